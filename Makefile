@@ -1,0 +1,57 @@
+# VantageEdge — every developer and CI entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export NODE_OPTIONS ?= --enable-source-maps
+TSX := node_modules/.bin/tsx
+VITEST := node_modules/.bin/vitest
+TEST_RESULTS := .data/test-results.json
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+node_modules/.install-stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: install
+install: node_modules/.install-stamp ## Install npm dependencies (npm ci when package-lock.json changed)
+
+## ---- local infrastructure (PostgreSQL, Redis, Kafka on 127.0.0.1) ----
+.PHONY: infra-up infra-down infra-status infra-reset
+infra-up: ## Install (if missing) and start PostgreSQL, Redis and Kafka; idempotent
+	@bash infra/infra.sh up
+infra-down: ## Stop the servers infra-up started (and nothing else)
+	@bash infra/infra.sh down
+infra-status: ## Show which local servers are up
+	@bash infra/infra.sh status
+infra-reset: ## Stop the servers and wipe their data
+	@bash infra/infra.sh reset
+
+## ---- database ----
+.PHONY: migrate-up migrate-down
+migrate-up: install ## Apply pending SQL migrations (DATABASE_URL)
+	@$(TSX) migrations/cli.ts up
+migrate-down: install ## Roll back the newest migration (STEPS=n for more)
+	@$(TSX) migrations/cli.ts down $(or $(STEPS),1)
+
+## ---- quality ----
+.PHONY: typecheck lint format
+typecheck: install ## Type-check every package (tsc --noEmit, strict)
+	@node_modules/.bin/tsc --noEmit -p tsconfig.json
+lint: install ## Lint and check formatting (biome)
+	@node_modules/.bin/biome check .
+format: install ## Format the code (biome)
+	@node_modules/.bin/biome check --write .
+
+## ---- tests ----
+.PHONY: test test-unit test-integration test-coverage
+test: install infra-up migrate-up typecheck lint ## Everything CI runs: install, infra, migrations, type-check, lint, all tests
+	@mkdir -p .data
+	$(VITEST) run --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
+test-unit: install ## Unit tests only (no servers)
+	$(VITEST) run --project unit
+test-integration: install infra-up migrate-up ## Integration and end-to-end tests against the local servers
+	$(VITEST) run --project integration
+test-coverage: install infra-up migrate-up ## All tests with a coverage report (coverage/)
+	$(VITEST) run --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html

@@ -1,0 +1,62 @@
+# Shared helpers for the local-infrastructure scripts. Sourced, not run.
+# Every server binds 127.0.0.1 on the project's own ports and keeps its data, logs and pid files
+# under $VE_DATA (default: <repo>/.data, git-ignored).
+set -euo pipefail
+
+VE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VE_DATA="${VE_DATA:-$VE_ROOT/.data}"
+PG_PORT="${VE_PG_PORT:-55432}"
+REDIS_PORT="${VE_REDIS_PORT:-56379}"
+KAFKA_PORT="${VE_KAFKA_PORT:-59092}"
+KAFKA_CONTROLLER_PORT="${VE_KAFKA_CONTROLLER_PORT:-59093}"
+mkdir -p "$VE_DATA"
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+fail() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# pid_alive FILE -> true when FILE names a running process.
+pid_alive() {
+  local file="$1"
+  [[ -s "$file" ]] || return 1
+  local pid
+  pid="$(head -n1 "$file" | tr -d '[:space:]')"
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# port_open PORT -> true when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_until SECONDS DESCRIPTION COMMAND... -> polls COMMAND every 0.2 s.
+wait_until() {
+  local seconds="$1" what="$2"; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+APT_UPDATED=0
+apt_install() {
+  command -v apt-get >/dev/null || fail "apt-get not found; install $* by hand"
+  if [[ $APT_UPDATED == 0 ]]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || fail "apt-get update failed"
+    APT_UPDATED=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+    || fail "apt-get install $* failed"
+}
+
+# stop_pidfile NAME FILE -> TERM the process in FILE (if ours and alive), wait, then KILL.
+stop_pidfile() {
+  local name="$1" file="$2"
+  if ! pid_alive "$file"; then rm -f "$file"; log "$name: not running"; return 0; fi
+  local pid; pid="$(head -n1 "$file" | tr -d '[:space:]')"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then log "$name: did not stop on TERM, killing $pid"; kill -KILL "$pid" 2>/dev/null || true; fi
+  rm -f "$file"
+  log "$name: stopped (pid $pid)"
+}

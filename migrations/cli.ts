@@ -1,0 +1,38 @@
+// The migrator (the seed's cmd/migrator): `tsx migrations/cli.ts up|down [steps]`.
+import 'dotenv/config';
+import { z } from 'zod';
+import { loadConfigOrExit } from '../shared/src/config/load-config.js';
+import { LOCAL_DEFAULTS, postgresUrl } from '../shared/src/config/settings.js';
+import { migrateDown, migrateUp } from './runner.js';
+
+const config = loadConfigOrExit('migrator', {
+  DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
+});
+const [command = 'up', stepsText] = process.argv.slice(2);
+
+const stepsSchema = z.coerce.number().int().min(1);
+
+try {
+  if (command === 'up') {
+    const { applied } = await migrateUp(config.DATABASE_URL);
+    console.log(
+      applied.length
+        ? applied.map((m) => `applied ${m.version}_${m.name}`).join('\n')
+        : 'migrations: up to date',
+    );
+  } else if (command === 'down') {
+    const steps = stepsSchema.parse(stepsText ?? 1);
+    const { applied } = await migrateDown(config.DATABASE_URL, { steps });
+    console.log(
+      applied.map((m) => `rolled back ${m.version}_${m.name}`).join('\n') ||
+        'migrations: nothing to roll back',
+    );
+  } else {
+    console.error(`usage: migrate up | down [steps]`);
+    process.exit(2);
+  }
+} catch (error) {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`migrator: ${message}`);
+  process.exit(1);
+}

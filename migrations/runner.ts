@@ -1,0 +1,136 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+/**
+ * SQL migrations: `migrations/sql/NNNN_name.up.sql` with an optional `NNNN_name.down.sql`.
+ * Applied in version order, each in its own transaction, recorded in `schema_migrations`.
+ * A session-level advisory lock serialises runners, so services starting together don't race.
+ */
+
+export const DEFAULT_MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sql');
+const ADVISORY_LOCK_KEY = 7_301_945_120; // arbitrary, constant: "vantageedge migrations"
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: string;
+  down: string | undefined;
+}
+
+export interface MigrationResult {
+  applied: Array<{ version: number; name: string }>;
+}
+
+const FILE_PATTERN = /^(\d{4,})_([a-z0-9_]+)\.(up|down)\.sql$/;
+
+export async function loadMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Promise<Migration[]> {
+  const byVersion = new Map<number, { name: string; up?: string; down?: string }>();
+  for (const file of (await readdir(dir)).sort()) {
+    const match = FILE_PATTERN.exec(file);
+    if (!match) continue;
+    const [, versionText, name, direction] = match as unknown as [string, string, string, 'up' | 'down'];
+    const version = Number(versionText);
+    const entry = byVersion.get(version) ?? { name };
+    if (entry.name !== name) throw new Error(`migration ${version} has two names: ${entry.name} and ${name}`);
+    entry[direction] = await readFile(path.join(dir, file), 'utf8');
+    byVersion.set(version, entry);
+  }
+  return [...byVersion.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([version, entry]) => {
+      if (entry.up === undefined) throw new Error(`migration ${version}_${entry.name} has no .up.sql`);
+      return { version, name: entry.name, up: entry.up, down: entry.down };
+    });
+}
+
+async function withMigrationLock<T>(client: pg.Client, fn: () => Promise<T>): Promise<T> {
+  await client.query('select pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
+  try {
+    await client.query(`create table if not exists schema_migrations (
+      version bigint primary key,
+      name text not null,
+      applied_at timestamptz not null default now()
+    )`);
+    return await fn();
+  } finally {
+    await client.query('select pg_advisory_unlock($1)', [ADVISORY_LOCK_KEY]);
+  }
+}
+
+async function appliedVersions(client: pg.Client): Promise<Set<number>> {
+  const { rows } = await client.query<{ version: string }>('select version from schema_migrations');
+  return new Set(rows.map((row) => Number(row.version)));
+}
+
+async function inTransaction(client: pg.Client, fn: () => Promise<void>): Promise<void> {
+  await client.query('begin');
+  try {
+    await fn();
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  }
+}
+
+/** Applies every pending migration (up to `target` if given). Safe to run again: applies nothing. */
+export async function migrateUp(
+  connectionString: string,
+  { dir = DEFAULT_MIGRATIONS_DIR, target }: { dir?: string; target?: number } = {},
+): Promise<MigrationResult> {
+  const migrations = await loadMigrations(dir);
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    return await withMigrationLock(client, async () => {
+      const done = await appliedVersions(client);
+      const applied: MigrationResult['applied'] = [];
+      for (const migration of migrations) {
+        if (done.has(migration.version) || (target !== undefined && migration.version > target)) continue;
+        await inTransaction(client, async () => {
+          await client.query(migration.up);
+          await client.query('insert into schema_migrations (version, name) values ($1, $2)', [
+            migration.version,
+            migration.name,
+          ]);
+        });
+        applied.push({ version: migration.version, name: migration.name });
+      }
+      return { applied };
+    });
+  } finally {
+    await client.end();
+  }
+}
+
+/** Rolls back the newest `steps` applied migrations using their .down.sql files. */
+export async function migrateDown(
+  connectionString: string,
+  { dir = DEFAULT_MIGRATIONS_DIR, steps = 1 }: { dir?: string; steps?: number } = {},
+): Promise<MigrationResult> {
+  const migrations = new Map((await loadMigrations(dir)).map((m) => [m.version, m]));
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    return await withMigrationLock(client, async () => {
+      const newestFirst = [...(await appliedVersions(client))].sort((a, b) => b - a).slice(0, steps);
+      const rolledBack: MigrationResult['applied'] = [];
+      for (const version of newestFirst) {
+        const migration = migrations.get(version);
+        if (!migration?.down)
+          throw new Error(`migration ${version} cannot be rolled back: no .down.sql file`);
+        const down = migration.down;
+        await inTransaction(client, async () => {
+          await client.query(down);
+          await client.query('delete from schema_migrations where version = $1', [version]);
+        });
+        rolledBack.push({ version, name: migration.name });
+      }
+      return { applied: rolledBack };
+    });
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+/** A setting that is missing or malformed, reported by its environment variable name. */
+export class ConfigError extends Error {
+  constructor(readonly problems: ReadonlyArray<{ setting: string; issue: string }>) {
+    super(problems.map((p) => `${p.setting}: ${p.issue}`).join('; '));
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Validates the environment against a zod object whose keys are the environment variable names.
+ * Throws ConfigError naming every bad setting; never returns a half-valid config.
+ */
+export function parseConfig<Shape extends z.ZodRawShape>(
+  shape: Shape,
+  env: Env = process.env,
+): z.infer<z.ZodObject<Shape>> {
+  const schema = z.object(shape);
+  // Empty strings mean "unset", as in most .env tooling.
+  const input: Env = {};
+  for (const key of Object.keys(shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => ({
+      setting: String(issue.path[0] ?? '(root)'),
+      issue:
+        issue.code === 'invalid_type' && input[String(issue.path[0])] === undefined
+          ? 'is required'
+          : issue.message,
+    })),
+  );
+}
+
+/**
+ * For service entry points: parse, or print one line per bad setting and exit 1.
+ * Keeps configuration errors out of stack traces deep inside a service.
+ */
+export function loadConfigOrExit<Shape extends z.ZodRawShape>(
+  service: string,
+  shape: Shape,
+  env: Env = process.env,
+): z.infer<z.ZodObject<Shape>> {
+  try {
+    return parseConfig(shape, env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) {
+        process.stderr.write(`${service}: invalid configuration: ${problem.setting} ${problem.issue}\n`);
+      }
+      process.exit(1);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+/**
+ * Reusable validators for settings shared by several services. Every service composes its own shape
+ * from these (see each service's config.ts), and `.env.example` documents each name.
+ */
+
+const POSTGRES_PROTOCOLS = new Set(['postgres:', 'postgresql:']);
+
+export const postgresUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return POSTGRES_PROTOCOLS.has(url.protocol) && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a postgres:// URL such as postgres://user:pass@127.0.0.1:55432/vantageedge' },
+);
+
+export const redisUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'redis:' || url.protocol === 'rediss:';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a redis:// or rediss:// URL' },
+);
+
+export const port = z.coerce.number().int().min(0).max(65535);
+
+export const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== ''),
+);
+
+export const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+export const logLevel = z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
+
+/** Settings every service reads: logging and telemetry. */
+export const observabilitySettings = {
+  LOG_LEVEL: logLevel.default('info'),
+  OTEL_ENABLED: booleanFlag.default(false),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_SERVICE_NAME: z.string().optional(),
+};
+
+/** Local infrastructure defaults: the ports `make infra-up` binds on 127.0.0.1. */
+export const LOCAL_DEFAULTS = {
+  DATABASE_URL: 'postgres://vantageedge:vantageedge@127.0.0.1:55432/vantageedge',
+  REDIS_URL: 'redis://127.0.0.1:56379',
+  KAFKA_BROKERS: '127.0.0.1:59092',
+} as const;

@@ -1,0 +1,37 @@
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+export interface TelemetryOptions {
+  serviceName: string;
+  enabled: boolean;
+  /** OTLP/HTTP endpoint base, e.g. http://127.0.0.1:4318; the SDK appends /v1/traces. */
+  otlpEndpoint?: string | undefined;
+  /** Tests pass an in-memory exporter. */
+  exporter?: SpanExporter;
+}
+
+export interface Telemetry {
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the OpenTelemetry SDK. Each service calls this first, before importing code it should
+ * instrument. Off by default: then nothing is registered and the API's no-op tracer costs almost nothing.
+ */
+export function startTelemetry(options: TelemetryOptions): Telemetry {
+  if (!options.enabled) return { shutdown: async () => {} };
+  const exporter =
+    options.exporter ??
+    new OTLPTraceExporter(
+      options.otlpEndpoint ? { url: `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces` } : {},
+    );
+  const sdk = new NodeSDK({
+    serviceName: options.serviceName,
+    spanProcessors: [new BatchSpanProcessor(exporter)],
+    instrumentations: [new HttpInstrumentation()],
+  });
+  sdk.start();
+  return { shutdown: () => sdk.shutdown() };
+}

@@ -1,0 +1,51 @@
+import pg from 'pg';
+import { migrateUp } from '../../../migrations/runner.js';
+import { TEST_INFRA, uniqueSuffix } from './infrastructure.js';
+
+export interface TestDatabase {
+  /** Connection string of the fresh database. */
+  url: string;
+  name: string;
+  pool: pg.Pool;
+  /** Closes the pool and drops the database. */
+  drop(): Promise<void>;
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/**
+ * A fresh database on the local PostgreSQL for one test file, migrated unless told otherwise,
+ * so test files can run in parallel without seeing each other's rows.
+ */
+export async function createTestDatabase({ migrate = true } = {}): Promise<TestDatabase> {
+  const name = `ve_test_${uniqueSuffix()}`;
+  const admin = new pg.Client({ connectionString: withDatabase(TEST_INFRA.databaseUrl, 'postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = withDatabase(TEST_INFRA.databaseUrl, name);
+  if (migrate) await migrateUp(url);
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  return {
+    url,
+    name,
+    pool,
+    async drop() {
+      await pool.end();
+      const client = new pg.Client({ connectionString: withDatabase(TEST_INFRA.databaseUrl, 'postgres') });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config';
+
+// Test layers are selected by file name, as in Emmett:
+//   *.unit.test.ts  pure, no servers
+//   *.int.test.ts   needs the real local infrastructure (make infra-up)
+//   *.e2e.test.ts   whole processes talking over the network
+export default defineConfig({
+  test: {
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    // Integration suites share one PostgreSQL/Redis/Kafka; each creates its own database, key prefix
+    // or topic, so files may run in parallel, but 2 cores are all we have.
+    maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['**/*.unit.test.ts'], exclude: ['node_modules/**'] } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['**/*.int.test.ts', '**/*.e2e.test.ts'],
+          exclude: ['node_modules/**'],
+          globalSetup: ['shared/src/testing/global-setup.ts'],
+        },
+      },
+    ],
+  },
+});
