@@ -1,0 +1,118 @@
+import type { NewEvent, RecordedEvent } from '../event-store/port.js';
+import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config.js';
+
+/**
+ * The control plane's events: the only source of truth. Read models, the audit log and the gateway
+ * snapshots are all folded from these. Past tense; `*Updated` events carry the complete new state of
+ * the resource plus the names of the fields that changed, so every consumer can fold them without
+ * knowing the previous state and the audit log can show what changed.
+ *
+ * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`.
+ * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
+ * `tenant_user:<tenant id>:<clerk user id>`.
+ */
+
+export const USER_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
+export type UserRole = (typeof USER_ROLES)[number];
+
+export interface TenantState {
+  tenant_id: string;
+  name: string;
+  subdomain: string;
+  clerk_org_id: string | null;
+  settings: TenantSettings;
+}
+
+export interface UserState {
+  user_id: string;
+  tenant_id: string;
+  clerk_user_id: string;
+  email: string;
+  role: UserRole;
+}
+
+/** OriginConfig with `id` named origin_id and its tenant. */
+export type OriginState = Omit<OriginConfig, 'id'> & { origin_id: string; tenant_id: string };
+export type RouteState = Omit<RouteConfig, 'id'> & { route_id: string; tenant_id: string };
+
+export interface ApiKeyState {
+  api_key_id: string;
+  tenant_id: string;
+  name: string;
+  /** HMAC-SHA-256(pepper, plaintext), lowercase hex. */
+  key_hash: string;
+  /** The first characters of the plaintext (e.g. "ve_live_ab12"), safe to show in lists. */
+  key_prefix: string;
+  scopes: string[];
+  expires_at: string | null;
+}
+
+export interface ControlPlaneEventMap {
+  TenantCreated: TenantState;
+  TenantUpdated: TenantState & { changed_fields: string[] };
+  TenantDeleted: { tenant_id: string };
+  UserAdded: UserState;
+  UserRoleChanged: UserState & { changed_fields: string[] };
+  UserRemoved: { user_id: string; tenant_id: string };
+  OriginAdded: OriginState;
+  OriginUpdated: OriginState & { changed_fields: string[] };
+  OriginRemoved: { origin_id: string; tenant_id: string };
+  RouteCreated: RouteState;
+  RouteUpdated: RouteState & { changed_fields: string[] };
+  RouteDeleted: { route_id: string; tenant_id: string };
+  ApiKeyIssued: ApiKeyState;
+  /** A rotation: the old key stays valid until `old_key_expires_at`, then only `replaced_by` works. */
+  ApiKeyRotated: { api_key_id: string; tenant_id: string; replaced_by: string; old_key_expires_at: string };
+  ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
+  /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
+  CachePurgeRequested: { tenant_id: string; route_id: string | null };
+}
+
+export type ControlPlaneEventType = keyof ControlPlaneEventMap;
+
+export type ControlPlaneNewEvent = {
+  [Type in ControlPlaneEventType]: NewEvent<Type, ControlPlaneEventMap[Type]>;
+}[ControlPlaneEventType];
+
+export type ControlPlaneEvent = {
+  [Type in ControlPlaneEventType]: RecordedEvent<Type, ControlPlaneEventMap[Type]>;
+}[ControlPlaneEventType];
+
+export const streamName = {
+  tenant: (id: string) => `tenant-${id}`,
+  user: (id: string) => `user-${id}`,
+  origin: (id: string) => `origin-${id}`,
+  route: (id: string) => `route-${id}`,
+  apiKey: (id: string) => `apikey-${id}`,
+} as const;
+
+export const reservation = {
+  subdomain: (subdomain: string) => `subdomain:${subdomain}`,
+  clerkOrg: (orgId: string) => `clerk_org:${orgId}`,
+  apiKeyHash: (hash: string) => `api_key_hash:${hash}`,
+  tenantUser: (tenantId: string, clerkUserId: string) => `tenant_user:${tenantId}:${clerkUserId}`,
+} as const;
+
+/** Narrows a stored event to a control-plane event by type (data shapes are trusted: we wrote them). */
+export function isControlPlaneEvent(event: RecordedEvent): event is ControlPlaneEvent {
+  return CONTROL_PLANE_EVENT_TYPES.has(event.type);
+}
+
+const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEventType>([
+  'TenantCreated',
+  'TenantUpdated',
+  'TenantDeleted',
+  'UserAdded',
+  'UserRoleChanged',
+  'UserRemoved',
+  'OriginAdded',
+  'OriginUpdated',
+  'OriginRemoved',
+  'RouteCreated',
+  'RouteUpdated',
+  'RouteDeleted',
+  'ApiKeyIssued',
+  'ApiKeyRotated',
+  'ApiKeyRevoked',
+  'CachePurgeRequested',
+]);
