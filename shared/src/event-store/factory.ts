@@ -1,0 +1,38 @@
+import type pg from 'pg';
+import { InMemoryEventStore } from './in-memory/in-memory-event-store.js';
+import type { EventStore } from './port.js';
+import { assertEventStoreSettings, type EventStoreSettings } from './settings.js';
+import type { UpcasterRegistry } from './upcasting.js';
+
+export type EventStoreConfig =
+  | { kind: 'postgres'; pool: pg.Pool; upcasters?: UpcasterRegistry }
+  | { kind: 'eventstoredb'; url: string; upcasters?: UpcasterRegistry }
+  | { kind: 'memory'; upcasters?: UpcasterRegistry };
+
+export function createEventStore(config: EventStoreConfig): EventStore {
+  const upcasters = config.upcasters ? { upcasters: config.upcasters } : {};
+  switch (config.kind) {
+    case 'memory':
+      return new InMemoryEventStore(upcasters);
+    case 'postgres':
+    case 'eventstoredb':
+      throw new Error(`the ${config.kind} event store adapter is not implemented yet`);
+  }
+}
+
+/** Turns parsed EVENT_STORE/EVENTSTOREDB_URL settings into a factory config. */
+export function eventStoreConfigFromSettings(
+  settings: EventStoreSettings,
+  { pool, upcasters }: { pool: pg.Pool; upcasters?: UpcasterRegistry },
+): EventStoreConfig {
+  assertEventStoreSettings(settings);
+  const extra = upcasters ? { upcasters } : {};
+  switch (settings.EVENT_STORE) {
+    case 'postgres':
+      return { kind: 'postgres', pool, ...extra };
+    case 'eventstoredb':
+      return { kind: 'eventstoredb', url: settings.EVENTSTOREDB_URL ?? '', ...extra };
+    case 'memory':
+      return { kind: 'memory', ...extra };
+  }
+}

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { ConfigError } from '../config/load-config.js';
+
+/**
+ * Settings that choose the event store, for composing into a service's parseConfig shape:
+ *   EVENT_STORE       postgres (default) | eventstoredb | memory
+ *   EVENTSTOREDB_URL  e.g. esdb://127.0.0.1:2113?tls=false — required when EVENT_STORE=eventstoredb
+ * The PostgreSQL adapter uses the service's own pool (DATABASE_URL).
+ */
+export const eventStoreSettings = {
+  EVENT_STORE: z.enum(['postgres', 'eventstoredb', 'memory']).default('postgres'),
+  EVENTSTOREDB_URL: z
+    .string()
+    .refine((value) => /^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover):\/\//.test(value), {
+      message: 'must be an esdb:// connection string such as esdb://127.0.0.1:2113?tls=false',
+    })
+    .optional(),
+};
+
+export type EventStoreSettings = {
+  EVENT_STORE: 'postgres' | 'eventstoredb' | 'memory';
+  EVENTSTOREDB_URL?: string | undefined;
+};
+
+/** The cross-field rule a flat env shape cannot express; throws ConfigError naming the setting. */
+export function assertEventStoreSettings(settings: EventStoreSettings): void {
+  if (settings.EVENT_STORE === 'eventstoredb' && !settings.EVENTSTOREDB_URL) {
+    throw new ConfigError([
+      { setting: 'EVENTSTOREDB_URL', issue: 'is required when EVENT_STORE=eventstoredb' },
+    ]);
+  }
+}

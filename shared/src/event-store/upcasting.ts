@@ -1,0 +1,38 @@
+import type { RecordedEvent, Upcaster } from './port.js';
+
+/**
+ * Upcasters turn an event stored at an old `metadata.schema_version` into the current shape.
+ * One upcaster is registered per (event type, version it reads); applying them chains
+ * v1 → v2 → … until no upcaster matches. Every read path of every adapter runs `apply`, so
+ * consumers only ever see current versions.
+ */
+export class UpcasterRegistry {
+  private readonly byKey = new Map<string, Upcaster>();
+
+  /** `upcast` receives an event at `fromVersion`; its result is stamped with `fromVersion + 1`. */
+  register(type: string, fromVersion: number, upcast: Upcaster): this {
+    const key = registryKey(type, fromVersion);
+    if (this.byKey.has(key)) throw new Error(`an upcaster for ${type} v${fromVersion} is already registered`);
+    this.byKey.set(key, upcast);
+    return this;
+  }
+
+  apply(event: RecordedEvent): RecordedEvent {
+    let current = event;
+    for (;;) {
+      const version = current.metadata.schema_version;
+      const upcast = this.byKey.get(registryKey(current.type, version));
+      if (!upcast) return current;
+      const next = upcast(current);
+      // Stamped by the registry so that a forgetful upcaster cannot loop forever.
+      current = { ...next, metadata: { ...next.metadata, schema_version: version + 1 } };
+    }
+  }
+}
+
+function registryKey(type: string, version: number): string {
+  return `${type}@${version}`;
+}
+
+/** A registry with nothing registered: `apply` is the identity. */
+export const NO_UPCASTERS = new UpcasterRegistry();
