@@ -1,0 +1,61 @@
+import { clerkMiddleware, getAuth } from '@clerk/express';
+import type { RequestHandler, Response } from 'express';
+import { ApiError } from '../http/errors.js';
+import type { Caller } from './caller.js';
+
+export interface ClerkAuthOptions {
+  /** PEM (SPKI) public key of the Clerk instance: verifies session tokens with no network call. */
+  jwtKey?: string | undefined;
+  /** Clerk secret key: used to fetch the instance's JWKS when no jwtKey is set. */
+  secretKey?: string | undefined;
+  publishableKey: string;
+  /** Allowed `azp` values; when empty any azp is accepted (Clerk's behaviour). */
+  authorizedParties: readonly string[];
+  platformAdminUserIds: ReadonlySet<string>;
+}
+
+/**
+ * Clerk verification, then our own 401: @clerk/express marks bad or missing tokens as "signed out"
+ * and lets the request through (and its deprecated requireAuth redirects), so the admin API answers
+ * 401 itself and puts the verified Caller on res.locals.caller.
+ */
+export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandler[] {
+  const clerk = clerkMiddleware({
+    publishableKey: options.publishableKey,
+    ...(options.jwtKey ? { jwtKey: options.jwtKey } : {}),
+    ...(options.secretKey ? { secretKey: options.secretKey } : {}),
+    ...(options.authorizedParties.length > 0 ? { authorizedParties: [...options.authorizedParties] } : {}),
+  });
+  const requireCaller: RequestHandler = (req, res, next) => {
+    const auth = getAuth(req);
+    if (!auth.isAuthenticated || !auth.userId) {
+      const reason = res.getHeader('x-clerk-auth-reason');
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      next(
+        new ApiError(
+          401,
+          'unauthenticated',
+          'a valid Clerk session token is required (Authorization: Bearer <token>)',
+          typeof reason === 'string' ? [{ field: 'authorization', issue: reason }] : [],
+        ),
+      );
+      return;
+    }
+    const caller: Caller = {
+      userId: auth.userId,
+      isPlatformAdmin: options.platformAdminUserIds.has(auth.userId),
+      orgId: auth.orgId ?? null,
+      orgRole: auth.orgRole ?? null,
+    };
+    res.locals['caller'] = caller;
+    next();
+  };
+  return [clerk, requireCaller];
+}
+
+/** The verified caller of a request that passed the caller middleware. */
+export function callerOf(res: Response): Caller {
+  const caller = res.locals['caller'] as Caller | undefined;
+  if (!caller) throw new ApiError(401, 'unauthenticated', 'no authenticated caller');
+  return caller;
+}
