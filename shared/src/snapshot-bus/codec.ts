@@ -1,0 +1,100 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { tenantSnapshot } from '../domain/gateway-config.js';
+import { type SnapshotMessage, SnapshotTooLargeError } from './port.js';
+
+/**
+ * The wire format of a snapshot message, shared by every adapter so that size limits and decoding
+ * behave identically in memory and in Kafka.
+ *
+ * - key: the tenant id; value: the snapshot as UTF-8 JSON, or null for a tombstone.
+ * - Values over COMPRESS_ABOVE_BYTES are gzipped by us (header `ve-encoding: gzip`), not by the
+ *   Kafka producer: the size we check is then exactly the size the broker sees, so a snapshot over
+ *   the topic's max.message.bytes is refused here with a SnapshotTooLargeError naming the tenant
+ *   instead of failing inside the broker (or, worse, being dropped).
+ * - Header `ve-version` carries the version, also on tombstones (whose value is null).
+ */
+
+export const COMPRESS_ABOVE_BYTES = 16 * 1024;
+/** Room left under max.message.bytes for the record batch framing, key and headers. */
+export const RECORD_OVERHEAD_BYTES = 1024;
+
+export const HEADER_VERSION = 've-version';
+export const HEADER_ENCODING = 've-encoding';
+
+export interface EncodedSnapshotRecord {
+  key: string;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+export function encodeSnapshotMessage(
+  message: SnapshotMessage,
+  maxMessageBytes: number,
+): EncodedSnapshotRecord {
+  const headers: Record<string, string> = { [HEADER_VERSION]: message.version.toString() };
+  if (message.kind === 'tombstone') return { key: message.tenantId, value: null, headers };
+  if (
+    message.snapshot.tenant_id !== message.tenantId ||
+    message.snapshot.version !== message.version.toString()
+  ) {
+    throw new Error(
+      `snapshot message for tenant ${message.tenantId} v${message.version} carries tenant ` +
+        `${message.snapshot.tenant_id} v${message.snapshot.version}`,
+    );
+  }
+  let value = Buffer.from(JSON.stringify(message.snapshot), 'utf8');
+  let encoding = 'json';
+  if (value.length > COMPRESS_ABOVE_BYTES) {
+    value = gzipSync(value);
+    encoding = 'gzip';
+  }
+  const limit = maxMessageBytes - RECORD_OVERHEAD_BYTES;
+  if (value.length > limit) {
+    throw new SnapshotTooLargeError(message.tenantId, message.version, value.length, limit);
+  }
+  headers[HEADER_ENCODING] = encoding;
+  return { key: message.tenantId, value, headers };
+}
+
+export type DecodeResult = { ok: true; message: SnapshotMessage } | { ok: false; reason: string };
+
+const DECIMAL = /^\d+$/;
+
+/** Decodes and validates one record. Never throws: a bad record is reported, not applied. */
+export function decodeSnapshotRecord(record: {
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string | undefined>;
+}): DecodeResult {
+  const tenantId = record.key;
+  if (!tenantId) return { ok: false, reason: 'record has no key (tenant id)' };
+  const versionText = record.headers[HEADER_VERSION];
+  if (versionText === undefined || !DECIMAL.test(versionText)) {
+    return { ok: false, reason: `record has no valid ${HEADER_VERSION} header` };
+  }
+  const version = BigInt(versionText);
+  if (record.value === null) return { ok: true, message: { kind: 'tombstone', tenantId, version } };
+
+  let json: unknown;
+  try {
+    const encoding = record.headers[HEADER_ENCODING] ?? 'json';
+    if (encoding !== 'json' && encoding !== 'gzip')
+      return { ok: false, reason: `unknown encoding ${encoding}` };
+    const bytes = encoding === 'gzip' ? gunzipSync(record.value) : record.value;
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: `value is not readable: ${(error as Error).message}` };
+  }
+  const parsed = tenantSnapshot.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      ok: false,
+      reason: `invalid snapshot at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? ''}`,
+    };
+  }
+  if (parsed.data.tenant_id !== tenantId || parsed.data.version !== versionText) {
+    return { ok: false, reason: 'snapshot tenant_id/version disagree with the record key/header' };
+  }
+  return { ok: true, message: { kind: 'snapshot', tenantId, version, snapshot: parsed.data } };
+}

@@ -1,0 +1,323 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Admin,
+  type Consumer,
+  type IHeaders,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  Partitioners,
+  type Producer,
+} from 'kafkajs';
+import { decodeSnapshotRecord, type EncodedSnapshotRecord, encodeSnapshotMessage } from './codec.js';
+import { ensureSnapshotTopic, type SnapshotTopicSettings } from './kafka-topic.js';
+import type {
+  PublishResult,
+  SnapshotBus,
+  SnapshotHandlers,
+  SnapshotMessage,
+  SnapshotSubscription,
+} from './port.js';
+
+export interface KafkaSnapshotBusOptions extends SnapshotTopicSettings {
+  brokers: readonly string[];
+  clientId: string;
+  /**
+   * Prefix of the consumer group ids. Every subscription uses a fresh group (`<prefix>-<uuid>`): each
+   * gateway replica needs every tenant, so replicas must not share a group, and a fresh group with
+   * `fromBeginning` always reads the whole compacted log.
+   */
+  groupIdPrefix?: string;
+  /** After this long without a successful fetch the subscription reports itself disconnected. */
+  stallAfterMs?: number;
+  /** Delay between attempts to (re)start a subscription whose broker is unreachable. */
+  reconnectDelayMs?: number;
+  kafkaLogLevel?: logLevel;
+}
+
+const DEFAULT_STALL_AFTER_MS = 3000;
+const DEFAULT_RECONNECT_DELAY_MS = 1000;
+
+function headerText(headers: IHeaders | undefined): Record<string, string | undefined> {
+  const result: Record<string, string | undefined> = {};
+  for (const [name, raw] of Object.entries(headers ?? {})) {
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    result[name] = value === undefined ? undefined : value.toString();
+  }
+  return result;
+}
+
+function toRecord(message: KafkaMessage): Parameters<typeof decodeSnapshotRecord>[0] {
+  return {
+    key: message.key ? message.key.toString('utf8') : null,
+    value: message.value,
+    headers: headerText(message.headers),
+  };
+}
+
+/** Splits records so that no single produce request carries a record batch over the topic limit. */
+function chunkBySize(records: readonly EncodedSnapshotRecord[], maxBytes: number): EncodedSnapshotRecord[][] {
+  const chunks: EncodedSnapshotRecord[][] = [];
+  let current: EncodedSnapshotRecord[] = [];
+  let size = 0;
+  for (const record of records) {
+    const recordSize = (record.value?.length ?? 0) + record.key.length + 200;
+    if (current.length > 0 && size + recordSize > maxBytes) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(record);
+    size += recordSize;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/**
+ * The snapshot bus on a compacted Kafka topic (kafkajs). Producer: idempotent, one request in flight,
+ * acks from all in-sync replicas, so a retried send never duplicates or reorders a tenant's messages.
+ */
+export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): SnapshotBus {
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    logLevel: options.kafkaLogLevel ?? logLevel.NOTHING,
+    connectionTimeout: 1000,
+    requestTimeout: 5000,
+    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 },
+  });
+  const stallAfterMs = options.stallAfterMs ?? DEFAULT_STALL_AFTER_MS;
+  const reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
+  let producer: Producer | undefined;
+  let producerReady: Promise<Producer> | undefined;
+  const subscriptions = new Set<SnapshotSubscription>();
+
+  async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      return await fn(admin);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  function readyProducer(): Promise<Producer> {
+    producerReady ??= (async () => {
+      await withAdmin((admin) => ensureSnapshotTopic(admin, options));
+      const created = kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      await created.connect();
+      producer = created;
+      return created;
+    })().catch((error: unknown) => {
+      producerReady = undefined;
+      throw error;
+    });
+    return producerReady;
+  }
+
+  return {
+    async publish(messages: readonly SnapshotMessage[]): Promise<PublishResult> {
+      const result: PublishResult = { published: [], failed: [] };
+      const records: EncodedSnapshotRecord[] = [];
+      const encoded: SnapshotMessage[] = [];
+      for (const message of messages) {
+        try {
+          records.push(encodeSnapshotMessage(message, options.maxMessageBytes));
+          encoded.push(message);
+        } catch (error) {
+          result.failed.push({ tenantId: message.tenantId, version: message.version, error: error as Error });
+        }
+      }
+      if (records.length === 0) return result;
+      const ready = await readyProducer();
+      for (const chunk of chunkBySize(records, options.maxMessageBytes - 1024)) {
+        await ready.send({
+          topic: options.topic,
+          acks: -1,
+          messages: chunk.map((record) => ({
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+          })),
+        });
+      }
+      result.published.push(...encoded);
+      return result;
+    },
+
+    async subscribe(handlers: SnapshotHandlers): Promise<SnapshotSubscription> {
+      const subscription = startSubscription(kafka, options, handlers, { stallAfterMs, reconnectDelayMs });
+      subscriptions.add(subscription);
+      return {
+        async close() {
+          subscriptions.delete(subscription);
+          await subscription.close();
+        },
+      };
+    },
+
+    async close(): Promise<void> {
+      await Promise.all([...subscriptions].map((subscription) => subscription.close()));
+      subscriptions.clear();
+      if (producer) await producer.disconnect();
+      producer = undefined;
+      producerReady = undefined;
+    },
+  };
+}
+
+/**
+ * One replica's view of the topic: a fresh consumer group reading from the beginning. Starting needs
+ * the broker (connect, high-water marks, join); while it is unreachable we report disconnected and
+ * retry in the background. Once running, kafkajs restarts the consumer itself after a crash.
+ */
+function startSubscription(
+  kafka: Kafka,
+  options: KafkaSnapshotBusOptions,
+  handlers: SnapshotHandlers,
+  timing: { stallAfterMs: number; reconnectDelayMs: number },
+): SnapshotSubscription {
+  const groupId = `${options.groupIdPrefix ?? 've-gateway'}-${randomUUID()}`;
+  let consumer: Consumer | undefined;
+  let closed = false;
+  let connected: boolean | undefined;
+  let lastError: string | undefined;
+  let lastActivity = Date.now();
+  let retryTimer: NodeJS.Timeout | undefined;
+  // Caught-up bookkeeping: next offset to read per partition vs the high-water mark at start.
+  let startMarks: Map<number, bigint> | undefined;
+  let caughtUp = false;
+  const nextOffsets = new Map<number, bigint>();
+  const lagByPartition = new Map<number, number>();
+
+  const totalLag = (): number => [...lagByPartition.values()].reduce((sum, lag) => sum + lag, 0);
+
+  const setConnected = (value: boolean, error?: string): void => {
+    if (error !== undefined) lastError = error;
+    if (connected === value) return;
+    connected = value;
+    handlers.onHealth(
+      value ? { connected, lag: totalLag() } : { connected, error: lastError ?? 'unreachable' },
+    );
+  };
+
+  const checkCaughtUp = (): void => {
+    if (caughtUp || !startMarks) return;
+    for (const [partition, mark] of startMarks) {
+      if ((nextOffsets.get(partition) ?? 0n) < mark) return;
+    }
+    caughtUp = true;
+    handlers.onCaughtUp();
+  };
+
+  const stallTimer = setInterval(
+    () => {
+      if (!closed && connected && Date.now() - lastActivity > timing.stallAfterMs) {
+        setConnected(false, `no fetch from Kafka for ${timing.stallAfterMs} ms`);
+      }
+    },
+    Math.max(100, Math.floor(timing.stallAfterMs / 3)),
+  );
+  stallTimer.unref();
+
+  const start = async (): Promise<void> => {
+    if (closed) return;
+    const candidate = kafka.consumer({
+      groupId,
+      maxWaitTimeInMs: 500,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxBytesPerPartition: options.maxMessageBytes,
+      maxBytes: Math.max(options.maxMessageBytes * 2, 10 * 1024 * 1024),
+      retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 3, restartOnFailure: async () => true },
+    });
+    candidate.on(candidate.events.FETCH, () => {
+      lastActivity = Date.now();
+      setConnected(true);
+    });
+    candidate.on(candidate.events.CRASH, (event) => {
+      setConnected(false, event.payload.error.message);
+    });
+    try {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await ensureSnapshotTopic(admin, options);
+        if (!startMarks) {
+          const offsets = await admin.fetchTopicOffsets(options.topic);
+          startMarks = new Map(
+            offsets
+              .filter((entry) => BigInt(entry.high) > BigInt(entry.low))
+              .map((entry) => [entry.partition, BigInt(entry.high)]),
+          );
+        }
+      } finally {
+        await admin.disconnect();
+      }
+      await candidate.connect();
+      await candidate.subscribe({ topic: options.topic, fromBeginning: true });
+      if (closed) {
+        await candidate.disconnect();
+        return;
+      }
+      consumer = candidate;
+      checkCaughtUp();
+      await candidate.run({
+        autoCommit: true,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          for (const message of batch.messages) {
+            if (!isRunning() || isStale() || closed) return;
+            const decoded = decodeSnapshotRecord(toRecord(message));
+            if (decoded.ok) handlers.onMessage(decoded.message);
+            else {
+              handlers.onInvalidMessage?.({
+                tenantId: message.key?.toString('utf8') ?? null,
+                reason: decoded.reason,
+              });
+            }
+            const next = BigInt(message.offset) + 1n;
+            nextOffsets.set(batch.partition, next);
+            lastActivity = Date.now();
+            resolveOffset(message.offset);
+            checkCaughtUp();
+          }
+          lagByPartition.set(
+            batch.partition,
+            Math.max(0, Number(BigInt(batch.highWatermark) - (nextOffsets.get(batch.partition) ?? 0n))),
+          );
+          setConnected(true);
+          await heartbeat();
+        },
+      });
+    } catch (error) {
+      setConnected(false, (error as Error).message);
+      await candidate.disconnect().catch(() => {});
+      if (!closed) retryTimer = setTimeout(() => void start(), timing.reconnectDelayMs);
+    }
+  };
+  void start();
+
+  return {
+    async close() {
+      closed = true;
+      clearInterval(stallTimer);
+      if (retryTimer) clearTimeout(retryTimer);
+      if (consumer) {
+        await consumer.disconnect().catch(() => {});
+        // The group was this subscription's alone; don't leave it behind in the broker.
+        const admin = kafka.admin();
+        await admin
+          .connect()
+          .then(() => admin.deleteGroups([groupId]))
+          .catch(() => {})
+          .finally(() => admin.disconnect().catch(() => {}));
+      }
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { type Admin, ConfigResourceTypes } from 'kafkajs';
+
+export interface SnapshotTopicSettings {
+  topic: string;
+  partitions: number;
+  replicationFactor: number;
+  /** The topic's max.message.bytes; the codec refuses snapshots that would not fit. */
+  maxMessageBytes: number;
+}
+
+/** The explicit settings the snapshot topic is created with. */
+export function snapshotTopicConfig(settings: SnapshotTopicSettings): Array<{ name: string; value: string }> {
+  return [
+    // Only the newest snapshot of each tenant must survive; tombstones remove deleted tenants.
+    { name: 'cleanup.policy', value: 'compact' },
+    { name: 'max.message.bytes', value: String(settings.maxMessageBytes) },
+    // Keep tombstones a day so a replica that was offline for a while still sees the deletion.
+    { name: 'delete.retention.ms', value: String(24 * 60 * 60 * 1000) },
+    // Compact reasonably soon so a cold start reads about one message per tenant.
+    { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+    { name: 'segment.ms', value: String(60 * 60 * 1000) },
+  ];
+}
+
+/**
+ * Creates the compacted snapshot topic if it is missing. If it exists, checks that it is compacted and
+ * that its max.message.bytes is at least ours: a topic with `delete` retention would lose tenants
+ * whose config did not change for a week, so that is an error, not a warning.
+ */
+export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicSettings): Promise<void> {
+  const existing = await admin.listTopics();
+  if (!existing.includes(settings.topic)) {
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic: settings.topic,
+            numPartitions: settings.partitions,
+            replicationFactor: settings.replicationFactor,
+            configEntries: snapshotTopicConfig(settings),
+          },
+        ],
+      });
+      return;
+    } catch (error) {
+      // Another process created it between listTopics and createTopics: verify it below.
+      if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    }
+  }
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [
+      {
+        type: ConfigResourceTypes.TOPIC,
+        name: settings.topic,
+        configNames: ['cleanup.policy', 'max.message.bytes'],
+      },
+    ],
+  });
+  const entries = described.resources[0]?.configEntries ?? [];
+  const value = (name: string) => entries.find((entry) => entry.configName === name)?.configValue;
+  const cleanup = value('cleanup.policy') ?? '';
+  if (!cleanup.split(',').includes('compact')) {
+    throw new Error(
+      `Kafka topic ${settings.topic} has cleanup.policy=${cleanup}; the snapshot topic must be compacted`,
+    );
+  }
+  const maxBytes = Number(value('max.message.bytes') ?? '0');
+  if (maxBytes < settings.maxMessageBytes) {
+    throw new Error(
+      `Kafka topic ${settings.topic} has max.message.bytes=${maxBytes}, below SNAPSHOT_MAX_MESSAGE_BYTES=` +
+        `${settings.maxMessageBytes}`,
+    );
+  }
+}

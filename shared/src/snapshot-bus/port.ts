@@ -1,0 +1,94 @@
+import type { TenantSnapshot } from '../domain/gateway-config.js';
+
+/**
+ * The snapshot bus carries each tenant's compiled gateway config from the snapshot projector to every
+ * gateway replica. Semantics follow a compacted Kafka topic keyed by tenant id:
+ *
+ * - Messages of one tenant are delivered in the order they were published.
+ * - Delivery is at least once: a subscriber may see a version twice or (after a republish) an older
+ *   version again, so it keeps the newest version per tenant and drops the rest.
+ * - Every subscriber reads the whole log from the beginning (every replica needs every tenant); the
+ *   log may be compacted to the latest message per tenant at any time.
+ * - A deleted tenant is a tombstone (Kafka: a null value, the version in a header).
+ *
+ * The Kafka adapter (`kafka-snapshot-bus.ts`) and the in-memory adapter (`in-memory-snapshot-bus.ts`)
+ * pass the same contract suite (`contract.ts`).
+ */
+
+export type SnapshotMessage =
+  | { kind: 'snapshot'; tenantId: string; version: bigint; snapshot: TenantSnapshot }
+  | { kind: 'tombstone'; tenantId: string; version: bigint };
+
+export interface PublishFailure {
+  tenantId: string;
+  version: bigint;
+  error: Error;
+}
+
+/** Which messages of a publish call were acknowledged, and which were refused (e.g. too large). */
+export interface PublishResult {
+  published: SnapshotMessage[];
+  failed: PublishFailure[];
+}
+
+/** What a subscriber is told. Handlers run one at a time, in delivery order. */
+export interface SnapshotHandlers {
+  /** A message, already decoded and validated. */
+  onMessage(message: SnapshotMessage): void;
+  /**
+   * Called once, after every message that was in the log when the subscription started has been
+   * delivered (the high-water marks at start). Before this the subscriber's view is incomplete.
+   */
+  onCaughtUp(): void;
+  /** Connection health changes: `connected: false` while the bus is unreachable. */
+  onHealth(health: BusHealth): void;
+  /** A message that could not be decoded (logged and skipped; never applied). */
+  onInvalidMessage?(problem: InvalidSnapshotMessage): void;
+}
+
+export interface BusHealth {
+  connected: boolean;
+  /** Messages published but not yet delivered to this subscriber, when the adapter knows it. */
+  lag?: number;
+  error?: string;
+}
+
+export interface InvalidSnapshotMessage {
+  tenantId: string | null;
+  reason: string;
+}
+
+export interface SnapshotSubscription {
+  close(): Promise<void>;
+}
+
+export interface SnapshotBus {
+  /**
+   * Publishes and resolves once the bus has acknowledged each message. Messages the bus can never
+   * take (too large) are returned in `failed`; connection errors reject the whole call, and the
+   * caller republishes later (messages carry their version, so duplicates are harmless).
+   */
+  publish(messages: readonly SnapshotMessage[]): Promise<PublishResult>;
+  /**
+   * Starts delivering the log from the beginning. Resolves without waiting for the bus to be
+   * reachable: an unreachable bus is reported through `onHealth` and retried in the background.
+   */
+  subscribe(handlers: SnapshotHandlers): Promise<SnapshotSubscription>;
+  close(): Promise<void>;
+}
+
+/** A snapshot bigger than the bus accepts even after compression. Never dropped silently. */
+export class SnapshotTooLargeError extends Error {
+  override readonly name = 'SnapshotTooLargeError';
+  constructor(
+    readonly tenantId: string,
+    readonly version: bigint,
+    readonly encodedBytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(
+      `snapshot of tenant ${tenantId} at version ${version} is ${encodedBytes} bytes after gzip, ` +
+        `over the ${maxBytes}-byte limit (SNAPSHOT_MAX_MESSAGE_BYTES)`,
+    );
+  }
+}
