@@ -42,7 +42,7 @@ export function encodeSnapshotMessage(
         `${message.snapshot.tenant_id} v${message.snapshot.version}`,
     );
   }
-  let value = Buffer.from(JSON.stringify(message.snapshot), 'utf8');
+  let value: Buffer = Buffer.from(JSON.stringify(message.snapshot), 'utf8');
   let encoding = 'json';
   if (value.length > COMPRESS_ABOVE_BYTES) {
     value = gzipSync(value);
