@@ -48,28 +48,25 @@ function byId<T extends { id: number }>(items: readonly T[], idText: string | un
   return Number.isInteger(id) ? items.find((item) => item.id === id) : undefined;
 }
 
-export function handleDemoRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://origin');
-  const segments = url.pathname.split('/').filter(Boolean);
-  const [first, second, third] = segments;
-  if (url.pathname === '/health') return sendJson(res, 200, { status: 'ok' });
+/** What the demo origin answers for a path: [status, JSON body]. */
+export function demoResponse(pathname: string): [number, unknown] {
+  const [first, second, third] = pathname.split('/').filter(Boolean);
+  if (pathname === '/health') return [200, { status: 'ok' }];
   if (first === 'public' && second === 'status') {
-    return sendJson(res, 200, { status: 'ok', service: 'demo-origin', time: new Date().toISOString() });
+    return [200, { status: 'ok', service: 'demo-origin', time: new Date().toISOString() }];
   }
-  if (first === 'public' && second === 'posts' && third === undefined)
-    return sendJson(res, 200, POSTS.slice(0, 10));
-  if (first === 'admin' && second === 'users') return sendJson(res, 200, { users: USERS, admin: true });
-  if (first === 'posts') {
-    if (second === undefined) return sendJson(res, 200, POSTS);
-    const post = byId(POSTS, second);
-    return post && third === undefined ? sendJson(res, 200, post) : sendJson(res, 404, {});
-  }
-  if (first === 'users') {
-    if (second === undefined) return sendJson(res, 200, USERS);
-    const user = byId(USERS, second);
-    return user && third === undefined ? sendJson(res, 200, user) : sendJson(res, 404, {});
-  }
-  sendJson(res, 404, {});
+  if (first === 'public' && second === 'posts' && third === undefined) return [200, POSTS.slice(0, 10)];
+  if (first === 'admin' && second === 'users') return [200, { users: USERS, admin: true }];
+  const collection = first === 'posts' ? POSTS : first === 'users' ? USERS : undefined;
+  if (!collection) return [404, {}];
+  if (second === undefined) return [200, collection];
+  const item = byId<Post | User>(collection, second);
+  return item && third === undefined ? [200, item] : [404, {}];
+}
+
+export function handleDemoRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const [status, body] = demoResponse(new URL(req.url ?? '/', 'http://origin').pathname);
+  sendJson(res, status, body);
 }
 
 export async function startDemoOrigin(
