@@ -1,0 +1,71 @@
+import type { JWTVerifyGetKey } from 'jose';
+import type {
+  AuthMode,
+  OriginConfig,
+  RouteConfig,
+  TenantSnapshot,
+} from '../../../../shared/src/domain/gateway-config.js';
+import type { UpstreamSet } from '../upstream/types.js';
+import type { RouteMatcher } from './route-matcher.js';
+
+/**
+ * A tenant's snapshot compiled for the request path: everything a request needs is a Map lookup or
+ * a precompiled matcher. Immutable once built; a new snapshot builds a new CompiledTenant and the store
+ * swaps it in, so requests in flight keep the one they started with.
+ */
+export interface CompiledOrigin {
+  readonly config: OriginConfig;
+  readonly upstreams: UpstreamSet;
+  readonly timeoutMs: number;
+  /** Serialized config: an unchanged origin keeps its UpstreamSet (pools, health, circuits) across snapshots. */
+  readonly fingerprint: string;
+}
+
+export interface CompiledRoute {
+  readonly config: RouteConfig;
+  readonly tenantId: string;
+  /** Undefined when the snapshot names an origin it does not contain: the route answers 503. */
+  readonly origin: CompiledOrigin | undefined;
+  readonly authMode: AuthMode;
+  readonly requiredScopes: readonly string[];
+  /** Normalised strip_prefix without a trailing slash, or null. */
+  readonly stripPrefix: string | null;
+}
+
+export interface CompiledApiKey {
+  readonly id: string;
+  readonly name: string;
+  readonly scopes: readonly string[];
+  /** Epoch milliseconds, or null for keys that never expire. */
+  readonly expiresAtMs: number | null;
+}
+
+export interface CompiledTenant {
+  readonly id: string;
+  readonly version: bigint;
+  readonly snapshot: TenantSnapshot;
+  readonly subdomain: string;
+  readonly clerkOrgId: string | null;
+  /** Every lower-case host name that resolves to this tenant. */
+  readonly hostNames: readonly string[];
+  readonly routes: readonly CompiledRoute[];
+  readonly router: RouteMatcher<CompiledRoute>;
+  /** Active keys by HMAC-SHA-256 hash (lowercase hex). */
+  readonly apiKeys: ReadonlyMap<string, CompiledApiKey>;
+  readonly origins: ReadonlyMap<string, CompiledOrigin>;
+  readonly auth: CompiledTenantAuth;
+  /** Epoch ms of the newest event folded into the snapshot (propagation delay is measured from it). */
+  readonly eventTimeMs: number;
+}
+
+/** Key material for the tenant's token-based auth modes, resolved when the snapshot is applied. */
+export interface CompiledTenantAuth {
+  /** Generic OAuth2/OIDC access tokens (tenant.settings.oidc). */
+  readonly oidc: {
+    readonly issuer: string;
+    readonly audience: string;
+    readonly keys: JWTVerifyGetKey;
+  } | null;
+  /** Service-to-service tokens signed with a private key whose public JWK is in settings.service_jwks. */
+  readonly serviceKeys: JWTVerifyGetKey | null;
+}

@@ -1,0 +1,123 @@
+/**
+ * Path normalisation, run on every request before route matching and used for forwarding, so the
+ * gateway and the origin always agree on which path was requested: `/api/public/../admin/x` is
+ * matched (and forwarded) as `/api/admin/x` and can never match a public route.
+ *
+ * Steps (RFC 3986 §6.2.2): percent-decode unreserved characters (A-Z a-z 0-9 - . _ ~), upper-case
+ * the hex of every other escape, percent-encode bytes outside ASCII, merge duplicate slashes, then
+ * remove `.` and `..` segments (`..` above the root stays at the root).
+ * Rejected: escapes that are not two hex digits, encoded NUL, control characters, backslashes (some
+ * origins treat them as slashes), and — unless `encodedSlashes` is 'keep' — `%2F` (some origins
+ * decode it into a separator, which would re-open the traversal the gateway just closed).
+ */
+
+export type EncodedSlashPolicy = 'reject' | 'keep';
+
+export type NormalizedPath =
+  | { ok: true; path: string }
+  | { ok: false; reason: 'not_origin_form' | 'bad_escape' | 'forbidden_character' | 'encoded_slash' };
+
+const HEX = '0123456789ABCDEF';
+
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  if (code >= 65 && code <= 70) return code - 55; // A-F
+  if (code >= 97 && code <= 102) return code - 87; // a-f
+  return -1;
+}
+
+function isUnreserved(code: number): boolean {
+  return (
+    (code >= 65 && code <= 90) ||
+    (code >= 97 && code <= 122) ||
+    (code >= 48 && code <= 57) ||
+    code === 45 || // -
+    code === 46 || // .
+    code === 95 || // _
+    code === 126 // ~
+  );
+}
+
+/** `rawPath` is the request target without its query string (the part of req.url before `?`). */
+export function normalizePath(
+  rawPath: string,
+  encodedSlashes: EncodedSlashPolicy = 'reject',
+): NormalizedPath {
+  if (rawPath.charCodeAt(0) !== 47) return { ok: false, reason: 'not_origin_form' };
+  // Fast path: the common clean path needs no rewriting at all.
+  if (isAlreadyNormal(rawPath)) return { ok: true, path: rawPath };
+
+  const segments: string[] = [];
+  let segment = '';
+  const length = rawPath.length;
+  for (let i = 1; i <= length; i++) {
+    const code = i < length ? rawPath.charCodeAt(i) : 47;
+    if (code === 47) {
+      pushSegment(segments, segment, i === length);
+      segment = '';
+      continue;
+    }
+    if (code === 37) {
+      const high = hexValue(rawPath.charCodeAt(i + 1));
+      const low = hexValue(rawPath.charCodeAt(i + 2));
+      if (high < 0 || low < 0) return { ok: false, reason: 'bad_escape' };
+      const byte = high * 16 + low;
+      if (byte === 0) return { ok: false, reason: 'forbidden_character' };
+      if (byte === 47 && encodedSlashes === 'reject') return { ok: false, reason: 'encoded_slash' };
+      if (byte === 92) return { ok: false, reason: 'forbidden_character' };
+      segment += isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[high]}${HEX[low]}`;
+      i += 2;
+      continue;
+    }
+    if (code <= 32 || code === 127 || code === 92) return { ok: false, reason: 'forbidden_character' };
+    if (code > 127) {
+      // node's parser hands us bytes as latin1 characters; re-encode them.
+      if (code > 255) return { ok: false, reason: 'forbidden_character' };
+      segment += `%${HEX[code >> 4]}${HEX[code & 15]}`;
+      continue;
+    }
+    segment += rawPath[i];
+  }
+  return { ok: true, path: `/${segments.join('/')}` };
+}
+
+/** Applies one segment; `last` keeps a trailing slash (`/a/` stays `/a/`, `/a/..` becomes `/`). */
+function pushSegment(segments: string[], segment: string, last: boolean): void {
+  if (segment === '.') {
+    if (last) segments.push('');
+    return;
+  }
+  if (segment === '..') {
+    segments.pop();
+    if (last) segments.push('');
+    return;
+  }
+  if (segment === '') {
+    // Duplicate slashes collapse; a trailing slash is kept as an empty last segment.
+    if (last && segments[segments.length - 1] !== '') segments.push('');
+    return;
+  }
+  if (segments[segments.length - 1] === '') segments.pop();
+  segments.push(segment);
+}
+
+/** True when the path has no escapes, dot segments, duplicate slashes or odd characters. */
+function isAlreadyNormal(path: string): boolean {
+  let previous = 47;
+  for (let i = 1; i < path.length; i++) {
+    const code = path.charCodeAt(i);
+    if (code === 37 || code <= 32 || code >= 127 || code === 92) return false;
+    if (code === 47 && previous === 47) return false;
+    if (code === 46 && previous === 47) {
+      // ".", "..", "./" or "../" segment
+      const next = path.charCodeAt(i + 1);
+      if (Number.isNaN(next) || next === 47) return false;
+      if (next === 46) {
+        const after = path.charCodeAt(i + 2);
+        if (Number.isNaN(after) || after === 47) return false;
+      }
+    }
+    previous = code;
+  }
+  return true;
+}

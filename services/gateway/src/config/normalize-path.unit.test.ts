@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { normalizePath } from './normalize-path.js';
+
+const ok = (path: string) => ({ ok: true, path });
+
+describe('normalizePath', () => {
+  it.each([
+    ['/', '/'],
+    ['/api/users/42', '/api/users/42'],
+    ['/api/public/../admin/x', '/api/admin/x'],
+    ['/api/./public/./x', '/api/public/x'],
+    ['/api//public///x', '/api/public/x'],
+    ['/../../etc/passwd', '/etc/passwd'],
+    ['/a/b/..', '/a/'],
+    ['/a/b/.', '/a/b/'],
+    ['/a/', '/a/'],
+    ['/%61%70%69/users', '/api/users'],
+    ['/api/%2e%2e/admin', '/admin'],
+    ['/api/%2E%2E/%2e/admin', '/admin'],
+    ['/api/.%2e/admin', '/admin'],
+    ['/a%7e/%5fb', '/a~/_b'],
+    ['/q%3fx/%25', '/q%3Fx/%25'],
+    ['/caf\u00e9', '/caf%E9'],
+  ])('%s → %s', (input, expected) => {
+    expect(normalizePath(input)).toEqual(ok(expected));
+  });
+
+  it.each([
+    ['/api/public%2f..%2fadmin', 'encoded_slash'],
+    ['/api/%2F', 'encoded_slash'],
+    ['/api/%zz', 'bad_escape'],
+    ['/api/%4', 'bad_escape'],
+    ['/api/%00', 'forbidden_character'],
+    ['/api\\..\\admin', 'forbidden_character'],
+    ['/api/%5c..%5cadmin', 'forbidden_character'],
+    ['http://evil/x', 'not_origin_form'],
+    ['*', 'not_origin_form'],
+  ])('rejects %s (%s)', (input, reason) => {
+    expect(normalizePath(input)).toEqual({ ok: false, reason });
+  });
+
+  it('keeps an encoded slash inside its segment when configured to', () => {
+    expect(normalizePath('/files/a%2fb/../c', 'keep')).toEqual(ok('/files/c'));
+    expect(normalizePath('/files/a%2fb', 'keep')).toEqual(ok('/files/a%2Fb'));
+  });
+});

@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type RouteConfig,
+  type TenantSnapshot,
+  tenantSnapshot,
+} from '../../../../shared/src/domain/gateway-config.js';
+
+/** Input shapes for test snapshots: defaults filled in by the real zod schema. */
+export interface TestRoute {
+  id?: string;
+  origin_id: string;
+  path_pattern: string;
+  auth_mode?: RouteConfig['auth_mode'];
+  methods?: string[];
+  priority?: number;
+  required_scopes?: string[];
+  require_tenant_org?: boolean;
+  strip_prefix?: string | null;
+}
+
+export interface TestOrigin {
+  id?: string;
+  targets: string[];
+  timeout_seconds?: number;
+}
+
+export interface TestSnapshotInput {
+  tenantId?: string;
+  version?: number | bigint;
+  subdomain: string;
+  clerkOrgId?: string | null;
+  origins: Array<TestOrigin & { id: string }>;
+  routes: TestRoute[];
+  apiKeys?: Array<{ id?: string; key_hash: string; scopes?: string[]; expires_at?: string | null }>;
+  settings?: Record<string, unknown>;
+}
+
+/** Builds a valid TenantSnapshot (parsed by the shared schema, so defaults are the real ones). */
+export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
+  const tenantId = input.tenantId ?? randomUUID();
+  return tenantSnapshot.parse({
+    schema_version: 1,
+    tenant_id: tenantId,
+    version: String(input.version ?? 1),
+    event_time: new Date().toISOString(),
+    tenant: {
+      id: tenantId,
+      name: input.subdomain,
+      subdomain: input.subdomain,
+      clerk_org_id: input.clerkOrgId ?? null,
+      settings: input.settings ?? {},
+    },
+    origins: input.origins.map((origin): Partial<OriginConfig> & Record<string, unknown> => ({
+      id: origin.id,
+      name: `origin-${origin.id.slice(0, 8)}`,
+      targets: origin.targets.map((url) => ({ url })),
+      ...(origin.timeout_seconds === undefined ? {} : { timeout_seconds: origin.timeout_seconds }),
+      health_check: { active: { enabled: false } },
+    })),
+    routes: input.routes.map((route) => ({
+      id: route.id ?? randomUUID(),
+      auth_mode: 'public',
+      ...route,
+    })),
+    api_keys: (input.apiKeys ?? []).map((key) => ({
+      id: key.id ?? randomUUID(),
+      name: 'test key',
+      scopes: key.scopes ?? [],
+      expires_at: key.expires_at ?? null,
+      key_hash: key.key_hash,
+    })),
+  });
+}
