@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { InMemoryEventStore } from './in-memory/in-memory-event-store.js';
 import type { EventStore } from './port.js';
+import { PostgresEventStore } from './postgres/postgres-event-store.js';
 import { assertEventStoreSettings, type EventStoreSettings } from './settings.js';
 import type { UpcasterRegistry } from './upcasting.js';
 
@@ -15,6 +16,7 @@ export function createEventStore(config: EventStoreConfig): EventStore {
     case 'memory':
       return new InMemoryEventStore(upcasters);
     case 'postgres':
+      return new PostgresEventStore({ pool: config.pool, ...upcasters });
     case 'eventstoredb':
       throw new Error(`the ${config.kind} event store adapter is not implemented yet`);
   }

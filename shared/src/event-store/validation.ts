@@ -17,6 +17,7 @@ export function assertAppendInput(stream: string, events: readonly NewEvent[], o
     if (typeof event.type !== 'string' || event.type === '') {
       throw new TypeError(`events[${index}].type: must be a non-empty string`);
     }
+    if (event.data === undefined) throw new TypeError(`events[${index}].data: is required (any JSON value)`);
     if (!Number.isInteger(event.metadata?.schema_version) || event.metadata.schema_version < 1) {
       throw new TypeError(`events[${index}].metadata.schema_version: must be an integer >= 1`);
     }
