@@ -19,7 +19,7 @@ install: node_modules/.install-stamp ## Install npm dependencies (npm ci when pa
 
 ## ---- local infrastructure (PostgreSQL, Redis, Kafka on 127.0.0.1) ----
 .PHONY: infra-up infra-down infra-status infra-reset
-infra-up: ## Install (if missing) and start PostgreSQL, Redis and Kafka; idempotent
+infra-up: install ## Install (if missing) and start PostgreSQL, Redis and Kafka; idempotent
 	@bash infra/infra.sh up
 infra-down: ## Stop the servers infra-up started (and nothing else)
 	@bash infra/infra.sh down

@@ -14,13 +14,15 @@ mkdir -p "$VE_DATA"
 log() { printf '[infra] %s\n' "$*" >&2; }
 fail() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# pid_alive FILE -> true when FILE names a running process.
+# pid_alive FILE [COMMAND_PART] -> true when FILE names a running process (whose command line
+# contains COMMAND_PART, if given: a pid recycled by an unrelated process after a crash is not ours).
 pid_alive() {
-  local file="$1"
+  local file="$1" expected="${2:-}"
   [[ -s "$file" ]] || return 1
   local pid
   pid="$(head -n1 "$file" | tr -d '[:space:]')"
-  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ -z "$expected" ]] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$expected"
 }
 
 # port_open PORT -> true when something accepts TCP connections on 127.0.0.1:PORT.
@@ -49,14 +51,21 @@ apt_install() {
     || fail "apt-get install $* failed"
 }
 
-# stop_pidfile NAME FILE -> TERM the process in FILE (if ours and alive), wait, then KILL.
+# stop_pidfile NAME FILE [COMMAND_PART] -> TERM the process in FILE (if ours and alive), wait, then KILL.
 stop_pidfile() {
-  local name="$1" file="$2"
-  if ! pid_alive "$file"; then rm -f "$file"; log "$name: not running"; return 0; fi
+  local name="$1" file="$2" expected="${3:-}"
+  if ! pid_alive "$file" "$expected"; then rm -f "$file"; log "$name: not running"; return 0; fi
   local pid; pid="$(head -n1 "$file" | tr -d '[:space:]')"
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then log "$name: did not stop on TERM, killing $pid"; kill -KILL "$pid" 2>/dev/null || true; fi
   rm -f "$file"
   log "$name: stopped (pid $pid)"
+}
+
+# refuse_foreign_port NAME PORT -> fail when something that is not ours already listens on PORT.
+refuse_foreign_port() {
+  if port_open "$2"; then
+    fail "$1: 127.0.0.1:$2 is already in use by a process these scripts did not start; stop it or choose another port (VE_*_PORT)"
+  fi
 }

@@ -1,0 +1,26 @@
+// Readiness probe for infra/kafka.sh: exit 0 when the broker at argv[2] answers a metadata request
+// and lists itself as an alive broker. One quick attempt; the caller polls.
+import { Kafka, logLevel } from 'kafkajs';
+
+const broker = process.argv[2] ?? '127.0.0.1:59092';
+const admin = new Kafka({
+  clientId: 'vantageedge-infra-ready',
+  brokers: [broker],
+  logLevel: logLevel.NOTHING,
+  connectionTimeout: 1000,
+  requestTimeout: 2000,
+  retry: { retries: 0 },
+}).admin();
+
+let code = 1;
+try {
+  await admin.connect();
+  const cluster = await admin.describeCluster();
+  if (cluster.brokers.length === 0) throw new Error('no alive broker in the metadata');
+  code = 0;
+} catch (error) {
+  console.error(`kafka not ready at ${broker}: ${error instanceof Error ? error.message : String(error)}`);
+} finally {
+  await admin.disconnect().catch(() => {});
+}
+process.exit(code);
