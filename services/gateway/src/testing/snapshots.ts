@@ -50,13 +50,15 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
       clerk_org_id: input.clerkOrgId ?? null,
       settings: input.settings ?? {},
     },
-    origins: input.origins.map((origin): Partial<OriginConfig> & Record<string, unknown> => ({
-      id: origin.id,
-      name: `origin-${origin.id.slice(0, 8)}`,
-      targets: origin.targets.map((url) => ({ url })),
-      ...(origin.timeout_seconds === undefined ? {} : { timeout_seconds: origin.timeout_seconds }),
-      health_check: { active: { enabled: false } },
-    })),
+    origins: input.origins.map(
+      (origin): Record<string, unknown> => ({
+        id: origin.id,
+        name: `origin-${origin.id.slice(0, 8)}`,
+        targets: origin.targets.map((url) => ({ url })),
+        ...(origin.timeout_seconds === undefined ? {} : { timeout_seconds: origin.timeout_seconds }),
+        health_check: { active: { enabled: false } },
+      }),
+    ),
     routes: input.routes.map((route) => ({
       id: route.id ?? randomUUID(),
       auth_mode: 'public',
