@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import type { PickContext } from '../types.js';
+import type { BalancerMember } from './balancer.js';
+import { createConsistentHashBalancer } from './consistent-hash.js';
+import { createLeastConnectionsBalancer } from './least-connections.js';
+import { createRoundRobinBalancer } from './round-robin.js';
+
+class FakeMember implements BalancerMember {
+  inFlight = 0;
+  available = true;
+  constructor(
+    readonly id: string,
+    readonly weight = 1,
+  ) {}
+  isAvailable(): boolean {
+    return this.available;
+  }
+}
+
+const context = (clientIp = '10.0.0.1'): PickContext => ({ clientIp, path: '/', headers: {} });
+
+function picks(pick: () => number, members: readonly FakeMember[], times: number): string[] {
+  return Array.from({ length: times }, () => members[pick()]?.id ?? 'none');
+}
+
+describe('smooth weighted round robin', () => {
+  it('interleaves by weight like nginx (5,1,1 → a a b a c a a)', () => {
+    const members = [new FakeMember('a', 5), new FakeMember('b', 1), new FakeMember('c', 1)];
+    const balancer = createRoundRobinBalancer(members);
+    expect(picks(() => balancer.pick(context()), members, 7)).toEqual(['a', 'a', 'b', 'a', 'c', 'a', 'a']);
+  });
+
+  it('skips unavailable targets and returns -1 when none is left', () => {
+    const members = [new FakeMember('a'), new FakeMember('b'), new FakeMember('c')];
+    const balancer = createRoundRobinBalancer(members);
+    members[1]!.available = false;
+    expect(new Set(picks(() => balancer.pick(context()), members, 10))).toEqual(new Set(['a', 'c']));
+    for (const member of members) member.available = false;
+    expect(balancer.pick(context())).toBe(-1);
+  });
+});
+
+describe('least connections', () => {
+  it('prefers the target with the fewest in-flight leases per weight', () => {
+    const members = [new FakeMember('a'), new FakeMember('b', 2), new FakeMember('c')];
+    const balancer = createLeastConnectionsBalancer(members);
+    members[0]!.inFlight = 3;
+    members[1]!.inFlight = 4; // 2 per weight unit
+    members[2]!.inFlight = 3;
+    expect(members[balancer.pick(context())]!.id).toBe('b');
+  });
+
+  it('breaks ties round robin', () => {
+    const members = [new FakeMember('a'), new FakeMember('b'), new FakeMember('c')];
+    const balancer = createLeastConnectionsBalancer(members);
+    expect(picks(() => balancer.pick(context()), members, 6)).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
+  });
+
+  it('ignores unavailable targets even when idle', () => {
+    const members = [new FakeMember('a'), new FakeMember('b')];
+    const balancer = createLeastConnectionsBalancer(members);
+    members[0]!.available = false;
+    members[1]!.inFlight = 50;
+    expect(picks(() => balancer.pick(context()), members, 3)).toEqual(['b', 'b', 'b']);
+  });
+});
+
+describe('consistent hashing', () => {
+  const keys = Array.from({ length: 10_000 }, (_, i) => `192.168.${i >> 8}.${i & 255}`);
+  const targets = (count: number) =>
+    Array.from({ length: count }, (_, i) => new FakeMember(`http://10.0.0.${i}:80`));
+  const assign = (members: FakeMember[]) => {
+    const balancer = createConsistentHashBalancer(members, (c) => c.clientIp);
+    return keys.map((key) => members[balancer.pick(context(key))]!.id);
+  };
+
+  it('sends a key to the same target every time, whatever the target order', () => {
+    const members = targets(4);
+    const first = assign(members);
+    expect(assign(members)).toEqual(first);
+    expect(assign([...members].reverse())).toEqual(first);
+  });
+
+  it('spreads keys roughly evenly', () => {
+    const counts = new Map<string, number>();
+    for (const id of assign(targets(4))) counts.set(id, (counts.get(id) ?? 0) + 1);
+    for (const count of counts.values()) expect(count / keys.length).toBeGreaterThan(0.18);
+    for (const count of counts.values()) expect(count / keys.length).toBeLessThan(0.32);
+  });
+
+  it('moves only ~1/N of the keys, all to the new target, when a target is added', () => {
+    const members = targets(5);
+    const before = assign(members.slice(0, 4));
+    const after = assign(members);
+    const moved = keys.filter((_, i) => before[i] !== after[i]);
+    expect(moved.length / keys.length).toBeGreaterThan(0.12);
+    expect(moved.length / keys.length).toBeLessThan(0.28);
+    for (let i = 0; i < keys.length; i++) if (before[i] !== after[i]) expect(after[i]).toBe(members[4]!.id);
+  });
+
+  it('moves only the keys of a target that becomes unavailable', () => {
+    const members = targets(4);
+    const before = assign(members);
+    members[2]!.available = false;
+    const after = assign(members);
+    for (let i = 0; i < keys.length; i++) {
+      if (before[i] === members[2]!.id) expect(after[i]).not.toBe(members[2]!.id);
+      else expect(after[i]).toBe(before[i]);
+    }
+  });
+
+  it('gives a heavier target proportionally more keys', () => {
+    const members = [new FakeMember('http://a:80', 3), new FakeMember('http://b:80', 1)];
+    const share = assign(members).filter((id) => id === 'http://a:80').length / keys.length;
+    expect(share).toBeGreaterThan(0.68);
+    expect(share).toBeLessThan(0.82);
+  });
+});

@@ -1,0 +1,55 @@
+import type { OriginConfig } from '../../../../../shared/src/domain/gateway-config.js';
+import type { PickContext } from '../types.js';
+
+export type HashKeyOf = (context: PickContext) => string;
+
+const byClientIp: HashKeyOf = (context) => context.clientIp;
+const byPath: HashKeyOf = (context) => context.path;
+
+/**
+ * Compiles origin.load_balancing.hash_on into a key extractor. A request without the header or
+ * cookie falls back to its client IP (as Kong's hash_fallback and APISIX's chash do), so it is still
+ * sticky rather than random. Undefined when hash_on needs a hash_key and the origin has none.
+ */
+export function compileHashKey(loadBalancing: OriginConfig['load_balancing']): HashKeyOf | undefined {
+  switch (loadBalancing.hash_on) {
+    case 'client_ip':
+      return byClientIp;
+    case 'path':
+      return byPath;
+    case 'header': {
+      if (loadBalancing.hash_key === undefined) return undefined;
+      const name = loadBalancing.hash_key.toLowerCase();
+      return (context) => {
+        const value = context.headers[name];
+        if (typeof value === 'string') return value === '' ? context.clientIp : value;
+        return value?.[0] ?? context.clientIp;
+      };
+    }
+    case 'cookie': {
+      if (loadBalancing.hash_key === undefined) return undefined;
+      const name = loadBalancing.hash_key;
+      return (context) => {
+        const cookies = context.headers.cookie;
+        return (cookies === undefined ? undefined : cookieValue(cookies, name)) ?? context.clientIp;
+      };
+    }
+  }
+}
+
+/** The value of cookie `name` in a Cookie header ("a=1; b=2"), without splitting the whole header. */
+export function cookieValue(header: string, name: string): string | undefined {
+  let from = 0;
+  while (from < header.length) {
+    let end = header.indexOf(';', from);
+    if (end < 0) end = header.length;
+    let start = from;
+    while (start < end && header.charCodeAt(start) === 32) start++;
+    if (header.startsWith(name, start) && header.charCodeAt(start + name.length) === 61 /* = */) {
+      const value = header.slice(start + name.length + 1, end).trim();
+      return value === '' ? undefined : value;
+    }
+    from = end + 1;
+  }
+  return undefined;
+}

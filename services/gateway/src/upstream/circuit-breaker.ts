@@ -1,0 +1,133 @@
+import type { OriginConfig } from '../../../../shared/src/domain/gateway-config.js';
+
+export type CircuitState = 'closed' | 'open' | 'half_open';
+export type CircuitSettings = OriginConfig['circuit_breaker'];
+export type CircuitTripReason =
+  | 'consecutive_failures'
+  | 'error_rate'
+  | 'probe_failed'
+  | 'cool_down_over'
+  | 'probes_succeeded';
+export type CircuitListener = (from: CircuitState, to: CircuitState, reason: CircuitTripReason) => void;
+
+/** Returned by `admit`: which round of probes a half-open admission belongs to; 0 = not a probe. */
+export type Admission = number;
+
+/**
+ * One target's circuit, driven by request outcomes (not by wrapping calls, which is why this is not
+ * cockatiel's breaker: the gateway learns outcomes through lease releases, and the window here is the
+ * last N requests, not a time span).
+ *
+ * closed → open: `consecutive_failures` failures in a row, or an error rate ≥ `error_rate_threshold`
+ *   over the last `window_requests` outcomes (only once that many have been seen).
+ * open → half_open: `open_seconds` after opening, noticed lazily on the next admission check.
+ * half_open: admits `half_open_requests` probes; all succeed → closed, any fails → open again.
+ */
+export class CircuitBreaker {
+  #state: CircuitState = 'closed';
+  #openedAt = 0;
+  readonly #openMs: number;
+  // Closed-state window of the last `window_requests` outcomes (1 = failure), as a ring buffer.
+  readonly #window: Uint8Array;
+  #windowNext = 0;
+  #windowCount = 0;
+  #windowFailures = 0;
+  #consecutiveFailures = 0;
+  // Half-open bookkeeping. Each half-open period is a new round, so a late outcome of an earlier
+  // round's probe cannot close or reopen the circuit.
+  #round = 0;
+  #probesAdmitted = 0;
+  #probesSucceeded = 0;
+
+  constructor(
+    private readonly settings: CircuitSettings,
+    private readonly now: () => number,
+    private readonly onTransition: CircuitListener = () => {},
+  ) {
+    this.#openMs = settings.open_seconds * 1000;
+    this.#window = new Uint8Array(settings.window_requests);
+  }
+
+  /** Current state, moving open → half_open first when the cool-down is over. */
+  get state(): CircuitState {
+    if (this.#state === 'open' && this.now() - this.#openedAt >= this.#openMs) {
+      this.#round++;
+      this.#probesAdmitted = 0;
+      this.#probesSucceeded = 0;
+      this.#transition('half_open', 'cool_down_over');
+    }
+    return this.#state;
+  }
+
+  /** Whether a request may go to this target now. No side effect besides the lazy cool-down check. */
+  admits(): boolean {
+    if (!this.settings.enabled) return true;
+    const state = this.state;
+    return (
+      state === 'closed' || (state === 'half_open' && this.#probesAdmitted < this.settings.half_open_requests)
+    );
+  }
+
+  /** Counts a request that `admits()` allowed; returns the probe round (0 when closed). */
+  admit(): Admission {
+    if (!this.settings.enabled || this.#state !== 'half_open') return 0;
+    this.#probesAdmitted++;
+    return this.#round;
+  }
+
+  record(success: boolean, admission: Admission): void {
+    if (!this.settings.enabled) return;
+    if (this.#state === 'closed') this.#recordClosed(success);
+    else if (this.#state === 'half_open' && admission === this.#round) this.#recordProbe(success);
+    // open (or a stale probe): outcomes of requests admitted before the trip say nothing new.
+  }
+
+  #recordClosed(success: boolean): void {
+    const failed = success ? 0 : 1;
+    if (this.#windowCount === this.#window.length) this.#windowFailures -= this.#window[this.#windowNext]!;
+    else this.#windowCount++;
+    this.#window[this.#windowNext] = failed;
+    this.#windowFailures += failed;
+    this.#windowNext = (this.#windowNext + 1) % this.#window.length;
+    this.#consecutiveFailures = success ? 0 : this.#consecutiveFailures + 1;
+
+    if (this.#consecutiveFailures >= this.settings.consecutive_failures) this.#open('consecutive_failures');
+    else if (
+      this.#windowCount === this.#window.length &&
+      this.#windowFailures >= this.settings.error_rate_threshold * this.#windowCount
+    )
+      this.#open('error_rate');
+  }
+
+  #recordProbe(success: boolean): void {
+    if (!success) {
+      this.#open('probe_failed');
+      return;
+    }
+    this.#probesSucceeded++;
+    if (this.#probesSucceeded >= this.settings.half_open_requests) {
+      this.#resetWindow();
+      this.#transition('closed', 'probes_succeeded');
+    }
+  }
+
+  #open(reason: CircuitTripReason): void {
+    this.#openedAt = this.now();
+    this.#round++;
+    this.#transition('open', reason);
+  }
+
+  #resetWindow(): void {
+    this.#window.fill(0);
+    this.#windowNext = 0;
+    this.#windowCount = 0;
+    this.#windowFailures = 0;
+    this.#consecutiveFailures = 0;
+  }
+
+  #transition(to: CircuitState, reason: CircuitTripReason): void {
+    const from = this.#state;
+    this.#state = to;
+    this.onTransition(from, to, reason);
+  }
+}

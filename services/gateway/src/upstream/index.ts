@@ -1,0 +1,8 @@
+export type { CircuitState } from './circuit-breaker.js';
+export type * from './types.js';
+export {
+  createUpstreamSet,
+  type InspectableUpstreamSet,
+  type UpstreamSetDeps,
+  type UpstreamTargetStatus,
+} from './upstream-set.js';

@@ -1,0 +1,241 @@
+import { Registry } from 'prom-client';
+import { Pool } from 'undici';
+import type { Logger } from 'winston';
+import type { OriginConfig } from '../../../../shared/src/domain/gateway-config.js';
+import { type ActiveHealthChecks, startActiveHealthChecks } from './active-health-checks.js';
+import type { Balancer, BalancerMember } from './balancers/balancer.js';
+import { createConsistentHashBalancer } from './balancers/consistent-hash.js';
+import { compileHashKey } from './balancers/hash-key.js';
+import { createLeastConnectionsBalancer } from './balancers/least-connections.js';
+import { createRoundRobinBalancer } from './balancers/round-robin.js';
+import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
+import { TargetMetrics, unavailableCounter } from './metrics.js';
+import { TargetHealth } from './target-health.js';
+import type { PickContext, UpstreamLease, UpstreamOutcome, UpstreamSet, UpstreamTarget } from './types.js';
+
+export interface UpstreamSetDeps {
+  readonly tenantId: string;
+  /** Where the upstream metrics go; without one they are kept in a private registry. */
+  readonly registry?: Registry;
+  /** Health and circuit state changes are logged here (nothing is logged per request). */
+  readonly logger?: Logger;
+  /** Milliseconds on a monotonic clock; injected by state-machine tests. */
+  readonly now?: () => number;
+  /** Keep-alive connections per target pool (default 128). */
+  readonly connectionsPerTarget?: number;
+}
+
+/** A target's state as the admin listener or a test sees it. */
+export interface UpstreamTargetStatus {
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+  readonly healthy: boolean;
+  readonly circuit: CircuitState;
+  readonly in_flight: number;
+}
+
+/** The UpstreamSet contract plus read-only introspection. */
+export interface InspectableUpstreamSet extends UpstreamSet {
+  readonly originId: string;
+  status(): UpstreamTargetStatus[];
+}
+
+const DEFAULT_CONNECTIONS_PER_TARGET = 128;
+// Below Node's default server keep-alive (5 s) so the gateway, not the origin, closes idle sockets
+// and a request is never written to a socket the origin is closing.
+const KEEP_ALIVE_MS = 4_000;
+const MAX_CONNECT_TIMEOUT_MS = 10_000;
+
+class Member implements BalancerMember {
+  inFlight = 0;
+
+  constructor(
+    readonly target: UpstreamTarget & { readonly dispatcher: Pool },
+    readonly weight: number,
+    readonly health: TargetHealth,
+    readonly circuit: CircuitBreaker,
+    readonly metrics: TargetMetrics,
+  ) {}
+
+  get id(): string {
+    return this.target.id;
+  }
+
+  isAvailable(): boolean {
+    return this.health.healthy && this.circuit.admits();
+  }
+}
+
+class Lease implements UpstreamLease {
+  #released = false;
+
+  constructor(
+    readonly target: UpstreamTarget,
+    private readonly member: Member,
+    private readonly admission: Admission,
+  ) {}
+
+  release(outcome: UpstreamOutcome): void {
+    if (this.#released) return;
+    this.#released = true;
+    const member = this.member;
+    member.inFlight--;
+    member.metrics.released();
+    const success = outcome.kind === 'response' && outcome.status < 500;
+    member.health.recordTraffic(success);
+    member.circuit.record(success, this.admission);
+  }
+}
+
+/**
+ * The targets of one origin with their pools, balancer, health and circuits. Built when a snapshot
+ * arrives; `acquire` is the only per-request call.
+ */
+export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): InspectableUpstreamSet {
+  const now = deps.now ?? (() => performance.now());
+  const registry = deps.registry ?? new Registry();
+  const logger = deps.logger;
+  const timeoutMs = origin.timeout_seconds * 1000;
+  const logFields = { tenant_id: deps.tenantId, origin_id: origin.id, origin: origin.name };
+
+  const ids = new Set<string>();
+  const members = origin.targets.map((config, index) => {
+    const url = new URL(config.url);
+    const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
+    const id = uniqueId(ids, url.origin, basePath, index);
+    const metrics = new TargetMetrics(registry, { tenant: deps.tenantId, origin: origin.id, target: id });
+    const health = new TargetHealth(
+      origin.health_check,
+      origin.circuit_breaker.open_seconds * 1000,
+      now,
+      (healthy, source) => {
+        metrics.healthChanged(healthy, source);
+        logger?.log(
+          healthy ? 'info' : 'warn',
+          healthy ? 'upstream target healthy' : 'upstream target ejected',
+          {
+            ...logFields,
+            target: id,
+            source,
+          },
+        );
+      },
+    );
+    const circuit = new CircuitBreaker(origin.circuit_breaker, now, (from, to, reason) => {
+      metrics.circuitChanged(to, reason);
+      logger?.log(to === 'open' ? 'warn' : 'info', `upstream circuit ${to.replace('_', '-')}`, {
+        ...logFields,
+        target: id,
+        from,
+        to,
+        reason,
+      });
+    });
+    const dispatcher = new Pool(url.origin, {
+      connections: deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      connect: { timeout: Math.min(timeoutMs, MAX_CONNECT_TIMEOUT_MS) },
+    });
+    return new Member({ id, url, basePath, dispatcher }, config.weight, health, circuit, metrics);
+  });
+
+  const balancer = createBalancer(origin, members, logger, logFields);
+  const refused = unavailableCounter(registry, deps.tenantId, origin.id);
+
+  let checks: ActiveHealthChecks | undefined;
+  if (origin.health_check.active.enabled) {
+    checks = startActiveHealthChecks(
+      members.map((member) => ({
+        probeUrl: `${member.target.url.origin}${member.target.basePath}${origin.health_check_path}`,
+        onProbe(success: boolean) {
+          member.metrics.probed(success);
+          member.health.recordProbe(success);
+        },
+      })),
+      origin.health_check.active,
+    );
+  }
+
+  let closing: Promise<void> | undefined;
+
+  return {
+    originId: origin.id,
+
+    acquire(context: PickContext): UpstreamLease | undefined {
+      if (closing !== undefined) return undefined;
+      const index = balancer.pick(context);
+      const member = members[index];
+      if (member === undefined) {
+        refused.inc();
+        return undefined;
+      }
+      member.inFlight++;
+      member.metrics.leased();
+      return new Lease(member.target, member, member.circuit.admit());
+    },
+
+    status() {
+      return members.map((member) => ({
+        id: member.target.id,
+        url: member.target.url.href,
+        weight: member.weight,
+        healthy: member.health.healthy,
+        circuit: member.circuit.state,
+        in_flight: member.inFlight,
+      }));
+    },
+
+    close() {
+      closing ??= (async () => {
+        await checks?.stop();
+        await Promise.all(members.map((member) => drainPool(member.target.dispatcher, timeoutMs)));
+        for (const member of members) member.metrics.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function createBalancer(
+  origin: OriginConfig,
+  members: readonly BalancerMember[],
+  logger: Logger | undefined,
+  logFields: Record<string, string>,
+): Balancer {
+  switch (origin.load_balancing.algorithm) {
+    case 'round_robin':
+      return createRoundRobinBalancer(members);
+    case 'least_connections':
+      return createLeastConnectionsBalancer(members);
+    case 'consistent_hash': {
+      const keyOf = compileHashKey(origin.load_balancing);
+      if (keyOf !== undefined) return createConsistentHashBalancer(members, keyOf);
+      logger?.warn('consistent_hash on a header or cookie needs hash_key; hashing on client IP', logFields);
+      return createConsistentHashBalancer(members, (context) => context.clientIp);
+    }
+  }
+}
+
+/** Target ids are the URL origin; two targets on one origin are told apart by base path, then position. */
+function uniqueId(seen: Set<string>, origin: string, basePath: string, index: number): string {
+  let id = origin;
+  if (seen.has(id)) id = origin + basePath;
+  if (seen.has(id)) id = `${origin}${basePath}#${index}`;
+  seen.add(id);
+  return id;
+}
+
+/** Lets in-flight requests finish (bounded by the origin timeout), then drops what is left. */
+async function drainPool(pool: Pool, graceMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), graceMs);
+    timer.unref();
+  });
+  const result = await Promise.race([pool.close().then(() => 'closed' as const), timedOut]);
+  clearTimeout(timer);
+  if (result === 'timeout') await pool.destroy();
+}
