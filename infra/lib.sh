@@ -51,14 +51,27 @@ apt_install() {
     || fail "apt-get install $* failed"
 }
 
+# process_gone PID -> true when PID has exited (a zombie waiting for its parent counts as exited).
+process_gone() {
+  kill -0 "$1" 2>/dev/null || return 0
+  [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" == Z ]]
+}
+
+# wait_gone PID SECONDS -> waits until PID has exited; false if it is still there after SECONDS.
+wait_gone() {
+  local deadline=$((SECONDS + $2))
+  until process_gone "$1"; do ((SECONDS < deadline)) || return 1; sleep 0.1; done
+}
+
 # stop_pidfile NAME FILE [COMMAND_PART] -> TERM the process in FILE (if ours and alive), wait, then KILL.
 stop_pidfile() {
   local name="$1" file="$2" expected="${3:-}"
   if ! pid_alive "$file" "$expected"; then rm -f "$file"; log "$name: not running"; return 0; fi
   local pid; pid="$(head -n1 "$file" | tr -d '[:space:]')"
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then log "$name: did not stop on TERM, killing $pid"; kill -KILL "$pid" 2>/dev/null || true; fi
+  if ! wait_gone "$pid" 30; then
+    log "$name: did not stop on TERM, killing $pid"; kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 10 || true
+  fi
   rm -f "$file"
   log "$name: stopped (pid $pid)"
 }

@@ -23,11 +23,14 @@ pg_home() {
     echo "$preferred"
   else
     local fallback
-    fallback="/var/tmp/vantageedge-$(printf '%s' "$VE_ROOT" | md5sum | cut -c1-12)/postgres"
+    # Keyed by the data folder, so two clones (or a private test instance) never share a cluster.
+    fallback="/var/tmp/vantageedge-$(printf '%s' "$VE_DATA" | md5sum | cut -c1-12)/postgres"
     mkdir -p "$fallback"; chmod 755 "$(dirname "$fallback")"; chown postgres:postgres "$fallback"
     echo "$fallback"
   fi
 }
+
+pg_answers() { PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc 'select 1' >/dev/null 2>&1; }
 
 as_postgres() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
@@ -39,7 +42,12 @@ up() {
   local data="$home/data" logfile="$home/postgres.log"
   echo "$home" > "$VE_DATA/postgres.home"
 
-  if [[ -s "$data/postmaster.pid" ]] && as_postgres "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  # postmaster.pid stays after a kill -9; postgres itself checks it on start, so it is not removed here.
+  if pid_alive "$data/postmaster.pid" postgres; then
+    local pid; pid="$(head -n1 "$data/postmaster.pid")"
+    # Running, or still recovering after a crash: give it time to accept connections.
+    wait_until 60 postgres pg_answers || fail "postgres: process $pid runs but does not answer on 127.0.0.1:$PG_PORT, see $logfile"
+    head -n1 "$data/postmaster.pid" > "$VE_DATA/postgres.pid"
     log "postgres: already running on 127.0.0.1:$PG_PORT"
     return 0
   fi
@@ -51,11 +59,18 @@ up() {
       --encoding=UTF8 --no-sync >"$home/initdb.log" 2>&1 || fail "postgres: initdb failed, see $home/initdb.log"
     rm -f "$pwfile"
   fi
-  rm -f "$data/postmaster.pid" 2>/dev/null || true # stale after a crash; pg_ctl status said not running
+  refuse_foreign_port postgres "$PG_PORT"
   log "postgres: starting on 127.0.0.1:$PG_PORT"
-  as_postgres "$bin/pg_ctl" -D "$data" -l "$logfile" -w -t 60 start -o \
-    "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='' -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" \
-    >/dev/null 2>&1 || fail "postgres failed to start, see $logfile"
+  # After a kill -9 the old server's children hold its shared memory until they notice and exit,
+  # and postgres refuses to start until then: a few tries cover that moment.
+  local attempt
+  for attempt in 1 2 3 4 5 6; do
+    as_postgres "$bin/pg_ctl" -D "$data" -l "$logfile" -w -t 60 start -o \
+      "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='' -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" \
+      >/dev/null 2>&1 && break
+    ((attempt < 6)) || fail "postgres failed to start, see $logfile"
+    sleep 1
+  done
   head -n1 "$data/postmaster.pid" > "$VE_DATA/postgres.pid"
   if ! PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc \
       "select 1 from pg_database where datname='$PG_DB'" | grep -q 1; then
@@ -69,9 +84,14 @@ down() {
   local bin home
   home="$(cat "$VE_DATA/postgres.home" 2>/dev/null || echo "$VE_DATA/postgres")"
   if bin="$(find_pg_bin)" && [[ -s "$home/data/postmaster.pid" ]]; then
-    as_postgres "$bin/pg_ctl" -D "$home/data" -m fast -w stop >/dev/null 2>&1 && log "postgres: stopped" || true
+    local pid; pid="$(head -n1 "$home/data/postmaster.pid")"
+    if as_postgres "$bin/pg_ctl" -D "$home/data" -m fast -w stop >/dev/null 2>&1; then
+      # pg_ctl returns once postmaster.pid is gone, a moment before the process itself.
+      wait_gone "$pid" 30 || true
+      log "postgres: stopped"
+    fi
   fi
-  stop_pidfile postgres "$VE_DATA/postgres.pid"
+  stop_pidfile postgres "$VE_DATA/postgres.pid" postgres
 }
 
 status() {
@@ -82,6 +102,12 @@ status() {
   fi
 }
 
-reset() { down; local home; home="$(cat "$VE_DATA/postgres.home" 2>/dev/null || echo "$VE_DATA/postgres")"; rm -rf "$home"; log "postgres: data wiped"; }
+reset() {
+  down
+  local home; home="$(cat "$VE_DATA/postgres.home" 2>/dev/null || echo "$VE_DATA/postgres")"
+  rm -rf "$home"; rm -f "$VE_DATA/postgres.home"
+  [[ "$home" == /var/tmp/vantageedge-*/postgres ]] && rmdir "$(dirname "$home")" 2>/dev/null
+  log "postgres: data wiped"
+}
 
 "${1:-status}"

@@ -10,10 +10,15 @@ LOGFILE="$DIR/redis.log"
 up() {
   command -v redis-server >/dev/null || apt_install redis-server
   mkdir -p "$DIR"
-  if pid_alive "$PIDFILE" && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+  if pid_alive "$PIDFILE" redis-server && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
     log "redis: already running on 127.0.0.1:$REDIS_PORT"; return 0
   fi
+  if pid_alive "$PIDFILE" redis-server; then
+    log "redis: process $(cat "$PIDFILE") is not answering, restarting it"
+    stop_pidfile redis "$PIDFILE" redis-server
+  fi
   rm -f "$PIDFILE"
+  refuse_foreign_port redis "$REDIS_PORT"
   log "redis: starting on 127.0.0.1:$REDIS_PORT"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --pidfile "$PIDFILE" \
     --dir "$DIR" --logfile "$LOGFILE" --save '' --appendonly no --protected-mode yes \
@@ -22,7 +27,7 @@ up() {
   log "redis: ready (redis://127.0.0.1:$REDIS_PORT, log $LOGFILE)"
 }
 
-down() { stop_pidfile redis "$PIDFILE"; }
+down() { stop_pidfile redis "$PIDFILE" redis-server; }
 
 status() {
   if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then echo "redis     up    127.0.0.1:$REDIS_PORT"
