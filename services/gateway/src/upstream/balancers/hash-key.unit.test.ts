@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { loadBalancing } from '../../../../../shared/src/domain/gateway-config.js';
+import type { PickContext } from '../types.js';
+import { compileHashKey, cookieValue } from './hash-key.js';
+
+const request = (headers: PickContext['headers'] = {}): PickContext => ({
+  clientIp: '203.0.113.9',
+  path: '/orders/42',
+  headers,
+});
+const keyOf = (config: Record<string, unknown>) =>
+  compileHashKey(loadBalancing.parse({ algorithm: 'consistent_hash', ...config }));
+
+describe('consistent-hash key', () => {
+  it('hashes on client IP by default and on the path when asked', () => {
+    expect(keyOf({})?.(request())).toBe('203.0.113.9');
+    expect(keyOf({ hash_on: 'path' })?.(request())).toBe('/orders/42');
+  });
+
+  it('reads a header case-insensitively and falls back to the client IP when it is missing', () => {
+    const key = keyOf({ hash_on: 'header', hash_key: 'X-User-Id' });
+    expect(key?.(request({ 'x-user-id': 'u-1' }))).toBe('u-1');
+    expect(key?.(request({ 'x-user-id': ['u-2', 'u-3'] }))).toBe('u-2');
+    expect(key?.(request())).toBe('203.0.113.9');
+  });
+
+  it('reads a cookie and falls back to the client IP', () => {
+    const key = keyOf({ hash_on: 'cookie', hash_key: 'session' });
+    expect(key?.(request({ cookie: 'theme=dark; session=abc123; x=1' }))).toBe('abc123');
+    expect(key?.(request({ cookie: 'theme=dark' }))).toBe('203.0.113.9');
+  });
+
+  it('is undefined for header or cookie hashing without a hash_key', () => {
+    expect(keyOf({ hash_on: 'header' })).toBeUndefined();
+    expect(keyOf({ hash_on: 'cookie' })).toBeUndefined();
+  });
+});
+
+describe('cookieValue', () => {
+  it('matches whole cookie names only', () => {
+    expect(cookieValue('xsession=1; session=2', 'session')).toBe('2');
+    expect(cookieValue('session=1', 'sess')).toBeUndefined();
+    expect(cookieValue('session=', 'session')).toBeUndefined();
+    expect(cookieValue('a=1;session=v', 'session')).toBe('v');
+  });
+});

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { healthCheck } from '../../../../shared/src/domain/gateway-config.js';
+import { type HealthSource, TargetHealth } from './target-health.js';
+
+function setup(config: unknown) {
+  let clock = 0;
+  const changes: string[] = [];
+  const health = new TargetHealth(
+    healthCheck.parse(config),
+    30_000,
+    () => clock,
+    (healthy: boolean, source: HealthSource) => changes.push(`${healthy ? 'up' : 'down'}:${source}`),
+  );
+  return {
+    health,
+    changes,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+  };
+}
+
+const thresholds = {
+  active: { healthy_threshold: 2, unhealthy_threshold: 3 },
+  passive: { unhealthy_threshold: 4 },
+};
+
+describe('target health', () => {
+  it('starts healthy', () => {
+    expect(setup(thresholds).health.healthy).toBe(true);
+  });
+
+  it('goes down after unhealthy_threshold failed probes in a row and up after healthy_threshold good ones', () => {
+    const { health, changes } = setup(thresholds);
+    health.recordProbe(false);
+    health.recordProbe(false);
+    health.recordProbe(true);
+    health.recordProbe(false);
+    health.recordProbe(false);
+    expect(health.healthy).toBe(true);
+    health.recordProbe(false);
+    expect(health.healthy).toBe(false);
+    health.recordProbe(true);
+    expect(health.healthy).toBe(false);
+    health.recordProbe(true);
+    expect(health.healthy).toBe(true);
+    expect(changes).toEqual(['down:active', 'up:active']);
+  });
+
+  it('ejects after consecutive traffic failures; with active checks only probes restore it', () => {
+    const { health, changes, advance } = setup(thresholds);
+    for (let i = 0; i < 3; i++) health.recordTraffic(false);
+    health.recordTraffic(true);
+    for (let i = 0; i < 3; i++) health.recordTraffic(false);
+    expect(health.healthy).toBe(true);
+    health.recordTraffic(false);
+    expect(health.healthy).toBe(false);
+    advance(3_600_000);
+    expect(health.healthy).toBe(false);
+    health.recordProbe(true);
+    health.recordProbe(true);
+    expect(health.healthy).toBe(true);
+    expect(changes).toEqual(['down:passive', 'up:active']);
+  });
+
+  it('probe successes before a passive ejection do not count toward recovery', () => {
+    const { health } = setup(thresholds);
+    health.recordProbe(true);
+    for (let i = 0; i < 4; i++) health.recordTraffic(false);
+    health.recordProbe(true);
+    expect(health.healthy).toBe(false);
+  });
+
+  it('without active checks, re-admits a passively ejected target after the ejection time', () => {
+    const { health, changes, advance } = setup({ ...thresholds, active: { enabled: false } });
+    for (let i = 0; i < 4; i++) health.recordTraffic(false);
+    expect(health.healthy).toBe(false);
+    advance(29_999);
+    expect(health.healthy).toBe(false);
+    advance(1);
+    expect(health.healthy).toBe(true);
+    expect(changes).toEqual(['down:passive', 'up:passive']);
+  });
+
+  it('ignores traffic when passive checks are disabled', () => {
+    const { health } = setup({ ...thresholds, passive: { enabled: false } });
+    for (let i = 0; i < 50; i++) health.recordTraffic(false);
+    expect(health.healthy).toBe(true);
+  });
+});
