@@ -1,0 +1,167 @@
+import type { ControlPlaneEvent } from '../../../shared/src/domain/events.js';
+import {
+  type ApiKeyEntry,
+  apiKeyEntry,
+  type OriginConfig,
+  originConfig,
+  type RouteConfig,
+  routeConfig,
+  type TenantSnapshot,
+  tenantSettings,
+} from '../../../shared/src/domain/gateway-config.js';
+import { orderRoutes } from './route-order.js';
+
+/**
+ * Folds control-plane events into a tenant's gateway snapshot. Events are state-carrying (`*Updated`
+ * holds the whole new resource), so each step replaces one entry. Pure: the projector keeps the state
+ * in PostgreSQL and calls this per event.
+ */
+
+export type SnapshotState =
+  | { status: 'live'; snapshot: TenantSnapshot }
+  /** A deleted tenant: published as a tombstone; later events of its resources are ignored. */
+  | { status: 'deleted'; tenantId: string; version: bigint; eventTime: string };
+
+/** The tenant whose gateway snapshot an event changes, or null if it changes none. */
+export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
+  switch (event.type) {
+    case 'TenantCreated':
+    case 'TenantUpdated':
+    case 'TenantDeleted':
+    case 'OriginAdded':
+    case 'OriginUpdated':
+    case 'OriginRemoved':
+    case 'RouteCreated':
+    case 'RouteUpdated':
+    case 'RouteDeleted':
+    case 'ApiKeyIssued':
+    case 'ApiKeyRotated':
+    case 'ApiKeyRevoked':
+      return event.data.tenant_id;
+    // Users do not reach the gateway; cache purges travel on their own channel (see README).
+    case 'UserAdded':
+    case 'UserRoleChanged':
+    case 'UserRemoved':
+    case 'CachePurgeRequested':
+      return null;
+  }
+}
+
+/** Keeps only the keys a schema knows (events carry extra fields such as changed_fields, tenant_id). */
+function pick<T extends object>(shape: Record<string, unknown>, source: object): T {
+  const result: Record<string, unknown> = {};
+  for (const key of Object.keys(shape)) {
+    if (key in source) result[key] = (source as Record<string, unknown>)[key];
+  }
+  return result as T;
+}
+
+function toOrigin(data: { origin_id: string } & object): OriginConfig {
+  return originConfig.parse({ ...pick(originConfig.shape, data), id: data.origin_id });
+}
+
+function toRoute(data: { route_id: string } & object): RouteConfig {
+  return routeConfig.parse({ ...pick(routeConfig.shape, data), id: data.route_id });
+}
+
+function replaceById<T extends { id: string }>(list: readonly T[], item: T): T[] {
+  const index = list.findIndex((entry) => entry.id === item.id);
+  if (index === -1) return [...list, item];
+  const copy = [...list];
+  copy[index] = item;
+  return copy;
+}
+
+/**
+ * The state after `event`, or `current` itself (same reference) when the event changes nothing.
+ * Throws on data that does not fit the snapshot schema (the projector logs and skips such an event).
+ */
+export function foldSnapshotEvent(
+  current: SnapshotState | undefined,
+  event: ControlPlaneEvent,
+): SnapshotState | undefined {
+  if (current?.status === 'deleted') return current;
+  const version = event.position.toString();
+  const eventTime = event.metadata.occurred_at;
+
+  if (event.type === 'TenantCreated' || event.type === 'TenantUpdated') {
+    const data = event.data;
+    const tenant = {
+      id: data.tenant_id,
+      name: data.name,
+      subdomain: data.subdomain,
+      clerk_org_id: data.clerk_org_id,
+      settings: tenantSettings.parse(data.settings),
+    };
+    const base = current?.snapshot ?? { origins: [], routes: [], api_keys: [] };
+    return {
+      status: 'live',
+      snapshot: {
+        schema_version: 1,
+        tenant_id: data.tenant_id,
+        version,
+        event_time: eventTime,
+        tenant,
+        origins: base.origins,
+        routes: base.routes,
+        api_keys: base.api_keys,
+      },
+    };
+  }
+  // Every other event needs a live tenant (events of an unknown tenant are ignored).
+  if (!current) return current;
+  if (event.type === 'TenantDeleted') {
+    return { status: 'deleted', tenantId: event.data.tenant_id, version: event.position, eventTime };
+  }
+
+  const snapshot = current.snapshot;
+  const next = (
+    changes: Partial<Pick<TenantSnapshot, 'origins' | 'routes' | 'api_keys'>>,
+  ): SnapshotState => ({
+    status: 'live',
+    snapshot: { ...snapshot, ...changes, version, event_time: eventTime },
+  });
+
+  switch (event.type) {
+    case 'OriginAdded':
+    case 'OriginUpdated':
+      return next({ origins: replaceById(snapshot.origins, toOrigin(event.data)) });
+    case 'OriginRemoved':
+      return next({ origins: snapshot.origins.filter((origin) => origin.id !== event.data.origin_id) });
+    case 'RouteCreated':
+    case 'RouteUpdated':
+      return next({ routes: orderRoutes(replaceById(snapshot.routes, toRoute(event.data))) });
+    case 'RouteDeleted':
+      return next({ routes: snapshot.routes.filter((route) => route.id !== event.data.route_id) });
+    case 'ApiKeyIssued': {
+      const key: ApiKeyEntry = apiKeyEntry.parse({
+        id: event.data.api_key_id,
+        key_hash: event.data.key_hash,
+        name: event.data.name,
+        scopes: event.data.scopes,
+        expires_at: event.data.expires_at,
+      });
+      return next({ api_keys: replaceById(snapshot.api_keys, key) });
+    }
+    case 'ApiKeyRotated': {
+      const { api_key_id, old_key_expires_at } = event.data;
+      if (!snapshot.api_keys.some((key) => key.id === api_key_id)) return current;
+      return next({
+        api_keys: snapshot.api_keys.map((key) =>
+          key.id === api_key_id ? { ...key, expires_at: earlier(key.expires_at, old_key_expires_at) } : key,
+        ),
+      });
+    }
+    case 'ApiKeyRevoked':
+      if (!snapshot.api_keys.some((key) => key.id === event.data.api_key_id)) return current;
+      return next({ api_keys: snapshot.api_keys.filter((key) => key.id !== event.data.api_key_id) });
+    default:
+      return current;
+  }
+}
+
+/** A rotation never extends a key's life: the old key expires at the earlier of the two times. */
+function earlier(current: string | null, rotationEnd: string): string {
+  if (current === null) return rotationEnd;
+  return Date.parse(current) <= Date.parse(rotationEnd) ? current : rotationEnd;
+}

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { ControlPlaneEvent } from '../../../shared/src/domain/events.js';
+import { tenantSnapshot } from '../../../shared/src/domain/gateway-config.js';
+import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
+import { apiKeyIssued, newEvent, originState, recorded, routeState, tenantCreated } from './testing.js';
+
+function foldAll(events: ControlPlaneEvent[]): SnapshotState | undefined {
+  return events.reduce<SnapshotState | undefined>(
+    (state, event) => foldSnapshotEvent(state, event),
+    undefined,
+  );
+}
+
+function live(state: SnapshotState | undefined) {
+  if (state?.status !== 'live') throw new Error(`expected a live snapshot, got ${state?.status}`);
+  return state.snapshot;
+}
+
+describe('snapshot fold', () => {
+  const tenantId = randomUUID();
+  const origin = originState(tenantId);
+
+  it('builds a valid snapshot versioned by the newest folded event', () => {
+    const created = recorded(tenantCreated(tenantId), 10n);
+    const added = recorded(newEvent('OriginAdded', origin, '2026-11-27T01:00:00.000Z'), 12n);
+    const snapshot = live(foldAll([created, added]));
+    expect(tenantSnapshot.parse(snapshot)).toEqual(snapshot);
+    expect(snapshot.version).toBe('12');
+    expect(snapshot.event_time).toBe('2026-11-27T01:00:00.000Z');
+    expect(snapshot.origins).toEqual([expect.objectContaining({ id: origin.origin_id, name: 'main' })]);
+    expect(snapshot.origins[0]).not.toHaveProperty('tenant_id');
+  });
+
+  it('replaces an updated route and keeps routes in match order', () => {
+    const wildcard = routeState(tenantId, origin.origin_id, { path_pattern: '/api/*' });
+    const param = routeState(tenantId, origin.origin_id, { path_pattern: '/api/users/:id' });
+    const exact = routeState(tenantId, origin.origin_id, { path_pattern: '/api/users/me' });
+    const urgent = routeState(tenantId, origin.origin_id, { path_pattern: '/*', priority: 10 });
+    const state = foldAll([
+      recorded(tenantCreated(tenantId)),
+      recorded(newEvent('OriginAdded', origin)),
+      recorded(newEvent('RouteCreated', wildcard)),
+      recorded(newEvent('RouteCreated', param)),
+      recorded(newEvent('RouteCreated', exact)),
+      recorded(newEvent('RouteCreated', urgent)),
+      recorded(
+        newEvent('RouteUpdated', {
+          ...param,
+          path_pattern: '/api/users/:id/posts',
+          changed_fields: ['path_pattern'],
+        }),
+      ),
+    ]);
+    const routes = live(state).routes;
+    expect(routes.map((route) => route.path_pattern)).toEqual([
+      '/*',
+      '/api/users/me',
+      '/api/users/:id/posts',
+      '/api/*',
+    ]);
+    expect(routes[2]).not.toHaveProperty('changed_fields');
+  });
+
+  it('removes revoked keys, shortens rotated ones, and never carries the plaintext prefix', () => {
+    const kept = randomUUID();
+    const revoked = randomUUID();
+    const state = foldAll([
+      recorded(tenantCreated(tenantId)),
+      recorded(apiKeyIssued(tenantId, kept)),
+      recorded(apiKeyIssued(tenantId, revoked)),
+      recorded(
+        newEvent('ApiKeyRotated', {
+          api_key_id: kept,
+          tenant_id: tenantId,
+          replaced_by: randomUUID(),
+          old_key_expires_at: '2026-11-28T00:00:00.000Z',
+        }),
+      ),
+      recorded(newEvent('ApiKeyRevoked', { api_key_id: revoked, tenant_id: tenantId, reason: 'leaked' })),
+    ]);
+    const keys = live(state).api_keys;
+    expect(keys.map((key) => key.id)).toEqual([kept]);
+    expect(keys[0]?.expires_at).toBe('2026-11-28T00:00:00.000Z');
+    expect(JSON.stringify(keys)).not.toContain('ve_live_');
+  });
+
+  it('turns a deleted tenant into a tombstone state that later events do not revive', () => {
+    const deleted = foldAll([
+      recorded(tenantCreated(tenantId)),
+      recorded(newEvent('TenantDeleted', { tenant_id: tenantId }), 50n),
+    ]);
+    expect(deleted).toMatchObject({ status: 'deleted', tenantId, version: 50n });
+    const after = foldSnapshotEvent(deleted, recorded(newEvent('OriginAdded', origin), 51n));
+    expect(after).toBe(deleted);
+  });
+
+  it('ignores events that do not reach the gateway', () => {
+    const purge = recorded(newEvent('CachePurgeRequested', { tenant_id: tenantId, route_id: null }));
+    const userAdded = recorded(
+      newEvent('UserAdded', {
+        user_id: randomUUID(),
+        tenant_id: tenantId,
+        clerk_user_id: 'user_1',
+        email: 'a@example.com',
+        role: 'admin',
+      }),
+    );
+    expect(snapshotTenantOf(purge)).toBeNull();
+    expect(snapshotTenantOf(userAdded)).toBeNull();
+    const state = foldAll([recorded(tenantCreated(tenantId))]);
+    expect(
+      foldSnapshotEvent(
+        state,
+        recorded(newEvent('ApiKeyRevoked', { api_key_id: randomUUID(), tenant_id: tenantId, reason: null })),
+      ),
+    ).toBe(state);
+  });
+});

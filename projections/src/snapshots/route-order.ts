@@ -1,0 +1,55 @@
+import type { RouteConfig } from '../../../shared/src/domain/gateway-config.js';
+
+/**
+ * The order the gateway matches a tenant's routes in: priority (higher first), then specificity
+ * compared segment by segment — a literal beats a `:param`, which beats a `prefix*`, which beats a
+ * `*` — and, when one pattern is a continuation of the other, the longer one first unless it
+ * continues with a wildcard. Ties fall back to the pattern text and the id so the order (and so the
+ * snapshot bytes) are deterministic. The gateway's route matcher applies the same rules.
+ */
+
+const RANK_LITERAL = 3;
+const RANK_PARAM = 2;
+const RANK_PREFIX = 1;
+const RANK_WILDCARD = 0;
+
+function segmentRanks(pattern: string): number[] {
+  const trimmed = pattern.replace(/^\/+/, '');
+  if (trimmed === '') return [];
+  return trimmed.split('/').map((segment) => {
+    if (segment === '*') return RANK_WILDCARD;
+    if (segment.endsWith('*')) return RANK_PREFIX;
+    if (segment.startsWith(':')) return RANK_PARAM;
+    return RANK_LITERAL;
+  });
+}
+
+/** Negative when `a` is more specific than `b`. */
+export function compareSpecificity(a: string, b: string): number {
+  const ranksA = segmentRanks(a);
+  const ranksB = segmentRanks(b);
+  const shared = Math.min(ranksA.length, ranksB.length);
+  for (let index = 0; index < shared; index += 1) {
+    const difference = ranksB[index]! - ranksA[index]!;
+    if (difference !== 0) return difference;
+  }
+  if (ranksA.length === ranksB.length) return 0;
+  const longerIsA = ranksA.length > ranksB.length;
+  const continuation = (longerIsA ? ranksA : ranksB)[shared]!;
+  // `/a/*` vs `/a`: the exact end is more specific. `/a/:id` vs `/a`: longer first.
+  const longerWins = continuation !== RANK_WILDCARD && continuation !== RANK_PREFIX;
+  return longerIsA === longerWins ? -1 : 1;
+}
+
+export function compareRoutes(a: RouteConfig, b: RouteConfig): number {
+  return (
+    b.priority - a.priority ||
+    compareSpecificity(a.path_pattern, b.path_pattern) ||
+    (a.path_pattern < b.path_pattern ? -1 : a.path_pattern > b.path_pattern ? 1 : 0) ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
+}
+
+export function orderRoutes(routes: readonly RouteConfig[]): RouteConfig[] {
+  return [...routes].sort(compareRoutes);
+}

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { streamName } from '../../../shared/src/domain/events.js';
+import { InMemoryEventStore } from '../../../shared/src/event-store/in-memory/in-memory-event-store.js';
+import {
+  createInMemorySnapshotBus,
+  InMemorySnapshotLog,
+} from '../../../shared/src/snapshot-bus/in-memory-snapshot-bus.js';
+import type { SnapshotMessage } from '../../../shared/src/snapshot-bus/port.js';
+import { eventually, recordSubscription } from '../../../shared/src/snapshot-bus/testing.js';
+import { createTestDatabase, type TestDatabase } from '../../../shared/src/testing/postgres.js';
+import { startSnapshotProjector } from './snapshot-projector.js';
+import { readTenantVersion } from './snapshot-state-store.js';
+import { apiKeyIssued, newEvent, originState, routeState, tenantCreated } from './testing.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+function latestPerTenant(messages: readonly SnapshotMessage[]): Map<string, SnapshotMessage> {
+  const latest = new Map<string, SnapshotMessage>();
+  for (const message of messages) latest.set(message.tenantId, message);
+  return latest;
+}
+
+describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
+  it('publishes each changed tenant with the version of its newest event, and a tombstone on delete', async () => {
+    const store = new InMemoryEventStore();
+    const bus = createInMemorySnapshotBus();
+    const name = `t_${randomUUID()}`;
+    const projector = startSnapshotProjector({ store, pool: db.pool, bus, name });
+    const subscriber = await recordSubscription(bus);
+
+    const tenantId = randomUUID();
+    const origin = originState(tenantId);
+    const route = routeState(tenantId, origin.origin_id, { path_pattern: '/v1/*' });
+    await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginAdded', origin)]);
+    const routeWrite = await store.appendToStream(streamName.route(route.route_id), [
+      newEvent('RouteCreated', route),
+    ]);
+    await eventually('route published', () => subscriber.versionsOf(tenantId).includes(routeWrite.position));
+    const published = latestPerTenant(subscriber.messages).get(tenantId);
+    expect(published?.kind === 'snapshot' && published.snapshot.routes.map((r) => r.path_pattern)).toEqual([
+      '/v1/*',
+    ]);
+    expect(await readTenantVersion(db.pool, tenantId)).toEqual({
+      version: routeWrite.position,
+      deleted: false,
+    });
+
+    // An event that does not reach the gateway moves the checkpoint but publishes nothing.
+    const before = subscriber.messages.length;
+    const purge = await store.appendToStream(streamName.tenant(tenantId), [
+      newEvent('CachePurgeRequested', { tenant_id: tenantId, route_id: null }),
+    ]);
+    await eventually('checkpoint past purge', () => projector.checkpoint() >= purge.position);
+    await projector.idle();
+    expect(subscriber.messages.length).toBe(before);
+
+    const deleted = await store.appendToStream(streamName.tenant(tenantId), [
+      newEvent('TenantDeleted', { tenant_id: tenantId }),
+    ]);
+    await eventually(
+      'tombstone',
+      () => latestPerTenant(subscriber.messages).get(tenantId)?.kind === 'tombstone',
+    );
+    expect(latestPerTenant(subscriber.messages).get(tenantId)?.version).toBe(deleted.position);
+    await projector.stop();
+  });
+
+  it('republishes what the bus did not acknowledge, also after a restart', async () => {
+    const store = new InMemoryEventStore();
+    const log = new InMemorySnapshotLog();
+    const bus = createInMemorySnapshotBus({ log });
+    const name = `t_${randomUUID()}`;
+    log.setAvailable(false);
+    const first = startSnapshotProjector({ store, pool: db.pool, bus, name, retryDelayMs: 20 });
+    const tenantId = randomUUID();
+    const write = await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+    await eventually('folded while the bus is down', () => first.checkpoint() >= write.position);
+    await first.stop();
+    expect(log.records).toHaveLength(0);
+
+    log.setAvailable(true);
+    const second = startSnapshotProjector({ store, pool: db.pool, bus, name, retryDelayMs: 20 });
+    const subscriber = await recordSubscription(bus);
+    await eventually('republished after restart', () =>
+      subscriber.versionsOf(tenantId).includes(write.position),
+    );
+    // The restart did not fold the event again: the checkpoint was already past it.
+    expect(second.checkpoint()).toBe(write.position);
+
+    log.setAvailable(false);
+    const key = await store.appendToStream(streamName.apiKey(randomUUID()), [apiKeyIssued(tenantId)]);
+    await eventually('folded', () => second.checkpoint() >= key.position);
+    log.setAvailable(true);
+    await eventually('published once the bus is back', () =>
+      subscriber.versionsOf(tenantId).includes(key.position),
+    );
+    await second.stop();
+  });
+
+  it('records a snapshot too large for the bus as an error and keeps publishing other tenants', async () => {
+    const store = new InMemoryEventStore();
+    const bus = createInMemorySnapshotBus({ maxMessageBytes: 16 * 1024 });
+    const name = `t_${randomUUID()}`;
+    const projector = startSnapshotProjector({ store, pool: db.pool, bus, name });
+    const subscriber = await recordSubscription(bus);
+    const big = randomUUID();
+    const small = randomUUID();
+    const origin = originState(big);
+    await store.appendToStream(streamName.tenant(big), [tenantCreated(big)]);
+    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginAdded', origin)]);
+    for (let index = 0; index < 400; index += 1) {
+      const route = routeState(big, origin.origin_id, { path_pattern: `/${randomUUID()}/${randomUUID()}/${randomUUID()}` });
+      await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
+    }
+    const smallWrite = await store.appendToStream(streamName.tenant(small), [tenantCreated(small)]);
+    await eventually('small tenant published', () =>
+      subscriber.versionsOf(small).includes(smallWrite.position),
+    );
+    await projector.idle();
+    const { rows } = await db.pool.query<{
+      publish_error: string | null;
+      version: string;
+      failed_version: string;
+    }>('select publish_error, version, failed_version from snapshot_state where tenant_id = $1', [big]);
+    expect(rows[0]?.publish_error).toMatch(/over the .*-byte limit/);
+    expect(rows[0]?.failed_version).toBe(rows[0]?.version);
+    expect(subscriber.versionsOf(big).map(String)).not.toContain(rows[0]?.version);
+    await projector.stop();
+  });
+});

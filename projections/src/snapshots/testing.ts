@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import type {
+  ControlPlaneEvent,
+  ControlPlaneEventMap,
+  ControlPlaneEventType,
+  ControlPlaneNewEvent,
+  OriginState,
+  RouteState,
+} from '../../../shared/src/domain/events.js';
+
+/** Builders of control-plane events for snapshot tests. */
+
+export function newEvent<Type extends ControlPlaneEventType>(
+  type: Type,
+  data: ControlPlaneEventMap[Type],
+  occurredAt = new Date().toISOString(),
+): ControlPlaneNewEvent {
+  const tenantId = (data as { tenant_id?: string }).tenant_id ?? null;
+  return {
+    type,
+    data,
+    metadata: {
+      actor: 'user_test',
+      tenant_id: tenantId,
+      correlation_id: randomUUID(),
+      causation_id: null,
+      occurred_at: occurredAt,
+      schema_version: 1,
+    },
+  } as ControlPlaneNewEvent;
+}
+
+let nextPosition = 1n;
+/** A recorded event with an increasing position, for pure fold tests. */
+export function recorded(event: ControlPlaneNewEvent, position = nextPosition++): ControlPlaneEvent {
+  return {
+    ...event,
+    id: randomUUID(),
+    stream: 'test',
+    revision: 0n,
+    position,
+  } as ControlPlaneEvent;
+}
+
+export function tenantCreated(tenantId: string, name = 'Acme') {
+  return newEvent('TenantCreated', {
+    tenant_id: tenantId,
+    name,
+    subdomain: `acme-${tenantId.slice(0, 6)}`,
+    clerk_org_id: null,
+    settings: { rate_limit: null, oidc: null, service_jwks: [], custom_domains: [] },
+  });
+}
+
+export function originState(tenantId: string, originId = randomUUID()): OriginState {
+  return {
+    origin_id: originId,
+    tenant_id: tenantId,
+    name: 'main',
+    targets: [{ url: 'http://127.0.0.1:9/', weight: 1 }],
+    health_check_path: '/health',
+    timeout_seconds: 30,
+    load_balancing: { algorithm: 'round_robin', hash_on: 'client_ip' },
+    health_check: {
+      active: {
+        enabled: true,
+        interval_seconds: 10,
+        timeout_seconds: 2,
+        healthy_threshold: 2,
+        unhealthy_threshold: 3,
+      },
+      passive: { enabled: true, unhealthy_threshold: 5 },
+    },
+    circuit_breaker: {
+      enabled: true,
+      consecutive_failures: 5,
+      error_rate_threshold: 0.5,
+      window_requests: 20,
+      open_seconds: 30,
+      half_open_requests: 1,
+    },
+  };
+}
+
+export function routeState(
+  tenantId: string,
+  originId: string,
+  overrides: Partial<RouteState> = {},
+): RouteState {
+  return {
+    route_id: randomUUID(),
+    tenant_id: tenantId,
+    origin_id: originId,
+    path_pattern: '/api/*',
+    methods: [],
+    priority: 0,
+    auth_mode: 'public',
+    required_scopes: [],
+    require_tenant_org: true,
+    strip_prefix: null,
+    rate_limit: null,
+    cache_policy: null,
+    ...overrides,
+  };
+}
+
+export function apiKeyIssued(tenantId: string, apiKeyId = randomUUID(), expiresAt: string | null = null) {
+  return newEvent('ApiKeyIssued', {
+    api_key_id: apiKeyId,
+    tenant_id: tenantId,
+    name: 'ci',
+    key_hash: 'a'.repeat(64),
+    key_prefix: 've_live_abcd',
+    scopes: ['read'],
+    expires_at: expiresAt,
+  });
+}
