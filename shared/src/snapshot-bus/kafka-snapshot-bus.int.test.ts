@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { logLevel } from 'kafkajs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TEST_INFRA } from '../testing/infrastructure.js';
+import { createTestKafka, uniqueTopic } from '../testing/kafka.js';
+import { CONTRACT_MAX_MESSAGE_BYTES, snapshotBusContract } from './contract.js';
+import { createKafkaSnapshotBus, type KafkaSnapshotBusOptions } from './kafka-snapshot-bus.js';
+import { ensureSnapshotTopic } from './kafka-topic.js';
+
+const topics: string[] = [];
+
+function options(topic: string): KafkaSnapshotBusOptions {
+  return {
+    brokers: TEST_INFRA.kafkaBrokers,
+    clientId: `ve-test-${randomUUID()}`,
+    topic,
+    partitions: 3,
+    replicationFactor: 1,
+    maxMessageBytes: CONTRACT_MAX_MESSAGE_BYTES,
+    groupIdPrefix: 've-test-snapshots',
+    kafkaLogLevel: logLevel.NOTHING,
+  };
+}
+
+afterAll(async () => {
+  const admin = createTestKafka().admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics }).catch(() => {});
+  await admin.disconnect();
+});
+
+snapshotBusContract('kafka', async () => {
+  const topic = uniqueTopic('snapshots');
+  topics.push(topic);
+  return {
+    bus: createKafkaSnapshotBus(options(topic)),
+    connectAnother: () => createKafkaSnapshotBus(options(topic)),
+  };
+});
+
+describe('kafka snapshot topic', () => {
+  it('is created compacted with an explicit max.message.bytes', async () => {
+    const topic = uniqueTopic('snapshots');
+    topics.push(topic);
+    const admin = createTestKafka().admin();
+    await admin.connect();
+    try {
+      await ensureSnapshotTopic(admin, {
+        topic,
+        partitions: 2,
+        replicationFactor: 1,
+        maxMessageBytes: 2_000_000,
+      });
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: 2, name: topic, configNames: ['cleanup.policy', 'max.message.bytes'] }],
+      });
+      const entries = Object.fromEntries(
+        (described.resources[0]?.configEntries ?? []).map((entry) => [entry.configName, entry.configValue]),
+      );
+      expect(entries).toEqual({ 'cleanup.policy': 'compact', 'max.message.bytes': '2000000' });
+      // Idempotent: a second call (another projector or gateway starting) accepts the topic.
+      await ensureSnapshotTopic(admin, {
+        topic,
+        partitions: 2,
+        replicationFactor: 1,
+        maxMessageBytes: 2_000_000,
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('refuses to use an existing topic that is not compacted', async () => {
+    const topic = uniqueTopic('snapshots-delete');
+    topics.push(topic);
+    const admin = createTestKafka().admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] });
+      await expect(
+        ensureSnapshotTopic(admin, {
+          topic,
+          partitions: 1,
+          replicationFactor: 1,
+          maxMessageBytes: 1_000_000,
+        }),
+      ).rejects.toThrow(/cleanup.policy=delete; the snapshot topic must be compacted/);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+});
