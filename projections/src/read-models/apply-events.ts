@@ -1,0 +1,405 @@
+import type pg from 'pg';
+import { type ControlPlaneEvent, isControlPlaneEvent } from '../../../shared/src/domain/events.js';
+import type { RecordedEvent } from '../../../shared/src/event-store/port.js';
+import { toAuditEntry } from './audit-entry.js';
+import { qualified, type ReadModelTable } from './schema.js';
+
+/**
+ * Folds control-plane events into the read-model tables of `schema` (the live `read_models`, or a
+ * rebuild schema during a replay), inside the caller's transaction.
+ *
+ * Round trips dominate the cost, so a batch is first reduced in memory: `*Created/*Updated` events
+ * carry the complete state, so per resource only the newest state matters, and the few partial
+ * changes (rotation, revocation, tenant deletion) are applied onto it. Then each table gets at most
+ * one delete, one multi-row upsert, and one statement per partial change whose row was not in the
+ * batch. The result is the same as applying the events one by one.
+ */
+export async function applyEvents(
+  client: pg.PoolClient,
+  schema: string,
+  events: readonly RecordedEvent[],
+): Promise<void> {
+  const changes = new BatchChanges();
+  const audited: RecordedEvent[] = [];
+  for (const event of events) {
+    if (!isControlPlaneEvent(event)) continue;
+    changes.add(event);
+    audited.push(event);
+  }
+  await changes.flush(client, schema);
+  if (audited.length > 0) await insertAuditEntries(client, schema, audited);
+}
+
+type Row = Record<string, unknown>;
+type FoldedTable = Exclude<ReadModelTable, 'audit_log'>;
+
+/** A change to a row not folded in this batch, applied with SQL onto the stored row. */
+interface StoredRowPatch {
+  sql: (schema: string) => string;
+  values: unknown[];
+}
+
+interface RowChange {
+  /** The row was removed in this batch (before `row`, if it came back). */
+  removed: boolean;
+  /** The complete new row, when the batch carried a state event for it. */
+  row: Row | null;
+  /** Partial changes for a row the batch has no state for, in event order. */
+  patches: StoredRowPatch[];
+}
+
+const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
+  tenants: [
+    ['id', 'uuid'],
+    ['name', 'text'],
+    ['subdomain', 'text'],
+    ['clerk_org_id', 'text'],
+    ['settings', 'jsonb'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+    ['deleted_at', 'timestamptz'],
+    ['revision', 'bigint'],
+    ['position', 'bigint'],
+    ['created_position', 'bigint'],
+  ],
+  users: [
+    ['id', 'uuid'],
+    ['tenant_id', 'uuid'],
+    ['clerk_user_id', 'text'],
+    ['email', 'text'],
+    ['role', 'text'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+    ['revision', 'bigint'],
+    ['position', 'bigint'],
+    ['created_position', 'bigint'],
+  ],
+  origins: [
+    ['id', 'uuid'],
+    ['tenant_id', 'uuid'],
+    ['name', 'text'],
+    ['url', 'text'],
+    ['targets', 'jsonb'],
+    ['health_check_path', 'text'],
+    ['timeout_seconds', 'integer'],
+    ['load_balancing', 'jsonb'],
+    ['health_check', 'jsonb'],
+    ['circuit_breaker', 'jsonb'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+    ['revision', 'bigint'],
+    ['position', 'bigint'],
+    ['created_position', 'bigint'],
+  ],
+  routes: [
+    ['id', 'uuid'],
+    ['tenant_id', 'uuid'],
+    ['origin_id', 'uuid'],
+    ['path_pattern', 'text'],
+    ['methods', 'jsonb'],
+    ['priority', 'integer'],
+    ['auth_mode', 'text'],
+    ['required_scopes', 'jsonb'],
+    ['require_tenant_org', 'boolean'],
+    ['strip_prefix', 'text'],
+    ['rate_limit', 'jsonb'],
+    ['cache_policy', 'jsonb'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+    ['revision', 'bigint'],
+    ['position', 'bigint'],
+    ['created_position', 'bigint'],
+  ],
+  api_keys: [
+    ['id', 'uuid'],
+    ['tenant_id', 'uuid'],
+    ['name', 'text'],
+    ['key_hash', 'text'],
+    ['key_prefix', 'text'],
+    ['scopes', 'jsonb'],
+    ['expires_at', 'timestamptz'],
+    ['revoked_at', 'timestamptz'],
+    ['revoke_reason', 'text'],
+    ['replaced_by', 'uuid'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+    ['revision', 'bigint'],
+    ['position', 'bigint'],
+    ['created_position', 'bigint'],
+  ],
+};
+
+/** Kept from the first version of a row: an update never moves its creation. */
+const CREATION_COLUMNS = new Set(['id', 'created_at', 'created_position']);
+
+class BatchChanges {
+  private readonly tables = new Map<FoldedTable, Map<string, RowChange>>();
+
+  add(event: ControlPlaneEvent): void {
+    const at = event.metadata.occurred_at;
+    const version = {
+      updated_at: at,
+      revision: event.revision.toString(),
+      position: event.position.toString(),
+    };
+    const creation = { created_at: at, created_position: event.position.toString() };
+    switch (event.type) {
+      case 'TenantCreated':
+      case 'TenantUpdated': {
+        const { tenant_id, name, subdomain, clerk_org_id, settings } = event.data;
+        this.put('tenants', tenant_id, {
+          id: tenant_id,
+          name,
+          subdomain,
+          clerk_org_id,
+          settings,
+          deleted_at: null,
+          ...creation,
+          ...version,
+        });
+        return;
+      }
+      case 'TenantDeleted':
+        this.patch(
+          'tenants',
+          event.data.tenant_id,
+          (row) => Object.assign(row, { deleted_at: at, ...version }),
+          {
+            sql: (schema) =>
+              `update ${qualified(schema, 'tenants')} set deleted_at = $2, updated_at = $2, revision = $3, position = $4 where id = $1`,
+            values: [event.data.tenant_id, at, version.revision, version.position],
+          },
+        );
+        return;
+      case 'UserAdded':
+      case 'UserRoleChanged': {
+        const { user_id, tenant_id, clerk_user_id, email, role } = event.data;
+        this.put('users', user_id, {
+          id: user_id,
+          tenant_id,
+          clerk_user_id,
+          email,
+          role,
+          ...creation,
+          ...version,
+        });
+        return;
+      }
+      case 'UserRemoved':
+        this.remove('users', event.data.user_id);
+        return;
+      case 'OriginAdded':
+      case 'OriginUpdated': {
+        const d = event.data;
+        this.put('origins', d.origin_id, {
+          id: d.origin_id,
+          tenant_id: d.tenant_id,
+          name: d.name,
+          url: d.targets[0]?.url ?? '',
+          targets: d.targets,
+          health_check_path: d.health_check_path,
+          timeout_seconds: d.timeout_seconds,
+          load_balancing: d.load_balancing,
+          health_check: d.health_check,
+          circuit_breaker: d.circuit_breaker,
+          ...creation,
+          ...version,
+        });
+        return;
+      }
+      case 'OriginRemoved':
+        this.remove('origins', event.data.origin_id);
+        return;
+      case 'RouteCreated':
+      case 'RouteUpdated': {
+        const d = event.data;
+        this.put('routes', d.route_id, {
+          id: d.route_id,
+          tenant_id: d.tenant_id,
+          origin_id: d.origin_id,
+          path_pattern: d.path_pattern,
+          methods: d.methods,
+          priority: d.priority,
+          auth_mode: d.auth_mode,
+          required_scopes: d.required_scopes,
+          require_tenant_org: d.require_tenant_org,
+          strip_prefix: d.strip_prefix,
+          rate_limit: d.rate_limit,
+          cache_policy: d.cache_policy,
+          ...creation,
+          ...version,
+        });
+        return;
+      }
+      case 'RouteDeleted':
+        this.remove('routes', event.data.route_id);
+        return;
+      case 'ApiKeyIssued': {
+        const d = event.data;
+        this.put('api_keys', d.api_key_id, {
+          id: d.api_key_id,
+          tenant_id: d.tenant_id,
+          name: d.name,
+          key_hash: d.key_hash,
+          key_prefix: d.key_prefix,
+          scopes: d.scopes,
+          expires_at: d.expires_at,
+          revoked_at: null,
+          revoke_reason: null,
+          replaced_by: null,
+          ...creation,
+          ...version,
+        });
+        return;
+      }
+      case 'ApiKeyRotated': {
+        // The old key keeps working until the grace deadline, never longer than it would have anyway.
+        const { api_key_id, replaced_by, old_key_expires_at: deadline } = event.data;
+        this.patch(
+          'api_keys',
+          api_key_id,
+          (row) =>
+            Object.assign(row, {
+              replaced_by,
+              expires_at: earliest(row['expires_at'], deadline),
+              ...version,
+            }),
+          {
+            sql: (schema) =>
+              `update ${qualified(schema, 'api_keys')} set replaced_by = $2,
+                 expires_at = least(coalesce(expires_at, $3::timestamptz), $3::timestamptz),
+                 updated_at = $4, revision = $5, position = $6 where id = $1`,
+            values: [api_key_id, replaced_by, deadline, at, version.revision, version.position],
+          },
+        );
+        return;
+      }
+      case 'ApiKeyRevoked': {
+        const { api_key_id, reason } = event.data;
+        this.patch(
+          'api_keys',
+          api_key_id,
+          (row) => Object.assign(row, { revoked_at: at, revoke_reason: reason, ...version }),
+          {
+            sql: (schema) =>
+              `update ${qualified(schema, 'api_keys')} set revoked_at = $2, revoke_reason = $3, updated_at = $2,
+               revision = $4, position = $5 where id = $1`,
+            values: [api_key_id, at, reason, version.revision, version.position],
+          },
+        );
+        return;
+      }
+      case 'CachePurgeRequested':
+        // Changes no read model; it only appears in the audit log.
+        return;
+    }
+  }
+
+  async flush(client: pg.PoolClient, schema: string): Promise<void> {
+    for (const [table, changes] of this.tables) {
+      const removed = [...changes].filter(([, change]) => change.removed).map(([id]) => id);
+      if (removed.length > 0) {
+        await client.query(`delete from ${qualified(schema, table)} where id = any($1::uuid[])`, [removed]);
+      }
+      const rows = [...changes.values()].flatMap((change) => (change.row ? [change.row] : []));
+      if (rows.length > 0) await upsertRows(client, schema, table, rows);
+      for (const change of changes.values()) {
+        for (const patch of change.patches) await client.query(patch.sql(schema), patch.values);
+      }
+    }
+  }
+
+  private changeOf(table: FoldedTable, id: string): RowChange {
+    let changes = this.tables.get(table);
+    if (!changes) {
+      changes = new Map();
+      this.tables.set(table, changes);
+    }
+    let change = changes.get(id);
+    if (!change) {
+      change = { removed: false, row: null, patches: [] };
+      changes.set(id, change);
+    }
+    return change;
+  }
+
+  private put(table: FoldedTable, id: string, row: Row): void {
+    const change = this.changeOf(table, id);
+    if (change.row) {
+      for (const column of CREATION_COLUMNS) row[column] = change.row[column];
+    }
+    // A state event replaces whatever partial changes preceded it for a stored row.
+    change.row = row;
+    change.patches = [];
+  }
+
+  private patch(
+    table: FoldedTable,
+    id: string,
+    onBatchRow: (row: Row) => void,
+    onStoredRow: StoredRowPatch,
+  ): void {
+    const change = this.changeOf(table, id);
+    if (change.row) onBatchRow(change.row);
+    else if (!change.removed) change.patches.push(onStoredRow);
+  }
+
+  private remove(table: FoldedTable, id: string): void {
+    const change = this.changeOf(table, id);
+    change.removed = true;
+    change.row = null;
+    change.patches = [];
+  }
+}
+
+function earliest(current: unknown, deadline: string): string {
+  if (typeof current !== 'string') return deadline;
+  return Date.parse(current) <= Date.parse(deadline) ? current : deadline;
+}
+
+async function upsertRows(
+  client: pg.PoolClient,
+  schema: string,
+  table: FoldedTable,
+  rows: Row[],
+): Promise<void> {
+  const columns = COLUMNS[table];
+  const names = columns.map(([name]) => name).join(', ');
+  const recordType = columns.map(([name, type]) => `${name} ${type}`).join(', ');
+  const updates = columns
+    .filter(([name]) => !CREATION_COLUMNS.has(name))
+    .map(([name]) => `${name} = excluded.${name}`)
+    .join(', ');
+  await client.query(
+    `insert into ${qualified(schema, table)} (${names})
+       select ${names} from jsonb_to_recordset($1::jsonb) as r(${recordType})
+     on conflict (id) do update set ${updates}`,
+    [JSON.stringify(rows)],
+  );
+}
+
+async function insertAuditEntries(
+  client: pg.PoolClient,
+  schema: string,
+  events: readonly RecordedEvent[],
+): Promise<void> {
+  const entries = events.map((event) => {
+    const entry = toAuditEntry(event);
+    return {
+      ...entry,
+      position: entry.position.toString(),
+      stream_revision: entry.stream_revision.toString(),
+    };
+  });
+  await client.query(
+    `insert into ${qualified(schema, 'audit_log')}
+        (position, event_id, event_type, stream, stream_revision, resource_type, resource_id, tenant_id, actor,
+         correlation_id, causation_id, occurred_at, data)
+      select position, event_id, event_type, stream, stream_revision, resource_type, resource_id, tenant_id, actor,
+         correlation_id, causation_id, occurred_at, data
+        from jsonb_to_recordset($1::jsonb) as r(position bigint, event_id uuid, event_type text, stream text,
+          stream_revision bigint, resource_type text, resource_id text, tenant_id uuid, actor text,
+          correlation_id text, causation_id text, occurred_at timestamptz, data jsonb)`,
+    [JSON.stringify(entries)],
+  );
+}

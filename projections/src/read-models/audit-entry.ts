@@ -1,0 +1,95 @@
+import type { RecordedEvent } from '../../../shared/src/event-store/port.js';
+
+/** One audit-log row: who did what to which resource, when, with the event's data minus secrets. */
+export interface AuditEntry {
+  position: bigint;
+  event_id: string;
+  event_type: string;
+  stream: string;
+  stream_revision: bigint;
+  resource_type: string;
+  resource_id: string;
+  tenant_id: string | null;
+  actor: string;
+  correlation_id: string;
+  causation_id: string | null;
+  occurred_at: string;
+  data: unknown;
+}
+
+export const RESOURCE_TYPES = ['tenant', 'user', 'origin', 'route', 'api_key'] as const;
+export type ResourceType = (typeof RESOURCE_TYPES)[number];
+
+const STREAM_PREFIXES: Record<string, ResourceType> = {
+  tenant: 'tenant',
+  user: 'user',
+  origin: 'origin',
+  route: 'route',
+  apikey: 'api_key',
+};
+
+/** `origin-<uuid>` → origin / <uuid>. Streams of unknown categories keep their prefix as the type. */
+export function resourceOfStream(stream: string): { type: string; id: string } {
+  const dash = stream.indexOf('-');
+  if (dash <= 0) return { type: stream, id: '' };
+  const prefix = stream.slice(0, dash);
+  return { type: STREAM_PREFIXES[prefix] ?? prefix, id: stream.slice(dash + 1) };
+}
+
+/** Field names whose values never leave the control plane, wherever they appear in event data. */
+const SECRET_FIELDS = new Set(['key_hash', 'key', 'plaintext', 'secret', 'password', 'client_secret']);
+/** Private members of a JWK (RFC 7518 §6): service_jwks should only hold public keys, but be sure. */
+const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
+
+/** A deep copy of event data without secrets. */
+export function redactSecrets(value: unknown, parentKey = ''): unknown {
+  if (Array.isArray(value)) {
+    return value.map((item) =>
+      parentKey === 'service_jwks' ? redactJwk(item) : redactSecrets(item, parentKey),
+    );
+  }
+  if (typeof value !== 'object' || value === null) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (SECRET_FIELDS.has(key)) continue;
+    copy[key] = redactSecrets(item, key);
+  }
+  return copy;
+}
+
+function redactJwk(jwk: unknown): unknown {
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return jwk;
+  return Object.fromEntries(Object.entries(jwk).filter(([member]) => !PRIVATE_JWK_MEMBERS.has(member)));
+}
+
+function tenantIdOf(event: RecordedEvent): string | null {
+  const data = event.data;
+  if (
+    typeof data === 'object' &&
+    data !== null &&
+    'tenant_id' in data &&
+    typeof data.tenant_id === 'string'
+  ) {
+    return data.tenant_id;
+  }
+  return event.metadata.tenant_id;
+}
+
+export function toAuditEntry(event: RecordedEvent): AuditEntry {
+  const resource = resourceOfStream(event.stream);
+  return {
+    position: event.position,
+    event_id: event.id,
+    event_type: event.type,
+    stream: event.stream,
+    stream_revision: event.revision,
+    resource_type: resource.type,
+    resource_id: resource.id,
+    tenant_id: tenantIdOf(event),
+    actor: event.metadata.actor,
+    correlation_id: event.metadata.correlation_id,
+    causation_id: event.metadata.causation_id,
+    occurred_at: event.metadata.occurred_at,
+    data: redactSecrets(event.data),
+  };
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '../../../shared/src/event-store/port.js';
+import { redactSecrets, resourceOfStream, toAuditEntry } from './audit-entry.js';
+
+const metadata = {
+  actor: 'user_alice',
+  tenant_id: '5a0c6c1e-55b4-4a31-9d53-1f8b9f3c2a11',
+  correlation_id: 'req-1',
+  causation_id: null,
+  occurred_at: '2026-01-01T00:00:00.000Z',
+  schema_version: 1,
+};
+
+describe('audit entries', () => {
+  it('never carries the api key hash', () => {
+    const event: RecordedEvent = {
+      id: '0b9f7f5e-6d0c-4c49-8d0c-2f5b6a4b9a01',
+      type: 'ApiKeyIssued',
+      stream: 'apikey-7c1f4f0e-3a5b-4e0c-9a41-6c2a0e9d5b11',
+      revision: 0n,
+      position: 42n,
+      data: {
+        api_key_id: '7c1f4f0e-3a5b-4e0c-9a41-6c2a0e9d5b11',
+        tenant_id: metadata.tenant_id,
+        name: 'prod',
+        key_hash: 'a'.repeat(64),
+        key_prefix: 've_live_ab12',
+        scopes: ['read'],
+        expires_at: null,
+      },
+      metadata,
+    };
+    const entry = toAuditEntry(event);
+    expect(JSON.stringify(entry.data)).not.toContain('a'.repeat(64));
+    expect(entry).toMatchObject({
+      resource_type: 'api_key',
+      resource_id: '7c1f4f0e-3a5b-4e0c-9a41-6c2a0e9d5b11',
+      tenant_id: metadata.tenant_id,
+      actor: 'user_alice',
+      event_type: 'ApiKeyIssued',
+      data: { name: 'prod', key_prefix: 've_live_ab12', scopes: ['read'] },
+    });
+  });
+
+  it('drops private members of service JWKs but keeps the public ones', () => {
+    const redacted = redactSecrets({
+      settings: { service_jwks: [{ kty: 'RSA', n: 'modulus', e: 'AQAB', d: 'private', p: 'x', q: 'y' }] },
+    });
+    expect(redacted).toEqual({ settings: { service_jwks: [{ kty: 'RSA', n: 'modulus', e: 'AQAB' }] } });
+  });
+
+  it('names the resource after the stream, and the tenant after the data when metadata has none', () => {
+    expect(resourceOfStream('route-1b2c')).toEqual({ type: 'route', id: '1b2c' });
+    expect(resourceOfStream('tenant-5a0c6c1e-55b4-4a31-9d53-1f8b9f3c2a11')).toEqual({
+      type: 'tenant',
+      id: '5a0c6c1e-55b4-4a31-9d53-1f8b9f3c2a11',
+    });
+    const entry = toAuditEntry({
+      id: '0b9f7f5e-6d0c-4c49-8d0c-2f5b6a4b9a02',
+      type: 'TenantDeleted',
+      stream: 'tenant-t1',
+      revision: 3n,
+      position: 9n,
+      data: { tenant_id: 't1' },
+      metadata: { ...metadata, tenant_id: null },
+    });
+    expect(entry.tenant_id).toBe('t1');
+  });
+});

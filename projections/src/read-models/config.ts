@@ -1,0 +1,12 @@
+import { z } from 'zod';
+import { LOCAL_DEFAULTS, observabilitySettings, postgresUrl } from '../../../shared/src/config/settings.js';
+import { eventStoreSettings } from '../../../shared/src/event-store/settings.js';
+
+/** Settings of the read-model projector and the replay command (documented in .env.example). */
+export const readModelSettings = {
+  DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
+  ...eventStoreSettings,
+  /** Most events applied in one transaction (one checkpoint write per batch). */
+  READ_MODEL_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  LOG_LEVEL: observabilitySettings.LOG_LEVEL,
+};

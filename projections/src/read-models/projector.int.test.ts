@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { streamName } from '../../../shared/src/domain/events.js';
+import { PostgresEventStore } from '../../../shared/src/event-store/postgres/postgres-event-store.js';
+import { createTestDatabase, type TestDatabase } from '../../../shared/src/testing/postgres.js';
+import { readCheckpoint } from '../shared/checkpoint.js';
+import { startProjector } from '../shared/projector.js';
+import { applyEvents } from './apply-events.js';
+import { startReadModelProjector } from './projector.js';
+import { replayReadModels } from './replay.js';
+import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
+import { eventually, rowCounts, tableDifferences } from './testing/compare.js';
+import { appendWorkload } from './testing/workload.js';
+
+let database: TestDatabase;
+let store: PostgresEventStore;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = new PostgresEventStore({ pool: database.pool });
+});
+
+afterAll(async () => {
+  await store.close();
+  await database.drop();
+});
+
+const checkpoint = () => readCheckpoint(database.pool, READ_MODELS_PROJECTION);
+
+async function equalsFreshReplay(): Promise<void> {
+  const rebuilt = await replayReadModels({ store, pool: database.pool, swap: false });
+  try {
+    expect(await tableDifferences(database.pool, READ_MODELS_SCHEMA, rebuilt.schema)).toEqual({});
+  } finally {
+    await database.pool.query(`drop schema ${rebuilt.schema} cascade`);
+  }
+}
+
+describe('read-model projector (PostgreSQL event store)', () => {
+  it('catches up from position 0, folds every event once, and keeps following live', async () => {
+    const { events, position } = await appendWorkload(store, { events: 800, seed: 7 });
+    const projector = startReadModelProjector({ store, pool: database.pool, batchSize: 50 });
+    try {
+      await eventually(async () => (await checkpoint()) === position);
+      const counts = await rowCounts(database.pool, READ_MODELS_SCHEMA);
+      expect(counts.audit_log).toBe(events);
+      expect(counts.tenants).toBeGreaterThan(0);
+      expect(counts.routes).toBeGreaterThan(0);
+
+      const { rows: leaks } = await database.pool.query(
+        `select position from read_models.audit_log where data::text like '%key_hash%'`,
+      );
+      expect(leaks).toEqual([]);
+
+      // live: an event appended after catch-up shows up
+      const tenantId = randomUUID();
+      const appended = await store.appendToStream(streamName.tenant(tenantId), [
+        {
+          type: 'TenantCreated',
+          data: {
+            tenant_id: tenantId,
+            name: 'live',
+            subdomain: 'live',
+            clerk_org_id: null,
+            settings: {
+              rate_limit: null,
+              oidc: null,
+              service_jwks: [],
+              custom_domains: [],
+            },
+          },
+          metadata: {
+            actor: 'user_admin',
+            tenant_id: tenantId,
+            correlation_id: 'req-live',
+            causation_id: null,
+            occurred_at: '2026-03-01T10:00:00.000Z',
+            schema_version: 1,
+          },
+        },
+      ]);
+      await eventually(async () => (await checkpoint()) === appended.position);
+      const { rows } = await database.pool.query(
+        'select name, revision, position, created_at from read_models.tenants where id = $1',
+        [tenantId],
+      );
+      expect(rows).toEqual([
+        {
+          name: 'live',
+          revision: '0',
+          position: appended.position.toString(),
+          created_at: new Date('2026-03-01T10:00:00.000Z'),
+        },
+      ]);
+    } finally {
+      await projector.stop();
+    }
+    await equalsFreshReplay();
+  });
+
+  it('keeps deleted tenants with deleted_at, and rotated/revoked keys with their dates', async () => {
+    const { rows: deleted } = await database.pool.query(
+      `select t.deleted_at, a.occurred_at from read_models.tenants t
+         join read_models.audit_log a on a.resource_id = t.id::text and a.event_type = 'TenantDeleted'
+        where t.deleted_at is not null`,
+    );
+    expect(deleted.length).toBeGreaterThan(0);
+    for (const row of deleted) expect(row.deleted_at).toEqual(row.occurred_at);
+
+    const { rows: rotated } = await database.pool.query(
+      `select k.expires_at, k.replaced_by, n.id as new_id from read_models.api_keys k
+         join read_models.api_keys n on n.id = k.replaced_by`,
+    );
+    expect(rotated.length).toBeGreaterThan(0);
+    for (const row of rotated)
+      expect(row.expires_at.getTime()).toBeLessThanOrEqual(Date.parse('2026-06-01T00:00:00Z'));
+
+    const { rows: revoked } = await database.pool.query(
+      `select revoked_at, revoke_reason from read_models.api_keys where revoked_at is not null`,
+    );
+    expect(revoked.length).toBeGreaterThan(0);
+    expect(revoked.every((row) => row.revoke_reason === 'leaked')).toBe(true);
+  });
+
+  it('rolls a failed batch back whole and retries it: nothing applied twice, nothing skipped', async () => {
+    const before = await checkpoint();
+    const { events, position } = await appendWorkload(store, { events: 300, seed: 8 });
+    let failures = 0;
+    const errors: string[] = [];
+    const projector = startProjector({
+      name: READ_MODELS_PROJECTION,
+      store,
+      pool: database.pool,
+      batchSize: 40,
+      retryDelayMs: 1,
+      logger: { info() {}, warn() {}, error: (message) => errors.push(message) },
+      apply: async (client, batch) => {
+        await applyEvents(client, READ_MODELS_SCHEMA, batch);
+        // Fail after the writes, before the commit: the worst moment.
+        if (failures < 3 && batch.some((event) => event.position > before + 100n)) {
+          failures += 1;
+          throw new Error('simulated crash before commit');
+        }
+      },
+    });
+    try {
+      await eventually(async () => (await checkpoint()) === position);
+    } finally {
+      await projector.stop();
+    }
+    expect(failures).toBe(3);
+    expect(errors).toHaveLength(3);
+    const { rows } = await database.pool.query<{ count: string }>(
+      'select count(*) as count from read_models.audit_log where position > $1',
+      [before.toString()],
+    );
+    expect(Number(rows[0]?.count)).toBe(events);
+    await equalsFreshReplay();
+  });
+});

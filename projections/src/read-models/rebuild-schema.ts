@@ -1,0 +1,72 @@
+import pg from 'pg';
+import { qualified, READ_MODEL_TABLES, READ_MODELS_SCHEMA } from './schema.js';
+
+/**
+ * A replay builds the read models into a fresh schema shaped like the live one. The shape is copied
+ * from the live tables (the migrations stay the one definition): columns, defaults and checks with
+ * `like ... including all excluding indexes`, then the primary keys (the projector upserts on them),
+ * and the secondary indexes only after the data is in, under the same names as the live ones, so a
+ * later migration finds them after a swap.
+ */
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+
+export function newRebuildSchemaName(): string {
+  return `read_models_rebuild_${Date.now()}`;
+}
+
+export async function createRebuildSchema(db: Queryable, schema: string): Promise<void> {
+  await db.query(`create schema ${pg.escapeIdentifier(schema)}`);
+  for (const table of READ_MODEL_TABLES) {
+    await db.query(
+      `create table ${qualified(schema, table)} (like ${qualified(READ_MODELS_SCHEMA, table)} including all excluding indexes)`,
+    );
+  }
+  for (const { table, name, definition } of await constraintsOf(db, 'p')) {
+    await db.query(
+      `alter table ${qualified(schema, table)} add constraint ${pg.escapeIdentifier(name)} ${definition}`,
+    );
+  }
+}
+
+/** Adds the live schema's secondary indexes (everything but primary keys) to the rebuilt tables. */
+export async function createSecondaryIndexes(db: Queryable, schema: string): Promise<void> {
+  const { rows } = await db.query<{ definition: string }>(
+    `select pg_get_indexdef(i.indexrelid) as definition
+       from pg_index i
+       join pg_class t on t.oid = i.indrelid
+       join pg_namespace n on n.oid = t.relnamespace
+      where n.nspname = $1 and not i.indisprimary
+      order by t.relname, i.indexrelid`,
+    [READ_MODELS_SCHEMA],
+  );
+  const live = ` ON ${READ_MODELS_SCHEMA}.`;
+  for (const { definition } of rows) {
+    if (!definition.includes(live)) throw new Error(`unexpected index definition: ${definition}`);
+    await db.query(definition.replace(live, ` ON ${pg.escapeIdentifier(schema)}.`));
+  }
+}
+
+async function constraintsOf(
+  db: Queryable,
+  kind: 'p',
+): Promise<Array<{ table: (typeof READ_MODEL_TABLES)[number]; name: string; definition: string }>> {
+  const { rows } = await db.query<{ table: string; name: string; definition: string }>(
+    `select t.relname as table, c.conname as name, pg_get_constraintdef(c.oid) as definition
+       from pg_constraint c
+       join pg_class t on t.oid = c.conrelid
+       join pg_namespace n on n.oid = t.relnamespace
+      where n.nspname = $1 and c.contype = $2`,
+    [READ_MODELS_SCHEMA, kind],
+  );
+  return rows.map((row) => {
+    const table = READ_MODEL_TABLES.find((name) => name === row.table);
+    if (!table)
+      throw new Error(`table ${row.table} in schema ${READ_MODELS_SCHEMA} is not a known read model`);
+    return { table, name: row.name, definition: row.definition };
+  });
+}
+
+export async function dropSchema(db: Queryable, schema: string): Promise<void> {
+  await db.query(`drop schema if exists ${pg.escapeIdentifier(schema)} cascade`);
+}

@@ -1,0 +1,37 @@
+// `make replay`: rebuilds every read model from position 0 into a fresh schema and swaps it in,
+// with a progress bar and events/s. Safe while the projector and the control plane run.
+import 'dotenv/config';
+import pg from 'pg';
+import { loadConfigOrExit } from '../../../shared/src/config/load-config.js';
+import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
+import { readModelSettings } from './config.js';
+import { createProgressBar } from './progress-bar.js';
+import { ReplayInProgressError, replayReadModels } from './replay.js';
+
+const config = loadConfigOrExit('replay', readModelSettings);
+const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
+const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
+const bar = createProgressBar();
+
+try {
+  const result = await replayReadModels({
+    store,
+    pool,
+    batchSize: Math.max(config.READ_MODEL_BATCH_SIZE, 2000),
+    onProgress: (progress) => bar.update(progress),
+  });
+  bar.done();
+  process.stdout.write(
+    `replay: ${result.events} events up to position ${result.position} in ${(result.elapsedMs / 1000).toFixed(1)} s ` +
+      `(${result.eventsPerSecond} events/s); read models swapped in\n`,
+  );
+} catch (error) {
+  bar.done();
+  const message =
+    error instanceof ReplayInProgressError || error instanceof Error ? error.message : String(error);
+  process.stderr.write(`replay failed: ${message}\n`);
+  process.exitCode = 1;
+} finally {
+  await store.close();
+  await pool.end();
+}

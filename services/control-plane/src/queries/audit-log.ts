@@ -1,0 +1,96 @@
+import type pg from 'pg';
+import { z } from 'zod';
+import { RESOURCE_TYPES } from '../../../../projections/src/read-models/audit-entry.js';
+import { qualified, READ_MODELS_SCHEMA } from '../../../../projections/src/read-models/schema.js';
+import { cursorParam, limitParam } from './pagination.js';
+
+export const auditLogQuery = z
+  .strictObject({
+    tenant_id: z.uuid('must be a uuid').optional(),
+    resource_type: z.enum(RESOURCE_TYPES, `must be one of ${RESOURCE_TYPES.join(', ')}`).optional(),
+    resource_id: z.string().min(1).max(200).optional(),
+    actor: z.string().min(1).max(200).optional(),
+    event_type: z
+      .string()
+      .regex(/^[A-Za-z]{1,100}$/, 'must be an event type such as RouteUpdated')
+      .optional(),
+    /** Inclusive lower and exclusive upper bound on occurred_at. */
+    from: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' }).optional(),
+    to: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' }).optional(),
+    limit: limitParam,
+    cursor: cursorParam,
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) < Date.parse(q.to), {
+    message: 'must be after from',
+    path: ['to'],
+  });
+export type AuditLogQuery = z.infer<typeof auditLogQuery>;
+
+interface AuditRow {
+  position: string;
+  event_id: string;
+  event_type: string;
+  stream: string;
+  stream_revision: string;
+  resource_type: string;
+  resource_id: string;
+  tenant_id: string | null;
+  actor: string;
+  correlation_id: string;
+  causation_id: string | null;
+  occurred_at: Date;
+  data: unknown;
+}
+
+/** Newest first; the cursor is the position of the last entry returned. */
+export async function listAuditEntries(
+  pool: pg.Pool,
+  query: AuditLogQuery,
+  tenantIds: readonly string[] | null,
+): Promise<AuditRow[]> {
+  const { rows } = await pool.query<AuditRow>(
+    `select * from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
+      where ($1::uuid[] is null or tenant_id = any($1::uuid[]))
+        and ($2::text is null or resource_type = $2)
+        and ($3::text is null or resource_id = $3)
+        and ($4::text is null or actor = $4)
+        and ($5::text is null or event_type = $5)
+        and ($6::timestamptz is null or occurred_at >= $6)
+        and ($7::timestamptz is null or occurred_at < $7)
+        and ($8::bigint is null or position < $8)
+      order by position desc
+      limit $9`,
+    [
+      tenantIds,
+      query.resource_type ?? null,
+      query.resource_id ?? null,
+      query.actor ?? null,
+      query.event_type ?? null,
+      query.from ?? null,
+      query.to ?? null,
+      query.cursor?.toString() ?? null,
+      query.limit + 1,
+    ],
+  );
+  return rows;
+}
+
+export function presentAuditEntry(row: AuditRow): Record<string, unknown> {
+  return {
+    position: row.position,
+    event_id: row.event_id,
+    event_type: row.event_type,
+    resource_type: row.resource_type,
+    resource_id: row.resource_id,
+    tenant_id: row.tenant_id,
+    actor: row.actor,
+    occurred_at: row.occurred_at.toISOString(),
+    correlation_id: row.correlation_id,
+    causation_id: row.causation_id,
+    stream: row.stream,
+    stream_revision: row.stream_revision,
+    data: row.data,
+  };
+}
+
+export const auditKey = (row: AuditRow): bigint => BigInt(row.position);

@@ -1,0 +1,62 @@
+import type pg from 'pg';
+import { qualified, READ_MODELS_SCHEMA } from '../../../../projections/src/read-models/schema.js';
+import type { ResourceDefinition, RowBase } from './resources.js';
+
+/**
+ * SQL over the read models. Rows of deleted tenants, and every row of their children, are hidden
+ * here, in one place. `tenantIds` null = no restriction (platform admins).
+ */
+
+export type ResourceRow = RowBase & { tenant_id?: string } & Record<string, unknown>;
+
+const T = (table: Parameters<typeof qualified>[1]) => qualified(READ_MODELS_SCHEMA, table);
+
+export async function listResources(
+  pool: pg.Pool,
+  resource: ResourceDefinition,
+  { tenantIds, after, limit }: { tenantIds: readonly string[] | null; after: bigint; limit: number },
+): Promise<ResourceRow[]> {
+  const sql =
+    resource.table === 'tenants'
+      ? `select r.* from ${T('tenants')} r
+          where r.deleted_at is null and ($1::uuid[] is null or r.id = any($1::uuid[])) and r.created_position > $2
+          order by r.created_position limit $3`
+      : `select r.* from ${T(resource.table)} r join ${T('tenants')} t on t.id = r.tenant_id
+          where t.deleted_at is null and ($1::uuid[] is null or r.tenant_id = any($1::uuid[]))
+            and r.created_position > $2
+          order by r.created_position limit $3`;
+  const { rows } = await pool.query<ResourceRow>(sql, [tenantIds, after.toString(), limit]);
+  return rows;
+}
+
+export async function getResource(
+  pool: pg.Pool,
+  resource: ResourceDefinition,
+  id: string,
+): Promise<ResourceRow | null> {
+  const sql =
+    resource.table === 'tenants'
+      ? `select r.*, r.id as tenant_id from ${T('tenants')} r where r.id = $1 and r.deleted_at is null`
+      : `select r.* from ${T(resource.table)} r join ${T('tenants')} t on t.id = r.tenant_id
+          where r.id = $1 and t.deleted_at is null`;
+  const { rows } = await pool.query<ResourceRow>(sql, [id]);
+  return rows[0] ?? null;
+}
+
+export async function tenantExists(pool: pg.Pool, tenantId: string): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `select 1 from ${T('tenants')} where id = $1 and deleted_at is null`,
+    [tenantId],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/** Live tenants a Clerk user appears in (candidates for what a non-admin caller may see). */
+export async function tenantsOfUser(pool: pg.Pool, clerkUserId: string): Promise<string[]> {
+  const { rows } = await pool.query<{ tenant_id: string }>(
+    `select distinct u.tenant_id from ${T('users')} u join ${T('tenants')} t on t.id = u.tenant_id
+      where u.clerk_user_id = $1 and t.deleted_at is null`,
+    [clerkUserId],
+  );
+  return rows.map((row) => row.tenant_id);
+}

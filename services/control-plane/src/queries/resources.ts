@@ -1,0 +1,118 @@
+import type { ReadModelTable } from '../../../../projections/src/read-models/schema.js';
+
+/**
+ * The admin API's resources as served from the read models: which table, and how a row becomes the
+ * resource JSON both sides of the API agree on (snake_case, ISO timestamps, never a key hash).
+ */
+
+/** Columns every read-model row has. */
+export interface RowBase {
+  id: string;
+  created_at: Date;
+  updated_at: Date;
+  /** Stream revision (bigint as text): the ETag. */
+  revision: string;
+  created_position: string;
+}
+
+export interface ResourceDefinition {
+  /** Singular, for messages: "route not found". */
+  name: string;
+  /** Path segment under /api/v1. */
+  path: string;
+  table: Exclude<ReadModelTable, 'audit_log'>;
+  present(row: RowBase & Record<string, unknown>): Record<string, unknown>;
+}
+
+const iso = (value: unknown): string | null => (value instanceof Date ? value.toISOString() : null);
+
+const timestamps = (row: RowBase) => ({ created_at: iso(row.created_at), updated_at: iso(row.updated_at) });
+
+export const tenantResource: ResourceDefinition = {
+  name: 'tenant',
+  path: 'tenants',
+  table: 'tenants',
+  present: (row) => ({
+    id: row.id,
+    name: row['name'],
+    subdomain: row['subdomain'],
+    clerk_org_id: row['clerk_org_id'],
+    settings: row['settings'],
+    ...timestamps(row),
+  }),
+};
+
+export const userResource: ResourceDefinition = {
+  name: 'user',
+  path: 'users',
+  table: 'users',
+  present: (row) => ({
+    id: row.id,
+    tenant_id: row['tenant_id'],
+    clerk_user_id: row['clerk_user_id'],
+    email: row['email'],
+    role: row['role'],
+    ...timestamps(row),
+  }),
+};
+
+export const originResource: ResourceDefinition = {
+  name: 'origin',
+  path: 'origins',
+  table: 'origins',
+  present: (row) => ({
+    id: row.id,
+    tenant_id: row['tenant_id'],
+    name: row['name'],
+    url: row['url'],
+    targets: row['targets'],
+    health_check_path: row['health_check_path'],
+    timeout_seconds: row['timeout_seconds'],
+    load_balancing: row['load_balancing'],
+    health_check: row['health_check'],
+    circuit_breaker: row['circuit_breaker'],
+    ...timestamps(row),
+  }),
+};
+
+export const routeResource: ResourceDefinition = {
+  name: 'route',
+  path: 'routes',
+  table: 'routes',
+  present: (row) => ({
+    id: row.id,
+    tenant_id: row['tenant_id'],
+    origin_id: row['origin_id'],
+    path_pattern: row['path_pattern'],
+    methods: row['methods'],
+    priority: row['priority'],
+    auth_mode: row['auth_mode'],
+    required_scopes: row['required_scopes'],
+    require_tenant_org: row['require_tenant_org'],
+    strip_prefix: row['strip_prefix'],
+    rate_limit: row['rate_limit'],
+    cache_policy: row['cache_policy'],
+    ...timestamps(row),
+  }),
+};
+
+export const apiKeyResource: ResourceDefinition = {
+  name: 'api key',
+  path: 'api-keys',
+  table: 'api_keys',
+  // Deliberately field by field: key_hash (and revoke_reason, only in the audit log) stay out.
+  present: (row) => ({
+    id: row.id,
+    tenant_id: row['tenant_id'],
+    name: row['name'],
+    key_prefix: row['key_prefix'],
+    scopes: row['scopes'],
+    expires_at: iso(row['expires_at']),
+    revoked_at: iso(row['revoked_at']),
+    replaced_by: row['replaced_by'],
+    ...timestamps(row),
+  }),
+};
+
+/** Resources that belong to a tenant (everything but the tenant itself). */
+export const TENANT_CHILD_RESOURCES = [userResource, originResource, routeResource, apiKeyResource] as const;

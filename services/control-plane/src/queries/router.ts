@@ -1,0 +1,159 @@
+import express, { type Request, type RequestHandler, type Response } from 'express';
+import type pg from 'pg';
+import { z } from 'zod';
+import type { EventStore } from '../../../../shared/src/event-store/port.js';
+import type { Authorizer } from '../auth/authorize.js';
+import { callerOf } from '../auth/caller-middleware.js';
+import { ApiError, forbidden, notFound } from '../http/errors.js';
+import { ReplayRunner } from './admin-replay.js';
+import { auditKey, auditLogQuery, listAuditEntries, presentAuditEntry } from './audit-log.js';
+import { requireMinPosition } from './min-position.js';
+import { cursorParam, limitParam, toPage } from './pagination.js';
+import { getResource, listResources, tenantExists } from './read-model-store.js';
+import { parseQuery } from './request-validation.js';
+import { type ResourceDefinition, TENANT_CHILD_RESOURCES, tenantResource } from './resources.js';
+import { createTenantDirectory } from './tenant-directory.js';
+import { allows, visibleTenantIds } from './visibility.js';
+
+export interface QueryRouterDeps {
+  pool: pg.Pool;
+  authorizer: Authorizer;
+  /** Enables POST/GET /api/v1/admin/replay (platform admins). Without it those paths are not served. */
+  eventStore?: EventStore;
+  /** X-Min-Position: how long a query waits for the projector (default 2000 ms). */
+  minPositionWaitMs?: number;
+  /** Logs a replay that failed (the admin endpoint reports it too). */
+  onReplayError?: (error: unknown) => void;
+}
+
+const listQuery = z.strictObject({
+  tenant_id: z.uuid('must be a uuid').optional(),
+  limit: limitParam,
+  cursor: cursorParam,
+});
+const tenantListQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
+const resourceId = z.uuid('must be a uuid');
+
+/**
+ * The read side of the admin API: every GET is answered from the PostgreSQL read models.
+ *
+ * Visibility: a caller sees the tenants it has at least read access on (Authorizer), and their
+ * children. A tenant the caller cannot see is treated as one that does not exist: GET of its
+ * resources, or `?tenant_id=` of it, answers 404 `not_found` (never 403, so ids of other tenants are
+ * not confirmed). 403 `forbidden` is only for a visible tenant where the caller lacks the rank the
+ * endpoint needs (the audit log needs write access: tenant owners/admins, org admins).
+ */
+export function createQueryRouter(deps: QueryRouterDeps): express.Router {
+  const { pool, authorizer } = deps;
+  const directory = createTenantDirectory(pool);
+  const router = express.Router();
+  const caughtUp = requireMinPosition(pool, {
+    maxWaitMs: deps.minPositionWaitMs ?? 2000,
+    pollIntervalMs: 20,
+  });
+
+  async function requireTenantAccess(
+    req: Request,
+    res: Response,
+    tenantId: string,
+    required: 'read' | 'write',
+  ) {
+    const caller = callerOf(res);
+    const access = (await tenantExists(pool, tenantId)) ? await authorizer.access(caller, tenantId) : 'none';
+    if (access === 'none') {
+      throw new ApiError(404, 'not_found', 'tenant not found', [
+        { field: 'tenant_id', issue: 'no such tenant' },
+      ]);
+    }
+    if (!allows(access, required)) throw forbidden(`${req.path} needs ${required} access to the tenant`);
+  }
+
+  const list =
+    (resource: ResourceDefinition): RequestHandler =>
+    async (req, res) => {
+      const caller = callerOf(res);
+      let tenantIds: string[] | null;
+      let limit: number;
+      let cursor: bigint | undefined;
+      if (resource === tenantResource) {
+        ({ limit, cursor } = parseQuery(tenantListQuery, req.query));
+        tenantIds = await visibleTenantIds({ pool, authorizer, directory }, caller, 'read');
+      } else {
+        const query = parseQuery(listQuery, req.query);
+        ({ limit, cursor } = query);
+        if (query.tenant_id !== undefined) {
+          await requireTenantAccess(req, res, query.tenant_id, 'read');
+          tenantIds = [query.tenant_id];
+        } else {
+          tenantIds = await visibleTenantIds({ pool, authorizer, directory }, caller, 'read');
+        }
+      }
+      const rows =
+        tenantIds !== null && tenantIds.length === 0
+          ? []
+          : await listResources(pool, resource, { tenantIds, after: cursor ?? 0n, limit: limit + 1 });
+      res.json(toPage(rows, limit, (row) => BigInt(row.created_position), resource.present));
+    };
+
+  const get =
+    (resource: ResourceDefinition): RequestHandler =>
+    async (req, res) => {
+      parseQuery(z.strictObject({}), req.query);
+      const id = resourceId.safeParse(req.params['id']);
+      if (!id.success)
+        throw new ApiError(400, 'validation_failed', 'the request is not valid', [
+          { field: 'id', issue: 'must be a uuid' },
+        ]);
+      const row = await getResource(pool, resource, id.data);
+      const tenantId = row?.tenant_id;
+      if (!row || !tenantId || (await authorizer.access(callerOf(res), tenantId)) === 'none') {
+        throw notFound(resource.name);
+      }
+      const etag = `"${row.revision}"`;
+      res.setHeader('ETag', etag);
+      res.setHeader('Cache-Control', 'private, no-cache');
+      if (req.get('if-none-match') === etag) {
+        res.status(304).end();
+        return;
+      }
+      res.json(resource.present(row));
+    };
+
+  for (const resource of [tenantResource, ...TENANT_CHILD_RESOURCES]) {
+    router.get(`/api/v1/${resource.path}`, caughtUp, list(resource));
+    router.get(`/api/v1/${resource.path}/:id`, caughtUp, get(resource));
+  }
+
+  router.get('/api/v1/audit-log', caughtUp, async (req, res) => {
+    const query = parseQuery(auditLogQuery, req.query);
+    let tenantIds: string[] | null;
+    if (query.tenant_id !== undefined) {
+      if (!callerOf(res).isPlatformAdmin) await requireTenantAccess(req, res, query.tenant_id, 'write');
+      tenantIds = [query.tenant_id];
+    } else {
+      tenantIds = await visibleTenantIds({ pool, authorizer, directory }, callerOf(res), 'write');
+    }
+    const rows =
+      tenantIds !== null && tenantIds.length === 0 ? [] : await listAuditEntries(pool, query, tenantIds);
+    res.json(toPage(rows, query.limit, auditKey, presentAuditEntry));
+  });
+
+  if (deps.eventStore) {
+    const replays = new ReplayRunner(deps.eventStore, pool, deps.onReplayError);
+    const platformAdminOnly: RequestHandler = (_req, res, next) => {
+      if (!callerOf(res).isPlatformAdmin) throw forbidden('only platform admins may replay the read models');
+      next();
+    };
+    router.post('/api/v1/admin/replay', platformAdminOnly, async (_req, res) => {
+      const result = await replays.start();
+      if (!result.started)
+        throw new ApiError(409, 'conflict', 'a replay of the read models is already running');
+      res.status(202).setHeader('Location', '/api/v1/admin/replay').json({ replay: result.status });
+    });
+    router.get('/api/v1/admin/replay', platformAdminOnly, (_req, res) => {
+      res.json({ replay: replays.status() });
+    });
+  }
+
+  return router;
+}
