@@ -110,3 +110,19 @@ export function redisClientOptionsFromSettings(settings: {
     connectTimeoutMs: settings.REDIS_CONNECT_TIMEOUT_MS,
   };
 }
+
+/** Resolves once the client is connected (commands fail fast before that: no offline queue). */
+export function whenReady(client: RedisClient, timeoutMs = 5_000): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      reject(new Error(`redis not ready after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', onReady);
+  });
+}

@@ -1,0 +1,135 @@
+import type {
+  RateLimitPolicy,
+  RouteConfig,
+  TenantSnapshot,
+} from '../../../../shared/src/domain/gateway-config.js';
+import type { LimitSpec } from './limit-store.js';
+
+export type RateLimitScope = RateLimitPolicy['scope'];
+
+/** One limit that applies to a request, with everything per-request work needs precomputed. */
+export interface LimitDescriptor {
+  /** Item name in RateLimit-Policy / RateLimit, e.g. "tenant", "route", "route_api_key". */
+  readonly name: string;
+  readonly scope: RateLimitScope;
+  readonly level: 'tenant' | 'route';
+  /**
+   * Redis key up to the caller's identity, e.g. `rl:{<tenant>}:r:<route>:tb:user:`. The `{tenant}` hash
+   * tag keeps all limits of a request on one Cluster slot; the algorithm is in the key so changing it
+   * never meets a value of the other type.
+   */
+  readonly keyPrefix: string;
+  /** tenant/route scopes: the whole key is fixed. */
+  readonly fixedKey: boolean;
+  readonly spec: LimitSpec;
+  readonly accuracy: 'exact' | 'fast';
+  readonly failClosed: boolean;
+  /** Units a fast-mode replica leases from Redis at a time. */
+  readonly leaseSize: number;
+}
+
+export interface CompiledRateLimits {
+  readonly tenantId: string;
+  readonly routeId: string;
+  readonly descriptors: readonly LimitDescriptor[];
+  /** RateLimit-Policy header value (draft-ietf-httpapi-ratelimit-headers-09), null without limits. */
+  readonly policyHeader: string | null;
+}
+
+/**
+ * Fast mode: a replica leases about this many milliseconds' worth of a limit at a time (see
+ * rate-limiter.ts for the error bound it implies).
+ */
+export const FAST_MODE_LEASE_MS = 100;
+
+function limitSpec(policy: RateLimitPolicy): LimitSpec {
+  if (policy.algorithm === 'sliding_window') {
+    const windowSeconds = policy.window_seconds ?? 1;
+    const capacity = policy.limit ?? Math.max(1, Math.round(policy.requests_per_second * windowSeconds));
+    return {
+      algorithm: 'sliding_window',
+      capacity,
+      ratePerMs: 0,
+      windowMs: windowSeconds * 1000,
+      ttlMs: windowSeconds * 1000,
+    };
+  }
+  const capacity = policy.burst ?? Math.max(1, Math.ceil(policy.requests_per_second));
+  const ratePerMs = policy.requests_per_second / 1000;
+  return {
+    algorithm: 'token_bucket',
+    capacity,
+    ratePerMs,
+    windowMs: 0,
+    ttlMs: Math.ceil(capacity / ratePerMs) + 1_000,
+  };
+}
+
+function leaseSize(spec: LimitSpec): number {
+  const perLease =
+    spec.algorithm === 'token_bucket'
+      ? spec.ratePerMs * FAST_MODE_LEASE_MS
+      : (spec.capacity * FAST_MODE_LEASE_MS) / spec.windowMs;
+  return Math.max(1, Math.min(Math.floor(perLease), Math.floor(spec.capacity / 4) || 1));
+}
+
+/** q = units, w = seconds: the burst and the time it takes to refill (token bucket), or the window. */
+function policyItem(name: string, spec: LimitSpec): string {
+  const seconds =
+    spec.algorithm === 'token_bucket'
+      ? Math.max(1, Math.ceil(spec.capacity / (spec.ratePerMs * 1000)))
+      : spec.windowMs / 1000;
+  return `"${name}";q=${spec.capacity};w=${seconds}`;
+}
+
+const SCOPE_KEY_PART: Record<RateLimitScope, string> = {
+  tenant: '',
+  route: '',
+  user: 'user:',
+  api_key: 'key:',
+  ip: 'ip:',
+};
+
+function describe(
+  tenantId: string,
+  routeId: string,
+  level: 'tenant' | 'route',
+  policy: RateLimitPolicy,
+): LimitDescriptor {
+  const spec = limitSpec(policy);
+  // A tenant-level policy never keys on the route (it is the tenant-wide cap, `route` scope included);
+  // a route-level policy always does (`tenant` scope on a route means the route as a whole).
+  const whole = policy.scope === 'tenant' || policy.scope === 'route';
+  const name = whole ? level : `${level}_${policy.scope}`;
+  const algorithm = spec.algorithm === 'token_bucket' ? 'tb' : 'sw';
+  const base = level === 'tenant' ? `rl:{${tenantId}}:t:` : `rl:{${tenantId}}:r:${routeId}:`;
+  return {
+    name,
+    scope: whole ? level : policy.scope,
+    level,
+    keyPrefix: `${base}${algorithm}:${SCOPE_KEY_PART[policy.scope]}`,
+    fixedKey: whole,
+    spec,
+    accuracy: policy.accuracy,
+    failClosed: policy.on_store_failure === 'closed',
+    leaseSize: leaseSize(spec),
+  };
+}
+
+/**
+ * Compiled when a snapshot is applied: the tenant-wide cap (tenant.settings.rate_limit) and the route's
+ * own limit. Per request only the caller's identity is appended to precomputed key prefixes.
+ */
+export function compileRateLimits(tenant: TenantSnapshot['tenant'], route: RouteConfig): CompiledRateLimits {
+  const descriptors: LimitDescriptor[] = [];
+  if (tenant.settings.rate_limit)
+    descriptors.push(describe(tenant.id, route.id, 'tenant', tenant.settings.rate_limit));
+  if (route.rate_limit) descriptors.push(describe(tenant.id, route.id, 'route', route.rate_limit));
+  return {
+    tenantId: tenant.id,
+    routeId: route.id,
+    descriptors,
+    policyHeader:
+      descriptors.length > 0 ? descriptors.map((d) => policyItem(d.name, d.spec)).join(', ') : null,
+  };
+}

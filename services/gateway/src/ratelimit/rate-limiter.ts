@@ -1,0 +1,398 @@
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
+import type { Cluster, Redis } from 'ioredis';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Logger } from '../../../../shared/src/observability/logger.js';
+import type { CompiledRateLimits, LimitDescriptor } from './compile-rate-limits.js';
+import { FAST_MODE_LEASE_MS } from './compile-rate-limits.js';
+import type { LimitOutcome, LimitRequest } from './limit-store.js';
+import { MemoryLimitStore } from './memory-limit-store.js';
+import { RedisLimitStore } from './redis-limit-store.js';
+
+/** Who is asking; tenantId/routeId must be those the limits were compiled for. */
+export interface RateLimitIdentity {
+  readonly tenantId: string;
+  readonly routeId: string;
+  /** Clerk user id (sub) when the caller presented a user token. */
+  readonly userId?: string | undefined;
+  readonly apiKeyId?: string | undefined;
+  readonly clientIp: string;
+}
+
+export type RateLimitHeaders = ReadonlyArray<readonly [name: string, value: string]>;
+
+export type RateLimitDecision =
+  | { readonly outcome: 'allowed'; readonly headers: RateLimitHeaders; readonly degraded: boolean }
+  | {
+      readonly outcome: 'limited';
+      readonly headers: RateLimitHeaders;
+      readonly retryAfterSeconds: number;
+      /** Name of the refusing limit (its RateLimit-Policy item). */
+      readonly limitedBy: string;
+      readonly degraded: boolean;
+    }
+  /** Redis unreachable and a fail-closed limit applies: answer 503. */
+  | { readonly outcome: 'store_unavailable'; readonly headers: RateLimitHeaders };
+
+export interface RateLimiterOptions {
+  /** Shared limits across replicas; without it every limit lives in this process (single-process mode). */
+  redis?: Redis | Cluster | undefined;
+  registry: Registry;
+  logger: Logger;
+  /** Prepended to every Redis key (tests isolate themselves with it). */
+  keyPrefix?: string | undefined;
+  /** Consecutive Redis failures that open the circuit (then Redis is not tried for `halfOpenAfterMs`). */
+  circuitFailures?: number | undefined;
+  halfOpenAfterMs?: number | undefined;
+  /**
+   * Fail-open fallback: each replica enforces limit / share locally while Redis is down. 1 (default)
+   * keeps the full limit per replica; set it to the replica count to keep the total near the limit.
+   */
+  fallbackShare?: number | undefined;
+  maxLocalKeys?: number | undefined;
+}
+
+export interface RateLimiter {
+  check(limits: CompiledRateLimits, identity: RateLimitIdentity): Promise<RateLimitDecision>;
+  /** True while Redis is considered down (circuit open). */
+  readonly storeDegraded: boolean;
+}
+
+const NO_LIMITS: RateLimitDecision = { outcome: 'allowed', headers: [], degraded: false };
+
+/** A fast-mode replica's local allowance for one key: units already taken from Redis. */
+interface Lease {
+  units: number;
+  expiresAt: number;
+  /** After Redis refused a lease, refuse locally until then (no Redis call per refused request). */
+  refusedUntil: number;
+  retryAfterMs: number;
+  remaining: number;
+  resetMs: number;
+  /** A lease refill in flight: requests finding the lease empty wait for it instead of piling on Redis. */
+  pending: Promise<void> | null;
+}
+
+function emptyLease(): Lease {
+  return {
+    units: 0,
+    expiresAt: 0,
+    refusedUntil: 0,
+    retryAfterMs: 0,
+    remaining: 0,
+    resetMs: 0,
+    pending: null,
+  };
+}
+
+interface DescriptorCounters {
+  allowed: { inc(): void };
+  limited: { inc(): void };
+  unavailable: { inc(): void };
+}
+
+function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimitIdentity): string {
+  if (descriptor.fixedKey) return prefix + descriptor.keyPrefix;
+  switch (descriptor.scope) {
+    case 'user':
+      return identity.userId
+        ? prefix + descriptor.keyPrefix + identity.userId
+        : prefix + descriptor.keyPrefix + 'anon-ip:' + identity.clientIp;
+    case 'api_key':
+      return identity.apiKeyId
+        ? prefix + descriptor.keyPrefix + identity.apiKeyId
+        : prefix + descriptor.keyPrefix + 'anon-ip:' + identity.clientIp;
+    default:
+      return prefix + descriptor.keyPrefix + identity.clientIp;
+  }
+}
+
+/**
+ * Checks all limits of a request with at most one Redis round trip.
+ *
+ * Accuracy modes (policy.accuracy):
+ * - exact: every request runs the Lua script (atomic across replicas).
+ * - fast: a replica leases `leaseSize` units (≈ FAST_MODE_LEASE_MS worth of the rate) from Redis with the
+ *   same script and spends them locally; Redis is called once per lease, not per request. Tokens are
+ *   really taken from the shared limit, so replicas never jointly exceed it by more than what is leased
+ *   but not yet spent: at most R × leaseSize units early (R replicas), and leases unspent after
+ *   FAST_MODE_LEASE_MS are dropped, under-admitting by at most R × leaseSize per lease period.
+ *   After a refused lease the replica refuses locally until the retry-after Redis gave.
+ *
+ * Redis failure: a short command timeout (client setting) plus a circuit (consecutive failures open it,
+ * half-open after `halfOpenAfterMs`), so an outage costs at most one timeout per circuit period. Then,
+ * per policy.on_store_failure: `closed` → 503 decision; `open` → the same limits in a local memory store
+ * (limit / fallbackShare per replica). Recovery is automatic when a half-open trial succeeds.
+ */
+export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
+  const prefix = options.keyPrefix ?? '';
+  const share = options.fallbackShare ?? 1;
+  const local = new MemoryLimitStore({ maxKeys: options.maxLocalKeys ?? 100_000 });
+  const remote = options.redis ? new RedisLimitStore(options.redis) : null;
+  const leases = new Map<string, Lease>();
+  const { logger } = options;
+
+  const breaker = circuitBreaker(handleAll, {
+    halfOpenAfter: options.halfOpenAfterMs ?? 1_000,
+    breaker: new ConsecutiveBreaker(options.circuitFailures ?? 3),
+  });
+
+  const decisions = new Counter({
+    name: 'vantageedge_gateway_ratelimit_decisions_total',
+    help: 'Rate-limit decisions per limit: allowed, limited or store_unavailable',
+    labelNames: ['tenant_id', 'route_id', 'scope', 'outcome'],
+    registers: [options.registry],
+  });
+  const storeErrors = new Counter({
+    name: 'vantageedge_gateway_ratelimit_store_errors_total',
+    help: 'Redis calls of the rate limiter that failed (error/timeout) or were skipped (circuit open)',
+    labelNames: ['reason'],
+    registers: [options.registry],
+  });
+  const fallbacks = new Counter({
+    name: 'vantageedge_gateway_ratelimit_fallback_total',
+    help: 'Requests decided without Redis: local limiter (fail open) or 503 (fail closed)',
+    labelNames: ['mode'],
+    registers: [options.registry],
+  });
+  const circuitOpen = new Gauge({
+    name: 'vantageedge_gateway_ratelimit_store_circuit_open',
+    help: '1 while the circuit around the rate-limit Redis is open',
+    registers: [options.registry],
+  });
+  breaker.onBreak(() => {
+    circuitOpen.set(1);
+    logger.warn('rate-limit store circuit opened; deciding locally per on_store_failure');
+  });
+  breaker.onReset(() => {
+    circuitOpen.set(0);
+    logger.info('rate-limit store circuit closed; limits shared again');
+  });
+
+  const countersByDescriptor = new WeakMap<LimitDescriptor, DescriptorCounters>();
+  const countersFor = (limits: CompiledRateLimits, descriptor: LimitDescriptor): DescriptorCounters => {
+    let counters = countersByDescriptor.get(descriptor);
+    if (!counters) {
+      const labels = { tenant_id: limits.tenantId, route_id: limits.routeId, scope: descriptor.name };
+      counters = {
+        allowed: decisions.labels({ ...labels, outcome: 'allowed' }),
+        limited: decisions.labels({ ...labels, outcome: 'limited' }),
+        unavailable: decisions.labels({ ...labels, outcome: 'store_unavailable' }),
+      };
+      countersByDescriptor.set(descriptor, counters);
+    }
+    return counters;
+  };
+
+  const decide = (
+    limits: CompiledRateLimits,
+    outcomes: readonly LimitOutcome[],
+    degraded: boolean,
+  ): RateLimitDecision => {
+    const { descriptors } = limits;
+    let refusing = -1;
+    let tightest = 0;
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!;
+      if (outcome.granted <= 0 && outcome.retryAfterMs > 0 && refusing < 0) refusing = i;
+      if (outcome.remaining < outcomes[tightest]!.remaining) tightest = i;
+    }
+    const allowed = outcomes.every((o) => o.granted > 0);
+    if (allowed) {
+      for (const descriptor of descriptors) countersFor(limits, descriptor).allowed.inc();
+      const shown = outcomes[tightest]!;
+      return {
+        outcome: 'allowed',
+        degraded,
+        headers: [
+          ['RateLimit-Policy', limits.policyHeader ?? ''],
+          [
+            'RateLimit',
+            `"${descriptors[tightest]!.name}";r=${shown.remaining};t=${Math.ceil(shown.resetMs / 1000)}`,
+          ],
+        ],
+      };
+    }
+    const index = refusing < 0 ? outcomes.findIndex((o) => o.granted <= 0) : refusing;
+    const refused = outcomes[index]!;
+    const descriptor = descriptors[index]!;
+    countersFor(limits, descriptor).limited.inc();
+    const retryAfterSeconds = Math.max(1, Math.ceil(refused.retryAfterMs / 1000));
+    return {
+      outcome: 'limited',
+      degraded,
+      limitedBy: descriptor.name,
+      retryAfterSeconds,
+      headers: [
+        ['RateLimit-Policy', limits.policyHeader ?? ''],
+        ['RateLimit', `"${descriptor.name}";r=0;t=${retryAfterSeconds}`],
+        ['Retry-After', String(retryAfterSeconds)],
+      ],
+    };
+  };
+
+  const requestsFor = (
+    limits: CompiledRateLimits,
+    identity: RateLimitIdentity,
+    divisor: number,
+  ): LimitRequest[] =>
+    limits.descriptors.map((descriptor) => ({
+      key: keyFor(prefix, descriptor, identity),
+      spec:
+        divisor === 1
+          ? descriptor.spec
+          : {
+              ...descriptor.spec,
+              capacity: Math.max(1, Math.floor(descriptor.spec.capacity / divisor)),
+              ratePerMs: descriptor.spec.ratePerMs / divisor,
+            },
+      cost: 1,
+      minCost: 1,
+    }));
+
+  const fallback = (limits: CompiledRateLimits, identity: RateLimitIdentity): RateLimitDecision => {
+    if (limits.descriptors.some((d) => d.failClosed)) {
+      fallbacks.labels({ mode: 'closed' }).inc();
+      for (const descriptor of limits.descriptors) countersFor(limits, descriptor).unavailable.inc();
+      return {
+        outcome: 'store_unavailable',
+        headers: limits.policyHeader ? [['RateLimit-Policy', limits.policyHeader]] : [],
+      };
+    }
+    fallbacks.labels({ mode: 'open' }).inc();
+    return decide(limits, local.consumeNow(requestsFor(limits, identity, share)), true);
+  };
+
+  const checkShared = async (
+    limits: CompiledRateLimits,
+    identity: RateLimitIdentity,
+    store: RedisLimitStore,
+  ): Promise<RateLimitDecision> => {
+    const { descriptors } = limits;
+    // Fast mode: while another request refills an empty lease, wait for it (at most one refill per key
+    // and replica in flight). No await may sit between this loop and setting `pending` below.
+    for (const descriptor of descriptors) {
+      if (descriptor.accuracy !== 'fast') continue;
+      const key = keyFor(prefix, descriptor, identity);
+      for (let lease = leases.get(key); lease?.pending && !(lease.units >= 1); lease = leases.get(key)) {
+        await lease.pending;
+      }
+    }
+    const now = Date.now();
+    const outcomes: Array<LimitOutcome | undefined> = new Array(descriptors.length);
+    const remoteRequests: LimitRequest[] = [];
+    const remoteIndexes: number[] = [];
+    const spentLeases: Lease[] = [];
+    for (let i = 0; i < descriptors.length; i++) {
+      const descriptor = descriptors[i]!;
+      const key = keyFor(prefix, descriptor, identity);
+      if (descriptor.accuracy === 'fast') {
+        const lease = leases.get(key);
+        if (lease && lease.refusedUntil > now) {
+          outcomes[i] = {
+            granted: 0,
+            remaining: 0,
+            resetMs: lease.resetMs,
+            retryAfterMs: lease.refusedUntil - now,
+          };
+          for (const spent of spentLeases) spent.units++;
+          return decide(
+            limits,
+            outcomes.map((o) => o ?? { granted: 0, remaining: 0, resetMs: 0, retryAfterMs: 0 }),
+            false,
+          );
+        }
+        if (lease && lease.units >= 1 && lease.expiresAt > now) {
+          lease.units--;
+          spentLeases.push(lease);
+          outcomes[i] = {
+            granted: 1,
+            remaining: lease.remaining + lease.units,
+            resetMs: lease.resetMs,
+            retryAfterMs: 0,
+          };
+          continue;
+        }
+        if (!lease) leases.set(key, emptyLease());
+        remoteRequests.push({ key, spec: descriptor.spec, cost: descriptor.leaseSize, minCost: 1 });
+      } else {
+        remoteRequests.push({ key, spec: descriptor.spec, cost: 1, minCost: 1 });
+      }
+      remoteIndexes.push(i);
+    }
+    if (remoteRequests.length > 0) {
+      let settle: () => void = () => {};
+      const refill = new Promise<void>((resolve) => {
+        settle = resolve;
+      });
+      const refilling: Lease[] = [];
+      for (let j = 0; j < remoteIndexes.length; j++) {
+        if (descriptors[remoteIndexes[j]!]!.accuracy !== 'fast') continue;
+        const lease = leases.get(remoteRequests[j]!.key)!;
+        lease.pending = refill;
+        refilling.push(lease);
+      }
+      const done = () => {
+        for (const lease of refilling) if (lease.pending === refill) lease.pending = null;
+        settle();
+      };
+      let reply: LimitOutcome[];
+      try {
+        reply = await breaker.execute(() => store.consume(remoteRequests));
+      } catch (error) {
+        done();
+        for (const spent of spentLeases) spent.units++;
+        storeErrors.labels({ reason: error instanceof BrokenCircuitError ? 'circuit_open' : 'error' }).inc();
+        return fallback(limits, identity);
+      }
+      for (let j = 0; j < remoteIndexes.length; j++) {
+        const i = remoteIndexes[j]!;
+        const descriptor = descriptors[i]!;
+        const outcome = reply[j]!;
+        if (descriptor.accuracy === 'fast') {
+          const key = remoteRequests[j]!.key;
+          const lease = leases.get(key) ?? emptyLease();
+          if (outcome.granted > 0) {
+            lease.units = (lease.expiresAt > now ? lease.units : 0) + outcome.granted - 1;
+            lease.expiresAt = now + FAST_MODE_LEASE_MS;
+            outcome.granted = 1;
+          } else if (outcome.retryAfterMs > 0) {
+            lease.refusedUntil = now + outcome.retryAfterMs;
+          }
+          lease.remaining = outcome.remaining;
+          lease.resetMs = outcome.resetMs;
+          leases.set(key, lease);
+          outcome.remaining += lease.units;
+        }
+        outcomes[i] = outcome;
+      }
+      done();
+    }
+    const all = outcomes as LimitOutcome[];
+    if (spentLeases.length > 0 && !all.every((o) => o.granted > 0)) {
+      // Another limit refused: give back what this request took from local leases.
+      for (const spent of spentLeases) spent.units++;
+    }
+    return decide(limits, all, false);
+  };
+
+  // Bound the lease map: drop expired leases now and then (leases live FAST_MODE_LEASE_MS).
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [key, lease] of leases) {
+      if (lease.expiresAt < now && lease.refusedUntil < now && !lease.pending) leases.delete(key);
+    }
+  }, 10_000);
+  sweep.unref();
+
+  return {
+    get storeDegraded() {
+      return breaker.state === CircuitState.Open || breaker.state === CircuitState.HalfOpen;
+    },
+    check(limits, identity) {
+      if (limits.descriptors.length === 0) return Promise.resolve(NO_LIMITS);
+      if (!remote)
+        return Promise.resolve(decide(limits, local.consumeNow(requestsFor(limits, identity, 1)), false));
+      return checkShared(limits, identity, remote);
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../../../shared/src/observability/logger.js';
+import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
+import { compileRateLimits } from './compile-rate-limits.js';
+import { createRateLimiter } from './rate-limiter.js';
+import { routeWith, tenantWith } from './test-fixtures.js';
+
+const logger = createLogger({ service: 'test', level: 'error' });
+const identity = (
+  tenantId: string,
+  routeId: string,
+  extra: { userId?: string; apiKeyId?: string; clientIp?: string } = {},
+) => ({
+  tenantId,
+  routeId,
+  clientIp: extra.clientIp ?? '192.0.2.1',
+  userId: extra.userId,
+  apiKeyId: extra.apiKeyId,
+});
+
+describe('compileRateLimits', () => {
+  it('combines the tenant-wide cap and the route limit, keys namespaced by a tenant hash tag', () => {
+    const tenant = tenantWith({ requests_per_second: 50, burst: 100, scope: 'tenant' });
+    const route = routeWith({
+      requests_per_second: 5,
+      algorithm: 'sliding_window',
+      window_seconds: 60,
+      limit: 30,
+      scope: 'api_key',
+    });
+    const limits = compileRateLimits(tenant, route);
+    expect(limits.descriptors.map((d) => d.name)).toEqual(['tenant', 'route_api_key']);
+    expect(limits.descriptors[0]!.keyPrefix).toBe(`rl:{${tenant.id}}:t:tb:`);
+    expect(limits.descriptors[1]!.keyPrefix).toBe(`rl:{${tenant.id}}:r:${route.id}:sw:key:`);
+    expect(limits.policyHeader).toBe('"tenant";q=100;w=2, "route_api_key";q=30;w=60');
+  });
+
+  it('has no descriptors when neither tenant nor route limits', () => {
+    const limits = compileRateLimits(tenantWith(null), routeWith(null));
+    expect(limits.descriptors).toEqual([]);
+    expect(limits.policyHeader).toBeNull();
+  });
+});
+
+describe('rate limiter in single-process mode (memory store)', () => {
+  it('admits up to the limit with remaining-quota headers, then refuses with Retry-After', async () => {
+    const limiter = createRateLimiter({
+      registry: createMetricsRegistry('t', { defaultMetrics: false }),
+      logger,
+    });
+    const tenant = tenantWith(null);
+    const route = routeWith({
+      requests_per_second: 1,
+      algorithm: 'sliding_window',
+      window_seconds: 60,
+      limit: 2,
+      scope: 'user',
+    });
+    const limits = compileRateLimits(tenant, route);
+    const who = identity(tenant.id, route.id, { userId: 'user_1' });
+    const first = await limiter.check(limits, who);
+    expect(first.outcome).toBe('allowed');
+    expect(first.headers).toContainEqual(['RateLimit', '"route_user";r=1;t=60']);
+    expect((await limiter.check(limits, who)).outcome).toBe('allowed');
+    const third = await limiter.check(limits, who);
+    expect(third.outcome).toBe('limited');
+    if (third.outcome !== 'limited') return;
+    expect(third.limitedBy).toBe('route_user');
+    expect(third.retryAfterSeconds).toBeGreaterThan(55);
+    expect(third.headers).toContainEqual(['Retry-After', String(third.retryAfterSeconds)]);
+    // Another user has their own quota; an anonymous caller is keyed by client IP.
+    expect((await limiter.check(limits, identity(tenant.id, route.id, { userId: 'user_2' }))).outcome).toBe(
+      'allowed',
+    );
+    expect((await limiter.check(limits, identity(tenant.id, route.id))).outcome).toBe('allowed');
+  });
+
+  it('counts decisions by tenant, route, scope and outcome', async () => {
+    const registry = createMetricsRegistry('t', { defaultMetrics: false });
+    const limiter = createRateLimiter({ registry, logger });
+    const tenant = tenantWith(null);
+    const route = routeWith({ requests_per_second: 0.001, burst: 1, scope: 'ip' });
+    const limits = compileRateLimits(tenant, route);
+    await limiter.check(limits, identity(tenant.id, route.id));
+    await limiter.check(limits, identity(tenant.id, route.id));
+    const text = await registry.metrics();
+    expect(text).toContain(
+      `vantageedge_gateway_ratelimit_decisions_total{tenant_id="${tenant.id}",route_id="${route.id}",scope="route_ip",outcome="allowed",service="t"} 1`,
+    );
+    expect(text).toContain(
+      `vantageedge_gateway_ratelimit_decisions_total{tenant_id="${tenant.id}",route_id="${route.id}",scope="route_ip",outcome="limited",service="t"} 1`,
+    );
+  });
+});

@@ -1,0 +1,33 @@
+import type { ServerResponse } from 'node:http';
+import type { RateLimitDecision } from './rate-limiter.js';
+
+const LIMITED_BODY = JSON.stringify({
+  error: {
+    code: 'rate_limited',
+    message: 'Too many requests; retry after the number of seconds in Retry-After.',
+  },
+});
+const UNAVAILABLE_BODY = JSON.stringify({
+  error: {
+    code: 'rate_limit_unavailable',
+    message: 'Rate limiting is temporarily unavailable for this route.',
+  },
+});
+
+/** Sets the RateLimit-Policy / RateLimit headers of an admitted request on the response to the client. */
+export function applyRateLimitHeaders(res: ServerResponse, decision: RateLimitDecision): void {
+  for (const [name, value] of decision.headers) res.setHeader(name, value);
+}
+
+/** Answers a refused request: 429 (limited, with Retry-After) or 503 (Redis down and fail-closed). */
+export function writeRateLimitRejection(res: ServerResponse, decision: RateLimitDecision): void {
+  if (decision.outcome === 'allowed')
+    throw new Error('writeRateLimitRejection called for an allowed request');
+  const body = decision.outcome === 'limited' ? LIMITED_BODY : UNAVAILABLE_BODY;
+  res.statusCode = decision.outcome === 'limited' ? 429 : 503;
+  applyRateLimitHeaders(res, decision);
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(body);
+}
