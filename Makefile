@@ -55,3 +55,9 @@ test-integration: install infra-up migrate-up ## Integration and end-to-end test
 	$(VITEST) run --project integration
 test-coverage: install infra-up migrate-up ## All tests with a coverage report (coverage/)
 	$(VITEST) run --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
+
+## ---- benchmarks (JSON results in bench-results/, git-ignored) ----
+.PHONY: bench-eventstore
+bench-eventstore: install ## Event store on local PostgreSQL: appends/s (1, 16 writers) and readAll events/s (~1 min)
+	@bash infra/infra.sh up postgres
+	@$(TSX) shared/src/event-store/bench/eventstore-bench.ts
