@@ -45,6 +45,35 @@ export async function loadMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Prom
     });
 }
 
+/** Connects, or fails with one line that says where it tried (never the password) and why. */
+async function connect(connectionString: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString });
+  try {
+    await client.connect();
+    return client;
+  } catch (error) {
+    let where = 'the database';
+    try {
+      const url = new URL(connectionString);
+      where = `PostgreSQL at ${url.hostname}:${url.port || '5432'}${url.pathname}`;
+    } catch {
+      // keep the generic wording: the connection string itself is not printable
+    }
+    throw new Error(`cannot connect to ${where} (check DATABASE_URL): ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** node's AggregateError (one per resolved address) has an empty message; use its parts. */
+function describeError(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return [...new Set(error.errors.map(describeError))].join('; ');
+  }
+  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
+  return String(error);
+}
+
 async function withMigrationLock<T>(client: pg.Client, fn: () => Promise<T>): Promise<T> {
   await client.query('select pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
   try {
@@ -64,14 +93,41 @@ async function appliedVersions(client: pg.Client): Promise<Set<number>> {
   return new Set(rows.map((row) => Number(row.version)));
 }
 
-async function inTransaction(client: pg.Client, fn: () => Promise<void>): Promise<void> {
+/** A migration's SQL failed; its transaction was rolled back and nothing of it remains. */
+export class MigrationError extends Error {
+  constructor(
+    readonly migration: { version: number; name: string },
+    readonly direction: 'up' | 'down',
+    cause: unknown,
+  ) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `migration ${formatVersion(migration.version)}_${migration.name} (${direction}) failed: ${reason}`,
+      {
+        cause,
+      },
+    );
+    this.name = 'MigrationError';
+  }
+}
+
+function formatVersion(version: number): string {
+  return String(version).padStart(4, '0');
+}
+
+async function inTransaction(
+  client: pg.Client,
+  migration: { version: number; name: string },
+  direction: 'up' | 'down',
+  fn: () => Promise<void>,
+): Promise<void> {
   await client.query('begin');
   try {
     await fn();
     await client.query('commit');
   } catch (error) {
     await client.query('rollback');
-    throw error;
+    throw new MigrationError(migration, direction, error);
   }
 }
 
@@ -81,15 +137,14 @@ export async function migrateUp(
   { dir = DEFAULT_MIGRATIONS_DIR, target }: { dir?: string; target?: number } = {},
 ): Promise<MigrationResult> {
   const migrations = await loadMigrations(dir);
-  const client = new pg.Client({ connectionString });
-  await client.connect();
+  const client = await connect(connectionString);
   try {
     return await withMigrationLock(client, async () => {
       const done = await appliedVersions(client);
       const applied: MigrationResult['applied'] = [];
       for (const migration of migrations) {
         if (done.has(migration.version) || (target !== undefined && migration.version > target)) continue;
-        await inTransaction(client, async () => {
+        await inTransaction(client, migration, 'up', async () => {
           await client.query(migration.up);
           await client.query('insert into schema_migrations (version, name) values ($1, $2)', [
             migration.version,
@@ -111,22 +166,27 @@ export async function migrateDown(
   { dir = DEFAULT_MIGRATIONS_DIR, steps = 1 }: { dir?: string; steps?: number } = {},
 ): Promise<MigrationResult> {
   const migrations = new Map((await loadMigrations(dir)).map((m) => [m.version, m]));
-  const client = new pg.Client({ connectionString });
-  await client.connect();
+  const client = await connect(connectionString);
   try {
     return await withMigrationLock(client, async () => {
       const newestFirst = [...(await appliedVersions(client))].sort((a, b) => b - a).slice(0, steps);
-      const rolledBack: MigrationResult['applied'] = [];
-      for (const version of newestFirst) {
+      // Check every step before undoing any, so a missing .down.sql changes nothing.
+      const plan = newestFirst.map((version) => {
         const migration = migrations.get(version);
-        if (!migration?.down)
-          throw new Error(`migration ${version} cannot be rolled back: no .down.sql file`);
-        const down = migration.down;
-        await inTransaction(client, async () => {
-          await client.query(down);
-          await client.query('delete from schema_migrations where version = $1', [version]);
+        if (!migration?.down) {
+          throw new Error(
+            `migration ${formatVersion(version)}${migration ? `_${migration.name}` : ''} cannot be rolled back: no .down.sql file`,
+          );
+        }
+        return { ...migration, down: migration.down };
+      });
+      const rolledBack: MigrationResult['applied'] = [];
+      for (const migration of plan) {
+        await inTransaction(client, migration, 'down', async () => {
+          await client.query(migration.down);
+          await client.query('delete from schema_migrations where version = $1', [migration.version]);
         });
-        rolledBack.push({ version, name: migration.name });
+        rolledBack.push({ version: migration.version, name: migration.name });
       }
       return { applied: rolledBack };
     });
