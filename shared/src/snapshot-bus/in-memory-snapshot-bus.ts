@@ -14,13 +14,18 @@ export class SnapshotBusUnavailableError extends Error {
   override readonly name = 'SnapshotBusUnavailableError';
 }
 
+/** A record in the in-memory log; offsets never change, compaction leaves gaps (as in Kafka). */
+export type InMemoryRecord = EncodedSnapshotRecord & { offset: number };
+
 /**
  * The "topic" of the in-memory bus: an append-only list of encoded records that several bus
  * instances in one process may share (the single-process dev mode runs the projector and the
  * gateway against one log). `setAvailable(false)` simulates a broker outage for tests.
  */
 export class InMemorySnapshotLog {
-  readonly records: EncodedSnapshotRecord[] = [];
+  records: InMemoryRecord[] = [];
+  /** The offset the next record gets: Kafka's high-water mark. */
+  nextOffset = 0;
   #available = true;
   readonly #listeners = new Set<() => void>();
 
@@ -34,16 +39,32 @@ export class InMemorySnapshotLog {
   }
 
   append(records: readonly EncodedSnapshotRecord[]): void {
-    this.records.push(...records);
+    for (const record of records) this.records.push({ ...record, offset: this.nextOffset++ });
     for (const listener of this.#listeners) listener();
   }
 
-  /** Keeps only the newest record of each tenant, as Kafka's log cleaner eventually does. */
-  compact(): void {
+  /**
+   * Keeps only the newest record of each tenant, as Kafka's log cleaner eventually does; with
+   * `dropTombstones` also removes tombstones (as after the topic's delete.retention.ms).
+   */
+  compact({ dropTombstones = false } = {}): void {
     const newest = new Map<string, number>();
-    for (const [index, record] of this.records.entries()) newest.set(record.key, index);
-    const kept = this.records.filter((record, index) => newest.get(record.key) === index);
-    this.records.splice(0, this.records.length, ...kept);
+    for (const record of this.records) newest.set(record.key, record.offset);
+    this.records = this.records.filter(
+      (record) => newest.get(record.key) === record.offset && !(dropTombstones && record.value === null),
+    );
+  }
+
+  /** Index of the first record at or after `offset`. */
+  indexFrom(offset: number): number {
+    let low = 0;
+    let high = this.records.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (this.records[middle]!.offset < offset) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   onChange(listener: () => void): () => void {
@@ -84,9 +105,8 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
     },
 
     async subscribe(handlers: SnapshotHandlers): Promise<SnapshotSubscription> {
-      // The log position at start, like Kafka's high-water marks: caught up once delivered this far.
-      // (A compaction may shorten the log; the cursor then restarts below, which only re-delivers.)
-      const highWaterMark = log.records.length;
+      // The high-water mark at start: caught up once the cursor (next offset to read) reaches it.
+      const highWaterMark = log.nextOffset;
       let cursor = 0;
       let caughtUp = false;
       let connected: boolean | undefined;
@@ -98,13 +118,12 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
         if (closed) return;
         if (connected !== log.available) {
           connected = log.available;
-          handlers.onHealth({ connected, lag: log.records.length - cursor });
+          handlers.onHealth({ connected, lag: Math.max(0, log.nextOffset - cursor) });
         }
         if (!log.available) return;
-        if (cursor > log.records.length) cursor = 0;
-        while (cursor < log.records.length && !closed) {
-          const record = log.records[cursor]!;
-          cursor += 1;
+        for (let index = log.indexFrom(cursor); index < log.records.length && !closed; index += 1) {
+          const record = log.records[index]!;
+          cursor = record.offset + 1;
           const decoded = decodeSnapshotRecord(record);
           if (decoded.ok) handlers.onMessage(decoded.message);
           else handlers.onInvalidMessage?.({ tenantId: record.key, reason: decoded.reason });
@@ -113,7 +132,9 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
             handlers.onCaughtUp();
           }
         }
-        if (!caughtUp && cursor >= highWaterMark && !closed) {
+        if (closed) return;
+        cursor = Math.max(cursor, log.nextOffset);
+        if (!caughtUp) {
           caughtUp = true;
           handlers.onCaughtUp();
         }

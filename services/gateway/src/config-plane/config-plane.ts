@@ -1,0 +1,251 @@
+import type { Registry } from 'prom-client';
+import type { TenantSnapshot } from '../../../../shared/src/domain/gateway-config.js';
+import type { RedisClient } from '../../../../shared/src/redis/client.js';
+import type { BusHealth, SnapshotBus, SnapshotMessage } from '../../../../shared/src/snapshot-bus/port.js';
+import type { TenantConfigSink } from '../config/tenant-config-sink.js';
+import { createConfigPlaneMetrics } from './config-plane-metrics.js';
+import { type RolloutHeartbeat, startRolloutHeartbeat } from './rollout-heartbeat.js';
+import { readSnapshotFile, writeSnapshotFile } from './snapshot-file.js';
+
+export interface ConfigPlaneLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ConfigPlaneOptions {
+  bus: SnapshotBus;
+  sink: TenantConfigSink;
+  registry: Registry;
+  logger: ConfigPlaneLogger;
+  /** Rollout heartbeats go here when given. */
+  redis?: RedisClient;
+  replicaId: string;
+  /** Last-known-config file: loaded at start (warm start) and rewritten after changes. */
+  snapshotFile?: string;
+  rollout?: { prefix?: string; ttlSeconds?: number; intervalMs?: number };
+  /** How long changes gather before the snapshot file is rewritten. */
+  snapshotFileDelayMs?: number;
+}
+
+export interface ConfigPlaneStatus {
+  /** Serving: caught up with the topic at start, or warm-started from the file while Kafka is down. */
+  ready: boolean;
+  /** The snapshot bus is unreachable: serving the last known config. */
+  degraded: boolean;
+  caughtUp: boolean;
+  lag: number;
+  tenants: number;
+  warmStarted: boolean;
+  lastError: string | null;
+}
+
+export interface ConfigPlane {
+  /** Resolves once the replica may serve (see ConfigPlaneStatus.ready). Never rejects. */
+  readonly ready: Promise<void>;
+  status(): ConfigPlaneStatus;
+  close(): Promise<void>;
+}
+
+/**
+ * The gateway's config plane: consumes every tenant's snapshot from the bus (the whole compacted log,
+ * from the beginning), hands each to the sink, which compiles and swaps it atomically per tenant,
+ * and keeps metrics, readiness and rollout heartbeats.
+ *
+ * - Stale or duplicate versions are dropped (the sink compares versions; tombstone versions are kept
+ *   here so an old snapshot redelivered after a delete does not revive the tenant).
+ * - Ready after the high-water marks at start are consumed. With a snapshot file, a replica that
+ *   cannot reach the bus at start serves the file's config, ready but degraded.
+ * - While the bus is unreachable the sink keeps the last config; the bus adapter reconnects and the
+ *   replica catches up by itself.
+ */
+export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
+  const { bus, sink, logger, replicaId } = options;
+  const metrics = createConfigPlaneMetrics(options.registry);
+  const deletedAt = new Map<string, bigint>();
+  // Only kept when there is a file to write: the sink holds compiled tenants, not snapshots.
+  const latest = options.snapshotFile ? new Map<string, TenantSnapshot>() : undefined;
+  const fromFileOnly = new Set<string>();
+  let caughtUp = false;
+  let ready = false;
+  let warmStarted = false;
+  let health: BusHealth | undefined;
+  let lastError: string | null = null;
+  let heartbeat: RolloutHeartbeat | undefined;
+  let fileTimer: NodeJS.Timeout | undefined;
+  let fileWrite: Promise<void> = Promise.resolve();
+  let resolveReady!: () => void;
+  const readyPromise = new Promise<void>((resolve) => {
+    resolveReady = resolve;
+  });
+
+  const markReady = (why: string): void => {
+    if (ready) return;
+    ready = true;
+    metrics.ready.set(1);
+    logger.info('config plane ready', {
+      replica_id: replicaId,
+      reason: why,
+      tenants: sink.appliedVersions().size,
+    });
+    if (options.redis) {
+      heartbeat = startRolloutHeartbeat({
+        redis: options.redis,
+        replicaId,
+        appliedVersions: () => sink.appliedVersions(),
+        ...options.rollout,
+        onError: (error) => logger.warn('rollout heartbeat failed', { error: error.message }),
+      });
+    }
+    resolveReady();
+  };
+
+  const scheduleFileWrite = (): void => {
+    if (!options.snapshotFile || !latest || fileTimer) return;
+    fileTimer = setTimeout(() => {
+      fileTimer = undefined;
+      const file = options.snapshotFile!;
+      fileWrite = fileWrite
+        .then(() => writeSnapshotFile(file, latest.values()))
+        .catch((error: Error) =>
+          logger.warn('could not write the snapshot file', { file, error: error.message }),
+        );
+    }, options.snapshotFileDelayMs ?? 1000);
+    fileTimer.unref();
+  };
+
+  const applySnapshot = (snapshot: TenantSnapshot, live: boolean): boolean => {
+    const started = performance.now();
+    let applied: boolean;
+    try {
+      applied = sink.apply(snapshot);
+    } catch (error) {
+      metrics.applyErrors.inc();
+      lastError = (error as Error).message;
+      logger.error('snapshot not applied; tenant keeps its previous config', {
+        tenant_id: snapshot.tenant_id,
+        version: snapshot.version,
+        error: lastError,
+      });
+      return false;
+    }
+    if (!applied) return false;
+    metrics.applyDuration.observe((performance.now() - started) / 1000);
+    metrics.version.set({ tenant: snapshot.tenant_id }, Number(snapshot.version));
+    // During the initial catch-up event times are old; only live updates measure propagation.
+    if (live)
+      metrics.propagationDelay.observe(Math.max(0, Date.now() - Date.parse(snapshot.event_time)) / 1000);
+    latest?.set(snapshot.tenant_id, snapshot);
+    heartbeat?.applied(snapshot.tenant_id, BigInt(snapshot.version));
+    scheduleFileWrite();
+    return true;
+  };
+
+  const onMessage = (message: SnapshotMessage): void => {
+    fromFileOnly.delete(message.tenantId);
+    const deletedVersion = deletedAt.get(message.tenantId);
+    if (deletedVersion !== undefined && message.version <= deletedVersion) return;
+    if (message.kind === 'tombstone') {
+      deletedAt.set(message.tenantId, message.version);
+      const applied = sink.appliedVersions().get(message.tenantId);
+      if (applied !== undefined && applied > message.version) return; // a newer snapshot wins
+      if (sink.remove(message.tenantId)) {
+        metrics.version.remove({ tenant: message.tenantId });
+        logger.info('tenant removed', { tenant_id: message.tenantId, version: message.version.toString() });
+      }
+      latest?.delete(message.tenantId);
+      heartbeat?.removed(message.tenantId);
+      scheduleFileWrite();
+      return;
+    }
+    applySnapshot(message.snapshot, caughtUp);
+  };
+
+  const onCaughtUp = (): void => {
+    caughtUp = true;
+    // Tenants known only from the file were deleted while we were away (their tombstone compacted).
+    for (const tenantId of fromFileOnly) {
+      if (sink.remove(tenantId)) metrics.version.remove({ tenant: tenantId });
+      latest?.delete(tenantId);
+    }
+    fromFileOnly.clear();
+    markReady('caught up with the snapshot topic');
+  };
+
+  const onHealth = (next: BusHealth): void => {
+    const wasDegraded = health?.connected === false;
+    health = next;
+    if (next.lag !== undefined) metrics.lag.set(next.lag);
+    metrics.degraded.set(next.connected ? 0 : 1);
+    if (!next.connected) {
+      lastError = next.error ?? 'snapshot bus unreachable';
+      if (!wasDegraded)
+        logger.warn('snapshot bus unreachable; serving the last known config', { error: lastError });
+      if (!ready && warmStarted) markReady('snapshot bus unreachable; serving the snapshot file');
+    } else if (wasDegraded) {
+      logger.info('snapshot bus reachable again; catching up');
+    }
+  };
+
+  // Warm start, then subscribe; the caller gets the handle at once and awaits `ready`.
+  const started = (async () => {
+    if (options.snapshotFile) {
+      try {
+        const loaded = await readSnapshotFile(options.snapshotFile);
+        for (const snapshot of loaded.snapshots) {
+          if (applySnapshot(snapshot, false)) fromFileOnly.add(snapshot.tenant_id);
+        }
+        warmStarted = loaded.snapshots.length > 0;
+        if (loaded.invalid > 0) logger.warn('snapshot file had invalid entries', { invalid: loaded.invalid });
+        if (warmStarted)
+          logger.info('warm start from the snapshot file', { tenants: loaded.snapshots.length });
+      } catch (error) {
+        logger.warn('snapshot file unreadable; starting cold', {
+          file: options.snapshotFile,
+          error: (error as Error).message,
+        });
+      }
+    }
+
+    metrics.ready.set(0);
+    return bus.subscribe({
+      onMessage,
+      onCaughtUp,
+      onHealth,
+      onInvalidMessage: (problem) => {
+        metrics.invalidMessages.inc();
+        logger.error('invalid snapshot message skipped', {
+          tenant_id: problem.tenantId,
+          reason: problem.reason,
+        });
+      },
+    });
+  })();
+  started.catch((error: Error) => logger.error('config plane could not subscribe', { error: error.message }));
+
+  return {
+    ready: readyPromise,
+    status: () => ({
+      ready,
+      degraded: health?.connected === false,
+      caughtUp,
+      lag: health?.lag ?? 0,
+      tenants: sink.appliedVersions().size,
+      warmStarted,
+      lastError,
+    }),
+    async close() {
+      await (await started.catch(() => undefined))?.close();
+      await heartbeat?.stop();
+      if (fileTimer) {
+        clearTimeout(fileTimer);
+        fileTimer = undefined;
+        if (options.snapshotFile && latest) {
+          const file = options.snapshotFile;
+          fileWrite = fileWrite.then(() => writeSnapshotFile(file, latest.values())).catch(() => {});
+        }
+      }
+      await fileWrite;
+    },
+  };
+}

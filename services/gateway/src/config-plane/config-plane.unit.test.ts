@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createInMemorySnapshotBus } from '../../../../shared/src/snapshot-bus/in-memory-snapshot-bus.js';
+import { eventually, sampleSnapshot, snapshotMessage } from '../../../../shared/src/snapshot-bus/testing.js';
+import { type ConfigPlane, startConfigPlane } from './config-plane.js';
+import { writeSnapshotFile } from './snapshot-file.js';
+import { quietLogger, RecordingSink } from './testing.js';
+
+const planes: ConfigPlane[] = [];
+afterEach(async () => {
+  await Promise.all(planes.splice(0).map((plane) => plane.close()));
+});
+
+function start(options: Omit<Parameters<typeof startConfigPlane>[0], 'registry' | 'logger' | 'replicaId'>) {
+  const registry = new Registry();
+  const plane = startConfigPlane({ ...options, registry, logger: quietLogger, replicaId: randomUUID() });
+  planes.push(plane);
+  return { plane, registry };
+}
+
+describe('config plane', () => {
+  it('becomes ready only after the existing log is applied, then applies live updates', async () => {
+    const bus = createInMemorySnapshotBus();
+    const tenants = [randomUUID(), randomUUID()];
+    await bus.publish(tenants.map((id) => snapshotMessage(sampleSnapshot(id, 3n))));
+    const sink = new RecordingSink();
+    const { plane, registry } = start({ bus, sink });
+    expect(plane.status().ready).toBe(false);
+    await plane.ready;
+    expect(plane.status()).toMatchObject({ ready: true, degraded: false, caughtUp: true, tenants: 2 });
+    expect([...sink.tenants.keys()].sort()).toEqual([...tenants].sort());
+
+    await bus.publish([snapshotMessage(sampleSnapshot(tenants[0]!, 8n, { name: 'Renamed' }))]);
+    await eventually('live update', () => sink.tenants.get(tenants[0]!)?.tenant.name === 'Renamed');
+    const metrics = await registry.metrics();
+    expect(metrics).toContain(`vantageedge_config_version{tenant="${tenants[0]}"} 8`);
+    expect(metrics).toMatch(/vantageedge_config_propagation_delay_seconds_count 1\b/);
+    expect(metrics).toMatch(/vantageedge_config_apply_duration_seconds_count 3\b/);
+  });
+
+  it('drops stale and duplicate versions, and a tombstone removes the tenant for good', async () => {
+    const bus = createInMemorySnapshotBus();
+    const sink = new RecordingSink();
+    const { plane } = start({ bus, sink });
+    await plane.ready;
+    const tenantId = randomUUID();
+    await bus.publish([
+      snapshotMessage(sampleSnapshot(tenantId, 5n, { name: 'five' })),
+      snapshotMessage(sampleSnapshot(tenantId, 4n, { name: 'four' })),
+      snapshotMessage(sampleSnapshot(tenantId, 5n, { name: 'five again' })),
+    ]);
+    await eventually('three delivered', () => sink.applyCalls === 3);
+    expect(sink.tenants.get(tenantId)?.tenant.name).toBe('five');
+
+    await bus.publish([
+      { kind: 'tombstone', tenantId, version: 9n },
+      snapshotMessage(sampleSnapshot(tenantId, 6n, { name: 'six, republished late' })),
+    ]);
+    await eventually('removed', () => !sink.tenants.has(tenantId));
+    await bus.publish([snapshotMessage(sampleSnapshot(randomUUID(), 10n))]);
+    await eventually('next message', () => sink.tenants.size === 1);
+    expect(sink.tenants.has(tenantId)).toBe(false);
+  });
+
+  it('keeps serving the last config while the bus is down, reports degraded, and catches up', async () => {
+    const bus = createInMemorySnapshotBus();
+    const tenantId = randomUUID();
+    await bus.publish([snapshotMessage(sampleSnapshot(tenantId, 1n, { name: 'before' }))]);
+    const sink = new RecordingSink();
+    const { plane, registry } = start({ bus, sink });
+    await plane.ready;
+
+    bus.log.setAvailable(false);
+    await eventually('degraded', () => plane.status().degraded);
+    expect(plane.status().ready).toBe(true);
+    expect(sink.tenants.get(tenantId)?.tenant.name).toBe('before');
+    expect(await registry.metrics()).toMatch(/vantageedge_config_plane_degraded\S* 1\b/);
+
+    bus.log.setAvailable(true);
+    await bus.publish([snapshotMessage(sampleSnapshot(tenantId, 2n, { name: 'after' }))]);
+    await eventually('caught up', () => sink.tenants.get(tenantId)?.tenant.name === 'after');
+    expect(plane.status().degraded).toBe(false);
+  });
+
+  it('keeps the previous config of a tenant whose new snapshot cannot be applied', async () => {
+    const bus = createInMemorySnapshotBus();
+    const tenantId = randomUUID();
+    await bus.publish([snapshotMessage(sampleSnapshot(tenantId, 1n, { name: 'good' }))]);
+    const sink = new RecordingSink();
+    const { plane, registry } = start({ bus, sink });
+    await plane.ready;
+    sink.failWith = new Error('route 1: invalid path_pattern');
+    await bus.publish([snapshotMessage(sampleSnapshot(tenantId, 2n, { name: 'bad' }))]);
+    await eventually('error counted', () => plane.status().lastError !== null);
+    expect(sink.tenants.get(tenantId)?.tenant.name).toBe('good');
+    expect(await registry.metrics()).toMatch(/vantageedge_config_apply_errors_total\S* 1\b/);
+  });
+
+  describe('snapshot file', () => {
+    let dir: string;
+    afterEach(async () => {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('writes the applied config, and warm-starts from it (ready, degraded) while the bus is down', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+      const file = path.join(dir, 'snapshots.json');
+      const bus = createInMemorySnapshotBus();
+      const kept = randomUUID();
+      const deletedMeanwhile = randomUUID();
+      await bus.publish([
+        snapshotMessage(sampleSnapshot(kept, 1n, { name: 'kept' })),
+        snapshotMessage(sampleSnapshot(deletedMeanwhile, 2n)),
+      ]);
+      const first = start({ bus, sink: new RecordingSink(), snapshotFile: file, snapshotFileDelayMs: 10 });
+      await first.plane.ready;
+      await first.plane.close();
+      const written = JSON.parse(await readFile(file, 'utf8')) as { snapshots: Array<{ tenant_id: string }> };
+      expect(written.snapshots.map((s) => s.tenant_id).sort()).toEqual([kept, deletedMeanwhile].sort());
+
+      // While the replica is away the tenant is deleted and, later, its tombstone compacted away.
+      await bus.publish([{ kind: 'tombstone', tenantId: deletedMeanwhile, version: 3n }]);
+      bus.log.compact({ dropTombstones: true });
+
+      // Restart while the bus is down: the file's config is served, flagged degraded.
+      bus.log.setAvailable(false);
+      const sink = new RecordingSink();
+      const second = start({ bus, sink, snapshotFile: file });
+      await second.plane.ready;
+      expect(second.plane.status()).toMatchObject({
+        ready: true,
+        degraded: true,
+        warmStarted: true,
+        caughtUp: false,
+      });
+      expect(sink.tenants.get(kept)?.tenant.name).toBe('kept');
+      expect(sink.tenants.has(deletedMeanwhile)).toBe(true);
+
+      bus.log.setAvailable(true);
+      await eventually('caught up', () => second.plane.status().caughtUp);
+      expect(sink.tenants.has(kept)).toBe(true);
+      expect(sink.tenants.has(deletedMeanwhile)).toBe(false);
+    });
+
+    it('starts cold when the file is missing or corrupt', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+      const file = path.join(dir, 'snapshots.json');
+      await writeSnapshotFile(file, []);
+      await import('node:fs/promises').then((fs) => fs.writeFile(file, '{not json'));
+      const bus = createInMemorySnapshotBus();
+      await bus.publish([snapshotMessage(sampleSnapshot(randomUUID(), 1n))]);
+      const sink = new RecordingSink();
+      const { plane } = start({ bus, sink, snapshotFile: file });
+      await plane.ready;
+      expect(plane.status()).toMatchObject({ warmStarted: false, tenants: 1 });
+    });
+  });
+});

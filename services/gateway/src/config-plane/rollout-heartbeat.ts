@@ -1,0 +1,88 @@
+import type { RedisClient } from '../../../../shared/src/redis/client.js';
+import {
+  DEFAULT_HEARTBEAT_TTL_SECONDS,
+  DEFAULT_ROLLOUT_PREFIX,
+  rolloutKeys,
+} from '../../../../shared/src/snapshot-bus/rollout-registry.js';
+
+export interface RolloutHeartbeatOptions {
+  redis: RedisClient;
+  replicaId: string;
+  /** What this replica has applied, read at each full write. */
+  appliedVersions: () => ReadonlyMap<string, bigint>;
+  prefix?: string;
+  ttlSeconds?: number;
+  intervalMs?: number;
+  onError?: (error: Error) => void;
+}
+
+export interface RolloutHeartbeat {
+  /** A tenant's new version: written at once, so a waiting command sees it without waiting a beat. */
+  applied(tenantId: string, version: bigint): void;
+  removed(tenantId: string): void;
+  /** Removes this replica from the registry (clean shutdown). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Reports this replica's applied versions to Redis (see shared/src/snapshot-bus/rollout-registry.ts).
+ * Every beat refreshes the ZSET score and the hash TTL; if the hash has expired (Redis was unreachable
+ * longer than the TTL) the whole map is written again. Redis errors are reported, never thrown: the
+ * gateway keeps serving without Redis, it only becomes invisible to rollout status.
+ */
+export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): RolloutHeartbeat {
+  const { redis, replicaId } = options;
+  const keys = rolloutKeys(options.prefix ?? DEFAULT_ROLLOUT_PREFIX);
+  const hashKey = keys.replica(replicaId);
+  const ttl = options.ttlSeconds ?? DEFAULT_HEARTBEAT_TTL_SECONDS;
+  const intervalMs = options.intervalMs ?? Math.max(200, Math.floor((ttl * 1000) / 3));
+  const report = (error: unknown) => options.onError?.(error as Error);
+  let stopped = false;
+
+  async function writeAll(): Promise<void> {
+    const versions = options.appliedVersions();
+    const pipeline = redis.pipeline().del(hashKey);
+    const fields: string[] = [];
+    for (const [tenantId, version] of versions) fields.push(tenantId, version.toString());
+    // An empty hash does not exist in Redis; a marker field keeps "alive with no tenants" visible.
+    fields.push('_replica', replicaId);
+    pipeline
+      .hset(hashKey, ...fields)
+      .expire(hashKey, ttl)
+      .zadd(keys.replicas, Date.now(), replicaId);
+    await pipeline.exec();
+  }
+
+  async function beat(): Promise<void> {
+    const results = await redis
+      .pipeline()
+      .expire(hashKey, ttl)
+      .zadd(keys.replicas, Date.now(), replicaId)
+      .zremrangebyscore(keys.replicas, '-inf', Date.now() - ttl * 10_000)
+      .exec();
+    const renewed = results?.[0]?.[1];
+    if (renewed !== 1) await writeAll();
+  }
+
+  const timer = setInterval(() => {
+    if (!stopped) beat().catch(report);
+  }, intervalMs);
+  timer.unref();
+  writeAll().catch(report);
+
+  return {
+    applied(tenantId, version) {
+      if (stopped) return;
+      redis.pipeline().hset(hashKey, tenantId, version.toString()).expire(hashKey, ttl).exec().catch(report);
+    },
+    removed(tenantId) {
+      if (stopped) return;
+      redis.hdel(hashKey, tenantId).catch(report);
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await redis.pipeline().zrem(keys.replicas, replicaId).del(hashKey).exec().catch(report);
+    },
+  };
+}
