@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import {
+  apiKeyDisplayPrefix,
+  generateApiKey,
+  hashApiKey,
+} from '../../../../shared/src/domain/api-key-hash.js';
+import { streamName } from '../../../../shared/src/domain/events.js';
+import { type ApiKey, type ApiKeyCommand, apiKeyDecider } from '../domain/api-key.js';
+import { notFound } from '../http/errors.js';
+import type { CreateApiKeyBody, RevokeApiKeyBody, RotateApiKeyBody } from '../schemas/requests.js';
+import type { ApiKeyResource } from '../schemas/resources.js';
+import {
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  eventMetadata,
+  requireAccess,
+  tenantOf,
+} from './context.js';
+import { fold, type HandledCommand, handleCommand } from './handle-command.js';
+import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { apiKeyView } from './views.js';
+
+export type IssuedApiKey = CommandOutcome<ApiKeyResource & { key: string }>;
+
+function outcome(result: HandledCommand<ApiKey>): CommandOutcome<ApiKeyResource> {
+  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
+    throw notFound('api key');
+  }
+  return { resource: apiKeyView(result.state), revision: result.revision, position: result.position };
+}
+
+interface KeyToIssue {
+  tenant_id: string;
+  name: string;
+  scopes: string[];
+  expires_at: string | null;
+}
+
+/** Generates a key, records only its peppered hash, and returns the plaintext this once. */
+async function issue(deps: CommandDeps, ctx: CommandContext, spec: KeyToIssue): Promise<IssuedApiKey> {
+  const apiKeyId = randomUUID();
+  const key = generateApiKey();
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.apiKey(apiKeyId),
+    decider: apiKeyDecider,
+    metadata: () => eventMetadata(deps, ctx, spec.tenant_id),
+    command: () => ({
+      type: 'IssueApiKey' as const,
+      key: {
+        api_key_id: apiKeyId,
+        ...spec,
+        key_hash: hashApiKey(deps.apiKeyPepper, key),
+        key_prefix: apiKeyDisplayPrefix(key),
+      },
+    }),
+  });
+  const issued = outcome(result);
+  return { ...issued, resource: { ...issued.resource, key } };
+}
+
+export async function issueApiKey(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  body: CreateApiKeyBody,
+): Promise<IssuedApiKey> {
+  await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
+  await requireLiveTenant(deps, body.tenant_id);
+  return issue(deps, ctx, body);
+}
+
+/**
+ * Rotation: a new key with the same name, scopes and expiry; the old one keeps working for the grace
+ * period. The new key is issued first: if recording the rotation then fails (a concurrent rotate or
+ * revoke), the new key is revoked again, so a failed rotation never leaves the caller without a key.
+ */
+export async function rotateApiKey(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  apiKeyId: string,
+  body: RotateApiKeyBody,
+): Promise<IssuedApiKey> {
+  const stream = streamName.apiKey(apiKeyId);
+  const old = fold(apiKeyDecider, await deps.store.readStream(stream));
+  const current = await requireWritableResource(deps, ctx, old, 'api key');
+  const graceSeconds = body.grace_period_seconds ?? deps.rotationGraceSeconds;
+  const oldKeyExpiresAt = new Date(deps.clock().getTime() + graceSeconds * 1000).toISOString();
+  // Fail fast (revoked, already rotated, deleted) before issuing anything.
+  apiKeyDecider.decide({ type: 'RotateApiKey', replacedBy: apiKeyId, oldKeyExpiresAt }, old);
+  await requireLiveTenant(deps, current.tenant_id);
+
+  const replacement = await issue(deps, ctx, {
+    tenant_id: current.tenant_id,
+    name: current.name,
+    scopes: current.scopes,
+    expires_at: current.expires_at,
+  });
+  try {
+    await handleCommand({
+      store: deps.store,
+      stream,
+      decider: apiKeyDecider,
+      ifMatch: ctx.ifMatch,
+      metadata: () => eventMetadata(deps, ctx, current.tenant_id),
+      command: async (state): Promise<ApiKeyCommand> => {
+        await requireWritableResource(deps, ctx, state, 'api key');
+        return { type: 'RotateApiKey', replacedBy: replacement.resource.id, oldKeyExpiresAt };
+      },
+    });
+  } catch (error) {
+    await revokeApiKey(deps, { ...ctx, ifMatch: undefined }, replacement.resource.id, {
+      reason: 'rotation failed',
+    }).catch(() => {});
+    throw error;
+  }
+  return replacement;
+}
+
+export async function revokeApiKey(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  apiKeyId: string,
+  body: RevokeApiKeyBody,
+): Promise<CommandOutcome<ApiKeyResource>> {
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.apiKey(apiKeyId),
+    decider: apiKeyDecider,
+    ifMatch: ctx.ifMatch,
+    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
+    command: async (state): Promise<ApiKeyCommand> => {
+      await requireWritableResource(deps, ctx, state, 'api key');
+      return { type: 'RevokeApiKey', reason: body.reason ?? null };
+    },
+  });
+  return outcome(result);
+}

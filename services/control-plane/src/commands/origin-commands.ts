@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { streamName } from '../../../../shared/src/domain/events.js';
+import { circuitBreaker, healthCheck, loadBalancing } from '../../../../shared/src/domain/gateway-config.js';
+import { type Origin, type OriginCommand, originDecider } from '../domain/origin.js';
+import { notFound } from '../http/errors.js';
+import type { CreateOriginBody, UpdateOriginBody } from '../schemas/requests.js';
+import type { OriginResource } from '../schemas/resources.js';
+import {
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  eventMetadata,
+  requireAccess,
+  tenantOf,
+} from './context.js';
+import { type HandledCommand, handleCommand } from './handle-command.js';
+import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { originView } from './views.js';
+
+function outcome(result: HandledCommand<Origin>): CommandOutcome<OriginResource> {
+  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
+    throw notFound('origin');
+  }
+  return { resource: originView(result.state), revision: result.revision, position: result.position };
+}
+
+export async function addOrigin(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  body: CreateOriginBody,
+): Promise<CommandOutcome<OriginResource>> {
+  await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
+  await requireLiveTenant(deps, body.tenant_id);
+  const originId = randomUUID();
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.origin(originId),
+    decider: originDecider,
+    metadata: () => eventMetadata(deps, ctx, body.tenant_id),
+    command: () => ({
+      type: 'AddOrigin' as const,
+      origin: {
+        origin_id: originId,
+        tenant_id: body.tenant_id,
+        name: body.name,
+        // The seed's single url is a one-target origin.
+        targets: body.targets ?? [{ url: body.url ?? '', weight: 1 }],
+        health_check_path: body.health_check_path,
+        timeout_seconds: body.timeout_seconds,
+        load_balancing: body.load_balancing ?? loadBalancing.parse({}),
+        health_check: body.health_check ?? healthCheck.parse({}),
+        circuit_breaker: body.circuit_breaker ?? circuitBreaker.parse({}),
+      },
+    }),
+  });
+  return outcome(result);
+}
+
+export async function updateOrigin(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  originId: string,
+  body: UpdateOriginBody,
+): Promise<CommandOutcome<OriginResource>> {
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.origin(originId),
+    decider: originDecider,
+    ifMatch: ctx.ifMatch,
+    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
+    command: async (state): Promise<OriginCommand> => {
+      await requireWritableResource(deps, ctx, state, 'origin');
+      const { url, ...changes } = body;
+      return {
+        type: 'UpdateOrigin',
+        changes: url !== undefined ? { ...changes, targets: [{ url, weight: 1 }] } : changes,
+      };
+    },
+  });
+  return outcome(result);
+}
+
+export async function removeOrigin(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  originId: string,
+): Promise<CommandOutcome<OriginResource>> {
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.origin(originId),
+    decider: originDecider,
+    ifMatch: ctx.ifMatch,
+    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
+    command: async (state): Promise<OriginCommand> => {
+      await requireWritableResource(deps, ctx, state, 'origin');
+      return { type: 'RemoveOrigin' };
+    },
+  });
+  return outcome(result);
+}

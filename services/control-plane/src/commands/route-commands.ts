@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { streamName } from '../../../../shared/src/domain/events.js';
+import { type Route, type RouteCommand, routeDecider } from '../domain/route.js';
+import { notFound } from '../http/errors.js';
+import type { CreateRouteBody, UpdateRouteBody } from '../schemas/requests.js';
+import type { RouteResource } from '../schemas/resources.js';
+import {
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  eventMetadata,
+  requireAccess,
+  tenantOf,
+} from './context.js';
+import { type HandledCommand, handleCommand } from './handle-command.js';
+import { requireLiveTenant, requireOriginOfTenant, requireWritableResource } from './lookups.js';
+import { routeView } from './views.js';
+
+function outcome(result: HandledCommand<Route>): CommandOutcome<RouteResource> {
+  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
+    throw notFound('route');
+  }
+  return { resource: routeView(result.state), revision: result.revision, position: result.position };
+}
+
+export async function createRoute(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  body: CreateRouteBody,
+): Promise<CommandOutcome<RouteResource>> {
+  await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
+  await requireLiveTenant(deps, body.tenant_id);
+  await requireOriginOfTenant(deps, ctx, body.origin_id, body.tenant_id);
+  const routeId = randomUUID();
+  const { tenant_id, ...config } = body;
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.route(routeId),
+    decider: routeDecider,
+    metadata: () => eventMetadata(deps, ctx, tenant_id),
+    command: () => ({ type: 'CreateRoute' as const, route: { route_id: routeId, tenant_id, ...config } }),
+  });
+  return outcome(result);
+}
+
+export async function updateRoute(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  routeId: string,
+  body: UpdateRouteBody,
+): Promise<CommandOutcome<RouteResource>> {
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.route(routeId),
+    decider: routeDecider,
+    ifMatch: ctx.ifMatch,
+    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
+    command: async (state): Promise<RouteCommand> => {
+      const route = await requireWritableResource(deps, ctx, state, 'route');
+      if (body.origin_id !== undefined && body.origin_id !== route.origin_id) {
+        await requireOriginOfTenant(deps, ctx, body.origin_id, route.tenant_id);
+      }
+      return { type: 'UpdateRoute', changes: body };
+    },
+  });
+  return outcome(result);
+}
+
+export async function deleteRoute(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  routeId: string,
+): Promise<CommandOutcome<RouteResource>> {
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.route(routeId),
+    decider: routeDecider,
+    ifMatch: ctx.ifMatch,
+    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
+    command: async (state): Promise<RouteCommand> => {
+      await requireWritableResource(deps, ctx, state, 'route');
+      return { type: 'DeleteRoute' };
+    },
+  });
+  return outcome(result);
+}

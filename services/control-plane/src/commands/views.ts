@@ -1,0 +1,87 @@
+import type {
+  OriginState,
+  RouteState,
+  TenantState,
+  UserState,
+} from '../../../../shared/src/domain/events.js';
+import type { ApiKeyData } from '../domain/api-key.js';
+import type { Lifecycle } from '../domain/decision.js';
+import type {
+  ApiKeyResource,
+  OriginResource,
+  RouteResource,
+  TenantResource,
+  UserResource,
+} from '../schemas/resources.js';
+
+/** Write-side state → the API's resource JSON (the same shapes the read models serve). */
+
+type Known<Data> = Extract<Lifecycle<Data>, { data: Data }>;
+
+export function tenantView({ data, created_at, updated_at }: Known<TenantState>): TenantResource {
+  return {
+    id: data.tenant_id,
+    name: data.name,
+    subdomain: data.subdomain,
+    clerk_org_id: data.clerk_org_id,
+    settings: data.settings,
+    created_at,
+    updated_at,
+  };
+}
+
+export function userView({ data, created_at, updated_at }: Known<UserState>): UserResource {
+  return {
+    id: data.user_id,
+    tenant_id: data.tenant_id,
+    clerk_user_id: data.clerk_user_id,
+    email: data.email,
+    role: data.role,
+    created_at,
+    updated_at,
+  };
+}
+
+export function originView({ data, created_at, updated_at }: Known<OriginState>): OriginResource {
+  const { origin_id, tenant_id, ...config } = data;
+  return {
+    id: origin_id,
+    tenant_id,
+    name: config.name,
+    url: config.targets[0]?.url ?? '',
+    targets: config.targets,
+    health_check_path: config.health_check_path,
+    timeout_seconds: config.timeout_seconds,
+    load_balancing: config.load_balancing,
+    health_check: config.health_check,
+    circuit_breaker: config.circuit_breaker,
+    created_at,
+    updated_at,
+  };
+}
+
+export function routeView({ data, created_at, updated_at }: Known<RouteState>): RouteResource {
+  const { route_id, tenant_id, ...config } = data;
+  return { id: route_id, tenant_id, ...config, created_at, updated_at };
+}
+
+/** A rotated key's effective expiry is the earlier of its own and the end of the grace period. */
+export function apiKeyView({ data, created_at, updated_at }: Known<ApiKeyData>): ApiKeyResource {
+  const expiries = [data.expires_at, data.rotation_expires_at].filter(
+    (value): value is string => value !== null,
+  );
+  const expires_at =
+    expiries.length === 0 ? null : expiries.reduce((a, b) => (Date.parse(a) <= Date.parse(b) ? a : b));
+  return {
+    id: data.api_key_id,
+    tenant_id: data.tenant_id,
+    name: data.name,
+    key_prefix: data.key_prefix,
+    scopes: data.scopes,
+    expires_at,
+    revoked_at: data.revoked_at,
+    replaced_by: data.replaced_by,
+    created_at,
+    updated_at,
+  };
+}

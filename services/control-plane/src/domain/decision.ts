@@ -1,0 +1,64 @@
+import type { ControlPlaneEventMap, ControlPlaneEventType } from '../../../../shared/src/domain/events.js';
+import type { Reservations } from '../../../../shared/src/event-store/port.js';
+
+/** An event as a decider produces it: type and data; the command handler adds the metadata. */
+export type DomainEvent = {
+  [Type in ControlPlaneEventType]: { type: Type; data: ControlPlaneEventMap[Type] };
+}[ControlPlaneEventType];
+
+/** What an event needs to be folded: decided events plus when they happened. */
+export type FoldableEvent = DomainEvent & { metadata: { occurred_at: string } };
+
+/** The outcome of a command: the events to append and the unique values they claim or release. */
+export interface Decision {
+  events: DomainEvent[];
+  reservations?: Reservations;
+}
+
+export type DomainErrorKind = 'not_found' | 'conflict' | 'invalid';
+
+/** A command the current state does not allow; the HTTP layer maps `kind` to 404/409/400. */
+export class DomainError extends Error {
+  override readonly name = 'DomainError';
+  constructor(
+    readonly kind: DomainErrorKind,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Every aggregate's write-side state: never created, live, or deleted (tombstoned). */
+export type Lifecycle<Data> =
+  | { status: 'absent' }
+  | { status: 'active' | 'deleted'; data: Data; created_at: string; updated_at: string };
+
+/** An Emmett-style decider: pure functions, unit-tested without servers. */
+export interface Decider<State, Command> {
+  initialState: () => State;
+  evolve: (state: State, event: FoldableEvent) => State;
+  decide: (command: Command, state: State) => Decision;
+}
+
+export function live<Data>(state: Lifecycle<Data>, what: string): Extract<Lifecycle<Data>, { data: Data }> {
+  if (state.status !== 'active') throw new DomainError('not_found', `${what} not found`);
+  return state;
+}
+
+export function created<Data>(data: Data, occurredAt: string): Lifecycle<Data> {
+  return { status: 'active', data, created_at: occurredAt, updated_at: occurredAt };
+}
+
+export function changed<Data>(state: Lifecycle<Data>, data: Data, occurredAt: string): Lifecycle<Data> {
+  if (state.status === 'absent') return state;
+  return { ...state, data, updated_at: occurredAt };
+}
+
+export function deleted<Data>(state: Lifecycle<Data>, occurredAt: string): Lifecycle<Data> {
+  if (state.status === 'absent') return state;
+  return { ...state, status: 'deleted', updated_at: occurredAt };
+}
+
+/** A partial update: absent or undefined fields stay unchanged. */
+export type Changes<T> = { [Field in keyof T]?: T[Field] | undefined };

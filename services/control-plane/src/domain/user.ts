@@ -1,0 +1,78 @@
+import type { UserRole, UserState } from '../../../../shared/src/domain/events.js';
+import { reservation } from '../../../../shared/src/domain/events.js';
+import {
+  changed,
+  created,
+  type Decider,
+  type Decision,
+  DomainError,
+  deleted,
+  type Lifecycle,
+  live,
+} from './decision.js';
+
+export type User = Lifecycle<UserState>;
+
+/**
+ * `otherOwners` is how many owners the tenant has besides this user; the handler counts them from the
+ * event store so the decision stays pure.
+ */
+export type UserCommand =
+  | { type: 'AddUser'; user: UserState }
+  | { type: 'ChangeUserRole'; role: UserRole; otherOwners: number }
+  | { type: 'RemoveUser'; otherOwners: number };
+
+const LAST_OWNER = 'a tenant keeps at least one owner: add another owner first';
+
+function decide(command: UserCommand, state: User): Decision {
+  switch (command.type) {
+    case 'AddUser': {
+      if (state.status !== 'absent') throw new DomainError('conflict', 'user already exists');
+      const { user } = command;
+      return {
+        events: [{ type: 'UserAdded', data: user }],
+        reservations: { claim: [reservation.tenantUser(user.tenant_id, user.clerk_user_id)] },
+      };
+    }
+    case 'ChangeUserRole': {
+      const current = live(state, 'user').data;
+      if (current.role === command.role) return { events: [] };
+      if (current.role === 'owner' && command.otherOwners === 0) {
+        throw new DomainError('conflict', LAST_OWNER, 'role');
+      }
+      return {
+        events: [
+          { type: 'UserRoleChanged', data: { ...current, role: command.role, changed_fields: ['role'] } },
+        ],
+      };
+    }
+    case 'RemoveUser': {
+      const current = live(state, 'user').data;
+      if (current.role === 'owner' && command.otherOwners === 0)
+        throw new DomainError('conflict', LAST_OWNER);
+      return {
+        events: [{ type: 'UserRemoved', data: { user_id: current.user_id, tenant_id: current.tenant_id } }],
+        reservations: { release: [reservation.tenantUser(current.tenant_id, current.clerk_user_id)] },
+      };
+    }
+  }
+}
+
+export const userDecider: Decider<User, UserCommand> = {
+  initialState: () => ({ status: 'absent' }),
+  evolve(state, event) {
+    switch (event.type) {
+      case 'UserAdded':
+        return created(event.data, event.metadata.occurred_at);
+      case 'UserRoleChanged': {
+        const { changed_fields: _, ...data } = event.data;
+        return changed(state, data, event.metadata.occurred_at);
+      }
+      case 'UserRemoved':
+        return deleted(state, event.metadata.occurred_at);
+      default:
+        return state;
+    }
+  },
+  decide,
+};

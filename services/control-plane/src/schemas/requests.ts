@@ -1,0 +1,217 @@
+import { z } from 'zod';
+import { USER_ROLES } from '../../../../shared/src/domain/events.js';
+import {
+  authMode,
+  cachePolicy,
+  circuitBreaker,
+  healthCheck,
+  loadBalancing,
+  originTarget,
+  rateLimitPolicy,
+  tenantSettings,
+} from '../../../../shared/src/domain/gateway-config.js';
+import { pathPatternProblem } from '../domain/path-pattern.js';
+
+/**
+ * The request bodies of the admin API's commands. These schemas validate requests (unknown fields are
+ * rejected: every object is strict) and generate the OpenAPI document, so the two cannot drift.
+ * Create schemas fill defaults; patch schemas have none, so an absent field means "unchanged".
+ */
+
+const uuid = z.uuid('must be a uuid');
+const name = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+
+/** A lowercase DNS label: what goes in front of .vantageedge.dev. */
+export const subdomain = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(63, 'must be at most 63 characters')
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be a lowercase DNS label (a-z, 0-9, inner hyphens)');
+const clerkOrgId = z
+  .string()
+  .max(100, 'must be at most 100 characters')
+  .regex(/^org_[A-Za-z0-9_]+$/, 'must be a Clerk organization id (org_...)');
+const clerkUserId = z
+  .string()
+  .max(100, 'must be at most 100 characters')
+  .regex(/^user_[A-Za-z0-9_]+$/, 'must be a Clerk user id (user_...)');
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' });
+const healthCheckPath = z
+  .string()
+  .max(200, 'must be at most 200 characters')
+  .regex(/^\/[^\s?#]*$/, 'must be a path starting with /');
+const timeoutSeconds = z
+  .number()
+  .int('must be an integer')
+  .min(1, 'must be at least 1')
+  .max(300, 'must be at most 300');
+const scope = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[A-Za-z0-9:._/-]+$/, 'must be letters, digits or :._/-');
+const scopes = z.array(scope).max(50, 'at most 50 scopes');
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+const methods = z
+  .array(z.enum(HTTP_METHODS))
+  .max(HTTP_METHODS.length)
+  .refine((list) => new Set(list).size === list.length, 'must not repeat a method');
+const pathPattern = z.string().superRefine((value, ctx) => {
+  const problem = pathPatternProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+const stripPrefix = z
+  .string()
+  .max(200)
+  .regex(/^\/[^\s?#]*$/, 'must be a path starting with /')
+  .nullable();
+const priority = z.number().int('must be an integer').min(-10_000).max(10_000);
+
+// ---- tenants ----
+export const createTenantBody = z.strictObject({
+  name,
+  subdomain,
+  clerk_org_id: clerkOrgId.nullable().optional(),
+  settings: tenantSettings.optional(),
+});
+export const updateTenantBody = z.strictObject({
+  name: name.optional(),
+  subdomain: subdomain.optional(),
+  clerk_org_id: clerkOrgId.nullable().optional(),
+  settings: tenantSettings.optional(),
+});
+
+// ---- users ----
+export const createUserBody = z.strictObject({
+  tenant_id: uuid,
+  clerk_user_id: clerkUserId,
+  email: z.email('must be an email address').max(254),
+  role: z.enum(USER_ROLES),
+});
+export const updateUserBody = z.strictObject({ role: z.enum(USER_ROLES) });
+
+// ---- origins ----
+const hashKeyRule = (
+  lb: z.infer<typeof loadBalancing> | undefined,
+  ctx: z.RefinementCtx,
+  path: Array<string | number>,
+) => {
+  if (
+    lb?.algorithm === 'consistent_hash' &&
+    (lb.hash_on === 'header' || lb.hash_on === 'cookie') &&
+    !lb.hash_key
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'hash_key'],
+      message: `is required when hash_on is ${lb.hash_on}`,
+    });
+  }
+};
+const originFields = {
+  name,
+  /** The seed's single-upstream shape: becomes one target of weight 1. */
+  url: httpUrl,
+  targets: z.array(originTarget).min(1, 'needs at least one target').max(100),
+  health_check_path: healthCheckPath,
+  timeout_seconds: timeoutSeconds,
+  load_balancing: loadBalancing,
+  health_check: healthCheck,
+  circuit_breaker: circuitBreaker,
+};
+export const createOriginBody = z
+  .strictObject({
+    tenant_id: uuid,
+    name: originFields.name,
+    url: originFields.url.optional(),
+    targets: originFields.targets.optional(),
+    health_check_path: originFields.health_check_path.default('/health'),
+    timeout_seconds: originFields.timeout_seconds.default(30),
+    load_balancing: originFields.load_balancing.optional(),
+    health_check: originFields.health_check.optional(),
+    circuit_breaker: originFields.circuit_breaker.optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.url === undefined && body.targets === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required (or give targets)' });
+    }
+    if (body.url !== undefined && body.targets !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['targets'], message: 'give either url or targets, not both' });
+    }
+    hashKeyRule(body.load_balancing, ctx, ['load_balancing']);
+  });
+export const updateOriginBody = z
+  .strictObject({
+    name: originFields.name.optional(),
+    url: originFields.url.optional(),
+    targets: originFields.targets.optional(),
+    health_check_path: originFields.health_check_path.optional(),
+    timeout_seconds: originFields.timeout_seconds.optional(),
+    load_balancing: originFields.load_balancing.optional(),
+    health_check: originFields.health_check.optional(),
+    circuit_breaker: originFields.circuit_breaker.optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.url !== undefined && body.targets !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['targets'], message: 'give either url or targets, not both' });
+    }
+    hashKeyRule(body.load_balancing, ctx, ['load_balancing']);
+  });
+
+// ---- routes ----
+export const createRouteBody = z.strictObject({
+  tenant_id: uuid,
+  origin_id: uuid,
+  path_pattern: pathPattern,
+  methods: methods.default([]),
+  priority: priority.default(0),
+  auth_mode: authMode,
+  required_scopes: scopes.default([]),
+  require_tenant_org: z.boolean().default(true),
+  strip_prefix: stripPrefix.default(null),
+  rate_limit: rateLimitPolicy.nullable().default(null),
+  cache_policy: cachePolicy.nullable().default(null),
+});
+export const updateRouteBody = z.strictObject({
+  origin_id: uuid.optional(),
+  path_pattern: pathPattern.optional(),
+  methods: methods.optional(),
+  priority: priority.optional(),
+  auth_mode: authMode.optional(),
+  required_scopes: scopes.optional(),
+  require_tenant_org: z.boolean().optional(),
+  strip_prefix: stripPrefix.optional(),
+  rate_limit: rateLimitPolicy.nullable().optional(),
+  cache_policy: cachePolicy.nullable().optional(),
+});
+
+// ---- api keys ----
+export const MAX_ROTATION_GRACE_SECONDS = 30 * 24 * 3600;
+export const createApiKeyBody = z.strictObject({
+  tenant_id: uuid,
+  name,
+  scopes: scopes.default([]),
+  /** A past time is accepted (the key is born expired), as the seed's example date is. */
+  expires_at: z.iso
+    .datetime({ offset: true, error: 'must be an ISO-8601 date-time' })
+    .nullable()
+    .default(null),
+});
+export const rotateApiKeyBody = z.strictObject({
+  /** How long the old key keeps working; default API_KEY_ROTATION_GRACE_SECONDS. */
+  grace_period_seconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_SECONDS).optional(),
+});
+export const revokeApiKeyBody = z.strictObject({ reason: z.string().max(500).optional() });
+
+export type CreateTenantBody = z.infer<typeof createTenantBody>;
+export type UpdateTenantBody = z.infer<typeof updateTenantBody>;
+export type CreateUserBody = z.infer<typeof createUserBody>;
+export type UpdateUserBody = z.infer<typeof updateUserBody>;
+export type CreateOriginBody = z.infer<typeof createOriginBody>;
+export type UpdateOriginBody = z.infer<typeof updateOriginBody>;
+export type CreateRouteBody = z.infer<typeof createRouteBody>;
+export type UpdateRouteBody = z.infer<typeof updateRouteBody>;
+export type CreateApiKeyBody = z.infer<typeof createApiKeyBody>;
+export type RotateApiKeyBody = z.infer<typeof rotateApiKeyBody>;
+export type RevokeApiKeyBody = z.infer<typeof revokeApiKeyBody>;

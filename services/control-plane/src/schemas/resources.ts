@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { USER_ROLES } from '../../../../shared/src/domain/events.js';
+import {
+  authMode,
+  cachePolicy,
+  circuitBreaker,
+  healthCheck,
+  loadBalancing,
+  originTarget,
+  rateLimitPolicy,
+  tenantSettings,
+} from '../../../../shared/src/domain/gateway-config.js';
+
+/** The resources the admin API returns (commands and queries alike); documentation in /openapi.json. */
+
+const timestamps = { created_at: z.iso.datetime(), updated_at: z.iso.datetime() };
+
+export const tenantResource = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  subdomain: z.string(),
+  clerk_org_id: z.string().nullable(),
+  settings: tenantSettings,
+  ...timestamps,
+});
+
+export const userResource = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  clerk_user_id: z.string(),
+  email: z.string(),
+  role: z.enum(USER_ROLES),
+  ...timestamps,
+});
+
+export const originResource = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  name: z.string(),
+  url: z.string().describe("the first target's url"),
+  targets: z.array(originTarget),
+  health_check_path: z.string(),
+  timeout_seconds: z.number().int(),
+  load_balancing: loadBalancing,
+  health_check: healthCheck,
+  circuit_breaker: circuitBreaker,
+  ...timestamps,
+});
+
+export const routeResource = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  origin_id: z.uuid(),
+  path_pattern: z.string(),
+  methods: z.array(z.string()),
+  priority: z.number().int(),
+  auth_mode: authMode,
+  required_scopes: z.array(z.string()),
+  require_tenant_org: z.boolean(),
+  strip_prefix: z.string().nullable(),
+  rate_limit: rateLimitPolicy.nullable(),
+  cache_policy: cachePolicy.nullable(),
+  ...timestamps,
+});
+
+export const apiKeyResource = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  name: z.string(),
+  key_prefix: z.string(),
+  scopes: z.array(z.string()),
+  expires_at: z.iso.datetime().nullable(),
+  revoked_at: z.iso.datetime().nullable(),
+  replaced_by: z.uuid().nullable(),
+  ...timestamps,
+});
+
+export const issuedApiKeyResource = apiKeyResource.extend({
+  key: z.string().describe('the plaintext key; shown only in this response'),
+});
+
+export const errorResource = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.array(z.object({ field: z.string(), issue: z.string() })),
+  }),
+});
+
+export type TenantResource = z.infer<typeof tenantResource>;
+export type UserResource = z.infer<typeof userResource>;
+export type OriginResource = z.infer<typeof originResource>;
+export type RouteResource = z.infer<typeof routeResource>;
+export type ApiKeyResource = z.infer<typeof apiKeyResource>;
