@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store.js';
 import { InMemoryEventStore } from './in-memory/in-memory-event-store.js';
 import type { EventStore } from './port.js';
 import { PostgresEventStore } from './postgres/postgres-event-store.js';
@@ -18,7 +19,7 @@ export function createEventStore(config: EventStoreConfig): EventStore {
     case 'postgres':
       return new PostgresEventStore({ pool: config.pool, ...upcasters });
     case 'eventstoredb':
-      throw new Error(`the ${config.kind} event store adapter is not implemented yet`);
+      return new EventStoreDbEventStore({ url: config.url, ...upcasters });
   }
 }
 

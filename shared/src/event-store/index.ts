@@ -1,3 +1,4 @@
+export { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store.js';
 export * from './factory.js';
 export { InMemoryEventStore } from './in-memory/in-memory-event-store.js';
 export * from './port.js';

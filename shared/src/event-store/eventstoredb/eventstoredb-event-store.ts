@@ -1,0 +1,378 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AllStreamResolvedEvent,
+  type AppendExpectedRevision,
+  BACKWARDS,
+  CancelledError,
+  DeadlineExceededError,
+  END,
+  EventStoreDBClient,
+  excludeSystemEvents,
+  FORWARDS,
+  jsonEvent,
+  NotLeaderError,
+  type Position,
+  type ReadPosition,
+  type ResolvedEvent,
+  START,
+  StreamNotFoundError,
+  UnavailableError,
+  WrongExpectedVersionError,
+} from '@eventstore/db-client';
+import {
+  type AppendOptions,
+  type AppendResult,
+  type EventMetadata,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+  UniquenessViolationError,
+  WrongExpectedRevisionError,
+} from '../port.js';
+import { NO_UPCASTERS, type UpcasterRegistry } from '../upcasting.js';
+import {
+  assertAppendInput,
+  assertReadAllOptions,
+  assertReadStreamOptions,
+  assertStreamName,
+} from '../validation.js';
+
+/**
+ * The event store on EventStoreDB (EVENT_STORE=eventstoredb, EVENTSTOREDB_URL), @eventstore/db-client 6.2.1.
+ *
+ * Positions: the port's single bigint `position` is the event's *prepare* position in the
+ * transaction log (unique per event and increasing in $all order for gRPC appends). Reading after a
+ * position p starts $all at {commit: p, prepare: p} and drops anything at or before p.
+ *
+ * Reservations: EventStoreDB has no multi-stream transaction, so each reserved value is its own
+ * stream (`ve-reservation-<value>`) whose last event says who holds it, changed only with an
+ * expected revision; the server's optimistic check is what makes two concurrent claims have one
+ * winner. An append claims its values first, then appends, then releases; if the append fails the
+ * claims it made are released again. A crash between those steps can leave a value claimed by a
+ * stream that never got its event: that is the price of no transactions, and differs from the
+ * PostgreSQL adapter (which does all of it in one transaction).
+ *
+ * This adapter is written against the documented client API and type-checked, but no EventStoreDB
+ * server can run where it was written: run the contract suite with EVENTSTOREDB_URL set before
+ * trusting it.
+ */
+
+const RESERVATION_PREFIX = 've-reservation-';
+const RESERVED = 'ValueReserved';
+const RELEASED = 'ValueReleased';
+const READ_PAGE = 500;
+
+export interface EventStoreDbEventStoreOptions {
+  /** e.g. esdb://127.0.0.1:2113?tls=false */
+  url: string;
+  upcasters?: UpcasterRegistry;
+  onConnectionError?: (error: unknown) => void;
+}
+
+interface ReservationState {
+  holder: string | undefined;
+  revision: bigint | 'no_stream';
+}
+
+export class EventStoreDbEventStore implements EventStore {
+  private readonly client: EventStoreDBClient;
+  private readonly upcasters: UpcasterRegistry;
+  private readonly onConnectionError: (error: unknown) => void;
+  private readonly subscriptions = new Set<Subscription>();
+  private closed = false;
+
+  constructor({ url, upcasters = NO_UPCASTERS, onConnectionError }: EventStoreDbEventStoreOptions) {
+    this.client = EventStoreDBClient.connectionString(url);
+    this.upcasters = upcasters;
+    this.onConnectionError = onConnectionError ?? (() => undefined);
+  }
+
+  async appendToStream(
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    this.assertOpen();
+    assertAppendInput(stream, events, options);
+    if (stream.startsWith(RESERVATION_PREFIX) || stream.startsWith('$')) {
+      throw new TypeError(`stream: ${stream} is reserved for the event store's own use`);
+    }
+    events.forEach((event, index) => {
+      if (event.data === null || typeof event.data !== 'object') {
+        throw new TypeError(`events[${index}].data: EventStoreDB JSON events need an object or array`);
+      }
+    });
+    const expected = options.expectedRevision ?? 'any';
+    const claim = [...new Set(options.reservations?.claim ?? [])].sort();
+    const claimSet = new Set(claim);
+    // Releasing and claiming the same value in one append leaves it held, as in PostgreSQL.
+    const release = [...new Set(options.reservations?.release ?? [])].filter((value) => !claimSet.has(value));
+
+    const claimed: string[] = [];
+    try {
+      for (const value of claim) {
+        if (await this.claim(value, stream)) claimed.push(value);
+      }
+      const result = await this.client.appendToStream(
+        stream,
+        events.map((event) =>
+          jsonEvent({
+            id: event.id ?? randomUUID(),
+            type: event.type,
+            data: event.data as Record<string, unknown>,
+            metadata: event.metadata as unknown as Record<string, unknown>,
+          }),
+        ),
+        { expectedRevision: toEsdbExpected(expected) },
+      );
+      for (const value of release) await this.release(value, stream);
+      const position = result.position?.prepare;
+      return {
+        nextExpectedRevision: result.nextExpectedRevision,
+        position: position ?? (await this.headPosition()),
+      };
+    } catch (error) {
+      // Undo the claims this append made; the values were free before it.
+      for (const value of claimed) await this.release(value, stream).catch(this.onConnectionError);
+      if (error instanceof WrongExpectedVersionError) {
+        throw new WrongExpectedRevisionError(
+          stream,
+          expected,
+          typeof error.actualVersion === 'bigint' ? error.actualVersion : 'no_stream',
+        );
+      }
+      throw error;
+    }
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    assertStreamName(stream);
+    assertReadStreamOptions(options);
+    const direction = options.direction ?? 'forwards';
+    const from = options.fromRevision ?? (direction === 'forwards' ? 'start' : 'end');
+    const events: RecordedEvent[] = [];
+    try {
+      const read = this.client.readStream(stream, {
+        direction: direction === 'forwards' ? FORWARDS : BACKWARDS,
+        fromRevision: from === 'start' ? START : from === 'end' ? END : from,
+        ...(options.maxCount === undefined ? {} : { maxCount: options.maxCount }),
+      });
+      for await (const resolved of read as AsyncIterable<ResolvedEvent>) {
+        const event = this.toRecorded(resolved);
+        if (event) events.push(event);
+      }
+    } catch (error) {
+      if (error instanceof StreamNotFoundError) return [];
+      throw error;
+    }
+    return events;
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    assertReadAllOptions(options);
+    const wanted = options.maxCount ?? Number.POSITIVE_INFINITY;
+    const after = options.fromPosition ?? 0n;
+    const events: RecordedEvent[] = [];
+    let from: ReadPosition = toReadPosition(after);
+    // Page through $all, skipping system and reservation events, until enough user events are found.
+    for (;;) {
+      let last: Position | undefined;
+      let seen = 0;
+      const read = this.client.readAll({ fromPosition: from, direction: FORWARDS, maxCount: READ_PAGE });
+      for await (const resolved of read as AsyncIterable<AllStreamResolvedEvent>) {
+        seen += 1;
+        last = resolved.event?.position;
+        const event = this.toRecorded(resolved);
+        if (!event || event.position <= after) continue;
+        events.push(event);
+        if (events.length >= wanted) return events;
+      }
+      if (seen < READ_PAGE || !last) return events;
+      // The next page starts just after the last record seen (readAll's start is inclusive).
+      from = { commit: last.commit, prepare: last.prepare + 1n };
+    }
+  }
+
+  subscribeToAll(options: SubscribeOptions = {}): Subscription {
+    this.assertOpen();
+    assertReadAllOptions(options);
+    const client = this.client;
+    const toRecorded = (resolved: AllStreamResolvedEvent) => this.toRecorded(resolved);
+    const onConnectionError = this.onConnectionError;
+    let stopped = false;
+    let current: { unsubscribe(): Promise<void> } | undefined;
+
+    // EventStoreDB's own catch-up subscription, re-opened from the last delivered position when it
+    // fails on a transient error; events at or before that position are dropped, so none repeats.
+    async function* follow(): AsyncGenerator<RecordedEvent, void, undefined> {
+      let checkpoint = options.fromPosition ?? 0n;
+      let failures = 0;
+      while (!stopped) {
+        const native = client.subscribeToAll({
+          fromPosition: toReadPosition(checkpoint),
+          filter: excludeSystemEvents(),
+        });
+        current = native;
+        try {
+          for await (const resolved of native as AsyncIterable<AllStreamResolvedEvent>) {
+            failures = 0;
+            const event = toRecorded(resolved);
+            if (!event || event.position <= checkpoint) continue;
+            checkpoint = event.position;
+            yield event;
+          }
+        } catch (error) {
+          if (stopped) return;
+          if (!isTransient(error)) throw error;
+          failures += 1;
+          onConnectionError(error);
+          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** (failures - 1), 2_000)));
+        } finally {
+          await native.unsubscribe().catch(() => undefined);
+        }
+      }
+    }
+
+    const iterator = follow();
+    const subscription: Subscription = {
+      [Symbol.asyncIterator]: () => iterator,
+      close: async () => {
+        stopped = true;
+        await current?.unsubscribe().catch(() => undefined);
+        await iterator.return(undefined);
+        this.subscriptions.delete(subscription);
+      },
+    };
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async headPosition(): Promise<bigint> {
+    this.assertOpen();
+    let from: ReadPosition = END;
+    for (;;) {
+      let seen = 0;
+      let last: Position | undefined;
+      const read = this.client.readAll({ fromPosition: from, direction: BACKWARDS, maxCount: READ_PAGE });
+      for await (const resolved of read as AsyncIterable<AllStreamResolvedEvent>) {
+        seen += 1;
+        last = resolved.event?.position;
+        const event = this.toRecorded(resolved);
+        if (event) return event.position;
+      }
+      if (seen < READ_PAGE || !last) return 0n;
+      from = last;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
+    await this.client.dispose();
+  }
+
+  /** Claims `value` for `stream`; false when the stream already held it (nothing to undo). */
+  private async claim(value: string, stream: string): Promise<boolean> {
+    const state = await this.reservation(value);
+    if (state.holder === stream) return false;
+    if (state.holder !== undefined) throw new UniquenessViolationError(value, state.holder);
+    try {
+      await this.client.appendToStream(
+        RESERVATION_PREFIX + value,
+        jsonEvent({ type: RESERVED, data: { value, stream } }),
+        { expectedRevision: state.revision === 'no_stream' ? 'no_stream' : state.revision },
+      );
+      return true;
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError)) throw error;
+      // Someone changed the reservation between our read and our write: it is theirs now.
+      const now = await this.reservation(value);
+      if (now.holder === stream) return false;
+      throw new UniquenessViolationError(value, now.holder);
+    }
+  }
+
+  private async release(value: string, stream: string): Promise<void> {
+    const state = await this.reservation(value);
+    if (state.holder !== stream || state.revision === 'no_stream') return;
+    await this.client
+      .appendToStream(RESERVATION_PREFIX + value, jsonEvent({ type: RELEASED, data: { value, stream } }), {
+        expectedRevision: state.revision,
+      })
+      .catch((error: unknown) => {
+        // A concurrent change of this stream's own reservation; what it decided stands.
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+      });
+  }
+
+  private async reservation(value: string): Promise<ReservationState> {
+    try {
+      const read = this.client.readStream<{ type: string; data: { value: string; stream: string } }>(
+        RESERVATION_PREFIX + value,
+        { direction: BACKWARDS, fromRevision: END, maxCount: 1 },
+      );
+      for await (const resolved of read) {
+        const event = resolved.event;
+        if (!event) continue;
+        return { holder: event.type === RESERVED ? event.data.stream : undefined, revision: event.revision };
+      }
+    } catch (error) {
+      if (!(error instanceof StreamNotFoundError)) throw error;
+    }
+    return { holder: undefined, revision: 'no_stream' };
+  }
+
+  /** undefined for events the port does not expose: system streams, reservation streams, links. */
+  private toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent | undefined {
+    const event = resolved.event;
+    if (!event || event.streamId.startsWith('$') || event.streamId.startsWith(RESERVATION_PREFIX))
+      return undefined;
+    if (event.type.startsWith('$')) return undefined;
+    const data = event.isJson
+      ? event.data
+      : JSON.parse(Buffer.from(event.data as Uint8Array).toString('utf8'));
+    const metadata =
+      event.metadata instanceof Uint8Array
+        ? (JSON.parse(Buffer.from(event.metadata).toString('utf8')) as EventMetadata)
+        : (event.metadata as unknown as EventMetadata);
+    return this.upcasters.apply({
+      id: event.id,
+      type: event.type,
+      stream: event.streamId,
+      revision: event.revision,
+      // $all reads always carry the position; stream reads only on servers that report it.
+      position: event.position?.prepare ?? resolved.commitPosition ?? -1n,
+      data,
+      metadata,
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the event store is closed');
+  }
+}
+
+function toEsdbExpected(expected: ExpectedRevision): AppendExpectedRevision {
+  return expected;
+}
+
+function toReadPosition(after: bigint): ReadPosition {
+  return after === 0n ? START : { commit: after, prepare: after };
+}
+
+function isTransient(error: unknown): boolean {
+  return (
+    error instanceof UnavailableError ||
+    error instanceof DeadlineExceededError ||
+    error instanceof CancelledError ||
+    error instanceof NotLeaderError
+  );
+}
