@@ -1,0 +1,67 @@
+import express, { type Request, type Response } from 'express';
+import type { Authorizer } from '../auth/authorize.js';
+import { callerOf } from '../auth/caller-middleware.js';
+import { ApiError, validationFailed } from '../http/errors.js';
+import { parseWaitForRollout } from './parse-wait.js';
+import { type RolloutDeps, readRolloutStatus, waitForRollout } from './rollout-status.js';
+
+export interface RolloutRouterDeps extends RolloutDeps {
+  authorizer: Authorizer;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const POSITION = /^\d{1,19}$/;
+
+/**
+ * GET /api/v1/tenants/:id/rollout — which gateway replicas serve which snapshot version of a tenant.
+ *   ?wait_for_rollout=5s  wait until every live replica has it: 200 when it is, 202 with the status
+ *                         when the time runs out.
+ *   ?min_position=N       (with wait) the change to wait for: a command's event position.
+ * Mount behind the caller middleware: `app.use(createRolloutRouter(deps))`. Needs read access;
+ * a tenant the caller cannot see is 404, as elsewhere in the admin API.
+ */
+export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
+  const router = express.Router();
+
+  router.get('/api/v1/tenants/:id/rollout', async (req: Request, res: Response) => {
+    const tenantId = String(req.params['id']);
+    if (!UUID.test(tenantId)) throw validationFailed([{ field: 'id', issue: 'must be a tenant id (uuid)' }]);
+    let waitMs: number | undefined;
+    if (req.query['wait_for_rollout'] !== undefined) {
+      const parsed = parseWaitForRollout(req.query['wait_for_rollout']);
+      if (!parsed.ok) throw validationFailed([{ field: 'wait_for_rollout', issue: parsed.issue }]);
+      waitMs = parsed.ms;
+    }
+    let minPosition: bigint | undefined;
+    const minPositionText = req.query['min_position'];
+    if (minPositionText !== undefined) {
+      if (typeof minPositionText !== 'string' || !POSITION.test(minPositionText)) {
+        throw validationFailed([
+          { field: 'min_position', issue: 'must be an event position (a non-negative integer)' },
+        ]);
+      }
+      minPosition = BigInt(minPositionText);
+    }
+
+    const access = await deps.authorizer.access(callerOf(res), tenantId);
+    const notFound = () =>
+      new ApiError(404, 'not_found', 'tenant not found', [{ field: 'id', issue: 'no such tenant' }]);
+    if (access === 'none') throw notFound();
+
+    if (waitMs === undefined) {
+      const status = await readRolloutStatus(deps, tenantId);
+      if (!status) throw notFound();
+      res.status(200).json(status);
+      return;
+    }
+    const result = await waitForRollout(deps, {
+      tenantId,
+      timeoutMs: waitMs,
+      ...(minPosition !== undefined ? { minPosition } : {}),
+    });
+    if (!result.status) throw notFound();
+    res.status(result.done ? 200 : 202).json(result.status);
+  });
+
+  return router;
+}

@@ -1,0 +1,108 @@
+import type pg from 'pg';
+import { SNAPSHOT_PROJECTION } from '../../../../projections/src/snapshots/snapshot-projector.js';
+import {
+  readCheckpoint,
+  readTenantVersion,
+} from '../../../../projections/src/snapshots/snapshot-state-store.js';
+import type { RedisClient } from '../../../../shared/src/redis/client.js';
+import { readReplicaVersions } from '../../../../shared/src/snapshot-bus/rollout-registry.js';
+
+export interface RolloutDeps {
+  pool: pg.Pool;
+  redis: RedisClient;
+  /** Rollout key prefix and heartbeat TTL; must match the gateways' settings. */
+  prefix?: string;
+  ttlSeconds?: number;
+  /** Checkpoint name of the snapshot projector (tests). */
+  projection?: string;
+}
+
+export interface ReplicaRollout {
+  replica_id: string;
+  applied_version: string | null;
+  last_seen: string;
+  up_to_date: boolean;
+}
+
+/** GET /api/v1/tenants/:id/rollout. Versions are event positions as decimal strings. */
+export interface RolloutStatus {
+  tenant_id: string;
+  /** The newest snapshot version of the tenant: what every replica should have applied. */
+  target_version: string;
+  /** The tenant is deleted: up to date means "does not have it any more". */
+  deleted: boolean;
+  /** The snapshot projector's checkpoint (every event up to it is folded into target_version). */
+  projected_position: string;
+  replicas: ReplicaRollout[];
+  /** Every live replica serves target_version (vacuously true when no replica is live). */
+  live_everywhere: boolean;
+}
+
+/** The tenant's rollout, or null when the snapshot projector has never seen the tenant. */
+export async function readRolloutStatus(deps: RolloutDeps, tenantId: string): Promise<RolloutStatus | null> {
+  const [target, checkpoint] = await Promise.all([
+    readTenantVersion(deps.pool, tenantId),
+    readCheckpoint(deps.pool, deps.projection ?? SNAPSHOT_PROJECTION),
+  ]);
+  if (!target) return null;
+  const replicas = await readReplicaVersions(deps.redis, tenantId, {
+    ...(deps.prefix !== undefined ? { prefix: deps.prefix } : {}),
+    ...(deps.ttlSeconds !== undefined ? { ttlSeconds: deps.ttlSeconds } : {}),
+  });
+  const rows = replicas.map((replica): ReplicaRollout => {
+    const applied = replica.appliedVersion;
+    const upToDate = target.deleted ? applied === null : applied !== null && applied >= target.version;
+    return {
+      replica_id: replica.replicaId,
+      applied_version: applied === null ? null : applied.toString(),
+      last_seen: replica.lastSeen.toISOString(),
+      up_to_date: upToDate,
+    };
+  });
+  return {
+    tenant_id: tenantId,
+    target_version: target.version.toString(),
+    deleted: target.deleted,
+    projected_position: checkpoint.toString(),
+    replicas: rows,
+    live_everywhere: rows.every((row) => row.up_to_date),
+  };
+}
+
+export interface WaitForRolloutOptions {
+  tenantId: string;
+  /**
+   * The position of the command's events. The wait first lets the snapshot projector fold up to it,
+   * so target_version includes the change (or the change did not touch the gateway config at all).
+   */
+  minPosition?: bigint;
+  timeoutMs: number;
+  pollIntervalMs?: number;
+}
+
+export interface RolloutWaitResult {
+  /** True when the change is live everywhere; false when the wait timed out (answer 202). */
+  done: boolean;
+  status: RolloutStatus | null;
+}
+
+/**
+ * Waits until every live replica has applied the tenant's snapshot including `minPosition`, or the
+ * timeout passes. Never throws for a timeout: the caller answers 202 with the status.
+ */
+export async function waitForRollout(
+  deps: RolloutDeps,
+  options: WaitForRolloutOptions,
+): Promise<RolloutWaitResult> {
+  const deadline = Date.now() + options.timeoutMs;
+  const poll = options.pollIntervalMs ?? 25;
+  while (true) {
+    const status = await readRolloutStatus(deps, options.tenantId);
+    const folded =
+      options.minPosition === undefined ||
+      (status && BigInt(status.projected_position) >= options.minPosition);
+    if (status && folded && status.live_everywhere) return { done: true, status };
+    if (Date.now() >= deadline) return { done: false, status };
+    await new Promise((resolve) => setTimeout(resolve, Math.min(poll, Math.max(1, deadline - Date.now()))));
+  }
+}

@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_INFRA, uniqueSuffix } from '../../../../shared/src/testing/infrastructure.js';
+import { createTestDatabase, type TestDatabase } from '../../../../shared/src/testing/postgres.js';
+import { startRolloutHeartbeat } from '../../../gateway/src/config-plane/rollout-heartbeat.js';
+import type { Caller } from '../auth/caller.js';
+import { createErrorHandler } from '../http/errors.js';
+import { parseWaitForRollout } from './parse-wait.js';
+import { createRolloutRouter } from './rollout-router.js';
+import type { RolloutStatus } from './rollout-status.js';
+
+let db: TestDatabase;
+let redis: Redis;
+let baseUrl: string;
+let server: ReturnType<express.Express['listen']>;
+const prefix = `ve-test-${uniqueSuffix()}:`;
+const projection = `rollout_${uniqueSuffix()}`;
+const visibleTenants = new Set<string>();
+
+async function setTenantVersion(tenantId: string, version: bigint, deleted = false): Promise<void> {
+  await db.pool.query(
+    `insert into snapshot_state (tenant_id, version, status, snapshot, event_time)
+     values ($1, $2, $3, $4, now())
+     on conflict (tenant_id) do update set version = excluded.version, status = excluded.status, snapshot = excluded.snapshot`,
+    [tenantId, version.toString(), deleted ? 'deleted' : 'live', deleted ? null : '{}'],
+  );
+  await db.pool.query(
+    `insert into snapshot_projector_checkpoint (name, position) values ($1, $2)
+     on conflict (name) do update set position = greatest(snapshot_projector_checkpoint.position, excluded.position)`,
+    [projection, version.toString()],
+  );
+}
+
+function replica(versions: Map<string, bigint>) {
+  const replicaId = `gw-${randomUUID()}`;
+  const heartbeat = startRolloutHeartbeat({
+    redis,
+    replicaId,
+    prefix,
+    appliedVersions: () => versions,
+    intervalMs: 100,
+  });
+  return {
+    replicaId,
+    heartbeat,
+    apply(tenantId: string, version: bigint) {
+      versions.set(tenantId, version);
+      heartbeat.applied(tenantId, version);
+    },
+    remove(tenantId: string) {
+      versions.delete(tenantId);
+      heartbeat.removed(tenantId);
+    },
+  };
+}
+
+async function get(
+  path: string,
+): Promise<{
+  status: number;
+  body: RolloutStatus & { error?: { code: string; details: Array<{ field: string }> } };
+}> {
+  const response = await fetch(`${baseUrl}${path}`);
+  return { status: response.status, body: (await response.json()) as never };
+}
+
+async function eventuallyStatus(
+  tenantId: string,
+  check: (status: RolloutStatus) => boolean,
+): Promise<RolloutStatus> {
+  const deadline = Date.now() + 10_000;
+  while (true) {
+    const { body } = await get(`/api/v1/tenants/${tenantId}/rollout`);
+    if (check(body)) return body;
+    if (Date.now() > deadline) throw new Error(`rollout never matched: ${JSON.stringify(body)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  redis = new Redis(TEST_INFRA.redisUrl);
+  const app = express();
+  const caller: Caller = { userId: 'user_1', isPlatformAdmin: false, orgId: null, orgRole: null };
+  app.use((_req, res, next) => {
+    res.locals['caller'] = caller;
+    next();
+  });
+  app.use(
+    createRolloutRouter({
+      pool: db.pool,
+      redis,
+      prefix,
+      projection,
+      authorizer: { access: async (_caller, tenantId) => (visibleTenants.has(tenantId) ? 'read' : 'none') },
+    }),
+  );
+  app.use(createErrorHandler());
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server?.close();
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis?.disconnect();
+  await db?.drop();
+});
+
+describe('rollout status', () => {
+  it('lists live replicas with their applied version and says when the change is live everywhere', async () => {
+    const tenantId = randomUUID();
+    visibleTenants.add(tenantId);
+    await setTenantVersion(tenantId, 40n);
+    const a = replica(new Map([[tenantId, 40n]]));
+    const b = replica(new Map([[tenantId, 31n]]));
+    const lagging = await eventuallyStatus(
+      tenantId,
+      (s) => s.replicas.filter((r) => [a.replicaId, b.replicaId].includes(r.replica_id)).length === 2,
+    );
+    expect(lagging).toMatchObject({
+      tenant_id: tenantId,
+      target_version: '40',
+      deleted: false,
+      live_everywhere: false,
+    });
+    expect(lagging.replicas.find((r) => r.replica_id === b.replicaId)).toMatchObject({
+      applied_version: '31',
+      up_to_date: false,
+    });
+
+    b.apply(tenantId, 40n);
+    const live = await eventuallyStatus(tenantId, (s) => s.live_everywhere);
+    expect(live.replicas.every((r) => r.applied_version === '40')).toBe(true);
+
+    // A replica that shuts down leaves the list at once.
+    await b.heartbeat.stop();
+    await a.heartbeat.stop();
+    const gone = await eventuallyStatus(
+      tenantId,
+      (s) => !s.replicas.some((r) => r.replica_id === b.replicaId),
+    );
+    expect(gone.replicas.map((r) => r.replica_id)).not.toContain(a.replicaId);
+  });
+
+  it('waits for a change: 200 once every replica has it, 202 with the status when time runs out', async () => {
+    const tenantId = randomUUID();
+    visibleTenants.add(tenantId);
+    await setTenantVersion(tenantId, 50n);
+    const a = replica(new Map([[tenantId, 50n]]));
+    const b = replica(new Map([[tenantId, 50n]]));
+    await eventuallyStatus(tenantId, (s) => s.replicas.length >= 2 && s.live_everywhere);
+
+    await setTenantVersion(tenantId, 60n);
+    const timedOut = await get(`/api/v1/tenants/${tenantId}/rollout?wait_for_rollout=200ms&min_position=60`);
+    expect(timedOut.status).toBe(202);
+    expect(timedOut.body).toMatchObject({ target_version: '60', live_everywhere: false });
+
+    const waiting = get(`/api/v1/tenants/${tenantId}/rollout?wait_for_rollout=5s&min_position=60`);
+    a.apply(tenantId, 60n);
+    b.apply(tenantId, 60n);
+    const done = await waiting;
+    expect(done.status).toBe(200);
+    expect(done.body.live_everywhere).toBe(true);
+    await a.heartbeat.stop();
+    await b.heartbeat.stop();
+  });
+
+  it('counts a deleted tenant as rolled out on replicas that dropped it', async () => {
+    const tenantId = randomUUID();
+    visibleTenants.add(tenantId);
+    const a = replica(new Map([[tenantId, 70n]]));
+    await setTenantVersion(tenantId, 71n, true);
+    const pending = await eventuallyStatus(tenantId, (s) =>
+      s.replicas.some((r) => r.replica_id === a.replicaId),
+    );
+    expect(pending).toMatchObject({ deleted: true, live_everywhere: false });
+    a.remove(tenantId);
+    const done = await eventuallyStatus(tenantId, (s) => s.live_everywhere);
+    expect(done.replicas.find((r) => r.replica_id === a.replicaId)).toMatchObject({
+      applied_version: null,
+      up_to_date: true,
+    });
+    await a.heartbeat.stop();
+  });
+
+  it('answers bad input with 400 naming the field, and hides tenants the caller cannot see', async () => {
+    const badId = await get('/api/v1/tenants/not-a-uuid/rollout');
+    expect(badId.status).toBe(400);
+    expect(badId.body.error).toMatchObject({ code: 'validation_failed', details: [{ field: 'id' }] });
+    const tenantId = randomUUID();
+    visibleTenants.add(tenantId);
+    await setTenantVersion(tenantId, 5n);
+    const badWait = await get(`/api/v1/tenants/${tenantId}/rollout?wait_for_rollout=soon`);
+    expect(badWait.status).toBe(400);
+    expect(badWait.body.error?.details[0]?.field).toBe('wait_for_rollout');
+    const hidden = randomUUID();
+    await setTenantVersion(hidden, 6n);
+    expect((await get(`/api/v1/tenants/${hidden}/rollout`)).status).toBe(404);
+    const unknown = randomUUID();
+    visibleTenants.add(unknown);
+    expect((await get(`/api/v1/tenants/${unknown}/rollout`)).status).toBe(404);
+  });
+});
+
+describe('wait_for_rollout parsing', () => {
+  it('accepts seconds and milliseconds up to a minute', () => {
+    expect(parseWaitForRollout('5s')).toEqual({ ok: true, ms: 5000 });
+    expect(parseWaitForRollout('250ms')).toEqual({ ok: true, ms: 250 });
+    expect(parseWaitForRollout('1.5')).toEqual({ ok: true, ms: 1500 });
+    expect(parseWaitForRollout('61s')).toMatchObject({ ok: false });
+    expect(parseWaitForRollout('-1s')).toMatchObject({ ok: false });
+  });
+});
