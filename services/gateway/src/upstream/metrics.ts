@@ -4,44 +4,78 @@ import type { HealthSource } from './target-health.js';
 
 const TARGET_LABELS = ['tenant', 'origin', 'target'] as const;
 type TargetLabels = Record<(typeof TARGET_LABELS)[number], string>;
+type OriginLabels = Pick<TargetLabels, 'tenant' | 'origin'>;
 
 export const CIRCUIT_STATE_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 
+/**
+ * Per-request numbers of one target, kept as plain fields on the hot path and copied into
+ * prom-client only when the registry is scraped (a labelled `inc()` hashes its labels every call).
+ */
+export interface TargetLoad {
+  /** Leases handed out since the set was built. */
+  picks: number;
+  /** Leases not yet released. */
+  inFlight: number;
+}
+
+const CIRCUIT_TRANSITIONS: ReadonlyArray<readonly [CircuitState, CircuitTripReason]> = [
+  ['open', 'consecutive_failures'],
+  ['open', 'error_rate'],
+  ['open', 'probe_failed'],
+  ['half_open', 'cool_down_over'],
+  ['closed', 'probes_succeeded'],
+];
+
 /** The upstream metrics of one registry, shared by every upstream set that reports to it. */
 class UpstreamMetricFamilies {
-  readonly picks: Counter<'tenant' | 'origin' | 'target'>;
-  readonly unavailable: Counter<'tenant' | 'origin'>;
-  readonly inFlight: Gauge<'tenant' | 'origin' | 'target'>;
   readonly healthy: Gauge<'tenant' | 'origin' | 'target'>;
   readonly circuitState: Gauge<'tenant' | 'origin' | 'target'>;
   readonly healthTransitions: Counter<'tenant' | 'origin' | 'target' | 'to' | 'source'>;
   readonly circuitTransitions: Counter<'tenant' | 'origin' | 'target' | 'to' | 'reason'>;
   readonly probes: Counter<'tenant' | 'origin' | 'target' | 'result'>;
+  readonly #picks: Counter<'tenant' | 'origin' | 'target'>;
+  readonly #unavailable: Counter<'tenant' | 'origin'>;
+  /** Targets and origins of open upstream sets, read at scrape time. */
+  readonly #targets = new Set<TargetMetrics>();
+  readonly #origins = new Set<OriginMetrics>();
   /**
-   * Live upstream sets per target label set. When a snapshot replaces an origin, the new set is built
-   * before the old one closes; the series are removed only when the last set using them closes.
+   * Open upstream sets per target label set. When a snapshot replaces an origin, the new set is
+   * built before the old one closes; the series are removed only when the last set using them closes.
    */
   readonly #users = new Map<string, number>();
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.picks = new Counter({
+    const targets = this.#targets;
+    const origins = this.#origins;
+    this.#picks = new Counter({
       name: 'vantageedge_upstream_picks_total',
       help: 'Load-balancing decisions: requests given to each upstream target',
       labelNames: TARGET_LABELS,
       registers,
+      collect() {
+        for (const target of targets) target.flushPicks(this);
+      },
     });
-    this.unavailable = new Counter({
+    this.#unavailable = new Counter({
       name: 'vantageedge_upstream_unavailable_total',
-      help: 'Requests refused because no target of the origin was healthy with a closed circuit',
+      help: 'Requests refused because no target of the origin was healthy with an admitting circuit',
       labelNames: ['tenant', 'origin'],
       registers,
+      collect() {
+        for (const origin of origins) origin.flush(this);
+      },
     });
-    this.inFlight = new Gauge({
+    new Gauge({
       name: 'vantageedge_upstream_in_flight',
       help: 'Requests in flight to each upstream target',
       labelNames: TARGET_LABELS,
       registers,
+      collect() {
+        this.reset();
+        for (const target of targets) this.inc(target.labels, target.load.inFlight);
+      },
     });
     this.healthy = new Gauge({
       name: 'vantageedge_upstream_target_healthy',
@@ -75,16 +109,17 @@ class UpstreamMetricFamilies {
     });
   }
 
-  inUse(labels: TargetLabels): boolean {
-    return this.#users.has(seriesKey(labels));
-  }
-
-  acquireSeries(labels: TargetLabels): void {
-    const key = seriesKey(labels);
+  addTarget(target: TargetMetrics): void {
+    this.#targets.add(target);
+    const key = seriesKey(target.labels);
     this.#users.set(key, (this.#users.get(key) ?? 0) + 1);
+    this.#picks.inc(target.labels, 0);
   }
 
-  releaseSeries(labels: TargetLabels): void {
+  removeTarget(target: TargetMetrics): void {
+    target.flushPicks(this.#picks);
+    this.#targets.delete(target);
+    const { labels } = target;
     const key = seriesKey(labels);
     const users = (this.#users.get(key) ?? 1) - 1;
     if (users > 0) {
@@ -92,8 +127,7 @@ class UpstreamMetricFamilies {
       return;
     }
     this.#users.delete(key);
-    this.picks.remove(labels);
-    this.inFlight.remove(labels);
+    this.#picks.remove(labels);
     this.healthy.remove(labels);
     this.circuitState.remove(labels);
     for (const to of ['healthy', 'unhealthy']) {
@@ -102,15 +136,17 @@ class UpstreamMetricFamilies {
     for (const [to, reason] of CIRCUIT_TRANSITIONS) this.circuitTransitions.remove({ ...labels, to, reason });
     for (const result of ['success', 'failure']) this.probes.remove({ ...labels, result });
   }
-}
 
-const CIRCUIT_TRANSITIONS: ReadonlyArray<readonly [CircuitState, CircuitTripReason]> = [
-  ['open', 'consecutive_failures'],
-  ['open', 'error_rate'],
-  ['open', 'probe_failed'],
-  ['half_open', 'cool_down_over'],
-  ['closed', 'probes_succeeded'],
-];
+  addOrigin(origin: OriginMetrics): void {
+    this.#origins.add(origin);
+    this.#unavailable.inc(origin.labels, 0);
+  }
+
+  removeOrigin(origin: OriginMetrics): void {
+    origin.flush(this.#unavailable);
+    this.#origins.delete(origin);
+  }
+}
 
 function seriesKey(labels: TargetLabels): string {
   return `${labels.tenant}\u0000${labels.origin}\u0000${labels.target}`;
@@ -127,69 +163,76 @@ function familiesFor(registry: Registry): UpstreamMetricFamilies {
   return families;
 }
 
-/**
- * One target's metric children, resolved once when the upstream set is built so the per-request
- * calls (`picked`, in-flight) are plain increments with no label lookup.
- */
+/** One target's series. State changes are written at once; per-request load is read at scrape time. */
 export class TargetMetrics {
   readonly #families: UpstreamMetricFamilies;
-  readonly #labels: TargetLabels;
-  readonly #picks: { inc(value?: number): void };
-  readonly #inFlight: { inc(value?: number): void; dec(): void };
-  readonly #healthy: { set(value: number): void };
-  readonly #circuitState: { set(value: number): void };
+  #reportedPicks = 0;
   #closed = false;
 
-  constructor(registry: Registry, labels: TargetLabels) {
+  constructor(
+    registry: Registry,
+    readonly labels: TargetLabels,
+    readonly load: TargetLoad,
+  ) {
     this.#families = familiesFor(registry);
-    this.#labels = labels;
-    this.#families.acquireSeries(labels);
-    this.#picks = this.#families.picks.labels(labels);
-    this.#inFlight = this.#families.inFlight.labels(labels);
-    this.#healthy = this.#families.healthy.labels(labels);
-    this.#circuitState = this.#families.circuitState.labels(labels);
-    this.#picks.inc(0);
-    this.#inFlight.inc(0);
-    this.#healthy.set(1);
-    this.#circuitState.set(CIRCUIT_STATE_VALUE.closed);
+    this.#families.addTarget(this);
+    this.#families.healthy.set(labels, 1);
+    this.#families.circuitState.set(labels, CIRCUIT_STATE_VALUE.closed);
   }
 
-  leased(): void {
-    this.#picks.inc();
-    this.#inFlight.inc();
+  flushPicks(counter: Counter<'tenant' | 'origin' | 'target'>): void {
+    const delta = this.load.picks - this.#reportedPicks;
+    if (delta > 0) counter.inc(this.labels, delta);
+    this.#reportedPicks = this.load.picks;
   }
 
-  released(): void {
-    // A lease may outlive its closed set; touching a removed series would bring it back.
-    if (this.#closed && !this.#families.inUse(this.#labels)) return;
-    this.#inFlight.dec();
-  }
-
+  // After close, the series belong to the replacement set (if any) or are gone; writing would
+  // overwrite the former or bring back the latter.
   healthChanged(healthy: boolean, source: HealthSource): void {
     if (this.#closed) return;
-    this.#healthy.set(healthy ? 1 : 0);
-    this.#families.healthTransitions.inc({ ...this.#labels, to: healthy ? 'healthy' : 'unhealthy', source });
+    this.#families.healthy.set(this.labels, healthy ? 1 : 0);
+    this.#families.healthTransitions.inc({ ...this.labels, to: healthy ? 'healthy' : 'unhealthy', source });
   }
 
   circuitChanged(to: CircuitState, reason: CircuitTripReason): void {
     if (this.#closed) return;
-    this.#circuitState.set(CIRCUIT_STATE_VALUE[to]);
-    this.#families.circuitTransitions.inc({ ...this.#labels, to, reason });
+    this.#families.circuitState.set(this.labels, CIRCUIT_STATE_VALUE[to]);
+    this.#families.circuitTransitions.inc({ ...this.labels, to, reason });
   }
 
   probed(success: boolean): void {
     if (this.#closed) return;
-    this.#families.probes.inc({ ...this.#labels, result: success ? 'success' : 'failure' });
+    this.#families.probes.inc({ ...this.labels, result: success ? 'success' : 'failure' });
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#families.releaseSeries(this.#labels);
+    this.#families.removeTarget(this);
   }
 }
 
-/** Counts refusals of one origin (no target available). */
-export function unavailableCounter(registry: Registry, tenant: string, origin: string): { inc(): void } {
-  return familiesFor(registry).unavailable.labels({ tenant, origin });
+/** Requests of one origin refused because no target was available; counted per request, read at scrape. */
+export class OriginMetrics {
+  refused = 0;
+  #reported = 0;
+  readonly #families: UpstreamMetricFamilies;
+
+  constructor(
+    registry: Registry,
+    readonly labels: OriginLabels,
+  ) {
+    this.#families = familiesFor(registry);
+    this.#families.addOrigin(this);
+  }
+
+  flush(counter: Counter<'tenant' | 'origin'>): void {
+    const delta = this.refused - this.#reported;
+    if (delta > 0) counter.inc(this.labels, delta);
+    this.#reported = this.refused;
+  }
+
+  close(): void {
+    this.#families.removeOrigin(this);
+  }
 }

@@ -9,7 +9,7 @@ import { compileHashKey } from './balancers/hash-key.js';
 import { createLeastConnectionsBalancer } from './balancers/least-connections.js';
 import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
-import { TargetMetrics, unavailableCounter } from './metrics.js';
+import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
 import { TargetHealth } from './target-health.js';
 import type { PickContext, UpstreamLease, UpstreamOutcome, UpstreamSet, UpstreamTarget } from './types.js';
 
@@ -48,11 +48,10 @@ const KEEP_ALIVE_MS = 4_000;
 const MAX_CONNECT_TIMEOUT_MS = 10_000;
 
 class Member implements BalancerMember {
-  inFlight = 0;
-
   constructor(
     readonly target: UpstreamTarget & { readonly dispatcher: Pool },
     readonly weight: number,
+    readonly load: TargetLoad,
     readonly health: TargetHealth,
     readonly circuit: CircuitBreaker,
     readonly metrics: TargetMetrics,
@@ -60,6 +59,10 @@ class Member implements BalancerMember {
 
   get id(): string {
     return this.target.id;
+  }
+
+  get inFlight(): number {
+    return this.load.inFlight;
   }
 
   isAvailable(): boolean {
@@ -80,8 +83,7 @@ class Lease implements UpstreamLease {
     if (this.#released) return;
     this.#released = true;
     const member = this.member;
-    member.inFlight--;
-    member.metrics.released();
+    member.load.inFlight--;
     const success = outcome.kind === 'response' && outcome.status < 500;
     member.health.recordTraffic(success);
     member.circuit.record(success, this.admission);
@@ -104,7 +106,12 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     const url = new URL(config.url);
     const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
     const id = uniqueId(ids, url.origin, basePath, index);
-    const metrics = new TargetMetrics(registry, { tenant: deps.tenantId, origin: origin.id, target: id });
+    const load: TargetLoad = { picks: 0, inFlight: 0 };
+    const metrics = new TargetMetrics(
+      registry,
+      { tenant: deps.tenantId, origin: origin.id, target: id },
+      load,
+    );
     const health = new TargetHealth(
       origin.health_check,
       origin.circuit_breaker.open_seconds * 1000,
@@ -139,11 +146,11 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       bodyTimeout: timeoutMs,
       connect: { timeout: Math.min(timeoutMs, MAX_CONNECT_TIMEOUT_MS) },
     });
-    return new Member({ id, url, basePath, dispatcher }, config.weight, health, circuit, metrics);
+    return new Member({ id, url, basePath, dispatcher }, config.weight, load, health, circuit, metrics);
   });
 
   const balancer = createBalancer(origin, members, logger, logFields);
-  const refused = unavailableCounter(registry, deps.tenantId, origin.id);
+  const originMetrics = new OriginMetrics(registry, { tenant: deps.tenantId, origin: origin.id });
 
   let checks: ActiveHealthChecks | undefined;
   if (origin.health_check.active.enabled) {
@@ -169,11 +176,11 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       const index = balancer.pick(context);
       const member = members[index];
       if (member === undefined) {
-        refused.inc();
+        originMetrics.refused++;
         return undefined;
       }
-      member.inFlight++;
-      member.metrics.leased();
+      member.load.picks++;
+      member.load.inFlight++;
       return new Lease(member.target, member, member.circuit.admit());
     },
 
@@ -193,6 +200,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
         await checks?.stop();
         await Promise.all(members.map((member) => drainPool(member.target.dispatcher, timeoutMs)));
         for (const member of members) member.metrics.close();
+        originMetrics.close();
       })();
       return closing;
     },

@@ -99,6 +99,15 @@ describe('consistent hashing', () => {
     expect(movedTo).toEqual(new Set([members[4]!.id]));
   });
 
+  it('moves only the removed target’s keys when a target in the middle of the list is removed', () => {
+    const members = targets(5);
+    const before = assign(members);
+    const removed = members[1]!.id;
+    const after = assign([members[0]!, ...members.slice(2)]);
+    expect(after.filter((id, i) => before[i] !== removed && id !== before[i])).toEqual([]);
+    expect(after).not.toContain(removed);
+  });
+
   it('moves only the keys of a target that becomes unavailable', () => {
     const members = targets(4);
     const before = assign(members);
