@@ -13,6 +13,8 @@ export interface TelemetryOptions {
 }
 
 export interface Telemetry {
+  /** Exports the spans ended so far (the batch processor otherwise waits up to 5 s). */
+  forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -21,17 +23,18 @@ export interface Telemetry {
  * instrument. Off by default: then nothing is registered and the API's no-op tracer costs almost nothing.
  */
 export function startTelemetry(options: TelemetryOptions): Telemetry {
-  if (!options.enabled) return { shutdown: async () => {} };
+  if (!options.enabled) return { forceFlush: async () => {}, shutdown: async () => {} };
   const exporter =
     options.exporter ??
     new OTLPTraceExporter(
       options.otlpEndpoint ? { url: `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces` } : {},
     );
+  const processor = new BatchSpanProcessor(exporter);
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
-    spanProcessors: [new BatchSpanProcessor(exporter)],
+    spanProcessors: [processor],
     instrumentations: [new HttpInstrumentation()],
   });
   sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  return { forceFlush: () => processor.forceFlush(), shutdown: () => sdk.shutdown() };
 }

@@ -1,0 +1,126 @@
+import { describe, expect, it, vi } from 'vitest';
+import { ConfigError, loadConfigOrExit, parseConfig } from './load-config.js';
+import {
+  booleanFlag,
+  commaList,
+  LOCAL_DEFAULTS,
+  observabilitySettings,
+  port,
+  postgresUrl,
+  redisUrl,
+} from './settings.js';
+
+function problemsOf(fn: () => unknown): Array<{ setting: string; issue: string }> {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('observability settings', () => {
+  it('default to info logging and telemetry off', () => {
+    expect(parseConfig(observabilitySettings, {})).toEqual({ LOG_LEVEL: 'info', OTEL_ENABLED: false });
+  });
+
+  it('accept the documented spellings', () => {
+    expect(
+      parseConfig(observabilitySettings, {
+        LOG_LEVEL: 'debug',
+        OTEL_ENABLED: 'yes',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+        OTEL_SERVICE_NAME: 'gateway-a',
+      }),
+    ).toEqual({
+      LOG_LEVEL: 'debug',
+      OTEL_ENABLED: true,
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+      OTEL_SERVICE_NAME: 'gateway-a',
+    });
+  });
+
+  it('name each malformed setting', () => {
+    const problems = problemsOf(() =>
+      parseConfig(observabilitySettings, {
+        LOG_LEVEL: 'loud',
+        OTEL_ENABLED: 'maybe',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'collector',
+      }),
+    );
+    expect(problems.map((p) => p.setting).sort()).toEqual([
+      'LOG_LEVEL',
+      'OTEL_ENABLED',
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+    ]);
+  });
+});
+
+describe('setting validators', () => {
+  it('accept the local defaults', () => {
+    expect(
+      parseConfig(
+        { DATABASE_URL: postgresUrl, REDIS_URL: redisUrl, KAFKA_BROKERS: commaList },
+        LOCAL_DEFAULTS,
+      ),
+    ).toEqual({
+      DATABASE_URL: LOCAL_DEFAULTS.DATABASE_URL,
+      REDIS_URL: LOCAL_DEFAULTS.REDIS_URL,
+      KAFKA_BROKERS: ['127.0.0.1:59092'],
+    });
+  });
+
+  it('split comma lists, trimming blanks', () => {
+    expect(parseConfig({ L: commaList }, { L: ' a.example.com, ,b.example.com ' })).toEqual({
+      L: ['a.example.com', 'b.example.com'],
+    });
+  });
+
+  it('reject wrong schemes and out-of-range ports', () => {
+    const problems = problemsOf(() =>
+      parseConfig(
+        { DATABASE_URL: postgresUrl, REDIS_URL: redisUrl, GATEWAY_PORT: port, FLAG: booleanFlag },
+        { DATABASE_URL: 'postgres://', REDIS_URL: 'http://127.0.0.1:6379', GATEWAY_PORT: '-1', FLAG: 'on' },
+      ),
+    );
+    expect(problems.map((p) => p.setting).sort()).toEqual([
+      'DATABASE_URL',
+      'FLAG',
+      'GATEWAY_PORT',
+      'REDIS_URL',
+    ]);
+  });
+});
+
+describe('loadConfigOrExit', () => {
+  it('prints one line per bad setting, naming it, and exits 1', () => {
+    const written: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => {
+      throw new Error('exit');
+    }) as never);
+    try {
+      expect(() =>
+        loadConfigOrExit('gateway', { DATABASE_URL: postgresUrl, GATEWAY_PORT: port }, { GATEWAY_PORT: 'x' }),
+      ).toThrow('exit');
+      expect(exit).toHaveBeenCalledWith(1);
+      expect(written.sort()).toEqual([
+        'gateway: invalid configuration: DATABASE_URL is required\n',
+        expect.stringMatching(/^gateway: invalid configuration: GATEWAY_PORT .+\n$/),
+      ]);
+    } finally {
+      write.mockRestore();
+      exit.mockRestore();
+    }
+  });
+
+  it('returns the parsed settings when they are valid', () => {
+    expect(loadConfigOrExit('gateway', { GATEWAY_PORT: port.default(8000) }, {})).toEqual({
+      GATEWAY_PORT: 8000,
+    });
+  });
+});

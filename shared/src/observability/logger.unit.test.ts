@@ -1,0 +1,62 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from './logger.js';
+import { runWithRequestContext } from './request-context.js';
+
+function capture(level?: string) {
+  const stream = new PassThrough();
+  const logger = createLogger({ service: 'gateway', stream, ...(level ? { level } : {}) });
+  const lines = (): Array<Record<string, unknown>> =>
+    String(stream.read() ?? '')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { logger, lines };
+}
+
+describe('createLogger', () => {
+  it('writes one JSON object per line with timestamp, level, service, message and fields', () => {
+    const { logger, lines } = capture();
+    logger.info('route matched', { route_id: 'r-1' });
+    const [line] = lines();
+    expect(line).toMatchObject({
+      level: 'info',
+      service: 'gateway',
+      message: 'route matched',
+      route_id: 'r-1',
+    });
+    expect(Number.isNaN(Date.parse(String(line?.['timestamp'])))).toBe(false);
+  });
+
+  it('adds request_id, trace_id and tenant_id to every line written inside a request context', async () => {
+    const { logger, lines } = capture();
+    await runWithRequestContext({ requestId: 'req-42', traceId: 'trace-abc', tenantId: 'acme' }, async () => {
+      logger.info('before await');
+      await new Promise((resolve) => setImmediate(resolve));
+      logger.warn('after await');
+    });
+    logger.info('outside');
+    const [before, after, outside] = lines();
+    for (const line of [before, after]) {
+      expect(line).toMatchObject({ request_id: 'req-42', trace_id: 'trace-abc', tenant_id: 'acme' });
+    }
+    expect(outside).not.toHaveProperty('request_id');
+    expect(outside).not.toHaveProperty('trace_id');
+  });
+
+  it('keeps an id the caller set explicitly', () => {
+    const { logger, lines } = capture();
+    runWithRequestContext({ requestId: 'req-1' }, () =>
+      logger.info('forwarded', { request_id: 'upstream-7' }),
+    );
+    expect(lines()[0]?.['request_id']).toBe('upstream-7');
+  });
+
+  it('drops lines below the configured level', () => {
+    const { logger, lines } = capture('warn');
+    logger.info('too chatty');
+    logger.debug('way too chatty');
+    logger.error('kept');
+    expect(lines().map((line) => line['message'])).toEqual(['kept']);
+  });
+});
