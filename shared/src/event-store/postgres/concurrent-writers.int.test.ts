@@ -95,5 +95,5 @@ describe('PostgreSQL readAll under 16 concurrent writers', () => {
       expect(nextSeq).toEqual(new Array<number>(WRITERS).fill(EVENTS_PER_WRITER));
     }
     expect(await store.headPosition()).toBe(BigInt(total));
-  }, 180_000);
+  }, 300_000);
 });

@@ -75,7 +75,8 @@ export class PostgresEventStore implements EventStore {
     this.batchSize = subscriptionBatchSize;
     this.onConnectionError = onConnectionError ?? (() => undefined);
     this.listener = new NotificationListener({
-      connection: pool.options,
+      // keepAlive so a silently dead LISTEN connection is noticed and replaced
+      connection: { ...pool.options, keepAlive: true },
       channel: APPEND_CHANNEL,
       onError: this.onConnectionError,
     });
@@ -95,9 +96,11 @@ export class PostgresEventStore implements EventStore {
     const claim = [...new Set(options.reservations?.claim ?? [])].sort();
     const release = [...new Set(options.reservations?.release ?? [])];
     try {
-      const { rows } = await this.pool.query<{ next_expected_revision: string; last_position: string }>(
-        'select next_expected_revision, last_position from event_store_append($1, $2, $3, $4, $5::jsonb[], $6::jsonb[], $7, $8)',
-        [
+      const { rows } = await this.pool.query<{ next_expected_revision: string; last_position: string }>({
+        // named: prepared once per connection, no parse/plan on every append
+        name: 've_event_store_append',
+        text: 'select next_expected_revision, last_position from event_store_append($1, $2, $3, $4, $5::jsonb[], $6::jsonb[], $7, $8)',
+        values: [
           stream,
           String(expected),
           events.map((event) => event.id ?? randomUUID()),
@@ -107,7 +110,7 @@ export class PostgresEventStore implements EventStore {
           claim,
           release,
         ],
-      );
+      });
       const row = rows[0];
       if (!row) throw new Error('event_store_append returned no row');
       return {
@@ -247,5 +250,7 @@ export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as PgError).code;
   if (code === undefined) return /connection|terminat|ECONN|socket|timeout/i.test(error.message);
-  return code.startsWith('08') || code.startsWith('57P') || code.startsWith('E');
+  // 53300 too_many_connections; node errno codes (ECONNREFUSED, ECONNRESET, EPIPE…) start with E,
+  // which no SQLSTATE class does.
+  return code.startsWith('08') || code.startsWith('57P') || code === '53300' || code.startsWith('E');
 }
