@@ -1,0 +1,290 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { verifyToken } from '@clerk/backend';
+import { decodeJwt, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { hashApiKey } from '../../../../shared/src/domain/api-key-hash.js';
+import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
+import { ANONYMOUS, type AuthResult, type Identity } from './identity.js';
+import { type CachedToken, TokenCache } from './token-cache.js';
+
+export interface AuthenticatorOptions {
+  apiKeyPepper: string;
+  clerk?: {
+    jwtKey?: string | undefined;
+    secretKey?: string | undefined;
+    authorizedParties?: readonly string[] | undefined;
+  };
+  tokenCacheSize?: number;
+  /** Longest accepted lifetime (exp − iat) of a service token, in seconds. */
+  maxServiceTokenSeconds?: number;
+}
+
+const BEARER = /^Bearer +(\S+)$/i;
+const API_KEY_CHALLENGE = 'ApiKey realm="vantageedge", header="X-API-Key"';
+const BEARER_CHALLENGE = 'Bearer realm="vantageedge"';
+
+function failure(status: 401 | 403, code: string, message: string, challenge: string): AuthResult {
+  return { ok: false, status, code, message, challenge };
+}
+
+function bearerFailure(code: string, message: string): AuthResult {
+  return failure(
+    401,
+    code,
+    message,
+    `${BEARER_CHALLENGE}, error="invalid_token", error_description="${message}"`,
+  );
+}
+
+/** Three base64url parts: a JWT, not an opaque API key. */
+function looksLikeJwt(value: string): boolean {
+  const first = value.indexOf('.');
+  return first > 0 && value.indexOf('.', first + 1) > first + 1 && value.split('.').length === 3;
+}
+
+function scopesOf(payload: JWTPayload): string[] {
+  const scope = payload['scope'];
+  if (typeof scope === 'string') return scope.split(' ').filter((s) => s !== '');
+  const scp = payload['scp'];
+  if (Array.isArray(scp)) return scp.filter((s): s is string => typeof s === 'string');
+  return [];
+}
+
+/** Clerk session tokens: v2 carries the org in `o.id`, v1 in `org_id` (and permissions in org_permissions). */
+function clerkIdentity(payload: JWTPayload): Identity {
+  const v2Org = payload['o'];
+  const orgId =
+    typeof v2Org === 'object' && v2Org !== null && typeof (v2Org as { id?: unknown }).id === 'string'
+      ? (v2Org as { id: string }).id
+      : typeof payload['org_id'] === 'string'
+        ? payload['org_id']
+        : undefined;
+  const permissions = Array.isArray(payload['org_permissions'])
+    ? payload['org_permissions'].filter((p): p is string => typeof p === 'string')
+    : [];
+  return { kind: 'user', userId: payload.sub, orgId, scopes: [...scopesOf(payload), ...permissions] };
+}
+
+/**
+ * Per-route authentication. Public routes and API keys are answered synchronously; tokens are
+ * verified once and then served from the TokenCache, so the common path never awaits.
+ */
+export class Authenticator {
+  readonly #options: AuthenticatorOptions;
+  readonly #tokens: TokenCache;
+  readonly #maxServiceTokenSeconds: number;
+
+  constructor(options: AuthenticatorOptions) {
+    this.#options = options;
+    this.#tokens = new TokenCache(options.tokenCacheSize ?? 10_000);
+    this.#maxServiceTokenSeconds = options.maxServiceTokenSeconds ?? 300;
+  }
+
+  authenticate(
+    tenant: CompiledTenant,
+    route: CompiledRoute,
+    headers: IncomingHttpHeaders,
+  ): AuthResult | Promise<AuthResult> {
+    switch (route.authMode) {
+      case 'public':
+        return { ok: true, identity: ANONYMOUS };
+      case 'apikey_required':
+        return this.#withScopes(route, this.#apiKey(tenant, headers, true));
+      case 'jwt_required':
+        return this.#jwt(tenant, route, headers);
+      case 'jwt_or_apikey': {
+        const bearer = bearerToken(headers);
+        if (bearer !== undefined && looksLikeJwt(bearer) && headers['x-api-key'] === undefined) {
+          return this.#jwt(tenant, route, headers);
+        }
+        const result = this.#apiKey(tenant, headers, true);
+        if (!result.ok && result.code === 'missing_credentials') {
+          return failure(401, result.code, result.message, `${BEARER_CHALLENGE}, ${API_KEY_CHALLENGE}`);
+        }
+        return this.#withScopes(route, result);
+      }
+      case 'service':
+        return this.#service(tenant, route, headers);
+    }
+  }
+
+  #withScopes(route: CompiledRoute, result: AuthResult): AuthResult {
+    if (!result.ok || route.requiredScopes.length === 0) return result;
+    const granted = result.identity.scopes;
+    for (const scope of route.requiredScopes) {
+      if (!granted.includes(scope)) {
+        return failure(
+          403,
+          'insufficient_scope',
+          `this route requires the scope "${scope}"`,
+          `${BEARER_CHALLENGE}, error="insufficient_scope", scope="${route.requiredScopes.join(' ')}"`,
+        );
+      }
+    }
+    return result;
+  }
+
+  #apiKey(tenant: CompiledTenant, headers: IncomingHttpHeaders, allowBearer: boolean): AuthResult {
+    let key = headers['x-api-key'];
+    if (Array.isArray(key)) key = key[0];
+    if (key === undefined && allowBearer) key = bearerToken(headers);
+    if (key === undefined || key === '') {
+      return failure(
+        401,
+        'missing_credentials',
+        'an API key is required (X-API-Key header)',
+        API_KEY_CHALLENGE,
+      );
+    }
+    // Only keys of THIS tenant's snapshot are in the index: another tenant's key is simply unknown.
+    const entry = tenant.apiKeys.get(hashApiKey(this.#options.apiKeyPepper, key));
+    if (entry === undefined)
+      return failure(401, 'invalid_api_key', 'the API key is not valid', API_KEY_CHALLENGE);
+    if (entry.expiresAtMs !== null && entry.expiresAtMs <= Date.now()) {
+      return failure(401, 'api_key_expired', 'the API key has expired', API_KEY_CHALLENGE);
+    }
+    return { ok: true, identity: { kind: 'api_key', apiKeyId: entry.id, scopes: entry.scopes } };
+  }
+
+  #jwt(
+    tenant: CompiledTenant,
+    route: CompiledRoute,
+    headers: IncomingHttpHeaders,
+  ): AuthResult | Promise<AuthResult> {
+    const token = bearerToken(headers);
+    if (token === undefined) {
+      return failure(401, 'missing_credentials', 'a bearer token is required', BEARER_CHALLENGE);
+    }
+    const cached = this.#tokens.get(token);
+    if (
+      cached !== undefined &&
+      (cached.verifiedBy === 'clerk' || cached.verifiedBy === tenantTag('oidc', tenant))
+    ) {
+      return this.#authorizeUser(tenant, route, cached);
+    }
+    return this.#verifyUserToken(tenant, token).then((verified) =>
+      verified.ok ? this.#authorizeUser(tenant, route, verified.entry) : verified.failure,
+    );
+  }
+
+  async #verifyUserToken(
+    tenant: CompiledTenant,
+    token: string,
+  ): Promise<{ ok: true; entry: CachedToken } | { ok: false; failure: AuthResult }> {
+    let unverified: JWTPayload;
+    try {
+      unverified = decodeJwt(token);
+    } catch {
+      return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not a JWT') };
+    }
+    const oidc = tenant.auth.oidc;
+    if (oidc !== null && unverified.iss === oidc.issuer) {
+      try {
+        const { payload } = await jwtVerify(token, oidc.keys, {
+          issuer: oidc.issuer,
+          audience: oidc.audience,
+          requiredClaims: ['exp', 'sub'],
+        });
+        const entry: CachedToken = {
+          identity: { kind: 'user', userId: payload.sub, scopes: scopesOf(payload) },
+          verifiedBy: tenantTag('oidc', tenant),
+        };
+        this.#tokens.set(token, entry, payload.exp!);
+        return { ok: true, entry };
+      } catch (error) {
+        return { ok: false, failure: joseFailure(error) };
+      }
+    }
+    const clerk = this.#options.clerk;
+    if (!clerk?.jwtKey && !clerk?.secretKey) {
+      return { ok: false, failure: bearerFailure('invalid_token', 'no issuer configured for this token') };
+    }
+    try {
+      const payload = await verifyToken(token, {
+        ...(clerk.jwtKey ? { jwtKey: clerk.jwtKey } : {}),
+        ...(clerk.secretKey ? { secretKey: clerk.secretKey } : {}),
+        ...(clerk.authorizedParties?.length ? { authorizedParties: [...clerk.authorizedParties] } : {}),
+      });
+      const entry: CachedToken = { identity: clerkIdentity(payload as JWTPayload), verifiedBy: 'clerk' };
+      this.#tokens.set(token, entry, payload.exp);
+      return { ok: true, entry };
+    } catch (error) {
+      const reason = (error as { reason?: unknown }).reason;
+      if (reason === 'token-expired') {
+        return { ok: false, failure: bearerFailure('token_expired', 'the bearer token has expired') };
+      }
+      return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not valid') };
+    }
+  }
+
+  #authorizeUser(tenant: CompiledTenant, route: CompiledRoute, entry: CachedToken): AuthResult {
+    if (
+      entry.verifiedBy === 'clerk' &&
+      route.config.require_tenant_org &&
+      tenant.clerkOrgId !== null &&
+      entry.identity.orgId !== tenant.clerkOrgId
+    ) {
+      return failure(
+        403,
+        'wrong_organization',
+        "the token does not belong to this tenant's organization",
+        `${BEARER_CHALLENGE}, error="insufficient_scope"`,
+      );
+    }
+    return this.#withScopes(route, { ok: true, identity: entry.identity });
+  }
+
+  #service(
+    tenant: CompiledTenant,
+    route: CompiledRoute,
+    headers: IncomingHttpHeaders,
+  ): AuthResult | Promise<AuthResult> {
+    const token = bearerToken(headers);
+    if (token === undefined) {
+      return failure(401, 'missing_credentials', 'a service token is required', BEARER_CHALLENGE);
+    }
+    const tag = tenantTag('service', tenant);
+    const cached = this.#tokens.get(token);
+    if (cached !== undefined && cached.verifiedBy === tag) {
+      return this.#withScopes(route, { ok: true, identity: cached.identity });
+    }
+    const keys = tenant.auth.serviceKeys;
+    if (keys === null) return bearerFailure('invalid_token', 'this tenant accepts no service tokens');
+    return jwtVerify(token, keys, {
+      audience: [...tenant.hostNames],
+      requiredClaims: ['exp', 'iat', 'sub'],
+      maxTokenAge: this.#maxServiceTokenSeconds,
+    }).then(
+      ({ payload }) => {
+        if (payload.iss !== undefined && payload.iss !== payload.sub) {
+          return bearerFailure('invalid_token', 'a service token must have iss equal to sub');
+        }
+        if (payload.exp! - payload.iat! > this.#maxServiceTokenSeconds) {
+          return bearerFailure('invalid_token', 'the service token lives too long');
+        }
+        const entry: CachedToken = {
+          identity: { kind: 'service', serviceId: payload.sub, scopes: scopesOf(payload) },
+          verifiedBy: tag,
+        };
+        this.#tokens.set(token, entry, payload.exp!);
+        return this.#withScopes(route, { ok: true, identity: entry.identity });
+      },
+      (error: unknown) => joseFailure(error),
+    );
+  }
+}
+
+function tenantTag(kind: 'oidc' | 'service', tenant: CompiledTenant): string {
+  return `${kind}:${tenant.id}:${tenant.version}`;
+}
+
+function bearerToken(headers: IncomingHttpHeaders): string | undefined {
+  const authorization = headers.authorization;
+  if (authorization === undefined) return undefined;
+  return BEARER.exec(authorization)?.[1];
+}
+
+function joseFailure(error: unknown): AuthResult {
+  if (error instanceof joseErrors.JWTExpired)
+    return bearerFailure('token_expired', 'the bearer token has expired');
+  return bearerFailure('invalid_token', 'the bearer token is not valid');
+}

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { loadConfigOrExit, parseConfig } from '../../../shared/src/config/load-config.js';
+import { booleanFlag, commaList, observabilitySettings, port } from '../../../shared/src/config/settings.js';
+
+/** The gateway's settings, by environment variable name (documented in .env.example). */
+export const gatewaySettings = {
+  GATEWAY_PORT: port.default(8000),
+  GATEWAY_ADMIN_PORT: port.default(8001),
+  /** Interface both listeners bind to. */
+  GATEWAY_HOST: z.string().min(1).default('0.0.0.0'),
+  GATEWAY_BASE_DOMAINS: commaList
+    .pipe(
+      z.array(z.string().regex(/^[a-z0-9.-]+$/i, 'must be a comma-separated list of domain names')).min(1),
+    )
+    .default(['vantageedge.dev', 'localhost']),
+  API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters'),
+  /** Clerk's PEM public key: tokens verified without a network call (RSA-2048 only). */
+  CLERK_JWT_KEY: z.string().min(1).optional(),
+  /** Without CLERK_JWT_KEY, Clerk's JWKS is fetched (and cached) with this key. */
+  CLERK_SECRET_KEY: z.string().min(1).optional(),
+  CLERK_AUTHORIZED_PARTIES: commaList.optional(),
+  GATEWAY_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1_048_576).default(16_384),
+  GATEWAY_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 1024 * 1024),
+  /** `keep` forwards %2F inside a segment; `reject` answers 400 (a %2F decoded by an origin can bypass routes). */
+  GATEWAY_ENCODED_SLASHES: z.enum(['reject', 'keep']).default('reject'),
+  /** Fraction of successful requests that get an access-log line; errors (≥400) are always logged. */
+  GATEWAY_ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+  GATEWAY_REPLICA_ID: z.string().min(1).default(`gateway-${process.pid}`),
+  /** Verified tokens kept in memory (each until its exp) so RS256 is not re-verified per request. */
+  GATEWAY_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
+  GATEWAY_TRUST_PROXY: booleanFlag.default(false),
+  ...observabilitySettings,
+};
+
+export type GatewayConfig = z.infer<z.ZodObject<typeof gatewaySettings>>;
+
+export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
+  return loadConfigOrExit('gateway', gatewaySettings, env);
+}
+
+/** For tests: parse and throw instead of exiting. */
+export function parseGatewayConfig(env: Record<string, string | undefined>): GatewayConfig {
+  return parseConfig(gatewaySettings, env);
+}

@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** The gateway's own series; GW-UPSTREAM registers per-target series in the same Registry. */
+export class GatewayMetrics {
+  readonly #requestDuration: Histogram<'tenant' | 'route' | 'status_class'>;
+  readonly #upstreamDuration: Histogram<'tenant' | 'route'>;
+  readonly #errors: Counter<'tenant' | 'status' | 'code'>;
+  readonly activeConnections: Gauge;
+  readonly requestsInFlight: Gauge;
+
+  constructor(registry: Registry) {
+    this.#requestDuration = new Histogram({
+      name: 'vantageedge_gateway_request_duration_seconds',
+      help: 'Time from request arrival to response end, by tenant, route and status class',
+      labelNames: ['tenant', 'route', 'status_class'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    this.#upstreamDuration = new Histogram({
+      name: 'vantageedge_gateway_upstream_duration_seconds',
+      help: 'Time from sending a request upstream to receiving the response headers',
+      labelNames: ['tenant', 'route'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    this.#errors = new Counter({
+      name: 'vantageedge_gateway_error_responses_total',
+      help: 'Responses with status >= 400, by status and error code (code "origin" when the origin sent it)',
+      labelNames: ['tenant', 'status', 'code'],
+      registers: [registry],
+    });
+    this.activeConnections = new Gauge({
+      name: 'vantageedge_gateway_active_connections',
+      help: 'Open client connections on the traffic listener',
+      registers: [registry],
+    });
+    this.requestsInFlight = new Gauge({
+      name: 'vantageedge_gateway_requests_in_flight',
+      help: 'Requests being handled',
+      registers: [registry],
+    });
+  }
+
+  observe(
+    tenant: string,
+    route: string,
+    status: number,
+    seconds: number,
+    upstreamSeconds: number | undefined,
+    errorCode: string | undefined,
+  ): void {
+    this.#requestDuration
+      .labels(tenant, route, STATUS_CLASS[Math.floor(status / 100)] ?? '0xx')
+      .observe(seconds);
+    if (upstreamSeconds !== undefined) this.#upstreamDuration.labels(tenant, route).observe(upstreamSeconds);
+    if (status >= 400) this.#errors.labels(tenant, String(status), errorCode ?? 'origin').inc();
+  }
+}

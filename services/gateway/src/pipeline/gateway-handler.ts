@@ -1,0 +1,266 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SpanKind } from '@opentelemetry/api';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { AuthResult } from '../auth/identity.js';
+import type { CompiledTenant } from '../config/compiled-tenant.js';
+import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import type { AccessLog } from '../observability/access-log.js';
+import type { GatewayMetrics } from '../observability/gateway-metrics.js';
+import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
+import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
+import { proxyRequest } from '../proxy/proxy-request.js';
+import { writeError } from './errors.js';
+import { GatewayExchange, type RequestStage } from './exchange.js';
+
+export interface TenantResolver {
+  resolveHost(hostHeader: string | undefined): CompiledTenant | undefined;
+}
+
+export interface GatewayHandlerOptions {
+  store: TenantResolver;
+  authenticator: Authenticator;
+  maxBodyBytes: number;
+  encodedSlashes?: EncodedSlashPolicy;
+  trustProxy?: boolean;
+  /** Between auth and the proxy, in order (rate limit, then cache). */
+  stages?: readonly RequestStage[];
+  metrics?: GatewayMetrics;
+  accessLog?: AccessLog;
+  tracing?: RequestTracing;
+}
+
+export type GatewayHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const EXCHANGE = Symbol('vantageedge.exchange');
+type ResponseWithExchange = ServerResponse & { [EXCHANGE]?: GatewayExchange; [FINISH]?: Finisher };
+const FINISH = Symbol('vantageedge.finish');
+type Finisher = (exchange: GatewayExchange) => void;
+
+function clientIpOf(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    if (typeof forwarded === 'string' && forwarded !== '') {
+      const comma = forwarded.indexOf(',');
+      return (comma < 0 ? forwarded : forwarded.slice(0, comma)).trim();
+    }
+  }
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/** Runs once per response, when the socket is done with it (finished or aborted). */
+function onResponseClose(this: ResponseWithExchange): void {
+  const exchange = this[EXCHANGE];
+  if (exchange !== undefined) this[FINISH]?.(exchange);
+}
+
+/**
+ * The request pipeline as a plain node:http `(req, res)` handler:
+ * tenant (Host) → path normalisation → route → body limit → auth → stages (rate limit, cache) →
+ * balance (UpstreamSet.acquire) → proxy (undici, streaming).
+ */
+export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHandler {
+  const encodedSlashes = options.encodedSlashes ?? 'reject';
+  const trustProxy = options.trustProxy ?? false;
+  const stages = options.stages ?? [];
+  const tracing = options.tracing?.enabled ? options.tracing : undefined;
+  const { metrics, accessLog, authenticator, maxBodyBytes } = options;
+
+  const finish: Finisher = (exchange) => {
+    const status = exchange.res.statusCode;
+    const elapsedMs = performance.now() - exchange.startedAt;
+    metrics?.requestsInFlight.dec();
+    metrics?.observe(
+      exchange.tenant?.id ?? 'unknown',
+      exchange.route?.config.id ?? 'none',
+      exchange.res.headersSent ? status : 0,
+      elapsedMs / 1000,
+      exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000,
+      exchange.errorCode,
+    );
+    accessLog?.record(exchange, status, elapsedMs);
+    RequestTracing.end(exchange.span, status);
+  };
+
+  function fail(
+    exchange: GatewayExchange,
+    status: number,
+    code: string,
+    message: string,
+    headers?: Record<string, string>,
+  ) {
+    exchange.errorCode = code;
+    writeError(exchange.res, status, code, message, headers);
+  }
+
+  function authFailed(exchange: GatewayExchange, result: Exclude<AuthResult, { ok: true }>): void {
+    fail(exchange, result.status, result.code, result.message, { 'www-authenticate': result.challenge });
+  }
+
+  async function afterAuth(exchange: GatewayExchange): Promise<void> {
+    for (const stage of stages) {
+      const span = tracing && exchange.span ? tracing.startChild(exchange.span, stage.name) : undefined;
+      const pending = stage.run(exchange);
+      const result = pending instanceof Promise ? await pending : pending;
+      span?.end();
+      if (result === 'handled') return;
+    }
+    await forward(exchange);
+  }
+
+  async function forward(exchange: GatewayExchange): Promise<void> {
+    const { req, tenant, route } = exchange;
+    const origin = route!.origin;
+    if (origin === undefined)
+      return fail(exchange, 503, 'origin_unavailable', 'the route has no origin configured');
+    const lease = origin.upstreams.acquire({
+      clientIp: exchange.clientIp,
+      path: exchange.path,
+      headers: req.headers,
+    });
+    if (lease === undefined)
+      return fail(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
+
+    let path = exchange.path;
+    const strip = route!.stripPrefix;
+    if (
+      strip !== null &&
+      path.startsWith(strip) &&
+      (path.length === strip.length || path.charCodeAt(strip.length) === 47)
+    ) {
+      path = path.length === strip.length ? '/' : path.slice(strip.length);
+    }
+    const headers = upstreamRequestHeaders(req.headers, {
+      upstreamHost: lease.target.url.host,
+      clientIp: exchange.clientIp,
+      proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+      requestId: exchange.requestId,
+      tenantId: tenant!.id,
+      routeId: route!.config.id,
+      identity: exchange.identity,
+      trustProxy,
+    });
+    const span =
+      tracing && exchange.span ? tracing.startChild(exchange.span, 'upstream', SpanKind.CLIENT) : undefined;
+    if (span !== undefined) {
+      span.setAttribute('vantageedge.upstream.target', lease.target.id);
+      tracing!.inject(span, headers);
+    }
+    const contentLength = req.headers['content-length'];
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const failure = await proxyRequest(exchange, {
+      lease,
+      origin,
+      pathAndQuery: path + exchange.query,
+      headers,
+      hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
+      unknownLengthLimit: chunked ? maxBodyBytes : undefined,
+    });
+    span?.end();
+    if (failure !== undefined) fail(exchange, failure.status, failure.code, failure.message);
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const incomingId = req.headers['x-request-id'];
+    const requestId =
+      typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+    const exchange = new GatewayExchange(req, res, requestId, clientIpOf(req, trustProxy));
+    const tracked = res as ResponseWithExchange;
+    tracked[EXCHANGE] = exchange;
+    tracked[FINISH] = finish;
+    res.once('close', onResponseClose);
+    metrics?.requestsInFlight.inc();
+    res.setHeader('x-request-id', requestId);
+    if (tracing) {
+      exchange.span = tracing.startServerSpan(req.headers, req.method ?? 'GET');
+      exchange.traceId = exchange.span.spanContext().traceId;
+    } else {
+      exchange.traceId = traceIdFromHeader(req.headers.traceparent);
+    }
+
+    const tenant = options.store.resolveHost(req.headers.host);
+    if (tenant === undefined) {
+      fail(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
+      return;
+    }
+    exchange.tenant = tenant;
+    exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
+
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const normalized = normalizePath(queryAt < 0 ? url : url.slice(0, queryAt), encodedSlashes);
+    if (!normalized.ok) {
+      fail(exchange, 400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
+      return;
+    }
+    exchange.path = normalized.path;
+    exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
+
+    const route = tenant.router.match(req.method ?? 'GET', normalized.path);
+    if (route === undefined) {
+      fail(exchange, 404, 'route_not_found', 'no route matches this method and path');
+      return;
+    }
+    exchange.route = route;
+    exchange.span?.setAttribute('vantageedge.route.id', route.config.id);
+
+    const contentLength = req.headers['content-length'];
+    if (contentLength !== undefined && Number(contentLength) > maxBodyBytes) {
+      fail(exchange, 413, 'payload_too_large', `the request body exceeds ${maxBodyBytes} bytes`);
+      return;
+    }
+
+    const authSpan = tracing && exchange.span ? tracing.startChild(exchange.span, 'auth') : undefined;
+    const auth = authenticator.authenticate(tenant, route, req.headers);
+    if (auth instanceof Promise) {
+      auth
+        .then(
+          (result) => {
+            authSpan?.end();
+            if (!result.ok) return authFailed(exchange, result);
+            exchange.identity = result.identity;
+            return afterAuth(exchange);
+          },
+          (error: unknown) => {
+            authSpan?.end();
+            internalError(exchange, error);
+          },
+        )
+        .catch((error: unknown) => internalError(exchange, error));
+      return;
+    }
+    authSpan?.end();
+    if (!auth.ok) {
+      authFailed(exchange, auth);
+      return;
+    }
+    exchange.identity = auth.identity;
+    afterAuth(exchange).catch((error: unknown) => internalError(exchange, error));
+  }
+
+  function internalError(exchange: GatewayExchange, error: unknown): void {
+    exchange.span?.recordException(error instanceof Error ? error : String(error));
+    fail(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
+  }
+
+  return handle;
+}
+
+/**
+ * The same pipeline as express middleware: requests for hosts that are no tenant's go to `next()`,
+ * so the gateway can share an express app with other routes.
+ */
+export function createGatewayMiddleware(
+  options: GatewayHandlerOptions,
+): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
+  const handle = createGatewayHandler(options);
+  return (req, res, next) => {
+    if (options.store.resolveHost(req.headers.host) === undefined) {
+      next();
+      return;
+    }
+    handle(req, res);
+  };
+}

@@ -1,0 +1,137 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import { Transform, type Writable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { CompiledOrigin } from '../config/compiled-tenant.js';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
+import { downstreamResponseHeaders } from './forwarded-headers.js';
+
+export type ProxyFailure = {
+  status: 502 | 504 | 413;
+  code: string;
+  message: string;
+  outcome: UpstreamOutcome;
+};
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+export class BodyTooLargeError extends Error {
+  readonly code = 'GATEWAY_BODY_TOO_LARGE';
+}
+
+/** Counts a body of unknown length (chunked) and fails it past the limit. */
+function limitBody(maxBytes: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > maxBytes) callback(new BodyTooLargeError(`request body exceeds ${maxBytes} bytes`));
+      else callback(null, chunk);
+    },
+  });
+}
+
+function classify(error: unknown): ProxyFailure {
+  const code = (error as { code?: string }).code ?? '';
+  const causeCode = (error as { cause?: { code?: string } }).cause?.code ?? '';
+  if (code === 'GATEWAY_BODY_TOO_LARGE' || causeCode === 'GATEWAY_BODY_TOO_LARGE') {
+    return {
+      status: 413,
+      code: 'payload_too_large',
+      message: 'the request body is too large',
+      outcome: { kind: 'reset' },
+    };
+  }
+  if (TIMEOUT_CODES.has(code)) {
+    return {
+      status: 504,
+      code: 'upstream_timeout',
+      message: 'the origin did not answer in time',
+      outcome: { kind: 'timeout' },
+    };
+  }
+  if (CONNECT_CODES.has(code) || CONNECT_CODES.has(causeCode)) {
+    return {
+      status: 502,
+      code: 'upstream_unreachable',
+      message: 'the origin refused the connection',
+      outcome: { kind: 'connect_error' },
+    };
+  }
+  return {
+    status: 502,
+    code: 'upstream_error',
+    message: 'the origin connection failed',
+    outcome: { kind: 'reset' },
+  };
+}
+
+export interface ProxyCall {
+  readonly lease: UpstreamLease;
+  readonly origin: CompiledOrigin;
+  /** Path (with query) as the origin should see it, before the target's base path. */
+  readonly pathAndQuery: string;
+  readonly headers: OutgoingHttpHeaders;
+  /** Stream the client's body through (false for requests without one). */
+  readonly hasBody: boolean;
+  /** Set when the client did not declare a Content-Length: the body is counted as it streams. */
+  readonly unknownLengthLimit: number | undefined;
+}
+
+/**
+ * One upstream exchange through the target's keep-alive pool, streaming both ways (undici `stream`
+ * writes the origin's body straight into the client response). Resolves with the failure to answer
+ * (when no response has started) or undefined; always releases the lease exactly once.
+ */
+export async function proxyRequest(
+  exchange: GatewayExchange,
+  call: ProxyCall,
+): Promise<ProxyFailure | undefined> {
+  const { req, res } = exchange;
+  const target = call.lease.target;
+  exchange.upstreamTarget = target.id;
+  let body: Dispatcher.DispatchOptions['body'] = null;
+  if (call.hasBody)
+    body = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
+  const sentAt = performance.now();
+  let status = 0;
+  try {
+    await target.dispatcher.stream(
+      {
+        path: target.basePath + call.pathAndQuery,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: call.headers as Record<string, string | string[]>,
+        body,
+        headersTimeout: call.origin.timeoutMs,
+        bodyTimeout: call.origin.timeoutMs,
+      },
+      ({ statusCode, headers }): Writable => {
+        status = statusCode;
+        exchange.upstreamMs = performance.now() - sentAt;
+        const outHeaders = downstreamResponseHeaders(
+          headers as Record<string, string | string[] | undefined>,
+        );
+        outHeaders['x-request-id'] = exchange.requestId;
+        const intercepted = exchange.interceptResponse?.(statusCode, outHeaders, res);
+        if (intercepted) return intercepted;
+        res.writeHead(statusCode, outHeaders);
+        return res;
+      },
+    );
+    call.lease.release({ kind: 'response', status });
+    return undefined;
+  } catch (error) {
+    const failure = classify(error);
+    call.lease.release(status === 0 ? failure.outcome : { kind: 'response', status });
+    if (status !== 0 || res.headersSent) {
+      // The response had started: all we can do is cut it so the client sees a truncated body.
+      res.destroy();
+      return undefined;
+    }
+    if (req.destroyed && failure.status !== 413) {
+      return undefined; // the client went away mid-upload; nobody to answer
+    }
+    return failure;
+  }
+}

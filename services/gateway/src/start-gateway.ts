@@ -1,0 +1,119 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../../shared/src/observability/logger.js';
+import { createAdminApp, type Readiness } from './admin/admin-app.js';
+import { Authenticator } from './auth/authenticator.js';
+import type { GatewayConfigStore } from './config/gateway-config-store.js';
+import type { GatewayConfig } from './config.js';
+import { AccessLog } from './observability/access-log.js';
+import { GatewayMetrics } from './observability/gateway-metrics.js';
+import { RequestTracing } from './observability/request-tracing.js';
+import type { RequestStage } from './pipeline/exchange.js';
+import { createGatewayHandler } from './pipeline/gateway-handler.js';
+
+export interface StartGatewayOptions {
+  config: GatewayConfig;
+  store: GatewayConfigStore;
+  registry: Registry;
+  logger: Logger;
+  /** Rate limit and cache stages (GW-LIMITS), run between auth and the proxy. */
+  stages?: readonly RequestStage[];
+  readiness?: () => Readiness;
+  /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
+  tracingEnabled?: boolean;
+}
+
+export interface RunningGateway {
+  readonly trafficServer: Server;
+  readonly adminServer: Server;
+  readonly trafficPort: number;
+  readonly adminPort: number;
+  close(): Promise<void>;
+}
+
+const HEADERS_TOO_LARGE_BODY =
+  '{"error":{"code":"headers_too_large","message":"the request headers are too large"}}';
+const CLIENT_ERROR_431 =
+  'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+  `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+/** Starts the traffic listener (node:http + the pipeline) and the admin listener (express). */
+export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
+  const { config, store, registry, logger } = options;
+  const metrics = new GatewayMetrics(registry);
+  const handler = createGatewayHandler({
+    store,
+    authenticator: new Authenticator({
+      apiKeyPepper: config.API_KEY_PEPPER,
+      clerk: {
+        jwtKey: config.CLERK_JWT_KEY,
+        secretKey: config.CLERK_SECRET_KEY,
+        authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
+      },
+      tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
+    }),
+    maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
+    encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
+    trustProxy: config.GATEWAY_TRUST_PROXY,
+    stages: options.stages ?? [],
+    metrics,
+    accessLog: new AccessLog(logger, config.GATEWAY_ACCESS_LOG_SAMPLE_RATE),
+    tracing: new RequestTracing(options.tracingEnabled ?? false),
+  });
+
+  const trafficServer = createServer({ maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES }, handler);
+  trafficServer.on('connection', (socket: Socket) => {
+    metrics.activeConnections.inc();
+    socket.once('close', () => metrics.activeConnections.dec());
+  });
+  trafficServer.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
+    else socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  // WebSocket upgrades are not proxied yet: refuse them cleanly instead of hanging.
+  trafficServer.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
+    socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+
+  const adminServer = createServer(
+    createAdminApp({
+      store,
+      registry,
+      replicaId: config.GATEWAY_REPLICA_ID,
+      ...(options.readiness ? { readiness: options.readiness } : {}),
+    }),
+  );
+
+  const trafficPort = await listen(trafficServer, config.GATEWAY_PORT, config.GATEWAY_HOST);
+  const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_HOST);
+  logger.info('gateway listening', { traffic_port: trafficPort, admin_port: adminPort });
+
+  return {
+    trafficServer,
+    adminServer,
+    trafficPort,
+    adminPort,
+    async close() {
+      await Promise.all([closeServer(trafficServer), closeServer(adminServer)]);
+    },
+  };
+}
