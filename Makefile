@@ -61,3 +61,6 @@ test-coverage: install infra-up migrate-up ## All tests with a coverage report (
 bench-eventstore: install ## Event store on local PostgreSQL: appends/s (1, 16 writers) and readAll events/s (~1 min)
 	@bash infra/infra.sh up postgres
 	@$(TSX) shared/src/event-store/bench/eventstore-bench.ts
+.PHONY: bench-upstream
+bench-upstream: install ## Gateway upstream hot path: acquire+release ns/op per LB algorithm and target count (~30 s)
+	@$(TSX) services/gateway/src/upstream/bench/upstream-bench.ts

@@ -258,7 +258,7 @@ describe('active health checks', () => {
     expect(lines[0]).toMatchObject({ level: 'warn', tenant_id: TENANT, source: 'active' });
   });
 
-  it('ejects a target whose health check hangs past the probe timeout', async () => {
+  it('ejects a target whose health check hangs past the probe timeout, and restores it', async () => {
     const [a, hanging] = await origins('a', 'hanging');
     const set = upstreamSet([{ origin: a! }, { origin: hanging! }], activeChecks({ timeout_seconds: 0.2 }));
     hanging!.health = 'hang';
@@ -267,6 +267,13 @@ describe('active health checks', () => {
       interval: 20,
     });
     expect(await spread(set, 10, 1)).toEqual(new Map([['a', 10]]));
+
+    // The timed-out probes must not leave the probe connection stuck: recovery is still seen.
+    hanging!.health = 'ok';
+    await vi.waitFor(() => expect(statusOf(set, hanging!).healthy).toBe(true), {
+      timeout: 10_000,
+      interval: 20,
+    });
   });
 
   it('answers at once with no target when every target is down', async () => {

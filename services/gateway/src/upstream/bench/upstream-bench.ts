@@ -1,0 +1,97 @@
+/**
+ * Hot-path cost of the upstream set (make bench-upstream): acquire + release per algorithm and
+ * target count, in-process, no network (active checks off; targets are never contacted). Writes
+ * bench-results/upstream-<timestamp>.json and prints a summary. Also measures how long building a
+ * set takes (what a snapshot with a changed origin costs), including the hash ring.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { originConfig } from '../../../../../shared/src/domain/gateway-config.js';
+import { createUpstreamSet } from '../index.js';
+import type { PickContext } from '../types.js';
+
+const OPERATIONS = Number(process.env['BENCH_UPSTREAM_OPS'] ?? 1_000_000);
+const RUNS = 5;
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../..');
+
+const ALGORITHMS = ['round_robin', 'least_connections', 'consistent_hash'] as const;
+const TARGET_COUNTS = [3, 20, 100];
+
+function origin(algorithm: (typeof ALGORITHMS)[number], targets: number) {
+  return originConfig.parse({
+    id: randomUUID(),
+    name: 'bench',
+    targets: Array.from({ length: targets }, (_, i) => ({ url: `http://10.255.${i >> 8}.${i & 255}:8080` })),
+    load_balancing: { algorithm, hash_on: 'header', hash_key: 'x-user-id' },
+    health_check: { active: { enabled: false } },
+  });
+}
+
+// A pool of distinct request contexts, built up front so the loop measures only the set.
+const contexts: PickContext[] = Array.from({ length: 4096 }, (_, i) => ({
+  clientIp: `192.0.2.${i & 255}`,
+  path: '/orders',
+  headers: { 'x-user-id': `user-${i}` },
+}));
+const ok = { kind: 'response', status: 200 } as const;
+
+async function measure(algorithm: (typeof ALGORITHMS)[number], targets: number) {
+  const set = createUpstreamSet(origin(algorithm, targets), { tenantId: 'bench' });
+  const nsPerOp: number[] = [];
+  for (let run = 0; run < RUNS + 1; run++) {
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < OPERATIONS; i++) set.acquire(contexts[i & 4095]!)!.release(ok);
+    const elapsed = Number(process.hrtime.bigint() - started);
+    if (run > 0) nsPerOp.push(elapsed / OPERATIONS); // run 0 warms up the JIT
+  }
+  await set.close();
+  nsPerOp.sort((a, b) => a - b);
+  const median = nsPerOp[Math.floor(nsPerOp.length / 2)]!;
+  return {
+    algorithm,
+    targets,
+    nsPerOpMedian: round(median),
+    nsPerOpRuns: nsPerOp.map(round),
+    opsPerSecond: Math.round(1e9 / median),
+  };
+}
+
+async function buildCost(algorithm: (typeof ALGORITHMS)[number], targets: number) {
+  const config = origin(algorithm, targets);
+  const started = process.hrtime.bigint();
+  const set = createUpstreamSet(config, { tenantId: 'bench' });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  await set.close();
+  return { algorithm, targets, buildMs: round(ms) };
+}
+
+const round = (value: number) => Math.round(value * 10) / 10;
+
+const acquireRelease = [];
+for (const algorithm of ALGORITHMS)
+  for (const targets of TARGET_COUNTS) acquireRelease.push(await measure(algorithm, targets));
+const build = [];
+for (const algorithm of ALGORITHMS) build.push(await buildCost(algorithm, 100));
+
+const result = {
+  benchmark: 'upstream-acquire-release',
+  at: new Date().toISOString(),
+  node: process.version,
+  cpus: os.cpus().length,
+  loadAverage: os.loadavg().map(round),
+  operationsPerRun: OPERATIONS,
+  runs: RUNS,
+  acquireRelease,
+  build,
+};
+await mkdir(path.join(ROOT, 'bench-results'), { recursive: true });
+const file = path.join(ROOT, 'bench-results', `upstream-${result.at.replace(/[:.]/g, '-')}.json`);
+await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+console.table(acquireRelease.map(({ nsPerOpRuns: _, ...row }) => row));
+console.table(build);
+console.log(
+  `load average ${result.loadAverage.join(' ')} on ${result.cpus} cpus; written to ${path.relative(ROOT, file)}`,
+);
