@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { type CachePolicy, cachePolicy, routeConfig } from '../../../../shared/src/domain/gateway-config.js';
+import { decodeEntry, encodeEntry } from './cache-entry.js';
+import { type CacheRequest, sortedQuery, variantDigest } from './cache-key.js';
+import { freshnessFor, requestBypassReason } from './cacheability.js';
+import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
+
+function compiled(
+  policy: Partial<CachePolicy>,
+  auth: 'public' | 'jwt_required' = 'public',
+): CompiledCachePolicy {
+  const route = routeConfig.parse({
+    id: randomUUID(),
+    origin_id: randomUUID(),
+    path_pattern: '/*',
+    auth_mode: auth,
+    cache_policy: cachePolicy.parse(policy),
+  });
+  return compileCachePolicy(randomUUID(), route)!;
+}
+const request = (query = '', headers: CacheRequest['headers'] = {}, method = 'GET'): CacheRequest => ({
+  method,
+  path: '/a',
+  query,
+  headers,
+});
+
+describe('cache keys', () => {
+  it('sorts query parameters', () => {
+    expect(sortedQuery('b=2&a=1&a=0')).toBe('a=0&a=1&b=2');
+  });
+
+  it('length-prefixes parts so a crafted query cannot collide with a header variant', () => {
+    const policy = compiled({ cache_key_pattern: 'path+query+headers', vary_headers: ['x-v'] });
+    const crafted = variantDigest(policy, request('a=1', { 'x-v': '' }), {});
+    const other = variantDigest(policy, request('', { 'x-v': 'a=1' }), {});
+    expect(crafted).not.toBe(other);
+  });
+
+  it('keys authenticated routes by caller unless shareable; anonymous callers are not cached there', () => {
+    const perCaller = compiled({}, 'jwt_required');
+    expect(variantDigest(perCaller, request(), { userId: 'a' })).not.toBe(
+      variantDigest(perCaller, request(), { userId: 'b' }),
+    );
+    expect(variantDigest(perCaller, request(), {})).toBeNull();
+    const shared = compiled({ shared: true }, 'jwt_required');
+    expect(variantDigest(shared, request(), { userId: 'a' })).toBe(
+      variantDigest(shared, request(), { userId: 'b' }),
+    );
+  });
+
+  it('disabled policies compile to null', () => {
+    const route = routeConfig.parse({
+      id: randomUUID(),
+      origin_id: randomUUID(),
+      path_pattern: '/*',
+      auth_mode: 'public',
+      cache_policy: cachePolicy.parse({ enabled: false }),
+    });
+    expect(compileCachePolicy(randomUUID(), route)).toBeNull();
+  });
+});
+
+describe('what is cached', () => {
+  const policy = compiled({ ttl_seconds: 60, max_body_bytes: 10 });
+  const ok = (
+    headers: Record<string, string> = {},
+    status = 200,
+    body: Buffer | null = Buffer.from('x'),
+  ) => ({ status, headers, body });
+
+  it('caps the TTL by s-maxage, else max-age', () => {
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=5' }))).toEqual({ freshMs: 5_000 });
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=5, s-maxage=7' }))).toEqual({
+      freshMs: 7_000,
+    });
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=600' }))).toEqual({ freshMs: 60_000 });
+  });
+
+  it('refuses no-store, private, Set-Cookie, other statuses, large bodies and HEAD', () => {
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'no-store' }))).toEqual({
+      notStored: 'origin_cache_control',
+    });
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'private' }))).toEqual({
+      notStored: 'origin_cache_control',
+    });
+    expect(freshnessFor(policy, 'GET', ok({ 'set-cookie': 'a=1' }))).toEqual({ notStored: 'set_cookie' });
+    expect(freshnessFor(policy, 'GET', ok({}, 500))).toEqual({ notStored: 'status' });
+    expect(freshnessFor(policy, 'GET', ok({}, 200, Buffer.alloc(11)))).toEqual({
+      notStored: 'body_too_large',
+    });
+    expect(freshnessFor(policy, 'HEAD', ok())).toEqual({ notStored: 'method' });
+  });
+
+  it('bypass rules', () => {
+    const bypassing = compiled({
+      bypass: { headers: ['X-Debug'], cookies: ['preview'], query_params: ['nocache'] },
+    });
+    expect(requestBypassReason(bypassing, request())).toBeNull();
+    expect(requestBypassReason(bypassing, request('', {}, 'DELETE'))).toBe('method');
+    expect(requestBypassReason(bypassing, request('', { 'cache-control': 'no-cache' }))).toBe(
+      'request_no_cache',
+    );
+    expect(requestBypassReason(bypassing, request('', { 'x-debug': '1' }))).toBe('bypass_header');
+    expect(requestBypassReason(bypassing, request('', { cookie: 'a=b; preview=1' }))).toBe('bypass_cookie');
+    expect(requestBypassReason(bypassing, request('x=1&nocache'))).toBe('bypass_query');
+  });
+
+  it('entries survive encoding with binary bodies', () => {
+    const entry = {
+      status: 203,
+      headers: [['content-type', 'application/octet-stream']] as const,
+      body: Buffer.from([0, 255, 10]),
+      storedAt: 1,
+      freshMs: 2,
+      staleWhileRevalidateMs: 3,
+      staleIfErrorMs: 4,
+    };
+    expect(decodeEntry(encodeEntry(entry))).toEqual({
+      ...entry,
+      headers: [['content-type', 'application/octet-stream']],
+    });
+  });
+});

@@ -1,0 +1,97 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CacheRequest } from './cache-key.js';
+import type { CompiledCachePolicy } from './compile-cache-policy.js';
+
+// Compiled once at module load (hot path: no per-request regex compilation).
+const NO_CACHE_REQUEST = /no-cache|no-store/i;
+const PRAGMA_NO_CACHE = /no-cache/i;
+const NOT_STORABLE = /(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/;
+const S_MAXAGE = /s-maxage\s*=\s*(\d+)/;
+const MAX_AGE = /(?:^|[\s,])max-age\s*=\s*(\d+)/;
+
+/** Why a request is not served from (or stored to) the cache; null when it may be. */
+export function requestBypassReason(policy: CompiledCachePolicy, request: CacheRequest): string | null {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
+  const { headers } = request;
+  const cacheControl = headers['cache-control'];
+  if (cacheControl && NO_CACHE_REQUEST.test(cacheControl)) return 'request_no_cache';
+  if (headers.pragma && PRAGMA_NO_CACHE.test(headers.pragma)) return 'request_no_cache';
+  for (const name of policy.bypassHeaders) if (headers[name] !== undefined) return 'bypass_header';
+  if (policy.bypassCookies.length > 0 && headers.cookie) {
+    const names = new Set(headers.cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
+    for (const name of policy.bypassCookies) if (names.has(name)) return 'bypass_cookie';
+  }
+  if (policy.bypassQueryParams.length > 0 && request.query !== '') {
+    const params = new URLSearchParams(request.query);
+    for (const name of policy.bypassQueryParams) if (params.has(name)) return 'bypass_query';
+  }
+  return null;
+}
+
+/** A response as the proxy received it from the origin, with the body collected. */
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** null when the body was larger than policy.maxBodyBytes (the proxy stopped collecting). */
+  readonly body: Buffer | null;
+}
+
+const NOT_STORED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'age',
+  'x-cache',
+  'set-cookie',
+  'content-length',
+]);
+
+/**
+ * How long the response may be served fresh, or a reason it must not be stored. Origin Cache-Control
+ * is honoured: no-store, private and no-cache prevent storing; s-maxage (else max-age) caps the TTL,
+ * which never exceeds the policy's.
+ */
+export function freshnessFor(
+  policy: CompiledCachePolicy,
+  method: string,
+  response: UpstreamResponse,
+): { freshMs: number } | { notStored: string } {
+  if (method !== 'GET') return { notStored: 'method' };
+  if (!policy.cacheableStatuses.has(response.status)) return { notStored: 'status' };
+  if (response.body === null || response.body.length > policy.maxBodyBytes)
+    return { notStored: 'body_too_large' };
+  if (response.headers['set-cookie'] !== undefined && !policy.cacheSetCookie)
+    return { notStored: 'set_cookie' };
+  const vary = response.headers.vary;
+  if (vary?.includes('*')) return { notStored: 'vary_star' };
+  let freshMs = policy.ttlMs;
+  const cacheControl = response.headers['cache-control'];
+  if (cacheControl) {
+    const directives = cacheControl.toLowerCase();
+    if (NOT_STORABLE.test(directives)) return { notStored: 'origin_cache_control' };
+    const shared = S_MAXAGE.exec(directives);
+    const maxAge = shared ?? MAX_AGE.exec(directives);
+    if (maxAge) freshMs = Math.min(freshMs, Number(maxAge[1]) * 1000);
+  }
+  if (freshMs <= 0) return { notStored: 'origin_max_age_0' };
+  return { freshMs };
+}
+
+/** The origin headers kept with a cached entry (hop-by-hop and per-response ones dropped). */
+export function storedHeaders(
+  headers: IncomingHttpHeaders,
+  keepSetCookie: boolean,
+): Array<[string, string | string[]]> {
+  const kept: Array<[string, string | string[]]> = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    if (NOT_STORED.has(name) && !(keepSetCookie && name === 'set-cookie')) continue;
+    kept.push([name, value]);
+  }
+  return kept;
+}

@@ -1,0 +1,48 @@
+import type { CachePolicy, RouteConfig } from '../../../../shared/src/domain/gateway-config.js';
+
+/** A route's cache policy, compiled when the snapshot is applied. */
+export interface CompiledCachePolicy {
+  readonly tenantId: string;
+  readonly routeId: string;
+  readonly keyPattern: CachePolicy['cache_key_pattern'];
+  /** Lower-cased request headers that are part of the key (path+query+headers only). */
+  readonly varyHeaders: readonly string[];
+  readonly bypassHeaders: readonly string[];
+  readonly bypassCookies: readonly string[];
+  readonly bypassQueryParams: readonly string[];
+  readonly cacheableStatuses: ReadonlySet<number>;
+  readonly ttlMs: number;
+  readonly maxBodyBytes: number;
+  /** Authenticated route whose responses are not declared shareable: the key includes the caller. */
+  readonly perCaller: boolean;
+  readonly cacheSetCookie: boolean;
+  readonly staleWhileRevalidateMs: number;
+  readonly staleIfErrorMs: number;
+}
+
+const lower = (values: readonly string[]) => values.map((value) => value.toLowerCase());
+
+/** null when the route has no cache policy or it is disabled. */
+export function compileCachePolicy(tenantId: string, route: RouteConfig): CompiledCachePolicy | null {
+  const policy = route.cache_policy;
+  if (!policy?.enabled) return null;
+  return {
+    tenantId,
+    routeId: route.id,
+    keyPattern: policy.cache_key_pattern,
+    varyHeaders:
+      policy.cache_key_pattern === 'path+query+headers'
+        ? [...new Set(lower(policy.vary_headers))].sort()
+        : [],
+    bypassHeaders: lower(policy.bypass.headers),
+    bypassCookies: policy.bypass.cookies,
+    bypassQueryParams: policy.bypass.query_params,
+    cacheableStatuses: new Set(policy.cacheable_statuses),
+    ttlMs: policy.ttl_seconds * 1000,
+    maxBodyBytes: policy.max_body_bytes,
+    perCaller: route.auth_mode !== 'public' && !policy.shared,
+    cacheSetCookie: policy.cache_set_cookie,
+    staleWhileRevalidateMs: policy.stale_while_revalidate_seconds * 1000,
+    staleIfErrorMs: policy.stale_if_error_seconds * 1000,
+  };
+}

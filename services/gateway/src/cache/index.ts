@@ -1,0 +1,49 @@
+/**
+ * Response cache stage (GW-LIMITS). How the pipeline uses it:
+ *
+ *   // when a snapshot is applied (per route):
+ *   const policy = compileCachePolicy(tenantId, route);               // CompiledCachePolicy | null
+ *   void cache.prepareTenant(tenantId);                                 // loads purge generations (async)
+ *
+ *   // once per process:
+ *   const cache = createResponseCache({ redis, l1MaxBytes, registry, logger });  // no redis = memory only
+ *
+ *   // per request, after auth and rate limiting, when the route has a policy:
+ *   const lookup = await cache.lookup(policy, { method, path, query, headers }, { userId, apiKeyId });
+ *   switch (lookup.outcome) {
+ *     case 'HIT':    cache.writeEntry(res, lookup.entry, 'HIT', method); break;
+ *     case 'STALE':  cache.writeEntry(res, lookup.entry, 'STALE', method);
+ *                    if (lookup.revalidation) refresh in the background, then cache.store(lookup.revalidation, 'GET', upstream)
+ *                    (or cache.abandon(lookup.revalidation) on failure); break;
+ *     case 'MISS':   proxy; collect the body up to policy.maxBodyBytes (null beyond);
+ *                    if (lookup.fill) await cache.store(lookup.fill, method, { status, headers, body }) —
+ *                    or cache.abandon(lookup.fill) if the origin failed; on origin failure with
+ *                    lookup.staleIfError, serve it with cache.writeEntry(res, entry, 'STALE', method);
+ *                    respond with X-Cache: MISS; break;
+ *     case 'BYPASS': proxy with X-Cache: BYPASS; for unsafe methods then await cache.invalidatePath(policy, path).
+ *   }
+ *
+ * `path` is the normalised path (no query) and `query` the raw query without '?'. Concurrent misses for
+ * one key coalesce: only the leader (the lookup that got `fill`) goes to the origin; the others wait for
+ * its store() and are answered HIT (or, if it was not cacheable, MISS with fill null: go to the origin).
+ * Every fill MUST end in store() or abandon() (a forgotten one expires after coalesceTimeoutMs).
+ *
+ * Purge: cache.purgeRoute(tenantId, routeId) / cache.purgeTenant(tenantId) bump a generation in Redis and
+ * publish on `vantageedge:cache:purge`; every replica's L1 follows. Redis down: lookups answer BYPASS
+ * (after at most one command timeout; then the circuit skips Redis) and traffic keeps flowing.
+ * Eviction: entries expire after fresh + max(stale-while-revalidate, stale-if-error) seconds; run Redis
+ * with `maxmemory` and `maxmemory-policy allkeys-lru` so cache pressure evicts old entries, not errors.
+ */
+
+export type { CacheEntry } from './cache-entry.js';
+export type { CacheIdentity, CacheRequest } from './cache-key.js';
+export type { UpstreamResponse } from './cacheability.js';
+export { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
+export {
+  type CacheFill,
+  type CacheLookup,
+  type CacheOutcome,
+  createResponseCache,
+  type ResponseCache,
+  type ResponseCacheOptions,
+} from './response-cache.js';
