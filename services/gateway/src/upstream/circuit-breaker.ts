@@ -82,6 +82,12 @@ export class CircuitBreaker {
     // open (or a stale probe): outcomes of requests admitted before the trip say nothing new.
   }
 
+  /** The admitted request ended without telling anything about the target. */
+  cancel(admission: Admission): void {
+    if (this.settings.enabled && this.#state === 'half_open' && admission === this.#round)
+      this.#probesAdmitted--;
+  }
+
   #recordClosed(success: boolean): void {
     const failed = success ? 0 : 1;
     if (this.#windowCount === this.#window.length) this.#windowFailures -= this.#window[this.#windowNext]!;

@@ -27,7 +27,10 @@ export type UpstreamOutcome =
   | { kind: 'response'; status: number } // any HTTP response; 5xx counts as a failure for health/circuit
   | { kind: 'connect_error' }
   | { kind: 'timeout' }
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  // Ended for a reason that says nothing about the target (the client went away, its body was too
+  // large): not counted as success or failure, and a half-open probe slot is given back.
+  | { kind: 'cancelled' };
 
 export interface UpstreamLease {
   readonly target: UpstreamTarget;

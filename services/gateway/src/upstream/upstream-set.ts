@@ -84,6 +84,10 @@ class Lease implements UpstreamLease {
     this.#released = true;
     const member = this.member;
     member.load.inFlight--;
+    if (outcome.kind === 'cancelled') {
+      member.circuit.cancel(this.admission);
+      return;
+    }
     const success = outcome.kind === 'response' && outcome.status < 500;
     member.health.recordTraffic(success);
     member.circuit.record(success, this.admission);

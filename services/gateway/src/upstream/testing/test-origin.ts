@@ -117,6 +117,12 @@ export async function exchangeOn(
 }
 
 function classify(error: unknown): UpstreamOutcome {
+  if (
+    error instanceof errors.RequestAbortedError ||
+    (error instanceof Error && error.name === 'AbortError')
+  ) {
+    return { kind: 'cancelled' };
+  }
   if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
     return { kind: 'timeout' };
   }

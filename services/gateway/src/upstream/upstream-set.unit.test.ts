@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { originConfig } from '../../../../shared/src/domain/gateway-config.js';
+import { createUpstreamSet, type InspectableUpstreamSet, type UpstreamOutcome } from './index.js';
+
+// The targets are never contacted: these tests drive acquire/release directly with a fake clock.
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+function setup(config: Record<string, unknown>, urls = ['http://10.0.0.1:8080', 'http://10.0.0.2:8080']) {
+  let clock = 0;
+  const set = createUpstreamSet(
+    originConfig.parse({
+      id: randomUUID(),
+      name: 'unit',
+      targets: urls.map((url) => ({ url })),
+      health_check: { active: { enabled: false }, passive: { enabled: false } },
+      circuit_breaker: { enabled: false },
+      ...config,
+    }),
+    { tenantId: 'tenant-unit', now: () => clock },
+  );
+  cleanups.push(() => set.close());
+  return {
+    set,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+  };
+}
+
+const context = { clientIp: '192.0.2.1', path: '/', headers: {} };
+const serverError: UpstreamOutcome = { kind: 'response', status: 503 };
+
+/** One request ending with `outcome`; returns the target id, or undefined when refused. */
+function request(set: InspectableUpstreamSet, outcome: UpstreamOutcome): string | undefined {
+  const lease = set.acquire(context);
+  lease?.release(outcome);
+  return lease?.target.id;
+}
+
+const healthOf = (set: InspectableUpstreamSet) => set.status().map((target) => target.healthy);
+
+describe('upstream set', () => {
+  it('derives target ids and base paths from the target URLs', () => {
+    const { set } = setup({}, [
+      'http://10.0.0.1:8080/api/',
+      'http://10.0.0.1:8080/v2',
+      'https://example.com',
+    ]);
+    const targets = [set.acquire(context)!, set.acquire(context)!, set.acquire(context)!].map(
+      (lease) => lease.target,
+    );
+    expect(targets.map((target) => [target.id, target.basePath])).toEqual([
+      ['http://10.0.0.1:8080', '/api'],
+      ['http://10.0.0.1:8080/v2', '/v2'],
+      ['https://example.com', ''],
+    ]);
+  });
+
+  it('counts 5xx, timeouts, connect errors and resets as failures for passive checks, 4xx not', () => {
+    const { set } = setup(
+      { health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 4 } } },
+      ['http://10.0.0.1:8080'],
+    );
+    for (let i = 0; i < 10; i++) request(set, { kind: 'response', status: 404 });
+    request(set, serverError);
+    request(set, { kind: 'timeout' });
+    request(set, { kind: 'connect_error' });
+    expect(healthOf(set)).toEqual([true]);
+    request(set, { kind: 'reset' });
+    expect(healthOf(set)).toEqual([false]);
+    expect(set.acquire(context)).toBeUndefined();
+  });
+
+  it('brings a passively ejected target back after the ejection time when active checks are off', () => {
+    const { set, advance } = setup({
+      health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 2 } },
+      circuit_breaker: { enabled: false, open_seconds: 10 },
+    });
+    request(set, serverError); // first target
+    request(set, { kind: 'response', status: 200 });
+    request(set, serverError);
+    expect(healthOf(set)).toEqual([false, true]);
+    advance(10_000);
+    expect(healthOf(set)).toEqual([true, true]);
+  });
+
+  it('does not count cancelled exchanges for health or the circuit', () => {
+    const { set } = setup(
+      {
+        health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 1 } },
+        circuit_breaker: { consecutive_failures: 1 },
+      },
+      ['http://10.0.0.1:8080'],
+    );
+    for (let i = 0; i < 20; i++) request(set, { kind: 'cancelled' });
+    expect(set.status()[0]).toMatchObject({ healthy: true, circuit: 'closed', in_flight: 0 });
+  });
+
+  it('gives a half-open probe slot back when the probe is cancelled', () => {
+    const { set, advance } = setup(
+      { circuit_breaker: { consecutive_failures: 1, open_seconds: 1, half_open_requests: 1 } },
+      ['http://10.0.0.1:8080'],
+    );
+    request(set, serverError);
+    expect(set.acquire(context)).toBeUndefined();
+    advance(1_000);
+    const probe = set.acquire(context)!;
+    expect(set.acquire(context)).toBeUndefined();
+    probe.release({ kind: 'cancelled' });
+    expect(request(set, { kind: 'response', status: 200 })).toBe('http://10.0.0.1:8080');
+    expect(set.status()[0]!.circuit).toBe('closed');
+  });
+
+  it('counts a lease released twice only once', () => {
+    const { set } = setup(
+      { health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 2 } } },
+      ['http://10.0.0.1:8080'],
+    );
+    const lease = set.acquire(context)!;
+    set.acquire(context);
+    lease.release(serverError);
+    lease.release(serverError);
+    expect(set.status()[0]).toMatchObject({ healthy: true, in_flight: 1 });
+  });
+
+  it('refuses once every target is down, and after close', async () => {
+    const { set } = setup({
+      health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 1 } },
+    });
+    request(set, serverError);
+    expect(request(set, { kind: 'response', status: 200 })).toBe('http://10.0.0.2:8080');
+    request(set, serverError);
+    expect(set.acquire(context)).toBeUndefined();
+
+    const { set: other } = setup({});
+    await other.close();
+    expect(other.acquire(context)).toBeUndefined();
+  });
+});
