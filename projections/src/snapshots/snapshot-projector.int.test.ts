@@ -117,7 +117,9 @@ describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
     await store.appendToStream(streamName.tenant(big), [tenantCreated(big)]);
     await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginAdded', origin)]);
     for (let index = 0; index < 400; index += 1) {
-      const route = routeState(big, origin.origin_id, { path_pattern: `/${randomUUID()}/${randomUUID()}/${randomUUID()}` });
+      const route = routeState(big, origin.origin_id, {
+        path_pattern: `/${randomUUID()}/${randomUUID()}/${randomUUID()}`,
+      });
       await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
     }
     const smallWrite = await store.appendToStream(streamName.tenant(small), [tenantCreated(small)]);

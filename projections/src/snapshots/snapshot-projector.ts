@@ -33,7 +33,7 @@ export interface SnapshotProjectorOptions {
   batchSize?: number;
   /** Snapshots published per bus call. */
   publishBatchSize?: number;
-  /** First back-off after an error (ms); doubles up to 10 s. */
+  /** First back-off after an error (ms); doubles up to 10 s (5 s for publishing). */
   retryDelayMs?: number;
   /** Checkpoint row name (tests run several projectors in one database). */
   name?: string;
@@ -211,7 +211,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
           logger.warn('snapshot bus unavailable; will republish', { error: (error as Error).message });
           publishRequested = true;
           await sleep(publishDelay);
-          publishDelay = Math.min(publishDelay * 2, 10_000);
+          publishDelay = Math.min(publishDelay * 2, 5_000);
         }
       }
     } finally {

@@ -136,16 +136,24 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
       }
       if (records.length === 0) return result;
       const ready = await readyProducer();
-      for (const chunk of chunkBySize(records, options.maxMessageBytes - 1024)) {
-        await ready.send({
-          topic: options.topic,
-          acks: -1,
-          messages: chunk.map((record) => ({
-            key: record.key,
-            value: record.value,
-            headers: record.headers,
-          })),
-        });
+      try {
+        for (const chunk of chunkBySize(records, options.maxMessageBytes - 1024)) {
+          await ready.send({
+            topic: options.topic,
+            acks: -1,
+            messages: chunk.map((record) => ({
+              key: record.key,
+              value: record.value,
+              headers: record.headers,
+            })),
+          });
+        }
+      } catch (error) {
+        // After a broker outage the idempotent producer's id may be stale; start over with a new one.
+        producer = undefined;
+        producerReady = undefined;
+        await ready.disconnect().catch(() => {});
+        throw error;
       }
       result.published.push(...encoded);
       return result;
@@ -243,6 +251,11 @@ function startSubscription(
     });
     candidate.on(candidate.events.CRASH, (event) => {
       setConnected(false, event.payload.error.message);
+      // kafkajs restarts the consumer itself after retriable errors; after any other, we do.
+      if (!event.payload.restart && !closed && consumer === candidate) {
+        consumer = undefined;
+        retryTimer = setTimeout(() => void start(), timing.reconnectDelayMs);
+      }
     });
     try {
       const admin = kafka.admin();

@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type SnapshotProjector,
+  startSnapshotProjector,
+} from '../../../../projections/src/snapshots/snapshot-projector.js';
+import {
+  apiKeyIssued,
+  newEvent,
+  originState,
+  routeState,
+  tenantCreated,
+} from '../../../../projections/src/snapshots/testing.js';
+import { streamName } from '../../../../shared/src/domain/events.js';
+import { PostgresEventStore } from '../../../../shared/src/event-store/postgres/postgres-event-store.js';
+import { createKafkaSnapshotBus } from '../../../../shared/src/snapshot-bus/kafka-snapshot-bus.js';
+import type { SnapshotBus } from '../../../../shared/src/snapshot-bus/port.js';
+import { createPrivateKafka, type PrivateKafka } from '../../../../shared/src/snapshot-bus/private-kafka.js';
+import { readReplicaVersions } from '../../../../shared/src/snapshot-bus/rollout-registry.js';
+import { eventually } from '../../../../shared/src/snapshot-bus/testing.js';
+import { TEST_INFRA, uniqueSuffix } from '../../../../shared/src/testing/infrastructure.js';
+import { createTestDatabase, type TestDatabase } from '../../../../shared/src/testing/postgres.js';
+import { GatewayConfigStore } from '../config/gateway-config-store.js';
+import { type ConfigPlane, startConfigPlane } from './config-plane.js';
+import { quietLogger } from './testing.js';
+
+/**
+ * The snapshot pipeline end to end on real servers: events appended to the PostgreSQL event store →
+ * snapshot projector → a PRIVATE Kafka broker (this test stops and starts it) → two gateway config
+ * planes, each feeding a real GatewayConfigStore, with rollout heartbeats in Redis.
+ */
+
+const SLOW = 60_000;
+let kafka: PrivateKafka;
+let db: TestDatabase;
+let store: PostgresEventStore;
+let redis: Redis;
+let projector: SnapshotProjector;
+const buses: SnapshotBus[] = [];
+const replicas: Array<{ id: string; sink: GatewayConfigStore; plane: ConfigPlane }> = [];
+const prefix = `ve-test-${uniqueSuffix()}:`;
+const topic = `ve-test-pipeline-${uniqueSuffix()}`;
+
+function bus(): SnapshotBus {
+  const created = createKafkaSnapshotBus({
+    brokers: kafka.brokers,
+    clientId: `ve-test-${uniqueSuffix()}`,
+    topic,
+    partitions: 3,
+    replicationFactor: 1,
+    maxMessageBytes: 1_048_576,
+    stallAfterMs: 2000,
+    reconnectDelayMs: 500,
+  });
+  buses.push(created);
+  return created;
+}
+
+function startReplica(): (typeof replicas)[number] {
+  const id = `gw-${uniqueSuffix()}`;
+  const sink = new GatewayConfigStore({
+    baseDomains: ['gw.test'],
+    createUpstreamSet: () => ({ acquire: () => undefined, close: async () => {} }),
+  });
+  const plane = startConfigPlane({
+    bus: bus(),
+    sink,
+    registry: new Registry(),
+    logger: quietLogger,
+    redis,
+    replicaId: id,
+    rollout: { prefix, intervalMs: 200 },
+  });
+  const replica = { id, sink, plane };
+  replicas.push(replica);
+  return replica;
+}
+
+const tenantId = randomUUID();
+const origin = originState(tenantId);
+const route = routeState(tenantId, origin.origin_id, { path_pattern: '/v1/*' });
+const apiKeyId = randomUUID();
+const otherTenant = randomUUID();
+
+beforeAll(async () => {
+  kafka = await createPrivateKafka();
+  await kafka.start();
+  db = await createTestDatabase();
+  store = new PostgresEventStore({ pool: db.pool });
+  redis = new Redis(TEST_INFRA.redisUrl);
+  projector = startSnapshotProjector({ store, pool: db.pool, bus: bus(), retryDelayMs: 100 });
+}, 240_000);
+
+afterAll(async () => {
+  for (const replica of replicas) await replica.plane.close();
+  await projector?.stop();
+  await Promise.all(buses.map((b) => b.close()));
+  await store?.close();
+  redis?.disconnect();
+  await db?.drop();
+  await kafka?.destroy();
+}, 120_000);
+
+const both = (check: (sink: GatewayConfigStore) => boolean) => () => replicas.every((r) => check(r.sink));
+
+describe('snapshot pipeline: event store → projector → Kafka → two gateway replicas', () => {
+  it('brings both replicas up with the tenant, its route and its key', async () => {
+    await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
+    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginAdded', origin)]);
+    await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
+    const keyWrite = await store.appendToStream(streamName.apiKey(apiKeyId), [
+      apiKeyIssued(tenantId, apiKeyId),
+    ]);
+    await store.appendToStream(streamName.tenant(otherTenant), [tenantCreated(otherTenant, 'Other')]);
+    await eventually('projector folded', () => projector.checkpoint() >= keyWrite.position, SLOW);
+
+    startReplica();
+    startReplica();
+    await Promise.all(replicas.map((r) => r.plane.ready));
+    for (const { sink, plane } of replicas) {
+      expect(plane.status()).toMatchObject({ ready: true, degraded: false, caughtUp: true });
+      const tenant = sink.get(tenantId);
+      expect(tenant?.router.match('GET', '/v1/things')?.config.id).toBe(route.route_id);
+      expect(tenant?.apiKeys.get('a'.repeat(64))?.id).toBe(apiKeyId);
+      expect(sink.get(otherTenant)).toBeDefined();
+    }
+    // Both replicas report their applied version for rollout status.
+    const deadline = Date.now() + SLOW;
+    let reported: Awaited<ReturnType<typeof readReplicaVersions>> = [];
+    while (Date.now() < deadline) {
+      reported = await readReplicaVersions(redis, tenantId, { prefix });
+      if (reported.length === 2 && reported.every((r) => r.appliedVersion === keyWrite.position)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(reported.map((r) => r.appliedVersion)).toEqual([keyWrite.position, keyWrite.position]);
+  }, 120_000);
+
+  it('switches both replicas to an updated route', async () => {
+    const write = await store.appendToStream(streamName.route(route.route_id), [
+      newEvent('RouteUpdated', { ...route, path_pattern: '/v2/*', changed_fields: ['path_pattern'] }),
+    ]);
+    await eventually(
+      'both on v2',
+      both((sink) => sink.get(tenantId)?.version === write.position),
+      SLOW,
+    );
+    for (const { sink } of replicas) {
+      expect(sink.get(tenantId)?.router.match('GET', '/v2/things')?.config.id).toBe(route.route_id);
+      expect(sink.get(tenantId)?.router.match('GET', '/v1/things')).toBeUndefined();
+    }
+  });
+
+  it('stops accepting a revoked API key on both replicas', async () => {
+    await store.appendToStream(streamName.apiKey(apiKeyId), [
+      newEvent('ApiKeyRevoked', { api_key_id: apiKeyId, tenant_id: tenantId, reason: 'leaked' }),
+    ]);
+    await eventually(
+      'key gone',
+      both((sink) => sink.get(tenantId)?.apiKeys.size === 0),
+      SLOW,
+    );
+  });
+
+  it('drops a deleted tenant on both replicas', async () => {
+    await store.appendToStream(streamName.tenant(otherTenant), [
+      newEvent('TenantDeleted', { tenant_id: otherTenant }),
+    ]);
+    await eventually(
+      'tenant dropped',
+      both((sink) => sink.get(otherTenant) === undefined),
+      SLOW,
+    );
+    expect(replicas.every((r) => r.sink.resolveHost(`${r.sink.get(tenantId)?.subdomain}.gw.test`))).toBe(
+      true,
+    );
+  });
+
+  it('keeps serving while Kafka is down, reports degraded, and catches up when it returns', async () => {
+    await kafka.stop();
+    await eventually('both degraded', () => replicas.every((r) => r.plane.status().degraded), SLOW);
+    for (const { sink, plane } of replicas) {
+      expect(plane.status().ready).toBe(true);
+      expect(sink.get(tenantId)?.router.match('GET', '/v2/things')?.config.id).toBe(route.route_id);
+    }
+    // A change made during the outage is folded (PostgreSQL) and waits for Kafka.
+    const write = await store.appendToStream(streamName.route(route.route_id), [
+      newEvent('RouteUpdated', { ...route, path_pattern: '/v3/*', changed_fields: ['path_pattern'] }),
+    ]);
+    await eventually('folded during the outage', () => projector.checkpoint() >= write.position, SLOW);
+    expect(replicas.every((r) => r.sink.get(tenantId)?.version !== write.position)).toBe(true);
+
+    await kafka.start();
+    await eventually(
+      'caught up',
+      both((sink) => sink.get(tenantId)?.version === write.position),
+      120_000,
+    );
+    await eventually('healthy again', () => replicas.every((r) => !r.plane.status().degraded), SLOW);
+    const { rows } = await db.pool.query<{ published_version: string }>(
+      'select published_version from snapshot_state where tenant_id = $1',
+      [tenantId],
+    );
+    expect(rows[0]?.published_version).toBe(write.position.toString());
+  }, 300_000);
+});
