@@ -182,21 +182,25 @@ export class EventStoreDbEventStore implements EventStore {
     const events: RecordedEvent[] = [];
     let from: ReadPosition = toReadPosition(after);
     // Page through $all, skipping system and reservation events, until enough user events are found.
+    let delivered = after; // prepare position of the last record handed out or skipped
     for (;;) {
       let last: Position | undefined;
       let seen = 0;
       const read = this.client.readAll({ fromPosition: from, direction: FORWARDS, maxCount: READ_PAGE });
       for await (const resolved of read as AsyncIterable<AllStreamResolvedEvent>) {
         seen += 1;
-        last = resolved.event?.position;
+        const position = resolved.event?.position;
+        // readAll's start is inclusive: the record a page starts at was seen on the previous page.
+        if (!position || position.prepare <= delivered) continue;
+        last = position;
+        delivered = position.prepare;
         const event = this.toRecorded(resolved);
-        if (!event || event.position <= after) continue;
+        if (!event) continue;
         events.push(event);
         if (events.length >= wanted) return events;
       }
       if (seen < READ_PAGE || !last) return events;
-      // The next page starts just after the last record seen (readAll's start is inclusive).
-      from = { commit: last.commit, prepare: last.prepare + 1n };
+      from = last;
     }
   }
 
