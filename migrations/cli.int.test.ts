@@ -34,7 +34,8 @@ function lines(text: string): string[] {
   return text.split('\n').filter((line) => line.trim() !== '');
 }
 
-describe('migrations/cli.ts', () => {
+// Each run starts a tsx process (several seconds on 2 busy cores), hence the generous timeout.
+describe('migrations/cli.ts', { timeout: 180_000 }, () => {
   let db: TestDatabase;
   beforeAll(async () => {
     db = await createTestDatabase({ migrate: false });
