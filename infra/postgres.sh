@@ -88,7 +88,9 @@ down() {
     if as_postgres "$bin/pg_ctl" -D "$home/data" -m fast -w stop >/dev/null 2>&1; then
       # pg_ctl returns once postmaster.pid is gone, a moment before the process itself.
       wait_gone "$pid" 30 || true
-      log "postgres: stopped"
+      rm -f "$VE_DATA/postgres.pid"
+      log "postgres: stopped (pid $pid)"
+      return 0
     fi
   fi
   stop_pidfile postgres "$VE_DATA/postgres.pid" postgres
