@@ -3,6 +3,8 @@ import type { RequestHandler, Response } from 'express';
 import { ApiError } from '../http/errors.js';
 import type { Caller } from './caller.js';
 
+const UNUSED_SECRET_KEY = 'sk_live_unused_networkless_verification';
+
 export interface ClerkAuthOptions {
   /** PEM (SPKI) public key of the Clerk instance: verifies session tokens with no network call. */
   jwtKey?: string | undefined;
@@ -23,7 +25,8 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
   const clerk = clerkMiddleware({
     publishableKey: options.publishableKey,
     ...(options.jwtKey ? { jwtKey: options.jwtKey } : {}),
-    ...(options.secretKey ? { secretKey: options.secretKey } : {}),
+    // Clerk insists on a secret key even when it verifies networklessly with jwtKey and never uses it.
+    secretKey: options.secretKey ?? UNUSED_SECRET_KEY,
     ...(options.authorizedParties.length > 0 ? { authorizedParties: [...options.authorizedParties] } : {}),
   });
   const requireCaller: RequestHandler = (req, res, next) => {

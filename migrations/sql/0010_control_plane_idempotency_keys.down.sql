@@ -1,0 +1,1 @@
+drop table if exists control_plane_idempotency_keys;

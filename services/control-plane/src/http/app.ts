@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import express, { type RequestHandler } from 'express';
+import type pg from 'pg';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { EventStore } from '../../../../shared/src/event-store/port.js';
+import type { Logger } from '../../../../shared/src/observability/logger.js';
+import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
+import { runWithRequestContext } from '../../../../shared/src/observability/request-context.js';
+import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
+import type { TenantDirectory } from '../auth/caller.js';
+import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
+import { createCommandRouter } from './command-router.js';
+import { DOCS_PAGE } from './docs-page.js';
+import { ApiError, createErrorHandler, notFound } from './errors.js';
+import { IdempotencyStore } from './idempotency.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { SealedJson } from './sealed-json.js';
+
+export interface ControlPlaneAppDeps {
+  store: EventStore;
+  pool: pg.Pool;
+  auth: ClerkAuthOptions;
+  /** Read-model lookups for authorization (the query side's createTenantDirectory). */
+  tenantDirectory: TenantDirectory;
+  apiKeyPepper: string;
+  /** Default grace period of a rotated API key (seconds); default 24 h. */
+  rotationGraceSeconds?: number;
+  /** Largest accepted JSON body; larger → 413. Default 64 KiB. */
+  bodyLimitBytes?: number;
+  logger?: Logger;
+  metrics?: Registry;
+  clock?: () => Date;
+  /** The read side (the GET endpoints, full /api/v1 paths), given the same authorizer the commands use. */
+  queryRouter?: (authorizer: Authorizer) => express.Router;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/** X-Request-Id (kept when sane, else a uuid) → response header, log context and events' correlation_id. */
+const requestId: RequestHandler = (req, res, next) => {
+  const given = req.get('x-request-id');
+  const id = given && REQUEST_ID.test(given) ? given : randomUUID();
+  res.locals['requestId'] = id;
+  res.setHeader('X-Request-Id', id);
+  runWithRequestContext({ requestId: id }, next);
+};
+
+/** A body that is not JSON is refused before it is read. */
+const requireJsonBody: RequestHandler = (req, _res, next) => {
+  const empty = req.get('transfer-encoding') === undefined && (req.get('content-length') ?? '0') === '0';
+  if (!empty && req.is(JSON_TYPES) === false) {
+    next(
+      new ApiError(415, 'unsupported_media_type', 'send the body as application/json', [
+        { field: 'content-type', issue: `${req.get('content-type') ?? '(none)'} is not application/json` },
+      ]),
+    );
+    return;
+  }
+  next();
+};
+
+export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  const registry = deps.metrics ?? createMetricsRegistry('control-plane', { defaultMetrics: false });
+  const requests = new Counter({
+    name: 'vantageedge_control_plane_http_requests_total',
+    help: 'Admin API requests by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'vantageedge_control_plane_http_request_duration_seconds',
+    help: 'Admin API request latency',
+    labelNames: ['method', 'route'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const commands = new Counter({
+    name: 'vantageedge_control_plane_commands_total',
+    help: 'Commands by name and outcome (ok or the error code)',
+    labelNames: ['command', 'outcome'],
+    registers: [registry],
+  });
+
+  app.use(requestId);
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      latency.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+      deps.logger?.info('request', {
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
+      });
+    });
+    next();
+  });
+
+  const openApi = buildOpenApiDocument();
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    await Promise.all([
+      deps.pool.query('select 1').then(
+        () => (checks['postgres'] = 'ok'),
+        (error: Error) => (checks['postgres'] = error.message),
+      ),
+      deps.store.headPosition().then(
+        () => (checks['event_store'] = 'ok'),
+        (error: Error) => (checks['event_store'] = error.message),
+      ),
+    ]);
+    const ready = Object.values(checks).every((value) => value === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', registry.contentType);
+    res.send(await registry.metrics());
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(DOCS_PAGE);
+  });
+
+  const authorizer = createAuthorizer(deps.tenantDirectory);
+  // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
+  app.use(
+    '/api/v1',
+    createCallerMiddleware(deps.auth),
+    requireJsonBody,
+    express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
+  );
+  app.use(
+    '/api/v1',
+    createCommandRouter({
+      store: deps.store,
+      pool: deps.pool,
+      authorizer,
+      clock: deps.clock ?? (() => new Date()),
+      apiKeyPepper: deps.apiKeyPepper,
+      rotationGraceSeconds: deps.rotationGraceSeconds ?? 86_400,
+      idempotency: new IdempotencyStore(deps.pool, new SealedJson(deps.apiKeyPepper)),
+      onCommand: (command, outcome) => commands.inc({ command, outcome }),
+    }),
+  );
+  // The query router declares its full /api/v1/... paths.
+  if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
+  app.use((_req, _res, next) => next(notFound('route')));
+  app.use(
+    createErrorHandler((error) =>
+      deps.logger?.error('unexpected error', {
+        error: String(error),
+        stack: error instanceof Error ? error.stack : undefined,
+      }),
+    ),
+  );
+  return app;
+}

@@ -1,0 +1,291 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Request, type RequestHandler, type Response } from 'express';
+import type { z } from 'zod';
+import { callerOf } from '../auth/caller-middleware.js';
+import { issueApiKey, revokeApiKey, rotateApiKey } from '../commands/api-key-commands.js';
+import type { CommandContext, CommandDeps, CommandOutcome } from '../commands/context.js';
+import { toApiError } from '../commands/handle-command.js';
+import { addOrigin, removeOrigin, updateOrigin } from '../commands/origin-commands.js';
+import { createRoute, deleteRoute, updateRoute } from '../commands/route-commands.js';
+import { createTenant, deleteTenant, updateTenant } from '../commands/tenant-commands.js';
+import { addUser, changeUserRole, removeUser } from '../commands/user-commands.js';
+import {
+  createApiKeyBody,
+  createOriginBody,
+  createRouteBody,
+  createTenantBody,
+  createUserBody,
+  revokeApiKeyBody,
+  rotateApiKeyBody,
+  updateOriginBody,
+  updateRouteBody,
+  updateTenantBody,
+  updateUserBody,
+} from '../schemas/requests.js';
+import { ApiError } from './errors.js';
+import { IdempotencyStore, requestHash, type StoredResponse } from './idempotency.js';
+import { etag, ifMatchRevision } from './preconditions.js';
+import { parseBody } from './validation.js';
+
+export interface CommandRouterDeps extends CommandDeps {
+  idempotency: IdempotencyStore;
+  /** Counts commands by name and outcome (metrics). */
+  onCommand?: (command: string, outcome: string) => void;
+}
+
+type Run<Body> = (
+  deps: CommandDeps,
+  ctx: CommandContext,
+  body: Body,
+  id: string,
+) => Promise<CommandOutcome<{ id: string }>>;
+
+interface CommandSpec<Schema extends z.ZodType> {
+  name: string;
+  schema: Schema | null;
+  /** 201 + Location for creates, 200 for updates, 204 for deletes. */
+  status: 201 | 200 | 204;
+  /** The collection a created resource lives in (for Location). */
+  collection?: string;
+  run: Run<z.infer<Schema>>;
+  bodyRequired?: boolean;
+}
+
+function requestIdOf(res: Response): string {
+  const id = res.locals['requestId'];
+  return typeof id === 'string' ? id : randomUUID();
+}
+
+function toResponse(spec: CommandSpec<z.ZodType>, outcome: CommandOutcome<{ id: string }>): StoredResponse {
+  const headers: Record<string, string> = {
+    'X-Event-Position': outcome.position.toString(),
+    ETag: etag(outcome.revision),
+  };
+  if (spec.status === 201 && spec.collection)
+    headers['Location'] = `/api/v1/${spec.collection}/${outcome.resource.id}`;
+  return { status: spec.status, headers, body: spec.status === 204 ? null : outcome.resource };
+}
+
+function send(res: Response, response: StoredResponse): void {
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  if (response.status === 204) res.status(204).end();
+  else res.status(response.status).json(response.body);
+}
+
+/**
+ * One express handler per command: validate the body, build the context (caller, request id, If-Match),
+ * honour Idempotency-Key on POST, run the command, answer with the resource, ETag and X-Event-Position.
+ */
+function commandHandler<Schema extends z.ZodType>(
+  deps: CommandRouterDeps,
+  spec: CommandSpec<Schema>,
+): RequestHandler {
+  return async (req: Request, res: Response) => {
+    const caller = callerOf(res);
+    // Creates need a body; an absent body of PATCH, revoke or rotate means "no fields".
+    const raw: unknown = req.body ?? (spec.bodyRequired ? undefined : {});
+    const body = (spec.schema ? parseBody(spec.schema, raw) : {}) as z.infer<Schema>;
+    const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevision(req) };
+    const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
+    const execute = async (): Promise<StoredResponse> => {
+      try {
+        const outcome = await spec.run(deps, ctx, body, id);
+        deps.onCommand?.(spec.name, 'ok');
+        return toResponse(spec as CommandSpec<z.ZodType>, outcome);
+      } catch (error) {
+        const mapped = toApiError(error);
+        deps.onCommand?.(spec.name, mapped instanceof ApiError ? mapped.code : 'internal');
+        throw mapped;
+      }
+    };
+
+    const key = req.method === 'POST' ? req.get('idempotency-key') : undefined;
+    if (key === undefined) {
+      send(res, await execute());
+      return;
+    }
+    IdempotencyStore.validKey(key);
+    const hash = requestHash(req.method, req.originalUrl, req.body);
+    const claim = await deps.idempotency.claim(caller.userId, key, hash);
+    if (claim.kind === 'replay') {
+      res.setHeader('Idempotent-Replayed', 'true');
+      send(res, claim.response);
+      return;
+    }
+    let response: StoredResponse;
+    try {
+      response = await execute();
+    } catch (error) {
+      await deps.idempotency.release(caller.userId, key);
+      throw error;
+    }
+    await deps.idempotency.complete(caller.userId, key, response);
+    send(res, response);
+  };
+}
+
+const uuidParam: RequestHandler = (req, _res, next) => {
+  const id = req.params['id'];
+  if (typeof id !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+    next(
+      new ApiError(404, 'not_found', 'no resource with this id', [{ field: 'id', issue: 'must be a uuid' }]),
+    );
+    return;
+  }
+  next();
+};
+
+/** Every write endpoint of the admin API (POST/PATCH/DELETE); the GETs are the query router's. */
+export function createCommandRouter(deps: CommandRouterDeps): express.Router {
+  const router = express.Router();
+  const h = <Schema extends z.ZodType>(spec: CommandSpec<Schema>) => commandHandler(deps, spec);
+
+  router.post(
+    '/tenants',
+    h({
+      name: 'CreateTenant',
+      bodyRequired: true,
+      schema: createTenantBody,
+      status: 201,
+      collection: 'tenants',
+      run: (d, c, b) => createTenant(d, c, b),
+    }),
+  );
+  router.patch(
+    '/tenants/:id',
+    uuidParam,
+    h({
+      name: 'UpdateTenant',
+      schema: updateTenantBody,
+      status: 200,
+      run: (d, c, b, id) => updateTenant(d, c, id, b),
+    }),
+  );
+  router.delete(
+    '/tenants/:id',
+    uuidParam,
+    h({ name: 'DeleteTenant', schema: null, status: 204, run: (d, c, _b, id) => deleteTenant(d, c, id) }),
+  );
+
+  router.post(
+    '/users',
+    h({
+      name: 'AddUser',
+      bodyRequired: true,
+      schema: createUserBody,
+      status: 201,
+      collection: 'users',
+      run: (d, c, b) => addUser(d, c, b),
+    }),
+  );
+  router.patch(
+    '/users/:id',
+    uuidParam,
+    h({
+      name: 'ChangeUserRole',
+      schema: updateUserBody,
+      status: 200,
+      run: (d, c, b, id) => changeUserRole(d, c, id, b),
+    }),
+  );
+  router.delete(
+    '/users/:id',
+    uuidParam,
+    h({ name: 'RemoveUser', schema: null, status: 204, run: (d, c, _b, id) => removeUser(d, c, id) }),
+  );
+
+  router.post(
+    '/origins',
+    h({
+      name: 'AddOrigin',
+      bodyRequired: true,
+      schema: createOriginBody,
+      status: 201,
+      collection: 'origins',
+      run: (d, c, b) => addOrigin(d, c, b),
+    }),
+  );
+  router.patch(
+    '/origins/:id',
+    uuidParam,
+    h({
+      name: 'UpdateOrigin',
+      schema: updateOriginBody,
+      status: 200,
+      run: (d, c, b, id) => updateOrigin(d, c, id, b),
+    }),
+  );
+  router.delete(
+    '/origins/:id',
+    uuidParam,
+    h({ name: 'RemoveOrigin', schema: null, status: 204, run: (d, c, _b, id) => removeOrigin(d, c, id) }),
+  );
+
+  router.post(
+    '/routes',
+    h({
+      name: 'CreateRoute',
+      bodyRequired: true,
+      schema: createRouteBody,
+      status: 201,
+      collection: 'routes',
+      run: (d, c, b) => createRoute(d, c, b),
+    }),
+  );
+  router.patch(
+    '/routes/:id',
+    uuidParam,
+    h({
+      name: 'UpdateRoute',
+      schema: updateRouteBody,
+      status: 200,
+      run: (d, c, b, id) => updateRoute(d, c, id, b),
+    }),
+  );
+  router.delete(
+    '/routes/:id',
+    uuidParam,
+    h({ name: 'DeleteRoute', schema: null, status: 204, run: (d, c, _b, id) => deleteRoute(d, c, id) }),
+  );
+
+  router.post(
+    '/api-keys',
+    h({
+      name: 'IssueApiKey',
+      bodyRequired: true,
+      schema: createApiKeyBody,
+      status: 201,
+      collection: 'api-keys',
+      run: (d, c, b) => issueApiKey(d, c, b),
+    }),
+  );
+  router.post(
+    '/api-keys/:id/rotate',
+    uuidParam,
+    h({
+      name: 'RotateApiKey',
+      schema: rotateApiKeyBody,
+      status: 201,
+      collection: 'api-keys',
+      run: (d, c, b, id) => rotateApiKey(d, c, id, b),
+    }),
+  );
+  router.post(
+    '/api-keys/:id/revoke',
+    uuidParam,
+    h({
+      name: 'RevokeApiKey',
+      schema: revokeApiKeyBody,
+      status: 200,
+      run: (d, c, b, id) => revokeApiKey(d, c, id, b),
+    }),
+  );
+  // DELETE of a key revokes it (keys are never erased: the audit log keeps them).
+  router.delete(
+    '/api-keys/:id',
+    uuidParam,
+    h({ name: 'RevokeApiKey', schema: null, status: 204, run: (d, c, _b, id) => revokeApiKey(d, c, id, {}) }),
+  );
+
+  return router;
+}

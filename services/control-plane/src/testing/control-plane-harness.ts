@@ -1,0 +1,122 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createEventStore } from '../../../../shared/src/event-store/factory.js';
+import type { EventStore, RecordedEvent } from '../../../../shared/src/event-store/port.js';
+import { createLogger } from '../../../../shared/src/observability/logger.js';
+import {
+  type ClerkTestKeys,
+  type ClerkTokenClaims,
+  createClerkTestKeys,
+  OFFLINE_CLERK_PUBLISHABLE_KEY,
+  signClerkToken,
+} from '../../../../shared/src/testing/clerk-tokens.js';
+import { createTestDatabase, type TestDatabase } from '../../../../shared/src/testing/postgres.js';
+import type { TenantDirectory } from '../auth/caller.js';
+import { createControlPlaneApp } from '../http/app.js';
+import { createEventStoreTenantDirectory } from './event-store-tenant-directory.js';
+
+export const PLATFORM_ADMIN = 'user_platformadmin';
+export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+export interface RequestOptions {
+  token?: string | null;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+/** A control plane on port 0 over a fresh PostgreSQL database and the PostgreSQL event store. */
+export interface ControlPlaneHarness {
+  baseUrl: string;
+  db: TestDatabase;
+  store: EventStore;
+  keys: ClerkTestKeys;
+  adminToken: string;
+  token(claims: ClerkTokenClaims): Promise<string>;
+  request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
+  allEvents(): Promise<RecordedEvent[]>;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(
+  options: {
+    directory?: (store: EventStore, db: TestDatabase) => TenantDirectory;
+    bodyLimitBytes?: number;
+  } = {},
+): Promise<ControlPlaneHarness> {
+  const db = await createTestDatabase();
+  const store = createEventStore({ kind: 'postgres', pool: db.pool });
+  const keys = await createClerkTestKeys();
+  const app = createControlPlaneApp({
+    store,
+    pool: db.pool,
+    auth: {
+      jwtKey: keys.publicKeyPem,
+      publishableKey: OFFLINE_CLERK_PUBLISHABLE_KEY,
+      authorizedParties: [],
+      platformAdminUserIds: new Set([PLATFORM_ADMIN]),
+    },
+    tenantDirectory: (options.directory ?? createEventStoreTenantDirectory)(store, db),
+    apiKeyPepper: TEST_PEPPER,
+    logger: createLogger({ service: 'control-plane-test', level: 'error' }),
+    ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const token = (claims: ClerkTokenClaims) => signClerkToken(keys, claims);
+  const adminToken = await token({ userId: PLATFORM_ADMIN });
+
+  async function request(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> {
+    const headers: Record<string, string> = { ...opts.headers };
+    const bearer = opts.token === undefined ? adminToken : opts.token;
+    if (bearer !== null) headers['authorization'] = `Bearer ${bearer}`;
+    let body: string | undefined;
+    if (opts.rawBody !== undefined) body = opts.rawBody;
+    else if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === '' ? null : JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, headers: response.headers, body: parsed };
+  }
+
+  return {
+    baseUrl,
+    db,
+    store,
+    keys,
+    adminToken,
+    token,
+    request,
+    allEvents: () => store.readAll(),
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+      await db.drop();
+    },
+  };
+}
+
+/** Narrow helper for test assertions on JSON bodies. */
+export function json(response: ApiResponse): Record<string, unknown> {
+  return response.body as Record<string, unknown>;
+}
