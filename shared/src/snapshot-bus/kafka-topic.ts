@@ -1,4 +1,7 @@
-import { type Admin, ConfigResourceTypes } from 'kafkajs';
+import type { Admin } from 'kafkajs';
+
+// kafkajs is CommonJS and Node's ESM loader cannot see this enum as a named export; its value is 2.
+const TOPIC_RESOURCE = 2;
 
 export interface SnapshotTopicSettings {
   topic: string;
@@ -52,7 +55,7 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
     includeSynonyms: false,
     resources: [
       {
-        type: ConfigResourceTypes.TOPIC,
+        type: TOPIC_RESOURCE,
         name: settings.topic,
         configNames: ['cleanup.policy', 'max.message.bytes'],
       },

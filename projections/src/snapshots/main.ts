@@ -1,0 +1,62 @@
+import http from 'node:http';
+import 'dotenv/config';
+import pg from 'pg';
+import { z } from 'zod';
+import { loadConfigOrExit } from '../../../shared/src/config/load-config.js';
+import { observabilitySettings, port, postgresUrl } from '../../../shared/src/config/settings.js';
+import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
+import { eventStoreSettings } from '../../../shared/src/event-store/settings.js';
+import { createLogger } from '../../../shared/src/observability/logger.js';
+import { createMetricsRegistry } from '../../../shared/src/observability/metrics.js';
+import { snapshotBusFromSettings, snapshotBusSettings } from '../../../shared/src/snapshot-bus/settings.js';
+import { startSnapshotProjector } from './snapshot-projector.js';
+
+/** `make run-snapshot-projector`: folds events into gateway snapshots and publishes them to Kafka. */
+const settings = loadConfigOrExit('snapshot-projector', {
+  ...observabilitySettings,
+  ...eventStoreSettings,
+  ...snapshotBusSettings,
+  DATABASE_URL: postgresUrl.default('postgres://vantageedge:vantageedge@127.0.0.1:55432/vantageedge'),
+  /** Prometheus /metrics of the projector; 0 = off. */
+  SNAPSHOT_PROJECTOR_METRICS_PORT: port.default(9464),
+  SNAPSHOT_PROJECTOR_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+});
+
+const logger = createLogger({ service: 'snapshot-projector', level: settings.LOG_LEVEL });
+const registry = createMetricsRegistry('snapshot-projector');
+const pool = new pg.Pool({ connectionString: settings.DATABASE_URL, max: 5 });
+const store = createEventStore(eventStoreConfigFromSettings(settings, { pool }));
+const bus = snapshotBusFromSettings(settings, { clientId: 've-snapshot-projector' });
+const projector = startSnapshotProjector({
+  store,
+  pool,
+  bus,
+  logger,
+  registry,
+  batchSize: settings.SNAPSHOT_PROJECTOR_BATCH_SIZE,
+});
+
+let metricsServer: http.Server | undefined;
+if (settings.SNAPSHOT_PROJECTOR_METRICS_PORT !== 0) {
+  metricsServer = http.createServer(async (req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+  });
+  metricsServer.listen(settings.SNAPSHOT_PROJECTOR_METRICS_PORT, '127.0.0.1');
+}
+logger.info('snapshot projector started', { topic: settings.SNAPSHOT_TOPIC, bus: settings.SNAPSHOT_BUS });
+
+async function shutdown(signal: string): Promise<void> {
+  logger.info('snapshot projector stopping', { signal });
+  metricsServer?.close();
+  await projector.stop();
+  await bus.close();
+  await store.close();
+  await pool.end();
+  process.exit(0);
+}
+process.once('SIGINT', () => void shutdown('SIGINT'));
+process.once('SIGTERM', () => void shutdown('SIGTERM'));

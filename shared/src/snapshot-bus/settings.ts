@@ -1,0 +1,86 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { commaList, LOCAL_DEFAULTS } from '../config/settings.js';
+import { createInMemorySnapshotBus, type InMemorySnapshotLog } from './in-memory-snapshot-bus.js';
+import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
+import type { SnapshotBus } from './port.js';
+import { DEFAULT_HEARTBEAT_TTL_SECONDS, DEFAULT_ROLLOUT_PREFIX } from './rollout-registry.js';
+
+/** Settings of the snapshot bus, shared by the snapshot projector and the gateways (same values!). */
+export const snapshotBusSettings = {
+  SNAPSHOT_BUS: z.enum(['kafka', 'memory']).default('kafka'),
+  KAFKA_BROKERS: commaList.default(LOCAL_DEFAULTS.KAFKA_BROKERS.split(',')),
+  SNAPSHOT_TOPIC: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, . _ -)')
+    .default('ve.gateway-snapshots.v1'),
+  SNAPSHOT_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
+  SNAPSHOT_TOPIC_REPLICATION: z.coerce.number().int().min(1).max(10).default(1),
+  /** The topic's max.message.bytes; a tenant snapshot over it (after gzip) is refused loudly. */
+  SNAPSHOT_MAX_MESSAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(64 * 1024 * 1024)
+    .default(8 * 1024 * 1024),
+};
+
+/** Gateway-side settings of rollout reporting and warm start (the control plane reads the first two). */
+export const rolloutSettings = {
+  ROLLOUT_KEY_PREFIX: z.string().default(DEFAULT_ROLLOUT_PREFIX),
+  ROLLOUT_HEARTBEAT_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(3)
+    .max(3600)
+    .default(DEFAULT_HEARTBEAT_TTL_SECONDS),
+};
+
+export const configPlaneSettings = {
+  ...rolloutSettings,
+  /** Unique per replica; default: hostname-pid. */
+  GATEWAY_REPLICA_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,200}$/)
+    .optional(),
+  /** Last-known-config file for warm starts while Kafka is unreachable; unset = no file. */
+  CONFIG_SNAPSHOT_FILE: z.string().min(1).optional(),
+};
+
+export interface SnapshotBusSettings {
+  SNAPSHOT_BUS: 'kafka' | 'memory';
+  KAFKA_BROKERS: string[];
+  SNAPSHOT_TOPIC: string;
+  SNAPSHOT_TOPIC_PARTITIONS: number;
+  SNAPSHOT_TOPIC_REPLICATION: number;
+  SNAPSHOT_MAX_MESSAGE_BYTES: number;
+}
+
+export function defaultReplicaId(): string {
+  return `${hostname()}-${process.pid}`;
+}
+
+/**
+ * The bus the settings describe. `memory` needs the process-wide log to share (single-process dev
+ * mode passes the same log to the projector's and the gateway's bus).
+ */
+export function snapshotBusFromSettings(
+  settings: SnapshotBusSettings,
+  { clientId, groupIdPrefix, log }: { clientId: string; groupIdPrefix?: string; log?: InMemorySnapshotLog },
+): SnapshotBus {
+  if (settings.SNAPSHOT_BUS === 'memory') {
+    return createInMemorySnapshotBus({
+      maxMessageBytes: settings.SNAPSHOT_MAX_MESSAGE_BYTES,
+      ...(log ? { log } : {}),
+    });
+  }
+  return createKafkaSnapshotBus({
+    brokers: settings.KAFKA_BROKERS,
+    clientId,
+    topic: settings.SNAPSHOT_TOPIC,
+    partitions: settings.SNAPSHOT_TOPIC_PARTITIONS,
+    replicationFactor: settings.SNAPSHOT_TOPIC_REPLICATION,
+    maxMessageBytes: settings.SNAPSHOT_MAX_MESSAGE_BYTES,
+    ...(groupIdPrefix ? { groupIdPrefix } : {}),
+  });
+}
