@@ -41,7 +41,7 @@ export interface LimitOutcome {
   remaining: number;
   /** Milliseconds until the limit is fully available again. */
   resetMs: number;
-  /** When refused by this limit: milliseconds until `cost` units are available; else 0. */
+  /** When refused by this limit: milliseconds until `minCost` units are available; else 0. */
   retryAfterMs: number;
 }
 

@@ -5,7 +5,7 @@
  * KEYS: one per limit (all carry the same `{tenant_id}` hash tag: one slot in a Cluster).
  * ARGV: per limit, 6 values: algorithm ('tb' | 'sw'), rate per ms (tb) or window ms (sw), capacity,
  *       cost, min cost (partial grants for fast-mode leases), idle ttl ms.
- * Returns: per limit, 4 integers: granted, remaining, reset ms, retry-after ms.
+ * Returns: per limit, 4 integers: granted, remaining, reset ms, retry-after ms (until min cost is available).
  *
  * Two passes: the first only reads (and trims expired window entries, which changes no decision), the
  * second charges every limit, and runs only when all limits can grant.
@@ -56,7 +56,7 @@ for i = 1, n do
   local algo = ARGV[b + 1]
   local p = tonumber(ARGV[b + 2])
   local cap = tonumber(ARGV[b + 3])
-  local cost = tonumber(ARGV[b + 4])
+  local min_cost = tonumber(ARGV[b + 5])
   local ttl = tonumber(ARGV[b + 6])
   local g = 0
   if all then g = grants[i] end
@@ -70,7 +70,7 @@ for i = 1, n do
     remaining = math.floor(tokens)
     reset = math.ceil((cap - tokens) / p)
     retry = 0
-    if grants[i] <= 0 then retry = math.ceil((cost - tokens) / p) end
+    if grants[i] <= 0 then retry = math.ceil((min_cost - tokens) / p) end
   else
     local count = counts[i]
     if g > 0 then
@@ -88,7 +88,7 @@ for i = 1, n do
       reset = math.ceil((tonumber(oldest[2]) + p * 1000 - now_us) / 1000)
     end
     if grants[i] <= 0 then
-      local index = count + cost - cap - 1
+      local index = count + min_cost - cap - 1
       if index >= count then
         retry = p
       else

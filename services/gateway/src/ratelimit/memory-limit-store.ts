@@ -74,7 +74,7 @@ export class MemoryLimitStore implements LimitStore {
           granted,
           remaining: Math.floor(state.tokens),
           resetMs: Math.ceil((spec.capacity - state.tokens) / spec.ratePerMs),
-          retryAfterMs: proposed <= 0 ? Math.ceil((request.cost - state.tokens) / spec.ratePerMs) : 0,
+          retryAfterMs: proposed <= 0 ? Math.ceil((request.minCost - state.tokens) / spec.ratePerMs) : 0,
         });
       } else {
         for (let j = 0; j < granted; j++) {
@@ -84,7 +84,7 @@ export class MemoryLimitStore implements LimitStore {
         const oldest = state.size > 0 ? state.times[state.head]! : now;
         let retryAfterMs = 0;
         if (proposed <= 0) {
-          const index = state.size + request.cost - spec.capacity - 1;
+          const index = state.size + request.minCost - spec.capacity - 1;
           retryAfterMs =
             index >= state.size
               ? spec.windowMs

@@ -159,7 +159,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     help: '1 while the circuit around the rate-limit Redis is open',
     registers: [options.registry],
   });
+  const halfOpenAfterMs = options.halfOpenAfterMs ?? 1_000;
+  let openedAt = 0;
+  // cockatiel only moves Open → HalfOpen inside execute(); skip it ourselves until a trial is due.
+  const circuitSkips = () => breaker.state === CircuitState.Open && Date.now() - openedAt < halfOpenAfterMs;
   breaker.onBreak(() => {
+    openedAt = Date.now();
     circuitOpen.set(1);
     logger.warn('rate-limit store circuit opened; deciding locally per on_store_failure');
   });
@@ -335,14 +340,19 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         for (const lease of refilling) if (lease.pending === refill) lease.pending = null;
         settle();
       };
+      const unavailable = (reason: 'circuit_open' | 'error') => {
+        done();
+        for (const spent of spentLeases) spent.units++;
+        storeErrors.labels({ reason }).inc();
+        return fallback(limits, identity);
+      };
+      // Open circuit: decide locally without even a rejected promise.
+      if (circuitSkips()) return unavailable('circuit_open');
       let reply: LimitOutcome[];
       try {
         reply = await breaker.execute(() => store.consume(remoteRequests));
       } catch (error) {
-        done();
-        for (const spent of spentLeases) spent.units++;
-        storeErrors.labels({ reason: error instanceof BrokenCircuitError ? 'circuit_open' : 'error' }).inc();
-        return fallback(limits, identity);
+        return unavailable(error instanceof BrokenCircuitError ? 'circuit_open' : 'error');
       }
       for (let j = 0; j < remoteIndexes.length; j++) {
         const i = remoteIndexes[j]!;
