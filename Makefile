@@ -49,6 +49,10 @@ format: install ## Format the code (biome)
 run-snapshot-projector: install ## Fold events into per-tenant gateway snapshots and publish them to Kafka (DATABASE_URL, KAFKA_BROKERS)
 	@$(TSX) projections/src/snapshots/main.ts
 
+.PHONY: run-gateway
+run-gateway: install ## Run one gateway replica: traffic on GATEWAY_PORT (8000), admin on GATEWAY_ADMIN_PORT (8001); needs API_KEY_PEPPER
+	@$(TSX) services/gateway/src/main.ts
+
 ## ---- tests ----
 .PHONY: test test-unit test-integration test-coverage
 test: install infra-up migrate-up typecheck lint ## Everything CI runs: install, infra, migrations, type-check, lint, all tests

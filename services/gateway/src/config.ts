@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { loadConfigOrExit, parseConfig } from '../../../shared/src/config/load-config.js';
 import { booleanFlag, commaList, observabilitySettings, port } from '../../../shared/src/config/settings.js';
@@ -29,7 +30,11 @@ export const gatewaySettings = {
   GATEWAY_ENCODED_SLASHES: z.enum(['reject', 'keep']).default('reject'),
   /** Fraction of successful requests that get an access-log line; errors (≥400) are always logged. */
   GATEWAY_ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
-  GATEWAY_REPLICA_ID: z.string().min(1).default(`gateway-${process.pid}`),
+  /** Unique per replica (rollout reports, /status); default hostname-pid. */
+  GATEWAY_REPLICA_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,200}$/)
+    .default(`${hostname()}-${process.pid}`),
   /** Verified tokens kept in memory (each until its exp) so RS256 is not re-verified per request. */
   GATEWAY_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */

@@ -31,7 +31,7 @@ export interface ConfigStoreWarning {
 export interface GatewayConfigStoreOptions {
   /** Lower-case base domains: tenant `acme` answers on `acme.<base>` for each. */
   baseDomains: readonly string[];
-  createUpstreamSet: (origin: OriginConfig) => UpstreamSet;
+  createUpstreamSet: (origin: OriginConfig, tenantId: string) => UpstreamSet;
   hooks?: readonly TenantCompileHook[];
   remoteJwks?: RemoteJwksRegistry;
   /** Problems in a snapshot that do not stop it from applying (bad route pattern, host clash). */
@@ -135,7 +135,7 @@ export class GatewayConfigStore implements TenantConfigSink {
         upstreams:
           reusable?.fingerprint === fingerprint
             ? reusable.upstreams
-            : this.#options.createUpstreamSet(origin),
+            : this.#options.createUpstreamSet(origin, tenantId),
       });
     }
 

@@ -138,7 +138,7 @@ export async function startTestGateway(
   });
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
-    createUpstreamSet: (origin) => createUpstreamSet(origin, { tenantId: 'test', registry }),
+    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),
   });
   const gateway = await startGateway({
     config,

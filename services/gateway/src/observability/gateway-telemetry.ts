@@ -1,0 +1,34 @@
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+export interface GatewayTelemetry {
+  readonly enabled: boolean;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The gateway's OpenTelemetry SDK. Unlike the shared startTelemetry it registers no HTTP
+ * instrumentation: the pipeline makes its own SERVER span (continuing the caller's traceparent) and
+ * child spans per stage, and an auto-instrumented server span would double every request.
+ */
+export function startGatewayTelemetry(options: {
+  enabled: boolean;
+  serviceName: string;
+  otlpEndpoint?: string | undefined;
+  exporter?: SpanExporter;
+}): GatewayTelemetry {
+  if (!options.enabled) return { enabled: false, shutdown: async () => {} };
+  const exporter =
+    options.exporter ??
+    new OTLPTraceExporter(
+      options.otlpEndpoint ? { url: `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces` } : {},
+    );
+  const sdk = new NodeSDK({
+    serviceName: options.serviceName,
+    spanProcessors: [new BatchSpanProcessor(exporter)],
+    instrumentations: [],
+  });
+  sdk.start();
+  return { enabled: true, shutdown: () => sdk.shutdown() };
+}
