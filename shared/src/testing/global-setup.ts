@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Kafka, logLevel } from 'kafkajs';
 import { TEST_INFRA } from './infrastructure.js';
 
 function reachable(host: string, port: number): Promise<boolean> {
@@ -14,6 +15,24 @@ function reachable(host: string, port: number): Promise<boolean> {
       resolve(false);
     });
   });
+}
+
+async function kafkaAnswers(brokers: readonly string[]): Promise<boolean> {
+  const admin = new Kafka({
+    clientId: 've-test-global-setup',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3000,
+    retry: { retries: 3 },
+  }).admin();
+  try {
+    await admin.connect();
+    return (await admin.describeCluster()).brokers.length > 0;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
 }
 
 /**
@@ -34,6 +53,12 @@ export default async function checkInfrastructure(): Promise<void> {
   const missing: string[] = [];
   for (const [name, host, port] of servers) {
     if (!(await reachable(host, port))) missing.push(`${name} at ${host}:${port}`);
+  }
+  // An open Kafka port is not a ready broker (it listens well before it serves metadata).
+  if (missing.length === 0 && !(await kafkaAnswers(TEST_INFRA.kafkaBrokers))) {
+    missing.push(
+      `Kafka at ${TEST_INFRA.kafkaBrokers.join(',')} (port open, but no answer to a metadata request)`,
+    );
   }
   if (missing.length > 0) {
     throw new Error(
