@@ -88,3 +88,6 @@ bench-propagation: install ## Snapshot propagation on local PostgreSQL+Kafka: 3 
 .PHONY: bench-upstream
 bench-upstream: install ## Gateway upstream hot path: acquire+release ns/op per LB algorithm and target count (~30 s)
 	@$(TSX) services/gateway/src/upstream/bench/upstream-bench.ts
+.PHONY: bench-gateway
+bench-gateway: install ## Gateway vs direct origin vs nginx (if installed), autocannon, proxy pinned to one core (~1 min)
+	@$(TSX) services/gateway/src/bench/quick-compare.ts
