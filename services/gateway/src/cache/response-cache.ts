@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import type { Cluster, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -128,7 +128,14 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     halfOpenAfter: options.halfOpenAfterMs ?? 1_000,
     breaker: new ConsecutiveBreaker(options.circuitFailures ?? 3),
   });
-  breaker.onBreak(() => logger.warn('cache store circuit opened; cache bypassed while Redis is down'));
+  const halfOpenAfterMs = options.halfOpenAfterMs ?? 1_000;
+  let openedAt = 0;
+  // cockatiel only moves Open → HalfOpen inside execute(); skip Redis ourselves until a trial is due.
+  const circuitSkips = () => breaker.state === CircuitState.Open && Date.now() - openedAt < halfOpenAfterMs;
+  breaker.onBreak(() => {
+    openedAt = Date.now();
+    logger.warn('cache store circuit opened; cache bypassed while Redis is down');
+  });
   breaker.onReset(() => logger.info('cache store circuit closed'));
 
   const lookups = new Counter({
@@ -304,6 +311,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   const readShared = async (key: string): Promise<CacheEntry | null | 'unavailable'> => {
     if (!redis) return null;
+    if (circuitSkips()) {
+      storeErrors.labels({ reason: 'circuit_open' }).inc();
+      return 'unavailable';
+    }
     try {
       const buffer = await breaker.execute(() => redis.getBuffer(key));
       return buffer ? decodeEntry(buffer) : null;
