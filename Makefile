@@ -44,6 +44,11 @@ lint: install ## Lint and check formatting (biome)
 format: install ## Format the code (biome)
 	@node_modules/.bin/biome check --write .
 
+## ---- control plane ----
+.PHONY: run-control-plane
+run-control-plane: install migrate-up ## Run the admin API on CONTROL_PLANE_PORT (8080): commands, queries, /openapi.json, /docs; needs API_KEY_PEPPER and CLERK_JWT_KEY
+	@$(TSX) services/control-plane/src/main.ts
+
 ## ---- read models (control-plane queries, audit log) ----
 .PHONY: run-projector replay
 run-projector: install ## Follow the event log into the read models (tenants, users, origins, routes, api_keys, audit_log) from their checkpoint (DATABASE_URL)

@@ -14,7 +14,12 @@ export interface ClerkAuthOptions {
   /** Allowed `azp` values; when empty any azp is accepted (Clerk's behaviour). */
   authorizedParties: readonly string[];
   platformAdminUserIds: ReadonlySet<string>;
+  /** Accept tokens of the local development key pair (claim DEV_TOKEN_CLAIM); only in dev mode. */
+  allowDevTokens?: boolean;
 }
+
+/** The claim `make dev-token` puts in development tokens (services/dev/src/dev-keys.ts). */
+const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
 /**
  * Clerk verification, then our own 401: @clerk/express marks bad or missing tokens as "signed out"
@@ -42,6 +47,10 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
           typeof reason === 'string' ? [{ field: 'authorization', issue: reason }] : [],
         ),
       );
+      return;
+    }
+    if (!options.allowDevTokens && auth.sessionClaims?.[DEV_TOKEN_CLAIM] !== undefined) {
+      next(new ApiError(401, 'unauthenticated', 'development tokens are only accepted in dev mode'));
       return;
     }
     const caller: Caller = {

@@ -11,7 +11,7 @@ import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import { createCommandRouter } from './command-router.js';
 import { DOCS_PAGE } from './docs-page.js';
-import { ApiError, createErrorHandler, notFound } from './errors.js';
+import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { SealedJson } from './sealed-json.js';
@@ -156,7 +156,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   );
   // The query router declares its full /api/v1/... paths.
   if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
-  app.use((_req, _res, next) => next(notFound('route')));
+  app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));
   app.use(
     createErrorHandler((error) =>
       deps.logger?.error('unexpected error', {

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { ConfigError } from '../../../shared/src/config/load-config.js';
+import {
+  booleanFlag,
+  commaList,
+  LOCAL_DEFAULTS,
+  observabilitySettings,
+  port,
+  postgresUrl,
+} from '../../../shared/src/config/settings.js';
+import { eventStoreSettings } from '../../../shared/src/event-store/settings.js';
+
+/** The control plane's settings, keyed by environment variable (documented in .env.example). */
+export const controlPlaneSettings = {
+  ...observabilitySettings,
+  ...eventStoreSettings,
+  CONTROL_PLANE_PORT: port.default(8080),
+  CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
+  CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
+  DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
+  API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters of secret'),
+  API_KEY_ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(2_592_000).default(86_400),
+  CLERK_JWT_KEY: z
+    .string()
+    .transform((value) => value.replaceAll('\\n', '\n'))
+    .refine((value) => value.includes('BEGIN PUBLIC KEY'), { message: 'must be a PEM public key (SPKI)' })
+    .optional(),
+  CLERK_SECRET_KEY: z
+    .string()
+    .regex(/^sk_(test|live)_/, 'must start with sk_test_ or sk_live_')
+    .optional(),
+  CLERK_PUBLISHABLE_KEY: z
+    .string()
+    .regex(/^pk_(test|live)_/, 'must start with pk_test_ or pk_live_')
+    .optional(),
+  CLERK_AUTHORIZED_PARTIES: commaList.default([]),
+  PLATFORM_ADMIN_USER_IDS: commaList.default([]),
+  VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
+};
+
+export type ControlPlaneConfig = z.infer<z.ZodObject<typeof controlPlaneSettings>>;
+
+/** Rules across settings that a flat shape cannot express. */
+export function assertControlPlaneConfig(config: ControlPlaneConfig): void {
+  if (!config.CLERK_JWT_KEY && !config.CLERK_SECRET_KEY) {
+    throw new ConfigError([
+      { setting: 'CLERK_JWT_KEY', issue: 'is required (or CLERK_SECRET_KEY to verify through Clerk’s JWKS)' },
+    ]);
+  }
+  if (!config.CLERK_JWT_KEY && !config.CLERK_PUBLISHABLE_KEY) {
+    throw new ConfigError([{ setting: 'CLERK_PUBLISHABLE_KEY', issue: 'is required with CLERK_SECRET_KEY' }]);
+  }
+}

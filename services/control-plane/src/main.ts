@@ -1,0 +1,79 @@
+import 'dotenv/config';
+import pg from 'pg';
+import { ConfigError, loadConfigOrExit } from '../../../shared/src/config/load-config.js';
+import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
+import { createLogger } from '../../../shared/src/observability/logger.js';
+import { createMetricsRegistry } from '../../../shared/src/observability/metrics.js';
+import { startTelemetry } from '../../../shared/src/observability/telemetry.js';
+import { OFFLINE_CLERK_PUBLISHABLE_KEY } from '../../../shared/src/testing/clerk-tokens.js';
+import { assertControlPlaneConfig, controlPlaneSettings } from './config.js';
+import { createControlPlaneApp } from './http/app.js';
+import { createQueryRouter } from './queries/router.js';
+import { createTenantDirectory } from './queries/tenant-directory.js';
+
+/** `make run-control-plane`: the admin API (commands + queries) on CONTROL_PLANE_PORT. */
+const config = loadConfigOrExit('control-plane', controlPlaneSettings);
+try {
+  assertControlPlaneConfig(config);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  for (const p of error.problems)
+    process.stderr.write(`control-plane: invalid configuration: ${p.setting} ${p.issue}\n`);
+  process.exit(1);
+}
+const telemetry = startTelemetry({
+  serviceName: config.OTEL_SERVICE_NAME ?? 'control-plane',
+  enabled: config.OTEL_ENABLED,
+  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+});
+const logger = createLogger({ service: 'control-plane', level: config.LOG_LEVEL });
+const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 20 });
+const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
+
+const app = createControlPlaneApp({
+  store,
+  pool,
+  auth: {
+    jwtKey: config.CLERK_JWT_KEY,
+    secretKey: config.CLERK_SECRET_KEY,
+    // With networkless verification Clerk still wants a well-formed publishable key.
+    publishableKey: config.CLERK_PUBLISHABLE_KEY ?? OFFLINE_CLERK_PUBLISHABLE_KEY,
+    authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
+    platformAdminUserIds: new Set(config.PLATFORM_ADMIN_USER_IDS),
+    allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
+  },
+  tenantDirectory: createTenantDirectory(pool),
+  apiKeyPepper: config.API_KEY_PEPPER,
+  rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
+  bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
+  logger,
+  metrics: createMetricsRegistry('control-plane'),
+  queryRouter: (authorizer) =>
+    createQueryRouter({
+      pool,
+      authorizer,
+      eventStore: store,
+      onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
+    }),
+});
+
+const server = app.listen(config.CONTROL_PLANE_PORT, config.CONTROL_PLANE_HOST, () => {
+  logger.info('control plane listening', {
+    host: config.CONTROL_PLANE_HOST,
+    port: config.CONTROL_PLANE_PORT,
+  });
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info('shutting down', { signal });
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await store.close();
+  await pool.end();
+  await telemetry.shutdown();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
