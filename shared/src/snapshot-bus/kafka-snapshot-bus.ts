@@ -204,6 +204,7 @@ function startSubscription(
   const nextOffsets = new Map<number, bigint>();
   const lagByPartition = new Map<number, number>();
 
+  let reportedLag = 0;
   const totalLag = (): number => [...lagByPartition.values()].reduce((sum, lag) => sum + lag, 0);
 
   const setConnected = (value: boolean, error?: string): void => {
@@ -304,7 +305,13 @@ function startSubscription(
             batch.partition,
             Math.max(0, Number(BigInt(batch.highWatermark) - (nextOffsets.get(batch.partition) ?? 0n))),
           );
-          setConnected(true);
+          if (connected) {
+            const lag = totalLag();
+            if (lag !== reportedLag) {
+              reportedLag = lag;
+              handlers.onHealth({ connected: true, lag });
+            }
+          } else setConnected(true);
           await heartbeat();
         },
       });
