@@ -57,9 +57,7 @@ function replica(versions: Map<string, bigint>) {
   };
 }
 
-async function get(
-  path: string,
-): Promise<{
+async function get(path: string): Promise<{
   status: number;
   body: RolloutStatus & { error?: { code: string; details: Array<{ field: string }> } };
 }> {
