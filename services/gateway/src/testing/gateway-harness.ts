@@ -114,7 +114,7 @@ export interface TestGateway {
 
 export async function startTestGateway(
   env: Record<string, string> = {},
-  extra: { stages?: RequestStage[] } = {},
+  extra: { stages?: RequestStage[]; tracingEnabled?: boolean } = {},
 ): Promise<TestGateway> {
   const config = parseGatewayConfig({
     GATEWAY_PORT: '0',
@@ -146,6 +146,7 @@ export async function startTestGateway(
     registry,
     logger,
     ...(extra.stages ? { stages: extra.stages } : {}),
+    tracingEnabled: extra.tracingEnabled ?? false,
   });
   return {
     gateway,
