@@ -29,8 +29,6 @@ const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'
 const services = Object.entries(compose.services);
 const nodeServices = services.filter(([, service]) => service.build !== undefined);
 
-/** Entry points whose owners have not written them yet; remove a line once its file exists. */
-const PENDING_ENTRY_POINTS = new Set(['services/control-plane/src/main.ts']);
 /** Long-running services with nothing to probe (no listener); `restart` covers a crash. */
 const WITHOUT_HEALTHCHECK = new Set(['read-model-projector', 'otel-collector']);
 
@@ -60,14 +58,7 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of nodeServices) {
       expect(existsSync(path.join(ROOT, service.build?.dockerfile ?? '')), name).toBe(true);
       const entry = service.command?.[0] ?? '';
-      if (PENDING_ENTRY_POINTS.has(entry)) {
-        expect(
-          existsSync(path.join(ROOT, entry)),
-          `${entry} exists now: drop it from PENDING_ENTRY_POINTS`,
-        ).toBe(false);
-      } else {
-        expect(existsSync(path.join(ROOT, entry)), `${name}: ${entry}`).toBe(true);
-      }
+      expect(existsSync(path.join(ROOT, entry)), `${name}: ${entry}`).toBe(true);
     }
   });
 
