@@ -96,3 +96,6 @@ bench-upstream: install ## Gateway upstream hot path: acquire+release ns/op per 
 .PHONY: bench-gateway
 bench-gateway: install ## Gateway vs direct origin vs nginx (if installed), autocannon, proxy pinned to one core (~1 min)
 	@$(TSX) services/gateway/src/bench/quick-compare.ts
+.PHONY: bench-gateway-auth
+bench-gateway-auth: install ## Gateway token auth: Clerk RS256 verification per request vs the verified-token cache (~20 s)
+	@$(TSX) services/gateway/src/bench/token-cache-bench.ts
