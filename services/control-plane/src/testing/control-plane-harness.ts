@@ -48,6 +48,7 @@ export async function startControlPlane(
   options: {
     directory?: (store: EventStore, db: TestDatabase) => TenantDirectory;
     bodyLimitBytes?: number;
+    authorizedParties?: string[];
   } = {},
 ): Promise<ControlPlaneHarness> {
   const db = await createTestDatabase();
@@ -59,7 +60,7 @@ export async function startControlPlane(
     auth: {
       jwtKey: keys.publicKeyPem,
       publishableKey: OFFLINE_CLERK_PUBLISHABLE_KEY,
-      authorizedParties: [],
+      authorizedParties: options.authorizedParties ?? [],
       platformAdminUserIds: new Set([PLATFORM_ADMIN]),
     },
     tenantDirectory: (options.directory ?? createEventStoreTenantDirectory)(store, db),
