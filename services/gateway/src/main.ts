@@ -12,10 +12,14 @@ import {
   snapshotBusFromSettings,
   snapshotBusSettings,
 } from '../../../shared/src/snapshot-bus/settings.js';
+import { createCacheStage } from './cache/cache-stage.js';
+import { createResponseCache } from './cache/response-cache.js';
 import { GatewayConfigStore } from './config/gateway-config-store.js';
 import { gatewaySettings } from './config.js';
 import { startConfigPlane } from './config-plane/config-plane.js';
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
+import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
+import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
 
@@ -39,8 +43,17 @@ const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
 const registry = createMetricsRegistry('gateway');
 const redis = createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'gateway', logger });
 
+// GW-LIMITS stages: limits and cache policies compiled per snapshot (hooks), run between auth and proxy.
+const rateLimitStage = createRateLimitStage(createRateLimiter({ redis, registry, logger }));
+const responseCache = createResponseCache({ redis, l1MaxBytes: 64 * 1024 * 1024, registry, logger });
+const cacheStage = createCacheStage(responseCache);
 const store = new GatewayConfigStore({
   baseDomains: config.GATEWAY_BASE_DOMAINS,
+  hooks: [
+    rateLimitStage,
+    cacheStage,
+    { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
+  ],
   createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, logger }),
   onWarning: (warning) =>
     logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
@@ -65,6 +78,7 @@ const gateway = await startGateway({
   registry,
   logger,
   tracingEnabled: telemetry.enabled,
+  stages: [rateLimitStage, cacheStage],
   readiness: () => {
     const status = configPlane.status();
     return status.ready
@@ -82,6 +96,7 @@ async function shutdown(signal: string): Promise<void> {
   await configPlane.close();
   await bus.close();
   await store.close();
+  await responseCache.close();
   redis.disconnect();
   await telemetry.shutdown();
   process.exit(0);
