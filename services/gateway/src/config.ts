@@ -39,6 +39,8 @@ export const gatewaySettings = {
   GATEWAY_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
   GATEWAY_TRUST_PROXY: booleanFlag.default(false),
+  /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
+  VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   ...observabilitySettings,
 };
 

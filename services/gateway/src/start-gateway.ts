@@ -69,6 +69,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
         authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
       },
       tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
+      allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
     }),
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,

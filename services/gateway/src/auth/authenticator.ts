@@ -16,7 +16,12 @@ export interface AuthenticatorOptions {
   tokenCacheSize?: number;
   /** Longest accepted lifetime (exp − iat) of a service token, in seconds. */
   maxServiceTokenSeconds?: number;
+  /** Accept Clerk tokens of the local development key pair (claim DEV_TOKEN_CLAIM); only in dev mode. */
+  allowDevTokens?: boolean;
 }
+
+/** The claim `make dev-token` puts in development tokens (services/dev/src/dev-keys.ts). */
+const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
 const BEARER = /^Bearer +(\S+)$/i;
 const API_KEY_CHALLENGE = 'ApiKey realm="vantageedge", header="X-API-Key"';
@@ -204,6 +209,12 @@ export class Authenticator {
         ...(clerk.secretKey ? { secretKey: clerk.secretKey } : {}),
         ...(clerk.authorizedParties?.length ? { authorizedParties: [...clerk.authorizedParties] } : {}),
       });
+      if (!this.#options.allowDevTokens && payload[DEV_TOKEN_CLAIM] !== undefined) {
+        return {
+          ok: false,
+          failure: bearerFailure('invalid_token', 'development tokens are only accepted in dev mode'),
+        };
+      }
       const entry: CachedToken = { identity: clerkIdentity(payload as JWTPayload), verifiedBy: 'clerk' };
       this.#tokens.set(token, entry, payload.exp);
       return { ok: true, entry };
