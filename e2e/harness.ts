@@ -1,0 +1,476 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type ClerkTestKeys,
+  type ClerkTokenClaims,
+  createClerkTestKeys,
+  signClerkToken,
+} from '../shared/src/testing/clerk-tokens.js';
+import { uniqueSuffix } from '../shared/src/testing/infrastructure.js';
+import { uniqueTopic } from '../shared/src/testing/kafka.js';
+import { createTestDatabase, type TestDatabase } from '../shared/src/testing/postgres.js';
+import { TEST_INFRA } from '../shared/src/testing/infrastructure.js';
+
+/**
+ * System end-to-end harness: every service is its own OS process, started the way a user starts it
+ * (`node --import tsx <entry point>`) with its settings in the environment. Each process runs in its own
+ * process group so teardown kills everything it started; stdout/stderr tails are kept so a service that
+ * does not come up fails the test with its own last words.
+ */
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(here, '..');
+
+const TAIL_CHARS = 6_000;
+
+export const ENTRY_POINTS = {
+  controlPlane: 'services/control-plane/src/main.ts',
+  readModels: 'projections/src/read-models/main.ts',
+  snapshots: 'projections/src/snapshots/main.ts',
+  gateway: 'services/gateway/src/main.ts',
+} as const;
+
+export interface ServiceProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Last few KB of stdout and stderr, for failure messages. */
+  tail(): string;
+  /** Resolves with the first stdout line containing `text` (lines already seen count). */
+  waitForLine(text: string, timeoutMs?: number): Promise<string>;
+  exited(): boolean;
+  /** SIGTERM to the whole process group, SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const running = new Set<ServiceProcess>();
+
+/** Kills every process this harness started and has not stopped yet (last-resort teardown). */
+export async function stopAllServices(): Promise<void> {
+  await Promise.all([...running].map((service) => service.stop()));
+}
+
+export function startService(name: string, entry: string, env: Record<string, string>): ServiceProcess {
+  // node itself with tsx's loader (no tsx CLI wrapper whose death would orphan the real process), in a
+  // new process group (detached) so a group kill reaches anything the service might spawn.
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NODE_OPTIONS: '--enable-source-maps', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  let err = '';
+  let lineBuffer = '';
+  const lines: string[] = [];
+  const waiters: Array<{ text: string; resolve: (line: string) => void }> = [];
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    out = (out + text).slice(-TAIL_CHARS);
+    lineBuffer += text;
+    let newline = lineBuffer.indexOf('\n');
+    while (newline >= 0) {
+      const line = lineBuffer.slice(0, newline);
+      lineBuffer = lineBuffer.slice(newline + 1);
+      if (lines.length < 2_000) lines.push(line);
+      for (const waiter of [...waiters]) {
+        if (line.includes(waiter.text)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+      newline = lineBuffer.indexOf('\n');
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    err = (err + chunk.toString()).slice(-TAIL_CHARS);
+  });
+  let exitInfo: string | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = `exited with ${code ?? signal}`;
+      resolve();
+    });
+  });
+
+  const service: ServiceProcess = {
+    name,
+    child,
+    tail: () =>
+      `--- ${name} (pid ${child.pid}) ${exitInfo ?? 'running'} ---\n` +
+      `stderr tail:\n${err.trim() || '(empty)'}\nstdout tail:\n${out.trim() || '(empty)'}`,
+    exited: () => exitInfo !== undefined,
+    waitForLine(text, timeoutMs = 30_000) {
+      const seen = lines.find((line) => line.includes(text));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          text,
+          resolve: (line: string) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        };
+        const fail = (why: string) => {
+          const index = waiters.indexOf(waiter);
+          if (index < 0) return;
+          waiters.splice(index, 1);
+          reject(new Error(`${name}: no log line "${text}" (${why})\n${service.tail()}`));
+        };
+        const timer = setTimeout(() => fail(`after ${timeoutMs} ms`), timeoutMs);
+        waiters.push(waiter);
+        void exitPromise.then(() => {
+          clearTimeout(timer);
+          fail('the process exited');
+        });
+      });
+    },
+    async stop(graceMs = 5_000) {
+      running.delete(service);
+      if (exitInfo !== undefined || child.pid === undefined) return;
+      const groupKill = (signal: NodeJS.Signals) => {
+        try {
+          process.kill(-(child.pid as number), signal);
+        } catch {
+          // already gone
+        }
+      };
+      groupKill('SIGTERM');
+      const timer = setTimeout(() => groupKill('SIGKILL'), graceMs);
+      await exitPromise;
+      clearTimeout(timer);
+      // Anything left in the group (there should be nothing) goes too.
+      groupKill('SIGKILL');
+    },
+  };
+  running.add(service);
+  return service;
+}
+
+/** Polls `url` until it answers `expectStatus`; fails with the service's output tail otherwise. */
+export async function waitForHttp(
+  service: ServiceProcess,
+  url: string,
+  { timeoutMs = 60_000, expectStatus = 200 } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (service.exited()) break;
+    try {
+      const response = await fetch(url);
+      const body = await response.text();
+      if (response.status === expectStatus) return;
+      last = `status ${response.status}: ${body.slice(0, 300)}`;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(100);
+  }
+  throw new Error(`${service.name} did not answer ${expectStatus} on ${url} (${last})\n${service.tail()}`);
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------------
+// HTTP client with an explicit Host header (fetch cannot reliably set Host).
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export function httpRequest(
+  url: string,
+  {
+    method = 'GET',
+    headers = {},
+    body,
+    agent,
+    timeoutMs = 10_000,
+  }: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    agent?: http.Agent;
+    timeoutMs?: number;
+  } = {},
+): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method, headers, agent, timeout: timeoutMs }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`timeout after ${timeoutMs} ms: ${url}`)));
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Test origins: local HTTP servers that say who they are and count requests.
+
+export interface TestOrigin {
+  name: string;
+  url: string;
+  /** Requests received, by path (query included). */
+  hits: Map<string, number>;
+  total(): number;
+  close(): Promise<void>;
+}
+
+export async function startOrigin(
+  name: string,
+  respond?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
+): Promise<TestOrigin> {
+  const hits = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    hits.set(url, (hits.get(url) ?? 0) + 1);
+    req.resume();
+    if (respond?.(req, res)) return;
+    const body = JSON.stringify({ origin: name, path: url, method: req.method, n: hits.get(url) });
+    res.writeHead(200, { 'content-type': 'application/json', 'x-origin': name });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address() as net.AddressInfo;
+  return {
+    name,
+    url: `http://127.0.0.1:${address.port}`,
+    hits,
+    total: () => [...hits.values()].reduce((a, b) => a + b, 0),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The whole system: control plane, both projectors, N gateway replicas.
+
+export interface GatewayReplica {
+  id: string;
+  service: ServiceProcess;
+  port: number;
+  adminPort: number;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  adminUrl: string;
+  agent: http.Agent;
+  /** A request to `path` on this replica for tenant host `<subdomain>.localhost`. */
+  get(subdomain: string, pathname: string, headers?: Record<string, string>): Promise<HttpResponse>;
+}
+
+export interface AdminResponse {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+  text: string;
+}
+
+export interface SystemOptions {
+  /** Extra environment for every gateway replica. */
+  gatewayEnv?: Record<string, string>;
+}
+
+export class TestSystem {
+  readonly database: TestDatabase;
+  readonly clerk: ClerkTestKeys;
+  readonly topic: string;
+  readonly rolloutPrefix: string;
+  readonly pepper: string;
+  readonly adminUserId = 'user_e2e_platform_admin';
+  readonly services: ServiceProcess[] = [];
+  readonly gateways: GatewayReplica[] = [];
+  controlPlaneUrl = '';
+  private readonly options: SystemOptions;
+
+  private constructor(database: TestDatabase, clerk: ClerkTestKeys, options: SystemOptions) {
+    this.database = database;
+    this.clerk = clerk;
+    this.options = options;
+    this.topic = uniqueTopic('e2e-snapshots');
+    this.rolloutPrefix = `ve-test-e2e-rollout-${uniqueSuffix()}:`;
+    this.pepper = `e2e-pepper-${uniqueSuffix()}-0123456789abcdefghijklmnopqrstuvwxyz`;
+  }
+
+  /** A fresh database, Clerk keys, topic and rollout prefix; no process started yet. */
+  static async create(options: SystemOptions = {}): Promise<TestSystem> {
+    const [database, clerk] = await Promise.all([createTestDatabase(), createClerkTestKeys()]);
+    return new TestSystem(database, clerk, options);
+  }
+
+  private commonEnv(): Record<string, string> {
+    return {
+      DATABASE_URL: this.database.url,
+      EVENT_STORE: 'postgres',
+      REDIS_URL: TEST_INFRA.redisUrl,
+      KAFKA_BROKERS: TEST_INFRA.kafkaBrokers.join(','),
+      SNAPSHOT_BUS: 'kafka',
+      SNAPSHOT_TOPIC: this.topic,
+      SNAPSHOT_TOPIC_PARTITIONS: '3',
+      ROLLOUT_KEY_PREFIX: this.rolloutPrefix,
+      API_KEY_PEPPER: this.pepper,
+      CLERK_JWT_KEY: this.clerk.publicKeyPem,
+      PLATFORM_ADMIN_USER_IDS: this.adminUserId,
+      LOG_LEVEL: 'info',
+      OTEL_ENABLED: 'false',
+    };
+  }
+
+  /** Control plane and both projectors, in parallel; resolves when all three are up. */
+  async startControlSide(): Promise<void> {
+    const port = await freePort();
+    const env = this.commonEnv();
+    const cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
+      ...env,
+      CONTROL_PLANE_PORT: String(port),
+      CONTROL_PLANE_HOST: '127.0.0.1',
+    });
+    const readModels = startService('read-model-projector', ENTRY_POINTS.readModels, env);
+    const snapshots = startService('snapshot-projector', ENTRY_POINTS.snapshots, {
+      ...env,
+      SNAPSHOT_PROJECTOR_METRICS_PORT: '0',
+      SNAPSHOT_PROJECTOR_BATCH_SIZE: '100',
+    });
+    this.services.push(cp, readModels, snapshots);
+    this.controlPlaneUrl = `http://127.0.0.1:${port}`;
+    await Promise.all([
+      waitForHttp(cp, `${this.controlPlaneUrl}/readyz`),
+      readModels.waitForLine('read-model projector started', 60_000),
+      snapshots.waitForLine('snapshot projector started', 60_000),
+    ]);
+  }
+
+  /** `count` gateway replicas in parallel; resolves when each answers 200 on /readyz. */
+  async startGateways(count: number): Promise<GatewayReplica[]> {
+    const started = await Promise.all(
+      Array.from({ length: count }, async () => {
+        const [port, adminPort] = await Promise.all([freePort(), freePort()]);
+        const id = `e2e-gw-${this.gateways.length}-${uniqueSuffix()}`;
+        const service = startService(`gateway ${id}`, ENTRY_POINTS.gateway, {
+          ...this.commonEnv(),
+          ...this.options.gatewayEnv,
+          GATEWAY_PORT: String(port),
+          GATEWAY_ADMIN_PORT: String(adminPort),
+          GATEWAY_HOST: '127.0.0.1',
+          GATEWAY_BASE_DOMAINS: 'vantageedge.dev,localhost',
+          GATEWAY_REPLICA_ID: id,
+        });
+        this.services.push(service);
+        const url = `http://127.0.0.1:${port}`;
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+        const replica: GatewayReplica = {
+          id,
+          service,
+          port,
+          adminPort,
+          url,
+          adminUrl: `http://127.0.0.1:${adminPort}`,
+          agent,
+          get: (subdomain, pathname, headers = {}) =>
+            httpRequest(`${url}${pathname}`, {
+              headers: { host: `${subdomain}.localhost`, ...headers },
+              agent,
+            }),
+        };
+        this.gateways.push(replica);
+        await waitForHttp(service, `${replica.adminUrl}/readyz`, { timeoutMs: 90_000 });
+        return replica;
+      }),
+    );
+    return started;
+  }
+
+  token(claims: Partial<ClerkTokenClaims> = {}): Promise<string> {
+    return signClerkToken(this.clerk, { userId: this.adminUserId, ...claims });
+  }
+
+  /** An admin API call with a platform-admin Clerk token (or `token`). */
+  async admin(
+    method: string,
+    pathname: string,
+    { body, token, headers = {} }: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+  ): Promise<AdminResponse> {
+    const bearer = token ?? (await this.token());
+    const response = await fetch(`${this.controlPlaneUrl}${pathname}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${bearer}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      parsed = {};
+    }
+    return { status: response.status, headers: response.headers, body: parsed, text };
+  }
+
+  /** Every service's output tail, for assertion messages. */
+  tails(): string {
+    return this.services.map((service) => service.tail()).join('\n');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.services.map((service) => service.stop()));
+    for (const gateway of this.gateways) gateway.agent.destroy();
+    await this.database.drop().catch(() => {});
+  }
+}
+
+/**
+ * Polls `check` until it returns true; returns the elapsed milliseconds. Fails with the system's
+ * output tails after `timeoutMs` (a loose bound: precise numbers are printed, not asserted).
+ */
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean>,
+  { timeoutMs = 20_000, intervalMs = 20, system }: { timeoutMs?: number; intervalMs?: number; system?: TestSystem } = {},
+): Promise<number> {
+  const started = performance.now();
+  let lastError = '';
+  while (performance.now() - started < timeoutMs) {
+    try {
+      if (await check()) return performance.now() - started;
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(
+    `${what}: not within ${timeoutMs} ms${lastError ? ` (last error: ${lastError})` : ''}\n${system?.tails() ?? ''}`,
+  );
+}
