@@ -67,7 +67,9 @@ export async function issueApiKey(
 ): Promise<IssuedApiKey> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
-  return issue(deps, ctx, body);
+  // One canonical form (UTC, milliseconds) in events and responses, whatever offset the client sent.
+  const expiresAt = body.expires_at === null ? null : new Date(body.expires_at).toISOString();
+  return issue(deps, ctx, { ...body, expires_at: expiresAt });
 }
 
 /**

@@ -97,7 +97,7 @@ describe('the seed curl examples, verbatim', () => {
       tenant_id: tenantId,
       name: 'production-key',
       scopes: ['read', 'write'],
-      expires_at: '2025-12-31T23:59:59Z',
+      expires_at: '2025-12-31T23:59:59.000Z',
       revoked_at: null,
     });
     const plaintext = keyBody['key'] as string;

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { startReadModelProjector } from '../../../../projections/src/read-models/projector.js';
 import { createEventStore } from '../../../../shared/src/event-store/factory.js';
 import type { EventStore, RecordedEvent } from '../../../../shared/src/event-store/port.js';
 import { createLogger } from '../../../../shared/src/observability/logger.js';
@@ -11,8 +12,11 @@ import {
   signClerkToken,
 } from '../../../../shared/src/testing/clerk-tokens.js';
 import { createTestDatabase, type TestDatabase } from '../../../../shared/src/testing/postgres.js';
+import type { Authorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { createControlPlaneApp } from '../http/app.js';
+import { createQueryRouter } from '../queries/router.js';
+import { createTenantDirectory } from '../queries/tenant-directory.js';
 import { createEventStoreTenantDirectory } from './event-store-tenant-directory.js';
 
 export const PLATFORM_ADMIN = 'user_platformadmin';
@@ -49,11 +53,14 @@ export async function startControlPlane(
     directory?: (store: EventStore, db: TestDatabase) => TenantDirectory;
     bodyLimitBytes?: number;
     authorizedParties?: string[];
+    /** Mount the query router and run the read-model projector (the whole admin API). */
+    withReadSide?: boolean;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const db = await createTestDatabase();
   const store = createEventStore({ kind: 'postgres', pool: db.pool });
   const keys = await createClerkTestKeys();
+  const projector = options.withReadSide ? startReadModelProjector({ store, pool: db.pool }) : null;
   const app = createControlPlaneApp({
     store,
     pool: db.pool,
@@ -63,7 +70,15 @@ export async function startControlPlane(
       authorizedParties: options.authorizedParties ?? [],
       platformAdminUserIds: new Set([PLATFORM_ADMIN]),
     },
-    tenantDirectory: (options.directory ?? createEventStoreTenantDirectory)(store, db),
+    tenantDirectory: options.withReadSide
+      ? createTenantDirectory(db.pool)
+      : (options.directory ?? createEventStoreTenantDirectory)(store, db),
+    ...(options.withReadSide
+      ? {
+          queryRouter: (authorizer: Authorizer) =>
+            createQueryRouter({ pool: db.pool, authorizer, eventStore: store }),
+        }
+      : {}),
     apiKeyPepper: TEST_PEPPER,
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
@@ -111,6 +126,7 @@ export async function startControlPlane(
     allEvents: () => store.readAll(),
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await projector?.stop();
       await store.close();
       await db.drop();
     },
