@@ -1,0 +1,98 @@
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../../shared/src/observability/logger.js';
+import type { RedisClient } from '../../../shared/src/redis/client.js';
+import type { SnapshotBus } from '../../../shared/src/snapshot-bus/port.js';
+import { createCacheStage } from './cache/cache-stage.js';
+import { createResponseCache } from './cache/response-cache.js';
+import { GatewayConfigStore } from './config/gateway-config-store.js';
+import type { GatewayConfig } from './config.js';
+import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
+import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
+import { createRateLimiter } from './ratelimit/rate-limiter.js';
+import { type RunningGateway, startGateway } from './start-gateway.js';
+import { createUpstreamSet } from './upstream/index.js';
+
+export interface GatewayReplicaOptions {
+  config: GatewayConfig & {
+    ROLLOUT_KEY_PREFIX: string;
+    ROLLOUT_HEARTBEAT_TTL_SECONDS: number;
+    CONFIG_SNAPSHOT_FILE?: string | undefined;
+  };
+  /** Where tenant snapshots come from (Kafka, or the in-memory bus of the single-process dev mode). */
+  bus: SnapshotBus;
+  /** Shared rate limits, cache and rollout heartbeats; without it all of them live in this process. */
+  redis?: RedisClient | undefined;
+  registry: Registry;
+  logger: Logger;
+  tracingEnabled?: boolean;
+}
+
+export interface GatewayReplica {
+  gateway: RunningGateway;
+  configPlane: ConfigPlane;
+  store: GatewayConfigStore;
+  /** Stops the listeners, the config plane, the upstream sets and the cache (not the bus or Redis). */
+  close(): Promise<void>;
+}
+
+/**
+ * One gateway replica, composed from its modules: config store (compiled tenants) ← config plane
+ * (snapshots from the bus) → request pipeline with the rate-limit and cache stages (compiled per
+ * snapshot by hooks, run between auth and proxy). Used by `make run-gateway` and `make dev`.
+ */
+export async function startGatewayReplica(options: GatewayReplicaOptions): Promise<GatewayReplica> {
+  const { config, bus, redis, registry, logger } = options;
+  const rateLimitStage = createRateLimitStage(createRateLimiter({ redis, registry, logger }));
+  const responseCache = createResponseCache({ redis, l1MaxBytes: 64 * 1024 * 1024, registry, logger });
+  const cacheStage = createCacheStage(responseCache);
+  const store = new GatewayConfigStore({
+    baseDomains: config.GATEWAY_BASE_DOMAINS,
+    hooks: [
+      rateLimitStage,
+      cacheStage,
+      { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
+    ],
+    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, logger }),
+    onWarning: (warning) =>
+      logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
+    onCloseError: (error) => logger.warn('closing an upstream set failed', { error: String(error) }),
+  });
+
+  const configPlane = startConfigPlane({
+    bus,
+    sink: store,
+    registry,
+    logger,
+    ...(redis ? { redis } : {}),
+    replicaId: config.GATEWAY_REPLICA_ID,
+    ...(config.CONFIG_SNAPSHOT_FILE ? { snapshotFile: config.CONFIG_SNAPSHOT_FILE } : {}),
+    rollout: { prefix: config.ROLLOUT_KEY_PREFIX, ttlSeconds: config.ROLLOUT_HEARTBEAT_TTL_SECONDS },
+  });
+
+  const gateway = await startGateway({
+    config,
+    store,
+    registry,
+    logger,
+    tracingEnabled: options.tracingEnabled ?? false,
+    stages: [rateLimitStage, cacheStage],
+    readiness: () => {
+      const status = configPlane.status();
+      return status.ready
+        ? { ready: true }
+        : { ready: false, reason: status.lastError ?? 'snapshots not caught up' };
+    },
+  });
+
+  return {
+    gateway,
+    configPlane,
+    store,
+    async close() {
+      await gateway.close();
+      await configPlane.close();
+      await store.close();
+      await responseCache.close();
+    },
+  };
+}
