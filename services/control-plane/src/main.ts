@@ -5,11 +5,8 @@ import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/
 import { createLogger } from '../../../shared/src/observability/logger.js';
 import { createMetricsRegistry } from '../../../shared/src/observability/metrics.js';
 import { startTelemetry } from '../../../shared/src/observability/telemetry.js';
-import { OFFLINE_CLERK_PUBLISHABLE_KEY } from '../../../shared/src/testing/clerk-tokens.js';
+import { controlPlaneAppFromConfig } from './app-from-config.js';
 import { assertControlPlaneConfig, controlPlaneSettings } from './config.js';
-import { createControlPlaneApp } from './http/app.js';
-import { createQueryRouter } from './queries/router.js';
-import { createTenantDirectory } from './queries/tenant-directory.js';
 
 /** `make run-control-plane`: the admin API (commands + queries) on CONTROL_PLANE_PORT. */
 const config = loadConfigOrExit('control-plane', controlPlaneSettings);
@@ -30,31 +27,11 @@ const logger = createLogger({ service: 'control-plane', level: config.LOG_LEVEL 
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 20 });
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
-const app = createControlPlaneApp({
+const app = controlPlaneAppFromConfig(config, {
   store,
   pool,
-  auth: {
-    jwtKey: config.CLERK_JWT_KEY,
-    secretKey: config.CLERK_SECRET_KEY,
-    // With networkless verification Clerk still wants a well-formed publishable key.
-    publishableKey: config.CLERK_PUBLISHABLE_KEY ?? OFFLINE_CLERK_PUBLISHABLE_KEY,
-    authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
-    platformAdminUserIds: new Set(config.PLATFORM_ADMIN_USER_IDS),
-    allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
-  },
-  tenantDirectory: createTenantDirectory(pool),
-  apiKeyPepper: config.API_KEY_PEPPER,
-  rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
-  bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
   logger,
   metrics: createMetricsRegistry('control-plane'),
-  queryRouter: (authorizer) =>
-    createQueryRouter({
-      pool,
-      authorizer,
-      eventStore: store,
-      onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
-    }),
 });
 
 const server = app.listen(config.CONTROL_PLANE_PORT, config.CONTROL_PLANE_HOST, () => {

@@ -1,0 +1,46 @@
+import type express from 'express';
+import type pg from 'pg';
+import type { Registry } from 'prom-client';
+import type { EventStore } from '../../../shared/src/event-store/port.js';
+import type { Logger } from '../../../shared/src/observability/logger.js';
+import { OFFLINE_CLERK_PUBLISHABLE_KEY } from '../../../shared/src/testing/clerk-tokens.js';
+import type { ControlPlaneConfig } from './config.js';
+import { createControlPlaneApp } from './http/app.js';
+import { createQueryRouter } from './queries/router.js';
+import { createTenantDirectory } from './queries/tenant-directory.js';
+
+/**
+ * The admin API (commands + mounted query router) as the settings describe it. Used by
+ * `make run-control-plane` (main.ts) and the single-process `make dev`.
+ */
+export function controlPlaneAppFromConfig(
+  config: ControlPlaneConfig,
+  { store, pool, logger, metrics }: { store: EventStore; pool: pg.Pool; logger: Logger; metrics: Registry },
+): express.Express {
+  return createControlPlaneApp({
+    store,
+    pool,
+    auth: {
+      jwtKey: config.CLERK_JWT_KEY,
+      secretKey: config.CLERK_SECRET_KEY,
+      // With networkless verification Clerk still wants a well-formed publishable key.
+      publishableKey: config.CLERK_PUBLISHABLE_KEY ?? OFFLINE_CLERK_PUBLISHABLE_KEY,
+      authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
+      platformAdminUserIds: new Set(config.PLATFORM_ADMIN_USER_IDS),
+      allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
+    },
+    tenantDirectory: createTenantDirectory(pool),
+    apiKeyPepper: config.API_KEY_PEPPER,
+    rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
+    bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
+    logger,
+    metrics,
+    queryRouter: (authorizer) =>
+      createQueryRouter({
+        pool,
+        authorizer,
+        eventStore: store,
+        onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
+      }),
+  });
+}
