@@ -5,6 +5,12 @@ import type { Caller } from './caller.js';
 
 const UNUSED_SECRET_KEY = 'sk_live_unused_networkless_verification';
 
+/**
+ * A well-formed publishable key for networkless verification (CLERK_JWT_KEY set, no Clerk frontend):
+ * Clerk refuses to run without one. A pk_live_ key also keeps Clerk's dev-instance behaviour off.
+ */
+export const NETWORKLESS_PUBLISHABLE_KEY = `pk_live_${Buffer.from('offline.clerk.accounts.dev$').toString('base64')}`;
+
 export interface ClerkAuthOptions {
   /** PEM (SPKI) public key of the Clerk instance: verifies session tokens with no network call. */
   jwtKey?: string | undefined;
