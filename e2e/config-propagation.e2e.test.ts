@@ -93,9 +93,13 @@ describe('config propagation from the admin API to every gateway replica', () =>
 
     // Wait until the snapshot projector has published the tenant's snapshot with the last command...
     const lastPosition = BigInt(key.headers.get('x-event-position') ?? '0');
-    await eventually('the snapshot projector publishes the tenant', async () => {
-      return (await publishedVersion(tenantId)) >= lastPosition;
-    }, { system });
+    await eventually(
+      'the snapshot projector publishes the tenant',
+      async () => {
+        return (await publishedVersion(tenantId)) >= lastPosition;
+      },
+      { system },
+    );
 
     // ...then start two replicas: once ready, their first requests are served.
     replicas = await system.startGateways(2);
@@ -131,7 +135,9 @@ describe('config propagation from the admin API to every gateway replica', () =>
     );
     await sleep(300);
     const sentAt = performance.now();
-    const patched = await system.admin('PATCH', `/api/v1/routes/${routeId}`, { body: { origin_id: targetId } });
+    const patched = await system.admin('PATCH', `/api/v1/routes/${routeId}`, {
+      body: { origin_id: targetId },
+    });
     const acknowledgedAt = performance.now();
     expect(patched.status, patched.text).toBe(200);
 

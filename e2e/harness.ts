@@ -9,10 +9,9 @@ import {
   createClerkTestKeys,
   signClerkToken,
 } from '../shared/src/testing/clerk-tokens.js';
-import { uniqueSuffix } from '../shared/src/testing/infrastructure.js';
+import { TEST_INFRA, uniqueSuffix } from '../shared/src/testing/infrastructure.js';
 import { uniqueTopic } from '../shared/src/testing/kafka.js';
 import { createTestDatabase, type TestDatabase } from '../shared/src/testing/postgres.js';
-import { TEST_INFRA } from '../shared/src/testing/infrastructure.js';
 
 /**
  * System end-to-end harness: every service is its own OS process, started the way a user starts it
@@ -458,7 +457,11 @@ export class TestSystem {
 export async function eventually(
   what: string,
   check: () => Promise<boolean>,
-  { timeoutMs = 20_000, intervalMs = 20, system }: { timeoutMs?: number; intervalMs?: number; system?: TestSystem } = {},
+  {
+    timeoutMs = 20_000,
+    intervalMs = 20,
+    system,
+  }: { timeoutMs?: number; intervalMs?: number; system?: TestSystem } = {},
 ): Promise<number> {
   const started = performance.now();
   let lastError = '';

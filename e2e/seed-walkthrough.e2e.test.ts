@@ -134,7 +134,10 @@ describe("the seed's README walkthrough, every service its own process", () => {
     console.info(`[e2e] seed walkthrough: admin commands → gateway serving: ${propagationMs.toFixed(0)} ms`);
     const publicResponse = await gateway.get('acme', '/api/public/status');
     expect(publicResponse.status).toBe(200);
-    expect(JSON.parse(publicResponse.body)).toMatchObject({ origin: 'api-backend', path: '/api/public/status' });
+    expect(JSON.parse(publicResponse.body)).toMatchObject({
+      origin: 'api-backend',
+      path: '/api/public/status',
+    });
 
     // The key must have arrived too (same tenant snapshot, but wait for it explicitly).
     await eventually(
