@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { EventStore } from '../../../shared/src/event-store/port.js';
 import type { Logger } from '../../../shared/src/observability/logger.js';
-import { OFFLINE_CLERK_PUBLISHABLE_KEY } from '../../../shared/src/testing/clerk-tokens.js';
+import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createControlPlaneApp } from './http/app.js';
 import { createQueryRouter } from './queries/router.js';
@@ -24,7 +24,7 @@ export function controlPlaneAppFromConfig(
       jwtKey: config.CLERK_JWT_KEY,
       secretKey: config.CLERK_SECRET_KEY,
       // With networkless verification Clerk still wants a well-formed publishable key.
-      publishableKey: config.CLERK_PUBLISHABLE_KEY ?? OFFLINE_CLERK_PUBLISHABLE_KEY,
+      publishableKey: config.CLERK_PUBLISHABLE_KEY ?? NETWORKLESS_PUBLISHABLE_KEY,
       authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
       platformAdminUserIds: new Set(config.PLATFORM_ADMIN_USER_IDS),
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
