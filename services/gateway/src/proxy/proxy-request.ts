@@ -123,7 +123,11 @@ export async function proxyRequest(
     return undefined;
   } catch (error) {
     const failure = classify(error);
-    call.lease.release(status === 0 ? failure.outcome : { kind: 'response', status });
+    // A client that went away before the origin answered says nothing about the origin's health.
+    const clientGone = status === 0 && failure.status !== 413 && (req.destroyed || res.destroyed);
+    call.lease.release(
+      clientGone ? { kind: 'cancelled' } : status === 0 ? failure.outcome : { kind: 'response', status },
+    );
     if (status !== 0 || res.headersSent) {
       // The response had started: all we can do is cut it so the client sees a truncated body.
       res.destroy();
