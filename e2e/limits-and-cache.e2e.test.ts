@@ -20,6 +20,8 @@ const SUBDOMAIN = 'limits';
 const RATE = 100;
 const BURST = 200;
 const BURST_REQUESTS = 1_000;
+/** Refill of the speed-independent check: 0.01 tokens per second. */
+const STRICT_RATE = 0.01;
 
 let system: TestSystem;
 let origin: TestOrigin;
@@ -59,6 +61,16 @@ beforeAll(async () => {
     },
   });
   expect(limited.status, limited.text).toBe(201);
+  const strict = await system.admin('POST', '/api/v1/routes', {
+    body: {
+      tenant_id: tenantId,
+      path_pattern: '/strict/*',
+      origin_id: added.body['id'],
+      auth_mode: 'public',
+      rate_limit: { algorithm: 'token_bucket', requests_per_second: STRICT_RATE, burst: BURST },
+    },
+  });
+  expect(strict.status, strict.text).toBe(201);
   const cached = await system.admin('POST', '/api/v1/routes', {
     body: {
       tenant_id: tenantId,
@@ -95,52 +107,90 @@ afterAll(async () => {
   await stopAllServices();
 });
 
-describe('rate limits and cache shared by three replicas through Redis', () => {
-  it(`a ${BURST_REQUESTS}-request burst over three replicas admits the bucket's ${BURST} (plus refill)`, async () => {
-    const started = performance.now();
-    const results = await Promise.all(
-      Array.from({ length: BURST_REQUESTS }, (_, i) => {
-        const replica = replicas[i % replicas.length] as GatewayReplica;
-        return replica
-          .get(SUBDOMAIN, `/limited/r${i}`)
-          .then((response): HttpResponse & { at: number } => ({ ...response, at: performance.now() }));
-      }),
-    );
-    const elapsedMs = performance.now() - started;
-    const admitted = results.filter((r) => r.status === 200);
-    const limited = results.filter((r) => r.status === 429);
-    const other = results.filter((r) => r.status !== 200 && r.status !== 429);
-    const perReplica = replicas.map(
+interface BurstResult {
+  admitted: number;
+  limited: HttpResponse[];
+  other: HttpResponse[];
+  perReplica: number[];
+  elapsedMs: number;
+}
+
+/** BURST_REQUESTS concurrent requests, round-robin over the replicas, each to its own path. */
+async function burst(prefix: string): Promise<BurstResult> {
+  const started = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: BURST_REQUESTS }, (_, i) =>
+      (replicas[i % replicas.length] as GatewayReplica).get(SUBDOMAIN, `${prefix}r${i}`),
+    ),
+  );
+  const elapsedMs = performance.now() - started;
+  return {
+    admitted: results.filter((r) => r.status === 200).length,
+    limited: results.filter((r) => r.status === 429),
+    other: results.filter((r) => r.status !== 200 && r.status !== 429),
+    perReplica: replicas.map(
       (_replica, index) => results.filter((r, i) => i % replicas.length === index && r.status === 200).length,
-    );
-    // Tokens refill at RATE per second while the burst is in flight: the exact allowance is
-    // BURST + RATE × (time from the first to the last decision), which the burst's wall time bounds.
-    const allowance = BURST + (RATE * elapsedMs) / 1000;
+    ),
+    elapsedMs,
+  };
+}
+
+/** Decisions the replicas took with their local fail-open limiter instead of the shared Redis bucket. */
+async function fallbackDecisions(replica: GatewayReplica): Promise<number> {
+  const metrics = (await httpRequest(`${replica.adminUrl}/metrics`)).body;
+  return metrics
+    .split('\n')
+    .filter((line) => line.startsWith('vantageedge_gateway_ratelimit_fallback_total'))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
+function originHits(prefix: string): number {
+  return [...origin.hits.entries()].filter(([path]) => path.startsWith(prefix)).length;
+}
+
+describe('rate limits and cache shared by three replicas through Redis', () => {
+  it(`token bucket ${RATE} rps burst ${BURST}: a ${BURST_REQUESTS}-request burst over three replicas admits ${BURST} plus the refill during the burst`, async () => {
+    const result = await burst('/limited/');
+    // Tokens refill at RATE per second while the burst is in flight, so the exact allowance is
+    // BURST + RATE × (time from the first to the last decision); the burst's wall time bounds that.
+    const refill = (RATE * result.elapsedMs) / 1000;
     console.info(
-      `[e2e] rate limit: ${admitted.length} of ${BURST_REQUESTS} admitted (${limited.length} × 429, ` +
-        `${other.length} other) in ${elapsedMs.toFixed(0)} ms; per replica ${perReplica.join('/')}; ` +
-        `bucket ${BURST} + refill ≤ ${(allowance - BURST).toFixed(1)} → at most ${allowance.toFixed(1)}`,
+      `[e2e] rate limit ${RATE} rps / burst ${BURST}: ${result.admitted} of ${BURST_REQUESTS} admitted ` +
+        `(${result.limited.length} × 429, ${result.other.length} other) in ${result.elapsedMs.toFixed(0)} ms; ` +
+        `per replica ${result.perReplica.join('/')}; allowance ${BURST} + refill ≤ ${refill.toFixed(1)}; ` +
+        `admitted beyond the bucket: ${result.admitted - BURST}`,
     );
-    expect(other.map((r) => `${r.status} ${r.body.slice(0, 200)}`)).toEqual([]);
-    expect(admitted.length).toBeGreaterThanOrEqual(BURST - 3);
-    expect(admitted.length).toBeLessThanOrEqual(Math.ceil(allowance) + 3);
+    expect(result.other.map((r) => `${r.status} ${r.body.slice(0, 200)}`)).toEqual([]);
+    expect(result.admitted).toBeGreaterThanOrEqual(BURST - 3);
+    expect(result.admitted).toBeLessThanOrEqual(Math.ceil(BURST + refill) + 3);
     // Every decision came from the shared Redis bucket, none from the local fail-open fallback.
     for (const replica of replicas) {
-      const metrics = (await httpRequest(`${replica.adminUrl}/metrics`)).body;
-      const fallbacks = metrics
-        .split('\n')
-        .filter((line) => line.startsWith('vantageedge_gateway_ratelimit_fallback_total'))
-        .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-      expect(fallbacks, `${replica.id} fell back to local limits`).toBe(0);
+      expect(await fallbackDecisions(replica), `${replica.id} fell back to local limits`).toBe(0);
     }
-    // Every replica took part in admitting (the limit is shared, not per replica).
-    for (const count of perReplica) expect(count).toBeGreaterThan(0);
-    // The limited answers say so, with Retry-After.
-    expect(limited[0]?.headers['retry-after']).toEqual(expect.any(String));
+    // Every replica took part in admitting; the limited answers say so, with Retry-After.
+    for (const count of result.perReplica) expect(count).toBeGreaterThan(0);
+    expect(result.limited[0]?.headers['retry-after']).toEqual(expect.any(String));
     // The origin saw exactly the admitted requests.
-    const originHits = [...origin.hits.entries()].filter(([path]) => path.startsWith('/limited/'));
-    expect(originHits.length).toBe(admitted.length);
-  }, 60_000);
+    expect(originHits('/limited/')).toBe(result.admitted);
+  }, 90_000);
+
+  it(`independent of machine speed: a bucket of ${BURST} refilling ${STRICT_RATE} rps admits ${BURST} ± 1 of ${BURST_REQUESTS} across three replicas`, async () => {
+    // Same burst, but a refill so slow that even a slow machine adds under one token: this pins the
+    // shared bucket exactly (three per-replica buckets would admit up to ${3 * BURST}).
+    const result = await burst('/strict/');
+    const refill = (STRICT_RATE * result.elapsedMs) / 1000;
+    console.info(
+      `[e2e] rate limit ${STRICT_RATE} rps / burst ${BURST}: ${result.admitted} of ${BURST_REQUESTS} admitted ` +
+        `(${result.limited.length} × 429, ${result.other.length} other) in ${result.elapsedMs.toFixed(0)} ms; ` +
+        `per replica ${result.perReplica.join('/')}; refill during the burst ${refill.toFixed(2)}`,
+    );
+    expect(result.other.map((r) => `${r.status} ${r.body.slice(0, 200)}`)).toEqual([]);
+    expect(result.admitted).toBeGreaterThanOrEqual(BURST - 1);
+    expect(result.admitted).toBeLessThanOrEqual(BURST + Math.ceil(refill) + 1);
+    for (const replica of replicas) expect(await fallbackDecisions(replica)).toBe(0);
+    for (const count of result.perReplica) expect(count).toBeGreaterThan(0);
+    expect(originHits('/strict/')).toBe(result.admitted);
+  }, 90_000);
 
   it('a cached response is a MISS on one replica and a HIT on the others (via Redis)', async () => {
     const path = '/cached/item?id=42';
