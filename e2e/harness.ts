@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import {
   type ClerkTestKeys,
   type ClerkTokenClaims,
@@ -10,7 +11,7 @@ import {
   signClerkToken,
 } from '../shared/src/testing/clerk-tokens.js';
 import { TEST_INFRA, uniqueSuffix } from '../shared/src/testing/infrastructure.js';
-import { uniqueTopic } from '../shared/src/testing/kafka.js';
+import { createTestKafka, uniqueTopic } from '../shared/src/testing/kafka.js';
 import { createTestDatabase, type TestDatabase } from '../shared/src/testing/postgres.js';
 
 /**
@@ -57,6 +58,17 @@ export function freePort(): Promise<number> {
 }
 
 const running = new Set<ServiceProcess>();
+
+// If the test process dies without its teardown (crash, worker killed), take the services with it.
+process.once('exit', () => {
+  for (const service of running) {
+    try {
+      if (service.child.pid !== undefined) process.kill(-service.child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
 
 /** Kills every process this harness started and has not stopped yet (last-resort teardown). */
 export async function stopAllServices(): Promise<void> {
@@ -443,10 +455,30 @@ export class TestSystem {
     return this.services.map((service) => service.tail()).join('\n');
   }
 
+  /** Stops every process, then removes what the run left behind: database, topic, rollout keys. */
   async close(): Promise<void> {
     await Promise.all(this.services.map((service) => service.stop()));
     for (const gateway of this.gateways) gateway.agent.destroy();
-    await this.database.drop().catch(() => {});
+    const admin = createTestKafka().admin();
+    const redis = new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
+    await Promise.all([
+      this.database.drop().catch(() => {}),
+      admin
+        .connect()
+        .then(() => admin.deleteTopics({ topics: [this.topic] }))
+        .catch(() => {})
+        .finally(() => admin.disconnect()),
+      (async () => {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.rolloutPrefix}*`, 'COUNT', 500);
+          if (keys.length > 0) await redis.unlink(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+      })()
+        .catch(() => {})
+        .finally(() => redis.disconnect()),
+    ]);
   }
 }
 
