@@ -3,7 +3,12 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { EventStore } from '../../../shared/src/event-store/port.js';
 import type { Logger } from '../../../shared/src/observability/logger.js';
+import type { RedisClient } from '../../../shared/src/redis/client.js';
+// The purge protocol (generation bump + pub/sub) belongs to the gateways' response cache; the control
+// plane uses that module only to send purges, never to cache.
+import { createResponseCache } from '../../gateway/src/cache/index.js';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
+import type { CachePurger } from './cache-purge/cache-purger.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createControlPlaneApp } from './http/app.js';
 import { createQueryRouter } from './queries/router.js';
@@ -15,9 +20,39 @@ import { createTenantDirectory } from './queries/tenant-directory.js';
  */
 export function controlPlaneAppFromConfig(
   config: ControlPlaneConfig,
-  { store, pool, logger, metrics }: { store: EventStore; pool: pg.Pool; logger: Logger; metrics: Registry },
+  {
+    store,
+    pool,
+    logger,
+    metrics,
+    redis,
+    cachePurger,
+  }: {
+    store: EventStore;
+    pool: pg.Pool;
+    logger: Logger;
+    metrics: Registry;
+    /** Enables rollout status (gateway heartbeats) and, unless `cachePurger` is given, cache purges. */
+    redis?: RedisClient | undefined;
+    /** Single-process mode hands over the gateway's own cache. */
+    cachePurger?: CachePurger | undefined;
+  },
 ): express.Express {
+  const purger =
+    cachePurger ??
+    (redis ? createResponseCache({ redis, l1MaxBytes: 1024, registry: metrics, logger }) : undefined);
   return createControlPlaneApp({
+    ...(redis
+      ? {
+          rollout: {
+            pool,
+            redis,
+            prefix: config.ROLLOUT_KEY_PREFIX,
+            ttlSeconds: config.ROLLOUT_HEARTBEAT_TTL_SECONDS,
+          },
+        }
+      : {}),
+    ...(purger ? { cachePurger: purger } : {}),
     store,
     pool,
     auth: {

@@ -9,11 +9,16 @@ import {
   postgresUrl,
 } from '../../../shared/src/config/settings.js';
 import { eventStoreSettings } from '../../../shared/src/event-store/settings.js';
+import { redisSettings } from '../../../shared/src/redis/client.js';
+import { rolloutSettings } from '../../../shared/src/snapshot-bus/settings.js';
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
 export const controlPlaneSettings = {
   ...observabilitySettings,
   ...eventStoreSettings,
+  // Redis: gateway rollout heartbeats (GET /tenants/:id/rollout, ?wait_for_rollout=) and cache purges.
+  ...redisSettings,
+  ...rolloutSettings,
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
   CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),

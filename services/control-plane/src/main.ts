@@ -5,6 +5,7 @@ import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/
 import { createLogger } from '../../../shared/src/observability/logger.js';
 import { createMetricsRegistry } from '../../../shared/src/observability/metrics.js';
 import { startTelemetry } from '../../../shared/src/observability/telemetry.js';
+import { createRedisClient, redisClientOptionsFromSettings } from '../../../shared/src/redis/client.js';
 import { controlPlaneAppFromConfig } from './app-from-config.js';
 import { assertControlPlaneConfig, controlPlaneSettings } from './config.js';
 
@@ -27,11 +28,15 @@ const logger = createLogger({ service: 'control-plane', level: config.LOG_LEVEL 
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 20 });
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
+// Commands never wait on Redis: without it, rollout status and cache purges answer 503/400 and the
+// rest of the admin API keeps working.
+const redis = createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'control-plane', logger });
 const app = controlPlaneAppFromConfig(config, {
   store,
   pool,
   logger,
   metrics: createMetricsRegistry('control-plane'),
+  redis,
 });
 
 const server = app.listen(config.CONTROL_PLANE_PORT, config.CONTROL_PLANE_HOST, () => {
@@ -49,6 +54,7 @@ async function shutdown(signal: string): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await store.close();
   await pool.end();
+  redis.disconnect();
   await telemetry.shutdown();
   process.exit(0);
 }

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { EventMetadata, EventStore } from '../../../../shared/src/event-store/port.js';
 import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
+import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { ApiError, forbidden } from '../http/errors.js';
 
 /** What every command needs from the process. */
@@ -14,6 +15,8 @@ export interface CommandDeps {
   apiKeyPepper: string;
   /** API_KEY_ROTATION_GRACE_SECONDS: how long a rotated key keeps working by default. */
   rotationGraceSeconds: number;
+  /** Reaches every gateway replica's response cache; absent → purge endpoints answer 503. */
+  cachePurger?: CachePurger | undefined;
 }
 
 /** Who asks, within which request, under which precondition. */

@@ -9,6 +9,9 @@ import { runWithRequestContext } from '../../../../shared/src/observability/requ
 import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
+import type { CachePurger } from '../cache-purge/cache-purger.js';
+import { createRolloutRouter } from '../rollout/rollout-router.js';
+import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
 import { DOCS_PAGE } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
@@ -32,6 +35,10 @@ export interface ControlPlaneAppDeps {
   clock?: () => Date;
   /** The read side (the GET endpoints, full /api/v1 paths), given the same authorizer the commands use. */
   queryRouter?: (authorizer: Authorizer) => express.Router;
+  /** Gateway rollout status: GET /api/v1/tenants/:id/rollout and `?wait_for_rollout=` on commands. */
+  rollout?: RolloutDeps;
+  /** Cache purge endpoints (POST /api/v1/routes/:id/cache/purge, /tenants/:id/cache/purge). */
+  cachePurger?: CachePurger;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -152,8 +159,11 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       rotationGraceSeconds: deps.rotationGraceSeconds ?? 86_400,
       idempotency: new IdempotencyStore(deps.pool, new SealedJson(deps.apiKeyPepper)),
       onCommand: (command, outcome) => commands.inc({ command, outcome }),
+      rollout: deps.rollout,
+      cachePurger: deps.cachePurger,
     }),
   );
+  if (deps.rollout) app.use(createRolloutRouter({ ...deps.rollout, authorizer }));
   // The query router declares its full /api/v1/... paths.
   if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
   app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));

@@ -3,12 +3,15 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import type { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
 import { issueApiKey, revokeApiKey, rotateApiKey } from '../commands/api-key-commands.js';
+import { purgeRouteCache, purgeTenantCache } from '../commands/cache-commands.js';
 import type { CommandContext, CommandDeps, CommandOutcome } from '../commands/context.js';
 import { toApiError } from '../commands/handle-command.js';
 import { addOrigin, removeOrigin, updateOrigin } from '../commands/origin-commands.js';
 import { createRoute, deleteRoute, updateRoute } from '../commands/route-commands.js';
 import { createTenant, deleteTenant, updateTenant } from '../commands/tenant-commands.js';
 import { addUser, changeUserRole, removeUser } from '../commands/user-commands.js';
+import { parseWaitForRollout } from '../rollout/parse-wait.js';
+import { type RolloutDeps, waitForRollout } from '../rollout/rollout-status.js';
 import {
   createApiKeyBody,
   createOriginBody,
@@ -22,7 +25,7 @@ import {
   updateTenantBody,
   updateUserBody,
 } from '../schemas/requests.js';
-import { ApiError } from './errors.js';
+import { ApiError, validationFailed } from './errors.js';
 import { IdempotencyStore, requestHash, type StoredResponse } from './idempotency.js';
 import { etag, ifMatchRevision } from './preconditions.js';
 import { parseBody } from './validation.js';
@@ -31,6 +34,8 @@ export interface CommandRouterDeps extends CommandDeps {
   idempotency: IdempotencyStore;
   /** Counts commands by name and outcome (metrics). */
   onCommand?: (command: string, outcome: string) => void;
+  /** Gateway rollout status (Redis heartbeats); enables `?wait_for_rollout=` on commands. */
+  rollout?: RolloutDeps | undefined;
 }
 
 type Run<Body> = (
@@ -87,11 +92,20 @@ function commandHandler<Schema extends z.ZodType>(
     const body = (spec.schema ? parseBody(spec.schema, raw) : {}) as z.infer<Schema>;
     const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevision(req) };
     const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
+    const rolloutWaitMs = parseRolloutWait(deps, req);
     const execute = async (): Promise<StoredResponse> => {
       try {
         const outcome = await spec.run(deps, ctx, body, id);
         deps.onCommand?.(spec.name, 'ok');
-        return toResponse(spec as CommandSpec<z.ZodType>, outcome);
+        const response = toResponse(spec as CommandSpec<z.ZodType>, outcome);
+        if (rolloutWaitMs === undefined || !deps.rollout) return response;
+        return awaitRollout(
+          deps.rollout,
+          response,
+          tenantIdOf(outcome.resource),
+          outcome.position,
+          rolloutWaitMs,
+        );
       } catch (error) {
         const mapped = toApiError(error);
         deps.onCommand?.(spec.name, mapped instanceof ApiError ? mapped.code : 'internal');
@@ -121,6 +135,46 @@ function commandHandler<Schema extends z.ZodType>(
     }
     await deps.idempotency.complete(caller.userId, key, response);
     send(res, response);
+  };
+}
+
+/** `?wait_for_rollout=5s` is validated before the command runs, so a bad value changes nothing. */
+function parseRolloutWait(deps: CommandRouterDeps, req: Request): number | undefined {
+  const raw = req.query['wait_for_rollout'];
+  if (raw === undefined) return undefined;
+  if (!deps.rollout) {
+    throw validationFailed([
+      { field: 'wait_for_rollout', issue: 'rollout status is not available (no REDIS_URL)' },
+    ]);
+  }
+  const parsed = parseWaitForRollout(raw);
+  if (!parsed.ok) throw validationFailed([{ field: 'wait_for_rollout', issue: parsed.issue }]);
+  return parsed.ms;
+}
+
+/** The tenant whose gateway config a command changed: the resource's tenant, or the tenant itself. */
+function tenantIdOf(resource: { id: string }): string {
+  const tenantId = (resource as { tenant_id?: unknown }).tenant_id;
+  return typeof tenantId === 'string' ? tenantId : resource.id;
+}
+
+/**
+ * Holds the answer until every live gateway replica has applied the change (the normal status, with
+ * `X-Rollout: complete`), or answers 202 with the rollout status when the wait runs out.
+ */
+async function awaitRollout(
+  rollout: RolloutDeps,
+  response: StoredResponse,
+  tenantId: string,
+  position: bigint,
+  timeoutMs: number,
+): Promise<StoredResponse> {
+  const result = await waitForRollout(rollout, { tenantId, minPosition: position, timeoutMs });
+  if (result.done) return { ...response, headers: { ...response.headers, 'X-Rollout': 'complete' } };
+  return {
+    status: 202,
+    headers: { ...response.headers, 'X-Rollout': 'pending' },
+    body: { resource: response.body, rollout: result.status },
   };
 }
 
@@ -278,6 +332,26 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
       schema: revokeApiKeyBody,
       status: 200,
       run: (d, c, b, id) => revokeApiKey(d, c, id, b),
+    }),
+  );
+  router.post(
+    '/routes/:id/cache/purge',
+    uuidParam,
+    h({
+      name: 'PurgeRouteCache',
+      schema: null,
+      status: 200,
+      run: (d, c, _b, id) => purgeRouteCache(d, c, id),
+    }),
+  );
+  router.post(
+    '/tenants/:id/cache/purge',
+    uuidParam,
+    h({
+      name: 'PurgeTenantCache',
+      schema: null,
+      status: 200,
+      run: (d, c, _b, id) => purgeTenantCache(d, c, id),
     }),
   );
   // DELETE of a key revokes it (keys are never erased: the audit log keeps them).

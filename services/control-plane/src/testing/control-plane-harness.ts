@@ -14,6 +14,7 @@ import {
 import { createTestDatabase, type TestDatabase } from '../../../../shared/src/testing/postgres.js';
 import type { Authorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
+import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from '../queries/router.js';
 import { createTenantDirectory } from '../queries/tenant-directory.js';
@@ -55,6 +56,7 @@ export async function startControlPlane(
     authorizedParties?: string[];
     /** Mount the query router and run the read-model projector (the whole admin API). */
     withReadSide?: boolean;
+    cachePurger?: CachePurger;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const db = await createTestDatabase();
@@ -80,6 +82,7 @@ export async function startControlPlane(
         }
       : {}),
     apiKeyPepper: TEST_PEPPER,
+    ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });

@@ -1,0 +1,94 @@
+import { streamName } from '../../../../shared/src/domain/events.js';
+import type { CachePurger } from '../cache-purge/cache-purger.js';
+import { routeDecider } from '../domain/route.js';
+import { ApiError } from '../http/errors.js';
+import {
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  eventMetadata,
+  requireAccess,
+} from './context.js';
+import { fold } from './handle-command.js';
+import { requireLiveTenant, requireWritableResource } from './lookups.js';
+
+export interface CachePurgeResource {
+  id: string;
+  tenant_id: string;
+  route_id: string | null;
+  purged_at: string;
+}
+
+/** Purge requests of a tenant are recorded in their own stream: `cache-<tenant id>` (audit: resource "cache"). */
+export const cacheStream = (tenantId: string) => `cache-${tenantId}`;
+
+function requirePurger(purger: CachePurger | undefined): CachePurger {
+  if (!purger) {
+    throw new ApiError(
+      503,
+      'cache_purge_unavailable',
+      'this control plane has no cache to purge (set REDIS_URL)',
+    );
+  }
+  return purger;
+}
+
+/**
+ * Purges first, then records `CachePurgeRequested`: the event states a purge that happened, so a purge
+ * that failed (Redis down) answers 503 and leaves no trace in the log.
+ */
+async function purgeAndRecord(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  routeId: string | null,
+): Promise<CommandOutcome<CachePurgeResource>> {
+  const purger = requirePurger(deps.cachePurger);
+  try {
+    if (routeId) await purger.purgeRoute(tenantId, routeId);
+    else await purger.purgeTenant(tenantId);
+  } catch (error) {
+    throw new ApiError(
+      503,
+      'cache_purge_unavailable',
+      `the cache could not be purged: ${(error as Error).message}`,
+    );
+  }
+  const metadata = eventMetadata(deps, ctx, tenantId);
+  const appended = await deps.store.appendToStream(cacheStream(tenantId), [
+    { type: 'CachePurgeRequested', data: { tenant_id: tenantId, route_id: routeId }, metadata },
+  ]);
+  return {
+    resource: {
+      id: routeId ?? tenantId,
+      tenant_id: tenantId,
+      route_id: routeId,
+      purged_at: metadata.occurred_at,
+    },
+    revision: appended.nextExpectedRevision,
+    position: appended.position,
+  };
+}
+
+/** POST /api/v1/routes/:id/cache/purge */
+export async function purgeRouteCache(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  routeId: string,
+): Promise<CommandOutcome<CachePurgeResource>> {
+  const route = fold(routeDecider, await deps.store.readStream(streamName.route(routeId)));
+  if (route.status === 'deleted') throw new ApiError(404, 'not_found', 'route not found');
+  const data = await requireWritableResource(deps, ctx, route, 'route');
+  return purgeAndRecord(deps, ctx, data.tenant_id, routeId);
+}
+
+/** POST /api/v1/tenants/:id/cache/purge */
+export async function purgeTenantCache(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+): Promise<CommandOutcome<CachePurgeResource>> {
+  await requireAccess(deps, ctx.caller, tenantId, 'write');
+  await requireLiveTenant(deps, tenantId);
+  return purgeAndRecord(deps, ctx, tenantId, null);
+}
