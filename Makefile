@@ -65,6 +65,22 @@ run-snapshot-projector: install ## Fold events into per-tenant gateway snapshots
 run-gateway: install ## Run one gateway replica: traffic on GATEWAY_PORT (8000), admin on GATEWAY_ADMIN_PORT (8001); needs API_KEY_PEPPER
 	@$(TSX) services/gateway/src/main.ts
 
+## ---- dev mode: the whole product in one process (services/dev, docs/dev-mode.md) ----
+DEV_DATA := $(or $(VANTAGEEDGE_DATA_DIR),$(CURDIR)/.data)
+.PHONY: dev dev-reset dev-token seed load-test
+dev: install ## Run everything in one process on embedded defaults (PostgreSQL, in-memory bus/limits/cache), seed the demo, print URLs, token and demo requests; Ctrl-C stops it
+	@node --import tsx services/dev/src/main.ts
+dev-reset: ## Wipe make dev's data (embedded PostgreSQL, dev key pair); stop make dev first
+	@if pgrep -f "postgres -D $(DEV_DATA)/dev/postgres" >/dev/null; then echo "make dev is still running: stop it first (Ctrl-C)"; exit 1; fi
+	@rm -rf "$(DEV_DATA)/dev" "/var/tmp/vantageedge-dev-$$(printf %s "$(DEV_DATA)" | md5sum | cut -c1-12)"
+	@echo "dev data wiped ($(DEV_DATA)/dev)"
+dev-token: install ## Print a DEVELOPMENT-ONLY Clerk-shaped token for make dev [USER=user_id ORG=org_id ROLE=admin|member]
+	@$(TSX) services/dev/src/dev-token.ts $(if $(filter command line,$(origin USER)),--user '$(USER)') $(if $(ORG),--org '$(ORG)') $(if $(ROLE),--role '$(ROLE)')
+seed: install ## Create the demo data (tenant demo, routes, key demo_key_abc123) in DATABASE_URL or make dev's database; idempotent
+	@$(TSX) services/dev/src/seed-cli.ts
+load-test: install ## Load test the running make dev through the demo routes (autocannon): rps, p50/p95/p99, status mix, 429s, cache hits [DURATION=s CONNECTIONS=n]
+	@$(TSX) services/dev/src/load-test.ts $(if $(DURATION),--duration $(DURATION)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
+
 ## ---- tests ----
 .PHONY: test test-unit test-integration test-coverage
 test: install infra-up migrate-up typecheck lint ## Everything CI runs: install, infra, migrations, type-check, lint, all tests

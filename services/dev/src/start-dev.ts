@@ -1,0 +1,224 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { migrateUp } from '../../../migrations/runner.js';
+import { startReadModelProjector } from '../../../projections/src/read-models/projector.js';
+import type { Projector } from '../../../projections/src/shared/projector.js';
+import {
+  type SnapshotProjector,
+  startSnapshotProjector,
+} from '../../../projections/src/snapshots/snapshot-projector.js';
+import { parseConfig } from '../../../shared/src/config/load-config.js';
+import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
+import type { EventStore } from '../../../shared/src/event-store/port.js';
+import type { Logger } from '../../../shared/src/observability/logger.js';
+import { createMetricsRegistry } from '../../../shared/src/observability/metrics.js';
+import {
+  createRedisClient,
+  type RedisClient,
+  redisClientOptionsFromSettings,
+  redisSettings,
+} from '../../../shared/src/redis/client.js';
+import { InMemorySnapshotLog } from '../../../shared/src/snapshot-bus/in-memory-snapshot-bus.js';
+import type { SnapshotBus } from '../../../shared/src/snapshot-bus/port.js';
+import {
+  configPlaneSettings,
+  snapshotBusFromSettings,
+  snapshotBusSettings,
+} from '../../../shared/src/snapshot-bus/settings.js';
+import { controlPlaneAppFromConfig } from '../../control-plane/src/app-from-config.js';
+import { assertControlPlaneConfig, controlPlaneSettings } from '../../control-plane/src/config.js';
+import { gatewaySettings } from '../../gateway/src/config.js';
+import { type GatewayReplica, startGatewayReplica } from '../../gateway/src/start-gateway-replica.js';
+import { startDemoOrigin } from './demo-origin.js';
+import { type EmbeddedDatabase, startEmbeddedDatabase } from './embedded-database.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface StartVantageEdgeOptions {
+  /** The settings (make dev passes devEnvironment(process.env) with CLERK_JWT_KEY filled in). */
+  env: Env;
+  /** Where the embedded PostgreSQL keeps its data (used only when DATABASE_URL is unset). */
+  dataDir: string;
+  logger: Logger;
+  /** Lines for the person watching (start-up steps); default: nothing. */
+  progress?: (line: string) => void;
+}
+
+export interface VantageEdgeUrls {
+  controlPlane: string;
+  gateway: string;
+  gatewayAdmin: string;
+  demoOrigin: string;
+  database: string;
+}
+
+export interface RunningVantageEdge {
+  urls: VantageEdgeUrls;
+  /** The event store the control plane writes to (the seed uses it). */
+  store: EventStore;
+  pool: pg.Pool;
+  apiKeyPepper: string;
+  gateway: GatewayReplica;
+  /** Stops everything in reverse order, embedded PostgreSQL last. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+const isSet = (value: string | undefined): value is string => value !== undefined && value !== '';
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function urlHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+/**
+ * The whole product in one process: database → migrations → event store → read-model projector and
+ * snapshot projector → control plane → gateway (config plane, rate-limit and cache stages, upstream
+ * sets) fed by the same snapshot bus → the local demo origin. Every part is the services' own code;
+ * settings switch any of them to the real thing (DATABASE_URL, REDIS_URL, SNAPSHOT_BUS=kafka,
+ * EVENT_STORE=eventstoredb).
+ */
+export async function startVantageEdge(options: StartVantageEdgeOptions): Promise<RunningVantageEdge> {
+  const progress = options.progress ?? (() => {});
+  const { logger } = options;
+  const env: Env = { ...options.env };
+  const closers: Array<[string, () => Promise<unknown> | unknown]> = [];
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      for (const [name, closer] of closers.reverse()) {
+        const begun = Date.now();
+        try {
+          await closer();
+          logger.debug('stopped', { part: name, ms: Date.now() - begun });
+        } catch (error) {
+          logger.warn('stopping a part failed', { part: name, error: String(error) });
+        }
+      }
+    })();
+    return closed;
+  };
+
+  try {
+    // ---- database ----
+    let database: EmbeddedDatabase | undefined;
+    if (!isSet(env['DATABASE_URL'])) {
+      progress('starting embedded PostgreSQL');
+      database = await startEmbeddedDatabase({
+        repoDataDir: options.dataDir,
+        port: Number(env['VANTAGEEDGE_DEV_PG_PORT'] ?? 55433),
+        log: (line) => logger.debug(line, { part: 'embedded-postgres' }),
+      });
+      closers.push(['embedded PostgreSQL', () => database?.stop()]);
+      env['DATABASE_URL'] = database.url;
+    }
+    const databaseUrl = env['DATABASE_URL'] as string;
+    const { applied } = await migrateUp(databaseUrl);
+    if (applied.length > 0) progress(`applied ${applied.length} migrations`);
+
+    // ---- settings of each part, validated by the part's own schema ----
+    const cpConfig = parseConfig(controlPlaneSettings, env);
+    assertControlPlaneConfig(cpConfig);
+    const gwConfig = parseConfig(
+      { ...snapshotBusSettings, ...redisSettings, ...configPlaneSettings, ...gatewaySettings },
+      env,
+    );
+
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
+    closers.push(['database pool', () => pool.end()]);
+    const store = createEventStore(eventStoreConfigFromSettings(cpConfig, { pool }));
+    closers.push(['event store', () => store.close()]);
+
+    // ---- snapshot bus: one in-memory log shared by the projector and the gateway ----
+    const log = new InMemorySnapshotLog();
+    const projectorBus: SnapshotBus = snapshotBusFromSettings(gwConfig, {
+      clientId: 've-dev-snapshot-projector',
+      log,
+    });
+    closers.push(['snapshot bus (projector)', () => projectorBus.close()]);
+    if (gwConfig.SNAPSHOT_BUS === 'memory') {
+      // The in-memory topic starts empty in every process: whatever an earlier run published is gone,
+      // so every tenant's current snapshot is published again (the projector's "unacknowledged" rule).
+      await pool.query('update snapshot_state set published_version = null');
+    }
+
+    // ---- projectors ----
+    const readModels: Projector = startReadModelProjector({ store, pool, logger });
+    closers.push(['read-model projector', () => readModels.stop()]);
+    const snapshots: SnapshotProjector = startSnapshotProjector({
+      store,
+      pool,
+      bus: projectorBus,
+      logger,
+      registry: createMetricsRegistry('snapshot-projector', { defaultMetrics: false }),
+    });
+    closers.push(['snapshot projector', () => snapshots.stop()]);
+
+    // ---- demo origin (the seed's jsonplaceholder stand-in) ----
+    const origin = await startDemoOrigin(Number(env['DEMO_ORIGIN_PORT'] ?? 8002));
+    closers.push(['demo origin', () => origin.close()]);
+
+    // ---- control plane ----
+    const app = controlPlaneAppFromConfig(cpConfig, {
+      store,
+      pool,
+      logger,
+      metrics: createMetricsRegistry('control-plane'),
+    });
+    const controlPlaneServer = createServer(app);
+    const cpPort = await listen(controlPlaneServer, cpConfig.CONTROL_PLANE_PORT, cpConfig.CONTROL_PLANE_HOST);
+    closers.push([
+      'control plane',
+      () =>
+        new Promise<void>((resolve) => {
+          controlPlaneServer.close(() => resolve());
+          controlPlaneServer.closeAllConnections();
+        }),
+    ]);
+
+    // ---- gateway ----
+    let redis: RedisClient | undefined;
+    if (isSet(env['REDIS_URL']) || isSet(env['REDIS_CLUSTER_NODES'])) {
+      redis = createRedisClient({ ...redisClientOptionsFromSettings(gwConfig), name: 'dev-gateway', logger });
+      closers.push(['redis', () => redis?.disconnect()]);
+    }
+    const gatewayBus = snapshotBusFromSettings(gwConfig, { clientId: 've-dev-gateway', log });
+    closers.push(['snapshot bus (gateway)', () => gatewayBus.close()]);
+    const gateway = await startGatewayReplica({
+      config: gwConfig,
+      bus: gatewayBus,
+      redis,
+      registry: createMetricsRegistry('gateway'),
+      logger,
+    });
+    closers.push(['gateway', () => gateway.close()]);
+
+    const gwHost = urlHost(gwConfig.GATEWAY_HOST);
+    return {
+      urls: {
+        controlPlane: `http://${urlHost(cpConfig.CONTROL_PLANE_HOST)}:${cpPort}`,
+        gateway: `http://${gwHost}:${gateway.gateway.trafficPort}`,
+        gatewayAdmin: `http://${gwHost}:${gateway.gateway.adminPort}`,
+        demoOrigin: origin.url,
+        database: databaseUrl,
+      },
+      store,
+      pool,
+      apiKeyPepper: cpConfig.API_KEY_PEPPER,
+      gateway,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
