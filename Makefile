@@ -115,3 +115,16 @@ bench-gateway: install ## Gateway vs direct origin vs nginx (if installed), auto
 .PHONY: bench-gateway-auth
 bench-gateway-auth: install ## Gateway token auth: Clerk RS256 verification per request vs the verified-token cache (~20 s)
 	@$(TSX) services/gateway/src/bench/token-cache-bench.ts
+.PHONY: bench bench-quick bench-micro bench-profile
+bench: install ## Gateway vs nginx vs direct, 8 scenarios, wrk, proxy pinned to one core; installs nginx/wrk if missing (~6 min)
+	@bash infra/infra.sh up redis
+	@node --import tsx bench/run.ts
+bench-quick: install ## Short make bench: 2 s x 1 run per side (~2 min)
+	@bash infra/infra.sh up redis
+	@BENCH_QUICK=1 node --import tsx bench/run.ts
+bench-micro: install ## Hot functions alone (route match, API-key lookup, JWT with/without token cache, cache key), ns/op JSON
+	@$(TSX) bench/micro.ts
+bench-profile: install ## make bench-quick of the full-pipeline scenario with node --cpu-prof, then the top self-time functions
+	@bash infra/infra.sh up redis
+	@BENCH_QUICK=1 BENCH_SECONDS=$(or $(SECONDS_PER_RUN),5) BENCH_SCENARIOS=full BENCH_CPU_PROF=full node --import tsx bench/run.ts
+	@$(TSX) bench/profile-summary.ts

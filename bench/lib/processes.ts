@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 
@@ -49,9 +50,11 @@ export function startProcess(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
+  /** File descriptor for the child's stdout (e.g. a log file); default: a pipe that is drained. */
+  stdoutFd?: number,
 ): ChildProcess {
   const [cmd, argv] = pinnedCommand(cpus, command, args);
-  const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, argv, { env, stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'] });
   child.stdout?.resume();
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -108,11 +111,22 @@ export async function waitForHttp(
 /** CPU time (user+sys, seconds) and RSS (bytes) of a process, from /proc. */
 export function processUsage(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
   try {
-    const stat = execFileSync('cat', [`/proc/${pid}/stat`]).toString();
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
     const rssPages = Number(fields[21]);
     return { cpuSeconds: ticks / 100, rssBytes: rssPages * 4096 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first child of a process (nginx's worker under its master), from /proc. */
+export function firstChildPid(pid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
+    const first = Number(children[0]);
+    return Number.isInteger(first) && first > 0 ? first : undefined;
   } catch {
     return undefined;
   }

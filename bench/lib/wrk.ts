@@ -43,30 +43,39 @@ export function runWrk(options: LoadOptions): Promise<LoadResult> {
       { env: { ...process.env, WRK_DELAY_MS: String(options.delayMs ?? 0) }, maxBuffer: 1 << 20 },
       (error, stdout) => {
         if (error) return reject(error);
-        const line = stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
-        if (!line) return reject(new Error(`wrk printed no summary: ${stdout.slice(-500)}`));
-        const raw = JSON.parse(line.slice('WRK_JSON '.length)) as {
-          requests: number;
-          duration_us: number;
-          errors: Record<'connect' | 'read' | 'write' | 'status' | 'timeout', number>;
-          latency_us: Record<'mean' | 'max' | 'p50' | 'p90' | 'p99' | 'p999', number>;
-        };
-        const ms = (us: number) => Math.round(us) / 1000;
-        resolve({
-          rps: raw.requests / (raw.duration_us / 1e6),
-          requests: raw.requests,
-          latencyMs: {
-            p50: ms(raw.latency_us.p50),
-            p90: ms(raw.latency_us.p90),
-            p99: ms(raw.latency_us.p99),
-            p999: ms(raw.latency_us.p999),
-            max: ms(raw.latency_us.max),
-            mean: ms(raw.latency_us.mean),
-          },
-          errors: raw.errors.connect + raw.errors.read + raw.errors.write + raw.errors.timeout,
-          non2xx: raw.errors.status,
-        });
+        try {
+          resolve(parseWrkOutput(stdout));
+        } catch (parseError) {
+          reject(parseError);
+        }
       },
     );
   });
+}
+
+/** The WRK_JSON line printed by wrk-report.lua → rps, latency percentiles (ms), errors, non-2xx. */
+export function parseWrkOutput(stdout: string): LoadResult {
+  const line = stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
+  if (!line) throw new Error(`wrk printed no summary: ${stdout.slice(-500)}`);
+  const raw = JSON.parse(line.slice('WRK_JSON '.length)) as {
+    requests: number;
+    duration_us: number;
+    errors: Record<'connect' | 'read' | 'write' | 'status' | 'timeout', number>;
+    latency_us: Record<'mean' | 'max' | 'p50' | 'p90' | 'p99' | 'p999', number>;
+  };
+  const ms = (us: number) => Math.round(us) / 1000;
+  return {
+    rps: raw.requests / (raw.duration_us / 1e6),
+    requests: raw.requests,
+    latencyMs: {
+      p50: ms(raw.latency_us.p50),
+      p90: ms(raw.latency_us.p90),
+      p99: ms(raw.latency_us.p99),
+      p999: ms(raw.latency_us.p999),
+      max: ms(raw.latency_us.max),
+      mean: ms(raw.latency_us.mean),
+    },
+    errors: raw.errors.connect + raw.errors.read + raw.errors.write + raw.errors.timeout,
+    non2xx: raw.errors.status,
+  };
 }

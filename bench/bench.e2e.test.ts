@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TEST_INFRA, uniqueSuffix } from '../shared/src/testing/infrastructure.js';
+
+/**
+ * The harness end to end on a tiny budget (1 s runs): real nginx origin and proxies, the gateway under
+ * test as its own process with its Redis, wrk. Proves a user of `make bench` gets a JSON report with a
+ * ratio per scenario, the fixed-rate comparison, an SVG and the Markdown table — with every request
+ * answered 2xx (auth, cache HIT from Redis) on both sides.
+ */
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = mkdtempSync(path.join(os.tmpdir(), 've-bench-e2e-'));
+afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+interface Report {
+  cpu_plan: { pinned: boolean; note: string };
+  direct: { rps: number };
+  scenarios: Array<{
+    id: string;
+    rpsRatio: number | null;
+    gateway: { rps: number; errors: number; non2xx: number; usage: { rssMiB: number } | null };
+    nginx: { rps: number; errors: number; non2xx: number };
+  }>;
+  fixed_rate: Array<{ scenario: string; gateway_added: { p50Ms: number; p99Ms: number } }>;
+  versions: { nginx: string; wrk: string };
+}
+
+describe('make bench harness', () => {
+  it('measures the gateway next to nginx and writes JSON, SVG and a table with the ratios', async () => {
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', path.join(repo, 'bench/run.ts')],
+        {
+          cwd: repo,
+          env: {
+            ...process.env,
+            BENCH_QUICK: '1',
+            BENCH_SECONDS: '1',
+            BENCH_WARMUP_SECONDS: '1',
+            BENCH_CONNECTIONS: '10',
+            BENCH_SCENARIOS: 'public,apikey,cache-redis',
+            BENCH_OUT_DIR: outDir,
+            REDIS_URL: TEST_INFRA.redisUrl,
+            BENCH_REDIS_PREFIX: `ve-test-bench-${uniqueSuffix()}:`,
+          },
+          maxBuffer: 1 << 22,
+        },
+        (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out)),
+      );
+    });
+
+    const files = readdirSync(outDir);
+    const jsonFile = files.find((f) => f.endsWith('.json'));
+    expect(files.some((f) => f.endsWith('.svg'))).toBe(true);
+    const report = JSON.parse(readFileSync(path.join(outDir, jsonFile!), 'utf8')) as Report;
+    expect(report.scenarios.map((s) => s.id)).toEqual(['public', 'apikey', 'cache-redis']);
+    expect(report.direct.rps).toBeGreaterThan(0);
+    for (const scenario of report.scenarios) {
+      expect(scenario.gateway.rps, scenario.id).toBeGreaterThan(0);
+      expect(scenario.nginx.rps, scenario.id).toBeGreaterThan(0);
+      expect(scenario.gateway.non2xx + scenario.gateway.errors, scenario.id).toBe(0);
+      expect(scenario.nginx.non2xx + scenario.nginx.errors, scenario.id).toBe(0);
+      expect(scenario.rpsRatio, scenario.id).toBeGreaterThan(0);
+      expect(scenario.gateway.usage?.rssMiB, scenario.id).toBeGreaterThan(10);
+    }
+    expect(report.fixed_rate.map((f) => f.scenario)).toEqual(['public']);
+    expect(Number.isFinite(report.fixed_rate[0]!.gateway_added.p99Ms)).toBe(true);
+    expect(report.versions.nginx).toMatch(/nginx/);
+    expect(report.cpu_plan.note).not.toBe('');
+    expect(stdout).toContain('| scenario | gateway rps | nginx rps |');
+    expect(stdout).toMatch(/cache-redis\s+\d/);
+  }, 180_000);
+});

@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayConfigStore } from '../../services/gateway/src/config/gateway-config-store.js';
+import { summarizeProfile } from '../profile-summary.js';
+import { originConfig, proxyConfig } from './nginx.js';
+import { markdownTable, median, ratio, type ScenarioRow, summarize, svgChart } from './report.js';
+import { SCENARIOS } from './scenarios.js';
+import { type LoadResult, parseWrkOutput } from './wrk.js';
+
+const load = (rps: number, p99: number, extra: Partial<LoadResult> = {}): LoadResult => ({
+  rps,
+  requests: rps * 5,
+  latencyMs: { p50: p99 / 4, p90: p99 / 2, p99, p999: p99 * 2, max: p99 * 3, mean: p99 / 3 },
+  errors: 0,
+  non2xx: 0,
+  ...extra,
+});
+
+describe('benchmark aggregation', () => {
+  it('takes medians over runs and totals errors, so one bad run neither hides nor dominates', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    const summary = summarize(
+      [load(1000, 4), load(5000, 1, { errors: 2 }), load(1200, 3, { non2xx: 7 })],
+      [
+        { cpuCores: 0.9, rssMiB: 80 },
+        { cpuCores: 1, rssMiB: 95 },
+        { cpuCores: 0.8, rssMiB: 90 },
+      ],
+    );
+    expect(summary.rps).toBe(1200);
+    expect(summary.p99Ms).toBe(3);
+    expect(summary.errors).toBe(2);
+    expect(summary.non2xx).toBe(7);
+    expect(summary.usage).toEqual({ cpuCores: 0.9, rssMiB: 95 });
+    expect(summary.cpuUsPerRequest).toBe(750); // 0.9 core ÷ 1,200 rps
+  });
+
+  it('reports the gateway ÷ nginx ratio with two decimals, n/a when nginx measured nothing', () => {
+    expect(ratio(3_000, 10_000)).toBe(0.3);
+    expect(ratio(1, 3)).toBe(0.33);
+    expect(ratio(5, 0)).toBeNull();
+  });
+
+  it('renders a Markdown table row and an SVG bar per side for every scenario', () => {
+    const row: ScenarioRow = {
+      id: 'full',
+      title: '3 full pipeline <&>',
+      gateway: summarize([load(3000, 20)], [{ cpuCores: 1, rssMiB: 120 }]),
+      nginx: summarize([load(10_000, 5)], [{ cpuCores: 0.5, rssMiB: 10 }]),
+      rpsRatio: 0.3,
+      p99Ratio: 4,
+      cpuRatio: 0.15,
+    };
+    const table = markdownTable([row]);
+    expect(table.split('\n')).toHaveLength(3);
+    expect(table).toContain('| 3 full pipeline <&> | 3,000 | 10,000 | **0.3** |');
+    const svg = svgChart([row, { ...row, id: 'public', title: '1 public' }], 'test machine');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('3 full pipeline &lt;&amp;&gt;');
+    // 2 scenarios × 2 sides × 2 panels (rps, p99) bars, plus the background and 2 legend swatches.
+    expect(svg.match(/<rect /g)).toHaveLength(2 * 2 * 2 + 3);
+  });
+});
+
+describe('wrk summary', () => {
+  it('parses the JSON line of wrk-report.lua into rps, ms percentiles, errors and non-2xx', () => {
+    const stdout = `Running 2s test @ http://127.0.0.1:1/\n  1 threads and 50 connections\n
+WRK_JSON {"requests":20000,"duration_us":2000000,"bytes":1,"errors":{"connect":1,"read":2,"write":0,"status":5,"timeout":3},"latency_us":{"mean":512.5,"max":9000,"p50":400,"p90":800,"p99":1500,"p999":4000}}\n`;
+    const result = parseWrkOutput(stdout);
+    expect(result.rps).toBe(10_000);
+    expect(result.latencyMs).toEqual({ p50: 0.4, p90: 0.8, p99: 1.5, p999: 4, max: 9, mean: 0.513 });
+    expect(result.errors).toBe(6);
+    expect(result.non2xx).toBe(5);
+    expect(() => parseWrkOutput('unable to connect')).toThrow(/no summary/);
+  });
+});
+
+describe('scenarios', () => {
+  const ctx = { originUrl: 'http://127.0.0.1:9', jwt: 'x.y.z' };
+  const stubUpstreams = () => ({ acquire: () => undefined, close: async () => {} });
+
+  it('gives the gateway valid snapshots whose route matches the request each scenario sends', () => {
+    for (const scenario of SCENARIOS) {
+      const store = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: stubUpstreams });
+      for (const snapshot of scenario.snapshots(ctx)) expect(store.apply(snapshot)).toBe(true);
+      const tenant = store.resolveHost(scenario.host);
+      expect(tenant, scenario.id).toBeDefined();
+      expect(tenant!.router.match('GET', scenario.path), scenario.id).toBeDefined();
+    }
+  });
+
+  it('loads 1,000 tenants × 20 routes for the scale scenario', () => {
+    const scale = SCENARIOS.find((s) => s.id === 'scale')!;
+    const snapshots = scale.snapshots(ctx);
+    expect(snapshots).toHaveLength(1000);
+    expect(snapshots.every((s) => s.routes.length === 20)).toBe(true);
+  });
+
+  it('configures the full pipeline with an exact limit and the access log, the fast variant with fast', () => {
+    const limit = (id: string) =>
+      SCENARIOS.find((s) => s.id === id)!.snapshots(ctx)[0]!.routes[0]!.rate_limit;
+    expect(limit('full')?.accuracy).toBe('exact');
+    expect(limit('full-fast')?.accuracy).toBe('fast');
+    expect(SCENARIOS.find((s) => s.id === 'full')!.accessLog).toBe(1);
+  });
+});
+
+describe('nginx configs', () => {
+  it('proxies with upstream keep-alive on one worker, and caches only in the cache variant', () => {
+    const plain = proxyConfig('/tmp/p', 8080, 9090, { cache: false });
+    expect(plain).toContain('worker_processes 1;');
+    expect(plain).toContain('keepalive 64;');
+    expect(plain).toContain('proxy_set_header Connection "";');
+    expect(plain).not.toContain('proxy_cache bench;');
+    expect(proxyConfig('/tmp/p', 8080, 9090, { cache: true })).toContain('proxy_cache bench;');
+    expect(originConfig('/tmp/ve-bench-unit-origin', 9090)).toContain('listen 127.0.0.1:9090');
+  });
+});
+
+describe('profile summary', () => {
+  it('ranks functions by self time and leaves idle time out of the percentages', () => {
+    const frame = (functionName: string, url = '') => ({ functionName, url, lineNumber: 0 });
+    const text = summarizeProfile({
+      nodes: [
+        { id: 1, callFrame: frame('(idle)') },
+        { id: 2, callFrame: frame('writev') },
+        { id: 3, callFrame: frame('parseHeaders', 'file:///x/node_modules/undici/lib/core/util.js') },
+      ],
+      startTime: 0,
+      endTime: 10,
+      samples: [1, 1, 2, 3, 2, 2],
+      timeDeltas: [1000, 1000, 1000, 1000, 1000, 1000],
+    });
+    expect(text).toContain('0.0 s busy');
+    expect(text).toContain('| 75.0% | 3 | `writev` |');
+    expect(text).toContain('| 25.0% | 1 | `npm: undici` |');
+    expect(text).not.toContain('`(idle)`');
+  });
+});

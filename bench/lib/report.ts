@@ -1,0 +1,174 @@
+import type { LoadResult } from './wrk.js';
+
+/** Aggregation and rendering of benchmark results: medians, ratios, a Markdown table, an SVG chart. */
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface Usage {
+  /** CPU used by the process during the run, in cores (1.0 = one core fully busy). */
+  cpuCores: number;
+  rssMiB: number;
+}
+
+export interface SideSummary {
+  runs: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  errors: number;
+  non2xx: number;
+  usage: Usage | null;
+  /** CPU time the process spent per request (µs): robust to other load on the machine. */
+  cpuUsPerRequest: number | null;
+}
+
+/** Median of each figure over the runs; errors and non-2xx are totals (any of them is a finding). */
+export function summarize(runs: readonly LoadResult[], usage: readonly Usage[]): SideSummary {
+  const rps = median(runs.map((r) => r.rps));
+  const cpuCores = usage.length === 0 ? Number.NaN : median(usage.map((u) => u.cpuCores));
+  return {
+    cpuUsPerRequest: rps > 0 && Number.isFinite(cpuCores) ? round((cpuCores * 1e6) / rps, 1) : null,
+    runs: runs.length,
+    rps: Math.round(median(runs.map((r) => r.rps))),
+    p50Ms: median(runs.map((r) => r.latencyMs.p50)),
+    p99Ms: median(runs.map((r) => r.latencyMs.p99)),
+    p999Ms: median(runs.map((r) => r.latencyMs.p999)),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+    non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
+    usage:
+      usage.length === 0
+        ? null
+        : {
+            cpuCores: round(median(usage.map((u) => u.cpuCores)), 2),
+            rssMiB: round(Math.max(...usage.map((u) => u.rssMiB)), 1),
+          },
+  };
+}
+
+export function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+export function ratio(a: number, b: number): number | null {
+  return b > 0 && Number.isFinite(a) ? round(a / b, 2) : null;
+}
+
+export interface ScenarioRow {
+  id: string;
+  title: string;
+  gateway: SideSummary;
+  nginx: SideSummary;
+  /** gateway rps ÷ nginx rps. */
+  rpsRatio: number | null;
+  /** gateway p99 ÷ nginx p99. */
+  p99Ratio: number | null;
+  /** nginx CPU µs/request ÷ gateway CPU µs/request: the rps ratio if both had a whole core to themselves. */
+  cpuRatio: number | null;
+  /** Lines the gateway wrote to its log during the scenario (the access log when it is on). */
+  gatewayLogLines?: number;
+}
+
+const fmt = (n: number) => (Number.isFinite(n) ? n.toLocaleString('en-US') : 'n/a');
+const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
+
+export function markdownTable(rows: readonly ScenarioRow[]): string {
+  const lines = [
+    '| scenario | gateway rps | nginx rps | **gw ÷ nginx** | gw p50 / p99 / p99.9 ms | nginx p50 / p99 / p99.9 ms | gw errors / non-2xx | gw CPU (cores) | gw RSS MiB | CPU µs/req gw / nginx | per-CPU ratio |',
+    '|---|---:|---:|---:|---|---|---:|---:|---:|---|---:|',
+  ];
+  for (const row of rows) {
+    const g = row.gateway;
+    const n = row.nginx;
+    lines.push(
+      `| ${row.title} | ${fmt(g.rps)} | ${fmt(n.rps)} | **${row.rpsRatio ?? 'n/a'}** | ${ms(g.p50Ms)} / ${ms(g.p99Ms)} / ${ms(g.p999Ms)} | ${ms(n.p50Ms)} / ${ms(n.p99Ms)} / ${ms(n.p999Ms)} | ${g.errors} / ${g.non2xx} | ${g.usage?.cpuCores ?? 'n/a'} | ${g.usage?.rssMiB ?? 'n/a'} | ${g.cpuUsPerRequest ?? 'n/a'} / ${n.cpuUsPerRequest ?? 'n/a'} | ${row.cpuRatio ?? 'n/a'} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Two grouped bar charts side by side: rps and p99 per scenario, gateway vs nginx. Hand-written SVG. */
+export function svgChart(rows: readonly ScenarioRow[], subtitle: string): string {
+  const width = 1000;
+  const panelHeight = 300;
+  const top = 60;
+  const left = 70;
+  const panelWidth = (width - left * 2 - 40) / 2;
+  const labelSpace = 150;
+  const height = top + panelHeight + labelSpace + 40;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">VantageEdge gateway vs nginx (one core each)</text>`,
+    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">${escapeXml(subtitle)}</text>`,
+  ];
+  const panels: Array<{ title: string; value: (s: SideSummary) => number; x0: number }> = [
+    { title: 'requests/s (higher is better)', value: (s) => s.rps, x0: left },
+    { title: 'p99 latency ms (lower is better)', value: (s) => s.p99Ms, x0: left + panelWidth + 80 },
+  ];
+  for (const panel of panels) {
+    const values = rows
+      .flatMap((r) => [panel.value(r.gateway), panel.value(r.nginx)])
+      .filter(Number.isFinite);
+    const max = Math.max(1e-9, ...values) * 1.1;
+    const y = (v: number) => top + panelHeight - (Number.isFinite(v) ? (v / max) * panelHeight : 0);
+    parts.push(
+      `<text x="${panel.x0 + panelWidth / 2}" y="${top - 6}" text-anchor="middle" font-weight="bold">${panel.title}</text>`,
+      `<line x1="${panel.x0}" y1="${top + panelHeight}" x2="${panel.x0 + panelWidth}" y2="${top + panelHeight}" stroke="#333"/>`,
+      `<line x1="${panel.x0}" y1="${top}" x2="${panel.x0}" y2="${top + panelHeight}" stroke="#333"/>`,
+    );
+    for (let t = 0; t <= 4; t++) {
+      const v = (max / 1.1) * (t / 4);
+      parts.push(
+        `<text x="${panel.x0 - 4}" y="${y(v) + 4}" text-anchor="end" fill="#555">${v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2)}</text>`,
+        `<line x1="${panel.x0}" y1="${y(v)}" x2="${panel.x0 + panelWidth}" y2="${y(v)}" stroke="#eee"/>`,
+      );
+    }
+    const group = panelWidth / Math.max(1, rows.length);
+    const bar = Math.min(18, group * 0.35);
+    rows.forEach((row, i) => {
+      const gx = panel.x0 + i * group + group / 2;
+      for (const [j, side, color] of [
+        [0, row.gateway, '#2b6cb0'],
+        [1, row.nginx, '#dd6b20'],
+      ] as const) {
+        const v = panel.value(side);
+        const x = gx - bar + j * bar;
+        parts.push(
+          `<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${bar.toFixed(1)}" height="${(top + panelHeight - y(v)).toFixed(1)}" fill="${color}"><title>${escapeXml(row.title)}: ${v}</title></rect>`,
+        );
+      }
+      const ly = top + panelHeight + 12;
+      parts.push(
+        `<text transform="translate(${gx.toFixed(1)},${ly}) rotate(45)" fill="#333">${escapeXml(row.title.slice(0, 28))}</text>`,
+      );
+    });
+  }
+  const ly = height - 16;
+  parts.push(
+    `<rect x="${left}" y="${ly - 10}" width="12" height="12" fill="#2b6cb0"/><text x="${left + 18}" y="${ly}">gateway</text>`,
+    `<rect x="${left + 90}" y="${ly - 10}" width="12" height="12" fill="#dd6b20"/><text x="${left + 108}" y="${ly}">nginx (reverse proxy / proxy_cache, no auth or limits)</text>`,
+    '</svg>',
+  );
+  return `${parts.join('\n')}\n`;
+}
+
+/** One-line progress display, rewritten in place on a TTY. */
+export function progress(done: number, total: number, label: string, startedAt: number): void {
+  const width = 30;
+  const filled = Math.round((done / Math.max(1, total)) * width);
+  const elapsed = Math.round((Date.now() - startedAt) / 1000);
+  const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${elapsed}s ${label}`;
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${line}`);
+  else process.stderr.write(`${line}\n`);
+}

@@ -1,0 +1,241 @@
+import { hashApiKey } from '../../shared/src/domain/api-key-hash.js';
+import {
+  type RouteConfig,
+  type TenantSnapshot,
+  tenantSnapshot,
+} from '../../shared/src/domain/gateway-config.js';
+
+/**
+ * The benchmark scenarios: what the gateway is configured with (tenant snapshots), the request wrk
+ * sends, and which nginx (plain reverse proxy or proxy_cache) it is compared with. nginx does no auth,
+ * rate limiting or access logging, so each ratio is the cost of the gateway's features on one core.
+ */
+export const BENCH_PEPPER = 'bench-pepper-0123456789abcdef0123456789abcdef';
+export const BENCH_API_KEY = 've_live_benchkey0000000000000000000000000000';
+export const BENCH_ORG = 'org_bench';
+
+export interface Scenario {
+  id: string;
+  title: string;
+  /** Path requested (same on the gateway and on nginx). */
+  path: string;
+  /** Host header for the gateway (tenant resolution). */
+  host: string;
+  /** Extra request headers (auth); sent to nginx too, which ignores them. */
+  headers: (ctx: ScenarioContext) => Record<string, string>;
+  nginx: 'proxy' | 'cache';
+  /** GATEWAY_ACCESS_LOG_SAMPLE_RATE for this scenario (1 = every request logged). */
+  accessLog: number;
+  /** L1 cache bytes; 1 turns L1 off (nothing fits), so hits come from Redis. */
+  l1Bytes?: number;
+  snapshots: (ctx: ScenarioContext) => TenantSnapshot[];
+  /** Only with BENCH_LARGE=1. */
+  optional?: boolean;
+}
+
+export interface ScenarioContext {
+  originUrl: string;
+  jwt: string;
+}
+
+/** Deterministic UUIDs, so a snapshot file is the same on every run. */
+export function benchUuid(kind: number, n: number): string {
+  const hex = n.toString(16).padStart(12, '0');
+  return `00000000-${kind.toString(16).padStart(4, '0')}-4000-8000-${hex}`;
+}
+
+type RouteInput = Partial<RouteConfig> & { path_pattern: string };
+
+export function tenantFor(
+  n: number,
+  originUrl: string,
+  routes: RouteInput[],
+  options: { apiKeys?: string[] } = {},
+): TenantSnapshot {
+  const tenantId = benchUuid(1, n);
+  const originId = benchUuid(2, n);
+  return tenantSnapshot.parse({
+    schema_version: 1,
+    tenant_id: tenantId,
+    version: '1',
+    event_time: new Date().toISOString(),
+    tenant: {
+      id: tenantId,
+      name: `bench ${n}`,
+      subdomain: `t${n}`,
+      clerk_org_id: n === 0 ? BENCH_ORG : null,
+      settings: {},
+    },
+    origins: [
+      {
+        id: originId,
+        name: 'origin',
+        targets: [{ url: originUrl }],
+        health_check: { active: { enabled: false } },
+      },
+    ],
+    routes: routes.map((route, i) => ({
+      id: benchUuid(3, n * 100 + i),
+      origin_id: originId,
+      auth_mode: 'public',
+      ...route,
+    })),
+    api_keys: (options.apiKeys ?? []).map((key, i) => ({
+      id: benchUuid(4, n * 100 + i),
+      key_hash: hashApiKey(BENCH_PEPPER, key),
+      name: `key ${i}`,
+      scopes: [],
+      expires_at: null,
+    })),
+  });
+}
+
+const NEVER_LIMITED = { requests_per_second: 1_000_000, burst: 10_000_000, scope: 'api_key' } as const;
+const CACHE = { ttl_seconds: 3600 } as const;
+const apiKeyHeader = () => ({ 'x-api-key': BENCH_API_KEY });
+
+/** 20 distinct route shapes per tenant; the benchmarked one is the last in match order. */
+export function scaleRoutes(): RouteInput[] {
+  const routes: RouteInput[] = [];
+  for (let i = 0; i < 19; i++) routes.push({ path_pattern: `/svc${i}/items/:id/detail${i}` });
+  routes.push({ path_pattern: '/api/*' });
+  return routes;
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    id: 'public',
+    title: '1 public route, no features',
+    path: '/api/posts/1',
+    host: 't0.localhost',
+    headers: () => ({}),
+    nginx: 'proxy',
+    accessLog: 0,
+    snapshots: ({ originUrl }) => [tenantFor(0, originUrl, [{ path_pattern: '/api/*' }])],
+  },
+  {
+    id: 'apikey',
+    title: '2 API-key auth',
+    path: '/api/posts/1',
+    host: 't0.localhost',
+    headers: apiKeyHeader,
+    nginx: 'proxy',
+    accessLog: 0,
+    snapshots: ({ originUrl }) => [
+      tenantFor(0, originUrl, [{ path_pattern: '/api/*', auth_mode: 'apikey_required' }], {
+        apiKeys: [BENCH_API_KEY],
+      }),
+    ],
+  },
+  {
+    id: 'full',
+    title: '3 full pipeline: API key + exact Redis token bucket + metrics + access log',
+    path: '/api/posts/1',
+    host: 't0.localhost',
+    headers: apiKeyHeader,
+    nginx: 'proxy',
+    accessLog: 1,
+    snapshots: ({ originUrl }) => [
+      tenantFor(
+        0,
+        originUrl,
+        [
+          {
+            path_pattern: '/api/*',
+            auth_mode: 'apikey_required',
+            rate_limit: { ...NEVER_LIMITED, accuracy: 'exact' } as RouteConfig['rate_limit'],
+          },
+        ],
+        { apiKeys: [BENCH_API_KEY] },
+      ),
+    ],
+  },
+  {
+    id: 'full-fast',
+    title: '4 full pipeline, fast rate-limit mode',
+    path: '/api/posts/1',
+    host: 't0.localhost',
+    headers: apiKeyHeader,
+    nginx: 'proxy',
+    accessLog: 1,
+    snapshots: ({ originUrl }) => [
+      tenantFor(
+        0,
+        originUrl,
+        [
+          {
+            path_pattern: '/api/*',
+            auth_mode: 'apikey_required',
+            rate_limit: { ...NEVER_LIMITED, accuracy: 'fast' } as RouteConfig['rate_limit'],
+          },
+        ],
+        { apiKeys: [BENCH_API_KEY] },
+      ),
+    ],
+  },
+  {
+    id: 'jwt',
+    title: '5 JWT auth (Clerk RS256 token, verified; verified-token cache on)',
+    path: '/api/posts/1',
+    host: 't0.localhost',
+    headers: ({ jwt }) => ({ authorization: `Bearer ${jwt}` }),
+    nginx: 'proxy',
+    accessLog: 0,
+    snapshots: ({ originUrl }) => [
+      tenantFor(0, originUrl, [{ path_pattern: '/api/*', auth_mode: 'jwt_required' }]),
+    ],
+  },
+  {
+    id: 'cache-l1',
+    title: '6 cache HIT from L1 (nginx: proxy_cache)',
+    path: '/api/posts/1',
+    host: 't0.localhost',
+    headers: () => ({}),
+    nginx: 'cache',
+    accessLog: 0,
+    snapshots: ({ originUrl }) => [
+      tenantFor(0, originUrl, [
+        { path_pattern: '/api/*', cache_policy: CACHE as RouteConfig['cache_policy'] },
+      ]),
+    ],
+  },
+  {
+    id: 'cache-redis',
+    title: '7 cache HIT from Redis, L1 off (nginx: proxy_cache)',
+    path: '/api/posts/1',
+    host: 't0.localhost',
+    headers: () => ({}),
+    nginx: 'cache',
+    accessLog: 0,
+    l1Bytes: 1,
+    snapshots: ({ originUrl }) => [
+      tenantFor(0, originUrl, [
+        { path_pattern: '/api/*', cache_policy: CACHE as RouteConfig['cache_policy'] },
+      ]),
+    ],
+  },
+  {
+    id: 'scale',
+    title: '8 1,000 tenants x 20 routes loaded',
+    path: '/api/posts/1',
+    host: 't500.localhost',
+    headers: () => ({}),
+    nginx: 'proxy',
+    accessLog: 0,
+    snapshots: ({ originUrl }) => {
+      const routes = scaleRoutes();
+      return Array.from({ length: 1000 }, (_, n) => tenantFor(n, originUrl, routes));
+    },
+  },
+  {
+    id: 'large',
+    title: '9 public route, 64 KiB body',
+    path: '/large',
+    host: 't0.localhost',
+    headers: () => ({}),
+    nginx: 'proxy',
+    accessLog: 0,
+    optional: true,
+    snapshots: ({ originUrl }) => [tenantFor(0, originUrl, [{ path_pattern: '/large' }])],
+  },
+];

@@ -1,0 +1,167 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Authenticator } from '../services/gateway/src/auth/authenticator.js';
+import { pathDigest, variantDigest } from '../services/gateway/src/cache/cache-key.js';
+import { compileCachePolicy } from '../services/gateway/src/cache/compile-cache-policy.js';
+import { GatewayConfigStore } from '../services/gateway/src/config/gateway-config-store.js';
+import { hashApiKey } from '../shared/src/domain/api-key-hash.js';
+import { createClerkTestKeys, signClerkToken } from '../shared/src/testing/clerk-tokens.js';
+import { BENCH_API_KEY, BENCH_ORG, BENCH_PEPPER, scaleRoutes, tenantFor } from './lib/scenarios.js';
+
+/**
+ * `make bench-micro`: the gateway's hot functions in isolation, ns/op (median of BENCH_MICRO_SAMPLES
+ * timed samples of BENCH_MICRO_MS each). JSON: bench-results/micro-<timestamp>.json.
+ */
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SAMPLES = Number(process.env['BENCH_MICRO_SAMPLES'] ?? 5);
+const SAMPLE_MS = Number(process.env['BENCH_MICRO_MS'] ?? 200);
+
+interface MicroResult {
+  name: string;
+  ns_per_op: number;
+  ops_per_second: number;
+  samples: number[];
+}
+
+let sink: unknown;
+
+/** Runs `fn` in batches until SAMPLE_MS has passed; returns ns/op. Sync or async functions. */
+async function sample(fn: () => unknown, isAsync: boolean): Promise<number> {
+  let ops = 0;
+  const started = process.hrtime.bigint();
+  const budget = BigInt(SAMPLE_MS) * 1_000_000n;
+  while (process.hrtime.bigint() - started < budget) {
+    for (let i = 0; i < 100; i++) sink = isAsync ? await fn() : fn();
+    ops += 100;
+  }
+  return Number(process.hrtime.bigint() - started) / ops;
+}
+
+async function bench(name: string, fn: () => unknown, isAsync = false): Promise<MicroResult> {
+  await sample(fn, isAsync); // warm-up (JIT)
+  const samples: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) samples.push(Math.round(await sample(fn, isAsync)));
+  const sorted = [...samples].sort((a, b) => a - b);
+  const ns = sorted[Math.floor(sorted.length / 2)]!;
+  const result = { name, ns_per_op: ns, ops_per_second: Math.round(1e9 / ns), samples };
+  process.stdout.write(
+    `${name.padEnd(62)} ${String(ns).padStart(9)} ns/op ${result.ops_per_second.toLocaleString('en-US').padStart(12)} ops/s\n`,
+  );
+  return result;
+}
+
+const noUpstreams = () => ({ acquire: () => undefined, close: async () => {} });
+const origin = 'http://127.0.0.1:1';
+
+// Route matching: one tenant with 20 routes (the matched one last), and host → tenant over 1,000 tenants.
+const small = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: noUpstreams });
+small.apply(tenantFor(0, origin, scaleRoutes(), { apiKeys: [BENCH_API_KEY] }));
+const scale = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: noUpstreams });
+for (let n = 0; n < 1000; n++) scale.apply(tenantFor(n, origin, scaleRoutes()));
+const tenant = small.resolveHost('t0.localhost')!;
+
+// Auth: API key route and Clerk JWT route.
+const keyed = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: noUpstreams });
+keyed.apply(
+  tenantFor(
+    0,
+    origin,
+    [
+      { path_pattern: '/keyed/*', auth_mode: 'apikey_required' },
+      { path_pattern: '/jwt/*', auth_mode: 'jwt_required' },
+    ],
+    { apiKeys: Array.from({ length: 1000 }, (_, i) => (i === 0 ? BENCH_API_KEY : `${BENCH_API_KEY}${i}`)) },
+  ),
+);
+const keyedTenant = keyed.resolveHost('t0.localhost')!;
+const keyRoute = keyedTenant.router.match('GET', '/keyed/x')!;
+const jwtRoute = keyedTenant.router.match('GET', '/jwt/x')!;
+const keys = await createClerkTestKeys();
+const token = await signClerkToken(keys, { userId: 'user_bench', orgId: BENCH_ORG, expiresInSeconds: 3600 });
+const authenticator = (tokenCacheSize: number) =>
+  new Authenticator({ apiKeyPepper: BENCH_PEPPER, clerk: { jwtKey: keys.publicKeyPem }, tokenCacheSize });
+const withCache = authenticator(10_000);
+const withoutCache = authenticator(0);
+const keyHeaders = { 'x-api-key': BENCH_API_KEY };
+const jwtHeaders = { authorization: `Bearer ${token}` };
+for (const [auth, route, headers] of [
+  [withCache, keyRoute, keyHeaders],
+  [withCache, jwtRoute, jwtHeaders],
+  [withoutCache, jwtRoute, jwtHeaders],
+] as const) {
+  const result = await auth.authenticate(keyedTenant, route, headers);
+  if (!result.ok) throw new Error(`micro-bench setup: authentication failed (${result.code})`);
+}
+
+// Cache key: path + sorted query (default) and path+query+headers with a per-caller route.
+const cached = tenantFor(0, origin, [
+  { path_pattern: '/a/*', cache_policy: { ttl_seconds: 60 } as never },
+  {
+    path_pattern: '/b/*',
+    auth_mode: 'apikey_required',
+    cache_policy: {
+      ttl_seconds: 60,
+      cache_key_pattern: 'path+query+headers',
+      vary_headers: ['accept-language'],
+    } as never,
+  },
+]);
+const plainPolicy = compileCachePolicy(cached.tenant_id, cached.routes[0]!)!;
+const varyPolicy = compileCachePolicy(cached.tenant_id, cached.routes[1]!)!;
+const cacheRequest = {
+  method: 'GET',
+  path: '/a/posts/1',
+  query: 'page=2&sort=desc&fields=id,title',
+  headers: { 'accept-language': 'en-GB' },
+};
+
+const results: MicroResult[] = [
+  await bench('route match: 20 routes, last one matches', () => tenant.router.match('GET', '/api/posts/1')),
+  await bench('route match: host → tenant (1,000 tenants) + 20 routes', () =>
+    scale.resolveHost('t500.localhost')!.router.match('GET', '/api/posts/1'),
+  ),
+  await bench('api-key hash (HMAC-SHA-256 of the presented key)', () =>
+    hashApiKey(BENCH_PEPPER, BENCH_API_KEY),
+  ),
+  await bench('api-key auth: hash + lookup among 1,000 keys', () =>
+    withCache.authenticate(keyedTenant, keyRoute, keyHeaders),
+  ),
+  await bench(
+    'jwt auth: Clerk RS256 verify, no verified-token cache',
+    () => withoutCache.authenticate(keyedTenant, jwtRoute, jwtHeaders),
+    true,
+  ),
+  await bench(
+    'jwt auth: verified-token cache hit',
+    () => withCache.authenticate(keyedTenant, jwtRoute, jwtHeaders),
+    true,
+  ),
+  await bench(
+    'cache key: path digest + variant (path+query, 3 params)',
+    () => pathDigest(cacheRequest.path) + variantDigest(plainPolicy, cacheRequest, {}),
+  ),
+  await bench(
+    'cache key: path+query+headers, per caller',
+    () => pathDigest(cacheRequest.path) + variantDigest(varyPolicy, cacheRequest, { apiKeyId: 'k1' }),
+  ),
+];
+void sink;
+
+const report = {
+  at: new Date().toISOString(),
+  node: process.version,
+  machine: {
+    cpu_model: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    load_average: os.loadavg(),
+  },
+  samples: SAMPLES,
+  sample_ms: SAMPLE_MS,
+  results,
+};
+mkdirSync(path.join(repo, 'bench-results'), { recursive: true });
+const file = path.join(repo, 'bench-results', `micro-${report.at.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+process.stdout.write(`JSON: ${path.relative(repo, file)}\n`);

@@ -1,0 +1,550 @@
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { createClerkTestKeys, signClerkToken } from '../shared/src/testing/clerk-tokens.js';
+import { originConfig, proxyConfig, writeNginxConfig } from './lib/nginx.js';
+import {
+  firstChildPid,
+  freePort,
+  planCpus,
+  processUsage,
+  startProcess,
+  stopProcess,
+  waitForHttp,
+} from './lib/processes.js';
+import {
+  markdownTable,
+  progress,
+  ratio,
+  round,
+  type ScenarioRow,
+  type SideSummary,
+  summarize,
+  svgChart,
+  type Usage,
+} from './lib/report.js';
+import { BENCH_ORG, BENCH_PEPPER, SCENARIOS, type Scenario, type ScenarioContext } from './lib/scenarios.js';
+import { type LoadResult, runWrk } from './lib/wrk.js';
+
+/**
+ * `make bench` / `make bench-quick`: the gateway side by side with nginx (reverse proxy, proxy_cache)
+ * and a direct call to the origin, one load generator (wrk) for everything. See docs/benchmarks.md.
+ *
+ * Settings (environment): BENCH_QUICK=1 (2 s × 1 run per side), BENCH_SECONDS, BENCH_RUNS, BENCH_WARMUP_SECONDS,
+ * BENCH_CONNECTIONS, BENCH_SCENARIOS (comma list of ids), BENCH_LARGE=1 (add the 64 KiB body scenario),
+ * BENCH_CPU_PROF=<scenario id> (write a --cpu-prof profile of the gateway in that scenario), REDIS_URL,
+ * BENCH_OUT_DIR (default bench-results/).
+ */
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const quick = process.env['BENCH_QUICK'] === '1';
+const seconds = Number(process.env['BENCH_SECONDS'] ?? (quick ? 2 : 5));
+const runs = Number(process.env['BENCH_RUNS'] ?? (quick ? 1 : 3));
+const warmupSeconds = Number(process.env['BENCH_WARMUP_SECONDS'] ?? (quick ? 1 : 2));
+const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 50);
+const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:56379';
+const profileScenario = process.env['BENCH_CPU_PROF'];
+const redisPrefix = process.env['BENCH_REDIS_PREFIX'] ?? `ve-bench:${new Date().toISOString()}:`;
+const only = process.env['BENCH_SCENARIOS']?.split(',').map((s) => s.trim());
+/** Scenarios that also get the latency-at-fixed-rate comparison (added latency over direct). */
+const FIXED_RATE_SCENARIOS = ['public', 'full'];
+const FIXED_RATE_FRACTION = 0.5;
+const PACING_DELAY_MS = 10;
+
+const scenarios = SCENARIOS.filter((s) =>
+  only ? only.includes(s.id) : !s.optional || process.env['BENCH_LARGE'] === '1',
+);
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const workDir = mkdtempSync(path.join(os.tmpdir(), 've-bench-'));
+const children: ChildProcess[] = [];
+const startedAt = Date.now();
+// Steps for the progress display: direct + per scenario (warm-ups + runs + fixed-rate) .
+const totalSteps = 1 + scenarios.length + scenarios.filter((s) => FIXED_RATE_SCENARIOS.includes(s.id)).length;
+let doneSteps = 0;
+const step = (label: string) => progress(doneSteps, totalSteps, label, startedAt);
+
+function log(line: string): void {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+  process.stderr.write(`${line}\n`);
+}
+
+function versionOf(command: string, args: string[]): string {
+  try {
+    const out = execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    return out.toString().trim().split('\n')[0] ?? '';
+  } catch (error) {
+    const e = error as { stderr?: Buffer; stdout?: Buffer };
+    return (e.stderr?.toString() || e.stdout?.toString() || 'unknown').trim().split('\n')[0] ?? 'unknown';
+  }
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    hostname: os.hostname(),
+    cpu_model: cpus[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memory_gib: round(os.totalmem() / 2 ** 30, 1),
+    kernel: `${os.type()} ${os.release()}`,
+    load_average_at_start: os.loadavg().map((l) => round(l, 2)),
+  };
+}
+
+/** One request with an explicit Host header; resolves status and the X-Cache header. */
+function probe(
+  port: number,
+  pathName: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; xCache: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: pathName, headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const xCache = res.headers['x-cache'];
+        resolve({ status: res.statusCode ?? 0, xCache: Array.isArray(xCache) ? xCache[0] : xCache });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function startNginx(name: string, cpus: string, config: (dir: string) => string, port: number) {
+  const dir = path.join(workDir, name);
+  const file = writeNginxConfig(dir, config(dir));
+  const child = startProcess(cpus, 'nginx', ['-p', dir, '-c', file, '-e', path.join(dir, 'error.log')]);
+  children.push(child);
+  await untilExit(child, waitForHttp(`http://127.0.0.1:${port}/`), `nginx ${name}`);
+  return child;
+}
+
+interface Gateway {
+  child: ChildProcess;
+  port: number;
+  logFile: string;
+}
+
+/** Rejects as soon as the process exits, instead of waiting for the readiness timeout. */
+function untilExit<T>(child: ChildProcess, work: Promise<T>, name: string): Promise<T> {
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) =>
+      child.once('exit', (code, signal) =>
+        reject(new Error(`${name} exited (${code ?? signal}) while starting`)),
+      ),
+    ),
+  ]);
+}
+
+async function startGatewayProcess(
+  scenario: Scenario,
+  ctx: ScenarioContext,
+  cpus: string,
+  clerkKey: string,
+): Promise<Gateway> {
+  const snapshotFile = path.join(workDir, `${scenario.id}.snapshots.json`);
+  writeFileSync(snapshotFile, JSON.stringify(scenario.snapshots(ctx)));
+  const port = await freePort();
+  const profileArgs =
+    profileScenario === scenario.id
+      ? ['--cpu-prof', '--cpu-prof-dir', path.join(repo, 'bench-results', 'profiles')]
+      : [];
+  // The access log goes to a file (page cache), as a replica logging to disk would: a pipe to this
+  // harness process would make the gateway wait on the harness, which is not what we measure.
+  const logFile = path.join(workDir, `${scenario.id}.gateway.log`);
+  const logFd = openSync(logFile, 'w');
+  const child = startProcess(
+    cpus,
+    process.execPath,
+    [...profileArgs, '--import', 'tsx', path.join(repo, 'bench/gateway-under-test.ts')],
+    {
+      ...process.env,
+      NODE_ENV: 'production',
+      NODE_OPTIONS: '',
+      BENCH_SNAPSHOT_FILE: snapshotFile,
+      GATEWAY_PORT: String(port),
+      API_KEY_PEPPER: BENCH_PEPPER,
+      CLERK_JWT_KEY: clerkKey,
+      REDIS_URL: redisUrl,
+      BENCH_REDIS_PREFIX: `${redisPrefix}${scenario.id}:`,
+      BENCH_L1_BYTES: String(scenario.l1Bytes ?? 64 * 1024 * 1024),
+      GATEWAY_ACCESS_LOG_SAMPLE_RATE: String(scenario.accessLog),
+      LOG_LEVEL: 'info',
+    },
+    logFd,
+  );
+  closeSync(logFd);
+  children.push(child);
+  await untilExit(child, waitForHttp(`http://127.0.0.1:${port}/__bench_ready`, {}, 60_000), 'gateway');
+  return { child, port, logFile };
+}
+
+/** Makes sure both sides answer the scenario's request with 2xx (and, for cache scenarios, a HIT). */
+async function checkScenario(scenario: Scenario, ctx: ScenarioContext, gwPort: number, nginxPort: number) {
+  const headers = scenario.headers(ctx);
+  for (const [side, port, extra] of [
+    ['gateway', gwPort, { host: scenario.host }],
+    ['nginx', nginxPort, {}],
+  ] as const) {
+    let last = await probe(port, scenario.path, { ...headers, ...extra });
+    if (scenario.nginx === 'cache') {
+      await new Promise((resolve) => setTimeout(resolve, 200)); // let the MISS be stored
+      last = await probe(port, scenario.path, { ...headers, ...extra });
+      if (last.xCache !== 'HIT') throw new Error(`${scenario.id}: ${side} did not answer a cache HIT`);
+    }
+    if (last.status < 200 || last.status > 299) {
+      throw new Error(`${scenario.id}: ${side} answered ${last.status} to ${scenario.path}`);
+    }
+  }
+}
+
+async function measure(
+  url: string,
+  headers: Record<string, string>,
+  cpus: string,
+  pid: number | undefined,
+  durationSeconds: number,
+  extra: { connections?: number; delayMs?: number } = {},
+): Promise<{ result: LoadResult; usage: Usage | null }> {
+  const before = pid ? processUsage(pid) : undefined;
+  const t0 = process.hrtime.bigint();
+  const result = await runWrk({
+    url,
+    headers,
+    connections: extra.connections ?? connections,
+    durationSeconds,
+    cpus,
+    ...(extra.delayMs ? { delayMs: extra.delayMs } : {}),
+  });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const after = pid ? processUsage(pid) : undefined;
+  const usage =
+    before && after
+      ? { cpuCores: (after.cpuSeconds - before.cpuSeconds) / wall, rssMiB: after.rssBytes / 2 ** 20 }
+      : null;
+  return { result, usage };
+}
+
+function latestOtherResults() {
+  const dir = path.join(repo, 'bench-results');
+  const known: Array<{ prefix: string; target: string }> = [
+    { prefix: 'eventstore-', target: 'make bench-eventstore' },
+    { prefix: 'replay-', target: 'make bench-replay' },
+    { prefix: 'propagation-', target: 'make bench-propagation' },
+    { prefix: 'upstream-', target: 'make bench-upstream' },
+    { prefix: 'gateway-quick-compare', target: 'make bench-gateway' },
+    { prefix: 'gateway-token-cache', target: 'make bench-gateway-auth' },
+    { prefix: 'micro-', target: 'make bench-micro' },
+  ];
+  if (!existsSync(dir)) return [];
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  return known.map(({ prefix, target }) => {
+    const latest = files
+      .filter((f) => f.startsWith(prefix))
+      .map((f) => ({ f, mtime: statSync(path.join(dir, f)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime)[0];
+    if (!latest) return { target, file: null, at: null, results: null };
+    let results: unknown = null;
+    try {
+      results = JSON.parse(readFileSync(path.join(dir, latest.f), 'utf8'));
+    } catch {
+      results = 'unreadable';
+    }
+    return { target, file: `bench-results/${latest.f}`, at: new Date(latest.mtime).toISOString(), results };
+  });
+}
+
+async function main(): Promise<void> {
+  execFileSync('bash', [path.join(repo, 'bench/tools.sh')], { stdio: 'inherit' });
+  const plan = planCpus();
+  log(
+    `[bench] ${quick ? 'quick' : 'full'}: ${seconds}s x ${runs} run(s) per side, warm-up ${warmupSeconds}s, ${connections} connections, wrk -t1`,
+  );
+  log(`[bench] CPU plan: ${plan.note}`);
+  log(
+    `[bench] shared machine? load average now ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+
+  const originPort = await freePort();
+  const proxyPort = await freePort();
+  const cachePort = await freePort();
+  const origin = await startNginx(
+    'origin',
+    plan.loadCpus,
+    (dir) => originConfig(dir, originPort),
+    originPort,
+  );
+  const proxy = await startNginx(
+    'proxy',
+    plan.proxyCpus,
+    (dir) => proxyConfig(dir, proxyPort, originPort, { cache: false }),
+    proxyPort,
+  );
+  const cache = await startNginx(
+    'proxy-cache',
+    plan.proxyCpus,
+    (dir) => proxyConfig(dir, cachePort, originPort, { cache: true }),
+    cachePort,
+  );
+  void origin;
+
+  const keys = await createClerkTestKeys();
+  const jwt = await signClerkToken(keys, { userId: 'user_bench', orgId: BENCH_ORG, expiresInSeconds: 3600 });
+  const ctx: ScenarioContext = { originUrl: `http://127.0.0.1:${originPort}`, jwt };
+
+  // Direct call: the origin alone, the ceiling of this setup.
+  step('direct (origin only)');
+  const directUrl = `http://127.0.0.1:${originPort}/api/posts/1`;
+  await measure(directUrl, {}, plan.loadCpus, undefined, warmupSeconds);
+  const directRuns: LoadResult[] = [];
+  for (let i = 0; i < runs; i++) {
+    directRuns.push((await measure(directUrl, {}, plan.loadCpus, undefined, seconds)).result);
+  }
+  const direct = summarize(directRuns, []);
+  doneSteps++;
+  log(`[bench] direct origin: ${direct.rps.toLocaleString('en-US')} rps, p99 ${direct.p99Ms} ms`);
+
+  const rows: ScenarioRow[] = [];
+  const fixedRate: unknown[] = [];
+  for (const scenario of scenarios) {
+    step(`${scenario.title}: starting gateway`);
+    const gateway = await startGatewayProcess(scenario, ctx, plan.proxyCpus, keys.publicKeyPem);
+    const nginxPort = scenario.nginx === 'cache' ? cachePort : proxyPort;
+    const nginxMaster = scenario.nginx === 'cache' ? cache : proxy;
+    const nginxPid = nginxMaster.pid ? firstChildPid(nginxMaster.pid) : undefined;
+    try {
+      await checkScenario(scenario, ctx, gateway.port, nginxPort);
+      const headers = scenario.headers(ctx);
+      const gwUrl = `http://127.0.0.1:${gateway.port}${scenario.path}`;
+      const nginxUrl = `http://127.0.0.1:${nginxPort}${scenario.path}`;
+      const gwHeaders = { ...headers, Host: scenario.host }; // wrk only replaces its own Host when spelled "Host"
+      const sides = {
+        gateway: {
+          url: gwUrl,
+          headers: gwHeaders,
+          pid: gateway.child.pid,
+          runs: [] as LoadResult[],
+          usage: [] as Usage[],
+        },
+        nginx: { url: nginxUrl, headers, pid: nginxPid, runs: [] as LoadResult[], usage: [] as Usage[] },
+      };
+      step(`${scenario.title}: warm-up`);
+      await measure(gwUrl, gwHeaders, plan.loadCpus, undefined, warmupSeconds);
+      await measure(nginxUrl, headers, plan.loadCpus, undefined, warmupSeconds);
+      for (let i = 0; i < runs; i++) {
+        const order = i % 2 === 0 ? (['gateway', 'nginx'] as const) : (['nginx', 'gateway'] as const);
+        for (const name of order) {
+          step(`${scenario.title}: run ${i + 1}/${runs} ${name}`);
+          const side = sides[name];
+          const { result, usage } = await measure(side.url, side.headers, plan.loadCpus, side.pid, seconds);
+          side.runs.push(result);
+          if (usage) side.usage.push(usage);
+        }
+      }
+      const gw = summarize(sides.gateway.runs, sides.gateway.usage);
+      const ng = summarize(sides.nginx.runs, sides.nginx.usage);
+      const row: ScenarioRow = {
+        id: scenario.id,
+        title: scenario.title,
+        gateway: gw,
+        nginx: ng,
+        rpsRatio: ratio(gw.rps, ng.rps),
+        p99Ratio: ratio(gw.p99Ms, ng.p99Ms),
+        cpuRatio:
+          gw.cpuUsPerRequest && ng.cpuUsPerRequest ? ratio(ng.cpuUsPerRequest, gw.cpuUsPerRequest) : null,
+      };
+      rows.push(row);
+      doneSteps++;
+      log(
+        `[bench] ${scenario.title}: gateway ${gw.rps.toLocaleString('en-US')} rps, nginx ${ng.rps.toLocaleString('en-US')} rps, ratio ${row.rpsRatio} (per CPU: ${row.cpuRatio ?? 'n/a'})`,
+      );
+
+      if (FIXED_RATE_SCENARIOS.includes(scenario.id)) {
+        step(`${scenario.title}: fixed rate`);
+        fixedRate.push(await fixedRateRun(scenario, row.gateway, sides, directUrl, plan.loadCpus));
+        doneSteps++;
+      }
+    } finally {
+      await stopProcess(gateway.child);
+      const row = rows.find((r) => r.id === scenario.id);
+      if (row) row.gatewayLogLines = readFileSync(gateway.logFile, 'utf8').split('\n').length - 1;
+    }
+  }
+  progress(doneSteps, totalSteps, 'done', startedAt);
+  log('');
+
+  const report = {
+    at: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    machine: machine(),
+    cpu_plan: plan,
+    versions: {
+      node: process.version,
+      nginx: versionOf('nginx', ['-v']),
+      wrk: versionOf('wrk', ['-v']),
+      redis: versionOf('redis-server', ['--version']),
+      git_commit: versionOf('git', ['-C', repo, 'rev-parse', '--short', 'HEAD']),
+    },
+    settings: {
+      seconds,
+      runs,
+      warmup_seconds: warmupSeconds,
+      connections,
+      load_generator: 'wrk -t1 (one thread)',
+      order: 'alternating per run: gateway, nginx / nginx, gateway / ...',
+      figures: 'medians over runs; errors and non-2xx are totals',
+    },
+    direct,
+    scenarios: rows,
+    ratios: Object.fromEntries(rows.map((r) => [r.id, r.rpsRatio])),
+    cpu_ratios: Object.fromEntries(rows.map((r) => [r.id, r.cpuRatio])),
+    fixed_rate: fixedRate,
+    other_benchmarks: latestOtherResults(),
+    duration_seconds: Math.round((Date.now() - startedAt) / 1000),
+  };
+
+  const outDir = process.env['BENCH_OUT_DIR'] ?? path.join(repo, 'bench-results');
+  mkdirSync(outDir, { recursive: true });
+  const base = path.join(outDir, `bench-${report.mode}-${stamp}`);
+  writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  const subtitle = `${report.machine.cpu_model}, ${report.machine.cores} cores; ${plan.note}; ${report.at}`;
+  writeFileSync(`${base}.svg`, svgChart(rows, subtitle));
+
+  const out = process.stdout;
+  out.write(`\n## VantageEdge gateway vs nginx (${report.mode}, ${report.at})\n\n`);
+  out.write(`Machine: ${subtitle}\n`);
+  out.write(
+    `Direct to origin: ${direct.rps.toLocaleString('en-US')} rps, p50 ${direct.p50Ms} ms, p99 ${direct.p99Ms} ms\n\n`,
+  );
+  out.write(`${markdownTable(rows)}\n\n`);
+  if (fixedRate.length > 0) {
+    out.write(`${fixedRateTable(fixedRate as FixedRateResult[])}\n\n`);
+  }
+  out.write('Ratios (gateway rps / nginx rps; in brackets the same per CPU second used):\n');
+  for (const row of rows) {
+    out.write(`  ${row.id.padEnd(12)} ${row.rpsRatio ?? 'n/a'}  (${row.cpuRatio ?? 'n/a'})\n`);
+  }
+  out.write('\nOther benchmarks (latest result files; run their make targets to refresh):\n');
+  for (const other of report.other_benchmarks) {
+    out.write(`  ${other.target.padEnd(24)} ${other.file ? `${other.file} (${other.at})` : 'not run yet'}\n`);
+  }
+  out.write(
+    `\nJSON: ${path.relative(repo, base)}.json  SVG: ${path.relative(repo, base)}.svg  (${report.duration_seconds} s)\n`,
+  );
+}
+
+interface FixedRateResult {
+  scenario: string;
+  target_rps: number;
+  connections: number;
+  pacing_delay_ms: number;
+  direct: { rps: number; p50Ms: number; p99Ms: number };
+  nginx: { rps: number; p50Ms: number; p99Ms: number };
+  gateway: { rps: number; p50Ms: number; p99Ms: number };
+  gateway_added: { p50Ms: number; p99Ms: number };
+  nginx_added: { p50Ms: number; p99Ms: number };
+}
+
+/**
+ * Latency at a fixed rate below saturation: FIXED_RATE_FRACTION × the gateway's measured max. wrk has
+ * no constant-rate mode, so each connection waits PACING_DELAY_MS after every response and the
+ * connection count is chosen so that connections / (delay + latency) ≈ the target rate.
+ */
+async function fixedRateRun(
+  scenario: Scenario,
+  gatewayMax: SideSummary,
+  sides: Record<'gateway' | 'nginx', { url: string; headers: Record<string, string> }>,
+  directUrl: string,
+  cpus: string,
+): Promise<FixedRateResult> {
+  const target = Math.max(100, Math.round(gatewayMax.rps * FIXED_RATE_FRACTION));
+  const conns = Math.max(1, Math.round((target * (PACING_DELAY_MS + 0.3)) / 1000));
+  const opts = { connections: conns, delayMs: PACING_DELAY_MS };
+  const pick = (r: LoadResult) => ({
+    rps: Math.round(r.rps),
+    p50Ms: r.latencyMs.p50,
+    p99Ms: r.latencyMs.p99,
+  });
+  const direct = pick((await measure(directUrl, {}, cpus, undefined, seconds, opts)).result);
+  const nginx = pick(
+    (await measure(sides.nginx.url, sides.nginx.headers, cpus, undefined, seconds, opts)).result,
+  );
+  const gateway = pick(
+    (await measure(sides.gateway.url, sides.gateway.headers, cpus, undefined, seconds, opts)).result,
+  );
+  return {
+    scenario: scenario.id,
+    target_rps: target,
+    connections: conns,
+    pacing_delay_ms: PACING_DELAY_MS,
+    direct,
+    nginx,
+    gateway,
+    gateway_added: {
+      p50Ms: round(gateway.p50Ms - direct.p50Ms, 3),
+      p99Ms: round(gateway.p99Ms - direct.p99Ms, 3),
+    },
+    nginx_added: { p50Ms: round(nginx.p50Ms - direct.p50Ms, 3), p99Ms: round(nginx.p99Ms - direct.p99Ms, 3) },
+  };
+}
+
+function fixedRateTable(results: readonly FixedRateResult[]): string {
+  const lines = [
+    `Latency at a fixed rate (${FIXED_RATE_FRACTION * 100}% of the gateway's max; added = minus direct):`,
+    '',
+    '| scenario | target rps | achieved rps (direct / nginx / gw) | direct p50 / p99 ms | nginx added p50 / p99 ms | **gateway added p50 / p99 ms** |',
+    '|---|---:|---|---|---|---|',
+  ];
+  for (const r of results) {
+    lines.push(
+      `| ${r.scenario} | ${r.target_rps.toLocaleString('en-US')} | ${r.direct.rps} / ${r.nginx.rps} / ${r.gateway.rps} | ${r.direct.p50Ms} / ${r.direct.p99Ms} | ${r.nginx_added.p50Ms} / ${r.nginx_added.p99Ms} | **${r.gateway_added.p50Ms} / ${r.gateway_added.p99Ms}** |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Removes the rate-limit counters and cache entries this run wrote (its own prefix only). */
+async function deleteRedisKeys(): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  await redis.connect();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (error) {
+  log(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  exitCode = 1;
+} finally {
+  for (const child of children.reverse()) await stopProcess(child);
+  rmSync(workDir, { recursive: true, force: true });
+  await deleteRedisKeys().catch((error) => log(`[bench] Redis cleanup failed: ${String(error)}`));
+}
+process.exit(exitCode);
