@@ -34,7 +34,6 @@ if (!env['CLERK_JWT_KEY'] && !env['CLERK_SECRET_KEY']) {
   devKeysUsed = true;
 }
 const logger = createLogger({ service: 'vantageedge-dev', level: (env['LOG_LEVEL'] ?? 'warn') as 'warn' });
-const started = Date.now();
 
 let running: Awaited<ReturnType<typeof startVantageEdge>>;
 try {
@@ -98,7 +97,7 @@ const token = devKeysUsed
   : undefined;
 
 say();
-say(`VantageEdge is running (dev mode, ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+say(`VantageEdge is running (dev mode, ready ${process.uptime().toFixed(1)} s after start)`);
 for (const line of describeParts(env)) say(`  ${line}`);
 say();
 say(`  control plane  ${running.urls.controlPlane}   (API docs: ${running.urls.controlPlane}/docs)`);

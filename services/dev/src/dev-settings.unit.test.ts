@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { DEV_ADMIN_USER_ID, DEV_API_KEY_PEPPER, describeParts, devEnvironment } from './dev-settings.js';
+import { defaultDevUser } from './dev-token.js';
+
+describe('make dev settings', () => {
+  it('fills every unset setting with the embedded, in-memory dev defaults', () => {
+    const env = devEnvironment({});
+    expect(env).toMatchObject({
+      CONTROL_PLANE_PORT: '8080',
+      GATEWAY_PORT: '8000',
+      GATEWAY_ADMIN_PORT: '8001',
+      API_KEY_PEPPER: DEV_API_KEY_PEPPER,
+      VANTAGEEDGE_DEV_MODE: 'true',
+      PLATFORM_ADMIN_USER_IDS: DEV_ADMIN_USER_ID,
+      SNAPSHOT_BUS: 'memory',
+    });
+    expect(env['DATABASE_URL']).toBeUndefined();
+    expect(env['REDIS_URL']).toBeUndefined();
+    expect(describeParts(env)).toEqual([
+      'database:      embedded PostgreSQL',
+      'event store:   PostgreSQL',
+      'snapshot bus:  in memory',
+      'limits, cache: in memory',
+    ]);
+  });
+
+  it('keeps every setting given in the environment or .env (empty means unset)', () => {
+    const env = devEnvironment({
+      GATEWAY_PORT: '9000',
+      API_KEY_PEPPER: 'my-own-pepper-of-at-least-32-characters!!',
+      PLATFORM_ADMIN_USER_IDS: 'user_alice,user_bob',
+      VANTAGEEDGE_DEV_MODE: 'false',
+      CONTROL_PLANE_PORT: '',
+      DATABASE_URL: 'postgres://u:secret@db.example:5432/ve',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+    });
+    expect(env['GATEWAY_PORT']).toBe('9000');
+    expect(env['CONTROL_PLANE_PORT']).toBe('8080');
+    expect(env['API_KEY_PEPPER']).toBe('my-own-pepper-of-at-least-32-characters!!');
+    expect(env['VANTAGEEDGE_DEV_MODE']).toBe('false');
+    expect(defaultDevUser(env)).toBe('user_alice');
+    const parts = describeParts(env);
+    expect(parts[0]).toContain('postgres://u:***@db.example:5432/ve');
+    expect(parts[3]).toContain('Redis');
+  });
+
+  it('uses Kafka for snapshots when KAFKA_BROKERS is set, unless SNAPSHOT_BUS says otherwise', () => {
+    expect(devEnvironment({ KAFKA_BROKERS: '127.0.0.1:59092' })['SNAPSHOT_BUS']).toBe('kafka');
+    expect(devEnvironment({ KAFKA_BROKERS: '127.0.0.1:59092', SNAPSHOT_BUS: 'memory' })['SNAPSHOT_BUS']).toBe(
+      'memory',
+    );
+  });
+});

@@ -1,0 +1,192 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './dev-settings.js';
+
+/**
+ * `make dev` as a person uses it: the dev process started as a child on its own ports and data
+ * folder, the seed's demo script run against it with the printed token, Ctrl-C (SIGINT), and a
+ * second start that finds the data of the first.
+ */
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface DevProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startDev(env: NodeJS.ProcessEnv): DevProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/dev/src/main.ts'], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function waitForReady(dev: DevProcess, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!/^READY$/m.test(dev.output())) {
+    if (dev.child.exitCode !== null) throw new Error(`make dev exited early:\n${dev.output()}`);
+    if (Date.now() > deadline) throw new Error(`make dev not ready in ${timeoutMs} ms:\n${dev.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function stop(dev: DevProcess): Promise<number | null> {
+  if (dev.child.exitCode !== null) return dev.child.exitCode;
+  dev.child.kill('SIGINT');
+  return dev.exited;
+}
+
+function run(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { cwd: REPO_ROOT, env, timeout: 120_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, out: stdout + stderr });
+    });
+  });
+}
+
+function postgresRunningIn(dataDir: string): Promise<boolean> {
+  return run('pgrep', ['-f', `postgres -D ${dataDir}`], process.env).then((r) => r.code === 0);
+}
+
+describe('make dev (single process on embedded defaults)', () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 've-dev-e2e-'));
+  // The embedded server runs as the postgres user (as root), which must reach the folder.
+  chmodSync(dataDir, 0o755);
+  const running: DevProcess[] = [];
+  let env: NodeJS.ProcessEnv;
+
+  afterAll(async () => {
+    for (const dev of running) await stop(dev);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function devEnv(): Promise<NodeJS.ProcessEnv> {
+    return {
+      ...process.env,
+      // Empty = unset even when a .env file names them: everything embedded / in memory.
+      DATABASE_URL: '',
+      REDIS_URL: '',
+      KAFKA_BROKERS: '',
+      SNAPSHOT_BUS: '',
+      EVENT_STORE: '',
+      CLERK_JWT_KEY: '',
+      CLERK_SECRET_KEY: '',
+      PLATFORM_ADMIN_USER_IDS: '',
+      API_KEY_PEPPER: '',
+      VANTAGEEDGE_DEV_MODE: '',
+      DEMO_ORIGIN_URL: '',
+      LOG_LEVEL: 'warn',
+      VANTAGEEDGE_DATA_DIR: dataDir,
+      CONTROL_PLANE_PORT: String(await freePort()),
+      GATEWAY_PORT: String(await freePort()),
+      GATEWAY_ADMIN_PORT: String(await freePort()),
+      DEMO_ORIGIN_PORT: String(await freePort()),
+      VANTAGEEDGE_DEV_PG_PORT: String(await freePort()),
+    };
+  }
+
+  it('serves the seed demo with the printed token, then stops cleanly on Ctrl-C', async () => {
+    env = await devEnv();
+    const dev = startDev(env);
+    running.push(dev);
+    await waitForReady(dev);
+    const text = dev.output();
+    expect(text).toContain('demo data: created tenant demo-company');
+    const token = /export TOKEN=(\S+)/.exec(text)?.[1];
+    expect(token).toBeDefined();
+
+    const demo = await run('bash', ['scripts/test-requests.sh'], {
+      ...env,
+      GATEWAY_URL: `http://127.0.0.1:${env['GATEWAY_PORT']}`,
+      TOKEN: token,
+    });
+    expect(demo.out).toContain('demo: all requests behaved as expected');
+    expect(demo.code).toBe(0);
+    expect(demo.out).toMatch(/first call \(MISS\)\s+200.*X-Cache: MISS/);
+    expect(demo.out).toMatch(/second call \(HIT\)\s+200.*X-Cache: HIT/);
+    expect(demo.out).toMatch(/429 × \d+/);
+
+    // The same token is a platform admin on the admin API; the read model lists the demo tenant.
+    const controlPlane = `http://127.0.0.1:${env['CONTROL_PLANE_PORT']}`;
+    let tenants: Array<{ subdomain: string }> = [];
+    for (let i = 0; i < 50 && tenants.length === 0; i++) {
+      const response = await fetch(`${controlPlane}/api/v1/tenants`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(response.status).toBe(200);
+      tenants = ((await response.json()) as { data: Array<{ subdomain: string }> }).data;
+      if (tenants.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(tenants.map((t) => t.subdomain)).toEqual(['demo']);
+
+    expect(await stop(dev)).toBe(0);
+    expect(dev.output()).toContain('stopped.');
+    expect(await postgresRunningIn(dataDir)).toBe(false);
+  }, 240_000);
+
+  it('starts again with the data of the first run (no second seed)', async () => {
+    const dev = startDev(env);
+    running.push(dev);
+    await waitForReady(dev);
+    expect(dev.output()).toContain('demo data: already there');
+    const token = /export TOKEN=(\S+)/.exec(dev.output())?.[1];
+
+    const response = await fetch(`http://127.0.0.1:${env['CONTROL_PLANE_PORT']}/api/v1/tenants`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const tenants = ((await response.json()) as { data: Array<{ subdomain: string }> }).data;
+    expect(tenants.map((t) => t.subdomain)).toEqual(['demo']);
+
+    // The gateway got the tenant's config again from the in-memory bus of this new process.
+    const key = await run(
+      'curl',
+      [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-H',
+        'Host: demo.localhost',
+        '-H',
+        'X-API-Key: demo_key_abc123',
+        `http://127.0.0.1:${env['GATEWAY_PORT']}/api/admin/users`,
+      ],
+      env,
+    );
+    expect(key.out).toBe('200');
+
+    expect(await stop(dev)).toBe(0);
+    expect(await postgresRunningIn(dataDir)).toBe(false);
+  }, 180_000);
+});
