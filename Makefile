@@ -124,7 +124,7 @@ bench-quick: install ## Short make bench: 2 s x 1 run per side (~2 min)
 	@BENCH_QUICK=1 node --import tsx bench/run.ts
 bench-micro: install ## Hot functions alone (route match, API-key lookup, JWT with/without token cache, cache key), ns/op JSON
 	@$(TSX) bench/micro.ts
-bench-profile: install ## make bench-quick of the full-pipeline scenario with node --cpu-prof, then the top self-time functions
+bench-profile: install ## The full-pipeline scenario with a V8 CPU profile of the gateway (serving only), then the top self-time functions
 	@bash infra/infra.sh up redis
 	@BENCH_QUICK=1 BENCH_SECONDS=$(or $(SECONDS_PER_RUN),5) BENCH_SCENARIOS=full BENCH_CPU_PROF=full node --import tsx bench/run.ts
 	@$(TSX) bench/profile-summary.ts

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createCacheStage } from '../services/gateway/src/cache/cache-stage.js';
 import { createResponseCache } from '../services/gateway/src/cache/response-cache.js';
 import { GatewayConfigStore } from '../services/gateway/src/config/gateway-config-store.js';
@@ -19,7 +20,7 @@ import { createRedisClient, whenReady } from '../shared/src/redis/client.js';
  * from a JSON file (BENCH_SNAPSHOT_FILE, an array of TenantSnapshot) instead of Kafka.
  *
  * Environment: BENCH_SNAPSHOT_FILE, GATEWAY_PORT, API_KEY_PEPPER, REDIS_URL, BENCH_REDIS_PREFIX,
- * BENCH_L1_BYTES (1 = L1 off), GATEWAY_ACCESS_LOG_SAMPLE_RATE, CLERK_JWT_KEY.
+ * BENCH_L1_BYTES (1 = L1 off), GATEWAY_ACCESS_LOG_SAMPLE_RATE, CLERK_JWT_KEY, BENCH_PROFILE_FILE.
  * Ready when GET /__bench_ready on the traffic port answers (404 from the gateway is fine).
  */
 const snapshotFile = process.env['BENCH_SNAPSHOT_FILE'];
@@ -71,15 +72,29 @@ await Promise.all(prepared);
 const gateway = await startGateway({ config, store, registry, logger, stages: [rateLimitStage, cacheStage] });
 process.stderr.write(`${JSON.stringify({ port: gateway.trafficPort, tenants: snapshots.length })}\n`);
 
+// BENCH_PROFILE_FILE: a V8 CPU profile of serving only (started after startup, written on SIGTERM).
+const profileFile = process.env['BENCH_PROFILE_FILE'];
+const profiler = profileFile ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.setSamplingInterval', { interval: 500 });
+  await profiler.post('Profiler.start');
+}
+
 let stopping = false;
 async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
+  if (profiler && profileFile) {
+    const { profile } = await profiler.post('Profiler.stop');
+    writeFileSync(profileFile, JSON.stringify(profile));
+  }
   await gateway.close();
   await store.close();
   await responseCache.close();
   redis.disconnect();
-  process.exit(0); // a normal exit, so --cpu-prof writes its profile
+  process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown());
 process.once('SIGINT', () => void shutdown());

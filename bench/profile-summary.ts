@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Summarises a V8 .cpuprofile (node --cpu-prof): top functions by self time and self time by area
+ * Summarises a V8 .cpuprofile (BENCH_CPU_PROF in bench/run.ts, or node --cpu-prof): top functions by self time and self time by area
  * (our code by folder, npm packages by name, Node internals, GC/idle). Markdown on stdout.
  * Usage: tsx bench/profile-summary.ts [file.cpuprofile]  (default: newest in bench-results/profiles/)
  */
@@ -25,8 +25,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 function newestProfile(): string {
   const dir = path.join(repo, 'bench-results', 'profiles');
   const files = readdirSync(dir)
-    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (1 is tsx's loader).
-    .filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f))
+    .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => path.join(dir, f))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   if (!files[0]) throw new Error(`no .cpuprofile in ${dir}`);
@@ -39,7 +38,7 @@ export function area(url: string, functionName: string): string {
   if (url === '') return '(native / V8)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return `npm: ${pkg[1]}`;
-  if (url.startsWith('node:')) return `node: ${url.slice(5).split('/')[0]}`;
+  if (url.startsWith('node:')) return `node: ${url.slice(5).split('/').slice(0, 2).join('/')}`;
   const local = url.replace(/^file:\/\//, '');
   if (local.startsWith(repo)) {
     const rel = path.relative(repo, local).split('/');

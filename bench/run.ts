@@ -47,7 +47,8 @@ import { type LoadResult, runWrk } from './lib/wrk.js';
  *
  * Settings (environment): BENCH_QUICK=1 (2 s × 1 run per side), BENCH_SECONDS, BENCH_RUNS, BENCH_WARMUP_SECONDS,
  * BENCH_CONNECTIONS, BENCH_SCENARIOS (comma list of ids), BENCH_LARGE=1 (add the 64 KiB body scenario),
- * BENCH_CPU_PROF=<scenario id> (write a --cpu-prof profile of the gateway in that scenario), REDIS_URL,
+ * BENCH_CPU_PROF=<scenario id> (a V8 CPU profile of the gateway serving that scenario, startup excluded,
+ * in bench-results/profiles/), REDIS_URL,
  * BENCH_OUT_DIR (default bench-results/).
  */
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -159,10 +160,8 @@ async function startGatewayProcess(
   const snapshotFile = path.join(workDir, `${scenario.id}.snapshots.json`);
   writeFileSync(snapshotFile, JSON.stringify(scenario.snapshots(ctx)));
   const port = await freePort();
-  const profileArgs =
-    profileScenario === scenario.id
-      ? ['--cpu-prof', '--cpu-prof-dir', path.join(repo, 'bench-results', 'profiles')]
-      : [];
+  const profileDir = path.join(repo, 'bench-results', 'profiles');
+  if (profileScenario === scenario.id) mkdirSync(profileDir, { recursive: true });
   // The access log goes to a file (page cache), as a replica logging to disk would: a pipe to this
   // harness process would make the gateway wait on the harness, which is not what we measure.
   const logFile = path.join(workDir, `${scenario.id}.gateway.log`);
@@ -170,7 +169,7 @@ async function startGatewayProcess(
   const child = startProcess(
     cpus,
     process.execPath,
-    [...profileArgs, '--import', 'tsx', path.join(repo, 'bench/gateway-under-test.ts')],
+    ['--import', 'tsx', path.join(repo, 'bench/gateway-under-test.ts')],
     {
       ...process.env,
       NODE_ENV: 'production',
@@ -184,6 +183,9 @@ async function startGatewayProcess(
       BENCH_L1_BYTES: String(scenario.l1Bytes ?? 64 * 1024 * 1024),
       GATEWAY_ACCESS_LOG_SAMPLE_RATE: String(scenario.accessLog),
       LOG_LEVEL: 'info',
+      ...(profileScenario === scenario.id
+        ? { BENCH_PROFILE_FILE: path.join(profileDir, `gateway-${scenario.id}-${stamp}.cpuprofile`) }
+        : {}),
     },
     logFd,
   );
