@@ -156,7 +156,7 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
         changes: { targets: [{ url: options.originUrl, weight: 1 }] },
       }),
     });
-    result.created.push(`origin demo-origin → ${options.originUrl}`);
+    result.created.push(`origin demo-origin now at ${options.originUrl}`);
   }
 
   const routes: Array<[keyof typeof DEMO_IDS.routes, Record<string, unknown>]> = [
