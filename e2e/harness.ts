@@ -309,6 +309,8 @@ export interface AdminResponse {
 export interface SystemOptions {
   /** Extra environment for every gateway replica. */
   gatewayEnv?: Record<string, string>;
+  /** Kafka bootstrap brokers; default the shared local broker (a private one for fault tests). */
+  kafkaBrokers?: readonly string[];
 }
 
 export class TestSystem {
@@ -343,7 +345,7 @@ export class TestSystem {
       DATABASE_URL: this.database.url,
       EVENT_STORE: 'postgres',
       REDIS_URL: TEST_INFRA.redisUrl,
-      KAFKA_BROKERS: TEST_INFRA.kafkaBrokers.join(','),
+      KAFKA_BROKERS: (this.options.kafkaBrokers ?? TEST_INFRA.kafkaBrokers).join(','),
       SNAPSHOT_BUS: 'kafka',
       SNAPSHOT_TOPIC: this.topic,
       SNAPSHOT_TOPIC_PARTITIONS: '3',
@@ -459,12 +461,13 @@ export class TestSystem {
   async close(): Promise<void> {
     await Promise.all(this.services.map((service) => service.stop()));
     for (const gateway of this.gateways) gateway.agent.destroy();
-    const admin = createTestKafka().admin();
+    // A private broker (kafkaBrokers given) is destroyed by its owner, topics and all.
+    const admin = this.options.kafkaBrokers ? undefined : createTestKafka().admin();
     const redis = new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
     await Promise.all([
       this.database.drop().catch(() => {}),
       admin
-        .connect()
+        ?.connect()
         .then(() => admin.deleteTopics({ topics: [this.topic] }))
         .catch(() => {})
         .finally(() => admin.disconnect()),
