@@ -71,7 +71,7 @@ DEV_DATA := $(or $(VANTAGEEDGE_DATA_DIR),$(CURDIR)/.data)
 dev: install ## Run everything in one process on embedded defaults (PostgreSQL, in-memory bus/limits/cache), seed the demo, print URLs, token and demo requests; Ctrl-C stops it
 	@node --import tsx services/dev/src/main.ts
 dev-reset: ## Wipe make dev's data (embedded PostgreSQL, dev key pair); stop make dev first
-	@if pgrep -f "postgres -D $(DEV_DATA)/dev/postgres" >/dev/null; then echo "make dev is still running: stop it first (Ctrl-C)"; exit 1; fi
+	@if pgrep -f "[p]ostgres -D ($(DEV_DATA)/dev|/var/tmp/vantageedge-dev-)" >/dev/null; then echo "make dev is still running: stop it first (Ctrl-C)"; exit 1; fi
 	@rm -rf "$(DEV_DATA)/dev" "/var/tmp/vantageedge-dev-$$(printf %s "$(DEV_DATA)" | md5sum | cut -c1-12)"
 	@echo "dev data wiped ($(DEV_DATA)/dev)"
 dev-token: install ## Print a DEVELOPMENT-ONLY Clerk-shaped token for make dev [USER=user_id ORG=org_id ROLE=admin|member]
