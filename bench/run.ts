@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -83,14 +83,11 @@ function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
+/** First line a tool prints about its version (nginx and wrk print it on stderr, wrk exits 1). */
 function versionOf(command: string, args: string[]): string {
-  try {
-    const out = execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    return out.toString().trim().split('\n')[0] ?? '';
-  } catch (error) {
-    const e = error as { stderr?: Buffer; stdout?: Buffer };
-    return (e.stderr?.toString() || e.stdout?.toString() || 'unknown').trim().split('\n')[0] ?? 'unknown';
-  }
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.error) return 'not installed';
+  return `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n')[0] ?? 'unknown';
 }
 
 function machine() {
