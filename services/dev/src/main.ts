@@ -1,6 +1,7 @@
 import 'dotenv/config';
 import http from 'node:http';
 import { ConfigError } from '../../../shared/src/config/load-config.js';
+import { UniquenessViolationError } from '../../../shared/src/event-store/port.js';
 import { createLogger } from '../../../shared/src/observability/logger.js';
 import { loadOrCreateDevKeys } from './dev-keys.js';
 import { describeParts, devDataDir, devEnvironment } from './dev-settings.js';
@@ -68,12 +69,19 @@ process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
 const originUrl = env['DEMO_ORIGIN_URL'] || running.urls.demoOrigin;
-const seeded = await seedDemo({ store: running.store, apiKeyPepper: running.apiKeyPepper, originUrl });
-say(
-  seeded.created.length > 0
-    ? `· demo data: created ${seeded.created.join(', ')}`
-    : '· demo data: already there (kept from the last run)',
-);
+try {
+  const seeded = await seedDemo({ store: running.store, apiKeyPepper: running.apiKeyPepper, originUrl });
+  say(
+    seeded.created.length > 0
+      ? `· demo data: created ${seeded.created.join(', ')}`
+      : '· demo data: already there (kept from the last run)',
+  );
+} catch (error) {
+  // The product still runs; only the demo is missing (e.g. another tenant holds the subdomain demo).
+  const reason =
+    error instanceof UniquenessViolationError ? `${error.value} is already taken` : String(error);
+  process.stderr.write(`make dev: could not seed the demo data: ${reason} (make dev-reset starts over)\n`);
+}
 
 // Ready when the gateway serves the demo tenant (its snapshot went through the projector and the bus).
 const gatewayPort = new URL(running.urls.gateway).port;
