@@ -399,7 +399,10 @@ export class TestSystem {
         });
         this.services.push(service);
         const url = `http://127.0.0.1:${port}`;
-        const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+        // Idle sockets are dropped after 2 s, well before the gateway's 5 s keep-alive timeout: reusing a
+        // socket the server is closing at that very moment fails with "socket hang up" (a client race,
+        // not a gateway failure), and requests here are never retried.
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 2_000 });
         const replica: GatewayReplica = {
           id,
           service,
