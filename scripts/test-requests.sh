@@ -42,7 +42,11 @@ for ((i = 1; i <= LOOP; i++)); do
   counts[$code]=$(( ${counts[$code]:-0} + 1 ))
 done
 for code in "${!counts[@]}"; do echo "   $code × ${counts[$code]}"; done
-if [[ -z "${counts[429]:-}" ]]; then echo "   expected some 429s"; failures=$((failures + 1)); fi
+if [[ -z "${counts[429]:-}" ]]; then
+  echo "   expected some 429s"; failures=$((failures + 1))
+else
+  show "   one more while limited"              429 "$GATEWAY_URL/api/users/1" -H "Authorization: Bearer $TOKEN"
+fi
 
 if ((failures)); then echo "demo: $failures unexpected results"; exit 1; fi
 echo "demo: all requests behaved as expected"
