@@ -5,6 +5,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 GATEWAY_URL="${GATEWAY_URL:-http://127.0.0.1:${GATEWAY_PORT:-8000}}"
+CONTROL_PLANE_URL="${CONTROL_PLANE_URL:-http://127.0.0.1:${CONTROL_PLANE_PORT:-8080}}"
+POSTS_ROUTE_ID="${POSTS_ROUTE_ID:-de000000-0000-4000-8000-000000000013}" # the seed's /api/posts/* route
 DEMO_HOST="${DEMO_HOST:-demo.localhost}"
 API_KEY="${API_KEY:-demo_key_abc123}"
 TOKEN="${TOKEN:-$(node_modules/.bin/tsx services/dev/src/dev-token.ts 2>/dev/null)}"
@@ -34,6 +36,11 @@ show "3. API-key route with demo_key_abc123"  200 "$GATEWAY_URL/api/admin/users"
 bust="run=$(date +%s%N)"
 show "4. cached route, first call (MISS)"     200 "$GATEWAY_URL/api/posts/1?$bust"
 show "4. cached route, second call (HIT)"     200 "$GATEWAY_URL/api/posts/1?$bust"
+purge="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+  "$CONTROL_PLANE_URL/api/v1/routes/$POSTS_ROUTE_ID/cache/purge")"
+printf '%-44s %s\n' "   purge the route's cache (admin API)" "$purge"
+if [[ "$purge" != "200" ]]; then echo "   expected 200"; failures=$((failures + 1)); fi
+show "   cached route after the purge (MISS)"   200 "$GATEWAY_URL/api/posts/1?$bust"
 
 echo "5. $LOOP requests to the JWT route (limit: burst of 100, then 1 request/s per user):"
 declare -A counts=()

@@ -134,6 +134,7 @@ describe('make dev (single process on embedded defaults)', () => {
     expect(demo.code).toBe(0);
     expect(demo.out).toMatch(/first call \(MISS\)\s+200.*X-Cache: MISS/);
     expect(demo.out).toMatch(/second call \(HIT\)\s+200.*X-Cache: HIT/);
+    expect(demo.out).toMatch(/after the purge \(MISS\)\s+200.*X-Cache: MISS/);
     expect(demo.out).toMatch(/429 × \d+/);
 
     // The same token is a platform admin on the admin API; the read model lists the demo tenant.

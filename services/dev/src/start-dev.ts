@@ -167,24 +167,6 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     const origin = await startDemoOrigin(Number(env['DEMO_ORIGIN_PORT'] ?? 8002));
     closers.push(['demo origin', () => origin.close()]);
 
-    // ---- control plane ----
-    const app = controlPlaneAppFromConfig(cpConfig, {
-      store,
-      pool,
-      logger,
-      metrics: createMetricsRegistry('control-plane'),
-    });
-    const controlPlaneServer = createServer(app);
-    const cpPort = await listen(controlPlaneServer, cpConfig.CONTROL_PLANE_PORT, cpConfig.CONTROL_PLANE_HOST);
-    closers.push([
-      'control plane',
-      () =>
-        new Promise<void>((resolve) => {
-          controlPlaneServer.close(() => resolve());
-          controlPlaneServer.closeAllConnections();
-        }),
-    ]);
-
     // ---- gateway ----
     let redis: RedisClient | undefined;
     if (isSet(env['REDIS_URL']) || isSet(env['REDIS_CLUSTER_NODES'])) {
@@ -201,6 +183,28 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       logger,
     });
     closers.push(['gateway', () => gateway.close()]);
+
+    // ---- control plane ----
+    const app = controlPlaneAppFromConfig(cpConfig, {
+      store,
+      pool,
+      logger,
+      metrics: createMetricsRegistry('control-plane'),
+      // Rollout status needs the gateways' Redis heartbeats; purges go to the in-process gateway's cache
+      // (which, with Redis, also reaches other replicas through the purge channel).
+      redis,
+      cachePurger: gateway.responseCache,
+    });
+    const controlPlaneServer = createServer(app);
+    const cpPort = await listen(controlPlaneServer, cpConfig.CONTROL_PLANE_PORT, cpConfig.CONTROL_PLANE_HOST);
+    closers.push([
+      'control plane',
+      () =>
+        new Promise<void>((resolve) => {
+          controlPlaneServer.close(() => resolve());
+          controlPlaneServer.closeAllConnections();
+        }),
+    ]);
 
     const gwHost = urlHost(gwConfig.GATEWAY_HOST);
     return {

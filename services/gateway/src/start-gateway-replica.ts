@@ -3,7 +3,7 @@ import type { Logger } from '../../../shared/src/observability/logger.js';
 import type { RedisClient } from '../../../shared/src/redis/client.js';
 import type { SnapshotBus } from '../../../shared/src/snapshot-bus/port.js';
 import { createCacheStage } from './cache/cache-stage.js';
-import { createResponseCache } from './cache/response-cache.js';
+import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
@@ -31,6 +31,8 @@ export interface GatewayReplica {
   gateway: RunningGateway;
   configPlane: ConfigPlane;
   store: GatewayConfigStore;
+  /** The replica's response cache; single-process mode hands it to the control plane for purges. */
+  responseCache: ResponseCache;
   /** Stops the listeners, the config plane, the upstream sets and the cache (not the bus or Redis). */
   close(): Promise<void>;
 }
@@ -88,6 +90,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     gateway,
     configPlane,
     store,
+    responseCache,
     async close() {
       await gateway.close();
       await configPlane.close();
