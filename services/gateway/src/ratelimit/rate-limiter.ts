@@ -68,8 +68,11 @@ interface Lease {
   retryAfterMs: number;
   remaining: number;
   resetMs: number;
-  /** A lease refill in flight: requests finding the lease empty wait for it instead of piling on Redis. */
-  pending: Promise<void> | null;
+  /**
+   * A lease refill in flight (resolves true once Redis answered, false when it failed): requests finding
+   * the lease empty or expired wait for it instead of piling on Redis.
+   */
+  pending: Promise<boolean> | null;
 }
 
 function emptyLease(): Lease {
@@ -117,6 +120,8 @@ function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimit
  *   but not yet spent: at most R × leaseSize units early (R replicas), and leases unspent after
  *   FAST_MODE_LEASE_MS are dropped, under-admitting by at most R × leaseSize per lease period.
  *   After a refused lease the replica refuses locally until the retry-after Redis gave.
+ *   At most one refill per key is in flight per replica (concurrent requests wait for it), and a lease's
+ *   FAST_MODE_LEASE_MS count from Redis's answer, so a replica takes at most one lease per lease period.
  *
  * Redis failure: a short command timeout (client setting) plus a circuit (consecutive failures open it,
  * half-open after `halfOpenAfterMs`), so an outage costs at most one timeout per circuit period. Then,
@@ -273,13 +278,20 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     store: RedisLimitStore,
   ): Promise<RateLimitDecision> => {
     const { descriptors } = limits;
-    // Fast mode: while another request refills an empty lease, wait for it (at most one refill per key
-    // and replica in flight). No await may sit between this loop and setting `pending` below.
-    for (const descriptor of descriptors) {
-      if (descriptor.accuracy !== 'fast') continue;
-      const key = keyFor(prefix, descriptor, identity);
-      for (let lease = leases.get(key); lease?.pending && !(lease.units >= 1); lease = leases.get(key)) {
-        await lease.pending;
+    // Fast mode: while another request refills a lease this request cannot spend from (empty or
+    // expired), wait for that refill instead of sending one more (at most one refill per key and replica
+    // in flight; otherwise N concurrent requests at a lease's expiry take N leases from the shared bucket
+    // and drain it). Repeat until one pass finds nothing to wait for: waiting on one limit may let
+    // another start a refill. No await may sit between this loop and setting `pending` below.
+    for (let waited = true; waited; ) {
+      waited = false;
+      for (const descriptor of descriptors) {
+        if (descriptor.accuracy !== 'fast') continue;
+        const lease = leases.get(keyFor(prefix, descriptor, identity));
+        if (!lease?.pending || (lease.units >= 1 && lease.expiresAt > Date.now())) continue;
+        // The refill this request waited for failed: Redis is down for it too (store-failure path).
+        if (!(await lease.pending)) return fallback(limits, identity);
+        waited = true;
       }
     }
     const now = Date.now();
@@ -325,8 +337,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       remoteIndexes.push(i);
     }
     if (remoteRequests.length > 0) {
-      let settle: () => void = () => {};
-      const refill = new Promise<void>((resolve) => {
+      let settle: (answered: boolean) => void = () => {};
+      const refill = new Promise<boolean>((resolve) => {
         settle = resolve;
       });
       const refilling: Lease[] = [];
@@ -336,12 +348,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         lease.pending = refill;
         refilling.push(lease);
       }
-      const done = () => {
+      const done = (answered: boolean) => {
         for (const lease of refilling) if (lease.pending === refill) lease.pending = null;
-        settle();
+        settle(answered);
       };
       const unavailable = (reason: 'circuit_open' | 'error') => {
-        done();
+        done(false);
         for (const spent of spentLeases) spent.units++;
         storeErrors.labels({ reason }).inc();
         return fallback(limits, identity);
@@ -354,6 +366,9 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       } catch (error) {
         return unavailable(error instanceof BrokenCircuitError ? 'circuit_open' : 'error');
       }
+      // Lease times count from Redis's answer, not from before the call: a refill slower than
+      // FAST_MODE_LEASE_MS would otherwise arrive expired, its units wasted and leased again.
+      const answeredAt = Date.now();
       for (let j = 0; j < remoteIndexes.length; j++) {
         const i = remoteIndexes[j]!;
         const descriptor = descriptors[i]!;
@@ -362,11 +377,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
           const key = remoteRequests[j]!.key;
           const lease = leases.get(key) ?? emptyLease();
           if (outcome.granted > 0) {
-            lease.units = (lease.expiresAt > now ? lease.units : 0) + outcome.granted - 1;
-            lease.expiresAt = now + FAST_MODE_LEASE_MS;
+            lease.units = (lease.expiresAt > answeredAt ? lease.units : 0) + outcome.granted - 1;
+            lease.expiresAt = answeredAt + FAST_MODE_LEASE_MS;
             outcome.granted = 1;
           } else if (outcome.retryAfterMs > 0) {
-            lease.refusedUntil = now + outcome.retryAfterMs;
+            lease.refusedUntil = answeredAt + outcome.retryAfterMs;
           }
           lease.remaining = outcome.remaining;
           lease.resetMs = outcome.resetMs;
@@ -375,7 +390,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         }
         outcomes[i] = outcome;
       }
-      done();
+      done(true);
     }
     const all = outcomes as LimitOutcome[];
     if (spentLeases.length > 0 && !all.every((o) => o.granted > 0)) {
