@@ -19,6 +19,7 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 interface Report {
   cpu_plan: { pinned: boolean; note: string };
   direct: { rps: number };
+  node_floor: { rpsRatio: number | null; node: { rps: number; non2xx: number; errors: number } };
   scenarios: Array<{
     id: string;
     rpsRatio: number | null;
@@ -60,6 +61,9 @@ describe('make bench harness', () => {
     const report = JSON.parse(readFileSync(path.join(outDir, jsonFile!), 'utf8')) as Report;
     expect(report.scenarios.map((s) => s.id)).toEqual(['public', 'apikey', 'cache-redis']);
     expect(report.direct.rps).toBeGreaterThan(0);
+    expect(report.node_floor.node.rps).toBeGreaterThan(0);
+    expect(report.node_floor.node.non2xx + report.node_floor.node.errors).toBe(0);
+    expect(report.node_floor.rpsRatio).toBeGreaterThan(0);
     for (const scenario of report.scenarios) {
       expect(scenario.gateway.rps, scenario.id).toBeGreaterThan(0);
       expect(scenario.nginx.rps, scenario.id).toBeGreaterThan(0);

@@ -73,8 +73,8 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const workDir = mkdtempSync(path.join(os.tmpdir(), 've-bench-'));
 const children: ChildProcess[] = [];
 const startedAt = Date.now();
-// Steps for the progress display: direct + per scenario (warm-ups + runs + fixed-rate) .
-const totalSteps = 1 + scenarios.length + scenarios.filter((s) => FIXED_RATE_SCENARIOS.includes(s.id)).length;
+// Steps for the progress display: direct, the Node-floor reference, each scenario, each fixed-rate run.
+const totalSteps = 2 + scenarios.length + scenarios.filter((s) => FIXED_RATE_SCENARIOS.includes(s.id)).length;
 let doneSteps = 0;
 const step = (label: string) => progress(doneSteps, totalSteps, label, startedAt);
 
@@ -320,6 +320,49 @@ async function main(): Promise<void> {
   doneSteps++;
   log(`[bench] direct origin: ${direct.rps.toLocaleString('en-US')} rps, p99 ${direct.p99Ms} ms`);
 
+  // Reference pair: nginx vs the floor of any Node proxy (node:http + undici, no gateway code), alternated.
+  step('reference: nginx vs bare Node proxy');
+  const floorPort = await freePort();
+  const floor = startProcess(
+    plan.proxyCpus,
+    process.execPath,
+    ['--import', 'tsx', path.join(repo, 'bench/node-floor-proxy.ts')],
+    { ...process.env, NODE_OPTIONS: '', FLOOR_PORT: String(floorPort), FLOOR_ORIGIN_URL: ctx.originUrl },
+  );
+  children.push(floor);
+  await untilExit(floor, waitForHttp(`http://127.0.0.1:${floorPort}/api/posts/1`, {}, 60_000), 'node floor');
+  const floorUrl = `http://127.0.0.1:${floorPort}/api/posts/1`;
+  const proxyUrl = `http://127.0.0.1:${proxyPort}/api/posts/1`;
+  const proxyPid = proxy.pid ? firstChildPid(proxy.pid) : undefined;
+  await measure(floorUrl, {}, plan.loadCpus, undefined, warmupSeconds);
+  const floorRuns: LoadResult[] = [];
+  const floorUsage: Usage[] = [];
+  const refNginxRuns: LoadResult[] = [];
+  const refNginxUsage: Usage[] = [];
+  for (let i = 0; i < runs; i++) {
+    const order = i % 2 === 0 ? ['floor', 'nginx'] : ['nginx', 'floor'];
+    for (const name of order) {
+      const m =
+        name === 'floor'
+          ? await measure(floorUrl, {}, plan.loadCpus, floor.pid, seconds)
+          : await measure(proxyUrl, {}, plan.loadCpus, proxyPid, seconds);
+      (name === 'floor' ? floorRuns : refNginxRuns).push(m.result);
+      if (m.usage) (name === 'floor' ? floorUsage : refNginxUsage).push(m.usage);
+    }
+  }
+  await stopProcess(floor);
+  const nodeFloor = summarize(floorRuns, floorUsage);
+  const refNginx = summarize(refNginxRuns, refNginxUsage);
+  const floorRatio = ratio(nodeFloor.rps, refNginx.rps);
+  const floorCpuRatio =
+    nodeFloor.cpuUsPerRequest && refNginx.cpuUsPerRequest
+      ? ratio(refNginx.cpuUsPerRequest, nodeFloor.cpuUsPerRequest)
+      : null;
+  doneSteps++;
+  log(
+    `[bench] bare Node proxy ${nodeFloor.rps.toLocaleString('en-US')} rps vs nginx ${refNginx.rps.toLocaleString('en-US')} rps: ratio ${floorRatio} (per CPU: ${floorCpuRatio ?? 'n/a'})`,
+  );
+
   const rows: ScenarioRow[] = [];
   const fixedRate: unknown[] = [];
   for (const scenario of scenarios) {
@@ -411,6 +454,13 @@ async function main(): Promise<void> {
       figures: 'medians over runs; errors and non-2xx are totals',
     },
     direct,
+    node_floor: {
+      what: 'bare node:http + undici Pool proxy, no gateway code, same core as the proxies',
+      node: nodeFloor,
+      nginx: refNginx,
+      rpsRatio: floorRatio,
+      cpuRatio: floorCpuRatio,
+    },
     scenarios: rows,
     ratios: Object.fromEntries(rows.map((r) => [r.id, r.rpsRatio])),
     cpu_ratios: Object.fromEntries(rows.map((r) => [r.id, r.cpuRatio])),
@@ -431,6 +481,9 @@ async function main(): Promise<void> {
   out.write(`Machine: ${subtitle}\n`);
   out.write(
     `Direct to origin: ${direct.rps.toLocaleString('en-US')} rps, p50 ${direct.p50Ms} ms, p99 ${direct.p99Ms} ms\n\n`,
+  );
+  out.write(
+    `Floor of a Node proxy (node:http + undici, no gateway code): ${nodeFloor.rps.toLocaleString('en-US')} rps vs nginx ${refNginx.rps.toLocaleString('en-US')} rps, ratio ${floorRatio} (per CPU ${floorCpuRatio ?? 'n/a'}; ${nodeFloor.cpuUsPerRequest ?? 'n/a'} vs ${refNginx.cpuUsPerRequest ?? 'n/a'} CPU µs/request)\n\n`,
   );
   out.write(`${markdownTable(rows)}\n\n`);
   if (fixedRate.length > 0) {

@@ -166,7 +166,7 @@ export function svgChart(rows: readonly ScenarioRow[], subtitle: string): string
 /** One-line progress display, rewritten in place on a TTY. */
 export function progress(done: number, total: number, label: string, startedAt: number): void {
   const width = 30;
-  const filled = Math.round((done / Math.max(1, total)) * width);
+  const filled = Math.min(width, Math.max(0, Math.round((done / Math.max(1, total)) * width)));
   const elapsed = Math.round((Date.now() - startedAt) / 1000);
   const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${elapsed}s ${label}`;
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${line}`);
