@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type CachePolicy, cachePolicy, routeConfig } from '../../../../shared/src/domain/gateway-config.js';
 import { decodeEntry, encodeEntry } from './cache-entry.js';
 import { type CacheRequest, sortedQuery, variantDigest } from './cache-key.js';
-import { freshnessFor, requestBypassReason } from './cacheability.js';
+import { freshnessFor, requestBypassReason, storedHeaders } from './cacheability.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
 
 function compiled(
@@ -121,5 +121,37 @@ describe('what is cached', () => {
       ...entry,
       headers: [['content-type', 'application/octet-stream']],
     });
+  });
+});
+
+describe('stored headers', () => {
+  it('keeps only origin headers safe to replay: no hop-by-hop, per-response or per-request ones', () => {
+    const kept = storedHeaders(
+      {
+        'content-type': 'text/plain',
+        etag: '"1"',
+        'cache-control': 'max-age=60',
+        vary: 'accept',
+        connection: 'keep-alive, x-hop',
+        'x-hop': '1',
+        'keep-alive': 'timeout=5',
+        'content-length': '12',
+        age: '4',
+        'x-cache': 'HIT',
+        'x-request-id': 'abc',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        tracestate: 'a=1',
+        ratelimit: '"route";r=1;t=1',
+        'ratelimit-policy': '"route";q=2;w=1',
+        'retry-after': '3',
+        'x-ratelimit-remaining': '5',
+        'server-timing': 'db;dur=1',
+        'x-vantageedge-user-id': 'user_1',
+        'set-cookie': ['a=1'],
+      },
+      false,
+    );
+    expect(kept.map(([name]) => name).sort()).toEqual(['cache-control', 'content-type', 'etag', 'vary']);
+    expect(storedHeaders({ 'set-cookie': ['a=1'] }, true)).toEqual([['set-cookie', ['a=1']]]);
   });
 });

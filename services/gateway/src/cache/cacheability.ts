@@ -36,9 +36,11 @@ export interface UpstreamResponse {
   readonly body: Buffer | null;
 }
 
+/** Hop-by-hop and per-response framing/cache headers: never stored, always recomputed. */
 const NOT_STORED = new Set([
   'connection',
   'keep-alive',
+  'proxy-connection',
   'proxy-authenticate',
   'proxy-authorization',
   'te',
@@ -50,6 +52,32 @@ const NOT_STORED = new Set([
   'set-cookie',
   'content-length',
 ]);
+
+/**
+ * Headers that belong to one request/response exchange, whoever set them (the gateway, or an origin
+ * echoing them): replaying them on a HIT would answer with the filling request's request id, trace
+ * context, identity, rate-limit state or timings. The current request's own values are set fresh by the
+ * pipeline (X-Request-Id, RateLimit*, X-Cache, Age).
+ */
+const PER_REQUEST = new Set([
+  'x-request-id',
+  'x-correlation-id',
+  'traceparent',
+  'tracestate',
+  'baggage',
+  'server-timing',
+  'ratelimit',
+  'ratelimit-policy',
+  'retry-after',
+]);
+const PER_REQUEST_PREFIXES = ['x-vantageedge-', 'x-ratelimit-'];
+
+/** True for a (lower-case) header name that belongs to one exchange and must not be replayed from a cache. */
+export function isPerRequestHeader(name: string): boolean {
+  if (PER_REQUEST.has(name)) return true;
+  for (const prefix of PER_REQUEST_PREFIXES) if (name.startsWith(prefix)) return true;
+  return false;
+}
 
 /**
  * How long the response may be served fresh, or a reason it must not be stored. Origin Cache-Control
@@ -82,15 +110,24 @@ export function freshnessFor(
   return { freshMs };
 }
 
-/** The origin headers kept with a cached entry (hop-by-hop and per-response ones dropped). */
+/**
+ * The origin headers kept with a cached entry: only those safe to replay to another request. Hop-by-hop
+ * ones (including those the Connection header names), per-response ones (Age, X-Cache, Content-Length)
+ * and per-request ones (isPerRequestHeader) are dropped.
+ */
 export function storedHeaders(
   headers: IncomingHttpHeaders,
   keepSetCookie: boolean,
 ): Array<[string, string | string[]]> {
   const kept: Array<[string, string | string[]]> = [];
+  const connection = headers.connection;
+  const named = connection
+    ? new Set(connection.split(',').map((token) => token.trim().toLowerCase()))
+    : undefined;
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     if (NOT_STORED.has(name) && !(keepSetCookie && name === 'set-cookie')) continue;
+    if (isPerRequestHeader(name) || named?.has(name)) continue;
     kept.push([name, value]);
   }
   return kept;

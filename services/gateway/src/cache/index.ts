@@ -28,6 +28,10 @@
  * its store() and are answered HIT (or, if it was not cacheable, MISS with fill null: go to the origin).
  * Every fill MUST end in store() or abandon() (a forgotten one expires after coalesceTimeoutMs).
  *
+ * Stored headers: only the origin's headers that are safe to replay. Hop-by-hop, Age/X-Cache/Content-Length
+ * and per-request ones (X-Request-Id, traceparent/tracestate, RateLimit*, Retry-After, Server-Timing,
+ * X-VantageEdge-*) are never stored nor replayed; a HIT keeps the current request's own values.
+ *
  * Purge: cache.purgeRoute(tenantId, routeId) / cache.purgeTenant(tenantId) bump a generation in Redis and
  * publish on `vantageedge:cache:purge`; every replica's L1 follows. Redis down: lookups answer BYPASS
  * (after at most one command timeout; then the circuit skips Redis) and traffic keeps flowing.

@@ -7,7 +7,13 @@ import type { Logger } from '../../../../shared/src/observability/logger.js';
 import { duplicateForSubscribe } from '../../../../shared/src/redis/client.js';
 import { type CacheEntry, decodeEntry, encodeEntry, entrySize } from './cache-entry.js';
 import { type CacheIdentity, type CacheRequest, pathDigest, variantDigest } from './cache-key.js';
-import { freshnessFor, requestBypassReason, storedHeaders, type UpstreamResponse } from './cacheability.js';
+import {
+  freshnessFor,
+  isPerRequestHeader,
+  requestBypassReason,
+  storedHeaders,
+  type UpstreamResponse,
+} from './cacheability.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
 export type CacheOutcome = 'HIT' | 'STALE' | 'MISS' | 'BYPASS';
@@ -63,7 +69,10 @@ export interface ResponseCache {
   store(fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean>;
   /** The leader got no usable response (origin error): followers go to the origin themselves. */
   abandon(fill: CacheFill): void;
-  /** Writes a cached response: status, stored headers, Age, X-Cache, body (none for HEAD). */
+  /**
+   * Writes a cached response: status, stored headers (never per-request ones: the current request's
+   * X-Request-Id, RateLimit etc. already set on `res` stay), Age, X-Cache, body (none for HEAD).
+   */
   writeEntry(res: ServerResponse, entry: CacheEntry, outcome: 'HIT' | 'STALE', method: string): void;
   /** Unsafe method on a path: drop every cached variant of that path (all replicas). */
   invalidatePath(policy: CompiledCachePolicy, path: string): Promise<void>;
@@ -458,7 +467,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     },
     writeEntry(res, entry, outcome, method) {
       res.statusCode = entry.status;
-      for (const [name, value] of entry.headers) res.setHeader(name, value);
+      // Stored headers never override this request's own (X-Request-Id, RateLimit, …); the filter also
+      // covers entries stored by older versions that kept per-request headers.
+      for (const [name, value] of entry.headers)
+        if (!isPerRequestHeader(name.toLowerCase())) res.setHeader(name, value);
       res.setHeader('Age', Math.max(0, Math.floor((now() - entry.storedAt) / 1000)));
       res.setHeader('X-Cache', outcome);
       res.setHeader('Content-Length', entry.body.length);

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cachePolicy, rateLimitPolicy } from '../../../../shared/src/domain/gateway-config.js';
+import { createLogger } from '../../../../shared/src/observability/logger.js';
+import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
+import { createTestRedis, type TestRedis } from '../../../../shared/src/testing/redis.js';
+import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
+import { createRateLimiter } from '../ratelimit/rate-limiter.js';
+import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+import { createCacheStage } from './cache-stage.js';
+import { createResponseCache, type ResponseCache } from './response-cache.js';
+
+/**
+ * Regression: a cache HIT replayed per-request headers of the MISS that filled the entry (its
+ * X-Request-Id first of all). The origin here echoes the per-request headers many origins echo
+ * (request id, trace context, identity headers) and adds its own rate-limit / timing headers; a HIT must
+ * carry only the origin's replayable headers plus fresh per-request headers of its own request.
+ */
+describe('a cache HIT carries its own per-request headers, not those of the MISS that filled it', () => {
+  let origin: Server;
+  let originUrl = '';
+  let originHits = 0;
+  let gateway: TestGateway;
+  let cache: ResponseCache;
+  let redis: TestRedis;
+  const host = 'hitheaders.localhost';
+
+  beforeAll(async () => {
+    origin = createServer((req, res) => {
+      originHits++;
+      req.resume();
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        etag: '"v3"',
+        'x-origin-version': '3',
+        'x-request-id': String(req.headers['x-request-id']),
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        tracestate: 'origin=1',
+        'x-vantageedge-tenant-id': String(req.headers['x-vantageedge-tenant-id']),
+        'x-vantageedge-auth-kind': String(req.headers['x-vantageedge-auth-kind']),
+        ratelimit: '"origin";r=4;t=1',
+        'ratelimit-policy': '"origin";q=5;w=1',
+        'retry-after': '7',
+        'server-timing': 'db;dur=53',
+        age: '3',
+        'x-cache': 'MISS from origin-cdn',
+        connection: 'keep-alive, x-origin-hop',
+        'x-origin-hop': 'hop-by-hop',
+      });
+      res.end(JSON.stringify({ ok: true }));
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+
+    redis = createTestRedis('cache-hit-headers');
+    const logger = createLogger({ service: 'test', level: 'error' });
+    const registry = createMetricsRegistry('hit-headers', { defaultMetrics: false });
+    cache = createResponseCache({
+      redis: redis.client,
+      keyPrefix: redis.prefix,
+      l1MaxBytes: 1_000_000,
+      registry,
+      logger,
+    });
+    const limiter = createRateLimiter({ registry, logger });
+    gateway = await startTestGateway(
+      {},
+      { stages: [createRateLimitStage(limiter), createCacheStage(cache)] },
+    );
+    const originId = randomUUID();
+    const snapshot = buildSnapshot({
+      subdomain: 'hitheaders',
+      origins: [{ id: originId, targets: [originUrl] }],
+      routes: [{ origin_id: originId, path_pattern: '/cached/*' }],
+    });
+    const route = snapshot.routes[0]!;
+    route.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
+    route.rate_limit = rateLimitPolicy.parse({ requests_per_second: 100, burst: 100, scope: 'route' });
+    gateway.store.apply(snapshot);
+    await cache.prepareTenant(snapshot.tenant_id);
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await cache.close();
+    await new Promise<void>((resolve) => {
+      origin.close(() => resolve());
+      origin.closeAllConnections();
+    });
+    await redis.cleanup();
+  });
+
+  it('answers the HIT with its own X-Request-Id and RateLimit headers and only replayable origin headers', async () => {
+    const first = await send(gateway, host, '/cached/item', { headers: { 'x-request-id': 'req-miss-0001' } });
+    const second = await send(gateway, host, '/cached/item', { headers: { 'x-request-id': 'req-hit-0002' } });
+    expect(originHits).toBe(1);
+    expect(first.headers['x-request-id']).toBe('req-miss-0001');
+
+    expect(second.status).toBe(200);
+    expect(second.text).toBe(first.text);
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(second.headers['x-request-id']).toBe('req-hit-0002');
+    // The gateway's own rate-limit headers for this request, not the origin's stored ones.
+    expect(second.headers['ratelimit-policy']).toBe('"route";q=100;w=1');
+    expect(second.headers.ratelimit).toMatch(/^"route";r=\d+;t=\d+$/);
+    expect(second.headers['retry-after']).toBeUndefined();
+    // Per-request headers of the filling request are not replayed.
+    expect(second.headers.traceparent).toBeUndefined();
+    expect(second.headers.tracestate).toBeUndefined();
+    expect(second.headers['server-timing']).toBeUndefined();
+    expect(Object.keys(second.headers).filter((name) => name.startsWith('x-vantageedge-'))).toEqual([]);
+    expect(second.headers['x-origin-hop']).toBeUndefined();
+    expect(second.headers.age).toMatch(/^\d+$/);
+    expect(Number(second.headers.age)).toBeLessThan(3);
+    // The origin's own replayable headers are kept.
+    expect(second.headers.etag).toBe('"v3"');
+    expect(second.headers['x-origin-version']).toBe('3');
+    expect(second.headers['content-type']).toBe('application/json');
+  });
+
+  it('keeps no per-request header in the entry stored in Redis', async () => {
+    await send(gateway, host, '/cached/stored', { headers: { 'x-request-id': 'req-miss-0003' } });
+    const keys = await redis.client.keys(`${redis.prefix}c:*`);
+    const entries = await Promise.all(
+      keys
+        .filter((key) => !key.endsWith(':idx') && !key.endsWith(':gen'))
+        .map((key) => redis.client.getBuffer(key)),
+    );
+    const stored = entries.map((buffer) => buffer!.toString('latin1')).join('\n');
+    expect(stored).toContain('x-origin-version');
+    for (const name of [
+      'req-miss-0003',
+      'traceparent',
+      'x-vantageedge-',
+      '"ratelimit',
+      'retry-after',
+      'server-timing',
+    ])
+      expect(stored).not.toContain(name);
+  });
+});
