@@ -97,6 +97,9 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
     const second = await send(gateway, host, '/cached/item', { headers: { 'x-request-id': 'req-hit-0002' } });
     expect(originHits).toBe(1);
     expect(first.headers['x-request-id']).toBe('req-miss-0001');
+    // On the MISS too, the gateway's own headers win over same-named origin headers.
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect(first.headers['ratelimit-policy']).toBe('"route";q=100;w=1');
 
     expect(second.status).toBe(200);
     expect(second.text).toBe(first.text);

@@ -112,6 +112,9 @@ export async function proxyRequest(
         const outHeaders = downstreamResponseHeaders(
           headers as Record<string, string | string[] | undefined>,
         );
+        // Headers the gateway already set for this request (RateLimit*, X-Cache, …) win over the
+        // origin's: writeHead() would otherwise let the origin's values replace them.
+        for (const name of res.getHeaderNames()) delete outHeaders[name];
         outHeaders['x-request-id'] = exchange.requestId;
         const intercepted = exchange.interceptResponse?.(statusCode, outHeaders, res);
         if (intercepted) return intercepted;
