@@ -1,23 +1,20 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { createCacheStage } from '../services/gateway/src/cache/cache-stage.js';
-import { createResponseCache } from '../services/gateway/src/cache/response-cache.js';
-import { GatewayConfigStore } from '../services/gateway/src/config/gateway-config-store.js';
-import { parseGatewayConfig } from '../services/gateway/src/config.js';
-import { createRateLimitStage } from '../services/gateway/src/ratelimit/rate-limit-stage.js';
-import { createRateLimiter } from '../services/gateway/src/ratelimit/rate-limiter.js';
-import { startGateway } from '../services/gateway/src/start-gateway.js';
-import { createUpstreamSet } from '../services/gateway/src/upstream/index.js';
+import { gatewaySettings } from '../services/gateway/src/config.js';
+import { startGatewayReplica } from '../services/gateway/src/start-gateway-replica.js';
+import { parseConfig } from '../shared/src/config/load-config.js';
 import { tenantSnapshot } from '../shared/src/domain/gateway-config.js';
 import { createLogger } from '../shared/src/observability/logger.js';
 import { createMetricsRegistry } from '../shared/src/observability/metrics.js';
 import { createRedisClient, whenReady } from '../shared/src/redis/client.js';
+import { createInMemorySnapshotBus } from '../shared/src/snapshot-bus/in-memory-snapshot-bus.js';
+import { configPlaneSettings } from '../shared/src/snapshot-bus/settings.js';
 
 /**
- * The gateway under test, as its own process (the harness pins it to the proxy core). Composed like
- * services/gateway/src/main.ts — GatewayConfigStore with the rate-limit and cache compile hooks,
- * upstream sets, startGateway with the rate-limit and cache stages — except that tenant snapshots come
- * from a JSON file (BENCH_SNAPSHOT_FILE, an array of TenantSnapshot) instead of Kafka.
+ * The gateway under test, as its own process (the harness pins it to the proxy core): exactly the
+ * replica `make run-gateway` starts (startGatewayReplica: config store, rate-limit and cache stages,
+ * upstream sets, config plane), except that the tenant snapshots come from a JSON file
+ * (BENCH_SNAPSHOT_FILE, an array of TenantSnapshot) through an in-memory snapshot bus instead of Kafka.
  *
  * Environment: BENCH_SNAPSHOT_FILE, GATEWAY_PORT, API_KEY_PEPPER, REDIS_URL, BENCH_REDIS_PREFIX,
  * BENCH_L1_BYTES (1 = L1 off), GATEWAY_ACCESS_LOG_SAMPLE_RATE, CLERK_JWT_KEY, BENCH_PROFILE_FILE.
@@ -25,13 +22,18 @@ import { createRedisClient, whenReady } from '../shared/src/redis/client.js';
  */
 const snapshotFile = process.env['BENCH_SNAPSHOT_FILE'];
 if (!snapshotFile) throw new Error('BENCH_SNAPSHOT_FILE is required');
-const config = parseGatewayConfig({
-  ...process.env,
-  GATEWAY_HOST: '127.0.0.1',
-  GATEWAY_ADMIN_PORT: process.env['GATEWAY_ADMIN_PORT'] ?? '0',
-  LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
-});
-const prefix = process.env['BENCH_REDIS_PREFIX'] ?? `bench:${process.pid}:`;
+const config = parseConfig(
+  { ...configPlaneSettings, ...gatewaySettings },
+  {
+    ...process.env,
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_ADMIN_PORT: process.env['GATEWAY_ADMIN_PORT'] ?? '0',
+    LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
+    GATEWAY_REDIS_KEY_PREFIX: process.env['BENCH_REDIS_PREFIX'] ?? `bench:${process.pid}:`,
+    GATEWAY_CACHE_L1_BYTES: process.env['BENCH_L1_BYTES'] ?? String(64 * 1024 * 1024),
+    ROLLOUT_KEY_PREFIX: `${process.env['BENCH_REDIS_PREFIX'] ?? `bench:${process.pid}:`}rollout:`,
+  },
+);
 const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
 const registry = createMetricsRegistry('gateway');
 const redis = createRedisClient({
@@ -41,36 +43,23 @@ const redis = createRedisClient({
 });
 await whenReady(redis);
 
-const rateLimitStage = createRateLimitStage(
-  createRateLimiter({ redis, registry, logger, keyPrefix: prefix }),
+const snapshots = (JSON.parse(readFileSync(snapshotFile, 'utf8')) as unknown[]).map((raw) =>
+  tenantSnapshot.parse(raw),
 );
-const responseCache = createResponseCache({
-  redis,
-  l1MaxBytes: Number(process.env['BENCH_L1_BYTES'] ?? 64 * 1024 * 1024),
-  registry,
-  logger,
-  keyPrefix: prefix,
-});
-const cacheStage = createCacheStage(responseCache);
-const prepared: Promise<void>[] = [];
-const store = new GatewayConfigStore({
-  baseDomains: config.GATEWAY_BASE_DOMAINS,
-  hooks: [
-    rateLimitStage,
-    cacheStage,
-    { compile: (tenant) => void prepared.push(responseCache.prepareTenant(tenant.id).catch(() => {})) },
-  ],
-  createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, logger }),
-  onWarning: (warning) =>
-    logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
-});
-
-const snapshots = JSON.parse(readFileSync(snapshotFile, 'utf8')) as unknown[];
-for (const raw of snapshots) store.apply(tenantSnapshot.parse(raw));
-await Promise.all(prepared);
-
-const gateway = await startGateway({ config, store, registry, logger, stages: [rateLimitStage, cacheStage] });
-process.stderr.write(`${JSON.stringify({ port: gateway.trafficPort, tenants: snapshots.length })}\n`);
+const bus = createInMemorySnapshotBus({ maxMessageBytes: 64 * 1024 * 1024 });
+await bus.publish(
+  snapshots.map((snapshot) => ({
+    kind: 'snapshot' as const,
+    tenantId: snapshot.tenant_id,
+    version: BigInt(snapshot.version),
+    snapshot,
+  })),
+);
+const replica = await startGatewayReplica({ config, bus, redis, registry, logger });
+await replica.configPlane.ready;
+// Lookups bypass the cache until a tenant's purge generations are loaded: load them before serving.
+await Promise.all(snapshots.map((snapshot) => replica.responseCache.prepareTenant(snapshot.tenant_id)));
+process.stderr.write(`${JSON.stringify({ port: replica.gateway.trafficPort, tenants: snapshots.length })}\n`);
 
 // BENCH_PROFILE_FILE: a V8 CPU profile of serving only (started after startup, written on SIGTERM).
 const profileFile = process.env['BENCH_PROFILE_FILE'];
@@ -90,9 +79,8 @@ async function shutdown(): Promise<void> {
     const { profile } = await profiler.post('Profiler.stop');
     writeFileSync(profileFile, JSON.stringify(profile));
   }
-  await gateway.close();
-  await store.close();
-  await responseCache.close();
+  await replica.close();
+  await bus.close();
   redis.disconnect();
   process.exit(0);
 }

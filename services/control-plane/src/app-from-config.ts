@@ -40,7 +40,15 @@ export function controlPlaneAppFromConfig(
 ): express.Express {
   const purger =
     cachePurger ??
-    (redis ? createResponseCache({ redis, l1MaxBytes: 1024, registry: metrics, logger }) : undefined);
+    (redis
+      ? createResponseCache({
+          redis,
+          l1MaxBytes: 1024,
+          registry: metrics,
+          logger,
+          keyPrefix: config.GATEWAY_REDIS_KEY_PREFIX,
+        })
+      : undefined);
   return createControlPlaneApp({
     ...(redis
       ? {

@@ -19,6 +19,8 @@ export const controlPlaneSettings = {
   // Redis: gateway rollout heartbeats (GET /tenants/:id/rollout, ?wait_for_rollout=) and cache purges.
   ...redisSettings,
   ...rolloutSettings,
+  /** The gateways' Redis key prefix (same value as theirs), so cache purges reach their keys. */
+  GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
   CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),

@@ -37,6 +37,14 @@ export const gatewaySettings = {
     .default(`${hostname()}-${process.pid}`),
   /** Verified tokens kept in memory (each until its exp) so RS256 is not re-verified per request. */
   GATEWAY_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  /** Size bound of the in-process response cache (L1) in bytes; 1 turns it off (every HIT from Redis). */
+  GATEWAY_CACHE_L1_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(64 * 1024 * 1024),
+  /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
+  GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
   GATEWAY_TRUST_PROXY: booleanFlag.default(false),
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */

@@ -44,8 +44,15 @@ export interface GatewayReplica {
  */
 export async function startGatewayReplica(options: GatewayReplicaOptions): Promise<GatewayReplica> {
   const { config, bus, redis, registry, logger } = options;
-  const rateLimitStage = createRateLimitStage(createRateLimiter({ redis, registry, logger }));
-  const responseCache = createResponseCache({ redis, l1MaxBytes: 64 * 1024 * 1024, registry, logger });
+  const keyPrefix = config.GATEWAY_REDIS_KEY_PREFIX;
+  const rateLimitStage = createRateLimitStage(createRateLimiter({ redis, registry, logger, keyPrefix }));
+  const responseCache = createResponseCache({
+    redis,
+    l1MaxBytes: config.GATEWAY_CACHE_L1_BYTES,
+    registry,
+    logger,
+    keyPrefix,
+  });
   const cacheStage = createCacheStage(responseCache);
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
