@@ -60,5 +60,31 @@ export function deleted<Data>(state: Lifecycle<Data>, occurredAt: string): Lifec
   return { ...state, status: 'deleted', updated_at: occurredAt };
 }
 
+/** Event types whose data carries a complete `Data` (creation and state-carrying update events). */
+type StateEventType<Data> = {
+  [Type in ControlPlaneEventType]: ControlPlaneEventMap[Type] extends Data ? Type : never;
+}[ControlPlaneEventType];
+
+/**
+ * The evolve of an aggregate whose events carry its whole state: the creation event makes it live,
+ * the update event replaces its data (minus `changed_fields`), the removal event tombstones it.
+ */
+export function lifecycleEvolve<Data>(types: {
+  created: StateEventType<Data>;
+  changed: StateEventType<Data & { changed_fields: string[] }>;
+  deleted: ControlPlaneEventType;
+}): (state: Lifecycle<Data>, event: FoldableEvent) => Lifecycle<Data> {
+  return (state, event) => {
+    const at = event.metadata.occurred_at;
+    if (event.type === types.created) return created(event.data as unknown as Data, at);
+    if (event.type === types.changed) {
+      const { changed_fields: _, ...data } = event.data as unknown as Data & { changed_fields: string[] };
+      return changed(state, data as Data, at);
+    }
+    if (event.type === types.deleted) return deleted(state, at);
+    return state;
+  };
+}
+
 /** A partial update: absent or undefined fields stay unchanged. */
 export type Changes<T> = { [Field in keyof T]?: T[Field] | undefined };

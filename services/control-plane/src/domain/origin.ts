@@ -2,13 +2,11 @@ import type { OriginState } from '../../../../shared/src/domain/events.js';
 import { applyChanges } from './changes.js';
 import {
   type Changes,
-  changed,
-  created,
   type Decider,
   type Decision,
   DomainError,
-  deleted,
   type Lifecycle,
+  lifecycleEvolve,
   live,
 } from './decision.js';
 
@@ -38,19 +36,6 @@ function decide(command: OriginCommand, state: Origin): Decision {
 
 export const originDecider: Decider<Origin, OriginCommand> = {
   initialState: () => ({ status: 'absent' }),
-  evolve(state, event) {
-    switch (event.type) {
-      case 'OriginAdded':
-        return created(event.data, event.metadata.occurred_at);
-      case 'OriginUpdated': {
-        const { changed_fields: _, ...data } = event.data;
-        return changed(state, data, event.metadata.occurred_at);
-      }
-      case 'OriginRemoved':
-        return deleted(state, event.metadata.occurred_at);
-      default:
-        return state;
-    }
-  },
+  evolve: lifecycleEvolve({ created: 'OriginAdded', changed: 'OriginUpdated', deleted: 'OriginRemoved' }),
   decide,
 };

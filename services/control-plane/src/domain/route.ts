@@ -2,13 +2,11 @@ import type { RouteState } from '../../../../shared/src/domain/events.js';
 import { applyChanges } from './changes.js';
 import {
   type Changes,
-  changed,
-  created,
   type Decider,
   type Decision,
   DomainError,
-  deleted,
   type Lifecycle,
+  lifecycleEvolve,
   live,
 } from './decision.js';
 
@@ -38,19 +36,6 @@ function decide(command: RouteCommand, state: Route): Decision {
 
 export const routeDecider: Decider<Route, RouteCommand> = {
   initialState: () => ({ status: 'absent' }),
-  evolve(state, event) {
-    switch (event.type) {
-      case 'RouteCreated':
-        return created(event.data, event.metadata.occurred_at);
-      case 'RouteUpdated': {
-        const { changed_fields: _, ...data } = event.data;
-        return changed(state, data, event.metadata.occurred_at);
-      }
-      case 'RouteDeleted':
-        return deleted(state, event.metadata.occurred_at);
-      default:
-        return state;
-    }
-  },
+  evolve: lifecycleEvolve({ created: 'RouteCreated', changed: 'RouteUpdated', deleted: 'RouteDeleted' }),
   decide,
 };

@@ -3,13 +3,11 @@ import { reservation } from '../../../../shared/src/domain/events.js';
 import { applyChanges } from './changes.js';
 import {
   type Changes,
-  changed,
-  created,
   type Decider,
   type Decision,
   DomainError,
-  deleted,
   type Lifecycle,
+  lifecycleEvolve,
   live,
 } from './decision.js';
 
@@ -72,19 +70,6 @@ function decide(command: TenantCommand, state: Tenant): Decision {
 
 export const tenantDecider: Decider<Tenant, TenantCommand> = {
   initialState: () => ({ status: 'absent' }),
-  evolve(state, event) {
-    switch (event.type) {
-      case 'TenantCreated':
-        return created(event.data, event.metadata.occurred_at);
-      case 'TenantUpdated': {
-        const { changed_fields: _, ...data } = event.data;
-        return changed(state, data, event.metadata.occurred_at);
-      }
-      case 'TenantDeleted':
-        return deleted(state, event.metadata.occurred_at);
-      default:
-        return state;
-    }
-  },
+  evolve: lifecycleEvolve({ created: 'TenantCreated', changed: 'TenantUpdated', deleted: 'TenantDeleted' }),
   decide,
 };

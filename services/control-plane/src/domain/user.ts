@@ -1,13 +1,11 @@
 import type { UserRole, UserState } from '../../../../shared/src/domain/events.js';
 import { reservation } from '../../../../shared/src/domain/events.js';
 import {
-  changed,
-  created,
   type Decider,
   type Decision,
   DomainError,
-  deleted,
   type Lifecycle,
+  lifecycleEvolve,
   live,
 } from './decision.js';
 
@@ -60,19 +58,6 @@ function decide(command: UserCommand, state: User): Decision {
 
 export const userDecider: Decider<User, UserCommand> = {
   initialState: () => ({ status: 'absent' }),
-  evolve(state, event) {
-    switch (event.type) {
-      case 'UserAdded':
-        return created(event.data, event.metadata.occurred_at);
-      case 'UserRoleChanged': {
-        const { changed_fields: _, ...data } = event.data;
-        return changed(state, data, event.metadata.occurred_at);
-      }
-      case 'UserRemoved':
-        return deleted(state, event.metadata.occurred_at);
-      default:
-        return state;
-    }
-  },
+  evolve: lifecycleEvolve({ created: 'UserAdded', changed: 'UserRoleChanged', deleted: 'UserRemoved' }),
   decide,
 };
