@@ -31,9 +31,9 @@ infra-reset: ## Stop the servers and wipe their data
 ## ---- database ----
 .PHONY: migrate-up migrate-down
 migrate-up: install ## Apply pending SQL migrations (DATABASE_URL)
-	@$(TSX) migrations/cli.ts up
+	@$(TSX) migrations/src/cli.ts up
 migrate-down: install ## Roll back the newest migration (STEPS=n for more)
-	@$(TSX) migrations/cli.ts down $(or $(STEPS),1)
+	@$(TSX) migrations/src/cli.ts down $(or $(STEPS),1)
 
 ## ---- quality ----
 .PHONY: typecheck lint format

@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEST_INFRA, uniqueSuffix } from '../shared/src/testing/infrastructure.js';
 
 /**
  * The harness end to end on a tiny budget (1 s runs): real nginx origin and proxies, the gateway under

@@ -1,14 +1,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { gatewaySettings } from '../services/gateway/src/config.js';
-import { startGatewayReplica } from '../services/gateway/src/start-gateway-replica.js';
-import { parseConfig } from '../shared/src/config/load-config.js';
-import { tenantSnapshot } from '../shared/src/domain/gateway-config.js';
-import { createLogger } from '../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../shared/src/observability/metrics.js';
-import { createRedisClient, whenReady } from '../shared/src/redis/client.js';
-import { createInMemorySnapshotBus } from '../shared/src/snapshot-bus/in-memory-snapshot-bus.js';
-import { configPlaneSettings } from '../shared/src/snapshot-bus/settings.js';
+import { gatewaySettings } from '@vantageedge/gateway/config';
+import { startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
+import { parseConfig } from '@vantageedge/shared/config/load-config';
+import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
+import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
 
 /**
  * The gateway under test, as its own process (the harness pins it to the proxy core): exactly the

@@ -2,12 +2,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Authenticator } from '../services/gateway/src/auth/authenticator.js';
-import { pathDigest, variantDigest } from '../services/gateway/src/cache/cache-key.js';
-import { compileCachePolicy } from '../services/gateway/src/cache/compile-cache-policy.js';
-import { GatewayConfigStore } from '../services/gateway/src/config/gateway-config-store.js';
-import { hashApiKey } from '../shared/src/domain/api-key-hash.js';
-import { createClerkTestKeys, signClerkToken } from '../shared/src/testing/clerk-tokens.js';
+import { Authenticator } from '@vantageedge/gateway/auth/authenticator';
+import { pathDigest, variantDigest } from '@vantageedge/gateway/cache/cache-key';
+import { compileCachePolicy } from '@vantageedge/gateway/cache/compile-cache-policy';
+import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-store';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
 import { BENCH_API_KEY, BENCH_ORG, BENCH_PEPPER, scaleRoutes, tenantFor } from './lib/scenarios.js';
 
 /**

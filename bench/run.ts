@@ -15,8 +15,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
 import { Redis } from 'ioredis';
-import { createClerkTestKeys, signClerkToken } from '../shared/src/testing/clerk-tokens.js';
 import { originConfig, proxyConfig, writeNginxConfig } from './lib/nginx.js';
 import {
   firstChildPid,

@@ -3,16 +3,16 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import {
   type ClerkTestKeys,
   type ClerkTokenClaims,
   createClerkTestKeys,
   signClerkToken,
-} from '../shared/src/testing/clerk-tokens.js';
-import { TEST_INFRA, uniqueSuffix } from '../shared/src/testing/infrastructure.js';
-import { createTestKafka, uniqueTopic } from '../shared/src/testing/kafka.js';
-import { createTestDatabase, type TestDatabase } from '../shared/src/testing/postgres.js';
+} from '@vantageedge/shared/testing/clerk-tokens';
+import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { Redis } from 'ioredis';
 
 /**
  * System end-to-end harness: every service is its own OS process, started the way a user starts it

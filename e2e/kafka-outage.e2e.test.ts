@@ -1,5 +1,5 @@
+import { createPrivateKafka, type PrivateKafka } from '@vantageedge/shared/snapshot-bus/private-kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrivateKafka, type PrivateKafka } from '../shared/src/snapshot-bus/private-kafka.js';
 import {
   eventually,
   type GatewayReplica,

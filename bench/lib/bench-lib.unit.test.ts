@@ -1,5 +1,5 @@
+import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-store';
 import { describe, expect, it } from 'vitest';
-import { GatewayConfigStore } from '../../services/gateway/src/config/gateway-config-store.js';
 import { summarizeProfile } from '../profile-summary.js';
 import { originConfig, proxyConfig } from './nginx.js';
 import { markdownTable, median, ratio, type ScenarioRow, summarize, svgChart } from './report.js';

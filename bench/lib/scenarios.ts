@@ -1,9 +1,9 @@
-import { hashApiKey } from '../../shared/src/domain/api-key-hash.js';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import {
   type RouteConfig,
   type TenantSnapshot,
   tenantSnapshot,
-} from '../../shared/src/domain/gateway-config.js';
+} from '@vantageedge/shared/domain/gateway-config';
 
 /**
  * The benchmark scenarios: what the gateway is configured with (tenant snapshots), the request wrk

@@ -1,11 +1,11 @@
-import type { Admin, Consumer, EachMessagePayload, Kafka } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTestKafka,
   TEST_PRODUCER_CONFIG,
   uniqueGroupId,
   uniqueTopic,
-} from '../../shared/src/testing/kafka.js';
+} from '@vantageedge/shared/testing/kafka';
+import type { Admin, Consumer, EachMessagePayload, Kafka } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * Proof that the broker `make infra-up` starts works with kafkajs 2.2.4 for everything the design needs:

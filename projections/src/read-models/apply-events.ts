@@ -1,6 +1,6 @@
+import { type ControlPlaneEvent, isControlPlaneEvent } from '@vantageedge/shared/domain/events';
+import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
-import { type ControlPlaneEvent, isControlPlaneEvent } from '../../../shared/src/domain/events.js';
-import type { RecordedEvent } from '../../../shared/src/event-store/port.js';
 import { toAuditEntry } from './audit-entry.js';
 import { qualified, type ReadModelTable } from './schema.js';
 

@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '../../../shared/src/event-store/port.js';
+import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 
 /** One audit-log row: who did what to which resource, when, with the event's data minus secrets. */
 export interface AuditEntry {

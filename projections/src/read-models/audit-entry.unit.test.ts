@@ -1,5 +1,5 @@
+import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import { describe, expect, it } from 'vitest';
-import type { RecordedEvent } from '../../../shared/src/event-store/port.js';
 import { redactSecrets, resourceOfStream, toAuditEntry } from './audit-entry.js';
 
 const metadata = {

@@ -1,6 +1,6 @@
+import { LOCAL_DEFAULTS, observabilitySettings, postgresUrl } from '@vantageedge/shared/config/settings';
+import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { z } from 'zod';
-import { LOCAL_DEFAULTS, observabilitySettings, postgresUrl } from '../../../shared/src/config/settings.js';
-import { eventStoreSettings } from '../../../shared/src/event-store/settings.js';
 
 /** Settings of the read-model projector and the replay command (documented in .env.example). */
 export const readModelSettings = {

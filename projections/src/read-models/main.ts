@@ -1,10 +1,10 @@
 // The read-model projector process (`make run-projector`): follows the event log from its checkpoint
 // and keeps read_models.* up to date until SIGINT/SIGTERM.
 import 'dotenv/config';
+import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { createLogger } from '@vantageedge/shared/observability/logger';
 import pg from 'pg';
-import { loadConfigOrExit } from '../../../shared/src/config/load-config.js';
-import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
-import { createLogger } from '../../../shared/src/observability/logger.js';
 import { readModelSettings } from './config.js';
 import { startReadModelProjector } from './projector.js';
 

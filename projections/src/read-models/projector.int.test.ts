@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streamName } from '../../../shared/src/domain/events.js';
-import { PostgresEventStore } from '../../../shared/src/event-store/postgres/postgres-event-store.js';
-import { createTestDatabase, type TestDatabase } from '../../../shared/src/testing/postgres.js';
 import { readCheckpoint } from '../shared/checkpoint.js';
 import { startProjector } from '../shared/projector.js';
 import { applyEvents } from './apply-events.js';

@@ -1,5 +1,5 @@
+import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
-import type { EventStore } from '../../../shared/src/event-store/port.js';
 import { type Projector, type ProjectorLogger, startProjector } from '../shared/projector.js';
 import { applyEvents } from './apply-events.js';
 import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';

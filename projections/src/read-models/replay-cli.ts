@@ -1,9 +1,9 @@
 // `make replay`: rebuilds every read model from position 0 into a fresh schema and swaps it in,
 // with a progress bar and events/s. Safe while the projector and the control plane run.
 import 'dotenv/config';
+import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import pg from 'pg';
-import { loadConfigOrExit } from '../../../shared/src/config/load-config.js';
-import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
 import { readModelSettings } from './config.js';
 import { createProgressBar } from './progress-bar.js';
 import { ReplayInProgressError, replayReadModels } from './replay.js';

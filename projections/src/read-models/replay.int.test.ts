@@ -1,6 +1,6 @@
+import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresEventStore } from '../../../shared/src/event-store/postgres/postgres-event-store.js';
-import { createTestDatabase, type TestDatabase } from '../../../shared/src/testing/postgres.js';
 import { readCheckpoint } from '../shared/checkpoint.js';
 import { startReadModelProjector } from './projector.js';
 import { ReplayInProgressError, replayReadModels } from './replay.js';

@@ -1,5 +1,5 @@
+import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import pg from 'pg';
-import type { EventStore, RecordedEvent } from '../../../shared/src/event-store/port.js';
 import { readCheckpoint } from '../shared/checkpoint.js';
 import { applyEvents } from './apply-events.js';
 import {

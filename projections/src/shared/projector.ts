@@ -1,5 +1,5 @@
+import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
-import type { EventStore, RecordedEvent } from '../../../shared/src/event-store/port.js';
 import { batches } from './batches.js';
 import { advanceCheckpoint, CheckpointMovedError, lockCheckpoint, readCheckpoint } from './checkpoint.js';
 

@@ -1,4 +1,4 @@
-import type { ControlPlaneEvent } from '../../../shared/src/domain/events.js';
+import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import {
   type ApiKeyEntry,
   apiKeyEntry,
@@ -8,7 +8,7 @@ import {
   routeConfig,
   type TenantSnapshot,
   tenantSettings,
-} from '../../../shared/src/domain/gateway-config.js';
+} from '@vantageedge/shared/domain/gateway-config';
 import { orderRoutes } from './route-order.js';
 
 /**

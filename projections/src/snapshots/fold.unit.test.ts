@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
+import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import type { ControlPlaneEvent } from '../../../shared/src/domain/events.js';
-import { tenantSnapshot } from '../../../shared/src/domain/gateway-config.js';
 import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
 import { apiKeyIssued, newEvent, originState, recorded, routeState, tenantCreated } from './testing.js';
 

@@ -1,14 +1,14 @@
 import http from 'node:http';
 import 'dotenv/config';
+import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { observabilitySettings, port, postgresUrl } from '@vantageedge/shared/config/settings';
+import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import pg from 'pg';
 import { z } from 'zod';
-import { loadConfigOrExit } from '../../../shared/src/config/load-config.js';
-import { observabilitySettings, port, postgresUrl } from '../../../shared/src/config/settings.js';
-import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
-import { eventStoreSettings } from '../../../shared/src/event-store/settings.js';
-import { createLogger } from '../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../shared/src/observability/metrics.js';
-import { snapshotBusFromSettings, snapshotBusSettings } from '../../../shared/src/snapshot-bus/settings.js';
 import { startSnapshotProjector } from './snapshot-projector.js';
 
 /** `make run-snapshot-projector`: folds events into gateway snapshots and publishes them to Kafka. */

@@ -1,4 +1,4 @@
-import type { RouteConfig } from '../../../shared/src/domain/gateway-config.js';
+import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
 
 /**
  * The order the gateway matches a tenant's routes in: priority (higher first), then specificity

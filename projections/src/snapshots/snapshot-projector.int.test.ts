@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streamName } from '../../../shared/src/domain/events.js';
-import { InMemoryEventStore } from '../../../shared/src/event-store/in-memory/in-memory-event-store.js';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
 import {
   createInMemorySnapshotBus,
   InMemorySnapshotLog,
-} from '../../../shared/src/snapshot-bus/in-memory-snapshot-bus.js';
-import type { SnapshotMessage } from '../../../shared/src/snapshot-bus/port.js';
-import { eventually, recordSubscription } from '../../../shared/src/snapshot-bus/testing.js';
-import { createTestDatabase, type TestDatabase } from '../../../shared/src/testing/postgres.js';
+} from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
+import type { SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
+import { eventually, recordSubscription } from '@vantageedge/shared/snapshot-bus/testing';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSnapshotProjector } from './snapshot-projector.js';
 import { readTenantVersion } from './snapshot-state-store.js';
 import { apiKeyIssued, newEvent, originState, routeState, tenantCreated } from './testing.js';

@@ -1,8 +1,8 @@
+import { type ControlPlaneEvent, isControlPlaneEvent } from '@vantageedge/shared/domain/events';
+import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
+import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { type ControlPlaneEvent, isControlPlaneEvent } from '../../../shared/src/domain/events.js';
-import type { EventStore, RecordedEvent } from '../../../shared/src/event-store/port.js';
-import type { SnapshotBus } from '../../../shared/src/snapshot-bus/port.js';
 import { batches } from './batches.js';
 import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
 import {

@@ -1,6 +1,6 @@
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
-import type { TenantSnapshot } from '../../../shared/src/domain/gateway-config.js';
-import type { SnapshotMessage } from '../../../shared/src/snapshot-bus/port.js';
 import type { SnapshotState } from './fold.js';
 
 /** Reads and writes `snapshot_state` and the projector checkpoint (migration 0030). */

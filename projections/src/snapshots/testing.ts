@@ -6,7 +6,7 @@ import type {
   ControlPlaneNewEvent,
   OriginState,
   RouteState,
-} from '../../../shared/src/domain/events.js';
+} from '@vantageedge/shared/domain/events';
 
 /** Builders of control-plane events for snapshot tests. */
 

@@ -1,12 +1,12 @@
+// The purge protocol (generation bump + pub/sub) belongs to the gateways' response cache; the control
+// plane uses that module only to send purges, never to cache.
+import { createResponseCache } from '@vantageedge/gateway/cache/index';
+import type { EventStore } from '@vantageedge/shared/event-store/port';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type express from 'express';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
-import type { EventStore } from '../../../shared/src/event-store/port.js';
-import type { Logger } from '../../../shared/src/observability/logger.js';
-import type { RedisClient } from '../../../shared/src/redis/client.js';
-// The purge protocol (generation bump + pub/sub) belongs to the gateways' response cache; the control
-// plane uses that module only to send purges, never to cache.
-import { createResponseCache } from '../../gateway/src/cache/index.js';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
 import type { ControlPlaneConfig } from './config.js';

@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { ConfigError } from '../../../shared/src/config/load-config.js';
+import { ConfigError } from '@vantageedge/shared/config/load-config';
 import {
   booleanFlag,
   commaList,
@@ -7,10 +6,11 @@ import {
   observabilitySettings,
   port,
   postgresUrl,
-} from '../../../shared/src/config/settings.js';
-import { eventStoreSettings } from '../../../shared/src/event-store/settings.js';
-import { redisSettings } from '../../../shared/src/redis/client.js';
-import { rolloutSettings } from '../../../shared/src/snapshot-bus/settings.js';
+} from '@vantageedge/shared/config/settings';
+import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import { redisSettings } from '@vantageedge/shared/redis/client';
+import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
+import { z } from 'zod';
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
 export const controlPlaneSettings = {

@@ -1,11 +1,11 @@
 import 'dotenv/config';
+import { ConfigError, loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
+import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import pg from 'pg';
-import { ConfigError, loadConfigOrExit } from '../../../shared/src/config/load-config.js';
-import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
-import { createLogger } from '../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../shared/src/observability/metrics.js';
-import { startTelemetry } from '../../../shared/src/observability/telemetry.js';
-import { createRedisClient, redisClientOptionsFromSettings } from '../../../shared/src/redis/client.js';
 import { controlPlaneAppFromConfig } from './app-from-config.js';
 import { assertControlPlaneConfig, controlPlaneSettings } from './config.js';
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { ClerkTestKeys } from '@vantageedge/shared/testing/clerk-tokens';
 import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8 } from 'jose';
-import type { ClerkTestKeys } from '../../../shared/src/testing/clerk-tokens.js';
 
 /**
  * The development-only Clerk key pair `make dev` uses when no CLERK_JWT_KEY is configured. Kept in

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { ClerkTestKeys } from '@vantageedge/shared/testing/clerk-tokens';
 import { SignJWT } from 'jose';
-import type { ClerkTestKeys } from '../../../shared/src/testing/clerk-tokens.js';
 import { DEV_TOKEN_CLAIM, loadOrCreateDevKeys } from './dev-keys.js';
 import { DEV_ADMIN_USER_ID, devDataDir, devEnvironment } from './dev-settings.js';
 

@@ -1,8 +1,8 @@
 import 'dotenv/config';
 import http from 'node:http';
-import { ConfigError } from '../../../shared/src/config/load-config.js';
-import { UniquenessViolationError } from '../../../shared/src/event-store/port.js';
-import { createLogger } from '../../../shared/src/observability/logger.js';
+import { ConfigError } from '@vantageedge/shared/config/load-config';
+import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
+import { createLogger } from '@vantageedge/shared/observability/logger';
 import { loadOrCreateDevKeys } from './dev-keys.js';
 import { describeParts, devDataDir, devEnvironment } from './dev-settings.js';
 import { defaultDevUser, signDevToken } from './dev-token.js';

@@ -1,9 +1,9 @@
 import 'dotenv/config';
+import { controlPlaneSettings } from '@vantageedge/control-plane/config';
+import { migrateUp } from '@vantageedge/migrations/runner';
+import { parseConfig } from '@vantageedge/shared/config/load-config';
+import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import pg from 'pg';
-import { migrateUp } from '../../../migrations/runner.js';
-import { parseConfig } from '../../../shared/src/config/load-config.js';
-import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
-import { controlPlaneSettings } from '../../control-plane/src/config.js';
 import { devDataDir, devEnvironment } from './dev-settings.js';
 import { type EmbeddedDatabase, embeddedDatabaseUrl, startEmbeddedDatabase } from './embedded-database.js';
 import { seedDemo } from './seed.js';

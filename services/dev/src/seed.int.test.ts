@@ -1,7 +1,7 @@
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../../shared/src/domain/api-key-hash.js';
-import { PostgresEventStore } from '../../../shared/src/event-store/postgres/postgres-event-store.js';
-import { createTestDatabase, type TestDatabase } from '../../../shared/src/testing/postgres.js';
 import { DEMO_API_KEY, DEMO_IDS, SEED_ACTOR, seedDemo } from './seed.js';
 
 const PEPPER = 'seed-test-pepper-0123456789abcdef0123456789';

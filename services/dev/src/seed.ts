@@ -1,23 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { apiKeyDisplayPrefix, hashApiKey } from '../../../shared/src/domain/api-key-hash.js';
-import { streamName } from '../../../shared/src/domain/events.js';
+import { fold, handleCommand } from '@vantageedge/control-plane/commands/handle-command';
+import { apiKeyDecider } from '@vantageedge/control-plane/domain/api-key';
+import type { Decider } from '@vantageedge/control-plane/domain/decision';
+import { originDecider } from '@vantageedge/control-plane/domain/origin';
+import { routeDecider } from '@vantageedge/control-plane/domain/route';
+import { tenantDecider } from '@vantageedge/control-plane/domain/tenant';
+import { apiKeyDisplayPrefix, hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { streamName } from '@vantageedge/shared/domain/events';
 import {
   originConfig,
   type RateLimitPolicy,
   routeConfig,
   tenantSettings,
-} from '../../../shared/src/domain/gateway-config.js';
+} from '@vantageedge/shared/domain/gateway-config';
 import {
   type EventMetadata,
   type EventStore,
   UniquenessViolationError,
-} from '../../../shared/src/event-store/port.js';
-import { fold, handleCommand } from '../../control-plane/src/commands/handle-command.js';
-import { apiKeyDecider } from '../../control-plane/src/domain/api-key.js';
-import type { Decider } from '../../control-plane/src/domain/decision.js';
-import { originDecider } from '../../control-plane/src/domain/origin.js';
-import { routeDecider } from '../../control-plane/src/domain/route.js';
-import { tenantDecider } from '../../control-plane/src/domain/tenant.js';
+} from '@vantageedge/shared/event-store/port';
 
 /**
  * The seed's "preconfigured demo data", written through the control plane's command layer (the same

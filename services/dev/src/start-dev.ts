@@ -1,35 +1,35 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
-import { migrateUp } from '../../../migrations/runner.js';
-import { startReadModelProjector } from '../../../projections/src/read-models/projector.js';
-import type { Projector } from '../../../projections/src/shared/projector.js';
+import { controlPlaneAppFromConfig } from '@vantageedge/control-plane/app-from-config';
+import { assertControlPlaneConfig, controlPlaneSettings } from '@vantageedge/control-plane/config';
+import { gatewaySettings } from '@vantageedge/gateway/config';
+import { type GatewayReplica, startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
+import { migrateUp } from '@vantageedge/migrations/runner';
+import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
+import type { Projector } from '@vantageedge/projections/shared/projector';
 import {
   type SnapshotProjector,
   startSnapshotProjector,
-} from '../../../projections/src/snapshots/snapshot-projector.js';
-import { parseConfig } from '../../../shared/src/config/load-config.js';
-import { createEventStore, eventStoreConfigFromSettings } from '../../../shared/src/event-store/factory.js';
-import type { EventStore } from '../../../shared/src/event-store/port.js';
-import type { Logger } from '../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../shared/src/observability/metrics.js';
+} from '@vantageedge/projections/snapshots/snapshot-projector';
+import { parseConfig } from '@vantageedge/shared/config/load-config';
+import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import type { EventStore } from '@vantageedge/shared/event-store/port';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import {
   createRedisClient,
   type RedisClient,
   redisClientOptionsFromSettings,
   redisSettings,
-} from '../../../shared/src/redis/client.js';
-import { InMemorySnapshotLog } from '../../../shared/src/snapshot-bus/in-memory-snapshot-bus.js';
-import type { SnapshotBus } from '../../../shared/src/snapshot-bus/port.js';
+} from '@vantageedge/shared/redis/client';
+import { InMemorySnapshotLog } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
+import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import {
   configPlaneSettings,
   snapshotBusFromSettings,
   snapshotBusSettings,
-} from '../../../shared/src/snapshot-bus/settings.js';
-import { controlPlaneAppFromConfig } from '../../control-plane/src/app-from-config.js';
-import { assertControlPlaneConfig, controlPlaneSettings } from '../../control-plane/src/config.js';
-import { gatewaySettings } from '../../gateway/src/config.js';
-import { type GatewayReplica, startGatewayReplica } from '../../gateway/src/start-gateway-replica.js';
+} from '@vantageedge/shared/snapshot-bus/settings';
+import pg from 'pg';
 import { startDemoOrigin } from './demo-origin.js';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from './embedded-database.js';
 

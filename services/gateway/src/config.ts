@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
+import { loadConfigOrExit, parseConfig } from '@vantageedge/shared/config/load-config';
+import { booleanFlag, commaList, observabilitySettings, port } from '@vantageedge/shared/config/settings';
 import { z } from 'zod';
-import { loadConfigOrExit, parseConfig } from '../../../shared/src/config/load-config.js';
-import { booleanFlag, commaList, observabilitySettings, port } from '../../../shared/src/config/settings.js';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
 export const gatewaySettings = {

@@ -1,17 +1,17 @@
 import 'dotenv/config';
-import { loadConfigOrExit } from '../../../shared/src/config/load-config.js';
-import { createLogger } from '../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../shared/src/observability/metrics.js';
+import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import {
   createRedisClient,
   redisClientOptionsFromSettings,
   redisSettings,
-} from '../../../shared/src/redis/client.js';
+} from '@vantageedge/shared/redis/client';
 import {
   configPlaneSettings,
   snapshotBusFromSettings,
   snapshotBusSettings,
-} from '../../../shared/src/snapshot-bus/settings.js';
+} from '@vantageedge/shared/snapshot-bus/settings';
 import { gatewaySettings } from './config.js';
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
 import { startGatewayReplica } from './start-gateway-replica.js';

@@ -1,7 +1,7 @@
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import type { RedisClient } from '@vantageedge/shared/redis/client';
+import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../../../shared/src/observability/logger.js';
-import type { RedisClient } from '../../../shared/src/redis/client.js';
-import type { SnapshotBus } from '../../../shared/src/snapshot-bus/port.js';
 import { createCacheStage } from './cache/cache-stage.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { GatewayConfigStore } from './config/gateway-config-store.js';

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../../../shared/src/observability/logger.js';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';

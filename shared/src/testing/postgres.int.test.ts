@@ -1,5 +1,5 @@
+import { loadMigrations } from '@vantageedge/migrations/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMigrations } from '../../../migrations/runner.js';
 import { TEST_INFRA } from './infrastructure.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 

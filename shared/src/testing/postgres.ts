@@ -1,5 +1,5 @@
+import { migrateUp } from '@vantageedge/migrations/runner';
 import pg from 'pg';
-import { migrateUp } from '../../../migrations/runner.js';
 import { TEST_INFRA, uniqueSuffix } from './infrastructure.js';
 
 export interface TestDatabase {

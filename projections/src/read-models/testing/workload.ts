@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { ControlPlaneNewEvent, UserRole } from '../../../../shared/src/domain/events.js';
-import { streamName } from '../../../../shared/src/domain/events.js';
-import { originConfig, routeConfig, tenantSettings } from '../../../../shared/src/domain/gateway-config.js';
-import type { EventMetadata, EventStore } from '../../../../shared/src/event-store/port.js';
+import type { ControlPlaneNewEvent, UserRole } from '@vantageedge/shared/domain/events';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { originConfig, routeConfig, tenantSettings } from '@vantageedge/shared/domain/gateway-config';
+import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
 
 /**
  * A realistic, seeded mix of control-plane events for tests and benchmarks: tenants with users,

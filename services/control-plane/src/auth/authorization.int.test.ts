@@ -38,9 +38,7 @@ afterAll(async () => {
 
 describe('authentication', () => {
   it('401 with the error shape for a missing, expired, foreign-key or not-yet-valid token', async () => {
-    const { createClerkTestKeys, signClerkToken } = await import(
-      '../../../../shared/src/testing/clerk-tokens.js'
-    );
+    const { createClerkTestKeys, signClerkToken } = await import('@vantageedge/shared/testing/clerk-tokens');
     const otherKeys = await createClerkTestKeys();
     const tokens = [
       null,

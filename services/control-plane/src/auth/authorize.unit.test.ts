@@ -1,5 +1,5 @@
+import type { UserRole } from '@vantageedge/shared/domain/events';
 import { describe, expect, it } from 'vitest';
-import type { UserRole } from '../../../../shared/src/domain/events.js';
 import { createAuthorizer } from './authorize.js';
 import type { Caller, TenantDirectory } from './caller.js';
 

@@ -1,4 +1,4 @@
-import type { UserRole } from '../../../../shared/src/domain/events.js';
+import type { UserRole } from '@vantageedge/shared/domain/events';
 
 /** Who is calling the admin API, from a verified Clerk session token. */
 export interface Caller {

@@ -1,14 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachePolicy, routeConfig } from '../../../../shared/src/domain/gateway-config.js';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
-import { createRedisClient, type RedisClient, whenReady } from '../../../../shared/src/redis/client.js';
-import { TEST_INFRA, uniqueSuffix } from '../../../../shared/src/testing/infrastructure.js';
 import {
   compileCachePolicy,
   createResponseCache,
   type ResponseCache,
-} from '../../../gateway/src/cache/index.js';
+} from '@vantageedge/gateway/cache/index';
+import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
 // The purge endpoints through the real admin API, with the gateways' Redis purge protocol: a purge sent

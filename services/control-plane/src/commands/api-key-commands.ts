@@ -1,10 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  apiKeyDisplayPrefix,
-  generateApiKey,
-  hashApiKey,
-} from '../../../../shared/src/domain/api-key-hash.js';
-import { streamName } from '../../../../shared/src/domain/events.js';
+import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { streamName } from '@vantageedge/shared/domain/events';
 import { type ApiKey, type ApiKeyCommand, apiKeyDecider } from '../domain/api-key.js';
 import { notFound } from '../http/errors.js';
 import type { CreateApiKeyBody, RevokeApiKeyBody, RotateApiKeyBody } from '../schemas/requests.js';

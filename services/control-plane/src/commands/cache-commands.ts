@@ -1,4 +1,4 @@
-import { streamName } from '../../../../shared/src/domain/events.js';
+import { streamName } from '@vantageedge/shared/domain/events';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { routeDecider } from '../domain/route.js';
 import { ApiError } from '../http/errors.js';

@@ -1,5 +1,5 @@
+import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
-import type { EventMetadata, EventStore } from '../../../../shared/src/event-store/port.js';
 import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';

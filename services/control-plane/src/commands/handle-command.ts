@@ -1,11 +1,11 @@
-import { isControlPlaneEvent } from '../../../../shared/src/domain/events.js';
+import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import {
   type AppendResult,
   type EventStore,
   type RecordedEvent,
   UniquenessViolationError,
   WrongExpectedRevisionError,
-} from '../../../../shared/src/event-store/port.js';
+} from '@vantageedge/shared/event-store/port';
 import { type Decider, DomainError } from '../domain/decision.js';
 import { ApiError, conflict, notFound } from '../http/errors.js';
 

@@ -1,4 +1,4 @@
-import { streamName } from '../../../../shared/src/domain/events.js';
+import { streamName } from '@vantageedge/shared/domain/events';
 import type { Lifecycle } from '../domain/decision.js';
 import { type Origin, originDecider } from '../domain/origin.js';
 import { type Tenant, tenantDecider } from '../domain/tenant.js';

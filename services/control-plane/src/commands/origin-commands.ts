@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { streamName } from '../../../../shared/src/domain/events.js';
-import { circuitBreaker, healthCheck, loadBalancing } from '../../../../shared/src/domain/gateway-config.js';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { circuitBreaker, healthCheck, loadBalancing } from '@vantageedge/shared/domain/gateway-config';
 import { type Origin, type OriginCommand, originDecider } from '../domain/origin.js';
 import { notFound } from '../http/errors.js';
 import type { CreateOriginBody, UpdateOriginBody } from '../schemas/requests.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { streamName } from '../../../../shared/src/domain/events.js';
+import { streamName } from '@vantageedge/shared/domain/events';
 import { type Route, type RouteCommand, routeDecider } from '../domain/route.js';
 import { notFound } from '../http/errors.js';
 import type { CreateRouteBody, UpdateRouteBody } from '../schemas/requests.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { streamName } from '../../../../shared/src/domain/events.js';
-import { tenantSettings } from '../../../../shared/src/domain/gateway-config.js';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { tenantSettings } from '@vantageedge/shared/domain/gateway-config';
 import type { Tenant } from '../domain/tenant.js';
 import { tenantDecider } from '../domain/tenant.js';
 import { ApiError, notFound } from '../http/errors.js';

@@ -1,6 +1,6 @@
+import { isControlPlaneEvent, type UserRole } from '@vantageedge/shared/domain/events';
+import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
-import { isControlPlaneEvent, type UserRole } from '../../../../shared/src/domain/events.js';
-import type { EventStore } from '../../../../shared/src/event-store/port.js';
 
 const PAGE = 1000;
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { streamName } from '../../../../shared/src/domain/events.js';
+import { streamName } from '@vantageedge/shared/domain/events';
 import { type User, userDecider } from '../domain/user.js';
 import { notFound } from '../http/errors.js';
 import type { CreateUserBody, UpdateUserBody } from '../schemas/requests.js';

@@ -1,9 +1,4 @@
-import type {
-  OriginState,
-  RouteState,
-  TenantState,
-  UserState,
-} from '../../../../shared/src/domain/events.js';
+import type { OriginState, RouteState, TenantState, UserState } from '@vantageedge/shared/domain/events';
 import type { ApiKeyData } from '../domain/api-key.js';
 import type { Lifecycle } from '../domain/decision.js';
 import type {

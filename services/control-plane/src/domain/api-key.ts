@@ -1,5 +1,5 @@
-import type { ApiKeyState } from '../../../../shared/src/domain/events.js';
-import { reservation } from '../../../../shared/src/domain/events.js';
+import type { ApiKeyState } from '@vantageedge/shared/domain/events';
+import { reservation } from '@vantageedge/shared/domain/events';
 import { created, type Decider, type Decision, DomainError, type Lifecycle, live } from './decision.js';
 
 export interface ApiKeyData extends ApiKeyState {

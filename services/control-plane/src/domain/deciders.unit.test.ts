@@ -1,5 +1,5 @@
+import { tenantSettings } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { tenantSettings } from '../../../../shared/src/domain/gateway-config.js';
 import { apiKeyDecider } from './api-key.js';
 import { type Decider, DomainError, type FoldableEvent } from './decision.js';
 import { pathPatternProblem } from './path-pattern.js';

@@ -1,5 +1,5 @@
-import type { ControlPlaneEventMap, ControlPlaneEventType } from '../../../../shared/src/domain/events.js';
-import type { Reservations } from '../../../../shared/src/event-store/port.js';
+import type { ControlPlaneEventMap, ControlPlaneEventType } from '@vantageedge/shared/domain/events';
+import type { Reservations } from '@vantageedge/shared/event-store/port';
 
 /** An event as a decider produces it: type and data; the command handler adds the metadata. */
 export type DomainEvent = {

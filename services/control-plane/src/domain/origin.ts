@@ -1,4 +1,4 @@
-import type { OriginState } from '../../../../shared/src/domain/events.js';
+import type { OriginState } from '@vantageedge/shared/domain/events';
 import { applyChanges } from './changes.js';
 import {
   type Changes,

@@ -1,4 +1,4 @@
-import type { RouteState } from '../../../../shared/src/domain/events.js';
+import type { RouteState } from '@vantageedge/shared/domain/events';
 import { applyChanges } from './changes.js';
 import {
   type Changes,

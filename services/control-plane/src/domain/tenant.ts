@@ -1,5 +1,5 @@
-import type { TenantState } from '../../../../shared/src/domain/events.js';
-import { reservation } from '../../../../shared/src/domain/events.js';
+import type { TenantState } from '@vantageedge/shared/domain/events';
+import { reservation } from '@vantageedge/shared/domain/events';
 import { applyChanges } from './changes.js';
 import {
   type Changes,

@@ -1,5 +1,5 @@
-import type { UserRole, UserState } from '../../../../shared/src/domain/events.js';
-import { reservation } from '../../../../shared/src/domain/events.js';
+import type { UserRole, UserState } from '@vantageedge/shared/domain/events';
+import { reservation } from '@vantageedge/shared/domain/events';
 import {
   type Decider,
   type Decision,

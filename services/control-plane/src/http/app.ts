@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { EventStore } from '@vantageedge/shared/event-store/port';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { runWithRequestContext } from '@vantageedge/shared/observability/request-context';
 import express, { type RequestHandler } from 'express';
 import type pg from 'pg';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { EventStore } from '../../../../shared/src/event-store/port.js';
-import type { Logger } from '../../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
-import { runWithRequestContext } from '../../../../shared/src/observability/request-context.js';
 import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';

@@ -1,5 +1,5 @@
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../../../shared/src/domain/api-key-hash.js';
 import {
   type ControlPlaneHarness,
   json,

@@ -1,10 +1,10 @@
-import type pg from 'pg';
 import {
   ReplayInProgressError,
   type ReplayProgress,
   replayReadModels,
-} from '../../../../projections/src/read-models/replay.js';
-import type { EventStore } from '../../../../shared/src/event-store/port.js';
+} from '@vantageedge/projections/read-models/replay';
+import type { EventStore } from '@vantageedge/shared/event-store/port';
+import type pg from 'pg';
 
 /** The state of the replay this process started last (the admin endpoint's view). */
 export interface ReplayStatus {

@@ -1,7 +1,7 @@
+import { RESOURCE_TYPES } from '@vantageedge/projections/read-models/audit-entry';
+import { qualified, READ_MODELS_SCHEMA } from '@vantageedge/projections/read-models/schema';
 import type pg from 'pg';
 import { z } from 'zod';
-import { RESOURCE_TYPES } from '../../../../projections/src/read-models/audit-entry.js';
-import { qualified, READ_MODELS_SCHEMA } from '../../../../projections/src/read-models/schema.js';
 import { cursorParam, limitParam } from './pagination.js';
 
 export const auditLogQuery = z

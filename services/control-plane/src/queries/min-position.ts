@@ -1,7 +1,7 @@
+import { READ_MODELS_PROJECTION } from '@vantageedge/projections/read-models/schema';
+import { readCheckpoint } from '@vantageedge/projections/shared/checkpoint';
 import type { RequestHandler } from 'express';
 import type pg from 'pg';
-import { READ_MODELS_PROJECTION } from '../../../../projections/src/read-models/schema.js';
-import { readCheckpoint } from '../../../../projections/src/shared/checkpoint.js';
 import { ApiError, validationFailed } from '../http/errors.js';
 
 export const MIN_POSITION_HEADER = 'x-min-position';

@@ -1,5 +1,5 @@
+import { qualified, READ_MODELS_SCHEMA } from '@vantageedge/projections/read-models/schema';
 import type pg from 'pg';
-import { qualified, READ_MODELS_SCHEMA } from '../../../../projections/src/read-models/schema.js';
 import type { ResourceDefinition, RowBase } from './resources.js';
 
 /**

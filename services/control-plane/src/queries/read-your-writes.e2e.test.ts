@@ -1,18 +1,18 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startReadModelProjector } from '../../../../projections/src/read-models/projector.js';
-import type { Projector } from '../../../../projections/src/shared/projector.js';
-import { createEventStore } from '../../../../shared/src/event-store/factory.js';
-import type { EventStore } from '../../../../shared/src/event-store/port.js';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
+import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
+import type { Projector } from '@vantageedge/projections/shared/projector';
+import { createEventStore } from '@vantageedge/shared/event-store/factory';
+import type { EventStore } from '@vantageedge/shared/event-store/port';
+import { createLogger } from '@vantageedge/shared/observability/logger';
 import {
   type ClerkTestKeys,
   createClerkTestKeys,
   OFFLINE_CLERK_PUBLISHABLE_KEY,
   signClerkToken,
-} from '../../../../shared/src/testing/clerk-tokens.js';
-import { createTestDatabase, type TestDatabase } from '../../../../shared/src/testing/postgres.js';
+} from '@vantageedge/shared/testing/clerk-tokens';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from './router.js';
 import { createTenantDirectory } from './tenant-directory.js';

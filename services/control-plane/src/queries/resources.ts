@@ -1,4 +1,4 @@
-import type { ReadModelTable } from '../../../../projections/src/read-models/schema.js';
+import type { ReadModelTable } from '@vantageedge/projections/read-models/schema';
 
 /**
  * The admin API's resources as served from the read models: which table, and how a row becomes the

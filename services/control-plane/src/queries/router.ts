@@ -1,7 +1,7 @@
+import type { EventStore } from '@vantageedge/shared/event-store/port';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { EventStore } from '../../../../shared/src/event-store/port.js';
 import type { Authorizer } from '../auth/authorize.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { ApiError, forbidden, notFound } from '../http/errors.js';

@@ -1,7 +1,7 @@
+import { qualified, READ_MODELS_SCHEMA } from '@vantageedge/projections/read-models/schema';
+import type { UserRole } from '@vantageedge/shared/domain/events';
+import { USER_ROLES } from '@vantageedge/shared/domain/events';
 import type pg from 'pg';
-import { qualified, READ_MODELS_SCHEMA } from '../../../../projections/src/read-models/schema.js';
-import type { UserRole } from '../../../../shared/src/domain/events.js';
-import { USER_ROLES } from '../../../../shared/src/domain/events.js';
 import type { TenantDirectory } from '../auth/caller.js';
 
 const tenants = qualified(READ_MODELS_SCHEMA, 'tenants');

@@ -1,11 +1,8 @@
+import { SNAPSHOT_PROJECTION } from '@vantageedge/projections/snapshots/snapshot-projector';
+import { readCheckpoint, readTenantVersion } from '@vantageedge/projections/snapshots/snapshot-state-store';
+import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { readReplicaVersions } from '@vantageedge/shared/snapshot-bus/rollout-registry';
 import type pg from 'pg';
-import { SNAPSHOT_PROJECTION } from '../../../../projections/src/snapshots/snapshot-projector.js';
-import {
-  readCheckpoint,
-  readTenantVersion,
-} from '../../../../projections/src/snapshots/snapshot-state-store.js';
-import type { RedisClient } from '../../../../shared/src/redis/client.js';
-import { readReplicaVersions } from '../../../../shared/src/snapshot-bus/rollout-registry.js';
 
 export interface RolloutDeps {
   pool: pg.Pool;

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { startRolloutHeartbeat } from '@vantageedge/gateway/config-plane/rollout-heartbeat';
+import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_INFRA, uniqueSuffix } from '../../../../shared/src/testing/infrastructure.js';
-import { createTestDatabase, type TestDatabase } from '../../../../shared/src/testing/postgres.js';
-import { startRolloutHeartbeat } from '../../../gateway/src/config-plane/rollout-heartbeat.js';
 import type { Caller } from '../auth/caller.js';
 import { createErrorHandler } from '../http/errors.js';
 import { parseWaitForRollout } from './parse-wait.js';

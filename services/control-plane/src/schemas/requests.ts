@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { USER_ROLES } from '../../../../shared/src/domain/events.js';
+import { USER_ROLES } from '@vantageedge/shared/domain/events';
 import {
   authMode,
   cachePolicy,
@@ -9,7 +8,8 @@ import {
   originTarget,
   rateLimitPolicy,
   tenantSettings,
-} from '../../../../shared/src/domain/gateway-config.js';
+} from '@vantageedge/shared/domain/gateway-config';
+import { z } from 'zod';
 import { pathPatternProblem } from '../domain/path-pattern.js';
 
 /**

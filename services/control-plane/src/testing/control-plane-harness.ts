@@ -1,17 +1,17 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startReadModelProjector } from '../../../../projections/src/read-models/projector.js';
-import { createEventStore } from '../../../../shared/src/event-store/factory.js';
-import type { EventStore, RecordedEvent } from '../../../../shared/src/event-store/port.js';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
+import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
+import { createEventStore } from '@vantageedge/shared/event-store/factory';
+import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
+import { createLogger } from '@vantageedge/shared/observability/logger';
 import {
   type ClerkTestKeys,
   type ClerkTokenClaims,
   createClerkTestKeys,
   OFFLINE_CLERK_PUBLISHABLE_KEY,
   signClerkToken,
-} from '../../../../shared/src/testing/clerk-tokens.js';
-import { createTestDatabase, type TestDatabase } from '../../../../shared/src/testing/postgres.js';
+} from '@vantageedge/shared/testing/clerk-tokens';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type { Authorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';

@@ -1,5 +1,5 @@
-import { isControlPlaneEvent, type UserRole } from '../../../../shared/src/domain/events.js';
-import type { EventStore } from '../../../../shared/src/event-store/port.js';
+import { isControlPlaneEvent, type UserRole } from '@vantageedge/shared/domain/events';
+import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { TenantDirectory } from '../auth/caller.js';
 
 /**

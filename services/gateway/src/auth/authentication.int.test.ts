@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../../../shared/src/domain/api-key-hash.js';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import {
   type ClerkTestKeys,
   createClerkTestKeys,
   signClerkToken,
-} from '../../../../shared/src/testing/clerk-tokens.js';
+} from '@vantageedge/shared/testing/clerk-tokens';
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
   startTestGateway,

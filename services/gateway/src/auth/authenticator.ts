@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { verifyToken } from '@clerk/backend';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { decodeJwt, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
-import { hashApiKey } from '../../../../shared/src/domain/api-key-hash.js';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { ANONYMOUS, type AuthResult, type Identity } from './identity.js';
 import { type CachedToken, TokenCache } from './token-cache.js';

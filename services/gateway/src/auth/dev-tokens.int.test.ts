@@ -1,10 +1,10 @@
-import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ClerkTestKeys,
   createClerkTestKeys,
   signClerkToken,
-} from '../../../../shared/src/testing/clerk-tokens.js';
+} from '@vantageedge/shared/testing/clerk-tokens';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
   startTestGateway,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
-import { hashApiKey } from '../../../../shared/src/domain/api-key-hash.js';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { parseGatewayConfig } from '../config.js';
 import { startGateway } from '../start-gateway.js';

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createClerkTestKeys, signClerkToken } from '../../../../shared/src/testing/clerk-tokens.js';
+import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
 import { Authenticator } from '../auth/authenticator.js';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { buildSnapshot } from '../testing/snapshots.js';

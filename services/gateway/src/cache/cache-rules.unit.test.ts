@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { type CachePolicy, cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { type CachePolicy, cachePolicy, routeConfig } from '../../../../shared/src/domain/gateway-config.js';
 import { decodeEntry, encodeEntry } from './cache-entry.js';
 import { type CacheRequest, sortedQuery, variantDigest } from './cache-key.js';
 import { freshnessFor, requestBypassReason, storedHeaders } from './cacheability.js';

@@ -1,4 +1,4 @@
-import type { CachePolicy, RouteConfig } from '../../../../shared/src/domain/gateway-config.js';
+import type { CachePolicy, RouteConfig } from '@vantageedge/shared/domain/gateway-config';
 
 /** A route's cache policy, compiled when the snapshot is applied. */
 export interface CompiledCachePolicy {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { cachePolicy, rateLimitPolicy } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachePolicy, rateLimitPolicy } from '../../../../shared/src/domain/gateway-config.js';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
-import { createTestRedis, type TestRedis } from '../../../../shared/src/testing/redis.js';
 import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { cachePolicy, rateLimitPolicy } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachePolicy, rateLimitPolicy } from '../../../../shared/src/domain/gateway-config.js';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
 import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import {

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CachePolicy,
   cachePolicy,
   rateLimitPolicy,
   routeConfig,
-} from '../../../../shared/src/domain/gateway-config.js';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
-import { createRedisClient, type RedisClient, whenReady } from '../../../../shared/src/redis/client.js';
-import { startPrivateRedisServer } from '../../../../shared/src/redis/private-redis-server.js';
-import { TEST_INFRA, uniqueSuffix } from '../../../../shared/src/testing/infrastructure.js';
+} from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { startPrivateRedisServer } from '@vantageedge/shared/redis/private-redis-server';
+import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileRateLimits } from '../ratelimit/compile-rate-limits.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { tenantWith } from '../ratelimit/test-fixtures.js';

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import { duplicateForSubscribe } from '@vantageedge/shared/redis/client';
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import type { Cluster, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Logger } from '../../../../shared/src/observability/logger.js';
-import { duplicateForSubscribe } from '../../../../shared/src/redis/client.js';
 import { type CacheEntry, decodeEntry, encodeEntry, entrySize } from './cache-entry.js';
 import { type CacheIdentity, type CacheRequest, pathDigest, variantDigest } from './cache-key.js';
 import {

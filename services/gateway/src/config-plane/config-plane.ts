@@ -1,7 +1,7 @@
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { RedisClient } from '@vantageedge/shared/redis/client';
+import type { BusHealth, SnapshotBus, SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import type { Registry } from 'prom-client';
-import type { TenantSnapshot } from '../../../../shared/src/domain/gateway-config.js';
-import type { RedisClient } from '../../../../shared/src/redis/client.js';
-import type { BusHealth, SnapshotBus, SnapshotMessage } from '../../../../shared/src/snapshot-bus/port.js';
 import type { TenantConfigSink } from '../config/tenant-config-sink.js';
 import { createConfigPlaneMetrics } from './config-plane-metrics.js';
 import { type RolloutHeartbeat, startRolloutHeartbeat } from './rollout-heartbeat.js';

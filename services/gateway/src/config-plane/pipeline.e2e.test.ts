@@ -1,27 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type SnapshotProjector,
   startSnapshotProjector,
-} from '../../../../projections/src/snapshots/snapshot-projector.js';
+} from '@vantageedge/projections/snapshots/snapshot-projector';
 import {
   apiKeyIssued,
   newEvent,
   originState,
   routeState,
   tenantCreated,
-} from '../../../../projections/src/snapshots/testing.js';
-import { streamName } from '../../../../shared/src/domain/events.js';
-import { PostgresEventStore } from '../../../../shared/src/event-store/postgres/postgres-event-store.js';
-import { createKafkaSnapshotBus } from '../../../../shared/src/snapshot-bus/kafka-snapshot-bus.js';
-import type { SnapshotBus } from '../../../../shared/src/snapshot-bus/port.js';
-import { createPrivateKafka, type PrivateKafka } from '../../../../shared/src/snapshot-bus/private-kafka.js';
-import { readReplicaVersions } from '../../../../shared/src/snapshot-bus/rollout-registry.js';
-import { eventually } from '../../../../shared/src/snapshot-bus/testing.js';
-import { TEST_INFRA, uniqueSuffix } from '../../../../shared/src/testing/infrastructure.js';
-import { createTestDatabase, type TestDatabase } from '../../../../shared/src/testing/postgres.js';
+} from '@vantageedge/projections/snapshots/testing';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
+import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
+import { createPrivateKafka, type PrivateKafka } from '@vantageedge/shared/snapshot-bus/private-kafka';
+import { readReplicaVersions } from '@vantageedge/shared/snapshot-bus/rollout-registry';
+import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
+import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane.js';
 import { quietLogger } from './testing.js';

@@ -1,9 +1,9 @@
-import type { RedisClient } from '../../../../shared/src/redis/client.js';
+import type { RedisClient } from '@vantageedge/shared/redis/client';
 import {
   DEFAULT_HEARTBEAT_TTL_SECONDS,
   DEFAULT_ROLLOUT_PREFIX,
   rolloutKeys,
-} from '../../../../shared/src/snapshot-bus/rollout-registry.js';
+} from '@vantageedge/shared/snapshot-bus/rollout-registry';
 
 export interface RolloutHeartbeatOptions {
   redis: RedisClient;

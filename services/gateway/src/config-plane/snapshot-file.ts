@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type TenantSnapshot, tenantSnapshot } from '../../../../shared/src/domain/gateway-config.js';
+import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 
 /**
  * The last known config on local disk, for a warm start while Kafka is unreachable. One JSON file

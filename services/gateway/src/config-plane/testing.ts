@@ -1,4 +1,4 @@
-import type { TenantSnapshot } from '../../../../shared/src/domain/gateway-config.js';
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { TenantConfigSink } from '../config/tenant-config-sink.js';
 
 /** A TenantConfigSink that keeps snapshots as they are, with the sink contract's version rules. */

@@ -1,10 +1,10 @@
-import type { JWTVerifyGetKey } from 'jose';
 import type {
   AuthMode,
   OriginConfig,
   RouteConfig,
   TenantSnapshot,
-} from '../../../../shared/src/domain/gateway-config.js';
+} from '@vantageedge/shared/domain/gateway-config';
+import type { JWTVerifyGetKey } from 'jose';
 import type { UpstreamSet } from '../upstream/types.js';
 import type { RouteMatcher } from './route-matcher.js';
 

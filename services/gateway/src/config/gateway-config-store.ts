@@ -1,4 +1,4 @@
-import type { OriginConfig, TenantSnapshot } from '../../../../shared/src/domain/gateway-config.js';
+import type { OriginConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { compileLocalJwks, RemoteJwksRegistry } from '../auth/jwks.js';
 import type { UpstreamSet } from '../upstream/types.js';
 import type {

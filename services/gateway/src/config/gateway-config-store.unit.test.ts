@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import type { OriginConfig } from '../../../../shared/src/domain/gateway-config.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import type { UpstreamSet } from '../upstream/types.js';
 import { GatewayConfigStore } from './gateway-config-store.js';

@@ -1,4 +1,4 @@
-import type { RouteConfig } from '../../../../shared/src/domain/gateway-config.js';
+import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
 import { normalizePath } from './normalize-path.js';
 
 /**

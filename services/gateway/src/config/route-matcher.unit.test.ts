@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { routeConfig } from '../../../../shared/src/domain/gateway-config.js';
 import { InvalidRoutePatternError, RouteMatcher } from './route-matcher.js';
 
 function route(path_pattern: string, extra: { methods?: string[]; priority?: number } = {}) {

@@ -1,4 +1,4 @@
-import type { TenantSnapshot } from '../../../../shared/src/domain/gateway-config.js';
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 
 /**
  * Where the gateway's config plane (the snapshot consumer) delivers tenant snapshots. The gateway's

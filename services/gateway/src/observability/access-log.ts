@@ -1,4 +1,4 @@
-import type { Logger } from '../../../../shared/src/observability/logger.js';
+import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 
 /**

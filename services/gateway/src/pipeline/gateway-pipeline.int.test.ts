@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../../../shared/src/domain/api-key-hash.js';
 import {
   send,
   startTestGateway,

@@ -1,8 +1,4 @@
-import type {
-  RateLimitPolicy,
-  RouteConfig,
-  TenantSnapshot,
-} from '../../../../shared/src/domain/gateway-config.js';
+import type { RateLimitPolicy, RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { LimitSpec } from './limit-store.js';
 
 export type RateLimitScope = RateLimitPolicy['scope'];

@@ -1,13 +1,13 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
-import { createRedisClient, type RedisClient, whenReady } from '../../../../shared/src/redis/client.js';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import {
   type PrivateRedisServer,
   startPrivateRedisServer,
-} from '../../../../shared/src/redis/private-redis-server.js';
-import { TEST_INFRA, uniqueSuffix } from '../../../../shared/src/testing/infrastructure.js';
+} from '@vantageedge/shared/redis/private-redis-server';
+import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileRateLimits } from './compile-rate-limits.js';
 import { createRateLimiter, type RateLimitDecision, type RateLimiter } from './rate-limiter.js';
 import { routeWith, tenantWith } from './test-fixtures.js';

@@ -1,7 +1,7 @@
+import type { Logger } from '@vantageedge/shared/observability/logger';
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import type { Cluster, Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Logger } from '../../../../shared/src/observability/logger.js';
 import type { CompiledRateLimits, LimitDescriptor } from './compile-rate-limits.js';
 import { FAST_MODE_LEASE_MS } from './compile-rate-limits.js';
 import type { LimitOutcome, LimitRequest } from './limit-store.js';

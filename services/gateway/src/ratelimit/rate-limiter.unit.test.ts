@@ -1,6 +1,6 @@
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../../shared/src/observability/metrics.js';
 import { compileRateLimits } from './compile-rate-limits.js';
 import { createRateLimiter } from './rate-limiter.js';
 import { routeWith, tenantWith } from './test-fixtures.js';

@@ -1,6 +1,6 @@
+import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
-import { TEST_INFRA, uniqueSuffix } from '../../../../shared/src/testing/infrastructure.js';
 import { describeLimitStoreContract } from './limit-store.contract.js';
 import { RedisLimitStore } from './redis-limit-store.js';
 

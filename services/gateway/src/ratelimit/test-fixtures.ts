@@ -6,7 +6,7 @@ import {
   routeConfig,
   type TenantSnapshot,
   tenantSettings,
-} from '../../../../shared/src/domain/gateway-config.js';
+} from '@vantageedge/shared/domain/gateway-config';
 
 /** Test helpers: a tenant and a route as the snapshot would carry them (defaults applied by the schemas). */
 export function tenantWith(

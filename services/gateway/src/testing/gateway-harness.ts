@@ -8,9 +8,9 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
-import type { TenantSnapshot } from '../../../../shared/src/domain/gateway-config.js';
-import { createLogger } from '../../../../shared/src/observability/logger.js';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
 import type { RequestStage } from '../pipeline/exchange.js';

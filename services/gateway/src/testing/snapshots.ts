@@ -3,7 +3,7 @@ import {
   type RouteConfig,
   type TenantSnapshot,
   tenantSnapshot,
-} from '../../../../shared/src/domain/gateway-config.js';
+} from '@vantageedge/shared/domain/gateway-config';
 
 /** Input shapes for test snapshots: defaults filled in by the real zod schema. */
 export interface TestRoute {

@@ -1,4 +1,4 @@
-import type { OriginConfig } from '../../../../shared/src/domain/gateway-config.js';
+import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 export type CircuitSettings = OriginConfig['circuit_breaker'];

@@ -1,5 +1,5 @@
+import { circuitBreaker } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { circuitBreaker } from '../../../../shared/src/domain/gateway-config.js';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 
 function setup(overrides: Partial<ReturnType<typeof circuitBreaker.parse>> = {}) {

@@ -1,4 +1,4 @@
-import type { OriginConfig } from '../../../../shared/src/domain/gateway-config.js';
+import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 
 export type HealthSettings = OriginConfig['health_check'];
 export type HealthSource = 'active' | 'passive';

@@ -1,5 +1,5 @@
+import { healthCheck } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { healthCheck } from '../../../../shared/src/domain/gateway-config.js';
 import { type HealthSource, TargetHealth } from './target-health.js';
 
 function setup(config: unknown) {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { originConfig } from '@vantageedge/shared/domain/gateway-config';
 import { Registry } from 'prom-client';
 import type { Pool } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import winston from 'winston';
-import { originConfig } from '../../../../shared/src/domain/gateway-config.js';
 import { createUpstreamSet, type InspectableUpstreamSet } from './index.js';
 import {
   exchange,

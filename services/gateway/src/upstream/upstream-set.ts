@@ -1,7 +1,7 @@
+import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 import { Registry } from 'prom-client';
 import { Pool } from 'undici';
 import type { Logger } from 'winston';
-import type { OriginConfig } from '../../../../shared/src/domain/gateway-config.js';
 import { type ActiveHealthChecks, startActiveHealthChecks } from './active-health-checks.js';
 import type { Balancer, BalancerMember } from './balancers/balancer.js';
 import { createConsistentHashBalancer } from './balancers/consistent-hash.js';

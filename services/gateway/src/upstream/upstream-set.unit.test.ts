@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { originConfig } from '@vantageedge/shared/domain/gateway-config';
 import { afterEach, describe, expect, it } from 'vitest';
-import { originConfig } from '../../../../shared/src/domain/gateway-config.js';
 import { createUpstreamSet, type InspectableUpstreamSet, type UpstreamOutcome } from './index.js';
 
 // The targets are never contacted: these tests drive acquire/release directly with a fake clock.

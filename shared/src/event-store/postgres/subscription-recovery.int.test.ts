@@ -1,6 +1,6 @@
+import { migrateUp } from '@vantageedge/migrations/runner';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateUp } from '../../../../migrations/runner.js';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.js';
 import { metadata } from '../contract.js';
 import type { EventStore, RecordedEvent, Subscription } from '../port.js';

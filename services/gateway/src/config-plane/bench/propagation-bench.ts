@@ -17,26 +17,21 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
-import { Registry } from 'prom-client';
 import {
   type SnapshotProjector,
   startSnapshotProjector,
-} from '../../../../../projections/src/snapshots/snapshot-projector.js';
-import {
-  newEvent,
-  originState,
-  routeState,
-  tenantCreated,
-} from '../../../../../projections/src/snapshots/testing.js';
-import { streamName } from '../../../../../shared/src/domain/events.js';
-import type { TenantSnapshot } from '../../../../../shared/src/domain/gateway-config.js';
-import { PostgresEventStore } from '../../../../../shared/src/event-store/postgres/postgres-event-store.js';
-import { createKafkaSnapshotBus } from '../../../../../shared/src/snapshot-bus/kafka-snapshot-bus.js';
-import type { SnapshotBus } from '../../../../../shared/src/snapshot-bus/port.js';
-import { sampleSnapshot, snapshotMessage } from '../../../../../shared/src/snapshot-bus/testing.js';
-import { TEST_INFRA, uniqueSuffix } from '../../../../../shared/src/testing/infrastructure.js';
-import { createTestDatabase } from '../../../../../shared/src/testing/postgres.js';
+} from '@vantageedge/projections/snapshots/snapshot-projector';
+import { newEvent, originState, routeState, tenantCreated } from '@vantageedge/projections/snapshots/testing';
+import { streamName } from '@vantageedge/shared/domain/events';
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
+import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
+import { sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
+import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { createTestDatabase } from '@vantageedge/shared/testing/postgres';
+import { Kafka, logLevel } from 'kafkajs';
+import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../../config/gateway-config-store.js';
 import type { TenantConfigSink } from '../../config/tenant-config-sink.js';
 import { type ConfigPlane, startConfigPlane } from '../config-plane.js';

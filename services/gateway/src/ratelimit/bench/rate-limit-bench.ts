@@ -9,11 +9,11 @@
  *    (burst + rate × elapsed).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { LOCAL_DEFAULTS } from '@vantageedge/shared/config/settings';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { Redis } from 'ioredis';
-import { LOCAL_DEFAULTS } from '../../../../../shared/src/config/settings.js';
-import { createLogger } from '../../../../../shared/src/observability/logger.js';
-import { createMetricsRegistry } from '../../../../../shared/src/observability/metrics.js';
-import { createRedisClient, whenReady } from '../../../../../shared/src/redis/client.js';
 import { compileRateLimits } from '../compile-rate-limits.js';
 import { createRateLimiter, type RateLimiter } from '../rate-limiter.js';
 import { routeWith, tenantWith } from '../test-fixtures.js';

@@ -1,4 +1,4 @@
-import type { OriginConfig } from '../../../../../shared/src/domain/gateway-config.js';
+import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { PickContext } from '../types.js';
 
 export type HashKeyOf = (context: PickContext) => string;

@@ -1,5 +1,5 @@
+import { loadBalancing } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { loadBalancing } from '../../../../../shared/src/domain/gateway-config.js';
 import type { PickContext } from '../types.js';
 import { compileHashKey, cookieValue } from './hash-key.js';
 

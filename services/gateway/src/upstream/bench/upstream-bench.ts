@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { originConfig } from '../../../../../shared/src/domain/gateway-config.js';
+import { originConfig } from '@vantageedge/shared/domain/gateway-config';
 import { createUpstreamSet } from '../index.js';
 import type { PickContext } from '../types.js';
 

@@ -1,8 +1,8 @@
-// The migrator (the seed's cmd/migrator): `tsx migrations/cli.ts up|down [steps]`.
+// The migrator: `tsx migrations/src/cli.ts up|down [steps]`.
 import 'dotenv/config';
+import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/config/settings';
 import { z } from 'zod';
-import { loadConfigOrExit } from '../shared/src/config/load-config.js';
-import { LOCAL_DEFAULTS, postgresUrl } from '../shared/src/config/settings.js';
 import { migrateDown, migrateUp } from './runner.js';
 
 const config = loadConfigOrExit('migrator', {

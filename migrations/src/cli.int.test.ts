@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../shared/src/testing/postgres.js';
 
 /** The migrator as operators run it (`make migrate-up` / `migrate-down`): a process, its output, its exit code. */
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 
 interface Run {
@@ -19,7 +19,7 @@ function migrator(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       TSX,
-      [path.join(ROOT, 'migrations', 'cli.ts'), ...args],
+      [path.join(ROOT, 'migrations', 'src', 'cli.ts'), ...args],
       // cwd outside the repo, so a developer's .env cannot leak into the test.
       { env: { ...process.env, ...env }, cwd: '/', timeout: 60_000 },
       (error, stdout, stderr) => {
@@ -35,7 +35,7 @@ function lines(text: string): string[] {
 }
 
 // Each run starts a tsx process (several seconds on 2 busy cores), hence the generous timeout.
-describe('migrations/cli.ts', { timeout: 180_000 }, () => {
+describe('migrations/src/cli.ts', { timeout: 180_000 }, () => {
   let db: TestDatabase;
   beforeAll(async () => {
     db = await createTestDatabase({ migrate: false });

@@ -9,7 +9,7 @@ import pg from 'pg';
  * A session-level advisory lock serialises runners, so services starting together don't race.
  */
 
-export const DEFAULT_MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sql');
+export const DEFAULT_MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'sql');
 const ADVISORY_LOCK_KEY = 7_301_945_120; // arbitrary, constant: "vantageedge migrations"
 
 export interface Migration {

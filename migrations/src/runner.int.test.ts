@@ -1,8 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../shared/src/testing/postgres.js';
 import { DEFAULT_MIGRATIONS_DIR, MigrationError, migrateDown, migrateUp } from './runner.js';
 
 /** Each test gets an empty database and its own folder of migration files. */
