@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
-/** The gateway's own series; GW-UPSTREAM registers per-target series in the same Registry. */
+/** The gateway's own series; the upstream sets register per-target series in the same Registry. */
 export class GatewayMetrics {
   readonly #requestDuration: Histogram<'tenant' | 'route' | 'status_class'>;
   readonly #upstreamDuration: Histogram<'tenant' | 'route'>;
