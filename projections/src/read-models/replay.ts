@@ -1,6 +1,7 @@
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import pg from 'pg';
 import { advanceCheckpoint, lockCheckpoint } from '../runner/checkpoint.js';
+import { inTransaction } from '../runner/in-transaction.js';
 import { applyEvents } from './apply-events.js';
 import {
   createRebuildSchema,
@@ -158,20 +159,6 @@ async function swapIn(
   });
   await dropSchema(pool, retired);
   return { events, position };
-}
-
-async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    await work(client);
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
 }
 
 function rate(events: number, elapsedMs: number): number {

@@ -3,6 +3,7 @@ import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observa
 import type pg from 'pg';
 import { batches } from './batches.js';
 import { advanceCheckpoint, CheckpointMovedError, lockCheckpoint, readCheckpoint } from './checkpoint.js';
+import { inTransaction } from './in-transaction.js';
 import type { ProjectionDefinition } from './projection.js';
 
 export interface ProjectorOptions<Event extends RecordedEvent> {
@@ -52,20 +53,12 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
     if (!last) return;
     // Without canHandle a projection takes every event (its Event is RecordedEvent).
     const handled = projection.canHandle ? fresh.filter(projection.canHandle) : (fresh as unknown as Event[]);
-    const client = await pool.connect();
-    try {
-      await client.query('begin');
+    await inTransaction(pool, async (client) => {
       const stored = await lockCheckpoint(client, name);
       if (stored !== checkpoint) throw new CheckpointMovedError(name, checkpoint, stored);
       if (handled.length > 0) await projection.handle(handled, { client });
       await advanceCheckpoint(client, name, last.position);
-      await client.query('commit');
-    } catch (error) {
-      await client.query('rollback').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
     checkpoint = last.position;
     onCommitted?.(checkpoint, fresh.length);
   }
