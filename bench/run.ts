@@ -34,6 +34,7 @@ import {
   round,
   type ScenarioRow,
   type SideSummary,
+  scenarioRatios,
   summarize,
   svgChart,
   type Usage,
@@ -407,15 +408,12 @@ async function main(): Promise<void> {
         title: scenario.title,
         gateway: gw,
         nginx: ng,
-        rpsRatio: ratio(gw.rps, ng.rps),
-        p99Ratio: ratio(gw.p99Ms, ng.p99Ms),
-        cpuRatio:
-          gw.cpuUsPerRequest && ng.cpuUsPerRequest ? ratio(ng.cpuUsPerRequest, gw.cpuUsPerRequest) : null,
+        ...scenarioRatios(gw, ng, nodeFloor),
       };
       rows.push(row);
       doneSteps++;
       log(
-        `[bench] ${scenario.title}: gateway ${gw.rps.toLocaleString('en-US')} rps, nginx ${ng.rps.toLocaleString('en-US')} rps, ratio ${row.rpsRatio} (per CPU: ${row.cpuRatio ?? 'n/a'})`,
+        `[bench] ${scenario.title}: gateway ${gw.rps.toLocaleString('en-US')} rps, nginx ${ng.rps.toLocaleString('en-US')} rps, ÷ nginx ${row.rpsRatio} (per CPU ${row.cpuRatio ?? 'n/a'}), ÷ floor ${row.floorRatio} (per CPU ${row.floorCpuRatio ?? 'n/a'})`,
       );
 
       if (FIXED_RATE_SCENARIOS.includes(scenario.id)) {
@@ -464,6 +462,8 @@ async function main(): Promise<void> {
     scenarios: rows,
     ratios: Object.fromEntries(rows.map((r) => [r.id, r.rpsRatio])),
     cpu_ratios: Object.fromEntries(rows.map((r) => [r.id, r.cpuRatio])),
+    floor_ratios: Object.fromEntries(rows.map((r) => [r.id, r.floorRatio])),
+    floor_cpu_ratios: Object.fromEntries(rows.map((r) => [r.id, r.floorCpuRatio])),
     fixed_rate: fixedRate,
     other_benchmarks: latestOtherResults(),
     duration_seconds: Math.round((Date.now() - startedAt) / 1000),
@@ -489,9 +489,13 @@ async function main(): Promise<void> {
   if (fixedRate.length > 0) {
     out.write(`${fixedRateTable(fixedRate as FixedRateResult[])}\n\n`);
   }
-  out.write('Ratios (gateway rps / nginx rps; in brackets the same per CPU second used):\n');
+  out.write(
+    'Ratios (gateway rps ÷ nginx rps, then ÷ the bare Node proxy; in brackets the same per CPU second used):\n',
+  );
   for (const row of rows) {
-    out.write(`  ${row.id.padEnd(12)} ${row.rpsRatio ?? 'n/a'}  (${row.cpuRatio ?? 'n/a'})\n`);
+    out.write(
+      `  ${row.id.padEnd(12)} ${row.rpsRatio ?? 'n/a'}  (${row.cpuRatio ?? 'n/a'})   ÷ floor ${row.floorRatio ?? 'n/a'}  (${row.floorCpuRatio ?? 'n/a'})\n`,
+    );
   }
   out.write('\nOther benchmarks (latest result files; run their make targets to refresh):\n');
   for (const other of report.other_benchmarks) {

@@ -2,7 +2,15 @@ import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-s
 import { describe, expect, it } from 'vitest';
 import { summarizeProfile } from '../profile-summary.js';
 import { originConfig, proxyConfig } from './nginx.js';
-import { markdownTable, median, ratio, type ScenarioRow, summarize, svgChart } from './report.js';
+import {
+  markdownTable,
+  median,
+  ratio,
+  type ScenarioRow,
+  scenarioRatios,
+  summarize,
+  svgChart,
+} from './report.js';
 import { SCENARIOS } from './scenarios.js';
 import { type LoadResult, parseWrkOutput } from './wrk.js';
 
@@ -60,6 +68,32 @@ describe('benchmark aggregation', () => {
     expect(svg).toContain('3 full pipeline &lt;&amp;&gt;');
     // 2 scenarios × 2 sides × 2 panels (rps, p99) bars, plus the background and 2 legend swatches.
     expect(svg.match(/<rect /g)).toHaveLength(2 * 2 * 2 + 3);
+  });
+});
+
+describe('ratios against nginx and against the bare Node proxy', () => {
+  it('shows each scenario ÷ nginx and ÷ the floor, by rps and per CPU µs, in the row and the table', () => {
+    const gateway = summarize([load(6_000, 10)], [{ cpuCores: 0.9, rssMiB: 120 }]); // 150 µs/req
+    const nginx = summarize([load(30_000, 2)], [{ cpuCores: 0.6, rssMiB: 10 }]); // 20 µs/req
+    const floor = summarize([load(8_000, 6)], [{ cpuCores: 0.96, rssMiB: 60 }]); // 120 µs/req
+    const ratios = scenarioRatios(gateway, nginx, floor);
+    expect(ratios).toEqual({
+      rpsRatio: 0.2,
+      p99Ratio: 5,
+      cpuRatio: 0.13,
+      floorRatio: 0.75,
+      floorCpuRatio: 0.8,
+    });
+    const table = markdownTable([{ id: 'full', title: '3 full', gateway, nginx, ...ratios }]);
+    expect(table.split('\n')[0]).toContain('| **gw ÷ nginx** | **gw ÷ floor** |');
+    expect(table).toContain('| 3 full | 6,000 | 30,000 | **0.2** | **0.75** |');
+    expect(table.trimEnd().endsWith('| 0.13 | 0.8 |')).toBe(true);
+  });
+
+  it('has no floor ratio when the floor was not measured', () => {
+    const side = summarize([load(1_000, 1)], []);
+    const none = summarize([], []);
+    expect(scenarioRatios(side, side, none)).toMatchObject({ floorRatio: null, floorCpuRatio: null });
   });
 });
 
