@@ -7,6 +7,7 @@ import { Authenticator } from './auth/authenticator.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { AccessLog } from './observability/access-log.js';
+import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
 import type { RequestStage } from './pipeline/exchange.js';
@@ -22,6 +23,8 @@ export interface StartGatewayOptions {
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
+  /** Where access-log lines go; default stdout (tests read them back). */
+  accessLogSink?: LineSink;
 }
 
 export interface RunningGateway {
@@ -59,6 +62,15 @@ function closeServer(server: Server): Promise<void> {
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
   const metrics = new GatewayMetrics(registry);
+  // Access lines are info-level lines of their own writer: LOG_LEVEL=warn turns them off, as before.
+  const accessLog = logger.isInfoEnabled()
+    ? new AccessLog({
+        sink: options.accessLogSink ?? fileDescriptorSink(1),
+        sampleRate: config.GATEWAY_ACCESS_LOG_SAMPLE_RATE,
+        maxBufferedChars: config.GATEWAY_ACCESS_LOG_BUFFER_BYTES,
+        registry,
+      })
+    : undefined;
   const handler = createGatewayHandler({
     store,
     authenticator: new Authenticator({
@@ -69,6 +81,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
         authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
       },
       tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
+      apiKeyCacheSize: config.GATEWAY_API_KEY_CACHE_SIZE,
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
     }),
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
@@ -76,7 +89,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     trustProxy: config.GATEWAY_TRUST_PROXY,
     stages: options.stages ?? [],
     metrics,
-    accessLog: new AccessLog(logger, config.GATEWAY_ACCESS_LOG_SAMPLE_RATE),
+    ...(accessLog ? { accessLog } : {}),
     tracing: new RequestTracing(options.tracingEnabled ?? false),
   });
 
@@ -115,6 +128,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     adminPort,
     async close() {
       await Promise.all([closeServer(trafficServer), closeServer(adminServer)]);
+      await accessLog?.flush();
     },
   };
 }

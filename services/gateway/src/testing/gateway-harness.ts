@@ -126,12 +126,15 @@ export async function startTestGateway(
   });
   const registry = new Registry();
   const logLines: Array<Record<string, unknown>> = [];
+  // Service log (winston) and access log (its own batched writer) lines, in the order written.
+  const readLines = (text: string) => {
+    for (const line of text.split('\n')) if (line !== '') logLines.push(JSON.parse(line));
+  };
   const logger = createLogger({
     service: 'gateway-test',
     stream: new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        for (const line of chunk.toString('utf8').split('\n'))
-          if (line !== '') logLines.push(JSON.parse(line));
+        readLines(chunk.toString('utf8'));
         callback();
       },
     }),
@@ -145,6 +148,12 @@ export async function startTestGateway(
     store,
     registry,
     logger,
+    accessLogSink: {
+      write(batch, done) {
+        readLines(batch);
+        done();
+      },
+    },
     ...(extra.stages ? { stages: extra.stages } : {}),
     tracingEnabled: extra.tracingEnabled ?? false,
   });
