@@ -38,6 +38,7 @@ const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
 const registry = createMetricsRegistry('gateway');
 const redis = createRedisClient({
   url: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:56379',
+  autoPipelining: config.GATEWAY_REDIS_AUTO_PIPELINING,
   name: 'gateway-bench',
   logger,
 });

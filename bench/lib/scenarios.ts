@@ -11,7 +11,8 @@ import {
  * rate limiting or access logging, so each ratio is the cost of the gateway's features on one core.
  */
 export const BENCH_PEPPER = 'bench-pepper-0123456789abcdef0123456789abcdef';
-export const BENCH_API_KEY = 've_live_benchkey0000000000000000000000000000';
+/** Shaped like an issued key (`ve_live_` + 32 characters), as clients send them. */
+export const BENCH_API_KEY = 've_live_benchkey000000000000000000000000';
 export const BENCH_ORG = 'org_bench';
 
 export interface Scenario {

@@ -51,6 +51,11 @@ export const gatewaySettings = {
     .int()
     .min(1)
     .default(64 * 1024 * 1024),
+  /**
+   * Redis commands issued in the same turn of the event loop (concurrent requests' limit checks and
+   * cache reads) leave as one pipeline (ioredis enableAutoPipelining) instead of one write each.
+   */
+  GATEWAY_REDIS_AUTO_PIPELINING: booleanFlag.default(true),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
