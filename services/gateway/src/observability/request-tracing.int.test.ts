@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
-import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -12,6 +11,8 @@ import {
 } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { type GatewayTelemetry, startGatewayTelemetry } from './gateway-telemetry.js';
+
+type ExportResult = Parameters<Parameters<SpanExporter['export']>[1]>[0];
 
 /** With tracing on, a request yields a SERVER span continuing the caller's trace and an upstream child span. */
 describe('request tracing', () => {
