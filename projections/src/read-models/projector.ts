@@ -1,6 +1,7 @@
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
 import { type Projector, type ProjectorLogger, startProjector } from '../shared/projector.js';
+import type { ProjectorMetrics } from '../shared/projector-metrics.js';
 import { applyEvents } from './apply-events.js';
 import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
 
@@ -10,6 +11,7 @@ export interface ReadModelProjectorOptions {
   batchSize?: number;
   logger?: ProjectorLogger;
   onCommitted?: (checkpoint: bigint, events: number) => void;
+  metrics?: ProjectorMetrics;
 }
 
 /** The projector that keeps `read_models.*` (tenants … api_keys, audit_log) folded from the log. */

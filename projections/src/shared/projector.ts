@@ -1,7 +1,9 @@
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
+import { traceBatch } from './batch-tracing.js';
 import { batches } from './batches.js';
 import { advanceCheckpoint, CheckpointMovedError, lockCheckpoint, readCheckpoint } from './checkpoint.js';
+import type { ProjectorMetrics } from './projector-metrics.js';
 
 /** Applies events to read models through `client`, inside a transaction the projector owns. */
 export type ApplyBatch = (client: pg.PoolClient, events: readonly RecordedEvent[]) => Promise<void>;
@@ -25,6 +27,8 @@ export interface ProjectorOptions {
   onCommitted?: (checkpoint: bigint, events: number) => void;
   /** Wait before resubscribing after an error (ms); doubles up to 30 s. */
   retryDelayMs?: number;
+  /** Lag, checkpoint and batch metrics (createProjectorMetrics). */
+  metrics?: ProjectorMetrics;
 }
 
 export interface Projector {
@@ -46,7 +50,7 @@ const silent: ProjectorLogger = { info() {}, warn() {}, error() {} };
  * subscription from the stored checkpoint after a back-off.
  */
 export function startProjector(options: ProjectorOptions): Projector {
-  const { name, store, pool, apply, batchSize = 500, logger = silent, onCommitted } = options;
+  const { name, store, pool, apply, batchSize = 500, logger = silent, onCommitted, metrics } = options;
   const baseDelay = options.retryDelayMs ?? 500;
   let checkpoint = 0n;
   let stopping = false;
@@ -57,20 +61,24 @@ export function startProjector(options: ProjectorOptions): Projector {
     const fresh = events.filter((event) => event.position > checkpoint);
     const last = fresh.at(-1);
     if (!last) return;
-    const client = await pool.connect();
-    try {
-      await client.query('begin');
-      await lockCheckpoint(client, name, checkpoint);
-      await apply(client, fresh);
-      await advanceCheckpoint(client, name, last.position);
-      await client.query('commit');
-    } catch (error) {
-      await client.query('rollback').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    const started = performance.now();
+    await traceBatch(name, fresh, async () => {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        await lockCheckpoint(client, name, checkpoint);
+        await apply(client, fresh);
+        await advanceCheckpoint(client, name, last.position);
+        await client.query('commit');
+      } catch (error) {
+        await client.query('rollback').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    });
     checkpoint = last.position;
+    metrics?.committed(checkpoint, fresh.length, (performance.now() - started) / 1000);
     onCommitted?.(checkpoint, fresh.length);
   }
 
@@ -97,6 +105,7 @@ export function startProjector(options: ProjectorOptions): Projector {
         delay = baseDelay;
       } catch (error) {
         if (stopping) return;
+        metrics?.restarted();
         const moved = error instanceof CheckpointMovedError;
         (moved ? logger.warn : logger.error).call(logger, 'projector restarting', {
           projection: name,
@@ -114,6 +123,7 @@ export function startProjector(options: ProjectorOptions): Projector {
   }
 
   const done = run();
+  metrics?.follow({ headPosition: () => store.headPosition(), checkpoint: () => checkpoint });
   return {
     done,
     checkpoint: () => checkpoint,

@@ -3,6 +3,8 @@ import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { traceBatch, tracePublish } from '../shared/batch-tracing.js';
+import { createProjectorMetrics } from '../shared/projector-metrics.js';
 import { batches } from './batches.js';
 import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
 import {
@@ -37,6 +39,11 @@ export interface SnapshotProjectorOptions {
   retryDelayMs?: number;
   /** Checkpoint row name (tests run several projectors in one database). */
   name?: string;
+  /**
+   * How often the publisher looks for unacknowledged snapshots while no event arrives (ms): picks up
+   * rows that `requestSnapshotRepublish` marked for publishing again. Default 5000.
+   */
+  publishPollMs?: number;
 }
 
 export interface SnapshotProjector {
@@ -93,6 +100,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
   const name = options.name ?? SNAPSHOT_PROJECTION;
   const baseDelay = options.retryDelayMs ?? 250;
   const metrics = projectorMetrics(options.registry);
+  const common = options.registry ? createProjectorMetrics(options.registry, name) : undefined;
   let checkpoint = 0n;
   let stopping = false;
   let subscription: ReturnType<EventStore['subscribeToAll']> | null = null;
@@ -104,6 +112,15 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     const last = fresh.at(-1);
     if (!last) return;
     const relevant = fresh.filter(isControlPlaneEvent).filter((event) => snapshotTenantOf(event) !== null);
+    const started = performance.now();
+    await traceBatch(name, fresh, () => foldBatch(relevant, last.position));
+    checkpoint = last.position;
+    metrics.position.set(Number(checkpoint));
+    common?.committed(checkpoint, fresh.length, (performance.now() - started) / 1000);
+    requestPublish();
+  }
+
+  async function foldBatch(relevant: readonly ControlPlaneEvent[], lastPosition: bigint): Promise<void> {
     const client = await pool.connect();
     try {
       await client.query('begin');
@@ -115,7 +132,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
       const changed = new Map<string, SnapshotState>();
       for (const event of relevant) foldInto(states, changed, event);
       await saveStates(client, [...changed.values()]);
-      await advanceCheckpoint(client, name, last.position);
+      await advanceCheckpoint(client, name, lastPosition);
       await client.query('commit');
     } catch (error) {
       await client.query('rollback').catch(() => {});
@@ -123,9 +140,6 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     } finally {
       client.release();
     }
-    checkpoint = last.position;
-    metrics.position.set(Number(checkpoint));
-    requestPublish();
   }
 
   function foldInto(
@@ -178,6 +192,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
         delay = baseDelay;
       } catch (error) {
         if (stopping) return;
+        common?.restarted();
         logger.error('snapshot projector restarting', {
           checkpoint: checkpoint.toString(),
           error: (error as Error).message,
@@ -227,7 +242,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     while (!stopping) {
       const pending = await loadUnpublished(pool, publishBatchSize);
       if (pending.length === 0) return;
-      const result = await bus.publish(pending);
+      const result = await tracePublish(name, pending.length, () => bus.publish(pending));
       await markPublished(pool, result.published);
       metrics.published.inc(result.published.length);
       for (const failure of result.failed) {
@@ -258,6 +273,11 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
 
   requestPublish();
   const done = follow();
+  common?.follow({ headPosition: () => store.headPosition(), checkpoint: () => checkpoint });
+  const publishPoll = setInterval(() => {
+    if (!stopping) requestPublish();
+  }, options.publishPollMs ?? 5000);
+  publishPoll.unref();
   return {
     done,
     checkpoint: () => checkpoint,
@@ -267,6 +287,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     },
     async stop() {
       stopping = true;
+      clearInterval(publishPoll);
       for (const wakeUp of [...wakers]) wakeUp();
       await subscription?.close().catch(() => {});
       await done;
