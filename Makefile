@@ -87,7 +87,7 @@ run-gateway: build ## Run one gateway replica: traffic on GATEWAY_PORT (8000), a
 
 ## ---- dev mode: the whole product in one process (services/dev, docs/dev-mode.md) ----
 DEV_DATA := $(or $(VANTAGEEDGE_DATA_DIR),$(CURDIR)/.data)
-.PHONY: dev dev-reset dev-token seed load-test
+.PHONY: dev dev-reset dev-token seed load-test compose-env
 dev: install ## Run everything in one process on embedded defaults (PostgreSQL, in-memory bus/limits/cache), seed the demo, print URLs, token and demo requests; Ctrl-C stops it
 	@node --import tsx services/dev/src/main.ts
 dev-reset: ## Wipe make dev's data (embedded PostgreSQL, dev key pair); stop make dev first
@@ -96,6 +96,8 @@ dev-reset: ## Wipe make dev's data (embedded PostgreSQL, dev key pair); stop mak
 	@echo "dev data wiped ($(DEV_DATA)/dev)"
 dev-token: install ## Print a DEVELOPMENT-ONLY Clerk-shaped token for make dev [USER=user_id ORG=org_id ROLE=admin|member]
 	@$(TSX) services/dev/src/dev-token.ts $(if $(filter command line,$(origin USER)),--user '$(USER)') $(if $(ORG),--org '$(ORG)') $(if $(ROLE),--role '$(ROLE)')
+compose-env: install ## Write .env.compose: DEVELOPMENT sign-in for docker-compose.yml (dev key pair, dev mode on); docker compose --env-file .env.compose up
+	@$(TSX) services/dev/src/compose-env.ts
 seed: install ## Create the demo data (tenant demo, routes, key demo_key_abc123) in DATABASE_URL or make dev's database; idempotent
 	@$(TSX) services/dev/src/seed-cli.ts
 load-test: install ## Load test the running make dev through the demo routes (autocannon): rps, p50/p95/p99, status mix, 429s, cache hits [DURATION=s CONNECTIONS=n]

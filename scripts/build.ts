@@ -6,22 +6,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { BUILD_ENTRY_POINTS as ENTRY_POINTS } from './build-entry-points.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // --outdir: another folder inside the repository (tests build into .data/ so node_modules resolves).
 const { values } = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } } });
 const OUT = path.resolve(ROOT, values.outdir);
-
-/** Source entry point → file under dist/ (without .js). Documented in docs/deployment.md. */
-const ENTRY_POINTS: Record<string, string> = {
-  'services/gateway/main': 'services/gateway/src/main.ts',
-  'services/control-plane/main': 'services/control-plane/src/main.ts',
-  'projections/snapshots/main': 'projections/src/snapshots/main.ts',
-  'projections/snapshots/republish-cli': 'projections/src/snapshots/republish-cli.ts',
-  'projections/read-models/main': 'projections/src/read-models/main.ts',
-  'projections/read-models/replay-cli': 'projections/src/read-models/replay-cli.ts',
-  'migrations/cli': 'migrations/src/cli.ts',
-};
 
 await rm(OUT, { recursive: true, force: true });
 const started = performance.now();

@@ -28,7 +28,7 @@ export const gatewaySettings = {
     .default(10 * 1024 * 1024),
   /** `keep` forwards %2F inside a segment; `reject` answers 400 (a %2F decoded by an origin can bypass routes). */
   GATEWAY_ENCODED_SLASHES: z.enum(['reject', 'keep']).default('reject'),
-  /** Fraction of successful requests that get an access-log line; errors (≥400) are always logged. */
+  /** Fraction of requests below 500 that get an access-log line; 5xx are always logged. */
   GATEWAY_ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
   /** Unique per replica (rollout reports, /status); default hostname-pid. */
   GATEWAY_REPLICA_ID: z
@@ -45,6 +45,11 @@ export const gatewaySettings = {
     .default(64 * 1024 * 1024),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
+  /**
+   * Label the request and upstream latency histograms by route (tenant × route series); false keeps
+   * them per tenant only, for deployments with many routes.
+   */
+  GATEWAY_METRICS_PER_ROUTE: booleanFlag.default(true),
   /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
   GATEWAY_TRUST_PROXY: booleanFlag.default(false),
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
