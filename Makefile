@@ -104,14 +104,16 @@ load-test: install ## Load test the running make dev through the demo routes (au
 	@$(TSX) services/dev/src/load-test.ts $(if $(DURATION),--duration $(DURATION)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
 
 ## ---- tests ----
-.PHONY: test test-unit test-integration test-coverage
-test: install infra-up migrate-up typecheck lint ## Everything CI runs: install, infra, migrations, type-check, lint, all tests
+.PHONY: test test-unit test-integration test-coverage test-ops
+test: install infra-up migrate-up typecheck lint test-ops ## Everything CI runs: install, infra, migrations, type-check, lint, deployment checks, all tests
 	@mkdir -p .data
 	$(VITEST) run --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
 test-unit: install ## Unit tests only (no servers)
 	$(VITEST) run --project unit
 test-integration: install infra-up migrate-up ## Integration and end-to-end tests against the local servers
 	$(VITEST) run --project integration
+test-ops: ## Validate the deployment files: docker-compose config, promtool check/test of the alerting and recording rules (installs docker-compose and promtool when missing)
+	@bash infra/check-ops.sh
 test-coverage: install infra-up migrate-up ## All tests with a coverage report (coverage/)
 	$(VITEST) run --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
 
