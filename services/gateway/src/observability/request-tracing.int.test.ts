@@ -40,7 +40,7 @@ describe('request tracing', () => {
         tenantId,
         subdomain: 'traced',
         origins: [{ id: originId, targets: [origin.url] }],
-        routes: [{ origin_id: originId, path_pattern: '/*' }],
+        routes: [{ origin_id: originId, path_pattern: '/orders/*' }],
       }),
     );
   });
@@ -52,7 +52,7 @@ describe('request tracing', () => {
 
   it('continues the caller traceparent and propagates the upstream span to the origin', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const response = await send(gateway, 'traced.localhost', '/orders', {
+    const response = await send(gateway, 'traced.localhost', '/orders/42?expand=items', {
       headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
     });
     expect(response.status).toBe(200);
@@ -66,6 +66,24 @@ describe('request tracing', () => {
     expect(server?.attributes['vantageedge.tenant.id']).toBe(tenantId);
     expect(server?.attributes['http.response.status_code']).toBe(200);
     expect(upstream?.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    // Regression: the server span was named "GET gateway" with only the status attribute, and the
+    // upstream CLIENT span had no attributes; both follow the OTel HTTP semantic conventions now.
+    expect(server?.name).toBe('GET /orders/*');
+    expect(server?.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'url.path': '/orders/42',
+      'http.route': '/orders/*',
+      'server.address': 'traced.localhost',
+      'http.response.status_code': 200,
+    });
+    const originUrl = new URL(origin.url);
+    expect(upstream?.name).toBe('GET');
+    expect(upstream?.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'server.address': originUrl.hostname,
+      'server.port': Number(originUrl.port),
+      'http.response.status_code': 200,
+    });
     expect(spans.some((span) => span.name === 'auth')).toBe(true);
     const sent = (response.json()['headers'] as Record<string, string>)['traceparent'];
     expect(sent).toBe(`00-${traceId}-${upstream?.spanContext().spanId}-01`);
