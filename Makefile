@@ -27,8 +27,10 @@ node_modules/.install-stamp: package.json package-lock.json $(if $(NODE_BIN),$(N
 	npm ci --no-audit --no-fund
 	@node -p '`installed with Node $${process.version}`' > $@
 
-.PHONY: install
+.PHONY: install node-version
 install: node_modules/.install-stamp ## Install npm dependencies (npm ci when package-lock.json changed)
+node-version: ## Print the Node.js every target runs on (24; provisioned into .tools/node24 when the system's is older)
+	@node --version
 
 ## ---- compiled build (what the container image and the run-* targets run) ----
 .PHONY: build
@@ -139,6 +141,10 @@ bench-gateway: install ## Gateway vs direct origin vs nginx (if installed), auto
 .PHONY: bench-gateway-auth
 bench-gateway-auth: install ## Gateway token auth: Clerk RS256 verification per request vs the verified-token cache (~20 s)
 	@$(TSX) services/gateway/src/bench/token-cache-bench.ts
+.PHONY: bench-startup
+bench-startup: build ## Gateway cold start (to /healthz, /readyz) and RSS: tsx vs the compiled dist/ build, median of 5 runs each (~1 min)
+	@bash infra/infra.sh up redis kafka
+	@$(TSX) bench/startup.ts
 .PHONY: bench bench-quick bench-micro bench-profile
 bench: install ## Gateway vs nginx vs direct, 8 scenarios, wrk, proxy pinned to one core; installs nginx/wrk if missing (~6 min)
 	@bash infra/infra.sh up redis

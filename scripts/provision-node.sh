@@ -27,6 +27,8 @@ if [[ ! -x "$TOOLS/bin/node" ]]; then
   tar -xzf "$work"/"$package"-*.tgz -C "$work" package/bin/node package/LICENSE
   mkdir -p "$TOOLS/bin.partial"
   mv "$work/package/bin/node" "$TOOLS/bin.partial/node"
+  # npm tarballs carry a fixed 1985 mtime; the install stamp compares against the provisioning time.
+  touch "$TOOLS/bin.partial/node"
   mv "$work/package/LICENSE" "$TOOLS/LICENSE"
   rm -rf "$TOOLS/bin"
   mv "$TOOLS/bin.partial" "$TOOLS/bin"

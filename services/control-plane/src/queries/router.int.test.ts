@@ -405,7 +405,7 @@ describe('POST /api/v1/admin/republish-snapshots', () => {
       headers: { 'x-test-caller': 'alice' },
     });
     expect(refused.status).toBe(403);
-    expect((await refused.json()).error.code).toBe('forbidden');
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('forbidden');
     const { rows } = await database.pool.query('select published_version from snapshot_state');
     expect(rows).toEqual([{ published_version: '7' }]);
   });
