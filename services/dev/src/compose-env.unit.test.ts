@@ -1,4 +1,5 @@
 import { controlPlaneSettings } from '@vantageedge/control-plane/config';
+import { gatewaySettings } from '@vantageedge/gateway/config';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { composeDevEnvFile } from './compose-env.js';
@@ -20,6 +21,14 @@ describe('make compose-env (development sign-in for docker-compose.yml)', () => 
     const parsed = z.object(controlPlaneSettings).parse(env);
     expect(parsed.CLERK_JWT_KEY).toBe(PEM.trim());
     expect(parsed.API_KEY_PEPPER).toBe('p'.repeat(48));
+  });
+
+  // Regression: the gateway took the one-line key literally (backslash-n), so its Clerk verification
+  // failed on a key the control plane accepted.
+  it('gives the gateways the same key, as a real multi-line PEM', () => {
+    const parsed = z.object(gatewaySettings).parse(env);
+    expect(parsed.CLERK_JWT_KEY).toBe(PEM.trim());
+    expect(parsed.VANTAGEEDGE_DEV_MODE).toBe(true);
   });
 
   it('turns the development sign-in on explicitly, for the dev admin user', () => {

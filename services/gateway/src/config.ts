@@ -15,8 +15,15 @@ export const gatewaySettings = {
     )
     .default(['vantageedge.dev', 'localhost']),
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters'),
-  /** Clerk's PEM public key: tokens verified without a network call (RSA-2048 only). */
-  CLERK_JWT_KEY: z.string().min(1).optional(),
+  /**
+   * Clerk's PEM public key: tokens verified without a network call (RSA-2048 only). Line breaks may
+   * be written as \n (one-line env files), as the control plane accepts.
+   */
+  CLERK_JWT_KEY: z
+    .string()
+    .min(1)
+    .transform((value) => value.replaceAll('\\n', '\n'))
+    .optional(),
   /** Without CLERK_JWT_KEY, Clerk's JWKS is fetched (and cached) with this key. */
   CLERK_SECRET_KEY: z.string().min(1).optional(),
   CLERK_AUTHORIZED_PARTIES: commaList.optional(),
