@@ -10,7 +10,8 @@ import { logLevel } from 'kafkajs';
 /**
  * `make bench-startup`: the gateway's cold start and memory, run through tsx (TypeScript compiled at
  * load) vs the compiled bundle of `make build` (dist/). Per run: time from spawn to /healthz (listening)
- * and to /readyz (caught up with an empty snapshot topic), and the process's RSS once ready. Runs
+ * and to /readyz (caught up with an empty snapshot topic), the CPU time the process used until then
+ * (user + system: what start-up costs, independent of how busy the machine is), and its RSS. Runs
  * alternate between the two modes; medians of BENCH_STARTUP_RUNS (default 5) each. Needs `make build`
  * and the local Redis and Kafka. JSON: bench-results/startup-<timestamp>.json.
  */
@@ -27,6 +28,7 @@ type Mode = keyof typeof MODES;
 interface Run {
   healthz_ms: number;
   readyz_ms: number;
+  cpu_ms: number;
   rss_mb: number;
 }
 
@@ -52,6 +54,13 @@ async function until(url: string, started: number, child: ChildProcess): Promise
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** utime + stime of a process in ms (/proc/<pid>/stat fields 14 and 15, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function rssMb(pid: number): number {
@@ -87,6 +96,7 @@ async function runOnce(mode: Mode): Promise<Run> {
     return {
       healthz_ms: Math.round(healthz),
       readyz_ms: Math.round(readyz),
+      cpu_ms: cpuMs(child.pid!),
       rss_mb: Math.round(rssMb(child.pid!)),
     };
   } finally {
@@ -107,6 +117,7 @@ const summary = Object.fromEntries(
     {
       healthz_ms: median(runs[mode].map((r) => r.healthz_ms)),
       readyz_ms: median(runs[mode].map((r) => r.readyz_ms)),
+      cpu_ms: median(runs[mode].map((r) => r.cpu_ms)),
       rss_mb: median(runs[mode].map((r) => r.rss_mb)),
     },
   ]),
