@@ -4,7 +4,7 @@ import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProjectorMetrics } from '../shared/projector-metrics.js';
+import { createProjectorMetrics } from '../runner/projector-metrics.js';
 import { startReadModelProjector } from './projector.js';
 import { READ_MODELS_PROJECTION } from './schema.js';
 import { eventually } from './testing/compare.js';

@@ -9,8 +9,8 @@ import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import pg from 'pg';
 import { z } from 'zod';
-import { type MetricsServer, startMetricsServer } from '../shared/metrics-server.js';
-import { projectorMetricsSettings } from '../shared/settings.js';
+import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
+import { projectorMetricsSettings } from '../runner/settings.js';
 import { startSnapshotProjector } from './snapshot-projector.js';
 
 /** `make run-snapshot-projector`: folds events into gateway snapshots and publishes them to Kafka. */

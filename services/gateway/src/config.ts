@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { loadConfigOrExit, parseConfig } from '@vantageedge/shared/config/load-config';
+import { parseConfig } from '@vantageedge/shared/config/load-config';
 import { booleanFlag, commaList, observabilitySettings, port } from '@vantageedge/shared/config/settings';
 import { z } from 'zod';
 
@@ -65,10 +65,6 @@ export const gatewaySettings = {
 };
 
 export type GatewayConfig = z.infer<z.ZodObject<typeof gatewaySettings>>;
-
-export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
-  return loadConfigOrExit('gateway', gatewaySettings, env);
-}
 
 /** For tests: parse and throw instead of exiting. */
 export function parseGatewayConfig(env: Record<string, string | undefined>): GatewayConfig {

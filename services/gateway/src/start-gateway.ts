@@ -17,7 +17,7 @@ export interface StartGatewayOptions {
   store: GatewayConfigStore;
   registry: Registry;
   logger: Logger;
-  /** Rate limit and cache stages (GW-LIMITS), run between auth and the proxy. */
+  /** Rate limit and cache stages, run between auth and the proxy. */
   stages?: readonly RequestStage[];
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */

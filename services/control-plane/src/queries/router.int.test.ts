@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readReadModelsPosition } from '@vantageedge/projections/read-models/position';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
-import { READ_MODELS_PROJECTION } from '@vantageedge/projections/read-models/schema';
 import { eventually } from '@vantageedge/projections/read-models/testing/compare';
-import { readCheckpoint } from '@vantageedge/projections/shared/checkpoint';
-import type { Projector } from '@vantageedge/projections/shared/projector';
+import type { Projector } from '@vantageedge/projections/runner/projector';
 import { type ControlPlaneNewEvent, streamName } from '@vantageedge/shared/domain/events';
 import { originConfig, routeConfig, tenantSettings } from '@vantageedge/shared/domain/gateway-config';
 import type { EventMetadata } from '@vantageedge/shared/event-store/port';
@@ -164,9 +163,7 @@ beforeAll(async () => {
   });
 
   projector = startReadModelProjector({ store, pool: database.pool, batchSize: 100 });
-  await eventually(
-    async () => (await readCheckpoint(database.pool, READ_MODELS_PROJECTION)) === lastPosition,
-  );
+  await eventually(async () => (await readReadModelsPosition(database.pool)) === lastPosition);
 
   const authorizer = createAuthorizer(createTenantDirectory(database.pool));
   const app = express();

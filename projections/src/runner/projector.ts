@@ -1,34 +1,26 @@
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
+import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
 import type pg from 'pg';
 import { traceBatch } from './batch-tracing.js';
 import { batches } from './batches.js';
 import { advanceCheckpoint, CheckpointMovedError, lockCheckpoint, readCheckpoint } from './checkpoint.js';
+import { inTransaction } from './in-transaction.js';
+import type { ProjectionDefinition } from './projection.js';
 import type { ProjectorMetrics } from './projector-metrics.js';
 
-/** Applies events to read models through `client`, inside a transaction the projector owns. */
-export type ApplyBatch = (client: pg.PoolClient, events: readonly RecordedEvent[]) => Promise<void>;
-
-export interface ProjectorLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
-
-export interface ProjectorOptions {
-  /** Name of the checkpoint row, e.g. "read_models". */
-  name: string;
+export interface ProjectorOptions<Event extends RecordedEvent> {
+  projection: ProjectionDefinition<Event>;
   store: EventStore;
   pool: pg.Pool;
-  apply: ApplyBatch;
   /** Most events applied in one transaction. */
-  batchSize?: number;
-  logger?: ProjectorLogger;
-  /** Called after each committed batch (progress, metrics, tests). */
-  onCommitted?: (checkpoint: bigint, events: number) => void;
-  /** Wait before resubscribing after an error (ms); doubles up to 30 s. */
-  retryDelayMs?: number;
+  batchSize?: number | undefined;
+  logger?: StructuredLogger | undefined;
+  /** Called after each committed batch (publishing, progress, tests). */
+  onCommitted?: ((checkpoint: bigint, events: number) => void) | undefined;
+  /** Wait before resubscribing after an error (ms); doubles up to 10 s. */
+  retryDelayMs?: number | undefined;
   /** Lag, checkpoint and batch metrics (createProjectorMetrics). */
-  metrics?: ProjectorMetrics;
+  metrics?: ProjectorMetrics | undefined;
 }
 
 export interface Projector {
@@ -40,18 +32,20 @@ export interface Projector {
   stop(): Promise<void>;
 }
 
-const silent: ProjectorLogger = { info() {}, warn() {}, error() {} };
+const MAX_RETRY_DELAY_MS = 10_000;
 
 /**
- * Follows the event log from the stored checkpoint: subscribeToAll({fromPosition: checkpoint}), and
- * each batch is applied in one transaction that also advances the checkpoint. Exactly-once effect:
- * a crash before commit loses the whole batch and the restart reads it again; after commit the
- * checkpoint is past it. Errors (database down, checkpoint moved by a replay) restart the
- * subscription from the stored checkpoint after a back-off.
+ * Runs one projection: follows the event log from the projection's stored checkpoint
+ * (subscribeToAll), and applies each batch in one transaction that also advances the checkpoint.
+ * Exactly-once effect: a crash before commit loses the whole batch and the restart reads it again;
+ * after commit the checkpoint is past it. Errors (database down, a handler failing) restart the
+ * subscription from the stored checkpoint after a back-off; a checkpoint moved by another writer
+ * (a replay swap) restarts it at once.
  */
-export function startProjector(options: ProjectorOptions): Projector {
-  const { name, store, pool, apply, batchSize = 500, logger = silent, onCommitted, metrics } = options;
-  const baseDelay = options.retryDelayMs ?? 500;
+export function startProjector<Event extends RecordedEvent>(options: ProjectorOptions<Event>): Projector {
+  const { projection, store, pool, batchSize = 500, logger = silentLogger, onCommitted, metrics } = options;
+  const { name } = projection;
+  const baseDelay = options.retryDelayMs ?? 250;
   let checkpoint = 0n;
   let stopping = false;
   let subscription: ReturnType<EventStore['subscribeToAll']> | null = null;
@@ -61,22 +55,17 @@ export function startProjector(options: ProjectorOptions): Projector {
     const fresh = events.filter((event) => event.position > checkpoint);
     const last = fresh.at(-1);
     if (!last) return;
+    // Without canHandle a projection takes every event (its Event is RecordedEvent).
+    const handled = projection.canHandle ? fresh.filter(projection.canHandle) : (fresh as unknown as Event[]);
     const started = performance.now();
-    await traceBatch(name, fresh, async () => {
-      const client = await pool.connect();
-      try {
-        await client.query('begin');
-        await lockCheckpoint(client, name, checkpoint);
-        await apply(client, fresh);
+    await traceBatch(name, fresh, () =>
+      inTransaction(pool, async (client) => {
+        const stored = await lockCheckpoint(client, name);
+        if (stored !== checkpoint) throw new CheckpointMovedError(name, checkpoint, stored);
+        if (handled.length > 0) await projection.handle(handled, { client });
         await advanceCheckpoint(client, name, last.position);
-        await client.query('commit');
-      } catch (error) {
-        await client.query('rollback').catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
-    });
+      }),
+    );
     checkpoint = last.position;
     metrics?.committed(checkpoint, fresh.length, (performance.now() - started) / 1000);
     onCommitted?.(checkpoint, fresh.length);
@@ -113,11 +102,14 @@ export function startProjector(options: ProjectorOptions): Projector {
           error: error instanceof Error ? error.message : String(error),
         });
         await new Promise<void>((resolve) => {
-          wakeUp = resolve;
-          setTimeout(resolve, moved ? 0 : delay);
+          const timer = setTimeout(resolve, moved ? 0 : delay);
+          wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
         wakeUp = null;
-        if (!moved) delay = Math.min(delay * 2, 30_000);
+        if (!moved) delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
       }
     }
   }
