@@ -57,9 +57,17 @@ export const PUBLISHED_ENTRY_POINTS: ReadonlyArray<{
       'read-models/position',
       'read-models/replay',
       'snapshots/snapshot-state',
+      // POST /api/v1/admin/republish-snapshots queues every snapshot for the snapshot projector.
+      'snapshots/republish',
     ],
   },
 ];
+
+/**
+ * Development tools that are never deployed (`make dev`): their code may use their devDependencies
+ * (embedded PostgreSQL, autocannon), which a production install (`npm ci --omit=dev`) leaves out.
+ */
+export const DEVELOPMENT_ONLY_PACKAGES: ReadonlySet<string> = new Set([DEV]);
 
 /** Packages no file of another package may import, tests included. */
 export const FORBIDDEN_EDGES: ReadonlyArray<{ from: string; to: string; why: string }> = [
@@ -131,7 +139,8 @@ function importViolation(
     if (context.memberNames.has(target)) return null;
     return pkg.dependencies.has(target) || pkg.devDependencies.has(target) ? null : 'undeclared dependency';
   }
-  const declared = pkg.dependencies.has(target) || (file.role === 'test' && pkg.devDependencies.has(target));
+  const mayUseDevDependencies = file.role === 'test' || DEVELOPMENT_ONLY_PACKAGES.has(pkg.name);
+  const declared = pkg.dependencies.has(target) || (mayUseDevDependencies && pkg.devDependencies.has(target));
   if (!declared) return 'undeclared dependency';
   if (!context.memberNames.has(target)) return null;
   const allowed =

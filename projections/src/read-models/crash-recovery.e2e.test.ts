@@ -40,6 +40,7 @@ function startProjectorProcess(): { child: ChildProcess; commits: AsyncIterator<
       DATABASE_URL: database.url,
       EVENT_STORE: 'postgres',
       READ_MODEL_BATCH_SIZE: '20',
+      READ_MODEL_PROJECTOR_METRICS_PORT: '0',
       LOG_LEVEL: 'debug',
     },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -3,6 +3,7 @@ import type { StructuredLogger } from '@vantageedge/shared/observability/logger'
 import type pg from 'pg';
 import type { ProjectionDefinition } from '../runner/projection.js';
 import { type Projector, startProjector } from '../runner/projector.js';
+import type { ProjectorMetrics } from '../runner/projector-metrics.js';
 import { applyEvents } from './apply-events.js';
 import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
 
@@ -18,6 +19,8 @@ export interface ReadModelProjectorOptions {
   batchSize?: number | undefined;
   logger?: StructuredLogger | undefined;
   onCommitted?: ((checkpoint: bigint, events: number) => void) | undefined;
+  /** Lag, checkpoint and batch metrics (createProjectorMetrics). */
+  metrics?: ProjectorMetrics | undefined;
 }
 
 /** Keeps the read models folded from the log, from their checkpoint on. */

@@ -1,10 +1,12 @@
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
 import type pg from 'pg';
+import { traceBatch } from './batch-tracing.js';
 import { batches } from './batches.js';
 import { advanceCheckpoint, CheckpointMovedError, lockCheckpoint, readCheckpoint } from './checkpoint.js';
 import { inTransaction } from './in-transaction.js';
 import type { ProjectionDefinition } from './projection.js';
+import type { ProjectorMetrics } from './projector-metrics.js';
 
 export interface ProjectorOptions<Event extends RecordedEvent> {
   projection: ProjectionDefinition<Event>;
@@ -17,6 +19,8 @@ export interface ProjectorOptions<Event extends RecordedEvent> {
   onCommitted?: ((checkpoint: bigint, events: number) => void) | undefined;
   /** Wait before resubscribing after an error (ms); doubles up to 10 s. */
   retryDelayMs?: number | undefined;
+  /** Lag, checkpoint and batch metrics (createProjectorMetrics). */
+  metrics?: ProjectorMetrics | undefined;
 }
 
 export interface Projector {
@@ -39,7 +43,7 @@ const MAX_RETRY_DELAY_MS = 10_000;
  * (a replay swap) restarts it at once.
  */
 export function startProjector<Event extends RecordedEvent>(options: ProjectorOptions<Event>): Projector {
-  const { projection, store, pool, batchSize = 500, logger = silentLogger, onCommitted } = options;
+  const { projection, store, pool, batchSize = 500, logger = silentLogger, onCommitted, metrics } = options;
   const { name } = projection;
   const baseDelay = options.retryDelayMs ?? 250;
   let checkpoint = 0n;
@@ -53,13 +57,17 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
     if (!last) return;
     // Without canHandle a projection takes every event (its Event is RecordedEvent).
     const handled = projection.canHandle ? fresh.filter(projection.canHandle) : (fresh as unknown as Event[]);
-    await inTransaction(pool, async (client) => {
-      const stored = await lockCheckpoint(client, name);
-      if (stored !== checkpoint) throw new CheckpointMovedError(name, checkpoint, stored);
-      if (handled.length > 0) await projection.handle(handled, { client });
-      await advanceCheckpoint(client, name, last.position);
-    });
+    const started = performance.now();
+    await traceBatch(name, fresh, () =>
+      inTransaction(pool, async (client) => {
+        const stored = await lockCheckpoint(client, name);
+        if (stored !== checkpoint) throw new CheckpointMovedError(name, checkpoint, stored);
+        if (handled.length > 0) await projection.handle(handled, { client });
+        await advanceCheckpoint(client, name, last.position);
+      }),
+    );
     checkpoint = last.position;
+    metrics?.committed(checkpoint, fresh.length, (performance.now() - started) / 1000);
     onCommitted?.(checkpoint, fresh.length);
   }
 
@@ -86,6 +94,7 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
         delay = baseDelay;
       } catch (error) {
         if (stopping) return;
+        metrics?.restarted();
         const moved = error instanceof CheckpointMovedError;
         (moved ? logger.warn : logger.error).call(logger, 'projector restarting', {
           projection: name,
@@ -106,6 +115,7 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
   }
 
   const done = run();
+  metrics?.follow({ headPosition: () => store.headPosition(), checkpoint: () => checkpoint });
   return {
     done,
     checkpoint: () => checkpoint,

@@ -4,8 +4,10 @@ import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import { startProjector } from '../runner/projector.js';
+import { createProjectorMetrics } from '../runner/projector-metrics.js';
 import { snapshotProjection } from './snapshot-projection.js';
 import { startSnapshotPublisher } from './snapshot-publisher.js';
+import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
 
 export interface SnapshotProjectorOptions {
   store: EventStore;
@@ -20,6 +22,11 @@ export interface SnapshotProjectorOptions {
   retryDelayMs?: number | undefined;
   /** Checkpoint row name (tests run several projectors in one database). */
   name?: string | undefined;
+  /**
+   * How often the publisher looks for unacknowledged snapshots while no event arrives (ms): picks up
+   * the rows `requestSnapshotRepublish` queued. Default 5000.
+   */
+  publishPollMs?: number | undefined;
 }
 
 export interface SnapshotProjector {
@@ -52,8 +59,11 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     logger,
     batchSize,
     retryDelayMs,
+    metrics: registry ? createProjectorMetrics(registry, name ?? SNAPSHOT_PROJECTION) : undefined,
     onCommitted: () => publisher.request(),
   });
+  const publishPoll = setInterval(() => publisher.request(), options.publishPollMs ?? 5000);
+  publishPoll.unref();
   new Gauge({
     name: 'vantageedge_snapshot_projector_position',
     help: 'Global event position the snapshot projector has committed',
@@ -67,6 +77,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     checkpoint: () => projector.checkpoint(),
     idle: () => publisher.idle(),
     async stop() {
+      clearInterval(publishPoll);
       await projector.stop();
       await publisher.stop();
     },

@@ -2,6 +2,8 @@ import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observa
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
 import { Counter, type Registry } from 'prom-client';
+import { tracePublish } from '../runner/batch-tracing.js';
+import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
 import { loadUnpublished, markFailed, markPublished } from './snapshot-state-store.js';
 
 export interface SnapshotPublisherOptions {
@@ -89,7 +91,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     while (!stopping) {
       const pending = await loadUnpublished(pool, batchSize);
       if (pending.length === 0) return;
-      const result = await bus.publish(pending);
+      const result = await tracePublish(SNAPSHOT_PROJECTION, pending.length, () => bus.publish(pending));
       await markPublished(pool, result.published);
       published.inc(result.published.length);
       for (const failure of result.failed) {

@@ -61,7 +61,7 @@ function closeServer(server: Server): Promise<void> {
 /** Starts the traffic listener (node:http + the pipeline) and the admin listener (express). */
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
-  const metrics = new GatewayMetrics(registry);
+  const metrics = new GatewayMetrics(registry, { perRoute: config.GATEWAY_METRICS_PER_ROUTE });
   // Access lines are info-level lines of their own writer: LOG_LEVEL=warn turns them off, as before.
   const accessLog = logger.isInfoEnabled()
     ? new AccessLog({

@@ -389,3 +389,32 @@ describe('POST /api/v1/admin/replay', () => {
     expect((await get('/api/v1/routes', 'admin')).body).toEqual(before.body);
   });
 });
+
+describe('POST /api/v1/admin/republish-snapshots', () => {
+  it('is for platform admins only and changes nothing for anyone else', async () => {
+    await database.pool.query(
+      `insert into snapshot_state (tenant_id, version, status, snapshot, event_time, published_version)
+       values ($1, 7, 'deleted', null, now(), 7)`,
+      [gone],
+    );
+    const refused = await fetch(`${baseUrl}/api/v1/admin/republish-snapshots`, {
+      method: 'POST',
+      headers: { 'x-test-caller': 'alice' },
+    });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('forbidden');
+    const { rows } = await database.pool.query('select published_version from snapshot_state');
+    expect(rows).toEqual([{ published_version: '7' }]);
+  });
+
+  it('queues every tenant snapshot for the snapshot projector to publish again', async () => {
+    const response = await fetch(`${baseUrl}/api/v1/admin/republish-snapshots`, {
+      method: 'POST',
+      headers: { 'x-test-caller': 'admin' },
+    });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ republish: { queued_tenants: 1 } });
+    const { rows } = await database.pool.query('select published_version from snapshot_state');
+    expect(rows).toEqual([{ published_version: null }]);
+  });
+});
