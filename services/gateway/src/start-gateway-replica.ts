@@ -39,8 +39,8 @@ export interface GatewayReplica {
 
 /**
  * One gateway replica, composed from its modules: config store (compiled tenants) ← config plane
- * (snapshots from the bus) → request pipeline with the rate-limit and cache stages (compiled per
- * snapshot by hooks, run between auth and proxy). Used by `make run-gateway` and `make dev`.
+ * (snapshots from the bus) → request pipeline, whose route policies (auth, rate limit, cache) the
+ * store compiles onto every route. Used by `make run-gateway` and `make dev`.
  */
 export async function startGatewayReplica(options: GatewayReplicaOptions): Promise<GatewayReplica> {
   const { config, bus, redis, registry, logger } = options;
@@ -56,11 +56,6 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   const cacheStage = createCacheStage(responseCache);
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
-    hooks: [
-      rateLimitStage,
-      cacheStage,
-      { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
-    ],
     createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, logger }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),

@@ -10,16 +10,16 @@ import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
-import type { RequestStage } from './pipeline/exchange.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
+import type { RoutePolicy } from './pipeline/stage.js';
 
 export interface StartGatewayOptions {
   config: GatewayConfig;
   store: GatewayConfigStore;
   registry: Registry;
   logger: Logger;
-  /** Rate limit and cache stages, run between auth and the proxy. */
-  stages?: readonly RequestStage[];
+  /** Route policies after authentication (rate limit, cache), compiled onto every route of the store. */
+  stages?: readonly RoutePolicy[];
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;

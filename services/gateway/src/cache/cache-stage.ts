@@ -1,10 +1,8 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
-import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
-import type { TenantCompileHook } from '../config/gateway-config-store.js';
-import type { GatewayExchange, RequestStage, StageResult } from '../pipeline/exchange.js';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
-import type { CacheFill, ResponseCache } from './response-cache.js';
+import type { CacheFill, CacheLookup, ResponseCache } from './response-cache.js';
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -18,71 +16,32 @@ function incomingHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
 }
 
 /**
- * Tee for the leader of a MISS: writes the origin response to the client and collects the body (up to
- * the policy's max) for cache.store when it ends.
- */
-function storingTee(
-  cache: ResponseCache,
-  fill: CacheFill,
-  method: string,
-  status: number,
-  headers: OutgoingHttpHeaders,
-  res: ServerResponse,
-  onStored: () => void,
-): Writable {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  res.writeHead(status, headers);
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      if (!tooLarge) {
-        size += chunk.length;
-        if (size > fill.policy.maxBodyBytes) {
-          tooLarge = true;
-          chunks.length = 0;
-        } else chunks.push(chunk);
-      }
-      if (res.write(chunk)) callback();
-      else res.once('drain', () => callback());
-    },
-    final(callback) {
-      onStored();
-      void cache.store(fill, method, {
-        status,
-        headers: incomingHeaders(headers),
-        body: tooLarge ? null : Buffer.concat(chunks),
-      });
-      res.end(() => callback());
-    },
-  });
-}
-
-/**
- * The cache stage for GW-CORE's pipeline (after the rate-limit stage). HIT/STALE are answered here;
- * a MISS leader's origin response is teed into the cache through exchange.interceptResponse.
+ * The response cache as a route stage, compiled onto every route with an enabled cache policy (after
+ * the rate-limit stage). Request hook: HIT/STALE are answered here; a MISS goes on to the origin.
+ * Response hook: the MISS leader's origin body is tapped and stored once complete. End hook: a fill
+ * that was never stored (origin failure, client gone) is abandoned so coalesced followers go on; an
+ * unsafe method that went through drops the path's cached variants.
  * Not wired here (needs pipeline support): background revalidation on STALE (the revalidation fill is
  * abandoned, so the next request after the stale window is a MISS) and stale-if-error.
  */
-export function createCacheStage(cache: ResponseCache): RequestStage & TenantCompileHook {
-  const compiled = new WeakMap<CompiledRoute, CompiledCachePolicy | null>();
-  const policyOf = (tenant: CompiledTenant, route: CompiledRoute): CompiledCachePolicy | null => {
-    let policy = compiled.get(route);
-    if (policy === undefined) {
-      policy = compileCachePolicy(tenant.id, route.config);
-      compiled.set(route, policy);
-    }
-    return policy;
+export function createCacheStage(cache: ResponseCache): RoutePolicy {
+  return {
+    name: 'cache',
+    compileRoute({ tenant, route }) {
+      const policy = compileCachePolicy(tenant.id, route);
+      return policy === null ? null : cacheStage(cache, policy);
+    },
+    tenantApplied(tenant) {
+      // Lookups bypass the cache until the tenant's purge generations are loaded.
+      cache.prepareTenant(tenant.id).catch(() => {});
+    },
   };
-  const run = async (exchange: GatewayExchange, policy: CompiledCachePolicy): Promise<StageResult> => {
-    const { req, res, identity } = exchange;
-    const method = req.method ?? 'GET';
-    const query = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
-    const lookup = await cache.lookup(
-      policy,
-      { method, path: exchange.path, query, headers: req.headers },
-      { userId: identity.userId ?? identity.serviceId, apiKeyId: identity.apiKeyId },
-    );
+}
+
+function cacheStage(cache: ResponseCache, policy: CompiledCachePolicy): RouteStage {
+  const applyLookup = (exchange: GatewayExchange, lookup: CacheLookup): StageResult => {
+    const { res } = exchange;
+    const method = exchange.req.method ?? 'GET';
     exchange.cacheOutcome = lookup.outcome;
     switch (lookup.outcome) {
       case 'HIT':
@@ -94,37 +53,75 @@ export function createCacheStage(cache: ResponseCache): RequestStage & TenantCom
         return 'handled';
       case 'BYPASS':
         res.setHeader('X-Cache', 'BYPASS');
-        if (UNSAFE.has(method)) res.once('finish', () => void cache.invalidatePath(policy, exchange.path));
         return 'continue';
-      case 'MISS': {
+      case 'MISS':
         res.setHeader('X-Cache', 'MISS');
-        const { fill } = lookup;
-        if (fill) {
-          let stored = false;
-          exchange.interceptResponse = (status, headers, response) =>
-            storingTee(cache, fill, method, status, headers, response, () => {
-              stored = true;
-            });
-          // Origin failure or client gone before the body ended: release the coalesced followers.
-          res.once('close', () => {
-            if (!stored) cache.abandon(fill);
-          });
-        }
+        exchange.cacheFill = lookup.fill ?? undefined;
         return 'continue';
-      }
     }
   };
   return {
     name: 'cache',
-    compile(tenant) {
-      for (const route of tenant.routes) policyOf(tenant, route);
+    onRequest(exchange) {
+      const { req, identity } = exchange;
+      const query = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
+      return cache
+        .lookup(
+          policy,
+          { method: req.method ?? 'GET', path: exchange.path, query, headers: req.headers },
+          { userId: identity.userId ?? identity.serviceId, apiKeyId: identity.apiKeyId },
+        )
+        .then((lookup) => applyLookup(exchange, lookup));
     },
-    run(exchange) {
-      const { tenant, route } = exchange;
-      if (!tenant || !route) return 'continue';
-      const policy = policyOf(tenant, route);
-      if (!policy) return 'continue';
-      return run(exchange, policy);
+    onResponse(exchange, head) {
+      const fill = exchange.cacheFill;
+      return fill === undefined ? undefined : storingTap(cache, exchange, fill, head);
+    },
+    onEnd(exchange) {
+      if (exchange.cacheFill !== undefined) {
+        // The origin failed or the client left before the body was complete: release the followers.
+        cache.abandon(exchange.cacheFill);
+        exchange.cacheFill = undefined;
+      }
+      const method = exchange.req.method ?? 'GET';
+      if (exchange.cacheOutcome === 'BYPASS' && UNSAFE.has(method) && exchange.res.writableFinished) {
+        cache.invalidatePath(policy, exchange.path).catch(() => {}); // best effort; entries expire
+      }
+    },
+  };
+}
+
+/** Collects the MISS leader's body (up to the policy's max) and stores it once the body is complete. */
+function storingTap(
+  cache: ResponseCache,
+  exchange: GatewayExchange,
+  fill: CacheFill,
+  head: ResponseHead,
+): BodyTap {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  const method = exchange.req.method ?? 'GET';
+  return {
+    chunk(data) {
+      if (tooLarge) return;
+      size += data.length;
+      if (size > fill.policy.maxBodyBytes) {
+        tooLarge = true;
+        chunks.length = 0;
+      } else chunks.push(data);
+    },
+    end() {
+      exchange.cacheFill = undefined;
+      // Runs as the client gets its response: a failure here must release the coalesced followers
+      // (abandon), never reject into nothing.
+      cache
+        .store(fill, method, {
+          status: head.statusCode,
+          headers: incomingHeaders(head.headers),
+          body: tooLarge ? null : Buffer.concat(chunks),
+        })
+        .catch(() => cache.abandon(fill));
     },
   };
 }

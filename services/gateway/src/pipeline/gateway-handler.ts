@@ -1,29 +1,51 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { AuthResult } from '../auth/identity.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
+import type { RoutePipeline } from '../config/gateway-config-store.js';
 import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { proxyRequest } from '../proxy/proxy-request.js';
-import { writeError } from './errors.js';
-import { GatewayExchange, type RequestStage } from './exchange.js';
+import { createAuthPolicy } from './auth-stage.js';
+import { failExchange } from './errors.js';
+import { GatewayExchange } from './exchange.js';
+import { tappedResponse } from './response-taps.js';
+import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
+
+/**
+ * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
+ * order a request passes them:
+ *
+ *   handleRequest → resolveTenant → normalizeRequestPath → matchRoute → checkDeclaredBodySize
+ *   → runRequestStages (the route's compiled stages: auth, rate limit, cache, …)
+ *   → forwardToOrigin (balance, proxy) → onOriginResponse (the stages' response hooks)
+ *   → finishExchange (stage end hooks, metrics, access log, span) when the response is done.
+ *
+ * The stages are compiled onto each route when a snapshot is applied (see stage.ts); per request the
+ * handler only walks the route's arrays. A stage that returns synchronously costs no promise.
+ */
 
 export interface TenantResolver {
   resolveHost(hostHeader: string | undefined): CompiledTenant | undefined;
 }
 
+/** Where the handler installs its route policies: the config store compiles them onto every route. */
+export interface PipelineTarget extends TenantResolver {
+  setPipeline(pipeline: RoutePipeline): void;
+}
+
 export interface GatewayHandlerOptions {
-  store: TenantResolver;
+  store: PipelineTarget;
   authenticator: Authenticator;
   maxBodyBytes: number;
   encodedSlashes?: EncodedSlashPolicy;
   trustProxy?: boolean;
-  /** Between auth and the proxy, in order (rate limit, then cache). */
-  stages?: readonly RequestStage[];
+  /** Route policies after authentication, in order (rate limit, then cache). */
+  stages?: readonly RoutePolicy[];
   metrics?: GatewayMetrics;
   accessLog?: AccessLog;
   tracing?: RequestTracing;
@@ -31,223 +53,40 @@ export interface GatewayHandlerOptions {
 
 export type GatewayHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** Everything the lifecycle functions need that is the same for every request. */
+interface PipelineContext {
+  readonly store: TenantResolver;
+  readonly maxBodyBytes: number;
+  readonly encodedSlashes: EncodedSlashPolicy;
+  readonly trustProxy: boolean;
+  readonly metrics: GatewayMetrics | undefined;
+  readonly accessLog: AccessLog | undefined;
+  /** Only when tracing is on. */
+  readonly tracing: RequestTracing | undefined;
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const EXCHANGE = Symbol('vantageedge.exchange');
-type ResponseWithExchange = ServerResponse & { [EXCHANGE]?: GatewayExchange; [FINISH]?: Finisher };
-const FINISH = Symbol('vantageedge.finish');
-type Finisher = (exchange: GatewayExchange) => void;
-
-function clientIpOf(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string' && forwarded !== '') {
-      const comma = forwarded.indexOf(',');
-      return (comma < 0 ? forwarded : forwarded.slice(0, comma)).trim();
-    }
-  }
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
-/** Runs once per response, when the socket is done with it (finished or aborted). */
-function onResponseClose(this: ResponseWithExchange): void {
-  const exchange = this[EXCHANGE];
-  if (exchange !== undefined) this[FINISH]?.(exchange);
-}
+const CONTEXT = Symbol('vantageedge.pipeline');
+type TrackedResponse = ServerResponse & { [EXCHANGE]?: GatewayExchange; [CONTEXT]?: PipelineContext };
 
 /**
- * The request pipeline as a plain node:http `(req, res)` handler:
- * tenant (Host) → path normalisation → route → body limit → auth → stages (rate limit, cache) →
- * balance (UpstreamSet.acquire) → proxy (undici, streaming).
+ * The pipeline: authentication first, then the given policies, compiled onto every route of the store
+ * (now and for every snapshot applied later).
  */
 export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHandler {
-  const encodedSlashes = options.encodedSlashes ?? 'reject';
-  const trustProxy = options.trustProxy ?? false;
-  const stages = options.stages ?? [];
-  const tracing = options.tracing?.enabled ? options.tracing : undefined;
-  const { metrics, accessLog, authenticator, maxBodyBytes } = options;
-
-  const finish: Finisher = (exchange) => {
-    const status = exchange.res.statusCode;
-    const elapsedMs = performance.now() - exchange.startedAt;
-    metrics?.requestsInFlight.dec();
-    metrics?.observe(
-      exchange.tenant?.id ?? 'unknown',
-      exchange.route?.config.id ?? 'none',
-      exchange.res.headersSent ? status : 0,
-      elapsedMs / 1000,
-      exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000,
-      exchange.errorCode,
-    );
-    accessLog?.record(exchange, status, elapsedMs);
-    RequestTracing.end(exchange.span, exchange.res.headersSent ? status : 0, exchange.errorCode);
+  const policies = [createAuthPolicy(options.authenticator), ...(options.stages ?? [])];
+  options.store.setPipeline({ policies, metrics: options.metrics });
+  const context: PipelineContext = {
+    store: options.store,
+    maxBodyBytes: options.maxBodyBytes,
+    encodedSlashes: options.encodedSlashes ?? 'reject',
+    trustProxy: options.trustProxy ?? false,
+    metrics: options.metrics,
+    accessLog: options.accessLog,
+    tracing: options.tracing?.enabled ? options.tracing : undefined,
   };
-
-  function fail(
-    exchange: GatewayExchange,
-    status: number,
-    code: string,
-    message: string,
-    headers?: Record<string, string>,
-  ) {
-    exchange.errorCode = code;
-    writeError(exchange.res, status, code, message, headers);
-  }
-
-  function authFailed(exchange: GatewayExchange, result: Exclude<AuthResult, { ok: true }>): void {
-    fail(exchange, result.status, result.code, result.message, { 'www-authenticate': result.challenge });
-  }
-
-  async function afterAuth(exchange: GatewayExchange): Promise<void> {
-    for (const stage of stages) {
-      const span = tracing && exchange.span ? tracing.startChild(exchange.span, stage.name) : undefined;
-      const pending = stage.run(exchange);
-      const result = pending instanceof Promise ? await pending : pending;
-      span?.end();
-      if (result === 'handled') return;
-    }
-    await forward(exchange);
-  }
-
-  async function forward(exchange: GatewayExchange): Promise<void> {
-    const { req, tenant, route } = exchange;
-    const origin = route!.origin;
-    if (origin === undefined)
-      return fail(exchange, 503, 'origin_unavailable', 'the route has no origin configured');
-    const lease = origin.upstreams.acquire({
-      clientIp: exchange.clientIp,
-      path: exchange.path,
-      headers: req.headers,
-    });
-    if (lease === undefined)
-      return fail(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
-
-    let path = exchange.path;
-    const strip = route!.stripPrefix;
-    if (
-      strip !== null &&
-      path.startsWith(strip) &&
-      (path.length === strip.length || path.charCodeAt(strip.length) === 47)
-    ) {
-      path = path.length === strip.length ? '/' : path.slice(strip.length);
-    }
-    const headers = upstreamRequestHeaders(req.headers, {
-      upstreamHost: lease.target.url.host,
-      clientIp: exchange.clientIp,
-      proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
-      requestId: exchange.requestId,
-      tenantId: tenant!.id,
-      routeId: route!.config.id,
-      identity: exchange.identity,
-      trustProxy,
-    });
-    const span =
-      tracing && exchange.span
-        ? tracing.startUpstreamSpan(exchange.span, req.method, lease.target.url)
-        : undefined;
-    if (span !== undefined) {
-      span.setAttribute('vantageedge.upstream.target', lease.target.id);
-      tracing!.inject(span, headers);
-    }
-    const contentLength = req.headers['content-length'];
-    const chunked = req.headers['transfer-encoding'] !== undefined;
-    const failure = await proxyRequest(exchange, {
-      lease,
-      origin,
-      pathAndQuery: path + exchange.query,
-      headers,
-      hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
-      unknownLengthLimit: chunked ? maxBodyBytes : undefined,
-    });
-    RequestTracing.end(span, failure === undefined ? exchange.res.statusCode : 0, failure?.code);
-    if (failure !== undefined) fail(exchange, failure.status, failure.code, failure.message);
-  }
-
-  function handle(req: IncomingMessage, res: ServerResponse): void {
-    const incomingId = req.headers['x-request-id'];
-    const requestId =
-      typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-    const exchange = new GatewayExchange(req, res, requestId, clientIpOf(req, trustProxy));
-    const tracked = res as ResponseWithExchange;
-    tracked[EXCHANGE] = exchange;
-    tracked[FINISH] = finish;
-    res.once('close', onResponseClose);
-    metrics?.requestsInFlight.inc();
-    res.setHeader('x-request-id', requestId);
-    if (tracing) {
-      exchange.span = tracing.startServerSpan(req);
-      exchange.traceId = exchange.span.spanContext().traceId;
-    } else {
-      exchange.traceId = traceIdFromHeader(req.headers.traceparent);
-    }
-
-    const tenant = options.store.resolveHost(req.headers.host);
-    if (tenant === undefined) {
-      fail(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
-      return;
-    }
-    exchange.tenant = tenant;
-    exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
-
-    const url = req.url ?? '/';
-    const queryAt = url.indexOf('?');
-    const normalized = normalizePath(queryAt < 0 ? url : url.slice(0, queryAt), encodedSlashes);
-    if (!normalized.ok) {
-      fail(exchange, 400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
-      return;
-    }
-    exchange.path = normalized.path;
-    exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
-
-    const route = tenant.router.match(req.method ?? 'GET', normalized.path);
-    if (route === undefined) {
-      fail(exchange, 404, 'route_not_found', 'no route matches this method and path');
-      return;
-    }
-    exchange.route = route;
-    exchange.span?.setAttribute('vantageedge.route.id', route.config.id);
-    RequestTracing.routed(exchange.span, req.method, route.config.path_pattern);
-
-    const contentLength = req.headers['content-length'];
-    if (contentLength !== undefined && Number(contentLength) > maxBodyBytes) {
-      fail(exchange, 413, 'payload_too_large', `the request body exceeds ${maxBodyBytes} bytes`);
-      return;
-    }
-
-    const authSpan = tracing && exchange.span ? tracing.startChild(exchange.span, 'auth') : undefined;
-    const auth = authenticator.authenticate(tenant, route, req.headers);
-    if (auth instanceof Promise) {
-      auth
-        .then(
-          (result) => {
-            authSpan?.end();
-            if (!result.ok) return authFailed(exchange, result);
-            exchange.identity = result.identity;
-            return afterAuth(exchange);
-          },
-          (error: unknown) => {
-            authSpan?.end();
-            internalError(exchange, error);
-          },
-        )
-        .catch((error: unknown) => internalError(exchange, error));
-      return;
-    }
-    authSpan?.end();
-    if (!auth.ok) {
-      authFailed(exchange, auth);
-      return;
-    }
-    exchange.identity = auth.identity;
-    afterAuth(exchange).catch((error: unknown) => internalError(exchange, error));
-  }
-
-  function internalError(exchange: GatewayExchange, error: unknown): void {
-    exchange.span?.recordException(error instanceof Error ? error : String(error));
-    fail(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
-  }
-
-  return handle;
+  return (req, res) => handleRequest(context, req, res);
 }
 
 /**
@@ -265,4 +104,290 @@ export function createGatewayMiddleware(
     }
     handle(req, res);
   };
+}
+
+// ---- the lifecycle, in order ----
+
+function handleRequest(context: PipelineContext, req: IncomingMessage, res: ServerResponse): void {
+  const incomingId = req.headers['x-request-id'];
+  const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+  const exchange = new GatewayExchange(req, res, requestId, clientIpOf(req, context.trustProxy));
+  const tracked = res as TrackedResponse;
+  tracked[EXCHANGE] = exchange;
+  tracked[CONTEXT] = context;
+  res.once('close', onResponseClose);
+  context.metrics?.requestsInFlight.inc();
+  res.setHeader('x-request-id', requestId);
+  if (context.tracing !== undefined) {
+    exchange.span = context.tracing.startServerSpan(req);
+    exchange.traceId = exchange.span.spanContext().traceId;
+  } else {
+    exchange.traceId = traceIdFromHeader(req.headers.traceparent);
+  }
+  try {
+    if (resolveTenant(context, exchange) && normalizeRequestPath(context, exchange) && matchRoute(exchange)) {
+      if (checkDeclaredBodySize(context, exchange)) runRequestStages(context, exchange, 0);
+    }
+  } catch (error) {
+    internalError(exchange, error);
+  }
+}
+
+/** Host → tenant. 404 when no tenant is served on this host. */
+function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
+  const tenant = context.store.resolveHost(exchange.req.headers.host);
+  if (tenant === undefined) {
+    failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
+    return false;
+  }
+  exchange.tenant = tenant;
+  exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
+  return true;
+}
+
+/** One spelling per path (dot segments, duplicate slashes, encoded slashes per policy). 400 otherwise. */
+function normalizeRequestPath(context: PipelineContext, exchange: GatewayExchange): boolean {
+  const url = exchange.req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const normalized = normalizePath(queryAt < 0 ? url : url.slice(0, queryAt), context.encodedSlashes);
+  if (!normalized.ok) {
+    failExchange(exchange, 400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
+    return false;
+  }
+  exchange.path = normalized.path;
+  exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
+  return true;
+}
+
+/** Method + path → the tenant's route (with its compiled stages). 404 when none matches. */
+function matchRoute(exchange: GatewayExchange): boolean {
+  const route = exchange.tenant!.router.match(exchange.req.method ?? 'GET', exchange.path);
+  if (route === undefined) {
+    failExchange(exchange, 404, 'route_not_found', 'no route matches this method and path');
+    return false;
+  }
+  exchange.route = route;
+  if (exchange.span !== undefined) {
+    exchange.span.setAttribute('vantageedge.route.id', route.config.id);
+    RequestTracing.routed(exchange.span, exchange.req.method, route.config.path_pattern);
+  }
+  return true;
+}
+
+/** A declared Content-Length over the limit is refused before anything else runs (413). */
+function checkDeclaredBodySize(context: PipelineContext, exchange: GatewayExchange): boolean {
+  const contentLength = exchange.req.headers['content-length'];
+  if (contentLength !== undefined && Number(contentLength) > context.maxBodyBytes) {
+    failExchange(
+      exchange,
+      413,
+      'payload_too_large',
+      `the request body exceeds ${context.maxBodyBytes} bytes`,
+    );
+    return false;
+  }
+  return true;
+}
+
+/**
+ * The route's request stages from `from` on, synchronously as long as they answer synchronously; a
+ * stage that returns a promise suspends the walk, which resumes after it with the next stage.
+ */
+function runRequestStages(context: PipelineContext, exchange: GatewayExchange, from: number): void {
+  const stages = exchange.route!.stages.request;
+  if (from === 0 && context.tracing !== undefined) traceAnonymousAuth(context.tracing, exchange);
+  for (let i = from; i < stages.length; i++) {
+    const stage = stages[i]!;
+    const result =
+      context.tracing === undefined
+        ? stage.onRequest!(exchange)
+        : tracedStage(context.tracing, exchange, stage);
+    if (result === 'continue') continue;
+    if (result === 'handled') return;
+    result.then(
+      (settled) => resumeRequestStages(context, exchange, settled, i + 1),
+      (error: unknown) => internalError(exchange, error),
+    );
+    return;
+  }
+  forwardToOrigin(context, exchange).catch((error: unknown) => internalError(exchange, error));
+}
+
+function resumeRequestStages(
+  context: PipelineContext,
+  exchange: GatewayExchange,
+  result: StageResult,
+  next: number,
+): void {
+  if (result === 'handled') return;
+  try {
+    runRequestStages(context, exchange, next);
+  } catch (error) {
+    internalError(exchange, error);
+  }
+}
+
+/** Balance (pick a target), build the upstream request, proxy it; 503/502/504 when that fails. */
+async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchange): Promise<void> {
+  const { req, tenant, route } = exchange;
+  const origin = route!.origin;
+  if (origin === undefined) {
+    failExchange(exchange, 503, 'origin_unavailable', 'the route has no origin configured');
+    return;
+  }
+  const lease = origin.upstreams.acquire({
+    clientIp: exchange.clientIp,
+    path: exchange.path,
+    headers: req.headers,
+  });
+  if (lease === undefined) {
+    failExchange(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
+    return;
+  }
+  const headers = upstreamRequestHeaders(req.headers, {
+    upstreamHost: lease.target.url.host,
+    clientIp: exchange.clientIp,
+    proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+    requestId: exchange.requestId,
+    tenantId: tenant!.id,
+    routeId: route!.config.id,
+    identity: exchange.identity,
+    trustProxy: context.trustProxy,
+  });
+  const tracing = context.tracing;
+  const span =
+    tracing && exchange.span
+      ? tracing.startUpstreamSpan(exchange.span, req.method, lease.target.url)
+      : undefined;
+  if (span !== undefined) {
+    span.setAttribute('vantageedge.upstream.target', lease.target.id);
+    tracing!.inject(span, headers);
+  }
+  const contentLength = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  const failure = await proxyRequest(exchange, {
+    lease,
+    origin,
+    pathAndQuery: strippedPath(exchange.path, route!.stripPrefix) + exchange.query,
+    headers,
+    hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
+    unknownLengthLimit: chunked ? context.maxBodyBytes : undefined,
+    onResponse: onOriginResponse,
+  });
+  RequestTracing.end(span, failure === undefined ? exchange.res.statusCode : 0, failure?.code);
+  if (failure !== undefined) failExchange(exchange, failure.status, failure.code, failure.message);
+}
+
+/**
+ * The origin answered: the route's response hooks run (reverse order), then the head is written and
+ * the body streams to the client, through the taps of stages that asked to see it.
+ */
+function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): Writable {
+  const { res } = exchange;
+  const hooks = exchange.route!.stages.response;
+  let taps: BodyTap[] | undefined;
+  for (const stage of hooks) {
+    const tap = stage.onResponse!(exchange, head);
+    if (tap !== undefined) (taps ??= []).push(tap);
+  }
+  res.writeHead(head.statusCode, head.headers);
+  return taps === undefined ? res : tappedResponse(res, taps);
+}
+
+/** Runs once per response, when the socket is done with it (finished or aborted). */
+function onResponseClose(this: TrackedResponse): void {
+  const exchange = this[EXCHANGE];
+  const context = this[CONTEXT];
+  if (exchange !== undefined && context !== undefined) finishExchange(context, exchange);
+}
+
+/** The stages' end hooks, then the metrics, the access-log line and the server span. */
+function finishExchange(context: PipelineContext, exchange: GatewayExchange): void {
+  const { res, route } = exchange;
+  if (route !== undefined) {
+    for (const stage of route.stages.end) {
+      try {
+        stage.onEnd!(exchange);
+      } catch {
+        // A stage's cleanup must not keep the others, the metrics or the log line from running.
+      }
+    }
+  }
+  const status = res.statusCode;
+  const answered = res.headersSent ? status : 0;
+  const elapsedMs = performance.now() - exchange.startedAt;
+  const upstreamSeconds = exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000;
+  const metrics = context.metrics;
+  if (metrics !== undefined) {
+    metrics.requestsInFlight.dec();
+    if (route?.metrics !== undefined) {
+      route.metrics.observe(answered, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
+    } else {
+      const tenant = exchange.tenant?.id ?? 'unknown';
+      metrics.observe(
+        tenant,
+        route?.config.id ?? 'none',
+        answered,
+        elapsedMs / 1000,
+        upstreamSeconds,
+        exchange.errorCode,
+      );
+    }
+  }
+  context.accessLog?.record(exchange, status, elapsedMs);
+  RequestTracing.end(exchange.span, answered, exchange.errorCode);
+}
+
+// ---- helpers ----
+
+function internalError(exchange: GatewayExchange, error: unknown): void {
+  exchange.span?.recordException(error instanceof Error ? error : String(error));
+  failExchange(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
+}
+
+function clientIpOf(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    if (typeof forwarded === 'string' && forwarded !== '') {
+      const comma = forwarded.indexOf(',');
+      return (comma < 0 ? forwarded : forwarded.slice(0, comma)).trim();
+    }
+  }
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/** The path the origin sees: strip_prefix removed when the path starts with it as whole segments. */
+function strippedPath(path: string, strip: string | null): string {
+  if (strip === null || !path.startsWith(strip)) return path;
+  if (path.length === strip.length) return '/';
+  return path.charCodeAt(strip.length) === 47 ? path.slice(strip.length) : path;
+}
+
+/** A stage inside its own child span (tracing on). */
+function tracedStage(
+  tracing: RequestTracing,
+  exchange: GatewayExchange,
+  stage: RouteStage,
+): StageResult | Promise<StageResult> {
+  if (exchange.span === undefined) return stage.onRequest!(exchange);
+  const span = tracing.startChild(exchange.span, stage.name);
+  let result: StageResult | Promise<StageResult>;
+  try {
+    result = stage.onRequest!(exchange);
+  } catch (error) {
+    span.end();
+    throw error;
+  }
+  if (typeof result === 'string') {
+    span.end();
+    return result;
+  }
+  return result.finally(() => span.end());
+}
+
+/** A public route has no auth stage; with tracing on its (anonymous) auth decision still gets a span. */
+function traceAnonymousAuth(tracing: RequestTracing, exchange: GatewayExchange): void {
+  if (exchange.span === undefined || exchange.route!.authMode !== 'public') return;
+  tracing.startChild(exchange.span, 'auth').end();
 }

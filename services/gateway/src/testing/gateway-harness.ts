@@ -13,7 +13,7 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
-import type { RequestStage } from '../pipeline/exchange.js';
+import type { RoutePolicy } from '../pipeline/stage.js';
 import { type RunningGateway, startGateway } from '../start-gateway.js';
 import { createUpstreamSet } from '../upstream/index.js';
 
@@ -114,7 +114,7 @@ export interface TestGateway {
 
 export async function startTestGateway(
   env: Record<string, string> = {},
-  extra: { stages?: RequestStage[]; tracingEnabled?: boolean } = {},
+  extra: { stages?: RoutePolicy[]; tracingEnabled?: boolean } = {},
 ): Promise<TestGateway> {
   const config = parseGatewayConfig({
     GATEWAY_PORT: '0',
