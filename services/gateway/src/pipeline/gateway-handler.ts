@@ -288,7 +288,9 @@ function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): Writab
   let taps: BodyTap[] | undefined;
   for (const stage of hooks) {
     const tap = stage.onResponse!(exchange, head);
-    if (tap !== undefined) (taps ??= []).push(tap);
+    if (tap === undefined) continue;
+    if (taps === undefined) taps = [tap];
+    else taps.push(tap);
   }
   res.writeHead(head.statusCode, head.headers);
   return taps === undefined ? res : tappedResponse(res, taps);
