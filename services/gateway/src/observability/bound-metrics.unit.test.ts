@@ -84,4 +84,13 @@ describe('bound metrics', () => {
       'vantageedge_gateway_error_responses_total{tenant="t1",status="503",code="no_healthy_upstream"} 1',
     );
   });
+
+  it('reports requests in flight as counted at scrape time', async () => {
+    const registry = new Registry();
+    const metrics = new GatewayMetrics(registry);
+    metrics.requestsInFlight.inc();
+    metrics.requestsInFlight.inc();
+    metrics.requestsInFlight.dec();
+    expect(await registry.metrics()).toContain('vantageedge_gateway_requests_in_flight 1');
+  });
 });

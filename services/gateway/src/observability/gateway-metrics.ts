@@ -47,13 +47,27 @@ export class RouteMetrics {
   }
 }
 
+/** A level that goes up and down per request: two additions instead of a gauge update per request. */
+export class LevelCounter {
+  value = 0;
+
+  inc(): void {
+    this.value++;
+  }
+
+  dec(): void {
+    this.value--;
+  }
+}
+
 /** The gateway's own series; the upstream module registers per-target series in the same Registry. */
 export class GatewayMetrics {
   readonly #requestDuration: BoundHistogram;
   readonly #upstreamDuration: BoundHistogram;
   readonly #errors: Counter<'tenant' | 'status' | 'code'>;
   readonly activeConnections: Gauge;
-  readonly requestsInFlight: Gauge;
+  /** Counted per request as a plain number, read by the gauge at scrape time. */
+  readonly requestsInFlight: LevelCounter;
   readonly #perRoute: boolean;
   /** Requests that matched no route (unknown host, no route): by tenant and route label. */
   readonly #unrouted = new Map<string, RouteMetrics>();
@@ -85,10 +99,15 @@ export class GatewayMetrics {
       help: 'Open client connections on the traffic listener',
       registers: [registry],
     });
-    this.requestsInFlight = new Gauge({
+    const inFlight = new LevelCounter();
+    this.requestsInFlight = inFlight;
+    new Gauge({
       name: 'vantageedge_gateway_requests_in_flight',
       help: 'Requests being handled',
       registers: [registry],
+      collect() {
+        this.set(inFlight.value);
+      },
     });
   }
 

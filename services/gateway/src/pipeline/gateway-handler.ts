@@ -115,7 +115,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   const tracked = res as TrackedResponse;
   tracked[EXCHANGE] = exchange;
   tracked[CONTEXT] = context;
-  res.once('close', onResponseClose);
+  res.on('close', onResponseClose); // emitted once per response
   context.metrics?.requestsInFlight.inc();
   res.setHeader('x-request-id', requestId);
   if (context.tracing !== undefined) {
