@@ -249,6 +249,7 @@ function latestOtherResults() {
     { prefix: 'gateway-quick-compare', target: 'make bench-gateway' },
     { prefix: 'gateway-token-cache', target: 'make bench-gateway-auth' },
     { prefix: 'micro-', target: 'make bench-micro' },
+    { prefix: 'ratelimit-auto-pipelining-', target: 'make bench-redis-pipelining' },
   ];
   if (!existsSync(dir)) return [];
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
