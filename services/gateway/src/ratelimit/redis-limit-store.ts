@@ -36,7 +36,8 @@ export class RedisLimitStore implements LimitStore {
         spec.ttlMs,
       );
     }
-    args.push(`${this.#callerId}:${(this.#calls = (this.#calls + 1) % Number.MAX_SAFE_INTEGER)}`);
+    this.#calls = (this.#calls + 1) % Number.MAX_SAFE_INTEGER;
+    args.push(`${this.#callerId}:${this.#calls}`);
     const reply = await this.#consume(requests.length, ...args);
     const outcomes: LimitOutcome[] = [];
     for (let i = 0; i < requests.length; i++) {
