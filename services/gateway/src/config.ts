@@ -19,7 +19,13 @@ export const gatewaySettings = {
   CLERK_JWT_KEY: z.string().min(1).optional(),
   /** Without CLERK_JWT_KEY, Clerk's JWKS is fetched (and cached) with this key. */
   CLERK_SECRET_KEY: z.string().min(1).optional(),
+  /** Clerk's Backend API; with CLERK_SECRET_KEY its JWKS is read from `<url>/v1/jwks`. */
+  CLERK_API_URL: z.string().url().default('https://api.clerk.com'),
   CLERK_AUTHORIZED_PARTIES: commaList.optional(),
+  /** Least time between two fetches of one JWKS (Clerk's, a tenant's OIDC), successful or not. */
+  GATEWAY_JWKS_COOLDOWN_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+  /** Failed authentications per client IP and minute before 429 too_many_auth_failures; 0 = no limit. */
+  GATEWAY_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(30),
   GATEWAY_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1_048_576).default(16_384),
   GATEWAY_MAX_BODY_BYTES: z.coerce
     .number()

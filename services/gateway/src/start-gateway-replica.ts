@@ -9,7 +9,7 @@ import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
-import { type RunningGateway, startGateway } from './start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
 
 export interface GatewayReplicaOptions {
@@ -54,8 +54,10 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     keyPrefix,
   });
   const cacheStage = createCacheStage(responseCache);
+  const remoteJwks = remoteJwksFromConfig(config, registry);
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
+    remoteJwks,
     hooks: [
       rateLimitStage,
       cacheStage,
@@ -84,6 +86,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
+    remoteJwks,
     stages: [rateLimitStage, cacheStage],
     readiness: () => {
       const status = configPlane.status();

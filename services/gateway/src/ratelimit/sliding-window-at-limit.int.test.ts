@@ -39,8 +39,8 @@ describe('sliding window at its limit under concurrency (real Redis)', () => {
     // The window is full of earlier admissions that leave it one every 20 µs, starting 100 ms from now.
     const now = await serverMicros();
     const firstExpiry = now - windowMs * 1000 + 100_000;
-    const earlier: Array<string | number> = [];
-    for (let i = 0; i < limit; i++) earlier.push(firstExpiry + i * 20, `earlier-${i}`);
+    const earlier: string[] = [];
+    for (let i = 0; i < limit; i++) earlier.push(String(firstExpiry + i * 20), `earlier-${i}`);
     await redis.client.zadd(key, ...earlier);
 
     const stores = clients.map((client) => new RedisLimitStore(client));
@@ -63,7 +63,7 @@ describe('sliding window at its limit under concurrency (real Redis)', () => {
       admitted += outcome!.granted;
     }
 
-    const stillInWindow = (await redis.client.zrange(key, 0, -1)).filter((m) => m.startsWith('earlier-'));
+    const stillInWindow = (await redis.client.zrange(key, '0', '-1')).filter((m) => m.startsWith('earlier-'));
     expect(stillInWindow).toEqual([]);
     // Every earlier admission has left the window and no admission of this test has: exactly `limit`.
     expect(admitted).toBe(limit);
