@@ -51,6 +51,8 @@ export const gatewaySettings = {
     .default(64 * 1024 * 1024),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
+  /** Active health probes this replica sends per second over all origins; over it, probes are skipped. */
+  GATEWAY_HEALTH_PROBES_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
   /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
   GATEWAY_TRUST_PROXY: booleanFlag.default(false),
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
