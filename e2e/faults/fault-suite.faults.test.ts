@@ -37,6 +37,7 @@ const PASSIVE_THRESHOLD = 3;
 const PHASE_MS = Number(process.env['FAULT_PHASE_MS'] ?? 4_000);
 
 type Phase =
+  | 'warm-up'
   | 'baseline'
   | 'redis down'
   | 'redis back'
@@ -48,7 +49,10 @@ type Phase =
   | 'target back';
 
 interface RequestRecord {
+  /** The phase the request started in (its row). */
   phase: Phase;
+  /** The phase it ended in: a request in flight when a fault began belongs to that fault too. */
+  endPhase: Phase;
   status: number;
   code: string;
   ms: number;
@@ -189,7 +193,7 @@ describe('fault suite: Redis, Kafka, PostgreSQL and an origin target killed and 
     }
 
     // ---- continuous load and a stream of admin commands, tagged with the current phase
-    let phase: Phase = 'baseline';
+    let phase: Phase = 'warm-up';
     let running = true;
     const requests: RequestRecord[] = [];
     const commands: CommandRecord[] = [];
@@ -209,9 +213,11 @@ describe('fault suite: Redis, Kafka, PostgreSQL and an origin target killed and 
               code = 'not-json';
             }
           }
-          requests.push({ phase: at, status: response.status, code, ms: performance.now() - started });
+          const ms = performance.now() - started;
+          requests.push({ phase: at, endPhase: phase, status: response.status, code, ms });
         } catch (error) {
-          requests.push({ phase: at, status: 0, code: String(error), ms: performance.now() - started });
+          const ms = performance.now() - started;
+          requests.push({ phase: at, endPhase: phase, status: 0, code: String(error), ms });
         }
       }
     });
@@ -237,6 +243,8 @@ describe('fault suite: Redis, Kafka, PostgreSQL and an origin target killed and 
     })();
 
     const hold = () => sleep(PHASE_MS);
+    await sleep(2_000);
+    phase = 'baseline';
     await hold();
     phase = 'redis down';
     await redis.stop();
@@ -289,10 +297,11 @@ describe('fault suite: Redis, Kafka, PostgreSQL and an origin target killed and 
     const within = (record: RequestRecord): boolean =>
       // A target that dies: requests in flight to it, and at most PASSIVE_THRESHOLD more per replica
       // before passive health checks eject it, are answered 502 (documented policy).
-      record.phase === 'target down' && record.status === 502;
-    const targetDown502 = requests.filter((r) => r.phase === 'target down' && r.status === 502).length;
+      record.status === 502 && (record.phase === 'target down' || record.endPhase === 'target down');
+    const targetDown502 = requests.filter(within).length;
     const allowedTarget502 = replicas.length * PASSIVE_THRESHOLD + WORKERS;
     const phases: Phase[] = [
+      'warm-up',
       'baseline',
       'redis down',
       'redis back',
@@ -307,13 +316,15 @@ describe('fault suite: Redis, Kafka, PostgreSQL and an origin target killed and 
       const inPhase = requests.filter((r) => r.phase === name);
       const failures = inPhase.filter((r) => r.status >= 500 || r.status === 0);
       const outside = failures.filter((r) => !within(r)).length;
+      const allowed = failures.filter(within).length;
       const issued = commands.filter((c) => c.phase === name);
       return {
         phase: name,
         requests: inPhase.length,
+        // Past the allowance, 502s of the target outage are outside the policy too.
         five_xx_outside_policy:
           name === 'target down' ? outside + Math.max(0, targetDown502 - allowedTarget502) : outside,
-        five_xx_within_policy: name === 'target down' ? Math.min(targetDown502, allowedTarget502) : 0,
+        five_xx_within_policy: allowed,
         p99_ms: Number(
           percentile(
             inPhase.map((r) => r.ms),
@@ -326,6 +337,8 @@ describe('fault suite: Redis, Kafka, PostgreSQL and an origin target killed and 
     });
     const baselineP99 = rows.find((row) => row.phase === 'baseline')!.p99_ms;
     const redisP99 = rows.find((row) => row.phase === 'redis down')!.p99_ms;
+    // Compared with the calmer of the phases around it (the machine's load drifts during the run).
+    const aroundP99 = Math.min(baselineP99, rows.find((row) => row.phase === 'redis back')!.p99_ms);
     const report = {
       at: new Date().toISOString(),
       phase_ms: PHASE_MS,
@@ -335,7 +348,7 @@ describe('fault suite: Redis, Kafka, PostgreSQL and an origin target killed and 
       five_xx_outside_policy: rows.reduce((sum, row) => sum + row.five_xx_outside_policy, 0),
       commands_accepted: accepted.length,
       commands_missing_afterwards: missing.size,
-      p99_added_during_redis_outage_ms: Number(Math.max(0, redisP99 - baselineP99).toFixed(1)),
+      p99_added_during_redis_outage_ms: Number(Math.max(0, redisP99 - aroundP99).toFixed(1)),
       refused_statuses: [...new Set(commands.filter((c) => c.status !== 201).map((c) => c.status))],
       rows,
     };
@@ -350,7 +363,7 @@ describe('fault suite: Redis, Kafka, PostgreSQL and an origin target killed and 
       `requests sent: ${report.requests_sent}`,
       `5xx outside the documented policy: ${report.five_xx_outside_policy}`,
       `commands accepted: ${report.commands_accepted}, missing afterwards from read models or snapshots: ${report.commands_missing_afterwards}`,
-      `p99 added during the Redis outage: ${report.p99_added_during_redis_outage_ms} ms (baseline p99 ${baselineP99} ms)`,
+      `p99 added during the Redis outage: ${report.p99_added_during_redis_outage_ms} ms (p99 ${redisP99} ms vs ${aroundP99} ms around it)`,
     ];
     console.info(`\n[fault suite]\n${header}\n${lines.join('\n')}\n${summary.join('\n')}\n`);
     mkdirSync(path.join(REPO_ROOT, '.data'), { recursive: true });
