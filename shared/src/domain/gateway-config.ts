@@ -146,7 +146,7 @@ export const oidcProvider = z.strictObject({
 export const tenantSettings = z.strictObject({
   /** Tenant-wide cap applied to every route in addition to the route's own limit. */
   rate_limit: rateLimitPolicy.nullable().default(null),
-  /** Generic OAuth2/OIDC access tokens accepted on jwt routes (the seed's "OAuth token support"). */
+  /** Generic OAuth2/OIDC access tokens accepted on jwt routes (OAuth token support). */
   oidc: oidcProvider.nullable().default(null),
   /** Service-to-service auth: public JWKs whose private keys sign callers' service tokens. */
   service_jwks: z.array(z.record(z.string(), z.unknown())).max(20).default([]),

@@ -108,7 +108,7 @@ export function requireShortStrings(deps: Pick<CommandDeps, 'tenantLimits'>, bod
         throw limitExceeded(path || 'body', `is longer than ${max} characters (TENANT_MAX_STRING_LENGTH)`);
       }
     } else if (Array.isArray(value)) {
-      value.forEach((item, i) => visit(item, path ? `${path}.${i}` : String(i)));
+      for (const [i, item] of value.entries()) visit(item, path ? `${path}.${i}` : String(i));
     } else if (typeof value === 'object' && value !== null) {
       for (const [key, item] of Object.entries(value)) {
         if (key.length > max) throw limitExceeded(path || 'body', `has a key longer than ${max} characters`);
