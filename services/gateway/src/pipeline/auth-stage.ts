@@ -13,7 +13,12 @@ export function createAuthPolicy(authenticator: Authenticator): RoutePolicy {
   const stage: RouteStage = {
     name: 'auth',
     onRequest(exchange) {
-      const result = authenticator.authenticate(exchange.tenant!, exchange.route!, exchange.req.headers);
+      const result = authenticator.authenticate(
+        exchange.tenant!,
+        exchange.route!,
+        exchange.req.headers,
+        exchange.clientIp,
+      );
       return result instanceof Promise
         ? result.then((settled) => applyAuth(exchange, settled))
         : applyAuth(exchange, result);
@@ -30,8 +35,8 @@ function applyAuth(exchange: GatewayExchange, result: AuthResult): StageResult {
     exchange.identity = result.identity;
     return 'continue';
   }
-  failExchange(exchange, result.status, result.code, result.message, {
-    'www-authenticate': result.challenge,
-  });
+  const headers: Record<string, string> = { 'www-authenticate': result.challenge };
+  if (result.retryAfterSeconds !== undefined) headers['retry-after'] = String(result.retryAfterSeconds);
+  failExchange(exchange, result.status, result.code, result.message, headers);
   return 'handled';
 }

@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
-import { type RunningGateway, startGateway } from '../start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import { createUpstreamSet } from '../upstream/index.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -139,8 +139,10 @@ export async function startTestGateway(
       },
     }),
   });
+  const remoteJwks = remoteJwksFromConfig(config, registry);
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
+    remoteJwks,
     createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),
   });
   const gateway = await startGateway({
@@ -154,6 +156,7 @@ export async function startTestGateway(
         done();
       },
     },
+    remoteJwks,
     ...(extra.stages ? { stages: extra.stages } : {}),
     tracingEnabled: extra.tracingEnabled ?? false,
   });
