@@ -1,4 +1,4 @@
-import { write as fsWrite } from 'node:fs';
+import { fstatSync, write as fsWrite } from 'node:fs';
 import type { Writable } from 'node:stream';
 
 /**
@@ -7,15 +7,17 @@ import type { Writable } from 'node:stream';
  */
 export interface LineSink {
   write(batch: string, done: (error?: Error | null) => void): void;
+  /** The largest batch this destination takes in one write (see BatchedLineWriterOptions). */
+  readonly maxBatchChars?: number;
 }
 
 export interface BatchedLineWriterOptions {
   /** Lines waiting or being written, in UTF-16 units; past it new lines are dropped and counted. */
   maxBufferedChars: number;
   /**
-   * One write carries at most this many characters of whole lines (a longer line goes alone). The
-   * default, PIPE_BUF, keeps every write to a pipe atomic, so lines never interleave with the service
-   * log lines other code writes to the same stdout.
+   * One write carries at most this many characters of whole lines (a longer line goes alone). Default:
+   * the sink's own, else PIPE_BUF, which keeps every write to a pipe atomic, so lines never interleave
+   * with the service log lines other code writes to the same stdout.
    */
   maxBatchChars?: number;
   /** Lines dropped (buffer full, or the sink failed their batch). */
@@ -46,7 +48,7 @@ export class BatchedLineWriter {
   constructor(sink: LineSink, options: BatchedLineWriterOptions) {
     this.#sink = sink;
     this.#maxBuffered = options.maxBufferedChars;
-    this.#maxBatch = options.maxBatchChars ?? PIPE_BUF;
+    this.#maxBatch = options.maxBatchChars ?? sink.maxBatchChars ?? PIPE_BUF;
     this.#onDrop = options.onDrop ?? (() => {});
   }
 
@@ -113,13 +115,24 @@ export class BatchedLineWriter {
   }
 }
 
+/** Batch size for a regular file: one write() to a file is never interleaved with another's. */
+const FILE_BATCH = 64 * 1024;
+
 /**
  * A file descriptor (stdout: 1) written with asynchronous fs.write on libuv's thread pool, so a slow
  * disk or a full pipe holds a pool thread, never the event loop. Partial writes are continued; EAGAIN
- * (a non-blocking pipe that is full) is retried shortly.
+ * (a non-blocking pipe that is full) is retried shortly. Batches are PIPE_BUF-sized for a pipe, socket
+ * or terminal (atomic there) and larger for a regular file (fewer writes).
  */
 export function fileDescriptorSink(fd: number): LineSink {
+  let regularFile = false;
+  try {
+    regularFile = fstatSync(fd).isFile();
+  } catch {
+    // Not a descriptor we can inspect: keep the atomic size.
+  }
   return {
+    maxBatchChars: regularFile ? FILE_BATCH : PIPE_BUF,
     write(batch, done) {
       const buffer = Buffer.from(batch, 'utf8');
       const writeFrom = (offset: number): void => {

@@ -115,6 +115,7 @@ describe('batched line writer', () => {
       await writer.flush();
       expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
       expect(writer.dropped).toBe(0);
+      expect(fileDescriptorSink(fd).maxBatchChars).toBeGreaterThan(4096); // a file takes larger writes
     } finally {
       closeSync(fd);
       rmSync(dir, { recursive: true, force: true });
