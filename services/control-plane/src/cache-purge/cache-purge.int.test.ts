@@ -1,8 +1,11 @@
+// A real gateway response cache (a devDependency) proves that a purge sent by the control plane
+// reaches a replica; the control plane itself only speaks the shared purge protocol.
 import {
   compileCachePolicy,
   createResponseCache,
   type ResponseCache,
 } from '@vantageedge/gateway/cache/index';
+import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
@@ -11,8 +14,8 @@ import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastruc
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
-// The purge endpoints through the real admin API, with the gateways' Redis purge protocol: a purge sent
-// by the control plane must empty a gateway replica's cache (its L1 included) for that route only.
+// The purge endpoints through the real admin API, with the Redis purge protocol: a purge sent by the
+// control plane must empty a gateway replica's cache (its L1 included) for that route only.
 
 const logger = createLogger({ service: 'cache-purge-test', level: 'error' });
 const keyPrefix = `ve-test-purge-${uniqueSuffix()}:`;
@@ -31,13 +34,7 @@ beforeAll(async () => {
   const purgerRedis = redis('purger');
   const replicaRedis = redis('replica');
   await Promise.all([whenReady(purgerRedis), whenReady(replicaRedis)]);
-  const purger = createResponseCache({
-    redis: purgerRedis,
-    l1MaxBytes: 1024,
-    registry: createMetricsRegistry('purger', { defaultMetrics: false }),
-    logger,
-    keyPrefix,
-  });
+  const purger = createRedisCachePurger(purgerRedis, keyPrefix);
   replica = createResponseCache({
     redis: replicaRedis,
     l1MaxBytes: 1_000_000,

@@ -1,4 +1,15 @@
 import type { ServerResponse } from 'node:http';
+import {
+  type CachePurgeMessage,
+  generationKey as generationHashKey,
+  type PurgeGenerations,
+  parseGenerations,
+  parsePurgeMessage,
+  purgeChannel,
+  TENANT_GENERATION_FIELD,
+  tenantKeyspace,
+} from '@vantageedge/shared/cache-purge/purge-protocol';
+import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { duplicateForSubscribe } from '@vantageedge/shared/redis/client';
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
@@ -81,22 +92,15 @@ export interface ResponseCache {
   close(): Promise<void>;
 }
 
-interface Generations {
-  tenant: number;
-  routes: Map<string, number>;
-}
+type Generations = PurgeGenerations;
 
 interface Flight {
   promise: Promise<CacheEntry | null>;
   resolve: (entry: CacheEntry | null) => void;
 }
 
-type PurgeMessage =
-  | { kind: 'route'; tenantId: string; routeId: string; generation: number }
-  | { kind: 'tenant'; tenantId: string; generation: number }
-  | { kind: 'path'; pathIndexKey: string };
-
-const TENANT_FIELD = '_tenant';
+type PurgeMessage = CachePurgeMessage;
+const TENANT_FIELD = TENANT_GENERATION_FIELD;
 
 /**
  * Response cache: a per-process L1 (LRU bounded by bytes) in front of Redis shared by replicas.
@@ -110,7 +114,8 @@ const TENANT_FIELD = '_tenant';
 export function createResponseCache(options: ResponseCacheOptions): ResponseCache {
   const { redis, logger } = options;
   const prefix = options.keyPrefix ?? '';
-  const channel = `${prefix}vantageedge:cache:purge`;
+  const channel = purgeChannel(prefix);
+  const purger = redis ? createRedisCachePurger(redis, prefix) : null;
   const now = options.now ?? Date.now;
   const coalesceTimeoutMs = options.coalesceTimeoutMs ?? 10_000;
   const generations = new Map<string, Generations>();
@@ -195,17 +200,14 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     if (outcome !== 'MISS') total.hits++;
   };
 
-  const generationKey = (tenantId: string) => `${prefix}c:{${tenantId}}:gen`;
+  const generationKey = (tenantId: string) => generationHashKey(prefix, tenantId);
 
   const loadGenerations = async (tenantId: string): Promise<void> => {
     if (!redis) {
       if (!generations.has(tenantId)) generations.set(tenantId, { tenant: 0, routes: new Map() });
       return;
     }
-    const stored = await redis.hgetall(generationKey(tenantId));
-    const loaded: Generations = { tenant: Number(stored[TENANT_FIELD] ?? 0), routes: new Map() };
-    for (const [field, value] of Object.entries(stored))
-      if (field !== TENANT_FIELD) loaded.routes.set(field, Number(value));
+    const loaded = parseGenerations(await redis.hgetall(generationKey(tenantId)));
     const known = generations.get(tenantId);
     // Never go back: a pub/sub message may have arrived while loading.
     if (known) {
@@ -237,7 +239,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
     const known = generations.get(message.tenantId);
     if (!known) return;
-    const tenantPrefix = `${prefix}c:{${message.tenantId}}:`;
+    const tenantPrefix = tenantKeyspace(prefix, message.tenantId);
     if (message.kind === 'tenant') {
       known.tenant = Math.max(known.tenant, message.generation);
       dropL1((key) => key.startsWith(tenantPrefix));
@@ -252,11 +254,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     subscriber = duplicateForSubscribe(redis);
     subscriber.on('error', () => {});
     subscriber.on('message', (_channel: string, text: string) => {
-      try {
-        applyPurge(JSON.parse(text) as PurgeMessage);
-      } catch (error) {
-        logger.warn('ignored malformed cache purge message', { error: (error as Error).message });
-      }
+      const message = parsePurgeMessage(text);
+      if (message) applyPurge(message);
+      else logger.warn('ignored malformed cache purge message');
     });
     // After a reconnect purge messages may have been missed: reload every known tenant's generations.
     subscriber.on('ready', () => {
@@ -273,7 +273,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   };
 
   const keysFor = (policy: CompiledCachePolicy, path: string, variant: string, known: Generations) => {
-    const base = `${prefix}c:{${policy.tenantId}}:${known.tenant}:${policy.routeId}:${known.routes.get(policy.routeId) ?? 0}:${pathDigest(path)}`;
+    const base = `${tenantKeyspace(prefix, policy.tenantId)}${known.tenant}:${policy.routeId}:${known.routes.get(policy.routeId) ?? 0}:${pathDigest(path)}`;
     return { key: `${base}:${variant}`, pathIndexKey: `${base}:idx` };
   };
 
@@ -449,13 +449,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     return true;
   };
 
-  const bumpGeneration = async (tenantId: string, field: string): Promise<number> => {
-    if (!redis) {
-      const known = generations.get(tenantId) ?? { tenant: 0, routes: new Map<string, number>() };
-      generations.set(tenantId, known);
-      return field === TENANT_FIELD ? known.tenant + 1 : (known.routes.get(field) ?? 0) + 1;
-    }
-    return redis.hincrby(generationKey(tenantId), field, 1);
+  /** Memory mode: the next generation of this process (Redis mode: the purger bumps and publishes). */
+  const nextLocalGeneration = (tenantId: string, field: string): number => {
+    const known = generations.get(tenantId) ?? { tenant: 0, routes: new Map<string, number>() };
+    generations.set(tenantId, known);
+    return field === TENANT_FIELD ? known.tenant + 1 : (known.routes.get(field) ?? 0) + 1;
   };
 
   return {
@@ -495,13 +493,14 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     },
     async purgeRoute(tenantId, routeId) {
       await prepareTenant(tenantId);
-      const generation = await bumpGeneration(tenantId, routeId);
-      await publish({ kind: 'route', tenantId, routeId, generation });
+      if (purger) applyPurge(await purger.purge({ kind: 'route', tenantId, routeId }));
+      else
+        applyPurge({ kind: 'route', tenantId, routeId, generation: nextLocalGeneration(tenantId, routeId) });
     },
     async purgeTenant(tenantId) {
       await prepareTenant(tenantId);
-      const generation = await bumpGeneration(tenantId, TENANT_FIELD);
-      await publish({ kind: 'tenant', tenantId, generation });
+      if (purger) applyPurge(await purger.purge({ kind: 'tenant', tenantId }));
+      else applyPurge({ kind: 'tenant', tenantId, generation: nextLocalGeneration(tenantId, TENANT_FIELD) });
     },
     async close() {
       for (const key of [...flights.keys()]) finishFlight(key, null);
