@@ -3,6 +3,7 @@
 import {
   compileCachePolicy,
   createResponseCache,
+  RedisCacheStore,
   type ResponseCache,
 } from '@vantageedge/gateway/cache/index';
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
@@ -36,11 +37,10 @@ beforeAll(async () => {
   await Promise.all([whenReady(purgerRedis), whenReady(replicaRedis)]);
   const purger = createRedisCachePurger(purgerRedis, keyPrefix);
   replica = createResponseCache({
-    redis: replicaRedis,
+    store: new RedisCacheStore(replicaRedis, { keyPrefix }),
     l1MaxBytes: 1_000_000,
     registry: createMetricsRegistry('replica', { defaultMetrics: false }),
     logger,
-    keyPrefix,
   });
   cp = await startControlPlane({ cachePurger: purger });
   cpWithoutCache = await startControlPlane();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type CachePolicy, cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { decodeEntry, encodeEntry } from './cache-entry.js';
+import { decodeRecord, encodeRecord } from './cache-entry.js';
 import { type CacheRequest, sortedQuery, variantDigest } from './cache-key.js';
 import { freshnessFor, requestBypassReason, storedHeaders } from './cacheability.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
@@ -109,6 +109,7 @@ describe('what is cached', () => {
 
   it('entries survive encoding with binary bodies', () => {
     const entry = {
+      kind: 'response' as const,
       status: 203,
       headers: [['content-type', 'application/octet-stream']] as const,
       body: Buffer.from([0, 255, 10]),
@@ -116,8 +117,9 @@ describe('what is cached', () => {
       freshMs: 2,
       staleWhileRevalidateMs: 3,
       staleIfErrorMs: 4,
+      varyOn: [],
     };
-    expect(decodeEntry(encodeEntry(entry))).toEqual({
+    expect(decodeRecord(encodeRecord(entry))).toEqual({
       ...entry,
       headers: [['content-type', 'application/octet-stream']],
     });

@@ -1,12 +1,13 @@
 /**
  * Response cache stage (GW-LIMITS). How the pipeline uses it:
  *
+ *   // once per process:
+ *   const store = redis ? new RedisCacheStore(redis, { keyPrefix }) : new MemoryCacheStore({ maxBytes });
+ *   const cache = createResponseCache({ store, l1MaxBytes, registry, logger });
+ *
  *   // when a snapshot is applied (per route):
  *   const policy = compileCachePolicy(tenantId, route);               // CompiledCachePolicy | null
  *   void cache.prepareTenant(tenantId);                                 // loads purge generations (async)
- *
- *   // once per process:
- *   const cache = createResponseCache({ redis, l1MaxBytes, registry, logger });  // no redis = memory only
  *
  *   // per request, after auth and rate limiting, when the route has a policy:
  *   const lookup = await cache.lookup(policy, { method, path, query, headers }, { userId, apiKeyId });
@@ -32,17 +33,21 @@
  * and per-request ones (X-Request-Id, traceparent/tracestate, RateLimit*, Retry-After, Server-Timing,
  * X-VantageEdge-*) are never stored nor replayed; a HIT keeps the current request's own values.
  *
- * Purge: cache.purgeRoute(tenantId, routeId) / cache.purgeTenant(tenantId) bump a generation in Redis and
- * publish on `vantageedge:cache:purge`; every replica's L1 follows. Redis down: lookups answer BYPASS
- * (after at most one command timeout; then the circuit skips Redis) and traffic keeps flowing.
- * Eviction: entries expire after fresh + max(stale-while-revalidate, stale-if-error) seconds; run Redis
- * with `maxmemory` and `maxmemory-policy allkeys-lru` so cache pressure evicts old entries, not errors.
+ * Purge: cache.purgeRoute(tenantId, routeId) / cache.purgeTenant(tenantId) bump a generation in the
+ * store and tell every replica (@vantageedge/shared/cache-purge); every replica's L1 follows. Store
+ * down: lookups answer BYPASS (after at most one command timeout; then the circuit skips the store)
+ * and traffic keeps flowing. Eviction: entries expire after fresh + max(stale-while-revalidate,
+ * stale-if-error) seconds; run Redis with `maxmemory` and `maxmemory-policy allkeys-lru` so cache
+ * pressure evicts old entries, not errors.
  */
 
-export type { CacheEntry } from './cache-entry.js';
+export type { CacheEntry, CacheRecord, VaryMarker } from './cache-entry.js';
 export type { CacheIdentity, CacheRequest } from './cache-key.js';
+export type { CacheStore, PurgeListener } from './cache-store.js';
 export type { UpstreamResponse } from './cacheability.js';
 export { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
+export { MemoryCacheStore } from './memory-cache-store.js';
+export { RedisCacheStore } from './redis-cache-store.js';
 export {
   type CacheFill,
   type CacheLookup,

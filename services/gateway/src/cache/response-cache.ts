@@ -1,23 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import {
   type CachePurgeMessage,
-  generationKey as generationHashKey,
   type PurgeGenerations,
-  parseGenerations,
-  parsePurgeMessage,
-  purgeChannel,
-  TENANT_GENERATION_FIELD,
+  type PurgeTarget,
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
-import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { Logger } from '@vantageedge/shared/observability/logger';
-import { duplicateForSubscribe } from '@vantageedge/shared/redis/client';
-import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
-import type { Cluster, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { type CacheEntry, decodeEntry, encodeEntry, entrySize } from './cache-entry.js';
+import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
+import { type CacheEntry, type CacheRecord, recordSize, retentionMs } from './cache-entry.js';
 import { type CacheIdentity, type CacheRequest, pathDigest, variantDigest } from './cache-key.js';
+import type { CacheStore } from './cache-store.js';
 import {
   freshnessFor,
   isPerRequestHeader,
@@ -57,16 +51,18 @@ export type CacheLookup =
   | { readonly outcome: 'BYPASS'; readonly reason: string };
 
 export interface ResponseCacheOptions {
-  /** Shared by replicas; omit for the in-memory-only mode. */
-  redis?: Redis | Cluster | undefined;
-  /** L1 (per process) size bound in bytes. */
+  /**
+   * The shared tier: a RedisCacheStore shares entries and purges with every replica; a
+   * MemoryCacheStore keeps them in this process (single-process mode).
+   */
+  store: CacheStore;
+  /** L1 (per process, in front of the store) size bound in bytes. */
   l1MaxBytes: number;
   registry: Registry;
   logger: Logger;
-  /** Prepended to every Redis key and the purge channel (tests isolate themselves with it). */
-  keyPrefix?: string | undefined;
   /** How long followers wait for a leader's origin response before going to the origin themselves. */
   coalesceTimeoutMs?: number | undefined;
+  /** Consecutive store failures that open the circuit (store-circuit.ts), and how long it stays open. */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
   now?: () => number;
@@ -100,22 +96,18 @@ interface Flight {
 }
 
 type PurgeMessage = CachePurgeMessage;
-const TENANT_FIELD = TENANT_GENERATION_FIELD;
 
 /**
- * Response cache: a per-process L1 (LRU bounded by bytes) in front of Redis shared by replicas.
+ * Response cache: a per-process L1 (LRU bounded by bytes) in front of a CacheStore (Redis shared by
+ * replicas, or process memory).
  *
- * Keys: `<prefix>c:{<tenant>}:<tenant generation>:<route>:<route generation>:<path digest>:<variant digest>`.
- * Purges bump a generation (a Redis hash per tenant, mirrored in every replica and pushed over pub/sub),
- * so old entries become unreachable at once without SCAN and expire by TTL. Unsafe methods drop a
- * path's variants through a per-path index set. Redis entries expire after fresh + max(stale) time;
- * Redis itself should run with `maxmemory-policy allkeys-lru` (or volatile-lru: every key has a TTL).
+ * Keys: `c:{<tenant>}:<tenant generation>:<route>:<route generation>:<path digest>:<variant digest>`.
+ * Purges bump a generation (the shared purge protocol: mirrored in every replica and pushed to all of
+ * them), so old entries become unreachable at once and expire by TTL. Unsafe methods drop a path's
+ * variants through a per-path index. Stored entries expire after fresh + max(stale) time.
  */
 export function createResponseCache(options: ResponseCacheOptions): ResponseCache {
-  const { redis, logger } = options;
-  const prefix = options.keyPrefix ?? '';
-  const channel = purgeChannel(prefix);
-  const purger = redis ? createRedisCachePurger(redis, prefix) : null;
+  const { store: shared, logger } = options;
   const now = options.now ?? Date.now;
   const coalesceTimeoutMs = options.coalesceTimeoutMs ?? 10_000;
   const generations = new Map<string, Generations>();
@@ -127,7 +119,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   const l1 = new LRUCache<string, CacheEntry>({
     maxSize: options.l1MaxBytes,
-    sizeCalculation: (entry) => Math.max(1, entrySize(entry)),
+    sizeCalculation: (entry) => Math.max(1, recordSize(entry)),
     dispose: (_entry, key) => {
       const pathKey = l1PathOf.get(key);
       if (pathKey === undefined) return;
@@ -138,19 +130,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     },
   });
 
-  const breaker = circuitBreaker(handleAll, {
-    halfOpenAfter: options.halfOpenAfterMs ?? 1_000,
-    breaker: new ConsecutiveBreaker(options.circuitFailures ?? 3),
+  const circuit = createStoreCircuit({
+    failures: options.circuitFailures,
+    halfOpenAfterMs: options.halfOpenAfterMs,
+    onOpen: () => logger.warn('cache store circuit opened; cache bypassed while the store is down'),
+    onClose: () => logger.info('cache store circuit closed'),
   });
-  const halfOpenAfterMs = options.halfOpenAfterMs ?? 1_000;
-  let openedAt = 0;
-  // cockatiel only moves Open → HalfOpen inside execute(); skip Redis ourselves until a trial is due.
-  const circuitSkips = () => breaker.state === CircuitState.Open && Date.now() - openedAt < halfOpenAfterMs;
-  breaker.onBreak(() => {
-    openedAt = Date.now();
-    logger.warn('cache store circuit opened; cache bypassed while Redis is down');
-  });
-  breaker.onReset(() => logger.info('cache store circuit closed'));
 
   const lookups = new Counter({
     name: 'vantageedge_gateway_cache_lookups_total',
@@ -160,7 +145,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   });
   const storeErrors = new Counter({
     name: 'vantageedge_gateway_cache_store_errors_total',
-    help: 'Redis calls of the cache that failed or were skipped (circuit open)',
+    help: 'Cache store (Redis) calls that failed or were skipped (circuit open)',
     labelNames: ['reason'],
     registers: [options.registry],
   });
@@ -200,14 +185,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     if (outcome !== 'MISS') total.hits++;
   };
 
-  const generationKey = (tenantId: string) => generationHashKey(prefix, tenantId);
-
   const loadGenerations = async (tenantId: string): Promise<void> => {
-    if (!redis) {
-      if (!generations.has(tenantId)) generations.set(tenantId, { tenant: 0, routes: new Map() });
-      return;
-    }
-    const loaded = parseGenerations(await redis.hgetall(generationKey(tenantId)));
+    const loaded = await shared.generations(tenantId);
     const known = generations.get(tenantId);
     // Never go back: a pub/sub message may have arrived while loading.
     if (known) {
@@ -239,7 +218,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
     const known = generations.get(message.tenantId);
     if (!known) return;
-    const tenantPrefix = tenantKeyspace(prefix, message.tenantId);
+    const tenantPrefix = tenantKeyspace('', message.tenantId);
     if (message.kind === 'tenant') {
       known.tenant = Math.max(known.tenant, message.generation);
       dropL1((key) => key.startsWith(tenantPrefix));
@@ -249,31 +228,16 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
   };
 
-  let subscriber: Redis | Cluster | null = null;
-  if (redis) {
-    subscriber = duplicateForSubscribe(redis);
-    subscriber.on('error', () => {});
-    subscriber.on('message', (_channel: string, text: string) => {
-      const message = parsePurgeMessage(text);
-      if (message) applyPurge(message);
-      else logger.warn('ignored malformed cache purge message');
-    });
-    // After a reconnect purge messages may have been missed: reload every known tenant's generations.
-    subscriber.on('ready', () => {
+  shared.subscribe({
+    onPurge: applyPurge,
+    // Purge messages may have been missed: reload every known tenant's generations.
+    onResync() {
       for (const tenantId of generations.keys()) void loadGenerations(tenantId).catch(() => {});
-    });
-    void subscriber
-      .subscribe(channel)
-      .catch((error: Error) => logger.warn('cache purge subscribe failed', { error: error.message }));
-  }
-
-  const publish = async (message: PurgeMessage) => {
-    applyPurge(message);
-    if (redis) await redis.publish(channel, JSON.stringify(message));
-  };
+    },
+  });
 
   const keysFor = (policy: CompiledCachePolicy, path: string, variant: string, known: Generations) => {
-    const base = `${tenantKeyspace(prefix, policy.tenantId)}${known.tenant}:${policy.routeId}:${known.routes.get(policy.routeId) ?? 0}:${pathDigest(path)}`;
+    const base = `${tenantKeyspace('', policy.tenantId)}${known.tenant}:${policy.routeId}:${known.routes.get(policy.routeId) ?? 0}:${pathDigest(path)}`;
     return { key: `${base}:${variant}`, pathIndexKey: `${base}:idx` };
   };
 
@@ -319,18 +283,18 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     });
 
   const readShared = async (key: string): Promise<CacheEntry | null | 'unavailable'> => {
-    if (!redis) return null;
-    if (circuitSkips()) {
+    if (circuit.skipping) {
       storeErrors.labels({ reason: 'circuit_open' }).inc();
       return 'unavailable';
     }
+    let record: CacheRecord | null;
     try {
-      const buffer = await breaker.execute(() => redis.getBuffer(key));
-      return buffer ? decodeEntry(buffer) : null;
+      record = await circuit.run(() => shared.get(key));
     } catch (error) {
-      storeErrors.labels({ reason: error instanceof BrokenCircuitError ? 'circuit_open' : 'error' }).inc();
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       return 'unavailable';
     }
+    return record?.kind === 'response' ? record : null;
   };
 
   const lookup = async (
@@ -422,6 +386,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       return false;
     }
     const entry: CacheEntry = {
+      kind: 'response',
       status: response.status,
       headers: storedHeaders(response.headers, policy.cacheSetCookie),
       body: response.body!,
@@ -429,31 +394,28 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       freshMs: freshness.freshMs,
       staleWhileRevalidateMs: policy.staleWhileRevalidateMs,
       staleIfErrorMs: policy.staleIfErrorMs,
+      varyOn: [],
     };
     remember(fill.key, fill.pathIndexKey, entry);
     finishFlight(fill.key, entry);
-    if (!redis) return true;
-    const ttl = entry.freshMs + Math.max(entry.staleWhileRevalidateMs, entry.staleIfErrorMs);
     try {
-      await breaker.execute(() =>
-        redis
-          .multi()
-          .set(fill.key, encodeEntry(entry), 'PX', ttl)
-          .sadd(fill.pathIndexKey, fill.key)
-          .pexpire(fill.pathIndexKey, ttl)
-          .exec(),
+      await circuit.run(() =>
+        shared.putResponse({
+          key: fill.key,
+          entry,
+          ttlMs: retentionMs(entry),
+          pathIndexKey: fill.pathIndexKey,
+        }),
       );
     } catch (error) {
-      storeErrors.labels({ reason: error instanceof BrokenCircuitError ? 'circuit_open' : 'error' }).inc();
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
     }
     return true;
   };
 
-  /** Memory mode: the next generation of this process (Redis mode: the purger bumps and publishes). */
-  const nextLocalGeneration = (tenantId: string, field: string): number => {
-    const known = generations.get(tenantId) ?? { tenant: 0, routes: new Map<string, number>() };
-    generations.set(tenantId, known);
-    return field === TENANT_FIELD ? known.tenant + 1 : (known.routes.get(field) ?? 0) + 1;
+  const purge = async (target: PurgeTarget): Promise<void> => {
+    await prepareTenant(target.tenantId);
+    applyPurge(await shared.purge(target));
   };
 
   return {
@@ -479,32 +441,19 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       const known = generations.get(policy.tenantId);
       if (!known) return;
       const { pathIndexKey } = keysFor(policy, path, '', known);
-      if (redis) {
-        try {
-          const keys = await breaker.execute(() => redis.smembers(pathIndexKey));
-          await breaker.execute(() => redis.del(pathIndexKey, ...keys));
-        } catch (error) {
-          storeErrors
-            .labels({ reason: error instanceof BrokenCircuitError ? 'circuit_open' : 'error' })
-            .inc();
-        }
+      // This replica's L1 at once; the store drops the shared copies and tells the other replicas.
+      applyPurge({ kind: 'path', pathIndexKey });
+      try {
+        await circuit.run(() => shared.invalidatePath(pathIndexKey));
+      } catch (error) {
+        storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       }
-      await publish({ kind: 'path', pathIndexKey }).catch(() => {});
     },
-    async purgeRoute(tenantId, routeId) {
-      await prepareTenant(tenantId);
-      if (purger) applyPurge(await purger.purge({ kind: 'route', tenantId, routeId }));
-      else
-        applyPurge({ kind: 'route', tenantId, routeId, generation: nextLocalGeneration(tenantId, routeId) });
-    },
-    async purgeTenant(tenantId) {
-      await prepareTenant(tenantId);
-      if (purger) applyPurge(await purger.purge({ kind: 'tenant', tenantId }));
-      else applyPurge({ kind: 'tenant', tenantId, generation: nextLocalGeneration(tenantId, TENANT_FIELD) });
-    },
+    purgeRoute: (tenantId, routeId) => purge({ kind: 'route', tenantId, routeId }),
+    purgeTenant: (tenantId) => purge({ kind: 'tenant', tenantId }),
     async close() {
       for (const key of [...flights.keys()]) finishFlight(key, null);
-      if (subscriber) subscriber.disconnect();
+      await shared.close();
     },
   };
 }

@@ -5,7 +5,8 @@
  *   const limits = compileRateLimits(snapshot.tenant, route);          // CompiledRateLimits
  *
  *   // once per process:
- *   const limiter = createRateLimiter({ redis, registry, logger });     // redis omitted = single-process mode
+ *   const store = redis ? new RedisLimitStore(redis) : new MemoryLimitStore();  // memory = single-process mode
+ *   const limiter = createRateLimiter({ store, registry, logger });
  *
  *   // per request, after auth (identity known), before the cache and the proxy:
  *   if (limits.descriptors.length > 0) {
