@@ -2,7 +2,11 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
-/** What the cache needs of a request: the path after normalisation (no query) and the raw query. */
+/**
+ * What the cache needs of a request: the path after normalisation (no query), the raw query, and the
+ * headers as the origin will receive them (endToEndRequestHeaders: no hop-by-hop fields, none the
+ * client named in Connection).
+ */
 export interface CacheRequest {
   readonly method: string;
   readonly path: string;
@@ -16,6 +20,13 @@ export interface CacheIdentity {
   readonly userId?: string | undefined;
   readonly apiKeyId?: string | undefined;
 }
+
+/**
+ * Part of every variant digest. Changing it makes every entry stored by an older key format
+ * unreachable (they expire by TTL): entries stored before the Vary and Authorization rules were
+ * enforced must never be served.
+ */
+const KEY_FORMAT = 'k2';
 
 export function sortedQuery(query: string): string {
   if (query === '') return '';
@@ -35,8 +46,8 @@ export function pathDigest(path: string): string {
 }
 
 /**
- * Digest of everything else that selects a variant. Each part is length-prefixed so no crafted value
- * can make two different requests collide (e.g. a query that imitates a header part).
+ * Digest of everything else that selects a URL's entry. Each part is length-prefixed so no crafted
+ * value can make two different requests collide (e.g. a query that imitates a header part).
  * Returns null when the route is per caller and the caller is anonymous (such a request is not cached).
  */
 export function variantDigest(
@@ -46,6 +57,7 @@ export function variantDigest(
 ): string | null {
   const hash = createHash('sha256');
   const part = (value: string) => hash.update(`${value.length}:${value}`);
+  part(KEY_FORMAT);
   if (policy.keyPattern !== 'path') part(sortedQuery(request.query));
   for (const name of policy.varyHeaders) part(headerValue(request.headers, name));
   if (policy.perCaller) {
@@ -54,4 +66,23 @@ export function variantDigest(
     else return null;
   }
   return hash.digest('base64url').slice(0, 32);
+}
+
+/**
+ * The secondary key of a response that varies (RFC 9111 §4.1): the request's values of the header
+ * fields the origin's Vary named. Several lines of a field are one list, whitespace around commas does
+ * not matter, and a field that is absent never matches one that is present (even empty).
+ */
+export function varySelector(varyOn: readonly string[], headers: IncomingHttpHeaders): string {
+  let material = '';
+  for (const name of varyOn) {
+    const value = headers[name];
+    if (value === undefined) {
+      material += `${name.length}:${name}-;`;
+      continue;
+    }
+    const normalized = (Array.isArray(value) ? value.join(',') : value).trim().replace(/\s*,\s*/g, ',');
+    material += `${name.length}:${name}=${normalized.length}:${normalized};`;
+  }
+  return createHash('sha256').update(material).digest('base64url').slice(0, 22);
 }

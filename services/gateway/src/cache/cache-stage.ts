@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { TenantCompileHook } from '../config/gateway-config-store.js';
 import type { GatewayExchange, RequestStage, StageResult } from '../pipeline/exchange.js';
+import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
 import type { CacheFill, ResponseCache } from './response-cache.js';
 
@@ -80,7 +81,8 @@ export function createCacheStage(cache: ResponseCache): RequestStage & TenantCom
     const query = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
     const lookup = await cache.lookup(
       policy,
-      { method, path: exchange.path, query, headers: req.headers },
+      // Keyed on the headers the origin will see: none the client named in Connection.
+      { method, path: exchange.path, query, headers: endToEndRequestHeaders(req.headers) },
       { userId: identity.userId ?? identity.serviceId, apiKeyId: identity.apiKeyId },
     );
     exchange.cacheOutcome = lookup.outcome;

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
 import type { CacheRequest } from './cache-key.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
@@ -8,14 +9,22 @@ const PRAGMA_NO_CACHE = /no-cache/i;
 const NOT_STORABLE = /(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/;
 const S_MAXAGE = /s-maxage\s*=\s*(\d+)/;
 const MAX_AGE = /(?:^|[\s,])max-age\s*=\s*(\d+)/;
+/** Directives that let a shared cache store a response to a request with Authorization (RFC 9111 §3.5). */
+const SHARED_WITH_AUTHORIZATION = /(^|[\s,])(public|s-maxage|must-revalidate)([\s,=]|$)/;
+
+/** A list-valued field as one string: several lines of a field are one comma-separated list. */
+function listValue(value: string | readonly string[] | undefined): string | undefined {
+  return value === undefined || typeof value === 'string' ? value : value.join(', ');
+}
 
 /** Why a request is not served from (or stored to) the cache; null when it may be. */
 export function requestBypassReason(policy: CompiledCachePolicy, request: CacheRequest): string | null {
   if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
   const { headers } = request;
-  const cacheControl = headers['cache-control'];
+  const cacheControl = listValue(headers['cache-control']);
   if (cacheControl && NO_CACHE_REQUEST.test(cacheControl)) return 'request_no_cache';
-  if (headers.pragma && PRAGMA_NO_CACHE.test(headers.pragma)) return 'request_no_cache';
+  const pragma = listValue(headers.pragma);
+  if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
   for (const name of policy.bypassHeaders) if (headers[name] !== undefined) return 'bypass_header';
   if (policy.bypassCookies.length > 0 && headers.cookie) {
     const names = new Set(headers.cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
@@ -79,15 +88,42 @@ export function isPerRequestHeader(name: string): boolean {
   return false;
 }
 
+/** What of the request that filled an entry decides whether its response may be stored. */
+export interface FillingRequest {
+  /** The request carried Authorization (as the origin received it). */
+  readonly authorized: boolean;
+}
+
+const ANONYMOUS_REQUEST: FillingRequest = { authorized: false };
+
 /**
- * How long the response may be served fresh, or a reason it must not be stored. Origin Cache-Control
- * is honoured: no-store, private and no-cache prevent storing; s-maxage (else max-age) caps the TTL,
- * which never exceeds the policy's.
+ * The request header fields a response varies on (its Vary, lower-case, sorted, without hop-by-hop
+ * fields the origin never receives), or '*' when it varies on something else than headers.
+ */
+export function responseVary(headers: IncomingHttpHeaders): readonly string[] | '*' {
+  const vary = listValue(headers.vary);
+  if (vary === undefined) return [];
+  const names = new Set<string>();
+  for (const token of vary.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '*') return '*';
+    if (name !== '' && !HOP_BY_HOP_HEADERS.has(name)) names.add(name);
+  }
+  return [...names].sort();
+}
+
+/**
+ * How long the response may be served fresh, or a reason it must not be stored (the storage rules of
+ * a shared cache, RFC 9111 §3): no-store, private and no-cache prevent storing; `Vary: *` is never
+ * stored; a response to a request with Authorization is stored only where the policy keys the cache
+ * per caller or declares it shared, or when the origin allows it (public, s-maxage, must-revalidate);
+ * s-maxage (else max-age) caps the TTL, which never exceeds the policy's.
  */
 export function freshnessFor(
   policy: CompiledCachePolicy,
   method: string,
   response: UpstreamResponse,
+  request: FillingRequest = ANONYMOUS_REQUEST,
 ): { freshMs: number } | { notStored: string } {
   if (method !== 'GET') return { notStored: 'method' };
   if (!policy.cacheableStatuses.has(response.status)) return { notStored: 'status' };
@@ -95,12 +131,17 @@ export function freshnessFor(
     return { notStored: 'body_too_large' };
   if (response.headers['set-cookie'] !== undefined && !policy.cacheSetCookie)
     return { notStored: 'set_cookie' };
-  const vary = response.headers.vary;
-  if (vary?.includes('*')) return { notStored: 'vary_star' };
+  if (responseVary(response.headers) === '*') return { notStored: 'vary_star' };
   let freshMs = policy.ttlMs;
-  const cacheControl = response.headers['cache-control'];
+  const cacheControl = listValue(response.headers['cache-control'])?.toLowerCase();
+  if (
+    request.authorized &&
+    policy.authorizedNeedsOriginConsent &&
+    !SHARED_WITH_AUTHORIZATION.test(cacheControl ?? '')
+  )
+    return { notStored: 'authorization' };
   if (cacheControl) {
-    const directives = cacheControl.toLowerCase();
+    const directives = cacheControl;
     if (NOT_STORABLE.test(directives)) return { notStored: 'origin_cache_control' };
     const shared = S_MAXAGE.exec(directives);
     const maxAge = shared ?? MAX_AGE.exec(directives);
@@ -120,7 +161,7 @@ export function storedHeaders(
   keepSetCookie: boolean,
 ): Array<[string, string | string[]]> {
   const kept: Array<[string, string | string[]]> = [];
-  const connection = headers.connection;
+  const connection = listValue(headers.connection);
   const named = connection
     ? new Set(connection.split(',').map((token) => token.trim().toLowerCase()))
     : undefined;

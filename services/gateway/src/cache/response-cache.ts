@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import {
   type CachePurgeMessage,
   type PurgeGenerations,
@@ -6,28 +6,42 @@ import {
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import type { Logger } from '@vantageedge/shared/observability/logger';
-import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
-import { type CacheEntry, type CacheRecord, recordSize, retentionMs } from './cache-entry.js';
-import { type CacheIdentity, type CacheRequest, pathDigest, variantDigest } from './cache-key.js';
+import { type CacheEntry, type CacheRecord, retentionMs } from './cache-entry.js';
+import {
+  type CacheIdentity,
+  type CacheRequest,
+  pathDigest,
+  variantDigest,
+  varySelector,
+} from './cache-key.js';
 import type { CacheStore } from './cache-store.js';
 import {
   freshnessFor,
   isPerRequestHeader,
   requestBypassReason,
+  responseVary,
   storedHeaders,
   type UpstreamResponse,
 } from './cacheability.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
+import { L1Cache } from './l1-cache.js';
 
 export type CacheOutcome = 'HIT' | 'STALE' | 'MISS' | 'BYPASS';
 
 /** The right to fill one key: given to exactly one request (the leader) per key and replica at a time. */
 export interface CacheFill {
+  /** What concurrent lookups coalesce on: the URL key, or a variant key once the URL is known to vary. */
   readonly key: string;
+  /** The URL's own key (path, query, configured headers, caller); variants hang below it. */
+  readonly urlKey: string;
   readonly policy: CompiledCachePolicy;
   readonly pathIndexKey: string;
+  /** The filling request's headers as the origin received them: a varying response is keyed on them. */
+  readonly headers: IncomingHttpHeaders;
+  /** The filling request carried Authorization (storage needs the origin's consent on public routes). */
+  readonly authorized: boolean;
 }
 
 export type CacheLookup =
@@ -60,6 +74,8 @@ export interface ResponseCacheOptions {
   l1MaxBytes: number;
   registry: Registry;
   logger: Logger;
+  /** Variants kept per URL when the origin's responses vary (Vary); more are served but not stored. */
+  maxVariantsPerUrl?: number | undefined;
   /** How long followers wait for a leader's origin response before going to the origin themselves. */
   coalesceTimeoutMs?: number | undefined;
   /** Consecutive store failures that open the circuit (store-circuit.ts), and how long it stays open. */
@@ -88,47 +104,43 @@ export interface ResponseCache {
   close(): Promise<void>;
 }
 
-type Generations = PurgeGenerations;
-
-interface Flight {
-  promise: Promise<CacheEntry | null>;
-  resolve: (entry: CacheEntry | null) => void;
+/** What a leader's fill produced: the response and the key it belongs to (a variant key if it varies). */
+interface Filled {
+  readonly entry: CacheEntry;
+  readonly key: string;
 }
 
-type PurgeMessage = CachePurgeMessage;
+interface Flight {
+  promise: Promise<Filled | null>;
+  resolve: (filled: Filled | null) => void;
+}
+
+/** The key of one variant of a URL whose responses vary on `varyOn`. */
+function variantKey(urlKey: string, varyOn: readonly string[], headers: IncomingHttpHeaders): string {
+  return `${urlKey}:${varySelector(varyOn, headers)}`;
+}
 
 /**
  * Response cache: a per-process L1 (LRU bounded by bytes) in front of a CacheStore (Redis shared by
  * replicas, or process memory).
  *
- * Keys: `c:{<tenant>}:<tenant generation>:<route>:<route generation>:<path digest>:<variant digest>`.
- * Purges bump a generation (the shared purge protocol: mirrored in every replica and pushed to all of
- * them), so old entries become unreachable at once and expire by TTL. Unsafe methods drop a path's
- * variants through a per-path index. Stored entries expire after fresh + max(stale) time.
+ * Keys: `c:{<tenant>}:<tenant generation>:<route>:<route generation>:<path digest>:<variant digest>`
+ * (the URL key). A URL whose responses vary (the origin's Vary) holds a VaryMarker naming the request
+ * headers; each variant lives at `<URL key>:<digest of those headers' values>`, at most
+ * `maxVariantsPerUrl` of them. Purges bump a generation (the shared purge protocol: mirrored in every
+ * replica and pushed to all of them), so old entries become unreachable at once and expire by TTL.
+ * Unsafe methods drop a path's variants through a per-path index. Stored entries expire after
+ * fresh + max(stale) time.
  */
 export function createResponseCache(options: ResponseCacheOptions): ResponseCache {
   const { store: shared, logger } = options;
   const now = options.now ?? Date.now;
   const coalesceTimeoutMs = options.coalesceTimeoutMs ?? 10_000;
-  const generations = new Map<string, Generations>();
+  const maxVariants = options.maxVariantsPerUrl ?? 16;
+  const generations = new Map<string, PurgeGenerations>();
   const loading = new Map<string, Promise<void>>();
   const flights = new Map<string, Flight>();
-  /** L1 keys per path index key, so a path invalidation finds its variants without scanning the L1. */
-  const l1ByPath = new Map<string, Set<string>>();
-  const l1PathOf = new Map<string, string>();
-
-  const l1 = new LRUCache<string, CacheEntry>({
-    maxSize: options.l1MaxBytes,
-    sizeCalculation: (entry) => Math.max(1, recordSize(entry)),
-    dispose: (_entry, key) => {
-      const pathKey = l1PathOf.get(key);
-      if (pathKey === undefined) return;
-      l1PathOf.delete(key);
-      const keys = l1ByPath.get(pathKey);
-      keys?.delete(key);
-      if (keys?.size === 0) l1ByPath.delete(pathKey);
-    },
-  });
+  const l1 = new L1Cache(options.l1MaxBytes);
 
   const circuit = createStoreCircuit({
     failures: options.circuitFailures,
@@ -146,6 +158,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const storeErrors = new Counter({
     name: 'vantageedge_gateway_cache_store_errors_total',
     help: 'Cache store (Redis) calls that failed or were skipped (circuit open)',
+    labelNames: ['reason'],
+    registers: [options.registry],
+  });
+  const notStored = new Counter({
+    name: 'vantageedge_gateway_cache_not_stored_total',
+    help: 'Origin responses to a fill that were not stored, by reason (status, origin_cache_control, authorization, vary_star, too_many_variants, …)',
     labelNames: ['reason'],
     registers: [options.registry],
   });
@@ -188,7 +206,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const loadGenerations = async (tenantId: string): Promise<void> => {
     const loaded = await shared.generations(tenantId);
     const known = generations.get(tenantId);
-    // Never go back: a pub/sub message may have arrived while loading.
+    // Never go back: a purge message may have arrived while loading.
     if (known) {
       loaded.tenant = Math.max(loaded.tenant, known.tenant);
       for (const [route, generation] of known.routes)
@@ -206,14 +224,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     return pending;
   };
 
-  const dropL1 = (match: (key: string) => boolean) => {
-    for (const key of l1.keys()) if (match(key)) l1.delete(key);
-  };
-
-  const applyPurge = (message: PurgeMessage) => {
+  const applyPurge = (message: CachePurgeMessage) => {
     purges.labels({ kind: message.kind }).inc();
     if (message.kind === 'path') {
-      for (const key of [...(l1ByPath.get(message.pathIndexKey) ?? [])]) l1.delete(key);
+      l1.deletePath(message.pathIndexKey);
       return;
     }
     const known = generations.get(message.tenantId);
@@ -221,10 +235,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const tenantPrefix = tenantKeyspace('', message.tenantId);
     if (message.kind === 'tenant') {
       known.tenant = Math.max(known.tenant, message.generation);
-      dropL1((key) => key.startsWith(tenantPrefix));
+      l1.deleteMatching(tenantPrefix);
     } else {
       known.routes.set(message.routeId, Math.max(known.routes.get(message.routeId) ?? 0, message.generation));
-      dropL1((key) => key.startsWith(tenantPrefix) && key.includes(`:${message.routeId}:`));
+      l1.deleteMatching(tenantPrefix, `:${message.routeId}:`);
     }
   };
 
@@ -236,26 +250,13 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     },
   });
 
-  const keysFor = (policy: CompiledCachePolicy, path: string, variant: string, known: Generations) => {
-    const base = `${tenantKeyspace('', policy.tenantId)}${known.tenant}:${policy.routeId}:${known.routes.get(policy.routeId) ?? 0}:${pathDigest(path)}`;
-    return { key: `${base}:${variant}`, pathIndexKey: `${base}:idx` };
-  };
-
-  const remember = (key: string, pathIndexKey: string, entry: CacheEntry) => {
-    l1.set(key, entry);
-    if (!l1.has(key)) return; // larger than the whole L1
-    l1PathOf.set(key, pathIndexKey);
-    let keys = l1ByPath.get(pathIndexKey);
-    if (!keys) {
-      keys = new Set();
-      l1ByPath.set(pathIndexKey, keys);
-    }
-    keys.add(key);
-  };
+  /** `c:{<tenant>}:<tenant gen>:<route>:<route gen>:<path digest>`: the URL keys and path index below it. */
+  const pathBase = (policy: CompiledCachePolicy, path: string, known: PurgeGenerations) =>
+    `${tenantKeyspace('', policy.tenantId)}${known.tenant}:${policy.routeId}:${known.routes.get(policy.routeId) ?? 0}:${pathDigest(path)}`;
 
   const startFlight = (key: string): void => {
-    let resolve: (entry: CacheEntry | null) => void = () => {};
-    const promise = new Promise<CacheEntry | null>((r) => {
+    let resolve: (filled: Filled | null) => void = () => {};
+    const promise = new Promise<Filled | null>((r) => {
       resolve = r;
     });
     const flight = { promise, resolve };
@@ -266,35 +267,133 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }, coalesceTimeoutMs).unref();
   };
 
-  const finishFlight = (key: string, entry: CacheEntry | null) => {
+  const finishFlight = (key: string, filled: Filled | null) => {
     const flight = flights.get(key);
     if (!flight) return;
     flights.delete(key);
-    flight.resolve(entry);
+    flight.resolve(filled);
   };
 
-  const waitFor = (flight: Flight): Promise<CacheEntry | null> =>
+  const waitFor = (flight: Flight): Promise<Filled | null> =>
     new Promise((resolve) => {
       const timer = setTimeout(() => resolve(null), coalesceTimeoutMs);
-      void flight.promise.then((entry) => {
+      void flight.promise.then((filled) => {
         clearTimeout(timer);
-        resolve(entry);
+        resolve(filled);
       });
     });
 
-  const readShared = async (key: string): Promise<CacheEntry | null | 'unavailable'> => {
+  const readShared = async (key: string): Promise<CacheRecord | null | 'unavailable'> => {
     if (circuit.skipping) {
       storeErrors.labels({ reason: 'circuit_open' }).inc();
       return 'unavailable';
     }
-    let record: CacheRecord | null;
     try {
-      record = await circuit.run(() => shared.get(key));
+      return await circuit.run(() => shared.get(key));
     } catch (error) {
       storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       return 'unavailable';
     }
-    return record?.kind === 'response' ? record : null;
+  };
+
+  /**
+   * Finds the entry for a request below its URL key: in the L1, else (one request per key at a time,
+   * the others coalesce) in the store. A URL known to vary is looked up at the request's variant key.
+   * `mayRetry`: a follower whose leader filled another variant looks up once more.
+   */
+  const find = async (
+    policy: CompiledCachePolicy,
+    request: CacheRequest,
+    urlKey: string,
+    pathIndexKey: string,
+    mayRetry: boolean,
+  ): Promise<CacheLookup> => {
+    let key = urlKey;
+    let record = l1.get(urlKey);
+    if (record?.kind === 'vary') {
+      key = variantKey(urlKey, record.varyOn, request.headers);
+      record = l1.get(key);
+    }
+    let entry: CacheEntry | null = record?.kind === 'response' ? record : null;
+    /** Where `entry` was found (a store read may reveal that the URL varies). */
+    let entryKey = key;
+    const fill: CacheFill = {
+      key,
+      urlKey,
+      policy,
+      pathIndexKey,
+      headers: request.headers,
+      authorized: request.headers.authorization !== undefined,
+    };
+    const at = now();
+    if (entry === null || at - entry.storedAt >= entry.freshMs) {
+      const flight = flights.get(key);
+      if (flight) {
+        // Another request is already fetching this key from the origin (or revalidating it).
+        if (entry && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
+          count(policy, 'STALE');
+          return { outcome: 'STALE', entry, key, revalidation: null };
+        }
+        coalesced.inc();
+        const filled = await waitFor(flight);
+        if (filled) {
+          const mine =
+            filled.entry.varyOn.length === 0
+              ? urlKey
+              : variantKey(urlKey, filled.entry.varyOn, request.headers);
+          if (mine === filled.key) {
+            count(policy, 'HIT');
+            return { outcome: 'HIT', entry: filled.entry, key: filled.key };
+          }
+          // The leader's response varies and this request is another variant: the marker is known now.
+          if (mayRetry) return find(policy, request, urlKey, pathIndexKey, false);
+        }
+        count(policy, 'MISS');
+        const stale = entry && at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
+        return { outcome: 'MISS', key, fill: null, staleIfError: stale };
+      }
+      // Claim the key before any await so concurrent misses coalesce behind this request.
+      startFlight(key);
+      if (entry === null) {
+        let stored = await readShared(key);
+        if (stored !== 'unavailable' && stored?.kind === 'vary') {
+          l1.set(urlKey, stored, pathIndexKey);
+          entryKey = variantKey(urlKey, stored.varyOn, request.headers);
+          stored = await readShared(entryKey);
+        }
+        if (stored === 'unavailable') {
+          finishFlight(key, null);
+          count(policy, 'BYPASS');
+          return { outcome: 'BYPASS', reason: 'store_unavailable' };
+        }
+        if (stored?.kind === 'response') {
+          entry = stored;
+          l1.set(entryKey, entry, pathIndexKey, entryKey === urlKey ? undefined : urlKey);
+        }
+      }
+    }
+    if (entry) {
+      const age = now() - entry.storedAt;
+      if (age < entry.freshMs) {
+        finishFlight(key, { entry, key: entryKey });
+        count(policy, 'HIT');
+        return { outcome: 'HIT', entry, key: entryKey };
+      }
+      if (age < entry.freshMs + entry.staleWhileRevalidateMs) {
+        // This request holds the flight: it revalidates in the background while everyone gets STALE.
+        count(policy, 'STALE');
+        return { outcome: 'STALE', entry, key: entryKey, revalidation: fill };
+      }
+      count(policy, 'MISS');
+      return {
+        outcome: 'MISS',
+        key,
+        fill,
+        staleIfError: age < entry.freshMs + entry.staleIfErrorMs ? entry : null,
+      };
+    }
+    count(policy, 'MISS');
+    return { outcome: 'MISS', key, fill, staleIfError: null };
   };
 
   const lookup = async (
@@ -318,73 +417,28 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       count(policy, 'BYPASS');
       return { outcome: 'BYPASS', reason: 'anonymous_on_per_caller_route' };
     }
-    const { key, pathIndexKey } = keysFor(policy, request.path, variant, known);
+    const base = pathBase(policy, request.path, known);
+    return find(policy, request, `${base}:${variant}`, `${base}:idx`, true);
+  };
 
-    const fill: CacheFill = { key, policy, pathIndexKey };
-    let entry: CacheEntry | null = l1.get(key) ?? null;
-    const at = now();
-    if (entry === null || at - entry.storedAt >= entry.freshMs) {
-      const flight = flights.get(key);
-      if (flight) {
-        // Another request is already fetching this key from the origin (or revalidating it).
-        if (entry && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
-          count(policy, 'STALE');
-          return { outcome: 'STALE', entry, key, revalidation: null };
-        }
-        coalesced.inc();
-        const led = await waitFor(flight);
-        if (led) {
-          count(policy, 'HIT');
-          return { outcome: 'HIT', entry: led, key };
-        }
-        count(policy, 'MISS');
-        const stale = entry && at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
-        return { outcome: 'MISS', key, fill: null, staleIfError: stale };
-      }
-      // Claim the key before any await so concurrent misses coalesce behind this request.
-      startFlight(key);
-      if (entry === null) {
-        const shared = await readShared(key);
-        if (shared === 'unavailable') {
-          finishFlight(key, null);
-          count(policy, 'BYPASS');
-          return { outcome: 'BYPASS', reason: 'store_unavailable' };
-        }
-        if (shared) remember(key, pathIndexKey, shared);
-        entry = shared;
-      }
+  const putShared = async (write: () => Promise<unknown>): Promise<unknown> => {
+    try {
+      return await circuit.run(write);
+    } catch (error) {
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
+      return undefined;
     }
-    if (entry) {
-      const age = now() - entry.storedAt;
-      if (age < entry.freshMs) {
-        finishFlight(key, entry);
-        count(policy, 'HIT');
-        return { outcome: 'HIT', entry, key };
-      }
-      if (age < entry.freshMs + entry.staleWhileRevalidateMs) {
-        // This request holds the flight: it revalidates in the background while everyone gets STALE.
-        count(policy, 'STALE');
-        return { outcome: 'STALE', entry, key, revalidation: fill };
-      }
-      count(policy, 'MISS');
-      return {
-        outcome: 'MISS',
-        key,
-        fill,
-        staleIfError: age < entry.freshMs + entry.staleIfErrorMs ? entry : null,
-      };
-    }
-    count(policy, 'MISS');
-    return { outcome: 'MISS', key, fill, staleIfError: null };
   };
 
   const store = async (fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean> => {
-    const { policy } = fill;
-    const freshness = freshnessFor(policy, method, response);
+    const { policy, urlKey, pathIndexKey } = fill;
+    const freshness = freshnessFor(policy, method, response, fill);
     if ('notStored' in freshness) {
+      notStored.labels({ reason: freshness.notStored }).inc();
       finishFlight(fill.key, null);
       return false;
     }
+    const vary = responseVary(response.headers);
     const entry: CacheEntry = {
       kind: 'response',
       status: response.status,
@@ -394,21 +448,32 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       freshMs: freshness.freshMs,
       staleWhileRevalidateMs: policy.staleWhileRevalidateMs,
       staleIfErrorMs: policy.staleIfErrorMs,
-      varyOn: [],
+      varyOn: vary === '*' ? [] : vary,
     };
-    remember(fill.key, fill.pathIndexKey, entry);
-    finishFlight(fill.key, entry);
-    try {
-      await circuit.run(() =>
-        shared.putResponse({
-          key: fill.key,
-          entry,
-          ttlMs: retentionMs(entry),
-          pathIndexKey: fill.pathIndexKey,
-        }),
-      );
-    } catch (error) {
-      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
+    const ttlMs = retentionMs(entry);
+    if (entry.varyOn.length === 0) {
+      l1.set(urlKey, entry, pathIndexKey);
+      finishFlight(fill.key, { entry, key: urlKey });
+      await putShared(() => shared.putResponse({ key: urlKey, entry, ttlMs, pathIndexKey }));
+      return true;
+    }
+    const key = variantKey(urlKey, entry.varyOn, fill.headers);
+    // The followers asked for this variant at the same time: they get the response either way.
+    finishFlight(fill.key, { entry, key });
+    if (l1.otherVariants(urlKey, key) >= maxVariants) {
+      notStored.labels({ reason: 'too_many_variants' }).inc();
+      return false;
+    }
+    l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
+    l1.set(key, entry, pathIndexKey, urlKey);
+    const put = await putShared(() =>
+      shared.putVariant({ key, urlKey, entry, ttlMs, pathIndexKey, maxVariants }),
+    );
+    if (put === 'too_many_variants') {
+      // Other replicas filled the URL's variants first.
+      l1.delete(key);
+      notStored.labels({ reason: 'too_many_variants' }).inc();
+      return false;
     }
     return true;
   };
@@ -440,14 +505,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     async invalidatePath(policy, path) {
       const known = generations.get(policy.tenantId);
       if (!known) return;
-      const { pathIndexKey } = keysFor(policy, path, '', known);
+      const pathIndexKey = `${pathBase(policy, path, known)}:idx`;
       // This replica's L1 at once; the store drops the shared copies and tells the other replicas.
       applyPurge({ kind: 'path', pathIndexKey });
-      try {
-        await circuit.run(() => shared.invalidatePath(pathIndexKey));
-      } catch (error) {
-        storeErrors.labels({ reason: storeFailureReason(error) }).inc();
-      }
+      await putShared(() => shared.invalidatePath(pathIndexKey));
     },
     purgeRoute: (tenantId, routeId) => purge({ kind: 'route', tenantId, routeId }),
     purgeTenant: (tenantId) => purge({ kind: 'tenant', tenantId }),
