@@ -61,6 +61,8 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   const responseCache = createResponseCache({
     store: cacheStore,
     l1MaxBytes: config.GATEWAY_CACHE_L1_BYTES,
+    fillBudgetBytes: config.GATEWAY_CACHE_FILL_BYTES,
+    maxVariantsPerUrl: config.GATEWAY_CACHE_MAX_VARIANTS,
     registry,
     logger,
   });

@@ -5,7 +5,7 @@ import type { TenantCompileHook } from '../config/gateway-config-store.js';
 import type { GatewayExchange, RequestStage, StageResult } from '../pipeline/exchange.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
-import type { CacheFill, ResponseCache } from './response-cache.js';
+import type { FillBody, ResponseCache } from './response-cache.js';
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -19,41 +19,27 @@ function incomingHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
 }
 
 /**
- * Tee for the leader of a MISS: writes the origin response to the client and collects the body (up to
- * the policy's max) for cache.store when it ends.
+ * Tee for the leader of a MISS whose response is collected: writes the origin response to the client
+ * and pushes each chunk into the fill; the fill ends (stores) when the body ends.
  */
 function storingTee(
-  cache: ResponseCache,
-  fill: CacheFill,
-  method: string,
+  body: FillBody,
   status: number,
   headers: OutgoingHttpHeaders,
   res: ServerResponse,
-  onStored: () => void,
+  onEnded: () => void,
 ): Writable {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
   res.writeHead(status, headers);
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      if (!tooLarge) {
-        size += chunk.length;
-        if (size > fill.policy.maxBodyBytes) {
-          tooLarge = true;
-          chunks.length = 0;
-        } else chunks.push(chunk);
-      }
+      body.push(chunk);
       if (res.write(chunk)) callback();
       else res.once('drain', () => callback());
     },
     final(callback) {
-      onStored();
-      void cache.store(fill, method, {
-        status,
-        headers: incomingHeaders(headers),
-        body: tooLarge ? null : Buffer.concat(chunks),
-      });
+      onEnded();
+      // Runs after the client has its response: a failure here must not reject into nothing.
+      body.end().catch(() => {});
       res.end(() => callback());
     },
   });
@@ -102,14 +88,29 @@ export function createCacheStage(cache: ResponseCache): RequestStage & TenantCom
         res.setHeader('X-Cache', 'MISS');
         const { fill } = lookup;
         if (fill) {
-          let stored = false;
-          exchange.interceptResponse = (status, headers, response) =>
-            storingTee(cache, fill, method, status, headers, response, () => {
-              stored = true;
+          let fillBody: FillBody | undefined;
+          let ended = false;
+          exchange.interceptResponse = (status, headers, response) => {
+            const started = cache.beginFill(fill, method, status, incomingHeaders(headers));
+            if (started.outcome === 'over_budget') {
+              // Streamed through uncached: the replica's fill budget is used up.
+              response.setHeader('X-Cache', 'BYPASS');
+              exchange.cacheOutcome = 'BYPASS';
+            }
+            if (started.outcome !== 'collect') {
+              ended = true;
+              return undefined;
+            }
+            fillBody = started.body;
+            return storingTee(started.body, status, headers, response, () => {
+              ended = true;
             });
-          // Origin failure or client gone before the body ended: release the coalesced followers.
+          };
+          // Origin failure or client gone before the body ended: release the buffer and the followers.
           res.once('close', () => {
-            if (!stored) cache.abandon(fill);
+            if (ended) return;
+            if (fillBody) fillBody.abort();
+            else cache.abandon(fill);
           });
         }
         return 'continue';

@@ -129,11 +129,28 @@ export function freshnessFor(
   if (!policy.cacheableStatuses.has(response.status)) return { notStored: 'status' };
   if (response.body === null || response.body.length > policy.maxBodyBytes)
     return { notStored: 'body_too_large' };
-  if (response.headers['set-cookie'] !== undefined && !policy.cacheSetCookie)
-    return { notStored: 'set_cookie' };
-  if (responseVary(response.headers) === '*') return { notStored: 'vary_star' };
+  return storageDecision(policy, method, response.status, response.headers, request);
+}
+
+/**
+ * freshnessFor without the body: what status and headers alone decide, so a fill can give up before
+ * buffering a body it would not store. A Content-Length above the policy's max_body_bytes counts.
+ */
+export function storageDecision(
+  policy: CompiledCachePolicy,
+  method: string,
+  status: number,
+  headers: IncomingHttpHeaders,
+  request: FillingRequest = ANONYMOUS_REQUEST,
+): { freshMs: number } | { notStored: string } {
+  if (method !== 'GET') return { notStored: 'method' };
+  if (!policy.cacheableStatuses.has(status)) return { notStored: 'status' };
+  const length = declaredLength(headers);
+  if (length !== undefined && length > policy.maxBodyBytes) return { notStored: 'body_too_large' };
+  if (headers['set-cookie'] !== undefined && !policy.cacheSetCookie) return { notStored: 'set_cookie' };
+  if (responseVary(headers) === '*') return { notStored: 'vary_star' };
   let freshMs = policy.ttlMs;
-  const cacheControl = listValue(response.headers['cache-control'])?.toLowerCase();
+  const cacheControl = listValue(headers['cache-control'])?.toLowerCase();
   if (
     request.authorized &&
     policy.authorizedNeedsOriginConsent &&
@@ -141,14 +158,20 @@ export function freshnessFor(
   )
     return { notStored: 'authorization' };
   if (cacheControl) {
-    const directives = cacheControl;
-    if (NOT_STORABLE.test(directives)) return { notStored: 'origin_cache_control' };
-    const shared = S_MAXAGE.exec(directives);
-    const maxAge = shared ?? MAX_AGE.exec(directives);
+    if (NOT_STORABLE.test(cacheControl)) return { notStored: 'origin_cache_control' };
+    const shared = S_MAXAGE.exec(cacheControl);
+    const maxAge = shared ?? MAX_AGE.exec(cacheControl);
     if (maxAge) freshMs = Math.min(freshMs, Number(maxAge[1]) * 1000);
   }
   if (freshMs <= 0) return { notStored: 'origin_max_age_0' };
   return { freshMs };
+}
+
+/** The body length the origin declared (Content-Length), when it is one valid number. */
+export function declaredLength(headers: IncomingHttpHeaders): number | undefined {
+  const value = listValue(headers['content-length']);
+  if (value === undefined || !/^\d{1,15}$/.test(value)) return undefined;
+  return Number(value);
 }
 
 /**

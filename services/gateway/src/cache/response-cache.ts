@@ -18,14 +18,17 @@ import {
 } from './cache-key.js';
 import type { CacheStore } from './cache-store.js';
 import {
+  declaredLength,
   freshnessFor,
   isPerRequestHeader,
   requestBypassReason,
   responseVary,
+  storageDecision,
   storedHeaders,
   type UpstreamResponse,
 } from './cacheability.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
+import { FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
 
 export type CacheOutcome = 'HIT' | 'STALE' | 'MISS' | 'BYPASS';
@@ -64,6 +67,32 @@ export type CacheLookup =
     }
   | { readonly outcome: 'BYPASS'; readonly reason: string };
 
+/**
+ * How a leader's origin response is taken once its status and headers are known (beginFill):
+ * - `collect`: stream the body to the client and push every chunk into `body`; end() stores it.
+ * - `not_storable`: the rules refuse it (status, Cache-Control, Vary: *, …); stream it through, X-Cache
+ *   stays MISS.
+ * - `over_budget`: the replica's fill budget is used up; stream it through with X-Cache: BYPASS.
+ * Either way the coalesced followers are released (or, for `collect`, woken by end()/abort()).
+ */
+export type FillStart =
+  | { readonly outcome: 'collect'; readonly body: FillBody }
+  | { readonly outcome: 'not_storable'; readonly reason: string }
+  | { readonly outcome: 'over_budget' };
+
+/** The body of a response being collected for the cache, chunk by chunk as it streams to the client. */
+export interface FillBody {
+  /**
+   * One chunk as it is written to the client. Collecting stops for good (and what was buffered is
+   * released) past the policy's max_body_bytes or when the replica's fill budget runs out.
+   */
+  push(chunk: Buffer): void;
+  /** The body is complete: stores the response if it was collected whole; wakes the followers. */
+  end(): Promise<boolean>;
+  /** The exchange failed before the body ended: releases the buffer and the followers. */
+  abort(): void;
+}
+
 export interface ResponseCacheOptions {
   /**
    * The shared tier: a RedisCacheStore shares entries and purges with every replica; a
@@ -76,6 +105,8 @@ export interface ResponseCacheOptions {
   logger: Logger;
   /** Variants kept per URL when the origin's responses vary (Vary); more are served but not stored. */
   maxVariantsPerUrl?: number | undefined;
+  /** Bytes all in-flight fills of this replica may buffer together (fill-budget.ts); default 64 MiB. */
+  fillBudgetBytes?: number | undefined;
   /** How long followers wait for a leader's origin response before going to the origin themselves. */
   coalesceTimeoutMs?: number | undefined;
   /** Consecutive store failures that open the circuit (store-circuit.ts), and how long it stays open. */
@@ -88,7 +119,15 @@ export interface ResponseCache {
   /** Load a tenant's purge generations (call when its snapshot is applied); lookups bypass until then. */
   prepareTenant(tenantId: string): Promise<void>;
   lookup(policy: CompiledCachePolicy, request: CacheRequest, identity: CacheIdentity): Promise<CacheLookup>;
-  /** Stores the leader's origin response if the rules allow; wakes followers either way. */
+  /**
+   * The leader's origin response has arrived (status and headers; body to come): collect it for the
+   * cache, or stream it through (see FillStart). The way for a response the proxy streams.
+   */
+  beginFill(fill: CacheFill, method: string, status: number, headers: IncomingHttpHeaders): FillStart;
+  /**
+   * Stores the leader's complete origin response (body already in memory, null when it was too large)
+   * if the rules allow; wakes followers either way. For callers that buffer the body themselves.
+   */
   store(fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean>;
   /** The leader got no usable response (origin error): followers go to the origin themselves. */
   abandon(fill: CacheFill): void;
@@ -137,6 +176,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const now = options.now ?? Date.now;
   const coalesceTimeoutMs = options.coalesceTimeoutMs ?? 10_000;
   const maxVariants = options.maxVariantsPerUrl ?? 16;
+  const budget = new FillBudget(options.fillBudgetBytes ?? 64 * 1024 * 1024);
   const generations = new Map<string, PurgeGenerations>();
   const loading = new Map<string, Promise<void>>();
   const flights = new Map<string, Flight>();
@@ -166,6 +206,19 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     help: 'Origin responses to a fill that were not stored, by reason (status, origin_cache_control, authorization, vary_star, too_many_variants, …)',
     labelNames: ['reason'],
     registers: [options.registry],
+  });
+  const overBudget = new Counter({
+    name: 'vantageedge_gateway_cache_fill_budget_bypass_total',
+    help: 'Fills not collected because the replica’s fill budget (GATEWAY_CACHE_FILL_BYTES) was used up: the response streamed through uncached',
+    registers: [options.registry],
+  });
+  new Gauge({
+    name: 'vantageedge_gateway_cache_fill_bytes',
+    help: 'Bytes of origin responses buffered by cache fills in flight on this replica',
+    registers: [options.registry],
+    collect() {
+      this.set(budget.used);
+    },
   });
   const coalesced = new Counter({
     name: 'vantageedge_gateway_cache_coalesced_total',
@@ -430,22 +483,23 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
   };
 
-  const store = async (fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean> => {
+  /** Stores a response the rules allow (freshness decided) and wakes the followers. */
+  const commit = async (
+    fill: CacheFill,
+    status: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    freshMs: number,
+  ): Promise<boolean> => {
     const { policy, urlKey, pathIndexKey } = fill;
-    const freshness = freshnessFor(policy, method, response, fill);
-    if ('notStored' in freshness) {
-      notStored.labels({ reason: freshness.notStored }).inc();
-      finishFlight(fill.key, null);
-      return false;
-    }
-    const vary = responseVary(response.headers);
+    const vary = responseVary(headers);
     const entry: CacheEntry = {
       kind: 'response',
-      status: response.status,
-      headers: storedHeaders(response.headers, policy.cacheSetCookie),
-      body: response.body!,
+      status,
+      headers: storedHeaders(headers, policy.cacheSetCookie),
+      body,
       storedAt: now(),
-      freshMs: freshness.freshMs,
+      freshMs,
       staleWhileRevalidateMs: policy.staleWhileRevalidateMs,
       staleIfErrorMs: policy.staleIfErrorMs,
       varyOn: vary === '*' ? [] : vary,
@@ -478,6 +532,87 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     return true;
   };
 
+  const refuse = (fill: CacheFill, reason: string): void => {
+    notStored.labels({ reason }).inc();
+    finishFlight(fill.key, null);
+  };
+
+  const store = async (fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean> => {
+    const freshness = freshnessFor(fill.policy, method, response, fill);
+    if ('notStored' in freshness) {
+      refuse(fill, freshness.notStored);
+      return false;
+    }
+    return commit(fill, response.status, response.headers, response.body!, freshness.freshMs);
+  };
+
+  const beginFill = (
+    fill: CacheFill,
+    method: string,
+    status: number,
+    headers: IncomingHttpHeaders,
+  ): FillStart => {
+    const decision = storageDecision(fill.policy, method, status, headers, fill);
+    if ('notStored' in decision) {
+      refuse(fill, decision.notStored);
+      return { outcome: 'not_storable', reason: decision.notStored };
+    }
+    const declared = declaredLength(headers);
+    if (declared === undefined ? budget.exhausted : !budget.tryReserve(declared)) {
+      overBudget.inc();
+      finishFlight(fill.key, null);
+      return { outcome: 'over_budget' };
+    }
+    const maxBytes = fill.policy.maxBodyBytes;
+    let reserved = declared ?? 0;
+    let size = 0;
+    let chunks: Buffer[] | null = [];
+    let settled = false;
+    const stopCollecting = (reason: 'body_too_large' | 'fill_budget') => {
+      chunks = null;
+      budget.release(reserved);
+      reserved = 0;
+      if (reason === 'fill_budget') overBudget.inc();
+      else notStored.labels({ reason }).inc();
+      finishFlight(fill.key, null);
+    };
+    return {
+      outcome: 'collect',
+      body: {
+        push(chunk) {
+          if (chunks === null) return;
+          size += chunk.length;
+          if (size > maxBytes) return stopCollecting('body_too_large');
+          if (size > reserved) {
+            if (!budget.tryReserve(size - reserved)) return stopCollecting('fill_budget');
+            reserved = size;
+          }
+          chunks.push(chunk);
+        },
+        async end() {
+          if (settled) return false;
+          settled = true;
+          if (chunks === null) return false;
+          const body = Buffer.concat(chunks);
+          chunks = null;
+          budget.release(reserved);
+          reserved = 0;
+          return commit(fill, status, headers, body, decision.freshMs);
+        },
+        abort() {
+          if (settled) return;
+          settled = true;
+          if (chunks !== null) {
+            chunks = null;
+            budget.release(reserved);
+            reserved = 0;
+          }
+          finishFlight(fill.key, null);
+        },
+      },
+    };
+  };
+
   const purge = async (target: PurgeTarget): Promise<void> => {
     await prepareTenant(target.tenantId);
     applyPurge(await shared.purge(target));
@@ -486,6 +621,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   return {
     prepareTenant,
     lookup,
+    beginFill,
     store,
     abandon(fill) {
       finishFlight(fill.key, null);
