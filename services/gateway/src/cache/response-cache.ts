@@ -20,7 +20,6 @@ import type { CacheStore } from './cache-store.js';
 import {
   declaredLength,
   freshnessFor,
-  isPerRequestHeader,
   requestBypassReason,
   responseVary,
   storageDecision,
@@ -118,7 +117,15 @@ export interface ResponseCacheOptions {
 export interface ResponseCache {
   /** Load a tenant's purge generations (call when its snapshot is applied); lookups bypass until then. */
   prepareTenant(tenantId: string): Promise<void>;
-  lookup(policy: CompiledCachePolicy, request: CacheRequest, identity: CacheIdentity): Promise<CacheLookup>;
+  /**
+   * Answers synchronously when it can (a fresh L1 entry, a bypass); a promise when it must wait for the
+   * store or for the leader of a concurrent miss.
+   */
+  lookup(
+    policy: CompiledCachePolicy,
+    request: CacheRequest,
+    identity: CacheIdentity,
+  ): CacheLookup | Promise<CacheLookup>;
   /**
    * The leader's origin response has arrived (status and headers; body to come): collect it for the
    * cache, or stream it through (see FillStart). The way for a response the proxy streams.
@@ -152,6 +159,25 @@ interface Filled {
 interface Flight {
   promise: Promise<Filled | null>;
   resolve: (filled: Filled | null) => void;
+}
+
+type LookupCounter = ReturnType<Counter<'tenant_id' | 'route_id' | 'outcome'>['labels']>;
+
+interface RouteTotals {
+  tenant: string;
+  route: string;
+  hits: number;
+  all: number;
+}
+
+/** What the cache keeps per compiled policy (so per route and snapshot). */
+interface PolicyState {
+  readonly counters: Readonly<Record<CacheOutcome, LookupCounter>>;
+  readonly total: RouteTotals;
+  /** `c:{<tenant>}:<tenant gen>:<route>:<route gen>:` for the generations it was built with. */
+  keyPrefix: string;
+  tenantGeneration: number;
+  routeGeneration: number;
 }
 
 /** The key of one variant of a URL whose responses vary on `varyOn`. */
@@ -231,7 +257,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     labelNames: ['kind'],
     registers: [options.registry],
   });
-  const totals = new Map<string, { tenant: string; route: string; hits: number; all: number }>();
+  const totals = new Map<string, RouteTotals>();
   new Gauge({
     name: 'vantageedge_gateway_cache_hit_ratio',
     help: 'HIT+STALE / (HIT+STALE+MISS) since start, per tenant and route',
@@ -243,17 +269,39 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       }
     },
   });
-  const count = (policy: CompiledCachePolicy, outcome: CacheOutcome) => {
-    lookups.labels({ tenant_id: policy.tenantId, route_id: policy.routeId, outcome }).inc();
-    if (outcome === 'BYPASS') return;
+  /** Per compiled policy, made on its first lookup: no label lookups or key prefix building per request. */
+  const policyState = new WeakMap<CompiledCachePolicy, PolicyState>();
+  const stateOf = (policy: CompiledCachePolicy): PolicyState => {
+    let state = policyState.get(policy);
+    if (state) return state;
     const id = `${policy.tenantId}/${policy.routeId}`;
     let total = totals.get(id);
     if (!total) {
       total = { tenant: policy.tenantId, route: policy.routeId, hits: 0, all: 0 };
       totals.set(id, total);
     }
-    total.all++;
-    if (outcome !== 'MISS') total.hits++;
+    const labels = (outcome: CacheOutcome) =>
+      lookups.labels({ tenant_id: policy.tenantId, route_id: policy.routeId, outcome });
+    state = {
+      counters: {
+        HIT: labels('HIT'),
+        STALE: labels('STALE'),
+        MISS: labels('MISS'),
+        BYPASS: labels('BYPASS'),
+      },
+      total,
+      keyPrefix: '',
+      tenantGeneration: -1,
+      routeGeneration: -1,
+    };
+    policyState.set(policy, state);
+    return state;
+  };
+  const count = (state: PolicyState, outcome: CacheOutcome) => {
+    state.counters[outcome].inc();
+    if (outcome === 'BYPASS') return;
+    state.total.all++;
+    if (outcome !== 'MISS') state.total.hits++;
   };
 
   const loadGenerations = async (tenantId: string): Promise<void> => {
@@ -304,8 +352,20 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   });
 
   /** `c:{<tenant>}:<tenant gen>:<route>:<route gen>:<path digest>`: the URL keys and path index below it. */
-  const pathBase = (policy: CompiledCachePolicy, path: string, known: PurgeGenerations) =>
-    `${tenantKeyspace('', policy.tenantId)}${known.tenant}:${policy.routeId}:${known.routes.get(policy.routeId) ?? 0}:${pathDigest(path)}`;
+  const pathBase = (
+    policy: CompiledCachePolicy,
+    state: PolicyState,
+    path: string,
+    known: PurgeGenerations,
+  ) => {
+    const routeGeneration = known.routes.get(policy.routeId) ?? 0;
+    if (state.tenantGeneration !== known.tenant || state.routeGeneration !== routeGeneration) {
+      state.keyPrefix = `${tenantKeyspace('', policy.tenantId)}${known.tenant}:${policy.routeId}:${routeGeneration}:`;
+      state.tenantGeneration = known.tenant;
+      state.routeGeneration = routeGeneration;
+    }
+    return state.keyPrefix + pathDigest(path);
+  };
 
   const startFlight = (key: string): void => {
     let resolve: (filled: Filled | null) => void = () => {};
@@ -350,26 +410,43 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   };
 
   /**
-   * Finds the entry for a request below its URL key: in the L1, else (one request per key at a time,
-   * the others coalesce) in the store. A URL known to vary is looked up at the request's variant key.
-   * `mayRetry`: a follower whose leader filled another variant looks up once more.
+   * Finds the entry for a request below its URL key. A fresh entry in the L1 is answered at once,
+   * without a promise (the hot path). Otherwise one request per key (the leader) reads the store or
+   * goes to the origin and the others coalesce behind it. A URL known to vary is looked up at the
+   * request's variant key. `mayRetry`: a follower whose leader filled another variant looks once more.
    */
-  const find = async (
+  const find = (
     policy: CompiledCachePolicy,
+    state: PolicyState,
     request: CacheRequest,
     urlKey: string,
     pathIndexKey: string,
     mayRetry: boolean,
-  ): Promise<CacheLookup> => {
+  ): CacheLookup | Promise<CacheLookup> => {
     let key = urlKey;
     let record = l1.get(urlKey);
     if (record?.kind === 'vary') {
       key = variantKey(urlKey, record.varyOn, request.headers);
       record = l1.get(key);
     }
-    let entry: CacheEntry | null = record?.kind === 'response' ? record : null;
-    /** Where `entry` was found (a store read may reveal that the URL varies). */
-    let entryKey = key;
+    const entry = record?.kind === 'response' ? record : null;
+    const at = now();
+    if (entry !== null && at - entry.storedAt < entry.freshMs) {
+      count(state, 'HIT');
+      return { outcome: 'HIT', entry, key };
+    }
+    const flight = flights.get(key);
+    if (flight) {
+      // Another request is already fetching this key from the origin (or revalidating it).
+      if (entry && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
+        count(state, 'STALE');
+        return { outcome: 'STALE', entry, key, revalidation: null };
+      }
+      const stale = entry && at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
+      return follow(policy, state, request, urlKey, pathIndexKey, key, flight, stale, mayRetry);
+    }
+    // Claim the key before any await so concurrent misses coalesce behind this request.
+    startFlight(key);
     const fill: CacheFill = {
       key,
       urlKey,
@@ -378,100 +455,111 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,
     };
-    const at = now();
-    if (entry === null || at - entry.storedAt >= entry.freshMs) {
-      const flight = flights.get(key);
-      if (flight) {
-        // Another request is already fetching this key from the origin (or revalidating it).
-        if (entry && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
-          count(policy, 'STALE');
-          return { outcome: 'STALE', entry, key, revalidation: null };
-        }
-        coalesced.inc();
-        const filled = await waitFor(flight);
-        if (filled) {
-          const mine =
-            filled.entry.varyOn.length === 0
-              ? urlKey
-              : variantKey(urlKey, filled.entry.varyOn, request.headers);
-          if (mine === filled.key) {
-            count(policy, 'HIT');
-            return { outcome: 'HIT', entry: filled.entry, key: filled.key };
-          }
-          // The leader's response varies and this request is another variant: the marker is known now.
-          if (mayRetry) return find(policy, request, urlKey, pathIndexKey, false);
-        }
-        count(policy, 'MISS');
-        const stale = entry && at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
-        return { outcome: 'MISS', key, fill: null, staleIfError: stale };
-      }
-      // Claim the key before any await so concurrent misses coalesce behind this request.
-      startFlight(key);
-      if (entry === null) {
-        let stored = await readShared(key);
-        if (stored !== 'unavailable' && stored?.kind === 'vary') {
-          l1.set(urlKey, stored, pathIndexKey);
-          entryKey = variantKey(urlKey, stored.varyOn, request.headers);
-          stored = await readShared(entryKey);
-        }
-        if (stored === 'unavailable') {
-          finishFlight(key, null);
-          count(policy, 'BYPASS');
-          return { outcome: 'BYPASS', reason: 'store_unavailable' };
-        }
-        if (stored?.kind === 'response') {
-          entry = stored;
-          l1.set(entryKey, entry, pathIndexKey, entryKey === urlKey ? undefined : urlKey);
-        }
-      }
-    }
-    if (entry) {
-      const age = now() - entry.storedAt;
-      if (age < entry.freshMs) {
-        finishFlight(key, { entry, key: entryKey });
-        count(policy, 'HIT');
-        return { outcome: 'HIT', entry, key: entryKey };
-      }
-      if (age < entry.freshMs + entry.staleWhileRevalidateMs) {
-        // This request holds the flight: it revalidates in the background while everyone gets STALE.
-        count(policy, 'STALE');
-        return { outcome: 'STALE', entry, key: entryKey, revalidation: fill };
-      }
-      count(policy, 'MISS');
-      return {
-        outcome: 'MISS',
-        key,
-        fill,
-        staleIfError: age < entry.freshMs + entry.staleIfErrorMs ? entry : null,
-      };
-    }
-    count(policy, 'MISS');
-    return { outcome: 'MISS', key, fill, staleIfError: null };
+    if (entry === null) return readThrough(state, request, fill);
+    return lead(state, fill, entry, key);
   };
 
-  const lookup = async (
+  /** This request waits for the leader of `key`. */
+  const follow = async (
+    policy: CompiledCachePolicy,
+    state: PolicyState,
+    request: CacheRequest,
+    urlKey: string,
+    pathIndexKey: string,
+    key: string,
+    flight: Flight,
+    staleIfError: CacheEntry | null,
+    mayRetry: boolean,
+  ): Promise<CacheLookup> => {
+    coalesced.inc();
+    const filled = await waitFor(flight);
+    if (filled) {
+      const mine =
+        filled.entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, filled.entry.varyOn, request.headers);
+      if (mine === filled.key) {
+        count(state, 'HIT');
+        return { outcome: 'HIT', entry: filled.entry, key: filled.key };
+      }
+      // The leader's response varies and this request is another variant: the marker is known now.
+      if (mayRetry) return find(policy, state, request, urlKey, pathIndexKey, false);
+    }
+    count(state, 'MISS');
+    return { outcome: 'MISS', key, fill: null, staleIfError };
+  };
+
+  /** The leader found nothing in the L1: the store, then (on a miss) the origin. */
+  const readThrough = async (
+    state: PolicyState,
+    request: CacheRequest,
+    fill: CacheFill,
+  ): Promise<CacheLookup> => {
+    const { urlKey, pathIndexKey } = fill;
+    let entryKey = fill.key;
+    let stored = await readShared(entryKey);
+    if (stored !== 'unavailable' && stored?.kind === 'vary') {
+      l1.set(urlKey, stored, pathIndexKey);
+      entryKey = variantKey(urlKey, stored.varyOn, request.headers);
+      stored = await readShared(entryKey);
+    }
+    if (stored === 'unavailable') {
+      finishFlight(fill.key, null);
+      count(state, 'BYPASS');
+      return { outcome: 'BYPASS', reason: 'store_unavailable' };
+    }
+    if (stored?.kind !== 'response') {
+      count(state, 'MISS');
+      return { outcome: 'MISS', key: fill.key, fill, staleIfError: null };
+    }
+    l1.set(entryKey, stored, pathIndexKey, entryKey === urlKey ? undefined : urlKey);
+    return lead(state, fill, stored, entryKey);
+  };
+
+  /** The leader holds `entry` (found at `entryKey`): fresh, stale (revalidate it) or expired. */
+  const lead = (state: PolicyState, fill: CacheFill, entry: CacheEntry, entryKey: string): CacheLookup => {
+    const age = now() - entry.storedAt;
+    if (age < entry.freshMs) {
+      finishFlight(fill.key, { entry, key: entryKey });
+      count(state, 'HIT');
+      return { outcome: 'HIT', entry, key: entryKey };
+    }
+    if (age < entry.freshMs + entry.staleWhileRevalidateMs) {
+      // This request holds the flight: it revalidates in the background while everyone gets STALE.
+      count(state, 'STALE');
+      return { outcome: 'STALE', entry, key: entryKey, revalidation: fill };
+    }
+    count(state, 'MISS');
+    return {
+      outcome: 'MISS',
+      key: fill.key,
+      fill,
+      staleIfError: age < entry.freshMs + entry.staleIfErrorMs ? entry : null,
+    };
+  };
+
+  const lookup = (
     policy: CompiledCachePolicy,
     request: CacheRequest,
     identity: CacheIdentity,
-  ): Promise<CacheLookup> => {
+  ): CacheLookup | Promise<CacheLookup> => {
+    const state = stateOf(policy);
     const bypass = requestBypassReason(policy, request);
     if (bypass) {
-      count(policy, 'BYPASS');
+      count(state, 'BYPASS');
       return { outcome: 'BYPASS', reason: bypass };
     }
     const known = generations.get(policy.tenantId);
     if (!known) {
       void prepareTenant(policy.tenantId).catch(() => {});
-      count(policy, 'BYPASS');
+      count(state, 'BYPASS');
       return { outcome: 'BYPASS', reason: 'warming' };
     }
     const variant = variantDigest(policy, request, identity);
     if (variant === null) {
-      count(policy, 'BYPASS');
+      count(state, 'BYPASS');
       return { outcome: 'BYPASS', reason: 'anonymous_on_per_caller_route' };
     }
-    const base = pathBase(policy, request.path, known);
-    return find(policy, request, `${base}:${variant}`, `${base}:idx`, true);
+    const base = pathBase(policy, state, request.path, known);
+    return find(policy, state, request, `${base}:${variant}`, `${base}:idx`, true);
   };
 
   const putShared = async (write: () => Promise<unknown>): Promise<unknown> => {
@@ -628,10 +716,13 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     },
     writeEntry(res, entry, outcome, method) {
       res.statusCode = entry.status;
-      // Stored headers never override this request's own (X-Request-Id, RateLimit, …); the filter also
-      // covers entries stored by older versions that kept per-request headers.
-      for (const [name, value] of entry.headers)
-        if (!isPerRequestHeader(name.toLowerCase())) res.setHeader(name, value);
+      // Only replayable origin headers were stored (storedHeaders); the request's own X-Request-Id,
+      // RateLimit etc. already set on `res` stay. Entries of older key formats are unreachable.
+      const { headers } = entry;
+      for (let i = 0; i < headers.length; i++) {
+        const header = headers[i]!;
+        res.setHeader(header[0], header[1]);
+      }
       res.setHeader('Age', Math.max(0, Math.floor((now() - entry.storedAt) / 1000)));
       res.setHeader('X-Cache', outcome);
       res.setHeader('Content-Length', entry.body.length);
@@ -641,7 +732,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     async invalidatePath(policy, path) {
       const known = generations.get(policy.tenantId);
       if (!known) return;
-      const pathIndexKey = `${pathBase(policy, path, known)}:idx`;
+      const pathIndexKey = `${pathBase(policy, stateOf(policy), path, known)}:idx`;
       // This replica's L1 at once; the store drops the shared copies and tells the other replicas.
       applyPurge({ kind: 'path', pathIndexKey });
       await putShared(() => shared.invalidatePath(pathIndexKey));
