@@ -59,10 +59,11 @@ export interface RedisCacheStoreOptions {
 }
 
 /**
- * The cache store shared by every gateway replica. Entries are binary strings with a TTL (run Redis with
- * `maxmemory-policy allkeys-lru` or `volatile-lru`: every key has one); a path index set per path lists
- * its keys for invalidation; purges follow the shared purge protocol (generation hash + pub/sub on a
- * second connection, subscribed on the first subscribe()).
+ * The cache store shared by every gateway replica. Entries are binary strings with a TTL; a path index
+ * set per path lists its keys for invalidation; purges follow the shared purge protocol (generation
+ * hash + pub/sub on a second connection, subscribed on the first subscribe()). Run Redis with
+ * `maxmemory-policy volatile-lru`: every cache key has a TTL and the generation hashes have none, so
+ * memory pressure evicts entries, never a purge generation (docs/cache.md).
  */
 export class RedisCacheStore implements CacheStore {
   readonly #redis: RedisClient;
