@@ -13,8 +13,9 @@ import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
-import { type RunningGateway, startGateway } from './start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
+import { ProbeBudget } from './upstream/probe-budget.js';
 
 export interface GatewayReplicaOptions {
   config: GatewayConfig & {
@@ -67,14 +68,18 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     logger,
   });
   const cacheStage = createCacheStage(responseCache);
+  const remoteJwks = remoteJwksFromConfig(config, registry);
+  const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
+    remoteJwks,
     hooks: [
       rateLimitStage,
       cacheStage,
       { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
     ],
-    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, logger }),
+    createUpstreamSet: (origin, tenantId) =>
+      createUpstreamSet(origin, { tenantId, registry, logger, probeBudget }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
     onCloseError: (error) => logger.warn('closing an upstream set failed', { error: String(error) }),
@@ -97,6 +102,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
+    remoteJwks,
     stages: [rateLimitStage, cacheStage],
     readiness: () => {
       const status = configPlane.status();
