@@ -34,8 +34,13 @@ export class L1Cache {
 
   /** Keeps a record; false when it is larger than the whole L1 (then it is not kept). */
   set(key: string, record: CacheRecord, pathIndexKey: string, urlKey?: string): boolean {
-    this.#slots.set(key, { record, pathIndexKey, urlKey });
-    if (!this.#slots.has(key)) return false;
+    const slot = { record, pathIndexKey, urlKey };
+    this.#slots.set(key, slot);
+    if (!this.#slots.has(key)) {
+      // Too large: lru-cache dropped any previous record of the key without a dispose we act on.
+      this.#forget(key, slot);
+      return false;
+    }
     let keys = this.#byPath.get(pathIndexKey);
     if (!keys) {
       keys = new Set();

@@ -117,7 +117,11 @@ export class MemoryCacheStore implements CacheStore {
 
   #set(key: string, slot: Slot, ttlMs: number): void {
     this.#slots.set(key, slot, { ttl: ttlMs });
-    if (!this.#slots.has(key)) return;
+    if (!this.#slots.has(key)) {
+      // Too large: lru-cache dropped any previous record of the key without a dispose we act on.
+      this.#forget(key, slot);
+      return;
+    }
     let keys = this.#pathIndexes.get(slot.pathIndexKey);
     if (!keys) {
       keys = new Set();
