@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
-import type { CacheFill } from '../cache/response-cache.js';
+import type { CacheFill, FillBody } from '../cache/response-cache.js';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 
 /**
@@ -25,8 +25,10 @@ export class GatewayExchange {
   /** Filled in by the rate-limit and cache stages for the access log ("allowed", "limited", "hit", …). */
   rateLimitOutcome: string | undefined = undefined;
   cacheOutcome: string | undefined = undefined;
-  /** The cache stage's right to store this request's origin response (a MISS leader), until stored. */
+  /** The cache stage's right to store this request's origin response (a MISS leader), until used. */
   cacheFill: CacheFill | undefined = undefined;
+  /** The MISS leader's response body being collected for the cache, until complete. */
+  cacheFillBody: FillBody | undefined = undefined;
   span: Span | undefined = undefined;
   traceId: string | undefined = undefined;
 

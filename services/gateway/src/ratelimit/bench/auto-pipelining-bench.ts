@@ -20,6 +20,7 @@ import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/sha
 import type { Redis } from 'ioredis';
 import { compileRateLimits } from '../compile-rate-limits.js';
 import { createRateLimiter, type RateLimiter } from '../rate-limiter.js';
+import { RedisLimitStore } from '../redis-limit-store.js';
 import { routeWith, tenantWith } from '../test-fixtures.js';
 
 const redisUrl = process.env['REDIS_URL'] ?? LOCAL_DEFAULTS.REDIS_URL;
@@ -54,7 +55,7 @@ async function mode(autoPipelining: boolean, n: number): Promise<Mode> {
   await whenReady(redis);
   const registry = createMetricsRegistry(`autopipe${n}`, { defaultMetrics: false });
   const limiter = createRateLimiter({
-    redis,
+    store: new RedisLimitStore(redis),
     registry,
     logger: createLogger({ service: 'bench', level: 'error' }),
     keyPrefix: prefix,
