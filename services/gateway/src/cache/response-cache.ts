@@ -111,11 +111,22 @@ export interface ResponseCacheOptions {
   /** Consecutive store failures that open the circuit (store-circuit.ts), and how long it stays open. */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
+  /**
+   * First pause before a failed purge-generation load is tried again (doubling, PREPARE_ATTEMPTS in
+   * all): a replica compiling many tenants at once keeps Redis's short command timeout busy.
+   */
+  retryDelayMs?: number | undefined;
   now?: () => number;
 }
 
+/** Attempts to load a tenant's purge generations before prepareTenant gives up (and rejects). */
+const PREPARE_ATTEMPTS = 5;
+
 export interface ResponseCache {
-  /** Load a tenant's purge generations (call when its snapshot is applied); lookups bypass until then. */
+  /**
+   * Load a tenant's purge generations (call when its snapshot is applied); lookups bypass until then.
+   * A failed load is tried again with backoff; rejects only when the store kept failing.
+   */
   prepareTenant(tenantId: string): Promise<void>;
   /**
    * Answers synchronously when it can (a fresh L1 entry, a bypass); a promise when it must wait for the
@@ -316,10 +327,24 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     generations.set(tenantId, loaded);
   };
 
+  const retryDelayMs = options.retryDelayMs ?? 100;
+  /** A load that failed (e.g. a command timeout while startup keeps the event loop busy) is retried. */
+  const loadWithRetries = async (tenantId: string): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await loadGenerations(tenantId);
+        return;
+      } catch (error) {
+        if (attempt === PREPARE_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** (attempt - 1)).unref());
+      }
+    }
+  };
+
   const prepareTenant = (tenantId: string): Promise<void> => {
     let pending = loading.get(tenantId);
     if (!pending) {
-      pending = loadGenerations(tenantId).finally(() => loading.delete(tenantId));
+      pending = loadWithRetries(tenantId).finally(() => loading.delete(tenantId));
       loading.set(tenantId, pending);
     }
     return pending;
