@@ -101,6 +101,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['auth_mode', 'text'],
     ['required_scopes', 'jsonb'],
     ['require_tenant_org', 'boolean'],
+    ['allow_any_authenticated_user', 'boolean'],
     ['strip_prefix', 'text'],
     ['rate_limit', 'jsonb'],
     ['cache_policy', 'jsonb'],
@@ -223,6 +224,8 @@ class BatchChanges {
           auth_mode: d.auth_mode,
           required_scopes: d.required_scopes,
           require_tenant_org: d.require_tenant_org,
+          // Routes recorded before the flag existed never opted in.
+          allow_any_authenticated_user: d.allow_any_authenticated_user ?? false,
           strip_prefix: d.strip_prefix,
           rate_limit: d.rate_limit,
           cache_policy: d.cache_policy,

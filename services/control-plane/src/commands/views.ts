@@ -57,7 +57,15 @@ export function originView({ data, created_at, updated_at }: Known<OriginState>)
 
 export function routeView({ data, created_at, updated_at }: Known<RouteState>): RouteResource {
   const { route_id, tenant_id, ...config } = data;
-  return { id: route_id, tenant_id, ...config, created_at, updated_at };
+  return {
+    id: route_id,
+    tenant_id,
+    ...config,
+    // Routes recorded before the flag existed never opted in.
+    allow_any_authenticated_user: config.allow_any_authenticated_user ?? false,
+    created_at,
+    updated_at,
+  };
 }
 
 /** A rotated key's effective expiry is the earlier of its own and the end of the grace period. */

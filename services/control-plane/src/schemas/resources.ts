@@ -57,6 +57,7 @@ export const routeResource = z.object({
   auth_mode: authMode,
   required_scopes: z.array(z.string()),
   require_tenant_org: z.boolean(),
+  allow_any_authenticated_user: z.boolean(),
   strip_prefix: z.string().nullable(),
   rate_limit: rateLimitPolicy.nullable(),
   cache_policy: cachePolicy.nullable(),
