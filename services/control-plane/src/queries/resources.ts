@@ -1,4 +1,5 @@
 import type { ReadModelTable } from '@vantageedge/projections/read-models/schema';
+import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 
 /**
  * The admin API's resources as served from the read models: which table, and how a row becomes the
@@ -37,7 +38,7 @@ export const tenantResource: ResourceDefinition = {
     name: row['name'],
     subdomain: row['subdomain'],
     clerk_org_id: row['clerk_org_id'],
-    settings: row['settings'],
+    settings: withoutLegacySettings(row['settings']),
     ...timestamps(row),
   }),
 };
