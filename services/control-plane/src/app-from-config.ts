@@ -1,6 +1,7 @@
 // The purge protocol (generation bump + pub/sub) belongs to the gateways' response cache; the control
 // plane uses that module only to send purges, never to cache.
 import { createResponseCache } from '@vantageedge/gateway/cache/index';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
@@ -9,6 +10,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
+import { createTxtLookup } from './commands/dns-txt.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createControlPlaneApp } from './http/app.js';
 import { createQueryRouter } from './queries/router.js';
@@ -73,6 +75,10 @@ export function controlPlaneAppFromConfig(
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
     },
     tenantDirectory: createTenantDirectory(pool),
+    customDomains: {
+      baseDomains: platformBaseDomains(config),
+      lookupTxt: createTxtLookup(config.DNS_RESOLVER ?? []),
+    },
     apiKeyPepper: config.API_KEY_PEPPER,
     rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
     bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,

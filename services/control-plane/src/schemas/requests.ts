@@ -10,6 +10,7 @@ import {
   rateLimitPolicy,
   tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
+import { canonicalCustomDomain } from '@vantageedge/shared/domain/hostname';
 import { z } from 'zod';
 import { pathPatternProblem } from '../domain/path-pattern.js';
 
@@ -115,6 +116,24 @@ export const updateTenantBody = z.strictObject({
   subdomain: subdomain.optional(),
   clerk_org_id: clerkOrgId.nullable().optional(),
   settings: settingsBody.optional(),
+});
+
+// ---- custom domains ----
+/** A host name in any case or in Unicode; stored in its canonical form (lower-case, punycode). */
+export const customDomainName = z
+  .string({ error: 'must be a host name such as api.example.com' })
+  .max(1000, 'is too long')
+  .transform((value, ctx) => {
+    const result = canonicalCustomDomain(value);
+    if (result.ok) return result.hostname;
+    ctx.addIssue({ code: 'custom', message: result.issue });
+    return z.NEVER;
+  })
+  .describe('a host name (lower-case ASCII or Unicode; stored as lower-case punycode), no port, no wildcard');
+export const addCustomDomainBody = z.strictObject({
+  domain: customDomainName,
+  /** Platform admins only: assign the domain without a DNS proof (it serves at once). */
+  verified: z.boolean().default(false),
 });
 
 // ---- users ----
@@ -244,6 +263,7 @@ export const revokeApiKeyBody = z.strictObject({ reason: z.string().max(500).opt
 export type CreateTenantBody = z.infer<typeof createTenantBody>;
 export type UpdateTenantBody = z.infer<typeof updateTenantBody>;
 export type CreateUserBody = z.infer<typeof createUserBody>;
+export type AddCustomDomainBody = z.infer<typeof addCustomDomainBody>;
 export type UpdateUserBody = z.infer<typeof updateUserBody>;
 export type CreateOriginBody = z.infer<typeof createOriginBody>;
 export type UpdateOriginBody = z.infer<typeof updateOriginBody>;
