@@ -78,7 +78,9 @@ export async function stopAllServices(): Promise<void> {
 export function startService(name: string, entry: string, env: Record<string, string>): ServiceProcess {
   // node itself with tsx's loader (no tsx CLI wrapper whose death would orphan the real process), in a
   // new process group (detached) so a group kill reaches anything the service might spawn.
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  // A compiled entry point (dist/…/*.js) runs on plain node, as in production.
+  const args = entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry];
+  const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, NODE_OPTIONS: '--enable-source-maps', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -372,7 +374,10 @@ export class TestSystem {
       CONTROL_PLANE_PORT: String(port),
       CONTROL_PLANE_HOST: '127.0.0.1',
     });
-    const readModels = startService('read-model-projector', ENTRY_POINTS.readModels, env);
+    const readModels = startService('read-model-projector', ENTRY_POINTS.readModels, {
+      ...env,
+      READ_MODEL_PROJECTOR_METRICS_PORT: '0',
+    });
     const snapshots = startService('snapshot-projector', ENTRY_POINTS.snapshots, {
       ...env,
       SNAPSHOT_PROJECTOR_METRICS_PORT: '0',

@@ -17,7 +17,7 @@ export interface StartGatewayOptions {
   store: GatewayConfigStore;
   registry: Registry;
   logger: Logger;
-  /** Rate limit and cache stages (GW-LIMITS), run between auth and the proxy. */
+  /** Rate limit and cache stages, run between auth and the proxy. */
   stages?: readonly RequestStage[];
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
@@ -58,7 +58,7 @@ function closeServer(server: Server): Promise<void> {
 /** Starts the traffic listener (node:http + the pipeline) and the admin listener (express). */
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
-  const metrics = new GatewayMetrics(registry);
+  const metrics = new GatewayMetrics(registry, { perRoute: config.GATEWAY_METRICS_PER_ROUTE });
   const handler = createGatewayHandler({
     store,
     authenticator: new Authenticator({

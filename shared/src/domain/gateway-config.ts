@@ -221,7 +221,7 @@ const serviceAccounts = z
 export const tenantSettings = z.strictObject({
   /** Tenant-wide cap applied to every route in addition to the route's own limit. */
   rate_limit: rateLimitPolicy.nullable().default(null),
-  /** Generic OAuth2/OIDC access tokens accepted on jwt routes (the seed's "OAuth token support"). */
+  /** Generic OAuth2/OIDC access tokens accepted on jwt routes (OAuth token support). */
   oidc: oidcProvider.nullable().default(null),
   /** Service-to-service auth: each calling service, its public keys and the scopes it may use. */
   service_accounts: serviceAccounts.default([]),

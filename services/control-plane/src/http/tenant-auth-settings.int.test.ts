@@ -1,4 +1,4 @@
-import { exportJWK, generateKeyPair } from 'jose';
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
@@ -21,8 +21,8 @@ beforeAll(async () => {
     body: { tenant_id: tenantId, name: 'o', url: 'http://127.0.0.1:9' },
   });
   originId = json(origin)['id'] as string;
-  const { publicKey } = await generateKeyPair('ES256', { extractable: true });
-  publicJwk = { ...(await exportJWK(publicKey)), kid: 'billing-1', alg: 'ES256' };
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: 'billing-1', alg: 'ES256' };
 });
 afterAll(async () => {
   await cp?.close();

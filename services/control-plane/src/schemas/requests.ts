@@ -165,7 +165,7 @@ const hashKeyRule = (
 };
 const originFields = {
   name,
-  /** The seed's single-upstream shape: becomes one target of weight 1. */
+  /** The single-upstream shape (`url`): becomes one target of weight 1. */
   url: httpUrl,
   targets: z.array(originTarget).min(1, 'needs at least one target').max(100),
   health_check_path: healthCheckPath,
@@ -248,7 +248,7 @@ export const createApiKeyBody = z.strictObject({
   tenant_id: uuid,
   name,
   scopes: scopes.default([]),
-  /** A past time is accepted (the key is born expired), as the seed's example date is. */
+  /** A past time is accepted (the key is born expired), as the documented example's date is. */
   expires_at: z.iso
     .datetime({ offset: true, error: 'must be an ISO-8601 date-time' })
     .nullable()
