@@ -28,5 +28,13 @@ alter table read_models.routes add column allow_any_authenticated_user boolean n
 -- Re-fold every gateway snapshot from the log: snapshots now carry the tenant's users and verified
 -- custom domains, and drop the retired settings (unverified custom_domains, unbound service_jwks).
 -- The snapshot projector republishes every tenant when it starts from position 0.
+-- (The checkpoint lives in snapshot_projector_checkpoint until 0060 moves it to projection_checkpoints.)
 delete from snapshot_state;
-update snapshot_projector_checkpoint set position = 0, updated_at = now();
+do $$
+begin
+  if to_regclass('snapshot_projector_checkpoint') is not null then
+    update snapshot_projector_checkpoint set position = 0, updated_at = now();
+  end if;
+  update projection_checkpoints set position = 0, updated_at = now() where name = 'gateway_snapshots';
+end
+$$;
