@@ -13,6 +13,7 @@ import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { z } from 'zod';
+import { tenantLimitSettings } from './commands/tenant-limits.js';
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
 export const controlPlaneSettings = {
@@ -59,6 +60,7 @@ export const controlPlaneSettings = {
         .min(1),
     )
     .optional(),
+  ...tenantLimitSettings,
 };
 
 /** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: the server forms node:dns accepts. */

@@ -10,8 +10,9 @@ import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
-import { type RunningGateway, startGateway } from './start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
+import { ProbeBudget } from './upstream/probe-budget.js';
 
 export interface GatewayReplicaOptions {
   config: GatewayConfig & {
@@ -61,14 +62,18 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+  const remoteJwks = remoteJwksFromConfig(config, registry);
+  const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
+    remoteJwks,
     hooks: [
       rateLimitStage,
       cacheStage,
       { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
     ],
-    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, logger }),
+    createUpstreamSet: (origin, tenantId) =>
+      createUpstreamSet(origin, { tenantId, registry, logger, probeBudget }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
     onHostRefused: (refusal) => hostsRefused.inc({ reason: refusal.reason }),
@@ -92,6 +97,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
+    remoteJwks,
     stages: [rateLimitStage, cacheStage],
     readiness: () => {
       const status = configPlane.status();

@@ -5,6 +5,7 @@ import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { ApiError, forbidden } from '../http/errors.js';
 import type { CustomDomainDeps } from './custom-domain-commands.js';
+import type { TenantLimits } from './tenant-limits.js';
 
 /** What every command needs from the process. */
 export interface CommandDeps {
@@ -20,6 +21,8 @@ export interface CommandDeps {
   cachePurger?: CachePurger | undefined;
   /** Base domains and TXT lookups of the custom-domain commands; absent → defaults, system resolvers. */
   customDomains?: CustomDomainDeps | undefined;
+  /** How much configuration one tenant may create; default DEFAULT_TENANT_LIMITS. */
+  tenantLimits?: TenantLimits | undefined;
 }
 
 /** Who asks, within which request, under which precondition. */

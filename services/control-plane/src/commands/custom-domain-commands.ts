@@ -22,6 +22,7 @@ import {
 } from './context.js';
 import { createTxtLookup, DnsLookupError, type LookupTxt } from './dns-txt.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
+import { requireRoomForCustomDomain } from './tenant-limits.js';
 
 /** What the custom-domain commands need besides the usual dependencies. */
 export interface CustomDomainDeps {
@@ -131,16 +132,19 @@ export async function addCustomDomain(
       { field: 'verified', issue: 'platform admins only' },
     ]);
   }
-  const result = await run(deps, ctx, tenantId, async () => ({
-    type: 'AddCustomDomain' as const,
-    claim: {
-      custom_domain_id: randomUUID(),
-      domain: body.domain,
-      verification_token: `vantageedge-verify=${randomBytes(24).toString('base64url')}`,
-    },
-    assignedByPlatformAdmin: body.verified,
-    baseDomains: customDomainDeps(deps).baseDomains,
-  }));
+  const result = await run(deps, ctx, tenantId, async (state) => {
+    requireRoomForCustomDomain(deps, state.domains.size);
+    return {
+      type: 'AddCustomDomain' as const,
+      claim: {
+        custom_domain_id: randomUUID(),
+        domain: body.domain,
+        verification_token: `vantageedge-verify=${randomBytes(24).toString('base64url')}`,
+      },
+      assignedByPlatformAdmin: body.verified,
+      baseDomains: customDomainDeps(deps).baseDomains,
+    };
+  });
   return outcome(tenantId, result, body.domain);
 }
 

@@ -11,6 +11,7 @@ import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
+import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
@@ -42,6 +43,8 @@ export interface ControlPlaneAppDeps {
   cachePurger?: CachePurger;
   /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
   customDomains?: CustomDomainDeps;
+  /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
+  tenantLimits?: TenantLimits;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -165,6 +168,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
       customDomains: deps.customDomains,
+      tenantLimits: deps.tenantLimits,
     }),
   );
   if (deps.rollout) app.use(createRolloutRouter({ ...deps.rollout, authorizer }));
