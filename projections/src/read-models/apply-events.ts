@@ -1,5 +1,6 @@
 import { type ControlPlaneEvent, isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
+import { ROUTE_POLICY_FIELDS } from '@vantageedge/shared/domain/route-policies';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
 import { toAuditEntry } from './audit-entry.js';
@@ -106,6 +107,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['strip_prefix', 'text'],
     ['rate_limit', 'jsonb'],
     ['cache_policy', 'jsonb'],
+    ['policies', 'jsonb'],
     ['created_at', 'timestamptz'],
     ['updated_at', 'timestamptz'],
     ['revision', 'bigint'],
@@ -245,6 +247,8 @@ class BatchChanges {
           strip_prefix: d.strip_prefix,
           rate_limit: d.rate_limit,
           cache_policy: d.cache_policy,
+          // The route policies (CORS, IP rules, transforms, …) as one document; absent before they existed.
+          policies: routePoliciesOf(d),
           ...creation,
           ...version,
         });
@@ -460,4 +464,14 @@ async function insertAuditEntries(
           correlation_id text, causation_id text, occurred_at timestamptz, data jsonb)`,
     [JSON.stringify(entries)],
   );
+}
+
+/** The route policy fields an event carries (routes recorded before they existed carry none). */
+function routePoliciesOf(data: object): Record<string, unknown> {
+  const policies: Record<string, unknown> = {};
+  for (const field of ROUTE_POLICY_FIELDS) {
+    const value = (data as Record<string, unknown>)[field];
+    if (value !== undefined) policies[field] = value;
+  }
+  return policies;
 }

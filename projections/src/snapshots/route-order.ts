@@ -4,7 +4,7 @@ import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
  * The order the gateway matches a tenant's routes in: priority (higher first), then specificity
  * compared segment by segment — a literal beats a `:param`, which beats a `prefix*`, which beats a
  * `*` — and, when one pattern is a continuation of the other, the longer one first unless it
- * continues with a wildcard. Ties fall back to the pattern text and the id so the order (and so the
+ * continues with a wildcard; then more `match` conditions first. Ties fall back to the pattern text and the id so the order (and so the
  * snapshot bytes) are deterministic. The gateway's route matcher applies the same rules.
  */
 
@@ -41,10 +41,18 @@ export function compareSpecificity(a: string, b: string): number {
   return longerIsA === longerWins ? -1 : 1;
 }
 
+/** Hosts, headers and query conditions: of two routes otherwise equal, more conditions match first. */
+function conditionCount(route: RouteConfig): number {
+  const match = route.match ?? null;
+  if (match === null) return 0;
+  return (match.hosts.length > 0 ? 1 : 0) + match.headers.length + match.query.length;
+}
+
 export function compareRoutes(a: RouteConfig, b: RouteConfig): number {
   return (
     b.priority - a.priority ||
     compareSpecificity(a.path_pattern, b.path_pattern) ||
+    conditionCount(b) - conditionCount(a) ||
     (a.path_pattern < b.path_pattern ? -1 : a.path_pattern > b.path_pattern ? 1 : 0) ||
     (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   );

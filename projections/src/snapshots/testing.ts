@@ -7,6 +7,7 @@ import type {
   OriginState,
   RouteState,
 } from '@vantageedge/shared/domain/events';
+import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 
 /** Builders of control-plane events for snapshot tests. */
 
@@ -48,7 +49,7 @@ export function tenantCreated(tenantId: string, name = 'Acme') {
     name,
     subdomain: `acme-${tenantId.slice(0, 6)}`,
     clerk_org_id: null,
-    settings: { rate_limit: null, oidc: null, service_accounts: [] },
+    settings: { rate_limit: null, oidc: null, service_accounts: [], ip_rules: null },
   });
 }
 
@@ -101,6 +102,7 @@ export function routeState(
     strip_prefix: null,
     rate_limit: null,
     cache_policy: null,
+    ...NO_ROUTE_POLICIES,
     ...overrides,
   };
 }

@@ -1,4 +1,20 @@
 import { z } from 'zod';
+import {
+  corsPolicy,
+  fixedResponse,
+  ipRules,
+  MAX_ROUTE_BODY_BYTES,
+  MAX_ROUTE_HEADER_BYTES,
+  queryTransform,
+  redirect,
+  requestHeaderTransform,
+  responseHeaderTransform,
+  retryPolicy,
+  rewritePath,
+  routeMatch,
+  routeTimeouts,
+  trafficSplit,
+} from './route-policies.js';
 
 /**
  * The gateway-facing configuration of a tenant: the shapes the control plane validates in commands,
@@ -121,7 +137,8 @@ export type OriginConfig = z.infer<typeof originConfig>;
 
 export const routeConfig = z.strictObject({
   id: z.uuid(),
-  origin_id: z.uuid(),
+  /** Null only for a route that answers itself (fixed_response, redirect) and never calls an origin. */
+  origin_id: z.uuid().nullable(),
   path_pattern: z.string(),
   /** Upper-case HTTP methods; empty = any method. */
   methods: z.array(z.string()).default([]),
@@ -139,6 +156,24 @@ export const routeConfig = z.strictObject({
   strip_prefix: z.string().nullable().default(null),
   rate_limit: rateLimitPolicy.nullable().default(null),
   cache_policy: cachePolicy.nullable().default(null),
+  // Route policies (shared/src/domain/route-policies.ts); null = not used on this route.
+  /** Conditions beyond path and method: hosts, headers, query. */
+  match: routeMatch.nullable().default(null),
+  cors: corsPolicy.nullable().default(null),
+  /** Overrides the tenant-wide settings.ip_rules for this route. */
+  ip_rules: ipRules.nullable().default(null),
+  request_headers: requestHeaderTransform.nullable().default(null),
+  response_headers: responseHeaderTransform.nullable().default(null),
+  rewrite_path: rewritePath.nullable().default(null),
+  query: queryTransform.nullable().default(null),
+  timeouts: routeTimeouts.nullable().default(null),
+  retries: retryPolicy.nullable().default(null),
+  /** Below the gateway's global limits (the lower one applies). */
+  max_body_bytes: z.number().int().min(0).max(MAX_ROUTE_BODY_BYTES).nullable().default(null),
+  max_header_bytes: z.number().int().min(256).max(MAX_ROUTE_HEADER_BYTES).nullable().default(null),
+  traffic_split: trafficSplit.nullable().default(null),
+  fixed_response: fixedResponse.nullable().default(null),
+  redirect: redirect.nullable().default(null),
 });
 export type RouteConfig = z.infer<typeof routeConfig>;
 
@@ -231,6 +266,8 @@ export const tenantSettings = z.strictObject({
   oidc: oidcProvider.nullable().default(null),
   /** Service-to-service auth: each calling service, its public keys and the scopes it may use. */
   service_accounts: serviceAccounts.default([]),
+  /** Tenant-wide IP allow/deny lists: every route without its own ip_rules applies them. */
+  ip_rules: ipRules.nullable().default(null),
 });
 export type TenantSettings = z.infer<typeof tenantSettings>;
 

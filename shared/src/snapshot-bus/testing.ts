@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type RouteConfig, type TenantSnapshot, tenantSnapshot } from '../domain/gateway-config.js';
+import { NO_ROUTE_POLICIES } from '../domain/route-policies.js';
 import type { BusHealth, SnapshotBus, SnapshotHandlers, SnapshotMessage } from './port.js';
 
 /** A valid snapshot for tests; `routes` adds that many routes (random paths compress poorly). */
@@ -29,6 +30,7 @@ export function sampleSnapshot(
       strip_prefix: null,
       rate_limit: null,
       cache_policy: null,
+      ...NO_ROUTE_POLICIES,
     });
   }
   return tenantSnapshot.parse({

@@ -57,6 +57,7 @@ describe('per-tenant limits (control plane)', () => {
         customDomains: 2,
         stringLength: 200,
         settingsBytes: 2048,
+        routeBytes: 4096,
       },
     });
     tenant = idOf(await post('/api/v1/tenants', { name: 'limits', subdomain: 'limits' }));
@@ -164,6 +165,7 @@ describe('per-tenant limits (control plane)', () => {
       TENANT_MAX_CUSTOM_DOMAINS: true,
       TENANT_MAX_STRING_LENGTH: true,
       TENANT_MAX_SETTINGS_BYTES: true,
+      TENANT_MAX_ROUTE_BYTES: true,
     });
     expect(tenantLimitsFromConfig(settings.parse({}))).toEqual(DEFAULT_TENANT_LIMITS);
     expect(tenantLimitsFromConfig(settings.parse({ TENANT_MAX_ROUTES: '5' })).routes).toBe(5);

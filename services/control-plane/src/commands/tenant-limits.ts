@@ -18,6 +18,8 @@ export interface TenantLimits {
   stringLength: number;
   /** Largest tenant `settings` object, as JSON bytes (service JWKs, OIDC, custom domains, limits). */
   settingsBytes: number;
+  /** Largest route, as JSON bytes: its policies' lists (CIDRs, headers, CORS origins, a fixed body, …). */
+  routeBytes: number;
 }
 
 export const DEFAULT_TENANT_LIMITS: TenantLimits = {
@@ -28,6 +30,7 @@ export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   customDomains: 10,
   stringLength: 2048,
   settingsBytes: 32 * 1024,
+  routeBytes: 32 * 1024,
 };
 
 const count = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
@@ -43,6 +46,7 @@ export const tenantLimitSettings = {
   TENANT_MAX_CUSTOM_DOMAINS: count(50, DEFAULT_TENANT_LIMITS.customDomains),
   TENANT_MAX_STRING_LENGTH: count(65_536, DEFAULT_TENANT_LIMITS.stringLength),
   TENANT_MAX_SETTINGS_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.settingsBytes),
+  TENANT_MAX_ROUTE_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.routeBytes),
 };
 
 type TenantLimitConfig = z.infer<z.ZodObject<typeof tenantLimitSettings>>;
@@ -56,6 +60,7 @@ export function tenantLimitsFromConfig(config: TenantLimitConfig): TenantLimits 
     customDomains: config.TENANT_MAX_CUSTOM_DOMAINS,
     stringLength: config.TENANT_MAX_STRING_LENGTH,
     settingsBytes: config.TENANT_MAX_SETTINGS_BYTES,
+    routeBytes: config.TENANT_MAX_ROUTE_BYTES,
   };
 }
 
@@ -159,6 +164,21 @@ export function requireSettingsWithinLimits(
     throw limitExceeded(
       'settings',
       `is ${bytes} bytes as JSON, the most allowed is ${limits.settingsBytes} (TENANT_MAX_SETTINGS_BYTES)`,
+    );
+  }
+}
+
+/**
+ * A route (the whole route after an update, policies included) within TENANT_MAX_ROUTE_BYTES: every
+ * replica compiles every route of every tenant, so a route's lists are bounded as a whole too.
+ */
+export function requireRouteWithinLimits(deps: Pick<CommandDeps, 'tenantLimits'>, route: object): void {
+  const max = limitsOf(deps).routeBytes;
+  const bytes = Buffer.byteLength(JSON.stringify(route));
+  if (bytes > max) {
+    throw limitExceeded(
+      'route',
+      `is ${bytes} bytes as JSON, the most allowed is ${max} (TENANT_MAX_ROUTE_BYTES)`,
     );
   }
 }

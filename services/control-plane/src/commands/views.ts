@@ -1,5 +1,6 @@
 import type { OriginState, RouteState, TenantState, UserState } from '@vantageedge/shared/domain/events';
 import { type TenantSettings, withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
+import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 import type { ApiKeyData } from '../domain/api-key.js';
 import type { Lifecycle } from '../domain/decision.js';
 import type {
@@ -20,8 +21,12 @@ export function tenantView({ data, created_at, updated_at }: Known<TenantState>)
     name: data.name,
     subdomain: data.subdomain,
     clerk_org_id: data.clerk_org_id,
-    // Events recorded before the retired settings fields were dropped may still carry them.
-    settings: withoutLegacySettings(data.settings) as TenantSettings,
+    // Events recorded before the retired settings fields were dropped may still carry them; settings
+    // recorded before ip_rules existed have none.
+    settings: {
+      ip_rules: null,
+      ...(withoutLegacySettings(data.settings) as Partial<TenantSettings>),
+    } as TenantSettings,
     created_at,
     updated_at,
   };
@@ -62,6 +67,8 @@ export function routeView({ data, created_at, updated_at }: Known<RouteState>): 
   return {
     id: route_id,
     tenant_id,
+    // Routes recorded before the route policies existed have none.
+    ...NO_ROUTE_POLICIES,
     ...config,
     // Routes recorded before the flag existed never opted in.
     allow_any_authenticated_user: config.allow_any_authenticated_user ?? false,

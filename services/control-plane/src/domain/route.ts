@@ -9,6 +9,7 @@ import {
   lifecycleEvolve,
   live,
 } from './decision.js';
+import { requireCoherentRoutePolicies } from './route-policy-rules.js';
 
 export type Route = Lifecycle<RouteState>;
 
@@ -35,11 +36,13 @@ function decide(command: RouteCommand, state: Route): Decision {
     case 'CreateRoute':
       if (state.status !== 'absent') throw new DomainError('conflict', 'route already exists');
       requireCoherentAuth(command.route);
+      requireCoherentRoutePolicies(command.route);
       return { events: [{ type: 'RouteCreated', data: command.route }] };
     case 'UpdateRoute': {
       const { next, changedFields } = applyChanges(live(state, 'route').data, command.changes);
       if (changedFields.length === 0) return { events: [] };
       requireCoherentAuth(next);
+      requireCoherentRoutePolicies(next);
       return { events: [{ type: 'RouteUpdated', data: { ...next, changed_fields: changedFields } }] };
     }
     case 'DeleteRoute': {

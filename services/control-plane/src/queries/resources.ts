@@ -1,5 +1,6 @@
 import type { ReadModelTable } from '@vantageedge/projections/read-models/schema';
 import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
+import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 
 /**
  * The admin API's resources as served from the read models: which table, and how a row becomes the
@@ -38,7 +39,8 @@ export const tenantResource: ResourceDefinition = {
     name: row['name'],
     subdomain: row['subdomain'],
     clerk_org_id: row['clerk_org_id'],
-    settings: withoutLegacySettings(row['settings']),
+    // Settings recorded before ip_rules existed have none.
+    settings: { ip_rules: null, ...(withoutLegacySettings(row['settings']) as object) },
     ...timestamps(row),
   }),
 };
@@ -94,6 +96,8 @@ export const routeResource: ResourceDefinition = {
     strip_prefix: row['strip_prefix'],
     rate_limit: row['rate_limit'],
     cache_policy: row['cache_policy'],
+    ...NO_ROUTE_POLICIES,
+    ...(row['policies'] as object),
     ...timestamps(row),
   }),
 };

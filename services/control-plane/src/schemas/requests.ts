@@ -12,6 +12,22 @@ import {
   tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain } from '@vantageedge/shared/domain/hostname';
+import {
+  corsPolicy,
+  fixedResponse,
+  ipRules,
+  MAX_ROUTE_BODY_BYTES,
+  MAX_ROUTE_HEADER_BYTES,
+  queryTransform,
+  redirect,
+  requestHeaderTransform,
+  responseHeaderTransform,
+  retryPolicy,
+  rewritePath,
+  routeMatch,
+  routeTimeouts,
+  trafficSplit,
+} from '@vantageedge/shared/domain/route-policies';
 import { z } from 'zod';
 import { pathPatternProblem } from '../domain/path-pattern.js';
 
@@ -225,9 +241,27 @@ export const updateOriginBody = z
   });
 
 // ---- routes ----
+/** The route policies (docs: README "Route policies"); null = off. Shapes in shared/route-policies. */
+const routePolicyFields = {
+  match: routeMatch,
+  cors: corsPolicy,
+  ip_rules: ipRules,
+  request_headers: requestHeaderTransform,
+  response_headers: responseHeaderTransform,
+  rewrite_path: rewritePath,
+  query: queryTransform,
+  timeouts: routeTimeouts,
+  retries: retryPolicy,
+  max_body_bytes: z.number().int().min(0).max(MAX_ROUTE_BODY_BYTES),
+  max_header_bytes: z.number().int().min(256).max(MAX_ROUTE_HEADER_BYTES),
+  traffic_split: trafficSplit,
+  fixed_response: fixedResponse,
+  redirect,
+};
 export const createRouteBody = z.strictObject({
   tenant_id: uuid,
-  origin_id: uuid,
+  /** null only for a route that answers itself (fixed_response or redirect). */
+  origin_id: uuid.nullable(),
   path_pattern: pathPattern,
   methods: methods.default([]),
   priority: priority.default(0),
@@ -238,9 +272,23 @@ export const createRouteBody = z.strictObject({
   strip_prefix: stripPrefix.default(null),
   rate_limit: rateLimitPolicy.nullable().default(null),
   cache_policy: cachePolicy.nullable().default(null),
+  match: routePolicyFields.match.nullable().default(null),
+  cors: routePolicyFields.cors.nullable().default(null),
+  ip_rules: routePolicyFields.ip_rules.nullable().default(null),
+  request_headers: routePolicyFields.request_headers.nullable().default(null),
+  response_headers: routePolicyFields.response_headers.nullable().default(null),
+  rewrite_path: routePolicyFields.rewrite_path.nullable().default(null),
+  query: routePolicyFields.query.nullable().default(null),
+  timeouts: routePolicyFields.timeouts.nullable().default(null),
+  retries: routePolicyFields.retries.nullable().default(null),
+  max_body_bytes: routePolicyFields.max_body_bytes.nullable().default(null),
+  max_header_bytes: routePolicyFields.max_header_bytes.nullable().default(null),
+  traffic_split: routePolicyFields.traffic_split.nullable().default(null),
+  fixed_response: routePolicyFields.fixed_response.nullable().default(null),
+  redirect: routePolicyFields.redirect.nullable().default(null),
 });
 export const updateRouteBody = z.strictObject({
-  origin_id: uuid.optional(),
+  origin_id: uuid.nullable().optional(),
   path_pattern: pathPattern.optional(),
   methods: methods.optional(),
   priority: priority.optional(),
@@ -251,6 +299,20 @@ export const updateRouteBody = z.strictObject({
   strip_prefix: stripPrefix.optional(),
   rate_limit: rateLimitPolicy.nullable().optional(),
   cache_policy: cachePolicy.nullable().optional(),
+  match: routePolicyFields.match.nullable().optional(),
+  cors: routePolicyFields.cors.nullable().optional(),
+  ip_rules: routePolicyFields.ip_rules.nullable().optional(),
+  request_headers: routePolicyFields.request_headers.nullable().optional(),
+  response_headers: routePolicyFields.response_headers.nullable().optional(),
+  rewrite_path: routePolicyFields.rewrite_path.nullable().optional(),
+  query: routePolicyFields.query.nullable().optional(),
+  timeouts: routePolicyFields.timeouts.nullable().optional(),
+  retries: routePolicyFields.retries.nullable().optional(),
+  max_body_bytes: routePolicyFields.max_body_bytes.nullable().optional(),
+  max_header_bytes: routePolicyFields.max_header_bytes.nullable().optional(),
+  traffic_split: routePolicyFields.traffic_split.nullable().optional(),
+  fixed_response: routePolicyFields.fixed_response.nullable().optional(),
+  redirect: routePolicyFields.redirect.nullable().optional(),
 });
 
 // ---- api keys ----

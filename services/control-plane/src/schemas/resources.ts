@@ -9,6 +9,20 @@ import {
   rateLimitPolicy,
   tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
+import {
+  corsPolicy,
+  fixedResponse,
+  ipRules,
+  queryTransform,
+  redirect,
+  requestHeaderTransform,
+  responseHeaderTransform,
+  retryPolicy,
+  rewritePath,
+  routeMatch,
+  routeTimeouts,
+  trafficSplit,
+} from '@vantageedge/shared/domain/route-policies';
 import { z } from 'zod';
 
 /** The resources the admin API returns (commands and queries alike); documentation in /openapi.json. */
@@ -50,7 +64,7 @@ export const originResource = z.object({
 export const routeResource = z.object({
   id: z.uuid(),
   tenant_id: z.uuid(),
-  origin_id: z.uuid(),
+  origin_id: z.uuid().nullable(),
   path_pattern: z.string(),
   methods: z.array(z.string()),
   priority: z.number().int(),
@@ -61,6 +75,20 @@ export const routeResource = z.object({
   strip_prefix: z.string().nullable(),
   rate_limit: rateLimitPolicy.nullable(),
   cache_policy: cachePolicy.nullable(),
+  match: routeMatch.nullable(),
+  cors: corsPolicy.nullable(),
+  ip_rules: ipRules.nullable(),
+  request_headers: requestHeaderTransform.nullable(),
+  response_headers: responseHeaderTransform.nullable(),
+  rewrite_path: rewritePath.nullable(),
+  query: queryTransform.nullable(),
+  timeouts: routeTimeouts.nullable(),
+  retries: retryPolicy.nullable(),
+  max_body_bytes: z.number().int().nullable(),
+  max_header_bytes: z.number().int().nullable(),
+  traffic_split: trafficSplit.nullable(),
+  fixed_response: fixedResponse.nullable(),
+  redirect: redirect.nullable(),
   ...timestamps,
 });
 

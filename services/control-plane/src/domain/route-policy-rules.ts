@@ -1,0 +1,66 @@
+import type { RouteState } from '@vantageedge/shared/domain/events';
+import { DomainError } from './decision.js';
+
+/**
+ * Rules between a route's fields that no single field's schema can check. Applied to the whole route
+ * after a create or an update (an update may change one side only), so each is a 400 naming the field
+ * to change. Fields of routes recorded before a policy existed are absent: read as null.
+ */
+export function requireCoherentRoutePolicies(route: RouteState): void {
+  const fixed = route.fixed_response ?? null;
+  const redirect = route.redirect ?? null;
+  if (fixed !== null && redirect !== null) {
+    throw new DomainError('invalid', 'give either fixed_response or redirect, not both', 'redirect');
+  }
+  const answersItself = fixed !== null || redirect !== null;
+  if (!answersItself && route.origin_id === null) {
+    throw new DomainError(
+      'invalid',
+      'is required unless the route answers itself with fixed_response or redirect',
+      'origin_id',
+    );
+  }
+  if ((route.rewrite_path ?? null) !== null && route.strip_prefix !== null) {
+    throw new DomainError(
+      'invalid',
+      'give either strip_prefix or rewrite_path (rewrite_path.from_prefix strips a prefix too)',
+      'rewrite_path',
+    );
+  }
+  requireTemplateFitsPattern(route);
+  const split = route.traffic_split ?? null;
+  if (split !== null && route.origin_id !== null) {
+    if (!split.origins.some((entry) => entry.origin_id === route.origin_id)) {
+      throw new DomainError(
+        'invalid',
+        `must include the route's origin_id (${route.origin_id}) with its weight`,
+        'traffic_split.origins',
+      );
+    }
+  }
+}
+
+/** A rewrite template's `:name` segments are the pattern's parameters; its trailing `*`, the pattern's. */
+function requireTemplateFitsPattern(route: RouteState): void {
+  const template = route.rewrite_path?.template;
+  if (template === undefined) return;
+  const patternSegments = route.path_pattern === '/' ? [] : route.path_pattern.slice(1).split('/');
+  const params = new Set(patternSegments.filter((segment) => segment.startsWith(':')));
+  const segments = template === '/' ? [] : template.slice(1).split('/');
+  for (const segment of segments) {
+    if (segment.startsWith(':') && !params.has(segment)) {
+      throw new DomainError(
+        'invalid',
+        `${segment} is not a parameter of path_pattern ${route.path_pattern}`,
+        'rewrite_path.template',
+      );
+    }
+  }
+  if (segments.at(-1) === '*' && patternSegments.at(-1) !== '*') {
+    throw new DomainError(
+      'invalid',
+      `ends with * but path_pattern ${route.path_pattern} does not end with /*`,
+      'rewrite_path.template',
+    );
+  }
+}

@@ -1,0 +1,568 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * The route policies beyond auth, rate limit and cache: CORS, IP rules, header / path / query
+ * transforms, timeouts and retries, body and header limits, traffic split, request matching beyond
+ * path and method, fixed responses and redirects. The control plane validates them (these schemas plus
+ * the cross-field rules of the route decider), events and snapshots carry them, and each gateway
+ * compiles them onto the route as stages. snake_case, as in the admin API.
+ */
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+/** RFC 9110 §9.2.2: the methods a retry may repeat without being listed explicitly. */
+export const IDEMPOTENT_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'];
+
+// ---- value templates ----
+
+/** What a header or query value may name as `${…}`; resolved per request by the gateway. */
+export const TEMPLATE_VARIABLES = [
+  'client_ip',
+  'request_id',
+  'tenant_id',
+  'consumer_id',
+  'route_id',
+] as const;
+export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
+/** What a redirect location may name as `${…}`. */
+export const LOCATION_VARIABLES = ['path', 'query', 'host'] as const;
+export type LocationVariable = (typeof LOCATION_VARIABLES)[number];
+
+export type TemplatePart<Variable extends string> = { literal: string } | { variable: Variable };
+
+/** `a-${client_ip}-b` → literal and variable parts; an error naming the first unknown `${…}`. */
+export function parseTemplate<Variable extends string>(
+  text: string,
+  variables: readonly Variable[],
+): { ok: true; parts: TemplatePart<Variable>[] } | { ok: false; issue: string } {
+  const parts: TemplatePart<Variable>[] = [];
+  let at = 0;
+  while (at < text.length) {
+    const open = text.indexOf('${', at);
+    if (open < 0) {
+      parts.push({ literal: text.slice(at) });
+      break;
+    }
+    if (open > at) parts.push({ literal: text.slice(at, open) });
+    const close = text.indexOf('}', open);
+    if (close < 0) return { ok: false, issue: 'has an unclosed ${' };
+    const name = text.slice(open + 2, close);
+    if (!(variables as readonly string[]).includes(name)) {
+      return {
+        ok: false,
+        issue: `names \${${name}}; the variables are ${variables.map((v) => `\${${v}}`).join(', ')}`,
+      };
+    }
+    parts.push({ variable: name as Variable });
+    at = close + 1;
+  }
+  return { ok: true, parts };
+}
+
+function template<Variable extends string>(schema: z.ZodString, variables: readonly Variable[]) {
+  return schema.superRefine((value, ctx) => {
+    const parsed = parseTemplate(value, variables);
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.issue });
+  });
+}
+
+// ---- names and values ----
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const QUERY_NAME = /^[A-Za-z0-9._~:[\]-]+$/;
+
+/** An HTTP field name (RFC 9110 token), stored lower-case. */
+export const headerName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .regex(TOKEN, 'must be an HTTP header name (letters, digits, -, _ …)')
+  .toLowerCase();
+
+/** A header value without control characters (CR, LF, NUL can never reach a header). */
+const headerValueText = z
+  .string()
+  .max(1000, 'must be at most 1000 characters')
+  .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain control characters');
+
+const headerValueTemplate = template(headerValueText, TEMPLATE_VARIABLES);
+
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
+
+const queryParamName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .regex(QUERY_NAME, 'must be a query parameter name (letters, digits, . _ ~ : [ ] -)');
+const queryValueTemplate = template(
+  z
+    .string()
+    .max(1000, 'must be at most 1000 characters')
+    .refine((value) => !hasControlCharacter(value), { error: 'must not contain control characters' }),
+  TEMPLATE_VARIABLES,
+);
+
+const cookieName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a cookie name');
+
+/**
+ * A `{ name: value }` map of at most `max` entries whose names follow `key` (checked one by one, so a
+ * bad name is reported at its own path with its own message). Names are compared case-insensitively.
+ */
+function boundedRecord<Value extends z.ZodType>(
+  key: z.ZodType<string>,
+  value: Value,
+  max: number,
+  namePattern: RegExp,
+) {
+  const names = z.string().min(1).max(100).regex(namePattern);
+  return z.record(names, value).superRefine((record, ctx) => {
+    const names = Object.keys(record);
+    if (names.length > max) ctx.addIssue({ code: 'custom', message: `at most ${max} entries` });
+    const seen = new Set<string>();
+    for (const name of names) {
+      const checked = key.safeParse(name);
+      if (!checked.success) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: checked.error.issues[0]?.message ?? 'is not allowed',
+        });
+      } else if (seen.has(name.toLowerCase())) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'is listed twice (names are case-insensitive)',
+        });
+      }
+      seen.add(name.toLowerCase());
+    }
+  });
+}
+
+// ---- header transforms ----
+
+/** Request headers the gateway owns: never set, added or removed by a transform. */
+export const REQUEST_HEADERS_NOT_TRANSFORMED: readonly string[] = [
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'expect',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  'x-request-id',
+];
+/** Response headers the gateway owns. */
+export const RESPONSE_HEADERS_NOT_TRANSFORMED: readonly string[] = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'x-request-id',
+];
+/** Identity headers (x-vantageedge-*) are the gateway's alone: an origin trusts them. */
+export const GATEWAY_HEADER_PREFIX = 'x-vantageedge-';
+
+function headerTransform(owned: readonly string[]) {
+  const refuseOwned = (name: string) =>
+    owned.includes(name) || name.startsWith(GATEWAY_HEADER_PREFIX)
+      ? `${name} is set by the gateway and cannot be changed`
+      : undefined;
+  const name = headerName.superRefine((value, ctx) => {
+    const problem = refuseOwned(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+  return z.strictObject({
+    /** Replaces the header (every line of it). */
+    set: boundedRecord(name, headerValueTemplate, 30, TOKEN).default({}),
+    /** Appends a line, keeping what is there. */
+    add: boundedRecord(name, headerValueTemplate, 30, TOKEN).default({}),
+    remove: z.array(name).max(30, 'at most 30 headers').default([]),
+  });
+}
+
+export const requestHeaderTransform = headerTransform(REQUEST_HEADERS_NOT_TRANSFORMED);
+export const responseHeaderTransform = headerTransform(RESPONSE_HEADERS_NOT_TRANSFORMED);
+export type HeaderTransform = z.infer<typeof requestHeaderTransform>;
+
+export const queryTransform = z.strictObject({
+  /** Replaces every value of the parameter (or adds it). */
+  set: boundedRecord(queryParamName, queryValueTemplate, 30, QUERY_NAME).default({}),
+  /** Appends `name=value`, keeping values already there. */
+  add: boundedRecord(queryParamName, queryValueTemplate, 30, QUERY_NAME).default({}),
+  remove: z.array(queryParamName).max(30, 'at most 30 parameters').default([]),
+});
+export type QueryTransform = z.infer<typeof queryTransform>;
+
+// ---- path rewrite ----
+
+const absolutePath = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(500, 'must be at most 500 characters')
+  .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/, 'must be a path starting with / (no query, no spaces)')
+  .refine((path) => !/(^|\/)\.{1,2}(\/|$)/.test(path) && !path.includes('//'), {
+    error: 'must not contain dot segments or empty segments',
+  });
+
+/**
+ * Either a prefix replacement (`from_prefix` → `to_prefix`, whole segments) or a template whose
+ * `:name` segments take the request's value of the route pattern's `:name` and whose trailing `*`
+ * takes what the route's trailing `*` matched. No regular expressions.
+ */
+export const rewritePath = z
+  .strictObject({
+    from_prefix: absolutePath.optional(),
+    to_prefix: absolutePath.optional(),
+    template: absolutePath.optional(),
+  })
+  .superRefine((rewrite, ctx) => {
+    const prefixForm = rewrite.from_prefix !== undefined || rewrite.to_prefix !== undefined;
+    if (rewrite.template !== undefined && prefixForm) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['template'],
+        message: 'give either template or from_prefix/to_prefix',
+      });
+      return;
+    }
+    if (rewrite.template === undefined && !prefixForm) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['template'],
+        message: 'give template, or from_prefix and to_prefix',
+      });
+      return;
+    }
+    if (prefixForm && rewrite.from_prefix === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['from_prefix'], message: 'is required with to_prefix' });
+    }
+    if (prefixForm && rewrite.to_prefix === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['to_prefix'], message: 'is required with from_prefix' });
+    }
+    if (rewrite.template !== undefined) {
+      const segments = rewrite.template.slice(1).split('/');
+      segments.forEach((segment, index) => {
+        if (segment.includes('*') && (segment !== '*' || index !== segments.length - 1)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['template'],
+            message: '* is only allowed as the last segment',
+          });
+        }
+        if (segment.startsWith(':') && !/^:[A-Za-z_][A-Za-z0-9_]*$/.test(segment)) {
+          ctx.addIssue({ code: 'custom', path: ['template'], message: `${segment} is not a parameter name` });
+        }
+      });
+    }
+  });
+export type RewritePath = z.infer<typeof rewritePath>;
+
+// ---- CORS ----
+
+/** `*`, an exact origin (`https://app.example.com`, `http://localhost:3000`), or `https://*.example.com`. */
+const CORS_ORIGIN =
+  /^https?:\/\/(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/;
+const corsOrigin = z
+  .string()
+  .max(300, 'must be at most 300 characters')
+  .toLowerCase()
+  .refine((value) => value === '*' || CORS_ORIGIN.test(value), {
+    error: 'must be *, an origin such as https://app.example.com, or https://*.example.com',
+  });
+
+export const corsPolicy = z
+  .strictObject({
+    allow_origins: z.array(corsOrigin).min(1, 'needs at least one origin').max(50, 'at most 50 origins'),
+    /** Empty: the route's own methods (any method when the route lists none). */
+    allow_methods: z.array(z.enum(HTTP_METHODS)).max(HTTP_METHODS.length).default([]),
+    allow_headers: z.array(headerName).max(50, 'at most 50 headers').default([]),
+    expose_headers: z.array(headerName).max(50, 'at most 50 headers').default([]),
+    allow_credentials: z.boolean().default(false),
+    max_age_seconds: z.number().int().min(0).max(86_400).default(600),
+  })
+  .superRefine((cors, ctx) => {
+    if (cors.allow_credentials && cors.allow_origins.includes('*')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allow_origins'],
+        message: 'may not contain * when allow_credentials is true (browsers refuse it): list the origins',
+      });
+    }
+  });
+export type CorsPolicy = z.infer<typeof corsPolicy>;
+
+// ---- IP rules ----
+
+export interface ParsedCidr {
+  readonly network: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
+}
+
+/** `203.0.113.0/24`, `2001:db8::/32`, or a single address (/32, /128); undefined when malformed. */
+export function parseCidr(text: string): ParsedCidr | undefined {
+  const slash = text.indexOf('/');
+  const network = slash < 0 ? text : text.slice(0, slash);
+  const version = isIP(network);
+  if (version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const family = version === 4 ? 'ipv4' : 'ipv6';
+  if (slash < 0) return { network, prefix: max, family };
+  const prefixText = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) return undefined;
+  return { network, prefix: Number(prefixText), family };
+}
+
+const cidr = z
+  .string()
+  .max(50, 'must be at most 50 characters')
+  .refine((text) => parseCidr(text) !== undefined, {
+    error: 'must be an IPv4 or IPv6 address or CIDR range, such as 203.0.113.0/24 or 2001:db8::/32',
+  });
+
+/** Allow and deny lists on the client address; deny wins; a non-empty allow list admits only itself. */
+export const ipRules = z.strictObject({
+  allow: z.array(cidr).max(200, 'at most 200 ranges').default([]),
+  deny: z.array(cidr).max(200, 'at most 200 ranges').default([]),
+});
+export type IpRules = z.infer<typeof ipRules>;
+
+// ---- timeouts and retries ----
+
+export const routeTimeouts = z.strictObject({
+  /** Establishing a connection to a target (a new connection; a kept-alive one is reused at once). */
+  connect_ms: z.number().int().min(1).max(60_000).optional(),
+  /** From sending the request to the origin's response headers. */
+  response_headers_ms: z.number().int().min(1).max(300_000).optional(),
+  /** Longest silence between two chunks of the origin's response body. */
+  idle_ms: z.number().int().min(1).max(300_000).optional(),
+});
+export type RouteTimeouts = z.infer<typeof routeTimeouts>;
+
+export const RETRY_CONDITIONS = ['connect_error', 'reset', '502', '503', '504'] as const;
+export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
+
+export const retryPolicy = z
+  .strictObject({
+    /** Tries in all, the first included: 2 = one retry. */
+    attempts: z.number().int().min(2).max(5).default(2),
+    on: z
+      .array(z.enum(RETRY_CONDITIONS))
+      .min(1, 'needs at least one condition')
+      .default(['connect_error', 'reset', '502', '503', '504']),
+    /** Methods that may be retried: the idempotent ones unless others are listed. */
+    methods: z
+      .array(z.enum(HTTP_METHODS))
+      .min(1, 'needs at least one method')
+      .default([...IDEMPOTENT_METHODS]),
+    /** Exponential backoff with full jitter: a random wait up to min(max_ms, base_ms × 2^retry). */
+    backoff: z
+      .strictObject({
+        base_ms: z.number().int().min(0).max(10_000).default(25),
+        max_ms: z.number().int().min(0).max(30_000).default(250),
+      })
+      .prefault({}),
+    /**
+     * Envoy-style retry budget per target: the retries caused by a target's failures stay within
+     * `percent` of its requests over the last 10 seconds (at least `min_retries` of them).
+     */
+    budget: z
+      .strictObject({
+        percent: z.number().min(1).max(100).default(20),
+        min_retries: z.number().int().min(0).max(1000).default(3),
+      })
+      .prefault({}),
+  })
+  .superRefine((retries, ctx) => {
+    if (retries.backoff.max_ms < retries.backoff.base_ms) {
+      ctx.addIssue({ code: 'custom', path: ['backoff', 'max_ms'], message: 'must be at least base_ms' });
+    }
+  });
+export type RetryPolicy = z.infer<typeof retryPolicy>;
+
+// ---- traffic split ----
+
+const headerOrCookieFields = { header: headerName.optional(), cookie: cookieName.optional() };
+function oneOfHeaderOrCookie(
+  value: { header?: string | undefined; cookie?: string | undefined },
+  ctx: z.RefinementCtx,
+) {
+  if ((value.header === undefined) === (value.cookie === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['header'], message: 'give either header or cookie' });
+  }
+}
+const stickyKey = z.strictObject(headerOrCookieFields).superRefine(oneOfHeaderOrCookie);
+const splitOverride = z
+  .strictObject({
+    ...headerOrCookieFields,
+    value: z.string().min(1).max(200),
+    origin_id: z.uuid('must be a uuid'),
+  })
+  .superRefine(oneOfHeaderOrCookie);
+
+export const trafficSplit = z
+  .strictObject({
+    origins: z
+      .array(
+        z.strictObject({ origin_id: z.uuid('must be a uuid'), weight: z.number().int().min(0).max(1000) }),
+      )
+      .min(2, 'needs at least two origins')
+      .max(10, 'at most 10 origins'),
+    /** Requests with the same header or cookie value go to the same origin. */
+    sticky: stickyKey.nullable().default(null),
+    /** `x-canary: always` → that origin, whatever the weights; the first that matches wins. */
+    overrides: z.array(splitOverride).max(10, 'at most 10 overrides').default([]),
+  })
+  .superRefine((split, ctx) => {
+    const ids = new Set<string>();
+    split.origins.forEach((entry, index) => {
+      if (ids.has(entry.origin_id)) {
+        ctx.addIssue({ code: 'custom', path: ['origins', index, 'origin_id'], message: 'is listed twice' });
+      }
+      ids.add(entry.origin_id);
+    });
+    if (split.origins.every((entry) => entry.weight === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['origins'], message: 'needs at least one weight above 0' });
+    }
+    split.overrides.forEach((override, index) => {
+      if (!ids.has(override.origin_id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['overrides', index, 'origin_id'],
+          message: 'must be one of the split origins',
+        });
+      }
+    });
+  });
+export type TrafficSplit = z.infer<typeof trafficSplit>;
+
+// ---- matching ----
+
+const hostName = z
+  .string()
+  .max(253, 'must be at most 253 characters')
+  .toLowerCase()
+  .regex(
+    /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/,
+    'must be a host name such as api.example.com (no port, no wildcard)',
+  );
+
+function condition<Name extends z.ZodType<string>>(name: Name) {
+  return z
+    .strictObject({
+      name,
+      exact: z.string().max(500).optional(),
+      prefix: z.string().min(1).max(500).optional(),
+      /** true: the field must be there (any value); false: it must not be. */
+      present: z.boolean().optional(),
+    })
+    .superRefine((value, ctx) => {
+      const given = [value.exact, value.prefix, value.present].filter((v) => v !== undefined).length;
+      if (given !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['exact'],
+          message: 'give exactly one of exact, prefix, present',
+        });
+      }
+    });
+}
+
+export const headerCondition = condition(headerName);
+export const queryCondition = condition(queryParamName);
+export type MatchCondition = z.infer<typeof headerCondition>;
+
+/**
+ * Conditions beyond path and method. All must hold. Order of matching: priority, then path
+ * specificity, then the number of conditions (more first), then the snapshot order.
+ */
+export const routeMatch = z.strictObject({
+  /** A subset of the tenant's hosts; empty = every host of the tenant. */
+  hosts: z.array(hostName).max(20, 'at most 20 hosts').default([]),
+  headers: z.array(headerCondition).max(10, 'at most 10 header conditions').default([]),
+  query: z.array(queryCondition).max(10, 'at most 10 query conditions').default([]),
+});
+export type RouteMatch = z.infer<typeof routeMatch>;
+
+// ---- answers without an origin ----
+
+const FIXED_RESPONSE_HEADERS_REFUSED = ['content-length', 'transfer-encoding', 'connection', 'content-type'];
+
+export const fixedResponse = z.strictObject({
+  status: z.number().int().min(200).max(599),
+  headers: boundedRecord(
+    headerName.refine(
+      (name) => !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) && !name.startsWith(GATEWAY_HEADER_PREFIX),
+      {
+        error: 'is set by the gateway (content_type sets content-type)',
+      },
+    ),
+    headerValueText,
+    30,
+    TOKEN,
+  ).default({}),
+  body: z.string().max(65_536, 'must be at most 64 KiB').default(''),
+  content_type: headerValueText.min(1).default('text/plain; charset=utf-8'),
+});
+export type FixedResponse = z.infer<typeof fixedResponse>;
+
+export const redirect = z.strictObject({
+  status: z.literal([301, 302, 303, 307, 308]).default(302),
+  /** `https://new.example.com${path}${query}`: ${path}, ${query} (with its ?) and ${host} of the request. */
+  location: template(
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .max(2000, 'must be at most 2000 characters')
+      .regex(/^[\x21-\x7e]+$/, 'must be a URL or path without spaces or control characters'),
+    LOCATION_VARIABLES,
+  ),
+});
+export type Redirect = z.infer<typeof redirect>;
+
+/** Request bodies and header sections beyond what the gateway's global limits allow are refused anyway. */
+export const MAX_ROUTE_BODY_BYTES = 1024 * 1024 * 1024;
+export const MAX_ROUTE_HEADER_BYTES = 1024 * 1024;
+
+/** Every route policy off: what a route created before they existed, or without them, has. */
+export const NO_ROUTE_POLICIES = {
+  match: null,
+  cors: null,
+  ip_rules: null,
+  request_headers: null,
+  response_headers: null,
+  rewrite_path: null,
+  query: null,
+  timeouts: null,
+  retries: null,
+  max_body_bytes: null,
+  max_header_bytes: null,
+  traffic_split: null,
+  fixed_response: null,
+  redirect: null,
+} as const;
+export const ROUTE_POLICY_FIELDS = Object.keys(NO_ROUTE_POLICIES) as ReadonlyArray<
+  keyof typeof NO_ROUTE_POLICIES
+>;
