@@ -5,7 +5,7 @@ export interface CompiledCachePolicy {
   readonly tenantId: string;
   readonly routeId: string;
   readonly keyPattern: CachePolicy['cache_key_pattern'];
-  /** Lower-cased request headers that are part of the key (path+query+headers only). */
+  /** Lower-cased request headers that are part of the key (path+query+headers; Origin on CORS routes). */
   readonly varyHeaders: readonly string[];
   readonly bypassHeaders: readonly string[];
   readonly bypassCookies: readonly string[];
@@ -36,10 +36,13 @@ export function compileCachePolicy(tenantId: string, route: RouteConfig): Compil
     tenantId,
     routeId: route.id,
     keyPattern: policy.cache_key_pattern,
-    varyHeaders:
-      policy.cache_key_pattern === 'path+query+headers'
-        ? [...new Set(lower(policy.vary_headers))].sort()
-        : [],
+    // A CORS route's answers vary on Origin (the gateway says Vary: Origin): so does its key.
+    varyHeaders: [
+      ...new Set([
+        ...(policy.cache_key_pattern === 'path+query+headers' ? lower(policy.vary_headers) : []),
+        ...((route.cors ?? null) !== null ? ['origin'] : []),
+      ]),
+    ].sort(),
     bypassHeaders: lower(policy.bypass.headers),
     bypassCookies: policy.bypass.cookies,
     bypassQueryParams: policy.bypass.query_params,

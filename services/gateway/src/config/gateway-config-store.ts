@@ -261,8 +261,10 @@ export class GatewayConfigStore implements TenantConfigSink {
         this.#warn(tenantId, `route skipped: ${(error as Error).message}`);
         continue;
       }
-      const origin = origins.get(route.origin_id);
-      if (!origin) this.#warn(tenantId, `route ${route.id} names unknown origin ${route.origin_id}`);
+      const origin = route.origin_id === null ? undefined : origins.get(route.origin_id);
+      if (route.origin_id !== null && !origin) {
+        this.#warn(tenantId, `route ${route.id} names unknown origin ${route.origin_id}`);
+      }
       const { policies, metrics } = this.#pipeline;
       routes.push({
         config: route,
@@ -274,7 +276,12 @@ export class GatewayConfigStore implements TenantConfigSink {
         stages:
           policies.length === 0
             ? NO_STAGES
-            : compileRouteStages(policies, { tenant: snapshot.tenant, route }),
+            : compileRouteStages(policies, {
+                tenant: snapshot.tenant,
+                route,
+                origins,
+                warn: (message) => this.#warn(tenantId, `route ${route.id}: ${message}`),
+              }),
         metrics: metrics?.forRoute(tenantId, route.id),
       });
     }

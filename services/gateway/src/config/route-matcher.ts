@@ -1,4 +1,5 @@
 import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
+import { type CompiledConditions, compileConditions, type MatchFacts } from './match-conditions.js';
 import { normalizePath } from './normalize-path.js';
 
 /**
@@ -10,7 +11,9 @@ import { normalizePath } from './normalize-path.js';
  *   /api*             string prefix (also matches `/apix`)
  * Order: priority (higher first), then specificity — compared segment by segment, a literal beats a
  * `:param`, which beats a wildcard; an exact pattern beats a wildcard that ends where it ends — then
- * the snapshot's order. Method lists are upper-case; an empty list accepts any method.
+ * the number of `match` conditions (hosts, headers, query: more first), then the snapshot's order.
+ * Method lists are upper-case; an empty list accepts any method. A route with conditions matches only
+ * a request that meets them all.
  */
 
 type PatternSegment =
@@ -27,6 +30,8 @@ interface CompiledPattern<Route> {
   readonly route: Route;
   readonly segments: readonly PatternSegment[];
   readonly methods: ReadonlySet<string> | null;
+  /** Hosts, headers and query the request must have (null: none). */
+  readonly conditions: CompiledConditions | null;
   readonly priority: number;
   /** Position in the snapshot (the last tie-break). */
   readonly order: number;
@@ -115,13 +120,28 @@ function firstMatch<Route>(
   candidates: readonly CompiledPattern<Route>[],
   method: string,
   segments: readonly string[],
+  facts: MatchFacts | undefined,
+  preflight: boolean,
 ): Route | undefined {
   for (const candidate of candidates) {
     if (candidate.methods !== null && !candidate.methods.has(method)) continue;
-    if (segmentsMatch(candidate.segments, segments)) return candidate.route;
+    if (!segmentsMatch(candidate.segments, segments)) continue;
+    if (candidate.conditions === null || conditionsHold(candidate.conditions, facts, preflight)) {
+      return candidate.route;
+    }
   }
   return undefined;
 }
+
+function conditionsHold(
+  conditions: CompiledConditions,
+  facts: MatchFacts | undefined,
+  preflight: boolean,
+): boolean {
+  return facts !== undefined && conditions.test(facts, preflight);
+}
+
+const conditionCount = (pattern: CompiledPattern<unknown>) => pattern.conditions?.count ?? 0;
 
 /**
  * Compiled in O(n log n) for n routes: one sort, then one pass that files each route under its literal
@@ -147,6 +167,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
           route.config.methods.length === 0
             ? null
             : new Set(route.config.methods.map((m) => m.toUpperCase())),
+        conditions: compileConditions(route.config.match),
         priority: route.config.priority,
         order,
         rank: 0,
@@ -154,7 +175,12 @@ export class RouteMatcher<Route extends MatchableRoute> {
     );
     compiled.sort((a, b) => {
       steps++;
-      return b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order;
+      return (
+        b.priority - a.priority ||
+        compareSpecificity(a.segments, b.segments) ||
+        conditionCount(b) - conditionCount(a) ||
+        a.order - b.order
+      );
     });
     for (let rank = 0; rank < compiled.length; rank++) {
       steps++;
@@ -172,13 +198,17 @@ export class RouteMatcher<Route extends MatchableRoute> {
     this.compileSteps = steps;
   }
 
-  /** `path` must come from normalizePath. */
-  match(method: string, path: string): Route | undefined {
+  /**
+   * `path` must come from normalizePath. `facts` (the request) is needed only by routes with `match`
+   * conditions; `preflight` skips their header conditions (a CORS preflight matched by the method it
+   * announces carries none of the actual request's headers).
+   */
+  match(method: string, path: string, facts?: MatchFacts, preflight = false): Route | undefined {
     const segments = path.split('/');
     const generic = this.#generic;
     const literal = this.#byFirstSegment.get(segments[1] ?? '');
-    if (literal === undefined) return firstMatch(generic, method, segments);
-    if (generic.length === 0) return firstMatch(literal, method, segments);
+    if (literal === undefined) return firstMatch(generic, method, segments, facts, preflight);
+    if (generic.length === 0) return firstMatch(literal, method, segments, facts, preflight);
     // Both lists are in match order: walk them merged by rank.
     let i = 0;
     let j = 0;
@@ -194,7 +224,10 @@ export class RouteMatcher<Route extends MatchableRoute> {
         j++;
       }
       if (candidate.methods !== null && !candidate.methods.has(method)) continue;
-      if (segmentsMatch(candidate.segments, segments)) return candidate.route;
+      if (!segmentsMatch(candidate.segments, segments)) continue;
+      if (candidate.conditions === null || conditionsHold(candidate.conditions, facts, preflight)) {
+        return candidate.route;
+      }
     }
     return undefined;
   }

@@ -50,6 +50,7 @@ export function accessLogLine(
     `"latency_ms":${milliseconds(latencyMs)},"upstream_target":${quoted(exchange.upstreamTarget)},` +
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +
     `"rate_limit":${plain(exchange.rateLimitOutcome)},"cache":${plain(exchange.cacheOutcome)},` +
-    `"error_code":${plain(exchange.errorCode)},"client_ip":${quoted(exchange.clientIp)}}\n`
+    `"error_code":${plain(exchange.errorCode)},"client_ip":${quoted(exchange.clientIp)},` +
+    `"retries":${exchange.retries}}\n`
   );
 }

@@ -36,6 +36,7 @@ const FIELDS = [
   'cache',
   'error_code',
   'client_ip',
+  'retries',
 ];
 
 describe('access-log line', () => {
@@ -51,6 +52,7 @@ describe('access-log line', () => {
     routed.upstreamMs = 1.23456;
     routed.rateLimitOutcome = 'allowed';
     routed.cacheOutcome = 'MISS';
+    routed.retries = 1;
     const now = Date.parse('2026-11-30T12:00:00.123Z');
 
     const first = accessLogLine(early, 'gateway', 404, 0.5, now);
@@ -87,6 +89,7 @@ describe('access-log line', () => {
       cache: 'MISS',
       error_code: null,
       client_ip: '203.0.113.9',
+      retries: 1,
     });
   });
 

@@ -65,6 +65,7 @@ export class GatewayMetrics {
   readonly #requestDuration: BoundHistogram;
   readonly #upstreamDuration: BoundHistogram;
   readonly #errors: Counter<'tenant' | 'status' | 'code'>;
+  readonly #retries: Counter<'tenant' | 'route' | 'outcome' | 'reason'>;
   readonly activeConnections: Gauge;
   /** Counted per request as a plain number, read by the gauge at scrape time. */
   readonly requestsInFlight: LevelCounter;
@@ -92,6 +93,12 @@ export class GatewayMetrics {
       name: 'vantageedge_gateway_error_responses_total',
       help: 'Responses with status >= 400, by status and error code (code "origin" when the origin sent it)',
       labelNames: ['tenant', 'status', 'code'],
+      registers: [registry],
+    });
+    this.#retries = new Counter({
+      name: 'vantageedge_gateway_upstream_retries_total',
+      help: 'Upstream retries (outcome retried) and retries the retry budget refused (outcome budget_exhausted), by reason: connect_error, reset, 502, 503, 504',
+      labelNames: ['tenant', 'route', 'outcome', 'reason'],
       registers: [registry],
     });
     this.activeConnections = new Gauge({
@@ -144,5 +151,10 @@ export class GatewayMetrics {
 
   countError(tenant: string, status: number, errorCode: string | undefined): void {
     this.#errors.labels(tenant, String(status), errorCode ?? 'origin').inc();
+  }
+
+  /** Only on a failed upstream attempt: the label lookup is not on the hot path. */
+  countRetry(tenant: string, route: string, outcome: 'retried' | 'budget_exhausted', reason: string): void {
+    this.#retries.labels(tenant, this.#perRoute ? route : '', outcome, reason).inc();
   }
 }

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
 import type { CacheFill, FillBody } from '../cache/response-cache.js';
-import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
+import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
+import type { UpstreamPolicy } from '../forwarding/upstream-policy.js';
 
 /**
  * The typed per-request context every lifecycle step and stage reads and adds to, in order:
@@ -31,6 +32,20 @@ export class GatewayExchange {
   cacheFillBody: FillBody | undefined = undefined;
   span: Span | undefined = undefined;
   traceId: string | undefined = undefined;
+  /** A CORS preflight matched by the method it announces (Access-Control-Request-Method). */
+  corsPreflight = false;
+  /** The route's body limit when it has one below the gateway's (chunked bodies are counted). */
+  maxBodyBytes: number | undefined = undefined;
+  /** The path the origin sees, when rewrite_path changed it (strip_prefix is not applied then). */
+  forwardPath: string | undefined = undefined;
+  /** The origin the traffic split chose (else the route's own). */
+  origin: CompiledOrigin | undefined = undefined;
+  /** Tried in order when the chosen origin has no available target (the split's other origins). */
+  fallbackOrigins: readonly CompiledOrigin[] | undefined = undefined;
+  /** The route's timeouts and retries, when it has any. */
+  upstreamPolicy: UpstreamPolicy | undefined = undefined;
+  /** Upstream attempts after the first (retries), for the access log. */
+  retries = 0;
 
   constructor(
     readonly req: IncomingMessage,

@@ -2,14 +2,23 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { CompiledTenant } from '../config/compiled-tenant.js';
+import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
 import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import { createCorsPolicy } from '../cors/cors-stage.js';
+import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
+import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
+import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
+import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
-import { proxyRequest } from '../proxy/proxy-request.js';
+import { type ProxyResult, proxyRequest } from '../proxy/proxy-request.js';
+import { createRequestLimitsPolicy } from '../request-limits/request-limits-stage.js';
+import { createTrafficSplitPolicy } from '../traffic-split/traffic-split-stage.js';
+import { createRequestTransformPolicy, createResponseHeadersPolicy } from '../transforms/transform-stages.js';
+import type { UpstreamLease } from '../upstream/types.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
 import { GatewayExchange } from './exchange.js';
@@ -44,7 +53,10 @@ export interface GatewayHandlerOptions {
   maxBodyBytes: number;
   encodedSlashes?: EncodedSlashPolicy;
   trustProxy?: boolean;
-  /** Route policies after authentication, in order (rate limit, then cache). */
+  /**
+   * Route policies that need the replica's stores, in order (rate limit, then cache); the handler
+   * places them in its own policies (see routePolicies).
+   */
   stages?: readonly RoutePolicy[];
   metrics?: GatewayMetrics;
   accessLog?: AccessLog;
@@ -75,7 +87,7 @@ type TrackedResponse = ServerResponse & { [EXCHANGE]?: GatewayExchange; [CONTEXT
  * (now and for every snapshot applied later).
  */
 export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHandler {
-  const policies = [createAuthPolicy(options.authenticator), ...(options.stages ?? [])];
+  const policies = routePolicies(options);
   options.store.setPipeline({ policies, metrics: options.metrics });
   const context: PipelineContext = {
     store: options.store,
@@ -87,6 +99,28 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     tracing: options.tracing?.enabled ? options.tracing : undefined,
   };
   return (req, res) => handleRequest(context, req, res);
+}
+
+/**
+ * Every route policy, in pipeline order. Cheap refusals first (limits, IP rules), then CORS (a
+ * preflight is answered before authentication), authentication, the answers that need no origin,
+ * request transforms (before the cache, which keys on what the origin receives), the given stages
+ * (rate limit, cache), then response headers (its response hook runs before the cache's, so the cache
+ * stores transformed headers), and how the origin is called (traffic split, timeouts and retries).
+ */
+function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
+  return [
+    createRequestLimitsPolicy(options.maxBodyBytes),
+    createIpRulesPolicy(),
+    createCorsPolicy(),
+    createAuthPolicy(options.authenticator),
+    createFixedResponsePolicy(),
+    createRequestTransformPolicy(),
+    ...(options.stages ?? []),
+    createResponseHeadersPolicy(),
+    createTrafficSplitPolicy(),
+    createUpstreamPolicy(options.metrics),
+  ];
 }
 
 /**
@@ -159,9 +193,16 @@ function normalizeRequestPath(context: PipelineContext, exchange: GatewayExchang
   return true;
 }
 
-/** Method + path → the tenant's route (with its compiled stages). 404 when none matches. */
+/**
+ * Method + path (+ the route's hosts / headers / query conditions) → the tenant's route (with its
+ * compiled stages). 404 when none matches. A CORS preflight is matched by the method it announces,
+ * so the route with the CORS policy answers it.
+ */
 function matchRoute(exchange: GatewayExchange): boolean {
-  const route = exchange.tenant!.router.match(exchange.req.method ?? 'GET', exchange.path);
+  const method = exchange.req.method ?? 'GET';
+  const router = exchange.tenant!.router;
+  let route = method === 'OPTIONS' ? matchPreflight(exchange) : undefined;
+  route ??= router.match(method, exchange.path, exchange);
   if (route === undefined) {
     failExchange(exchange, 404, 'route_not_found', 'no route matches this method and path');
     return false;
@@ -172,6 +213,17 @@ function matchRoute(exchange: GatewayExchange): boolean {
     RequestTracing.routed(exchange.span, exchange.req.method, route.config.path_pattern);
   }
   return true;
+}
+
+/** The CORS route a browser's preflight is for (OPTIONS + Origin + Access-Control-Request-Method). */
+function matchPreflight(exchange: GatewayExchange): CompiledRoute | undefined {
+  const { headers } = exchange.req;
+  const announced = headers['access-control-request-method'];
+  if (typeof announced !== 'string' || headers.origin === undefined) return undefined;
+  const route = exchange.tenant!.router.match(announced.toUpperCase(), exchange.path, exchange, true);
+  if (route === undefined || (route.config.cors ?? null) === null) return undefined;
+  exchange.corsPreflight = true;
+  return route;
 }
 
 /** A declared Content-Length over the limit is refused before anything else runs (413). */
@@ -227,23 +279,69 @@ function resumeRequestStages(
   }
 }
 
-/** Balance (pick a target), build the upstream request, proxy it; 503/502/504 when that fails. */
+/**
+ * Balance (pick a target), build the upstream request, proxy it; 503/502/504 when that fails. The
+ * origin is the traffic split's choice or the route's; a route with timeouts or retries is forwarded
+ * with them (forwarding/forward-with-policy.ts), any other exactly once.
+ */
 async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchange): Promise<void> {
-  const { req, tenant, route } = exchange;
-  const origin = route!.origin;
+  const origin = exchange.origin ?? exchange.route!.origin;
   if (origin === undefined) {
     failExchange(exchange, 503, 'origin_unavailable', 'the route has no origin configured');
     return;
   }
-  const lease = origin.upstreams.acquire({
-    clientIp: exchange.clientIp,
-    path: exchange.path,
-    headers: req.headers,
-  });
+  const policy = exchange.upstreamPolicy;
+  if (policy !== undefined) {
+    const failure = await forwardWithPolicy(exchange, policy, origin.timeoutMs, {
+      acquire: (avoid) => acquireTarget(exchange, origin, avoid),
+      send: (lease, options) => sendToTarget(context, exchange, origin, lease, options),
+    });
+    if (failure === NO_TARGET) {
+      failExchange(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
+    } else if (failure !== undefined) {
+      failExchange(exchange, failure.status, failure.code, failure.message);
+    }
+    return;
+  }
+  const lease = acquireTarget(exchange, origin, undefined);
   if (lease === undefined) {
     failExchange(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
     return;
   }
+  const failure = await sendToTarget(context, exchange, origin, lease, undefined);
+  if (failure !== undefined && !('retryStatus' in failure)) {
+    failExchange(exchange, failure.status, failure.code, failure.message);
+  }
+}
+
+/** A target of `origin`, else (first attempt of a split route) of the split's other origins in turn. */
+function acquireTarget(
+  exchange: GatewayExchange,
+  origin: CompiledOrigin,
+  avoid: readonly string[] | undefined,
+): UpstreamLease | undefined {
+  const context = { clientIp: exchange.clientIp, path: exchange.path, headers: exchange.req.headers };
+  const lease = origin.upstreams.acquire(context, avoid === undefined ? undefined : { avoid });
+  if (lease !== undefined || avoid !== undefined || exchange.fallbackOrigins === undefined) return lease;
+  for (const fallback of exchange.fallbackOrigins) {
+    const other = fallback.upstreams.acquire(context);
+    if (other !== undefined) {
+      exchange.origin = fallback;
+      return other;
+    }
+  }
+  return undefined;
+}
+
+/** One upstream attempt: the request as the origin sees it, through the target's pool. */
+async function sendToTarget(
+  context: PipelineContext,
+  exchange: GatewayExchange,
+  origin: CompiledOrigin,
+  lease: UpstreamLease,
+  options: AttemptOptions | undefined,
+): Promise<ProxyResult> {
+  const { req, tenant, route } = exchange;
   const headers = upstreamRequestHeaders(req.headers, {
     upstreamHost: lease.target.url.host,
     clientIp: exchange.clientIp,
@@ -265,17 +363,24 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
   }
   const contentLength = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
-  const failure = await proxyRequest(exchange, {
+  const connectMs = options?.connectMs;
+  const result = await proxyRequest(exchange, {
     lease,
     origin,
-    pathAndQuery: strippedPath(exchange.path, route!.stripPrefix) + exchange.query,
+    pathAndQuery: (exchange.forwardPath ?? strippedPath(exchange.path, route!.stripPrefix)) + exchange.query,
     headers,
     hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
-    unknownLengthLimit: chunked ? context.maxBodyBytes : undefined,
+    unknownLengthLimit: chunked ? (exchange.maxBodyBytes ?? context.maxBodyBytes) : undefined,
+    bufferedBody: options?.bufferedBody,
+    dispatcher: connectMs === undefined ? undefined : lease.target.dispatcherWithConnectTimeout?.(connectMs),
+    headersTimeoutMs: options?.headersTimeoutMs ?? origin.timeoutMs,
+    bodyTimeoutMs: options?.bodyTimeoutMs ?? origin.timeoutMs,
+    retryOnStatus: options?.retryOnStatus,
     onResponse: onOriginResponse,
   });
-  RequestTracing.end(span, failure === undefined ? exchange.res.statusCode : 0, failure?.code);
-  if (failure !== undefined) failExchange(exchange, failure.status, failure.code, failure.message);
+  const failed = result !== undefined && !('retryStatus' in result) ? result : undefined;
+  RequestTracing.end(span, result === undefined ? exchange.res.statusCode : 0, failed?.code);
+  return result;
 }
 
 /**

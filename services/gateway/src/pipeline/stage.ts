@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import type { CompiledTenant } from '../config/compiled-tenant.js';
+import type { CompiledOrigin, CompiledTenant } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from './exchange.js';
 
 /**
@@ -50,6 +50,10 @@ export interface RouteCompileContext {
   /** The tenant's part of the snapshot (settings such as the tenant-wide rate limit). */
   readonly tenant: TenantSnapshot['tenant'];
   readonly route: RouteConfig;
+  /** The tenant's compiled origins by id (a traffic split names several). */
+  readonly origins: ReadonlyMap<string, CompiledOrigin>;
+  /** A problem with the route's configuration that does not stop it from serving (logged). */
+  readonly warn: (message: string) => void;
 }
 
 export interface RoutePolicy {

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { Transform, type Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -13,6 +13,11 @@ export type ProxyFailure = {
   message: string;
   outcome: UpstreamOutcome;
 };
+
+/** The origin answered a status the call asked to retry on: its body was read and dropped. */
+export type RetryableAnswer = { readonly retryStatus: number };
+
+export type ProxyResult = ProxyFailure | RetryableAnswer | undefined;
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -78,6 +83,17 @@ export interface ProxyCall {
   readonly hasBody: boolean;
   /** Set when the client did not declare a Content-Length: the body is counted as it streams. */
   readonly unknownLengthLimit: number | undefined;
+  /** The client's body, read already (a request that may be retried sends it again). */
+  readonly bufferedBody?: Buffer | undefined;
+  /** The target's pool to use instead of its default one (a route's own connect timeout). */
+  readonly dispatcher?: Dispatcher | undefined;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  /**
+   * Asked when the origin's response head arrives: true drops this response (its body is read and
+   * discarded, the connection stays usable) and the call resolves with RetryableAnswer.
+   */
+  readonly retryOnStatus?: ((status: number) => boolean) | undefined;
   /** The origin's response head arrived: write it to the client and say where the body goes. */
   readonly onResponse: (exchange: GatewayExchange, head: ResponseHead) => Writable;
 }
@@ -87,44 +103,54 @@ export interface ProxyCall {
  * writes the origin's body straight into the client response). Resolves with the failure to answer
  * (when no response has started) or undefined; always releases the lease exactly once.
  */
-export async function proxyRequest(
-  exchange: GatewayExchange,
-  call: ProxyCall,
-): Promise<ProxyFailure | undefined> {
+export async function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promise<ProxyResult> {
   const { req, res } = exchange;
   const target = call.lease.target;
   exchange.upstreamTarget = target.id;
   let body: Dispatcher.DispatchOptions['body'] = null;
-  if (call.hasBody)
+  if (call.bufferedBody !== undefined) body = call.bufferedBody;
+  else if (call.hasBody)
     body = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
   const sentAt = performance.now();
   let status = 0;
+  let dropped = false;
   try {
-    await target.dispatcher.stream(
+    await (call.dispatcher ?? target.dispatcher).stream(
       {
         path: target.basePath + call.pathAndQuery,
         method: req.method as Dispatcher.HttpMethod,
         headers: call.headers as Record<string, string | string[]>,
         body,
-        headersTimeout: call.origin.timeoutMs,
-        bodyTimeout: call.origin.timeoutMs,
+        headersTimeout: call.headersTimeoutMs,
+        bodyTimeout: call.bodyTimeoutMs,
       },
       ({ statusCode, headers }): Writable => {
         status = statusCode;
         exchange.upstreamMs = performance.now() - sentAt;
+        if (call.retryOnStatus?.(statusCode)) {
+          dropped = true;
+          return discardedBody();
+        }
         const outHeaders = downstreamResponseHeaders(
           headers as Record<string, string | string[] | undefined>,
         );
         // Headers the gateway already set for this request (RateLimit*, X-Cache, …) win over the
-        // origin's: writeHead() would otherwise let the origin's values replace them.
+        // origin's: writeHead() would otherwise let the origin's values replace them. Vary is the
+        // exception: the gateway's (CORS: Origin) and the origin's are one list.
+        if (outHeaders['vary'] !== undefined && res.hasHeader('vary')) mergeVary(res, outHeaders);
         for (const name of res.getHeaderNames()) delete outHeaders[name];
         outHeaders['x-request-id'] = exchange.requestId;
         return call.onResponse(exchange, { statusCode, headers: outHeaders });
       },
     );
     call.lease.release({ kind: 'response', status });
-    return undefined;
+    return dropped ? { retryStatus: status } : undefined;
   } catch (error) {
+    if (dropped) {
+      // The dropped answer's body failed midway: nothing reached the client, the retry goes on.
+      call.lease.release({ kind: 'response', status });
+      return { retryStatus: status };
+    }
     const failure = classify(error);
     // A client that went away before the origin answered says nothing about the origin's health.
     const clientGone = status === 0 && failure.status !== 413 && (req.destroyed || res.destroyed);
@@ -141,4 +167,30 @@ export async function proxyRequest(
     }
     return failure;
   }
+}
+
+/** Where the body of an answer that is retried goes: read to the end (the connection stays pooled). */
+function discardedBody(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+}
+
+/** The origin's Vary plus the fields the gateway varies on, once each; the gateway's copy removed. */
+function mergeVary(res: GatewayExchange['res'], outHeaders: OutgoingHttpHeaders): void {
+  const fields: string[] = [];
+  const seen = new Set<string>();
+  for (const value of [outHeaders['vary'], res.getHeader('vary')]) {
+    const text = Array.isArray(value) ? value.join(',') : String(value ?? '');
+    for (const raw of text.split(',')) {
+      const field = raw.trim();
+      if (field === '' || seen.has(field.toLowerCase())) continue;
+      seen.add(field.toLowerCase());
+      fields.push(field);
+    }
+  }
+  outHeaders['vary'] = fields.join(', ');
+  res.removeHeader('vary');
 }

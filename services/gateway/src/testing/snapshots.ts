@@ -4,11 +4,15 @@ import {
   type TenantSnapshot,
   tenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
+import type { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
+
+/** Route policies as the admin API takes them (validated and defaulted by the real schema). */
+export type TestRoutePolicies = Partial<Record<keyof typeof NO_ROUTE_POLICIES, unknown>>;
 
 /** Input shapes for test snapshots: defaults filled in by the real zod schema. */
-export interface TestRoute {
+export interface TestRoute extends TestRoutePolicies {
   id?: string;
-  origin_id: string;
+  origin_id: string | null;
   path_pattern: string;
   auth_mode?: RouteConfig['auth_mode'];
   methods?: string[];
@@ -16,12 +20,16 @@ export interface TestRoute {
   required_scopes?: string[];
   require_tenant_org?: boolean;
   strip_prefix?: string | null;
+  cache_policy?: unknown;
+  rate_limit?: unknown;
 }
 
 export interface TestOrigin {
   id?: string;
   targets: string[];
   timeout_seconds?: number;
+  /** Passive checks and circuit breakers on (off by default, so a test's failures eject nothing). */
+  passiveHealth?: boolean;
 }
 
 export interface TestSnapshotInput {
@@ -69,7 +77,8 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
         name: `origin-${origin.id.slice(0, 8)}`,
         targets: origin.targets.map((url) => ({ url })),
         ...(origin.timeout_seconds === undefined ? {} : { timeout_seconds: origin.timeout_seconds }),
-        health_check: { active: { enabled: false } },
+        health_check: { active: { enabled: false }, passive: { enabled: origin.passiveHealth ?? true } },
+        ...(origin.passiveHealth === false ? { circuit_breaker: { enabled: false } } : {}),
       }),
     ),
     routes: input.routes.map((route) => ({

@@ -14,6 +14,11 @@ export interface UpstreamTarget {
   readonly basePath: string;
   /** Keep-alive connection pool to this target. */
   readonly dispatcher: Dispatcher;
+  /**
+   * A pool to this target whose new connections time out after `connectMs` (a route's connect_ms);
+   * the default pool when the target has as many such pools as it keeps.
+   */
+  dispatcherWithConnectTimeout?(connectMs: number): Dispatcher;
 }
 
 /** What a balancer may hash on or look at; built once per request by the pipeline. */
@@ -21,6 +26,11 @@ export interface PickContext {
   readonly clientIp: string;
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
+}
+
+/** What a retry asks of the set besides a pick: targets already tried, passed over while others are available. */
+export interface AcquireOptions {
+  readonly avoid?: readonly string[] | undefined;
 }
 
 export type UpstreamOutcome =
@@ -36,6 +46,12 @@ export interface UpstreamLease {
   readonly target: UpstreamTarget;
   /** Call exactly once when the upstream exchange ends (success or failure). */
   release(outcome: UpstreamOutcome): void;
+  /**
+   * May this lease's failure be retried within the target's retry budget (retries ≤ `percent` of its
+   * requests over the last 10 s, at least `minRetries`)? Spends one retry when it may. Only sets whose
+   * requests are counted (trackRetryBudget) have budgets; others never allow a retry.
+   */
+  claimRetry?(percent: number, minRetries: number): boolean;
 }
 
 export interface UpstreamSet {
@@ -43,7 +59,9 @@ export interface UpstreamSet {
    * Chooses a healthy target whose circuit admits a request and counts it as in flight.
    * Undefined when no target is available: the pipeline answers 503 at once.
    */
-  acquire(context: PickContext): UpstreamLease | undefined;
+  acquire(context: PickContext, options?: AcquireOptions): UpstreamLease | undefined;
+  /** From now on, count requests per target for retry budgets (a route retries on this origin). */
+  trackRetryBudget?(): void;
   /** Stops health checks and closes pools (after in-flight requests finish). */
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 import { Registry } from 'prom-client';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import type { Logger } from 'winston';
 import { type ActiveHealthChecks, startActiveHealthChecks } from './active-health-checks.js';
 import type { Balancer, BalancerMember } from './balancers/balancer.js';
@@ -11,8 +11,16 @@ import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
 import type { ProbeBudget } from './probe-budget.js';
+import { RetryBudget } from './retry-budget.js';
 import { TargetHealth } from './target-health.js';
-import type { PickContext, UpstreamLease, UpstreamOutcome, UpstreamSet, UpstreamTarget } from './types.js';
+import type {
+  AcquireOptions,
+  PickContext,
+  UpstreamLease,
+  UpstreamOutcome,
+  UpstreamSet,
+  UpstreamTarget,
+} from './types.js';
 
 export interface UpstreamSetDeps {
   readonly tenantId: string;
@@ -49,10 +57,59 @@ const DEFAULT_CONNECTIONS_PER_TARGET = 128;
 // and a request is never written to a socket the origin is closing.
 const KEEP_ALIVE_MS = 4_000;
 const MAX_CONNECT_TIMEOUT_MS = 10_000;
+/** Pools per target with a route's own connect timeout (routes use few distinct values). */
+const MAX_CONNECT_TIMEOUT_POOLS = 4;
+
+interface PoolSettings {
+  readonly connections: number;
+  readonly timeoutMs: number;
+}
+
+function newPool(origin: string, settings: PoolSettings, connectMs: number): Pool {
+  return new Pool(origin, {
+    connections: settings.connections,
+    keepAliveTimeout: KEEP_ALIVE_MS,
+    headersTimeout: settings.timeoutMs,
+    bodyTimeout: settings.timeoutMs,
+    connect: { timeout: connectMs },
+  });
+}
+
+/** One target: its default pool and, made on first use, pools with routes' own connect timeouts. */
+class Target implements UpstreamTarget {
+  readonly dispatcher: Pool;
+  readonly #connectTimeoutPools = new Map<number, Pool>();
+
+  constructor(
+    readonly id: string,
+    readonly url: URL,
+    readonly basePath: string,
+    private readonly settings: PoolSettings,
+  ) {
+    this.dispatcher = newPool(url.origin, settings, Math.min(settings.timeoutMs, MAX_CONNECT_TIMEOUT_MS));
+  }
+
+  dispatcherWithConnectTimeout(connectMs: number): Dispatcher {
+    let pool = this.#connectTimeoutPools.get(connectMs);
+    if (pool !== undefined) return pool;
+    if (this.#connectTimeoutPools.size >= MAX_CONNECT_TIMEOUT_POOLS) return this.dispatcher;
+    pool = newPool(this.url.origin, this.settings, connectMs);
+    this.#connectTimeoutPools.set(connectMs, pool);
+    return pool;
+  }
+
+  get pools(): Pool[] {
+    return [this.dispatcher, ...this.#connectTimeoutPools.values()];
+  }
+}
 
 class Member implements BalancerMember {
+  /** Passed over by the pick in progress (a retry avoiding the targets it tried). */
+  avoided = false;
+  readonly retryBudget = new RetryBudget();
+
   constructor(
-    readonly target: UpstreamTarget & { readonly dispatcher: Pool },
+    readonly target: Target,
     readonly weight: number,
     readonly load: TargetLoad,
     readonly health: TargetHealth,
@@ -69,7 +126,7 @@ class Member implements BalancerMember {
   }
 
   isAvailable(): boolean {
-    return this.health.healthy && this.circuit.admits();
+    return !this.avoided && this.health.healthy && this.circuit.admits();
   }
 }
 
@@ -80,7 +137,12 @@ class Lease implements UpstreamLease {
     readonly target: UpstreamTarget,
     private readonly member: Member,
     private readonly admission: Admission,
+    private readonly now: () => number,
   ) {}
+
+  claimRetry(percent: number, minRetries: number): boolean {
+    return this.member.retryBudget.claim(this.now(), percent, minRetries);
+  }
 
   release(outcome: UpstreamOutcome): void {
     if (this.#released) return;
@@ -146,14 +208,11 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
         reason,
       });
     });
-    const dispatcher = new Pool(url.origin, {
+    const target = new Target(id, url, basePath, {
       connections: deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET,
-      keepAliveTimeout: KEEP_ALIVE_MS,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      connect: { timeout: Math.min(timeoutMs, MAX_CONNECT_TIMEOUT_MS) },
+      timeoutMs,
     });
-    return new Member({ id, url, basePath, dispatcher }, config.weight, load, health, circuit, metrics);
+    return new Member(target, config.weight, load, health, circuit, metrics);
   });
 
   const balancer = createBalancer(origin, members, logger, logFields);
@@ -175,13 +234,26 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   }
 
   let closing: Promise<void> | undefined;
+  let countForRetries = false;
+
+  /** A pick passing over the targets in `avoid`, or -1 when no other target is available. */
+  const pickAvoiding = (context: PickContext, avoid: readonly string[]): number => {
+    for (const member of members) member.avoided = avoid.includes(member.id);
+    try {
+      return balancer.pick(context);
+    } finally {
+      for (const member of members) member.avoided = false;
+    }
+  };
 
   return {
     originId: origin.id,
 
-    acquire(context: PickContext): UpstreamLease | undefined {
+    acquire(context: PickContext, options?: AcquireOptions): UpstreamLease | undefined {
       if (closing !== undefined) return undefined;
-      const index = balancer.pick(context);
+      const avoid = options?.avoid;
+      let index = avoid === undefined || avoid.length === 0 ? -1 : pickAvoiding(context, avoid);
+      if (index < 0) index = balancer.pick(context);
       const member = members[index];
       if (member === undefined) {
         originMetrics.refused++;
@@ -189,7 +261,12 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       }
       member.load.picks++;
       member.load.inFlight++;
-      return new Lease(member.target, member, member.circuit.admit());
+      if (countForRetries) member.retryBudget.recordRequest(now());
+      return new Lease(member.target, member, member.circuit.admit(), now);
+    },
+
+    trackRetryBudget() {
+      countForRetries = true;
     },
 
     status() {
@@ -206,7 +283,9 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     close() {
       closing ??= (async () => {
         await checks?.stop();
-        await Promise.all(members.map((member) => drainPool(member.target.dispatcher, timeoutMs)));
+        await Promise.all(
+          members.flatMap((member) => member.target.pools.map((pool) => drainPool(pool, timeoutMs))),
+        );
         for (const member of members) member.metrics.close();
         originMetrics.close();
       })();

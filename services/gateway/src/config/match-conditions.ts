@@ -1,0 +1,81 @@
+import type { IncomingMessage } from 'node:http';
+import type { MatchCondition, RouteMatch } from '@vantageedge/shared/domain/route-policies';
+
+/** What a route's conditions look at: the request's headers (Host included) and its raw query. */
+export interface MatchFacts {
+  readonly req: IncomingMessage;
+  /** The raw query string with its leading "?", or ''. */
+  readonly query: string;
+}
+
+/**
+ * A route's `match` conditions (hosts, headers, query) compiled once per snapshot; all must hold.
+ * `count` ranks routes of equal priority and path specificity: more conditions match first.
+ */
+export interface CompiledConditions {
+  readonly count: number;
+  /** `preflight`: a CORS preflight carries none of the actual request's headers, so those are skipped. */
+  test(facts: MatchFacts, preflight: boolean): boolean;
+}
+
+type FieldTest = (value: string | undefined) => boolean;
+
+function fieldTest(condition: MatchCondition): FieldTest {
+  if (condition.exact !== undefined) {
+    const expected = condition.exact;
+    return (value) => value === expected;
+  }
+  if (condition.prefix !== undefined) {
+    const prefix = condition.prefix;
+    return (value) => value?.startsWith(prefix) === true;
+  }
+  return condition.present === false ? (value) => value === undefined : (value) => value !== undefined;
+}
+
+/** The Host header as a host name: lower-case, no port, no trailing dot. */
+export function requestHost(hostHeader: string | undefined): string {
+  if (hostHeader === undefined) return '';
+  let end = hostHeader.lastIndexOf(':');
+  if (end < 0 || hostHeader.includes(']', end)) end = hostHeader.length;
+  if (hostHeader.charCodeAt(end - 1) === 46) end--;
+  return hostHeader.slice(0, end).toLowerCase();
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** null when the route has no conditions (the common case costs one null check per candidate). */
+export function compileConditions(match: RouteMatch | null | undefined): CompiledConditions | null {
+  if (match === null || match === undefined) return null;
+  const hosts = match.hosts.length === 0 ? null : new Set(match.hosts.map((host) => host.toLowerCase()));
+  const headers = match.headers.map((condition) => ({
+    name: condition.name.toLowerCase(),
+    test: fieldTest(condition),
+  }));
+  const query = match.query.map((condition) => ({ name: condition.name, test: fieldTest(condition) }));
+  const count = (hosts === null ? 0 : 1) + headers.length + query.length;
+  if (count === 0) return null;
+  return {
+    count,
+    test(facts, preflight) {
+      if (hosts !== null && !hosts.has(requestHost(facts.req.headers.host))) return false;
+      if (!preflight) {
+        for (const header of headers) if (!header.test(headerValue(facts.req, header.name))) return false;
+      }
+      if (query.length > 0) {
+        const params = new URLSearchParams(facts.query);
+        for (const condition of query) {
+          const values = params.getAll(condition.name);
+          if (values.length === 0) {
+            if (!condition.test(undefined)) return false;
+          } else if (!values.some((value) => condition.test(value))) {
+            return false;
+          }
+        }
+      }
+      return true;
+    },
+  };
+}

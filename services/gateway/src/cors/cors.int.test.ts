@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import {
+  type ClerkTestKeys,
+  createClerkTestKeys,
+  signClerkToken,
+} from '@vantageedge/shared/testing/clerk-tokens';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCacheStage } from '../cache/cache-stage.js';
+import { MemoryCacheStore } from '../cache/memory-cache-store.js';
+import { createResponseCache } from '../cache/response-cache.js';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * CORS through the real pipeline: a browser's preflight to a jwt_required route is answered by the
+ * gateway before authentication, the actual request still needs its token, answers say Vary: Origin
+ * (merged with the origin's) and cached answers are kept per Origin.
+ */
+describe('CORS route policy', () => {
+  let gateway: TestGateway;
+  let origin: TestOrigin;
+  let varyingOrigin: Server;
+  let keys: ClerkTestKeys;
+  let token: string;
+  const CORS = {
+    allow_origins: ['https://app.example.com', 'https://*.partner.example'],
+    allow_methods: ['GET', 'POST'],
+    allow_headers: ['authorization', 'content-type', 'x-trace'],
+    expose_headers: ['x-request-id'],
+    allow_credentials: true,
+    max_age_seconds: 600,
+  };
+
+  beforeAll(async () => {
+    keys = await createClerkTestKeys();
+    token = await signClerkToken(keys, { userId: 'user_cors' });
+    origin = await startTestOrigin('cors-origin');
+    varyingOrigin = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        vary: 'Accept-Encoding',
+        'cache-control': 'public, max-age=60',
+        'access-control-allow-origin': 'https://origin-chose-this.example',
+      });
+      res.end(`seen origin ${req.headers.origin ?? 'none'}`);
+    });
+    await new Promise<void>((resolve) => varyingOrigin.listen(0, '127.0.0.1', resolve));
+    const cache = createResponseCache({
+      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
+      l1MaxBytes: 1_000_000,
+      fillBudgetBytes: 1_000_000,
+      maxVariantsPerUrl: 16,
+      registry: new Registry(),
+      logger: createLogger({ service: 'test', level: 'error' }),
+    });
+    gateway = await startTestGateway(
+      { CLERK_JWT_KEY: keys.publicKeyPem },
+      { stages: [createCacheStage(cache)] },
+    );
+    const originId = randomUUID();
+    const varyingId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'cors',
+        clerkUserIds: ['user_cors'],
+        origins: [
+          { id: originId, targets: [origin.url] },
+          { id: varyingId, targets: [`http://127.0.0.1:${(varyingOrigin.address() as AddressInfo).port}`] },
+        ],
+        routes: [
+          { origin_id: originId, path_pattern: '/api/*', auth_mode: 'jwt_required', cors: CORS },
+          { origin_id: originId, path_pattern: '/open/*', cors: { allow_origins: ['*'] } },
+          {
+            origin_id: varyingId,
+            path_pattern: '/cached/*',
+            cors: { allow_origins: ['https://app.example.com', 'https://other.example.com'] },
+            cache_policy: { ttl_seconds: 60 },
+          },
+          { origin_id: originId, path_pattern: '/plain/*', methods: ['GET'] },
+        ],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+    await new Promise<void>((resolve) => varyingOrigin?.close(() => resolve()));
+  });
+
+  const preflight = (path: string, headers: Record<string, string>) =>
+    send(gateway, 'cors.localhost', path, { method: 'OPTIONS', headers });
+
+  it('answers a browser preflight to a jwt_required route with 204 and the allowed CORS headers, without a token', async () => {
+    const seenBefore = origin.seen.length;
+    const answer = await preflight('/api/orders', {
+      origin: 'https://app.example.com',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'Authorization, Content-Type',
+    });
+    expect(answer.status).toBe(204);
+    expect(answer.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(answer.headers['access-control-allow-credentials']).toBe('true');
+    expect(answer.headers['access-control-allow-methods']).toBe('GET, POST');
+    expect(answer.headers['access-control-allow-headers']).toBe('authorization, content-type, x-trace');
+    expect(answer.headers['access-control-max-age']).toBe('600');
+    expect(String(answer.headers['vary'])).toContain('Origin');
+    expect(answer.text).toBe('');
+    expect(origin.seen.length).toBe(seenBefore); // the gateway answered it
+  });
+
+  it('still requires the token on the actual request, whose answers (401 too) carry the CORS headers', async () => {
+    const refused = await send(gateway, 'cors.localhost', '/api/orders', {
+      headers: { origin: 'https://app.example.com' },
+    });
+    expect(refused.status).toBe(401);
+    expect(refused.headers['access-control-allow-origin']).toBe('https://app.example.com');
+
+    const allowed = await send(gateway, 'cors.localhost', '/api/orders', {
+      headers: { origin: 'https://app.example.com', authorization: `Bearer ${token}` },
+    });
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(allowed.headers['access-control-allow-credentials']).toBe('true');
+    expect(allowed.headers['access-control-expose-headers']).toBe('x-request-id');
+    expect(allowed.headers['vary']).toBe('Origin');
+  });
+
+  it('matches subdomains of a wildcard origin, but not the bare domain or a look-alike', async () => {
+    const ask = (from: string) =>
+      preflight('/api/orders', { origin: from, 'access-control-request-method': 'GET' });
+    expect((await ask('https://eu.partner.example')).status).toBe(204);
+    expect((await ask('https://a.b.partner.example')).status).toBe(204);
+    for (const refused of [
+      'https://partner.example',
+      'https://evilpartner.example',
+      'http://eu.partner.example',
+    ]) {
+      const answer = await ask(refused);
+      expect(answer.status, refused).toBe(403);
+      expect(answer.json()['error']).toMatchObject({ code: 'cors_not_allowed' });
+      expect(answer.headers['access-control-allow-origin']).toBeUndefined();
+    }
+  });
+
+  it('refuses a preflight for a method or a header the route does not allow', async () => {
+    const method = await preflight('/api/orders', {
+      origin: 'https://app.example.com',
+      'access-control-request-method': 'DELETE',
+    });
+    expect(method.status).toBe(403);
+    expect(JSON.stringify(method.json())).toContain('DELETE');
+    const header = await preflight('/api/orders', {
+      origin: 'https://app.example.com',
+      'access-control-request-method': 'GET',
+      'access-control-request-headers': 'x-secret',
+    });
+    expect(header.status).toBe(403);
+    expect(JSON.stringify(header.json())).toContain('x-secret');
+  });
+
+  it('gives an actual request from a foreign origin no Access-Control-Allow-Origin', async () => {
+    const answer = await send(gateway, 'cors.localhost', '/api/orders', {
+      headers: { origin: 'https://evil.example', authorization: `Bearer ${token}` },
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('answers * for allow_origins ["*"] without credentials', async () => {
+    const answer = await send(gateway, 'cors.localhost', '/open/x', {
+      headers: { origin: 'https://any.example' },
+    });
+    expect(answer.headers['access-control-allow-origin']).toBe('*');
+    expect(answer.headers['access-control-allow-credentials']).toBeUndefined();
+  });
+
+  it("merges Vary: Origin with the origin's Vary, replaces the origin's CORS headers, and keys the cache on Origin", async () => {
+    const first = await send(gateway, 'cors.localhost', '/cached/item', {
+      headers: { origin: 'https://app.example.com' },
+    });
+    expect(first.status).toBe(200);
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect(first.headers['vary']).toBe('Accept-Encoding, Origin');
+    expect(first.headers['access-control-allow-origin']).toBe('https://app.example.com');
+
+    const hit = await send(gateway, 'cors.localhost', '/cached/item', {
+      headers: { origin: 'https://app.example.com' },
+    });
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(hit.text).toBe('seen origin https://app.example.com');
+    expect(hit.headers['vary']).toContain('Origin');
+
+    const other = await send(gateway, 'cors.localhost', '/cached/item', {
+      headers: { origin: 'https://other.example.com' },
+    });
+    expect(other.headers['x-cache']).toBe('MISS');
+    expect(other.text).toBe('seen origin https://other.example.com');
+    expect(other.headers['access-control-allow-origin']).toBe('https://other.example.com');
+  });
+
+  it('leaves OPTIONS to a route without CORS alone (no preflight answer from the gateway)', async () => {
+    const answer = await preflight('/plain/x', {
+      origin: 'https://app.example.com',
+      'access-control-request-method': 'GET',
+    });
+    expect(answer.status).toBe(404); // the route allows only GET; OPTIONS matches nothing
+    expect(answer.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});

@@ -1,0 +1,79 @@
+import {
+  type FixedResponse,
+  LOCATION_VARIABLES,
+  type LocationVariable,
+  parseTemplate,
+  type Redirect,
+} from '@vantageedge/shared/domain/route-policies';
+import { requestHost } from '../config/match-conditions.js';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
+
+/**
+ * Routes that answer themselves and never call an origin: `fixed_response` (status, headers, body —
+ * e.g. maintenance mode: 503 with Retry-After) and `redirect` (status, location template). After IP
+ * rules, CORS and authentication (the route's protection still applies), before rate limiting and the
+ * response cache (a cached answer from before maintenance is never served).
+ */
+export function createFixedResponsePolicy(): RoutePolicy {
+  return {
+    name: 'fixed_response',
+    compileRoute({ route }) {
+      if (route.fixed_response) return fixedStage(route.fixed_response);
+      if (route.redirect) return redirectStage(route.redirect);
+      return null;
+    },
+  };
+}
+
+function fixedStage(fixed: FixedResponse): RouteStage {
+  const body = Buffer.from(fixed.body, 'utf8');
+  const headers: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(fixed.headers)) headers[name.toLowerCase()] = value;
+  headers['content-type'] = fixed.content_type;
+  headers['content-length'] = body.length;
+  return {
+    name: 'fixed_response',
+    onRequest(exchange) {
+      const { res } = exchange;
+      res.writeHead(fixed.status, headers);
+      if (exchange.req.method === 'HEAD') res.end();
+      else res.end(body);
+      return 'handled';
+    },
+  };
+}
+
+type LocationPart = string | ((exchange: GatewayExchange) => string);
+
+/** Request-derived text in a Location header: anything but visible ASCII percent-encoded. */
+const NOT_VISIBLE_ASCII = /[^\x21-\x7e]/g;
+const encoded = (text: string) => text.replace(NOT_VISIBLE_ASCII, (c) => encodeURIComponent(c));
+
+function locationVariable(name: LocationVariable): (exchange: GatewayExchange) => string {
+  switch (name) {
+    case 'path':
+      return (exchange) => exchange.path;
+    case 'query':
+      return (exchange) => exchange.query;
+    case 'host':
+      return (exchange) => requestHost(exchange.req.headers.host);
+  }
+}
+
+function redirectStage(redirect: Redirect): RouteStage {
+  const parsed = parseTemplate(redirect.location, LOCATION_VARIABLES);
+  const parts: LocationPart[] = parsed.ok
+    ? parsed.parts.map((part) => ('literal' in part ? part.literal : locationVariable(part.variable)))
+    : [redirect.location];
+  return {
+    name: 'redirect',
+    onRequest(exchange) {
+      let location = '';
+      for (const part of parts) location += typeof part === 'string' ? part : encoded(part(exchange));
+      exchange.res.writeHead(redirect.status, { location, 'content-length': 0 });
+      exchange.res.end();
+      return 'handled';
+    },
+  };
+}

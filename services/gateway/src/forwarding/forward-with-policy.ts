@@ -1,0 +1,167 @@
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { ProxyFailure, ProxyResult } from '../proxy/proxy-request.js';
+import type { UpstreamLease } from '../upstream/types.js';
+import type { CompiledRetry, UpstreamPolicy } from './upstream-policy.js';
+
+/** The largest declared body a retryable request is read for (so it can be sent again). */
+export const RETRY_BODY_BUFFER_BYTES = 64 * 1024;
+
+/** What one attempt is sent with, besides the exchange. */
+export interface AttemptOptions {
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly connectMs: number | undefined;
+  readonly bufferedBody: Buffer | undefined;
+  readonly retryOnStatus: ((status: number) => boolean) | undefined;
+}
+
+/** How the forwarding step gets a target and sends one attempt to it. */
+export interface Attempts {
+  /** A lease on a target, passing over `avoid` while another is available; undefined when none is. */
+  acquire(avoid: readonly string[] | undefined): UpstreamLease | undefined;
+  send(lease: UpstreamLease, options: AttemptOptions): Promise<ProxyResult>;
+}
+
+/** No target was available for the first attempt (503 no_healthy_upstream). */
+export const NO_TARGET = 'no_target';
+
+/**
+ * Forwards with a route's timeouts and retries. A failed attempt (connect error, reset, or a 502 /
+ * 503 / 504 answer, as the route lists) of a retryable method is tried again on another target of the
+ * origin, chosen by its balancer, after a backoff with full jitter — while attempts remain, the failed
+ * target's retry budget allows it and the client is still there. A request with a body is retried only
+ * when its declared length fits RETRY_BODY_BUFFER_BYTES: it is read first so it can be sent again;
+ * other bodies stream once. A response the client has started to receive is never retried.
+ */
+export async function forwardWithPolicy(
+  exchange: GatewayExchange,
+  policy: UpstreamPolicy,
+  originTimeoutMs: number,
+  attempts: Attempts,
+): Promise<ProxyFailure | typeof NO_TARGET | undefined> {
+  const retry = policy.retry;
+  let maxAttempts = 1;
+  let bufferedBody: Buffer | undefined;
+  if (retry?.methods.has(exchange.req.method ?? 'GET')) {
+    const body = await replayableBody(exchange);
+    if (body === 'gone') return undefined;
+    if (body !== 'streamed') {
+      bufferedBody = body;
+      maxAttempts = retry.attempts;
+    }
+  }
+  const base = {
+    headersTimeoutMs: policy.responseHeadersMs ?? originTimeoutMs,
+    bodyTimeoutMs: policy.idleMs ?? originTimeoutMs,
+    connectMs: policy.connectMs,
+    bufferedBody,
+  };
+  const tried: string[] = [];
+  let lastFailure: ProxyFailure | undefined;
+  for (let attempt = 1; ; attempt++) {
+    const lease = attempts.acquire(tried.length === 0 ? undefined : tried);
+    if (lease === undefined) return attempt === 1 ? NO_TARGET : lastFailure;
+    const mayRetry = retry !== undefined && attempt < maxAttempts;
+    const result = await attempts.send(lease, {
+      ...base,
+      retryOnStatus: mayRetry ? (status) => retryStatus(retry, lease, exchange, status) : undefined,
+    });
+    if (result === undefined) return undefined;
+    // Without a retry left, no answer was dropped: a failure is final.
+    if (!mayRetry || retry === undefined) return 'retryStatus' in result ? undefined : result;
+    let reason: string;
+    if ('retryStatus' in result) {
+      reason = String(result.retryStatus);
+      lastFailure = {
+        status: 502,
+        code: 'upstream_error',
+        message: `the origin answered ${result.retryStatus} and no other target was available`,
+        outcome: { kind: 'response', status: result.retryStatus },
+      };
+    } else {
+      if (clientGone(exchange) || !retryableFailure(retry, result)) return result;
+      reason = result.outcome.kind;
+      if (!lease.claimRetry?.(retry.budgetPercent, retry.budgetMinRetries)) {
+        retry.counted('budget_exhausted', reason);
+        return result;
+      }
+      lastFailure = result;
+    }
+    retry.counted('retried', reason);
+    exchange.retries++;
+    tried.push(lease.target.id);
+    await backoff(exchange, retry, attempt);
+    if (clientGone(exchange)) return undefined;
+  }
+}
+
+/** A status the route retries on, with budget for it, and a client still waiting: drop this answer. */
+function retryStatus(
+  retry: CompiledRetry,
+  lease: UpstreamLease,
+  exchange: GatewayExchange,
+  status: number,
+): boolean {
+  if (!retry.statuses.has(status) || clientGone(exchange)) return false;
+  if (lease.claimRetry?.(retry.budgetPercent, retry.budgetMinRetries)) return true;
+  retry.counted('budget_exhausted', String(status));
+  return false;
+}
+
+function retryableFailure(retry: CompiledRetry, failure: ProxyFailure): boolean {
+  switch (failure.outcome.kind) {
+    case 'connect_error':
+      return retry.onConnectError;
+    case 'reset':
+      return retry.onReset && failure.status !== 413;
+    default:
+      return false;
+  }
+}
+
+function clientGone(exchange: GatewayExchange): boolean {
+  return exchange.res.destroyed;
+}
+
+/** Full jitter: a random wait up to min(max, base × 2^(attempt-1)); over at once if the client leaves. */
+function backoff(exchange: GatewayExchange, retry: CompiledRetry, attempt: number): Promise<void> {
+  const ceiling = Math.min(retry.backoffMaxMs, retry.backoffBaseMs * 2 ** (attempt - 1));
+  const wait = Math.floor(Math.random() * ceiling);
+  if (wait <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      exchange.res.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, wait);
+    exchange.res.once('close', done);
+  });
+}
+
+/**
+ * The request's body as something that can be sent more than once: none (undefined), or read into
+ * a Buffer when its declared length fits the retry buffer. 'streamed': too large or of unknown length,
+ * sent once. 'gone': the client went away while it was read.
+ */
+function replayableBody(exchange: GatewayExchange): Promise<Buffer | undefined | 'streamed' | 'gone'> {
+  const { req } = exchange;
+  const declared = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (!chunked && (declared === undefined || declared === '0')) return Promise.resolve(undefined);
+  const length = Number(declared);
+  if (chunked || !(length <= RETRY_BODY_BUFFER_BYTES)) return Promise.resolve('streamed');
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const settle = (value: Buffer | 'gone') => {
+      if (settled) return;
+      settled = true;
+      resolve(value);
+    };
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', () => settle(Buffer.concat(chunks)));
+    req.once('error', () => settle('gone'));
+    req.once('close', () => settle(req.readableEnded ? Buffer.concat(chunks) : 'gone'));
+  });
+}

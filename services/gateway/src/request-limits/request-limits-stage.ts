@@ -1,0 +1,64 @@
+import { failExchange } from '../pipeline/errors.js';
+import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
+
+/**
+ * A route's own `max_header_bytes` and `max_body_bytes`, below the gateway's global limits (the lower
+ * one applies: the listener refuses anything over the global ones before a route is known). Checked
+ * first, before anything else of the route runs: 431 / 413. A body without a declared length is
+ * counted as it streams to the origin and cut at the route's limit (413 when nothing was answered yet).
+ */
+export function createRequestLimitsPolicy(globalMaxBodyBytes: number): RoutePolicy {
+  return {
+    name: 'request_limits',
+    compileRoute({ route }) {
+      const maxHeaderBytes = route.max_header_bytes ?? null;
+      const maxBodyBytes =
+        route.max_body_bytes === null ||
+        route.max_body_bytes === undefined ||
+        route.max_body_bytes >= globalMaxBodyBytes
+          ? null
+          : route.max_body_bytes;
+      if (maxHeaderBytes === null && maxBodyBytes === null) return null;
+      return requestLimitsStage(maxHeaderBytes, maxBodyBytes);
+    },
+  };
+}
+
+function requestLimitsStage(maxHeaderBytes: number | null, maxBodyBytes: number | null): RouteStage {
+  return {
+    name: 'request_limits',
+    onRequest(exchange) {
+      const { req } = exchange;
+      if (maxHeaderBytes !== null && headerBytes(req.rawHeaders) > maxHeaderBytes) {
+        failExchange(
+          exchange,
+          431,
+          'request_header_fields_too_large',
+          `the request headers exceed ${maxHeaderBytes} bytes on this route`,
+        );
+        return 'handled';
+      }
+      if (maxBodyBytes !== null) {
+        const declared = req.headers['content-length'];
+        if (declared !== undefined && Number(declared) > maxBodyBytes) {
+          failExchange(
+            exchange,
+            413,
+            'payload_too_large',
+            `the request body exceeds ${maxBodyBytes} bytes on this route`,
+          );
+          return 'handled';
+        }
+        exchange.maxBodyBytes = maxBodyBytes;
+      }
+      return 'continue';
+    },
+  };
+}
+
+/** The header section's size as sent: `name: value\r\n` per line. */
+function headerBytes(raw: readonly string[]): number {
+  let bytes = 0;
+  for (let i = 0; i < raw.length; i += 2) bytes += raw[i]!.length + raw[i + 1]!.length + 4;
+  return bytes;
+}

@@ -1,0 +1,129 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TrafficSplit } from '@vantageedge/shared/domain/route-policies';
+import type { CompiledOrigin } from '../config/compiled-tenant.js';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
+import { cookieValue } from '../upstream/balancers/hash-key.js';
+import { hash32 } from '../upstream/hash.js';
+
+/**
+ * A route's traffic split (canary 95/5, blue/green): each request goes to one of several origins, each
+ * with its own targets, balancer, health and circuit breakers.
+ * - Overrides first: a request whose header / cookie has the given value goes to that origin (no
+ *   fallback: it asked for that one).
+ * - Sticky (header or cookie): the value's hash picks the origin by weight, the same on every replica.
+ * - Otherwise smooth weighted round robin per route and replica (nginx's): exactly the weights' shares.
+ * When the chosen origin has no available target, the others are tried in order of weight.
+ */
+export function createTrafficSplitPolicy(): RoutePolicy {
+  return {
+    name: 'traffic_split',
+    compileRoute({ route, origins, warn }) {
+      const split = route.traffic_split ?? null;
+      if (split === null || (route.fixed_response ?? null) !== null || (route.redirect ?? null) !== null) {
+        return null;
+      }
+      const entries: SplitEntry[] = [];
+      for (const { origin_id, weight } of split.origins) {
+        const origin = origins.get(origin_id);
+        if (origin === undefined) warn(`traffic_split names unknown origin ${origin_id}: left out`);
+        else if (weight > 0) entries.push({ origin, weight });
+      }
+      if (entries.length === 0) return null;
+      return splitStage(split, entries, origins);
+    },
+  };
+}
+
+interface SplitEntry {
+  readonly origin: CompiledOrigin;
+  readonly weight: number;
+}
+
+interface Override {
+  readonly header: string | undefined;
+  readonly cookie: string | undefined;
+  readonly value: string;
+  readonly origin: CompiledOrigin;
+}
+
+function keyOf(
+  headers: IncomingHttpHeaders,
+  header: string | undefined,
+  cookie: string | undefined,
+): string | undefined {
+  if (header !== undefined) {
+    const value = headers[header];
+    return Array.isArray(value) ? value[0] : value;
+  }
+  const cookies = headers.cookie;
+  return cookie === undefined || cookies === undefined ? undefined : cookieValue(cookies, cookie);
+}
+
+function splitStage(
+  split: TrafficSplit,
+  entries: readonly SplitEntry[],
+  origins: ReadonlyMap<string, CompiledOrigin>,
+): RouteStage {
+  const total = entries.reduce((sum, entry) => sum + entry.weight, 0);
+  const scores = new Float64Array(entries.length);
+  // For each chosen entry, the others by weight (heaviest first): where to go when it has no target.
+  const fallbacks = entries.map((chosen) =>
+    entries
+      .filter((entry) => entry !== chosen)
+      .sort((a, b) => b.weight - a.weight)
+      .map((entry) => entry.origin),
+  );
+  const overrides: Override[] = [];
+  for (const override of split.overrides) {
+    const origin = origins.get(override.origin_id);
+    if (origin === undefined) continue;
+    overrides.push({
+      header: override.header?.toLowerCase(),
+      cookie: override.cookie,
+      value: override.value,
+      origin,
+    });
+  }
+  const stickyHeader = split.sticky?.header?.toLowerCase();
+  const stickyCookie = split.sticky?.cookie;
+  const sticky = split.sticky !== null;
+
+  const byPoint = (point: number): number => {
+    let at = point;
+    for (let i = 0; i < entries.length; i++) {
+      at -= entries[i]!.weight;
+      if (at < 0) return i;
+    }
+    return entries.length - 1;
+  };
+  const roundRobin = (): number => {
+    let best = 0;
+    for (let i = 0; i < entries.length; i++) {
+      scores[i]! += entries[i]!.weight;
+      if (scores[i]! > scores[best]!) best = i;
+    }
+    scores[best]! -= total;
+    return best;
+  };
+
+  return {
+    name: 'traffic_split',
+    onRequest(exchange: GatewayExchange) {
+      const { headers } = exchange.req;
+      for (const override of overrides) {
+        if (keyOf(headers, override.header, override.cookie) === override.value) {
+          exchange.origin = override.origin;
+          return 'continue';
+        }
+      }
+      let index: number;
+      const key = sticky ? keyOf(headers, stickyHeader, stickyCookie) : undefined;
+      if (key !== undefined && key !== '') index = byPoint(hash32(key) % total);
+      else index = roundRobin();
+      exchange.origin = entries[index]!.origin;
+      exchange.fallbackOrigins = fallbacks[index];
+      return 'continue';
+    },
+  };
+}

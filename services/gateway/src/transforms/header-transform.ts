@@ -1,0 +1,47 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import { compileValueTemplate, type ValueTemplate } from './value-template.js';
+
+/** set / add / remove on a header map, compiled once per route; names lower-cased. */
+export interface CompiledHeaderTransform {
+  readonly remove: readonly string[];
+  readonly set: ReadonlyArray<readonly [string, ValueTemplate]>;
+  readonly add: ReadonlyArray<readonly [string, ValueTemplate]>;
+}
+
+export function compileHeaderTransform(
+  transform: HeaderTransform | null | undefined,
+): CompiledHeaderTransform | null {
+  if (transform === null || transform === undefined) return null;
+  const compiled: CompiledHeaderTransform = {
+    remove: transform.remove.map((name) => name.toLowerCase()),
+    set: Object.entries(transform.set).map(([name, value]) => [
+      name.toLowerCase(),
+      compileValueTemplate(value),
+    ]),
+    add: Object.entries(transform.add).map(([name, value]) => [
+      name.toLowerCase(),
+      compileValueTemplate(value),
+    ]),
+  };
+  return compiled.remove.length + compiled.set.length + compiled.add.length === 0 ? null : compiled;
+}
+
+/** Applies remove, then set, then add (a set header can also get an added line). */
+export function applyHeaderTransform(
+  transform: CompiledHeaderTransform,
+  headers: IncomingHttpHeaders | OutgoingHttpHeaders,
+  exchange: GatewayExchange,
+): void {
+  const target = headers as Record<string, string | string[] | number | undefined>;
+  for (const name of transform.remove) delete target[name];
+  for (const [name, value] of transform.set) target[name] = value(exchange);
+  for (const [name, value] of transform.add) {
+    const current = target[name];
+    const added = value(exchange);
+    if (current === undefined) target[name] = added;
+    else if (Array.isArray(current)) target[name] = [...current, added];
+    else target[name] = [String(current), added];
+  }
+}
