@@ -152,8 +152,11 @@ export async function proxyRequest(exchange: GatewayExchange, call: ProxyCall): 
       return { retryStatus: status };
     }
     const failure = classify(error);
+    // Not `req.destroyed`: undici destroys the request body stream itself when the exchange fails (and
+    // a body read for a retry has ended), while the client is still there waiting for its answer.
+    const clientLeft = res.destroyed;
     // A client that went away before the origin answered says nothing about the origin's health.
-    const clientGone = status === 0 && failure.status !== 413 && (req.destroyed || res.destroyed);
+    const clientGone = status === 0 && failure.status !== 413 && clientLeft;
     call.lease.release(
       clientGone ? { kind: 'cancelled' } : status === 0 ? failure.outcome : { kind: 'response', status },
     );
@@ -162,7 +165,7 @@ export async function proxyRequest(exchange: GatewayExchange, call: ProxyCall): 
       res.destroy();
       return undefined;
     }
-    if (req.destroyed && failure.status !== 413) {
+    if (clientLeft && failure.status !== 413) {
       return undefined; // the client went away mid-upload; nobody to answer
     }
     return failure;

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/** Routes that answer themselves: maintenance mode and redirects never reach an origin. */
+describe('fixed_response and redirect route policies', () => {
+  let gateway: TestGateway;
+  let origin: TestOrigin;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('never-called');
+    gateway = await startTestGateway();
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'fixed',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [
+          {
+            origin_id: originId,
+            path_pattern: '/shop/*',
+            fixed_response: {
+              status: 503,
+              headers: { 'Retry-After': '3600', 'cache-control': 'no-store' },
+              body: '<h1>Back soon</h1>',
+              content_type: 'text/html; charset=utf-8',
+            },
+          },
+          {
+            origin_id: null,
+            path_pattern: '/old/*',
+            redirect: { status: 308, location: 'https://new.example.com${path}${query}' },
+          },
+          { origin_id: null, path_pattern: '/home', redirect: { location: 'https://${host}/welcome' } },
+          {
+            origin_id: null,
+            path_pattern: '/members/*',
+            auth_mode: 'apikey_required',
+            fixed_response: { status: 200, body: 'members only' },
+          },
+        ],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it('answers maintenance mode with its status, Retry-After and body; the origin is never called', async () => {
+    const answer = await send(gateway, 'fixed.localhost', '/shop/cart');
+    expect(answer.status).toBe(503);
+    expect(answer.headers['retry-after']).toBe('3600');
+    expect(answer.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(answer.text).toBe('<h1>Back soon</h1>');
+    const head = await send(gateway, 'fixed.localhost', '/shop/cart', { method: 'HEAD' });
+    expect(head.status).toBe(503);
+    expect(head.text).toBe('');
+    expect(origin.seen).toHaveLength(0);
+  });
+
+  it('redirects with the request path, query and host in the location template', async () => {
+    const moved = await send(gateway, 'fixed.localhost', '/old/a/b?x=1&y=%20');
+    expect(moved.status).toBe(308);
+    expect(moved.headers['location']).toBe('https://new.example.com/old/a/b?x=1&y=%20');
+    const home = await send(gateway, 'fixed.localhost:8080', '/home');
+    expect(home.status).toBe(302);
+    expect(home.headers['location']).toBe('https://fixed.localhost/welcome');
+    expect(origin.seen).toHaveLength(0);
+  });
+
+  it("keeps the route's authentication in front of its fixed response", async () => {
+    expect((await send(gateway, 'fixed.localhost', '/members/x')).status).toBe(401);
+  });
+});

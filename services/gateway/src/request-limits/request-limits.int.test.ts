@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/** A route's own body and header limits, below the gateway's global ones. */
+describe('max_body_bytes and max_header_bytes route policies', () => {
+  let gateway: TestGateway;
+  let origin: TestOrigin;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('limits');
+    gateway = await startTestGateway({ GATEWAY_MAX_BODY_BYTES: '100000' });
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'limits',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [
+          { origin_id: originId, path_pattern: '/upload', max_body_bytes: 100 },
+          { origin_id: originId, path_pattern: '/small-headers/*', max_header_bytes: 512 },
+          { origin_id: originId, path_pattern: '/other' },
+        ],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it("refuses a declared body over the route's limit with 413 before the origin sees it", async () => {
+    const before = origin.seen.length;
+    const big = await send(gateway, 'limits.localhost', '/upload', { method: 'POST', body: 'x'.repeat(101) });
+    expect(big.status).toBe(413);
+    expect(big.json()['error']).toMatchObject({ code: 'payload_too_large' });
+    expect(origin.seen.length).toBe(before);
+    const fits = await send(gateway, 'limits.localhost', '/upload', {
+      method: 'POST',
+      body: 'x'.repeat(100),
+    });
+    expect(fits.status).toBe(200);
+    const elsewhere = await send(gateway, 'limits.localhost', '/other', {
+      method: 'POST',
+      body: 'x'.repeat(5000),
+    });
+    expect(elsewhere.status).toBe(200);
+  });
+
+  it("cuts a chunked body at the route's limit", async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: gateway.gateway.trafficPort,
+          method: 'POST',
+          path: '/upload',
+          headers: { host: 'limits.localhost', 'transfer-encoding': 'chunked' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.write('y'.repeat(80));
+      req.end('y'.repeat(80));
+    });
+    expect(status).toBe(413);
+  });
+
+  it("answers 431 to a header section over the route's limit", async () => {
+    const big = await send(gateway, 'limits.localhost', '/small-headers/x', {
+      headers: { 'x-big': 'z'.repeat(600) },
+    });
+    expect(big.status).toBe(431);
+    expect(big.json()['error']).toMatchObject({ code: 'request_header_fields_too_large' });
+    expect((await send(gateway, 'limits.localhost', '/small-headers/x')).status).toBe(200);
+    expect(
+      (await send(gateway, 'limits.localhost', '/other', { headers: { 'x-big': 'z'.repeat(600) } })).status,
+    ).toBe(200);
+  });
+});

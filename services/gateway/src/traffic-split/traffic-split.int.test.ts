@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * Traffic split through the real pipeline: weights, stickiness by header or cookie, header overrides,
+ * and an origin without an available target falling back to the others.
+ */
+describe('traffic split route policy', () => {
+  let gateway: TestGateway;
+  let stable: TestOrigin;
+  let canary: TestOrigin;
+
+  beforeAll(async () => {
+    stable = await startTestOrigin('stable');
+    canary = await startTestOrigin('canary');
+    gateway = await startTestGateway();
+    const stableId = randomUUID();
+    const canaryId = randomUUID();
+    const deadId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'split',
+        origins: [
+          { id: stableId, targets: [stable.url] },
+          { id: canaryId, targets: [canary.url] },
+          { id: deadId, targets: ['http://127.0.0.1:9'], passiveHealth: true },
+        ],
+        routes: [
+          {
+            origin_id: stableId,
+            path_pattern: '/weighted/*',
+            traffic_split: {
+              origins: [
+                { origin_id: stableId, weight: 95 },
+                { origin_id: canaryId, weight: 5 },
+              ],
+              overrides: [{ header: 'x-canary', value: 'always', origin_id: canaryId }],
+            },
+          },
+          {
+            origin_id: stableId,
+            path_pattern: '/sticky/*',
+            traffic_split: {
+              origins: [
+                { origin_id: stableId, weight: 50 },
+                { origin_id: canaryId, weight: 50 },
+              ],
+              sticky: { cookie: 'session' },
+            },
+          },
+          {
+            origin_id: deadId,
+            path_pattern: '/fallback/*',
+            traffic_split: {
+              origins: [
+                { origin_id: deadId, weight: 99 },
+                { origin_id: stableId, weight: 1 },
+              ],
+            },
+          },
+        ],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await stable?.close();
+    await canary?.close();
+  });
+
+  const originOf = (answer: { json: () => Record<string, unknown> }) => answer.json()['origin'];
+
+  it('splits by weight: 95/5 over 200 requests', async () => {
+    const counts = new Map<unknown, number>();
+    for (let i = 0; i < 200; i++) {
+      const origin = originOf(await send(gateway, 'split.localhost', `/weighted/${i}`));
+      counts.set(origin, (counts.get(origin) ?? 0) + 1);
+    }
+    expect(counts.get('stable')).toBe(190);
+    expect(counts.get('canary')).toBe(10);
+  });
+
+  it('sends x-canary: always to the canary, whatever the weights', async () => {
+    for (let i = 0; i < 10; i++) {
+      const answer = await send(gateway, 'split.localhost', `/weighted/o${i}`, {
+        headers: { 'x-canary': 'always' },
+      });
+      expect(originOf(answer)).toBe('canary');
+    }
+  });
+
+  it('keeps a session cookie on one origin, and spreads sessions over both', async () => {
+    const seen = new Set<unknown>();
+    for (let session = 0; session < 20; session++) {
+      const cookie = `theme=dark; session=s-${session}`;
+      const first = originOf(await send(gateway, 'split.localhost', '/sticky/a', { headers: { cookie } }));
+      for (let again = 0; again < 3; again++) {
+        const next = await send(gateway, 'split.localhost', `/sticky/${again}`, { headers: { cookie } });
+        expect(originOf(next)).toBe(first);
+      }
+      seen.add(first);
+    }
+    expect(seen).toEqual(new Set(['stable', 'canary']));
+  });
+
+  it('falls back to the other origin when the chosen one has no available target', async () => {
+    // The dead origin's only target is ejected after its failures (passive checks); from then on the
+    // split's other origin serves every request.
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++)
+      statuses.push((await send(gateway, 'split.localhost', `/fallback/${i}`)).status);
+    expect(statuses.slice(-5)).toEqual([200, 200, 200, 200, 200]);
+  });
+});

@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCacheStage } from '../cache/cache-stage.js';
+import { MemoryCacheStore } from '../cache/memory-cache-store.js';
+import { createResponseCache } from '../cache/response-cache.js';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  TEST_PEPPER,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * Request and response transforms through the real pipeline: what the origin receives (headers with
+ * per-request values, a rewritten path, a changed query) and what the client gets back (also on a
+ * cache HIT, which stores the transformed headers).
+ */
+describe('transform route policies', () => {
+  let gateway: TestGateway;
+  let origin: TestOrigin;
+  const tenantId = randomUUID();
+  const routeId = randomUUID();
+  const apiKey = 've_live_transforms_key_000000000000000000';
+  const apiKeyId = randomUUID();
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('transform-origin');
+    const cache = createResponseCache({
+      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
+      l1MaxBytes: 1_000_000,
+      registry: new Registry(),
+      logger: createLogger({ service: 'test', level: 'error' }),
+    });
+    gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId,
+        subdomain: 'tx',
+        origins: [{ id: originId, targets: [origin.url] }],
+        apiKeys: [{ id: apiKeyId, key_hash: hashApiKey(TEST_PEPPER, apiKey) }],
+        routes: [
+          {
+            id: routeId,
+            origin_id: originId,
+            path_pattern: '/headers/*',
+            auth_mode: 'apikey_required',
+            request_headers: {
+              set: { 'X-Caller': 'key ${consumer_id} from ${client_ip}', 'x-env': 'prod' },
+              add: { 'x-tag': 'gateway' },
+              remove: ['x-internal-debug'],
+            },
+          },
+          {
+            origin_id: originId,
+            path_pattern: '/api/v1/*',
+            rewrite_path: { from_prefix: '/api/v1', to_prefix: '/internal/v2' },
+            query: { set: { source: 'gw-${route_id}' }, add: { trace: '${request_id}' }, remove: ['debug'] },
+          },
+          {
+            origin_id: originId,
+            path_pattern: '/users/:id/*',
+            rewrite_path: { template: '/accounts/:id/items/*' },
+          },
+          {
+            origin_id: originId,
+            path_pattern: '/cached/*',
+            cache_policy: { ttl_seconds: 60 },
+            response_headers: {
+              set: { 'strict-transport-security': 'max-age=63072000' },
+              remove: ['x-origin'],
+              add: { 'x-served-by': 'gateway' },
+            },
+          },
+        ],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  const lastSeen = () => origin.seen.at(-1)!;
+
+  it('sets, adds and removes request headers with the consumer, client address, request and route', async () => {
+    const answer = await send(gateway, 'tx.localhost', '/headers/x', {
+      headers: {
+        'x-api-key': apiKey,
+        'x-tag': 'client',
+        'x-internal-debug': '1',
+        'x-request-id': 'req-tx-1',
+      },
+    });
+    expect(answer.status).toBe(200);
+    const seen = lastSeen().headers;
+    expect(seen['x-caller']).toBe(`key ${apiKeyId} from 127.0.0.1`);
+    expect(seen['x-env']).toBe('prod');
+    expect(seen['x-tag']).toBe('client, gateway');
+    expect(seen['x-internal-debug']).toBeUndefined();
+    expect(seen['x-vantageedge-api-key-id']).toBe(apiKeyId); // identity headers stay the gateway's
+  });
+
+  it('rewrites a path prefix and the query (set, add, remove) the origin sees', async () => {
+    await send(gateway, 'tx.localhost', '/api/v1/orders/7?debug=1&page=2&source=client', {
+      headers: { 'x-request-id': 'req-tx-2' },
+    });
+    const url = new URL(lastSeen().url, 'http://origin');
+    expect(url.pathname).toBe('/internal/v2/orders/7');
+    expect(url.searchParams.get('debug')).toBeNull();
+    expect(url.searchParams.get('page')).toBe('2');
+    expect(url.searchParams.getAll('source')).toHaveLength(1);
+    expect(url.searchParams.get('source')?.startsWith('gw-')).toBe(true);
+    expect(url.searchParams.get('trace')).toBe('req-tx-2');
+  });
+
+  it('rewrites with a template: :id from the pattern, * for what the wildcard matched', async () => {
+    await send(gateway, 'tx.localhost', '/users/42/photos/9');
+    expect(lastSeen().url).toBe('/accounts/42/items/photos/9');
+    await send(gateway, 'tx.localhost', '/users/43');
+    expect(lastSeen().url).toBe('/accounts/43/items');
+  });
+
+  it('transforms response headers, and a cache HIT answers with the transformed headers', async () => {
+    const miss = await send(gateway, 'tx.localhost', '/cached/a');
+    expect(miss.headers['x-cache']).toBe('MISS');
+    const hit = await send(gateway, 'tx.localhost', '/cached/a');
+    expect(hit.headers['x-cache']).toBe('HIT');
+    for (const answer of [miss, hit]) {
+      expect(answer.headers['strict-transport-security']).toBe('max-age=63072000');
+      expect(answer.headers['x-origin']).toBeUndefined();
+      expect(answer.headers['x-served-by']).toBe('gateway');
+    }
+  });
+});
