@@ -62,6 +62,70 @@ describe('snapshot fold', () => {
     expect(routes[2]).not.toHaveProperty('changed_fields');
   });
 
+  it("carries a route's policies into the snapshot, and a route that matched on more conditions first", () => {
+    const plain = routeState(tenantId, origin.origin_id, { path_pattern: '/items/*' });
+    const versioned = routeState(tenantId, origin.origin_id, {
+      path_pattern: '/items/*',
+      match: { hosts: [], headers: [{ name: 'x-api-version', exact: '2' }], query: [] },
+      cors: {
+        allow_origins: ['https://app.example.com'],
+        allow_methods: [],
+        allow_headers: [],
+        expose_headers: [],
+        allow_credentials: false,
+        max_age_seconds: 600,
+      },
+      ip_rules: { allow: [], deny: ['203.0.113.0/24'] },
+      fixed_response: {
+        status: 503,
+        headers: { 'retry-after': '60' },
+        body: 'soon',
+        content_type: 'text/plain',
+      },
+    });
+    const routes = live(
+      foldAll([
+        recorded(tenantCreated(tenantId)),
+        recorded(newEvent('OriginAdded', origin)),
+        recorded(newEvent('RouteCreated', plain)),
+        recorded(newEvent('RouteCreated', versioned)),
+      ]),
+    ).routes;
+    expect(routes.map((route) => route.id)).toEqual([versioned.route_id, plain.route_id]);
+    expect(routes[0]).toMatchObject({
+      match: versioned.match,
+      cors: versioned.cors,
+      ip_rules: versioned.ip_rules,
+      fixed_response: versioned.fixed_response,
+      retries: null,
+    });
+  });
+
+  it('reads a route recorded before the route policies existed as a route without any', () => {
+    const {
+      match: _m,
+      cors: _c,
+      ip_rules: _i,
+      fixed_response: _f,
+      redirect: _r,
+      ...old
+    } = routeState(tenantId, origin.origin_id);
+    const routes = live(
+      foldAll([
+        recorded(tenantCreated(tenantId)),
+        recorded(newEvent('OriginAdded', origin)),
+        recorded(newEvent('RouteCreated', old as never)),
+      ]),
+    ).routes;
+    expect(routes[0]).toMatchObject({
+      match: null,
+      cors: null,
+      ip_rules: null,
+      fixed_response: null,
+      redirect: null,
+    });
+  });
+
   it('removes revoked keys, shortens rotated ones, and never carries the plaintext prefix', () => {
     const kept = randomUUID();
     const revoked = randomUUID();
@@ -183,7 +247,7 @@ describe('snapshot fold', () => {
     // As stored before these fields were retired.
     const stored = { ...legacy, data } as unknown as ControlPlaneNewEvent;
     const snapshot = live(foldAll([recorded(stored, 1n)]));
-    expect(snapshot.tenant.settings).toEqual({ rate_limit: null, oidc: null, service_accounts: [] });
+    expect(snapshot.tenant.settings).toEqual({ rate_limit: null, oidc: null, service_accounts: [], ip_rules: null });
     expect(snapshot.custom_domains).toEqual([]);
     expect(tenantSnapshot.parse(snapshot)).toEqual(snapshot);
   });

@@ -136,6 +136,31 @@ describe('per-tenant limits (control plane)', () => {
     expect((await patchSettings({ service_accounts: accounts(2) })).status).toBe(200);
   });
 
+  it('refuses a route whose policies are over TENANT_MAX_ROUTE_BYTES, on create and on update', async () => {
+    const ranges = Array.from({ length: 200 }, (_, i) => `10.${i}.0.0/16`);
+    const ipRules = { allow: ranges, deny: ranges.map((range) => range.replace('/16', '/24')) };
+    const events = (await cp.allEvents()).length;
+    expectLimitExceeded(
+      await post('/api/v1/routes', {
+        tenant_id: tenant,
+        origin_id: origin,
+        path_pattern: '/big/*',
+        auth_mode: 'public',
+        ip_rules: ipRules,
+      }),
+      'route',
+    );
+    const { rows } = await cp.db.pool.query<{ id: string }>(
+      'select id from read_models.routes where tenant_id = $1 limit 1',
+      [tenant],
+    );
+    expectLimitExceeded(
+      await cp.request('PATCH', `/api/v1/routes/${rows[0]!.id}`, { body: { ip_rules: ipRules } }),
+      'route',
+    );
+    expect((await cp.allEvents()).length).toBe(events);
+  });
+
   it('refuses a health-check interval under 1 s with 400 naming the field', async () => {
     const response = await post('/api/v1/origins', {
       tenant_id: tenant,

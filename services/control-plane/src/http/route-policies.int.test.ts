@@ -1,0 +1,292 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+
+/**
+ * The route policies through the admin API: a route with every policy is stored as sent (names
+ * normalised) and served by the read models; bad input is a 400 naming the exact field and changes
+ * nothing; maintenance mode goes on and off with PATCH; the OpenAPI document describes each policy.
+ */
+let cp: ControlPlaneHarness;
+let tenantId = '';
+let originId = '';
+let canaryId = '';
+let foreignOriginId = '';
+
+beforeAll(async () => {
+  cp = await startControlPlane({ withReadSide: true });
+  const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'Pol', subdomain: 'pol' } });
+  tenantId = json(tenant)['id'] as string;
+  const other = await cp.request('POST', '/api/v1/tenants', { body: { name: 'Other', subdomain: 'other' } });
+  const origin = (tenant: string, name: string) =>
+    cp.request('POST', '/api/v1/origins', { body: { tenant_id: tenant, name, url: 'http://127.0.0.1:9' } });
+  originId = json(await origin(tenantId, 'stable'))['id'] as string;
+  canaryId = json(await origin(tenantId, 'canary'))['id'] as string;
+  foreignOriginId = json(await origin(json(other)['id'] as string, 'theirs'))['id'] as string;
+});
+afterAll(async () => {
+  await cp?.close();
+});
+
+const eventCount = async () => (await cp.allEvents()).length;
+
+function everyPolicy() {
+  return {
+    tenant_id: tenantId,
+    origin_id: originId,
+    path_pattern: '/users/:id/*',
+    auth_mode: 'jwt_required',
+    match: { hosts: ['pol.localhost'], headers: [{ name: 'X-Api-Version', exact: '2' }], query: [] },
+    cors: {
+      allow_origins: ['https://app.example.com', 'https://*.example.org'],
+      allow_headers: ['Authorization'],
+    },
+    ip_rules: { allow: ['198.51.100.0/24', '2001:db8::/32'], deny: ['198.51.100.66'] },
+    request_headers: { set: { 'X-Caller': '${consumer_id}' }, add: { 'x-via': 'gw' }, remove: ['x-debug'] },
+    response_headers: { set: { 'strict-transport-security': 'max-age=600' } },
+    rewrite_path: { template: '/accounts/:id/*' },
+    query: { add: { source: 'gateway' }, remove: ['debug'] },
+    timeouts: { connect_ms: 500, response_headers_ms: 2000, idle_ms: 5000 },
+    retries: { attempts: 3, on: ['connect_error', 'reset', '503'] },
+    max_body_bytes: 65536,
+    max_header_bytes: 8192,
+    traffic_split: {
+      origins: [
+        { origin_id: originId, weight: 95 },
+        { origin_id: canaryId, weight: 5 },
+      ],
+      sticky: { cookie: 'session' },
+      overrides: [{ header: 'x-canary', value: 'always', origin_id: canaryId }],
+    },
+  };
+}
+
+describe('route policies in the admin API', () => {
+  it('stores a route with every policy, fills defaults, and serves it from the read models', async () => {
+    const created = await cp.request('POST', '/api/v1/routes', { body: everyPolicy() });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const route = json(created);
+    expect(route).toMatchObject({
+      match: { hosts: ['pol.localhost'], headers: [{ name: 'x-api-version', exact: '2' }] },
+      cors: { allow_headers: ['authorization'], allow_credentials: false, max_age_seconds: 600 },
+      retries: {
+        attempts: 3,
+        methods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'],
+        backoff: { base_ms: 25, max_ms: 250 },
+        budget: { percent: 20, min_retries: 3 },
+      },
+      fixed_response: null,
+      redirect: null,
+    });
+    const position = created.headers.get('x-event-position') ?? '0';
+    const read = await cp.request('GET', `/api/v1/routes/${route['id']}`, {
+      headers: { 'x-min-position': position },
+    });
+    expect(read.status).toBe(200);
+    const { created_at: _c, updated_at: _u, ...stored } = json(read);
+    const { created_at: _c2, updated_at: _u2, ...sent } = route;
+    expect(stored).toEqual(sent);
+  });
+
+  it('turns maintenance mode on and off with PATCH, keeping the route’s origin and other policies', async () => {
+    const created = json(
+      await cp.request('POST', '/api/v1/routes', {
+        body: { ...everyPolicy(), path_pattern: '/shop/*', rewrite_path: null },
+      }),
+    );
+    const on = await cp.request('PATCH', `/api/v1/routes/${created['id']}`, {
+      body: { fixed_response: { status: 503, headers: { 'Retry-After': '600' }, body: 'back soon' } },
+    });
+    expect(on.status, JSON.stringify(on.body)).toBe(200);
+    expect(json(on)['fixed_response']).toMatchObject({
+      status: 503,
+      content_type: 'text/plain; charset=utf-8',
+    });
+    expect(json(on)['traffic_split']).toEqual(created['traffic_split']);
+    const off = await cp.request('PATCH', `/api/v1/routes/${created['id']}`, {
+      body: { fixed_response: null },
+    });
+    expect(json(off)['fixed_response']).toBeNull();
+    expect(json(off)['origin_id']).toBe(originId);
+  });
+
+  it('accepts a redirect route without an origin', async () => {
+    const created = await cp.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: null,
+        path_pattern: '/old/*',
+        auth_mode: 'public',
+        redirect: { status: 301, location: 'https://new.example.com${path}${query}' },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(json(created)).toMatchObject({ origin_id: null, redirect: { status: 301 } });
+  });
+
+  const base = () => ({
+    tenant_id: tenantId,
+    origin_id: originId,
+    path_pattern: '/bad/:id/*',
+    auth_mode: 'public',
+  });
+  it.each([
+    [
+      'a CORS origin that is not one',
+      { cors: { allow_origins: ['ftp://files.example.com'] } },
+      'cors.allow_origins.0',
+    ],
+    ['* with credentials', { cors: { allow_origins: ['*'], allow_credentials: true } }, 'cors.allow_origins'],
+    ['a malformed CIDR', { ip_rules: { deny: ['300.1.1.1/8'] } }, 'ip_rules.deny.0'],
+    ['a prefix too long', { ip_rules: { allow: ['10.0.0.0/33'] } }, 'ip_rules.allow.0'],
+    ['setting Host', { request_headers: { set: { Host: 'evil' } } }, 'request_headers.set.Host'],
+    [
+      'an identity header',
+      { request_headers: { set: { 'x-vantageedge-user-id': 'admin' } } },
+      'request_headers.set.x-vantageedge-user-id',
+    ],
+    ['an unknown variable', { request_headers: { add: { 'x-a': '${secret}' } } }, 'request_headers.add.x-a'],
+    [
+      'a header value with a line break',
+      { response_headers: { set: { 'x-a': 'a\r\nb' } } },
+      'response_headers.set.x-a',
+    ],
+    [
+      'a prefix rewrite without its target',
+      { rewrite_path: { from_prefix: '/bad' } },
+      'rewrite_path.to_prefix',
+    ],
+    [
+      'a template parameter the pattern lacks',
+      { rewrite_path: { template: '/x/:other' } },
+      'rewrite_path.template',
+    ],
+    [
+      'strip_prefix with rewrite_path',
+      { strip_prefix: '/bad', rewrite_path: { template: '/x/:id' } },
+      'rewrite_path',
+    ],
+    ['too many attempts', { retries: { attempts: 9 } }, 'retries.attempts'],
+    ['an unknown retry condition', { retries: { on: ['500'] } }, 'retries.on.0'],
+    [
+      'backoff max below base',
+      { retries: { backoff: { base_ms: 100, max_ms: 10 } } },
+      'retries.backoff.max_ms',
+    ],
+    ['a zero timeout', { timeouts: { connect_ms: 0 } }, 'timeouts.connect_ms'],
+    ['a negative body limit', { max_body_bytes: -1 }, 'max_body_bytes'],
+    ['a tiny header limit', { max_header_bytes: 10 }, 'max_header_bytes'],
+    [
+      'a split of one origin',
+      { traffic_split: { origins: [{ origin_id: 'x', weight: 1 }] } },
+      'traffic_split.origins',
+    ],
+    [
+      'a condition with two tests',
+      { match: { headers: [{ name: 'x-a', exact: '1', prefix: '1' }] } },
+      'match.headers.0.exact',
+    ],
+    ['a host of no tenant of ours', { match: { hosts: ['other.localhost'] } }, 'match.hosts.0'],
+    [
+      'both fixed_response and redirect',
+      { fixed_response: { status: 503 }, redirect: { location: '/x' } },
+      'redirect',
+    ],
+    ['no origin and nothing to answer with', { origin_id: null }, 'origin_id'],
+    ['a redirect status that is not one', { redirect: { status: 200, location: '/x' } }, 'redirect.status'],
+    ['an unknown location variable', { redirect: { location: 'https://x${user}' } }, 'redirect.location'],
+  ])('refuses %s with 400 naming the field, and changes nothing', async (_what, policy, field) => {
+    const before = await eventCount();
+    const response = await cp.request('POST', '/api/v1/routes', { body: { ...base(), ...policy } });
+    expect(response.status, JSON.stringify(response.body)).toBe(400);
+    const error = json(response)['error'] as { code: string; details: Array<{ field: string }> };
+    expect(error.code).toBe('validation_failed');
+    expect(error.details.map((detail) => detail.field)).toContain(field);
+    expect(await eventCount()).toBe(before);
+  });
+
+  it('refuses a split naming an origin of another tenant, or leaving out the route’s own origin', async () => {
+    const before = await eventCount();
+    const foreign = await cp.request('POST', '/api/v1/routes', {
+      body: {
+        ...base(),
+        traffic_split: {
+          origins: [
+            { origin_id: originId, weight: 1 },
+            { origin_id: foreignOriginId, weight: 1 },
+          ],
+        },
+      },
+    });
+    expect(foreign.status).toBe(400);
+    expect(JSON.stringify(foreign.body)).toContain('traffic_split.origins.1.origin_id');
+    const withoutOwn = await cp.request('POST', '/api/v1/routes', {
+      body: {
+        ...base(),
+        traffic_split: {
+          origins: [
+            { origin_id: canaryId, weight: 1 },
+            { origin_id: foreignOriginId, weight: 0 },
+          ],
+        },
+      },
+    });
+    expect(withoutOwn.status).toBe(400);
+    expect(await eventCount()).toBe(before);
+  });
+
+  it('checks a PATCH against the whole route: a template needs the parameters of the new pattern', async () => {
+    const created = json(
+      await cp.request('POST', '/api/v1/routes', {
+        body: { ...base(), path_pattern: '/p/:id', rewrite_path: { template: '/q/:id' } },
+      }),
+    );
+    const before = await eventCount();
+    const patched = await cp.request('PATCH', `/api/v1/routes/${created['id']}`, {
+      body: { path_pattern: '/p/:name' },
+    });
+    expect(patched.status).toBe(400);
+    expect(JSON.stringify(patched.body)).toContain('rewrite_path.template');
+    expect(await eventCount()).toBe(before);
+  });
+
+  it('keeps tenant-wide IP rules in the settings, validated like a route’s', async () => {
+    const ok = await cp.request('PATCH', `/api/v1/tenants/${tenantId}`, {
+      body: { settings: { ip_rules: { deny: ['203.0.113.0/24'] } } },
+    });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(json(ok)['settings']).toMatchObject({ ip_rules: { allow: [], deny: ['203.0.113.0/24'] } });
+    const bad = await cp.request('PATCH', `/api/v1/tenants/${tenantId}`, {
+      body: { settings: { ip_rules: { allow: ['not-an-address'] } } },
+    });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('settings.ip_rules.allow.0');
+  });
+
+  it('describes every policy in the OpenAPI document', async () => {
+    const doc = json(await cp.request('GET', '/openapi.json', { token: null }));
+    const schemas = (
+      doc['components'] as { schemas: Record<string, { properties: Record<string, unknown> }> }
+    ).schemas;
+    for (const schema of ['CreateRoute', 'UpdateRoute', 'Route']) {
+      for (const field of [
+        'match',
+        'cors',
+        'ip_rules',
+        'request_headers',
+        'response_headers',
+        'rewrite_path',
+        'query',
+        'timeouts',
+        'retries',
+        'max_body_bytes',
+        'max_header_bytes',
+        'traffic_split',
+        'fixed_response',
+        'redirect',
+      ]) {
+        expect(schemas[schema]?.properties[field], `${schema}.${field}`).toBeDefined();
+      }
+    }
+  });
+});
