@@ -51,7 +51,9 @@ describe('tenant decider', () => {
 
   it('treats settings with keys in another order as unchanged (jsonb reorders keys)', () => {
     const state = given(tenantDecider, { type: 'CreateTenant', tenant });
-    const reordered = JSON.parse(JSON.stringify({ service_accounts: [], oidc: null, rate_limit: null }));
+    const reordered = JSON.parse(
+      JSON.stringify({ ip_rules: null, service_accounts: [], oidc: null, rate_limit: null }),
+    );
     expect(
       tenantDecider.decide({ type: 'UpdateTenant', changes: { settings: reordered } }, state).events,
     ).toEqual([]);
