@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { loadConfigOrExit, parseConfig } from '@vantageedge/shared/config/load-config';
 import { booleanFlag, commaList, observabilitySettings, port } from '@vantageedge/shared/config/settings';
+import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import { z } from 'zod';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
@@ -47,6 +48,11 @@ export const gatewaySettings = {
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
   GATEWAY_TRUST_PROXY: booleanFlag.default(false),
+  /**
+   * Addresses the gateway never connects to for a tenant (origins, health checks, OIDC JWKS), checked
+   * after DNS resolution; its own listeners are refused whatever this says.
+   */
+  ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   ...observabilitySettings,

@@ -1,7 +1,9 @@
+import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type { Registry } from 'prom-client';
+import { RemoteJwksRegistry } from './auth/jwks.js';
 import { createCacheStage } from './cache/cache-stage.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { GatewayConfigStore } from './config/gateway-config-store.js';
@@ -33,6 +35,8 @@ export interface GatewayReplica {
   store: GatewayConfigStore;
   /** The replica's response cache; single-process mode hands it to the control plane for purges. */
   responseCache: ResponseCache;
+  /** Where the replica connects for tenants; single-process mode adds the control plane's listener. */
+  addressPolicy: OriginAddressPolicy;
   /** Stops the listeners, the config plane, the upstream sets and the cache (not the bus or Redis). */
   close(): Promise<void>;
 }
@@ -54,6 +58,12 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     keyPrefix,
   });
   const cacheStage = createCacheStage(responseCache);
+  // The configured ports are refused before the listeners are up (health checks start with the first
+  // snapshot); startGateway adds the bound ports.
+  const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
+    { host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
+    { host: config.GATEWAY_HOST, port: config.GATEWAY_ADMIN_PORT },
+  ]);
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
     hooks: [
@@ -61,7 +71,9 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
       cacheStage,
       { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
     ],
-    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, logger }),
+    createUpstreamSet: (origin, tenantId) =>
+      createUpstreamSet(origin, { tenantId, registry, logger, addressPolicy }),
+    remoteJwks: new RemoteJwksRegistry(addressPolicy),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
     onCloseError: (error) => logger.warn('closing an upstream set failed', { error: String(error) }),
@@ -85,6 +97,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
     stages: [rateLimitStage, cacheStage],
+    addressPolicy,
     readiness: () => {
       const status = configPlane.status();
       return status.ready
@@ -98,6 +111,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     configPlane,
     store,
     responseCache,
+    addressPolicy,
     async close() {
       await gateway.close();
       await configPlane.close();

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
@@ -22,6 +23,8 @@ export interface StartGatewayOptions {
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
+  /** The policy the upstream sets connect through: both listeners are registered as never-a-target. */
+  addressPolicy?: OriginAddressPolicy;
 }
 
 export interface RunningGateway {
@@ -106,6 +109,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   const trafficPort = await listen(trafficServer, config.GATEWAY_PORT, config.GATEWAY_HOST);
   const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_HOST);
+  options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: trafficPort });
+  options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: adminPort });
   logger.info('gateway listening', { traffic_port: trafficPort, admin_port: adminPort });
 
   return {

@@ -43,6 +43,14 @@ function classify(error: unknown): ProxyFailure {
       outcome: { kind: 'reset' },
     };
   }
+  if (code === 'ORIGIN_ADDRESS_BLOCKED' || causeCode === 'ORIGIN_ADDRESS_BLOCKED') {
+    return {
+      status: 502,
+      code: 'origin_address_blocked',
+      message: "the origin's address is not allowed",
+      outcome: { kind: 'connect_error' },
+    };
+  }
   if (TIMEOUT_CODES.has(code)) {
     return {
       status: 504,

@@ -9,8 +9,13 @@ import {
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import {
+  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
+import { RemoteJwksRegistry } from '../auth/jwks.js';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
 import type { RequestStage } from '../pipeline/exchange.js';
@@ -112,6 +117,10 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
+/**
+ * A gateway on port 0 with its real listeners and pipeline. Test origins live on 127.0.0.1, so loopback
+ * origins are allowed unless `env` sets ORIGIN_BLOCKED_CIDRS (tests of the block itself use the default).
+ */
 export async function startTestGateway(
   env: Record<string, string> = {},
   extra: { stages?: RequestStage[]; tracingEnabled?: boolean } = {},
@@ -122,6 +131,7 @@ export async function startTestGateway(
     GATEWAY_HOST: '127.0.0.1',
     API_KEY_PEPPER: TEST_PEPPER,
     LOG_LEVEL: 'info',
+    ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
     ...env,
   });
   const registry = new Registry();
@@ -136,15 +146,18 @@ export async function startTestGateway(
       },
     }),
   });
+  const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
-    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),
+    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, addressPolicy }),
+    remoteJwks: new RemoteJwksRegistry(addressPolicy),
   });
   const gateway = await startGateway({
     config,
     store,
     registry,
     logger,
+    addressPolicy,
     ...(extra.stages ? { stages: extra.stages } : {}),
     tracingEnabled: extra.tracingEnabled ?? false,
   });

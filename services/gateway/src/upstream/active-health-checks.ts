@@ -1,4 +1,6 @@
+import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import { Agent, request } from 'undici';
+import { createGuardedConnector } from './guarded-connector.js';
 import type { HealthSettings } from './target-health.js';
 
 export interface ProbeTarget {
@@ -15,18 +17,20 @@ export interface ActiveHealthChecks {
  * Probes every target with GET every `interval_seconds`; a 2xx/3xx answer within `timeout_seconds`
  * is a success. Probes use their own small agent rather than the target's request pool, so a pool
  * saturated by slow requests does not queue (and fail) the probes. A target whose previous probe is
- * still running is skipped, so a hanging target costs one connection, not one per interval.
+ * still running is skipped, so a hanging target costs one connection, not one per interval. A probe
+ * connects only where the address policy allows (a refused address is a failed probe).
  */
 export function startActiveHealthChecks(
   targets: readonly ProbeTarget[],
   settings: HealthSettings['active'],
+  addressPolicy: OriginAddressPolicy,
 ): ActiveHealthChecks {
   const timeoutMs = settings.timeout_seconds * 1000;
   const agent = new Agent({
     connections: 1,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    connect: { timeout: timeoutMs },
+    connect: createGuardedConnector(addressPolicy, { timeout: timeoutMs }),
     keepAliveTimeout: Math.min(settings.interval_seconds * 1000 * 2, 60_000),
   });
   const stopping = new AbortController();
