@@ -15,7 +15,14 @@ import {
   requirePlatformAdmin,
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
+import { type ConfiguredUrl, requireAllowedAddresses } from './origin-addresses.js';
 import { tenantView } from './views.js';
+
+/** The URLs in tenant settings the gateways fetch (the OIDC provider's JWKS). */
+function settingsUrls(settings: CreateTenantBody['settings']): ConfiguredUrl[] {
+  const jwksUrl = settings?.oidc?.jwks_url;
+  return jwksUrl === undefined ? [] : [{ field: 'settings.oidc.jwks_url', url: jwksUrl }];
+}
 
 function outcome(result: HandledCommand<Tenant>): CommandOutcome<TenantResource> {
   if (result.state.status === 'absent' || result.revision === null || result.position === null) {
@@ -30,6 +37,7 @@ export async function createTenant(
   body: CreateTenantBody,
 ): Promise<CommandOutcome<TenantResource>> {
   requirePlatformAdmin(ctx.caller, 'create tenants');
+  requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
   const tenantId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
@@ -75,6 +83,7 @@ export async function updateTenant(
           }
         }
       }
+      requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
       const { clerk_org_id, ...rest } = body;
       return {
         type: 'UpdateTenant' as const,
