@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { loadConfigOrExit, parseConfig } from '@vantageedge/shared/config/load-config';
 import { booleanFlag, commaList, observabilitySettings, port } from '@vantageedge/shared/config/settings';
+import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import { z } from 'zod';
 
@@ -46,8 +47,14 @@ export const gatewaySettings = {
     .default(64 * 1024 * 1024),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
-  /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
-  GATEWAY_TRUST_PROXY: booleanFlag.default(false),
+  /**
+   * CIDR ranges of the load balancers/proxies in front of the gateway. Only a peer in them has its
+   * X-Forwarded-* / Forwarded / client-address headers kept; the client is the rightmost
+   * X-Forwarded-For address not in these ranges. Empty: every peer is the client.
+   */
+  GATEWAY_TRUSTED_PROXIES: cidrListSetting.default([]),
+  /** Deprecated: `true` means GATEWAY_TRUSTED_PROXIES = private and loopback ranges (when that is unset). */
+  GATEWAY_TRUST_PROXY: booleanFlag.optional(),
   /**
    * Addresses the gateway never connects to for a tenant (origins, health checks, OIDC JWKS), checked
    * after DNS resolution; its own listeners are refused whatever this says.

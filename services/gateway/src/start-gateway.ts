@@ -12,6 +12,7 @@ import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
 import type { RequestStage } from './pipeline/exchange.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
+import { trustedProxiesFromSettings } from './proxy/client-address.js';
 
 export interface StartGatewayOptions {
   config: GatewayConfig;
@@ -62,6 +63,8 @@ function closeServer(server: Server): Promise<void> {
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
   const metrics = new GatewayMetrics(registry);
+  const trustedProxies = trustedProxiesFromSettings(config);
+  if (trustedProxies.warning !== undefined) logger.warn(trustedProxies.warning);
   const handler = createGatewayHandler({
     store,
     authenticator: new Authenticator({
@@ -76,7 +79,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     }),
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
-    trustProxy: config.GATEWAY_TRUST_PROXY,
+    trustedProxies: trustedProxies.ranges,
     stages: options.stages ?? [],
     metrics,
     accessLog: new AccessLog(logger, config.GATEWAY_ACCESS_LOG_SAMPLE_RATE),

@@ -8,6 +8,7 @@ import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
+import { ClientAddressResolver } from '../proxy/client-address.js';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { proxyRequest } from '../proxy/proxy-request.js';
 import { writeError } from './errors.js';
@@ -22,7 +23,8 @@ export interface GatewayHandlerOptions {
   authenticator: Authenticator;
   maxBodyBytes: number;
   encodedSlashes?: EncodedSlashPolicy;
-  trustProxy?: boolean;
+  /** CIDR ranges of the proxies in front of the gateway (GATEWAY_TRUSTED_PROXIES); default none. */
+  trustedProxies?: readonly string[];
   /** Between auth and the proxy, in order (rate limit, then cache). */
   stages?: readonly RequestStage[];
   metrics?: GatewayMetrics;
@@ -38,18 +40,6 @@ type ResponseWithExchange = ServerResponse & { [EXCHANGE]?: GatewayExchange; [FI
 const FINISH = Symbol('vantageedge.finish');
 type Finisher = (exchange: GatewayExchange) => void;
 
-function clientIpOf(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string' && forwarded !== '') {
-      const comma = forwarded.indexOf(',');
-      return (comma < 0 ? forwarded : forwarded.slice(0, comma)).trim();
-    }
-  }
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
 /** Runs once per response, when the socket is done with it (finished or aborted). */
 function onResponseClose(this: ResponseWithExchange): void {
   const exchange = this[EXCHANGE];
@@ -63,7 +53,7 @@ function onResponseClose(this: ResponseWithExchange): void {
  */
 export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHandler {
   const encodedSlashes = options.encodedSlashes ?? 'reject';
-  const trustProxy = options.trustProxy ?? false;
+  const clientAddresses = new ClientAddressResolver(options.trustedProxies ?? []);
   const stages = options.stages ?? [];
   const tracing = options.tracing?.enabled ? options.tracing : undefined;
   const { metrics, accessLog, authenticator, maxBodyBytes } = options;
@@ -125,22 +115,28 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
 
     let path = exchange.path;
     const strip = route!.stripPrefix;
+    let strippedPrefix: string | null = null;
     if (
       strip !== null &&
       path.startsWith(strip) &&
       (path.length === strip.length || path.charCodeAt(strip.length) === 47)
     ) {
       path = path.length === strip.length ? '/' : path.slice(strip.length);
+      strippedPrefix = strip;
     }
+    const address = clientAddresses.resolve(req);
     const headers = upstreamRequestHeaders(req.headers, {
       upstreamHost: lease.target.url.host,
       clientIp: exchange.clientIp,
+      peerIp: address.peerIp,
+      peerTrusted: address.peerTrusted,
       proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+      localPort: req.socket.localPort,
+      strippedPrefix,
       requestId: exchange.requestId,
       tenantId: tenant!.id,
       routeId: route!.config.id,
       identity: exchange.identity,
-      trustProxy,
     });
     const span =
       tracing && exchange.span ? tracing.startChild(exchange.span, 'upstream', SpanKind.CLIENT) : undefined;
@@ -166,7 +162,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     const incomingId = req.headers['x-request-id'];
     const requestId =
       typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-    const exchange = new GatewayExchange(req, res, requestId, clientIpOf(req, trustProxy));
+    const exchange = new GatewayExchange(req, res, requestId, clientAddresses.resolve(req).clientIp);
     const tracked = res as ResponseWithExchange;
     tracked[EXCHANGE] = exchange;
     tracked[FINISH] = finish;
