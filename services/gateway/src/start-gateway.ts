@@ -80,6 +80,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     trustedProxies: trustedProxies.ranges,
+    baseDomains: config.GATEWAY_BASE_DOMAINS,
     stages: options.stages ?? [],
     metrics,
     accessLog: new AccessLog(logger, config.GATEWAY_ACCESS_LOG_SAMPLE_RATE),

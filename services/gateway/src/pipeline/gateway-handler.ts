@@ -9,6 +9,7 @@ import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
 import { ClientAddressResolver } from '../proxy/client-address.js';
+import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { proxyRequest } from '../proxy/proxy-request.js';
 import { writeError } from './errors.js';
@@ -23,6 +24,8 @@ export interface GatewayHandlerOptions {
   authenticator: Authenticator;
   maxBodyBytes: number;
   encodedSlashes?: EncodedSlashPolicy;
+  /** GATEWAY_BASE_DOMAINS: an origin's cookie may never be scoped to one of them (or a parent). */
+  baseDomains?: readonly string[];
   /** CIDR ranges of the proxies in front of the gateway (GATEWAY_TRUSTED_PROXIES); default none. */
   trustedProxies?: readonly string[];
   /** Between auth and the proxy, in order (rate limit, then cache). */
@@ -54,6 +57,7 @@ function onResponseClose(this: ResponseWithExchange): void {
 export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHandler {
   const encodedSlashes = options.encodedSlashes ?? 'reject';
   const clientAddresses = new ClientAddressResolver(options.trustedProxies ?? []);
+  const cookieDomains = new CookieDomainGuard(options.baseDomains ?? []);
   const stages = options.stages ?? [];
   const tracing = options.tracing?.enabled ? options.tracing : undefined;
   const { metrics, accessLog, authenticator, maxBodyBytes } = options;
@@ -153,6 +157,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       headers,
       hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
       unknownLengthLimit: chunked ? maxBodyBytes : undefined,
+      cookieDomains,
     });
     span?.end();
     if (failure !== undefined) fail(exchange, failure.status, failure.code, failure.message);
