@@ -30,6 +30,7 @@ export function originTargetUrls(body: {
 }): ConfiguredUrl[] {
   const urls: ConfiguredUrl[] = [];
   if (body.url !== undefined) urls.push({ field: 'url', url: body.url });
-  body.targets?.forEach((target, index) => urls.push({ field: `targets.${index}.url`, url: target.url }));
+  for (const [index, target] of (body.targets ?? []).entries())
+    urls.push({ field: `targets.${index}.url`, url: target.url });
   return urls;
 }

@@ -1,5 +1,7 @@
 import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
 import { normalizePath } from './normalize-path.js';
+import { originReadings } from './path-readings.js';
+import { protectsAtLeastAsMuch, uniformProtection } from './route-protection.js';
 
 /**
  * Compiles a tenant's routes once per snapshot into a matcher that, per request, only compares
@@ -11,6 +13,11 @@ import { normalizePath } from './normalize-path.js';
  * Order: priority (higher first), then specificity — compared segment by segment, a literal beats a
  * `:param`, which beats a wildcard; an exact pattern beats a wildcard that ends where it ends — then
  * the snapshot's order. Method lists are upper-case; an empty list accepts any method.
+ *
+ * `resolve` is what the request path uses: the route chosen for the path must protect at least as
+ * much as every route another common origin reading of the path would match (see path-readings.ts,
+ * and letter case); otherwise the strictest of them handles the request, or — when no single one is
+ * the strictest — the request is ambiguous and refused.
  */
 
 type PatternSegment =
@@ -107,28 +114,21 @@ function segmentsMatch(pattern: readonly PatternSegment[], path: readonly string
   return pattern.length === count;
 }
 
-export class RouteMatcher<Route extends MatchableRoute> {
-  /** Candidates by the request's first path segment, already in match order. */
+/** The path also reads as the path of routes whose protections cannot be ordered: refused. */
+export class AmbiguousPath<Route> {
+  constructor(readonly routes: readonly Route[]) {}
+}
+
+/** Candidates indexed by the request's first path segment, each list already in match order. */
+class PatternIndex<Route> {
   readonly #byFirstSegment = new Map<string, readonly CompiledPattern<Route>[]>();
   /** Routes whose first segment is not a literal (and the root route), for every other path. */
   readonly #generic: readonly CompiledPattern<Route>[];
+  /** Priority and segments as one string: equal keys are the same pattern (see matchTied). */
+  readonly #keys = new Map<CompiledPattern<Route>, string>();
 
-  constructor(routes: readonly Route[]) {
-    const compiled = routes.map(
-      (route, order): CompiledPattern<Route> => ({
-        route,
-        segments: compilePattern(route.config.id, route.config.path_pattern),
-        methods:
-          route.config.methods.length === 0
-            ? null
-            : new Set(route.config.methods.map((m) => m.toUpperCase())),
-        priority: route.config.priority,
-        order,
-      }),
-    );
-    compiled.sort(
-      (a, b) => b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order,
-    );
+  constructor(compiled: readonly CompiledPattern<Route>[]) {
+    for (const pattern of compiled) this.#keys.set(pattern, patternKey(pattern));
     const literalFirst = (pattern: CompiledPattern<Route>) => {
       const first = pattern.segments[0];
       return first?.kind === 'literal' ? first.value : undefined;
@@ -147,14 +147,124 @@ export class RouteMatcher<Route extends MatchableRoute> {
     }
   }
 
-  /** `path` must come from normalizePath. */
   match(method: string, path: string): Route | undefined {
-    const segments = path.split('/');
-    const candidates = this.#byFirstSegment.get(segments[1] ?? '') ?? this.#generic;
-    for (const candidate of candidates) {
+    return this.#first(method, path)?.route;
+  }
+
+  /**
+   * The matching pattern's route and every other route whose pattern is the same at the same priority
+   * (after case folding `/a/B/*` and `/a/b/*` are one pattern: an origin may serve either).
+   */
+  matchTied(method: string, path: string): readonly Route[] {
+    const first = this.#first(method, path);
+    if (first === undefined) return [];
+    const key = this.#keys.get(first);
+    const tied: Route[] = [];
+    for (const candidate of this.#candidatesFor(path.split('/'))) {
       if (candidate.methods !== null && !candidate.methods.has(method)) continue;
-      if (segmentsMatch(candidate.segments, segments)) return candidate.route;
+      if (this.#keys.get(candidate) === key) tied.push(candidate.route);
+    }
+    return tied;
+  }
+
+  #candidatesFor(segments: readonly string[]): readonly CompiledPattern<Route>[] {
+    return this.#byFirstSegment.get(segments[1] ?? '') ?? this.#generic;
+  }
+
+  #first(method: string, path: string): CompiledPattern<Route> | undefined {
+    const segments = path.split('/');
+    for (const candidate of this.#candidatesFor(segments)) {
+      if (candidate.methods !== null && !candidate.methods.has(method)) continue;
+      if (segmentsMatch(candidate.segments, segments)) return candidate;
     }
     return undefined;
   }
+}
+
+function patternKey(pattern: CompiledPattern<unknown>): string {
+  const segments = pattern.segments.map((segment) =>
+    segment.kind === 'param' ? ':' : segment.kind === 'wildcard' ? '*' : `${segment.kind}:${segment.value}`,
+  );
+  return `${pattern.priority}|${segments.join('/')}`;
+}
+
+function foldCase(segment: PatternSegment): PatternSegment {
+  if (segment.kind === 'literal' || segment.kind === 'prefix')
+    return { kind: segment.kind, value: segment.value.toLowerCase() };
+  return segment;
+}
+
+export class RouteMatcher<Route extends MatchableRoute> {
+  readonly #exact: PatternIndex<Route>;
+  /** The same patterns with letters folded to lower case; absent when no reading can change protection. */
+  readonly #folded: PatternIndex<Route> | undefined;
+  readonly #upperCasePatterns: boolean;
+
+  constructor(routes: readonly Route[]) {
+    const compiled = routes.map(
+      (route, order): CompiledPattern<Route> => ({
+        route,
+        segments: compilePattern(route.config.id, route.config.path_pattern),
+        methods:
+          route.config.methods.length === 0
+            ? null
+            : new Set(route.config.methods.map((m) => m.toUpperCase())),
+        priority: route.config.priority,
+        order,
+      }),
+    );
+    compiled.sort(
+      (a, b) => b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order,
+    );
+    this.#exact = new PatternIndex(compiled);
+    this.#upperCasePatterns = routes.some((route) => /[A-Z]/.test(route.config.path_pattern));
+    this.#folded = uniformProtection(routes.map((route) => route.config))
+      ? undefined
+      : new PatternIndex(
+          compiled.map((pattern) => ({ ...pattern, segments: pattern.segments.map(foldCase) })),
+        );
+  }
+
+  /** The route for `path` as written (`path` must come from normalizePath). */
+  match(method: string, path: string): Route | undefined {
+    return this.#exact.match(method, path);
+  }
+
+  /**
+   * The route that handles a request: the route for `path`, unless a route matched by another
+   * reading of the path (letter case, trailing slash, `;` parameters) protects more. Then the
+   * strictest matched route handles it; when none is at least as strict as all the others, the path
+   * is ambiguous. A path no route matches as written stays unmatched.
+   */
+  resolve(method: string, path: string): Route | AmbiguousPath<Route> | undefined {
+    const chosen = this.#exact.match(method, path);
+    const folded = this.#folded;
+    if (chosen === undefined || folded === undefined) return chosen;
+    const candidates = [chosen];
+    const readings = originReadings(path);
+    for (let i = -1; i < readings.length; i++) {
+      const reading = i < 0 ? path : readings[i]!;
+      if (i >= 0) addCandidate(candidates, this.#exact.match(method, reading));
+      const lower = reading.toLowerCase();
+      // With lower-case patterns only, folding a lower-case reading finds what the exact match found.
+      if (lower === reading && !this.#upperCasePatterns) continue;
+      for (const route of folded.matchTied(method, lower)) addCandidate(candidates, route);
+    }
+    if (candidates.length === 1) return chosen;
+    return strictestOf(candidates) ?? new AmbiguousPath(candidates);
+  }
+}
+
+function addCandidate<Route>(candidates: Route[], route: Route | undefined): void {
+  if (route !== undefined && !candidates.includes(route)) candidates.push(route);
+}
+
+/** The candidate that protects at least as much as every other one (the first such), if any. */
+function strictestOf<Route extends MatchableRoute>(candidates: readonly Route[]): Route | undefined {
+  search: for (const candidate of candidates) {
+    for (const other of candidates)
+      if (!protectsAtLeastAsMuch(candidate.config, other.config)) continue search;
+    return candidate;
+  }
+  return undefined;
 }

@@ -4,7 +4,8 @@ import { SpanKind } from '@opentelemetry/api';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
-import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
+import { AmbiguousPath } from '../config/route-matcher.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
@@ -198,10 +199,28 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     }
     exchange.path = normalized.path;
     exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
+    if (queryAt >= 0 && !isAcceptableQuery(exchange.query)) {
+      fail(
+        exchange,
+        400,
+        'invalid_query',
+        'the query string contains a character that must be percent-encoded',
+      );
+      return;
+    }
 
-    const route = tenant.router.match(req.method ?? 'GET', normalized.path);
+    const route = tenant.router.resolve(req.method ?? 'GET', normalized.path);
     if (route === undefined) {
       fail(exchange, 404, 'route_not_found', 'no route matches this method and path');
+      return;
+    }
+    if (route instanceof AmbiguousPath) {
+      fail(
+        exchange,
+        403,
+        'ambiguous_path',
+        'an origin could read this path as the path of a differently protected route; use its exact spelling',
+      );
       return;
     }
     exchange.route = route;
