@@ -12,6 +12,7 @@ import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-addres
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { z } from 'zod';
+import { tenantLimitSettings } from './commands/tenant-limits.js';
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
 export const controlPlaneSettings = {
@@ -46,6 +47,7 @@ export const controlPlaneSettings = {
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   /** Origin targets and OIDC jwks_url naming a literal address in these ranges are refused (400). */
   ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
+  ...tenantLimitSettings,
 };
 
 export type ControlPlaneConfig = z.infer<z.ZodObject<typeof controlPlaneSettings>>;

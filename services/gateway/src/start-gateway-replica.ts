@@ -3,7 +3,6 @@ import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type { Registry } from 'prom-client';
-import { RemoteJwksRegistry } from './auth/jwks.js';
 import { createCacheStage } from './cache/cache-stage.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { GatewayConfigStore } from './config/gateway-config-store.js';
@@ -11,8 +10,9 @@ import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
-import { type RunningGateway, startGateway } from './start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
+import { ProbeBudget } from './upstream/probe-budget.js';
 
 export interface GatewayReplicaOptions {
   config: GatewayConfig & {
@@ -64,16 +64,18 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     { host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
     { host: config.GATEWAY_HOST, port: config.GATEWAY_ADMIN_PORT },
   ]);
+  const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy);
+  const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
+    remoteJwks,
     hooks: [
       rateLimitStage,
       cacheStage,
       { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
     ],
     createUpstreamSet: (origin, tenantId) =>
-      createUpstreamSet(origin, { tenantId, registry, logger, addressPolicy }),
-    remoteJwks: new RemoteJwksRegistry(addressPolicy),
+      createUpstreamSet(origin, { tenantId, registry, logger, probeBudget, addressPolicy }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
     onCloseError: (error) => logger.warn('closing an upstream set failed', { error: String(error) }),
@@ -96,6 +98,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
+    remoteJwks,
     stages: [rateLimitStage, cacheStage],
     addressPolicy,
     readiness: () => {

@@ -4,7 +4,9 @@ import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
+import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
+import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { AccessLog } from './observability/access-log.js';
@@ -19,13 +21,15 @@ export interface StartGatewayOptions {
   store: GatewayConfigStore;
   registry: Registry;
   logger: Logger;
-  /** Rate limit and cache stages (GW-LIMITS), run between auth and the proxy. */
+  /** Rate limit and cache stages, run between auth and the proxy. */
   stages?: readonly RequestStage[];
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
   /** The policy the upstream sets connect through: both listeners are registered as never-a-target. */
   addressPolicy?: OriginAddressPolicy;
+  /** The replica's remote key sets (shared with the config store's OIDC key sets). */
+  remoteJwks?: RemoteJwksRegistry;
 }
 
 export interface RunningGateway {
@@ -59,10 +63,23 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+/** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
+export function remoteJwksFromConfig(
+  config: GatewayConfig,
+  registry: Registry,
+  addressPolicy?: OriginAddressPolicy,
+): RemoteJwksRegistry {
+  return new RemoteJwksRegistry({
+    policy: { cooldownMs: config.GATEWAY_JWKS_COOLDOWN_SECONDS * 1000 },
+    registry,
+    ...(addressPolicy ? { addressPolicy } : {}),
+  });
+}
+
 /** Starts the traffic listener (node:http + the pipeline) and the admin listener (express). */
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
-  const metrics = new GatewayMetrics(registry);
+  const metrics = new GatewayMetrics(registry, { perRoute: config.GATEWAY_METRICS_PER_ROUTE });
   const trustedProxies = trustedProxiesFromSettings(config);
   if (trustedProxies.warning !== undefined) logger.warn(trustedProxies.warning);
   const handler = createGatewayHandler({
@@ -72,10 +89,16 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       clerk: {
         jwtKey: config.CLERK_JWT_KEY,
         secretKey: config.CLERK_SECRET_KEY,
+        apiUrl: config.CLERK_API_URL,
         authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
       },
       tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
+      remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),
+      failureLimiter: new AuthFailureLimiter({
+        maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
+        registry,
+      }),
     }),
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,

@@ -16,6 +16,7 @@ import {
 import { type HandledCommand, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
+import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
 import { originView } from './views.js';
 
 function outcome(result: HandledCommand<Origin>): CommandOutcome<OriginResource> {
@@ -32,6 +33,9 @@ export async function addOrigin(
 ): Promise<CommandOutcome<OriginResource>> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
+  requireShortStrings(deps, body);
+  requireTargetCount(deps, body.targets);
+  await requireRoomFor(deps, 'origins', body.tenant_id);
   requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
   const originId = randomUUID();
   const result = await handleCommand({
@@ -72,6 +76,8 @@ export async function updateOrigin(
     metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
     command: async (state): Promise<OriginCommand> => {
       await requireWritableResource(deps, ctx, state, 'origin');
+      requireShortStrings(deps, body);
+      requireTargetCount(deps, body.targets);
       requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
       const { url, ...changes } = body;
       return {

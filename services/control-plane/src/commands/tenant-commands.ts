@@ -16,6 +16,7 @@ import {
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
 import { type ConfiguredUrl, requireAllowedAddresses } from './origin-addresses.js';
+import { requireSettingsWithinLimits, requireShortStrings } from './tenant-limits.js';
 import { tenantView } from './views.js';
 
 /** The URLs in tenant settings the gateways fetch (the OIDC provider's JWKS). */
@@ -37,6 +38,8 @@ export async function createTenant(
   body: CreateTenantBody,
 ): Promise<CommandOutcome<TenantResource>> {
   requirePlatformAdmin(ctx.caller, 'create tenants');
+  requireShortStrings(deps, body);
+  requireSettingsWithinLimits(deps, body.settings);
   requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
   const tenantId = randomUUID();
   const result = await handleCommand({
@@ -74,6 +77,8 @@ export async function updateTenant(
     command: async (state) => {
       if (state.status === 'absent') throw notFound('tenant');
       await requireAccess(deps, ctx.caller, tenantId, 'write');
+      requireShortStrings(deps, body);
+      requireSettingsWithinLimits(deps, body.settings);
       if (!ctx.caller.isPlatformAdmin && state.status === 'active') {
         for (const field of ['subdomain', 'clerk_org_id'] as const) {
           if (body[field] !== undefined && body[field] !== state.data[field]) {

@@ -14,6 +14,7 @@ import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
@@ -45,6 +46,8 @@ export interface ControlPlaneAppDeps {
   cachePurger?: CachePurger;
   /** Addresses origins and JWKS URLs may not name (default: the default ORIGIN_BLOCKED_CIDRS). */
   originAddressPolicy?: OriginAddressPolicy;
+  /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
+  tenantLimits?: TenantLimits;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -168,6 +171,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
       originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
+      tenantLimits: deps.tenantLimits,
     }),
   );
   if (deps.rollout) app.use(createRolloutRouter({ ...deps.rollout, authorizer }));

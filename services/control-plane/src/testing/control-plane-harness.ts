@@ -19,6 +19,7 @@ import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testi
 import type { Authorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from '../queries/router.js';
 import { createTenantDirectory } from '../queries/tenant-directory.js';
@@ -63,6 +64,7 @@ export async function startControlPlane(
     cachePurger?: CachePurger;
     /** ORIGIN_BLOCKED_CIDRS; default: the default without loopback (test origins are on 127.0.0.1). */
     originBlockedCidrs?: readonly string[];
+    tenantLimits?: TenantLimits;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const db = await createTestDatabase();
@@ -93,6 +95,7 @@ export async function startControlPlane(
     apiKeyPepper: TEST_PEPPER,
     originAddressPolicy,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
+    ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });

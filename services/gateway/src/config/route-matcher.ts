@@ -35,7 +35,10 @@ interface CompiledPattern<Route> {
   readonly segments: readonly PatternSegment[];
   readonly methods: ReadonlySet<string> | null;
   readonly priority: number;
+  /** Position in the snapshot (the last tie-break). */
   readonly order: number;
+  /** Position in match order, set once sorted. */
+  rank: number;
 }
 
 export class InvalidRoutePatternError extends Error {
@@ -114,78 +117,98 @@ function segmentsMatch(pattern: readonly PatternSegment[], path: readonly string
   return pattern.length === count;
 }
 
+/** First matching candidate of one list, in match order. */
+function firstMatch<Route>(
+  candidates: readonly CompiledPattern<Route>[],
+  method: string,
+  segments: readonly string[],
+): CompiledPattern<Route> | undefined {
+  for (const candidate of candidates) {
+    if (candidate.methods !== null && !candidate.methods.has(method)) continue;
+    if (segmentsMatch(candidate.segments, segments)) return candidate;
+  }
+  return undefined;
+}
+
 /** The path also reads as the path of routes whose protections cannot be ordered: refused. */
 export class AmbiguousPath<Route> {
   constructor(readonly routes: readonly Route[]) {}
 }
 
-/** Candidates indexed by the request's first path segment, each list already in match order. */
+/**
+ * Patterns (already sorted, ranks set) filed by their literal first segment, or in the generic list.
+ * A request walks its segment's list and the generic list merged by match order, so no per-segment
+ * copy of the generic list is ever built (that copy made the compile O(n²) for tenants with many
+ * first segments, blocking every replica's event loop).
+ */
 class PatternIndex<Route> {
-  readonly #byFirstSegment = new Map<string, readonly CompiledPattern<Route>[]>();
-  /** Routes whose first segment is not a literal (and the root route), for every other path. */
-  readonly #generic: readonly CompiledPattern<Route>[];
-  /** Priority and segments as one string: equal keys are the same pattern (see matchTied). */
-  readonly #keys = new Map<CompiledPattern<Route>, string>();
+  /** Candidates whose first segment is that literal, in match order. */
+  readonly #byFirstSegment = new Map<string, CompiledPattern<Route>[]>();
+  /** Routes whose first segment is not a literal (and the root route), in match order. */
+  readonly #generic: CompiledPattern<Route>[] = [];
 
-  constructor(compiled: readonly CompiledPattern<Route>[]) {
-    for (const pattern of compiled) this.#keys.set(pattern, patternKey(pattern));
-    const literalFirst = (pattern: CompiledPattern<Route>) => {
+  /** Files every pattern; returns nothing, counts one step per pattern through `step`. */
+  constructor(sorted: readonly CompiledPattern<Route>[], step: () => void) {
+    for (const pattern of sorted) {
+      step();
       const first = pattern.segments[0];
-      return first?.kind === 'literal' ? first.value : undefined;
-    };
-    this.#generic = compiled.filter((pattern) => literalFirst(pattern) === undefined);
-    for (const pattern of compiled) {
-      const key = literalFirst(pattern);
-      if (key === undefined || this.#byFirstSegment.has(key)) continue;
-      this.#byFirstSegment.set(
-        key,
-        compiled.filter((candidate) => {
-          const first = literalFirst(candidate);
-          return first === undefined || first === key;
-        }),
-      );
+      if (first?.kind !== 'literal') {
+        this.#generic.push(pattern);
+        continue;
+      }
+      const bucket = this.#byFirstSegment.get(first.value);
+      if (bucket === undefined) this.#byFirstSegment.set(first.value, [pattern]);
+      else bucket.push(pattern);
     }
   }
 
-  match(method: string, path: string): Route | undefined {
-    return this.#first(method, path)?.route;
-  }
-
-  /**
-   * The matching pattern's route and every other route whose pattern is the same at the same priority
-   * (after case folding `/a/B/*` and `/a/b/*` are one pattern: an origin may serve either).
-   */
-  matchTied(method: string, path: string): readonly Route[] {
-    const first = this.#first(method, path);
-    if (first === undefined) return [];
-    const key = this.#keys.get(first);
-    const tied: Route[] = [];
-    for (const candidate of this.#candidatesFor(path.split('/'))) {
-      if (candidate.methods !== null && !candidate.methods.has(method)) continue;
-      if (this.#keys.get(candidate) === key) tied.push(candidate.route);
-    }
-    return tied;
-  }
-
-  #candidatesFor(segments: readonly string[]): readonly CompiledPattern<Route>[] {
-    return this.#byFirstSegment.get(segments[1] ?? '') ?? this.#generic;
-  }
-
-  #first(method: string, path: string): CompiledPattern<Route> | undefined {
-    const segments = path.split('/');
-    for (const candidate of this.#candidatesFor(segments)) {
+  /** The first pattern matching `path` (split at "/"), in match order. */
+  first(method: string, segments: readonly string[]): CompiledPattern<Route> | undefined {
+    const generic = this.#generic;
+    const literal = this.#byFirstSegment.get(segments[1] ?? '');
+    if (literal === undefined) return firstMatch(generic, method, segments);
+    if (generic.length === 0) return firstMatch(literal, method, segments);
+    // Both lists are in match order: walk them merged by rank.
+    let i = 0;
+    let j = 0;
+    while (i < literal.length || j < generic.length) {
+      const a = literal[i];
+      const b = generic[j];
+      let candidate: CompiledPattern<Route>;
+      if (b === undefined || (a !== undefined && a.rank < b.rank)) {
+        candidate = a!;
+        i++;
+      } else {
+        candidate = b;
+        j++;
+      }
       if (candidate.methods !== null && !candidate.methods.has(method)) continue;
       if (segmentsMatch(candidate.segments, segments)) return candidate;
     }
     return undefined;
   }
-}
 
-function patternKey(pattern: CompiledPattern<unknown>): string {
-  const segments = pattern.segments.map((segment) =>
-    segment.kind === 'param' ? ':' : segment.kind === 'wildcard' ? '*' : `${segment.kind}:${segment.value}`,
-  );
-  return `${pattern.priority}|${segments.join('/')}`;
+  /**
+   * The first matching pattern's route and every other route whose pattern is the same at the same
+   * priority (after case folding `/a/B/*` and `/a/b/*` are one pattern: an origin may serve either).
+   */
+  tied(
+    method: string,
+    segments: readonly string[],
+    keys: ReadonlyMap<CompiledPattern<Route>, string>,
+  ): Route[] {
+    const first = this.first(method, segments);
+    if (first === undefined) return [];
+    const key = keys.get(first);
+    const tied: Route[] = [];
+    for (const list of [this.#byFirstSegment.get(segments[1] ?? '') ?? [], this.#generic]) {
+      for (const candidate of list) {
+        if (candidate.methods !== null && !candidate.methods.has(method)) continue;
+        if (keys.get(candidate) === key) tied.push(candidate.route);
+      }
+    }
+    return tied;
+  }
 }
 
 function foldCase(segment: PatternSegment): PatternSegment {
@@ -194,13 +217,35 @@ function foldCase(segment: PatternSegment): PatternSegment {
   return segment;
 }
 
+/** Priority and segments as one string: equal keys are the same pattern. */
+function patternKey(pattern: CompiledPattern<unknown>): string {
+  let key = String(pattern.priority);
+  for (const segment of pattern.segments) {
+    key +=
+      segment.kind === 'param'
+        ? '/:'
+        : segment.kind === 'wildcard'
+          ? '/*'
+          : `/${segment.kind}:${segment.value}`;
+  }
+  return key;
+}
+
+/** Compiled in O(n log n) for n routes: one sort, then one pass filing each route (two with readings). */
 export class RouteMatcher<Route extends MatchableRoute> {
   readonly #exact: PatternIndex<Route>;
   /** The same patterns with letters folded to lower case; absent when no reading can change protection. */
   readonly #folded: PatternIndex<Route> | undefined;
+  readonly #foldedKeys = new Map<CompiledPattern<Route>, string>();
   readonly #upperCasePatterns: boolean;
+  /** Elementary compile steps (comparisons and placements): how compile work grows with the routes. */
+  readonly compileSteps: number;
 
   constructor(routes: readonly Route[]) {
+    let steps = 0;
+    const step = () => {
+      steps++;
+    };
     const compiled = routes.map(
       (route, order): CompiledPattern<Route> => ({
         route,
@@ -211,23 +256,29 @@ export class RouteMatcher<Route extends MatchableRoute> {
             : new Set(route.config.methods.map((m) => m.toUpperCase())),
         priority: route.config.priority,
         order,
+        rank: 0,
       }),
     );
-    compiled.sort(
-      (a, b) => b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order,
-    );
-    this.#exact = new PatternIndex(compiled);
+    compiled.sort((a, b) => {
+      steps++;
+      return b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order;
+    });
+    for (let rank = 0; rank < compiled.length; rank++) compiled[rank]!.rank = rank;
+    this.#exact = new PatternIndex(compiled, step);
     this.#upperCasePatterns = routes.some((route) => /[A-Z]/.test(route.config.path_pattern));
-    this.#folded = uniformProtection(routes.map((route) => route.config))
-      ? undefined
-      : new PatternIndex(
-          compiled.map((pattern) => ({ ...pattern, segments: pattern.segments.map(foldCase) })),
-        );
+    if (uniformProtection(routes.map((route) => route.config))) {
+      this.#folded = undefined;
+    } else {
+      const folded = compiled.map((pattern) => ({ ...pattern, segments: pattern.segments.map(foldCase) }));
+      for (const pattern of folded) this.#foldedKeys.set(pattern, patternKey(pattern));
+      this.#folded = new PatternIndex(folded, step);
+    }
+    this.compileSteps = steps;
   }
 
   /** The route for `path` as written (`path` must come from normalizePath). */
   match(method: string, path: string): Route | undefined {
-    return this.#exact.match(method, path);
+    return this.#exact.first(method, path.split('/'))?.route;
   }
 
   /**
@@ -237,18 +288,19 @@ export class RouteMatcher<Route extends MatchableRoute> {
    * is ambiguous. A path no route matches as written stays unmatched.
    */
   resolve(method: string, path: string): Route | AmbiguousPath<Route> | undefined {
-    const chosen = this.#exact.match(method, path);
+    const chosen = this.match(method, path);
     const folded = this.#folded;
     if (chosen === undefined || folded === undefined) return chosen;
     const candidates = [chosen];
     const readings = originReadings(path);
     for (let i = -1; i < readings.length; i++) {
       const reading = i < 0 ? path : readings[i]!;
-      if (i >= 0) addCandidate(candidates, this.#exact.match(method, reading));
+      if (i >= 0) addCandidate(candidates, this.match(method, reading));
       const lower = reading.toLowerCase();
       // With lower-case patterns only, folding a lower-case reading finds what the exact match found.
       if (lower === reading && !this.#upperCasePatterns) continue;
-      for (const route of folded.matchTied(method, lower)) addCandidate(candidates, route);
+      for (const route of folded.tied(method, lower.split('/'), this.#foldedKeys))
+        addCandidate(candidates, route);
     }
     if (candidates.length === 1) return chosen;
     return strictestOf(candidates) ?? new AmbiguousPath(candidates);

@@ -15,11 +15,10 @@ import {
 } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
-import { RemoteJwksRegistry } from '../auth/jwks.js';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
 import type { RequestStage } from '../pipeline/exchange.js';
-import { type RunningGateway, startGateway } from '../start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import { createUpstreamSet } from '../upstream/index.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -147,10 +146,11 @@ export async function startTestGateway(
     }),
   });
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
+  const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy);
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
+    remoteJwks,
     createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, addressPolicy }),
-    remoteJwks: new RemoteJwksRegistry(addressPolicy),
   });
   const gateway = await startGateway({
     config,
@@ -158,6 +158,7 @@ export async function startTestGateway(
     registry,
     logger,
     addressPolicy,
+    remoteJwks,
     ...(extra.stages ? { stages: extra.stages } : {}),
     tracingEnabled: extra.tracingEnabled ?? false,
   });

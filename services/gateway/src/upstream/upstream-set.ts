@@ -15,6 +15,7 @@ import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
+import type { ProbeBudget } from './probe-budget.js';
 import { TargetHealth } from './target-health.js';
 import type { PickContext, UpstreamLease, UpstreamOutcome, UpstreamSet, UpstreamTarget } from './types.js';
 
@@ -33,6 +34,8 @@ export interface UpstreamSetDeps {
    * gateway's own listeners); default: the default blocked ranges.
    */
   readonly addressPolicy?: OriginAddressPolicy;
+  /** The replica's health-probe budget, shared by every upstream set (GATEWAY_HEALTH_PROBES_PER_SECOND). */
+  readonly probeBudget?: ProbeBudget;
 }
 
 const DEFAULT_ADDRESS_POLICY = new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
@@ -183,6 +186,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       })),
       origin.health_check.active,
       addressPolicy,
+      deps.probeBudget,
     );
   }
 
