@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
@@ -103,7 +104,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     trustedProxies: trustedProxies.ranges,
-    baseDomains: config.GATEWAY_BASE_DOMAINS,
+    baseDomains: platformBaseDomains(config),
     stages: options.stages ?? [],
     metrics,
     accessLog: new AccessLog(logger, config.GATEWAY_ACCESS_LOG_SAMPLE_RATE),

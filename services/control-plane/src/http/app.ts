@@ -14,6 +14,7 @@ import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
@@ -46,6 +47,8 @@ export interface ControlPlaneAppDeps {
   cachePurger?: CachePurger;
   /** Addresses origins and JWKS URLs may not name (default: the default ORIGIN_BLOCKED_CIDRS). */
   originAddressPolicy?: OriginAddressPolicy;
+  /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
+  customDomains?: CustomDomainDeps;
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
 }
@@ -171,6 +174,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
       originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
+      customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
     }),
   );

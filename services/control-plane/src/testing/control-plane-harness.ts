@@ -19,6 +19,7 @@ import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testi
 import type { Authorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from '../queries/router.js';
@@ -64,6 +65,8 @@ export async function startControlPlane(
     cachePurger?: CachePurger;
     /** ORIGIN_BLOCKED_CIDRS; default: the default without loopback (test origins are on 127.0.0.1). */
     originBlockedCidrs?: readonly string[];
+    /** Base domains and TXT lookups of the custom-domain commands (e.g. a test DNS server's). */
+    customDomains?: CustomDomainDeps;
     tenantLimits?: TenantLimits;
   } = {},
 ): Promise<ControlPlaneHarness> {
@@ -95,6 +98,7 @@ export async function startControlPlane(
     apiKeyPepper: TEST_PEPPER,
     originAddressPolicy,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
+    ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),

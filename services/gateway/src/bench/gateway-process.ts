@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import {
   ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
@@ -31,7 +32,7 @@ const config = parseGatewayConfig({
 const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
 const registry = new Registry();
 const store = new GatewayConfigStore({
-  baseDomains: config.GATEWAY_BASE_DOMAINS,
+  baseDomains: platformBaseDomains(config),
   createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, addressPolicy }),
 });
 const originId = randomUUID();

@@ -24,7 +24,7 @@ export interface GatewayHandlerOptions {
   authenticator: Authenticator;
   maxBodyBytes: number;
   encodedSlashes?: EncodedSlashPolicy;
-  /** GATEWAY_BASE_DOMAINS: an origin's cookie may never be scoped to one of them (or a parent). */
+  /** PLATFORM_BASE_DOMAINS: an origin's cookie may never be scoped to one of them (or a parent). */
   baseDomains?: readonly string[];
   /** CIDR ranges of the proxies in front of the gateway (GATEWAY_TRUSTED_PROXIES); default none. */
   trustedProxies?: readonly string[];

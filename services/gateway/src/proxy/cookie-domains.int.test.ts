@@ -38,7 +38,7 @@ describe('Set-Cookie Domain attributes from origins', () => {
         subdomain: 'acme',
         origins: [{ id: originId, targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`] }],
         routes: [{ origin_id: originId, path_pattern: '/*' }],
-        settings: { custom_domains: ['acme.example', 'api.acme.example'] },
+        customDomains: ['acme.example', 'api.acme.example'],
       }),
     );
   });

@@ -8,6 +8,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import {
   ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
@@ -148,7 +149,7 @@ export async function startTestGateway(
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
   const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy);
   const store = new GatewayConfigStore({
-    baseDomains: config.GATEWAY_BASE_DOMAINS,
+    baseDomains: platformBaseDomains(config),
     remoteJwks,
     createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, addressPolicy }),
   });
