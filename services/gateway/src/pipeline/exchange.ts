@@ -32,6 +32,10 @@ export class GatewayExchange {
   span: Span | undefined = undefined;
   traceId: string | undefined = undefined;
 
+  /** The socket's address, and whether it is one of the trusted proxies (GATEWAY_TRUSTED_PROXIES). */
+  peerIp = '';
+  peerTrusted = false;
+
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,

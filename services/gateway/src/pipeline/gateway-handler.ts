@@ -4,10 +4,13 @@ import type { Writable } from 'node:stream';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
-import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
+import { AmbiguousPath } from '../config/route-matcher.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
+import { ClientAddressResolver } from '../proxy/client-address.js';
+import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { proxyRequest } from '../proxy/proxy-request.js';
 import { createAuthPolicy } from './auth-stage.js';
@@ -43,7 +46,10 @@ export interface GatewayHandlerOptions {
   authenticator: Authenticator;
   maxBodyBytes: number;
   encodedSlashes?: EncodedSlashPolicy;
-  trustProxy?: boolean;
+  /** PLATFORM_BASE_DOMAINS: an origin's cookie may never be scoped to one of them (or a parent). */
+  baseDomains?: readonly string[];
+  /** CIDR ranges of the proxies in front of the gateway (GATEWAY_TRUSTED_PROXIES); default none. */
+  trustedProxies?: readonly string[];
   /** Route policies after authentication, in order (rate limit, then cache). */
   stages?: readonly RoutePolicy[];
   metrics?: GatewayMetrics;
@@ -58,7 +64,8 @@ interface PipelineContext {
   readonly store: TenantResolver;
   readonly maxBodyBytes: number;
   readonly encodedSlashes: EncodedSlashPolicy;
-  readonly trustProxy: boolean;
+  readonly clientAddresses: ClientAddressResolver;
+  readonly cookieDomains: CookieDomainGuard;
   readonly metrics: GatewayMetrics | undefined;
   readonly accessLog: AccessLog | undefined;
   /** Only when tracing is on. */
@@ -81,7 +88,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     store: options.store,
     maxBodyBytes: options.maxBodyBytes,
     encodedSlashes: options.encodedSlashes ?? 'reject',
-    trustProxy: options.trustProxy ?? false,
+    clientAddresses: new ClientAddressResolver(options.trustedProxies ?? []),
+    cookieDomains: new CookieDomainGuard(options.baseDomains ?? []),
     metrics: options.metrics,
     accessLog: options.accessLog,
     tracing: options.tracing?.enabled ? options.tracing : undefined,
@@ -111,7 +119,10 @@ export function createGatewayMiddleware(
 function handleRequest(context: PipelineContext, req: IncomingMessage, res: ServerResponse): void {
   const incomingId = req.headers['x-request-id'];
   const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-  const exchange = new GatewayExchange(req, res, requestId, clientIpOf(req, context.trustProxy));
+  const address = context.clientAddresses.resolve(req);
+  const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
+  exchange.peerIp = address.peerIp;
+  exchange.peerTrusted = address.peerTrusted;
   const tracked = res as TrackedResponse;
   tracked[EXCHANGE] = exchange;
   tracked[CONTEXT] = context;
@@ -156,14 +167,35 @@ function normalizeRequestPath(context: PipelineContext, exchange: GatewayExchang
   }
   exchange.path = normalized.path;
   exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
+  if (queryAt >= 0 && !isAcceptableQuery(exchange.query)) {
+    failExchange(
+      exchange,
+      400,
+      'invalid_query',
+      'the query string contains a character that must be percent-encoded',
+    );
+    return false;
+  }
   return true;
 }
 
-/** Method + path → the tenant's route (with its compiled stages). 404 when none matches. */
+/**
+ * Method + path → the tenant's route (with its compiled stages). 404 when none matches; 403 when
+ * another reading of the path (case, trailing slash, ;params) would reach a differently protected route.
+ */
 function matchRoute(exchange: GatewayExchange): boolean {
-  const route = exchange.tenant!.router.match(exchange.req.method ?? 'GET', exchange.path);
+  const route = exchange.tenant!.router.resolve(exchange.req.method ?? 'GET', exchange.path);
   if (route === undefined) {
     failExchange(exchange, 404, 'route_not_found', 'no route matches this method and path');
+    return false;
+  }
+  if (route instanceof AmbiguousPath) {
+    failExchange(
+      exchange,
+      403,
+      'ambiguous_path',
+      'an origin could read this path as the path of a differently protected route; use its exact spelling',
+    );
     return false;
   }
   exchange.route = route;
@@ -244,15 +276,20 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
     failExchange(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
     return;
   }
+  const strip = route!.stripPrefix;
+  const path = strippedPath(exchange.path, strip);
   const headers = upstreamRequestHeaders(req.headers, {
     upstreamHost: lease.target.url.host,
     clientIp: exchange.clientIp,
+    peerIp: exchange.peerIp,
+    peerTrusted: exchange.peerTrusted,
     proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+    localPort: req.socket.localPort,
+    strippedPrefix: path === exchange.path ? null : strip,
     requestId: exchange.requestId,
     tenantId: tenant!.id,
     routeId: route!.config.id,
     identity: exchange.identity,
-    trustProxy: context.trustProxy,
   });
   const tracing = context.tracing;
   const span =
@@ -268,10 +305,11 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
   const failure = await proxyRequest(exchange, {
     lease,
     origin,
-    pathAndQuery: strippedPath(exchange.path, route!.stripPrefix) + exchange.query,
+    pathAndQuery: path + exchange.query,
     headers,
     hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
     unknownLengthLimit: chunked ? context.maxBodyBytes : undefined,
+    cookieDomains: context.cookieDomains,
     onResponse: onOriginResponse,
   });
   RequestTracing.end(span, failure === undefined ? exchange.res.statusCode : 0, failure?.code);
@@ -345,18 +383,6 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
 function internalError(exchange: GatewayExchange, error: unknown): void {
   exchange.span?.recordException(error instanceof Error ? error : String(error));
   failExchange(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
-}
-
-function clientIpOf(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string' && forwarded !== '') {
-      const comma = forwarded.indexOf(',');
-      return (comma < 0 ? forwarded : forwarded.slice(0, comma)).trim();
-    }
-  }
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
 /** The path the origin sees: strip_prefix removed when the path starts with it as whole segments. */
