@@ -10,6 +10,8 @@ import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
+import { createEventLogTenantDirectory } from '../commands/tenant-directory.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
@@ -23,8 +25,11 @@ export interface ControlPlaneAppDeps {
   store: EventStore;
   pool: pg.Pool;
   auth: ClerkAuthOptions;
-  /** Read-model lookups for authorization (the query side's createTenantDirectory). */
-  tenantDirectory: TenantDirectory;
+  /**
+   * Read-model lookups for the query side's authorization (queries/tenant-directory.ts); default: the
+   * event-log directory the commands use. Commands always authorize from the event log.
+   */
+  tenantDirectory?: TenantDirectory;
   apiKeyPepper: string;
   /** Default grace period of a rotated API key (seconds); default 24 h. */
   rotationGraceSeconds?: number;
@@ -140,7 +145,11 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     res.type('html').send(DOCS_PAGE);
   });
 
-  const authorizer = createAuthorizer(deps.tenantDirectory);
+  // Writes are authorized from the event log, so a removal or demotion counts at once; reads use the
+  // read models they serve.
+  const eventLogDirectory = createEventLogTenantDirectory(deps.store);
+  const commandAuthorizer = createAuthorizer(eventLogDirectory);
+  const authorizer = createAuthorizer(deps.tenantDirectory ?? eventLogDirectory);
   // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
   app.use(
     '/api/v1',
@@ -152,8 +161,8 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     '/api/v1',
     createCommandRouter({
       store: deps.store,
-      pool: deps.pool,
-      authorizer,
+      authorizer: commandAuthorizer,
+      legacyUsers: createLegacyUserStreams(deps.store),
       clock: deps.clock ?? (() => new Date()),
       apiKeyPepper: deps.apiKeyPepper,
       rotationGraceSeconds: deps.rotationGraceSeconds ?? 86_400,
