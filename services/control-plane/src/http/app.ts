@@ -15,10 +15,12 @@ import { createEventLogTenantDirectory } from '../commands/tenant-directory.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
-import { DOCS_PAGE } from './docs-page.js';
+import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { methodDispatch } from './route-table.js';
+import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
 
 export interface ControlPlaneAppDeps {
@@ -115,6 +117,9 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     next();
   });
 
+  // Before authentication: OPTIONS and 405 depend only on the path.
+  app.use(methodDispatch(app));
+
   const openApi = buildOpenApiDocument();
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -142,7 +147,8 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     res.json(openApi);
   });
   app.get('/docs', (_req, res) => {
-    res.type('html').send(DOCS_PAGE);
+    res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.type('html').send(docsPage());
   });
 
   // Writes are authorized from the event log, so a removal or demotion counts at once; reads use the
@@ -156,6 +162,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     createCallerMiddleware(deps.auth),
     requireJsonBody,
     express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
+    requireSafeText,
   );
   app.use(
     '/api/v1',

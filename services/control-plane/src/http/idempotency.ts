@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { ReplayGuard } from '../commands/context.js';
 import { ApiError } from './errors.js';
+import { HEADER_FORMATS } from './header-formats.js';
 import type { SealedJson } from './sealed-json.js';
 
 /** A command response worth replaying. */
@@ -15,7 +16,6 @@ export type IdempotencyClaim =
   | { kind: 'claimed' }
   | { kind: 'replay'; response: StoredResponse; guard: ReplayGuard };
 
-const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const LOCK_SECONDS = 30;
 const RETENTION_HOURS = 24;
 
@@ -41,7 +41,7 @@ export class IdempotencyStore {
   ) {}
 
   static validKey(key: string): string {
-    if (!KEY_PATTERN.test(key)) {
+    if (!HEADER_FORMATS.idempotencyKey.test(key)) {
       throw new ApiError(400, 'validation_failed', 'Idempotency-Key must be 1–255 visible ASCII characters', [
         { field: 'idempotency-key', issue: 'invalid' },
       ]);
