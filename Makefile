@@ -82,14 +82,17 @@ load-test: install ## Load test the running make dev through the demo routes (au
 	@$(TSX) services/dev/src/load-test.ts $(if $(DURATION),--duration $(DURATION)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
 
 ## ---- tests ----
-.PHONY: test test-unit test-integration test-coverage
-test: install infra-up migrate-up typecheck lint ## Everything CI runs: install, infra, migrations, type-check, lint, all tests
+.PHONY: test test-unit test-integration test-coverage test-fuzz
+test: install infra-up migrate-up typecheck lint test-fuzz ## Everything CI runs: install, infra, migrations, type-check, lint, the API fuzzer, all tests
 	@mkdir -p .data
 	$(VITEST) run --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
 test-unit: install ## Unit tests only (no servers)
 	$(VITEST) run --project unit
 test-integration: install infra-up migrate-up ## Integration and end-to-end tests against the local servers
 	$(VITEST) run --project integration
+test-fuzz: install ## The admin API against /openapi.json: Schemathesis --checks all, fixed seed, on a control plane of its own (installs Schemathesis into .data/venv; ~2 min)
+	@bash infra/infra.sh up postgres redis
+	@$(TSX) scripts/fuzz/control-plane-fuzz.ts
 test-coverage: install infra-up migrate-up ## All tests with a coverage report (coverage/)
 	$(VITEST) run --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
 

@@ -11,7 +11,7 @@ import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
-import { createEventLogTenantDirectory } from '../commands/tenant-directory.js';
+import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
@@ -179,7 +179,16 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       cachePurger: deps.cachePurger,
     }),
   );
-  if (deps.rollout) app.use(createRolloutRouter({ ...deps.rollout, authorizer }));
+  if (deps.rollout) {
+    app.use(
+      createRolloutRouter({
+        ...deps.rollout,
+        authorizer,
+        tenantKnown: async (tenantId) => (await loadTenant(deps.store, tenantId)).status !== 'absent',
+        headPosition: () => deps.store.headPosition(),
+      }),
+    );
+  }
   // The query router declares its full /api/v1/... paths.
   if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
   app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));
