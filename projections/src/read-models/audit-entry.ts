@@ -1,5 +1,6 @@
 import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
+import type { ResourceType } from './schema.js';
 
 /** One audit-log row: who did what to which resource, when, with the event's data minus secrets. */
 export interface AuditEntry {
@@ -17,9 +18,6 @@ export interface AuditEntry {
   occurred_at: string;
   data: unknown;
 }
-
-export const RESOURCE_TYPES = ['tenant', 'user', 'origin', 'route', 'api_key'] as const;
-export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
 const STREAM_PREFIXES: Record<string, ResourceType> = {
   tenant: 'tenant',

@@ -2,14 +2,34 @@
 // and keeps read_models.* up to date until SIGINT/SIGTERM.
 import 'dotenv/config';
 import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { observabilitySettings, port } from '@vantageedge/shared/config/settings';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import pg from 'pg';
+import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
+import { createProjectorMetrics } from '../runner/projector-metrics.js';
+import { projectorMetricsSettings } from '../runner/settings.js';
 import { readModelSettings } from './config.js';
 import { startReadModelProjector } from './projector.js';
+import { READ_MODELS_PROJECTION } from './schema.js';
 
-const config = loadConfigOrExit('read-model-projector', readModelSettings);
+const config = loadConfigOrExit('read-model-projector', {
+  ...readModelSettings,
+  ...observabilitySettings,
+  ...projectorMetricsSettings,
+  /** Prometheus /metrics and /healthz of the projector; 0 = off. */
+  READ_MODEL_PROJECTOR_METRICS_PORT: port.default(9465),
+});
+const telemetry = startTelemetry({
+  serviceName: config.OTEL_SERVICE_NAME ?? 'read-model-projector',
+  enabled: config.OTEL_ENABLED,
+  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  instrumentHttp: false,
+});
 const logger = createLogger({ service: 'read-model-projector', level: config.LOG_LEVEL });
+const registry = createMetricsRegistry('read-model-projector');
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
@@ -18,19 +38,33 @@ const projector = startReadModelProjector({
   pool,
   batchSize: config.READ_MODEL_BATCH_SIZE,
   logger,
+  metrics: createProjectorMetrics(registry, READ_MODELS_PROJECTION),
   onCommitted: (checkpoint, events) =>
     logger.debug('batch committed', { checkpoint: checkpoint.toString(), events }),
 });
-logger.info('read-model projector started', { batch_size: config.READ_MODEL_BATCH_SIZE });
+let metricsServer: MetricsServer | undefined;
+if (config.READ_MODEL_PROJECTOR_METRICS_PORT !== 0) {
+  metricsServer = await startMetricsServer({
+    registry,
+    host: config.PROJECTOR_METRICS_HOST,
+    port: config.READ_MODEL_PROJECTOR_METRICS_PORT,
+  });
+}
+logger.info('read-model projector started', {
+  batch_size: config.READ_MODEL_BATCH_SIZE,
+  metrics: metricsServer ? `${config.PROJECTOR_METRICS_HOST}:${metricsServer.port}` : 'off',
+});
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info('read-model projector stopping', { signal, checkpoint: projector.checkpoint().toString() });
+  await metricsServer?.close();
   await projector.stop();
   await store.close();
   await pool.end();
+  await telemetry.shutdown();
 }
 process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

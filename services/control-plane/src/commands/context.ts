@@ -4,6 +4,7 @@ import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { forbidden } from '../domain/errors.js';
 import type { LegacyUserStreams } from './legacy-user-streams.js';
+import type { TenantLimits, TenantResourceCounts } from './tenant-limits.js';
 
 /** What every command needs from the process: ports only, no transport and no database driver. */
 export interface CommandDeps {
@@ -19,6 +20,10 @@ export interface CommandDeps {
   legacyUsers: LegacyUserStreams;
   /** Reaches every gateway replica's response cache; absent → purges fail as `unavailable`. */
   cachePurger?: CachePurger | undefined;
+  /** How much configuration one tenant may create; default DEFAULT_TENANT_LIMITS. */
+  tenantLimits?: TenantLimits | undefined;
+  /** A tenant's live routes, origins and API keys, for the limits. */
+  resourceCounts: TenantResourceCounts;
 }
 
 /** Who asks, within which request, under which precondition. */

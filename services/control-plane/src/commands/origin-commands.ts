@@ -15,6 +15,7 @@ import {
 import { handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
 import { outcomeOf } from './outcome.js';
+import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
 import { originView } from './views.js';
 
 export async function addOrigin(
@@ -24,6 +25,9 @@ export async function addOrigin(
 ): Promise<CommandOutcome<OriginResource>> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
+  requireShortStrings(deps, body);
+  requireTargetCount(deps, body.targets);
+  await requireRoomFor(deps, 'origins', body.tenant_id);
   const originId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
@@ -36,7 +40,7 @@ export async function addOrigin(
         origin_id: originId,
         tenant_id: body.tenant_id,
         name: body.name,
-        // The seed's single url is a one-target origin.
+        // A single url is a one-target origin.
         targets: body.targets ?? [{ url: body.url ?? '', weight: 1 }],
         health_check_path: body.health_check_path,
         timeout_seconds: body.timeout_seconds,
@@ -63,6 +67,8 @@ export async function updateOrigin(
     metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
     command: async (state): Promise<OriginCommand> => {
       await requireWritableResource(deps, ctx, state, 'origin');
+      requireShortStrings(deps, body);
+      requireTargetCount(deps, body.targets);
       const { url, ...changes } = body;
       return {
         type: 'Update',

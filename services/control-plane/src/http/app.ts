@@ -12,6 +12,8 @@ import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-mi
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
 import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
+import type { TenantLimits } from '../commands/tenant-limits.js';
+import { createReadModelResourceCounts } from '../queries/tenant-resource-counts.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
@@ -46,6 +48,8 @@ export interface ControlPlaneAppDeps {
   rollout?: RolloutDeps;
   /** Cache purge endpoints (POST /api/v1/routes/:id/cache/purge, /tenants/:id/cache/purge). */
   cachePurger?: CachePurger;
+  /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
+  tenantLimits?: TenantLimits;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -177,6 +181,8 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       onCommand: (command, outcome) => commands.inc({ command, outcome }),
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
+      tenantLimits: deps.tenantLimits,
+      resourceCounts: createReadModelResourceCounts(deps.pool),
     }),
   );
   if (deps.rollout) {

@@ -1,3 +1,4 @@
+import { MIN_HEALTH_CHECK_INTERVAL_SECONDS } from '@vantageedge/shared/domain/gateway-config';
 import { z } from 'zod';
 import {
   createApiKeyBody,
@@ -87,6 +88,15 @@ function withOriginRules(schema: JsonSchema, create: boolean): JsonSchema {
   const properties = schema['properties'] as Record<string, JsonSchema>;
   const lb = properties['load_balancing'];
   if (lb) properties['load_balancing'] = { ...lb, ...HASH_KEY_RULE };
+  // Every replica probes every target at the interval: a tenant may not ask for less than this.
+  const interval = (properties['health_check'] as { properties?: Record<string, JsonSchema> } | undefined)
+    ?.properties?.['active']?.['properties'] as Record<string, JsonSchema> | undefined;
+  if (interval?.['interval_seconds']) {
+    interval['interval_seconds'] = {
+      ...interval['interval_seconds'],
+      minimum: MIN_HEALTH_CHECK_INTERVAL_SECONDS,
+    };
+  }
   // url (one target) or targets: exactly one on create, at most one on update.
   return create
     ? { ...schema, oneOf: [{ required: ['url'] }, { required: ['targets'] }] }
@@ -138,7 +148,9 @@ const E = {
   stale: errorResponse('precondition_failed: If-Match is not the current revision'),
   tooLarge: errorResponse('payload_too_large: the body is larger than CONTROL_PLANE_BODY_LIMIT_BYTES'),
   mediaType: errorResponse('unsupported_media_type: send application/json'),
-  reused: errorResponse('idempotency_key_reused: this Idempotency-Key was used with another request'),
+  unprocessable: errorResponse(
+    'idempotency_key_reused: this Idempotency-Key was used with another request; or limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded (details name the field)',
+  ),
   notCaughtUp: errorResponse('not_caught_up: the read models have not reached X-Min-Position yet', {
     'Retry-After': RESPONSE_HEADERS['Retry-After'],
   }),
@@ -231,7 +243,7 @@ function commandResponses(
     ...(options.ifMatch ? { '412': E.stale } : {}),
     '413': E.tooLarge,
     '415': E.mediaType,
-    ...(options.post ? { '422': E.reused } : {}),
+    '422': E.unprocessable,
     ...options.extra,
   };
 }
@@ -546,6 +558,32 @@ function otherPaths(): Record<string, unknown> {
           ...QUERY_ERRORS,
           '403': E.forbidden,
           '404': E.notFound,
+        },
+      },
+    },
+    '/api/v1/admin/republish-snapshots': {
+      post: {
+        operationId: 'republishSnapshots',
+        tags: ['Operations'],
+        summary:
+          "Queue every tenant's gateway snapshot to be published again (a lost snapshot topic; platform admins)",
+        responses: {
+          '202': {
+            description: 'queued',
+            content: json({
+              type: 'object',
+              required: ['republish'],
+              properties: {
+                republish: {
+                  type: 'object',
+                  required: ['queued_tenants'],
+                  properties: { queued_tenants: { type: 'integer', minimum: 0 } },
+                },
+              },
+            }),
+          },
+          '401': E.unauthenticated,
+          '403': E.forbidden,
         },
       },
     },

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
-import type { Projector } from '@vantageedge/projections/shared/projector';
+import type { Projector } from '@vantageedge/projections/runner/projector';
 import { createEventStore } from '@vantageedge/shared/event-store/factory';
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
@@ -15,6 +15,7 @@ import {
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type { Authorizer } from '../auth/authorize.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from '../queries/router.js';
 import { createTenantDirectory } from '../queries/tenant-directory.js';
@@ -57,6 +58,7 @@ export async function startControlPlane(
     /** Mount the query router and run the read-model projector (the whole admin API). */
     withReadSide?: boolean;
     cachePurger?: CachePurger;
+    tenantLimits?: TenantLimits;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const db = await createTestDatabase();
@@ -81,6 +83,7 @@ export async function startControlPlane(
       : {}),
     apiKeyPepper: TEST_PEPPER,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
+    ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });
