@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
@@ -28,27 +28,54 @@ function run(command: string, args: string[]): void {
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status})`);
 }
 
-function installedVersion(): string | null {
-  if (!existsSync(SCHEMATHESIS)) return null;
-  const result = spawnSync(SCHEMATHESIS, ['--version'], { encoding: 'utf8' });
-  return /version (\S+)/.exec(result.stdout ?? '')?.[1] ?? null;
+function output(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return result.status === 0 ? `${result.stdout}${result.stderr}`.trim() : '';
 }
 
-function ensureSchemathesis(): void {
-  if (installedVersion() === SCHEMATHESIS_VERSION) return;
-  process.stdout.write(`installing schemathesis ${SCHEMATHESIS_VERSION} into ${VENV}\n`);
-  if (!existsSync(path.join(VENV, 'bin', 'python'))) run('python3', ['-m', 'venv', VENV]);
-  run(path.join(VENV, 'bin', 'python'), [
-    '-m',
-    'pip',
-    'install',
-    '--quiet',
-    `schemathesis==${SCHEMATHESIS_VERSION}`,
-  ]);
+/** Python 3.13+ where the machine has one (also a pyenv-installed one), else python3. */
+function pythonToUse(): string {
+  if (output('python3.13', ['--version']).startsWith('Python 3.13')) return 'python3.13';
+  const pyenvRoot = output('pyenv', ['root']);
+  if (pyenvRoot !== '') {
+    const newest = output('pyenv', ['versions', '--bare'])
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((version) => /^3\.(1[3-9]|[2-9][0-9])\.\d+$/.test(version))
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+      .at(-1);
+    if (newest !== undefined) return path.join(pyenvRoot, 'versions', newest, 'bin', 'python3');
+  }
+  return 'python3';
+}
+
+/**
+ * CPython before 3.13 can fail with "AST constructor recursion depth mismatch" when Schemathesis'
+ * worker threads parse code at the same time: those run one worker.
+ */
+function workersFor(pythonVersion: string): string {
+  const minor = Number(/^Python 3\.(\d+)/.exec(pythonVersion)?.[1] ?? '0');
+  return minor >= 13 ? '2' : '1';
+}
+
+/** Installs Schemathesis into .data/venv unless it is there at this version; the venv's Python version. */
+function ensureSchemathesis(): string {
+  const python = pythonToUse();
+  const wanted = output(python, ['--version']);
+  if (!wanted.startsWith('Python 3.'))
+    throw new Error('make test-fuzz needs Python 3 (python3) for Schemathesis');
+  const venvPython = path.join(VENV, 'bin', 'python');
+  const installed = /version (\S+)/.exec(output(SCHEMATHESIS, ['--version']))?.[1];
+  if (installed === SCHEMATHESIS_VERSION && output(venvPython, ['--version']) === wanted) return wanted;
+  process.stdout.write(`installing schemathesis ${SCHEMATHESIS_VERSION} into ${VENV} (${wanted})\n`);
+  rmSync(VENV, { recursive: true, force: true });
+  run(python, ['-m', 'venv', VENV]);
+  run(venvPython, ['-m', 'pip', 'install', '--quiet', `schemathesis==${SCHEMATHESIS_VERSION}`]);
+  return wanted;
 }
 
 async function main(): Promise<number> {
-  ensureSchemathesis();
+  const workers = workersFor(ensureSchemathesis());
   const [database, clerk, port] = await Promise.all([
     createTestDatabase(),
     createClerkTestKeys(),
@@ -102,9 +129,8 @@ async function main(): Promise<number> {
       SEED,
       '--max-examples',
       MAX_EXAMPLES,
-      // Two workers: more make Schemathesis' own code trip over itself (Python AST errors).
       '--workers',
-      '2',
+      workers,
       // A command with wait_for_rollout may hold its answer up to 60 s.
       '--request-timeout',
       '70',
