@@ -18,7 +18,7 @@ import { requireSettingsWithinLimits, requireShortStrings } from './tenant-limit
 import { tenantView } from './views.js';
 
 /** The tenant's own revision: its users share the stream, so the stream's revision is not its ETag. */
-export const tenantRevision = (state: Tenant): bigint | null =>
+const tenantRevision = (state: Tenant): bigint | null =>
   state.status === 'absent' ? null : (state.revision ?? null);
 
 function outcome({ state, position }: HandledCommand<Tenant>): CommandOutcome<TenantResource> {

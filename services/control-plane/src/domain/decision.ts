@@ -70,11 +70,6 @@ export function deleted<Data>(
   return { ...state, status: 'deleted', updated_at: occurredAt, ...at(revision) };
 }
 
-/** `changed` for events that touch an entity without carrying its state (rotations, revocations). */
-export function touched<Data>(state: Lifecycle<Data>, data: Data, event: FoldableEvent): Lifecycle<Data> {
-  return changed(state, data, event.metadata.occurred_at, event.revision);
-}
-
 /** Event types whose data carries a complete `Data` (creation and state-carrying update events). */
 type StateEventType<Data> = {
   [Type in ControlPlaneEventType]: ControlPlaneEventMap[Type] extends Data ? Type : never;

@@ -73,7 +73,3 @@ export const preconditionFailed = (message: string, issue: string): DomainError 
 
 export const unavailable = (code: string, message: string, cause?: unknown): DomainError =>
   new DomainError('unavailable', message, undefined, { code, cause });
-
-export function isDomainError(error: unknown, kind?: DomainErrorKind): error is DomainError {
-  return error instanceof DomainError && (kind === undefined || error.kind === kind);
-}
