@@ -3,6 +3,7 @@ import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { forbidden } from '../domain/errors.js';
+import type { CustomDomainDeps } from './custom-domain-commands.js';
 import type { LegacyUserStreams } from './legacy-user-streams.js';
 import type { TenantLimits, TenantResourceCounts } from './tenant-limits.js';
 
@@ -20,6 +21,8 @@ export interface CommandDeps {
   legacyUsers: LegacyUserStreams;
   /** Reaches every gateway replica's response cache; absent → purges fail as `unavailable`. */
   cachePurger?: CachePurger | undefined;
+  /** Base domains and TXT lookups of the custom-domain commands; absent → defaults, system resolvers. */
+  customDomains?: CustomDomainDeps | undefined;
   /** How much configuration one tenant may create; default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits | undefined;
   /** A tenant's live routes, origins and API keys, for the limits. */

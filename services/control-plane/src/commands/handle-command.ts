@@ -54,21 +54,27 @@ const stale = (expected: bigint, actual: bigint | null | 'changed') =>
     'stale revision',
   );
 
-const RESERVED_FIELD: Array<[prefix: string, field: string, message: string]> = [
+const RESERVED_FIELD: Array<[prefix: string, field: string, message: string, issue?: string]> = [
   ['subdomain:', 'subdomain', 'subdomain is already taken'],
   ['clerk_org:', 'clerk_org_id', 'this Clerk organization already belongs to a tenant'],
   ['tenant_user:', 'clerk_user_id', 'this Clerk user is already a user of the tenant'],
   ['api_key_hash:', 'key', 'api key collision'],
+  [
+    'custom_domain:',
+    'domain',
+    'this domain is already claimed by another tenant',
+    'already claimed by another tenant',
+  ],
 ];
 
 /** A unique value another stream holds → `conflict` on the request field it came from. */
 function taken(error: UniquenessViolationError): DomainError {
-  const [, field, message] = RESERVED_FIELD.find(([prefix]) => error.value.startsWith(prefix)) ?? [
+  const [, field, message, issue] = RESERVED_FIELD.find(([prefix]) => error.value.startsWith(prefix)) ?? [
     '',
     'body',
     'a unique value is already taken',
   ];
-  return new DomainError('conflict', message, field, { issue: 'already taken', cause: error });
+  return new DomainError('conflict', message, field, { issue: issue ?? 'already taken', cause: error });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { tenantSettings } from '@vantageedge/shared/domain/gateway-config';
+import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { forbidden, notFound } from '../domain/errors.js';
 import { type Tenant, type TenantCommand, tenantDecider } from '../domain/tenant.js';
 import type { CreateTenantBody, UpdateTenantBody } from '../schemas/requests.js';
@@ -91,7 +92,10 @@ export async function updateTenant(
   return outcome(result);
 }
 
-/** Deleting a tenant stops its traffic and keys (the snapshot projector drops it) and frees its subdomain. */
+/**
+ * Deleting a tenant stops its traffic and keys (the snapshot projector drops it) and frees its
+ * subdomain, its Clerk org and its custom domains (removed with it, so each name is free again).
+ */
 export async function deleteTenant(
   deps: CommandDeps,
   ctx: CommandContext,
@@ -101,11 +105,11 @@ export async function deleteTenant(
   const result = await handleCommand({
     store: deps.store,
     stream: streamName.tenant(tenantId),
-    decider: tenantDecider,
+    decider: tenantDomainsDecider,
     ifMatch: ctx.ifMatch,
-    revisionOf: tenantRevision,
+    revisionOf: (state) => tenantRevision(state.tenant),
     metadata: () => eventMetadata(deps, ctx, tenantId),
-    command: (): TenantCommand => ({ type: 'DeleteTenant' }),
+    command: () => ({ type: 'DeleteTenant' as const }),
   });
-  return outcome(result);
+  return outcome({ ...result, state: result.state.tenant });
 }

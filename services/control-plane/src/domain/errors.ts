@@ -7,7 +7,8 @@
  *   not_found           the resource (or one it refers to) does not exist               → 404
  *   conflict            the current state does not allow it (taken, last owner, race)   → 409
  *   precondition_failed the client's expected revision (If-Match) is not the current one → 412
- *   limit_exceeded      the tenant would have more than a limit allows (TENANT_MAX_*)   → 422
+ *   unprocessable       well-formed, but the API will not do it now: a tenant limit (code
+ *                       limit_exceeded), an unproven custom domain (domain_verification_failed) → 422
  *   unavailable         a dependency the command needs is missing or down               → 503
  */
 export const DOMAIN_ERROR_KINDS = [
@@ -16,7 +17,7 @@ export const DOMAIN_ERROR_KINDS = [
   'not_found',
   'conflict',
   'precondition_failed',
-  'limit_exceeded',
+  'unprocessable',
   'unavailable',
 ] as const;
 export type DomainErrorKind = (typeof DOMAIN_ERROR_KINDS)[number];

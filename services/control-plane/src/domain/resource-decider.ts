@@ -41,6 +41,8 @@ export interface ResourceSpec<Data, IdKey extends string> {
   created: EventWithData<Data>;
   changed: EventWithData<Data & { changed_fields: string[] }>;
   deleted: EventWithData<ResourceData<IdKey>>;
+  /** Rules across fields, checked on the state a create or an update would leave. */
+  validate?: (data: Data) => void;
 }
 
 export function resourceDecider<Data extends ResourceData<IdKey>, IdKey extends keyof Data & string>(
@@ -55,11 +57,13 @@ export function resourceDecider<Data extends ResourceData<IdKey>, IdKey extends 
       switch (command.type) {
         case 'Create':
           if (state.status !== 'absent') throw conflict(`${spec.name} already exists`);
+          spec.validate?.(command.data);
           return { events: [event(spec.created, command.data)] };
         case 'Update': {
           const current = live(state, spec.name).data;
           const { next, changedFields } = applyChanges(current, command.changes as Changes<Data>);
           if (changedFields.length === 0) return { events: [] };
+          spec.validate?.(next);
           return { events: [event(spec.changed, { ...next, changed_fields: changedFields })] };
         }
         case 'Delete': {

@@ -1,9 +1,22 @@
 import type { RouteState } from '@vantageedge/shared/domain/events';
 import type { Lifecycle } from './decision.js';
+import { invalid } from './errors.js';
 import { type ResourceCommand, resourceDecider } from './resource-decider.js';
 
 export type Route = Lifecycle<RouteState>;
 export type RouteCommand = ResourceCommand<RouteState, 'route_id'>;
+
+const USER_TOKEN_MODES: ReadonlySet<string> = new Set(['jwt_required', 'jwt_or_apikey']);
+
+/** allow_any_authenticated_user widens who may call with a user token: only meaningful on jwt modes. */
+function requireCoherentAuth(route: RouteState): void {
+  if (route.allow_any_authenticated_user && !USER_TOKEN_MODES.has(route.auth_mode)) {
+    throw invalid(
+      `allow_any_authenticated_user applies to jwt_required and jwt_or_apikey routes, not ${route.auth_mode}`,
+      'allow_any_authenticated_user',
+    );
+  }
+}
 
 export const routeDecider = resourceDecider<RouteState, 'route_id'>({
   name: 'route',
@@ -11,4 +24,5 @@ export const routeDecider = resourceDecider<RouteState, 'route_id'>({
   created: 'RouteCreated',
   changed: 'RouteUpdated',
   deleted: 'RouteDeleted',
+  validate: requireCoherentAuth,
 });

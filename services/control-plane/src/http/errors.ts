@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   idempotency_key_reused: 422,
   limit_exceeded: 422,
+  unprocessable: 422,
   not_caught_up: 503,
   unavailable: 503,
   internal: 500,
@@ -66,7 +67,7 @@ const DOMAIN_ERRORS: Record<DomainErrorKind, [status: number, code: ErrorCode]> 
   not_found: [404, 'not_found'],
   conflict: [409, 'conflict'],
   precondition_failed: [412, 'precondition_failed'],
-  limit_exceeded: [422, 'limit_exceeded'],
+  unprocessable: [422, 'unprocessable'],
   unavailable: [503, 'unavailable'],
 };
 

@@ -1,6 +1,7 @@
 import { MIN_HEALTH_CHECK_INTERVAL_SECONDS } from '@vantageedge/shared/domain/gateway-config';
 import { z } from 'zod';
 import {
+  addCustomDomainBody,
   createApiKeyBody,
   createOriginBody,
   createRouteBody,
@@ -15,6 +16,7 @@ import {
 } from '../schemas/requests.js';
 import {
   apiKeyResource,
+  customDomainResource,
   errorResource,
   issuedApiKeyResource,
   originResource,
@@ -149,7 +151,7 @@ const E = {
   tooLarge: errorResponse('payload_too_large: the body is larger than CONTROL_PLANE_BODY_LIMIT_BYTES'),
   mediaType: errorResponse('unsupported_media_type: send application/json'),
   unprocessable: errorResponse(
-    'idempotency_key_reused: this Idempotency-Key was used with another request; or limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded (details name the field)',
+    'idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded; domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field',
   ),
   notCaughtUp: errorResponse('not_caught_up: the read models have not reached X-Min-Position yet', {
     'Retry-After': RESPONSE_HEADERS['Retry-After'],
@@ -397,6 +399,88 @@ function resourcePaths(r: ResourceSpec): Record<string, unknown> {
     };
   }
   return { [`/api/v1/${r.collection}`]: collection, [`/api/v1/${r.collection}/{id}`]: item };
+}
+
+const DOMAIN_PARAM = {
+  name: 'domain',
+  in: 'path',
+  required: true,
+  description:
+    'the host name (any case or Unicode; matched in its canonical form); one that cannot be a custom domain → 404',
+  schema: { type: 'string', pattern: SAFE_TEXT_PATTERN },
+};
+
+/** Custom domains: claim (pending), prove ownership with a DNS TXT record (verified), remove. */
+function customDomainPaths(): Record<string, unknown> {
+  const tags = ['Custom domains'];
+  return {
+    '/api/v1/tenants/{id}/domains': {
+      get: {
+        operationId: 'listCustomDomains',
+        tags,
+        summary: "List the tenant's custom domains (pending and verified)",
+        parameters: [ID_PARAM, MIN_POSITION],
+        responses: {
+          '200': {
+            description: 'every domain of the tenant (at most 50)',
+            content: json({
+              type: 'object',
+              required: ['data', 'next_cursor'],
+              properties: {
+                data: { type: 'array', items: ref('CustomDomain') },
+                next_cursor: { type: 'null' },
+              },
+            }),
+          },
+          ...QUERY_ERRORS,
+          '404': E.notFound,
+        },
+      },
+      post: {
+        operationId: 'addCustomDomain',
+        tags,
+        summary:
+          'Claim a host name for the tenant: reserved platform-wide at once, pending (serving nothing) until verified. Platform admins may pass verified: true to assign it.',
+        parameters: [ID_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+        requestBody: { required: true, content: json(ref('AddCustomDomain')) },
+        responses: commandResponses('201', ref('CustomDomain'), {
+          post: true,
+          ifMatch: false,
+          created: true,
+        }),
+      },
+    },
+    '/api/v1/tenants/{id}/domains/{domain}': {
+      get: {
+        operationId: 'getCustomDomain',
+        tags,
+        summary: 'Get one custom domain',
+        parameters: [ID_PARAM, DOMAIN_PARAM, MIN_POSITION],
+        responses: {
+          '200': { description: 'the domain', content: json(ref('CustomDomain')) },
+          ...QUERY_ERRORS,
+          '404': E.notFound,
+        },
+      },
+      delete: {
+        operationId: 'removeCustomDomain',
+        tags,
+        summary: 'Remove a custom domain: it stops serving on every replica and the name is free again',
+        parameters: [ID_PARAM, DOMAIN_PARAM, IF_MATCH, WAIT_FOR_ROLLOUT],
+        responses: commandResponses('204', null, { post: false, ifMatch: true }),
+      },
+    },
+    '/api/v1/tenants/{id}/domains/{domain}/verify': {
+      post: {
+        operationId: 'verifyCustomDomain',
+        tags,
+        summary:
+          'Look up the TXT record _vantageedge-challenge.<domain> (DNS_RESOLVER) and verify the domain when it holds the value issued for this tenant and domain; only then it serves. 422 domain_verification_failed otherwise',
+        parameters: [ID_PARAM, DOMAIN_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+        responses: commandResponses('200', ref('CustomDomain'), { post: true, ifMatch: false }),
+      },
+    },
+  };
 }
 
 function apiKeyActions(): Record<string, unknown> {
@@ -729,7 +813,14 @@ const RESPONSE_SCHEMAS = {
 export function buildOpenApiDocument(): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
   for (const resource of RESOURCES) Object.assign(paths, resourcePaths(resource));
-  Object.assign(paths, apiKeyActions(), cachePurgePaths(), otherPaths(), operationsPaths());
+  Object.assign(
+    paths,
+    apiKeyActions(),
+    cachePurgePaths(),
+    customDomainPaths(),
+    otherPaths(),
+    operationsPaths(),
+  );
 
   return {
     openapi: '3.1.0',
@@ -761,6 +852,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CreateRoute: input(createRouteBody),
         UpdateRoute: input(updateRouteBody),
         CreateApiKey: input(createApiKeyBody),
+        AddCustomDomain: input(addCustomDomainBody),
         RotateApiKey: input(rotateApiKeyBody),
         RevokeApiKey: input(revokeApiKeyBody),
         Tenant: output(tenantResource),
@@ -769,6 +861,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         Route: output(routeResource),
         ApiKey: output(apiKeyResource),
         IssuedApiKey: output(issuedApiKeyResource),
+        CustomDomain: output(customDomainResource),
         Error: output(errorResource),
         ...RESPONSE_SCHEMAS,
       },
