@@ -1,4 +1,5 @@
 import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
+import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
@@ -20,6 +21,8 @@ export interface CommandDeps {
   /** Users recorded before they moved into their tenant's stream (older logs). */
   legacyUsers: LegacyUserStreams;
   /** Reaches every gateway replica's response cache; absent → purges fail as `unavailable`. */
+  /** ORIGIN_BLOCKED_CIDRS and the platform's listeners: literal origin/JWKS addresses are checked here. */
+  originAddressPolicy: OriginAddressPolicy;
   cachePurger?: CachePurger | undefined;
   /** Base domains and TXT lookups of the custom-domain commands; absent → defaults, system resolvers. */
   customDomains?: CustomDomainDeps | undefined;

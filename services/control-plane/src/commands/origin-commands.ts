@@ -14,6 +14,7 @@ import {
 } from './context.js';
 import { handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
 import { originView } from './views.js';
@@ -28,6 +29,7 @@ export async function addOrigin(
   requireShortStrings(deps, body);
   requireTargetCount(deps, body.targets);
   await requireRoomFor(deps, 'origins', body.tenant_id);
+  requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
   const originId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
@@ -69,6 +71,7 @@ export async function updateOrigin(
       await requireWritableResource(deps, ctx, state, 'origin');
       requireShortStrings(deps, body);
       requireTargetCount(deps, body.targets);
+      requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
       const { url, ...changes } = body;
       return {
         type: 'Update',

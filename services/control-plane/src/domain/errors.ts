@@ -33,6 +33,8 @@ export interface DomainErrorOptions {
   issue?: string;
   /** A more specific machine-readable code than the kind, e.g. `cache_purge_unavailable`. */
   code?: string;
+  /** Every offending field, when there are several (default: `field` with `issue`). */
+  issues?: readonly FieldIssue[];
   cause?: unknown;
 }
 
@@ -52,7 +54,7 @@ export class DomainError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
-    this.issues = field === undefined ? [] : [{ field, issue: options.issue ?? message }];
+    this.issues = options.issues ?? (field === undefined ? [] : [{ field, issue: options.issue ?? message }]);
   }
 }
 
