@@ -48,11 +48,15 @@ function storingTee(
     },
     final(callback) {
       onStored();
-      void cache.store(fill, method, {
-        status,
-        headers: incomingHeaders(headers),
-        body: tooLarge ? null : Buffer.concat(chunks),
-      });
+      // Runs after the client has its response: a failure here must release the coalesced
+      // followers (abandon), never reject into nothing.
+      cache
+        .store(fill, method, {
+          status,
+          headers: incomingHeaders(headers),
+          body: tooLarge ? null : Buffer.concat(chunks),
+        })
+        .catch(() => cache.abandon(fill));
       res.end(() => callback());
     },
   });
@@ -94,7 +98,10 @@ export function createCacheStage(cache: ResponseCache): RequestStage & TenantCom
         return 'handled';
       case 'BYPASS':
         res.setHeader('X-Cache', 'BYPASS');
-        if (UNSAFE.has(method)) res.once('finish', () => void cache.invalidatePath(policy, exchange.path));
+        if (UNSAFE.has(method))
+          res.once('finish', () => {
+            cache.invalidatePath(policy, exchange.path).catch(() => {}); // best effort; entries expire
+          });
         return 'continue';
       case 'MISS': {
         res.setHeader('X-Cache', 'MISS');

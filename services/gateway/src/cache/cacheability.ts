@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { cookieHeader, headerList, headerTokens } from '../http/header-values.js';
 import type { CacheRequest } from './cache-key.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
@@ -13,12 +14,14 @@ const MAX_AGE = /(?:^|[\s,])max-age\s*=\s*(\d+)/;
 export function requestBypassReason(policy: CompiledCachePolicy, request: CacheRequest): string | null {
   if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
   const { headers } = request;
-  const cacheControl = headers['cache-control'];
+  const cacheControl = headerList(headers['cache-control']);
   if (cacheControl && NO_CACHE_REQUEST.test(cacheControl)) return 'request_no_cache';
-  if (headers.pragma && PRAGMA_NO_CACHE.test(headers.pragma)) return 'request_no_cache';
+  const pragma = headerList(headers.pragma);
+  if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
   for (const name of policy.bypassHeaders) if (headers[name] !== undefined) return 'bypass_header';
-  if (policy.bypassCookies.length > 0 && headers.cookie) {
-    const names = new Set(headers.cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
+  const cookie = policy.bypassCookies.length > 0 ? cookieHeader(headers.cookie) : undefined;
+  if (cookie) {
+    const names = new Set(cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
     for (const name of policy.bypassCookies) if (names.has(name)) return 'bypass_cookie';
   }
   if (policy.bypassQueryParams.length > 0 && request.query !== '') {
@@ -95,10 +98,10 @@ export function freshnessFor(
     return { notStored: 'body_too_large' };
   if (response.headers['set-cookie'] !== undefined && !policy.cacheSetCookie)
     return { notStored: 'set_cookie' };
-  const vary = response.headers.vary;
-  if (vary?.includes('*')) return { notStored: 'vary_star' };
+  if (headerTokens(response.headers.vary).includes('*')) return { notStored: 'vary_star' };
   let freshMs = policy.ttlMs;
-  const cacheControl = response.headers['cache-control'];
+  // An origin may send Cache-Control on several lines; together they are one directive list.
+  const cacheControl = headerList(response.headers['cache-control']);
   if (cacheControl) {
     const directives = cacheControl.toLowerCase();
     if (NOT_STORABLE.test(directives)) return { notStored: 'origin_cache_control' };
@@ -120,10 +123,8 @@ export function storedHeaders(
   keepSetCookie: boolean,
 ): Array<[string, string | string[]]> {
   const kept: Array<[string, string | string[]]> = [];
-  const connection = headers.connection;
-  const named = connection
-    ? new Set(connection.split(',').map((token) => token.trim().toLowerCase()))
-    : undefined;
+  const connection = headerTokens(headers.connection);
+  const named = connection.length > 0 ? new Set(connection) : undefined;
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     if (NOT_STORED.has(name) && !(keepSetCookie && name === 'set-cookie')) continue;

@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import { headerList, singleHeader } from '../http/header-values.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
@@ -40,8 +41,8 @@ type Finisher = (exchange: GatewayExchange) => void;
 
 function clientIpOf(req: IncomingMessage, trustProxy: boolean): string {
   if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string' && forwarded !== '') {
+    const forwarded = headerList(req.headers['x-forwarded-for']);
+    if (forwarded !== undefined) {
       const comma = forwarded.indexOf(',');
       return (comma < 0 ? forwarded : forwarded.slice(0, comma)).trim();
     }
@@ -148,7 +149,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       span.setAttribute('vantageedge.upstream.target', lease.target.id);
       tracing!.inject(span, headers);
     }
-    const contentLength = req.headers['content-length'];
+    const contentLength = singleHeader(req.headers['content-length']);
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const failure = await proxyRequest(exchange, {
       lease,
@@ -163,9 +164,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const incomingId = req.headers['x-request-id'];
-    const requestId =
-      typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+    const incomingId = singleHeader(req.headers['x-request-id']);
+    const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
     const exchange = new GatewayExchange(req, res, requestId, clientIpOf(req, trustProxy));
     const tracked = res as ResponseWithExchange;
     tracked[EXCHANGE] = exchange;
@@ -180,7 +180,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       exchange.traceId = traceIdFromHeader(req.headers.traceparent);
     }
 
-    const tenant = options.store.resolveHost(req.headers.host);
+    const tenant = options.store.resolveHost(singleHeader(req.headers.host));
     if (tenant === undefined) {
       fail(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
       return;
@@ -206,7 +206,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     exchange.route = route;
     exchange.span?.setAttribute('vantageedge.route.id', route.config.id);
 
-    const contentLength = req.headers['content-length'];
+    const contentLength = singleHeader(req.headers['content-length']);
     if (contentLength !== undefined && Number(contentLength) > maxBodyBytes) {
       fail(exchange, 413, 'payload_too_large', `the request body exceeds ${maxBodyBytes} bytes`);
       return;
@@ -257,7 +257,7 @@ export function createGatewayMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const handle = createGatewayHandler(options);
   return (req, res, next) => {
-    if (options.store.resolveHost(req.headers.host) === undefined) {
+    if (options.store.resolveHost(singleHeader(req.headers.host)) === undefined) {
       next();
       return;
     }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/identity.js';
+import { headerList, singleHeader } from '../http/header-values.js';
 
 /**
  * Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
@@ -70,10 +71,10 @@ export function upstreamRequestHeaders(
   }
   out['host'] = facts.upstreamHost;
   const clientFor = facts.clientIp.includes(':') ? `"[${facts.clientIp}]"` : facts.clientIp;
-  const originalHost = headers.host ?? '';
+  const originalHost = singleHeader(headers.host) ?? '';
   const forwarded = `for=${clientFor};host="${originalHost.replace(/["\\]/g, '')}";proto=${facts.proto}`;
-  const priorXff = facts.trustProxy ? headers['x-forwarded-for'] : undefined;
-  const priorForwarded = facts.trustProxy ? headers.forwarded : undefined;
+  const priorXff = facts.trustProxy ? headerList(headers['x-forwarded-for']) : undefined;
+  const priorForwarded = facts.trustProxy ? headerList(headers.forwarded) : undefined;
   out['x-forwarded-for'] = priorXff ? `${priorXff}, ${facts.clientIp}` : facts.clientIp;
   out['forwarded'] = priorForwarded ? `${priorForwarded}, ${forwarded}` : forwarded;
   out['x-forwarded-proto'] = facts.proto;
