@@ -83,6 +83,10 @@ export interface ProxyCall {
  * One upstream exchange through the target's keep-alive pool, streaming both ways (undici `stream`
  * writes the origin's body straight into the client response). Resolves with the failure to answer
  * (when no response has started) or undefined; always releases the lease exactly once.
+ *
+ * A client that goes away aborts the upstream exchange at once (undici closes that origin connection),
+ * instead of leaving it to run, and pin a pooled connection, until the origin answers or times out;
+ * such a lease is released as cancelled, which says nothing about the origin's health.
  */
 export async function proxyRequest(
   exchange: GatewayExchange,
@@ -96,6 +100,11 @@ export async function proxyRequest(
     body = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
   const sentAt = performance.now();
   let status = 0;
+  const clientGone = new AbortController();
+  const abortIfClientGone = () => {
+    if (!res.writableFinished) clientGone.abort();
+  };
+  res.once('close', abortIfClientGone);
   try {
     await target.dispatcher.stream(
       {
@@ -105,6 +114,7 @@ export async function proxyRequest(
         body,
         headersTimeout: call.origin.timeoutMs,
         bodyTimeout: call.origin.timeoutMs,
+        signal: clientGone.signal,
       },
       ({ statusCode, headers }): Writable => {
         status = statusCode;
@@ -127,9 +137,10 @@ export async function proxyRequest(
   } catch (error) {
     const failure = classify(error);
     // A client that went away before the origin answered says nothing about the origin's health.
-    const clientGone = status === 0 && failure.status !== 413 && (req.destroyed || res.destroyed);
+    const cancelled =
+      status === 0 && failure.status !== 413 && (clientGone.signal.aborted || req.destroyed || res.destroyed);
     call.lease.release(
-      clientGone ? { kind: 'cancelled' } : status === 0 ? failure.outcome : { kind: 'response', status },
+      cancelled ? { kind: 'cancelled' } : status === 0 ? failure.outcome : { kind: 'response', status },
     );
     if (status !== 0 || res.headersSent) {
       // The response had started: all we can do is cut it so the client sees a truncated body.
@@ -140,5 +151,7 @@ export async function proxyRequest(
       return undefined; // the client went away mid-upload; nobody to answer
     }
     return failure;
+  } finally {
+    res.off('close', abortIfClientGone);
   }
 }
