@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
@@ -9,6 +9,7 @@ import type { GatewayConfig } from './config.js';
 import { AccessLog } from './observability/access-log.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
+import { writeError } from './pipeline/errors.js';
 import type { RequestStage } from './pipeline/exchange.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
 
@@ -29,7 +30,18 @@ export interface RunningGateway {
   readonly adminServer: Server;
   readonly trafficPort: number;
   readonly adminPort: number;
-  close(): Promise<void>;
+  /** True once draining began: /readyz answers 503 and every response closes its connection. */
+  readonly draining: boolean;
+  /**
+   * Begins the drain: /readyz answers 503 at once, the traffic listener keeps accepting, and each
+   * response from now on closes its connection so clients and load balancers reconnect elsewhere.
+   */
+  startDraining(): void;
+  /**
+   * Stops accepting, lets requests in flight finish for up to `timeoutMs` (default
+   * GATEWAY_SHUTDOWN_TIMEOUT_SECONDS), then closes the connections that remain. Drains first.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 const HEADERS_TOO_LARGE_BODY =
@@ -37,6 +49,10 @@ const HEADERS_TOO_LARGE_BODY =
 const CLIENT_ERROR_431 =
   'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
+/** How often node looks for connections past the headers/request timeouts (its default is 30 s). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/** While closing, idle keep-alive connections are closed this often (a response that ends makes one). */
+const IDLE_SWEEP_MS = 100;
 
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -48,11 +64,42 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-function closeServer(server: Server): Promise<void> {
+/**
+ * Stops accepting and resolves once every connection is gone: idle keep-alive connections are closed as
+ * soon as they are idle, and after `timeoutMs` the ones still busy are closed too. Resolves with how
+ * many connections had to be cut.
+ */
+function closeServer(server: Server, timeoutMs: number): Promise<number> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
+    if (!server.listening) return resolve(0);
+    let cut = 0;
+    const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+    const deadline = setTimeout(() => {
+      server.getConnections((_error, count) => {
+        cut = count;
+        server.closeAllConnections();
+      });
+    }, timeoutMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+      resolve(cut);
+    });
     server.closeIdleConnections();
   });
+}
+
+/** A response of a draining replica tells its client to reconnect (elsewhere). */
+function closeConnectionAfterResponse(_req: IncomingMessage, res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+}
+
+/**
+ * Node truncates headers beyond server.maxHeadersCount silently; the gateway lets one more through so
+ * it can tell a request that has too many and answer 431 instead of forwarding it half-read.
+ */
+function hasTooManyHeaders(req: IncomingMessage, maxHeaders: number): boolean {
+  return req.rawHeaders.length > maxHeaders * 2;
 }
 
 /** Starts the traffic listener (node:http + the pipeline) and the admin listener (express). */
@@ -80,11 +127,32 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     tracing: new RequestTracing(options.tracingEnabled ?? false),
   });
 
-  const trafficServer = createServer({ maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES }, handler);
+  const maxHeaders = config.GATEWAY_MAX_HEADERS_COUNT;
+  const trafficServer = createServer(
+    {
+      maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
+      headersTimeout: config.GATEWAY_HEADERS_TIMEOUT_MS,
+      requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, config.GATEWAY_HEADERS_TIMEOUT_MS),
+    },
+    (req, res) => {
+      if (hasTooManyHeaders(req, maxHeaders)) {
+        res.shouldKeepAlive = false;
+        writeError(res, 431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
+        return;
+      }
+      handler(req, res);
+    },
+  );
+  trafficServer.maxHeadersCount = maxHeaders + 1;
+  trafficServer.maxConnections = config.GATEWAY_MAX_CONNECTIONS;
+  trafficServer.maxRequestsPerSocket = config.GATEWAY_MAX_REQUESTS_PER_CONNECTION;
   trafficServer.on('connection', (socket: Socket) => {
     metrics.activeConnections.inc();
     socket.once('close', () => metrics.activeConnections.dec());
   });
+  trafficServer.on('drop', () => metrics.droppedConnections.inc());
   trafficServer.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
     if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
@@ -95,26 +163,56 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
 
+  let draining = false;
   const adminServer = createServer(
     createAdminApp({
       store,
       registry,
       replicaId: config.GATEWAY_REPLICA_ID,
-      ...(options.readiness ? { readiness: options.readiness } : {}),
+      readiness: () =>
+        draining ? { ready: false, reason: 'shutting down' } : (options.readiness?.() ?? { ready: true }),
+      ...(config.GATEWAY_ADMIN_TOKEN ? { statusToken: config.GATEWAY_ADMIN_TOKEN } : {}),
     }),
   );
 
   const trafficPort = await listen(trafficServer, config.GATEWAY_PORT, config.GATEWAY_HOST);
-  const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_HOST);
-  logger.info('gateway listening', { traffic_port: trafficPort, admin_port: adminPort });
+  const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_ADMIN_HOST);
+  logger.info('gateway listening', {
+    traffic_port: trafficPort,
+    admin_port: adminPort,
+    admin_host: config.GATEWAY_ADMIN_HOST,
+  });
+
+  const startDraining = () => {
+    if (draining) return;
+    draining = true;
+    // Only now: no per-request cost while serving normally.
+    trafficServer.prependListener('request', closeConnectionAfterResponse);
+  };
+  let closing: Promise<void> | undefined;
 
   return {
     trafficServer,
     adminServer,
     trafficPort,
     adminPort,
-    async close() {
-      await Promise.all([closeServer(trafficServer), closeServer(adminServer)]);
+    get draining() {
+      return draining;
+    },
+    startDraining,
+    close({ timeoutMs = config.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS * 1000 } = {}) {
+      closing ??= (async () => {
+        startDraining();
+        const cut = await closeServer(trafficServer, timeoutMs);
+        if (cut > 0)
+          logger.warn('shutdown timeout: closed connections with requests still in flight', {
+            connections: cut,
+            timeout_ms: timeoutMs,
+          });
+        // The admin listener last, so /readyz keeps answering 503 while traffic drains.
+        await closeServer(adminServer, 0);
+      })();
+      return closing;
     },
   };
 }
