@@ -390,6 +390,8 @@ export class TestSystem {
         const id = `e2e-gw-${this.gateways.length}-${uniqueSuffix()}`;
         const service = startService(`gateway ${id}`, ENTRY_POINTS.gateway, {
           ...this.commonEnv(),
+          // No load balancer in front to notice a drain: stop at once on teardown.
+          GATEWAY_DRAIN_SECONDS: '0',
           ...this.options.gatewayEnv,
           GATEWAY_PORT: String(port),
           GATEWAY_ADMIN_PORT: String(adminPort),

@@ -84,6 +84,8 @@ export async function startLoneGateway({
     GATEWAY_REPLICA_ID: `lone-${uniqueSuffix()}`,
     LOG_LEVEL: 'info',
     OTEL_ENABLED: 'false',
+    // No load balancer in front to notice a drain: tests that are about draining set their own.
+    GATEWAY_DRAIN_SECONDS: '0',
     ...env,
   });
   const url = `http://127.0.0.1:${port}`;
