@@ -340,7 +340,8 @@ export class TestSystem {
     return new TestSystem(database, clerk, options);
   }
 
-  private commonEnv(): Record<string, string> {
+  /** Settings every service of this system gets (database, Redis, Kafka topic, keys, pepper). */
+  commonEnv(): Record<string, string> {
     return {
       DATABASE_URL: this.database.url,
       EVENT_STORE: 'postgres',

@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
@@ -51,9 +52,6 @@ const CLIENT_ERROR_431 =
   `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
 /** How often node looks for connections past the headers/request timeouts (its default is 30 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
-/** While closing, idle keep-alive connections are closed this often (a response that ends makes one). */
-const IDLE_SWEEP_MS = 100;
-
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -62,36 +60,6 @@ function listen(server: Server, port: number, host: string): Promise<number> {
       resolve((server.address() as AddressInfo).port);
     });
   });
-}
-
-/**
- * Stops accepting and resolves once every connection is gone: idle keep-alive connections are closed as
- * soon as they are idle, and after `timeoutMs` the ones still busy are closed too. Resolves with how
- * many connections had to be cut.
- */
-function closeServer(server: Server, timeoutMs: number): Promise<number> {
-  return new Promise((resolve) => {
-    if (!server.listening) return resolve(0);
-    let cut = 0;
-    const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
-    const deadline = setTimeout(() => {
-      server.getConnections((_error, count) => {
-        cut = count;
-        server.closeAllConnections();
-      });
-    }, timeoutMs);
-    server.close(() => {
-      clearInterval(sweep);
-      clearTimeout(deadline);
-      resolve(cut);
-    });
-    server.closeIdleConnections();
-  });
-}
-
-/** A response of a draining replica tells its client to reconnect (elsewhere). */
-function closeConnectionAfterResponse(_req: IncomingMessage, res: ServerResponse): void {
-  res.shouldKeepAlive = false;
 }
 
 /**
@@ -186,8 +154,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const startDraining = () => {
     if (draining) return;
     draining = true;
-    // Only now: no per-request cost while serving normally.
-    trafficServer.prependListener('request', closeConnectionAfterResponse);
+    closeConnectionsAfterResponses(trafficServer);
   };
   let closing: Promise<void> | undefined;
 
@@ -203,14 +170,14 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     close({ timeoutMs = config.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS * 1000 } = {}) {
       closing ??= (async () => {
         startDraining();
-        const cut = await closeServer(trafficServer, timeoutMs);
+        const cut = await closeGracefully(trafficServer, timeoutMs);
         if (cut > 0)
           logger.warn('shutdown timeout: closed connections with requests still in flight', {
             connections: cut,
             timeout_ms: timeoutMs,
           });
         // The admin listener last, so /readyz keeps answering 503 while traffic drains.
-        await closeServer(adminServer, 0);
+        await closeGracefully(adminServer, 0);
       })();
       return closing;
     },
