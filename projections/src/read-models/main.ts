@@ -4,6 +4,7 @@ import 'dotenv/config';
 import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import pg from 'pg';
 import { readModelSettings } from './config.js';
 import { startReadModelProjector } from './projector.js';
@@ -21,17 +22,17 @@ const projector = startReadModelProjector({
   onCommitted: (checkpoint, events) =>
     logger.debug('batch committed', { checkpoint: checkpoint.toString(), events }),
 });
+installProcessPolicy({
+  service: 'read-model-projector',
+  logger,
+  // A batch commits or rolls back as a whole, so even a stop cut short leaves the checkpoint consistent.
+  deadlineMs: config.PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  drain: async () => {
+    await projector.stop(); // the batch in flight commits (with its checkpoint) first
+    logger.info('read-model projector stopped', { checkpoint: projector.checkpoint().toString() });
+    await store.close();
+    await pool.end();
+  },
+});
 logger.info('read-model projector started', { batch_size: config.READ_MODEL_BATCH_SIZE });
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info('read-model projector stopping', { signal, checkpoint: projector.checkpoint().toString() });
-  await projector.stop();
-  await store.close();
-  await pool.end();
-}
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
 await projector.done;

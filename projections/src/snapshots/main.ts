@@ -6,6 +6,7 @@ import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/sha
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import pg from 'pg';
 import { z } from 'zod';
@@ -20,6 +21,8 @@ const settings = loadConfigOrExit('snapshot-projector', {
   /** Prometheus /metrics of the projector; 0 = off. */
   SNAPSHOT_PROJECTOR_METRICS_PORT: port.default(9464),
   SNAPSHOT_PROJECTOR_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** After SIGTERM: how long the batch and publish in flight may take before the process exits anyway. */
+  PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(30),
 });
 
 const logger = createLogger({ service: 'snapshot-projector', level: settings.LOG_LEVEL });
@@ -47,16 +50,19 @@ if (settings.SNAPSHOT_PROJECTOR_METRICS_PORT !== 0) {
   });
   metricsServer.listen(settings.SNAPSHOT_PROJECTOR_METRICS_PORT, '127.0.0.1');
 }
+installProcessPolicy({
+  service: 'snapshot-projector',
+  logger,
+  registry,
+  // A batch commits or rolls back as a whole, and unacknowledged snapshots are republished on start.
+  deadlineMs: settings.PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  drain: async () => {
+    metricsServer?.close();
+    await projector.stop(); // the batch in flight commits (with its checkpoint) first
+    logger.info('snapshot projector stopped', { checkpoint: projector.checkpoint().toString() });
+    await bus.close();
+    await store.close();
+    await pool.end();
+  },
+});
 logger.info('snapshot projector started', { topic: settings.SNAPSHOT_TOPIC, bus: settings.SNAPSHOT_BUS });
-
-async function shutdown(signal: string): Promise<void> {
-  logger.info('snapshot projector stopping', { signal });
-  metricsServer?.close();
-  await projector.stop();
-  await bus.close();
-  await store.close();
-  await pool.end();
-  process.exit(0);
-}
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
