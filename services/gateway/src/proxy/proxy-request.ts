@@ -136,9 +136,11 @@ export async function proxyRequest(
     return undefined;
   } catch (error) {
     const failure = classify(error);
+    // Not `req.destroyed`: undici destroys the request body stream itself when the exchange fails,
+    // while the client is still there waiting for its answer.
+    const clientLeft = clientGone.signal.aborted || res.destroyed;
     // A client that went away before the origin answered says nothing about the origin's health.
-    const cancelled =
-      status === 0 && failure.status !== 413 && (clientGone.signal.aborted || req.destroyed || res.destroyed);
+    const cancelled = status === 0 && failure.status !== 413 && clientLeft;
     call.lease.release(
       cancelled ? { kind: 'cancelled' } : status === 0 ? failure.outcome : { kind: 'response', status },
     );
@@ -147,9 +149,7 @@ export async function proxyRequest(
       res.destroy();
       return undefined;
     }
-    if (req.destroyed && failure.status !== 413) {
-      return undefined; // the client went away mid-upload; nobody to answer
-    }
+    if (clientLeft) return undefined; // the client went away; nobody to answer
     return failure;
   } finally {
     res.off('close', abortIfClientGone);
