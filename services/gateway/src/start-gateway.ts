@@ -50,6 +50,11 @@ const HEADERS_TOO_LARGE_BODY =
 const CLIENT_ERROR_431 =
   'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
+const CONNECT_BODY =
+  '{"error":{"code":"method_not_supported","message":"the gateway does not tunnel CONNECT requests"}}';
+const CONNECT_NOT_SUPPORTED =
+  'HTTP/1.1 501 Not Implemented\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+  `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\n\r\n${CONNECT_BODY}`;
 /** How often node looks for connections past the headers/request timeouts (its default is 30 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -129,6 +134,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   // WebSocket upgrades are not proxied yet: refuse them cleanly instead of hanging.
   trafficServer.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
     socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  // Nor is CONNECT tunnelling; without a listener node would drop the connection without an answer.
+  trafficServer.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => {});
+    socket.end(CONNECT_NOT_SUPPORTED);
   });
 
   let draining = false;

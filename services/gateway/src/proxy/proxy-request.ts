@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
+import { ClientResponseWriter } from './client-response-writer.js';
 import { downstreamResponseHeaders } from './forwarded-headers.js';
 
 export type ProxyFailure = {
@@ -128,8 +129,7 @@ export async function proxyRequest(
         outHeaders['x-request-id'] = exchange.requestId;
         const intercepted = exchange.interceptResponse?.(statusCode, outHeaders, res);
         if (intercepted) return intercepted;
-        res.writeHead(statusCode, outHeaders);
-        return res;
+        return new ClientResponseWriter(res, statusCode, outHeaders);
       },
     );
     call.lease.release({ kind: 'response', status });
@@ -141,11 +141,16 @@ export async function proxyRequest(
     const clientLeft = clientGone.signal.aborted || res.destroyed;
     // A client that went away before the origin answered says nothing about the origin's health.
     const cancelled = status === 0 && failure.status !== 413 && clientLeft;
+    // The origin's status and headers went into this response (they are held back until the first
+    // body byte, and one node refuses to write never gets there: both are answered below).
+    const started = res.headersSent;
     call.lease.release(
-      cancelled ? { kind: 'cancelled' } : status === 0 ? failure.outcome : { kind: 'response', status },
+      cancelled ? { kind: 'cancelled' } : started ? { kind: 'response', status } : failure.outcome,
     );
-    if (status !== 0 || res.headersSent) {
-      // The response had started: all we can do is cut it so the client sees a truncated body.
+    if (started) {
+      // All we can do is cut the response so the client sees a truncated body. (A stage that took the
+      // response, the cache, wrote the head at once: make sure the status line is out first.)
+      if (!res.writableEnded) res.flushHeaders();
       res.destroy();
       return undefined;
     }

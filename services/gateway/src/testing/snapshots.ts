@@ -27,6 +27,8 @@ export interface TestOrigin {
   timeout_seconds?: number;
   circuit_breaker?: Record<string, unknown>;
   load_balancing?: Record<string, unknown>;
+  /** Default: active checks off (passive ones on). */
+  health_check?: Record<string, unknown>;
 }
 
 export interface TestSnapshotInput {
@@ -63,7 +65,7 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
         ...(origin.timeout_seconds === undefined ? {} : { timeout_seconds: origin.timeout_seconds }),
         ...(origin.circuit_breaker === undefined ? {} : { circuit_breaker: origin.circuit_breaker }),
         ...(origin.load_balancing === undefined ? {} : { load_balancing: origin.load_balancing }),
-        health_check: { active: { enabled: false } },
+        health_check: origin.health_check ?? { active: { enabled: false } },
       }),
     ),
     routes: input.routes.map((route) => ({
