@@ -50,6 +50,12 @@ const HEADERS_TOO_LARGE_BODY =
 const CLIENT_ERROR_431 =
   'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
+const REQUEST_TIMEOUT_BODY =
+  '{"error":{"code":"request_timeout","message":"the request was not received in time"}}';
+/** GATEWAY_HEADERS_TIMEOUT_MS / GATEWAY_REQUEST_TIMEOUT_MS ran out before the request was complete. */
+const CLIENT_ERROR_408 =
+  'HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+  `Content-Length: ${Buffer.byteLength(REQUEST_TIMEOUT_BODY)}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;
 const CONNECT_BODY =
   '{"error":{"code":"method_not_supported","message":"the gateway does not tunnel CONNECT requests"}}';
 const CONNECT_NOT_SUPPORTED =
@@ -129,6 +135,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   trafficServer.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
     if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
+    else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(CLIENT_ERROR_408);
     else socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   // WebSocket upgrades are not proxied yet: refuse them cleanly instead of hanging.

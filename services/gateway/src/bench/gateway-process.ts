@@ -21,6 +21,8 @@ const config = parseGatewayConfig({
   GATEWAY_HOST: '127.0.0.1',
   API_KEY_PEPPER: pepper,
   GATEWAY_ACCESS_LOG_SAMPLE_RATE: process.env['BENCH_ACCESS_LOG_SAMPLE_RATE'] ?? '0',
+  // Benchmark connections stay open for the whole run (as with the proxies it is compared with).
+  GATEWAY_MAX_REQUESTS_PER_CONNECTION: '0',
 });
 const registry = new Registry();
 const store = new GatewayConfigStore({
