@@ -1,7 +1,19 @@
 # VantageEdge — every developer and CI entry point. `make help` lists the targets.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-export NODE_OPTIONS ?= --enable-source-maps
+# kafkajs schedules timers with negative delays, which Node 23+ warns about (it runs them after 1 ms, as
+# older Node did); the warning is noise, so it is switched off. Same options in the container image.
+export NODE_OPTIONS ?= --enable-source-maps --disable-warning=TimeoutNegativeWarning
+# Node 24 (the active LTS) for every target: when the system's Node is older, scripts/provision-node.sh
+# unpacks the official binary from the npm registry into .tools/node24/ (once) and it goes first on PATH,
+# so npm ci, tsx, vitest and the services all run on it.
+NODE_BIN := $(shell bash scripts/provision-node.sh)
+ifneq ($(.SHELLSTATUS),0)
+$(error could not provision Node 24 (see the message above))
+endif
+ifneq ($(NODE_BIN),)
+export PATH := $(NODE_BIN):$(PATH)
+endif
 TSX := node_modules/.bin/tsx
 VITEST := node_modules/.bin/vitest
 TEST_RESULTS := .data/test-results.json
@@ -10,12 +22,20 @@ TEST_RESULTS := .data/test-results.json
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-node_modules/.install-stamp: package.json package-lock.json
+# Re-installs when the lock file or the Node binary changes (native add-ons are built for one Node).
+node_modules/.install-stamp: package.json package-lock.json $(if $(NODE_BIN),$(NODE_BIN)/node)
 	npm ci --no-audit --no-fund
-	@touch $@
+	@node -p '`installed with Node $${process.version}`' > $@
 
-.PHONY: install
+.PHONY: install node-version
 install: node_modules/.install-stamp ## Install npm dependencies (npm ci when package-lock.json changed)
+node-version: ## Print the Node.js every target runs on (24; provisioned into .tools/node24 when the system's is older)
+	@node --version
+
+## ---- compiled build (what the container image and the run-* targets run) ----
+.PHONY: build
+build: install ## Bundle every service and CLI into dist/ (esbuild, source maps; npm packages stay in node_modules)
+	@$(TSX) scripts/build.ts
 
 ## ---- local infrastructure (PostgreSQL, Redis, Kafka on 127.0.0.1) ----
 .PHONY: infra-up infra-down infra-status infra-reset
@@ -46,28 +66,30 @@ format: install ## Format the code (biome)
 
 ## ---- control plane ----
 .PHONY: run-control-plane
-run-control-plane: install migrate-up ## Run the admin API on CONTROL_PLANE_PORT (8080): commands, queries, /openapi.json, /docs; needs API_KEY_PEPPER and CLERK_JWT_KEY
-	@$(TSX) services/control-plane/src/main.ts
+run-control-plane: build migrate-up ## Run the admin API on CONTROL_PLANE_PORT (8080): commands, queries, /openapi.json, /docs; needs API_KEY_PEPPER and CLERK_JWT_KEY
+	@node dist/services/control-plane/main.js
 
 ## ---- read models (control-plane queries, audit log) ----
 .PHONY: run-projector replay
-run-projector: install ## Follow the event log into the read models (tenants, users, origins, routes, api_keys, audit_log) from their checkpoint (DATABASE_URL)
-	@$(TSX) projections/src/read-models/main.ts
+run-projector: build ## Follow the event log into the read models (tenants, users, origins, routes, api_keys, audit_log) from their checkpoint (DATABASE_URL)
+	@node dist/projections/read-models/main.js
 replay: install ## Rebuild every read model from position 0 into a fresh schema and swap it in (progress bar, events/s); safe while the projector runs
 	@$(TSX) projections/src/read-models/replay-cli.ts
 
 ## ---- gateway snapshots ----
-.PHONY: run-snapshot-projector
-run-snapshot-projector: install ## Fold events into per-tenant gateway snapshots and publish them to Kafka (DATABASE_URL, KAFKA_BROKERS)
-	@$(TSX) projections/src/snapshots/main.ts
+.PHONY: run-snapshot-projector republish-snapshots
+run-snapshot-projector: build ## Fold events into per-tenant gateway snapshots and publish them to Kafka (DATABASE_URL, KAFKA_BROKERS)
+	@node dist/projections/snapshots/main.js
+republish-snapshots: install ## Rebuild a lost snapshot topic: queue every tenant's snapshot for the running snapshot projector and wait until published
+	@$(TSX) projections/src/snapshots/republish-cli.ts
 
 .PHONY: run-gateway
-run-gateway: install ## Run one gateway replica: traffic on GATEWAY_PORT (8000), admin on GATEWAY_ADMIN_PORT (8001); needs API_KEY_PEPPER
-	@$(TSX) services/gateway/src/main.ts
+run-gateway: build ## Run one gateway replica: traffic on GATEWAY_PORT (8000), admin on GATEWAY_ADMIN_PORT (8001); needs API_KEY_PEPPER
+	@node dist/services/gateway/main.js
 
 ## ---- dev mode: the whole product in one process (services/dev, docs/dev-mode.md) ----
 DEV_DATA := $(or $(VANTAGEEDGE_DATA_DIR),$(CURDIR)/.data)
-.PHONY: dev dev-reset dev-token seed load-test
+.PHONY: dev dev-reset dev-token seed load-test compose-env
 dev: install ## Run everything in one process on embedded defaults (PostgreSQL, in-memory bus/limits/cache), seed the demo, print URLs, token and demo requests; Ctrl-C stops it
 	@node --import tsx services/dev/src/main.ts
 dev-reset: ## Wipe make dev's data (embedded PostgreSQL, dev key pair); stop make dev first
@@ -76,22 +98,30 @@ dev-reset: ## Wipe make dev's data (embedded PostgreSQL, dev key pair); stop mak
 	@echo "dev data wiped ($(DEV_DATA)/dev)"
 dev-token: install ## Print a DEVELOPMENT-ONLY Clerk-shaped token for make dev [USER=user_id ORG=org_id ROLE=admin|member]
 	@$(TSX) services/dev/src/dev-token.ts $(if $(filter command line,$(origin USER)),--user '$(USER)') $(if $(ORG),--org '$(ORG)') $(if $(ROLE),--role '$(ROLE)')
+compose-env: install ## Write .env.compose: DEVELOPMENT sign-in for docker-compose.yml (dev key pair, dev mode on); docker compose --env-file .env.compose up
+	@$(TSX) services/dev/src/compose-env.ts
 seed: install ## Create the demo data (tenant demo, routes, key demo_key_abc123) in DATABASE_URL or make dev's database; idempotent
 	@$(TSX) services/dev/src/seed-cli.ts
 load-test: install ## Load test the running make dev through the demo routes (autocannon): rps, p50/p95/p99, status mix, 429s, cache hits [DURATION=s CONNECTIONS=n]
 	@$(TSX) services/dev/src/load-test.ts $(if $(DURATION),--duration $(DURATION)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
 
 ## ---- tests ----
-.PHONY: test test-unit test-integration test-coverage
-test: install infra-up migrate-up typecheck lint ## Everything CI runs: install, infra, migrations, type-check, lint, all tests
+.PHONY: test test-unit test-integration test-coverage test-ops test-faults
+test: install infra-up migrate-up typecheck lint test-ops ## Everything CI runs: install, infra, migrations, type-check, lint, deployment checks, all tests, then the fault suite
 	@mkdir -p .data
-	$(VITEST) run --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
+	$(VITEST) run --project unit --project integration --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
+	@$(MAKE) --no-print-directory test-faults
 test-unit: install ## Unit tests only (no servers)
 	$(VITEST) run --project unit
 test-integration: install infra-up migrate-up ## Integration and end-to-end tests against the local servers
 	$(VITEST) run --project integration
+test-faults: install ## Fault suite: private PostgreSQL/Redis/Kafka and an origin target killed and restarted under load across two gateways; table in .data/fault-suite.json (~3 min)
+	@mkdir -p .data
+	$(VITEST) run --project faults
+test-ops: ## Validate the deployment files: docker-compose config, promtool check/test of the alerting and recording rules (installs docker-compose and promtool when missing)
+	@bash infra/check-ops.sh
 test-coverage: install infra-up migrate-up ## All tests with a coverage report (coverage/)
-	$(VITEST) run --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
+	$(VITEST) run --project unit --project integration --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
 
 ## ---- benchmarks (JSON results in bench-results/, git-ignored) ----
 .PHONY: bench-eventstore
@@ -115,8 +145,12 @@ bench-gateway: install ## Gateway vs direct origin vs nginx (if installed), auto
 .PHONY: bench-gateway-auth
 bench-gateway-auth: install ## Gateway token auth: Clerk RS256 verification per request vs the verified-token cache (~20 s)
 	@$(TSX) services/gateway/src/bench/token-cache-bench.ts
+.PHONY: bench-startup
+bench-startup: build ## Gateway cold start (to /healthz, /readyz) and RSS: tsx vs the compiled dist/ build, median of 5 runs each (~1 min)
+	@bash infra/infra.sh up redis kafka
+	@$(TSX) bench/startup.ts
 .PHONY: bench bench-quick bench-micro bench-profile
-bench: install ## Gateway vs nginx vs direct, 8 scenarios, wrk, proxy pinned to one core; installs nginx/wrk if missing (~6 min)
+bench: install ## Gateway vs nginx vs direct, 8 scenarios, wrk, proxy pinned to one core; installs nginx/wrk if missing (6-7 min)
 	@bash infra/infra.sh up redis
 	@node --import tsx bench/run.ts
 bench-quick: install ## Short make bench: 2 s x 1 run per side (~2 min)

@@ -11,7 +11,7 @@ import {
 } from './harness.js';
 
 /**
- * Issue 5 at system level: admin commands over HTTP reach every gateway replica through the event
+ * Config propagation at system level: admin commands over HTTP reach every gateway replica through the event
  * store, the snapshot projector and Kafka — each a separate OS process. Times are measured and printed
  * precisely; the assertions on them are loose sanity bounds.
  */

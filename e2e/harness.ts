@@ -78,7 +78,9 @@ export async function stopAllServices(): Promise<void> {
 export function startService(name: string, entry: string, env: Record<string, string>): ServiceProcess {
   // node itself with tsx's loader (no tsx CLI wrapper whose death would orphan the real process), in a
   // new process group (detached) so a group kill reaches anything the service might spawn.
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  // A compiled entry point (dist/…/*.js) runs on plain node, as in production.
+  const args = entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry];
+  const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, NODE_OPTIONS: '--enable-source-maps', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -311,6 +313,10 @@ export interface SystemOptions {
   gatewayEnv?: Record<string, string>;
   /** Kafka bootstrap brokers; default the shared local broker (a private one for fault tests). */
   kafkaBrokers?: readonly string[];
+  /** Redis for every service; default the shared local server (a private one for fault tests). */
+  redisUrl?: string;
+  /** PostgreSQL server the system's database is created on; default the shared local server. */
+  databaseServerUrl?: string;
 }
 
 export class TestSystem {
@@ -336,7 +342,10 @@ export class TestSystem {
 
   /** A fresh database, Clerk keys, topic and rollout prefix; no process started yet. */
   static async create(options: SystemOptions = {}): Promise<TestSystem> {
-    const [database, clerk] = await Promise.all([createTestDatabase(), createClerkTestKeys()]);
+    const [database, clerk] = await Promise.all([
+      createTestDatabase(options.databaseServerUrl ? { serverUrl: options.databaseServerUrl } : {}),
+      createClerkTestKeys(),
+    ]);
     return new TestSystem(database, clerk, options);
   }
 
@@ -345,7 +354,7 @@ export class TestSystem {
     return {
       DATABASE_URL: this.database.url,
       EVENT_STORE: 'postgres',
-      REDIS_URL: TEST_INFRA.redisUrl,
+      REDIS_URL: this.options.redisUrl ?? TEST_INFRA.redisUrl,
       KAFKA_BROKERS: (this.options.kafkaBrokers ?? TEST_INFRA.kafkaBrokers).join(','),
       SNAPSHOT_BUS: 'kafka',
       SNAPSHOT_TOPIC: this.topic,
@@ -368,7 +377,10 @@ export class TestSystem {
       CONTROL_PLANE_PORT: String(port),
       CONTROL_PLANE_HOST: '127.0.0.1',
     });
-    const readModels = startService('read-model-projector', ENTRY_POINTS.readModels, env);
+    const readModels = startService('read-model-projector', ENTRY_POINTS.readModels, {
+      ...env,
+      READ_MODEL_PROJECTOR_METRICS_PORT: '0',
+    });
     const snapshots = startService('snapshot-projector', ENTRY_POINTS.snapshots, {
       ...env,
       SNAPSHOT_PROJECTOR_METRICS_PORT: '0',
@@ -469,7 +481,10 @@ export class TestSystem {
     for (const gateway of this.gateways) gateway.agent.destroy();
     // A private broker (kafkaBrokers given) is destroyed by its owner, topics and all.
     const admin = this.options.kafkaBrokers ? undefined : createTestKafka().admin();
-    const redis = new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
+    // A private Redis (redisUrl given) is thrown away by its owner, keys and all.
+    const redis = this.options.redisUrl
+      ? undefined
+      : new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
     await Promise.all([
       this.database.drop().catch(() => {}),
       admin
@@ -478,6 +493,7 @@ export class TestSystem {
         .catch(() => {})
         .finally(() => admin.disconnect()),
       (async () => {
+        if (redis === undefined) return;
         let cursor = '0';
         do {
           const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.rolloutPrefix}*`, 'COUNT', 500);
@@ -486,7 +502,7 @@ export class TestSystem {
         } while (cursor !== '0');
       })()
         .catch(() => {})
-        .finally(() => redis.disconnect()),
+        .finally(() => redis?.disconnect()),
     ]);
   }
 }

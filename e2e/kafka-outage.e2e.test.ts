@@ -13,7 +13,7 @@ import {
 } from './harness.js';
 
 /**
- * Issue 5, Kafka outage at system level (the component-level version is
+ * A Kafka outage at system level (the component-level version is
  * services/gateway/src/config-plane/pipeline.e2e.test.ts): every service is its own process on a
  * private Kafka broker, which the test stops and starts. While it is down the gateways keep serving
  * their last config and the admin API keeps accepting commands; when it is back, the change made during

@@ -12,7 +12,7 @@ import {
 } from './harness.js';
 
 /**
- * Issue 7 at system level: three gateway replicas (separate processes) on the shared Redis enforce one
+ * Shared rate limits and cache at system level: three gateway replicas (separate processes) on the shared Redis enforce one
  * rate limit together and share one response cache. Config comes through the admin API, the snapshot
  * projector and Kafka like in production.
  */
@@ -32,7 +32,7 @@ beforeAll(async () => {
     gatewayEnv: {
       // Under a 1,000-request burst on a 2-core test machine a Redis reply can take longer than the
       // production default of 50 ms; the limiter would then fail open to per-replica local limits,
-      // which is a different feature (covered by GW-LIMITS' own tests). This test is about the shared
+      // which is a different feature (covered by the rate limiter's own tests). This test is about the shared
       // Redis path, so give Redis time to answer, and check below that no request fell back.
       REDIS_COMMAND_TIMEOUT_MS: '2000',
       GATEWAY_ACCESS_LOG_SAMPLE_RATE: '0',

@@ -10,7 +10,7 @@ import {
 } from './harness.js';
 
 /**
- * Issue 5, rollout status at system level: the control plane reports which gateway replicas (separate
+ * Rollout status at system level: the control plane reports which gateway replicas (separate
  * processes, heartbeating through Redis) serve which snapshot version of a tenant, and a command with
  * `?wait_for_rollout=5s` answers only once every replica has applied it — so the very next request to
  * any replica sees the change, with no polling.

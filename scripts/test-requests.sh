@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The seed's demo requests against a running `make dev`, each printed with its status and the
+# The demo requests against a running `make dev`, each printed with its status and the
 # headers worth looking at. Usage: scripts/test-requests.sh   (env: GATEWAY_URL, DEMO_HOST, TOKEN, API_KEY)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 GATEWAY_URL="${GATEWAY_URL:-http://127.0.0.1:${GATEWAY_PORT:-8000}}"
 CONTROL_PLANE_URL="${CONTROL_PLANE_URL:-http://127.0.0.1:${CONTROL_PLANE_PORT:-8080}}"
-POSTS_ROUTE_ID="${POSTS_ROUTE_ID:-de000000-0000-4000-8000-000000000013}" # the seed's /api/posts/* route
+POSTS_ROUTE_ID="${POSTS_ROUTE_ID:-de000000-0000-4000-8000-000000000013}" # the demo's /api/posts/* route
 DEMO_HOST="${DEMO_HOST:-demo.localhost}"
 API_KEY="${API_KEY:-demo_key_abc123}"
 TOKEN="${TOKEN:-$(node_modules/.bin/tsx services/dev/src/dev-token.ts 2>/dev/null)}"

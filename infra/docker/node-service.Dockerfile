@@ -1,23 +1,50 @@
 # One image for every VantageEdge Node service (control plane, projectors, gateway, migrator);
-# docker-compose.yml picks the entry point with `command`. TypeScript runs through tsx (a runtime
-# dependency), so there is no build step to drift from the tested sources.
+# docker-compose.yml picks the entry point with `command`. The image runs the compiled bundles of
+# `make build` (dist/) on plain Node 24 with production dependencies only: no TypeScript, no tsx.
+# The build stage runs exactly what CI runs (npm ci, then node_modules/.bin/tsx scripts/build.ts).
 
-FROM node:20-bookworm-slim AS deps
+# ---- build: every dependency, then the bundles ----
+FROM node:24-slim AS build
+WORKDIR /app
+# npm workspaces: every workspace's package.json must be there before npm ci.
+COPY package.json package-lock.json ./
+COPY shared/package.json shared/
+COPY migrations/package.json migrations/
+COPY projections/package.json projections/
+COPY services/control-plane/package.json services/control-plane/
+COPY services/gateway/package.json services/gateway/
+COPY services/dev/package.json services/dev/
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY scripts/build.ts scripts/build-entry-points.ts scripts/
+COPY shared ./shared
+COPY migrations ./migrations
+COPY projections ./projections
+COPY services ./services
+RUN node_modules/.bin/tsx scripts/build.ts
+
+# ---- production dependencies only ----
+FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY shared/package.json shared/
+COPY migrations/package.json migrations/
+COPY projections/package.json projections/
+COPY services/control-plane/package.json services/control-plane/
+COPY services/gateway/package.json services/gateway/
+COPY services/dev/package.json services/dev/
+# The workspace links point at sources the runtime image does not have; the bundles contain them.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force && rm -rf node_modules/@vantageedge
 
-FROM node:20-bookworm-slim AS runtime
+# ---- runtime ----
+FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--enable-source-maps
+    NODE_OPTIONS="--enable-source-maps --disable-warning=TimeoutNegativeWarning"
 WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
-COPY --chown=node:node package.json tsconfig.json ./
-COPY --chown=node:node shared ./shared
-COPY --chown=node:node services ./services
-COPY --chown=node:node projections ./projections
-COPY --chown=node:node migrations ./migrations
+COPY --chown=node:node package.json ./
+COPY --from=build --chown=node:node /app/dist ./dist
 # The image's built-in unprivileged user.
 USER node
-ENTRYPOINT ["node", "--import", "tsx"]
-CMD ["services/gateway/src/main.ts"]
+ENTRYPOINT ["node"]
+CMD ["dist/services/gateway/main.js"]

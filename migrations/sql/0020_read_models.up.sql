@@ -1,4 +1,4 @@
--- Read models of the control plane (CP-READ). Folded from the event log by the read-model projector
+-- Read models of the control plane. Folded from the event log by the read-model projector
 -- (projections/src/read-models); never written by commands. They live in their own schema so a replay
 -- can rebuild them into a fresh schema (`create table ... (like read_models.x including all)`) and swap
 -- it in with one rename. No unique or foreign keys besides the primary keys: the event store enforces

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,11 @@ import pg from 'pg';
  * A session-level advisory lock serialises runners, so services starting together don't race.
  */
 
-export const DEFAULT_MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'sql');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** migrations/sql beside the sources (migrations/src/..), or beside the compiled migrator (dist/migrations/sql). */
+export const DEFAULT_MIGRATIONS_DIR =
+  [path.join(HERE, '..', 'sql'), path.join(HERE, 'sql')].find((dir) => existsSync(dir)) ??
+  path.join(HERE, '..', 'sql');
 const ADVISORY_LOCK_KEY = 7_301_945_120; // arbitrary, constant: "vantageedge migrations"
 
 export interface Migration {

@@ -1,4 +1,5 @@
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
+import type { ResourceType } from './schema.js';
 
 /** One audit-log row: who did what to which resource, when, with the event's data minus secrets. */
 export interface AuditEntry {
@@ -16,9 +17,6 @@ export interface AuditEntry {
   occurred_at: string;
   data: unknown;
 }
-
-export const RESOURCE_TYPES = ['tenant', 'user', 'origin', 'route', 'api_key'] as const;
-export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
 const STREAM_PREFIXES: Record<string, ResourceType> = {
   tenant: 'tenant',

@@ -8,7 +8,5 @@ export const readModelSettings = {
   ...eventStoreSettings,
   /** Most events applied in one transaction (one checkpoint write per batch). */
   READ_MODEL_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
-  /** After SIGTERM: how long the batch in flight may take to commit before the process exits anyway. */
-  PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(30),
   LOG_LEVEL: observabilitySettings.LOG_LEVEL,
 };

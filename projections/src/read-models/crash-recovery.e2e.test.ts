@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../shared/checkpoint.js';
+import { readCheckpoint } from '../runner/checkpoint.js';
 import { replayReadModels } from './replay.js';
 import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
 import { rowCounts, tableDifferences } from './testing/compare.js';
@@ -40,6 +40,7 @@ function startProjectorProcess(): { child: ChildProcess; commits: AsyncIterator<
       DATABASE_URL: database.url,
       EVENT_STORE: 'postgres',
       READ_MODEL_BATCH_SIZE: '20',
+      READ_MODEL_PROJECTOR_METRICS_PORT: '0',
       LOG_LEVEL: 'debug',
     },
     stdio: ['ignore', 'pipe', 'inherit'],

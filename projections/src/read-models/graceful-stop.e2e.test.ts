@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../shared/checkpoint.js';
+import { readCheckpoint } from '../runner/checkpoint.js';
 import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
 import { rowCounts } from './testing/compare.js';
 import { appendWorkload } from './testing/workload.js';

@@ -2,15 +2,36 @@
 // and keeps read_models.* up to date until SIGINT/SIGTERM.
 import 'dotenv/config';
 import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { observabilitySettings, port } from '@vantageedge/shared/config/settings';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import pg from 'pg';
+import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
+import { createProjectorMetrics } from '../runner/projector-metrics.js';
+import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
 import { readModelSettings } from './config.js';
 import { startReadModelProjector } from './projector.js';
+import { READ_MODELS_PROJECTION } from './schema.js';
 
-const config = loadConfigOrExit('read-model-projector', readModelSettings);
+const config = loadConfigOrExit('read-model-projector', {
+  ...readModelSettings,
+  ...observabilitySettings,
+  ...projectorMetricsSettings,
+  ...projectorShutdownSettings,
+  /** Prometheus /metrics and /healthz of the projector; 0 = off. */
+  READ_MODEL_PROJECTOR_METRICS_PORT: port.default(9465),
+});
+const telemetry = startTelemetry({
+  serviceName: config.OTEL_SERVICE_NAME ?? 'read-model-projector',
+  enabled: config.OTEL_ENABLED,
+  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  instrumentHttp: false,
+});
 const logger = createLogger({ service: 'read-model-projector', level: config.LOG_LEVEL });
+const registry = createMetricsRegistry('read-model-projector');
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
@@ -19,20 +40,36 @@ const projector = startReadModelProjector({
   pool,
   batchSize: config.READ_MODEL_BATCH_SIZE,
   logger,
+  metrics: createProjectorMetrics(registry, READ_MODELS_PROJECTION),
   onCommitted: (checkpoint, events) =>
     logger.debug('batch committed', { checkpoint: checkpoint.toString(), events }),
 });
+let metricsServer: MetricsServer | undefined;
+if (config.READ_MODEL_PROJECTOR_METRICS_PORT !== 0) {
+  metricsServer = await startMetricsServer({
+    registry,
+    host: config.PROJECTOR_METRICS_HOST,
+    port: config.READ_MODEL_PROJECTOR_METRICS_PORT,
+  });
+}
+logger.info('read-model projector started', {
+  batch_size: config.READ_MODEL_BATCH_SIZE,
+  metrics: metricsServer ? `${config.PROJECTOR_METRICS_HOST}:${metricsServer.port}` : 'off',
+});
+
 installProcessPolicy({
   service: 'read-model-projector',
   logger,
+  registry,
   // A batch commits or rolls back as a whole, so even a stop cut short leaves the checkpoint consistent.
   deadlineMs: config.PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS * 1000,
   drain: async () => {
+    await metricsServer?.close();
     await projector.stop(); // the batch in flight commits (with its checkpoint) first
     logger.info('read-model projector stopped', { checkpoint: projector.checkpoint().toString() });
     await store.close();
     await pool.end();
+    await telemetry.shutdown();
   },
 });
-logger.info('read-model projector started', { batch_size: config.READ_MODEL_BATCH_SIZE });
 await projector.done;

@@ -3,8 +3,8 @@ import { streamName } from '@vantageedge/shared/domain/events';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../shared/checkpoint.js';
-import { startProjector } from '../shared/projector.js';
+import { readCheckpoint } from '../runner/checkpoint.js';
+import { startProjector } from '../runner/projector.js';
 import { applyEvents } from './apply-events.js';
 import { startReadModelProjector } from './projector.js';
 import { replayReadModels } from './replay.js';
@@ -128,20 +128,22 @@ describe('read-model projector (PostgreSQL event store)', () => {
     let failures = 0;
     const errors: string[] = [];
     const projector = startProjector({
-      name: READ_MODELS_PROJECTION,
+      projection: {
+        name: READ_MODELS_PROJECTION,
+        handle: async (batch, { client }) => {
+          await applyEvents(client, READ_MODELS_SCHEMA, batch);
+          // Fail after the writes, before the commit: the worst moment.
+          if (failures < 3 && batch.some((event) => event.position > before + 100n)) {
+            failures += 1;
+            throw new Error('simulated crash before commit');
+          }
+        },
+      },
       store,
       pool: database.pool,
       batchSize: 40,
       retryDelayMs: 1,
       logger: { info() {}, warn() {}, error: (message) => errors.push(message) },
-      apply: async (client, batch) => {
-        await applyEvents(client, READ_MODELS_SCHEMA, batch);
-        // Fail after the writes, before the commit: the worst moment.
-        if (failures < 3 && batch.some((event) => event.position > before + 100n)) {
-          failures += 1;
-          throw new Error('simulated crash before commit');
-        }
-      },
     });
     try {
       await eventually(async () => (await checkpoint()) === position);

@@ -1,22 +1,29 @@
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
 import type pg from 'pg';
-import { type Projector, type ProjectorLogger, startProjector } from '../shared/projector.js';
+import type { ProjectionDefinition } from '../runner/projection.js';
+import { type Projector, startProjector } from '../runner/projector.js';
+import type { ProjectorMetrics } from '../runner/projector-metrics.js';
 import { applyEvents } from './apply-events.js';
 import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
+
+/** The read models (`read_models.*`: tenants … api_keys, audit_log) as one projection of the log. */
+export const readModelsProjection: ProjectionDefinition = {
+  name: READ_MODELS_PROJECTION,
+  handle: (events, { client }) => applyEvents(client, READ_MODELS_SCHEMA, events),
+};
 
 export interface ReadModelProjectorOptions {
   store: EventStore;
   pool: pg.Pool;
-  batchSize?: number;
-  logger?: ProjectorLogger;
-  onCommitted?: (checkpoint: bigint, events: number) => void;
+  batchSize?: number | undefined;
+  logger?: StructuredLogger | undefined;
+  onCommitted?: ((checkpoint: bigint, events: number) => void) | undefined;
+  /** Lag, checkpoint and batch metrics (createProjectorMetrics). */
+  metrics?: ProjectorMetrics | undefined;
 }
 
-/** The projector that keeps `read_models.*` (tenants … api_keys, audit_log) folded from the log. */
+/** Keeps the read models folded from the log, from their checkpoint on. */
 export function startReadModelProjector(options: ReadModelProjectorOptions): Projector {
-  return startProjector({
-    ...options,
-    name: READ_MODELS_PROJECTION,
-    apply: (client, events) => applyEvents(client, READ_MODELS_SCHEMA, events),
-  });
+  return startProjector({ ...options, projection: readModelsProjection });
 }

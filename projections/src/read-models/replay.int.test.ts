@@ -1,7 +1,7 @@
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../shared/checkpoint.js';
+import { readCheckpoint } from '../runner/checkpoint.js';
 import { startReadModelProjector } from './projector.js';
 import { ReplayInProgressError, replayReadModels } from './replay.js';
 import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';

@@ -1,6 +1,7 @@
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import pg from 'pg';
-import { readCheckpoint } from '../shared/checkpoint.js';
+import { advanceCheckpoint, lockCheckpoint } from '../runner/checkpoint.js';
+import { inTransaction } from '../runner/in-transaction.js';
 import { applyEvents } from './apply-events.js';
 import {
   createRebuildSchema,
@@ -134,13 +135,7 @@ async function swapIn(
   let events = 0;
   let position = from;
   await inTransaction(pool, async (client) => {
-    await client.query(
-      'insert into projection_checkpoints (name, position) values ($1, 0) on conflict (name) do nothing',
-      [READ_MODELS_PROJECTION],
-    );
-    await client.query('select position from projection_checkpoints where name = $1 for update', [
-      READ_MODELS_PROJECTION,
-    ]);
+    const live = await lockCheckpoint(client, READ_MODELS_PROJECTION);
     while (true) {
       const batch: RecordedEvent[] = await store.readAll({ fromPosition: position, maxCount: batchSize });
       const last = batch.at(-1);
@@ -149,7 +144,6 @@ async function swapIn(
       events += batch.length;
       position = last.position;
     }
-    const live = await readCheckpoint(client, READ_MODELS_PROJECTION);
     if (live > position) {
       throw new Error(
         `the live projector is at ${live}, past everything the replay could read (${position})`,
@@ -161,27 +155,10 @@ async function swapIn(
     await client.query(
       `alter schema ${pg.escapeIdentifier(schema)} rename to ${pg.escapeIdentifier(READ_MODELS_SCHEMA)}`,
     );
-    await client.query(
-      'update projection_checkpoints set position = $2, updated_at = now() where name = $1',
-      [READ_MODELS_PROJECTION, position.toString()],
-    );
+    await advanceCheckpoint(client, READ_MODELS_PROJECTION, position);
   });
   await dropSchema(pool, retired);
   return { events, position };
-}
-
-async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    await work(client);
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
 }
 
 function rate(events: number, elapsedMs: number): number {

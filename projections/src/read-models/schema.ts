@@ -10,6 +10,10 @@ export const READ_MODELS_SCHEMA = 'read_models';
 export const READ_MODEL_TABLES = ['tenants', 'users', 'origins', 'routes', 'api_keys', 'audit_log'] as const;
 export type ReadModelTable = (typeof READ_MODEL_TABLES)[number];
 
+/** The values of `audit_log.resource_type` (a filter of the audit-log query). */
+export const RESOURCE_TYPES = ['tenant', 'user', 'origin', 'route', 'api_key'] as const;
+export type ResourceType = (typeof RESOURCE_TYPES)[number];
+
 /** `"schema"."table"`, quoted: schema names come from code, never from requests, but quote anyway. */
 export function qualified(schema: string, table: ReadModelTable): string {
   return `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;

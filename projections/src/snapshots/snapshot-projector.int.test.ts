@@ -10,7 +10,7 @@ import { eventually, recordSubscription } from '@vantageedge/shared/snapshot-bus
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSnapshotProjector } from './snapshot-projector.js';
-import { readTenantVersion } from './snapshot-state-store.js';
+import { readTenantVersion } from './snapshot-state.js';
 import { apiKeyIssued, newEvent, originState, routeState, tenantCreated } from './testing.js';
 
 let db: TestDatabase;

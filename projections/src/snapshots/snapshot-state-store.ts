@@ -3,7 +3,7 @@ import type { SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
 import type { SnapshotState } from './fold.js';
 
-/** Reads and writes `snapshot_state` and the projector checkpoint (migration 0030). */
+/** The snapshot projector's and publisher's reads and writes of `snapshot_state` (migration 0030). */
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
@@ -23,38 +23,6 @@ function toState(row: StateRow): SnapshotState {
     version: BigInt(row.version),
     eventTime: row.event_time.toISOString(),
   };
-}
-
-export async function readCheckpoint(db: Queryable, name: string): Promise<bigint> {
-  const { rows } = await db.query<{ position: string }>(
-    'select position from snapshot_projector_checkpoint where name = $1',
-    [name],
-  );
-  return BigInt(rows[0]?.position ?? 0);
-}
-
-/** Locks the checkpoint row for this transaction; returns its position (0 when new). */
-export async function lockCheckpoint(client: pg.PoolClient, name: string): Promise<bigint> {
-  await client.query(
-    'insert into snapshot_projector_checkpoint (name, position) values ($1, 0) on conflict (name) do nothing',
-    [name],
-  );
-  const { rows } = await client.query<{ position: string }>(
-    'select position from snapshot_projector_checkpoint where name = $1 for update',
-    [name],
-  );
-  return BigInt(rows[0]?.position ?? 0);
-}
-
-export async function advanceCheckpoint(
-  client: pg.PoolClient,
-  name: string,
-  position: bigint,
-): Promise<void> {
-  await client.query(
-    'update snapshot_projector_checkpoint set position = $2, updated_at = now() where name = $1',
-    [name, position.toString()],
-  );
 }
 
 export async function loadStates(
@@ -137,17 +105,4 @@ export async function markFailed(
     'update snapshot_state set failed_version = $2, publish_error = $3 where tenant_id = $1 and version = $2',
     [tenantId, version.toString(), error],
   );
-}
-
-/** The newest snapshot version of a tenant and whether it is deleted; null if never seen. */
-export async function readTenantVersion(
-  db: Queryable,
-  tenantId: string,
-): Promise<{ version: bigint; deleted: boolean } | null> {
-  const { rows } = await db.query<{ version: string; status: string }>(
-    'select version, status from snapshot_state where tenant_id = $1',
-    [tenantId],
-  );
-  const row = rows[0];
-  return row ? { version: BigInt(row.version), deleted: row.status === 'deleted' } : null;
 }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A small local stand-in for the seed's demo origin (jsonplaceholder.typicode.com), which needs the
+ * A small local stand-in for the demo's origin (jsonplaceholder.typicode.com), which needs the
  * internet. Same shapes: /posts, /posts/:id, /users, /users/:id, plus /public/status, /public/posts,
  * /admin/users and /health for the demo routes (the gateway strips the /api prefix).
  */

@@ -8,7 +8,7 @@ import { REPO_ROOT } from './dev-settings.js';
 
 /**
  * `make dev` as a person uses it: the dev process started as a child on its own ports and data
- * folder, the seed's demo script run against it with the printed token, Ctrl-C (SIGINT), and a
+ * folder, the demo script run against it with the printed token, Ctrl-C (SIGINT), and a
  * second start that finds the data of the first.
  */
 
@@ -115,7 +115,7 @@ describe('make dev (single process on embedded defaults)', () => {
     };
   }
 
-  it('serves the seed demo with the printed token, then stops cleanly on Ctrl-C', async () => {
+  it('serves the demo with the printed token, then stops cleanly on Ctrl-C', async () => {
     env = await devEnv();
     const dev = startDev(env);
     running.push(dev);

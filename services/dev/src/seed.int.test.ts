@@ -6,7 +6,7 @@ import { DEMO_API_KEY, DEMO_IDS, SEED_ACTOR, seedDemo } from './seed.js';
 
 const PEPPER = 'seed-test-pepper-0123456789abcdef0123456789';
 
-/** make seed: the seed's demo data through the command layer, idempotent, with the fixed demo key. */
+/** make seed: the demo data through the command layer, idempotent, with the fixed demo key. */
 describe('demo seed', () => {
   let db: TestDatabase;
   let store: PostgresEventStore;

@@ -20,14 +20,14 @@ import {
 } from '@vantageedge/shared/event-store/port';
 
 /**
- * The seed's "preconfigured demo data", written through the control plane's command layer (the same
+ * The product's preconfigured demo data, written through the control plane's command layer (the same
  * deciders and handleCommand the admin API uses: validation, optimistic concurrency, uniqueness
  * reservations, audit metadata) acting as the platform admin `system:seed`.
  *
  * Idempotent: every demo resource has a fixed id, so a second run finds each stream and skips it
  * (the only change it makes is pointing the demo origin at the current DEMO_ORIGIN_URL).
  *
- * The demo API key has the fixed plaintext `demo_key_abc123` (the seed's README uses it). The admin API
+ * The demo API key has the fixed plaintext `demo_key_abc123` (the README's demo uses it). The admin API
  * never accepts a plaintext key — it only issues random ones — so the seeder imports this one as a
  * privileged writer: it decides IssueApiKey with the peppered hash of the fixed plaintext, which
  * appends `ApiKeyIssued` with its `api_key_hash:<hash>` reservation like any issued key.
@@ -51,11 +51,11 @@ export const DEMO_IDS = {
 } as const;
 
 /**
- * /api/users/*: a token bucket of 100 requests (burst) refilled at 1 per second, per user. The seed's
+ * /api/users/*: a token bucket of 100 requests (burst) refilled at 1 per second, per user. The demo's
  * loop of 150 back-to-back curl calls takes a few seconds on loopback (it would need over 50 s to
  * stay under the limit), so it spends the burst and gets 429s; a client at 1 request/s is never
- * limited, and the bucket is full again 100 s after the loop. (The seed's example policy, 100 rps with
- * a burst of 200, would never trigger on a sequential curl loop.)
+ * limited, and the bucket is full again 100 s after the loop. (A policy of 100 rps with
+ * a burst of 200 would never trigger on a sequential curl loop.)
  */
 export const DEMO_USERS_RATE_LIMIT: RateLimitPolicy = {
   algorithm: 'token_bucket',

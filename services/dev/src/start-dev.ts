@@ -6,7 +6,7 @@ import { gatewaySettings } from '@vantageedge/gateway/config';
 import { type GatewayReplica, startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
 import { migrateUp } from '@vantageedge/migrations/runner';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
-import type { Projector } from '@vantageedge/projections/shared/projector';
+import type { Projector } from '@vantageedge/projections/runner/projector';
 import {
   type SnapshotProjector,
   startSnapshotProjector,
@@ -55,7 +55,7 @@ export interface VantageEdgeUrls {
 
 export interface RunningVantageEdge {
   urls: VantageEdgeUrls;
-  /** The event store the control plane writes to (the seed uses it). */
+  /** The event store the control plane writes to (the demo seeding writes through it too). */
   store: EventStore;
   pool: pg.Pool;
   apiKeyPepper: string;
@@ -163,7 +163,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     });
     closers.push(['snapshot projector', () => snapshots.stop()]);
 
-    // ---- demo origin (the seed's jsonplaceholder stand-in) ----
+    // ---- demo origin (a local jsonplaceholder stand-in) ----
     const origin = await startDemoOrigin(Number(env['DEMO_ORIGIN_PORT'] ?? 8002));
     closers.push(['demo origin', () => origin.close()]);
 

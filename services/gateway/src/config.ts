@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ConfigError, loadConfigOrExit, parseConfig } from '@vantageedge/shared/config/load-config';
+import { ConfigError, parseConfig } from '@vantageedge/shared/config/load-config';
 import { booleanFlag, commaList, observabilitySettings, port } from '@vantageedge/shared/config/settings';
 import { z } from 'zod';
 
@@ -15,11 +15,24 @@ export const gatewaySettings = {
     )
     .default(['vantageedge.dev', 'localhost']),
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters'),
-  /** Clerk's PEM public key: tokens verified without a network call (RSA-2048 only). */
-  CLERK_JWT_KEY: z.string().min(1).optional(),
+  /**
+   * Clerk's PEM public key: tokens verified without a network call (RSA-2048 only). Line breaks may
+   * be written as \n (one-line env files), as the control plane accepts.
+   */
+  CLERK_JWT_KEY: z
+    .string()
+    .min(1)
+    .transform((value) => value.replaceAll('\\n', '\n'))
+    .optional(),
   /** Without CLERK_JWT_KEY, Clerk's JWKS is fetched (and cached) with this key. */
   CLERK_SECRET_KEY: z.string().min(1).optional(),
+  /** Clerk's Backend API; with CLERK_SECRET_KEY its JWKS is read from `<url>/v1/jwks`. */
+  CLERK_API_URL: z.string().url().default('https://api.clerk.com'),
   CLERK_AUTHORIZED_PARTIES: commaList.optional(),
+  /** Least time between two fetches of one JWKS (Clerk's, a tenant's OIDC), successful or not. */
+  GATEWAY_JWKS_COOLDOWN_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+  /** Failed authentications per client IP and minute before 429 too_many_auth_failures; 0 = no limit. */
+  GATEWAY_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(30),
   GATEWAY_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1_048_576).default(16_384),
   GATEWAY_MAX_BODY_BYTES: z.coerce
     .number()
@@ -28,7 +41,7 @@ export const gatewaySettings = {
     .default(10 * 1024 * 1024),
   /** `keep` forwards %2F inside a segment; `reject` answers 400 (a %2F decoded by an origin can bypass routes). */
   GATEWAY_ENCODED_SLASHES: z.enum(['reject', 'keep']).default('reject'),
-  /** Fraction of successful requests that get an access-log line; errors (≥400) are always logged. */
+  /** Fraction of requests below 500 that get an access-log line; 5xx are always logged. */
   GATEWAY_ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
   /** Unique per replica (rollout reports, /status); default hostname-pid. */
   GATEWAY_REPLICA_ID: z
@@ -65,6 +78,13 @@ export const gatewaySettings = {
   GATEWAY_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(5),
   /** After the drain: how long requests in flight may take before their connections are closed. */
   GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
+  /** Active health probes this replica sends per second over all origins; over it, probes are skipped. */
+  GATEWAY_HEALTH_PROBES_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
+  /**
+   * Label the request and upstream latency histograms by route (tenant × route series); false keeps
+   * them per tenant only, for deployments with many routes.
+   */
+  GATEWAY_METRICS_PER_ROUTE: booleanFlag.default(true),
   /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
   GATEWAY_TRUST_PROXY: booleanFlag.default(false),
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
@@ -83,10 +103,6 @@ export function assertGatewayConfig(
       { setting: 'GATEWAY_REQUEST_TIMEOUT_MS', issue: 'must not be less than GATEWAY_HEADERS_TIMEOUT_MS' },
     ]);
   }
-}
-
-export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
-  return loadConfigOrExit('gateway', gatewaySettings, env);
 }
 
 /** For tests: parse and throw instead of exiting. */

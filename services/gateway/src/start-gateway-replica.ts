@@ -9,8 +9,9 @@ import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
-import { type RunningGateway, startGateway } from './start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
+import { ProbeBudget } from './upstream/probe-budget.js';
 
 export interface GatewayReplicaOptions {
   config: GatewayConfig & {
@@ -60,14 +61,18 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     keyPrefix,
   });
   const cacheStage = createCacheStage(responseCache);
+  const remoteJwks = remoteJwksFromConfig(config, registry);
+  const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
+    remoteJwks,
     hooks: [
       rateLimitStage,
       cacheStage,
       { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
     ],
-    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, logger }),
+    createUpstreamSet: (origin, tenantId) =>
+      createUpstreamSet(origin, { tenantId, registry, logger, probeBudget }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
     onCloseError: (error) => logger.warn('closing an upstream set failed', { error: String(error) }),
@@ -90,6 +95,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
+    remoteJwks,
     stages: [rateLimitStage, cacheStage],
     readiness: () => {
       const status = configPlane.status();

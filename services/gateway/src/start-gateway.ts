@@ -4,7 +4,9 @@ import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/sh
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
+import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
+import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { AccessLog } from './observability/access-log.js';
@@ -19,11 +21,13 @@ export interface StartGatewayOptions {
   store: GatewayConfigStore;
   registry: Registry;
   logger: Logger;
-  /** Rate limit and cache stages (GW-LIMITS), run between auth and the proxy. */
+  /** Rate limit and cache stages, run between auth and the proxy. */
   stages?: readonly RequestStage[];
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
+  /** The replica's remote key sets (shared with the config store's OIDC key sets). */
+  remoteJwks?: RemoteJwksRegistry;
 }
 
 export interface RunningGateway {
@@ -81,10 +85,18 @@ function hasTooManyHeaders(req: IncomingMessage, maxHeaders: number): boolean {
   return req.rawHeaders.length > maxHeaders * 2;
 }
 
+/** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
+export function remoteJwksFromConfig(config: GatewayConfig, registry: Registry): RemoteJwksRegistry {
+  return new RemoteJwksRegistry({
+    policy: { cooldownMs: config.GATEWAY_JWKS_COOLDOWN_SECONDS * 1000 },
+    registry,
+  });
+}
+
 /** Starts the traffic listener (node:http + the pipeline) and the admin listener (express). */
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
-  const metrics = new GatewayMetrics(registry);
+  const metrics = new GatewayMetrics(registry, { perRoute: config.GATEWAY_METRICS_PER_ROUTE });
   const handler = createGatewayHandler({
     store,
     authenticator: new Authenticator({
@@ -92,10 +104,16 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       clerk: {
         jwtKey: config.CLERK_JWT_KEY,
         secretKey: config.CLERK_SECRET_KEY,
+        apiUrl: config.CLERK_API_URL,
         authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
       },
       tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
+      remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry),
+      failureLimiter: new AuthFailureLimiter({
+        maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
+        registry,
+      }),
     }),
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,

@@ -72,6 +72,12 @@ export const loadBalancing = z.strictObject({
   hash_key: z.string().min(1).max(100).optional(),
 });
 
+/**
+ * The shortest active health-check interval the control plane accepts (every replica probes every
+ * target at it) and the shortest a gateway probes at, whatever older events recorded.
+ */
+export const MIN_HEALTH_CHECK_INTERVAL_SECONDS = 1;
+
 export const healthCheck = z.strictObject({
   active: z
     .strictObject({
@@ -140,7 +146,7 @@ export const oidcProvider = z.strictObject({
 export const tenantSettings = z.strictObject({
   /** Tenant-wide cap applied to every route in addition to the route's own limit. */
   rate_limit: rateLimitPolicy.nullable().default(null),
-  /** Generic OAuth2/OIDC access tokens accepted on jwt routes (the seed's "OAuth token support"). */
+  /** Generic OAuth2/OIDC access tokens accepted on jwt routes (OAuth token support). */
   oidc: oidcProvider.nullable().default(null),
   /** Service-to-service auth: public JWKs whose private keys sign callers' service tokens. */
   service_jwks: z.array(z.record(z.string(), z.unknown())).max(20).default([]),

@@ -4,6 +4,18 @@ import { requestContext } from './request-context.js';
 
 export type Logger = winston.Logger;
 
+/**
+ * What a component needs to log: three levels with structured fields. The winston Logger is one;
+ * tests pass `silentLogger` or a recorder.
+ */
+export interface StructuredLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLogger: StructuredLogger = { info() {}, warn() {}, error() {} };
+
 /** Adds request_id / trace_id (from the request context or the active span) to every line. */
 const withRequestIds = winston.format((info) => {
   const context = requestContext.getStore();

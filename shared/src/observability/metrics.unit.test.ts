@@ -3,12 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { createMetricsRegistry } from './metrics.js';
 
 describe('createMetricsRegistry', () => {
-  it('exposes default process metrics, prefixed and labelled with the service', async () => {
+  // Regression: the process metrics carried the product prefix (vantageedge_process_…), so standard
+  // Node.js dashboards and alerts found nothing.
+  it('exposes default process metrics under their standard names, labelled with the service', async () => {
     const registry = createMetricsRegistry('control-plane');
     const text = await registry.metrics();
-    expect(text).toMatch(/^vantageedge_process_cpu_user_seconds_total\{service="control-plane"\} \d/m);
-    expect(text).toMatch(/^vantageedge_process_resident_memory_bytes\{service="control-plane"\} \d/m);
-    expect(text).toMatch(/^vantageedge_nodejs_eventloop_lag_seconds\{service="control-plane"\}/m);
+    expect(text).toMatch(/^process_cpu_user_seconds_total\{service="control-plane"\} \d/m);
+    expect(text).toMatch(/^process_resident_memory_bytes\{service="control-plane"\} \d/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds\{service="control-plane"\}/m);
+    expect(text).not.toMatch(/^vantageedge_(process|nodejs)_/m);
     expect(registry.contentType).toContain('text/plain');
   });
 

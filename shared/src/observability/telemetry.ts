@@ -10,6 +10,8 @@ export interface TelemetryOptions {
   otlpEndpoint?: string | undefined;
   /** Tests pass an in-memory exporter. */
   exporter?: SpanExporter;
+  /** SERVER/CLIENT spans for node:http (default true); projectors trace their batches instead. */
+  instrumentHttp?: boolean;
 }
 
 export interface Telemetry {
@@ -33,7 +35,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
     spanProcessors: [processor],
-    instrumentations: [new HttpInstrumentation()],
+    instrumentations: options.instrumentHttp === false ? [] : [new HttpInstrumentation()],
   });
   sdk.start();
   return { forceFlush: () => processor.forceFlush(), shutdown: () => sdk.shutdown() };

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { z } from 'zod';
 import { commaList, LOCAL_DEFAULTS } from '../config/settings.js';
 import { createInMemorySnapshotBus, type InMemorySnapshotLog } from './in-memory-snapshot-bus.js';
@@ -38,11 +37,6 @@ export const rolloutSettings = {
 
 export const configPlaneSettings = {
   ...rolloutSettings,
-  /** Unique per replica; default: hostname-pid. */
-  GATEWAY_REPLICA_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9._:-]{1,200}$/)
-    .optional(),
   /** Last-known-config file for warm starts while Kafka is unreachable; unset = no file. */
   CONFIG_SNAPSHOT_FILE: z.string().min(1).optional(),
 };
@@ -54,10 +48,6 @@ export interface SnapshotBusSettings {
   SNAPSHOT_TOPIC_PARTITIONS: number;
   SNAPSHOT_TOPIC_REPLICATION: number;
   SNAPSHOT_MAX_MESSAGE_BYTES: number;
-}
-
-export function defaultReplicaId(): string {
-  return `${hostname()}-${process.pid}`;
 }
 
 /**

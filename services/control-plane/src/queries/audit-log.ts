@@ -1,5 +1,4 @@
-import { RESOURCE_TYPES } from '@vantageedge/projections/read-models/audit-entry';
-import { qualified, READ_MODELS_SCHEMA } from '@vantageedge/projections/read-models/schema';
+import { qualified, READ_MODELS_SCHEMA, RESOURCE_TYPES } from '@vantageedge/projections/read-models/schema';
 import type pg from 'pg';
 import { z } from 'zod';
 import { cursorParam, limitParam } from './pagination.js';

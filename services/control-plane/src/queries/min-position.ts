@@ -1,5 +1,4 @@
-import { READ_MODELS_PROJECTION } from '@vantageedge/projections/read-models/schema';
-import { readCheckpoint } from '@vantageedge/projections/shared/checkpoint';
+import { readReadModelsPosition } from '@vantageedge/projections/read-models/position';
 import type { RequestHandler } from 'express';
 import type pg from 'pg';
 import { ApiError, validationFailed } from '../http/errors.js';
@@ -32,7 +31,7 @@ export function requireMinPosition(pool: pg.Pool, options: MinPositionOptions): 
     const deadline = Date.now() + options.maxWaitMs;
     try {
       while (true) {
-        const checkpoint = await readCheckpoint(pool, READ_MODELS_PROJECTION);
+        const checkpoint = await readReadModelsPosition(pool);
         if (checkpoint >= wanted) return next();
         if (Date.now() >= deadline) {
           return next(

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
-import type { Projector } from '@vantageedge/projections/shared/projector';
+import type { Projector } from '@vantageedge/projections/runner/projector';
 import { createEventStore } from '@vantageedge/shared/event-store/factory';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
@@ -17,7 +17,7 @@ import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from './router.js';
 import { createTenantDirectory } from './tenant-directory.js';
 
-// The whole control plane as main.ts wires it: commands (CP-WRITE) and queries (this folder) over one
+// The whole control plane as main.ts wires it: commands and queries (this folder) over one
 // database, with the read-model projector running beside it. What a command answers, a query with
 // X-Min-Position set to the command's X-Event-Position must answer too, in the same shape.
 

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readReadModelsPosition } from '@vantageedge/projections/read-models/position';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
-import { READ_MODELS_PROJECTION } from '@vantageedge/projections/read-models/schema';
 import { eventually } from '@vantageedge/projections/read-models/testing/compare';
-import { readCheckpoint } from '@vantageedge/projections/shared/checkpoint';
-import type { Projector } from '@vantageedge/projections/shared/projector';
+import type { Projector } from '@vantageedge/projections/runner/projector';
 import { type ControlPlaneNewEvent, streamName } from '@vantageedge/shared/domain/events';
 import { originConfig, routeConfig, tenantSettings } from '@vantageedge/shared/domain/gateway-config';
 import type { EventMetadata } from '@vantageedge/shared/event-store/port';
@@ -164,9 +163,7 @@ beforeAll(async () => {
   });
 
   projector = startReadModelProjector({ store, pool: database.pool, batchSize: 100 });
-  await eventually(
-    async () => (await readCheckpoint(database.pool, READ_MODELS_PROJECTION)) === lastPosition,
-  );
+  await eventually(async () => (await readReadModelsPosition(database.pool)) === lastPosition);
 
   const authorizer = createAuthorizer(createTenantDirectory(database.pool));
   const app = express();
@@ -390,5 +387,34 @@ describe('POST /api/v1/admin/replay', () => {
     expect(status).toMatchObject({ status: 'succeeded', error: null });
     expect(BigInt(status.position)).toBeGreaterThanOrEqual(lastPosition);
     expect((await get('/api/v1/routes', 'admin')).body).toEqual(before.body);
+  });
+});
+
+describe('POST /api/v1/admin/republish-snapshots', () => {
+  it('is for platform admins only and changes nothing for anyone else', async () => {
+    await database.pool.query(
+      `insert into snapshot_state (tenant_id, version, status, snapshot, event_time, published_version)
+       values ($1, 7, 'deleted', null, now(), 7)`,
+      [gone],
+    );
+    const refused = await fetch(`${baseUrl}/api/v1/admin/republish-snapshots`, {
+      method: 'POST',
+      headers: { 'x-test-caller': 'alice' },
+    });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('forbidden');
+    const { rows } = await database.pool.query('select published_version from snapshot_state');
+    expect(rows).toEqual([{ published_version: '7' }]);
+  });
+
+  it('queues every tenant snapshot for the snapshot projector to publish again', async () => {
+    const response = await fetch(`${baseUrl}/api/v1/admin/republish-snapshots`, {
+      method: 'POST',
+      headers: { 'x-test-caller': 'admin' },
+    });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ republish: { queued_tenants: 1 } });
+    const { rows } = await database.pool.query('select published_version from snapshot_state');
+    expect(rows).toEqual([{ published_version: null }]);
   });
 });

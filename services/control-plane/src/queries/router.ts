@@ -1,3 +1,4 @@
+import { requestSnapshotRepublish } from '@vantageedge/projections/snapshots/republish';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type pg from 'pg';
@@ -136,6 +137,16 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     const rows =
       tenantIds !== null && tenantIds.length === 0 ? [] : await listAuditEntries(pool, query, tenantIds);
     res.json(toPage(rows, query.limit, auditKey, presentAuditEntry));
+  });
+
+  // Rebuilds a lost snapshot topic: every tenant's snapshot is queued for the snapshot projector.
+  router.post('/api/v1/admin/republish-snapshots', (_req, res, next) => {
+    if (!callerOf(res).isPlatformAdmin)
+      throw forbidden('only platform admins may republish the gateway snapshots');
+    requestSnapshotRepublish(pool).then(
+      ({ tenants }) => res.status(202).json({ republish: { queued_tenants: tenants } }),
+      next,
+    );
   });
 
   if (deps.eventStore) {

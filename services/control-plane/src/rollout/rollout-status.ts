@@ -1,5 +1,4 @@
-import { SNAPSHOT_PROJECTION } from '@vantageedge/projections/snapshots/snapshot-projector';
-import { readCheckpoint, readTenantVersion } from '@vantageedge/projections/snapshots/snapshot-state-store';
+import { readSnapshotsPosition, readTenantVersion } from '@vantageedge/projections/snapshots/snapshot-state';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { readReplicaVersions } from '@vantageedge/shared/snapshot-bus/rollout-registry';
 import type pg from 'pg';
@@ -39,7 +38,7 @@ export interface RolloutStatus {
 export async function readRolloutStatus(deps: RolloutDeps, tenantId: string): Promise<RolloutStatus | null> {
   const [target, checkpoint] = await Promise.all([
     readTenantVersion(deps.pool, tenantId),
-    readCheckpoint(deps.pool, deps.projection ?? SNAPSHOT_PROJECTION),
+    readSnapshotsPosition(deps.pool, deps.projection),
   ]);
   if (!target) return null;
   const replicas = await readReplicaVersions(deps.redis, tenantId, {

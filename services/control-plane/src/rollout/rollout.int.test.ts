@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { startRolloutHeartbeat } from '@vantageedge/gateway/config-plane/rollout-heartbeat';
+import { startRolloutHeartbeat } from '@vantageedge/shared/snapshot-bus/rollout-heartbeat';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import express from 'express';
@@ -28,8 +28,8 @@ async function setTenantVersion(tenantId: string, version: bigint, deleted = fal
     [tenantId, version.toString(), deleted ? 'deleted' : 'live', deleted ? null : '{}'],
   );
   await db.pool.query(
-    `insert into snapshot_projector_checkpoint (name, position) values ($1, $2)
-     on conflict (name) do update set position = greatest(snapshot_projector_checkpoint.position, excluded.position)`,
+    `insert into projection_checkpoints (name, position) values ($1, $2)
+     on conflict (name) do update set position = greatest(projection_checkpoints.position, excluded.position)`,
     [projection, version.toString()],
   );
 }

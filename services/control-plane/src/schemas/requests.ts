@@ -5,6 +5,7 @@ import {
   circuitBreaker,
   healthCheck,
   loadBalancing,
+  MIN_HEALTH_CHECK_INTERVAL_SECONDS,
   originTarget,
   rateLimitPolicy,
   tenantSettings,
@@ -109,15 +110,25 @@ const hashKeyRule = (
     });
   }
 };
+/** Health checks as a tenant may set them: every replica probes every target at this interval. */
+const healthCheckRequest = healthCheck.superRefine((value, ctx) => {
+  if (value.active.interval_seconds < MIN_HEALTH_CHECK_INTERVAL_SECONDS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['active', 'interval_seconds'],
+      message: `must be at least ${MIN_HEALTH_CHECK_INTERVAL_SECONDS}`,
+    });
+  }
+});
 const originFields = {
   name,
-  /** The seed's single-upstream shape: becomes one target of weight 1. */
+  /** The single-upstream shape (`url`): becomes one target of weight 1. */
   url: httpUrl,
   targets: z.array(originTarget).min(1, 'needs at least one target').max(100),
   health_check_path: healthCheckPath,
   timeout_seconds: timeoutSeconds,
   load_balancing: loadBalancing,
-  health_check: healthCheck,
+  health_check: healthCheckRequest,
   circuit_breaker: circuitBreaker,
 };
 export const createOriginBody = z
@@ -192,7 +203,7 @@ export const createApiKeyBody = z.strictObject({
   tenant_id: uuid,
   name,
   scopes: scopes.default([]),
-  /** A past time is accepted (the key is born expired), as the seed's example date is. */
+  /** A past time is accepted (the key is born expired), as the documented example's date is. */
   expires_at: z.iso
     .datetime({ offset: true, error: 'must be an ISO-8601 date-time' })
     .nullable()

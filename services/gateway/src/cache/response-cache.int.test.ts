@@ -187,14 +187,14 @@ for (const mode of ['redis', 'memory'] as const) {
       const metrics = await one.registry.metrics();
       const route = routes.get(t)!.cache!.routeId;
       expect(metrics).toContain(
-        `vantageedge_gateway_cache_lookups_total{tenant_id="${t}",route_id="${route}",outcome="MISS",service="replica-0"} 1`,
+        `vantageedge_gateway_cache_lookups_total{tenant="${t}",route="${route}",outcome="MISS",service="replica-0"} 1`,
       );
       expect(metrics).toContain(
-        `vantageedge_gateway_cache_lookups_total{tenant_id="${t}",route_id="${route}",outcome="HIT",service="replica-0"} 2`,
+        `vantageedge_gateway_cache_lookups_total{tenant="${t}",route="${route}",outcome="HIT",service="replica-0"} 2`,
       );
       expect(metrics).toMatch(
         new RegExp(
-          `vantageedge_gateway_cache_hit_ratio\\{tenant_id="${t}",route_id="${route}",service="replica-0"\\} 0\\.666`,
+          `vantageedge_gateway_cache_hit_ratio\\{tenant="${t}",route="${route}",service="replica-0"\\} 0\\.666`,
         ),
       );
     });

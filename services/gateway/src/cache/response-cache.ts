@@ -150,7 +150,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const lookups = new Counter({
     name: 'vantageedge_gateway_cache_lookups_total',
     help: 'Cache lookups by outcome (HIT, STALE, MISS, BYPASS)',
-    labelNames: ['tenant_id', 'route_id', 'outcome'],
+    labelNames: ['tenant', 'route', 'outcome'],
     registers: [options.registry],
   });
   const storeErrors = new Counter({
@@ -174,16 +174,16 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   new Gauge({
     name: 'vantageedge_gateway_cache_hit_ratio',
     help: 'HIT+STALE / (HIT+STALE+MISS) since start, per tenant and route',
-    labelNames: ['tenant_id', 'route_id'],
+    labelNames: ['tenant', 'route'],
     registers: [options.registry],
     collect() {
       for (const { tenant, route, hits, all } of totals.values()) {
-        if (all > 0) this.set({ tenant_id: tenant, route_id: route }, hits / all);
+        if (all > 0) this.set({ tenant, route }, hits / all);
       }
     },
   });
   const count = (policy: CompiledCachePolicy, outcome: CacheOutcome) => {
-    lookups.labels({ tenant_id: policy.tenantId, route_id: policy.routeId, outcome }).inc();
+    lookups.labels({ tenant: policy.tenantId, route: policy.routeId, outcome }).inc();
     if (outcome === 'BYPASS') return;
     const id = `${policy.tenantId}/${policy.routeId}`;
     let total = totals.get(id);

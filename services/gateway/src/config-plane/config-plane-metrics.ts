@@ -49,5 +49,3 @@ export function createConfigPlaneMetrics(registry: Registry) {
     }),
   };
 }
-
-export type ConfigPlaneMetrics = ReturnType<typeof createConfigPlaneMetrics>;

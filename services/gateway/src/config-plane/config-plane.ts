@@ -1,23 +1,21 @@
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { BusHealth, SnapshotBus, SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
+import {
+  type RolloutHeartbeat,
+  startRolloutHeartbeat,
+} from '@vantageedge/shared/snapshot-bus/rollout-heartbeat';
 import type { Registry } from 'prom-client';
 import type { TenantConfigSink } from '../config/tenant-config-sink.js';
 import { createConfigPlaneMetrics } from './config-plane-metrics.js';
-import { type RolloutHeartbeat, startRolloutHeartbeat } from './rollout-heartbeat.js';
 import { readSnapshotFile, writeSnapshotFile } from './snapshot-file.js';
-
-export interface ConfigPlaneLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
 
 export interface ConfigPlaneOptions {
   bus: SnapshotBus;
   sink: TenantConfigSink;
   registry: Registry;
-  logger: ConfigPlaneLogger;
+  logger: StructuredLogger;
   /** Rollout heartbeats go here when given. */
   redis?: RedisClient;
   replicaId: string;

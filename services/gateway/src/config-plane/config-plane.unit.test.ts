@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { silentLogger } from '@vantageedge/shared/observability/logger';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import { eventually, sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConfigPlane, startConfigPlane } from './config-plane.js';
 import { writeSnapshotFile } from './snapshot-file.js';
-import { quietLogger, RecordingSink } from './testing.js';
+import { RecordingSink } from './testing.js';
 
 const planes: ConfigPlane[] = [];
 afterEach(async () => {
@@ -17,7 +18,7 @@ afterEach(async () => {
 
 function start(options: Omit<Parameters<typeof startConfigPlane>[0], 'registry' | 'logger' | 'replicaId'>) {
   const registry = new Registry();
-  const plane = startConfigPlane({ ...options, registry, logger: quietLogger, replicaId: randomUUID() });
+  const plane = startConfigPlane({ ...options, registry, logger: silentLogger, replicaId: randomUUID() });
   planes.push(plane);
   return { plane, registry };
 }

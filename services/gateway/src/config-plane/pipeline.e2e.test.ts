@@ -12,6 +12,7 @@ import {
 } from '@vantageedge/projections/snapshots/testing';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { silentLogger } from '@vantageedge/shared/observability/logger';
 import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { createPrivateKafka, type PrivateKafka } from '@vantageedge/shared/snapshot-bus/private-kafka';
@@ -24,7 +25,6 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane.js';
-import { quietLogger } from './testing.js';
 
 /**
  * The snapshot pipeline end to end on real servers: events appended to the PostgreSQL event store →
@@ -68,7 +68,7 @@ function startReplica(): (typeof replicas)[number] {
     bus: bus(),
     sink,
     registry: new Registry(),
-    logger: quietLogger,
+    logger: silentLogger,
     redis,
     replicaId: id,
     rollout: { prefix, intervalMs: 200 },

@@ -31,5 +31,3 @@ export class RecordingSink implements TenantConfigSink {
     return this.#applied;
   }
 }
-
-export const quietLogger = { info() {}, warn() {}, error() {} };

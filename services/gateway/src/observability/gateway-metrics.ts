@@ -3,7 +3,15 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
-/** The gateway's own series; GW-UPSTREAM registers per-target series in the same Registry. */
+export interface GatewayMetricsOptions {
+  /**
+   * Label the latency histograms by route as well as tenant (GATEWAY_METRICS_PER_ROUTE, default true).
+   * Off, the route label is empty: one series set per tenant instead of per tenant × route.
+   */
+  perRoute?: boolean;
+}
+
+/** The gateway's own series; the upstream module registers per-target series in the same Registry. */
 export class GatewayMetrics {
   readonly #requestDuration: Histogram<'tenant' | 'route' | 'status_class'>;
   readonly #upstreamDuration: Histogram<'tenant' | 'route'>;
@@ -11,8 +19,10 @@ export class GatewayMetrics {
   readonly activeConnections: Gauge;
   readonly droppedConnections: Counter;
   readonly requestsInFlight: Gauge;
+  readonly #perRoute: boolean;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, options: GatewayMetricsOptions = {}) {
+    this.#perRoute = options.perRoute ?? true;
     this.#requestDuration = new Histogram({
       name: 'vantageedge_gateway_request_duration_seconds',
       help: 'Time from request arrival to response end, by tenant, route and status class',
@@ -58,6 +68,7 @@ export class GatewayMetrics {
     upstreamSeconds: number | undefined,
     errorCode: string | undefined,
   ): void {
+    if (!this.#perRoute) route = '';
     this.#requestDuration
       .labels(tenant, route, STATUS_CLASS[Math.floor(status / 100)] ?? '0xx')
       .observe(seconds);

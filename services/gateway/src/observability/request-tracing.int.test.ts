@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
-import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -12,6 +11,8 @@ import {
 } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { type GatewayTelemetry, startGatewayTelemetry } from './gateway-telemetry.js';
+
+type ExportResult = Parameters<Parameters<SpanExporter['export']>[1]>[0];
 
 /** With tracing on, a request yields a SERVER span continuing the caller's trace and an upstream child span. */
 describe('request tracing', () => {
@@ -39,7 +40,7 @@ describe('request tracing', () => {
         tenantId,
         subdomain: 'traced',
         origins: [{ id: originId, targets: [origin.url] }],
-        routes: [{ origin_id: originId, path_pattern: '/*' }],
+        routes: [{ origin_id: originId, path_pattern: '/orders/*' }],
       }),
     );
   });
@@ -51,7 +52,7 @@ describe('request tracing', () => {
 
   it('continues the caller traceparent and propagates the upstream span to the origin', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const response = await send(gateway, 'traced.localhost', '/orders', {
+    const response = await send(gateway, 'traced.localhost', '/orders/42?expand=items', {
       headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
     });
     expect(response.status).toBe(200);
@@ -65,6 +66,24 @@ describe('request tracing', () => {
     expect(server?.attributes['vantageedge.tenant.id']).toBe(tenantId);
     expect(server?.attributes['http.response.status_code']).toBe(200);
     expect(upstream?.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    // Regression: the server span was named "GET gateway" with only the status attribute, and the
+    // upstream CLIENT span had no attributes; both follow the OTel HTTP semantic conventions now.
+    expect(server?.name).toBe('GET /orders/*');
+    expect(server?.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'url.path': '/orders/42',
+      'http.route': '/orders/*',
+      'server.address': 'traced.localhost',
+      'http.response.status_code': 200,
+    });
+    const originUrl = new URL(origin.url);
+    expect(upstream?.name).toBe('GET');
+    expect(upstream?.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'server.address': originUrl.hostname,
+      'server.port': Number(originUrl.port),
+      'http.response.status_code': 200,
+    });
     expect(spans.some((span) => span.name === 'auth')).toBe(true);
     const sent = (response.json()['headers'] as Record<string, string>)['traceparent'];
     expect(sent).toBe(`00-${traceId}-${upstream?.spanContext().spanId}-01`);

@@ -44,7 +44,7 @@ export class GatewayExchange {
 }
 
 /**
- * A pipeline stage slotted between auth and the proxy (GW-LIMITS' rate limit and cache). Returns
+ * A pipeline stage slotted between auth and the proxy (rate limit, cache). Returns
  * 'handled' when it has written the response itself (429, cache hit), 'continue' otherwise.
  * Stages should return synchronously when they can.
  */

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SpanKind } from '@opentelemetry/api';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
@@ -82,7 +81,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       exchange.errorCode,
     );
     accessLog?.record(exchange, status, elapsedMs);
-    RequestTracing.end(exchange.span, status);
+    RequestTracing.end(exchange.span, exchange.res.headersSent ? status : 0, exchange.errorCode);
   };
 
   function fail(
@@ -97,7 +96,9 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
   }
 
   function authFailed(exchange: GatewayExchange, result: Exclude<AuthResult, { ok: true }>): void {
-    fail(exchange, result.status, result.code, result.message, { 'www-authenticate': result.challenge });
+    const headers: Record<string, string> = { 'www-authenticate': result.challenge };
+    if (result.retryAfterSeconds !== undefined) headers['retry-after'] = String(result.retryAfterSeconds);
+    fail(exchange, result.status, result.code, result.message, headers);
   }
 
   async function afterAuth(exchange: GatewayExchange): Promise<void> {
@@ -144,7 +145,9 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       trustProxy,
     });
     const span =
-      tracing && exchange.span ? tracing.startChild(exchange.span, 'upstream', SpanKind.CLIENT) : undefined;
+      tracing && exchange.span
+        ? tracing.startUpstreamSpan(exchange.span, req.method, lease.target.url)
+        : undefined;
     if (span !== undefined) {
       span.setAttribute('vantageedge.upstream.target', lease.target.id);
       tracing!.inject(span, headers);
@@ -159,7 +162,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
       unknownLengthLimit: chunked ? maxBodyBytes : undefined,
     });
-    span?.end();
+    RequestTracing.end(span, failure === undefined ? exchange.res.statusCode : 0, failure?.code);
     if (failure !== undefined) fail(exchange, failure.status, failure.code, failure.message);
   }
 
@@ -174,7 +177,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     metrics?.requestsInFlight.inc();
     res.setHeader('x-request-id', requestId);
     if (tracing) {
-      exchange.span = tracing.startServerSpan(req.headers, req.method ?? 'GET');
+      exchange.span = tracing.startServerSpan(req);
       exchange.traceId = exchange.span.spanContext().traceId;
     } else {
       exchange.traceId = traceIdFromHeader(req.headers.traceparent);
@@ -205,6 +208,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     }
     exchange.route = route;
     exchange.span?.setAttribute('vantageedge.route.id', route.config.id);
+    RequestTracing.routed(exchange.span, req.method, route.config.path_pattern);
 
     const contentLength = singleHeader(req.headers['content-length']);
     if (contentLength !== undefined && Number(contentLength) > maxBodyBytes) {
@@ -213,7 +217,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     }
 
     const authSpan = tracing && exchange.span ? tracing.startChild(exchange.span, 'auth') : undefined;
-    const auth = authenticator.authenticate(tenant, route, req.headers);
+    const auth = authenticator.authenticate(tenant, route, req.headers, exchange.clientIp);
     if (auth instanceof Promise) {
       auth
         .then(

@@ -8,7 +8,7 @@ import { applyRateLimitHeaders, writeRateLimitRejection } from './rejection.js';
 const NONE: CompiledRateLimits = { tenantId: '', routeId: '', descriptors: [], policyHeader: null };
 
 /**
- * The rate-limit stage for GW-CORE's pipeline. Register it as a TenantCompileHook of the config store
+ * The rate-limit stage of the gateway pipeline. Register it as a TenantCompileHook of the config store
  * (limits compiled when a snapshot is applied) and as the first RequestStage. A route first seen
  * without the hook is compiled once on its first request (kept per CompiledRoute object).
  */

@@ -144,7 +144,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const decisions = new Counter({
     name: 'vantageedge_gateway_ratelimit_decisions_total',
     help: 'Rate-limit decisions per limit: allowed, limited or store_unavailable',
-    labelNames: ['tenant_id', 'route_id', 'scope', 'outcome'],
+    labelNames: ['tenant', 'route', 'scope', 'outcome'],
     registers: [options.registry],
   });
   const storeErrors = new Counter({
@@ -182,7 +182,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const countersFor = (limits: CompiledRateLimits, descriptor: LimitDescriptor): DescriptorCounters => {
     let counters = countersByDescriptor.get(descriptor);
     if (!counters) {
-      const labels = { tenant_id: limits.tenantId, route_id: limits.routeId, scope: descriptor.name };
+      const labels = { tenant: limits.tenantId, route: limits.routeId, scope: descriptor.name };
       counters = {
         allowed: decisions.labels({ ...labels, outcome: 'allowed' }),
         limited: decisions.labels({ ...labels, outcome: 'limited' }),

@@ -85,10 +85,10 @@ describe('rate limiter in single-process mode (memory store)', () => {
     await limiter.check(limits, identity(tenant.id, route.id));
     const text = await registry.metrics();
     expect(text).toContain(
-      `vantageedge_gateway_ratelimit_decisions_total{tenant_id="${tenant.id}",route_id="${route.id}",scope="route_ip",outcome="allowed",service="t"} 1`,
+      `vantageedge_gateway_ratelimit_decisions_total{tenant="${tenant.id}",route="${route.id}",scope="route_ip",outcome="allowed",service="t"} 1`,
     );
     expect(text).toContain(
-      `vantageedge_gateway_ratelimit_decisions_total{tenant_id="${tenant.id}",route_id="${route.id}",scope="route_ip",outcome="limited",service="t"} 1`,
+      `vantageedge_gateway_ratelimit_decisions_total{tenant="${tenant.id}",route="${route.id}",scope="route_ip",outcome="limited",service="t"} 1`,
     );
   });
 });

@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
 import type { RequestStage } from '../pipeline/exchange.js';
-import { type RunningGateway, startGateway } from '../start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import { createUpstreamSet } from '../upstream/index.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -136,8 +136,10 @@ export async function startTestGateway(
       },
     }),
   });
+  const remoteJwks = remoteJwksFromConfig(config, registry);
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
+    remoteJwks,
     createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),
   });
   const gateway = await startGateway({
@@ -145,6 +147,7 @@ export async function startTestGateway(
     store,
     registry,
     logger,
+    remoteJwks,
     ...(extra.stages ? { stages: extra.stages } : {}),
     tracingEnabled: extra.tracingEnabled ?? false,
   });

@@ -25,6 +25,7 @@ import { newEvent, originState, routeState, tenantCreated } from '@vantageedge/p
 import { streamName } from '@vantageedge/shared/domain/events';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { silentLogger } from '@vantageedge/shared/observability/logger';
 import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
@@ -41,7 +42,6 @@ const TENANTS = Number(process.env['BENCH_TENANTS'] ?? 1000);
 const UPDATES = Number(process.env['BENCH_UPDATES'] ?? 200);
 const REPLICAS = 3;
 const COLD_ROUTES = 20;
-const quiet = { info() {}, warn() {}, error() {} };
 const topics: string[] = [];
 const buses: SnapshotBus[] = [];
 
@@ -140,7 +140,7 @@ async function propagation() {
         bus: bus(topic),
         sink: observed(sink, check),
         registry: new Registry(),
-        logger: quiet,
+        logger: silentLogger,
         replicaId: `bench-${index}`,
       }),
     );
@@ -215,7 +215,7 @@ async function coldStart() {
     bus: bus(topic),
     sink,
     registry: new Registry(),
-    logger: quiet,
+    logger: silentLogger,
     replicaId: 'bench-cold',
   });
   await plane.ready;

@@ -9,9 +9,10 @@ import {
 } from './harness.js';
 
 /**
- * Issue 6 at system level: the seed's admin curl examples, verbatim bodies (only `expires_at` moved
- * into the future and the placeholders filled in), against the real control plane process; then the
- * seed's gateway requests against a real gateway process fed through both projectors and Kafka.
+ * The documented admin walkthrough at system level: the admin API's curl examples, verbatim bodies
+ * (only `expires_at` moved into the future and the placeholders filled in), against the real control
+ * plane process; then the demo's gateway requests against a real gateway process fed through both
+ * projectors and Kafka.
  */
 let system: TestSystem;
 let origin: TestOrigin;
@@ -32,7 +33,7 @@ afterAll(async () => {
 
 const FUTURE = new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-describe("the seed's README walkthrough, every service its own process", () => {
+describe('the documented admin walkthrough, every service its own process', () => {
   it('admin curl examples create the config; the gateway serves public, JWT and API-key routes', async () => {
     // Create Tenant
     const tenant = await system.admin('POST', '/api/v1/tenants', {
@@ -53,7 +54,7 @@ describe("the seed's README walkthrough, every service its own process", () => {
     expect(got.status, got.text).toBe(200);
     expect(got.body).toMatchObject({ id: tenantId, name: 'acme-corp', subdomain: 'acme' });
 
-    // Add Origin (the seed's body; url points at the local origin the test started)
+    // Add Origin (the documented body; url points at the local origin the test started)
     const addedOrigin = await system.admin('POST', '/api/v1/origins', {
       body: `{
 "tenant_id": "${tenantId}",
@@ -86,7 +87,7 @@ describe("the seed's README walkthrough, every service its own process", () => {
     });
     expect(jwtRoute.status, jwtRoute.text).toBe(201);
 
-    // The seed's other two gateway requests need a public route and an API-key route (the demo flow's
+    // The demo's other two gateway requests need a public route and an API-key route (the demo flow's
     // /api/public/* and /api/admin/*), created the same way.
     const publicRoute = await system.admin('POST', '/api/v1/routes', {
       body: { tenant_id: tenantId, path_pattern: '/api/public/*', origin_id: originId, auth_mode: 'public' },
@@ -102,7 +103,7 @@ describe("the seed's README walkthrough, every service its own process", () => {
     });
     expect(keyRoute.status, keyRoute.text).toBe(201);
 
-    // Generate API Key (verbatim but for expires_at, which the seed has in the past)
+    // Generate API Key (verbatim but for expires_at, which the documented example has in the past)
     const apiKey = await system.admin('POST', '/api/v1/api-keys', {
       body: `{
 "tenant_id": "${tenantId}",

@@ -1,9 +1,5 @@
-import type { RedisClient } from '@vantageedge/shared/redis/client';
-import {
-  DEFAULT_HEARTBEAT_TTL_SECONDS,
-  DEFAULT_ROLLOUT_PREFIX,
-  rolloutKeys,
-} from '@vantageedge/shared/snapshot-bus/rollout-registry';
+import type { RedisClient } from '../redis/client.js';
+import { DEFAULT_HEARTBEAT_TTL_SECONDS, DEFAULT_ROLLOUT_PREFIX, rolloutKeys } from './rollout-registry.js';
 
 export interface RolloutHeartbeatOptions {
   redis: RedisClient;
@@ -25,7 +21,7 @@ export interface RolloutHeartbeat {
 }
 
 /**
- * Reports this replica's applied versions to Redis (see shared/src/snapshot-bus/rollout-registry.ts).
+ * Reports this replica's applied versions to Redis (the write side of rollout-registry.ts).
  * Every beat refreshes the ZSET score and the hash TTL; if the hash has expired (Redis was unreachable
  * longer than the TTL) the whole map is written again. Redis errors are reported, never thrown: the
  * gateway keeps serving without Redis, it only becomes invisible to rollout status.

@@ -1,0 +1,33 @@
+import type pg from 'pg';
+import { readCheckpoint } from '../runner/checkpoint.js';
+
+/**
+ * The published read API of the gateway snapshots' state (`snapshot_state`, written only by the
+ * snapshot projector): what the control plane's rollout status needs to know.
+ */
+
+type Queryable = Pick<pg.Pool, 'query'>;
+
+/** The snapshot projector's checkpoint row in `projection_checkpoints`. */
+export const SNAPSHOT_PROJECTION = 'gateway_snapshots';
+
+/** The newest snapshot version of a tenant and whether it is deleted; null if never seen. */
+export async function readTenantVersion(
+  db: Queryable,
+  tenantId: string,
+): Promise<{ version: bigint; deleted: boolean } | null> {
+  const { rows } = await db.query<{ version: string; status: string }>(
+    'select version, status from snapshot_state where tenant_id = $1',
+    [tenantId],
+  );
+  const row = rows[0];
+  return row ? { version: BigInt(row.version), deleted: row.status === 'deleted' } : null;
+}
+
+/**
+ * The global event position the snapshots include: every event up to it is folded into
+ * `snapshot_state`. `projection` names another checkpoint row (tests run several projectors).
+ */
+export function readSnapshotsPosition(db: Queryable, projection = SNAPSHOT_PROJECTION): Promise<bigint> {
+  return readCheckpoint(db, projection);
+}

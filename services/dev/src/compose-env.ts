@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { loadOrCreateDevKeys } from './dev-keys.js';
+import { DEV_ADMIN_USER_ID, devDataDir, REPO_ROOT } from './dev-settings.js';
+
+/**
+ * `make compose-env`: the settings for running docker-compose.yml without a Clerk account. The services
+ * verify sign-in tokens with make dev's development key pair (the same one `make dev-token` signs
+ * with) and accept those tokens because VANTAGEEDGE_DEV_MODE=true — which is why this goes into its
+ * own file, used only when named: `docker compose --env-file .env.compose up`. Never for production.
+ */
+export function composeDevEnvFile(options: { publicKeyPem: string; pepper: string }): string {
+  return [
+    '# DEVELOPMENT-ONLY settings for docker-compose.yml, written by `make compose-env`.',
+    '# Use: docker compose --env-file .env.compose up --build   then   export TOKEN=$(make -s dev-token)',
+    '# Dev tokens are accepted only because of VANTAGEEDGE_DEV_MODE=true below: never deploy with this file.',
+    `API_KEY_PEPPER=${options.pepper}`,
+    `CLERK_JWT_KEY=${options.publicKeyPem.trim().replaceAll('\n', '\\n')}`,
+    'VANTAGEEDGE_DEV_MODE=true',
+    `PLATFORM_ADMIN_USER_IDS=${DEV_ADMIN_USER_ID}`,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const file = path.join(REPO_ROOT, '.env.compose');
+  if (existsSync(file)) {
+    process.stdout.write(
+      `compose-env: ${path.relative(REPO_ROOT, file)} exists; delete it to make a new one\n`,
+    );
+    return;
+  }
+  const keys = await loadOrCreateDevKeys(devDataDir(process.env));
+  const text = composeDevEnvFile({
+    publicKeyPem: keys.publicKeyPem,
+    pepper: randomBytes(36).toString('base64url'),
+  });
+  writeFileSync(file, text, { mode: 0o600 });
+  process.stdout.write(
+    'compose-env: wrote .env.compose (DEVELOPMENT sign-in: dev tokens accepted). Next:\n' +
+      '  docker compose --env-file .env.compose up --build\n' +
+      '  export TOKEN=$(make -s dev-token)\n',
+  );
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await main();
+}

@@ -1,0 +1,42 @@
+import { controlPlaneSettings } from '@vantageedge/control-plane/config';
+import { gatewaySettings } from '@vantageedge/gateway/config';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { composeDevEnvFile } from './compose-env.js';
+
+const PEM = '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkq\nhkiG9w0BAQEF\n-----END PUBLIC KEY-----\n';
+
+function parseEnvFile(text: string): Record<string, string> {
+  const entries = text
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const);
+  return Object.fromEntries(entries);
+}
+
+describe('make compose-env (development sign-in for docker-compose.yml)', () => {
+  const env = parseEnvFile(composeDevEnvFile({ publicKeyPem: PEM, pepper: 'p'.repeat(48) }));
+
+  it('gives the control plane every setting it refuses to start without, in a form it accepts', () => {
+    const parsed = z.object(controlPlaneSettings).parse(env);
+    expect(parsed.CLERK_JWT_KEY).toBe(PEM.trim());
+    expect(parsed.API_KEY_PEPPER).toBe('p'.repeat(48));
+  });
+
+  // Regression: the gateway took the one-line key literally (backslash-n), so its Clerk verification
+  // failed on a key the control plane accepted.
+  it('gives the gateways the same key, as a real multi-line PEM', () => {
+    const parsed = z.object(gatewaySettings).parse(env);
+    expect(parsed.CLERK_JWT_KEY).toBe(PEM.trim());
+    expect(parsed.VANTAGEEDGE_DEV_MODE).toBe(true);
+  });
+
+  it('turns the development sign-in on explicitly, for the dev admin user', () => {
+    expect(env['VANTAGEEDGE_DEV_MODE']).toBe('true');
+    expect(env['PLATFORM_ADMIN_USER_IDS']).toBe('user_dev_admin');
+  });
+
+  it('keeps the key on one line (compose env files have no multi-line values)', () => {
+    expect(env['CLERK_JWT_KEY']).not.toContain('\n');
+  });
+});
