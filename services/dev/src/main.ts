@@ -56,6 +56,7 @@ installProcessPolicy({
   service: 'vantageedge-dev',
   logger,
   deadlineMs: 15_000,
+  flushLogsOnExit: false, // the embedded database's own exit hook would win the race with code 130
   drain: async (reason) => {
     say(
       `\n${reason.kind === 'signal' ? reason.signal : 'fatal error'}: stopping (gateway, control plane, projectors, demo origin, database)…`,
