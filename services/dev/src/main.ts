@@ -5,7 +5,7 @@ import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { loadOrCreateDevKeys } from './dev-keys.js';
-import { describeParts, devDataDir, devEnvironment } from './dev-settings.js';
+import { demoUserIds, describeParts, devDataDir, devEnvironment } from './dev-settings.js';
 import { defaultDevUser, signDevToken } from './dev-token.js';
 import { DEMO_API_KEY, seedDemo } from './seed.js';
 import { startVantageEdge } from './start-dev.js';
@@ -68,7 +68,12 @@ installProcessPolicy({
 
 const originUrl = env['DEMO_ORIGIN_URL'] || running.urls.demoOrigin;
 try {
-  const seeded = await seedDemo({ store: running.store, apiKeyPepper: running.apiKeyPepper, originUrl });
+  const seeded = await seedDemo({
+    store: running.store,
+    apiKeyPepper: running.apiKeyPepper,
+    originUrl,
+    demoUserIds: demoUserIds(env),
+  });
   say(
     seeded.created.length > 0
       ? `· demo data: created ${seeded.created.join(', ')}`

@@ -9,7 +9,8 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  *
  * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
- * `tenant_user:<tenant id>:<clerk user id>`.
+ * `tenant_user:<tenant id>:<clerk user id>`, `custom_domain:<domain>` (held by the tenant's stream, so a
+ * host name belongs to at most one tenant platform-wide from the moment it is claimed).
  */
 
 export const USER_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
@@ -47,6 +48,20 @@ export interface ApiKeyState {
   expires_at: string | null;
 }
 
+/** How a custom domain's ownership was established. */
+export type CustomDomainVerificationMethod = 'dns_txt' | 'platform_admin';
+
+/** A host name a tenant claimed (in the tenant's stream); it serves traffic only once verified. */
+export interface CustomDomainClaim {
+  tenant_id: string;
+  /** Read-model id of this claim. */
+  custom_domain_id: string;
+  /** Canonical host name: lower-case ASCII (punycode), no port, no trailing dot. */
+  domain: string;
+  /** The value `_vantageedge-challenge.<domain>` must hold (TXT) to prove ownership. */
+  verification_token: string;
+}
+
 export interface ControlPlaneEventMap {
   TenantCreated: TenantState;
   TenantUpdated: TenantState & { changed_fields: string[] };
@@ -66,6 +81,14 @@ export interface ControlPlaneEventMap {
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
   /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
   CachePurgeRequested: { tenant_id: string; route_id: string | null };
+  CustomDomainAdded: CustomDomainClaim;
+  CustomDomainVerified: {
+    tenant_id: string;
+    custom_domain_id: string;
+    domain: string;
+    method: CustomDomainVerificationMethod;
+  };
+  CustomDomainRemoved: { tenant_id: string; custom_domain_id: string; domain: string };
 }
 
 export type ControlPlaneEventType = keyof ControlPlaneEventMap;
@@ -91,6 +114,7 @@ export const reservation = {
   clerkOrg: (orgId: string) => `clerk_org:${orgId}`,
   apiKeyHash: (hash: string) => `api_key_hash:${hash}`,
   tenantUser: (tenantId: string, clerkUserId: string) => `tenant_user:${tenantId}:${clerkUserId}`,
+  customDomain: (domain: string) => `custom_domain:${domain}`,
 } as const;
 
 /** Narrows a stored event to a control-plane event by type (data shapes are trusted: we wrote them). */
@@ -115,4 +139,7 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyRotated',
   'ApiKeyRevoked',
   'CachePurgeRequested',
+  'CustomDomainAdded',
+  'CustomDomainVerified',
+  'CustomDomainRemoved',
 ]);
