@@ -1,4 +1,5 @@
 import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
+import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type pg from 'pg';
 import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
@@ -17,6 +18,8 @@ export interface CommandDeps {
   apiKeyPepper: string;
   /** API_KEY_ROTATION_GRACE_SECONDS: how long a rotated key keeps working by default. */
   rotationGraceSeconds: number;
+  /** ORIGIN_BLOCKED_CIDRS and the platform's listeners: literal origin/JWKS addresses are checked here. */
+  originAddressPolicy: OriginAddressPolicy;
   /** Reaches every gateway replica's response cache; absent → purge endpoints answer 503. */
   cachePurger?: CachePurger | undefined;
   /** Base domains and TXT lookups of the custom-domain commands; absent → defaults, system resolvers. */

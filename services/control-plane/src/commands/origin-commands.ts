@@ -15,6 +15,7 @@ import {
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
 import { originView } from './views.js';
 
@@ -35,6 +36,7 @@ export async function addOrigin(
   requireShortStrings(deps, body);
   requireTargetCount(deps, body.targets);
   await requireRoomFor(deps, 'origins', body.tenant_id);
+  requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
   const originId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
@@ -76,6 +78,7 @@ export async function updateOrigin(
       await requireWritableResource(deps, ctx, state, 'origin');
       requireShortStrings(deps, body);
       requireTargetCount(deps, body.targets);
+      requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
       const { url, ...changes } = body;
       return {
         type: 'UpdateOrigin',

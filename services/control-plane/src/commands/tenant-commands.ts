@@ -16,8 +16,15 @@ import {
   requirePlatformAdmin,
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
+import { type ConfiguredUrl, requireAllowedAddresses } from './origin-addresses.js';
 import { requireSettingsWithinLimits, requireShortStrings } from './tenant-limits.js';
 import { tenantView } from './views.js';
+
+/** The URLs in tenant settings the gateways fetch (the OIDC provider's JWKS). */
+function settingsUrls(settings: CreateTenantBody['settings']): ConfiguredUrl[] {
+  const jwksUrl = settings?.oidc?.jwks_url;
+  return jwksUrl === undefined ? [] : [{ field: 'settings.oidc.jwks_url', url: jwksUrl }];
+}
 
 function outcome(result: HandledCommand<Tenant>): CommandOutcome<TenantResource> {
   if (result.state.status === 'absent' || result.revision === null || result.position === null) {
@@ -34,6 +41,7 @@ export async function createTenant(
   requirePlatformAdmin(ctx.caller, 'create tenants');
   requireShortStrings(deps, body);
   requireSettingsWithinLimits(deps, body.settings);
+  requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
   const tenantId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
@@ -81,6 +89,7 @@ export async function updateTenant(
           }
         }
       }
+      requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
       const { clerk_org_id, ...rest } = body;
       return {
         type: 'UpdateTenant' as const,

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import {
+  DEFAULT_ORIGIN_BLOCKED_CIDRS,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { runWithRequestContext } from '@vantageedge/shared/observability/request-context';
@@ -41,6 +45,8 @@ export interface ControlPlaneAppDeps {
   rollout?: RolloutDeps;
   /** Cache purge endpoints (POST /api/v1/routes/:id/cache/purge, /tenants/:id/cache/purge). */
   cachePurger?: CachePurger;
+  /** Addresses origins and JWKS URLs may not name (default: the default ORIGIN_BLOCKED_CIDRS). */
+  originAddressPolicy?: OriginAddressPolicy;
   /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
   customDomains?: CustomDomainDeps;
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
@@ -167,6 +173,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       onCommand: (command, outcome) => commands.inc({ command, outcome }),
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
+      originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
       customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
     }),

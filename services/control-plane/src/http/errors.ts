@@ -9,6 +9,7 @@ export interface ErrorDetail {
 /** The machine-readable error codes of the admin API, with the status each one maps to. */
 export const ERROR_STATUS = {
   validation_failed: 400,
+  origin_address_blocked: 400,
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,

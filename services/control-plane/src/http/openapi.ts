@@ -43,7 +43,9 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 const errorResponse = (description: string) => ({ description, content: json(ref('Error')) });
 const ERRORS = {
-  '400': errorResponse('validation_failed: the body or a parameter is invalid (details name the fields)'),
+  '400': errorResponse(
+    'validation_failed: the body or a parameter is invalid (details name the fields); origin_address_blocked: an origin target or OIDC jwks_url names a blocked address (ORIGIN_BLOCKED_CIDRS, the platform’s own listeners)',
+  ),
   '401': errorResponse('unauthenticated: no valid Clerk session token'),
   '403': errorResponse('forbidden: the caller may not do this on this tenant'),
   '404': errorResponse('not_found'),

@@ -3,6 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
 import { createEventStore } from '@vantageedge/shared/event-store/factory';
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
+import {
+  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import {
   type ClerkTestKeys,
@@ -59,6 +63,8 @@ export async function startControlPlane(
     /** Mount the query router and run the read-model projector (the whole admin API). */
     withReadSide?: boolean;
     cachePurger?: CachePurger;
+    /** ORIGIN_BLOCKED_CIDRS; default: the default without loopback (test origins are on 127.0.0.1). */
+    originBlockedCidrs?: readonly string[];
     /** Base domains and TXT lookups of the custom-domain commands (e.g. a test DNS server's). */
     customDomains?: CustomDomainDeps;
     tenantLimits?: TenantLimits;
@@ -67,6 +73,9 @@ export async function startControlPlane(
   const db = await createTestDatabase();
   const store = createEventStore({ kind: 'postgres', pool: db.pool });
   const keys = await createClerkTestKeys();
+  const originAddressPolicy = new OriginAddressPolicy(
+    options.originBlockedCidrs ?? ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  );
   const projector = options.withReadSide ? startReadModelProjector({ store, pool: db.pool }) : null;
   const app = createControlPlaneApp({
     store,
@@ -87,6 +96,7 @@ export async function startControlPlane(
         }
       : {}),
     apiKeyPepper: TEST_PEPPER,
+    originAddressPolicy,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
     ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
@@ -96,7 +106,9 @@ export async function startControlPlane(
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { port } = server.address() as AddressInfo;
+  originAddressPolicy.addOwnListener({ host: '127.0.0.1', port });
+  const baseUrl = `http://127.0.0.1:${port}`;
   const token = (claims: ClerkTokenClaims) => signClerkToken(keys, claims);
   const adminToken = await token({ userId: PLATFORM_ADMIN });
 
