@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka';
@@ -84,6 +85,8 @@ export async function startLoneGateway({
     GATEWAY_REPLICA_ID: `lone-${uniqueSuffix()}`,
     LOG_LEVEL: 'info',
     OTEL_ENABLED: 'false',
+    // The tests' origins run on 127.0.0.1.
+    ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
     // No load balancer in front to notice a drain: tests that are about draining set their own.
     GATEWAY_DRAIN_SECONDS: '0',
     ...env,

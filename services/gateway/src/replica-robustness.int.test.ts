@@ -2,6 +2,7 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import { parseConfig } from '@vantageedge/shared/config/load-config';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
@@ -431,6 +432,8 @@ beforeAll(async () => {
       GATEWAY_REDIS_KEY_PREFIX: redis.prefix,
       ROLLOUT_KEY_PREFIX: `${redis.prefix}rollout:`,
       GATEWAY_HEADERS_TIMEOUT_MS: '2000',
+      // The raw origin runs on 127.0.0.1.
+      ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
       GATEWAY_REQUEST_TIMEOUT_MS: '3000',
     },
   );
