@@ -354,7 +354,8 @@ export class TestSystem {
     return new TestSystem(database, clerk, options);
   }
 
-  private commonEnv(): Record<string, string> {
+  /** Settings every service of this system gets (database, Redis, Kafka topic, keys, pepper). */
+  commonEnv(): Record<string, string> {
     return {
       DATABASE_URL: this.database.url,
       EVENT_STORE: 'postgres',
@@ -410,6 +411,8 @@ export class TestSystem {
         const id = `e2e-gw-${this.gateways.length}-${uniqueSuffix()}`;
         const service = startService(`gateway ${id}`, ENTRY_POINTS.gateway, {
           ...this.commonEnv(),
+          // No load balancer in front to notice a drain: stop at once on teardown.
+          GATEWAY_DRAIN_SECONDS: '0',
           ...this.options.gatewayEnv,
           GATEWAY_PORT: String(port),
           GATEWAY_ADMIN_PORT: String(adminPort),

@@ -66,6 +66,7 @@ export class GatewayMetrics {
   readonly #upstreamDuration: BoundHistogram;
   readonly #errors: Counter<'tenant' | 'status' | 'code'>;
   readonly activeConnections: Gauge;
+  readonly droppedConnections: Counter;
   /** Counted per request as a plain number, read by the gauge at scrape time. */
   readonly requestsInFlight: LevelCounter;
   readonly #perRoute: boolean;
@@ -97,6 +98,11 @@ export class GatewayMetrics {
     this.activeConnections = new Gauge({
       name: 'vantageedge_gateway_active_connections',
       help: 'Open client connections on the traffic listener',
+      registers: [registry],
+    });
+    this.droppedConnections = new Counter({
+      name: 'vantageedge_gateway_dropped_connections_total',
+      help: 'Client connections closed on arrival because GATEWAY_MAX_CONNECTIONS were open',
       registers: [registry],
     });
     const inFlight = new LevelCounter();

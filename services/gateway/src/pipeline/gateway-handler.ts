@@ -6,17 +6,18 @@ import type { CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
 import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
 import { AmbiguousPath } from '../config/route-matcher.js';
+import { singleHeader } from '../http/header-values.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
 import { ClientAddressResolver } from '../proxy/client-address.js';
+import { ClientResponseWriter } from '../proxy/client-response-writer.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { proxyRequest } from '../proxy/proxy-request.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
 import { GatewayExchange } from './exchange.js';
-import { tappedResponse } from './response-taps.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
 
 /**
@@ -106,7 +107,7 @@ export function createGatewayMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const handle = createGatewayHandler(options);
   return (req, res, next) => {
-    if (options.store.resolveHost(req.headers.host) === undefined) {
+    if (options.store.resolveHost(singleHeader(req.headers.host)) === undefined) {
       next();
       return;
     }
@@ -117,8 +118,8 @@ export function createGatewayMiddleware(
 // ---- the lifecycle, in order ----
 
 function handleRequest(context: PipelineContext, req: IncomingMessage, res: ServerResponse): void {
-  const incomingId = req.headers['x-request-id'];
-  const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+  const incomingId = singleHeader(req.headers['x-request-id']);
+  const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
   const address = context.clientAddresses.resolve(req);
   const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
   exchange.peerIp = address.peerIp;
@@ -146,7 +147,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
 
 /** Host → tenant. 404 when no tenant is served on this host. */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
-  const tenant = context.store.resolveHost(exchange.req.headers.host);
+  const tenant = context.store.resolveHost(singleHeader(exchange.req.headers.host));
   if (tenant === undefined) {
     failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
     return false;
@@ -208,7 +209,7 @@ function matchRoute(exchange: GatewayExchange): boolean {
 
 /** A declared Content-Length over the limit is refused before anything else runs (413). */
 function checkDeclaredBodySize(context: PipelineContext, exchange: GatewayExchange): boolean {
-  const contentLength = exchange.req.headers['content-length'];
+  const contentLength = singleHeader(exchange.req.headers['content-length']);
   if (contentLength !== undefined && Number(contentLength) > context.maxBodyBytes) {
     failExchange(
       exchange,
@@ -300,7 +301,7 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
     span.setAttribute('vantageedge.upstream.target', lease.target.id);
     tracing!.inject(span, headers);
   }
-  const contentLength = req.headers['content-length'];
+  const contentLength = singleHeader(req.headers['content-length']);
   const chunked = req.headers['transfer-encoding'] !== undefined;
   const failure = await proxyRequest(exchange, {
     lease,
@@ -317,8 +318,8 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
 }
 
 /**
- * The origin answered: the route's response hooks run (reverse order), then the head is written and
- * the body streams to the client, through the taps of stages that asked to see it.
+ * The origin answered: the route's response hooks run (reverse order), then the body streams to the
+ * client (the head goes out with its first byte) through the taps of stages that asked to see it.
  */
 function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): Writable {
   const { res } = exchange;
@@ -330,8 +331,7 @@ function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): Writab
     if (taps === undefined) taps = [tap];
     else taps.push(tap);
   }
-  res.writeHead(head.statusCode, head.headers);
-  return taps === undefined ? res : tappedResponse(res, taps);
+  return new ClientResponseWriter(res, head.statusCode, head.headers, taps);
 }
 
 /** Runs once per response, when the socket is done with it (finished or aborted). */

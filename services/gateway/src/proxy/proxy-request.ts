@@ -97,6 +97,10 @@ export interface ProxyCall {
  * One upstream exchange through the target's keep-alive pool, streaming both ways (undici `stream`
  * writes the origin's body straight into the client response). Resolves with the failure to answer
  * (when no response has started) or undefined; always releases the lease exactly once.
+ *
+ * A client that goes away aborts the upstream exchange at once (undici closes that origin connection),
+ * instead of leaving it to run, and pin a pooled connection, until the origin answers or times out;
+ * such a lease is released as cancelled, which says nothing about the origin's health.
  */
 export async function proxyRequest(
   exchange: GatewayExchange,
@@ -110,6 +114,11 @@ export async function proxyRequest(
     body = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
   const sentAt = performance.now();
   let status = 0;
+  const clientGone = new AbortController();
+  const abortIfClientGone = () => {
+    if (!res.writableFinished) clientGone.abort();
+  };
+  res.once('close', abortIfClientGone);
   try {
     await target.dispatcher.stream(
       {
@@ -119,6 +128,7 @@ export async function proxyRequest(
         body,
         headersTimeout: call.origin.timeoutMs,
         bodyTimeout: call.origin.timeoutMs,
+        signal: clientGone.signal,
       },
       ({ statusCode, headers }): Writable => {
         status = statusCode;
@@ -140,19 +150,27 @@ export async function proxyRequest(
     return undefined;
   } catch (error) {
     const failure = classify(error);
+    // Not `req.destroyed`: undici destroys the request body stream itself when the exchange fails,
+    // while the client is still there waiting for its answer.
+    const clientLeft = clientGone.signal.aborted || res.destroyed;
     // A client that went away before the origin answered says nothing about the origin's health.
-    const clientGone = status === 0 && failure.status !== 413 && (req.destroyed || res.destroyed);
+    const cancelled = status === 0 && failure.status !== 413 && clientLeft;
+    // The origin's status and headers went into this response (they are held back until the first
+    // body byte, and one node refuses to write never gets there: both are answered below).
+    const started = res.headersSent;
     call.lease.release(
-      clientGone ? { kind: 'cancelled' } : status === 0 ? failure.outcome : { kind: 'response', status },
+      cancelled ? { kind: 'cancelled' } : started ? { kind: 'response', status } : failure.outcome,
     );
-    if (status !== 0 || res.headersSent) {
-      // The response had started: all we can do is cut it so the client sees a truncated body.
+    if (started) {
+      // All we can do is cut the response so the client sees a truncated body. (A stage that took the
+      // response, the cache, wrote the head at once: make sure the status line is out first.)
+      if (!res.writableEnded) res.flushHeaders();
       res.destroy();
       return undefined;
     }
-    if (req.destroyed && failure.status !== 413) {
-      return undefined; // the client went away mid-upload; nobody to answer
-    }
+    if (clientLeft) return undefined; // the client went away; nobody to answer
     return failure;
+  } finally {
+    res.off('close', abortIfClientGone);
   }
 }
