@@ -11,6 +11,7 @@ import { createResponseCache, type ResponseCache } from './cache/response-cache.
 import { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
+import type { LineSink } from './observability/batched-line-writer.js';
 import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
@@ -32,6 +33,8 @@ export interface GatewayReplicaOptions {
   registry: Registry;
   logger: Logger;
   tracingEnabled?: boolean;
+  /** Where access-log lines go; default stdout. */
+  accessLogSink?: LineSink;
 }
 
 export interface GatewayReplica {
@@ -120,6 +123,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
+    ...(options.accessLogSink ? { accessLogSink: options.accessLogSink } : {}),
     remoteJwks,
     stages: [rateLimitStage, cacheStage],
     addressPolicy,
