@@ -1,4 +1,4 @@
-import { createClusterClient, createTestRedisCluster } from '@vantageedge/shared/testing/cluster';
+import { createClusterClient, createTestRedisCluster, masterOf } from '@vantageedge/shared/testing/cluster';
 import { afterAll, describe, expect, it } from 'vitest';
 import { duplicateForSubscribe, type RedisClient } from './client.js';
 
@@ -36,11 +36,7 @@ describe('the Redis client on a Redis Cluster', () => {
       const key = redis.key(`{tenant-${tenant}}:k`);
       await client.set(key, String(tenant));
       expect(await client.get(key)).toBe(String(tenant));
-      const slot = Number(await client.cluster('KEYSLOT', key));
-      const owner = ((await client.cluster('SLOTS')) as Array<[number, number, [string, number]]>).find(
-        ([from, to]) => slot >= from && slot <= to,
-      )!;
-      masters.add(String(owner[2][1]));
+      masters.add(await masterOf(client, key));
     }
     expect(masters.size).toBe(3);
     // Two keys with one hash tag: a multi-key script is accepted; without a shared tag it is refused.

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { createRedisClient, whenReady } from '../redis/client.js';
 import { uniqueSuffix } from './infrastructure.js';
@@ -118,11 +118,20 @@ export async function killKafkaBroker(node: number): Promise<void> {
   process.kill(await pidOf(path.join(DATA, 'kafka-cluster', `node-${node}`, 'kafka.pid')), 'SIGKILL');
 }
 
-/** The master serving `key`'s slot, as host:port. */
-export async function masterOf(client: Cluster, key: string): Promise<string> {
+type SlotRange = [from: number, to: number, master: [host: string, port: number, ...rest: unknown[]]];
+
+async function slotRanges(client: Cluster | Redis): Promise<SlotRange[]> {
+  return (await client.cluster('SLOTS')) as unknown as SlotRange[];
+}
+
+/** The master serving `key`'s slot, as host:port ('' when no node serves it); any node can answer. */
+export async function masterOf(client: Cluster | Redis, key: string): Promise<string> {
   const slot = Number(await client.cluster('KEYSLOT', key));
-  const slots = (await client.cluster('SLOTS')) as Array<[number, number, [string, number, string]]>;
-  const range = slots.find(([from, to]) => slot >= from && slot <= to);
-  if (!range) throw new Error(`no master serves slot ${slot}`);
-  return `${range[2][0]}:${range[2][1]}`;
+  const range = (await slotRanges(client)).find(([from, to]) => slot >= from && slot <= to);
+  return range ? `${range[2][0]}:${range[2][1]}` : '';
+}
+
+/** Every master serving slots, as host:port, sorted. */
+export async function masterAddresses(client: Cluster | Redis): Promise<string[]> {
+  return [...new Set((await slotRanges(client)).map(([, , [host, port]]) => `${host}:${port}`))].sort();
 }

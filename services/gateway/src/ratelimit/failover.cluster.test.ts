@@ -6,6 +6,7 @@ import {
   createClusterClient,
   createTestRedisCluster,
   killRedisNode,
+  masterAddresses,
   masterOf,
   restoreClusters,
 } from '@vantageedge/shared/testing/cluster';
@@ -75,13 +76,7 @@ describe('rate limits while a Redis Cluster master fails over', () => {
         }),
       );
     }
-    const masters = [
-      ...new Set(
-        ((await redis.client.cluster('SLOTS')) as Array<[number, number, [string, number]]>).map(
-          ([, , [host, port]]) => `${host}:${port}`,
-        ),
-      ),
-    ].sort();
+    const masters = await masterAddresses(redis.client);
     expect(masters).toHaveLength(3);
     const victim = masters[0]!;
 
@@ -106,7 +101,7 @@ describe('rate limits while a Redis Cluster master fails over', () => {
         ['open', openId!],
         ['closed', closedId!],
       ] as const) {
-        const tenant = tenantWith(null, tenantId);
+        const tenant = tenantWith(null, tenantId as ReturnType<typeof randomUUID>);
         const route = routeWith({
           requests_per_second: 1,
           algorithm: 'sliding_window',
@@ -172,10 +167,7 @@ describe('rate limits while a Redis Cluster master fails over', () => {
     try {
       for (let i = 0; i < 600; i++) {
         const info = String(await observer.cluster('INFO'));
-        const slot = Number(await observer.cluster('KEYSLOT', `{${probe}}`));
-        const slots = (await observer.cluster('SLOTS')) as Array<[number, number, [string, number]]>;
-        const owner = slots.find(([from, to]) => slot >= from && slot <= to);
-        const ownerAddress = owner ? `${owner[2][0]}:${owner[2][1]}` : '';
+        const ownerAddress = await masterOf(observer, `{${probe}}`);
         if (info.includes('cluster_state:ok') && ownerAddress && ownerAddress !== victim) {
           failoverMs = performance.now() - killedAt;
           break;
