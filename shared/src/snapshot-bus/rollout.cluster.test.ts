@@ -1,9 +1,14 @@
 import { afterAll } from 'vitest';
-import { createTestRedisCluster } from '../testing/cluster.js';
+import { createRedisClient } from '../redis/client.js';
+import { createTestRedisCluster, TEST_CLUSTER } from '../testing/cluster.js';
 import { describeRolloutContract } from './rollout.contract.js';
 
 const redis = await createTestRedisCluster('rollout');
 
 afterAll(() => redis.cleanup());
 
-describeRolloutContract('redis cluster', () => ({ redis: redis.client, prefix: redis.prefix }));
+describeRolloutContract('redis cluster', () => ({
+  redis: redis.client,
+  prefix: redis.prefix,
+  newClient: () => createRedisClient({ clusterNodes: TEST_CLUSTER.redisNodes, commandTimeoutMs: 2_000 }),
+}));

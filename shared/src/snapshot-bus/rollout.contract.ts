@@ -12,6 +12,8 @@ export interface RolloutTarget {
   redis: RedisClient;
   /** A ROLLOUT_KEY_PREFIX no other test uses. */
   prefix: string;
+  /** A new client made as the services make theirs (createRedisClient), returned before it is connected. */
+  newClient(): RedisClient;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,6 +66,34 @@ export function describeRolloutContract(name: string, target: () => RolloutTarge
       expect((await read()).map((r) => r.replicaId)).toEqual([b.id]);
       await b.stop();
       expect(await read()).toEqual([]);
+    });
+
+    // Regression test: a gateway starts its heartbeat as soon as it is caught up with the topic, which on
+    // an empty or small topic comes before its Redis client has connected (a Cluster client must first
+    // discover the slots). The first write failed and the replica stayed out of rollout status for a
+    // whole beat, so `wait_for_rollout` answered "complete" without it.
+    it('shows a replica whose heartbeat started before its client connected as soon as it connects', async () => {
+      const { prefix, newClient, redis } = target();
+      const client = newClient();
+      const tenant = randomUUID();
+      const id = `gw-${randomUUID()}`;
+      const heartbeat = startRolloutHeartbeat({
+        redis: client,
+        replicaId: id,
+        prefix,
+        intervalMs: 60_000,
+        appliedVersions: () => new Map([[tenant, 7n]]),
+      });
+      try {
+        const listed = await until(
+          () => readReplicaVersions(redis, tenant, { prefix }),
+          (v) => v.length === 1,
+        );
+        expect(listed.map((r) => [r.replicaId, r.appliedVersion])).toEqual([[id, 7n]]);
+      } finally {
+        await heartbeat.stop();
+        client.disconnect();
+      }
     });
 
     it('drops a replica that stopped heartbeating once its TTL has passed', async () => {

@@ -1,4 +1,6 @@
 import { afterAll } from 'vitest';
+import { createRedisClient } from '../redis/client.js';
+import { TEST_INFRA } from '../testing/infrastructure.js';
 import { createTestRedis } from '../testing/redis.js';
 import { describeRolloutContract } from './rollout.contract.js';
 
@@ -6,4 +8,8 @@ const redis = createTestRedis('rollout');
 
 afterAll(() => redis.cleanup());
 
-describeRolloutContract('redis', () => ({ redis: redis.client, prefix: redis.prefix }));
+describeRolloutContract('redis', () => ({
+  redis: redis.client,
+  prefix: redis.prefix,
+  newClient: () => createRedisClient({ url: TEST_INFRA.redisUrl, commandTimeoutMs: 2_000 }),
+}));
