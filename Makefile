@@ -152,6 +152,10 @@ bench-replay: install ## Read-model replay on local PostgreSQL: events/s over 10
 bench-propagation: install ## Snapshot propagation on local PostgreSQL+Kafka: 3 replicas, 1,000 tenants, p50/p99 of 200 updates; cold start 1,000x20 routes (~3 min)
 	@bash infra/infra.sh up postgres kafka
 	@node --expose-gc --import tsx services/gateway/src/config-plane/bench/propagation-bench.ts
+.PHONY: bench-capacity
+bench-capacity: install ## One replica's cold start, CPU and memory at 1k/10k/50k tenants; snapshot size vs the topic limit (~5 min)
+	@bash infra/infra.sh up kafka
+	@node --expose-gc --max-old-space-size=4096 --import tsx services/gateway/src/config-plane/bench/capacity-bench.ts
 .PHONY: bench-upstream
 bench-upstream: install ## Gateway upstream hot path: acquire+release ns/op per LB algorithm and target count (~30 s)
 	@$(TSX) services/gateway/src/upstream/bench/upstream-bench.ts
