@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import {
   type ClerkTestKeys,
   type ClerkTokenClaims,
@@ -300,6 +301,8 @@ export interface GatewayReplica {
   agent: http.Agent;
   /** A request to `path` on this replica for tenant host `<subdomain>.localhost`. */
   get(subdomain: string, pathname: string, headers?: Record<string, string>): Promise<HttpResponse>;
+  /** A request to `path` on this replica with the Host header `host` (e.g. a custom domain). */
+  getHost(host: string, pathname: string, headers?: Record<string, string>): Promise<HttpResponse>;
 }
 
 export interface AdminResponse {
@@ -312,6 +315,8 @@ export interface AdminResponse {
 export interface SystemOptions {
   /** Extra environment for every gateway replica. */
   gatewayEnv?: Record<string, string>;
+  /** Extra environment for the control plane (e.g. DNS_RESOLVER). */
+  controlPlaneEnv?: Record<string, string>;
   /** Kafka bootstrap brokers; default the shared local broker (a private one for fault tests). */
   kafkaBrokers?: readonly string[];
   /** Redis for every service; default the shared local server (a private one for fault tests). */
@@ -372,6 +377,8 @@ export class TestSystem {
       PLATFORM_ADMIN_USER_IDS: this.adminUserId,
       LOG_LEVEL: 'info',
       OTEL_ENABLED: 'false',
+      // The test origins run on 127.0.0.1 (the services' own listeners stay refused).
+      ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
     };
   }
 
@@ -381,6 +388,7 @@ export class TestSystem {
     const env = this.commonEnv();
     const cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
       ...env,
+      ...this.options.controlPlaneEnv,
       CONTROL_PLANE_PORT: String(port),
       CONTROL_PLANE_HOST: '127.0.0.1',
     });
@@ -437,6 +445,8 @@ export class TestSystem {
               headers: { host: `${subdomain}.localhost`, ...headers },
               agent,
             }),
+          getHost: (host, pathname, headers = {}) =>
+            httpRequest(`${url}${pathname}`, { headers: { host, ...headers }, agent }),
         };
         this.gateways.push(replica);
         await waitForHttp(service, `${replica.adminUrl}/readyz`, { timeoutMs: 90_000 });

@@ -1,3 +1,4 @@
+import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type { ResourceType } from './schema.js';
 
@@ -36,15 +37,16 @@ export function resourceOfStream(stream: string): { type: string; id: string } {
 
 /** Field names whose values never leave the control plane, wherever they appear in event data. */
 const SECRET_FIELDS = new Set(['key_hash', 'key', 'plaintext', 'secret', 'password', 'client_secret']);
-/** Private members of a JWK (RFC 7518 §6): service_jwks should only hold public keys, but be sure. */
+/** Private members of a JWK (RFC 7518 §6): service keys should only be public keys, but be sure. */
 const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
+
+/** Arrays of JWKs in event data: service_accounts[].keys, and the retired service_jwks. */
+const JWK_LISTS: ReadonlySet<string> = new Set(['keys', 'service_jwks']);
 
 /** A deep copy of event data without secrets. */
 export function redactSecrets(value: unknown, parentKey = ''): unknown {
   if (Array.isArray(value)) {
-    return value.map((item) =>
-      parentKey === 'service_jwks' ? redactJwk(item) : redactSecrets(item, parentKey),
-    );
+    return value.map((item) => (JWK_LISTS.has(parentKey) ? redactJwk(item) : redactSecrets(item, parentKey)));
   }
   if (typeof value !== 'object' || value === null) return value;
   const copy: Record<string, unknown> = {};
@@ -73,8 +75,27 @@ function tenantIdOf(event: RecordedEvent): string | null {
   return event.metadata.tenant_id;
 }
 
+/**
+ * The resource an event is about. Users share their tenant's stream (older logs have them in
+ * `user-<id>` streams), so their events name the user in their data; every other event's resource
+ * is its stream. Both layouts give the same audit entries.
+ */
+export function resourceOf(event: RecordedEvent): { type: string; id: string } {
+  if (isControlPlaneEvent(event)) {
+    switch (event.type) {
+      case 'UserAdded':
+      case 'UserRoleChanged':
+      case 'UserRemoved':
+        return { type: 'user', id: event.data.user_id };
+      default:
+        break;
+    }
+  }
+  return resourceOfStream(event.stream);
+}
+
 export function toAuditEntry(event: RecordedEvent): AuditEntry {
-  const resource = resourceOfStream(event.stream);
+  const resource = resourceOf(event);
   return {
     position: event.position,
     event_id: event.id,

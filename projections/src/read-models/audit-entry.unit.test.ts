@@ -47,6 +47,12 @@ describe('audit entries', () => {
       settings: { service_jwks: [{ kty: 'RSA', n: 'modulus', e: 'AQAB', d: 'private', p: 'x', q: 'y' }] },
     });
     expect(redacted).toEqual({ settings: { service_jwks: [{ kty: 'RSA', n: 'modulus', e: 'AQAB' }] } });
+    const accounts = redactSecrets({
+      settings: { service_accounts: [{ id: 'svc', keys: [{ kty: 'EC', kid: 'k', x: 'x', d: 'private' }] }] },
+    });
+    expect(accounts).toEqual({
+      settings: { service_accounts: [{ id: 'svc', keys: [{ kty: 'EC', kid: 'k', x: 'x' }] }] },
+    });
   });
 
   it('names the resource after the stream, and the tenant after the data when metadata has none', () => {
@@ -65,5 +71,29 @@ describe('audit entries', () => {
       metadata: { ...metadata, tenant_id: null },
     });
     expect(entry.tenant_id).toBe('t1');
+  });
+
+  it('names a user event after the user, whether it sits in its tenant stream or an older user stream', () => {
+    const userId = '9d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6';
+    const event = (stream: string): RecordedEvent => ({
+      id: '0b9f7f5e-6d0c-4c49-8d0c-2f5b6a4b9a03',
+      type: 'UserRoleChanged',
+      stream,
+      revision: 4n,
+      position: 11n,
+      data: {
+        user_id: userId,
+        tenant_id: metadata.tenant_id,
+        clerk_user_id: 'user_bob',
+        email: 'bob@example.com',
+        role: 'admin',
+        changed_fields: ['role'],
+      },
+      metadata,
+    });
+    const inTenantStream = toAuditEntry(event(`tenant-${metadata.tenant_id}`));
+    const inUserStream = toAuditEntry(event(`user-${userId}`));
+    expect(inTenantStream).toMatchObject({ resource_type: 'user', resource_id: userId });
+    expect({ ...inTenantStream, stream: '' }).toEqual({ ...inUserStream, stream: '' });
   });
 });

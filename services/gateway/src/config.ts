@@ -1,6 +1,14 @@
 import { hostname } from 'node:os';
 import { parseConfig } from '@vantageedge/shared/config/load-config';
-import { booleanFlag, commaList, observabilitySettings, port } from '@vantageedge/shared/config/settings';
+import {
+  booleanFlag,
+  commaList,
+  observabilitySettings,
+  platformBaseDomainSettings,
+  port,
+} from '@vantageedge/shared/config/settings';
+import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
+import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import { z } from 'zod';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
@@ -9,11 +17,8 @@ export const gatewaySettings = {
   GATEWAY_ADMIN_PORT: port.default(8001),
   /** Interface both listeners bind to. */
   GATEWAY_HOST: z.string().min(1).default('0.0.0.0'),
-  GATEWAY_BASE_DOMAINS: commaList
-    .pipe(
-      z.array(z.string().regex(/^[a-z0-9.-]+$/i, 'must be a comma-separated list of domain names')).min(1),
-    )
-    .default(['vantageedge.dev', 'localhost']),
+  /** PLATFORM_BASE_DOMAINS (or its earlier name GATEWAY_BASE_DOMAINS): read with platformBaseDomains(). */
+  ...platformBaseDomainSettings,
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters'),
   /**
    * Clerk's PEM public key: tokens verified without a network call (RSA-2048 only). Line breaks may
@@ -76,8 +81,19 @@ export const gatewaySettings = {
    * them per tenant only, for deployments with many routes.
    */
   GATEWAY_METRICS_PER_ROUTE: booleanFlag.default(true),
-  /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
-  GATEWAY_TRUST_PROXY: booleanFlag.default(false),
+  /**
+   * CIDR ranges of the load balancers/proxies in front of the gateway. Only a peer in them has its
+   * X-Forwarded-* / Forwarded / client-address headers kept; the client is the rightmost
+   * X-Forwarded-For address not in these ranges. Empty: every peer is the client.
+   */
+  GATEWAY_TRUSTED_PROXIES: cidrListSetting.default([]),
+  /** Deprecated: `true` means GATEWAY_TRUSTED_PROXIES = private and loopback ranges (when that is unset). */
+  GATEWAY_TRUST_PROXY: booleanFlag.optional(),
+  /**
+   * Addresses the gateway never connects to for a tenant (origins, health checks, OIDC JWKS), checked
+   * after DNS resolution; its own listeners are refused whatever this says.
+   */
+  ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   ...observabilitySettings,

@@ -7,9 +7,14 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  * the resource plus the names of the fields that changed, so every consumer can fold them without
  * knowing the previous state and the audit log can show what changed.
  *
- * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`.
+ * Streams: `tenant-<id>` (the tenant and its users: TenantCreated/Updated/Deleted and
+ * UserAdded/RoleChanged/Removed), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`.
+ * Logs written before users moved into their tenant's stream keep them in `user-<id>` streams; every
+ * consumer folds user events by their data, so both layouts project the same way.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
- * `tenant_user:<tenant id>:<clerk user id>`.
+ * `tenant_user:<tenant id>:<clerk user id>`, `custom_domain:<domain>` (held by the tenant's stream, so a
+ * host name belongs to at most one tenant platform-wide from the moment it is claimed), and `user:<user id>`
+ * (held by the tenant stream a user lives in: how a command finds a user by id).
  */
 
 export const USER_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
@@ -47,6 +52,20 @@ export interface ApiKeyState {
   expires_at: string | null;
 }
 
+/** How a custom domain's ownership was established. */
+export type CustomDomainVerificationMethod = 'dns_txt' | 'platform_admin';
+
+/** A host name a tenant claimed (in the tenant's stream); it serves traffic only once verified. */
+export interface CustomDomainClaim {
+  tenant_id: string;
+  /** Read-model id of this claim. */
+  custom_domain_id: string;
+  /** Canonical host name: lower-case ASCII (punycode), no port, no trailing dot. */
+  domain: string;
+  /** The value `_vantageedge-challenge.<domain>` must hold (TXT) to prove ownership. */
+  verification_token: string;
+}
+
 export interface ControlPlaneEventMap {
   TenantCreated: TenantState;
   TenantUpdated: TenantState & { changed_fields: string[] };
@@ -66,6 +85,14 @@ export interface ControlPlaneEventMap {
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
   /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
   CachePurgeRequested: { tenant_id: string; route_id: string | null };
+  CustomDomainAdded: CustomDomainClaim;
+  CustomDomainVerified: {
+    tenant_id: string;
+    custom_domain_id: string;
+    domain: string;
+    method: CustomDomainVerificationMethod;
+  };
+  CustomDomainRemoved: { tenant_id: string; custom_domain_id: string; domain: string };
 }
 
 export type ControlPlaneEventType = keyof ControlPlaneEventMap;
@@ -80,6 +107,7 @@ export type ControlPlaneEvent = {
 
 export const streamName = {
   tenant: (id: string) => `tenant-${id}`,
+  /** Where users lived before they moved into their tenant's stream (read, never written). */
   user: (id: string) => `user-${id}`,
   origin: (id: string) => `origin-${id}`,
   route: (id: string) => `route-${id}`,
@@ -91,6 +119,8 @@ export const reservation = {
   clerkOrg: (orgId: string) => `clerk_org:${orgId}`,
   apiKeyHash: (hash: string) => `api_key_hash:${hash}`,
   tenantUser: (tenantId: string, clerkUserId: string) => `tenant_user:${tenantId}:${clerkUserId}`,
+  user: (userId: string) => `user:${userId}`,
+  customDomain: (domain: string) => `custom_domain:${domain}`,
 } as const;
 
 /** Narrows a stored event to a control-plane event by type (data shapes are trusted: we wrote them). */
@@ -115,4 +145,7 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyRotated',
   'ApiKeyRevoked',
   'CachePurgeRequested',
+  'CustomDomainAdded',
+  'CustomDomainVerified',
+  'CustomDomainRemoved',
 ]);
