@@ -1,5 +1,5 @@
-import { createClusterClient, createTestRedisCluster, masterOf } from '@vantageedge/shared/testing/cluster';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createClusterClient, createTestRedisCluster, masterOf } from '../testing/cluster.js';
 import { duplicateForSubscribe, type RedisClient } from './client.js';
 
 const redis = await createTestRedisCluster('client');

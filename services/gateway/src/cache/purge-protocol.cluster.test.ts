@@ -1,6 +1,6 @@
 import { createClusterClient, createTestRedisCluster } from '@vantageedge/shared/testing/cluster';
 import { afterAll } from 'vitest';
-import { describePurgeProtocol } from './purge-protocol.scenario.js';
+import { describePurgeProtocol } from './purge-protocol.contract.js';
 
 const redis = await createTestRedisCluster('cache-purge-protocol');
 

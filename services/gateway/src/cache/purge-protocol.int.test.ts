@@ -2,7 +2,7 @@ import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { createTestRedis } from '@vantageedge/shared/testing/redis';
 import { afterAll } from 'vitest';
-import { describePurgeProtocol } from './purge-protocol.scenario.js';
+import { describePurgeProtocol } from './purge-protocol.contract.js';
 
 const redis = createTestRedis('cache-purge-protocol');
 
