@@ -57,6 +57,8 @@ export const PUBLISHED_ENTRY_POINTS: ReadonlyArray<{
       'read-models/position',
       'read-models/replay',
       'snapshots/snapshot-state',
+      // Config at a past position folds the tenant's events with the snapshot projector's own fold.
+      'snapshots/fold',
       // POST /api/v1/admin/republish-snapshots queues every snapshot for the snapshot projector.
       'snapshots/republish',
     ],
