@@ -47,7 +47,7 @@ const parse = (document: unknown) => configDocument.parse(document);
 const plan = (document: unknown, deleted = NOTHING_DELETED) => planConfig(current, parse(document), deleted);
 
 /** The current config as a person would write it: no ids, routes naming their origin. */
-function handWritten() {
+function handWritten(): { tenant: object; origins: object[]; routes: Array<Record<string, unknown>> } {
   return {
     tenant: { name: 'Acme', subdomain: 'acme' },
     origins: [{ name: 'users-api', url: 'http://127.0.0.1:9/' }],
@@ -70,10 +70,7 @@ describe('config plan', () => {
 
   it('updates only the fields that changed, and shows them as dotted paths', () => {
     const document = handWritten();
-    document.routes[0] = {
-      ...document.routes[0]!,
-      rate_limit: { requests_per_second: 5 },
-    } as (typeof document.routes)[0];
+    document.routes[0] = { ...document.routes[0], rate_limit: { requests_per_second: 5 } };
     const result = plan(document);
     expect(result.steps).toEqual([
       {
