@@ -1,6 +1,4 @@
-// The purge protocol (generation bump + pub/sub) belongs to the gateways' response cache; the control
-// plane uses that module only to send purges, never to cache.
-import { createResponseCache } from '@vantageedge/gateway/cache/index';
+import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
@@ -40,16 +38,7 @@ export function controlPlaneAppFromConfig(
   },
 ): express.Express {
   const purger =
-    cachePurger ??
-    (redis
-      ? createResponseCache({
-          redis,
-          l1MaxBytes: 1024,
-          registry: metrics,
-          logger,
-          keyPrefix: config.GATEWAY_REDIS_KEY_PREFIX,
-        })
-      : undefined);
+    cachePurger ?? (redis ? createRedisCachePurger(redis, config.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   return createControlPlaneApp({
     ...(redis
       ? {

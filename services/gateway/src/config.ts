@@ -56,6 +56,17 @@ export const gatewaySettings = {
     .int()
     .min(1)
     .default(64 * 1024 * 1024),
+  /**
+   * Bytes all in-flight cache fills of a replica may buffer together; beyond it, responses stream
+   * through uncached (X-Cache: BYPASS). Each fill buffers up to its policy's max_body_bytes.
+   */
+  GATEWAY_CACHE_FILL_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024),
+  /** Variants stored per URL when the origin's responses vary (Vary); more are served but not stored. */
+  GATEWAY_CACHE_MAX_VARIANTS: z.coerce.number().int().min(1).max(1_000).default(16),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   /** Active health probes this replica sends per second over all origins; over it, probes are skipped. */
