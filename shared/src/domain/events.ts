@@ -7,7 +7,8 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  * the resource plus the names of the fields that changed, so every consumer can fold them without
  * knowing the previous state and the audit log can show what changed.
  *
- * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`.
+ * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`, and per tenant
+ * `config-<tenant id>` (rollbacks of its config).
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
  * `tenant_user:<tenant id>:<clerk user id>`.
  */
@@ -66,6 +67,12 @@ export interface ControlPlaneEventMap {
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
   /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
   CachePurgeRequested: { tenant_id: string; route_id: string | null };
+  /**
+   * A rollback of the tenant's gateway config to the config it had after event `to_position` (decimal),
+   * recorded before the compensating events, which name this event as their causation. `from_version`
+   * is the config version it started from; `changes` how many resources it restores, changes or removes.
+   */
+  ConfigRolledBack: { tenant_id: string; to_position: string; from_version: string; changes: number };
 }
 
 export type ControlPlaneEventType = keyof ControlPlaneEventMap;
@@ -84,6 +91,7 @@ export const streamName = {
   origin: (id: string) => `origin-${id}`,
   route: (id: string) => `route-${id}`,
   apiKey: (id: string) => `apikey-${id}`,
+  config: (tenantId: string) => `config-${tenantId}`,
 } as const;
 
 export const reservation = {
@@ -115,4 +123,5 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyRotated',
   'ApiKeyRevoked',
   'CachePurgeRequested',
+  'ConfigRolledBack',
 ]);

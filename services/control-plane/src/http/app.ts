@@ -13,6 +13,7 @@ import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
+import { configDocumentJsonSchema } from '../schemas/config-document.js';
 import { createCommandRouter } from './command-router.js';
 import { DOCS_PAGE } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
@@ -138,6 +139,11 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   });
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
+  });
+  // The tenant document's JSON Schema (vantageedge dump writes files that point editors here).
+  const documentSchema = configDocumentJsonSchema();
+  app.get('/schemas/tenant-config.json', (_req, res) => {
+    res.type('application/schema+json').send(JSON.stringify(documentSchema));
   });
   app.get('/docs', (_req, res) => {
     res.type('html').send(DOCS_PAGE);
