@@ -28,6 +28,8 @@ export interface CommandContext {
   requestId: string;
   /** The If-Match revision, when the client sent one. */
   ifMatch?: bigint | undefined;
+  /** The event that caused this command's events (a config rollback's ConfigRolledBack), if any. */
+  causationId?: string | undefined;
 }
 
 /** The outcome the HTTP layer reports: the resource, its stream revision (ETag) and event position. */
@@ -47,7 +49,7 @@ export function eventMetadata(
     actor: ctx.caller.userId,
     tenant_id: tenantId,
     correlation_id: ctx.requestId,
-    causation_id: null,
+    causation_id: ctx.causationId ?? null,
     occurred_at: deps.clock().toISOString(),
     schema_version: 1,
   };

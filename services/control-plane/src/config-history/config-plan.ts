@@ -3,7 +3,6 @@ import {
   healthCheck,
   loadBalancing,
   type OriginConfig,
-  type RouteConfig,
 } from '@vantageedge/shared/domain/gateway-config';
 import { DomainError } from '../domain/decision.js';
 import type { ConfigDocument, OriginEntry, RouteEntry } from '../schemas/config-document.js';
@@ -47,10 +46,10 @@ export interface ConfigPlan {
   steps: PlanStep[];
 }
 
-/** Ids the tenant once had and deleted, which a document may bring back under the same id. */
+/** Ids of origins and routes the tenant once had and deleted: a document may bring them back. */
 export interface DeletedResources {
-  origins: ReadonlyMap<string, OriginConfig>;
-  routes: ReadonlyMap<string, RouteConfig>;
+  origins: ReadonlySet<string>;
+  routes: ReadonlySet<string>;
 }
 
 /** A document the current config cannot be turned into: 400 naming the document's field. */
@@ -181,8 +180,8 @@ export function planConfig(
       });
       return;
     }
-    const past = deleted.origins.get(id);
-    if (!past) throw invalid('no origin of this tenant has this id', `${field}.id`, 'unknown origin id');
+    if (!deleted.origins.has(id))
+      throw invalid('no origin of this tenant has this id', `${field}.id`, 'unknown origin id');
     steps.push({ action: 'restore_origin', id, origin: fields });
     changes.push({
       resource: 'origin',

@@ -41,7 +41,7 @@ const current: TenantConfig = {
   routes: [users, posts],
   api_keys: [{ id: randomUUID(), name: 'ci', scopes: [], expires_at: null }],
 };
-const NOTHING_DELETED: DeletedResources = { origins: new Map(), routes: new Map() };
+const NOTHING_DELETED: DeletedResources = { origins: new Set(), routes: new Set() };
 
 const parse = (document: unknown) => configDocument.parse(document);
 const plan = (document: unknown, deleted = NOTHING_DELETED) => planConfig(current, parse(document), deleted);
@@ -125,7 +125,7 @@ describe('config plan', () => {
   it('re-creates a deleted route of the tenant under its own id', () => {
     const deleted = routeConfig.parse({ ...users, id: randomUUID(), path_pattern: '/gone/*' });
     const document = documentOf({ ...current, routes: [...current.routes, deleted] });
-    const result = plan(document, { origins: new Map(), routes: new Map([[deleted.id, deleted]]) });
+    const result = plan(document, { origins: new Set(), routes: new Set([deleted.id]) });
     expect(result.steps).toEqual([
       {
         action: 'restore_route',

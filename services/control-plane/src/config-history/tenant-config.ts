@@ -66,3 +66,16 @@ export async function tenantConfigAt(
 ): Promise<TenantConfigAt> {
   return foldTenantConfig(await readTenantEvents(source, tenantId, position));
 }
+
+/** A tenant's config at any position, and the newest position: what config commands read. */
+export interface TenantConfigs {
+  head(): Promise<bigint>;
+  at(tenantId: string, position: bigint): Promise<TenantConfigAt>;
+}
+
+export function tenantConfigs(source: TenantEventSource): TenantConfigs {
+  return {
+    head: () => source.store.headPosition(),
+    at: (tenantId, position) => tenantConfigAt(source, tenantId, position),
+  };
+}

@@ -11,6 +11,7 @@ import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
+import { tenantConfigs } from '../config-history/tenant-config.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { configDocumentJsonSchema } from '../schemas/config-document.js';
@@ -32,6 +33,8 @@ export interface ControlPlaneAppDeps {
   rotationGraceSeconds?: number;
   /** Largest accepted JSON body; larger → 413. Default 64 KiB. */
   bodyLimitBytes?: number;
+  /** Largest tenant document (config plan and apply); larger → 413. Default 4 MiB. */
+  documentLimitBytes?: number;
   logger?: Logger;
   metrics?: Registry;
   clock?: () => Date;
@@ -45,6 +48,8 @@ export interface ControlPlaneAppDeps {
   tenantLimits?: TenantLimits;
 }
 
+/** Under /api/v1: the commands that take a tenant document. */
+const DOCUMENT_PATHS = /^\/tenants\/[^/]+\/config\/(plan|apply)\/?$/;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
@@ -151,10 +156,19 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
 
   const authorizer = createAuthorizer(deps.tenantDirectory);
   // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
+  const documentJson = express.json({
+    limit: deps.documentLimitBytes ?? 4 * 1024 * 1024,
+    type: JSON_TYPES,
+    strict: true,
+  });
+  // A tenant document holds a whole config: it may be larger than any other body.
+  const documentBody: RequestHandler = (req, res, next) =>
+    DOCUMENT_PATHS.test(req.path) ? documentJson(req, res, next) : next();
   app.use(
     '/api/v1',
     createCallerMiddleware(deps.auth),
     requireJsonBody,
+    documentBody,
     express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
   );
   app.use(
@@ -171,6 +185,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
       tenantLimits: deps.tenantLimits,
+      tenantConfigs: tenantConfigs({ store: deps.store, pool: deps.pool }),
     }),
   );
   if (deps.rollout) app.use(createRolloutRouter({ ...deps.rollout, authorizer }));

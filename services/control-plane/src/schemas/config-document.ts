@@ -123,3 +123,17 @@ function uniqueValues(
 export function configDocumentJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(configDocument, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }
+
+/** POST /api/v1/tenants/:id/config/rollback */
+export const rollbackBody = z.strictObject({
+  /** An event position: the config the tenant had right after it is restored. */
+  to_position: z
+    .union([
+      z.string().regex(/^\d{1,19}$/, 'must be an event position (a non-negative integer)'),
+      z.number().int('must be an integer').min(0).max(Number.MAX_SAFE_INTEGER),
+    ])
+    .transform((value) => BigInt(value)),
+  /** Only say what would change. */
+  dry_run: z.boolean().default(false),
+});
+export type RollbackBody = z.infer<typeof rollbackBody>;
