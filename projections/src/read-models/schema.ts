@@ -7,7 +7,15 @@ export const READ_MODELS_PROJECTION = 'read_models';
 export const READ_MODELS_SCHEMA = 'read_models';
 
 /** Every table the projector maintains, all folded from the log alone (so all rebuilt by a replay). */
-export const READ_MODEL_TABLES = ['tenants', 'users', 'origins', 'routes', 'api_keys', 'audit_log'] as const;
+export const READ_MODEL_TABLES = [
+  'tenants',
+  'users',
+  'origins',
+  'routes',
+  'api_keys',
+  'custom_domains',
+  'audit_log',
+] as const;
 export type ReadModelTable = (typeof READ_MODEL_TABLES)[number];
 
 /** The values of `audit_log.resource_type` (a filter of the audit-log query). */

@@ -6,8 +6,8 @@ import {
   originConfig,
   type RouteConfig,
   routeConfig,
+  storedTenantSettings,
   type TenantSnapshot,
-  tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
 import { withRoute } from './route-order.js';
 
@@ -37,11 +37,15 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'ApiKeyIssued':
     case 'ApiKeyRotated':
     case 'ApiKeyRevoked':
-      return event.data.tenant_id;
-    // Users do not reach the gateway; cache purges travel on their own channel (see README).
+    // Who the tenant's users are decides who may call its jwt routes when it has no Clerk org.
     case 'UserAdded':
-    case 'UserRoleChanged':
     case 'UserRemoved':
+    case 'CustomDomainVerified':
+    case 'CustomDomainRemoved':
+      return event.data.tenant_id;
+    // Roles and pending domains do not reach the gateway; cache purges travel on their own channel.
+    case 'UserRoleChanged':
+    case 'CustomDomainAdded':
     case 'CachePurgeRequested':
     // A rollback marker: the compensating events that follow it change the snapshot.
     case 'ConfigRolledBack':
@@ -88,14 +92,26 @@ export function foldSnapshotEvent(
 
   if (event.type === 'TenantCreated' || event.type === 'TenantUpdated') {
     const data = event.data;
+    const previous = current?.snapshot.tenant;
     const tenant = {
       id: data.tenant_id,
       name: data.name,
       subdomain: data.subdomain,
+      subdomain_position:
+        previous?.subdomain === data.subdomain && previous.subdomain_position !== undefined
+          ? previous.subdomain_position
+          : version,
       clerk_org_id: data.clerk_org_id,
-      settings: tenantSettings.parse(data.settings),
+      // Legacy settings (unverified custom_domains, unbound service_jwks) are dropped, never applied.
+      settings: storedTenantSettings.parse(data.settings),
     };
-    const base = current?.snapshot ?? { origins: [], routes: [], api_keys: [] };
+    const base = current?.snapshot ?? {
+      custom_domains: [],
+      users: [],
+      origins: [],
+      routes: [],
+      api_keys: [],
+    };
     return {
       status: 'live',
       snapshot: {
@@ -104,6 +120,8 @@ export function foldSnapshotEvent(
         version,
         event_time: eventTime,
         tenant,
+        custom_domains: base.custom_domains,
+        users: base.users,
         origins: base.origins,
         routes: base.routes,
         api_keys: base.api_keys,
@@ -118,7 +136,7 @@ export function foldSnapshotEvent(
 
   const snapshot = current.snapshot;
   const next = (
-    changes: Partial<Pick<TenantSnapshot, 'origins' | 'routes' | 'api_keys'>>,
+    changes: Partial<Pick<TenantSnapshot, 'origins' | 'routes' | 'api_keys' | 'custom_domains' | 'users'>>,
   ): SnapshotState => ({
     status: 'live',
     snapshot: { ...snapshot, ...changes, version, event_time: eventTime },
@@ -157,6 +175,26 @@ export function foldSnapshotEvent(
     case 'ApiKeyRevoked':
       if (!snapshot.api_keys.some((key) => key.id === event.data.api_key_id)) return current;
       return next({ api_keys: snapshot.api_keys.filter((key) => key.id !== event.data.api_key_id) });
+    case 'UserAdded': {
+      const { user_id, clerk_user_id } = event.data;
+      return next({ users: replaceById(snapshot.users ?? [], { id: user_id, clerk_user_id }) });
+    }
+    case 'UserRemoved': {
+      const users = snapshot.users ?? [];
+      if (!users.some((user) => user.id === event.data.user_id)) return current;
+      return next({ users: users.filter((user) => user.id !== event.data.user_id) });
+    }
+    case 'CustomDomainVerified': {
+      const domains = (snapshot.custom_domains ?? []).filter((d) => d.domain !== event.data.domain);
+      return next({
+        custom_domains: [...domains, { domain: event.data.domain, verified_position: version }],
+      });
+    }
+    case 'CustomDomainRemoved': {
+      const domains = snapshot.custom_domains ?? [];
+      if (!domains.some((d) => d.domain === event.data.domain)) return current;
+      return next({ custom_domains: domains.filter((d) => d.domain !== event.data.domain) });
+    }
     default:
       return current;
   }

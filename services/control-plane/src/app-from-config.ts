@@ -1,4 +1,5 @@
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
@@ -7,6 +8,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
+import { createTxtLookup } from './commands/dns-txt.js';
 import { tenantLimitsFromConfig } from './commands/tenant-limits.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createControlPlaneApp } from './http/app.js';
@@ -63,6 +65,10 @@ export function controlPlaneAppFromConfig(
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
     },
     tenantDirectory: createTenantDirectory(pool),
+    customDomains: {
+      baseDomains: platformBaseDomains(config),
+      lookupTxt: createTxtLookup(config.DNS_RESOLVER ?? []),
+    },
     apiKeyPepper: config.API_KEY_PEPPER,
     rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromConfig(config),

@@ -1,6 +1,12 @@
 import { hostname } from 'node:os';
 import { parseConfig } from '@vantageedge/shared/config/load-config';
-import { booleanFlag, commaList, observabilitySettings, port } from '@vantageedge/shared/config/settings';
+import {
+  booleanFlag,
+  commaList,
+  observabilitySettings,
+  platformBaseDomainSettings,
+  port,
+} from '@vantageedge/shared/config/settings';
 import { z } from 'zod';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
@@ -9,11 +15,8 @@ export const gatewaySettings = {
   GATEWAY_ADMIN_PORT: port.default(8001),
   /** Interface both listeners bind to. */
   GATEWAY_HOST: z.string().min(1).default('0.0.0.0'),
-  GATEWAY_BASE_DOMAINS: commaList
-    .pipe(
-      z.array(z.string().regex(/^[a-z0-9.-]+$/i, 'must be a comma-separated list of domain names')).min(1),
-    )
-    .default(['vantageedge.dev', 'localhost']),
+  /** PLATFORM_BASE_DOMAINS (or its earlier name GATEWAY_BASE_DOMAINS): read with platformBaseDomains(). */
+  ...platformBaseDomainSettings,
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters'),
   /**
    * Clerk's PEM public key: tokens verified without a network call (RSA-2048 only). Line breaks may

@@ -1,7 +1,8 @@
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { createCacheStage } from './cache/cache-stage.js';
 import { MemoryCacheStore } from './cache/memory-cache-store.js';
 import { RedisCacheStore } from './cache/redis-cache-store.js';
@@ -68,10 +69,16 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     logger,
   });
   const cacheStage = createCacheStage(responseCache);
+  const hostsRefused = new Counter({
+    name: 'vantageedge_gateway_host_claims_refused_total',
+    help: 'Hosts a snapshot names that this replica does not route to that tenant, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   const remoteJwks = remoteJwksFromConfig(config, registry);
   const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const store = new GatewayConfigStore({
-    baseDomains: config.GATEWAY_BASE_DOMAINS,
+    baseDomains: platformBaseDomains(config),
     remoteJwks,
     hooks: [
       rateLimitStage,
@@ -82,6 +89,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
       createUpstreamSet(origin, { tenantId, registry, logger, probeBudget }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
+    onHostRefused: (refusal) => hostsRefused.inc({ reason: refusal.reason }),
     onCloseError: (error) => logger.warn('closing an upstream set failed', { error: String(error) }),
   });
 

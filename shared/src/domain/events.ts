@@ -10,7 +10,8 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`, and per tenant
  * `config-<tenant id>` (rollbacks of its config).
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
- * `tenant_user:<tenant id>:<clerk user id>`.
+ * `tenant_user:<tenant id>:<clerk user id>`, `custom_domain:<domain>` (held by the tenant's stream, so a
+ * host name belongs to at most one tenant platform-wide from the moment it is claimed).
  */
 
 export const USER_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
@@ -48,6 +49,20 @@ export interface ApiKeyState {
   expires_at: string | null;
 }
 
+/** How a custom domain's ownership was established. */
+export type CustomDomainVerificationMethod = 'dns_txt' | 'platform_admin';
+
+/** A host name a tenant claimed (in the tenant's stream); it serves traffic only once verified. */
+export interface CustomDomainClaim {
+  tenant_id: string;
+  /** Read-model id of this claim. */
+  custom_domain_id: string;
+  /** Canonical host name: lower-case ASCII (punycode), no port, no trailing dot. */
+  domain: string;
+  /** The value `_vantageedge-challenge.<domain>` must hold (TXT) to prove ownership. */
+  verification_token: string;
+}
+
 export interface ControlPlaneEventMap {
   TenantCreated: TenantState;
   TenantUpdated: TenantState & { changed_fields: string[] };
@@ -73,6 +88,14 @@ export interface ControlPlaneEventMap {
    * is the config version it started from; `changes` how many resources it restores, changes or removes.
    */
   ConfigRolledBack: { tenant_id: string; to_position: string; from_version: string; changes: number };
+  CustomDomainAdded: CustomDomainClaim;
+  CustomDomainVerified: {
+    tenant_id: string;
+    custom_domain_id: string;
+    domain: string;
+    method: CustomDomainVerificationMethod;
+  };
+  CustomDomainRemoved: { tenant_id: string; custom_domain_id: string; domain: string };
 }
 
 export type ControlPlaneEventType = keyof ControlPlaneEventMap;
@@ -99,6 +122,7 @@ export const reservation = {
   clerkOrg: (orgId: string) => `clerk_org:${orgId}`,
   apiKeyHash: (hash: string) => `api_key_hash:${hash}`,
   tenantUser: (tenantId: string, clerkUserId: string) => `tenant_user:${tenantId}:${clerkUserId}`,
+  customDomain: (domain: string) => `custom_domain:${domain}`,
 } as const;
 
 /** Narrows a stored event to a control-plane event by type (data shapes are trusted: we wrote them). */
@@ -124,4 +148,7 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyRevoked',
   'CachePurgeRequested',
   'ConfigRolledBack',
+  'CustomDomainAdded',
+  'CustomDomainVerified',
+  'CustomDomainRemoved',
 ]);

@@ -7,7 +7,7 @@ import type { TenantConfig } from './tenant-config.js';
  * the routes is not a change of its own (gateways derive it from the routes' contents).
  */
 
-export const CONFIG_RESOURCES = ['tenant', 'origin', 'route', 'api_key'] as const;
+export const CONFIG_RESOURCES = ['tenant', 'custom_domain', 'user', 'origin', 'route', 'api_key'] as const;
 export type ConfigResource = (typeof CONFIG_RESOURCES)[number];
 export const CHANGE_KINDS = ['added', 'removed', 'changed'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
@@ -32,9 +32,14 @@ export interface ConfigChange {
   after: unknown;
 }
 
-/** The parts of a config that are compared; api_keys undefined = keys are not compared. */
+/**
+ * The parts of a config that are compared. Keys, custom domains and users are compared only when both
+ * sides list them (a document holds none of them: apply and rollback leave them alone).
+ */
 export type ConfigContent = Pick<TenantConfig, 'tenant' | 'origins' | 'routes'> & {
   api_keys?: TenantConfig['api_keys'] | undefined;
+  custom_domains?: TenantConfig['custom_domains'] | undefined;
+  users?: TenantConfig['users'] | undefined;
 };
 
 export function routeName(route: { methods: readonly string[]; path_pattern: string }): string {
@@ -54,6 +59,21 @@ export function diffConfigs(from: ConfigContent, to: ConfigContent): ConfigChang
       before: from.tenant,
       after: to.tenant,
     });
+  }
+  if (from.custom_domains !== undefined && to.custom_domains !== undefined) {
+    const byDomain = (list: TenantConfig['custom_domains']) =>
+      list.map((entry) => ({ id: entry.domain, ...entry }));
+    changes.push(
+      ...diffById(
+        'custom_domain',
+        byDomain(from.custom_domains),
+        byDomain(to.custom_domains),
+        (d) => d.domain,
+      ),
+    );
+  }
+  if (from.users !== undefined && to.users !== undefined) {
+    changes.push(...diffById('user', from.users, to.users, (user) => user.clerk_user_id));
   }
   changes.push(...diffById('origin', from.origins, to.origins, (origin) => origin.name));
   changes.push(...diffById('route', from.routes, to.routes, routeName));

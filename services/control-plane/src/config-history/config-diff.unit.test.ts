@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { routeConfig, tenantSettings } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
 import { type ConfigContent, diffConfigs, fieldChanges, sameJson } from './config-diff.js';
 
@@ -7,7 +8,7 @@ const tenant = {
   name: 'Acme',
   subdomain: 'acme',
   clerk_org_id: null,
-  settings: { rate_limit: null, oidc: null, service_jwks: [], custom_domains: [] },
+  settings: tenantSettings.parse({}),
 };
 const origin = {
   id: randomUUID(),
@@ -35,20 +36,15 @@ const origin = {
     half_open_requests: 1,
   },
 };
-const route = (overrides: Record<string, unknown> = {}) => ({
-  id: randomUUID(),
-  origin_id: origin.id,
-  path_pattern: '/users/*',
-  methods: ['GET'],
-  priority: 0,
-  auth_mode: 'public' as const,
-  required_scopes: [],
-  require_tenant_org: true,
-  strip_prefix: null,
-  rate_limit: null,
-  cache_policy: null,
-  ...overrides,
-});
+const route = (overrides: Record<string, unknown> = {}) =>
+  routeConfig.parse({
+    id: randomUUID(),
+    origin_id: origin.id,
+    path_pattern: '/users/*',
+    methods: ['GET'],
+    auth_mode: 'public',
+    ...overrides,
+  });
 const limit = {
   algorithm: 'token_bucket' as const,
   requests_per_second: 5,
@@ -101,6 +97,20 @@ describe('config diff', () => {
     ).toEqual([
       { field: 'rate_limit.requests_per_second', from: 5, to: 50 },
       { field: 'methods', from: ['GET'], to: ['GET', 'POST'] },
+    ]);
+  });
+
+  it('compares custom domains by name and users by id when both sides list them', () => {
+    const base = { tenant, origins: [], routes: [] };
+    const user = { id: randomUUID(), clerk_user_id: 'user_ann' };
+    const changes = diffConfigs(
+      { ...base, custom_domains: [{ domain: 'old.acme.test', verified_position: '3' }], users: [] },
+      { ...base, custom_domains: [{ domain: 'api.acme.test', verified_position: '9' }], users: [user] },
+    );
+    expect(changes.map((change) => [change.resource, change.change, change.name])).toEqual([
+      ['custom_domain', 'added', 'api.acme.test'],
+      ['custom_domain', 'removed', 'old.acme.test'],
+      ['user', 'added', 'user_ann'],
     ]);
   });
 

@@ -20,10 +20,10 @@ export function documentOf(config: TenantConfig, { originNames = true } = {}): U
   const nameCounts = new Map<string, number>();
   for (const origin of config.origins) nameCounts.set(origin.name, (nameCounts.get(origin.name) ?? 0) + 1);
   const originName = new Map(config.origins.map((origin) => [origin.id, origin.name]));
-  const { id: tenantId, ...tenant } = config.tenant;
+  const { id: tenantId, name, subdomain, clerk_org_id, settings } = config.tenant;
   return {
     format: CONFIG_DOCUMENT_FORMAT,
-    tenant: { id: tenantId, ...tenant },
+    tenant: { id: tenantId, name, subdomain, clerk_org_id, settings },
     origins: config.origins,
     routes: config.routes.map(({ origin_id, ...route }) => {
       const name = originName.get(origin_id);

@@ -10,6 +10,10 @@ import type pg from 'pg';
 export const CONFIG_EVENT_TYPES = [
   'TenantCreated',
   'TenantUpdated',
+  'CustomDomainVerified',
+  'CustomDomainRemoved',
+  'UserAdded',
+  'UserRemoved',
   'OriginAdded',
   'OriginUpdated',
   'OriginRemoved',
@@ -112,6 +116,14 @@ export function summarize(eventType: string, data: Record<string, unknown>): str
       return 'API key rotated';
     case 'ApiKeyRevoked':
       return 'API key revoked';
+    case 'CustomDomainVerified':
+      return `custom domain ${text(data['domain'])} verified`;
+    case 'CustomDomainRemoved':
+      return `custom domain ${text(data['domain'])} removed`;
+    case 'UserAdded':
+      return `user ${text(data['clerk_user_id'])} added`;
+    case 'UserRemoved':
+      return 'user removed';
     case 'ConfigRolledBack':
       return `rolled back to position ${text(data['to_position'])} (${String(data['changes'])} changes)`;
     default:

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { originConfig, routeConfig } from '@vantageedge/shared/domain/gateway-config';
+import { originConfig, routeConfig, tenantSettings } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../domain/decision.js';
 import { configDocument } from '../schemas/config-document.js';
@@ -35,12 +35,15 @@ const current: TenantConfig = {
     name: 'Acme',
     subdomain: 'acme',
     clerk_org_id: null,
-    settings: { rate_limit: null, oidc: null, service_jwks: [], custom_domains: [] },
+    settings: tenantSettings.parse({}),
   },
+  custom_domains: [],
+  users: [],
   origins: [origin],
   routes: [users, posts],
   api_keys: [{ id: randomUUID(), name: 'ci', scopes: [], expires_at: null }],
 };
+const OIDC = { issuer: 'https://login.acme.test', audience: 'api', jwks_url: 'https://login.acme.test/jwks' };
 const NOTHING_DELETED: DeletedResources = { origins: new Set(), routes: new Set() };
 
 const parse = (document: unknown) => configDocument.parse(document);
@@ -142,13 +145,13 @@ describe('config plan', () => {
     expect(result.steps).toEqual([{ action: 'update_tenant', changes: { name: 'Acme Inc' } }]);
     const reset = plan({
       ...handWritten(),
-      tenant: { name: 'Acme', subdomain: 'acme', settings: { custom_domains: ['api.acme.test'] } },
+      tenant: { name: 'Acme', subdomain: 'acme', settings: { oidc: OIDC } },
     });
     expect(reset.steps).toEqual([
       {
         action: 'update_tenant',
         changes: {
-          settings: { rate_limit: null, oidc: null, service_jwks: [], custom_domains: ['api.acme.test'] },
+          settings: { rate_limit: null, oidc: OIDC, service_accounts: [] },
         },
       },
     ]);

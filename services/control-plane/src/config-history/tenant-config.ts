@@ -14,6 +14,10 @@ export interface TenantConfig {
   version: string;
   event_time: string;
   tenant: TenantSnapshot['tenant'];
+  /** Verified custom domains: the hosts the gateways answered for it, besides its subdomain. */
+  custom_domains: TenantSnapshot['custom_domains'];
+  /** Its user list: who its jwt routes admitted when it has no Clerk org. */
+  users: TenantSnapshot['users'];
   origins: TenantSnapshot['origins'];
   /** In the order gateways match them. */
   routes: TenantSnapshot['routes'];
@@ -52,6 +56,8 @@ export function toTenantConfig(snapshot: TenantSnapshot): TenantConfig {
     version: snapshot.version,
     event_time: snapshot.event_time,
     tenant: snapshot.tenant,
+    custom_domains: snapshot.custom_domains,
+    users: snapshot.users,
     origins: snapshot.origins,
     routes: snapshot.routes,
     api_keys: snapshot.api_keys.map(({ key_hash: _, ...key }) => key),

@@ -24,8 +24,8 @@ export interface TenantEventSource {
   pool: pg.Pool;
 }
 
-/** Only these streams hold events that change a gateway snapshot (users never reach gateways). */
-const CONFIG_RESOURCE_TYPES = ['tenant', 'origin', 'route', 'api_key'];
+/** Streams of a tenant whose events never change its snapshot: cache purges and rollback markers. */
+const NOT_CONFIG_RESOURCE_TYPES = ['cache', 'config'];
 const STREAM_READS_IN_PARALLEL = 8;
 const TAIL_PAGE = 1_000;
 
@@ -73,9 +73,9 @@ async function indexedStreams(
      )
      select (select position from checkpoint)::text as checkpoint,
             array(select distinct stream from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
-                   where tenant_id = $1 and resource_type = any($4::text[])
+                   where tenant_id = $1 and resource_type <> all($4::text[])
                      and position <= least($2::bigint, (select position from checkpoint))) as streams`,
-    [tenantId, upTo.toString(), READ_MODELS_PROJECTION, CONFIG_RESOURCE_TYPES],
+    [tenantId, upTo.toString(), READ_MODELS_PROJECTION, NOT_CONFIG_RESOURCE_TYPES],
   );
   const row = rows[0];
   return { checkpoint: BigInt(row?.checkpoint ?? '0'), streams: row?.streams ?? [] };

@@ -10,6 +10,7 @@ import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { tenantConfigs } from '../config-history/tenant-config.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
@@ -44,6 +45,8 @@ export interface ControlPlaneAppDeps {
   rollout?: RolloutDeps;
   /** Cache purge endpoints (POST /api/v1/routes/:id/cache/purge, /tenants/:id/cache/purge). */
   cachePurger?: CachePurger;
+  /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
+  customDomains?: CustomDomainDeps;
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
 }
@@ -184,6 +187,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       onCommand: (command, outcome) => commands.inc({ command, outcome }),
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
+      customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
       tenantConfigs: tenantConfigs({ store: deps.store, pool: deps.pool }),
     }),

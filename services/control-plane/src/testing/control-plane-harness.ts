@@ -15,6 +15,7 @@ import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testi
 import type { Authorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from '../queries/router.js';
@@ -58,6 +59,8 @@ export async function startControlPlane(
     /** Mount the query router and run the read-model projector (the whole admin API). */
     withReadSide?: boolean;
     cachePurger?: CachePurger;
+    /** Base domains and TXT lookups of the custom-domain commands (e.g. a test DNS server's). */
+    customDomains?: CustomDomainDeps;
     tenantLimits?: TenantLimits;
   } = {},
 ): Promise<ControlPlaneHarness> {
@@ -85,6 +88,7 @@ export async function startControlPlane(
       : {}),
     apiKeyPepper: TEST_PEPPER,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
+    ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
