@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import {
   type ClerkTestKeys,
   type ClerkTokenClaims,
@@ -368,6 +369,8 @@ export class TestSystem {
       PLATFORM_ADMIN_USER_IDS: this.adminUserId,
       LOG_LEVEL: 'info',
       OTEL_ENABLED: 'false',
+      // The test origins run on 127.0.0.1 (the services' own listeners stay refused).
+      ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
     };
   }
 

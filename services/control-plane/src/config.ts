@@ -10,6 +10,7 @@ import {
   postgresUrl,
 } from '@vantageedge/shared/config/settings';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { z } from 'zod';
@@ -48,6 +49,8 @@ export const controlPlaneSettings = {
   CLERK_AUTHORIZED_PARTIES: commaList.default([]),
   PLATFORM_ADMIN_USER_IDS: commaList.default([]),
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
+  /** Origin targets and OIDC jwks_url naming a literal address in these ranges are refused (400). */
+  ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** PLATFORM_BASE_DOMAINS (or GATEWAY_BASE_DOMAINS): read with platformBaseDomains(). */
   ...platformBaseDomainSettings,
   /** DNS servers for custom-domain ownership proofs; unset: the system's resolvers. */

@@ -7,6 +7,8 @@ import {
   platformBaseDomainSettings,
   port,
 } from '@vantageedge/shared/config/settings';
+import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
+import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import { z } from 'zod';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
@@ -79,8 +81,19 @@ export const gatewaySettings = {
    * them per tenant only, for deployments with many routes.
    */
   GATEWAY_METRICS_PER_ROUTE: booleanFlag.default(true),
-  /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
-  GATEWAY_TRUST_PROXY: booleanFlag.default(false),
+  /**
+   * CIDR ranges of the load balancers/proxies in front of the gateway. Only a peer in them has its
+   * X-Forwarded-* / Forwarded / client-address headers kept; the client is the rightmost
+   * X-Forwarded-For address not in these ranges. Empty: every peer is the client.
+   */
+  GATEWAY_TRUSTED_PROXIES: cidrListSetting.default([]),
+  /** Deprecated: `true` means GATEWAY_TRUSTED_PROXIES = private and loopback ranges (when that is unset). */
+  GATEWAY_TRUST_PROXY: booleanFlag.optional(),
+  /**
+   * Addresses the gateway never connects to for a tenant (origins, health checks, OIDC JWKS), checked
+   * after DNS resolution; its own listeners are refused whatever this says.
+   */
+  ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   ...observabilitySettings,

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
+import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
@@ -13,6 +15,7 @@ import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
 import type { RequestStage } from './pipeline/exchange.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
+import { trustedProxiesFromSettings } from './proxy/client-address.js';
 
 export interface StartGatewayOptions {
   config: GatewayConfig;
@@ -24,6 +27,8 @@ export interface StartGatewayOptions {
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
+  /** The policy the upstream sets connect through: both listeners are registered as never-a-target. */
+  addressPolicy?: OriginAddressPolicy;
   /** The replica's remote key sets (shared with the config store's OIDC key sets). */
   remoteJwks?: RemoteJwksRegistry;
 }
@@ -60,10 +65,15 @@ function closeServer(server: Server): Promise<void> {
 }
 
 /** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
-export function remoteJwksFromConfig(config: GatewayConfig, registry: Registry): RemoteJwksRegistry {
+export function remoteJwksFromConfig(
+  config: GatewayConfig,
+  registry: Registry,
+  addressPolicy?: OriginAddressPolicy,
+): RemoteJwksRegistry {
   return new RemoteJwksRegistry({
     policy: { cooldownMs: config.GATEWAY_JWKS_COOLDOWN_SECONDS * 1000 },
     registry,
+    ...(addressPolicy ? { addressPolicy } : {}),
   });
 }
 
@@ -71,6 +81,8 @@ export function remoteJwksFromConfig(config: GatewayConfig, registry: Registry):
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
   const metrics = new GatewayMetrics(registry, { perRoute: config.GATEWAY_METRICS_PER_ROUTE });
+  const trustedProxies = trustedProxiesFromSettings(config);
+  if (trustedProxies.warning !== undefined) logger.warn(trustedProxies.warning);
   const handler = createGatewayHandler({
     store,
     authenticator: new Authenticator({
@@ -83,7 +95,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       },
       tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
-      remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry),
+      remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),
       failureLimiter: new AuthFailureLimiter({
         maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
         registry,
@@ -91,7 +103,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     }),
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
-    trustProxy: config.GATEWAY_TRUST_PROXY,
+    trustedProxies: trustedProxies.ranges,
+    baseDomains: platformBaseDomains(config),
     stages: options.stages ?? [],
     metrics,
     accessLog: new AccessLog(logger, config.GATEWAY_ACCESS_LOG_SAMPLE_RATE),
@@ -124,6 +137,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   const trafficPort = await listen(trafficServer, config.GATEWAY_PORT, config.GATEWAY_HOST);
   const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_HOST);
+  options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: trafficPort });
+  options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: adminPort });
   logger.info('gateway listening', { traffic_port: trafficPort, admin_port: adminPort });
 
   return {

@@ -9,10 +9,10 @@ import {
   planConfig,
 } from '../config-history/config-plan.js';
 import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
-import { DomainError, type Lifecycle } from '../domain/decision.js';
+import type { Lifecycle } from '../domain/decision.js';
+import { invalid, notFound, preconditionFailed } from '../domain/errors.js';
 import { originDecider } from '../domain/origin.js';
 import { routeDecider } from '../domain/route.js';
-import { ApiError } from '../http/errors.js';
 import { type ConfigDocument, configDocument } from '../schemas/config-document.js';
 import {
   type CommandContext,
@@ -64,7 +64,7 @@ async function currentConfig(
 ): Promise<{ config: TenantConfig; head: bigint }> {
   const head = await deps.tenantConfigs.head();
   const at = await deps.tenantConfigs.at(tenantId, head);
-  if (at.status !== 'live') throw new DomainError('not_found', 'tenant not found', 'id');
+  if (at.status !== 'live') throw notFound('tenant', 'id');
   return { config: at.config, head };
 }
 
@@ -205,11 +205,9 @@ const stepContext = (ctx: CommandContext, causationId?: string): CommandContext 
 
 function requireVersion(ifMatch: bigint | undefined, current: TenantConfig): void {
   if (ifMatch === undefined || ifMatch.toString() === current.version) return;
-  throw new ApiError(
-    412,
-    'precondition_failed',
+  throw preconditionFailed(
     `If-Match "${ifMatch}" is not the tenant's config version "${current.version}": the config changed since it was read`,
-    [{ field: 'if-match', issue: 'stale config version' }],
+    'stale config version',
   );
 }
 
@@ -248,16 +246,11 @@ export async function rollbackTenantConfig(
   const { config: current, head } = await currentConfig(deps, tenantId);
   const toPosition = request.to_position;
   if (toPosition > head) {
-    throw new DomainError(
-      'invalid',
-      `to_position is beyond the newest event position (${head})`,
-      'to_position',
-    );
+    throw invalid(`to_position is beyond the newest event position (${head})`, 'to_position');
   }
   const target = await deps.tenantConfigs.at(tenantId, toPosition);
   if (target.status !== 'live') {
-    throw new DomainError(
-      'invalid',
+    throw invalid(
       target.status === 'absent'
         ? `the tenant did not exist yet at position ${toPosition}`
         : `the tenant was deleted at position ${target.version}`,
@@ -267,8 +260,7 @@ export async function rollbackTenantConfig(
   const parsed = configDocument.safeParse(documentOf(target.config, { originNames: false }));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new DomainError(
-      'invalid',
+    throw invalid(
       `the config at position ${toPosition} breaks today's rules at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? ''}`,
       'to_position',
     );

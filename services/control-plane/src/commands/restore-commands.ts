@@ -1,10 +1,8 @@
 import type { OriginState, RouteState } from '@vantageedge/shared/domain/events';
 import { streamName } from '@vantageedge/shared/domain/events';
-import type { Lifecycle } from '../domain/decision.js';
 import { originDecider } from '../domain/origin.js';
 import { restoreDecider } from '../domain/restore.js';
 import { routeDecider } from '../domain/route.js';
-import { notFound } from '../http/errors.js';
 import type { OriginResource, RouteResource } from '../schemas/resources.js';
 import {
   type CommandContext,
@@ -13,14 +11,17 @@ import {
   eventMetadata,
   requireAccess,
 } from './context.js';
-import { type HandledCommand, handleCommand } from './handle-command.js';
+import { handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireOriginOfTenant } from './lookups.js';
+import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
+import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
 import { originView, routeView } from './views.js';
 
 /**
  * Re-creating a deleted origin or route under its own id, with the checks its create command makes
- * (write access, a live tenant, the tenant's limits, a live origin of the same tenant for a route).
+ * (write access, a live tenant, the tenant's limits, today's origin address policy, a live origin of
+ * the same tenant for a route).
  */
 
 const restoreOriginDecider = restoreDecider<OriginState>(originDecider, {
@@ -32,16 +33,6 @@ const restoreRouteDecider = restoreDecider<RouteState>(routeDecider, {
   created: 'RouteCreated',
 });
 
-function outcomeOf<Data, Resource>(
-  what: string,
-  result: HandledCommand<Lifecycle<Data>>,
-  view: (state: Extract<Lifecycle<Data>, { data: Data }>) => Resource,
-): CommandOutcome<Resource> {
-  const { state, revision, position } = result;
-  if (state.status === 'absent' || revision === null || position === null) throw notFound(what);
-  return { resource: view(state), revision, position };
-}
-
 export async function restoreOrigin(
   deps: CommandDeps,
   ctx: CommandContext,
@@ -52,6 +43,8 @@ export async function restoreOrigin(
   requireShortStrings(deps, origin);
   requireTargetCount(deps, origin.targets);
   await requireRoomFor(deps, 'origins', origin.tenant_id);
+  // Targets allowed when the origin was deleted may not be any more.
+  requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(origin));
   const result = await handleCommand({
     store: deps.store,
     stream: streamName.origin(origin.origin_id),

@@ -4,7 +4,7 @@ import {
   loadBalancing,
   type OriginConfig,
 } from '@vantageedge/shared/domain/gateway-config';
-import { DomainError } from '../domain/decision.js';
+import { invalid } from '../domain/errors.js';
 import type { ConfigDocument, OriginEntry, RouteEntry } from '../schemas/config-document.js';
 import type { UpdateOriginBody, UpdateRouteBody, UpdateTenantBody } from '../schemas/requests.js';
 import { type ConfigChange, fieldChanges, routeName } from './config-diff.js';
@@ -51,10 +51,6 @@ export interface DeletedResources {
   origins: ReadonlySet<string>;
   routes: ReadonlySet<string>;
 }
-
-/** A document the current config cannot be turned into: 400 naming the document's field. */
-const invalid = (message: string, field: string, _issue: string) =>
-  new DomainError('invalid', message, field);
 
 export function originFieldsOf(entry: OriginEntry): OriginFields {
   return {

@@ -1,5 +1,6 @@
 import type { ControlPlaneEventType } from '@vantageedge/shared/domain/events';
-import { type Decider, DomainError, type DomainEvent, type Lifecycle } from './decision.js';
+import type { Decider, DomainEvent, Lifecycle } from './decision.js';
+import { conflict, notFound } from './errors.js';
 
 /**
  * Bringing a deleted origin or route back under its own id (a config rollback or a document that
@@ -17,13 +18,9 @@ export function restoreDecider<Data extends { tenant_id: string }>(
     initialState: resource.initialState,
     evolve: resource.evolve,
     decide(command, state) {
-      if (state.status === 'absent') throw new DomainError('not_found', `${spec.name} not found`);
-      if (state.status === 'active') {
-        throw new DomainError('conflict', `${spec.name} exists: change it instead of restoring it`);
-      }
-      if (state.data.tenant_id !== command.data.tenant_id) {
-        throw new DomainError('not_found', `${spec.name} not found`);
-      }
+      if (state.status === 'absent' || state.data.tenant_id !== command.data.tenant_id)
+        throw notFound(spec.name);
+      if (state.status === 'active') throw conflict(`${spec.name} exists: change it instead of restoring it`);
       // The creation event carries the resource's whole state, as when it was first created.
       return { events: [{ type: spec.created, data: command.data } as DomainEvent] };
     },

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
+import type { CookieDomainGuard } from './cookie-domains.js';
 import { downstreamResponseHeaders } from './forwarded-headers.js';
 
 export type ProxyFailure = {
@@ -43,6 +44,14 @@ function classify(error: unknown): ProxyFailure {
       outcome: { kind: 'reset' },
     };
   }
+  if (code === 'ORIGIN_ADDRESS_BLOCKED' || causeCode === 'ORIGIN_ADDRESS_BLOCKED') {
+    return {
+      status: 502,
+      code: 'origin_address_blocked',
+      message: "the origin's address is not allowed",
+      outcome: { kind: 'connect_error' },
+    };
+  }
   if (TIMEOUT_CODES.has(code)) {
     return {
       status: 504,
@@ -77,6 +86,8 @@ export interface ProxyCall {
   readonly hasBody: boolean;
   /** Set when the client did not declare a Content-Length: the body is counted as it streams. */
   readonly unknownLengthLimit: number | undefined;
+  /** Removes Set-Cookie Domain attributes that would reach other tenants' hosts. */
+  readonly cookieDomains: CookieDomainGuard;
 }
 
 /**
@@ -112,6 +123,9 @@ export async function proxyRequest(
         const outHeaders = downstreamResponseHeaders(
           headers as Record<string, string | string[] | undefined>,
         );
+        const setCookie = outHeaders['set-cookie'];
+        if (setCookie !== undefined)
+          outHeaders['set-cookie'] = call.cookieDomains.scope(setCookie, req.headers.host, exchange.tenant!);
         // Headers the gateway already set for this request (RateLimit*, X-Cache, …) win over the
         // origin's: writeHead() would otherwise let the origin's values replace them.
         for (const name of res.getHeaderNames()) delete outHeaders[name];
