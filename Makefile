@@ -37,6 +37,10 @@ node-version: ## Print the Node.js every target runs on (24; provisioned into .t
 build: install ## Bundle every service and CLI into dist/ (esbuild, source maps; npm packages stay in node_modules)
 	@$(TSX) scripts/build.ts
 
+.PHONY: tenant-config-schema
+tenant-config-schema: install ## Regenerate examples/gitops/tenant-config.schema.json from the tenant document's zod schema
+	@$(TSX) scripts/tenant-config-schema.ts && node_modules/.bin/biome format --write examples/gitops/tenant-config.schema.json >/dev/null
+
 ## ---- local infrastructure (PostgreSQL, Redis, Kafka on 127.0.0.1) ----
 .PHONY: infra-up infra-down infra-status infra-reset
 infra-up: install ## Install (if missing) and start PostgreSQL, Redis and Kafka; idempotent

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
@@ -376,4 +376,48 @@ describe('the vantageedge CLI against the running product', () => {
     const missing = await cli(['apply', '-f', invalid, '-t', '00000000-0000-4000-8000-000000000000']);
     expect(missing.code).toBe(4);
   }, 60_000);
+
+  it('the GitOps example job: diff tolerates differences, apply applies, and the next diff is clean', async () => {
+    const repo = path.join(cliFolder, 'gitops');
+    await mkdir(path.join(repo, 'tenants'), { recursive: true });
+    await copyFile(path.join(REPO_ROOT, 'examples/gitops/ci.sh'), path.join(repo, 'ci.sh'));
+    const document = parse(await readFile(documentFile, 'utf8')) as {
+      routes: Array<Record<string, unknown>>;
+    };
+    document.routes.push({ origin: 'backend', path_pattern: '/invoices/*', auth_mode: 'public' });
+    await writeFile(path.join(repo, 'tenants', `${SUBDOMAIN}.yaml`), stringify(document));
+    const env = {
+      ...process.env,
+      NODE_OPTIONS: '',
+      VANTAGEEDGE: `${process.execPath} ${path.join(REPO_ROOT, 'tools/cli/bin/vantageedge.js')}`,
+      VANTAGEEDGE_URL: system.controlPlaneUrl,
+      VANTAGEEDGE_TOKEN: await system.token(),
+      VANTAGEEDGE_CONFIG: path.join(repo, 'no-login.json'),
+      ROLLOUT_WAIT: '30s',
+    };
+    const job = (mode: string) =>
+      new Promise<CliRun>((resolve) => {
+        execFile(
+          'bash',
+          [path.join(repo, 'ci.sh'), mode],
+          { env, timeout: 90_000 },
+          (error, stdout, stderr) =>
+            resolve({
+              code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1,
+              stdout: stdout.toString(),
+              stderr: stderr.toString(),
+            }),
+        );
+      });
+    const pullRequest = await job('diff');
+    expect(pullRequest.code, pullRequest.stderr).toBe(0);
+    expect(pullRequest.stdout).toContain('+ route ANY /invoices/*');
+    const merged = await job('apply');
+    expect(merged.code, merged.stderr).toBe(0);
+    expect(merged.stdout).toContain('Applied 1 change to tooling');
+    expect((await served('/invoices/1')).map((answer) => answer.status)).toEqual([200, 200]);
+    const next = await job('diff');
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stdout).toContain('no changes');
+  }, 120_000);
 });

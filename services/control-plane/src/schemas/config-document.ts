@@ -119,9 +119,19 @@ function uniqueValues(
   });
 }
 
-/** The JSON Schema of the document (editors validate YAML files with it). */
+/**
+ * The JSON Schema of the document (editors validate YAML files with it, /schemas/tenant-config.json
+ * serves it), with the rules zod checks in code: an origin names its upstream by url or targets, a
+ * route its origin by name or id.
+ */
 export function configDocumentJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(configDocument, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(configDocument, { io: 'input', unrepresentable: 'any' }) as {
+    properties: Record<string, { items?: Record<string, unknown> }>;
+  };
+  const items = (collection: string) => schema.properties[collection]?.items;
+  Object.assign(items('origins') ?? {}, { oneOf: [{ required: ['url'] }, { required: ['targets'] }] });
+  Object.assign(items('routes') ?? {}, { oneOf: [{ required: ['origin'] }, { required: ['origin_id'] }] });
+  return schema;
 }
 
 /** POST /api/v1/tenants/:id/config/rollback */
