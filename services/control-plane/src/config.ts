@@ -27,6 +27,8 @@ export const controlPlaneSettings = {
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
+  /** After SIGTERM: how long commands and queries in flight may take before their connections are closed. */
+  CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
   CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
   /** Tenant documents (POST …/config/plan and …/config/apply) hold a whole config. */
   CONTROL_PLANE_DOCUMENT_LIMIT_BYTES: z.coerce.number().int().min(1024).max(67_108_864).default(4_194_304),
