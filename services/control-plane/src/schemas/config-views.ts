@@ -46,11 +46,9 @@ export const configDocumentAnswer = z.object({
   tenant_id: z.uuid(),
   position,
   version: position,
-  document: z
-    .record(z.string(), z.unknown())
-    .meta({
-      description: 'the tenant document (format, tenant, origins, routes), as /schemas/tenant-config.json',
-    }),
+  document: z.record(z.string(), z.unknown()).meta({
+    description: 'the tenant document (format, tenant, origins, routes), as /schemas/tenant-config.json',
+  }),
 });
 
 export const configHistoryEntry = z.object({
