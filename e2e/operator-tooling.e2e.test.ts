@@ -321,7 +321,7 @@ describe('the vantageedge CLI against the running product', () => {
   it('apply changes the tenant once, both replicas serve it, and a second apply appends nothing', async () => {
     const before = await head();
     const applied = await cli(['apply', '-f', documentFile, '--wait-for-rollout', '30s']);
-    expect(applied.code, applied.stderr + applied.stdout).toBe(0);
+    expect(applied.code, `${applied.stderr}${applied.stdout}\n${system.tails()}`).toBe(0);
     expect(applied.stdout).toMatch(/Applied 2 changes to tooling: config version \d+/);
     const after = await head();
     expect(after - before).toBe(2n);
