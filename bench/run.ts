@@ -180,6 +180,8 @@ async function startGatewayProcess(
       BENCH_REDIS_PREFIX: `${redisPrefix}${scenario.id}:`,
       BENCH_L1_BYTES: String(scenario.l1Bytes ?? 64 * 1024 * 1024),
       GATEWAY_ACCESS_LOG_SAMPLE_RATE: String(scenario.accessLog),
+      // Like the nginx it is compared with (keepalive_requests 1000000): no per-connection budget.
+      GATEWAY_MAX_REQUESTS_PER_CONNECTION: '0',
       LOG_LEVEL: 'info',
       ...(profileScenario === scenario.id
         ? { BENCH_PROFILE_FILE: path.join(profileDir, `gateway-${scenario.id}-${stamp}.cpuprofile`) }
@@ -218,7 +220,7 @@ async function measure(
   cpus: string,
   pid: number | undefined,
   durationSeconds: number,
-  extra: { connections?: number; delayMs?: number } = {},
+  extra: { connections?: number; delayMs?: number; pathVariants?: number } = {},
 ): Promise<{ result: LoadResult; usage: Usage | null }> {
   const before = pid ? processUsage(pid) : undefined;
   const t0 = process.hrtime.bigint();
@@ -229,6 +231,7 @@ async function measure(
     durationSeconds,
     cpus,
     ...(extra.delayMs ? { delayMs: extra.delayMs } : {}),
+    ...(extra.pathVariants ? { pathVariants: extra.pathVariants } : {}),
   });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const after = pid ? processUsage(pid) : undefined;
@@ -390,14 +393,23 @@ async function main(): Promise<void> {
         nginx: { url: nginxUrl, headers, pid: nginxPid, runs: [] as LoadResult[], usage: [] as Usage[] },
       };
       step(`${scenario.title}: warm-up`);
-      await measure(gwUrl, gwHeaders, plan.loadCpus, undefined, warmupSeconds);
-      await measure(nginxUrl, headers, plan.loadCpus, undefined, warmupSeconds);
+      // The warm-up also fills every URL of a cache scenario, so the measured runs are all HITs.
+      const variants = scenario.pathVariants ? { pathVariants: scenario.pathVariants } : {};
+      await measure(gwUrl, gwHeaders, plan.loadCpus, undefined, warmupSeconds, variants);
+      await measure(nginxUrl, headers, plan.loadCpus, undefined, warmupSeconds, variants);
       for (let i = 0; i < runs; i++) {
         const order = i % 2 === 0 ? (['gateway', 'nginx'] as const) : (['nginx', 'gateway'] as const);
         for (const name of order) {
           step(`${scenario.title}: run ${i + 1}/${runs} ${name}`);
           const side = sides[name];
-          const { result, usage } = await measure(side.url, side.headers, plan.loadCpus, side.pid, seconds);
+          const { result, usage } = await measure(
+            side.url,
+            side.headers,
+            plan.loadCpus,
+            side.pid,
+            seconds,
+            variants,
+          );
           side.runs.push(result);
           if (usage) side.usage.push(usage);
         }

@@ -131,6 +131,13 @@ describe('scenarios', () => {
     expect(snapshots.every((s) => s.routes.length === 20)).toBe(true);
   });
 
+  it('spreads the cache scenarios over more URLs than connections, so HITs from Redis are not coalesced', () => {
+    for (const id of ['cache-l1', 'cache-redis']) {
+      expect(SCENARIOS.find((s) => s.id === id)!.pathVariants, id).toBeGreaterThan(50);
+    }
+    expect(SCENARIOS.find((s) => s.id === 'public')!.pathVariants).toBeUndefined();
+  });
+
   it('configures the full pipeline with an exact limit and the access log, the fast variant with fast', () => {
     const limit = (id: string) =>
       SCENARIOS.find((s) => s.id === id)!.snapshots(ctx)[0]!.routes[0]!.rate_limit;

@@ -247,7 +247,12 @@ describe('snapshot fold', () => {
     // As stored before these fields were retired.
     const stored = { ...legacy, data } as unknown as ControlPlaneNewEvent;
     const snapshot = live(foldAll([recorded(stored, 1n)]));
-    expect(snapshot.tenant.settings).toEqual({ rate_limit: null, oidc: null, service_accounts: [], ip_rules: null });
+    expect(snapshot.tenant.settings).toEqual({
+      rate_limit: null,
+      oidc: null,
+      service_accounts: [],
+      ip_rules: null,
+    });
     expect(snapshot.custom_domains).toEqual([]);
     expect(tenantSnapshot.parse(snapshot)).toEqual(snapshot);
   });

@@ -1,6 +1,7 @@
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type express from 'express';
@@ -28,6 +29,7 @@ export function controlPlaneAppFromConfig(
     metrics,
     redis,
     cachePurger,
+    originAddressPolicy,
   }: {
     store: EventStore;
     pool: pg.Pool;
@@ -37,6 +39,11 @@ export function controlPlaneAppFromConfig(
     redis?: RedisClient | undefined;
     /** Single-process mode hands over the gateway's own cache. */
     cachePurger?: CachePurger | undefined;
+    /**
+     * Single-process mode shares the gateway's policy (which knows its listeners); otherwise one from
+     * ORIGIN_BLOCKED_CIDRS and the control plane's own listener.
+     */
+    originAddressPolicy?: OriginAddressPolicy | undefined;
   },
 ): express.Express {
   const purger =
@@ -53,6 +60,11 @@ export function controlPlaneAppFromConfig(
         }
       : {}),
     ...(purger ? { cachePurger: purger } : {}),
+    originAddressPolicy:
+      originAddressPolicy ??
+      new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
+        { host: config.CONTROL_PLANE_HOST, port: config.CONTROL_PLANE_PORT },
+      ]),
     store,
     pool,
     auth: {
@@ -73,6 +85,7 @@ export function controlPlaneAppFromConfig(
     rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromConfig(config),
     bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
+    documentLimitBytes: config.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     logger,
     metrics,
     queryRouter: (authorizer) =>

@@ -7,10 +7,15 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  * the resource plus the names of the fields that changed, so every consumer can fold them without
  * knowing the previous state and the audit log can show what changed.
  *
- * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`.
+ * Streams: `tenant-<id>` (the tenant and its users: TenantCreated/Updated/Deleted and
+ * UserAdded/RoleChanged/Removed), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`,
+ * `config-<tenant id>` (rollbacks of its config: ConfigRolledBack).
+ * Logs written before users moved into their tenant's stream keep them in `user-<id>` streams; every
+ * consumer folds user events by their data, so both layouts project the same way.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
  * `tenant_user:<tenant id>:<clerk user id>`, `custom_domain:<domain>` (held by the tenant's stream, so a
- * host name belongs to at most one tenant platform-wide from the moment it is claimed).
+ * host name belongs to at most one tenant platform-wide from the moment it is claimed), and `user:<user id>`
+ * (held by the tenant stream a user lives in: how a command finds a user by id).
  */
 
 export const USER_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
@@ -81,6 +86,12 @@ export interface ControlPlaneEventMap {
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
   /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
   CachePurgeRequested: { tenant_id: string; route_id: string | null };
+  /**
+   * A rollback of the tenant's gateway config to the config it had after event `to_position` (decimal),
+   * recorded before the compensating events, which name this event as their causation. `from_version`
+   * is the config version it started from; `changes` how many resources it restores, changes or removes.
+   */
+  ConfigRolledBack: { tenant_id: string; to_position: string; from_version: string; changes: number };
   CustomDomainAdded: CustomDomainClaim;
   CustomDomainVerified: {
     tenant_id: string;
@@ -103,10 +114,12 @@ export type ControlPlaneEvent = {
 
 export const streamName = {
   tenant: (id: string) => `tenant-${id}`,
+  /** Where users lived before they moved into their tenant's stream (read, never written). */
   user: (id: string) => `user-${id}`,
   origin: (id: string) => `origin-${id}`,
   route: (id: string) => `route-${id}`,
   apiKey: (id: string) => `apikey-${id}`,
+  config: (tenantId: string) => `config-${tenantId}`,
 } as const;
 
 export const reservation = {
@@ -114,6 +127,7 @@ export const reservation = {
   clerkOrg: (orgId: string) => `clerk_org:${orgId}`,
   apiKeyHash: (hash: string) => `api_key_hash:${hash}`,
   tenantUser: (tenantId: string, clerkUserId: string) => `tenant_user:${tenantId}:${clerkUserId}`,
+  user: (userId: string) => `user:${userId}`,
   customDomain: (domain: string) => `custom_domain:${domain}`,
 } as const;
 
@@ -139,6 +153,7 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyRotated',
   'ApiKeyRevoked',
   'CachePurgeRequested',
+  'ConfigRolledBack',
   'CustomDomainAdded',
   'CustomDomainVerified',
   'CustomDomainRemoved',

@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/config/settings';
 import { type RouteState, streamName } from '@vantageedge/shared/domain/events';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
-import { DomainError } from '../domain/decision.js';
-import { type Route, type RouteCommand, routeDecider } from '../domain/route.js';
-import { ApiError, notFound } from '../http/errors.js';
+import { DomainError, invalid } from '../domain/errors.js';
+import { type RouteCommand, routeDecider } from '../domain/route.js';
 import type { CreateRouteBody, UpdateRouteBody } from '../schemas/requests.js';
 import type { RouteResource } from '../schemas/resources.js';
 import {
@@ -15,17 +14,11 @@ import {
   requireAccess,
   tenantOf,
 } from './context.js';
-import { fold, type HandledCommand, handleCommand } from './handle-command.js';
+import { fold, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireOriginOfTenant, requireWritableResource } from './lookups.js';
+import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireRouteWithinLimits, requireShortStrings } from './tenant-limits.js';
 import { routeView } from './views.js';
-
-function outcome(result: HandledCommand<Route>): CommandOutcome<RouteResource> {
-  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
-    throw notFound('route');
-  }
-  return { resource: routeView(result.state), revision: result.revision, position: result.position };
-}
 
 export async function createRoute(
   deps: CommandDeps,
@@ -34,12 +27,7 @@ export async function createRoute(
 ): Promise<CommandOutcome<RouteResource>> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
-  if (body.origin_id !== null) await requireOriginOfTenant(deps, ctx, body.origin_id, body.tenant_id);
-  requireShortStrings(deps, body);
-  requireRouteWithinLimits(deps, body);
-  await requireSplitOriginsOfTenant(deps, ctx, body.traffic_split, body.tenant_id);
-  await requireHostsOfTenant(deps, body.match?.hosts ?? [], body.tenant_id);
-  await requireRoomFor(deps, 'routes', body.tenant_id);
+  await requireNewRouteFits(deps, ctx, body);
   const routeId = randomUUID();
   const { tenant_id, ...config } = body;
   const result = await handleCommand({
@@ -47,9 +35,9 @@ export async function createRoute(
     stream: streamName.route(routeId),
     decider: routeDecider,
     metadata: () => eventMetadata(deps, ctx, tenant_id),
-    command: () => ({ type: 'CreateRoute' as const, route: { route_id: routeId, tenant_id, ...config } }),
+    command: (): RouteCommand => ({ type: 'Create', data: { route_id: routeId, tenant_id, ...config } }),
   });
-  return outcome(result);
+  return outcomeOf('route', result, routeView);
 }
 
 export async function updateRoute(
@@ -76,10 +64,10 @@ export async function updateRoute(
       }
       if (body.match?.hosts !== undefined)
         await requireHostsOfTenant(deps, body.match.hosts, route.tenant_id);
-      return { type: 'UpdateRoute', changes: body };
+      return { type: 'Update', changes: body };
     },
   });
-  return outcome(result);
+  return outcomeOf('route', result, routeView);
 }
 
 export async function deleteRoute(
@@ -95,10 +83,27 @@ export async function deleteRoute(
     metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
     command: async (state): Promise<RouteCommand> => {
       await requireWritableResource(deps, ctx, state, 'route');
-      return { type: 'DeleteRoute' };
+      return { type: 'Delete' };
     },
   });
-  return outcome(result);
+  return outcomeOf('route', result, routeView);
+}
+
+/**
+ * The checks a route that comes into being makes (created, or restored under its old id): its origins
+ * and hosts are the tenant's own, and it fits the tenant's limits.
+ */
+export async function requireNewRouteFits(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  route: Omit<RouteState, 'route_id'>,
+): Promise<void> {
+  if (route.origin_id !== null) await requireOriginOfTenant(deps, ctx, route.origin_id, route.tenant_id);
+  requireShortStrings(deps, route);
+  requireRouteWithinLimits(deps, route);
+  await requireSplitOriginsOfTenant(deps, ctx, route.traffic_split, route.tenant_id);
+  await requireHostsOfTenant(deps, route.match?.hosts ?? [], route.tenant_id);
+  await requireRoomFor(deps, 'routes', route.tenant_id);
 }
 
 /** Every origin a traffic split names is a live origin of the route's tenant (field: its entry). */
@@ -112,15 +117,12 @@ async function requireSplitOriginsOfTenant(
     try {
       await requireOriginOfTenant(deps, ctx, entry.origin_id, tenantId);
     } catch (error) {
-      if (error instanceof ApiError) {
-        throw new ApiError(
-          error.status,
-          error.code,
-          error.message,
-          error.details.map((detail) => ({ ...detail, field: `traffic_split.origins.${index}.origin_id` })),
-        );
-      }
-      throw error;
+      if (!(error instanceof DomainError) || error.field !== 'origin_id') throw error;
+      const field = `traffic_split.origins.${index}.origin_id`;
+      throw new DomainError(error.kind, error.message, field, {
+        issue: error.issues[0]?.issue ?? error.message,
+        ...(error.code === undefined ? {} : { code: error.code }),
+      });
     }
   }
 }
@@ -145,8 +147,7 @@ async function requireHostsOfTenant(
   for (const domain of domains.keys()) own.add(domain);
   hosts.forEach((host, index) => {
     if (!own.has(host)) {
-      throw new DomainError(
-        'invalid',
+      throw invalid(
         `${host} is not a host of this tenant (its hosts: ${[...own].join(', ')})`,
         `match.hosts.${index}`,
       );

@@ -1,5 +1,5 @@
 import type { RouteState } from '@vantageedge/shared/domain/events';
-import { DomainError } from './decision.js';
+import { invalid } from './errors.js';
 
 /**
  * Rules between a route's fields that no single field's schema can check. Applied to the whole route
@@ -10,19 +10,14 @@ export function requireCoherentRoutePolicies(route: RouteState): void {
   const fixed = route.fixed_response ?? null;
   const redirect = route.redirect ?? null;
   if (fixed !== null && redirect !== null) {
-    throw new DomainError('invalid', 'give either fixed_response or redirect, not both', 'redirect');
+    throw invalid('give either fixed_response or redirect, not both', 'redirect');
   }
   const answersItself = fixed !== null || redirect !== null;
   if (!answersItself && route.origin_id === null) {
-    throw new DomainError(
-      'invalid',
-      'is required unless the route answers itself with fixed_response or redirect',
-      'origin_id',
-    );
+    throw invalid('is required unless the route answers itself with fixed_response or redirect', 'origin_id');
   }
   if ((route.rewrite_path ?? null) !== null && route.strip_prefix !== null) {
-    throw new DomainError(
-      'invalid',
+    throw invalid(
       'give either strip_prefix or rewrite_path (rewrite_path.from_prefix strips a prefix too)',
       'rewrite_path',
     );
@@ -31,8 +26,7 @@ export function requireCoherentRoutePolicies(route: RouteState): void {
   const split = route.traffic_split ?? null;
   if (split !== null && route.origin_id !== null) {
     if (!split.origins.some((entry) => entry.origin_id === route.origin_id)) {
-      throw new DomainError(
-        'invalid',
+      throw invalid(
         `must include the route's origin_id (${route.origin_id}) with its weight`,
         'traffic_split.origins',
       );
@@ -49,16 +43,14 @@ function requireTemplateFitsPattern(route: RouteState): void {
   const segments = template === '/' ? [] : template.slice(1).split('/');
   for (const segment of segments) {
     if (segment.startsWith(':') && !params.has(segment)) {
-      throw new DomainError(
-        'invalid',
+      throw invalid(
         `${segment} is not a parameter of path_pattern ${route.path_pattern}`,
         'rewrite_path.template',
       );
     }
   }
   if (segments.at(-1) === '*' && patternSegments.at(-1) !== '*') {
-    throw new DomainError(
-      'invalid',
+    throw invalid(
       `ends with * but path_pattern ${route.path_pattern} does not end with /*`,
       'rewrite_path.template',
     );

@@ -4,20 +4,28 @@ import type { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
 import { issueApiKey, revokeApiKey, rotateApiKey } from '../commands/api-key-commands.js';
 import { purgeRouteCache, purgeTenantCache } from '../commands/cache-commands.js';
-import type { CommandContext, CommandDeps, CommandOutcome } from '../commands/context.js';
+import { applyTenantConfig, planTenantConfig, rollbackTenantConfig } from '../commands/config-commands.js';
+import {
+  authorizeReplay,
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  type ReplayGuard,
+} from '../commands/context.js';
 import {
   addCustomDomain,
   domainParam,
   removeCustomDomain,
   verifyCustomDomain,
 } from '../commands/custom-domain-commands.js';
-import { toApiError } from '../commands/handle-command.js';
 import { addOrigin, removeOrigin, updateOrigin } from '../commands/origin-commands.js';
 import { createRoute, deleteRoute, updateRoute } from '../commands/route-commands.js';
 import { createTenant, deleteTenant, updateTenant } from '../commands/tenant-commands.js';
 import { addUser, changeUserRole, removeUser } from '../commands/user-commands.js';
+import type { TenantConfigs } from '../config-history/tenant-config.js';
 import { parseWaitForRollout } from '../rollout/parse-wait.js';
 import { type RolloutDeps, waitForRollout } from '../rollout/rollout-status.js';
+import { configDocument, rollbackBody } from '../schemas/config-document.js';
 import {
   addCustomDomainBody,
   createApiKeyBody,
@@ -33,7 +41,7 @@ import {
   updateUserBody,
 } from '../schemas/requests.js';
 import type { CustomDomainResource } from '../schemas/resources.js';
-import { ApiError, validationFailed } from './errors.js';
+import { ApiError, toApiError, validationFailed } from './errors.js';
 import { IdempotencyStore, requestHash, type StoredResponse } from './idempotency.js';
 import { etag, ifMatchRevision } from './preconditions.js';
 import { parseBody } from './validation.js';
@@ -44,16 +52,21 @@ export interface CommandRouterDeps extends CommandDeps {
   onCommand?: (command: string, outcome: string) => void;
   /** Gateway rollout status (Redis heartbeats); enables `?wait_for_rollout=` on commands. */
   rollout?: RolloutDeps | undefined;
+  /** A tenant's config at any position: enables the config plan, apply and rollback commands. */
+  tenantConfigs?: TenantConfigs | undefined;
 }
 
+/** A command's resource: an entity (its id), or a change of a tenant's whole config (its tenant_id). */
+type CommandResource = { id: string } | { tenant_id: string };
+
 type Run<Body> = (
-  deps: CommandDeps,
+  deps: CommandRouterDeps,
   ctx: CommandContext,
   body: Body,
   id: string,
   /** Every path parameter (e.g. `domain` of the custom-domain endpoints). */
   params: Readonly<Record<string, string>>,
-) => Promise<CommandOutcome<{ id: string }>>;
+) => Promise<CommandOutcome<CommandResource>>;
 
 interface CommandSpec<Schema extends z.ZodType> {
   name: string;
@@ -66,6 +79,8 @@ interface CommandSpec<Schema extends z.ZodType> {
   location?: (resource: { id: string }) => string;
   run: Run<z.infer<Schema>>;
   bodyRequired?: boolean;
+  /** Only platform admins may run it, and so only they may see its stored answer again. */
+  platformAdminOnly?: boolean;
 }
 
 function requestIdOf(res: Response): string {
@@ -73,14 +88,15 @@ function requestIdOf(res: Response): string {
   return typeof id === 'string' ? id : randomUUID();
 }
 
-function toResponse(spec: CommandSpec<z.ZodType>, outcome: CommandOutcome<{ id: string }>): StoredResponse {
+function toResponse(spec: CommandSpec<z.ZodType>, outcome: CommandOutcome<CommandResource>): StoredResponse {
   const headers: Record<string, string> = {
     'X-Event-Position': outcome.position.toString(),
     ETag: etag(outcome.revision),
   };
-  if (spec.status === 201 && spec.location) headers['Location'] = spec.location(outcome.resource);
-  else if (spec.status === 201 && spec.collection)
-    headers['Location'] = `/api/v1/${spec.collection}/${outcome.resource.id}`;
+  if (spec.status === 201 && 'id' in outcome.resource) {
+    if (spec.location) headers['Location'] = spec.location(outcome.resource);
+    else if (spec.collection) headers['Location'] = `/api/v1/${spec.collection}/${outcome.resource.id}`;
+  }
   return { status: spec.status, headers, body: spec.status === 204 ? null : outcome.resource };
 }
 
@@ -106,48 +122,49 @@ function commandHandler<Schema extends z.ZodType>(
     const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevision(req) };
     const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
     const rolloutWaitMs = parseRolloutWait(deps, req);
-    const execute = async (): Promise<StoredResponse> => {
+    const execute = async (): Promise<{ response: StoredResponse; guard: ReplayGuard }> => {
       try {
         const outcome = await spec.run(deps, ctx, body, id, req.params as Record<string, string>);
         deps.onCommand?.(spec.name, 'ok');
+        const tenantId = tenantIdOf(outcome.resource);
+        const guard = { tenantId, platformAdminOnly: spec.platformAdminOnly ?? false };
         const response = toResponse(spec as CommandSpec<z.ZodType>, outcome);
-        if (rolloutWaitMs === undefined || !deps.rollout) return response;
-        return awaitRollout(
-          deps.rollout,
-          response,
-          tenantIdOf(outcome.resource),
-          outcome.position,
-          rolloutWaitMs,
-        );
+        if (rolloutWaitMs === undefined || !deps.rollout) return { response, guard };
+        return {
+          response: await awaitRollout(deps.rollout, response, tenantId, outcome.position, rolloutWaitMs),
+          guard,
+        };
       } catch (error) {
-        const mapped = toApiError(error);
-        deps.onCommand?.(spec.name, mapped instanceof ApiError ? mapped.code : 'internal');
-        throw mapped;
+        deps.onCommand?.(spec.name, toApiError(error)?.code ?? 'internal');
+        throw error;
       }
     };
 
     const key = req.method === 'POST' ? req.get('idempotency-key') : undefined;
     if (key === undefined) {
-      send(res, await execute());
+      send(res, (await execute()).response);
       return;
     }
     IdempotencyStore.validKey(key);
     const hash = requestHash(req.method, req.originalUrl, req.body);
     const claim = await deps.idempotency.claim(caller.userId, key, hash);
     if (claim.kind === 'replay') {
+      // The stored answer may hold an API key's plaintext: only a caller who may still run the
+      // command sees it again (records are per caller, so no one else ever does).
+      await authorizeReplay(deps, caller, claim.guard);
       res.setHeader('Idempotent-Replayed', 'true');
       send(res, claim.response);
       return;
     }
-    let response: StoredResponse;
+    let executed: { response: StoredResponse; guard: ReplayGuard };
     try {
-      response = await execute();
+      executed = await execute();
     } catch (error) {
       await deps.idempotency.release(caller.userId, key);
       throw error;
     }
-    await deps.idempotency.complete(caller.userId, key, response);
-    send(res, response);
+    await deps.idempotency.complete(caller.userId, key, executed.response, executed.guard);
+    send(res, executed.response);
   };
 }
 
@@ -166,9 +183,10 @@ function parseRolloutWait(deps: CommandRouterDeps, req: Request): number | undef
 }
 
 /** The tenant whose gateway config a command changed: the resource's tenant, or the tenant itself. */
-function tenantIdOf(resource: { id: string }): string {
-  const tenantId = (resource as { tenant_id?: unknown }).tenant_id;
-  return typeof tenantId === 'string' ? tenantId : resource.id;
+function tenantIdOf(resource: CommandResource): string {
+  return 'tenant_id' in resource && typeof resource.tenant_id === 'string'
+    ? resource.tenant_id
+    : (resource as { id: string }).id;
 }
 
 /**
@@ -215,6 +233,7 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
       schema: createTenantBody,
       status: 201,
       collection: 'tenants',
+      platformAdminOnly: true,
       run: (d, c, b) => createTenant(d, c, b),
     }),
   );
@@ -407,6 +426,47 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
     uuidParam,
     h({ name: 'RevokeApiKey', schema: null, status: 204, run: (d, c, _b, id) => revokeApiKey(d, c, id, {}) }),
   );
+
+  const tenantConfigs = deps.tenantConfigs;
+  if (tenantConfigs) {
+    const withConfigs = (d: CommandRouterDeps) => ({ ...d, tenantConfigs });
+    router.post(
+      '/tenants/:id/config/plan',
+      uuidParam,
+      h({
+        name: 'PlanTenantConfig',
+        bodyRequired: true,
+        schema: configDocument,
+        status: 200,
+        run: async (d, c, b, id) => {
+          const plan = await planTenantConfig(withConfigs(d), c, id, b);
+          return { resource: plan, revision: BigInt(plan.version), position: BigInt(plan.position) };
+        },
+      }),
+    );
+    router.post(
+      '/tenants/:id/config/apply',
+      uuidParam,
+      h({
+        name: 'ApplyTenantConfig',
+        bodyRequired: true,
+        schema: configDocument,
+        status: 200,
+        run: (d, c, b, id) => applyTenantConfig(withConfigs(d), c, id, b),
+      }),
+    );
+    router.post(
+      '/tenants/:id/config/rollback',
+      uuidParam,
+      h({
+        name: 'RollbackTenantConfig',
+        bodyRequired: true,
+        schema: rollbackBody,
+        status: 200,
+        run: (d, c, b, id) => rollbackTenantConfig(withConfigs(d), c, id, b),
+      }),
+    );
+  }
 
   return router;
 }

@@ -29,7 +29,7 @@ import {
   trafficSplit,
 } from '@vantageedge/shared/domain/route-policies';
 import { z } from 'zod';
-import { pathPatternProblem } from '../domain/path-pattern.js';
+import { NO_OUTER_WHITESPACE, PATH_PATTERN_SYNTAX, pathPatternProblem } from '../domain/path-pattern.js';
 
 /**
  * The request bodies of the admin API's commands. These schemas validate requests (unknown fields are
@@ -38,7 +38,11 @@ import { pathPatternProblem } from '../domain/path-pattern.js';
  */
 
 const uuid = z.uuid('must be a uuid');
-const name = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+const name = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .regex(NO_OUTER_WHITESPACE, 'must not start or end with whitespace');
 
 /** A lowercase DNS label: what goes in front of .vantageedge.dev. */
 export const subdomain = z
@@ -76,10 +80,13 @@ const methods = z
   .array(z.enum(HTTP_METHODS))
   .max(HTTP_METHODS.length)
   .refine((list) => new Set(list).size === list.length, 'must not repeat a method');
-const pathPattern = z.string().superRefine((value, ctx) => {
-  const problem = pathPatternProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+const pathPattern = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = pathPatternProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({ pattern: PATH_PATTERN_SYNTAX, maxLength: 512 });
 const stripPrefix = z
   .string()
   .max(200)
@@ -213,15 +220,24 @@ export const createOriginBody = z
     health_check: originFields.health_check.optional(),
     circuit_breaker: originFields.circuit_breaker.optional(),
   })
-  .superRefine((body, ctx) => {
-    if (body.url === undefined && body.targets === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required (or give targets)' });
-    }
-    if (body.url !== undefined && body.targets !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['targets'], message: 'give either url or targets, not both' });
-    }
-    hashKeyRule(body.load_balancing, ctx, ['load_balancing']);
-  });
+  .superRefine(newOriginRules);
+/** A new origin names its upstream once (url or targets) and a hash key when it hashes on one. */
+export function newOriginRules(
+  body: {
+    url?: string | undefined;
+    targets?: unknown;
+    load_balancing?: z.infer<typeof loadBalancing> | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (body.url === undefined && body.targets === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required (or give targets)' });
+  }
+  if (body.url !== undefined && body.targets !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['targets'], message: 'give either url or targets, not both' });
+  }
+  hashKeyRule(body.load_balancing, ctx, ['load_balancing']);
+}
 export const updateOriginBody = z
   .strictObject({
     name: originFields.name.optional(),

@@ -7,6 +7,7 @@ import {
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
 import { type CacheEntry, type CacheRecord, retentionMs } from './cache-entry.js';
 import {
@@ -172,8 +173,6 @@ interface Flight {
   resolve: (filled: Filled | null) => void;
 }
 
-type LookupCounter = ReturnType<Counter<'tenant' | 'route' | 'outcome'>['labels']>;
-
 interface RouteTotals {
   tenant: string;
   route: string;
@@ -183,7 +182,8 @@ interface RouteTotals {
 
 /** What the cache keeps per compiled policy (so per route and snapshot). */
 interface PolicyState {
-  readonly counters: Readonly<Record<CacheOutcome, LookupCounter>>;
+  /** Lookup counter series per outcome, bound on the outcome's first lookup. */
+  readonly counters: Partial<Record<CacheOutcome, CounterSeries>>;
   readonly total: RouteTotals;
   /** `c:{<tenant>}:<tenant gen>:<route>:<route gen>:` for the generations it was built with. */
   keyPrefix: string;
@@ -226,11 +226,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     onClose: () => logger.info('cache store circuit closed'),
   });
 
-  const lookups = new Counter({
+  const lookups = new BoundCounter({
     name: 'vantageedge_gateway_cache_lookups_total',
     help: 'Cache lookups by outcome (HIT, STALE, MISS, BYPASS)',
     labelNames: ['tenant', 'route', 'outcome'],
-    registers: [options.registry],
+    registry: options.registry,
   });
   const storeErrors = new Counter({
     name: 'vantageedge_gateway_cache_store_errors_total',
@@ -291,15 +291,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       total = { tenant: policy.tenantId, route: policy.routeId, hits: 0, all: 0 };
       totals.set(id, total);
     }
-    const labels = (outcome: CacheOutcome) =>
-      lookups.labels({ tenant: policy.tenantId, route: policy.routeId, outcome });
     state = {
-      counters: {
-        HIT: labels('HIT'),
-        STALE: labels('STALE'),
-        MISS: labels('MISS'),
-        BYPASS: labels('BYPASS'),
-      },
+      counters: {},
       total,
       keyPrefix: '',
       tenantGeneration: -1,
@@ -309,7 +302,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     return state;
   };
   const count = (state: PolicyState, outcome: CacheOutcome) => {
-    state.counters[outcome].inc();
+    let series = state.counters[outcome];
+    if (series === undefined) {
+      series = lookups.series([state.total.tenant, state.total.route, outcome]);
+      state.counters[outcome] = series;
+    }
+    series.inc();
     if (outcome === 'BYPASS') return;
     state.total.all++;
     if (outcome !== 'MISS') state.total.hits++;

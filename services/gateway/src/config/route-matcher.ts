@@ -1,6 +1,8 @@
 import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
 import { type CompiledConditions, compileConditions, type MatchFacts } from './match-conditions.js';
 import { normalizePath } from './normalize-path.js';
+import { originReadings } from './path-readings.js';
+import { protectsAtLeastAsMuch, uniformProtection } from './route-protection.js';
 
 /**
  * Compiles a tenant's routes once per snapshot into a matcher that, per request, only compares
@@ -14,6 +16,11 @@ import { normalizePath } from './normalize-path.js';
  * the number of `match` conditions (hosts, headers, query: more first), then the snapshot's order.
  * Method lists are upper-case; an empty list accepts any method. A route with conditions matches only
  * a request that meets them all.
+ *
+ * `resolve` is what the request path uses: the route chosen for the path must protect at least as
+ * much as every route another common origin reading of the path would match (see path-readings.ts,
+ * and letter case); otherwise the strictest of them handles the request, or — when no single one is
+ * the strictest — the request is ambiguous and refused.
  */
 
 type PatternSegment =
@@ -115,50 +122,162 @@ function segmentsMatch(pattern: readonly PatternSegment[], path: readonly string
   return pattern.length === count;
 }
 
+/**
+ * What a request brings besides method and path: needed only by routes with `match` conditions;
+ * `preflight` skips their header conditions (a CORS preflight, matched by the method it announces,
+ * carries none of the actual request's headers).
+ */
+export interface MatchRequest {
+  readonly facts: MatchFacts | undefined;
+  readonly preflight: boolean;
+}
+
+const NO_REQUEST: MatchRequest = { facts: undefined, preflight: false };
+
+/** Method, then conditions (a route with conditions needs the request's facts). */
+function admits(candidate: CompiledPattern<unknown>, method: string, request: MatchRequest): boolean {
+  if (candidate.methods !== null && !candidate.methods.has(method)) return false;
+  return (
+    candidate.conditions === null ||
+    (request.facts !== undefined && candidate.conditions.test(request.facts, request.preflight))
+  );
+}
+
+const conditionCount = (pattern: CompiledPattern<unknown>) => pattern.conditions?.count ?? 0;
+
 /** First matching candidate of one list, in match order. */
 function firstMatch<Route>(
   candidates: readonly CompiledPattern<Route>[],
   method: string,
   segments: readonly string[],
-  facts: MatchFacts | undefined,
-  preflight: boolean,
-): Route | undefined {
+  request: MatchRequest,
+): CompiledPattern<Route> | undefined {
   for (const candidate of candidates) {
-    if (candidate.methods !== null && !candidate.methods.has(method)) continue;
-    if (!segmentsMatch(candidate.segments, segments)) continue;
-    if (candidate.conditions === null || conditionsHold(candidate.conditions, facts, preflight)) {
-      return candidate.route;
-    }
+    if (segmentsMatch(candidate.segments, segments) && admits(candidate, method, request)) return candidate;
   }
   return undefined;
 }
 
-function conditionsHold(
-  conditions: CompiledConditions,
-  facts: MatchFacts | undefined,
-  preflight: boolean,
-): boolean {
-  return facts !== undefined && conditions.test(facts, preflight);
+/** The path also reads as the path of routes whose protections cannot be ordered: refused. */
+export class AmbiguousPath<Route> {
+  constructor(readonly routes: readonly Route[]) {}
 }
 
-const conditionCount = (pattern: CompiledPattern<unknown>) => pattern.conditions?.count ?? 0;
-
 /**
- * Compiled in O(n log n) for n routes: one sort, then one pass that files each route under its literal
- * first segment (or in the generic list). A request walks its segment's list and the generic list
- * merged by match order, so no per-segment copy of the generic list is ever built (that copy made the
- * compile O(n²) for tenants with many first segments, blocking every replica's event loop).
+ * Patterns (already sorted, ranks set) filed by their literal first segment, or in the generic list.
+ * A request walks its segment's list and the generic list merged by match order, so no per-segment
+ * copy of the generic list is ever built (that copy made the compile O(n²) for tenants with many
+ * first segments, blocking every replica's event loop).
  */
-export class RouteMatcher<Route extends MatchableRoute> {
+class PatternIndex<Route> {
   /** Candidates whose first segment is that literal, in match order. */
   readonly #byFirstSegment = new Map<string, CompiledPattern<Route>[]>();
   /** Routes whose first segment is not a literal (and the root route), in match order. */
   readonly #generic: CompiledPattern<Route>[] = [];
+
+  /** Files every pattern; returns nothing, counts one step per pattern through `step`. */
+  constructor(sorted: readonly CompiledPattern<Route>[], step: () => void) {
+    for (const pattern of sorted) {
+      step();
+      const first = pattern.segments[0];
+      if (first?.kind !== 'literal') {
+        this.#generic.push(pattern);
+        continue;
+      }
+      const bucket = this.#byFirstSegment.get(first.value);
+      if (bucket === undefined) this.#byFirstSegment.set(first.value, [pattern]);
+      else bucket.push(pattern);
+    }
+  }
+
+  /** The first pattern matching `path` (split at "/"), in match order. */
+  first(
+    method: string,
+    segments: readonly string[],
+    request: MatchRequest,
+  ): CompiledPattern<Route> | undefined {
+    const generic = this.#generic;
+    const literal = this.#byFirstSegment.get(segments[1] ?? '');
+    if (literal === undefined) return firstMatch(generic, method, segments, request);
+    if (generic.length === 0) return firstMatch(literal, method, segments, request);
+    // Both lists are in match order: walk them merged by rank.
+    let i = 0;
+    let j = 0;
+    while (i < literal.length || j < generic.length) {
+      const a = literal[i];
+      const b = generic[j];
+      let candidate: CompiledPattern<Route>;
+      if (b === undefined || (a !== undefined && a.rank < b.rank)) {
+        candidate = a!;
+        i++;
+      } else {
+        candidate = b;
+        j++;
+      }
+      if (segmentsMatch(candidate.segments, segments) && admits(candidate, method, request)) return candidate;
+    }
+    return undefined;
+  }
+
+  /**
+   * The first matching pattern's route and every other route whose pattern is the same at the same
+   * priority (after case folding `/a/B/*` and `/a/b/*` are one pattern: an origin may serve either).
+   */
+  tied(
+    method: string,
+    segments: readonly string[],
+    keys: ReadonlyMap<CompiledPattern<Route>, string>,
+    request: MatchRequest,
+  ): Route[] {
+    const first = this.first(method, segments, request);
+    if (first === undefined) return [];
+    const key = keys.get(first);
+    const tied: Route[] = [];
+    for (const list of [this.#byFirstSegment.get(segments[1] ?? '') ?? [], this.#generic]) {
+      for (const candidate of list) {
+        if (!admits(candidate, method, request)) continue;
+        if (keys.get(candidate) === key) tied.push(candidate.route);
+      }
+    }
+    return tied;
+  }
+}
+
+function foldCase(segment: PatternSegment): PatternSegment {
+  if (segment.kind === 'literal' || segment.kind === 'prefix')
+    return { kind: segment.kind, value: segment.value.toLowerCase() };
+  return segment;
+}
+
+/** Priority and segments as one string: equal keys are the same pattern. */
+function patternKey(pattern: CompiledPattern<unknown>): string {
+  let key = String(pattern.priority);
+  for (const segment of pattern.segments) {
+    key +=
+      segment.kind === 'param'
+        ? '/:'
+        : segment.kind === 'wildcard'
+          ? '/*'
+          : `/${segment.kind}:${segment.value}`;
+  }
+  return key;
+}
+
+/** Compiled in O(n log n) for n routes: one sort, then one pass filing each route (two with readings). */
+export class RouteMatcher<Route extends MatchableRoute> {
+  readonly #exact: PatternIndex<Route>;
+  /** The same patterns with letters folded to lower case; absent when no reading can change protection. */
+  readonly #folded: PatternIndex<Route> | undefined;
+  readonly #foldedKeys = new Map<CompiledPattern<Route>, string>();
+  readonly #upperCasePatterns: boolean;
   /** Elementary compile steps (comparisons and placements): how compile work grows with the routes. */
   readonly compileSteps: number;
 
   constructor(routes: readonly Route[]) {
     let steps = 0;
+    const step = () => {
+      steps++;
+    };
     const compiled = routes.map(
       (route, order): CompiledPattern<Route> => ({
         route,
@@ -182,53 +301,64 @@ export class RouteMatcher<Route extends MatchableRoute> {
         a.order - b.order
       );
     });
-    for (let rank = 0; rank < compiled.length; rank++) {
-      steps++;
-      const pattern = compiled[rank]!;
-      pattern.rank = rank;
-      const first = pattern.segments[0];
-      if (first?.kind !== 'literal') {
-        this.#generic.push(pattern);
-        continue;
-      }
-      const bucket = this.#byFirstSegment.get(first.value);
-      if (bucket === undefined) this.#byFirstSegment.set(first.value, [pattern]);
-      else bucket.push(pattern);
+    for (let rank = 0; rank < compiled.length; rank++) compiled[rank]!.rank = rank;
+    this.#exact = new PatternIndex(compiled, step);
+    this.#upperCasePatterns = routes.some((route) => /[A-Z]/.test(route.config.path_pattern));
+    if (uniformProtection(routes.map((route) => route.config))) {
+      this.#folded = undefined;
+    } else {
+      const folded = compiled.map((pattern) => ({ ...pattern, segments: pattern.segments.map(foldCase) }));
+      for (const pattern of folded) this.#foldedKeys.set(pattern, patternKey(pattern));
+      this.#folded = new PatternIndex(folded, step);
     }
     this.compileSteps = steps;
   }
 
-  /**
-   * `path` must come from normalizePath. `facts` (the request) is needed only by routes with `match`
-   * conditions; `preflight` skips their header conditions (a CORS preflight matched by the method it
-   * announces carries none of the actual request's headers).
-   */
-  match(method: string, path: string, facts?: MatchFacts, preflight = false): Route | undefined {
-    const segments = path.split('/');
-    const generic = this.#generic;
-    const literal = this.#byFirstSegment.get(segments[1] ?? '');
-    if (literal === undefined) return firstMatch(generic, method, segments, facts, preflight);
-    if (generic.length === 0) return firstMatch(literal, method, segments, facts, preflight);
-    // Both lists are in match order: walk them merged by rank.
-    let i = 0;
-    let j = 0;
-    while (i < literal.length || j < generic.length) {
-      const a = literal[i];
-      const b = generic[j];
-      let candidate: CompiledPattern<Route>;
-      if (b === undefined || (a !== undefined && a.rank < b.rank)) {
-        candidate = a!;
-        i++;
-      } else {
-        candidate = b;
-        j++;
-      }
-      if (candidate.methods !== null && !candidate.methods.has(method)) continue;
-      if (!segmentsMatch(candidate.segments, segments)) continue;
-      if (candidate.conditions === null || conditionsHold(candidate.conditions, facts, preflight)) {
-        return candidate.route;
-      }
-    }
-    return undefined;
+  /** The route for `path` as written (`path` must come from normalizePath). */
+  match(method: string, path: string, request: MatchRequest = NO_REQUEST): Route | undefined {
+    return this.#exact.first(method, path.split('/'), request)?.route;
   }
+
+  /**
+   * The route that handles a request: the route for `path`, unless a route matched by another
+   * reading of the path (letter case, trailing slash, `;` parameters) protects more. Then the
+   * strictest matched route handles it; when none is at least as strict as all the others, the path
+   * is ambiguous. A path no route matches as written stays unmatched.
+   */
+  resolve(
+    method: string,
+    path: string,
+    request: MatchRequest = NO_REQUEST,
+  ): Route | AmbiguousPath<Route> | undefined {
+    const chosen = this.match(method, path, request);
+    const folded = this.#folded;
+    if (chosen === undefined || folded === undefined) return chosen;
+    const candidates = [chosen];
+    const readings = originReadings(path);
+    for (let i = -1; i < readings.length; i++) {
+      const reading = i < 0 ? path : readings[i]!;
+      if (i >= 0) addCandidate(candidates, this.match(method, reading, request));
+      const lower = reading.toLowerCase();
+      // With lower-case patterns only, folding a lower-case reading finds what the exact match found.
+      if (lower === reading && !this.#upperCasePatterns) continue;
+      for (const route of folded.tied(method, lower.split('/'), this.#foldedKeys, request))
+        addCandidate(candidates, route);
+    }
+    if (candidates.length === 1) return chosen;
+    return strictestOf(candidates) ?? new AmbiguousPath(candidates);
+  }
+}
+
+function addCandidate<Route>(candidates: Route[], route: Route | undefined): void {
+  if (route !== undefined && !candidates.includes(route)) candidates.push(route);
+}
+
+/** The candidate that protects at least as much as every other one (the first such), if any. */
+function strictestOf<Route extends MatchableRoute>(candidates: readonly Route[]): Route | undefined {
+  search: for (const candidate of candidates) {
+    for (const other of candidates)
+      if (!protectsAtLeastAsMuch(candidate.config, other.config)) continue search;
+    return candidate;
+  }
+  return undefined;
 }

@@ -11,6 +11,9 @@ import {
 } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
+/** Targets that fail stay in rotation: these tests count where each request went. */
+const NO_HEALTH_CHECKS = { active: { enabled: false }, passive: { enabled: false } };
+
 /** An origin target that records what it got and answers with `behave`. */
 interface ScriptedTarget {
   url: string;
@@ -89,9 +92,24 @@ describe('timeouts and retries route policies', () => {
       buildSnapshot({
         subdomain: 'retry',
         origins: [
-          { id: resetPair, targets: [resetting.url, healthy.url], passiveHealth: false },
-          { id: unavailablePair, targets: [unavailable.url, healthy.url], passiveHealth: false },
-          { id: bothReset, targets: [resetting.url, alsoResetting.url], passiveHealth: false },
+          {
+            id: resetPair,
+            targets: [resetting.url, healthy.url],
+            health_check: NO_HEALTH_CHECKS,
+            circuit_breaker: { enabled: false },
+          },
+          {
+            id: unavailablePair,
+            targets: [unavailable.url, healthy.url],
+            health_check: NO_HEALTH_CHECKS,
+            circuit_breaker: { enabled: false },
+          },
+          {
+            id: bothReset,
+            targets: [resetting.url, alsoResetting.url],
+            health_check: NO_HEALTH_CHECKS,
+            circuit_breaker: { enabled: false },
+          },
           { id: slowOrigin, targets: [slow.url], timeout_seconds: 30 },
           {
             id: stallingOrigin,

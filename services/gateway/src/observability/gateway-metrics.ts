@@ -67,6 +67,7 @@ export class GatewayMetrics {
   readonly #errors: Counter<'tenant' | 'status' | 'code'>;
   readonly #retries: Counter<'tenant' | 'route' | 'outcome' | 'reason'>;
   readonly activeConnections: Gauge;
+  readonly droppedConnections: Counter;
   /** Counted per request as a plain number, read by the gauge at scrape time. */
   readonly requestsInFlight: LevelCounter;
   readonly #perRoute: boolean;
@@ -104,6 +105,11 @@ export class GatewayMetrics {
     this.activeConnections = new Gauge({
       name: 'vantageedge_gateway_active_connections',
       help: 'Open client connections on the traffic listener',
+      registers: [registry],
+    });
+    this.droppedConnections = new Counter({
+      name: 'vantageedge_gateway_dropped_connections_total',
+      help: 'Client connections closed on arrival because GATEWAY_MAX_CONNECTIONS were open',
       registers: [registry],
     });
     const inFlight = new LevelCounter();

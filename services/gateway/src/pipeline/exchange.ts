@@ -47,6 +47,10 @@ export class GatewayExchange {
   /** Upstream attempts after the first (retries), for the access log. */
   retries = 0;
 
+  /** The socket's address, and whether it is one of the trusted proxies (GATEWAY_TRUSTED_PROXIES). */
+  peerIp = '';
+  peerTrusted = false;
+
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,

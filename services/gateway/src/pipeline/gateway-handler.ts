@@ -4,15 +4,20 @@ import type { Writable } from 'node:stream';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
-import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
+import { AmbiguousPath } from '../config/route-matcher.js';
 import { createCorsPolicy } from '../cors/cors-stage.js';
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
+import { singleHeader } from '../http/header-values.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
+import { ClientAddressResolver } from '../proxy/client-address.js';
+import { ClientResponseWriter } from '../proxy/client-response-writer.js';
+import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { type ProxyResult, proxyRequest } from '../proxy/proxy-request.js';
 import { createRequestLimitsPolicy } from '../request-limits/request-limits-stage.js';
@@ -22,7 +27,6 @@ import type { UpstreamLease } from '../upstream/types.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
 import { GatewayExchange } from './exchange.js';
-import { tappedResponse } from './response-taps.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
 
 /**
@@ -30,8 +34,8 @@ import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from
  * order a request passes them:
  *
  *   handleRequest → resolveTenant → normalizeRequestPath → matchRoute → checkDeclaredBodySize
- *   → runRequestStages (the route's compiled stages: auth, rate limit, cache, …)
- *   → forwardToOrigin (balance, proxy) → onOriginResponse (the stages' response hooks)
+ *   → runRequestStages (the route's compiled stages: limits, IP rules, CORS, auth, rate limit, cache, …)
+ *   → forwardToOrigin (origin, balance, proxy, retries) → onOriginResponse (the stages' response hooks)
  *   → finishExchange (stage end hooks, metrics, access log, span) when the response is done.
  *
  * The stages are compiled onto each route when a snapshot is applied (see stage.ts); per request the
@@ -52,10 +56,13 @@ export interface GatewayHandlerOptions {
   authenticator: Authenticator;
   maxBodyBytes: number;
   encodedSlashes?: EncodedSlashPolicy;
-  trustProxy?: boolean;
+  /** PLATFORM_BASE_DOMAINS: an origin's cookie may never be scoped to one of them (or a parent). */
+  baseDomains?: readonly string[];
+  /** CIDR ranges of the proxies in front of the gateway (GATEWAY_TRUSTED_PROXIES); default none. */
+  trustedProxies?: readonly string[];
   /**
    * Route policies that need the replica's stores, in order (rate limit, then cache); the handler
-   * places them in its own policies (see routePolicies).
+   * places them among its own policies (see routePolicies).
    */
   stages?: readonly RoutePolicy[];
   metrics?: GatewayMetrics;
@@ -70,7 +77,8 @@ interface PipelineContext {
   readonly store: TenantResolver;
   readonly maxBodyBytes: number;
   readonly encodedSlashes: EncodedSlashPolicy;
-  readonly trustProxy: boolean;
+  readonly clientAddresses: ClientAddressResolver;
+  readonly cookieDomains: CookieDomainGuard;
   readonly metrics: GatewayMetrics | undefined;
   readonly accessLog: AccessLog | undefined;
   /** Only when tracing is on. */
@@ -83,8 +91,8 @@ const CONTEXT = Symbol('vantageedge.pipeline');
 type TrackedResponse = ServerResponse & { [EXCHANGE]?: GatewayExchange; [CONTEXT]?: PipelineContext };
 
 /**
- * The pipeline: authentication first, then the given policies, compiled onto every route of the store
- * (now and for every snapshot applied later).
+ * The pipeline: every route policy (routePolicies), compiled onto every route of the store (now and
+ * for every snapshot applied later).
  */
 export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHandler {
   const policies = routePolicies(options);
@@ -93,7 +101,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     store: options.store,
     maxBodyBytes: options.maxBodyBytes,
     encodedSlashes: options.encodedSlashes ?? 'reject',
-    trustProxy: options.trustProxy ?? false,
+    clientAddresses: new ClientAddressResolver(options.trustedProxies ?? []),
+    cookieDomains: new CookieDomainGuard(options.baseDomains ?? []),
     metrics: options.metrics,
     accessLog: options.accessLog,
     tracing: options.tracing?.enabled ? options.tracing : undefined,
@@ -132,7 +141,7 @@ export function createGatewayMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const handle = createGatewayHandler(options);
   return (req, res, next) => {
-    if (options.store.resolveHost(req.headers.host) === undefined) {
+    if (options.store.resolveHost(singleHeader(req.headers.host)) === undefined) {
       next();
       return;
     }
@@ -143,9 +152,12 @@ export function createGatewayMiddleware(
 // ---- the lifecycle, in order ----
 
 function handleRequest(context: PipelineContext, req: IncomingMessage, res: ServerResponse): void {
-  const incomingId = req.headers['x-request-id'];
-  const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-  const exchange = new GatewayExchange(req, res, requestId, clientIpOf(req, context.trustProxy));
+  const incomingId = singleHeader(req.headers['x-request-id']);
+  const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+  const address = context.clientAddresses.resolve(req);
+  const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
+  exchange.peerIp = address.peerIp;
+  exchange.peerTrusted = address.peerTrusted;
   const tracked = res as TrackedResponse;
   tracked[EXCHANGE] = exchange;
   tracked[CONTEXT] = context;
@@ -169,7 +181,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
 
 /** Host → tenant. 404 when no tenant is served on this host. */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
-  const tenant = context.store.resolveHost(exchange.req.headers.host);
+  const tenant = context.store.resolveHost(singleHeader(exchange.req.headers.host));
   if (tenant === undefined) {
     failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
     return false;
@@ -190,21 +202,40 @@ function normalizeRequestPath(context: PipelineContext, exchange: GatewayExchang
   }
   exchange.path = normalized.path;
   exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
+  if (queryAt >= 0 && !isAcceptableQuery(exchange.query)) {
+    failExchange(
+      exchange,
+      400,
+      'invalid_query',
+      'the query string contains a character that must be percent-encoded',
+    );
+    return false;
+  }
   return true;
 }
 
 /**
- * Method + path (+ the route's hosts / headers / query conditions) → the tenant's route (with its
- * compiled stages). 404 when none matches. A CORS preflight is matched by the method it announces,
- * so the route with the CORS policy answers it.
+ * Method + path (+ the routes' hosts / headers / query conditions) → the tenant's route (with its
+ * compiled stages). 404 when none matches; 403 when another reading of the path (case, trailing slash,
+ * ;params) would reach a differently protected route. A CORS preflight is matched by the method it
+ * announces, so the route with the CORS policy answers it.
  */
 function matchRoute(exchange: GatewayExchange): boolean {
   const method = exchange.req.method ?? 'GET';
   const router = exchange.tenant!.router;
   let route = method === 'OPTIONS' ? matchPreflight(exchange) : undefined;
-  route ??= router.match(method, exchange.path, exchange);
+  route ??= router.resolve(method, exchange.path, { facts: exchange, preflight: false });
   if (route === undefined) {
     failExchange(exchange, 404, 'route_not_found', 'no route matches this method and path');
+    return false;
+  }
+  if (route instanceof AmbiguousPath) {
+    failExchange(
+      exchange,
+      403,
+      'ambiguous_path',
+      'an origin could read this path as the path of a differently protected route; use its exact spelling',
+    );
     return false;
   }
   exchange.route = route;
@@ -216,19 +247,24 @@ function matchRoute(exchange: GatewayExchange): boolean {
 }
 
 /** The CORS route a browser's preflight is for (OPTIONS + Origin + Access-Control-Request-Method). */
-function matchPreflight(exchange: GatewayExchange): CompiledRoute | undefined {
+function matchPreflight(exchange: GatewayExchange): CompiledRoute | AmbiguousPath<CompiledRoute> | undefined {
   const { headers } = exchange.req;
-  const announced = headers['access-control-request-method'];
-  if (typeof announced !== 'string' || headers.origin === undefined) return undefined;
-  const route = exchange.tenant!.router.match(announced.toUpperCase(), exchange.path, exchange, true);
-  if (route === undefined || (route.config.cors ?? null) === null) return undefined;
+  const announced = singleHeader(headers['access-control-request-method']);
+  if (announced === undefined || headers.origin === undefined) return undefined;
+  const route = exchange.tenant!.router.resolve(announced.toUpperCase(), exchange.path, {
+    facts: exchange,
+    preflight: true,
+  });
+  if (route === undefined || route instanceof AmbiguousPath || (route.config.cors ?? null) === null) {
+    return undefined;
+  }
   exchange.corsPreflight = true;
   return route;
 }
 
 /** A declared Content-Length over the limit is refused before anything else runs (413). */
 function checkDeclaredBodySize(context: PipelineContext, exchange: GatewayExchange): boolean {
-  const contentLength = exchange.req.headers['content-length'];
+  const contentLength = singleHeader(exchange.req.headers['content-length']);
   if (contentLength !== undefined && Number(contentLength) > context.maxBodyBytes) {
     failExchange(
       exchange,
@@ -342,15 +378,21 @@ async function sendToTarget(
   options: AttemptOptions | undefined,
 ): Promise<ProxyResult> {
   const { req, tenant, route } = exchange;
+  const strip = route!.stripPrefix;
+  const rewritten = exchange.forwardPath;
+  const path = rewritten ?? strippedPath(exchange.path, strip);
   const headers = upstreamRequestHeaders(req.headers, {
     upstreamHost: lease.target.url.host,
     clientIp: exchange.clientIp,
+    peerIp: exchange.peerIp,
+    peerTrusted: exchange.peerTrusted,
     proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+    localPort: req.socket.localPort,
+    strippedPrefix: rewritten !== undefined || path === exchange.path ? null : strip,
     requestId: exchange.requestId,
     tenantId: tenant!.id,
     routeId: route!.config.id,
     identity: exchange.identity,
-    trustProxy: context.trustProxy,
   });
   const tracing = context.tracing;
   const span =
@@ -361,13 +403,13 @@ async function sendToTarget(
     span.setAttribute('vantageedge.upstream.target', lease.target.id);
     tracing!.inject(span, headers);
   }
-  const contentLength = req.headers['content-length'];
+  const contentLength = singleHeader(req.headers['content-length']);
   const chunked = req.headers['transfer-encoding'] !== undefined;
   const connectMs = options?.connectMs;
   const result = await proxyRequest(exchange, {
     lease,
     origin,
-    pathAndQuery: (exchange.forwardPath ?? strippedPath(exchange.path, route!.stripPrefix)) + exchange.query,
+    pathAndQuery: path + exchange.query,
     headers,
     hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
     unknownLengthLimit: chunked ? (exchange.maxBodyBytes ?? context.maxBodyBytes) : undefined,
@@ -376,6 +418,7 @@ async function sendToTarget(
     headersTimeoutMs: options?.headersTimeoutMs ?? origin.timeoutMs,
     bodyTimeoutMs: options?.bodyTimeoutMs ?? origin.timeoutMs,
     retryOnStatus: options?.retryOnStatus,
+    cookieDomains: context.cookieDomains,
     onResponse: onOriginResponse,
   });
   const failed = result !== undefined && !('retryStatus' in result) ? result : undefined;
@@ -384,8 +427,8 @@ async function sendToTarget(
 }
 
 /**
- * The origin answered: the route's response hooks run (reverse order), then the head is written and
- * the body streams to the client, through the taps of stages that asked to see it.
+ * The origin answered: the route's response hooks run (reverse order), then the body streams to the
+ * client (the head goes out with its first byte) through the taps of stages that asked to see it.
  */
 function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): Writable {
   const { res } = exchange;
@@ -397,8 +440,7 @@ function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): Writab
     if (taps === undefined) taps = [tap];
     else taps.push(tap);
   }
-  res.writeHead(head.statusCode, head.headers);
-  return taps === undefined ? res : tappedResponse(res, taps);
+  return new ClientResponseWriter(res, head.statusCode, head.headers, taps);
 }
 
 /** Runs once per response, when the socket is done with it (finished or aborted). */
@@ -450,18 +492,6 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
 function internalError(exchange: GatewayExchange, error: unknown): void {
   exchange.span?.recordException(error instanceof Error ? error : String(error));
   failExchange(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
-}
-
-function clientIpOf(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string' && forwarded !== '') {
-      const comma = forwarded.indexOf(',');
-      return (comma < 0 ? forwarded : forwarded.slice(0, comma)).trim();
-    }
-  }
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
 /** The path the origin sees: strip_prefix removed when the path starts with it as whole segments. */

@@ -16,10 +16,7 @@ import type { RoutePolicy } from './stage.js';
 const PEPPER = 'unit-pepper-0123456789abcdef0123456789abcdef';
 const KEY = 've_live_unitkey000000000000000000000000000';
 const noUpstreams = () => ({ acquire: () => undefined, close: async () => {} });
-const unusedLimiter = {
-  check: () => Promise.reject(new Error('not called')),
-  storeDegraded: false,
-} as RateLimiter;
+const unusedLimiter = { storeDegraded: false } as unknown as RateLimiter;
 const unusedCache = { prepareTenant: async () => {} } as unknown as ResponseCache;
 
 function snapshot(version = 1) {

@@ -23,15 +23,17 @@ function rateLimitStage(limiter: RateLimiter, limits: CompiledRateLimits): Route
     name: 'rate_limit',
     onRequest(exchange) {
       const { identity } = exchange;
-      return limiter
-        .check(limits, {
-          tenantId: limits.tenantId,
-          routeId: limits.routeId,
-          userId: identity.userId ?? identity.serviceId,
-          apiKeyId: identity.apiKeyId,
-          clientIp: exchange.clientIp,
-        })
-        .then((decision) => applyDecision(exchange, decision));
+      const decision = limiter.checkNow(limits, {
+        tenantId: limits.tenantId,
+        routeId: limits.routeId,
+        userId: identity.userId ?? identity.serviceId,
+        apiKeyId: identity.apiKeyId,
+        clientIp: exchange.clientIp,
+      });
+      // Fast-mode leases answer synchronously; only a store call (exact mode, a refill) is a promise.
+      return decision instanceof Promise
+        ? decision.then((settled) => applyDecision(exchange, settled))
+        : applyDecision(exchange, decision);
     },
   };
 }

@@ -23,12 +23,6 @@ describeLimitStoreContract('redis', () => {
   return { store, key: (name) => `${test}:${name}` };
 });
 
-describeLimitStoreContract('redis, auto-pipelined client', () => {
-  const store = new RedisLimitStore(pipelined);
-  const test = `${prefix}:${++counter}:{tenant}`;
-  return { store, key: (name) => `${test}:${name}` };
-});
-
 describe('RedisLimitStore on an auto-pipelined client', () => {
   const spec = {
     algorithm: 'token_bucket',

@@ -31,7 +31,7 @@ describe('traffic split route policy', () => {
         origins: [
           { id: stableId, targets: [stable.url] },
           { id: canaryId, targets: [canary.url] },
-          { id: deadId, targets: ['http://127.0.0.1:9'], passiveHealth: true },
+          { id: deadId, targets: ['http://127.0.0.1:9'] },
         ],
         routes: [
           {

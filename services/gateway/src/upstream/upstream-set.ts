@@ -1,6 +1,10 @@
 import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
+import {
+  DEFAULT_ORIGIN_BLOCKED_CIDRS,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import { Registry } from 'prom-client';
-import { type Dispatcher, Pool } from 'undici';
+import { type buildConnector, type Dispatcher, Pool } from 'undici';
 import type { Logger } from 'winston';
 import { type ActiveHealthChecks, startActiveHealthChecks } from './active-health-checks.js';
 import type { Balancer, BalancerMember } from './balancers/balancer.js';
@@ -9,6 +13,7 @@ import { compileHashKey } from './balancers/hash-key.js';
 import { createLeastConnectionsBalancer } from './balancers/least-connections.js';
 import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
+import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
 import type { ProbeBudget } from './probe-budget.js';
 import { RetryBudget } from './retry-budget.js';
@@ -32,9 +37,16 @@ export interface UpstreamSetDeps {
   readonly now?: () => number;
   /** Keep-alive connections per target pool (default 128). */
   readonly connectionsPerTarget?: number;
+  /**
+   * Which addresses the pools and health checks may connect to (ORIGIN_BLOCKED_CIDRS and the
+   * gateway's own listeners); default: the default blocked ranges.
+   */
+  readonly addressPolicy?: OriginAddressPolicy;
   /** The replica's health-probe budget, shared by every upstream set (GATEWAY_HEALTH_PROBES_PER_SECOND). */
   readonly probeBudget?: ProbeBudget;
 }
+
+const DEFAULT_ADDRESS_POLICY = new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
 
 /** A target's state as the admin listener or a test sees it. */
 export interface UpstreamTargetStatus {
@@ -63,6 +75,8 @@ const MAX_CONNECT_TIMEOUT_POOLS = 4;
 interface PoolSettings {
   readonly connections: number;
   readonly timeoutMs: number;
+  /** Opens connections under the origin address policy, timing out after `connectMs`. */
+  readonly connector: (connectMs: number) => buildConnector.connector;
 }
 
 function newPool(origin: string, settings: PoolSettings, connectMs: number): Pool {
@@ -71,7 +85,7 @@ function newPool(origin: string, settings: PoolSettings, connectMs: number): Poo
     keepAliveTimeout: KEEP_ALIVE_MS,
     headersTimeout: settings.timeoutMs,
     bodyTimeout: settings.timeoutMs,
-    connect: { timeout: connectMs },
+    connect: settings.connector(connectMs),
   });
 }
 
@@ -169,6 +183,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   const logger = deps.logger;
   const timeoutMs = origin.timeout_seconds * 1000;
   const logFields = { tenant_id: deps.tenantId, origin_id: origin.id, origin: origin.name };
+  const addressPolicy = deps.addressPolicy ?? DEFAULT_ADDRESS_POLICY;
 
   const ids = new Set<string>();
   const members = origin.targets.map((config, index) => {
@@ -211,6 +226,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     const target = new Target(id, url, basePath, {
       connections: deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET,
       timeoutMs,
+      connector: (connectMs) => createGuardedConnector(addressPolicy, { timeout: connectMs }),
     });
     return new Member(target, config.weight, load, health, circuit, metrics);
   });
@@ -229,6 +245,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
         },
       })),
       origin.health_check.active,
+      addressPolicy,
       deps.probeBudget,
     );
   }
