@@ -89,6 +89,9 @@ function listen(server: Server, port: number, host: string): Promise<number> {
  * Node truncates headers beyond server.maxHeadersCount silently; the gateway lets one more through so
  * it can tell a request that has too many and answer 431 instead of forwarding it half-read.
  */
+/** One more than GATEWAY_MAX_HEADERS_COUNT's upper bound (2,000). */
+const PARSER_MAX_HEADER_LINES = 2_001;
+
 function hasTooManyHeaders(req: IncomingMessage, maxHeaders: number): boolean {
   return req.rawHeaders.length > maxHeaders * 2;
 }
@@ -168,7 +171,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       handler(req, res);
     },
   );
-  trafficServer.maxHeadersCount = maxHeaders + 1;
+  // Node 24's parser turns a count overflow into a parse error that cannot say which limit was hit, so the
+  // parser's bound sits above the largest allowed setting and the handler answers `too_many_headers` itself.
+  trafficServer.maxHeadersCount = PARSER_MAX_HEADER_LINES;
   trafficServer.maxConnections = config.GATEWAY_MAX_CONNECTIONS;
   trafficServer.maxRequestsPerSocket = config.GATEWAY_MAX_REQUESTS_PER_CONNECTION;
   trafficServer.on('connection', (socket: Socket) => {
