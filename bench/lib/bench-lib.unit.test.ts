@@ -11,7 +11,7 @@ import {
   summarize,
   svgChart,
 } from './report.js';
-import { SCENARIOS } from './scenarios.js';
+import { BENCH_BROWSER_ORIGIN, SCENARIOS } from './scenarios.js';
 import { type LoadResult, parseWrkOutput } from './wrk.js';
 
 const load = (rps: number, p99: number, extra: Partial<LoadResult> = {}): LoadResult => ({
@@ -122,6 +122,27 @@ describe('scenarios', () => {
       expect(tenant, scenario.id).toBeDefined();
       expect(tenant!.router.match('GET', scenario.path), scenario.id).toBeDefined();
     }
+  });
+
+  it('runs the policies scenario as the API-key scenario plus CORS, IP rules and two header transforms', () => {
+    const [apikey, policies] = ['apikey', 'policies'].map((id) => SCENARIOS.find((s) => s.id === id)!);
+    const routeOf = (scenario: typeof apikey) => scenario!.snapshots(ctx)[0]!.routes[0]!;
+    const plain = routeOf(apikey);
+    const withPolicies = routeOf(policies);
+    expect(withPolicies.auth_mode).toBe(plain.auth_mode);
+    expect(withPolicies.path_pattern).toBe(plain.path_pattern);
+    expect(plain.cors).toBeNull();
+    expect(withPolicies.cors?.allow_origins).toEqual(['https://*.bench.example']);
+    expect(withPolicies.ip_rules?.allow).toContain('127.0.0.0/8');
+    const transforms = [withPolicies.request_headers, withPolicies.response_headers].flatMap((t) => [
+      ...Object.keys(t?.set ?? {}),
+      ...Object.keys(t?.add ?? {}),
+      ...(t?.remove ?? []),
+    ]);
+    expect(transforms).toHaveLength(2);
+    // The request is a browser's: its Origin is one the CORS policy allows, so CORS does its work.
+    expect(policies!.headers(ctx)['origin']).toBe(BENCH_BROWSER_ORIGIN);
+    expect(policies!.headers(ctx)['x-api-key']).toBe(apikey!.headers(ctx)['x-api-key']);
   });
 
   it('loads 1,000 tenants × 20 routes for the scale scenario', () => {

@@ -103,6 +103,28 @@ const CACHE = { ttl_seconds: 3600 } as const;
 const CACHE_VARIANTS = 256;
 const apiKeyHeader = () => ({ 'x-api-key': BENCH_API_KEY });
 
+/** The browser origin the `policies` scenario's requests come from (allowed by its CORS policy). */
+export const BENCH_BROWSER_ORIGIN = 'https://app.bench.example';
+/**
+ * The everyday route policies a browser-facing API turns on: CORS for its web app, an IP allow list
+ * that admits the benchmark's loopback client (and a deny list it is checked against), a request header
+ * set from the value vocabulary and a response header set.
+ */
+export const BENCH_ROUTE_POLICIES: Partial<RouteConfig> = {
+  cors: {
+    allow_origins: ['https://*.bench.example'],
+    allow_methods: ['GET', 'POST'],
+    allow_headers: ['x-api-key', 'content-type'],
+    expose_headers: ['x-request-id'],
+    allow_credentials: true,
+    max_age_seconds: 600,
+  } as RouteConfig['cors'],
+  ip_rules: { allow: ['127.0.0.0/8', '::1/128'], deny: ['203.0.113.0/24'] } as RouteConfig['ip_rules'],
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' value-template syntax
+  request_headers: { set: { 'x-client-ip': '${client_ip}' } } as RouteConfig['request_headers'],
+  response_headers: { set: { 'x-served-by': 'vantageedge' } } as RouteConfig['response_headers'],
+};
+
 /** 20 distinct route shapes per tenant; the benchmarked one is the last in match order. */
 export function scaleRoutes(): RouteInput[] {
   const routes: RouteInput[] = [];
@@ -239,8 +261,27 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    id: 'policies',
+    title: '9 API-key auth + CORS + IP rules + two header transforms (compare with 2)',
+    path: '/api/posts/1',
+    host: 't0.localhost',
+    headers: () => ({ ...apiKeyHeader(), origin: BENCH_BROWSER_ORIGIN }),
+    nginx: 'proxy',
+    accessLog: 0,
+    snapshots: ({ originUrl }) => [
+      tenantFor(
+        0,
+        originUrl,
+        [{ path_pattern: '/api/*', auth_mode: 'apikey_required', ...BENCH_ROUTE_POLICIES }],
+        {
+          apiKeys: [BENCH_API_KEY],
+        },
+      ),
+    ],
+  },
+  {
     id: 'large',
-    title: '9 public route, 64 KiB body',
+    title: '10 public route, 64 KiB body',
     path: '/large',
     host: 't0.localhost',
     headers: () => ({}),
