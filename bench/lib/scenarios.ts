@@ -121,8 +121,8 @@ export const BENCH_ROUTE_POLICIES: Partial<RouteConfig> = {
   } as RouteConfig['cors'],
   ip_rules: { allow: ['127.0.0.0/8', '::1/128'], deny: ['203.0.113.0/24'] } as RouteConfig['ip_rules'],
   // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' value-template syntax
-  request_headers: { set: { 'x-client-ip': '${client_ip}' } } as RouteConfig['request_headers'],
-  response_headers: { set: { 'x-served-by': 'vantageedge' } } as RouteConfig['response_headers'],
+  request_headers: { set: { 'x-client-ip': '${client_ip}' }, add: {}, remove: [] },
+  response_headers: { set: { 'x-served-by': 'vantageedge' }, add: {}, remove: [] },
 };
 
 /** 20 distinct route shapes per tenant; the benchmarked one is the last in match order. */
