@@ -33,6 +33,7 @@ import {
   userResource,
 } from '../schemas/resources.js';
 import { HEADER_PATTERNS } from './header-formats.js';
+import { ROUTE_POLICY_EXAMPLES } from './route-policy-examples.js';
 import { SAFE_TEXT_PATTERN } from './safe-text.js';
 
 /**
@@ -265,6 +266,8 @@ interface ResourceSpec {
   /** operationIds, e.g. listTenants, createTenant, getTenant, updateTenant, deleteTenant. */
   ops: { list: string; create: string; get: string; update?: string; delete: string };
   createBody: string;
+  /** Named request examples of the create command. */
+  createExamples?: Record<string, { summary: string; value: unknown }>;
   updateBody?: string;
   deleteSummary: string;
 }
@@ -327,6 +330,7 @@ const RESOURCES: ResourceSpec[] = [
       delete: 'deleteRoute',
     },
     createBody: 'CreateRoute',
+    createExamples: ROUTE_POLICY_EXAMPLES,
     updateBody: 'UpdateRoute',
     deleteSummary: 'Delete a route',
   },
@@ -364,7 +368,12 @@ function resourcePaths(r: ResourceSpec): Record<string, unknown> {
           ? 'Create a tenant (platform admins)'
           : `Create ${r.schema === 'ApiKey' ? 'an API key (the plaintext is in this answer only)' : `a ${r.schema.toLowerCase()}`}`,
       parameters: [IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
-      requestBody: { required: true, content: json(ref(r.createBody)) },
+      requestBody: {
+        required: true,
+        content: r.createExamples
+          ? { 'application/json': { schema: ref(r.createBody), examples: r.createExamples } }
+          : json(ref(r.createBody)),
+      },
       responses: commandResponses('201', created, { post: true, ifMatch: false, created: true }),
     },
   };

@@ -1,6 +1,12 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+import {
+  EXAMPLE_CANARY_ORIGIN_ID,
+  EXAMPLE_ORIGIN_ID,
+  EXAMPLE_TENANT_ID,
+  ROUTE_POLICY_EXAMPLES,
+} from './route-policy-examples.js';
 
 /**
  * The route policies through the admin API: a route with every policy is stored as sent (names
@@ -261,6 +267,30 @@ describe('route policies in the admin API', () => {
     });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('settings.ip_rules.allow.0');
+  });
+
+  it('accepts every route policy example the OpenAPI document shows (the README curl bodies)', async () => {
+    const doc = json(await cp.request('GET', '/openapi.json', { token: null }));
+    interface CreateOperation {
+      requestBody: { content: { 'application/json': { examples: Record<string, { value: object }> } } };
+    }
+    const paths = doc['paths'] as Record<string, { post: CreateOperation }>;
+    const examples = paths['/api/v1/routes']?.post.requestBody.content['application/json'].examples ?? {};
+    expect(Object.keys(examples).sort()).toEqual(Object.keys(ROUTE_POLICY_EXAMPLES).sort());
+    for (const [name, example] of Object.entries(examples)) {
+      // The placeholder ids become this tenant's own; the shown JSON is otherwise sent as is.
+      const body = JSON.parse(
+        JSON.stringify(example.value)
+          .replaceAll(EXAMPLE_TENANT_ID, tenantId)
+          .replaceAll(EXAMPLE_ORIGIN_ID, originId)
+          .replaceAll(EXAMPLE_CANARY_ORIGIN_ID, canaryId),
+      );
+      const created = await cp.request('POST', '/api/v1/routes', { body });
+      expect(created.status, `${name}: ${JSON.stringify(created.body)}`).toBe(201);
+      const { tenant_id: _tenant, ...fields } = body;
+      expect(json(created), name).toMatchObject(fields);
+      await cp.request('DELETE', `/api/v1/routes/${json(created)['id']}`);
+    }
   });
 
   it('describes every policy in the OpenAPI document', async () => {
