@@ -151,10 +151,39 @@ describe('config plan', () => {
       {
         action: 'update_tenant',
         changes: {
-          settings: { rate_limit: null, oidc: OIDC, service_accounts: [] },
+          settings: { rate_limit: null, oidc: OIDC, service_accounts: [], ip_rules: null },
         },
       },
     ]);
+  });
+
+  // Regression: a route that answers itself has origin_id null, and a document carrying one was refused
+  // as "points at an origin this document does not keep", so a dump of such a tenant could not be applied.
+  it('plans a route without origin (maintenance answer) like any other, and its dump applies as a no-op', () => {
+    const maintenance = {
+      origin_id: null,
+      path_pattern: '/status',
+      auth_mode: 'public',
+      fixed_response: { status: 503, headers: { 'retry-after': '600' }, body: 'back soon' },
+    };
+    const document = handWritten();
+    document.routes.push(maintenance);
+    const added = plan(document);
+    expect(added.steps).toEqual([
+      {
+        action: 'create_route',
+        origin: { none: true },
+        route: expect.objectContaining({ path_pattern: '/status' }),
+      },
+    ]);
+    const withRoute: TenantConfig = {
+      ...current,
+      routes: [...current.routes, routeConfig.parse({ id: randomUUID(), ...maintenance })],
+    };
+    expect(planConfig(withRoute, parse(documentOf(withRoute)), NOTHING_DELETED)).toEqual({
+      changes: [],
+      steps: [],
+    });
   });
 
   it('refuses ids the tenant never had, another tenant’s document, and ambiguous matches', () => {
