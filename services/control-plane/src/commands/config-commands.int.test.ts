@@ -218,6 +218,45 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
     expect(await head()).toBe(start);
   });
 
+  // Regression: a route re-created under its old id skipped the checks a created route makes, so a
+  // document could restore a route whose traffic split sends requests to another tenant's origin.
+  it('restores a deleted route only with the checks of a created one: no split to another tenant’s origin', async () => {
+    const other = json(
+      await h.request('POST', '/api/v1/tenants', { body: { name: 'Theirs', subdomain: 'theirs-apply' } }),
+    );
+    const foreignOrigin = json(
+      await h.request('POST', '/api/v1/origins', {
+        body: { tenant_id: other['id'], name: 'theirs', url: 'http://127.0.0.1:9/' },
+      }),
+    )['id'] as string;
+    const split = json(
+      await h.request('POST', '/api/v1/routes', {
+        body: { tenant_id: tenantId, origin_id: originId, path_pattern: '/split/*', auth_mode: 'public' },
+      }),
+    )['id'] as string;
+    expect((await h.request('DELETE', `/api/v1/routes/${split}`)).status).toBe(204);
+    const document = json(await h.request('GET', `${base()}/document`))['document'] as { routes: object[] };
+    document.routes.push({
+      id: split,
+      origin_id: originId,
+      path_pattern: '/split/*',
+      auth_mode: 'public',
+      traffic_split: {
+        origins: [
+          { origin_id: originId, weight: 95 },
+          { origin_id: foreignOrigin, weight: 5 },
+        ],
+      },
+    });
+    const start = await head();
+    const response = await h.request('POST', `${base()}/apply`, { body: document });
+    expect(response.status, JSON.stringify(response.body)).toBe(400);
+    expect(json(response)['error']).toMatchObject({
+      details: [{ field: 'traffic_split.origins.1.origin_id' }],
+    });
+    expect(await head()).toBe(start);
+  });
+
   it('refuses a document of another tenant and readers', async () => {
     const other = json(
       await h.request('POST', '/api/v1/tenants', { body: { name: 'Other', subdomain: 'other-apply' } }),
