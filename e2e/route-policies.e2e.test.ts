@@ -32,8 +32,16 @@ let replicas: GatewayReplica[] = [];
 let tenantId = '';
 let token = '';
 
-/** What the origin saw for the transform route (it echoes method, url and headers). */
+/** How long the origin takes to answer `/slow/…` (far above the route's response_headers_ms). */
+const SLOW_ORIGIN_MS = 2_000;
+
+/** What the origin saw for the transform route (it echoes method, url and headers); `/slow/…` stalls. */
 function echo(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  if (req.url?.startsWith('/slow/')) {
+    const timer = setTimeout(() => res.end('late'), SLOW_ORIGIN_MS);
+    res.on('close', () => clearTimeout(timer));
+    return true;
+  }
   if (!req.url?.startsWith('/internal/')) return false;
   res.writeHead(200, { 'content-type': 'application/json', 'x-origin': 'stable' });
   res.end(JSON.stringify({ url: req.url, headers: req.headers }));
@@ -104,6 +112,8 @@ beforeAll(async () => {
         add: { 'x-client': '${client_ip}' },
         remove: ['x-debug'],
       },
+      query: { add: { source: 'gateway' }, remove: ['debug'] },
+      response_headers: { set: { 'x-served-by': 'vantageedge' }, remove: ['x-origin'] },
     },
     {
       path_pattern: '/flaky/*',
@@ -129,6 +139,13 @@ beforeAll(async () => {
       path_pattern: '/shop/*',
       fixed_response: { status: 503, headers: { 'retry-after': '120' }, body: 'maintenance' },
     },
+    {
+      path_pattern: '/old/*',
+      origin_id: null,
+      redirect: { status: 308, location: 'https://new.example.com${path}${query}' },
+    },
+    { path_pattern: '/upload/*', max_body_bytes: 16, max_header_bytes: 1024 },
+    { path_pattern: '/slow/*', timeouts: { response_headers_ms: 300 } },
   ];
   let position = 0n;
   for (const body of routes) {
@@ -215,16 +232,21 @@ describe('route policies across processes', () => {
     }
   });
 
-  it('shows the origin the transformed request: rewritten path, set and added headers, removed ones', async () => {
-    const answer = await send(replicas[0]!, '/tx/hello?x=1', {
-      headers: { 'x-forwarded-for': '198.51.100.7', 'x-debug': 'on', 'x-client': 'browser' },
-    });
-    expect(answer.status).toBe(200);
-    const seen = JSON.parse(answer.body) as { url: string; headers: Record<string, string> };
-    expect(seen.url).toBe('/internal/hello?x=1');
-    expect(seen.headers['x-tenant']).toBe(tenantId);
-    expect(seen.headers['x-client']).toBe('browser, 198.51.100.7');
-    expect(seen.headers['x-debug']).toBeUndefined();
+  it('shows the origin the transformed request: rewritten path, query, set and added headers, removed ones', async () => {
+    for (const replica of replicas) {
+      const answer = await send(replica, '/tx/hello?x=1&debug=on', {
+        headers: { 'x-forwarded-for': '198.51.100.7', 'x-debug': 'on', 'x-client': 'browser' },
+      });
+      expect(answer.status, replica.id).toBe(200);
+      const seen = JSON.parse(answer.body) as { url: string; headers: Record<string, string> };
+      expect(seen.url).toBe('/internal/hello?x=1&source=gateway');
+      expect(seen.headers['x-tenant']).toBe(tenantId);
+      expect(seen.headers['x-client']).toBe('browser, 198.51.100.7');
+      expect(seen.headers['x-debug']).toBeUndefined();
+      // The response transform: the client sees the gateway's header, not the origin's x-origin.
+      expect(answer.headers['x-served-by']).toBe('vantageedge');
+      expect(answer.headers['x-origin']).toBeUndefined();
+    }
   });
 
   it('retries a GET on the other target after a reset, but not a POST', async () => {
@@ -293,5 +315,54 @@ describe('route policies across processes', () => {
       expect(answer.body).toBe('maintenance');
     }
     expect(stable.total()).toBe(before);
+  });
+
+  it('redirects with the location template from the gateway, never calling an origin', async () => {
+    for (const replica of replicas) {
+      const answer = await send(replica, '/old/docs/page?lang=en');
+      expect(answer.status, replica.id).toBe(308);
+      expect(answer.headers['location']).toBe('https://new.example.com/old/docs/page?lang=en');
+    }
+  });
+
+  it('refuses a body and headers over the route’s limits before the origin sees them', async () => {
+    const before = stable.total();
+    for (const replica of replicas) {
+      const big = await send(replica, '/upload/file', { method: 'POST', body: 'x'.repeat(100) });
+      expect(big.status, replica.id).toBe(413);
+      expect(JSON.parse(big.body)).toMatchObject({ error: { code: 'payload_too_large' } });
+      const loud = await send(replica, '/upload/file', { headers: { 'x-padding': 'p'.repeat(2_000) } });
+      expect(loud.status, replica.id).toBe(431);
+      const small = await send(replica, '/upload/file', { method: 'POST', body: 'tiny' });
+      expect(small.status, replica.id).toBe(200);
+    }
+    expect(stable.total()).toBe(before + replicas.length);
+  });
+
+  it('answers 504 after the route’s response_headers_ms instead of waiting for the slow origin', async () => {
+    for (const replica of replicas) {
+      const answer = await send(replica, '/slow/report');
+      expect(answer.status, replica.id).toBe(504);
+      expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'upstream_timeout' } });
+    }
+  });
+
+  it('applies the tenant-wide IP rules on both replicas; a route’s own rules replace them', async () => {
+    const changed = await system.admin('PATCH', `/api/v1/tenants/${tenantId}?wait_for_rollout=30s`, {
+      body: { settings: { ip_rules: { deny: ['192.0.2.0/24'] } } },
+    });
+    expect(changed.status, changed.text).toBe(200);
+    for (const replica of replicas) {
+      const denied = await send(replica, '/items/1', { headers: { 'x-forwarded-for': '192.0.2.5' } });
+      expect(denied.status, replica.id).toBe(403);
+      expect(JSON.parse(denied.body)).toMatchObject({ error: { code: 'ip_denied' } });
+      expect(
+        (await send(replica, '/items/1', { headers: { 'x-forwarded-for': '198.51.100.1' } })).status,
+      ).toBe(200);
+      // /office/* has its own ip_rules (deny 203.0.113.0/24 only): the tenant-wide list does not apply.
+      expect((await send(replica, '/office/x', { headers: { 'x-forwarded-for': '192.0.2.5' } })).status).toBe(
+        200,
+      );
+    }
   });
 });
