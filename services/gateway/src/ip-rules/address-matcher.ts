@@ -6,7 +6,8 @@ const MAPPED_IPV4 = '::ffff:';
 /**
  * A list of CIDR ranges compiled once per snapshot. IPv4 addresses (also IPv4-mapped IPv6 ones, as a
  * dual-stack socket reports them) are compared as 32-bit numbers against (network, mask) pairs without
- * allocating; IPv6 addresses go through node:net's BlockList. Entries that do not parse are skipped
+ * allocating, then with the IPv6 ranges (which may be IPv4-mapped ones); IPv6 addresses go through
+ * node:net's BlockList. Entries that do not parse are skipped
  * (the control plane refuses them).
  */
 export class AddressMatcher {
@@ -36,14 +37,20 @@ export class AddressMatcher {
 
   /** Does a range contain `address` (as the gateway resolved the client: dotted IPv4 or IPv6 text)? */
   has(address: string): boolean {
+    let ipv4Text = address;
     let v4 = ipv4Number(address);
-    if (v4 < 0 && address.startsWith(MAPPED_IPV4)) v4 = ipv4Number(address.slice(MAPPED_IPV4.length));
+    if (v4 < 0 && address.startsWith(MAPPED_IPV4)) {
+      ipv4Text = address.slice(MAPPED_IPV4.length);
+      v4 = ipv4Number(ipv4Text);
+    }
     if (v4 >= 0) {
       const ranges = this.#ipv4;
       for (let i = 0; i < ranges.length; i += 2) {
         if ((v4 & ranges[i + 1]!) >>> 0 === ranges[i]) return true;
       }
-      return false;
+      // An IPv6 range may be written in IPv4-mapped form (::ffff:192.0.2.0/120): BlockList compares an
+      // IPv4 address with those as the mapped address it is.
+      return this.#ipv6?.check(ipv4Text, 'ipv4') === true;
     }
     if (this.#ipv6 === undefined || address.indexOf(':') < 0) return false;
     try {

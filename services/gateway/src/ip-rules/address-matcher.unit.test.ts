@@ -19,6 +19,18 @@ describe('address matcher', () => {
     expect(ranges.has('::ffff:192.0.3.9')).toBe(false);
   });
 
+  // Regression: a range written in IPv4-mapped IPv6 form (`::ffff:192.0.2.0/120`) passes validation
+  // but never matched, because the client address was only compared with the IPv4 ranges: a deny list
+  // written that way let its addresses through.
+  it('matches a range written as IPv4-mapped IPv6 for the IPv4 client it covers, in either spelling', () => {
+    for (const range of ['::ffff:192.0.2.0/120', '::ffff:c000:200/120']) {
+      const ranges = new AddressMatcher([range]);
+      expect(ranges.has('192.0.2.9'), range).toBe(true);
+      expect(ranges.has('::ffff:192.0.2.9'), range).toBe(true);
+      expect(ranges.has('192.0.3.9'), range).toBe(false);
+    }
+  });
+
   it('matches IPv6 ranges and keeps the families apart', () => {
     const ranges = new AddressMatcher(['2001:db8::/32', '203.0.113.0/24']);
     expect(ranges.has('2001:db8:1::42')).toBe(true);
