@@ -184,7 +184,15 @@ export const RESPONSE_HEADERS_NOT_TRANSFORMED: readonly string[] = [
 /** Identity headers (x-vantageedge-*) are the gateway's alone: an origin trusts them. */
 export const GATEWAY_HEADER_PREFIX = 'x-vantageedge-';
 
-function headerTransform(owned: readonly string[]) {
+/**
+ * Set-Cookie is written only by the origin: the gateway keeps an origin's cookie `Domain` on the
+ * tenant's own hosts, and a cookie from route configuration would get past that (one with
+ * `Domain=<platform base domain>` reaches every tenant). A transform may remove it.
+ */
+const SET_COOKIE_REFUSED =
+  'set-cookie cannot come from a route policy: only the origin sets cookies (their Domain stays on the tenant’s hosts)';
+
+function headerTransform(owned: readonly string[], neverWritten: readonly string[]) {
   const refuseOwned = (name: string) =>
     owned.includes(name) || name.startsWith(GATEWAY_HEADER_PREFIX)
       ? `${name} is set by the gateway and cannot be changed`
@@ -193,17 +201,20 @@ function headerTransform(owned: readonly string[]) {
     const problem = refuseOwned(value);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
+  const writtenName = name.superRefine((value, ctx) => {
+    if (neverWritten.includes(value)) ctx.addIssue({ code: 'custom', message: SET_COOKIE_REFUSED });
+  });
   return z.strictObject({
     /** Replaces the header (every line of it). */
-    set: boundedRecord(name, headerValueTemplate, 30, TOKEN).default({}),
+    set: boundedRecord(writtenName, headerValueTemplate, 30, TOKEN).default({}),
     /** Appends a line, keeping what is there. */
-    add: boundedRecord(name, headerValueTemplate, 30, TOKEN).default({}),
+    add: boundedRecord(writtenName, headerValueTemplate, 30, TOKEN).default({}),
     remove: z.array(name).max(30, 'at most 30 headers').default([]),
   });
 }
 
-export const requestHeaderTransform = headerTransform(REQUEST_HEADERS_NOT_TRANSFORMED);
-export const responseHeaderTransform = headerTransform(RESPONSE_HEADERS_NOT_TRANSFORMED);
+export const requestHeaderTransform = headerTransform(REQUEST_HEADERS_NOT_TRANSFORMED, []);
+export const responseHeaderTransform = headerTransform(RESPONSE_HEADERS_NOT_TRANSFORMED, ['set-cookie']);
 export type HeaderTransform = z.infer<typeof requestHeaderTransform>;
 
 export const queryTransform = z.strictObject({
@@ -513,12 +524,14 @@ const FIXED_RESPONSE_HEADERS_REFUSED = ['content-length', 'transfer-encoding', '
 export const fixedResponse = z.strictObject({
   status: z.number().int().min(200).max(599),
   headers: boundedRecord(
-    headerName.refine(
-      (name) => !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) && !name.startsWith(GATEWAY_HEADER_PREFIX),
-      {
-        error: 'is set by the gateway (content_type sets content-type)',
-      },
-    ),
+    headerName
+      .refine(
+        (name) => !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) && !name.startsWith(GATEWAY_HEADER_PREFIX),
+        {
+          error: 'is set by the gateway (content_type sets content-type)',
+        },
+      )
+      .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED }),
     headerValueText,
     30,
     TOKEN,

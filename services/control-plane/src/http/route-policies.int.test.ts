@@ -200,6 +200,23 @@ describe('route policies in the admin API', () => {
     ],
     ['no origin and nothing to answer with', { origin_id: null }, 'origin_id'],
     ['a redirect status that is not one', { redirect: { status: 200, location: '/x' } }, 'redirect.status'],
+    // Regression: cookies a route policy sets bypassed the guard that keeps an origin's Set-Cookie
+    // Domain on the tenant's own hosts, so `Domain=vantageedge.dev` reached every tenant's host.
+    [
+      'a Set-Cookie from a response header transform',
+      { response_headers: { set: { 'Set-Cookie': 'sid=1; Domain=vantageedge.dev' } } },
+      'response_headers.set.Set-Cookie',
+    ],
+    [
+      'a Set-Cookie added by a response header transform',
+      { response_headers: { add: { 'set-cookie': 'sid=1' } } },
+      'response_headers.add.set-cookie',
+    ],
+    [
+      'a Set-Cookie in a fixed response',
+      { fixed_response: { status: 503, headers: { 'set-cookie': 'sid=1; Domain=localhost' } } },
+      'fixed_response.headers.set-cookie',
+    ],
     ['an unknown location variable', { redirect: { location: 'https://x${user}' } }, 'redirect.location'],
   ])('refuses %s with 400 naming the field, and changes nothing', async (_what, policy, field) => {
     const before = await eventCount();
