@@ -93,7 +93,7 @@ export function foldSnapshotEvent(
       clerk_org_id: data.clerk_org_id,
       settings: tenantSettings.parse(data.settings),
     };
-    const base = current?.snapshot ?? { origins: [], routes: [], api_keys: [] };
+    const base = current?.snapshot ?? { origins: [], routes: [], api_keys: [], certificates: [] };
     return {
       status: 'live',
       snapshot: {
@@ -105,6 +105,7 @@ export function foldSnapshotEvent(
         origins: base.origins,
         routes: base.routes,
         api_keys: base.api_keys,
+        certificates: base.certificates,
       },
     };
   }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { parseConfig } from '@vantageedge/shared/config/load-config';
+import { ConfigError, parseConfig } from '@vantageedge/shared/config/load-config';
 import { booleanFlag, commaList, observabilitySettings, port } from '@vantageedge/shared/config/settings';
+import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
@@ -59,14 +60,44 @@ export const gatewaySettings = {
   GATEWAY_METRICS_PER_ROUTE: booleanFlag.default(true),
   /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
   GATEWAY_TRUST_PROXY: booleanFlag.default(false),
+  /** TLS listener (HTTPS and HTTP/2 with ALPN h2); unset: no TLS listener. */
+  GATEWAY_TLS_PORT: port.optional(),
+  /** The default certificate (PEM chain, leaf first) for the base domains and unknown SNI names. */
+  GATEWAY_TLS_CERT_FILE: z.string().min(1).optional(),
+  GATEWAY_TLS_KEY_FILE: z.string().min(1).optional(),
+  /** How often the default certificate files are checked for a change (a renewed certificate is served without restart). */
+  GATEWAY_TLS_RELOAD_SECONDS: z.coerce.number().min(0.1).max(3600).default(10),
+  /** Also accept cleartext HTTP/2 with prior knowledge (h2c) on GATEWAY_PORT, next to HTTP/1.1. */
+  GATEWAY_H2C: booleanFlag.default(false),
+  /** HTTP/2: streams one client connection may have open at once. */
+  GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** HTTP/2: a connection with no open stream for this long is closed (GOAWAY); 0 keeps it open. */
+  GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(86_400).default(120),
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
+  ...certificateEncryptionSettings,
   ...observabilitySettings,
 };
 
 export type GatewayConfig = z.infer<z.ZodObject<typeof gatewaySettings>>;
 
+/** Rules between settings that each look fine alone; throws with the settings named. */
+export function assertGatewayConfig(config: GatewayConfig): void {
+  if (config.GATEWAY_TLS_PORT === undefined) return;
+  if (config.GATEWAY_TLS_CERT_FILE === undefined || config.GATEWAY_TLS_KEY_FILE === undefined) {
+    throw new ConfigError([
+      {
+        setting:
+          config.GATEWAY_TLS_CERT_FILE === undefined ? 'GATEWAY_TLS_CERT_FILE' : 'GATEWAY_TLS_KEY_FILE',
+        issue: 'is required with GATEWAY_TLS_PORT (the default certificate and its key)',
+      },
+    ]);
+  }
+}
+
 /** For tests: parse and throw instead of exiting. */
 export function parseGatewayConfig(env: Record<string, string | undefined>): GatewayConfig {
-  return parseConfig(gatewaySettings, env);
+  const config = parseConfig(gatewaySettings, env);
+  assertGatewayConfig(config);
+  return config;
 }

@@ -1,5 +1,5 @@
 import 'dotenv/config';
-import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { ConfigError, loadConfigOrExit } from '@vantageedge/shared/config/load-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import {
@@ -12,7 +12,7 @@ import {
   snapshotBusFromSettings,
   snapshotBusSettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
-import { gatewaySettings } from './config.js';
+import { assertGatewayConfig, gatewaySettings } from './config.js';
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
 import { startGatewayReplica } from './start-gateway-replica.js';
 
@@ -27,6 +27,14 @@ const config = loadConfigOrExit('gateway', {
   ...configPlaneSettings,
   ...gatewaySettings,
 });
+try {
+  assertGatewayConfig(config);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  for (const p of error.problems)
+    process.stderr.write(`gateway: invalid configuration: ${p.setting} ${p.issue}\n`);
+  process.exit(1);
+}
 const telemetry = startGatewayTelemetry({
   enabled: config.OTEL_ENABLED,
   serviceName: config.OTEL_SERVICE_NAME ?? 'gateway',

@@ -1,6 +1,7 @@
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
+import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type { Registry } from 'prom-client';
 import { createCacheStage } from './cache/cache-stage.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
@@ -10,6 +11,7 @@ import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { type RunningGateway, startGateway } from './start-gateway.js';
+import { TenantCertificates } from './tls/tenant-certificates.js';
 import { createUpstreamSet } from './upstream/index.js';
 
 export interface GatewayReplicaOptions {
@@ -54,9 +56,14 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     keyPrefix,
   });
   const cacheStage = createCacheStage(responseCache);
+  const tenantCertificates = new TenantCertificates({
+    keyRing: keyRingFromSettings(config),
+    onWarning: (tenantId, problem) => logger.warn('certificate problem', { tenant_id: tenantId, problem }),
+  });
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
     hooks: [
+      tenantCertificates,
       rateLimitStage,
       cacheStage,
       { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
@@ -85,6 +92,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
     stages: [rateLimitStage, cacheStage],
+    tenantCertificates,
     readiness: () => {
       const status = configPlane.status();
       return status.ready

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
@@ -6,11 +7,13 @@ import { createAdminApp, type Readiness } from './admin/admin-app.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
+import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { AccessLog } from './observability/access-log.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
 import type { RequestStage } from './pipeline/exchange.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
+import type { TenantCertificates } from './tls/tenant-certificates.js';
 
 export interface StartGatewayOptions {
   config: GatewayConfig;
@@ -22,6 +25,8 @@ export interface StartGatewayOptions {
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
+  /** Tenant certificates compiled from snapshots (a compile hook of the store), served by SNI. */
+  tenantCertificates?: TenantCertificates;
 }
 
 export interface RunningGateway {
@@ -29,6 +34,9 @@ export interface RunningGateway {
   readonly adminServer: Server;
   readonly trafficPort: number;
   readonly adminPort: number;
+  /** The TLS listener (HTTPS and HTTP/2), when GATEWAY_TLS_PORT is set. */
+  readonly tlsServer: Http2SecureServer | undefined;
+  readonly tlsPort: number | undefined;
   close(): Promise<void>;
 }
 
@@ -94,6 +102,20 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   trafficServer.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
     socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
+  // HTTP/2: TLS listener (ALPN h2 + HTTP/1.1) and cleartext h2c, with the same handler.
+  const edge = await startEdgeProtocols({
+    config,
+    handler,
+    plainServer: trafficServer,
+    store,
+    registry,
+    logger,
+    ...(options.tenantCertificates ? { tenantCertificates: options.tenantCertificates } : {}),
+    onConnection: (socket) => {
+      metrics.activeConnections.inc();
+      socket.once('close', () => metrics.activeConnections.dec());
+    },
+  });
 
   const adminServer = createServer(
     createAdminApp({
@@ -106,15 +128,22 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   const trafficPort = await listen(trafficServer, config.GATEWAY_PORT, config.GATEWAY_HOST);
   const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_HOST);
-  logger.info('gateway listening', { traffic_port: trafficPort, admin_port: adminPort });
+  const tlsPort = await edge.listen();
+  logger.info('gateway listening', {
+    traffic_port: trafficPort,
+    admin_port: adminPort,
+    ...(tlsPort === undefined ? {} : { tls_port: tlsPort }),
+  });
 
   return {
     trafficServer,
     adminServer,
     trafficPort,
     adminPort,
+    tlsServer: edge.tlsServer,
+    tlsPort,
     async close() {
-      await Promise.all([closeServer(trafficServer), closeServer(adminServer)]);
+      await Promise.all([closeServer(trafficServer), edge.close(), closeServer(adminServer)]);
     },
   };
 }

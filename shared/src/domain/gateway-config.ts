@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sealedPrivateKey } from '../tls/private-key-envelope.js';
 
 /**
  * The gateway-facing configuration of a tenant: the shapes the control plane validates in commands,
@@ -158,6 +159,20 @@ export const apiKeyEntry = z.strictObject({
 });
 export type ApiKeyEntry = z.infer<typeof apiKeyEntry>;
 
+/** A tenant's TLS certificate for some of its verified custom domains, as gateways serve it. */
+export const snapshotCertificate = z.strictObject({
+  id: z.uuid(),
+  /** Lower-case host names it is served for (each a verified custom domain of the tenant). */
+  domains: z.array(z.string()).min(1),
+  /** PEM chain, leaf first. */
+  certificate_pem: z.string(),
+  /** The private key, sealed under CERTIFICATE_ENCRYPTION_KEY: gateways open it in memory only. */
+  private_key: sealedPrivateKey,
+  fingerprint_sha256: z.string(),
+  not_after: z.iso.datetime({ offset: true }),
+});
+export type SnapshotCertificate = z.infer<typeof snapshotCertificate>;
+
 /** Everything one gateway needs to serve one tenant; versioned by the event position it reflects. */
 export const tenantSnapshot = z.strictObject({
   schema_version: z.literal(1),
@@ -178,5 +193,7 @@ export const tenantSnapshot = z.strictObject({
   routes: z.array(routeConfig),
   /** Active (not revoked) keys only. */
   api_keys: z.array(apiKeyEntry),
+  /** TLS certificates for custom domains (absent in snapshots of earlier versions). */
+  certificates: z.array(snapshotCertificate).default([]),
 });
 export type TenantSnapshot = z.infer<typeof tenantSnapshot>;

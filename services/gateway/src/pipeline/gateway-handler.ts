@@ -4,6 +4,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import { requestAuthority } from '../http/request-authority.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
@@ -181,7 +182,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       exchange.traceId = traceIdFromHeader(req.headers.traceparent);
     }
 
-    const tenant = options.store.resolveHost(req.headers.host);
+    const tenant = options.store.resolveHost(requestAuthority(req.headers));
     if (tenant === undefined) {
       fail(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
       return;
@@ -259,7 +260,7 @@ export function createGatewayMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const handle = createGatewayHandler(options);
   return (req, res, next) => {
-    if (options.store.resolveHost(req.headers.host) === undefined) {
+    if (options.store.resolveHost(requestAuthority(req.headers)) === undefined) {
       next();
       return;
     }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/identity.js';
+import { requestAuthority } from '../http/request-authority.js';
 
 /**
  * Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
@@ -64,13 +65,15 @@ export function upstreamRequestHeaders(
   const out: OutgoingHttpHeaders = {};
   const keepAuthorization = facts.identity.kind !== 'api_key';
   for (const name in headers) {
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers of the origin request.
+    if (name.charCodeAt(0) === 58) continue;
     if (REQUEST_DROPPED.has(name) || named?.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX)) continue;
     if (name === 'authorization' && !keepAuthorization) continue;
     out[name] = headers[name];
   }
   out['host'] = facts.upstreamHost;
   const clientFor = facts.clientIp.includes(':') ? `"[${facts.clientIp}]"` : facts.clientIp;
-  const originalHost = headers.host ?? '';
+  const originalHost = requestAuthority(headers) ?? '';
   const forwarded = `for=${clientFor};host="${originalHost.replace(/["\\]/g, '')}";proto=${facts.proto}`;
   const priorXff = facts.trustProxy ? headers['x-forwarded-for'] : undefined;
   const priorForwarded = facts.trustProxy ? headers.forwarded : undefined;

@@ -10,11 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
 import type { RequestStage } from '../pipeline/exchange.js';
 import { type RunningGateway, startGateway } from '../start-gateway.js';
+import { TenantCertificates } from '../tls/tenant-certificates.js';
 import { createUpstreamSet } from '../upstream/index.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -136,8 +138,10 @@ export async function startTestGateway(
       },
     }),
   });
+  const tenantCertificates = new TenantCertificates({ keyRing: keyRingFromSettings(config) });
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
+    hooks: [tenantCertificates],
     createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),
   });
   const gateway = await startGateway({
@@ -145,6 +149,7 @@ export async function startTestGateway(
     store,
     registry,
     logger,
+    tenantCertificates,
     ...(extra.stages ? { stages: extra.stages } : {}),
     tracingEnabled: extra.tracingEnabled ?? false,
   });
