@@ -106,18 +106,22 @@ load-test: install ## Load test the running make dev through the demo routes (au
 	@$(TSX) services/dev/src/load-test.ts $(if $(DURATION),--duration $(DURATION)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
 
 ## ---- tests ----
-.PHONY: test test-unit test-integration test-coverage test-ops
-test: install infra-up migrate-up typecheck lint test-ops ## Everything CI runs: install, infra, migrations, type-check, lint, deployment checks, all tests
+.PHONY: test test-unit test-integration test-coverage test-ops test-faults
+test: install infra-up migrate-up typecheck lint test-ops ## Everything CI runs: install, infra, migrations, type-check, lint, deployment checks, all tests, then the fault suite
 	@mkdir -p .data
-	$(VITEST) run --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
+	$(VITEST) run --project unit --project integration --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
+	@$(MAKE) --no-print-directory test-faults
 test-unit: install ## Unit tests only (no servers)
 	$(VITEST) run --project unit
 test-integration: install infra-up migrate-up ## Integration and end-to-end tests against the local servers
 	$(VITEST) run --project integration
+test-faults: install ## Fault suite: private PostgreSQL/Redis/Kafka and an origin target killed and restarted under load across two gateways; table in .data/fault-suite.json (~3 min)
+	@mkdir -p .data
+	$(VITEST) run --project faults
 test-ops: ## Validate the deployment files: docker-compose config, promtool check/test of the alerting and recording rules (installs docker-compose and promtool when missing)
 	@bash infra/check-ops.sh
 test-coverage: install infra-up migrate-up ## All tests with a coverage report (coverage/)
-	$(VITEST) run --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
+	$(VITEST) run --project unit --project integration --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
 
 ## ---- benchmarks (JSON results in bench-results/, git-ignored) ----
 .PHONY: bench-eventstore

@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 //   *.unit.test.ts  pure, no servers
 //   *.int.test.ts   needs the real local infrastructure (make infra-up)
 //   *.e2e.test.ts   whole processes talking over the network
+//   *.faults.test.ts  the fault suite (make test-faults): private servers killed and restarted under load
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -21,6 +22,11 @@ export default defineConfig({
           exclude: ['node_modules/**'],
           globalSetup: ['shared/src/testing/global-setup.ts'],
         },
+      },
+      // Only `make test-faults` (the last step of `make test`) runs it: it starts its own servers.
+      {
+        extends: true,
+        test: { name: 'faults', include: ['e2e/faults/**/*.faults.test.ts'], exclude: ['node_modules/**'] },
       },
     ],
   },

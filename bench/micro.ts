@@ -6,7 +6,9 @@ import { Authenticator } from '@vantageedge/gateway/auth/authenticator';
 import { pathDigest, variantDigest } from '@vantageedge/gateway/cache/cache-key';
 import { compileCachePolicy } from '@vantageedge/gateway/cache/compile-cache-policy';
 import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-store';
+import { RouteMatcher } from '@vantageedge/gateway/config/route-matcher';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
 import { BENCH_API_KEY, BENCH_ORG, BENCH_PEPPER, scaleRoutes, tenantFor } from './lib/scenarios.js';
 
@@ -147,6 +149,28 @@ const results: MicroResult[] = [
     () => pathDigest(cacheRequest.path) + variantDigest(varyPolicy, cacheRequest, { apiKeyId: 'k1' }),
   ),
 ];
+
+// Route compile: 2,000 vs 16,000 routes (each under its own first segment, a quarter generic). The
+// ratio is what matters: n log n predicts ≈ 10, quadratic 64.
+const compileRoutes = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    config: routeConfig.parse({
+      id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      origin_id: '00000000-0000-4000-8000-000000000000',
+      path_pattern: i % 4 === 0 ? `/:p/s${i}/*` : `/svc${i}/items/:id`,
+      priority: i % 3,
+      auth_mode: 'public',
+    }),
+  }));
+const compile2k = compileRoutes(2_000);
+const compile16k = compileRoutes(16_000);
+const compileSmall = await bench('route compile: 2,000 routes', () => new RouteMatcher(compile2k));
+const compileLarge = await bench('route compile: 16,000 routes', () => new RouteMatcher(compile16k));
+results.push(compileSmall, compileLarge);
+const compileGrowth = compileLarge.ns_per_op / compileSmall.ns_per_op;
+process.stdout.write(
+  `route compile growth 2,000 → 16,000 routes: ${compileGrowth.toFixed(1)}× (n log n ≈ 10, n² = 64)\n`,
+);
 void sink;
 
 const report = {
@@ -160,6 +184,7 @@ const report = {
   samples: SAMPLES,
   sample_ms: SAMPLE_MS,
   results,
+  route_compile_growth_2k_to_16k: Number(compileGrowth.toFixed(2)),
 };
 mkdirSync(path.join(repo, 'bench-results'), { recursive: true });
 const file = path.join(repo, 'bench-results', `micro-${report.at.replace(/[:.]/g, '-')}.json`);

@@ -313,6 +313,10 @@ export interface SystemOptions {
   gatewayEnv?: Record<string, string>;
   /** Kafka bootstrap brokers; default the shared local broker (a private one for fault tests). */
   kafkaBrokers?: readonly string[];
+  /** Redis for every service; default the shared local server (a private one for fault tests). */
+  redisUrl?: string;
+  /** PostgreSQL server the system's database is created on; default the shared local server. */
+  databaseServerUrl?: string;
 }
 
 export class TestSystem {
@@ -338,7 +342,10 @@ export class TestSystem {
 
   /** A fresh database, Clerk keys, topic and rollout prefix; no process started yet. */
   static async create(options: SystemOptions = {}): Promise<TestSystem> {
-    const [database, clerk] = await Promise.all([createTestDatabase(), createClerkTestKeys()]);
+    const [database, clerk] = await Promise.all([
+      createTestDatabase(options.databaseServerUrl ? { serverUrl: options.databaseServerUrl } : {}),
+      createClerkTestKeys(),
+    ]);
     return new TestSystem(database, clerk, options);
   }
 
@@ -346,7 +353,7 @@ export class TestSystem {
     return {
       DATABASE_URL: this.database.url,
       EVENT_STORE: 'postgres',
-      REDIS_URL: TEST_INFRA.redisUrl,
+      REDIS_URL: this.options.redisUrl ?? TEST_INFRA.redisUrl,
       KAFKA_BROKERS: (this.options.kafkaBrokers ?? TEST_INFRA.kafkaBrokers).join(','),
       SNAPSHOT_BUS: 'kafka',
       SNAPSHOT_TOPIC: this.topic,
@@ -471,7 +478,10 @@ export class TestSystem {
     for (const gateway of this.gateways) gateway.agent.destroy();
     // A private broker (kafkaBrokers given) is destroyed by its owner, topics and all.
     const admin = this.options.kafkaBrokers ? undefined : createTestKafka().admin();
-    const redis = new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
+    // A private Redis (redisUrl given) is thrown away by its owner, keys and all.
+    const redis = this.options.redisUrl
+      ? undefined
+      : new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
     await Promise.all([
       this.database.drop().catch(() => {}),
       admin
@@ -480,6 +490,7 @@ export class TestSystem {
         .catch(() => {})
         .finally(() => admin.disconnect()),
       (async () => {
+        if (redis === undefined) return;
         let cursor = '0';
         do {
           const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.rolloutPrefix}*`, 'COUNT', 500);
@@ -488,7 +499,7 @@ export class TestSystem {
         } while (cursor !== '0');
       })()
         .catch(() => {})
-        .finally(() => redis.disconnect()),
+        .finally(() => redis?.disconnect()),
     ]);
   }
 }

@@ -9,7 +9,7 @@ import {
   type TenantSnapshot,
   tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
-import { orderRoutes } from './route-order.js';
+import { withRoute } from './route-order.js';
 
 /**
  * Folds control-plane events into a tenant's gateway snapshot. Events are state-carrying (`*Updated`
@@ -131,7 +131,7 @@ export function foldSnapshotEvent(
       return next({ origins: snapshot.origins.filter((origin) => origin.id !== event.data.origin_id) });
     case 'RouteCreated':
     case 'RouteUpdated':
-      return next({ routes: orderRoutes(replaceById(snapshot.routes, toRoute(event.data))) });
+      return next({ routes: withRoute(snapshot.routes, toRoute(event.data)) });
     case 'RouteDeleted':
       return next({ routes: snapshot.routes.filter((route) => route.id !== event.data.route_id) });
     case 'ApiKeyIssued': {

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
+import { tenantLimitsFromConfig } from './commands/tenant-limits.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createControlPlaneApp } from './http/app.js';
 import { createQueryRouter } from './queries/router.js';
@@ -75,6 +76,7 @@ export function controlPlaneAppFromConfig(
     tenantDirectory: createTenantDirectory(pool),
     apiKeyPepper: config.API_KEY_PEPPER,
     rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
+    tenantLimits: tenantLimitsFromConfig(config),
     bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
     logger,
     metrics,

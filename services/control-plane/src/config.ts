@@ -11,6 +11,7 @@ import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { z } from 'zod';
+import { tenantLimitSettings } from './commands/tenant-limits.js';
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
 export const controlPlaneSettings = {
@@ -43,6 +44,7 @@ export const controlPlaneSettings = {
   CLERK_AUTHORIZED_PARTIES: commaList.default([]),
   PLATFORM_ADMIN_USER_IDS: commaList.default([]),
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
+  ...tenantLimitSettings,
 };
 
 export type ControlPlaneConfig = z.infer<z.ZodObject<typeof controlPlaneSettings>>;

@@ -10,9 +10,10 @@ import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
-import { type RunningGateway, startGateway } from './start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { TenantCertificates } from './tls/tenant-certificates.js';
 import { createUpstreamSet } from './upstream/index.js';
+import { ProbeBudget } from './upstream/probe-budget.js';
 
 export interface GatewayReplicaOptions {
   config: GatewayConfig & {
@@ -60,15 +61,19 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     keyRing: keyRingFromSettings(config),
     onWarning: (tenantId, problem) => logger.warn('certificate problem', { tenant_id: tenantId, problem }),
   });
+  const remoteJwks = remoteJwksFromConfig(config, registry);
+  const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
+    remoteJwks,
     hooks: [
       tenantCertificates,
       rateLimitStage,
       cacheStage,
       { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
     ],
-    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, logger }),
+    createUpstreamSet: (origin, tenantId) =>
+      createUpstreamSet(origin, { tenantId, registry, logger, probeBudget }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
     onCloseError: (error) => logger.warn('closing an upstream set failed', { error: String(error) }),
@@ -91,6 +96,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
+    remoteJwks,
     stages: [rateLimitStage, cacheStage],
     tenantCertificates,
     readiness: () => {

@@ -4,7 +4,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
+import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
+import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
@@ -27,6 +29,8 @@ export interface StartGatewayOptions {
   tracingEnabled?: boolean;
   /** Tenant certificates compiled from snapshots (a compile hook of the store), served by SNI. */
   tenantCertificates?: TenantCertificates;
+  /** The replica's remote key sets (shared with the config store's OIDC key sets). */
+  remoteJwks?: RemoteJwksRegistry;
 }
 
 export interface RunningGateway {
@@ -63,6 +67,14 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+/** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
+export function remoteJwksFromConfig(config: GatewayConfig, registry: Registry): RemoteJwksRegistry {
+  return new RemoteJwksRegistry({
+    policy: { cooldownMs: config.GATEWAY_JWKS_COOLDOWN_SECONDS * 1000 },
+    registry,
+  });
+}
+
 /** Starts the traffic listener (node:http + the pipeline) and the admin listener (express). */
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
@@ -74,10 +86,16 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       clerk: {
         jwtKey: config.CLERK_JWT_KEY,
         secretKey: config.CLERK_SECRET_KEY,
+        apiUrl: config.CLERK_API_URL,
         authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
       },
       tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
+      remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry),
+      failureLimiter: new AuthFailureLimiter({
+        maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
+        registry,
+      }),
     }),
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,

@@ -73,6 +73,12 @@ export const loadBalancing = z.strictObject({
   hash_key: z.string().min(1).max(100).optional(),
 });
 
+/**
+ * The shortest active health-check interval the control plane accepts (every replica probes every
+ * target at it) and the shortest a gateway probes at, whatever older events recorded.
+ */
+export const MIN_HEALTH_CHECK_INTERVAL_SECONDS = 1;
+
 export const healthCheck = z.strictObject({
   active: z
     .strictObject({

@@ -15,6 +15,12 @@ import { type SnapshotMessage, SnapshotTooLargeError } from './port.js';
  */
 
 export const COMPRESS_ABOVE_BYTES = 16 * 1024;
+/**
+ * The most a gzipped record may inflate to. A record on the topic is at most max.message.bytes, but
+ * gzip inflates up to ~1000×: without a bound one small record costs every replica that memory.
+ * Far above a tenant at its limits (TENANT_MAX_*: about 2 MB of JSON).
+ */
+export const MAX_DECODED_SNAPSHOT_BYTES = 32 * 1024 * 1024;
 /** Room left under max.message.bytes for the record batch framing, key and headers. */
 export const RECORD_OVERHEAD_BYTES = 1024;
 
@@ -76,11 +82,21 @@ export function decodeSnapshotRecord(record: {
   if (record.value === null) return { ok: true, message: { kind: 'tombstone', tenantId, version } };
 
   let json: unknown;
+  let bytes = record.value;
   try {
     const encoding = record.headers[HEADER_ENCODING] ?? 'json';
     if (encoding !== 'json' && encoding !== 'gzip')
       return { ok: false, reason: `unknown encoding ${encoding}` };
-    const bytes = encoding === 'gzip' ? gunzipSync(record.value) : record.value;
+    if (encoding === 'gzip') {
+      try {
+        bytes = gunzipSync(record.value, { maxOutputLength: MAX_DECODED_SNAPSHOT_BYTES });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+          return { ok: false, reason: `value inflates to larger than ${MAX_DECODED_SNAPSHOT_BYTES} bytes` };
+        }
+        throw error;
+      }
+    }
     json = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     return { ok: false, reason: `value is not readable: ${(error as Error).message}` };

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeSnapshotRecord, encodeSnapshotMessage, HEADER_ENCODING, HEADER_VERSION } from './codec.js';
+import {
+  decodeSnapshotRecord,
+  encodeSnapshotMessage,
+  HEADER_ENCODING,
+  HEADER_VERSION,
+  MAX_DECODED_SNAPSHOT_BYTES,
+} from './codec.js';
 import { SnapshotTooLargeError } from './port.js';
 import { sampleSnapshot, snapshotMessage } from './testing.js';
 
@@ -60,5 +67,22 @@ describe('snapshot wire codec', () => {
       expect(result.ok, name).toBe(false);
       if (!result.ok) expect(result.reason, name).toMatch(reason);
     }
+  });
+
+  // Regression test: a small gzipped record could inflate without bound on every replica that reads it.
+  it('refuses a gzipped record that inflates past MAX_DECODED_SNAPSHOT_BYTES instead of inflating it', () => {
+    const snapshot = sampleSnapshot(randomUUID(), 7n);
+    // A valid snapshot padded with JSON whitespace: tiny on the wire, huge once inflated.
+    const json = JSON.stringify(snapshot);
+    const padded = `${json.slice(0, -1)}${' '.repeat(MAX_DECODED_SNAPSHOT_BYTES + 1024)}}`;
+    const value = gzipSync(padded);
+    expect(value.length).toBeLessThan(256 * 1024);
+    const result = decodeSnapshotRecord({
+      key: snapshot.tenant_id,
+      value,
+      headers: { [HEADER_VERSION]: '7', [HEADER_ENCODING]: 'gzip' },
+    });
+    expect(result).toMatchObject({ ok: false });
+    expect(!result.ok && result.reason).toMatch(/larger than/);
   });
 });

@@ -18,19 +18,26 @@ function withDatabase(url: string, database: string): string {
 }
 
 /**
- * A fresh database on the local PostgreSQL for one test file, migrated unless told otherwise,
- * so test files can run in parallel without seeing each other's rows.
+ * A fresh database on the local PostgreSQL (or on `serverUrl`, e.g. a private server a fault test
+ * stops and starts) for one test file, migrated unless told otherwise, so test files can run in
+ * parallel without seeing each other's rows.
  */
-export async function createTestDatabase({ migrate = true } = {}): Promise<TestDatabase> {
+export async function createTestDatabase({
+  migrate = true,
+  serverUrl = TEST_INFRA.databaseUrl,
+}: {
+  migrate?: boolean;
+  serverUrl?: string;
+} = {}): Promise<TestDatabase> {
   const name = `ve_test_${uniqueSuffix()}`;
-  const admin = new pg.Client({ connectionString: withDatabase(TEST_INFRA.databaseUrl, 'postgres') });
+  const admin = new pg.Client({ connectionString: withDatabase(serverUrl, 'postgres') });
   await admin.connect();
   try {
     await admin.query(`create database ${name}`);
   } finally {
     await admin.end();
   }
-  const url = withDatabase(TEST_INFRA.databaseUrl, name);
+  const url = withDatabase(serverUrl, name);
   if (migrate) await migrateUp(url);
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   return {
@@ -39,7 +46,7 @@ export async function createTestDatabase({ migrate = true } = {}): Promise<TestD
     pool,
     async drop() {
       await pool.end();
-      const client = new pg.Client({ connectionString: withDatabase(TEST_INFRA.databaseUrl, 'postgres') });
+      const client = new pg.Client({ connectionString: withDatabase(serverUrl, 'postgres') });
       await client.connect();
       try {
         await client.query(`drop database if exists ${name} with (force)`);

@@ -15,6 +15,7 @@ import {
 } from './context.js';
 import { fold, type HandledCommand, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { requireRoomFor, requireShortStrings } from './tenant-limits.js';
 import { apiKeyView } from './views.js';
 
 export type IssuedApiKey = CommandOutcome<ApiKeyResource & { key: string }>;
@@ -63,6 +64,8 @@ export async function issueApiKey(
 ): Promise<IssuedApiKey> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
+  requireShortStrings(deps, body);
+  await requireRoomFor(deps, 'api_keys', body.tenant_id);
   // One canonical form (UTC, milliseconds) in events and responses, whatever offset the client sent.
   const expiresAt = body.expires_at === null ? null : new Date(body.expires_at).toISOString();
   return issue(deps, ctx, { ...body, expires_at: expiresAt });

@@ -4,6 +4,7 @@ import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { ApiError, forbidden } from '../http/errors.js';
+import type { TenantLimits } from './tenant-limits.js';
 
 /** What every command needs from the process. */
 export interface CommandDeps {
@@ -17,6 +18,8 @@ export interface CommandDeps {
   rotationGraceSeconds: number;
   /** Reaches every gateway replica's response cache; absent → purge endpoints answer 503. */
   cachePurger?: CachePurger | undefined;
+  /** How much configuration one tenant may create; default DEFAULT_TENANT_LIMITS. */
+  tenantLimits?: TenantLimits | undefined;
 }
 
 /** Who asks, within which request, under which precondition. */

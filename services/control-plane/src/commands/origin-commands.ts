@@ -15,6 +15,7 @@ import {
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
 import { originView } from './views.js';
 
 function outcome(result: HandledCommand<Origin>): CommandOutcome<OriginResource> {
@@ -31,6 +32,9 @@ export async function addOrigin(
 ): Promise<CommandOutcome<OriginResource>> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
+  requireShortStrings(deps, body);
+  requireTargetCount(deps, body.targets);
+  await requireRoomFor(deps, 'origins', body.tenant_id);
   const originId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
@@ -70,6 +74,8 @@ export async function updateOrigin(
     metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
     command: async (state): Promise<OriginCommand> => {
       await requireWritableResource(deps, ctx, state, 'origin');
+      requireShortStrings(deps, body);
+      requireTargetCount(deps, body.targets);
       const { url, ...changes } = body;
       return {
         type: 'UpdateOrigin',

@@ -14,6 +14,7 @@ import {
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireOriginOfTenant, requireWritableResource } from './lookups.js';
+import { requireRoomFor, requireShortStrings } from './tenant-limits.js';
 import { routeView } from './views.js';
 
 function outcome(result: HandledCommand<Route>): CommandOutcome<RouteResource> {
@@ -31,6 +32,8 @@ export async function createRoute(
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
   await requireOriginOfTenant(deps, ctx, body.origin_id, body.tenant_id);
+  requireShortStrings(deps, body);
+  await requireRoomFor(deps, 'routes', body.tenant_id);
   const routeId = randomUUID();
   const { tenant_id, ...config } = body;
   const result = await handleCommand({
@@ -57,6 +60,7 @@ export async function updateRoute(
     metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
     command: async (state): Promise<RouteCommand> => {
       const route = await requireWritableResource(deps, ctx, state, 'route');
+      requireShortStrings(deps, body);
       if (body.origin_id !== undefined && body.origin_id !== route.origin_id) {
         await requireOriginOfTenant(deps, ctx, body.origin_id, route.tenant_id);
       }

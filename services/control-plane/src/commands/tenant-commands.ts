@@ -15,6 +15,7 @@ import {
   requirePlatformAdmin,
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
+import { requireSettingsWithinLimits, requireShortStrings } from './tenant-limits.js';
 import { tenantView } from './views.js';
 
 function outcome(result: HandledCommand<Tenant>): CommandOutcome<TenantResource> {
@@ -30,6 +31,8 @@ export async function createTenant(
   body: CreateTenantBody,
 ): Promise<CommandOutcome<TenantResource>> {
   requirePlatformAdmin(ctx.caller, 'create tenants');
+  requireShortStrings(deps, body);
+  requireSettingsWithinLimits(deps, body.settings);
   const tenantId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
@@ -66,6 +69,8 @@ export async function updateTenant(
     command: async (state) => {
       if (state.status === 'absent') throw notFound('tenant');
       await requireAccess(deps, ctx.caller, tenantId, 'write');
+      requireShortStrings(deps, body);
+      requireSettingsWithinLimits(deps, body.settings);
       if (!ctx.caller.isPlatformAdmin && state.status === 'active') {
         for (const field of ['subdomain', 'clerk_org_id'] as const) {
           if (body[field] !== undefined && body[field] !== state.data[field]) {

@@ -10,6 +10,7 @@ import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
@@ -39,6 +40,8 @@ export interface ControlPlaneAppDeps {
   rollout?: RolloutDeps;
   /** Cache purge endpoints (POST /api/v1/routes/:id/cache/purge, /tenants/:id/cache/purge). */
   cachePurger?: CachePurger;
+  /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
+  tenantLimits?: TenantLimits;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -161,6 +164,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       onCommand: (command, outcome) => commands.inc({ command, outcome }),
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
+      tenantLimits: deps.tenantLimits,
     }),
   );
   if (deps.rollout) app.use(createRolloutRouter({ ...deps.rollout, authorizer }));

@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_key_reused: 422,
+  limit_exceeded: 422,
   not_caught_up: 503,
   internal: 500,
 } as const;

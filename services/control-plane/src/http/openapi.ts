@@ -133,7 +133,9 @@ function resourcePaths(r: Resource): Record<string, unknown> {
       responses: {
         '201': { description: 'created', headers: COMMAND_HEADERS, content: json(created) },
         ...ERRORS,
-        '422': errorResponse('idempotency_key_reused'),
+        '422': errorResponse(
+          'idempotency_key_reused; or limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded (details name the field)',
+        ),
       },
     },
   };

@@ -5,6 +5,7 @@ import {
   circuitBreaker,
   healthCheck,
   loadBalancing,
+  MIN_HEALTH_CHECK_INTERVAL_SECONDS,
   originTarget,
   rateLimitPolicy,
   tenantSettings,
@@ -109,6 +110,16 @@ const hashKeyRule = (
     });
   }
 };
+/** Health checks as a tenant may set them: every replica probes every target at this interval. */
+const healthCheckRequest = healthCheck.superRefine((value, ctx) => {
+  if (value.active.interval_seconds < MIN_HEALTH_CHECK_INTERVAL_SECONDS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['active', 'interval_seconds'],
+      message: `must be at least ${MIN_HEALTH_CHECK_INTERVAL_SECONDS}`,
+    });
+  }
+});
 const originFields = {
   name,
   /** The single-upstream shape (`url`): becomes one target of weight 1. */
@@ -117,7 +128,7 @@ const originFields = {
   health_check_path: healthCheckPath,
   timeout_seconds: timeoutSeconds,
   load_balancing: loadBalancing,
-  health_check: healthCheck,
+  health_check: healthCheckRequest,
   circuit_breaker: circuitBreaker,
 };
 export const createOriginBody = z

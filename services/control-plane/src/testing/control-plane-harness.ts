@@ -15,6 +15,7 @@ import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testi
 import type { Authorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from '../queries/router.js';
 import { createTenantDirectory } from '../queries/tenant-directory.js';
@@ -57,6 +58,7 @@ export async function startControlPlane(
     /** Mount the query router and run the read-model projector (the whole admin API). */
     withReadSide?: boolean;
     cachePurger?: CachePurger;
+    tenantLimits?: TenantLimits;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const db = await createTestDatabase();
@@ -83,6 +85,7 @@ export async function startControlPlane(
       : {}),
     apiKeyPepper: TEST_PEPPER,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
+    ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });

@@ -1,9 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { verifyToken } from '@clerk/backend';
+import { verifyJwt } from '@clerk/backend/jwt';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
-import { decodeJwt, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
+import type { AuthFailureLimiter } from './auth-failure-limiter.js';
 import { ANONYMOUS, type AuthResult, type Identity } from './identity.js';
+import { RemoteJwksRegistry, type RemoteKeySet } from './jwks.js';
 import { type CachedToken, TokenCache } from './token-cache.js';
 
 export interface AuthenticatorOptions {
@@ -11,6 +14,8 @@ export interface AuthenticatorOptions {
   clerk?: {
     jwtKey?: string | undefined;
     secretKey?: string | undefined;
+    /** Clerk's Backend API (JWKS at `<apiUrl>/v1/jwks`); default https://api.clerk.com. */
+    apiUrl?: string | undefined;
     authorizedParties?: readonly string[] | undefined;
   };
   tokenCacheSize?: number;
@@ -18,7 +23,14 @@ export interface AuthenticatorOptions {
   maxServiceTokenSeconds?: number;
   /** Accept Clerk tokens of the local development key pair (claim DEV_TOKEN_CLAIM); only in dev mode. */
   allowDevTokens?: boolean;
+  /** Remote key sets of this replica (Clerk's JWKS when only CLERK_SECRET_KEY is set). */
+  remoteJwks?: RemoteJwksRegistry;
+  /** Failed authentications per client IP; a client over its limit is refused before any verification. */
+  failureLimiter?: AuthFailureLimiter;
 }
+
+/** Clerk's category of machine-to-machine tokens, which are not session tokens. */
+const CLERK_M2M_CATEGORY = 'cl_B7d4PD333AAA';
 
 /** The claim `make dev-token` puts in development tokens (services/dev/src/dev-keys.ts). */
 const DEV_TOKEN_CLAIM = 'vantageedge_dev';
@@ -77,14 +89,56 @@ export class Authenticator {
   readonly #options: AuthenticatorOptions;
   readonly #tokens: TokenCache;
   readonly #maxServiceTokenSeconds: number;
+  readonly #clerkKeys: RemoteKeySet | null;
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
     this.#tokens = new TokenCache(options.tokenCacheSize ?? 10_000);
     this.#maxServiceTokenSeconds = options.maxServiceTokenSeconds ?? 300;
+    const clerk = options.clerk;
+    this.#clerkKeys =
+      !clerk?.jwtKey && clerk?.secretKey
+        ? (options.remoteJwks ?? new RemoteJwksRegistry()).clerk(
+            clerk.apiUrl ?? 'https://api.clerk.com',
+            clerk.secretKey,
+          )
+        : null;
   }
 
+  /**
+   * The route's auth mode applied to the request. With a failure limiter, a client (IP) that failed too
+   * often is answered 429 at once, and every rejected credential is counted against it.
+   */
   authenticate(
+    tenant: CompiledTenant,
+    route: CompiledRoute,
+    headers: IncomingHttpHeaders,
+    clientIp = '',
+  ): AuthResult | Promise<AuthResult> {
+    const limiter = this.#options.failureLimiter;
+    if (limiter === undefined || route.authMode === 'public') return this.#verify(tenant, route, headers);
+    const retryAfterSeconds = limiter.refusedForSeconds(clientIp);
+    if (retryAfterSeconds > 0) {
+      return {
+        ok: false,
+        status: 429,
+        code: 'too_many_auth_failures',
+        message: 'too many failed authentications from this client; retry later',
+        challenge: BEARER_CHALLENGE,
+        retryAfterSeconds,
+      };
+    }
+    const count = (result: AuthResult): AuthResult => {
+      if (!result.ok && result.status === 401 && result.code !== 'missing_credentials') {
+        limiter.recordFailure(clientIp, result.code);
+      }
+      return result;
+    };
+    const result = this.#verify(tenant, route, headers);
+    return result instanceof Promise ? result.then(count) : count(result);
+  }
+
+  #verify(
     tenant: CompiledTenant,
     route: CompiledRoute,
     headers: IncomingHttpHeaders,
@@ -204,11 +258,16 @@ export class Authenticator {
       return { ok: false, failure: bearerFailure('invalid_token', 'no issuer configured for this token') };
     }
     try {
-      const payload = await verifyToken(token, {
-        ...(clerk.jwtKey ? { jwtKey: clerk.jwtKey } : {}),
-        ...(clerk.secretKey ? { secretKey: clerk.secretKey } : {}),
-        ...(clerk.authorizedParties?.length ? { authorizedParties: [...clerk.authorizedParties] } : {}),
-      });
+      const authorizedParties = clerk.authorizedParties?.length
+        ? { authorizedParties: [...clerk.authorizedParties] }
+        : {};
+      const payload =
+        this.#clerkKeys === null
+          ? await verifyToken(token, { jwtKey: clerk.jwtKey!, ...authorizedParties })
+          : await this.#verifyWithClerkJwks(this.#clerkKeys, token, authorizedParties);
+      if (payload === null) {
+        return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not valid') };
+      }
       if (!this.#options.allowDevTokens && payload[DEV_TOKEN_CLAIM] !== undefined) {
         return {
           ok: false,
@@ -225,6 +284,19 @@ export class Authenticator {
       }
       return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not valid') };
     }
+  }
+
+  /** Clerk's own checks (signature, exp/nbf/iat, azp), with the key from Clerk's JWKS as the policy allows. */
+  async #verifyWithClerkJwks(
+    keys: RemoteKeySet,
+    token: string,
+    authorizedParties: { authorizedParties?: string[] },
+  ): Promise<Awaited<ReturnType<typeof verifyJwt>> | null> {
+    const header = decodeProtectedHeader(token);
+    if (header.cat === CLERK_M2M_CATEGORY) return null;
+    const jwk = await keys.jwk(header.kid);
+    if (jwk === undefined) return null;
+    return verifyJwt(token, { key: jwk as Parameters<typeof verifyJwt>[1]['key'], ...authorizedParties });
   }
 
   #authorizeUser(tenant: CompiledTenant, route: CompiledRoute, entry: CachedToken): AuthResult {

@@ -16,9 +16,11 @@ export type AuthResult =
   | { readonly ok: true; readonly identity: Identity }
   | {
       readonly ok: false;
-      readonly status: 401 | 403;
+      readonly status: 401 | 403 | 429;
       readonly code: string;
       readonly message: string;
       /** WWW-Authenticate value. */
       readonly challenge: string;
+      /** Retry-After value (429 too_many_auth_failures). */
+      readonly retryAfterSeconds?: number;
     };

@@ -1,20 +1,172 @@
-import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+} from 'jose';
+import { LRUCache } from 'lru-cache';
+import { Counter, type Registry } from 'prom-client';
+
+/** How a replica fetches remote key sets: the same rules for Clerk's JWKS and every tenant's OIDC JWKS. */
+export interface JwksFetchPolicy {
+  /** At most one fetch per URL per cooldown, successful or not, whatever the tokens ask for. */
+  cooldownMs: number;
+  /** A key set older than this is refreshed on next use (and kept if the refresh fails). */
+  maxAgeMs: number;
+  timeoutMs: number;
+  /** Unknown kids remembered per URL: a remembered kid never triggers a fetch again until it expires. */
+  unknownKidCacheSize: number;
+  unknownKidTtlMs: number;
+}
+
+export const DEFAULT_JWKS_FETCH_POLICY: JwksFetchPolicy = {
+  cooldownMs: 30_000,
+  maxAgeMs: 10 * 60_000,
+  timeoutMs: 5_000,
+  unknownKidCacheSize: 10_000,
+  unknownKidTtlMs: 5 * 60_000,
+};
+
+export type JwksFetchOutcome = 'ok' | 'failed';
 
 /**
- * Remote JWKS, one per URL for the life of the process: jose fetches the set once, caches it, and
- * refetches only for an unknown `kid` (rate-limited by its cooldown) — never per request. Shared by
- * every snapshot of every tenant that names the same URL, so a new snapshot does not refetch.
+ * One remote JSON Web Key Set. A token's `kid` can ask for a refresh, but the set is fetched by one
+ * request at a time (callers share it), at most once per cooldown (failed fetches included, and no
+ * retries), and never again for a kid that a fresh fetch did not contain. A token naming an unknown kid
+ * therefore costs a map lookup, not a request to the identity provider.
+ */
+export class RemoteKeySet {
+  readonly #url: string;
+  readonly #headers: Record<string, string>;
+  readonly #policy: JwksFetchPolicy;
+  readonly #onFetch: ((outcome: JwksFetchOutcome) => void) | undefined;
+  readonly #unknownKids: LRUCache<string, true>;
+  #keys = new Map<string, JWK>();
+  #local: JWTVerifyGetKey | null = null;
+  #fetchedAt = Number.NEGATIVE_INFINITY;
+  #attemptedAt = Number.NEGATIVE_INFINITY;
+  #pending: Promise<void> | null = null;
+
+  constructor(
+    url: string,
+    options: {
+      headers?: Record<string, string>;
+      policy?: JwksFetchPolicy;
+      onFetch?: (outcome: JwksFetchOutcome) => void;
+    } = {},
+  ) {
+    this.#url = url;
+    this.#headers = { accept: 'application/json, application/jwk-set+json', ...options.headers };
+    this.#policy = options.policy ?? DEFAULT_JWKS_FETCH_POLICY;
+    this.#onFetch = options.onFetch;
+    this.#unknownKids = new LRUCache({
+      max: Math.max(1, this.#policy.unknownKidCacheSize),
+      ttl: Math.max(1, this.#policy.unknownKidTtlMs),
+    });
+  }
+
+  /** For jose's jwtVerify: the key for the token's header, refreshing the set only as the policy allows. */
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    await this.#ensure(header.kid);
+    if (this.#local === null) throw new joseErrors.JWKSNoMatchingKey();
+    return this.#local(header, token);
+  };
+
+  /** The JWK with this kid, or undefined when the set (as the policy lets us know it) has none. */
+  async jwk(kid: string | undefined): Promise<JWK | undefined> {
+    if (kid === undefined) return undefined;
+    await this.#ensure(kid);
+    return this.#keys.get(kid);
+  }
+
+  async #ensure(kid: string | undefined): Promise<void> {
+    const now = Date.now();
+    const stale = now - this.#fetchedAt >= this.#policy.maxAgeMs;
+    const unknown = kid !== undefined && !this.#keys.has(kid) && !this.#unknownKids.has(kid);
+    if (!stale && !unknown) return;
+    if (this.#pending === null) {
+      if (now - this.#attemptedAt < this.#policy.cooldownMs) return;
+      this.#attemptedAt = now;
+      this.#pending = this.#refresh().finally(() => {
+        this.#pending = null;
+      });
+    }
+    await this.#pending;
+    if (kid !== undefined && !this.#keys.has(kid) && this.#fetchedAt >= this.#attemptedAt) {
+      this.#unknownKids.set(kid, true);
+    }
+  }
+
+  async #refresh(): Promise<void> {
+    try {
+      const response = await fetch(this.#url, {
+        headers: this.#headers,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.#policy.timeoutMs),
+      });
+      if (response.status !== 200) throw new Error(`JWKS answered ${response.status}`);
+      const set = (await response.json()) as JSONWebKeySet;
+      const local = createLocalJWKSet(set);
+      const keys = new Map<string, JWK>();
+      for (const key of set.keys) if (typeof key.kid === 'string') keys.set(key.kid, key);
+      this.#local = local;
+      this.#keys = keys;
+      // Remembered unknown kids stay remembered: lookups check the set first, so a kid that a later
+      // fetch brings is served at once; only the fetches a remembered kid would trigger are avoided.
+      this.#fetchedAt = Date.now();
+      this.#onFetch?.('ok');
+    } catch {
+      // Keep serving the last good set; the cooldown stops the next token from refetching at once.
+      this.#onFetch?.('failed');
+    }
+  }
+}
+
+/**
+ * Every remote key set of a replica, one per URL for the life of the process: shared by every snapshot
+ * of every tenant that names the same URL (a new snapshot does not refetch) and by Clerk's JWKS.
  */
 export class RemoteJwksRegistry {
-  readonly #sets = new Map<string, JWTVerifyGetKey>();
+  readonly #sets = new Map<string, RemoteKeySet>();
+  readonly #policy: JwksFetchPolicy;
+  readonly #fetches: Counter<'source' | 'outcome'> | undefined;
 
+  constructor(options: { policy?: Partial<JwksFetchPolicy>; registry?: Registry } = {}) {
+    this.#policy = { ...DEFAULT_JWKS_FETCH_POLICY, ...options.policy };
+    this.#fetches = options.registry
+      ? new Counter({
+          name: 'vantageedge_gateway_jwks_fetches_total',
+          help: 'Fetches of remote JSON Web Key Sets (Clerk, tenant OIDC), by outcome',
+          labelNames: ['source', 'outcome'],
+          registers: [options.registry],
+        })
+      : undefined;
+  }
+
+  /** A tenant's OIDC key set, for jwtVerify. */
   get(url: string): JWTVerifyGetKey {
-    let keys = this.#sets.get(url);
-    if (keys === undefined) {
-      keys = createRemoteJWKSet(new URL(url), { timeoutDuration: 5_000, cooldownDuration: 30_000 });
-      this.#sets.set(url, keys);
+    return this.#set(url, 'oidc').getKey;
+  }
+
+  /** Clerk's JWKS from its Backend API (`<apiUrl>/v1/jwks`, authenticated with the secret key). */
+  clerk(apiUrl: string, secretKey: string): RemoteKeySet {
+    const url = new URL('v1/jwks', apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/`).href;
+    return this.#set(url, 'clerk', { authorization: `Bearer ${secretKey}` });
+  }
+
+  #set(url: string, source: 'oidc' | 'clerk', headers?: Record<string, string>): RemoteKeySet {
+    const id = `${source} ${url}`;
+    let set = this.#sets.get(id);
+    if (set === undefined) {
+      set = new RemoteKeySet(url, {
+        policy: this.#policy,
+        ...(headers ? { headers } : {}),
+        onFetch: (outcome) => this.#fetches?.labels(source, outcome).inc(),
+      });
+      this.#sets.set(id, set);
     }
-    return keys;
+    return set;
   }
 }
 

@@ -28,7 +28,10 @@ interface CompiledPattern<Route> {
   readonly segments: readonly PatternSegment[];
   readonly methods: ReadonlySet<string> | null;
   readonly priority: number;
+  /** Position in the snapshot (the last tie-break). */
   readonly order: number;
+  /** Position in match order, set once sorted. */
+  rank: number;
 }
 
 export class InvalidRoutePatternError extends Error {
@@ -107,13 +110,35 @@ function segmentsMatch(pattern: readonly PatternSegment[], path: readonly string
   return pattern.length === count;
 }
 
+/** First matching candidate of one list, in match order. */
+function firstMatch<Route>(
+  candidates: readonly CompiledPattern<Route>[],
+  method: string,
+  segments: readonly string[],
+): Route | undefined {
+  for (const candidate of candidates) {
+    if (candidate.methods !== null && !candidate.methods.has(method)) continue;
+    if (segmentsMatch(candidate.segments, segments)) return candidate.route;
+  }
+  return undefined;
+}
+
+/**
+ * Compiled in O(n log n) for n routes: one sort, then one pass that files each route under its literal
+ * first segment (or in the generic list). A request walks its segment's list and the generic list
+ * merged by match order, so no per-segment copy of the generic list is ever built (that copy made the
+ * compile O(n²) for tenants with many first segments, blocking every replica's event loop).
+ */
 export class RouteMatcher<Route extends MatchableRoute> {
-  /** Candidates by the request's first path segment, already in match order. */
-  readonly #byFirstSegment = new Map<string, readonly CompiledPattern<Route>[]>();
-  /** Routes whose first segment is not a literal (and the root route), for every other path. */
-  readonly #generic: readonly CompiledPattern<Route>[];
+  /** Candidates whose first segment is that literal, in match order. */
+  readonly #byFirstSegment = new Map<string, CompiledPattern<Route>[]>();
+  /** Routes whose first segment is not a literal (and the root route), in match order. */
+  readonly #generic: CompiledPattern<Route>[] = [];
+  /** Elementary compile steps (comparisons and placements): how compile work grows with the routes. */
+  readonly compileSteps: number;
 
   constructor(routes: readonly Route[]) {
+    let steps = 0;
     const compiled = routes.map(
       (route, order): CompiledPattern<Route> => ({
         route,
@@ -124,34 +149,50 @@ export class RouteMatcher<Route extends MatchableRoute> {
             : new Set(route.config.methods.map((m) => m.toUpperCase())),
         priority: route.config.priority,
         order,
+        rank: 0,
       }),
     );
-    compiled.sort(
-      (a, b) => b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order,
-    );
-    const literalFirst = (pattern: CompiledPattern<Route>) => {
+    compiled.sort((a, b) => {
+      steps++;
+      return b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order;
+    });
+    for (let rank = 0; rank < compiled.length; rank++) {
+      steps++;
+      const pattern = compiled[rank]!;
+      pattern.rank = rank;
       const first = pattern.segments[0];
-      return first?.kind === 'literal' ? first.value : undefined;
-    };
-    this.#generic = compiled.filter((pattern) => literalFirst(pattern) === undefined);
-    for (const pattern of compiled) {
-      const key = literalFirst(pattern);
-      if (key === undefined || this.#byFirstSegment.has(key)) continue;
-      this.#byFirstSegment.set(
-        key,
-        compiled.filter((candidate) => {
-          const first = literalFirst(candidate);
-          return first === undefined || first === key;
-        }),
-      );
+      if (first?.kind !== 'literal') {
+        this.#generic.push(pattern);
+        continue;
+      }
+      const bucket = this.#byFirstSegment.get(first.value);
+      if (bucket === undefined) this.#byFirstSegment.set(first.value, [pattern]);
+      else bucket.push(pattern);
     }
+    this.compileSteps = steps;
   }
 
   /** `path` must come from normalizePath. */
   match(method: string, path: string): Route | undefined {
     const segments = path.split('/');
-    const candidates = this.#byFirstSegment.get(segments[1] ?? '') ?? this.#generic;
-    for (const candidate of candidates) {
+    const generic = this.#generic;
+    const literal = this.#byFirstSegment.get(segments[1] ?? '');
+    if (literal === undefined) return firstMatch(generic, method, segments);
+    if (generic.length === 0) return firstMatch(literal, method, segments);
+    // Both lists are in match order: walk them merged by rank.
+    let i = 0;
+    let j = 0;
+    while (i < literal.length || j < generic.length) {
+      const a = literal[i];
+      const b = generic[j];
+      let candidate: CompiledPattern<Route>;
+      if (b === undefined || (a !== undefined && a.rank < b.rank)) {
+        candidate = a!;
+        i++;
+      } else {
+        candidate = b;
+        j++;
+      }
       if (candidate.methods !== null && !candidate.methods.has(method)) continue;
       if (segmentsMatch(candidate.segments, segments)) return candidate.route;
     }

@@ -96,7 +96,9 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
   }
 
   function authFailed(exchange: GatewayExchange, result: Exclude<AuthResult, { ok: true }>): void {
-    fail(exchange, result.status, result.code, result.message, { 'www-authenticate': result.challenge });
+    const headers: Record<string, string> = { 'www-authenticate': result.challenge };
+    if (result.retryAfterSeconds !== undefined) headers['retry-after'] = String(result.retryAfterSeconds);
+    fail(exchange, result.status, result.code, result.message, headers);
   }
 
   async function afterAuth(exchange: GatewayExchange): Promise<void> {
@@ -216,7 +218,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     }
 
     const authSpan = tracing && exchange.span ? tracing.startChild(exchange.span, 'auth') : undefined;
-    const auth = authenticator.authenticate(tenant, route, req.headers);
+    const auth = authenticator.authenticate(tenant, route, req.headers, exchange.clientIp);
     if (auth instanceof Promise) {
       auth
         .then(

@@ -4,17 +4,24 @@
  *
  * KEYS: one per limit (all carry the same `{tenant_id}` hash tag: one slot in a Cluster).
  * ARGV: per limit, 6 values: algorithm ('tb' | 'sw'), rate per ms (tb) or window ms (sw), capacity,
- *       cost, min cost (partial grants for fast-mode leases), idle ttl ms.
+ *       cost, min cost (partial grants for fast-mode leases), idle ttl ms; then one value: a token
+ *       unique to this call (caller id + sequence), so every window-log member is unique.
  * Returns: per limit, 4 integers: granted, remaining, reset ms, retry-after ms (until min cost is available).
  *
  * Two passes: the first only reads (and trims expired window entries, which changes no decision), the
  * second charges every limit, and runs only when all limits can grant.
+ *
+ * Window-log members are `<µs as an integer>:<call token>:<unit>`: never built from a Lua number's
+ * default format (%.14g, i.e. 100 µs steps) or from the current count, either of which lets two
+ * admissions share a member and the second overwrite the first (the window then under-counts).
  */
 export const CONSUME_LIMITS_LUA = `
 local time = redis.call('TIME')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now_ms = now_us / 1000
 local n = #KEYS
+local call_token = ARGV[n * 6 + 1]
+local now_text = string.format('%d', now_us)
 local grants = {}
 local levels = {}
 local counts = {}
@@ -75,7 +82,7 @@ for i = 1, n do
     local count = counts[i]
     if g > 0 then
       for j = 0, g - 1 do
-        redis.call('ZADD', KEYS[i], now_us, now_us .. ':' .. (count + j))
+        redis.call('ZADD', KEYS[i], now_us, now_text .. ':' .. call_token .. ':' .. j)
       end
       redis.call('PEXPIRE', KEYS[i], ttl)
       count = count + g

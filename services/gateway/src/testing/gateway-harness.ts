@@ -15,7 +15,7 @@ import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
 import type { RequestStage } from '../pipeline/exchange.js';
-import { type RunningGateway, startGateway } from '../start-gateway.js';
+import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import { TenantCertificates } from '../tls/tenant-certificates.js';
 import { createUpstreamSet } from '../upstream/index.js';
 
@@ -139,9 +139,11 @@ export async function startTestGateway(
     }),
   });
   const tenantCertificates = new TenantCertificates({ keyRing: keyRingFromSettings(config) });
+  const remoteJwks = remoteJwksFromConfig(config, registry);
   const store = new GatewayConfigStore({
     baseDomains: config.GATEWAY_BASE_DOMAINS,
     hooks: [tenantCertificates],
+    remoteJwks,
     createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),
   });
   const gateway = await startGateway({
@@ -150,6 +152,7 @@ export async function startTestGateway(
     registry,
     logger,
     tenantCertificates,
+    remoteJwks,
     ...(extra.stages ? { stages: extra.stages } : {}),
     tracingEnabled: extra.tracingEnabled ?? false,
   });

@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { MIN_PROBE_INTERVAL_SECONDS, type ProbeBudget } from './probe-budget.js';
 import type { HealthSettings } from './target-health.js';
 
 export interface ProbeTarget {
@@ -16,18 +17,22 @@ export interface ActiveHealthChecks {
  * is a success. Probes use their own small agent rather than the target's request pool, so a pool
  * saturated by slow requests does not queue (and fail) the probes. A target whose previous probe is
  * still running is skipped, so a hanging target costs one connection, not one per interval.
+ * The interval is at least MIN_PROBE_INTERVAL_SECONDS, and every probe is taken from the replica's
+ * budget (when one is given): over budget, a target's probe waits for a later round.
  */
 export function startActiveHealthChecks(
   targets: readonly ProbeTarget[],
   settings: HealthSettings['active'],
+  budget?: ProbeBudget,
 ): ActiveHealthChecks {
+  const intervalMs = Math.max(settings.interval_seconds, MIN_PROBE_INTERVAL_SECONDS) * 1000;
   const timeoutMs = settings.timeout_seconds * 1000;
   const agent = new Agent({
     connections: 1,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     connect: { timeout: timeoutMs },
-    keepAliveTimeout: Math.min(settings.interval_seconds * 1000 * 2, 60_000),
+    keepAliveTimeout: Math.min(intervalMs * 2, 60_000),
   });
   const stopping = new AbortController();
   const running = new Set<Promise<void>>();
@@ -50,9 +55,20 @@ export function startActiveHealthChecks(
     if (!stopping.signal.aborted) target.onProbe(success);
   };
 
+  // The next round starts at the first target this one left out for budget, so none starves.
+  let first = 0;
   const round = (): void => {
-    for (const target of targets) {
+    const count = targets.length;
+    const start = first;
+    let leftOut = -1;
+    for (let i = 0; i < count; i++) {
+      const index = (start + i) % count;
+      const target = targets[index]!;
       if (probing.has(target)) continue;
+      if (budget !== undefined && !budget.tryTake()) {
+        if (leftOut < 0) leftOut = index;
+        continue;
+      }
       probing.add(target);
       const done = probe(target).finally(() => {
         probing.delete(target);
@@ -60,10 +76,11 @@ export function startActiveHealthChecks(
       });
       running.add(done);
     }
+    if (leftOut >= 0) first = leftOut;
   };
 
   round();
-  const timer = setInterval(round, settings.interval_seconds * 1000);
+  const timer = setInterval(round, intervalMs);
   timer.unref();
 
   return {

@@ -10,6 +10,7 @@ import { createLeastConnectionsBalancer } from './balancers/least-connections.js
 import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
+import type { ProbeBudget } from './probe-budget.js';
 import { TargetHealth } from './target-health.js';
 import type { PickContext, UpstreamLease, UpstreamOutcome, UpstreamSet, UpstreamTarget } from './types.js';
 
@@ -23,6 +24,8 @@ export interface UpstreamSetDeps {
   readonly now?: () => number;
   /** Keep-alive connections per target pool (default 128). */
   readonly connectionsPerTarget?: number;
+  /** The replica's health-probe budget, shared by every upstream set (GATEWAY_HEALTH_PROBES_PER_SECOND). */
+  readonly probeBudget?: ProbeBudget;
 }
 
 /** A target's state as the admin listener or a test sees it. */
@@ -167,6 +170,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
         },
       })),
       origin.health_check.active,
+      deps.probeBudget,
     );
   }
 

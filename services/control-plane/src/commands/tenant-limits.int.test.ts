@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { controlPlaneSettings } from '../config.js';
+import {
+  type ApiResponse,
+  type ControlPlaneHarness,
+  json,
+  startControlPlane,
+} from '../testing/control-plane-harness.js';
+import { DEFAULT_TENANT_LIMITS, tenantLimitsFromConfig } from './tenant-limits.js';
+
+/**
+ * Regression tests: a tenant admin could create any number of routes, origins, targets, API keys and
+ * custom domains, strings of any length and health checks every 0.1 s — and every gateway replica
+ * compiles (and probes) all of it. Each limit answers a clear 4xx naming the field and appends nothing.
+ */
+describe('per-tenant limits (control plane)', () => {
+  let cp: ControlPlaneHarness;
+  let tenant: string;
+  let origin: string;
+
+  const post = (path: string, body: unknown) => cp.request('POST', path, { body });
+  const idOf = (response: ApiResponse) => json(response)['id'] as string;
+  const route = (pattern: string) =>
+    post('/api/v1/routes', {
+      tenant_id: tenant,
+      origin_id: origin,
+      path_pattern: pattern,
+      auth_mode: 'public',
+    });
+
+  /** The limits are counted from the read models: wait until the projector has caught up with a command. */
+  async function caughtUp(response: ApiResponse): Promise<void> {
+    const position = response.headers.get('x-event-position')!;
+    const read = await cp.request('GET', `/api/v1/tenants/${tenant}`, {
+      headers: { 'x-min-position': position },
+    });
+    expect(read.status).toBe(200);
+  }
+
+  function expectLimitExceeded(response: ApiResponse, field: string): void {
+    expect(response.status).toBe(422);
+    const error = json(response)['error'] as { code: string; details: Array<{ field: string }> };
+    expect(error.code).toBe('limit_exceeded');
+    expect(error.details.map((d) => d.field)).toEqual([field]);
+  }
+
+  beforeAll(async () => {
+    cp = await startControlPlane({
+      withReadSide: true,
+      tenantLimits: {
+        routes: 2,
+        origins: 2,
+        targetsPerOrigin: 3,
+        apiKeys: 2,
+        customDomains: 2,
+        stringLength: 200,
+        settingsBytes: 2048,
+      },
+    });
+    tenant = idOf(await post('/api/v1/tenants', { name: 'limits', subdomain: 'limits' }));
+    origin = idOf(
+      await post('/api/v1/origins', { tenant_id: tenant, name: 'o', url: 'https://o.example.com' }),
+    );
+  });
+  afterAll(async () => {
+    await cp?.close();
+  });
+
+  it('refuses a route over TENANT_MAX_ROUTES with 422 limit_exceeded, appends nothing, and frees the slot on delete', async () => {
+    const first = await route('/a/*');
+    expect(first.status).toBe(201);
+    const second = await route('/b/*');
+    expect(second.status).toBe(201);
+    await caughtUp(second);
+    const events = (await cp.allEvents()).length;
+    expectLimitExceeded(await route('/c/*'), 'routes');
+    expect((await cp.allEvents()).length).toBe(events);
+
+    const deleted = await cp.request('DELETE', `/api/v1/routes/${idOf(first)}`);
+    expect(deleted.status).toBeLessThan(300);
+    await caughtUp(deleted);
+    expect((await route('/c/*')).status).toBe(201);
+  });
+
+  it('refuses an origin over TENANT_MAX_ORIGINS and targets over TENANT_MAX_TARGETS_PER_ORIGIN', async () => {
+    const targets = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ url: `https://t${i}.example.com` }));
+    expectLimitExceeded(
+      await post('/api/v1/origins', { tenant_id: tenant, name: 'many', targets: targets(4) }),
+      'targets',
+    );
+    expectLimitExceeded(
+      await cp.request('PATCH', `/api/v1/origins/${origin}`, { body: { targets: targets(4) } }),
+      'targets',
+    );
+    const second = await post('/api/v1/origins', { tenant_id: tenant, name: 'o2', targets: targets(3) });
+    expect(second.status).toBe(201);
+    await caughtUp(second);
+    expectLimitExceeded(
+      await post('/api/v1/origins', { tenant_id: tenant, name: 'o3', url: 'https://o3.example.com' }),
+      'origins',
+    );
+  });
+
+  it('refuses an API key over TENANT_MAX_API_KEYS; a revoked key no longer counts', async () => {
+    const first = await post('/api/v1/api-keys', { tenant_id: tenant, name: 'k1' });
+    expect(first.status).toBe(201);
+    const second = await post('/api/v1/api-keys', { tenant_id: tenant, name: 'k2' });
+    expect(second.status).toBe(201);
+    await caughtUp(second);
+    expectLimitExceeded(await post('/api/v1/api-keys', { tenant_id: tenant, name: 'k3' }), 'api_keys');
+    const revoked = await post(`/api/v1/api-keys/${idOf(first)}/revoke`, {});
+    expect(revoked.status).toBeLessThan(300);
+    await caughtUp(revoked);
+    expect((await post('/api/v1/api-keys', { tenant_id: tenant, name: 'k3' })).status).toBe(201);
+  });
+
+  it('refuses custom domains, settings and strings over their limits, naming the field', async () => {
+    const patchSettings = (settings: unknown) =>
+      cp.request('PATCH', `/api/v1/tenants/${tenant}`, { body: { settings } });
+    expectLimitExceeded(
+      await patchSettings({ custom_domains: ['a.example.com', 'b.example.com', 'c.example.com'] }),
+      'settings.custom_domains',
+    );
+    expectLimitExceeded(
+      await patchSettings({ custom_domains: [`${'x'.repeat(201)}.example.com`] }),
+      'settings.custom_domains.0',
+    );
+    const bigJwk = { kty: 'oct', k: 'x'.repeat(150) };
+    expectLimitExceeded(
+      await patchSettings({ service_jwks: Array.from({ length: 20 }, () => bigJwk) }),
+      'settings',
+    );
+    expectLimitExceeded(await route(`/${'p'.repeat(250)}/*`), 'path_pattern');
+    expect((await patchSettings({ custom_domains: ['a.example.com', 'b.example.com'] })).status).toBe(200);
+  });
+
+  it('refuses a health-check interval under 1 s with 400 naming the field', async () => {
+    const response = await post('/api/v1/origins', {
+      tenant_id: tenant,
+      name: 'probe-cannon',
+      url: 'https://p.example.com',
+      health_check: { active: { interval_seconds: 0.1 } },
+    });
+    expect(response.status).toBe(400);
+    const error = json(response)['error'] as { details: Array<{ field: string }> };
+    expect(error.details.map((d) => d.field)).toContain('health_check.active.interval_seconds');
+    const patched = await cp.request('PATCH', `/api/v1/origins/${origin}`, {
+      body: { health_check: { active: { interval_seconds: 0.5 } } },
+    });
+    expect(patched.status).toBe(400);
+    const ok = await cp.request('PATCH', `/api/v1/origins/${origin}`, {
+      body: { health_check: { active: { interval_seconds: 1 } } },
+    });
+    expect(ok.status).toBe(200);
+  });
+
+  it('has documented defaults, each overridable by its setting', () => {
+    const settings = z.object(controlPlaneSettings).pick({
+      TENANT_MAX_ROUTES: true,
+      TENANT_MAX_ORIGINS: true,
+      TENANT_MAX_TARGETS_PER_ORIGIN: true,
+      TENANT_MAX_API_KEYS: true,
+      TENANT_MAX_CUSTOM_DOMAINS: true,
+      TENANT_MAX_STRING_LENGTH: true,
+      TENANT_MAX_SETTINGS_BYTES: true,
+    });
+    expect(tenantLimitsFromConfig(settings.parse({}))).toEqual(DEFAULT_TENANT_LIMITS);
+    expect(tenantLimitsFromConfig(settings.parse({ TENANT_MAX_ROUTES: '5' })).routes).toBe(5);
+    expect(settings.safeParse({ TENANT_MAX_TARGETS_PER_ORIGIN: '500' }).success).toBe(false);
+  });
+});

@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { ApiError } from '../http/errors.js';
+import type { CommandDeps } from './context.js';
+
+/**
+ * How much configuration one tenant may create. Every gateway replica compiles every tenant's whole
+ * config on each snapshot, and probes every target, so one tenant's size is every replica's cost.
+ * Defaults below; each is overridable per deployment by its setting (TENANT_MAX_*).
+ */
+export interface TenantLimits {
+  routes: number;
+  origins: number;
+  targetsPerOrigin: number;
+  /** Active API keys (not revoked, not expired). */
+  apiKeys: number;
+  customDomains: number;
+  /** Longest string anywhere in a tenant's configuration (path patterns, URLs, domains, JWK fields, …). */
+  stringLength: number;
+  /** Largest tenant `settings` object, as JSON bytes (service JWKs, OIDC, custom domains, limits). */
+  settingsBytes: number;
+}
+
+export const DEFAULT_TENANT_LIMITS: TenantLimits = {
+  routes: 1000,
+  origins: 100,
+  targetsPerOrigin: 100,
+  apiKeys: 1000,
+  customDomains: 10,
+  stringLength: 2048,
+  settingsBytes: 32 * 1024,
+};
+
+const count = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+
+/** The settings that override the defaults (validated where the control plane loads its settings). */
+export const tenantLimitSettings = {
+  TENANT_MAX_ROUTES: count(1_000_000, DEFAULT_TENANT_LIMITS.routes),
+  TENANT_MAX_ORIGINS: count(100_000, DEFAULT_TENANT_LIMITS.origins),
+  /** At most 100: the snapshot format's own bound. */
+  TENANT_MAX_TARGETS_PER_ORIGIN: count(100, DEFAULT_TENANT_LIMITS.targetsPerOrigin),
+  TENANT_MAX_API_KEYS: count(1_000_000, DEFAULT_TENANT_LIMITS.apiKeys),
+  /** At most 50: the snapshot format's own bound. */
+  TENANT_MAX_CUSTOM_DOMAINS: count(50, DEFAULT_TENANT_LIMITS.customDomains),
+  TENANT_MAX_STRING_LENGTH: count(65_536, DEFAULT_TENANT_LIMITS.stringLength),
+  TENANT_MAX_SETTINGS_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.settingsBytes),
+};
+
+type TenantLimitConfig = z.infer<z.ZodObject<typeof tenantLimitSettings>>;
+
+export function tenantLimitsFromConfig(config: TenantLimitConfig): TenantLimits {
+  return {
+    routes: config.TENANT_MAX_ROUTES,
+    origins: config.TENANT_MAX_ORIGINS,
+    targetsPerOrigin: config.TENANT_MAX_TARGETS_PER_ORIGIN,
+    apiKeys: config.TENANT_MAX_API_KEYS,
+    customDomains: config.TENANT_MAX_CUSTOM_DOMAINS,
+    stringLength: config.TENANT_MAX_STRING_LENGTH,
+    settingsBytes: config.TENANT_MAX_SETTINGS_BYTES,
+  };
+}
+
+/** 422 `limit_exceeded`, naming the field (or the collection) that is over its limit. */
+export function limitExceeded(field: string, issue: string): ApiError {
+  return new ApiError(422, 'limit_exceeded', `a tenant limit is exceeded: ${field} ${issue}`, [
+    { field, issue },
+  ]);
+}
+
+const limitsOf = (deps: Pick<CommandDeps, 'tenantLimits'>): TenantLimits =>
+  deps.tenantLimits ?? DEFAULT_TENANT_LIMITS;
+
+// Counted from the read models, which the projector keeps a few milliseconds behind the event log:
+// creates racing each other can pass the limit by at most the number in flight at once.
+const LIVE_COUNT = {
+  routes: 'select count(*)::int as n from read_models.routes where tenant_id = $1',
+  origins: 'select count(*)::int as n from read_models.origins where tenant_id = $1',
+  api_keys: `select count(*)::int as n from read_models.api_keys
+              where tenant_id = $1 and revoked_at is null and (expires_at is null or expires_at > now())`,
+} as const;
+
+const SETTING: Record<keyof typeof LIVE_COUNT, [keyof TenantLimits, string]> = {
+  routes: ['routes', 'TENANT_MAX_ROUTES'],
+  origins: ['origins', 'TENANT_MAX_ORIGINS'],
+  api_keys: ['apiKeys', 'TENANT_MAX_API_KEYS'],
+};
+
+/** Before creating one more route / origin / API key: 422 when the tenant already has its maximum. */
+export async function requireRoomFor(
+  deps: Pick<CommandDeps, 'pool' | 'tenantLimits'>,
+  collection: keyof typeof LIVE_COUNT,
+  tenantId: string,
+): Promise<void> {
+  const [limitName, setting] = SETTING[collection];
+  const max = limitsOf(deps)[limitName];
+  const { rows } = await deps.pool.query<{ n: number }>(LIVE_COUNT[collection], [tenantId]);
+  const existing = rows[0]?.n ?? 0;
+  if (existing >= max) {
+    throw limitExceeded(collection, `the tenant has ${existing}, the most allowed is ${max} (${setting})`);
+  }
+}
+
+/** Every string in a request body within TENANT_MAX_STRING_LENGTH (field named by its JSON path). */
+export function requireShortStrings(deps: Pick<CommandDeps, 'tenantLimits'>, body: unknown): void {
+  const max = limitsOf(deps).stringLength;
+  const visit = (value: unknown, path: string): void => {
+    if (typeof value === 'string') {
+      if (value.length > max) {
+        throw limitExceeded(path || 'body', `is longer than ${max} characters (TENANT_MAX_STRING_LENGTH)`);
+      }
+    } else if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) visit(item, path ? `${path}.${i}` : String(i));
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) {
+        if (key.length > max) throw limitExceeded(path || 'body', `has a key longer than ${max} characters`);
+        visit(item, path ? `${path}.${key}` : key);
+      }
+    }
+  };
+  visit(body, '');
+}
+
+/** An origin's targets within TENANT_MAX_TARGETS_PER_ORIGIN. */
+export function requireTargetCount(
+  deps: Pick<CommandDeps, 'tenantLimits'>,
+  targets: readonly unknown[] | undefined,
+): void {
+  const max = limitsOf(deps).targetsPerOrigin;
+  if (targets !== undefined && targets.length > max) {
+    throw limitExceeded(
+      'targets',
+      `has ${targets.length} targets, the most allowed is ${max} (TENANT_MAX_TARGETS_PER_ORIGIN)`,
+    );
+  }
+}
+
+/** Tenant settings within TENANT_MAX_CUSTOM_DOMAINS and TENANT_MAX_SETTINGS_BYTES. */
+export function requireSettingsWithinLimits(
+  deps: Pick<CommandDeps, 'tenantLimits'>,
+  settings: { custom_domains?: readonly string[] } | undefined,
+): void {
+  if (settings === undefined) return;
+  const limits = limitsOf(deps);
+  const domains = settings.custom_domains?.length ?? 0;
+  if (domains > limits.customDomains) {
+    throw limitExceeded(
+      'settings.custom_domains',
+      `has ${domains} domains, the most allowed is ${limits.customDomains} (TENANT_MAX_CUSTOM_DOMAINS)`,
+    );
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(settings));
+  if (bytes > limits.settingsBytes) {
+    throw limitExceeded(
+      'settings',
+      `is ${bytes} bytes as JSON, the most allowed is ${limits.settingsBytes} (TENANT_MAX_SETTINGS_BYTES)`,
+    );
+  }
+}

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { originConfig } from '@vantageedge/shared/domain/gateway-config';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createUpstreamSet, type InspectableUpstreamSet } from './index.js';
+import { ProbeBudget } from './probe-budget.js';
+
+const TENANT = 'c6c1e0c4-5f0e-4f57-9d1a-2b8f3f4f6a02';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** One HTTP server standing in for many targets (/t0, /t1, …); counts the health probes it receives. */
+async function probeCounter(): Promise<{ url: string; probes: () => number }> {
+  let probes = 0;
+  const server: Server = createServer((req, res) => {
+    if (req.url?.endsWith('/health')) probes++;
+    res.end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, probes: () => probes };
+}
+
+function probedOrigin(
+  url: string,
+  targets: number,
+  intervalSeconds: number,
+  deps: { registry: Registry; probeBudget: ProbeBudget },
+): InspectableUpstreamSet {
+  const origin = originConfig.parse({
+    id: randomUUID(),
+    name: 'probed',
+    targets: Array.from({ length: targets }, (_, i) => ({ url: `${url}/t${i}` })),
+    health_check: { active: { interval_seconds: intervalSeconds, timeout_seconds: 0.5 } },
+  });
+  const set = createUpstreamSet(origin, { tenantId: TENANT, ...deps });
+  cleanups.push(() => set.close());
+  return set;
+}
+
+/**
+ * Regression tests: a tenant could set a 0.1 s health-check interval on 100 targets of any number of
+ * origins, and every replica probed them all that often — a probe cannon pointed at the targets and a
+ * load on the replica that no setting bounded.
+ */
+describe('active health checks stay within the replica probe budget', () => {
+  it('probes no more than the per-replica budget however many origins ask for 0.1 s, and counts the rest', async () => {
+    const counter = await probeCounter();
+    const registry = new Registry();
+    const probeBudget = new ProbeBudget({ perSecond: 20, registry });
+    const started = performance.now();
+    for (let i = 0; i < 5; i++) probedOrigin(counter.url, 20, 0.1, { registry, probeBudget });
+    await sleep(1500);
+    const elapsedSeconds = (performance.now() - started) / 1000;
+    // At most the budget's burst (one second's worth) plus its rate over the time elapsed.
+    expect(counter.probes()).toBeLessThanOrEqual(Math.ceil(20 + 20 * elapsedSeconds));
+    expect(counter.probes()).toBeGreaterThan(0);
+    const skipped = (await registry.getSingleMetric('vantageedge_upstream_probes_skipped_total')?.get())
+      ?.values[0]?.value;
+    expect(skipped).toBeGreaterThan(0);
+  });
+
+  it('probes a target at most once a second even when its origin asks for 0.1 s', async () => {
+    const counter = await probeCounter();
+    const registry = new Registry();
+    const probeBudget = new ProbeBudget({ perSecond: 1000, registry });
+    const started = performance.now();
+    probedOrigin(counter.url, 1, 0.1, { registry, probeBudget });
+    await sleep(1500);
+    const elapsedSeconds = (performance.now() - started) / 1000;
+    expect(counter.probes()).toBeGreaterThanOrEqual(1);
+    expect(counter.probes()).toBeLessThanOrEqual(1 + Math.floor(elapsedSeconds));
+  });
+});
