@@ -127,6 +127,26 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['position', 'bigint'],
     ['created_position', 'bigint'],
   ],
+  // The private key is never in a read model, not even sealed.
+  certificates: [
+    ['id', 'uuid'],
+    ['tenant_id', 'uuid'],
+    ['domains', 'jsonb'],
+    ['certificate_pem', 'text'],
+    ['fingerprint_sha256', 'text'],
+    ['subject', 'text'],
+    ['issuer', 'text'],
+    ['serial_number', 'text'],
+    ['dns_names', 'jsonb'],
+    ['key_type', 'text'],
+    ['not_before', 'timestamptz'],
+    ['not_after', 'timestamptz'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+    ['revision', 'bigint'],
+    ['position', 'bigint'],
+    ['created_position', 'bigint'],
+  ],
 };
 
 /** Kept from the first version of a row: an update never moves its creation. */
@@ -291,6 +311,36 @@ class BatchChanges {
       }
       case 'CachePurgeRequested':
         // Changes no read model; it only appears in the audit log.
+        return;
+      case 'CertificateUploaded': {
+        const d = event.data;
+        this.put('certificates', d.certificate_id, {
+          id: d.certificate_id,
+          tenant_id: d.tenant_id,
+          domains: d.domains,
+          certificate_pem: d.certificate_pem,
+          fingerprint_sha256: d.fingerprint_sha256,
+          subject: d.subject,
+          issuer: d.issuer,
+          serial_number: d.serial_number,
+          dns_names: d.dns_names,
+          key_type: d.key_type,
+          not_before: d.not_before,
+          not_after: d.not_after,
+          ...creation,
+          ...version,
+        });
+        return;
+      }
+      case 'CertificateKeyResealed':
+        this.patch('certificates', event.data.certificate_id, (row) => Object.assign(row, version), {
+          sql: (schema) =>
+            `update ${qualified(schema, 'certificates')} set updated_at = $2, revision = $3, position = $4 where id = $1`,
+          values: [event.data.certificate_id, at, version.revision, version.position],
+        });
+        return;
+      case 'CertificateDeleted':
+        this.remove('certificates', event.data.certificate_id);
         return;
     }
   }

@@ -7,11 +7,19 @@ export const READ_MODELS_PROJECTION = 'read_models';
 export const READ_MODELS_SCHEMA = 'read_models';
 
 /** Every table the projector maintains, all folded from the log alone (so all rebuilt by a replay). */
-export const READ_MODEL_TABLES = ['tenants', 'users', 'origins', 'routes', 'api_keys', 'audit_log'] as const;
+export const READ_MODEL_TABLES = [
+  'tenants',
+  'users',
+  'origins',
+  'routes',
+  'api_keys',
+  'certificates',
+  'audit_log',
+] as const;
 export type ReadModelTable = (typeof READ_MODEL_TABLES)[number];
 
 /** The values of `audit_log.resource_type` (a filter of the audit-log query). */
-export const RESOURCE_TYPES = ['tenant', 'user', 'origin', 'route', 'api_key'] as const;
+export const RESOURCE_TYPES = ['tenant', 'user', 'origin', 'route', 'api_key', 'certificate'] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
 /** `"schema"."table"`, quoted: schema names come from code, never from requests, but quote anyway. */

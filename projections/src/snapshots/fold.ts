@@ -6,6 +6,7 @@ import {
   originConfig,
   type RouteConfig,
   routeConfig,
+  snapshotCertificate,
   type TenantSnapshot,
   tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
@@ -37,6 +38,9 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'ApiKeyIssued':
     case 'ApiKeyRotated':
     case 'ApiKeyRevoked':
+    case 'CertificateUploaded':
+    case 'CertificateKeyResealed':
+    case 'CertificateDeleted':
       return event.data.tenant_id;
     // Users do not reach the gateway; cache purges travel on their own channel (see README).
     case 'UserAdded':
@@ -117,7 +121,7 @@ export function foldSnapshotEvent(
 
   const snapshot = current.snapshot;
   const next = (
-    changes: Partial<Pick<TenantSnapshot, 'origins' | 'routes' | 'api_keys'>>,
+    changes: Partial<Pick<TenantSnapshot, 'origins' | 'routes' | 'api_keys' | 'certificates'>>,
   ): SnapshotState => ({
     status: 'live',
     snapshot: { ...snapshot, ...changes, version, event_time: eventTime },
@@ -156,6 +160,34 @@ export function foldSnapshotEvent(
     case 'ApiKeyRevoked':
       if (!snapshot.api_keys.some((key) => key.id === event.data.api_key_id)) return current;
       return next({ api_keys: snapshot.api_keys.filter((key) => key.id !== event.data.api_key_id) });
+    case 'CertificateUploaded': {
+      const d = event.data;
+      const certificate = snapshotCertificate.parse({
+        id: d.certificate_id,
+        domains: d.domains,
+        certificate_pem: d.certificate_pem,
+        private_key: d.private_key,
+        fingerprint_sha256: d.fingerprint_sha256,
+        not_after: d.not_after,
+      });
+      return next({ certificates: replaceById(snapshot.certificates, certificate) });
+    }
+    case 'CertificateKeyResealed': {
+      const { certificate_id, private_key } = event.data;
+      if (!snapshot.certificates.some((certificate) => certificate.id === certificate_id)) return current;
+      return next({
+        certificates: snapshot.certificates.map((certificate) =>
+          certificate.id === certificate_id ? { ...certificate, private_key } : certificate,
+        ),
+      });
+    }
+    case 'CertificateDeleted': {
+      const { certificate_id } = event.data;
+      if (!snapshot.certificates.some((certificate) => certificate.id === certificate_id)) return current;
+      return next({
+        certificates: snapshot.certificates.filter((certificate) => certificate.id !== certificate_id),
+      });
+    }
     default:
       return current;
   }

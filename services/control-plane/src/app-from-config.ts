@@ -1,9 +1,11 @@
 // The purge protocol (generation bump + pub/sub) belongs to the gateways' response cache; the control
 // plane uses that module only to send purges, never to cache.
+
 import { createResponseCache } from '@vantageedge/gateway/cache/index';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type express from 'express';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -39,6 +41,7 @@ export function controlPlaneAppFromConfig(
     cachePurger?: CachePurger | undefined;
   },
 ): express.Express {
+  const certificateKeyRing = keyRingFromSettings(config);
   const purger =
     cachePurger ??
     (redis
@@ -62,6 +65,7 @@ export function controlPlaneAppFromConfig(
         }
       : {}),
     ...(purger ? { cachePurger: purger } : {}),
+    ...(certificateKeyRing ? { certificateKeyRing } : {}),
     store,
     pool,
     auth: {

@@ -1,4 +1,5 @@
 import type { NewEvent, RecordedEvent } from '../event-store/port.js';
+import type { SealedPrivateKey } from '../tls/private-key-envelope.js';
 import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config.js';
 
 /**
@@ -7,7 +8,7 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  * the resource plus the names of the fields that changed, so every consumer can fold them without
  * knowing the previous state and the audit log can show what changed.
  *
- * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`.
+ * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`, `certificate-<id>`.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
  * `tenant_user:<tenant id>:<clerk user id>`.
  */
@@ -47,6 +48,26 @@ export interface ApiKeyState {
   expires_at: string | null;
 }
 
+/** A tenant's TLS certificate for some of its custom domains; the private key only ever sealed. */
+export interface CertificateState {
+  certificate_id: string;
+  tenant_id: string;
+  /** Canonical custom domains of the tenant it is served for (each covered by its SANs). */
+  domains: string[];
+  /** PEM chain, leaf first (public). */
+  certificate_pem: string;
+  /** The private key sealed under CERTIFICATE_ENCRYPTION_KEY, bound to this tenant and certificate. */
+  private_key: SealedPrivateKey;
+  fingerprint_sha256: string;
+  subject: string;
+  issuer: string;
+  serial_number: string;
+  dns_names: string[];
+  key_type: string;
+  not_before: string;
+  not_after: string;
+}
+
 export interface ControlPlaneEventMap {
   TenantCreated: TenantState;
   TenantUpdated: TenantState & { changed_fields: string[] };
@@ -66,6 +87,10 @@ export interface ControlPlaneEventMap {
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
   /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
   CachePurgeRequested: { tenant_id: string; route_id: string | null };
+  CertificateUploaded: CertificateState;
+  /** The same key sealed again under the current key-encryption key (its rotation). */
+  CertificateKeyResealed: { certificate_id: string; tenant_id: string; private_key: SealedPrivateKey };
+  CertificateDeleted: { certificate_id: string; tenant_id: string };
 }
 
 export type ControlPlaneEventType = keyof ControlPlaneEventMap;
@@ -84,6 +109,7 @@ export const streamName = {
   origin: (id: string) => `origin-${id}`,
   route: (id: string) => `route-${id}`,
   apiKey: (id: string) => `apikey-${id}`,
+  certificate: (id: string) => `certificate-${id}`,
 } as const;
 
 export const reservation = {
@@ -115,4 +141,7 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyRotated',
   'ApiKeyRevoked',
   'CachePurgeRequested',
+  'CertificateUploaded',
+  'CertificateKeyResealed',
+  'CertificateDeleted',
 ]);

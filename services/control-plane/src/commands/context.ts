@@ -1,4 +1,5 @@
 import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
+import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import type pg from 'pg';
 import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
@@ -16,6 +17,8 @@ export interface CommandDeps {
   apiKeyPepper: string;
   /** API_KEY_ROTATION_GRACE_SECONDS: how long a rotated key keeps working by default. */
   rotationGraceSeconds: number;
+  /** Seals certificates' private keys (CERTIFICATE_ENCRYPTION_KEY); absent → certificate uploads answer 503. */
+  certificateKeyRing?: KeyRing | undefined;
   /** Reaches every gateway replica's response cache; absent → purge endpoints answer 503. */
   cachePurger?: CachePurger | undefined;
   /** How much configuration one tenant may create; default DEFAULT_TENANT_LIMITS. */

@@ -1,8 +1,15 @@
-import type { OriginState, RouteState, TenantState, UserState } from '@vantageedge/shared/domain/events';
+import type {
+  CertificateState,
+  OriginState,
+  RouteState,
+  TenantState,
+  UserState,
+} from '@vantageedge/shared/domain/events';
 import type { ApiKeyData } from '../domain/api-key.js';
 import type { Lifecycle } from '../domain/decision.js';
 import type {
   ApiKeyResource,
+  CertificateResource,
   OriginResource,
   RouteResource,
   TenantResource,
@@ -76,6 +83,29 @@ export function apiKeyView({ data, created_at, updated_at }: Known<ApiKeyData>):
     expires_at,
     revoked_at: data.revoked_at,
     replaced_by: data.replaced_by,
+    created_at,
+    updated_at,
+  };
+}
+
+export function certificateView({
+  data,
+  created_at,
+  updated_at,
+}: Known<CertificateState>): CertificateResource {
+  return {
+    id: data.certificate_id,
+    tenant_id: data.tenant_id,
+    domains: data.domains,
+    certificate_pem: data.certificate_pem,
+    fingerprint_sha256: data.fingerprint_sha256,
+    subject: data.subject,
+    issuer: data.issuer,
+    serial_number: data.serial_number,
+    dns_names: data.dns_names,
+    key_type: data.key_type,
+    not_before: data.not_before,
+    not_after: data.not_after,
     created_at,
     updated_at,
   };

@@ -11,9 +11,11 @@ import {
   updateRouteBody,
   updateTenantBody,
   updateUserBody,
+  uploadCertificateBody,
 } from '../schemas/requests.js';
 import {
   apiKeyResource,
+  certificateResource,
   errorResource,
   issuedApiKeyResource,
   originResource,
@@ -94,6 +96,7 @@ const RESOURCES: Resource[] = [
   { collection: 'origins', schema: 'Origin', create: 'CreateOrigin', update: 'UpdateOrigin', tag: 'Origins' },
   { collection: 'routes', schema: 'Route', create: 'CreateRoute', update: 'UpdateRoute', tag: 'Routes' },
   { collection: 'api-keys', schema: 'ApiKey', create: 'CreateApiKey', tag: 'API keys' },
+  { collection: 'certificates', schema: 'Certificate', create: 'UploadCertificate', tag: 'Certificates' },
 ];
 
 function resourcePaths(r: Resource): Record<string, unknown> {
@@ -136,6 +139,9 @@ function resourcePaths(r: Resource): Record<string, unknown> {
         '422': errorResponse(
           'idempotency_key_reused; or limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded (details name the field)',
         ),
+        ...(r.schema === 'Certificate'
+          ? { '503': errorResponse('certificates_unavailable: CERTIFICATE_ENCRYPTION_KEY is not set') }
+          : {}),
       },
     },
   };
@@ -207,6 +213,24 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
     };
   }
+  paths['/api/v1/certificates/{id}/reseal'] = {
+    post: {
+      tags: ['Certificates'],
+      summary:
+        "Seal the certificate's private key again under the current CERTIFICATE_ENCRYPTION_KEY (after a rotation of that key)",
+      parameters: [ID_PARAM, IF_MATCH, IDEMPOTENCY_KEY],
+      responses: {
+        '200': {
+          description: 'resealed (or already sealed under the current key)',
+          headers: COMMAND_HEADERS,
+          content: json(ref('Certificate')),
+        },
+        ...ERRORS,
+        '412': errorResponse('precondition_failed'),
+        '503': errorResponse('certificates_unavailable'),
+      },
+    },
+  };
   paths['/api/v1/audit-log'] = {
     get: {
       tags: ['Audit log'],
@@ -257,12 +281,14 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CreateApiKey: input(createApiKeyBody),
         RotateApiKey: input(rotateApiKeyBody),
         RevokeApiKey: input(revokeApiKeyBody),
+        UploadCertificate: input(uploadCertificateBody),
         Tenant: output(tenantResource),
         User: output(userResource),
         Origin: output(originResource),
         Route: output(routeResource),
         ApiKey: output(apiKeyResource),
         IssuedApiKey: output(issuedApiKeyResource),
+        Certificate: output(certificateResource),
         Error: output(errorResource),
       },
     },

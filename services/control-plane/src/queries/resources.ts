@@ -114,5 +114,33 @@ export const apiKeyResource: ResourceDefinition = {
   }),
 };
 
+export const certificateResource: ResourceDefinition = {
+  name: 'certificate',
+  path: 'certificates',
+  table: 'certificates',
+  // The read model has no private key; what it has is public.
+  present: (row) => ({
+    id: row.id,
+    tenant_id: row['tenant_id'],
+    domains: row['domains'],
+    certificate_pem: row['certificate_pem'],
+    fingerprint_sha256: row['fingerprint_sha256'],
+    subject: row['subject'],
+    issuer: row['issuer'],
+    serial_number: row['serial_number'],
+    dns_names: row['dns_names'],
+    key_type: row['key_type'],
+    not_before: iso(row['not_before']),
+    not_after: iso(row['not_after']),
+    ...timestamps(row),
+  }),
+};
+
 /** Resources that belong to a tenant (everything but the tenant itself). */
-export const TENANT_CHILD_RESOURCES = [userResource, originResource, routeResource, apiKeyResource] as const;
+export const TENANT_CHILD_RESOURCES = [
+  userResource,
+  originResource,
+  routeResource,
+  apiKeyResource,
+  certificateResource,
+] as const;

@@ -223,6 +223,29 @@ export type CreateOriginBody = z.infer<typeof createOriginBody>;
 export type UpdateOriginBody = z.infer<typeof updateOriginBody>;
 export type CreateRouteBody = z.infer<typeof createRouteBody>;
 export type UpdateRouteBody = z.infer<typeof updateRouteBody>;
+/** Host names are compared lower-case, without a trailing dot. */
+const certificateDomain = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(253, 'must be at most 253 characters')
+  .regex(/^[A-Za-z0-9.-]+\.?$/, 'must be a host name (letters, digits, dots, hyphens; no wildcard)')
+  .transform((value) => value.toLowerCase().replace(/\.$/, ''));
+
+export const uploadCertificateBody = z.strictObject({
+  tenant_id: uuid,
+  /** The tenant's custom domains the certificate is served for; its SANs must cover each. */
+  domains: z
+    .array(certificateDomain)
+    .min(1, 'name at least one custom domain')
+    .max(50, 'at most 50 domains')
+    .transform((list) => [...new Set(list)]),
+  /** PEM chain: the certificate first, then its intermediates. */
+  certificate_pem: z.string().min(1).max(32_768, 'must be at most 32 KiB'),
+  /** PEM private key of the certificate (unencrypted PKCS#8, PKCS#1 or SEC1); stored sealed, never returned. */
+  private_key_pem: z.string().min(1).max(16_384, 'must be at most 16 KiB'),
+});
+
 export type CreateApiKeyBody = z.infer<typeof createApiKeyBody>;
+export type UploadCertificateBody = z.infer<typeof uploadCertificateBody>;
 export type RotateApiKeyBody = z.infer<typeof rotateApiKeyBody>;
 export type RevokeApiKeyBody = z.infer<typeof revokeApiKeyBody>;

@@ -79,6 +79,22 @@ export const issuedApiKeyResource = apiKeyResource.extend({
   key: z.string().describe('the plaintext key; shown only in this response'),
 });
 
+export const certificateResource = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  domains: z.array(z.string()),
+  certificate_pem: z.string().describe('the chain as served (public); the private key is never returned'),
+  fingerprint_sha256: z.string(),
+  subject: z.string(),
+  issuer: z.string(),
+  serial_number: z.string(),
+  dns_names: z.array(z.string()),
+  key_type: z.string(),
+  not_before: z.iso.datetime(),
+  not_after: z.iso.datetime(),
+  ...timestamps,
+});
+
 export const errorResource = z.object({
   error: z.object({
     code: z.string(),
@@ -92,3 +108,4 @@ export type UserResource = z.infer<typeof userResource>;
 export type OriginResource = z.infer<typeof originResource>;
 export type RouteResource = z.infer<typeof routeResource>;
 export type ApiKeyResource = z.infer<typeof apiKeyResource>;
+export type CertificateResource = z.infer<typeof certificateResource>;

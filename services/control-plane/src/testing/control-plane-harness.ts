@@ -12,6 +12,7 @@ import {
   signClerkToken,
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import type { Authorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
@@ -59,6 +60,7 @@ export async function startControlPlane(
     withReadSide?: boolean;
     cachePurger?: CachePurger;
     tenantLimits?: TenantLimits;
+    certificateKeyRing?: KeyRing;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const db = await createTestDatabase();
@@ -86,6 +88,7 @@ export async function startControlPlane(
     apiKeyPepper: TEST_PEPPER,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
+    ...(options.certificateKeyRing ? { certificateKeyRing: options.certificateKeyRing } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });
