@@ -75,7 +75,8 @@ describe('POST /api/v1/certificates', () => {
     const events = await cp.allEvents();
     const event = events.find((e) => e.type === 'CertificateUploaded');
     expect(JSON.stringify(event?.data)).not.toContain('PRIVATE KEY');
-    const sealed = (event?.data as { private_key: SealedPrivateKey }).private_key;
+    const sealed = (event?.data as { private_key: SealedPrivateKey } | undefined)
+      ?.private_key as SealedPrivateKey;
     expect(openPrivateKey(keyRing(KEK), sealed, certificateKeyContext(acmeId, id))).toContain(
       'BEGIN PRIVATE KEY',
     );
@@ -243,7 +244,8 @@ describe('DELETE and reseal', () => {
         const resealed = await next.request('POST', `/api/v1/certificates/${id}/reseal`);
         expect(resealed.status, JSON.stringify(resealed.body)).toBe(200);
         const event = (await next.allEvents()).find((e) => e.type === 'CertificateKeyResealed');
-        const sealed = (event?.data as { private_key: SealedPrivateKey }).private_key;
+        const sealed = (event?.data as { private_key: SealedPrivateKey } | undefined)
+          ?.private_key as SealedPrivateKey;
         expect(openPrivateKey(keyRing(newKek), sealed, certificateKeyContext(tenantId, id))).toContain(
           'PRIVATE KEY',
         );
