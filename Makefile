@@ -156,7 +156,7 @@ bench: install ## Gateway vs nginx vs direct, 8 scenarios, wrk, proxy pinned to 
 bench-quick: install ## Short make bench: 2 s x 1 run per side (~2 min)
 	@bash infra/infra.sh up redis
 	@BENCH_QUICK=1 node --import tsx bench/run.ts
-bench-micro: install ## Hot functions alone (route match, API-key lookup, JWT with/without token cache, cache key), ns/op JSON
+bench-micro: install ## Hot functions alone (route match, API-key lookup, JWT with/without token cache, cache key), ns/op; CPU per cache HIT from L1 and Redis; JSON
 	@$(TSX) bench/micro.ts
 bench-profile: install ## The full-pipeline scenario with a V8 CPU profile of the gateway (serving only), then the top self-time functions
 	@bash infra/infra.sh up redis

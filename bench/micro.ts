@@ -10,11 +10,14 @@ import { RouteMatcher } from '@vantageedge/gateway/config/route-matcher';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
+import { measureCacheHitPaths } from './lib/cache-hit-paths.js';
 import { BENCH_API_KEY, BENCH_ORG, BENCH_PEPPER, scaleRoutes, tenantFor } from './lib/scenarios.js';
 
 /**
  * `make bench-micro`: the gateway's hot functions in isolation, ns/op (median of BENCH_MICRO_SAMPLES
- * timed samples of BENCH_MICRO_MS each). JSON: bench-results/micro-<timestamp>.json.
+ * timed samples of BENCH_MICRO_MS each), then the CPU per cache HIT from L1 and from Redis
+ * (bench/lib/cache-hit-paths.ts; BENCH_MICRO_HITS hits per sample, Redis at REDIS_URL, skipped when
+ * unreachable). JSON: bench-results/micro-<timestamp>.json.
  */
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SAMPLES = Number(process.env['BENCH_MICRO_SAMPLES'] ?? 5);
@@ -173,6 +176,13 @@ process.stdout.write(
 );
 void sink;
 
+const cacheHitPaths = await measureCacheHitPaths({
+  redisUrl: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:56379',
+  hits: Number(process.env['BENCH_MICRO_HITS'] ?? 20_000),
+  samples: SAMPLES,
+  log: (line) => process.stdout.write(`${line}\n`),
+});
+
 const report = {
   at: new Date().toISOString(),
   node: process.version,
@@ -185,6 +195,7 @@ const report = {
   sample_ms: SAMPLE_MS,
   results,
   route_compile_growth_2k_to_16k: Number(compileGrowth.toFixed(2)),
+  cache_hit_paths: cacheHitPaths,
 };
 mkdirSync(path.join(repo, 'bench-results'), { recursive: true });
 const file = path.join(repo, 'bench-results', `micro-${report.at.replace(/[:.]/g, '-')}.json`);

@@ -299,6 +299,8 @@ export interface GatewayReplica {
   agent: http.Agent;
   /** A request to `path` on this replica for tenant host `<subdomain>.localhost`. */
   get(subdomain: string, pathname: string, headers?: Record<string, string>): Promise<HttpResponse>;
+  /** A request to `path` on this replica with the Host header `host` (e.g. a custom domain). */
+  getHost(host: string, pathname: string, headers?: Record<string, string>): Promise<HttpResponse>;
 }
 
 export interface AdminResponse {
@@ -311,6 +313,8 @@ export interface AdminResponse {
 export interface SystemOptions {
   /** Extra environment for every gateway replica. */
   gatewayEnv?: Record<string, string>;
+  /** Extra environment for the control plane (e.g. DNS_RESOLVER). */
+  controlPlaneEnv?: Record<string, string>;
   /** Kafka bootstrap brokers; default the shared local broker (a private one for fault tests). */
   kafkaBrokers?: readonly string[];
   /** Redis for every service; default the shared local server (a private one for fault tests). */
@@ -373,6 +377,7 @@ export class TestSystem {
     const env = this.commonEnv();
     const cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
       ...env,
+      ...this.options.controlPlaneEnv,
       CONTROL_PLANE_PORT: String(port),
       CONTROL_PLANE_HOST: '127.0.0.1',
     });
@@ -428,6 +433,8 @@ export class TestSystem {
               headers: { host: `${subdomain}.localhost`, ...headers },
               agent,
             }),
+          getHost: (host, pathname, headers = {}) =>
+            httpRequest(`${url}${pathname}`, { headers: { host, ...headers }, agent }),
         };
         this.gateways.push(replica);
         await waitForHttp(service, `${replica.adminUrl}/readyz`, { timeoutMs: 90_000 });

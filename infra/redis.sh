@@ -22,7 +22,7 @@ up() {
   log "redis: starting on 127.0.0.1:$REDIS_PORT"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --pidfile "$PIDFILE" \
     --dir "$DIR" --logfile "$LOGFILE" --save '' --appendonly no --protected-mode yes \
-    --maxmemory 512mb --maxmemory-policy allkeys-lru >/dev/null || fail "redis failed to start, see $LOGFILE"
+    --maxmemory 512mb --maxmemory-policy volatile-lru >/dev/null || fail "redis failed to start, see $LOGFILE"
   wait_until 20 redis redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping || fail "redis did not answer PING, see $LOGFILE"
   log "redis: ready (redis://127.0.0.1:$REDIS_PORT, log $LOGFILE)"
 }

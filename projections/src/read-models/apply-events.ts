@@ -1,4 +1,5 @@
 import { type ControlPlaneEvent, isControlPlaneEvent } from '@vantageedge/shared/domain/events';
+import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
 import { toAuditEntry } from './audit-entry.js';
@@ -101,6 +102,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['auth_mode', 'text'],
     ['required_scopes', 'jsonb'],
     ['require_tenant_org', 'boolean'],
+    ['allow_any_authenticated_user', 'boolean'],
     ['strip_prefix', 'text'],
     ['rate_limit', 'jsonb'],
     ['cache_policy', 'jsonb'],
@@ -121,6 +123,20 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['revoked_at', 'timestamptz'],
     ['revoke_reason', 'text'],
     ['replaced_by', 'uuid'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+    ['revision', 'bigint'],
+    ['position', 'bigint'],
+    ['created_position', 'bigint'],
+  ],
+  custom_domains: [
+    ['id', 'uuid'],
+    ['tenant_id', 'uuid'],
+    ['domain', 'text'],
+    ['status', 'text'],
+    ['verification_token', 'text'],
+    ['verified_at', 'timestamptz'],
+    ['verification_method', 'text'],
     ['created_at', 'timestamptz'],
     ['updated_at', 'timestamptz'],
     ['revision', 'bigint'],
@@ -172,7 +188,8 @@ class BatchChanges {
           name,
           subdomain,
           clerk_org_id,
-          settings,
+          // Retired fields (unverified custom_domains, unbound service_jwks) are not shown.
+          settings: withoutLegacySettings(settings),
           deleted_at: null,
           ...creation,
           ...version,
@@ -243,6 +260,8 @@ class BatchChanges {
           auth_mode: d.auth_mode,
           required_scopes: d.required_scopes,
           require_tenant_org: d.require_tenant_org,
+          // Routes recorded before the flag existed never opted in.
+          allow_any_authenticated_user: d.allow_any_authenticated_user ?? false,
           strip_prefix: d.strip_prefix,
           rate_limit: d.rate_limit,
           cache_policy: d.cache_policy,
@@ -341,6 +360,45 @@ class BatchChanges {
         return;
       case 'CertificateDeleted':
         this.remove('certificates', event.data.certificate_id);
+        return;
+      case 'CustomDomainAdded': {
+        const d = event.data;
+        this.put('custom_domains', d.custom_domain_id, {
+          id: d.custom_domain_id,
+          tenant_id: d.tenant_id,
+          domain: d.domain,
+          status: 'pending',
+          verification_token: d.verification_token,
+          verified_at: null,
+          verification_method: null,
+          ...creation,
+          ...version,
+        });
+        return;
+      }
+      case 'CustomDomainVerified': {
+        const { custom_domain_id, method } = event.data;
+        this.patch(
+          'custom_domains',
+          custom_domain_id,
+          (row) =>
+            Object.assign(row, {
+              status: 'verified',
+              verified_at: at,
+              verification_method: method,
+              ...version,
+            }),
+          {
+            sql: (schema) =>
+              `update ${qualified(schema, 'custom_domains')} set status = 'verified', verified_at = $2,
+                 verification_method = $3, updated_at = $2, revision = $4, position = $5 where id = $1`,
+            values: [custom_domain_id, at, method, version.revision, version.position],
+          },
+        );
+        return;
+      }
+      case 'CustomDomainRemoved':
+        this.remove('custom_domains', event.data.custom_domain_id);
         return;
     }
   }

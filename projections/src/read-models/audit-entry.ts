@@ -46,15 +46,16 @@ const SECRET_FIELDS = new Set([
   // A certificate's private key: sealed in the event, but not even the sealed form goes to the audit log.
   'private_key',
 ]);
-/** Private members of a JWK (RFC 7518 §6): service_jwks should only hold public keys, but be sure. */
+/** Private members of a JWK (RFC 7518 §6): service keys should only be public keys, but be sure. */
 const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
+
+/** Arrays of JWKs in event data: service_accounts[].keys, and the retired service_jwks. */
+const JWK_LISTS: ReadonlySet<string> = new Set(['keys', 'service_jwks']);
 
 /** A deep copy of event data without secrets. */
 export function redactSecrets(value: unknown, parentKey = ''): unknown {
   if (Array.isArray(value)) {
-    return value.map((item) =>
-      parentKey === 'service_jwks' ? redactJwk(item) : redactSecrets(item, parentKey),
-    );
+    return value.map((item) => (JWK_LISTS.has(parentKey) ? redactJwk(item) : redactSecrets(item, parentKey)));
   }
   if (typeof value !== 'object' || value === null) return value;
   const copy: Record<string, unknown> = {};

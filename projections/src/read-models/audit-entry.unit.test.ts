@@ -47,6 +47,12 @@ describe('audit entries', () => {
       settings: { service_jwks: [{ kty: 'RSA', n: 'modulus', e: 'AQAB', d: 'private', p: 'x', q: 'y' }] },
     });
     expect(redacted).toEqual({ settings: { service_jwks: [{ kty: 'RSA', n: 'modulus', e: 'AQAB' }] } });
+    const accounts = redactSecrets({
+      settings: { service_accounts: [{ id: 'svc', keys: [{ kty: 'EC', kid: 'k', x: 'x', d: 'private' }] }] },
+    });
+    expect(accounts).toEqual({
+      settings: { service_accounts: [{ id: 'svc', keys: [{ kty: 'EC', kid: 'k', x: 'x' }] }] },
+    });
   });
 
   it('names the resource after the stream, and the tenant after the data when metadata has none', () => {

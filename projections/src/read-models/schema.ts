@@ -14,6 +14,7 @@ export const READ_MODEL_TABLES = [
   'routes',
   'api_keys',
   'certificates',
+  'custom_domains',
   'audit_log',
 ] as const;
 export type ReadModelTable = (typeof READ_MODEL_TABLES)[number];

@@ -7,8 +7,8 @@ import {
   type RouteConfig,
   routeConfig,
   snapshotCertificate,
+  storedTenantSettings,
   type TenantSnapshot,
-  tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
 import { withRoute } from './route-order.js';
 
@@ -42,10 +42,15 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'CertificateKeyResealed':
     case 'CertificateDeleted':
       return event.data.tenant_id;
-    // Users do not reach the gateway; cache purges travel on their own channel (see README).
+    // Who the tenant's users are decides who may call its jwt routes when it has no Clerk org.
     case 'UserAdded':
-    case 'UserRoleChanged':
     case 'UserRemoved':
+    case 'CustomDomainVerified':
+    case 'CustomDomainRemoved':
+      return event.data.tenant_id;
+    // Roles and pending domains do not reach the gateway; cache purges travel on their own channel.
+    case 'UserRoleChanged':
+    case 'CustomDomainAdded':
     case 'CachePurgeRequested':
       return null;
   }
@@ -90,14 +95,27 @@ export function foldSnapshotEvent(
 
   if (event.type === 'TenantCreated' || event.type === 'TenantUpdated') {
     const data = event.data;
+    const previous = current?.snapshot.tenant;
     const tenant = {
       id: data.tenant_id,
       name: data.name,
       subdomain: data.subdomain,
+      subdomain_position:
+        previous?.subdomain === data.subdomain && previous.subdomain_position !== undefined
+          ? previous.subdomain_position
+          : version,
       clerk_org_id: data.clerk_org_id,
-      settings: tenantSettings.parse(data.settings),
+      // Legacy settings (unverified custom_domains, unbound service_jwks) are dropped, never applied.
+      settings: storedTenantSettings.parse(data.settings),
     };
-    const base = current?.snapshot ?? { origins: [], routes: [], api_keys: [], certificates: [] };
+    const base = current?.snapshot ?? {
+      custom_domains: [],
+      users: [],
+      origins: [],
+      routes: [],
+      api_keys: [],
+      certificates: [],
+    };
     return {
       status: 'live',
       snapshot: {
@@ -106,10 +124,12 @@ export function foldSnapshotEvent(
         version,
         event_time: eventTime,
         tenant,
+        custom_domains: base.custom_domains,
+        users: base.users,
         origins: base.origins,
         routes: base.routes,
         api_keys: base.api_keys,
-        certificates: base.certificates,
+        certificates: base.certificates ?? [],
       },
     };
   }
@@ -121,7 +141,9 @@ export function foldSnapshotEvent(
 
   const snapshot = current.snapshot;
   const next = (
-    changes: Partial<Pick<TenantSnapshot, 'origins' | 'routes' | 'api_keys' | 'certificates'>>,
+    changes: Partial<
+      Pick<TenantSnapshot, 'origins' | 'routes' | 'api_keys' | 'custom_domains' | 'users' | 'certificates'>
+    >,
   ): SnapshotState => ({
     status: 'live',
     snapshot: { ...snapshot, ...changes, version, event_time: eventTime },
@@ -160,6 +182,21 @@ export function foldSnapshotEvent(
     case 'ApiKeyRevoked':
       if (!snapshot.api_keys.some((key) => key.id === event.data.api_key_id)) return current;
       return next({ api_keys: snapshot.api_keys.filter((key) => key.id !== event.data.api_key_id) });
+    case 'UserAdded': {
+      const { user_id, clerk_user_id } = event.data;
+      return next({ users: replaceById(snapshot.users ?? [], { id: user_id, clerk_user_id }) });
+    }
+    case 'UserRemoved': {
+      const users = snapshot.users ?? [];
+      if (!users.some((user) => user.id === event.data.user_id)) return current;
+      return next({ users: users.filter((user) => user.id !== event.data.user_id) });
+    }
+    case 'CustomDomainVerified': {
+      const domains = (snapshot.custom_domains ?? []).filter((d) => d.domain !== event.data.domain);
+      return next({
+        custom_domains: [...domains, { domain: event.data.domain, verified_position: version }],
+      });
+    }
     case 'CertificateUploaded': {
       const d = event.data;
       const certificate = snapshotCertificate.parse({
@@ -170,23 +207,28 @@ export function foldSnapshotEvent(
         fingerprint_sha256: d.fingerprint_sha256,
         not_after: d.not_after,
       });
-      return next({ certificates: replaceById(snapshot.certificates, certificate) });
+      return next({ certificates: replaceById(snapshot.certificates ?? [], certificate) });
     }
     case 'CertificateKeyResealed': {
       const { certificate_id, private_key } = event.data;
-      if (!snapshot.certificates.some((certificate) => certificate.id === certificate_id)) return current;
+      const certificates = snapshot.certificates ?? [];
+      if (!certificates.some((certificate) => certificate.id === certificate_id)) return current;
       return next({
-        certificates: snapshot.certificates.map((certificate) =>
+        certificates: certificates.map((certificate) =>
           certificate.id === certificate_id ? { ...certificate, private_key } : certificate,
         ),
       });
     }
     case 'CertificateDeleted': {
       const { certificate_id } = event.data;
-      if (!snapshot.certificates.some((certificate) => certificate.id === certificate_id)) return current;
-      return next({
-        certificates: snapshot.certificates.filter((certificate) => certificate.id !== certificate_id),
-      });
+      const certificates = snapshot.certificates ?? [];
+      if (!certificates.some((certificate) => certificate.id === certificate_id)) return current;
+      return next({ certificates: certificates.filter((certificate) => certificate.id !== certificate_id) });
+    }
+    case 'CustomDomainRemoved': {
+      const domains = snapshot.custom_domains ?? [];
+      if (!domains.some((d) => d.domain === event.data.domain)) return current;
+      return next({ custom_domains: domains.filter((d) => d.domain !== event.data.domain) });
     }
     default:
       return current;

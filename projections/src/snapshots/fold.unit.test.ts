@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
+import type { ControlPlaneEvent, ControlPlaneNewEvent, TenantState } from '@vantageedge/shared/domain/events';
 import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
 import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
@@ -97,17 +97,27 @@ describe('snapshot fold', () => {
 
   it('ignores events that do not reach the gateway', () => {
     const purge = recorded(newEvent('CachePurgeRequested', { tenant_id: tenantId, route_id: null }));
-    const userAdded = recorded(
-      newEvent('UserAdded', {
+    const roleChanged = recorded(
+      newEvent('UserRoleChanged', {
         user_id: randomUUID(),
         tenant_id: tenantId,
         clerk_user_id: 'user_1',
         email: 'a@example.com',
         role: 'admin',
+        changed_fields: ['role'],
+      }),
+    );
+    const pendingDomain = recorded(
+      newEvent('CustomDomainAdded', {
+        tenant_id: tenantId,
+        custom_domain_id: randomUUID(),
+        domain: 'api.acme.example',
+        verification_token: 'token',
       }),
     );
     expect(snapshotTenantOf(purge)).toBeNull();
-    expect(snapshotTenantOf(userAdded)).toBeNull();
+    expect(snapshotTenantOf(roleChanged)).toBeNull();
+    expect(snapshotTenantOf(pendingDomain)).toBeNull();
     const state = foldAll([recorded(tenantCreated(tenantId))]);
     expect(
       foldSnapshotEvent(
@@ -115,6 +125,83 @@ describe('snapshot fold', () => {
         recorded(newEvent('ApiKeyRevoked', { api_key_id: randomUUID(), tenant_id: tenantId, reason: null })),
       ),
     ).toBe(state);
+  });
+
+  it("carries the tenant's users: who may call its jwt routes when it has no Clerk org", () => {
+    const userId = randomUUID();
+    const user = {
+      user_id: userId,
+      tenant_id: tenantId,
+      clerk_user_id: 'user_owner',
+      email: 'o@example.com',
+      role: 'owner' as const,
+    };
+    const added = live(
+      foldAll([recorded(tenantCreated(tenantId), 1n), recorded(newEvent('UserAdded', user), 2n)]),
+    );
+    expect(added.users).toEqual([{ id: userId, clerk_user_id: 'user_owner' }]);
+    expect(added.version).toBe('2');
+    const removed = live(
+      foldAll([
+        recorded(tenantCreated(tenantId), 1n),
+        recorded(newEvent('UserAdded', user), 2n),
+        recorded(newEvent('UserRemoved', { user_id: userId, tenant_id: tenantId }), 3n),
+      ]),
+    );
+    expect(removed.users).toEqual([]);
+  });
+
+  it('carries only verified custom domains, with the position that verified them', () => {
+    const claim = { tenant_id: tenantId, custom_domain_id: randomUUID(), domain: 'api.acme.example' };
+    const events = [
+      recorded(tenantCreated(tenantId), 1n),
+      recorded(newEvent('CustomDomainAdded', { ...claim, verification_token: 't' }), 2n),
+    ];
+    const pending = foldAll(events);
+    expect(live(pending).custom_domains).toEqual([]);
+    const verified = foldAll([
+      ...events,
+      recorded(newEvent('CustomDomainVerified', { ...claim, method: 'dns_txt' }), 3n),
+    ]);
+    expect(live(verified).custom_domains).toEqual([{ domain: 'api.acme.example', verified_position: '3' }]);
+    expect(tenantSnapshot.parse(live(verified))).toEqual(live(verified));
+    const removed = foldSnapshotEvent(verified, recorded(newEvent('CustomDomainRemoved', claim), 4n));
+    expect(live(removed).custom_domains).toEqual([]);
+  });
+
+  it('drops legacy settings: unverified custom_domains and unbound service_jwks never reach a gateway', () => {
+    const legacy = tenantCreated(tenantId);
+    const data = {
+      ...(legacy.data as TenantState),
+      settings: {
+        rate_limit: null,
+        oidc: null,
+        custom_domains: ['victim.localhost'],
+        service_jwks: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }],
+      },
+    };
+    // As stored before these fields were retired.
+    const stored = { ...legacy, data } as unknown as ControlPlaneNewEvent;
+    const snapshot = live(foldAll([recorded(stored, 1n)]));
+    expect(snapshot.tenant.settings).toEqual({ rate_limit: null, oidc: null, service_accounts: [] });
+    expect(snapshot.custom_domains).toEqual([]);
+    expect(tenantSnapshot.parse(snapshot)).toEqual(snapshot);
+  });
+
+  it('remembers from which position the tenant holds its subdomain', () => {
+    const creation = tenantCreated(tenantId);
+    const tenant = creation.data as TenantState;
+    const created = recorded(creation, 5n);
+    const renamed = recorded(
+      newEvent('TenantUpdated', { ...tenant, name: 'Renamed', changed_fields: ['name'] }),
+      7n,
+    );
+    expect(live(foldAll([created, renamed])).tenant.subdomain_position).toBe('5');
+    const moved = recorded(
+      newEvent('TenantUpdated', { ...tenant, subdomain: 'moved', changed_fields: ['subdomain'] }),
+      9n,
+    );
+    expect(live(foldAll([created, renamed, moved])).tenant.subdomain_position).toBe('9');
   });
 });
 

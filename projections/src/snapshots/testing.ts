@@ -48,7 +48,7 @@ export function tenantCreated(tenantId: string, name = 'Acme') {
     name,
     subdomain: `acme-${tenantId.slice(0, 6)}`,
     clerk_org_id: null,
-    settings: { rate_limit: null, oidc: null, service_jwks: [], custom_domains: [] },
+    settings: { rate_limit: null, oidc: null, service_accounts: [] },
   });
 }
 
@@ -97,6 +97,7 @@ export function routeState(
     auth_mode: 'public',
     required_scopes: [],
     require_tenant_org: true,
+    allow_any_authenticated_user: false,
     strip_prefix: null,
     rate_limit: null,
     cache_policy: null,

@@ -1,7 +1,5 @@
-// The purge protocol (generation bump + pub/sub) belongs to the gateways' response cache; the control
-// plane uses that module only to send purges, never to cache.
-
-import { createResponseCache } from '@vantageedge/gateway/cache/index';
+import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
@@ -11,6 +9,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
+import { createTxtLookup } from './commands/dns-txt.js';
 import { tenantLimitsFromConfig } from './commands/tenant-limits.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createControlPlaneApp } from './http/app.js';
@@ -43,16 +42,7 @@ export function controlPlaneAppFromConfig(
 ): express.Express {
   const certificateKeyRing = keyRingFromSettings(config);
   const purger =
-    cachePurger ??
-    (redis
-      ? createResponseCache({
-          redis,
-          l1MaxBytes: 1024,
-          registry: metrics,
-          logger,
-          keyPrefix: config.GATEWAY_REDIS_KEY_PREFIX,
-        })
-      : undefined);
+    cachePurger ?? (redis ? createRedisCachePurger(redis, config.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   return createControlPlaneApp({
     ...(redis
       ? {
@@ -78,6 +68,10 @@ export function controlPlaneAppFromConfig(
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
     },
     tenantDirectory: createTenantDirectory(pool),
+    customDomains: {
+      baseDomains: platformBaseDomains(config),
+      lookupTxt: createTxtLookup(config.DNS_RESOLVER ?? []),
+    },
     apiKeyPepper: config.API_KEY_PEPPER,
     rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromConfig(config),

@@ -1,9 +1,11 @@
+import { isIP } from 'node:net';
 import { ConfigError } from '@vantageedge/shared/config/load-config';
 import {
   booleanFlag,
   commaList,
   LOCAL_DEFAULTS,
   observabilitySettings,
+  platformBaseDomainSettings,
   port,
   postgresUrl,
 } from '@vantageedge/shared/config/settings';
@@ -47,8 +49,35 @@ export const controlPlaneSettings = {
   CLERK_AUTHORIZED_PARTIES: commaList.default([]),
   PLATFORM_ADMIN_USER_IDS: commaList.default([]),
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
+  /** PLATFORM_BASE_DOMAINS (or GATEWAY_BASE_DOMAINS): read with platformBaseDomains(). */
+  ...platformBaseDomainSettings,
+  /** DNS servers for custom-domain ownership proofs; unset: the system's resolvers. */
+  DNS_RESOLVER: commaList
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .refine(isDnsServer, 'must be comma-separated ip or ip:port (e.g. 127.0.0.1:5353, [::1]:53)'),
+        )
+        .min(1),
+    )
+    .optional(),
   ...tenantLimitSettings,
 };
+
+/** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: the server forms node:dns accepts. */
+function isDnsServer(value: string): boolean {
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(value);
+  if (bracketed) return isIP(bracketed[1] ?? '') === 6 && validPort(bracketed[2]);
+  if (isIP(value) !== 0) return true;
+  const hostPort = /^([^:]+):(\d{1,5})$/.exec(value);
+  return hostPort !== null && isIP(hostPort[1] ?? '') === 4 && validPort(hostPort[2]);
+}
+
+function validPort(port: string | undefined): boolean {
+  return port === undefined || (Number(port) >= 1 && Number(port) <= 65_535);
+}
 
 export type ControlPlaneConfig = z.infer<z.ZodObject<typeof controlPlaneSettings>>;
 

@@ -50,10 +50,21 @@ export function devEnvironment(env: Env): Env {
   setDefault('VANTAGEEDGE_DEV_MODE', 'true');
   setDefault('PLATFORM_ADMIN_USER_IDS', DEV_ADMIN_USER_ID);
   setDefault('SNAPSHOT_BUS', isSet(env['KAFKA_BROKERS']) ? 'kafka' : 'memory');
-  setDefault('GATEWAY_BASE_DOMAINS', 'vantageedge.dev,localhost');
+  if (!isSet(out['GATEWAY_BASE_DOMAINS'])) setDefault('PLATFORM_BASE_DOMAINS', 'vantageedge.dev,localhost');
   // The single process reports metrics on the gateway's admin port; the projector's own port stays off.
   setDefault('SNAPSHOT_PROJECTOR_METRICS_PORT', '0');
   return out;
+}
+
+/**
+ * The Clerk users the seed makes owners of the demo tenant: make dev's platform admins (the users
+ * `make dev-token` signs for), so the demo's JWT route accepts their tokens.
+ */
+export function demoUserIds(env: Env): string[] {
+  return (devEnvironment(env)['PLATFORM_ADMIN_USER_IDS'] ?? '')
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '');
 }
 
 /** Which parts run embedded/in memory and which are real, for the banner. */

@@ -4,7 +4,7 @@ import { ConfigError } from '@vantageedge/shared/config/load-config';
 import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { loadOrCreateDevKeys } from './dev-keys.js';
-import { describeParts, devDataDir, devEnvironment } from './dev-settings.js';
+import { demoUserIds, describeParts, devDataDir, devEnvironment } from './dev-settings.js';
 import { defaultDevUser, signDevToken } from './dev-token.js';
 import { DEMO_API_KEY, seedDemo } from './seed.js';
 import { startVantageEdge } from './start-dev.js';
@@ -70,7 +70,12 @@ process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
 const originUrl = env['DEMO_ORIGIN_URL'] || running.urls.demoOrigin;
 try {
-  const seeded = await seedDemo({ store: running.store, apiKeyPepper: running.apiKeyPepper, originUrl });
+  const seeded = await seedDemo({
+    store: running.store,
+    apiKeyPepper: running.apiKeyPepper,
+    originUrl,
+    demoUserIds: demoUserIds(env),
+  });
   say(
     seeded.created.length > 0
       ? `· demo data: created ${seeded.created.join(', ')}`

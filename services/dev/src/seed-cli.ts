@@ -4,7 +4,7 @@ import { migrateUp } from '@vantageedge/migrations/runner';
 import { parseConfig } from '@vantageedge/shared/config/load-config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import pg from 'pg';
-import { devDataDir, devEnvironment } from './dev-settings.js';
+import { demoUserIds, devDataDir, devEnvironment } from './dev-settings.js';
 import { type EmbeddedDatabase, embeddedDatabaseUrl, startEmbeddedDatabase } from './embedded-database.js';
 import { seedDemo } from './seed.js';
 
@@ -42,6 +42,7 @@ try {
       store,
       apiKeyPepper: config.API_KEY_PEPPER,
       originUrl: env['DEMO_ORIGIN_URL'] || `http://127.0.0.1:${env['DEMO_ORIGIN_PORT']}`,
+      demoUserIds: demoUserIds(env),
     });
     for (const what of result.created) console.log(`created ${what}`);
     for (const what of result.skipped) console.log(`exists  ${what}`);

@@ -29,6 +29,7 @@ describe('demo seed', () => {
       'route /api/users/*',
       'route /api/admin/*',
       'route /api/posts/*',
+      'user user_dev_admin (owner)',
       'api key demo_key_abc123',
     ]);
     const events = await store.readAll();
@@ -39,12 +40,15 @@ describe('demo seed', () => {
       'RouteCreated',
       'RouteCreated',
       'RouteCreated',
+      'UserAdded',
       'ApiKeyIssued',
     ]);
     expect(new Set(events.map((e) => e.metadata.actor))).toEqual(new Set([SEED_ACTOR]));
     const tenant = events[0]!.data as { subdomain: string; name: string };
     expect(tenant).toMatchObject({ subdomain: 'demo', name: 'demo-company' });
-    const key = events[6]!.data as { key_hash: string; tenant_id: string };
+    // The demo tenant has no Clerk org: its JWT route accepts its users, and the dev token's user is one.
+    expect(events[6]!.data).toMatchObject({ clerk_user_id: 'user_dev_admin', role: 'owner' });
+    const key = events[7]!.data as { key_hash: string; tenant_id: string };
     expect(key.key_hash).toBe(hashApiKey(PEPPER, DEMO_API_KEY));
     const routes = events.slice(2, 6).map((e) => e.data as Record<string, unknown>);
     expect(routes.map((r) => [r['path_pattern'], r['auth_mode'], r['strip_prefix']])).toEqual([
@@ -61,7 +65,7 @@ describe('demo seed', () => {
     const before = (await store.readAll()).length;
     const second = await seedDemo({ store, apiKeyPepper: PEPPER, originUrl: 'http://127.0.0.1:9999' });
     expect(second.created).toEqual([]);
-    expect(second.skipped).toHaveLength(7);
+    expect(second.skipped).toHaveLength(8);
     expect(await store.readAll()).toHaveLength(before);
   });
 

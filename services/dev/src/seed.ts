@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { fold, handleCommand } from '@vantageedge/control-plane/commands/handle-command';
 import { apiKeyDecider } from '@vantageedge/control-plane/domain/api-key';
 import type { Decider } from '@vantageedge/control-plane/domain/decision';
 import { originDecider } from '@vantageedge/control-plane/domain/origin';
 import { routeDecider } from '@vantageedge/control-plane/domain/route';
 import { tenantDecider } from '@vantageedge/control-plane/domain/tenant';
+import { userDecider } from '@vantageedge/control-plane/domain/user';
 import { apiKeyDisplayPrefix, hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { streamName } from '@vantageedge/shared/domain/events';
 import {
@@ -18,6 +19,7 @@ import {
   type EventStore,
   UniquenessViolationError,
 } from '@vantageedge/shared/event-store/port';
+import { DEV_ADMIN_USER_ID } from './dev-settings.js';
 
 /**
  * The product's preconfigured demo data, written through the control plane's command layer (the same
@@ -78,7 +80,19 @@ export interface SeedOptions {
   apiKeyPepper: string;
   /** Base URL of the demo origin (the local one of make dev, or DEMO_ORIGIN_URL). */
   originUrl: string;
+  /**
+   * Clerk users made owners of the demo tenant (default: make dev's admin, the user of
+   * `make dev-token`). The demo tenant has no Clerk org, so its JWT route accepts exactly its users.
+   */
+  demoUserIds?: readonly string[];
   clock?: () => Date;
+}
+
+/** A stable user id per Clerk user, so re-running the seed finds the user it added before. */
+function demoUserId(clerkUserId: string): string {
+  const hex = createHash('sha256').update(`vantageedge-demo-user:${clerkUserId}`).digest('hex');
+  const variant = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
@@ -184,6 +198,26 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
       type: 'CreateRoute' as const,
       route: { ...route, route_id: routeId, tenant_id: DEMO_IDS.tenant },
     }));
+  }
+
+  for (const clerkUserId of options.demoUserIds ?? [DEV_ADMIN_USER_ID]) {
+    const userId = demoUserId(clerkUserId);
+    try {
+      await ensure(`user ${clerkUserId} (owner)`, streamName.user(userId), userDecider, () => ({
+        type: 'AddUser' as const,
+        user: {
+          user_id: userId,
+          tenant_id: DEMO_IDS.tenant,
+          clerk_user_id: clerkUserId,
+          email: `${clerkUserId}@demo.localhost`,
+          role: 'owner' as const,
+        },
+      }));
+    } catch (error) {
+      // Already a user of the demo tenant (added through the admin API): nothing to do.
+      if (!(error instanceof UniquenessViolationError)) throw error;
+      result.skipped.push(`user ${clerkUserId} (already a user of the demo tenant)`);
+    }
   }
 
   try {

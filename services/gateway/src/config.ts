@@ -1,6 +1,12 @@
 import { hostname } from 'node:os';
 import { ConfigError, parseConfig } from '@vantageedge/shared/config/load-config';
-import { booleanFlag, commaList, observabilitySettings, port } from '@vantageedge/shared/config/settings';
+import {
+  booleanFlag,
+  commaList,
+  observabilitySettings,
+  platformBaseDomainSettings,
+  port,
+} from '@vantageedge/shared/config/settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 
@@ -10,11 +16,8 @@ export const gatewaySettings = {
   GATEWAY_ADMIN_PORT: port.default(8001),
   /** Interface both listeners bind to. */
   GATEWAY_HOST: z.string().min(1).default('0.0.0.0'),
-  GATEWAY_BASE_DOMAINS: commaList
-    .pipe(
-      z.array(z.string().regex(/^[a-z0-9.-]+$/i, 'must be a comma-separated list of domain names')).min(1),
-    )
-    .default(['vantageedge.dev', 'localhost']),
+  /** PLATFORM_BASE_DOMAINS (or its earlier name GATEWAY_BASE_DOMAINS): read with platformBaseDomains(). */
+  ...platformBaseDomainSettings,
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters'),
   /**
    * Clerk's PEM public key: tokens verified without a network call (RSA-2048 only). Line breaks may
@@ -57,6 +60,17 @@ export const gatewaySettings = {
     .int()
     .min(1)
     .default(64 * 1024 * 1024),
+  /**
+   * Bytes all in-flight cache fills of a replica may buffer together; beyond it, responses stream
+   * through uncached (X-Cache: BYPASS). Each fill buffers up to its policy's max_body_bytes.
+   */
+  GATEWAY_CACHE_FILL_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024),
+  /** Variants stored per URL when the origin's responses vary (Vary); more are served but not stored. */
+  GATEWAY_CACHE_MAX_VARIANTS: z.coerce.number().int().min(1).max(1_000).default(16),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   /** Active health probes this replica sends per second over all origins; over it, probes are skipped. */

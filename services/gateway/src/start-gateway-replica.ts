@@ -1,15 +1,20 @@
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { createCacheStage } from './cache/cache-stage.js';
+import { MemoryCacheStore } from './cache/memory-cache-store.js';
+import { RedisCacheStore } from './cache/redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
+import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
+import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { TenantCertificates } from './tls/tenant-certificates.js';
 import { createUpstreamSet } from './upstream/index.js';
@@ -48,23 +53,38 @@ export interface GatewayReplica {
 export async function startGatewayReplica(options: GatewayReplicaOptions): Promise<GatewayReplica> {
   const { config, bus, redis, registry, logger } = options;
   const keyPrefix = config.GATEWAY_REDIS_KEY_PREFIX;
-  const rateLimitStage = createRateLimitStage(createRateLimiter({ redis, registry, logger, keyPrefix }));
+  // With Redis, limits and cached responses are shared by every replica; without, this process is the
+  // only one and keeps them in memory.
+  const limitStore = redis ? new RedisLimitStore(redis) : new MemoryLimitStore();
+  const cacheStore = redis
+    ? new RedisCacheStore(redis, { keyPrefix, logger })
+    : new MemoryCacheStore({ maxBytes: config.GATEWAY_CACHE_L1_BYTES });
+  const rateLimitStage = createRateLimitStage(
+    createRateLimiter({ store: limitStore, registry, logger, keyPrefix }),
+  );
   const responseCache = createResponseCache({
-    redis,
+    store: cacheStore,
     l1MaxBytes: config.GATEWAY_CACHE_L1_BYTES,
+    fillBudgetBytes: config.GATEWAY_CACHE_FILL_BYTES,
+    maxVariantsPerUrl: config.GATEWAY_CACHE_MAX_VARIANTS,
     registry,
     logger,
-    keyPrefix,
   });
   const cacheStage = createCacheStage(responseCache);
   const tenantCertificates = new TenantCertificates({
     keyRing: keyRingFromSettings(config),
     onWarning: (tenantId, problem) => logger.warn('certificate problem', { tenant_id: tenantId, problem }),
   });
+  const hostsRefused = new Counter({
+    name: 'vantageedge_gateway_host_claims_refused_total',
+    help: 'Hosts a snapshot names that this replica does not route to that tenant, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   const remoteJwks = remoteJwksFromConfig(config, registry);
   const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const store = new GatewayConfigStore({
-    baseDomains: config.GATEWAY_BASE_DOMAINS,
+    baseDomains: platformBaseDomains(config),
     remoteJwks,
     hooks: [
       tenantCertificates,
@@ -76,6 +96,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
       createUpstreamSet(origin, { tenantId, registry, logger, probeBudget }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
+    onHostRefused: (refusal) => hostsRefused.inc({ reason: refusal.reason }),
     onCloseError: (error) => logger.warn('closing an upstream set failed', { error: String(error) }),
   });
 

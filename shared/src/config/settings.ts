@@ -60,3 +60,36 @@ export const LOCAL_DEFAULTS = {
   REDIS_URL: 'redis://127.0.0.1:56379',
   KAFKA_BROKERS: '127.0.0.1:59092',
 } as const;
+
+const DOMAIN_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+
+/** Comma-separated domain names, lower-cased. */
+export const domainList = commaList.pipe(
+  z
+    .array(
+      z
+        .string()
+        .transform((value) => value.toLowerCase())
+        .pipe(z.string().regex(DOMAIN_NAME, 'must be a comma-separated list of domain names')),
+    )
+    .min(1, 'must name at least one domain'),
+);
+
+export const DEFAULT_PLATFORM_BASE_DOMAINS: readonly string[] = ['vantageedge.dev', 'localhost'];
+
+/**
+ * The platform's base domains (`<subdomain>.<base>` is a tenant's host), shared by the control plane
+ * (a custom domain may not be, or be under, one of them) and the gateways (host resolution).
+ * GATEWAY_BASE_DOMAINS is the earlier name, still read when PLATFORM_BASE_DOMAINS is unset.
+ */
+export const platformBaseDomainSettings = {
+  PLATFORM_BASE_DOMAINS: domainList.optional(),
+  GATEWAY_BASE_DOMAINS: domainList.optional(),
+};
+
+export function platformBaseDomains(config: {
+  PLATFORM_BASE_DOMAINS?: readonly string[] | undefined;
+  GATEWAY_BASE_DOMAINS?: readonly string[] | undefined;
+}): readonly string[] {
+  return config.PLATFORM_BASE_DOMAINS ?? config.GATEWAY_BASE_DOMAINS ?? DEFAULT_PLATFORM_BASE_DOMAINS;
+}

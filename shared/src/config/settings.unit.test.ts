@@ -5,6 +5,8 @@ import {
   commaList,
   LOCAL_DEFAULTS,
   observabilitySettings,
+  platformBaseDomainSettings,
+  platformBaseDomains,
   port,
   postgresUrl,
   redisUrl,
@@ -90,6 +92,27 @@ describe('setting validators', () => {
       'GATEWAY_PORT',
       'REDIS_URL',
     ]);
+  });
+});
+
+describe('platform base domains', () => {
+  const read = (env: Record<string, string>) =>
+    platformBaseDomains(parseConfig(platformBaseDomainSettings, env));
+
+  it('read PLATFORM_BASE_DOMAINS, then the earlier name GATEWAY_BASE_DOMAINS, then the default', () => {
+    expect(
+      read({ PLATFORM_BASE_DOMAINS: 'Example.COM, edge.test', GATEWAY_BASE_DOMAINS: 'old.test' }),
+    ).toEqual(['example.com', 'edge.test']);
+    expect(read({ GATEWAY_BASE_DOMAINS: 'old.test' })).toEqual(['old.test']);
+    expect(read({})).toEqual(['vantageedge.dev', 'localhost']);
+  });
+
+  it('refuse anything but domain names', () => {
+    for (const value of ['*.example.com', 'example.com:80', 'https://example.com', ',']) {
+      expect(() => parseConfig(platformBaseDomainSettings, { PLATFORM_BASE_DOMAINS: value })).toThrow(
+        /PLATFORM_BASE_DOMAINS/,
+      );
+    }
   });
 });
 

@@ -10,7 +10,8 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  *
  * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`, `certificate-<id>`.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
- * `tenant_user:<tenant id>:<clerk user id>`.
+ * `tenant_user:<tenant id>:<clerk user id>`, `custom_domain:<domain>` (held by the tenant's stream, so a
+ * host name belongs to at most one tenant platform-wide from the moment it is claimed).
  */
 
 export const USER_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
@@ -52,7 +53,7 @@ export interface ApiKeyState {
 export interface CertificateState {
   certificate_id: string;
   tenant_id: string;
-  /** Canonical custom domains of the tenant it is served for (each covered by its SANs). */
+  /** Verified custom domains of the tenant it is served for (each covered by its SANs). */
   domains: string[];
   /** PEM chain, leaf first (public). */
   certificate_pem: string;
@@ -66,6 +67,20 @@ export interface CertificateState {
   key_type: string;
   not_before: string;
   not_after: string;
+}
+
+/** How a custom domain's ownership was established. */
+export type CustomDomainVerificationMethod = 'dns_txt' | 'platform_admin';
+
+/** A host name a tenant claimed (in the tenant's stream); it serves traffic only once verified. */
+export interface CustomDomainClaim {
+  tenant_id: string;
+  /** Read-model id of this claim. */
+  custom_domain_id: string;
+  /** Canonical host name: lower-case ASCII (punycode), no port, no trailing dot. */
+  domain: string;
+  /** The value `_vantageedge-challenge.<domain>` must hold (TXT) to prove ownership. */
+  verification_token: string;
 }
 
 export interface ControlPlaneEventMap {
@@ -87,6 +102,14 @@ export interface ControlPlaneEventMap {
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
   /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
   CachePurgeRequested: { tenant_id: string; route_id: string | null };
+  CustomDomainAdded: CustomDomainClaim;
+  CustomDomainVerified: {
+    tenant_id: string;
+    custom_domain_id: string;
+    domain: string;
+    method: CustomDomainVerificationMethod;
+  };
+  CustomDomainRemoved: { tenant_id: string; custom_domain_id: string; domain: string };
   CertificateUploaded: CertificateState;
   /** The same key sealed again under the current key-encryption key (its rotation). */
   CertificateKeyResealed: { certificate_id: string; tenant_id: string; private_key: SealedPrivateKey };
@@ -117,6 +140,7 @@ export const reservation = {
   clerkOrg: (orgId: string) => `clerk_org:${orgId}`,
   apiKeyHash: (hash: string) => `api_key_hash:${hash}`,
   tenantUser: (tenantId: string, clerkUserId: string) => `tenant_user:${tenantId}:${clerkUserId}`,
+  customDomain: (domain: string) => `custom_domain:${domain}`,
 } as const;
 
 /** Narrows a stored event to a control-plane event by type (data shapes are trusted: we wrote them). */
@@ -141,6 +165,9 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyRotated',
   'ApiKeyRevoked',
   'CachePurgeRequested',
+  'CustomDomainAdded',
+  'CustomDomainVerified',
+  'CustomDomainRemoved',
   'CertificateUploaded',
   'CertificateKeyResealed',
   'CertificateDeleted',

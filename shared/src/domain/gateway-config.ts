@@ -131,6 +131,11 @@ export const routeConfig = z.strictObject({
   required_scopes: z.array(z.string()).default([]),
   /** jwt modes: accept only tokens of the tenant's Clerk org (when the tenant has one). */
   require_tenant_org: z.boolean().default(true),
+  /**
+   * jwt modes: accept a Clerk session token of any user, not only the tenant's own (its Clerk org's
+   * members, or the users in its user list). An explicit opt-in for routes open to every signed-in user.
+   */
+  allow_any_authenticated_user: z.boolean().default(false),
   /** Removed from the front of the path before forwarding (e.g. "/api": /api/posts/1 → /posts/1). */
   strip_prefix: z.string().nullable().default(null),
   rate_limit: rateLimitPolicy.nullable().default(null),
@@ -144,16 +149,108 @@ export const oidcProvider = z.strictObject({
   jwks_url: z.url({ protocol: /^https?$/ }),
 });
 
+/** Members of a JWK that only a private or symmetric key has (RFC 7518 §6): never in the config. */
+export const PRIVATE_JWK_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+export const SERVICE_SCOPE = /^[A-Za-z0-9:._/-]+$/;
+
+/** A public signing key of a service, named by its `kid` (the key a service token's header names). */
+export const servicePublicJwk = z
+  .looseObject({
+    kty: z.enum(['RSA', 'EC', 'OKP'], { error: 'must be an asymmetric key type: RSA, EC or OKP' }),
+    kid: z
+      .string({ error: 'is required: a service token names its key by kid' })
+      .min(1, 'must not be empty')
+      .max(200, 'must be at most 200 characters'),
+    use: z.literal('sig', { error: 'must be "sig" when given' }).optional(),
+    alg: z.string().max(20).optional(),
+  })
+  .superRefine((jwk, ctx) => {
+    for (const member of PRIVATE_JWK_MEMBERS) {
+      if (member in jwk) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [member],
+          message: 'is a private key member: register the public key only',
+        });
+      }
+    }
+  });
+export type ServicePublicJwk = z.infer<typeof servicePublicJwk>;
+
+/**
+ * A calling service: the only identity (`sub`) its keys may sign tokens for, and the most its tokens
+ * may carry (a token's scopes are cut down to these).
+ */
+export const serviceAccount = z.strictObject({
+  id: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(200, 'must be at most 200 characters')
+    .regex(/^[A-Za-z0-9._:@/-]+$/, 'must be letters, digits or ._:@/-'),
+  keys: z.array(servicePublicJwk).min(1, 'needs at least one public key').max(10, 'at most 10 keys'),
+  scopes: z
+    .array(z.string().min(1).max(100).regex(SERVICE_SCOPE, 'must be letters, digits or :._/-'))
+    .max(50, 'at most 50 scopes')
+    .default([]),
+});
+export type ServiceAccount = z.infer<typeof serviceAccount>;
+
+const serviceAccounts = z
+  .array(serviceAccount)
+  .max(20, 'at most 20 service accounts')
+  .superRefine((accounts, ctx) => {
+    const ids = new Set<string>();
+    const kids = new Map<string, string>();
+    accounts.forEach((account, index) => {
+      if (ids.has(account.id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'id'],
+          message: `service "${account.id}" is listed twice`,
+        });
+      }
+      ids.add(account.id);
+      account.keys.forEach((key, keyIndex) => {
+        const owner = kids.get(key.kid);
+        if (owner !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [index, 'keys', keyIndex, 'kid'],
+            message: `kid "${key.kid}" is already a key of service "${owner}": a key belongs to one service`,
+          });
+        }
+        kids.set(key.kid, account.id);
+      });
+    });
+  });
+
 export const tenantSettings = z.strictObject({
   /** Tenant-wide cap applied to every route in addition to the route's own limit. */
   rate_limit: rateLimitPolicy.nullable().default(null),
   /** Generic OAuth2/OIDC access tokens accepted on jwt routes (OAuth token support). */
   oidc: oidcProvider.nullable().default(null),
-  /** Service-to-service auth: public JWKs whose private keys sign callers' service tokens. */
-  service_jwks: z.array(z.record(z.string(), z.unknown())).max(20).default([]),
-  custom_domains: z.array(z.string()).max(50).default([]),
+  /** Service-to-service auth: each calling service, its public keys and the scopes it may use. */
+  service_accounts: serviceAccounts.default([]),
 });
 export type TenantSettings = z.infer<typeof tenantSettings>;
+
+/**
+ * Settings fields of earlier versions, still present in stored events, that nothing may act on:
+ * `custom_domains` (unverified host names: domains are now claimed and verified one by one) and
+ * `service_jwks` (keys bound to no service identity). Readers of stored settings drop them.
+ */
+export const LEGACY_SETTINGS_FIELDS: readonly string[] = ['custom_domains', 'service_jwks'];
+
+export function withoutLegacySettings(settings: unknown): unknown {
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) return settings;
+  const copy: Record<string, unknown> = { ...(settings as Record<string, unknown>) };
+  for (const field of LEGACY_SETTINGS_FIELDS) delete copy[field];
+  return copy;
+}
+
+/** Settings as stored in events and earlier snapshots: legacy fields are ignored, never applied. */
+export const storedTenantSettings = z.preprocess(withoutLegacySettings, tenantSettings);
 
 export const apiKeyEntry = z.strictObject({
   id: z.uuid(),
@@ -164,6 +261,21 @@ export const apiKeyEntry = z.strictObject({
   expires_at: z.iso.datetime({ offset: true }).nullable(),
 });
 export type ApiKeyEntry = z.infer<typeof apiKeyEntry>;
+
+/** A custom domain whose ownership was proven (DNS TXT) or that a platform admin assigned. */
+export const snapshotCustomDomain = z.strictObject({
+  domain: z.string(),
+  /**
+   * Global position of the event that verified it. Two tenants claiming one host on a replica (a
+   * domain moving between tenants, snapshots arriving out of order) are decided by it: the earlier
+   * claim keeps the host, whatever order the snapshots were applied in.
+   */
+  verified_position: z.string().regex(/^\d+$/),
+});
+export type SnapshotCustomDomain = z.infer<typeof snapshotCustomDomain>;
+
+export const snapshotUser = z.strictObject({ id: z.uuid(), clerk_user_id: z.string() });
+export type SnapshotUser = z.infer<typeof snapshotUser>;
 
 /** A tenant's TLS certificate for some of its verified custom domains, as gateways serve it. */
 export const snapshotCertificate = z.strictObject({
@@ -191,15 +303,21 @@ export const tenantSnapshot = z.strictObject({
     id: z.uuid(),
     name: z.string(),
     subdomain: z.string(),
+    /** Position of the event that gave the tenant this subdomain (decides a clash, as for domains). */
+    subdomain_position: z.string().regex(/^\d+$/).optional(),
     clerk_org_id: z.string().nullable(),
-    settings: tenantSettings,
+    settings: storedTenantSettings,
   }),
+  /** Verified custom domains only: a pending one never reaches a gateway. */
+  custom_domains: z.array(snapshotCustomDomain).default([]),
+  /** The tenant's users (its user list): who may call its jwt routes when it has no Clerk org. */
+  users: z.array(snapshotUser).default([]),
   origins: z.array(originConfig),
   /** In the order the gateway should match them: priority desc, then specificity. */
   routes: z.array(routeConfig),
   /** Active (not revoked) keys only. */
   api_keys: z.array(apiKeyEntry),
-  /** TLS certificates for custom domains (absent in snapshots of earlier versions). */
+  /** TLS certificates for verified custom domains (absent in snapshots of earlier versions). */
   certificates: z.array(snapshotCertificate).default([]),
 });
 export type TenantSnapshot = z.infer<typeof tenantSnapshot>;

@@ -25,6 +25,7 @@ export function sampleSnapshot(
       auth_mode: 'public',
       required_scopes: [],
       require_tenant_org: true,
+      allow_any_authenticated_user: false,
       strip_prefix: null,
       rate_limit: null,
       cache_policy: null,

@@ -70,7 +70,7 @@ export function* generateWorkload({ events, seed = 1, maxBurst = 1 }: WorkloadOp
     name: `tenant ${n}`,
     subdomain: `t${n}-${id.slice(0, 8)}`,
     clerk_org_id: `org_${id.slice(0, 12)}`,
-    settings: tenantSettings.parse({ custom_domains: [`t${n}.example.com`] }),
+    settings: tenantSettings.parse({ rate_limit: { requests_per_second: 10 + n } }),
   });
   const originState = (tenantId: string, id: string, n: number) => {
     const { id: _id, ...config } = originConfig.parse({

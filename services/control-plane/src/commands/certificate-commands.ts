@@ -8,6 +8,7 @@ import {
   sealPrivateKey,
 } from '@vantageedge/shared/tls/private-key-envelope';
 import { type Certificate, type CertificateCommand, certificateDecider } from '../domain/certificate.js';
+import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError } from '../domain/decision.js';
 import { ApiError, notFound } from '../http/errors.js';
 import type { UploadCertificateBody } from '../schemas/requests.js';
@@ -21,7 +22,7 @@ import {
   tenantOf,
 } from './context.js';
 import { fold, type HandledCommand, handleCommand } from './handle-command.js';
-import { loadTenant, requireWritableResource } from './lookups.js';
+import { requireWritableResource } from './lookups.js';
 import { certificateView } from './views.js';
 
 function outcome(result: HandledCommand<Certificate>): CommandOutcome<CertificateResource> {
@@ -43,20 +44,20 @@ function requireKeyRing(deps: CommandDeps): KeyRing {
 }
 
 /**
- * The custom domains the gateways serve for the tenant: a certificate may only be served for these.
- * Until custom domains are claimed and verified one by one, they are the tenant's
- * `settings.custom_domains` (the host list its gateway snapshot carries).
+ * The tenant's verified custom domains (a proven DNS TXT record or a platform admin's assignment),
+ * folded from the tenant's stream: a certificate may only be served for these. A pending claim does
+ * not count: it serves nothing yet, and may still be another party's name.
  */
-async function tenantCustomDomains(deps: CommandDeps, tenantId: string): Promise<ReadonlySet<string>> {
-  const tenant = await loadTenant(deps, tenantId);
-  if (tenant.status !== 'active') {
+async function verifiedCustomDomains(deps: CommandDeps, tenantId: string): Promise<ReadonlySet<string>> {
+  const state = fold(tenantDomainsDecider, await deps.store.readStream(streamName.tenant(tenantId)));
+  if (state.tenant.status !== 'active') {
     throw new ApiError(404, 'not_found', 'tenant not found', [
       { field: 'tenant_id', issue: 'no such tenant' },
     ]);
   }
-  return new Set(
-    tenant.data.settings.custom_domains.map((domain) => domain.toLowerCase().replace(/\.$/, '')),
-  );
+  const verified = new Set<string>();
+  for (const [domain, claim] of state.domains) if (claim.status === 'verified') verified.add(domain);
+  return verified;
 }
 
 /**
@@ -72,7 +73,7 @@ export async function uploadCertificate(
 ): Promise<CommandOutcome<CertificateResource>> {
   const ring = requireKeyRing(deps);
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
-  const owned = await tenantCustomDomains(deps, body.tenant_id);
+  const owned = await verifiedCustomDomains(deps, body.tenant_id);
 
   const check = checkCertificateBundle({
     certificatePem: body.certificate_pem,
@@ -90,7 +91,7 @@ export async function uploadCertificate(
   }
   for (const domain of body.domains) {
     if (!owned.has(domain)) {
-      throw new DomainError('invalid', `${domain} is not a custom domain of this tenant`, 'domains');
+      throw new DomainError('invalid', `${domain} is not a verified custom domain of this tenant`, 'domains');
     }
     if (!certificateCovers(check.leaf, domain)) {
       throw new DomainError(

@@ -5,6 +5,7 @@ import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { ApiError, forbidden } from '../http/errors.js';
+import type { CustomDomainDeps } from './custom-domain-commands.js';
 import type { TenantLimits } from './tenant-limits.js';
 
 /** What every command needs from the process. */
@@ -21,6 +22,8 @@ export interface CommandDeps {
   certificateKeyRing?: KeyRing | undefined;
   /** Reaches every gateway replica's response cache; absent → purge endpoints answer 503. */
   cachePurger?: CachePurger | undefined;
+  /** Base domains and TXT lookups of the custom-domain commands; absent → defaults, system resolvers. */
+  customDomains?: CustomDomainDeps | undefined;
   /** How much configuration one tenant may create; default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits | undefined;
 }

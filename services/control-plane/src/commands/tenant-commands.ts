@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { tenantSettings } from '@vantageedge/shared/domain/gateway-config';
+import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import type { Tenant } from '../domain/tenant.js';
 import { tenantDecider } from '../domain/tenant.js';
 import { ApiError, notFound } from '../http/errors.js';
@@ -90,7 +91,10 @@ export async function updateTenant(
   return outcome(result);
 }
 
-/** Deleting a tenant stops its traffic and keys (the snapshot projector drops it) and frees its subdomain. */
+/**
+ * Deleting a tenant stops its traffic and keys (the snapshot projector drops it) and frees its
+ * subdomain, its Clerk org and its custom domains (removed with it, so each name is free again).
+ */
 export async function deleteTenant(
   deps: CommandDeps,
   ctx: CommandContext,
@@ -100,10 +104,10 @@ export async function deleteTenant(
   const result = await handleCommand({
     store: deps.store,
     stream: streamName.tenant(tenantId),
-    decider: tenantDecider,
+    decider: tenantDomainsDecider,
     ifMatch: ctx.ifMatch,
     metadata: () => eventMetadata(deps, ctx, tenantId),
     command: () => ({ type: 'DeleteTenant' as const }),
   });
-  return outcome(result);
+  return outcome({ ...result, state: result.state.tenant });
 }

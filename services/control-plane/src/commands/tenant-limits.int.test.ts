@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { controlPlaneSettings } from '../config.js';
@@ -117,23 +118,21 @@ describe('per-tenant limits (control plane)', () => {
   });
 
   it('refuses custom domains, settings and strings over their limits, naming the field', async () => {
+    const claim = (domain: string) => post(`/api/v1/tenants/${tenant}/domains`, { domain });
+    expect((await claim('a.example.com')).status).toBe(201);
+    expect((await claim('b.example.com')).status).toBe(201);
+    const events = (await cp.allEvents()).length;
+    expectLimitExceeded(await claim('c.example.com'), 'custom_domains');
+    expect((await cp.allEvents()).length).toBe(events);
+
     const patchSettings = (settings: unknown) =>
       cp.request('PATCH', `/api/v1/tenants/${tenant}`, { body: { settings } });
-    expectLimitExceeded(
-      await patchSettings({ custom_domains: ['a.example.com', 'b.example.com', 'c.example.com'] }),
-      'settings.custom_domains',
-    );
-    expectLimitExceeded(
-      await patchSettings({ custom_domains: [`${'x'.repeat(201)}.example.com`] }),
-      'settings.custom_domains.0',
-    );
-    const bigJwk = { kty: 'oct', k: 'x'.repeat(150) };
-    expectLimitExceeded(
-      await patchSettings({ service_jwks: Array.from({ length: 20 }, () => bigJwk) }),
-      'settings',
-    );
+    const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+    const accounts = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ id: `svc-${i}`, keys: [{ ...jwk, kid: `key-${i}` }] }));
+    expectLimitExceeded(await patchSettings({ service_accounts: accounts(20) }), 'settings');
     expectLimitExceeded(await route(`/${'p'.repeat(250)}/*`), 'path_pattern');
-    expect((await patchSettings({ custom_domains: ['a.example.com', 'b.example.com'] })).status).toBe(200);
+    expect((await patchSettings({ service_accounts: accounts(2) })).status).toBe(200);
   });
 
   it('refuses a health-check interval under 1 s with 400 naming the field', async () => {

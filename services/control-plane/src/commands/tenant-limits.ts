@@ -119,6 +119,17 @@ export function requireShortStrings(deps: Pick<CommandDeps, 'tenantLimits'>, bod
   visit(body, '');
 }
 
+/** Before claiming one more custom domain: 422 when the tenant already has TENANT_MAX_CUSTOM_DOMAINS. */
+export function requireRoomForCustomDomain(deps: Pick<CommandDeps, 'tenantLimits'>, existing: number): void {
+  const max = limitsOf(deps).customDomains;
+  if (existing >= max) {
+    throw limitExceeded(
+      'custom_domains',
+      `the tenant has ${existing}, the most allowed is ${max} (TENANT_MAX_CUSTOM_DOMAINS)`,
+    );
+  }
+}
+
 /** An origin's targets within TENANT_MAX_TARGETS_PER_ORIGIN. */
 export function requireTargetCount(
   deps: Pick<CommandDeps, 'tenantLimits'>,
@@ -133,20 +144,16 @@ export function requireTargetCount(
   }
 }
 
-/** Tenant settings within TENANT_MAX_CUSTOM_DOMAINS and TENANT_MAX_SETTINGS_BYTES. */
+/**
+ * Tenant settings within TENANT_MAX_SETTINGS_BYTES. (Custom domains are no longer settings: the
+ * domains endpoint counts them against TENANT_MAX_CUSTOM_DOMAINS, see requireRoomForCustomDomain.)
+ */
 export function requireSettingsWithinLimits(
   deps: Pick<CommandDeps, 'tenantLimits'>,
-  settings: { custom_domains?: readonly string[] } | undefined,
+  settings: object | undefined,
 ): void {
   if (settings === undefined) return;
   const limits = limitsOf(deps);
-  const domains = settings.custom_domains?.length ?? 0;
-  if (domains > limits.customDomains) {
-    throw limitExceeded(
-      'settings.custom_domains',
-      `has ${domains} domains, the most allowed is ${limits.customDomains} (TENANT_MAX_CUSTOM_DOMAINS)`,
-    );
-  }
   const bytes = Buffer.byteLength(JSON.stringify(settings));
   if (bytes > limits.settingsBytes) {
     throw limitExceeded(

@@ -5,6 +5,7 @@ import type {
   TenantState,
   UserState,
 } from '@vantageedge/shared/domain/events';
+import { type TenantSettings, withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 import type { ApiKeyData } from '../domain/api-key.js';
 import type { Lifecycle } from '../domain/decision.js';
 import type {
@@ -26,7 +27,8 @@ export function tenantView({ data, created_at, updated_at }: Known<TenantState>)
     name: data.name,
     subdomain: data.subdomain,
     clerk_org_id: data.clerk_org_id,
-    settings: data.settings,
+    // Events recorded before the retired settings fields were dropped may still carry them.
+    settings: withoutLegacySettings(data.settings) as TenantSettings,
     created_at,
     updated_at,
   };
@@ -64,7 +66,15 @@ export function originView({ data, created_at, updated_at }: Known<OriginState>)
 
 export function routeView({ data, created_at, updated_at }: Known<RouteState>): RouteResource {
   const { route_id, tenant_id, ...config } = data;
-  return { id: route_id, tenant_id, ...config, created_at, updated_at };
+  return {
+    id: route_id,
+    tenant_id,
+    ...config,
+    // Routes recorded before the flag existed never opted in.
+    allow_any_authenticated_user: config.allow_any_authenticated_user ?? false,
+    created_at,
+    updated_at,
+  };
 }
 
 /** A rotated key's effective expiry is the earlier of its own and the end of the grace period. */

@@ -51,9 +51,7 @@ describe('tenant decider', () => {
 
   it('treats settings with keys in another order as unchanged (jsonb reorders keys)', () => {
     const state = given(tenantDecider, { type: 'CreateTenant', tenant });
-    const reordered = JSON.parse(
-      JSON.stringify({ custom_domains: [], service_jwks: [], oidc: null, rate_limit: null }),
-    );
+    const reordered = JSON.parse(JSON.stringify({ service_accounts: [], oidc: null, rate_limit: null }));
     expect(
       tenantDecider.decide({ type: 'UpdateTenant', changes: { settings: reordered } }, state).events,
     ).toEqual([]);

@@ -11,6 +11,7 @@ import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
@@ -43,6 +44,8 @@ export interface ControlPlaneAppDeps {
   cachePurger?: CachePurger;
   /** Seals certificates' private keys (CERTIFICATE_ENCRYPTION_KEY); without it certificate uploads are 503. */
   certificateKeyRing?: KeyRing;
+  /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
+  customDomains?: CustomDomainDeps;
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
 }
@@ -168,6 +171,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
       certificateKeyRing: deps.certificateKeyRing,
+      customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
     }),
   );

@@ -26,12 +26,28 @@ let acmeCert: TestCertificate;
 let acmeId: string;
 let globexId: string;
 
-async function createTenant(subdomain: string, domains: string[]): Promise<string> {
-  const response = await cp.request('POST', '/api/v1/tenants', {
-    body: { name: `${subdomain}-corp`, subdomain, settings: { custom_domains: domains } },
+async function createTenant(
+  harness: ControlPlaneHarness,
+  subdomain: string,
+  domains: string[],
+  pending: string[] = [],
+): Promise<string> {
+  const response = await harness.request('POST', '/api/v1/tenants', {
+    body: { name: `${subdomain}-corp`, subdomain },
   });
   expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return json(response)['id'] as string;
+  const id = json(response)['id'] as string;
+  // A platform admin assigns verified domains; a claim without proof stays pending.
+  for (const [domain, verified] of [
+    ...domains.map((d) => [d, true] as const),
+    ...pending.map((d) => [d, false] as const),
+  ]) {
+    const claimed = await harness.request('POST', `/api/v1/tenants/${id}/domains`, {
+      body: { domain, verified },
+    });
+    expect(claimed.status, JSON.stringify(claimed.body)).toBe(201);
+  }
+  return id;
 }
 
 async function eventCount(): Promise<number> {
@@ -42,8 +58,13 @@ beforeAll(async () => {
   cp = await startControlPlane({ withReadSide: true, certificateKeyRing: keyRing(KEK) });
   ca = await createTestCa();
   acmeCert = await issueTestCertificate(ca, { dnsNames: ['api.acme.test', 'www.acme.test'] });
-  acmeId = await createTenant('acme', ['api.acme.test', 'www.acme.test', 'other.acme.test']);
-  globexId = await createTenant('globex', ['shop.globex.test']);
+  acmeId = await createTenant(
+    cp,
+    'acme',
+    ['api.acme.test', 'www.acme.test', 'other.acme.test'],
+    ['new.acme.test'],
+  );
+  globexId = await createTenant(cp, 'globex', ['shop.globex.test']);
 });
 afterAll(async () => {
   await cp?.close();
@@ -127,7 +148,19 @@ describe('POST /api/v1/certificates', () => {
       'a domain of another tenant',
       async () => ({ domains: ['shop.globex.test'] }),
       'domains',
-      /not a custom domain of this tenant/,
+      /not a verified custom domain of this tenant/,
+    ],
+    [
+      'a domain the tenant claimed but has not verified',
+      async () => ({
+        domains: ['new.acme.test'],
+        ...(await (async () => {
+          const cert = await issueTestCertificate(ca, { dnsNames: ['new.acme.test'] });
+          return { certificate_pem: cert.chainPem, private_key_pem: cert.privateKeyPem };
+        })()),
+      }),
+      'domains',
+      /not a verified custom domain/,
     ],
     [
       'a domain the certificate does not cover',
@@ -215,10 +248,7 @@ describe('DELETE and reseal', () => {
     const newKek = randomBytes(32).toString('base64');
     const rotated = await startControlPlane({ certificateKeyRing: keyRing(KEK) });
     try {
-      const tenant = await rotated.request('POST', '/api/v1/tenants', {
-        body: { name: 'rot', subdomain: 'rot', settings: { custom_domains: ['api.acme.test'] } },
-      });
-      const tenantId = json(tenant)['id'] as string;
+      const tenantId = await createTenant(rotated, 'rot', ['api.acme.test']);
       const uploaded = await rotated.request('POST', '/api/v1/certificates', {
         body: {
           tenant_id: tenantId,

@@ -10,6 +10,12 @@ import {
   uploadCertificate,
 } from '../commands/certificate-commands.js';
 import type { CommandContext, CommandDeps, CommandOutcome } from '../commands/context.js';
+import {
+  addCustomDomain,
+  domainParam,
+  removeCustomDomain,
+  verifyCustomDomain,
+} from '../commands/custom-domain-commands.js';
 import { toApiError } from '../commands/handle-command.js';
 import { addOrigin, removeOrigin, updateOrigin } from '../commands/origin-commands.js';
 import { createRoute, deleteRoute, updateRoute } from '../commands/route-commands.js';
@@ -18,6 +24,7 @@ import { addUser, changeUserRole, removeUser } from '../commands/user-commands.j
 import { parseWaitForRollout } from '../rollout/parse-wait.js';
 import { type RolloutDeps, waitForRollout } from '../rollout/rollout-status.js';
 import {
+  addCustomDomainBody,
   createApiKeyBody,
   createOriginBody,
   createRouteBody,
@@ -31,6 +38,7 @@ import {
   updateUserBody,
   uploadCertificateBody,
 } from '../schemas/requests.js';
+import type { CustomDomainResource } from '../schemas/resources.js';
 import { ApiError, validationFailed } from './errors.js';
 import { IdempotencyStore, requestHash, type StoredResponse } from './idempotency.js';
 import { etag, ifMatchRevision } from './preconditions.js';
@@ -49,6 +57,8 @@ type Run<Body> = (
   ctx: CommandContext,
   body: Body,
   id: string,
+  /** Every path parameter (e.g. `domain` of the custom-domain endpoints). */
+  params: Readonly<Record<string, string>>,
 ) => Promise<CommandOutcome<{ id: string }>>;
 
 interface CommandSpec<Schema extends z.ZodType> {
@@ -58,6 +68,8 @@ interface CommandSpec<Schema extends z.ZodType> {
   status: 201 | 200 | 204;
   /** The collection a created resource lives in (for Location). */
   collection?: string;
+  /** Location of a created resource that is not `/api/v1/<collection>/<id>`. */
+  location?: (resource: { id: string }) => string;
   run: Run<z.infer<Schema>>;
   bodyRequired?: boolean;
 }
@@ -72,7 +84,8 @@ function toResponse(spec: CommandSpec<z.ZodType>, outcome: CommandOutcome<{ id: 
     'X-Event-Position': outcome.position.toString(),
     ETag: etag(outcome.revision),
   };
-  if (spec.status === 201 && spec.collection)
+  if (spec.status === 201 && spec.location) headers['Location'] = spec.location(outcome.resource);
+  else if (spec.status === 201 && spec.collection)
     headers['Location'] = `/api/v1/${spec.collection}/${outcome.resource.id}`;
   return { status: spec.status, headers, body: spec.status === 204 ? null : outcome.resource };
 }
@@ -101,7 +114,7 @@ function commandHandler<Schema extends z.ZodType>(
     const rolloutWaitMs = parseRolloutWait(deps, req);
     const execute = async (): Promise<StoredResponse> => {
       try {
-        const outcome = await spec.run(deps, ctx, body, id);
+        const outcome = await spec.run(deps, ctx, body, id, req.params as Record<string, string>);
         deps.onCommand?.(spec.name, 'ok');
         const response = toResponse(spec as CommandSpec<z.ZodType>, outcome);
         if (rolloutWaitMs === undefined || !deps.rollout) return response;
@@ -360,6 +373,40 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
       run: (d, c, _b, id) => purgeTenantCache(d, c, id),
     }),
   );
+  router.post(
+    '/tenants/:id/domains',
+    uuidParam,
+    h({
+      name: 'AddCustomDomain',
+      bodyRequired: true,
+      schema: addCustomDomainBody,
+      status: 201,
+      location: (resource) =>
+        `/api/v1/tenants/${(resource as CustomDomainResource).tenant_id}/domains/${(resource as CustomDomainResource).domain}`,
+      run: (d, c, b, id) => addCustomDomain(d, c, id, b),
+    }),
+  );
+  router.post(
+    '/tenants/:id/domains/:domain/verify',
+    uuidParam,
+    h({
+      name: 'VerifyCustomDomain',
+      schema: null,
+      status: 200,
+      run: (d, c, _b, id, params) => verifyCustomDomain(d, c, id, domainParam(params['domain'] ?? '')),
+    }),
+  );
+  router.delete(
+    '/tenants/:id/domains/:domain',
+    uuidParam,
+    h({
+      name: 'RemoveCustomDomain',
+      schema: null,
+      status: 204,
+      run: (d, c, _b, id, params) => removeCustomDomain(d, c, id, domainParam(params['domain'] ?? '')),
+    }),
+  );
+
   // DELETE of a key revokes it (keys are never erased: the audit log keeps them).
   router.delete(
     '/api-keys/:id',

@@ -403,6 +403,14 @@ describe('operations endpoints', () => {
     ]);
     expect(schemas['CreateRoute']?.additionalProperties).toBe(false);
     expect(Object.keys(doc['paths'] as object)).toContain('/api/v1/api-keys/{id}/rotate');
+    expect(Object.keys(doc['paths'] as object)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/tenants/{id}/domains',
+        '/api/v1/tenants/{id}/domains/{domain}/verify',
+      ]),
+    );
+    expect(Object.keys(schemas['CustomDomain']?.properties ?? {})).toContain('verification');
+    expect(Object.keys(schemas['CreateRoute']?.properties ?? {})).toContain('allow_any_authenticated_user');
     const docs = await cp.request('GET', '/docs', { token: null });
     expect(String(docs.body)).toContain('/openapi.json');
     expect(String(docs.body)).not.toMatch(/<script[^>]+src=/);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  addCustomDomainBody,
   createApiKeyBody,
   createOriginBody,
   createRouteBody,
@@ -16,6 +17,7 @@ import {
 import {
   apiKeyResource,
   certificateResource,
+  customDomainResource,
   errorResource,
   issuedApiKeyResource,
   originResource,
@@ -188,6 +190,108 @@ function resourcePaths(r: Resource): Record<string, unknown> {
   return { [`/api/v1/${r.collection}`]: collection, [`/api/v1/${r.collection}/{id}`]: item };
 }
 
+const DOMAIN_PARAM = {
+  name: 'domain',
+  in: 'path',
+  required: true,
+  description: 'the host name (any case or Unicode; matched in its canonical form)',
+  schema: { type: 'string' },
+};
+
+/** Custom domains: claim (pending), prove ownership with a DNS TXT record (verified), remove. */
+function customDomainPaths(): Record<string, unknown> {
+  const tags = ['Custom domains'];
+  return {
+    '/api/v1/tenants/{id}/domains': {
+      get: {
+        tags,
+        summary: "List the tenant's custom domains (pending and verified)",
+        parameters: [ID_PARAM, MIN_POSITION],
+        responses: {
+          '200': {
+            description: 'every domain of the tenant (at most 50)',
+            content: json({
+              type: 'object',
+              properties: {
+                data: { type: 'array', items: ref('CustomDomain') },
+                next_cursor: { type: 'null' },
+              },
+            }),
+          },
+          '401': ERRORS['401'],
+          '404': ERRORS['404'],
+        },
+      },
+      post: {
+        tags,
+        summary:
+          'Claim a host name for the tenant: reserved platform-wide at once, pending (serving nothing) until verified. Platform admins may pass verified: true to assign it.',
+        parameters: [ID_PARAM, IDEMPOTENCY_KEY],
+        requestBody: { required: true, content: json(ref('AddCustomDomain')) },
+        responses: {
+          '201': {
+            description: 'claimed; create the TXT record named in verification, then call …/verify',
+            headers: { ...COMMAND_HEADERS, Location: { schema: { type: 'string' } } },
+            content: json(ref('CustomDomain')),
+          },
+          ...ERRORS,
+          '400': errorResponse(
+            'validation_failed: not a host name (port, wildcard, trailing dot, bad label, too long) or a platform host (under PLATFORM_BASE_DOMAINS)',
+          ),
+          '403': errorResponse(
+            'forbidden: no write access to the tenant, or verified: true from a non-platform admin',
+          ),
+          '409': errorResponse(
+            'conflict: the name is already claimed (by another tenant, or already this one’s)',
+          ),
+          '422': errorResponse('idempotency_key_reused'),
+        },
+      },
+    },
+    '/api/v1/tenants/{id}/domains/{domain}': {
+      get: {
+        tags,
+        summary: 'Get one custom domain',
+        parameters: [ID_PARAM, DOMAIN_PARAM, MIN_POSITION],
+        responses: {
+          '200': { description: 'the domain', content: json(ref('CustomDomain')) },
+          '401': ERRORS['401'],
+          '404': ERRORS['404'],
+        },
+      },
+      delete: {
+        tags,
+        summary: 'Remove a custom domain: it stops serving on every replica and the name is free again',
+        parameters: [ID_PARAM, DOMAIN_PARAM, IF_MATCH],
+        responses: {
+          '204': { description: 'removed', headers: COMMAND_HEADERS },
+          ...ERRORS,
+          '412': errorResponse('precondition_failed'),
+        },
+      },
+    },
+    '/api/v1/tenants/{id}/domains/{domain}/verify': {
+      post: {
+        tags,
+        summary:
+          'Look up the TXT record _vantageedge-challenge.<domain> (DNS_RESOLVER) and verify the domain when it holds the value issued for this tenant and domain; only then it serves',
+        parameters: [ID_PARAM, DOMAIN_PARAM, IDEMPOTENCY_KEY],
+        responses: {
+          '200': {
+            description: 'verified (or already verified: nothing changes)',
+            headers: COMMAND_HEADERS,
+            content: json(ref('CustomDomain')),
+          },
+          ...ERRORS,
+          '422': errorResponse(
+            'domain_verification_failed: no TXT record, a record with another value, or the lookup failed (the message says which); nothing changes',
+          ),
+        },
+      },
+    },
+  };
+}
+
 export function buildOpenApiDocument(): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
   for (const resource of RESOURCES) Object.assign(paths, resourcePaths(resource));
@@ -231,6 +335,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
     },
   };
+  Object.assign(paths, customDomainPaths());
   paths['/api/v1/audit-log'] = {
     get: {
       tags: ['Audit log'],
@@ -279,6 +384,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CreateRoute: input(createRouteBody),
         UpdateRoute: input(updateRouteBody),
         CreateApiKey: input(createApiKeyBody),
+        AddCustomDomain: input(addCustomDomainBody),
         RotateApiKey: input(rotateApiKeyBody),
         RevokeApiKey: input(revokeApiKeyBody),
         UploadCertificate: input(uploadCertificateBody),
@@ -289,6 +395,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         ApiKey: output(apiKeyResource),
         IssuedApiKey: output(issuedApiKeyResource),
         Certificate: output(certificateResource),
+        CustomDomain: output(customDomainResource),
         Error: output(errorResource),
       },
     },

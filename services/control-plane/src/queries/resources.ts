@@ -1,4 +1,5 @@
 import type { ReadModelTable } from '@vantageedge/projections/read-models/schema';
+import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 
 /**
  * The admin API's resources as served from the read models: which table, and how a row becomes the
@@ -37,7 +38,7 @@ export const tenantResource: ResourceDefinition = {
     name: row['name'],
     subdomain: row['subdomain'],
     clerk_org_id: row['clerk_org_id'],
-    settings: row['settings'],
+    settings: withoutLegacySettings(row['settings']),
     ...timestamps(row),
   }),
 };
@@ -89,6 +90,7 @@ export const routeResource: ResourceDefinition = {
     auth_mode: row['auth_mode'],
     required_scopes: row['required_scopes'],
     require_tenant_org: row['require_tenant_org'],
+    allow_any_authenticated_user: row['allow_any_authenticated_user'],
     strip_prefix: row['strip_prefix'],
     rate_limit: row['rate_limit'],
     cache_policy: row['cache_policy'],

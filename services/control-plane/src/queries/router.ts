@@ -5,9 +5,11 @@ import type pg from 'pg';
 import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
 import { callerOf } from '../auth/caller-middleware.js';
+import { domainParam } from '../commands/custom-domain-commands.js';
 import { ApiError, forbidden, notFound } from '../http/errors.js';
 import { ReplayRunner } from './admin-replay.js';
 import { auditKey, auditLogQuery, listAuditEntries, presentAuditEntry } from './audit-log.js';
+import { getCustomDomain, listCustomDomains } from './custom-domains.js';
 import { requireMinPosition } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { getResource, listResources, tenantExists } from './read-model-store.js';
@@ -124,6 +126,31 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     router.get(`/api/v1/${resource.path}`, caughtUp, list(resource));
     router.get(`/api/v1/${resource.path}/:id`, caughtUp, get(resource));
   }
+
+  const tenantIdParam = (req: Request): string => {
+    const id = resourceId.safeParse(req.params['id']);
+    if (!id.success) {
+      throw new ApiError(404, 'not_found', 'tenant not found', [{ field: 'id', issue: 'must be a uuid' }]);
+    }
+    return id.data;
+  };
+  router.get('/api/v1/tenants/:id/domains', caughtUp, async (req, res) => {
+    parseQuery(z.strictObject({}), req.query);
+    const tenantId = tenantIdParam(req);
+    await requireTenantAccess(req, res, tenantId, 'read');
+    res.setHeader('Cache-Control', 'private, no-cache');
+    res.json({ data: await listCustomDomains(pool, tenantId), next_cursor: null });
+  });
+  router.get('/api/v1/tenants/:id/domains/:domain', caughtUp, async (req, res) => {
+    parseQuery(z.strictObject({}), req.query);
+    const tenantId = tenantIdParam(req);
+    await requireTenantAccess(req, res, tenantId, 'read');
+    const found = await getCustomDomain(pool, tenantId, domainParam(String(req.params['domain'])));
+    if (!found) throw notFound('custom domain');
+    res.setHeader('ETag', `"${found.revision}"`);
+    res.setHeader('Cache-Control', 'private, no-cache');
+    res.json(found.resource);
+  });
 
   router.get('/api/v1/audit-log', caughtUp, async (req, res) => {
     const query = parseQuery(auditLogQuery, req.query);

@@ -1,3 +1,4 @@
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { USER_ROLES } from '@vantageedge/shared/domain/events';
 import {
   authMode,
@@ -10,6 +11,7 @@ import {
   rateLimitPolicy,
   tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
+import { canonicalCustomDomain } from '@vantageedge/shared/domain/hostname';
 import { z } from 'zod';
 import { pathPatternProblem } from '../domain/path-pattern.js';
 
@@ -70,17 +72,69 @@ const stripPrefix = z
 const priority = z.number().int('must be an integer').min(-10_000).max(10_000);
 
 // ---- tenants ----
+/** Settings fields that no longer exist, with where their job went (a 400 says so). */
+const RETIRED_SETTINGS = {
+  custom_domains:
+    'custom domains are managed with POST /api/v1/tenants/{id}/domains: each is claimed once platform-wide and serves only after its ownership is verified',
+  service_jwks:
+    'replaced by service_accounts: [{ "id", "keys": [public JWKs with kid], "scopes" }]: a key signs only for its own service, within its scopes',
+} as const;
+
+/** Every service key must load as a public key (a malformed one would only fail at the gateways). */
+function requireLoadableServiceKeys(settings: z.infer<typeof tenantSettings>, ctx: z.RefinementCtx): void {
+  settings.service_accounts.forEach((account, index) => {
+    account.keys.forEach((jwk, keyIndex) => {
+      try {
+        const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+        if (key.type !== 'public') throw new Error('not a public key');
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['service_accounts', index, 'keys', keyIndex],
+          message: `is not a usable public key: ${(error as Error).message}`,
+        });
+      }
+    });
+  });
+}
+
+const settingsBody = tenantSettings
+  .extend({
+    custom_domains: z.never({ error: RETIRED_SETTINGS.custom_domains }).optional(),
+    service_jwks: z.never({ error: RETIRED_SETTINGS.service_jwks }).optional(),
+  })
+  .superRefine(requireLoadableServiceKeys)
+  .transform(({ custom_domains: _domains, service_jwks: _jwks, ...settings }) => settings);
+
 export const createTenantBody = z.strictObject({
   name,
   subdomain,
   clerk_org_id: clerkOrgId.nullable().optional(),
-  settings: tenantSettings.optional(),
+  settings: settingsBody.optional(),
 });
 export const updateTenantBody = z.strictObject({
   name: name.optional(),
   subdomain: subdomain.optional(),
   clerk_org_id: clerkOrgId.nullable().optional(),
-  settings: tenantSettings.optional(),
+  settings: settingsBody.optional(),
+});
+
+// ---- custom domains ----
+/** A host name in any case or in Unicode; stored in its canonical form (lower-case, punycode). */
+export const customDomainName = z
+  .string({ error: 'must be a host name such as api.example.com' })
+  .max(1000, 'is too long')
+  .transform((value, ctx) => {
+    const result = canonicalCustomDomain(value);
+    if (result.ok) return result.hostname;
+    ctx.addIssue({ code: 'custom', message: result.issue });
+    return z.NEVER;
+  })
+  .describe('a host name (lower-case ASCII or Unicode; stored as lower-case punycode), no port, no wildcard');
+export const addCustomDomainBody = z.strictObject({
+  domain: customDomainName,
+  /** Platform admins only: assign the domain without a DNS proof (it serves at once). */
+  verified: z.boolean().default(false),
 });
 
 // ---- users ----
@@ -180,6 +234,7 @@ export const createRouteBody = z.strictObject({
   auth_mode: authMode,
   required_scopes: scopes.default([]),
   require_tenant_org: z.boolean().default(true),
+  allow_any_authenticated_user: z.boolean().default(false),
   strip_prefix: stripPrefix.default(null),
   rate_limit: rateLimitPolicy.nullable().default(null),
   cache_policy: cachePolicy.nullable().default(null),
@@ -192,6 +247,7 @@ export const updateRouteBody = z.strictObject({
   auth_mode: authMode.optional(),
   required_scopes: scopes.optional(),
   require_tenant_org: z.boolean().optional(),
+  allow_any_authenticated_user: z.boolean().optional(),
   strip_prefix: stripPrefix.optional(),
   rate_limit: rateLimitPolicy.nullable().optional(),
   cache_policy: cachePolicy.nullable().optional(),
@@ -218,24 +274,17 @@ export const revokeApiKeyBody = z.strictObject({ reason: z.string().max(500).opt
 export type CreateTenantBody = z.infer<typeof createTenantBody>;
 export type UpdateTenantBody = z.infer<typeof updateTenantBody>;
 export type CreateUserBody = z.infer<typeof createUserBody>;
+export type AddCustomDomainBody = z.infer<typeof addCustomDomainBody>;
 export type UpdateUserBody = z.infer<typeof updateUserBody>;
 export type CreateOriginBody = z.infer<typeof createOriginBody>;
 export type UpdateOriginBody = z.infer<typeof updateOriginBody>;
 export type CreateRouteBody = z.infer<typeof createRouteBody>;
 export type UpdateRouteBody = z.infer<typeof updateRouteBody>;
-/** Host names are compared lower-case, without a trailing dot. */
-const certificateDomain = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(253, 'must be at most 253 characters')
-  .regex(/^[A-Za-z0-9.-]+\.?$/, 'must be a host name (letters, digits, dots, hyphens; no wildcard)')
-  .transform((value) => value.toLowerCase().replace(/\.$/, ''));
-
 export const uploadCertificateBody = z.strictObject({
   tenant_id: uuid,
   /** The tenant's custom domains the certificate is served for; its SANs must cover each. */
   domains: z
-    .array(certificateDomain)
+    .array(customDomainName)
     .min(1, 'name at least one custom domain')
     .max(50, 'at most 50 domains')
     .transform((list) => [...new Set(list)]),

@@ -57,6 +57,7 @@ export const routeResource = z.object({
   auth_mode: authMode,
   required_scopes: z.array(z.string()),
   require_tenant_org: z.boolean(),
+  allow_any_authenticated_user: z.boolean(),
   strip_prefix: z.string().nullable(),
   rate_limit: rateLimitPolicy.nullable(),
   cache_policy: cachePolicy.nullable(),
@@ -77,6 +78,23 @@ export const apiKeyResource = z.object({
 
 export const issuedApiKeyResource = apiKeyResource.extend({
   key: z.string().describe('the plaintext key; shown only in this response'),
+});
+
+export const customDomainResource = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  domain: z.string().describe('canonical host name: lower-case, punycode, no port'),
+  status: z
+    .enum(['pending', 'verified'])
+    .describe('pending: the name is reserved for this tenant but serves nothing; verified: it serves'),
+  verification: z.object({
+    type: z.literal('dns-txt'),
+    name: z.string().describe('the TXT record to create: _vantageedge-challenge.<domain>'),
+    value: z.string().describe('the value it must hold'),
+  }),
+  verified_at: z.iso.datetime().nullable(),
+  verification_method: z.enum(['dns_txt', 'platform_admin']).nullable(),
+  ...timestamps,
 });
 
 export const certificateResource = z.object({
@@ -109,3 +127,4 @@ export type OriginResource = z.infer<typeof originResource>;
 export type RouteResource = z.infer<typeof routeResource>;
 export type ApiKeyResource = z.infer<typeof apiKeyResource>;
 export type CertificateResource = z.infer<typeof certificateResource>;
+export type CustomDomainResource = z.infer<typeof customDomainResource>;

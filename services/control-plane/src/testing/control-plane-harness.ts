@@ -16,6 +16,7 @@ import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import type { Authorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from '../queries/router.js';
@@ -59,6 +60,8 @@ export async function startControlPlane(
     /** Mount the query router and run the read-model projector (the whole admin API). */
     withReadSide?: boolean;
     cachePurger?: CachePurger;
+    /** Base domains and TXT lookups of the custom-domain commands (e.g. a test DNS server's). */
+    customDomains?: CustomDomainDeps;
     tenantLimits?: TenantLimits;
     certificateKeyRing?: KeyRing;
   } = {},
@@ -87,6 +90,7 @@ export async function startControlPlane(
       : {}),
     apiKeyPepper: TEST_PEPPER,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
+    ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     ...(options.certificateKeyRing ? { certificateKeyRing: options.certificateKeyRing } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),

@@ -113,6 +113,8 @@ describe('authentication cannot be used as an amplifier', () => {
       buildSnapshot({
         tenantId,
         subdomain: 'flood',
+        // No Clerk org: its jwt route accepts the Clerk users in its user list.
+        clerkUserIds: ['user_ok', 'user_ok2'],
         origins: [{ id: originId, targets: [origin.url] }],
         routes: [
           {

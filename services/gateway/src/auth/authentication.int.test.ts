@@ -31,10 +31,12 @@ describe('gateway authentication', () => {
   let jwksServer: Server;
   let jwksFetches = 0;
   let serviceKeys: KeyPair;
+  let paymentsKeys: KeyPair;
   let strangerKeys: KeyPair;
   let strangerKeysAsRsa: KeyPair;
   const acmeId = randomUUID();
   const globexId = randomUUID();
+  const initechId = randomUUID();
   const keys = {
     reader: 've_live_reader_000000000000000000000000',
     writer: 've_live_writer_000000000000000000000000',
@@ -50,6 +52,7 @@ describe('gateway authentication', () => {
   ) {
     const originId = randomUUID();
     const serviceJwk: JWK = { ...(await exportJWK(serviceKeys.publicKey)), kid: 'svc-1', alg: 'ES256' };
+    const paymentsJwk: JWK = { ...(await exportJWK(paymentsKeys.publicKey)), kid: 'pay-1', alg: 'ES256' };
     return buildSnapshot({
       tenantId: acmeId,
       version,
@@ -78,6 +81,12 @@ describe('gateway authentication', () => {
           auth_mode: 'service',
           required_scopes: ['billing'],
         },
+        {
+          origin_id: originId,
+          path_pattern: '/internal-admin/*',
+          auth_mode: 'service',
+          required_scopes: ['admin'],
+        },
       ],
       apiKeys: apiKeys.map((k) => ({
         key_hash: hashApiKey(TEST_PEPPER, k.key),
@@ -90,7 +99,10 @@ describe('gateway authentication', () => {
           audience: 'acme-api',
           jwks_url: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`,
         },
-        service_jwks: [serviceJwk],
+        service_accounts: [
+          { id: 'billing-service', keys: [serviceJwk], scopes: ['billing'] },
+          { id: 'payments-service', keys: [paymentsJwk], scopes: ['billing', 'payments'] },
+        ],
       },
     });
   }
@@ -100,6 +112,7 @@ describe('gateway authentication', () => {
     otherClerk = await createClerkTestKeys();
     oidcKeys = await generateKeyPair('RS256');
     serviceKeys = await generateKeyPair('ES256');
+    paymentsKeys = await generateKeyPair('ES256');
     strangerKeys = await generateKeyPair('ES256');
     strangerKeysAsRsa = await generateKeyPair('RS256');
     const oidcJwk = { ...(await exportJWK(oidcKeys.publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
@@ -130,6 +143,21 @@ describe('gateway authentication', () => {
         origins: [{ id: globexOrigin, targets: [origin.url] }],
         routes: [{ origin_id: globexOrigin, path_pattern: '/keys/*', auth_mode: 'apikey_required' }],
         apiKeys: [{ key_hash: hashApiKey(TEST_PEPPER, keys.globex) }],
+      }),
+    );
+    // A tenant without a Clerk organization: its users are its user list.
+    const initechOrigin = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId: initechId,
+        subdomain: 'initech',
+        clerkOrgId: null,
+        clerkUserIds: ['user_initech_owner'],
+        origins: [{ id: initechOrigin, targets: [origin.url] }],
+        routes: [
+          { origin_id: initechOrigin, path_pattern: '/user/*', auth_mode: 'jwt_required' },
+          { origin_id: initechOrigin, path_pattern: '/either/*', auth_mode: 'jwt_or_apikey' },
+        ],
       }),
     );
   });
@@ -250,6 +278,32 @@ describe('gateway authentication', () => {
       expect(open.status).toBe(200);
     });
 
+    it('regression: a tenant without a Clerk org accepts only its own users, not any Clerk user of any org', async () => {
+      const owner = await token({ userId: 'user_initech_owner', orgId: 'org_unrelated' });
+      const ownerWithoutOrg = await token({ userId: 'user_initech_owner', orgId: '' });
+      for (const bearer of [owner, ownerWithoutOrg]) {
+        const allowed = await send(gateway, 'initech.localhost', '/user/me', {
+          headers: { authorization: `Bearer ${bearer}` },
+        });
+        expect(allowed.status, allowed.text).toBe(200);
+        expect(forwarded(allowed)['x-vantageedge-user-id']).toBe('user_initech_owner');
+      }
+      const before = origin.seen.length;
+      for (const path of ['/user/me', '/either/me']) {
+        for (const stranger of [
+          await token({ userId: 'user_stranger', orgId: 'org_globex' }),
+          await token({ userId: 'user_stranger', orgId: '' }),
+        ]) {
+          const refused = await send(gateway, 'initech.localhost', path, {
+            headers: { authorization: `Bearer ${stranger}` },
+          });
+          expect(refused.status, `${path}: ${refused.text}`).toBe(403);
+          expect(refused.json()).toMatchObject({ error: { code: 'not_a_tenant_user' } });
+        }
+      }
+      expect(origin.seen.length).toBe(before);
+    });
+
     it('jwt_or_apikey accepts either credential', async () => {
       const jwt = await send(gateway, 'acme.localhost', '/either/x', {
         headers: { authorization: `Bearer ${await token()}` },
@@ -305,16 +359,24 @@ describe('gateway authentication', () => {
     });
   });
 
-  describe('service tokens (RFC 7523-style JWTs, tenant.settings.service_jwks)', () => {
+  describe('service tokens (RFC 7523-style JWTs, tenant.settings.service_accounts)', () => {
     const serviceToken = (
-      claims: { aud?: string; lifetime?: number; iatOffset?: number; scope?: string } = {},
+      claims: {
+        aud?: string;
+        lifetime?: number;
+        iatOffset?: number;
+        scope?: string;
+        sub?: string;
+        kid?: string;
+      } = {},
       keyPair: KeyPair = serviceKeys,
     ) => {
       const now = Math.floor(Date.now() / 1000) + (claims.iatOffset ?? 0);
+      const sub = claims.sub ?? 'billing-service';
       return new SignJWT({ scope: claims.scope ?? 'billing' })
-        .setProtectedHeader({ alg: 'ES256', kid: 'svc-1' })
-        .setIssuer('billing-service')
-        .setSubject('billing-service')
+        .setProtectedHeader({ alg: 'ES256', kid: claims.kid ?? 'svc-1' })
+        .setIssuer(sub)
+        .setSubject(sub)
         .setAudience(claims.aud ?? 'acme.localhost')
         .setIssuedAt(now)
         .setExpirationTime(now + (claims.lifetime ?? 60))
@@ -348,6 +410,53 @@ describe('gateway authentication', () => {
       });
       expect(response.status).toBe(status);
       expect(response.json()).toMatchObject({ error: { code } });
+    });
+
+    it('regression: a service key cannot mint a token for another service identity', async () => {
+      const before = origin.seen.length;
+      for (const impersonation of [
+        // billing's key, payments' identity
+        await serviceToken({ sub: 'payments-service' }),
+        // billing's key presented under payments' kid
+        await serviceToken({ sub: 'payments-service', kid: 'pay-1' }),
+        // no kid: the key (and so the service) cannot be known
+        await new SignJWT({ scope: 'billing' })
+          .setProtectedHeader({ alg: 'ES256' })
+          .setSubject('billing-service')
+          .setAudience('acme.localhost')
+          .setIssuedAt()
+          .setExpirationTime('1m')
+          .sign(serviceKeys.privateKey),
+      ]) {
+        const response = await send(gateway, 'acme.localhost', '/internal/charge', {
+          headers: { authorization: `Bearer ${impersonation}` },
+        });
+        expect(response.status, response.text).toBe(401);
+        expect(response.json()).toMatchObject({ error: { code: 'invalid_token' } });
+      }
+      expect(origin.seen.length).toBe(before);
+      // Each service's own key still works for itself.
+      const own = await serviceToken({ sub: 'payments-service', kid: 'pay-1' }, paymentsKeys);
+      const response = await send(gateway, 'acme.localhost', '/internal/charge', {
+        headers: { authorization: `Bearer ${own}` },
+      });
+      expect(response.status, response.text).toBe(200);
+      expect(forwarded(response)['x-vantageedge-service-id']).toBe('payments-service');
+    });
+
+    it('regression: a service token cannot grant itself scopes its service was not granted', async () => {
+      const greedy = await serviceToken({ scope: 'billing admin' });
+      const refused = await send(gateway, 'acme.localhost', '/internal-admin/x', {
+        headers: { authorization: `Bearer ${greedy}` },
+      });
+      expect(refused.status, refused.text).toBe(403);
+      expect(refused.json()).toMatchObject({ error: { code: 'insufficient_scope' } });
+      const allowed = await send(gateway, 'acme.localhost', '/internal/charge', {
+        headers: { authorization: `Bearer ${greedy}` },
+      });
+      expect(allowed.status, allowed.text).toBe(200);
+      // Only the granted scopes reach the origin.
+      expect(forwarded(allowed)['x-vantageedge-scopes']).toBe('billing');
     });
 
     it('rejects a Clerk user token on a service route', async () => {

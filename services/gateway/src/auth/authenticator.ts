@@ -299,19 +299,32 @@ export class Authenticator {
     return verifyJwt(token, { key: jwk as Parameters<typeof verifyJwt>[1]['key'], ...authorizedParties });
   }
 
+  /**
+   * Clerk is one issuer for every tenant, so a verified Clerk token only says who the user is, not
+   * that they belong here. A route accepts the tenant's own users: the members of its Clerk org (when
+   * it has one and the route requires it), or, for a tenant without an org, the users in its user
+   * list. `allow_any_authenticated_user` opts a route out. OIDC tokens come from the tenant's own
+   * issuer and audience, so they are the tenant's by construction.
+   */
   #authorizeUser(tenant: CompiledTenant, route: CompiledRoute, entry: CachedToken): AuthResult {
-    if (
-      entry.verifiedBy === 'clerk' &&
-      route.config.require_tenant_org &&
-      tenant.clerkOrgId !== null &&
-      entry.identity.orgId !== tenant.clerkOrgId
-    ) {
-      return failure(
-        403,
-        'wrong_organization',
-        "the token does not belong to this tenant's organization",
-        `${BEARER_CHALLENGE}, error="insufficient_scope"`,
-      );
+    if (entry.verifiedBy === 'clerk' && !route.config.allow_any_authenticated_user) {
+      if (tenant.clerkOrgId !== null) {
+        if (route.config.require_tenant_org && entry.identity.orgId !== tenant.clerkOrgId) {
+          return failure(
+            403,
+            'wrong_organization',
+            "the token does not belong to this tenant's organization",
+            `${BEARER_CHALLENGE}, error="insufficient_scope"`,
+          );
+        }
+      } else if (entry.identity.userId === undefined || !tenant.userIds.has(entry.identity.userId)) {
+        return failure(
+          403,
+          'not_a_tenant_user',
+          "the token's user is not a user of this tenant",
+          `${BEARER_CHALLENGE}, error="insufficient_scope"`,
+        );
+      }
     }
     return this.#withScopes(route, { ok: true, identity: entry.identity });
   }
@@ -330,22 +343,42 @@ export class Authenticator {
     if (cached !== undefined && cached.verifiedBy === tag) {
       return this.#withScopes(route, { ok: true, identity: cached.identity });
     }
-    const keys = tenant.auth.serviceKeys;
-    if (keys === null) return bearerFailure('invalid_token', 'this tenant accepts no service tokens');
-    return jwtVerify(token, keys, {
+    if (tenant.auth.serviceAccounts.size === 0) {
+      return bearerFailure('invalid_token', 'this tenant accepts no service tokens');
+    }
+    let kid: string | undefined;
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      return bearerFailure('invalid_token', 'the bearer token is not a JWT');
+    }
+    // The key names the service: a token is only ever checked against its own service's key.
+    const account = kid === undefined ? undefined : tenant.auth.serviceAccounts.get(kid);
+    if (account === undefined) {
+      return bearerFailure('invalid_token', 'the service token names no registered key (kid)');
+    }
+    return jwtVerify(token, account.key, {
       audience: [...tenant.hostNames],
       requiredClaims: ['exp', 'iat', 'sub'],
       maxTokenAge: this.#maxServiceTokenSeconds,
     }).then(
       ({ payload }) => {
+        if (payload.sub !== account.id) {
+          return bearerFailure(
+            'invalid_token',
+            "the service token's sub is not the service its key belongs to",
+          );
+        }
         if (payload.iss !== undefined && payload.iss !== payload.sub) {
           return bearerFailure('invalid_token', 'a service token must have iss equal to sub');
         }
         if (payload.exp! - payload.iat! > this.#maxServiceTokenSeconds) {
           return bearerFailure('invalid_token', 'the service token lives too long');
         }
+        // A token carries at most what its service was granted; anything else it claims is dropped.
+        const scopes = scopesOf(payload).filter((scope) => account.scopes.has(scope));
         const entry: CachedToken = {
-          identity: { kind: 'service', serviceId: payload.sub, scopes: scopesOf(payload) },
+          identity: { kind: 'service', serviceId: account.id, scopes },
           verifiedBy: tag,
         };
         this.#tokens.set(token, entry, payload.exp!);

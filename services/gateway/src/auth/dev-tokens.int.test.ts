@@ -47,6 +47,8 @@ describe('gateway and development tokens', () => {
       gateway.store.apply(
         buildSnapshot({
           subdomain: 'demo',
+          // The demo tenant has no Clerk org: its jwt route accepts the users in its user list.
+          clerkUserIds: ['user_dev_admin', 'user_real'],
           origins: [{ id: 'a8f0c1de-5a8f-4a43-9a55-2f3a4f1d0c01', targets: [origin.url] }],
           routes: [
             {

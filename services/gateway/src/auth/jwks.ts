@@ -1,3 +1,4 @@
+import type { ServiceAccount } from '@vantageedge/shared/domain/gateway-config';
 import {
   createLocalJWKSet,
   type JSONWebKeySet,
@@ -7,6 +8,7 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { Counter, type Registry } from 'prom-client';
+import type { CompiledServiceAccount } from '../config/compiled-tenant.js';
 
 /** How a replica fetches remote key sets: the same rules for Clerk's JWKS and every tenant's OIDC JWKS. */
 export interface JwksFetchPolicy {
@@ -170,8 +172,33 @@ export class RemoteJwksRegistry {
   }
 }
 
-/** Local key set from the tenant's settings.service_jwks (public JWKs); null when there are none. */
-export function compileLocalJwks(jwks: ReadonlyArray<Record<string, unknown>>): JWTVerifyGetKey | null {
-  if (jwks.length === 0) return null;
-  return createLocalJWKSet({ keys: jwks as JSONWebKeySet['keys'] });
+/**
+ * The tenant's service accounts keyed by the `kid` of each key: a token's header names its key, the
+ * key names its one service. A key that does not load is left out (the warning names it); a kid
+ * listed by two services (the control plane refuses that) is trusted for neither.
+ */
+export function compileServiceAccounts(
+  accounts: readonly ServiceAccount[],
+  warn: (message: string) => void,
+): ReadonlyMap<string, CompiledServiceAccount> {
+  const byKid = new Map<string, CompiledServiceAccount>();
+  const ambiguous = new Set<string>();
+  for (const account of accounts) {
+    const scopes = new Set(account.scopes);
+    for (const jwk of account.keys) {
+      if (byKid.has(jwk.kid) || ambiguous.has(jwk.kid)) {
+        ambiguous.add(jwk.kid);
+        byKid.delete(jwk.kid);
+        warn(`service key ${jwk.kid} is listed by more than one service: trusted for none`);
+        continue;
+      }
+      try {
+        const key = createLocalJWKSet({ keys: [jwk] as JSONWebKeySet['keys'] });
+        byKid.set(jwk.kid, { id: account.id, key, scopes });
+      } catch (error) {
+        warn(`service key ${jwk.kid} of ${account.id} ignored: ${(error as Error).message}`);
+      }
+    }
+  }
+  return byKid;
 }

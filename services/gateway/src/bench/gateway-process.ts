@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
@@ -24,7 +25,7 @@ const config = parseGatewayConfig({
 });
 const registry = new Registry();
 const store = new GatewayConfigStore({
-  baseDomains: config.GATEWAY_BASE_DOMAINS,
+  baseDomains: platformBaseDomains(config),
   createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),
 });
 const originId = randomUUID();

@@ -1,5 +1,6 @@
 /** A stored response and how long it stays fresh / may be served stale. */
 export interface CacheEntry {
+  readonly kind: 'response';
   readonly status: number;
   readonly headers: ReadonlyArray<readonly [string, string | string[]]>;
   readonly body: Buffer;
@@ -8,7 +9,20 @@ export interface CacheEntry {
   readonly freshMs: number;
   readonly staleWhileRevalidateMs: number;
   readonly staleIfErrorMs: number;
+  /**
+   * The request headers (lower-case names) the origin's Vary named; empty when the response does not
+   * vary. Such an entry lives under a variant key, and the URL key holds a VaryMarker.
+   */
+  readonly varyOn: readonly string[];
 }
+
+/** Stored at a URL's key when its responses vary: which request headers select the variant key. */
+export interface VaryMarker {
+  readonly kind: 'vary';
+  readonly varyOn: readonly string[];
+}
+
+export type CacheRecord = CacheEntry | VaryMarker;
 
 interface EntryMeta {
   s: number;
@@ -17,37 +31,55 @@ interface EntryMeta {
   f: number;
   w: number;
   e: number;
+  /** Vary names of a response (absent when none). */
+  v?: string[];
 }
 
-/** [4-byte meta length][meta JSON][body]: binary-safe bodies without base64. */
-export function encodeEntry(entry: CacheEntry): Buffer {
-  const meta: EntryMeta = {
-    s: entry.status,
-    h: entry.headers.map(([name, value]) => [name, value]),
-    t: entry.storedAt,
-    f: entry.freshMs,
-    w: entry.staleWhileRevalidateMs,
-    e: entry.staleIfErrorMs,
-  };
+interface MarkerMeta {
+  /** Vary names of a marker. */
+  m: string[];
+}
+
+function frame(meta: EntryMeta | MarkerMeta, body: Buffer | null): Buffer {
   const metaBytes = Buffer.from(JSON.stringify(meta));
   const length = Buffer.allocUnsafe(4);
   length.writeUInt32BE(metaBytes.length);
-  return Buffer.concat([length, metaBytes, entry.body]);
+  return body ? Buffer.concat([length, metaBytes, body]) : Buffer.concat([length, metaBytes]);
 }
 
-export function decodeEntry(buffer: Buffer): CacheEntry | null {
+/** [4-byte meta length][meta JSON][body]: binary-safe bodies without base64. */
+export function encodeRecord(record: CacheRecord): Buffer {
+  if (record.kind === 'vary') return frame({ m: [...record.varyOn] }, null);
+  const meta: EntryMeta = {
+    s: record.status,
+    h: record.headers.map(([name, value]) => [name, value]),
+    t: record.storedAt,
+    f: record.freshMs,
+    w: record.staleWhileRevalidateMs,
+    e: record.staleIfErrorMs,
+  };
+  if (record.varyOn.length > 0) meta.v = [...record.varyOn];
+  return frame(meta, record.body);
+}
+
+/** null for anything that is not a record this version can read (treated as absent). */
+export function decodeRecord(buffer: Buffer): CacheRecord | null {
   if (buffer.length < 4) return null;
   const metaLength = buffer.readUInt32BE(0);
   if (buffer.length < 4 + metaLength) return null;
   try {
-    const meta = JSON.parse(buffer.subarray(4, 4 + metaLength).toString()) as EntryMeta;
+    const meta = JSON.parse(buffer.subarray(4, 4 + metaLength).toString()) as Partial<EntryMeta & MarkerMeta>;
+    if (Array.isArray(meta.m)) return { kind: 'vary', varyOn: meta.m };
+    if (typeof meta.s !== 'number' || !Array.isArray(meta.h)) return null;
     return {
+      kind: 'response',
       status: meta.s,
       headers: meta.h,
-      storedAt: meta.t,
-      freshMs: meta.f,
-      staleWhileRevalidateMs: meta.w,
-      staleIfErrorMs: meta.e,
+      storedAt: meta.t ?? 0,
+      freshMs: meta.f ?? 0,
+      staleWhileRevalidateMs: meta.w ?? 0,
+      staleIfErrorMs: meta.e ?? 0,
+      varyOn: meta.v ?? [],
       body: buffer.subarray(4 + metaLength),
     };
   } catch {
@@ -55,10 +87,16 @@ export function decodeEntry(buffer: Buffer): CacheEntry | null {
   }
 }
 
-/** Bytes an entry holds in the L1 (body plus a rough header estimate). */
-export function entrySize(entry: CacheEntry): number {
-  let size = entry.body.length + 64;
-  for (const [name, value] of entry.headers)
+/** Bytes a record holds in memory (body plus a rough header estimate). */
+export function recordSize(record: CacheRecord): number {
+  if (record.kind === 'vary') return 64 + record.varyOn.join('').length;
+  let size = record.body.length + 64;
+  for (const [name, value] of record.headers)
     size += name.length + (Array.isArray(value) ? value.join('').length : value.length);
   return size;
+}
+
+/** How long a store keeps an entry: fresh time plus the longer of its stale windows. */
+export function retentionMs(entry: CacheEntry): number {
+  return entry.freshMs + Math.max(entry.staleWhileRevalidateMs, entry.staleIfErrorMs);
 }

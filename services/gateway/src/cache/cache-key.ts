@@ -1,8 +1,12 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
-/** What the cache needs of a request: the path after normalisation (no query) and the raw query. */
+/**
+ * What the cache needs of a request: the path after normalisation (no query), the raw query, and the
+ * headers as the origin will receive them (endToEndRequestHeaders: no hop-by-hop fields, none the
+ * client named in Connection).
+ */
 export interface CacheRequest {
   readonly method: string;
   readonly path: string;
@@ -17,6 +21,16 @@ export interface CacheIdentity {
   readonly apiKeyId?: string | undefined;
 }
 
+/**
+ * Part of every variant digest. Changing it makes every entry stored by an older key format
+ * unreachable (they expire by TTL): entries stored before the Vary and Authorization rules were
+ * enforced must never be served.
+ */
+const KEY_FORMAT = 'k2';
+
+// Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
+// lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
+
 export function sortedQuery(query: string): string {
   if (query === '') return '';
   const params = [...new URLSearchParams(query)];
@@ -29,14 +43,19 @@ function headerValue(headers: IncomingHttpHeaders, name: string): string {
   return value === undefined ? '' : Array.isArray(value) ? value.join(', ') : value;
 }
 
+/** `<length>:<value>`: parts that carry their length cannot be shifted into one another. */
+function part(value: string): string {
+  return `${value.length}:${value}`;
+}
+
 /** Digest of the path alone: the unit unsafe methods invalidate. */
 export function pathDigest(path: string): string {
-  return createHash('sha256').update(path).digest('base64url').slice(0, 22);
+  return hash('sha256', path, 'base64url').slice(0, 22);
 }
 
 /**
- * Digest of everything else that selects a variant. Each part is length-prefixed so no crafted value
- * can make two different requests collide (e.g. a query that imitates a header part).
+ * Digest of everything else that selects a URL's entry. Each part is length-prefixed so no crafted
+ * value can make two different requests collide (e.g. a query that imitates a header part).
  * Returns null when the route is per caller and the caller is anonymous (such a request is not cached).
  */
 export function variantDigest(
@@ -44,14 +63,32 @@ export function variantDigest(
   request: CacheRequest,
   identity: CacheIdentity,
 ): string | null {
-  const hash = createHash('sha256');
-  const part = (value: string) => hash.update(`${value.length}:${value}`);
-  if (policy.keyPattern !== 'path') part(sortedQuery(request.query));
-  for (const name of policy.varyHeaders) part(headerValue(request.headers, name));
+  let material = part(KEY_FORMAT);
+  if (policy.keyPattern !== 'path') material += part(sortedQuery(request.query));
+  for (const name of policy.varyHeaders) material += part(headerValue(request.headers, name));
   if (policy.perCaller) {
-    if (identity.userId) part(`user:${identity.userId}`);
-    else if (identity.apiKeyId) part(`key:${identity.apiKeyId}`);
+    if (identity.userId) material += part(`user:${identity.userId}`);
+    else if (identity.apiKeyId) material += part(`key:${identity.apiKeyId}`);
     else return null;
   }
-  return hash.digest('base64url').slice(0, 32);
+  return hash('sha256', material, 'base64url').slice(0, 32);
+}
+
+/**
+ * The secondary key of a response that varies (RFC 9111 §4.1): the request's values of the header
+ * fields the origin's Vary named. Several lines of a field are one list, whitespace around commas does
+ * not matter, and a field that is absent never matches one that is present (even empty).
+ */
+export function varySelector(varyOn: readonly string[], headers: IncomingHttpHeaders): string {
+  let material = '';
+  for (const name of varyOn) {
+    const value = headers[name];
+    if (value === undefined) {
+      material += `${part(name)}-;`;
+      continue;
+    }
+    const normalized = (Array.isArray(value) ? value.join(',') : value).trim().replace(/\s*,\s*/g, ',');
+    material += `${part(name)}=${part(normalized)};`;
+  }
+  return hash('sha256', material, 'base64url').slice(0, 22);
 }

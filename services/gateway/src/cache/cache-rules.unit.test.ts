@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { type CachePolicy, cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { decodeEntry, encodeEntry } from './cache-entry.js';
-import { type CacheRequest, sortedQuery, variantDigest } from './cache-key.js';
-import { freshnessFor, requestBypassReason, storedHeaders } from './cacheability.js';
+import { decodeRecord, encodeRecord } from './cache-entry.js';
+import { type CacheRequest, sortedQuery, variantDigest, varySelector } from './cache-key.js';
+import { freshnessFor, requestBypassReason, responseVary, storedHeaders } from './cacheability.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
 
 function compiled(
@@ -109,6 +109,7 @@ describe('what is cached', () => {
 
   it('entries survive encoding with binary bodies', () => {
     const entry = {
+      kind: 'response' as const,
       status: 203,
       headers: [['content-type', 'application/octet-stream']] as const,
       body: Buffer.from([0, 255, 10]),
@@ -116,8 +117,9 @@ describe('what is cached', () => {
       freshMs: 2,
       staleWhileRevalidateMs: 3,
       staleIfErrorMs: 4,
+      varyOn: [],
     };
-    expect(decodeEntry(encodeEntry(entry))).toEqual({
+    expect(decodeRecord(encodeRecord(entry))).toEqual({
       ...entry,
       headers: [['content-type', 'application/octet-stream']],
     });
@@ -153,5 +155,64 @@ describe('stored headers', () => {
     );
     expect(kept.map(([name]) => name).sort()).toEqual(['cache-control', 'content-type', 'etag', 'vary']);
     expect(storedHeaders({ 'set-cookie': ['a=1'] }, true)).toEqual([['set-cookie', ['a=1']]]);
+  });
+});
+
+describe('shared-cache storage rules (RFC 9111)', () => {
+  const ok = (headers: Record<string, string | string[]> = {}) => ({
+    status: 200,
+    headers,
+    body: Buffer.from('x'),
+  });
+
+  it('stores a response to a request with Authorization on a public route only with the origin’s consent', () => {
+    const publicRoute = compiled({ ttl_seconds: 60 });
+    const authorized = { authorized: true };
+    expect(freshnessFor(publicRoute, 'GET', ok(), authorized)).toEqual({ notStored: 'authorization' });
+    expect(freshnessFor(publicRoute, 'GET', ok({ 'cache-control': 'max-age=30' }), authorized)).toEqual({
+      notStored: 'authorization',
+    });
+    for (const consent of ['public', 's-maxage=30', 'must-revalidate', 'max-age=9, PUBLIC'])
+      expect(
+        freshnessFor(publicRoute, 'GET', ok({ 'cache-control': consent }), authorized),
+        consent,
+      ).toHaveProperty('freshMs');
+    // Consent does not override no-store / private.
+    expect(freshnessFor(publicRoute, 'GET', ok({ 'cache-control': 'public, no-store' }), authorized)).toEqual(
+      {
+        notStored: 'origin_cache_control',
+      },
+    );
+    // Authenticated routes key per caller (or were declared shareable): the rule does not apply.
+    expect(freshnessFor(compiled({}, 'jwt_required'), 'GET', ok(), authorized)).toHaveProperty('freshMs');
+    expect(freshnessFor(compiled({ shared: true }, 'jwt_required'), 'GET', ok(), authorized)).toHaveProperty(
+      'freshMs',
+    );
+  });
+
+  it('reads Vary as sorted lower-case names, without hop-by-hop fields; * on any line means never stored', () => {
+    expect(responseVary({ vary: 'Accept-Language, accept-encoding, Accept-Language' })).toEqual([
+      'accept-encoding',
+      'accept-language',
+    ]);
+    expect(responseVary({ vary: 'TE, Accept' })).toEqual(['accept']);
+    expect(responseVary({})).toEqual([]);
+    expect(responseVary({ vary: ['accept', '*'] } as never)).toBe('*');
+    expect(freshnessFor(compiled({}), 'GET', ok({ vary: 'accept, *' }))).toEqual({ notStored: 'vary_star' });
+  });
+
+  it('selects a variant by the named header values: absent differs from empty, list whitespace does not matter', () => {
+    const names = ['accept-encoding'];
+    expect(varySelector(names, {})).not.toBe(varySelector(names, { 'accept-encoding': '' }));
+    expect(varySelector(names, { 'accept-encoding': 'gzip, br' })).toBe(
+      varySelector(names, { 'accept-encoding': 'gzip ,br' }),
+    );
+    expect(varySelector(names, { 'accept-encoding': 'gzip' })).not.toBe(
+      varySelector(names, { 'accept-encoding': 'br' }),
+    );
+    // A value cannot imitate another field's part.
+    expect(varySelector(['a', 'b'], { a: 'x;1:b=1:y', b: undefined } as never)).not.toBe(
+      varySelector(['a', 'b'], { a: 'x', b: 'y' }),
+    );
   });
 });

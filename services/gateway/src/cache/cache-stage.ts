@@ -3,8 +3,9 @@ import { Writable } from 'node:stream';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { TenantCompileHook } from '../config/gateway-config-store.js';
 import type { GatewayExchange, RequestStage, StageResult } from '../pipeline/exchange.js';
+import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
-import type { CacheFill, ResponseCache } from './response-cache.js';
+import type { CacheFill, CacheLookup, FillBody, ResponseCache } from './response-cache.js';
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -18,49 +19,101 @@ function incomingHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
 }
 
 /**
- * Tee for the leader of a MISS: writes the origin response to the client and collects the body (up to
- * the policy's max) for cache.store when it ends.
+ * Tee for the leader of a MISS whose response is collected: writes the origin response to the client
+ * and pushes each chunk into the fill; the fill ends (stores) when the body ends.
  */
 function storingTee(
-  cache: ResponseCache,
-  fill: CacheFill,
-  method: string,
+  body: FillBody,
   status: number,
   headers: OutgoingHttpHeaders,
   res: ServerResponse,
-  onStored: () => void,
+  onEnded: () => void,
 ): Writable {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
   res.writeHead(status, headers);
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      if (!tooLarge) {
-        size += chunk.length;
-        if (size > fill.policy.maxBodyBytes) {
-          tooLarge = true;
-          chunks.length = 0;
-        } else chunks.push(chunk);
-      }
+      body.push(chunk);
       if (res.write(chunk)) callback();
       else res.once('drain', () => callback());
     },
     final(callback) {
-      onStored();
-      void cache.store(fill, method, {
-        status,
-        headers: incomingHeaders(headers),
-        body: tooLarge ? null : Buffer.concat(chunks),
-      });
+      onEnded();
+      // Runs after the client has its response: a failure here must not reject into nothing.
+      body.end().catch(() => {});
       res.end(() => callback());
     },
   });
 }
 
+/** The leader of a MISS: its origin response is collected for the cache while it streams (or not). */
+function interceptFill(
+  cache: ResponseCache,
+  exchange: GatewayExchange,
+  fill: CacheFill,
+  method: string,
+): void {
+  let fillBody: FillBody | undefined;
+  let ended = false;
+  exchange.interceptResponse = (status, headers, response) => {
+    const started = cache.beginFill(fill, method, status, incomingHeaders(headers));
+    if (started.outcome === 'over_budget') {
+      // Streamed through uncached: the replica's fill budget is used up.
+      response.setHeader('X-Cache', 'BYPASS');
+      exchange.cacheOutcome = 'BYPASS';
+    }
+    if (started.outcome !== 'collect') {
+      ended = true;
+      return undefined;
+    }
+    fillBody = started.body;
+    return storingTee(started.body, status, headers, response, () => {
+      ended = true;
+    });
+  };
+  // Origin failure or client gone before the body ended: release the buffer and the followers.
+  exchange.res.once('close', () => {
+    if (ended) return;
+    if (fillBody) fillBody.abort();
+    else cache.abandon(fill);
+  });
+}
+
+/** Acts on the lookup: answers HIT/STALE here, prepares the proxy for MISS/BYPASS. */
+function respond(
+  cache: ResponseCache,
+  exchange: GatewayExchange,
+  policy: CompiledCachePolicy,
+  lookup: CacheLookup,
+): StageResult {
+  const { res } = exchange;
+  const method = exchange.req.method ?? 'GET';
+  exchange.cacheOutcome = lookup.outcome;
+  switch (lookup.outcome) {
+    case 'HIT':
+      cache.writeEntry(res, lookup.entry, 'HIT', method);
+      return 'handled';
+    case 'STALE':
+      if (lookup.revalidation) cache.abandon(lookup.revalidation);
+      cache.writeEntry(res, lookup.entry, 'STALE', method);
+      return 'handled';
+    case 'BYPASS':
+      res.setHeader('X-Cache', 'BYPASS');
+      if (UNSAFE.has(method))
+        res.once('finish', () => {
+          cache.invalidatePath(policy, exchange.path).catch(() => {}); // best effort; entries expire
+        });
+      return 'continue';
+    case 'MISS':
+      res.setHeader('X-Cache', 'MISS');
+      if (lookup.fill) interceptFill(cache, exchange, lookup.fill, method);
+      return 'continue';
+  }
+}
+
 /**
- * The cache stage for GW-CORE's pipeline (after the rate-limit stage). HIT/STALE are answered here;
- * a MISS leader's origin response is teed into the cache through exchange.interceptResponse.
+ * The cache stage for GW-CORE's pipeline (after the rate-limit stage). HIT/STALE are answered here,
+ * synchronously when the entry is in the L1; a MISS leader's origin response is teed into the cache
+ * through exchange.interceptResponse (cache.beginFill decides whether it is collected).
  * Not wired here (needs pipeline support): background revalidation on STALE (the revalidation fill is
  * abandoned, so the next request after the stale window is a MISS) and stale-if-error.
  */
@@ -74,46 +127,6 @@ export function createCacheStage(cache: ResponseCache): RequestStage & TenantCom
     }
     return policy;
   };
-  const run = async (exchange: GatewayExchange, policy: CompiledCachePolicy): Promise<StageResult> => {
-    const { req, res, identity } = exchange;
-    const method = req.method ?? 'GET';
-    const query = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
-    const lookup = await cache.lookup(
-      policy,
-      { method, path: exchange.path, query, headers: req.headers },
-      { userId: identity.userId ?? identity.serviceId, apiKeyId: identity.apiKeyId },
-    );
-    exchange.cacheOutcome = lookup.outcome;
-    switch (lookup.outcome) {
-      case 'HIT':
-        cache.writeEntry(res, lookup.entry, 'HIT', method);
-        return 'handled';
-      case 'STALE':
-        if (lookup.revalidation) cache.abandon(lookup.revalidation);
-        cache.writeEntry(res, lookup.entry, 'STALE', method);
-        return 'handled';
-      case 'BYPASS':
-        res.setHeader('X-Cache', 'BYPASS');
-        if (UNSAFE.has(method)) res.once('finish', () => void cache.invalidatePath(policy, exchange.path));
-        return 'continue';
-      case 'MISS': {
-        res.setHeader('X-Cache', 'MISS');
-        const { fill } = lookup;
-        if (fill) {
-          let stored = false;
-          exchange.interceptResponse = (status, headers, response) =>
-            storingTee(cache, fill, method, status, headers, response, () => {
-              stored = true;
-            });
-          // Origin failure or client gone before the body ended: release the coalesced followers.
-          res.once('close', () => {
-            if (!stored) cache.abandon(fill);
-          });
-        }
-        return 'continue';
-      }
-    }
-  };
   return {
     name: 'cache',
     compile(tenant) {
@@ -124,7 +137,21 @@ export function createCacheStage(cache: ResponseCache): RequestStage & TenantCom
       if (!tenant || !route) return 'continue';
       const policy = policyOf(tenant, route);
       if (!policy) return 'continue';
-      return run(exchange, policy);
+      const { req, identity } = exchange;
+      const query = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
+      const lookup = cache.lookup(
+        policy,
+        // Keyed on the headers the origin will see: none the client named in Connection.
+        {
+          method: req.method ?? 'GET',
+          path: exchange.path,
+          query,
+          headers: endToEndRequestHeaders(req.headers),
+        },
+        { userId: identity.userId ?? identity.serviceId, apiKeyId: identity.apiKeyId },
+      );
+      if (lookup instanceof Promise) return lookup.then((answer) => respond(cache, exchange, policy, answer));
+      return respond(cache, exchange, policy, lookup);
     },
   };
 }

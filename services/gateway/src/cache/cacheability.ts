@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
 import type { CacheRequest } from './cache-key.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
@@ -8,14 +9,22 @@ const PRAGMA_NO_CACHE = /no-cache/i;
 const NOT_STORABLE = /(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/;
 const S_MAXAGE = /s-maxage\s*=\s*(\d+)/;
 const MAX_AGE = /(?:^|[\s,])max-age\s*=\s*(\d+)/;
+/** Directives that let a shared cache store a response to a request with Authorization (RFC 9111 §3.5). */
+const SHARED_WITH_AUTHORIZATION = /(^|[\s,])(public|s-maxage|must-revalidate)([\s,=]|$)/;
+
+/** A list-valued field as one string: several lines of a field are one comma-separated list. */
+function listValue(value: string | readonly string[] | undefined): string | undefined {
+  return value === undefined || typeof value === 'string' ? value : value.join(', ');
+}
 
 /** Why a request is not served from (or stored to) the cache; null when it may be. */
 export function requestBypassReason(policy: CompiledCachePolicy, request: CacheRequest): string | null {
   if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
   const { headers } = request;
-  const cacheControl = headers['cache-control'];
+  const cacheControl = listValue(headers['cache-control']);
   if (cacheControl && NO_CACHE_REQUEST.test(cacheControl)) return 'request_no_cache';
-  if (headers.pragma && PRAGMA_NO_CACHE.test(headers.pragma)) return 'request_no_cache';
+  const pragma = listValue(headers.pragma);
+  if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
   for (const name of policy.bypassHeaders) if (headers[name] !== undefined) return 'bypass_header';
   if (policy.bypassCookies.length > 0 && headers.cookie) {
     const names = new Set(headers.cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
@@ -79,35 +88,90 @@ export function isPerRequestHeader(name: string): boolean {
   return false;
 }
 
+/** What of the request that filled an entry decides whether its response may be stored. */
+export interface FillingRequest {
+  /** The request carried Authorization (as the origin received it). */
+  readonly authorized: boolean;
+}
+
+const ANONYMOUS_REQUEST: FillingRequest = { authorized: false };
+
 /**
- * How long the response may be served fresh, or a reason it must not be stored. Origin Cache-Control
- * is honoured: no-store, private and no-cache prevent storing; s-maxage (else max-age) caps the TTL,
- * which never exceeds the policy's.
+ * The request header fields a response varies on (its Vary, lower-case, sorted, without hop-by-hop
+ * fields the origin never receives), or '*' when it varies on something else than headers.
+ */
+export function responseVary(headers: IncomingHttpHeaders): readonly string[] | '*' {
+  const vary = listValue(headers.vary);
+  if (vary === undefined) return [];
+  const names = new Set<string>();
+  for (const token of vary.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '*') return '*';
+    if (name !== '' && !HOP_BY_HOP_HEADERS.has(name)) names.add(name);
+  }
+  return [...names].sort();
+}
+
+/**
+ * How long the response may be served fresh, or a reason it must not be stored (the storage rules of
+ * a shared cache, RFC 9111 §3): no-store, private and no-cache prevent storing; `Vary: *` is never
+ * stored; a response to a request with Authorization is stored only where the policy keys the cache
+ * per caller or declares it shared, or when the origin allows it (public, s-maxage, must-revalidate);
+ * s-maxage (else max-age) caps the TTL, which never exceeds the policy's.
  */
 export function freshnessFor(
   policy: CompiledCachePolicy,
   method: string,
   response: UpstreamResponse,
+  request: FillingRequest = ANONYMOUS_REQUEST,
 ): { freshMs: number } | { notStored: string } {
   if (method !== 'GET') return { notStored: 'method' };
   if (!policy.cacheableStatuses.has(response.status)) return { notStored: 'status' };
   if (response.body === null || response.body.length > policy.maxBodyBytes)
     return { notStored: 'body_too_large' };
-  if (response.headers['set-cookie'] !== undefined && !policy.cacheSetCookie)
-    return { notStored: 'set_cookie' };
-  const vary = response.headers.vary;
-  if (vary?.includes('*')) return { notStored: 'vary_star' };
+  return storageDecision(policy, method, response.status, response.headers, request);
+}
+
+/**
+ * freshnessFor without the body: what status and headers alone decide, so a fill can give up before
+ * buffering a body it would not store. A Content-Length above the policy's max_body_bytes counts.
+ */
+export function storageDecision(
+  policy: CompiledCachePolicy,
+  method: string,
+  status: number,
+  headers: IncomingHttpHeaders,
+  request: FillingRequest = ANONYMOUS_REQUEST,
+): { freshMs: number } | { notStored: string } {
+  if (method !== 'GET') return { notStored: 'method' };
+  if (!policy.cacheableStatuses.has(status)) return { notStored: 'status' };
+  const length = declaredLength(headers);
+  if (length !== undefined && length > policy.maxBodyBytes) return { notStored: 'body_too_large' };
+  if (headers['set-cookie'] !== undefined && !policy.cacheSetCookie) return { notStored: 'set_cookie' };
+  if (responseVary(headers) === '*') return { notStored: 'vary_star' };
   let freshMs = policy.ttlMs;
-  const cacheControl = response.headers['cache-control'];
+  const cacheControl = listValue(headers['cache-control'])?.toLowerCase();
+  if (
+    request.authorized &&
+    policy.authorizedNeedsOriginConsent &&
+    !SHARED_WITH_AUTHORIZATION.test(cacheControl ?? '')
+  )
+    return { notStored: 'authorization' };
   if (cacheControl) {
-    const directives = cacheControl.toLowerCase();
-    if (NOT_STORABLE.test(directives)) return { notStored: 'origin_cache_control' };
-    const shared = S_MAXAGE.exec(directives);
-    const maxAge = shared ?? MAX_AGE.exec(directives);
+    if (NOT_STORABLE.test(cacheControl)) return { notStored: 'origin_cache_control' };
+    const shared = S_MAXAGE.exec(cacheControl);
+    const maxAge = shared ?? MAX_AGE.exec(cacheControl);
     if (maxAge) freshMs = Math.min(freshMs, Number(maxAge[1]) * 1000);
   }
   if (freshMs <= 0) return { notStored: 'origin_max_age_0' };
   return { freshMs };
+}
+
+/** The body length the origin declared (Content-Length), when it is one valid number. */
+export function declaredLength(headers: IncomingHttpHeaders): number | undefined {
+  const value = listValue(headers['content-length']);
+  if (value === undefined || !/^\d{1,15}$/.test(value)) return undefined;
+  return Number(value);
 }
 
 /**
@@ -120,7 +184,7 @@ export function storedHeaders(
   keepSetCookie: boolean,
 ): Array<[string, string | string[]]> {
   const kept: Array<[string, string | string[]]> = [];
-  const connection = headers.connection;
+  const connection = listValue(headers.connection);
   const named = connection
     ? new Set(connection.split(',').map((token) => token.trim().toLowerCase()))
     : undefined;

@@ -6,11 +6,13 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
+import { RedisCacheStore } from './redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
 
 /**
@@ -59,13 +61,12 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
     const logger = createLogger({ service: 'test', level: 'error' });
     const registry = createMetricsRegistry('hit-headers', { defaultMetrics: false });
     cache = createResponseCache({
-      redis: redis.client,
-      keyPrefix: redis.prefix,
+      store: new RedisCacheStore(redis.client, { keyPrefix: redis.prefix }),
       l1MaxBytes: 1_000_000,
       registry,
       logger,
     });
-    const limiter = createRateLimiter({ registry, logger });
+    const limiter = createRateLimiter({ store: new MemoryLimitStore(), registry, logger });
     gateway = await startTestGateway(
       {},
       { stages: [createRateLimitStage(limiter), createCacheStage(cache)] },

@@ -3,6 +3,7 @@ import { cachePolicy, rateLimitPolicy } from '@vantageedge/shared/domain/gateway
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import {
@@ -14,6 +15,7 @@ import {
 } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
+import { MemoryCacheStore } from './memory-cache-store.js';
 import { createResponseCache } from './response-cache.js';
 
 /** GW-LIMITS' stages inside GW-CORE's real pipeline (memory mode: no Redis needed for the wiring). */
@@ -26,8 +28,13 @@ describe('rate-limit and cache stages in the gateway pipeline', () => {
     origin = await startTestOrigin('stages');
     const logger = createLogger({ service: 'test', level: 'error' });
     const registry = createMetricsRegistry('stages', { defaultMetrics: false });
-    const cache = createResponseCache({ l1MaxBytes: 1_000_000, registry, logger });
-    const limiter = createRateLimiter({ registry, logger });
+    const cache = createResponseCache({
+      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
+      l1MaxBytes: 1_000_000,
+      registry,
+      logger,
+    });
+    const limiter = createRateLimiter({ store: new MemoryLimitStore(), registry, logger });
     gateway = await startTestGateway(
       {},
       { stages: [createRateLimitStage(limiter), createCacheStage(cache)] },

@@ -13,9 +13,13 @@ import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastruc
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileRateLimits } from '../ratelimit/compile-rate-limits.js';
+import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
+import { RedisLimitStore } from '../ratelimit/redis-limit-store.js';
 import { tenantWith } from '../ratelimit/test-fixtures.js';
 import { compileCachePolicy } from './compile-cache-policy.js';
+import { MemoryCacheStore } from './memory-cache-store.js';
+import { RedisCacheStore } from './redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
 import {
   type StageRoute,
@@ -87,14 +91,20 @@ async function startReplicas(
     }
     const registry = createMetricsRegistry(`replica-${i}`, { defaultMetrics: false });
     const cache = createResponseCache({
-      redis,
+      store: redis
+        ? new RedisCacheStore(redis, { keyPrefix: prefix })
+        : new MemoryCacheStore({ maxBytes: 1_000_000 }),
       l1MaxBytes: 1_000_000,
       registry,
       logger,
-      keyPrefix: prefix,
       now: clock,
     });
-    const limiter = createRateLimiter({ redis, registry, logger, keyPrefix: prefix });
+    const limiter = createRateLimiter({
+      store: redis ? new RedisLimitStore(redis) : new MemoryLimitStore(),
+      registry,
+      logger,
+      keyPrefix: prefix,
+    });
     const gateway = await startStagesGateway({
       origin: origin.url,
       cache,

@@ -1,28 +1,49 @@
-import type { ServerResponse } from 'node:http';
-import type { Logger } from '@vantageedge/shared/observability/logger';
-import { duplicateForSubscribe } from '@vantageedge/shared/redis/client';
-import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
-import type { Cluster, Redis } from 'ioredis';
-import { LRUCache } from 'lru-cache';
-import { Counter, Gauge, type Registry } from 'prom-client';
-import { type CacheEntry, decodeEntry, encodeEntry, entrySize } from './cache-entry.js';
-import { type CacheIdentity, type CacheRequest, pathDigest, variantDigest } from './cache-key.js';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import {
+  type CachePurgeMessage,
+  type PurgeGenerations,
+  type PurgeTarget,
+  tenantKeyspace,
+} from '@vantageedge/shared/cache-purge/purge-protocol';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
+import { type CacheEntry, type CacheRecord, retentionMs } from './cache-entry.js';
+import {
+  type CacheIdentity,
+  type CacheRequest,
+  pathDigest,
+  variantDigest,
+  varySelector,
+} from './cache-key.js';
+import type { CacheStore } from './cache-store.js';
+import {
+  declaredLength,
   freshnessFor,
-  isPerRequestHeader,
   requestBypassReason,
+  responseVary,
+  storageDecision,
   storedHeaders,
   type UpstreamResponse,
 } from './cacheability.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
+import { FillBudget } from './fill-budget.js';
+import { L1Cache } from './l1-cache.js';
 
 export type CacheOutcome = 'HIT' | 'STALE' | 'MISS' | 'BYPASS';
 
 /** The right to fill one key: given to exactly one request (the leader) per key and replica at a time. */
 export interface CacheFill {
+  /** What concurrent lookups coalesce on: the URL key, or a variant key once the URL is known to vary. */
   readonly key: string;
+  /** The URL's own key (path, query, configured headers, caller); variants hang below it. */
+  readonly urlKey: string;
   readonly policy: CompiledCachePolicy;
   readonly pathIndexKey: string;
+  /** The filling request's headers as the origin received them: a varying response is keyed on them. */
+  readonly headers: IncomingHttpHeaders;
+  /** The filling request carried Authorization (storage needs the origin's consent on public routes). */
+  readonly authorized: boolean;
 }
 
 export type CacheLookup =
@@ -45,17 +66,49 @@ export type CacheLookup =
     }
   | { readonly outcome: 'BYPASS'; readonly reason: string };
 
+/**
+ * How a leader's origin response is taken once its status and headers are known (beginFill):
+ * - `collect`: stream the body to the client and push every chunk into `body`; end() stores it.
+ * - `not_storable`: the rules refuse it (status, Cache-Control, Vary: *, …); stream it through, X-Cache
+ *   stays MISS.
+ * - `over_budget`: the replica's fill budget is used up; stream it through with X-Cache: BYPASS.
+ * Either way the coalesced followers are released (or, for `collect`, woken by end()/abort()).
+ */
+export type FillStart =
+  | { readonly outcome: 'collect'; readonly body: FillBody }
+  | { readonly outcome: 'not_storable'; readonly reason: string }
+  | { readonly outcome: 'over_budget' };
+
+/** The body of a response being collected for the cache, chunk by chunk as it streams to the client. */
+export interface FillBody {
+  /**
+   * One chunk as it is written to the client. Collecting stops for good (and what was buffered is
+   * released) past the policy's max_body_bytes or when the replica's fill budget runs out.
+   */
+  push(chunk: Buffer): void;
+  /** The body is complete: stores the response if it was collected whole; wakes the followers. */
+  end(): Promise<boolean>;
+  /** The exchange failed before the body ended: releases the buffer and the followers. */
+  abort(): void;
+}
+
 export interface ResponseCacheOptions {
-  /** Shared by replicas; omit for the in-memory-only mode. */
-  redis?: Redis | Cluster | undefined;
-  /** L1 (per process) size bound in bytes. */
+  /**
+   * The shared tier: a RedisCacheStore shares entries and purges with every replica; a
+   * MemoryCacheStore keeps them in this process (single-process mode).
+   */
+  store: CacheStore;
+  /** L1 (per process, in front of the store) size bound in bytes. */
   l1MaxBytes: number;
   registry: Registry;
   logger: Logger;
-  /** Prepended to every Redis key and the purge channel (tests isolate themselves with it). */
-  keyPrefix?: string | undefined;
+  /** Variants kept per URL when the origin's responses vary (Vary); more are served but not stored. */
+  maxVariantsPerUrl?: number | undefined;
+  /** Bytes all in-flight fills of this replica may buffer together (fill-budget.ts); default 64 MiB. */
+  fillBudgetBytes?: number | undefined;
   /** How long followers wait for a leader's origin response before going to the origin themselves. */
   coalesceTimeoutMs?: number | undefined;
+  /** Consecutive store failures that open the circuit (store-circuit.ts), and how long it stays open. */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
   now?: () => number;
@@ -64,8 +117,24 @@ export interface ResponseCacheOptions {
 export interface ResponseCache {
   /** Load a tenant's purge generations (call when its snapshot is applied); lookups bypass until then. */
   prepareTenant(tenantId: string): Promise<void>;
-  lookup(policy: CompiledCachePolicy, request: CacheRequest, identity: CacheIdentity): Promise<CacheLookup>;
-  /** Stores the leader's origin response if the rules allow; wakes followers either way. */
+  /**
+   * Answers synchronously when it can (a fresh L1 entry, a bypass); a promise when it must wait for the
+   * store or for the leader of a concurrent miss.
+   */
+  lookup(
+    policy: CompiledCachePolicy,
+    request: CacheRequest,
+    identity: CacheIdentity,
+  ): CacheLookup | Promise<CacheLookup>;
+  /**
+   * The leader's origin response has arrived (status and headers; body to come): collect it for the
+   * cache, or stream it through (see FillStart). The way for a response the proxy streams.
+   */
+  beginFill(fill: CacheFill, method: string, status: number, headers: IncomingHttpHeaders): FillStart;
+  /**
+   * Stores the leader's complete origin response (body already in memory, null when it was too large)
+   * if the rules allow; wakes followers either way. For callers that buffer the body themselves.
+   */
   store(fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean>;
   /** The leader got no usable response (origin error): followers go to the origin themselves. */
   abandon(fill: CacheFill): void;
@@ -81,71 +150,70 @@ export interface ResponseCache {
   close(): Promise<void>;
 }
 
-interface Generations {
-  tenant: number;
-  routes: Map<string, number>;
+/** What a leader's fill produced: the response and the key it belongs to (a variant key if it varies). */
+interface Filled {
+  readonly entry: CacheEntry;
+  readonly key: string;
 }
 
 interface Flight {
-  promise: Promise<CacheEntry | null>;
-  resolve: (entry: CacheEntry | null) => void;
+  promise: Promise<Filled | null>;
+  resolve: (filled: Filled | null) => void;
 }
 
-type PurgeMessage =
-  | { kind: 'route'; tenantId: string; routeId: string; generation: number }
-  | { kind: 'tenant'; tenantId: string; generation: number }
-  | { kind: 'path'; pathIndexKey: string };
+type LookupCounter = ReturnType<Counter<'tenant' | 'route' | 'outcome'>['labels']>;
 
-const TENANT_FIELD = '_tenant';
+interface RouteTotals {
+  tenant: string;
+  route: string;
+  hits: number;
+  all: number;
+}
+
+/** What the cache keeps per compiled policy (so per route and snapshot). */
+interface PolicyState {
+  readonly counters: Readonly<Record<CacheOutcome, LookupCounter>>;
+  readonly total: RouteTotals;
+  /** `c:{<tenant>}:<tenant gen>:<route>:<route gen>:` for the generations it was built with. */
+  keyPrefix: string;
+  tenantGeneration: number;
+  routeGeneration: number;
+}
+
+/** The key of one variant of a URL whose responses vary on `varyOn`. */
+function variantKey(urlKey: string, varyOn: readonly string[], headers: IncomingHttpHeaders): string {
+  return `${urlKey}:${varySelector(varyOn, headers)}`;
+}
 
 /**
- * Response cache: a per-process L1 (LRU bounded by bytes) in front of Redis shared by replicas.
+ * Response cache: a per-process L1 (LRU bounded by bytes) in front of a CacheStore (Redis shared by
+ * replicas, or process memory).
  *
- * Keys: `<prefix>c:{<tenant>}:<tenant generation>:<route>:<route generation>:<path digest>:<variant digest>`.
- * Purges bump a generation (a Redis hash per tenant, mirrored in every replica and pushed over pub/sub),
- * so old entries become unreachable at once without SCAN and expire by TTL. Unsafe methods drop a
- * path's variants through a per-path index set. Redis entries expire after fresh + max(stale) time;
- * Redis itself should run with `maxmemory-policy allkeys-lru` (or volatile-lru: every key has a TTL).
+ * Keys: `c:{<tenant>}:<tenant generation>:<route>:<route generation>:<path digest>:<variant digest>`
+ * (the URL key). A URL whose responses vary (the origin's Vary) holds a VaryMarker naming the request
+ * headers; each variant lives at `<URL key>:<digest of those headers' values>`, at most
+ * `maxVariantsPerUrl` of them. Purges bump a generation (the shared purge protocol: mirrored in every
+ * replica and pushed to all of them), so old entries become unreachable at once and expire by TTL.
+ * Unsafe methods drop a path's variants through a per-path index. Stored entries expire after
+ * fresh + max(stale) time.
  */
 export function createResponseCache(options: ResponseCacheOptions): ResponseCache {
-  const { redis, logger } = options;
-  const prefix = options.keyPrefix ?? '';
-  const channel = `${prefix}vantageedge:cache:purge`;
+  const { store: shared, logger } = options;
   const now = options.now ?? Date.now;
   const coalesceTimeoutMs = options.coalesceTimeoutMs ?? 10_000;
-  const generations = new Map<string, Generations>();
+  const maxVariants = options.maxVariantsPerUrl ?? 16;
+  const budget = new FillBudget(options.fillBudgetBytes ?? 64 * 1024 * 1024);
+  const generations = new Map<string, PurgeGenerations>();
   const loading = new Map<string, Promise<void>>();
   const flights = new Map<string, Flight>();
-  /** L1 keys per path index key, so a path invalidation finds its variants without scanning the L1. */
-  const l1ByPath = new Map<string, Set<string>>();
-  const l1PathOf = new Map<string, string>();
+  const l1 = new L1Cache(options.l1MaxBytes);
 
-  const l1 = new LRUCache<string, CacheEntry>({
-    maxSize: options.l1MaxBytes,
-    sizeCalculation: (entry) => Math.max(1, entrySize(entry)),
-    dispose: (_entry, key) => {
-      const pathKey = l1PathOf.get(key);
-      if (pathKey === undefined) return;
-      l1PathOf.delete(key);
-      const keys = l1ByPath.get(pathKey);
-      keys?.delete(key);
-      if (keys?.size === 0) l1ByPath.delete(pathKey);
-    },
+  const circuit = createStoreCircuit({
+    failures: options.circuitFailures,
+    halfOpenAfterMs: options.halfOpenAfterMs,
+    onOpen: () => logger.warn('cache store circuit opened; cache bypassed while the store is down'),
+    onClose: () => logger.info('cache store circuit closed'),
   });
-
-  const breaker = circuitBreaker(handleAll, {
-    halfOpenAfter: options.halfOpenAfterMs ?? 1_000,
-    breaker: new ConsecutiveBreaker(options.circuitFailures ?? 3),
-  });
-  const halfOpenAfterMs = options.halfOpenAfterMs ?? 1_000;
-  let openedAt = 0;
-  // cockatiel only moves Open → HalfOpen inside execute(); skip Redis ourselves until a trial is due.
-  const circuitSkips = () => breaker.state === CircuitState.Open && Date.now() - openedAt < halfOpenAfterMs;
-  breaker.onBreak(() => {
-    openedAt = Date.now();
-    logger.warn('cache store circuit opened; cache bypassed while Redis is down');
-  });
-  breaker.onReset(() => logger.info('cache store circuit closed'));
 
   const lookups = new Counter({
     name: 'vantageedge_gateway_cache_lookups_total',
@@ -155,9 +223,28 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   });
   const storeErrors = new Counter({
     name: 'vantageedge_gateway_cache_store_errors_total',
-    help: 'Redis calls of the cache that failed or were skipped (circuit open)',
+    help: 'Cache store (Redis) calls that failed or were skipped (circuit open)',
     labelNames: ['reason'],
     registers: [options.registry],
+  });
+  const notStored = new Counter({
+    name: 'vantageedge_gateway_cache_not_stored_total',
+    help: 'Origin responses to a fill that were not stored, by reason (status, origin_cache_control, authorization, vary_star, too_many_variants, …)',
+    labelNames: ['reason'],
+    registers: [options.registry],
+  });
+  const overBudget = new Counter({
+    name: 'vantageedge_gateway_cache_fill_budget_bypass_total',
+    help: 'Fills not collected because the replica’s fill budget (GATEWAY_CACHE_FILL_BYTES) was used up: the response streamed through uncached',
+    registers: [options.registry],
+  });
+  new Gauge({
+    name: 'vantageedge_gateway_cache_fill_bytes',
+    help: 'Bytes of origin responses buffered by cache fills in flight on this replica',
+    registers: [options.registry],
+    collect() {
+      this.set(budget.used);
+    },
   });
   const coalesced = new Counter({
     name: 'vantageedge_gateway_cache_coalesced_total',
@@ -170,7 +257,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     labelNames: ['kind'],
     registers: [options.registry],
   });
-  const totals = new Map<string, { tenant: string; route: string; hits: number; all: number }>();
+  const totals = new Map<string, RouteTotals>();
   new Gauge({
     name: 'vantageedge_gateway_cache_hit_ratio',
     help: 'HIT+STALE / (HIT+STALE+MISS) since start, per tenant and route',
@@ -182,32 +269,45 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       }
     },
   });
-  const count = (policy: CompiledCachePolicy, outcome: CacheOutcome) => {
-    lookups.labels({ tenant: policy.tenantId, route: policy.routeId, outcome }).inc();
-    if (outcome === 'BYPASS') return;
+  /** Per compiled policy, made on its first lookup: no label lookups or key prefix building per request. */
+  const policyState = new WeakMap<CompiledCachePolicy, PolicyState>();
+  const stateOf = (policy: CompiledCachePolicy): PolicyState => {
+    let state = policyState.get(policy);
+    if (state) return state;
     const id = `${policy.tenantId}/${policy.routeId}`;
     let total = totals.get(id);
     if (!total) {
       total = { tenant: policy.tenantId, route: policy.routeId, hits: 0, all: 0 };
       totals.set(id, total);
     }
-    total.all++;
-    if (outcome !== 'MISS') total.hits++;
+    const labels = (outcome: CacheOutcome) =>
+      lookups.labels({ tenant: policy.tenantId, route: policy.routeId, outcome });
+    state = {
+      counters: {
+        HIT: labels('HIT'),
+        STALE: labels('STALE'),
+        MISS: labels('MISS'),
+        BYPASS: labels('BYPASS'),
+      },
+      total,
+      keyPrefix: '',
+      tenantGeneration: -1,
+      routeGeneration: -1,
+    };
+    policyState.set(policy, state);
+    return state;
+  };
+  const count = (state: PolicyState, outcome: CacheOutcome) => {
+    state.counters[outcome].inc();
+    if (outcome === 'BYPASS') return;
+    state.total.all++;
+    if (outcome !== 'MISS') state.total.hits++;
   };
 
-  const generationKey = (tenantId: string) => `${prefix}c:{${tenantId}}:gen`;
-
   const loadGenerations = async (tenantId: string): Promise<void> => {
-    if (!redis) {
-      if (!generations.has(tenantId)) generations.set(tenantId, { tenant: 0, routes: new Map() });
-      return;
-    }
-    const stored = await redis.hgetall(generationKey(tenantId));
-    const loaded: Generations = { tenant: Number(stored[TENANT_FIELD] ?? 0), routes: new Map() };
-    for (const [field, value] of Object.entries(stored))
-      if (field !== TENANT_FIELD) loaded.routes.set(field, Number(value));
+    const loaded = await shared.generations(tenantId);
     const known = generations.get(tenantId);
-    // Never go back: a pub/sub message may have arrived while loading.
+    // Never go back: a purge message may have arrived while loading.
     if (known) {
       loaded.tenant = Math.max(loaded.tenant, known.tenant);
       for (const [route, generation] of known.routes)
@@ -225,73 +325,51 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     return pending;
   };
 
-  const dropL1 = (match: (key: string) => boolean) => {
-    for (const key of l1.keys()) if (match(key)) l1.delete(key);
-  };
-
-  const applyPurge = (message: PurgeMessage) => {
+  const applyPurge = (message: CachePurgeMessage) => {
     purges.labels({ kind: message.kind }).inc();
     if (message.kind === 'path') {
-      for (const key of [...(l1ByPath.get(message.pathIndexKey) ?? [])]) l1.delete(key);
+      l1.deletePath(message.pathIndexKey);
       return;
     }
     const known = generations.get(message.tenantId);
     if (!known) return;
-    const tenantPrefix = `${prefix}c:{${message.tenantId}}:`;
+    const tenantPrefix = tenantKeyspace('', message.tenantId);
     if (message.kind === 'tenant') {
       known.tenant = Math.max(known.tenant, message.generation);
-      dropL1((key) => key.startsWith(tenantPrefix));
+      l1.deleteMatching(tenantPrefix);
     } else {
       known.routes.set(message.routeId, Math.max(known.routes.get(message.routeId) ?? 0, message.generation));
-      dropL1((key) => key.startsWith(tenantPrefix) && key.includes(`:${message.routeId}:`));
+      l1.deleteMatching(tenantPrefix, `:${message.routeId}:`);
     }
   };
 
-  let subscriber: Redis | Cluster | null = null;
-  if (redis) {
-    subscriber = duplicateForSubscribe(redis);
-    subscriber.on('error', () => {});
-    subscriber.on('message', (_channel: string, text: string) => {
-      try {
-        applyPurge(JSON.parse(text) as PurgeMessage);
-      } catch (error) {
-        logger.warn('ignored malformed cache purge message', { error: (error as Error).message });
-      }
-    });
-    // After a reconnect purge messages may have been missed: reload every known tenant's generations.
-    subscriber.on('ready', () => {
+  shared.subscribe({
+    onPurge: applyPurge,
+    // Purge messages may have been missed: reload every known tenant's generations.
+    onResync() {
       for (const tenantId of generations.keys()) void loadGenerations(tenantId).catch(() => {});
-    });
-    void subscriber
-      .subscribe(channel)
-      .catch((error: Error) => logger.warn('cache purge subscribe failed', { error: error.message }));
-  }
+    },
+  });
 
-  const publish = async (message: PurgeMessage) => {
-    applyPurge(message);
-    if (redis) await redis.publish(channel, JSON.stringify(message));
-  };
-
-  const keysFor = (policy: CompiledCachePolicy, path: string, variant: string, known: Generations) => {
-    const base = `${prefix}c:{${policy.tenantId}}:${known.tenant}:${policy.routeId}:${known.routes.get(policy.routeId) ?? 0}:${pathDigest(path)}`;
-    return { key: `${base}:${variant}`, pathIndexKey: `${base}:idx` };
-  };
-
-  const remember = (key: string, pathIndexKey: string, entry: CacheEntry) => {
-    l1.set(key, entry);
-    if (!l1.has(key)) return; // larger than the whole L1
-    l1PathOf.set(key, pathIndexKey);
-    let keys = l1ByPath.get(pathIndexKey);
-    if (!keys) {
-      keys = new Set();
-      l1ByPath.set(pathIndexKey, keys);
+  /** `c:{<tenant>}:<tenant gen>:<route>:<route gen>:<path digest>`: the URL keys and path index below it. */
+  const pathBase = (
+    policy: CompiledCachePolicy,
+    state: PolicyState,
+    path: string,
+    known: PurgeGenerations,
+  ) => {
+    const routeGeneration = known.routes.get(policy.routeId) ?? 0;
+    if (state.tenantGeneration !== known.tenant || state.routeGeneration !== routeGeneration) {
+      state.keyPrefix = `${tenantKeyspace('', policy.tenantId)}${known.tenant}:${policy.routeId}:${routeGeneration}:`;
+      state.tenantGeneration = known.tenant;
+      state.routeGeneration = routeGeneration;
     }
-    keys.add(key);
+    return state.keyPrefix + pathDigest(path);
   };
 
   const startFlight = (key: string): void => {
-    let resolve: (entry: CacheEntry | null) => void = () => {};
-    const promise = new Promise<CacheEntry | null>((r) => {
+    let resolve: (filled: Filled | null) => void = () => {};
+    const promise = new Promise<Filled | null>((r) => {
       resolve = r;
     });
     const flight = { promise, resolve };
@@ -302,175 +380,349 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }, coalesceTimeoutMs).unref();
   };
 
-  const finishFlight = (key: string, entry: CacheEntry | null) => {
+  const finishFlight = (key: string, filled: Filled | null) => {
     const flight = flights.get(key);
     if (!flight) return;
     flights.delete(key);
-    flight.resolve(entry);
+    flight.resolve(filled);
   };
 
-  const waitFor = (flight: Flight): Promise<CacheEntry | null> =>
+  const waitFor = (flight: Flight): Promise<Filled | null> =>
     new Promise((resolve) => {
       const timer = setTimeout(() => resolve(null), coalesceTimeoutMs);
-      void flight.promise.then((entry) => {
+      void flight.promise.then((filled) => {
         clearTimeout(timer);
-        resolve(entry);
+        resolve(filled);
       });
     });
 
-  const readShared = async (key: string): Promise<CacheEntry | null | 'unavailable'> => {
-    if (!redis) return null;
-    if (circuitSkips()) {
+  const readShared = async (key: string): Promise<CacheRecord | null | 'unavailable'> => {
+    if (circuit.skipping) {
       storeErrors.labels({ reason: 'circuit_open' }).inc();
       return 'unavailable';
     }
     try {
-      const buffer = await breaker.execute(() => redis.getBuffer(key));
-      return buffer ? decodeEntry(buffer) : null;
+      return await circuit.run(() => shared.get(key));
     } catch (error) {
-      storeErrors.labels({ reason: error instanceof BrokenCircuitError ? 'circuit_open' : 'error' }).inc();
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       return 'unavailable';
     }
   };
 
-  const lookup = async (
+  /**
+   * Finds the entry for a request below its URL key. A fresh entry in the L1 is answered at once,
+   * without a promise (the hot path). Otherwise one request per key (the leader) reads the store or
+   * goes to the origin and the others coalesce behind it. A URL known to vary is looked up at the
+   * request's variant key. `mayRetry`: a follower whose leader filled another variant looks once more.
+   */
+  const find = (
+    policy: CompiledCachePolicy,
+    state: PolicyState,
+    request: CacheRequest,
+    urlKey: string,
+    pathIndexKey: string,
+    mayRetry: boolean,
+  ): CacheLookup | Promise<CacheLookup> => {
+    let key = urlKey;
+    let record = l1.get(urlKey);
+    if (record?.kind === 'vary') {
+      key = variantKey(urlKey, record.varyOn, request.headers);
+      record = l1.get(key);
+    }
+    const entry = record?.kind === 'response' ? record : null;
+    const at = now();
+    if (entry !== null && at - entry.storedAt < entry.freshMs) {
+      count(state, 'HIT');
+      return { outcome: 'HIT', entry, key };
+    }
+    const flight = flights.get(key);
+    if (flight) {
+      // Another request is already fetching this key from the origin (or revalidating it).
+      if (entry && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
+        count(state, 'STALE');
+        return { outcome: 'STALE', entry, key, revalidation: null };
+      }
+      const stale = entry && at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
+      return follow(policy, state, request, urlKey, pathIndexKey, key, flight, stale, mayRetry);
+    }
+    // Claim the key before any await so concurrent misses coalesce behind this request.
+    startFlight(key);
+    const fill: CacheFill = {
+      key,
+      urlKey,
+      policy,
+      pathIndexKey,
+      headers: request.headers,
+      authorized: request.headers.authorization !== undefined,
+    };
+    if (entry === null) return readThrough(state, request, fill);
+    return lead(state, fill, entry, key);
+  };
+
+  /** This request waits for the leader of `key`. */
+  const follow = async (
+    policy: CompiledCachePolicy,
+    state: PolicyState,
+    request: CacheRequest,
+    urlKey: string,
+    pathIndexKey: string,
+    key: string,
+    flight: Flight,
+    staleIfError: CacheEntry | null,
+    mayRetry: boolean,
+  ): Promise<CacheLookup> => {
+    coalesced.inc();
+    const filled = await waitFor(flight);
+    if (filled) {
+      const mine =
+        filled.entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, filled.entry.varyOn, request.headers);
+      if (mine === filled.key) {
+        count(state, 'HIT');
+        return { outcome: 'HIT', entry: filled.entry, key: filled.key };
+      }
+      // The leader's response varies and this request is another variant: the marker is known now.
+      if (mayRetry) return find(policy, state, request, urlKey, pathIndexKey, false);
+    }
+    count(state, 'MISS');
+    return { outcome: 'MISS', key, fill: null, staleIfError };
+  };
+
+  /** The leader found nothing in the L1: the store, then (on a miss) the origin. */
+  const readThrough = async (
+    state: PolicyState,
+    request: CacheRequest,
+    fill: CacheFill,
+  ): Promise<CacheLookup> => {
+    const { urlKey, pathIndexKey } = fill;
+    let entryKey = fill.key;
+    let stored = await readShared(entryKey);
+    if (stored !== 'unavailable' && stored?.kind === 'vary') {
+      l1.set(urlKey, stored, pathIndexKey);
+      entryKey = variantKey(urlKey, stored.varyOn, request.headers);
+      stored = await readShared(entryKey);
+    }
+    if (stored === 'unavailable') {
+      finishFlight(fill.key, null);
+      count(state, 'BYPASS');
+      return { outcome: 'BYPASS', reason: 'store_unavailable' };
+    }
+    if (stored?.kind !== 'response') {
+      count(state, 'MISS');
+      return { outcome: 'MISS', key: fill.key, fill, staleIfError: null };
+    }
+    l1.set(entryKey, stored, pathIndexKey, entryKey === urlKey ? undefined : urlKey);
+    return lead(state, fill, stored, entryKey);
+  };
+
+  /** The leader holds `entry` (found at `entryKey`): fresh, stale (revalidate it) or expired. */
+  const lead = (state: PolicyState, fill: CacheFill, entry: CacheEntry, entryKey: string): CacheLookup => {
+    const age = now() - entry.storedAt;
+    if (age < entry.freshMs) {
+      finishFlight(fill.key, { entry, key: entryKey });
+      count(state, 'HIT');
+      return { outcome: 'HIT', entry, key: entryKey };
+    }
+    if (age < entry.freshMs + entry.staleWhileRevalidateMs) {
+      // This request holds the flight: it revalidates in the background while everyone gets STALE.
+      count(state, 'STALE');
+      return { outcome: 'STALE', entry, key: entryKey, revalidation: fill };
+    }
+    count(state, 'MISS');
+    return {
+      outcome: 'MISS',
+      key: fill.key,
+      fill,
+      staleIfError: age < entry.freshMs + entry.staleIfErrorMs ? entry : null,
+    };
+  };
+
+  const lookup = (
     policy: CompiledCachePolicy,
     request: CacheRequest,
     identity: CacheIdentity,
-  ): Promise<CacheLookup> => {
+  ): CacheLookup | Promise<CacheLookup> => {
+    const state = stateOf(policy);
     const bypass = requestBypassReason(policy, request);
     if (bypass) {
-      count(policy, 'BYPASS');
+      count(state, 'BYPASS');
       return { outcome: 'BYPASS', reason: bypass };
     }
     const known = generations.get(policy.tenantId);
     if (!known) {
       void prepareTenant(policy.tenantId).catch(() => {});
-      count(policy, 'BYPASS');
+      count(state, 'BYPASS');
       return { outcome: 'BYPASS', reason: 'warming' };
     }
     const variant = variantDigest(policy, request, identity);
     if (variant === null) {
-      count(policy, 'BYPASS');
+      count(state, 'BYPASS');
       return { outcome: 'BYPASS', reason: 'anonymous_on_per_caller_route' };
     }
-    const { key, pathIndexKey } = keysFor(policy, request.path, variant, known);
-
-    const fill: CacheFill = { key, policy, pathIndexKey };
-    let entry: CacheEntry | null = l1.get(key) ?? null;
-    const at = now();
-    if (entry === null || at - entry.storedAt >= entry.freshMs) {
-      const flight = flights.get(key);
-      if (flight) {
-        // Another request is already fetching this key from the origin (or revalidating it).
-        if (entry && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
-          count(policy, 'STALE');
-          return { outcome: 'STALE', entry, key, revalidation: null };
-        }
-        coalesced.inc();
-        const led = await waitFor(flight);
-        if (led) {
-          count(policy, 'HIT');
-          return { outcome: 'HIT', entry: led, key };
-        }
-        count(policy, 'MISS');
-        const stale = entry && at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
-        return { outcome: 'MISS', key, fill: null, staleIfError: stale };
-      }
-      // Claim the key before any await so concurrent misses coalesce behind this request.
-      startFlight(key);
-      if (entry === null) {
-        const shared = await readShared(key);
-        if (shared === 'unavailable') {
-          finishFlight(key, null);
-          count(policy, 'BYPASS');
-          return { outcome: 'BYPASS', reason: 'store_unavailable' };
-        }
-        if (shared) remember(key, pathIndexKey, shared);
-        entry = shared;
-      }
-    }
-    if (entry) {
-      const age = now() - entry.storedAt;
-      if (age < entry.freshMs) {
-        finishFlight(key, entry);
-        count(policy, 'HIT');
-        return { outcome: 'HIT', entry, key };
-      }
-      if (age < entry.freshMs + entry.staleWhileRevalidateMs) {
-        // This request holds the flight: it revalidates in the background while everyone gets STALE.
-        count(policy, 'STALE');
-        return { outcome: 'STALE', entry, key, revalidation: fill };
-      }
-      count(policy, 'MISS');
-      return {
-        outcome: 'MISS',
-        key,
-        fill,
-        staleIfError: age < entry.freshMs + entry.staleIfErrorMs ? entry : null,
-      };
-    }
-    count(policy, 'MISS');
-    return { outcome: 'MISS', key, fill, staleIfError: null };
+    const base = pathBase(policy, state, request.path, known);
+    return find(policy, state, request, `${base}:${variant}`, `${base}:idx`, true);
   };
 
-  const store = async (fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean> => {
-    const { policy } = fill;
-    const freshness = freshnessFor(policy, method, response);
-    if ('notStored' in freshness) {
-      finishFlight(fill.key, null);
-      return false;
+  const putShared = async (write: () => Promise<unknown>): Promise<unknown> => {
+    try {
+      return await circuit.run(write);
+    } catch (error) {
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
+      return undefined;
     }
+  };
+
+  /** Stores a response the rules allow (freshness decided) and wakes the followers. */
+  const commit = async (
+    fill: CacheFill,
+    status: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    freshMs: number,
+  ): Promise<boolean> => {
+    const { policy, urlKey, pathIndexKey } = fill;
+    const vary = responseVary(headers);
     const entry: CacheEntry = {
-      status: response.status,
-      headers: storedHeaders(response.headers, policy.cacheSetCookie),
-      body: response.body!,
+      kind: 'response',
+      status,
+      headers: storedHeaders(headers, policy.cacheSetCookie),
+      body,
       storedAt: now(),
-      freshMs: freshness.freshMs,
+      freshMs,
       staleWhileRevalidateMs: policy.staleWhileRevalidateMs,
       staleIfErrorMs: policy.staleIfErrorMs,
+      varyOn: vary === '*' ? [] : vary,
     };
-    remember(fill.key, fill.pathIndexKey, entry);
-    finishFlight(fill.key, entry);
-    if (!redis) return true;
-    const ttl = entry.freshMs + Math.max(entry.staleWhileRevalidateMs, entry.staleIfErrorMs);
-    try {
-      await breaker.execute(() =>
-        redis
-          .multi()
-          .set(fill.key, encodeEntry(entry), 'PX', ttl)
-          .sadd(fill.pathIndexKey, fill.key)
-          .pexpire(fill.pathIndexKey, ttl)
-          .exec(),
-      );
-    } catch (error) {
-      storeErrors.labels({ reason: error instanceof BrokenCircuitError ? 'circuit_open' : 'error' }).inc();
+    const ttlMs = retentionMs(entry);
+    if (entry.varyOn.length === 0) {
+      l1.set(urlKey, entry, pathIndexKey);
+      finishFlight(fill.key, { entry, key: urlKey });
+      await putShared(() => shared.putResponse({ key: urlKey, entry, ttlMs, pathIndexKey }));
+      return true;
+    }
+    const key = variantKey(urlKey, entry.varyOn, fill.headers);
+    // The followers asked for this variant at the same time: they get the response either way.
+    finishFlight(fill.key, { entry, key });
+    if (l1.otherVariants(urlKey, key) >= maxVariants) {
+      notStored.labels({ reason: 'too_many_variants' }).inc();
+      return false;
+    }
+    l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
+    l1.set(key, entry, pathIndexKey, urlKey);
+    const put = await putShared(() =>
+      shared.putVariant({ key, urlKey, entry, ttlMs, pathIndexKey, maxVariants }),
+    );
+    if (put === 'too_many_variants') {
+      // Other replicas filled the URL's variants first.
+      l1.delete(key);
+      notStored.labels({ reason: 'too_many_variants' }).inc();
+      return false;
     }
     return true;
   };
 
-  const bumpGeneration = async (tenantId: string, field: string): Promise<number> => {
-    if (!redis) {
-      const known = generations.get(tenantId) ?? { tenant: 0, routes: new Map<string, number>() };
-      generations.set(tenantId, known);
-      return field === TENANT_FIELD ? known.tenant + 1 : (known.routes.get(field) ?? 0) + 1;
+  const refuse = (fill: CacheFill, reason: string): void => {
+    notStored.labels({ reason }).inc();
+    finishFlight(fill.key, null);
+  };
+
+  const store = async (fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean> => {
+    const freshness = freshnessFor(fill.policy, method, response, fill);
+    if ('notStored' in freshness) {
+      refuse(fill, freshness.notStored);
+      return false;
     }
-    return redis.hincrby(generationKey(tenantId), field, 1);
+    return commit(fill, response.status, response.headers, response.body!, freshness.freshMs);
+  };
+
+  const beginFill = (
+    fill: CacheFill,
+    method: string,
+    status: number,
+    headers: IncomingHttpHeaders,
+  ): FillStart => {
+    const decision = storageDecision(fill.policy, method, status, headers, fill);
+    if ('notStored' in decision) {
+      refuse(fill, decision.notStored);
+      return { outcome: 'not_storable', reason: decision.notStored };
+    }
+    const declared = declaredLength(headers);
+    if (declared === undefined ? budget.exhausted : !budget.tryReserve(declared)) {
+      overBudget.inc();
+      finishFlight(fill.key, null);
+      return { outcome: 'over_budget' };
+    }
+    const maxBytes = fill.policy.maxBodyBytes;
+    let reserved = declared ?? 0;
+    let size = 0;
+    let chunks: Buffer[] | null = [];
+    let settled = false;
+    const stopCollecting = (reason: 'body_too_large' | 'fill_budget') => {
+      chunks = null;
+      budget.release(reserved);
+      reserved = 0;
+      if (reason === 'fill_budget') overBudget.inc();
+      else notStored.labels({ reason }).inc();
+      finishFlight(fill.key, null);
+    };
+    return {
+      outcome: 'collect',
+      body: {
+        push(chunk) {
+          if (chunks === null) return;
+          size += chunk.length;
+          if (size > maxBytes) return stopCollecting('body_too_large');
+          if (size > reserved) {
+            if (!budget.tryReserve(size - reserved)) return stopCollecting('fill_budget');
+            reserved = size;
+          }
+          chunks.push(chunk);
+        },
+        async end() {
+          if (settled) return false;
+          settled = true;
+          if (chunks === null) return false;
+          const body = Buffer.concat(chunks);
+          chunks = null;
+          budget.release(reserved);
+          reserved = 0;
+          return commit(fill, status, headers, body, decision.freshMs);
+        },
+        abort() {
+          if (settled) return;
+          settled = true;
+          if (chunks !== null) {
+            chunks = null;
+            budget.release(reserved);
+            reserved = 0;
+          }
+          finishFlight(fill.key, null);
+        },
+      },
+    };
+  };
+
+  const purge = async (target: PurgeTarget): Promise<void> => {
+    await prepareTenant(target.tenantId);
+    applyPurge(await shared.purge(target));
   };
 
   return {
     prepareTenant,
     lookup,
+    beginFill,
     store,
     abandon(fill) {
       finishFlight(fill.key, null);
     },
     writeEntry(res, entry, outcome, method) {
       res.statusCode = entry.status;
-      // Stored headers never override this request's own (X-Request-Id, RateLimit, …); the filter also
-      // covers entries stored by older versions that kept per-request headers.
-      for (const [name, value] of entry.headers)
-        if (!isPerRequestHeader(name.toLowerCase())) res.setHeader(name, value);
+      // Only replayable origin headers were stored (storedHeaders); the request's own X-Request-Id,
+      // RateLimit etc. already set on `res` stay. Entries of older key formats are unreachable.
+      const { headers } = entry;
+      for (let i = 0; i < headers.length; i++) {
+        const header = headers[i]!;
+        res.setHeader(header[0], header[1]);
+      }
       res.setHeader('Age', Math.max(0, Math.floor((now() - entry.storedAt) / 1000)));
       res.setHeader('X-Cache', outcome);
       res.setHeader('Content-Length', entry.body.length);
@@ -480,32 +732,16 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     async invalidatePath(policy, path) {
       const known = generations.get(policy.tenantId);
       if (!known) return;
-      const { pathIndexKey } = keysFor(policy, path, '', known);
-      if (redis) {
-        try {
-          const keys = await breaker.execute(() => redis.smembers(pathIndexKey));
-          await breaker.execute(() => redis.del(pathIndexKey, ...keys));
-        } catch (error) {
-          storeErrors
-            .labels({ reason: error instanceof BrokenCircuitError ? 'circuit_open' : 'error' })
-            .inc();
-        }
-      }
-      await publish({ kind: 'path', pathIndexKey }).catch(() => {});
+      const pathIndexKey = `${pathBase(policy, stateOf(policy), path, known)}:idx`;
+      // This replica's L1 at once; the store drops the shared copies and tells the other replicas.
+      applyPurge({ kind: 'path', pathIndexKey });
+      await putShared(() => shared.invalidatePath(pathIndexKey));
     },
-    async purgeRoute(tenantId, routeId) {
-      await prepareTenant(tenantId);
-      const generation = await bumpGeneration(tenantId, routeId);
-      await publish({ kind: 'route', tenantId, routeId, generation });
-    },
-    async purgeTenant(tenantId) {
-      await prepareTenant(tenantId);
-      const generation = await bumpGeneration(tenantId, TENANT_FIELD);
-      await publish({ kind: 'tenant', tenantId, generation });
-    },
+    purgeRoute: (tenantId, routeId) => purge({ kind: 'route', tenantId, routeId }),
+    purgeTenant: (tenantId) => purge({ kind: 'tenant', tenantId }),
     async close() {
       for (const key of [...flights.keys()]) finishFlight(key, null);
-      if (subscriber) subscriber.disconnect();
+      await shared.close();
     },
   };
 }

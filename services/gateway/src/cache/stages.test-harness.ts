@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
+import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import type { CompiledRateLimits } from '../ratelimit/compile-rate-limits.js';
 import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import { applyRateLimitHeaders, writeRateLimitRejection } from '../ratelimit/rejection.js';
@@ -91,7 +92,7 @@ export async function startStagesGateway(options: {
     }
     const lookup = await cache.lookup(
       policy,
-      { method, path, query, headers: req.headers },
+      { method, path, query, headers: endToEndRequestHeaders(req.headers) },
       { userId, apiKeyId },
     );
     switch (lookup.outcome) {

@@ -115,6 +115,9 @@ describe('snapshot pipeline: event store → projector → Kafka → two gateway
     ]);
     await store.appendToStream(streamName.tenant(otherTenant), [tenantCreated(otherTenant, 'Other')]);
     await eventually('projector folded', () => projector.checkpoint() >= keyWrite.position, SLOW);
+    // Snapshots are published after the commit: a replica started before Kafka has them would be
+    // ready (caught up to the high-water marks of that moment) without the tenant.
+    await projector.idle();
 
     startReplica();
     startReplica();

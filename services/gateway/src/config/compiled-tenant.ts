@@ -45,8 +45,14 @@ export interface CompiledTenant {
   readonly version: bigint;
   readonly snapshot: TenantSnapshot;
   readonly subdomain: string;
+  /** Global position from which the tenant holds its subdomain (the earlier claim wins a clash). */
+  readonly subdomainPosition: bigint;
   readonly clerkOrgId: string | null;
-  /** Every lower-case host name that resolves to this tenant. */
+  /** Clerk user ids of the tenant's users (its user list). */
+  readonly userIds: ReadonlySet<string>;
+  /** Verified custom domains that may serve (canonical, not under a base domain), with their claim position. */
+  readonly customDomains: ReadonlyMap<string, bigint>;
+  /** Every lower-case host name this tenant claims: `<subdomain>.<base>` for each base, then custom domains. */
   readonly hostNames: readonly string[];
   readonly routes: readonly CompiledRoute[];
   readonly router: RouteMatcher<CompiledRoute>;
@@ -66,6 +72,13 @@ export interface CompiledTenantAuth {
     readonly audience: string;
     readonly keys: JWTVerifyGetKey;
   } | null;
-  /** Service-to-service tokens signed with a private key whose public JWK is in settings.service_jwks. */
-  readonly serviceKeys: JWTVerifyGetKey | null;
+  /** Service accounts by the `kid` of each of their keys (a key belongs to exactly one service). */
+  readonly serviceAccounts: ReadonlyMap<string, CompiledServiceAccount>;
+}
+
+/** A calling service as its tokens are checked: signed by this key, for this `sub`, within these scopes. */
+export interface CompiledServiceAccount {
+  readonly id: string;
+  readonly key: JWTVerifyGetKey;
+  readonly scopes: ReadonlySet<string>;
 }

@@ -1,5 +1,6 @@
 import type { OriginConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import { compileLocalJwks, RemoteJwksRegistry } from '../auth/jwks.js';
+import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import { compileServiceAccounts, RemoteJwksRegistry } from '../auth/jwks.js';
 import type { UpstreamSet } from '../upstream/types.js';
 import type {
   CompiledApiKey,
@@ -28,6 +29,20 @@ export interface ConfigStoreWarning {
   message: string;
 }
 
+/** A host a snapshot names that this replica does not route to its tenant. */
+export interface HostRefusal {
+  tenantId: string;
+  host: string;
+  /**
+   * claimed_by_other_tenant: another tenant holds the host with an earlier claim;
+   * under_base_domain: a custom domain equal to or under a platform base domain (subdomain hosts);
+   * invalid: not a canonical host name.
+   */
+  reason: 'claimed_by_other_tenant' | 'under_base_domain' | 'invalid';
+  /** The tenant the host resolves to instead, when there is one. */
+  ownerTenantId?: string | undefined;
+}
+
 export interface GatewayConfigStoreOptions {
   /** Lower-case base domains: tenant `acme` answers on `acme.<base>` for each. */
   baseDomains: readonly string[];
@@ -36,20 +51,93 @@ export interface GatewayConfigStoreOptions {
   remoteJwks?: RemoteJwksRegistry;
   /** Problems in a snapshot that do not stop it from applying (bad route pattern, host clash). */
   onWarning?: (warning: ConfigStoreWarning) => void;
+  /** A host not routed to the tenant whose snapshot names it (also reported through onWarning). */
+  onHostRefused?: (refusal: HostRefusal) => void;
   /** Errors closing a replaced UpstreamSet. */
   onCloseError?: (error: unknown) => void;
+}
+
+/** One tenant's claim on a host, from the position of the event that gave it the host. */
+interface HostClaim {
+  readonly tenant: CompiledTenant;
+  readonly position: bigint;
+}
+
+/** The earliest claim wins (ties: the smaller tenant id), whatever order snapshots were applied in. */
+function earliest(claims: readonly HostClaim[]): HostClaim | undefined {
+  let winner: HostClaim | undefined;
+  for (const claim of claims) {
+    if (
+      winner === undefined ||
+      claim.position < winner.position ||
+      (claim.position === winner.position && claim.tenant.id < winner.tenant.id)
+    ) {
+      winner = claim;
+    }
+  }
+  return winner;
+}
+
+/**
+ * Who holds each host of one kind (subdomain labels, or custom domains). Every claimant is kept, so
+ * when the holder leaves (a domain moved to another tenant, a tenant deleted) the next claim takes
+ * over without waiting for its tenant's next snapshot.
+ */
+class HostIndex {
+  readonly #claims = new Map<string, HostClaim[]>();
+  readonly #owners = new Map<string, CompiledTenant>();
+
+  owner(host: string): CompiledTenant | undefined {
+    return this.#owners.get(host);
+  }
+
+  claimsOf(host: string): readonly HostClaim[] {
+    return this.#claims.get(host) ?? [];
+  }
+
+  /** Replaces `tenantId`'s claims; returns the hosts whose claimants changed. */
+  replace(tenantId: string, before: Iterable<string>, after: ReadonlyMap<string, HostClaim>): Set<string> {
+    const touched = new Set<string>();
+    for (const host of before) {
+      const remaining = (this.#claims.get(host) ?? []).filter((claim) => claim.tenant.id !== tenantId);
+      if (remaining.length === 0) this.#claims.delete(host);
+      else this.#claims.set(host, remaining);
+      touched.add(host);
+    }
+    for (const [host, claim] of after) {
+      const others = (this.#claims.get(host) ?? []).filter((c) => c.tenant.id !== tenantId);
+      this.#claims.set(host, [...others, claim]);
+      touched.add(host);
+    }
+    for (const host of touched) {
+      const winner = earliest(this.#claims.get(host) ?? []);
+      if (winner) this.#owners.set(host, winner.tenant);
+      else this.#owners.delete(host);
+    }
+    return touched;
+  }
+
+  clear(): void {
+    this.#claims.clear();
+    this.#owners.clear();
+  }
 }
 
 /**
  * The gateway's compiled configuration: implements the TenantConfigSink the config plane feeds, and
  * answers host → tenant for the request path. apply() compiles a new CompiledTenant and swaps it in
  * one assignment; stale and duplicate versions change nothing.
+ *
+ * Hosts: `<label>.<base domain>` is only ever a subdomain host (never a custom domain); any other host
+ * is a custom domain. A custom domain equal to or under a base domain is ignored; two tenants claiming
+ * one host are decided by the earlier claim (event position), never by the order snapshots arrive.
  */
 export class GatewayConfigStore implements TenantConfigSink {
   readonly #options: GatewayConfigStoreOptions;
   readonly #remoteJwks: RemoteJwksRegistry;
   readonly #tenants = new Map<string, CompiledTenant>();
-  readonly #hosts = new Map<string, CompiledTenant>();
+  readonly #subdomains = new HostIndex();
+  readonly #customDomains = new HostIndex();
   /** Version of every tenant ever applied, including removed ones, so redelivered old snapshots stay dead. */
   readonly #versions = new Map<string, bigint>();
   readonly #appliedVersions = new Map<string, bigint>();
@@ -72,8 +160,7 @@ export class GatewayConfigStore implements TenantConfigSink {
     this.#tenants.set(tenantId, compiled);
     this.#versions.set(tenantId, version);
     this.#appliedVersions.set(tenantId, version);
-    if (previous) this.#unindexHosts(previous);
-    this.#indexHosts(compiled);
+    this.#indexHosts(tenantId, previous, compiled);
     if (previous) this.#retire(previous, compiled);
     return true;
   }
@@ -83,7 +170,7 @@ export class GatewayConfigStore implements TenantConfigSink {
     if (!previous) return false;
     this.#tenants.delete(tenantId);
     this.#appliedVersions.delete(tenantId);
-    this.#unindexHosts(previous);
+    this.#indexHosts(tenantId, previous, undefined);
     this.#retire(previous, undefined);
     return true;
   }
@@ -100,14 +187,28 @@ export class GatewayConfigStore implements TenantConfigSink {
     return this.#tenants.size;
   }
 
-  /** Host header (any case, optional port, optional trailing dot) → tenant. */
+  /**
+   * Host header (any case, optional port, optional trailing dot) → tenant. A host under a base domain
+   * is looked up only as `<subdomain>.<base>`: no custom domain can shadow a subdomain host.
+   */
   resolveHost(hostHeader: string | undefined): CompiledTenant | undefined {
     if (hostHeader === undefined || hostHeader === '' || hostHeader.charCodeAt(0) === 91) return undefined; // "[" IPv6 literal
     let end = hostHeader.indexOf(':');
     if (end < 0) end = hostHeader.length;
     if (hostHeader.charCodeAt(end - 1) === 46) end--; // trailing "."
-    const host = end === hostHeader.length ? hostHeader : hostHeader.slice(0, end);
-    return this.#hosts.get(host) ?? this.#hosts.get(host.toLowerCase());
+    const host = (end === hostHeader.length ? hostHeader : hostHeader.slice(0, end)).toLowerCase();
+    let underBase = false;
+    for (const base of this.#options.baseDomains) {
+      if (host.length <= base.length) {
+        if (host === base) underBase = true;
+        continue;
+      }
+      if (!host.endsWith(base) || host.charCodeAt(host.length - base.length - 1) !== 46) continue;
+      underBase = true;
+      const label = host.slice(0, host.length - base.length - 1);
+      if (label.indexOf('.') < 0) return this.#subdomains.owner(label);
+    }
+    return underBase ? undefined : this.#customDomains.owner(host);
   }
 
   /** Closes every UpstreamSet (shutdown). */
@@ -117,7 +218,8 @@ export class GatewayConfigStore implements TenantConfigSink {
       for (const origin of tenant.origins.values()) closing.push(origin.upstreams.close());
     }
     this.#tenants.clear();
-    this.#hosts.clear();
+    this.#subdomains.clear();
+    this.#customDomains.clear();
     this.#appliedVersions.clear();
     await Promise.allSettled(closing);
   }
@@ -178,19 +280,25 @@ export class GatewayConfigStore implements TenantConfigSink {
             keys: this.#remoteJwks.get(settings.oidc.jwks_url),
           }
         : null,
-      serviceKeys: compileServiceKeys(settings.service_jwks, (message) => this.#warn(tenantId, message)),
+      serviceAccounts: compileServiceAccounts(settings.service_accounts, (message) =>
+        this.#warn(tenantId, message),
+      ),
     };
 
     const subdomain = snapshot.tenant.subdomain.toLowerCase();
+    const customDomains = this.#servableCustomDomains(snapshot);
     const hostNames = new Set(this.#options.baseDomains.map((base) => `${subdomain}.${base}`));
-    for (const domain of settings.custom_domains) hostNames.add(domain.toLowerCase().replace(/\.$/, ''));
+    for (const domain of customDomains.keys()) hostNames.add(domain);
 
     return {
       id: tenantId,
       version,
       snapshot,
       subdomain,
+      subdomainPosition: BigInt(snapshot.tenant.subdomain_position ?? snapshot.version),
       clerkOrgId: snapshot.tenant.clerk_org_id,
+      userIds: new Set(snapshot.users.map((user) => user.clerk_user_id)),
+      customDomains,
       hostNames: [...hostNames],
       routes,
       router: new RouteMatcher(routes),
@@ -201,21 +309,74 @@ export class GatewayConfigStore implements TenantConfigSink {
     };
   }
 
-  #indexHosts(tenant: CompiledTenant): void {
-    for (const host of tenant.hostNames) {
-      const owner = this.#hosts.get(host);
-      if (owner && owner.id !== tenant.id) {
-        this.#warn(tenant.id, `host ${host} already belongs to tenant ${owner.id}; not taken over`);
+  /** The snapshot's verified domains this replica may route: canonical and not under a base domain. */
+  #servableCustomDomains(snapshot: TenantSnapshot): Map<string, bigint> {
+    const servable = new Map<string, bigint>();
+    for (const { domain, verified_position } of snapshot.custom_domains) {
+      const canonical = canonicalCustomDomain(domain);
+      if (!canonical.ok || canonical.hostname !== domain) {
+        this.#refuse({ tenantId: snapshot.tenant_id, host: domain, reason: 'invalid' });
         continue;
       }
-      this.#hosts.set(host, tenant);
+      if (isUnderBaseDomain(domain, this.#options.baseDomains)) {
+        this.#refuse({ tenantId: snapshot.tenant_id, host: domain, reason: 'under_base_domain' });
+        continue;
+      }
+      servable.set(domain, BigInt(verified_position));
+    }
+    return servable;
+  }
+
+  /** Moves the tenant's claims from `previous` to `next` and reports every claim that lost its host. */
+  #indexHosts(
+    tenantId: string,
+    previous: CompiledTenant | undefined,
+    next: CompiledTenant | undefined,
+  ): void {
+    const subdomainClaims = new Map<string, HostClaim>();
+    if (next) subdomainClaims.set(next.subdomain, { tenant: next, position: next.subdomainPosition });
+    const domainClaims = new Map<string, HostClaim>();
+    for (const [domain, position] of next?.customDomains ?? []) {
+      domainClaims.set(domain, { tenant: next!, position });
+    }
+    const touchedSubdomains = this.#subdomains.replace(
+      tenantId,
+      previous ? [previous.subdomain] : [],
+      subdomainClaims,
+    );
+    const touchedDomains = this.#customDomains.replace(
+      tenantId,
+      previous?.customDomains.keys() ?? [],
+      domainClaims,
+    );
+    const base = this.#options.baseDomains[0] ?? '';
+    for (const label of touchedSubdomains) this.#reportLosers(this.#subdomains, label, `${label}.${base}`);
+    for (const domain of touchedDomains) this.#reportLosers(this.#customDomains, domain, domain);
+  }
+
+  #reportLosers(index: HostIndex, key: string, host: string): void {
+    const owner = index.owner(key);
+    if (!owner) return;
+    for (const claim of index.claimsOf(key)) {
+      if (claim.tenant.id === owner.id) continue;
+      this.#refuse({
+        tenantId: claim.tenant.id,
+        host,
+        reason: 'claimed_by_other_tenant',
+        ownerTenantId: owner.id,
+      });
     }
   }
 
-  #unindexHosts(tenant: CompiledTenant): void {
-    for (const host of tenant.hostNames) {
-      if (this.#hosts.get(host)?.id === tenant.id) this.#hosts.delete(host);
-    }
+  #refuse(refusal: HostRefusal): void {
+    const why =
+      refusal.reason === 'claimed_by_other_tenant'
+        ? `held by tenant ${refusal.ownerTenantId} with an earlier claim`
+        : refusal.reason === 'under_base_domain'
+          ? 'a custom domain may not be (under) a platform base domain'
+          : 'not a canonical host name';
+    this.#warn(refusal.tenantId, `host ${refusal.host} not routed to this tenant: ${why}`);
+    this.#options.onHostRefused?.(refusal);
   }
 
   /** Closes the UpstreamSets the replacement no longer uses and lets hooks drop their state. */
@@ -237,16 +398,4 @@ function compileStripPrefix(prefix: string | null): string | null {
   const normalized = normalizePath(prefix.startsWith('/') ? prefix : `/${prefix}`, 'keep');
   if (!normalized.ok) return null;
   return normalized.path.endsWith('/') ? normalized.path.slice(0, -1) : normalized.path;
-}
-
-function compileServiceKeys(
-  jwks: ReadonlyArray<Record<string, unknown>>,
-  warn: (message: string) => void,
-): CompiledTenantAuth['serviceKeys'] {
-  try {
-    return compileLocalJwks(jwks);
-  } catch (error) {
-    warn(`settings.service_jwks ignored: ${(error as Error).message}`);
-    return null;
-  }
 }

@@ -3,7 +3,7 @@ import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot } from '../testing/snapshots.js';
 import type { UpstreamSet } from '../upstream/types.js';
-import { GatewayConfigStore } from './gateway-config-store.js';
+import { GatewayConfigStore, type HostRefusal } from './gateway-config-store.js';
 
 function recordingUpstreams() {
   const created: Array<{ origin: OriginConfig; closed: boolean }> = [];
@@ -111,26 +111,120 @@ describe('GatewayConfigStore', () => {
     expect(store.apply(base(4))).toBe(true);
   });
 
-  it('does not let a custom domain take over another tenant’s host', () => {
-    const { factory } = recordingUpstreams();
-    const warnings: string[] = [];
-    const store = new GatewayConfigStore({
-      baseDomains: ['localhost'],
-      createUpstreamSet: factory,
-      onWarning: (w) => warnings.push(w.message),
+  describe('host ownership (regression: a custom domain could capture another tenant’s host)', () => {
+    const tenant = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
+    function hostStore() {
+      const { factory } = recordingUpstreams();
+      const warnings: string[] = [];
+      const refusals: HostRefusal[] = [];
+      const store = new GatewayConfigStore({
+        baseDomains: ['vantageedge.dev', 'localhost'],
+        createUpstreamSet: factory,
+        onWarning: (w) => warnings.push(w.message),
+        onHostRefused: (r) => refusals.push(r),
+      });
+      return { store, warnings, refusals };
+    }
+    const snapshot = (
+      id: number,
+      version: number,
+      subdomain: string,
+      extra: Partial<Parameters<typeof buildSnapshot>[0]> = {},
+    ) => buildSnapshot({ tenantId: tenant(id), version, subdomain, origins: [], routes: [], ...extra });
+
+    it('ignores legacy settings.custom_domains whatever the apply order: they were never verified', () => {
+      const { store } = hostStore();
+      store.apply(
+        snapshot(9, 1, 'evil', {
+          settings: { custom_domains: ['acme.localhost', 'later.localhost', 'x.example'] },
+        }),
+      );
+      store.apply(snapshot(1, 2, 'acme'));
+      store.apply(snapshot(2, 3, 'later'));
+      expect(store.resolveHost('acme.localhost')?.subdomain).toBe('acme');
+      expect(store.resolveHost('later.localhost')?.subdomain).toBe('later');
+      expect(store.resolveHost('x.example')).toBeUndefined();
     });
-    store.apply(base(1));
-    store.apply(
-      buildSnapshot({
-        subdomain: 'evil',
-        origins: [],
-        routes: [],
-        settings: { custom_domains: ['ACME.localhost', 'api.evil.example'] },
-      }),
-    );
-    expect(store.resolveHost('acme.localhost')?.subdomain).toBe('acme');
-    expect(store.resolveHost('api.evil.example')?.subdomain).toBe('evil');
-    expect(warnings.join()).toContain('acme.localhost');
+
+    it('never lets a verified custom domain under a base domain shadow a subdomain host', () => {
+      const { store, refusals } = hostStore();
+      store.apply(
+        snapshot(9, 1, 'evil', {
+          customDomains: ['acme.localhost', 'later.vantageedge.dev', 'vantageedge.dev', 'api.evil.example'],
+        }),
+      );
+      store.apply(snapshot(1, 2, 'acme'));
+      expect(store.resolveHost('acme.localhost')?.subdomain).toBe('acme');
+      // A subdomain nobody holds yet is not the custom-domain tenant's either.
+      expect(store.resolveHost('later.vantageedge.dev')).toBeUndefined();
+      expect(store.resolveHost('vantageedge.dev')).toBeUndefined();
+      expect(store.resolveHost('api.evil.example')?.subdomain).toBe('evil');
+      expect(refusals.filter((r) => r.reason === 'under_base_domain').map((r) => r.host)).toEqual([
+        'acme.localhost',
+        'later.vantageedge.dev',
+        'vantageedge.dev',
+      ]);
+      expect(store.get(tenant(9))?.hostNames).not.toContain('acme.localhost');
+    });
+
+    it('refuses non-canonical custom domains in a snapshot', () => {
+      const { store, refusals } = hostStore();
+      store.apply(
+        snapshot(1, 1, 'acme', { customDomains: ['API.Example.com', '*.example.com', 'ok.example.com'] }),
+      );
+      expect(store.resolveHost('api.example.com')).toBeUndefined();
+      expect(store.resolveHost('ok.example.com')?.subdomain).toBe('acme');
+      expect(refusals.map((r) => [r.host, r.reason])).toEqual([
+        ['API.Example.com', 'invalid'],
+        ['*.example.com', 'invalid'],
+      ]);
+    });
+
+    it('gives a custom domain claimed by two tenants to the earlier verification, in either apply order', () => {
+      for (const order of [
+        [1, 2],
+        [2, 1],
+      ]) {
+        const { store, refusals } = hostStore();
+        const claims = {
+          1: snapshot(1, 10, 'acme', {
+            customDomains: [{ domain: 'shop.example.com', verified_position: 5 }],
+          }),
+          2: snapshot(2, 20, 'globex', {
+            customDomains: [{ domain: 'shop.example.com', verified_position: 15 }],
+          }),
+        };
+        for (const id of order) store.apply(claims[id as 1 | 2]);
+        expect(store.resolveHost('shop.example.com')?.id, `order ${order}`).toBe(tenant(1));
+        expect(refusals.at(-1)).toMatchObject({
+          tenantId: tenant(2),
+          host: 'shop.example.com',
+          reason: 'claimed_by_other_tenant',
+          ownerTenantId: tenant(1),
+        });
+        // The holder lets go (its next snapshot no longer lists it): the other claim takes over.
+        store.apply(snapshot(1, 30, 'acme'));
+        expect(store.resolveHost('shop.example.com')?.id).toBe(tenant(2));
+      }
+    });
+
+    it('gives a subdomain claimed by two tenants to the earlier claim; removal hands it over', () => {
+      for (const order of [
+        [1, 2],
+        [2, 1],
+      ]) {
+        const { store, warnings } = hostStore();
+        const moved = {
+          1: buildSnapshot({ tenantId: tenant(1), version: 10, subdomain: 'acme', origins: [], routes: [] }),
+          2: buildSnapshot({ tenantId: tenant(2), version: 40, subdomain: 'acme', origins: [], routes: [] }),
+        };
+        for (const id of order) store.apply(moved[id as 1 | 2]);
+        expect(store.resolveHost('acme.localhost')?.id, `order ${order}`).toBe(tenant(1));
+        expect(warnings.join('\n')).toContain('acme.vantageedge.dev not routed to this tenant');
+        store.remove(tenant(1));
+        expect(store.resolveHost('acme.localhost')?.id).toBe(tenant(2));
+      }
+    });
   });
 
   it('compiles routes, skipping a bad pattern, and indexes keys by hash', () => {

@@ -58,7 +58,7 @@ function acmeSnapshot(options: { certificate?: TestCertificate | null; domains?:
     tenantId: acmeId,
     version: acmeVersion++,
     subdomain: 'acme',
-    settings: { custom_domains: options.domains ?? [ACME_DOMAIN] },
+    customDomains: options.domains ?? [ACME_DOMAIN],
     origins: [{ id: originId, targets: [origin.url] }],
     routes: [
       { origin_id: originId, path_pattern: '/public/*' },
@@ -113,7 +113,7 @@ beforeAll(async () => {
     buildSnapshot({
       tenantId: globexId,
       subdomain: 'globex',
-      settings: { custom_domains: [GLOBEX_DOMAIN] },
+      customDomains: [GLOBEX_DOMAIN],
       origins: [{ id: randomUUID(), targets: [origin.url] }],
       routes: [],
       certificates: [snapshotCertificateOf(ring, globexId, stolen, [ACME_DOMAIN])],

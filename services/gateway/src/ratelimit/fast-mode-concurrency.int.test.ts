@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileRateLimits } from './compile-rate-limits.js';
 import { createRateLimiter, type RateLimitDecision, type RateLimiter } from './rate-limiter.js';
+import { RedisLimitStore } from './redis-limit-store.js';
 import { routeWith, tenantWith } from './test-fixtures.js';
 
 /**
@@ -28,7 +29,7 @@ function limiter(url: string, commandTimeoutMs: number): RateLimiter {
   const redis = createRedisClient({ url, commandTimeoutMs, name: `fast-${clients.length}` });
   clients.push(redis);
   return createRateLimiter({
-    redis,
+    store: new RedisLimitStore(redis),
     registry: createMetricsRegistry(`fast-${clients.length}`, { defaultMetrics: false }),
     logger,
     keyPrefix: prefix,

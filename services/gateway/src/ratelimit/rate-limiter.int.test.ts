@@ -9,7 +9,9 @@ import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastruc
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileRateLimits } from './compile-rate-limits.js';
+import { MemoryLimitStore } from './memory-limit-store.js';
 import { createRateLimiter, type RateLimiter, type RateLimitIdentity } from './rate-limiter.js';
+import { RedisLimitStore } from './redis-limit-store.js';
 import { routeWith, tenantWith } from './test-fixtures.js';
 
 /**
@@ -33,7 +35,7 @@ function replicas(
     const redis = createRedisClient({ url, commandTimeoutMs, name: `replica-${i}` });
     clients.push(redis);
     return createRateLimiter({
-      redis,
+      store: new RedisLimitStore(redis),
       registry: createMetricsRegistry(`replica-${i}`, { defaultMetrics: false }),
       logger,
       keyPrefix: prefix,
@@ -303,6 +305,7 @@ describe('Redis outage (private redis-server, killed and restarted)', () => {
     // Baseline: the same loop against a memory-only limiter, to separate the machine's own jitter
     // (GC, other processes on 2 shared cores) from latency the outage adds.
     const memoryOnly = createRateLimiter({
+      store: new MemoryLimitStore(),
       registry: createMetricsRegistry('baseline', { defaultMetrics: false }),
       logger,
     });

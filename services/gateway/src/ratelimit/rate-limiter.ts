@@ -1,12 +1,10 @@
 import type { Logger } from '@vantageedge/shared/observability/logger';
-import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
-import type { Cluster, Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
 import type { CompiledRateLimits, LimitDescriptor } from './compile-rate-limits.js';
 import { FAST_MODE_LEASE_MS } from './compile-rate-limits.js';
-import type { LimitOutcome, LimitRequest } from './limit-store.js';
+import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
-import { RedisLimitStore } from './redis-limit-store.js';
 
 /** Who is asking; tenantId/routeId must be those the limits were compiled for. */
 export interface RateLimitIdentity {
@@ -34,13 +32,16 @@ export type RateLimitDecision =
   | { readonly outcome: 'store_unavailable'; readonly headers: RateLimitHeaders };
 
 export interface RateLimiterOptions {
-  /** Shared limits across replicas; without it every limit lives in this process (single-process mode). */
-  redis?: Redis | Cluster | undefined;
+  /**
+   * Where the limits live: a RedisLimitStore shares them across replicas; a MemoryLimitStore keeps
+   * them in this process (single-process mode).
+   */
+  store: LimitStore;
   registry: Registry;
   logger: Logger;
-  /** Prepended to every Redis key (tests isolate themselves with it). */
+  /** Prepended to every limit key (tests isolate themselves with it). */
   keyPrefix?: string | undefined;
-  /** Consecutive Redis failures that open the circuit (then Redis is not tried for `halfOpenAfterMs`). */
+  /** Consecutive store failures that open the circuit (then the store is not tried for `halfOpenAfterMs`). */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
   /**
@@ -53,7 +54,7 @@ export interface RateLimiterOptions {
 
 export interface RateLimiter {
   check(limits: CompiledRateLimits, identity: RateLimitIdentity): Promise<RateLimitDecision>;
-  /** True while Redis is considered down (circuit open). */
+  /** True while the store is considered down (circuit open). */
   readonly storeDegraded: boolean;
 }
 
@@ -110,7 +111,8 @@ function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimit
 }
 
 /**
- * Checks all limits of a request with at most one Redis round trip.
+ * Checks all limits of a request with at most one store call (one Redis round trip with a
+ * RedisLimitStore; with a MemoryLimitStore, single-process mode, the same path runs in memory).
  *
  * Accuracy modes (policy.accuracy):
  * - exact: every request runs the Lua script (atomic across replicas).
@@ -123,8 +125,9 @@ function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimit
  *   At most one refill per key is in flight per replica (concurrent requests wait for it), and a lease's
  *   FAST_MODE_LEASE_MS count from Redis's answer, so a replica takes at most one lease per lease period.
  *
- * Redis failure: a short command timeout (client setting) plus a circuit (consecutive failures open it,
- * half-open after `halfOpenAfterMs`), so an outage costs at most one timeout per circuit period. Then,
+ * Store failure: a short command timeout (Redis client setting) plus a circuit (store-circuit.ts:
+ * consecutive failures open it, half-open after `halfOpenAfterMs`), so an outage costs at most one
+ * timeout per circuit period. Then,
  * per policy.on_store_failure: `closed` → 503 decision; `open` → the same limits in a local memory store
  * (limit / fallbackShare per replica). Recovery is automatic when a half-open trial succeeds.
  */
@@ -132,14 +135,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const prefix = options.keyPrefix ?? '';
   const share = options.fallbackShare ?? 1;
   const local = new MemoryLimitStore({ maxKeys: options.maxLocalKeys ?? 100_000 });
-  const remote = options.redis ? new RedisLimitStore(options.redis) : null;
+  const { store, logger } = options;
   const leases = new Map<string, Lease>();
-  const { logger } = options;
-
-  const breaker = circuitBreaker(handleAll, {
-    halfOpenAfter: options.halfOpenAfterMs ?? 1_000,
-    breaker: new ConsecutiveBreaker(options.circuitFailures ?? 3),
-  });
 
   const decisions = new Counter({
     name: 'vantageedge_gateway_ratelimit_decisions_total',
@@ -164,18 +161,17 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     help: '1 while the circuit around the rate-limit Redis is open',
     registers: [options.registry],
   });
-  const halfOpenAfterMs = options.halfOpenAfterMs ?? 1_000;
-  let openedAt = 0;
-  // cockatiel only moves Open → HalfOpen inside execute(); skip it ourselves until a trial is due.
-  const circuitSkips = () => breaker.state === CircuitState.Open && Date.now() - openedAt < halfOpenAfterMs;
-  breaker.onBreak(() => {
-    openedAt = Date.now();
-    circuitOpen.set(1);
-    logger.warn('rate-limit store circuit opened; deciding locally per on_store_failure');
-  });
-  breaker.onReset(() => {
-    circuitOpen.set(0);
-    logger.info('rate-limit store circuit closed; limits shared again');
+  const circuit = createStoreCircuit({
+    failures: options.circuitFailures,
+    halfOpenAfterMs: options.halfOpenAfterMs,
+    onOpen() {
+      circuitOpen.set(1);
+      logger.warn('rate-limit store circuit opened; deciding locally per on_store_failure');
+    },
+    onClose() {
+      circuitOpen.set(0);
+      logger.info('rate-limit store circuit closed; limits shared again');
+    },
   });
 
   const countersByDescriptor = new WeakMap<LimitDescriptor, DescriptorCounters>();
@@ -275,7 +271,6 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const checkShared = async (
     limits: CompiledRateLimits,
     identity: RateLimitIdentity,
-    store: RedisLimitStore,
   ): Promise<RateLimitDecision> => {
     const { descriptors } = limits;
     // Fast mode: while another request refills a lease this request cannot spend from (empty or
@@ -359,12 +354,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         return fallback(limits, identity);
       };
       // Open circuit: decide locally without even a rejected promise.
-      if (circuitSkips()) return unavailable('circuit_open');
+      if (circuit.skipping) return unavailable('circuit_open');
       let reply: LimitOutcome[];
       try {
-        reply = await breaker.execute(() => store.consume(remoteRequests));
+        reply = await circuit.run(() => store.consume(remoteRequests));
       } catch (error) {
-        return unavailable(error instanceof BrokenCircuitError ? 'circuit_open' : 'error');
+        return unavailable(storeFailureReason(error));
       }
       // Lease times count from Redis's answer, not from before the call: a refill slower than
       // FAST_MODE_LEASE_MS would otherwise arrive expired, its units wasted and leased again.
@@ -411,13 +406,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
 
   return {
     get storeDegraded() {
-      return breaker.state === CircuitState.Open || breaker.state === CircuitState.HalfOpen;
+      return circuit.degraded;
     },
     check(limits, identity) {
       if (limits.descriptors.length === 0) return Promise.resolve(NO_LIMITS);
-      if (!remote)
-        return Promise.resolve(decide(limits, local.consumeNow(requestsFor(limits, identity, 1)), false));
-      return checkShared(limits, identity, remote);
+      return checkShared(limits, identity);
     },
   };
 }

@@ -2,6 +2,7 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { describe, expect, it } from 'vitest';
 import { compileRateLimits } from './compile-rate-limits.js';
+import { MemoryLimitStore } from './memory-limit-store.js';
 import { createRateLimiter } from './rate-limiter.js';
 import { routeWith, tenantWith } from './test-fixtures.js';
 
@@ -45,6 +46,7 @@ describe('compileRateLimits', () => {
 describe('rate limiter in single-process mode (memory store)', () => {
   it('admits up to the limit with remaining-quota headers, then refuses with Retry-After', async () => {
     const limiter = createRateLimiter({
+      store: new MemoryLimitStore(),
       registry: createMetricsRegistry('t', { defaultMetrics: false }),
       logger,
     });
@@ -77,7 +79,7 @@ describe('rate limiter in single-process mode (memory store)', () => {
 
   it('counts decisions by tenant, route, scope and outcome', async () => {
     const registry = createMetricsRegistry('t', { defaultMetrics: false });
-    const limiter = createRateLimiter({ registry, logger });
+    const limiter = createRateLimiter({ store: new MemoryLimitStore(), registry, logger });
     const tenant = tenantWith(null);
     const route = routeWith({ requests_per_second: 0.001, burst: 1, scope: 'ip' });
     const limits = compileRateLimits(tenant, route);

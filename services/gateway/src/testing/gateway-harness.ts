@@ -8,6 +8,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
@@ -141,7 +142,7 @@ export async function startTestGateway(
   const tenantCertificates = new TenantCertificates({ keyRing: keyRingFromSettings(config) });
   const remoteJwks = remoteJwksFromConfig(config, registry);
   const store = new GatewayConfigStore({
-    baseDomains: config.GATEWAY_BASE_DOMAINS,
+    baseDomains: platformBaseDomains(config),
     hooks: [tenantCertificates],
     remoteJwks,
     createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),

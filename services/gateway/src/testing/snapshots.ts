@@ -35,6 +35,10 @@ export interface TestSnapshotInput {
   version?: number | bigint;
   subdomain: string;
   clerkOrgId?: string | null;
+  /** Clerk user ids of the tenant's users. */
+  clerkUserIds?: string[];
+  /** Verified custom domains with the position that verified them (default: the snapshot version). */
+  customDomains?: Array<string | { domain: string; verified_position: number | bigint }>;
   origins: Array<TestOrigin & { id: string }>;
   routes: TestRoute[];
   apiKeys?: Array<{ id?: string; key_hash: string; scopes?: string[]; expires_at?: string | null }>;
@@ -57,6 +61,15 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
       clerk_org_id: input.clerkOrgId ?? null,
       settings: input.settings ?? {},
     },
+    users: (input.clerkUserIds ?? []).map((clerkUserId) => ({
+      id: randomUUID(),
+      clerk_user_id: clerkUserId,
+    })),
+    custom_domains: (input.customDomains ?? []).map((entry) =>
+      typeof entry === 'string'
+        ? { domain: entry, verified_position: String(input.version ?? 1) }
+        : { domain: entry.domain, verified_position: String(entry.verified_position) },
+    ),
     origins: input.origins.map(
       (origin): Record<string, unknown> => ({
         id: origin.id,

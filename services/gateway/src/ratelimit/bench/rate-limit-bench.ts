@@ -15,7 +15,9 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { Redis } from 'ioredis';
 import { compileRateLimits } from '../compile-rate-limits.js';
+import { MemoryLimitStore } from '../memory-limit-store.js';
 import { createRateLimiter, type RateLimiter } from '../rate-limiter.js';
+import { RedisLimitStore } from '../redis-limit-store.js';
 import { routeWith, tenantWith } from '../test-fixtures.js';
 
 const redisUrl = process.env['REDIS_URL'] ?? LOCAL_DEFAULTS.REDIS_URL;
@@ -35,7 +37,7 @@ async function replicas(count: number, shared: boolean): Promise<RateLimiter[]> 
     }
     limiters.push(
       createRateLimiter({
-        redis,
+        store: redis ? new RedisLimitStore(redis) : new MemoryLimitStore(),
         registry: createMetricsRegistry(`b${i}`, { defaultMetrics: false }),
         logger,
         keyPrefix: prefix,

@@ -1,0 +1,201 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/config/settings';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { canonicalCustomDomain, verificationRecordName } from '@vantageedge/shared/domain/hostname';
+import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
+import {
+  type CustomDomain,
+  type CustomDomainCommand,
+  CustomDomainVerificationError,
+  type TenantDomains,
+  tenantDomainsDecider,
+} from '../domain/custom-domain.js';
+import { ApiError, conflict, notFound } from '../http/errors.js';
+import type { AddCustomDomainBody } from '../schemas/requests.js';
+import type { CustomDomainResource } from '../schemas/resources.js';
+import {
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  eventMetadata,
+  requireAccess,
+} from './context.js';
+import { createTxtLookup, DnsLookupError, type LookupTxt } from './dns-txt.js';
+import { type HandledCommand, handleCommand } from './handle-command.js';
+import { requireRoomForCustomDomain } from './tenant-limits.js';
+
+/** What the custom-domain commands need besides the usual dependencies. */
+export interface CustomDomainDeps {
+  /** PLATFORM_BASE_DOMAINS: a custom domain may not be one of them or under one. */
+  baseDomains: readonly string[];
+  /** TXT lookups for ownership proofs (DNS_RESOLVER). */
+  lookupTxt: LookupTxt;
+}
+
+let defaults: CustomDomainDeps | undefined;
+/** The configured dependencies, or the defaults (default base domains, the system's resolvers). */
+function customDomainDeps(deps: CommandDeps): CustomDomainDeps {
+  if (deps.customDomains) return deps.customDomains;
+  defaults ??= { baseDomains: DEFAULT_PLATFORM_BASE_DOMAINS, lookupTxt: createTxtLookup() };
+  return defaults;
+}
+
+export function customDomainView(tenantId: string, domain: CustomDomain): CustomDomainResource {
+  return {
+    id: domain.custom_domain_id,
+    tenant_id: tenantId,
+    domain: domain.domain,
+    status: domain.status,
+    verification: {
+      type: 'dns-txt',
+      name: verificationRecordName(domain.domain),
+      value: domain.verification_token,
+    },
+    verified_at: domain.verified_at,
+    verification_method: domain.verification_method,
+    created_at: domain.created_at,
+    updated_at: domain.updated_at,
+  };
+}
+
+function outcome(
+  tenantId: string,
+  result: HandledCommand<TenantDomains>,
+  domain: string,
+): CommandOutcome<CustomDomainResource> {
+  const found = result.state.domains.get(domain);
+  if (!found || result.revision === null || result.position === null) throw notFound('custom domain');
+  return {
+    resource: customDomainView(tenantId, found),
+    revision: result.revision,
+    position: result.position,
+  };
+}
+
+/** The `:domain` of a path, canonicalised; a name that cannot be a custom domain is simply not found. */
+export function domainParam(raw: string): string {
+  const result = canonicalCustomDomain(raw);
+  if (!result.ok) {
+    throw new ApiError(404, 'not_found', 'custom domain not found', [
+      { field: 'domain', issue: result.issue },
+    ]);
+  }
+  return result.hostname;
+}
+
+async function run(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  build: (state: TenantDomains) => Promise<CustomDomainCommand>,
+): Promise<HandledCommand<TenantDomains>> {
+  try {
+    return await handleCommand({
+      store: deps.store,
+      stream: streamName.tenant(tenantId),
+      decider: tenantDomainsDecider,
+      ifMatch: ctx.ifMatch,
+      metadata: () => eventMetadata(deps, ctx, tenantId),
+      command: async (state) => {
+        if (state.tenant.status !== 'active') throw notFound('tenant');
+        await requireAccess(deps, ctx.caller, tenantId, 'write');
+        return build(state);
+      },
+    });
+  } catch (error) {
+    if (error instanceof UniquenessViolationError) {
+      throw conflict('this domain is already claimed by another tenant', [
+        { field: 'domain', issue: 'already claimed by another tenant' },
+      ]);
+    }
+    if (error instanceof CustomDomainVerificationError) {
+      throw new ApiError(422, 'domain_verification_failed', error.message, [
+        { field: 'domain', issue: error.message },
+      ]);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Claims a host name for the tenant (pending until verified). The name is reserved platform-wide at
+ * once: a second tenant's claim is a 409. A platform admin may pass `verified: true` to assign it.
+ */
+export async function addCustomDomain(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  body: AddCustomDomainBody,
+): Promise<CommandOutcome<CustomDomainResource>> {
+  if (body.verified && !ctx.caller.isPlatformAdmin) {
+    throw new ApiError(403, 'forbidden', 'only platform admins may assign a domain without verification', [
+      { field: 'verified', issue: 'platform admins only' },
+    ]);
+  }
+  const result = await run(deps, ctx, tenantId, async (state) => {
+    requireRoomForCustomDomain(deps, state.domains.size);
+    return {
+      type: 'AddCustomDomain' as const,
+      claim: {
+        custom_domain_id: randomUUID(),
+        domain: body.domain,
+        verification_token: `vantageedge-verify=${randomBytes(24).toString('base64url')}`,
+      },
+      assignedByPlatformAdmin: body.verified,
+      baseDomains: customDomainDeps(deps).baseDomains,
+    };
+  });
+  return outcome(tenantId, result, body.domain);
+}
+
+/**
+ * Looks up `_vantageedge-challenge.<domain>` and marks the domain verified when one of its TXT values
+ * is the token issued for this tenant and domain; 422 domain_verification_failed (with the reason)
+ * otherwise, changing nothing. Verifying a verified domain answers it unchanged.
+ */
+export async function verifyCustomDomain(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  domain: string,
+): Promise<CommandOutcome<CustomDomainResource>> {
+  const result = await run(deps, ctx, tenantId, async (state) => {
+    const current = state.domains.get(domain);
+    if (!current) throw notFound('custom domain');
+    if (current.status === 'verified') return { type: 'VerifyCustomDomain' as const, domain, txtValues: [] };
+    const name = verificationRecordName(domain);
+    let txtValues: string[];
+    try {
+      txtValues = await customDomainDeps(deps).lookupTxt(name);
+    } catch (error) {
+      if (!(error instanceof DnsLookupError)) throw error;
+      throw new ApiError(422, 'domain_verification_failed', `${error.message}; try again later`, [
+        { field: 'domain', issue: `looking up TXT ${name} failed (${error.code})` },
+      ]);
+    }
+    return { type: 'VerifyCustomDomain' as const, domain, txtValues };
+  });
+  return outcome(tenantId, result, domain);
+}
+
+/** Removes the domain: it stops serving on every replica and its name is free for any tenant. */
+export async function removeCustomDomain(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  domain: string,
+): Promise<CommandOutcome<{ id: string; tenant_id: string }>> {
+  let removedId = '';
+  const result = await run(deps, ctx, tenantId, async (state) => {
+    const current = state.domains.get(domain);
+    if (!current) throw notFound('custom domain');
+    removedId = current.custom_domain_id;
+    return { type: 'RemoveCustomDomain' as const, domain };
+  });
+  if (result.revision === null || result.position === null) throw notFound('custom domain');
+  return {
+    resource: { id: removedId, tenant_id: tenantId },
+    revision: result.revision,
+    position: result.position,
+  };
+}

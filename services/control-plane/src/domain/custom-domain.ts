@@ -1,0 +1,227 @@
+import type {
+  CustomDomainClaim,
+  CustomDomainVerificationMethod,
+  TenantState,
+} from '@vantageedge/shared/domain/events';
+import { reservation } from '@vantageedge/shared/domain/events';
+import { isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import { type Decider, type Decision, DomainError, type FoldableEvent, live } from './decision.js';
+import { type Tenant, tenantDecider } from './tenant.js';
+
+/**
+ * A tenant's custom domains. They live in the tenant's own stream, so the uniqueness reservation
+ * `custom_domain:<domain>` is held by the tenant and released with it; the tenant's other commands
+ * (tenantDecider) fold the same stream and simply skip these events.
+ *
+ * Lifecycle: claimed (pending: the host name is taken platform-wide but serves nothing) → verified
+ * (a TXT record proved ownership, or a platform admin assigned it: only now it reaches the gateways)
+ * → removed (the name is free again).
+ */
+
+export const MAX_CUSTOM_DOMAINS_PER_TENANT = 50;
+
+export interface CustomDomain {
+  custom_domain_id: string;
+  domain: string;
+  verification_token: string;
+  status: 'pending' | 'verified';
+  verified_at: string | null;
+  verification_method: CustomDomainVerificationMethod | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TenantDomains {
+  tenant: Tenant;
+  /** By canonical domain. */
+  domains: ReadonlyMap<string, CustomDomain>;
+}
+
+export type CustomDomainCommand =
+  | {
+      type: 'AddCustomDomain';
+      claim: Omit<CustomDomainClaim, 'tenant_id'>;
+      /** A platform admin assigns the domain without a DNS proof. */
+      assignedByPlatformAdmin: boolean;
+      baseDomains: readonly string[];
+    }
+  /** `txtValues`: what `_vantageedge-challenge.<domain>` holds now (looked up by the handler). */
+  | { type: 'VerifyCustomDomain'; domain: string; txtValues: readonly string[] }
+  | { type: 'RemoveCustomDomain'; domain: string }
+  /** Deleting the tenant removes its domains and frees their names with the tenant's other values. */
+  | { type: 'DeleteTenant' };
+
+/** The TXT record does not (yet) hold the token issued for this tenant and domain. */
+export class CustomDomainVerificationError extends Error {
+  override readonly name = 'CustomDomainVerificationError';
+}
+
+function requireDomain(state: TenantDomains, domain: string): CustomDomain {
+  const found = state.domains.get(domain);
+  if (!found) throw new DomainError('not_found', 'custom domain not found', 'domain');
+  return found;
+}
+
+function liveTenant(state: TenantDomains): TenantState {
+  return live(state.tenant, 'tenant').data;
+}
+
+function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
+  switch (command.type) {
+    case 'AddCustomDomain': {
+      const tenant = liveTenant(state);
+      const { claim } = command;
+      if (isUnderBaseDomain(claim.domain, command.baseDomains)) {
+        throw new DomainError(
+          'invalid',
+          `${claim.domain} is a platform host (under ${command.baseDomains.join(', ')}): tenants get <subdomain>.<base domain> from their subdomain`,
+          'domain',
+        );
+      }
+      if (state.domains.has(claim.domain)) {
+        throw new DomainError(
+          'conflict',
+          `${claim.domain} is already a custom domain of this tenant`,
+          'domain',
+        );
+      }
+      if (state.domains.size >= MAX_CUSTOM_DOMAINS_PER_TENANT) {
+        throw new DomainError(
+          'conflict',
+          `a tenant has at most ${MAX_CUSTOM_DOMAINS_PER_TENANT} custom domains`,
+          'domain',
+        );
+      }
+      const added = { ...claim, tenant_id: tenant.tenant_id };
+      return {
+        events: [
+          { type: 'CustomDomainAdded', data: added },
+          ...(command.assignedByPlatformAdmin
+            ? [
+                {
+                  type: 'CustomDomainVerified' as const,
+                  data: {
+                    tenant_id: tenant.tenant_id,
+                    custom_domain_id: claim.custom_domain_id,
+                    domain: claim.domain,
+                    method: 'platform_admin' as const,
+                  },
+                },
+              ]
+            : []),
+        ],
+        reservations: { claim: [reservation.customDomain(claim.domain)] },
+      };
+    }
+    case 'VerifyCustomDomain': {
+      const tenant = liveTenant(state);
+      const domain = requireDomain(state, command.domain);
+      if (domain.status === 'verified') return { events: [] };
+      if (!command.txtValues.includes(domain.verification_token)) {
+        throw new CustomDomainVerificationError(
+          command.txtValues.length === 0
+            ? 'no TXT record holds the verification value'
+            : 'the TXT record does not hold the verification value issued for this tenant and domain',
+        );
+      }
+      return {
+        events: [
+          {
+            type: 'CustomDomainVerified',
+            data: {
+              tenant_id: tenant.tenant_id,
+              custom_domain_id: domain.custom_domain_id,
+              domain: domain.domain,
+              method: 'dns_txt',
+            },
+          },
+        ],
+      };
+    }
+    case 'RemoveCustomDomain': {
+      const tenant = liveTenant(state);
+      const domain = requireDomain(state, command.domain);
+      return {
+        events: [
+          {
+            type: 'CustomDomainRemoved',
+            data: {
+              tenant_id: tenant.tenant_id,
+              custom_domain_id: domain.custom_domain_id,
+              domain: domain.domain,
+            },
+          },
+        ],
+        reservations: { release: [reservation.customDomain(domain.domain)] },
+      };
+    }
+    case 'DeleteTenant': {
+      const deletion = tenantDecider.decide({ type: 'DeleteTenant' }, state.tenant);
+      const tenantId = liveTenant(state).tenant_id;
+      const domains = [...state.domains.values()];
+      return {
+        events: [
+          ...domains.map((domain) => ({
+            type: 'CustomDomainRemoved' as const,
+            data: { tenant_id: tenantId, custom_domain_id: domain.custom_domain_id, domain: domain.domain },
+          })),
+          ...deletion.events,
+        ],
+        reservations: {
+          ...deletion.reservations,
+          release: [
+            ...(deletion.reservations?.release ?? []),
+            ...domains.map((domain) => reservation.customDomain(domain.domain)),
+          ],
+        },
+      };
+    }
+  }
+}
+
+function evolve(state: TenantDomains, event: FoldableEvent): TenantDomains {
+  const at = event.metadata.occurred_at;
+  switch (event.type) {
+    case 'CustomDomainAdded': {
+      const domains = new Map(state.domains);
+      domains.set(event.data.domain, {
+        custom_domain_id: event.data.custom_domain_id,
+        domain: event.data.domain,
+        verification_token: event.data.verification_token,
+        status: 'pending',
+        verified_at: null,
+        verification_method: null,
+        created_at: at,
+        updated_at: at,
+      });
+      return { ...state, domains };
+    }
+    case 'CustomDomainVerified': {
+      const current = state.domains.get(event.data.domain);
+      if (!current) return state;
+      const domains = new Map(state.domains);
+      domains.set(event.data.domain, {
+        ...current,
+        status: 'verified',
+        verified_at: at,
+        verification_method: event.data.method,
+        updated_at: at,
+      });
+      return { ...state, domains };
+    }
+    case 'CustomDomainRemoved': {
+      if (!state.domains.has(event.data.domain)) return state;
+      const domains = new Map(state.domains);
+      domains.delete(event.data.domain);
+      return { ...state, domains };
+    }
+    default:
+      return { ...state, tenant: tenantDecider.evolve(state.tenant, event) };
+  }
+}
+
+export const tenantDomainsDecider: Decider<TenantDomains, CustomDomainCommand> = {
+  initialState: () => ({ tenant: tenantDecider.initialState(), domains: new Map() }),
+  evolve,
+  decide,
+};

@@ -1,0 +1,191 @@
+import { tenantSettings } from '@vantageedge/shared/domain/gateway-config';
+import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import { describe, expect, it } from 'vitest';
+import {
+  type CustomDomainCommand,
+  CustomDomainVerificationError,
+  MAX_CUSTOM_DOMAINS_PER_TENANT,
+  type TenantDomains,
+  tenantDomainsDecider,
+} from './custom-domain.js';
+import { DomainError, type FoldableEvent } from './decision.js';
+
+const BASES = ['vantageedge.dev', 'localhost'];
+const tenant = {
+  tenant_id: 't1',
+  name: 'acme',
+  subdomain: 'acme',
+  clerk_org_id: null,
+  settings: tenantSettings.parse({}),
+};
+
+function apply(state: TenantDomains, command: CustomDomainCommand): TenantDomains {
+  let next = state;
+  for (const event of tenantDomainsDecider.decide(command, state).events) {
+    next = tenantDomainsDecider.evolve(next, {
+      ...event,
+      metadata: { occurred_at: '2026-01-01T00:00:00.000Z' },
+    } as FoldableEvent);
+  }
+  return next;
+}
+
+function liveTenant(): TenantDomains {
+  return tenantDomainsDecider.evolve(tenantDomainsDecider.initialState(), {
+    type: 'TenantCreated',
+    data: tenant,
+    metadata: { occurred_at: '2026-01-01T00:00:00.000Z' },
+  });
+}
+
+const add = (domain: string, assignedByPlatformAdmin = false): CustomDomainCommand => ({
+  type: 'AddCustomDomain',
+  claim: { custom_domain_id: `id-${domain}`, domain, verification_token: `token-${domain}` },
+  assignedByPlatformAdmin,
+  baseDomains: BASES,
+});
+
+describe('custom domain syntax (canonicalCustomDomain)', () => {
+  it.each([
+    ['api.example.com', 'api.example.com'],
+    ['API.Example.COM', 'api.example.com'],
+    ['bücher.example', 'xn--bcher-kva.example'],
+    ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
+    ['a-b.c-d.example', 'a-b.c-d.example'],
+  ])('accepts %s as %s', (input, canonical) => {
+    expect(canonicalCustomDomain(input)).toEqual({ ok: true, hostname: canonical });
+  });
+
+  it.each([
+    ['', /empty/],
+    ['api.example.com:443', /port/],
+    ['*.example.com', /wildcard/],
+    ['api.example.com.', /end with a dot/],
+    ['.example.com', /start with a dot/],
+    ['https://api.example.com', /bare host name/],
+    ['api.example.com/path', /bare host name/],
+    ['api example.com', /bare host name/],
+    ['localhost', /two labels/],
+    ['a..example.com', /empty label/],
+    ['-api.example.com', /letters, digits/],
+    ['api_v1.example.com', /letters, digits/],
+    ['xn--zz.example', /internationalised/],
+    ['1.2.3.4', /IP address/],
+    [`${'a'.repeat(64)}.example.com`, /63 characters/],
+    [`${'abcdefghi.'.repeat(25)}example.com`, /253 characters/],
+  ])('refuses %j', (input, issue) => {
+    const result = canonicalCustomDomain(input);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.issue).toMatch(issue);
+  });
+
+  it('knows hosts under a base domain', () => {
+    expect(isUnderBaseDomain('acme.localhost', BASES)).toBe(true);
+    expect(isUnderBaseDomain('vantageedge.dev', BASES)).toBe(true);
+    expect(isUnderBaseDomain('a.b.vantageedge.dev', BASES)).toBe(true);
+    expect(isUnderBaseDomain('notvantageedge.dev', BASES)).toBe(false);
+    expect(isUnderBaseDomain('api.example.com', BASES)).toBe(false);
+  });
+});
+
+describe('custom domain decider', () => {
+  it('claims a domain as pending, reserving the name platform-wide', () => {
+    const decision = tenantDomainsDecider.decide(add('api.acme.example'), liveTenant());
+    expect(decision.events).toEqual([
+      {
+        type: 'CustomDomainAdded',
+        data: {
+          tenant_id: 't1',
+          custom_domain_id: 'id-api.acme.example',
+          domain: 'api.acme.example',
+          verification_token: 'token-api.acme.example',
+        },
+      },
+    ]);
+    expect(decision.reservations).toEqual({ claim: ['custom_domain:api.acme.example'] });
+  });
+
+  it('lets a platform admin assign a domain verified at once', () => {
+    const decision = tenantDomainsDecider.decide(add('api.acme.example', true), liveTenant());
+    expect(decision.events.map((e) => e.type)).toEqual(['CustomDomainAdded', 'CustomDomainVerified']);
+    expect(decision.events[1]?.data).toMatchObject({ method: 'platform_admin' });
+  });
+
+  it('refuses platform hosts, a second claim of the same name and more than the limit', () => {
+    for (const host of ['acme.localhost', 'other.vantageedge.dev', 'vantageedge.dev']) {
+      expect(() => tenantDomainsDecider.decide(add(host), liveTenant())).toThrow(
+        expect.objectContaining({ kind: 'invalid', field: 'domain' }),
+      );
+    }
+    const once = apply(liveTenant(), add('api.acme.example'));
+    expect(() => tenantDomainsDecider.decide(add('api.acme.example'), once)).toThrow(
+      expect.objectContaining({ kind: 'conflict' }),
+    );
+    let full = liveTenant();
+    for (let i = 0; i < MAX_CUSTOM_DOMAINS_PER_TENANT; i++) full = apply(full, add(`d${i}.acme.example`));
+    expect(() => tenantDomainsDecider.decide(add('one-more.acme.example'), full)).toThrow(DomainError);
+  });
+
+  it('verifies only when the TXT record holds the token issued for this tenant and domain', () => {
+    const pending = apply(liveTenant(), add('api.acme.example'));
+    expect(() =>
+      tenantDomainsDecider.decide(
+        { type: 'VerifyCustomDomain', domain: 'api.acme.example', txtValues: [] },
+        pending,
+      ),
+    ).toThrow(CustomDomainVerificationError);
+    expect(() =>
+      tenantDomainsDecider.decide(
+        { type: 'VerifyCustomDomain', domain: 'api.acme.example', txtValues: ['token-other.example'] },
+        pending,
+      ),
+    ).toThrow(/does not hold/);
+    const verified = apply(pending, {
+      type: 'VerifyCustomDomain',
+      domain: 'api.acme.example',
+      txtValues: ['unrelated', 'token-api.acme.example'],
+    });
+    expect(verified.domains.get('api.acme.example')).toMatchObject({
+      status: 'verified',
+      verification_method: 'dns_txt',
+    });
+    // Verifying again changes nothing.
+    expect(
+      tenantDomainsDecider.decide(
+        { type: 'VerifyCustomDomain', domain: 'api.acme.example', txtValues: [] },
+        verified,
+      ).events,
+    ).toEqual([]);
+  });
+
+  it('removes a domain and frees its name; deleting the tenant removes and frees them all', () => {
+    const two = apply(apply(liveTenant(), add('a.acme.example')), add('b.acme.example', true));
+    const removal = tenantDomainsDecider.decide(
+      { type: 'RemoveCustomDomain', domain: 'a.acme.example' },
+      two,
+    );
+    expect(removal.events.map((e) => e.type)).toEqual(['CustomDomainRemoved']);
+    expect(removal.reservations).toEqual({ release: ['custom_domain:a.acme.example'] });
+    expect(() =>
+      tenantDomainsDecider.decide({ type: 'RemoveCustomDomain', domain: 'nope.example' }, two),
+    ).toThrow(expect.objectContaining({ kind: 'not_found' }));
+
+    const deletion = tenantDomainsDecider.decide({ type: 'DeleteTenant' }, two);
+    expect(deletion.events.map((e) => e.type)).toEqual([
+      'CustomDomainRemoved',
+      'CustomDomainRemoved',
+      'TenantDeleted',
+    ]);
+    expect(deletion.reservations?.release).toEqual([
+      'subdomain:acme',
+      'custom_domain:a.acme.example',
+      'custom_domain:b.acme.example',
+    ]);
+    const deleted = apply(two, { type: 'DeleteTenant' });
+    expect(deleted.tenant.status).toBe('deleted');
+    expect(deleted.domains.size).toBe(0);
+    expect(() => tenantDomainsDecider.decide(add('c.acme.example'), deleted)).toThrow(
+      expect.objectContaining({ kind: 'not_found' }),
+    );
+  });
+});

@@ -1,0 +1,193 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+
+/**
+ * The tenant settings and route fields that decide who may call a tenant's routes: service accounts
+ * (each key bound to one service identity and its scopes) and the explicit opt-in of a jwt route to
+ * users outside the tenant. Bad input is a 400 naming the field, and changes nothing.
+ */
+let cp: ControlPlaneHarness;
+let tenantId = '';
+let originId = '';
+let publicJwk: Record<string, unknown> = {};
+
+beforeAll(async () => {
+  cp = await startControlPlane();
+  const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'Svc', subdomain: 'svc' } });
+  expect(tenant.status).toBe(201);
+  tenantId = json(tenant)['id'] as string;
+  const origin = await cp.request('POST', '/api/v1/origins', {
+    body: { tenant_id: tenantId, name: 'o', url: 'http://127.0.0.1:9' },
+  });
+  originId = json(origin)['id'] as string;
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: 'billing-1', alg: 'ES256' };
+});
+afterAll(async () => {
+  await cp?.close();
+});
+
+async function eventCount(): Promise<number> {
+  return (await cp.allEvents()).length;
+}
+
+describe('service accounts (regression: any service key could sign for any service and scope)', () => {
+  it('stores service accounts: each key names its one service and its scopes', async () => {
+    const response = await cp.request('PATCH', `/api/v1/tenants/${tenantId}`, {
+      body: {
+        settings: { service_accounts: [{ id: 'billing-service', keys: [publicJwk], scopes: ['billing'] }] },
+      },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect(json(response)['settings']).toMatchObject({
+      service_accounts: [{ id: 'billing-service', keys: [{ kid: 'billing-1' }], scopes: ['billing'] }],
+    });
+  });
+
+  it.each([
+    [
+      'unbound service_jwks (the retired field)',
+      { service_jwks: [publicJwkPlaceholder()] },
+      'settings.service_jwks',
+      /service_accounts/,
+    ],
+    [
+      'a key without kid',
+      { service_accounts: [{ id: 'a', keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] }] },
+      'settings.service_accounts.0.keys.0.kid',
+      /kid/,
+    ],
+    [
+      'a private key',
+      { service_accounts: [{ id: 'a', keys: [{ kty: 'EC', kid: 'k', d: 'private' }] }] },
+      'settings.service_accounts.0.keys.0.d',
+      /public key only/,
+    ],
+    [
+      'a symmetric key',
+      { service_accounts: [{ id: 'a', keys: [{ kty: 'oct', kid: 'k', k: 'secret' }] }] },
+      'settings.service_accounts.0.keys.0.kty',
+      /asymmetric/,
+    ],
+    [
+      'a key that does not load',
+      { service_accounts: [{ id: 'a', keys: [{ kty: 'EC', kid: 'k', crv: 'P-256', x: 'no', y: 'no' }] }] },
+      'settings.service_accounts.0.keys.0',
+      /not a usable public key/,
+    ],
+    [
+      'one kid under two services',
+      {
+        service_accounts: [
+          { id: 'a', keys: [{ kty: 'EC', kid: 'shared' }] },
+          { id: 'b', keys: [{ kty: 'EC', kid: 'shared' }] },
+        ],
+      },
+      'settings.service_accounts.1.keys.0.kid',
+      /belongs to one service/,
+    ],
+    [
+      'a service listed twice',
+      {
+        service_accounts: [
+          { id: 'a', keys: [{ kty: 'EC', kid: 'k1' }] },
+          { id: 'a', keys: [{ kty: 'EC', kid: 'k2' }] },
+        ],
+      },
+      'settings.service_accounts.1.id',
+      /listed twice/,
+    ],
+    [
+      'a malformed scope',
+      { service_accounts: [{ id: 'a', keys: [{ kty: 'EC', kid: 'k' }], scopes: ['two words'] }] },
+      'settings.service_accounts.0.scopes.0',
+      /letters, digits/,
+    ],
+  ])('refuses %s with 400 naming the field, changing nothing', async (_name, settings, field, issue) => {
+    const before = await eventCount();
+    const response = await cp.request('PATCH', `/api/v1/tenants/${tenantId}`, { body: { settings } });
+    expect(response.status).toBe(400);
+    const details = (json(response)['error'] as { details: Array<{ field: string; issue: string }> }).details;
+    expect(details).toEqual(expect.arrayContaining([{ field, issue: expect.stringMatching(issue) }]));
+    expect(await eventCount()).toBe(before);
+  });
+});
+
+function publicJwkPlaceholder(): Record<string, unknown> {
+  return { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' };
+}
+
+describe('routes open to any signed-in user (regression: tenants without an org accepted any Clerk user)', () => {
+  it('defaults to false and accepts true on jwt routes', async () => {
+    const plain = await cp.request('POST', '/api/v1/routes', {
+      body: { tenant_id: tenantId, origin_id: originId, path_pattern: '/me/*', auth_mode: 'jwt_required' },
+    });
+    expect(plain.status).toBe(201);
+    expect(json(plain)['allow_any_authenticated_user']).toBe(false);
+    const open = await cp.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: originId,
+        path_pattern: '/community/*',
+        auth_mode: 'jwt_or_apikey',
+        allow_any_authenticated_user: true,
+      },
+    });
+    expect(open.status).toBe(201);
+    expect(json(open)['allow_any_authenticated_user']).toBe(true);
+  });
+
+  it('refuses it on a route that takes no user token, also when an update changes the auth mode', async () => {
+    const before = await eventCount();
+    const created = await cp.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: originId,
+        path_pattern: '/keys/*',
+        auth_mode: 'apikey_required',
+        allow_any_authenticated_user: true,
+      },
+    });
+    expect(created.status).toBe(400);
+    expect(json(created)['error']).toMatchObject({
+      details: [{ field: 'allow_any_authenticated_user', issue: expect.stringContaining('apikey_required') }],
+    });
+    expect(await eventCount()).toBe(before);
+
+    const route = await cp.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: originId,
+        path_pattern: '/open/*',
+        auth_mode: 'jwt_required',
+        allow_any_authenticated_user: true,
+      },
+    });
+    expect(route.status).toBe(201);
+    const afterCreate = await eventCount();
+    const toService = await cp.request('PATCH', `/api/v1/routes/${json(route)['id']}`, {
+      body: { auth_mode: 'service' },
+    });
+    expect(toService.status).toBe(400);
+    expect(await eventCount()).toBe(afterCreate);
+    const both = await cp.request('PATCH', `/api/v1/routes/${json(route)['id']}`, {
+      body: { auth_mode: 'service', allow_any_authenticated_user: false },
+    });
+    expect(both.status).toBe(200);
+  });
+
+  it('refuses a non-boolean', async () => {
+    const response = await cp.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: originId,
+        path_pattern: '/x/*',
+        auth_mode: 'jwt_required',
+        allow_any_authenticated_user: 'yes',
+      },
+    });
+    expect(response.status).toBe(400);
+    expect(json(response)['error']).toMatchObject({ details: [{ field: 'allow_any_authenticated_user' }] });
+  });
+});

@@ -1,0 +1,251 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+import { createCacheStage } from './cache-stage.js';
+import { MemoryCacheStore } from './memory-cache-store.js';
+import { RedisCacheStore } from './redis-cache-store.js';
+import { createResponseCache, type ResponseCache } from './response-cache.js';
+
+/**
+ * Regression tests for responses shared between callers who must not share them, through the real
+ * gateway pipeline in front of a local origin:
+ * - a response to a request carrying Authorization on a public cached route was stored and served to
+ *   anonymous callers;
+ * - the origin's Vary was ignored (a gzip body served to a client that sent no Accept-Encoding, a `fr`
+ *   body to `en`), and `Vary: *` responses were stored;
+ * - the key was computed from headers the gateway then dropped because the client named them in
+ *   Connection, so one request could store a response under another variant's key (cache poisoning).
+ */
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function originHandler(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  const url = new URL(req.url ?? '/', 'http://origin');
+  const path = url.pathname;
+  if (path.startsWith('/plain/personal')) {
+    const headers: Record<string, string> = { 'content-type': 'text/plain' };
+    const cacheControl = url.searchParams.get('cc');
+    if (cacheControl) headers['cache-control'] = cacheControl;
+    res.writeHead(200, headers);
+    res.end(`hello ${header(req, 'authorization') ?? 'anonymous'}`);
+    return;
+  }
+  if (path.startsWith('/plain/encoded')) {
+    const text = 'the same document, encoded or not';
+    const gzip = (header(req, 'accept-encoding') ?? '').includes('gzip');
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      vary: 'Accept-Encoding',
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+    });
+    res.end(gzip ? gzipSync(text) : text);
+    return;
+  }
+  if (path.startsWith('/plain/lang')) {
+    const respond = () => {
+      res.writeHead(200, { 'content-type': 'text/plain', vary: 'Accept-Language' });
+      res.end(`language ${header(req, 'accept-language') ?? 'default'}`);
+    };
+    if (path.startsWith('/plain/lang-slow')) setTimeout(respond, 150);
+    else respond();
+    return;
+  }
+  if (path.startsWith('/plain/star')) {
+    res.writeHead(200, { 'content-type': 'text/plain', vary: '*' });
+    res.end(`star ${randomUUID()}`);
+    return;
+  }
+  if (path.startsWith('/keyed/')) {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`variant ${header(req, 'x-variant') ?? 'default'}`);
+    return;
+  }
+  res.writeHead(404);
+  res.end();
+}
+
+const stores = ['redis', 'memory'] as const;
+
+for (const storeKind of stores) {
+  describe(`cache isolation through the gateway (${storeKind} store)`, () => {
+    let origin: Server;
+    let gateway: TestGateway;
+    let cache: ResponseCache;
+    let redis: TestRedis | undefined;
+    const subdomain = `isolation${storeKind}`;
+    const host = `${subdomain}.localhost`;
+
+    beforeAll(async () => {
+      origin = createServer(originHandler);
+      await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+      const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+      const logger = createLogger({ service: 'test', level: 'error' });
+      const registry = createMetricsRegistry(`isolation-${storeKind}`, { defaultMetrics: false });
+      redis = storeKind === 'redis' ? createTestRedis('cache-isolation') : undefined;
+      cache = createResponseCache({
+        store: redis
+          ? new RedisCacheStore(redis.client, { keyPrefix: redis.prefix })
+          : new MemoryCacheStore({ maxBytes: 1_000_000 }),
+        l1MaxBytes: 1_000_000,
+        registry,
+        logger,
+        maxVariantsPerUrl: 2,
+      });
+      gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+      const originId = randomUUID();
+      const snapshot = buildSnapshot({
+        subdomain,
+        origins: [{ id: originId, targets: [originUrl] }],
+        routes: [
+          { origin_id: originId, path_pattern: '/plain/*' },
+          { origin_id: originId, path_pattern: '/keyed/*' },
+        ],
+      });
+      const [plain, keyed] = snapshot.routes as [(typeof snapshot.routes)[0], (typeof snapshot.routes)[0]];
+      plain.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
+      keyed.cache_policy = cachePolicy.parse({
+        ttl_seconds: 60,
+        cache_key_pattern: 'path+query+headers',
+        vary_headers: ['X-Variant'],
+      });
+      gateway.store.apply(snapshot);
+      await cache.prepareTenant(snapshot.tenant_id);
+    });
+    afterAll(async () => {
+      await gateway.close();
+      await cache.close();
+      await new Promise<void>((resolve) => {
+        origin.close(() => resolve());
+        origin.closeAllConnections();
+      });
+      await redis?.cleanup();
+    });
+
+    it('does not store a response to a request with Authorization on a public route unless the origin allows it', async () => {
+      const path = `/plain/personal/${randomUUID()}`;
+      const alice = await send(gateway, host, path, { headers: { authorization: 'Bearer alice' } });
+      expect(alice.text).toBe('hello Bearer alice');
+      const anonymous = await send(gateway, host, path);
+      expect(anonymous.text).toBe('hello anonymous');
+      expect(anonymous.headers['x-cache']).toBe('MISS');
+      // The anonymous response was stored: a second anonymous caller gets it from the cache.
+      const again = await send(gateway, host, path);
+      expect(again.headers['x-cache']).toBe('HIT');
+      expect(again.text).toBe('hello anonymous');
+    });
+
+    it('stores a response to a request with Authorization when the origin says public or s-maxage', async () => {
+      for (const cc of ['public, max-age=60', 's-maxage=60']) {
+        const path = `/plain/personal/${randomUUID()}?cc=${encodeURIComponent(cc)}`;
+        await send(gateway, host, path, { headers: { authorization: 'Bearer alice' } });
+        const anonymous = await send(gateway, host, path);
+        expect(anonymous.headers['x-cache'], cc).toBe('HIT');
+        expect(anonymous.text).toBe('hello Bearer alice');
+      }
+    });
+
+    it('serves a gzip body only to clients that accept gzip (Vary: Accept-Encoding)', async () => {
+      const path = `/plain/encoded/${randomUUID()}`;
+      const gzip = await send(gateway, host, path, { headers: { 'accept-encoding': 'gzip' } });
+      expect(gzip.headers['content-encoding']).toBe('gzip');
+      const identity = await send(gateway, host, path);
+      expect(identity.headers['content-encoding']).toBeUndefined();
+      expect(identity.text).toBe('the same document, encoded or not');
+      // Each variant is cached on its own.
+      const identityAgain = await send(gateway, host, path);
+      expect(identityAgain.headers['x-cache']).toBe('HIT');
+      expect(identityAgain.text).toBe('the same document, encoded or not');
+      const gzipAgain = await new Promise<Buffer>((resolve, reject) => {
+        import('node:http').then(({ request }) => {
+          const req = request(
+            {
+              host: '127.0.0.1',
+              port: gateway.gateway.trafficPort,
+              path,
+              headers: { host, 'accept-encoding': 'gzip' },
+              agent: false,
+            },
+            (res) => {
+              expect(res.headers['x-cache']).toBe('HIT');
+              expect(res.headers['content-encoding']).toBe('gzip');
+              const chunks: Buffer[] = [];
+              res.on('data', (chunk: Buffer) => chunks.push(chunk));
+              res.on('end', () => resolve(Buffer.concat(chunks)));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        }, reject);
+      });
+      expect(gunzipSync(gzipAgain).toString()).toBe('the same document, encoded or not');
+    });
+
+    it('keys on the request headers the origin names in Vary, up to a cap of variants per URL', async () => {
+      const path = `/plain/lang/${randomUUID()}`;
+      const fr = await send(gateway, host, path, { headers: { 'accept-language': 'fr' } });
+      expect(fr.text).toBe('language fr');
+      const en = await send(gateway, host, path, { headers: { 'accept-language': 'en' } });
+      expect(en.text).toBe('language en');
+      expect(en.headers['x-cache']).toBe('MISS');
+      expect((await send(gateway, host, path, { headers: { 'accept-language': 'fr' } })).text).toBe(
+        'language fr',
+      );
+      const enAgain = await send(gateway, host, path, { headers: { 'accept-language': 'en' } });
+      expect(enAgain.headers['x-cache']).toBe('HIT');
+      expect(enAgain.text).toBe('language en');
+      // The cap (2 in this test) is reached: a third language is answered from the origin, not stored.
+      for (let i = 0; i < 2; i++) {
+        const de = await send(gateway, host, path, { headers: { 'accept-language': 'de' } });
+        expect(de.text).toBe('language de');
+        expect(de.headers['x-cache']).toBe('MISS');
+      }
+    });
+
+    it('concurrent requests for one URL get their own variant, not the response another one fetched', async () => {
+      const path = `/plain/lang-slow/${randomUUID()}`;
+      const languages = Array.from({ length: 12 }, (_, i) => ['fr', 'en', 'de'][i % 3]!);
+      const responses = await Promise.all(
+        languages.map((language) => send(gateway, host, path, { headers: { 'accept-language': language } })),
+      );
+      expect(responses.map((response) => response.text)).toEqual(
+        languages.map((language) => `language ${language}`),
+      );
+    });
+
+    it('never stores a response with Vary: *', async () => {
+      const path = `/plain/star/${randomUUID()}`;
+      const first = await send(gateway, host, path);
+      const second = await send(gateway, host, path);
+      expect(second.headers['x-cache']).toBe('MISS');
+      expect(second.text).not.toBe(first.text);
+    });
+
+    it('keys on the headers the origin receives: a header named in Connection cannot poison another variant', async () => {
+      const path = `/keyed/${randomUUID()}`;
+      // The gateway drops X-Variant before forwarding (Connection names it), so the origin answers the
+      // default variant; that answer must not be stored as the `fr` variant.
+      const attack = await send(gateway, host, path, {
+        headers: { 'x-variant': 'fr', connection: 'keep-alive, x-variant' },
+      });
+      expect(attack.text).toBe('variant default');
+      const victim = await send(gateway, host, path, { headers: { 'x-variant': 'fr' } });
+      expect(victim.text).toBe('variant fr');
+      // The attack's response is the default variant's, and is served as such.
+      const plain = await send(gateway, host, path);
+      expect(plain.headers['x-cache']).toBe('HIT');
+      expect(plain.text).toBe('variant default');
+    });
+  });
+}

@@ -1,0 +1,146 @@
+import type { CachePurgeMessage } from '@vantageedge/shared/cache-purge/purge-protocol';
+import { describe, expect, it } from 'vitest';
+import type { CacheEntry } from './cache-entry.js';
+import type { CacheStore } from './cache-store.js';
+
+/** One behavioural suite for every CacheStore (memory and Redis). */
+export interface CacheStoreUnderTest {
+  store: CacheStore;
+  /** A tenant id no other test uses (keys live under `c:{<tenant>}:`). */
+  tenantId: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function entry(body: string | Buffer, extra: Partial<CacheEntry> = {}): CacheEntry {
+  return {
+    kind: 'response',
+    status: 200,
+    headers: [
+      ['content-type', 'text/plain'],
+      ['link', ['<a>; rel=a', '<b>; rel=b']],
+    ],
+    body: typeof body === 'string' ? Buffer.from(body) : body,
+    storedAt: 1_700_000_000_000,
+    freshMs: 60_000,
+    staleWhileRevalidateMs: 0,
+    staleIfErrorMs: 0,
+    varyOn: [],
+    ...extra,
+  };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await sleep(20);
+}
+
+export function describeCacheStoreContract(name: string, setup: () => Promise<CacheStoreUnderTest>): void {
+  describe(`CacheStore contract: ${name}`, () => {
+    it('stores a response (binary body, repeated headers) and forgets it after its TTL', async () => {
+      const { store, tenantId } = await setup();
+      const key = `c:{${tenantId}}:0:r:0:p:v`;
+      expect(await store.get(key)).toBeNull();
+      const stored = entry(Buffer.from([0, 255, 10, 13]), { status: 203, staleIfErrorMs: 5 });
+      await store.putResponse({
+        key,
+        entry: stored,
+        ttlMs: 300,
+        pathIndexKey: `c:{${tenantId}}:0:r:0:p:idx`,
+      });
+      expect(await store.get(key)).toEqual(stored);
+      await sleep(450);
+      expect(await store.get(key)).toBeNull();
+    });
+
+    it('stores variants behind a Vary marker at the URL key, up to the cap of live variants', async () => {
+      const { store, tenantId } = await setup();
+      const urlKey = `c:{${tenantId}}:0:r:0:p:url`;
+      const pathIndexKey = `c:{${tenantId}}:0:r:0:p:idx`;
+      const variant = (name: string, ttlMs = 60_000) => ({
+        key: `${urlKey}:${name}`,
+        urlKey,
+        entry: entry(`body ${name}`, { varyOn: ['accept-language'] }),
+        ttlMs,
+        pathIndexKey,
+        maxVariants: 2,
+      });
+      expect(await store.putVariant(variant('fr'))).toBe('stored');
+      expect(await store.get(urlKey)).toEqual({ kind: 'vary', varyOn: ['accept-language'] });
+      expect(await store.putVariant(variant('en', 200))).toBe('stored');
+      expect(await store.putVariant(variant('de'))).toBe('too_many_variants');
+      expect(await store.get(`${urlKey}:de`)).toBeNull();
+      // Storing an existing variant again is not a new variant.
+      expect(await store.putVariant(variant('fr'))).toBe('stored');
+      expect((await store.get(`${urlKey}:fr`))?.kind).toBe('response');
+      // A variant that expired no longer counts against the cap; the marker outlives it.
+      await sleep(350);
+      expect(await store.get(`${urlKey}:en`)).toBeNull();
+      expect(await store.putVariant(variant('de'))).toBe('stored');
+      expect(await store.get(urlKey)).toEqual({ kind: 'vary', varyOn: ['accept-language'] });
+      // The URL stops varying: its response replaces the marker.
+      await store.putResponse({ key: urlKey, entry: entry('plain'), ttlMs: 60_000, pathIndexKey });
+      expect((await store.get(urlKey))?.kind).toBe('response');
+    });
+
+    it('invalidating a path drops all its keys (every query, every variant) and tells subscribers', async () => {
+      const { store, tenantId } = await setup();
+      const messages: CachePurgeMessage[] = [];
+      store.subscribe({ onPurge: (message) => messages.push(message), onResync: () => {} });
+      const pathIndexKey = `c:{${tenantId}}:0:r:0:doc:idx`;
+      const other = `c:{${tenantId}}:0:r:0:other:v`;
+      await store.putResponse({
+        key: `c:{${tenantId}}:0:r:0:doc:q1`,
+        entry: entry('1'),
+        ttlMs: 60_000,
+        pathIndexKey,
+      });
+      await store.putVariant({
+        key: `c:{${tenantId}}:0:r:0:doc:q2:fr`,
+        urlKey: `c:{${tenantId}}:0:r:0:doc:q2`,
+        entry: entry('2', { varyOn: ['accept-language'] }),
+        ttlMs: 60_000,
+        pathIndexKey,
+        maxVariants: 4,
+      });
+      await store.putResponse({
+        key: other,
+        entry: entry('other'),
+        ttlMs: 60_000,
+        pathIndexKey: `${other}:idx`,
+      });
+      await store.invalidatePath(pathIndexKey);
+      for (const key of ['doc:q1', 'doc:q2', 'doc:q2:fr'])
+        expect(await store.get(`c:{${tenantId}}:0:r:0:${key}`), key).toBeNull();
+      expect(await store.get(other)).not.toBeNull();
+      await until(() => messages.length > 0);
+      expect(messages).toEqual([{ kind: 'path', pathIndexKey }]);
+    });
+
+    it('purges bump route and tenant generations and reach subscribers', async () => {
+      const { store, tenantId } = await setup();
+      const messages: CachePurgeMessage[] = [];
+      store.subscribe({ onPurge: (message) => messages.push(message), onResync: () => {} });
+      await sleep(50); // the subscription is established
+      const initial = await store.generations(tenantId);
+      expect(initial.tenant).toBe(0);
+      expect(initial.routes.size).toBe(0);
+      expect(await store.purge({ kind: 'route', tenantId, routeId: 'r1' })).toEqual({
+        kind: 'route',
+        tenantId,
+        routeId: 'r1',
+        generation: 1,
+      });
+      await store.purge({ kind: 'route', tenantId, routeId: 'r1' });
+      await store.purge({ kind: 'tenant', tenantId });
+      const after = await store.generations(tenantId);
+      expect(after.tenant).toBe(1);
+      expect(after.routes.get('r1')).toBe(2);
+      await until(() => messages.length >= 3);
+      expect(messages.map((m) => (m.kind === 'path' ? m.kind : `${m.kind}:${m.generation}`))).toEqual([
+        'route:1',
+        'route:2',
+        'tenant:1',
+      ]);
+    });
+  });
+}

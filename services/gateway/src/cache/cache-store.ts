@@ -1,0 +1,65 @@
+import type {
+  CachePurgeMessage,
+  PurgeGenerations,
+  PurgeTarget,
+} from '@vantageedge/shared/cache-purge/purge-protocol';
+import type { CacheEntry, CacheRecord } from './cache-entry.js';
+
+/**
+ * The port behind the response cache's shared tier: RedisCacheStore shares entries and purges between
+ * replicas, MemoryCacheStore keeps them in this process (single-process mode). Both pass one contract
+ * suite (cache-store.contract.ts). Keys are built by the response cache (all of a tenant's under
+ * `c:{<tenant_id>}:`, see @vantageedge/shared/cache-purge); an adapter may prepend its own prefix.
+ *
+ * Every method may reject when the store is unreachable; the response cache puts them behind a
+ * circuit (store-circuit.ts) and answers BYPASS instead.
+ */
+export interface CacheStore {
+  /** The record under `key` (a response, or the Vary marker of a URL whose responses vary), or null. */
+  get(key: string): Promise<CacheRecord | null>;
+
+  /** Stores the response of a URL that does not vary, for `ttlMs`, listed under `pathIndexKey`. */
+  putResponse(write: ResponseWrite): Promise<void>;
+
+  /**
+   * Stores one variant of a URL whose responses vary on request headers: a VaryMarker at the URL key
+   * (kept at least as long as its longest-lived variant) and the response at the variant key, both
+   * listed under the path index. Refused when the URL already has `maxVariants` other live variants.
+   */
+  putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants'>;
+
+  /** Drops every key listed under the path index, then tells every replica (a `path` purge message). */
+  invalidatePath(pathIndexKey: string): Promise<void>;
+
+  /** A tenant's purge generations (all 0 for a tenant never purged). */
+  generations(tenantId: string): Promise<PurgeGenerations>;
+
+  /** Bumps the target's generation and tells every replica; resolves with the message sent. */
+  purge(target: PurgeTarget): Promise<CachePurgeMessage>;
+
+  /**
+   * Purge messages from every replica, this one's included (at least once; applying one twice is
+   * harmless). `onResync` runs when messages may have been missed (after a reconnect): reload state.
+   */
+  subscribe(listener: PurgeListener): void;
+
+  close(): Promise<void>;
+}
+
+export interface PurgeListener {
+  onPurge(message: CachePurgeMessage): void;
+  onResync(): void;
+}
+
+export interface ResponseWrite {
+  readonly key: string;
+  readonly entry: CacheEntry;
+  readonly ttlMs: number;
+  readonly pathIndexKey: string;
+}
+
+export interface VariantWrite extends ResponseWrite {
+  /** The URL's own key, where the VaryMarker goes; `key` is the variant's. */
+  readonly urlKey: string;
+  readonly maxVariants: number;
+}

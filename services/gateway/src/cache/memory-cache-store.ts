@@ -1,0 +1,147 @@
+import {
+  type CachePurgeMessage,
+  generationField,
+  type PurgeGenerations,
+  type PurgeTarget,
+  purgeMessageFor,
+  TENANT_GENERATION_FIELD,
+} from '@vantageedge/shared/cache-purge/purge-protocol';
+import { LRUCache } from 'lru-cache';
+import { type CacheRecord, recordSize } from './cache-entry.js';
+import type { CacheStore, PurgeListener, ResponseWrite, VariantWrite } from './cache-store.js';
+
+interface Slot {
+  record: CacheRecord;
+  pathIndexKey: string;
+  /** For a variant: its URL's key. */
+  urlKey: string | undefined;
+}
+
+export interface MemoryCacheStoreOptions {
+  /** Size bound in bytes (least recently used records go first). */
+  maxBytes: number;
+  now?: () => number;
+}
+
+/**
+ * The cache store in process memory: single-process mode (no Redis), where this process is the only
+ * replica. Same semantics as RedisCacheStore (cache-store.contract.ts); purge messages go to this
+ * process's own listeners.
+ */
+export class MemoryCacheStore implements CacheStore {
+  readonly #slots: LRUCache<string, Slot>;
+  readonly #pathIndexes = new Map<string, Set<string>>();
+  readonly #variants = new Map<string, Set<string>>();
+  readonly #generations = new Map<string, PurgeGenerations>();
+  readonly #listeners: PurgeListener[] = [];
+
+  constructor(options: MemoryCacheStoreOptions) {
+    this.#slots = new LRUCache<string, Slot>({
+      maxSize: options.maxBytes,
+      sizeCalculation: (slot) => Math.max(1, recordSize(slot.record)),
+      ...(options.now ? { perf: { now: options.now } } : {}),
+      dispose: (slot, key, reason) => {
+        if (reason !== 'set') this.#forget(key, slot);
+      },
+    });
+  }
+
+  get(key: string): Promise<CacheRecord | null> {
+    return Promise.resolve(this.#slots.get(key)?.record ?? null);
+  }
+
+  putResponse({ key, entry, ttlMs, pathIndexKey }: ResponseWrite): Promise<void> {
+    this.#set(key, { record: entry, pathIndexKey, urlKey: undefined }, ttlMs);
+    return Promise.resolve();
+  }
+
+  putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants'> {
+    const { key, urlKey, entry, ttlMs, pathIndexKey, maxVariants } = write;
+    let variants = this.#variants.get(urlKey);
+    if (!variants?.has(key)) {
+      if (variants) for (const variant of variants) if (!this.#slots.has(variant)) variants.delete(variant);
+      if ((variants?.size ?? 0) >= maxVariants) return Promise.resolve('too_many_variants');
+    }
+    this.#set(key, { record: entry, pathIndexKey, urlKey }, ttlMs);
+    if (!this.#slots.has(key)) return Promise.resolve('stored'); // larger than the whole store
+    variants = this.#variants.get(urlKey) ?? new Set();
+    this.#variants.set(urlKey, variants);
+    variants.add(key);
+    const markerTtl = Math.max(ttlMs, this.#slots.getRemainingTTL(urlKey));
+    this.#set(
+      urlKey,
+      { record: { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey, urlKey: undefined },
+      markerTtl,
+    );
+    return Promise.resolve('stored');
+  }
+
+  invalidatePath(pathIndexKey: string): Promise<void> {
+    for (const key of [...(this.#pathIndexes.get(pathIndexKey) ?? [])]) this.#slots.delete(key);
+    this.#pathIndexes.delete(pathIndexKey);
+    this.#announce({ kind: 'path', pathIndexKey });
+    return Promise.resolve();
+  }
+
+  generations(tenantId: string): Promise<PurgeGenerations> {
+    const known = this.#generations.get(tenantId);
+    return Promise.resolve({ tenant: known?.tenant ?? 0, routes: new Map(known?.routes ?? []) });
+  }
+
+  purge(target: PurgeTarget): Promise<CachePurgeMessage> {
+    let known = this.#generations.get(target.tenantId);
+    if (!known) {
+      known = { tenant: 0, routes: new Map() };
+      this.#generations.set(target.tenantId, known);
+    }
+    const field = generationField(target);
+    let bumped: number;
+    if (field === TENANT_GENERATION_FIELD) bumped = ++known.tenant;
+    else {
+      bumped = (known.routes.get(field) ?? 0) + 1;
+      known.routes.set(field, bumped);
+    }
+    const message = purgeMessageFor(target, bumped);
+    this.#announce(message);
+    return Promise.resolve(message);
+  }
+
+  subscribe(listener: PurgeListener): void {
+    this.#listeners.push(listener);
+  }
+
+  close(): Promise<void> {
+    this.#listeners.length = 0;
+    return Promise.resolve();
+  }
+
+  #set(key: string, slot: Slot, ttlMs: number): void {
+    this.#slots.set(key, slot, { ttl: ttlMs });
+    if (!this.#slots.has(key)) {
+      // Too large: lru-cache dropped any previous record of the key without a dispose we act on.
+      this.#forget(key, slot);
+      return;
+    }
+    let keys = this.#pathIndexes.get(slot.pathIndexKey);
+    if (!keys) {
+      keys = new Set();
+      this.#pathIndexes.set(slot.pathIndexKey, keys);
+    }
+    keys.add(key);
+  }
+
+  #forget(key: string, slot: Slot): void {
+    const keys = this.#pathIndexes.get(slot.pathIndexKey);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#pathIndexes.delete(slot.pathIndexKey);
+    if (slot.urlKey === undefined) return;
+    const variants = this.#variants.get(slot.urlKey);
+    variants?.delete(key);
+    if (variants?.size === 0) this.#variants.delete(slot.urlKey);
+  }
+
+  /** Like Redis pub/sub: delivered after the publishing call returns. */
+  #announce(message: CachePurgeMessage): void {
+    for (const listener of this.#listeners) queueMicrotask(() => listener.onPurge(message));
+  }
+}

@@ -1,0 +1,51 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Hop-by-hop header fields (RFC 9110 §7.6.1): they concern one connection, never the origin. */
+export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** The field names a Connection header lists (lower-case; `close`/`keep-alive` are options, not fields). */
+export function connectionNamedHeaders(
+  value: string | readonly string[] | undefined,
+): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const text = typeof value === 'string' ? value : value.join(',');
+  let named: Set<string> | undefined;
+  for (const token of text.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '' || name === 'close' || name === 'keep-alive') continue;
+    named ??= new Set();
+    named.add(name);
+  }
+  return named;
+}
+
+/**
+ * The request headers as the origin will receive them from the client: without hop-by-hop fields and
+ * without the fields the client named in Connection (the proxy drops both). Whatever selects a cached
+ * response must be read from this view, or a client could key a response on a header the origin never
+ * saw. Returns `headers` itself when nothing is to be removed (the common case).
+ */
+export function endToEndRequestHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const named = connectionNamedHeaders(headers.connection);
+  let hopByHop = named !== undefined;
+  if (!hopByHop)
+    for (const name of HOP_BY_HOP_HEADERS)
+      if (name !== 'connection' && headers[name] !== undefined) hopByHop = true;
+  if (!hopByHop) return headers;
+  const view: IncomingHttpHeaders = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP_HEADERS.has(name) || named?.has(name)) continue;
+    view[name] = headers[name];
+  }
+  return view;
+}

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * How a purge reaches every gateway replica's response cache (the control plane sends purges, the
+ * gateways' caches receive and send them). Both sides speak it through this module only.
+ *
+ * - Every cache key of a tenant lives under `<prefix>c:{<tenant_id>}:` (the `{…}` hash tag keeps a
+ *   tenant's keys on one Redis Cluster slot) and embeds the tenant's purge generations.
+ * - The generations are one Redis hash per tenant, `<prefix>c:{<tenant_id>}:gen`: field `_tenant` for
+ *   the whole tenant, one field per route id. A purge increments a field (HINCRBY), so every key built
+ *   with the old generation becomes unreachable at once (no SCAN, no DEL; old entries expire by TTL).
+ * - The new generation is published as JSON on `<prefix>vantageedge:cache:purge`, so replicas drop
+ *   their in-process copies at once instead of at their next generation reload. The same channel
+ *   carries `path` messages: a replica that saw an unsafe method on a path tells the others to drop
+ *   that path's cached variants.
+ */
+
+export const TENANT_GENERATION_FIELD = '_tenant';
+
+/** Where all cache keys of a tenant live: `<prefix>c:{<tenant_id>}:`. */
+export function tenantKeyspace(keyPrefix: string, tenantId: string): string {
+  return `${keyPrefix}c:{${tenantId}}:`;
+}
+
+/** The Redis hash holding a tenant's purge generations. */
+export function generationKey(keyPrefix: string, tenantId: string): string {
+  return `${tenantKeyspace(keyPrefix, tenantId)}gen`;
+}
+
+/** The pub/sub channel purge messages travel on. */
+export function purgeChannel(keyPrefix: string): string {
+  return `${keyPrefix}vantageedge:cache:purge`;
+}
+
+const generation = z.number().int().min(1);
+
+export const cachePurgeMessage = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('route'), tenantId: z.string().min(1), routeId: z.string().min(1), generation }),
+  z.object({ kind: z.literal('tenant'), tenantId: z.string().min(1), generation }),
+  /** Drop every cached variant listed under this path index key (without the key prefix). */
+  z.object({ kind: z.literal('path'), pathIndexKey: z.string().min(1) }),
+]);
+export type CachePurgeMessage = z.infer<typeof cachePurgeMessage>;
+
+/** What to purge: one route of a tenant, or the whole tenant. */
+export type PurgeTarget =
+  | { kind: 'route'; tenantId: string; routeId: string }
+  | { kind: 'tenant'; tenantId: string };
+
+export function encodePurgeMessage(message: CachePurgeMessage): string {
+  return JSON.stringify(message);
+}
+
+/** null for anything that is not a valid message (the channel is not trusted to be well-formed). */
+export function parsePurgeMessage(text: string): CachePurgeMessage | null {
+  try {
+    const parsed = cachePurgeMessage.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A tenant's purge generations (0 when never purged). */
+export interface PurgeGenerations {
+  tenant: number;
+  routes: Map<string, number>;
+}
+
+/** Reads the generation hash as HGETALL returns it; fields that are not whole numbers count as 0. */
+export function parseGenerations(hash: Record<string, string>): PurgeGenerations {
+  const count = (value: string | undefined) => {
+    const n = Number(value ?? 0);
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  };
+  const generations: PurgeGenerations = { tenant: count(hash[TENANT_GENERATION_FIELD]), routes: new Map() };
+  for (const [field, value] of Object.entries(hash))
+    if (field !== TENANT_GENERATION_FIELD) generations.routes.set(field, count(value));
+  return generations;
+}
+
+/** The generation field a target bumps. */
+export function generationField(target: PurgeTarget): string {
+  return target.kind === 'tenant' ? TENANT_GENERATION_FIELD : target.routeId;
+}
+
+/** The message announcing a bumped generation. */
+export function purgeMessageFor(target: PurgeTarget, bumped: number): CachePurgeMessage {
+  return target.kind === 'tenant'
+    ? { kind: 'tenant', tenantId: target.tenantId, generation: bumped }
+    : { kind: 'route', tenantId: target.tenantId, routeId: target.routeId, generation: bumped };
+}
+
+/** Sends purges to every gateway replica. */
+export interface CachePurger {
+  purgeRoute(tenantId: string, routeId: string): Promise<void>;
+  purgeTenant(tenantId: string): Promise<void>;
+}

@@ -1,0 +1,40 @@
+import type { RedisClient } from '../redis/client.js';
+import {
+  type CachePurgeMessage,
+  type CachePurger,
+  encodePurgeMessage,
+  generationField,
+  generationKey,
+  type PurgeTarget,
+  purgeChannel,
+  purgeMessageFor,
+} from './purge-protocol.js';
+
+export interface RedisCachePurger extends CachePurger {
+  /** Bumps the target's generation and publishes it; resolves with the message sent. */
+  purge(target: PurgeTarget): Promise<CachePurgeMessage>;
+}
+
+/**
+ * Sends purges over Redis (purge-protocol.ts): increments the generation, then publishes it so every
+ * replica drops its in-process copies. `keyPrefix` must be the gateways' GATEWAY_REDIS_KEY_PREFIX.
+ * Redis errors reject (the caller answers them); nothing is retried.
+ */
+export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): RedisCachePurger {
+  const channel = purgeChannel(keyPrefix);
+  const purge = async (target: PurgeTarget): Promise<CachePurgeMessage> => {
+    const bumped = await redis.hincrby(generationKey(keyPrefix, target.tenantId), generationField(target), 1);
+    const message = purgeMessageFor(target, bumped);
+    await redis.publish(channel, encodePurgeMessage(message));
+    return message;
+  };
+  return {
+    purge,
+    async purgeRoute(tenantId, routeId) {
+      await purge({ kind: 'route', tenantId, routeId });
+    },
+    async purgeTenant(tenantId) {
+      await purge({ kind: 'tenant', tenantId });
+    },
+  };
+}
