@@ -103,6 +103,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['required_scopes', 'jsonb'],
     ['require_tenant_org', 'boolean'],
     ['allow_any_authenticated_user', 'boolean'],
+    ['websocket_token', 'text'],
     ['strip_prefix', 'text'],
     ['rate_limit', 'jsonb'],
     ['cache_policy', 'jsonb'],
@@ -262,6 +263,7 @@ class BatchChanges {
           require_tenant_org: d.require_tenant_org,
           // Routes recorded before the flag existed never opted in.
           allow_any_authenticated_user: d.allow_any_authenticated_user ?? false,
+          websocket_token: d.websocket_token ?? 'header',
           strip_prefix: d.strip_prefix,
           rate_limit: d.rate_limit,
           cache_policy: d.cache_policy,

@@ -95,6 +95,8 @@ export const gatewaySettings = {
   GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS: z.coerce.number().int().min(1).max(10_000).default(100),
   /** HTTP/2: a connection with no open stream for this long is closed (GOAWAY); 0 keeps it open. */
   GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(86_400).default(120),
+  /** A proxied WebSocket with no traffic either way for this long is closed with 1001; 0 = never. */
+  GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(86_400).default(300),
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   ...certificateEncryptionSettings,

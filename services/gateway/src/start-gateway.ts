@@ -16,6 +16,8 @@ import { RequestTracing } from './observability/request-tracing.js';
 import type { RequestStage } from './pipeline/exchange.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
 import type { TenantCertificates } from './tls/tenant-certificates.js';
+import { WebSocketMetrics } from './websocket/websocket-metrics.js';
+import { WebSocketProxy } from './websocket/websocket-proxy.js';
 
 export interface StartGatewayOptions {
   config: GatewayConfig;
@@ -79,24 +81,25 @@ export function remoteJwksFromConfig(config: GatewayConfig, registry: Registry):
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
   const metrics = new GatewayMetrics(registry, { perRoute: config.GATEWAY_METRICS_PER_ROUTE });
+  const authenticator = new Authenticator({
+    apiKeyPepper: config.API_KEY_PEPPER,
+    clerk: {
+      jwtKey: config.CLERK_JWT_KEY,
+      secretKey: config.CLERK_SECRET_KEY,
+      apiUrl: config.CLERK_API_URL,
+      authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
+    },
+    tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
+    allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
+    remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry),
+    failureLimiter: new AuthFailureLimiter({
+      maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
+      registry,
+    }),
+  });
   const handler = createGatewayHandler({
     store,
-    authenticator: new Authenticator({
-      apiKeyPepper: config.API_KEY_PEPPER,
-      clerk: {
-        jwtKey: config.CLERK_JWT_KEY,
-        secretKey: config.CLERK_SECRET_KEY,
-        apiUrl: config.CLERK_API_URL,
-        authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
-      },
-      tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
-      allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
-      remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry),
-      failureLimiter: new AuthFailureLimiter({
-        maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
-        registry,
-      }),
-    }),
+    authenticator,
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     trustProxy: config.GATEWAY_TRUST_PROXY,
@@ -116,10 +119,17 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
     else socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
-  // WebSocket upgrades are not proxied yet: refuse them cleanly instead of hanging.
-  trafficServer.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
-    socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  const websockets = new WebSocketProxy({
+    store,
+    authenticator,
+    stages: options.stages ?? [],
+    encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
+    trustProxy: config.GATEWAY_TRUST_PROXY,
+    idleTimeoutMs: config.GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS * 1000,
+    metrics: new WebSocketMetrics(registry),
+    logger,
   });
+  trafficServer.on('upgrade', websockets.handleUpgrade);
   // HTTP/2: TLS listener (ALPN h2 + HTTP/1.1) and cleartext h2c, with the same handler.
   const edge = await startEdgeProtocols({
     config,
@@ -146,6 +156,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 
   const trafficPort = await listen(trafficServer, config.GATEWAY_PORT, config.GATEWAY_HOST);
   const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_HOST);
+  edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
   const tlsPort = await edge.listen();
   logger.info('gateway listening', {
     traffic_port: trafficPort,
@@ -161,6 +172,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     tlsServer: edge.tlsServer,
     tlsPort,
     async close() {
+      // Open WebSockets would hold the listeners open: they are told 1001 (going away) first.
+      await websockets.closeAll();
       await Promise.all([closeServer(trafficServer), edge.close(), closeServer(adminServer)]);
     },
   };

@@ -11,6 +11,8 @@ export const AUTH_MODES = ['public', 'jwt_required', 'apikey_required', 'jwt_or_
 export const authMode = z.enum(AUTH_MODES);
 export type AuthMode = z.infer<typeof authMode>;
 
+export const WEBSOCKET_TOKEN_SOURCES = ['header', 'query', 'subprotocol'] as const;
+
 export const RATE_LIMIT_SCOPES = ['tenant', 'route', 'user', 'api_key', 'ip'] as const;
 
 export const rateLimitPolicy = z.strictObject({
@@ -136,6 +138,13 @@ export const routeConfig = z.strictObject({
    * members, or the users in its user list). An explicit opt-in for routes open to every signed-in user.
    */
   allow_any_authenticated_user: z.boolean().default(false),
+  /**
+   * WebSocket upgrades: where a browser (which cannot set headers on a WebSocket) may put its token.
+   * `header` (default): Authorization / X-API-Key only; `query`: also `?access_token=`; `subprotocol`:
+   * also a `Sec-WebSocket-Protocol` entry `vantageedge.token.<token>`. The token is removed before
+   * the request reaches the origin.
+   */
+  websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).default('header'),
   /** Removed from the front of the path before forwarding (e.g. "/api": /api/posts/1 → /posts/1). */
   strip_prefix: z.string().nullable().default(null),
   rate_limit: rateLimitPolicy.nullable().default(null),

@@ -72,6 +72,7 @@ export function routeView({ data, created_at, updated_at }: Known<RouteState>): 
     ...config,
     // Routes recorded before the flag existed never opted in.
     allow_any_authenticated_user: config.allow_any_authenticated_user ?? false,
+    websocket_token: config.websocket_token ?? 'header',
     created_at,
     updated_at,
   };

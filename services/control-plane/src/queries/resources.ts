@@ -91,6 +91,7 @@ export const routeResource: ResourceDefinition = {
     required_scopes: row['required_scopes'],
     require_tenant_org: row['require_tenant_org'],
     allow_any_authenticated_user: row['allow_any_authenticated_user'],
+    websocket_token: row['websocket_token'],
     strip_prefix: row['strip_prefix'],
     rate_limit: row['rate_limit'],
     cache_policy: row['cache_policy'],

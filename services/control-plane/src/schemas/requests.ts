@@ -10,6 +10,7 @@ import {
   originTarget,
   rateLimitPolicy,
   tenantSettings,
+  WEBSOCKET_TOKEN_SOURCES,
 } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain } from '@vantageedge/shared/domain/hostname';
 import { z } from 'zod';
@@ -235,6 +236,7 @@ export const createRouteBody = z.strictObject({
   required_scopes: scopes.default([]),
   require_tenant_org: z.boolean().default(true),
   allow_any_authenticated_user: z.boolean().default(false),
+  websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).default('header'),
   strip_prefix: stripPrefix.default(null),
   rate_limit: rateLimitPolicy.nullable().default(null),
   cache_policy: cachePolicy.nullable().default(null),
@@ -248,6 +250,7 @@ export const updateRouteBody = z.strictObject({
   required_scopes: scopes.optional(),
   require_tenant_org: z.boolean().optional(),
   allow_any_authenticated_user: z.boolean().optional(),
+  websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).optional(),
   strip_prefix: stripPrefix.optional(),
   rate_limit: rateLimitPolicy.nullable().optional(),
   cache_policy: cachePolicy.nullable().optional(),

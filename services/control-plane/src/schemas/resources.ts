@@ -58,6 +58,7 @@ export const routeResource = z.object({
   required_scopes: z.array(z.string()),
   require_tenant_org: z.boolean(),
   allow_any_authenticated_user: z.boolean(),
+  websocket_token: z.enum(['header', 'query', 'subprotocol']),
   strip_prefix: z.string().nullable(),
   rate_limit: rateLimitPolicy.nullable(),
   cache_policy: cachePolicy.nullable(),

@@ -22,6 +22,8 @@ export interface TestRoute {
   required_scopes?: string[];
   require_tenant_org?: boolean;
   strip_prefix?: string | null;
+  websocket_token?: RouteConfig['websocket_token'];
+  rate_limit?: Record<string, unknown> | null;
 }
 
 export interface TestOrigin {
