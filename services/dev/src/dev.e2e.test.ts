@@ -110,6 +110,9 @@ describe('make dev (single process on embedded defaults)', () => {
       CONTROL_PLANE_PORT: String(await freePort()),
       GATEWAY_PORT: String(await freePort()),
       GATEWAY_ADMIN_PORT: String(await freePort()),
+      GATEWAY_TLS_PORT: String(await freePort()),
+      GATEWAY_TLS_CERT_FILE: '',
+      GATEWAY_TLS_KEY_FILE: '',
       DEMO_ORIGIN_PORT: String(await freePort()),
       VANTAGEEDGE_DEV_PG_PORT: String(await freePort()),
     };
@@ -136,6 +139,26 @@ describe('make dev (single process on embedded defaults)', () => {
     expect(demo.out).toMatch(/second call \(HIT\)\s+200.*X-Cache: HIT/);
     expect(demo.out).toMatch(/after the purge \(MISS\)\s+200.*X-Cache: MISS/);
     expect(demo.out).toMatch(/429 × \d+/);
+
+    // TLS on the generated development certificate, HTTP/2 negotiated by ALPN (curl -k, as the README says).
+    const tlsPort = env['GATEWAY_TLS_PORT'] as string;
+    const https = await run(
+      'curl',
+      [
+        '-sk',
+        '--http2',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{http_version}',
+        '--resolve',
+        `demo.localhost:${tlsPort}:127.0.0.1`,
+        `https://demo.localhost:${tlsPort}/api/public/posts`,
+      ],
+      env,
+    );
+    expect(https.out).toBe('200 2');
+    expect(text).toContain(`curl -k https://demo.localhost:${tlsPort}/api/public/posts`);
 
     // The same token is a platform admin on the admin API; the read model lists the demo tenant.
     const controlPlane = `http://127.0.0.1:${env['CONTROL_PLANE_PORT']}`;

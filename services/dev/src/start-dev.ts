@@ -48,6 +48,8 @@ export interface StartVantageEdgeOptions {
 export interface VantageEdgeUrls {
   controlPlane: string;
   gateway: string;
+  /** https://… when GATEWAY_TLS_PORT is set. */
+  gatewayTls?: string | undefined;
   gatewayAdmin: string;
   demoOrigin: string;
   database: string;
@@ -211,6 +213,8 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       urls: {
         controlPlane: `http://${urlHost(cpConfig.CONTROL_PLANE_HOST)}:${cpPort}`,
         gateway: `http://${gwHost}:${gateway.gateway.trafficPort}`,
+        gatewayTls:
+          gateway.gateway.tlsPort === undefined ? undefined : `https://${gwHost}:${gateway.gateway.tlsPort}`,
         gatewayAdmin: `http://${gwHost}:${gateway.gateway.adminPort}`,
         demoOrigin: origin.url,
         database: databaseUrl,
