@@ -4,6 +4,7 @@ import { gatewaySettings } from '@vantageedge/gateway/config';
 import { startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
 import { parseConfig } from '@vantageedge/shared/config/load-config';
 import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
@@ -32,6 +33,9 @@ const config = parseConfig(
     GATEWAY_REDIS_KEY_PREFIX: process.env['BENCH_REDIS_PREFIX'] ?? `bench:${process.pid}:`,
     GATEWAY_CACHE_L1_BYTES: process.env['BENCH_L1_BYTES'] ?? String(64 * 1024 * 1024),
     ROLLOUT_KEY_PREFIX: `${process.env['BENCH_REDIS_PREFIX'] ?? `bench:${process.pid}:`}rollout:`,
+    // The benchmark's origins run on 127.0.0.1.
+    ORIGIN_BLOCKED_CIDRS:
+      process.env['ORIGIN_BLOCKED_CIDRS'] || ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
   },
 );
 const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });

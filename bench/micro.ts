@@ -66,6 +66,16 @@ small.apply(tenantFor(0, origin, scaleRoutes(), { apiKeys: [BENCH_API_KEY] }));
 const scale = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: noUpstreams });
 for (let n = 0; n < 1000; n++) scale.apply(tenantFor(n, origin, scaleRoutes()));
 const tenant = small.resolveHost('t0.localhost')!;
+// Mixed protections: every request also checks the other readings of its path (case, slash, ;params).
+const mixed = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: noUpstreams });
+mixed.apply(
+  tenantFor(0, origin, [
+    ...scaleRoutes(),
+    { path_pattern: '/api/admin/*', auth_mode: 'apikey_required' },
+    { path_pattern: '/api/internal', auth_mode: 'jwt_required' },
+  ]),
+);
+const mixedTenant = mixed.resolveHost('t0.localhost')!;
 
 // Auth: API key route and Clerk JWT route.
 const keyed = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: noUpstreams });
@@ -123,9 +133,12 @@ const cacheRequest = {
 };
 
 const results: MicroResult[] = [
-  await bench('route match: 20 routes, last one matches', () => tenant.router.match('GET', '/api/posts/1')),
+  await bench('route match: 20 routes, last one matches', () => tenant.router.resolve('GET', '/api/posts/1')),
+  await bench('route match: 22 routes of mixed protection (readings checked)', () =>
+    mixedTenant.router.resolve('GET', '/api/posts/1'),
+  ),
   await bench('route match: host → tenant (1,000 tenants) + 20 routes', () =>
-    scale.resolveHost('t500.localhost')!.router.match('GET', '/api/posts/1'),
+    scale.resolveHost('t500.localhost')!.router.resolve('GET', '/api/posts/1'),
   ),
   await bench('api-key hash (HMAC-SHA-256 of the presented key)', () =>
     hashApiKey(BENCH_PEPPER, BENCH_API_KEY),

@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import {
   type ClerkTestKeys,
   type ClerkTokenClaims,
@@ -353,7 +354,8 @@ export class TestSystem {
     return new TestSystem(database, clerk, options);
   }
 
-  private commonEnv(): Record<string, string> {
+  /** Settings every service of this system gets (database, Redis, Kafka topic, keys, pepper). */
+  commonEnv(): Record<string, string> {
     return {
       DATABASE_URL: this.database.url,
       EVENT_STORE: 'postgres',
@@ -368,6 +370,8 @@ export class TestSystem {
       PLATFORM_ADMIN_USER_IDS: this.adminUserId,
       LOG_LEVEL: 'info',
       OTEL_ENABLED: 'false',
+      // The test origins run on 127.0.0.1 (the services' own listeners stay refused).
+      ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
     };
   }
 
@@ -407,6 +411,8 @@ export class TestSystem {
         const id = `e2e-gw-${this.gateways.length}-${uniqueSuffix()}`;
         const service = startService(`gateway ${id}`, ENTRY_POINTS.gateway, {
           ...this.commonEnv(),
+          // No load balancer in front to notice a drain: stop at once on teardown.
+          GATEWAY_DRAIN_SECONDS: '0',
           ...this.options.gatewayEnv,
           GATEWAY_PORT: String(port),
           GATEWAY_ADMIN_PORT: String(adminPort),

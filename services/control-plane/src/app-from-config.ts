@@ -1,6 +1,7 @@
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
@@ -29,6 +30,7 @@ export function controlPlaneAppFromConfig(
     metrics,
     redis,
     cachePurger,
+    originAddressPolicy,
   }: {
     store: EventStore;
     pool: pg.Pool;
@@ -38,6 +40,11 @@ export function controlPlaneAppFromConfig(
     redis?: RedisClient | undefined;
     /** Single-process mode hands over the gateway's own cache. */
     cachePurger?: CachePurger | undefined;
+    /**
+     * Single-process mode shares the gateway's policy (which knows its listeners); otherwise one from
+     * ORIGIN_BLOCKED_CIDRS and the control plane's own listener.
+     */
+    originAddressPolicy?: OriginAddressPolicy | undefined;
   },
 ): express.Express {
   const certificateKeyRing = keyRingFromSettings(config);
@@ -56,6 +63,11 @@ export function controlPlaneAppFromConfig(
       : {}),
     ...(purger ? { cachePurger: purger } : {}),
     ...(certificateKeyRing ? { certificateKeyRing } : {}),
+    originAddressPolicy:
+      originAddressPolicy ??
+      new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
+        { host: config.CONTROL_PLANE_HOST, port: config.CONTROL_PLANE_PORT },
+      ]),
     store,
     pool,
     auth: {

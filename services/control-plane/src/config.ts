@@ -10,6 +10,7 @@ import {
   postgresUrl,
 } from '@vantageedge/shared/config/settings';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
@@ -29,6 +30,8 @@ export const controlPlaneSettings = {
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
+  /** After SIGTERM: how long commands and queries in flight may take before their connections are closed. */
+  CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
   CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters of secret'),
@@ -49,6 +52,8 @@ export const controlPlaneSettings = {
   CLERK_AUTHORIZED_PARTIES: commaList.default([]),
   PLATFORM_ADMIN_USER_IDS: commaList.default([]),
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
+  /** Origin targets and OIDC jwks_url naming a literal address in these ranges are refused (400). */
+  ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** PLATFORM_BASE_DOMAINS (or GATEWAY_BASE_DOMAINS): read with platformBaseDomains(). */
   ...platformBaseDomainSettings,
   /** DNS servers for custom-domain ownership proofs; unset: the system's resolvers. */

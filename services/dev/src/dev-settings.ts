@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 
 /**
  * `make dev`'s settings: the environment (and .env) always win; what is unset gets a development
@@ -41,7 +42,8 @@ export function devDataDir(env: Env): string {
 /**
  * The environment make dev runs with: every setting already given is kept; unset ones get the dev
  * defaults. SNAPSHOT_BUS is memory unless KAFKA_BROKERS is set; REDIS_URL and DATABASE_URL stay unset
- * unless given (in-memory stores, embedded PostgreSQL); dev tokens are accepted (VANTAGEEDGE_DEV_MODE).
+ * unless given (in-memory stores, embedded PostgreSQL); dev tokens are accepted (VANTAGEEDGE_DEV_MODE);
+ * origins on loopback addresses are allowed (ORIGIN_BLOCKED_CIDRS without the loopback ranges).
  */
 export function devEnvironment(env: Env): Env {
   const out: Env = { ...env };
@@ -54,6 +56,9 @@ export function devEnvironment(env: Env): Env {
   setDefault('CERTIFICATE_ENCRYPTION_KEY', DEV_CERTIFICATE_ENCRYPTION_KEY);
   setDefault('PLATFORM_ADMIN_USER_IDS', DEV_ADMIN_USER_ID);
   setDefault('SNAPSHOT_BUS', isSet(env['KAFKA_BROKERS']) ? 'kafka' : 'memory');
+  // The demo origin (and any origin a developer starts) is on 127.0.0.1: loopback origins are allowed
+  // here; link-local and unspecified addresses, and the listeners of this process, stay refused.
+  setDefault('ORIGIN_BLOCKED_CIDRS', ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','));
   if (!isSet(out['GATEWAY_BASE_DOMAINS'])) setDefault('PLATFORM_BASE_DOMAINS', 'vantageedge.dev,localhost');
   // The single process reports metrics on the gateway's admin port; the projector's own port stays off.
   setDefault('SNAPSHOT_PROJECTOR_METRICS_PORT', '0');

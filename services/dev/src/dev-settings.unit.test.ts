@@ -1,3 +1,4 @@
+import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import { describe, expect, it } from 'vitest';
 import { DEV_ADMIN_USER_ID, DEV_API_KEY_PEPPER, describeParts, devEnvironment } from './dev-settings.js';
 import { defaultDevUser } from './dev-token.js';
@@ -13,7 +14,11 @@ describe('make dev settings', () => {
       VANTAGEEDGE_DEV_MODE: 'true',
       PLATFORM_ADMIN_USER_IDS: DEV_ADMIN_USER_ID,
       SNAPSHOT_BUS: 'memory',
+      // the demo origin is on 127.0.0.1
+      ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
     });
+    expect(env['ORIGIN_BLOCKED_CIDRS']).not.toContain('127.0.0.0/8');
+    expect(env['ORIGIN_BLOCKED_CIDRS']).toContain('169.254.0.0/16');
     expect(env['DATABASE_URL']).toBeUndefined();
     expect(env['REDIS_URL']).toBeUndefined();
     expect(describeParts(env)).toEqual([

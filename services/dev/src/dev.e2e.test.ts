@@ -162,16 +162,32 @@ describe('make dev (single process on embedded defaults)', () => {
 
     // The same token is a platform admin on the admin API; the read model lists the demo tenant.
     const controlPlane = `http://127.0.0.1:${env['CONTROL_PLANE_PORT']}`;
-    let tenants: Array<{ subdomain: string }> = [];
+    let tenants: Array<{ id: string; subdomain: string }> = [];
     for (let i = 0; i < 50 && tenants.length === 0; i++) {
       const response = await fetch(`${controlPlane}/api/v1/tenants`, {
         headers: { authorization: `Bearer ${token}` },
       });
       expect(response.status).toBe(200);
-      tenants = ((await response.json()) as { data: Array<{ subdomain: string }> }).data;
+      tenants = ((await response.json()) as { data: typeof tenants }).data;
       if (tenants.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(tenants.map((t) => t.subdomain)).toEqual(['demo']);
+
+    // Loopback origins are allowed in make dev (the demo above went through one), the process's own
+    // listeners never.
+    const ownAdmin = await fetch(`${controlPlane}/api/v1/origins`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        tenant_id: tenants[0]?.id,
+        name: 'probe',
+        url: `http://127.0.0.1:${env['GATEWAY_ADMIN_PORT']}`,
+      }),
+    });
+    expect(ownAdmin.status).toBe(400);
+    expect(((await ownAdmin.json()) as { error: { code: string } }).error.code).toBe(
+      'origin_address_blocked',
+    );
 
     expect(await stop(dev)).toBe(0);
     expect(dev.output()).toContain('stopped.');

@@ -196,9 +196,12 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       // (which, with Redis, also reaches other replicas through the purge channel).
       redis,
       cachePurger: gateway.responseCache,
+      // One process: the control plane refuses the gateway's listeners and the gateway the control plane's.
+      originAddressPolicy: gateway.addressPolicy,
     });
     const controlPlaneServer = createServer(app);
     const cpPort = await listen(controlPlaneServer, cpConfig.CONTROL_PLANE_PORT, cpConfig.CONTROL_PLANE_HOST);
+    gateway.addressPolicy.addOwnListener({ host: cpConfig.CONTROL_PLANE_HOST, port: cpPort });
     closers.push([
       'control plane',
       () =>

@@ -7,6 +7,8 @@ import {
   platformBaseDomainSettings,
   port,
 } from '@vantageedge/shared/config/settings';
+import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
+import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 
@@ -73,6 +75,26 @@ export const gatewaySettings = {
   GATEWAY_CACHE_MAX_VARIANTS: z.coerce.number().int().min(1).max(1_000).default(16),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
+  /** Interface of the admin listener (/healthz, /readyz, /status, /metrics); loopback unless opened. */
+  GATEWAY_ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
+  /** When set, /status on the admin listener requires `Authorization: Bearer <this>`. */
+  GATEWAY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Time a client has to send the complete request headers (slow-loris bound). */
+  GATEWAY_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** Time a client has to send the whole request, body included; not less than the headers timeout. */
+  GATEWAY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
+  /** How long an idle keep-alive client connection is kept open. */
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /** Most header lines in one request; more is answered 431. */
+  GATEWAY_MAX_HEADERS_COUNT: z.coerce.number().int().min(10).max(2_000).default(100),
+  /** Open client connections this replica accepts; connections beyond are closed at once. */
+  GATEWAY_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /** Requests served on one keep-alive connection before it is closed (0 = no limit). */
+  GATEWAY_MAX_REQUESTS_PER_CONNECTION: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
+  /** After SIGTERM: /readyz answers 503 and the listener keeps accepting this long (load balancers notice). */
+  GATEWAY_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(5),
+  /** After the drain: how long requests in flight may take before their connections are closed. */
+  GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
   /** Active health probes this replica sends per second over all origins; over it, probes are skipped. */
   GATEWAY_HEALTH_PROBES_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
   /**
@@ -80,8 +102,6 @@ export const gatewaySettings = {
    * them per tenant only, for deployments with many routes.
    */
   GATEWAY_METRICS_PER_ROUTE: booleanFlag.default(true),
-  /** Trust the client's X-Forwarded-For/Forwarded (only behind a load balancer that sets them). */
-  GATEWAY_TRUST_PROXY: booleanFlag.default(false),
   /** TLS listener (HTTPS and HTTP/2 with ALPN h2); unset: no TLS listener. */
   GATEWAY_TLS_PORT: port.optional(),
   /** The default certificate (PEM chain, leaf first) for the base domains and unknown SNI names. */
@@ -97,6 +117,19 @@ export const gatewaySettings = {
   GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(86_400).default(120),
   /** A proxied WebSocket with no traffic either way for this long is closed with 1001; 0 = never. */
   GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(86_400).default(300),
+  /**
+   * CIDR ranges of the load balancers/proxies in front of the gateway. Only a peer in them has its
+   * X-Forwarded-* / Forwarded / client-address headers kept; the client is the rightmost
+   * X-Forwarded-For address not in these ranges. Empty: every peer is the client.
+   */
+  GATEWAY_TRUSTED_PROXIES: cidrListSetting.default([]),
+  /** Deprecated: `true` means GATEWAY_TRUSTED_PROXIES = private and loopback ranges (when that is unset). */
+  GATEWAY_TRUST_PROXY: booleanFlag.optional(),
+  /**
+   * Addresses the gateway never connects to for a tenant (origins, health checks, OIDC JWKS), checked
+   * after DNS resolution; its own listeners are refused whatever this says.
+   */
+  ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   ...certificateEncryptionSettings,
@@ -105,10 +138,26 @@ export const gatewaySettings = {
 
 export type GatewayConfig = z.infer<z.ZodObject<typeof gatewaySettings>>;
 
-/** Rules between settings that each look fine alone; throws with the settings named. */
-export function assertGatewayConfig(config: GatewayConfig): void {
-  if (config.GATEWAY_TLS_PORT === undefined) return;
-  if (config.GATEWAY_TLS_CERT_FILE === undefined || config.GATEWAY_TLS_KEY_FILE === undefined) {
+/** Rules across settings that zod checks one by one cannot express; throws ConfigError. */
+export function assertGatewayConfig(
+  config: Pick<
+    GatewayConfig,
+    | 'GATEWAY_HEADERS_TIMEOUT_MS'
+    | 'GATEWAY_REQUEST_TIMEOUT_MS'
+    | 'GATEWAY_TLS_PORT'
+    | 'GATEWAY_TLS_CERT_FILE'
+    | 'GATEWAY_TLS_KEY_FILE'
+  >,
+): void {
+  if (config.GATEWAY_REQUEST_TIMEOUT_MS < config.GATEWAY_HEADERS_TIMEOUT_MS) {
+    throw new ConfigError([
+      { setting: 'GATEWAY_REQUEST_TIMEOUT_MS', issue: 'must not be less than GATEWAY_HEADERS_TIMEOUT_MS' },
+    ]);
+  }
+  if (
+    config.GATEWAY_TLS_PORT !== undefined &&
+    (config.GATEWAY_TLS_CERT_FILE === undefined || config.GATEWAY_TLS_KEY_FILE === undefined)
+  ) {
     throw new ConfigError([
       {
         setting:

@@ -1,4 +1,5 @@
 import { platformBaseDomains } from '@vantageedge/shared/config/settings';
+import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
@@ -41,8 +42,16 @@ export interface GatewayReplica {
   store: GatewayConfigStore;
   /** The replica's response cache; single-process mode hands it to the control plane for purges. */
   responseCache: ResponseCache;
+  /** Where the replica connects for tenants; single-process mode adds the control plane's listener. */
+  addressPolicy: OriginAddressPolicy;
   /** Stops the listeners, the config plane, the upstream sets and the cache (not the bus or Redis). */
   close(): Promise<void>;
+  /**
+   * The graceful stop (SIGTERM): /readyz answers 503 at once while the listener keeps accepting for
+   * `drainMs` (load balancers notice), then it stops accepting, requests in flight get `timeoutMs` to
+   * finish, the connections that remain are closed, and everything else is closed as by close().
+   */
+  drainAndClose(options: { drainMs: number; timeoutMs: number }): Promise<void>;
 }
 
 /**
@@ -75,13 +84,19 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     keyRing: keyRingFromSettings(config),
     onWarning: (tenantId, problem) => logger.warn('certificate problem', { tenant_id: tenantId, problem }),
   });
+  // The configured ports are refused before the listeners are up (health checks start with the first
+  // snapshot); startGateway adds the bound ports.
+  const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
+    { host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
+    { host: config.GATEWAY_HOST, port: config.GATEWAY_ADMIN_PORT },
+  ]);
+  const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy);
   const hostsRefused = new Counter({
     name: 'vantageedge_gateway_host_claims_refused_total',
     help: 'Hosts a snapshot names that this replica does not route to that tenant, by reason',
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  const remoteJwks = remoteJwksFromConfig(config, registry);
   const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
@@ -93,7 +108,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
       { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
     ],
     createUpstreamSet: (origin, tenantId) =>
-      createUpstreamSet(origin, { tenantId, registry, logger, probeBudget }),
+      createUpstreamSet(origin, { tenantId, registry, logger, probeBudget, addressPolicy }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
     onHostRefused: (refusal) => hostsRefused.inc({ reason: refusal.reason }),
@@ -120,6 +135,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     remoteJwks,
     stages: [rateLimitStage, cacheStage],
     tenantCertificates,
+    addressPolicy,
     readiness: () => {
       const status = configPlane.status();
       return status.ready
@@ -128,16 +144,30 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     },
   });
 
+  const closeTheRest = async () => {
+    await configPlane.close();
+    await store.close();
+    await responseCache.close();
+  };
   return {
     gateway,
     configPlane,
     store,
     responseCache,
+    addressPolicy,
     async close() {
       await gateway.close();
-      await configPlane.close();
-      await store.close();
-      await responseCache.close();
+      await closeTheRest();
+    },
+    async drainAndClose({ drainMs, timeoutMs }) {
+      gateway.startDraining();
+      if (drainMs > 0) {
+        logger.info('draining: /readyz answers 503, still accepting', { drain_ms: drainMs });
+        await new Promise((resolve) => setTimeout(resolve, drainMs));
+      }
+      logger.info('no longer accepting; finishing requests in flight', { timeout_ms: timeoutMs });
+      await gateway.close({ timeoutMs });
+      await closeTheRest();
     },
   };
 }

@@ -1,6 +1,9 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
+import { platformBaseDomains } from '@vantageedge/shared/config/settings';
+import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
+import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
@@ -13,8 +16,10 @@ import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { AccessLog } from './observability/access-log.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
+import { writeError } from './pipeline/errors.js';
 import type { RequestStage } from './pipeline/exchange.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
+import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import type { TenantCertificates } from './tls/tenant-certificates.js';
 import { WebSocketMetrics } from './websocket/websocket-metrics.js';
 import { WebSocketProxy } from './websocket/websocket-proxy.js';
@@ -29,6 +34,8 @@ export interface StartGatewayOptions {
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
+  /** The policy the upstream sets connect through: both listeners are registered as never-a-target. */
+  addressPolicy?: OriginAddressPolicy;
   /** Tenant certificates compiled from snapshots (a compile hook of the store), served by SNI. */
   tenantCertificates?: TenantCertificates;
   /** The replica's remote key sets (shared with the config store's OIDC key sets). */
@@ -43,7 +50,18 @@ export interface RunningGateway {
   /** The TLS listener (HTTPS and HTTP/2), when GATEWAY_TLS_PORT is set. */
   readonly tlsServer: Http2SecureServer | undefined;
   readonly tlsPort: number | undefined;
-  close(): Promise<void>;
+  /** True once draining began: /readyz answers 503 and every response closes its connection. */
+  readonly draining: boolean;
+  /**
+   * Begins the drain: /readyz answers 503 at once, the traffic listener keeps accepting, and each
+   * response from now on closes its connection so clients and load balancers reconnect elsewhere.
+   */
+  startDraining(): void;
+  /**
+   * Stops accepting, lets requests in flight finish for up to `timeoutMs` (default
+   * GATEWAY_SHUTDOWN_TIMEOUT_SECONDS), then closes the connections that remain. Drains first.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 const HEADERS_TOO_LARGE_BODY =
@@ -51,7 +69,19 @@ const HEADERS_TOO_LARGE_BODY =
 const CLIENT_ERROR_431 =
   'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
-
+const REQUEST_TIMEOUT_BODY =
+  '{"error":{"code":"request_timeout","message":"the request was not received in time"}}';
+/** GATEWAY_HEADERS_TIMEOUT_MS / GATEWAY_REQUEST_TIMEOUT_MS ran out before the request was complete. */
+const CLIENT_ERROR_408 =
+  'HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+  `Content-Length: ${Buffer.byteLength(REQUEST_TIMEOUT_BODY)}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;
+const CONNECT_BODY =
+  '{"error":{"code":"method_not_supported","message":"the gateway does not tunnel CONNECT requests"}}';
+const CONNECT_NOT_SUPPORTED =
+  'HTTP/1.1 501 Not Implemented\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+  `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\n\r\n${CONNECT_BODY}`;
+/** How often node looks for connections past the headers/request timeouts (its default is 30 s). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -62,18 +92,24 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
+/**
+ * Node truncates headers beyond server.maxHeadersCount silently; the gateway lets one more through so
+ * it can tell a request that has too many and answer 431 instead of forwarding it half-read.
+ */
+function hasTooManyHeaders(req: IncomingMessage, maxHeaders: number): boolean {
+  return req.rawHeaders.length > maxHeaders * 2;
 }
 
 /** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
-export function remoteJwksFromConfig(config: GatewayConfig, registry: Registry): RemoteJwksRegistry {
+export function remoteJwksFromConfig(
+  config: GatewayConfig,
+  registry: Registry,
+  addressPolicy?: OriginAddressPolicy,
+): RemoteJwksRegistry {
   return new RemoteJwksRegistry({
     policy: { cooldownMs: config.GATEWAY_JWKS_COOLDOWN_SECONDS * 1000 },
     registry,
+    ...(addressPolicy ? { addressPolicy } : {}),
   });
 }
 
@@ -81,6 +117,8 @@ export function remoteJwksFromConfig(config: GatewayConfig, registry: Registry):
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
   const metrics = new GatewayMetrics(registry, { perRoute: config.GATEWAY_METRICS_PER_ROUTE });
+  const trustedProxies = trustedProxiesFromSettings(config);
+  if (trustedProxies.warning !== undefined) logger.warn(trustedProxies.warning);
   const authenticator = new Authenticator({
     apiKeyPepper: config.API_KEY_PEPPER,
     clerk: {
@@ -91,7 +129,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     },
     tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
     allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
-    remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry),
+    remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),
     failureLimiter: new AuthFailureLimiter({
       maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
       registry,
@@ -102,21 +140,44 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     authenticator,
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
-    trustProxy: config.GATEWAY_TRUST_PROXY,
+    trustedProxies: trustedProxies.ranges,
+    baseDomains: platformBaseDomains(config),
     stages: options.stages ?? [],
     metrics,
     accessLog: new AccessLog(logger, config.GATEWAY_ACCESS_LOG_SAMPLE_RATE),
     tracing: new RequestTracing(options.tracingEnabled ?? false),
   });
 
-  const trafficServer = createServer({ maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES }, handler);
+  const maxHeaders = config.GATEWAY_MAX_HEADERS_COUNT;
+  const trafficServer = createServer(
+    {
+      maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
+      headersTimeout: config.GATEWAY_HEADERS_TIMEOUT_MS,
+      requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, config.GATEWAY_HEADERS_TIMEOUT_MS),
+    },
+    (req, res) => {
+      if (hasTooManyHeaders(req, maxHeaders)) {
+        res.shouldKeepAlive = false;
+        writeError(res, 431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
+        return;
+      }
+      handler(req, res);
+    },
+  );
+  trafficServer.maxHeadersCount = maxHeaders + 1;
+  trafficServer.maxConnections = config.GATEWAY_MAX_CONNECTIONS;
+  trafficServer.maxRequestsPerSocket = config.GATEWAY_MAX_REQUESTS_PER_CONNECTION;
   trafficServer.on('connection', (socket: Socket) => {
     metrics.activeConnections.inc();
     socket.once('close', () => metrics.activeConnections.dec());
   });
+  trafficServer.on('drop', () => metrics.droppedConnections.inc());
   trafficServer.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
     if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
+    else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(CLIENT_ERROR_408);
     else socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   const websockets = new WebSocketProxy({
@@ -124,13 +185,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     authenticator,
     stages: options.stages ?? [],
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
-    trustProxy: config.GATEWAY_TRUST_PROXY,
+    trustedProxies: trustedProxies.ranges,
     idleTimeoutMs: config.GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS * 1000,
     metrics: new WebSocketMetrics(registry),
     logger,
   });
   trafficServer.on('upgrade', websockets.handleUpgrade);
-  // HTTP/2: TLS listener (ALPN h2 + HTTP/1.1) and cleartext h2c, with the same handler.
+  // HTTP/2: the TLS listener (ALPN h2 and HTTPS/1.1) and cleartext h2c, with the same handler.
   const edge = await startEdgeProtocols({
     config,
     handler,
@@ -144,25 +205,46 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       socket.once('close', () => metrics.activeConnections.dec());
     },
   });
+  edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
+  // Nor is CONNECT tunnelling; without a listener node would drop the connection without an answer.
+  trafficServer.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => {});
+    socket.end(CONNECT_NOT_SUPPORTED);
+  });
 
+  let draining = false;
   const adminServer = createServer(
     createAdminApp({
       store,
       registry,
       replicaId: config.GATEWAY_REPLICA_ID,
-      ...(options.readiness ? { readiness: options.readiness } : {}),
+      readiness: () =>
+        draining ? { ready: false, reason: 'shutting down' } : (options.readiness?.() ?? { ready: true }),
+      ...(config.GATEWAY_ADMIN_TOKEN ? { statusToken: config.GATEWAY_ADMIN_TOKEN } : {}),
     }),
   );
 
   const trafficPort = await listen(trafficServer, config.GATEWAY_PORT, config.GATEWAY_HOST);
-  const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_HOST);
-  edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
+  const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_ADMIN_HOST);
+  options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: trafficPort });
+  options.addressPolicy?.addOwnListener({ host: config.GATEWAY_ADMIN_HOST, port: adminPort });
   const tlsPort = await edge.listen();
+  if (tlsPort !== undefined)
+    options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: tlsPort });
   logger.info('gateway listening', {
     traffic_port: trafficPort,
     admin_port: adminPort,
+    admin_host: config.GATEWAY_ADMIN_HOST,
     ...(tlsPort === undefined ? {} : { tls_port: tlsPort }),
   });
+
+  const startDraining = () => {
+    if (draining) return;
+    draining = true;
+    closeConnectionsAfterResponses(trafficServer);
+    edge.startDraining();
+  };
+  let closing: Promise<void> | undefined;
 
   return {
     trafficServer,
@@ -171,10 +253,25 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     adminPort,
     tlsServer: edge.tlsServer,
     tlsPort,
-    async close() {
-      // Open WebSockets would hold the listeners open: they are told 1001 (going away) first.
-      await websockets.closeAll();
-      await Promise.all([closeServer(trafficServer), edge.close(), closeServer(adminServer)]);
+    get draining() {
+      return draining;
+    },
+    startDraining,
+    close({ timeoutMs = config.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS * 1000 } = {}) {
+      closing ??= (async () => {
+        startDraining();
+        // After the drain period: open WebSockets are told 1001 (going away), then requests finish.
+        await websockets.closeAll();
+        const [cut] = await Promise.all([closeGracefully(trafficServer, timeoutMs), edge.close(timeoutMs)]);
+        if (cut > 0)
+          logger.warn('shutdown timeout: closed connections with requests still in flight', {
+            connections: cut,
+            timeout_ms: timeoutMs,
+          });
+        // The admin listener last, so /readyz keeps answering 503 while traffic drains.
+        await closeGracefully(adminServer, 0);
+      })();
+      return closing;
     },
   };
 }

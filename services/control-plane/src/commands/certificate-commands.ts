@@ -10,7 +10,6 @@ import {
 import { type Certificate, type CertificateCommand, certificateDecider } from '../domain/certificate.js';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError } from '../domain/decision.js';
-import { ApiError, notFound } from '../http/errors.js';
 import type { UploadCertificateBody } from '../schemas/requests.js';
 import type { CertificateResource } from '../schemas/resources.js';
 import {
@@ -27,17 +26,18 @@ import { certificateView } from './views.js';
 
 function outcome(result: HandledCommand<Certificate>): CommandOutcome<CertificateResource> {
   if (result.state.status === 'absent' || result.revision === null || result.position === null) {
-    throw notFound('certificate');
+    throw new DomainError('not_found', 'certificate not found');
   }
   return { resource: certificateView(result.state), revision: result.revision, position: result.position };
 }
 
 function requireKeyRing(deps: CommandDeps): KeyRing {
   if (deps.certificateKeyRing === undefined) {
-    throw new ApiError(
-      503,
-      'certificates_unavailable',
+    throw new DomainError(
+      'unavailable',
       'this control plane cannot store certificates: CERTIFICATE_ENCRYPTION_KEY is not set',
+      undefined,
+      { code: 'certificates_unavailable' },
     );
   }
   return deps.certificateKeyRing;
@@ -51,9 +51,7 @@ function requireKeyRing(deps: CommandDeps): KeyRing {
 async function verifiedCustomDomains(deps: CommandDeps, tenantId: string): Promise<ReadonlySet<string>> {
   const state = fold(tenantDomainsDecider, await deps.store.readStream(streamName.tenant(tenantId)));
   if (state.tenant.status !== 'active') {
-    throw new ApiError(404, 'not_found', 'tenant not found', [
-      { field: 'tenant_id', issue: 'no such tenant' },
-    ]);
+    throw new DomainError('not_found', 'tenant not found', 'tenant_id', { issue: 'no such tenant' });
   }
   const verified = new Set<string>();
   for (const [domain, claim] of state.domains) if (claim.status === 'verified') verified.add(domain);

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import {
+  DEFAULT_ORIGIN_BLOCKED_CIDRS,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { runWithRequestContext } from '@vantageedge/shared/observability/request-context';
@@ -12,22 +16,30 @@ import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
+import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
+import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
+import { createReadModelResourceCounts } from '../queries/tenant-resource-counts.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
-import { DOCS_PAGE } from './docs-page.js';
+import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { methodDispatch } from './route-table.js';
+import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
 
 export interface ControlPlaneAppDeps {
   store: EventStore;
   pool: pg.Pool;
   auth: ClerkAuthOptions;
-  /** Read-model lookups for authorization (the query side's createTenantDirectory). */
-  tenantDirectory: TenantDirectory;
+  /**
+   * Read-model lookups for the query side's authorization (queries/tenant-directory.ts); default: the
+   * event-log directory the commands use. Commands always authorize from the event log.
+   */
+  tenantDirectory?: TenantDirectory;
   apiKeyPepper: string;
   /** Default grace period of a rotated API key (seconds); default 24 h. */
   rotationGraceSeconds?: number;
@@ -44,6 +56,8 @@ export interface ControlPlaneAppDeps {
   cachePurger?: CachePurger;
   /** Seals certificates' private keys (CERTIFICATE_ENCRYPTION_KEY); without it certificate uploads are 503. */
   certificateKeyRing?: KeyRing;
+  /** Addresses origins and JWKS URLs may not name (default: the default ORIGIN_BLOCKED_CIDRS). */
+  originAddressPolicy?: OriginAddressPolicy;
   /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
   customDomains?: CustomDomainDeps;
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
@@ -119,6 +133,9 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     next();
   });
 
+  // Before authentication: OPTIONS and 405 depend only on the path.
+  app.use(methodDispatch(app));
+
   const openApi = buildOpenApiDocument();
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -146,23 +163,29 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     res.json(openApi);
   });
   app.get('/docs', (_req, res) => {
-    res.type('html').send(DOCS_PAGE);
+    res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.type('html').send(docsPage());
   });
 
-  const authorizer = createAuthorizer(deps.tenantDirectory);
+  // Writes are authorized from the event log, so a removal or demotion counts at once; reads use the
+  // read models they serve.
+  const eventLogDirectory = createEventLogTenantDirectory(deps.store);
+  const commandAuthorizer = createAuthorizer(eventLogDirectory);
+  const authorizer = createAuthorizer(deps.tenantDirectory ?? eventLogDirectory);
   // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
   app.use(
     '/api/v1',
     createCallerMiddleware(deps.auth),
     requireJsonBody,
     express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
+    requireSafeText,
   );
   app.use(
     '/api/v1',
     createCommandRouter({
       store: deps.store,
-      pool: deps.pool,
-      authorizer,
+      authorizer: commandAuthorizer,
+      legacyUsers: createLegacyUserStreams(deps.store),
       clock: deps.clock ?? (() => new Date()),
       apiKeyPepper: deps.apiKeyPepper,
       rotationGraceSeconds: deps.rotationGraceSeconds ?? 86_400,
@@ -171,11 +194,22 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
       certificateKeyRing: deps.certificateKeyRing,
+      originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
       customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
+      resourceCounts: createReadModelResourceCounts(deps.pool),
     }),
   );
-  if (deps.rollout) app.use(createRolloutRouter({ ...deps.rollout, authorizer }));
+  if (deps.rollout) {
+    app.use(
+      createRolloutRouter({
+        ...deps.rollout,
+        authorizer,
+        tenantKnown: async (tenantId) => (await loadTenant(deps.store, tenantId)).status !== 'absent',
+        headPosition: () => deps.store.headPosition(),
+      }),
+    );
+  }
   // The query router declares its full /api/v1/... paths.
   if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
   app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));

@@ -1,8 +1,13 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
+import type { Projector } from '@vantageedge/projections/runner/projector';
 import { createEventStore } from '@vantageedge/shared/event-store/factory';
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
+import {
+  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import {
   type ClerkTestKeys,
@@ -14,14 +19,12 @@ import {
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import type { Authorizer } from '../auth/authorize.js';
-import type { TenantDirectory } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from '../queries/router.js';
 import { createTenantDirectory } from '../queries/tenant-directory.js';
-import { createEventStoreTenantDirectory } from './event-store-tenant-directory.js';
 
 export const PLATFORM_ADMIN = 'user_platformadmin';
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -49,17 +52,20 @@ export interface ControlPlaneHarness {
   token(claims: ClerkTokenClaims): Promise<string>;
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
   allEvents(): Promise<RecordedEvent[]>;
+  /** The read-model projector (withReadSide only): tests stop it to let the read models fall behind. */
+  projector: Projector | null;
   close(): Promise<void>;
 }
 
 export async function startControlPlane(
   options: {
-    directory?: (store: EventStore, db: TestDatabase) => TenantDirectory;
     bodyLimitBytes?: number;
     authorizedParties?: string[];
     /** Mount the query router and run the read-model projector (the whole admin API). */
     withReadSide?: boolean;
     cachePurger?: CachePurger;
+    /** ORIGIN_BLOCKED_CIDRS; default: the default without loopback (test origins are on 127.0.0.1). */
+    originBlockedCidrs?: readonly string[];
     /** Base domains and TXT lookups of the custom-domain commands (e.g. a test DNS server's). */
     customDomains?: CustomDomainDeps;
     tenantLimits?: TenantLimits;
@@ -69,6 +75,9 @@ export async function startControlPlane(
   const db = await createTestDatabase();
   const store = createEventStore({ kind: 'postgres', pool: db.pool });
   const keys = await createClerkTestKeys();
+  const originAddressPolicy = new OriginAddressPolicy(
+    options.originBlockedCidrs ?? ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  );
   const projector = options.withReadSide ? startReadModelProjector({ store, pool: db.pool }) : null;
   const app = createControlPlaneApp({
     store,
@@ -79,16 +88,15 @@ export async function startControlPlane(
       authorizedParties: options.authorizedParties ?? [],
       platformAdminUserIds: new Set([PLATFORM_ADMIN]),
     },
-    tenantDirectory: options.withReadSide
-      ? createTenantDirectory(db.pool)
-      : (options.directory ?? createEventStoreTenantDirectory)(store, db),
     ...(options.withReadSide
       ? {
+          tenantDirectory: createTenantDirectory(db.pool),
           queryRouter: (authorizer: Authorizer) =>
             createQueryRouter({ pool: db.pool, authorizer, eventStore: store }),
         }
       : {}),
     apiKeyPepper: TEST_PEPPER,
+    originAddressPolicy,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
     ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
@@ -99,7 +107,9 @@ export async function startControlPlane(
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { port } = server.address() as AddressInfo;
+  originAddressPolicy.addOwnListener({ host: '127.0.0.1', port });
+  const baseUrl = `http://127.0.0.1:${port}`;
   const token = (claims: ClerkTokenClaims) => signClerkToken(keys, claims);
   const adminToken = await token({ userId: PLATFORM_ADMIN });
 
@@ -137,6 +147,7 @@ export async function startControlPlane(
     token,
     request,
     allEvents: () => store.readAll(),
+    projector,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await projector?.stop();

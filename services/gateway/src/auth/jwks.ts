@@ -1,5 +1,9 @@
 import type { ServiceAccount } from '@vantageedge/shared/domain/gateway-config';
 import {
+  DEFAULT_ORIGIN_BLOCKED_CIDRS,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
+import {
   createLocalJWKSet,
   type JSONWebKeySet,
   type JWK,
@@ -8,7 +12,9 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { Counter, type Registry } from 'prom-client';
+import { Agent, fetch as undiciFetch } from 'undici';
 import type { CompiledServiceAccount } from '../config/compiled-tenant.js';
+import { createGuardedConnector } from '../upstream/guarded-connector.js';
 
 /** How a replica fetches remote key sets: the same rules for Clerk's JWKS and every tenant's OIDC JWKS. */
 export interface JwksFetchPolicy {
@@ -32,6 +38,12 @@ export const DEFAULT_JWKS_FETCH_POLICY: JwksFetchPolicy = {
 
 export type JwksFetchOutcome = 'ok' | 'failed';
 
+/** The one HTTP call a key set makes. */
+export type JwksFetch = (
+  url: string,
+  init: { headers: Record<string, string>; redirect: 'manual'; signal: AbortSignal },
+) => Promise<{ status: number; json(): Promise<unknown> }>;
+
 /**
  * One remote JSON Web Key Set. A token's `kid` can ask for a refresh, but the set is fetched by one
  * request at a time (callers share it), at most once per cooldown (failed fetches included, and no
@@ -43,6 +55,7 @@ export class RemoteKeySet {
   readonly #headers: Record<string, string>;
   readonly #policy: JwksFetchPolicy;
   readonly #onFetch: ((outcome: JwksFetchOutcome) => void) | undefined;
+  readonly #fetch: JwksFetch;
   readonly #unknownKids: LRUCache<string, true>;
   #keys = new Map<string, JWK>();
   #local: JWTVerifyGetKey | null = null;
@@ -56,8 +69,11 @@ export class RemoteKeySet {
       headers?: Record<string, string>;
       policy?: JwksFetchPolicy;
       onFetch?: (outcome: JwksFetchOutcome) => void;
+      /** Default: the global fetch. A tenant's key set gets one that connects only where allowed. */
+      fetch?: JwksFetch;
     } = {},
   ) {
+    this.#fetch = options.fetch ?? fetch;
     this.#url = url;
     this.#headers = { accept: 'application/json, application/jwk-set+json', ...options.headers };
     this.#policy = options.policy ?? DEFAULT_JWKS_FETCH_POLICY;
@@ -102,7 +118,7 @@ export class RemoteKeySet {
 
   async #refresh(): Promise<void> {
     try {
-      const response = await fetch(this.#url, {
+      const response = await this.#fetch(this.#url, {
         headers: this.#headers,
         redirect: 'manual',
         signal: AbortSignal.timeout(this.#policy.timeoutMs),
@@ -128,13 +144,27 @@ export class RemoteKeySet {
 /**
  * Every remote key set of a replica, one per URL for the life of the process: shared by every snapshot
  * of every tenant that names the same URL (a new snapshot does not refetch) and by Clerk's JWKS.
+ * A tenant's jwks_url is tenant input: its fetches connect only where the origin address policy allows
+ * (ORIGIN_BLOCKED_CIDRS, checked after DNS, and never the gateway's own listeners). Clerk's URL is the
+ * operator's setting and is fetched as configured.
  */
 export class RemoteJwksRegistry {
   readonly #sets = new Map<string, RemoteKeySet>();
   readonly #policy: JwksFetchPolicy;
   readonly #fetches: Counter<'source' | 'outcome'> | undefined;
+  readonly #tenantFetch: JwksFetch;
 
-  constructor(options: { policy?: Partial<JwksFetchPolicy>; registry?: Registry } = {}) {
+  constructor(
+    options: {
+      policy?: Partial<JwksFetchPolicy>;
+      registry?: Registry;
+      /** Default: the default ORIGIN_BLOCKED_CIDRS. */
+      addressPolicy?: OriginAddressPolicy;
+    } = {},
+  ) {
+    const addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
+    const dispatcher = new Agent({ connect: createGuardedConnector(addressPolicy, { timeout: 5_000 }) });
+    this.#tenantFetch = (url, init) => undiciFetch(url, { ...init, dispatcher });
     this.#policy = { ...DEFAULT_JWKS_FETCH_POLICY, ...options.policy };
     this.#fetches = options.registry
       ? new Counter({
@@ -165,6 +195,7 @@ export class RemoteJwksRegistry {
         policy: this.#policy,
         ...(headers ? { headers } : {}),
         onFetch: (outcome) => this.#fetches?.labels(source, outcome).inc(),
+        ...(source === 'oidc' ? { fetch: this.#tenantFetch } : {}),
       });
       this.#sets.set(id, set);
     }

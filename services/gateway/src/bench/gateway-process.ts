@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import {
+  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
@@ -22,11 +26,16 @@ const config = parseGatewayConfig({
   GATEWAY_HOST: '127.0.0.1',
   API_KEY_PEPPER: pepper,
   GATEWAY_ACCESS_LOG_SAMPLE_RATE: process.env['BENCH_ACCESS_LOG_SAMPLE_RATE'] ?? '0',
+  // Benchmark connections stay open for the whole run (as with the proxies it is compared with).
+  GATEWAY_MAX_REQUESTS_PER_CONNECTION: '0',
+  // The benchmark's origin runs on 127.0.0.1.
+  ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
 });
+const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
 const registry = new Registry();
 const store = new GatewayConfigStore({
   baseDomains: platformBaseDomains(config),
-  createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),
+  createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, addressPolicy }),
 });
 const originId = randomUUID();
 store.apply(
@@ -45,6 +54,7 @@ const gateway = await startGateway({
   store,
   registry,
   logger: createLogger({ service: 'gateway-bench', level: 'warn' }),
+  addressPolicy,
 });
 process.stdout.write(`${JSON.stringify({ port: gateway.trafficPort })}\n`);
 process.once('SIGTERM', () => {

@@ -7,8 +7,11 @@
  * the hex of every other escape, percent-encode bytes outside ASCII, merge duplicate slashes, then
  * remove `.` and `..` segments (`..` above the root stays at the root).
  * Rejected: escapes that are not two hex digits, encoded NUL, control characters, backslashes (some
- * origins treat them as slashes), and — unless `encodedSlashes` is 'keep' — `%2F` (some origins
- * decode it into a separator, which would re-open the traversal the gateway just closed).
+ * origins treat them as slashes), every other ASCII character RFC 3986 does not allow in a path
+ * (`#` — an origin reads the rest as a fragment —, `"`, `<`, `>`, `[`, `]`, `^`, `` ` ``, `{`, `|`, `}`:
+ * node's parser lets them through, a client must percent-encode them), and — unless `encodedSlashes`
+ * is 'keep' — `%2F` (some origins decode it into a separator, which would re-open the traversal the
+ * gateway just closed).
  */
 
 export type EncodedSlashPolicy = 'reject' | 'keep';
@@ -18,6 +21,14 @@ export type NormalizedPath =
   | { ok: false; reason: 'not_origin_form' | 'bad_escape' | 'forbidden_character' | 'encoded_slash' };
 
 const HEX = '0123456789ABCDEF';
+
+/** ASCII characters RFC 3986 never allows unencoded in a request target (besides controls and space). */
+const NOT_IN_REQUEST_TARGET = '"#<>[\\]^`{|}';
+
+/** 1 for ASCII codes allowed unencoded in a path (pchar and `/`, plus `%` which starts an escape). */
+const PATH_CHARACTER = new Uint8Array(128);
+for (let code = 33; code < 127; code++) PATH_CHARACTER[code] = 1;
+for (const character of NOT_IN_REQUEST_TARGET) PATH_CHARACTER[character.charCodeAt(0)] = 0;
 
 function hexValue(code: number): number {
   if (code >= 48 && code <= 57) return code - 48; // 0-9
@@ -69,7 +80,7 @@ export function normalizePath(
       i += 2;
       continue;
     }
-    if (code <= 32 || code === 127 || code === 92) return { ok: false, reason: 'forbidden_character' };
+    if (code < 128 && PATH_CHARACTER[code] === 0) return { ok: false, reason: 'forbidden_character' };
     if (code > 127) {
       // node's parser hands us bytes as latin1 characters; re-encode them.
       if (code > 255) return { ok: false, reason: 'forbidden_character' };
@@ -106,7 +117,7 @@ function isAlreadyNormal(path: string): boolean {
   let previous = 47;
   for (let i = 1; i < path.length; i++) {
     const code = path.charCodeAt(i);
-    if (code === 37 || code <= 32 || code >= 127 || code === 92) return false;
+    if (code === 37 || code >= 127 || PATH_CHARACTER[code] === 0) return false;
     if (code === 47 && previous === 47) return false;
     if (code === 46 && previous === 47) {
       // ".", "..", "./" or "../" segment
@@ -118,6 +129,20 @@ function isAlreadyNormal(path: string): boolean {
       }
     }
     previous = code;
+  }
+  return true;
+}
+
+/**
+ * The query string (after `?`) as an origin will read it: `#` would end it (the rest is a fragment to
+ * the origin but part of the cache key here) and `"`, `<`, `>` are never sent unencoded by browsers.
+ * `[`, `]`, `{`, `}`, `|`, `^` and `` ` `` are accepted here although RFC 3986 reserves them, because
+ * browsers send them unencoded in queries (`?items[]=1`) and no routing decision reads the query.
+ */
+export function isAcceptableQuery(query: string): boolean {
+  for (let i = 0; i < query.length; i++) {
+    const code = query.charCodeAt(i);
+    if (code <= 32 || code === 127 || code === 35 || code === 34 || code === 60 || code === 62) return false;
   }
   return true;
 }

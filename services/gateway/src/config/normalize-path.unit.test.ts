@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizePath } from './normalize-path.js';
+import { isAcceptableQuery, normalizePath } from './normalize-path.js';
 
 const ok = (path: string) => ({ ok: true, path });
 
@@ -33,6 +33,18 @@ describe('normalizePath', () => {
     ['/api/%00', 'forbidden_character'],
     ['/api\\..\\admin', 'forbidden_character'],
     ['/api/%5c..%5cadmin', 'forbidden_character'],
+    // Regression: characters node's parser lets through but RFC 3986 does not allow in a path (an
+    // origin reads `#` as the start of a fragment: /api/admin#/users reached /api/admin).
+    ['/api/admin#/users', 'forbidden_character'],
+    ['/a"b', 'forbidden_character'],
+    ['/a<b>', 'forbidden_character'],
+    ['/a[b]', 'forbidden_character'],
+    ['/a^b', 'forbidden_character'],
+    ['/a`b', 'forbidden_character'],
+    ['/a{b}', 'forbidden_character'],
+    ['/a|b', 'forbidden_character'],
+    ['/a b', 'forbidden_character'],
+    ['/a\tb', 'forbidden_character'],
     ['http://evil/x', 'not_origin_form'],
     ['*', 'not_origin_form'],
   ])('rejects %s (%s)', (input, reason) => {
@@ -42,5 +54,15 @@ describe('normalizePath', () => {
   it('keeps an encoded slash inside its segment when configured to', () => {
     expect(normalizePath('/files/a%2fb/../c', 'keep')).toEqual(ok('/files/c'));
     expect(normalizePath('/files/a%2fb', 'keep')).toEqual(ok('/files/a%2Fb'));
+  });
+});
+
+describe('isAcceptableQuery', () => {
+  it.each(['?a=1&b=2', "?q=it's;x=(1)", '?items[]=1&f={x}|y^z`', '?a=%23', ''])('accepts %s', (query) => {
+    expect(isAcceptableQuery(query)).toBe(true);
+  });
+
+  it.each(['?q=#admin', '?q="x"', '?q=<script>', '?a b', '?a\u0001'])('refuses %s', (query) => {
+    expect(isAcceptableQuery(query)).toBe(false);
   });
 });

@@ -1,5 +1,7 @@
 import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
 import { normalizePath } from './normalize-path.js';
+import { originReadings } from './path-readings.js';
+import { protectsAtLeastAsMuch, uniformProtection } from './route-protection.js';
 
 /**
  * Compiles a tenant's routes once per snapshot into a matcher that, per request, only compares
@@ -11,6 +13,11 @@ import { normalizePath } from './normalize-path.js';
  * Order: priority (higher first), then specificity — compared segment by segment, a literal beats a
  * `:param`, which beats a wildcard; an exact pattern beats a wildcard that ends where it ends — then
  * the snapshot's order. Method lists are upper-case; an empty list accepts any method.
+ *
+ * `resolve` is what the request path uses: the route chosen for the path must protect at least as
+ * much as every route another common origin reading of the path would match (see path-readings.ts,
+ * and letter case); otherwise the strictest of them handles the request, or — when no single one is
+ * the strictest — the request is ambiguous and refused.
  */
 
 type PatternSegment =
@@ -115,51 +122,35 @@ function firstMatch<Route>(
   candidates: readonly CompiledPattern<Route>[],
   method: string,
   segments: readonly string[],
-): Route | undefined {
+): CompiledPattern<Route> | undefined {
   for (const candidate of candidates) {
     if (candidate.methods !== null && !candidate.methods.has(method)) continue;
-    if (segmentsMatch(candidate.segments, segments)) return candidate.route;
+    if (segmentsMatch(candidate.segments, segments)) return candidate;
   }
   return undefined;
 }
 
+/** The path also reads as the path of routes whose protections cannot be ordered: refused. */
+export class AmbiguousPath<Route> {
+  constructor(readonly routes: readonly Route[]) {}
+}
+
 /**
- * Compiled in O(n log n) for n routes: one sort, then one pass that files each route under its literal
- * first segment (or in the generic list). A request walks its segment's list and the generic list
- * merged by match order, so no per-segment copy of the generic list is ever built (that copy made the
- * compile O(n²) for tenants with many first segments, blocking every replica's event loop).
+ * Patterns (already sorted, ranks set) filed by their literal first segment, or in the generic list.
+ * A request walks its segment's list and the generic list merged by match order, so no per-segment
+ * copy of the generic list is ever built (that copy made the compile O(n²) for tenants with many
+ * first segments, blocking every replica's event loop).
  */
-export class RouteMatcher<Route extends MatchableRoute> {
+class PatternIndex<Route> {
   /** Candidates whose first segment is that literal, in match order. */
   readonly #byFirstSegment = new Map<string, CompiledPattern<Route>[]>();
   /** Routes whose first segment is not a literal (and the root route), in match order. */
   readonly #generic: CompiledPattern<Route>[] = [];
-  /** Elementary compile steps (comparisons and placements): how compile work grows with the routes. */
-  readonly compileSteps: number;
 
-  constructor(routes: readonly Route[]) {
-    let steps = 0;
-    const compiled = routes.map(
-      (route, order): CompiledPattern<Route> => ({
-        route,
-        segments: compilePattern(route.config.id, route.config.path_pattern),
-        methods:
-          route.config.methods.length === 0
-            ? null
-            : new Set(route.config.methods.map((m) => m.toUpperCase())),
-        priority: route.config.priority,
-        order,
-        rank: 0,
-      }),
-    );
-    compiled.sort((a, b) => {
-      steps++;
-      return b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order;
-    });
-    for (let rank = 0; rank < compiled.length; rank++) {
-      steps++;
-      const pattern = compiled[rank]!;
-      pattern.rank = rank;
+  /** Files every pattern; returns nothing, counts one step per pattern through `step`. */
+  constructor(sorted: readonly CompiledPattern<Route>[], step: () => void) {
+    for (const pattern of sorted) {
+      step();
       const first = pattern.segments[0];
       if (first?.kind !== 'literal') {
         this.#generic.push(pattern);
@@ -169,12 +160,10 @@ export class RouteMatcher<Route extends MatchableRoute> {
       if (bucket === undefined) this.#byFirstSegment.set(first.value, [pattern]);
       else bucket.push(pattern);
     }
-    this.compileSteps = steps;
   }
 
-  /** `path` must come from normalizePath. */
-  match(method: string, path: string): Route | undefined {
-    const segments = path.split('/');
+  /** The first pattern matching `path` (split at "/"), in match order. */
+  first(method: string, segments: readonly string[]): CompiledPattern<Route> | undefined {
     const generic = this.#generic;
     const literal = this.#byFirstSegment.get(segments[1] ?? '');
     if (literal === undefined) return firstMatch(generic, method, segments);
@@ -194,8 +183,140 @@ export class RouteMatcher<Route extends MatchableRoute> {
         j++;
       }
       if (candidate.methods !== null && !candidate.methods.has(method)) continue;
-      if (segmentsMatch(candidate.segments, segments)) return candidate.route;
+      if (segmentsMatch(candidate.segments, segments)) return candidate;
     }
     return undefined;
   }
+
+  /**
+   * The first matching pattern's route and every other route whose pattern is the same at the same
+   * priority (after case folding `/a/B/*` and `/a/b/*` are one pattern: an origin may serve either).
+   */
+  tied(
+    method: string,
+    segments: readonly string[],
+    keys: ReadonlyMap<CompiledPattern<Route>, string>,
+  ): Route[] {
+    const first = this.first(method, segments);
+    if (first === undefined) return [];
+    const key = keys.get(first);
+    const tied: Route[] = [];
+    for (const list of [this.#byFirstSegment.get(segments[1] ?? '') ?? [], this.#generic]) {
+      for (const candidate of list) {
+        if (candidate.methods !== null && !candidate.methods.has(method)) continue;
+        if (keys.get(candidate) === key) tied.push(candidate.route);
+      }
+    }
+    return tied;
+  }
+}
+
+function foldCase(segment: PatternSegment): PatternSegment {
+  if (segment.kind === 'literal' || segment.kind === 'prefix')
+    return { kind: segment.kind, value: segment.value.toLowerCase() };
+  return segment;
+}
+
+/** Priority and segments as one string: equal keys are the same pattern. */
+function patternKey(pattern: CompiledPattern<unknown>): string {
+  let key = String(pattern.priority);
+  for (const segment of pattern.segments) {
+    key +=
+      segment.kind === 'param'
+        ? '/:'
+        : segment.kind === 'wildcard'
+          ? '/*'
+          : `/${segment.kind}:${segment.value}`;
+  }
+  return key;
+}
+
+/** Compiled in O(n log n) for n routes: one sort, then one pass filing each route (two with readings). */
+export class RouteMatcher<Route extends MatchableRoute> {
+  readonly #exact: PatternIndex<Route>;
+  /** The same patterns with letters folded to lower case; absent when no reading can change protection. */
+  readonly #folded: PatternIndex<Route> | undefined;
+  readonly #foldedKeys = new Map<CompiledPattern<Route>, string>();
+  readonly #upperCasePatterns: boolean;
+  /** Elementary compile steps (comparisons and placements): how compile work grows with the routes. */
+  readonly compileSteps: number;
+
+  constructor(routes: readonly Route[]) {
+    let steps = 0;
+    const step = () => {
+      steps++;
+    };
+    const compiled = routes.map(
+      (route, order): CompiledPattern<Route> => ({
+        route,
+        segments: compilePattern(route.config.id, route.config.path_pattern),
+        methods:
+          route.config.methods.length === 0
+            ? null
+            : new Set(route.config.methods.map((m) => m.toUpperCase())),
+        priority: route.config.priority,
+        order,
+        rank: 0,
+      }),
+    );
+    compiled.sort((a, b) => {
+      steps++;
+      return b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order;
+    });
+    for (let rank = 0; rank < compiled.length; rank++) compiled[rank]!.rank = rank;
+    this.#exact = new PatternIndex(compiled, step);
+    this.#upperCasePatterns = routes.some((route) => /[A-Z]/.test(route.config.path_pattern));
+    if (uniformProtection(routes.map((route) => route.config))) {
+      this.#folded = undefined;
+    } else {
+      const folded = compiled.map((pattern) => ({ ...pattern, segments: pattern.segments.map(foldCase) }));
+      for (const pattern of folded) this.#foldedKeys.set(pattern, patternKey(pattern));
+      this.#folded = new PatternIndex(folded, step);
+    }
+    this.compileSteps = steps;
+  }
+
+  /** The route for `path` as written (`path` must come from normalizePath). */
+  match(method: string, path: string): Route | undefined {
+    return this.#exact.first(method, path.split('/'))?.route;
+  }
+
+  /**
+   * The route that handles a request: the route for `path`, unless a route matched by another
+   * reading of the path (letter case, trailing slash, `;` parameters) protects more. Then the
+   * strictest matched route handles it; when none is at least as strict as all the others, the path
+   * is ambiguous. A path no route matches as written stays unmatched.
+   */
+  resolve(method: string, path: string): Route | AmbiguousPath<Route> | undefined {
+    const chosen = this.match(method, path);
+    const folded = this.#folded;
+    if (chosen === undefined || folded === undefined) return chosen;
+    const candidates = [chosen];
+    const readings = originReadings(path);
+    for (let i = -1; i < readings.length; i++) {
+      const reading = i < 0 ? path : readings[i]!;
+      if (i >= 0) addCandidate(candidates, this.match(method, reading));
+      const lower = reading.toLowerCase();
+      // With lower-case patterns only, folding a lower-case reading finds what the exact match found.
+      if (lower === reading && !this.#upperCasePatterns) continue;
+      for (const route of folded.tied(method, lower.split('/'), this.#foldedKeys))
+        addCandidate(candidates, route);
+    }
+    if (candidates.length === 1) return chosen;
+    return strictestOf(candidates) ?? new AmbiguousPath(candidates);
+  }
+}
+
+function addCandidate<Route>(candidates: Route[], route: Route | undefined): void {
+  if (route !== undefined && !candidates.includes(route)) candidates.push(route);
+}
+
+/** The candidate that protects at least as much as every other one (the first such), if any. */
+function strictestOf<Route extends MatchableRoute>(candidates: readonly Route[]): Route | undefined {
+  search: for (const candidate of candidates) {
+    for (const other of candidates)
+      if (!protectsAtLeastAsMuch(candidate.config, other.config)) continue search;
+    return candidate;
+  }
+  return undefined;
 }

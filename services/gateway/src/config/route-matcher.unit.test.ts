@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { InvalidRoutePatternError, RouteMatcher } from './route-matcher.js';
+import { AmbiguousPath, InvalidRoutePatternError, RouteMatcher } from './route-matcher.js';
 
 function route(path_pattern: string, extra: { methods?: string[]; priority?: number } = {}) {
   return {
@@ -64,5 +64,80 @@ describe('RouteMatcher', () => {
 
   it('rejects a wildcard in the middle of a pattern', () => {
     expect(() => new RouteMatcher([route('/a/*/b')])).toThrow(InvalidRoutePatternError);
+  });
+});
+
+/**
+ * Regression tests for path spellings that bypassed route protection: an origin that routes
+ * case-insensitively, ignores a trailing slash or drops `;` parameters served a protected handler for
+ * a path the gateway matched to a public route.
+ */
+describe('RouteMatcher.resolve', () => {
+  function protectedRoute(path_pattern: string, auth_mode: string, extra: Record<string, unknown> = {}) {
+    return {
+      config: routeConfig.parse({
+        id: randomUUID(),
+        origin_id: randomUUID(),
+        path_pattern,
+        auth_mode,
+        ...extra,
+      }),
+    };
+  }
+  const publicApi = protectedRoute('/api/*', 'public');
+  const admin = protectedRoute('/api/admin/*', 'apikey_required');
+  const internal = protectedRoute('/api/internal', 'jwt_required');
+  const m = new RouteMatcher([publicApi, admin, internal]);
+  const resolve = (path: string) => {
+    const result = m.resolve('GET', path);
+    return result instanceof AmbiguousPath ? 'ambiguous' : result?.config.path_pattern;
+  };
+
+  it.each([
+    ['/api/posts', '/api/*'],
+    ['/api/admin/users', '/api/admin/*'],
+    ['/api/ADMIN/users', '/api/admin/*'],
+    ['/api/Admin', '/api/admin/*'],
+    ['/api/internal', '/api/internal'],
+    ['/api/internal/', '/api/internal'],
+    ['/api/Internal/', '/api/internal'],
+    ['/api/admin;x=1/users', '/api/admin/*'],
+    ['/api/x/..;/admin/users', '/api/admin/*'],
+    ['/api/internal;jsessionid=2', '/api/internal'],
+    ['/api/public;x/posts', '/api/*'],
+    ['/API/admin/users', undefined], // routes match as written: a reading never adds a route
+  ])('%s is handled by %s', (path, pattern) => {
+    expect(resolve(path)).toBe(pattern);
+  });
+
+  it('refuses a path whose readings match routes of protections that cannot be ordered', () => {
+    const mixed = new RouteMatcher([
+      protectedRoute('/x/*', 'public'),
+      protectedRoute('/x/A/*', 'apikey_required'),
+      protectedRoute('/x/a/*', 'jwt_required'),
+    ]);
+    const result = mixed.resolve('GET', '/x/A/1');
+    expect(result).toBeInstanceOf(AmbiguousPath);
+    expect(mixed.resolve('GET', '/x/b')?.constructor).not.toBe(AmbiguousPath);
+  });
+
+  it('hands the request to the strictest route when the protections can be ordered', () => {
+    const scoped = new RouteMatcher([
+      protectedRoute('/a/*', 'apikey_required', { required_scopes: ['read', 'write'] }),
+      protectedRoute('/a/b/*', 'apikey_required', { required_scopes: ['read'] }),
+      protectedRoute('/a/B/*', 'jwt_or_apikey', { required_scopes: ['read'] }),
+    ]);
+    const pattern = (path: string) => {
+      const result = scoped.resolve('GET', path);
+      return result instanceof AmbiguousPath ? 'ambiguous' : result?.config.path_pattern;
+    };
+    expect(pattern('/a/b/x')).toBe('/a/b/*'); // /a/B/* (either credential) protects less
+    expect(pattern('/a/B/x')).toBe('/a/b/*'); // /a/b/* (API key only) protects more
+    expect(pattern('/a/c')).toBe('/a/*');
+  });
+
+  it('answers like match when every route protects the same', () => {
+    const uniform = new RouteMatcher([route('/api/*'), route('/api/admin/*')]);
+    expect(uniform.resolve('GET', '/api/ADMIN/x')).toBe(uniform.match('GET', '/api/ADMIN/x'));
   });
 });

@@ -3,11 +3,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
-import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
+import { AmbiguousPath } from '../config/route-matcher.js';
+import { singleHeader } from '../http/header-values.js';
 import { requestAuthority } from '../http/request-authority.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
+import { ClientAddressResolver } from '../proxy/client-address.js';
+import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { proxyRequest } from '../proxy/proxy-request.js';
 import { writeError } from './errors.js';
@@ -22,7 +26,10 @@ export interface GatewayHandlerOptions {
   authenticator: Authenticator;
   maxBodyBytes: number;
   encodedSlashes?: EncodedSlashPolicy;
-  trustProxy?: boolean;
+  /** PLATFORM_BASE_DOMAINS: an origin's cookie may never be scoped to one of them (or a parent). */
+  baseDomains?: readonly string[];
+  /** CIDR ranges of the proxies in front of the gateway (GATEWAY_TRUSTED_PROXIES); default none. */
+  trustedProxies?: readonly string[];
   /** Between auth and the proxy, in order (rate limit, then cache). */
   stages?: readonly RequestStage[];
   metrics?: GatewayMetrics;
@@ -38,18 +45,6 @@ type ResponseWithExchange = ServerResponse & { [EXCHANGE]?: GatewayExchange; [FI
 const FINISH = Symbol('vantageedge.finish');
 type Finisher = (exchange: GatewayExchange) => void;
 
-function clientIpOf(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string' && forwarded !== '') {
-      const comma = forwarded.indexOf(',');
-      return (comma < 0 ? forwarded : forwarded.slice(0, comma)).trim();
-    }
-  }
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
 /** Runs once per response, when the socket is done with it (finished or aborted). */
 function onResponseClose(this: ResponseWithExchange): void {
   const exchange = this[EXCHANGE];
@@ -63,7 +58,8 @@ function onResponseClose(this: ResponseWithExchange): void {
  */
 export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHandler {
   const encodedSlashes = options.encodedSlashes ?? 'reject';
-  const trustProxy = options.trustProxy ?? false;
+  const clientAddresses = new ClientAddressResolver(options.trustedProxies ?? []);
+  const cookieDomains = new CookieDomainGuard(options.baseDomains ?? []);
   const stages = options.stages ?? [];
   const tracing = options.tracing?.enabled ? options.tracing : undefined;
   const { metrics, accessLog, authenticator, maxBodyBytes } = options;
@@ -127,22 +123,28 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
 
     let path = exchange.path;
     const strip = route!.stripPrefix;
+    let strippedPrefix: string | null = null;
     if (
       strip !== null &&
       path.startsWith(strip) &&
       (path.length === strip.length || path.charCodeAt(strip.length) === 47)
     ) {
       path = path.length === strip.length ? '/' : path.slice(strip.length);
+      strippedPrefix = strip;
     }
+    const address = clientAddresses.resolve(req);
     const headers = upstreamRequestHeaders(req.headers, {
       upstreamHost: lease.target.url.host,
       clientIp: exchange.clientIp,
+      peerIp: address.peerIp,
+      peerTrusted: address.peerTrusted,
       proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+      localPort: req.socket.localPort,
+      strippedPrefix,
       requestId: exchange.requestId,
       tenantId: tenant!.id,
       routeId: route!.config.id,
       identity: exchange.identity,
-      trustProxy,
     });
     const span =
       tracing && exchange.span
@@ -152,7 +154,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       span.setAttribute('vantageedge.upstream.target', lease.target.id);
       tracing!.inject(span, headers);
     }
-    const contentLength = req.headers['content-length'];
+    const contentLength = singleHeader(req.headers['content-length']);
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const failure = await proxyRequest(exchange, {
       lease,
@@ -161,16 +163,16 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       headers,
       hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
       unknownLengthLimit: chunked ? maxBodyBytes : undefined,
+      cookieDomains,
     });
     RequestTracing.end(span, failure === undefined ? exchange.res.statusCode : 0, failure?.code);
     if (failure !== undefined) fail(exchange, failure.status, failure.code, failure.message);
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const incomingId = req.headers['x-request-id'];
-    const requestId =
-      typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-    const exchange = new GatewayExchange(req, res, requestId, clientIpOf(req, trustProxy));
+    const incomingId = singleHeader(req.headers['x-request-id']);
+    const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+    const exchange = new GatewayExchange(req, res, requestId, clientAddresses.resolve(req).clientIp);
     const tracked = res as ResponseWithExchange;
     tracked[EXCHANGE] = exchange;
     tracked[FINISH] = finish;
@@ -201,17 +203,35 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     }
     exchange.path = normalized.path;
     exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
+    if (queryAt >= 0 && !isAcceptableQuery(exchange.query)) {
+      fail(
+        exchange,
+        400,
+        'invalid_query',
+        'the query string contains a character that must be percent-encoded',
+      );
+      return;
+    }
 
-    const route = tenant.router.match(req.method ?? 'GET', normalized.path);
+    const route = tenant.router.resolve(req.method ?? 'GET', normalized.path);
     if (route === undefined) {
       fail(exchange, 404, 'route_not_found', 'no route matches this method and path');
+      return;
+    }
+    if (route instanceof AmbiguousPath) {
+      fail(
+        exchange,
+        403,
+        'ambiguous_path',
+        'an origin could read this path as the path of a differently protected route; use its exact spelling',
+      );
       return;
     }
     exchange.route = route;
     exchange.span?.setAttribute('vantageedge.route.id', route.config.id);
     RequestTracing.routed(exchange.span, req.method, route.config.path_pattern);
 
-    const contentLength = req.headers['content-length'];
+    const contentLength = singleHeader(req.headers['content-length']);
     if (contentLength !== undefined && Number(contentLength) > maxBodyBytes) {
       fail(exchange, 413, 'payload_too_large', `the request body exceeds ${maxBodyBytes} bytes`);
       return;

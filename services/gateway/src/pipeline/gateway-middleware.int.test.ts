@@ -8,6 +8,7 @@ import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { startTestOrigin, TEST_PEPPER, type TestOrigin } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createUpstreamSet } from '../upstream/index.js';
+import { loopbackOriginsAllowed } from '../upstream/testing/test-origin.js';
 import { createGatewayMiddleware } from './gateway-handler.js';
 
 /** The pipeline mounted in an express app: tenant hosts are proxied, other hosts fall through to next(). */
@@ -21,7 +22,8 @@ describe('gateway as express middleware', () => {
     origin = await startTestOrigin('mounted');
     store = new GatewayConfigStore({
       baseDomains: ['localhost'],
-      createUpstreamSet: (config, tenantId) => createUpstreamSet(config, { tenantId }),
+      createUpstreamSet: (config, tenantId) =>
+        createUpstreamSet(config, { tenantId, addressPolicy: loopbackOriginsAllowed() }),
     });
     const originId = randomUUID();
     store.apply(

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/identity.js';
+import { headerList } from '../http/header-values.js';
 import { requestAuthority } from '../http/request-authority.js';
 
 /**
@@ -18,32 +19,67 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/**
+ * Headers that tell an origin who the client is or where the request came from. A client can write
+ * any of them, so they are believed (kept) only from a trusted proxy; otherwise they are dropped or
+ * replaced by the gateway's own values.
+ */
+const CLIENT_ADDRESS_HEADERS = [
+  'true-client-ip',
+  'x-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  'x-forwarded-ssl',
+] as const;
+
 /** Request headers the gateway replaces or must not forward. */
 const REQUEST_DROPPED = new Set([
   ...HOP_BY_HOP,
+  ...CLIENT_ADDRESS_HEADERS,
   'host',
   'expect', // node answered 100-continue already; undici refuses to send it
   'x-api-key', // a tenant's key is the gateway's business, never the origin's
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
   'forwarded',
+  'x-real-ip',
   'x-request-id',
+  // IIS, Symfony and others route on these instead of the request line: the gateway chose the route
+  // (and its auth) from the path, so an origin must never see another one — not even through a
+  // trusted proxy, which passes a client's header on unchanged.
+  'x-original-url',
+  'x-rewrite-url',
 ]);
 
 export const IDENTITY_HEADER_PREFIX = 'x-vantageedge-';
 
 export interface ForwardingFacts {
   readonly upstreamHost: string;
+  /** The client as the gateway determined it (see ClientAddressResolver): X-Real-IP. */
   readonly clientIp: string;
+  /** The address that connected: appended to X-Forwarded-For and Forwarded. */
+  readonly peerIp: string;
+  /** The peer is a trusted proxy: its forwarding headers are kept and appended to. */
+  readonly peerTrusted: boolean;
   /** The client's protocol as the gateway saw it. */
   readonly proto: 'http' | 'https';
+  /** The gateway's port the client connected to. */
+  readonly localPort: number | undefined;
+  /** The route's strip_prefix when it was removed from this request's path (X-Forwarded-Prefix). */
+  readonly strippedPrefix: string | null;
   readonly requestId: string;
   readonly tenantId: string;
   readonly routeId: string;
   readonly identity: Identity;
-  /** Keep the client's X-Forwarded-For / Forwarded and append to them (only behind a trusted proxy). */
-  readonly trustProxy: boolean;
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === '' ? undefined : first;
 }
 
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
@@ -72,15 +108,25 @@ export function upstreamRequestHeaders(
     out[name] = headers[name];
   }
   out['host'] = facts.upstreamHost;
-  const clientFor = facts.clientIp.includes(':') ? `"[${facts.clientIp}]"` : facts.clientIp;
+  const trusted = facts.peerTrusted;
+  if (trusted) {
+    for (const name of CLIENT_ADDRESS_HEADERS) if (headers[name] !== undefined) out[name] = headers[name];
+  }
+  const peerFor = facts.peerIp.includes(':') ? `"[${facts.peerIp}]"` : facts.peerIp;
   const originalHost = requestAuthority(headers) ?? '';
-  const forwarded = `for=${clientFor};host="${originalHost.replace(/["\\]/g, '')}";proto=${facts.proto}`;
-  const priorXff = facts.trustProxy ? headers['x-forwarded-for'] : undefined;
-  const priorForwarded = facts.trustProxy ? headers.forwarded : undefined;
-  out['x-forwarded-for'] = priorXff ? `${priorXff}, ${facts.clientIp}` : facts.clientIp;
+  const forwarded = `for=${peerFor};host="${originalHost.replace(/["\\]/g, '')}";proto=${facts.proto}`;
+  const priorXff = trusted ? headerList(headers['x-forwarded-for']) : undefined;
+  const priorForwarded = trusted ? headerList(headers.forwarded) : undefined;
+  out['x-forwarded-for'] = priorXff ? `${priorXff}, ${facts.peerIp}` : facts.peerIp;
   out['forwarded'] = priorForwarded ? `${priorForwarded}, ${forwarded}` : forwarded;
-  out['x-forwarded-proto'] = facts.proto;
-  out['x-forwarded-host'] = originalHost;
+  out['x-forwarded-proto'] = (trusted && firstValue(headers['x-forwarded-proto'])) || facts.proto;
+  out['x-forwarded-host'] = (trusted && firstValue(headers['x-forwarded-host'])) || originalHost;
+  const port = (trusted && firstValue(headers['x-forwarded-port'])) || facts.localPort;
+  if (port !== undefined) out['x-forwarded-port'] = String(port);
+  const priorPrefix = trusted ? firstValue(headers['x-forwarded-prefix']) : undefined;
+  const prefix = (priorPrefix?.replace(/\/+$/, '') ?? '') + (facts.strippedPrefix ?? '');
+  if (prefix !== '') out['x-forwarded-prefix'] = prefix;
+  out['x-real-ip'] = facts.clientIp;
   out['x-request-id'] = facts.requestId;
 
   const identity = facts.identity;

@@ -10,6 +10,10 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import {
+  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { Registry } from 'prom-client';
@@ -115,6 +119,10 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
+/**
+ * A gateway on port 0 with its real listeners and pipeline. Test origins live on 127.0.0.1, so loopback
+ * origins are allowed unless `env` sets ORIGIN_BLOCKED_CIDRS (tests of the block itself use the default).
+ */
 export async function startTestGateway(
   env: Record<string, string> = {},
   extra: { stages?: RequestStage[]; tracingEnabled?: boolean } = {},
@@ -125,6 +133,7 @@ export async function startTestGateway(
     GATEWAY_HOST: '127.0.0.1',
     API_KEY_PEPPER: TEST_PEPPER,
     LOG_LEVEL: 'info',
+    ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
     ...env,
   });
   const registry = new Registry();
@@ -140,12 +149,13 @@ export async function startTestGateway(
     }),
   });
   const tenantCertificates = new TenantCertificates({ keyRing: keyRingFromSettings(config) });
-  const remoteJwks = remoteJwksFromConfig(config, registry);
+  const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
+  const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy);
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     hooks: [tenantCertificates],
     remoteJwks,
-    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry }),
+    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, addressPolicy }),
   });
   const gateway = await startGateway({
     config,
@@ -153,6 +163,7 @@ export async function startTestGateway(
     registry,
     logger,
     tenantCertificates,
+    addressPolicy,
     remoteJwks,
     ...(extra.stages ? { stages: extra.stages } : {}),
     tracingEnabled: extra.tracingEnabled ?? false,

@@ -1,4 +1,6 @@
+import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import { Agent, request } from 'undici';
+import { createGuardedConnector } from './guarded-connector.js';
 import { MIN_PROBE_INTERVAL_SECONDS, type ProbeBudget } from './probe-budget.js';
 import type { HealthSettings } from './target-health.js';
 
@@ -18,11 +20,13 @@ export interface ActiveHealthChecks {
  * saturated by slow requests does not queue (and fail) the probes. A target whose previous probe is
  * still running is skipped, so a hanging target costs one connection, not one per interval.
  * The interval is at least MIN_PROBE_INTERVAL_SECONDS, and every probe is taken from the replica's
- * budget (when one is given): over budget, a target's probe waits for a later round.
+ * budget (when one is given): over budget, a target's probe waits for a later round. A probe
+ * connects only where the address policy allows (a refused address is a failed probe).
  */
 export function startActiveHealthChecks(
   targets: readonly ProbeTarget[],
   settings: HealthSettings['active'],
+  addressPolicy: OriginAddressPolicy,
   budget?: ProbeBudget,
 ): ActiveHealthChecks {
   const intervalMs = Math.max(settings.interval_seconds, MIN_PROBE_INTERVAL_SECONDS) * 1000;
@@ -31,7 +35,7 @@ export function startActiveHealthChecks(
     connections: 1,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    connect: { timeout: timeoutMs },
+    connect: createGuardedConnector(addressPolicy, { timeout: timeoutMs }),
     keepAliveTimeout: Math.min(intervalMs * 2, 60_000),
   });
   const stopping = new AbortController();

@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createUpstreamSet, type InspectableUpstreamSet } from './index.js';
 import { ProbeBudget } from './probe-budget.js';
+import { loopbackOriginsAllowed } from './testing/test-origin.js';
 
 const TENANT = 'c6c1e0c4-5f0e-4f57-9d1a-2b8f3f4f6a02';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -45,7 +46,11 @@ function probedOrigin(
     targets: Array.from({ length: targets }, (_, i) => ({ url: `${url}/t${i}` })),
     health_check: { active: { interval_seconds: intervalSeconds, timeout_seconds: 0.5 } },
   });
-  const set = createUpstreamSet(origin, { tenantId: TENANT, ...deps });
+  const set = createUpstreamSet(origin, {
+    tenantId: TENANT,
+    addressPolicy: loopbackOriginsAllowed(),
+    ...deps,
+  });
   cleanups.push(() => set.close());
   return set;
 }

@@ -9,6 +9,7 @@ import { createUpstreamSet, type InspectableUpstreamSet } from './index.js';
 import {
   exchange,
   exchangeOn,
+  loopbackOriginsAllowed,
   pickContext,
   startTestOrigin,
   type TestOrigin,
@@ -42,7 +43,11 @@ function upstreamSet(
     circuit_breaker: { enabled: false },
     ...config,
   });
-  const set = createUpstreamSet(origin, { tenantId: TENANT, ...deps });
+  const set = createUpstreamSet(origin, {
+    tenantId: TENANT,
+    addressPolicy: loopbackOriginsAllowed(),
+    ...deps,
+  });
   cleanups.push(() => set.close());
   return set;
 }

@@ -1,4 +1,8 @@
 import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
+import {
+  DEFAULT_ORIGIN_BLOCKED_CIDRS,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import { Registry } from 'prom-client';
 import { Pool } from 'undici';
 import type { Logger } from 'winston';
@@ -9,6 +13,7 @@ import { compileHashKey } from './balancers/hash-key.js';
 import { createLeastConnectionsBalancer } from './balancers/least-connections.js';
 import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
+import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
 import type { ProbeBudget } from './probe-budget.js';
 import { TargetHealth } from './target-health.js';
@@ -24,9 +29,16 @@ export interface UpstreamSetDeps {
   readonly now?: () => number;
   /** Keep-alive connections per target pool (default 128). */
   readonly connectionsPerTarget?: number;
+  /**
+   * Which addresses the pools and health checks may connect to (ORIGIN_BLOCKED_CIDRS and the
+   * gateway's own listeners); default: the default blocked ranges.
+   */
+  readonly addressPolicy?: OriginAddressPolicy;
   /** The replica's health-probe budget, shared by every upstream set (GATEWAY_HEALTH_PROBES_PER_SECOND). */
   readonly probeBudget?: ProbeBudget;
 }
+
+const DEFAULT_ADDRESS_POLICY = new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
 
 /** A target's state as the admin listener or a test sees it. */
 export interface UpstreamTargetStatus {
@@ -107,6 +119,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   const logger = deps.logger;
   const timeoutMs = origin.timeout_seconds * 1000;
   const logFields = { tenant_id: deps.tenantId, origin_id: origin.id, origin: origin.name };
+  const addressPolicy = deps.addressPolicy ?? DEFAULT_ADDRESS_POLICY;
 
   const ids = new Set<string>();
   const members = origin.targets.map((config, index) => {
@@ -151,7 +164,9 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       keepAliveTimeout: KEEP_ALIVE_MS,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-      connect: { timeout: Math.min(timeoutMs, MAX_CONNECT_TIMEOUT_MS) },
+      connect: createGuardedConnector(addressPolicy, {
+        timeout: Math.min(timeoutMs, MAX_CONNECT_TIMEOUT_MS),
+      }),
     });
     return new Member({ id, url, basePath, dispatcher }, config.weight, load, health, circuit, metrics);
   });
@@ -170,6 +185,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
         },
       })),
       origin.health_check.active,
+      addressPolicy,
       deps.probeBudget,
     );
   }

@@ -16,6 +16,7 @@ import { requestAuthority } from '../http/request-authority.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange, type RequestStage } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
+import { ClientAddressResolver } from '../proxy/client-address.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import type { UpstreamLease } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
@@ -28,7 +29,8 @@ export interface WebSocketProxyOptions {
   /** The pipeline's stages; only the rate limit runs at connect (a cached 101 makes no sense). */
   stages: readonly RequestStage[];
   encodedSlashes: EncodedSlashPolicy;
-  trustProxy: boolean;
+  /** GATEWAY_TRUSTED_PROXIES: whose forwarding headers are kept (as for every request). */
+  trustedProxies: readonly string[];
   /** A connection with no frame either way for this long is closed (1001); 0 = never. */
   idleTimeoutMs: number;
   metrics?: WebSocketMetrics;
@@ -45,15 +47,6 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const CONNECT_STAGES = new Set(['rate_limit']);
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
-
-function clientIpOf(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    if (typeof forwarded === 'string' && forwarded !== '') return (forwarded.split(',')[0] ?? '').trim();
-  }
-  const address = req.socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
 
 /** `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket. */
 function switchingProtocols(upstream: IncomingMessage, requestId: string): string {
@@ -78,10 +71,12 @@ export class WebSocketProxy {
   readonly #options: WebSocketProxyOptions;
   readonly #open = new Set<ProxiedConnection>();
   readonly #stages: readonly RequestStage[];
+  readonly #clientAddresses: ClientAddressResolver;
   #closing = false;
 
   constructor(options: WebSocketProxyOptions) {
     this.#options = options;
+    this.#clientAddresses = new ClientAddressResolver(options.trustedProxies);
     this.#stages = options.stages.filter((stage) => CONNECT_STAGES.has(stage.name));
   }
 
@@ -107,7 +102,8 @@ export class WebSocketProxy {
     res.assignSocket(socket as Socket);
     res.shouldKeepAlive = false;
     res.setHeader('x-request-id', requestId);
-    const exchange = new GatewayExchange(req, res, requestId, clientIpOf(req, this.#options.trustProxy));
+    const address = this.#clientAddresses.resolve(req);
+    const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
     let tenantLabel = 'unknown';
     const refuse = (status: number, code: string, message: string, headers?: Record<string, string>) => {
       exchange.errorCode = code;
@@ -165,6 +161,7 @@ export class WebSocketProxy {
     if (lease === undefined) return refuse(503, 'no_healthy_upstream', 'no origin target is available');
 
     let path = exchange.path;
+    let strippedPrefix: string | null = null;
     const strip = route.stripPrefix;
     if (
       strip !== null &&
@@ -172,16 +169,20 @@ export class WebSocketProxy {
       (path.length === strip.length || path[strip.length] === '/')
     ) {
       path = path.length === strip.length ? '/' : path.slice(strip.length);
+      strippedPrefix = strip;
     }
     const headers: OutgoingHttpHeaders = upstreamRequestHeaders(req.headers, {
       upstreamHost: lease.target.url.host,
       clientIp: exchange.clientIp,
+      peerIp: address.peerIp,
+      peerTrusted: address.peerTrusted,
       proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+      localPort: req.socket.localPort,
+      strippedPrefix,
       requestId,
       tenantId: tenant.id,
       routeId: route.config.id,
       identity: exchange.identity,
-      trustProxy: this.#options.trustProxy,
     });
     headers['connection'] = 'Upgrade';
     headers['upgrade'] = 'websocket';

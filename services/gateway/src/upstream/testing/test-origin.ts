@@ -1,5 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import { errors } from 'undici';
 import type { PickContext, UpstreamLease, UpstreamOutcome, UpstreamSet } from '../types.js';
 
@@ -64,6 +68,10 @@ export async function startTestOrigin(name: string, healthPath = '/health'): Pro
       }),
   };
 }
+
+/** The test origins live on 127.0.0.1: an address policy that lets the upstream sets reach them. */
+export const loopbackOriginsAllowed = (): OriginAddressPolicy =>
+  new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK);
 
 export const pickContext = (overrides: Partial<PickContext> = {}): PickContext => ({
   clientIp: '198.51.100.7',

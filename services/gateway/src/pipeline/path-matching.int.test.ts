@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  TEST_PEPPER,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * Regression tests for path spellings that bypassed route protection. With `/api/*` public and
+ * `/api/admin/*` and `/api/internal` requiring a key:
+ *  - an Express origin (case-insensitive, non-strict routing) served its admin handler for
+ *    `/api/ADMIN/users` and its internal handler for `/api/internal/`;
+ *  - `/api/admin#/users` reached the admin handler (an origin reads `#` as the start of a fragment);
+ *  - `/api/admin;x=1/users` got through (Tomcat/Spring drop `;` path parameters).
+ */
+const KEY = 've_live_path_matching_key_000000000000';
+
+describe('route protection holds for every common origin reading of the path', () => {
+  let expressOrigin: Server;
+  let plain: TestOrigin;
+  let gateway: TestGateway;
+  let expressHits: string[];
+
+  beforeAll(async () => {
+    expressHits = [];
+    const app = express();
+    app.use((req, _res, next) => {
+      expressHits.push(req.url);
+      next();
+    });
+    app.get('/api/admin/users', (_req, res) => {
+      res.json({ handler: 'admin' });
+    });
+    app.get('/api/internal', (_req, res) => {
+      res.json({ handler: 'internal' });
+    });
+    app.get('/api/public/posts', (_req, res) => {
+      res.json({ handler: 'public' });
+    });
+    expressOrigin = await new Promise<Server>((resolve) => {
+      const server = app.listen(0, '127.0.0.1', () => resolve(server));
+    });
+    plain = await startTestOrigin('plain');
+    gateway = await startTestGateway();
+    const expressId = randomUUID();
+    const plainId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'acme',
+        origins: [
+          { id: expressId, targets: [`http://127.0.0.1:${(expressOrigin.address() as AddressInfo).port}`] },
+          { id: plainId, targets: [plain.url] },
+        ],
+        routes: [
+          { origin_id: expressId, path_pattern: '/api/*' },
+          { origin_id: expressId, path_pattern: '/api/admin/*', auth_mode: 'apikey_required' },
+          { origin_id: expressId, path_pattern: '/api/internal', auth_mode: 'apikey_required' },
+          { origin_id: plainId, path_pattern: '/tomcat/*' },
+          { origin_id: plainId, path_pattern: '/tomcat/admin/*', auth_mode: 'apikey_required' },
+        ],
+        apiKeys: [{ key_hash: hashApiKey(TEST_PEPPER, KEY) }],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await plain?.close();
+    await new Promise((resolve) => expressOrigin?.close(resolve));
+  });
+
+  const get = (path: string, key?: string) =>
+    send(gateway, 'acme.localhost', path, key ? { headers: { 'x-api-key': key } } : {});
+
+  it.each(['/api/ADMIN/users', '/api/Admin/users', '/api/internal/', '/api/INTERNAL'])(
+    '%s needs the key of the protected route the Express origin would serve',
+    async (path) => {
+      const before = expressHits.length;
+      const anonymous = await get(path);
+      expect(anonymous.status).toBe(401);
+      expect(expressHits.length).toBe(before);
+      const keyed = await get(path, KEY);
+      expect(keyed.status).toBe(200);
+      expect(keyed.json()['handler']).toMatch(/^(admin|internal)$/);
+    },
+  );
+
+  it('matches routes as written: another reading adds protection, never a route', async () => {
+    const before = expressHits.length;
+    expect((await get('/API/admin/users')).status).toBe(404);
+    expect((await get('/API/admin/users', KEY)).status).toBe(404);
+    expect(expressHits.length).toBe(before);
+  });
+
+  it.each(['/tomcat/admin;x=1/users', '/tomcat/admin;jsessionid=1/users', '/tomcat/x/..;/admin/users'])(
+    '%s needs the key of the route Tomcat would read after dropping ;params',
+    async (path) => {
+      const before = plain.seen.length;
+      expect((await get(path)).status).toBe(401);
+      expect(plain.seen.length).toBe(before);
+      expect((await get(path, KEY)).status).toBe(200);
+    },
+  );
+
+  it.each([
+    '/api/admin#/users',
+    '/api/public/posts#x',
+    '/api/public/"x"',
+    '/api/public/<x>',
+    '/api/public/{x}',
+    '/api/public/x|y',
+    '/api/public/x^y',
+    '/api/public/`x`',
+    '/api/public/[x]',
+    '/api/public/posts?q=#admin',
+    '/api/public/posts?q=<script>',
+  ])('refuses %s: a character that is not allowed in a request target', async (path) => {
+    const before = expressHits.length;
+    const response = await get(path);
+    expect(response.status).toBe(400);
+    expect(response.json()).toMatchObject({
+      error: { code: expect.stringMatching(/^invalid_(path|query)$/) },
+    });
+    expect(expressHits.length).toBe(before);
+  });
+
+  it('leaves ordinary requests alone', async () => {
+    expect((await get('/api/public/posts')).json()).toEqual({ handler: 'public' });
+    expect((await get('/api/public/posts?a[]=1&b={x}|y')).status).toBe(200);
+    expect((await get('/api/admin/users', KEY)).json()).toEqual({ handler: 'admin' });
+    expect((await get("/tomcat/it's;fine")).status).toBe(200);
+  });
+});

@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * Regression tests for client-controlled forwarding headers. Client-sent X-Real-IP, True-Client-IP,
+ * X-Original-URL, X-Forwarded-Host/Proto/Port/Prefix/Ssl and friends reached the origin as sent
+ * (IIS and Symfony route on X-Original-URL), and with GATEWAY_TRUST_PROXY the leftmost
+ * (client-written) X-Forwarded-For entry became the client address, which escaped `scope: ip` limits
+ * and steered consistent hashing.
+ */
+
+const SPOOFED = {
+  'x-real-ip': '6.6.6.6',
+  'true-client-ip': '6.6.6.6',
+  'x-client-ip': '6.6.6.6',
+  'cf-connecting-ip': '6.6.6.6',
+  'fastly-client-ip': '6.6.6.6',
+  'x-cluster-client-ip': '6.6.6.6',
+  'x-original-url': '/api/admin/users',
+  'x-rewrite-url': '/api/admin/users',
+  'x-forwarded-host': 'evil.example',
+  'x-forwarded-proto': 'https',
+  'x-forwarded-port': '8443',
+  'x-forwarded-prefix': '/evil',
+  'x-forwarded-ssl': 'on',
+  'x-forwarded-for': '6.6.6.6',
+  forwarded: 'for=6.6.6.6;host=evil.example;proto=https',
+};
+
+async function gatewayWith(env: Record<string, string>, origin: TestOrigin): Promise<TestGateway> {
+  const gateway = await startTestGateway(env);
+  const originId = randomUUID();
+  gateway.store.apply(
+    buildSnapshot({
+      subdomain: 'acme',
+      origins: [{ id: originId, targets: [origin.url] }],
+      routes: [
+        { origin_id: originId, path_pattern: '/api/public/*' },
+        { origin_id: originId, path_pattern: '/v1/*', strip_prefix: '/v1' },
+      ],
+    }),
+  );
+  return gateway;
+}
+
+function lastSeen(origin: TestOrigin) {
+  return origin.seen.at(-1)!.headers;
+}
+
+function accessLogClientIp(gateway: TestGateway): unknown {
+  return gateway.logLines.filter((line) => line['kind'] === 'access').at(-1)?.['client_ip'];
+}
+
+describe('a client that is not a trusted proxy', () => {
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('origin');
+    gateway = await gatewayWith({}, origin);
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it("cannot pass proxy and client-address headers to the origin; the gateway's own values replace them", async () => {
+    const response = await send(gateway, 'acme.localhost', '/api/public/x', { headers: SPOOFED });
+    expect(response.status).toBe(200);
+    const headers = lastSeen(origin);
+    for (const name of [
+      'true-client-ip',
+      'x-client-ip',
+      'cf-connecting-ip',
+      'fastly-client-ip',
+      'x-cluster-client-ip',
+      'x-original-url',
+      'x-rewrite-url',
+      'x-forwarded-prefix',
+      'x-forwarded-ssl',
+    ])
+      expect(headers[name], name).toBeUndefined();
+    expect(headers['x-real-ip']).toBe('127.0.0.1');
+    expect(headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(headers['x-forwarded-host']).toBe('acme.localhost');
+    expect(headers['x-forwarded-proto']).toBe('http');
+    expect(headers['x-forwarded-port']).toBe(String(gateway.gateway.trafficPort));
+    expect(headers['forwarded']).toBe('for=127.0.0.1;host="acme.localhost";proto=http');
+    expect(accessLogClientIp(gateway)).toBe('127.0.0.1');
+  });
+
+  it('tells the origin which prefix it stripped', async () => {
+    await send(gateway, 'acme.localhost', '/v1/things', { headers: SPOOFED });
+    expect(origin.seen.at(-1)?.url).toBe('/things');
+    expect(lastSeen(origin)['x-forwarded-prefix']).toBe('/v1');
+  });
+});
+
+describe('behind trusted proxies (GATEWAY_TRUSTED_PROXIES)', () => {
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('origin');
+    // The test client connects from 127.0.0.1: it plays the load balancer.
+    gateway = await gatewayWith({ GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32,10.0.0.0/8' }, origin);
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it('takes the rightmost untrusted X-Forwarded-For address as the client, not the leftmost one', async () => {
+    await send(gateway, 'acme.localhost', '/api/public/x', {
+      headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.9, 10.1.2.3' },
+    });
+    expect(accessLogClientIp(gateway)).toBe('203.0.113.9');
+    const headers = lastSeen(origin);
+    expect(headers['x-real-ip']).toBe('203.0.113.9');
+    // The peer is always appended.
+    expect(headers['x-forwarded-for']).toBe('6.6.6.6, 203.0.113.9, 10.1.2.3, 127.0.0.1');
+  });
+
+  it('keeps the proxy’s X-Forwarded-Proto/Host/Port and client headers, never URL rewrites', async () => {
+    await send(gateway, 'acme.localhost', '/api/public/x', { headers: SPOOFED });
+    const headers = lastSeen(origin);
+    expect(headers['x-forwarded-proto']).toBe('https');
+    expect(headers['x-forwarded-host']).toBe('evil.example');
+    expect(headers['x-forwarded-port']).toBe('8443');
+    expect(headers['cf-connecting-ip']).toBe('6.6.6.6');
+    expect(headers['x-original-url']).toBeUndefined();
+    expect(headers['x-rewrite-url']).toBeUndefined();
+    expect(headers['x-real-ip']).toBe('6.6.6.6');
+  });
+});
+
+describe('GATEWAY_TRUST_PROXY=true (deprecated: trusts private and loopback ranges)', () => {
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('origin');
+    gateway = await gatewayWith({ GATEWAY_TRUST_PROXY: 'true' }, origin);
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it('no longer lets a client choose its address with a leftmost X-Forwarded-For entry', async () => {
+    for (const spoofed of ['6.6.6.1', '6.6.6.2']) {
+      await send(gateway, 'acme.localhost', '/api/public/x', {
+        headers: { 'x-forwarded-for': `${spoofed}, 198.51.100.4` },
+      });
+      expect(accessLogClientIp(gateway)).toBe('198.51.100.4');
+      expect(lastSeen(origin)['x-forwarded-for']).toBe(`${spoofed}, 198.51.100.4, 127.0.0.1`);
+    }
+  });
+});

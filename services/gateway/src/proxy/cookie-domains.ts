@@ -1,0 +1,59 @@
+import type { CompiledTenant } from '../config/compiled-tenant.js';
+
+/**
+ * Keeps an origin's cookies on its tenant's hosts. A `Domain` attribute widens a cookie to every host
+ * under that domain, so `Domain=vantageedge.dev` from one tenant's origin would reach every tenant
+ * (and `Domain=globex.localhost` another one). A Domain is kept only when it is the request's host or
+ * one of the tenant's own hosts above it (e.g. a custom domain `acme.example` on a request for
+ * `api.acme.example`), and never when it is a platform base domain or a parent of one; otherwise the
+ * attribute is removed and the browser stores the cookie for the request's host only.
+ */
+export class CookieDomainGuard {
+  readonly #baseDomains: readonly string[];
+
+  constructor(baseDomains: readonly string[]) {
+    this.#baseDomains = baseDomains.map((domain) => domain.toLowerCase());
+  }
+
+  /** The origin's Set-Cookie values with every Domain attribute the tenant may not use removed. */
+  scope(
+    setCookie: string | string[],
+    hostHeader: string | undefined,
+    tenant: CompiledTenant,
+  ): string | string[] {
+    const requestHost = hostOf(hostHeader);
+    if (Array.isArray(setCookie))
+      return setCookie.map((cookie) => this.#scopeOne(cookie, requestHost, tenant));
+    return this.#scopeOne(setCookie, requestHost, tenant);
+  }
+
+  #scopeOne(cookie: string, requestHost: string, tenant: CompiledTenant): string {
+    // Fast path: most cookies carry no Domain attribute at all.
+    if (!/;\s*domain\s*=/i.test(cookie)) return cookie;
+    const parts = cookie.split(';');
+    const kept = [parts[0]!];
+    for (let i = 1; i < parts.length; i++) {
+      const part = parts[i]!;
+      const equals = part.indexOf('=');
+      const name = (equals < 0 ? part : part.slice(0, equals)).trim().toLowerCase();
+      if (name === 'domain' && !this.#allowed(part.slice(equals + 1), requestHost, tenant)) continue;
+      kept.push(part);
+    }
+    return kept.join(';');
+  }
+
+  #allowed(value: string, requestHost: string, tenant: CompiledTenant): boolean {
+    const domain = value.trim().toLowerCase().replace(/^\./, '').replace(/\.$/, '');
+    if (domain === '') return true; // an empty Domain is ignored by browsers: the cookie is host-only
+    for (const base of this.#baseDomains) if (base === domain || base.endsWith(`.${domain}`)) return false;
+    if (domain === requestHost) return true;
+    return requestHost.endsWith(`.${domain}`) && tenant.hostNames.includes(domain);
+  }
+}
+
+function hostOf(hostHeader: string | undefined): string {
+  if (hostHeader === undefined) return '';
+  const colon = hostHeader.indexOf(':');
+  const host = (colon < 0 ? hostHeader : hostHeader.slice(0, colon)).toLowerCase();
+  return host.endsWith('.') ? host.slice(0, -1) : host;
+}

@@ -1,0 +1,112 @@
+import { networkInterfaces } from 'node:os';
+import { AddressRanges, cidrListSetting } from './address-ranges.js';
+import { canonicalAddress, urlTarget } from './ip-address.js';
+
+/**
+ * Which addresses the platform will connect to on a tenant's behalf (origin targets, health checks,
+ * OIDC JWKS). Two rules:
+ *  - addresses in ORIGIN_BLOCKED_CIDRS are refused: by default loopback, "this host" (0.0.0.0/8, ::),
+ *    link-local (169.254.0.0/16 — cloud metadata services — and fe80::/10), and their IPv4-mapped
+ *    IPv6 forms. Private ranges (10/8, 172.16/12, 192.168/16) are allowed: origins usually live there.
+ *  - the service's own listeners (bound host:port; a 0.0.0.0 or :: bind means every local address at
+ *    that port) are refused whatever the setting says, so a tenant can never reach an admin port.
+ * Literal addresses are checked when configured (the control plane's commands) and every address
+ * is checked again when a connection is made, after DNS resolution (the gateway's connector).
+ */
+
+export const DEFAULT_ORIGIN_BLOCKED_CIDRS: readonly string[] = [
+  '127.0.0.0/8',
+  '::1/128',
+  '0.0.0.0/8',
+  '::/128',
+  '169.254.0.0/16',
+  'fe80::/10',
+  '::ffff:127.0.0.0/104',
+  '::ffff:0.0.0.0/104',
+  '::ffff:169.254.0.0/112',
+];
+
+const LOOPBACK = new Set(['127.0.0.0/8', '::1/128', '::ffff:127.0.0.0/104']);
+
+/**
+ * The default without the loopback ranges: what `make dev` and the tests use, whose origins are
+ * local servers on 127.0.0.1. Never for production.
+ */
+export const ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK: readonly string[] = DEFAULT_ORIGIN_BLOCKED_CIDRS.filter(
+  (cidr) => !LOOPBACK.has(cidr),
+);
+
+/** ORIGIN_BLOCKED_CIDRS, read by the control plane and every gateway. */
+export const originBlockedCidrsSetting = cidrListSetting.default([...DEFAULT_ORIGIN_BLOCKED_CIDRS]);
+
+export interface Listener {
+  /** The bound interface as configured (0.0.0.0 and :: mean every local address). */
+  readonly host: string;
+  readonly port: number;
+}
+
+const ANY_INTERFACE = new Set(['0.0.0.0', '::']);
+/** Connecting to 0.0.0.0 or :: reaches this machine (Linux treats it as loopback). */
+const UNSPECIFIED = ANY_INTERFACE;
+const ALWAYS_LOCAL = AddressRanges.parse(['127.0.0.0/8', '::1/128', '0.0.0.0/32', '::/128']);
+
+export class OriginAddressPolicy {
+  readonly blocked: AddressRanges;
+  readonly #listeners: Listener[] = [];
+
+  constructor(blockedCidrs: readonly string[], listeners: readonly Listener[] = []) {
+    this.blocked = AddressRanges.parse(blockedCidrs);
+    for (const listener of listeners) this.addOwnListener(listener);
+  }
+
+  /** Registers one of this process's listeners (after it is bound, so port 0 is the real port). */
+  addOwnListener(listener: Listener): void {
+    if (listener.port === 0) return;
+    const canonical = canonicalAddress(listener.host);
+    this.#listeners.push({ host: canonical?.address ?? listener.host, port: listener.port });
+  }
+
+  /** Why a connection to `address`:`port` is refused, or undefined when it is allowed. */
+  refusal(address: string, port: number): string | undefined {
+    const canonical = canonicalAddress(address);
+    if (canonical === undefined) return `${address} is not an IP address`;
+    const range = this.blocked.rangeOf(canonical.address);
+    if (range !== undefined)
+      return `${canonical.address} is in the blocked range ${range} (ORIGIN_BLOCKED_CIDRS)`;
+    if (this.#isOwnListener(canonical.address, port))
+      return `${canonical.address}:${port} is one of the platform's own listeners`;
+    return undefined;
+  }
+
+  /**
+   * Why an http(s) URL is refused as configured, or undefined. Only literal addresses can be judged
+   * here; a host name is judged by the address it resolves to when connecting.
+   */
+  urlRefusal(url: string): string | undefined {
+    const target = urlTarget(url);
+    if (target?.address === undefined) return undefined;
+    return this.refusal(target.address.address, target.port);
+  }
+
+  #isOwnListener(address: string, port: number): boolean {
+    for (const listener of this.#listeners) {
+      if (listener.port !== port) continue;
+      // A listener bound by name (e.g. "localhost") is treated like one on every local address.
+      const anyLocal = ANY_INTERFACE.has(listener.host) || canonicalAddress(listener.host) === undefined;
+      if (anyLocal ? isLocalAddress(address) : listener.host === address || UNSPECIFIED.has(address))
+        return true;
+    }
+    return false;
+  }
+}
+
+/** Loopback, unspecified, or an address of one of this machine's interfaces. */
+function isLocalAddress(address: string): boolean {
+  if (ALWAYS_LOCAL.has(address)) return true;
+  for (const entries of Object.values(networkInterfaces())) {
+    for (const entry of entries ?? []) {
+      if (canonicalAddress(entry.address)?.address === address) return true;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,116 @@
+import { networkInterfaces } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../config/load-config.js';
+import {
+  DEFAULT_ORIGIN_BLOCKED_CIDRS,
+  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  OriginAddressPolicy,
+  originBlockedCidrsSetting,
+} from './origin-address-policy.js';
+
+/**
+ * Regression tests for origins (and JWKS URLs) that pointed at the platform itself: loopback,
+ * link-local metadata addresses and the unspecified address were accepted in any spelling.
+ */
+describe('OriginAddressPolicy with the default ranges', () => {
+  const policy = new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
+
+  it.each([
+    ['http://127.0.0.1:8001/', '127.0.0.0/8'],
+    ['http://2130706433/', '127.0.0.0/8'],
+    ['http://0x7f.1/', '127.0.0.0/8'],
+    ['http://017700000001/', '127.0.0.0/8'],
+    ['http://127.1:8001/status', '127.0.0.0/8'],
+    ['http://[::ffff:127.0.0.1]/', '127.0.0.0/8'],
+    ['http://[0:0:0:0:0:ffff:7f00:1]/', '127.0.0.0/8'],
+    ['http://[::1]:8001/', '::1/128'],
+    ['http://0/', '0.0.0.0/8'],
+    ['http://0.0.0.0:8001/', '0.0.0.0/8'],
+    ['http://[::]/', '::/128'],
+    ['http://169.254.169.254/latest/meta-data/', '169.254.0.0/16'],
+    ['http://[::ffff:169.254.169.254]/', '169.254.0.0/16'],
+    ['http://2852039166/', '169.254.0.0/16'],
+    ['https://[fe80::1]/', 'fe80::/10'],
+  ])('refuses %s (range %s)', (url, range) => {
+    expect(policy.urlRefusal(url)).toContain(`blocked range ${range}`);
+  });
+
+  it.each([
+    'https://api.example.com/',
+    'http://localhost:8080/', // a name: judged when it is resolved, at connect time
+    'http://10.0.0.5:8080/',
+    'http://172.16.3.4/',
+    'http://192.168.1.10/',
+    'https://93.184.216.34/',
+    'http://[2001:db8::1]/',
+  ])('accepts %s when configured', (url) => {
+    expect(policy.urlRefusal(url)).toBeUndefined();
+  });
+
+  it('checks resolved addresses in every form a resolver returns', () => {
+    expect(policy.refusal('127.0.0.1', 80)).toBeDefined();
+    expect(policy.refusal('::ffff:127.0.0.1', 80)).toBeDefined();
+    expect(policy.refusal('::ffff:a9fe:a9fe', 80)).toContain('169.254.0.0/16');
+    expect(policy.refusal('fe80::1%eth0', 80)).toContain('fe80::/10');
+    expect(policy.refusal('10.1.2.3', 80)).toBeUndefined();
+  });
+});
+
+describe('OriginAddressPolicy own listeners', () => {
+  it('refuses the listeners even when loopback is allowed, and only their ports', () => {
+    const policy = new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, [
+      { host: '127.0.0.1', port: 8001 },
+    ]);
+    expect(policy.urlRefusal('http://127.0.0.1:8001/status')).toContain("platform's own listeners");
+    expect(policy.urlRefusal('http://[::ffff:127.0.0.1]:8001/')).toContain("platform's own listeners");
+    expect(policy.urlRefusal('http://127.0.0.1:8002/')).toBeUndefined();
+    // Connecting to the unspecified address reaches the local listener too.
+    expect(new OriginAddressPolicy([], [{ host: '127.0.0.1', port: 8001 }]).refusal('0.0.0.0', 8001)).toBe(
+      "0.0.0.0:8001 is one of the platform's own listeners",
+    );
+  });
+
+  it('treats a 0.0.0.0 bind as every local address at that port', () => {
+    const policy = new OriginAddressPolicy([], [{ host: '0.0.0.0', port: 8000 }]);
+    const local = Object.values(networkInterfaces())
+      .flat()
+      .map((entry) => entry?.address)
+      .filter((address): address is string => address !== undefined);
+    for (const address of ['127.0.0.1', '0.0.0.0', ...local])
+      expect(policy.refusal(address, 8000), address).toBeDefined();
+    expect(policy.refusal('10.255.255.1', 8000)).toBeUndefined();
+    expect(policy.refusal('127.0.0.1', 8001)).toBeUndefined();
+  });
+
+  it('ignores a listener on port 0 until its real port is known', () => {
+    const policy = new OriginAddressPolicy([]);
+    policy.addOwnListener({ host: '127.0.0.1', port: 0 });
+    expect(policy.refusal('127.0.0.1', 0)).toBeUndefined();
+    policy.addOwnListener({ host: '127.0.0.1', port: 41234 });
+    expect(policy.refusal('127.0.0.1', 41234)).toBeDefined();
+  });
+});
+
+describe('ORIGIN_BLOCKED_CIDRS', () => {
+  const parse = (value?: string) =>
+    parseConfig({ ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting }, { ORIGIN_BLOCKED_CIDRS: value })
+      .ORIGIN_BLOCKED_CIDRS;
+
+  it('defaults to loopback, unspecified and link-local (and their IPv4-mapped forms)', () => {
+    expect(parse()).toEqual([...DEFAULT_ORIGIN_BLOCKED_CIDRS]);
+    expect(parse('')).toEqual([...DEFAULT_ORIGIN_BLOCKED_CIDRS]);
+  });
+
+  it('takes a comma list of ranges and single addresses', () => {
+    expect(parse('10.0.0.0/8, fd00::/8,192.0.2.7')).toEqual(['10.0.0.0/8', 'fd00::/8', '192.0.2.7']);
+  });
+
+  it.each(['10.0.0.0/33', 'example.com', '10.0.0.0/x', '::1/129'])(
+    'refuses %s naming the setting',
+    (value) => {
+      expect(() => parse(value)).toThrow(
+        /ORIGIN_BLOCKED_CIDRS: must be a comma-separated list of CIDR ranges/,
+      );
+    },
+  );
+});
