@@ -314,6 +314,28 @@ describe('certificates change without dropping connections', () => {
     }
   });
 
+  it('regression: a renewal expiring in the same second as the certificate it renews is served (the newer upload wins a tie)', async () => {
+    const notAfter = new Date(Math.floor(Date.now() / 1000 + 60 * 86_400) * 1000);
+    const older = await issueTestCertificate(ca, { dnsNames: [ACME_DOMAIN], notAfter });
+    const newer = await issueTestCertificate(ca, { dnsNames: [ACME_DOMAIN], notAfter });
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId: acmeId,
+        version: acmeVersion++,
+        subdomain: 'acme',
+        customDomains: [ACME_DOMAIN],
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [{ origin_id: originId, path_pattern: '/public/*' }],
+        certificates: [
+          snapshotCertificateOf(ring, acmeId, older, [ACME_DOMAIN]),
+          snapshotCertificateOf(ring, acmeId, newer, [ACME_DOMAIN]),
+        ],
+      }),
+    );
+    expect((await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN })).fingerprint256).toBe(newer.fingerprint256);
+    gateway.store.apply(acmeSnapshot());
+  });
+
   it('a domain no longer verified for the tenant stops getting its certificate', async () => {
     gateway.store.apply(acmeSnapshot({ domains: [] }));
     expect((await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN })).fingerprint256).toBe(

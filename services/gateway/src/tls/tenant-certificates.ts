@@ -69,9 +69,10 @@ export class TenantCertificates implements TenantCompileHook {
       if (compiled === undefined) continue;
       byId.set(certificate.id, compiled);
       for (const host of served) {
-        // Two certificates for one host: the one valid longest is served.
+        // Two certificates for one host: the one valid longest is served; on a tie (validity has
+        // second precision) the later upload, which comes later in the snapshot.
         const other = byHost.get(host);
-        if (other === undefined || other.notAfterMs < compiled.notAfterMs) byHost.set(host, compiled);
+        if (other === undefined || other.notAfterMs <= compiled.notAfterMs) byHost.set(host, compiled);
       }
     }
     this.#byTenant.set(tenant.id, { owner: tenant, byId });
