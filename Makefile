@@ -38,6 +38,10 @@ node-version: ## Print the Node.js every target runs on (24; provisioned into .t
 build: install ## Bundle every service and CLI into dist/ (esbuild, source maps; npm packages stay in node_modules)
 	@$(TSX) scripts/build.ts
 
+.PHONY: tenant-config-schema
+tenant-config-schema: install ## Regenerate examples/gitops/tenant-config.schema.json from the tenant document's zod schema
+	@$(TSX) scripts/tenant-config-schema.ts && node_modules/.bin/biome format --write examples/gitops/tenant-config.schema.json >/dev/null
+
 ## ---- local infrastructure (PostgreSQL, Redis, Kafka on 127.0.0.1) ----
 # REDIS_MODE=cluster / KAFKA_MODE=cluster: a Redis Cluster (3 masters + 3 replicas) and/or a three-broker
 # Kafka instead of the single servers (infra/README.md).

@@ -331,6 +331,7 @@ class BatchChanges {
         return;
       }
       case 'CachePurgeRequested':
+      case 'ConfigRolledBack':
         // Changes no read model; it only appears in the audit log.
         return;
       case 'CertificateUploaded': {

@@ -1,7 +1,6 @@
 import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
-import type pg from 'pg';
 import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
@@ -42,6 +41,8 @@ export interface CommandContext {
   requestId: string;
   /** The revision the client expects the resource to be at (If-Match), when it sent one. */
   ifMatch?: bigint | undefined;
+  /** The event that caused this command's events (a config rollback's ConfigRolledBack), if any. */
+  causationId?: string | undefined;
 }
 
 /** The outcome of a command: the resource, its revision (the ETag) and the position of its events. */
@@ -61,7 +62,7 @@ export function eventMetadata(
     actor: ctx.caller.userId,
     tenant_id: tenantId,
     correlation_id: ctx.requestId,
-    causation_id: null,
+    causation_id: ctx.causationId ?? null,
     occurred_at: deps.clock().toISOString(),
     schema_version: 1,
   };

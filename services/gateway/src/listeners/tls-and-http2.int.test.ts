@@ -332,7 +332,9 @@ describe('certificates change without dropping connections', () => {
         ],
       }),
     );
-    expect((await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN })).fingerprint256).toBe(newer.fingerprint256);
+    expect((await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN })).fingerprint256).toBe(
+      newer.fingerprint256,
+    );
     gateway.store.apply(acmeSnapshot());
   });
 
