@@ -172,6 +172,10 @@ bench-gateway: install ## Gateway vs direct origin vs nginx (if installed), auto
 .PHONY: bench-gateway-auth
 bench-gateway-auth: install ## Gateway token auth: Clerk RS256 verification per request vs the verified-token cache (~20 s)
 	@$(TSX) services/gateway/src/bench/token-cache-bench.ts
+.PHONY: bench-redis-pipelining
+bench-redis-pipelining: install ## Rate-limit checks against the local Redis with and without ioredis auto-pipelining: checks/s and client CPU µs per check (~30 s)
+	@bash infra/infra.sh up redis
+	@$(TSX) services/gateway/src/ratelimit/bench/auto-pipelining-bench.ts
 .PHONY: bench-startup
 bench-startup: build ## Gateway cold start (to /healthz, /readyz) and RSS: tsx vs the compiled dist/ build, median of 5 runs each (~1 min)
 	@bash infra/infra.sh up redis kafka

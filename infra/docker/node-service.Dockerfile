@@ -14,6 +14,7 @@ COPY projections/package.json projections/
 COPY services/control-plane/package.json services/control-plane/
 COPY services/gateway/package.json services/gateway/
 COPY services/dev/package.json services/dev/
+COPY tools/cli/package.json tools/cli/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts/build.ts scripts/build-entry-points.ts scripts/
@@ -21,6 +22,7 @@ COPY shared ./shared
 COPY migrations ./migrations
 COPY projections ./projections
 COPY services ./services
+COPY tools ./tools
 RUN node_modules/.bin/tsx scripts/build.ts
 
 # ---- production dependencies only ----
@@ -33,6 +35,7 @@ COPY projections/package.json projections/
 COPY services/control-plane/package.json services/control-plane/
 COPY services/gateway/package.json services/gateway/
 COPY services/dev/package.json services/dev/
+COPY tools/cli/package.json tools/cli/
 # The workspace links point at sources the runtime image does not have; the bundles contain them.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force && rm -rf node_modules/@vantageedge
 

@@ -3,7 +3,6 @@ import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-poli
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
-import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { Counter, type Registry } from 'prom-client';
 import { createCacheStage } from './cache/cache-stage.js';
 import { MemoryCacheStore } from './cache/memory-cache-store.js';
@@ -12,12 +11,12 @@ import { createResponseCache, type ResponseCache } from './cache/response-cache.
 import { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
+import type { LineSink } from './observability/batched-line-writer.js';
 import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
-import { TenantCertificates } from './tls/tenant-certificates.js';
 import { createUpstreamSet } from './upstream/index.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
 
@@ -34,6 +33,8 @@ export interface GatewayReplicaOptions {
   registry: Registry;
   logger: Logger;
   tracingEnabled?: boolean;
+  /** Where access-log lines go; default stdout. */
+  accessLogSink?: LineSink;
 }
 
 export interface GatewayReplica {
@@ -56,8 +57,8 @@ export interface GatewayReplica {
 
 /**
  * One gateway replica, composed from its modules: config store (compiled tenants) ← config plane
- * (snapshots from the bus) → request pipeline with the rate-limit and cache stages (compiled per
- * snapshot by hooks, run between auth and proxy). Used by `make run-gateway` and `make dev`.
+ * (snapshots from the bus) → request pipeline, whose route policies (auth, rate limit, cache) the
+ * store compiles onto every route. Used by `make run-gateway` and `make dev`.
  */
 export async function startGatewayReplica(options: GatewayReplicaOptions): Promise<GatewayReplica> {
   const { config, bus, redis, registry, logger } = options;
@@ -80,10 +81,6 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     logger,
   });
   const cacheStage = createCacheStage(responseCache);
-  const tenantCertificates = new TenantCertificates({
-    keyRing: keyRingFromSettings(config),
-    onWarning: (tenantId, problem) => logger.warn('certificate problem', { tenant_id: tenantId, problem }),
-  });
   // The configured ports are refused before the listeners are up (health checks start with the first
   // snapshot); startGateway adds the bound ports.
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
@@ -101,12 +98,6 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
-    hooks: [
-      tenantCertificates,
-      rateLimitStage,
-      cacheStage,
-      { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
-    ],
     createUpstreamSet: (origin, tenantId) =>
       createUpstreamSet(origin, { tenantId, registry, logger, probeBudget, addressPolicy }),
     onWarning: (warning) =>
@@ -132,9 +123,9 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
+    ...(options.accessLogSink ? { accessLogSink: options.accessLogSink } : {}),
     remoteJwks,
     stages: [rateLimitStage, cacheStage],
-    tenantCertificates,
     addressPolicy,
     readiness: () => {
       const status = configPlane.status();

@@ -2,13 +2,12 @@ import type { Server } from 'node:http';
 import { createServer as createH2cServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from '@vantageedge/shared/observability/logger';
-import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from '../config.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { CertificateSelector } from '../tls/certificate-selector.js';
 import { DefaultCertificate } from '../tls/default-certificate.js';
-import { TenantCertificates } from '../tls/tenant-certificates.js';
+import type { TenantCertificates } from '../tls/tenant-certificates.js';
 import { TlsMetrics } from '../tls/tls-metrics.js';
 import { acceptH2cOn } from './h2c.js';
 import { Http2Sessions } from './http2-sessions.js';
@@ -23,7 +22,8 @@ export interface EdgeProtocolsOptions {
   store: TenantResolver;
   registry: Registry;
   logger: Logger;
-  tenantCertificates?: TenantCertificates;
+  /** Tenant certificates the config store keeps compiled (served by SNI). */
+  tenantCertificates: TenantCertificates;
   /** Every accepted TLS connection (the gateway counts open connections). */
   onConnection?: (socket: Socket) => void;
 }
@@ -83,8 +83,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       reloadMs: config.GATEWAY_TLS_RELOAD_SECONDS * 1000,
       logger,
     });
-    const tenantCertificates =
-      options.tenantCertificates ?? new TenantCertificates({ keyRing: keyRingFromSettings(config) });
+    const { tenantCertificates } = options;
     const tlsMetrics = new TlsMetrics(registry, { defaultCertificate, tenantCertificates });
     secure = createSecureListener({
       handler,

@@ -15,13 +15,11 @@ import {
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
-import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
-import type { RequestStage } from '../pipeline/exchange.js';
+import type { RoutePolicy } from '../pipeline/stage.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
-import { TenantCertificates } from '../tls/tenant-certificates.js';
 import { createUpstreamSet } from '../upstream/index.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -125,7 +123,7 @@ export interface TestGateway {
  */
 export async function startTestGateway(
   env: Record<string, string> = {},
-  extra: { stages?: RequestStage[]; tracingEnabled?: boolean } = {},
+  extra: { stages?: RoutePolicy[]; tracingEnabled?: boolean } = {},
 ): Promise<TestGateway> {
   const config = parseGatewayConfig({
     GATEWAY_PORT: '0',
@@ -138,22 +136,23 @@ export async function startTestGateway(
   });
   const registry = new Registry();
   const logLines: Array<Record<string, unknown>> = [];
+  // Service log (winston) and access log (its own batched writer) lines, in the order written.
+  const readLines = (text: string) => {
+    for (const line of text.split('\n')) if (line !== '') logLines.push(JSON.parse(line));
+  };
   const logger = createLogger({
     service: 'gateway-test',
     stream: new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        for (const line of chunk.toString('utf8').split('\n'))
-          if (line !== '') logLines.push(JSON.parse(line));
+        readLines(chunk.toString('utf8'));
         callback();
       },
     }),
   });
-  const tenantCertificates = new TenantCertificates({ keyRing: keyRingFromSettings(config) });
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
   const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy);
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
-    hooks: [tenantCertificates],
     remoteJwks,
     createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, addressPolicy }),
   });
@@ -162,7 +161,12 @@ export async function startTestGateway(
     store,
     registry,
     logger,
-    tenantCertificates,
+    accessLogSink: {
+      write(batch, done) {
+        readLines(batch);
+        done();
+      },
+    },
     addressPolicy,
     remoteJwks,
     ...(extra.stages ? { stages: extra.stages } : {}),

@@ -6,7 +6,7 @@ import {
   openPrivateKey,
 } from '@vantageedge/shared/tls/private-key-envelope';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
-import type { TenantCompileHook } from '../config/gateway-config-store.js';
+import type { RoutePolicy } from '../pipeline/stage.js';
 import { secureContextFor } from './tls-policy.js';
 
 /** One tenant certificate ready to serve. */
@@ -33,13 +33,16 @@ export interface TenantCertificatesOptions {
 }
 
 /**
- * Tenant certificates from snapshots, as SecureContexts by host. A compile hook of the config store:
- * each snapshot's certificates are compiled with the tenant (a private key is opened and a context
+ * Tenant certificates from snapshots, as SecureContexts by host. A pipeline policy with no route stage
+ * (it only follows tenants as the config store applies them): each snapshot's certificates are compiled
+ * with the tenant (a private key is opened and a context
  * built only for a certificate not seen before), so a handshake only looks them up. The SNI lookup goes
  * through the tenant that serves the host, so a certificate is only ever presented for a host that
  * resolves to its own tenant.
  */
-export class TenantCertificates implements TenantCompileHook {
+export class TenantCertificates implements RoutePolicy {
+  readonly name = 'tenant_certificates';
+
   readonly #options: TenantCertificatesOptions;
   readonly #byTenant = new Map<string, TenantEntry>();
   readonly #byCompiled = new WeakMap<CompiledTenant, ReadonlyMap<string, ServedTenantCertificate>>();
@@ -48,7 +51,12 @@ export class TenantCertificates implements TenantCompileHook {
     this.#options = options;
   }
 
-  compile(tenant: CompiledTenant): void {
+  /** Certificates are per tenant, never per route: no route gets a stage. */
+  compileRoute(): null {
+    return null;
+  }
+
+  tenantApplied(tenant: CompiledTenant): void {
     const certificates = tenant.snapshot.certificates;
     const previous = this.#byTenant.get(tenant.id);
     if (certificates.length === 0) {
@@ -79,7 +87,7 @@ export class TenantCertificates implements TenantCompileHook {
     this.#byCompiled.set(tenant, byHost);
   }
 
-  release(tenant: CompiledTenant): void {
+  tenantRetired(tenant: CompiledTenant): void {
     // Replaced tenants were re-compiled first (their entry has a new owner); removed ones are dropped.
     if (this.#byTenant.get(tenant.id)?.owner === tenant) this.#byTenant.delete(tenant.id);
   }

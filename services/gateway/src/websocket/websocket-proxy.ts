@@ -12,9 +12,10 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Authenticator } from '../auth/authenticator.js';
 import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import { AmbiguousPath } from '../config/route-matcher.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { writeError } from '../pipeline/errors.js';
-import { GatewayExchange, type RequestStage } from '../pipeline/exchange.js';
+import { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { ClientAddressResolver } from '../proxy/client-address.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
@@ -26,8 +27,6 @@ import type { WebSocketMetrics } from './websocket-metrics.js';
 export interface WebSocketProxyOptions {
   store: TenantResolver;
   authenticator: Authenticator;
-  /** The pipeline's stages; only the rate limit runs at connect (a cached 101 makes no sense). */
-  stages: readonly RequestStage[];
   encodedSlashes: EncodedSlashPolicy;
   /** GATEWAY_TRUSTED_PROXIES: whose forwarding headers are kept (as for every request). */
   trustedProxies: readonly string[];
@@ -44,6 +43,7 @@ interface ProxiedConnection {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The route stages that run at connect besides authentication (a cached 101 makes no sense). */
 const CONNECT_STAGES = new Set(['rate_limit']);
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
@@ -70,14 +70,12 @@ function switchingProtocols(upstream: IncomingMessage, requestId: string): strin
 export class WebSocketProxy {
   readonly #options: WebSocketProxyOptions;
   readonly #open = new Set<ProxiedConnection>();
-  readonly #stages: readonly RequestStage[];
   readonly #clientAddresses: ClientAddressResolver;
   #closing = false;
 
   constructor(options: WebSocketProxyOptions) {
     this.#options = options;
     this.#clientAddresses = new ClientAddressResolver(options.trustedProxies);
-    this.#stages = options.stages.filter((stage) => CONNECT_STAGES.has(stage.name));
   }
 
   get openConnections(): number {
@@ -132,19 +130,29 @@ export class WebSocketProxy {
       return refuse(400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
     }
     exchange.path = normalized.path;
-    const route = tenant.router.match('GET', normalized.path);
+    const route = tenant.router.resolve('GET', normalized.path);
     if (route === undefined) return refuse(404, 'route_not_found', 'no route matches this method and path');
+    if (route instanceof AmbiguousPath) {
+      return refuse(
+        403,
+        'ambiguous_path',
+        'an origin could read this path as the path of a differently protected route; use its exact spelling',
+      );
+    }
     exchange.route = route;
 
     const credentials = upgradeCredentials(route.config, req.headers, queryAt < 0 ? '' : url.slice(queryAt));
     exchange.query = credentials.query;
     const auth = await authenticator.authenticate(tenant, route, credentials.headers, exchange.clientIp);
     if (!auth.ok) {
-      return refuse(auth.status, auth.code, auth.message, { 'www-authenticate': auth.challenge });
+      const headers: Record<string, string> = { 'www-authenticate': auth.challenge };
+      if (auth.retryAfterSeconds !== undefined) headers['retry-after'] = String(auth.retryAfterSeconds);
+      return refuse(auth.status, auth.code, auth.message, headers);
     }
     exchange.identity = auth.identity;
-    for (const stage of this.#stages) {
-      if ((await stage.run(exchange)) === 'handled') {
+    for (const stage of route.stages.request) {
+      if (!CONNECT_STAGES.has(stage.name)) continue;
+      if ((await stage.onRequest!(exchange)) === 'handled') {
         metrics?.upgrade(tenantLabel, res.statusCode);
         res.once('finish', () => socket.destroy());
         return;
