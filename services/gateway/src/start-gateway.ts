@@ -13,12 +13,12 @@ import { Authenticator } from './auth/authenticator.js';
 import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
+import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
-import { writeError } from './pipeline/errors.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
 import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
@@ -94,17 +94,6 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-/**
- * Node truncates headers beyond server.maxHeadersCount silently; the gateway lets one more through so
- * it can tell a request that has too many and answer 431 instead of forwarding it half-read.
- */
-/** One more than GATEWAY_MAX_HEADERS_COUNT's upper bound (2,000). */
-const PARSER_MAX_HEADER_LINES = 2_001;
-
-function hasTooManyHeaders(req: IncomingMessage, maxHeaders: number): boolean {
-  return req.rawHeaders.length > maxHeaders * 2;
-}
-
 /** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
 export function remoteJwksFromConfig(
   config: GatewayConfig,
@@ -168,7 +157,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     tracing: new RequestTracing(options.tracingEnabled ?? false),
   });
 
-  const maxHeaders = config.GATEWAY_MAX_HEADERS_COUNT;
+  // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.
+  const admitted = limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT);
   const trafficServer = createServer(
     {
       maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
@@ -177,14 +167,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       keepAliveTimeout: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
       connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, config.GATEWAY_HEADERS_TIMEOUT_MS),
     },
-    (req, res) => {
-      if (hasTooManyHeaders(req, maxHeaders)) {
-        res.shouldKeepAlive = false;
-        writeError(res, 431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
-        return;
-      }
-      handler(req, res);
-    },
+    admitted,
   );
   // Node 24's parser turns a count overflow into a parse error that cannot say which limit was hit, so the
   // parser's bound sits above the largest allowed setting and the handler answers `too_many_headers` itself.
@@ -215,7 +198,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   // HTTP/2: the TLS listener (ALPN h2 and HTTPS/1.1) and cleartext h2c, with the same handler.
   const edge = await startEdgeProtocols({
     config,
-    handler,
+    handler: admitted,
     plainServer: trafficServer,
     store,
     registry,

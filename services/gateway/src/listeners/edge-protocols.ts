@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from '../config.js';
+import { HTTP2_MAX_HEADER_PAIRS } from '../http/header-count.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { CertificateSelector } from '../tls/certificate-selector.js';
 import { DefaultCertificate } from '../tls/default-certificate.js';
@@ -58,7 +59,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
   const h2cSessions = new Http2Sessions(idleTimeoutMs);
   if (config.GATEWAY_H2C) {
     const h2c = createH2cServer(
-      { settings: http2Settings },
+      { settings: http2Settings, maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS },
       handler as unknown as Parameters<typeof createH2cServer>[1],
     );
     h2c.on('session', (session: ServerHttp2Session) => h2cSessions.track(session));

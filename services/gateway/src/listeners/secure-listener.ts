@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
 import type { TlsMetrics } from '../tls/tls-metrics.js';
@@ -62,6 +63,8 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       maxConcurrentStreams: options.maxConcurrentStreams,
       maxHeaderListSize: options.maxHeaderBytes,
     },
+    // Too many header lines are the handler's 431, for HTTP/2 as for HTTP/1.1 (see header-count.ts).
+    maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS,
     // HTTP/1.1 over TLS (node ≥ 22 applies these to the fallback connections).
     maxHeaderSize: options.maxHeaderBytes,
     ...(options.http1?.headersTimeoutMs === undefined
@@ -75,6 +78,8 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       : { keepAliveTimeout: options.http1.keepAliveTimeoutMs }),
   } as Parameters<typeof createSecureServer>[0]);
 
+  // HTTPS/1.1 connections read this server's bound like the plain listener's (see header-count.ts).
+  (server as unknown as { maxHeadersCount: number }).maxHeadersCount = PARSER_MAX_HEADER_LINES;
   const sessions = new Http2Sessions(options.http2IdleTimeoutMs);
   const http1Sockets = new Set<TrackedSocket>();
   let draining = false;
