@@ -13,7 +13,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
-import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
+import { send, startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
@@ -23,6 +23,7 @@ import { buildSnapshot } from '../testing/snapshots.js';
  * both ways, and a stop closes open connections with 1001.
  */
 interface Hello {
+  origin: string;
   url: string;
   headers: IncomingHttpHeaders;
   protocol: string;
@@ -67,14 +68,20 @@ function snapshot(keys: string[]) {
   });
 }
 
-async function startEcho(): Promise<typeof echo> {
-  const server = createServer((_req, res) => res.writeHead(404).end());
+/** A `ws` echo origin named `name`: it says its name in its hello and to plain HTTP requests. */
+async function startEcho(name = 'echo'): Promise<typeof echo> {
+  const server = createServer((_req, res) => res.writeHead(200).end(name));
   const wss = new WebSocketServer({
     server,
     handleProtocols: (protocols) => (protocols.has('chat') ? 'chat' : false),
   });
   wss.on('connection', (socket, req) => {
-    const hello: Hello = { url: req.url ?? '', headers: req.headers, protocol: socket.protocol };
+    const hello: Hello = {
+      origin: name,
+      url: req.url ?? '',
+      headers: req.headers,
+      protocol: socket.protocol,
+    };
     socket.send(JSON.stringify(hello));
     socket.on('message', (data, binary) => socket.send(data, { binary }));
   });
@@ -90,14 +97,14 @@ interface Opened {
 /** Connects through the gateway; resolves with the origin's hello, or rejects with the HTTP status. */
 function connect(
   pathAndQuery: string,
-  options: { headers?: Record<string, string>; protocols?: string[]; base?: string } = {},
+  options: { headers?: Record<string, string>; protocols?: string[]; base?: string; host?: string } = {},
 ): Promise<Opened> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(
       `${options.base ?? gateway.url.replace('http', 'ws')}${pathAndQuery}`,
       options.protocols ?? [],
       {
-        headers: { host: 'chat.localhost', ...options.headers },
+        headers: { host: options.host ?? 'chat.localhost', ...options.headers },
         rejectUnauthorized: false,
       },
     );
@@ -218,10 +225,80 @@ describe('WebSocket proxying', () => {
     socket.close();
   });
 
+  it('an open WebSocket counts as a connection for least_connections: plain requests go to the other target', async () => {
+    const [left, right] = await Promise.all([startEcho('left'), startEcho('right')]);
+    try {
+      const balancedOrigin = randomUUID();
+      gateway.store.apply(
+        buildSnapshot({
+          subdomain: 'balanced',
+          origins: [
+            {
+              id: balancedOrigin,
+              targets: [left.url, right.url],
+              load_balancing: { algorithm: 'least_connections' },
+            },
+          ],
+          routes: [{ origin_id: balancedOrigin, path_pattern: '/*' }],
+        }),
+      );
+      const held = await connect('/live', { host: 'balanced.localhost' });
+      const other = held.hello.origin === 'left' ? 'right' : 'left';
+      // Ties alternate between targets; with the WebSocket's target busy every request goes elsewhere.
+      const answeredBy: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const response = await send(gateway, 'balanced.localhost', `/plain/${i}`);
+        answeredBy.push(response.text);
+      }
+      expect(answeredBy).toEqual([other, other, other, other]);
+      const closed = new Promise<void>((resolve) => held.socket.once('close', () => resolve()));
+      held.socket.close();
+      await closed;
+    } finally {
+      for (const target of [left, right]) {
+        for (const client of target.wss.clients) client.terminate();
+        target.wss.close();
+        target.server.closeAllConnections();
+        await new Promise<void>((resolve) => target.server.close(() => resolve()));
+      }
+    }
+  });
+
   it('a stop closes open connections with 1001 (going away)', async () => {
     const { socket } = await connect('/public/last');
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
     await gateway.close();
     expect(await closed).toBe(1001);
+  });
+});
+
+describe('WebSocket idle timeout', () => {
+  it('a connection with no frame either way for GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS is closed with 1001', async () => {
+    const idleEcho = await startEcho('idle');
+    const idleGateway = await startTestGateway({ GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '0.5' });
+    try {
+      const idleOrigin = randomUUID();
+      idleGateway.store.apply(
+        buildSnapshot({
+          subdomain: 'idle',
+          origins: [{ id: idleOrigin, targets: [idleEcho.url] }],
+          routes: [{ origin_id: idleOrigin, path_pattern: '/*' }],
+        }),
+      );
+      const opened = await connect('/quiet', {
+        base: idleGateway.url.replace('http', 'ws'),
+        host: 'idle.localhost',
+      });
+      const closed = await new Promise<{ code: number; reason: string }>((resolve) =>
+        opened.socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+      );
+      expect(closed).toEqual({ code: 1001, reason: 'idle timeout' });
+    } finally {
+      await idleGateway.close();
+      for (const client of idleEcho.wss.clients) client.terminate();
+      idleEcho.wss.close();
+      idleEcho.server.closeAllConnections();
+      await new Promise<void>((resolve) => idleEcho.server.close(() => resolve()));
+    }
   });
 });
