@@ -227,7 +227,7 @@ describe('edge protocols across processes', () => {
     const failures: string[] = [];
     let requests = 0;
     let running = true;
-    const load = (async () => {
+    const worker = async () => {
       // Each request a new TLS connection, so every one is a handshake that picks a certificate.
       while (running && requests < 5_000) {
         try {
@@ -239,8 +239,13 @@ describe('edge protocols across processes', () => {
         }
         requests++;
       }
-    })();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    };
+    // Four clients at once, so handshakes are in progress while the certificate changes.
+    const load = Promise.all([worker(), worker(), worker(), worker()]);
+    await eventually('the load is running on the current certificate', async () => seen.size > 0, {
+      system,
+      timeoutMs: 30_000,
+    });
     const uploaded = await admin('POST', '/api/v1/certificates', {
       tenant_id: tenantId,
       domains: [DOMAIN],
@@ -253,9 +258,18 @@ describe('edge protocols across processes', () => {
         (await tlsHandshake({ port: tlsPort, servername: DOMAIN })).fingerprint256 === renewed.fingerprint256,
       { system, timeoutMs: 30_000 },
     );
+    await eventually('the load sees the renewed certificate', async () => seen.has(renewed.fingerprint256), {
+      system,
+      timeoutMs: 30_000,
+    });
     await admin('DELETE', `/api/v1/certificates/${certificateId}`);
     certificateId = uploaded['id'] as string;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // A few more handshakes after the old certificate is gone (counted, not timed).
+    const afterDelete = requests;
+    await eventually('the load goes on after the delete', async () => requests >= afterDelete + 5, {
+      system,
+      timeoutMs: 30_000,
+    });
     running = false;
     await load;
     console.log(`certificate rotation under load: ${requests} HTTPS requests, ${failures.length} failed`);

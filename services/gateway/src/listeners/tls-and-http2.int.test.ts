@@ -79,6 +79,13 @@ async function writeDefault(certificate: TestCertificate): Promise<void> {
   await rename(path.join(dir, 'cert.pem.next'), path.join(dir, 'cert.pem'));
 }
 
+/** How often the gateway logged that it kept the previous default certificate. */
+function refusedReloads(): number {
+  return gateway.logLines.filter(
+    (line) => line['message'] === 'default TLS certificate not reloaded: keeping the previous one',
+  ).length;
+}
+
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
@@ -287,8 +294,10 @@ describe('certificates change without dropping connections', () => {
 
   it('a half-written pair (key of another certificate) is not applied: the previous default stays', async () => {
     const other = await selfSignedTestCertificate({ dnsNames: ['*.localhost'] });
+    const refusedBefore = refusedReloads();
     await writeFile(path.join(dir, 'cert.pem'), other.chainPem);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Evidence that the gateway read the half-written pair (and refused it), not a fixed wait.
+    await eventually(async () => refusedReloads() > refusedBefore, 'the mismatched pair is read and refused');
     expect((await tlsHandshake({ port: tlsPort, servername: 'acme.localhost' })).fingerprint256).toBe(
       defaultCert.fingerprint256,
     );
@@ -354,7 +363,14 @@ describe('stopping', () => {
   it('an HTTP/2 request in flight finishes; the session gets GOAWAY and the listener closes', async () => {
     const slowOrigin = await startTestOrigin('slow');
     slowOrigin.server.removeAllListeners('request');
-    slowOrigin.server.on('request', (_req, res) => setTimeout(() => res.end('late but whole'), 400));
+    let arrived: () => void = () => {};
+    const atOrigin = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    slowOrigin.server.on('request', (_req, res) => {
+      arrived();
+      setTimeout(() => res.end('late but whole'), 400);
+    });
     const own = await startTestGateway({
       GATEWAY_TLS_PORT: '0',
       GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
@@ -372,7 +388,8 @@ describe('stopping', () => {
       session = http2Connect(`https://127.0.0.1:${own.gateway.tlsPort}`, { servername: 'acme.localhost' });
       const goaway = new Promise<void>((resolve) => session?.once('goaway', () => resolve()));
       const inFlight = http2Request(session, { path: '/x', authority: 'acme.localhost' });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The stop begins once the request is at the origin, i.e. really in flight.
+      await atOrigin;
       const closed = own.close();
       const response = await inFlight;
       expect(response).toMatchObject({ status: 200, body: 'late but whole' });
