@@ -46,6 +46,10 @@ export function acceptH2cOn(
       socket.unshift(seen);
       if (matches) {
         options.onH2c?.(socket);
+        // The HTTP/1.1 listener keeps sockets half-open after the client's FIN (HTTP/1.1 may answer after
+        // it); HTTP/2 has no half-close, so a client's FIN means it is gone: our side ends too, or the session
+        // (and a stop waiting for it) would hang on until a timeout.
+        socket.allowHalfOpen = false;
         // The session takes over the socket's reads, the bytes already read included.
         h2.emit('connection', socket);
       } else {

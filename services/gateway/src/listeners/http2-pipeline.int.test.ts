@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { ClientHttp2Session } from 'node:http2';
+import { createServer } from 'node:http';
+import { type ClientHttp2Session, constants } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cachePolicy, rateLimitPolicy } from '@vantageedge/shared/domain/gateway-config';
@@ -146,6 +148,39 @@ describe('HTTP/2 through the route stages', () => {
     const before = await publicRouteCount();
     expect((await h2('/public/counted')).status).toBe(200);
     expect(await publicRouteCount()).toBe(before + 1);
+  });
+});
+
+describe('HTTP/2 clients that leave', () => {
+  it('regression: an HTTP/2 client that cancels its request aborts the origin request (it ran on until the origin answered)', async () => {
+    const hanging = createServer();
+    const originSaw = new Promise<void>((resolve) => hanging.once('request', () => resolve()));
+    const originRequestClosed = new Promise<void>((resolve) =>
+      hanging.once('request', (req) => req.socket.once('close', () => resolve())),
+    );
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'h2leave',
+        origins: [{ id: originId, targets: [`http://127.0.0.1:${(hanging.address() as AddressInfo).port}`] }],
+        routes: [{ origin_id: originId, path_pattern: '/*' }],
+      }),
+    );
+    const leaving = http2Connect(gateway.url);
+    try {
+      const stream = leaving.request({ ':path': '/never-answered', ':authority': 'h2leave.localhost' });
+      stream.on('error', () => {});
+      stream.end();
+      await originSaw;
+      stream.close(constants.NGHTTP2_CANCEL);
+      // The gateway lets go of the origin request: its connection to the origin is closed.
+      await originRequestClosed;
+    } finally {
+      leaving.destroy();
+      hanging.closeAllConnections();
+      await new Promise<void>((resolve) => hanging.close(() => resolve()));
+    }
   });
 });
 

@@ -404,4 +404,59 @@ describe('stopping', () => {
       await slowOrigin.close();
     }
   });
+
+  it('regression: HTTP/2 clients that reset or vanish while the gateway stops are let go at once (a vanished h2c client held the stop until its timeout)', async () => {
+    const hangingOrigin = await startTestOrigin('hanging');
+    const own = await startTestGateway({
+      GATEWAY_TLS_PORT: '0',
+      GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
+      GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
+      GATEWAY_H2C: 'true',
+      GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: '5',
+    });
+    try {
+      own.store.apply(
+        buildSnapshot({
+          subdomain: 'acme',
+          origins: [{ id: originId, targets: [hangingOrigin.url] }],
+          routes: [{ origin_id: originId, path_pattern: '/*' }],
+        }),
+      );
+      const tls = () =>
+        http2Connect(`https://127.0.0.1:${own.gateway.tlsPort}`, { servername: 'acme.localhost' });
+      const [tlsReset, tlsGone, h2cReset, h2cGone] = [
+        tls(),
+        tls(),
+        http2Connect(own.url),
+        http2Connect(own.url),
+      ];
+      const sessions = [tlsReset, tlsGone, h2cReset, h2cGone] as ClientHttp2Session[];
+      // Requests the origin never answers (its /slow hangs), so the stop finds them in flight. Their
+      // client side is not awaited: a client that tore down its own socket is not told anything.
+      for (const session of sessions) {
+        void http2Request(session, { path: '/slow/forever', authority: 'acme.localhost' }).catch(() => {});
+      }
+      await eventually(
+        async () => hangingOrigin.seen.filter((r) => r.url === '/slow/forever').length === sessions.length,
+        'every request is at the origin',
+      );
+      const closed = own.close();
+      tlsReset!.destroy(new Error('client reset'), 2 /* INTERNAL_ERROR */);
+      h2cReset!.destroy(new Error('client reset'), 2);
+      tlsGone!.socket.destroy();
+      h2cGone!.socket.destroy();
+      await closed;
+      // Nothing was left for the shutdown deadline to cut: every dropped client was noticed.
+      const cutAtDeadline = own.logLines.filter((line) =>
+        String(line['message']).startsWith('shutdown timeout'),
+      );
+      expect(cutAtDeadline).toEqual([]);
+      await expect(
+        tlsHandshake({ port: own.gateway.tlsPort as number, servername: 'acme.localhost' }),
+      ).rejects.toThrow();
+    } finally {
+      await own.close();
+      await hangingOrigin.close();
+    }
+  });
 });
