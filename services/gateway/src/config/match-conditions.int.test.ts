@@ -1,4 +1,6 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
 import { randomUUID } from 'node:crypto';
+import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -21,7 +23,7 @@ describe('route match conditions', () => {
   beforeAll(async () => {
     v1 = await startTestOrigin('v1');
     v2 = await startTestOrigin('v2');
-    gateway = await startTestGateway();
+    gateway = await startTestGateway({ GATEWAY_H2C: 'true' });
     const v1Id = randomUUID();
     const v2Id = randomUUID();
     gateway.store.apply(
@@ -53,6 +55,11 @@ describe('route match conditions', () => {
             match: { query: [{ name: 'pin', exact: 'v1' }] },
           },
           { origin_id: v1Id, path_pattern: '/agents/*' },
+          {
+            origin_id: null,
+            path_pattern: '/moved/*',
+            redirect: { status: 301, location: 'https://${host}/new${path}' },
+          },
         ],
       }),
     );
@@ -84,5 +91,23 @@ describe('route match conditions', () => {
     expect(await originOf('match.localhost', '/agents/1', { 'user-agent': 'curl/8.0' })).toBe('v2');
     expect(await originOf('match.localhost', '/agents/1', { 'user-agent': 'Mozilla/5.0' })).toBe('v1');
     expect(await originOf('match.localhost', '/agents/1?pin=v1', { 'user-agent': 'curl/8.0' })).toBe('v1');
+  });
+
+  // Regression: host conditions and the redirect's ${host} read the Host header, which HTTP/2 clients
+  // do not send (they send :authority): an HTTP/2 request to a host-matched route went to another route.
+  it('reads the host of an HTTP/2 request from :authority for host conditions and redirects', async () => {
+    const session = http2Connect(gateway.url);
+    try {
+      const h2 = (authority: string, path: string) => http2Request(session, { path, authority });
+      const matched = await h2('api.match.example', '/items/1');
+      expect(JSON.parse(matched.body.toString())['origin']).toBe('v2');
+      const plain = await h2('match.localhost', '/items/1');
+      expect(JSON.parse(plain.body.toString())['origin']).toBe('v1');
+      const moved = await h2('api.match.example', '/moved/a');
+      expect(moved.status).toBe(301);
+      expect(moved.headers['location']).toBe('https://api.match.example/new/moved/a');
+    } finally {
+      session.close();
+    }
   });
 });

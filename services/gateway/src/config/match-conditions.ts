@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { MatchCondition, RouteMatch } from '@vantageedge/shared/domain/route-policies';
+import { requestAuthority } from '../http/request-authority.js';
 
 /** What a route's conditions look at: the request's headers (Host included) and its raw query. */
 export interface MatchFacts {
@@ -32,8 +33,15 @@ function fieldTest(condition: MatchCondition): FieldTest {
   return condition.present === false ? (value) => value === undefined : (value) => value !== undefined;
 }
 
-/** The Host header as a host name: lower-case, no port, no trailing dot. */
-export function requestHost(hostHeader: string | undefined): string {
+/**
+ * The host a request is for (HTTP/1.1's Host, HTTP/2's :authority) as a host name: lower-case, no
+ * port, no trailing dot.
+ */
+export function requestHost(req: IncomingMessage): string {
+  return hostName(requestAuthority(req.headers));
+}
+
+function hostName(hostHeader: string | undefined): string {
   if (hostHeader === undefined) return '';
   let end = hostHeader.lastIndexOf(':');
   if (end < 0 || hostHeader.includes(']', end)) end = hostHeader.length;
@@ -60,7 +68,7 @@ export function compileConditions(match: RouteMatch | null | undefined): Compile
   return {
     count,
     test(facts, preflight) {
-      if (hosts !== null && !hosts.has(requestHost(facts.req.headers.host))) return false;
+      if (hosts !== null && !hosts.has(requestHost(facts.req))) return false;
       if (!preflight) {
         for (const header of headers) if (!header.test(headerValue(facts.req, header.name))) return false;
       }

@@ -57,7 +57,7 @@ function locationVariable(name: LocationVariable): (exchange: GatewayExchange) =
     case 'query':
       return (exchange) => exchange.query;
     case 'host':
-      return (exchange) => requestHost(exchange.req.headers.host);
+      return (exchange) => requestHost(exchange.req);
   }
 }
 

@@ -11,6 +11,7 @@ import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stag
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
 import { singleHeader } from '../http/header-values.js';
+import { requestAuthority } from '../http/request-authority.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -141,7 +142,7 @@ export function createGatewayMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const handle = createGatewayHandler(options);
   return (req, res, next) => {
-    if (options.store.resolveHost(singleHeader(req.headers.host)) === undefined) {
+    if (options.store.resolveHost(requestAuthority(req.headers)) === undefined) {
       next();
       return;
     }
@@ -181,7 +182,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
 
 /** Host → tenant. 404 when no tenant is served on this host. */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
-  const tenant = context.store.resolveHost(singleHeader(exchange.req.headers.host));
+  const tenant = context.store.resolveHost(requestAuthority(exchange.req.headers));
   if (tenant === undefined) {
     failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
     return false;

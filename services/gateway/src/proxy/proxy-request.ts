@@ -130,8 +130,10 @@ export async function proxyRequest(exchange: GatewayExchange, call: ProxyCall): 
   let status = 0;
   let dropped = false;
   const clientGone = new AbortController();
+  // Not `writableFinished`: HTTP/2's response reports itself finished once its stream closed, also
+  // when the client reset the stream before the response was ended.
   const abortIfClientGone = () => {
-    if (!res.writableFinished) clientGone.abort();
+    if (!res.writableEnded) clientGone.abort();
   };
   res.once('close', abortIfClientGone);
   try {

@@ -1,10 +1,16 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import {
   type RouteConfig,
+  type SnapshotCertificate,
   type TenantSnapshot,
   tenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
 import type { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
+import {
+  certificateKeyContext,
+  type KeyRing,
+  sealPrivateKey,
+} from '@vantageedge/shared/tls/private-key-envelope';
 
 /** Route policies as the admin API takes them (validated and defaulted by the real schema). */
 export type TestRoutePolicies = Partial<Record<keyof typeof NO_ROUTE_POLICIES, unknown>>;
@@ -20,6 +26,7 @@ export interface TestRoute extends TestRoutePolicies {
   required_scopes?: string[];
   require_tenant_org?: boolean;
   strip_prefix?: string | null;
+  websocket_token?: RouteConfig['websocket_token'];
   /** Raw policies, defaults filled in by the shared schema. */
   rate_limit?: Record<string, unknown> | null;
   cache_policy?: Record<string, unknown> | null;
@@ -48,6 +55,7 @@ export interface TestSnapshotInput {
   routes: TestRoute[];
   apiKeys?: Array<{ id?: string; key_hash: string; scopes?: string[]; expires_at?: string | null }>;
   settings?: Record<string, unknown>;
+  certificates?: SnapshotCertificate[];
 }
 
 /** Builds a valid TenantSnapshot (parsed by the shared schema, so defaults are the real ones). */
@@ -97,5 +105,25 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
       expires_at: key.expires_at ?? null,
       key_hash: key.key_hash,
     })),
+    certificates: input.certificates ?? [],
   });
+}
+
+/** A tenant certificate as the snapshot carries it: its key sealed under `ring` for that tenant. */
+export function snapshotCertificateOf(
+  ring: KeyRing,
+  tenantId: string,
+  certificate: { chainPem: string; privateKeyPem: string },
+  domains: string[],
+  id: string = randomUUID(),
+): SnapshotCertificate {
+  const leaf = new X509Certificate(certificate.chainPem);
+  return {
+    id,
+    domains,
+    certificate_pem: certificate.chainPem,
+    private_key: sealPrivateKey(ring, certificate.privateKeyPem, certificateKeyContext(tenantId, id)),
+    fingerprint_sha256: leaf.fingerprint256,
+    not_after: new Date(Date.parse(leaf.validTo)).toISOString(),
+  };
 }
