@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { BUILD_ENTRY_POINTS as ENTRY_POINTS } from './build-entry-points.js';
+import { buildConsole } from './console-build.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // --outdir: another folder inside the repository (tests build into .data/ so node_modules resolves).
@@ -45,6 +46,8 @@ await build({
 });
 // The migrator reads its SQL files beside itself (dist/migrations/sql).
 await cp(path.join(ROOT, 'migrations/sql'), path.join(OUT, 'migrations/sql'), { recursive: true });
+// The web console: static files the control plane serves at /console (CONSOLE_DIR=dist/console).
+await buildConsole(path.join(OUT, 'console'));
 console.log(
-  `built ${Object.keys(ENTRY_POINTS).length} entry points into ${path.relative(ROOT, OUT)}/ in ${Math.round(performance.now() - started)} ms`,
+  `built ${Object.keys(ENTRY_POINTS).length} entry points and the console into ${path.relative(ROOT, OUT)}/ in ${Math.round(performance.now() - started)} ms`,
 );

@@ -13,6 +13,7 @@ import { createTxtLookup } from './commands/dns-txt.js';
 import { tenantLimitsFromConfig } from './commands/tenant-limits.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createControlPlaneApp } from './http/app.js';
+import type { DevSignIn } from './http/console-router.js';
 import { createQueryRouter } from './queries/router.js';
 import { createTenantDirectory } from './queries/tenant-directory.js';
 
@@ -30,6 +31,7 @@ export function controlPlaneAppFromConfig(
     redis,
     cachePurger,
     originAddressPolicy,
+    devSignIn,
   }: {
     store: EventStore;
     pool: pg.Pool;
@@ -44,6 +46,8 @@ export function controlPlaneAppFromConfig(
      * ORIGIN_BLOCKED_CIDRS and the control plane's own listener.
      */
     originAddressPolicy?: OriginAddressPolicy | undefined;
+    /** `make dev` issues development tokens for the console's sign-in (used only in dev mode). */
+    devSignIn?: DevSignIn | undefined;
   },
 ): express.Express {
   const purger =
@@ -87,6 +91,11 @@ export function controlPlaneAppFromConfig(
     bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
     logger,
     metrics,
+    console: {
+      directory: config.CONSOLE_DIR,
+      clerkPublishableKey: config.CLERK_PUBLISHABLE_KEY,
+      devSignIn: config.VANTAGEEDGE_DEV_MODE ? devSignIn : undefined,
+    },
     queryRouter: (authorizer) =>
       createQueryRouter({
         pool,

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { controlPlaneAppFromConfig } from '@vantageedge/control-plane/app-from-config';
 import { assertControlPlaneConfig, controlPlaneSettings } from '@vantageedge/control-plane/config';
+import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
 import { gatewaySettings } from '@vantageedge/gateway/config';
 import { type GatewayReplica, startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
 import { migrateUp } from '@vantageedge/migrations/runner';
@@ -43,10 +44,14 @@ export interface StartVantageEdgeOptions {
   logger: Logger;
   /** Lines for the person watching (start-up steps); default: nothing. */
   progress?: (line: string) => void;
+  /** The console's development sign-in: issues a development token (when make dev signs them). */
+  devSignIn?: DevSignIn | undefined;
 }
 
 export interface VantageEdgeUrls {
   controlPlane: string;
+  /** The web console (served by the control plane). */
+  console: string;
   gateway: string;
   gatewayAdmin: string;
   demoOrigin: string;
@@ -196,6 +201,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       cachePurger: gateway.responseCache,
       // One process: the control plane refuses the gateway's listeners and the gateway the control plane's.
       originAddressPolicy: gateway.addressPolicy,
+      devSignIn: options.devSignIn,
     });
     const controlPlaneServer = createServer(app);
     const cpPort = await listen(controlPlaneServer, cpConfig.CONTROL_PLANE_PORT, cpConfig.CONTROL_PLANE_HOST);
@@ -213,6 +219,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     return {
       urls: {
         controlPlane: `http://${urlHost(cpConfig.CONTROL_PLANE_HOST)}:${cpPort}`,
+        console: `http://${urlHost(cpConfig.CONTROL_PLANE_HOST)}:${cpPort}/console/`,
         gateway: `http://${gwHost}:${gateway.gateway.trafficPort}`,
         gatewayAdmin: `http://${gwHost}:${gateway.gateway.adminPort}`,
         demoOrigin: origin.url,

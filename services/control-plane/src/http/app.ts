@@ -19,6 +19,7 @@ import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
+import { type ConsoleRouterDeps, createConsoleRouter } from './console-router.js';
 import { DOCS_PAGE } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
@@ -51,6 +52,8 @@ export interface ControlPlaneAppDeps {
   customDomains?: CustomDomainDeps;
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
+  /** The web console at /console (the built static app, its sign-in settings). */
+  console?: ConsoleRouterDeps;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -151,6 +154,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   app.get('/docs', (_req, res) => {
     res.type('html').send(DOCS_PAGE);
   });
+  if (deps.console) app.use(createConsoleRouter(deps.console));
 
   const authorizer = createAuthorizer(deps.tenantDirectory);
   // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.

@@ -1,0 +1,3 @@
+export function ConfigHistoryTab({ tenantId }: { tenantId: string }) {
+  return <p class="muted">Config history of {tenantId}</p>;
+}

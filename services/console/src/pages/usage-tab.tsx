@@ -1,0 +1,3 @@
+export function UsageTab({ tenantId }: { tenantId: string }) {
+  return <p class="muted">Usage of {tenantId}</p>;
+}
