@@ -1,3 +1,4 @@
+import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type { ResourceType } from './schema.js';
 
@@ -74,8 +75,27 @@ function tenantIdOf(event: RecordedEvent): string | null {
   return event.metadata.tenant_id;
 }
 
+/**
+ * The resource an event is about. Users share their tenant's stream (older logs have them in
+ * `user-<id>` streams), so their events name the user in their data; every other event's resource
+ * is its stream. Both layouts give the same audit entries.
+ */
+export function resourceOf(event: RecordedEvent): { type: string; id: string } {
+  if (isControlPlaneEvent(event)) {
+    switch (event.type) {
+      case 'UserAdded':
+      case 'UserRoleChanged':
+      case 'UserRemoved':
+        return { type: 'user', id: event.data.user_id };
+      default:
+        break;
+    }
+  }
+  return resourceOfStream(event.stream);
+}
+
 export function toAuditEntry(event: RecordedEvent): AuditEntry {
-  const resource = resourceOfStream(event.stream);
+  const resource = resourceOf(event);
   return {
     position: event.position,
     event_id: event.id,

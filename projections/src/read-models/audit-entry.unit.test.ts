@@ -72,4 +72,28 @@ describe('audit entries', () => {
     });
     expect(entry.tenant_id).toBe('t1');
   });
+
+  it('names a user event after the user, whether it sits in its tenant stream or an older user stream', () => {
+    const userId = '9d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6';
+    const event = (stream: string): RecordedEvent => ({
+      id: '0b9f7f5e-6d0c-4c49-8d0c-2f5b6a4b9a03',
+      type: 'UserRoleChanged',
+      stream,
+      revision: 4n,
+      position: 11n,
+      data: {
+        user_id: userId,
+        tenant_id: metadata.tenant_id,
+        clerk_user_id: 'user_bob',
+        email: 'bob@example.com',
+        role: 'admin',
+        changed_fields: ['role'],
+      },
+      metadata,
+    });
+    const inTenantStream = toAuditEntry(event(`tenant-${metadata.tenant_id}`));
+    const inUserStream = toAuditEntry(event(`user-${userId}`));
+    expect(inTenantStream).toMatchObject({ resource_type: 'user', resource_id: userId });
+    expect({ ...inTenantStream, stream: '' }).toEqual({ ...inUserStream, stream: '' });
+  });
 });

@@ -9,7 +9,7 @@ export interface ConsoleSettings {
 }
 
 export async function loadConsoleSettings(): Promise<ConsoleSettings> {
-  const response = await fetch(new URL('config.json', window.location.href.replace(/#.*$/, '')), {
+  const response = await fetch(`${import.meta.env.BASE_URL}config.json`, {
     headers: { accept: 'application/json' },
   });
   if (!response.ok) throw new Error(`the control plane answered ${response.status} for the console settings`);
@@ -22,7 +22,7 @@ export interface DevSession {
 }
 
 export async function requestDevSession(): Promise<DevSession> {
-  const response = await fetch(new URL('dev-session', window.location.href.replace(/#.*$/, '')), {
+  const response = await fetch(`${import.meta.env.BASE_URL}dev-session`, {
     method: 'POST',
     headers: { accept: 'application/json' },
   });

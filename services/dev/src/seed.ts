@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { fold, handleCommand } from '@vantageedge/control-plane/commands/handle-command';
 import { apiKeyDecider } from '@vantageedge/control-plane/domain/api-key';
-import type { Decider } from '@vantageedge/control-plane/domain/decision';
+import { type Decider, DomainError } from '@vantageedge/control-plane/domain/decision';
 import { originDecider } from '@vantageedge/control-plane/domain/origin';
 import { routeDecider } from '@vantageedge/control-plane/domain/route';
 import { tenantDecider } from '@vantageedge/control-plane/domain/tenant';
@@ -156,8 +156,8 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
   });
   const originStream = streamName.origin(DEMO_IDS.origin);
   const existingOrigin = await ensure('origin demo-origin', originStream, originDecider, () => ({
-    type: 'AddOrigin' as const,
-    origin: { ...origin, origin_id: DEMO_IDS.origin, tenant_id: DEMO_IDS.tenant },
+    type: 'Create' as const,
+    data: { ...origin, origin_id: DEMO_IDS.origin, tenant_id: DEMO_IDS.tenant },
   }));
   if (existingOrigin.status === 'active' && existingOrigin.data.targets[0]?.url !== options.originUrl) {
     await handleCommand({
@@ -166,7 +166,7 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
       decider: originDecider,
       metadata,
       command: () => ({
-        type: 'UpdateOrigin' as const,
+        type: 'Update' as const,
         changes: { targets: [{ url: options.originUrl, weight: 1 }] },
       }),
     });
@@ -195,8 +195,8 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
       ...spec,
     });
     await ensure(`route ${String(spec['path_pattern'])}`, streamName.route(routeId), routeDecider, () => ({
-      type: 'CreateRoute' as const,
-      route: { ...route, route_id: routeId, tenant_id: DEMO_IDS.tenant },
+      type: 'Create' as const,
+      data: { ...route, route_id: routeId, tenant_id: DEMO_IDS.tenant },
     }));
   }
 
@@ -235,7 +235,7 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
     }));
   } catch (error) {
     // The same plaintext already issued under another id (with this pepper): it works, nothing to do.
-    if (!(error instanceof UniquenessViolationError)) throw error;
+    if (!(error instanceof DomainError && error.cause instanceof UniquenessViolationError)) throw error;
     result.skipped.push('api key demo_key_abc123 (issued earlier under another id)');
   }
   return result;

@@ -7,10 +7,14 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  * the resource plus the names of the fields that changed, so every consumer can fold them without
  * knowing the previous state and the audit log can show what changed.
  *
- * Streams: `tenant-<id>`, `user-<id>`, `origin-<id>`, `route-<id>`, `apikey-<id>`.
+ * Streams: `tenant-<id>` (the tenant and its users: TenantCreated/Updated/Deleted and
+ * UserAdded/RoleChanged/Removed), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`.
+ * Logs written before users moved into their tenant's stream keep them in `user-<id>` streams; every
+ * consumer folds user events by their data, so both layouts project the same way.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
  * `tenant_user:<tenant id>:<clerk user id>`, `custom_domain:<domain>` (held by the tenant's stream, so a
- * host name belongs to at most one tenant platform-wide from the moment it is claimed).
+ * host name belongs to at most one tenant platform-wide from the moment it is claimed), and `user:<user id>`
+ * (held by the tenant stream a user lives in: how a command finds a user by id).
  */
 
 export const USER_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
@@ -103,6 +107,7 @@ export type ControlPlaneEvent = {
 
 export const streamName = {
   tenant: (id: string) => `tenant-${id}`,
+  /** Where users lived before they moved into their tenant's stream (read, never written). */
   user: (id: string) => `user-${id}`,
   origin: (id: string) => `origin-${id}`,
   route: (id: string) => `route-${id}`,
@@ -114,6 +119,7 @@ export const reservation = {
   clerkOrg: (orgId: string) => `clerk_org:${orgId}`,
   apiKeyHash: (hash: string) => `api_key_hash:${hash}`,
   tenantUser: (tenantId: string, clerkUserId: string) => `tenant_user:${tenantId}:${clerkUserId}`,
+  user: (userId: string) => `user:${userId}`,
   customDomain: (domain: string) => `custom_domain:${domain}`,
 } as const;
 

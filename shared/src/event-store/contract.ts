@@ -343,6 +343,16 @@ export function eventStoreContract(
         });
       });
 
+      it('names the stream holding a value, and nobody once it is released', async () => {
+        const value = reservation('user');
+        const holder = streamName('tenant');
+        expect(await store.reservationHolder(value)).toBeNull();
+        await store.appendToStream(holder, [newEvent('Added')], { reservations: { claim: [value] } });
+        expect(await store.reservationHolder(value)).toBe(holder);
+        await store.appendToStream(holder, [newEvent('Removed')], { reservations: { release: [value] } });
+        expect(await store.reservationHolder(value)).toBeNull();
+      });
+
       it('of concurrent claims of the same value exactly one wins', async () => {
         const value = reservation('subdomain');
         const streams = Array.from({ length: 10 }, () => streamName('tenant'));

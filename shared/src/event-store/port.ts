@@ -93,6 +93,8 @@ export interface EventStore {
   subscribeToAll(options?: SubscribeOptions): Subscription;
   /** The position of the newest committed event, 0n when empty. */
   headPosition(): Promise<bigint>;
+  /** The stream holding a reserved value, or null when nobody holds it: a unique index over streams. */
+  reservationHolder(value: string): Promise<string | null>;
   close(): Promise<void>;
 }
 

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { streamName } from '@vantageedge/shared/domain/events';
-import { type ApiKey, type ApiKeyCommand, apiKeyDecider } from '../domain/api-key.js';
-import { notFound } from '../http/errors.js';
+import { type ApiKeyCommand, apiKeyDecider } from '../domain/api-key.js';
 import type { CreateApiKeyBody, RevokeApiKeyBody, RotateApiKeyBody } from '../schemas/requests.js';
 import type { ApiKeyResource } from '../schemas/resources.js';
 import {
@@ -13,19 +12,13 @@ import {
   requireAccess,
   tenantOf,
 } from './context.js';
-import { fold, type HandledCommand, handleCommand } from './handle-command.js';
+import { fold, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings } from './tenant-limits.js';
 import { apiKeyView } from './views.js';
 
 export type IssuedApiKey = CommandOutcome<ApiKeyResource & { key: string }>;
-
-function outcome(result: HandledCommand<ApiKey>): CommandOutcome<ApiKeyResource> {
-  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
-    throw notFound('api key');
-  }
-  return { resource: apiKeyView(result.state), revision: result.revision, position: result.position };
-}
 
 interface KeyToIssue {
   tenant_id: string;
@@ -53,7 +46,7 @@ async function issue(deps: CommandDeps, ctx: CommandContext, spec: KeyToIssue): 
       },
     }),
   });
-  const issued = outcome(result);
+  const issued = outcomeOf('api key', result, apiKeyView);
   return { ...issued, resource: { ...issued.resource, key } };
 }
 
@@ -135,5 +128,5 @@ export async function revokeApiKey(
       return { type: 'RevokeApiKey', reason: body.reason ?? null };
     },
   });
-  return outcome(result);
+  return outcomeOf('api key', result, apiKeyView);
 }

@@ -1,7 +1,7 @@
 import { streamName } from '@vantageedge/shared/domain/events';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import { notFound, unavailable } from '../domain/errors.js';
 import { routeDecider } from '../domain/route.js';
-import { ApiError } from '../http/errors.js';
 import {
   type CommandContext,
   type CommandDeps,
@@ -24,18 +24,14 @@ export const cacheStream = (tenantId: string) => `cache-${tenantId}`;
 
 function requirePurger(purger: CachePurger | undefined): CachePurger {
   if (!purger) {
-    throw new ApiError(
-      503,
-      'cache_purge_unavailable',
-      'this control plane has no cache to purge (set REDIS_URL)',
-    );
+    throw unavailable('cache_purge_unavailable', 'this control plane has no cache to purge (set REDIS_URL)');
   }
   return purger;
 }
 
 /**
  * Purges first, then records `CachePurgeRequested`: the event states a purge that happened, so a purge
- * that failed (Redis down) answers 503 and leaves no trace in the log.
+ * that failed (Redis down) is `unavailable` and leaves no trace in the log.
  */
 async function purgeAndRecord(
   deps: CommandDeps,
@@ -48,10 +44,10 @@ async function purgeAndRecord(
     if (routeId) await purger.purgeRoute(tenantId, routeId);
     else await purger.purgeTenant(tenantId);
   } catch (error) {
-    throw new ApiError(
-      503,
+    throw unavailable(
       'cache_purge_unavailable',
       `the cache could not be purged: ${(error as Error).message}`,
+      error,
     );
   }
   const metadata = eventMetadata(deps, ctx, tenantId);
@@ -77,7 +73,7 @@ export async function purgeRouteCache(
   routeId: string,
 ): Promise<CommandOutcome<CachePurgeResource>> {
   const route = fold(routeDecider, await deps.store.readStream(streamName.route(routeId)));
-  if (route.status === 'deleted') throw new ApiError(404, 'not_found', 'route not found');
+  if (route.status === 'deleted') throw notFound('route');
   const data = await requireWritableResource(deps, ctx, route, 'route');
   return purgeAndRecord(deps, ctx, data.tenant_id, routeId);
 }

@@ -1,42 +1,46 @@
 import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
-import type pg from 'pg';
 import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
-import { ApiError, forbidden } from '../http/errors.js';
+import { forbidden } from '../domain/errors.js';
 import type { CustomDomainDeps } from './custom-domain-commands.js';
-import type { TenantLimits } from './tenant-limits.js';
+import type { LegacyUserStreams } from './legacy-user-streams.js';
+import type { TenantLimits, TenantResourceCounts } from './tenant-limits.js';
 
-/** What every command needs from the process. */
+/** What every command needs from the process: ports only, no transport and no database driver. */
 export interface CommandDeps {
   store: EventStore;
-  pool: pg.Pool;
+  /** Write authorization, decided from the event log (commands/tenant-directory.ts). */
   authorizer: Authorizer;
   clock: () => Date;
   /** API_KEY_PEPPER: the HMAC key of stored API key hashes. */
   apiKeyPepper: string;
   /** API_KEY_ROTATION_GRACE_SECONDS: how long a rotated key keeps working by default. */
   rotationGraceSeconds: number;
+  /** Users recorded before they moved into their tenant's stream (older logs). */
+  legacyUsers: LegacyUserStreams;
+  /** Reaches every gateway replica's response cache; absent → purges fail as `unavailable`. */
   /** ORIGIN_BLOCKED_CIDRS and the platform's listeners: literal origin/JWKS addresses are checked here. */
   originAddressPolicy: OriginAddressPolicy;
-  /** Reaches every gateway replica's response cache; absent → purge endpoints answer 503. */
   cachePurger?: CachePurger | undefined;
   /** Base domains and TXT lookups of the custom-domain commands; absent → defaults, system resolvers. */
   customDomains?: CustomDomainDeps | undefined;
   /** How much configuration one tenant may create; default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits | undefined;
+  /** A tenant's live routes, origins and API keys, for the limits. */
+  resourceCounts: TenantResourceCounts;
 }
 
 /** Who asks, within which request, under which precondition. */
 export interface CommandContext {
   caller: Caller;
   requestId: string;
-  /** The If-Match revision, when the client sent one. */
+  /** The revision the client expects the resource to be at (If-Match), when it sent one. */
   ifMatch?: bigint | undefined;
 }
 
-/** The outcome the HTTP layer reports: the resource, its stream revision (ETag) and event position. */
+/** The outcome of a command: the resource, its revision (the ETag) and the position of its events. */
 export interface CommandOutcome<Resource> {
   resource: Resource;
   revision: bigint;
@@ -45,7 +49,7 @@ export interface CommandOutcome<Resource> {
 }
 
 export function eventMetadata(
-  deps: CommandDeps,
+  deps: Pick<CommandDeps, 'clock'>,
   ctx: CommandContext,
   tenantId: string | null,
 ): EventMetadata {
@@ -66,9 +70,9 @@ export function tenantOf(state: { status: string; data?: { tenant_id: string } }
 
 const RANK: Record<TenantAccess, number> = { none: 0, read: 1, write: 2 };
 
-/** Throws 403 unless the caller has `needed` access on the tenant. */
+/** Fails with `forbidden` unless the caller has `needed` access on the tenant. */
 export async function requireAccess(
-  deps: CommandDeps,
+  deps: Pick<CommandDeps, 'authorizer'>,
   caller: Caller,
   tenantId: string,
   needed: Exclude<TenantAccess, 'none'>,
@@ -82,5 +86,30 @@ export async function requireAccess(
 }
 
 export function requirePlatformAdmin(caller: Caller, what: string): void {
-  if (!caller.isPlatformAdmin) throw new ApiError(403, 'forbidden', `only platform admins may ${what}`);
+  if (!caller.isPlatformAdmin) throw forbidden(`only platform admins may ${what}`);
+}
+
+/** Who may see a command's stored answer again (an Idempotency-Key replay). */
+export interface ReplayGuard {
+  /** The tenant the answer is about. */
+  tenantId: string | null;
+  /** Creating tenants is for platform admins only, and so is seeing such an answer again. */
+  platformAdminOnly: boolean;
+}
+
+/**
+ * Before an Idempotency-Key replay: the caller must still be allowed to run the command that produced
+ * the stored answer (which may hold an API key's plaintext). An answer stored without a guard (before
+ * guards were recorded) is only replayed to platform admins.
+ */
+export async function authorizeReplay(
+  deps: Pick<CommandDeps, 'authorizer'>,
+  caller: Caller,
+  guard: ReplayGuard,
+): Promise<void> {
+  if (caller.isPlatformAdmin) return;
+  if (guard.platformAdminOnly || guard.tenantId === null) {
+    throw forbidden('you may no longer see the answer to this request');
+  }
+  await requireAccess(deps, caller, guard.tenantId, 'write');
 }

@@ -2,7 +2,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/config/settings';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { canonicalCustomDomain, verificationRecordName } from '@vantageedge/shared/domain/hostname';
-import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import {
   type CustomDomain,
   type CustomDomainCommand,
@@ -10,7 +9,7 @@ import {
   type TenantDomains,
   tenantDomainsDecider,
 } from '../domain/custom-domain.js';
-import { ApiError, conflict, notFound } from '../http/errors.js';
+import { DomainError, forbidden, notFound } from '../domain/errors.js';
 import type { AddCustomDomainBody } from '../schemas/requests.js';
 import type { CustomDomainResource } from '../schemas/resources.js';
 import {
@@ -76,9 +75,7 @@ function outcome(
 export function domainParam(raw: string): string {
   const result = canonicalCustomDomain(raw);
   if (!result.ok) {
-    throw new ApiError(404, 'not_found', 'custom domain not found', [
-      { field: 'domain', issue: result.issue },
-    ]);
+    throw new DomainError('not_found', 'custom domain not found', 'domain', { issue: result.issue });
   }
   return result.hostname;
 }
@@ -103,15 +100,8 @@ async function run(
       },
     });
   } catch (error) {
-    if (error instanceof UniquenessViolationError) {
-      throw conflict('this domain is already claimed by another tenant', [
-        { field: 'domain', issue: 'already claimed by another tenant' },
-      ]);
-    }
     if (error instanceof CustomDomainVerificationError) {
-      throw new ApiError(422, 'domain_verification_failed', error.message, [
-        { field: 'domain', issue: error.message },
-      ]);
+      throw new DomainError('unprocessable', error.message, 'domain', { code: 'domain_verification_failed' });
     }
     throw error;
   }
@@ -128,9 +118,11 @@ export async function addCustomDomain(
   body: AddCustomDomainBody,
 ): Promise<CommandOutcome<CustomDomainResource>> {
   if (body.verified && !ctx.caller.isPlatformAdmin) {
-    throw new ApiError(403, 'forbidden', 'only platform admins may assign a domain without verification', [
-      { field: 'verified', issue: 'platform admins only' },
-    ]);
+    throw forbidden(
+      'only platform admins may assign a domain without verification',
+      'verified',
+      'platform admins only',
+    );
   }
   const result = await run(deps, ctx, tenantId, async (state) => {
     requireRoomForCustomDomain(deps, state.domains.size);
@@ -169,9 +161,10 @@ export async function verifyCustomDomain(
       txtValues = await customDomainDeps(deps).lookupTxt(name);
     } catch (error) {
       if (!(error instanceof DnsLookupError)) throw error;
-      throw new ApiError(422, 'domain_verification_failed', `${error.message}; try again later`, [
-        { field: 'domain', issue: `looking up TXT ${name} failed (${error.code})` },
-      ]);
+      throw new DomainError('unprocessable', `${error.message}; try again later`, 'domain', {
+        code: 'domain_verification_failed',
+        issue: `looking up TXT ${name} failed (${error.code})`,
+      });
     }
     return { type: 'VerifyCustomDomain' as const, domain, txtValues };
   });

@@ -1,13 +1,14 @@
 import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import {
   type AppendResult,
+  type EventMetadata,
   type EventStore,
   type RecordedEvent,
   UniquenessViolationError,
   WrongExpectedRevisionError,
 } from '@vantageedge/shared/event-store/port';
-import { type Decider, DomainError } from '../domain/decision.js';
-import { ApiError, conflict, notFound } from '../http/errors.js';
+import type { Decider } from '../domain/decision.js';
+import { conflict, DomainError, preconditionFailed } from '../domain/errors.js';
 
 export interface HandledCommand<State> {
   state: State;
@@ -23,99 +24,104 @@ export interface HandleOptions<State, Command> {
   /** Builds the command from the current state (authorization and cross-aggregate checks go here). */
   command: (state: State) => Promise<Command> | Command;
   /** The metadata of the events appended, given the state they were decided on. */
-  metadata: (state: State) => RecordedEvent['metadata'];
-  /** If-Match: the revision the client last saw; a different current revision → 412. */
+  metadata: (state: State) => EventMetadata;
+  /** If-Match: the revision the client last saw; a different current revision → precondition_failed. */
   ifMatch?: bigint | undefined;
+  /**
+   * The revision If-Match is compared with: by default the stream's; a stream holding several entities
+   * (the tenant and its users) compares the addressed entity's own last revision.
+   */
+  revisionOf?: (state: State, streamRevision: bigint | null) => bigint | null;
+  /** The state the stream is folded onto (default: the decider's initial state). */
+  initialState?: () => Promise<State> | State;
 }
 
 export function fold<State>(
   decider: Pick<Decider<State, never>, 'initialState' | 'evolve'>,
   events: readonly RecordedEvent[],
+  initial: State = decider.initialState(),
 ): State {
-  let state = decider.initialState();
+  let state = initial;
   for (const event of events) if (isControlPlaneEvent(event)) state = decider.evolve(state, event);
   return state;
 }
 
-const precondition = (expected: bigint, actual: bigint | null) =>
-  new ApiError(
-    412,
-    'precondition_failed',
-    `If-Match "${expected}" does not match the current revision ${actual === null ? '(none)' : `"${actual}"`}`,
-    [{ field: 'if-match', issue: 'stale revision' }],
+const stale = (expected: bigint, actual: bigint | null | 'changed') =>
+  preconditionFailed(
+    `If-Match "${expected}" does not match the current revision ${
+      actual === 'changed' ? '(it changed concurrently)' : actual === null ? '(none)' : `"${actual}"`
+    }`,
+    'stale revision',
   );
+
+const RESERVED_FIELD: Array<[prefix: string, field: string, message: string, issue?: string]> = [
+  ['subdomain:', 'subdomain', 'subdomain is already taken'],
+  ['clerk_org:', 'clerk_org_id', 'this Clerk organization already belongs to a tenant'],
+  ['tenant_user:', 'clerk_user_id', 'this Clerk user is already a user of the tenant'],
+  ['api_key_hash:', 'key', 'api key collision'],
+  [
+    'custom_domain:',
+    'domain',
+    'this domain is already claimed by another tenant',
+    'already claimed by another tenant',
+  ],
+];
+
+/** A unique value another stream holds → `conflict` on the request field it came from. */
+function taken(error: UniquenessViolationError): DomainError {
+  const [, field, message, issue] = RESERVED_FIELD.find(([prefix]) => error.value.startsWith(prefix)) ?? [
+    '',
+    'body',
+    'a unique value is already taken',
+  ];
+  return new DomainError('conflict', message, field, { issue: issue ?? 'already taken', cause: error });
+}
 
 /**
  * Read the stream, fold, decide, append with expectedRevision = the revision read. A concurrent
- * writer makes the append fail: with If-Match that is a 412; without, the command is decided again
- * once on the fresh state, then reported as 409.
+ * writer makes the append fail; the command is then decided once more on the fresh state (If-Match
+ * checked again), and a second race is reported (`precondition_failed` with If-Match, else
+ * `conflict`). Every expected failure leaves as a DomainError.
  */
 export async function handleCommand<State, Command>(
   options: HandleOptions<State, Command>,
 ): Promise<HandledCommand<State>> {
   const { store, stream, decider } = options;
+  const revisionOf = options.revisionOf ?? ((_state, streamRevision) => streamRevision);
   for (let attempt = 0; ; attempt++) {
     const history = await store.readStream(stream);
-    const state = fold(decider, history);
+    const state = fold(decider, history, await (options.initialState ?? decider.initialState)());
     const last = history.at(-1);
-    const revision = last?.revision ?? null;
-    if (options.ifMatch !== undefined && options.ifMatch !== revision)
-      throw precondition(options.ifMatch, revision);
+    const streamRevision = last?.revision ?? null;
+    if (options.ifMatch !== undefined && options.ifMatch !== revisionOf(state, streamRevision)) {
+      throw stale(options.ifMatch, revisionOf(state, streamRevision));
+    }
     const decision = decider.decide(await options.command(state), state);
     if (decision.events.length === 0) {
-      return { state, revision, position: last?.position ?? null };
+      return { state, revision: streamRevision, position: last?.position ?? null };
     }
     const metadata = options.metadata(state);
     const newEvents = decision.events.map((event) => ({ ...event, metadata }));
     let result: AppendResult;
     try {
       result = await store.appendToStream(stream, newEvents, {
-        expectedRevision: revision ?? 'no_stream',
+        expectedRevision: streamRevision ?? 'no_stream',
         ...(decision.reservations ? { reservations: decision.reservations } : {}),
       });
     } catch (error) {
+      if (error instanceof UniquenessViolationError) throw taken(error);
       if (!(error instanceof WrongExpectedRevisionError)) throw error;
-      if (options.ifMatch !== undefined) {
-        throw precondition(options.ifMatch, error.actual === 'no_stream' ? null : error.actual);
-      }
+      // Another writer got there first. Decide once more on the fresh state: If-Match is checked again
+      // there (the write may have touched another entity of the stream); a second race is reported.
       if (attempt === 0) continue;
+      if (options.ifMatch !== undefined) throw stale(options.ifMatch, 'changed');
       throw conflict('the resource was changed concurrently; retry the request');
     }
+    const first = result.nextExpectedRevision - BigInt(newEvents.length - 1);
     let next = state;
-    for (const event of newEvents) next = decider.evolve(next, event);
-    return {
-      state: next,
-      revision: result.nextExpectedRevision,
-      position: result.position,
-    };
+    newEvents.forEach((event, index) => {
+      next = decider.evolve(next, { ...event, revision: first + BigInt(index) });
+    });
+    return { state: next, revision: result.nextExpectedRevision, position: result.position };
   }
-}
-
-const RESERVED_FIELD: Array<[prefix: string, field: string, what: string]> = [
-  ['subdomain:', 'subdomain', 'subdomain is already taken'],
-  ['clerk_org:', 'clerk_org_id', 'this Clerk organization already belongs to a tenant'],
-  ['tenant_user:', 'clerk_user_id', 'this Clerk user is already a user of the tenant'],
-  ['api_key_hash:', 'key', 'api key collision'],
-];
-
-/** Expected failures of a command → the API's error shape; everything else propagates (500). */
-export function toApiError(error: unknown): unknown {
-  if (error instanceof DomainError) {
-    switch (error.kind) {
-      case 'not_found':
-        return notFound(error.message.replace(/ not found$/, ''));
-      case 'conflict':
-        return conflict(error.message, error.field ? [{ field: error.field, issue: error.message }] : []);
-      case 'invalid':
-        return new ApiError(400, 'validation_failed', error.message, [
-          { field: error.field ?? 'body', issue: error.message },
-        ]);
-    }
-  }
-  if (error instanceof UniquenessViolationError) {
-    const match = RESERVED_FIELD.find(([prefix]) => error.value.startsWith(prefix));
-    const [, field, issue] = match ?? ['', 'body', 'a unique value is already taken'];
-    return conflict(issue, [{ field, issue: 'already taken' }]);
-  }
-  return error;
 }

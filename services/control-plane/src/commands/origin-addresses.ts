@@ -1,5 +1,5 @@
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
-import { ApiError, type ErrorDetail } from '../http/errors.js';
+import { DomainError, type FieldIssue } from '../domain/errors.js';
 
 /** A URL the platform will connect to for a tenant, and the request field it came from. */
 export interface ConfiguredUrl {
@@ -14,16 +14,20 @@ export interface ConfiguredUrl {
  * connect.
  */
 export function requireAllowedAddresses(policy: OriginAddressPolicy, urls: readonly ConfiguredUrl[]): void {
-  const details: ErrorDetail[] = [];
+  const details: FieldIssue[] = [];
   for (const { field, url } of urls) {
     const refusal = policy.urlRefusal(url);
     if (refusal !== undefined) details.push({ field, issue: refusal });
   }
-  if (details.length > 0)
-    throw new ApiError(400, 'origin_address_blocked', 'the address is not allowed as an origin', details);
+  if (details.length > 0) {
+    throw new DomainError('invalid', 'the address is not allowed as an origin', details[0]?.field, {
+      code: 'origin_address_blocked',
+      issues: details,
+    });
+  }
 }
 
-/** The target fields of an origin body: the seed's single `url` or the `targets` list. */
+/** The target fields of an origin body: the single `url` or the `targets` list. */
 export function originTargetUrls(body: {
   url?: string | undefined;
   targets?: ReadonlyArray<{ url: string }> | undefined;

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { circuitBreaker, healthCheck, loadBalancing } from '@vantageedge/shared/domain/gateway-config';
-import { type Origin, type OriginCommand, originDecider } from '../domain/origin.js';
-import { notFound } from '../http/errors.js';
+import { type OriginCommand, originDecider } from '../domain/origin.js';
 import type { CreateOriginBody, UpdateOriginBody } from '../schemas/requests.js';
 import type { OriginResource } from '../schemas/resources.js';
 import {
@@ -13,18 +12,12 @@ import {
   requireAccess,
   tenantOf,
 } from './context.js';
-import { type HandledCommand, handleCommand } from './handle-command.js';
+import { handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
+import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
 import { originView } from './views.js';
-
-function outcome(result: HandledCommand<Origin>): CommandOutcome<OriginResource> {
-  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
-    throw notFound('origin');
-  }
-  return { resource: originView(result.state), revision: result.revision, position: result.position };
-}
 
 export async function addOrigin(
   deps: CommandDeps,
@@ -43,13 +36,13 @@ export async function addOrigin(
     stream: streamName.origin(originId),
     decider: originDecider,
     metadata: () => eventMetadata(deps, ctx, body.tenant_id),
-    command: () => ({
-      type: 'AddOrigin' as const,
-      origin: {
+    command: (): OriginCommand => ({
+      type: 'Create',
+      data: {
         origin_id: originId,
         tenant_id: body.tenant_id,
         name: body.name,
-        // The seed's single url is a one-target origin.
+        // A single url is a one-target origin.
         targets: body.targets ?? [{ url: body.url ?? '', weight: 1 }],
         health_check_path: body.health_check_path,
         timeout_seconds: body.timeout_seconds,
@@ -59,7 +52,7 @@ export async function addOrigin(
       },
     }),
   });
-  return outcome(result);
+  return outcomeOf('origin', result, originView);
 }
 
 export async function updateOrigin(
@@ -81,12 +74,12 @@ export async function updateOrigin(
       requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
       const { url, ...changes } = body;
       return {
-        type: 'UpdateOrigin',
+        type: 'Update',
         changes: url !== undefined ? { ...changes, targets: [{ url, weight: 1 }] } : changes,
       };
     },
   });
-  return outcome(result);
+  return outcomeOf('origin', result, originView);
 }
 
 export async function removeOrigin(
@@ -102,8 +95,8 @@ export async function removeOrigin(
     metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
     command: async (state): Promise<OriginCommand> => {
       await requireWritableResource(deps, ctx, state, 'origin');
-      return { type: 'RemoveOrigin' };
+      return { type: 'Delete' };
     },
   });
-  return outcome(result);
+  return outcomeOf('origin', result, originView);
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
-import { type Route, type RouteCommand, routeDecider } from '../domain/route.js';
-import { notFound } from '../http/errors.js';
+import { type RouteCommand, routeDecider } from '../domain/route.js';
 import type { CreateRouteBody, UpdateRouteBody } from '../schemas/requests.js';
 import type { RouteResource } from '../schemas/resources.js';
 import {
@@ -12,17 +11,11 @@ import {
   requireAccess,
   tenantOf,
 } from './context.js';
-import { type HandledCommand, handleCommand } from './handle-command.js';
+import { handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireOriginOfTenant, requireWritableResource } from './lookups.js';
+import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings } from './tenant-limits.js';
 import { routeView } from './views.js';
-
-function outcome(result: HandledCommand<Route>): CommandOutcome<RouteResource> {
-  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
-    throw notFound('route');
-  }
-  return { resource: routeView(result.state), revision: result.revision, position: result.position };
-}
 
 export async function createRoute(
   deps: CommandDeps,
@@ -41,9 +34,9 @@ export async function createRoute(
     stream: streamName.route(routeId),
     decider: routeDecider,
     metadata: () => eventMetadata(deps, ctx, tenant_id),
-    command: () => ({ type: 'CreateRoute' as const, route: { route_id: routeId, tenant_id, ...config } }),
+    command: (): RouteCommand => ({ type: 'Create', data: { route_id: routeId, tenant_id, ...config } }),
   });
-  return outcome(result);
+  return outcomeOf('route', result, routeView);
 }
 
 export async function updateRoute(
@@ -64,10 +57,10 @@ export async function updateRoute(
       if (body.origin_id !== undefined && body.origin_id !== route.origin_id) {
         await requireOriginOfTenant(deps, ctx, body.origin_id, route.tenant_id);
       }
-      return { type: 'UpdateRoute', changes: body };
+      return { type: 'Update', changes: body };
     },
   });
-  return outcome(result);
+  return outcomeOf('route', result, routeView);
 }
 
 export async function deleteRoute(
@@ -83,8 +76,8 @@ export async function deleteRoute(
     metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
     command: async (state): Promise<RouteCommand> => {
       await requireWritableResource(deps, ctx, state, 'route');
-      return { type: 'DeleteRoute' };
+      return { type: 'Delete' };
     },
   });
-  return outcome(result);
+  return outcomeOf('route', result, routeView);
 }

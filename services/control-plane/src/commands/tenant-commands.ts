@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { tenantSettings } from '@vantageedge/shared/domain/gateway-config';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
-import type { Tenant } from '../domain/tenant.js';
-import { tenantDecider } from '../domain/tenant.js';
-import { ApiError, notFound } from '../http/errors.js';
+import { forbidden, notFound } from '../domain/errors.js';
+import { type Tenant, type TenantCommand, tenantDecider } from '../domain/tenant.js';
 import type { CreateTenantBody, UpdateTenantBody } from '../schemas/requests.js';
 import type { TenantResource } from '../schemas/resources.js';
 import {
@@ -26,11 +25,14 @@ function settingsUrls(settings: CreateTenantBody['settings']): ConfiguredUrl[] {
   return jwksUrl === undefined ? [] : [{ field: 'settings.oidc.jwks_url', url: jwksUrl }];
 }
 
-function outcome(result: HandledCommand<Tenant>): CommandOutcome<TenantResource> {
-  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
-    throw notFound('tenant');
-  }
-  return { resource: tenantView(result.state), revision: result.revision, position: result.position };
+/** The tenant's own revision: its users share the stream, so the stream's revision is not its ETag. */
+const tenantRevision = (state: Tenant): bigint | null =>
+  state.status === 'absent' ? null : (state.revision ?? null);
+
+function outcome({ state, position }: HandledCommand<Tenant>): CommandOutcome<TenantResource> {
+  const revision = tenantRevision(state);
+  if (state.status === 'absent' || revision === null || position === null) throw notFound('tenant');
+  return { resource: tenantView(state), revision, position };
 }
 
 export async function createTenant(
@@ -48,8 +50,8 @@ export async function createTenant(
     stream: streamName.tenant(tenantId),
     decider: tenantDecider,
     metadata: () => eventMetadata(deps, ctx, tenantId),
-    command: () => ({
-      type: 'CreateTenant' as const,
+    command: (): TenantCommand => ({
+      type: 'CreateTenant',
       tenant: {
         tenant_id: tenantId,
         name: body.name,
@@ -74,8 +76,9 @@ export async function updateTenant(
     stream: streamName.tenant(tenantId),
     decider: tenantDecider,
     ifMatch: ctx.ifMatch,
+    revisionOf: tenantRevision,
     metadata: () => eventMetadata(deps, ctx, tenantId),
-    command: async (state) => {
+    command: async (state): Promise<TenantCommand> => {
       if (state.status === 'absent') throw notFound('tenant');
       await requireAccess(deps, ctx.caller, tenantId, 'write');
       requireShortStrings(deps, body);
@@ -83,16 +86,14 @@ export async function updateTenant(
       if (!ctx.caller.isPlatformAdmin && state.status === 'active') {
         for (const field of ['subdomain', 'clerk_org_id'] as const) {
           if (body[field] !== undefined && body[field] !== state.data[field]) {
-            throw new ApiError(403, 'forbidden', `only platform admins may change ${field}`, [
-              { field, issue: 'platform admins only' },
-            ]);
+            throw forbidden(`only platform admins may change ${field}`, field, 'platform admins only');
           }
         }
       }
       requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
       const { clerk_org_id, ...rest } = body;
       return {
-        type: 'UpdateTenant' as const,
+        type: 'UpdateTenant',
         changes: { ...rest, ...(clerk_org_id !== undefined ? { clerk_org_id } : {}) },
       };
     },
@@ -115,6 +116,7 @@ export async function deleteTenant(
     stream: streamName.tenant(tenantId),
     decider: tenantDomainsDecider,
     ifMatch: ctx.ifMatch,
+    revisionOf: (state) => tenantRevision(state.tenant),
     metadata: () => eventMetadata(deps, ctx, tenantId),
     command: () => ({ type: 'DeleteTenant' as const }),
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ApiError } from '../http/errors.js';
+import { DomainError } from '../domain/errors.js';
 import type { CommandDeps } from './context.js';
 
 /**
@@ -59,26 +59,29 @@ export function tenantLimitsFromConfig(config: TenantLimitConfig): TenantLimits 
   };
 }
 
-/** 422 `limit_exceeded`, naming the field (or the collection) that is over its limit. */
-export function limitExceeded(field: string, issue: string): ApiError {
-  return new ApiError(422, 'limit_exceeded', `a tenant limit is exceeded: ${field} ${issue}`, [
-    { field, issue },
-  ]);
+/** `limit_exceeded` (422), naming the field (or the collection) that is over its limit. */
+export function limitExceeded(field: string, issue: string): DomainError {
+  return new DomainError('unprocessable', `a tenant limit is exceeded: ${field} ${issue}`, field, {
+    issue,
+    code: 'limit_exceeded',
+  });
 }
 
 const limitsOf = (deps: Pick<CommandDeps, 'tenantLimits'>): TenantLimits =>
   deps.tenantLimits ?? DEFAULT_TENANT_LIMITS;
 
-// Counted from the read models, which the projector keeps a few milliseconds behind the event log:
-// creates racing each other can pass the limit by at most the number in flight at once.
-const LIVE_COUNT = {
-  routes: 'select count(*)::int as n from read_models.routes where tenant_id = $1',
-  origins: 'select count(*)::int as n from read_models.origins where tenant_id = $1',
-  api_keys: `select count(*)::int as n from read_models.api_keys
-              where tenant_id = $1 and revoked_at is null and (expires_at is null or expires_at > now())`,
-} as const;
+export type LimitedCollection = 'routes' | 'origins' | 'api_keys';
 
-const SETTING: Record<keyof typeof LIVE_COUNT, [keyof TenantLimits, string]> = {
+/**
+ * How many live routes / origins / active API keys a tenant has. The query side answers from the read
+ * models (queries/tenant-resource-counts.ts), which the projector keeps a few milliseconds behind the
+ * event log: creates racing each other can pass the limit by at most the number in flight at once.
+ */
+export interface TenantResourceCounts {
+  count(collection: LimitedCollection, tenantId: string): Promise<number>;
+}
+
+const SETTING: Record<LimitedCollection, [keyof TenantLimits, string]> = {
   routes: ['routes', 'TENANT_MAX_ROUTES'],
   origins: ['origins', 'TENANT_MAX_ORIGINS'],
   api_keys: ['apiKeys', 'TENANT_MAX_API_KEYS'],
@@ -86,14 +89,13 @@ const SETTING: Record<keyof typeof LIVE_COUNT, [keyof TenantLimits, string]> = {
 
 /** Before creating one more route / origin / API key: 422 when the tenant already has its maximum. */
 export async function requireRoomFor(
-  deps: Pick<CommandDeps, 'pool' | 'tenantLimits'>,
-  collection: keyof typeof LIVE_COUNT,
+  deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits'>,
+  collection: LimitedCollection,
   tenantId: string,
 ): Promise<void> {
   const [limitName, setting] = SETTING[collection];
   const max = limitsOf(deps)[limitName];
-  const { rows } = await deps.pool.query<{ n: number }>(LIVE_COUNT[collection], [tenantId]);
-  const existing = rows[0]?.n ?? 0;
+  const existing = await deps.resourceCounts.count(collection, tenantId);
   if (existing >= max) {
     throw limitExceeded(collection, `the tenant has ${existing}, the most allowed is ${max} (${setting})`);
   }

@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { streamName } from '@vantageedge/shared/domain/events';
-import { type User, userDecider } from '../domain/user.js';
-import { notFound } from '../http/errors.js';
+import { reservation, streamName } from '@vantageedge/shared/domain/events';
+import { notFound } from '../domain/errors.js';
+import {
+  type Actor,
+  memberOf,
+  type Tenant,
+  type TenantCommand,
+  tenantDecider,
+  tenantWithEarlierMembers,
+} from '../domain/tenant.js';
+import { userDecider } from '../domain/user.js';
 import type { CreateUserBody, UpdateUserBody } from '../schemas/requests.js';
 import type { UserResource } from '../schemas/resources.js';
 import {
@@ -12,15 +20,56 @@ import {
   requireAccess,
 } from './context.js';
 import { fold, type HandledCommand, handleCommand } from './handle-command.js';
-import { requireLiveTenant, requireWritableResource } from './lookups.js';
-import { countOtherOwners, withTenantUsersLock } from './tenant-owners.js';
 import { userView } from './views.js';
 
-function outcome(result: HandledCommand<User>): CommandOutcome<UserResource> {
-  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
-    throw notFound('user');
-  }
-  return { resource: userView(result.state), revision: result.revision, position: result.position };
+/**
+ * Users are members of their tenant and live in its stream (domain/tenant.ts): every user command is
+ * a command on the tenant aggregate, decided with all of the tenant's members in view.
+ */
+
+const TENANT_STREAM = /^tenant-(.+)$/;
+
+/** The tenant a user belongs to: the tenant stream holding `user:<id>`, or the user's own older stream. */
+async function tenantOfUser(deps: CommandDeps, userId: string): Promise<string> {
+  const holder = await deps.store.reservationHolder(reservation.user(userId));
+  const tenantId = holder === null ? undefined : TENANT_STREAM.exec(holder)?.[1];
+  if (tenantId !== undefined) return tenantId;
+  const legacy = fold(userDecider, await deps.store.readStream(streamName.user(userId)));
+  if (legacy.status === 'absent') throw notFound('user');
+  return legacy.data.tenant_id;
+}
+
+function actorOf(ctx: CommandContext): Actor {
+  return { clerkUserId: ctx.caller.userId, isPlatformAdmin: ctx.caller.isPlatformAdmin };
+}
+
+function outcome(userId: string, { state, position }: HandledCommand<Tenant>): CommandOutcome<UserResource> {
+  const user = memberOf(state, userId);
+  if (user.status === 'absent' || user.revision === undefined || position === null) throw notFound('user');
+  return { resource: userView(user), revision: user.revision, position };
+}
+
+/** Runs a member command on the tenant's stream, with the members recorded before it laid under it. */
+function onTenant(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  userId: string,
+  command: (state: Tenant) => Promise<TenantCommand>,
+) {
+  return handleCommand({
+    store: deps.store,
+    stream: streamName.tenant(tenantId),
+    decider: tenantDecider,
+    ifMatch: ctx.ifMatch,
+    initialState: async () => tenantWithEarlierMembers(await deps.legacyUsers.membersOf(tenantId)),
+    revisionOf: (state) => {
+      const user = memberOf(state, userId);
+      return user.status === 'absent' ? null : (user.revision ?? null);
+    },
+    metadata: () => eventMetadata(deps, ctx, tenantId),
+    command,
+  });
 }
 
 export async function addUser(
@@ -29,27 +78,12 @@ export async function addUser(
   body: CreateUserBody,
 ): Promise<CommandOutcome<UserResource>> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
-  await requireLiveTenant(deps, body.tenant_id);
   const userId = randomUUID();
-  const result = await handleCommand({
-    store: deps.store,
-    stream: streamName.user(userId),
-    decider: userDecider,
-    metadata: () => eventMetadata(deps, ctx, body.tenant_id),
-    command: () => ({ type: 'AddUser' as const, user: { user_id: userId, ...body } }),
+  const result = await onTenant(deps, ctx, body.tenant_id, userId, async (state) => {
+    if (state.status !== 'active') throw notFound('tenant', 'tenant_id');
+    return { type: 'AddUser', user: { user_id: userId, ...body }, actor: actorOf(ctx) };
   });
-  return outcome(result);
-}
-
-/** Role changes and removals run under the tenant's user lock so the last owner is never lost. */
-async function withUserOfTenant<T>(
-  deps: CommandDeps,
-  userId: string,
-  fn: (tenantId: string) => Promise<T>,
-): Promise<T> {
-  const user = fold(userDecider, await deps.store.readStream(streamName.user(userId)));
-  if (user.status === 'absent') throw notFound('user');
-  return withTenantUsersLock(deps.pool, user.data.tenant_id, () => fn(user.data.tenant_id));
+  return outcome(userId, result);
 }
 
 export async function changeUserRole(
@@ -58,22 +92,13 @@ export async function changeUserRole(
   userId: string,
   body: UpdateUserBody,
 ): Promise<CommandOutcome<UserResource>> {
-  return withUserOfTenant(deps, userId, async (tenantId) => {
-    const result = await handleCommand({
-      store: deps.store,
-      stream: streamName.user(userId),
-      decider: userDecider,
-      ifMatch: ctx.ifMatch,
-      metadata: () => eventMetadata(deps, ctx, tenantId),
-      command: async (state) => {
-        const user = await requireWritableResource(deps, ctx, state, 'user');
-        const demotesOwner = user.role === 'owner' && body.role !== 'owner';
-        const otherOwners = demotesOwner ? await countOtherOwners(deps.store, tenantId, userId) : 1;
-        return { type: 'ChangeUserRole' as const, role: body.role, otherOwners };
-      },
-    });
-    return outcome(result);
+  const tenantId = await tenantOfUser(deps, userId);
+  const result = await onTenant(deps, ctx, tenantId, userId, async (state) => {
+    if (memberOf(state, userId).status === 'absent') throw notFound('user');
+    await requireAccess(deps, ctx.caller, tenantId, 'write');
+    return { type: 'ChangeUserRole', userId, role: body.role, actor: actorOf(ctx) };
   });
+  return outcome(userId, result);
 }
 
 export async function removeUser(
@@ -81,19 +106,11 @@ export async function removeUser(
   ctx: CommandContext,
   userId: string,
 ): Promise<CommandOutcome<UserResource>> {
-  return withUserOfTenant(deps, userId, async (tenantId) => {
-    const result = await handleCommand({
-      store: deps.store,
-      stream: streamName.user(userId),
-      decider: userDecider,
-      ifMatch: ctx.ifMatch,
-      metadata: () => eventMetadata(deps, ctx, tenantId),
-      command: async (state) => {
-        const user = await requireWritableResource(deps, ctx, state, 'user');
-        const otherOwners = user.role === 'owner' ? await countOtherOwners(deps.store, tenantId, userId) : 1;
-        return { type: 'RemoveUser' as const, otherOwners };
-      },
-    });
-    return outcome(result);
+  const tenantId = await tenantOfUser(deps, userId);
+  const result = await onTenant(deps, ctx, tenantId, userId, async (state) => {
+    if (memberOf(state, userId).status === 'absent') throw notFound('user');
+    await requireAccess(deps, ctx.caller, tenantId, 'write');
+    return { type: 'RemoveUser', userId, actor: actorOf(ctx) };
   });
+  return outcome(userId, result);
 }

@@ -1,13 +1,19 @@
 import type { ControlPlaneEventMap, ControlPlaneEventType } from '@vantageedge/shared/domain/events';
 import type { Reservations } from '@vantageedge/shared/event-store/port';
+import { DomainError } from './errors.js';
+
+export { DomainError } from './errors.js';
 
 /** An event as a decider produces it: type and data; the command handler adds the metadata. */
 export type DomainEvent = {
   [Type in ControlPlaneEventType]: { type: Type; data: ControlPlaneEventMap[Type] };
 }[ControlPlaneEventType];
 
-/** What an event needs to be folded: decided events plus when they happened. */
-export type FoldableEvent = DomainEvent & { metadata: { occurred_at: string } };
+/**
+ * What an event needs to be folded: decided events plus when they happened, and, once stored, their
+ * revision in the stream (entities sharing a stream track their own last revision: their ETag).
+ */
+export type FoldableEvent = DomainEvent & { metadata: { occurred_at: string }; revision?: bigint };
 
 /** The outcome of a command: the events to append and the unique values they claim or release. */
 export interface Decision {
@@ -15,24 +21,17 @@ export interface Decision {
   reservations?: Reservations;
 }
 
-export type DomainErrorKind = 'not_found' | 'conflict' | 'invalid';
-
-/** A command the current state does not allow; the HTTP layer maps `kind` to 404/409/400. */
-export class DomainError extends Error {
-  override readonly name = 'DomainError';
-  constructor(
-    readonly kind: DomainErrorKind,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
-
 /** Every aggregate's write-side state: never created, live, or deleted (tombstoned). */
 export type Lifecycle<Data> =
   | { status: 'absent' }
-  | { status: 'active' | 'deleted'; data: Data; created_at: string; updated_at: string };
+  | {
+      status: 'active' | 'deleted';
+      data: Data;
+      created_at: string;
+      updated_at: string;
+      /** Stream revision of the entity's last event (absent for decided, not yet stored events). */
+      revision?: bigint;
+    };
 
 /** An Emmett-style decider: pure functions, unit-tested without servers. */
 export interface Decider<State, Command> {
@@ -46,18 +45,29 @@ export function live<Data>(state: Lifecycle<Data>, what: string): Extract<Lifecy
   return state;
 }
 
-export function created<Data>(data: Data, occurredAt: string): Lifecycle<Data> {
-  return { status: 'active', data, created_at: occurredAt, updated_at: occurredAt };
+const at = (revision: bigint | undefined) => (revision === undefined ? {} : { revision });
+
+export function created<Data>(data: Data, occurredAt: string, revision?: bigint): Lifecycle<Data> {
+  return { status: 'active', data, created_at: occurredAt, updated_at: occurredAt, ...at(revision) };
 }
 
-export function changed<Data>(state: Lifecycle<Data>, data: Data, occurredAt: string): Lifecycle<Data> {
+export function changed<Data>(
+  state: Lifecycle<Data>,
+  data: Data,
+  occurredAt: string,
+  revision?: bigint,
+): Lifecycle<Data> {
   if (state.status === 'absent') return state;
-  return { ...state, data, updated_at: occurredAt };
+  return { ...state, data, updated_at: occurredAt, ...at(revision) };
 }
 
-export function deleted<Data>(state: Lifecycle<Data>, occurredAt: string): Lifecycle<Data> {
+export function deleted<Data>(
+  state: Lifecycle<Data>,
+  occurredAt: string,
+  revision?: bigint,
+): Lifecycle<Data> {
   if (state.status === 'absent') return state;
-  return { ...state, status: 'deleted', updated_at: occurredAt };
+  return { ...state, status: 'deleted', updated_at: occurredAt, ...at(revision) };
 }
 
 /** Event types whose data carries a complete `Data` (creation and state-carrying update events). */
@@ -75,13 +85,14 @@ export function lifecycleEvolve<Data>(types: {
   deleted: ControlPlaneEventType;
 }): (state: Lifecycle<Data>, event: FoldableEvent) => Lifecycle<Data> {
   return (state, event) => {
-    const at = event.metadata.occurred_at;
-    if (event.type === types.created) return created(event.data as unknown as Data, at);
+    const { occurred_at } = event.metadata;
+    if (event.type === types.created)
+      return created(event.data as unknown as Data, occurred_at, event.revision);
     if (event.type === types.changed) {
       const { changed_fields: _, ...data } = event.data as unknown as Data & { changed_fields: string[] };
-      return changed(state, data as Data, at);
+      return changed(state, data as Data, occurred_at, event.revision);
     }
-    if (event.type === types.deleted) return deleted(state, at);
+    if (event.type === types.deleted) return deleted(state, occurred_at, event.revision);
     return state;
   };
 }

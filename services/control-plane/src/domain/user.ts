@@ -12,8 +12,9 @@ import {
 export type User = Lifecycle<UserState>;
 
 /**
- * `otherOwners` is how many owners the tenant has besides this user; the handler counts them from the
- * event store so the decision stays pure.
+ * One member of a tenant. Members live in their tenant's stream (domain/tenant.ts): the tenant decider
+ * hands each member command to this decider with `otherOwners`, how many owners the tenant has besides
+ * this user, counted from the tenant's own state, so the last-owner rule needs no other read.
  */
 export type UserCommand =
   | { type: 'AddUser'; user: UserState }

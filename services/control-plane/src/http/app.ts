@@ -15,23 +15,31 @@ import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
+import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
+import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
+import { createReadModelResourceCounts } from '../queries/tenant-resource-counts.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { createCommandRouter } from './command-router.js';
 import { type ConsoleRouterDeps, createConsoleRouter } from './console-router.js';
-import { DOCS_PAGE } from './docs-page.js';
+import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { methodDispatch } from './route-table.js';
+import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
 
 export interface ControlPlaneAppDeps {
   store: EventStore;
   pool: pg.Pool;
   auth: ClerkAuthOptions;
-  /** Read-model lookups for authorization (the query side's createTenantDirectory). */
-  tenantDirectory: TenantDirectory;
+  /**
+   * Read-model lookups for the query side's authorization (queries/tenant-directory.ts); default: the
+   * event-log directory the commands use. Commands always authorize from the event log.
+   */
+  tenantDirectory?: TenantDirectory;
   apiKeyPepper: string;
   /** Default grace period of a rotated API key (seconds); default 24 h. */
   rotationGraceSeconds?: number;
@@ -125,6 +133,9 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     next();
   });
 
+  // Before authentication: OPTIONS and 405 depend only on the path.
+  app.use(methodDispatch(app));
+
   const openApi = buildOpenApiDocument();
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -152,24 +163,30 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     res.json(openApi);
   });
   app.get('/docs', (_req, res) => {
-    res.type('html').send(DOCS_PAGE);
+    res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.type('html').send(docsPage());
   });
   if (deps.console) app.use(createConsoleRouter(deps.console));
 
-  const authorizer = createAuthorizer(deps.tenantDirectory);
+  // Writes are authorized from the event log, so a removal or demotion counts at once; reads use the
+  // read models they serve.
+  const eventLogDirectory = createEventLogTenantDirectory(deps.store);
+  const commandAuthorizer = createAuthorizer(eventLogDirectory);
+  const authorizer = createAuthorizer(deps.tenantDirectory ?? eventLogDirectory);
   // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
   app.use(
     '/api/v1',
     createCallerMiddleware(deps.auth),
     requireJsonBody,
     express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
+    requireSafeText,
   );
   app.use(
     '/api/v1',
     createCommandRouter({
       store: deps.store,
-      pool: deps.pool,
-      authorizer,
+      authorizer: commandAuthorizer,
+      legacyUsers: createLegacyUserStreams(deps.store),
       clock: deps.clock ?? (() => new Date()),
       apiKeyPepper: deps.apiKeyPepper,
       rotationGraceSeconds: deps.rotationGraceSeconds ?? 86_400,
@@ -180,9 +197,19 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
       customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
+      resourceCounts: createReadModelResourceCounts(deps.pool),
     }),
   );
-  if (deps.rollout) app.use(createRolloutRouter({ ...deps.rollout, authorizer }));
+  if (deps.rollout) {
+    app.use(
+      createRolloutRouter({
+        ...deps.rollout,
+        authorizer,
+        tenantKnown: async (tenantId) => (await loadTenant(deps.store, tenantId)).status !== 'absent',
+        headPosition: () => deps.store.headPosition(),
+      }),
+    );
+  }
   // The query router declares its full /api/v1/... paths.
   if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
   app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));

@@ -4,14 +4,19 @@ import type { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
 import { issueApiKey, revokeApiKey, rotateApiKey } from '../commands/api-key-commands.js';
 import { purgeRouteCache, purgeTenantCache } from '../commands/cache-commands.js';
-import type { CommandContext, CommandDeps, CommandOutcome } from '../commands/context.js';
+import {
+  authorizeReplay,
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  type ReplayGuard,
+} from '../commands/context.js';
 import {
   addCustomDomain,
   domainParam,
   removeCustomDomain,
   verifyCustomDomain,
 } from '../commands/custom-domain-commands.js';
-import { toApiError } from '../commands/handle-command.js';
 import { addOrigin, removeOrigin, updateOrigin } from '../commands/origin-commands.js';
 import { createRoute, deleteRoute, updateRoute } from '../commands/route-commands.js';
 import { createTenant, deleteTenant, updateTenant } from '../commands/tenant-commands.js';
@@ -33,7 +38,7 @@ import {
   updateUserBody,
 } from '../schemas/requests.js';
 import type { CustomDomainResource } from '../schemas/resources.js';
-import { ApiError, validationFailed } from './errors.js';
+import { ApiError, toApiError, validationFailed } from './errors.js';
 import { IdempotencyStore, requestHash, type StoredResponse } from './idempotency.js';
 import { etag, ifMatchRevision } from './preconditions.js';
 import { parseBody } from './validation.js';
@@ -66,6 +71,8 @@ interface CommandSpec<Schema extends z.ZodType> {
   location?: (resource: { id: string }) => string;
   run: Run<z.infer<Schema>>;
   bodyRequired?: boolean;
+  /** Only platform admins may run it, and so only they may see its stored answer again. */
+  platformAdminOnly?: boolean;
 }
 
 function requestIdOf(res: Response): string {
@@ -106,48 +113,49 @@ function commandHandler<Schema extends z.ZodType>(
     const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevision(req) };
     const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
     const rolloutWaitMs = parseRolloutWait(deps, req);
-    const execute = async (): Promise<StoredResponse> => {
+    const execute = async (): Promise<{ response: StoredResponse; guard: ReplayGuard }> => {
       try {
         const outcome = await spec.run(deps, ctx, body, id, req.params as Record<string, string>);
         deps.onCommand?.(spec.name, 'ok');
+        const tenantId = tenantIdOf(outcome.resource);
+        const guard = { tenantId, platformAdminOnly: spec.platformAdminOnly ?? false };
         const response = toResponse(spec as CommandSpec<z.ZodType>, outcome);
-        if (rolloutWaitMs === undefined || !deps.rollout) return response;
-        return awaitRollout(
-          deps.rollout,
-          response,
-          tenantIdOf(outcome.resource),
-          outcome.position,
-          rolloutWaitMs,
-        );
+        if (rolloutWaitMs === undefined || !deps.rollout) return { response, guard };
+        return {
+          response: await awaitRollout(deps.rollout, response, tenantId, outcome.position, rolloutWaitMs),
+          guard,
+        };
       } catch (error) {
-        const mapped = toApiError(error);
-        deps.onCommand?.(spec.name, mapped instanceof ApiError ? mapped.code : 'internal');
-        throw mapped;
+        deps.onCommand?.(spec.name, toApiError(error)?.code ?? 'internal');
+        throw error;
       }
     };
 
     const key = req.method === 'POST' ? req.get('idempotency-key') : undefined;
     if (key === undefined) {
-      send(res, await execute());
+      send(res, (await execute()).response);
       return;
     }
     IdempotencyStore.validKey(key);
     const hash = requestHash(req.method, req.originalUrl, req.body);
     const claim = await deps.idempotency.claim(caller.userId, key, hash);
     if (claim.kind === 'replay') {
+      // The stored answer may hold an API key's plaintext: only a caller who may still run the
+      // command sees it again (records are per caller, so no one else ever does).
+      await authorizeReplay(deps, caller, claim.guard);
       res.setHeader('Idempotent-Replayed', 'true');
       send(res, claim.response);
       return;
     }
-    let response: StoredResponse;
+    let executed: { response: StoredResponse; guard: ReplayGuard };
     try {
-      response = await execute();
+      executed = await execute();
     } catch (error) {
       await deps.idempotency.release(caller.userId, key);
       throw error;
     }
-    await deps.idempotency.complete(caller.userId, key, response);
-    send(res, response);
+    await deps.idempotency.complete(caller.userId, key, executed.response, executed.guard);
+    send(res, executed.response);
   };
 }
 
@@ -215,6 +223,7 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
       schema: createTenantBody,
       status: 201,
       collection: 'tenants',
+      platformAdminOnly: true,
       run: (d, c, b) => createTenant(d, c, b),
     }),
   );

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import express, { type Request, type Response } from 'express';
+import express from 'express';
 import { type ConsoleSettings, consoleContentSecurityPolicy, consoleSettings } from './console-settings.js';
 import { ApiError } from './errors.js';
 
@@ -21,8 +21,7 @@ export interface ConsoleRouterDeps {
  * API on this same origin with the signed-in user's Clerk session token.
  */
 export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
-  // strict: /console (redirected) and /console/ (the app) are two paths.
-  const router = express.Router({ strict: true });
+  const router = express.Router();
   const directory = path.resolve(deps.directory);
   const settings: ConsoleSettings = consoleSettings({
     clerkPublishableKey: deps.clerkPublishableKey,
@@ -36,10 +35,21 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
     res.setHeader('Referrer-Policy', 'no-referrer');
     next();
   });
-  router.get('/console', (req: Request, res: Response) => {
-    // A relative asset URL needs the trailing slash.
-    const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
-    res.redirect(301, `/console/${query}`);
+  // The app's page, at /console and /console/ (its asset URLs are absolute: /console/assets/…).
+  router.get('/console', (_req, res, next) => {
+    const index = path.join(directory, 'index.html');
+    if (!existsSync(index)) {
+      next(
+        new ApiError(
+          503,
+          'console_not_built',
+          `the console is not built in ${directory}: run make console-build (or make build), or set CONSOLE_DIR`,
+        ),
+      );
+      return;
+    }
+    res.setHeader('Cache-Control', 'no-cache');
+    res.sendFile(index);
   });
   router.get('/console/config.json', (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
@@ -52,25 +62,11 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
     res.setHeader('Cache-Control', 'no-store');
     res.json({ token: issued.token, user_id: issued.userId });
   });
-  router.get('/console/', (_req, _res, next) => {
-    if (existsSync(path.join(directory, 'index.html'))) {
-      next();
-      return;
-    }
-    next(
-      new ApiError(
-        503,
-        'console_not_built',
-        `the console is not built in ${directory}: run make console-build (or make build), or set CONSOLE_DIR`,
-      ),
-    );
-  });
   router.use(
     '/console',
     express.static(directory, {
       index: 'index.html',
       redirect: false,
-      fallthrough: true,
       setHeaders: (res, file) => {
         const immutable = file.startsWith(path.join(directory, 'assets') + path.sep);
         res.setHeader('Cache-Control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');

@@ -1,10 +1,8 @@
 import type { ErrorRequestHandler } from 'express';
+import { DomainError, type DomainErrorKind, type FieldIssue } from '../domain/errors.js';
 
 /** One problem with one input field, e.g. `{ field: "subdomain", issue: "already taken" }`. */
-export interface ErrorDetail {
-  field: string;
-  issue: string;
-}
+export type ErrorDetail = FieldIssue;
 
 /** The machine-readable error codes of the admin API, with the status each one maps to. */
 export const ERROR_STATUS = {
@@ -13,13 +11,16 @@ export const ERROR_STATUS = {
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_key_reused: 422,
   limit_exceeded: 422,
+  unprocessable: 422,
   not_caught_up: 503,
+  unavailable: 503,
   internal: 500,
 } as const;
 
@@ -60,6 +61,27 @@ export const validationFailed = (details: ErrorDetail[]): ApiError =>
 export const conflict = (message: string, details?: ErrorDetail[]): ApiError =>
   new ApiError(409, 'conflict', message, details);
 
+/** Each kind of the command layer's errors (domain/errors.ts) → its status and default code. */
+const DOMAIN_ERRORS: Record<DomainErrorKind, [status: number, code: ErrorCode]> = {
+  invalid: [400, 'validation_failed'],
+  forbidden: [403, 'forbidden'],
+  not_found: [404, 'not_found'],
+  conflict: [409, 'conflict'],
+  precondition_failed: [412, 'precondition_failed'],
+  unprocessable: [422, 'unprocessable'],
+  unavailable: [503, 'unavailable'],
+};
+
+/** The one place a domain error becomes an HTTP answer. */
+export function fromDomainError(error: DomainError): ApiError {
+  const [status, code] = DOMAIN_ERRORS[error.kind];
+  const details =
+    error.issues.length > 0 || error.kind !== 'invalid'
+      ? [...error.issues]
+      : [{ field: 'body', issue: error.message }];
+  return new ApiError(status, error.code ?? code, error.message, details);
+}
+
 /** The JSON body of every error response. */
 export interface ErrorBody {
   error: { code: string; message: string; details: ErrorDetail[] };
@@ -96,6 +118,13 @@ function fromBodyParser(err: unknown): ApiError | null {
   }
 }
 
+/** An expected failure as the API reports it; null for anything unexpected (a 500). */
+export function toApiError(err: unknown): ApiError | null {
+  if (err instanceof ApiError) return err;
+  if (err instanceof DomainError) return fromDomainError(err);
+  return fromBodyParser(err);
+}
+
 /**
  * Turns anything thrown in a handler into `{"error":{"code","message","details"}}`.
  * Unexpected errors become 500 `internal` and are logged; the stack never reaches the client.
@@ -106,11 +135,9 @@ export function createErrorHandler(logUnexpected: (err: unknown) => void = () =>
       next(err);
       return;
     }
-    const apiError =
-      err instanceof ApiError
-        ? err
-        : (fromBodyParser(err) ?? new ApiError(500, 'internal', 'internal error'));
-    if (apiError.status >= 500 && !(err instanceof ApiError)) logUnexpected(err);
+    const expected = toApiError(err);
+    const apiError = expected ?? new ApiError(500, 'internal', 'internal error');
+    if (expected === null) logUnexpected(err);
     for (const [name, value] of Object.entries(apiError.headers)) res.setHeader(name, value);
     res.status(apiError.status).json(errorBody(apiError.code, apiError.message, apiError.details));
   };

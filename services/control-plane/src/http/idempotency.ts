@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import type { ReplayGuard } from '../commands/context.js';
 import { ApiError } from './errors.js';
+import { HEADER_FORMATS } from './header-formats.js';
 import type { SealedJson } from './sealed-json.js';
 
 /** A command response worth replaying. */
@@ -10,9 +12,10 @@ export interface StoredResponse {
   body: unknown;
 }
 
-export type IdempotencyClaim = { kind: 'claimed' } | { kind: 'replay'; response: StoredResponse };
+export type IdempotencyClaim =
+  | { kind: 'claimed' }
+  | { kind: 'replay'; response: StoredResponse; guard: ReplayGuard };
 
-const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const LOCK_SECONDS = 30;
 const RETENTION_HOURS = 24;
 
@@ -27,6 +30,8 @@ export function requestHash(method: string, path: string, body: unknown): string
  * same key + same request → the first response again (nothing appended); same key + another request →
  * 422 idempotency_key_reused; same key while the first is still running → 409 conflict.
  * Only successful responses are stored: a failed command appended nothing and may be retried.
+ * Each stored response keeps its replay guard (the tenant it is about): a replay re-checks the
+ * caller's access first, since the answer may hold an API key's plaintext.
  */
 export class IdempotencyStore {
   constructor(
@@ -36,7 +41,7 @@ export class IdempotencyStore {
   ) {}
 
   static validKey(key: string): string {
-    if (!KEY_PATTERN.test(key)) {
+    if (!HEADER_FORMATS.idempotencyKey.test(key)) {
       throw new ApiError(400, 'validation_failed', 'Idempotency-Key must be 1–255 visible ASCII characters', [
         { field: 'idempotency-key', issue: 'invalid' },
       ]);
@@ -50,7 +55,8 @@ export class IdempotencyStore {
        values ($1, $2, $3, 'in_progress', now() + make_interval(secs => $4))
        on conflict (caller, key) do update
          set request_hash = excluded.request_hash, state = 'in_progress', locked_until = excluded.locked_until,
-             response_status = null, response_headers = null, response_body = null, created_at = now()
+             response_status = null, response_headers = null, response_body = null, created_at = now(),
+             replay_tenant_id = null, replay_platform_admin_only = false
          where (k.state = 'in_progress' and k.locked_until < now())
             or k.created_at < now() - make_interval(hours => $5)
        returning 1`,
@@ -63,8 +69,11 @@ export class IdempotencyStore {
       response_status: number | null;
       response_headers: Record<string, string> | null;
       response_body: unknown;
+      replay_tenant_id: string | null;
+      replay_platform_admin_only: boolean;
     }>(
-      `select request_hash, state, response_status, response_headers, response_body
+      `select request_hash, state, response_status, response_headers, response_body, replay_tenant_id,
+              replay_platform_admin_only
          from control_plane_idempotency_keys where caller = $1 and key = $2`,
       [caller, key],
     );
@@ -94,13 +103,15 @@ export class IdempotencyStore {
         headers: row.response_headers ?? {},
         body: typeof row.response_body === 'string' ? this.sealer.open(row.response_body) : null,
       },
+      guard: { tenantId: row.replay_tenant_id, platformAdminOnly: row.replay_platform_admin_only },
     };
   }
 
-  async complete(caller: string, key: string, response: StoredResponse): Promise<void> {
+  async complete(caller: string, key: string, response: StoredResponse, guard: ReplayGuard): Promise<void> {
     await this.pool.query(
       `update control_plane_idempotency_keys
-          set state = 'completed', response_status = $3, response_headers = $4, response_body = $5
+          set state = 'completed', response_status = $3, response_headers = $4, response_body = $5,
+              replay_tenant_id = $6, replay_platform_admin_only = $7
         where caller = $1 and key = $2`,
       [
         caller,
@@ -108,6 +119,8 @@ export class IdempotencyStore {
         response.status,
         JSON.stringify(response.headers),
         JSON.stringify(this.sealer.seal(response.body)),
+        guard.tenantId,
+        guard.platformAdminOnly,
       ],
     );
   }

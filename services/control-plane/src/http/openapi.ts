@@ -1,3 +1,4 @@
+import { MIN_HEALTH_CHECK_INTERVAL_SECONDS } from '@vantageedge/shared/domain/gateway-config';
 import { z } from 'zod';
 import {
   addCustomDomainBody,
@@ -23,15 +24,53 @@ import {
   tenantResource,
   userResource,
 } from '../schemas/resources.js';
+import { consolePaths } from './console-openapi.js';
+import { HEADER_PATTERNS } from './header-formats.js';
+import { SAFE_TEXT_PATTERN } from './safe-text.js';
 
 /**
  * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests
- * (z.toJSONSchema, JSON Schema 2020-12 = OpenAPI 3.1's dialect).
+ * (z.toJSONSchema, JSON Schema 2020-12 = OpenAPI 3.1's dialect), plus what zod cannot say: the text
+ * PostgreSQL can store (every request string), the request headers' formats, cross-field rules of
+ * origins, and every status each operation answers. A test compares it with the routes the app
+ * registers (openapi.int.test.ts) and `make test-fuzz` checks the running service against it.
  */
 
 type JsonSchema = Record<string, unknown>;
+
+/** Every request string must be safe text; free-form values are JsonValue (safe strings and keys). */
+function safeStrings(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(safeStrings);
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const node: JsonSchema = {};
+  for (const [key, value] of Object.entries(schema)) {
+    node[key] =
+      key === 'properties' || key === '$defs'
+        ? Object.fromEntries(
+            Object.entries(value as JsonSchema).map(([name, sub]) => [name, safeStrings(sub)]),
+          )
+        : safeStrings(value);
+  }
+  if (node['additionalProperties'] !== undefined && isAny(node['additionalProperties'])) {
+    node['additionalProperties'] = ref('JsonValue');
+  }
+  if (node['propertyNames'] !== undefined)
+    node['propertyNames'] = { type: 'string', pattern: SAFE_TEXT_PATTERN };
+  // Strings with a pattern of their own already name the characters they take.
+  if (node['type'] === 'string' && node['format'] === undefined && node['enum'] === undefined) {
+    node['pattern'] ??= SAFE_TEXT_PATTERN;
+  }
+  // Route methods: each once.
+  if (node['type'] === 'array' && (node['items'] as JsonSchema | undefined)?.['enum'] !== undefined) {
+    node['uniqueItems'] = true;
+  }
+  return node;
+}
+const isAny = (schema: unknown) =>
+  typeof schema === 'object' && schema !== null && Object.keys(schema).length === 0;
+
 const input = (schema: z.ZodType): JsonSchema =>
-  strip(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }));
+  safeStrings(strip(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }))) as JsonSchema;
 const output = (schema: z.ZodType): JsonSchema =>
   strip(z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }));
 function strip(schema: JsonSchema): JsonSchema {
@@ -39,148 +78,325 @@ function strip(schema: JsonSchema): JsonSchema {
   return rest;
 }
 
+/** load_balancing: consistent hashing on a header or cookie names it (hash_key). */
+const HASH_KEY_RULE = {
+  if: {
+    properties: { algorithm: { const: 'consistent_hash' }, hash_on: { enum: ['header', 'cookie'] } },
+    required: ['algorithm', 'hash_on'],
+  },
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword
+  then: { required: ['hash_key'] },
+};
+function withOriginRules(schema: JsonSchema, create: boolean): JsonSchema {
+  const properties = schema['properties'] as Record<string, JsonSchema>;
+  const lb = properties['load_balancing'];
+  if (lb) properties['load_balancing'] = { ...lb, ...HASH_KEY_RULE };
+  // Every replica probes every target at the interval: a tenant may not ask for less than this.
+  const interval = (properties['health_check'] as { properties?: Record<string, JsonSchema> } | undefined)
+    ?.properties?.['active']?.['properties'] as Record<string, JsonSchema> | undefined;
+  if (interval?.['interval_seconds']) {
+    interval['interval_seconds'] = {
+      ...interval['interval_seconds'],
+      minimum: MIN_HEALTH_CHECK_INTERVAL_SECONDS,
+    };
+  }
+  // url (one target) or targets: exactly one on create, at most one on update.
+  return create
+    ? { ...schema, oneOf: [{ required: ['url'] }, { required: ['targets'] }] }
+    : { ...schema, not: { required: ['url', 'targets'] } };
+}
+
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ 'application/json': { schema } });
-const errorResponse = (description: string) => ({ description, content: json(ref('Error')) });
-const ERRORS = {
-  '400': errorResponse(
-    'validation_failed: the body or a parameter is invalid (details name the fields); origin_address_blocked: an origin target or OIDC jwks_url names a blocked address (ORIGIN_BLOCKED_CIDRS, the platform’s own listeners)',
+const errorResponse = (description: string, headers?: Record<string, unknown>) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: json(ref('Error')),
+});
+
+const header = (description: string, schema: JsonSchema) => ({ description, schema });
+const RESPONSE_HEADERS = {
+  'X-Event-Position': header('global position of the last event of this command (read your writes)', {
+    type: 'string',
+    pattern: '^[0-9]+$',
+  }),
+  ETag: header('the revision of the resource, for If-Match', { type: 'string', pattern: '^"[0-9]+"$' }),
+  Location: header('the created resource', { type: 'string' }),
+  'X-Rollout': header('with wait_for_rollout: complete, or pending (202)', {
+    type: 'string',
+    enum: ['complete', 'pending'],
+  }),
+  'Idempotent-Replayed': header('the stored answer of an earlier request with this Idempotency-Key', {
+    type: 'string',
+    enum: ['true'],
+  }),
+  'Retry-After': header('seconds to wait before retrying', { type: 'string', pattern: '^[0-9]+$' }),
+};
+
+const E = {
+  badRequest: errorResponse(
+    'validation_failed: the body, a parameter or a header (If-Match, Idempotency-Key, X-Min-Position, wait_for_rollout) is malformed; origin_address_blocked: an origin target or OIDC jwks_url names a blocked address (ORIGIN_BLOCKED_CIDRS, the platform’s own listeners). Details name the fields',
   ),
-  '401': errorResponse('unauthenticated: no valid Clerk session token'),
-  '403': errorResponse('forbidden: the caller may not do this on this tenant'),
-  '404': errorResponse('not_found'),
-  '409': errorResponse('conflict: a unique value is taken, or the state does not allow this'),
-  '413': errorResponse('payload_too_large'),
-  '415': errorResponse('unsupported_media_type: send application/json'),
+  unauthenticated: errorResponse('unauthenticated: no valid Clerk session token', {
+    'WWW-Authenticate': header('Bearer', { type: 'string' }),
+  }),
+  forbidden: errorResponse('forbidden: the caller may not do this on this tenant'),
+  notFound: errorResponse(
+    'not_found: the resource, or one the request names, does not exist or is not visible',
+  ),
+  conflict: errorResponse(
+    'conflict: a unique value is taken, the state does not allow it (e.g. the last owner), a concurrent change, or a request with this Idempotency-Key is still running',
+    { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
+  ),
+  stale: errorResponse('precondition_failed: If-Match is not the current revision'),
+  tooLarge: errorResponse('payload_too_large: the body is larger than CONTROL_PLANE_BODY_LIMIT_BYTES'),
+  mediaType: errorResponse('unsupported_media_type: send application/json'),
+  unprocessable: errorResponse(
+    'idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded; domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field',
+  ),
+  notCaughtUp: errorResponse('not_caught_up: the read models have not reached X-Min-Position yet', {
+    'Retry-After': RESPONSE_HEADERS['Retry-After'],
+  }),
 };
-const COMMAND_HEADERS = {
-  'X-Event-Position': {
-    description: 'global position of the last event this command appended',
-    schema: { type: 'string' },
-  },
-  ETag: { description: 'the stream revision of the resource', schema: { type: 'string' } },
-};
+
 const ID_PARAM = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const IF_MATCH = {
   name: 'If-Match',
   in: 'header',
   required: false,
-  description: 'the ETag last read; a different current revision → 412 precondition_failed',
-  schema: { type: 'string' },
+  description:
+    'the ETag last read ("3", W/"3" or 3); a well-formed but stale revision → 412 precondition_failed, a malformed one → 400',
+  schema: { type: 'string', pattern: HEADER_PATTERNS.ifMatch },
 };
 const IDEMPOTENCY_KEY = {
   name: 'Idempotency-Key',
   in: 'header',
   required: false,
   description:
-    'a retry with the same key returns the first response and appends nothing; the same key with another request → 422 idempotency_key_reused; kept 24 h',
-  schema: { type: 'string', maxLength: 255 },
+    '1–255 visible ASCII characters. A retry with the same key (same caller) returns the first answer (Idempotent-Replayed: true) and appends nothing, after re-checking the caller may still run it; the same key with another request → 422; while the first still runs → 409. Kept 24 h.',
+  schema: { type: 'string', pattern: HEADER_PATTERNS.idempotencyKey },
 };
 const MIN_POSITION = {
   name: 'X-Min-Position',
   in: 'header',
   required: false,
-  description: 'answer only once the read models include this event position (else 503 not_caught_up)',
-  schema: { type: 'string' },
+  description:
+    "a command's X-Event-Position: answer only once the read models include it (waits up to 2 s, else 503 not_caught_up); malformed → 400",
+  schema: { type: 'string', pattern: HEADER_PATTERNS.minPosition },
 };
+const WAIT_FOR_ROLLOUT = {
+  name: 'wait_for_rollout',
+  in: 'query',
+  required: false,
+  description:
+    'hold the answer until every live gateway replica serves the change (X-Rollout: complete), at most this long (5s, 500ms, 1.5; ≤ 60 s); 202 with the rollout status when it takes longer; 400 without Redis',
+  schema: { type: 'string', pattern: HEADER_PATTERNS.waitForRollout },
+};
+const LIMIT = {
+  name: 'limit',
+  in: 'query',
+  schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+};
+const CURSOR = {
+  name: 'cursor',
+  in: 'query',
+  description: 'next_cursor of the previous page',
+  schema: { type: 'string', pattern: HEADER_PATTERNS.cursor },
+};
+const TENANT_FILTER = { name: 'tenant_id', in: 'query', schema: { type: 'string', format: 'uuid' } };
 
-interface Resource {
-  collection: string;
-  schema: string;
-  create: string;
-  update?: string;
-  tag: string;
+const page = (items: unknown) => ({
+  type: 'object',
+  required: ['data', 'next_cursor'],
+  properties: { data: { type: 'array', items }, next_cursor: { type: ['string', 'null'] } },
+});
+
+/** Statuses of every command: success, 202 on a rollout wait that ran out, and its failures. */
+function commandResponses(
+  status: '200' | '201' | '204',
+  body: unknown | null,
+  options: { post: boolean; ifMatch: boolean; created?: boolean; extra?: Record<string, unknown> },
+) {
+  const headers: Record<string, unknown> = {
+    'X-Event-Position': RESPONSE_HEADERS['X-Event-Position'],
+    ETag: RESPONSE_HEADERS.ETag,
+    'X-Rollout': RESPONSE_HEADERS['X-Rollout'],
+    ...(options.created ? { Location: RESPONSE_HEADERS.Location } : {}),
+    ...(options.post ? { 'Idempotent-Replayed': RESPONSE_HEADERS['Idempotent-Replayed'] } : {}),
+  };
+  return {
+    [status]: { description: 'done', headers, ...(body === null ? {} : { content: json(body) }) },
+    '202': {
+      description: 'wait_for_rollout ran out: the change is recorded, not yet live on every replica',
+      headers,
+      content: json({
+        type: 'object',
+        required: ['resource', 'rollout'],
+        properties: {
+          resource: body === null ? { type: 'null' } : body,
+          rollout: { anyOf: [ref('RolloutStatus'), { type: 'null' }] },
+        },
+      }),
+    },
+    '400': E.badRequest,
+    '401': E.unauthenticated,
+    '403': E.forbidden,
+    '404': E.notFound,
+    '409': E.conflict,
+    ...(options.ifMatch ? { '412': E.stale } : {}),
+    '413': E.tooLarge,
+    '415': E.mediaType,
+    '422': E.unprocessable,
+    ...options.extra,
+  };
 }
 
-const RESOURCES: Resource[] = [
-  { collection: 'tenants', schema: 'Tenant', create: 'CreateTenant', update: 'UpdateTenant', tag: 'Tenants' },
-  { collection: 'users', schema: 'User', create: 'CreateUser', update: 'UpdateUser', tag: 'Users' },
-  { collection: 'origins', schema: 'Origin', create: 'CreateOrigin', update: 'UpdateOrigin', tag: 'Origins' },
-  { collection: 'routes', schema: 'Route', create: 'CreateRoute', update: 'UpdateRoute', tag: 'Routes' },
-  { collection: 'api-keys', schema: 'ApiKey', create: 'CreateApiKey', tag: 'API keys' },
+interface ResourceSpec {
+  collection: string;
+  schema: string;
+  tag: string;
+  /** operationIds, e.g. listTenants, createTenant, getTenant, updateTenant, deleteTenant. */
+  ops: { list: string; create: string; get: string; update?: string; delete: string };
+  createBody: string;
+  updateBody?: string;
+  deleteSummary: string;
+}
+
+const RESOURCES: ResourceSpec[] = [
+  {
+    collection: 'tenants',
+    schema: 'Tenant',
+    tag: 'Tenants',
+    ops: {
+      list: 'listTenants',
+      create: 'createTenant',
+      get: 'getTenant',
+      update: 'updateTenant',
+      delete: 'deleteTenant',
+    },
+    createBody: 'CreateTenant',
+    updateBody: 'UpdateTenant',
+    deleteSummary: 'Delete a tenant (platform admins): its traffic stops, its subdomain is freed',
+  },
+  {
+    collection: 'users',
+    schema: 'User',
+    tag: 'Users',
+    ops: {
+      list: 'listUsers',
+      create: 'addUser',
+      get: 'getUser',
+      update: 'changeUserRole',
+      delete: 'removeUser',
+    },
+    createBody: 'CreateUser',
+    updateBody: 'UpdateUser',
+    deleteSummary: 'Remove a user from its tenant (a tenant keeps at least one owner)',
+  },
+  {
+    collection: 'origins',
+    schema: 'Origin',
+    tag: 'Origins',
+    ops: {
+      list: 'listOrigins',
+      create: 'addOrigin',
+      get: 'getOrigin',
+      update: 'updateOrigin',
+      delete: 'removeOrigin',
+    },
+    createBody: 'CreateOrigin',
+    updateBody: 'UpdateOrigin',
+    deleteSummary: 'Remove an origin',
+  },
+  {
+    collection: 'routes',
+    schema: 'Route',
+    tag: 'Routes',
+    ops: {
+      list: 'listRoutes',
+      create: 'createRoute',
+      get: 'getRoute',
+      update: 'updateRoute',
+      delete: 'deleteRoute',
+    },
+    createBody: 'CreateRoute',
+    updateBody: 'UpdateRoute',
+    deleteSummary: 'Delete a route',
+  },
+  {
+    collection: 'api-keys',
+    schema: 'ApiKey',
+    tag: 'API keys',
+    ops: { list: 'listApiKeys', create: 'issueApiKey', get: 'getApiKey', delete: 'deleteApiKey' },
+    createBody: 'CreateApiKey',
+    deleteSummary: 'Revoke an API key (keys are never erased)',
+  },
 ];
 
-function resourcePaths(r: Resource): Record<string, unknown> {
+const QUERY_ERRORS = { '400': E.badRequest, '401': E.unauthenticated, '503': E.notCaughtUp };
+
+function resourcePaths(r: ResourceSpec): Record<string, unknown> {
   const created = r.schema === 'ApiKey' ? ref('IssuedApiKey') : ref(r.schema);
   const collection = {
     get: {
+      operationId: r.ops.list,
       tags: [r.tag],
-      summary: `List ${r.collection}`,
-      parameters: [
-        ...(r.collection === 'tenants'
-          ? []
-          : [{ name: 'tenant_id', in: 'query', schema: { type: 'string', format: 'uuid' } }]),
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
-        { name: 'cursor', in: 'query', schema: { type: 'string' } },
-        MIN_POSITION,
-      ],
+      summary: `List ${r.collection} the caller can see, oldest first`,
+      parameters: [...(r.collection === 'tenants' ? [] : [TENANT_FILTER]), LIMIT, CURSOR, MIN_POSITION],
       responses: {
-        '200': {
-          description: 'a page',
-          content: json({
-            type: 'object',
-            properties: {
-              data: { type: 'array', items: ref(r.schema) },
-              next_cursor: { type: ['string', 'null'] },
-            },
-          }),
-        },
-        '401': ERRORS['401'],
-        '503': errorResponse('not_caught_up'),
+        '200': { description: 'a page', content: json(page(ref(r.schema))) },
+        ...QUERY_ERRORS,
+        ...(r.collection === 'tenants' ? {} : { '404': E.notFound }),
       },
     },
     post: {
+      operationId: r.ops.create,
       tags: [r.tag],
-      summary: `Create a ${r.schema}`,
-      parameters: [IDEMPOTENCY_KEY],
-      requestBody: { required: true, content: json(ref(r.create)) },
-      responses: {
-        '201': { description: 'created', headers: COMMAND_HEADERS, content: json(created) },
-        ...ERRORS,
-        '422': errorResponse(
-          'idempotency_key_reused; or limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded (details name the field)',
-        ),
-      },
+      summary:
+        r.collection === 'tenants'
+          ? 'Create a tenant (platform admins)'
+          : `Create ${r.schema === 'ApiKey' ? 'an API key (the plaintext is in this answer only)' : `a ${r.schema.toLowerCase()}`}`,
+      parameters: [IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+      requestBody: { required: true, content: json(ref(r.createBody)) },
+      responses: commandResponses('201', created, { post: true, ifMatch: false, created: true }),
     },
   };
   const item: Record<string, unknown> = {
     get: {
+      operationId: r.ops.get,
       tags: [r.tag],
-      summary: `Get a ${r.schema}`,
+      summary: `Get a ${r.schema === 'ApiKey' ? 'n API key' : ` ${r.schema.toLowerCase()}`}`.replace(
+        'a  ',
+        'a ',
+      ),
       parameters: [ID_PARAM, MIN_POSITION],
       responses: {
         '200': {
           description: 'the resource',
-          headers: { ETag: COMMAND_HEADERS.ETag },
+          headers: { ETag: RESPONSE_HEADERS.ETag },
           content: json(ref(r.schema)),
         },
-        '401': ERRORS['401'],
-        '403': ERRORS['403'],
-        '404': ERRORS['404'],
+        ...QUERY_ERRORS,
+        '404': E.notFound,
       },
     },
     delete: {
+      operationId: r.ops.delete,
       tags: [r.tag],
-      summary: r.schema === 'ApiKey' ? 'Revoke an API key' : `Delete a ${r.schema}`,
-      parameters: [ID_PARAM, IF_MATCH],
-      responses: {
-        '204': { description: 'deleted', headers: COMMAND_HEADERS },
-        ...ERRORS,
-        '412': errorResponse('precondition_failed'),
-      },
+      summary: r.deleteSummary,
+      parameters: [ID_PARAM, IF_MATCH, WAIT_FOR_ROLLOUT],
+      responses: commandResponses('204', null, { post: false, ifMatch: true }),
     },
   };
-  if (r.update) {
+  if (r.ops.update && r.updateBody) {
     item['patch'] = {
+      operationId: r.ops.update,
       tags: [r.tag],
-      summary: `Update a ${r.schema} (top-level fields replace whole values)`,
-      parameters: [ID_PARAM, IF_MATCH],
-      requestBody: { required: true, content: json(ref(r.update)) },
-      responses: {
-        '200': { description: 'updated', headers: COMMAND_HEADERS, content: json(ref(r.schema)) },
-        ...ERRORS,
-        '412': errorResponse('precondition_failed'),
-      },
+      summary: `Update a ${r.schema.toLowerCase()}: top-level fields replace whole values; no body or no change appends nothing`,
+      parameters: [ID_PARAM, IF_MATCH, WAIT_FOR_ROLLOUT],
+      // No body means no change, unless the body has a required field (a user's role).
+      requestBody: { required: r.updateBody === 'UpdateUser', content: json(ref(r.updateBody)) },
+      responses: commandResponses('200', ref(r.schema), { post: false, ifMatch: true }),
     };
   }
   return { [`/api/v1/${r.collection}`]: collection, [`/api/v1/${r.collection}/{id}`]: item };
@@ -190,8 +406,9 @@ const DOMAIN_PARAM = {
   name: 'domain',
   in: 'path',
   required: true,
-  description: 'the host name (any case or Unicode; matched in its canonical form)',
-  schema: { type: 'string' },
+  description:
+    'the host name (any case or Unicode; matched in its canonical form); one that cannot be a custom domain → 404',
+  schema: { type: 'string', pattern: SAFE_TEXT_PATTERN },
 };
 
 /** Custom domains: claim (pending), prove ownership with a DNS TXT record (verified), remove. */
@@ -200,6 +417,7 @@ function customDomainPaths(): Record<string, unknown> {
   return {
     '/api/v1/tenants/{id}/domains': {
       get: {
+        operationId: 'listCustomDomains',
         tags,
         summary: "List the tenant's custom domains (pending and verified)",
         parameters: [ID_PARAM, MIN_POSITION],
@@ -208,141 +426,415 @@ function customDomainPaths(): Record<string, unknown> {
             description: 'every domain of the tenant (at most 50)',
             content: json({
               type: 'object',
+              required: ['data', 'next_cursor'],
               properties: {
                 data: { type: 'array', items: ref('CustomDomain') },
                 next_cursor: { type: 'null' },
               },
             }),
           },
-          '401': ERRORS['401'],
-          '404': ERRORS['404'],
+          ...QUERY_ERRORS,
+          '404': E.notFound,
         },
       },
       post: {
+        operationId: 'addCustomDomain',
         tags,
         summary:
           'Claim a host name for the tenant: reserved platform-wide at once, pending (serving nothing) until verified. Platform admins may pass verified: true to assign it.',
-        parameters: [ID_PARAM, IDEMPOTENCY_KEY],
+        parameters: [ID_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
         requestBody: { required: true, content: json(ref('AddCustomDomain')) },
-        responses: {
-          '201': {
-            description: 'claimed; create the TXT record named in verification, then call …/verify',
-            headers: { ...COMMAND_HEADERS, Location: { schema: { type: 'string' } } },
-            content: json(ref('CustomDomain')),
-          },
-          ...ERRORS,
-          '400': errorResponse(
-            'validation_failed: not a host name (port, wildcard, trailing dot, bad label, too long) or a platform host (under PLATFORM_BASE_DOMAINS)',
-          ),
-          '403': errorResponse(
-            'forbidden: no write access to the tenant, or verified: true from a non-platform admin',
-          ),
-          '409': errorResponse(
-            'conflict: the name is already claimed (by another tenant, or already this one’s)',
-          ),
-          '422': errorResponse('idempotency_key_reused'),
-        },
+        responses: commandResponses('201', ref('CustomDomain'), {
+          post: true,
+          ifMatch: false,
+          created: true,
+        }),
       },
     },
     '/api/v1/tenants/{id}/domains/{domain}': {
       get: {
+        operationId: 'getCustomDomain',
         tags,
         summary: 'Get one custom domain',
         parameters: [ID_PARAM, DOMAIN_PARAM, MIN_POSITION],
         responses: {
           '200': { description: 'the domain', content: json(ref('CustomDomain')) },
-          '401': ERRORS['401'],
-          '404': ERRORS['404'],
+          ...QUERY_ERRORS,
+          '404': E.notFound,
         },
       },
       delete: {
+        operationId: 'removeCustomDomain',
         tags,
         summary: 'Remove a custom domain: it stops serving on every replica and the name is free again',
-        parameters: [ID_PARAM, DOMAIN_PARAM, IF_MATCH],
-        responses: {
-          '204': { description: 'removed', headers: COMMAND_HEADERS },
-          ...ERRORS,
-          '412': errorResponse('precondition_failed'),
-        },
+        parameters: [ID_PARAM, DOMAIN_PARAM, IF_MATCH, WAIT_FOR_ROLLOUT],
+        responses: commandResponses('204', null, { post: false, ifMatch: true }),
       },
     },
     '/api/v1/tenants/{id}/domains/{domain}/verify': {
       post: {
+        operationId: 'verifyCustomDomain',
         tags,
         summary:
-          'Look up the TXT record _vantageedge-challenge.<domain> (DNS_RESOLVER) and verify the domain when it holds the value issued for this tenant and domain; only then it serves',
-        parameters: [ID_PARAM, DOMAIN_PARAM, IDEMPOTENCY_KEY],
-        responses: {
-          '200': {
-            description: 'verified (or already verified: nothing changes)',
-            headers: COMMAND_HEADERS,
-            content: json(ref('CustomDomain')),
+          'Look up the TXT record _vantageedge-challenge.<domain> (DNS_RESOLVER) and verify the domain when it holds the value issued for this tenant and domain; only then it serves. 422 domain_verification_failed otherwise',
+        parameters: [ID_PARAM, DOMAIN_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+        responses: commandResponses('200', ref('CustomDomain'), { post: true, ifMatch: false }),
+      },
+    },
+  };
+}
+
+function apiKeyActions(): Record<string, unknown> {
+  const paths: Record<string, unknown> = {};
+  for (const [action, operationId, schema, status, summary] of [
+    [
+      'rotate',
+      'rotateApiKey',
+      'RotateApiKey',
+      '201',
+      'Rotate an API key: a new key; the old one works for the grace period',
+    ],
+    ['revoke', 'revokeApiKey', 'RevokeApiKey', '200', 'Revoke an API key'],
+  ] as const) {
+    paths[`/api/v1/api-keys/{id}/${action}`] = {
+      post: {
+        operationId,
+        tags: ['API keys'],
+        summary,
+        parameters: [ID_PARAM, IF_MATCH, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+        requestBody: { required: false, content: json(ref(schema)) },
+        responses: commandResponses(status, ref(action === 'rotate' ? 'IssuedApiKey' : 'ApiKey'), {
+          post: true,
+          ifMatch: true,
+          created: action === 'rotate',
+        }),
+      },
+    };
+  }
+  return paths;
+}
+
+function cachePurgePaths(): Record<string, unknown> {
+  const purge = (operationId: string, summary: string) => ({
+    post: {
+      operationId,
+      tags: ['Cache'],
+      summary,
+      parameters: [ID_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+      responses: commandResponses('200', ref('CachePurge'), {
+        post: true,
+        ifMatch: false,
+        extra: {
+          '503': errorResponse('cache_purge_unavailable: no cache to purge (no REDIS_URL) or Redis is down'),
+        },
+      }),
+    },
+  });
+  return {
+    '/api/v1/routes/{id}/cache/purge': purge(
+      'purgeRouteCache',
+      "Purge a route's cached responses on every gateway replica",
+    ),
+    '/api/v1/tenants/{id}/cache/purge': purge('purgeTenantCache', "Purge all of a tenant's cached responses"),
+  };
+}
+
+function operationsPaths(): Record<string, unknown> {
+  const open = (operationId: string, summary: string, responses: Record<string, unknown>) => ({
+    get: { operationId, tags: ['Operations'], summary, security: [], responses },
+  });
+  return {
+    '/healthz': open('getHealth', 'Liveness: the process runs', {
+      '200': {
+        description: 'ok',
+        content: json({ type: 'object', properties: { status: { const: 'ok' } } }),
+      },
+    }),
+    '/readyz': open('getReadiness', 'Readiness: PostgreSQL and the event store answer', {
+      '200': { description: 'ready', content: json(ref('Readiness')) },
+      '503': { description: 'not ready', content: json(ref('Readiness')) },
+    }),
+    '/metrics': open('getMetrics', 'Prometheus metrics', {
+      '200': {
+        description: 'text exposition format',
+        content: { 'text/plain': { schema: { type: 'string' } } },
+      },
+    }),
+    '/openapi.json': open('getOpenApiDocument', 'This document', {
+      '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) },
+    }),
+    '/docs': open('getApiReference', 'The API reference (rendered from this document)', {
+      '200': { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } },
+    }),
+  };
+}
+
+function otherPaths(): Record<string, unknown> {
+  return {
+    '/api/v1/tenants/{id}/rollout': {
+      get: {
+        operationId: 'getTenantRollout',
+        tags: ['Tenants'],
+        summary: "Which gateway replicas serve which version of the tenant's config",
+        parameters: [
+          ID_PARAM,
+          {
+            ...WAIT_FOR_ROLLOUT,
+            description:
+              'wait until every live replica has the newest version (200), or answer 202 when the time runs out',
           },
-          ...ERRORS,
-          '422': errorResponse(
-            'domain_verification_failed: no TXT record, a record with another value, or the lookup failed (the message says which); nothing changes',
-          ),
+          {
+            name: 'min_position',
+            in: 'query',
+            description: "with wait_for_rollout: the change to wait for (a command's X-Event-Position)",
+            schema: { type: 'string', pattern: HEADER_PATTERNS.minPosition },
+          },
+        ],
+        responses: {
+          '200': { description: 'the rollout status', content: json(ref('RolloutStatus')) },
+          '202': { description: 'the wait ran out; the status now', content: json(ref('RolloutStatus')) },
+          '400': E.badRequest,
+          '401': E.unauthenticated,
+          '404': E.notFound,
+        },
+      },
+    },
+    '/api/v1/audit-log': {
+      get: {
+        operationId: 'listAuditLog',
+        tags: ['Audit log'],
+        summary: 'Who changed what, newest first, over the tenants the caller administers',
+        parameters: [
+          TENANT_FILTER,
+          {
+            name: 'resource_type',
+            in: 'query',
+            schema: { type: 'string', enum: ['tenant', 'user', 'origin', 'route', 'api_key'] },
+          },
+          {
+            name: 'resource_id',
+            in: 'query',
+            schema: { type: 'string', minLength: 1, maxLength: 200, pattern: SAFE_TEXT_PATTERN },
+          },
+          {
+            name: 'actor',
+            in: 'query',
+            schema: { type: 'string', minLength: 1, maxLength: 200, pattern: SAFE_TEXT_PATTERN },
+          },
+          { name: 'event_type', in: 'query', schema: { type: 'string', pattern: '^[A-Za-z]{1,100}$' } },
+          {
+            name: 'from',
+            in: 'query',
+            description: 'occurred at or after',
+            schema: { type: 'string', format: 'date-time' },
+          },
+          {
+            name: 'to',
+            in: 'query',
+            description: 'occurred before; an empty range finds nothing',
+            schema: { type: 'string', format: 'date-time' },
+          },
+          LIMIT,
+          CURSOR,
+          MIN_POSITION,
+        ],
+        responses: {
+          '200': { description: 'a page of audit entries', content: json(page(ref('AuditEntry'))) },
+          ...QUERY_ERRORS,
+          '403': E.forbidden,
+          '404': E.notFound,
+        },
+      },
+    },
+    '/api/v1/admin/republish-snapshots': {
+      post: {
+        operationId: 'republishSnapshots',
+        tags: ['Operations'],
+        summary:
+          "Queue every tenant's gateway snapshot to be published again (a lost snapshot topic; platform admins)",
+        responses: {
+          '202': {
+            description: 'queued',
+            content: json({
+              type: 'object',
+              required: ['republish'],
+              properties: {
+                republish: {
+                  type: 'object',
+                  required: ['queued_tenants'],
+                  properties: { queued_tenants: { type: 'integer', minimum: 0 } },
+                },
+              },
+            }),
+          },
+          '401': E.unauthenticated,
+          '403': E.forbidden,
+        },
+      },
+    },
+    '/api/v1/admin/replay': {
+      get: {
+        operationId: 'getReplay',
+        tags: ['Operations'],
+        summary: 'Progress of the last read-model replay this process started (platform admins)',
+        responses: {
+          '200': { description: 'the replay', content: json(ref('ReplayAnswer')) },
+          '401': E.unauthenticated,
+          '403': E.forbidden,
+        },
+      },
+      post: {
+        operationId: 'startReplay',
+        tags: ['Operations'],
+        summary: 'Rebuild every read model from the event log and swap it in (platform admins)',
+        responses: {
+          '202': {
+            description: 'started',
+            headers: { Location: RESPONSE_HEADERS.Location },
+            content: json(ref('ReplayAnswer')),
+          },
+          '401': E.unauthenticated,
+          '403': E.forbidden,
+          '409': errorResponse('conflict: a replay is already running'),
         },
       },
     },
   };
 }
 
+const nullableString = { type: ['string', 'null'] };
+const RESPONSE_SCHEMAS = {
+  CachePurge: {
+    type: 'object',
+    required: ['id', 'tenant_id', 'route_id', 'purged_at'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      tenant_id: { type: 'string', format: 'uuid' },
+      route_id: { type: ['string', 'null'], format: 'uuid' },
+      purged_at: { type: 'string', format: 'date-time' },
+    },
+  },
+  RolloutStatus: {
+    type: 'object',
+    required: ['tenant_id', 'target_version', 'deleted', 'projected_position', 'replicas', 'live_everywhere'],
+    properties: {
+      tenant_id: { type: 'string' },
+      target_version: { type: 'string', pattern: '^[0-9]+$' },
+      deleted: { type: 'boolean' },
+      projected_position: { type: 'string', pattern: '^[0-9]+$' },
+      live_everywhere: { type: 'boolean' },
+      replicas: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['replica_id', 'applied_version', 'last_seen', 'up_to_date'],
+          properties: {
+            replica_id: { type: 'string' },
+            applied_version: nullableString,
+            last_seen: { type: 'string', format: 'date-time' },
+            up_to_date: { type: 'boolean' },
+          },
+        },
+      },
+    },
+  },
+  AuditEntry: {
+    type: 'object',
+    required: [
+      'position',
+      'event_id',
+      'event_type',
+      'resource_type',
+      'resource_id',
+      'tenant_id',
+      'actor',
+      'occurred_at',
+    ],
+    properties: {
+      position: { type: 'string', pattern: '^[0-9]+$' },
+      event_id: { type: 'string' },
+      event_type: { type: 'string' },
+      resource_type: { type: 'string' },
+      resource_id: { type: 'string' },
+      tenant_id: nullableString,
+      actor: { type: 'string' },
+      occurred_at: { type: 'string', format: 'date-time' },
+      correlation_id: { type: 'string' },
+      causation_id: nullableString,
+      stream: { type: 'string' },
+      stream_revision: { type: 'string' },
+      data: { description: 'the event data, secrets removed' },
+    },
+  },
+  ReplayAnswer: {
+    type: 'object',
+    required: ['replay'],
+    properties: {
+      replay: {
+        type: 'object',
+        required: ['status', 'started_at', 'finished_at', 'events', 'position', 'head_position', 'error'],
+        properties: {
+          status: { type: 'string', enum: ['idle', 'running', 'succeeded', 'failed'] },
+          started_at: nullableString,
+          finished_at: nullableString,
+          events: { type: 'integer' },
+          position: { type: 'string' },
+          head_position: { type: 'string' },
+          events_per_second: { type: 'number' },
+          error: nullableString,
+        },
+      },
+    },
+  },
+  Readiness: {
+    type: 'object',
+    required: ['status', 'checks'],
+    properties: {
+      status: { type: 'string', enum: ['ready', 'not_ready'] },
+      checks: { type: 'object', additionalProperties: { type: 'string' } },
+    },
+  },
+  JsonValue: {
+    description: 'any JSON value whose strings and keys are safe text',
+    anyOf: [
+      { type: 'null' },
+      { type: 'boolean' },
+      { type: 'number' },
+      { type: 'string', pattern: SAFE_TEXT_PATTERN },
+      { type: 'array', items: ref('JsonValue') },
+      {
+        type: 'object',
+        propertyNames: { type: 'string', pattern: SAFE_TEXT_PATTERN },
+        additionalProperties: ref('JsonValue'),
+      },
+    ],
+  },
+};
+
 export function buildOpenApiDocument(): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
   for (const resource of RESOURCES) Object.assign(paths, resourcePaths(resource));
-  for (const [action, schema, status, summary] of [
-    ['rotate', 'RotateApiKey', '201', 'Rotate an API key: a new key; the old one works for the grace period'],
-    ['revoke', 'RevokeApiKey', '200', 'Revoke an API key'],
-  ] as const) {
-    paths[`/api/v1/api-keys/{id}/${action}`] = {
-      post: {
-        tags: ['API keys'],
-        summary,
-        parameters: [ID_PARAM, IF_MATCH, IDEMPOTENCY_KEY],
-        requestBody: { required: false, content: json(ref(schema)) },
-        responses: {
-          [status]: {
-            description: summary,
-            headers: COMMAND_HEADERS,
-            content: json(ref(action === 'rotate' ? 'IssuedApiKey' : 'ApiKey')),
-          },
-          ...ERRORS,
-          '412': errorResponse('precondition_failed'),
-        },
-      },
-    };
-  }
-  Object.assign(paths, customDomainPaths());
-  paths['/api/v1/audit-log'] = {
-    get: {
-      tags: ['Audit log'],
-      summary: 'Events affecting the tenants the caller can see, newest first',
-      parameters: [
-        { name: 'tenant_id', in: 'query', schema: { type: 'string', format: 'uuid' } },
-        { name: 'limit', in: 'query', schema: { type: 'integer' } },
-        { name: 'cursor', in: 'query', schema: { type: 'string' } },
-      ],
-      responses: { '200': { description: 'a page of audit entries' }, '401': ERRORS['401'] },
-    },
-  };
-  for (const [path, summary] of [
-    ['/healthz', 'Liveness: the process runs'],
-    ['/readyz', 'Readiness: PostgreSQL and the event store answer'],
-    ['/metrics', 'Prometheus metrics'],
-  ] as const) {
-    paths[path] = {
-      get: { tags: ['Operations'], summary, security: [], responses: { '200': { description: 'ok' } } },
-    };
-  }
+  Object.assign(
+    paths,
+    apiKeyActions(),
+    cachePurgePaths(),
+    customDomainPaths(),
+    otherPaths(),
+    operationsPaths(),
+    consolePaths(),
+  );
 
   return {
     openapi: '3.1.0',
     info: {
       title: 'VantageEdge control plane',
       version: '1.0.0',
-      description:
-        'Admin API of the VantageEdge multi-tenant API gateway. Commands append events; queries read projections. Errors: {"error":{"code","message","details":[{"field","issue"}]}}.',
+      description: [
+        'Admin API of the VantageEdge multi-tenant API gateway. Commands append events; queries read projections.',
+        'Errors: {"error":{"code","message","details":[{"field","issue"}]}}.',
+        'Request strings must not contain U+0000 or unpaired surrogates (400).',
+        'A method a path does not serve → 405 with Allow; OPTIONS → 204 with Allow.',
+      ].join(' '),
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     servers: [{ url: '/' }],
@@ -357,8 +849,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         UpdateTenant: input(updateTenantBody),
         CreateUser: input(createUserBody),
         UpdateUser: input(updateUserBody),
-        CreateOrigin: input(createOriginBody),
-        UpdateOrigin: input(updateOriginBody),
+        CreateOrigin: withOriginRules(input(createOriginBody), true),
+        UpdateOrigin: withOriginRules(input(updateOriginBody), false),
         CreateRoute: input(createRouteBody),
         UpdateRoute: input(updateRouteBody),
         CreateApiKey: input(createApiKeyBody),
@@ -373,6 +865,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         IssuedApiKey: output(issuedApiKeyResource),
         CustomDomain: output(customDomainResource),
         Error: output(errorResource),
+        ...RESPONSE_SCHEMAS,
       },
     },
   };

@@ -1,23 +1,22 @@
 import type { Request } from 'express';
-import { ApiError } from './errors.js';
+import { validationFailed } from './errors.js';
+import { HEADER_FORMATS } from './header-formats.js';
 
-/** ETag of a resource: its stream revision, as a strong entity tag. */
+/** ETag of a resource: its revision, as a strong entity tag. */
 export function etag(revision: bigint): string {
   return `"${revision}"`;
 }
 
 /**
- * If-Match → the revision the client expects. Accepts `"3"`, `W/"3"` and bare `3`; anything else can
- * never match, so it is a 412 as the RFC says, rather than a silent unconditional write.
+ * If-Match → the revision the client expects. Accepts `"3"`, `W/"3"` and bare `3`. Anything else is
+ * not one of our ETags at all: a 400, so a typo never becomes an unconditional write (a well-formed
+ * but stale revision is the command's 412).
  */
 export function ifMatchRevision(req: Request): bigint | undefined {
   const header = req.get('if-match');
   if (header === undefined) return undefined;
-  const match = /^\s*(?:W\/)?"?(\d{1,19})"?\s*$/.exec(header);
-  if (!match?.[1]) {
-    throw new ApiError(412, 'precondition_failed', 'If-Match must be the ETag of the resource, e.g. "3"', [
-      { field: 'if-match', issue: 'not a revision ETag' },
-    ]);
+  if (!HEADER_FORMATS.ifMatch.test(header)) {
+    throw validationFailed([{ field: 'if-match', issue: 'must be the ETag of the resource, e.g. "3"' }]);
   }
-  return BigInt(match[1]);
+  return BigInt(header.replace(/\D/g, ''));
 }

@@ -3,26 +3,22 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { cursorParam, limitParam } from './pagination.js';
 
-export const auditLogQuery = z
-  .strictObject({
-    tenant_id: z.uuid('must be a uuid').optional(),
-    resource_type: z.enum(RESOURCE_TYPES, `must be one of ${RESOURCE_TYPES.join(', ')}`).optional(),
-    resource_id: z.string().min(1).max(200).optional(),
-    actor: z.string().min(1).max(200).optional(),
-    event_type: z
-      .string()
-      .regex(/^[A-Za-z]{1,100}$/, 'must be an event type such as RouteUpdated')
-      .optional(),
-    /** Inclusive lower and exclusive upper bound on occurred_at. */
-    from: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' }).optional(),
-    to: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' }).optional(),
-    limit: limitParam,
-    cursor: cursorParam,
-  })
-  .refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) < Date.parse(q.to), {
-    message: 'must be after from',
-    path: ['to'],
-  });
+export const auditLogQuery = z.strictObject({
+  tenant_id: z.uuid('must be a uuid').optional(),
+  resource_type: z.enum(RESOURCE_TYPES, `must be one of ${RESOURCE_TYPES.join(', ')}`).optional(),
+  resource_id: z.string().min(1).max(200).optional(),
+  actor: z.string().min(1).max(200).optional(),
+  event_type: z
+    .string()
+    .regex(/^[A-Za-z]{1,100}$/, 'must be an event type such as RouteUpdated')
+    .optional(),
+  /** Inclusive lower and exclusive upper bound on occurred_at; an empty range finds nothing. */
+  from: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' }).optional(),
+  to: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' }).optional(),
+  limit: limitParam,
+  cursor: cursorParam,
+});
+
 export type AuditLogQuery = z.infer<typeof auditLogQuery>;
 
 interface AuditRow {
@@ -54,8 +50,8 @@ export async function listAuditEntries(
         and ($3::text is null or resource_id = $3)
         and ($4::text is null or actor = $4)
         and ($5::text is null or event_type = $5)
-        and ($6::timestamptz is null or occurred_at >= $6)
-        and ($7::timestamptz is null or occurred_at < $7)
+        and ($6::float8 is null or occurred_at >= to_timestamp($6::float8 / 1000))
+        and ($7::float8 is null or occurred_at < to_timestamp($7::float8 / 1000))
         and ($8::bigint is null or position < $8)
       order by position desc
       limit $9`,
@@ -65,8 +61,9 @@ export async function listAuditEntries(
       query.resource_id ?? null,
       query.actor ?? null,
       query.event_type ?? null,
-      query.from ?? null,
-      query.to ?? null,
+      // As epoch milliseconds: PostgreSQL refuses offsets ISO-8601 allows (e.g. +18:32).
+      query.from === undefined ? null : Date.parse(query.from),
+      query.to === undefined ? null : Date.parse(query.to),
       query.cursor?.toString() ?? null,
       query.limit + 1,
     ],

@@ -2,6 +2,7 @@ import { readReadModelsPosition } from '@vantageedge/projections/read-models/pos
 import type { RequestHandler } from 'express';
 import type pg from 'pg';
 import { ApiError, validationFailed } from '../http/errors.js';
+import { HEADER_FORMATS } from '../http/header-formats.js';
 
 export const MIN_POSITION_HEADER = 'x-min-position';
 
@@ -20,14 +21,14 @@ export function requireMinPosition(pool: pg.Pool, options: MinPositionOptions): 
   return async (req, _res, next) => {
     const header = req.get(MIN_POSITION_HEADER);
     if (header === undefined) return next();
-    if (!/^\d{1,19}$/.test(header.trim())) {
+    if (!HEADER_FORMATS.minPosition.test(header)) {
       return next(
         validationFailed([
           { field: 'X-Min-Position', issue: 'must be an event position (a non-negative integer)' },
         ]),
       );
     }
-    const wanted = BigInt(header.trim());
+    const wanted = BigInt(header);
     const deadline = Date.now() + options.maxWaitMs;
     try {
       while (true) {

@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { HEADER_FORMATS } from '../http/header-formats.js';
 
 /**
  * Cursor pagination over a strictly increasing (or, for the audit log, decreasing) bigint sort key.
- * The cursor is opaque to clients: base64url of the key of the last row returned.
+ * The cursor is the key (an event position) of the last row returned; clients pass next_cursor back
+ * as they got it.
  */
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -17,18 +19,12 @@ export const limitParam = z.coerce
 
 export const cursorParam = z
   .string()
-  .transform((cursor, context) => {
-    const key = Buffer.from(cursor, 'base64url').toString('utf8');
-    if (!/^\d{1,19}$/.test(key)) {
-      context.addIssue({ code: 'custom', message: 'is not a cursor returned by this API' });
-      return z.NEVER;
-    }
-    return BigInt(key);
-  })
+  .regex(HEADER_FORMATS.cursor, 'is not a cursor returned by this API')
+  .transform((cursor) => BigInt(cursor))
   .optional();
 
 export function encodeCursor(key: bigint): string {
-  return Buffer.from(key.toString(), 'utf8').toString('base64url');
+  return key.toString();
 }
 
 export interface Page<Row> {

@@ -7,6 +7,13 @@ import { type RolloutDeps, readRolloutStatus, waitForRollout } from './rollout-s
 
 export interface RolloutRouterDeps extends RolloutDeps {
   authorizer: Authorizer;
+  /**
+   * Whether a tenant was ever created (from the event log): a wait for an unknown tenant is a 404 at
+   * once, not after the whole wait.
+   */
+  tenantKnown?: (tenantId: string) => Promise<boolean>;
+  /** The event log's newest position: min_position beyond it waits for everything up to now. */
+  headPosition?: () => Promise<bigint>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -46,7 +53,12 @@ export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
     const access = await deps.authorizer.access(callerOf(res), tenantId);
     const notFound = () =>
       new ApiError(404, 'not_found', 'tenant not found', [{ field: 'id', issue: 'no such tenant' }]);
-    if (access === 'none') throw notFound();
+    if (access === 'none' || (deps.tenantKnown && !(await deps.tenantKnown(tenantId)))) throw notFound();
+    if (minPosition !== undefined && deps.headPosition) {
+      // No change lies beyond the newest event: waiting for one would only run the clock out.
+      const head = await deps.headPosition();
+      if (minPosition > head) minPosition = head;
+    }
 
     if (waitMs === undefined) {
       const status = await readRolloutStatus(deps, tenantId);

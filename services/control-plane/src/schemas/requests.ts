@@ -13,7 +13,7 @@ import {
 } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain } from '@vantageedge/shared/domain/hostname';
 import { z } from 'zod';
-import { pathPatternProblem } from '../domain/path-pattern.js';
+import { NO_OUTER_WHITESPACE, PATH_PATTERN_SYNTAX, pathPatternProblem } from '../domain/path-pattern.js';
 
 /**
  * The request bodies of the admin API's commands. These schemas validate requests (unknown fields are
@@ -22,7 +22,11 @@ import { pathPatternProblem } from '../domain/path-pattern.js';
  */
 
 const uuid = z.uuid('must be a uuid');
-const name = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+const name = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .regex(NO_OUTER_WHITESPACE, 'must not start or end with whitespace');
 
 /** A lowercase DNS label: what goes in front of .vantageedge.dev. */
 export const subdomain = z
@@ -60,10 +64,13 @@ const methods = z
   .array(z.enum(HTTP_METHODS))
   .max(HTTP_METHODS.length)
   .refine((list) => new Set(list).size === list.length, 'must not repeat a method');
-const pathPattern = z.string().superRefine((value, ctx) => {
-  const problem = pathPatternProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+const pathPattern = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = pathPatternProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({ pattern: PATH_PATTERN_SYNTAX, maxLength: 512 });
 const stripPrefix = z
   .string()
   .max(200)

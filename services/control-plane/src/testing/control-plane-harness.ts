@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
+import type { Projector } from '@vantageedge/projections/runner/projector';
 import { createEventStore } from '@vantageedge/shared/event-store/factory';
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import {
@@ -17,14 +18,12 @@ import {
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type { Authorizer } from '../auth/authorize.js';
-import type { TenantDirectory } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { createQueryRouter } from '../queries/router.js';
 import { createTenantDirectory } from '../queries/tenant-directory.js';
-import { createEventStoreTenantDirectory } from './event-store-tenant-directory.js';
 
 export const PLATFORM_ADMIN = 'user_platformadmin';
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -52,12 +51,13 @@ export interface ControlPlaneHarness {
   token(claims: ClerkTokenClaims): Promise<string>;
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
   allEvents(): Promise<RecordedEvent[]>;
+  /** The read-model projector (withReadSide only): tests stop it to let the read models fall behind. */
+  projector: Projector | null;
   close(): Promise<void>;
 }
 
 export async function startControlPlane(
   options: {
-    directory?: (store: EventStore, db: TestDatabase) => TenantDirectory;
     bodyLimitBytes?: number;
     authorizedParties?: string[];
     /** Mount the query router and run the read-model projector (the whole admin API). */
@@ -86,11 +86,9 @@ export async function startControlPlane(
       authorizedParties: options.authorizedParties ?? [],
       platformAdminUserIds: new Set([PLATFORM_ADMIN]),
     },
-    tenantDirectory: options.withReadSide
-      ? createTenantDirectory(db.pool)
-      : (options.directory ?? createEventStoreTenantDirectory)(store, db),
     ...(options.withReadSide
       ? {
+          tenantDirectory: createTenantDirectory(db.pool),
           queryRouter: (authorizer: Authorizer) =>
             createQueryRouter({ pool: db.pool, authorizer, eventStore: store }),
         }
@@ -146,6 +144,7 @@ export async function startControlPlane(
     token,
     request,
     allEvents: () => store.readAll(),
+    projector,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await projector?.stop();

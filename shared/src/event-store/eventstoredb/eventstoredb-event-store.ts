@@ -283,6 +283,11 @@ export class EventStoreDbEventStore implements EventStore {
     await this.client.dispose();
   }
 
+  async reservationHolder(value: string): Promise<string | null> {
+    this.assertOpen();
+    return (await this.reservation(value)).holder ?? null;
+  }
+
   /** Claims `value` for `stream`; false when the stream already held it (nothing to undo). */
   private async claim(value: string, stream: string): Promise<boolean> {
     const state = await this.reservation(value);

@@ -142,6 +142,11 @@ export class InMemoryEventStore implements EventStore {
     return BigInt(this.log.length);
   }
 
+  async reservationHolder(value: string): Promise<string | null> {
+    this.assertOpen();
+    return this.reservations.get(value) ?? null;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

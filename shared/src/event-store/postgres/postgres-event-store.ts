@@ -196,6 +196,15 @@ export class PostgresEventStore implements EventStore {
     return BigInt(rows[0]?.value ?? '0');
   }
 
+  async reservationHolder(value: string): Promise<string | null> {
+    this.assertOpen();
+    const { rows } = await this.pool.query<{ stream: string }>(
+      'select stream from event_store_reservations where value = $1',
+      [value],
+    );
+    return rows[0]?.stream ?? null;
+  }
+
   /** Stops subscriptions and the LISTEN connection. The pool belongs to the caller and stays open. */
   async close(): Promise<void> {
     if (this.closed) return;

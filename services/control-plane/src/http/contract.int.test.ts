@@ -1,0 +1,154 @@
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+
+/**
+ * The HTTP contract /openapi.json states, checked where `make test-fuzz` (Schemathesis) found the
+ * service answering otherwise. Each is a regression test for what the fuzzer found.
+ */
+
+let cp: ControlPlaneHarness;
+beforeAll(async () => {
+  cp = await startControlPlane({ withReadSide: true });
+});
+afterAll(async () => {
+  await cp?.close();
+});
+
+describe('methods', () => {
+  // Regression test: a method a path does not serve was answered 404 (or 400) instead of 405.
+  it('answers a method a path does not serve with 405 and Allow, and OPTIONS with 204 and Allow', async () => {
+    // fetch cannot send TRACE.
+    const trace = await new Promise<{ status: number; allow: string | undefined; body: string }>(
+      (resolve, reject) => {
+        const request = http.request(`${cp.baseUrl}/api/v1/tenants`, { method: 'TRACE' }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, allow: response.headers.allow, body }),
+          );
+        });
+        request.on('error', reject);
+        request.end();
+      },
+    );
+    expect(trace.status).toBe(405);
+    expect(trace.allow).toBe('GET, HEAD, OPTIONS, POST');
+    expect(JSON.parse(trace.body)).toMatchObject({ error: { code: 'method_not_allowed' } });
+    const put = await cp.request('PUT', '/api/v1/tenants/00000000-0000-4000-8000-000000000000', { body: {} });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('DELETE, GET, HEAD, OPTIONS, PATCH');
+    const healthz = await cp.request('POST', '/healthz', { token: null });
+    expect(healthz.status).toBe(405);
+    expect(healthz.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
+    const options = await cp.request(
+      'OPTIONS',
+      '/api/v1/api-keys/00000000-0000-4000-8000-000000000000/rotate',
+    );
+    expect(options.status).toBe(204);
+    expect(options.headers.get('allow')).toBe('OPTIONS, POST');
+    expect((await cp.request('GET', '/api/v1/nothing-here')).status).toBe(404);
+  });
+});
+
+describe('text PostgreSQL cannot store', () => {
+  // Regression test: U+0000 or an unpaired surrogate in a tenant's settings reached PostgreSQL (500).
+  it('is refused with 400 naming the field, and nothing is appended', async () => {
+    const before = (await cp.allEvents()).length;
+    const bodies = [
+      '{"name":"nul","subdomain":"nul","settings":{"service_jwks":[{"kty":"RSA\\u0000"}]}}',
+      '{"name":"key","subdomain":"key","settings":{"service_jwks":[{"k\\u0000":"x"}]}}',
+      '{"name":"lone \\ud800 surrogate","subdomain":"lone"}',
+      '{"name":"a\\udc00","subdomain":"lone-low"}',
+    ];
+    for (const rawBody of bodies) {
+      const response = await cp.request('POST', '/api/v1/tenants', {
+        rawBody,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(response.status, rawBody).toBe(400);
+      expect(json(response)).toMatchObject({
+        error: { code: 'validation_failed', details: [{ field: expect.any(String) }] },
+      });
+    }
+    const query = await cp.request('GET', '/api/v1/audit-log?actor=a%00b');
+    expect(query.status).toBe(400);
+    expect((await cp.allEvents()).length).toBe(before);
+    // A well-formed pair (an emoji) is text like any other.
+    const emoji = await cp.request('POST', '/api/v1/tenants', {
+      body: { name: 'rocket 🚀', subdomain: 'rocket' },
+    });
+    expect(emoji.status).toBe(201);
+  });
+});
+
+describe('headers and parameters', () => {
+  it('answers a malformed If-Match, Idempotency-Key or X-Min-Position with 400, a stale If-Match with 412', async () => {
+    const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'hdr', subdomain: 'hdr' } });
+    const id = json(tenant)['id'] as string;
+    for (const ifMatch of ['', '*', 'abc', ' "0" x']) {
+      const response = await cp.request('PATCH', `/api/v1/tenants/${id}`, {
+        body: { name: 'x' },
+        headers: { 'If-Match': ifMatch },
+      });
+      expect(response.status, JSON.stringify(ifMatch)).toBe(400);
+      expect(json(response)).toMatchObject({ error: { details: [{ field: 'if-match' }] } });
+    }
+    const stale = await cp.request('PATCH', `/api/v1/tenants/${id}`, {
+      body: { name: 'x' },
+      headers: { 'If-Match': '"7"' },
+    });
+    expect(stale.status).toBe(412);
+    const key = await cp.request('POST', '/api/v1/tenants', {
+      body: { name: 'k', subdomain: 'k' },
+      headers: { 'Idempotency-Key': 'has space' },
+    });
+    expect(key.status).toBe(400);
+    expect((await cp.request('GET', '/api/v1/tenants', { headers: { 'X-Min-Position': '' } })).status).toBe(
+      400,
+    );
+  });
+
+  it('pages with the cursor it hands out', async () => {
+    for (const subdomain of ['page-a', 'page-b']) {
+      await cp.request('POST', '/api/v1/tenants', { body: { name: subdomain, subdomain } });
+    }
+    const head = await cp.store.headPosition();
+    const first = await cp.request('GET', '/api/v1/tenants?limit=1', {
+      headers: { 'X-Min-Position': String(head) },
+    });
+    const cursor = json(first)['next_cursor'] as string;
+    expect(cursor).toMatch(/^[0-9]+$/);
+    const next = await cp.request('GET', `/api/v1/tenants?limit=1&cursor=${cursor}`);
+    expect(next.status).toBe(200);
+    expect(json(next)['data']).not.toEqual(json(first)['data']);
+    expect((await cp.request('GET', '/api/v1/tenants?cursor=bm9wZQ')).status).toBe(400);
+  });
+
+  // Regression test: a time with an offset PostgreSQL does not know (+18:32) gave a 500.
+  it('reads audit-log time bounds with any ISO-8601 offset, and an empty range finds nothing', async () => {
+    const odd = await cp.request('GET', '/api/v1/audit-log?from=2026-01-24T07:50:55%2B18:32');
+    expect(odd.status).toBe(200);
+    const empty = await cp.request(
+      'GET',
+      '/api/v1/audit-log?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z',
+    );
+    expect(empty.status).toBe(200);
+    expect(json(empty)['data']).toEqual([]);
+  });
+});
+
+describe('the API reference', () => {
+  it('serves /docs with the Scalar reference bundled in the page, reading /openapi.json', async () => {
+    const docs = await cp.request('GET', '/docs', { token: null });
+    expect(docs.status).toBe(200);
+    expect(docs.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = String(docs.body);
+    expect(page).toContain('Scalar.createApiReference');
+    expect(page).toContain('"url":"/openapi.json"');
+    expect(page.length).toBeGreaterThan(1_000_000);
+    expect(page).not.toMatch(/<script[^>]+src=/);
+  });
+});
