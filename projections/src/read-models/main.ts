@@ -7,10 +7,14 @@ import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/sha
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
+import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
+import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import pg from 'pg';
 import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
 import { createProjectorMetrics } from '../runner/projector-metrics.js';
 import { projectorMetricsSettings } from '../runner/settings.js';
+import { usageFlusherSettings } from '../usage/settings.js';
+import { startUsageFlusher, type UsageFlusher } from '../usage/usage-flusher.js';
 import { readModelSettings } from './config.js';
 import { startReadModelProjector } from './projector.js';
 import { READ_MODELS_PROJECTION } from './schema.js';
@@ -19,6 +23,7 @@ const config = loadConfigOrExit('read-model-projector', {
   ...readModelSettings,
   ...observabilitySettings,
   ...projectorMetricsSettings,
+  ...usageFlusherSettings,
   /** Prometheus /metrics and /healthz of the projector; 0 = off. */
   READ_MODEL_PROJECTOR_METRICS_PORT: port.default(9465),
 });
@@ -42,6 +47,18 @@ const projector = startReadModelProjector({
   onCommitted: (checkpoint, events) =>
     logger.debug('batch committed', { checkpoint: checkpoint.toString(), events }),
 });
+// The gateways' request counts: Redis usage batches → usage_counts (GET /api/v1/usage).
+const redis = config.USAGE_FLUSHER_ENABLED
+  ? createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'usage-flusher', logger })
+  : undefined;
+const usageFlusher: UsageFlusher | undefined = redis
+  ? startUsageFlusher({
+      pool,
+      batches: new RedisUsageBatchStore(redis, config.GATEWAY_REDIS_KEY_PREFIX),
+      intervalMs: config.USAGE_FLUSH_INTERVAL_MS,
+      logger,
+    })
+  : undefined;
 let metricsServer: MetricsServer | undefined;
 if (config.READ_MODEL_PROJECTOR_METRICS_PORT !== 0) {
   metricsServer = await startMetricsServer({
@@ -61,6 +78,8 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   logger.info('read-model projector stopping', { signal, checkpoint: projector.checkpoint().toString() });
   await metricsServer?.close();
+  await usageFlusher?.stop();
+  redis?.disconnect();
   await projector.stop();
   await store.close();
   await pool.end();

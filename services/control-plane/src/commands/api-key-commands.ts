@@ -1,8 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { streamName } from '@vantageedge/shared/domain/events';
+import type { QuotaPolicy } from '@vantageedge/shared/domain/gateway-config';
 import { type ApiKeyCommand, apiKeyDecider } from '../domain/api-key.js';
-import type { CreateApiKeyBody, RevokeApiKeyBody, RotateApiKeyBody } from '../schemas/requests.js';
+import type {
+  CreateApiKeyBody,
+  RevokeApiKeyBody,
+  RotateApiKeyBody,
+  UpdateApiKeyBody,
+} from '../schemas/requests.js';
 import type { ApiKeyResource } from '../schemas/resources.js';
 import {
   type CommandContext,
@@ -25,6 +31,7 @@ interface KeyToIssue {
   name: string;
   scopes: string[];
   expires_at: string | null;
+  quota: QuotaPolicy | null;
 }
 
 /** Generates a key, records only its peppered hash, and returns the plaintext this once. */
@@ -89,6 +96,8 @@ export async function rotateApiKey(
     name: current.name,
     scopes: current.scopes,
     expires_at: current.expires_at,
+    // The replacement counts against its own quota counters, with the same limits.
+    quota: current.quota ?? null,
   });
   try {
     await handleCommand({
@@ -126,6 +135,31 @@ export async function revokeApiKey(
     command: async (state): Promise<ApiKeyCommand> => {
       await requireWritableResource(deps, ctx, state, 'api key');
       return { type: 'RevokeApiKey', reason: body.reason ?? null };
+    },
+  });
+  return outcomeOf('api key', result, apiKeyView);
+}
+
+/** Sets, changes or removes (null) a key's request quota; the gateways enforce it from the next snapshot. */
+export async function updateApiKey(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  apiKeyId: string,
+  body: UpdateApiKeyBody,
+): Promise<CommandOutcome<ApiKeyResource>> {
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.apiKey(apiKeyId),
+    decider: apiKeyDecider,
+    ifMatch: ctx.ifMatch,
+    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
+    command: async (state): Promise<ApiKeyCommand> => {
+      const current = await requireWritableResource(deps, ctx, state, 'api key');
+      // Absent: unchanged (the decider appends nothing for the same quota).
+      return {
+        type: 'SetApiKeyQuota',
+        quota: body.quota === undefined ? (current.quota ?? null) : body.quota,
+      };
     },
   });
   return outcomeOf('api key', result, apiKeyView);

@@ -9,6 +9,7 @@ import {
   createUserBody,
   revokeApiKeyBody,
   rotateApiKeyBody,
+  updateApiKeyBody,
   updateOriginBody,
   updateRouteBody,
   updateTenantBody,
@@ -16,6 +17,7 @@ import {
 } from '../schemas/requests.js';
 import {
   apiKeyResource,
+  apiKeyWithQuotaResource,
   customDomainResource,
   errorResource,
   issuedApiKeyResource,
@@ -327,8 +329,15 @@ const RESOURCES: ResourceSpec[] = [
     collection: 'api-keys',
     schema: 'ApiKey',
     tag: 'API keys',
-    ops: { list: 'listApiKeys', create: 'issueApiKey', get: 'getApiKey', delete: 'deleteApiKey' },
+    ops: {
+      list: 'listApiKeys',
+      create: 'issueApiKey',
+      get: 'getApiKey',
+      update: 'updateApiKey',
+      delete: 'deleteApiKey',
+    },
     createBody: 'CreateApiKey',
+    updateBody: 'UpdateApiKey',
     deleteSummary: 'Revoke an API key (keys are never erased)',
   },
 ];
@@ -372,9 +381,9 @@ function resourcePaths(r: ResourceSpec): Record<string, unknown> {
       parameters: [ID_PARAM, MIN_POSITION],
       responses: {
         '200': {
-          description: 'the resource',
+          description: r.schema === 'ApiKey' ? 'the key, with what is left of its quota' : 'the resource',
           headers: { ETag: RESPONSE_HEADERS.ETag },
-          content: json(ref(r.schema)),
+          content: json(ref(r.schema === 'ApiKey' ? 'ApiKeyWithQuota' : r.schema)),
         },
         ...QUERY_ERRORS,
         '404': E.notFound,
@@ -854,6 +863,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CreateRoute: input(createRouteBody),
         UpdateRoute: input(updateRouteBody),
         CreateApiKey: input(createApiKeyBody),
+        UpdateApiKey: input(updateApiKeyBody),
         AddCustomDomain: input(addCustomDomainBody),
         RotateApiKey: input(rotateApiKeyBody),
         RevokeApiKey: input(revokeApiKeyBody),
@@ -863,6 +873,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         Route: output(routeResource),
         ApiKey: output(apiKeyResource),
         IssuedApiKey: output(issuedApiKeyResource),
+        ApiKeyWithQuota: output(apiKeyWithQuotaResource),
         CustomDomain: output(customDomainResource),
         Error: output(errorResource),
         ...RESPONSE_SCHEMAS,

@@ -8,6 +8,7 @@ import {
   loadBalancing,
   MIN_HEALTH_CHECK_INTERVAL_SECONDS,
   originTarget,
+  quotaPolicy,
   rateLimitPolicy,
   tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
@@ -271,7 +272,11 @@ export const createApiKeyBody = z.strictObject({
     .datetime({ offset: true, error: 'must be an ISO-8601 date-time' })
     .nullable()
     .default(null),
+  /** Requests the key may make per UTC day and/or month (429 quota_exceeded beyond); null: none. */
+  quota: quotaPolicy.nullable().default(null),
 });
+/** PATCH /api/v1/api-keys/{id}: the key's quota (null removes it, absent keeps it); nothing else changes. */
+export const updateApiKeyBody = z.strictObject({ quota: quotaPolicy.nullable().optional() });
 export const rotateApiKeyBody = z.strictObject({
   /** How long the old key keeps working; default API_KEY_ROTATION_GRACE_SECONDS. */
   grace_period_seconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_SECONDS).optional(),
@@ -288,5 +293,6 @@ export type UpdateOriginBody = z.infer<typeof updateOriginBody>;
 export type CreateRouteBody = z.infer<typeof createRouteBody>;
 export type UpdateRouteBody = z.infer<typeof updateRouteBody>;
 export type CreateApiKeyBody = z.infer<typeof createApiKeyBody>;
+export type UpdateApiKeyBody = z.infer<typeof updateApiKeyBody>;
 export type RotateApiKeyBody = z.infer<typeof rotateApiKeyBody>;
 export type RevokeApiKeyBody = z.infer<typeof revokeApiKeyBody>;

@@ -6,6 +6,7 @@ import {
   healthCheck,
   loadBalancing,
   originTarget,
+  quotaPolicy,
   rateLimitPolicy,
   tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
@@ -73,7 +74,25 @@ export const apiKeyResource = z.object({
   expires_at: z.iso.datetime().nullable(),
   revoked_at: z.iso.datetime().nullable(),
   replaced_by: z.uuid().nullable(),
+  quota: quotaPolicy.nullable(),
   ...timestamps,
+});
+
+/** One quota period of a key as the gateways count it (Redis), e.g. today so far. */
+export const quotaWindowResource = z.object({
+  period: z.enum(['day', 'month']),
+  limit: z.number().int(),
+  used: z.number().int(),
+  remaining: z.number().int(),
+  resets_at: z.iso.datetime(),
+});
+
+/** GET /api/v1/api-keys/{id}: the key with what is left of its quota (null: no quota, or unknown). */
+export const apiKeyWithQuotaResource = apiKeyResource.extend({
+  quota_usage: z
+    .array(quotaWindowResource)
+    .nullable()
+    .describe('what is left of the quota now, per period; null without a quota or when Redis is unreachable'),
 });
 
 export const issuedApiKeyResource = apiKeyResource.extend({
@@ -110,4 +129,5 @@ export type UserResource = z.infer<typeof userResource>;
 export type OriginResource = z.infer<typeof originResource>;
 export type RouteResource = z.infer<typeof routeResource>;
 export type ApiKeyResource = z.infer<typeof apiKeyResource>;
+export type QuotaWindowResource = z.infer<typeof quotaWindowResource>;
 export type CustomDomainResource = z.infer<typeof customDomainResource>;
