@@ -17,6 +17,7 @@ endif
 TSX := node_modules/.bin/tsx
 VITEST := node_modules/.bin/vitest
 TEST_RESULTS := .data/test-results.json
+TEST_RESULTS_CLUSTER := .data/test-results-cluster.json
 
 .PHONY: help
 help: ## List the targets
@@ -45,8 +46,12 @@ console-browser: ## Install Debian's chromium when missing (the console's browse
 	@bash infra/ops-tools.sh chromium
 
 ## ---- local infrastructure (PostgreSQL, Redis, Kafka on 127.0.0.1) ----
-.PHONY: infra-up infra-down infra-status infra-reset
-infra-up: install ## Install (if missing) and start PostgreSQL, Redis and Kafka; idempotent
+# REDIS_MODE=cluster / KAFKA_MODE=cluster: a Redis Cluster (3 masters + 3 replicas) and/or a three-broker
+# Kafka instead of the single servers (infra/README.md).
+export REDIS_MODE ?= single
+export KAFKA_MODE ?= single
+.PHONY: infra-up infra-down infra-status infra-reset infra-cluster-up infra-cluster-down infra-cluster-status
+infra-up: install ## Install (if missing) and start PostgreSQL, Redis and Kafka; idempotent [REDIS_MODE=cluster KAFKA_MODE=cluster]
 	@bash infra/infra.sh up
 infra-down: ## Stop the servers infra-up started (and nothing else)
 	@bash infra/infra.sh down
@@ -54,6 +59,12 @@ infra-status: ## Show which local servers are up
 	@bash infra/infra.sh status
 infra-reset: ## Stop the servers and wipe their data
 	@bash infra/infra.sh reset
+infra-cluster-up: install ## Start the Redis Cluster (46100-46105) and the three-broker Kafka (46200-46202) beside the single servers; idempotent
+	@bash infra/infra.sh up redis-cluster kafka-cluster
+infra-cluster-down: ## Stop the Redis Cluster and the three-broker Kafka
+	@bash infra/infra.sh down redis-cluster kafka-cluster
+infra-cluster-status: ## Show whether the Redis Cluster and the three-broker Kafka are up
+	@bash infra/infra.sh status redis-cluster kafka-cluster
 
 ## ---- database ----
 .PHONY: migrate-up migrate-down
@@ -114,10 +125,11 @@ load-test: install ## Load test the running make dev through the demo routes (au
 	@$(TSX) services/dev/src/load-test.ts $(if $(DURATION),--duration $(DURATION)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
 
 ## ---- tests ----
-.PHONY: test test-unit test-integration test-coverage test-ops test-faults test-fuzz
-test: install infra-up migrate-up typecheck lint test-fuzz test-ops console-build console-browser ## Everything CI runs: install, infra, migrations, type-check, lint, the API fuzzer, deployment checks, the console build and chromium, all tests, then the fault suite
+.PHONY: test test-unit test-integration test-coverage test-ops test-faults test-fuzz test-cluster
+test: install infra-up migrate-up typecheck lint test-fuzz test-ops console-build console-browser ## Everything CI runs: install, infra, migrations, type-check, lint, the API fuzzer, deployment checks, the console build and chromium, all tests, the cluster tests, then the fault suite
 	@mkdir -p .data
 	$(VITEST) run --project unit --project integration --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
+	@$(MAKE) --no-print-directory test-cluster; status=$$?; bash infra/infra.sh down redis-cluster kafka-cluster; exit $$status
 	@$(MAKE) --no-print-directory test-faults
 test-unit: install ## Unit tests only (no servers)
 	$(VITEST) run --project unit
@@ -129,6 +141,10 @@ test-fuzz: install ## The admin API against /openapi.json: Schemathesis --checks
 test-faults: install ## Fault suite: private PostgreSQL/Redis/Kafka and an origin target killed and restarted under load across two gateways; table in .data/fault-suite.json (~3 min)
 	@mkdir -p .data
 	$(VITEST) run --project faults
+test-cluster: install infra-up migrate-up ## Redis Cluster and three-broker Kafka (started here): store contract suites, failovers, 8 gateway replicas (~4 min)
+	@mkdir -p .data
+	@bash infra/infra.sh up redis-cluster kafka-cluster
+	$(VITEST) run --project cluster --reporter=default --reporter=json --outputFile=$(TEST_RESULTS_CLUSTER)
 test-ops: ## Validate the deployment files: docker-compose config, promtool check/test of the alerting and recording rules (installs docker-compose and promtool when missing)
 	@bash infra/check-ops.sh
 test-coverage: install infra-up migrate-up console-build console-browser ## All tests with a coverage report (coverage/)
@@ -147,6 +163,10 @@ bench-replay: install ## Read-model replay on local PostgreSQL: events/s over 10
 bench-propagation: install ## Snapshot propagation on local PostgreSQL+Kafka: 3 replicas, 1,000 tenants, p50/p99 of 200 updates; cold start 1,000x20 routes (~3 min)
 	@bash infra/infra.sh up postgres kafka
 	@node --expose-gc --import tsx services/gateway/src/config-plane/bench/propagation-bench.ts
+.PHONY: bench-capacity
+bench-capacity: install ## One replica's cold start, CPU and memory at 1k/10k/50k tenants; snapshot size vs the topic limit (~5 min)
+	@bash infra/infra.sh up kafka
+	@node --expose-gc --max-old-space-size=4096 --import tsx services/gateway/src/config-plane/bench/capacity-bench.ts
 .PHONY: bench-upstream
 bench-upstream: install ## Gateway upstream hot path: acquire+release ns/op per LB algorithm and target count (~30 s)
 	@$(TSX) services/gateway/src/upstream/bench/upstream-bench.ts

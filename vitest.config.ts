@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 //   *.int.test.ts   needs the real local infrastructure (make infra-up)
 //   *.e2e.test.ts   whole processes talking over the network
 //   *.faults.test.ts  the fault suite (make test-faults): private servers killed and restarted under load
+//   *.cluster.test.ts  Redis Cluster and three-broker Kafka (make test-cluster), one file at a time
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -21,6 +22,18 @@ export default defineConfig({
           include: ['**/*.int.test.ts', '**/*.e2e.test.ts'],
           exclude: ['node_modules/**'],
           globalSetup: ['shared/src/testing/global-setup.ts'],
+        },
+      },
+      // `make test-cluster` (part of `make test`): its global setup starts both clusters through infra/.
+      // Files run one at a time: some kill a Redis master or a Kafka broker and restore it before ending.
+      {
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: ['**/*.cluster.test.ts'],
+          exclude: ['node_modules/**'],
+          globalSetup: ['shared/src/testing/cluster-global-setup.ts'],
+          fileParallelism: false,
         },
       },
       // Only `make test-faults` (the last step of `make test`) runs it: it starts its own servers.

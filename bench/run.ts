@@ -179,6 +179,8 @@ async function startGatewayProcess(
       BENCH_REDIS_PREFIX: `${redisPrefix}${scenario.id}:`,
       BENCH_L1_BYTES: String(scenario.l1Bytes ?? 64 * 1024 * 1024),
       GATEWAY_ACCESS_LOG_SAMPLE_RATE: String(scenario.accessLog),
+      // Like the nginx it is compared with (keepalive_requests 1000000): no per-connection budget.
+      GATEWAY_MAX_REQUESTS_PER_CONNECTION: '0',
       LOG_LEVEL: 'info',
       ...(profileScenario === scenario.id
         ? { BENCH_PROFILE_FILE: path.join(profileDir, `gateway-${scenario.id}-${stamp}.cpuprofile`) }

@@ -11,9 +11,10 @@ import {
   signClerkToken,
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
-import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import { uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
 
 /**
  * System end-to-end harness: every service is its own OS process, started the way a user starts it
@@ -320,6 +321,10 @@ export interface SystemOptions {
   kafkaBrokers?: readonly string[];
   /** Redis for every service; default the shared local server (a private one for fault tests). */
   redisUrl?: string;
+  /** Redis Cluster seeds (REDIS_CLUSTER_NODES) for every service instead of redisUrl. */
+  redisClusterNodes?: readonly string[];
+  /** Delete the topic on close() even though kafkaBrokers was given (a shared cluster, not a private broker). */
+  deleteTopicOnClose?: boolean;
   /** PostgreSQL server the system's database is created on; default the shared local server. */
   databaseServerUrl?: string;
 }
@@ -354,11 +359,15 @@ export class TestSystem {
     return new TestSystem(database, clerk, options);
   }
 
-  private commonEnv(): Record<string, string> {
+  /** Settings every service of this system gets (database, Redis, Kafka topic, keys, pepper). */
+  commonEnv(): Record<string, string> {
     return {
       DATABASE_URL: this.database.url,
       EVENT_STORE: 'postgres',
       REDIS_URL: this.options.redisUrl ?? TEST_INFRA.redisUrl,
+      ...(this.options.redisClusterNodes
+        ? { REDIS_CLUSTER_NODES: this.options.redisClusterNodes.join(',') }
+        : {}),
       KAFKA_BROKERS: (this.options.kafkaBrokers ?? TEST_INFRA.kafkaBrokers).join(','),
       SNAPSHOT_BUS: 'kafka',
       SNAPSHOT_TOPIC: this.topic,
@@ -403,14 +412,17 @@ export class TestSystem {
   }
 
   /** `count` gateway replicas in parallel; resolves when each answers 200 on /readyz. */
-  async startGateways(count: number): Promise<GatewayReplica[]> {
+  async startGateways(count: number, env: Record<string, string> = {}): Promise<GatewayReplica[]> {
     const started = await Promise.all(
       Array.from({ length: count }, async () => {
         const [port, adminPort] = await Promise.all([freePort(), freePort()]);
         const id = `e2e-gw-${this.gateways.length}-${uniqueSuffix()}`;
         const service = startService(`gateway ${id}`, ENTRY_POINTS.gateway, {
           ...this.commonEnv(),
+          // No load balancer in front to notice a drain: stop at once on teardown.
+          GATEWAY_DRAIN_SECONDS: '0',
           ...this.options.gatewayEnv,
+          ...env,
           GATEWAY_PORT: String(port),
           GATEWAY_ADMIN_PORT: String(adminPort),
           GATEWAY_HOST: '127.0.0.1',
@@ -477,6 +489,22 @@ export class TestSystem {
     return { status: response.status, headers: response.headers, body: parsed, text };
   }
 
+  /** A connection to the Redis Cluster master that holds this system's rollout keys. */
+  private async rolloutKeysNode(seeds: readonly string[]): Promise<Redis | undefined> {
+    const [host, port] = (seeds[0] ?? '').split(':');
+    const seed = new Redis({ host: host ?? '127.0.0.1', port: Number(port), maxRetriesPerRequest: 2 });
+    try {
+      const slot = Number(await seed.cluster('KEYSLOT', `${this.rolloutPrefix}{rollout}`));
+      const ranges = (await seed.cluster('SLOTS')) as unknown as Array<[number, number, [string, number]]>;
+      const owner = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2];
+      return owner ? new Redis({ host: owner[0], port: owner[1], maxRetriesPerRequest: 2 }) : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      seed.disconnect();
+    }
+  }
+
   /** Every service's output tail, for assertion messages. */
   tails(): string {
     return this.services.map((service) => service.tail()).join('\n');
@@ -487,11 +515,22 @@ export class TestSystem {
     await Promise.all(this.services.map((service) => service.stop()));
     for (const gateway of this.gateways) gateway.agent.destroy();
     // A private broker (kafkaBrokers given) is destroyed by its owner, topics and all.
-    const admin = this.options.kafkaBrokers ? undefined : createTestKafka().admin();
-    // A private Redis (redisUrl given) is thrown away by its owner, keys and all.
+    const admin =
+      this.options.kafkaBrokers && !this.options.deleteTopicOnClose
+        ? undefined
+        : new Kafka({
+            clientId: `ve-test-close-${uniqueSuffix()}`,
+            brokers: [...(this.options.kafkaBrokers ?? TEST_INFRA.kafkaBrokers)],
+            logLevel: logLevel.NOTHING,
+            retry: { retries: 5 },
+          }).admin();
+    // A private Redis (redisUrl given) is thrown away by its owner, keys and all; the rollout keys of a
+    // Redis Cluster all live on one slot ({rollout} hash tag), so one node's SCAN finds them.
     const redis = this.options.redisUrl
       ? undefined
-      : new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
+      : this.options.redisClusterNodes
+        ? await this.rolloutKeysNode(this.options.redisClusterNodes)
+        : new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
     await Promise.all([
       this.database.drop().catch(() => {}),
       admin

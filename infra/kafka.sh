@@ -4,36 +4,17 @@
 # Usage: infra/kafka.sh up|down|status|reset
 # VE_KAFKA_VERSION overrides the pinned version (compatibility probes only; see infra/kafka/README.md).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/kafka-lib.sh"
 
-POM="$VE_ROOT/infra/kafka/pom.xml"
-LOG4J_CONFIG="$VE_ROOT/infra/kafka/log4j2.properties"
-PINNED_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | head -n1)"
-KAFKA_VERSION="${VE_KAFKA_VERSION:-$PINNED_VERSION}"
 DIR="$VE_DATA/kafka"
-LIB="$DIR/lib-$KAFKA_VERSION"
 LOGDIR="$DIR/data"
 PROPS="$DIR/server.properties"
 PIDFILE="$DIR/kafka.pid"
 LOGFILE="$DIR/server.log"
-MAIN_CLASS=kafka.Kafka
+MAIN_CLASS="$KAFKA_MAIN_CLASS"
 READY_TIMEOUT="${VE_KAFKA_READY_TIMEOUT:-120}"
 
-JAVA_OPTS=(-Xms128m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile="$LOG4J_CONFIG")
-# One-shot tools start faster with the C1 compiler only.
-kafka_tool() { java "${JAVA_OPTS[@]}" -XX:TieredStopAtLevel=1 -cp "$LIB/*" "$@"; }
-
-# Broker jars: copied once per version from Maven Central (needs only network to it and an empty ~/.m2 is fine).
-install_jars() {
-  command -v java >/dev/null || apt_install openjdk-17-jre-headless
-  [[ -f "$LIB/.complete" ]] && return 0
-  command -v mvn >/dev/null || apt_install maven
-  log "kafka: downloading Apache Kafka $KAFKA_VERSION jars from Maven Central (once)"
-  rm -rf "$LIB.partial"
-  mvn -q -B -f "$POM" -Dkafka.version="$KAFKA_VERSION" -DincludeScope=runtime \
-    dependency:copy-dependencies -DoutputDirectory="$LIB.partial" >"$DIR/maven.log" 2>&1 \
-    || fail "kafka: downloading the jars failed, see $DIR/maven.log"
-  rm -rf "$LIB"; mv "$LIB.partial" "$LIB"; touch "$LIB/.complete"
-}
+JAVA_OPTS=(-Xms128m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_LOG4J_CONFIG")
 
 write_properties() {
   cat >"$PROPS" <<EOF
@@ -67,16 +48,6 @@ log.cleaner.backoff.ms=1000
 EOF
 }
 
-# A Kafka Uuid as `StorageTool random-uuid` prints it (16 random bytes, url-safe base64 without
-# padding, never starting with "-"), without paying for a JVM start.
-new_cluster_id() {
-  local id
-  while :; do
-    id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-    [[ "$id" != -* ]] && { echo "$id"; return 0; }
-  done
-}
-
 # Storage is formatted once; a data folder from another Kafka version is wiped (local data only).
 format_storage() {
   if [[ -s "$LOGDIR/meta.properties" && "$(cat "$DIR/data.version" 2>/dev/null)" == "$KAFKA_VERSION" ]]; then
@@ -84,7 +55,7 @@ format_storage() {
   fi
   if [[ -d "$LOGDIR" ]]; then log "kafka: data folder is from another version, wiping $LOGDIR"; rm -rf "$LOGDIR"; fi
   local cluster_id
-  cluster_id="$(new_cluster_id)"
+  cluster_id="$(kafka_new_cluster_id)"
   log "kafka: formatting storage in $LOGDIR (cluster $cluster_id)"
   kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" >>"$LOGFILE" 2>&1 \
     || fail "kafka: formatting the storage failed, see $LOGFILE"
@@ -92,10 +63,10 @@ format_storage() {
 }
 
 # Ready = a kafkajs metadata request lists our broker (the port opens well before it serves).
-broker_ready() { node "$VE_ROOT/infra/kafka-ready.mjs" "127.0.0.1:$KAFKA_PORT"; }
+broker_ready() { kafka_broker_ready "127.0.0.1:$KAFKA_PORT"; }
 
 up() {
-  [[ -n "$KAFKA_VERSION" ]] || fail "kafka: no <kafka.version> in $POM"
+  [[ -n "$KAFKA_VERSION" ]] || fail "kafka: no <kafka.version> in $KAFKA_POM"
   [[ -d "$VE_ROOT/node_modules/kafkajs" ]] || fail "kafka: node_modules/kafkajs is missing (its readiness check uses it): run make install"
   mkdir -p "$DIR"
   if pid_alive "$PIDFILE" "$MAIN_CLASS" && broker_ready; then
@@ -108,12 +79,12 @@ up() {
   rm -f "$PIDFILE"
   refuse_foreign_port kafka "$KAFKA_PORT"
   refuse_foreign_port kafka-controller "$KAFKA_CONTROLLER_PORT"
-  install_jars
+  kafka_install_jars
   write_properties
   format_storage
   log "kafka: starting Apache Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT)"
   # setsid: a Ctrl-C in the terminal that ran `make infra-up` must not reach the broker later.
-  setsid nohup java "${JAVA_OPTS[@]}" -cp "$LIB/*" "$MAIN_CLASS" "$PROPS" >>"$LOGFILE" 2>&1 </dev/null &
+  setsid nohup java "${JAVA_OPTS[@]}" -cp "$KAFKA_LIB/*" "$MAIN_CLASS" "$PROPS" >>"$LOGFILE" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   local deadline=$((SECONDS + READY_TIMEOUT))
   until broker_ready >/dev/null 2>&1; do

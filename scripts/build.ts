@@ -5,6 +5,7 @@ import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SCALAR_BUNDLE_FILE, scalarBundleInNodeModules } from '@vantageedge/control-plane/http/docs-page';
 import { build } from 'esbuild';
 import { BUILD_ENTRY_POINTS as ENTRY_POINTS } from './build-entry-points.js';
 import { buildConsole } from './console-build.js';
@@ -46,6 +47,8 @@ await build({
 });
 // The migrator reads its SQL files beside itself (dist/migrations/sql).
 await cp(path.join(ROOT, 'migrations/sql'), path.join(OUT, 'migrations/sql'), { recursive: true });
+// The API reference page's script (a development dependency) beside the compiled control plane.
+await cp(scalarBundleInNodeModules(), path.join(OUT, 'services/control-plane', SCALAR_BUNDLE_FILE));
 // The web console: static files the control plane serves at /console (CONSOLE_DIR=dist/console).
 await buildConsole(path.join(OUT, 'console'));
 console.log(

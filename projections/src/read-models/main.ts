@@ -7,12 +7,13 @@ import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/sha
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
+import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import pg from 'pg';
 import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
 import { createProjectorMetrics } from '../runner/projector-metrics.js';
-import { projectorMetricsSettings } from '../runner/settings.js';
+import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
 import { usageFlusherSettings } from '../usage/settings.js';
 import { startUsageFlusher, type UsageFlusher } from '../usage/usage-flusher.js';
 import { readModelSettings } from './config.js';
@@ -23,6 +24,7 @@ const config = loadConfigOrExit('read-model-projector', {
   ...readModelSettings,
   ...observabilitySettings,
   ...projectorMetricsSettings,
+  ...projectorShutdownSettings,
   ...usageFlusherSettings,
   /** Prometheus /metrics and /healthz of the projector; 0 = off. */
   READ_MODEL_PROJECTOR_METRICS_PORT: port.default(9465),
@@ -72,19 +74,21 @@ logger.info('read-model projector started', {
   metrics: metricsServer ? `${config.PROJECTOR_METRICS_HOST}:${metricsServer.port}` : 'off',
 });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info('read-model projector stopping', { signal, checkpoint: projector.checkpoint().toString() });
-  await metricsServer?.close();
-  await usageFlusher?.stop();
-  redis?.disconnect();
-  await projector.stop();
-  await store.close();
-  await pool.end();
-  await telemetry.shutdown();
-}
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
+installProcessPolicy({
+  service: 'read-model-projector',
+  logger,
+  registry,
+  // A batch commits or rolls back as a whole, so even a stop cut short leaves the checkpoint consistent.
+  deadlineMs: config.PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  drain: async () => {
+    await metricsServer?.close();
+    await usageFlusher?.stop(); // a batch being applied commits or rolls back as a whole
+    redis?.disconnect();
+    await projector.stop(); // the batch in flight commits (with its checkpoint) first
+    logger.info('read-model projector stopped', { checkpoint: projector.checkpoint().toString() });
+    await store.close();
+    await pool.end();
+    await telemetry.shutdown();
+  },
+});
 await projector.done;

@@ -5,3 +5,9 @@ export const projectorMetricsSettings = {
   /** Address the projectors' /metrics and /healthz listeners bind; 0.0.0.0 so Prometheus can scrape them. */
   PROJECTOR_METRICS_HOST: z.string().min(1).default('0.0.0.0'),
 };
+
+/** How the projectors stop (documented in .env.example). */
+export const projectorShutdownSettings = {
+  /** After SIGTERM: how long the batch in flight may take to commit before the process exits anyway. */
+  PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(30),
+};

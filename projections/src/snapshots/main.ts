@@ -6,11 +6,12 @@ import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
+import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import pg from 'pg';
 import { z } from 'zod';
 import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
-import { projectorMetricsSettings } from '../runner/settings.js';
+import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
 import { startSnapshotProjector } from './snapshot-projector.js';
 
 /** `make run-snapshot-projector`: folds events into gateway snapshots and publishes them to Kafka. */
@@ -19,6 +20,7 @@ const settings = loadConfigOrExit('snapshot-projector', {
   ...eventStoreSettings,
   ...snapshotBusSettings,
   ...projectorMetricsSettings,
+  ...projectorShutdownSettings,
   DATABASE_URL: postgresUrl.default('postgres://vantageedge:vantageedge@127.0.0.1:55432/vantageedge'),
   /** Prometheus /metrics and /healthz of the projector; 0 = off. */
   SNAPSHOT_PROJECTOR_METRICS_PORT: port.default(9464),
@@ -59,15 +61,19 @@ logger.info('snapshot projector started', {
   metrics: metricsServer ? `${settings.PROJECTOR_METRICS_HOST}:${metricsServer.port}` : 'off',
 });
 
-async function shutdown(signal: string): Promise<void> {
-  logger.info('snapshot projector stopping', { signal });
-  await metricsServer?.close();
-  await projector.stop();
-  await bus.close();
-  await store.close();
-  await pool.end();
-  await telemetry.shutdown();
-  process.exit(0);
-}
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
+installProcessPolicy({
+  service: 'snapshot-projector',
+  logger,
+  registry,
+  // A batch commits or rolls back as a whole, and unacknowledged snapshots are republished on start.
+  deadlineMs: settings.PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  drain: async () => {
+    await metricsServer?.close();
+    await projector.stop(); // the batch in flight commits (with its checkpoint) first
+    logger.info('snapshot projector stopped', { checkpoint: projector.checkpoint().toString() });
+    await bus.close();
+    await store.close();
+    await pool.end();
+    await telemetry.shutdown();
+  },
+});

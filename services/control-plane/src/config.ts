@@ -27,6 +27,8 @@ export const controlPlaneSettings = {
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
+  /** After SIGTERM: how long commands and queries in flight may take before their connections are closed. */
+  CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
   CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters of secret'),

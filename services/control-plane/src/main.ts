@@ -1,9 +1,11 @@
 import 'dotenv/config';
 import { ConfigError, loadConfigOrExit } from '@vantageedge/shared/config/load-config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
+import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import pg from 'pg';
 import { controlPlaneAppFromConfig } from './app-from-config.js';
@@ -25,6 +27,7 @@ const telemetry = startTelemetry({
   otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
 });
 const logger = createLogger({ service: 'control-plane', level: config.LOG_LEVEL });
+const metrics = createMetricsRegistry('control-plane');
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 20 });
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
@@ -35,7 +38,7 @@ const app = controlPlaneAppFromConfig(config, {
   store,
   pool,
   logger,
-  metrics: createMetricsRegistry('control-plane'),
+  metrics,
   redis,
 });
 
@@ -46,17 +49,21 @@ const server = app.listen(config.CONTROL_PLANE_PORT, config.CONTROL_PLANE_HOST, 
   });
 });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info('shutting down', { signal });
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await store.close();
-  await pool.end();
-  redis.disconnect();
-  await telemetry.shutdown();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+const shutdownTimeoutMs = config.CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS * 1000;
+installProcessPolicy({
+  service: 'control-plane',
+  logger,
+  registry: metrics,
+  deadlineMs: shutdownTimeoutMs + 10_000,
+  drain: async () => {
+    // Stop accepting; commands in flight finish (each appends its events or nothing); after the
+    // timeout the connections still open are closed.
+    const cut = await closeGracefully(server, shutdownTimeoutMs);
+    if (cut > 0)
+      logger.warn('shutdown timeout: closed connections with requests still in flight', { connections: cut });
+    await store.close();
+    await pool.end();
+    redis.disconnect();
+    await telemetry.shutdown();
+  },
+});

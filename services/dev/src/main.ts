@@ -4,6 +4,7 @@ import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
 import { ConfigError } from '@vantageedge/shared/config/load-config';
 import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { loadOrCreateDevKeys } from './dev-keys.js';
 import { demoUserIds, describeParts, devDataDir, devEnvironment } from './dev-settings.js';
 import { defaultDevUser, signDevToken } from './dev-token.js';
@@ -64,22 +65,19 @@ try {
   process.exit(1);
 }
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  say(`\n${signal}: stopping (gateway, control plane, projectors, demo origin, database)…`);
-  const timer = setTimeout(() => {
-    process.stderr.write('make dev: shutdown took longer than 15 s; exiting\n');
-    process.exit(1);
-  }, 15_000);
-  timer.unref();
-  await running.close();
-  say('stopped.');
-  process.exit(0);
-}
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
+installProcessPolicy({
+  service: 'vantageedge-dev',
+  logger,
+  deadlineMs: 15_000,
+  flushLogsOnExit: false, // the embedded database's own exit hook would win the race with code 130
+  drain: async (reason) => {
+    say(
+      `\n${reason.kind === 'signal' ? reason.signal : 'fatal error'}: stopping (gateway, control plane, projectors, demo origin, database)…`,
+    );
+    await running.close();
+    say('stopped.');
+  },
+});
 
 const originUrl = env['DEMO_ORIGIN_URL'] || running.urls.demoOrigin;
 try {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { parseConfig } from '@vantageedge/shared/config/load-config';
+import { ConfigError, parseConfig } from '@vantageedge/shared/config/load-config';
 import {
   booleanFlag,
   commaList,
@@ -74,6 +74,26 @@ export const gatewaySettings = {
   GATEWAY_CACHE_MAX_VARIANTS: z.coerce.number().int().min(1).max(1_000).default(16),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
+  /** Interface of the admin listener (/healthz, /readyz, /status, /metrics); loopback unless opened. */
+  GATEWAY_ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
+  /** When set, /status on the admin listener requires `Authorization: Bearer <this>`. */
+  GATEWAY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Time a client has to send the complete request headers (slow-loris bound). */
+  GATEWAY_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** Time a client has to send the whole request, body included; not less than the headers timeout. */
+  GATEWAY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
+  /** How long an idle keep-alive client connection is kept open. */
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /** Most header lines in one request; more is answered 431. */
+  GATEWAY_MAX_HEADERS_COUNT: z.coerce.number().int().min(10).max(2_000).default(100),
+  /** Open client connections this replica accepts; connections beyond are closed at once. */
+  GATEWAY_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /** Requests served on one keep-alive connection before it is closed (0 = no limit). */
+  GATEWAY_MAX_REQUESTS_PER_CONNECTION: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
+  /** After SIGTERM: /readyz answers 503 and the listener keeps accepting this long (load balancers notice). */
+  GATEWAY_DRAIN_SECONDS: z.coerce.number().min(0).max(300).default(5),
+  /** After the drain: how long requests in flight may take before their connections are closed. */
+  GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
   /** Active health probes this replica sends per second over all origins; over it, probes are skipped. */
   GATEWAY_HEALTH_PROBES_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
   /**
@@ -101,7 +121,20 @@ export const gatewaySettings = {
 
 export type GatewayConfig = z.infer<z.ZodObject<typeof gatewaySettings>>;
 
+/** Rules across settings that zod checks one by one cannot express; throws ConfigError. */
+export function assertGatewayConfig(
+  config: Pick<GatewayConfig, 'GATEWAY_HEADERS_TIMEOUT_MS' | 'GATEWAY_REQUEST_TIMEOUT_MS'>,
+): void {
+  if (config.GATEWAY_REQUEST_TIMEOUT_MS < config.GATEWAY_HEADERS_TIMEOUT_MS) {
+    throw new ConfigError([
+      { setting: 'GATEWAY_REQUEST_TIMEOUT_MS', issue: 'must not be less than GATEWAY_HEADERS_TIMEOUT_MS' },
+    ]);
+  }
+}
+
 /** For tests: parse and throw instead of exiting. */
 export function parseGatewayConfig(env: Record<string, string | undefined>): GatewayConfig {
-  return parseConfig(gatewaySettings, env);
+  const config = parseConfig(gatewaySettings, env);
+  assertGatewayConfig(config);
+  return config;
 }

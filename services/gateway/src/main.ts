@@ -1,7 +1,8 @@
 import 'dotenv/config';
-import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
+import { ConfigError, loadConfigOrExit } from '@vantageedge/shared/config/load-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import {
   createRedisClient,
   redisClientOptionsFromSettings,
@@ -12,7 +13,7 @@ import {
   snapshotBusFromSettings,
   snapshotBusSettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
-import { gatewaySettings } from './config.js';
+import { assertGatewayConfig, gatewaySettings } from './config.js';
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
 import { startGatewayReplica } from './start-gateway-replica.js';
 
@@ -27,6 +28,14 @@ const config = loadConfigOrExit('gateway', {
   ...configPlaneSettings,
   ...gatewaySettings,
 });
+try {
+  assertGatewayConfig(config);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  for (const p of error.problems)
+    process.stderr.write(`gateway: invalid configuration: ${p.setting} ${p.issue}\n`);
+  process.exit(1);
+}
 const telemetry = startGatewayTelemetry({
   enabled: config.OTEL_ENABLED,
   serviceName: config.OTEL_SERVICE_NAME ?? 'gateway',
@@ -37,7 +46,24 @@ const registry = createMetricsRegistry('gateway');
 const redis = createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'gateway', logger });
 
 const bus = snapshotBusFromSettings(config, { clientId: `ve-gateway-${config.GATEWAY_REPLICA_ID}` });
-const replica = await startGatewayReplica({
+let replica: Awaited<ReturnType<typeof startGatewayReplica>> | undefined;
+const drainMs = config.GATEWAY_DRAIN_SECONDS * 1000;
+const timeoutMs = config.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS * 1000;
+installProcessPolicy({
+  service: 'gateway',
+  logger,
+  registry,
+  // The replica's own phases are bounded (drain, then the shutdown timeout); this covers the rest.
+  deadlineMs: drainMs + timeoutMs + 15_000,
+  drain: async (reason) => {
+    // After an uncaught exception nothing here can be trusted for long: skip the load-balancer grace.
+    await replica?.drainAndClose({ drainMs: reason.kind === 'fatal' ? 0 : drainMs, timeoutMs });
+    await bus.close();
+    redis.disconnect();
+    await telemetry.shutdown();
+  },
+});
+replica = await startGatewayReplica({
   config,
   bus,
   redis,
@@ -45,17 +71,3 @@ const replica = await startGatewayReplica({
   logger,
   tracingEnabled: telemetry.enabled,
 });
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info('gateway stopping', { signal });
-  await replica.close();
-  await bus.close();
-  redis.disconnect();
-  await telemetry.shutdown();
-  process.exit(0);
-}
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));

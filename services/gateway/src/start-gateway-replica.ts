@@ -44,6 +44,12 @@ export interface GatewayReplica {
   addressPolicy: OriginAddressPolicy;
   /** Stops the listeners, the config plane, the upstream sets and the cache (not the bus or Redis). */
   close(): Promise<void>;
+  /**
+   * The graceful stop (SIGTERM): /readyz answers 503 at once while the listener keeps accepting for
+   * `drainMs` (load balancers notice), then it stops accepting, requests in flight get `timeoutMs` to
+   * finish, the connections that remain are closed, and everything else is closed as by close().
+   */
+  drainAndClose(options: { drainMs: number; timeoutMs: number }): Promise<void>;
 }
 
 /**
@@ -130,6 +136,11 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     },
   });
 
+  const closeTheRest = async () => {
+    await configPlane.close();
+    await store.close();
+    await responseCache.close();
+  };
   return {
     gateway,
     configPlane,
@@ -138,9 +149,17 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     addressPolicy,
     async close() {
       await gateway.close();
-      await configPlane.close();
-      await store.close();
-      await responseCache.close();
+      await closeTheRest();
+    },
+    async drainAndClose({ drainMs, timeoutMs }) {
+      gateway.startDraining();
+      if (drainMs > 0) {
+        logger.info('draining: /readyz answers 503, still accepting', { drain_ms: drainMs });
+        await new Promise((resolve) => setTimeout(resolve, drainMs));
+      }
+      logger.info('no longer accepting; finishing requests in flight', { timeout_ms: timeoutMs });
+      await gateway.close({ timeoutMs });
+      await closeTheRest();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { platformBaseDomains } from '@vantageedge/shared/config/settings';
+import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
@@ -13,6 +14,7 @@ import type { GatewayConfig } from './config.js';
 import { AccessLog } from './observability/access-log.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
+import { writeError } from './pipeline/errors.js';
 import type { RequestStage } from './pipeline/exchange.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
@@ -38,7 +40,18 @@ export interface RunningGateway {
   readonly adminServer: Server;
   readonly trafficPort: number;
   readonly adminPort: number;
-  close(): Promise<void>;
+  /** True once draining began: /readyz answers 503 and every response closes its connection. */
+  readonly draining: boolean;
+  /**
+   * Begins the drain: /readyz answers 503 at once, the traffic listener keeps accepting, and each
+   * response from now on closes its connection so clients and load balancers reconnect elsewhere.
+   */
+  startDraining(): void;
+  /**
+   * Stops accepting, lets requests in flight finish for up to `timeoutMs` (default
+   * GATEWAY_SHUTDOWN_TIMEOUT_SECONDS), then closes the connections that remain. Drains first.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 const HEADERS_TOO_LARGE_BODY =
@@ -46,7 +59,19 @@ const HEADERS_TOO_LARGE_BODY =
 const CLIENT_ERROR_431 =
   'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
-
+const REQUEST_TIMEOUT_BODY =
+  '{"error":{"code":"request_timeout","message":"the request was not received in time"}}';
+/** GATEWAY_HEADERS_TIMEOUT_MS / GATEWAY_REQUEST_TIMEOUT_MS ran out before the request was complete. */
+const CLIENT_ERROR_408 =
+  'HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+  `Content-Length: ${Buffer.byteLength(REQUEST_TIMEOUT_BODY)}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;
+const CONNECT_BODY =
+  '{"error":{"code":"method_not_supported","message":"the gateway does not tunnel CONNECT requests"}}';
+const CONNECT_NOT_SUPPORTED =
+  'HTTP/1.1 501 Not Implemented\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+  `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\n\r\n${CONNECT_BODY}`;
+/** How often node looks for connections past the headers/request timeouts (its default is 30 s). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -57,11 +82,12 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
+/**
+ * Node truncates headers beyond server.maxHeadersCount silently; the gateway lets one more through so
+ * it can tell a request that has too many and answer 431 instead of forwarding it half-read.
+ */
+function hasTooManyHeaders(req: IncomingMessage, maxHeaders: number): boolean {
+  return req.rawHeaders.length > maxHeaders * 2;
 }
 
 /** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
@@ -111,43 +137,99 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     tracing: new RequestTracing(options.tracingEnabled ?? false),
   });
 
-  const trafficServer = createServer({ maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES }, handler);
+  const maxHeaders = config.GATEWAY_MAX_HEADERS_COUNT;
+  const trafficServer = createServer(
+    {
+      maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
+      headersTimeout: config.GATEWAY_HEADERS_TIMEOUT_MS,
+      requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, config.GATEWAY_HEADERS_TIMEOUT_MS),
+    },
+    (req, res) => {
+      if (hasTooManyHeaders(req, maxHeaders)) {
+        res.shouldKeepAlive = false;
+        writeError(res, 431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
+        return;
+      }
+      handler(req, res);
+    },
+  );
+  trafficServer.maxHeadersCount = maxHeaders + 1;
+  trafficServer.maxConnections = config.GATEWAY_MAX_CONNECTIONS;
+  trafficServer.maxRequestsPerSocket = config.GATEWAY_MAX_REQUESTS_PER_CONNECTION;
   trafficServer.on('connection', (socket: Socket) => {
     metrics.activeConnections.inc();
     socket.once('close', () => metrics.activeConnections.dec());
   });
+  trafficServer.on('drop', () => metrics.droppedConnections.inc());
   trafficServer.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
     if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
+    else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(CLIENT_ERROR_408);
     else socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   // WebSocket upgrades are not proxied yet: refuse them cleanly instead of hanging.
   trafficServer.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
     socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
+  // Nor is CONNECT tunnelling; without a listener node would drop the connection without an answer.
+  trafficServer.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => {});
+    socket.end(CONNECT_NOT_SUPPORTED);
+  });
 
+  let draining = false;
   const adminServer = createServer(
     createAdminApp({
       store,
       registry,
       replicaId: config.GATEWAY_REPLICA_ID,
-      ...(options.readiness ? { readiness: options.readiness } : {}),
+      readiness: () =>
+        draining ? { ready: false, reason: 'shutting down' } : (options.readiness?.() ?? { ready: true }),
+      ...(config.GATEWAY_ADMIN_TOKEN ? { statusToken: config.GATEWAY_ADMIN_TOKEN } : {}),
     }),
   );
 
   const trafficPort = await listen(trafficServer, config.GATEWAY_PORT, config.GATEWAY_HOST);
-  const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_HOST);
+  const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_ADMIN_HOST);
   options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: trafficPort });
-  options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: adminPort });
-  logger.info('gateway listening', { traffic_port: trafficPort, admin_port: adminPort });
+  options.addressPolicy?.addOwnListener({ host: config.GATEWAY_ADMIN_HOST, port: adminPort });
+  logger.info('gateway listening', {
+    traffic_port: trafficPort,
+    admin_port: adminPort,
+    admin_host: config.GATEWAY_ADMIN_HOST,
+  });
+
+  const startDraining = () => {
+    if (draining) return;
+    draining = true;
+    closeConnectionsAfterResponses(trafficServer);
+  };
+  let closing: Promise<void> | undefined;
 
   return {
     trafficServer,
     adminServer,
     trafficPort,
     adminPort,
-    async close() {
-      await Promise.all([closeServer(trafficServer), closeServer(adminServer)]);
+    get draining() {
+      return draining;
+    },
+    startDraining,
+    close({ timeoutMs = config.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS * 1000 } = {}) {
+      closing ??= (async () => {
+        startDraining();
+        const cut = await closeGracefully(trafficServer, timeoutMs);
+        if (cut > 0)
+          logger.warn('shutdown timeout: closed connections with requests still in flight', {
+            connections: cut,
+            timeout_ms: timeoutMs,
+          });
+        // The admin listener last, so /readyz keeps answering 503 while traffic drains.
+        await closeGracefully(adminServer, 0);
+      })();
+      return closing;
     },
   };
 }

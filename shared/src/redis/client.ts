@@ -94,7 +94,11 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
 /** A second connection with the same settings, for SUBSCRIBE (a subscribed connection can't run commands). */
 export function duplicateForSubscribe(client: RedisClient): RedisClient {
   // Subscriptions must survive outages: queue the SUBSCRIBE until connected and resubscribe on reconnect.
-  return client instanceof Cluster ? client.duplicate() : client.duplicate({ enableOfflineQueue: true });
+  // A Cluster copy inherits `enableOfflineQueue: false` too, and its SUBSCRIBE, sent before the copy has
+  // discovered the cluster, would fail: no purge message would ever arrive.
+  return client instanceof Cluster
+    ? client.duplicate([], { enableOfflineQueue: true })
+    : client.duplicate({ enableOfflineQueue: true });
 }
 
 export function redisClientOptionsFromSettings(settings: {

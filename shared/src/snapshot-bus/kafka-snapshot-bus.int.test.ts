@@ -71,6 +71,25 @@ describe('kafka snapshot topic', () => {
     }
   });
 
+  it('has one replica and min.insync.replicas=1 on a one-broker cluster when no replication factor is set', async () => {
+    const topic = uniqueTopic('snapshots-default-replication');
+    topics.push(topic);
+    const admin = createTestKafka().admin();
+    await admin.connect();
+    try {
+      await ensureSnapshotTopic(admin, { topic, partitions: 2, maxMessageBytes: 1_000_000 });
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      expect(metadata.topics[0]?.partitions.map((p) => p.replicas.length)).toEqual([1, 1]);
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: 2, name: topic, configNames: ['min.insync.replicas'] }],
+      });
+      expect(described.resources[0]?.configEntries[0]?.configValue).toBe('1');
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   it('refuses to use an existing topic that is not compacted', async () => {
     const topic = uniqueTopic('snapshots-delete');
     topics.push(topic);

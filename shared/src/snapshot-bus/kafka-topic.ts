@@ -6,13 +6,30 @@ const TOPIC_RESOURCE = 2;
 export interface SnapshotTopicSettings {
   topic: string;
   partitions: number;
-  replicationFactor: number;
+  /** Copies of each partition; undefined = as many as the cluster has brokers, at most 3. */
+  replicationFactor?: number | undefined;
   /** The topic's max.message.bytes; the codec refuses snapshots that would not fit. */
   maxMessageBytes: number;
 }
 
+/** Brokers to copy each partition to when SNAPSHOT_TOPIC_REPLICATION is not set. */
+export function defaultReplicationFactor(brokers: number): number {
+  return Math.max(1, Math.min(3, brokers));
+}
+
+/**
+ * In-sync copies a write needs (with acks=all) before it is acknowledged: a majority of the replicas,
+ * but never all of them when there are two or more, so one broker down never stops publishing.
+ * 1 → 1, 2 → 1, 3 → 2, 4 → 3, 5 → 3.
+ */
+export function minInsyncReplicas(replicationFactor: number): number {
+  return Math.max(1, Math.min(replicationFactor - 1, Math.floor(replicationFactor / 2) + 1));
+}
+
 /** The explicit settings the snapshot topic is created with. */
-export function snapshotTopicConfig(settings: SnapshotTopicSettings): Array<{ name: string; value: string }> {
+export function snapshotTopicConfig(
+  settings: SnapshotTopicSettings & { replicationFactor: number },
+): Array<{ name: string; value: string }> {
   return [
     // Only the newest snapshot of each tenant must survive; tombstones remove deleted tenants.
     { name: 'cleanup.policy', value: 'compact' },
@@ -22,17 +39,22 @@ export function snapshotTopicConfig(settings: SnapshotTopicSettings): Array<{ na
     // Compact reasonably soon so a cold start reads about one message per tenant.
     { name: 'min.cleanable.dirty.ratio', value: '0.1' },
     { name: 'segment.ms', value: String(60 * 60 * 1000) },
+    // With acks=all (the producer's setting) a snapshot is acknowledged once this many copies have it.
+    { name: 'min.insync.replicas', value: String(minInsyncReplicas(settings.replicationFactor)) },
   ];
 }
 
 /**
- * Creates the compacted snapshot topic if it is missing. If it exists, checks that it is compacted and
+ * Creates the compacted snapshot topic if it is missing: replicated to min(3, brokers) brokers unless
+ * SNAPSHOT_TOPIC_REPLICATION says otherwise, with min.insync.replicas a majority of them. If it exists, checks that it is compacted and
  * that its max.message.bytes is at least ours: a topic with `delete` retention would lose tenants
  * whose config did not change for a week, so that is an error, not a warning.
  */
 export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicSettings): Promise<void> {
   const existing = await admin.listTopics();
   if (!existing.includes(settings.topic)) {
+    const replicationFactor =
+      settings.replicationFactor ?? defaultReplicationFactor((await admin.describeCluster()).brokers.length);
     try {
       await admin.createTopics({
         waitForLeaders: true,
@@ -40,8 +62,8 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
           {
             topic: settings.topic,
             numPartitions: settings.partitions,
-            replicationFactor: settings.replicationFactor,
-            configEntries: snapshotTopicConfig(settings),
+            replicationFactor,
+            configEntries: snapshotTopicConfig({ ...settings, replicationFactor }),
           },
         ],
       });

@@ -64,6 +64,13 @@ export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): Rollout
     if (!stopped) beat().catch(report);
   }, intervalMs);
   timer.unref();
+  // A client that has not connected yet refuses commands (no offline queue): the first write then comes
+  // when it connects, not a whole beat later, so a replica is visible to rollout status at once.
+  if (redis.status !== 'ready') {
+    redis.once('ready', () => {
+      if (!stopped) writeAll().catch(report);
+    });
+  }
   writeAll().catch(report);
 
   return {

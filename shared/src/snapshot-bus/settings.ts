@@ -14,7 +14,8 @@ export const snapshotBusSettings = {
     .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, . _ -)')
     .default('ve.gateway-snapshots.v1'),
   SNAPSHOT_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
-  SNAPSHOT_TOPIC_REPLICATION: z.coerce.number().int().min(1).max(10).default(1),
+  /** Unset: min(3, brokers in the cluster) when the topic is created (kafka-topic.ts). */
+  SNAPSHOT_TOPIC_REPLICATION: z.coerce.number().int().min(1).max(10).optional(),
   /** The topic's max.message.bytes; a tenant snapshot over it (after gzip) is refused loudly. */
   SNAPSHOT_MAX_MESSAGE_BYTES: z.coerce
     .number()
@@ -46,7 +47,7 @@ export interface SnapshotBusSettings {
   KAFKA_BROKERS: string[];
   SNAPSHOT_TOPIC: string;
   SNAPSHOT_TOPIC_PARTITIONS: number;
-  SNAPSHOT_TOPIC_REPLICATION: number;
+  SNAPSHOT_TOPIC_REPLICATION?: number | undefined;
   SNAPSHOT_MAX_MESSAGE_BYTES: number;
 }
 

@@ -1,12 +1,18 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
- * GET /docs: the API reference rendered from /openapi.json by Scalar's standalone bundle
- * (@scalar/api-reference, from node_modules). The bundle is inlined into the page, so the page needs
- * nothing but this service: no CDN, no fonts or telemetry from elsewhere.
+ * GET /docs: the API reference rendered from /openapi.json by Scalar's standalone bundle. The bundle is
+ * inlined into the page, so the page needs nothing but this service: no CDN, no fonts or telemetry from
+ * elsewhere. Scalar is a build-time dependency (its npm package pulls in a whole front-end toolchain):
+ * `make build` copies the one file it needs beside the compiled control plane; from source it is read
+ * from node_modules.
  */
+
+/** File name of the bundle beside the compiled control plane (scripts/build.ts writes it). */
+export const SCALAR_BUNDLE_FILE = 'scalar-api-reference.js';
 
 const SCALAR_CONFIG = {
   url: '/openapi.json',
@@ -17,9 +23,15 @@ const SCALAR_CONFIG = {
   hideDarkModeToggle: false,
 };
 
-function scalarBundle(): string {
+/** Where Scalar's standalone bundle is in node_modules (development and the build step). */
+export function scalarBundleInNodeModules(): string {
   const entry = createRequire(import.meta.url).resolve('@scalar/api-reference');
-  const bundle = readFileSync(path.join(path.dirname(entry), 'browser', 'standalone.js'), 'utf8');
+  return path.join(path.dirname(entry), 'browser', 'standalone.js');
+}
+
+function scalarBundle(): string {
+  const beside = path.join(path.dirname(fileURLToPath(import.meta.url)), SCALAR_BUNDLE_FILE);
+  const bundle = readFileSync(existsSync(beside) ? beside : scalarBundleInNodeModules(), 'utf8');
   // Inline in a <script> element: a literal "</script" inside it would end the element early.
   return bundle.replaceAll('</script', '<\\/script');
 }

@@ -1,4 +1,5 @@
-import express, { type Express } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { GatewayConfigStore } from '../config/gateway-config-store.js';
 
@@ -14,6 +15,33 @@ export interface AdminAppOptions {
   replicaId: string;
   /** Supplied by the config plane (snapshots caught up); ready by default. */
   readiness?: () => Readiness;
+  /** When set, /status requires `Authorization: Bearer <statusToken>` (GATEWAY_ADMIN_TOKEN). */
+  statusToken?: string;
+}
+
+const BEARER = /^Bearer +(\S+)$/i;
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * Requires the bearer token. Both sides are hashed first so the comparison is constant-time whatever
+ * the lengths (timingSafeEqual needs equal lengths, and a length check would leak the token's).
+ */
+function requireBearer(token: string): RequestHandler {
+  const expected = digest(token);
+  return (req, res, next) => {
+    const presented = BEARER.exec(req.get('authorization') ?? '')?.[1];
+    if (presented !== undefined && timingSafeEqual(digest(presented), expected)) return next();
+    res
+      .status(401)
+      .set('www-authenticate', 'Bearer realm="vantageedge-admin"')
+      .json({
+        error: {
+          code: 'unauthorized',
+          message: 'this endpoint needs the admin token (Authorization: Bearer …)',
+          details: [{ field: 'authorization', issue: presented === undefined ? 'missing' : 'invalid' }],
+        },
+      });
+  };
 }
 
 /**
@@ -37,7 +65,8 @@ export function createAdminApp(options: AdminAppOptions): Express {
     });
   });
 
-  app.get('/status', (_req, res) => {
+  const statusGuard: RequestHandler[] = options.statusToken ? [requireBearer(options.statusToken)] : [];
+  app.get('/status', ...statusGuard, (_req, res) => {
     const tenants = [...options.store.appliedVersions()].map(([tenantId, version]) => {
       const tenant = options.store.get(tenantId);
       return {

@@ -4,6 +4,7 @@ import { verifyJwt } from '@clerk/backend/jwt';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
+import { singleHeader } from '../http/header-values.js';
 import type { AuthFailureLimiter } from './auth-failure-limiter.js';
 import { ANONYMOUS, type AuthResult, type Identity } from './identity.js';
 import { RemoteJwksRegistry, type RemoteKeySet } from './jwks.js';
@@ -152,7 +153,11 @@ export class Authenticator {
         return this.#jwt(tenant, route, headers);
       case 'jwt_or_apikey': {
         const bearer = bearerToken(headers);
-        if (bearer !== undefined && looksLikeJwt(bearer) && headers['x-api-key'] === undefined) {
+        if (
+          bearer !== undefined &&
+          looksLikeJwt(bearer) &&
+          singleHeader(headers['x-api-key']) === undefined
+        ) {
           return this.#jwt(tenant, route, headers);
         }
         const result = this.#apiKey(tenant, headers, true);
@@ -183,10 +188,9 @@ export class Authenticator {
   }
 
   #apiKey(tenant: CompiledTenant, headers: IncomingHttpHeaders, allowBearer: boolean): AuthResult {
-    let key = headers['x-api-key'];
-    if (Array.isArray(key)) key = key[0];
+    let key = singleHeader(headers['x-api-key']);
     if (key === undefined && allowBearer) key = bearerToken(headers);
-    if (key === undefined || key === '') {
+    if (key === undefined) {
       return failure(
         401,
         'missing_credentials',
@@ -394,7 +398,7 @@ function tenantTag(kind: 'oidc' | 'service', tenant: CompiledTenant): string {
 }
 
 function bearerToken(headers: IncomingHttpHeaders): string | undefined {
-  const authorization = headers.authorization;
+  const authorization = singleHeader(headers.authorization);
   if (authorization === undefined) return undefined;
   return BEARER.exec(authorization)?.[1];
 }

@@ -26,6 +26,8 @@ const config = parseGatewayConfig({
   GATEWAY_HOST: '127.0.0.1',
   API_KEY_PEPPER: pepper,
   GATEWAY_ACCESS_LOG_SAMPLE_RATE: process.env['BENCH_ACCESS_LOG_SAMPLE_RATE'] ?? '0',
+  // Benchmark connections stay open for the whole run (as with the proxies it is compared with).
+  GATEWAY_MAX_REQUESTS_PER_CONNECTION: '0',
   // The benchmark's origin runs on 127.0.0.1.
   ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
 });

@@ -158,6 +158,47 @@ describe('stored headers', () => {
   });
 });
 
+/**
+ * Regression tests: an origin's repeated header lines reach the cache as arrays (undici), and
+ * freshnessFor/storedHeaders called string methods on them; inside the fire-and-forget store that
+ * rejection was unhandled and took the gateway process down.
+ */
+describe('header lines repeated by the origin', () => {
+  const policy = compiled({ ttl_seconds: 60 });
+  const withHeaders = (headers: Record<string, string | string[]>) =>
+    ({ status: 200, headers, body: Buffer.from('ok') }) as Parameters<typeof freshnessFor>[2];
+
+  it('Cache-Control on several lines is one directive list', () => {
+    expect(freshnessFor(policy, 'GET', withHeaders({ 'cache-control': ['public', 'max-age=5'] }))).toEqual({
+      freshMs: 5_000,
+    });
+    expect(freshnessFor(policy, 'GET', withHeaders({ 'cache-control': ['max-age=30', 'no-store'] }))).toEqual(
+      { notStored: 'origin_cache_control' },
+    );
+  });
+
+  it('Vary: * on any line prevents storing; Connection on several lines still names hop-by-hop headers', () => {
+    expect(freshnessFor(policy, 'GET', withHeaders({ vary: ['accept', '*'] }))).toEqual({
+      notStored: 'vary_star',
+    });
+    const kept = storedHeaders(
+      { connection: ['keep-alive', 'x-hop'], 'x-hop': '1', 'content-type': 'text/plain' } as never,
+      false,
+    );
+    expect(kept).toEqual([['content-type', 'text/plain']]);
+  });
+
+  it('a request with repeated Cache-Control, Pragma or Cookie lines is read as one list', () => {
+    const bypassing = compiled({ bypass: { headers: [], cookies: ['preview'], query_params: [] } });
+    const repeated = (headers: Record<string, string[]>) => request('', headers as never);
+    expect(requestBypassReason(bypassing, repeated({ 'cache-control': ['max-age=0', 'no-cache'] }))).toBe(
+      'request_no_cache',
+    );
+    expect(requestBypassReason(bypassing, repeated({ pragma: ['x', 'no-cache'] }))).toBe('request_no_cache');
+    expect(requestBypassReason(bypassing, repeated({ cookie: ['a=1', 'preview=1'] }))).toBe('bypass_cookie');
+  });
+});
+
 describe('shared-cache storage rules (RFC 9111)', () => {
   const ok = (headers: Record<string, string | string[]> = {}) => ({
     status: 200,

@@ -34,6 +34,27 @@ async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !check(); i++) await sleep(20);
 }
 
+/**
+ * Subscribes and resolves once the subscription delivers (a probe path message came back), with the
+ * probe removed from `messages`: purges sent before a subscription is established are not its to see
+ * (a Cluster client must discover the slots before it can subscribe).
+ */
+async function subscribed(store: CacheStore, messages: CachePurgeMessage[]): Promise<void> {
+  store.subscribe({ onPurge: (message) => messages.push(message), onResync: () => {} });
+  const probe = `c:{probe-${Math.random().toString(36).slice(2)}}:idx`;
+  const arrived = () => messages.some((m) => m.kind === 'path' && m.pathIndexKey === probe);
+  for (let i = 0; i < 100 && !arrived(); i++) {
+    await store.invalidatePath(probe);
+    await sleep(50);
+  }
+  expect(arrived(), 'the purge subscription never delivered').toBe(true);
+  messages.splice(
+    0,
+    messages.length,
+    ...messages.filter((m) => m.kind !== 'path' || m.pathIndexKey !== probe),
+  );
+}
+
 export function describeCacheStoreContract(name: string, setup: () => Promise<CacheStoreUnderTest>): void {
   describe(`CacheStore contract: ${name}`, () => {
     it('stores a response (binary body, repeated headers) and forgets it after its TTL', async () => {
@@ -85,7 +106,7 @@ export function describeCacheStoreContract(name: string, setup: () => Promise<Ca
     it('invalidating a path drops all its keys (every query, every variant) and tells subscribers', async () => {
       const { store, tenantId } = await setup();
       const messages: CachePurgeMessage[] = [];
-      store.subscribe({ onPurge: (message) => messages.push(message), onResync: () => {} });
+      await subscribed(store, messages);
       const pathIndexKey = `c:{${tenantId}}:0:r:0:doc:idx`;
       const other = `c:{${tenantId}}:0:r:0:other:v`;
       await store.putResponse({
@@ -119,8 +140,7 @@ export function describeCacheStoreContract(name: string, setup: () => Promise<Ca
     it('purges bump route and tenant generations and reach subscribers', async () => {
       const { store, tenantId } = await setup();
       const messages: CachePurgeMessage[] = [];
-      store.subscribe({ onPurge: (message) => messages.push(message), onResync: () => {} });
-      await sleep(50); // the subscription is established
+      await subscribed(store, messages);
       const initial = await store.generations(tenantId);
       expect(initial.tenant).toBe(0);
       expect(initial.routes.size).toBe(0);

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { cookieHeader, headerList, singleHeader } from '../http/header-values.js';
 import { HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
 import type { CacheRequest } from './cache-key.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
@@ -12,22 +13,18 @@ const MAX_AGE = /(?:^|[\s,])max-age\s*=\s*(\d+)/;
 /** Directives that let a shared cache store a response to a request with Authorization (RFC 9111 §3.5). */
 const SHARED_WITH_AUTHORIZATION = /(^|[\s,])(public|s-maxage|must-revalidate)([\s,=]|$)/;
 
-/** A list-valued field as one string: several lines of a field are one comma-separated list. */
-function listValue(value: string | readonly string[] | undefined): string | undefined {
-  return value === undefined || typeof value === 'string' ? value : value.join(', ');
-}
-
 /** Why a request is not served from (or stored to) the cache; null when it may be. */
 export function requestBypassReason(policy: CompiledCachePolicy, request: CacheRequest): string | null {
   if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
   const { headers } = request;
-  const cacheControl = listValue(headers['cache-control']);
+  const cacheControl = headerList(headers['cache-control']);
   if (cacheControl && NO_CACHE_REQUEST.test(cacheControl)) return 'request_no_cache';
-  const pragma = listValue(headers.pragma);
+  const pragma = headerList(headers.pragma);
   if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
   for (const name of policy.bypassHeaders) if (headers[name] !== undefined) return 'bypass_header';
-  if (policy.bypassCookies.length > 0 && headers.cookie) {
-    const names = new Set(headers.cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
+  const cookie = policy.bypassCookies.length > 0 ? cookieHeader(headers.cookie) : undefined;
+  if (cookie) {
+    const names = new Set(cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
     for (const name of policy.bypassCookies) if (names.has(name)) return 'bypass_cookie';
   }
   if (policy.bypassQueryParams.length > 0 && request.query !== '') {
@@ -101,7 +98,7 @@ const ANONYMOUS_REQUEST: FillingRequest = { authorized: false };
  * fields the origin never receives), or '*' when it varies on something else than headers.
  */
 export function responseVary(headers: IncomingHttpHeaders): readonly string[] | '*' {
-  const vary = listValue(headers.vary);
+  const vary = headerList(headers.vary);
   if (vary === undefined) return [];
   const names = new Set<string>();
   for (const token of vary.split(',')) {
@@ -150,7 +147,7 @@ export function storageDecision(
   if (headers['set-cookie'] !== undefined && !policy.cacheSetCookie) return { notStored: 'set_cookie' };
   if (responseVary(headers) === '*') return { notStored: 'vary_star' };
   let freshMs = policy.ttlMs;
-  const cacheControl = listValue(headers['cache-control'])?.toLowerCase();
+  const cacheControl = headerList(headers['cache-control'])?.toLowerCase();
   if (
     request.authorized &&
     policy.authorizedNeedsOriginConsent &&
@@ -169,7 +166,7 @@ export function storageDecision(
 
 /** The body length the origin declared (Content-Length), when it is one valid number. */
 export function declaredLength(headers: IncomingHttpHeaders): number | undefined {
-  const value = listValue(headers['content-length']);
+  const value = singleHeader(headers['content-length']);
   if (value === undefined || !/^\d{1,15}$/.test(value)) return undefined;
   return Number(value);
 }
@@ -184,7 +181,7 @@ export function storedHeaders(
   keepSetCookie: boolean,
 ): Array<[string, string | string[]]> {
   const kept: Array<[string, string | string[]]> = [];
-  const connection = listValue(headers.connection);
+  const connection = headerList(headers.connection);
   const named = connection
     ? new Set(connection.split(',').map((token) => token.trim().toLowerCase()))
     : undefined;

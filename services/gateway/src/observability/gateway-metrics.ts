@@ -17,6 +17,7 @@ export class GatewayMetrics {
   readonly #upstreamDuration: Histogram<'tenant' | 'route'>;
   readonly #errors: Counter<'tenant' | 'status' | 'code'>;
   readonly activeConnections: Gauge;
+  readonly droppedConnections: Counter;
   readonly requestsInFlight: Gauge;
   readonly #perRoute: boolean;
 
@@ -45,6 +46,11 @@ export class GatewayMetrics {
     this.activeConnections = new Gauge({
       name: 'vantageedge_gateway_active_connections',
       help: 'Open client connections on the traffic listener',
+      registers: [registry],
+    });
+    this.droppedConnections = new Counter({
+      name: 'vantageedge_gateway_dropped_connections_total',
+      help: 'Client connections closed on arrival because GATEWAY_MAX_CONNECTIONS were open',
       registers: [registry],
     });
     this.requestsInFlight = new Gauge({

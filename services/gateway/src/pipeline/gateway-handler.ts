@@ -5,6 +5,7 @@ import type { AuthResult } from '../auth/identity.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
 import { AmbiguousPath } from '../config/route-matcher.js';
+import { singleHeader } from '../http/header-values.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
@@ -152,7 +153,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       span.setAttribute('vantageedge.upstream.target', lease.target.id);
       tracing!.inject(span, headers);
     }
-    const contentLength = req.headers['content-length'];
+    const contentLength = singleHeader(req.headers['content-length']);
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const failure = await proxyRequest(exchange, {
       lease,
@@ -168,9 +169,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const incomingId = req.headers['x-request-id'];
-    const requestId =
-      typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+    const incomingId = singleHeader(req.headers['x-request-id']);
+    const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
     const exchange = new GatewayExchange(req, res, requestId, clientAddresses.resolve(req).clientIp);
     const tracked = res as ResponseWithExchange;
     tracked[EXCHANGE] = exchange;
@@ -185,7 +185,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
       exchange.traceId = traceIdFromHeader(req.headers.traceparent);
     }
 
-    const tenant = options.store.resolveHost(req.headers.host);
+    const tenant = options.store.resolveHost(singleHeader(req.headers.host));
     if (tenant === undefined) {
       fail(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
       return;
@@ -230,7 +230,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     exchange.span?.setAttribute('vantageedge.route.id', route.config.id);
     RequestTracing.routed(exchange.span, req.method, route.config.path_pattern);
 
-    const contentLength = req.headers['content-length'];
+    const contentLength = singleHeader(req.headers['content-length']);
     if (contentLength !== undefined && Number(contentLength) > maxBodyBytes) {
       fail(exchange, 413, 'payload_too_large', `the request body exceeds ${maxBodyBytes} bytes`);
       return;
@@ -281,7 +281,7 @@ export function createGatewayMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const handle = createGatewayHandler(options);
   return (req, res, next) => {
-    if (options.store.resolveHost(req.headers.host) === undefined) {
+    if (options.store.resolveHost(singleHeader(req.headers.host)) === undefined) {
       next();
       return;
     }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/identity.js';
+import { headerList, singleHeader } from '../http/header-values.js';
 
 /**
  * Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
@@ -109,10 +110,10 @@ export function upstreamRequestHeaders(
     for (const name of CLIENT_ADDRESS_HEADERS) if (headers[name] !== undefined) out[name] = headers[name];
   }
   const peerFor = facts.peerIp.includes(':') ? `"[${facts.peerIp}]"` : facts.peerIp;
-  const originalHost = headers.host ?? '';
+  const originalHost = singleHeader(headers.host) ?? '';
   const forwarded = `for=${peerFor};host="${originalHost.replace(/["\\]/g, '')}";proto=${facts.proto}`;
-  const priorXff = trusted ? headers['x-forwarded-for'] : undefined;
-  const priorForwarded = trusted ? headers.forwarded : undefined;
+  const priorXff = trusted ? headerList(headers['x-forwarded-for']) : undefined;
+  const priorForwarded = trusted ? headerList(headers.forwarded) : undefined;
   out['x-forwarded-for'] = priorXff ? `${priorXff}, ${facts.peerIp}` : facts.peerIp;
   out['forwarded'] = priorForwarded ? `${priorForwarded}, ${forwarded}` : forwarded;
   out['x-forwarded-proto'] = (trusted && firstValue(headers['x-forwarded-proto'])) || facts.proto;

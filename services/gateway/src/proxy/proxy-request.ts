@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
+import { ClientResponseWriter } from './client-response-writer.js';
 import type { CookieDomainGuard } from './cookie-domains.js';
 import { downstreamResponseHeaders } from './forwarded-headers.js';
 
@@ -94,6 +95,10 @@ export interface ProxyCall {
  * One upstream exchange through the target's keep-alive pool, streaming both ways (undici `stream`
  * writes the origin's body straight into the client response). Resolves with the failure to answer
  * (when no response has started) or undefined; always releases the lease exactly once.
+ *
+ * A client that goes away aborts the upstream exchange at once (undici closes that origin connection),
+ * instead of leaving it to run, and pin a pooled connection, until the origin answers or times out;
+ * such a lease is released as cancelled, which says nothing about the origin's health.
  */
 export async function proxyRequest(
   exchange: GatewayExchange,
@@ -107,6 +112,11 @@ export async function proxyRequest(
     body = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
   const sentAt = performance.now();
   let status = 0;
+  const clientGone = new AbortController();
+  const abortIfClientGone = () => {
+    if (!res.writableFinished) clientGone.abort();
+  };
+  res.once('close', abortIfClientGone);
   try {
     await target.dispatcher.stream(
       {
@@ -116,6 +126,7 @@ export async function proxyRequest(
         body,
         headersTimeout: call.origin.timeoutMs,
         bodyTimeout: call.origin.timeoutMs,
+        signal: clientGone.signal,
       },
       ({ statusCode, headers }): Writable => {
         status = statusCode;
@@ -132,27 +143,34 @@ export async function proxyRequest(
         outHeaders['x-request-id'] = exchange.requestId;
         const intercepted = exchange.interceptResponse?.(statusCode, outHeaders, res);
         if (intercepted) return intercepted;
-        res.writeHead(statusCode, outHeaders);
-        return res;
+        return new ClientResponseWriter(res, statusCode, outHeaders);
       },
     );
     call.lease.release({ kind: 'response', status });
     return undefined;
   } catch (error) {
     const failure = classify(error);
+    // Not `req.destroyed`: undici destroys the request body stream itself when the exchange fails,
+    // while the client is still there waiting for its answer.
+    const clientLeft = clientGone.signal.aborted || res.destroyed;
     // A client that went away before the origin answered says nothing about the origin's health.
-    const clientGone = status === 0 && failure.status !== 413 && (req.destroyed || res.destroyed);
+    const cancelled = status === 0 && failure.status !== 413 && clientLeft;
+    // The origin's status and headers went into this response (they are held back until the first
+    // body byte, and one node refuses to write never gets there: both are answered below).
+    const started = res.headersSent;
     call.lease.release(
-      clientGone ? { kind: 'cancelled' } : status === 0 ? failure.outcome : { kind: 'response', status },
+      cancelled ? { kind: 'cancelled' } : started ? { kind: 'response', status } : failure.outcome,
     );
-    if (status !== 0 || res.headersSent) {
-      // The response had started: all we can do is cut it so the client sees a truncated body.
+    if (started) {
+      // All we can do is cut the response so the client sees a truncated body. (A stage that took the
+      // response, the cache, wrote the head at once: make sure the status line is out first.)
+      if (!res.writableEnded) res.flushHeaders();
       res.destroy();
       return undefined;
     }
-    if (req.destroyed && failure.status !== 413) {
-      return undefined; // the client went away mid-upload; nobody to answer
-    }
+    if (clientLeft) return undefined; // the client went away; nobody to answer
     return failure;
+  } finally {
+    res.off('close', abortIfClientGone);
   }
 }

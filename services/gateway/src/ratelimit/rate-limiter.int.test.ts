@@ -352,15 +352,17 @@ describe('Redis outage (private redis-server, killed and restarted)', () => {
     expect(p99).toBeLessThan(50);
 
     await server.start();
+    // Both limits resume on the shared store (the restarted server is empty, so the buckets are full
+    // again). Checked together and retried: on a loaded machine one command may still miss the 50 ms
+    // timeout right after the restart and send the circuit back to open for a moment.
     let recovered = false;
     for (let attempt = 0; attempt < 100 && !recovered; attempt++) {
       await sleep(100);
-      const decision = await open.check(closedLimits, who(closedRoute.id));
-      recovered = decision.outcome === 'allowed' && !decision.degraded;
+      const closed = await open.check(closedLimits, who(closedRoute.id));
+      const opened = await open.check(openLimits, who(openRoute.id));
+      recovered =
+        closed.outcome === 'allowed' && !closed.degraded && opened.outcome === 'allowed' && !opened.degraded;
     }
     expect(recovered).toBe(true);
-    // Shared limits resume (the restarted server is empty, so the bucket is full again).
-    const after = await open.check(openLimits, who(openRoute.id));
-    expect(after.outcome === 'allowed' && !after.degraded).toBe(true);
   });
 });

@@ -16,12 +16,19 @@ export interface TestRoute {
   required_scopes?: string[];
   require_tenant_org?: boolean;
   strip_prefix?: string | null;
+  /** Raw policies, defaults filled in by the shared schema. */
+  rate_limit?: Record<string, unknown> | null;
+  cache_policy?: Record<string, unknown> | null;
 }
 
 export interface TestOrigin {
   id?: string;
   targets: string[];
   timeout_seconds?: number;
+  circuit_breaker?: Record<string, unknown>;
+  load_balancing?: Record<string, unknown>;
+  /** Default: active checks off (passive ones on). */
+  health_check?: Record<string, unknown>;
 }
 
 export interface TestSnapshotInput {
@@ -69,7 +76,9 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
         name: `origin-${origin.id.slice(0, 8)}`,
         targets: origin.targets.map((url) => ({ url })),
         ...(origin.timeout_seconds === undefined ? {} : { timeout_seconds: origin.timeout_seconds }),
-        health_check: { active: { enabled: false } },
+        ...(origin.circuit_breaker === undefined ? {} : { circuit_breaker: origin.circuit_breaker }),
+        ...(origin.load_balancing === undefined ? {} : { load_balancing: origin.load_balancing }),
+        health_check: origin.health_check ?? { active: { enabled: false } },
       }),
     ),
     routes: input.routes.map((route) => ({

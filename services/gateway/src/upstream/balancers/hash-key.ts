@@ -1,4 +1,5 @@
 import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
+import { cookieHeader } from '../../http/header-values.js';
 import type { PickContext } from '../types.js';
 
 export type HashKeyOf = (context: PickContext) => string;
@@ -30,7 +31,7 @@ export function compileHashKey(loadBalancing: OriginConfig['load_balancing']): H
       if (loadBalancing.hash_key === undefined) return undefined;
       const name = loadBalancing.hash_key;
       return (context) => {
-        const cookies = context.headers.cookie;
+        const cookies = cookieHeader(context.headers.cookie);
         return (cookies === undefined ? undefined : cookieValue(cookies, name)) ?? context.clientIp;
       };
     }

@@ -1,0 +1,100 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ENTRY_POINTS,
+  eventually,
+  freePort,
+  type ServiceProcess,
+  startService,
+  stopAllServices,
+  TestSystem,
+  waitForHttp,
+} from './harness.js';
+
+/**
+ * SIGTERM on the control plane, through real processes: a command in flight finishes (its events are
+ * appended and its answer sent) before the process exits 0. Regression test: a client that never
+ * finished sending its request body kept the old control plane alive for node's request timeout
+ * (5 minutes); now CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS bounds the wait.
+ */
+let system: TestSystem;
+
+async function startControlPlane(
+  env: Record<string, string> = {},
+): Promise<{ cp: ServiceProcess; url: string }> {
+  const port = await freePort();
+  const cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
+    ...system.commonEnv(),
+    CONTROL_PLANE_PORT: String(port),
+    CONTROL_PLANE_HOST: '127.0.0.1',
+    ...env,
+  });
+  system.services.push(cp);
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(cp, `${url}/readyz`);
+  return { cp, url };
+}
+
+async function exitCode(service: ServiceProcess, timeoutMs: number): Promise<number | null> {
+  await eventually(`${service.name} exits`, async () => service.exited(), { timeoutMs });
+  return service.child.exitCode;
+}
+
+async function eventCount(): Promise<number> {
+  const { rows } = await system.database.pool.query<{ count: string }>(
+    'select count(*) from event_store_events',
+  );
+  return Number(rows[0]?.count ?? 0);
+}
+
+beforeAll(async () => {
+  system = await TestSystem.create();
+}, 120_000);
+
+afterAll(async () => {
+  await system?.close();
+  await stopAllServices();
+}, 60_000);
+
+describe('SIGTERM on the control plane', () => {
+  it('a command in flight finishes and is answered, then the process exits 0', async () => {
+    const { cp, url } = await startControlPlane();
+    system.controlPlaneUrl = url;
+    const before = await eventCount();
+    // wait_for_rollout holds the answer after the events are appended (no gateway will report).
+    const answer = system.admin('POST', '/api/v1/tenants?wait_for_rollout=3s', {
+      body: { name: 'Shutdown Corp', subdomain: 'shutdown-corp' },
+    });
+    await eventually('the command appended its event', async () => (await eventCount()) > before, {
+      timeoutMs: 20_000,
+    });
+
+    cp.child.kill('SIGTERM');
+    const response = await answer;
+    expect(response.status, cp.tail()).toBe(202);
+    expect((response.body['resource'] as { subdomain?: string }).subdomain).toBe('shutdown-corp');
+    expect(await exitCode(cp, 20_000), cp.tail()).toBe(0);
+  });
+
+  it('a client that never finishes its request is cut at the shutdown timeout, and the process exits 0', async () => {
+    const { cp, url } = await startControlPlane({ CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS: '1' });
+    const { port } = new URL(url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    socket.on('error', () => {});
+    socket.resume(); // read what it answers, so the socket sees the server's end
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // Authenticated, so the request really is in flight: the body parser waits for the 500 bytes.
+    const token = await system.token();
+    socket.write(
+      `POST /api/v1/tenants HTTP/1.1\r\nHost: cp\r\nAuthorization: Bearer ${token}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"na',
+    );
+    // Let the server take the request in before the signal.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    cp.child.kill('SIGTERM');
+    expect(await exitCode(cp, 20_000), cp.tail()).toBe(0);
+    await closed;
+  });
+});

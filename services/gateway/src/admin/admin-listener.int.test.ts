@@ -1,0 +1,62 @@
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+
+/**
+ * Regression tests: the admin listener (/status lists every tenant's hosts and versions, /metrics
+ * every tenant's traffic) bound the same interface as tenant traffic, 0.0.0.0 by default, with no way to
+ * protect /status. Now it binds GATEWAY_ADMIN_HOST (127.0.0.1 by default), and GATEWAY_ADMIN_TOKEN makes
+ * /status require a bearer token.
+ */
+let gateway: TestGateway | undefined;
+
+afterEach(async () => {
+  await gateway?.close();
+  gateway = undefined;
+});
+
+const TOKEN = 'admin-token-0123456789abcdef';
+
+describe('the admin listener', () => {
+  it('binds 127.0.0.1 by default even when tenant traffic listens on every interface', async () => {
+    gateway = await startTestGateway({ GATEWAY_HOST: '0.0.0.0' });
+    expect((gateway.gateway.trafficServer.address() as AddressInfo).address).toBe('0.0.0.0');
+    expect((gateway.gateway.adminServer.address() as AddressInfo).address).toBe('127.0.0.1');
+  });
+
+  it('with GATEWAY_ADMIN_TOKEN, /status needs the bearer token; probes and metrics stay open', async () => {
+    gateway = await startTestGateway({ GATEWAY_ADMIN_TOKEN: TOKEN });
+    const status = (authorization?: string) =>
+      fetch(`${gateway!.adminUrl}/status`, authorization ? { headers: { authorization } } : {});
+
+    const missing = await status();
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toContain('Bearer');
+    expect(await missing.json()).toEqual({
+      error: {
+        code: 'unauthorized',
+        message: 'this endpoint needs the admin token (Authorization: Bearer …)',
+        details: [{ field: 'authorization', issue: 'missing' }],
+      },
+    });
+    for (const wrong of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`]) {
+      expect((await status(wrong)).status, wrong).toBe(401);
+    }
+    const allowed = await status(`Bearer ${TOKEN}`);
+    expect(allowed.status).toBe(200);
+    expect(await allowed.json()).toMatchObject({ tenants: [] });
+
+    for (const open of ['/healthz', '/readyz', '/metrics']) {
+      expect((await fetch(`${gateway.adminUrl}${open}`)).status, open).toBe(200);
+    }
+  });
+
+  it('without a token /status stays open (loopback only by default)', async () => {
+    gateway = await startTestGateway();
+    expect((await fetch(`${gateway.adminUrl}/status`)).status).toBe(200);
+  });
+
+  it('a token shorter than 16 characters is refused at start-up, naming the setting', async () => {
+    await expect(startTestGateway({ GATEWAY_ADMIN_TOKEN: 'short' })).rejects.toThrow(/GATEWAY_ADMIN_TOKEN/);
+  });
+});

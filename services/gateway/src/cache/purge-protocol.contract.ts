@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
+import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CacheRequest } from './cache-key.js';
+import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
+import { RedisCacheStore } from './redis-cache-store.js';
+import { createResponseCache, type ResponseCache } from './response-cache.js';
+
+/**
+ * A purge as the control plane sends it (createRedisCachePurger from the shared purge protocol, no
+ * gateway code) empties every replica's cache, its L1 included: one route, or the whole tenant. A
+ * replica that starts after the purge does not see the purged entries either. Run against the single
+ * Redis server and against the Redis Cluster.
+ */
+export interface PurgeProtocolTarget {
+  /** Every key and the purge channel start with it (GATEWAY_REDIS_KEY_PREFIX). */
+  prefix: string;
+  /** The control plane's client. */
+  client: RedisClient;
+  /** A new client as a gateway replica makes it (createRedisClient), connected. */
+  connect(name: string): Promise<RedisClient>;
+}
+
+const logger = createLogger({ service: 'test', level: 'error' });
+
+function policyFor(tenantId: string): CompiledCachePolicy {
+  return compileCachePolicy(
+    tenantId,
+    routeConfig.parse({
+      id: randomUUID(),
+      origin_id: randomUUID(),
+      path_pattern: '/*',
+      auth_mode: 'public',
+      cache_policy: cachePolicy.parse({ ttl_seconds: 300 }),
+    }),
+  )!;
+}
+
+const request: CacheRequest = { method: 'GET', path: '/posts/1', query: '', headers: {} };
+
+async function fill(cache: ResponseCache, policy: CompiledCachePolicy): Promise<void> {
+  const miss = await cache.lookup(policy, request, {});
+  if (miss.outcome !== 'MISS' || !miss.fill) throw new Error(`expected to lead a fill, got ${miss.outcome}`);
+  await cache.store(miss.fill, 'GET', { status: 200, headers: {}, body: Buffer.from('{"id":1}') });
+}
+
+async function outcome(cache: ResponseCache, policy: CompiledCachePolicy): Promise<string> {
+  const lookup = await cache.lookup(policy, request, {});
+  if (lookup.outcome === 'MISS') cache.abandon(lookup.fill!);
+  return lookup.outcome;
+}
+
+async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 250; i++) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
+
+export function describePurgeProtocol(name: string, target: () => PurgeProtocolTarget): void {
+  const clients: RedisClient[] = [];
+  const caches: ResponseCache[] = [];
+
+  afterAll(async () => {
+    for (const cache of caches) await cache.close();
+    for (const client of clients) client.disconnect();
+  });
+
+  async function replica(replicaName: string): Promise<ResponseCache> {
+    const { connect, prefix } = target();
+    const client = await connect(replicaName);
+    clients.push(client);
+    const cache = createResponseCache({
+      store: new RedisCacheStore(client, { keyPrefix: prefix }),
+      l1MaxBytes: 1_000_000,
+      registry: createMetricsRegistry(replicaName, { defaultMetrics: false }),
+      logger,
+    });
+    caches.push(cache);
+    return cache;
+  }
+
+  describe(`purges sent with the shared purge protocol: ${name}`, () => {
+    it('empty one route, then the whole tenant, on every replica', async () => {
+      const tenantId = randomUUID();
+      const purged = policyFor(tenantId);
+      const kept = policyFor(tenantId);
+      const [a, b] = [await replica('a'), await replica('b')];
+      for (const cache of [a, b]) await cache.prepareTenant(tenantId);
+      await fill(a, purged);
+      await fill(a, kept);
+      for (const cache of [a, b])
+        for (const policy of [purged, kept]) expect(await outcome(cache, policy)).toBe('HIT');
+
+      const purger = createRedisCachePurger(target().client, target().prefix);
+      await purger.purgeRoute(tenantId, purged.routeId);
+      for (const cache of [a, b]) {
+        expect(await eventually(async () => (await outcome(cache, purged)) === 'MISS')).toBe(true);
+        expect(await outcome(cache, kept)).toBe('HIT');
+      }
+      const late = await replica('late');
+      await late.prepareTenant(tenantId);
+      expect(await outcome(late, purged)).toBe('MISS');
+      expect(await outcome(late, kept)).toBe('HIT');
+
+      await purger.purgeTenant(tenantId);
+      for (const cache of [a, b, late])
+        expect(await eventually(async () => (await outcome(cache, kept)) === 'MISS')).toBe(true);
+    });
+  });
+}

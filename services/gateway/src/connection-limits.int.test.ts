@@ -1,0 +1,260 @@
+import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from './testing/gateway-harness.js';
+import { buildSnapshot } from './testing/snapshots.js';
+
+/**
+ * The traffic listener's limits and timeouts (GATEWAY_HEADERS_TIMEOUT_MS, GATEWAY_REQUEST_TIMEOUT_MS,
+ * GATEWAY_KEEP_ALIVE_TIMEOUT_MS, GATEWAY_MAX_HEADERS_COUNT, GATEWAY_MAX_CONNECTIONS,
+ * GATEWAY_MAX_REQUESTS_PER_CONNECTION) as a client sees them. Regression tests: before, node's defaults
+ * applied — a client trickling its headers held its connection for a minute, header lines past node's
+ * count were dropped silently, and nothing bounded the open connections of a replica.
+ */
+const HOST = 'limits.localhost';
+
+function tenantFor(originUrl: string) {
+  const originId = randomUUID();
+  return buildSnapshot({
+    subdomain: 'limits',
+    origins: [{ id: originId, targets: [originUrl] }],
+    routes: [{ origin_id: originId, path_pattern: '/*' }],
+  });
+}
+
+/** A raw connection and what became of it. */
+interface RawClient {
+  socket: net.Socket;
+  received: () => string;
+  closed: Promise<void>;
+}
+
+function connect(port: number): Promise<RawClient> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolveClosed) => socket.once('close', () => resolveClosed()));
+    socket.once('connect', () => resolve({ socket, received: () => received, closed }));
+    socket.once('error', reject);
+  });
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+describe('slow clients', () => {
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('limits-origin');
+    gateway = await startTestGateway({
+      GATEWAY_HEADERS_TIMEOUT_MS: '1000',
+      GATEWAY_REQUEST_TIMEOUT_MS: '2000',
+    });
+    gateway.store.apply(tenantFor(origin.url));
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it('hundreds of clients trickling headers: a normal client is still served, and the tricklers are cut at the headers timeout', async () => {
+    const port = gateway.gateway.trafficPort;
+    const tricklers = await Promise.all(Array.from({ length: 300 }, () => connect(port)));
+    for (const client of tricklers) client.socket.write(`GET /slow-loris HTTP/1.1\r\nHost: ${HOST}\r\n`);
+    let line = 0;
+    const trickle = setInterval(() => {
+      line += 1;
+      for (const client of tricklers)
+        if (!client.socket.destroyed) client.socket.write(`X-Trickle-${line}: ${line}\r\n`);
+    }, 200);
+    try {
+      const normal = await within(send(gateway, HOST, '/normal'), 10_000, 'a normal client is served');
+      expect(normal.status).toBe(200);
+      expect(normal.json()['origin']).toBe('limits-origin');
+
+      // node's default would hold them for 60 s; the gateway's headers timeout is 1 s here.
+      await within(
+        Promise.all(tricklers.map((client) => client.closed)),
+        15_000,
+        'every trickling client is disconnected',
+      );
+      // Those still connected when the timeout struck were told why.
+      const answered = tricklers.filter((client) => client.received() !== '');
+      expect(answered.length).toBeGreaterThan(0);
+      for (const client of answered) expect(client.received()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    } finally {
+      clearInterval(trickle);
+      for (const client of tricklers) client.socket.destroy();
+    }
+    expect(origin.seen.some((request) => request.url === '/slow-loris')).toBe(false);
+  });
+
+  it('a client that trickles its body is cut at the request timeout', async () => {
+    const client = await connect(gateway.gateway.trafficPort);
+    client.socket.write(`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 1000\r\n\r\n`);
+    const drip = setInterval(() => {
+      if (!client.socket.destroyed) client.socket.write('x');
+    }, 200);
+    try {
+      await within(client.closed, 15_000, 'the slow uploader is disconnected');
+      expect(client.received()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    } finally {
+      clearInterval(drip);
+      client.socket.destroy();
+    }
+  });
+});
+
+describe('connection and header limits', () => {
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('limits-origin');
+    gateway = await startTestGateway({
+      GATEWAY_MAX_CONNECTIONS: '5',
+      GATEWAY_MAX_HEADERS_COUNT: '20',
+      GATEWAY_MAX_REQUESTS_PER_CONNECTION: '2',
+      GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '3000',
+    });
+    gateway.store.apply(tenantFor(origin.url));
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it('a request with more header lines than GATEWAY_MAX_HEADERS_COUNT is answered 431, not forwarded half-read', async () => {
+    const many: Record<string, string> = {};
+    for (let index = 0; index < 25; index += 1) many[`x-extra-${index}`] = String(index);
+    const refused = await send(gateway, HOST, '/many-headers', { headers: many });
+    expect(refused.status).toBe(431);
+    expect(refused.json()).toEqual({
+      error: { code: 'too_many_headers', message: 'a request may have at most 20 header lines' },
+    });
+    expect(origin.seen.some((request) => request.url === '/many-headers')).toBe(false);
+
+    const few = await send(gateway, HOST, '/few-headers', { headers: { 'x-one': '1', 'x-two': '2' } });
+    expect(few.status).toBe(200);
+  });
+
+  it('keep-alive: the timeout is announced, and the last response of a connection budget says close', async () => {
+    const client = await connect(gateway.gateway.trafficPort);
+    const answered = (path: string) =>
+      within(
+        new Promise<void>((resolve) => {
+          const check = setInterval(() => {
+            if (client.received().includes(`"url":"${path}"`)) {
+              clearInterval(check);
+              resolve();
+            }
+          }, 20);
+        }),
+        5_000,
+        `the answer to ${path}`,
+      );
+    const ask = (path: string) => client.socket.write(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    try {
+      ask('/first');
+      await answered('/first');
+      expect(client.received().toLowerCase()).toContain('keep-alive: timeout=3');
+      ask('/second');
+      await answered('/second');
+      const answers = client
+        .received()
+        .split('HTTP/1.1 ')
+        .filter((part) => part !== '');
+      expect(answers).toHaveLength(2);
+      expect(answers[0]?.toLowerCase()).toContain('connection: keep-alive');
+      expect(answers[1]?.toLowerCase()).toContain('connection: close');
+    } finally {
+      client.socket.destroy();
+    }
+  });
+
+  it('connections beyond GATEWAY_MAX_CONNECTIONS are closed on arrival; freed slots serve again', async () => {
+    const holders = await Promise.all(Array.from({ length: 5 }, () => connect(gateway.gateway.trafficPort)));
+    try {
+      // Let the server register all five before the sixth arrives.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const extra = await connect(gateway.gateway.trafficPort);
+      extra.socket.write(`GET /over-the-limit HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+      await within(extra.closed, 5_000, 'the extra connection is closed');
+      expect(extra.received()).toBe('');
+      const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+      expect(metrics).toMatch(/vantageedge_gateway_dropped_connections_total(\{[^}]*\})? [1-9]/);
+    } finally {
+      for (const holder of holders) holder.socket.destroy();
+    }
+    await Promise.all(holders.map((holder) => holder.closed));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const served = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(
+        { host: '127.0.0.1', port: gateway.gateway.trafficPort, path: '/after', headers: { host: HOST } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+    expect(served).toBe(200);
+  });
+});
+
+describe('requests the gateway does not proxy', () => {
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway();
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  // Regression test (found by the replica robustness property test): node drops a CONNECT request's
+  // connection without a word unless the server listens for it.
+  it('CONNECT is answered 501 in the error shape, not dropped', async () => {
+    const client = await connect(gateway.gateway.trafficPort);
+    client.socket.write(`CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`);
+    await within(client.closed, 5_000, 'the CONNECT answer');
+    const [head, body] = client.received().split('\r\n\r\n');
+    expect(head?.startsWith('HTTP/1.1 501 Not Implemented')).toBe(true);
+    expect(JSON.parse(body ?? '')).toEqual({
+      error: { code: 'method_not_supported', message: 'the gateway does not tunnel CONNECT requests' },
+    });
+  });
+});
+
+describe('listener settings', () => {
+  it('a request timeout below the headers timeout is refused at start-up, naming the setting', async () => {
+    await expect(
+      startTestGateway({ GATEWAY_HEADERS_TIMEOUT_MS: '5000', GATEWAY_REQUEST_TIMEOUT_MS: '1000' }),
+    ).rejects.toThrow(/GATEWAY_REQUEST_TIMEOUT_MS/);
+  });
+});

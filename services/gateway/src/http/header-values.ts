@@ -1,0 +1,55 @@
+/**
+ * Reading header values the way they really arrive. node:http gives a request header as a string
+ * (repeated lines joined, a few singleton fields keep the first, Set-Cookie is an array), but undici
+ * gives an origin's repeated response lines as an array, and `IncomingHttpHeaders`' types claim a
+ * string for names they know. Every header read in the gateway goes through one of these, so no value
+ * shape (absent, one line, several lines, a number set by the gateway itself) can throw.
+ */
+export type HeaderValue = string | readonly string[] | number | undefined;
+
+/**
+ * A list-valued field (Cache-Control, Vary, Connection, Pragma, X-Forwarded-For, …) as one
+ * comma-separated string: several lines of a field are one list (RFC 9110 §5.3). Undefined when
+ * absent or empty.
+ */
+export function headerList(value: HeaderValue): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  if (typeof value === 'number') return String(value);
+  const joined = value.filter((line) => line !== '').join(', ');
+  return joined === '' ? undefined : joined;
+}
+
+/**
+ * A field that must appear once (Authorization, X-API-Key, X-Request-Id, Host, …). Undefined when
+ * absent, empty, or sent on several lines: a repeated singleton is ambiguous, and picking one of the
+ * copies would let a client choose which one a later reader sees.
+ */
+export function singleHeader(value: HeaderValue): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  if (typeof value === 'number') return String(value);
+  return value.length === 1 && value[0] !== '' ? value[0] : undefined;
+}
+
+/**
+ * The Cookie header as one string. Cookie pairs are separated by "; " (RFC 6265 §5.4), and that is
+ * also how node joins several Cookie lines.
+ */
+export function cookieHeader(value: HeaderValue): string | undefined {
+  if (value === undefined || typeof value === 'string' || typeof value === 'number') return headerList(value);
+  const joined = value.filter((line) => line !== '').join('; ');
+  return joined === '' ? undefined : joined;
+}
+
+/** The comma-separated tokens of a list-valued field, trimmed and lower-cased, empty ones dropped. */
+export function headerTokens(value: HeaderValue): string[] {
+  const list = headerList(value);
+  if (list === undefined) return [];
+  const tokens: string[] = [];
+  for (const token of list.split(',')) {
+    const trimmed = token.trim().toLowerCase();
+    if (trimmed !== '') tokens.push(trimmed);
+  }
+  return tokens;
+}

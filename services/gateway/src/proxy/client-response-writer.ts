@@ -1,0 +1,49 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
+
+/**
+ * Where undici writes an origin's response body: the client response, behind a writer of its own.
+ *
+ * - The status line and headers go out with the first body chunk (or at the end, for an empty body), so
+ *   an origin that fails after its headers but before any body byte still leaves the client response
+ *   untouched: the proxy answers 502 instead of a response cut before its status line.
+ * - A failed exchange destroys this writer (undici does that to the stream it wrote to), never the
+ *   client response itself: the proxy decides what the client gets.
+ */
+export class ClientResponseWriter extends Writable {
+  readonly #res: ServerResponse;
+  readonly #status: number;
+  readonly #headers: OutgoingHttpHeaders;
+
+  constructor(res: ServerResponse, status: number, headers: OutgoingHttpHeaders) {
+    super();
+    this.#res = res;
+    this.#status = status;
+    this.#headers = headers;
+  }
+
+  #writeHead(): void {
+    if (!this.#res.headersSent) this.#res.writeHead(this.#status, this.#headers);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    try {
+      this.#writeHead();
+    } catch (error) {
+      callback(error as Error); // a status or header node refuses to send: the exchange failed
+      return;
+    }
+    if (this.#res.write(chunk)) callback();
+    else this.#res.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    try {
+      this.#writeHead();
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    this.#res.end(() => callback());
+  }
+}
