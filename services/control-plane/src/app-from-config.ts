@@ -4,6 +4,7 @@ import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import type express from 'express';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -14,6 +15,7 @@ import { tenantLimitsFromConfig } from './commands/tenant-limits.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createControlPlaneApp } from './http/app.js';
 import type { DevSignIn } from './http/console-router.js';
+import { createApiKeyQuotaReader } from './queries/api-key-quota.js';
 import { createQueryRouter } from './queries/router.js';
 import { createTenantDirectory } from './queries/tenant-directory.js';
 
@@ -32,6 +34,7 @@ export function controlPlaneAppFromConfig(
     cachePurger,
     originAddressPolicy,
     devSignIn,
+    quotaStore,
   }: {
     store: EventStore;
     pool: pg.Pool;
@@ -48,10 +51,13 @@ export function controlPlaneAppFromConfig(
     originAddressPolicy?: OriginAddressPolicy | undefined;
     /** `make dev` issues development tokens for the console's sign-in (used only in dev mode). */
     devSignIn?: DevSignIn | undefined;
+    /** The gateways' quota counters; default: Redis (when given) under GATEWAY_REDIS_KEY_PREFIX. */
+    quotaStore?: QuotaStore | undefined;
   },
 ): express.Express {
   const purger =
     cachePurger ?? (redis ? createRedisCachePurger(redis, config.GATEWAY_REDIS_KEY_PREFIX) : undefined);
+  const quotas = quotaStore ?? (redis ? new RedisQuotaStore(redis) : undefined);
   return createControlPlaneApp({
     ...(redis
       ? {
@@ -102,6 +108,7 @@ export function controlPlaneAppFromConfig(
         authorizer,
         eventStore: store,
         onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
+        apiKeyQuota: quotas ? createApiKeyQuotaReader(quotas, config.GATEWAY_REDIS_KEY_PREFIX) : undefined,
       }),
   });
 }

@@ -24,11 +24,13 @@ import {
   originResource,
   routeResource,
   tenantResource,
+  usageReportResource,
   userResource,
 } from '../schemas/resources.js';
 import { consolePaths } from './console-openapi.js';
 import { HEADER_PATTERNS } from './header-formats.js';
 import { SAFE_TEXT_PATTERN } from './safe-text.js';
+import { usagePaths } from './usage-openapi.js';
 
 /**
  * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests
@@ -831,6 +833,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     otherPaths(),
     operationsPaths(),
     consolePaths(),
+    usagePaths({ '400': E.badRequest, '401': E.unauthenticated, '404': E.notFound }),
   );
 
   return {
@@ -874,6 +877,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         ApiKey: output(apiKeyResource),
         IssuedApiKey: output(issuedApiKeyResource),
         ApiKeyWithQuota: output(apiKeyWithQuotaResource),
+        UsageReport: output(usageReportResource),
         CustomDomain: output(customDomainResource),
         Error: output(errorResource),
         ...RESPONSE_SCHEMAS,

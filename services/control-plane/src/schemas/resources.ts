@@ -131,3 +131,37 @@ export type RouteResource = z.infer<typeof routeResource>;
 export type ApiKeyResource = z.infer<typeof apiKeyResource>;
 export type QuotaWindowResource = z.infer<typeof quotaWindowResource>;
 export type CustomDomainResource = z.infer<typeof customDomainResource>;
+
+const byStatusClass = z
+  .object({
+    '1xx': z.number().int(),
+    '2xx': z.number().int(),
+    '3xx': z.number().int(),
+    '4xx': z.number().int(),
+    '5xx': z.number().int(),
+  })
+  .describe('requests by the class of the status the gateway answered');
+const usageBreakdown = z.object({
+  id: z.string().nullable().describe('null: requests without one (no route matched, no key, no user)'),
+  requests: z.number().int(),
+  by_status_class: byStatusClass,
+});
+
+/** GET /api/v1/usage. */
+export const usageReportResource = z.object({
+  tenant_id: z.uuid(),
+  api_key_id: z.uuid().nullable(),
+  route_id: z.uuid().nullable(),
+  user_id: z.string().nullable(),
+  granularity: z.enum(['hour', 'day']),
+  from: z.iso.datetime().describe('start of the first period (UTC)'),
+  to: z.iso.datetime().describe('end of the last period (exclusive)'),
+  requests: z.number().int(),
+  by_status_class: byStatusClass,
+  data: z
+    .array(z.object({ start: z.iso.datetime(), requests: z.number().int(), by_status_class: byStatusClass }))
+    .describe('one point per period from `from` to `to`, zeros included'),
+  by_route: z.array(usageBreakdown).describe('the 20 routes with most requests in the range'),
+  by_api_key: z.array(usageBreakdown),
+  by_user: z.array(usageBreakdown),
+});
