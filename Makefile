@@ -44,6 +44,9 @@ console-build: install ## Build the web console alone into dist/console (Vite), 
 	@$(TSX) scripts/console-build.ts
 console-browser: ## Install Debian's chromium when missing (the console's browser tests drive it with playwright-core)
 	@bash infra/ops-tools.sh chromium
+.PHONY: tenant-config-schema
+tenant-config-schema: install ## Regenerate examples/gitops/tenant-config.schema.json from the tenant document's zod schema
+	@$(TSX) scripts/tenant-config-schema.ts && node_modules/.bin/biome format --write examples/gitops/tenant-config.schema.json >/dev/null
 
 ## ---- local infrastructure (PostgreSQL, Redis, Kafka on 127.0.0.1) ----
 # REDIS_MODE=cluster / KAFKA_MODE=cluster: a Redis Cluster (3 masters + 3 replicas) and/or a three-broker
@@ -176,6 +179,10 @@ bench-gateway: install ## Gateway vs direct origin vs nginx (if installed), auto
 .PHONY: bench-gateway-auth
 bench-gateway-auth: install ## Gateway token auth: Clerk RS256 verification per request vs the verified-token cache (~20 s)
 	@$(TSX) services/gateway/src/bench/token-cache-bench.ts
+.PHONY: bench-redis-pipelining
+bench-redis-pipelining: install ## Rate-limit checks against the local Redis with and without ioredis auto-pipelining: checks/s and client CPU µs per check (~30 s)
+	@bash infra/infra.sh up redis
+	@$(TSX) services/gateway/src/ratelimit/bench/auto-pipelining-bench.ts
 .PHONY: bench-startup
 bench-startup: build ## Gateway cold start (to /healthz, /readyz) and RSS: tsx vs the compiled dist/ build, median of 5 runs each (~1 min)
 	@bash infra/infra.sh up redis kafka

@@ -27,7 +27,8 @@ interface Report {
     nginx: { rps: number; errors: number; non2xx: number };
   }>;
   fixed_rate: Array<{ scenario: string; gateway_added: { p50Ms: number; p99Ms: number } }>;
-  versions: { nginx: string; wrk: string };
+  versions: { node: string; nginx: string; wrk: string };
+  floor_ratios: Record<string, number | null>;
 }
 
 describe('make bench harness', () => {
@@ -75,6 +76,11 @@ describe('make bench harness', () => {
     expect(report.fixed_rate.map((f) => f.scenario)).toEqual(['public']);
     expect(Number.isFinite(report.fixed_rate[0]!.gateway_added.p99Ms)).toBe(true);
     expect(report.versions.nginx).toMatch(/nginx/);
+    expect(report.versions.node).toBe(process.version);
+    // Every scenario is also reported against the bare Node proxy measured on the same core.
+    for (const scenario of report.scenarios)
+      expect(report.floor_ratios[scenario.id], scenario.id).toBeGreaterThan(0);
+    expect(stdout).toContain('| **gw ÷ floor** |');
     expect(report.cpu_plan.note).not.toBe('');
     expect(stdout).toContain('| scenario | gateway rps | nginx rps |');
     expect(stdout).toMatch(/cache-redis\s+\d/);

@@ -58,6 +58,21 @@ describe('compiled build (dist/)', () => {
     expect(migrate.stdout).toMatch(/applied 30_snapshot_state/);
   });
 
+  it('runs the compiled vantageedge CLI on plain node', () => {
+    const help = spawnSync(process.execPath, [compiled('tools/cli/main'), '--help'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toContain('Usage: vantageedge');
+    const notLoggedIn = spawnSync(process.execPath, [compiled('tools/cli/main'), 'get', 'tenants'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, VANTAGEEDGE_CONFIG: path.join(outDir, 'no-such-config.json') },
+      encoding: 'utf8',
+    });
+    expect(notLoggedIn.status).toBe(3);
+  });
+
   it('starts the compiled control plane, projectors and gateway, and each answers /healthz', async () => {
     const clerk = await createClerkTestKeys();
     const [controlPlanePort, gatewayPort, gatewayAdminPort, readModelsPort, snapshotsPort] =

@@ -10,4 +10,6 @@ export const BUILD_ENTRY_POINTS: Readonly<Record<string, string>> = {
   'projections/read-models/main': 'projections/src/read-models/main.ts',
   'projections/read-models/replay-cli': 'projections/src/read-models/replay-cli.ts',
   'migrations/cli': 'migrations/src/cli.ts',
+  // The admin CLI: `node dist/tools/cli/main.js` where the TypeScript sources are not installed.
+  'tools/cli/main': 'tools/cli/src/main.ts',
 };

@@ -2,7 +2,15 @@ import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-s
 import { describe, expect, it } from 'vitest';
 import { summarizeProfile } from '../profile-summary.js';
 import { originConfig, proxyConfig } from './nginx.js';
-import { markdownTable, median, ratio, type ScenarioRow, summarize, svgChart } from './report.js';
+import {
+  markdownTable,
+  median,
+  ratio,
+  type ScenarioRow,
+  scenarioRatios,
+  summarize,
+  svgChart,
+} from './report.js';
 import { SCENARIOS } from './scenarios.js';
 import { type LoadResult, parseWrkOutput } from './wrk.js';
 
@@ -63,6 +71,32 @@ describe('benchmark aggregation', () => {
   });
 });
 
+describe('ratios against nginx and against the bare Node proxy', () => {
+  it('shows each scenario ÷ nginx and ÷ the floor, by rps and per CPU µs, in the row and the table', () => {
+    const gateway = summarize([load(6_000, 10)], [{ cpuCores: 0.9, rssMiB: 120 }]); // 150 µs/req
+    const nginx = summarize([load(30_000, 2)], [{ cpuCores: 0.6, rssMiB: 10 }]); // 20 µs/req
+    const floor = summarize([load(8_000, 6)], [{ cpuCores: 0.96, rssMiB: 60 }]); // 120 µs/req
+    const ratios = scenarioRatios(gateway, nginx, floor);
+    expect(ratios).toEqual({
+      rpsRatio: 0.2,
+      p99Ratio: 5,
+      cpuRatio: 0.13,
+      floorRatio: 0.75,
+      floorCpuRatio: 0.8,
+    });
+    const table = markdownTable([{ id: 'full', title: '3 full', gateway, nginx, ...ratios }]);
+    expect(table.split('\n')[0]).toContain('| **gw ÷ nginx** | **gw ÷ floor** |');
+    expect(table).toContain('| 3 full | 6,000 | 30,000 | **0.2** | **0.75** |');
+    expect(table.trimEnd().endsWith('| 0.13 | 0.8 |')).toBe(true);
+  });
+
+  it('has no floor ratio when the floor was not measured', () => {
+    const side = summarize([load(1_000, 1)], []);
+    const none = summarize([], []);
+    expect(scenarioRatios(side, side, none)).toMatchObject({ floorRatio: null, floorCpuRatio: null });
+  });
+});
+
 describe('wrk summary', () => {
   it('parses the JSON line of wrk-report.lua into rps, ms percentiles, errors and non-2xx', () => {
     const stdout = `Running 2s test @ http://127.0.0.1:1/\n  1 threads and 50 connections\n
@@ -95,6 +129,13 @@ describe('scenarios', () => {
     const snapshots = scale.snapshots(ctx);
     expect(snapshots).toHaveLength(1000);
     expect(snapshots.every((s) => s.routes.length === 20)).toBe(true);
+  });
+
+  it('spreads the cache scenarios over more URLs than connections, so HITs from Redis are not coalesced', () => {
+    for (const id of ['cache-l1', 'cache-redis']) {
+      expect(SCENARIOS.find((s) => s.id === id)!.pathVariants, id).toBeGreaterThan(50);
+    }
+    expect(SCENARIOS.find((s) => s.id === 'public')!.pathVariants).toBeUndefined();
   });
 
   it('configures the full pipeline with an exact limit and the access log, the fast variant with fast', () => {

@@ -71,6 +71,10 @@ export interface ScenarioRow {
   p99Ratio: number | null;
   /** nginx CPU µs/request ÷ gateway CPU µs/request: the rps ratio if both had a whole core to themselves. */
   cpuRatio: number | null;
+  /** gateway rps ÷ the bare Node proxy's rps (the floor, measured once per run on the same core). */
+  floorRatio?: number | null;
+  /** floor CPU µs/request ÷ gateway CPU µs/request: what the gateway's features cost over Node's own. */
+  floorCpuRatio?: number | null;
   /** Lines the gateway wrote to its log during the scenario (the access log when it is on). */
   gatewayLogLines?: number;
 }
@@ -80,17 +84,36 @@ const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 
 export function markdownTable(rows: readonly ScenarioRow[]): string {
   const lines = [
-    '| scenario | gateway rps | nginx rps | **gw ÷ nginx** | gw p50 / p99 / p99.9 ms | nginx p50 / p99 / p99.9 ms | gw errors / non-2xx | gw CPU (cores) | gw RSS MiB | CPU µs/req gw / nginx | per-CPU ratio |',
-    '|---|---:|---:|---:|---|---|---:|---:|---:|---|---:|',
+    '| scenario | gateway rps | nginx rps | **gw ÷ nginx** | **gw ÷ floor** | gw p50 / p99 / p99.9 ms | nginx p50 / p99 / p99.9 ms | gw errors / non-2xx | gw CPU (cores) | gw RSS MiB | CPU µs/req gw / nginx | per-CPU ÷ nginx | per-CPU ÷ floor |',
+    '|---|---:|---:|---:|---:|---|---|---:|---:|---:|---|---:|---:|',
   ];
   for (const row of rows) {
     const g = row.gateway;
     const n = row.nginx;
     lines.push(
-      `| ${row.title} | ${fmt(g.rps)} | ${fmt(n.rps)} | **${row.rpsRatio ?? 'n/a'}** | ${ms(g.p50Ms)} / ${ms(g.p99Ms)} / ${ms(g.p999Ms)} | ${ms(n.p50Ms)} / ${ms(n.p99Ms)} / ${ms(n.p999Ms)} | ${g.errors} / ${g.non2xx} | ${g.usage?.cpuCores ?? 'n/a'} | ${g.usage?.rssMiB ?? 'n/a'} | ${g.cpuUsPerRequest ?? 'n/a'} / ${n.cpuUsPerRequest ?? 'n/a'} | ${row.cpuRatio ?? 'n/a'} |`,
+      `| ${row.title} | ${fmt(g.rps)} | ${fmt(n.rps)} | **${row.rpsRatio ?? 'n/a'}** | **${row.floorRatio ?? 'n/a'}** | ${ms(g.p50Ms)} / ${ms(g.p99Ms)} / ${ms(g.p999Ms)} | ${ms(n.p50Ms)} / ${ms(n.p99Ms)} / ${ms(n.p999Ms)} | ${g.errors} / ${g.non2xx} | ${g.usage?.cpuCores ?? 'n/a'} | ${g.usage?.rssMiB ?? 'n/a'} | ${g.cpuUsPerRequest ?? 'n/a'} / ${n.cpuUsPerRequest ?? 'n/a'} | ${row.cpuRatio ?? 'n/a'} | ${row.floorCpuRatio ?? 'n/a'} |`,
     );
   }
   return lines.join('\n');
+}
+
+/** The scenario's ratios against nginx (same scenario) and against the bare Node proxy (the floor). */
+export function scenarioRatios(
+  gateway: SideSummary,
+  nginx: SideSummary,
+  floor: SideSummary,
+): Pick<ScenarioRow, 'rpsRatio' | 'p99Ratio' | 'cpuRatio' | 'floorRatio' | 'floorCpuRatio'> {
+  const perCpu = (reference: SideSummary) =>
+    gateway.cpuUsPerRequest && reference.cpuUsPerRequest
+      ? ratio(reference.cpuUsPerRequest, gateway.cpuUsPerRequest)
+      : null;
+  return {
+    rpsRatio: ratio(gateway.rps, nginx.rps),
+    p99Ratio: ratio(gateway.p99Ms, nginx.p99Ms),
+    cpuRatio: perCpu(nginx),
+    floorRatio: ratio(gateway.rps, floor.rps),
+    floorCpuRatio: perCpu(floor),
+  };
 }
 
 function escapeXml(text: string): string {

@@ -11,7 +11,8 @@ import {
  * rate limiting or access logging, so each ratio is the cost of the gateway's features on one core.
  */
 export const BENCH_PEPPER = 'bench-pepper-0123456789abcdef0123456789abcdef';
-export const BENCH_API_KEY = 've_live_benchkey0000000000000000000000000000';
+/** Shaped like an issued key (`ve_live_` + 32 characters), as clients send them. */
+export const BENCH_API_KEY = 've_live_benchkey000000000000000000000000';
 export const BENCH_ORG = 'org_bench';
 
 export interface Scenario {
@@ -31,6 +32,12 @@ export interface Scenario {
   snapshots: (ctx: ScenarioContext) => TenantSnapshot[];
   /** Only with BENCH_LARGE=1. */
   optional?: boolean;
+  /**
+   * wrk cycles over this many URLs of the path (`?v=0…N-1`, each cached on its own), so concurrent
+   * requests rarely ask for the same key: a HIT from Redis is one read per request, not one read
+   * shared by every request waiting for the same key.
+   */
+  pathVariants?: number;
 }
 
 export interface ScenarioContext {
@@ -92,6 +99,8 @@ export function tenantFor(
 
 const NEVER_LIMITED = { requests_per_second: 1_000_000, burst: 10_000_000, scope: 'api_key' } as const;
 const CACHE = { ttl_seconds: 3600 } as const;
+/** Distinct cached URLs the cache scenarios request (more than the 50 connections in flight). */
+const CACHE_VARIANTS = 256;
 const apiKeyHeader = () => ({ 'x-api-key': BENCH_API_KEY });
 
 /** 20 distinct route shapes per tenant; the benchmarked one is the last in match order. */
@@ -193,6 +202,7 @@ export const SCENARIOS: Scenario[] = [
     headers: () => ({}),
     nginx: 'cache',
     accessLog: 0,
+    pathVariants: CACHE_VARIANTS,
     snapshots: ({ originUrl }) => [
       tenantFor(0, originUrl, [
         { path_pattern: '/api/*', cache_policy: CACHE as RouteConfig['cache_policy'] },
@@ -208,6 +218,7 @@ export const SCENARIOS: Scenario[] = [
     nginx: 'cache',
     accessLog: 0,
     l1Bytes: 1,
+    pathVariants: CACHE_VARIANTS,
     snapshots: ({ originUrl }) => [
       tenantFor(0, originUrl, [
         { path_pattern: '/api/*', cache_policy: CACHE as RouteConfig['cache_policy'] },

@@ -7,6 +7,18 @@ if delay_ms > 0 then
   end
 end
 
+-- Optional: cycle the request over WRK_PATH_VARIANTS distinct URLs (query v=0..N-1), so a cache
+-- scenario serves many keys and concurrent requests rarely share one (no coalescing behind one read).
+local variants = tonumber(os.getenv("WRK_PATH_VARIANTS") or "0")
+if variants > 0 then
+  local counter = 0
+  function request()
+    counter = counter + 1
+    local separator = string.find(wrk.path, "?", 1, true) and "&" or "?"
+    return wrk.format(nil, wrk.path .. separator .. "v=" .. (counter % variants))
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

@@ -21,6 +21,8 @@ export interface LoadOptions {
   cpus: string;
   /** Fixed-rate mode: each connection waits this long after every response (approximate pacing). */
   delayMs?: number;
+  /** Cycle the requests over this many distinct URLs (`?v=0…N-1`); 0 or unset: one URL. */
+  pathVariants?: number;
 }
 
 export function runWrk(options: LoadOptions): Promise<LoadResult> {
@@ -40,7 +42,14 @@ export function runWrk(options: LoadOptions): Promise<LoadResult> {
     execFile(
       command,
       argv,
-      { env: { ...process.env, WRK_DELAY_MS: String(options.delayMs ?? 0) }, maxBuffer: 1 << 20 },
+      {
+        env: {
+          ...process.env,
+          WRK_DELAY_MS: String(options.delayMs ?? 0),
+          WRK_PATH_VARIANTS: String(options.pathVariants ?? 0),
+        },
+        maxBuffer: 1 << 20,
+      },
       (error, stdout) => {
         if (error) return reject(error);
         try {

@@ -15,6 +15,7 @@ COPY services/control-plane/package.json services/control-plane/
 COPY services/gateway/package.json services/gateway/
 COPY services/dev/package.json services/dev/
 COPY services/console/package.json services/console/
+COPY tools/cli/package.json tools/cli/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts/build.ts scripts/build-entry-points.ts scripts/console-build.ts scripts/
@@ -22,6 +23,7 @@ COPY shared ./shared
 COPY migrations ./migrations
 COPY projections ./projections
 COPY services ./services
+COPY tools ./tools
 RUN node_modules/.bin/tsx scripts/build.ts
 
 # ---- production dependencies only ----
@@ -35,6 +37,7 @@ COPY services/control-plane/package.json services/control-plane/
 COPY services/gateway/package.json services/gateway/
 COPY services/dev/package.json services/dev/
 COPY services/console/package.json services/console/
+COPY tools/cli/package.json tools/cli/
 # The workspace links point at sources the runtime image does not have; the bundles contain them.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force && rm -rf node_modules/@vantageedge
 

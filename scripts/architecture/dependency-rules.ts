@@ -19,6 +19,7 @@ const GATEWAY = '@vantageedge/gateway';
 const CONTROL_PLANE = '@vantageedge/control-plane';
 const DEV = '@vantageedge/dev';
 const CONSOLE = '@vantageedge/console';
+const CLI = '@vantageedge/cli';
 
 /** Which workspace packages a package's production code may import. */
 export const PRODUCTION_EDGES: Readonly<Record<string, readonly string[]>> = {
@@ -32,6 +33,8 @@ export const PRODUCTION_EDGES: Readonly<Record<string, readonly string[]>> = {
   [DEV]: [SHARED, MIGRATIONS, PROJECTIONS, GATEWAY, CONTROL_PLANE],
   // The web console (a browser app) validates forms with the admin API's own request schemas.
   [CONSOLE]: [CONTROL_PLANE, SHARED],
+  // The CLI is an HTTP client of the admin API; it may share schemas, never server code.
+  [CLI]: [SHARED],
 };
 
 /** Edges only tests, test helpers and benchmarks may take (declared as devDependencies). */
@@ -60,6 +63,8 @@ export const PUBLISHED_ENTRY_POINTS: ReadonlyArray<{
       'read-models/position',
       'read-models/replay',
       'snapshots/snapshot-state',
+      // Config at a past position folds the tenant's events with the snapshot projector's own fold.
+      'snapshots/fold',
       // POST /api/v1/admin/republish-snapshots queues every snapshot for the snapshot projector.
       'snapshots/republish',
     ],
@@ -83,6 +88,11 @@ export const FORBIDDEN_EDGES: ReadonlyArray<{ from: string; to: string; why: str
     to: GATEWAY,
     why: 'the control plane talks to gateways only through the event log, the snapshot bus and shared protocols',
   },
+  ...[CONTROL_PLANE, GATEWAY, PROJECTIONS, MIGRATIONS].map((to) => ({
+    from: CLI,
+    to,
+    why: 'the CLI talks to VantageEdge only through the admin API over HTTP',
+  })),
 ];
 
 export type RuleName =

@@ -321,6 +321,7 @@ class BatchChanges {
         return;
       }
       case 'CachePurgeRequested':
+      case 'ConfigRolledBack':
         // Changes no read model; it only appears in the audit log.
         return;
       case 'CustomDomainAdded': {

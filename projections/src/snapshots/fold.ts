@@ -48,6 +48,8 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'UserRoleChanged':
     case 'CustomDomainAdded':
     case 'CachePurgeRequested':
+    // A rollback marker: the compensating events that follow it change the snapshot.
+    case 'ConfigRolledBack':
       return null;
   }
 }

@@ -95,6 +95,7 @@ export function controlPlaneAppFromConfig(
     rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromConfig(config),
     bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
+    documentLimitBytes: config.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     logger,
     metrics,
     console: {

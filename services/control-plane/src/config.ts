@@ -30,6 +30,8 @@ export const controlPlaneSettings = {
   /** After SIGTERM: how long commands and queries in flight may take before their connections are closed. */
   CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
   CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
+  /** Tenant documents (POST …/config/plan and …/config/apply) hold a whole config. */
+  CONTROL_PLANE_DOCUMENT_LIMIT_BYTES: z.coerce.number().int().min(1024).max(67_108_864).default(4_194_304),
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters of secret'),
   API_KEY_ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(2_592_000).default(86_400),

@@ -175,7 +175,12 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     // ---- gateway ----
     let redis: RedisClient | undefined;
     if (isSet(env['REDIS_URL']) || isSet(env['REDIS_CLUSTER_NODES'])) {
-      redis = createRedisClient({ ...redisClientOptionsFromSettings(gwConfig), name: 'dev-gateway', logger });
+      redis = createRedisClient({
+        ...redisClientOptionsFromSettings(gwConfig),
+        autoPipelining: gwConfig.GATEWAY_REDIS_AUTO_PIPELINING,
+        name: 'dev-gateway',
+        logger,
+      });
       closers.push(['redis', () => redis?.disconnect()]);
     }
     const gatewayBus = snapshotBusFromSettings(gwConfig, { clientId: 've-dev-gateway', log });

@@ -48,6 +48,12 @@ export const gatewaySettings = {
   GATEWAY_ENCODED_SLASHES: z.enum(['reject', 'keep']).default('reject'),
   /** Fraction of requests below 500 that get an access-log line; 5xx are always logged. */
   GATEWAY_ACCESS_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+  /** Access-log lines waiting to be written (bytes, about); when stdout cannot keep up, lines past it are dropped and counted. */
+  GATEWAY_ACCESS_LOG_BUFFER_BYTES: z.coerce
+    .number()
+    .int()
+    .min(4096)
+    .default(4 * 1024 * 1024),
   /** Unique per replica (rollout reports, /status); default hostname-pid. */
   GATEWAY_REPLICA_ID: z
     .string()
@@ -55,12 +61,19 @@ export const gatewaySettings = {
     .default(`${hostname()}-${process.pid}`),
   /** Verified tokens kept in memory (each until its exp) so RS256 is not re-verified per request. */
   GATEWAY_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  /** Presented API keys whose HMAC is kept in memory so it is not recomputed per request; 0 = off. */
+  GATEWAY_API_KEY_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   /** Size bound of the in-process response cache (L1) in bytes; 1 turns it off (every HIT from Redis). */
   GATEWAY_CACHE_L1_BYTES: z.coerce
     .number()
     .int()
     .min(1)
     .default(64 * 1024 * 1024),
+  /**
+   * Redis commands issued in the same turn of the event loop (concurrent requests' limit checks and
+   * cache reads) leave as one pipeline (ioredis enableAutoPipelining) instead of one write each.
+   */
+  GATEWAY_REDIS_AUTO_PIPELINING: booleanFlag.default(true),
   /**
    * Bytes all in-flight cache fills of a replica may buffer together; beyond it, responses stream
    * through uncached (X-Cache: BYPASS). Each fill buffers up to its policy's max_body_bytes.

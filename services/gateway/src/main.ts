@@ -43,7 +43,12 @@ const telemetry = startGatewayTelemetry({
 });
 const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
 const registry = createMetricsRegistry('gateway');
-const redis = createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'gateway', logger });
+const redis = createRedisClient({
+  ...redisClientOptionsFromSettings(config),
+  autoPipelining: config.GATEWAY_REDIS_AUTO_PIPELINING,
+  name: 'gateway',
+  logger,
+});
 
 const bus = snapshotBusFromSettings(config, { clientId: `ve-gateway-${config.GATEWAY_REPLICA_ID}` });
 let replica: Awaited<ReturnType<typeof startGatewayReplica>> | undefined;

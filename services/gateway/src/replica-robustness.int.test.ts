@@ -11,6 +11,7 @@ import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/red
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewaySettings } from './config.js';
+import { streamSink } from './observability/batched-line-writer.js';
 import { type GatewayReplica, startGatewayReplica } from './start-gateway-replica.js';
 import { buildSnapshot } from './testing/snapshots.js';
 
@@ -437,15 +438,13 @@ beforeAll(async () => {
       GATEWAY_REQUEST_TIMEOUT_MS: '3000',
     },
   );
-  const logger = createLogger({
-    service: 'gateway-robustness',
-    stream: new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        accessLines += chunk.toString('utf8').split('"kind":"access"').length - 1;
-        callback();
-      },
-    }),
+  const logLines = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      accessLines += chunk.toString('utf8').split('"kind":"access"').length - 1;
+      callback();
+    },
   });
+  const logger = createLogger({ service: 'gateway-robustness', stream: logLines });
   const bus = createInMemorySnapshotBus();
   await bus.publish([
     { kind: 'snapshot', tenantId: snapshot.tenant_id, version: BigInt(snapshot.version), snapshot },
@@ -456,6 +455,7 @@ beforeAll(async () => {
     redis: redis.client,
     registry: createMetricsRegistry('gateway-robustness'),
     logger,
+    accessLogSink: streamSink(logLines), // access lines have their own writer; same destination
   });
   await replica.configPlane.ready;
   await replica.responseCache.prepareTenant(snapshot.tenant_id);

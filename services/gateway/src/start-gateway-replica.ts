@@ -11,6 +11,7 @@ import { createResponseCache, type ResponseCache } from './cache/response-cache.
 import { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
+import type { LineSink } from './observability/batched-line-writer.js';
 import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
@@ -32,6 +33,8 @@ export interface GatewayReplicaOptions {
   registry: Registry;
   logger: Logger;
   tracingEnabled?: boolean;
+  /** Where access-log lines go; default stdout. */
+  accessLogSink?: LineSink;
 }
 
 export interface GatewayReplica {
@@ -54,8 +57,8 @@ export interface GatewayReplica {
 
 /**
  * One gateway replica, composed from its modules: config store (compiled tenants) ← config plane
- * (snapshots from the bus) → request pipeline with the rate-limit and cache stages (compiled per
- * snapshot by hooks, run between auth and proxy). Used by `make run-gateway` and `make dev`.
+ * (snapshots from the bus) → request pipeline, whose route policies (auth, rate limit, cache) the
+ * store compiles onto every route. Used by `make run-gateway` and `make dev`.
  */
 export async function startGatewayReplica(options: GatewayReplicaOptions): Promise<GatewayReplica> {
   const { config, bus, redis, registry, logger } = options;
@@ -95,11 +98,6 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
-    hooks: [
-      rateLimitStage,
-      cacheStage,
-      { compile: (tenant) => void responseCache.prepareTenant(tenant.id).catch(() => {}) },
-    ],
     createUpstreamSet: (origin, tenantId) =>
       createUpstreamSet(origin, { tenantId, registry, logger, probeBudget, addressPolicy }),
     onWarning: (warning) =>
@@ -125,6 +123,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
     tracingEnabled: options.tracingEnabled ?? false,
+    ...(options.accessLogSink ? { accessLogSink: options.accessLogSink } : {}),
     remoteJwks,
     stages: [rateLimitStage, cacheStage],
     addressPolicy,

@@ -12,11 +12,12 @@ import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import type { GatewayConfig } from './config.js';
 import { AccessLog } from './observability/access-log.js';
+import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
 import { writeError } from './pipeline/errors.js';
-import type { RequestStage } from './pipeline/exchange.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
+import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
 
 export interface StartGatewayOptions {
@@ -24,11 +25,13 @@ export interface StartGatewayOptions {
   store: GatewayConfigStore;
   registry: Registry;
   logger: Logger;
-  /** Rate limit and cache stages, run between auth and the proxy. */
-  stages?: readonly RequestStage[];
+  /** Route policies after authentication (rate limit, cache), compiled onto every route of the store. */
+  stages?: readonly RoutePolicy[];
   readiness?: () => Readiness;
   /** True when the OpenTelemetry SDK was started (OTEL_ENABLED). */
   tracingEnabled?: boolean;
+  /** Where access-log lines go; default stdout (tests read them back). */
+  accessLogSink?: LineSink;
   /** The policy the upstream sets connect through: both listeners are registered as never-a-target. */
   addressPolicy?: OriginAddressPolicy;
   /** The replica's remote key sets (shared with the config store's OIDC key sets). */
@@ -86,6 +89,9 @@ function listen(server: Server, port: number, host: string): Promise<number> {
  * Node truncates headers beyond server.maxHeadersCount silently; the gateway lets one more through so
  * it can tell a request that has too many and answer 431 instead of forwarding it half-read.
  */
+/** One more than GATEWAY_MAX_HEADERS_COUNT's upper bound (2,000). */
+const PARSER_MAX_HEADER_LINES = 2_001;
+
 function hasTooManyHeaders(req: IncomingMessage, maxHeaders: number): boolean {
   return req.rawHeaders.length > maxHeaders * 2;
 }
@@ -107,6 +113,15 @@ export function remoteJwksFromConfig(
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
   const metrics = new GatewayMetrics(registry, { perRoute: config.GATEWAY_METRICS_PER_ROUTE });
+  // Access lines are info-level lines of their own writer: LOG_LEVEL=warn turns them off, as before.
+  const accessLog = logger.isInfoEnabled()
+    ? new AccessLog({
+        sink: options.accessLogSink ?? fileDescriptorSink(1),
+        sampleRate: config.GATEWAY_ACCESS_LOG_SAMPLE_RATE,
+        maxBufferedChars: config.GATEWAY_ACCESS_LOG_BUFFER_BYTES,
+        registry,
+      })
+    : undefined;
   const trustedProxies = trustedProxiesFromSettings(config);
   if (trustedProxies.warning !== undefined) logger.warn(trustedProxies.warning);
   const handler = createGatewayHandler({
@@ -120,6 +135,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
         authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
       },
       tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
+      apiKeyCacheSize: config.GATEWAY_API_KEY_CACHE_SIZE,
       allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
       remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),
       failureLimiter: new AuthFailureLimiter({
@@ -133,7 +149,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     baseDomains: platformBaseDomains(config),
     stages: options.stages ?? [],
     metrics,
-    accessLog: new AccessLog(logger, config.GATEWAY_ACCESS_LOG_SAMPLE_RATE),
+    ...(accessLog ? { accessLog } : {}),
     tracing: new RequestTracing(options.tracingEnabled ?? false),
   });
 
@@ -155,7 +171,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       handler(req, res);
     },
   );
-  trafficServer.maxHeadersCount = maxHeaders + 1;
+  // Node 24's parser turns a count overflow into a parse error that cannot say which limit was hit, so the
+  // parser's bound sits above the largest allowed setting and the handler answers `too_many_headers` itself.
+  trafficServer.maxHeadersCount = PARSER_MAX_HEADER_LINES;
   trafficServer.maxConnections = config.GATEWAY_MAX_CONNECTIONS;
   trafficServer.maxRequestsPerSocket = config.GATEWAY_MAX_REQUESTS_PER_CONNECTION;
   trafficServer.on('connection', (socket: Socket) => {
@@ -228,6 +246,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
           });
         // The admin listener last, so /readyz keeps answering 503 while traffic drains.
         await closeGracefully(adminServer, 0);
+        // Every access-log line of the requests that finished is written before the process exits.
+        await accessLog?.flush();
       })();
       return closing;
     },

@@ -8,7 +8,8 @@ import type { OriginConfig, QuotaPolicy, RouteConfig, TenantSettings } from './g
  * knowing the previous state and the audit log can show what changed.
  *
  * Streams: `tenant-<id>` (the tenant and its users: TenantCreated/Updated/Deleted and
- * UserAdded/RoleChanged/Removed), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`.
+ * UserAdded/RoleChanged/Removed), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`,
+ * `config-<tenant id>` (rollbacks of its config: ConfigRolledBack).
  * Logs written before users moved into their tenant's stream keep them in `user-<id>` streams; every
  * consumer folds user events by their data, so both layouts project the same way.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
@@ -89,6 +90,12 @@ export interface ControlPlaneEventMap {
   ApiKeyQuotaChanged: { api_key_id: string; tenant_id: string; quota: QuotaPolicy | null };
   /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
   CachePurgeRequested: { tenant_id: string; route_id: string | null };
+  /**
+   * A rollback of the tenant's gateway config to the config it had after event `to_position` (decimal),
+   * recorded before the compensating events, which name this event as their causation. `from_version`
+   * is the config version it started from; `changes` how many resources it restores, changes or removes.
+   */
+  ConfigRolledBack: { tenant_id: string; to_position: string; from_version: string; changes: number };
   CustomDomainAdded: CustomDomainClaim;
   CustomDomainVerified: {
     tenant_id: string;
@@ -116,6 +123,7 @@ export const streamName = {
   origin: (id: string) => `origin-${id}`,
   route: (id: string) => `route-${id}`,
   apiKey: (id: string) => `apikey-${id}`,
+  config: (tenantId: string) => `config-${tenantId}`,
 } as const;
 
 export const reservation = {
@@ -150,6 +158,7 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyRevoked',
   'ApiKeyQuotaChanged',
   'CachePurgeRequested',
+  'ConfigRolledBack',
   'CustomDomainAdded',
   'CustomDomainVerified',
   'CustomDomainRemoved',

@@ -1,4 +1,4 @@
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 
 /**
  * Host names a tenant may claim as custom domains, and the rules the control plane and the gateways
@@ -43,11 +43,24 @@ export function canonicalCustomDomain(input: string): HostnameCheck {
     if (!LABEL.test(label)) {
       return { ok: false, issue: `label "${label}" must be letters, digits and inner hyphens` };
     }
+    if (label.startsWith('xn--') && !isValidPunycodeLabel(label)) {
+      return { ok: false, issue: 'is not a valid (internationalised) domain name' };
+    }
   }
   if (/^\d+$/.test(labels.at(-1) ?? '')) {
     return { ok: false, issue: 'must be a domain name, not an IP address' };
   }
   return { ok: true, hostname: ascii };
+}
+
+/**
+ * A punycode label must decode to an internationalised label that encodes back to itself. Newer Node
+ * versions' domainToASCII pass an undecodable `xn--` label through unchanged (older ones refuse it), so
+ * the round trip is checked here rather than left to the runtime.
+ */
+function isValidPunycodeLabel(label: string): boolean {
+  const unicode = domainToUnicode(label);
+  return unicode !== '' && unicode !== label && domainToASCII(unicode) === label;
 }
 
 /** True when `hostname` is one of the platform's base domains or a name under one. */

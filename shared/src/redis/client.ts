@@ -36,6 +36,11 @@ export interface RedisClientOptions {
   connectTimeoutMs?: number | undefined;
   /** Shown in logs; also the CLIENT SETNAME of the connection. */
   name?: string | undefined;
+  /**
+   * ioredis `enableAutoPipelining`: commands issued in the same turn of the event loop (e.g. the rate
+   * limit checks of concurrent requests) leave in one write and one pipeline instead of one each.
+   */
+  autoPipelining?: boolean | undefined;
   logger?: Logger | undefined;
 }
 
@@ -63,10 +68,12 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
     maxRetriesPerRequest: 1,
     connectionName: options.name ?? 'vantageedge',
   };
+  const enableAutoPipelining = options.autoPipelining ?? false;
   const client: RedisClient =
     options.clusterNodes && options.clusterNodes.length > 0
       ? new Cluster(options.clusterNodes.map(parseClusterNode), {
           enableOfflineQueue: false,
+          enableAutoPipelining,
           clusterRetryStrategy: reconnectDelay,
           slotsRefreshTimeout: connectTimeout,
           redisOptions: common,
@@ -74,6 +81,7 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
       : new Redis(options.url ?? LOCAL_DEFAULTS.REDIS_URL, {
           ...common,
           enableOfflineQueue: false,
+          enableAutoPipelining,
           retryStrategy: reconnectDelay,
         });
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { quotaWindows } from '@vantageedge/shared/usage/quota-windows';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { streamName } from '@vantageedge/shared/domain/events';
 import type { QuotaPolicy } from '@vantageedge/shared/domain/gateway-config';
@@ -9,7 +10,7 @@ import type {
   RotateApiKeyBody,
   UpdateApiKeyBody,
 } from '../schemas/requests.js';
-import type { ApiKeyResource } from '../schemas/resources.js';
+import type { ApiKeyResource, QuotaWindowResource } from '../schemas/resources.js';
 import {
   type CommandContext,
   type CommandDeps,
@@ -24,7 +25,22 @@ import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings } from './tenant-limits.js';
 import { apiKeyView } from './views.js';
 
-export type IssuedApiKey = CommandOutcome<ApiKeyResource & { key: string }>;
+export type IssuedApiKey = CommandOutcome<
+  ApiKeyResource & { key: string; quota_usage: QuotaWindowResource[] | null }
+>;
+
+/** A new key's quota periods: nothing used yet (its counters are its own, also after a rotation). */
+function unusedQuota(apiKeyId: string, spec: KeyToIssue): QuotaWindowResource[] | null {
+  const windows = quotaWindows('', spec.tenant_id, { kind: 'api_key', id: apiKeyId }, spec.quota, Date.now());
+  if (windows.length === 0) return null;
+  return windows.map((window) => ({
+    period: window.period,
+    limit: window.limit,
+    used: 0,
+    remaining: window.limit,
+    resets_at: new Date(window.resetsAt).toISOString(),
+  }));
+}
 
 interface KeyToIssue {
   tenant_id: string;
@@ -54,7 +70,7 @@ async function issue(deps: CommandDeps, ctx: CommandContext, spec: KeyToIssue): 
     }),
   });
   const issued = outcomeOf('api key', result, apiKeyView);
-  return { ...issued, resource: { ...issued.resource, key } };
+  return { ...issued, resource: { ...issued.resource, quota_usage: unusedQuota(apiKeyId, spec), key } };
 }
 
 export async function issueApiKey(

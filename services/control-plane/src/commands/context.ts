@@ -38,6 +38,8 @@ export interface CommandContext {
   requestId: string;
   /** The revision the client expects the resource to be at (If-Match), when it sent one. */
   ifMatch?: bigint | undefined;
+  /** The event that caused this command's events (a config rollback's ConfigRolledBack), if any. */
+  causationId?: string | undefined;
 }
 
 /** The outcome of a command: the resource, its revision (the ETag) and the position of its events. */
@@ -57,7 +59,7 @@ export function eventMetadata(
     actor: ctx.caller.userId,
     tenant_id: tenantId,
     correlation_id: ctx.requestId,
-    causation_id: null,
+    causation_id: ctx.causationId ?? null,
     occurred_at: deps.clock().toISOString(),
     schema_version: 1,
   };

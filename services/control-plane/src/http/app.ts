@@ -18,9 +18,11 @@ import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
 import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
+import { tenantConfigs } from '../config-history/tenant-config.js';
 import { createReadModelResourceCounts } from '../queries/tenant-resource-counts.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
+import { configDocumentJsonSchema } from '../schemas/config-document.js';
 import { createCommandRouter } from './command-router.js';
 import { type ConsoleRouterDeps, createConsoleRouter } from './console-router.js';
 import { docsPage } from './docs-page.js';
@@ -45,6 +47,8 @@ export interface ControlPlaneAppDeps {
   rotationGraceSeconds?: number;
   /** Largest accepted JSON body; larger → 413. Default 64 KiB. */
   bodyLimitBytes?: number;
+  /** Largest tenant document (config plan and apply); larger → 413. Default 4 MiB. */
+  documentLimitBytes?: number;
   logger?: Logger;
   metrics?: Registry;
   clock?: () => Date;
@@ -64,6 +68,8 @@ export interface ControlPlaneAppDeps {
   console?: ConsoleRouterDeps;
 }
 
+/** Under /api/v1: the commands that take a tenant document. */
+const DOCUMENT_PATHS = /^\/tenants\/[^/]+\/config\/(plan|apply)\/?$/;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
@@ -162,6 +168,11 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
+  // The tenant document's JSON Schema (vantageedge dump writes files that point editors here).
+  const documentSchema = configDocumentJsonSchema();
+  app.get('/schemas/tenant-config.json', (_req, res) => {
+    res.type('application/schema+json').send(JSON.stringify(documentSchema));
+  });
   app.get('/docs', (_req, res) => {
     res.setHeader('Cache-Control', 'public, max-age=3600');
     res.type('html').send(docsPage());
@@ -174,10 +185,19 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   const commandAuthorizer = createAuthorizer(eventLogDirectory);
   const authorizer = createAuthorizer(deps.tenantDirectory ?? eventLogDirectory);
   // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
+  const documentJson = express.json({
+    limit: deps.documentLimitBytes ?? 4 * 1024 * 1024,
+    type: JSON_TYPES,
+    strict: true,
+  });
+  // A tenant document holds a whole config: it may be larger than any other body.
+  const documentBody: RequestHandler = (req, res, next) =>
+    DOCUMENT_PATHS.test(req.path) ? documentJson(req, res, next) : next();
   app.use(
     '/api/v1',
     createCallerMiddleware(deps.auth),
     requireJsonBody,
+    documentBody,
     express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
     requireSafeText,
   );
@@ -197,6 +217,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
       customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
+      tenantConfigs: tenantConfigs({ store: deps.store, pool: deps.pool }),
       resourceCounts: createReadModelResourceCounts(deps.pool),
     }),
   );

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
 import { issueApiKey, revokeApiKey, rotateApiKey, updateApiKey } from '../commands/api-key-commands.js';
 import { purgeRouteCache, purgeTenantCache } from '../commands/cache-commands.js';
+import { applyTenantConfig, planTenantConfig, rollbackTenantConfig } from '../commands/config-commands.js';
 import {
   authorizeReplay,
   type CommandContext,
@@ -21,8 +22,10 @@ import { addOrigin, removeOrigin, updateOrigin } from '../commands/origin-comman
 import { createRoute, deleteRoute, updateRoute } from '../commands/route-commands.js';
 import { createTenant, deleteTenant, updateTenant } from '../commands/tenant-commands.js';
 import { addUser, changeUserRole, removeUser } from '../commands/user-commands.js';
+import type { TenantConfigs } from '../config-history/tenant-config.js';
 import { parseWaitForRollout } from '../rollout/parse-wait.js';
 import { type RolloutDeps, waitForRollout } from '../rollout/rollout-status.js';
+import { configDocument, rollbackBody } from '../schemas/config-document.js';
 import {
   addCustomDomainBody,
   createApiKeyBody,
@@ -50,16 +53,21 @@ export interface CommandRouterDeps extends CommandDeps {
   onCommand?: (command: string, outcome: string) => void;
   /** Gateway rollout status (Redis heartbeats); enables `?wait_for_rollout=` on commands. */
   rollout?: RolloutDeps | undefined;
+  /** A tenant's config at any position: enables the config plan, apply and rollback commands. */
+  tenantConfigs?: TenantConfigs | undefined;
 }
 
+/** A command's resource: an entity (its id), or a change of a tenant's whole config (its tenant_id). */
+type CommandResource = { id: string } | { tenant_id: string };
+
 type Run<Body> = (
-  deps: CommandDeps,
+  deps: CommandRouterDeps,
   ctx: CommandContext,
   body: Body,
   id: string,
   /** Every path parameter (e.g. `domain` of the custom-domain endpoints). */
   params: Readonly<Record<string, string>>,
-) => Promise<CommandOutcome<{ id: string }>>;
+) => Promise<CommandOutcome<CommandResource>>;
 
 interface CommandSpec<Schema extends z.ZodType> {
   name: string;
@@ -81,14 +89,15 @@ function requestIdOf(res: Response): string {
   return typeof id === 'string' ? id : randomUUID();
 }
 
-function toResponse(spec: CommandSpec<z.ZodType>, outcome: CommandOutcome<{ id: string }>): StoredResponse {
+function toResponse(spec: CommandSpec<z.ZodType>, outcome: CommandOutcome<CommandResource>): StoredResponse {
   const headers: Record<string, string> = {
     'X-Event-Position': outcome.position.toString(),
     ETag: etag(outcome.revision),
   };
-  if (spec.status === 201 && spec.location) headers['Location'] = spec.location(outcome.resource);
-  else if (spec.status === 201 && spec.collection)
-    headers['Location'] = `/api/v1/${spec.collection}/${outcome.resource.id}`;
+  if (spec.status === 201 && 'id' in outcome.resource) {
+    if (spec.location) headers['Location'] = spec.location(outcome.resource);
+    else if (spec.collection) headers['Location'] = `/api/v1/${spec.collection}/${outcome.resource.id}`;
+  }
   return { status: spec.status, headers, body: spec.status === 204 ? null : outcome.resource };
 }
 
@@ -175,9 +184,10 @@ function parseRolloutWait(deps: CommandRouterDeps, req: Request): number | undef
 }
 
 /** The tenant whose gateway config a command changed: the resource's tenant, or the tenant itself. */
-function tenantIdOf(resource: { id: string }): string {
-  const tenantId = (resource as { tenant_id?: unknown }).tenant_id;
-  return typeof tenantId === 'string' ? tenantId : resource.id;
+function tenantIdOf(resource: CommandResource): string {
+  return 'tenant_id' in resource && typeof resource.tenant_id === 'string'
+    ? resource.tenant_id
+    : (resource as { id: string }).id;
 }
 
 /**
@@ -427,6 +437,47 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
     uuidParam,
     h({ name: 'RevokeApiKey', schema: null, status: 204, run: (d, c, _b, id) => revokeApiKey(d, c, id, {}) }),
   );
+
+  const tenantConfigs = deps.tenantConfigs;
+  if (tenantConfigs) {
+    const withConfigs = (d: CommandRouterDeps) => ({ ...d, tenantConfigs });
+    router.post(
+      '/tenants/:id/config/plan',
+      uuidParam,
+      h({
+        name: 'PlanTenantConfig',
+        bodyRequired: true,
+        schema: configDocument,
+        status: 200,
+        run: async (d, c, b, id) => {
+          const plan = await planTenantConfig(withConfigs(d), c, id, b);
+          return { resource: plan, revision: BigInt(plan.version), position: BigInt(plan.position) };
+        },
+      }),
+    );
+    router.post(
+      '/tenants/:id/config/apply',
+      uuidParam,
+      h({
+        name: 'ApplyTenantConfig',
+        bodyRequired: true,
+        schema: configDocument,
+        status: 200,
+        run: (d, c, b, id) => applyTenantConfig(withConfigs(d), c, id, b),
+      }),
+    );
+    router.post(
+      '/tenants/:id/config/rollback',
+      uuidParam,
+      h({
+        name: 'RollbackTenantConfig',
+        bodyRequired: true,
+        schema: rollbackBody,
+        status: 200,
+        run: (d, c, b, id) => rollbackTenantConfig(withConfigs(d), c, id, b),
+      }),
+    );
+  }
 
   return router;
 }

@@ -1,5 +1,13 @@
 import { MIN_HEALTH_CHECK_INTERVAL_SECONDS } from '@vantageedge/shared/domain/gateway-config';
 import { z } from 'zod';
+import { configDocument, rollbackBody } from '../schemas/config-document.js';
+import {
+  configChangeResult,
+  configDiff,
+  configDocumentAnswer,
+  configHistoryEntry,
+  tenantConfigResource,
+} from '../schemas/config-views.js';
 import {
   addCustomDomainBody,
   createApiKeyBody,
@@ -495,6 +503,125 @@ function customDomainPaths(): Record<string, unknown> {
   };
 }
 
+const POSITION_PATTERN = '^[0-9]{1,19}$';
+const AT_POSITION = {
+  name: 'at_position',
+  in: 'query',
+  description: 'the config after this event position (default: now); beyond the newest event → 400',
+  schema: { type: 'string', pattern: POSITION_PATTERN },
+};
+
+/**
+ * A tenant's config as of any event position, its diff and history, and the declarative commands:
+ * plan and apply a tenant document, roll back to an earlier position.
+ */
+function configPaths(): Record<string, unknown> {
+  const tags = ['Config'];
+  const read = (operationId: string, summary: string, parameters: unknown[], schema: string) => ({
+    get: {
+      operationId,
+      tags,
+      summary,
+      parameters: [ID_PARAM, ...parameters],
+      responses: {
+        '200': {
+          description: 'the config',
+          headers: { ETag: header('the config version (for If-Match on apply)', { type: 'string' }) },
+          content: json(ref(schema)),
+        },
+        '400': E.badRequest,
+        '401': E.unauthenticated,
+        '404': errorResponse(
+          'not_found: no such tenant (or not visible), or it had no config at that position',
+        ),
+      },
+    },
+  });
+  return {
+    '/api/v1/tenants/{id}/config': read(
+      'getTenantConfig',
+      "The tenant's whole gateway config as the gateways served it after an event position (snapshot version = position of the tenant's last event up to it)",
+      [AT_POSITION],
+      'TenantConfig',
+    ),
+    '/api/v1/tenants/{id}/config/document': read(
+      'getTenantConfigDocument',
+      'The config as a tenant document (what vantageedge dump writes): apply it to get this config back',
+      [AT_POSITION],
+      'TenantConfigDocumentAnswer',
+    ),
+    '/api/v1/tenants/{id}/config/diff': {
+      get: {
+        ...read('diffTenantConfig', '', [], 'TenantConfigDiff').get,
+        summary:
+          'What changed between the configs at two event positions: resources added, removed, changed, by field',
+        parameters: [
+          ID_PARAM,
+          {
+            name: 'from',
+            in: 'query',
+            required: true,
+            schema: { type: 'string', pattern: POSITION_PATTERN },
+          },
+          {
+            name: 'to',
+            in: 'query',
+            description: 'default: now',
+            schema: { type: 'string', pattern: POSITION_PATTERN },
+          },
+        ],
+      },
+    },
+    '/api/v1/tenants/{id}/config/history': {
+      get: {
+        operationId: 'listTenantConfigHistory',
+        tags,
+        summary:
+          "Every change of the tenant's gateway config and every rollback, newest first (tenant writers and platform admins)",
+        parameters: [ID_PARAM, LIMIT, CURSOR, MIN_POSITION],
+        responses: {
+          '200': { description: 'a page of changes', content: json(page(ref('TenantConfigHistoryEntry'))) },
+          ...QUERY_ERRORS,
+          '403': E.forbidden,
+          '404': E.notFound,
+        },
+      },
+    },
+    '/api/v1/tenants/{id}/config/plan': {
+      post: {
+        operationId: 'planTenantConfig',
+        tags,
+        summary: 'What applying a tenant document would change (appends nothing)',
+        parameters: [ID_PARAM],
+        requestBody: { required: true, content: json(ref('TenantConfigDocument')) },
+        responses: commandResponses('200', ref('TenantConfigChange'), { post: false, ifMatch: false }),
+      },
+    },
+    '/api/v1/tenants/{id}/config/apply': {
+      post: {
+        operationId: 'applyTenantConfig',
+        tags,
+        summary:
+          'Make the tenant what a document says, by ordinary commands (If-Match: the config version the plan was made on)',
+        parameters: [ID_PARAM, IF_MATCH, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+        requestBody: { required: true, content: json(ref('TenantConfigDocument')) },
+        responses: commandResponses('200', ref('TenantConfigChange'), { post: true, ifMatch: true }),
+      },
+    },
+    '/api/v1/tenants/{id}/config/rollback': {
+      post: {
+        operationId: 'rollbackTenantConfig',
+        tags,
+        summary:
+          'Restore the config the tenant had after an event position: recorded as ConfigRolledBack, then the compensating commands (API keys, users and custom domains are left as they are)',
+        parameters: [ID_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+        requestBody: { required: true, content: json(ref('RollbackTenantConfig')) },
+        responses: commandResponses('200', ref('TenantConfigChange'), { post: true, ifMatch: false }),
+      },
+    },
+  };
+}
+
 function apiKeyActions(): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
   for (const [action, operationId, schema, status, summary] of [
@@ -574,6 +701,16 @@ function operationsPaths(): Record<string, unknown> {
     '/openapi.json': open('getOpenApiDocument', 'This document', {
       '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) },
     }),
+    '/schemas/tenant-config.json': open(
+      'getTenantConfigSchema',
+      'The JSON Schema of a tenant document (editors validate vantageedge dump files with it)',
+      {
+        '200': {
+          description: 'JSON Schema 2020-12',
+          content: { 'application/schema+json': { schema: { type: 'object' } } },
+        },
+      },
+    ),
     '/docs': open('getApiReference', 'The API reference (rendered from this document)', {
       '200': { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } },
     }),
@@ -830,6 +967,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     apiKeyActions(),
     cachePurgePaths(),
     customDomainPaths(),
+    configPaths(),
     otherPaths(),
     operationsPaths(),
     consolePaths(),
@@ -879,6 +1017,13 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         ApiKeyWithQuota: output(apiKeyWithQuotaResource),
         UsageReport: output(usageReportResource),
         CustomDomain: output(customDomainResource),
+        TenantConfigDocument: input(configDocument),
+        RollbackTenantConfig: input(rollbackBody),
+        TenantConfig: output(tenantConfigResource),
+        TenantConfigDocumentAnswer: output(configDocumentAnswer),
+        TenantConfigDiff: output(configDiff),
+        TenantConfigChange: output(configChangeResult),
+        TenantConfigHistoryEntry: output(configHistoryEntry),
         Error: output(errorResource),
         ...RESPONSE_SCHEMAS,
       },

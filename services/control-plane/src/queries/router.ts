@@ -10,6 +10,7 @@ import { ApiError, forbidden, notFound, validationFailed } from '../http/errors.
 import { ReplayRunner } from './admin-replay.js';
 import type { ApiKeyQuotaReader } from './api-key-quota.js';
 import { auditKey, auditLogQuery, listAuditEntries, presentAuditEntry } from './audit-log.js';
+import { createConfigQueryRouter } from './config-router.js';
 import { getCustomDomain, listCustomDomains } from './custom-domains.js';
 import { requireMinPosition } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
@@ -28,7 +29,10 @@ import { allows, visibleTenantIds } from './visibility.js';
 export interface QueryRouterDeps {
   pool: pg.Pool;
   authorizer: Authorizer;
-  /** Enables POST/GET /api/v1/admin/replay (platform admins). Without it those paths are not served. */
+  /**
+   * Enables POST/GET /api/v1/admin/replay (platform admins) and a tenant's config at any position
+   * (GET /api/v1/tenants/:id/config…). Without it those paths are not served.
+   */
   eventStore?: EventStore;
   /** X-Min-Position: how long a query waits for the projector (default 2000 ms). */
   minPositionWaitMs?: number;
@@ -215,6 +219,15 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
   });
 
   if (deps.eventStore) {
+    // A tenant's config at any position is folded from the event store.
+    router.use(
+      createConfigQueryRouter({
+        pool,
+        store: deps.eventStore,
+        authorizer,
+        ...(deps.minPositionWaitMs !== undefined ? { minPositionWaitMs: deps.minPositionWaitMs } : {}),
+      }),
+    );
     const replays = new ReplayRunner(deps.eventStore, pool, deps.onReplayError);
     const platformAdminOnly: RequestHandler = (_req, res, next) => {
       if (!callerOf(res).isPlatformAdmin) throw forbidden('only platform admins may replay the read models');

@@ -205,15 +205,24 @@ export const createOriginBody = z
     health_check: originFields.health_check.optional(),
     circuit_breaker: originFields.circuit_breaker.optional(),
   })
-  .superRefine((body, ctx) => {
-    if (body.url === undefined && body.targets === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required (or give targets)' });
-    }
-    if (body.url !== undefined && body.targets !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['targets'], message: 'give either url or targets, not both' });
-    }
-    hashKeyRule(body.load_balancing, ctx, ['load_balancing']);
-  });
+  .superRefine(newOriginRules);
+/** A new origin names its upstream once (url or targets) and a hash key when it hashes on one. */
+export function newOriginRules(
+  body: {
+    url?: string | undefined;
+    targets?: unknown;
+    load_balancing?: z.infer<typeof loadBalancing> | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (body.url === undefined && body.targets === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required (or give targets)' });
+  }
+  if (body.url !== undefined && body.targets !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['targets'], message: 'give either url or targets, not both' });
+  }
+  hashKeyRule(body.load_balancing, ctx, ['load_balancing']);
+}
 export const updateOriginBody = z
   .strictObject({
     name: originFields.name.optional(),

@@ -95,7 +95,7 @@ export const apiKeyWithQuotaResource = apiKeyResource.extend({
     .describe('what is left of the quota now, per period; null without a quota or when Redis is unreachable'),
 });
 
-export const issuedApiKeyResource = apiKeyResource.extend({
+export const issuedApiKeyResource = apiKeyWithQuotaResource.extend({
   key: z.string().describe('the plaintext key; shown only in this response'),
 });
 

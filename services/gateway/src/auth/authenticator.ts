@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { verifyToken } from '@clerk/backend';
 import { verifyJwt } from '@clerk/backend/jwt';
-import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { singleHeader } from '../http/header-values.js';
+import { ApiKeyDigests } from './api-key-digests.js';
 import type { AuthFailureLimiter } from './auth-failure-limiter.js';
 import { ANONYMOUS, type AuthResult, type Identity } from './identity.js';
 import { RemoteJwksRegistry, type RemoteKeySet } from './jwks.js';
@@ -20,6 +20,8 @@ export interface AuthenticatorOptions {
     authorizedParties?: readonly string[] | undefined;
   };
   tokenCacheSize?: number;
+  /** Presented API keys whose HMAC is remembered (0: hash on every request). */
+  apiKeyCacheSize?: number;
   /** Longest accepted lifetime (exp − iat) of a service token, in seconds. */
   maxServiceTokenSeconds?: number;
   /** Accept Clerk tokens of the local development key pair (claim DEV_TOKEN_CLAIM); only in dev mode. */
@@ -89,12 +91,14 @@ function clerkIdentity(payload: JWTPayload): Identity {
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
   readonly #tokens: TokenCache;
+  readonly #apiKeyDigests: ApiKeyDigests;
   readonly #maxServiceTokenSeconds: number;
   readonly #clerkKeys: RemoteKeySet | null;
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
     this.#tokens = new TokenCache(options.tokenCacheSize ?? 10_000);
+    this.#apiKeyDigests = new ApiKeyDigests(options.apiKeyPepper, options.apiKeyCacheSize ?? 10_000);
     this.#maxServiceTokenSeconds = options.maxServiceTokenSeconds ?? 300;
     const clerk = options.clerk;
     this.#clerkKeys =
@@ -199,7 +203,7 @@ export class Authenticator {
       );
     }
     // Only keys of THIS tenant's snapshot are in the index: another tenant's key is simply unknown.
-    const entry = tenant.apiKeys.get(hashApiKey(this.#options.apiKeyPepper, key));
+    const entry = tenant.apiKeys.get(this.#apiKeyDigests.digest(key));
     if (entry === undefined)
       return failure(401, 'invalid_api_key', 'the API key is not valid', API_KEY_CHALLENGE);
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= Date.now()) {

@@ -1,11 +1,9 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
-import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
-import type { TenantCompileHook } from '../config/gateway-config-store.js';
-import type { GatewayExchange, RequestStage, StageResult } from '../pipeline/exchange.js';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
-import type { CacheFill, CacheLookup, FillBody, ResponseCache } from './response-cache.js';
+import type { CacheFill, CacheLookup, ResponseCache } from './response-cache.js';
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -19,124 +17,35 @@ function incomingHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
 }
 
 /**
- * Tee for the leader of a MISS whose response is collected: writes the origin response to the client
- * and pushes each chunk into the fill; the fill ends (stores) when the body ends.
- */
-function storingTee(
-  body: FillBody,
-  status: number,
-  headers: OutgoingHttpHeaders,
-  res: ServerResponse,
-  onEnded: () => void,
-): Writable {
-  res.writeHead(status, headers);
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      body.push(chunk);
-      if (res.write(chunk)) callback();
-      else res.once('drain', () => callback());
-    },
-    final(callback) {
-      onEnded();
-      // Runs after the client has its response: a failure here must not reject into nothing.
-      body.end().catch(() => {});
-      res.end(() => callback());
-    },
-  });
-}
-
-/** The leader of a MISS: its origin response is collected for the cache while it streams (or not). */
-function interceptFill(
-  cache: ResponseCache,
-  exchange: GatewayExchange,
-  fill: CacheFill,
-  method: string,
-): void {
-  let fillBody: FillBody | undefined;
-  let ended = false;
-  exchange.interceptResponse = (status, headers, response) => {
-    const started = cache.beginFill(fill, method, status, incomingHeaders(headers));
-    if (started.outcome === 'over_budget') {
-      // Streamed through uncached: the replica's fill budget is used up.
-      response.setHeader('X-Cache', 'BYPASS');
-      exchange.cacheOutcome = 'BYPASS';
-    }
-    if (started.outcome !== 'collect') {
-      ended = true;
-      return undefined;
-    }
-    fillBody = started.body;
-    return storingTee(started.body, status, headers, response, () => {
-      ended = true;
-    });
-  };
-  // Origin failure or client gone before the body ended: release the buffer and the followers.
-  exchange.res.once('close', () => {
-    if (ended) return;
-    if (fillBody) fillBody.abort();
-    else cache.abandon(fill);
-  });
-}
-
-/** Acts on the lookup: answers HIT/STALE here, prepares the proxy for MISS/BYPASS. */
-function respond(
-  cache: ResponseCache,
-  exchange: GatewayExchange,
-  policy: CompiledCachePolicy,
-  lookup: CacheLookup,
-): StageResult {
-  const { res } = exchange;
-  const method = exchange.req.method ?? 'GET';
-  exchange.cacheOutcome = lookup.outcome;
-  switch (lookup.outcome) {
-    case 'HIT':
-      cache.writeEntry(res, lookup.entry, 'HIT', method);
-      return 'handled';
-    case 'STALE':
-      if (lookup.revalidation) cache.abandon(lookup.revalidation);
-      cache.writeEntry(res, lookup.entry, 'STALE', method);
-      return 'handled';
-    case 'BYPASS':
-      res.setHeader('X-Cache', 'BYPASS');
-      if (UNSAFE.has(method))
-        res.once('finish', () => {
-          cache.invalidatePath(policy, exchange.path).catch(() => {}); // best effort; entries expire
-        });
-      return 'continue';
-    case 'MISS':
-      res.setHeader('X-Cache', 'MISS');
-      if (lookup.fill) interceptFill(cache, exchange, lookup.fill, method);
-      return 'continue';
-  }
-}
-
-/**
- * The cache stage for GW-CORE's pipeline (after the rate-limit stage). HIT/STALE are answered here,
- * synchronously when the entry is in the L1; a MISS leader's origin response is teed into the cache
- * through exchange.interceptResponse (cache.beginFill decides whether it is collected).
+ * The response cache as a route stage, compiled onto every route with an enabled cache policy (after
+ * the rate-limit stage); a route without one gets no stage.
+ * - Request hook: HIT/STALE are answered here, synchronously when the entry is in the L1; a MISS or
+ *   BYPASS goes on to the origin.
+ * - Response hook: the MISS leader's origin response is offered to the cache (cache.beginFill decides
+ *   whether it is collected) and its body tapped while it streams; complete, it is stored.
+ * - End hook: a fill never completed (origin failure, client gone) is released so coalesced followers
+ *   go on; an unsafe method that went through drops the path's cached variants.
  * Not wired here (needs pipeline support): background revalidation on STALE (the revalidation fill is
  * abandoned, so the next request after the stale window is a MISS) and stale-if-error.
  */
-export function createCacheStage(cache: ResponseCache): RequestStage & TenantCompileHook {
-  const compiled = new WeakMap<CompiledRoute, CompiledCachePolicy | null>();
-  const policyOf = (tenant: CompiledTenant, route: CompiledRoute): CompiledCachePolicy | null => {
-    let policy = compiled.get(route);
-    if (policy === undefined) {
-      policy = compileCachePolicy(tenant.id, route.config);
-      compiled.set(route, policy);
-    }
-    return policy;
-  };
+export function createCacheStage(cache: ResponseCache): RoutePolicy {
   return {
     name: 'cache',
-    compile(tenant) {
-      for (const route of tenant.routes) policyOf(tenant, route);
+    compileRoute({ tenant, route }) {
+      const policy = compileCachePolicy(tenant.id, route);
+      return policy === null ? null : cacheStage(cache, policy);
     },
-    run(exchange) {
-      const { tenant, route } = exchange;
-      if (!tenant || !route) return 'continue';
-      const policy = policyOf(tenant, route);
-      if (!policy) return 'continue';
+    tenantApplied(tenant) {
+      // Lookups bypass the cache until the tenant's purge generations are loaded.
+      cache.prepareTenant(tenant.id).catch(() => {});
+    },
+  };
+}
+
+function cacheStage(cache: ResponseCache, policy: CompiledCachePolicy): RouteStage {
+  return {
+    name: 'cache',
+    onRequest(exchange) {
       const { req, identity } = exchange;
       const query = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
       const lookup = cache.lookup(
@@ -150,8 +59,87 @@ export function createCacheStage(cache: ResponseCache): RequestStage & TenantCom
         },
         { userId: identity.userId ?? identity.serviceId, apiKeyId: identity.apiKeyId },
       );
-      if (lookup instanceof Promise) return lookup.then((answer) => respond(cache, exchange, policy, answer));
-      return respond(cache, exchange, policy, lookup);
+      if (lookup instanceof Promise) return lookup.then((answer) => respond(cache, exchange, answer));
+      return respond(cache, exchange, lookup);
+    },
+    onResponse(exchange, head) {
+      const fill = exchange.cacheFill;
+      return fill === undefined ? undefined : fillingTap(cache, exchange, fill, head);
+    },
+    onEnd(exchange) {
+      if (exchange.cacheFillBody !== undefined) {
+        // The body never completed (origin failure, client gone): release its buffer and the followers.
+        exchange.cacheFillBody.abort();
+        exchange.cacheFillBody = undefined;
+      }
+      if (exchange.cacheFill !== undefined) {
+        // The origin failed or the client left before the body was complete: release the followers.
+        cache.abandon(exchange.cacheFill);
+        exchange.cacheFill = undefined;
+      }
+      const method = exchange.req.method ?? 'GET';
+      if (exchange.cacheOutcome === 'BYPASS' && UNSAFE.has(method) && exchange.res.writableFinished) {
+        cache.invalidatePath(policy, exchange.path).catch(() => {}); // best effort; entries expire
+      }
+    },
+  };
+}
+
+/** Acts on the lookup: answers HIT/STALE here, prepares the proxy for MISS/BYPASS. */
+function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheLookup): StageResult {
+  const { res } = exchange;
+  const method = exchange.req.method ?? 'GET';
+  exchange.cacheOutcome = lookup.outcome;
+  switch (lookup.outcome) {
+    case 'HIT':
+      cache.writeEntry(res, lookup.entry, 'HIT', method);
+      return 'handled';
+    case 'STALE':
+      if (lookup.revalidation) cache.abandon(lookup.revalidation);
+      cache.writeEntry(res, lookup.entry, 'STALE', method);
+      return 'handled';
+    case 'BYPASS':
+      res.setHeader('X-Cache', 'BYPASS');
+      return 'continue';
+    case 'MISS':
+      res.setHeader('X-Cache', 'MISS');
+      exchange.cacheFill = lookup.fill ?? undefined;
+      return 'continue';
+  }
+}
+
+/**
+ * The MISS leader's origin response: collected for the cache while it streams (or not, when the rules
+ * refuse it or the replica's fill budget is used up), stored when the body is complete.
+ */
+function fillingTap(
+  cache: ResponseCache,
+  exchange: GatewayExchange,
+  fill: CacheFill,
+  head: ResponseHead,
+): BodyTap | undefined {
+  const method = exchange.req.method ?? 'GET';
+  const started = cache.beginFill(fill, method, head.statusCode, incomingHeaders(head.headers));
+  // From here beginFill owns the fill: it released it already, or the body below carries it.
+  exchange.cacheFill = undefined;
+  if (started.outcome !== 'collect') {
+    if (started.outcome === 'over_budget') {
+      // Streamed through uncached: the replica's fill budget is used up.
+      exchange.res.setHeader('X-Cache', 'BYPASS');
+      exchange.cacheOutcome = 'BYPASS';
+    }
+    return undefined;
+  }
+  const body = started.body;
+  exchange.cacheFillBody = body;
+  return {
+    chunk(data) {
+      body.push(data);
+    },
+    end() {
+      exchange.cacheFillBody = undefined;
+      // Runs as the client gets its response: a failure here must not reject into nothing.
+      body.end().catch(() => {});
     },
   };
 }

@@ -7,6 +7,7 @@ import {
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
 import { type CacheEntry, type CacheRecord, retentionMs } from './cache-entry.js';
 import {
@@ -111,11 +112,22 @@ export interface ResponseCacheOptions {
   /** Consecutive store failures that open the circuit (store-circuit.ts), and how long it stays open. */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
+  /**
+   * First pause before a failed purge-generation load is tried again (doubling, PREPARE_ATTEMPTS in
+   * all): a replica compiling many tenants at once keeps Redis's short command timeout busy.
+   */
+  retryDelayMs?: number | undefined;
   now?: () => number;
 }
 
+/** Attempts to load a tenant's purge generations before prepareTenant gives up (and rejects). */
+const PREPARE_ATTEMPTS = 5;
+
 export interface ResponseCache {
-  /** Load a tenant's purge generations (call when its snapshot is applied); lookups bypass until then. */
+  /**
+   * Load a tenant's purge generations (call when its snapshot is applied); lookups bypass until then.
+   * A failed load is tried again with backoff; rejects only when the store kept failing.
+   */
   prepareTenant(tenantId: string): Promise<void>;
   /**
    * Answers synchronously when it can (a fresh L1 entry, a bypass); a promise when it must wait for the
@@ -161,8 +173,6 @@ interface Flight {
   resolve: (filled: Filled | null) => void;
 }
 
-type LookupCounter = ReturnType<Counter<'tenant' | 'route' | 'outcome'>['labels']>;
-
 interface RouteTotals {
   tenant: string;
   route: string;
@@ -172,7 +182,8 @@ interface RouteTotals {
 
 /** What the cache keeps per compiled policy (so per route and snapshot). */
 interface PolicyState {
-  readonly counters: Readonly<Record<CacheOutcome, LookupCounter>>;
+  /** Lookup counter series per outcome, bound on the outcome's first lookup. */
+  readonly counters: Partial<Record<CacheOutcome, CounterSeries>>;
   readonly total: RouteTotals;
   /** `c:{<tenant>}:<tenant gen>:<route>:<route gen>:` for the generations it was built with. */
   keyPrefix: string;
@@ -215,11 +226,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     onClose: () => logger.info('cache store circuit closed'),
   });
 
-  const lookups = new Counter({
+  const lookups = new BoundCounter({
     name: 'vantageedge_gateway_cache_lookups_total',
     help: 'Cache lookups by outcome (HIT, STALE, MISS, BYPASS)',
     labelNames: ['tenant', 'route', 'outcome'],
-    registers: [options.registry],
+    registry: options.registry,
   });
   const storeErrors = new Counter({
     name: 'vantageedge_gateway_cache_store_errors_total',
@@ -280,15 +291,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       total = { tenant: policy.tenantId, route: policy.routeId, hits: 0, all: 0 };
       totals.set(id, total);
     }
-    const labels = (outcome: CacheOutcome) =>
-      lookups.labels({ tenant: policy.tenantId, route: policy.routeId, outcome });
     state = {
-      counters: {
-        HIT: labels('HIT'),
-        STALE: labels('STALE'),
-        MISS: labels('MISS'),
-        BYPASS: labels('BYPASS'),
-      },
+      counters: {},
       total,
       keyPrefix: '',
       tenantGeneration: -1,
@@ -298,7 +302,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     return state;
   };
   const count = (state: PolicyState, outcome: CacheOutcome) => {
-    state.counters[outcome].inc();
+    let series = state.counters[outcome];
+    if (series === undefined) {
+      series = lookups.series([state.total.tenant, state.total.route, outcome]);
+      state.counters[outcome] = series;
+    }
+    series.inc();
     if (outcome === 'BYPASS') return;
     state.total.all++;
     if (outcome !== 'MISS') state.total.hits++;
@@ -316,10 +325,24 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     generations.set(tenantId, loaded);
   };
 
+  const retryDelayMs = options.retryDelayMs ?? 100;
+  /** A load that failed (e.g. a command timeout while startup keeps the event loop busy) is retried. */
+  const loadWithRetries = async (tenantId: string): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await loadGenerations(tenantId);
+        return;
+      } catch (error) {
+        if (attempt === PREPARE_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** (attempt - 1)).unref());
+      }
+    }
+  };
+
   const prepareTenant = (tenantId: string): Promise<void> => {
     let pending = loading.get(tenantId);
     if (!pending) {
-      pending = loadGenerations(tenantId).finally(() => loading.delete(tenantId));
+      pending = loadWithRetries(tenantId).finally(() => loading.delete(tenantId));
       loading.set(tenantId, pending);
     }
     return pending;

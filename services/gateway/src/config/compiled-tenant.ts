@@ -5,6 +5,8 @@ import type {
   TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
 import type { JWTVerifyGetKey } from 'jose';
+import type { RouteMetrics } from '../observability/gateway-metrics.js';
+import type { RouteStages } from '../pipeline/stage.js';
 import type { UpstreamSet } from '../upstream/types.js';
 import type { RouteMatcher } from './route-matcher.js';
 
@@ -30,6 +32,10 @@ export interface CompiledRoute {
   readonly requiredScopes: readonly string[];
   /** Normalised strip_prefix without a trailing slash, or null. */
   readonly stripPrefix: string | null;
+  /** The pipeline's features compiled for this route (auth, rate limit, cache, …), in order. */
+  readonly stages: RouteStages;
+  /** This route's metric series (undefined when the gateway keeps no metrics). */
+  readonly metrics: RouteMetrics | undefined;
 }
 
 export interface CompiledApiKey {

@@ -1,6 +1,8 @@
 import type { OriginConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
 import { compileServiceAccounts, RemoteJwksRegistry } from '../auth/jwks.js';
+import type { GatewayMetrics } from '../observability/gateway-metrics.js';
+import { compileRouteStages, NO_STAGES, type RoutePolicy } from '../pipeline/stage.js';
 import type { UpstreamSet } from '../upstream/types.js';
 import type {
   CompiledApiKey,
@@ -12,17 +14,6 @@ import type {
 import { normalizePath } from './normalize-path.js';
 import { compilePattern, RouteMatcher } from './route-matcher.js';
 import type { TenantConfigSink } from './tenant-config-sink.js';
-
-/**
- * Extra per-tenant compilation by other pipeline stages (rate limits, cache), run when a snapshot is
- * applied. Stages keep their compiled state keyed by the CompiledTenant / CompiledRoute objects
- * (e.g. in a WeakMap), so per request they only look it up.
- */
-export interface TenantCompileHook {
-  compile(tenant: CompiledTenant): void;
-  /** The tenant was replaced or removed; drop anything held for it. */
-  release?(tenant: CompiledTenant): void;
-}
 
 export interface ConfigStoreWarning {
   tenantId: string;
@@ -47,7 +38,6 @@ export interface GatewayConfigStoreOptions {
   /** Lower-case base domains: tenant `acme` answers on `acme.<base>` for each. */
   baseDomains: readonly string[];
   createUpstreamSet: (origin: OriginConfig, tenantId: string) => UpstreamSet;
-  hooks?: readonly TenantCompileHook[];
   remoteJwks?: RemoteJwksRegistry;
   /** Problems in a snapshot that do not stop it from applying (bad route pattern, host clash). */
   onWarning?: (warning: ConfigStoreWarning) => void;
@@ -55,6 +45,12 @@ export interface GatewayConfigStoreOptions {
   onHostRefused?: (refusal: HostRefusal) => void;
   /** Errors closing a replaced UpstreamSet. */
   onCloseError?: (error: unknown) => void;
+}
+
+/** What the request pipeline compiles onto every route (set by startGateway). */
+export interface RoutePipeline {
+  readonly policies: readonly RoutePolicy[];
+  readonly metrics?: GatewayMetrics | undefined;
 }
 
 /** One tenant's claim on a host, from the position of the event that gave it the host. */
@@ -125,8 +121,9 @@ class HostIndex {
 
 /**
  * The gateway's compiled configuration: implements the TenantConfigSink the config plane feeds, and
- * answers host → tenant for the request path. apply() compiles a new CompiledTenant and swaps it in
- * one assignment; stale and duplicate versions change nothing.
+ * answers host → tenant for the request path. apply() compiles a new CompiledTenant (with every
+ * route's pipeline stages and metric series) and swaps it in one assignment; stale and duplicate
+ * versions change nothing.
  *
  * Hosts: `<label>.<base domain>` is only ever a subdomain host (never a custom domain); any other host
  * is a custom domain. A custom domain equal to or under a base domain is ignored; two tenants claiming
@@ -141,6 +138,7 @@ export class GatewayConfigStore implements TenantConfigSink {
   /** Version of every tenant ever applied, including removed ones, so redelivered old snapshots stay dead. */
   readonly #versions = new Map<string, bigint>();
   readonly #appliedVersions = new Map<string, bigint>();
+  #pipeline: RoutePipeline = { policies: [] };
 
   constructor(options: GatewayConfigStoreOptions) {
     this.#options = { ...options, baseDomains: options.baseDomains.map((d) => d.toLowerCase()) };
@@ -154,15 +152,29 @@ export class GatewayConfigStore implements TenantConfigSink {
     if (known !== undefined && version <= known) return false;
 
     const previous = this.#tenants.get(tenantId);
-    const compiled = this.#compile(snapshot, version, previous);
-    for (const hook of this.#options.hooks ?? []) hook.compile(compiled);
-
-    this.#tenants.set(tenantId, compiled);
+    this.#swapIn(this.#compile(snapshot, version, previous), previous);
     this.#versions.set(tenantId, version);
-    this.#appliedVersions.set(tenantId, version);
-    this.#indexHosts(tenantId, previous, compiled);
-    if (previous) this.#retire(previous, compiled);
     return true;
+  }
+
+  /**
+   * The request pipeline's route policies (auth, rate limit, cache, …) and metrics, compiled onto every
+   * route from now on. Set once by startGateway before it serves; tenants applied before (the config
+   * plane may start first) are compiled again with it.
+   */
+  setPipeline(pipeline: RoutePipeline): void {
+    this.#pipeline = pipeline;
+    for (const previous of [...this.#tenants.values()]) {
+      this.#swapIn(this.#compile(previous.snapshot, previous.version, previous), previous);
+    }
+  }
+
+  #swapIn(compiled: CompiledTenant, previous: CompiledTenant | undefined): void {
+    this.#tenants.set(compiled.id, compiled);
+    this.#appliedVersions.set(compiled.id, compiled.version);
+    this.#indexHosts(compiled.id, previous, compiled);
+    for (const policy of this.#pipeline.policies) policy.tenantApplied?.(compiled);
+    if (previous) this.#retire(previous, compiled);
   }
 
   remove(tenantId: string): boolean {
@@ -251,6 +263,7 @@ export class GatewayConfigStore implements TenantConfigSink {
       }
       const origin = origins.get(route.origin_id);
       if (!origin) this.#warn(tenantId, `route ${route.id} names unknown origin ${route.origin_id}`);
+      const { policies, metrics } = this.#pipeline;
       routes.push({
         config: route,
         tenantId,
@@ -258,6 +271,11 @@ export class GatewayConfigStore implements TenantConfigSink {
         authMode: route.auth_mode,
         requiredScopes: route.required_scopes,
         stripPrefix: compileStripPrefix(route.strip_prefix),
+        stages:
+          policies.length === 0
+            ? NO_STAGES
+            : compileRouteStages(policies, { tenant: snapshot.tenant, route }),
+        metrics: metrics?.forRoute(tenantId, route.id),
       });
     }
 
@@ -379,9 +397,9 @@ export class GatewayConfigStore implements TenantConfigSink {
     this.#options.onHostRefused?.(refusal);
   }
 
-  /** Closes the UpstreamSets the replacement no longer uses and lets hooks drop their state. */
+  /** Closes the UpstreamSets the replacement no longer uses and lets the policies drop their state. */
   #retire(previous: CompiledTenant, replacement: CompiledTenant | undefined): void {
-    for (const hook of this.#options.hooks ?? []) hook.release?.(previous);
+    for (const policy of this.#pipeline.policies) policy.tenantRetired?.(previous);
     for (const [id, origin] of previous.origins) {
       if (replacement?.origins.get(id)?.upstreams === origin.upstreams) continue;
       origin.upstreams.close().catch((error: unknown) => this.#options.onCloseError?.(error));

@@ -1,37 +1,57 @@
-import type { Logger } from '@vantageedge/shared/observability/logger';
+import { Counter, type Registry } from 'prom-client';
 import type { GatewayExchange } from '../pipeline/exchange.js';
+import { accessLogLine } from './access-log-line.js';
+import { BatchedLineWriter, type LineSink } from './batched-line-writer.js';
+
+export interface AccessLogOptions {
+  /** Where lines go (stdout in a replica: fileDescriptorSink(1)). */
+  sink: LineSink;
+  /** Fraction of requests below 500 that get a line; every 5xx does. */
+  sampleRate: number;
+  /** Lines waiting to be written, in characters; past it lines are dropped and counted. */
+  maxBufferedChars: number;
+  registry: Registry;
+  /** The `service` field (the service log's name for this process). */
+  service?: string;
+}
 
 /**
- * One JSON line per request (winston), sampled: `sampleRate` of the requests below 500, and every
- * 5xx (the lines an operator needs are never sampled away).
+ * One JSON line per request, sampled: `sampleRate` of the requests below 500, and every 5xx (the lines
+ * an operator needs are never sampled away). The line is built by a fixed-shape serializer and written
+ * asynchronously in batches with a bounded buffer; when the destination cannot keep up, lines are
+ * dropped and counted (vantageedge_gateway_access_log_dropped_total) rather than slowing requests.
+ * Service logs (winston) are separate and unaffected.
  */
 export class AccessLog {
-  constructor(
-    private readonly logger: Logger,
-    private readonly sampleRate: number,
-  ) {}
+  readonly #writer: BatchedLineWriter;
+  readonly #sampleRate: number;
+  readonly #service: string;
+
+  constructor(options: AccessLogOptions) {
+    const dropped = new Counter({
+      name: 'vantageedge_gateway_access_log_dropped_total',
+      help: 'Access-log lines dropped because the destination could not keep up (buffer full) or failed',
+      registers: [options.registry],
+    });
+    this.#writer = new BatchedLineWriter(options.sink, {
+      maxBufferedChars: options.maxBufferedChars,
+      onDrop: (lines) => dropped.inc(lines),
+    });
+    this.#sampleRate = options.sampleRate;
+    this.#service = options.service ?? 'gateway';
+  }
 
   record(exchange: GatewayExchange, status: number, latencyMs: number): void {
-    if (status < 500 && (this.sampleRate <= 0 || (this.sampleRate < 1 && Math.random() >= this.sampleRate)))
+    if (
+      status < 500 &&
+      (this.#sampleRate <= 0 || (this.#sampleRate < 1 && Math.random() >= this.#sampleRate))
+    )
       return;
-    this.logger.info('request', {
-      kind: 'access',
-      request_id: exchange.requestId,
-      trace_id: exchange.traceId,
-      tenant_id: exchange.tenant?.id,
-      route_id: exchange.route?.config.id,
-      method: exchange.req.method,
-      path: exchange.path || exchange.req.url,
-      status,
-      latency_ms: Math.round(latencyMs * 1000) / 1000,
-      upstream_target: exchange.upstreamTarget,
-      upstream_ms:
-        exchange.upstreamMs === undefined ? undefined : Math.round(exchange.upstreamMs * 1000) / 1000,
-      auth: exchange.identity.kind,
-      rate_limit: exchange.rateLimitOutcome,
-      cache: exchange.cacheOutcome,
-      error_code: exchange.errorCode,
-      client_ip: exchange.clientIp,
-    });
+    this.#writer.write(accessLogLine(exchange, this.#service, status, latencyMs));
+  }
+
+  /** Resolves once every line recorded so far is written (shutdown). */
+  flush(): Promise<void> {
+    return this.#writer.flush();
   }
 }

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { BoundHistogram, type HistogramSeries } from './bound-metrics.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -11,31 +12,82 @@ export interface GatewayMetricsOptions {
   perRoute?: boolean;
 }
 
+/**
+ * One route's series, made when the route is compiled (a snapshot arrives): each series is looked up
+ * once, at the route's first response of its status class, and counted directly from then on.
+ */
+export class RouteMetrics {
+  readonly #byStatusClass: Array<HistogramSeries | undefined> = [];
+  #upstream: HistogramSeries | undefined;
+
+  constructor(
+    private readonly metrics: GatewayMetrics,
+    readonly tenant: string,
+    readonly route: string,
+  ) {}
+
+  observe(
+    status: number,
+    seconds: number,
+    upstreamSeconds: number | undefined,
+    errorCode: string | undefined,
+  ) {
+    const statusClass = status >= 0 && status < 600 ? Math.floor(status / 100) : 0;
+    let series = this.#byStatusClass[statusClass];
+    if (series === undefined) {
+      series = this.metrics.requestSeries(this.tenant, this.route, STATUS_CLASS[statusClass]!);
+      this.#byStatusClass[statusClass] = series;
+    }
+    series.observe(seconds);
+    if (upstreamSeconds !== undefined) {
+      this.#upstream ??= this.metrics.upstreamSeries(this.tenant, this.route);
+      this.#upstream.observe(upstreamSeconds);
+    }
+    if (status >= 400) this.metrics.countError(this.tenant, status, errorCode);
+  }
+}
+
+/** A level that goes up and down per request: two additions instead of a gauge update per request. */
+export class LevelCounter {
+  value = 0;
+
+  inc(): void {
+    this.value++;
+  }
+
+  dec(): void {
+    this.value--;
+  }
+}
+
 /** The gateway's own series; the upstream module registers per-target series in the same Registry. */
 export class GatewayMetrics {
-  readonly #requestDuration: Histogram<'tenant' | 'route' | 'status_class'>;
-  readonly #upstreamDuration: Histogram<'tenant' | 'route'>;
+  readonly #requestDuration: BoundHistogram;
+  readonly #upstreamDuration: BoundHistogram;
   readonly #errors: Counter<'tenant' | 'status' | 'code'>;
   readonly activeConnections: Gauge;
   readonly droppedConnections: Counter;
-  readonly requestsInFlight: Gauge;
+  /** Counted per request as a plain number, read by the gauge at scrape time. */
+  readonly requestsInFlight: LevelCounter;
   readonly #perRoute: boolean;
+  /** Requests that matched no route (unknown host, no route): by tenant and route label. */
+  readonly #unrouted = new Map<string, RouteMetrics>();
 
   constructor(registry: Registry, options: GatewayMetricsOptions = {}) {
     this.#perRoute = options.perRoute ?? true;
-    this.#requestDuration = new Histogram({
+    this.#requestDuration = new BoundHistogram({
       name: 'vantageedge_gateway_request_duration_seconds',
       help: 'Time from request arrival to response end, by tenant, route and status class',
       labelNames: ['tenant', 'route', 'status_class'],
       buckets: LATENCY_BUCKETS,
-      registers: [registry],
+      registry,
     });
-    this.#upstreamDuration = new Histogram({
+    this.#upstreamDuration = new BoundHistogram({
       name: 'vantageedge_gateway_upstream_duration_seconds',
       help: 'Time from sending a request upstream to receiving the response headers',
       labelNames: ['tenant', 'route'],
       buckets: LATENCY_BUCKETS,
-      registers: [registry],
+      registry,
     });
     this.#errors = new Counter({
       name: 'vantageedge_gateway_error_responses_total',
@@ -53,13 +105,24 @@ export class GatewayMetrics {
       help: 'Client connections closed on arrival because GATEWAY_MAX_CONNECTIONS were open',
       registers: [registry],
     });
-    this.requestsInFlight = new Gauge({
+    const inFlight = new LevelCounter();
+    this.requestsInFlight = inFlight;
+    new Gauge({
       name: 'vantageedge_gateway_requests_in_flight',
       help: 'Requests being handled',
       registers: [registry],
+      collect() {
+        this.set(inFlight.value);
+      },
     });
   }
 
+  /** A route's series, bound when the route is compiled. */
+  forRoute(tenant: string, route: string): RouteMetrics {
+    return new RouteMetrics(this, tenant, this.#perRoute ? route : '');
+  }
+
+  /** A response of a request the route's own RouteMetrics does not cover (no tenant or no route matched). */
   observe(
     tenant: string,
     route: string,
@@ -68,11 +131,24 @@ export class GatewayMetrics {
     upstreamSeconds: number | undefined,
     errorCode: string | undefined,
   ): void {
-    if (!this.#perRoute) route = '';
-    this.#requestDuration
-      .labels(tenant, route, STATUS_CLASS[Math.floor(status / 100)] ?? '0xx')
-      .observe(seconds);
-    if (upstreamSeconds !== undefined) this.#upstreamDuration.labels(tenant, route).observe(upstreamSeconds);
-    if (status >= 400) this.#errors.labels(tenant, String(status), errorCode ?? 'origin').inc();
+    const key = `${tenant}\u0000${route}`;
+    let bound = this.#unrouted.get(key);
+    if (bound === undefined) {
+      bound = this.forRoute(tenant, route);
+      this.#unrouted.set(key, bound);
+    }
+    bound.observe(status, seconds, upstreamSeconds, errorCode);
+  }
+
+  requestSeries(tenant: string, route: string, statusClass: string): HistogramSeries {
+    return this.#requestDuration.series([tenant, route, statusClass]);
+  }
+
+  upstreamSeries(tenant: string, route: string): HistogramSeries {
+    return this.#upstreamDuration.series([tenant, route]);
+  }
+
+  countError(tenant: string, status: number, errorCode: string | undefined): void {
+    this.#errors.labels(tenant, String(status), errorCode ?? 'origin').inc();
   }
 }

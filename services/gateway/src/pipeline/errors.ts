@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { GatewayExchange } from './exchange.js';
 
 /**
  * The gateway's one error shape: `{"error":{"code","message"}}` with a machine-readable code.
@@ -23,4 +24,16 @@ export function writeError(
     'cache-control': 'no-store',
   });
   res.end(body);
+}
+
+/** The gateway answers the request itself with an error: recorded on the exchange (logs, metrics, span). */
+export function failExchange(
+  exchange: GatewayExchange,
+  status: number,
+  code: string,
+  message: string,
+  headers?: Readonly<Record<string, string>>,
+): void {
+  exchange.errorCode = code;
+  writeError(exchange.res, status, code, message, headers);
 }

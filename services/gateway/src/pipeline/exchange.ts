@@ -1,13 +1,13 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Writable } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
+import type { CacheFill, FillBody } from '../cache/response-cache.js';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 
 /**
- * The typed per-request context every stage reads and adds to, in order:
+ * The typed per-request context every lifecycle step and stage reads and adds to, in order:
  * tenant → route → auth → rate limit → cache → balance → proxy. One object per request with a fixed
- * shape (all fields set in the constructor).
+ * shape (all fields set in the constructor); a stage that keeps per-request state has a field here.
  */
 export class GatewayExchange {
   readonly startedAt = performance.now();
@@ -25,15 +25,16 @@ export class GatewayExchange {
   /** Filled in by the rate-limit and cache stages for the access log ("allowed", "limited", "hit", …). */
   rateLimitOutcome: string | undefined = undefined;
   cacheOutcome: string | undefined = undefined;
-  /**
-   * A stage (the cache) may take the origin's response: given status and headers it returns where the
-   * body goes (e.g. a tee that stores it and writes to `res`), or undefined to leave it alone.
-   */
-  interceptResponse:
-    | ((statusCode: number, headers: OutgoingHttpHeaders, res: ServerResponse) => Writable | undefined)
-    | undefined = undefined;
+  /** The cache stage's right to store this request's origin response (a MISS leader), until used. */
+  cacheFill: CacheFill | undefined = undefined;
+  /** The MISS leader's response body being collected for the cache, until complete. */
+  cacheFillBody: FillBody | undefined = undefined;
   span: Span | undefined = undefined;
   traceId: string | undefined = undefined;
+
+  /** The socket's address, and whether it is one of the trusted proxies (GATEWAY_TRUSTED_PROXIES). */
+  peerIp = '';
+  peerTrusted = false;
 
   constructor(
     readonly req: IncomingMessage,
@@ -42,15 +43,3 @@ export class GatewayExchange {
     readonly clientIp: string,
   ) {}
 }
-
-/**
- * A pipeline stage slotted between auth and the proxy (rate limit, cache). Returns
- * 'handled' when it has written the response itself (429, cache hit), 'continue' otherwise.
- * Stages should return synchronously when they can.
- */
-export interface RequestStage {
-  readonly name: string;
-  run(exchange: GatewayExchange): StageResult | Promise<StageResult>;
-}
-
-export type StageResult = 'continue' | 'handled';

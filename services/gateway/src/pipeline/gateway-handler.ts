@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { AuthResult } from '../auth/identity.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
+import type { RoutePipeline } from '../config/gateway-config-store.js';
 import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
 import { AmbiguousPath } from '../config/route-matcher.js';
 import { singleHeader } from '../http/header-values.js';
@@ -10,18 +11,39 @@ import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
 import { ClientAddressResolver } from '../proxy/client-address.js';
+import { ClientResponseWriter } from '../proxy/client-response-writer.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { proxyRequest } from '../proxy/proxy-request.js';
-import { writeError } from './errors.js';
-import { GatewayExchange, type RequestStage } from './exchange.js';
+import { createAuthPolicy } from './auth-stage.js';
+import { failExchange } from './errors.js';
+import { GatewayExchange } from './exchange.js';
+import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
+
+/**
+ * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
+ * order a request passes them:
+ *
+ *   handleRequest → resolveTenant → normalizeRequestPath → matchRoute → checkDeclaredBodySize
+ *   → runRequestStages (the route's compiled stages: auth, rate limit, cache, …)
+ *   → forwardToOrigin (balance, proxy) → onOriginResponse (the stages' response hooks)
+ *   → finishExchange (stage end hooks, metrics, access log, span) when the response is done.
+ *
+ * The stages are compiled onto each route when a snapshot is applied (see stage.ts); per request the
+ * handler only walks the route's arrays. A stage that returns synchronously costs no promise.
+ */
 
 export interface TenantResolver {
   resolveHost(hostHeader: string | undefined): CompiledTenant | undefined;
 }
 
+/** Where the handler installs its route policies: the config store compiles them onto every route. */
+export interface PipelineTarget extends TenantResolver {
+  setPipeline(pipeline: RoutePipeline): void;
+}
+
 export interface GatewayHandlerOptions {
-  store: TenantResolver;
+  store: PipelineTarget;
   authenticator: Authenticator;
   maxBodyBytes: number;
   encodedSlashes?: EncodedSlashPolicy;
@@ -29,8 +51,8 @@ export interface GatewayHandlerOptions {
   baseDomains?: readonly string[];
   /** CIDR ranges of the proxies in front of the gateway (GATEWAY_TRUSTED_PROXIES); default none. */
   trustedProxies?: readonly string[];
-  /** Between auth and the proxy, in order (rate limit, then cache). */
-  stages?: readonly RequestStage[];
+  /** Route policies after authentication, in order (rate limit, then cache). */
+  stages?: readonly RoutePolicy[];
   metrics?: GatewayMetrics;
   accessLog?: AccessLog;
   tracing?: RequestTracing;
@@ -38,238 +60,42 @@ export interface GatewayHandlerOptions {
 
 export type GatewayHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const EXCHANGE = Symbol('vantageedge.exchange');
-type ResponseWithExchange = ServerResponse & { [EXCHANGE]?: GatewayExchange; [FINISH]?: Finisher };
-const FINISH = Symbol('vantageedge.finish');
-type Finisher = (exchange: GatewayExchange) => void;
-
-/** Runs once per response, when the socket is done with it (finished or aborted). */
-function onResponseClose(this: ResponseWithExchange): void {
-  const exchange = this[EXCHANGE];
-  if (exchange !== undefined) this[FINISH]?.(exchange);
+/** Everything the lifecycle functions need that is the same for every request. */
+interface PipelineContext {
+  readonly store: TenantResolver;
+  readonly maxBodyBytes: number;
+  readonly encodedSlashes: EncodedSlashPolicy;
+  readonly clientAddresses: ClientAddressResolver;
+  readonly cookieDomains: CookieDomainGuard;
+  readonly metrics: GatewayMetrics | undefined;
+  readonly accessLog: AccessLog | undefined;
+  /** Only when tracing is on. */
+  readonly tracing: RequestTracing | undefined;
 }
 
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const EXCHANGE = Symbol('vantageedge.exchange');
+const CONTEXT = Symbol('vantageedge.pipeline');
+type TrackedResponse = ServerResponse & { [EXCHANGE]?: GatewayExchange; [CONTEXT]?: PipelineContext };
+
 /**
- * The request pipeline as a plain node:http `(req, res)` handler:
- * tenant (Host) → path normalisation → route → body limit → auth → stages (rate limit, cache) →
- * balance (UpstreamSet.acquire) → proxy (undici, streaming).
+ * The pipeline: authentication first, then the given policies, compiled onto every route of the store
+ * (now and for every snapshot applied later).
  */
 export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHandler {
-  const encodedSlashes = options.encodedSlashes ?? 'reject';
-  const clientAddresses = new ClientAddressResolver(options.trustedProxies ?? []);
-  const cookieDomains = new CookieDomainGuard(options.baseDomains ?? []);
-  const stages = options.stages ?? [];
-  const tracing = options.tracing?.enabled ? options.tracing : undefined;
-  const { metrics, accessLog, authenticator, maxBodyBytes } = options;
-
-  const finish: Finisher = (exchange) => {
-    const status = exchange.res.statusCode;
-    const elapsedMs = performance.now() - exchange.startedAt;
-    metrics?.requestsInFlight.dec();
-    metrics?.observe(
-      exchange.tenant?.id ?? 'unknown',
-      exchange.route?.config.id ?? 'none',
-      exchange.res.headersSent ? status : 0,
-      elapsedMs / 1000,
-      exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000,
-      exchange.errorCode,
-    );
-    accessLog?.record(exchange, status, elapsedMs);
-    RequestTracing.end(exchange.span, exchange.res.headersSent ? status : 0, exchange.errorCode);
+  const policies = [createAuthPolicy(options.authenticator), ...(options.stages ?? [])];
+  options.store.setPipeline({ policies, metrics: options.metrics });
+  const context: PipelineContext = {
+    store: options.store,
+    maxBodyBytes: options.maxBodyBytes,
+    encodedSlashes: options.encodedSlashes ?? 'reject',
+    clientAddresses: new ClientAddressResolver(options.trustedProxies ?? []),
+    cookieDomains: new CookieDomainGuard(options.baseDomains ?? []),
+    metrics: options.metrics,
+    accessLog: options.accessLog,
+    tracing: options.tracing?.enabled ? options.tracing : undefined,
   };
-
-  function fail(
-    exchange: GatewayExchange,
-    status: number,
-    code: string,
-    message: string,
-    headers?: Record<string, string>,
-  ) {
-    exchange.errorCode = code;
-    writeError(exchange.res, status, code, message, headers);
-  }
-
-  function authFailed(exchange: GatewayExchange, result: Exclude<AuthResult, { ok: true }>): void {
-    const headers: Record<string, string> = { 'www-authenticate': result.challenge };
-    if (result.retryAfterSeconds !== undefined) headers['retry-after'] = String(result.retryAfterSeconds);
-    fail(exchange, result.status, result.code, result.message, headers);
-  }
-
-  async function afterAuth(exchange: GatewayExchange): Promise<void> {
-    for (const stage of stages) {
-      const span = tracing && exchange.span ? tracing.startChild(exchange.span, stage.name) : undefined;
-      const pending = stage.run(exchange);
-      const result = pending instanceof Promise ? await pending : pending;
-      span?.end();
-      if (result === 'handled') return;
-    }
-    await forward(exchange);
-  }
-
-  async function forward(exchange: GatewayExchange): Promise<void> {
-    const { req, tenant, route } = exchange;
-    const origin = route!.origin;
-    if (origin === undefined)
-      return fail(exchange, 503, 'origin_unavailable', 'the route has no origin configured');
-    const lease = origin.upstreams.acquire({
-      clientIp: exchange.clientIp,
-      path: exchange.path,
-      headers: req.headers,
-    });
-    if (lease === undefined)
-      return fail(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
-
-    let path = exchange.path;
-    const strip = route!.stripPrefix;
-    let strippedPrefix: string | null = null;
-    if (
-      strip !== null &&
-      path.startsWith(strip) &&
-      (path.length === strip.length || path.charCodeAt(strip.length) === 47)
-    ) {
-      path = path.length === strip.length ? '/' : path.slice(strip.length);
-      strippedPrefix = strip;
-    }
-    const address = clientAddresses.resolve(req);
-    const headers = upstreamRequestHeaders(req.headers, {
-      upstreamHost: lease.target.url.host,
-      clientIp: exchange.clientIp,
-      peerIp: address.peerIp,
-      peerTrusted: address.peerTrusted,
-      proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
-      localPort: req.socket.localPort,
-      strippedPrefix,
-      requestId: exchange.requestId,
-      tenantId: tenant!.id,
-      routeId: route!.config.id,
-      identity: exchange.identity,
-    });
-    const span =
-      tracing && exchange.span
-        ? tracing.startUpstreamSpan(exchange.span, req.method, lease.target.url)
-        : undefined;
-    if (span !== undefined) {
-      span.setAttribute('vantageedge.upstream.target', lease.target.id);
-      tracing!.inject(span, headers);
-    }
-    const contentLength = singleHeader(req.headers['content-length']);
-    const chunked = req.headers['transfer-encoding'] !== undefined;
-    const failure = await proxyRequest(exchange, {
-      lease,
-      origin,
-      pathAndQuery: path + exchange.query,
-      headers,
-      hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
-      unknownLengthLimit: chunked ? maxBodyBytes : undefined,
-      cookieDomains,
-    });
-    RequestTracing.end(span, failure === undefined ? exchange.res.statusCode : 0, failure?.code);
-    if (failure !== undefined) fail(exchange, failure.status, failure.code, failure.message);
-  }
-
-  function handle(req: IncomingMessage, res: ServerResponse): void {
-    const incomingId = singleHeader(req.headers['x-request-id']);
-    const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
-    const exchange = new GatewayExchange(req, res, requestId, clientAddresses.resolve(req).clientIp);
-    const tracked = res as ResponseWithExchange;
-    tracked[EXCHANGE] = exchange;
-    tracked[FINISH] = finish;
-    res.once('close', onResponseClose);
-    metrics?.requestsInFlight.inc();
-    res.setHeader('x-request-id', requestId);
-    if (tracing) {
-      exchange.span = tracing.startServerSpan(req);
-      exchange.traceId = exchange.span.spanContext().traceId;
-    } else {
-      exchange.traceId = traceIdFromHeader(req.headers.traceparent);
-    }
-
-    const tenant = options.store.resolveHost(singleHeader(req.headers.host));
-    if (tenant === undefined) {
-      fail(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
-      return;
-    }
-    exchange.tenant = tenant;
-    exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
-
-    const url = req.url ?? '/';
-    const queryAt = url.indexOf('?');
-    const normalized = normalizePath(queryAt < 0 ? url : url.slice(0, queryAt), encodedSlashes);
-    if (!normalized.ok) {
-      fail(exchange, 400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
-      return;
-    }
-    exchange.path = normalized.path;
-    exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
-    if (queryAt >= 0 && !isAcceptableQuery(exchange.query)) {
-      fail(
-        exchange,
-        400,
-        'invalid_query',
-        'the query string contains a character that must be percent-encoded',
-      );
-      return;
-    }
-
-    const route = tenant.router.resolve(req.method ?? 'GET', normalized.path);
-    if (route === undefined) {
-      fail(exchange, 404, 'route_not_found', 'no route matches this method and path');
-      return;
-    }
-    if (route instanceof AmbiguousPath) {
-      fail(
-        exchange,
-        403,
-        'ambiguous_path',
-        'an origin could read this path as the path of a differently protected route; use its exact spelling',
-      );
-      return;
-    }
-    exchange.route = route;
-    exchange.span?.setAttribute('vantageedge.route.id', route.config.id);
-    RequestTracing.routed(exchange.span, req.method, route.config.path_pattern);
-
-    const contentLength = singleHeader(req.headers['content-length']);
-    if (contentLength !== undefined && Number(contentLength) > maxBodyBytes) {
-      fail(exchange, 413, 'payload_too_large', `the request body exceeds ${maxBodyBytes} bytes`);
-      return;
-    }
-
-    const authSpan = tracing && exchange.span ? tracing.startChild(exchange.span, 'auth') : undefined;
-    const auth = authenticator.authenticate(tenant, route, req.headers, exchange.clientIp);
-    if (auth instanceof Promise) {
-      auth
-        .then(
-          (result) => {
-            authSpan?.end();
-            if (!result.ok) return authFailed(exchange, result);
-            exchange.identity = result.identity;
-            return afterAuth(exchange);
-          },
-          (error: unknown) => {
-            authSpan?.end();
-            internalError(exchange, error);
-          },
-        )
-        .catch((error: unknown) => internalError(exchange, error));
-      return;
-    }
-    authSpan?.end();
-    if (!auth.ok) {
-      authFailed(exchange, auth);
-      return;
-    }
-    exchange.identity = auth.identity;
-    afterAuth(exchange).catch((error: unknown) => internalError(exchange, error));
-  }
-
-  function internalError(exchange: GatewayExchange, error: unknown): void {
-    exchange.span?.recordException(error instanceof Error ? error : String(error));
-    fail(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
-  }
-
-  return handle;
+  return (req, res) => handleRequest(context, req, res);
 }
 
 /**
@@ -287,4 +113,309 @@ export function createGatewayMiddleware(
     }
     handle(req, res);
   };
+}
+
+// ---- the lifecycle, in order ----
+
+function handleRequest(context: PipelineContext, req: IncomingMessage, res: ServerResponse): void {
+  const incomingId = singleHeader(req.headers['x-request-id']);
+  const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+  const address = context.clientAddresses.resolve(req);
+  const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
+  exchange.peerIp = address.peerIp;
+  exchange.peerTrusted = address.peerTrusted;
+  const tracked = res as TrackedResponse;
+  tracked[EXCHANGE] = exchange;
+  tracked[CONTEXT] = context;
+  res.on('close', onResponseClose); // emitted once per response
+  context.metrics?.requestsInFlight.inc();
+  res.setHeader('x-request-id', requestId);
+  if (context.tracing !== undefined) {
+    exchange.span = context.tracing.startServerSpan(req);
+    exchange.traceId = exchange.span.spanContext().traceId;
+  } else {
+    exchange.traceId = traceIdFromHeader(req.headers.traceparent);
+  }
+  try {
+    if (resolveTenant(context, exchange) && normalizeRequestPath(context, exchange) && matchRoute(exchange)) {
+      if (checkDeclaredBodySize(context, exchange)) runRequestStages(context, exchange, 0);
+    }
+  } catch (error) {
+    internalError(exchange, error);
+  }
+}
+
+/** Host → tenant. 404 when no tenant is served on this host. */
+function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
+  const tenant = context.store.resolveHost(singleHeader(exchange.req.headers.host));
+  if (tenant === undefined) {
+    failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
+    return false;
+  }
+  exchange.tenant = tenant;
+  exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
+  return true;
+}
+
+/** One spelling per path (dot segments, duplicate slashes, encoded slashes per policy). 400 otherwise. */
+function normalizeRequestPath(context: PipelineContext, exchange: GatewayExchange): boolean {
+  const url = exchange.req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const normalized = normalizePath(queryAt < 0 ? url : url.slice(0, queryAt), context.encodedSlashes);
+  if (!normalized.ok) {
+    failExchange(exchange, 400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
+    return false;
+  }
+  exchange.path = normalized.path;
+  exchange.query = queryAt < 0 ? '' : url.slice(queryAt);
+  if (queryAt >= 0 && !isAcceptableQuery(exchange.query)) {
+    failExchange(
+      exchange,
+      400,
+      'invalid_query',
+      'the query string contains a character that must be percent-encoded',
+    );
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Method + path → the tenant's route (with its compiled stages). 404 when none matches; 403 when
+ * another reading of the path (case, trailing slash, ;params) would reach a differently protected route.
+ */
+function matchRoute(exchange: GatewayExchange): boolean {
+  const route = exchange.tenant!.router.resolve(exchange.req.method ?? 'GET', exchange.path);
+  if (route === undefined) {
+    failExchange(exchange, 404, 'route_not_found', 'no route matches this method and path');
+    return false;
+  }
+  if (route instanceof AmbiguousPath) {
+    failExchange(
+      exchange,
+      403,
+      'ambiguous_path',
+      'an origin could read this path as the path of a differently protected route; use its exact spelling',
+    );
+    return false;
+  }
+  exchange.route = route;
+  if (exchange.span !== undefined) {
+    exchange.span.setAttribute('vantageedge.route.id', route.config.id);
+    RequestTracing.routed(exchange.span, exchange.req.method, route.config.path_pattern);
+  }
+  return true;
+}
+
+/** A declared Content-Length over the limit is refused before anything else runs (413). */
+function checkDeclaredBodySize(context: PipelineContext, exchange: GatewayExchange): boolean {
+  const contentLength = singleHeader(exchange.req.headers['content-length']);
+  if (contentLength !== undefined && Number(contentLength) > context.maxBodyBytes) {
+    failExchange(
+      exchange,
+      413,
+      'payload_too_large',
+      `the request body exceeds ${context.maxBodyBytes} bytes`,
+    );
+    return false;
+  }
+  return true;
+}
+
+/**
+ * The route's request stages from `from` on, synchronously as long as they answer synchronously; a
+ * stage that returns a promise suspends the walk, which resumes after it with the next stage.
+ */
+function runRequestStages(context: PipelineContext, exchange: GatewayExchange, from: number): void {
+  const stages = exchange.route!.stages.request;
+  if (from === 0 && context.tracing !== undefined) traceAnonymousAuth(context.tracing, exchange);
+  for (let i = from; i < stages.length; i++) {
+    const stage = stages[i]!;
+    const result =
+      context.tracing === undefined
+        ? stage.onRequest!(exchange)
+        : tracedStage(context.tracing, exchange, stage);
+    if (result === 'continue') continue;
+    if (result === 'handled') return;
+    result.then(
+      (settled) => resumeRequestStages(context, exchange, settled, i + 1),
+      (error: unknown) => internalError(exchange, error),
+    );
+    return;
+  }
+  forwardToOrigin(context, exchange).catch((error: unknown) => internalError(exchange, error));
+}
+
+function resumeRequestStages(
+  context: PipelineContext,
+  exchange: GatewayExchange,
+  result: StageResult,
+  next: number,
+): void {
+  if (result === 'handled') return;
+  try {
+    runRequestStages(context, exchange, next);
+  } catch (error) {
+    internalError(exchange, error);
+  }
+}
+
+/** Balance (pick a target), build the upstream request, proxy it; 503/502/504 when that fails. */
+async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchange): Promise<void> {
+  const { req, tenant, route } = exchange;
+  const origin = route!.origin;
+  if (origin === undefined) {
+    failExchange(exchange, 503, 'origin_unavailable', 'the route has no origin configured');
+    return;
+  }
+  const lease = origin.upstreams.acquire({
+    clientIp: exchange.clientIp,
+    path: exchange.path,
+    headers: req.headers,
+  });
+  if (lease === undefined) {
+    failExchange(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
+    return;
+  }
+  const strip = route!.stripPrefix;
+  const path = strippedPath(exchange.path, strip);
+  const headers = upstreamRequestHeaders(req.headers, {
+    upstreamHost: lease.target.url.host,
+    clientIp: exchange.clientIp,
+    peerIp: exchange.peerIp,
+    peerTrusted: exchange.peerTrusted,
+    proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+    localPort: req.socket.localPort,
+    strippedPrefix: path === exchange.path ? null : strip,
+    requestId: exchange.requestId,
+    tenantId: tenant!.id,
+    routeId: route!.config.id,
+    identity: exchange.identity,
+  });
+  const tracing = context.tracing;
+  const span =
+    tracing && exchange.span
+      ? tracing.startUpstreamSpan(exchange.span, req.method, lease.target.url)
+      : undefined;
+  if (span !== undefined) {
+    span.setAttribute('vantageedge.upstream.target', lease.target.id);
+    tracing!.inject(span, headers);
+  }
+  const contentLength = singleHeader(req.headers['content-length']);
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  const failure = await proxyRequest(exchange, {
+    lease,
+    origin,
+    pathAndQuery: path + exchange.query,
+    headers,
+    hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
+    unknownLengthLimit: chunked ? context.maxBodyBytes : undefined,
+    cookieDomains: context.cookieDomains,
+    onResponse: onOriginResponse,
+  });
+  RequestTracing.end(span, failure === undefined ? exchange.res.statusCode : 0, failure?.code);
+  if (failure !== undefined) failExchange(exchange, failure.status, failure.code, failure.message);
+}
+
+/**
+ * The origin answered: the route's response hooks run (reverse order), then the body streams to the
+ * client (the head goes out with its first byte) through the taps of stages that asked to see it.
+ */
+function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): Writable {
+  const { res } = exchange;
+  const hooks = exchange.route!.stages.response;
+  let taps: BodyTap[] | undefined;
+  for (const stage of hooks) {
+    const tap = stage.onResponse!(exchange, head);
+    if (tap === undefined) continue;
+    if (taps === undefined) taps = [tap];
+    else taps.push(tap);
+  }
+  return new ClientResponseWriter(res, head.statusCode, head.headers, taps);
+}
+
+/** Runs once per response, when the socket is done with it (finished or aborted). */
+function onResponseClose(this: TrackedResponse): void {
+  const exchange = this[EXCHANGE];
+  const context = this[CONTEXT];
+  if (exchange !== undefined && context !== undefined) finishExchange(context, exchange);
+}
+
+/** The stages' end hooks, then the metrics, the access-log line and the server span. */
+function finishExchange(context: PipelineContext, exchange: GatewayExchange): void {
+  const { res, route } = exchange;
+  if (route !== undefined) {
+    for (const stage of route.stages.end) {
+      try {
+        stage.onEnd!(exchange);
+      } catch {
+        // A stage's cleanup must not keep the others, the metrics or the log line from running.
+      }
+    }
+  }
+  const status = res.statusCode;
+  const answered = res.headersSent ? status : 0;
+  const elapsedMs = performance.now() - exchange.startedAt;
+  const upstreamSeconds = exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000;
+  const metrics = context.metrics;
+  if (metrics !== undefined) {
+    metrics.requestsInFlight.dec();
+    if (route?.metrics !== undefined) {
+      route.metrics.observe(answered, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
+    } else {
+      const tenant = exchange.tenant?.id ?? 'unknown';
+      metrics.observe(
+        tenant,
+        route?.config.id ?? 'none',
+        answered,
+        elapsedMs / 1000,
+        upstreamSeconds,
+        exchange.errorCode,
+      );
+    }
+  }
+  context.accessLog?.record(exchange, status, elapsedMs);
+  RequestTracing.end(exchange.span, answered, exchange.errorCode);
+}
+
+// ---- helpers ----
+
+function internalError(exchange: GatewayExchange, error: unknown): void {
+  exchange.span?.recordException(error instanceof Error ? error : String(error));
+  failExchange(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
+}
+
+/** The path the origin sees: strip_prefix removed when the path starts with it as whole segments. */
+function strippedPath(path: string, strip: string | null): string {
+  if (strip === null || !path.startsWith(strip)) return path;
+  if (path.length === strip.length) return '/';
+  return path.charCodeAt(strip.length) === 47 ? path.slice(strip.length) : path;
+}
+
+/** A stage inside its own child span (tracing on). */
+function tracedStage(
+  tracing: RequestTracing,
+  exchange: GatewayExchange,
+  stage: RouteStage,
+): StageResult | Promise<StageResult> {
+  if (exchange.span === undefined) return stage.onRequest!(exchange);
+  const span = tracing.startChild(exchange.span, stage.name);
+  let result: StageResult | Promise<StageResult>;
+  try {
+    result = stage.onRequest!(exchange);
+  } catch (error) {
+    span.end();
+    throw error;
+  }
+  if (typeof result === 'string') {
+    span.end();
+    return result;
+  }
+  return result.finally(() => span.end());
+}
+
+/** A public route has no auth stage; with tracing on its (anonymous) auth decision still gets a span. */
+function traceAnonymousAuth(tracing: RequestTracing, exchange: GatewayExchange): void {
+  if (exchange.span === undefined || exchange.route!.authMode !== 'public') return;
+  tracing.startChild(exchange.span, 'auth').end();
 }

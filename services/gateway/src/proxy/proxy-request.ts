@@ -3,8 +3,8 @@ import { Transform, type Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { ResponseHead } from '../pipeline/stage.js';
 import type { UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
-import { ClientResponseWriter } from './client-response-writer.js';
 import type { CookieDomainGuard } from './cookie-domains.js';
 import { downstreamResponseHeaders } from './forwarded-headers.js';
 
@@ -87,6 +87,8 @@ export interface ProxyCall {
   readonly hasBody: boolean;
   /** Set when the client did not declare a Content-Length: the body is counted as it streams. */
   readonly unknownLengthLimit: number | undefined;
+  /** The origin's response head arrived: write it to the client and say where the body goes. */
+  readonly onResponse: (exchange: GatewayExchange, head: ResponseHead) => Writable;
   /** Removes Set-Cookie Domain attributes that would reach other tenants' hosts. */
   readonly cookieDomains: CookieDomainGuard;
 }
@@ -141,9 +143,7 @@ export async function proxyRequest(
         // origin's: writeHead() would otherwise let the origin's values replace them.
         for (const name of res.getHeaderNames()) delete outHeaders[name];
         outHeaders['x-request-id'] = exchange.requestId;
-        const intercepted = exchange.interceptResponse?.(statusCode, outHeaders, res);
-        if (intercepted) return intercepted;
-        return new ClientResponseWriter(res, statusCode, outHeaders);
+        return call.onResponse(exchange, { statusCode, headers: outHeaders });
       },
     );
     call.lease.release({ kind: 'response', status });

@@ -30,6 +30,11 @@ export interface CompiledRateLimits {
   readonly descriptors: readonly LimitDescriptor[];
   /** RateLimit-Policy header value (draft-ietf-httpapi-ratelimit-headers-09), null without limits. */
   readonly policyHeader: string | null;
+  /**
+   * The rate limiter's decision counters for these limits (three per limit: allowed, limited,
+   * store_unavailable), bound on first use and kept here, with the route's compiled limits.
+   */
+  readonly counters: Array<{ inc(): void } | undefined>;
 }
 
 /**
@@ -127,5 +132,6 @@ export function compileRateLimits(tenant: TenantSnapshot['tenant'], route: Route
     descriptors,
     policyHeader:
       descriptors.length > 0 ? descriptors.map((d) => policyItem(d.name, d.spec)).join(', ') : null,
+    counters: new Array(descriptors.length * 3),
   };
 }

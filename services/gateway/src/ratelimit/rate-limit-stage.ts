@@ -1,56 +1,49 @@
-import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
-import type { TenantCompileHook } from '../config/gateway-config-store.js';
-import type { GatewayExchange, RequestStage, StageResult } from '../pipeline/exchange.js';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 import { type CompiledRateLimits, compileRateLimits } from './compile-rate-limits.js';
-import type { RateLimiter } from './rate-limiter.js';
+import type { RateLimitDecision, RateLimiter } from './rate-limiter.js';
 import { applyRateLimitHeaders, writeRateLimitRejection } from './rejection.js';
 
-const NONE: CompiledRateLimits = { tenantId: '', routeId: '', descriptors: [], policyHeader: null };
-
 /**
- * The rate-limit stage of the gateway pipeline. Register it as a TenantCompileHook of the config store
- * (limits compiled when a snapshot is applied) and as the first RequestStage. A route first seen
- * without the hook is compiled once on its first request (kept per CompiledRoute object).
+ * The rate-limit stage: compiled onto every route that has a limit (its own or the tenant-wide one)
+ * when a snapshot is applied; a route without limits gets no stage.
  */
-export function createRateLimitStage(limiter: RateLimiter): RequestStage & TenantCompileHook {
-  const compiled = new WeakMap<CompiledRoute, CompiledRateLimits>();
-  const limitsOf = (tenant: CompiledTenant, route: CompiledRoute): CompiledRateLimits => {
-    let limits = compiled.get(route);
-    if (!limits) {
-      const built = compileRateLimits(tenant.snapshot.tenant, route.config);
-      limits = built.descriptors.length > 0 ? built : NONE;
-      compiled.set(route, limits);
-    }
-    return limits;
-  };
+export function createRateLimitStage(limiter: RateLimiter): RoutePolicy {
   return {
     name: 'rate_limit',
-    compile(tenant) {
-      for (const route of tenant.routes) limitsOf(tenant, route);
-    },
-    run(exchange: GatewayExchange): StageResult | Promise<StageResult> {
-      const { tenant, route } = exchange;
-      if (!tenant || !route) return 'continue';
-      const limits = limitsOf(tenant, route);
-      if (limits === NONE) return 'continue';
-      const { identity } = exchange;
-      return limiter
-        .check(limits, {
-          tenantId: limits.tenantId,
-          routeId: limits.routeId,
-          userId: identity.userId ?? identity.serviceId,
-          apiKeyId: identity.apiKeyId,
-          clientIp: exchange.clientIp,
-        })
-        .then((decision) => {
-          exchange.rateLimitOutcome = decision.outcome;
-          if (decision.outcome !== 'allowed') {
-            writeRateLimitRejection(exchange.res, decision);
-            return 'handled';
-          }
-          applyRateLimitHeaders(exchange.res, decision);
-          return 'continue';
-        });
+    compileRoute({ tenant, route }) {
+      const limits = compileRateLimits(tenant, route);
+      return limits.descriptors.length === 0 ? null : rateLimitStage(limiter, limits);
     },
   };
+}
+
+function rateLimitStage(limiter: RateLimiter, limits: CompiledRateLimits): RouteStage {
+  return {
+    name: 'rate_limit',
+    onRequest(exchange) {
+      const { identity } = exchange;
+      const decision = limiter.checkNow(limits, {
+        tenantId: limits.tenantId,
+        routeId: limits.routeId,
+        userId: identity.userId ?? identity.serviceId,
+        apiKeyId: identity.apiKeyId,
+        clientIp: exchange.clientIp,
+      });
+      // Fast-mode leases answer synchronously; only a store call (exact mode, a refill) is a promise.
+      return decision instanceof Promise
+        ? decision.then((settled) => applyDecision(exchange, settled))
+        : applyDecision(exchange, decision);
+    },
+  };
+}
+
+function applyDecision(exchange: GatewayExchange, decision: RateLimitDecision): StageResult {
+  exchange.rateLimitOutcome = decision.outcome;
+  if (decision.outcome !== 'allowed') {
+    writeRateLimitRejection(exchange.res, decision);
+    return 'handled';
+  }
+  applyRateLimitHeaders(exchange.res, decision);
+  return 'continue';
 }

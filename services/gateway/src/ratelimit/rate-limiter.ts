@@ -1,5 +1,6 @@
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { BoundCounter } from '../observability/bound-metrics.js';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
 import type { CompiledRateLimits, LimitDescriptor } from './compile-rate-limits.js';
 import { FAST_MODE_LEASE_MS } from './compile-rate-limits.js';
@@ -54,11 +55,23 @@ export interface RateLimiterOptions {
 
 export interface RateLimiter {
   check(limits: CompiledRateLimits, identity: RateLimitIdentity): Promise<RateLimitDecision>;
+  /**
+   * The same decision, synchronously when it needs no store call (fast-mode leases, a refusal
+   * remembered from the store, an open circuit, limits in this process); a promise otherwise.
+   */
+  checkNow(
+    limits: CompiledRateLimits,
+    identity: RateLimitIdentity,
+  ): RateLimitDecision | Promise<RateLimitDecision>;
   /** True while the store is considered down (circuit open). */
   readonly storeDegraded: boolean;
 }
 
 const NO_LIMITS: RateLimitDecision = { outcome: 'allowed', headers: [], degraded: false };
+
+type DecisionOutcome = 'allowed' | 'limited' | 'store_unavailable';
+/** A limit's three decision counters sit at index * 3 + slot in CompiledRateLimits.counters. */
+const DECISION_SLOT: Record<DecisionOutcome, number> = { allowed: 0, limited: 1, store_unavailable: 2 };
 
 /** A fast-mode replica's local allowance for one key: units already taken from Redis. */
 interface Lease {
@@ -86,12 +99,6 @@ function emptyLease(): Lease {
     resetMs: 0,
     pending: null,
   };
-}
-
-interface DescriptorCounters {
-  allowed: { inc(): void };
-  limited: { inc(): void };
-  unavailable: { inc(): void };
 }
 
 function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimitIdentity): string {
@@ -138,11 +145,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const { store, logger } = options;
   const leases = new Map<string, Lease>();
 
-  const decisions = new Counter({
+  const decisions = new BoundCounter({
     name: 'vantageedge_gateway_ratelimit_decisions_total',
     help: 'Rate-limit decisions per limit: allowed, limited or store_unavailable',
     labelNames: ['tenant', 'route', 'scope', 'outcome'],
-    registers: [options.registry],
+    registry: options.registry,
   });
   const storeErrors = new Counter({
     name: 'vantageedge_gateway_ratelimit_store_errors_total',
@@ -174,19 +181,16 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     },
   });
 
-  const countersByDescriptor = new WeakMap<LimitDescriptor, DescriptorCounters>();
-  const countersFor = (limits: CompiledRateLimits, descriptor: LimitDescriptor): DescriptorCounters => {
-    let counters = countersByDescriptor.get(descriptor);
-    if (!counters) {
-      const labels = { tenant: limits.tenantId, route: limits.routeId, scope: descriptor.name };
-      counters = {
-        allowed: decisions.labels({ ...labels, outcome: 'allowed' }),
-        limited: decisions.labels({ ...labels, outcome: 'limited' }),
-        unavailable: decisions.labels({ ...labels, outcome: 'store_unavailable' }),
-      };
-      countersByDescriptor.set(descriptor, counters);
+  /** The decision counter of a route's limit, bound once (kept with the route's compiled limits). */
+  const count = (limits: CompiledRateLimits, index: number, outcome: DecisionOutcome): void => {
+    const slot = index * 3 + DECISION_SLOT[outcome];
+    let series = limits.counters[slot];
+    if (series === undefined) {
+      const scope = limits.descriptors[index]!.name;
+      series = decisions.series([limits.tenantId, limits.routeId, scope, outcome]);
+      limits.counters[slot] = series;
     }
-    return counters;
+    series.inc();
   };
 
   const decide = (
@@ -204,7 +208,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     }
     const allowed = outcomes.every((o) => o.granted > 0);
     if (allowed) {
-      for (const descriptor of descriptors) countersFor(limits, descriptor).allowed.inc();
+      for (let i = 0; i < descriptors.length; i++) count(limits, i, 'allowed');
       const shown = outcomes[tightest]!;
       return {
         outcome: 'allowed',
@@ -221,7 +225,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     const index = refusing < 0 ? outcomes.findIndex((o) => o.granted <= 0) : refusing;
     const refused = outcomes[index]!;
     const descriptor = descriptors[index]!;
-    countersFor(limits, descriptor).limited.inc();
+    count(limits, index, 'limited');
     const retryAfterSeconds = Math.max(1, Math.ceil(refused.retryAfterMs / 1000));
     return {
       outcome: 'limited',
@@ -258,7 +262,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const fallback = (limits: CompiledRateLimits, identity: RateLimitIdentity): RateLimitDecision => {
     if (limits.descriptors.some((d) => d.failClosed)) {
       fallbacks.labels({ mode: 'closed' }).inc();
-      for (const descriptor of limits.descriptors) countersFor(limits, descriptor).unavailable.inc();
+      for (let i = 0; i < limits.descriptors.length; i++) count(limits, i, 'store_unavailable');
       return {
         outcome: 'store_unavailable',
         headers: limits.policyHeader ? [['RateLimit-Policy', limits.policyHeader]] : [],
@@ -268,35 +272,57 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     return decide(limits, local.consumeNow(requestsFor(limits, identity, share)), true);
   };
 
-  const checkShared = async (
+  /**
+   * Fast mode: while another request refills a lease this request cannot spend from (empty or
+   * expired), this request must wait for that refill instead of sending one more (at most one refill
+   * per key and replica in flight; otherwise N concurrent requests at a lease's expiry take N leases
+   * from the shared bucket and drain it).
+   */
+  const refillToWaitFor = (
     limits: CompiledRateLimits,
     identity: RateLimitIdentity,
-  ): Promise<RateLimitDecision> => {
-    const { descriptors } = limits;
-    // Fast mode: while another request refills a lease this request cannot spend from (empty or
-    // expired), wait for that refill instead of sending one more (at most one refill per key and replica
-    // in flight; otherwise N concurrent requests at a lease's expiry take N leases from the shared bucket
-    // and drain it). Repeat until one pass finds nothing to wait for: waiting on one limit may let
-    // another start a refill. No await may sit between this loop and setting `pending` below.
-    for (let waited = true; waited; ) {
-      waited = false;
-      for (const descriptor of descriptors) {
-        if (descriptor.accuracy !== 'fast') continue;
-        const lease = leases.get(keyFor(prefix, descriptor, identity));
-        if (!lease?.pending || (lease.units >= 1 && lease.expiresAt > Date.now())) continue;
-        // The refill this request waited for failed: Redis is down for it too (store-failure path).
-        if (!(await lease.pending)) return fallback(limits, identity);
-        waited = true;
-      }
+  ): Promise<boolean> | null => {
+    for (const descriptor of limits.descriptors) {
+      if (descriptor.accuracy !== 'fast') continue;
+      const lease = leases.get(keyFor(prefix, descriptor, identity));
+      if (!lease?.pending || (lease.units >= 1 && lease.expiresAt > Date.now())) continue;
+      return lease.pending;
     }
+    return null;
+  };
+
+  /** Waits for refills in flight, then decides. Repeats: waiting on one limit may let another start one. */
+  const checkAfterRefills = async (
+    limits: CompiledRateLimits,
+    identity: RateLimitIdentity,
+    refill: Promise<boolean>,
+  ): Promise<RateLimitDecision> => {
+    for (let pending: Promise<boolean> | null = refill; pending !== null; ) {
+      // The refill this request waited for failed: the store is down for it too (store-failure path).
+      if (!(await pending)) return fallback(limits, identity);
+      pending = refillToWaitFor(limits, identity);
+    }
+    return spendAndConsume(limits, identity);
+  };
+
+  /**
+   * Spends from local leases what it can and sends the rest to the store in one call. Synchronous when
+   * nothing needs the store. No await may sit between refillToWaitFor() and setting `pending` here.
+   */
+  const spendAndConsume = (
+    limits: CompiledRateLimits,
+    identity: RateLimitIdentity,
+  ): RateLimitDecision | Promise<RateLimitDecision> => {
+    const { descriptors } = limits;
     const now = Date.now();
     const outcomes: Array<LimitOutcome | undefined> = new Array(descriptors.length);
-    const remoteRequests: LimitRequest[] = [];
-    const remoteIndexes: number[] = [];
-    const spentLeases: Lease[] = [];
+    let remoteRequests: LimitRequest[] | undefined;
+    let remoteIndexes: number[] | undefined;
+    let spentLeases: Lease[] | undefined;
     for (let i = 0; i < descriptors.length; i++) {
       const descriptor = descriptors[i]!;
       const key = keyFor(prefix, descriptor, identity);
+      let request: LimitRequest;
       if (descriptor.accuracy === 'fast') {
         const lease = leases.get(key);
         if (lease && lease.refusedUntil > now) {
@@ -306,7 +332,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
             resetMs: lease.resetMs,
             retryAfterMs: lease.refusedUntil - now,
           };
-          for (const spent of spentLeases) spent.units++;
+          if (spentLeases) for (const spent of spentLeases) spent.units++;
           return decide(
             limits,
             outcomes.map((o) => o ?? { granted: 0, remaining: 0, resetMs: 0, retryAfterMs: 0 }),
@@ -315,7 +341,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         }
         if (lease && lease.units >= 1 && lease.expiresAt > now) {
           lease.units--;
-          spentLeases.push(lease);
+          if (spentLeases === undefined) spentLeases = [lease];
+          else spentLeases.push(lease);
           outcomes[i] = {
             granted: 1,
             remaining: lease.remaining + lease.units,
@@ -325,74 +352,102 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
           continue;
         }
         if (!lease) leases.set(key, emptyLease());
-        remoteRequests.push({ key, spec: descriptor.spec, cost: descriptor.leaseSize, minCost: 1 });
+        request = { key, spec: descriptor.spec, cost: descriptor.leaseSize, minCost: 1 };
       } else {
-        remoteRequests.push({ key, spec: descriptor.spec, cost: 1, minCost: 1 });
+        request = { key, spec: descriptor.spec, cost: 1, minCost: 1 };
       }
-      remoteIndexes.push(i);
+      if (remoteRequests === undefined || remoteIndexes === undefined) {
+        remoteRequests = [request];
+        remoteIndexes = [i];
+      } else {
+        remoteRequests.push(request);
+        remoteIndexes.push(i);
+      }
     }
-    if (remoteRequests.length > 0) {
-      let settle: (answered: boolean) => void = () => {};
-      const refill = new Promise<boolean>((resolve) => {
-        settle = resolve;
-      });
-      const refilling: Lease[] = [];
-      for (let j = 0; j < remoteIndexes.length; j++) {
-        if (descriptors[remoteIndexes[j]!]!.accuracy !== 'fast') continue;
-        const lease = leases.get(remoteRequests[j]!.key)!;
-        lease.pending = refill;
-        refilling.push(lease);
-      }
-      const done = (answered: boolean) => {
-        for (const lease of refilling) if (lease.pending === refill) lease.pending = null;
-        settle(answered);
-      };
-      const unavailable = (reason: 'circuit_open' | 'error') => {
-        done(false);
-        for (const spent of spentLeases) spent.units++;
-        storeErrors.labels({ reason }).inc();
-        return fallback(limits, identity);
-      };
-      // Open circuit: decide locally without even a rejected promise.
-      if (circuit.skipping) return unavailable('circuit_open');
-      let reply: LimitOutcome[];
-      try {
-        reply = await circuit.run(() => store.consume(remoteRequests));
-      } catch (error) {
-        return unavailable(storeFailureReason(error));
-      }
-      // Lease times count from Redis's answer, not from before the call: a refill slower than
-      // FAST_MODE_LEASE_MS would otherwise arrive expired, its units wasted and leased again.
-      const answeredAt = Date.now();
-      for (let j = 0; j < remoteIndexes.length; j++) {
-        const i = remoteIndexes[j]!;
-        const descriptor = descriptors[i]!;
-        const outcome = reply[j]!;
-        if (descriptor.accuracy === 'fast') {
-          const key = remoteRequests[j]!.key;
-          const lease = leases.get(key) ?? emptyLease();
-          if (outcome.granted > 0) {
-            lease.units = (lease.expiresAt > answeredAt ? lease.units : 0) + outcome.granted - 1;
-            lease.expiresAt = answeredAt + FAST_MODE_LEASE_MS;
-            outcome.granted = 1;
-          } else if (outcome.retryAfterMs > 0) {
-            lease.refusedUntil = answeredAt + outcome.retryAfterMs;
-          }
-          lease.remaining = outcome.remaining;
-          lease.resetMs = outcome.resetMs;
-          leases.set(key, lease);
-          outcome.remaining += lease.units;
+    if (remoteRequests === undefined || remoteIndexes === undefined) {
+      return decide(limits, outcomes as LimitOutcome[], false);
+    }
+    return consumeFromStore(limits, identity, outcomes, remoteRequests, remoteIndexes, spentLeases ?? []);
+  };
+
+  const consumeFromStore = async (
+    limits: CompiledRateLimits,
+    identity: RateLimitIdentity,
+    outcomes: Array<LimitOutcome | undefined>,
+    remoteRequests: LimitRequest[],
+    remoteIndexes: number[],
+    spentLeases: Lease[],
+  ): Promise<RateLimitDecision> => {
+    const { descriptors } = limits;
+    let settle: (answered: boolean) => void = () => {};
+    const refill = new Promise<boolean>((resolve) => {
+      settle = resolve;
+    });
+    const refilling: Lease[] = [];
+    for (let j = 0; j < remoteIndexes.length; j++) {
+      if (descriptors[remoteIndexes[j]!]!.accuracy !== 'fast') continue;
+      const lease = leases.get(remoteRequests[j]!.key)!;
+      lease.pending = refill;
+      refilling.push(lease);
+    }
+    const done = (answered: boolean) => {
+      for (const lease of refilling) if (lease.pending === refill) lease.pending = null;
+      settle(answered);
+    };
+    const unavailable = (reason: 'circuit_open' | 'error') => {
+      done(false);
+      for (const spent of spentLeases) spent.units++;
+      storeErrors.labels({ reason }).inc();
+      return fallback(limits, identity);
+    };
+    // Open circuit: decide locally without even a rejected promise.
+    if (circuit.skipping) return unavailable('circuit_open');
+    let reply: LimitOutcome[];
+    try {
+      reply = await circuit.run(() => store.consume(remoteRequests));
+    } catch (error) {
+      return unavailable(storeFailureReason(error));
+    }
+    // Lease times count from the store's answer, not from before the call: a refill slower than
+    // FAST_MODE_LEASE_MS would otherwise arrive expired, its units wasted and leased again.
+    const answeredAt = Date.now();
+    for (let j = 0; j < remoteIndexes.length; j++) {
+      const i = remoteIndexes[j]!;
+      const descriptor = descriptors[i]!;
+      const outcome = reply[j]!;
+      if (descriptor.accuracy === 'fast') {
+        const key = remoteRequests[j]!.key;
+        const lease = leases.get(key) ?? emptyLease();
+        if (outcome.granted > 0) {
+          lease.units = (lease.expiresAt > answeredAt ? lease.units : 0) + outcome.granted - 1;
+          lease.expiresAt = answeredAt + FAST_MODE_LEASE_MS;
+          outcome.granted = 1;
+        } else if (outcome.retryAfterMs > 0) {
+          lease.refusedUntil = answeredAt + outcome.retryAfterMs;
         }
-        outcomes[i] = outcome;
+        lease.remaining = outcome.remaining;
+        lease.resetMs = outcome.resetMs;
+        leases.set(key, lease);
+        outcome.remaining += lease.units;
       }
-      done(true);
+      outcomes[i] = outcome;
     }
+    done(true);
     const all = outcomes as LimitOutcome[];
     if (spentLeases.length > 0 && !all.every((o) => o.granted > 0)) {
       // Another limit refused: give back what this request took from local leases.
       for (const spent of spentLeases) spent.units++;
     }
     return decide(limits, all, false);
+  };
+
+  const checkNow = (
+    limits: CompiledRateLimits,
+    identity: RateLimitIdentity,
+  ): RateLimitDecision | Promise<RateLimitDecision> => {
+    if (limits.descriptors.length === 0) return NO_LIMITS;
+    const refill = refillToWaitFor(limits, identity);
+    return refill === null ? spendAndConsume(limits, identity) : checkAfterRefills(limits, identity, refill);
   };
 
   // Bound the lease map: drop expired leases now and then (leases live FAST_MODE_LEASE_MS).
@@ -409,8 +464,9 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       return circuit.degraded;
     },
     check(limits, identity) {
-      if (limits.descriptors.length === 0) return Promise.resolve(NO_LIMITS);
-      return checkShared(limits, identity);
+      const decision = checkNow(limits, identity);
+      return decision instanceof Promise ? decision : Promise.resolve(decision);
     },
+    checkNow,
   };
 }

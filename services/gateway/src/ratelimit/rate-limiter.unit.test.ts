@@ -1,7 +1,7 @@
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { describe, expect, it } from 'vitest';
-import { compileRateLimits } from './compile-rate-limits.js';
+import { compileRateLimits, FAST_MODE_LEASE_MS } from './compile-rate-limits.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 import { createRateLimiter } from './rate-limiter.js';
 import { routeWith, tenantWith } from './test-fixtures.js';
@@ -92,5 +92,55 @@ describe('rate limiter in single-process mode (memory store)', () => {
     expect(text).toContain(
       `vantageedge_gateway_ratelimit_decisions_total{tenant="${tenant.id}",route="${route.id}",scope="route_ip",outcome="limited",service="t"} 1`,
     );
+  });
+});
+
+describe('rate limiter decisions without a store call', () => {
+  it('answers from a fast-mode lease synchronously, and goes to the store only to refill it', async () => {
+    const store = new MemoryLimitStore();
+    let storeCalls = 0;
+    const consume = store.consume.bind(store);
+    store.consume = (requests) => {
+      storeCalls++;
+      return consume(requests);
+    };
+    const limiter = createRateLimiter({
+      store,
+      registry: createMetricsRegistry('sync', { defaultMetrics: false }),
+      logger,
+    });
+    const tenant = tenantWith(null);
+    const route = routeWith({ requests_per_second: 10_000, burst: 10_000, scope: 'route', accuracy: 'fast' });
+    const limits = compileRateLimits(tenant, route);
+    const who = identity(tenant.id, route.id);
+    const first = limiter.checkNow(limits, who);
+    expect(first).toBeInstanceOf(Promise); // no lease yet: one store call takes it
+    expect((await first).outcome).toBe('allowed');
+    expect(limits.descriptors[0]!.leaseSize).toBeGreaterThan(10);
+    const leasedAt = Date.now();
+    const decisions = Array.from({ length: 10 }, () => limiter.checkNow(limits, who));
+    // The lease lives FAST_MODE_LEASE_MS; only a machine that stalled longer than that refills it.
+    if (Date.now() - leasedAt < FAST_MODE_LEASE_MS) {
+      for (const decision of decisions) {
+        expect(decision).not.toBeInstanceOf(Promise);
+        expect((decision as { outcome: string }).outcome).toBe('allowed');
+      }
+      expect(storeCalls).toBe(1);
+    }
+  });
+
+  it('answers without limits at once, and exact limits through the store', async () => {
+    const limiter = createRateLimiter({
+      store: new MemoryLimitStore(),
+      registry: createMetricsRegistry('sync2', { defaultMetrics: false }),
+      logger,
+    });
+    const none = compileRateLimits(tenantWith(null), routeWith(null));
+    expect(limiter.checkNow(none, identity('t', 'r'))).toMatchObject({ outcome: 'allowed' });
+    const tenant = tenantWith(null);
+    const route = routeWith({ requests_per_second: 100, scope: 'route', accuracy: 'exact' });
+    const exact = limiter.checkNow(compileRateLimits(tenant, route), identity(tenant.id, route.id));
+    expect(exact).toBeInstanceOf(Promise);
+    expect((await exact).outcome).toBe('allowed');
   });
 });

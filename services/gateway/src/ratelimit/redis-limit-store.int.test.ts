@@ -1,10 +1,12 @@
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { Redis } from 'ioredis';
-import { afterAll } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { describeLimitStoreContract } from './limit-store.contract.js';
 import { RedisLimitStore } from './redis-limit-store.js';
 
 const redis = new Redis(TEST_INFRA.redisUrl);
+// The gateway's own client setting: commands of one event-loop turn leave as one pipeline.
+const pipelined = new Redis(TEST_INFRA.redisUrl, { enableAutoPipelining: true });
 const prefix = `test:rl-store:${uniqueSuffix()}`;
 let counter = 0;
 
@@ -12,10 +14,32 @@ afterAll(async () => {
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
+  pipelined.disconnect();
 });
 
 describeLimitStoreContract('redis', () => {
   const store = new RedisLimitStore(redis);
   const test = `${prefix}:${++counter}:{tenant}`;
   return { store, key: (name) => `${test}:${name}` };
+});
+
+describe('RedisLimitStore on an auto-pipelined client', () => {
+  const spec = {
+    algorithm: 'token_bucket',
+    capacity: 10,
+    ratePerMs: 0.00001,
+    windowMs: 0,
+    ttlMs: 60_000,
+  } as const;
+
+  it('charges concurrent calls that share one pipeline exactly, one script run each', async () => {
+    const store = new RedisLimitStore(pipelined);
+    const key = `${prefix}:concurrent:{tenant}`;
+    const outcomes = await Promise.all(
+      Array.from({ length: 25 }, () => store.consume([{ key, spec, cost: 1, minCost: 1 }])),
+    );
+    const granted = outcomes.filter(([outcome]) => outcome!.granted === 1).length;
+    expect(granted).toBe(10);
+    expect(outcomes.map(([outcome]) => outcome!.remaining).sort((a, b) => a - b)[0]).toBe(0);
+  });
 });

@@ -18,7 +18,7 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { type GatewayConfig, parseGatewayConfig } from '../config.js';
-import type { RequestStage } from '../pipeline/exchange.js';
+import type { RoutePolicy } from '../pipeline/stage.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import { createUpstreamSet } from '../upstream/index.js';
 
@@ -123,7 +123,7 @@ export interface TestGateway {
  */
 export async function startTestGateway(
   env: Record<string, string> = {},
-  extra: { stages?: RequestStage[]; tracingEnabled?: boolean } = {},
+  extra: { stages?: RoutePolicy[]; tracingEnabled?: boolean } = {},
 ): Promise<TestGateway> {
   const config = parseGatewayConfig({
     GATEWAY_PORT: '0',
@@ -136,12 +136,15 @@ export async function startTestGateway(
   });
   const registry = new Registry();
   const logLines: Array<Record<string, unknown>> = [];
+  // Service log (winston) and access log (its own batched writer) lines, in the order written.
+  const readLines = (text: string) => {
+    for (const line of text.split('\n')) if (line !== '') logLines.push(JSON.parse(line));
+  };
   const logger = createLogger({
     service: 'gateway-test',
     stream: new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        for (const line of chunk.toString('utf8').split('\n'))
-          if (line !== '') logLines.push(JSON.parse(line));
+        readLines(chunk.toString('utf8'));
         callback();
       },
     }),
@@ -158,6 +161,12 @@ export async function startTestGateway(
     store,
     registry,
     logger,
+    accessLogSink: {
+      write(batch, done) {
+        readLines(batch);
+        done();
+      },
+    },
     addressPolicy,
     remoteJwks,
     ...(extra.stages ? { stages: extra.stages } : {}),

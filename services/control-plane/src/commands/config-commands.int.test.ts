@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+
+/**
+ * Config plan, apply and rollback through the real admin API and event store: the commands are the
+ * ordinary ones (deciders, audit), a rollback brings the tenant's config back exactly, and retries
+ * change nothing twice.
+ */
+
+let h: ControlPlaneHarness;
+let tenantId: string;
+let originId: string;
+let usersRoute: string;
+let postsRoute: string;
+let beforeChanges: string;
+
+const base = () => `/api/v1/tenants/${tenantId}/config`;
+const position = (response: { headers: Headers }) => response.headers.get('x-event-position') ?? '';
+const head = async () => (await h.store.headPosition()).toString();
+
+/** The config without what necessarily differs between two versions of it. */
+async function configAt(at?: string) {
+  const body = json(await h.request('GET', `${base()}${at ? `?at_position=${at}` : ''}`));
+  const { position: _p, version: _v, event_time: _t, ...config } = body;
+  return config;
+}
+
+beforeAll(async () => {
+  h = await startControlPlane({ withReadSide: true });
+  tenantId = json(
+    await h.request('POST', '/api/v1/tenants', { body: { name: 'Acme', subdomain: 'acme-apply' } }),
+  )['id'] as string;
+  originId = json(
+    await h.request('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name: 'users-api', url: 'http://127.0.0.1:9/' },
+    }),
+  )['id'] as string;
+  usersRoute = json(
+    await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: originId,
+        path_pattern: '/users/*',
+        auth_mode: 'public',
+        rate_limit: { requests_per_second: 100 },
+      },
+    }),
+  )['id'] as string;
+  const posts = await h.request('POST', '/api/v1/routes', {
+    body: { tenant_id: tenantId, origin_id: originId, path_pattern: '/posts/*', auth_mode: 'public' },
+  });
+  postsRoute = json(posts)['id'] as string;
+  beforeChanges = position(posts);
+}, 60_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('POST /api/v1/tenants/:id/config/rollback', () => {
+  it('restores a deleted route under its id and a changed rate limit, recorded as a rollback', async () => {
+    const changed = await h.request('PATCH', `/api/v1/routes/${usersRoute}`, {
+      body: { rate_limit: { requests_per_second: 1 } },
+    });
+    expect(changed.status).toBe(200);
+    expect((await h.request('DELETE', `/api/v1/routes/${postsRoute}`)).status).toBe(204);
+    const wanted = await configAt(beforeChanges);
+
+    const preview = await h.request('POST', `${base()}/rollback`, {
+      body: { to_position: beforeChanges, dry_run: true },
+    });
+    expect(preview.status).toBe(200);
+    const before = await head();
+    expect(
+      (json(preview)['changes'] as Array<Record<string, unknown>>).map((c) => [c['change'], c['id']]),
+    ).toEqual([
+      ['restored', postsRoute],
+      ['changed', usersRoute],
+    ]);
+    expect(await head()).toBe(before);
+
+    const rolledBack = await h.request('POST', `${base()}/rollback`, {
+      body: { to_position: beforeChanges },
+    });
+    expect(rolledBack.status).toBe(200);
+    const answer = json(rolledBack);
+    expect(answer).toMatchObject({
+      tenant_id: tenantId,
+      to_position: beforeChanges,
+      version: position(rolledBack),
+    });
+    expect(rolledBack.headers.get('etag')).toBe(`"${answer['version']}"`);
+    expect(await configAt()).toEqual(wanted);
+
+    // The log: a ConfigRolledBack marker with the restored position, then the compensating events,
+    // each naming the marker as its cause.
+    const events = (await h.allEvents()).filter((event) => event.position > BigInt(before));
+    expect(events.map((event) => event.type)).toEqual(['ConfigRolledBack', 'RouteCreated', 'RouteUpdated']);
+    const [marker, ...compensation] = events;
+    expect(marker?.data).toEqual({
+      tenant_id: tenantId,
+      to_position: beforeChanges,
+      from_version: before,
+      changes: 2,
+    });
+    expect(marker?.stream).toBe(`config-${tenantId}`);
+    for (const event of compensation) {
+      expect(event.metadata.causation_id).toBe(marker?.id);
+      expect(event.metadata.correlation_id).toBe(marker?.metadata.correlation_id);
+    }
+    expect(compensation[0]?.stream).toBe(`route-${postsRoute}`);
+
+    // The restored route is the same resource again: readable and changeable by its id.
+    await expect
+      .poll(async () => (await h.request('GET', `/api/v1/routes/${postsRoute}`)).status, { timeout: 10_000 })
+      .toBe(200);
+    expect((await h.request('PATCH', `/api/v1/routes/${postsRoute}`, { body: { priority: 3 } })).status).toBe(
+      200,
+    );
+  });
+
+  it('changes nothing and appends nothing when the config already is the one asked for', async () => {
+    const at = await head();
+    const again = await h.request('POST', `${base()}/rollback`, { body: { to_position: at } });
+    expect(again.status).toBe(200);
+    expect(json(again)['changes']).toEqual([]);
+    expect(await head()).toBe(at);
+  });
+
+  it('refuses a position before the tenant existed or beyond the log, and other tenants’ callers', async () => {
+    const early = await h.request('POST', `${base()}/rollback`, { body: { to_position: '0' } });
+    expect(early.status).toBe(400);
+    expect(json(early)['error']).toMatchObject({ details: [{ field: 'to_position' }] });
+    const beyond = await h.request('POST', `${base()}/rollback`, { body: { to_position: 10_000_000 } });
+    expect(beyond.status).toBe(400);
+    const malformed = await h.request('POST', `${base()}/rollback`, { body: { to_position: 'yesterday' } });
+    expect(malformed.status).toBe(400);
+    const stranger = await h.token({ userId: 'user_stranger' });
+    const denied = await h.request('POST', `${base()}/rollback`, {
+      body: { to_position: beforeChanges },
+      token: stranger,
+    });
+    expect(denied.status).toBe(403);
+  });
+});
+
+describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
+  it('plans, applies once under If-Match and Idempotency-Key, and a second run finds nothing to do', async () => {
+    const read = await h.request('GET', `${base()}/document`);
+    const version = json(read)['version'] as string;
+    const document = json(read)['document'] as {
+      origins: Array<Record<string, unknown>>;
+      routes: Array<Record<string, unknown>>;
+    };
+    document.origins[0] = { ...document.origins[0], timeout_seconds: 5 };
+    document.routes.push({
+      origin: 'users-api',
+      path_pattern: '/orders/:id',
+      methods: ['GET'],
+      auth_mode: 'public',
+    });
+
+    const plan = await h.request('POST', `${base()}/plan`, { body: document });
+    expect(plan.status).toBe(200);
+    expect(json(plan)['version']).toBe(version);
+    expect(
+      (json(plan)['changes'] as Array<Record<string, unknown>>).map((c) => [c['resource'], c['change']]),
+    ).toEqual([
+      ['origin', 'changed'],
+      ['route', 'added'],
+    ]);
+
+    const start = await head();
+    const stale = await h.request('POST', `${base()}/apply`, {
+      body: document,
+      headers: { 'if-match': `"${Number(version) - 1}"` },
+    });
+    expect(stale.status).toBe(412);
+    expect(await head()).toBe(start);
+
+    const headers = { 'if-match': `"${version}"`, 'idempotency-key': 'apply-orders-1' };
+    const applied = await h.request('POST', `${base()}/apply`, { body: document, headers });
+    expect(applied.status).toBe(200);
+    expect(json(applied)['changes']).toHaveLength(2);
+    const after = await head();
+    expect(BigInt(after) - BigInt(start)).toBe(2n);
+
+    const retried = await h.request('POST', `${base()}/apply`, { body: document, headers });
+    expect(retried.status).toBe(200);
+    expect(retried.headers.get('idempotent-replayed')).toBe('true');
+    expect(await head()).toBe(after);
+
+    const secondPlan = await h.request('POST', `${base()}/plan`, { body: document });
+    expect(json(secondPlan)['changes']).toEqual([]);
+    const secondApply = await h.request('POST', `${base()}/apply`, { body: document });
+    expect(json(secondApply)['changes']).toEqual([]);
+    expect(await head()).toBe(after);
+    const config = await configAt();
+    expect(
+      (config['routes'] as Array<{ path_pattern: string }>).map((route) => route.path_pattern),
+    ).toContain('/orders/:id');
+  });
+
+  it('answers 400 naming the document’s fields and changes nothing', async () => {
+    const start = await head();
+    const response = await h.request('POST', `${base()}/apply`, {
+      body: {
+        tenant: { name: 'Acme', subdomain: 'acme-apply' },
+        origins: [{ name: 'users-api', url: 'ftp://nope' }],
+        routes: [{ origin: 'users-api', path_pattern: 'no-slash', auth_mode: 'public' }],
+      },
+    });
+    expect(response.status).toBe(400);
+    const fields = (json(response)['error'] as { details: Array<{ field: string }> }).details.map(
+      (d) => d.field,
+    );
+    expect(fields).toEqual(expect.arrayContaining(['origins.0.url', 'routes.0.path_pattern']));
+    expect(await head()).toBe(start);
+  });
+
+  it('refuses a document of another tenant and readers', async () => {
+    const other = json(
+      await h.request('POST', '/api/v1/tenants', { body: { name: 'Other', subdomain: 'other-apply' } }),
+    );
+    const response = await h.request('POST', `${base()}/plan`, {
+      body: { tenant: { id: other['id'], name: 'Other', subdomain: 'other-apply' } },
+    });
+    expect(response.status).toBe(400);
+    expect(json(response)['error']).toMatchObject({ details: [{ field: 'tenant.id' }] });
+  });
+});

@@ -1,0 +1,294 @@
+import { randomUUID } from 'node:crypto';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { documentOf } from '../config-history/config-document-of.js';
+import {
+  type ConfigPlan,
+  type DeletedResources,
+  type OriginRef,
+  type PlannedChange,
+  planConfig,
+} from '../config-history/config-plan.js';
+import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
+import type { Lifecycle } from '../domain/decision.js';
+import { invalid, notFound, preconditionFailed } from '../domain/errors.js';
+import { originDecider } from '../domain/origin.js';
+import { routeDecider } from '../domain/route.js';
+import { type ConfigDocument, configDocument } from '../schemas/config-document.js';
+import {
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  eventMetadata,
+  requireAccess,
+} from './context.js';
+import { fold } from './handle-command.js';
+import { addOrigin, removeOrigin, updateOrigin } from './origin-commands.js';
+import { restoreOrigin, restoreRoute } from './restore-commands.js';
+import { createRoute, deleteRoute, updateRoute } from './route-commands.js';
+import { updateTenant } from './tenant-commands.js';
+
+/**
+ * Declarative config commands. `plan` compares a document with the tenant's current config; `apply`
+ * runs the plan's commands one by one through the normal command handling (deciders, limits, access);
+ * `rollback` applies the config the tenant had after an earlier event, recorded first as
+ * `ConfigRolledBack` (the position it restores), which every compensating event names as its cause.
+ * Commands on several streams are not one transaction: a failure part-way leaves the steps before it
+ * applied; planning again from the new state finishes the job (a retry converges).
+ */
+
+export interface ConfigCommandDeps extends CommandDeps {
+  tenantConfigs: TenantConfigs;
+}
+
+/** What plan, apply and rollback answer. */
+export interface ConfigChangeResult {
+  tenant_id: string;
+  /** The config version after the command (before it, for a plan or a dry run). */
+  version: string;
+  /** Position of the last event appended (the newest event position when nothing was appended). */
+  position: string;
+  changes: PlannedChange[];
+}
+
+export type RollbackResult = ConfigChangeResult & { to_position: string };
+
+interface Planned {
+  current: TenantConfig;
+  head: bigint;
+  plan: ConfigPlan;
+}
+
+async function currentConfig(
+  deps: ConfigCommandDeps,
+  tenantId: string,
+): Promise<{ config: TenantConfig; head: bigint }> {
+  const head = await deps.tenantConfigs.head();
+  const at = await deps.tenantConfigs.at(tenantId, head);
+  if (at.status !== 'live') throw notFound('tenant', 'id');
+  return { config: at.config, head };
+}
+
+/** The ids a document names that are not live: those the tenant had and deleted may come back. */
+async function deletedResources(
+  deps: CommandDeps,
+  tenantId: string,
+  current: TenantConfig,
+  document: ConfigDocument,
+) {
+  const live = new Set([...current.origins, ...current.routes].map((resource) => resource.id));
+  const wasOfTenant = (state: Lifecycle<{ tenant_id: string }>) =>
+    state.status === 'deleted' && state.data.tenant_id === tenantId;
+  const deleted: DeletedResources = { origins: new Set(), routes: new Set() };
+  for (const { id } of document.origins) {
+    if (id === undefined || live.has(id)) continue;
+    if (wasOfTenant(fold(originDecider, await deps.store.readStream(streamName.origin(id))))) {
+      (deleted.origins as Set<string>).add(id);
+    }
+  }
+  for (const { id } of document.routes) {
+    if (id === undefined || live.has(id)) continue;
+    if (wasOfTenant(fold(routeDecider, await deps.store.readStream(streamName.route(id))))) {
+      (deleted.routes as Set<string>).add(id);
+    }
+  }
+  return deleted;
+}
+
+async function planFor(
+  deps: ConfigCommandDeps,
+  tenantId: string,
+  document: ConfigDocument,
+): Promise<Planned> {
+  const { config, head } = await currentConfig(deps, tenantId);
+  const deleted = await deletedResources(deps, tenantId, config, document);
+  return { current: config, head, plan: planConfig(config, document, deleted) };
+}
+
+function result(
+  tenantId: string,
+  version: string,
+  position: bigint,
+  changes: PlannedChange[],
+): ConfigChangeResult {
+  return { tenant_id: tenantId, version, position: position.toString(), changes };
+}
+
+/** POST /api/v1/tenants/:id/config/plan: what apply would change (read access; appends nothing). */
+export async function planTenantConfig(
+  deps: ConfigCommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  document: ConfigDocument,
+): Promise<ConfigChangeResult> {
+  await requireAccess(deps, ctx.caller, tenantId, 'read');
+  const { current, head, plan } = await planFor(deps, tenantId, document);
+  return result(tenantId, current.version, head, plan.changes);
+}
+
+/**
+ * Runs a plan's steps as the caller's own commands. New origins get their ids as they are created,
+ * and the routes that name them are created after them.
+ */
+async function executePlan(
+  deps: ConfigCommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  plan: ConfigPlan,
+): Promise<bigint | null> {
+  const added = new Map<number, string>();
+  const originId = (ref: OriginRef): string => {
+    if ('id' in ref) return ref.id;
+    const id = added.get(ref.added);
+    if (id === undefined) throw new Error(`origin ${ref.added} of the plan was not added before its routes`);
+    return id;
+  };
+  let last: bigint | null = null;
+  const record = (outcome: CommandOutcome<unknown>) => {
+    if (last === null || outcome.position > last) last = outcome.position;
+  };
+  for (const step of plan.steps) {
+    switch (step.action) {
+      case 'update_tenant':
+        record(await updateTenant(deps, ctx, tenantId, step.changes));
+        break;
+      case 'add_origin': {
+        const outcome = await addOrigin(deps, ctx, { tenant_id: tenantId, ...step.origin });
+        added.set(step.index, outcome.resource.id);
+        record(outcome);
+        break;
+      }
+      case 'restore_origin':
+        record(await restoreOrigin(deps, ctx, { origin_id: step.id, tenant_id: tenantId, ...step.origin }));
+        break;
+      case 'update_origin':
+        record(await updateOrigin(deps, ctx, step.id, step.changes));
+        break;
+      case 'remove_origin':
+        record(await removeOrigin(deps, ctx, step.id));
+        break;
+      case 'create_route':
+        record(
+          await createRoute(deps, ctx, {
+            tenant_id: tenantId,
+            origin_id: originId(step.origin),
+            ...step.route,
+          }),
+        );
+        break;
+      case 'restore_route':
+        record(
+          await restoreRoute(deps, ctx, {
+            route_id: step.id,
+            tenant_id: tenantId,
+            origin_id: originId(step.origin),
+            ...step.route,
+          }),
+        );
+        break;
+      case 'update_route':
+        record(await updateRoute(deps, ctx, step.id, { ...step.changes, origin_id: originId(step.origin) }));
+        break;
+      case 'delete_route':
+        record(await deleteRoute(deps, ctx, step.id));
+        break;
+    }
+  }
+  return last;
+}
+
+/** The steps run without the request's If-Match (that one is about the whole config). */
+const stepContext = (ctx: CommandContext, causationId?: string): CommandContext => ({
+  caller: ctx.caller,
+  requestId: ctx.requestId,
+  ...(causationId !== undefined ? { causationId } : {}),
+});
+
+function requireVersion(ifMatch: bigint | undefined, current: TenantConfig): void {
+  if (ifMatch === undefined || ifMatch.toString() === current.version) return;
+  throw preconditionFailed(
+    `If-Match "${ifMatch}" is not the tenant's config version "${current.version}": the config changed since it was read`,
+    'stale config version',
+  );
+}
+
+/** POST /api/v1/tenants/:id/config/apply: make the tenant what the document says. */
+export async function applyTenantConfig(
+  deps: ConfigCommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  document: ConfigDocument,
+): Promise<CommandOutcome<ConfigChangeResult>> {
+  await requireAccess(deps, ctx.caller, tenantId, 'write');
+  const { current, head, plan } = await planFor(deps, tenantId, document);
+  requireVersion(ctx.ifMatch, current);
+  const last = await executePlan(deps, stepContext(ctx), tenantId, plan);
+  const version = last === null ? current.version : last.toString();
+  return {
+    resource: result(tenantId, version, last ?? head, plan.changes),
+    revision: BigInt(version),
+    position: last ?? BigInt(current.version),
+  };
+}
+
+export interface RollbackRequest {
+  to_position: bigint;
+  dry_run: boolean;
+}
+
+/** POST /api/v1/tenants/:id/config/rollback: restore the config the tenant had after `to_position`. */
+export async function rollbackTenantConfig(
+  deps: ConfigCommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  request: RollbackRequest,
+): Promise<CommandOutcome<RollbackResult>> {
+  await requireAccess(deps, ctx.caller, tenantId, 'write');
+  const { config: current, head } = await currentConfig(deps, tenantId);
+  const toPosition = request.to_position;
+  if (toPosition > head) {
+    throw invalid(`to_position is beyond the newest event position (${head})`, 'to_position');
+  }
+  const target = await deps.tenantConfigs.at(tenantId, toPosition);
+  if (target.status !== 'live') {
+    throw invalid(
+      target.status === 'absent'
+        ? `the tenant did not exist yet at position ${toPosition}`
+        : `the tenant was deleted at position ${target.version}`,
+      'to_position',
+    );
+  }
+  const parsed = configDocument.safeParse(documentOf(target.config, { originNames: false }));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw invalid(
+      `the config at position ${toPosition} breaks today's rules at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? ''}`,
+      'to_position',
+    );
+  }
+  const deleted = await deletedResources(deps, tenantId, current, parsed.data);
+  const plan = planConfig(current, parsed.data, deleted);
+  const answer = (version: string, position: bigint): CommandOutcome<RollbackResult> => ({
+    resource: { ...result(tenantId, version, position, plan.changes), to_position: toPosition.toString() },
+    revision: BigInt(version),
+    position,
+  });
+  if (request.dry_run || plan.steps.length === 0) return answer(current.version, BigInt(current.version));
+
+  const markerId = randomUUID();
+  await deps.store.appendToStream(streamName.config(tenantId), [
+    {
+      id: markerId,
+      type: 'ConfigRolledBack',
+      data: {
+        tenant_id: tenantId,
+        to_position: toPosition.toString(),
+        from_version: current.version,
+        changes: plan.changes.length,
+      },
+      metadata: eventMetadata(deps, ctx, tenantId),
+    },
+  ]);
+  const last = await executePlan(deps, stepContext(ctx, markerId), tenantId, plan);
+  const version = last === null ? current.version : last.toString();
+  return answer(version, last ?? BigInt(current.version));
+}

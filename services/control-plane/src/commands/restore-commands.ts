@@ -1,0 +1,76 @@
+import type { OriginState, RouteState } from '@vantageedge/shared/domain/events';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { originDecider } from '../domain/origin.js';
+import { restoreDecider } from '../domain/restore.js';
+import { routeDecider } from '../domain/route.js';
+import type { OriginResource, RouteResource } from '../schemas/resources.js';
+import {
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  eventMetadata,
+  requireAccess,
+} from './context.js';
+import { handleCommand } from './handle-command.js';
+import { requireLiveTenant, requireOriginOfTenant } from './lookups.js';
+import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
+import { outcomeOf } from './outcome.js';
+import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
+import { originView, routeView } from './views.js';
+
+/**
+ * Re-creating a deleted origin or route under its own id, with the checks its create command makes
+ * (write access, a live tenant, the tenant's limits, today's origin address policy, a live origin of
+ * the same tenant for a route).
+ */
+
+const restoreOriginDecider = restoreDecider<OriginState>(originDecider, {
+  name: 'origin',
+  created: 'OriginAdded',
+});
+const restoreRouteDecider = restoreDecider<RouteState>(routeDecider, {
+  name: 'route',
+  created: 'RouteCreated',
+});
+
+export async function restoreOrigin(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  origin: OriginState,
+): Promise<CommandOutcome<OriginResource>> {
+  await requireAccess(deps, ctx.caller, origin.tenant_id, 'write');
+  await requireLiveTenant(deps, origin.tenant_id);
+  requireShortStrings(deps, origin);
+  requireTargetCount(deps, origin.targets);
+  await requireRoomFor(deps, 'origins', origin.tenant_id);
+  // Targets allowed when the origin was deleted may not be any more.
+  requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(origin));
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.origin(origin.origin_id),
+    decider: restoreOriginDecider,
+    metadata: () => eventMetadata(deps, ctx, origin.tenant_id),
+    command: () => ({ type: 'Restore' as const, data: origin }),
+  });
+  return outcomeOf('origin', result, originView);
+}
+
+export async function restoreRoute(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  route: RouteState,
+): Promise<CommandOutcome<RouteResource>> {
+  await requireAccess(deps, ctx.caller, route.tenant_id, 'write');
+  await requireLiveTenant(deps, route.tenant_id);
+  await requireOriginOfTenant(deps, ctx, route.origin_id, route.tenant_id);
+  requireShortStrings(deps, route);
+  await requireRoomFor(deps, 'routes', route.tenant_id);
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.route(route.route_id),
+    decider: restoreRouteDecider,
+    metadata: () => eventMetadata(deps, ctx, route.tenant_id),
+    command: () => ({ type: 'Restore' as const, data: route }),
+  });
+  return outcomeOf('route', result, routeView);
+}

@@ -1,0 +1,132 @@
+import { qualified, READ_MODELS_SCHEMA } from '@vantageedge/projections/read-models/schema';
+import type pg from 'pg';
+
+/**
+ * A tenant's config history: every event that changed what its gateways serve, and every rollback,
+ * newest first, from the audit log. Each entry's position is a version to look at (GET …/config?
+ * at_position=), compare (…/config/diff) or roll back to.
+ */
+
+export const CONFIG_EVENT_TYPES = [
+  'TenantCreated',
+  'TenantUpdated',
+  'CustomDomainVerified',
+  'CustomDomainRemoved',
+  'UserAdded',
+  'UserRemoved',
+  'OriginAdded',
+  'OriginUpdated',
+  'OriginRemoved',
+  'RouteCreated',
+  'RouteUpdated',
+  'RouteDeleted',
+  'ApiKeyIssued',
+  'ApiKeyRotated',
+  'ApiKeyRevoked',
+  'ConfigRolledBack',
+] as const;
+
+export interface ConfigHistoryEntry {
+  position: string;
+  occurred_at: string;
+  actor: string;
+  event_type: string;
+  resource_type: string;
+  resource_id: string;
+  correlation_id: string;
+  /** For the changes of a rollback: the ConfigRolledBack event (its id) that caused them. */
+  causation_id: string | null;
+  /** One line: what changed. */
+  summary: string;
+}
+
+interface HistoryRow {
+  position: string;
+  occurred_at: Date;
+  actor: string;
+  event_type: string;
+  resource_type: string;
+  resource_id: string;
+  correlation_id: string;
+  causation_id: string | null;
+  data: Record<string, unknown>;
+}
+
+/** Newest first, positions below `before`; limit + 1 rows (the extra one says there is more). */
+export async function readConfigHistory(
+  pool: pg.Pool,
+  tenantId: string,
+  { before, limit }: { before: bigint | undefined; limit: number },
+): Promise<Array<ConfigHistoryEntry & { key: bigint }>> {
+  const { rows } = await pool.query<HistoryRow>(
+    `select position::text, occurred_at, actor, event_type, resource_type, resource_id, correlation_id,
+            causation_id, data
+       from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
+      where tenant_id = $1 and event_type = any($2::text[]) and ($3::bigint is null or position < $3)
+      order by position desc limit $4`,
+    [tenantId, CONFIG_EVENT_TYPES, before?.toString() ?? null, limit + 1],
+  );
+  return rows.map((row) => ({
+    key: BigInt(row.position),
+    position: row.position,
+    occurred_at: row.occurred_at.toISOString(),
+    actor: row.actor,
+    event_type: row.event_type,
+    resource_type: row.resource_type,
+    resource_id: row.resource_id,
+    correlation_id: row.correlation_id,
+    causation_id: row.causation_id,
+    summary: summarize(row.event_type, row.data),
+  }));
+}
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+
+function routeLabel(data: Record<string, unknown>): string {
+  const methods = Array.isArray(data['methods']) ? (data['methods'] as string[]) : [];
+  return `${methods.length === 0 ? 'ANY' : methods.join(',')} ${text(data['path_pattern'])}`;
+}
+
+function changed(data: Record<string, unknown>): string {
+  const fields = Array.isArray(data['changed_fields']) ? (data['changed_fields'] as string[]) : [];
+  return fields.length === 0 ? '' : ` (${fields.join(', ')})`;
+}
+
+export function summarize(eventType: string, data: Record<string, unknown>): string {
+  switch (eventType) {
+    case 'TenantCreated':
+      return `tenant ${text(data['name'])} created`;
+    case 'TenantUpdated':
+      return `tenant changed${changed(data)}`;
+    case 'OriginAdded':
+      return `origin ${text(data['name'])} added`;
+    case 'OriginUpdated':
+      return `origin ${text(data['name'])} changed${changed(data)}`;
+    case 'OriginRemoved':
+      return 'origin removed';
+    case 'RouteCreated':
+      return `route ${routeLabel(data)} created`;
+    case 'RouteUpdated':
+      return `route ${routeLabel(data)} changed${changed(data)}`;
+    case 'RouteDeleted':
+      return 'route deleted';
+    case 'ApiKeyIssued':
+      return `API key ${text(data['name'])} issued`;
+    case 'ApiKeyRotated':
+      return 'API key rotated';
+    case 'ApiKeyRevoked':
+      return 'API key revoked';
+    case 'CustomDomainVerified':
+      return `custom domain ${text(data['domain'])} verified`;
+    case 'CustomDomainRemoved':
+      return `custom domain ${text(data['domain'])} removed`;
+    case 'UserAdded':
+      return `user ${text(data['clerk_user_id'])} added`;
+    case 'UserRemoved':
+      return 'user removed';
+    case 'ConfigRolledBack':
+      return `rolled back to position ${text(data['to_position'])} (${String(data['changes'])} changes)`;
+    default:
+      return eventType;
+  }
+}

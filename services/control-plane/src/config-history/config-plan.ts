@@ -1,0 +1,323 @@
+import {
+  circuitBreaker,
+  healthCheck,
+  loadBalancing,
+  type OriginConfig,
+} from '@vantageedge/shared/domain/gateway-config';
+import { invalid } from '../domain/errors.js';
+import type { ConfigDocument, OriginEntry, RouteEntry } from '../schemas/config-document.js';
+import type { UpdateOriginBody, UpdateRouteBody, UpdateTenantBody } from '../schemas/requests.js';
+import { type ConfigChange, fieldChanges, routeName } from './config-diff.js';
+import type { TenantConfig } from './tenant-config.js';
+
+/**
+ * What it takes to turn a tenant's current config into the one a document describes: the changes (as
+ * the diff shows them) and the commands that make them, in an order every command can succeed in —
+ * tenant, origins added or restored or updated, routes added or restored or updated, then routes
+ * deleted, then origins removed (a route never points at an origin that is gone). Pure: the caller
+ * says which ids the tenant had once (the deleted resources a document may bring back).
+ */
+
+/** An origin a route points at: an existing one, or one this plan adds (its index in the document). */
+export type OriginRef = { id: string } | { added: number };
+
+export type OriginFields = Omit<OriginConfig, 'id'>;
+export type RouteFields = Omit<RouteEntry, 'id' | 'origin' | 'origin_id'>;
+
+export type PlanStep =
+  | { action: 'update_tenant'; changes: UpdateTenantBody }
+  | { action: 'add_origin'; index: number; origin: OriginFields }
+  | { action: 'restore_origin'; id: string; origin: OriginFields }
+  | { action: 'update_origin'; id: string; changes: UpdateOriginBody }
+  | { action: 'remove_origin'; id: string }
+  | { action: 'create_route'; origin: OriginRef; route: RouteFields }
+  | { action: 'restore_route'; id: string; origin: OriginRef; route: RouteFields }
+  | { action: 'update_route'; id: string; origin: OriginRef; changes: Omit<UpdateRouteBody, 'origin_id'> }
+  | { action: 'delete_route'; id: string };
+
+/** A planned change: as in a diff, plus `restored` (re-created under its old id); new resources have no id yet. */
+export type PlannedChange = Omit<ConfigChange, 'id' | 'change'> & {
+  id: string | null;
+  change: ConfigChange['change'] | 'restored';
+};
+
+export interface ConfigPlan {
+  changes: PlannedChange[];
+  steps: PlanStep[];
+}
+
+/** Ids of origins and routes the tenant once had and deleted: a document may bring them back. */
+export interface DeletedResources {
+  origins: ReadonlySet<string>;
+  routes: ReadonlySet<string>;
+}
+
+export function originFieldsOf(entry: OriginEntry): OriginFields {
+  return {
+    name: entry.name,
+    // A single url is a one-target origin, as in POST /api/v1/origins.
+    targets: entry.targets ?? [{ url: entry.url ?? '', weight: 1 }],
+    health_check_path: entry.health_check_path,
+    timeout_seconds: entry.timeout_seconds,
+    load_balancing: entry.load_balancing ?? loadBalancing.parse({}),
+    health_check: entry.health_check ?? healthCheck.parse({}),
+    circuit_breaker: entry.circuit_breaker ?? circuitBreaker.parse({}),
+  };
+}
+
+export function routeFieldsOf(entry: RouteEntry): RouteFields {
+  const { id: _id, origin: _origin, origin_id: _originId, ...fields } = entry;
+  return fields;
+}
+
+const methodKey = (route: { path_pattern: string; methods: readonly string[] }) =>
+  `${[...route.methods].sort().join(',')} ${route.path_pattern}`;
+
+/** Top-level fields of `desired` whose values differ from `current`'s. */
+function changedTopLevel<T extends object>(current: object, desired: T): Partial<T> {
+  const before = current as Record<string, unknown>;
+  const changes: Partial<T> = {};
+  for (const key of Object.keys(desired) as Array<keyof T & string>) {
+    if (fieldChanges(before[key], desired[key]).length > 0) changes[key] = desired[key];
+  }
+  return changes;
+}
+
+export function planConfig(
+  current: TenantConfig,
+  document: ConfigDocument,
+  deleted: DeletedResources,
+): ConfigPlan {
+  const changes: PlannedChange[] = [];
+  const steps: PlanStep[] = [];
+  const routeSteps: PlanStep[] = [];
+  const deletions: PlanStep[] = [];
+  const removals: PlanStep[] = [];
+
+  if (document.tenant.id !== undefined && document.tenant.id !== current.tenant_id) {
+    throw invalid('the document describes another tenant', 'tenant.id', 'is not the id of this tenant');
+  }
+  const desiredTenant = {
+    ...current.tenant,
+    name: document.tenant.name,
+    subdomain: document.tenant.subdomain,
+    clerk_org_id:
+      document.tenant.clerk_org_id === undefined ? current.tenant.clerk_org_id : document.tenant.clerk_org_id,
+    settings: document.tenant.settings ?? current.tenant.settings,
+  };
+  const tenantFields = fieldChanges(current.tenant, desiredTenant);
+  if (tenantFields.length > 0) {
+    const { id: _id, ...changed } = changedTopLevel(current.tenant, desiredTenant);
+    steps.push({ action: 'update_tenant', changes: changed });
+    changes.push({
+      resource: 'tenant',
+      id: current.tenant_id,
+      name: desiredTenant.name,
+      change: 'changed',
+      fields: tenantFields,
+      before: current.tenant,
+      after: desiredTenant,
+    });
+  }
+
+  // Origins: by id, else by name among the live ones no entry claimed by id.
+  const liveOrigins = new Map(current.origins.map((origin) => [origin.id, origin]));
+  const claimedByIdOrigins = new Set(document.origins.flatMap((entry) => (entry.id ? [entry.id] : [])));
+  const originRefs: OriginRef[] = [];
+  const keptOrigins = new Set<string>();
+  document.origins.forEach((entry, index) => {
+    const fields = originFieldsOf(entry);
+    const field = `origins.${index}`;
+    let id = entry.id;
+    if (id === undefined) {
+      const candidates = current.origins.filter(
+        (origin) =>
+          origin.name === entry.name && !claimedByIdOrigins.has(origin.id) && !keptOrigins.has(origin.id),
+      );
+      if (candidates.length > 1) {
+        throw invalid(
+          `several origins are named ${entry.name}`,
+          `${field}.id`,
+          'give the id of the one this entry is',
+        );
+      }
+      id = candidates[0]?.id;
+    }
+    if (id === undefined) {
+      originRefs.push({ added: index });
+      steps.push({ action: 'add_origin', index, origin: fields });
+      changes.push({
+        resource: 'origin',
+        id: null,
+        name: fields.name,
+        change: 'added',
+        fields: [],
+        before: null,
+        after: fields,
+      });
+      return;
+    }
+    originRefs.push({ id });
+    keptOrigins.add(id);
+    const live = liveOrigins.get(id);
+    if (live) {
+      const { id: _liveId, ...liveFields } = live;
+      const fieldDiff = fieldChanges(liveFields, fields);
+      if (fieldDiff.length === 0) return;
+      steps.push({ action: 'update_origin', id, changes: changedTopLevel(liveFields, fields) });
+      changes.push({
+        resource: 'origin',
+        id,
+        name: fields.name,
+        change: 'changed',
+        fields: fieldDiff,
+        before: live,
+        after: { id, ...fields },
+      });
+      return;
+    }
+    if (!deleted.origins.has(id))
+      throw invalid('no origin of this tenant has this id', `${field}.id`, 'unknown origin id');
+    steps.push({ action: 'restore_origin', id, origin: fields });
+    changes.push({
+      resource: 'origin',
+      id,
+      name: fields.name,
+      change: 'restored',
+      fields: [],
+      before: null,
+      after: { id, ...fields },
+    });
+  });
+  for (const origin of current.origins) {
+    if (keptOrigins.has(origin.id)) continue;
+    removals.push({ action: 'remove_origin', id: origin.id });
+    changes.push({
+      resource: 'origin',
+      id: origin.id,
+      name: origin.name,
+      change: 'removed',
+      fields: [],
+      before: origin,
+      after: null,
+    });
+  }
+
+  // Routes: by id, else by pattern and methods among the live ones no entry claimed by id.
+  const originIndexByName = new Map(document.origins.map((entry, index) => [entry.name, index]));
+  const liveRoutes = new Map(current.routes.map((route) => [route.id, route]));
+  const claimedByIdRoutes = new Set(document.routes.flatMap((entry) => (entry.id ? [entry.id] : [])));
+  const keptRoutes = new Set<string>();
+  document.routes.forEach((entry, index) => {
+    const field = `routes.${index}`;
+    const fields = routeFieldsOf(entry);
+    const origin = resolveOrigin(entry, field, originIndexByName, originRefs, keptOrigins);
+    const originId = 'id' in origin ? origin.id : null;
+    const shown = {
+      origin_id: originId,
+      ...(entry.origin !== undefined ? { origin: entry.origin } : {}),
+      ...fields,
+    };
+    let id = entry.id;
+    if (id === undefined) {
+      const key = methodKey(fields);
+      const candidates = current.routes.filter(
+        (route) => methodKey(route) === key && !claimedByIdRoutes.has(route.id) && !keptRoutes.has(route.id),
+      );
+      if (candidates.length > 1) {
+        throw invalid(
+          `several routes are ${routeName(fields)}`,
+          `${field}.id`,
+          'give the id of the one this entry is',
+        );
+      }
+      id = candidates[0]?.id;
+    }
+    if (id === undefined) {
+      routeSteps.push({ action: 'create_route', origin, route: fields });
+      changes.push({
+        resource: 'route',
+        id: null,
+        name: routeName(fields),
+        change: 'added',
+        fields: [],
+        before: null,
+        after: shown,
+      });
+      return;
+    }
+    keptRoutes.add(id);
+    const live = liveRoutes.get(id);
+    if (live) {
+      const { id: _liveId, origin_id: liveOriginId, ...liveFields } = live;
+      const fieldDiff = fieldChanges(
+        { origin_id: liveOriginId, ...liveFields },
+        { origin_id: originId, ...fields },
+      );
+      if (fieldDiff.length === 0) return;
+      routeSteps.push({ action: 'update_route', id, origin, changes: changedTopLevel(liveFields, fields) });
+      changes.push({
+        resource: 'route',
+        id,
+        name: routeName(fields),
+        change: 'changed',
+        fields: fieldDiff,
+        before: live,
+        after: { id, ...shown },
+      });
+      return;
+    }
+    if (!deleted.routes.has(id))
+      throw invalid('no route of this tenant has this id', `${field}.id`, 'unknown route id');
+    routeSteps.push({ action: 'restore_route', id, origin, route: fields });
+    changes.push({
+      resource: 'route',
+      id,
+      name: routeName(fields),
+      change: 'restored',
+      fields: [],
+      before: null,
+      after: { id, ...shown },
+    });
+  });
+  for (const route of current.routes) {
+    if (keptRoutes.has(route.id)) continue;
+    deletions.push({ action: 'delete_route', id: route.id });
+    changes.push({
+      resource: 'route',
+      id: route.id,
+      name: routeName(route),
+      change: 'removed',
+      fields: [],
+      before: route,
+      after: null,
+    });
+  }
+
+  return { changes, steps: [...steps, ...routeSteps, ...deletions, ...removals] };
+}
+
+function resolveOrigin(
+  entry: RouteEntry,
+  field: string,
+  indexByName: ReadonlyMap<string, number>,
+  originRefs: readonly OriginRef[],
+  keptOrigins: ReadonlySet<string>,
+): OriginRef {
+  if (entry.origin !== undefined) {
+    const index = indexByName.get(entry.origin);
+    const ref = index === undefined ? undefined : originRefs[index];
+    if (!ref)
+      throw invalid('the route names no origin of this document', `${field}.origin`, 'no such origin');
+    return ref;
+  }
+  const id = entry.origin_id ?? '';
+  if (!keptOrigins.has(id)) {
+    throw invalid(
+      'the route points at an origin this document does not keep',
+      `${field}.origin_id`,
+      'not an origin of this document',
+    );
+  }
+  return { id };
+}

@@ -1,0 +1,87 @@
+import { foldSnapshotEvent, type SnapshotState } from '@vantageedge/projections/snapshots/fold';
+import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
+import type { ApiKeyEntry, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { readTenantEvents, type TenantEventSource } from './tenant-events.js';
+
+/**
+ * A tenant's whole gateway config as the gateways served it after some event: the snapshot the
+ * snapshot projector had built by then, minus the API keys' hashes (which never leave the control
+ * plane). `version` is the snapshot version, the position of the newest event folded in: the number
+ * each gateway replica reports as applied.
+ */
+export interface TenantConfig {
+  tenant_id: string;
+  version: string;
+  event_time: string;
+  tenant: TenantSnapshot['tenant'];
+  /** Verified custom domains: the hosts the gateways answered for it, besides its subdomain. */
+  custom_domains: TenantSnapshot['custom_domains'];
+  /** Its user list: who its jwt routes admitted when it has no Clerk org. */
+  users: TenantSnapshot['users'];
+  origins: TenantSnapshot['origins'];
+  /** In the order gateways match them. */
+  routes: TenantSnapshot['routes'];
+  /** Active keys only: what a gateway accepted at that version. */
+  api_keys: Array<Omit<ApiKeyEntry, 'key_hash'>>;
+}
+
+export type TenantConfigAt =
+  | { status: 'absent' }
+  | { status: 'deleted'; version: string; event_time: string }
+  | { status: 'live'; config: TenantConfig };
+
+/**
+ * Folds the tenant's events with the snapshot projector's own fold. An event the fold refuses is
+ * skipped, as the projector skips it, so the result is what the gateways were sent.
+ */
+export function foldTenantConfig(events: readonly ControlPlaneEvent[]): TenantConfigAt {
+  let state: SnapshotState | undefined;
+  for (const event of events) {
+    try {
+      state = foldSnapshotEvent(state, event);
+    } catch {
+      // The projector logs and counts such an event (vantageedge_snapshot_fold_errors_total).
+    }
+  }
+  if (state === undefined) return { status: 'absent' };
+  if (state.status === 'deleted') {
+    return { status: 'deleted', version: state.version.toString(), event_time: state.eventTime };
+  }
+  return { status: 'live', config: toTenantConfig(state.snapshot) };
+}
+
+export function toTenantConfig(snapshot: TenantSnapshot): TenantConfig {
+  return {
+    tenant_id: snapshot.tenant_id,
+    version: snapshot.version,
+    event_time: snapshot.event_time,
+    tenant: snapshot.tenant,
+    custom_domains: snapshot.custom_domains,
+    users: snapshot.users,
+    origins: snapshot.origins,
+    routes: snapshot.routes,
+    api_keys: snapshot.api_keys.map(({ key_hash: _, ...key }) => key),
+  };
+}
+
+/** The tenant's config after the event at `position` (every event up to and including it). */
+export async function tenantConfigAt(
+  source: TenantEventSource,
+  tenantId: string,
+  position: bigint,
+): Promise<TenantConfigAt> {
+  return foldTenantConfig(await readTenantEvents(source, tenantId, position));
+}
+
+/** A tenant's config at any position, and the newest position: what config commands read. */
+export interface TenantConfigs {
+  head(): Promise<bigint>;
+  at(tenantId: string, position: bigint): Promise<TenantConfigAt>;
+}
+
+export function tenantConfigs(source: TenantEventSource): TenantConfigs {
+  return {
+    head: () => source.store.headPosition(),
+    at: (tenantId, position) => tenantConfigAt(source, tenantId, position),
+  };
+}

@@ -1,0 +1,152 @@
+import type { EventStore } from '@vantageedge/shared/event-store/port';
+import express, { type Request, type Response } from 'express';
+import type pg from 'pg';
+import { z } from 'zod';
+import type { Authorizer } from '../auth/authorize.js';
+import { callerOf } from '../auth/caller-middleware.js';
+import { diffConfigs } from '../config-history/config-diff.js';
+import { documentOf } from '../config-history/config-document-of.js';
+import { readConfigHistory } from '../config-history/config-history.js';
+import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
+import { ApiError, forbidden, validationFailed } from '../http/errors.js';
+import { requireMinPosition } from './min-position.js';
+import { cursorParam, limitParam, toPage } from './pagination.js';
+import { tenantExists } from './read-model-store.js';
+import { parseQuery } from './request-validation.js';
+import { allows, type RequiredAccess } from './visibility.js';
+
+/**
+ * A tenant's gateway config at any event position, as JSON or as a document, the diff between two
+ * positions, and its history. Configs are folded from the event store itself (never from the read
+ * models), so they are exact at every position; the history comes from the audit log.
+ */
+
+export interface ConfigQueryDeps {
+  pool: pg.Pool;
+  store: EventStore;
+  authorizer: Authorizer;
+  /** X-Min-Position on the history: how long it waits for the projector (default 2000 ms). */
+  minPositionWaitMs?: number;
+}
+
+export const positionParam = z
+  .string()
+  .regex(/^\d{1,19}$/, 'must be an event position (a non-negative integer)')
+  .transform((value) => BigInt(value));
+
+const atQuery = z.strictObject({ at_position: positionParam.optional() });
+const diffQuery = z.strictObject({ from: positionParam, to: positionParam.optional() });
+const historyQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
+const tenantIdParam = z.uuid();
+
+/** The config as the API shows it: the snapshot (minus key hashes) and the position it was asked at. */
+export function presentConfig(config: TenantConfig, position: bigint) {
+  return { position: position.toString(), ...config };
+}
+
+export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
+  const router = express.Router();
+  const caughtUp = requireMinPosition(deps.pool, {
+    maxWaitMs: deps.minPositionWaitMs ?? 2000,
+    pollIntervalMs: 20,
+  });
+
+  /** The tenant of the path, visible to the caller with `required` access (else 404, or 403 when visible). */
+  async function tenantOf(req: Request, res: Response, required: RequiredAccess): Promise<string> {
+    const id = tenantIdParam.safeParse(req.params['id']);
+    const tenantId = id.success ? id.data : null;
+    const access =
+      tenantId !== null && (await tenantExists(deps.pool, tenantId))
+        ? await deps.authorizer.access(callerOf(res), tenantId)
+        : 'none';
+    if (tenantId === null || access === 'none') {
+      throw new ApiError(404, 'not_found', 'tenant not found', [{ field: 'id', issue: 'no such tenant' }]);
+    }
+    if (!allows(access, required)) throw forbidden(`this needs ${required} access to the tenant`);
+    return tenantId;
+  }
+
+  /** A position no later than the newest event (default: the newest). */
+  async function resolvePosition(requested: bigint | undefined, field: string): Promise<bigint> {
+    const head = await deps.store.headPosition();
+    if (requested === undefined) return head;
+    if (requested > head) {
+      throw validationFailed([{ field, issue: `is beyond the newest event position (${head})` }]);
+    }
+    return requested;
+  }
+
+  async function configAt(tenantId: string, position: bigint, field: string): Promise<TenantConfig> {
+    const at = await tenantConfigAt(deps, tenantId, position);
+    if (at.status === 'live') return at.config;
+    const issue =
+      at.status === 'absent'
+        ? `the tenant did not exist yet at position ${position}`
+        : `the tenant was deleted at position ${at.version}`;
+    throw new ApiError(404, 'not_found', `the tenant had no config at position ${position}`, [
+      { field, issue },
+    ]);
+  }
+
+  function sendVersioned(res: Response, config: TenantConfig, body: unknown): void {
+    res.setHeader('ETag', `"${config.version}"`);
+    res.setHeader('Cache-Control', 'private, no-cache');
+    res.json(body);
+  }
+
+  router.get('/api/v1/tenants/:id/config', async (req, res) => {
+    const query = parseQuery(atQuery, req.query);
+    const tenantId = await tenantOf(req, res, 'read');
+    const position = await resolvePosition(query.at_position, 'at_position');
+    const config = await configAt(tenantId, position, 'at_position');
+    sendVersioned(res, config, presentConfig(config, position));
+  });
+
+  router.get('/api/v1/tenants/:id/config/document', async (req, res) => {
+    const query = parseQuery(atQuery, req.query);
+    const tenantId = await tenantOf(req, res, 'read');
+    const position = await resolvePosition(query.at_position, 'at_position');
+    const config = await configAt(tenantId, position, 'at_position');
+    sendVersioned(res, config, {
+      tenant_id: tenantId,
+      position: position.toString(),
+      version: config.version,
+      document: documentOf(config),
+    });
+  });
+
+  router.get('/api/v1/tenants/:id/config/diff', async (req, res) => {
+    const query = parseQuery(diffQuery, req.query);
+    const tenantId = await tenantOf(req, res, 'read');
+    const from = await resolvePosition(query.from, 'from');
+    const to = await resolvePosition(query.to, 'to');
+    const [before, after] = await Promise.all([
+      configAt(tenantId, from, 'from'),
+      configAt(tenantId, to, 'to'),
+    ]);
+    res.setHeader('Cache-Control', 'private, no-cache');
+    res.json({
+      tenant_id: tenantId,
+      from: { position: from.toString(), version: before.version },
+      to: { position: to.toString(), version: after.version },
+      changes: diffConfigs(before, after),
+    });
+  });
+
+  // Who changed what: as the audit log, for tenant writers (owners, admins) and platform admins.
+  router.get('/api/v1/tenants/:id/config/history', caughtUp, async (req, res) => {
+    const query = parseQuery(historyQuery, req.query);
+    const tenantId = await tenantOf(req, res, 'write');
+    const rows = await readConfigHistory(deps.pool, tenantId, { before: query.cursor, limit: query.limit });
+    res.json(
+      toPage(
+        rows,
+        query.limit,
+        (row) => row.key,
+        ({ key: _, ...entry }) => entry,
+      ),
+    );
+  });
+
+  return router;
+}

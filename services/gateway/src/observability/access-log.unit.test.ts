@@ -1,0 +1,138 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
+import { GatewayExchange } from '../pipeline/exchange.js';
+import { AccessLog } from './access-log.js';
+import { accessLogLine } from './access-log-line.js';
+import type { LineSink } from './batched-line-writer.js';
+
+const TENANT = { id: '8c6f3e0a-6f5e-4b7a-9d0e-3f1b2a4c5d6e' } as CompiledTenant;
+const ROUTE = { config: { id: '1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b' } } as CompiledRoute;
+
+function exchangeFor(url: string, method = 'GET', clientIp = '203.0.113.9'): GatewayExchange {
+  const req = { method, url, headers: {} } as IncomingMessage;
+  return new GatewayExchange(req, {} as ServerResponse, 'req-1', clientIp);
+}
+
+const FIELDS = [
+  'timestamp',
+  'level',
+  'service',
+  'message',
+  'kind',
+  'request_id',
+  'trace_id',
+  'tenant_id',
+  'route_id',
+  'method',
+  'path',
+  'status',
+  'latency_ms',
+  'upstream_target',
+  'upstream_ms',
+  'auth',
+  'rate_limit',
+  'cache',
+  'error_code',
+  'client_ip',
+];
+
+describe('access-log line', () => {
+  it('is one JSON line with the same fields in the same order whatever the request reached', () => {
+    const early = exchangeFor('/nowhere');
+    early.errorCode = 'tenant_not_found';
+    const routed = exchangeFor('/api/orders?x=1');
+    routed.tenant = TENANT;
+    routed.route = ROUTE;
+    routed.path = '/api/orders';
+    routed.traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    routed.upstreamTarget = 'http://127.0.0.1:9000';
+    routed.upstreamMs = 1.23456;
+    routed.rateLimitOutcome = 'allowed';
+    routed.cacheOutcome = 'MISS';
+    const now = Date.parse('2026-11-30T12:00:00.123Z');
+
+    const first = accessLogLine(early, 'gateway', 404, 0.5, now);
+    const second = accessLogLine(routed, 'gateway', 200, 2.34567, now);
+    for (const text of [first, second]) {
+      expect(text.endsWith('}\n')).toBe(true);
+      expect(text.indexOf('\n')).toBe(text.length - 1);
+      expect(Object.keys(JSON.parse(text))).toEqual(FIELDS);
+    }
+    expect(JSON.parse(first)).toMatchObject({
+      timestamp: '2026-11-30T12:00:00.123Z',
+      level: 'info',
+      message: 'request',
+      kind: 'access',
+      tenant_id: null,
+      route_id: null,
+      path: '/nowhere',
+      status: 404,
+      error_code: 'tenant_not_found',
+      auth: 'anonymous',
+    });
+    expect(JSON.parse(second)).toMatchObject({
+      request_id: 'req-1',
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      tenant_id: TENANT.id,
+      route_id: ROUTE.config.id,
+      method: 'GET',
+      path: '/api/orders',
+      status: 200,
+      latency_ms: 2.346,
+      upstream_target: 'http://127.0.0.1:9000',
+      upstream_ms: 1.235,
+      rate_limit: 'allowed',
+      cache: 'MISS',
+      error_code: null,
+      client_ip: '203.0.113.9',
+    });
+  });
+
+  it('escapes what the client sent, so a crafted path or forwarded address cannot forge fields', () => {
+    const crafted = exchangeFor('/a"b\\c', 'G"ET', '1.2.3.4", "status": 200, "x": "');
+    crafted.path = '/a","status":200,"evil":"\u2028';
+    crafted.traceId = 'abc"def';
+    const parsed = JSON.parse(accessLogLine(crafted, 'gateway', 400, 1)) as Record<string, unknown>;
+    expect(parsed['path']).toBe('/a","status":200,"evil":"\u2028');
+    expect(parsed['method']).toBe('G"ET');
+    expect(parsed['client_ip']).toBe('1.2.3.4", "status": 200, "x": "');
+    expect(parsed['trace_id']).toBe('abc"def');
+    expect(parsed['status']).toBe(400);
+    expect(Object.keys(parsed)).toEqual(FIELDS);
+  });
+});
+
+describe('access log', () => {
+  function recording() {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink: LineSink = {
+      write(batch, done) {
+        for (const text of batch.split('\n')) if (text !== '') lines.push(JSON.parse(text));
+        done();
+      },
+    };
+    return { lines, sink };
+  }
+
+  it('logs every 5xx even when successful requests are sampled away', async () => {
+    const { lines, sink } = recording();
+    const log = new AccessLog({ sink, sampleRate: 0, maxBufferedChars: 1 << 20, registry: new Registry() });
+    log.record(exchangeFor('/ok'), 200, 1);
+    log.record(exchangeFor('/broken'), 502, 1);
+    await log.flush();
+    expect(lines.map((line) => [line['path'], line['status']])).toEqual([['/broken', 502]]);
+  });
+
+  it('counts the lines it drops when its destination cannot keep up', async () => {
+    const registry = new Registry();
+    const stuck: LineSink = { write() {} }; // never completes
+    const log = new AccessLog({ sink: stuck, sampleRate: 1, maxBufferedChars: 4096, registry });
+    for (let i = 0; i < 100; i++) log.record(exchangeFor(`/r/${i}`), 200, 1); // ~450 characters each
+    const metric = await registry.getSingleMetricAsString('vantageedge_gateway_access_log_dropped_total');
+    const dropped = Number(/_total (\d+)/.exec(metric)?.[1]);
+    expect(dropped).toBeGreaterThan(80);
+    expect(dropped).toBeLessThan(100);
+  });
+});

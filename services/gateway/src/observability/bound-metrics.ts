@@ -1,0 +1,191 @@
+import type { Registry } from 'prom-client';
+
+/**
+ * Prometheus series whose label values are bound once, so counting a request is arithmetic on a
+ * series object: no label object, no label hashing, no validation per request. (prom-client's own
+ * `labels()` children still hash and validate their labels on every observe/inc.) Exported through a
+ * prom-client Registry in prom-client's own format, so /metrics looks exactly as it did with
+ * prom-client's Histogram and Counter.
+ *
+ * A series exists (and is exported) from the first time `series()` asks for it; callers ask when they
+ * first count, so series of routes that never saw a request are never exported.
+ */
+
+type Labels = Record<string, string>;
+
+interface ExportedValue {
+  value: number;
+  labels: Record<string, string | number>;
+  sharedLabels?: Labels;
+  metricName?: string;
+  /** prom-client's shape: buckets carry `null` (no exemplar). */
+  exemplar?: null;
+}
+
+interface ExportedMetric {
+  name: string;
+  help: string;
+  type: 'histogram' | 'counter';
+  values: ExportedValue[];
+  aggregator: 'sum';
+}
+
+abstract class BoundMetric<S extends { readonly labels: Labels }> {
+  readonly aggregator = 'sum';
+  readonly #series = new Map<string, S>();
+  readonly #labelNames: readonly string[];
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    labelNames: readonly string[],
+    registry: Registry,
+  ) {
+    this.#labelNames = labelNames;
+    registry.registerMetric(this as never);
+  }
+
+  /** The series for these label values (in labelNames order); created on first request. */
+  series(values: readonly string[]): S {
+    const key = values.join('\u0000');
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      const labels: Labels = {};
+      this.#labelNames.forEach((name, i) => {
+        labels[name] = values[i] ?? '';
+      });
+      series = this.create(labels);
+      this.#series.set(key, series);
+    }
+    return series;
+  }
+
+  protected abstract create(labels: Labels): S;
+  protected abstract export(series: S, into: ExportedValue[]): void;
+  protected abstract zero(series: S): void;
+  abstract readonly type: 'histogram' | 'counter';
+
+  async getForPromString(): Promise<ExportedMetric> {
+    const values: ExportedValue[] = [];
+    for (const series of this.#series.values()) this.export(series, values);
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  async get(): Promise<ExportedMetric> {
+    const metric = await this.getForPromString();
+    metric.values = metric.values.map(({ sharedLabels, labels, ...rest }) => ({
+      ...rest,
+      labels: { ...sharedLabels, ...labels },
+    }));
+    return metric;
+  }
+
+  reset(): void {
+    for (const series of this.#series.values()) this.zero(series);
+  }
+}
+
+export class HistogramSeries {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly labels: Labels,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    if (i < bounds.length) this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+export class BoundHistogram extends BoundMetric<HistogramSeries> {
+  readonly type = 'histogram';
+  readonly #bounds: readonly number[];
+
+  constructor(options: {
+    name: string;
+    help: string;
+    labelNames: readonly string[];
+    buckets: readonly number[];
+    registry: Registry;
+  }) {
+    super(options.name, options.help, options.labelNames, options.registry);
+    this.#bounds = [...options.buckets].sort((a, b) => a - b);
+  }
+
+  protected create(labels: Labels): HistogramSeries {
+    return new HistogramSeries(labels, this.#bounds);
+  }
+
+  protected export(series: HistogramSeries, into: ExportedValue[]): void {
+    const bucket = `${this.name}_bucket`;
+    let cumulative = 0;
+    this.#bounds.forEach((le, i) => {
+      cumulative += series.counts[i]!;
+      into.push({
+        labels: { le },
+        value: cumulative,
+        metricName: bucket,
+        sharedLabels: series.labels,
+        exemplar: null,
+      });
+    });
+    into.push(
+      {
+        labels: { le: '+Inf' },
+        value: series.count,
+        metricName: bucket,
+        sharedLabels: series.labels,
+        exemplar: null,
+      },
+      { labels: {}, value: series.sum, metricName: `${this.name}_sum`, sharedLabels: series.labels },
+      { labels: {}, value: series.count, metricName: `${this.name}_count`, sharedLabels: series.labels },
+    );
+  }
+
+  protected zero(series: HistogramSeries): void {
+    series.counts.fill(0);
+    series.sum = 0;
+    series.count = 0;
+  }
+}
+
+export class CounterSeries {
+  value = 0;
+
+  constructor(readonly labels: Labels) {}
+
+  inc(amount = 1): void {
+    this.value += amount;
+  }
+}
+
+export class BoundCounter extends BoundMetric<CounterSeries> {
+  readonly type = 'counter';
+
+  constructor(options: { name: string; help: string; labelNames: readonly string[]; registry: Registry }) {
+    super(options.name, options.help, options.labelNames, options.registry);
+  }
+
+  protected create(labels: Labels): CounterSeries {
+    return new CounterSeries(labels);
+  }
+
+  protected export(series: CounterSeries, into: ExportedValue[]): void {
+    into.push({ labels: series.labels, value: series.value });
+  }
+
+  protected zero(series: CounterSeries): void {
+    series.value = 0;
+  }
+}

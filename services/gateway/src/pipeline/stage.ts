@@ -1,0 +1,92 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { CompiledTenant } from '../config/compiled-tenant.js';
+import type { GatewayExchange } from './exchange.js';
+
+/**
+ * The stage model of the request pipeline (the shape of Fastify's route-level hooks and Envoy's
+ * per-route filter chain). A RoutePolicy is one feature of the gateway (authentication, rate limiting,
+ * response cache, a future route policy); when a snapshot is applied it is compiled onto every route
+ * that uses it, giving that route a RouteStage. A route's stages run in the policies' order; a route
+ * that uses no feature has no stages and runs no stage code.
+ */
+
+/** 'handled': the stage answered the request itself (401, 429, a cache HIT); nothing after it runs. */
+export type StageResult = 'continue' | 'handled';
+
+/** The origin's response head as it will be sent to the client (hop-by-hop headers already removed). */
+export interface ResponseHead {
+  readonly statusCode: number;
+  /** May be changed by a response hook before it is written. */
+  readonly headers: OutgoingHttpHeaders;
+}
+
+/** Sees an origin response body as it streams to the client (the pipeline writes the response itself). */
+export interface BodyTap {
+  chunk(data: Buffer): void;
+  /** The whole body was read from the origin and handed to the client. */
+  end(): void;
+}
+
+export interface RouteStage {
+  /** Span name and label: "auth", "rate_limit", "cache", … */
+  readonly name: string;
+  /**
+   * Before the request goes to the origin. Returns synchronously whenever it can: a Promise only when
+   * the stage really waits (a token not verified yet, a Redis call), so a request whose stages all
+   * answer synchronously allocates no promise for them.
+   */
+  onRequest?(exchange: GatewayExchange): StageResult | Promise<StageResult>;
+  /**
+   * When the origin's response headers arrive, in reverse stage order (the Envoy encoder order). May
+   * change the headers and may return a tap to see the body (the cache storing a MISS).
+   */
+  onResponse?(exchange: GatewayExchange, head: ResponseHead): BodyTap | undefined;
+  /** Once the exchange is over (response finished or connection gone): release per-request state. */
+  onEnd?(exchange: GatewayExchange): void;
+}
+
+export interface RouteCompileContext {
+  /** The tenant's part of the snapshot (settings such as the tenant-wide rate limit). */
+  readonly tenant: TenantSnapshot['tenant'];
+  readonly route: RouteConfig;
+}
+
+export interface RoutePolicy {
+  readonly name: string;
+  /** This feature for one route, or null when the route does not use it (no stage, no cost). */
+  compileRoute(context: RouteCompileContext): RouteStage | null;
+  /** After a tenant's snapshot was compiled and swapped in (e.g. warm per-tenant state). */
+  tenantApplied?(tenant: CompiledTenant): void;
+  /** A tenant version was replaced or removed: drop anything held for it. */
+  tenantRetired?(tenant: CompiledTenant): void;
+}
+
+/** A route's stages, split once per hook so the request path loops over exactly what runs. */
+export interface RouteStages {
+  readonly all: readonly RouteStage[];
+  readonly request: readonly RouteStage[];
+  /** Reverse order. */
+  readonly response: readonly RouteStage[];
+  readonly end: readonly RouteStage[];
+}
+
+export const NO_STAGES: RouteStages = Object.freeze({ all: [], request: [], response: [], end: [] });
+
+export function compileRouteStages(
+  policies: readonly RoutePolicy[],
+  context: RouteCompileContext,
+): RouteStages {
+  const all: RouteStage[] = [];
+  for (const policy of policies) {
+    const stage = policy.compileRoute(context);
+    if (stage !== null) all.push(stage);
+  }
+  if (all.length === 0) return NO_STAGES;
+  return {
+    all,
+    request: all.filter((stage) => stage.onRequest !== undefined),
+    response: all.filter((stage) => stage.onResponse !== undefined).reverse(),
+    end: all.filter((stage) => stage.onEnd !== undefined),
+  };
+}

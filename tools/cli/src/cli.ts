@@ -1,0 +1,153 @@
+import { Command, CommanderError, Option } from 'commander';
+import { apply, diff, dump, history, rollback, schema } from './commands/config.js';
+import { GET_RESOURCES, get } from './commands/get.js';
+import { login, logout } from './commands/session.js';
+import { type CliContext, createContext } from './context.js';
+import { CliError, EXIT, type ExitCode } from './exit-codes.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
+
+/**
+ * `vantageedge`: the admin API from a terminal or a CI job. Every command talks to the control plane
+ * over HTTP with the token `login` saved (or $VANTAGEEDGE_URL / $VANTAGEEDGE_TOKEN); exit codes are
+ * in exit-codes.ts and the README.
+ */
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  stdin: () => Promise<string>;
+}
+
+const WAIT_OPTION = () =>
+  new Option(
+    '--wait-for-rollout <duration>',
+    'hold until every gateway replica serves the change (e.g. 30s)',
+  );
+
+function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
+  const root = new Command('vantageedge')
+    .description('VantageEdge admin CLI: tenants, config as code, history, rollback, explain')
+    .addOption(
+      new Option('-o, --output <format>', 'table, json or yaml').choices(OUTPUT_FORMATS).default('table'),
+    )
+    .addOption(
+      new Option('-p, --profile <name>', 'the saved login to use')
+        .env('VANTAGEEDGE_PROFILE')
+        .default('default'),
+    )
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout(text.trimEnd()),
+      writeErr: (text) => io.stderr(text.trimEnd()),
+    });
+
+  const context = (): CliContext => {
+    const globals = root.opts<{ output: OutputFormat; profile: string }>();
+    return createContext({ ...io, output: globals.output, profile: globals.profile });
+  };
+  const run =
+    <Args extends unknown[]>(action: (ctx: CliContext, ...args: Args) => Promise<ExitCode>) =>
+    async (...args: Args) => {
+      setExit(await action(context(), ...args));
+    };
+
+  root
+    .command('login')
+    .description('check a token against the admin API and save it in the profile')
+    .requiredOption('--url <url>', 'the admin API, e.g. http://127.0.0.1:8080')
+    .option('--token <token>', 'a Clerk session token (prefer --token-stdin)')
+    .option('--token-stdin', 'read the token from standard input')
+    .action(
+      run((ctx, options: { url: string; token?: string; tokenStdin?: boolean }) => login(ctx, options)),
+    );
+  root
+    .command('logout')
+    .description('forget the profile’s token')
+    .action(run((ctx) => logout(ctx)));
+
+  root
+    .command('get')
+    .description(`list or show ${GET_RESOURCES.join(', ')}`)
+    .argument('<resource>', GET_RESOURCES.join('|'))
+    .argument('[id]', 'one resource by id')
+    .option('-t, --tenant <tenant>', 'only this tenant (subdomain or id)')
+    .option('--limit <n>', 'audit entries (newest first)', '50')
+    .action(
+      run((ctx, resource: string, id: string | undefined, options: { tenant?: string; limit: string }) =>
+        get(ctx, resource, id, options),
+      ),
+    );
+
+  root
+    .command('dump')
+    .description('print a tenant’s config as a YAML document (apply-able)')
+    .requiredOption('-t, --tenant <tenant>', 'subdomain or id')
+    .option('--at-position <n>', 'the config as it was after this event position')
+    .action(run((ctx, options: { tenant: string; atPosition?: string }) => dump(ctx, options)));
+  root
+    .command('diff')
+    .description('compare a document with the tenant: exit 0 when equal, 1 when different')
+    .requiredOption('-f, --file <file>', 'the document (YAML or JSON; - for stdin)')
+    .option('-t, --tenant <tenant>', 'subdomain or id (default: tenant.id or tenant.subdomain of the file)')
+    .option('--exit-code', 'exit 1 when different (always on; accepted for git-diff habits)')
+    .action(run((ctx, options: { file: string; tenant?: string }) => diff(ctx, options)));
+  root
+    .command('apply')
+    .description('make the tenant what the document says: plan, show, apply (idempotent)')
+    .requiredOption('-f, --file <file>', 'the document (YAML or JSON; - for stdin)')
+    .option('-t, --tenant <tenant>', 'subdomain or id (default: tenant.id or tenant.subdomain of the file)')
+    .option('--dry-run', 'show the plan only')
+    .addOption(WAIT_OPTION())
+    .action(
+      run((ctx, options: { file: string; tenant?: string; dryRun?: boolean; waitForRollout?: string }) =>
+        apply(ctx, options),
+      ),
+    );
+  root
+    .command('history')
+    .description('the tenant’s config changes, newest first (positions to dump, diff or roll back to)')
+    .requiredOption('-t, --tenant <tenant>', 'subdomain or id')
+    .option('--limit <n>', 'entries', '50')
+    .action(run((ctx, options: { tenant: string; limit: string }) => history(ctx, options)));
+  root
+    .command('rollback')
+    .description('restore the config the tenant had after an event position (recorded as new events)')
+    .requiredOption('-t, --tenant <tenant>', 'subdomain or id')
+    .requiredOption('--to-position <n>', 'the event position whose config to restore')
+    .option('--dry-run', 'show what would change')
+    .addOption(WAIT_OPTION())
+    .action(
+      run((ctx, options: { tenant: string; toPosition: string; dryRun?: boolean; waitForRollout?: string }) =>
+        rollback(ctx, options),
+      ),
+    );
+  root
+    .command('schema')
+    .description('print the JSON Schema of the tenant document')
+    .action(run((ctx) => schema(ctx)));
+  return root;
+}
+
+/** Runs one command line (without `node` and the script) and returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+  let code: ExitCode = EXIT.ok;
+  try {
+    await program(io, (exit) => {
+      code = exit;
+    }).parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof CliError) {
+      io.stderr(`vantageedge: ${error.message}`);
+      for (const detail of error.details) io.stderr(`  ${detail.field}: ${detail.issue}`);
+      return error.exitCode;
+    }
+    io.stderr(`vantageedge: ${(error as Error).stack ?? String(error)}`);
+    return EXIT.unavailable;
+  }
+}

@@ -1,0 +1,132 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from './cli.js';
+import { applyKey } from './commands/config.js';
+import { EXIT } from './exit-codes.js';
+import { table } from './output.js';
+import { formatChanges, summary } from './plan-format.js';
+import { configPath, readProfiles, removeProfile, saveProfile } from './profiles.js';
+
+const folders: string[] = [];
+afterEach(async () => {
+  await Promise.all(folders.splice(0).map((folder) => rm(folder, { recursive: true, force: true })));
+});
+async function tempFolder(): Promise<string> {
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'vantageedge-cli-'));
+  folders.push(folder);
+  return folder;
+}
+
+async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, {
+    env,
+    stdout: (text) => out.push(text),
+    stderr: (text) => err.push(text),
+    stdin: async () => '',
+  });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('profiles', () => {
+  it('keeps one login per profile in an owner-only file', async () => {
+    const file = path.join(await tempFolder(), 'nested', 'config.json');
+    await saveProfile(file, 'default', { url: 'http://a.test', token: 'token-a' });
+    await saveProfile(file, 'staging', { url: 'http://b.test', token: 'token-b' });
+    expect((await readProfiles(file)).profiles).toEqual({
+      default: { url: 'http://a.test', token: 'token-a' },
+      staging: { url: 'http://b.test', token: 'token-b' },
+    });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(await removeProfile(file, 'staging')).toBe(true);
+    expect(Object.keys((await readProfiles(file)).profiles)).toEqual(['default']);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({
+      profiles: { default: { url: 'http://a.test', token: 'token-a' } },
+    });
+  });
+
+  it('lives in $VANTAGEEDGE_CONFIG, else under $XDG_CONFIG_HOME, else ~/.config', () => {
+    expect(configPath({ VANTAGEEDGE_CONFIG: '/x/ve.json' })).toBe('/x/ve.json');
+    expect(configPath({ XDG_CONFIG_HOME: '/xdg' })).toBe('/xdg/vantageedge/config.json');
+    expect(configPath({})).toBe(path.join(os.homedir(), '.config', 'vantageedge', 'config.json'));
+  });
+});
+
+describe('exit codes', () => {
+  it('is 3 without a login, 2 for an unknown command or flag, 7 when the API is unreachable', async () => {
+    const env = { VANTAGEEDGE_CONFIG: path.join(await tempFolder(), 'none.json') };
+    const notLoggedIn = await run(['get', 'tenants'], env);
+    expect(notLoggedIn.code).toBe(EXIT.auth);
+    expect(notLoggedIn.err).toContain('not logged in');
+    expect((await run(['frobnicate'], env)).code).toBe(EXIT.usage);
+    expect((await run(['get', 'tenants', '--bogus'], env)).code).toBe(EXIT.usage);
+    expect((await run(['diff'], env)).code).toBe(EXIT.usage);
+    const unreachable = await run(['get', 'tenants'], {
+      ...env,
+      VANTAGEEDGE_URL: 'http://127.0.0.1:1',
+      VANTAGEEDGE_TOKEN: 't',
+    });
+    expect(unreachable.code).toBe(EXIT.unavailable);
+    expect(unreachable.err).toContain('cannot reach the admin API');
+  });
+
+  it('refuses an unreadable document with 2 before calling the API', async () => {
+    const env = { VANTAGEEDGE_URL: 'http://127.0.0.1:1', VANTAGEEDGE_TOKEN: 't' };
+    const missing = await run(['diff', '-f', '/nonexistent/tenant.yaml', '-t', 'acme'], env);
+    expect(missing.code).toBe(EXIT.usage);
+    expect(missing.err).toContain('cannot read');
+  });
+});
+
+describe('output', () => {
+  it('lines up columns and shows empty cells as -', () => {
+    expect(
+      table(
+        [
+          { id: 'a', methods: ['GET', 'POST'], limit: null },
+          { id: 'bbbb', methods: [], limit: 5 },
+        ],
+        [
+          { header: 'ID', value: (row) => row.id },
+          { header: 'METHODS', value: (row) => row.methods },
+          { header: 'LIMIT', value: (row) => row.limit },
+        ],
+      ),
+    ).toBe(['ID    METHODS   LIMIT', 'a     GET,POST  -', 'bbbb  -         5'].join('\n'));
+  });
+
+  it('shows a plan one resource per line with its changed fields', () => {
+    const changes = [
+      {
+        resource: 'route',
+        id: 'r1',
+        name: 'GET /users/*',
+        change: 'changed' as const,
+        fields: [{ field: 'rate_limit.requests_per_second', from: 5, to: 50 }],
+      },
+      { resource: 'origin', id: null, name: 'posts-api', change: 'added' as const, fields: [] },
+      { resource: 'route', id: 'r2', name: 'ANY /old/*', change: 'restored' as const, fields: [] },
+    ];
+    expect(formatChanges(changes)).toBe(
+      [
+        '  ~ route GET /users/*  [r1]',
+        '      rate_limit.requests_per_second: 5 → 50',
+        '  + origin posts-api',
+        '  + route ANY /old/* (re-created under its old id)  [r2]',
+      ].join('\n'),
+    );
+    expect(summary(changes)).toBe('3 changes: 1 to add, 1 to restore, 1 to change.');
+    expect(summary([])).toBe('No changes.');
+  });
+
+  it('derives one idempotency key per tenant, base version and document', () => {
+    const key = applyKey('t1', '42', { a: 1 });
+    expect(key).toMatch(/^vantageedge-apply-[0-9a-f]{64}$/);
+    expect(applyKey('t1', '42', { a: 1 })).toBe(key);
+    expect(applyKey('t1', '43', { a: 1 })).not.toBe(key);
+    expect(applyKey('t1', '42', { a: 2 })).not.toBe(key);
+  });
+});

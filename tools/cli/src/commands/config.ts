@@ -1,0 +1,243 @@
+import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
+import type { ApiResponse } from '../api-client.js';
+import type { CliContext } from '../context.js';
+import { readDocument, tenantRefOf } from '../document-file.js';
+import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
+import { render, renderRows, structured } from '../output.js';
+import { type Change, formatChanges, summary } from '../plan-format.js';
+import { resolveTenant, type TenantSummary } from '../tenant-ref.js';
+
+/** dump, diff, apply, history, rollback, schema: a tenant's config as a document and its history. */
+
+interface PlanAnswer {
+  tenant_id: string;
+  version: string;
+  changes: Change[];
+}
+
+interface ChangeAnswer extends PlanAnswer {
+  position: string;
+}
+
+/** A command's answer, or 202 `{ resource, rollout }` when a rollout wait ran out. */
+type Waited<Body> = Body | { resource: Body; rollout: unknown };
+
+const configPath = (tenantId: string, rest = '') => `/api/v1/tenants/${tenantId}/config${rest}`;
+
+async function tenantFor(ctx: CliContext, ref: string | undefined, document?: Record<string, unknown>) {
+  const chosen = ref ?? (document ? tenantRefOf(document) : undefined);
+  if (!chosen) throw new CliError(EXIT.usage, 'name the tenant with -t (or give tenant.id in the file)');
+  return resolveTenant(await ctx.client(), chosen);
+}
+
+export async function dump(
+  ctx: CliContext,
+  options: { tenant: string; atPosition?: string },
+): Promise<ExitCode> {
+  const client = await ctx.client();
+  const tenant = await resolveTenant(client, options.tenant);
+  const answer = await client.get<{ position: string; version: string; document: unknown }>(
+    configPath(tenant.id, '/document'),
+    { at_position: options.atPosition },
+  );
+  if (ctx.output === 'json') {
+    ctx.stdout(structured(answer.body.document, 'json'));
+    return EXIT.ok;
+  }
+  const schemaUrl = new URL('/schemas/tenant-config.json', client.baseUrl).toString();
+  ctx.stdout(
+    [
+      `# yaml-language-server: $schema=${schemaUrl}`,
+      `# Tenant ${tenant.subdomain}: config version ${answer.body.version} (event position ${answer.body.position}).`,
+      '# Apply with: vantageedge apply -f <this file>',
+      stringify(answer.body.document, { lineWidth: 0 }).trimEnd(),
+    ].join('\n'),
+  );
+  return EXIT.ok;
+}
+
+async function plan(ctx: CliContext, tenant: TenantSummary, document: unknown): Promise<PlanAnswer> {
+  const client = await ctx.client();
+  return (await client.request<PlanAnswer>('POST', configPath(tenant.id, '/plan'), { body: document })).body;
+}
+
+function showPlan(ctx: CliContext, tenant: TenantSummary, answer: PlanAnswer, heading: string): void {
+  ctx.stdout(
+    render(answer, ctx.output, () =>
+      answer.changes.length === 0
+        ? `${heading} ${tenant.subdomain} (config version ${answer.version}): no changes.`
+        : `${heading} ${tenant.subdomain} (config version ${answer.version}):\n${formatChanges(answer.changes)}\n${summary(answer.changes)}`,
+    ),
+  );
+}
+
+/** Exit 0 when the tenant already is what the file says, 1 when it differs (like diff --exit-code). */
+export async function diff(ctx: CliContext, options: { file: string; tenant?: string }): Promise<ExitCode> {
+  const document = await readDocument(options.file, ctx.stdin);
+  const tenant = await tenantFor(ctx, options.tenant, document);
+  const answer = await plan(ctx, tenant, document);
+  showPlan(ctx, tenant, answer, 'Differences between the file and');
+  return answer.changes.length === 0 ? EXIT.ok : EXIT.different;
+}
+
+/**
+ * The same key for the same document applied to the same config version: a retry (of the request, or
+ * of the whole command before the config moved on) is answered from the first run and appends nothing.
+ */
+export function applyKey(tenantId: string, version: string, document: unknown): string {
+  const digest = createHash('sha256')
+    .update(JSON.stringify([tenantId, version, document]))
+    .digest('hex');
+  return `vantageedge-apply-${digest}`;
+}
+
+const RETRIES = 3;
+
+export async function apply(
+  ctx: CliContext,
+  options: { file: string; tenant?: string; dryRun?: boolean; waitForRollout?: string },
+): Promise<ExitCode> {
+  const document = await readDocument(options.file, ctx.stdin);
+  const tenant = await tenantFor(ctx, options.tenant, document);
+  const planned = await plan(ctx, tenant, document);
+  if (options.dryRun || planned.changes.length === 0) {
+    showPlan(ctx, tenant, planned, options.dryRun ? 'Plan for' : 'Nothing to apply to');
+    return EXIT.ok;
+  }
+  if (ctx.output === 'table') showPlan(ctx, tenant, planned, 'Applying to');
+  const client = await ctx.client();
+  const request = () =>
+    client.request<Waited<ChangeAnswer>>('POST', configPath(tenant.id, '/apply'), {
+      body: document,
+      headers: {
+        'if-match': `"${planned.version}"`,
+        'idempotency-key': applyKey(tenant.id, planned.version, document),
+      },
+      query: { wait_for_rollout: options.waitForRollout },
+      accept: [202],
+    });
+  let answer: ApiResponse<Waited<ChangeAnswer>> | undefined;
+  for (let attempt = 1; answer === undefined; attempt++) {
+    try {
+      answer = await request();
+    } catch (error) {
+      // Only an unreachable or failing server is retried: the key makes a second run a replay.
+      if (!(error instanceof CliError) || error.exitCode !== EXIT.unavailable || attempt >= RETRIES) {
+        throw explainStale(error);
+      }
+      ctx.stderr(`retrying (${error.message})`);
+    }
+  }
+  return reportChange(
+    ctx,
+    answer,
+    (body) =>
+      `Applied ${body.changes.length} change${body.changes.length === 1 ? '' : 's'} to ${tenant.subdomain}: config version ${body.version} (event position ${body.position}).`,
+  );
+}
+
+function explainStale(error: unknown): unknown {
+  if (error instanceof CliError && error.message.startsWith('412')) {
+    return new CliError(
+      EXIT.conflict,
+      `the tenant's config changed after the plan was made; nothing was applied. Run the command again. (${error.message})`,
+    );
+  }
+  return error;
+}
+
+function reportChange<Body extends ChangeAnswer>(
+  ctx: CliContext,
+  answer: ApiResponse<Waited<Body>>,
+  done: (body: Body) => string,
+): ExitCode {
+  const pending = answer.status === 202;
+  const body = (pending ? (answer.body as { resource: Body }).resource : answer.body) as Body;
+  ctx.stdout(
+    render(answer.body, ctx.output, () =>
+      pending
+        ? `${done(body)}\nNot yet live on every gateway replica (the rollout wait ran out).`
+        : done(body),
+    ),
+  );
+  return pending ? EXIT.rolloutPending : EXIT.ok;
+}
+
+interface HistoryEntry {
+  position: string;
+  occurred_at: string;
+  actor: string;
+  event_type: string;
+  resource_type: string;
+  resource_id: string;
+  summary: string;
+}
+
+export async function history(
+  ctx: CliContext,
+  options: { tenant: string; limit: string },
+): Promise<ExitCode> {
+  const client = await ctx.client();
+  const tenant = await resolveTenant(client, options.tenant);
+  const page = await client.get<{ data: HistoryEntry[]; next_cursor: string | null }>(
+    configPath(tenant.id, '/history'),
+    { limit: options.limit },
+  );
+  ctx.stdout(
+    renderRows(
+      page.body.data,
+      [
+        { header: 'POSITION', value: (entry) => entry.position },
+        { header: 'TIME', value: (entry) => entry.occurred_at },
+        { header: 'ACTOR', value: (entry) => entry.actor },
+        { header: 'EVENT', value: (entry) => entry.event_type },
+        { header: 'RESOURCE', value: (entry) => `${entry.resource_type} ${entry.resource_id}` },
+        { header: 'WHAT', value: (entry) => entry.summary },
+      ],
+      ctx.output,
+      page.body,
+    ),
+  );
+  return EXIT.ok;
+}
+
+export async function rollback(
+  ctx: CliContext,
+  options: { tenant: string; toPosition: string; dryRun?: boolean; waitForRollout?: string },
+): Promise<ExitCode> {
+  const client = await ctx.client();
+  const tenant = await resolveTenant(client, options.tenant);
+  if (!/^\d+$/.test(options.toPosition))
+    throw new CliError(EXIT.usage, '--to-position must be an event position');
+  const answer = await client.request<Waited<ChangeAnswer & { to_position: string }>>(
+    'POST',
+    configPath(tenant.id, '/rollback'),
+    {
+      body: { to_position: options.toPosition, dry_run: options.dryRun ?? false },
+      query: { wait_for_rollout: options.waitForRollout },
+      accept: [202],
+    },
+  );
+  if (options.dryRun) {
+    showPlan(
+      ctx,
+      tenant,
+      answer.body as PlanAnswer,
+      `Rolling back to position ${options.toPosition} would change`,
+    );
+    return EXIT.ok;
+  }
+  return reportChange(ctx, answer, (body) =>
+    body.changes.length === 0
+      ? `${tenant.subdomain} already has the config of position ${body.to_position}: nothing to roll back.`
+      : `Rolled ${tenant.subdomain} back to position ${body.to_position}:\n${formatChanges(body.changes)}\n` +
+        `config version ${body.version} (event position ${body.position}).`,
+  );
+}
+
+export async function schema(ctx: CliContext): Promise<ExitCode> {
+  const client = await ctx.client();
+  ctx.stdout(JSON.stringify((await client.get('/schemas/tenant-config.json')).body, null, 2));
+  return EXIT.ok;
+}

@@ -1,0 +1,49 @@
+import { ApiClient } from './api-client.js';
+import { CliError, EXIT } from './exit-codes.js';
+import type { OutputFormat } from './output.js';
+import { configPath, readProfiles } from './profiles.js';
+
+/** What every command gets: where to print, in which format, and the admin API of the chosen profile. */
+export interface CliContext {
+  output: OutputFormat;
+  profile: string;
+  configFile: string;
+  env: NodeJS.ProcessEnv;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  stdin: () => Promise<string>;
+  /** The admin API: $VANTAGEEDGE_URL/$VANTAGEEDGE_TOKEN when set, else the profile `login` saved. */
+  client: () => Promise<ApiClient>;
+}
+
+export interface ContextOptions {
+  output: OutputFormat;
+  profile: string;
+  env: NodeJS.ProcessEnv;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  stdin: () => Promise<string>;
+}
+
+export function createContext(options: ContextOptions): CliContext {
+  const configFile = configPath(options.env);
+  let client: ApiClient | undefined;
+  return {
+    ...options,
+    configFile,
+    async client() {
+      if (client) return client;
+      const saved = (await readProfiles(configFile)).profiles[options.profile];
+      const url = options.env['VANTAGEEDGE_URL'] || saved?.url;
+      const token = options.env['VANTAGEEDGE_TOKEN'] || saved?.token;
+      if (!url || !token) {
+        throw new CliError(
+          EXIT.auth,
+          `not logged in (profile ${options.profile}): run vantageedge login --url <admin API URL> --token-stdin`,
+        );
+      }
+      client = new ApiClient(url, token);
+      return client;
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { CliError, EXIT } from './exit-codes.js';
+
+/**
+ * Where `login` keeps each profile's admin API URL and token: $VANTAGEEDGE_CONFIG (a file), else
+ * $XDG_CONFIG_HOME/vantageedge/config.json, else ~/.config/vantageedge/config.json. The file holds
+ * tokens, so it is written owner-only (0600) in an owner-only folder, atomically.
+ */
+
+export interface Profile {
+  url: string;
+  token: string;
+}
+
+export interface ProfileFile {
+  profiles: Record<string, Profile>;
+}
+
+export function configPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['VANTAGEEDGE_CONFIG']) return path.resolve(env['VANTAGEEDGE_CONFIG']);
+  const base = env['XDG_CONFIG_HOME'] || path.join(os.homedir(), '.config');
+  return path.join(base, 'vantageedge', 'config.json');
+}
+
+export async function readProfiles(file: string): Promise<ProfileFile> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { profiles: {} };
+    throw error;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new CliError(EXIT.usage, `${file} is not valid JSON; fix or delete it and log in again`);
+  }
+  const profiles = (parsed as { profiles?: unknown }).profiles;
+  if (typeof profiles !== 'object' || profiles === null) return { profiles: {} };
+  const valid: Record<string, Profile> = {};
+  for (const [name, value] of Object.entries(profiles)) {
+    const { url, token } = (value ?? {}) as Partial<Profile>;
+    if (typeof url === 'string' && typeof token === 'string') valid[name] = { url, token };
+  }
+  return { profiles: valid };
+}
+
+export async function saveProfile(file: string, name: string, profile: Profile): Promise<void> {
+  const current = await readProfiles(file);
+  current.profiles[name] = profile;
+  await writeProfiles(file, current);
+}
+
+export async function removeProfile(file: string, name: string): Promise<boolean> {
+  const current = await readProfiles(file);
+  if (!(name in current.profiles)) return false;
+  delete current.profiles[name];
+  await writeProfiles(file, current);
+  return true;
+}
+
+async function writeProfiles(file: string, content: ProfileFile): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, file);
+}
