@@ -16,7 +16,7 @@ import { fileDescriptorSink, type LineSink } from './observability/batched-line-
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
 import { writeError } from './pipeline/errors.js';
-import { createGatewayHandler } from './pipeline/gateway-handler.js';
+import { createGatewayHandler, type UsageSink } from './pipeline/gateway-handler.js';
 import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
 
@@ -36,6 +36,8 @@ export interface StartGatewayOptions {
   addressPolicy?: OriginAddressPolicy;
   /** The replica's remote key sets (shared with the config store's OIDC key sets). */
   remoteJwks?: RemoteJwksRegistry;
+  /** Counts every answered request (usage); none when not given. */
+  usage?: UsageSink;
 }
 
 export interface RunningGateway {
@@ -150,6 +152,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     stages: options.stages ?? [],
     metrics,
     ...(accessLog ? { accessLog } : {}),
+    ...(options.usage ? { usage: options.usage } : {}),
     tracing: new RequestTracing(options.tracingEnabled ?? false),
   });
 
