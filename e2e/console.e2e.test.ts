@@ -21,8 +21,9 @@ import {
  * The web console in a real browser (Debian's chromium through playwright-core) against the product
  * started as processes: a person signs in, creates a tenant, an origin and a route in the console, and
  * the gateways serve the route; edits it to need an API key, issues one (its plaintext shown once) and
- * calls the route with it; reads the rollout per replica and the audit log with a filter. Screenshots
- * of each page are kept in .data/console-screenshots/.
+ * calls the route with it; reads the rollout per replica and the audit log with a filter; gives a key a
+ * daily quota and sees it used up, reads the usage, compares config versions and rolls back, and the
+ * gateways serve the rolled-back route. Screenshots of each page are kept in .data/console-screenshots/.
  */
 
 const SCREENSHOTS = path.join(REPO_ROOT, '.data', 'console-screenshots');
@@ -39,11 +40,17 @@ describe('the web console against the running product', () => {
   let origin: TestOrigin;
   let browser: TestBrowser;
   const subdomain = `console-${Date.now().toString(36)}`;
+  let tenantId = '';
 
   beforeAll(async () => {
     await ensureConsoleBuilt();
     origin = await startOrigin('console-origin');
-    system = await TestSystem.create({ controlPlaneEnv: { CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR } });
+    system = await TestSystem.create({
+      // The key's live quota is read from Redis: time enough for it on a machine shared by many runs.
+      controlPlaneEnv: { CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR, REDIS_COMMAND_TIMEOUT_MS: '5000' },
+      // Usage reaches the console within a second or two; quota checks get time on a busy machine.
+      gatewayEnv: { GATEWAY_USAGE_FLUSH_INTERVAL_MS: '500', REDIS_COMMAND_TIMEOUT_MS: '5000' },
+    });
     await system.startControlSide();
     gateways = await system.startGateways(2);
     browser = await launchChromium({ screenshotDir: SCREENSHOTS });
@@ -78,7 +85,7 @@ describe('the web console against the running product', () => {
     );
     await page.fill('#create-tenant input[name=subdomain]', subdomain);
     await page.click('#create-tenant button[type=submit]');
-    const tenantId = (await text(page, '#tenant-id')).trim();
+    tenantId = (await text(page, '#tenant-id')).trim();
     expect(tenantId).toMatch(/^[0-9a-f-]{36}$/);
     await browser.screenshot('02-tenant-overview');
 
@@ -188,6 +195,101 @@ describe('the web console against the running product', () => {
     expect(await text(page, '#domains')).toContain(`_vantageedge-challenge.${subdomain}.example.com`);
     await browser.screenshot('09-domains');
 
+    expect(browser.problems().filter((problem) => !problem.includes('status of 4'))).toEqual([]);
+  }, 240_000);
+
+  it("shows a key's quota and the usage, compares config versions and rolls back", async () => {
+    const { page } = browser;
+    const fail = (what: string) => `${what}\nbrowser: ${browser.problems().join('\n')}`;
+    expect(tenantId).not.toBe('');
+
+    // ---- a key with a daily quota: both gateways count it in one counter ----
+    await page.click('a[data-tab=keys]');
+    await page.fill('#create-api-key input[name=name]', 'metered key');
+    await page.fill('#create-api-key input[name=requests_per_day]', '0');
+    await page.click('#create-api-key button[type=submit]');
+    expect(await text(page, '#create-api-key .field-issue')).toContain('>=1');
+    await page.fill('#create-api-key input[name=requests_per_day]', '5');
+    await page.click('#create-api-key button[type=submit]');
+    const metered = (await text(page, '#issued-key')).trim();
+    await page.click('button:has-text("I have stored it")');
+    // A 401 (key not there yet) costs no quota; each replica's first 200 costs one.
+    for (const gateway of gateways) {
+      await eventually(
+        `replica ${gateway.id} accepts the metered key`,
+        async () =>
+          (await gateway.get(subdomain, '/console-e2e/metered', { 'x-api-key': metered })).status === 200,
+        { system },
+      );
+    }
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const gateway = gateways[i % 2]!;
+      statuses.push((await gateway.get(subdomain, '/console-e2e/metered', { 'x-api-key': metered })).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    await eventually(
+      fail('the keys table shows the quota used up'),
+      async () => {
+        await page.reload();
+        const quota = page.locator('tr[data-key="metered key"] .quota');
+        await quota.waitFor({ timeout: 5_000 });
+        return ((await quota.textContent()) ?? '').includes('0 of 5 left this day');
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    await browser.screenshot('11-api-key-quota');
+
+    // ---- usage: the requests of this journey, by route, with a chart ----
+    await page.click('a[data-tab=usage]');
+    await eventually(
+      fail('the usage page counts the route made in the console'),
+      async () => {
+        await page.click('#usage-filters button:has-text("Refresh")');
+        await page.locator('#usage-total').waitFor({ timeout: 5_000 });
+        const total = Number((await text(page, '#usage-total')).trim());
+        const routes =
+          (await page
+            .locator('#usage-by-route')
+            .textContent()
+            .catch(() => '')) ?? '';
+        return total >= 10 && routes.includes('/console-e2e/*');
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(Number((await text(page, '#usage-summary dd[data-class="4xx"]')).trim())).toBeGreaterThan(0);
+    expect(await page.locator('#usage-chart canvas').count()).toBeGreaterThan(0);
+    expect(await text(page, '#usage-by-key')).toContain('metered key');
+    await browser.screenshot('12-usage');
+
+    // ---- config history: the diff since the route was created, then a rollback to that moment ----
+    await page.click('a[data-tab=history]');
+    const created = page.locator('#config-history tr[data-event=RouteCreated]').first();
+    await created.waitFor();
+    await created.locator('button:has-text("Compare with now")').click();
+    const diff = await text(page, '#config-diff');
+    expect(diff).toContain('auth_mode');
+    expect(diff).toContain('apikey_required');
+    await browser.screenshot('13-config-diff');
+
+    await created.locator('button:has-text("Roll back to here")').click();
+    expect(await text(page, '#rollback-plan')).toContain('auth_mode');
+    await browser.screenshot('14-rollback-plan');
+    await page.click('#confirm-rollback');
+    expect(await text(page, '#rollback-done')).toContain('Rolled back to the config of position');
+    // The route is public again on both replicas: no key needed.
+    for (const gateway of gateways) {
+      await eventually(
+        `replica ${gateway.id} serves the rolled-back route without a key`,
+        async () => (await gateway.get(subdomain, '/console-e2e/hello')).status === 200,
+        { system },
+      );
+    }
+    await eventually(
+      fail('the history lists the rollback'),
+      async () => (await page.locator('#config-history tr[data-event=ConfigRolledBack]').count()) === 1,
+    );
+    await browser.screenshot('15-rolled-back');
     expect(browser.problems().filter((problem) => !problem.includes('status of 4'))).toEqual([]);
   }, 240_000);
 

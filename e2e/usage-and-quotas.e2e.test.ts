@@ -92,6 +92,8 @@ async function issueKey(
 
 beforeAll(async () => {
   system = await TestSystem.create({
+    // The key's GET reads its live quota from Redis: the same allowance as the gateways' checks.
+    controlPlaneEnv: { REDIS_COMMAND_TIMEOUT_MS: '5000' },
     gatewayEnv: {
       GATEWAY_ACCESS_LOG_SAMPLE_RATE: '0',
       GATEWAY_USAGE_FLUSH_INTERVAL_MS: '500',

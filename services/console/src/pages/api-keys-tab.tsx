@@ -2,7 +2,7 @@ import { createApiKeyBody } from '@vantageedge/control-plane/schemas/requests';
 import { useState } from 'preact/hooks';
 import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
-import type { ApiKey, IssuedApiKey } from '../api/resources.js';
+import type { ApiKey, ApiKeyWithQuota, IssuedApiKey } from '../api/resources.js';
 import { Empty, ErrorNotice, Field, issuesFromProblem, Loading, Time } from '../ui/components.js';
 import { useAsync } from '../ui/use-async.js';
 import { type FieldIssues, validate } from '../validation.js';
@@ -58,6 +58,7 @@ export function ApiKeysTab({ tenantId }: { tenantId: string }) {
               <th>Prefix</th>
               <th>Scopes</th>
               <th>Expires</th>
+              <th>Quota</th>
               <th>State</th>
               <th />
             </tr>
@@ -72,6 +73,9 @@ export function ApiKeysTab({ tenantId }: { tenantId: string }) {
                 <td>{key.scopes.join(', ') || <span class="muted">—</span>}</td>
                 <td>
                   <Time iso={key.expires_at} />
+                </td>
+                <td>
+                  <QuotaCell apiKey={key} />
                 </td>
                 <td>{key.revoked_at ? 'revoked' : key.replaced_by ? 'rotated' : 'active'}</td>
                 <td class="actions">
@@ -139,6 +143,7 @@ function CreateApiKey({ tenantId, onCreated }: { tenantId: string; onCreated: (k
   const [name, setName] = useState('');
   const [scopes, setScopes] = useState('');
   const [expiresAt, setExpiresAt] = useState('');
+  const [perDay, setPerDay] = useState('');
   const [issues, setIssues] = useState<FieldIssues>({});
   const [error, setError] = useState<unknown>(null);
 
@@ -154,6 +159,7 @@ function CreateApiKey({ tenantId, onCreated }: { tenantId: string; onCreated: (k
         .map((scope) => scope.trim())
         .filter((scope) => scope !== ''),
       expires_at: expires,
+      quota: perDay.trim() === '' ? null : { requests_per_day: Number(perDay) },
     };
     const checked = validate(createApiKeyBody, body);
     if (!checked.ok) {
@@ -166,6 +172,7 @@ function CreateApiKey({ tenantId, onCreated }: { tenantId: string; onCreated: (k
       setName('');
       setScopes('');
       setExpiresAt('');
+      setPerDay('');
       onCreated(response.body);
     } catch (failure) {
       setError(failure);
@@ -191,9 +198,44 @@ function CreateApiKey({ tenantId, onCreated }: { tenantId: string; onCreated: (k
           onInput={(e) => setExpiresAt(e.currentTarget.value)}
         />
       </Field>
+      <Field
+        label="Requests per day (optional)"
+        field="quota"
+        issues={issues}
+        hint="over it the gateways answer 429 quota_exceeded until the next UTC day"
+      >
+        <input
+          name="requests_per_day"
+          inputMode="numeric"
+          value={perDay}
+          onInput={(e) => setPerDay(e.currentTarget.value)}
+        />
+      </Field>
       <button type="submit" class="primary">
         Create key
       </button>
     </form>
+  );
+}
+
+/** A key's quota and, read live from the gateways' counters (the key's GET), what is left of it. */
+function QuotaCell({ apiKey }: { apiKey: ApiKey }) {
+  const api = useApi();
+  const live = useAsync(
+    async () => (apiKey.quota ? api.get<ApiKeyWithQuota>(`/api/v1/api-keys/${apiKey.id}`) : null),
+    [apiKey.id, apiKey.quota],
+  );
+  if (!apiKey.quota) return <span class="muted">none</span>;
+  const windows = live.data?.quota_usage;
+  if (!windows) {
+    const { requests_per_day: day, requests_per_month: month } = apiKey.quota;
+    return <span>{[day && `${day}/day`, month && `${month}/month`].filter(Boolean).join(', ')}</span>;
+  }
+  return (
+    <span class="quota" data-remaining={windows.map((window) => window.remaining).join(',')}>
+      {windows
+        .map((window) => `${window.remaining} of ${window.limit} left this ${window.period}`)
+        .join('; ')}
+    </span>
   );
 }
