@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { quotaWindows } from '@vantageedge/shared/usage/quota-windows';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { streamName } from '@vantageedge/shared/domain/events';
 import type { QuotaPolicy } from '@vantageedge/shared/domain/gateway-config';
+import { quotaWindows } from '@vantageedge/shared/usage/quota-windows';
 import { type ApiKeyCommand, apiKeyDecider } from '../domain/api-key.js';
 import type {
   CreateApiKeyBody,

@@ -187,6 +187,29 @@ describe('API key quotas', () => {
     expect(Date.parse(String(usage[0]?.['resets_at']))).toBeGreaterThan(now);
   });
 
+  // The key's counters move with traffic, not with its revision: a client revalidating with the ETag it
+  // has (a browser does) gets today's counts, not a 304.
+  it('answers a revalidated key GET with the counts of now, never 304', async () => {
+    const first = await cp.request('GET', `/api/v1/api-keys/${keyId}`);
+    expect(first.status).toBe(200);
+    const etag = first.headers.get('etag') ?? '';
+    expect(etag).not.toBe('');
+    const before = (json(first)['quota_usage'] as Array<Record<string, number>>)[0]?.['used'] ?? -1;
+    const windows = quotaWindows(
+      redis.prefix,
+      tenantId,
+      { kind: 'api_key', id: keyId },
+      { requests_per_day: 100, requests_per_month: 1000 },
+      Date.now(),
+    );
+    expect((await quotas.consume(windows)).allowed).toBe(true);
+    const again = await cp.request('GET', `/api/v1/api-keys/${keyId}`, {
+      headers: { 'if-none-match': etag },
+    });
+    expect(again.status).toBe(200);
+    expect((json(again)['quota_usage'] as Array<Record<string, number>>)[0]?.['used']).toBe(before + 1);
+  });
+
   it('changes or removes the quota with PATCH; a bad quota is a 400 that changes nothing', async () => {
     const bad = await cp.request('PATCH', `/api/v1/api-keys/${keyId}`, {
       body: { quota: { requests_per_day: 0 } },
