@@ -234,7 +234,18 @@ describe('the web console against the running product', () => {
         await page.reload();
         const quota = page.locator('tr[data-key="metered key"] .quota');
         await quota.waitFor({ timeout: 5_000 });
-        return ((await quota.textContent()) ?? '').includes('0 of 5 left this day');
+        const shown = (await quota.textContent()) ?? '';
+        if (!shown.includes('0 of 5 left this day')) {
+          const keys = await system.admin('GET', `/api/v1/api-keys?tenant_id=${tenantId}`);
+          const id = (keys.body['data'] as Array<{ id: string; name: string }>).find(
+            (key) => key.name === 'metered key',
+          )?.id;
+          const api = await system.admin('GET', `/api/v1/api-keys/${id}`);
+          throw new Error(
+            `the quota column says "${shown}"; the API: ${JSON.stringify(api.body['quota_usage'])}`,
+          );
+        }
+        return true;
       },
       { timeoutMs: 60_000, intervalMs: 500 },
     );

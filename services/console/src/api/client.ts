@@ -83,6 +83,8 @@ export class ApiClient {
       response = await fetch(url, {
         method,
         headers,
+        // Live numbers (quota counters, rollout) change without a new revision: never from the HTTP cache.
+        cache: 'no-store',
         ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
       });
     } catch (error) {
