@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { access, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -32,6 +32,10 @@ export interface TestBrowser {
 }
 
 export async function launchChromium({ screenshotDir }: { screenshotDir: string }): Promise<TestBrowser> {
+  // No silent skip: without the browser the console's tests fail and say how to get it.
+  await access(CHROMIUM_PATH, constants.X_OK).catch(() => {
+    throw new Error(`no chromium at ${CHROMIUM_PATH}: run \`make console-browser\` (or set CHROMIUM_PATH)`);
+  });
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 've-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
