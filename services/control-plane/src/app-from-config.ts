@@ -4,6 +4,7 @@ import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import type express from 'express';
 import type pg from 'pg';
@@ -55,6 +56,7 @@ export function controlPlaneAppFromConfig(
     quotaStore?: QuotaStore | undefined;
   },
 ): express.Express {
+  const certificateKeyRing = keyRingFromSettings(config);
   const purger =
     cachePurger ?? (redis ? createRedisCachePurger(redis, config.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   const quotas = quotaStore ?? (redis ? new RedisQuotaStore(redis) : undefined);
@@ -70,6 +72,7 @@ export function controlPlaneAppFromConfig(
         }
       : {}),
     ...(purger ? { cachePurger: purger } : {}),
+    ...(certificateKeyRing ? { certificateKeyRing } : {}),
     originAddressPolicy:
       originAddressPolicy ??
       new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [

@@ -17,6 +17,7 @@ import {
   signClerkToken,
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import type { Authorizer } from '../auth/authorize.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
@@ -71,6 +72,7 @@ export async function startControlPlane(
     tenantLimits?: TenantLimits;
     /** The live quota counters GET /api/v1/api-keys/:id reads. */
     apiKeyQuota?: ApiKeyQuotaReader;
+    certificateKeyRing?: KeyRing;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const db = await createTestDatabase();
@@ -106,6 +108,7 @@ export async function startControlPlane(
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
     ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
+    ...(options.certificateKeyRing ? { certificateKeyRing: options.certificateKeyRing } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });
