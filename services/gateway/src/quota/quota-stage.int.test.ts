@@ -4,6 +4,7 @@ import { createTestRedis } from '@vantageedge/shared/testing/redis';
 import { type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import {
   send,
   startTestGateway,
@@ -88,6 +89,23 @@ describe('the quota stage', () => {
     expect(open.status).toBe(200);
     expect(open.headers['x-quota-limit']).toBe('100');
     expect(open.headers['x-quota-remaining']).toBe('96');
+  });
+
+  // Regression test: WebSocket upgrades ran only the rate-limit stage at connect, so a used-up key
+  // still opened connections.
+  it('refuses a WebSocket upgrade with a used-up key (429 quota_exceeded at connect)', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/keyed/ws`, {
+        headers: { host: 'metered.localhost', 'x-api-key': key },
+      });
+      socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      socket.once('open', () => {
+        socket.close();
+        resolve(101);
+      });
+      socket.once('error', reject);
+    });
+    expect(status).toBe(429);
   });
 
   it('costs nothing where no quota applies: no headers, no counter', async () => {
