@@ -9,3 +9,15 @@ export type JsonWebKey = Record<string, unknown>;
 export function createPublicKey(_options: unknown): { type: 'public' } {
   return { type: 'public' };
 }
+
+/**
+ * Sealing certificate keys happens only on the server; the shared config schemas the console loads
+ * import that module for its schema of a sealed key. In the browser these are never called.
+ */
+function serverOnly(name: string): never {
+  throw new Error(`${name} runs only on the server`);
+}
+export const createCipheriv = (..._args: unknown[]): never => serverOnly('createCipheriv');
+export const createDecipheriv = (..._args: unknown[]): never => serverOnly('createDecipheriv');
+export const createHash = (..._args: unknown[]): never => serverOnly('createHash');
+export const randomBytes = (..._args: unknown[]): never => serverOnly('randomBytes');
