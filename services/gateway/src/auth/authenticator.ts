@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { verifyToken } from '@clerk/backend';
 import { verifyJwt } from '@clerk/backend/jwt';
+import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
-import { singleHeader } from '../http/header-values.js';
 import { ApiKeyDigests } from './api-key-digests.js';
 import type { AuthFailureLimiter } from './auth-failure-limiter.js';
 import { ANONYMOUS, type AuthResult, type Identity } from './identity.js';

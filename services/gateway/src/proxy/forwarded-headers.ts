@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import type { Identity } from '../auth/identity.js';
-import { headerList, singleHeader } from '../http/header-values.js';
 
 /**
  * Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the

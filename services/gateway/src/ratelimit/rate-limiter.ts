@@ -1,9 +1,12 @@
+import type {
+  CompiledRateLimits,
+  LimitDescriptor,
+} from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import { FAST_MODE_LEASE_MS } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter } from '../observability/bound-metrics.js';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
-import type { CompiledRateLimits, LimitDescriptor } from './compile-rate-limits.js';
-import { FAST_MODE_LEASE_MS } from './compile-rate-limits.js';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 

@@ -1,4 +1,4 @@
-import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
+import type { RouteConfig } from '../domain/gateway-config.js';
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
 import { protectsAtLeastAsMuch, uniformProtection } from './route-protection.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
+import { routeConfig } from '../domain/gateway-config.js';
 import { AmbiguousPath, InvalidRoutePatternError, RouteMatcher } from './route-matcher.js';
 
 function route(path_pattern: string, extra: { methods?: string[]; priority?: number } = {}) {

@@ -1,5 +1,5 @@
-import type { RateLimitPolicy, RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import type { LimitSpec } from './limit-store.js';
+import type { RateLimitPolicy, RouteConfig, TenantSnapshot } from '../domain/gateway-config.js';
+import type { LimitSpec } from './limit-spec.js';
 
 export type RateLimitScope = RateLimitPolicy['scope'];
 
