@@ -1,8 +1,8 @@
 import type { OriginConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
 import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
-import { normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
+import { compileStripPrefix } from '@vantageedge/shared/routing/strip-prefix';
 import { compileServiceAccounts, RemoteJwksRegistry } from '../auth/jwks.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { compileRouteStages, NO_STAGES, type RoutePolicy } from '../pipeline/stage.js';
@@ -396,11 +396,4 @@ export class GatewayConfigStore implements TenantConfigSink {
   #warn(tenantId: string, message: string): void {
     this.#options.onWarning?.({ tenantId, message });
   }
-}
-
-function compileStripPrefix(prefix: string | null): string | null {
-  if (prefix === null || prefix === '' || prefix === '/') return null;
-  const normalized = normalizePath(prefix.startsWith('/') ? prefix : `/${prefix}`, 'keep');
-  if (!normalized.ok) return null;
-  return normalized.path.endsWith('/') ? normalized.path.slice(0, -1) : normalized.path;
 }

@@ -8,6 +8,7 @@ import {
   normalizePath,
 } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import { strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
@@ -387,13 +388,6 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
 function internalError(exchange: GatewayExchange, error: unknown): void {
   exchange.span?.recordException(error instanceof Error ? error : String(error));
   failExchange(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
-}
-
-/** The path the origin sees: strip_prefix removed when the path starts with it as whole segments. */
-function strippedPath(path: string, strip: string | null): string {
-  if (strip === null || !path.startsWith(strip)) return path;
-  if (path.length === strip.length) return '/';
-  return path.charCodeAt(strip.length) === 47 ? path.slice(strip.length) : path;
 }
 
 /** A stage inside its own child span (tracing on). */
