@@ -32,9 +32,10 @@ export type TenantConfigAt =
 
 /**
  * Folds the tenant's events with the snapshot projector's own fold. An event the fold refuses is
- * skipped, as the projector skips it, so the result is what the gateways were sent.
+ * skipped, as the projector skips it, so the result is what the gateways were sent (key hashes
+ * included: the caller decides what leaves the control plane).
  */
-export function foldTenantConfig(events: readonly ControlPlaneEvent[]): TenantConfigAt {
+export function foldTenantSnapshot(events: readonly ControlPlaneEvent[]): SnapshotState | undefined {
   let state: SnapshotState | undefined;
   for (const event of events) {
     try {
@@ -43,6 +44,12 @@ export function foldTenantConfig(events: readonly ControlPlaneEvent[]): TenantCo
       // The projector logs and counts such an event (vantageedge_snapshot_fold_errors_total).
     }
   }
+  return state;
+}
+
+/** The tenant's config after `events`: the snapshot without the API keys' hashes. */
+export function foldTenantConfig(events: readonly ControlPlaneEvent[]): TenantConfigAt {
+  const state = foldTenantSnapshot(events);
   if (state === undefined) return { status: 'absent' };
   if (state.status === 'deleted') {
     return { status: 'deleted', version: state.version.toString(), event_time: state.eventTime };

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
@@ -19,6 +20,7 @@ import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
 import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { tenantConfigs } from '../config-history/tenant-config.js';
+import { createExplainRouter } from '../explain/explain-router.js';
 import { createReadModelResourceCounts } from '../queries/tenant-resource-counts.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
@@ -227,6 +229,16 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       }),
     );
   }
+  app.use(
+    createExplainRouter({
+      store: deps.store,
+      pool: deps.pool,
+      authorizer,
+      apiKeyPepper: deps.apiKeyPepper,
+      baseDomains: deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+    }),
+  );
   // The query router declares its full /api/v1/... paths.
   if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
   app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));
