@@ -63,6 +63,8 @@ export interface ControlPlaneAppDeps {
   originAddressPolicy?: OriginAddressPolicy;
   /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
   customDomains?: CustomDomainDeps;
+  /** The gateways' GATEWAY_ENCODED_SLASHES, for POST …/explain (default reject, as theirs). */
+  gatewayEncodedSlashes?: 'reject' | 'keep';
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
 }
@@ -236,6 +238,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       authorizer,
       apiKeyPepper: deps.apiKeyPepper,
       baseDomains: deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS,
+      ...(deps.gatewayEncodedSlashes ? { encodedSlashes: deps.gatewayEncodedSlashes } : {}),
       ...(deps.clock ? { clock: deps.clock } : {}),
     }),
   );
