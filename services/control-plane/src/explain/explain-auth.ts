@@ -1,6 +1,15 @@
 import { hashApiKey, sameApiKeyHash } from '@vantageedge/shared/domain/api-key-hash';
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import { singleHeader } from '@vantageedge/shared/http/header-values';
+import {
+  bearerToken,
+  clerkClaims,
+  clerkUserRefusal,
+  missingScope,
+  presentedApiKey,
+  readsBearerJwt,
+  scopesOf,
+  serviceClaimsRefusal,
+} from '@vantageedge/shared/gateway-policies/auth-rules';
 import {
   decodeJwt,
   decodeProtectedHeader,
@@ -12,8 +21,8 @@ import {
 
 /**
  * What a route's auth mode makes of the credentials of an explained request, decided the way the
- * gateway's Authenticator decides: the same headers (X-API-Key, `Authorization: Bearer`), the same
- * order of checks and the same error codes. API keys are compared by their keyed hash, as the
+ * gateway's Authenticator decides, with its rules (shared/src/gateway-policies/auth-rules.ts): the
+ * same headers (X-API-Key, `Authorization: Bearer`), the same order of checks and the same error codes. API keys are compared by their keyed hash, as the
  * gateway does; service tokens are verified against the tenant's registered public keys (no network
  * needed). Clerk and OIDC tokens need their issuer's key set, which is fetched over the network: their
  * claims are read and checked, but their signatures are not (said so in the answer). Secrets
@@ -73,27 +82,6 @@ export interface AuthContext {
 
 type Headers = Record<string, string | string[] | undefined>;
 
-const BEARER = /^Bearer +(\S+)$/i;
-
-function bearerToken(headers: Headers): string | undefined {
-  const authorization = singleHeader(headers['authorization']);
-  if (authorization === undefined) return undefined;
-  return BEARER.exec(authorization)?.[1];
-}
-
-function looksLikeJwt(value: string): boolean {
-  const first = value.indexOf('.');
-  return first > 0 && value.indexOf('.', first + 1) > first + 1 && value.split('.').length === 3;
-}
-
-function scopesOf(payload: JWTPayload): string[] {
-  const scope = payload['scope'];
-  if (typeof scope === 'string') return scope.split(' ').filter((s) => s !== '');
-  const scp = payload['scp'];
-  if (Array.isArray(scp)) return scp.filter((s): s is string => typeof s === 'string');
-  return [];
-}
-
 const fail = (status: 401 | 403, code: string, message: string): Outcome => ({
   ok: false,
   status,
@@ -118,7 +106,7 @@ export async function explainAuth(
   const partial = await explainCredential(route, headers, context);
   let outcome = partial.outcome;
   if (outcome.ok && route.auth_mode !== 'public') {
-    const missing = route.required_scopes.find((scope) => !partial.scopes.includes(scope));
+    const missing = missingScope(route.required_scopes, partial.scopes);
     if (missing !== undefined)
       outcome = fail(403, 'insufficient_scope', `this route requires the scope "${missing}"`);
   }
@@ -152,20 +140,17 @@ async function explainCredential(
       return apiKey(headers, context, 'an API key is required (X-API-Key header)');
     case 'jwt_required':
       return userToken(route, headers, context);
-    case 'jwt_or_apikey': {
-      const bearer = bearerToken(headers);
-      if (bearer !== undefined && looksLikeJwt(bearer) && singleHeader(headers['x-api-key']) === undefined) {
-        return userToken(route, headers, context);
-      }
-      return apiKey(headers, context, 'an API key is required (X-API-Key header)');
-    }
+    case 'jwt_or_apikey':
+      return readsBearerJwt(headers)
+        ? userToken(route, headers, context)
+        : apiKey(headers, context, 'an API key is required (X-API-Key header)');
     case 'service':
       return serviceToken(headers, context);
   }
 }
 
 function apiKey(headers: Headers, context: AuthContext, missingMessage: string): Partial {
-  const key = singleHeader(headers['x-api-key']) ?? bearerToken(headers);
+  const key = presentedApiKey(headers, true);
   const notes: string[] = [];
   if (key === undefined) {
     return {
@@ -219,14 +204,6 @@ function claimsOf(payload: JWTPayload, orgId?: string) {
   };
 }
 
-function clerkOrgOf(payload: JWTPayload): string | undefined {
-  const v2Org = payload['o'];
-  if (typeof v2Org === 'object' && v2Org !== null && typeof (v2Org as { id?: unknown }).id === 'string') {
-    return (v2Org as { id: string }).id;
-  }
-  return typeof payload['org_id'] === 'string' ? payload['org_id'] : undefined;
-}
-
 function userToken(route: RouteConfig, headers: Headers, context: AuthContext): Partial {
   const token = bearerToken(headers);
   const none = { credential: { kind: 'none' } as const, identity: ANONYMOUS, scopes: [] };
@@ -269,11 +246,7 @@ function userToken(route: RouteConfig, headers: Headers, context: AuthContext): 
     };
   }
   // Any other token is a Clerk session token (Clerk is one issuer for every tenant).
-  const orgId = clerkOrgOf(payload);
-  const permissions = Array.isArray(payload['org_permissions'])
-    ? payload['org_permissions'].filter((p): p is string => typeof p === 'string')
-    : [];
-  const scopes = [...scopesOf(payload), ...permissions];
+  const { orgId, scopes } = clerkClaims(payload);
   const credential: CredentialReport = {
     kind: 'jwt',
     verifier: 'clerk',
@@ -283,7 +256,7 @@ function userToken(route: RouteConfig, headers: Headers, context: AuthContext): 
   };
   const notes = ["verified by the gateways with Clerk's keys: the signature is not checked here"];
   const identity = payload.sub === undefined ? ANONYMOUS : ({ kind: 'user', user_id: payload.sub } as const);
-  if (expired)
+  if (expired) {
     return {
       credential,
       identity,
@@ -291,30 +264,18 @@ function userToken(route: RouteConfig, headers: Headers, context: AuthContext): 
       outcome: fail(401, 'token_expired', 'the bearer token has expired'),
       notes,
     };
+  }
   const { snapshot } = context;
-  if (!route.allow_any_authenticated_user) {
-    if (snapshot.tenant.clerk_org_id !== null) {
-      if (route.require_tenant_org && orgId !== snapshot.tenant.clerk_org_id) {
-        return {
-          credential,
-          identity,
-          scopes,
-          outcome: fail(403, 'wrong_organization', "the token does not belong to this tenant's organization"),
-          notes,
-        };
-      }
-    } else if (
-      payload.sub === undefined ||
-      !snapshot.users.some((user) => user.clerk_user_id === payload.sub)
-    ) {
-      return {
-        credential,
-        identity,
-        scopes,
-        outcome: fail(403, 'not_a_tenant_user', "the token's user is not a user of this tenant"),
-        notes,
-      };
-    }
+  const refusal = clerkUserRefusal(
+    {
+      clerkOrgId: snapshot.tenant.clerk_org_id,
+      hasUser: (id) => snapshot.users.some((user) => user.clerk_user_id === id),
+    },
+    route,
+    { userId: payload.sub, orgId },
+  );
+  if (refusal !== null) {
+    return { credential, identity, scopes, outcome: fail(403, refusal.code, refusal.message), notes };
   }
   return {
     credential,
@@ -382,11 +343,8 @@ async function serviceToken(headers: Headers, context: AuthContext): Promise<Par
     outcome: fail(401, 'invalid_token', message),
     notes: [],
   });
-  if (payload.sub !== account.id) return bad("the service token's sub is not the service its key belongs to");
-  if (payload.iss !== undefined && payload.iss !== payload.sub)
-    return bad('a service token must have iss equal to sub');
-  if (payload.exp! - payload.iat! > context.maxServiceTokenSeconds)
-    return bad('the service token lives too long');
+  const refusal = serviceClaimsRefusal(payload, account.id, context.maxServiceTokenSeconds);
+  if (refusal !== null) return bad(refusal.message);
   const scopes = scopesOf(payload).filter((scope) => account.scopes.includes(scope));
   return {
     credential: credential(payload, scopes),

@@ -270,4 +270,54 @@ describe('explaining a request', () => {
     });
     expect(wrongAudience.decision).toMatchObject({ stage: 'auth', status: 401, code: 'invalid_token' });
   });
+
+  it('reads a Clerk token as the gateway does: the org decides, the signature is left to the gateways', async () => {
+    const base = await snapshot();
+    const withOrg: TenantSnapshot = {
+      ...base,
+      tenant: { ...base.tenant, clerk_org_id: 'org_acme' },
+      routes: [
+        {
+          ...base.routes[0]!,
+          path_pattern: '/me',
+          methods: [],
+          auth_mode: 'jwt_or_apikey',
+          required_scopes: [],
+        },
+      ],
+    };
+    const secret = new TextEncoder().encode('not-the-clerk-key-0123456789abcdef');
+    const token = (org: string) =>
+      new SignJWT({ o: { id: org } })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('user_1')
+        .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
+        .sign(secret);
+    const member = await explain(
+      { path: '/me', headers: { authorization: `Bearer ${await token('org_acme')}` } },
+      withOrg,
+    );
+    expect(member.auth?.credential).toMatchObject({
+      kind: 'jwt',
+      verifier: 'clerk',
+      signature_checked: false,
+    });
+    expect(member.auth?.identity).toEqual({ kind: 'user', user_id: 'user_1' });
+    expect(member.decision.status).toBeNull();
+    const outsider = await explain(
+      { path: '/me', headers: { authorization: `Bearer ${await token('org_other')}` } },
+      withOrg,
+    );
+    expect(outsider.decision).toMatchObject({ stage: 'auth', status: 403, code: 'wrong_organization' });
+    // With an X-API-Key as well, jwt_or_apikey reads the key, as the gateway does.
+    const both = await explain(
+      {
+        path: '/me',
+        headers: { authorization: `Bearer ${await token('org_other')}`, 'x-api-key': ACTIVE_KEY },
+      },
+      withOrg,
+    );
+    expect(both.auth?.credential).toMatchObject({ kind: 'api_key', status: 'valid' });
+    expect(JSON.stringify(outsider)).not.toContain(await token('org_other'));
+  });
 });
