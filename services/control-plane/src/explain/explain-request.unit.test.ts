@@ -320,4 +320,40 @@ describe('explaining a request', () => {
     expect(both.auth?.credential).toMatchObject({ kind: 'api_key', status: 'valid' });
     expect(JSON.stringify(outsider)).not.toContain(await token('org_other'));
   });
+
+  it('explains a route reached through another reading of the path, and an ambiguous path (403)', async () => {
+    const base = await snapshot();
+    const route = (id: string, path_pattern: string, auth_mode: string) => ({
+      ...base.routes[3]!,
+      id,
+      path_pattern,
+      methods: [],
+      auth_mode: auth_mode as 'public',
+    });
+    const open = randomUUID();
+    const admin = randomUUID();
+    const caseFolded: TenantSnapshot = {
+      ...base,
+      routes: [route(open, '/api/*', 'public'), route(admin, '/api/Admin/*', 'apikey_required')],
+    };
+    const stricter = await explain({ path: '/api/admin/users' }, caseFolded);
+    expect(stricter.route?.id).toBe(admin);
+    expect(stricter.route?.reason).toMatch(/another reading of the path .* protects more than \/api\/\*/);
+    expect(stricter.routes.find((r) => r.id === open)?.reason).toMatch(
+      /another reading of the path reaches \/api\/Admin\/\*/,
+    );
+    expect(stricter.decision).toMatchObject({ stage: 'auth', status: 401, code: 'missing_credentials' });
+
+    const jwt = randomUUID();
+    const keyed = randomUUID();
+    const incomparable: TenantSnapshot = {
+      ...base,
+      routes: [route(jwt, '/a/*', 'jwt_required'), route(keyed, '/A/*', 'apikey_required')],
+    };
+    const ambiguous = await explain({ path: '/a/x' }, incomparable);
+    expect(ambiguous.route).toBeNull();
+    expect(ambiguous.decision).toMatchObject({ stage: 'route', status: 403, code: 'ambiguous_path' });
+    expect(ambiguous.routes.find((r) => r.id === jwt)?.reason).toMatch(/ambiguous/);
+    expect(ambiguous.routes.find((r) => r.id === keyed)?.reason).toMatch(/ambiguous/);
+  });
 });
