@@ -135,6 +135,7 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
     .argument('<url>', 'the request URL, e.g. https://acme.vantageedge.dev/api/users/1')
     .option('-H, --header <header>', "a request header, 'Name: value' (repeatable)", collect, [] as string[])
     .option('--at <n>', 'with the config as it was after this event position (see history)')
+    .option('--at-time <iso>', 'judge key and token expiry at this moment (e.g. 2026-11-24T09:30:00Z)')
     .option('-t, --tenant <tenant>', 'subdomain or id (default: the tenant of the URL host)')
     .option('--client-ip <ip>', 'the client address the gateways would see')
     .option('--json', 'the whole answer as JSON (same as -o json)')

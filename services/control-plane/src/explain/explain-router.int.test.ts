@@ -97,6 +97,7 @@ describe('POST /api/v1/tenants/:id/explain', () => {
       [{ ...valid, path: '/users/1?a=1', query: 'b=2' }, 'query'],
       [{ ...valid, headers: { host: 'other.test' } }, 'headers.host'],
       [{ ...valid, client_ip: 'not-an-ip' }, 'client_ip'],
+      [{ ...valid, at_time: 'yesterday' }, 'at_time'],
       [[valid], 'body'],
     ];
     for (const [body, field] of cases) {
@@ -121,5 +122,28 @@ describe('POST /api/v1/tenants/:id/explain', () => {
       body: valid,
     });
     expect(unknown.status).toBe(404);
+  });
+
+  it('judges expiry at at_time: a key valid now is expired at a later moment', async () => {
+    const expiresAt = new Date(Date.now() + 2 * 86_400_000).toISOString();
+    const issued = await h.request('POST', '/api/v1/api-keys', {
+      body: { tenant_id: tenantId, name: 'temporary', expires_at: expiresAt },
+    });
+    expect(issued.status).toBe(201);
+    const request = {
+      method: 'GET',
+      host: 'acme-explain.vantageedge.dev',
+      path: '/users/7',
+      headers: { 'x-api-key': json(issued)['key'] },
+    };
+    expect(json(await explain(request))).toMatchObject({
+      auth: { credential: { status: 'valid', expires_at: expiresAt } },
+      decision: { status: null },
+    });
+    const later = new Date(Date.parse(expiresAt) + 1000).toISOString();
+    expect(json(await explain({ ...request, at_time: later }))).toMatchObject({
+      auth: { credential: { status: 'expired' } },
+      decision: { stage: 'auth', status: 401, code: 'api_key_expired' },
+    });
   });
 });

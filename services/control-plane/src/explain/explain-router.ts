@@ -80,7 +80,7 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
         baseDomains,
         encodedSlashes: deps.encodedSlashes ?? 'reject',
         maxServiceTokenSeconds: MAX_SERVICE_TOKEN_SECONDS,
-        now: clock(),
+        now: body.at_time !== undefined ? new Date(body.at_time) : clock(),
       },
     );
     res.setHeader('Cache-Control', 'private, no-store');

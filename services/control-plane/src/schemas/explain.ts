@@ -42,6 +42,13 @@ export const explainBody = z.strictObject({
     .transform((value) => BigInt(value))
     .optional()
     .meta({ description: 'explain with the config as it was after this event (default: now)' }),
+  at_time: z.iso
+    .datetime({ offset: true, error: 'must be an ISO 8601 date-time with an offset' })
+    .optional()
+    .meta({
+      description:
+        'when the request is (was) made: API-key and token expiry are judged at this moment (default: now)',
+    }),
   client_ip: z
     .union([z.ipv4(), z.ipv6()])
     .optional()

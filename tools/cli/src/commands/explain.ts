@@ -12,6 +12,7 @@ import { resolveTenant, tenantOfHost } from '../tenant-ref.js';
 export interface ExplainOptions {
   header: string[];
   at?: string;
+  atTime?: string;
   tenant?: string;
   clientIp?: string;
   json?: boolean;
@@ -202,6 +203,7 @@ export async function explain(
       path,
       headers,
       ...(options.at !== undefined ? { at_position: options.at } : {}),
+      ...(options.atTime !== undefined ? { at_time: options.atTime } : {}),
       ...(options.clientIp !== undefined ? { client_ip: options.clientIp } : {}),
     },
   });
