@@ -29,7 +29,8 @@ let system: TestSystem;
 let origin: TestOrigin;
 let replicas: GatewayReplica[] = [];
 let tenantId = '';
-const routes: Record<'users' | 'limited' | 'cached' | 'posts', string> = {
+const routes: Record<'users' | 'limited' | 'cached' | 'posts' | 'me', string> = {
+  me: '',
   users: '',
   limited: '',
   cached: '',
@@ -39,6 +40,8 @@ let activeKey = '';
 let activeKeyId = '';
 let revokedKey = '';
 let revokedKeyId = '';
+let memberToken = '';
+let outsiderToken = '';
 
 interface Explanation {
   position: string;
@@ -51,7 +54,9 @@ interface Explanation {
     selected: boolean;
     reason: string;
   }>;
-  auth: { credential: { kind: string; status?: string; api_key_id?: string } } | null;
+  auth: {
+    credential: { kind: string; status?: string; api_key_id?: string; signature_checked?: boolean };
+  } | null;
   rate_limits: {
     policy_header: string | null;
     limits: Array<{ capacity: number; algorithm: string }>;
@@ -120,6 +125,12 @@ function expectAgreement(explanation: Explanation, seen: ReturnType<typeof obser
   }
 }
 
+/** The token with its signature's first character changed: same claims, signature no longer valid. */
+function forged(token: string): string {
+  const [header, payload, signature] = token.split('.') as [string, string, string];
+  return `${header}.${payload}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
+}
+
 async function appliedEverywhere(position: string): Promise<void> {
   await Promise.all(
     replicas.map((replica) =>
@@ -165,7 +176,7 @@ beforeAll(async () => {
   replicas = await system.startGateways(2);
 
   const tenant = await system.admin('POST', '/api/v1/tenants', {
-    body: { name: 'Explain', subdomain: SUBDOMAIN },
+    body: { name: 'Explain', subdomain: SUBDOMAIN, clerk_org_id: 'org_explain' },
   });
   expect(tenant.status, tenant.text).toBe(201);
   tenantId = tenant.body['id'] as string;
@@ -192,6 +203,9 @@ beforeAll(async () => {
     cache_policy: { enabled: true, ttl_seconds: 300, cache_key_pattern: 'path+query' },
   });
   await route('posts', { path_pattern: '/posts/*', auth_mode: 'public' });
+  await route('me', { path_pattern: '/me', auth_mode: 'jwt_required' });
+  memberToken = await system.token({ userId: 'user_member', orgId: 'org_explain' });
+  outsiderToken = await system.token({ userId: 'user_outsider', orgId: 'org_elsewhere' });
   const issue = async (name: string) => {
     const issued = await system.admin('POST', '/api/v1/api-keys', {
       body: { tenant_id: tenantId, name, scopes: [] },
@@ -232,6 +246,24 @@ describe('explain agrees with what two gateway replicas do', () => {
     { label: 'revoked key', method: 'GET', path: '/users/1', headers: () => ({ 'x-api-key': revokedKey }) },
     { label: 'missing key', method: 'GET', path: '/users/1' },
     { label: 'dot segments', method: 'GET', path: '/cached/../posts/9' },
+    {
+      label: "Clerk token of the tenant's org",
+      method: 'GET',
+      path: '/me',
+      headers: () => ({ authorization: `Bearer ${memberToken}` }),
+    },
+    {
+      label: 'Clerk token of another org',
+      method: 'GET',
+      path: '/me',
+      headers: () => ({ authorization: `Bearer ${outsiderToken}` }),
+    },
+    {
+      label: 'Clerk token with a forged signature',
+      method: 'GET',
+      path: '/me',
+      headers: () => ({ authorization: `Bearer ${forged(memberToken)}` }),
+    },
   ];
 
   for (const { label, method, path: pathname, headers } of cases) {
@@ -263,6 +295,16 @@ describe('explain agrees with what two gateway replicas do', () => {
       path_matches: true,
       selected: false,
     });
+    const member = await explain('GET', '/me', { headers: { authorization: `Bearer ${memberToken}` } });
+    expect(member.auth?.credential).toMatchObject({
+      kind: 'jwt',
+      verifier: 'clerk',
+      signature_checked: true,
+    });
+    const forgery = await explain('GET', '/me', {
+      headers: { authorization: `Bearer ${forged(memberToken)}` },
+    });
+    expect(forgery.decision).toMatchObject({ stage: 'auth', status: 401, code: 'invalid_token' });
     const revoked = await explain('GET', '/users/1', { headers: { 'x-api-key': revokedKey } });
     expect(revoked.auth?.credential).toMatchObject({ status: 'revoked', api_key_id: revokedKeyId });
   });

@@ -1,3 +1,4 @@
+import { verifyToken } from '@clerk/backend';
 import { hashApiKey, sameApiKeyHash } from '@vantageedge/shared/domain/api-key-hash';
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import {
@@ -75,6 +76,11 @@ export interface AuthContext {
   apiKeyPepper: string;
   /** The tenant's host names (a service token's audience). */
   hostNames: readonly string[];
+  /**
+   * Clerk's PEM public key (CLERK_JWT_KEY, the same instance the gateways verify against): when set,
+   * Clerk session tokens are verified here too, networklessly, with Clerk's own checks.
+   */
+  clerk?: { jwtKey: string; authorizedParties: readonly string[]; allowDevTokens: boolean } | undefined;
   /** GATEWAY_MAX_SERVICE_TOKEN_SECONDS as the gateways run it. */
   maxServiceTokenSeconds: number;
   now: Date;
@@ -204,7 +210,34 @@ function claimsOf(payload: JWTPayload, orgId?: string) {
   };
 }
 
-function userToken(route: RouteConfig, headers: Headers, context: AuthContext): Partial {
+/** The claim `make dev-token` puts in development tokens: accepted only in dev mode. */
+const DEV_TOKEN_CLAIM = 'vantageedge_dev';
+
+/** Clerk's verification of a session token (signature, exp/nbf/iat, azp) with the PEM key: the gateway's. */
+async function verifyClerkToken(
+  token: string,
+  clerk: NonNullable<AuthContext['clerk']>,
+): Promise<{ ok: true } | { ok: false; outcome: Outcome }> {
+  try {
+    const payload = await verifyToken(token, {
+      jwtKey: clerk.jwtKey,
+      ...(clerk.authorizedParties.length > 0 ? { authorizedParties: [...clerk.authorizedParties] } : {}),
+    });
+    if (!clerk.allowDevTokens && payload[DEV_TOKEN_CLAIM] !== undefined) {
+      return {
+        ok: false,
+        outcome: fail(401, 'invalid_token', 'development tokens are only accepted in dev mode'),
+      };
+    }
+    return { ok: true };
+  } catch (error) {
+    return (error as { reason?: unknown }).reason === 'token-expired'
+      ? { ok: false, outcome: fail(401, 'token_expired', 'the bearer token has expired') }
+      : { ok: false, outcome: fail(401, 'invalid_token', 'the bearer token is not valid') };
+  }
+}
+
+async function userToken(route: RouteConfig, headers: Headers, context: AuthContext): Promise<Partial> {
   const token = bearerToken(headers);
   const none = { credential: { kind: 'none' } as const, identity: ANONYMOUS, scopes: [] };
   if (token === undefined) {
@@ -247,14 +280,18 @@ function userToken(route: RouteConfig, headers: Headers, context: AuthContext): 
   }
   // Any other token is a Clerk session token (Clerk is one issuer for every tenant).
   const { orgId, scopes } = clerkClaims(payload);
-  const credential: CredentialReport = {
+  const clerk = context.clerk;
+  const credential: Extract<CredentialReport, { kind: 'jwt' }> = {
     kind: 'jwt',
     verifier: 'clerk',
-    signature_checked: false,
+    signature_checked: clerk !== undefined,
     claims: claimsOf(payload, orgId),
     scopes,
   };
-  const notes = ["verified by the gateways with Clerk's keys: the signature is not checked here"];
+  const notes =
+    clerk === undefined
+      ? ["verified by the gateways with Clerk's keys (no CLERK_JWT_KEY here): the signature is not checked"]
+      : [];
   const identity = payload.sub === undefined ? ANONYMOUS : ({ kind: 'user', user_id: payload.sub } as const);
   if (expired) {
     return {
@@ -264,6 +301,16 @@ function userToken(route: RouteConfig, headers: Headers, context: AuthContext): 
       outcome: fail(401, 'token_expired', 'the bearer token has expired'),
       notes,
     };
+  }
+  if (clerk !== undefined) {
+    const verified = await verifyClerkToken(token, clerk);
+    if (!verified.ok && verified.outcome.code === 'token_expired') {
+      // Expired by now but not at at_time: Clerk's checks run on the real clock.
+      credential.signature_checked = false;
+      notes.push('the token has expired by now: its signature was not checked (judged at at_time)');
+    } else if (!verified.ok) {
+      return { credential, identity: ANONYMOUS, scopes: [], outcome: verified.outcome, notes };
+    }
   }
   const { snapshot } = context;
   const refusal = clerkUserRefusal(
@@ -281,7 +328,11 @@ function userToken(route: RouteConfig, headers: Headers, context: AuthContext): 
     credential,
     identity,
     scopes,
-    outcome: pass('a Clerk session token of a user this route admits (if its signature is valid)'),
+    outcome: pass(
+      credential.signature_checked
+        ? 'a valid Clerk session token of a user this route admits'
+        : 'a Clerk session token of a user this route admits (if its signature is valid)',
+    ),
     notes,
   };
 }

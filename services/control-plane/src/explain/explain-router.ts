@@ -25,6 +25,8 @@ export interface ExplainDeps {
   /** GATEWAY_ENCODED_SLASHES of the gateways (default reject, the gateway's default). */
   encodedSlashes?: 'reject' | 'keep';
   clock?: () => Date;
+  /** CLERK_JWT_KEY and its checks: Clerk session tokens are then verified here, networklessly. */
+  clerk?: { jwtKey: string; authorizedParties: readonly string[]; allowDevTokens: boolean } | undefined;
 }
 
 /** The Authenticator's default longest service-token lifetime (seconds). */
@@ -80,6 +82,7 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
         baseDomains,
         encodedSlashes: deps.encodedSlashes ?? 'reject',
         maxServiceTokenSeconds: MAX_SERVICE_TOKEN_SECONDS,
+        clerk: deps.clerk,
         now: body.at_time !== undefined ? new Date(body.at_time) : clock(),
       },
     );

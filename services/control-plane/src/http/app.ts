@@ -239,6 +239,15 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       apiKeyPepper: deps.apiKeyPepper,
       baseDomains: deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS,
       ...(deps.gatewayEncodedSlashes ? { encodedSlashes: deps.gatewayEncodedSlashes } : {}),
+      ...(deps.auth.jwtKey
+        ? {
+            clerk: {
+              jwtKey: deps.auth.jwtKey,
+              authorizedParties: deps.auth.authorizedParties,
+              allowDevTokens: deps.auth.allowDevTokens ?? false,
+            },
+          }
+        : {}),
       ...(deps.clock ? { clock: deps.clock } : {}),
     }),
   );
