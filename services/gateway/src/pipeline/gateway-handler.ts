@@ -12,6 +12,7 @@ import { strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
+import { requestAuthority } from '../http/request-authority.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
@@ -112,7 +113,7 @@ export function createGatewayMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const handle = createGatewayHandler(options);
   return (req, res, next) => {
-    if (options.store.resolveHost(singleHeader(req.headers.host)) === undefined) {
+    if (options.store.resolveHost(requestAuthority(req.headers)) === undefined) {
       next();
       return;
     }
@@ -152,7 +153,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
 
 /** Host → tenant. 404 when no tenant is served on this host. */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
-  const tenant = context.store.resolveHost(singleHeader(exchange.req.headers.host));
+  const tenant = context.store.resolveHost(requestAuthority(exchange.req.headers));
   if (tenant === undefined) {
     failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
     return false;
