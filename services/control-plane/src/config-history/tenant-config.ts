@@ -1,6 +1,10 @@
 import { foldSnapshotEvent, type SnapshotState } from '@vantageedge/projections/snapshots/fold';
 import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
-import type { ApiKeyEntry, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type {
+  ApiKeyEntry,
+  SnapshotCertificate,
+  TenantSnapshot,
+} from '@vantageedge/shared/domain/gateway-config';
 import { readTenantEvents, type TenantEventSource } from './tenant-events.js';
 
 /**
@@ -23,6 +27,8 @@ export interface TenantConfig {
   routes: TenantSnapshot['routes'];
   /** Active keys only: what a gateway accepted at that version. */
   api_keys: Array<Omit<ApiKeyEntry, 'key_hash'>>;
+  /** The TLS certificates the gateways served, without their (sealed) private keys. */
+  certificates: Array<Omit<SnapshotCertificate, 'private_key'>>;
 }
 
 export type TenantConfigAt =
@@ -68,6 +74,7 @@ export function toTenantConfig(snapshot: TenantSnapshot): TenantConfig {
     origins: snapshot.origins,
     routes: snapshot.routes,
     api_keys: snapshot.api_keys.map(({ key_hash: _, ...key }) => key),
+    certificates: snapshot.certificates.map(({ private_key: _, ...certificate }) => certificate),
   };
 }
 
