@@ -95,6 +95,7 @@ export function controlPlaneAppFromConfig(
       lookupTxt: createTxtLookup(config.DNS_RESOLVER ?? []),
     },
     apiKeyPepper: config.API_KEY_PEPPER,
+    gatewayEncodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromConfig(config),
     bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,

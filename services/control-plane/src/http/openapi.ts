@@ -8,6 +8,7 @@ import {
   configHistoryEntry,
   tenantConfigResource,
 } from '../schemas/config-views.js';
+import { explainBody, explanationResource } from '../schemas/explain.js';
 import {
   addCustomDomainBody,
   createApiKeyBody,
@@ -609,6 +610,24 @@ function configPaths(): Record<string, unknown> {
         },
       },
     },
+    '/api/v1/tenants/{id}/explain': {
+      post: {
+        operationId: 'explainTenantRequest',
+        tags,
+        summary:
+          "What the gateways would do with a request, at the tenant's config now or after an event position: host, route (and why each other route does not match), auth, rate limits, cache, origin (appends nothing; read access)",
+        parameters: [ID_PARAM],
+        requestBody: { required: true, content: json(ref('ExplainRequest')) },
+        responses: {
+          '200': { description: 'the explanation', content: json(ref('RequestExplanation')) },
+          '400': E.badRequest,
+          '401': E.unauthenticated,
+          '404': errorResponse(
+            'not_found: no such tenant (or not visible), or it had no config at that position',
+          ),
+        },
+      },
+    },
     '/api/v1/tenants/{id}/config/plan': {
       post: {
         operationId: 'planTenantConfig',
@@ -1067,6 +1086,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CustomDomain: output(customDomainResource),
         TenantConfigDocument: input(configDocument),
         RollbackTenantConfig: input(rollbackBody),
+        ExplainRequest: input(explainBody),
+        RequestExplanation: output(explanationResource),
         TenantConfig: output(tenantConfigResource),
         TenantConfigDocumentAnswer: output(configDocumentAnswer),
         TenantConfigDiff: output(configDiff),
