@@ -552,8 +552,7 @@ function configPaths(): Record<string, unknown> {
           headers: { ETag: header('the config version (for If-Match on apply)', { type: 'string' }) },
           content: json(ref(schema)),
         },
-        '400': E.badRequest,
-        '401': E.unauthenticated,
+        ...QUERY_ERRORS,
         '404': errorResponse(
           'not_found: no such tenant (or not visible), or it had no config at that position',
         ),
@@ -564,13 +563,13 @@ function configPaths(): Record<string, unknown> {
     '/api/v1/tenants/{id}/config': read(
       'getTenantConfig',
       "The tenant's whole gateway config as the gateways served it after an event position (snapshot version = position of the tenant's last event up to it)",
-      [AT_POSITION],
+      [AT_POSITION, MIN_POSITION],
       'TenantConfig',
     ),
     '/api/v1/tenants/{id}/config/document': read(
       'getTenantConfigDocument',
       'The config as a tenant document (what vantageedge dump writes): apply it to get this config back',
-      [AT_POSITION],
+      [AT_POSITION, MIN_POSITION],
       'TenantConfigDocumentAnswer',
     ),
     '/api/v1/tenants/{id}/config/diff': {
@@ -592,6 +591,7 @@ function configPaths(): Record<string, unknown> {
             description: 'default: now',
             schema: { type: 'string', pattern: POSITION_PATTERN },
           },
+          MIN_POSITION,
         ],
       },
     },

@@ -111,7 +111,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     res.json(body);
   }
 
-  router.get('/api/v1/tenants/:id/config', async (req, res) => {
+  router.get('/api/v1/tenants/:id/config', caughtUp, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
     const position = await resolvePosition(query.at_position, 'at_position');
@@ -119,7 +119,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     sendVersioned(res, config, presentConfig(config, position));
   });
 
-  router.get('/api/v1/tenants/:id/config/document', async (req, res) => {
+  router.get('/api/v1/tenants/:id/config/document', caughtUp, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
     const position = await resolvePosition(query.at_position, 'at_position');
@@ -132,7 +132,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     });
   });
 
-  router.get('/api/v1/tenants/:id/config/diff', async (req, res) => {
+  router.get('/api/v1/tenants/:id/config/diff', caughtUp, async (req, res) => {
     const query = parseQuery(diffQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
     const from = await resolvePosition(query.from, 'from');
