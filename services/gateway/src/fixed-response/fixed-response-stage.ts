@@ -5,7 +5,7 @@ import {
   parseTemplate,
   type Redirect,
 } from '@vantageedge/shared/domain/route-policies';
-import { requestHost } from '../config/match-conditions.js';
+import { requestHost } from '@vantageedge/shared/routing/match-conditions';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 

@@ -1,16 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
+import { singleHeader } from '@vantageedge/shared/http/header-values';
+import {
+  type EncodedSlashPolicy,
+  isAcceptableQuery,
+  normalizePath,
+} from '@vantageedge/shared/routing/normalize-path';
+import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import { strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
-import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
-import { AmbiguousPath } from '../config/route-matcher.js';
 import { createCorsPolicy } from '../cors/cors-stage.js';
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
-import { singleHeader } from '../http/header-values.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
@@ -69,6 +74,13 @@ export interface GatewayHandlerOptions {
   metrics?: GatewayMetrics;
   accessLog?: AccessLog;
   tracing?: RequestTracing;
+  /** Counts every answered request for GET /api/v1/usage. */
+  usage?: UsageSink;
+}
+
+/** Where finished exchanges are counted (the usage recorder). */
+export interface UsageSink {
+  record(exchange: GatewayExchange, status: number): void;
 }
 
 export type GatewayHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -82,6 +94,7 @@ interface PipelineContext {
   readonly cookieDomains: CookieDomainGuard;
   readonly metrics: GatewayMetrics | undefined;
   readonly accessLog: AccessLog | undefined;
+  readonly usage: UsageSink | undefined;
   /** Only when tracing is on. */
   readonly tracing: RequestTracing | undefined;
 }
@@ -106,6 +119,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     cookieDomains: new CookieDomainGuard(options.baseDomains ?? []),
     metrics: options.metrics,
     accessLog: options.accessLog,
+    usage: options.usage,
     tracing: options.tracing?.enabled ? options.tracing : undefined,
   };
   return (req, res) => handleRequest(context, req, res);
@@ -485,6 +499,7 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
     }
   }
   context.accessLog?.record(exchange, status, elapsedMs);
+  context.usage?.record(exchange, answered);
   RequestTracing.end(exchange.span, answered, exchange.errorCode);
 }
 
@@ -493,13 +508,6 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
 function internalError(exchange: GatewayExchange, error: unknown): void {
   exchange.span?.recordException(error instanceof Error ? error : String(error));
   failExchange(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
-}
-
-/** The path the origin sees: strip_prefix removed when the path starts with it as whole segments. */
-function strippedPath(path: string, strip: string | null): string {
-  if (strip === null || !path.startsWith(strip)) return path;
-  if (path.length === strip.length) return '/';
-  return path.charCodeAt(strip.length) === 47 ? path.slice(strip.length) : path;
 }
 
 /** A stage inside its own child span (tracing on). */

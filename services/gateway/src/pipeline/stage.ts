@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { QuotaPolicy, RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { CompiledOrigin, CompiledTenant } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from './exchange.js';
 
@@ -54,6 +54,8 @@ export interface RouteCompileContext {
   readonly origins: ReadonlyMap<string, CompiledOrigin>;
   /** A problem with the route's configuration that does not stop it from serving (logged). */
   readonly warn: (message: string) => void;
+  /** The quotas of the tenant's API keys that have one, by key id. */
+  readonly apiKeyQuotas: ReadonlyMap<string, QuotaPolicy>;
 }
 
 export interface RoutePolicy {

@@ -10,9 +10,9 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@vantageedge/shared/observability/logger';
+import { type EncodedSlashPolicy, normalizePath } from '@vantageedge/shared/routing/normalize-path';
+import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import type { Authenticator } from '../auth/authenticator.js';
-import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
-import { AmbiguousPath } from '../config/route-matcher.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
@@ -47,9 +47,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const BEFORE_AUTH_STAGES = new Set(['request_limits', 'ip_rules']);
 /**
  * The route stages that run at connect after authentication: a route in maintenance mode or one that
- * redirects answers the upgrade itself; the rate limit counts it (a cached 101 makes no sense).
+ * redirects answers the upgrade itself; the rate limit and the quota count it (a connection is a
+ * request); not the cache (a cached 101 makes no sense).
  */
-const CONNECT_STAGES = new Set(['fixed_response', 'redirect', 'rate_limit']);
+const CONNECT_STAGES = new Set(['fixed_response', 'redirect', 'rate_limit', 'quota']);
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { MatchCondition, RouteMatch } from '@vantageedge/shared/domain/route-policies';
-import { requestAuthority } from '../http/request-authority.js';
+import type { MatchCondition, RouteMatch } from '../domain/route-policies.js';
+import { singleHeader } from '../http/header-values.js';
 
 /** What a route's conditions look at: the request's headers (Host included) and its raw query. */
 export interface MatchFacts {
@@ -38,7 +38,8 @@ function fieldTest(condition: MatchCondition): FieldTest {
  * port, no trailing dot.
  */
 export function requestHost(req: IncomingMessage): string {
-  return hostName(requestAuthority(req.headers));
+  // HTTP/2 clients send :authority instead of Host (node's compatibility API does not copy it).
+  return hostName(singleHeader(req.headers.host) ?? singleHeader(req.headers[':authority']));
 }
 
 function hostName(hostHeader: string | undefined): string {
