@@ -1,9 +1,16 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
+import type { CacheEntry } from './cache-entry.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
-import type { CacheFill, CacheLookup, ResponseCache } from './response-cache.js';
+import {
+  type CacheFill,
+  type CacheLookup,
+  type ResponseCache,
+  revalidationHeaders,
+} from './response-cache.js';
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -92,20 +99,40 @@ function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheL
   exchange.cacheOutcome = lookup.outcome;
   switch (lookup.outcome) {
     case 'HIT':
-      cache.writeEntry(res, lookup.entry, 'HIT', method);
+      cache.writeEntry(res, lookup.entry, 'HIT', method, exchange.req.headers);
       return 'handled';
     case 'STALE':
       if (lookup.revalidation) cache.abandon(lookup.revalidation);
-      cache.writeEntry(res, lookup.entry, 'STALE', method);
+      cache.writeEntry(res, lookup.entry, 'STALE', method, exchange.req.headers);
       return 'handled';
     case 'BYPASS':
+      if (lookup.reason === 'only_if_cached') {
+        failExchange(exchange, 504, 'not_cached', 'only-if-cached: no stored response satisfies the request');
+        return 'handled';
+      }
       res.setHeader('X-Cache', 'BYPASS');
       return 'continue';
     case 'MISS':
       res.setHeader('X-Cache', 'MISS');
       exchange.cacheFill = lookup.fill ?? undefined;
+      if (lookup.fill?.revalidating) askConditionally(exchange, lookup.fill.revalidating);
       return 'continue';
   }
+}
+
+/**
+ * The stale entry is revalidated with its own validators (RFC 9111 §4.3.1): the client's conditional
+ * headers are set aside (the origin's 304 is answered against them) and the entry's sent instead.
+ */
+function askConditionally(exchange: GatewayExchange, stale: CacheEntry): void {
+  const headers = exchange.req.headers;
+  exchange.cacheClientConditional = {
+    'if-none-match': headers['if-none-match'],
+    'if-modified-since': headers['if-modified-since'],
+  };
+  delete headers['if-none-match'];
+  delete headers['if-modified-since'];
+  Object.assign(headers, revalidationHeaders(stale));
 }
 
 /**
@@ -119,6 +146,15 @@ function fillingTap(
   head: ResponseHead,
 ): BodyTap | undefined {
   const method = exchange.req.method ?? 'GET';
+  if (head.statusCode === 304 && fill.revalidating !== null) {
+    // The stored entry is still good: answer it (with updated headers) instead of the 304.
+    exchange.cacheFill = undefined;
+    const entry = cache.revalidated(fill, incomingHeaders(head.headers));
+    exchange.cacheOutcome = 'REVALIDATED';
+    exchange.res.removeHeader('X-Cache');
+    cache.writeEntry(exchange.res, entry, 'REVALIDATED', method, exchange.cacheClientConditional);
+    return undefined;
+  }
   const started = cache.beginFill(fill, method, head.statusCode, incomingHeaders(head.headers));
   // From here beginFill owns the fill: it released it already, or the body below carries it.
   exchange.cacheFill = undefined;

@@ -25,6 +25,8 @@ function entry(body: string | Buffer, extra: Partial<CacheEntry> = {}): CacheEnt
     freshMs: 60_000,
     staleWhileRevalidateMs: 0,
     staleIfErrorMs: 0,
+    mustRevalidate: false,
+    immutable: false,
     varyOn: [],
     ...extra,
   };

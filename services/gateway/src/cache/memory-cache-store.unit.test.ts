@@ -27,6 +27,8 @@ describe('MemoryCacheStore', () => {
       freshMs: 60_000,
       staleWhileRevalidateMs: 0,
       staleIfErrorMs: 0,
+      mustRevalidate: false,
+      immutable: false,
       varyOn: [],
     });
     for (let n = 0; n < 4; n++)

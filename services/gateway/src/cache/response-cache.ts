@@ -7,9 +7,10 @@ import {
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { headerList, singleHeader } from '../http/header-values.js';
 import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
-import { type CacheEntry, type CacheRecord, retentionMs } from './cache-entry.js';
+import { type CacheEntry, type CacheRecord, entryHeader, hasValidator, retentionMs } from './cache-entry.js';
 import {
   type CacheIdentity,
   type CacheRequest,
@@ -30,8 +31,12 @@ import {
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 import { FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
+import { type RequestFreshness, requestFreshness, reusable } from './request-directives.js';
+import type { Freshness } from './standard-freshness.js';
 
 export type CacheOutcome = 'HIT' | 'STALE' | 'MISS' | 'BYPASS';
+/** What X-Cache says: a lookup's outcome, or REVALIDATED when the origin confirmed a stale entry (304). */
+export type ServedOutcome = 'HIT' | 'STALE' | 'REVALIDATED';
 
 /** The right to fill one key: given to exactly one request (the leader) per key and replica at a time. */
 export interface CacheFill {
@@ -45,6 +50,11 @@ export interface CacheFill {
   readonly headers: IncomingHttpHeaders;
   /** The filling request carried Authorization (storage needs the origin's consent on public routes). */
   readonly authorized: boolean;
+  /**
+   * A stale stored entry with a validator: the origin is asked conditionally (revalidationHeaders) and a
+   * 304 is answered from it (revalidated()).
+   */
+  revalidating: CacheEntry | null;
 }
 
 export type CacheLookup =
@@ -151,10 +161,22 @@ export interface ResponseCache {
   /** The leader got no usable response (origin error): followers go to the origin themselves. */
   abandon(fill: CacheFill): void;
   /**
+   * The origin answered a revalidation (fill.revalidating set) with 304: the stored entry with its
+   * headers updated from the 304 (RFC 9111 §4.3.4) and its freshness recomputed, stored again (unless
+   * the new headers forbid it) and handed to the followers. Answer the request with it (REVALIDATED).
+   */
+  revalidated(fill: CacheFill, headers: IncomingHttpHeaders): CacheEntry;
+  /**
    * Writes a cached response: status, stored headers (never per-request ones: the current request's
    * X-Request-Id, RateLimit etc. already set on `res` stay), Age, X-Cache, body (none for HEAD).
    */
-  writeEntry(res: ServerResponse, entry: CacheEntry, outcome: 'HIT' | 'STALE', method: string): void;
+  writeEntry(
+    res: ServerResponse,
+    entry: CacheEntry,
+    outcome: ServedOutcome,
+    method: string,
+    requestHeaders?: IncomingHttpHeaders,
+  ): void;
   /** Unsafe method on a path: drop every cached variant of that path (all replicas). */
   invalidatePath(policy: CompiledCachePolicy, path: string): Promise<void>;
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
@@ -256,6 +278,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     collect() {
       this.set(budget.used);
     },
+  });
+  const revalidations = new Counter({
+    name: 'vantageedge_gateway_cache_revalidations_total',
+    help: 'Conditional requests the cache sent to the origin for stale entries, by result (not_modified, modified)',
+    labelNames: ['result'],
+    registers: [options.registry],
   });
   const coalesced = new Counter({
     name: 'vantageedge_gateway_cache_coalesced_total',
@@ -444,6 +472,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     request: CacheRequest,
     urlKey: string,
     pathIndexKey: string,
+    wanted: RequestFreshness | null,
     mayRetry: boolean,
   ): CacheLookup | Promise<CacheLookup> => {
     let key = urlKey;
@@ -454,19 +483,29 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
     const entry = record?.kind === 'response' ? record : null;
     const at = now();
-    if (entry !== null && at - entry.storedAt < entry.freshMs) {
+    if (entry !== null && wanted === null && at - entry.storedAt < entry.freshMs) {
       count(state, 'HIT');
       return { outcome: 'HIT', entry, key };
     }
+    if (entry !== null && wanted !== null) {
+      const reuse = reusable(entry, at, wanted);
+      if (reuse !== null) {
+        count(state, reuse);
+        return reuse === 'HIT'
+          ? { outcome: 'HIT', entry, key }
+          : { outcome: 'STALE', entry, key, revalidation: null };
+      }
+    }
+    if (wanted?.onlyIfCached) return onlyIfCachedMiss(state);
     const flight = flights.get(key);
     if (flight) {
       // Another request is already fetching this key from the origin (or revalidating it).
-      if (entry && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
+      if (entry && wanted === null && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
         count(state, 'STALE');
         return { outcome: 'STALE', entry, key, revalidation: null };
       }
-      const stale = entry && at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
-      return follow(policy, state, request, urlKey, pathIndexKey, key, flight, stale, mayRetry);
+      const stale = entry && wanted === null ? staleIfErrorEntry(entry, at) : null;
+      return follow(policy, state, request, urlKey, pathIndexKey, key, flight, stale, wanted, mayRetry);
     }
     // Claim the key before any await so concurrent misses coalesce behind this request.
     startFlight(key);
@@ -477,10 +516,20 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       pathIndexKey,
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,
+      revalidating: null,
     };
-    if (entry === null) return readThrough(state, request, fill);
-    return lead(state, fill, entry, key);
+    if (entry === null) return readThrough(state, request, fill, wanted);
+    return lead(state, fill, entry, key, wanted);
   };
+
+  /** only-if-cached and nothing the client accepts is stored: the stage answers 504 (RFC 9111 §5.2.1.7). */
+  const onlyIfCachedMiss = (state: PolicyState): CacheLookup => {
+    count(state, 'BYPASS');
+    return { outcome: 'BYPASS', reason: 'only_if_cached' };
+  };
+
+  const staleIfErrorEntry = (entry: CacheEntry, at: number): CacheEntry | null =>
+    at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
 
   /** This request waits for the leader of `key`. */
   const follow = async (
@@ -492,6 +541,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     key: string,
     flight: Flight,
     staleIfError: CacheEntry | null,
+    wanted: RequestFreshness | null,
     mayRetry: boolean,
   ): Promise<CacheLookup> => {
     coalesced.inc();
@@ -504,7 +554,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         return { outcome: 'HIT', entry: filled.entry, key: filled.key };
       }
       // The leader's response varies and this request is another variant: the marker is known now.
-      if (mayRetry) return find(policy, state, request, urlKey, pathIndexKey, false);
+      if (mayRetry) return find(policy, state, request, urlKey, pathIndexKey, wanted, false);
     }
     count(state, 'MISS');
     return { outcome: 'MISS', key, fill: null, staleIfError };
@@ -515,6 +565,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     state: PolicyState,
     request: CacheRequest,
     fill: CacheFill,
+    wanted: RequestFreshness | null,
   ): Promise<CacheLookup> => {
     const { urlKey, pathIndexKey } = fill;
     let entryKey = fill.key;
@@ -530,22 +581,42 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       return { outcome: 'BYPASS', reason: 'store_unavailable' };
     }
     if (stored?.kind !== 'response') {
+      if (wanted?.onlyIfCached) {
+        finishFlight(fill.key, null);
+        return onlyIfCachedMiss(state);
+      }
       count(state, 'MISS');
       return { outcome: 'MISS', key: fill.key, fill, staleIfError: null };
     }
     l1.set(entryKey, stored, pathIndexKey, entryKey === urlKey ? undefined : urlKey);
-    return lead(state, fill, stored, entryKey);
+    return lead(state, fill, stored, entryKey, wanted);
   };
 
   /** The leader holds `entry` (found at `entryKey`): fresh, stale (revalidate it) or expired. */
-  const lead = (state: PolicyState, fill: CacheFill, entry: CacheEntry, entryKey: string): CacheLookup => {
-    const age = now() - entry.storedAt;
-    if (age < entry.freshMs) {
-      finishFlight(fill.key, { entry, key: entryKey });
-      count(state, 'HIT');
-      return { outcome: 'HIT', entry, key: entryKey };
+  const lead = (
+    state: PolicyState,
+    fill: CacheFill,
+    entry: CacheEntry,
+    entryKey: string,
+    wanted: RequestFreshness | null,
+  ): CacheLookup => {
+    const at = now();
+    const age = at - entry.storedAt;
+    const reuse = reusable(entry, at, wanted);
+    if (reuse !== null) {
+      if (age < entry.freshMs) finishFlight(fill.key, { entry, key: entryKey });
+      else finishFlight(fill.key, null);
+      count(state, reuse);
+      return reuse === 'HIT'
+        ? { outcome: 'HIT', entry, key: entryKey }
+        : { outcome: 'STALE', entry, key: entryKey, revalidation: null };
     }
-    if (age < entry.freshMs + entry.staleWhileRevalidateMs) {
+    if (wanted?.onlyIfCached) {
+      finishFlight(fill.key, null);
+      return onlyIfCachedMiss(state);
+    }
+    if (hasValidator(entry)) fill.revalidating = entry;
+    if (wanted === null && age >= entry.freshMs && age < entry.freshMs + entry.staleWhileRevalidateMs) {
       // This request holds the flight: it revalidates in the background while everyone gets STALE.
       count(state, 'STALE');
       return { outcome: 'STALE', entry, key: entryKey, revalidation: fill };
@@ -555,7 +626,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       outcome: 'MISS',
       key: fill.key,
       fill,
-      staleIfError: age < entry.freshMs + entry.staleIfErrorMs ? entry : null,
+      staleIfError: wanted === null ? staleIfErrorEntry(entry, at) : null,
     };
   };
 
@@ -582,7 +653,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       return { outcome: 'BYPASS', reason: 'anonymous_on_per_caller_route' };
     }
     const base = pathBase(policy, state, request.path, known);
-    return find(policy, state, request, `${base}:${variant}`, `${base}:idx`, true);
+    const wanted = requestFreshness(policy, request.headers);
+    return find(policy, state, request, `${base}:${variant}`, `${base}:idx`, wanted, true);
   };
 
   const putShared = async (write: () => Promise<unknown>): Promise<unknown> => {
@@ -600,22 +672,44 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     status: number,
     headers: IncomingHttpHeaders,
     body: Buffer,
-    freshMs: number,
+    freshness: Freshness,
   ): Promise<boolean> => {
-    const { policy, urlKey, pathIndexKey } = fill;
+    const entry = entryOf(fill, status, headers, body, freshness);
+    return commitEntry(fill, entry);
+  };
+
+  const entryOf = (
+    fill: CacheFill,
+    status: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    freshness: Freshness,
+  ): CacheEntry => {
     const vary = responseVary(headers);
-    const entry: CacheEntry = {
+    return {
       kind: 'response',
       status,
-      headers: storedHeaders(headers, policy.cacheSetCookie),
+      headers: storedHeaders(headers, fill.policy.cacheSetCookie),
       body,
-      storedAt: now(),
-      freshMs,
-      staleWhileRevalidateMs: policy.staleWhileRevalidateMs,
-      staleIfErrorMs: policy.staleIfErrorMs,
+      // Its birth: an Age the origin (or a cache before it) reported counts (RFC 9111 §4.2.3).
+      storedAt: now() - freshness.ageMs,
+      freshMs: freshness.freshMs,
+      staleWhileRevalidateMs: freshness.staleWhileRevalidateMs,
+      staleIfErrorMs: freshness.staleIfErrorMs,
+      mustRevalidate: freshness.mustRevalidate,
+      immutable: freshness.immutable,
       varyOn: vary === '*' ? [] : vary,
     };
-    const ttlMs = retentionMs(entry);
+  };
+
+  const commitEntry = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
+    const { policy, urlKey, pathIndexKey } = fill;
+    const ttlMs = retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
+    if (ttlMs <= 0) {
+      notStored.labels({ reason: 'already_expired' }).inc();
+      finishFlight(fill.key, null);
+      return false;
+    }
     if (entry.varyOn.length === 0) {
       l1.set(urlKey, entry, pathIndexKey);
       finishFlight(fill.key, { entry, key: urlKey });
@@ -648,13 +742,21 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     finishFlight(fill.key, null);
   };
 
+  /** A revalidation the origin answered with a full response: the stored entry changed. */
+  const replaced = (fill: CacheFill): void => {
+    if (fill.revalidating === null) return;
+    fill.revalidating = null;
+    revalidations.labels({ result: 'modified' }).inc();
+  };
+
   const store = async (fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean> => {
+    replaced(fill);
     const freshness = freshnessFor(fill.policy, method, response, fill);
     if ('notStored' in freshness) {
       refuse(fill, freshness.notStored);
       return false;
     }
-    return commit(fill, response.status, response.headers, response.body!, freshness.freshMs);
+    return commit(fill, response.status, response.headers, response.body!, freshness);
   };
 
   const beginFill = (
@@ -663,6 +765,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     status: number,
     headers: IncomingHttpHeaders,
   ): FillStart => {
+    replaced(fill);
     const decision = storageDecision(fill.policy, method, status, headers, fill);
     if ('notStored' in decision) {
       refuse(fill, decision.notStored);
@@ -708,7 +811,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
           chunks = null;
           budget.release(reserved);
           reserved = 0;
-          return commit(fill, status, headers, body, decision.freshMs);
+          return commit(fill, status, headers, body, decision);
         },
         abort() {
           if (settled) return;
@@ -737,17 +840,39 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     abandon(fill) {
       finishFlight(fill.key, null);
     },
-    writeEntry(res, entry, outcome, method) {
-      res.statusCode = entry.status;
+    revalidated(fill, headers) {
+      const stale = fill.revalidating!;
+      fill.revalidating = null;
+      const merged = mergeNotModified(stale, headers);
+      const decision = storageDecision(fill.policy, 'GET', stale.status, merged, fill);
+      revalidations.labels({ result: 'not_modified' }).inc();
+      if ('notStored' in decision) {
+        // The origin's new headers forbid keeping it: answer this request once, drop the old copy.
+        refuse(fill, decision.notStored);
+        return { ...stale, headers: storedHeaders(merged, fill.policy.cacheSetCookie), storedAt: now() };
+      }
+      const entry = entryOf(fill, stale.status, merged, stale.body, decision);
+      void commitEntry(fill, entry).catch(() => {});
+      return entry;
+    },
+    writeEntry(res, entry, outcome, method, requestHeaders) {
       // Only replayable origin headers were stored (storedHeaders); the request's own X-Request-Id,
       // RateLimit etc. already set on `res` stay. Entries of older key formats are unreachable.
       const { headers } = entry;
+      const notModified =
+        requestHeaders !== undefined && entry.status === 200 && clientHasCurrentCopy(entry, requestHeaders);
+      res.statusCode = notModified ? 304 : entry.status;
       for (let i = 0; i < headers.length; i++) {
         const header = headers[i]!;
+        if (notModified && !NOT_MODIFIED_HEADERS.has(header[0])) continue;
         res.setHeader(header[0], header[1]);
       }
       res.setHeader('Age', Math.max(0, Math.floor((now() - entry.storedAt) / 1000)));
       res.setHeader('X-Cache', outcome);
+      if (notModified) {
+        res.end();
+        return;
+      }
       res.setHeader('Content-Length', entry.body.length);
       if (method === 'HEAD') res.end();
       else res.end(entry.body);
@@ -767,4 +892,67 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       await shared.close();
     },
   };
+}
+
+/** Headers a 304 carries (RFC 9110 §15.4.5), plus Last-Modified. */
+const NOT_MODIFIED_HEADERS = new Set([
+  'cache-control',
+  'content-location',
+  'date',
+  'etag',
+  'expires',
+  'vary',
+  'last-modified',
+]);
+
+/** An entity-tag list matches `etag` under the weak comparison (RFC 9110 §8.8.3.2, §13.1.2). */
+function etagListMatches(list: string, etag: string): boolean {
+  if (list.trim() === '*') return true;
+  const opaque = etag.replace(/^W\//, '');
+  for (const candidate of list.split(',')) if (candidate.trim().replace(/^W\//, '') === opaque) return true;
+  return false;
+}
+
+/**
+ * The client's conditional GET/HEAD is satisfied by the stored 200 (RFC 9110 §13.1.2, §13.1.3):
+ * If-None-Match names its ETag; without If-None-Match, If-Modified-Since is not before its Last-Modified.
+ */
+function clientHasCurrentCopy(entry: CacheEntry, request: IncomingHttpHeaders): boolean {
+  const ifNoneMatch = headerList(request['if-none-match']);
+  if (ifNoneMatch !== undefined) {
+    const etag = entryHeader(entry, 'etag');
+    return etag !== undefined && etagListMatches(ifNoneMatch, etag);
+  }
+  const ifModifiedSince = singleHeader(request['if-modified-since']);
+  if (ifModifiedSince === undefined) return false;
+  const since = Date.parse(ifModifiedSince);
+  const lastModified = entryHeader(entry, 'last-modified');
+  const modified = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
+  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
+}
+
+/**
+ * A stored entry's headers updated from the origin's 304 (RFC 9111 §3.2): every field of the 304
+ * replaces the stored one, except Content-Length (the stored body is still the body).
+ */
+function mergeNotModified(entry: CacheEntry, notModified: IncomingHttpHeaders): IncomingHttpHeaders {
+  const merged: Record<string, string | string[]> = {};
+  for (const [name, value] of entry.headers)
+    merged[name] = Array.isArray(value) ? [...value] : (value as string);
+  for (const [name, value] of Object.entries(notModified)) {
+    if (value === undefined || name === 'content-length') continue;
+    merged[name] = value;
+  }
+  return merged as IncomingHttpHeaders;
+}
+
+/**
+ * The request headers of a conditional request that revalidates `entry` (RFC 9111 §4.3.1): its ETag as
+ * If-None-Match, else its Last-Modified as If-Modified-Since.
+ */
+export function revalidationHeaders(entry: CacheEntry): Record<string, string> {
+  const etag = entryHeader(entry, 'etag');
+  if (etag !== undefined) return { 'if-none-match': etag };
+  const lastModified = entryHeader(entry, 'last-modified');
+  return lastModified === undefined ? {} : { 'if-modified-since': lastModified };
 }

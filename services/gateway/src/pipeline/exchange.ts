@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
 import type { CacheFill, FillBody } from '../cache/response-cache.js';
@@ -27,6 +27,11 @@ export class GatewayExchange {
   cacheOutcome: string | undefined = undefined;
   /** The cache stage's right to store this request's origin response (a MISS leader), until used. */
   cacheFill: CacheFill | undefined = undefined;
+  /**
+   * The client's own conditional headers (If-None-Match, If-Modified-Since) while the cache revalidates
+   * a stale entry with its validators instead: a 304 from the origin is answered against them.
+   */
+  cacheClientConditional: IncomingHttpHeaders | undefined = undefined;
   /** The MISS leader's response body being collected for the cache, until complete. */
   cacheFillBody: FillBody | undefined = undefined;
   span: Span | undefined = undefined;
