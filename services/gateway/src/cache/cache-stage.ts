@@ -3,6 +3,7 @@ import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
+import { refreshInBackground } from './background-refresh.js';
 import type { CacheEntry } from './cache-entry.js';
 import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
 import {
@@ -70,8 +71,18 @@ function cacheStage(cache: ResponseCache, policy: CompiledCachePolicy): RouteSta
       return respond(cache, exchange, lookup);
     },
     onResponse(exchange, head) {
+      if (exchange.cacheStaleIfError !== undefined && ORIGIN_ERRORS.has(head.statusCode)) {
+        // stale-if-error (RFC 5861 §4): the origin answered with an error; the stale entry is better.
+        serveStaleIfError(cache, exchange);
+        return undefined;
+      }
       const fill = exchange.cacheFill;
       return fill === undefined ? undefined : fillingTap(cache, exchange, fill, head);
+    },
+    onOriginFailure(exchange) {
+      if (exchange.cacheStaleIfError === undefined) return false;
+      serveStaleIfError(cache, exchange);
+      return true;
     },
     onEnd(exchange) {
       if (exchange.cacheFillBody !== undefined) {
@@ -102,8 +113,8 @@ function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheL
       cache.writeEntry(res, lookup.entry, 'HIT', method, exchange.req.headers);
       return 'handled';
     case 'STALE':
-      if (lookup.revalidation) cache.abandon(lookup.revalidation);
       cache.writeEntry(res, lookup.entry, 'STALE', method, exchange.req.headers);
+      if (lookup.revalidation) refreshInBackground(cache, exchange, lookup.revalidation);
       return 'handled';
     case 'BYPASS':
       if (lookup.reason === 'only_if_cached') {
@@ -115,9 +126,31 @@ function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheL
     case 'MISS':
       res.setHeader('X-Cache', 'MISS');
       exchange.cacheFill = lookup.fill ?? undefined;
+      exchange.cacheStaleIfError = lookup.staleIfError ?? undefined;
       if (lookup.fill?.revalidating) askConditionally(exchange, lookup.fill.revalidating);
       return 'continue';
   }
+}
+
+/** Statuses that count as an origin error for stale-if-error (RFC 5861 §4). */
+const ORIGIN_ERRORS = new Set([500, 502, 503, 504]);
+
+function serveStaleIfError(cache: ResponseCache, exchange: GatewayExchange): void {
+  const stale = exchange.cacheStaleIfError!;
+  exchange.cacheStaleIfError = undefined;
+  if (exchange.cacheFill !== undefined) {
+    cache.abandon(exchange.cacheFill);
+    exchange.cacheFill = undefined;
+  }
+  exchange.cacheOutcome = 'STALE';
+  exchange.res.removeHeader('X-Cache');
+  cache.writeEntry(
+    exchange.res,
+    stale,
+    'STALE',
+    exchange.req.method ?? 'GET',
+    exchange.cacheClientConditional ?? exchange.req.headers,
+  );
 }
 
 /**

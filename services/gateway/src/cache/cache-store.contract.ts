@@ -139,6 +139,23 @@ export function describeCacheStoreContract(name: string, setup: () => Promise<Ca
       expect(messages).toEqual([{ kind: 'path', pathIndexKey }]);
     });
 
+    it('gives a lease on a key to one holder at a time, until released or expired', async () => {
+      const { store, tenantId } = await setup();
+      const key = `c:{${tenantId}}:0:r:0:p:v:lease`;
+      const token = await store.acquireLease(key, 300);
+      expect(token).toEqual(expect.any(String));
+      expect(await store.acquireLease(key, 300)).toBeNull();
+      // Only its holder can give it back.
+      await store.releaseLease(key, 'someone-else');
+      expect(await store.acquireLease(key, 300)).toBeNull();
+      await store.releaseLease(key, token!);
+      const next = await store.acquireLease(key, 200);
+      expect(next).toEqual(expect.any(String));
+      expect(next).not.toBe(token);
+      await sleep(350);
+      expect(await store.acquireLease(key, 200)).toEqual(expect.any(String));
+    });
+
     it('purges bump route and tenant generations and reach subscribers', async () => {
       const { store, tenantId } = await setup();
       const messages: CachePurgeMessage[] = [];

@@ -31,6 +31,15 @@ export interface CacheStore {
   /** Drops every key listed under the path index, then tells every replica (a `path` purge message). */
   invalidatePath(pathIndexKey: string): Promise<void>;
 
+  /**
+   * The right to fetch `key` from the origin, across every replica, for at most `ttlMs`: a token when
+   * it was free (give it back with releaseLease), null while another holder has it.
+   */
+  acquireLease(key: string, ttlMs: number): Promise<string | null>;
+
+  /** Gives a lease back early (only if `token` still holds it). */
+  releaseLease(key: string, token: string): Promise<void>;
+
   /** A tenant's purge generations (all 0 for a tenant never purged). */
   generations(tenantId: string): Promise<PurgeGenerations>;
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type CachePurgeMessage,
   generationField,
@@ -34,8 +35,11 @@ export class MemoryCacheStore implements CacheStore {
   readonly #variants = new Map<string, Set<string>>();
   readonly #generations = new Map<string, PurgeGenerations>();
   readonly #listeners: PurgeListener[] = [];
+  readonly #leases = new Map<string, { token: string; until: number }>();
+  readonly #now: () => number;
 
   constructor(options: MemoryCacheStoreOptions) {
+    this.#now = options.now ?? Date.now;
     this.#slots = new LRUCache<string, Slot>({
       maxSize: options.maxBytes,
       sizeCalculation: (slot) => Math.max(1, recordSize(slot.record)),
@@ -44,6 +48,19 @@ export class MemoryCacheStore implements CacheStore {
         if (reason !== 'set') this.#forget(key, slot);
       },
     });
+  }
+
+  acquireLease(key: string, ttlMs: number): Promise<string | null> {
+    const held = this.#leases.get(key);
+    if (held && held.until > this.#now()) return Promise.resolve(null);
+    const token = randomUUID();
+    this.#leases.set(key, { token, until: this.#now() + ttlMs });
+    return Promise.resolve(token);
+  }
+
+  releaseLease(key: string, token: string): Promise<void> {
+    if (this.#leases.get(key)?.token === token) this.#leases.delete(key);
+    return Promise.resolve();
   }
 
   get(key: string): Promise<CacheRecord | null> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type CachePurgeMessage,
   encodePurgeMessage,
@@ -47,6 +48,12 @@ for _, key in ipairs({ KEYS[3], KEYS[4] }) do
   redis.call('PEXPIRE', key, ttl, 'GT')
 end
 return 1
+`;
+
+/** Deletes KEYS[1] only while it still holds ARGV[1] (a lease given back by its holder). */
+const RELEASE_LEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `;
 
 const PUT_VARIANT = 'vantageedgeCachePutVariant';
@@ -113,6 +120,16 @@ export class RedisCacheStore implements CacheStore {
       write.maxVariants,
     );
     return stored === 1 ? 'stored' : 'too_many_variants';
+  }
+
+  async acquireLease(key: string, ttlMs: number): Promise<string | null> {
+    const token = randomUUID();
+    const set = await this.#redis.set(this.#prefix + key, token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+    return set === 'OK' ? token : null;
+  }
+
+  async releaseLease(key: string, token: string): Promise<void> {
+    await this.#redis.eval(RELEASE_LEASE_LUA, 1, this.#prefix + key, token);
   }
 
   async invalidatePath(pathIndexKey: string): Promise<void> {

@@ -55,6 +55,8 @@ export interface CacheFill {
    * 304 is answered from it (revalidated()).
    */
   revalidating: CacheEntry | null;
+  /** This fill's lease on the key across replicas (RedisCacheStore), given back once it is stored or dropped. */
+  lease: { readonly key: string; readonly token: string } | null;
 }
 
 export type CacheLookup =
@@ -119,6 +121,14 @@ export interface ResponseCacheOptions {
   fillBudgetBytes?: number | undefined;
   /** How long followers wait for a leader's origin response before going to the origin themselves. */
   coalesceTimeoutMs?: number | undefined;
+  /**
+   * Misses across replicas: the first replica takes a lease on the key (for at most fillLeaseMs) and
+   * fetches; the others serve stale when they can, else poll the store every fillPollMs for its fill,
+   * for at most fillWaitMs, then go to the origin themselves.
+   */
+  fillLeaseMs?: number | undefined;
+  fillWaitMs?: number | undefined;
+  fillPollMs?: number | undefined;
   /** Consecutive store failures that open the circuit (store-circuit.ts), and how long it stays open. */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
@@ -188,6 +198,8 @@ export interface ResponseCache {
 interface Filled {
   readonly entry: CacheEntry;
   readonly key: string;
+  /** A stale entry served while another replica refreshes it (stale-while-revalidate). */
+  readonly stale?: boolean;
 }
 
 interface Flight {
@@ -234,6 +246,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const { store: shared, logger } = options;
   const now = options.now ?? Date.now;
   const coalesceTimeoutMs = options.coalesceTimeoutMs ?? 10_000;
+  const fillLeaseMs = options.fillLeaseMs ?? 10_000;
+  const fillWaitMs = options.fillWaitMs ?? 5_000;
+  const fillPollMs = options.fillPollMs ?? 20;
   const maxVariants = options.maxVariantsPerUrl ?? 16;
   const budget = new FillBudget(options.fillBudgetBytes ?? 64 * 1024 * 1024);
   const generations = new Map<string, PurgeGenerations>();
@@ -431,6 +446,19 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }, coalesceTimeoutMs).unref();
   };
 
+  const releaseLease = (fill: CacheFill): void => {
+    const lease = fill.lease;
+    if (lease === null) return;
+    fill.lease = null;
+    void putShared(() => shared.releaseLease(lease.key, lease.token));
+  };
+
+  /** The fill ends without a stored response: followers go on, the lease is given back. */
+  const dropFill = (fill: CacheFill): void => {
+    finishFlight(fill.key, null);
+    releaseLease(fill);
+  };
+
   const finishFlight = (key: string, filled: Filled | null) => {
     const flight = flights.get(key);
     if (!flight) return;
@@ -517,9 +545,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,
       revalidating: null,
+      lease: null,
     };
-    if (entry === null) return readThrough(state, request, fill, wanted);
-    return lead(state, fill, entry, key, wanted);
+    return readThrough(state, request, fill, wanted, entry);
   };
 
   /** only-if-cached and nothing the client accepts is stored: the stage answers 504 (RFC 9111 §5.2.1.7). */
@@ -550,6 +578,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       const mine =
         filled.entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, filled.entry.varyOn, request.headers);
       if (mine === filled.key) {
+        if (filled.stale) {
+          count(state, 'STALE');
+          return { outcome: 'STALE', entry: filled.entry, key: filled.key, revalidation: null };
+        }
         count(state, 'HIT');
         return { outcome: 'HIT', entry: filled.entry, key: filled.key };
       }
@@ -566,68 +598,149 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     request: CacheRequest,
     fill: CacheFill,
     wanted: RequestFreshness | null,
+    known: CacheEntry | null = null,
   ): Promise<CacheLookup> => {
     const { urlKey, pathIndexKey } = fill;
     let entryKey = fill.key;
     let stored = await readShared(entryKey);
+    if (known !== null) {
+      // This replica's copy is stale: another replica may have refreshed the shared one meanwhile.
+      const newer =
+        stored !== 'unavailable' && stored?.kind === 'response' && stored.storedAt > known.storedAt;
+      if (!newer) return lead(state, request, fill, known, entryKey, wanted);
+    }
     if (stored !== 'unavailable' && stored?.kind === 'vary') {
       l1.set(urlKey, stored, pathIndexKey);
       entryKey = variantKey(urlKey, stored.varyOn, request.headers);
       stored = await readShared(entryKey);
     }
     if (stored === 'unavailable') {
-      finishFlight(fill.key, null);
+      dropFill(fill);
       count(state, 'BYPASS');
       return { outcome: 'BYPASS', reason: 'store_unavailable' };
     }
     if (stored?.kind !== 'response') {
       if (wanted?.onlyIfCached) {
-        finishFlight(fill.key, null);
+        dropFill(fill);
         return onlyIfCachedMiss(state);
       }
-      count(state, 'MISS');
-      return { outcome: 'MISS', key: fill.key, fill, staleIfError: null };
+      return claim(state, request, fill, null, wanted, () => {
+        count(state, 'MISS');
+        return { outcome: 'MISS', key: fill.key, fill, staleIfError: null };
+      });
     }
     l1.set(entryKey, stored, pathIndexKey, entryKey === urlKey ? undefined : urlKey);
-    return lead(state, fill, stored, entryKey, wanted);
+    return lead(state, request, fill, stored, entryKey, wanted);
+  };
+
+  /**
+   * Takes the key's lease across replicas for this fill. True when taken, or when the store cannot be
+   * asked (then every replica goes on alone, as without Redis).
+   */
+  const takeLease = async (fill: CacheFill): Promise<boolean> => {
+    if (circuit.skipping) return true;
+    const key = `${fill.key}:lease`;
+    try {
+      const token = await circuit.run(() => shared.acquireLease(key, fillLeaseMs));
+      if (token === null) return false;
+      fill.lease = { key, token };
+      return true;
+    } catch (error) {
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
+      return true;
+    }
+  };
+
+  /** What another replica's fill of `fill.key` stored: a fresh response for this request, or null. */
+  const readFilled = async (fill: CacheFill, request: CacheRequest): Promise<Filled | null> => {
+    let key = fill.key;
+    let stored = await readShared(key);
+    if (stored !== 'unavailable' && stored?.kind === 'vary') {
+      l1.set(fill.urlKey, stored, fill.pathIndexKey);
+      key = variantKey(fill.urlKey, stored.varyOn, request.headers);
+      stored = await readShared(key);
+    }
+    if (stored === 'unavailable' || stored?.kind !== 'response') return null;
+    if (reusable(stored, now(), null) !== 'HIT') return null;
+    l1.set(key, stored, fill.pathIndexKey, key === fill.urlKey ? undefined : fill.urlKey);
+    return { entry: stored, key };
+  };
+
+  /**
+   * This request is about to go to the origin for `fill.key` (`proceed`). One replica at a time does:
+   * the one holding the key's lease. The others serve `swrStale` at once when they have it, else wait
+   * for the holder's fill (polling the store), take the lease over when it is given back without one,
+   * and after fillWaitMs go to the origin anyway. A client that asked for revalidation goes at once.
+   */
+  const claim = async (
+    state: PolicyState,
+    request: CacheRequest,
+    fill: CacheFill,
+    swrStale: Filled | null,
+    wanted: RequestFreshness | null,
+    proceed: () => CacheLookup,
+  ): Promise<CacheLookup> => {
+    if (wanted !== null || (await takeLease(fill))) return proceed();
+    if (swrStale !== null) {
+      finishFlight(fill.key, { ...swrStale, stale: true });
+      count(state, 'STALE');
+      return { outcome: 'STALE', entry: swrStale.entry, key: swrStale.key, revalidation: null };
+    }
+    const deadline = now() + fillWaitMs;
+    while (now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, fillPollMs));
+      const filled = await readFilled(fill, request);
+      if (filled !== null) {
+        finishFlight(fill.key, filled);
+        count(state, 'HIT');
+        return { outcome: 'HIT', entry: filled.entry, key: filled.key };
+      }
+      if (await takeLease(fill)) return proceed();
+    }
+    return proceed();
   };
 
   /** The leader holds `entry` (found at `entryKey`): fresh, stale (revalidate it) or expired. */
   const lead = (
     state: PolicyState,
+    request: CacheRequest,
     fill: CacheFill,
     entry: CacheEntry,
     entryKey: string,
     wanted: RequestFreshness | null,
-  ): CacheLookup => {
+  ): CacheLookup | Promise<CacheLookup> => {
     const at = now();
     const age = at - entry.storedAt;
     const reuse = reusable(entry, at, wanted);
     if (reuse !== null) {
       if (age < entry.freshMs) finishFlight(fill.key, { entry, key: entryKey });
-      else finishFlight(fill.key, null);
+      else dropFill(fill);
       count(state, reuse);
       return reuse === 'HIT'
         ? { outcome: 'HIT', entry, key: entryKey }
         : { outcome: 'STALE', entry, key: entryKey, revalidation: null };
     }
     if (wanted?.onlyIfCached) {
-      finishFlight(fill.key, null);
+      dropFill(fill);
       return onlyIfCachedMiss(state);
     }
     if (hasValidator(entry)) fill.revalidating = entry;
     if (wanted === null && age >= entry.freshMs && age < entry.freshMs + entry.staleWhileRevalidateMs) {
-      // This request holds the flight: it revalidates in the background while everyone gets STALE.
-      count(state, 'STALE');
-      return { outcome: 'STALE', entry, key: entryKey, revalidation: fill };
+      // The lease holder refreshes in the background while everyone gets STALE.
+      return claim(state, request, fill, { entry, key: entryKey }, wanted, () => {
+        count(state, 'STALE');
+        return { outcome: 'STALE', entry, key: entryKey, revalidation: fill };
+      });
     }
-    count(state, 'MISS');
-    return {
-      outcome: 'MISS',
-      key: fill.key,
-      fill,
-      staleIfError: wanted === null ? staleIfErrorEntry(entry, at) : null,
-    };
+    return claim(state, request, fill, null, wanted, () => {
+      count(state, 'MISS');
+      return {
+        outcome: 'MISS',
+        key: fill.key,
+        fill,
+        staleIfError: wanted === null ? staleIfErrorEntry(entry, now()) : null,
+      };
+    });
   };
 
   const lookup = (
@@ -703,11 +816,20 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   };
 
   const commitEntry = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
+    try {
+      return await commitShared(fill, entry);
+    } finally {
+      // After the shared write: a replica waiting for this fill finds it instead of taking the lease.
+      releaseLease(fill);
+    }
+  };
+
+  const commitShared = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
     const { policy, urlKey, pathIndexKey } = fill;
     const ttlMs = retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
     if (ttlMs <= 0) {
       notStored.labels({ reason: 'already_expired' }).inc();
-      finishFlight(fill.key, null);
+      dropFill(fill);
       return false;
     }
     if (entry.varyOn.length === 0) {
@@ -739,7 +861,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   const refuse = (fill: CacheFill, reason: string): void => {
     notStored.labels({ reason }).inc();
-    finishFlight(fill.key, null);
+    dropFill(fill);
   };
 
   /** A revalidation the origin answered with a full response: the stored entry changed. */
@@ -774,7 +896,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const declared = declaredLength(headers);
     if (declared === undefined ? budget.exhausted : !budget.tryReserve(declared)) {
       overBudget.inc();
-      finishFlight(fill.key, null);
+      dropFill(fill);
       return { outcome: 'over_budget' };
     }
     const maxBytes = fill.policy.maxBodyBytes;
@@ -788,7 +910,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       reserved = 0;
       if (reason === 'fill_budget') overBudget.inc();
       else notStored.labels({ reason }).inc();
-      finishFlight(fill.key, null);
+      dropFill(fill);
     };
     return {
       outcome: 'collect',
@@ -821,7 +943,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
             budget.release(reserved);
             reserved = 0;
           }
-          finishFlight(fill.key, null);
+          dropFill(fill);
         },
       },
     };
@@ -838,7 +960,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     beginFill,
     store,
     abandon(fill) {
-      finishFlight(fill.key, null);
+      dropFill(fill);
     },
     revalidated(fill, headers) {
       const stale = fill.revalidating!;
