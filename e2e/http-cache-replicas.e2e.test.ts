@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
+import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
+import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   eventually,
@@ -18,6 +21,7 @@ import { type LoneGateway, startLoneGateways } from './lone-gateway.js';
  * `/swr/…`, `/sie/…`, `/stampede/…` go to `origin`; `/flaky/…` to `flaky`, which the tests stop.
  */
 const SUBDOMAIN = 'rfcreplicas';
+const tenantId = randomUUID();
 
 let origin: TestOrigin;
 let flaky: TestOrigin | undefined;
@@ -40,7 +44,11 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): boolean {
   else if (kind === 'sie-must-revalidate')
     headers['cache-control'] = 'max-age=1, must-revalidate, stale-if-error=600';
   else if (kind === 'stampede') headers['cache-control'] = 'max-age=600';
-  else return false;
+  else if (kind === 'tagged') {
+    headers['cache-control'] = 'max-age=600';
+    headers['surrogate-key'] = `product-${url.split('/')[2]} catalog`;
+    headers['cache-tag'] = 'shop';
+  } else return false;
   const respond = () => {
     if (failing.has(url)) {
       res.writeHead(503, { 'content-type': 'text/plain' });
@@ -69,6 +77,7 @@ beforeAll(async () => {
     count: 3,
     snapshots: [
       buildSnapshot({
+        tenantId,
         subdomain: SUBDOMAIN,
         origins: [
           { id: originId, targets: [origin.url] },
@@ -84,6 +93,7 @@ beforeAll(async () => {
             cache_policy: { stale_if_error_seconds: 600 },
           },
           { origin_id: originId, path_pattern: '/stampede/*', cache_policy: {} },
+          { origin_id: originId, path_pattern: '/tagged/*', cache_policy: {} },
           { origin_id: flakyId, path_pattern: '/flaky/*', cache_policy: {} },
         ],
       }),
@@ -202,5 +212,38 @@ describe('stale-if-error (RFC 5861 §4)', () => {
       expect(response.headers['x-cache']).toBe('STALE');
       expect(response.body).toBe(`flaky ${path}`);
     }
+  });
+});
+
+describe('purge by tag (Surrogate-Key / Cache-Tag)', () => {
+  it('drops the tagged responses from Redis and from every replica’s memory; others stay', async () => {
+    // Each replica holds both responses in its own memory (L1), and Redis has them.
+    for (const path of ['/tagged/a', '/tagged/b']) {
+      await filled(path);
+      for (let i = 1; i < 3; i++) expect((await on(i, path)).headers['x-cache']).toBe('HIT');
+    }
+    // The purge the control plane sends for POST /api/v1/tenants/:id/cache/purge {"tags": ["product-a"]}.
+    const redis = createRedisClient({ url: TEST_INFRA.redisUrl, commandTimeoutMs: 2_000, name: 'purger' });
+    await whenReady(redis);
+    try {
+      await createRedisCachePurger(redis, replicas[0]!.keyPrefix).purgeTags(tenantId, ['product-a']);
+    } finally {
+      redis.disconnect();
+    }
+    for (let i = 0; i < 3; i++) {
+      await eventually(
+        `replica ${i} no longer serves the purged response`,
+        async () => {
+          const response = await on(i, '/tagged/a');
+          return response.body === '/tagged/a #2';
+        },
+        { timeoutMs: 10_000, intervalMs: 50 },
+      );
+      const untouched = await on(i, '/tagged/b');
+      expect(untouched.headers['x-cache']).toBe('HIT');
+      expect(untouched.body).toBe('/tagged/b #1');
+    }
+    expect(originHits('/tagged/a')).toBe(2);
+    expect(originHits('/tagged/b')).toBe(1);
   });
 });

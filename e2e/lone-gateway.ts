@@ -26,6 +26,8 @@ export interface LoneGateway {
   readonly adminUrl: string;
   readonly port: number;
   readonly adminPort: number;
+  /** Its GATEWAY_REDIS_KEY_PREFIX (shared by replicas started together). */
+  readonly keyPrefix: string;
   /** A request for tenant host `<subdomain>.localhost` (a fresh connection unless `agent` is given). */
   request(
     subdomain: string,
@@ -169,6 +171,7 @@ async function startReplica(
     adminUrl,
     port,
     adminPort,
+    keyPrefix,
     request: (subdomain, pathname, { headers = {}, ...options } = {}) =>
       httpRequest(`${url}${pathname}`, {
         ...options,

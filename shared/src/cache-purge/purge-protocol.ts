@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -27,6 +28,18 @@ export function generationKey(keyPrefix: string, tenantId: string): string {
   return `${tenantKeyspace(keyPrefix, tenantId)}gen`;
 }
 
+/**
+ * The set of a tenant's cache keys an origin tagged with `tag` (Surrogate-Key / Cache-Tag): one Redis
+ * set per tag, `<prefix>c:{<tenant_id>}:tag:<digest of the tag>`, members with the key prefix.
+ */
+export function tagIndexKey(keyPrefix: string, tenantId: string, tag: string): string {
+  return `${tenantKeyspace(keyPrefix, tenantId)}tag:${hash('sha256', tag, 'base64url').slice(0, 22)}`;
+}
+
+/** At most this many tags per purge request and per stored response; each at most CACHE_TAG_MAX_LENGTH. */
+export const CACHE_TAGS_MAX = 64;
+export const CACHE_TAG_MAX_LENGTH = 256;
+
 /** The pub/sub channel purge messages travel on. */
 export function purgeChannel(keyPrefix: string): string {
   return `${keyPrefix}vantageedge:cache:purge`;
@@ -39,6 +52,12 @@ export const cachePurgeMessage = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('tenant'), tenantId: z.string().min(1), generation }),
   /** Drop every cached variant listed under this path index key (without the key prefix). */
   z.object({ kind: z.literal('path'), pathIndexKey: z.string().min(1) }),
+  /** Drop every entry of the tenant the origin tagged with one of `tags` (already gone from Redis). */
+  z.object({
+    kind: z.literal('tags'),
+    tenantId: z.string().min(1),
+    tags: z.array(z.string().min(1).max(CACHE_TAG_MAX_LENGTH)).min(1).max(CACHE_TAGS_MAX),
+  }),
 ]);
 export type CachePurgeMessage = z.infer<typeof cachePurgeMessage>;
 
@@ -46,6 +65,13 @@ export type CachePurgeMessage = z.infer<typeof cachePurgeMessage>;
 export type PurgeTarget =
   | { kind: 'route'; tenantId: string; routeId: string }
   | { kind: 'tenant'; tenantId: string };
+
+/** Generation-less purge: the entries tagged with any of `tags`. */
+export interface TagPurgeTarget {
+  kind: 'tags';
+  tenantId: string;
+  tags: readonly string[];
+}
 
 export function encodePurgeMessage(message: CachePurgeMessage): string {
   return JSON.stringify(message);
@@ -95,4 +121,6 @@ export function purgeMessageFor(target: PurgeTarget, bumped: number): CachePurge
 export interface CachePurger {
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
+  /** Drops every cached response of the tenant whose origin tagged it with one of `tags`. */
+  purgeTags(tenantId: string, tags: readonly string[]): Promise<void>;
 }

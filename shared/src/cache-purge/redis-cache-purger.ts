@@ -8,11 +8,15 @@ import {
   type PurgeTarget,
   purgeChannel,
   purgeMessageFor,
+  type TagPurgeTarget,
+  tagIndexKey,
 } from './purge-protocol.js';
 
 export interface RedisCachePurger extends CachePurger {
   /** Bumps the target's generation and publishes it; resolves with the message sent. */
   purge(target: PurgeTarget): Promise<CachePurgeMessage>;
+  /** Deletes the tagged entries and their tag sets, then publishes it; resolves with the message sent. */
+  purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
 }
 
 /**
@@ -28,8 +32,23 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     await redis.publish(channel, encodePurgeMessage(message));
     return message;
   };
+  const purgeTagged = async ({ tenantId, tags }: TagPurgeTarget): Promise<CachePurgeMessage> => {
+    for (const tag of tags) {
+      const index = tagIndexKey(keyPrefix, tenantId, tag);
+      const keys = await redis.smembers(index);
+      // Members carry the prefix already; all share the tenant's hash tag (one Cluster slot).
+      await redis.del(index, ...keys);
+    }
+    const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags] };
+    await redis.publish(channel, encodePurgeMessage(message));
+    return message;
+  };
   return {
     purge,
+    purgeTagged,
+    async purgeTags(tenantId, tags) {
+      await purgeTagged({ kind: 'tags', tenantId, tags });
+    },
     async purgeRoute(tenantId, routeId) {
       await purge({ kind: 'route', tenantId, routeId });
     },

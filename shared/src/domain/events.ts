@@ -84,8 +84,11 @@ export interface ControlPlaneEventMap {
   /** A rotation: the old key stays valid until `old_key_expires_at`, then only `replaced_by` works. */
   ApiKeyRotated: { api_key_id: string; tenant_id: string; replaced_by: string; old_key_expires_at: string };
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
-  /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
-  CachePurgeRequested: { tenant_id: string; route_id: string | null };
+  /**
+   * Asks every gateway replica to drop cached responses of a route (or the whole tenant when null),
+   * or, with `tags`, the tenant's responses its origins tagged with one of them (Surrogate-Key).
+   */
+  CachePurgeRequested: { tenant_id: string; route_id: string | null; tags?: string[] };
   /**
    * A rollback of the tenant's gateway config to the config it had after event `to_position` (decimal),
    * recorded before the compensating events, which name this event as their causation. `from_version`

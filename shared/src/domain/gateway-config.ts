@@ -51,6 +51,8 @@ export const cachePolicy = z.strictObject({
   honor_request_cache_control: z.boolean().default(true),
   /** standard mode: how long past its freshness an entry with a validator is kept to be revalidated. */
   keep_stale_seconds: z.number().int().min(0).max(2_592_000).default(600),
+  /** Response headers whose values tag a stored response for purges by tag (space- or comma-separated). */
+  tag_headers: z.array(z.string().min(1).max(100)).max(4).default(['surrogate-key', 'cache-tag']),
   cache_key_pattern: z.enum(CACHE_KEY_PATTERNS).default('path+query'),
   /** Request headers that are part of the key with path+query+headers (lower-cased). */
   vary_headers: z.array(z.string().min(1).max(100)).max(20).default([]),

@@ -661,7 +661,29 @@ function cachePurgePaths(): Record<string, unknown> {
       'purgeRouteCache',
       "Purge a route's cached responses on every gateway replica",
     ),
-    '/api/v1/tenants/{id}/cache/purge': purge('purgeTenantCache', "Purge all of a tenant's cached responses"),
+    '/api/v1/tenants/{id}/cache/purge': {
+      post: {
+        ...purge(
+          'purgeTenantCache',
+          "Purge all of a tenant's cached responses, or with `tags` those its origins tagged (Surrogate-Key / Cache-Tag)",
+        ).post,
+        requestBody: {
+          required: false,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              tags: {
+                type: 'array',
+                minItems: 1,
+                maxItems: 64,
+                items: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\s,]+$' },
+              },
+            },
+          }),
+        },
+      },
+    },
   };
 }
 
@@ -847,6 +869,7 @@ const RESPONSE_SCHEMAS = {
       id: { type: 'string', format: 'uuid' },
       tenant_id: { type: 'string', format: 'uuid' },
       route_id: { type: ['string', 'null'], format: 'uuid' },
+      tags: { type: 'array', items: { type: 'string' } },
       purged_at: { type: 'string', format: 'date-time' },
     },
   },

@@ -13,6 +13,8 @@ export interface CacheEntry {
   readonly mustRevalidate: boolean;
   /** Fresh: a client's reload (no-cache, max-age=0) does not force a revalidation (RFC 8246). */
   readonly immutable: boolean;
+  /** The origin's tags (Surrogate-Key / Cache-Tag): purges by tag drop the entry. */
+  readonly tags: readonly string[];
   /**
    * The request headers (lower-case names) the origin's Vary named; empty when the response does not
    * vary. Such an entry lives under a variant key, and the URL key holds a VaryMarker.
@@ -39,6 +41,8 @@ interface EntryMeta {
   r?: 1;
   /** immutable (1 when set). */
   i?: 1;
+  /** Tags (absent when none). */
+  g?: string[];
   /** Vary names of a response (absent when none). */
   v?: string[];
 }
@@ -69,6 +73,7 @@ export function encodeRecord(record: CacheRecord): Buffer {
   if (record.varyOn.length > 0) meta.v = [...record.varyOn];
   if (record.mustRevalidate) meta.r = 1;
   if (record.immutable) meta.i = 1;
+  if (record.tags.length > 0) meta.g = [...record.tags];
   return frame(meta, record.body);
 }
 
@@ -91,6 +96,7 @@ export function decodeRecord(buffer: Buffer): CacheRecord | null {
       staleIfErrorMs: meta.e ?? 0,
       mustRevalidate: meta.r === 1,
       immutable: meta.i === 1,
+      tags: Array.isArray(meta.g) ? meta.g : [],
       varyOn: meta.v ?? [],
       body: buffer.subarray(4 + metaLength),
     };

@@ -204,6 +204,7 @@ describe('what is cached', () => {
       staleIfErrorMs: 4,
       mustRevalidate: true,
       immutable: true,
+      tags: ['product-1', 'catalog'],
       varyOn: [],
     };
     expect(decodeRecord(encodeRecord(entry))).toEqual({

@@ -2,6 +2,7 @@ import type {
   CachePurgeMessage,
   PurgeGenerations,
   PurgeTarget,
+  TagPurgeTarget,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import type { CacheEntry, CacheRecord } from './cache-entry.js';
 
@@ -46,6 +47,9 @@ export interface CacheStore {
   /** Bumps the target's generation and tells every replica; resolves with the message sent. */
   purge(target: PurgeTarget): Promise<CachePurgeMessage>;
 
+  /** Drops every entry tagged with one of the tags and tells every replica; resolves with the message. */
+  purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
+
   /**
    * Purge messages from every replica, this one's included (at least once; applying one twice is
    * harmless). `onResync` runs when messages may have been missed (after a reconnect): reload state.
@@ -65,6 +69,8 @@ export interface ResponseWrite {
   readonly entry: CacheEntry;
   readonly ttlMs: number;
   readonly pathIndexKey: string;
+  /** The tag sets (tagIndexKey of each of the entry's tags) the key is listed in. */
+  readonly tagIndexKeys?: readonly string[] | undefined;
 }
 
 export interface VariantWrite extends ResponseWrite {

@@ -10,6 +10,8 @@ export interface CompiledCachePolicy {
   readonly honorRequestCacheControl: boolean;
   /** standard mode: how long past its freshness an entry with a validator is kept for revalidation. */
   readonly keepStaleMs: number;
+  /** Lower-case response headers whose values tag a stored response (purge by tag). */
+  readonly tagHeaders: readonly string[];
   readonly keyPattern: CachePolicy['cache_key_pattern'];
   /** Lower-cased request headers that are part of the key (path+query+headers only). */
   readonly varyHeaders: readonly string[];
@@ -45,6 +47,7 @@ export function compileCachePolicy(tenantId: string, route: RouteConfig): Compil
     heuristicFreshness: policy.heuristic_freshness,
     honorRequestCacheControl: policy.honor_request_cache_control,
     keepStaleMs: policy.mode === 'standard' ? policy.keep_stale_seconds * 1000 : 0,
+    tagHeaders: lower(policy.tag_headers),
     keyPattern: policy.cache_key_pattern,
     varyHeaders:
       policy.cache_key_pattern === 'path+query+headers'

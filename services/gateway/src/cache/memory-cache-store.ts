@@ -5,7 +5,9 @@ import {
   type PurgeGenerations,
   type PurgeTarget,
   purgeMessageFor,
+  type TagPurgeTarget,
   TENANT_GENERATION_FIELD,
+  tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { LRUCache } from 'lru-cache';
 import { type CacheRecord, recordSize } from './cache-entry.js';
@@ -91,6 +93,18 @@ export class MemoryCacheStore implements CacheStore {
       markerTtl,
     );
     return Promise.resolve('stored');
+  }
+
+  purgeTagged({ tenantId, tags }: TagPurgeTarget): Promise<CachePurgeMessage> {
+    const keyspace = tenantKeyspace('', tenantId);
+    const wanted = new Set(tags);
+    for (const [key, slot] of [...this.#slots.entries()]) {
+      if (!key.startsWith(keyspace) || slot.record.kind !== 'response') continue;
+      if (slot.record.tags.some((tag) => wanted.has(tag))) this.#slots.delete(key);
+    }
+    const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags] };
+    this.#announce(message);
+    return Promise.resolve(message);
   }
 
   invalidatePath(pathIndexKey: string): Promise<void> {

@@ -29,6 +29,7 @@ describe('MemoryCacheStore', () => {
       staleIfErrorMs: 0,
       mustRevalidate: false,
       immutable: false,
+      tags: [],
       varyOn: [],
     });
     for (let n = 0; n < 4; n++)

@@ -8,6 +8,7 @@ import {
   parseGenerations,
   parsePurgeMessage,
   purgeChannel,
+  type TagPurgeTarget,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import {
   createRedisCachePurger,
@@ -15,6 +16,7 @@ import {
 } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { duplicateForSubscribe, type RedisClient } from '@vantageedge/shared/redis/client';
+import type { ChainableCommander } from 'ioredis';
 import { type CacheRecord, decodeRecord, encodeRecord } from './cache-entry.js';
 import type { CacheStore, PurgeListener, ResponseWrite, VariantWrite } from './cache-store.js';
 
@@ -96,15 +98,27 @@ export class RedisCacheStore implements CacheStore {
     return buffer ? decodeRecord(buffer) : null;
   }
 
-  async putResponse({ key, entry, ttlMs, pathIndexKey }: ResponseWrite): Promise<void> {
+  async putResponse({ key, entry, ttlMs, pathIndexKey, tagIndexKeys }: ResponseWrite): Promise<void> {
     const index = this.#prefix + pathIndexKey;
-    await this.#redis
+    const write = this.#redis
       .multi()
       .set(this.#prefix + key, encodeRecord(entry), 'PX', ttlMs)
       .sadd(index, this.#prefix + key)
       .pexpire(index, ttlMs, 'NX')
-      .pexpire(index, ttlMs, 'GT')
-      .exec();
+      .pexpire(index, ttlMs, 'GT');
+    this.#listUnderTags(write, key, tagIndexKeys ?? [], ttlMs);
+    await write.exec();
+  }
+
+  /** Lists the key in its tag sets, whose TTLs only grow (like the path index). */
+  #listUnderTags(write: ChainableCommander, key: string, tagIndexKeys: readonly string[], ttlMs: number) {
+    for (const tagIndexKey of tagIndexKeys) {
+      const tagSet = this.#prefix + tagIndexKey;
+      write
+        .sadd(tagSet, this.#prefix + key)
+        .pexpire(tagSet, ttlMs, 'NX')
+        .pexpire(tagSet, ttlMs, 'GT');
+    }
   }
 
   async putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants'> {
@@ -119,7 +133,13 @@ export class RedisCacheStore implements CacheStore {
       encodeRecord(write.entry),
       write.maxVariants,
     );
-    return stored === 1 ? 'stored' : 'too_many_variants';
+    if (stored !== 1) return 'too_many_variants';
+    if (write.tagIndexKeys !== undefined && write.tagIndexKeys.length > 0) {
+      const tagWrite = this.#redis.multi();
+      this.#listUnderTags(tagWrite, write.key, write.tagIndexKeys, write.ttlMs);
+      await tagWrite.exec();
+    }
+    return 'stored';
   }
 
   async acquireLease(key: string, ttlMs: number): Promise<string | null> {
@@ -145,6 +165,10 @@ export class RedisCacheStore implements CacheStore {
 
   purge(target: PurgeTarget): Promise<CachePurgeMessage> {
     return this.#purger.purge(target);
+  }
+
+  purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage> {
+    return this.#purger.purgeTagged(target);
   }
 
   subscribe(listener: PurgeListener): void {

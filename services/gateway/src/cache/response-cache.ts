@@ -1,8 +1,11 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import {
+  CACHE_TAG_MAX_LENGTH,
+  CACHE_TAGS_MAX,
   type CachePurgeMessage,
   type PurgeGenerations,
   type PurgeTarget,
+  tagIndexKey,
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import type { Logger } from '@vantageedge/shared/observability/logger';
@@ -191,6 +194,8 @@ export interface ResponseCache {
   invalidatePath(policy: CompiledCachePolicy, path: string): Promise<void>;
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
+  /** Drops the tenant's entries whose origin tagged them with one of `tags` (all replicas). */
+  purgeTags(tenantId: string, tags: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -395,6 +400,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     purges.labels({ kind: message.kind }).inc();
     if (message.kind === 'path') {
       l1.deletePath(message.pathIndexKey);
+      return;
+    }
+    if (message.kind === 'tags') {
+      l1.deleteTagged(tenantKeyspace('', message.tenantId), message.tags);
       return;
     }
     const known = generations.get(message.tenantId);
@@ -811,9 +820,13 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       staleIfErrorMs: freshness.staleIfErrorMs,
       mustRevalidate: freshness.mustRevalidate,
       immutable: freshness.immutable,
+      tags: responseTags(headers, fill.policy.tagHeaders),
       varyOn: vary === '*' ? [] : vary,
     };
   };
+
+  const tagIndexKeys = (policy: CompiledCachePolicy, entry: CacheEntry): string[] =>
+    entry.tags.map((tag) => tagIndexKey('', policy.tenantId, tag));
 
   const commitEntry = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
     try {
@@ -835,7 +848,15 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     if (entry.varyOn.length === 0) {
       l1.set(urlKey, entry, pathIndexKey);
       finishFlight(fill.key, { entry, key: urlKey });
-      await putShared(() => shared.putResponse({ key: urlKey, entry, ttlMs, pathIndexKey }));
+      await putShared(() =>
+        shared.putResponse({
+          key: urlKey,
+          entry,
+          ttlMs,
+          pathIndexKey,
+          tagIndexKeys: tagIndexKeys(policy, entry),
+        }),
+      );
       return true;
     }
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
@@ -848,7 +869,15 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
     l1.set(key, entry, pathIndexKey, urlKey);
     const put = await putShared(() =>
-      shared.putVariant({ key, urlKey, entry, ttlMs, pathIndexKey, maxVariants }),
+      shared.putVariant({
+        key,
+        urlKey,
+        entry,
+        ttlMs,
+        pathIndexKey,
+        maxVariants,
+        tagIndexKeys: tagIndexKeys(policy, entry),
+      }),
     );
     if (put === 'too_many_variants') {
       // Other replicas filled the URL's variants first.
@@ -1009,6 +1038,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     },
     purgeRoute: (tenantId, routeId) => purge({ kind: 'route', tenantId, routeId }),
     purgeTenant: (tenantId) => purge({ kind: 'tenant', tenantId }),
+    async purgeTags(tenantId, tags) {
+      applyPurge(await shared.purgeTagged({ kind: 'tags', tenantId, tags }));
+    },
     async close() {
       for (const key of [...flights.keys()]) finishFlight(key, null);
       await shared.close();
@@ -1077,4 +1109,22 @@ export function revalidationHeaders(entry: CacheEntry): Record<string, string> {
   if (etag !== undefined) return { 'if-none-match': etag };
   const lastModified = entryHeader(entry, 'last-modified');
   return lastModified === undefined ? {} : { 'if-modified-since': lastModified };
+}
+
+/**
+ * The tags an origin gave a response in the policy's tag headers (Surrogate-Key is space-separated,
+ * Cache-Tag comma-separated: both separators are read in either), at most CACHE_TAGS_MAX of them.
+ */
+export function responseTags(headers: IncomingHttpHeaders, tagHeaders: readonly string[]): string[] {
+  const tags = new Set<string>();
+  for (const name of tagHeaders) {
+    const value = headerList(headers[name]);
+    if (value === undefined) continue;
+    for (const tag of value.split(/[\s,]+/)) {
+      if (tag === '' || tag.length > CACHE_TAG_MAX_LENGTH) continue;
+      tags.add(tag);
+      if (tags.size === CACHE_TAGS_MAX) return [...tags];
+    }
+  }
+  return [...tags];
 }
