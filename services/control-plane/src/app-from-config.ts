@@ -4,6 +4,7 @@ import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type express from 'express';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -46,6 +47,7 @@ export function controlPlaneAppFromConfig(
     originAddressPolicy?: OriginAddressPolicy | undefined;
   },
 ): express.Express {
+  const certificateKeyRing = keyRingFromSettings(config);
   const purger =
     cachePurger ?? (redis ? createRedisCachePurger(redis, config.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   return createControlPlaneApp({
@@ -60,6 +62,7 @@ export function controlPlaneAppFromConfig(
         }
       : {}),
     ...(purger ? { cachePurger: purger } : {}),
+    ...(certificateKeyRing ? { certificateKeyRing } : {}),
     originAddressPolicy:
       originAddressPolicy ??
       new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
