@@ -189,9 +189,22 @@ export class RedisCacheStore implements CacheStore {
     subscriber.on('ready', () => {
       for (const each of this.#listeners) each.onResync();
     });
-    void subscriber
-      .subscribe(purgeChannel(this.#prefix))
-      .catch((error: Error) => this.#logger?.warn('cache purge subscribe failed', { error: error.message }));
+    // A SUBSCRIBE slower than the command timeout is rejected: try again until it holds (a replica
+    // that is not subscribed would keep serving purged responses from its L1), then resync.
+    const channel = purgeChannel(this.#prefix);
+    const trySubscribe = (attempt: number) => {
+      if (this.#subscriber !== subscriber) return;
+      subscriber.subscribe(channel).then(
+        () => {
+          if (attempt > 1) for (const each of this.#listeners) each.onResync();
+        },
+        (error: Error) => {
+          this.#logger?.warn('cache purge subscribe failed; trying again', { error: error.message, attempt });
+          setTimeout(() => trySubscribe(attempt + 1), Math.min(2_000, 100 * attempt)).unref();
+        },
+      );
+    };
+    trySubscribe(1);
   }
 
   async close(): Promise<void> {
