@@ -44,7 +44,10 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): boolean {
   else if (kind === 'sie-must-revalidate')
     headers['cache-control'] = 'max-age=1, must-revalidate, stale-if-error=600';
   else if (kind === 'stampede') headers['cache-control'] = 'max-age=600';
-  else if (kind === 'tagged') {
+  else if (kind === 'soft') {
+    headers['cache-control'] = 'max-age=600, stale-if-error=600';
+    headers['surrogate-key'] = `product-${url.split('/')[2]}`;
+  } else if (kind === 'tagged') {
     headers['cache-control'] = 'max-age=600';
     headers['surrogate-key'] = `product-${url.split('/')[2]} catalog`;
     headers['cache-tag'] = 'shop';
@@ -94,6 +97,7 @@ beforeAll(async () => {
           },
           { origin_id: originId, path_pattern: '/stampede/*', cache_policy: {} },
           { origin_id: originId, path_pattern: '/tagged/*', cache_policy: {} },
+          { origin_id: originId, path_pattern: '/soft/*', cache_policy: {} },
           { origin_id: flakyId, path_pattern: '/flaky/*', cache_policy: {} },
         ],
       }),
@@ -245,5 +249,45 @@ describe('purge by tag (Surrogate-Key / Cache-Tag)', () => {
     }
     expect(originHits('/tagged/a')).toBe(2);
     expect(originHits('/tagged/b')).toBe(1);
+  });
+});
+
+describe('soft purge by tag', () => {
+  it('marks the tagged responses stale on every replica: kept for stale-if-error, refetched otherwise', async () => {
+    const path = '/soft/c';
+    await filled(path);
+    for (let i = 1; i < 3; i++) expect((await on(i, path)).headers['x-cache']).toBe('HIT');
+    const redis = createRedisClient({ url: TEST_INFRA.redisUrl, commandTimeoutMs: 2_000, name: 'purger' });
+    await whenReady(redis);
+    try {
+      await createRedisCachePurger(redis, replicas[0]!.keyPrefix).purgeTags(tenantId, ['product-c'], {
+        soft: true,
+      });
+    } finally {
+      redis.disconnect();
+    }
+    // The origin is down: every replica asks it (the entry is stale now) and serves the kept copy.
+    failing.add(path);
+    for (let i = 0; i < 3; i++) {
+      await eventually(
+        `replica ${i} treats the soft-purged response as stale`,
+        async () => {
+          const response = await on(i, path);
+          return response.headers['x-cache'] === 'STALE' && response.body === `${path} #1`;
+        },
+        { timeoutMs: 10_000, intervalMs: 50 },
+      );
+    }
+    failing.delete(path);
+    const refetched = await on(0, path);
+    expect(refetched.headers['x-cache']).toBe('MISS');
+    expect(refetched.body).not.toBe(`${path} #1`);
+    for (let i = 1; i < 3; i++) {
+      await eventually(
+        `replica ${i} serves the refetched response`,
+        async () => (await on(i, path)).body === refetched.body,
+        { timeoutMs: 10_000, intervalMs: 50 },
+      );
+    }
   });
 });

@@ -57,6 +57,8 @@ export const cachePurgeMessage = z.discriminatedUnion('kind', [
     kind: z.literal('tags'),
     tenantId: z.string().min(1),
     tags: z.array(z.string().min(1).max(CACHE_TAG_MAX_LENGTH)).min(1).max(CACHE_TAGS_MAX),
+    /** A soft purge (epoch ms): the entries stay, stale from then on. */
+    softAt: z.number().int().positive().optional(),
   }),
 ]);
 export type CachePurgeMessage = z.infer<typeof cachePurgeMessage>;
@@ -71,6 +73,8 @@ export interface TagPurgeTarget {
   kind: 'tags';
   tenantId: string;
   tags: readonly string[];
+  /** Mark the entries stale (kept for stale-if-error and revalidation) instead of deleting them. */
+  soft?: boolean | undefined;
 }
 
 export function encodePurgeMessage(message: CachePurgeMessage): string {
@@ -91,7 +95,15 @@ export function parsePurgeMessage(text: string): CachePurgeMessage | null {
 export interface PurgeGenerations {
   tenant: number;
   routes: Map<string, number>;
+  /**
+   * Soft purges by tag: tag → when (epoch ms). Entries with the tag stored before then are stale
+   * (revalidated on use, still served for stale-if-error). Fields `tag:<tag>` of the generation hash.
+   */
+  softTags: Map<string, number>;
 }
+
+/** The generation-hash field of a soft purge of `tag`. */
+export const SOFT_TAG_FIELD_PREFIX = 'tag:';
 
 /** Reads the generation hash as HGETALL returns it; fields that are not whole numbers count as 0. */
 export function parseGenerations(hash: Record<string, string>): PurgeGenerations {
@@ -99,9 +111,17 @@ export function parseGenerations(hash: Record<string, string>): PurgeGenerations
     const n = Number(value ?? 0);
     return Number.isSafeInteger(n) && n > 0 ? n : 0;
   };
-  const generations: PurgeGenerations = { tenant: count(hash[TENANT_GENERATION_FIELD]), routes: new Map() };
-  for (const [field, value] of Object.entries(hash))
-    if (field !== TENANT_GENERATION_FIELD) generations.routes.set(field, count(value));
+  const generations: PurgeGenerations = {
+    tenant: count(hash[TENANT_GENERATION_FIELD]),
+    routes: new Map(),
+    softTags: new Map(),
+  };
+  for (const [field, value] of Object.entries(hash)) {
+    if (field === TENANT_GENERATION_FIELD) continue;
+    if (field.startsWith(SOFT_TAG_FIELD_PREFIX))
+      generations.softTags.set(field.slice(SOFT_TAG_FIELD_PREFIX.length), count(value));
+    else generations.routes.set(field, count(value));
+  }
   return generations;
 }
 
@@ -122,5 +142,9 @@ export interface CachePurger {
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
   /** Drops every cached response of the tenant whose origin tagged it with one of `tags`. */
-  purgeTags(tenantId: string, tags: readonly string[]): Promise<void>;
+  purgeTags(
+    tenantId: string,
+    tags: readonly string[],
+    options?: { soft?: boolean | undefined },
+  ): Promise<void>;
 }

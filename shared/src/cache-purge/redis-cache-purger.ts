@@ -8,6 +8,7 @@ import {
   type PurgeTarget,
   purgeChannel,
   purgeMessageFor,
+  SOFT_TAG_FIELD_PREFIX,
   type TagPurgeTarget,
   tagIndexKey,
 } from './purge-protocol.js';
@@ -32,7 +33,17 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     await redis.publish(channel, encodePurgeMessage(message));
     return message;
   };
-  const purgeTagged = async ({ tenantId, tags }: TagPurgeTarget): Promise<CachePurgeMessage> => {
+  const purgeTagged = async ({ tenantId, tags, soft }: TagPurgeTarget): Promise<CachePurgeMessage> => {
+    if (soft) {
+      // Kept in the generation hash (no TTL, never evicted): replicas load it with the generations.
+      const softAt = Date.now();
+      const fields: Record<string, number> = {};
+      for (const tag of tags) fields[`${SOFT_TAG_FIELD_PREFIX}${tag}`] = softAt;
+      await redis.hset(generationKey(keyPrefix, tenantId), fields);
+      const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
+      await redis.publish(channel, encodePurgeMessage(message));
+      return message;
+    }
     for (const tag of tags) {
       const index = tagIndexKey(keyPrefix, tenantId, tag);
       const keys = await redis.smembers(index);
@@ -46,8 +57,8 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
   return {
     purge,
     purgeTagged,
-    async purgeTags(tenantId, tags) {
-      await purgeTagged({ kind: 'tags', tenantId, tags });
+    async purgeTags(tenantId, tags, options) {
+      await purgeTagged({ kind: 'tags', tenantId, tags, soft: options?.soft });
     },
     async purgeRoute(tenantId, routeId) {
       await purge({ kind: 'route', tenantId, routeId });

@@ -134,8 +134,29 @@ describe('cache purge through the admin API', () => {
         event.type === 'CachePurgeRequested' && (event.data as { tenant_id: string }).tenant_id === tenantId,
     );
     expect(purges.map((event) => event.data)).toEqual([
-      { tenant_id: tenantId, route_id: null, tags: ['product-7', 'catalog'] },
+      { tenant_id: tenantId, route_id: null, tags: ['product-7', 'catalog'], soft: false },
     ]);
+  });
+
+  it('a soft purge by tag keeps the entries and records when the tags went stale', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgesoft${uniqueSuffix()}`);
+    const tagged = tagIndexKey(keyPrefix, tenantId, 'product-8');
+    const entryKey = `${tenantKeyspace(keyPrefix, tenantId)}0:r:0:p:v`;
+    await purgerRedis.set(entryKey, 'entry', 'PX', 60_000);
+    await purgerRedis.sadd(tagged, entryKey);
+    const before = Date.now();
+    const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {
+      body: { tags: ['product-8'], soft: true },
+    });
+    expect(response.status).toBe(200);
+    expect(json(response)).toMatchObject({ tags: ['product-8'], soft: true });
+    const message = await receivedFor(tenantId);
+    expect(message).toMatchObject({ kind: 'tags', tenantId, tags: ['product-8'] });
+    const softAt = (message as { softAt: number }).softAt;
+    expect(softAt).toBeGreaterThanOrEqual(before);
+    expect(await purgerRedis.exists(entryKey, tagged)).toBe(2);
+    const generations = parseGenerations(await purgerRedis.hgetall(generationKey(keyPrefix, tenantId)));
+    expect(generations.softTags.get('product-8')).toBe(softAt);
   });
 
   it('refuses malformed tag lists with 400 and the field, appending nothing', async () => {
@@ -144,6 +165,7 @@ describe('cache purge through the admin API', () => {
     for (const body of [
       { tags: [] },
       { tags: ['two words'] },
+      { soft: true },
       { tags: ['a,b'] },
       { tags: 'x' },
       { tag: ['x'] },

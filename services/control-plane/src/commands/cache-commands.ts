@@ -20,23 +20,31 @@ export interface CachePurgeResource {
   route_id: string | null;
   /** Present for a purge by tag. */
   tags?: string[];
+  soft?: boolean;
   purged_at: string;
 }
 
 /** Body of POST /api/v1/tenants/:id/cache/purge: none (the whole tenant) or the tags to purge. */
-export const purgeTenantCacheBody = z.strictObject({
-  tags: z
-    .array(
-      z
-        .string()
-        .min(1)
-        .max(CACHE_TAG_MAX_LENGTH)
-        .regex(/^[^\s,]+$/, 'a tag has no whitespace or comma'),
-    )
-    .min(1)
-    .max(CACHE_TAGS_MAX)
-    .optional(),
-});
+export const purgeTenantCacheBody = z
+  .strictObject({
+    tags: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(CACHE_TAG_MAX_LENGTH)
+          .regex(/^[^\s,]+$/, 'a tag has no whitespace or comma'),
+      )
+      .min(1)
+      .max(CACHE_TAGS_MAX)
+      .optional(),
+    /** With tags: mark the tagged responses stale (revalidated on use, kept for stale-if-error). */
+    soft: z.boolean().optional(),
+  })
+  .refine((body) => body.soft === undefined || body.tags !== undefined, {
+    path: ['soft'],
+    message: 'soft purges are by tag: give tags',
+  });
 
 /** Purge requests of a tenant are recorded in their own stream: `cache-<tenant id>` (audit: resource "cache"). */
 export const cacheStream = (tenantId: string) => `cache-${tenantId}`;
@@ -58,10 +66,11 @@ async function purgeAndRecord(
   tenantId: string,
   routeId: string | null,
   tags?: string[],
+  soft = false,
 ): Promise<CommandOutcome<CachePurgeResource>> {
   const purger = requirePurger(deps.cachePurger);
   try {
-    if (tags) await purger.purgeTags(tenantId, tags);
+    if (tags) await purger.purgeTags(tenantId, tags, { soft });
     else if (routeId) await purger.purgeRoute(tenantId, routeId);
     else await purger.purgeTenant(tenantId);
   } catch (error) {
@@ -75,7 +84,7 @@ async function purgeAndRecord(
   const appended = await deps.store.appendToStream(cacheStream(tenantId), [
     {
       type: 'CachePurgeRequested',
-      data: { tenant_id: tenantId, route_id: routeId, ...(tags ? { tags } : {}) },
+      data: { tenant_id: tenantId, route_id: routeId, ...(tags ? { tags, soft } : {}) },
       metadata,
     },
   ]);
@@ -84,7 +93,7 @@ async function purgeAndRecord(
       id: routeId ?? tenantId,
       tenant_id: tenantId,
       route_id: routeId,
-      ...(tags ? { tags } : {}),
+      ...(tags ? { tags, soft } : {}),
       purged_at: metadata.occurred_at,
     },
     revision: appended.nextExpectedRevision,
@@ -113,5 +122,5 @@ export async function purgeTenantCache(
 ): Promise<CommandOutcome<CachePurgeResource>> {
   await requireAccess(deps, ctx.caller, tenantId, 'write');
   await requireLiveTenant(deps, tenantId);
-  return purgeAndRecord(deps, ctx, tenantId, null, body.tags);
+  return purgeAndRecord(deps, ctx, tenantId, null, body.tags, body.soft);
 }

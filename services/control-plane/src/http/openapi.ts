@@ -724,6 +724,10 @@ function cachePurgePaths(): Record<string, unknown> {
                 maxItems: 64,
                 items: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\s,]+$' },
               },
+              soft: {
+                type: 'boolean',
+                description: 'with tags: mark the responses stale (revalidated, kept for stale-if-error)',
+              },
             },
           }),
         },
@@ -915,6 +919,7 @@ const RESPONSE_SCHEMAS = {
       tenant_id: { type: 'string', format: 'uuid' },
       route_id: { type: ['string', 'null'], format: 'uuid' },
       tags: { type: 'array', items: { type: 'string' } },
+      soft: { type: 'boolean' },
       purged_at: { type: 'string', format: 'date-time' },
     },
   },

@@ -95,7 +95,19 @@ export class MemoryCacheStore implements CacheStore {
     return Promise.resolve('stored');
   }
 
-  purgeTagged({ tenantId, tags }: TagPurgeTarget): Promise<CachePurgeMessage> {
+  purgeTagged({ tenantId, tags, soft }: TagPurgeTarget): Promise<CachePurgeMessage> {
+    if (soft) {
+      let known = this.#generations.get(tenantId);
+      if (!known) {
+        known = { tenant: 0, routes: new Map(), softTags: new Map() };
+        this.#generations.set(tenantId, known);
+      }
+      const softAt = this.#now();
+      for (const tag of tags) known.softTags.set(tag, softAt);
+      const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
+      this.#announce(message);
+      return Promise.resolve(message);
+    }
     const keyspace = tenantKeyspace('', tenantId);
     const wanted = new Set(tags);
     for (const [key, slot] of [...this.#slots.entries()]) {
@@ -116,13 +128,17 @@ export class MemoryCacheStore implements CacheStore {
 
   generations(tenantId: string): Promise<PurgeGenerations> {
     const known = this.#generations.get(tenantId);
-    return Promise.resolve({ tenant: known?.tenant ?? 0, routes: new Map(known?.routes ?? []) });
+    return Promise.resolve({
+      tenant: known?.tenant ?? 0,
+      routes: new Map(known?.routes ?? []),
+      softTags: new Map(known?.softTags ?? []),
+    });
   }
 
   purge(target: PurgeTarget): Promise<CachePurgeMessage> {
     let known = this.#generations.get(target.tenantId);
     if (!known) {
-      known = { tenant: 0, routes: new Map() };
+      known = { tenant: 0, routes: new Map(), softTags: new Map() };
       this.#generations.set(target.tenantId, known);
     }
     const field = generationField(target);

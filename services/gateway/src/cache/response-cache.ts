@@ -195,7 +195,11 @@ export interface ResponseCache {
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
   /** Drops the tenant's entries whose origin tagged them with one of `tags` (all replicas). */
-  purgeTags(tenantId: string, tags: readonly string[]): Promise<void>;
+  purgeTags(
+    tenantId: string,
+    tags: readonly string[],
+    options?: { soft?: boolean | undefined },
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -369,6 +373,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       loaded.tenant = Math.max(loaded.tenant, known.tenant);
       for (const [route, generation] of known.routes)
         loaded.routes.set(route, Math.max(generation, loaded.routes.get(route) ?? 0));
+      for (const [tag, at] of known.softTags)
+        loaded.softTags.set(tag, Math.max(at, loaded.softTags.get(tag) ?? 0));
     }
     generations.set(tenantId, loaded);
   };
@@ -403,7 +409,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       return;
     }
     if (message.kind === 'tags') {
-      l1.deleteTagged(tenantKeyspace('', message.tenantId), message.tags);
+      if (message.softAt === undefined) {
+        l1.deleteTagged(tenantKeyspace('', message.tenantId), message.tags);
+        return;
+      }
+      const softTags = generations.get(message.tenantId)?.softTags;
+      for (const tag of message.tags) softTags?.set(tag, Math.max(message.softAt, softTags.get(tag) ?? 0));
       return;
     }
     const known = generations.get(message.tenantId);
@@ -440,6 +451,21 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       state.routeGeneration = routeGeneration;
     }
     return state.keyPrefix + pathDigest(path);
+  };
+
+  /**
+   * The entry as a soft purge of one of its tags left it: stale from the purge on (if it was stored
+   * before it), still there for revalidation and stale-if-error.
+   */
+  const softened = (tenantId: string, entry: CacheEntry): CacheEntry => {
+    if (entry.tags.length === 0) return entry;
+    const softTags = generations.get(tenantId)?.softTags;
+    if (softTags === undefined || softTags.size === 0) return entry;
+    let purgedAt = 0;
+    for (const tag of entry.tags) purgedAt = Math.max(purgedAt, softTags.get(tag) ?? 0);
+    if (purgedAt <= entry.storedAt) return entry;
+    const freshMs = Math.min(entry.freshMs, purgedAt - entry.storedAt);
+    return freshMs === entry.freshMs ? entry : { ...entry, freshMs };
   };
 
   const startFlight = (key: string): void => {
@@ -518,7 +544,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       key = variantKey(urlKey, record.varyOn, request.headers);
       record = l1.get(key);
     }
-    const entry = record?.kind === 'response' ? record : null;
+    let entry = record?.kind === 'response' ? record : null;
+    if (entry !== null && entry.tags.length > 0) entry = softened(policy.tenantId, entry);
     const at = now();
     if (entry !== null && wanted === null && at - entry.storedAt < entry.freshMs) {
       count(state, 'HIT');
@@ -612,6 +639,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const { urlKey, pathIndexKey } = fill;
     let entryKey = fill.key;
     let stored = await readShared(entryKey);
+    if (stored !== 'unavailable' && stored?.kind === 'response')
+      stored = softened(fill.policy.tenantId, stored);
     if (known !== null) {
       // This replica's copy is stale: another replica may have refreshed the shared one meanwhile.
       const newer =
@@ -622,6 +651,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       l1.set(urlKey, stored, pathIndexKey);
       entryKey = variantKey(urlKey, stored.varyOn, request.headers);
       stored = await readShared(entryKey);
+      if (stored !== 'unavailable' && stored?.kind === 'response')
+        stored = softened(fill.policy.tenantId, stored);
     }
     if (stored === 'unavailable') {
       dropFill(fill);
@@ -670,6 +701,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       stored = await readShared(key);
     }
     if (stored === 'unavailable' || stored?.kind !== 'response') return null;
+    stored = softened(fill.policy.tenantId, stored);
     if (reusable(stored, now(), null) !== 'HIT') return null;
     l1.set(key, stored, fill.pathIndexKey, key === fill.urlKey ? undefined : fill.urlKey);
     return { entry: stored, key };
@@ -1038,8 +1070,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     },
     purgeRoute: (tenantId, routeId) => purge({ kind: 'route', tenantId, routeId }),
     purgeTenant: (tenantId) => purge({ kind: 'tenant', tenantId }),
-    async purgeTags(tenantId, tags) {
-      applyPurge(await shared.purgeTagged({ kind: 'tags', tenantId, tags }));
+    async purgeTags(tenantId, tags, options) {
+      await prepareTenant(tenantId);
+      applyPurge(await shared.purgeTagged({ kind: 'tags', tenantId, tags, soft: options?.soft }));
     },
     async close() {
       for (const key of [...flights.keys()]) finishFlight(key, null);
