@@ -5,6 +5,7 @@ import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-poli
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
+import { type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import type express from 'express';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -14,6 +15,8 @@ import { createTxtLookup } from './commands/dns-txt.js';
 import { tenantLimitsFromConfig } from './commands/tenant-limits.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createControlPlaneApp } from './http/app.js';
+import type { DevSignIn } from './http/console-router.js';
+import { createApiKeyQuotaReader } from './queries/api-key-quota.js';
 import { createQueryRouter } from './queries/router.js';
 import { createTenantDirectory } from './queries/tenant-directory.js';
 
@@ -31,6 +34,8 @@ export function controlPlaneAppFromConfig(
     redis,
     cachePurger,
     originAddressPolicy,
+    devSignIn,
+    quotaStore,
   }: {
     store: EventStore;
     pool: pg.Pool;
@@ -45,11 +50,16 @@ export function controlPlaneAppFromConfig(
      * ORIGIN_BLOCKED_CIDRS and the control plane's own listener.
      */
     originAddressPolicy?: OriginAddressPolicy | undefined;
+    /** `make dev` issues development tokens for the console's sign-in (used only in dev mode). */
+    devSignIn?: DevSignIn | undefined;
+    /** The gateways' quota counters; default: Redis (when given) under GATEWAY_REDIS_KEY_PREFIX. */
+    quotaStore?: QuotaStore | undefined;
   },
 ): express.Express {
   const certificateKeyRing = keyRingFromSettings(config);
   const purger =
     cachePurger ?? (redis ? createRedisCachePurger(redis, config.GATEWAY_REDIS_KEY_PREFIX) : undefined);
+  const quotas = quotaStore ?? (redis ? new RedisQuotaStore(redis) : undefined);
   return createControlPlaneApp({
     ...(redis
       ? {
@@ -85,18 +95,25 @@ export function controlPlaneAppFromConfig(
       lookupTxt: createTxtLookup(config.DNS_RESOLVER ?? []),
     },
     apiKeyPepper: config.API_KEY_PEPPER,
+    gatewayEncodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromConfig(config),
     bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
     documentLimitBytes: config.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     logger,
     metrics,
+    console: {
+      directory: config.CONSOLE_DIR,
+      clerkPublishableKey: config.CLERK_PUBLISHABLE_KEY,
+      devSignIn: config.VANTAGEEDGE_DEV_MODE ? devSignIn : undefined,
+    },
     queryRouter: (authorizer) =>
       createQueryRouter({
         pool,
         authorizer,
         eventStore: store,
         onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
+        apiKeyQuota: quotas ? createApiKeyQuotaReader(quotas, config.GATEWAY_REDIS_KEY_PREFIX) : undefined,
       }),
   });
 }

@@ -26,6 +26,8 @@ export const controlPlaneSettings = {
   // Redis: gateway rollout heartbeats (GET /tenants/:id/rollout, ?wait_for_rollout=) and cache purges.
   ...redisSettings,
   ...rolloutSettings,
+  /** The gateways' %2F policy (same value as theirs), so POST …/explain normalises paths as they do. */
+  GATEWAY_ENCODED_SLASHES: z.enum(['reject', 'keep']).default('reject'),
   /** The gateways' Redis key prefix (same value as theirs), so cache purges reach their keys. */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   CONTROL_PLANE_PORT: port.default(8080),
@@ -54,6 +56,8 @@ export const controlPlaneSettings = {
   CLERK_AUTHORIZED_PARTIES: commaList.default([]),
   PLATFORM_ADMIN_USER_IDS: commaList.default([]),
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
+  /** The built web console the control plane serves at /console (relative to the working directory). */
+  CONSOLE_DIR: z.string().min(1).default('dist/console'),
   /** Origin targets and OIDC jwks_url naming a literal address in these ranges are refused (400). */
   ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** PLATFORM_BASE_DOMAINS (or GATEWAY_BASE_DOMAINS): read with platformBaseDomains(). */

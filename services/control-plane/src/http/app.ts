@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
@@ -20,11 +21,13 @@ import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
 import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { tenantConfigs } from '../config-history/tenant-config.js';
+import { createExplainRouter } from '../explain/explain-router.js';
 import { createReadModelResourceCounts } from '../queries/tenant-resource-counts.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { configDocumentJsonSchema } from '../schemas/config-document.js';
 import { createCommandRouter } from './command-router.js';
+import { type ConsoleRouterDeps, createConsoleRouter } from './console-router.js';
 import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
@@ -64,8 +67,12 @@ export interface ControlPlaneAppDeps {
   originAddressPolicy?: OriginAddressPolicy;
   /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
   customDomains?: CustomDomainDeps;
+  /** The gateways' GATEWAY_ENCODED_SLASHES, for POST …/explain (default reject, as theirs). */
+  gatewayEncodedSlashes?: 'reject' | 'keep';
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
+  /** The web console at /console (the built static app, its sign-in settings). */
+  console?: ConsoleRouterDeps;
 }
 
 /** Under /api/v1: the commands that take a tenant document. */
@@ -177,6 +184,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     res.setHeader('Cache-Control', 'public, max-age=3600');
     res.type('html').send(docsPage());
   });
+  if (deps.console) app.use(createConsoleRouter(deps.console));
 
   // Writes are authorized from the event log, so a removal or demotion counts at once; reads use the
   // read models they serve.
@@ -231,6 +239,26 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       }),
     );
   }
+  app.use(
+    createExplainRouter({
+      store: deps.store,
+      pool: deps.pool,
+      authorizer,
+      apiKeyPepper: deps.apiKeyPepper,
+      baseDomains: deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS,
+      ...(deps.gatewayEncodedSlashes ? { encodedSlashes: deps.gatewayEncodedSlashes } : {}),
+      ...(deps.auth.jwtKey
+        ? {
+            clerk: {
+              jwtKey: deps.auth.jwtKey,
+              authorizedParties: deps.auth.authorizedParties,
+              allowDevTokens: deps.auth.allowDevTokens ?? false,
+            },
+          }
+        : {}),
+      ...(deps.clock ? { clock: deps.clock } : {}),
+    }),
+  );
   // The query router declares its full /api/v1/... paths.
   if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
   app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));

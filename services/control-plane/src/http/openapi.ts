@@ -8,6 +8,7 @@ import {
   configHistoryEntry,
   tenantConfigResource,
 } from '../schemas/config-views.js';
+import { explainBody, explanationResource } from '../schemas/explain.js';
 import {
   addCustomDomainBody,
   createApiKeyBody,
@@ -17,6 +18,7 @@ import {
   createUserBody,
   revokeApiKeyBody,
   rotateApiKeyBody,
+  updateApiKeyBody,
   updateOriginBody,
   updateRouteBody,
   updateTenantBody,
@@ -25,6 +27,7 @@ import {
 } from '../schemas/requests.js';
 import {
   apiKeyResource,
+  apiKeyWithQuotaResource,
   certificateResource,
   customDomainResource,
   errorResource,
@@ -32,10 +35,13 @@ import {
   originResource,
   routeResource,
   tenantResource,
+  usageReportResource,
   userResource,
 } from '../schemas/resources.js';
+import { consolePaths } from './console-openapi.js';
 import { HEADER_PATTERNS } from './header-formats.js';
 import { SAFE_TEXT_PATTERN } from './safe-text.js';
+import { usagePaths } from './usage-openapi.js';
 
 /**
  * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests
@@ -336,8 +342,15 @@ const RESOURCES: ResourceSpec[] = [
     collection: 'api-keys',
     schema: 'ApiKey',
     tag: 'API keys',
-    ops: { list: 'listApiKeys', create: 'issueApiKey', get: 'getApiKey', delete: 'deleteApiKey' },
+    ops: {
+      list: 'listApiKeys',
+      create: 'issueApiKey',
+      get: 'getApiKey',
+      update: 'updateApiKey',
+      delete: 'deleteApiKey',
+    },
     createBody: 'CreateApiKey',
+    updateBody: 'UpdateApiKey',
     deleteSummary: 'Revoke an API key (keys are never erased)',
   },
   {
@@ -401,9 +414,9 @@ function resourcePaths(r: ResourceSpec): Record<string, unknown> {
       parameters: [ID_PARAM, MIN_POSITION],
       responses: {
         '200': {
-          description: 'the resource',
+          description: r.schema === 'ApiKey' ? 'the key, with what is left of its quota' : 'the resource',
           headers: { ETag: RESPONSE_HEADERS.ETag },
-          content: json(ref(r.schema)),
+          content: json(ref(r.schema === 'ApiKey' ? 'ApiKeyWithQuota' : r.schema)),
         },
         ...QUERY_ERRORS,
         '404': E.notFound,
@@ -539,8 +552,7 @@ function configPaths(): Record<string, unknown> {
           headers: { ETag: header('the config version (for If-Match on apply)', { type: 'string' }) },
           content: json(ref(schema)),
         },
-        '400': E.badRequest,
-        '401': E.unauthenticated,
+        ...QUERY_ERRORS,
         '404': errorResponse(
           'not_found: no such tenant (or not visible), or it had no config at that position',
         ),
@@ -551,13 +563,13 @@ function configPaths(): Record<string, unknown> {
     '/api/v1/tenants/{id}/config': read(
       'getTenantConfig',
       "The tenant's whole gateway config as the gateways served it after an event position (snapshot version = position of the tenant's last event up to it)",
-      [AT_POSITION],
+      [AT_POSITION, MIN_POSITION],
       'TenantConfig',
     ),
     '/api/v1/tenants/{id}/config/document': read(
       'getTenantConfigDocument',
       'The config as a tenant document (what vantageedge dump writes): apply it to get this config back',
-      [AT_POSITION],
+      [AT_POSITION, MIN_POSITION],
       'TenantConfigDocumentAnswer',
     ),
     '/api/v1/tenants/{id}/config/diff': {
@@ -579,6 +591,7 @@ function configPaths(): Record<string, unknown> {
             description: 'default: now',
             schema: { type: 'string', pattern: POSITION_PATTERN },
           },
+          MIN_POSITION,
         ],
       },
     },
@@ -594,6 +607,24 @@ function configPaths(): Record<string, unknown> {
           ...QUERY_ERRORS,
           '403': E.forbidden,
           '404': E.notFound,
+        },
+      },
+    },
+    '/api/v1/tenants/{id}/explain': {
+      post: {
+        operationId: 'explainTenantRequest',
+        tags,
+        summary:
+          "What the gateways would do with a request, at the tenant's config now or after an event position: host, route (and why each other route does not match), auth, rate limits, cache, origin (appends nothing; read access)",
+        parameters: [ID_PARAM],
+        requestBody: { required: true, content: json(ref('ExplainRequest')) },
+        responses: {
+          '200': { description: 'the explanation', content: json(ref('RequestExplanation')) },
+          '400': E.badRequest,
+          '401': E.unauthenticated,
+          '404': errorResponse(
+            'not_found: no such tenant (or not visible), or it had no config at that position',
+          ),
         },
       },
     },
@@ -1032,6 +1063,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     configPaths(),
     otherPaths(),
     operationsPaths(),
+    consolePaths(),
+    usagePaths({ '400': E.badRequest, '401': E.unauthenticated, '404': E.notFound }),
   );
 
   return {
@@ -1064,6 +1097,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CreateRoute: input(createRouteBody),
         UpdateRoute: input(updateRouteBody),
         CreateApiKey: input(createApiKeyBody),
+        UpdateApiKey: input(updateApiKeyBody),
         AddCustomDomain: input(addCustomDomainBody),
         RotateApiKey: input(rotateApiKeyBody),
         UploadCertificate: input(uploadCertificateBody),
@@ -1074,10 +1108,14 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         Route: output(routeResource),
         ApiKey: output(apiKeyResource),
         IssuedApiKey: output(issuedApiKeyResource),
+        ApiKeyWithQuota: output(apiKeyWithQuotaResource),
+        UsageReport: output(usageReportResource),
         Certificate: output(certificateResource),
         CustomDomain: output(customDomainResource),
         TenantConfigDocument: input(configDocument),
         RollbackTenantConfig: input(rollbackBody),
+        ExplainRequest: input(explainBody),
+        RequestExplanation: output(explanationResource),
         TenantConfig: output(tenantConfigResource),
         TenantConfigDocumentAnswer: output(configDocumentAnswer),
         TenantConfigDiff: output(configDiff),

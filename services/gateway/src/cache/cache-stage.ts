@@ -1,11 +1,14 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import {
+  type CompiledCachePolicy,
+  compileCachePolicy,
+} from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { refreshInBackground } from './background-refresh.js';
 import type { CacheEntry } from './cache-entry.js';
-import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
 import {
   type CacheFill,
   type CacheLookup,

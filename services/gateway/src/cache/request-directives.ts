@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { headerList } from '../http/header-values.js';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { headerList } from '@vantageedge/shared/http/header-values';
 import type { CacheEntry } from './cache-entry.js';
-import type { CompiledCachePolicy } from './compile-cache-policy.js';
 import { cacheDirectives, deltaSeconds } from './standard-freshness.js';
 
 /** What a client's Cache-Control asks of a stored response (RFC 9111 §5.2.1), in `standard` mode. */

@@ -8,30 +8,30 @@ import {
   tagIndexKey,
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
-import type { Logger } from '@vantageedge/shared/observability/logger';
-import { Counter, Gauge, type Registry } from 'prom-client';
-import { headerList, singleHeader } from '../http/header-values.js';
-import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
-import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
-import { type CacheEntry, type CacheRecord, entryHeader, hasValidator, retentionMs } from './cache-entry.js';
 import {
   type CacheIdentity,
   type CacheRequest,
   pathDigest,
   variantDigest,
   varySelector,
-} from './cache-key.js';
+} from '@vantageedge/shared/gateway-policies/cache-key';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
+import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
+import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
+import { type CacheEntry, type CacheRecord, entryHeader, hasValidator, retentionMs } from './cache-entry.js';
 import type { CacheStore } from './cache-store.js';
 import {
   declaredLength,
   freshnessFor,
-  requestBypassReason,
   responseVary,
   storageDecision,
   storedHeaders,
   type UpstreamResponse,
 } from './cacheability.js';
-import type { CompiledCachePolicy } from './compile-cache-policy.js';
 import { FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
 import { type RequestFreshness, requestFreshness, reusable } from './request-directives.js';

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import CachePolicy from 'http-cache-semantics';
-import { headerList, singleHeader } from '../http/header-values.js';
-import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
 /** What the storage rules decided for a response the cache may store. */
 export interface Freshness {

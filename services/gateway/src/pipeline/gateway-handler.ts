@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
+import { singleHeader } from '@vantageedge/shared/http/header-values';
+import {
+  type EncodedSlashPolicy,
+  isAcceptableQuery,
+  normalizePath,
+} from '@vantageedge/shared/routing/normalize-path';
+import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import { strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
-import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
-import { AmbiguousPath } from '../config/route-matcher.js';
-import { singleHeader } from '../http/header-values.js';
 import { requestAuthority } from '../http/request-authority.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -57,6 +62,13 @@ export interface GatewayHandlerOptions {
   metrics?: GatewayMetrics;
   accessLog?: AccessLog;
   tracing?: RequestTracing;
+  /** Counts every answered request for GET /api/v1/usage. */
+  usage?: UsageSink;
+}
+
+/** Where finished exchanges are counted (the usage recorder). */
+export interface UsageSink {
+  record(exchange: GatewayExchange, status: number): void;
 }
 
 export type GatewayHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -70,6 +82,7 @@ interface PipelineContext {
   readonly cookieDomains: CookieDomainGuard;
   readonly metrics: GatewayMetrics | undefined;
   readonly accessLog: AccessLog | undefined;
+  readonly usage: UsageSink | undefined;
   /** Only when tracing is on. */
   readonly tracing: RequestTracing | undefined;
 }
@@ -94,6 +107,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     cookieDomains: new CookieDomainGuard(options.baseDomains ?? []),
     metrics: options.metrics,
     accessLog: options.accessLog,
+    usage: options.usage,
     tracing: options.tracing?.enabled ? options.tracing : undefined,
   };
   return (req, res) => handleRequest(context, req, res);
@@ -374,6 +388,7 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
     }
   }
   context.accessLog?.record(exchange, status, elapsedMs);
+  context.usage?.record(exchange, answered);
   RequestTracing.end(exchange.span, answered, exchange.errorCode);
 }
 

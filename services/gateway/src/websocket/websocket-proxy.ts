@@ -10,9 +10,9 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@vantageedge/shared/observability/logger';
+import { type EncodedSlashPolicy, normalizePath } from '@vantageedge/shared/routing/normalize-path';
+import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import type { Authenticator } from '../auth/authenticator.js';
-import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
-import { AmbiguousPath } from '../config/route-matcher.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
@@ -43,8 +43,11 @@ interface ProxiedConnection {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-/** The route stages that run at connect besides authentication (a cached 101 makes no sense). */
-const CONNECT_STAGES = new Set(['rate_limit']);
+/**
+ * The route stages that run at connect besides authentication: the rate limit and the quota (a
+ * connection is a request); not the cache (a cached 101 makes no sense).
+ */
+const CONNECT_STAGES = new Set(['rate_limit', 'quota']);
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
 
