@@ -1,14 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http';
+import { strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import type { UpstreamLease } from '../upstream/types.js';
 import type { GatewayExchange } from './exchange.js';
-
-/** The path the origin sees: strip_prefix removed when the path starts with it as whole segments. */
-export function strippedPath(path: string, strip: string | null): string {
-  if (strip === null || !path.startsWith(strip)) return path;
-  if (path.length === strip.length) return '/';
-  return path.charCodeAt(strip.length) === 47 ? path.slice(strip.length) : path;
-}
 
 /** Path (strip_prefix applied) and query of the exchange's request as its origin receives it. */
 export function originPath(exchange: GatewayExchange): { path: string; stripped: boolean } {
