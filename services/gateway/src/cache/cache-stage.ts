@@ -36,8 +36,10 @@ function incomingHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
  *   whether it is collected) and its body tapped while it streams; complete, it is stored.
  * - End hook: a fill never completed (origin failure, client gone) is released so coalesced followers
  *   go on; an unsafe method that went through drops the path's cached variants.
- * Not wired here (needs pipeline support): background revalidation on STALE (the revalidation fill is
- * abandoned, so the next request after the stale window is a MISS) and stale-if-error.
+ * - STALE with a revalidation fill: refreshed in the background (background-refresh.ts).
+ * - Revalidation: a stale entry's validators replace the client's conditional headers; the origin's 304
+ *   is answered from the entry (REVALIDATED). stale-if-error: an origin 5xx (response hook) or no
+ *   response at all (onOriginFailure) is answered with the stale entry.
  */
 export function createCacheStage(cache: ResponseCache): RoutePolicy {
   return {
