@@ -8,7 +8,6 @@ import {
   normalizePath,
 } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
-import { strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
@@ -24,7 +23,6 @@ import { RequestTracing, traceIdFromHeader } from '../observability/request-trac
 import { ClientAddressResolver } from '../proxy/client-address.js';
 import { ClientResponseWriter } from '../proxy/client-response-writer.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
-import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { type ProxyResult, proxyRequest } from '../proxy/proxy-request.js';
 import { createRequestLimitsPolicy } from '../request-limits/request-limits-stage.js';
 import { createTrafficSplitPolicy } from '../traffic-split/traffic-split-stage.js';
@@ -33,6 +31,7 @@ import type { UpstreamLease } from '../upstream/types.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
 import { GatewayExchange } from './exchange.js';
+import { originPath, originRequestHeaders } from './origin-request.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
 
 /**
@@ -348,20 +347,20 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
       send: (lease, options) => sendToTarget(context, exchange, origin, lease, options),
     });
     if (failure === NO_TARGET) {
-      failExchange(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
+      originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
     } else if (failure !== undefined) {
-      failExchange(exchange, failure.status, failure.code, failure.message);
+      originFailed(exchange, failure.status, failure.code, failure.message);
     }
     return;
   }
   const lease = acquireTarget(exchange, origin, undefined);
   if (lease === undefined) {
-    failExchange(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
+    originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
     return;
   }
   const failure = await sendToTarget(context, exchange, origin, lease, undefined);
   if (failure !== undefined && !('retryStatus' in failure)) {
-    failExchange(exchange, failure.status, failure.code, failure.message);
+    originFailed(exchange, failure.status, failure.code, failure.message);
   }
 }
 
@@ -392,23 +391,9 @@ async function sendToTarget(
   lease: UpstreamLease,
   options: AttemptOptions | undefined,
 ): Promise<ProxyResult> {
-  const { req, tenant, route } = exchange;
-  const strip = route!.stripPrefix;
-  const rewritten = exchange.forwardPath;
-  const path = rewritten ?? strippedPath(exchange.path, strip);
-  const headers = upstreamRequestHeaders(req.headers, {
-    upstreamHost: lease.target.url.host,
-    clientIp: exchange.clientIp,
-    peerIp: exchange.peerIp,
-    peerTrusted: exchange.peerTrusted,
-    proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
-    localPort: req.socket.localPort,
-    strippedPrefix: rewritten !== undefined || path === exchange.path ? null : strip,
-    requestId: exchange.requestId,
-    tenantId: tenant!.id,
-    routeId: route!.config.id,
-    identity: exchange.identity,
-  });
+  const { req } = exchange;
+  const { path, stripped } = originPath(exchange);
+  const headers = originRequestHeaders(exchange, lease, stripped);
   const tracing = context.tracing;
   const span =
     tracing && exchange.span
@@ -439,6 +424,17 @@ async function sendToTarget(
   const failed = result !== undefined && !('retryStatus' in result) ? result : undefined;
   RequestTracing.end(span, result === undefined ? exchange.res.statusCode : 0, failed?.code);
   return result;
+}
+
+/**
+ * The origin gave no response (unreachable, timed out, its breaker open): a stage may answer instead
+ * (the cache's stale-if-error), else the gateway's error.
+ */
+function originFailed(exchange: GatewayExchange, status: number, code: string, message: string): void {
+  for (const stage of exchange.route!.stages.all) {
+    if (stage.onOriginFailure?.(exchange, status) === true) return;
+  }
+  failExchange(exchange, status, code, message);
 }
 
 /**
