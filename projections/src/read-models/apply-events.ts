@@ -188,7 +188,7 @@ class BatchChanges {
           },
         );
         return;
-      case 'UserAdded':
+      case 'UserCreated':
       case 'UserRoleChanged': {
         const { user_id, tenant_id, clerk_user_id, email, role } = event.data;
         this.put('users', user_id, {
@@ -202,10 +202,10 @@ class BatchChanges {
         });
         return;
       }
-      case 'UserRemoved':
+      case 'UserDeleted':
         this.remove('users', event.data.user_id);
         return;
-      case 'OriginAdded':
+      case 'OriginCreated':
       case 'OriginUpdated': {
         const d = event.data;
         this.put('origins', d.origin_id, {
@@ -224,7 +224,7 @@ class BatchChanges {
         });
         return;
       }
-      case 'OriginRemoved':
+      case 'OriginDeleted':
         this.remove('origins', event.data.origin_id);
         return;
       case 'RouteCreated':
@@ -312,7 +312,7 @@ class BatchChanges {
       case 'ConfigRolledBack':
         // Changes no read model; it only appears in the audit log.
         return;
-      case 'CustomDomainAdded': {
+      case 'CustomDomainCreated': {
         const d = event.data;
         this.put('custom_domains', d.custom_domain_id, {
           id: d.custom_domain_id,
@@ -348,7 +348,7 @@ class BatchChanges {
         );
         return;
       }
-      case 'CustomDomainRemoved':
+      case 'CustomDomainDeleted':
         this.remove('custom_domains', event.data.custom_domain_id);
         return;
     }

@@ -415,6 +415,38 @@ export function eventStoreContract(
       });
     });
 
+    describe('renamed event types', () => {
+      it('read under their current name on every read path, then upcast as that type', async () => {
+        const upcasters = new UpcasterRegistry()
+          .renameType('PlanPicked', 'PlanChosen')
+          .renameType('PlanChosen', 'PlanChanged')
+          .register('PlanChanged', 1, (e) => ({ ...e, data: { plan: (e.data as { tier: string }).tier } }));
+        const renaming = harness.createStore({ upcasters });
+        try {
+          const stream = streamName('renamed');
+          const start = await renaming.headPosition();
+          await renaming.appendToStream(stream, [
+            newEvent('PlanPicked', { tier: 'pro' }, 1),
+            newEvent('PlanChanged', { plan: 'team' }, 2),
+          ]);
+          const expected = [
+            { type: 'PlanChanged', data: { plan: 'pro' }, version: 2 },
+            { type: 'PlanChanged', data: { plan: 'team' }, version: 2 },
+          ];
+          const shape = (events: RecordedEvent[]) =>
+            events.map((e) => ({ type: e.type, data: e.data, version: e.metadata.schema_version }));
+          expect(shape(await renaming.readStream(stream))).toEqual(expected);
+          const all = (await renaming.readAll({ fromPosition: start })).filter((e) => e.stream === stream);
+          expect(shape(all)).toEqual(expected);
+          const subscription = renaming.subscribeToAll({ fromPosition: start });
+          expect(shape(await collect(subscription, (e) => e.stream === stream, 2))).toEqual(expected);
+          await subscription.close();
+        } finally {
+          await renaming.close();
+        }
+      });
+    });
+
     describe('bad input', () => {
       it('rejects an empty append, a malformed id, a negative revision and a bad maxCount, writing nothing', async () => {
         const stream = streamName('bad');

@@ -64,4 +64,10 @@ describe('UpcasterRegistry', () => {
     const registry = new UpcasterRegistry().register('TenantCreated', 1, (e) => e);
     expect(() => registry.register('TenantCreated', 1, (e) => e)).toThrow(/TenantCreated v1/);
   });
+
+  it('refuses a rename that would loop or rename a type twice', () => {
+    const registry = new UpcasterRegistry().renameType('A', 'B').renameType('B', 'C');
+    expect(() => registry.renameType('C', 'A')).toThrow(/loop/);
+    expect(() => registry.renameType('A', 'D')).toThrow(/already renamed/);
+  });
 });

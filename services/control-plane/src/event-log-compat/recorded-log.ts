@@ -1,5 +1,9 @@
 import { replayReadModels } from '@vantageedge/projections/read-models/replay';
-import { qualified, READ_MODEL_TABLES } from '@vantageedge/projections/read-models/schema';
+import {
+  qualified,
+  READ_MODEL_TABLES,
+  type ReadModelTable,
+} from '@vantageedge/projections/read-models/schema';
 import {
   foldSnapshotEvent,
   type SnapshotState,
@@ -59,18 +63,23 @@ export async function projectLog(store: EventStore, pool: pg.Pool): Promise<Proj
   }
 }
 
-async function dumpTables(pool: pg.Pool, schema: string): Promise<Record<string, unknown[]>> {
+/** The rows of read-model tables as JSON (times in UTC), in a stable order. */
+export async function dumpTables(
+  pool: pg.Pool,
+  schema: string,
+  tables: readonly ReadModelTable[] = READ_MODEL_TABLES,
+): Promise<Record<string, unknown[]>> {
   const client = await pool.connect();
   try {
     await client.query(`set time zone 'UTC'`);
-    const tables: Record<string, unknown[]> = {};
-    for (const table of READ_MODEL_TABLES) {
+    const dump: Record<string, unknown[]> = {};
+    for (const table of tables) {
       const { rows } = await client.query<{ rows: unknown[] | null }>(
         `select json_agg(to_jsonb(t) order by to_jsonb(t)::text) as rows from ${qualified(schema, table)} t`,
       );
-      tables[table] = rows[0]?.rows ?? [];
+      dump[table] = rows[0]?.rows ?? [];
     }
-    return tables;
+    return dump;
   } finally {
     await client.query('reset time zone');
     client.release();

@@ -9,8 +9,8 @@ import {
   tenantConfigResource,
 } from '../schemas/config-views.js';
 import {
-  addCustomDomainBody,
   createApiKeyBody,
+  createCustomDomainBody,
   createOriginBody,
   createRouteBody,
   createTenantBody,
@@ -990,7 +990,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CreateRoute: input(createRouteBody),
         UpdateRoute: input(updateRouteBody),
         CreateApiKey: input(createApiKeyBody),
-        AddCustomDomain: input(addCustomDomainBody),
+        AddCustomDomain: input(createCustomDomainBody),
         RotateApiKey: input(rotateApiKeyBody),
         RevokeApiKey: input(revokeApiKeyBody),
         Tenant: output(tenantResource),
