@@ -1,9 +1,9 @@
 import 'dotenv/config';
 import http from 'node:http';
-import { ConfigError } from '@vantageedge/shared/config/load-config';
 import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
+import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { loadOrCreateDevKeys } from './dev-keys.js';
 import { demoUserIds, describeParts, devDataDir, devEnvironment } from './dev-settings.js';
 import { defaultDevUser, signDevToken } from './dev-token.js';
@@ -41,7 +41,7 @@ let running: Awaited<ReturnType<typeof startVantageEdge>>;
 try {
   running = await startVantageEdge({ env, dataDir, logger, progress: (line) => say(`· ${line}`) });
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof SettingsError) {
     for (const p of error.problems)
       process.stderr.write(`make dev: invalid configuration: ${p.setting} ${p.issue}\n`);
   } else {

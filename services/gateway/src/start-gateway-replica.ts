@@ -1,7 +1,7 @@
-import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { Counter, type Registry } from 'prom-client';
 import { createCacheStage } from './cache/cache-stage.js';
@@ -9,19 +9,19 @@ import { MemoryCacheStore } from './cache/memory-cache-store.js';
 import { RedisCacheStore } from './cache/redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { GatewayConfigStore } from './config/gateway-config-store.js';
-import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import type { LineSink } from './observability/batched-line-writer.js';
 import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
+import type { GatewaySettings } from './settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
 
 export interface GatewayReplicaOptions {
-  config: GatewayConfig & {
+  config: GatewaySettings & {
     ROLLOUT_KEY_PREFIX: string;
     ROLLOUT_HEARTBEAT_TTL_SECONDS: number;
     CONFIG_SNAPSHOT_FILE?: string | undefined;

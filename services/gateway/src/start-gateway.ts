@@ -1,16 +1,15 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
+import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
 import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
 import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
-import type { GatewayConfig } from './config.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
@@ -19,9 +18,10 @@ import { writeError } from './pipeline/errors.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
 import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
+import type { GatewaySettings } from './settings.js';
 
 export interface StartGatewayOptions {
-  config: GatewayConfig;
+  config: GatewaySettings;
   store: GatewayConfigStore;
   registry: Registry;
   logger: Logger;
@@ -98,7 +98,7 @@ function hasTooManyHeaders(req: IncomingMessage, maxHeaders: number): boolean {
 
 /** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
 export function remoteJwksFromConfig(
-  config: GatewayConfig,
+  config: GatewaySettings,
   registry: Registry,
   addressPolicy?: OriginAddressPolicy,
 ): RemoteJwksRegistry {

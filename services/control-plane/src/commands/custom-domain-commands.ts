@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/config/settings';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { canonicalCustomDomain, verificationRecordName } from '@vantageedge/shared/domain/hostname';
+import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
 import {
   type CustomDomain,
   type CustomDomainCommand,

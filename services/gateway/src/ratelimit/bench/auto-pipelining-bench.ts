@@ -13,10 +13,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { LOCAL_DEFAULTS } from '@vantageedge/shared/config/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { LOCAL_DEFAULTS } from '@vantageedge/shared/settings/common-settings';
 import type { Redis } from 'ioredis';
 import { compileRateLimits } from '../compile-rate-limits.js';
 import { createRateLimiter, type RateLimiter } from '../rate-limiter.js';

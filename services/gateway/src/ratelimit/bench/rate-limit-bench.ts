@@ -9,10 +9,10 @@
  *    (burst + rate × elapsed).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { LOCAL_DEFAULTS } from '@vantageedge/shared/config/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { LOCAL_DEFAULTS } from '@vantageedge/shared/settings/common-settings';
 import { Redis } from 'ioredis';
 import { compileRateLimits } from '../compile-rate-limits.js';
 import { MemoryLimitStore } from '../memory-limit-store.js';

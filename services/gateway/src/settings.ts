@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
-import { ConfigError, parseConfig } from '@vantageedge/shared/config/load-config';
+import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
+import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import {
   booleanFlag,
   commaList,
   observabilitySettings,
   platformBaseDomainSettings,
   port,
-} from '@vantageedge/shared/config/settings';
-import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
-import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
+} from '@vantageedge/shared/settings/common-settings';
+import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { z } from 'zod';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
@@ -132,22 +132,22 @@ export const gatewaySettings = {
   ...observabilitySettings,
 };
 
-export type GatewayConfig = z.infer<z.ZodObject<typeof gatewaySettings>>;
+export type GatewaySettings = z.infer<z.ZodObject<typeof gatewaySettings>>;
 
-/** Rules across settings that zod checks one by one cannot express; throws ConfigError. */
-export function assertGatewayConfig(
-  config: Pick<GatewayConfig, 'GATEWAY_HEADERS_TIMEOUT_MS' | 'GATEWAY_REQUEST_TIMEOUT_MS'>,
+/** Rules across settings that zod checks one by one cannot express; throws SettingsError. */
+export function assertGatewaySettings(
+  settings: Pick<GatewaySettings, 'GATEWAY_HEADERS_TIMEOUT_MS' | 'GATEWAY_REQUEST_TIMEOUT_MS'>,
 ): void {
-  if (config.GATEWAY_REQUEST_TIMEOUT_MS < config.GATEWAY_HEADERS_TIMEOUT_MS) {
-    throw new ConfigError([
+  if (settings.GATEWAY_REQUEST_TIMEOUT_MS < settings.GATEWAY_HEADERS_TIMEOUT_MS) {
+    throw new SettingsError([
       { setting: 'GATEWAY_REQUEST_TIMEOUT_MS', issue: 'must not be less than GATEWAY_HEADERS_TIMEOUT_MS' },
     ]);
   }
 }
 
 /** For tests: parse and throw instead of exiting. */
-export function parseGatewayConfig(env: Record<string, string | undefined>): GatewayConfig {
-  const config = parseConfig(gatewaySettings, env);
-  assertGatewayConfig(config);
-  return config;
+export function parseGatewaySettings(env: Record<string, string | undefined>): GatewaySettings {
+  const settings = parseSettings(gatewaySettings, env);
+  assertGatewaySettings(settings);
+  return settings;
 }

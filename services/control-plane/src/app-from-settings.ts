@@ -1,27 +1,27 @@
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
-import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import type express from 'express';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
 import { createTxtLookup } from './commands/dns-txt.js';
-import { tenantLimitsFromConfig } from './commands/tenant-limits.js';
-import type { ControlPlaneConfig } from './config.js';
+import { tenantLimitsFromSettings } from './commands/tenant-limits.js';
 import { createControlPlaneApp } from './http/app.js';
 import { createQueryRouter } from './queries/router.js';
 import { createTenantDirectory } from './queries/tenant-directory.js';
+import type { ControlPlaneSettings } from './settings.js';
 
 /**
  * The admin API (commands + mounted query router) as the settings describe it. Used by
  * `make run-control-plane` (main.ts) and the single-process `make dev`.
  */
-export function controlPlaneAppFromConfig(
-  config: ControlPlaneConfig,
+export function controlPlaneAppFromSettings(
+  settings: ControlPlaneSettings,
   {
     store,
     pool,
@@ -47,45 +47,45 @@ export function controlPlaneAppFromConfig(
   },
 ): express.Express {
   const purger =
-    cachePurger ?? (redis ? createRedisCachePurger(redis, config.GATEWAY_REDIS_KEY_PREFIX) : undefined);
+    cachePurger ?? (redis ? createRedisCachePurger(redis, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   return createControlPlaneApp({
     ...(redis
       ? {
           rollout: {
             pool,
             redis,
-            prefix: config.ROLLOUT_KEY_PREFIX,
-            ttlSeconds: config.ROLLOUT_HEARTBEAT_TTL_SECONDS,
+            prefix: settings.ROLLOUT_KEY_PREFIX,
+            ttlSeconds: settings.ROLLOUT_HEARTBEAT_TTL_SECONDS,
           },
         }
       : {}),
     ...(purger ? { cachePurger: purger } : {}),
     originAddressPolicy:
       originAddressPolicy ??
-      new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
-        { host: config.CONTROL_PLANE_HOST, port: config.CONTROL_PLANE_PORT },
+      new OriginAddressPolicy(settings.ORIGIN_BLOCKED_CIDRS, [
+        { host: settings.CONTROL_PLANE_HOST, port: settings.CONTROL_PLANE_PORT },
       ]),
     store,
     pool,
     auth: {
-      jwtKey: config.CLERK_JWT_KEY,
-      secretKey: config.CLERK_SECRET_KEY,
+      jwtKey: settings.CLERK_JWT_KEY,
+      secretKey: settings.CLERK_SECRET_KEY,
       // With networkless verification Clerk still wants a well-formed publishable key.
-      publishableKey: config.CLERK_PUBLISHABLE_KEY ?? NETWORKLESS_PUBLISHABLE_KEY,
-      authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
-      platformAdminUserIds: new Set(config.PLATFORM_ADMIN_USER_IDS),
-      allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
+      publishableKey: settings.CLERK_PUBLISHABLE_KEY ?? NETWORKLESS_PUBLISHABLE_KEY,
+      authorizedParties: settings.CLERK_AUTHORIZED_PARTIES,
+      platformAdminUserIds: new Set(settings.PLATFORM_ADMIN_USER_IDS),
+      allowDevTokens: settings.VANTAGEEDGE_DEV_MODE,
     },
     tenantDirectory: createTenantDirectory(pool),
     customDomains: {
-      baseDomains: platformBaseDomains(config),
-      lookupTxt: createTxtLookup(config.DNS_RESOLVER ?? []),
+      baseDomains: platformBaseDomains(settings),
+      lookupTxt: createTxtLookup(settings.DNS_RESOLVER ?? []),
     },
-    apiKeyPepper: config.API_KEY_PEPPER,
-    rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
-    tenantLimits: tenantLimitsFromConfig(config),
-    bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
-    documentLimitBytes: config.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
+    apiKeyPepper: settings.API_KEY_PEPPER,
+    rotationGraceSeconds: settings.API_KEY_ROTATION_GRACE_SECONDS,
+    tenantLimits: tenantLimitsFromSettings(settings),
+    bodyLimitBytes: settings.CONTROL_PLANE_BODY_LIMIT_BYTES,
+    documentLimitBytes: settings.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     logger,
     metrics,
     queryRouter: (authorizer) =>
