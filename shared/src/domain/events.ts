@@ -5,10 +5,10 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  * The control plane's events: the only source of truth. Read models, the audit log and the gateway
  * snapshots are all folded from these. Past tense, one vocabulary: a resource is Created, Updated
  * and Deleted; domain verbs (ApiKeyIssued/Rotated/Revoked, UserRoleChanged, CustomDomainVerified) name
- * what is not one of those. Names once written stay readable: domain/event-upcasters.ts renames the
- * old ones on read. `*Updated` events carry the complete new state of
- * the resource plus the names of the fields that changed, so every consumer can fold them without
- * knowing the previous state and the audit log can show what changed.
+ * what is not one of those. Names once written stay readable: event-upcasters.ts renames old ones on
+ * read. `*Updated` events carry the complete new state of the resource plus the names of the fields
+ * that changed, so every consumer can fold them without knowing the previous state and the audit log
+ * can show what changed.
  *
  * Streams: `tenant-<id>` (the tenant and its users: TenantCreated/Updated/Deleted and
  * UserCreated/RoleChanged/Deleted), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`,
