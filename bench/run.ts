@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
 import { Redis } from 'ioredis';
+import { type H2loadResult, runH2load } from './lib/h2load.js';
 import { originConfig, proxyConfig, writeNginxConfig } from './lib/nginx.js';
 import {
   firstChildPid,
@@ -29,6 +30,7 @@ import {
 } from './lib/processes.js';
 import {
   markdownTable,
+  median,
   progress,
   ratio,
   round,
@@ -154,6 +156,7 @@ async function startGatewayProcess(
   ctx: ScenarioContext,
   cpus: string,
   clerkKey: string,
+  extraEnv: Record<string, string> = {},
 ): Promise<Gateway> {
   const snapshotFile = path.join(workDir, `${scenario.id}.snapshots.json`);
   writeFileSync(snapshotFile, JSON.stringify(scenario.snapshots(ctx)));
@@ -183,6 +186,7 @@ async function startGatewayProcess(
       // Like the nginx it is compared with (keepalive_requests 1000000): no per-connection budget.
       GATEWAY_MAX_REQUESTS_PER_CONNECTION: '0',
       LOG_LEVEL: 'info',
+      ...extraEnv,
       ...(profileScenario === scenario.id
         ? { BENCH_PROFILE_FILE: path.join(profileDir, `gateway-${scenario.id}-${stamp}.cpuprofile`) }
         : {}),
@@ -440,6 +444,7 @@ async function main(): Promise<void> {
       if (row) row.gatewayLogLines = readFileSync(gateway.logFile, 'utf8').split('\n').length - 1;
     }
   }
+  const http2 = await h2VersusH1(ctx, plan, keys.publicKeyPem);
   progress(doneSteps, totalSteps, 'done', startedAt);
   log('');
 
@@ -452,6 +457,7 @@ async function main(): Promise<void> {
       node: process.version,
       nginx: versionOf('nginx', ['-v']),
       wrk: versionOf('wrk', ['-v']),
+      h2load: versionOf('h2load', ['--version']),
       redis: versionOf('redis-server', ['--version']),
       git_commit: versionOf('git', ['-C', repo, 'rev-parse', '--short', 'HEAD']),
     },
@@ -478,6 +484,7 @@ async function main(): Promise<void> {
     floor_ratios: Object.fromEntries(rows.map((r) => [r.id, r.floorRatio])),
     floor_cpu_ratios: Object.fromEntries(rows.map((r) => [r.id, r.floorCpuRatio])),
     fixed_rate: fixedRate,
+    http2,
     other_benchmarks: latestOtherResults(),
     duration_seconds: Math.round((Date.now() - startedAt) / 1000),
   };
@@ -602,6 +609,74 @@ async function deleteRedisKeys(): Promise<void> {
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
+  }
+}
+
+/**
+ * HTTP/2 against HTTP/1.1 through the same gateway (the public scenario, cleartext h2c on the plain
+ * port), both sides driven by h2load so the ratio compares protocols, not load generators. Skipped
+ * (null) when h2load is not installed or BENCH_H2=0.
+ */
+async function h2VersusH1(
+  ctx: ScenarioContext,
+  plan: { proxyCpus: string; loadCpus: string },
+  clerkKey: string,
+): Promise<Record<string, unknown> | null> {
+  const scenario = SCENARIOS.find((s) => s.id === 'public');
+  if (
+    process.env['BENCH_H2'] === '0' ||
+    scenario === undefined ||
+    versionOf('h2load', ['--version']) === 'not installed'
+  ) {
+    log('[bench] h2 vs h1: skipped (h2load missing or BENCH_H2=0)');
+    return null;
+  }
+  const gateway = await startGatewayProcess(scenario, ctx, plan.proxyCpus, clerkKey, { GATEWAY_H2C: 'true' });
+  try {
+    const url = `http://127.0.0.1:${gateway.port}${scenario.path}`;
+    const requests = Number(process.env['BENCH_H2_REQUESTS'] ?? (quick ? 20_000 : 100_000));
+    const common = {
+      url,
+      authority: scenario.host,
+      requests,
+      clients: connections,
+      streams: 10,
+      cpus: plan.loadCpus,
+    };
+    await runH2load({ ...common, requests: Math.min(requests, 10_000), h1: false });
+    const results: { h2: H2loadResult[]; h1: H2loadResult[] } = { h2: [], h1: [] };
+    for (let i = 0; i < runs; i++) {
+      for (const h1 of i % 2 === 0 ? [false, true] : [true, false]) {
+        const result = await runH2load({ ...common, h1 });
+        (h1 ? results.h1 : results.h2).push(result);
+      }
+    }
+    const medianOf = (list: H2loadResult[], pick: (r: H2loadResult) => number) => median(list.map(pick));
+    const h2Rps = medianOf(results.h2, (r) => r.rps);
+    const h1Rps = medianOf(results.h1, (r) => r.rps);
+    log(
+      `[bench] h2 vs h1 (public, h2load, ${connections} clients, 10 streams each for h2): h2 ${Math.round(h2Rps).toLocaleString('en-US')} rps, h1 ${Math.round(h1Rps).toLocaleString('en-US')} rps, ratio ${ratio(h2Rps, h1Rps)}`,
+    );
+    return {
+      scenario: 'public',
+      load_generator: 'h2load (h2c prior knowledge; --h1 for HTTP/1.1)',
+      clients: connections,
+      streams_per_client_h2: 10,
+      requests_per_run: requests,
+      h2: {
+        rps: h2Rps,
+        mean_ms: medianOf(results.h2, (r) => r.meanMs),
+        failed: results.h2.reduce((n, r) => n + r.failed, 0),
+      },
+      h1: {
+        rps: h1Rps,
+        mean_ms: medianOf(results.h1, (r) => r.meanMs),
+        failed: results.h1.reduce((n, r) => n + r.failed, 0),
+      },
+      rpsRatio: ratio(h2Rps, h1Rps),
+    };
+  } finally {
+    await stopProcess(gateway.child);
   }
 }
 

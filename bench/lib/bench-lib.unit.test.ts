@@ -179,3 +179,24 @@ describe('profile summary', () => {
     expect(text).not.toContain('`(idle)`');
   });
 });
+
+describe('h2load summary', () => {
+  it('reads requests, failures, rps and request times from its output', async () => {
+    const { parseH2load } = await import('./h2load.js');
+    const output = `finished in 2.01s, 24876.12 req/s, 3.05MB/s
+requests: 50000 total, 50000 started, 50000 done, 49990 succeeded, 10 failed, 0 errored, 0 timeout
+status codes: 49990 2xx, 0 3xx, 0 4xx, 10 5xx
+                     min         max         mean         sd        +/- sd
+time for request:      112us     25.40ms      3.21ms      1.02ms    71.23%
+`;
+    expect(parseH2load(output, 'h2')).toEqual({
+      protocol: 'h2',
+      requests: 50000,
+      succeeded: 49990,
+      failed: 10,
+      rps: 24876.12,
+      meanMs: 3.21,
+      maxMs: 25.4,
+    });
+  });
+});

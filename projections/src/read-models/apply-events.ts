@@ -103,6 +103,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['required_scopes', 'jsonb'],
     ['require_tenant_org', 'boolean'],
     ['allow_any_authenticated_user', 'boolean'],
+    ['websocket_token', 'text'],
     ['strip_prefix', 'text'],
     ['rate_limit', 'jsonb'],
     ['cache_policy', 'jsonb'],
@@ -137,6 +138,26 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['verification_token', 'text'],
     ['verified_at', 'timestamptz'],
     ['verification_method', 'text'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+    ['revision', 'bigint'],
+    ['position', 'bigint'],
+    ['created_position', 'bigint'],
+  ],
+  // The private key is never in a read model, not even sealed.
+  certificates: [
+    ['id', 'uuid'],
+    ['tenant_id', 'uuid'],
+    ['domains', 'jsonb'],
+    ['certificate_pem', 'text'],
+    ['fingerprint_sha256', 'text'],
+    ['subject', 'text'],
+    ['issuer', 'text'],
+    ['serial_number', 'text'],
+    ['dns_names', 'jsonb'],
+    ['key_type', 'text'],
+    ['not_before', 'timestamptz'],
+    ['not_after', 'timestamptz'],
     ['created_at', 'timestamptz'],
     ['updated_at', 'timestamptz'],
     ['revision', 'bigint'],
@@ -242,6 +263,7 @@ class BatchChanges {
           require_tenant_org: d.require_tenant_org,
           // Routes recorded before the flag existed never opted in.
           allow_any_authenticated_user: d.allow_any_authenticated_user ?? false,
+          websocket_token: d.websocket_token ?? 'header',
           strip_prefix: d.strip_prefix,
           rate_limit: d.rate_limit,
           cache_policy: d.cache_policy,
@@ -311,6 +333,36 @@ class BatchChanges {
       case 'CachePurgeRequested':
       case 'ConfigRolledBack':
         // Changes no read model; it only appears in the audit log.
+        return;
+      case 'CertificateUploaded': {
+        const d = event.data;
+        this.put('certificates', d.certificate_id, {
+          id: d.certificate_id,
+          tenant_id: d.tenant_id,
+          domains: d.domains,
+          certificate_pem: d.certificate_pem,
+          fingerprint_sha256: d.fingerprint_sha256,
+          subject: d.subject,
+          issuer: d.issuer,
+          serial_number: d.serial_number,
+          dns_names: d.dns_names,
+          key_type: d.key_type,
+          not_before: d.not_before,
+          not_after: d.not_after,
+          ...creation,
+          ...version,
+        });
+        return;
+      }
+      case 'CertificateKeyResealed':
+        this.patch('certificates', event.data.certificate_id, (row) => Object.assign(row, version), {
+          sql: (schema) =>
+            `update ${qualified(schema, 'certificates')} set updated_at = $2, revision = $3, position = $4 where id = $1`,
+          values: [event.data.certificate_id, at, version.revision, version.position],
+        });
+        return;
+      case 'CertificateDeleted':
+        this.remove('certificates', event.data.certificate_id);
         return;
       case 'CustomDomainCreated': {
         const d = event.data;

@@ -25,6 +25,7 @@ const STREAM_PREFIXES: Record<string, ResourceType> = {
   origin: 'origin',
   route: 'route',
   apikey: 'api_key',
+  certificate: 'certificate',
 };
 
 /** `origin-<uuid>` → origin / <uuid>. Streams of unknown categories keep their prefix as the type. */
@@ -36,7 +37,16 @@ export function resourceOfStream(stream: string): { type: string; id: string } {
 }
 
 /** Field names whose values never leave the control plane, wherever they appear in event data. */
-const SECRET_FIELDS = new Set(['key_hash', 'key', 'plaintext', 'secret', 'password', 'client_secret']);
+const SECRET_FIELDS = new Set([
+  'key_hash',
+  'key',
+  'plaintext',
+  'secret',
+  'password',
+  'client_secret',
+  // A certificate's private key: sealed in the event, but not even the sealed form goes to the audit log.
+  'private_key',
+]);
 /** Private members of a JWK (RFC 7518 §6): service keys should only be public keys, but be sure. */
 const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
 

@@ -13,13 +13,14 @@ export const READ_MODEL_TABLES = [
   'origins',
   'routes',
   'api_keys',
+  'certificates',
   'custom_domains',
   'audit_log',
 ] as const;
 export type ReadModelTable = (typeof READ_MODEL_TABLES)[number];
 
 /** The values of `audit_log.resource_type` (a filter of the audit-log query). */
-export const RESOURCE_TYPES = ['tenant', 'user', 'origin', 'route', 'api_key'] as const;
+export const RESOURCE_TYPES = ['tenant', 'user', 'origin', 'route', 'api_key', 'certificate'] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
 /** `"schema"."table"`, quoted: schema names come from code, never from requests, but quote anyway. */

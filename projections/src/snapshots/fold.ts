@@ -6,6 +6,7 @@ import {
   originConfig,
   type RouteConfig,
   routeConfig,
+  snapshotCertificate,
   storedTenantSettings,
   type TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
@@ -37,6 +38,10 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'ApiKeyIssued':
     case 'ApiKeyRotated':
     case 'ApiKeyRevoked':
+    case 'CertificateUploaded':
+    case 'CertificateKeyResealed':
+    case 'CertificateDeleted':
+      return event.data.tenant_id;
     // Who the tenant's users are decides who may call its jwt routes when it has no Clerk org.
     case 'UserCreated':
     case 'UserDeleted':
@@ -111,6 +116,7 @@ export function foldSnapshotEvent(
       origins: [],
       routes: [],
       api_keys: [],
+      certificates: [],
     };
     return {
       status: 'live',
@@ -125,6 +131,7 @@ export function foldSnapshotEvent(
         origins: base.origins,
         routes: base.routes,
         api_keys: base.api_keys,
+        certificates: base.certificates ?? [],
       },
     };
   }
@@ -136,7 +143,9 @@ export function foldSnapshotEvent(
 
   const snapshot = current.snapshot;
   const next = (
-    changes: Partial<Pick<TenantSnapshot, 'origins' | 'routes' | 'api_keys' | 'custom_domains' | 'users'>>,
+    changes: Partial<
+      Pick<TenantSnapshot, 'origins' | 'routes' | 'api_keys' | 'custom_domains' | 'users' | 'certificates'>
+    >,
   ): SnapshotState => ({
     status: 'live',
     snapshot: { ...snapshot, ...changes, version, event_time: eventTime },
@@ -189,6 +198,34 @@ export function foldSnapshotEvent(
       return next({
         custom_domains: [...domains, { domain: event.data.domain, verified_position: version }],
       });
+    }
+    case 'CertificateUploaded': {
+      const d = event.data;
+      const certificate = snapshotCertificate.parse({
+        id: d.certificate_id,
+        domains: d.domains,
+        certificate_pem: d.certificate_pem,
+        private_key: d.private_key,
+        fingerprint_sha256: d.fingerprint_sha256,
+        not_after: d.not_after,
+      });
+      return next({ certificates: replaceById(snapshot.certificates ?? [], certificate) });
+    }
+    case 'CertificateKeyResealed': {
+      const { certificate_id, private_key } = event.data;
+      const certificates = snapshot.certificates ?? [];
+      if (!certificates.some((certificate) => certificate.id === certificate_id)) return current;
+      return next({
+        certificates: certificates.map((certificate) =>
+          certificate.id === certificate_id ? { ...certificate, private_key } : certificate,
+        ),
+      });
+    }
+    case 'CertificateDeleted': {
+      const { certificate_id } = event.data;
+      const certificates = snapshot.certificates ?? [];
+      if (!certificates.some((certificate) => certificate.id === certificate_id)) return current;
+      return next({ certificates: certificates.filter((certificate) => certificate.id !== certificate_id) });
     }
     case 'CustomDomainDeleted': {
       const domains = snapshot.custom_domains ?? [];

@@ -204,3 +204,65 @@ describe('snapshot fold', () => {
     expect(live(foldAll([created, renamed, moved])).tenant.subdomain_position).toBe('9');
   });
 });
+
+describe('snapshot fold: certificates', () => {
+  const tenantId = randomUUID();
+  const sealed = (kek: string) => ({
+    algorithm: 'aes-256-gcm-envelope-v1' as const,
+    kek_id: kek,
+    wrapped_key: 'AAAA',
+    ciphertext: 'BBBB',
+  });
+  const uploaded = (id: string) =>
+    newEvent('CertificateUploaded', {
+      certificate_id: id,
+      tenant_id: tenantId,
+      domains: ['api.acme.test'],
+      certificate_pem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+      private_key: sealed('0000000000000001'),
+      fingerprint_sha256: 'AA:BB',
+      subject: 'CN=api.acme.test',
+      issuer: 'CN=Test CA',
+      serial_number: '01',
+      dns_names: ['api.acme.test'],
+      key_type: 'EC prime256v1',
+      not_before: '2026-01-01T00:00:00.000Z',
+      not_after: '2027-01-01T00:00:00.000Z',
+    });
+
+  it('carries a certificate with its sealed key and the domains it serves; reseal and delete follow', () => {
+    const first = randomUUID();
+    const second = randomUUID();
+    const withTwo = live(
+      foldAll([recorded(tenantCreated(tenantId)), recorded(uploaded(first)), recorded(uploaded(second))]),
+    );
+    expect(tenantSnapshot.parse(withTwo)).toEqual(withTwo);
+    expect(withTwo.certificates).toEqual([
+      expect.objectContaining({
+        id: first,
+        domains: ['api.acme.test'],
+        private_key: sealed('0000000000000001'),
+      }),
+      expect.objectContaining({ id: second }),
+    ]);
+    expect(withTwo.certificates[0]).not.toHaveProperty('subject');
+
+    const resealed = foldSnapshotEvent(
+      { status: 'live', snapshot: withTwo },
+      recorded(
+        newEvent('CertificateKeyResealed', {
+          certificate_id: first,
+          tenant_id: tenantId,
+          private_key: sealed('0000000000000002'),
+        }),
+      ),
+    );
+    expect(live(resealed).certificates[0]?.private_key.kek_id).toBe('0000000000000002');
+
+    const afterDelete = foldSnapshotEvent(
+      resealed,
+      recorded(newEvent('CertificateDeleted', { certificate_id: first, tenant_id: tenantId })),
+    );
+    expect(live(afterDelete).certificates.map((certificate) => certificate.id)).toEqual([second]);
+  });
+});

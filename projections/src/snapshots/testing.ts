@@ -92,6 +92,7 @@ export function routeState(
     tenant_id: tenantId,
     origin_id: originId,
     path_pattern: '/api/*',
+    websocket_token: 'header',
     methods: [],
     priority: 0,
     auth_mode: 'public',

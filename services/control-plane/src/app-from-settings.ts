@@ -4,6 +4,7 @@ import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-poli
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
+import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type express from 'express';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -46,6 +47,7 @@ export function controlPlaneAppFromSettings(
     originAddressPolicy?: OriginAddressPolicy | undefined;
   },
 ): express.Express {
+  const certificateKeyRing = keyRingFromSettings(settings);
   const purger =
     cachePurger ?? (redis ? createRedisCachePurger(redis, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   return createControlPlaneApp({
@@ -60,6 +62,7 @@ export function controlPlaneAppFromSettings(
         }
       : {}),
     ...(purger ? { cachePurger: purger } : {}),
+    ...(certificateKeyRing ? { certificateKeyRing } : {}),
     originAddressPolicy:
       originAddressPolicy ??
       new OriginAddressPolicy(settings.ORIGIN_BLOCKED_CIDRS, [

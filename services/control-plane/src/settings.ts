@@ -13,12 +13,15 @@ import {
 } from '@vantageedge/shared/settings/common-settings';
 import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
+import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
 export const controlPlaneSettings = {
   ...observabilitySettings,
+  // Seals tenant certificates' private keys (shared with the gateways, which open them).
+  ...certificateEncryptionSettings,
   ...eventStoreSettings,
   // Redis: gateway rollout heartbeats (GET /tenants/:id/rollout, ?wait_for_rollout=) and cache purges.
   ...redisSettings,

@@ -13,11 +13,14 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const DEV_API_KEY_PEPPER = 'vantageedge-dev-only-pepper-not-for-production-0001';
 /** The platform admin make dev-token signs for by default. */
 export const DEV_ADMIN_USER_ID = 'user_dev_admin';
+/** The development-only key-encryption key of make dev's tenant certificates (never use it anywhere else). */
+export const DEV_CERTIFICATE_ENCRYPTION_KEY = 'dmFudGFnZWVkZ2UtZGV2LW9ubHkta2VrLTAwMDAwMDE=';
 
 export const DEV_DEFAULTS = {
   CONTROL_PLANE_PORT: '8080',
   GATEWAY_PORT: '8000',
   GATEWAY_ADMIN_PORT: '8001',
+  GATEWAY_TLS_PORT: '8443',
   DEMO_ORIGIN_PORT: '8002',
   VANTAGEEDGE_DEV_PG_PORT: '55433',
   CONTROL_PLANE_HOST: '127.0.0.1',
@@ -50,6 +53,7 @@ export function devEnvironment(env: Env): Env {
   for (const [name, value] of Object.entries(DEV_DEFAULTS)) setDefault(name, value);
   setDefault('API_KEY_PEPPER', DEV_API_KEY_PEPPER);
   setDefault('VANTAGEEDGE_DEV_MODE', 'true');
+  setDefault('CERTIFICATE_ENCRYPTION_KEY', DEV_CERTIFICATE_ENCRYPTION_KEY);
   setDefault('PLATFORM_ADMIN_USER_IDS', DEV_ADMIN_USER_ID);
   setDefault('SNAPSHOT_BUS', isSet(env['KAFKA_BROKERS']) ? 'kafka' : 'memory');
   // The demo origin (and any origin a developer starts) is on 127.0.0.1: loopback origins are allowed

@@ -3,8 +3,10 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './dev-settings.js';
+import { embeddedDatabaseUrl } from './embedded-database.js';
 
 /**
  * `make dev` as a person uses it: the dev process started as a child on its own ports and data
@@ -110,6 +112,9 @@ describe('make dev (single process on embedded defaults)', () => {
       CONTROL_PLANE_PORT: String(await freePort()),
       GATEWAY_PORT: String(await freePort()),
       GATEWAY_ADMIN_PORT: String(await freePort()),
+      GATEWAY_TLS_PORT: String(await freePort()),
+      GATEWAY_TLS_CERT_FILE: '',
+      GATEWAY_TLS_KEY_FILE: '',
       DEMO_ORIGIN_PORT: String(await freePort()),
       VANTAGEEDGE_DEV_PG_PORT: String(await freePort()),
     };
@@ -136,6 +141,26 @@ describe('make dev (single process on embedded defaults)', () => {
     expect(demo.out).toMatch(/second call \(HIT\)\s+200.*X-Cache: HIT/);
     expect(demo.out).toMatch(/after the purge \(MISS\)\s+200.*X-Cache: MISS/);
     expect(demo.out).toMatch(/429 × \d+/);
+
+    // TLS on the generated development certificate, HTTP/2 negotiated by ALPN (curl -k, as the README says).
+    const tlsPort = env['GATEWAY_TLS_PORT'] as string;
+    const https = await run(
+      'curl',
+      [
+        '-sk',
+        '--http2',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{http_version}',
+        '--resolve',
+        `demo.localhost:${tlsPort}:127.0.0.1`,
+        `https://demo.localhost:${tlsPort}/api/public/posts`,
+      ],
+      env,
+    );
+    expect(https.out).toBe('200 2');
+    expect(text).toContain(`curl -k https://demo.localhost:${tlsPort}/api/public/posts`);
 
     // The same token is a platform admin on the admin API; the read model lists the demo tenant.
     const controlPlane = `http://127.0.0.1:${env['CONTROL_PLANE_PORT']}`;
@@ -203,7 +228,31 @@ describe('make dev (single process on embedded defaults)', () => {
     );
     expect(key.out).toBe('200');
 
+    // Regression: a database connection the server ends (the embedded server stopping on Ctrl-C before
+    // the pool does, a restart) crashed make dev with an uncaught error and exit code 1. The pool now
+    // drops such a connection and opens another when it needs one.
+    const admin = new pg.Client({
+      connectionString: embeddedDatabaseUrl(Number(env['VANTAGEEDGE_DEV_PG_PORT'])),
+    });
+    await admin.connect();
+    // A request that reads the database, so the pool holds connections when they are cut.
+    const beforeLoss = await fetch(`http://127.0.0.1:${env['CONTROL_PLANE_PORT']}/api/v1/tenants`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(beforeLoss.status).toBe(200);
+    const terminated = await admin.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where pid <> pg_backend_pid() and datname = current_database() and backend_type = 'client backend'`,
+    );
+    await admin.end();
+    expect(terminated.rowCount).toBeGreaterThan(0);
+    const afterLoss = await fetch(`http://127.0.0.1:${env['CONTROL_PLANE_PORT']}/api/v1/tenants`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(afterLoss.status).toBe(200);
+
     expect(await stop(dev)).toBe(0);
+    expect(dev.output()).not.toContain('uncaught exception');
     expect(await postgresRunningIn(dataDir)).toBe(false);
   }, 180_000);
 });

@@ -4,6 +4,7 @@ import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { SettingsError } from '@vantageedge/shared/settings/load-settings';
+import { loadOrCreateDevCertificate } from './dev-certificate.js';
 import { loadOrCreateDevKeys } from './dev-keys.js';
 import { demoUserIds, describeParts, devDataDir, devEnvironment } from './dev-settings.js';
 import { defaultDevUser, signDevToken } from './dev-token.js';
@@ -34,6 +35,14 @@ if (!env['CLERK_JWT_KEY'] && !env['CLERK_SECRET_KEY']) {
   const keys = await loadOrCreateDevKeys(dataDir);
   env['CLERK_JWT_KEY'] = keys.publicKeyPem;
   devKeysUsed = true;
+}
+// TLS on GATEWAY_TLS_PORT (8443) with a locally generated certificate unless files are configured.
+let devCertificateCreated = false;
+if (env['GATEWAY_TLS_PORT'] && !env['GATEWAY_TLS_CERT_FILE'] && !env['GATEWAY_TLS_KEY_FILE']) {
+  const files = await loadOrCreateDevCertificate(dataDir);
+  env['GATEWAY_TLS_CERT_FILE'] = files.certFile;
+  env['GATEWAY_TLS_KEY_FILE'] = files.keyFile;
+  devCertificateCreated = files.created;
 }
 const logger = createLogger({ service: 'vantageedge-dev', level: (env['LOG_LEVEL'] ?? 'warn') as 'warn' });
 
@@ -113,6 +122,12 @@ for (const line of describeParts(env)) say(`  ${line}`);
 say();
 say(`  control plane  ${running.urls.controlPlane}   (API docs: ${running.urls.controlPlane}/docs)`);
 say(`  gateway        ${running.urls.gateway}   (demo tenant: ${demoBase})`);
+if (running.urls.gatewayTls) {
+  const tlsBase = `https://demo.localhost:${new URL(running.urls.gatewayTls).port}`;
+  say(
+    `  gateway TLS    ${running.urls.gatewayTls}   (HTTPS and HTTP/2: curl -k ${tlsBase}/api/public/posts${devCertificateCreated ? '; certificate generated into .data/dev/tls' : ''})`,
+  );
+}
 say(`  gateway admin  ${running.urls.gatewayAdmin}   (/status, /metrics)`);
 say(`  demo origin    ${originUrl}`);
 say();

@@ -48,6 +48,8 @@ export interface StartVantageEdgeOptions {
 export interface VantageEdgeUrls {
   controlPlane: string;
   gateway: string;
+  /** https://… when GATEWAY_TLS_PORT is set. */
+  gatewayTls?: string | undefined;
   gatewayAdmin: string;
   demoOrigin: string;
   database: string;
@@ -134,6 +136,14 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     );
 
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
+    // The embedded server also stops on Ctrl-C (the signal reaches its process group, and its own exit
+    // hook) and ends its connections while the parts are still stopping; a server restart does the same.
+    // A lost connection is then an error of the query that uses it, never an uncaught one: the pool
+    // drops it (idle or checked out) and opens another when one is needed.
+    const connectionLost = (error: Error) =>
+      logger.debug('database connection lost', { error: error.message });
+    pool.on('error', connectionLost);
+    pool.on('connect', (client) => client.on('error', connectionLost));
     closers.push(['database pool', () => pool.end()]);
     const store = createEventStore(eventStoreConfigFromSettings(cpConfig, { pool }));
     closers.push(['event store', () => store.close()]);
@@ -219,6 +229,8 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       urls: {
         controlPlane: `http://${urlHost(cpConfig.CONTROL_PLANE_HOST)}:${cpPort}`,
         gateway: `http://${gwHost}:${gateway.gateway.trafficPort}`,
+        gatewayTls:
+          gateway.gateway.tlsPort === undefined ? undefined : `https://${gwHost}:${gateway.gateway.tlsPort}`,
         gatewayAdmin: `http://${gwHost}:${gateway.gateway.adminPort}`,
         demoOrigin: origin.url,
         database: databaseUrl,

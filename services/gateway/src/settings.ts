@@ -9,6 +9,7 @@ import {
   port,
 } from '@vantageedge/shared/settings/common-settings';
 import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-settings';
+import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
@@ -114,6 +115,21 @@ export const gatewaySettings = {
    * them per tenant only, for deployments with many routes.
    */
   GATEWAY_METRICS_PER_ROUTE: booleanFlag.default(true),
+  /** TLS listener (HTTPS and HTTP/2 with ALPN h2); unset: no TLS listener. */
+  GATEWAY_TLS_PORT: port.optional(),
+  /** The default certificate (PEM chain, leaf first) for the base domains and unknown SNI names. */
+  GATEWAY_TLS_CERT_FILE: z.string().min(1).optional(),
+  GATEWAY_TLS_KEY_FILE: z.string().min(1).optional(),
+  /** How often the default certificate files are checked for a change (a renewed certificate is served without restart). */
+  GATEWAY_TLS_RELOAD_SECONDS: z.coerce.number().min(0.1).max(3600).default(10),
+  /** Also accept cleartext HTTP/2 with prior knowledge (h2c) on GATEWAY_PORT, next to HTTP/1.1. */
+  GATEWAY_H2C: booleanFlag.default(false),
+  /** HTTP/2: streams one client connection may have open at once. */
+  GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** HTTP/2: a connection with no open stream for this long is closed (GOAWAY); 0 keeps it open. */
+  GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(86_400).default(120),
+  /** A proxied WebSocket with no traffic either way for this long is closed with 1001; 0 = never. */
+  GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(86_400).default(300),
   /**
    * CIDR ranges of the load balancers/proxies in front of the gateway. Only a peer in them has its
    * X-Forwarded-* / Forwarded / client-address headers kept; the client is the rightmost
@@ -129,6 +145,7 @@ export const gatewaySettings = {
   ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** Single-process dev mode (`make dev`): accept development tokens signed by the dev key pair. */
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
+  ...certificateEncryptionSettings,
   ...observabilitySettings,
 };
 
@@ -136,11 +153,30 @@ export type GatewaySettings = z.infer<z.ZodObject<typeof gatewaySettings>>;
 
 /** Rules across settings that zod checks one by one cannot express; throws SettingsError. */
 export function assertGatewaySettings(
-  settings: Pick<GatewaySettings, 'GATEWAY_HEADERS_TIMEOUT_MS' | 'GATEWAY_REQUEST_TIMEOUT_MS'>,
+  settings: Pick<
+    GatewaySettings,
+    | 'GATEWAY_HEADERS_TIMEOUT_MS'
+    | 'GATEWAY_REQUEST_TIMEOUT_MS'
+    | 'GATEWAY_TLS_PORT'
+    | 'GATEWAY_TLS_CERT_FILE'
+    | 'GATEWAY_TLS_KEY_FILE'
+  >,
 ): void {
   if (settings.GATEWAY_REQUEST_TIMEOUT_MS < settings.GATEWAY_HEADERS_TIMEOUT_MS) {
     throw new SettingsError([
       { setting: 'GATEWAY_REQUEST_TIMEOUT_MS', issue: 'must not be less than GATEWAY_HEADERS_TIMEOUT_MS' },
+    ]);
+  }
+  if (
+    settings.GATEWAY_TLS_PORT !== undefined &&
+    (settings.GATEWAY_TLS_CERT_FILE === undefined || settings.GATEWAY_TLS_KEY_FILE === undefined)
+  ) {
+    throw new SettingsError([
+      {
+        setting:
+          settings.GATEWAY_TLS_CERT_FILE === undefined ? 'GATEWAY_TLS_CERT_FILE' : 'GATEWAY_TLS_KEY_FILE',
+        issue: 'is required with GATEWAY_TLS_PORT (the default certificate and its key)',
+      },
     ]);
   }
 }

@@ -1,24 +1,30 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
+import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
 import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
 import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
+import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
+import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
-import { writeError } from './pipeline/errors.js';
 import { createGatewayHandler } from './pipeline/gateway-handler.js';
 import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import type { GatewaySettings } from './settings.js';
+import { TenantCertificates } from './tls/tenant-certificates.js';
+import { WebSocketMetrics } from './websocket/websocket-metrics.js';
+import { WebSocketProxy } from './websocket/websocket-proxy.js';
 
 export interface StartGatewayOptions {
   config: GatewaySettings;
@@ -43,6 +49,9 @@ export interface RunningGateway {
   readonly adminServer: Server;
   readonly trafficPort: number;
   readonly adminPort: number;
+  /** The TLS listener (HTTPS and HTTP/2), when GATEWAY_TLS_PORT is set. */
+  readonly tlsServer: Http2SecureServer | undefined;
+  readonly tlsPort: number | undefined;
   /** True once draining began: /readyz answers 503 and every response closes its connection. */
   readonly draining: boolean;
   /**
@@ -85,17 +94,6 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-/**
- * Node truncates headers beyond server.maxHeadersCount silently; the gateway lets one more through so
- * it can tell a request that has too many and answer 431 instead of forwarding it half-read.
- */
-/** One more than GATEWAY_MAX_HEADERS_COUNT's upper bound (2,000). */
-const PARSER_MAX_HEADER_LINES = 2_001;
-
-function hasTooManyHeaders(req: IncomingMessage, maxHeaders: number): boolean {
-  return req.rawHeaders.length > maxHeaders * 2;
-}
-
 /** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
 export function remoteJwksFromConfig(
   config: GatewaySettings,
@@ -124,36 +122,43 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     : undefined;
   const trustedProxies = trustedProxiesFromSettings(config);
   if (trustedProxies.warning !== undefined) logger.warn(trustedProxies.warning);
+  const authenticator = new Authenticator({
+    apiKeyPepper: config.API_KEY_PEPPER,
+    clerk: {
+      jwtKey: config.CLERK_JWT_KEY,
+      secretKey: config.CLERK_SECRET_KEY,
+      apiUrl: config.CLERK_API_URL,
+      authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
+    },
+    tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
+    apiKeyCacheSize: config.GATEWAY_API_KEY_CACHE_SIZE,
+    allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
+    remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),
+    failureLimiter: new AuthFailureLimiter({
+      maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
+      registry,
+    }),
+  });
+  // Tenant certificates follow the snapshots the store applies (a policy without route stages), served by SNI.
+  const tenantCertificates = new TenantCertificates({
+    keyRing: keyRingFromSettings(config),
+    onWarning: (tenantId, problem) => logger.warn('certificate problem', { tenant_id: tenantId, problem }),
+  });
   const handler = createGatewayHandler({
     store,
-    authenticator: new Authenticator({
-      apiKeyPepper: config.API_KEY_PEPPER,
-      clerk: {
-        jwtKey: config.CLERK_JWT_KEY,
-        secretKey: config.CLERK_SECRET_KEY,
-        apiUrl: config.CLERK_API_URL,
-        authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
-      },
-      tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
-      apiKeyCacheSize: config.GATEWAY_API_KEY_CACHE_SIZE,
-      allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
-      remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),
-      failureLimiter: new AuthFailureLimiter({
-        maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
-        registry,
-      }),
-    }),
+    authenticator,
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     trustedProxies: trustedProxies.ranges,
     baseDomains: platformBaseDomains(config),
-    stages: options.stages ?? [],
+    stages: [...(options.stages ?? []), tenantCertificates],
     metrics,
     ...(accessLog ? { accessLog } : {}),
     tracing: new RequestTracing(options.tracingEnabled ?? false),
   });
 
-  const maxHeaders = config.GATEWAY_MAX_HEADERS_COUNT;
+  // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.
+  const admitted = limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT);
   const trafficServer = createServer(
     {
       maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
@@ -162,14 +167,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       keepAliveTimeout: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
       connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, config.GATEWAY_HEADERS_TIMEOUT_MS),
     },
-    (req, res) => {
-      if (hasTooManyHeaders(req, maxHeaders)) {
-        res.shouldKeepAlive = false;
-        writeError(res, 431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
-        return;
-      }
-      handler(req, res);
-    },
+    admitted,
   );
   // Node 24's parser turns a count overflow into a parse error that cannot say which limit was hit, so the
   // parser's bound sits above the largest allowed setting and the handler answers `too_many_headers` itself.
@@ -187,10 +185,31 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(CLIENT_ERROR_408);
     else socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
-  // WebSocket upgrades are not proxied yet: refuse them cleanly instead of hanging.
-  trafficServer.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
-    socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  const websockets = new WebSocketProxy({
+    store,
+    authenticator,
+    encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
+    trustedProxies: trustedProxies.ranges,
+    idleTimeoutMs: config.GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS * 1000,
+    metrics: new WebSocketMetrics(registry),
+    logger,
   });
+  trafficServer.on('upgrade', websockets.handleUpgrade);
+  // HTTP/2: the TLS listener (ALPN h2 and HTTPS/1.1) and cleartext h2c, with the same handler.
+  const edge = await startEdgeProtocols({
+    config,
+    handler: admitted,
+    plainServer: trafficServer,
+    store,
+    registry,
+    logger,
+    tenantCertificates,
+    onConnection: (socket) => {
+      metrics.activeConnections.inc();
+      socket.once('close', () => metrics.activeConnections.dec());
+    },
+  });
+  edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
   // Nor is CONNECT tunnelling; without a listener node would drop the connection without an answer.
   trafficServer.on('connect', (_req: IncomingMessage, socket: Socket) => {
     socket.on('error', () => {});
@@ -213,16 +232,21 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const adminPort = await listen(adminServer, config.GATEWAY_ADMIN_PORT, config.GATEWAY_ADMIN_HOST);
   options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: trafficPort });
   options.addressPolicy?.addOwnListener({ host: config.GATEWAY_ADMIN_HOST, port: adminPort });
+  const tlsPort = await edge.listen();
+  if (tlsPort !== undefined)
+    options.addressPolicy?.addOwnListener({ host: config.GATEWAY_HOST, port: tlsPort });
   logger.info('gateway listening', {
     traffic_port: trafficPort,
     admin_port: adminPort,
     admin_host: config.GATEWAY_ADMIN_HOST,
+    ...(tlsPort === undefined ? {} : { tls_port: tlsPort }),
   });
 
   const startDraining = () => {
     if (draining) return;
     draining = true;
     closeConnectionsAfterResponses(trafficServer);
+    edge.startDraining();
   };
   let closing: Promise<void> | undefined;
 
@@ -231,6 +255,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     adminServer,
     trafficPort,
     adminPort,
+    tlsServer: edge.tlsServer,
+    tlsPort,
     get draining() {
       return draining;
     },
@@ -238,7 +264,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     close({ timeoutMs = config.GATEWAY_SHUTDOWN_TIMEOUT_SECONDS * 1000 } = {}) {
       closing ??= (async () => {
         startDraining();
-        const cut = await closeGracefully(trafficServer, timeoutMs);
+        // After the drain period: open WebSockets are told 1001 (going away), then requests finish.
+        await websockets.closeAll();
+        const [cut] = await Promise.all([closeGracefully(trafficServer, timeoutMs), edge.close(timeoutMs)]);
         if (cut > 0)
           logger.warn('shutdown timeout: closed connections with requests still in flight', {
             connections: cut,

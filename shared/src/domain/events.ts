@@ -1,4 +1,5 @@
 import type { NewEvent, RecordedEvent } from '../event-store/port.js';
+import type { SealedPrivateKey } from '../tls/private-key-envelope.js';
 import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config.js';
 
 /**
@@ -12,7 +13,7 @@ import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config
  *
  * Streams: `tenant-<id>` (the tenant and its users: TenantCreated/Updated/Deleted and
  * UserCreated/RoleChanged/Deleted), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`,
- * `config-<tenant id>` (rollbacks of its config: ConfigRolledBack).
+ * `config-<tenant id>` (rollbacks of its config: ConfigRolledBack), `certificate-<id>`.
  * Logs written before users moved into their tenant's stream keep them in `user-<id>` streams; every
  * consumer folds user events by their data, so both layouts project the same way.
  * Uniqueness reservations: `subdomain:<subdomain>`, `clerk_org:<org id>`, `api_key_hash:<hash>`,
@@ -54,6 +55,26 @@ export interface ApiKeyState {
   key_prefix: string;
   scopes: string[];
   expires_at: string | null;
+}
+
+/** A tenant's TLS certificate for some of its custom domains; the private key only ever sealed. */
+export interface CertificateState {
+  certificate_id: string;
+  tenant_id: string;
+  /** Verified custom domains of the tenant it is served for (each covered by its SANs). */
+  domains: string[];
+  /** PEM chain, leaf first (public). */
+  certificate_pem: string;
+  /** The private key sealed under CERTIFICATE_ENCRYPTION_KEY, bound to this tenant and certificate. */
+  private_key: SealedPrivateKey;
+  fingerprint_sha256: string;
+  subject: string;
+  issuer: string;
+  serial_number: string;
+  dns_names: string[];
+  key_type: string;
+  not_before: string;
+  not_after: string;
 }
 
 /** How a custom domain's ownership was established. */
@@ -103,6 +124,10 @@ export interface ControlPlaneEventMap {
     method: CustomDomainVerificationMethod;
   };
   CustomDomainDeleted: { tenant_id: string; custom_domain_id: string; domain: string };
+  CertificateUploaded: CertificateState;
+  /** The same key sealed again under the current key-encryption key (its rotation). */
+  CertificateKeyResealed: { certificate_id: string; tenant_id: string; private_key: SealedPrivateKey };
+  CertificateDeleted: { certificate_id: string; tenant_id: string };
 }
 
 export type ControlPlaneEventType = keyof ControlPlaneEventMap;
@@ -122,6 +147,7 @@ export const streamName = {
   origin: (id: string) => `origin-${id}`,
   route: (id: string) => `route-${id}`,
   apiKey: (id: string) => `apikey-${id}`,
+  certificate: (id: string) => `certificate-${id}`,
   config: (tenantId: string) => `config-${tenantId}`,
 } as const;
 
@@ -160,4 +186,7 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'CustomDomainCreated',
   'CustomDomainVerified',
   'CustomDomainDeleted',
+  'CertificateUploaded',
+  'CertificateKeyResealed',
+  'CertificateDeleted',
 ]);

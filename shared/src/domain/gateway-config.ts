@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sealedPrivateKey } from '../tls/private-key-envelope.js';
 
 /**
  * The gateway-facing configuration of a tenant: the shapes the control plane validates in commands,
@@ -9,6 +10,8 @@ import { z } from 'zod';
 export const AUTH_MODES = ['public', 'jwt_required', 'apikey_required', 'jwt_or_apikey', 'service'] as const;
 export const authMode = z.enum(AUTH_MODES);
 export type AuthMode = z.infer<typeof authMode>;
+
+export const WEBSOCKET_TOKEN_SOURCES = ['header', 'query', 'subprotocol'] as const;
 
 export const RATE_LIMIT_SCOPES = ['tenant', 'route', 'user', 'api_key', 'ip'] as const;
 
@@ -135,6 +138,13 @@ export const routeConfig = z.strictObject({
    * members, or the users in its user list). An explicit opt-in for routes open to every signed-in user.
    */
   allow_any_authenticated_user: z.boolean().default(false),
+  /**
+   * WebSocket upgrades: where a browser (which cannot set headers on a WebSocket) may put its token.
+   * `header` (default): Authorization / X-API-Key only; `query`: also `?access_token=`; `subprotocol`:
+   * also a `Sec-WebSocket-Protocol` entry `vantageedge.token.<token>`. The token is removed before
+   * the request reaches the origin.
+   */
+  websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).default('header'),
   /** Removed from the front of the path before forwarding (e.g. "/api": /api/posts/1 → /posts/1). */
   strip_prefix: z.string().nullable().default(null),
   rate_limit: rateLimitPolicy.nullable().default(null),
@@ -276,6 +286,20 @@ export type SnapshotCustomDomain = z.infer<typeof snapshotCustomDomain>;
 export const snapshotUser = z.strictObject({ id: z.uuid(), clerk_user_id: z.string() });
 export type SnapshotUser = z.infer<typeof snapshotUser>;
 
+/** A tenant's TLS certificate for some of its verified custom domains, as gateways serve it. */
+export const snapshotCertificate = z.strictObject({
+  id: z.uuid(),
+  /** Lower-case host names it is served for (each a verified custom domain of the tenant). */
+  domains: z.array(z.string()).min(1),
+  /** PEM chain, leaf first. */
+  certificate_pem: z.string(),
+  /** The private key, sealed under CERTIFICATE_ENCRYPTION_KEY: gateways open it in memory only. */
+  private_key: sealedPrivateKey,
+  fingerprint_sha256: z.string(),
+  not_after: z.iso.datetime({ offset: true }),
+});
+export type SnapshotCertificate = z.infer<typeof snapshotCertificate>;
+
 /** Everything one gateway needs to serve one tenant; versioned by the event position it reflects. */
 export const tenantSnapshot = z.strictObject({
   schema_version: z.literal(1),
@@ -302,5 +326,7 @@ export const tenantSnapshot = z.strictObject({
   routes: z.array(routeConfig),
   /** Active (not revoked) keys only. */
   api_keys: z.array(apiKeyEntry),
+  /** TLS certificates for verified custom domains (absent in snapshots of earlier versions). */
+  certificates: z.array(snapshotCertificate).default([]),
 });
 export type TenantSnapshot = z.infer<typeof tenantSnapshot>;

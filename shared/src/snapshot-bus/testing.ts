@@ -23,6 +23,7 @@ export function sampleSnapshot(
       methods: ['GET'],
       priority: 0,
       auth_mode: 'public',
+      websocket_token: 'header',
       required_scopes: [],
       require_tenant_org: true,
       allow_any_authenticated_user: false,

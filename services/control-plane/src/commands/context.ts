@@ -1,5 +1,6 @@
 import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
+import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
@@ -18,6 +19,8 @@ export interface CommandDeps {
   apiKeyPepper: string;
   /** API_KEY_ROTATION_GRACE_SECONDS: how long a rotated key keeps working by default. */
   rotationGraceSeconds: number;
+  /** Seals certificates' private keys (CERTIFICATE_ENCRYPTION_KEY); absent → certificate uploads answer 503. */
+  certificateKeyRing?: KeyRing | undefined;
   /** Users recorded before they moved into their tenant's stream (older logs). */
   legacyUsers: LegacyUserStreams;
   /** Reaches every gateway replica's response cache; absent → purges fail as `unavailable`. */

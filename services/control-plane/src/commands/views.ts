@@ -1,9 +1,16 @@
-import type { OriginState, RouteState, TenantState, UserState } from '@vantageedge/shared/domain/events';
+import type {
+  CertificateState,
+  OriginState,
+  RouteState,
+  TenantState,
+  UserState,
+} from '@vantageedge/shared/domain/events';
 import { type TenantSettings, withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 import type { ApiKeyData } from '../domain/api-key.js';
 import type { Lifecycle } from '../domain/decision.js';
 import type {
   ApiKeyResource,
+  CertificateResource,
   OriginResource,
   RouteResource,
   TenantResource,
@@ -65,6 +72,7 @@ export function routeView({ data, created_at, updated_at }: Known<RouteState>): 
     ...config,
     // Routes recorded before the flag existed never opted in.
     allow_any_authenticated_user: config.allow_any_authenticated_user ?? false,
+    websocket_token: config.websocket_token ?? 'header',
     created_at,
     updated_at,
   };
@@ -86,6 +94,29 @@ export function apiKeyView({ data, created_at, updated_at }: Known<ApiKeyData>):
     expires_at,
     revoked_at: data.revoked_at,
     replaced_by: data.replaced_by,
+    created_at,
+    updated_at,
+  };
+}
+
+export function certificateView({
+  data,
+  created_at,
+  updated_at,
+}: Known<CertificateState>): CertificateResource {
+  return {
+    id: data.certificate_id,
+    tenant_id: data.tenant_id,
+    domains: data.domains,
+    certificate_pem: data.certificate_pem,
+    fingerprint_sha256: data.fingerprint_sha256,
+    subject: data.subject,
+    issuer: data.issuer,
+    serial_number: data.serial_number,
+    dns_names: data.dns_names,
+    key_type: data.key_type,
+    not_before: data.not_before,
+    not_after: data.not_after,
     created_at,
     updated_at,
   };

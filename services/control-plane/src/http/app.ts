@@ -7,6 +7,7 @@ import {
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { runWithRequestContext } from '@vantageedge/shared/observability/request-context';
+import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import express, { type RequestHandler } from 'express';
 import type pg from 'pg';
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -57,6 +58,8 @@ export interface ControlPlaneAppDeps {
   rollout?: RolloutDeps;
   /** Cache purge endpoints (POST /api/v1/routes/:id/cache/purge, /tenants/:id/cache/purge). */
   cachePurger?: CachePurger;
+  /** Seals certificates' private keys (CERTIFICATE_ENCRYPTION_KEY); without it certificate uploads are 503. */
+  certificateKeyRing?: KeyRing;
   /** Addresses origins and JWKS URLs may not name (default: the default ORIGIN_BLOCKED_CIDRS). */
   originAddressPolicy?: OriginAddressPolicy;
   /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
@@ -210,6 +213,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       onCommand: (command, outcome) => commands.inc({ command, outcome }),
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
+      certificateKeyRing: deps.certificateKeyRing,
       originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
       customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,

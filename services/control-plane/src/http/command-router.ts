@@ -4,6 +4,11 @@ import type { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
 import { issueApiKey, revokeApiKey, rotateApiKey } from '../commands/api-key-commands.js';
 import { purgeRouteCache, purgeTenantCache } from '../commands/cache-commands.js';
+import {
+  deleteCertificate,
+  resealCertificateKey,
+  uploadCertificate,
+} from '../commands/certificate-commands.js';
 import { applyTenantConfig, planTenantConfig, rollbackTenantConfig } from '../commands/config-commands.js';
 import {
   authorizeReplay,
@@ -39,6 +44,7 @@ import {
   updateRouteBody,
   updateTenantBody,
   updateUserBody,
+  uploadCertificateBody,
 } from '../schemas/requests.js';
 import type { CustomDomainResource } from '../schemas/resources.js';
 import { ApiError, toApiError, validationFailed } from './errors.js';
@@ -427,6 +433,37 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
     h({ name: 'RevokeApiKey', schema: null, status: 204, run: (d, c, _b, id) => revokeApiKey(d, c, id, {}) }),
   );
 
+  router.post(
+    '/certificates',
+    h({
+      name: 'UploadCertificate',
+      bodyRequired: true,
+      schema: uploadCertificateBody,
+      status: 201,
+      collection: 'certificates',
+      run: (d, c, b) => uploadCertificate(d, c, b),
+    }),
+  );
+  router.post(
+    '/certificates/:id/reseal',
+    uuidParam,
+    h({
+      name: 'ResealCertificateKey',
+      schema: null,
+      status: 200,
+      run: (d, c, _b, id) => resealCertificateKey(d, c, id),
+    }),
+  );
+  router.delete(
+    '/certificates/:id',
+    uuidParam,
+    h({
+      name: 'DeleteCertificate',
+      schema: null,
+      status: 204,
+      run: (d, c, _b, id) => deleteCertificate(d, c, id),
+    }),
+  );
   const tenantConfigs = deps.tenantConfigs;
   if (tenantConfigs) {
     const withConfigs = (d: CommandRouterDeps) => ({ ...d, tenantConfigs });

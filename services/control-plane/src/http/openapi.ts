@@ -21,9 +21,11 @@ import {
   updateRouteBody,
   updateTenantBody,
   updateUserBody,
+  uploadCertificateBody,
 } from '../schemas/requests.js';
 import {
   apiKeyResource,
+  certificateResource,
   customDomainResource,
   errorResource,
   issuedApiKeyResource,
@@ -338,6 +340,19 @@ const RESOURCES: ResourceSpec[] = [
     createBody: 'CreateApiKey',
     deleteSummary: 'Revoke an API key (keys are never erased)',
   },
+  {
+    collection: 'certificates',
+    schema: 'Certificate',
+    tag: 'Certificates',
+    ops: {
+      list: 'listCertificates',
+      create: 'uploadCertificate',
+      get: 'getCertificate',
+      delete: 'deleteCertificate',
+    },
+    createBody: 'UploadCertificate',
+    deleteSummary: 'Delete a certificate: gateways stop serving it (the default certificate answers)',
+  },
 ];
 
 const QUERY_ERRORS = { '400': E.badRequest, '401': E.unauthenticated, '503': E.notCaughtUp };
@@ -362,10 +377,17 @@ function resourcePaths(r: ResourceSpec): Record<string, unknown> {
       summary:
         r.collection === 'tenants'
           ? 'Create a tenant (platform admins)'
-          : `Create ${r.schema === 'ApiKey' ? 'an API key (the plaintext is in this answer only)' : `a ${r.schema.toLowerCase()}`}`,
+          : r.schema === 'Certificate'
+            ? 'Upload a TLS certificate for verified custom domains of a tenant (the private key is stored sealed and never returned)'
+            : `Create ${r.schema === 'ApiKey' ? 'an API key (the plaintext is in this answer only)' : `a ${r.schema.toLowerCase()}`}`,
       parameters: [IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
       requestBody: { required: true, content: json(ref(r.createBody)) },
-      responses: commandResponses('201', created, { post: true, ifMatch: false, created: true }),
+      responses: commandResponses('201', created, {
+        post: true,
+        ifMatch: false,
+        created: true,
+        ...(r.schema === 'Certificate' ? { extra: { '503': CERTIFICATES_UNAVAILABLE } } : {}),
+      }),
     },
   };
   const item: Record<string, unknown> = {
@@ -638,6 +660,29 @@ function apiKeyActions(): Record<string, unknown> {
     };
   }
   return paths;
+}
+
+const CERTIFICATES_UNAVAILABLE = errorResponse(
+  'certificates_unavailable: this control plane has no CERTIFICATE_ENCRYPTION_KEY',
+);
+
+function certificateActions(): Record<string, unknown> {
+  return {
+    '/api/v1/certificates/{id}/reseal': {
+      post: {
+        operationId: 'resealCertificateKey',
+        tags: ['Certificates'],
+        summary:
+          "Seal the certificate's private key again under the current CERTIFICATE_ENCRYPTION_KEY (after a rotation of that key; a no-op when it already is)",
+        parameters: [ID_PARAM, IF_MATCH, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+        responses: commandResponses('200', ref('Certificate'), {
+          post: true,
+          ifMatch: true,
+          extra: { '503': CERTIFICATES_UNAVAILABLE },
+        }),
+      },
+    },
+  };
 }
 
 function cachePurgePaths(): Record<string, unknown> {
@@ -953,6 +998,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
   Object.assign(
     paths,
     apiKeyActions(),
+    certificateActions(),
     cachePurgePaths(),
     customDomainPaths(),
     configPaths(),
@@ -992,6 +1038,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CreateApiKey: input(createApiKeyBody),
         AddCustomDomain: input(createCustomDomainBody),
         RotateApiKey: input(rotateApiKeyBody),
+        UploadCertificate: input(uploadCertificateBody),
         RevokeApiKey: input(revokeApiKeyBody),
         Tenant: output(tenantResource),
         User: output(userResource),
@@ -999,6 +1046,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         Route: output(routeResource),
         ApiKey: output(apiKeyResource),
         IssuedApiKey: output(issuedApiKeyResource),
+        Certificate: output(certificateResource),
         CustomDomain: output(customDomainResource),
         TenantConfigDocument: input(configDocument),
         RollbackTenantConfig: input(rollbackBody),

@@ -91,6 +91,7 @@ export const routeResource: ResourceDefinition = {
     required_scopes: row['required_scopes'],
     require_tenant_org: row['require_tenant_org'],
     allow_any_authenticated_user: row['allow_any_authenticated_user'],
+    websocket_token: row['websocket_token'],
     strip_prefix: row['strip_prefix'],
     rate_limit: row['rate_limit'],
     cache_policy: row['cache_policy'],
@@ -116,5 +117,33 @@ export const apiKeyResource: ResourceDefinition = {
   }),
 };
 
+export const certificateResource: ResourceDefinition = {
+  name: 'certificate',
+  path: 'certificates',
+  table: 'certificates',
+  // The read model has no private key; what it has is public.
+  present: (row) => ({
+    id: row.id,
+    tenant_id: row['tenant_id'],
+    domains: row['domains'],
+    certificate_pem: row['certificate_pem'],
+    fingerprint_sha256: row['fingerprint_sha256'],
+    subject: row['subject'],
+    issuer: row['issuer'],
+    serial_number: row['serial_number'],
+    dns_names: row['dns_names'],
+    key_type: row['key_type'],
+    not_before: iso(row['not_before']),
+    not_after: iso(row['not_after']),
+    ...timestamps(row),
+  }),
+};
+
 /** Resources that belong to a tenant (everything but the tenant itself). */
-export const TENANT_CHILD_RESOURCES = [userResource, originResource, routeResource, apiKeyResource] as const;
+export const TENANT_CHILD_RESOURCES = [
+  userResource,
+  originResource,
+  routeResource,
+  apiKeyResource,
+  certificateResource,
+] as const;

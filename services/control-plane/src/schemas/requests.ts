@@ -10,6 +10,7 @@ import {
   originTarget,
   rateLimitPolicy,
   tenantSettings,
+  WEBSOCKET_TOKEN_SOURCES,
 } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain } from '@vantageedge/shared/domain/hostname';
 import { z } from 'zod';
@@ -251,6 +252,7 @@ export const createRouteBody = z.strictObject({
   required_scopes: scopes.default([]),
   require_tenant_org: z.boolean().default(true),
   allow_any_authenticated_user: z.boolean().default(false),
+  websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).default('header'),
   strip_prefix: stripPrefix.default(null),
   rate_limit: rateLimitPolicy.nullable().default(null),
   cache_policy: cachePolicy.nullable().default(null),
@@ -264,6 +266,7 @@ export const updateRouteBody = z.strictObject({
   required_scopes: scopes.optional(),
   require_tenant_org: z.boolean().optional(),
   allow_any_authenticated_user: z.boolean().optional(),
+  websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).optional(),
   strip_prefix: stripPrefix.optional(),
   rate_limit: rateLimitPolicy.nullable().optional(),
   cache_policy: cachePolicy.nullable().optional(),
@@ -296,6 +299,21 @@ export type CreateOriginBody = z.infer<typeof createOriginBody>;
 export type UpdateOriginBody = z.infer<typeof updateOriginBody>;
 export type CreateRouteBody = z.infer<typeof createRouteBody>;
 export type UpdateRouteBody = z.infer<typeof updateRouteBody>;
+export const uploadCertificateBody = z.strictObject({
+  tenant_id: uuid,
+  /** The tenant's custom domains the certificate is served for; its SANs must cover each. */
+  domains: z
+    .array(customDomainName)
+    .min(1, 'name at least one custom domain')
+    .max(50, 'at most 50 domains')
+    .transform((list) => [...new Set(list)]),
+  /** PEM chain: the certificate first, then its intermediates. */
+  certificate_pem: z.string().min(1).max(32_768, 'must be at most 32 KiB'),
+  /** PEM private key of the certificate (unencrypted PKCS#8, PKCS#1 or SEC1); stored sealed, never returned. */
+  private_key_pem: z.string().min(1).max(16_384, 'must be at most 16 KiB'),
+});
+
 export type CreateApiKeyBody = z.infer<typeof createApiKeyBody>;
+export type UploadCertificateBody = z.infer<typeof uploadCertificateBody>;
 export type RotateApiKeyBody = z.infer<typeof rotateApiKeyBody>;
 export type RevokeApiKeyBody = z.infer<typeof revokeApiKeyBody>;

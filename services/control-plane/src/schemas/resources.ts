@@ -58,6 +58,7 @@ export const routeResource = z.object({
   required_scopes: z.array(z.string()),
   require_tenant_org: z.boolean(),
   allow_any_authenticated_user: z.boolean(),
+  websocket_token: z.enum(['header', 'query', 'subprotocol']),
   strip_prefix: z.string().nullable(),
   rate_limit: rateLimitPolicy.nullable(),
   cache_policy: cachePolicy.nullable(),
@@ -97,6 +98,22 @@ export const customDomainResource = z.object({
   ...timestamps,
 });
 
+export const certificateResource = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  domains: z.array(z.string()),
+  certificate_pem: z.string().describe('the chain as served (public); the private key is never returned'),
+  fingerprint_sha256: z.string(),
+  subject: z.string(),
+  issuer: z.string(),
+  serial_number: z.string(),
+  dns_names: z.array(z.string()),
+  key_type: z.string(),
+  not_before: z.iso.datetime(),
+  not_after: z.iso.datetime(),
+  ...timestamps,
+});
+
 export const errorResource = z.object({
   error: z.object({
     code: z.string(),
@@ -110,4 +127,5 @@ export type UserResource = z.infer<typeof userResource>;
 export type OriginResource = z.infer<typeof originResource>;
 export type RouteResource = z.infer<typeof routeResource>;
 export type ApiKeyResource = z.infer<typeof apiKeyResource>;
+export type CertificateResource = z.infer<typeof certificateResource>;
 export type CustomDomainResource = z.infer<typeof customDomainResource>;

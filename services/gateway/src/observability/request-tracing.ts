@@ -9,6 +9,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
+import { requestAuthority } from '../http/request-authority.js';
 
 /** Methods OpenTelemetry's HTTP conventions name as they are; any other is reported as `_OTHER`. */
 const KNOWN_METHODS = new Set([
@@ -60,7 +61,7 @@ export class RequestTracing {
       'http.request.method': method,
       'url.path': queryAt < 0 ? url : url.slice(0, queryAt),
       'url.scheme': 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
-      'server.address': hostWithoutPort(req.headers.host),
+      'server.address': hostWithoutPort(requestAuthority(req.headers)),
     };
     if (method === '_OTHER' && req.method !== undefined)
       attributes['http.request.method_original'] = req.method;

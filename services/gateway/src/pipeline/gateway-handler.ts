@@ -7,6 +7,7 @@ import type { RoutePipeline } from '../config/gateway-config-store.js';
 import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
 import { AmbiguousPath } from '../config/route-matcher.js';
 import { singleHeader } from '../http/header-values.js';
+import { requestAuthority } from '../http/request-authority.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
@@ -107,7 +108,7 @@ export function createGatewayMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: () => void) => void {
   const handle = createGatewayHandler(options);
   return (req, res, next) => {
-    if (options.store.resolveHost(singleHeader(req.headers.host)) === undefined) {
+    if (options.store.resolveHost(requestAuthority(req.headers)) === undefined) {
       next();
       return;
     }
@@ -147,7 +148,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
 
 /** Host → tenant. 404 when no tenant is served on this host. */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
-  const tenant = context.store.resolveHost(singleHeader(exchange.req.headers.host));
+  const tenant = context.store.resolveHost(requestAuthority(exchange.req.headers));
   if (tenant === undefined) {
     failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
     return false;

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/identity.js';
-import { headerList, singleHeader } from '../http/header-values.js';
+import { headerList } from '../http/header-values.js';
+import { requestAuthority } from '../http/request-authority.js';
 
 /**
  * Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
@@ -100,6 +101,8 @@ export function upstreamRequestHeaders(
   const out: OutgoingHttpHeaders = {};
   const keepAuthorization = facts.identity.kind !== 'api_key';
   for (const name in headers) {
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers of the origin request.
+    if (name.charCodeAt(0) === 58) continue;
     if (REQUEST_DROPPED.has(name) || named?.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX)) continue;
     if (name === 'authorization' && !keepAuthorization) continue;
     out[name] = headers[name];
@@ -110,7 +113,7 @@ export function upstreamRequestHeaders(
     for (const name of CLIENT_ADDRESS_HEADERS) if (headers[name] !== undefined) out[name] = headers[name];
   }
   const peerFor = facts.peerIp.includes(':') ? `"[${facts.peerIp}]"` : facts.peerIp;
-  const originalHost = singleHeader(headers.host) ?? '';
+  const originalHost = requestAuthority(headers) ?? '';
   const forwarded = `for=${peerFor};host="${originalHost.replace(/["\\]/g, '')}";proto=${facts.proto}`;
   const priorXff = trusted ? headerList(headers['x-forwarded-for']) : undefined;
   const priorForwarded = trusted ? headerList(headers.forwarded) : undefined;

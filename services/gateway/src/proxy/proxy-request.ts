@@ -115,8 +115,10 @@ export async function proxyRequest(
   const sentAt = performance.now();
   let status = 0;
   const clientGone = new AbortController();
+  // Not `writableFinished`: HTTP/2's response reports itself finished once its stream closed, also
+  // when the client reset the stream before the response was ended.
   const abortIfClientGone = () => {
-    if (!res.writableFinished) clientGone.abort();
+    if (!res.writableEnded) clientGone.abort();
   };
   res.once('close', abortIfClientGone);
   try {

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { type CertificateState, streamName } from '@vantageedge/shared/domain/events';
+import { certificateCovers, checkCertificateBundle } from '@vantageedge/shared/tls/certificate-bundle';
+import {
+  certificateKeyContext,
+  type KeyRing,
+  openPrivateKey,
+  sealPrivateKey,
+} from '@vantageedge/shared/tls/private-key-envelope';
+import { type Certificate, type CertificateCommand, certificateDecider } from '../domain/certificate.js';
+import { tenantDomainsDecider } from '../domain/custom-domain.js';
+import { DomainError } from '../domain/decision.js';
+import type { UploadCertificateBody } from '../schemas/requests.js';
+import type { CertificateResource } from '../schemas/resources.js';
+import {
+  type CommandContext,
+  type CommandDeps,
+  type CommandOutcome,
+  eventMetadata,
+  requireAccess,
+  tenantOf,
+} from './context.js';
+import { fold, type HandledCommand, handleCommand } from './handle-command.js';
+import { requireWritableResource } from './lookups.js';
+import { certificateView } from './views.js';
+
+function outcome(result: HandledCommand<Certificate>): CommandOutcome<CertificateResource> {
+  if (result.state.status === 'absent' || result.revision === null || result.position === null) {
+    throw new DomainError('not_found', 'certificate not found');
+  }
+  return { resource: certificateView(result.state), revision: result.revision, position: result.position };
+}
+
+function requireKeyRing(deps: CommandDeps): KeyRing {
+  if (deps.certificateKeyRing === undefined) {
+    throw new DomainError(
+      'unavailable',
+      'this control plane cannot store certificates: CERTIFICATE_ENCRYPTION_KEY is not set',
+      undefined,
+      { code: 'certificates_unavailable' },
+    );
+  }
+  return deps.certificateKeyRing;
+}
+
+/**
+ * The tenant's verified custom domains (a proven DNS TXT record or a platform admin's assignment),
+ * folded from the tenant's stream: a certificate may only be served for these. A pending claim does
+ * not count: it serves nothing yet, and may still be another party's name.
+ */
+async function verifiedCustomDomains(deps: CommandDeps, tenantId: string): Promise<ReadonlySet<string>> {
+  const state = fold(tenantDomainsDecider, await deps.store.readStream(streamName.tenant(tenantId)));
+  if (state.tenant.status !== 'active') {
+    throw new DomainError('not_found', 'tenant not found', 'tenant_id', { issue: 'no such tenant' });
+  }
+  const verified = new Set<string>();
+  for (const [domain, claim] of state.domains) if (claim.status === 'verified') verified.add(domain);
+  return verified;
+}
+
+/**
+ * Checks the chain and key (parse, link by link, validity now, key match), that every named domain is
+ * one of the tenant's custom domains and covered by the certificate's SANs; then seals the key under
+ * the current key-encryption key and records `CertificateUploaded`. The key in clear exists only in
+ * this request's memory.
+ */
+export async function uploadCertificate(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  body: UploadCertificateBody,
+): Promise<CommandOutcome<CertificateResource>> {
+  const ring = requireKeyRing(deps);
+  await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
+  const owned = await verifiedCustomDomains(deps, body.tenant_id);
+
+  const check = checkCertificateBundle({
+    certificatePem: body.certificate_pem,
+    privateKeyPem: body.private_key_pem,
+    now: deps.clock(),
+  });
+  if (!check.ok) {
+    const [first] = check.issues;
+    const field = first?.field === 'private_key' ? 'private_key_pem' : 'certificate_pem';
+    throw new DomainError(
+      'invalid',
+      check.issues.map((issue) => `${issue.field}: ${issue.issue}`).join('; '),
+      field,
+    );
+  }
+  for (const domain of body.domains) {
+    if (!owned.has(domain)) {
+      throw new DomainError('invalid', `${domain} is not a verified custom domain of this tenant`, 'domains');
+    }
+    if (!certificateCovers(check.leaf, domain)) {
+      throw new DomainError(
+        'invalid',
+        `the certificate does not cover ${domain} (its names: ${check.facts.dns_names.join(', ')})`,
+        'domains',
+      );
+    }
+  }
+
+  const certificateId = randomUUID();
+  const certificate: CertificateState = {
+    certificate_id: certificateId,
+    tenant_id: body.tenant_id,
+    domains: body.domains,
+    certificate_pem: check.certificatePem,
+    private_key: sealPrivateKey(
+      ring,
+      check.privateKeyPem,
+      certificateKeyContext(body.tenant_id, certificateId),
+    ),
+    fingerprint_sha256: check.facts.fingerprint_sha256,
+    subject: check.facts.subject,
+    issuer: check.facts.issuer,
+    serial_number: check.facts.serial_number,
+    dns_names: check.facts.dns_names,
+    key_type: check.facts.key_type,
+    not_before: check.facts.not_before,
+    not_after: check.facts.not_after,
+  };
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.certificate(certificateId),
+    decider: certificateDecider,
+    metadata: () => eventMetadata(deps, ctx, body.tenant_id),
+    command: () => ({ type: 'UploadCertificate' as const, certificate }),
+  });
+  return outcome(result);
+}
+
+export async function deleteCertificate(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  certificateId: string,
+): Promise<CommandOutcome<CertificateResource>> {
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.certificate(certificateId),
+    decider: certificateDecider,
+    ifMatch: ctx.ifMatch,
+    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
+    command: async (state): Promise<CertificateCommand> => {
+      await requireWritableResource(deps, ctx, state, 'certificate');
+      return { type: 'DeleteCertificate' };
+    },
+  });
+  return outcome(result);
+}
+
+/**
+ * After CERTIFICATE_ENCRYPTION_KEY changed (the old key in CERTIFICATE_ENCRYPTION_PREVIOUS_KEYS): the
+ * certificate's key sealed again under the current key-encryption key. A no-op when it already is.
+ */
+export async function resealCertificateKey(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  certificateId: string,
+): Promise<CommandOutcome<CertificateResource>> {
+  const ring = requireKeyRing(deps);
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.certificate(certificateId),
+    decider: certificateDecider,
+    ifMatch: ctx.ifMatch,
+    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
+    command: async (state): Promise<CertificateCommand> => {
+      const data = await requireWritableResource(deps, ctx, state, 'certificate');
+      const context = certificateKeyContext(data.tenant_id, data.certificate_id);
+      let privateKeyPem: string;
+      try {
+        privateKeyPem = openPrivateKey(ring, data.private_key, context);
+      } catch (error) {
+        throw new DomainError('conflict', `the stored key cannot be opened: ${(error as Error).message}`);
+      }
+      return { type: 'ResealCertificateKey', privateKey: sealPrivateKey(ring, privateKeyPem, context) };
+    },
+  });
+  return outcome(result);
+}
+
+/** For tests and tools: the write-side state of one certificate. */
+export async function loadCertificate(deps: CommandDeps, certificateId: string): Promise<Certificate> {
+  return fold(certificateDecider, await deps.store.readStream(streamName.certificate(certificateId)));
+}

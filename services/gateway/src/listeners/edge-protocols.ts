@@ -1,0 +1,131 @@
+import type { Server } from 'node:http';
+import { createServer as createH2cServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import type { Registry } from 'prom-client';
+import { HTTP2_MAX_HEADER_PAIRS } from '../http/header-count.js';
+import type { TenantResolver } from '../pipeline/gateway-handler.js';
+import type { GatewaySettings } from '../settings.js';
+import { CertificateSelector } from '../tls/certificate-selector.js';
+import { DefaultCertificate } from '../tls/default-certificate.js';
+import type { TenantCertificates } from '../tls/tenant-certificates.js';
+import { TlsMetrics } from '../tls/tls-metrics.js';
+import { acceptH2cOn } from './h2c.js';
+import { Http2Sessions } from './http2-sessions.js';
+import { ProtocolMetrics } from './protocol-metrics.js';
+import { createSecureListener, type SecureListener, type TrafficHandler } from './secure-listener.js';
+
+export interface EdgeProtocolsOptions {
+  config: GatewaySettings;
+  handler: TrafficHandler;
+  /** The plain HTTP/1.1 listener; h2c is added to it when GATEWAY_H2C is on. */
+  plainServer: Server;
+  store: TenantResolver;
+  registry: Registry;
+  logger: Logger;
+  /** Tenant certificates the config store keeps compiled (served by SNI). */
+  tenantCertificates: TenantCertificates;
+  /** Every accepted TLS connection (the gateway counts open connections). */
+  onConnection?: (socket: Socket) => void;
+}
+
+export interface EdgeProtocols {
+  readonly tlsServer: Http2SecureServer | undefined;
+  readonly defaultCertificate: DefaultCertificate | undefined;
+  /** Starts the TLS listener (if configured); resolves with its port. */
+  listen(): Promise<number | undefined>;
+  startDraining(): void;
+  /** GOAWAY to HTTP/2 sessions, the TLS listener drained and closed (h2c sessions included). */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+/** A cleartext client that sends nothing for this long is dropped before any protocol is chosen. */
+const FIRST_BYTES_TIMEOUT_MS = 30_000;
+
+/**
+ * HTTP/2 and TLS around the one request handler: the TLS listener on GATEWAY_TLS_PORT (ALPN h2 and
+ * HTTP/1.1, SNI certificates) and cleartext h2c with prior knowledge on the plain port (GATEWAY_H2C).
+ */
+export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise<EdgeProtocols> {
+  const { config, handler, plainServer, logger, registry } = options;
+  const protocolMetrics = new ProtocolMetrics(registry);
+  const http2Settings = {
+    maxConcurrentStreams: config.GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS,
+    maxHeaderListSize: config.GATEWAY_MAX_HEADER_BYTES,
+  };
+  const idleTimeoutMs = config.GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS * 1000;
+
+  const h2cSessions = new Http2Sessions(idleTimeoutMs);
+  if (config.GATEWAY_H2C) {
+    const h2c = createH2cServer(
+      { settings: http2Settings, maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS },
+      handler as unknown as Parameters<typeof createH2cServer>[1],
+    );
+    h2c.on('session', (session: ServerHttp2Session) => h2cSessions.track(session));
+    acceptH2cOn(plainServer, h2c, {
+      firstBytesTimeoutMs: FIRST_BYTES_TIMEOUT_MS,
+      onH2c: () => protocolMetrics.connected('tcp', 'h2'),
+      onHttp1: () => protocolMetrics.connected('tcp', 'http/1.1'),
+    });
+  } else {
+    plainServer.on('connection', () => protocolMetrics.connected('tcp', 'http/1.1'));
+  }
+
+  let secure: SecureListener | undefined;
+  let defaultCertificate: DefaultCertificate | undefined;
+  if (config.GATEWAY_TLS_PORT !== undefined) {
+    if (config.GATEWAY_TLS_CERT_FILE === undefined || config.GATEWAY_TLS_KEY_FILE === undefined) {
+      throw new Error('GATEWAY_TLS_PORT needs GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE');
+    }
+    defaultCertificate = await DefaultCertificate.load({
+      certFile: config.GATEWAY_TLS_CERT_FILE,
+      keyFile: config.GATEWAY_TLS_KEY_FILE,
+      reloadMs: config.GATEWAY_TLS_RELOAD_SECONDS * 1000,
+      logger,
+    });
+    const { tenantCertificates } = options;
+    const tlsMetrics = new TlsMetrics(registry, { defaultCertificate, tenantCertificates });
+    secure = createSecureListener({
+      handler,
+      selector: new CertificateSelector(options.store, tenantCertificates, defaultCertificate, tlsMetrics),
+      defaultCertificate,
+      maxHeaderBytes: config.GATEWAY_MAX_HEADER_BYTES,
+      maxConcurrentStreams: config.GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS,
+      http2IdleTimeoutMs: idleTimeoutMs,
+      tlsMetrics,
+      protocolMetrics,
+      ...(options.onConnection ? { onConnection: options.onConnection } : {}),
+    });
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    tlsServer: secure?.server,
+    defaultCertificate,
+    async listen() {
+      if (secure === undefined || config.GATEWAY_TLS_PORT === undefined) return undefined;
+      return secure.listen(config.GATEWAY_TLS_PORT, config.GATEWAY_HOST);
+    },
+    startDraining() {
+      h2cSessions.closeGracefully();
+      secure?.startDraining();
+    },
+    close(timeoutMs = DEFAULT_CLOSE_TIMEOUT_MS) {
+      closing ??= (async () => {
+        defaultCertificate?.close();
+        const [h2cCut, tlsCut] = await Promise.all([
+          h2cSessions.closed(timeoutMs),
+          secure?.close(timeoutMs) ?? Promise.resolve(0),
+        ]);
+        if (h2cCut + tlsCut > 0) {
+          logger.warn('shutdown timeout: closed HTTP/2 and TLS connections with requests in flight', {
+            connections: h2cCut + tlsCut,
+            timeout_ms: timeoutMs,
+          });
+        }
+      })();
+      return closing;
+    },
+  };
+}

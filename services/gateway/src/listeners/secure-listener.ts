@@ -1,0 +1,160 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
+import type { CertificateSelector } from '../tls/certificate-selector.js';
+import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
+import type { TlsMetrics } from '../tls/tls-metrics.js';
+import { TLS_POLICY } from '../tls/tls-policy.js';
+import { Http2Sessions } from './http2-sessions.js';
+import type { ProtocolMetrics } from './protocol-metrics.js';
+
+export type TrafficHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface SecureListenerOptions {
+  /** The request pipeline; HTTP/2 requests arrive as node's compatibility objects. */
+  handler: TrafficHandler;
+  selector: CertificateSelector;
+  defaultCertificate: DefaultCertificate;
+  maxHeaderBytes: number;
+  maxConcurrentStreams: number;
+  /** An HTTP/2 session without streams for this long is closed (GOAWAY). */
+  http2IdleTimeoutMs: number;
+  /** HTTP/1.1 over TLS: the same timeouts as the plain listener. */
+  http1?: { headersTimeoutMs?: number; requestTimeoutMs?: number; keepAliveTimeoutMs?: number };
+  tlsMetrics?: TlsMetrics;
+  protocolMetrics?: ProtocolMetrics;
+  /** Open client connections (the gateway's active-connections gauge). */
+  onConnection?: (socket: TLSSocket) => void;
+}
+
+export interface SecureListener {
+  readonly server: Http2SecureServer;
+  listen(port: number, host: string): Promise<number>;
+  /** From now on HTTP/1.1 responses close their connection and HTTP/2 sessions get GOAWAY. */
+  startDraining(): void;
+  /**
+   * Stops accepting, lets requests in flight finish for up to `timeoutMs`, then closes what is left.
+   * Resolves with how many connections had to be cut.
+   */
+  close(timeoutMs: number): Promise<number>;
+}
+
+const IN_FLIGHT = Symbol('vantageedge.inFlight');
+type TrackedSocket = TLSSocket & { [IN_FLIGHT]?: number };
+
+/**
+ * The TLS listener: one port for HTTPS/1.1 and HTTP/2 (ALPN h2, with http/1.1 as fallback), SNI
+ * choosing between tenant certificates and the default one, TLS 1.2+ with modern ciphers. Both
+ * protocols run the same handler, so the pipeline, its stages and its metrics are the same.
+ */
+export function createSecureListener(options: SecureListenerOptions): SecureListener {
+  const initial = options.defaultCertificate.current;
+  const server = createSecureServer({
+    ...TLS_POLICY,
+    // Clients that send no SNI get the default certificate (SNICallback is not called for them).
+    cert: initial.certificatePem,
+    key: initial.privateKeyPem,
+    SNICallback: options.selector.sniCallback,
+    allowHTTP1: true,
+    ALPNProtocols: ['h2', 'http/1.1'],
+    settings: {
+      maxConcurrentStreams: options.maxConcurrentStreams,
+      maxHeaderListSize: options.maxHeaderBytes,
+    },
+    // Too many header lines are the handler's 431, for HTTP/2 as for HTTP/1.1 (see header-count.ts).
+    maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS,
+    // HTTP/1.1 over TLS (node ≥ 22 applies these to the fallback connections).
+    maxHeaderSize: options.maxHeaderBytes,
+    ...(options.http1?.headersTimeoutMs === undefined
+      ? {}
+      : { headersTimeout: options.http1.headersTimeoutMs }),
+    ...(options.http1?.requestTimeoutMs === undefined
+      ? {}
+      : { requestTimeout: options.http1.requestTimeoutMs }),
+    ...(options.http1?.keepAliveTimeoutMs === undefined
+      ? {}
+      : { keepAliveTimeout: options.http1.keepAliveTimeoutMs }),
+  } as Parameters<typeof createSecureServer>[0]);
+
+  // HTTPS/1.1 connections read this server's bound like the plain listener's (see header-count.ts).
+  (server as unknown as { maxHeadersCount: number }).maxHeadersCount = PARSER_MAX_HEADER_LINES;
+  const sessions = new Http2Sessions(options.http2IdleTimeoutMs);
+  const http1Sockets = new Set<TrackedSocket>();
+  let draining = false;
+
+  server.on('session', (session: ServerHttp2Session) => sessions.track(session));
+  server.on('secureConnection', (socket: TrackedSocket) => {
+    options.onConnection?.(socket);
+    const h2 = socket.alpnProtocol === 'h2';
+    options.protocolMetrics?.connected('tls', h2 ? 'h2' : 'http/1.1');
+    if (h2) return;
+    socket[IN_FLIGHT] = 0;
+    http1Sockets.add(socket);
+    socket.once('close', () => http1Sockets.delete(socket));
+  });
+  server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
+    options.tlsMetrics?.handshakeFailed(error);
+    socket.destroy();
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.httpVersionMajor === 1) {
+      const socket = req.socket as TrackedSocket;
+      socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 0) + 1;
+      if (draining) res.shouldKeepAlive = false;
+      res.once('close', () => {
+        socket[IN_FLIGHT] = (socket[IN_FLIGHT] ?? 1) - 1;
+      });
+    }
+    options.handler(req, res);
+  });
+
+  // The no-SNI context follows the default certificate (SNI handshakes read it per handshake).
+  options.defaultCertificate.onChange((certificate: ServedCertificate) =>
+    server.setSecureContext({
+      ...TLS_POLICY,
+      cert: certificate.certificatePem,
+      key: certificate.privateKeyPem,
+    }),
+  );
+
+  const startDraining = () => {
+    if (draining) return;
+    draining = true;
+    sessions.closeGracefully();
+    for (const socket of http1Sockets) if ((socket[IN_FLIGHT] ?? 0) === 0) socket.destroy();
+  };
+
+  return {
+    server,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      });
+    },
+    startDraining,
+    async close(timeoutMs) {
+      startDraining();
+      const stopped = new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+      });
+      const deadline = Date.now() + timeoutMs;
+      // HTTP/1.1 sockets close as their last response ends; sweep the ones that became idle.
+      while (http1Sockets.size > 0 && Date.now() < deadline) {
+        for (const socket of http1Sockets) if ((socket[IN_FLIGHT] ?? 0) === 0) socket.destroy();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      let cut = http1Sockets.size;
+      for (const socket of http1Sockets) socket.destroy();
+      cut += await sessions.closed(Math.max(0, deadline - Date.now()));
+      await stopped;
+      return cut;
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import type { SecureContext } from 'node:tls';
+import type { SnapshotCertificate } from '@vantageedge/shared/domain/gateway-config';
+import {
+  certificateKeyContext,
+  type KeyRing,
+  openPrivateKey,
+} from '@vantageedge/shared/tls/private-key-envelope';
+import type { CompiledTenant } from '../config/compiled-tenant.js';
+import type { RoutePolicy } from '../pipeline/stage.js';
+import { secureContextFor } from './tls-policy.js';
+
+/** One tenant certificate ready to serve. */
+export interface ServedTenantCertificate {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly fingerprint: string;
+  readonly context: SecureContext;
+  readonly notAfterMs: number;
+  /** The hosts it is served for: its domains that are verified hosts of the tenant. */
+  readonly hosts: readonly string[];
+}
+
+interface TenantEntry {
+  /** The compiled tenant these certificates were built for. */
+  readonly owner: CompiledTenant;
+  readonly byId: ReadonlyMap<string, ServedTenantCertificate>;
+}
+
+export interface TenantCertificatesOptions {
+  /** Opens sealed private keys; without it no tenant certificate is served. */
+  keyRing: KeyRing | undefined;
+  onWarning?: (tenantId: string, message: string) => void;
+}
+
+/**
+ * Tenant certificates from snapshots, as SecureContexts by host. A pipeline policy with no route stage
+ * (it only follows tenants as the config store applies them): each snapshot's certificates are compiled
+ * with the tenant (a private key is opened and a context
+ * built only for a certificate not seen before), so a handshake only looks them up. The SNI lookup goes
+ * through the tenant that serves the host, so a certificate is only ever presented for a host that
+ * resolves to its own tenant.
+ */
+export class TenantCertificates implements RoutePolicy {
+  readonly name = 'tenant_certificates';
+
+  readonly #options: TenantCertificatesOptions;
+  readonly #byTenant = new Map<string, TenantEntry>();
+  readonly #byCompiled = new WeakMap<CompiledTenant, ReadonlyMap<string, ServedTenantCertificate>>();
+
+  constructor(options: TenantCertificatesOptions) {
+    this.#options = options;
+  }
+
+  /** Certificates are per tenant, never per route: no route gets a stage. */
+  compileRoute(): null {
+    return null;
+  }
+
+  tenantApplied(tenant: CompiledTenant): void {
+    const certificates = tenant.snapshot.certificates;
+    const previous = this.#byTenant.get(tenant.id);
+    if (certificates.length === 0) {
+      this.#byTenant.delete(tenant.id);
+      return;
+    }
+    const hosts = new Set(tenant.hostNames);
+    const byId = new Map<string, ServedTenantCertificate>();
+    const byHost = new Map<string, ServedTenantCertificate>();
+    for (const certificate of certificates) {
+      const served = certificate.domains.map((domain) => domain.toLowerCase()).filter((d) => hosts.has(d));
+      if (served.length === 0) continue;
+      const reusable = previous?.byId.get(certificate.id);
+      const compiled =
+        reusable?.fingerprint === certificate.fingerprint_sha256
+          ? { ...reusable, hosts: served }
+          : this.#build(tenant.id, certificate, served);
+      if (compiled === undefined) continue;
+      byId.set(certificate.id, compiled);
+      for (const host of served) {
+        // Two certificates for one host: the one valid longest is served; on a tie (validity has
+        // second precision) the later upload, which comes later in the snapshot.
+        const other = byHost.get(host);
+        if (other === undefined || other.notAfterMs <= compiled.notAfterMs) byHost.set(host, compiled);
+      }
+    }
+    this.#byTenant.set(tenant.id, { owner: tenant, byId });
+    this.#byCompiled.set(tenant, byHost);
+  }
+
+  tenantRetired(tenant: CompiledTenant): void {
+    // Replaced tenants were re-compiled first (their entry has a new owner); removed ones are dropped.
+    if (this.#byTenant.get(tenant.id)?.owner === tenant) this.#byTenant.delete(tenant.id);
+  }
+
+  /** The certificate of `tenant` for `host` (lower-case), if it has one. */
+  contextFor(tenant: CompiledTenant, host: string): SecureContext | undefined {
+    return this.#byCompiled.get(tenant)?.get(host)?.context;
+  }
+
+  /** Every certificate being served, for the expiry metric. */
+  *served(): IterableIterator<ServedTenantCertificate> {
+    for (const entry of this.#byTenant.values()) yield* entry.byId.values();
+  }
+
+  #build(
+    tenantId: string,
+    certificate: SnapshotCertificate,
+    hosts: readonly string[],
+  ): ServedTenantCertificate | undefined {
+    const ring = this.#options.keyRing;
+    if (ring === undefined) {
+      this.#warn(tenantId, `certificate ${certificate.id} not served: CERTIFICATE_ENCRYPTION_KEY is not set`);
+      return undefined;
+    }
+    try {
+      const privateKeyPem = openPrivateKey(
+        ring,
+        certificate.private_key,
+        certificateKeyContext(tenantId, certificate.id),
+      );
+      return {
+        id: certificate.id,
+        tenantId,
+        fingerprint: certificate.fingerprint_sha256,
+        context: secureContextFor(certificate.certificate_pem, privateKeyPem),
+        notAfterMs: Date.parse(certificate.not_after),
+        hosts,
+      };
+    } catch (error) {
+      this.#warn(tenantId, `certificate ${certificate.id} not served: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  #warn(tenantId: string, message: string): void {
+    this.#options.onWarning?.(tenantId, message);
+  }
+}

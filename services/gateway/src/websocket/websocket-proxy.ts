@@ -1,0 +1,330 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ClientRequest,
+  request as httpRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  ServerResponse,
+} from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import type { Authenticator } from '../auth/authenticator.js';
+import { type EncodedSlashPolicy, normalizePath } from '../config/normalize-path.js';
+import { AmbiguousPath } from '../config/route-matcher.js';
+import { requestAuthority } from '../http/request-authority.js';
+import { writeError } from '../pipeline/errors.js';
+import { GatewayExchange } from '../pipeline/exchange.js';
+import type { TenantResolver } from '../pipeline/gateway-handler.js';
+import { ClientAddressResolver } from '../proxy/client-address.js';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
+import type { UpstreamLease } from '../upstream/types.js';
+import { upgradeCredentials } from './browser-token.js';
+import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
+import type { WebSocketMetrics } from './websocket-metrics.js';
+
+export interface WebSocketProxyOptions {
+  store: TenantResolver;
+  authenticator: Authenticator;
+  encodedSlashes: EncodedSlashPolicy;
+  /** GATEWAY_TRUSTED_PROXIES: whose forwarding headers are kept (as for every request). */
+  trustedProxies: readonly string[];
+  /** A connection with no frame either way for this long is closed (1001); 0 = never. */
+  idleTimeoutMs: number;
+  metrics?: WebSocketMetrics;
+  logger?: Logger;
+}
+
+interface ProxiedConnection {
+  readonly client: Duplex;
+  readonly upstream: Socket;
+  readonly tenantId: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The route stages that run at connect besides authentication (a cached 101 makes no sense). */
+const CONNECT_STAGES = new Set(['rate_limit']);
+/** How long a peer gets to answer our close frame before its socket is destroyed. */
+const CLOSE_GRACE_MS = 1_000;
+
+/** `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket. */
+function switchingProtocols(upstream: IncomingMessage, requestId: string): string {
+  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+  const raw = upstream.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === 'x-request-id') continue;
+    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  return `${head}x-request-id: ${requestId}\r\n\r\n`;
+}
+
+/**
+ * WebSocket proxying by piping raw sockets: the upgrade request goes through the same steps as any
+ * request — tenant by host, path normalisation, route match, authentication (every mode; a route may
+ * let browsers put the token in the query or a subprotocol), the rate limit at connect, a lease from the
+ * origin's load balancer (held while the connection is open, so least-connections counts it; health
+ * and circuit state decide the target) — and then the origin's 101 is relayed and bytes flow both ways
+ * untouched. At shutdown every connection gets a close frame 1001 (going away) both ways.
+ */
+export class WebSocketProxy {
+  readonly #options: WebSocketProxyOptions;
+  readonly #open = new Set<ProxiedConnection>();
+  readonly #clientAddresses: ClientAddressResolver;
+  #closing = false;
+
+  constructor(options: WebSocketProxyOptions) {
+    this.#options = options;
+    this.#clientAddresses = new ClientAddressResolver(options.trustedProxies);
+  }
+
+  get openConnections(): number {
+    return this.#open.size;
+  }
+
+  /** As node's `upgrade` event listener (plain and TLS listeners). */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    this.#upgrade(req, socket, head).catch((error: unknown) => {
+      this.#options.logger?.warn('websocket upgrade failed', { error: String(error) });
+      socket.destroy();
+    });
+  };
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const { store, authenticator, metrics } = this.#options;
+    const incomingId = req.headers['x-request-id'];
+    const requestId =
+      typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+    const res = new ServerResponse(req);
+    res.assignSocket(socket as Socket);
+    res.shouldKeepAlive = false;
+    res.setHeader('x-request-id', requestId);
+    const address = this.#clientAddresses.resolve(req);
+    const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
+    let tenantLabel = 'unknown';
+    const refuse = (status: number, code: string, message: string, headers?: Record<string, string>) => {
+      exchange.errorCode = code;
+      metrics?.upgrade(tenantLabel, status);
+      res.once('finish', () => socket.destroy());
+      writeError(res, status, code, message, headers);
+    };
+
+    if (this.#closing) return refuse(503, 'shutting_down', 'the gateway is shutting down');
+    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      return refuse(
+        400,
+        'invalid_upgrade',
+        'only WebSocket upgrades (GET with Upgrade: websocket) are proxied',
+      );
+    }
+    const tenant = store.resolveHost(requestAuthority(req.headers));
+    if (tenant === undefined) return refuse(404, 'tenant_not_found', 'no tenant is served on this host');
+    exchange.tenant = tenant;
+    tenantLabel = tenant.id;
+
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const normalized = normalizePath(queryAt < 0 ? url : url.slice(0, queryAt), this.#options.encodedSlashes);
+    if (!normalized.ok) {
+      return refuse(400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
+    }
+    exchange.path = normalized.path;
+    const route = tenant.router.resolve('GET', normalized.path);
+    if (route === undefined) return refuse(404, 'route_not_found', 'no route matches this method and path');
+    if (route instanceof AmbiguousPath) {
+      return refuse(
+        403,
+        'ambiguous_path',
+        'an origin could read this path as the path of a differently protected route; use its exact spelling',
+      );
+    }
+    exchange.route = route;
+
+    const credentials = upgradeCredentials(route.config, req.headers, queryAt < 0 ? '' : url.slice(queryAt));
+    exchange.query = credentials.query;
+    const auth = await authenticator.authenticate(tenant, route, credentials.headers, exchange.clientIp);
+    if (!auth.ok) {
+      const headers: Record<string, string> = { 'www-authenticate': auth.challenge };
+      if (auth.retryAfterSeconds !== undefined) headers['retry-after'] = String(auth.retryAfterSeconds);
+      return refuse(auth.status, auth.code, auth.message, headers);
+    }
+    exchange.identity = auth.identity;
+    for (const stage of route.stages.request) {
+      if (!CONNECT_STAGES.has(stage.name)) continue;
+      if ((await stage.onRequest!(exchange)) === 'handled') {
+        metrics?.upgrade(tenantLabel, res.statusCode);
+        res.once('finish', () => socket.destroy());
+        return;
+      }
+    }
+
+    const origin = route.origin;
+    if (origin === undefined) return refuse(503, 'origin_unavailable', 'the route has no origin configured');
+    const lease = origin.upstreams.acquire({
+      clientIp: exchange.clientIp,
+      path: exchange.path,
+      headers: req.headers,
+    });
+    if (lease === undefined) return refuse(503, 'no_healthy_upstream', 'no origin target is available');
+
+    let path = exchange.path;
+    let strippedPrefix: string | null = null;
+    const strip = route.stripPrefix;
+    if (
+      strip !== null &&
+      path.startsWith(strip) &&
+      (path.length === strip.length || path[strip.length] === '/')
+    ) {
+      path = path.length === strip.length ? '/' : path.slice(strip.length);
+      strippedPrefix = strip;
+    }
+    const headers: OutgoingHttpHeaders = upstreamRequestHeaders(req.headers, {
+      upstreamHost: lease.target.url.host,
+      clientIp: exchange.clientIp,
+      peerIp: address.peerIp,
+      peerTrusted: address.peerTrusted,
+      proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+      localPort: req.socket.localPort,
+      strippedPrefix,
+      requestId,
+      tenantId: tenant.id,
+      routeId: route.config.id,
+      identity: exchange.identity,
+    });
+    headers['connection'] = 'Upgrade';
+    headers['upgrade'] = 'websocket';
+    if (credentials.protocols === undefined) delete headers['sec-websocket-protocol'];
+    else headers['sec-websocket-protocol'] = credentials.protocols;
+    // A token that came in the query or a subprotocol authenticated the upgrade; it is not the origin's.
+    if (credentials.headers !== req.headers) delete headers['authorization'];
+
+    this.#forward(exchange, socket, head, lease, path + credentials.query, headers, origin.timeoutMs, refuse);
+  }
+
+  #forward(
+    exchange: GatewayExchange,
+    client: Duplex,
+    head: Buffer,
+    lease: UpstreamLease,
+    pathAndQuery: string,
+    headers: OutgoingHttpHeaders,
+    timeoutMs: number,
+    refuse: (status: number, code: string, message: string) => void,
+  ): void {
+    const target = lease.target;
+    const tenantId = exchange.tenant?.id ?? 'unknown';
+    const secure = target.url.protocol === 'https:';
+    let released = false;
+    const release = (outcome: Parameters<UpstreamLease['release']>[0]) => {
+      if (released) return;
+      released = true;
+      lease.release(outcome);
+    };
+    const upstreamRequest: ClientRequest = (secure ? httpsRequest : httpRequest)({
+      host: target.url.hostname,
+      port: target.url.port || (secure ? 443 : 80),
+      path: target.basePath + pathAndQuery,
+      method: 'GET',
+      headers,
+      agent: false,
+      timeout: timeoutMs,
+    });
+    exchange.upstreamTarget = target.id;
+    const sentAt = performance.now();
+    client.once('close', () => {
+      // The client left before the origin answered: nothing to say about the origin.
+      if (!released) {
+        release({ kind: 'cancelled' });
+        upstreamRequest.destroy();
+      }
+    });
+
+    upstreamRequest.once('timeout', () => {
+      release({ kind: 'timeout' });
+      upstreamRequest.destroy();
+      refuse(504, 'upstream_timeout', 'the origin did not answer the upgrade in time');
+    });
+    upstreamRequest.once('error', (error: NodeJS.ErrnoException) => {
+      if (released) return;
+      const refused =
+        error.code === 'ECONNREFUSED' || error.code === 'ENOTFOUND' || error.code === 'EHOSTUNREACH';
+      release(refused ? { kind: 'connect_error' } : { kind: 'reset' });
+      refuse(502, refused ? 'upstream_unreachable' : 'upstream_error', 'the origin connection failed');
+    });
+    upstreamRequest.once('response', (response: IncomingMessage) => {
+      // The origin answered without switching protocols (e.g. 403): relay its answer.
+      release({ kind: 'response', status: response.statusCode ?? 502 });
+      this.#options.metrics?.upgrade(tenantId, response.statusCode ?? 502);
+      const res = exchange.res;
+      res.writeHead(
+        response.statusCode ?? 502,
+        downstreamResponseHeaders(response.headers as Record<string, string | string[] | undefined>),
+      );
+      response.pipe(res);
+      res.once('finish', () => client.destroy());
+    });
+    upstreamRequest.once('upgrade', (response: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
+      exchange.upstreamMs = performance.now() - sentAt;
+      if (client.destroyed) {
+        upstream.destroy();
+        release({ kind: 'cancelled' });
+        return;
+      }
+      this.#options.metrics?.upgrade(tenantId, 101);
+      client.write(switchingProtocols(response, exchange.requestId));
+      if (upstreamHead.length > 0) client.write(upstreamHead);
+      if (head.length > 0) upstream.write(head);
+      this.#pair(client, upstream, tenantId, () => release({ kind: 'response', status: 101 }));
+    });
+    upstreamRequest.end();
+  }
+
+  #pair(client: Duplex, upstream: Socket, tenantId: string, onClose: () => void): void {
+    const connection: ProxiedConnection = { client, upstream, tenantId };
+    this.#open.add(connection);
+    this.#options.metrics?.open.labels(tenantId).inc();
+    upstream.setNoDelay(true);
+    (client as Socket).setNoDelay?.(true);
+    upstream.on('error', () => upstream.destroy());
+    let closed = false;
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      this.#open.delete(connection);
+      this.#options.metrics?.open.labels(tenantId).dec();
+      client.destroy();
+      upstream.destroy();
+      onClose();
+    };
+    client.once('close', finish);
+    upstream.once('close', finish);
+    const idle = this.#options.idleTimeoutMs;
+    if (idle > 0 && 'setTimeout' in client) {
+      (client as Socket).setTimeout(idle, () => this.#goAway(connection, 'idle timeout'));
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  /** Close frame 1001 to both sides, then the sockets end; destroyed if a peer does not close in time. */
+  #goAway(connection: ProxiedConnection, reason: string): void {
+    const { client, upstream } = connection;
+    client.unpipe(upstream);
+    upstream.unpipe(client);
+    if (client.writable) client.end(closeFrame(CLOSE_GOING_AWAY, reason, false));
+    if (upstream.writable) upstream.end(closeFrame(CLOSE_GOING_AWAY, reason, true));
+    setTimeout(() => {
+      client.destroy();
+      upstream.destroy();
+    }, CLOSE_GRACE_MS).unref();
+  }
+
+  /** Shutdown: new upgrades are refused; every open connection is closed with 1001. */
+  async closeAll(timeoutMs = CLOSE_GRACE_MS + 500): Promise<void> {
+    this.#closing = true;
+    for (const connection of this.#open) this.#goAway(connection, 'gateway shutting down');
+    const deadline = Date.now() + timeoutMs;
+    while (this.#open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,154 @@
+import 'reflect-metadata';
+import { KeyObject, webcrypto, X509Certificate } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+
+/**
+ * X.509 certificates made in the test process (node:crypto cannot sign certificates itself): a
+ * private CA and leaf certificates it issues, with the SANs, validity and key a test asks for.
+ */
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const RSA_2048 = {
+  name: 'RSASSA-PKCS1-v1_5',
+  modulusLength: 2048,
+  publicExponent: new Uint8Array([1, 0, 1]),
+  hash: 'SHA-256',
+} as const;
+const DAY_MS = 24 * 3600 * 1000;
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+
+export interface TestKeyPair {
+  keys: CryptoKeyPair;
+  privateKeyPem: string;
+}
+
+export interface TestCa extends TestKeyPair {
+  subject: string;
+  certificatePem: string;
+}
+
+export interface TestCertificate extends TestKeyPair {
+  /** The leaf alone. */
+  certificatePem: string;
+  /** Leaf then the issuing CA (what a server presents and what an upload carries). */
+  chainPem: string;
+  /** SHA-256 fingerprint as node's X509Certificate.fingerprint256 prints it. */
+  fingerprint256: string;
+}
+
+async function generateKeys(type: 'ec' | 'rsa' = 'ec'): Promise<TestKeyPair> {
+  const keys = (await webcrypto.subtle.generateKey(type === 'ec' ? EC_P256 : RSA_2048, true, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
+  const privateKeyPem = KeyObject.from(keys.privateKey as webcrypto.CryptoKey)
+    .export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+  return { keys, privateKeyPem };
+}
+
+function algorithmOf(keys: CryptoKeyPair) {
+  return keys.privateKey.algorithm.name === 'ECDSA' ? EC_P256 : RSA_2048;
+}
+
+export async function createTestCa(name = 'VantageEdge Test CA'): Promise<TestCa> {
+  const pair = await generateKeys();
+  const subject = `CN=${name}`;
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    name: subject,
+    keys: pair.keys,
+    notBefore: new Date(Date.now() - DAY_MS),
+    notAfter: new Date(Date.now() + 3650 * DAY_MS),
+    signingAlgorithm: EC_P256,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 1, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(pair.keys.publicKey),
+    ],
+  });
+  return { ...pair, subject, certificatePem: certificate.toString('pem') };
+}
+
+export interface LeafOptions {
+  /** DNS subject alternative names (wildcards allowed). */
+  dnsNames: readonly string[];
+  /** IP subject alternative names. */
+  ipAddresses?: readonly string[];
+  commonName?: string;
+  notBefore?: Date;
+  notAfter?: Date;
+  /** Days of validity from now when notAfter is not given (default 90). */
+  validDays?: number;
+  keyType?: 'ec' | 'rsa';
+  /** Reuse a key pair (e.g. a renewed certificate for the same key). */
+  keyPair?: TestKeyPair;
+}
+
+export async function issueTestCertificate(ca: TestCa, options: LeafOptions): Promise<TestCertificate> {
+  const pair = options.keyPair ?? (await generateKeys(options.keyType));
+  const notBefore = options.notBefore ?? new Date(Date.now() - 3600 * 1000);
+  const notAfter = options.notAfter ?? new Date(Date.now() + (options.validDays ?? 90) * DAY_MS);
+  const names = [
+    ...options.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const certificate = await x509.X509CertificateGenerator.create({
+    subject: `CN=${options.commonName ?? options.dnsNames[0] ?? 'test'}`,
+    issuer: ca.subject,
+    publicKey: pair.keys.publicKey,
+    signingKey: ca.keys.privateKey,
+    notBefore,
+    notAfter,
+    signingAlgorithm: algorithmOf(ca.keys),
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+      new x509.ExtendedKeyUsageExtension([SERVER_AUTH]),
+      new x509.SubjectAlternativeNameExtension(names),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
+    ],
+  });
+  const certificatePem = certificate.toString('pem');
+  return {
+    ...pair,
+    certificatePem,
+    chainPem: `${certificatePem}\n${ca.certificatePem}\n`,
+    fingerprint256: new X509Certificate(certificatePem).fingerprint256,
+  };
+}
+
+/** A self-signed leaf (no CA), as a developer's local certificate would be. */
+export async function selfSignedTestCertificate(options: LeafOptions): Promise<TestCertificate> {
+  const pair = options.keyPair ?? (await generateKeys(options.keyType));
+  const notAfter = options.notAfter ?? new Date(Date.now() + (options.validDays ?? 90) * DAY_MS);
+  const names = [
+    ...options.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    name: `CN=${options.commonName ?? options.dnsNames[0] ?? 'test'}`,
+    keys: pair.keys,
+    notBefore: options.notBefore ?? new Date(Date.now() - 3600 * 1000),
+    notAfter,
+    signingAlgorithm: algorithmOf(pair.keys),
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.ExtendedKeyUsageExtension([SERVER_AUTH]),
+      new x509.SubjectAlternativeNameExtension(names),
+    ],
+  });
+  const certificatePem = certificate.toString('pem');
+  return {
+    ...pair,
+    certificatePem,
+    chainPem: certificatePem,
+    fingerprint256: new X509Certificate(certificatePem).fingerprint256,
+  };
+}

@@ -1,0 +1,179 @@
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+
+/**
+ * Checks an uploaded TLS certificate: a PEM chain (leaf first, then its intermediates) and the leaf's
+ * PEM private key. Everything with node:crypto's X509Certificate; no network (the chain is checked
+ * link by link, not against a root store: tenants may use a private CA).
+ */
+
+export const MAX_CHAIN_CERTIFICATES = 10;
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const MIN_RSA_BITS = 2048;
+const ACCEPTED_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
+
+export interface CertificateFacts {
+  subject: string;
+  issuer: string;
+  serial_number: string;
+  /** SHA-256 of the leaf's DER, colon-separated hex (as browsers show it). */
+  fingerprint_sha256: string;
+  not_before: string;
+  not_after: string;
+  /** The leaf's DNS subject alternative names (wildcards included as written). */
+  dns_names: string[];
+  /** Certificates in the chain, leaf included. */
+  chain_length: number;
+  key_type: string;
+}
+
+export interface BundleIssue {
+  field: 'certificate' | 'private_key';
+  issue: string;
+}
+
+export type BundleCheck =
+  | {
+      ok: true;
+      facts: CertificateFacts;
+      leaf: X509Certificate;
+      /** The chain re-encoded as PEM blocks (leaf first), nothing else kept from the upload. */
+      certificatePem: string;
+      /** The key as unencrypted PKCS#8 PEM. */
+      privateKeyPem: string;
+    }
+  | { ok: false; issues: BundleIssue[] };
+
+function parseChain(pem: string): X509Certificate[] | BundleIssue {
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) return { field: 'certificate', issue: 'contains no PEM certificate block' };
+  if (blocks.length > MAX_CHAIN_CERTIFICATES) {
+    return { field: 'certificate', issue: `has more than ${MAX_CHAIN_CERTIFICATES} certificates` };
+  }
+  const chain: X509Certificate[] = [];
+  for (const [index, block] of blocks.entries()) {
+    try {
+      chain.push(new X509Certificate(block));
+    } catch {
+      return { field: 'certificate', issue: `certificate ${index + 1} of the chain does not parse` };
+    }
+  }
+  return chain;
+}
+
+function parseKey(pem: string): KeyObject | BundleIssue {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch {
+    return {
+      field: 'private_key',
+      issue: 'is not a PEM private key (an encrypted key must be decrypted before upload)',
+    };
+  }
+  const type = key.asymmetricKeyType;
+  if (type === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS)
+      return { field: 'private_key', issue: `RSA keys need at least ${MIN_RSA_BITS} bits` };
+  } else if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve ?? '';
+    if (!ACCEPTED_CURVES.has(curve))
+      return { field: 'private_key', issue: `EC curve ${curve} is not accepted` };
+  } else {
+    return { field: 'private_key', issue: `key type ${type ?? 'unknown'} is not accepted (RSA or EC)` };
+  }
+  return key;
+}
+
+/** The DNS names of a certificate's subjectAltName, e.g. ["api.example.com", "*.example.com"]. */
+export function dnsNamesOf(certificate: X509Certificate): string[] {
+  const names: string[] = [];
+  for (const entry of (certificate.subjectAltName ?? '').split(/,\s*/)) {
+    const match = /^DNS:"?([^"]+)"?$/.exec(entry.trim());
+    if (match?.[1]) names.push(match[1].toLowerCase());
+  }
+  return names;
+}
+
+/** Whether the leaf's subjectAltName covers `hostname` (one-label wildcards, no subject CN fallback). */
+export function certificateCovers(certificate: X509Certificate, hostname: string): boolean {
+  return (
+    certificate.checkHost(hostname, { subject: 'never', wildcards: true, partialWildcards: false }) !==
+    undefined
+  );
+}
+
+/**
+ * Parses and checks the chain and key: every block parses, each certificate is issued and signed by
+ * the next one, none is expired or not yet valid at `now`, the leaf is not a CA, the key is RSA ≥ 2048
+ * bits or EC P-256/384/521 and is the leaf's. Reports every problem found, by field.
+ */
+export function checkCertificateBundle(input: {
+  certificatePem: string;
+  privateKeyPem: string;
+  now: Date;
+}): BundleCheck {
+  const issues: BundleIssue[] = [];
+  const chain = parseChain(input.certificatePem);
+  const key = parseKey(input.privateKeyPem);
+  if (!Array.isArray(chain)) issues.push(chain);
+  if (!('type' in key)) issues.push(key);
+  if (!Array.isArray(chain) || !('type' in key)) return { ok: false, issues };
+
+  const leaf = chain[0] as X509Certificate;
+  const now = input.now.getTime();
+  for (const [index, certificate] of chain.entries()) {
+    const which = index === 0 ? 'the certificate' : `chain certificate ${index + 1}`;
+    if (Date.parse(certificate.validTo) <= now) {
+      issues.push({ field: 'certificate', issue: `${which} expired on ${isoDate(certificate.validTo)}` });
+    }
+    if (Date.parse(certificate.validFrom) > now) {
+      issues.push({
+        field: 'certificate',
+        issue: `${which} is not valid before ${isoDate(certificate.validFrom)}`,
+      });
+    }
+    const issuer = chain[index + 1];
+    if (issuer !== undefined && !(certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey))) {
+      issues.push({
+        field: 'certificate',
+        issue: `${which} is not issued by the next certificate in the chain (order: leaf first, then intermediates)`,
+      });
+    }
+  }
+  if (leaf.ca)
+    issues.push({ field: 'certificate', issue: 'the first certificate is a CA certificate, not a leaf' });
+  if (!leaf.checkPrivateKey(key)) {
+    issues.push({ field: 'private_key', issue: "does not match the certificate's public key" });
+  }
+  const dnsNames = dnsNamesOf(leaf);
+  if (dnsNames.length === 0) {
+    issues.push({ field: 'certificate', issue: 'has no DNS subject alternative name' });
+  }
+  if (issues.length > 0) return { ok: false, issues };
+
+  return {
+    ok: true,
+    leaf,
+    certificatePem: chain.map((certificate) => certificate.toString()).join(''),
+    privateKeyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    facts: {
+      subject: leaf.subject,
+      issuer: leaf.issuer,
+      serial_number: leaf.serialNumber,
+      fingerprint_sha256: leaf.fingerprint256,
+      not_before: isoDate(leaf.validFrom),
+      not_after: isoDate(leaf.validTo),
+      dns_names: dnsNames,
+      chain_length: chain.length,
+      key_type:
+        key.asymmetricKeyType === 'ec'
+          ? `EC ${key.asymmetricKeyDetails?.namedCurve}`
+          : `RSA ${key.asymmetricKeyDetails?.modulusLength}`,
+    },
+  };
+}
+
+function isoDate(x509Date: string): string {
+  return new Date(Date.parse(x509Date)).toISOString();
+}

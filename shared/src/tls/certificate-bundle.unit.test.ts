@@ -1,0 +1,127 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTestCa, issueTestCertificate, type TestCa } from '../testing/test-certificates.js';
+import { certificateCovers, checkCertificateBundle } from './certificate-bundle.js';
+
+const DAY = 24 * 3600 * 1000;
+let ca: TestCa;
+let otherCa: TestCa;
+
+beforeAll(async () => {
+  [ca, otherCa] = await Promise.all([createTestCa('Test CA'), createTestCa('Other CA')]);
+});
+
+describe('checking an uploaded certificate chain and key', () => {
+  it('accepts a leaf and its issuer with the matching key, and reports what the leaf says', async () => {
+    const cert = await issueTestCertificate(ca, { dnsNames: ['api.example.com', '*.shop.example.com'] });
+    const check = checkCertificateBundle({
+      certificatePem: cert.chainPem,
+      privateKeyPem: cert.privateKeyPem,
+      now: new Date(),
+    });
+    if (!check.ok) throw new Error(JSON.stringify(check.issues));
+    expect(check.facts).toMatchObject({
+      dns_names: ['api.example.com', '*.shop.example.com'],
+      chain_length: 2,
+      fingerprint_sha256: cert.fingerprint256,
+      key_type: 'EC prime256v1',
+    });
+    expect(check.privateKeyPem).toContain('BEGIN PRIVATE KEY');
+    expect(certificateCovers(check.leaf, 'api.example.com')).toBe(true);
+    expect(certificateCovers(check.leaf, 'eu.shop.example.com')).toBe(true);
+    expect(certificateCovers(check.leaf, 'a.b.shop.example.com')).toBe(false);
+    expect(certificateCovers(check.leaf, 'www.example.com')).toBe(false);
+  });
+
+  it('refuses a key that is not the certificate’s', async () => {
+    const cert = await issueTestCertificate(ca, { dnsNames: ['api.example.com'] });
+    const other = await issueTestCertificate(ca, { dnsNames: ['api.example.com'] });
+    const check = checkCertificateBundle({
+      certificatePem: cert.chainPem,
+      privateKeyPem: other.privateKeyPem,
+      now: new Date(),
+    });
+    expect(check).toEqual({
+      ok: false,
+      issues: [{ field: 'private_key', issue: "does not match the certificate's public key" }],
+    });
+  });
+
+  it('refuses an expired certificate and one not yet valid', async () => {
+    const expired = await issueTestCertificate(ca, {
+      dnsNames: ['api.example.com'],
+      notBefore: new Date(Date.now() - 30 * DAY),
+      notAfter: new Date(Date.now() - DAY),
+    });
+    const early = await issueTestCertificate(ca, {
+      dnsNames: ['api.example.com'],
+      notBefore: new Date(Date.now() + DAY),
+      notAfter: new Date(Date.now() + 30 * DAY),
+    });
+    const expiredCheck = checkCertificateBundle({
+      certificatePem: expired.chainPem,
+      privateKeyPem: expired.privateKeyPem,
+      now: new Date(),
+    });
+    expect(expiredCheck.ok).toBe(false);
+    expect(JSON.stringify(expiredCheck)).toMatch(/the certificate expired on/);
+    const earlyCheck = checkCertificateBundle({
+      certificatePem: early.chainPem,
+      privateKeyPem: early.privateKeyPem,
+      now: new Date(),
+    });
+    expect(JSON.stringify(earlyCheck)).toMatch(/is not valid before/);
+  });
+
+  it('refuses a chain whose second certificate did not issue the first', async () => {
+    const cert = await issueTestCertificate(ca, { dnsNames: ['api.example.com'] });
+    const check = checkCertificateBundle({
+      certificatePem: cert.certificatePem + otherCa.certificatePem,
+      privateKeyPem: cert.privateKeyPem,
+      now: new Date(),
+    });
+    expect(JSON.stringify(check)).toMatch(/not issued by the next certificate/);
+  });
+
+  it('refuses text that is no certificate or no key, naming each field', () => {
+    const check = checkCertificateBundle({
+      certificatePem: 'hello',
+      privateKeyPem: 'world',
+      now: new Date(),
+    });
+    expect(check).toEqual({
+      ok: false,
+      issues: [
+        { field: 'certificate', issue: 'contains no PEM certificate block' },
+        {
+          field: 'private_key',
+          issue: 'is not a PEM private key (an encrypted key must be decrypted before upload)',
+        },
+      ],
+    });
+    const garbled = checkCertificateBundle({
+      certificatePem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----',
+      privateKeyPem: 'x',
+      now: new Date(),
+    });
+    expect(JSON.stringify(garbled)).toMatch(/certificate 1 of the chain does not parse/);
+  });
+
+  it('refuses a CA certificate as the leaf', async () => {
+    const check = checkCertificateBundle({
+      certificatePem: ca.certificatePem,
+      privateKeyPem: ca.privateKeyPem,
+      now: new Date(),
+    });
+    expect(JSON.stringify(check)).toMatch(/is a CA certificate/);
+  });
+
+  it('accepts an RSA-2048 key', async () => {
+    const cert = await issueTestCertificate(ca, { dnsNames: ['rsa.example.com'], keyType: 'rsa' });
+    const check = checkCertificateBundle({
+      certificatePem: cert.chainPem,
+      privateKeyPem: cert.privateKeyPem,
+      now: new Date(),
+    });
+    expect(check.ok && check.facts.key_type).toBe('RSA 2048');
+  });
+});
