@@ -64,8 +64,10 @@ describe.each(['postgres', 'memory'] as const)('the old event log in the %s even
 
   it('replays to the read models and gateway snapshots the old release built', async () => {
     const projected = await projectLog(store, database.pool);
-    expect(projected.snapshots).toEqual(expected.snapshots);
-    expect(projected.readModels).toEqual(expected.readModels);
+    // Every table, row and field the old release had, with the same values; later releases may add
+    // tables and fields (a new column's default, an empty list), never drop or change one.
+    expect(projected.snapshots).toMatchObject(expected.snapshots);
+    expect(projected.readModels).toMatchObject(expected.readModels);
   });
 });
 
