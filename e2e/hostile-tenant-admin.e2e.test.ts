@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   eventually,
@@ -48,9 +49,13 @@ function hostileQuery(tenantId: string, fields: Set<string>, template: string): 
   return text ? `?${text}` : '';
 }
 
+/** Event position of the last command `created` sent, for reading it back (X-Min-Position). */
+let lastPosition = '0';
+
 async function created(method: string, path: string, body: unknown): Promise<Record<string, unknown>> {
   const response = await system.admin(method, path, { body });
   expect(response.status, `${method} ${path}: ${response.text}`).toBe(201);
+  lastPosition = response.headers.get('x-event-position') ?? lastPosition;
   return response.body;
 }
 
@@ -175,7 +180,10 @@ function hostileBody(tenantId: string, fields: Set<string>): Record<string, unkn
 }
 
 beforeAll(async () => {
-  system = await TestSystem.create();
+  // Certificates switched on, so their endpoints are attacked too instead of answering 503 unconfigured.
+  system = await TestSystem.create({
+    controlPlaneEnv: { CERTIFICATE_ENCRYPTION_KEY: randomBytes(32).toString('base64') },
+  });
   [alphaOrigin, bravoOrigin] = await Promise.all([startOrigin('alpha-origin'), startOrigin('bravo-origin')]);
   await system.startControlSide();
   replicas = await system.startGateways(2);
@@ -226,7 +234,9 @@ beforeAll(async () => {
     userId: user['id'] as string,
   };
 
-  const document = await system.admin('GET', `/api/v1/tenants/${tenantId}/config/document`);
+  const document = await system.admin('GET', `/api/v1/tenants/${tenantId}/config/document`, {
+    headers: { 'x-min-position': lastPosition },
+  });
   expect(document.status, document.text).toBe(200);
   alphaDocument = document.body['document'] as Record<string, unknown>;
 

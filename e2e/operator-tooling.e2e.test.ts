@@ -208,11 +208,12 @@ describe('config history and rollback, seen by two gateway replicas', () => {
     for (const [version, snapshot] of published) {
       const response = await system.admin('GET', `/api/v1/tenants/${tenantId}/config?at_position=${version}`);
       expect(response.status, response.text).toBe(200);
-      const { schema_version: _schema, api_keys, ...content } = snapshot;
+      const { schema_version: _schema, api_keys, certificates, ...content } = snapshot;
       expect(response.body, `config at ${version}`).toEqual({
         position: version,
         ...content,
         api_keys: api_keys.map(({ key_hash: _hash, ...key }) => key),
+        certificates: certificates.map(({ private_key: _key, ...certificate }) => certificate),
       });
     }
     const past = await system.admin('GET', `/api/v1/tenants/${tenantId}/config?at_position=${original}`);

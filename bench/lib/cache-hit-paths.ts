@@ -1,13 +1,13 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { compileCachePolicy } from '@vantageedge/gateway/cache/compile-cache-policy';
 import {
   type CacheRequest,
   createResponseCache,
   MemoryCacheStore,
   RedisCacheStore,
 } from '@vantageedge/gateway/cache/index';
+import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';

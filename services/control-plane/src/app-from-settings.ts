@@ -85,6 +85,7 @@ export function controlPlaneAppFromSettings(
       lookupTxt: createTxtLookup(settings.DNS_RESOLVER ?? []),
     },
     apiKeyPepper: settings.API_KEY_PEPPER,
+    gatewayEncodedSlashes: settings.GATEWAY_ENCODED_SLASHES,
     rotationGraceSeconds: settings.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromSettings(settings),
     bodyLimitBytes: settings.CONTROL_PLANE_BODY_LIMIT_BYTES,

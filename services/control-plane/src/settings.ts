@@ -26,6 +26,8 @@ export const controlPlaneSettings = {
   // Redis: gateway rollout heartbeats (GET /tenants/:id/rollout, ?wait_for_rollout=) and cache purges.
   ...redisSettings,
   ...rolloutSettings,
+  /** The gateways' %2F policy (same value as theirs), so POST …/explain normalises paths as they do. */
+  GATEWAY_ENCODED_SLASHES: z.enum(['reject', 'keep']).default('reject'),
   /** The gateways' Redis key prefix (same value as theirs), so cache purges reach their keys. */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   CONTROL_PLANE_PORT: port.default(8080),

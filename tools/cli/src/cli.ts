@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { apply, diff, dump, history, rollback, schema } from './commands/config.js';
+import { type ExplainOptions, explain } from './commands/explain.js';
 import { GET_RESOURCES, get } from './commands/get.js';
 import { login, logout } from './commands/session.js';
 import { type CliContext, createContext } from './context.js';
@@ -24,6 +25,8 @@ const WAIT_OPTION = () =>
     '--wait-for-rollout <duration>',
     'hold until every gateway replica serves the change (e.g. 30s)',
   );
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
   const root = new Command('vantageedge')
@@ -122,6 +125,22 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
       run((ctx, options: { tenant: string; toPosition: string; dryRun?: boolean; waitForRollout?: string }) =>
         rollback(ctx, options),
       ),
+    );
+  root
+    .command('explain')
+    .description(
+      'what the gateways would do with a request: route (and why not the others), auth, limits, cache, origin',
+    )
+    .argument('<method>', 'GET, POST, …')
+    .argument('<url>', 'the request URL, e.g. https://acme.vantageedge.dev/api/users/1')
+    .option('-H, --header <header>', "a request header, 'Name: value' (repeatable)", collect, [] as string[])
+    .option('--at <n>', 'with the config as it was after this event position (see history)')
+    .option('--at-time <iso>', 'judge key and token expiry at this moment (e.g. 2026-11-24T09:30:00Z)')
+    .option('-t, --tenant <tenant>', 'subdomain or id (default: the tenant of the URL host)')
+    .option('--client-ip <ip>', 'the client address the gateways would see')
+    .option('--json', 'the whole answer as JSON (same as -o json)')
+    .action(
+      run((ctx, method: string, url: string, options: ExplainOptions) => explain(ctx, method, url, options)),
     );
   root
     .command('schema')

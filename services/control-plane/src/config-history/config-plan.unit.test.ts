@@ -42,6 +42,7 @@ const current: TenantConfig = {
   origins: [origin],
   routes: [users, posts],
   api_keys: [{ id: randomUUID(), name: 'ci', scopes: [], expires_at: null }],
+  certificates: [],
 };
 const OIDC = { issuer: 'https://login.acme.test', audience: 'api', jwks_url: 'https://login.acme.test/jwks' };
 const NOTHING_DELETED: DeletedResources = { origins: new Set(), routes: new Set() };

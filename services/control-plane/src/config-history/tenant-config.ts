@@ -1,6 +1,10 @@
 import { foldSnapshotEvent, type SnapshotState } from '@vantageedge/projections/snapshots/fold';
 import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
-import type { ApiKeyEntry, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type {
+  ApiKeyEntry,
+  SnapshotCertificate,
+  TenantSnapshot,
+} from '@vantageedge/shared/domain/gateway-config';
 import { readTenantEvents, type TenantEventSource } from './tenant-events.js';
 
 /**
@@ -23,6 +27,8 @@ export interface TenantConfig {
   routes: TenantSnapshot['routes'];
   /** Active keys only: what a gateway accepted at that version. */
   api_keys: Array<Omit<ApiKeyEntry, 'key_hash'>>;
+  /** The TLS certificates the gateways served, without their (sealed) private keys. */
+  certificates: Array<Omit<SnapshotCertificate, 'private_key'>>;
 }
 
 export type TenantConfigAt =
@@ -32,9 +38,10 @@ export type TenantConfigAt =
 
 /**
  * Folds the tenant's events with the snapshot projector's own fold. An event the fold refuses is
- * skipped, as the projector skips it, so the result is what the gateways were sent.
+ * skipped, as the projector skips it, so the result is what the gateways were sent (key hashes
+ * included: the caller decides what leaves the control plane).
  */
-export function foldTenantConfig(events: readonly ControlPlaneEvent[]): TenantConfigAt {
+export function foldTenantSnapshot(events: readonly ControlPlaneEvent[]): SnapshotState | undefined {
   let state: SnapshotState | undefined;
   for (const event of events) {
     try {
@@ -43,6 +50,12 @@ export function foldTenantConfig(events: readonly ControlPlaneEvent[]): TenantCo
       // The projector logs and counts such an event (vantageedge_snapshot_fold_errors_total).
     }
   }
+  return state;
+}
+
+/** The tenant's config after `events`: the snapshot without the API keys' hashes. */
+export function foldTenantConfig(events: readonly ControlPlaneEvent[]): TenantConfigAt {
+  const state = foldTenantSnapshot(events);
   if (state === undefined) return { status: 'absent' };
   if (state.status === 'deleted') {
     return { status: 'deleted', version: state.version.toString(), event_time: state.eventTime };
@@ -61,6 +74,7 @@ export function toTenantConfig(snapshot: TenantSnapshot): TenantConfig {
     origins: snapshot.origins,
     routes: snapshot.routes,
     api_keys: snapshot.api_keys.map(({ key_hash: _, ...key }) => key),
+    certificates: snapshot.certificates.map(({ private_key: _, ...certificate }) => certificate),
   };
 }
 

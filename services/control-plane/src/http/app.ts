@@ -7,6 +7,7 @@ import {
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { runWithRequestContext } from '@vantageedge/shared/observability/request-context';
+import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import express, { type RequestHandler } from 'express';
 import type pg from 'pg';
@@ -20,6 +21,7 @@ import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
 import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { tenantConfigs } from '../config-history/tenant-config.js';
+import { createExplainRouter } from '../explain/explain-router.js';
 import { createReadModelResourceCounts } from '../queries/tenant-resource-counts.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
@@ -64,6 +66,8 @@ export interface ControlPlaneAppDeps {
   originAddressPolicy?: OriginAddressPolicy;
   /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
   customDomains?: CustomDomainDeps;
+  /** The gateways' GATEWAY_ENCODED_SLASHES, for POST …/explain (default reject, as theirs). */
+  gatewayEncodedSlashes?: 'reject' | 'keep';
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
 }
@@ -231,6 +235,26 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       }),
     );
   }
+  app.use(
+    createExplainRouter({
+      store: deps.store,
+      pool: deps.pool,
+      authorizer,
+      apiKeyPepper: deps.apiKeyPepper,
+      baseDomains: deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS,
+      ...(deps.gatewayEncodedSlashes ? { encodedSlashes: deps.gatewayEncodedSlashes } : {}),
+      ...(deps.auth.jwtKey
+        ? {
+            clerk: {
+              jwtKey: deps.auth.jwtKey,
+              authorizedParties: deps.auth.authorizedParties,
+              allowDevTokens: deps.auth.allowDevTokens ?? false,
+            },
+          }
+        : {}),
+      ...(deps.clock ? { clock: deps.clock } : {}),
+    }),
+  );
   // The query router declares its full /api/v1/... paths.
   if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
   app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));

@@ -8,6 +8,7 @@ import {
   configHistoryEntry,
   tenantConfigResource,
 } from '../schemas/config-views.js';
+import { explainBody, explanationResource } from '../schemas/explain.js';
 import {
   createApiKeyBody,
   createCustomDomainBody,
@@ -539,8 +540,7 @@ function configPaths(): Record<string, unknown> {
           headers: { ETag: header('the config version (for If-Match on apply)', { type: 'string' }) },
           content: json(ref(schema)),
         },
-        '400': E.badRequest,
-        '401': E.unauthenticated,
+        ...QUERY_ERRORS,
         '404': errorResponse(
           'not_found: no such tenant (or not visible), or it had no config at that position',
         ),
@@ -551,13 +551,13 @@ function configPaths(): Record<string, unknown> {
     '/api/v1/tenants/{id}/config': read(
       'getTenantConfig',
       "The tenant's whole gateway config as the gateways served it after an event position (snapshot version = position of the tenant's last event up to it)",
-      [AT_POSITION],
+      [AT_POSITION, MIN_POSITION],
       'TenantConfig',
     ),
     '/api/v1/tenants/{id}/config/document': read(
       'getTenantConfigDocument',
       'The config as a tenant document (what vantageedge dump writes): apply it to get this config back',
-      [AT_POSITION],
+      [AT_POSITION, MIN_POSITION],
       'TenantConfigDocumentAnswer',
     ),
     '/api/v1/tenants/{id}/config/diff': {
@@ -579,6 +579,7 @@ function configPaths(): Record<string, unknown> {
             description: 'default: now',
             schema: { type: 'string', pattern: POSITION_PATTERN },
           },
+          MIN_POSITION,
         ],
       },
     },
@@ -594,6 +595,24 @@ function configPaths(): Record<string, unknown> {
           ...QUERY_ERRORS,
           '403': E.forbidden,
           '404': E.notFound,
+        },
+      },
+    },
+    '/api/v1/tenants/{id}/explain': {
+      post: {
+        operationId: 'explainTenantRequest',
+        tags,
+        summary:
+          "What the gateways would do with a request, at the tenant's config now or after an event position: host, route (and why each other route does not match), auth, rate limits, cache, origin (appends nothing; read access)",
+        parameters: [ID_PARAM],
+        requestBody: { required: true, content: json(ref('ExplainRequest')) },
+        responses: {
+          '200': { description: 'the explanation', content: json(ref('RequestExplanation')) },
+          '400': E.badRequest,
+          '401': E.unauthenticated,
+          '404': errorResponse(
+            'not_found: no such tenant (or not visible), or it had no config at that position',
+          ),
         },
       },
     },
@@ -1050,6 +1069,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CustomDomain: output(customDomainResource),
         TenantConfigDocument: input(configDocument),
         RollbackTenantConfig: input(rollbackBody),
+        ExplainRequest: input(explainBody),
+        RequestExplanation: output(explanationResource),
         TenantConfig: output(tenantConfigResource),
         TenantConfigDocumentAnswer: output(configDocumentAnswer),
         TenantConfigDiff: output(configDiff),

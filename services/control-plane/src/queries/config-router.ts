@@ -44,6 +44,43 @@ export function presentConfig(config: TenantConfig, position: bigint) {
   return { position: position.toString(), ...config };
 }
 
+/**
+ * The tenant of the path, visible to the caller with `required` access (else 404, or 403 when it is
+ * visible but the access is not enough): how every config endpoint authorizes.
+ */
+export async function visibleTenantOf(
+  deps: Pick<ConfigQueryDeps, 'pool' | 'authorizer'>,
+  req: Request,
+  res: Response,
+  required: RequiredAccess,
+): Promise<string> {
+  const id = tenantIdParam.safeParse(req.params['id']);
+  const tenantId = id.success ? id.data : null;
+  const access =
+    tenantId !== null && (await tenantExists(deps.pool, tenantId))
+      ? await deps.authorizer.access(callerOf(res), tenantId)
+      : 'none';
+  if (tenantId === null || access === 'none') {
+    throw new ApiError(404, 'not_found', 'tenant not found', [{ field: 'id', issue: 'no such tenant' }]);
+  }
+  if (!allows(access, required)) throw forbidden(`this needs ${required} access to the tenant`);
+  return tenantId;
+}
+
+/** A position no later than the newest event (default: the newest); later → 400 naming `field`. */
+export async function positionNoLaterThanHead(
+  store: EventStore,
+  requested: bigint | undefined,
+  field: string,
+): Promise<bigint> {
+  const head = await store.headPosition();
+  if (requested === undefined) return head;
+  if (requested > head) {
+    throw validationFailed([{ field, issue: `is beyond the newest event position (${head})` }]);
+  }
+  return requested;
+}
+
 export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   const router = express.Router();
   const caughtUp = requireMinPosition(deps.pool, {
@@ -51,30 +88,10 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     pollIntervalMs: 20,
   });
 
-  /** The tenant of the path, visible to the caller with `required` access (else 404, or 403 when visible). */
-  async function tenantOf(req: Request, res: Response, required: RequiredAccess): Promise<string> {
-    const id = tenantIdParam.safeParse(req.params['id']);
-    const tenantId = id.success ? id.data : null;
-    const access =
-      tenantId !== null && (await tenantExists(deps.pool, tenantId))
-        ? await deps.authorizer.access(callerOf(res), tenantId)
-        : 'none';
-    if (tenantId === null || access === 'none') {
-      throw new ApiError(404, 'not_found', 'tenant not found', [{ field: 'id', issue: 'no such tenant' }]);
-    }
-    if (!allows(access, required)) throw forbidden(`this needs ${required} access to the tenant`);
-    return tenantId;
-  }
-
-  /** A position no later than the newest event (default: the newest). */
-  async function resolvePosition(requested: bigint | undefined, field: string): Promise<bigint> {
-    const head = await deps.store.headPosition();
-    if (requested === undefined) return head;
-    if (requested > head) {
-      throw validationFailed([{ field, issue: `is beyond the newest event position (${head})` }]);
-    }
-    return requested;
-  }
+  const tenantOf = (req: Request, res: Response, required: RequiredAccess) =>
+    visibleTenantOf(deps, req, res, required);
+  const resolvePosition = (requested: bigint | undefined, field: string) =>
+    positionNoLaterThanHead(deps.store, requested, field);
 
   async function configAt(tenantId: string, position: bigint, field: string): Promise<TenantConfig> {
     const at = await tenantConfigAt(deps, tenantId, position);
@@ -94,7 +111,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     res.json(body);
   }
 
-  router.get('/api/v1/tenants/:id/config', async (req, res) => {
+  router.get('/api/v1/tenants/:id/config', caughtUp, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
     const position = await resolvePosition(query.at_position, 'at_position');
@@ -102,7 +119,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     sendVersioned(res, config, presentConfig(config, position));
   });
 
-  router.get('/api/v1/tenants/:id/config/document', async (req, res) => {
+  router.get('/api/v1/tenants/:id/config/document', caughtUp, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
     const position = await resolvePosition(query.at_position, 'at_position');
@@ -115,7 +132,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     });
   });
 
-  router.get('/api/v1/tenants/:id/config/diff', async (req, res) => {
+  router.get('/api/v1/tenants/:id/config/diff', caughtUp, async (req, res) => {
     const query = parseQuery(diffQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
     const from = await resolvePosition(query.from, 'from');

@@ -1,4 +1,4 @@
-import { apiKeyEntry, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { apiKeyEntry, snapshotCertificate, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { z } from 'zod';
 import { CHANGE_KINDS, CONFIG_RESOURCES } from '../config-history/config-diff.js';
 
@@ -12,6 +12,7 @@ const position = z.string().regex(/^[0-9]+$/);
 export const tenantConfigResource = tenantSnapshot.omit({ schema_version: true, api_keys: true }).extend({
   position: position.meta({ description: 'the event position asked for (default: the newest)' }),
   api_keys: z.array(apiKeyEntry.omit({ key_hash: true })),
+  certificates: z.array(snapshotCertificate.omit({ private_key: true })),
 });
 
 const fieldChange = z.object({ field: z.string(), from: z.unknown(), to: z.unknown() });

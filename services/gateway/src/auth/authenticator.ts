@@ -1,9 +1,18 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { verifyToken } from '@clerk/backend';
 import { verifyJwt } from '@clerk/backend/jwt';
+import {
+  bearerToken,
+  clerkClaims,
+  clerkUserRefusal,
+  missingScope,
+  presentedApiKey,
+  readsBearerJwt,
+  scopesOf,
+  serviceClaimsRefusal,
+} from '@vantageedge/shared/gateway-policies/auth-rules';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
-import { singleHeader } from '../http/header-values.js';
 import { ApiKeyDigests } from './api-key-digests.js';
 import type { AuthFailureLimiter } from './auth-failure-limiter.js';
 import { ANONYMOUS, type AuthResult, type Identity } from './identity.js';
@@ -38,7 +47,6 @@ const CLERK_M2M_CATEGORY = 'cl_B7d4PD333AAA';
 /** The claim `make dev-token` puts in development tokens (services/dev/src/dev-keys.ts). */
 const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
-const BEARER = /^Bearer +(\S+)$/i;
 const API_KEY_CHALLENGE = 'ApiKey realm="vantageedge", header="X-API-Key"';
 const BEARER_CHALLENGE = 'Bearer realm="vantageedge"';
 
@@ -55,33 +63,10 @@ function bearerFailure(code: string, message: string): AuthResult {
   );
 }
 
-/** Three base64url parts: a JWT, not an opaque API key. */
-function looksLikeJwt(value: string): boolean {
-  const first = value.indexOf('.');
-  return first > 0 && value.indexOf('.', first + 1) > first + 1 && value.split('.').length === 3;
-}
-
-function scopesOf(payload: JWTPayload): string[] {
-  const scope = payload['scope'];
-  if (typeof scope === 'string') return scope.split(' ').filter((s) => s !== '');
-  const scp = payload['scp'];
-  if (Array.isArray(scp)) return scp.filter((s): s is string => typeof s === 'string');
-  return [];
-}
-
-/** Clerk session tokens: v2 carries the org in `o.id`, v1 in `org_id` (and permissions in org_permissions). */
+/** A Clerk session token's identity. */
 function clerkIdentity(payload: JWTPayload): Identity {
-  const v2Org = payload['o'];
-  const orgId =
-    typeof v2Org === 'object' && v2Org !== null && typeof (v2Org as { id?: unknown }).id === 'string'
-      ? (v2Org as { id: string }).id
-      : typeof payload['org_id'] === 'string'
-        ? payload['org_id']
-        : undefined;
-  const permissions = Array.isArray(payload['org_permissions'])
-    ? payload['org_permissions'].filter((p): p is string => typeof p === 'string')
-    : [];
-  return { kind: 'user', userId: payload.sub, orgId, scopes: [...scopesOf(payload), ...permissions] };
+  const { orgId, scopes } = clerkClaims(payload);
+  return { kind: 'user', userId: payload.sub, orgId, scopes };
 }
 
 /**
@@ -156,14 +141,7 @@ export class Authenticator {
       case 'jwt_required':
         return this.#jwt(tenant, route, headers);
       case 'jwt_or_apikey': {
-        const bearer = bearerToken(headers);
-        if (
-          bearer !== undefined &&
-          looksLikeJwt(bearer) &&
-          singleHeader(headers['x-api-key']) === undefined
-        ) {
-          return this.#jwt(tenant, route, headers);
-        }
+        if (readsBearerJwt(headers)) return this.#jwt(tenant, route, headers);
         const result = this.#apiKey(tenant, headers, true);
         if (!result.ok && result.code === 'missing_credentials') {
           return failure(401, result.code, result.message, `${BEARER_CHALLENGE}, ${API_KEY_CHALLENGE}`);
@@ -177,23 +155,18 @@ export class Authenticator {
 
   #withScopes(route: CompiledRoute, result: AuthResult): AuthResult {
     if (!result.ok || route.requiredScopes.length === 0) return result;
-    const granted = result.identity.scopes;
-    for (const scope of route.requiredScopes) {
-      if (!granted.includes(scope)) {
-        return failure(
-          403,
-          'insufficient_scope',
-          `this route requires the scope "${scope}"`,
-          `${BEARER_CHALLENGE}, error="insufficient_scope", scope="${route.requiredScopes.join(' ')}"`,
-        );
-      }
-    }
-    return result;
+    const scope = missingScope(route.requiredScopes, result.identity.scopes);
+    if (scope === undefined) return result;
+    return failure(
+      403,
+      'insufficient_scope',
+      `this route requires the scope "${scope}"`,
+      `${BEARER_CHALLENGE}, error="insufficient_scope", scope="${route.requiredScopes.join(' ')}"`,
+    );
   }
 
   #apiKey(tenant: CompiledTenant, headers: IncomingHttpHeaders, allowBearer: boolean): AuthResult {
-    let key = singleHeader(headers['x-api-key']);
-    if (key === undefined && allowBearer) key = bearerToken(headers);
+    const key = presentedApiKey(headers, allowBearer);
     if (key === undefined) {
       return failure(
         401,
@@ -315,23 +288,14 @@ export class Authenticator {
    * issuer and audience, so they are the tenant's by construction.
    */
   #authorizeUser(tenant: CompiledTenant, route: CompiledRoute, entry: CachedToken): AuthResult {
-    if (entry.verifiedBy === 'clerk' && !route.config.allow_any_authenticated_user) {
-      if (tenant.clerkOrgId !== null) {
-        if (route.config.require_tenant_org && entry.identity.orgId !== tenant.clerkOrgId) {
-          return failure(
-            403,
-            'wrong_organization',
-            "the token does not belong to this tenant's organization",
-            `${BEARER_CHALLENGE}, error="insufficient_scope"`,
-          );
-        }
-      } else if (entry.identity.userId === undefined || !tenant.userIds.has(entry.identity.userId)) {
-        return failure(
-          403,
-          'not_a_tenant_user',
-          "the token's user is not a user of this tenant",
-          `${BEARER_CHALLENGE}, error="insufficient_scope"`,
-        );
+    if (entry.verifiedBy === 'clerk') {
+      const refusal = clerkUserRefusal(
+        { clerkOrgId: tenant.clerkOrgId, hasUser: (id) => tenant.userIds.has(id) },
+        route.config,
+        entry.identity,
+      );
+      if (refusal !== null) {
+        return failure(403, refusal.code, refusal.message, `${BEARER_CHALLENGE}, error="insufficient_scope"`);
       }
     }
     return this.#withScopes(route, { ok: true, identity: entry.identity });
@@ -371,18 +335,8 @@ export class Authenticator {
       maxTokenAge: this.#maxServiceTokenSeconds,
     }).then(
       ({ payload }) => {
-        if (payload.sub !== account.id) {
-          return bearerFailure(
-            'invalid_token',
-            "the service token's sub is not the service its key belongs to",
-          );
-        }
-        if (payload.iss !== undefined && payload.iss !== payload.sub) {
-          return bearerFailure('invalid_token', 'a service token must have iss equal to sub');
-        }
-        if (payload.exp! - payload.iat! > this.#maxServiceTokenSeconds) {
-          return bearerFailure('invalid_token', 'the service token lives too long');
-        }
+        const refusal = serviceClaimsRefusal(payload, account.id, this.#maxServiceTokenSeconds);
+        if (refusal !== null) return bearerFailure(refusal.code, refusal.message);
         // A token carries at most what its service was granted; anything else it claims is dropped.
         const scopes = scopesOf(payload).filter((scope) => account.scopes.has(scope));
         const entry: CachedToken = {
@@ -399,12 +353,6 @@ export class Authenticator {
 
 function tenantTag(kind: 'oidc' | 'service', tenant: CompiledTenant): string {
   return `${kind}:${tenant.id}:${tenant.version}`;
-}
-
-function bearerToken(headers: IncomingHttpHeaders): string | undefined {
-  const authorization = singleHeader(headers.authorization);
-  if (authorization === undefined) return undefined;
-  return BEARER.exec(authorization)?.[1];
 }
 
 function joseFailure(error: unknown): AuthResult {

@@ -8,16 +8,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
+import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
+import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { startPrivateRedisServer } from '@vantageedge/shared/redis/private-redis-server';
 import { startRolloutHeartbeat } from '@vantageedge/shared/snapshot-bus/rollout-heartbeat';
-import type { CacheRequest } from '../cache/cache-key.js';
-import { compileCachePolicy } from '../cache/compile-cache-policy.js';
 import { RedisCacheStore } from '../cache/redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
-import { compileRateLimits } from '../ratelimit/compile-rate-limits.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { RedisLimitStore } from '../ratelimit/redis-limit-store.js';
 import { routeWith, tenantWith } from '../ratelimit/test-fixtures.js';

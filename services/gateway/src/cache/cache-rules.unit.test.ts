@@ -1,10 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { type CachePolicy, cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
+import {
+  type CacheRequest,
+  sortedQuery,
+  variantDigest,
+  varySelector,
+} from '@vantageedge/shared/gateway-policies/cache-key';
+import {
+  type CompiledCachePolicy,
+  compileCachePolicy,
+} from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
-import { type CacheRequest, sortedQuery, variantDigest, varySelector } from './cache-key.js';
-import { freshnessFor, requestBypassReason, responseVary, storedHeaders } from './cacheability.js';
-import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
+import { freshnessFor, responseVary, storedHeaders } from './cacheability.js';
 
 function compiled(
   policy: Partial<CachePolicy>,

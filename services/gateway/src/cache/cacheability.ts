@@ -1,38 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { cookieHeader, headerList, singleHeader } from '../http/header-values.js';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import { HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
-import type { CacheRequest } from './cache-key.js';
-import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
 // Compiled once at module load (hot path: no per-request regex compilation).
-const NO_CACHE_REQUEST = /no-cache|no-store/i;
-const PRAGMA_NO_CACHE = /no-cache/i;
 const NOT_STORABLE = /(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/;
 const S_MAXAGE = /s-maxage\s*=\s*(\d+)/;
 const MAX_AGE = /(?:^|[\s,])max-age\s*=\s*(\d+)/;
 /** Directives that let a shared cache store a response to a request with Authorization (RFC 9111 §3.5). */
 const SHARED_WITH_AUTHORIZATION = /(^|[\s,])(public|s-maxage|must-revalidate)([\s,=]|$)/;
-
-/** Why a request is not served from (or stored to) the cache; null when it may be. */
-export function requestBypassReason(policy: CompiledCachePolicy, request: CacheRequest): string | null {
-  if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
-  const { headers } = request;
-  const cacheControl = headerList(headers['cache-control']);
-  if (cacheControl && NO_CACHE_REQUEST.test(cacheControl)) return 'request_no_cache';
-  const pragma = headerList(headers.pragma);
-  if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
-  for (const name of policy.bypassHeaders) if (headers[name] !== undefined) return 'bypass_header';
-  const cookie = policy.bypassCookies.length > 0 ? cookieHeader(headers.cookie) : undefined;
-  if (cookie) {
-    const names = new Set(cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
-    for (const name of policy.bypassCookies) if (names.has(name)) return 'bypass_cookie';
-  }
-  if (policy.bypassQueryParams.length > 0 && request.query !== '') {
-    const params = new URLSearchParams(request.query);
-    for (const name of policy.bypassQueryParams) if (params.has(name)) return 'bypass_query';
-  }
-  return null;
-}
 
 /** A response as the proxy received it from the origin, with the body collected. */
 export interface UpstreamResponse {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
+import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { describe, expect, it } from 'vitest';
-import { compileCachePolicy } from './compile-cache-policy.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { type CacheFill, createResponseCache } from './response-cache.js';
 

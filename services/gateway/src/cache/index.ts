@@ -45,11 +45,14 @@
  * and traffic keeps flowing.
  */
 
+export type { CacheIdentity, CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
+export {
+  type CompiledCachePolicy,
+  compileCachePolicy,
+} from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 export type { CacheEntry, CacheRecord, VaryMarker } from './cache-entry.js';
-export type { CacheIdentity, CacheRequest } from './cache-key.js';
 export type { CacheStore, PurgeListener } from './cache-store.js';
 export type { UpstreamResponse } from './cacheability.js';
-export { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
 export { MemoryCacheStore } from './memory-cache-store.js';
 export { RedisCacheStore } from './redis-cache-store.js';
 export {

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
+import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
+import {
+  type CompiledCachePolicy,
+  compileCachePolicy,
+} from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CacheRequest } from './cache-key.js';
-import { type CompiledCachePolicy, compileCachePolicy } from './compile-cache-policy.js';
 import { RedisCacheStore } from './redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
 

@@ -5,6 +5,8 @@ import {
   rateLimitPolicy,
   routeConfig,
 } from '@vantageedge/shared/domain/gateway-config';
+import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
@@ -12,12 +14,10 @@ import { startPrivateRedisServer } from '@vantageedge/shared/redis/private-redis
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileRateLimits } from '../ratelimit/compile-rate-limits.js';
 import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { RedisLimitStore } from '../ratelimit/redis-limit-store.js';
 import { tenantWith } from '../ratelimit/test-fixtures.js';
-import { compileCachePolicy } from './compile-cache-policy.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { RedisCacheStore } from './redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';

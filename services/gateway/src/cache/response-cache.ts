@@ -5,29 +5,29 @@ import {
   type PurgeTarget,
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
-import type { Logger } from '@vantageedge/shared/observability/logger';
-import { Counter, Gauge, type Registry } from 'prom-client';
-import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
-import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
-import { type CacheEntry, type CacheRecord, retentionMs } from './cache-entry.js';
 import {
   type CacheIdentity,
   type CacheRequest,
   pathDigest,
   variantDigest,
   varySelector,
-} from './cache-key.js';
+} from '@vantageedge/shared/gateway-policies/cache-key';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
+import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
+import { type CacheEntry, type CacheRecord, retentionMs } from './cache-entry.js';
 import type { CacheStore } from './cache-store.js';
 import {
   declaredLength,
   freshnessFor,
-  requestBypassReason,
   responseVary,
   storageDecision,
   storedHeaders,
   type UpstreamResponse,
 } from './cacheability.js';
-import type { CompiledCachePolicy } from './compile-cache-policy.js';
 import { FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
 

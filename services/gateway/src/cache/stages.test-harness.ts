@@ -1,11 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import type { CompiledRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { request } from 'undici';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
-import type { CompiledRateLimits } from '../ratelimit/compile-rate-limits.js';
 import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import { applyRateLimitHeaders, writeRateLimitRejection } from '../ratelimit/rejection.js';
-import type { CompiledCachePolicy } from './compile-cache-policy.js';
 import type { ResponseCache } from './response-cache.js';
 
 /**

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { PurgeGenerations } from '@vantageedge/shared/cache-purge/purge-protocol';
+import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { routeWith } from '../ratelimit/test-fixtures.js';
-import { compileCachePolicy } from './compile-cache-policy.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
 

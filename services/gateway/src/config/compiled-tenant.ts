@@ -4,11 +4,11 @@ import type {
   RouteConfig,
   TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
+import type { RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import type { JWTVerifyGetKey } from 'jose';
 import type { RouteMetrics } from '../observability/gateway-metrics.js';
 import type { RouteStages } from '../pipeline/stage.js';
 import type { UpstreamSet } from '../upstream/types.js';
-import type { RouteMatcher } from './route-matcher.js';
 
 /**
  * A tenant's snapshot compiled for the request path: everything a request needs is a Map lookup or

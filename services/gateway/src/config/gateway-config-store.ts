@@ -1,5 +1,8 @@
 import type { OriginConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
+import { compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
+import { compileStripPrefix } from '@vantageedge/shared/routing/strip-prefix';
 import { compileServiceAccounts, RemoteJwksRegistry } from '../auth/jwks.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { compileRouteStages, NO_STAGES, type RoutePolicy } from '../pipeline/stage.js';
@@ -11,8 +14,6 @@ import type {
   CompiledTenant,
   CompiledTenantAuth,
 } from './compiled-tenant.js';
-import { normalizePath } from './normalize-path.js';
-import { compilePattern, RouteMatcher } from './route-matcher.js';
 import type { TenantConfigSink } from './tenant-config-sink.js';
 
 export interface ConfigStoreWarning {
@@ -204,23 +205,9 @@ export class GatewayConfigStore implements TenantConfigSink {
    * is looked up only as `<subdomain>.<base>`: no custom domain can shadow a subdomain host.
    */
   resolveHost(hostHeader: string | undefined): CompiledTenant | undefined {
-    if (hostHeader === undefined || hostHeader === '' || hostHeader.charCodeAt(0) === 91) return undefined; // "[" IPv6 literal
-    let end = hostHeader.indexOf(':');
-    if (end < 0) end = hostHeader.length;
-    if (hostHeader.charCodeAt(end - 1) === 46) end--; // trailing "."
-    const host = (end === hostHeader.length ? hostHeader : hostHeader.slice(0, end)).toLowerCase();
-    let underBase = false;
-    for (const base of this.#options.baseDomains) {
-      if (host.length <= base.length) {
-        if (host === base) underBase = true;
-        continue;
-      }
-      if (!host.endsWith(base) || host.charCodeAt(host.length - base.length - 1) !== 46) continue;
-      underBase = true;
-      const label = host.slice(0, host.length - base.length - 1);
-      if (label.indexOf('.') < 0) return this.#subdomains.owner(label);
-    }
-    return underBase ? undefined : this.#customDomains.owner(host);
+    const lookup = lookupHost(hostHeader, this.#options.baseDomains);
+    if (lookup.kind === 'subdomain') return this.#subdomains.owner(lookup.label);
+    return lookup.kind === 'custom_domain' ? this.#customDomains.owner(lookup.host) : undefined;
   }
 
   /** Closes every UpstreamSet (shutdown). */
@@ -409,11 +396,4 @@ export class GatewayConfigStore implements TenantConfigSink {
   #warn(tenantId: string, message: string): void {
     this.#options.onWarning?.({ tenantId, message });
   }
-}
-
-function compileStripPrefix(prefix: string | null): string | null {
-  if (prefix === null || prefix === '' || prefix === '/') return null;
-  const normalized = normalizePath(prefix.startsWith('/') ? prefix : `/${prefix}`, 'keep');
-  if (!normalized.ok) return null;
-  return normalized.path.endsWith('/') ? normalized.path.slice(0, -1) : normalized.path;
 }

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { singleHeader } from './header-values.js';
+import { singleHeader } from '@vantageedge/shared/http/header-values';
 
 /**
  * The host a request is for: HTTP/1.1's Host header, or HTTP/2's `:authority` pseudo-header (which

@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
+import { singleHeader } from '@vantageedge/shared/http/header-values';
+import {
+  type EncodedSlashPolicy,
+  isAcceptableQuery,
+  normalizePath,
+} from '@vantageedge/shared/routing/normalize-path';
+import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import { strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
-import { type EncodedSlashPolicy, isAcceptableQuery, normalizePath } from '../config/normalize-path.js';
-import { AmbiguousPath } from '../config/route-matcher.js';
-import { singleHeader } from '../http/header-values.js';
 import { requestAuthority } from '../http/request-authority.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -384,13 +389,6 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
 function internalError(exchange: GatewayExchange, error: unknown): void {
   exchange.span?.recordException(error instanceof Error ? error : String(error));
   failExchange(exchange, 500, 'internal_error', 'the gateway failed to handle the request');
-}
-
-/** The path the origin sees: strip_prefix removed when the path starts with it as whole segments. */
-function strippedPath(path: string, strip: string | null): string {
-  if (strip === null || !path.startsWith(strip)) return path;
-  if (path.length === strip.length) return '/';
-  return path.charCodeAt(strip.length) === 47 ? path.slice(strip.length) : path;
 }
 
 /** A stage inside its own child span (tracing on). */

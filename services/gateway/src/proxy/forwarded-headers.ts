@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { headerList } from '@vantageedge/shared/http/header-values';
 import type { Identity } from '../auth/identity.js';
-import { headerList } from '../http/header-values.js';
 import { requestAuthority } from '../http/request-authority.js';
 
 /**

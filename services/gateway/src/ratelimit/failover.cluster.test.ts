@@ -1,4 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import {
+  type CompiledRateLimits,
+  compileRateLimits,
+} from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
@@ -11,7 +15,6 @@ import {
   restoreClusters,
 } from '@vantageedge/shared/testing/cluster';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CompiledRateLimits, compileRateLimits } from './compile-rate-limits.js';
 import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
 import { RedisLimitStore } from './redis-limit-store.js';
 import { routeWith, tenantWith } from './test-fixtures.js';

@@ -11,19 +11,9 @@
  *   Exact: no window of `windowMs` ever contains more than `capacity` admitted requests (error bound 0),
  *   at the price of O(capacity) memory per key.
  */
-export type LimitAlgorithm = 'token_bucket' | 'sliding_window';
+export type { LimitAlgorithm, LimitSpec } from '@vantageedge/shared/gateway-policies/limit-spec';
 
-export interface LimitSpec {
-  readonly algorithm: LimitAlgorithm;
-  /** token_bucket: the burst. sliding_window: requests admitted per window. */
-  readonly capacity: number;
-  /** token_bucket refill rate (tokens per millisecond); unused by sliding_window. */
-  readonly ratePerMs: number;
-  /** sliding_window length; unused by token_bucket. */
-  readonly windowMs: number;
-  /** How long an idle key is kept (time for a bucket to refill completely, or one window). */
-  readonly ttlMs: number;
-}
+import type { LimitSpec } from '@vantageedge/shared/gateway-policies/limit-spec';
 
 export interface LimitRequest {
   readonly key: string;

@@ -1,6 +1,9 @@
+import {
+  type CompiledRateLimits,
+  compileRateLimits,
+} from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
-import { type CompiledRateLimits, compileRateLimits } from './compile-rate-limits.js';
 import type { RateLimitDecision, RateLimiter } from './rate-limiter.js';
 import { applyRateLimitHeaders, writeRateLimitRejection } from './rejection.js';
 

@@ -1,3 +1,4 @@
+import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
@@ -8,7 +9,6 @@ import {
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileRateLimits } from './compile-rate-limits.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 import { createRateLimiter, type RateLimiter, type RateLimitIdentity } from './rate-limiter.js';
 import { RedisLimitStore } from './redis-limit-store.js';

@@ -1,9 +1,12 @@
+import type {
+  CompiledRateLimits,
+  LimitDescriptor,
+} from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import { FAST_MODE_LEASE_MS, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter } from '../observability/bound-metrics.js';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
-import type { CompiledRateLimits, LimitDescriptor } from './compile-rate-limits.js';
-import { FAST_MODE_LEASE_MS } from './compile-rate-limits.js';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 
@@ -102,19 +105,7 @@ function emptyLease(): Lease {
 }
 
 function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimitIdentity): string {
-  if (descriptor.fixedKey) return prefix + descriptor.keyPrefix;
-  switch (descriptor.scope) {
-    case 'user':
-      return identity.userId
-        ? prefix + descriptor.keyPrefix + identity.userId
-        : prefix + descriptor.keyPrefix + 'anon-ip:' + identity.clientIp;
-    case 'api_key':
-      return identity.apiKeyId
-        ? prefix + descriptor.keyPrefix + identity.apiKeyId
-        : prefix + descriptor.keyPrefix + 'anon-ip:' + identity.clientIp;
-    default:
-      return prefix + descriptor.keyPrefix + identity.clientIp;
-  }
+  return prefix + limitKey(descriptor, identity);
 }
 
 /**

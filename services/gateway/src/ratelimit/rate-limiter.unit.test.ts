@@ -1,7 +1,10 @@
+import {
+  compileRateLimits,
+  FAST_MODE_LEASE_MS,
+} from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { describe, expect, it } from 'vitest';
-import { compileRateLimits, FAST_MODE_LEASE_MS } from './compile-rate-limits.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 import { createRateLimiter } from './rate-limiter.js';
 import { routeWith, tenantWith } from './test-fixtures.js';

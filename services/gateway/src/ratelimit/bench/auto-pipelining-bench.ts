@@ -13,12 +13,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { LOCAL_DEFAULTS } from '@vantageedge/shared/settings/common-settings';
 import type { Redis } from 'ioredis';
-import { compileRateLimits } from '../compile-rate-limits.js';
 import { createRateLimiter, type RateLimiter } from '../rate-limiter.js';
 import { RedisLimitStore } from '../redis-limit-store.js';
 import { routeWith, tenantWith } from '../test-fixtures.js';

@@ -9,12 +9,12 @@
  *    (burst + rate × elapsed).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { LOCAL_DEFAULTS } from '@vantageedge/shared/settings/common-settings';
 import { Redis } from 'ioredis';
-import { compileRateLimits } from '../compile-rate-limits.js';
 import { MemoryLimitStore } from '../memory-limit-store.js';
 import { createRateLimiter, type RateLimiter } from '../rate-limiter.js';
 import { RedisLimitStore } from '../redis-limit-store.js';

@@ -1,5 +1,5 @@
 import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
-import { cookieHeader } from '../../http/header-values.js';
+import { cookieHeader } from '@vantageedge/shared/http/header-values';
 import type { PickContext } from '../types.js';
 
 export type HashKeyOf = (context: PickContext) => string;

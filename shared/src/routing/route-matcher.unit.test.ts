@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
+import { routeConfig } from '../domain/gateway-config.js';
 import { AmbiguousPath, InvalidRoutePatternError, RouteMatcher } from './route-matcher.js';
 
 function route(path_pattern: string, extra: { methods?: string[]; priority?: number } = {}) {
@@ -139,5 +139,38 @@ describe('RouteMatcher.resolve', () => {
   it('answers like match when every route protects the same', () => {
     const uniform = new RouteMatcher([route('/api/*'), route('/api/admin/*')]);
     expect(uniform.resolve('GET', '/api/ADMIN/x')).toBe(uniform.match('GET', '/api/ADMIN/x'));
+  });
+});
+
+describe('RouteMatcher.evaluate (explaining a decision)', () => {
+  it('lists every route in match order with its method and path verdicts', () => {
+    const users = route('/api/users/:id', { methods: ['GET'] });
+    const anything = route('/api/*');
+    const admin = route('/admin/*', { priority: 5 });
+    const m = new RouteMatcher([anything, users, admin]);
+    const evaluations = m.evaluate('POST', '/api/users/1');
+    expect(evaluations.map((e) => [e.route.config.path_pattern, e.methodMatches, e.pathMatches])).toEqual([
+      ['/admin/*', true, false],
+      ['/api/users/:id', false, true],
+      ['/api/*', true, true],
+    ]);
+    expect(evaluations.map((e) => e.rank)).toEqual([0, 1, 2]);
+  });
+
+  it('agrees with match: the first route accepting both method and path is the one matched', () => {
+    const routes = [
+      route('/api/users/:id', { methods: ['GET', 'DELETE'] }),
+      route('/api/users/me'),
+      route('/api/*', { methods: ['POST'] }),
+      route('/api*'),
+      route('/', { methods: ['GET'] }),
+    ];
+    const m = new RouteMatcher(routes);
+    for (const method of ['GET', 'POST', 'DELETE', 'PATCH']) {
+      for (const path of ['/', '/api', '/api/users/me', '/api/users/7', '/apix', '/other']) {
+        const first = m.evaluate(method, path).find((e) => e.methodMatches && e.pathMatches);
+        expect(first?.route, `${method} ${path}`).toBe(m.match(method, path));
+      }
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type RouteConfig, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
+import { type RouteConfig, routeConfig } from '../domain/gateway-config.js';
 import { normalizePath } from './normalize-path.js';
 import { RouteMatcher } from './route-matcher.js';
 

@@ -1,4 +1,4 @@
-import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
+import type { RouteConfig } from '../domain/gateway-config.js';
 
 type Protection = Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'>;
 

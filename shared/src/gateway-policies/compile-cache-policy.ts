@@ -1,4 +1,4 @@
-import type { CachePolicy, RouteConfig } from '@vantageedge/shared/domain/gateway-config';
+import type { CachePolicy, RouteConfig } from '../domain/gateway-config.js';
 
 /** A route's cache policy, compiled when the snapshot is applied. */
 export interface CompiledCachePolicy {

@@ -1,5 +1,5 @@
-import type { RateLimitPolicy, RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import type { LimitSpec } from './limit-store.js';
+import type { RateLimitPolicy, RouteConfig, TenantSnapshot } from '../domain/gateway-config.js';
+import type { LimitSpec } from './limit-spec.js';
 
 export type RateLimitScope = RateLimitPolicy['scope'];
 
@@ -134,4 +134,29 @@ export function compileRateLimits(tenant: TenantSnapshot['tenant'], route: Route
       descriptors.length > 0 ? descriptors.map((d) => policyItem(d.name, d.spec)).join(', ') : null,
     counters: new Array(descriptors.length * 3),
   };
+}
+
+/** Who a limit counts: the caller's identity and address, as the gateway established them. */
+export interface LimitCaller {
+  /** Clerk user id, OIDC subject or calling service. */
+  readonly userId?: string | undefined;
+  readonly apiKeyId?: string | undefined;
+  readonly clientIp: string;
+}
+
+/** The limit's store key for a caller (before the store's own key prefix). */
+export function limitKey(descriptor: LimitDescriptor, caller: LimitCaller): string {
+  if (descriptor.fixedKey) return descriptor.keyPrefix;
+  switch (descriptor.scope) {
+    case 'user':
+      return caller.userId
+        ? descriptor.keyPrefix + caller.userId
+        : descriptor.keyPrefix + 'anon-ip:' + caller.clientIp;
+    case 'api_key':
+      return caller.apiKeyId
+        ? descriptor.keyPrefix + caller.apiKeyId
+        : descriptor.keyPrefix + 'anon-ip:' + caller.clientIp;
+    default:
+      return descriptor.keyPrefix + caller.clientIp;
+  }
 }

@@ -1,4 +1,4 @@
-import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
+import type { RouteConfig } from '../domain/gateway-config.js';
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
 import { protectsAtLeastAsMuch, uniformProtection } from './route-protection.js';
@@ -231,6 +231,17 @@ function patternKey(pattern: CompiledPattern<unknown>): string {
   return key;
 }
 
+/** One route as the matcher sees a request (see RouteMatcher.evaluate). */
+export interface RouteEvaluation<Route> {
+  readonly route: Route;
+  /** Position in match order (0 is tried first). */
+  readonly rank: number;
+  /** The route accepts the method (its list is empty or names it). */
+  readonly methodMatches: boolean;
+  /** The route's pattern matches the path as written. */
+  readonly pathMatches: boolean;
+}
+
 /** Compiled in O(n log n) for n routes: one sort, then one pass filing each route (two with readings). */
 export class RouteMatcher<Route extends MatchableRoute> {
   readonly #exact: PatternIndex<Route>;
@@ -238,6 +249,8 @@ export class RouteMatcher<Route extends MatchableRoute> {
   readonly #folded: PatternIndex<Route> | undefined;
   readonly #foldedKeys = new Map<CompiledPattern<Route>, string>();
   readonly #upperCasePatterns: boolean;
+  /** Every pattern in match order. */
+  readonly #ordered: readonly CompiledPattern<Route>[];
   /** Elementary compile steps (comparisons and placements): how compile work grows with the routes. */
   readonly compileSteps: number;
 
@@ -264,6 +277,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
       return b.priority - a.priority || compareSpecificity(a.segments, b.segments) || a.order - b.order;
     });
     for (let rank = 0; rank < compiled.length; rank++) compiled[rank]!.rank = rank;
+    this.#ordered = compiled;
     this.#exact = new PatternIndex(compiled, step);
     this.#upperCasePatterns = routes.some((route) => /[A-Z]/.test(route.config.path_pattern));
     if (uniformProtection(routes.map((route) => route.config))) {
@@ -279,6 +293,21 @@ export class RouteMatcher<Route extends MatchableRoute> {
   /** The route for `path` as written (`path` must come from normalizePath). */
   match(method: string, path: string): Route | undefined {
     return this.#exact.first(method, path.split('/'))?.route;
+  }
+
+  /**
+   * Every route in match order with what its method list and its pattern say about `method` and
+   * `path` (from normalizePath): the same comparisons `match` makes, for explaining a decision. Not
+   * for the request path (it visits every route).
+   */
+  evaluate(method: string, path: string): RouteEvaluation<Route>[] {
+    const segments = path.split('/');
+    return this.#ordered.map((candidate) => ({
+      route: candidate.route,
+      rank: candidate.rank,
+      methodMatches: candidate.methods === null || candidate.methods.has(method),
+      pathMatches: segmentsMatch(candidate.segments, segments),
+    }));
   }
 
   /**

@@ -1,0 +1,441 @@
+import type { OriginConfig, RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import { pathDigest, variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
+import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
+import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
+import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
+import { AmbiguousPath, compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
+import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
+import { type AuthContext, type AuthExplanation, explainAuth } from './explain-auth.js';
+
+/**
+ * What a gateway would do with one request, computed with the gateway's own code on the tenant's
+ * snapshot: its host lookup, path normalisation, compiled route matcher, rate-limit and cache-policy
+ * compilers, cache key and bypass rules, strip-prefix rule. The steps are the gateway's, in its order
+ * (host → path → route → auth → rate limit → cache → origin); the answer reports every step, and the
+ * first one that would answer the request itself.
+ */
+
+export interface ExplainInput {
+  method: string;
+  host: string;
+  /** Without the query string. */
+  path: string;
+  /** Without the leading '?'; '' when none. */
+  query: string;
+  /** Lower-case names. */
+  headers: Record<string, string | string[]>;
+  /** The client address the gateway would see (for limits keyed on it); default a placeholder. */
+  clientIp?: string;
+}
+
+export interface ExplainContext extends Omit<AuthContext, 'hostNames'> {
+  /** PLATFORM_BASE_DOMAINS, lower-case. */
+  baseDomains: readonly string[];
+  /** GATEWAY_ENCODED_SLASHES. */
+  encodedSlashes: 'reject' | 'keep';
+}
+
+type Stage = 'host' | 'path' | 'route' | 'auth' | 'rate_limit' | 'cache' | 'origin';
+
+export interface Decision {
+  /** The step that answers the request itself, or 'origin' when it is forwarded. */
+  stage: Stage;
+  /** The status the gateway answers with, or null when the origin's answer is passed on. */
+  status: number | null;
+  code: string | null;
+  message: string;
+}
+
+export interface RouteVerdict {
+  id: string;
+  path_pattern: string;
+  methods: string[];
+  priority: number;
+  /** Position in match order, or null for a route the gateways skip (invalid pattern). */
+  rank: number | null;
+  method_matches: boolean;
+  path_matches: boolean;
+  selected: boolean;
+  /** Why it does (not) handle the request. */
+  reason: string;
+}
+
+export interface Explanation {
+  request: { method: string; host: string; path: string; query: string };
+  host: { resolves: boolean; kind: 'subdomain' | 'custom_domain' | null; host: string; reason: string };
+  path: { normalized: string | null; reason: string | null };
+  route: RouteVerdict | null;
+  routes: RouteVerdict[];
+  auth: AuthExplanation | null;
+  rate_limits: {
+    /** RateLimit-Policy as the gateway sends it (null without limits). */
+    policy_header: string | null;
+    limits: Array<{
+      name: string;
+      level: 'tenant' | 'route';
+      scope: string;
+      algorithm: 'token_bucket' | 'sliding_window';
+      /** token_bucket: the burst; sliding_window: requests per window. */
+      capacity: number;
+      /** token_bucket: refill per second. */
+      refill_per_second: number | null;
+      window_seconds: number | null;
+      accuracy: 'exact' | 'fast';
+      on_store_failure: 'open' | 'closed';
+      /** The counter this request is charged to (before the replica's store prefix). */
+      key: string;
+    }>;
+  } | null;
+  cache: {
+    enabled: boolean;
+    /** lookup: served from the cache when an entry is fresh (HIT), else fetched and maybe stored (MISS). */
+    decision: 'lookup' | 'bypass' | 'not_cached';
+    reason: string | null;
+    ttl_seconds?: number;
+    key?: {
+      pattern: string;
+      vary_headers: string[];
+      per_caller: boolean;
+      path_digest: string;
+      variant_digest: string | null;
+    };
+  } | null;
+  upstream: {
+    origin_id: string;
+    origin_name: string | null;
+    /** null when the snapshot has no such origin (the gateways answer 503). */
+    targets: Array<{ url: string; weight: number }> | null;
+    load_balancing: OriginConfig['load_balancing'] | null;
+    timeout_seconds: number | null;
+    strip_prefix: string | null;
+    /** The path and query the origin receives. */
+    forwarded_path: string;
+  } | null;
+  decision: Decision;
+}
+
+const stop = (stage: Stage, status: number, code: string, message: string): Decision => ({
+  stage,
+  status,
+  code,
+  message,
+});
+
+/** The tenant's host names as a gateway serves them: its subdomain on every base, its verified domains. */
+export function tenantHostNames(snapshot: TenantSnapshot, baseDomains: readonly string[]): string[] {
+  const subdomain = snapshot.tenant.subdomain.toLowerCase();
+  const names = new Set(baseDomains.map((base) => `${subdomain}.${base}`));
+  for (const { domain } of snapshot.custom_domains) {
+    const canonical = canonicalCustomDomain(domain);
+    if (canonical.ok && canonical.hostname === domain && !isUnderBaseDomain(domain, baseDomains))
+      names.add(domain);
+  }
+  return [...names];
+}
+
+function explainHost(
+  snapshot: TenantSnapshot,
+  hostHeader: string,
+  context: ExplainContext,
+): Explanation['host'] {
+  const lookup = lookupHost(hostHeader, context.baseDomains);
+  if (lookup.kind === 'none') {
+    const reason = {
+      missing: 'no host given',
+      ip_literal: 'an IP address literal is no tenant host',
+      base_domain: 'a platform base domain itself, or more than one label under it, is no tenant host',
+    }[lookup.reason];
+    return { resolves: false, kind: null, host: lookup.host, reason };
+  }
+  if (lookup.kind === 'subdomain') {
+    const own = lookup.label === snapshot.tenant.subdomain.toLowerCase();
+    return {
+      resolves: own,
+      kind: 'subdomain',
+      host: lookup.host,
+      reason: own
+        ? `the subdomain host of this tenant (${snapshot.tenant.subdomain})`
+        : `the subdomain "${lookup.label}" is not this tenant's (its subdomain is "${snapshot.tenant.subdomain}")`,
+    };
+  }
+  const own = tenantHostNames(snapshot, context.baseDomains).includes(lookup.host);
+  return {
+    resolves: own,
+    kind: 'custom_domain',
+    host: lookup.host,
+    reason: own
+      ? 'a verified custom domain of this tenant'
+      : 'not a verified custom domain of this tenant at this version',
+  };
+}
+
+function methodsText(methods: readonly string[]): string {
+  return methods.length === 0 ? 'any method' : methods.join(', ');
+}
+
+interface Matchable {
+  readonly config: RouteConfig;
+}
+
+function explainRoutes(
+  snapshot: TenantSnapshot,
+  method: string,
+  path: string,
+): { verdicts: RouteVerdict[]; chosen: RouteConfig | null; decision: Decision | null } {
+  const valid: Matchable[] = [];
+  const skipped: RouteVerdict[] = [];
+  for (const route of snapshot.routes) {
+    try {
+      compilePattern(route.id, route.path_pattern);
+      valid.push({ config: route });
+    } catch (error) {
+      skipped.push({
+        ...verdictBase(route),
+        rank: null,
+        method_matches: false,
+        path_matches: false,
+        selected: false,
+        reason: `skipped by the gateways: ${(error as Error).message}`,
+      });
+    }
+  }
+  const matcher = new RouteMatcher(valid);
+  const resolved = matcher.resolve(method, path);
+  const firstMatch = matcher.match(method, path);
+  const ambiguous = resolved instanceof AmbiguousPath ? new Set(resolved.routes) : new Set<Matchable>();
+  const chosen = resolved instanceof AmbiguousPath ? undefined : resolved;
+  const verdicts = matcher.evaluate(method, path).map(({ route, rank, methodMatches, pathMatches }) => {
+    const selected = route === chosen;
+    return {
+      ...verdictBase(route.config),
+      rank,
+      method_matches: methodMatches,
+      path_matches: pathMatches,
+      selected,
+      reason: routeReason(
+        route,
+        { selected, methodMatches, pathMatches, method, path },
+        firstMatch,
+        chosen,
+        ambiguous,
+      ),
+    };
+  });
+  let decision: Decision | null = null;
+  if (resolved === undefined)
+    decision = stop('route', 404, 'route_not_found', 'no route matches this method and path');
+  else if (resolved instanceof AmbiguousPath) {
+    decision = stop(
+      'route',
+      403,
+      'ambiguous_path',
+      'an origin could read this path as the path of a differently protected route; use its exact spelling',
+    );
+  }
+  return { verdicts: [...verdicts, ...skipped], chosen: chosen?.config ?? null, decision };
+}
+
+function verdictBase(route: RouteConfig) {
+  return { id: route.id, path_pattern: route.path_pattern, methods: route.methods, priority: route.priority };
+}
+
+function routeReason(
+  route: Matchable,
+  verdict: { selected: boolean; methodMatches: boolean; pathMatches: boolean; method: string; path: string },
+  firstMatch: Matchable | undefined,
+  chosen: Matchable | undefined,
+  ambiguous: ReadonlySet<Matchable>,
+): string {
+  const { config } = route;
+  if (verdict.selected) {
+    return route === firstMatch
+      ? 'the first route in match order whose method and path match'
+      : `another reading of the path (letter case, trailing slash, ;parameters) reaches this route, which protects more than ${firstMatch?.config.path_pattern ?? 'the route matched as written'}: it handles the request`;
+  }
+  if (ambiguous.has(route)) {
+    return 'matched by one reading of the path, but its protection cannot be ordered with another matched route: the path is ambiguous';
+  }
+  const reasons: string[] = [];
+  if (!verdict.methodMatches)
+    reasons.push(`method ${verdict.method} is not accepted (${methodsText(config.methods)})`);
+  if (!verdict.pathMatches) reasons.push(`path ${verdict.path} does not match ${config.path_pattern}`);
+  if (reasons.length > 0) return reasons.join('; ');
+  if (route === firstMatch && chosen !== undefined) {
+    return `matches, but another reading of the path reaches ${chosen.config.path_pattern}, which protects more`;
+  }
+  return `matches too, but ${firstMatch?.config.path_pattern ?? 'another route'} comes first in match order (priority, then specificity, then order)`;
+}
+
+function explainLimits(
+  snapshot: TenantSnapshot,
+  route: RouteConfig,
+  auth: AuthExplanation,
+  clientIp: string,
+): NonNullable<Explanation['rate_limits']> {
+  const compiled = compileRateLimits(snapshot.tenant, route);
+  const caller = {
+    userId: auth.identity.user_id ?? auth.identity.service_id,
+    apiKeyId: auth.identity.api_key_id,
+    clientIp,
+  };
+  return {
+    policy_header: compiled.policyHeader,
+    limits: compiled.descriptors.map((descriptor) => {
+      const policy = descriptor.level === 'tenant' ? snapshot.tenant.settings.rate_limit! : route.rate_limit!;
+      const { spec } = descriptor;
+      return {
+        name: descriptor.name,
+        level: descriptor.level,
+        scope: descriptor.scope,
+        algorithm: spec.algorithm,
+        capacity: spec.capacity,
+        refill_per_second: spec.algorithm === 'token_bucket' ? spec.ratePerMs * 1000 : null,
+        window_seconds: spec.algorithm === 'sliding_window' ? spec.windowMs / 1000 : null,
+        accuracy: descriptor.accuracy,
+        on_store_failure: policy.on_store_failure,
+        key: limitKey(descriptor, caller),
+      };
+    }),
+  };
+}
+
+function explainCache(
+  snapshot: TenantSnapshot,
+  route: RouteConfig,
+  input: ExplainInput,
+  path: string,
+  auth: AuthExplanation,
+): NonNullable<Explanation['cache']> {
+  const policy = compileCachePolicy(snapshot.tenant_id, route);
+  if (policy === null) {
+    return {
+      enabled: false,
+      decision: 'not_cached',
+      reason:
+        route.cache_policy === null
+          ? 'the route has no cache policy'
+          : "the route's cache policy is disabled",
+    };
+  }
+  const request = { method: input.method, path, query: input.query, headers: input.headers };
+  const identity = {
+    userId: auth.identity.user_id ?? auth.identity.service_id,
+    apiKeyId: auth.identity.api_key_id,
+  };
+  const variant = variantDigest(policy, request, identity);
+  const key = {
+    pattern: policy.keyPattern,
+    vary_headers: [...policy.varyHeaders],
+    per_caller: policy.perCaller,
+    path_digest: pathDigest(path),
+    variant_digest: variant,
+  };
+  const ttl_seconds = policy.ttlMs / 1000;
+  const bypass = requestBypassReason(policy, request);
+  if (bypass !== null) return { enabled: true, decision: 'bypass', reason: bypass, ttl_seconds, key };
+  if (variant === null) {
+    return { enabled: true, decision: 'bypass', reason: 'anonymous_on_per_caller_route', ttl_seconds, key };
+  }
+  return { enabled: true, decision: 'lookup', reason: null, ttl_seconds, key };
+}
+
+function explainUpstream(snapshot: TenantSnapshot, route: RouteConfig, path: string, query: string) {
+  const origin = snapshot.origins.find((candidate) => candidate.id === route.origin_id);
+  const strip = compileStripPrefix(route.strip_prefix);
+  return {
+    origin_id: route.origin_id,
+    origin_name: origin?.name ?? null,
+    targets: origin ? origin.targets.map(({ url, weight }) => ({ url, weight })) : null,
+    load_balancing: origin?.load_balancing ?? null,
+    timeout_seconds: origin?.timeout_seconds ?? null,
+    strip_prefix: strip,
+    forwarded_path: strippedPath(path, strip) + (query === '' ? '' : `?${query}`),
+  };
+}
+
+export async function explainRequest(
+  snapshot: TenantSnapshot,
+  input: ExplainInput,
+  context: ExplainContext,
+): Promise<Explanation> {
+  const host = explainHost(snapshot, input.host, context);
+  const explanation: Explanation = {
+    request: { method: input.method, host: input.host, path: input.path, query: input.query },
+    host,
+    path: { normalized: null, reason: null },
+    route: null,
+    routes: [],
+    auth: null,
+    rate_limits: null,
+    cache: null,
+    upstream: null,
+    decision: stop('host', 404, 'tenant_not_found', 'no tenant is served on this host'),
+  };
+  // The first step that answers the request decides it; the later steps are still reported.
+  let decided = !host.resolves;
+  const decide = (decision: Decision) => {
+    if (decided) return;
+    explanation.decision = decision;
+    decided = true;
+  };
+
+  const normalized = normalizePath(input.path, context.encodedSlashes);
+  if (!normalized.ok) {
+    explanation.path.reason = normalized.reason;
+    decide(stop('path', 400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`));
+    return explanation;
+  }
+  const path = normalized.path;
+  explanation.path.normalized = path;
+  if (input.query !== '' && !isAcceptableQuery(`?${input.query}`)) {
+    explanation.path.reason = 'invalid_query';
+    decide(
+      stop(
+        'path',
+        400,
+        'invalid_query',
+        'the query string contains a character that must be percent-encoded',
+      ),
+    );
+    return explanation;
+  }
+
+  const routes = explainRoutes(snapshot, input.method, path);
+  explanation.routes = routes.verdicts;
+  explanation.route = routes.verdicts.find((verdict) => verdict.selected) ?? null;
+  if (routes.decision) decide(routes.decision);
+  const route = routes.chosen;
+  if (route === null) return explanation;
+
+  const auth = await explainAuth(route, input.headers, {
+    ...context,
+    hostNames: tenantHostNames(snapshot, context.baseDomains),
+  });
+  explanation.auth = auth;
+  if (!auth.outcome.ok) decide(stop('auth', auth.outcome.status, auth.outcome.code, auth.outcome.message));
+  const clientIp = input.clientIp ?? '<client ip>';
+  explanation.rate_limits = explainLimits(snapshot, route, auth, clientIp);
+  explanation.cache = explainCache(snapshot, route, input, path, auth);
+  explanation.upstream = explainUpstream(snapshot, route, path, input.query);
+  if (explanation.upstream.targets === null) {
+    decide(stop('origin', 503, 'origin_unavailable', 'the route has no origin configured'));
+  }
+  const limited = explanation.rate_limits.limits.length > 0;
+  const cached = explanation.cache.decision === 'lookup';
+  decide({
+    stage: 'origin',
+    status: null,
+    code: null,
+    message: [
+      'forwarded to the origin',
+      limited ? 'unless a rate limit is used up (429 rate_limited)' : null,
+      cached ? 'unless a fresh cached response answers (X-Cache: HIT)' : null,
+    ]
+      .filter((part) => part !== null)
+      .join(', '),
+  });
+  return explanation;
+}

@@ -1,0 +1,359 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { exportJWK, SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { type ExplainContext, type ExplainInput, explainRequest } from './explain-request.js';
+
+const PEPPER = 'unit-pepper-0123456789abcdef0123456789abcdef';
+const NOW = new Date('2026-11-30T12:00:00Z');
+const TENANT = randomUUID();
+const ORIGIN = randomUUID();
+const USERS_ROUTE = randomUUID();
+const ADMIN_ROUTE = randomUUID();
+const CATCH_ALL = randomUUID();
+const SERVICE_ROUTE = randomUUID();
+const ACTIVE_KEY = 've_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+const REVOKED_KEY = 've_live_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
+const ACTIVE_KEY_ID = randomUUID();
+const REVOKED_KEY_ID = randomUUID();
+
+const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
+async function snapshot(overrides: Partial<Record<string, unknown>> = {}): Promise<TenantSnapshot> {
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'billing-1', alg: 'ES256' };
+  return tenantSnapshot.parse({
+    schema_version: 1,
+    tenant_id: TENANT,
+    version: '42',
+    event_time: NOW.toISOString(),
+    tenant: {
+      id: TENANT,
+      name: 'Acme',
+      subdomain: 'acme',
+      clerk_org_id: null,
+      settings: {
+        rate_limit: { requests_per_second: 100, burst: 200, scope: 'tenant' },
+        service_accounts: [{ id: 'billing', keys: [jwk], scopes: ['invoices:write'] }],
+      },
+    },
+    custom_domains: [{ domain: 'api.acme.test', verified_position: '7' }],
+    origins: [
+      {
+        id: ORIGIN,
+        name: 'users-service',
+        targets: [{ url: 'http://10.0.0.1:8080', weight: 2 }, { url: 'http://10.0.0.2:8080' }],
+        load_balancing: { algorithm: 'least_connections' },
+      },
+    ],
+    routes: [
+      {
+        id: USERS_ROUTE,
+        origin_id: ORIGIN,
+        path_pattern: '/api/users/:id',
+        methods: ['GET'],
+        auth_mode: 'apikey_required',
+        required_scopes: ['users:read'],
+        strip_prefix: '/api',
+        rate_limit: { requests_per_second: 5, burst: 10, scope: 'api_key' },
+        cache_policy: { ttl_seconds: 30, cache_key_pattern: 'path+query', bypass: { headers: ['x-debug'] } },
+      },
+      { id: ADMIN_ROUTE, origin_id: randomUUID(), path_pattern: '/admin/*', auth_mode: 'public' },
+      { id: CATCH_ALL, origin_id: ORIGIN, path_pattern: '/api/*', methods: ['POST'], auth_mode: 'public' },
+      { id: SERVICE_ROUTE, origin_id: ORIGIN, path_pattern: '/internal/*', auth_mode: 'service' },
+    ],
+    api_keys: [
+      {
+        id: ACTIVE_KEY_ID,
+        key_hash: hashApiKey(PEPPER, ACTIVE_KEY),
+        name: 'mobile app',
+        scopes: ['users:read'],
+        expires_at: null,
+      },
+    ],
+    ...overrides,
+  });
+}
+
+async function explain(input: Partial<ExplainInput>, snap?: TenantSnapshot) {
+  const s = snap ?? (await snapshot());
+  const context: ExplainContext = {
+    snapshot: s,
+    issuedKeyHashes: new Map([
+      [hashApiKey(PEPPER, ACTIVE_KEY), { api_key_id: ACTIVE_KEY_ID, name: 'mobile app' }],
+      [hashApiKey(PEPPER, REVOKED_KEY), { api_key_id: REVOKED_KEY_ID, name: 'old laptop' }],
+    ]),
+    apiKeyPepper: PEPPER,
+    baseDomains: ['vantageedge.dev'],
+    encodedSlashes: 'reject',
+    maxServiceTokenSeconds: 300,
+    now: NOW,
+  };
+  return explainRequest(
+    s,
+    { method: 'GET', host: 'acme.vantageedge.dev', path: '/', query: '', headers: {}, ...input },
+    context,
+  );
+}
+
+describe('explaining a request', () => {
+  it('names the matching route, why every other route does not match, and the origin it goes to', async () => {
+    const answer = await explain({ path: '/api/users/1', headers: { 'x-api-key': ACTIVE_KEY } });
+    expect(answer.host).toMatchObject({ resolves: true, kind: 'subdomain' });
+    expect(answer.route?.id).toBe(USERS_ROUTE);
+    const byId = new Map(answer.routes.map((route) => [route.id, route]));
+    expect(byId.get(ADMIN_ROUTE)?.reason).toBe('path /api/users/1 does not match /admin/*');
+    expect(byId.get(CATCH_ALL)?.reason).toBe('method GET is not accepted (POST)');
+    expect(byId.get(SERVICE_ROUTE)?.selected).toBe(false);
+    expect(answer.upstream).toMatchObject({
+      origin_name: 'users-service',
+      targets: [
+        { url: 'http://10.0.0.1:8080', weight: 2 },
+        { url: 'http://10.0.0.2:8080', weight: 1 },
+      ],
+      load_balancing: { algorithm: 'least_connections' },
+      strip_prefix: '/api',
+      forwarded_path: '/users/1',
+    });
+    expect(answer.decision).toMatchObject({ stage: 'origin', status: null });
+  });
+
+  it('says a route that matches too comes later in match order', async () => {
+    const answer = await explain({ method: 'POST', path: '/api/users/1' });
+    expect(answer.route?.id).toBe(CATCH_ALL);
+    expect(answer.routes.find((r) => r.id === USERS_ROUTE)?.reason).toBe('method POST is not accepted (GET)');
+    const overlapping = await snapshot({
+      routes: [
+        { id: USERS_ROUTE, origin_id: ORIGIN, path_pattern: '/api/users/:id', auth_mode: 'public' },
+        { id: CATCH_ALL, origin_id: ORIGIN, path_pattern: '/api/*', auth_mode: 'public' },
+      ],
+    });
+    const both = await explain({ path: '/api/users/1' }, overlapping);
+    expect(both.route?.id).toBe(USERS_ROUTE);
+    expect(both.routes.find((r) => r.id === CATCH_ALL)?.reason).toMatch(/comes first in match order/);
+  });
+
+  it('answers 404 route_not_found for a path no route matches, and for a method no route accepts', async () => {
+    const none = await explain({ path: '/nothing/here' });
+    expect(none.route).toBeNull();
+    expect(none.decision).toMatchObject({ stage: 'route', status: 404, code: 'route_not_found' });
+    const wrongMethod = await explain({ method: 'DELETE', path: '/api/users/1' });
+    expect(wrongMethod.decision).toMatchObject({ status: 404, code: 'route_not_found' });
+    expect(wrongMethod.routes.find((r) => r.id === USERS_ROUTE)).toMatchObject({
+      method_matches: false,
+      path_matches: true,
+    });
+  });
+
+  it('normalises the path as the gateway does, and refuses what it refuses', async () => {
+    const dotted = await explain({ path: '/admin/../api//users/1', headers: { 'x-api-key': ACTIVE_KEY } });
+    expect(dotted.path.normalized).toBe('/api/users/1');
+    expect(dotted.route?.id).toBe(USERS_ROUTE);
+    const encodedSlash = await explain({ path: '/api/users%2F1' });
+    expect(encodedSlash.decision).toMatchObject({ stage: 'path', status: 400, code: 'invalid_path' });
+  });
+
+  it('resolves hosts as a gateway: the subdomain, a verified custom domain, not another tenant', async () => {
+    expect((await explain({ host: 'API.acme.test.', path: '/admin/x' })).host).toMatchObject({
+      resolves: true,
+      kind: 'custom_domain',
+      host: 'api.acme.test',
+    });
+    const other = await explain({ host: 'globex.vantageedge.dev:8443', path: '/admin/x' });
+    expect(other.host).toMatchObject({ resolves: false, kind: 'subdomain' });
+    expect(other.decision).toMatchObject({ stage: 'host', status: 404, code: 'tenant_not_found' });
+    // The route is still explained, for the request as it would be on the right host.
+    expect(other.route?.id).toBe(ADMIN_ROUTE);
+    expect((await explain({ host: 'a.b.vantageedge.dev' })).host.resolves).toBe(false);
+  });
+
+  it('tells a valid key from a revoked and an unknown one by its keyed hash, and never returns it', async () => {
+    const valid = await explain({ path: '/api/users/1', headers: { 'x-api-key': ACTIVE_KEY } });
+    expect(valid.auth?.credential).toMatchObject({
+      kind: 'api_key',
+      status: 'valid',
+      api_key_id: ACTIVE_KEY_ID,
+    });
+    expect(valid.auth?.outcome.ok).toBe(true);
+    const revoked = await explain({
+      path: '/api/users/1',
+      headers: { authorization: `Bearer ${REVOKED_KEY}` },
+    });
+    expect(revoked.auth?.credential).toMatchObject({ status: 'revoked', api_key_id: REVOKED_KEY_ID });
+    expect(revoked.decision).toMatchObject({ stage: 'auth', status: 401, code: 'invalid_api_key' });
+    const unknown = await explain({ path: '/api/users/1', headers: { 'x-api-key': 've_live_nope' } });
+    expect(unknown.auth?.credential).toEqual({ kind: 'api_key', status: 'unknown' });
+    const missing = await explain({ path: '/api/users/1' });
+    expect(missing.decision).toMatchObject({ status: 401, code: 'missing_credentials' });
+    for (const answer of [valid, revoked, unknown]) {
+      const text = JSON.stringify(answer);
+      expect(text).not.toContain(ACTIVE_KEY);
+      expect(text).not.toContain(REVOKED_KEY);
+      expect(text).not.toContain(hashApiKey(PEPPER, ACTIVE_KEY));
+    }
+  });
+
+  it('refuses a key without the route scope with 403 insufficient_scope', async () => {
+    const base = await snapshot();
+    const noScope = { ...base, api_keys: base.api_keys.map((key) => ({ ...key, scopes: [] })) };
+    const answer = await explain({ path: '/api/users/1', headers: { 'x-api-key': ACTIVE_KEY } }, noScope);
+    expect(answer.decision).toMatchObject({ stage: 'auth', status: 403, code: 'insufficient_scope' });
+  });
+
+  it('reports the limits and the counter each one charges, with the RateLimit-Policy the gateway sends', async () => {
+    const answer = await explain({ path: '/api/users/1', headers: { 'x-api-key': ACTIVE_KEY } });
+    expect(answer.rate_limits?.policy_header).toBe('"tenant";q=200;w=2, "route_api_key";q=10;w=2');
+    expect(answer.rate_limits?.limits).toEqual([
+      expect.objectContaining({
+        name: 'tenant',
+        capacity: 200,
+        refill_per_second: 100,
+        key: `rl:{${TENANT}}:t:tb:`,
+      }),
+      expect.objectContaining({
+        name: 'route_api_key',
+        scope: 'api_key',
+        capacity: 10,
+        key: `rl:{${TENANT}}:r:${USERS_ROUTE}:tb:key:${ACTIVE_KEY_ID}`,
+      }),
+    ]);
+  });
+
+  it('says whether the cache is looked up or bypassed, and the key it uses', async () => {
+    const headers = { 'x-api-key': ACTIVE_KEY };
+    const cached = await explain({ path: '/api/users/1', query: 'b=2&a=1', headers });
+    expect(cached.cache).toMatchObject({
+      enabled: true,
+      decision: 'lookup',
+      ttl_seconds: 30,
+      key: { pattern: 'path+query', per_caller: true },
+    });
+    // Same key for the same query in another order (the gateway sorts it).
+    const reordered = await explain({ path: '/api/users/1', query: 'a=1&b=2', headers });
+    expect(reordered.cache?.key?.variant_digest).toBe(cached.cache?.key?.variant_digest);
+    const bypassed = await explain({ path: '/api/users/1', headers: { ...headers, 'x-debug': '1' } });
+    expect(bypassed.cache).toMatchObject({ decision: 'bypass', reason: 'bypass_header' });
+    const noCache = await explain({ path: '/admin/x' });
+    expect(noCache.cache).toMatchObject({ enabled: false, decision: 'not_cached' });
+  });
+
+  it('answers 503 origin_unavailable for a route whose origin is not in the config', async () => {
+    const answer = await explain({ path: '/admin/x' });
+    expect(answer.upstream?.targets).toBeNull();
+    expect(answer.decision).toMatchObject({ stage: 'origin', status: 503, code: 'origin_unavailable' });
+  });
+
+  it('verifies a service token against the tenant registered key, without the network', async () => {
+    const token = (claims: Record<string, unknown>, audience = 'acme.vantageedge.dev') =>
+      new SignJWT({ scope: 'invoices:write admin', ...claims })
+        .setProtectedHeader({ alg: 'ES256', kid: 'billing-1' })
+        .setSubject('billing')
+        .setAudience(audience)
+        .setIssuedAt(Math.floor(NOW.getTime() / 1000) - 10)
+        .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
+        .sign(privateKey);
+    const good = await explain({
+      path: '/internal/jobs',
+      headers: { authorization: `Bearer ${await token({})}` },
+    });
+    expect(good.auth?.credential).toMatchObject({
+      kind: 'jwt',
+      verifier: 'service',
+      signature_checked: true,
+    });
+    expect(good.auth?.identity).toEqual({ kind: 'service', service_id: 'billing' });
+    expect(good.auth?.credential).toMatchObject({ scopes: ['invoices:write'] });
+    expect(good.decision.status).toBeNull();
+    const wrongAudience = await explain({
+      path: '/internal/jobs',
+      headers: { authorization: `Bearer ${await token({}, 'globex.vantageedge.dev')}` },
+    });
+    expect(wrongAudience.decision).toMatchObject({ stage: 'auth', status: 401, code: 'invalid_token' });
+  });
+
+  it('reads a Clerk token as the gateway does: the org decides, the signature is left to the gateways', async () => {
+    const base = await snapshot();
+    const withOrg: TenantSnapshot = {
+      ...base,
+      tenant: { ...base.tenant, clerk_org_id: 'org_acme' },
+      routes: [
+        {
+          ...base.routes[0]!,
+          path_pattern: '/me',
+          methods: [],
+          auth_mode: 'jwt_or_apikey',
+          required_scopes: [],
+        },
+      ],
+    };
+    const secret = new TextEncoder().encode('not-the-clerk-key-0123456789abcdef');
+    const token = (org: string) =>
+      new SignJWT({ o: { id: org } })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('user_1')
+        .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
+        .sign(secret);
+    const member = await explain(
+      { path: '/me', headers: { authorization: `Bearer ${await token('org_acme')}` } },
+      withOrg,
+    );
+    expect(member.auth?.credential).toMatchObject({
+      kind: 'jwt',
+      verifier: 'clerk',
+      signature_checked: false,
+    });
+    expect(member.auth?.identity).toEqual({ kind: 'user', user_id: 'user_1' });
+    expect(member.decision.status).toBeNull();
+    const outsider = await explain(
+      { path: '/me', headers: { authorization: `Bearer ${await token('org_other')}` } },
+      withOrg,
+    );
+    expect(outsider.decision).toMatchObject({ stage: 'auth', status: 403, code: 'wrong_organization' });
+    // With an X-API-Key as well, jwt_or_apikey reads the key, as the gateway does.
+    const both = await explain(
+      {
+        path: '/me',
+        headers: { authorization: `Bearer ${await token('org_other')}`, 'x-api-key': ACTIVE_KEY },
+      },
+      withOrg,
+    );
+    expect(both.auth?.credential).toMatchObject({ kind: 'api_key', status: 'valid' });
+    expect(JSON.stringify(outsider)).not.toContain(await token('org_other'));
+  });
+
+  it('explains a route reached through another reading of the path, and an ambiguous path (403)', async () => {
+    const base = await snapshot();
+    const route = (id: string, path_pattern: string, auth_mode: string) => ({
+      ...base.routes[3]!,
+      id,
+      path_pattern,
+      methods: [],
+      auth_mode: auth_mode as 'public',
+    });
+    const open = randomUUID();
+    const admin = randomUUID();
+    const caseFolded: TenantSnapshot = {
+      ...base,
+      routes: [route(open, '/api/*', 'public'), route(admin, '/api/Admin/*', 'apikey_required')],
+    };
+    const stricter = await explain({ path: '/api/admin/users' }, caseFolded);
+    expect(stricter.route?.id).toBe(admin);
+    expect(stricter.route?.reason).toMatch(/another reading of the path .* protects more than \/api\/\*/);
+    expect(stricter.routes.find((r) => r.id === open)?.reason).toMatch(
+      /another reading of the path reaches \/api\/Admin\/\*/,
+    );
+    expect(stricter.decision).toMatchObject({ stage: 'auth', status: 401, code: 'missing_credentials' });
+
+    const jwt = randomUUID();
+    const keyed = randomUUID();
+    const incomparable: TenantSnapshot = {
+      ...base,
+      routes: [route(jwt, '/a/*', 'jwt_required'), route(keyed, '/A/*', 'apikey_required')],
+    };
+    const ambiguous = await explain({ path: '/a/x' }, incomparable);
+    expect(ambiguous.route).toBeNull();
+    expect(ambiguous.decision).toMatchObject({ stage: 'route', status: 403, code: 'ambiguous_path' });
+    expect(ambiguous.routes.find((r) => r.id === jwt)?.reason).toMatch(/ambiguous/);
+    expect(ambiguous.routes.find((r) => r.id === keyed)?.reason).toMatch(/ambiguous/);
+  });
+});

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+
+/**
+ * POST /api/v1/tenants/:id/explain through the real admin API on PostgreSQL: the config is folded from
+ * the event log at the asked position; bad input is a 400 naming the field; access is the config's.
+ */
+
+let h: ControlPlaneHarness;
+let tenantId: string;
+let routeId: string;
+let key = '';
+let keyId = '';
+const positions: Record<string, string> = {};
+
+const position = (response: { headers: Headers }) => response.headers.get('x-event-position') ?? '';
+const explain = (body: unknown, token?: string) =>
+  h.request('POST', `/api/v1/tenants/${tenantId}/explain`, { body, ...(token ? { token } : {}) });
+
+beforeAll(async () => {
+  h = await startControlPlane({ withReadSide: true });
+  const tenant = await h.request('POST', '/api/v1/tenants', {
+    body: { name: 'Acme', subdomain: 'acme-explain' },
+  });
+  tenantId = json(tenant)['id'] as string;
+  const origin = await h.request('POST', '/api/v1/origins', {
+    body: { tenant_id: tenantId, name: 'users-api', url: 'http://127.0.0.1:9/' },
+  });
+  const route = await h.request('POST', '/api/v1/routes', {
+    body: {
+      tenant_id: tenantId,
+      origin_id: json(origin)['id'],
+      path_pattern: '/users/:id',
+      methods: ['GET'],
+      auth_mode: 'apikey_required',
+    },
+  });
+  routeId = json(route)['id'] as string;
+  const issued = await h.request('POST', '/api/v1/api-keys', { body: { tenant_id: tenantId, name: 'ci' } });
+  expect(issued.status).toBe(201);
+  key = json(issued)['key'] as string;
+  keyId = json(issued)['id'] as string;
+  positions['issued'] = position(issued);
+  const revoked = await h.request('POST', `/api/v1/api-keys/${keyId}/revoke`, { body: {} });
+  expect(revoked.status).toBe(200);
+  positions['revoked'] = position(revoked);
+}, 60_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('POST /api/v1/tenants/:id/explain', () => {
+  it('explains with the config now, or at a past position: the key valid then, revoked now', async () => {
+    const request = {
+      method: 'get',
+      host: 'acme-explain.vantageedge.dev',
+      path: '/users/7',
+      headers: { 'X-API-Key': key },
+    };
+    const now = await explain(request);
+    expect(now.status).toBe(200);
+    expect(now.headers.get('cache-control')).toBe('private, no-store');
+    expect(json(now)).toMatchObject({
+      tenant_id: tenantId,
+      position: positions['revoked'],
+      version: positions['revoked'],
+      route: { id: routeId, selected: true },
+      auth: { credential: { kind: 'api_key', status: 'revoked', api_key_id: keyId } },
+      decision: { stage: 'auth', status: 401, code: 'invalid_api_key' },
+    });
+    const then = json(await explain({ ...request, at_position: positions['issued'] }));
+    expect(then).toMatchObject({
+      position: positions['issued'],
+      auth: { credential: { status: 'valid', api_key_id: keyId } },
+      decision: { stage: 'origin', status: null },
+    });
+    for (const body of [JSON.stringify(json(now)), JSON.stringify(then)]) {
+      expect(body).not.toContain(key);
+      expect(body).not.toContain('key_hash');
+    }
+  });
+
+  it('refuses bad input with 400 validation_failed naming the field, and appends nothing', async () => {
+    const head = position(await h.request('GET', `/api/v1/tenants/${tenantId}/config`));
+    const valid = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/users/1' };
+    const cases: Array<[unknown, string]> = [
+      [{ host: valid.host, path: valid.path }, 'method'],
+      [{ ...valid, method: 'G ET' }, 'method'],
+      [{ ...valid, path: 'users/1' }, 'path'],
+      [{ ...valid, host: '' }, 'host'],
+      [{ ...valid, extra: 1 }, 'extra'],
+      [{ ...valid, headers: { 'bad header': 'x' } }, 'headers.bad header'],
+      [{ ...valid, headers: { accept: 5 } }, 'headers.accept'],
+      [{ ...valid, at_position: 'abc' }, 'at_position'],
+      [{ ...valid, at_position: '99999999' }, 'at_position'],
+      [{ ...valid, path: '/users/1?a=1', query: 'b=2' }, 'query'],
+      [{ ...valid, headers: { host: 'other.test' } }, 'headers.host'],
+      [{ ...valid, client_ip: 'not-an-ip' }, 'client_ip'],
+      [{ ...valid, at_time: 'yesterday' }, 'at_time'],
+      [[valid], 'body'],
+    ];
+    for (const [body, field] of cases) {
+      const response = await explain(body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(json(response)['error'], JSON.stringify(body)).toMatchObject({
+        code: 'validation_failed',
+        details: expect.arrayContaining([expect.objectContaining({ field })]),
+      });
+    }
+    expect(position(await h.request('GET', `/api/v1/tenants/${tenantId}/config`))).toBe(head);
+  });
+
+  it('is 404 before the tenant existed, for a caller without access and for an unknown tenant', async () => {
+    const valid = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/users/1' };
+    const early = await explain({ ...valid, at_position: 0 });
+    expect(early.status).toBe(404);
+    expect(json(early)['error']).toMatchObject({ details: [{ field: 'at_position' }] });
+    const stranger = await h.token({ userId: 'user_stranger' });
+    expect((await explain(valid, stranger)).status).toBe(404);
+    const unknown = await h.request('POST', '/api/v1/tenants/00000000-0000-4000-8000-000000000000/explain', {
+      body: valid,
+    });
+    expect(unknown.status).toBe(404);
+  });
+
+  it('judges expiry at at_time: a key valid now is expired at a later moment', async () => {
+    const expiresAt = new Date(Date.now() + 2 * 86_400_000).toISOString();
+    const issued = await h.request('POST', '/api/v1/api-keys', {
+      body: { tenant_id: tenantId, name: 'temporary', expires_at: expiresAt },
+    });
+    expect(issued.status).toBe(201);
+    const request = {
+      method: 'GET',
+      host: 'acme-explain.vantageedge.dev',
+      path: '/users/7',
+      headers: { 'x-api-key': json(issued)['key'] },
+    };
+    expect(json(await explain(request))).toMatchObject({
+      auth: { credential: { status: 'valid', expires_at: expiresAt } },
+      decision: { status: null },
+    });
+    const later = new Date(Date.parse(expiresAt) + 1000).toISOString();
+    expect(json(await explain({ ...request, at_time: later }))).toMatchObject({
+      auth: { credential: { status: 'expired' } },
+      decision: { stage: 'auth', status: 401, code: 'api_key_expired' },
+    });
+  });
+});

@@ -1,0 +1,99 @@
+import type { EventStore } from '@vantageedge/shared/event-store/port';
+import express from 'express';
+import type pg from 'pg';
+import type { Authorizer } from '../auth/authorize.js';
+import { ApiError, validationFailed } from '../http/errors.js';
+import { parseBody } from '../http/validation.js';
+import { positionNoLaterThanHead, visibleTenantOf } from '../queries/config-router.js';
+import { explainBody } from '../schemas/explain.js';
+import { explainRequest } from './explain-request.js';
+import { explainSnapshotAt } from './explain-source.js';
+
+/**
+ * POST /api/v1/tenants/:id/explain: what the gateways would do with a request, at the config the
+ * tenant has now or had after an event position. A read: it appends nothing, and needs the access
+ * reading the tenant's config needs.
+ */
+
+export interface ExplainDeps {
+  store: EventStore;
+  pool: pg.Pool;
+  authorizer: Authorizer;
+  apiKeyPepper: string;
+  /** PLATFORM_BASE_DOMAINS, as the gateways resolve hosts. */
+  baseDomains: readonly string[];
+  /** GATEWAY_ENCODED_SLASHES of the gateways (default reject, the gateway's default). */
+  encodedSlashes?: 'reject' | 'keep';
+  clock?: () => Date;
+  /** CLERK_JWT_KEY and its checks: Clerk session tokens are then verified here, networklessly. */
+  clerk?: { jwtKey: string; authorizedParties: readonly string[]; allowDevTokens: boolean } | undefined;
+}
+
+/** The Authenticator's default longest service-token lifetime (seconds). */
+const MAX_SERVICE_TOKEN_SECONDS = 300;
+
+export function createExplainRouter(deps: ExplainDeps): express.Router {
+  const router = express.Router();
+  const baseDomains = deps.baseDomains.map((domain) => domain.toLowerCase());
+  const clock = deps.clock ?? (() => new Date());
+
+  router.post('/api/v1/tenants/:id/explain', async (req, res) => {
+    const tenantId = await visibleTenantOf(deps, req, res, 'read');
+    const body = parseBody(explainBody, req.body);
+    const queryAt = body.path.indexOf('?');
+    if (queryAt >= 0 && body.query !== undefined) {
+      throw validationFailed([
+        { field: 'query', issue: 'give the query string in path or in query, not both' },
+      ]);
+    }
+    const path = queryAt < 0 ? body.path : body.path.slice(0, queryAt);
+    const query = queryAt < 0 ? (body.query ?? '').replace(/^\?/, '') : body.path.slice(queryAt + 1);
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(body.headers ?? {})) headers[name.toLowerCase()] = value;
+    if (headers['host'] !== undefined) {
+      throw validationFailed([{ field: 'headers.host', issue: 'give the host in host, not as a header' }]);
+    }
+
+    const position = await positionNoLaterThanHead(deps.store, body.at_position, 'at_position');
+    const at = await explainSnapshotAt(deps, tenantId, position);
+    if (at.status !== 'live') {
+      const issue =
+        at.status === 'absent'
+          ? `the tenant did not exist yet at position ${position}`
+          : `the tenant was deleted at position ${at.version}`;
+      throw new ApiError(404, 'not_found', `the tenant had no config at position ${position}`, [
+        { field: 'at_position', issue },
+      ]);
+    }
+    const explanation = await explainRequest(
+      at.snapshot,
+      {
+        method: body.method,
+        host: body.host,
+        path,
+        query,
+        headers,
+        ...(body.client_ip !== undefined ? { clientIp: body.client_ip } : {}),
+      },
+      {
+        snapshot: at.snapshot,
+        issuedKeyHashes: at.issuedKeyHashes,
+        apiKeyPepper: deps.apiKeyPepper,
+        baseDomains,
+        encodedSlashes: deps.encodedSlashes ?? 'reject',
+        maxServiceTokenSeconds: MAX_SERVICE_TOKEN_SECONDS,
+        clerk: deps.clerk,
+        now: body.at_time !== undefined ? new Date(body.at_time) : clock(),
+      },
+    );
+    res.setHeader('Cache-Control', 'private, no-store');
+    res.json({
+      tenant_id: tenantId,
+      position: position.toString(),
+      version: at.snapshot.version,
+      ...explanation,
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,111 @@
+import { singleHeader } from '../http/header-values.js';
+
+/**
+ * The gateway's authentication rules that need no key material: which credential a route reads from
+ * which header, what a token's claims grant, which of a tenant's users a Clerk token may be, which
+ * scope is missing. The gateway's Authenticator applies them per request; the control plane's
+ * request explanation applies the same functions, so both read a request the same way.
+ */
+
+type Headers = Readonly<Record<string, string | readonly string[] | undefined>>;
+type Claims = Readonly<Record<string, unknown>>;
+
+const BEARER = /^Bearer +(\S+)$/i;
+
+/** The token of `Authorization: Bearer <token>`, if any. */
+export function bearerToken(headers: Headers): string | undefined {
+  const authorization = singleHeader(headers['authorization']);
+  if (authorization === undefined) return undefined;
+  return BEARER.exec(authorization)?.[1];
+}
+
+/** Three base64url parts: a JWT, not an opaque API key. */
+export function looksLikeJwt(value: string): boolean {
+  const first = value.indexOf('.');
+  return first > 0 && value.indexOf('.', first + 1) > first + 1 && value.split('.').length === 3;
+}
+
+/** The API key a request presents: X-API-Key, else (where the route allows it) the bearer token. */
+export function presentedApiKey(headers: Headers, allowBearer: boolean): string | undefined {
+  const key = singleHeader(headers['x-api-key']);
+  return key === undefined && allowBearer ? bearerToken(headers) : key;
+}
+
+/** jwt_or_apikey: a bearer JWT and no X-API-Key is checked as a token; anything else as an API key. */
+export function readsBearerJwt(headers: Headers): boolean {
+  const bearer = bearerToken(headers);
+  return bearer !== undefined && looksLikeJwt(bearer) && singleHeader(headers['x-api-key']) === undefined;
+}
+
+/** OAuth scopes of a token: `scope` (space-separated) or `scp` (a list). */
+export function scopesOf(payload: Claims): string[] {
+  const scope = payload['scope'];
+  if (typeof scope === 'string') return scope.split(' ').filter((s) => s !== '');
+  const scp = payload['scp'];
+  if (Array.isArray(scp)) return scp.filter((s): s is string => typeof s === 'string');
+  return [];
+}
+
+/** Clerk session tokens: v2 carries the org in `o.id`, v1 in `org_id` (and permissions in org_permissions). */
+export function clerkClaims(payload: Claims): { orgId: string | undefined; scopes: string[] } {
+  const v2Org = payload['o'];
+  const orgId =
+    typeof v2Org === 'object' && v2Org !== null && typeof (v2Org as { id?: unknown }).id === 'string'
+      ? (v2Org as { id: string }).id
+      : typeof payload['org_id'] === 'string'
+        ? payload['org_id']
+        : undefined;
+  const permissions = Array.isArray(payload['org_permissions'])
+    ? payload['org_permissions'].filter((p): p is string => typeof p === 'string')
+    : [];
+  return { orgId, scopes: [...scopesOf(payload), ...permissions] };
+}
+
+export type Refusal = { code: string; message: string };
+
+/**
+ * Clerk is one issuer for every tenant, so a verified Clerk token only says who the user is, not that
+ * they belong here. A route accepts the tenant's own users: the members of its Clerk org (when it has
+ * one and the route requires it), or, for a tenant without an org, the users in its user list.
+ * `allow_any_authenticated_user` opts a route out. Null when admitted; a refusal is a 403.
+ */
+export function clerkUserRefusal(
+  tenant: { clerkOrgId: string | null; hasUser: (clerkUserId: string) => boolean },
+  route: { allow_any_authenticated_user: boolean; require_tenant_org: boolean },
+  user: { userId?: string | undefined; orgId?: string | undefined },
+): Refusal | null {
+  if (route.allow_any_authenticated_user) return null;
+  if (tenant.clerkOrgId !== null) {
+    if (route.require_tenant_org && user.orgId !== tenant.clerkOrgId) {
+      return {
+        code: 'wrong_organization',
+        message: "the token does not belong to this tenant's organization",
+      };
+    }
+    return null;
+  }
+  if (user.userId === undefined || !tenant.hasUser(user.userId)) {
+    return { code: 'not_a_tenant_user', message: "the token's user is not a user of this tenant" };
+  }
+  return null;
+}
+
+/** A verified service token's claims against its service: null when they hold; a refusal is a 401. */
+export function serviceClaimsRefusal(payload: Claims, serviceId: string, maxSeconds: number): Refusal | null {
+  const invalid = (message: string) => ({ code: 'invalid_token', message });
+  if (payload['sub'] !== serviceId)
+    return invalid("the service token's sub is not the service its key belongs to");
+  if (payload['iss'] !== undefined && payload['iss'] !== payload['sub']) {
+    return invalid('a service token must have iss equal to sub');
+  }
+  if ((payload['exp'] as number) - (payload['iat'] as number) > maxSeconds) {
+    return invalid('the service token lives too long');
+  }
+  return null;
+}
+
+/** The first scope of `required` that `granted` lacks, if any (a 403 insufficient_scope). */
+export function missingScope(required: readonly string[], granted: readonly string[]): string | undefined {
+  for (const scope of required) if (!granted.includes(scope)) return scope;
+  return undefined;
+}

@@ -1,0 +1,27 @@
+import { cookieHeader, headerList } from '../http/header-values.js';
+import type { CacheRequest } from './cache-key.js';
+import type { CompiledCachePolicy } from './compile-cache-policy.js';
+
+const NO_CACHE_REQUEST = /no-cache|no-store/i;
+const PRAGMA_NO_CACHE = /no-cache/i;
+
+/** Why a request is not served from (or stored to) the cache; null when it may be. */
+export function requestBypassReason(policy: CompiledCachePolicy, request: CacheRequest): string | null {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
+  const { headers } = request;
+  const cacheControl = headerList(headers['cache-control']);
+  if (cacheControl && NO_CACHE_REQUEST.test(cacheControl)) return 'request_no_cache';
+  const pragma = headerList(headers.pragma);
+  if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
+  for (const name of policy.bypassHeaders) if (headers[name] !== undefined) return 'bypass_header';
+  const cookie = policy.bypassCookies.length > 0 ? cookieHeader(headers.cookie) : undefined;
+  if (cookie) {
+    const names = new Set(cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
+    for (const name of policy.bypassCookies) if (names.has(name)) return 'bypass_cookie';
+  }
+  if (policy.bypassQueryParams.length > 0 && request.query !== '') {
+    const params = new URLSearchParams(request.query);
+    for (const name of policy.bypassQueryParams) if (params.has(name)) return 'bypass_query';
+  }
+  return null;
+}

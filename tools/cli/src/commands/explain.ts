@@ -1,0 +1,213 @@
+import type { CliContext } from '../context.js';
+import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
+import { render } from '../output.js';
+import { resolveTenant, tenantOfHost } from '../tenant-ref.js';
+
+/**
+ * `vantageedge explain GET https://acme.vantageedge.dev/api/users/1 -H 'x-api-key: …'`: what the
+ * gateways would do with that request (POST /api/v1/tenants/:id/explain), now or at `--at` a past
+ * event position. The credentials go to the admin API only; the answer never contains them.
+ */
+
+export interface ExplainOptions {
+  header: string[];
+  at?: string;
+  atTime?: string;
+  tenant?: string;
+  clientIp?: string;
+  json?: boolean;
+}
+
+interface RouteVerdict {
+  id: string;
+  path_pattern: string;
+  methods: string[];
+  priority: number;
+  selected: boolean;
+  reason: string;
+}
+
+interface Explanation {
+  tenant_id: string;
+  position: string;
+  version: string;
+  host: { resolves: boolean; host: string; reason: string };
+  path: { normalized: string | null; reason: string | null };
+  route: RouteVerdict | null;
+  routes: RouteVerdict[];
+  auth: {
+    mode: string;
+    required_scopes: string[];
+    credential: {
+      kind: string;
+      status?: string;
+      name?: string;
+      api_key_id?: string;
+      verifier?: string;
+      signature_checked?: boolean;
+      scopes?: string[];
+    };
+    outcome: { ok: boolean; status: number | null; code: string | null; message: string };
+    notes: string[];
+  } | null;
+  rate_limits: {
+    policy_header: string | null;
+    limits: Array<{
+      name: string;
+      algorithm: string;
+      capacity: number;
+      refill_per_second: number | null;
+      window_seconds: number | null;
+      accuracy: string;
+      key: string;
+    }>;
+  } | null;
+  cache: {
+    decision: string;
+    reason: string | null;
+    ttl_seconds?: number;
+    key?: { pattern: string; vary_headers: string[]; per_caller: boolean };
+  } | null;
+  upstream: {
+    origin_name: string | null;
+    origin_id: string;
+    targets: Array<{ url: string; weight: number }> | null;
+    load_balancing: { algorithm: string } | null;
+    forwarded_path: string;
+  } | null;
+  decision: { stage: string; status: number | null; code: string | null; message: string };
+}
+
+/** `https://host[:port]/path?query` split without normalising the path (the gateway does that). */
+export function splitRequestUrl(url: string): { host: string; path: string } {
+  const match = /^https?:\/\/([^/?#\s]+)([^#\s]*)$/i.exec(url);
+  if (!match) throw new CliError(EXIT.usage, `not an http(s) URL: ${url}`);
+  const rest = match[2] ?? '';
+  return { host: match[1]!, path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest };
+}
+
+/** `-H 'Name: value'` (curl's form) into a header map; repeated names keep every value. */
+export function parseHeaders(lines: readonly string[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new CliError(EXIT.usage, `a header is "Name: value", got ${JSON.stringify(line)}`);
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    const previous = headers[name];
+    headers[name] =
+      previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+  }
+  return headers;
+}
+
+function methodsText(methods: readonly string[]): string {
+  return methods.length === 0 ? 'ANY' : methods.join(',');
+}
+
+function credentialText(auth: NonNullable<Explanation['auth']>): string {
+  const { credential } = auth;
+  switch (credential.kind) {
+    case 'none':
+      return 'no credentials';
+    case 'api_key':
+      return credential.status === 'unknown'
+        ? 'API key unknown to this tenant'
+        : `API key "${credential.name ?? credential.api_key_id}" ${credential.status}${credential.scopes ? ` (scopes: ${credential.scopes.join(' ') || '-'})` : ''}`;
+    default:
+      return `${credential.verifier} token${credential.signature_checked ? ' (signature verified)' : ' (signature not checked here)'}`;
+  }
+}
+
+/** The explanation as people read it: one section per step, in the gateway's order. */
+export function formatExplanation(method: string, url: string, answer: Explanation): string {
+  const lines: string[] = [];
+  const decision = answer.decision;
+  lines.push(`${method} ${url}`);
+  lines.push(`  config version ${answer.version} (event position ${answer.position})`);
+  lines.push('');
+  lines.push(
+    `Decision  ${decision.status === null ? 'forwarded' : `${decision.status} ${decision.code}`} (at ${decision.stage}): ${decision.message}`,
+  );
+  lines.push(`Host      ${answer.host.host}: ${answer.host.reason}`);
+  lines.push(`Path      ${answer.path.normalized ?? `refused (${answer.path.reason})`}`);
+  const route = answer.route;
+  lines.push(
+    route
+      ? `Route     ${methodsText(route.methods)} ${route.path_pattern} (priority ${route.priority}, id ${route.id}): ${route.reason}`
+      : 'Route     none',
+  );
+  const others = answer.routes.filter((candidate) => !candidate.selected);
+  if (others.length > 0) {
+    lines.push('  other routes, in match order:');
+    for (const other of others)
+      lines.push(`    ${methodsText(other.methods)} ${other.path_pattern}: ${other.reason}`);
+  }
+  if (answer.auth) {
+    const { auth } = answer;
+    const scopes = auth.required_scopes.length > 0 ? `, requires ${auth.required_scopes.join(' ')}` : '';
+    const result = auth.outcome.ok ? 'admitted' : `${auth.outcome.status} ${auth.outcome.code}`;
+    lines.push(
+      `Auth      ${auth.mode}${scopes}: ${credentialText(auth)} → ${result} (${auth.outcome.message})`,
+    );
+    for (const note of auth.notes) lines.push(`  note: ${note}`);
+  }
+  if (answer.rate_limits) {
+    const { limits, policy_header } = answer.rate_limits;
+    lines.push(`Limits    ${limits.length === 0 ? 'none' : `RateLimit-Policy: ${policy_header}`}`);
+    for (const limit of limits) {
+      const rate =
+        limit.algorithm === 'token_bucket'
+          ? `burst ${limit.capacity}, ${limit.refill_per_second}/s`
+          : `${limit.capacity} per ${limit.window_seconds}s`;
+      lines.push(`    ${limit.name}: ${limit.algorithm} ${rate} (${limit.accuracy}), counter ${limit.key}`);
+    }
+  }
+  if (answer.cache) {
+    const { cache } = answer;
+    const key = cache.key
+      ? `, key ${cache.key.pattern}${cache.key.vary_headers.length > 0 ? `+${cache.key.vary_headers.join(',')}` : ''}${cache.key.per_caller ? ' per caller' : ' shared'}`
+      : '';
+    const ttl = cache.ttl_seconds !== undefined ? `, ttl ${cache.ttl_seconds}s` : '';
+    lines.push(`Cache     ${cache.decision}${cache.reason ? ` (${cache.reason})` : ''}${ttl}${key}`);
+  }
+  if (answer.upstream) {
+    const { upstream } = answer;
+    const targets = upstream.targets
+      ? upstream.targets.map((target) => `${target.url} (weight ${target.weight})`).join(', ')
+      : 'origin missing from the config';
+    const balancing = upstream.load_balancing ? `, ${upstream.load_balancing.algorithm}` : '';
+    lines.push(
+      `Upstream  ${upstream.origin_name ?? upstream.origin_id}: ${targets}${balancing}; the origin sees ${upstream.forwarded_path}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export async function explain(
+  ctx: CliContext,
+  method: string,
+  url: string,
+  options: ExplainOptions,
+): Promise<ExitCode> {
+  const { host, path } = splitRequestUrl(url);
+  const headers = parseHeaders(options.header);
+  const client = await ctx.client();
+  const tenant = options.tenant
+    ? await resolveTenant(client, options.tenant)
+    : await tenantOfHost(client, host);
+  const answer = await client.request<Explanation>('POST', `/api/v1/tenants/${tenant.id}/explain`, {
+    body: {
+      method,
+      host,
+      path,
+      headers,
+      ...(options.at !== undefined ? { at_position: options.at } : {}),
+      ...(options.atTime !== undefined ? { at_time: options.atTime } : {}),
+      ...(options.clientIp !== undefined ? { client_ip: options.clientIp } : {}),
+    },
+  });
+  const format = options.json ? 'json' : ctx.output;
+  ctx.stdout(render(answer.body, format, () => formatExplanation(method.toUpperCase(), url, answer.body)));
+  return EXIT.ok;
+}

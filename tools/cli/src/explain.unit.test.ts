@@ -1,0 +1,196 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from './cli.js';
+import { formatExplanation, parseHeaders, splitRequestUrl } from './commands/explain.js';
+import { EXIT } from './exit-codes.js';
+
+const TENANT = '7b0c2c52-9e42-4a43-9a5c-3c2f4f7b8e11';
+const ROUTE = 'c1b5d4a2-1111-4b4b-8c8c-222233334444';
+
+const answer = {
+  tenant_id: TENANT,
+  position: '57',
+  version: '42',
+  host: {
+    resolves: true,
+    kind: 'subdomain',
+    host: 'acme.vantageedge.dev',
+    reason: 'the subdomain host of this tenant (acme)',
+  },
+  path: { normalized: '/api/users/1', reason: null },
+  route: {
+    id: ROUTE,
+    path_pattern: '/api/users/:id',
+    methods: ['GET'],
+    priority: 0,
+    selected: true,
+    reason: 'the first route in match order whose method and path match',
+  },
+  routes: [
+    { id: ROUTE, path_pattern: '/api/users/:id', methods: ['GET'], priority: 0, selected: true, reason: '' },
+    {
+      id: 'x',
+      path_pattern: '/api/*',
+      methods: ['POST'],
+      priority: 0,
+      selected: false,
+      reason: 'method GET is not accepted (POST)',
+    },
+  ],
+  auth: {
+    mode: 'apikey_required',
+    required_scopes: [],
+    credential: { kind: 'api_key', status: 'revoked', name: 'old laptop' },
+    outcome: { ok: false, status: 401, code: 'invalid_api_key', message: 'the API key is not valid' },
+    notes: [],
+  },
+  rate_limits: {
+    policy_header: '"route";q=2;w=60',
+    limits: [
+      {
+        name: 'route',
+        algorithm: 'sliding_window',
+        capacity: 2,
+        refill_per_second: null,
+        window_seconds: 60,
+        accuracy: 'exact',
+        key: 'rl:{t}:r:x:sw:',
+      },
+    ],
+  },
+  cache: {
+    decision: 'lookup',
+    reason: null,
+    ttl_seconds: 30,
+    key: { pattern: 'path+query', vary_headers: [], per_caller: true },
+  },
+  upstream: {
+    origin_id: 'o',
+    origin_name: 'users-service',
+    targets: [{ url: 'http://10.0.0.1:8080', weight: 1 }],
+    load_balancing: { algorithm: 'round_robin' },
+    forwarded_path: '/users/1',
+  },
+  decision: { stage: 'auth', status: 401, code: 'invalid_api_key', message: 'the API key is not valid' },
+};
+
+const servers: Array<{ close(): void }> = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) server.close();
+});
+
+async function body(req: IncomingMessage): Promise<unknown> {
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  return text === '' ? null : JSON.parse(text);
+}
+
+/** A stand-in admin API that records what the CLI sent. */
+async function adminApi(): Promise<{
+  url: string;
+  received: Array<{ method: string; url: string; body: unknown }>;
+}> {
+  const received: Array<{ method: string; url: string; body: unknown }> = [];
+  const server = createServer(async (req, res) => {
+    received.push({ method: req.method ?? '', url: req.url ?? '', body: await body(req) });
+    res.setHeader('content-type', 'application/json');
+    if (req.url?.startsWith('/api/v1/tenants?')) {
+      res.end(JSON.stringify({ data: [{ id: TENANT, name: 'Acme', subdomain: 'acme' }], next_cursor: null }));
+      return;
+    }
+    res.end(JSON.stringify(answer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+}
+
+async function run(argv: string[], env: NodeJS.ProcessEnv) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, {
+    env,
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    stdin: async () => '',
+  });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('vantageedge explain', () => {
+  it('splits a URL without normalising its path, and reads curl-style headers', () => {
+    expect(splitRequestUrl('https://acme.vantageedge.dev:8443/a/../b//c?x=1')).toEqual({
+      host: 'acme.vantageedge.dev:8443',
+      path: '/a/../b//c?x=1',
+    });
+    expect(splitRequestUrl('http://acme.test')).toEqual({ host: 'acme.test', path: '/' });
+    expect(() => splitRequestUrl('acme.test/x')).toThrow(/not an http\(s\) URL/);
+    expect(parseHeaders(['X-API-Key: ve_live_abc', 'Accept: a', 'accept: b'])).toEqual({
+      'x-api-key': 've_live_abc',
+      accept: ['a', 'b'],
+    });
+    expect(() => parseHeaders(['no colon'])).toThrow(/Name: value/);
+  });
+
+  it('prints the decision first, then every step in the gateway order', () => {
+    const text = formatExplanation('GET', 'https://acme.vantageedge.dev/api/users/1', answer as never);
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('GET https://acme.vantageedge.dev/api/users/1');
+    expect(text).toContain('Decision  401 invalid_api_key (at auth): the API key is not valid');
+    expect(text).toContain('Route     GET /api/users/:id (priority 0');
+    expect(text).toContain('    POST /api/*: method GET is not accepted (POST)');
+    expect(text).toContain('Auth      apikey_required: API key "old laptop" revoked → 401 invalid_api_key');
+    expect(text).toContain('    route: sliding_window 2 per 60s (exact), counter rl:{t}:r:x:sw:');
+    expect(text).toContain('Cache     lookup, ttl 30s, key path+query per caller');
+    expect(text).toContain(
+      'Upstream  users-service: http://10.0.0.1:8080 (weight 1), round_robin; the origin sees /users/1',
+    );
+    expect(text.indexOf('Host')).toBeLessThan(text.indexOf('Route'));
+    expect(text.indexOf('Route')).toBeLessThan(text.indexOf('Auth'));
+  });
+
+  it('finds the tenant by the URL host and posts the request, the headers and --at to the admin API', async () => {
+    const api = await adminApi();
+    const env = { VANTAGEEDGE_URL: api.url, VANTAGEEDGE_TOKEN: 'admin-token' };
+    const result = await run(
+      [
+        'explain',
+        'get',
+        'https://acme.vantageedge.dev/api/users/1?b=2',
+        '-H',
+        'x-api-key: ve_live_k',
+        '--at',
+        '12',
+        '--json',
+      ],
+      env,
+    );
+    expect(result.code).toBe(EXIT.ok);
+    expect(JSON.parse(result.out)).toEqual(answer);
+    const posted = api.received.find((request) => request.method === 'POST');
+    expect(posted).toEqual({
+      method: 'POST',
+      url: `/api/v1/tenants/${TENANT}/explain`,
+      body: {
+        method: 'get',
+        host: 'acme.vantageedge.dev',
+        path: '/api/users/1?b=2',
+        headers: { 'x-api-key': 've_live_k' },
+        at_position: '12',
+      },
+    });
+    const human = await run(['explain', 'GET', 'https://acme.vantageedge.dev/api/users/1'], env);
+    expect(human.out).toContain('Decision  401 invalid_api_key');
+  });
+
+  it('exits 2 for a URL it cannot read', async () => {
+    const api = await adminApi();
+    const result = await run(['explain', 'GET', 'ftp://x'], {
+      VANTAGEEDGE_URL: api.url,
+      VANTAGEEDGE_TOKEN: 't',
+    });
+    expect(result.code).toBe(EXIT.usage);
+    expect(result.err).toContain('not an http(s) URL');
+  });
+});
