@@ -35,9 +35,15 @@ node-version: ## Print the Node.js every target runs on (24; provisioned into .t
 
 ## ---- compiled build (what the container image and the run-* targets run) ----
 .PHONY: build
-build: install ## Bundle every service and CLI into dist/ (esbuild, source maps; npm packages stay in node_modules)
+build: install ## Bundle every service and CLI into dist/ (esbuild, source maps; npm packages stay in node_modules) and the web console into dist/console (Vite)
 	@$(TSX) scripts/build.ts
 
+## ---- web console (services/console, served by the control plane at /console) ----
+.PHONY: console-build console-browser
+console-build: install ## Build the web console alone into dist/console (Vite), what the control plane serves at /console (CONSOLE_DIR)
+	@$(TSX) scripts/console-build.ts
+console-browser: ## Install Debian's chromium when missing (the console's browser tests drive it with playwright-core)
+	@bash infra/ops-tools.sh chromium
 .PHONY: tenant-config-schema
 tenant-config-schema: install ## Regenerate examples/gitops/tenant-config.schema.json from the tenant document's zod schema
 	@$(TSX) scripts/tenant-config-schema.ts && node_modules/.bin/biome format --write examples/gitops/tenant-config.schema.json >/dev/null
@@ -72,8 +78,9 @@ migrate-down: install ## Roll back the newest migration (STEPS=n for more)
 
 ## ---- quality ----
 .PHONY: typecheck lint format
-typecheck: install ## Type-check every package (tsc --noEmit, strict)
+typecheck: install ## Type-check every package (tsc --noEmit, strict; the browser console with its own DOM/JSX settings)
 	@node_modules/.bin/tsc --noEmit -p tsconfig.json
+	@node_modules/.bin/tsc --noEmit -p services/console/tsconfig.json
 lint: install ## Lint and check formatting (biome)
 	@node_modules/.bin/biome check .
 format: install ## Format the code (biome)
@@ -105,7 +112,7 @@ run-gateway: build ## Run one gateway replica: traffic on GATEWAY_PORT (8000), a
 ## ---- dev mode: the whole product in one process (services/dev, docs/dev-mode.md) ----
 DEV_DATA := $(or $(VANTAGEEDGE_DATA_DIR),$(CURDIR)/.data)
 .PHONY: dev dev-reset dev-token seed load-test compose-env
-dev: install ## Run everything in one process on embedded defaults (PostgreSQL, in-memory bus/limits/cache), seed the demo, print URLs, token and demo requests; Ctrl-C stops it
+dev: install console-build ## Run everything in one process on embedded defaults (PostgreSQL, in-memory bus/limits/cache), seed the demo, print URLs, token and demo requests; Ctrl-C stops it
 	@node --import tsx services/dev/src/main.ts
 dev-reset: ## Wipe make dev's data (embedded PostgreSQL, dev key pair); stop make dev first
 	@if pgrep -f "[p]ostgres -D ($(DEV_DATA)/dev|/var/tmp/vantageedge-dev-)" >/dev/null; then echo "make dev is still running: stop it first (Ctrl-C)"; exit 1; fi
@@ -122,14 +129,14 @@ load-test: install ## Load test the running make dev through the demo routes (au
 
 ## ---- tests ----
 .PHONY: test test-unit test-integration test-coverage test-ops test-faults test-fuzz test-cluster
-test: install infra-up migrate-up typecheck lint test-fuzz test-ops ## Everything CI runs: install, infra, migrations, type-check, lint, the API fuzzer, deployment checks, all tests, the cluster tests, then the fault suite
+test: install infra-up migrate-up typecheck lint test-fuzz test-ops console-build console-browser ## Everything CI runs: install, infra, migrations, type-check, lint, the API fuzzer, deployment checks, the console build and chromium, all tests, the cluster tests, then the fault suite
 	@mkdir -p .data
 	$(VITEST) run --project unit --project integration --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
 	@$(MAKE) --no-print-directory test-cluster; status=$$?; bash infra/infra.sh down redis-cluster kafka-cluster; exit $$status
 	@$(MAKE) --no-print-directory test-faults
 test-unit: install ## Unit tests only (no servers)
 	$(VITEST) run --project unit
-test-integration: install infra-up migrate-up ## Integration and end-to-end tests against the local servers
+test-integration: install infra-up migrate-up console-build console-browser ## Integration and end-to-end tests against the local servers (the console's in chromium)
 	$(VITEST) run --project integration
 test-fuzz: install ## The admin API against /openapi.json: Schemathesis --checks all, fixed seed, on a control plane of its own (installs Schemathesis into .data/venv; ~2 min)
 	@bash infra/infra.sh up postgres redis
@@ -143,7 +150,7 @@ test-cluster: install infra-up migrate-up ## Redis Cluster and three-broker Kafk
 	$(VITEST) run --project cluster --reporter=default --reporter=json --outputFile=$(TEST_RESULTS_CLUSTER)
 test-ops: ## Validate the deployment files: docker-compose config, promtool check/test of the alerting and recording rules (installs docker-compose and promtool when missing)
 	@bash infra/check-ops.sh
-test-coverage: install infra-up migrate-up ## All tests with a coverage report (coverage/)
+test-coverage: install infra-up migrate-up console-build console-browser ## All tests with a coverage report (coverage/)
 	$(VITEST) run --project unit --project integration --coverage.enabled --coverage.provider=v8 --coverage.reporter=text-summary --coverage.reporter=html
 
 ## ---- benchmarks (JSON results in bench-results/, git-ignored) ----

@@ -334,6 +334,8 @@ export class TestSystem {
   readonly clerk: ClerkTestKeys;
   readonly topic: string;
   readonly rolloutPrefix: string;
+  /** The gateways' Redis keys (limits, cache, quotas, usage batches) of this system only. */
+  readonly redisKeyPrefix: string;
   readonly pepper: string;
   readonly adminUserId = 'user_e2e_platform_admin';
   readonly services: ServiceProcess[] = [];
@@ -347,6 +349,7 @@ export class TestSystem {
     this.options = options;
     this.topic = uniqueTopic('e2e-snapshots');
     this.rolloutPrefix = `ve-test-e2e-rollout-${uniqueSuffix()}:`;
+    this.redisKeyPrefix = `ve-test-e2e-gw-${uniqueSuffix()}:`;
     this.pepper = `e2e-pepper-${uniqueSuffix()}-0123456789abcdefghijklmnopqrstuvwxyz`;
   }
 
@@ -373,6 +376,8 @@ export class TestSystem {
       SNAPSHOT_TOPIC: this.topic,
       SNAPSHOT_TOPIC_PARTITIONS: '3',
       ROLLOUT_KEY_PREFIX: this.rolloutPrefix,
+      // Usage batches and quota counters of another system on the same Redis are not this one's.
+      GATEWAY_REDIS_KEY_PREFIX: this.redisKeyPrefix,
       API_KEY_PEPPER: this.pepper,
       CLERK_JWT_KEY: this.clerk.publicKeyPem,
       PLATFORM_ADMIN_USER_IDS: this.adminUserId,
@@ -540,12 +545,18 @@ export class TestSystem {
         .finally(() => admin.disconnect()),
       (async () => {
         if (redis === undefined) return;
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.rolloutPrefix}*`, 'COUNT', 500);
-          if (keys.length > 0) await redis.unlink(...keys);
-          cursor = next;
-        } while (cursor !== '0');
+        // On a Redis Cluster only the rollout keys' node is swept; the gateways' keys there expire.
+        const prefixes = this.options.redisClusterNodes
+          ? [this.rolloutPrefix]
+          : [this.rolloutPrefix, this.redisKeyPrefix];
+        for (const prefix of prefixes) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+            if (keys.length > 0) await redis.unlink(...keys);
+            cursor = next;
+          } while (cursor !== '0');
+        }
       })()
         .catch(() => {})
         .finally(() => redis?.disconnect()),

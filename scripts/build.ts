@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { SCALAR_BUNDLE_FILE, scalarBundleInNodeModules } from '@vantageedge/control-plane/http/docs-page';
 import { build } from 'esbuild';
 import { BUILD_ENTRY_POINTS as ENTRY_POINTS } from './build-entry-points.js';
+import { buildConsole } from './console-build.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // --outdir: another folder inside the repository (tests build into .data/ so node_modules resolves).
@@ -48,6 +49,8 @@ await build({
 await cp(path.join(ROOT, 'migrations/sql'), path.join(OUT, 'migrations/sql'), { recursive: true });
 // The API reference page's script (a development dependency) beside the compiled control plane.
 await cp(scalarBundleInNodeModules(), path.join(OUT, 'services/control-plane', SCALAR_BUNDLE_FILE));
+// The web console: static files the control plane serves at /console (CONSOLE_DIR=dist/console).
+await buildConsole(path.join(OUT, 'console'));
 console.log(
-  `built ${Object.keys(ENTRY_POINTS).length} entry points into ${path.relative(ROOT, OUT)}/ in ${Math.round(performance.now() - started)} ms`,
+  `built ${Object.keys(ENTRY_POINTS).length} entry points and the console into ${path.relative(ROOT, OUT)}/ in ${Math.round(performance.now() - started)} ms`,
 );

@@ -14,10 +14,11 @@ COPY projections/package.json projections/
 COPY services/control-plane/package.json services/control-plane/
 COPY services/gateway/package.json services/gateway/
 COPY services/dev/package.json services/dev/
+COPY services/console/package.json services/console/
 COPY tools/cli/package.json tools/cli/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
-COPY scripts/build.ts scripts/build-entry-points.ts scripts/
+COPY scripts/build.ts scripts/build-entry-points.ts scripts/console-build.ts scripts/
 COPY shared ./shared
 COPY migrations ./migrations
 COPY projections ./projections
@@ -35,6 +36,7 @@ COPY projections/package.json projections/
 COPY services/control-plane/package.json services/control-plane/
 COPY services/gateway/package.json services/gateway/
 COPY services/dev/package.json services/dev/
+COPY services/console/package.json services/console/
 COPY tools/cli/package.json tools/cli/
 # The workspace links point at sources the runtime image does not have; the bundles contain them.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force && rm -rf node_modules/@vantageedge

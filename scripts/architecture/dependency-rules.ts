@@ -18,6 +18,7 @@ const PROJECTIONS = '@vantageedge/projections';
 const GATEWAY = '@vantageedge/gateway';
 const CONTROL_PLANE = '@vantageedge/control-plane';
 const DEV = '@vantageedge/dev';
+const CONSOLE = '@vantageedge/console';
 const CLI = '@vantageedge/cli';
 
 /** Which workspace packages a package's production code may import. */
@@ -30,6 +31,8 @@ export const PRODUCTION_EDGES: Readonly<Record<string, readonly string[]>> = {
   [CONTROL_PLANE]: [SHARED, PROJECTIONS],
   // `make dev` composes the whole product in one process.
   [DEV]: [SHARED, MIGRATIONS, PROJECTIONS, GATEWAY, CONTROL_PLANE],
+  // The web console (a browser app) validates forms with the admin API's own request schemas.
+  [CONSOLE]: [CONTROL_PLANE, SHARED],
   // The CLI is an HTTP client of the admin API; it may share schemas, never server code.
   [CLI]: [SHARED],
 };
@@ -66,6 +69,10 @@ export const PUBLISHED_ENTRY_POINTS: ReadonlyArray<{
       'snapshots/republish',
     ],
   },
+  // The console runs in a browser: it sees the admin API's schemas and the config shapes, nothing
+  // that reaches a server (its bundle would not even build).
+  { from: CONSOLE, to: CONTROL_PLANE, entryPoints: ['schemas/requests', 'schemas/resources'] },
+  { from: CONSOLE, to: SHARED, entryPoints: ['domain/gateway-config'] },
 ];
 
 /**

@@ -49,6 +49,7 @@ describe('dependency rules of the repository (docs/architecture.md)', () => {
       '@vantageedge/control-plane',
       '@vantageedge/gateway',
       '@vantageedge/dev',
+      '@vantageedge/console',
     ]) {
       expect(filesPerPackage.get(name), name).toBeGreaterThan(0);
     }
@@ -67,6 +68,12 @@ const PACKAGES: WorkspacePackage[] = [
     '@vantageedge/projections',
   ]),
   pkg('@vantageedge/dev', 'services/dev', []),
+  pkg(
+    '@vantageedge/console',
+    'services/console',
+    ['@vantageedge/control-plane', '@vantageedge/shared', 'preact'],
+    ['vite'],
+  ),
 ];
 
 function pkg(
@@ -171,6 +178,28 @@ describe('the dependency rules', () => {
     ).toEqual([
       'services/control-plane/src/queries/min-position.ts: entry point not published: @vantageedge/projections/runner/checkpoint',
       'services/control-plane/src/rollout/rollout.int.test.ts: forbidden edge: @vantageedge/gateway/config-plane/rollout-heartbeat',
+    ]);
+  });
+
+  it('let the console (.tsx included) use only the schemas, and vite only in its build configuration', () => {
+    expect(
+      violationsOf({
+        'services/console/src/pages/route-editor.tsx': [
+          "import { createRouteBody } from '@vantageedge/control-plane/schemas/requests';",
+          "import { AUTH_MODES } from '@vantageedge/shared/domain/gateway-config';",
+          "import { useState } from 'preact/hooks';",
+          "import { createLogger } from '@vantageedge/shared/observability/logger';",
+        ],
+        'services/console/src/api/client.ts': [
+          "import { handleCommand } from '@vantageedge/control-plane/commands/handle-command';",
+          "import { defineConfig } from 'vite';",
+        ],
+        'services/console/vite.config.ts': ["import { defineConfig } from 'vite';"],
+      }),
+    ).toEqual([
+      'services/console/src/pages/route-editor.tsx: entry point not published: @vantageedge/shared/observability/logger',
+      'services/console/src/api/client.ts: entry point not published: @vantageedge/control-plane/commands/handle-command',
+      'services/console/src/api/client.ts: undeclared dependency: vite',
     ]);
   });
 

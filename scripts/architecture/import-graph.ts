@@ -34,16 +34,18 @@ export interface Workspace {
   files: readonly SourceFile[];
 }
 
-const SKIPPED_FOLDERS = new Set(['node_modules', '.data', '.git', 'bench-results', 'coverage']);
+const SKIPPED_FOLDERS = new Set(['node_modules', '.data', '.git', 'bench-results', 'coverage', 'dist']);
 
 /**
- * Test files by name (`*.test.ts`, contract suites), test helpers (`testing.ts`, `testing/`) and
- * benchmarks (`bench/`): the code a package's devDependencies are for.
+ * Test files by name (`*.test.ts`, contract suites), test helpers (`testing.ts`, `testing/`),
+ * benchmarks (`bench/`) and build configuration (`vite.config.ts`): the code a package's
+ * devDependencies are for.
  */
 export function roleOf(filePath: string): FileRole {
   const segments = filePath.split('/');
   const base = segments.at(-1) ?? '';
-  if (/\.test\.ts$/.test(base) || /(^|\.)contract\.ts$/.test(base) || base === 'testing.ts') return 'test';
+  if (/\.test\.tsx?$/.test(base) || /(^|\.)contract\.ts$/.test(base) || base === 'testing.ts') return 'test';
+  if (/\.config\.ts$/.test(base)) return 'test';
   if (segments.includes('testing') || segments.includes('bench')) return 'test';
   return 'production';
 }
@@ -126,7 +128,7 @@ function listTypeScriptFiles(root: string, dir: string): string[] {
     if (SKIPPED_FOLDERS.has(entry.name)) continue;
     const relative = dir === '' ? entry.name : `${dir}/${entry.name}`;
     if (entry.isDirectory()) out.push(...listTypeScriptFiles(root, relative));
-    else if (entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts'))
+    else if (entry.isFile() && /\.tsx?$/.test(entry.name) && !entry.name.endsWith('.d.ts'))
       out.push(relative);
   }
   return out.sort();

@@ -124,6 +124,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['revoked_at', 'timestamptz'],
     ['revoke_reason', 'text'],
     ['replaced_by', 'uuid'],
+    ['quota', 'jsonb'],
     ['created_at', 'timestamptz'],
     ['updated_at', 'timestamptz'],
     ['revision', 'bigint'],
@@ -288,6 +289,7 @@ class BatchChanges {
           revoked_at: null,
           revoke_reason: null,
           replaced_by: null,
+          quota: d.quota ?? null,
           ...creation,
           ...version,
         });
@@ -328,6 +330,16 @@ class BatchChanges {
             values: [api_key_id, at, reason, version.revision, version.position],
           },
         );
+        return;
+      }
+      case 'ApiKeyQuotaChanged': {
+        const { api_key_id, quota } = event.data;
+        this.patch('api_keys', api_key_id, (row) => Object.assign(row, { quota, ...version }), {
+          sql: (schema) =>
+            `update ${qualified(schema, 'api_keys')} set quota = $2::jsonb, updated_at = $3,
+               revision = $4, position = $5 where id = $1`,
+          values: [api_key_id, JSON.stringify(quota), at, version.revision, version.position],
+        });
         return;
       }
       case 'CachePurgeRequested':

@@ -6,12 +6,16 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
+import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import { observabilitySettings, port } from '@vantageedge/shared/settings/common-settings';
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
+import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import pg from 'pg';
 import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
 import { createProjectorMetrics } from '../runner/projector-metrics.js';
 import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
+import { usageFlusherSettings } from '../usage/settings.js';
+import { startUsageFlusher, type UsageFlusher } from '../usage/usage-flusher.js';
 import { startReadModelProjector } from './projector.js';
 import { READ_MODELS_PROJECTION } from './schema.js';
 import { readModelSettings } from './settings.js';
@@ -21,6 +25,7 @@ const config = loadSettingsOrExit('read-model-projector', {
   ...observabilitySettings,
   ...projectorMetricsSettings,
   ...projectorShutdownSettings,
+  ...usageFlusherSettings,
   /** Prometheus /metrics and /healthz of the projector; 0 = off. */
   READ_MODEL_PROJECTOR_METRICS_PORT: port.default(9465),
 });
@@ -44,6 +49,18 @@ const projector = startReadModelProjector({
   onCommitted: (checkpoint, events) =>
     logger.debug('batch committed', { checkpoint: checkpoint.toString(), events }),
 });
+// The gateways' request counts: Redis usage batches → usage_counts (GET /api/v1/usage).
+const redis = config.USAGE_FLUSHER_ENABLED
+  ? createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'usage-flusher', logger })
+  : undefined;
+const usageFlusher: UsageFlusher | undefined = redis
+  ? startUsageFlusher({
+      pool,
+      batches: new RedisUsageBatchStore(redis, config.GATEWAY_REDIS_KEY_PREFIX),
+      intervalMs: config.USAGE_FLUSH_INTERVAL_MS,
+      logger,
+    })
+  : undefined;
 let metricsServer: MetricsServer | undefined;
 if (config.READ_MODEL_PROJECTOR_METRICS_PORT !== 0) {
   metricsServer = await startMetricsServer({
@@ -65,6 +82,8 @@ installProcessPolicy({
   deadlineMs: config.PROJECTOR_SHUTDOWN_TIMEOUT_SECONDS * 1000,
   drain: async () => {
     await metricsServer?.close();
+    await usageFlusher?.stop(); // a batch being applied commits or rolls back as a whole
+    redis?.disconnect();
     await projector.stop(); // the batch in flight commits (with its checkpoint) first
     logger.info('read-model projector stopped', { checkpoint: projector.checkpoint().toString() });
     await store.close();

@@ -38,6 +38,7 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'ApiKeyIssued':
     case 'ApiKeyRotated':
     case 'ApiKeyRevoked':
+    case 'ApiKeyQuotaChanged':
     case 'CertificateUploaded':
     case 'CertificateKeyResealed':
     case 'CertificateDeleted':
@@ -169,8 +170,16 @@ export function foldSnapshotEvent(
         name: event.data.name,
         scopes: event.data.scopes,
         expires_at: event.data.expires_at,
+        quota: event.data.quota ?? null,
       });
       return next({ api_keys: replaceById(snapshot.api_keys, key) });
+    }
+    case 'ApiKeyQuotaChanged': {
+      const { api_key_id, quota } = event.data;
+      if (!snapshot.api_keys.some((key) => key.id === api_key_id)) return current;
+      return next({
+        api_keys: snapshot.api_keys.map((key) => (key.id === api_key_id ? { ...key, quota } : key)),
+      });
     }
     case 'ApiKeyRotated': {
       const { api_key_id, old_key_expires_at } = event.data;

@@ -5,6 +5,7 @@ import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
+import { type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import type express from 'express';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -13,6 +14,8 @@ import type { CachePurger } from './cache-purge/cache-purger.js';
 import { createTxtLookup } from './commands/dns-txt.js';
 import { tenantLimitsFromSettings } from './commands/tenant-limits.js';
 import { createControlPlaneApp } from './http/app.js';
+import type { DevSignIn } from './http/console-router.js';
+import { createApiKeyQuotaReader } from './queries/api-key-quota.js';
 import { createQueryRouter } from './queries/router.js';
 import { createTenantDirectory } from './queries/tenant-directory.js';
 import type { ControlPlaneSettings } from './settings.js';
@@ -31,6 +34,8 @@ export function controlPlaneAppFromSettings(
     redis,
     cachePurger,
     originAddressPolicy,
+    devSignIn,
+    quotaStore,
   }: {
     store: EventStore;
     pool: pg.Pool;
@@ -45,11 +50,16 @@ export function controlPlaneAppFromSettings(
      * ORIGIN_BLOCKED_CIDRS and the control plane's own listener.
      */
     originAddressPolicy?: OriginAddressPolicy | undefined;
+    /** `make dev` issues development tokens for the console's sign-in (used only in dev mode). */
+    devSignIn?: DevSignIn | undefined;
+    /** The gateways' quota counters; default: Redis (when given) under GATEWAY_REDIS_KEY_PREFIX. */
+    quotaStore?: QuotaStore | undefined;
   },
 ): express.Express {
   const certificateKeyRing = keyRingFromSettings(settings);
   const purger =
     cachePurger ?? (redis ? createRedisCachePurger(redis, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined);
+  const quotas = quotaStore ?? (redis ? new RedisQuotaStore(redis) : undefined);
   return createControlPlaneApp({
     ...(redis
       ? {
@@ -92,12 +102,18 @@ export function controlPlaneAppFromSettings(
     documentLimitBytes: settings.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     logger,
     metrics,
+    console: {
+      directory: settings.CONSOLE_DIR,
+      clerkPublishableKey: settings.CLERK_PUBLISHABLE_KEY,
+      devSignIn: settings.VANTAGEEDGE_DEV_MODE ? devSignIn : undefined,
+    },
     queryRouter: (authorizer) =>
       createQueryRouter({
         pool,
         authorizer,
         eventStore: store,
         onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
+        apiKeyQuota: quotas ? createApiKeyQuotaReader(quotas, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined,
       }),
   });
 }

@@ -56,6 +56,8 @@ export const controlPlaneSettings = {
   CLERK_AUTHORIZED_PARTIES: commaList.default([]),
   PLATFORM_ADMIN_USER_IDS: commaList.default([]),
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
+  /** The built web console the control plane serves at /console (relative to the working directory). */
+  CONSOLE_DIR: z.string().min(1).default('dist/console'),
   /** Origin targets and OIDC jwks_url naming a literal address in these ranges are refused (400). */
   ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** PLATFORM_BASE_DOMAINS (or GATEWAY_BASE_DOMAINS): read with platformBaseDomains(). */

@@ -1,5 +1,6 @@
 import 'dotenv/config';
 import http from 'node:http';
+import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
 import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
@@ -31,10 +32,16 @@ function statusOf(url: string, host: string): Promise<number> {
 const env = devEnvironment(process.env);
 const dataDir = devDataDir(env);
 let devKeysUsed = false;
+let devSignIn: DevSignIn | undefined;
 if (!env['CLERK_JWT_KEY'] && !env['CLERK_SECRET_KEY']) {
   const keys = await loadOrCreateDevKeys(dataDir);
   env['CLERK_JWT_KEY'] = keys.publicKeyPem;
   devKeysUsed = true;
+  // The console's "Sign in as the development admin": the same token make dev-token prints.
+  devSignIn = async () => {
+    const userId = defaultDevUser(env);
+    return { token: await signDevToken(keys, { userId }), userId };
+  };
 }
 // TLS on GATEWAY_TLS_PORT (8443) with a locally generated certificate unless files are configured.
 let devCertificateCreated = false;
@@ -48,7 +55,13 @@ const logger = createLogger({ service: 'vantageedge-dev', level: (env['LOG_LEVEL
 
 let running: Awaited<ReturnType<typeof startVantageEdge>>;
 try {
-  running = await startVantageEdge({ env, dataDir, logger, progress: (line) => say(`· ${line}`) });
+  running = await startVantageEdge({
+    env,
+    dataDir,
+    logger,
+    devSignIn,
+    progress: (line) => say(`· ${line}`),
+  });
 } catch (error) {
   if (error instanceof SettingsError) {
     for (const p of error.problems)
@@ -121,6 +134,7 @@ say(`VantageEdge is running (dev mode, ready ${process.uptime().toFixed(1)} s af
 for (const line of describeParts(env)) say(`  ${line}`);
 say();
 say(`  control plane  ${running.urls.controlPlane}   (API docs: ${running.urls.controlPlane}/docs)`);
+say(`  console        ${running.urls.console}   (Sign in as the development admin)`);
 say(`  gateway        ${running.urls.gateway}   (demo tenant: ${demoBase})`);
 if (running.urls.gatewayTls) {
   const tlsBase = `https://demo.localhost:${new URL(running.urls.gatewayTls).port}`;

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { controlPlaneAppFromSettings } from '@vantageedge/control-plane/app-from-settings';
+import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
 import { assertControlPlaneSettings, controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { gatewaySettings } from '@vantageedge/gateway/settings';
 import { type GatewayReplica, startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
@@ -11,6 +12,7 @@ import {
   type SnapshotProjector,
   startSnapshotProjector,
 } from '@vantageedge/projections/snapshots/snapshot-projector';
+import { startUsageFlusher } from '@vantageedge/projections/usage/usage-flusher';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
@@ -29,6 +31,9 @@ import {
   snapshotBusFromSettings,
   snapshotBusSettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
+import { InMemoryQuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
+import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
+import { InMemoryUsageBatchStore } from '@vantageedge/shared/usage/usage-cells';
 import pg from 'pg';
 import { startDemoOrigin } from './demo-origin.js';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from './embedded-database.js';
@@ -43,10 +48,14 @@ export interface StartVantageEdgeOptions {
   logger: Logger;
   /** Lines for the person watching (start-up steps); default: nothing. */
   progress?: (line: string) => void;
+  /** The console's development sign-in: issues a development token (when make dev signs them). */
+  devSignIn?: DevSignIn | undefined;
 }
 
 export interface VantageEdgeUrls {
   controlPlane: string;
+  /** The web console (served by the control plane). */
+  console: string;
   gateway: string;
   /** https://… when GATEWAY_TLS_PORT is set. */
   gatewayTls?: string | undefined;
@@ -190,12 +199,28 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     }
     const gatewayBus = snapshotBusFromSettings(gwConfig, { clientId: 've-dev-gateway', log });
     closers.push(['snapshot bus (gateway)', () => gatewayBus.close()]);
+    // Usage and quotas: in Redis when there is one, else shared in memory by the gateway, the usage
+    // flusher and the control plane (the key's remaining quota).
+    const usageBatches = redis
+      ? new RedisUsageBatchStore(redis, gwConfig.GATEWAY_REDIS_KEY_PREFIX)
+      : new InMemoryUsageBatchStore();
+    const quotaStore = redis ? new RedisQuotaStore(redis) : new InMemoryQuotaStore();
+    const usageFlusher = startUsageFlusher({ pool, batches: usageBatches, logger });
+    closers.push([
+      'usage flusher',
+      async () => {
+        await usageFlusher.flush().catch(() => 0); // the gateway's last batch (it stopped just before)
+        await usageFlusher.stop();
+      },
+    ]);
     const gateway = await startGatewayReplica({
       config: gwConfig,
       bus: gatewayBus,
       redis,
       registry: createMetricsRegistry('gateway'),
       logger,
+      usageBatches,
+      quotaStore,
     });
     closers.push(['gateway', () => gateway.close()]);
 
@@ -211,6 +236,8 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       cachePurger: gateway.responseCache,
       // One process: the control plane refuses the gateway's listeners and the gateway the control plane's.
       originAddressPolicy: gateway.addressPolicy,
+      devSignIn: options.devSignIn,
+      quotaStore,
     });
     const controlPlaneServer = createServer(app);
     const cpPort = await listen(controlPlaneServer, cpConfig.CONTROL_PLANE_PORT, cpConfig.CONTROL_PLANE_HOST);
@@ -228,6 +255,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     return {
       urls: {
         controlPlane: `http://${urlHost(cpConfig.CONTROL_PLANE_HOST)}:${cpPort}`,
+        console: `http://${urlHost(cpConfig.CONTROL_PLANE_HOST)}:${cpPort}/console/`,
         gateway: `http://${gwHost}:${gateway.gateway.trafficPort}`,
         gatewayTls:
           gateway.gateway.tlsPort === undefined ? undefined : `https://${gwHost}:${gateway.gateway.tlsPort}`,

@@ -88,6 +88,11 @@ export const gatewaySettings = {
   GATEWAY_CACHE_MAX_VARIANTS: z.coerce.number().int().min(1).max(1_000).default(16),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
+  /**
+   * How often the replica hands its request counts (usage) to Redis as one batch; the usage flusher
+   * moves them into PostgreSQL. A replica that dies without a graceful stop loses at most this much.
+   */
+  GATEWAY_USAGE_FLUSH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   /** Interface of the admin listener (/healthz, /readyz, /status, /metrics); loopback unless opened. */
   GATEWAY_ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   /** When set, /status on the admin listener requires `Authorization: Bearer <this>`. */

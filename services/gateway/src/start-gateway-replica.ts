@@ -3,6 +3,9 @@ import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
+import { InMemoryQuotaStore, type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
+import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
+import type { UsageBatchStore } from '@vantageedge/shared/usage/usage-cells';
 import { Counter, type Registry } from 'prom-client';
 import { createCacheStage } from './cache/cache-stage.js';
 import { MemoryCacheStore } from './cache/memory-cache-store.js';
@@ -11,6 +14,7 @@ import { createResponseCache, type ResponseCache } from './cache/response-cache.
 import { GatewayConfigStore } from './config/gateway-config-store.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import type { LineSink } from './observability/batched-line-writer.js';
+import { createQuotaStage } from './quota/quota-stage.js';
 import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
@@ -19,6 +23,7 @@ import type { GatewaySettings } from './settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
+import { UsageRecorder } from './usage/usage-recorder.js';
 
 export interface GatewayReplicaOptions {
   config: GatewaySettings & {
@@ -35,6 +40,13 @@ export interface GatewayReplicaOptions {
   tracingEnabled?: boolean;
   /** Where access-log lines go; default stdout. */
   accessLogSink?: LineSink;
+  /**
+   * Where the replica's usage batches go; default Redis (when given). Without either, requests are not
+   * counted (single-process mode hands in the store its usage flusher reads).
+   */
+  usageBatches?: UsageBatchStore;
+  /** The quota counters; default Redis (when given), else this process's memory. */
+  quotaStore?: QuotaStore;
 }
 
 export interface GatewayReplica {
@@ -81,6 +93,23 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     logger,
   });
   const cacheStage = createCacheStage(responseCache);
+  const quotaStage = createQuotaStage({
+    store: options.quotaStore ?? (redis ? new RedisQuotaStore(redis) : new InMemoryQuotaStore()),
+    keyPrefix,
+    logger,
+    registry,
+  });
+  const usageBatches =
+    options.usageBatches ?? (redis ? new RedisUsageBatchStore(redis, keyPrefix) : undefined);
+  const usage = usageBatches
+    ? new UsageRecorder({
+        batches: usageBatches,
+        replicaId: config.GATEWAY_REPLICA_ID,
+        intervalMs: config.GATEWAY_USAGE_FLUSH_INTERVAL_MS,
+        logger,
+        registry,
+      }).start()
+    : undefined;
   // The configured ports are refused before the listeners are up (health checks start with the first
   // snapshot); startGateway adds the bound ports.
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
@@ -125,7 +154,9 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     tracingEnabled: options.tracingEnabled ?? false,
     ...(options.accessLogSink ? { accessLogSink: options.accessLogSink } : {}),
     remoteJwks,
-    stages: [rateLimitStage, cacheStage],
+    // Refused by the rate limit: not counted against the quota; a cache HIT is a request served.
+    stages: [rateLimitStage, quotaStage, cacheStage],
+    ...(usage ? { usage } : {}),
     addressPolicy,
     readiness: () => {
       const status = configPlane.status();
@@ -136,6 +167,8 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   });
 
   const closeTheRest = async () => {
+    // After the listeners: every request that finished is in the last batch.
+    await usage?.close();
     await configPlane.close();
     await store.close();
     await responseCache.close();

@@ -18,7 +18,7 @@ import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
 import { RequestTracing } from './observability/request-tracing.js';
-import { createGatewayHandler } from './pipeline/gateway-handler.js';
+import { createGatewayHandler, type UsageSink } from './pipeline/gateway-handler.js';
 import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import type { GatewaySettings } from './settings.js';
@@ -42,6 +42,8 @@ export interface StartGatewayOptions {
   addressPolicy?: OriginAddressPolicy;
   /** The replica's remote key sets (shared with the config store's OIDC key sets). */
   remoteJwks?: RemoteJwksRegistry;
+  /** Counts every answered request (usage); none when not given. */
+  usage?: UsageSink;
 }
 
 export interface RunningGateway {
@@ -154,6 +156,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     stages: [...(options.stages ?? []), tenantCertificates],
     metrics,
     ...(accessLog ? { accessLog } : {}),
+    ...(options.usage ? { usage: options.usage } : {}),
     tracing: new RequestTracing(options.tracingEnabled ?? false),
   });
 

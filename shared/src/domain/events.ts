@@ -1,6 +1,6 @@
 import type { NewEvent, RecordedEvent } from '../event-store/port.js';
 import type { SealedPrivateKey } from '../tls/private-key-envelope.js';
-import type { OriginConfig, RouteConfig, TenantSettings } from './gateway-config.js';
+import type { OriginConfig, QuotaPolicy, RouteConfig, TenantSettings } from './gateway-config.js';
 
 /**
  * The control plane's events: the only source of truth. Read models, the audit log and the gateway
@@ -55,6 +55,8 @@ export interface ApiKeyState {
   key_prefix: string;
   scopes: string[];
   expires_at: string | null;
+  /** Requests the key may make per day/month; absent in keys issued before quotas existed. */
+  quota?: QuotaPolicy | null;
 }
 
 /** A tenant's TLS certificate for some of its custom domains; the private key only ever sealed. */
@@ -108,6 +110,8 @@ export interface ControlPlaneEventMap {
   /** A rotation: the old key stays valid until `old_key_expires_at`, then only `replaced_by` works. */
   ApiKeyRotated: { api_key_id: string; tenant_id: string; replaced_by: string; old_key_expires_at: string };
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
+  /** The key's request quota set, changed or removed (null). */
+  ApiKeyQuotaChanged: { api_key_id: string; tenant_id: string; quota: QuotaPolicy | null };
   /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
   CachePurgeRequested: { tenant_id: string; route_id: string | null };
   /**
@@ -181,6 +185,7 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyIssued',
   'ApiKeyRotated',
   'ApiKeyRevoked',
+  'ApiKeyQuotaChanged',
   'CachePurgeRequested',
   'ConfigRolledBack',
   'CustomDomainCreated',

@@ -234,6 +234,21 @@ const serviceAccounts = z
     });
   });
 
+/**
+ * A request quota: how many requests an API key (or a whole tenant) may make per UTC calendar day
+ * and/or month. Every gateway replica counts against the same counters (Redis), so the limit holds
+ * across replicas; over it a request is refused with 429 `quota_exceeded` until the period ends.
+ */
+export const quotaPolicy = z
+  .strictObject({
+    requests_per_day: z.number().int('must be an integer').min(1).max(1_000_000_000_000).optional(),
+    requests_per_month: z.number().int('must be an integer').min(1).max(1_000_000_000_000).optional(),
+  })
+  .refine((quota) => quota.requests_per_day !== undefined || quota.requests_per_month !== undefined, {
+    message: 'needs requests_per_day or requests_per_month',
+  });
+export type QuotaPolicy = z.infer<typeof quotaPolicy>;
+
 export const tenantSettings = z.strictObject({
   /** Tenant-wide cap applied to every route in addition to the route's own limit. */
   rate_limit: rateLimitPolicy.nullable().default(null),
@@ -241,6 +256,8 @@ export const tenantSettings = z.strictObject({
   oidc: oidcProvider.nullable().default(null),
   /** Service-to-service auth: each calling service, its public keys and the scopes it may use. */
   service_accounts: serviceAccounts.default([]),
+  /** Requests the whole tenant may make per day/month, over all its routes and callers. */
+  quota: quotaPolicy.optional(),
 });
 export type TenantSettings = z.infer<typeof tenantSettings>;
 
@@ -268,6 +285,8 @@ export const apiKeyEntry = z.strictObject({
   name: z.string(),
   scopes: z.array(z.string()),
   expires_at: z.iso.datetime({ offset: true }).nullable(),
+  /** Requests this key may make per day/month (snapshots before quotas have none). */
+  quota: quotaPolicy.nullable().default(null),
 });
 export type ApiKeyEntry = z.infer<typeof apiKeyEntry>;
 

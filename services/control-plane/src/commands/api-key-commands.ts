@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { streamName } from '@vantageedge/shared/domain/events';
+import type { QuotaPolicy } from '@vantageedge/shared/domain/gateway-config';
+import { quotaWindows } from '@vantageedge/shared/usage/quota-windows';
 import { type ApiKeyCommand, apiKeyDecider } from '../domain/api-key.js';
-import type { CreateApiKeyBody, RevokeApiKeyBody, RotateApiKeyBody } from '../schemas/requests.js';
-import type { ApiKeyResource } from '../schemas/resources.js';
+import type {
+  CreateApiKeyBody,
+  RevokeApiKeyBody,
+  RotateApiKeyBody,
+  UpdateApiKeyBody,
+} from '../schemas/requests.js';
+import type { ApiKeyResource, QuotaWindowResource } from '../schemas/resources.js';
 import {
   type CommandContext,
   type CommandDeps,
@@ -18,13 +25,29 @@ import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings } from './tenant-limits.js';
 import { apiKeyView } from './views.js';
 
-export type IssuedApiKey = CommandOutcome<ApiKeyResource & { key: string }>;
+export type IssuedApiKey = CommandOutcome<
+  ApiKeyResource & { key: string; quota_usage: QuotaWindowResource[] | null }
+>;
+
+/** A new key's quota periods: nothing used yet (its counters are its own, also after a rotation). */
+function unusedQuota(apiKeyId: string, spec: KeyToIssue): QuotaWindowResource[] | null {
+  const windows = quotaWindows('', spec.tenant_id, { kind: 'api_key', id: apiKeyId }, spec.quota, Date.now());
+  if (windows.length === 0) return null;
+  return windows.map((window) => ({
+    period: window.period,
+    limit: window.limit,
+    used: 0,
+    remaining: window.limit,
+    resets_at: new Date(window.resetsAt).toISOString(),
+  }));
+}
 
 interface KeyToIssue {
   tenant_id: string;
   name: string;
   scopes: string[];
   expires_at: string | null;
+  quota: QuotaPolicy | null;
 }
 
 /** Generates a key, records only its peppered hash, and returns the plaintext this once. */
@@ -47,7 +70,7 @@ async function issue(deps: CommandDeps, ctx: CommandContext, spec: KeyToIssue): 
     }),
   });
   const issued = outcomeOf('api key', result, apiKeyView);
-  return { ...issued, resource: { ...issued.resource, key } };
+  return { ...issued, resource: { ...issued.resource, quota_usage: unusedQuota(apiKeyId, spec), key } };
 }
 
 export async function issueApiKey(
@@ -89,6 +112,8 @@ export async function rotateApiKey(
     name: current.name,
     scopes: current.scopes,
     expires_at: current.expires_at,
+    // The replacement counts against its own quota counters, with the same limits.
+    quota: current.quota ?? null,
   });
   try {
     await handleCommand({
@@ -126,6 +151,31 @@ export async function revokeApiKey(
     command: async (state): Promise<ApiKeyCommand> => {
       await requireWritableResource(deps, ctx, state, 'api key');
       return { type: 'RevokeApiKey', reason: body.reason ?? null };
+    },
+  });
+  return outcomeOf('api key', result, apiKeyView);
+}
+
+/** Sets, changes or removes (null) a key's request quota; the gateways enforce it from the next snapshot. */
+export async function updateApiKey(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  apiKeyId: string,
+  body: UpdateApiKeyBody,
+): Promise<CommandOutcome<ApiKeyResource>> {
+  const result = await handleCommand({
+    store: deps.store,
+    stream: streamName.apiKey(apiKeyId),
+    decider: apiKeyDecider,
+    ifMatch: ctx.ifMatch,
+    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
+    command: async (state): Promise<ApiKeyCommand> => {
+      const current = await requireWritableResource(deps, ctx, state, 'api key');
+      // Absent: unchanged (the decider appends nothing for the same quota).
+      return {
+        type: 'SetApiKeyQuota',
+        quota: body.quota === undefined ? (current.quota ?? null) : body.quota,
+      };
     },
   });
   return outcomeOf('api key', result, apiKeyView);

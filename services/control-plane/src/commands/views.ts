@@ -94,6 +94,7 @@ export function apiKeyView({ data, created_at, updated_at }: Known<ApiKeyData>):
     expires_at,
     revoked_at: data.revoked_at,
     replaced_by: data.replaced_by,
+    quota: data.quota ?? null,
     created_at,
     updated_at,
   };

@@ -115,7 +115,7 @@ describe('config diff', () => {
   });
 
   it('compares API keys only when both sides list them', () => {
-    const key = { id: randomUUID(), name: 'ci', scopes: [], expires_at: null };
+    const key = { id: randomUUID(), name: 'ci', scopes: [], expires_at: null, quota: null };
     const base = { tenant, origins: [], routes: [] };
     expect(diffConfigs({ ...base, api_keys: [key] }, { ...base, api_keys: [] })).toMatchObject([
       { resource: 'api_key', change: 'removed', name: 'ci' },

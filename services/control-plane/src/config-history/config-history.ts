@@ -23,6 +23,7 @@ export const CONFIG_EVENT_TYPES = [
   'ApiKeyIssued',
   'ApiKeyRotated',
   'ApiKeyRevoked',
+  'ApiKeyQuotaChanged',
   'ConfigRolledBack',
 ] as const;
 
@@ -92,6 +93,13 @@ function changed(data: Record<string, unknown>): string {
   return fields.length === 0 ? '' : ` (${fields.join(', ')})`;
 }
 
+function quotaLabel(quota: unknown): string {
+  if (quota === null || typeof quota !== 'object') return 'removed';
+  const { requests_per_day: day, requests_per_month: month } = quota as Record<string, unknown>;
+  const parts = [day !== undefined && `${String(day)}/day`, month !== undefined && `${String(month)}/month`];
+  return `set to ${parts.filter(Boolean).join(', ')}`;
+}
+
 export function summarize(eventType: string, data: Record<string, unknown>): string {
   switch (eventType) {
     case 'TenantCreated':
@@ -116,6 +124,8 @@ export function summarize(eventType: string, data: Record<string, unknown>): str
       return 'API key rotated';
     case 'ApiKeyRevoked':
       return 'API key revoked';
+    case 'ApiKeyQuotaChanged':
+      return `API key quota ${quotaLabel(data['quota'])}`;
     case 'CustomDomainVerified':
       return `custom domain ${text(data['domain'])} verified`;
     case 'CustomDomainDeleted':

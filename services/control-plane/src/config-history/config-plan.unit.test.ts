@@ -41,7 +41,7 @@ const current: TenantConfig = {
   users: [],
   origins: [origin],
   routes: [users, posts],
-  api_keys: [{ id: randomUUID(), name: 'ci', scopes: [], expires_at: null }],
+  api_keys: [{ id: randomUUID(), name: 'ci', scopes: [], expires_at: null, quota: null }],
   certificates: [],
 };
 const OIDC = { issuer: 'https://login.acme.test', audience: 'api', jwks_url: 'https://login.acme.test/jwks' };

@@ -1,5 +1,6 @@
 import type { ApiKeyState } from '@vantageedge/shared/domain/events';
 import { reservation } from '@vantageedge/shared/domain/events';
+import type { QuotaPolicy } from '@vantageedge/shared/domain/gateway-config';
 import { created, type Decider, type Decision, DomainError, type Lifecycle, live } from './decision.js';
 
 export interface ApiKeyData extends ApiKeyState {
@@ -15,7 +16,8 @@ export type ApiKey = Lifecycle<ApiKeyData>;
 export type ApiKeyCommand =
   | { type: 'IssueApiKey'; key: ApiKeyState }
   | { type: 'RotateApiKey'; replacedBy: string; oldKeyExpiresAt: string }
-  | { type: 'RevokeApiKey'; reason: string | null };
+  | { type: 'RevokeApiKey'; reason: string | null }
+  | { type: 'SetApiKeyQuota'; quota: QuotaPolicy | null };
 
 function decide(command: ApiKeyCommand, state: ApiKey): Decision {
   switch (command.type) {
@@ -57,7 +59,29 @@ function decide(command: ApiKeyCommand, state: ApiKey): Decision {
         ],
       };
     }
+    case 'SetApiKeyQuota': {
+      const key = live(state, 'api key').data;
+      if (key.revoked_at !== null)
+        throw new DomainError('conflict', 'a revoked api key has no quota to change');
+      if (sameQuota(key.quota ?? null, command.quota)) return { events: [] };
+      return {
+        events: [
+          {
+            type: 'ApiKeyQuotaChanged',
+            data: { api_key_id: key.api_key_id, tenant_id: key.tenant_id, quota: command.quota },
+          },
+        ],
+      };
+    }
   }
+}
+
+function sameQuota(a: QuotaPolicy | null, b: QuotaPolicy | null): boolean {
+  return (
+    a?.requests_per_day === b?.requests_per_day &&
+    a?.requests_per_month === b?.requests_per_month &&
+    (a === null) === (b === null)
+  );
 }
 
 export const apiKeyDecider: Decider<ApiKey, ApiKeyCommand> = {
@@ -78,6 +102,13 @@ export const apiKeyDecider: Decider<ApiKey, ApiKeyCommand> = {
             replaced_by: event.data.replaced_by,
             rotation_expires_at: event.data.old_key_expires_at,
           },
+          updated_at: event.metadata.occurred_at,
+        };
+      case 'ApiKeyQuotaChanged':
+        if (state.status === 'absent') return state;
+        return {
+          ...state,
+          data: { ...state.data, quota: event.data.quota },
           updated_at: event.metadata.occurred_at,
         };
       case 'ApiKeyRevoked':

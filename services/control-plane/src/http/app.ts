@@ -27,6 +27,7 @@ import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { configDocumentJsonSchema } from '../schemas/config-document.js';
 import { createCommandRouter } from './command-router.js';
+import { type ConsoleRouterDeps, createConsoleRouter } from './console-router.js';
 import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
@@ -70,6 +71,8 @@ export interface ControlPlaneAppDeps {
   gatewayEncodedSlashes?: 'reject' | 'keep';
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
+  /** The web console at /console (the built static app, its sign-in settings). */
+  console?: ConsoleRouterDeps;
 }
 
 /** Under /api/v1: the commands that take a tenant document. */
@@ -181,6 +184,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     res.setHeader('Cache-Control', 'public, max-age=3600');
     res.type('html').send(docsPage());
   });
+  if (deps.console) app.use(createConsoleRouter(deps.console));
 
   // Writes are authorized from the event log, so a removal or demotion counts at once; reads use the
   // read models they serve.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
-import { issueApiKey, revokeApiKey, rotateApiKey } from '../commands/api-key-commands.js';
+import { issueApiKey, revokeApiKey, rotateApiKey, updateApiKey } from '../commands/api-key-commands.js';
 import { purgeRouteCache, purgeTenantCache } from '../commands/cache-commands.js';
 import {
   deleteCertificate,
@@ -40,6 +40,7 @@ import {
   createUserBody,
   revokeApiKeyBody,
   rotateApiKeyBody,
+  updateApiKeyBody,
   updateOriginBody,
   updateRouteBody,
   updateTenantBody,
@@ -349,6 +350,16 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
       status: 201,
       collection: 'api-keys',
       run: (d, c, b) => issueApiKey(d, c, b),
+    }),
+  );
+  router.patch(
+    '/api-keys/:id',
+    uuidParam,
+    h({
+      name: 'UpdateApiKey',
+      schema: updateApiKeyBody,
+      status: 200,
+      run: (d, c, b, id) => updateApiKey(d, c, id, b),
     }),
   );
   router.post(

@@ -18,6 +18,7 @@ import {
   createUserBody,
   revokeApiKeyBody,
   rotateApiKeyBody,
+  updateApiKeyBody,
   updateOriginBody,
   updateRouteBody,
   updateTenantBody,
@@ -26,6 +27,7 @@ import {
 } from '../schemas/requests.js';
 import {
   apiKeyResource,
+  apiKeyWithQuotaResource,
   certificateResource,
   customDomainResource,
   errorResource,
@@ -33,10 +35,13 @@ import {
   originResource,
   routeResource,
   tenantResource,
+  usageReportResource,
   userResource,
 } from '../schemas/resources.js';
+import { consolePaths } from './console-openapi.js';
 import { HEADER_PATTERNS } from './header-formats.js';
 import { SAFE_TEXT_PATTERN } from './safe-text.js';
+import { usagePaths } from './usage-openapi.js';
 
 /**
  * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests
@@ -337,8 +342,15 @@ const RESOURCES: ResourceSpec[] = [
     collection: 'api-keys',
     schema: 'ApiKey',
     tag: 'API keys',
-    ops: { list: 'listApiKeys', create: 'issueApiKey', get: 'getApiKey', delete: 'deleteApiKey' },
+    ops: {
+      list: 'listApiKeys',
+      create: 'issueApiKey',
+      get: 'getApiKey',
+      update: 'updateApiKey',
+      delete: 'deleteApiKey',
+    },
     createBody: 'CreateApiKey',
+    updateBody: 'UpdateApiKey',
     deleteSummary: 'Revoke an API key (keys are never erased)',
   },
   {
@@ -402,9 +414,9 @@ function resourcePaths(r: ResourceSpec): Record<string, unknown> {
       parameters: [ID_PARAM, MIN_POSITION],
       responses: {
         '200': {
-          description: 'the resource',
+          description: r.schema === 'ApiKey' ? 'the key, with what is left of its quota' : 'the resource',
           headers: { ETag: RESPONSE_HEADERS.ETag },
-          content: json(ref(r.schema)),
+          content: json(ref(r.schema === 'ApiKey' ? 'ApiKeyWithQuota' : r.schema)),
         },
         ...QUERY_ERRORS,
         '404': E.notFound,
@@ -1023,6 +1035,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     configPaths(),
     otherPaths(),
     operationsPaths(),
+    consolePaths(),
+    usagePaths({ '400': E.badRequest, '401': E.unauthenticated, '404': E.notFound }),
   );
 
   return {
@@ -1055,6 +1069,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         CreateRoute: input(createRouteBody),
         UpdateRoute: input(updateRouteBody),
         CreateApiKey: input(createApiKeyBody),
+        UpdateApiKey: input(updateApiKeyBody),
         AddCustomDomain: input(createCustomDomainBody),
         RotateApiKey: input(rotateApiKeyBody),
         UploadCertificate: input(uploadCertificateBody),
@@ -1065,6 +1080,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         Route: output(routeResource),
         ApiKey: output(apiKeyResource),
         IssuedApiKey: output(issuedApiKeyResource),
+        ApiKeyWithQuota: output(apiKeyWithQuotaResource),
+        UsageReport: output(usageReportResource),
         Certificate: output(certificateResource),
         CustomDomain: output(customDomainResource),
         TenantConfigDocument: input(configDocument),

@@ -85,7 +85,9 @@ describe('GET /api/v1/tenants/:id/config', () => {
     const body = json(await h.request('GET', `/api/v1/tenants/${tenantId}/config`));
     expect(body['version']).toBe(positions['after']);
     expect((body['routes'] as Array<{ id: string }>).map((route) => route.id)).toEqual([usersRoute]);
-    expect(body['api_keys']).toEqual([{ id: expect.any(String), name: 'ci', scopes: [], expires_at: null }]);
+    expect(body['api_keys']).toEqual([
+      { id: expect.any(String), name: 'ci', scopes: [], expires_at: null, quota: null },
+    ]);
     expect(JSON.stringify(body)).not.toContain('key_hash');
   });
 

@@ -113,6 +113,7 @@ export const apiKeyResource: ResourceDefinition = {
     expires_at: iso(row['expires_at']),
     revoked_at: iso(row['revoked_at']),
     replaced_by: row['replaced_by'],
+    quota: row['quota'] ?? null,
     ...timestamps(row),
   }),
 };

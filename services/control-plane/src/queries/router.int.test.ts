@@ -225,6 +225,8 @@ describe('GET resources from the read models', () => {
       'id',
       'key_prefix',
       'name',
+      'quota',
+      'quota_usage',
       'replaced_by',
       'revoked_at',
       'scopes',

@@ -6,8 +6,9 @@ import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { domainParam } from '../commands/custom-domain-commands.js';
-import { ApiError, forbidden, notFound } from '../http/errors.js';
+import { ApiError, forbidden, notFound, validationFailed } from '../http/errors.js';
 import { ReplayRunner } from './admin-replay.js';
+import type { ApiKeyQuotaReader } from './api-key-quota.js';
 import { auditKey, auditLogQuery, listAuditEntries, presentAuditEntry } from './audit-log.js';
 import { createConfigQueryRouter } from './config-router.js';
 import { getCustomDomain, listCustomDomains } from './custom-domains.js';
@@ -15,8 +16,14 @@ import { requireMinPosition } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { getResource, listResources, tenantExists } from './read-model-store.js';
 import { parseQuery } from './request-validation.js';
-import { type ResourceDefinition, TENANT_CHILD_RESOURCES, tenantResource } from './resources.js';
+import {
+  apiKeyResource,
+  type ResourceDefinition,
+  TENANT_CHILD_RESOURCES,
+  tenantResource,
+} from './resources.js';
 import { createTenantDirectory } from './tenant-directory.js';
+import { readUsage, usageQuery, usageWindow } from './usage.js';
 import { allows, visibleTenantIds } from './visibility.js';
 
 export interface QueryRouterDeps {
@@ -31,6 +38,9 @@ export interface QueryRouterDeps {
   minPositionWaitMs?: number;
   /** Logs a replay that failed (the admin endpoint reports it too). */
   onReplayError?: (error: unknown) => void;
+  /** The live quota counters for GET /api/v1/api-keys/:id (Redis); without it quota_usage is null. */
+  apiKeyQuota?: ApiKeyQuotaReader | undefined;
+  clock?: () => number;
 }
 
 const listQuery = z.strictObject({
@@ -119,6 +129,13 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       const etag = `"${row.revision}"`;
       res.setHeader('ETag', etag);
       res.setHeader('Cache-Control', 'private, no-cache');
+      if (resource === apiKeyResource) {
+        // The key's quota counters move with traffic, not with its revision: never a 304.
+        const quota = (row['quota'] ?? null) as Parameters<ApiKeyQuotaReader>[2];
+        const usage = deps.apiKeyQuota ? await deps.apiKeyQuota(tenantId, row.id, quota) : null;
+        res.json({ ...resource.present(row), quota_usage: usage });
+        return;
+      }
       if (req.get('if-none-match') === etag) {
         res.status(304).end();
         return;
@@ -154,6 +171,27 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     res.setHeader('ETag', `"${found.revision}"`);
     res.setHeader('Cache-Control', 'private, no-cache');
     res.json(found.resource);
+  });
+
+  router.get('/api/v1/usage', async (req, res) => {
+    const query = parseQuery(usageQuery, req.query);
+    let tenantId = query.tenant_id;
+    if (query.api_key_id !== undefined) {
+      const key = await getResource(pool, apiKeyResource, query.api_key_id);
+      const keyTenant = key?.tenant_id;
+      // A key of another (or an invisible) tenant is a key that does not exist.
+      if (!key || !keyTenant || (tenantId !== undefined && keyTenant !== tenantId)) {
+        throw new ApiError(404, 'not_found', 'api key not found', [
+          { field: 'api_key_id', issue: 'no such key' },
+        ]);
+      }
+      tenantId = keyTenant;
+    }
+    await requireTenantAccess(req, res, tenantId as string, 'read');
+    const window = usageWindow(query, (deps.clock ?? Date.now)());
+    if ('issue' in window) throw validationFailed([{ field: window.field, issue: window.issue }]);
+    res.setHeader('Cache-Control', 'private, no-cache');
+    res.json(await readUsage(pool, tenantId as string, query, window));
   });
 
   router.get('/api/v1/audit-log', caughtUp, async (req, res) => {

@@ -8,6 +8,7 @@ import {
   loadBalancing,
   MIN_HEALTH_CHECK_INTERVAL_SECONDS,
   originTarget,
+  quotaPolicy,
   rateLimitPolicy,
   tenantSettings,
   WEBSOCKET_TOKEN_SOURCES,
@@ -283,7 +284,11 @@ export const createApiKeyBody = z.strictObject({
     .datetime({ offset: true, error: 'must be an ISO-8601 date-time' })
     .nullable()
     .default(null),
+  /** Requests the key may make per UTC day and/or month (429 quota_exceeded beyond); null: none. */
+  quota: quotaPolicy.nullable().default(null),
 });
+/** PATCH /api/v1/api-keys/{id}: the key's quota (null removes it, absent keeps it); nothing else changes. */
+export const updateApiKeyBody = z.strictObject({ quota: quotaPolicy.nullable().optional() });
 export const rotateApiKeyBody = z.strictObject({
   /** How long the old key keeps working; default API_KEY_ROTATION_GRACE_SECONDS. */
   grace_period_seconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_SECONDS).optional(),
@@ -314,6 +319,7 @@ export const uploadCertificateBody = z.strictObject({
 });
 
 export type CreateApiKeyBody = z.infer<typeof createApiKeyBody>;
+export type UpdateApiKeyBody = z.infer<typeof updateApiKeyBody>;
 export type UploadCertificateBody = z.infer<typeof uploadCertificateBody>;
 export type RotateApiKeyBody = z.infer<typeof rotateApiKeyBody>;
 export type RevokeApiKeyBody = z.infer<typeof revokeApiKeyBody>;

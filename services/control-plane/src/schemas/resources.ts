@@ -6,6 +6,7 @@ import {
   healthCheck,
   loadBalancing,
   originTarget,
+  quotaPolicy,
   rateLimitPolicy,
   tenantSettings,
 } from '@vantageedge/shared/domain/gateway-config';
@@ -74,10 +75,28 @@ export const apiKeyResource = z.object({
   expires_at: z.iso.datetime().nullable(),
   revoked_at: z.iso.datetime().nullable(),
   replaced_by: z.uuid().nullable(),
+  quota: quotaPolicy.nullable(),
   ...timestamps,
 });
 
-export const issuedApiKeyResource = apiKeyResource.extend({
+/** One quota period of a key as the gateways count it (Redis), e.g. today so far. */
+export const quotaWindowResource = z.object({
+  period: z.enum(['day', 'month']),
+  limit: z.number().int(),
+  used: z.number().int(),
+  remaining: z.number().int(),
+  resets_at: z.iso.datetime(),
+});
+
+/** GET /api/v1/api-keys/{id}: the key with what is left of its quota (null: no quota, or unknown). */
+export const apiKeyWithQuotaResource = apiKeyResource.extend({
+  quota_usage: z
+    .array(quotaWindowResource)
+    .nullable()
+    .describe('what is left of the quota now, per period; null without a quota or when Redis is unreachable'),
+});
+
+export const issuedApiKeyResource = apiKeyWithQuotaResource.extend({
   key: z.string().describe('the plaintext key; shown only in this response'),
 });
 
@@ -127,5 +146,40 @@ export type UserResource = z.infer<typeof userResource>;
 export type OriginResource = z.infer<typeof originResource>;
 export type RouteResource = z.infer<typeof routeResource>;
 export type ApiKeyResource = z.infer<typeof apiKeyResource>;
+export type QuotaWindowResource = z.infer<typeof quotaWindowResource>;
 export type CertificateResource = z.infer<typeof certificateResource>;
 export type CustomDomainResource = z.infer<typeof customDomainResource>;
+
+const byStatusClass = z
+  .object({
+    '1xx': z.number().int(),
+    '2xx': z.number().int(),
+    '3xx': z.number().int(),
+    '4xx': z.number().int(),
+    '5xx': z.number().int(),
+  })
+  .describe('requests by the class of the status the gateway answered');
+const usageBreakdown = z.object({
+  id: z.string().nullable().describe('null: requests without one (no route matched, no key, no user)'),
+  requests: z.number().int(),
+  by_status_class: byStatusClass,
+});
+
+/** GET /api/v1/usage. */
+export const usageReportResource = z.object({
+  tenant_id: z.uuid(),
+  api_key_id: z.uuid().nullable(),
+  route_id: z.uuid().nullable(),
+  user_id: z.string().nullable(),
+  granularity: z.enum(['hour', 'day']),
+  from: z.iso.datetime().describe('start of the first period (UTC)'),
+  to: z.iso.datetime().describe('end of the last period (exclusive)'),
+  requests: z.number().int(),
+  by_status_class: byStatusClass,
+  data: z
+    .array(z.object({ start: z.iso.datetime(), requests: z.number().int(), by_status_class: byStatusClass }))
+    .describe('one point per period from `from` to `to`, zeros included'),
+  by_route: z.array(usageBreakdown).describe('the 20 routes with most requests in the range'),
+  by_api_key: z.array(usageBreakdown),
+  by_user: z.array(usageBreakdown),
+});

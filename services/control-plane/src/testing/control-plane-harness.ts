@@ -23,6 +23,7 @@ import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
+import type { ApiKeyQuotaReader } from '../queries/api-key-quota.js';
 import { createQueryRouter } from '../queries/router.js';
 import { createTenantDirectory } from '../queries/tenant-directory.js';
 
@@ -69,6 +70,8 @@ export async function startControlPlane(
     /** Base domains and TXT lookups of the custom-domain commands (e.g. a test DNS server's). */
     customDomains?: CustomDomainDeps;
     tenantLimits?: TenantLimits;
+    /** The live quota counters GET /api/v1/api-keys/:id reads. */
+    apiKeyQuota?: ApiKeyQuotaReader;
     certificateKeyRing?: KeyRing;
   } = {},
 ): Promise<ControlPlaneHarness> {
@@ -92,7 +95,12 @@ export async function startControlPlane(
       ? {
           tenantDirectory: createTenantDirectory(db.pool),
           queryRouter: (authorizer: Authorizer) =>
-            createQueryRouter({ pool: db.pool, authorizer, eventStore: store }),
+            createQueryRouter({
+              pool: db.pool,
+              authorizer,
+              eventStore: store,
+              apiKeyQuota: options.apiKeyQuota,
+            }),
         }
       : {}),
     apiKeyPepper: TEST_PEPPER,

@@ -1,4 +1,4 @@
-import type { OriginConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { OriginConfig, QuotaPolicy, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
 import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
 import { compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
@@ -240,6 +240,8 @@ export class GatewayConfigStore implements TenantConfigSink {
       });
     }
 
+    const apiKeyQuotas = new Map<string, QuotaPolicy>();
+    for (const key of snapshot.api_keys) if (key.quota) apiKeyQuotas.set(key.id, key.quota);
     const routes: CompiledRoute[] = [];
     for (const route of snapshot.routes) {
       try {
@@ -261,7 +263,7 @@ export class GatewayConfigStore implements TenantConfigSink {
         stages:
           policies.length === 0
             ? NO_STAGES
-            : compileRouteStages(policies, { tenant: snapshot.tenant, route }),
+            : compileRouteStages(policies, { tenant: snapshot.tenant, route, apiKeyQuotas }),
         metrics: metrics?.forRoute(tenantId, route.id),
       });
     }

@@ -62,6 +62,13 @@ export interface GatewayHandlerOptions {
   metrics?: GatewayMetrics;
   accessLog?: AccessLog;
   tracing?: RequestTracing;
+  /** Counts every answered request for GET /api/v1/usage. */
+  usage?: UsageSink;
+}
+
+/** Where finished exchanges are counted (the usage recorder). */
+export interface UsageSink {
+  record(exchange: GatewayExchange, status: number): void;
 }
 
 export type GatewayHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -75,6 +82,7 @@ interface PipelineContext {
   readonly cookieDomains: CookieDomainGuard;
   readonly metrics: GatewayMetrics | undefined;
   readonly accessLog: AccessLog | undefined;
+  readonly usage: UsageSink | undefined;
   /** Only when tracing is on. */
   readonly tracing: RequestTracing | undefined;
 }
@@ -99,6 +107,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     cookieDomains: new CookieDomainGuard(options.baseDomains ?? []),
     metrics: options.metrics,
     accessLog: options.accessLog,
+    usage: options.usage,
     tracing: options.tracing?.enabled ? options.tracing : undefined,
   };
   return (req, res) => handleRequest(context, req, res);
@@ -381,6 +390,7 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
     }
   }
   context.accessLog?.record(exchange, status, elapsedMs);
+  context.usage?.record(exchange, answered);
   RequestTracing.end(exchange.span, answered, exchange.errorCode);
 }
 

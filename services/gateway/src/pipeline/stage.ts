@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { QuotaPolicy, RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from './exchange.js';
 
@@ -50,6 +50,8 @@ export interface RouteCompileContext {
   /** The tenant's part of the snapshot (settings such as the tenant-wide rate limit). */
   readonly tenant: TenantSnapshot['tenant'];
   readonly route: RouteConfig;
+  /** The quotas of the tenant's API keys that have one, by key id. */
+  readonly apiKeyQuotas: ReadonlyMap<string, QuotaPolicy>;
 }
 
 export interface RoutePolicy {

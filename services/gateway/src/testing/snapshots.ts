@@ -49,7 +49,13 @@ export interface TestSnapshotInput {
   customDomains?: Array<string | { domain: string; verified_position: number | bigint }>;
   origins: Array<TestOrigin & { id: string }>;
   routes: TestRoute[];
-  apiKeys?: Array<{ id?: string; key_hash: string; scopes?: string[]; expires_at?: string | null }>;
+  apiKeys?: Array<{
+    id?: string;
+    key_hash: string;
+    scopes?: string[];
+    expires_at?: string | null;
+    quota?: Record<string, number> | null;
+  }>;
   settings?: Record<string, unknown>;
   certificates?: SnapshotCertificate[];
 }
@@ -100,6 +106,7 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
       scopes: key.scopes ?? [],
       expires_at: key.expires_at ?? null,
       key_hash: key.key_hash,
+      quota: key.quota ?? null,
     })),
     certificates: input.certificates ?? [],
   });

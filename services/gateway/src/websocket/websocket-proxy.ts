@@ -43,8 +43,11 @@ interface ProxiedConnection {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-/** The route stages that run at connect besides authentication (a cached 101 makes no sense). */
-const CONNECT_STAGES = new Set(['rate_limit']);
+/**
+ * The route stages that run at connect besides authentication: the rate limit and the quota (a
+ * connection is a request); not the cache (a cached 101 makes no sense).
+ */
+const CONNECT_STAGES = new Set(['rate_limit', 'quota']);
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
 

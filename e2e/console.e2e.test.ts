@@ -1,0 +1,426 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../scripts/console-build.js';
+import {
+  eventually,
+  freePort,
+  type GatewayReplica,
+  REPO_ROOT,
+  startOrigin,
+  type TestOrigin,
+  TestSystem,
+  waitForHttp,
+} from './harness.js';
+
+/**
+ * The web console in a real browser (Debian's chromium through playwright-core) against the product
+ * started as processes: a person signs in, creates a tenant, an origin and a route in the console, and
+ * the gateways serve the route; edits it to need an API key, issues one (its plaintext shown once) and
+ * calls the route with it; reads the rollout per replica and the audit log with a filter; gives a key a
+ * daily quota and sees it used up, reads the usage, compares config versions and rolls back, and the
+ * gateways serve the rolled-back route. Screenshots of each page are kept in .data/console-screenshots/.
+ */
+
+const SCREENSHOTS = path.join(REPO_ROOT, '.data', 'console-screenshots');
+
+async function text(page: Page, selector: string): Promise<string> {
+  const locator = page.locator(selector).first();
+  await locator.waitFor({ timeout: 15_000 });
+  return (await locator.textContent()) ?? '';
+}
+
+describe('the web console against the running product', () => {
+  let system: TestSystem;
+  let gateways: GatewayReplica[];
+  let origin: TestOrigin;
+  let browser: TestBrowser;
+  const subdomain = `console-${Date.now().toString(36)}`;
+  let tenantId = '';
+
+  beforeAll(async () => {
+    await ensureConsoleBuilt();
+    origin = await startOrigin('console-origin');
+    system = await TestSystem.create({
+      // The key's live quota is read from Redis: time enough for it on a machine shared by many runs.
+      controlPlaneEnv: { CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR, REDIS_COMMAND_TIMEOUT_MS: '5000' },
+      // Usage reaches the console within a second or two; quota checks get time on a busy machine.
+      gatewayEnv: { GATEWAY_USAGE_FLUSH_INTERVAL_MS: '500', REDIS_COMMAND_TIMEOUT_MS: '5000' },
+    });
+    await system.startControlSide();
+    gateways = await system.startGateways(2);
+    browser = await launchChromium({ screenshotDir: SCREENSHOTS });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await system?.close();
+    await origin?.close();
+  });
+
+  it('creates a route that both gateways serve, then guards it with an API key shown once', async () => {
+    const { page } = browser;
+    const fail = (what: string) => `${what}\nbrowser: ${browser.problems().join('\n')}`;
+
+    // ---- sign in with a pasted Clerk session token ----
+    await page.goto(`${system.controlPlaneUrl}/console/`);
+    await page.fill('textarea[name=token]', 'not-a-token');
+    await page.click('button:has-text("Use this token")');
+    expect(await text(page, '.sign-in .field-issue')).toContain('is not a session token');
+    await page.fill('textarea[name=token]', await system.token());
+    await page.click('button:has-text("Use this token")');
+    expect(await text(page, '#signed-in-as')).toContain(system.adminUserId);
+    await browser.screenshot('01-tenants-empty');
+
+    // ---- tenant ----
+    await page.fill('#create-tenant input[name=name]', 'Console Corp');
+    await page.fill('#create-tenant input[name=subdomain]', 'Not A Label');
+    await page.click('#create-tenant button[type=submit]');
+    expect(await text(page, '#create-tenant .field-issue[data-field=subdomain]')).toContain(
+      'lowercase DNS label',
+    );
+    await page.fill('#create-tenant input[name=subdomain]', subdomain);
+    await page.click('#create-tenant button[type=submit]');
+    tenantId = (await text(page, '#tenant-id')).trim();
+    expect(tenantId).toMatch(/^[0-9a-f-]{36}$/);
+    await browser.screenshot('02-tenant-overview');
+
+    // ---- origin ----
+    await page.click('a[data-tab=origins]');
+    await page.fill('#create-origin input[name=name]', 'backend');
+    await page.fill('#create-origin input[name=url]', origin.url);
+    await page.click('#create-origin button[type=submit]');
+    expect(await text(page, '#origins')).toContain(origin.url);
+    await browser.screenshot('03-origins');
+
+    // ---- route: the editor checks with the API's own schema before sending ----
+    await page.click('a[data-tab=routes]');
+    await page.fill('#create-route input[name=path_pattern]', 'console-e2e/*');
+    expect(await text(page, '#create-route .field-issue[data-field=path_pattern]')).toContain(
+      'must start with /',
+    );
+    await page.fill('#create-route textarea[name=rate_limit]', '{ "requests_per_second": -1 }');
+    expect(await text(page, '#create-route .field-issue[data-field=rate_limit]')).toContain(
+      'requests_per_second',
+    );
+    expect(await page.locator('#create-route button[type=submit]').isDisabled()).toBe(true);
+    await browser.screenshot('04-route-editor-invalid');
+    await page.fill('#create-route input[name=path_pattern]', '/console-e2e/*');
+    await page.fill('#create-route textarea[name=rate_limit]', '');
+    await page.check('#create-route input[name=method-GET]');
+    await page.click('#create-route button[type=submit]');
+    await page.locator('tr[data-route="/console-e2e/*"]').waitFor();
+    await browser.screenshot('05-routes');
+
+    // ---- both gateways serve it ----
+    for (const gateway of gateways) {
+      await eventually(
+        `replica ${gateway.id} serves the route made in the console`,
+        async () => {
+          const response = await gateway.get(subdomain, '/console-e2e/hello');
+          return response.status === 200 && response.body.includes('console-origin');
+        },
+        { system },
+      );
+    }
+
+    // ---- rollout per replica ----
+    await page.click('a[data-tab=rollout]');
+    await page.locator('#rollout').waitFor();
+    await eventually(fail('both replicas up to date in the rollout page'), async () => {
+      const rows = await page.locator('#rollout tbody tr').allTextContents();
+      return rows.length === 2 && rows.every((row) => row.includes('yes'));
+    });
+    for (const gateway of gateways) expect(await text(page, '#rollout')).toContain(gateway.id);
+    await browser.screenshot('06-rollout');
+
+    // ---- edit the route to need an API key (PATCH with If-Match) ----
+    await page.click('a[data-tab=routes]');
+    await page.click('tr[data-route="/console-e2e/*"] button:has-text("Edit")');
+    await page.selectOption('form[id^=edit-route] select[name=auth_mode]', 'apikey_required');
+    await page.click('form[id^=edit-route] button[type=submit]');
+    await eventually(fail('the routes table shows the new auth mode'), async () =>
+      (await text(page, 'tr[data-route="/console-e2e/*"]')).includes('apikey_required'),
+    );
+    for (const gateway of gateways) {
+      await eventually(
+        `replica ${gateway.id} asks for an API key`,
+        async () => (await gateway.get(subdomain, '/console-e2e/hello')).status === 401,
+        { system },
+      );
+    }
+
+    // ---- an API key: the plaintext is shown once ----
+    await page.click('a[data-tab=keys]');
+    await page.fill('#create-api-key input[name=name]', 'console key');
+    await page.click('#create-api-key button[type=submit]');
+    const plaintext = (await text(page, '#issued-key')).trim();
+    expect(plaintext.length).toBeGreaterThan(20);
+    await browser.screenshot('07-api-key-issued');
+    for (const gateway of gateways) {
+      await eventually(
+        `replica ${gateway.id} accepts the key shown in the console`,
+        async () =>
+          (await gateway.get(subdomain, '/console-e2e/hello', { 'x-api-key': plaintext })).status === 200,
+        { system },
+      );
+    }
+    await page.click('button:has-text("I have stored it")');
+    await page.reload();
+    await page.locator('#api-keys').waitFor();
+    expect(await page.content()).not.toContain(plaintext);
+    expect(await text(page, 'tr[data-key="console key"]')).toContain('active');
+
+    // ---- audit log with a filter ----
+    await page.click('a[data-tab=audit]');
+    await page.locator('#audit-log').waitFor();
+    await page.fill('#audit-filters input[name=event_type]', 'RouteUpdated');
+    await page.click('#audit-filters button[type=submit]');
+    await eventually(fail('the audit log shows only RouteUpdated'), async () => {
+      const types = await page
+        .locator('#audit-log tbody tr')
+        .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-event')));
+      return types.length === 1 && types[0] === 'RouteUpdated';
+    });
+    await browser.screenshot('08-audit-log-filtered');
+
+    // ---- custom domain: claimed, pending, with its DNS proof ----
+    await page.click('a[data-tab=domains]');
+    await page.fill('#add-domain input[name=domain]', `${subdomain}.example.com`);
+    await page.click('#add-domain button[type=submit]');
+    expect(await text(page, '#domains')).toContain(`_vantageedge-challenge.${subdomain}.example.com`);
+    await browser.screenshot('09-domains');
+
+    expect(browser.problems().filter((problem) => !problem.includes('status of 4'))).toEqual([]);
+  }, 240_000);
+
+  it("shows a key's quota and the usage, compares config versions and rolls back", async () => {
+    const { page } = browser;
+    const fail = (what: string) => `${what}\nbrowser: ${browser.problems().join('\n')}`;
+    expect(tenantId).not.toBe('');
+
+    // ---- a key with a daily quota: both gateways count it in one counter ----
+    await page.click('a[data-tab=keys]');
+    await page.fill('#create-api-key input[name=name]', 'metered key');
+    await page.fill('#create-api-key input[name=requests_per_day]', '0');
+    await page.click('#create-api-key button[type=submit]');
+    expect(await text(page, '#create-api-key .field-issue')).toContain('>=1');
+    await page.fill('#create-api-key input[name=requests_per_day]', '5');
+    await page.click('#create-api-key button[type=submit]');
+    const metered = (await text(page, '#issued-key')).trim();
+    await page.click('button:has-text("I have stored it")');
+    // A 401 (key not there yet) costs no quota; each replica's first 200 costs one.
+    for (const gateway of gateways) {
+      await eventually(
+        `replica ${gateway.id} accepts the metered key`,
+        async () =>
+          (await gateway.get(subdomain, '/console-e2e/metered', { 'x-api-key': metered })).status === 200,
+        { system },
+      );
+    }
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const gateway = gateways[i % 2]!;
+      statuses.push((await gateway.get(subdomain, '/console-e2e/metered', { 'x-api-key': metered })).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    await eventually(
+      fail('the keys table shows the quota used up'),
+      async () => {
+        await page.reload();
+        const quota = page.locator('tr[data-key="metered key"] .quota');
+        await quota.waitFor({ timeout: 5_000 });
+        const shown = (await quota.textContent()) ?? '';
+        if (!shown.includes('0 of 5 left this day')) {
+          const keys = await system.admin('GET', `/api/v1/api-keys?tenant_id=${tenantId}`);
+          const id = (keys.body['data'] as Array<{ id: string; name: string }>).find(
+            (key) => key.name === 'metered key',
+          )?.id;
+          const api = await system.admin('GET', `/api/v1/api-keys/${id}`);
+          throw new Error(
+            `the quota column says "${shown}"; the API: ${JSON.stringify(api.body['quota_usage'])}`,
+          );
+        }
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    await browser.screenshot('11-api-key-quota');
+
+    // ---- usage: the requests of this journey, by route, with a chart ----
+    await page.click('a[data-tab=usage]');
+    await eventually(
+      fail('the usage page counts the route made in the console'),
+      async () => {
+        await page.click('#usage-filters button:has-text("Refresh")');
+        await page.locator('#usage-total').waitFor({ timeout: 5_000 });
+        const total = Number((await text(page, '#usage-total')).trim());
+        const routes =
+          (await page
+            .locator('#usage-by-route')
+            .textContent()
+            .catch(() => '')) ?? '';
+        return total >= 10 && routes.includes('/console-e2e/*');
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(Number((await text(page, '#usage-summary dd[data-class="4xx"]')).trim())).toBeGreaterThan(0);
+    expect(await page.locator('#usage-chart canvas').count()).toBeGreaterThan(0);
+    expect(await text(page, '#usage-by-key')).toContain('metered key');
+    await browser.screenshot('12-usage');
+
+    // ---- config history: the diff since the route was created, then a rollback to that moment ----
+    await page.click('a[data-tab=history]');
+    const created = page.locator('#config-history tr[data-event=RouteCreated]').first();
+    await created.waitFor();
+    await created.locator('button:has-text("Compare with now")').click();
+    const diff = await text(page, '#config-diff');
+    expect(diff).toContain('auth_mode');
+    expect(diff).toContain('apikey_required');
+    await browser.screenshot('13-config-diff');
+
+    await created.locator('button:has-text("Roll back to here")').click();
+    expect(await text(page, '#rollback-plan')).toContain('auth_mode');
+    await browser.screenshot('14-rollback-plan');
+    await page.click('#confirm-rollback');
+    expect(await text(page, '#rollback-done')).toContain('Rolled back to the config of position');
+    // The route is public again on both replicas: no key needed.
+    for (const gateway of gateways) {
+      await eventually(
+        `replica ${gateway.id} serves the rolled-back route without a key`,
+        async () => (await gateway.get(subdomain, '/console-e2e/hello')).status === 200,
+        { system },
+      );
+    }
+    await eventually(
+      fail('the history lists the rollback'),
+      async () => (await page.locator('#config-history tr[data-event=ConfigRolledBack]').count()) === 1,
+    );
+    await browser.screenshot('15-rolled-back');
+    expect(browser.problems().filter((problem) => !problem.includes('status of 4'))).toEqual([]);
+  }, 240_000);
+
+  it('sends the person back to sign in when the control plane refuses the token', async () => {
+    const { page } = browser;
+    // A token signed by another key: well-formed, not expired, refused by the control plane.
+    const other = await TestSystem.create();
+    try {
+      const foreign = await other.token();
+      await page.click('button:has-text("Sign out")');
+      await page.fill('textarea[name=token]', foreign);
+      await page.click('button:has-text("Use this token")');
+      expect(await text(page, '.sign-in .notice')).toContain('did not accept the session token');
+    } finally {
+      await other.database.drop();
+    }
+  });
+});
+
+describe('the console under make dev', () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 've-console-dev-'));
+  chmodSync(dataDir, 0o755);
+  let dev: ChildProcess | undefined;
+  let output = '';
+  let browser: TestBrowser | undefined;
+
+  afterAll(async () => {
+    await browser?.close();
+    if (dev && dev.exitCode === null) {
+      const exited = new Promise((resolve) => dev?.once('exit', resolve));
+      dev.kill('SIGINT');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('signs in with the development sign-in and shows the demo tenant', async () => {
+    await ensureConsoleBuilt();
+    const controlPlanePort = await freePort();
+    dev = spawn(process.execPath, ['--import', 'tsx', 'services/dev/src/main.ts'], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: '',
+        REDIS_URL: '',
+        KAFKA_BROKERS: '',
+        SNAPSHOT_BUS: '',
+        EVENT_STORE: '',
+        CLERK_JWT_KEY: '',
+        CLERK_SECRET_KEY: '',
+        CLERK_PUBLISHABLE_KEY: '',
+        PLATFORM_ADMIN_USER_IDS: '',
+        API_KEY_PEPPER: '',
+        VANTAGEEDGE_DEV_MODE: '',
+        DEMO_ORIGIN_URL: '',
+        CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
+        LOG_LEVEL: 'warn',
+        VANTAGEEDGE_DATA_DIR: dataDir,
+        CONTROL_PLANE_PORT: String(controlPlanePort),
+        GATEWAY_PORT: String(await freePort()),
+        GATEWAY_ADMIN_PORT: String(await freePort()),
+        DEMO_ORIGIN_PORT: String(await freePort()),
+        VANTAGEEDGE_DEV_PG_PORT: String(await freePort()),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    dev.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    dev.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const deadline = Date.now() + 120_000;
+    while (!/^READY$/m.test(output)) {
+      if (dev.exitCode !== null) throw new Error(`make dev exited:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`make dev not ready:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const consoleUrl = `http://127.0.0.1:${controlPlanePort}/console/`;
+    expect(output).toContain(consoleUrl);
+
+    browser = await launchChromium({ screenshotDir: SCREENSHOTS });
+    const { page } = browser;
+    await page.goto(consoleUrl);
+    await page.click('#dev-sign-in');
+    expect(await text(page, '#signed-in-as')).toContain('(development)');
+    expect(await text(page, '#tenants')).toContain('demo');
+    await browser.screenshot('10-make-dev-signed-in');
+  }, 180_000);
+});
+
+// The control plane outside dev mode has no development sign-in (the system above runs without it).
+describe('the development sign-in outside make dev', () => {
+  it('is not offered and its endpoint does not exist', async () => {
+    await ensureConsoleBuilt();
+    const system = await TestSystem.create({ controlPlaneEnv: { CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR } });
+    try {
+      const port = await freePort();
+      const { startService, ENTRY_POINTS } = await import('./harness.js');
+      const cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
+        DATABASE_URL: system.database.url,
+        API_KEY_PEPPER: system.pepper,
+        CLERK_JWT_KEY: system.clerk.publicKeyPem,
+        CONTROL_PLANE_PORT: String(port),
+        CONTROL_PLANE_HOST: '127.0.0.1',
+        CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
+        VANTAGEEDGE_DEV_MODE: 'true',
+      });
+      try {
+        await waitForHttp(cp, `http://127.0.0.1:${port}/readyz`);
+        const config = await (await fetch(`http://127.0.0.1:${port}/console/config.json`)).json();
+        expect(config).toEqual({ dev_sign_in: false, clerk: null });
+        expect((await fetch(`http://127.0.0.1:${port}/console/dev-session`, { method: 'POST' })).status).toBe(
+          404,
+        );
+      } finally {
+        await cp.stop();
+      }
+    } finally {
+      await system.database.drop();
+    }
+  }, 120_000);
+});

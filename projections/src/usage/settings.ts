@@ -1,0 +1,14 @@
+import { redisSettings } from '@vantageedge/shared/redis/client';
+import { booleanFlag } from '@vantageedge/shared/settings/common-settings';
+import { z } from 'zod';
+
+/** The usage flusher's settings (read by the read-model projector process that runs it). */
+export const usageFlusherSettings = {
+  ...redisSettings,
+  /** Off: this process moves no usage (another projector process does). */
+  USAGE_FLUSHER_ENABLED: booleanFlag.default(true),
+  /** How often the gateways' usage batches are moved from Redis into usage_counts. */
+  USAGE_FLUSH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2_000),
+  /** The gateways' Redis key prefix (same value as theirs): where their usage batches are. */
+  GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
+};

@@ -1,0 +1,68 @@
+// The web console's build: Vite bundles services/console (its vite.config.ts) into a static folder
+// the control plane serves at /console (CONSOLE_DIR, default dist/console). Run by `make build`
+// (scripts/build.ts, into <outdir>/console) and by `make console-build` alone (which `make dev` and
+// `make test` run first).
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'vite';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const CONSOLE_PACKAGE_DIR = path.join(ROOT, 'services/console');
+export const DEFAULT_CONSOLE_OUT_DIR = path.join(ROOT, 'dist/console');
+
+export async function buildConsole(outDir: string = DEFAULT_CONSOLE_OUT_DIR): Promise<void> {
+  await build({
+    configFile: path.join(CONSOLE_PACKAGE_DIR, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir: path.resolve(outDir), emptyOutDir: true },
+  });
+}
+
+/** What the console's bundle is made of: its own sources and the schemas and shapes it imports. */
+const CONSOLE_SOURCES = [
+  'services/console/src',
+  'services/console/index.html',
+  'services/console/vite.config.ts',
+  'services/control-plane/src/schemas',
+  'services/control-plane/src/domain/path-pattern.ts',
+  'shared/src/domain',
+];
+
+async function newestModification(entry: string): Promise<number> {
+  const info = await stat(entry).catch(() => null);
+  if (!info) return 0;
+  if (!info.isDirectory()) return info.mtimeMs;
+  const children = await readdir(entry);
+  const times = await Promise.all(children.map((child) => newestModification(path.join(entry, child))));
+  return Math.max(info.mtimeMs, ...times);
+}
+
+/**
+ * Builds the console into `outDir` unless a build there is newer than every source it is made of
+ * (tests use the folder `make test`'s console-build step made, and rebuild it only when it is stale).
+ */
+export async function ensureConsoleBuilt(
+  outDir: string = DEFAULT_CONSOLE_OUT_DIR,
+): Promise<'fresh' | 'built'> {
+  const built = await stat(path.join(outDir, 'index.html')).catch(() => null);
+  if (built) {
+    const sources = await Promise.all(
+      CONSOLE_SOURCES.map((entry) => newestModification(path.join(ROOT, entry))),
+    );
+    if (built.mtimeMs >= Math.max(...sources)) return 'fresh';
+  }
+  await buildConsole(outDir);
+  return 'built';
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const { values } = parseArgs({ options: { outdir: { type: 'string', default: 'dist/console' } } });
+  const started = performance.now();
+  const outDir = path.resolve(ROOT, values.outdir);
+  await buildConsole(outDir);
+  console.log(
+    `built the console into ${path.relative(ROOT, outDir)}/ in ${Math.round(performance.now() - started)} ms`,
+  );
+}

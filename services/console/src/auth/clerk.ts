@@ -1,0 +1,61 @@
+/**
+ * Clerk's hosted sign-in, for a deployment with CLERK_PUBLISHABLE_KEY. ClerkJS is loaded from the
+ * Clerk instance's own Frontend API (the host the publishable key names, as Clerk's framework SDKs
+ * do), never bundled: the console only needs `load`, the signed-in user, `redirectToSignIn` (Clerk's
+ * Account Portal) and `session.getToken()`, which refreshes the short-lived session token.
+ */
+
+interface ClerkSession {
+  getToken(): Promise<string | null>;
+}
+
+export interface ClerkLike {
+  load(): Promise<void>;
+  user: { id: string } | null | undefined;
+  session: ClerkSession | null | undefined;
+  redirectToSignIn(options?: { signInFallbackRedirectUrl?: string }): Promise<unknown>;
+  signOut(): Promise<void>;
+}
+
+declare global {
+  interface Window {
+    Clerk?: ClerkLike;
+  }
+}
+
+export interface ClerkSettings {
+  publishable_key: string;
+  /** https://<frontend api>/npm/@clerk/clerk-js@6/dist/clerk.browser.js */
+  script_url: string;
+}
+
+let loading: Promise<ClerkLike> | undefined;
+
+export function loadClerk(settings: ClerkSettings): Promise<ClerkLike> {
+  loading ??= new Promise<ClerkLike>((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = settings.script_url;
+    script.async = true;
+    script.crossOrigin = 'anonymous';
+    script.setAttribute('data-clerk-publishable-key', settings.publishable_key);
+    script.addEventListener('load', () => {
+      const clerk = window.Clerk;
+      if (!clerk) reject(new Error('ClerkJS loaded but did not start'));
+      else clerk.load().then(() => resolve(clerk), reject);
+    });
+    script.addEventListener('error', () =>
+      reject(new Error(`could not load ClerkJS from ${settings.script_url}`)),
+    );
+    document.head.appendChild(script);
+  });
+  return loading;
+}
+
+/** A token source backed by Clerk: every call asks Clerk, which refreshes the token when it expires. */
+export function clerkTokenSource(clerk: ClerkLike): () => Promise<string> {
+  return async () => {
+    const token = await clerk.session?.getToken();
+    if (!token) throw new Error('the Clerk session has ended: sign in again');
+    return token;
+  };
+}

@@ -1,0 +1,59 @@
+import { useEffect } from 'preact/hooks';
+import { useApi } from '../api/context.js';
+import type { RolloutStatus } from '../api/resources.js';
+import { Empty, ErrorNotice, Loading, Time } from '../ui/components.js';
+import { useAsync } from '../ui/use-async.js';
+
+/** Which gateway replicas run which config version of the tenant; refreshed every 2 s. */
+export function RolloutTab({ tenantId }: { tenantId: string }) {
+  const api = useApi();
+  const rollout = useAsync(() => api.get<RolloutStatus>(`/api/v1/tenants/${tenantId}/rollout`), [tenantId]);
+  useEffect(() => {
+    const timer = window.setInterval(rollout.reload, 2_000);
+    return () => window.clearInterval(timer);
+  }, [rollout.reload]);
+
+  const status = rollout.data;
+  return (
+    <div>
+      <ErrorNotice error={rollout.error} />
+      {!status && rollout.loading && <Loading what="the rollout" />}
+      {status && (
+        <>
+          <p id="rollout-summary" class={status.live_everywhere ? 'notice ok' : 'notice'}>
+            Config version <strong>{status.target_version}</strong>{' '}
+            {status.live_everywhere ? 'is live on every replica.' : 'is still rolling out.'}
+          </p>
+          {status.replicas.length === 0 ? (
+            <Empty>No gateway replica has reported in.</Empty>
+          ) : (
+            <table id="rollout">
+              <thead>
+                <tr>
+                  <th>Replica</th>
+                  <th>Applied version</th>
+                  <th>Up to date</th>
+                  <th>Last seen</th>
+                </tr>
+              </thead>
+              <tbody>
+                {status.replicas.map((replica) => (
+                  <tr key={replica.replica_id} class={replica.up_to_date ? '' : 'behind'}>
+                    <td>
+                      <code>{replica.replica_id}</code>
+                    </td>
+                    <td>{replica.applied_version ?? '—'}</td>
+                    <td>{replica.up_to_date ? 'yes' : 'no'}</td>
+                    <td>
+                      <Time iso={replica.last_seen} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
+    </div>
+  );
+}

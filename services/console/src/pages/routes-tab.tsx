@@ -1,0 +1,136 @@
+import { useState } from 'preact/hooks';
+import type { Page } from '../api/client.js';
+import { useApi } from '../api/context.js';
+import type { Origin, Route, Tenant } from '../api/resources.js';
+import { Empty, ErrorNotice, Loading } from '../ui/components.js';
+import { useAsync } from '../ui/use-async.js';
+import { RouteEditor } from './route-editor.js';
+
+export function RoutesTab({ tenant }: { tenant: Tenant }) {
+  const api = useApi();
+  const data = useAsync(async () => {
+    const query = { tenant_id: tenant.id, limit: '100' };
+    const [routes, origins] = await Promise.all([
+      api.get<Page<Route>>('/api/v1/routes', { query }),
+      api.get<Page<Origin>>('/api/v1/origins', { query }),
+    ]);
+    return { routes: routes.data, origins: origins.data };
+  }, [tenant.id]);
+  const [editing, setEditing] = useState<{ route: Route; etag: string | null } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const edit = async (route: Route) => {
+    setError(null);
+    try {
+      const current = await api.send<Route>('GET', `/api/v1/routes/${route.id}`);
+      setEditing({ route: current.body, etag: current.headers.get('etag') });
+    } catch (failure) {
+      setError(failure);
+    }
+  };
+  const remove = async (route: Route) => {
+    if (!window.confirm(`Delete route ${route.path_pattern}?`)) return;
+    setError(null);
+    try {
+      await api.send('DELETE', `/api/v1/routes/${route.id}`);
+      data.reload();
+    } catch (failure) {
+      setError(failure);
+    }
+  };
+  const purge = async (route: Route) => {
+    setError(null);
+    try {
+      await api.send('POST', `/api/v1/routes/${route.id}/cache/purge`);
+      setNotice(`Cached responses of ${route.path_pattern} purged on every replica.`);
+    } catch (failure) {
+      setError(failure);
+    }
+  };
+
+  const originName = (id: string) => data.data?.origins.find((origin) => origin.id === id)?.name ?? id;
+  return (
+    <div>
+      <ErrorNotice error={data.error ?? error} />
+      {notice && <div class="notice ok">{notice}</div>}
+      {data.loading && !data.data && <Loading what="routes" />}
+      {data.data && data.data.routes.length === 0 && <Empty>No route yet.</Empty>}
+      {data.data && data.data.routes.length > 0 && (
+        <table id="routes">
+          <thead>
+            <tr>
+              <th>Path</th>
+              <th>Methods</th>
+              <th>Auth</th>
+              <th>Origin</th>
+              <th>Rate limit</th>
+              <th>Cache</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {data.data.routes.map((route) => (
+              <tr key={route.id} data-route={route.path_pattern}>
+                <td>
+                  <code>{route.path_pattern}</code>
+                  <div class="muted small">
+                    {tenant.subdomain}.…{route.path_pattern}
+                  </div>
+                </td>
+                <td>{route.methods.length === 0 ? 'any' : route.methods.join(' ')}</td>
+                <td>{route.auth_mode}</td>
+                <td>{originName(route.origin_id)}</td>
+                <td>
+                  {route.rate_limit
+                    ? `${route.rate_limit.requests_per_second}/s per ${route.rate_limit.scope}`
+                    : '—'}
+                </td>
+                <td>{route.cache_policy?.enabled ? `${route.cache_policy.ttl_seconds} s` : '—'}</td>
+                <td class="actions">
+                  <button type="button" class="small" onClick={() => edit(route)}>
+                    Edit
+                  </button>
+                  {route.cache_policy?.enabled && (
+                    <button type="button" class="small" onClick={() => purge(route)}>
+                      Purge cache
+                    </button>
+                  )}
+                  <button type="button" class="danger small" onClick={() => remove(route)}>
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {data.data && editing && (
+        <RouteEditor
+          key={editing.route.id}
+          tenantId={tenant.id}
+          origins={data.data.origins}
+          route={editing.route}
+          etag={editing.etag}
+          onSaved={() => {
+            setEditing(null);
+            data.reload();
+          }}
+          onCancel={() => setEditing(null)}
+        />
+      )}
+      {data.data && data.data.origins.length === 0 && (
+        <Empty>Create an origin first: a route proxies to one.</Empty>
+      )}
+      {data.data && data.data.origins.length > 0 && !editing && (
+        <RouteEditor
+          tenantId={tenant.id}
+          origins={data.data.origins}
+          route={null}
+          etag={null}
+          onSaved={data.reload}
+        />
+      )}
+    </div>
+  );
+}

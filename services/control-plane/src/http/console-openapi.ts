@@ -1,0 +1,92 @@
+/**
+ * The web console's own endpoints in /openapi.json (the console itself is a static app; its API calls
+ * are the /api/v1 operations). No authentication: they only say how to sign in.
+ */
+const errorContent = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
+
+export function consolePaths(): Record<string, unknown> {
+  return {
+    '/console': {
+      get: {
+        operationId: 'getConsole',
+        tags: ['Console'],
+        summary: 'The web console (a static app; also at /console/)',
+        security: [],
+        responses: {
+          '200': {
+            description: 'the console page',
+            content: { 'text/html': { schema: { type: 'string' } } },
+          },
+          '503': { description: 'console_not_built: CONSOLE_DIR has no build', content: errorContent },
+        },
+      },
+    },
+    '/console/config.json': {
+      get: {
+        operationId: 'getConsoleSettings',
+        tags: ['Console'],
+        summary: 'Which sign-ins the console offers',
+        security: [],
+        responses: {
+          '200': {
+            description: 'the sign-in settings',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['dev_sign_in', 'clerk'],
+                  additionalProperties: false,
+                  properties: {
+                    dev_sign_in: {
+                      type: 'boolean',
+                      description: 'make dev’s development sign-in is available',
+                    },
+                    clerk: {
+                      description: 'Clerk’s hosted sign-in (CLERK_PUBLISHABLE_KEY), or null',
+                      oneOf: [
+                        { type: 'null' },
+                        {
+                          type: 'object',
+                          required: ['publishable_key', 'script_url'],
+                          additionalProperties: false,
+                          properties: {
+                            publishable_key: { type: 'string' },
+                            script_url: { type: 'string', format: 'uri' },
+                          },
+                        },
+                      ],
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    '/console/dev-session': {
+      post: {
+        operationId: 'createConsoleDevSession',
+        tags: ['Console'],
+        summary: 'A development session token for the console (make dev only; 404 elsewhere)',
+        security: [],
+        responses: {
+          '200': {
+            description: 'a DEVELOPMENT-ONLY Clerk-shaped token of make dev’s platform admin',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['token', 'user_id'],
+                  additionalProperties: false,
+                  properties: { token: { type: 'string' }, user_id: { type: 'string' } },
+                },
+              },
+            },
+          },
+          '404': { description: 'not_found: not make dev', content: errorContent },
+        },
+      },
+    },
+  };
+}

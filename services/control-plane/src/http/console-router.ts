@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import express from 'express';
+import { type ConsoleSettings, consoleContentSecurityPolicy, consoleSettings } from './console-settings.js';
+import { ApiError } from './errors.js';
+
+/** Issues a development session token (make dev only); see services/dev. */
+export type DevSignIn = () => Promise<{ token: string; userId: string }>;
+
+export interface ConsoleRouterDeps {
+  /** The built console (make console-build / make build): index.html and assets/. */
+  directory: string;
+  clerkPublishableKey: string | undefined;
+  /** Present only when the control plane runs in dev mode with a development token issuer. */
+  devSignIn?: DevSignIn | undefined;
+}
+
+/**
+ * The web console at /console: the static app from `directory` (no CDN), /console/config.json (the
+ * sign-ins it may offer) and, in dev mode only, POST /console/dev-session. The console calls the admin
+ * API on this same origin with the signed-in user's Clerk session token.
+ */
+export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
+  const router = express.Router();
+  const directory = path.resolve(deps.directory);
+  const settings: ConsoleSettings = consoleSettings({
+    clerkPublishableKey: deps.clerkPublishableKey,
+    devSignIn: deps.devSignIn !== undefined,
+  });
+  const csp = consoleContentSecurityPolicy(settings);
+
+  router.use('/console', (_req, res, next) => {
+    res.setHeader('Content-Security-Policy', csp);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    next();
+  });
+  // The app's page, at /console and /console/ (its asset URLs are absolute: /console/assets/…).
+  router.get('/console', (_req, res, next) => {
+    const index = path.join(directory, 'index.html');
+    if (!existsSync(index)) {
+      next(
+        new ApiError(
+          503,
+          'console_not_built',
+          `the console is not built in ${directory}: run make console-build (or make build), or set CONSOLE_DIR`,
+        ),
+      );
+      return;
+    }
+    res.setHeader('Cache-Control', 'no-cache');
+    res.sendFile(index);
+  });
+  router.get('/console/config.json', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(settings);
+  });
+  router.post('/console/dev-session', async (_req, res) => {
+    if (!deps.devSignIn)
+      throw new ApiError(404, 'not_found', 'the development sign-in exists only under make dev');
+    const issued = await deps.devSignIn();
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ token: issued.token, user_id: issued.userId });
+  });
+  router.use(
+    '/console',
+    express.static(directory, {
+      index: 'index.html',
+      redirect: false,
+      setHeaders: (res, file) => {
+        const immutable = file.startsWith(path.join(directory, 'assets') + path.sep);
+        res.setHeader('Cache-Control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+      },
+    }),
+  );
+  return router;
+}

@@ -1,0 +1,126 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ConsoleRouterDeps, createConsoleRouter } from './console-router.js';
+import { clerkFrontendApi } from './console-settings.js';
+import { createErrorHandler } from './errors.js';
+
+const publishableKeyFor = (host: string) => `pk_live_${Buffer.from(`${host}$`).toString('base64')}`;
+
+let built: string;
+const servers: Server[] = [];
+
+async function serve(deps: Partial<ConsoleRouterDeps> = {}): Promise<string> {
+  const app = express();
+  app.use(createConsoleRouter({ directory: built, clerkPublishableKey: undefined, ...deps }));
+  app.use(createErrorHandler());
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  servers.push(server);
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+beforeAll(async () => {
+  built = await mkdtemp(path.join(os.tmpdir(), 've-console-'));
+  await mkdir(path.join(built, 'assets'));
+  await writeFile(path.join(built, 'index.html'), '<!doctype html><div id="app"></div>');
+  await writeFile(path.join(built, 'assets', 'index-abc123.js'), 'console.log(1)');
+});
+afterAll(async () => {
+  for (const server of servers) server.close();
+  await rm(built, { recursive: true, force: true });
+});
+
+describe('the console at /console', () => {
+  it('serves the built app with a strict content security policy, index uncached and assets immutable', async () => {
+    const base = await serve();
+    const bare = await fetch(`${base}/console`, { redirect: 'manual' });
+    expect(bare.status).toBe(200);
+    expect(await bare.text()).toContain('<div id="app">');
+
+    const index = await fetch(`${base}/console/`);
+    expect(index.status).toBe(200);
+    expect(await index.text()).toContain('<div id="app">');
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    const csp = index.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self';");
+    expect(csp).toContain("frame-ancestors 'none'");
+
+    const asset = await fetch(`${base}/console/assets/index-abc123.js`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toContain('immutable');
+  });
+
+  it('never serves a file outside the built folder', async () => {
+    const base = await serve();
+    for (const outside of [
+      '/console/../package.json',
+      '/console/%2e%2e/package.json',
+      '/console/..%2fpackage.json',
+    ]) {
+      const response = await fetch(`${base}${outside}`);
+      expect([400, 403, 404], outside).toContain(response.status);
+    }
+  });
+
+  it('answers 503 console_not_built, naming the fix, when the folder has no build', async () => {
+    const base = await serve({ directory: path.join(built, 'missing') });
+    const response = await fetch(`${base}/console/`);
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('console_not_built');
+    expect(body.error.message).toContain('make console-build');
+  });
+
+  it('offers no development sign-in outside dev mode: config says so and the endpoint is 404', async () => {
+    const base = await serve();
+    expect(await (await fetch(`${base}/console/config.json`)).json()).toEqual({
+      dev_sign_in: false,
+      clerk: null,
+    });
+    const response = await fetch(`${base}/console/dev-session`, { method: 'POST' });
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('not_found');
+  });
+
+  it('issues a development token in dev mode', async () => {
+    const base = await serve({ devSignIn: async () => ({ token: 'a.b.c', userId: 'user_dev_admin' }) });
+    expect(
+      ((await (await fetch(`${base}/console/config.json`)).json()) as { dev_sign_in: boolean }).dev_sign_in,
+    ).toBe(true);
+    const response = await fetch(`${base}/console/dev-session`, { method: 'POST' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(await response.json()).toEqual({ token: 'a.b.c', user_id: 'user_dev_admin' });
+  });
+
+  it("loads ClerkJS from the instance's Frontend API when CLERK_PUBLISHABLE_KEY is set, and allows only that host", async () => {
+    const key = publishableKeyFor('clerk.acme.example');
+    const base = await serve({ clerkPublishableKey: key });
+    const config = await (await fetch(`${base}/console/config.json`)).json();
+    expect(config).toEqual({
+      dev_sign_in: false,
+      clerk: {
+        publishable_key: key,
+        script_url: 'https://clerk.acme.example/npm/@clerk/clerk-js@6/dist/clerk.browser.js',
+      },
+    });
+    const csp = (await fetch(`${base}/console/`)).headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self' https://clerk.acme.example;");
+    expect(csp).toContain("connect-src 'self' https://clerk.acme.example;");
+  });
+});
+
+describe('clerkFrontendApi', () => {
+  it('reads the host a publishable key names and refuses anything else', () => {
+    expect(clerkFrontendApi(publishableKeyFor('clerk.acme.example'))).toBe('clerk.acme.example');
+    expect(clerkFrontendApi('pk_test_bm90LWEtaG9zdA')).toBeNull(); // no trailing $
+    expect(clerkFrontendApi(publishableKeyFor('evil.example/"><script>'))).toBeNull();
+    expect(clerkFrontendApi('sk_live_abc')).toBeNull();
+  });
+});

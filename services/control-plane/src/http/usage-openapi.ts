@@ -1,0 +1,41 @@
+/** GET /api/v1/usage in /openapi.json (its response schema is the component UsageReport). */
+export function usagePaths(errors: Record<string, unknown>): Record<string, unknown> {
+  const uuid = { type: 'string', format: 'uuid' };
+  const datetime = { type: 'string', format: 'date-time' };
+  return {
+    '/api/v1/usage': {
+      get: {
+        operationId: 'getUsage',
+        tags: ['Usage'],
+        summary:
+          'Requests the gateways served, per hour or day, by status class (a tenant, an API key, a route or a user)',
+        description:
+          'Counted by every gateway replica and added up per UTC hour; the numbers trail the traffic by a few seconds (the gateways’ flush interval plus the usage flusher’s). Give tenant_id or api_key_id.',
+        parameters: [
+          { name: 'tenant_id', in: 'query', schema: uuid },
+          { name: 'api_key_id', in: 'query', schema: uuid, description: 'one key (its tenant is implied)' },
+          { name: 'route_id', in: 'query', schema: uuid },
+          {
+            name: 'user_id',
+            in: 'query',
+            schema: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._:@/-]+$' },
+          },
+          {
+            name: 'granularity',
+            in: 'query',
+            schema: { type: 'string', enum: ['hour', 'day'], default: 'hour' },
+          },
+          { name: 'from', in: 'query', schema: datetime, description: 'default: 24 periods before `to`' },
+          { name: 'to', in: 'query', schema: datetime, description: 'default: now' },
+        ],
+        responses: {
+          '200': {
+            description: 'the usage',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageReport' } } },
+          },
+          ...errors,
+        },
+      },
+    },
+  };
+}

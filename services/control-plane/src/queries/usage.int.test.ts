@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto';
+import { applyUsageBatch } from '@vantageedge/projections/usage/usage-flusher';
+import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
+import { RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
+import { quotaWindows } from '@vantageedge/shared/usage/quota-windows';
+import { encodeUsageCell, type UsageCell } from '@vantageedge/shared/usage/usage-cells';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+import { createApiKeyQuotaReader } from './api-key-quota.js';
+
+/**
+ * GET /api/v1/usage over counts the usage flusher added, and API-key quotas: set on create and with
+ * PATCH, and what is left of them (the gateways' counters in the real Redis) in the key's GET.
+ */
+
+let cp: ControlPlaneHarness;
+let redis: TestRedis;
+let quotas: RedisQuotaStore;
+let tenantId: string;
+let otherTenantId: string;
+let keyId: string;
+let otherKeyId: string;
+const routeId = randomUUID();
+
+async function created(path: string, body: unknown): Promise<Record<string, unknown>> {
+  const response = await cp.request('POST', path, { body });
+  expect(response.status, JSON.stringify(response.body)).toBe(201);
+  return { ...json(response), position: response.headers.get('x-event-position') };
+}
+
+async function read(path: string, position?: unknown) {
+  return cp.request('GET', path, position ? { headers: { 'X-Min-Position': String(position) } } : {});
+}
+
+const at = (iso: string) => Date.parse(iso) / 1000;
+
+beforeAll(async () => {
+  redis = createTestRedis('usage-api');
+  quotas = new RedisQuotaStore(redis.client);
+  cp = await startControlPlane({
+    withReadSide: true,
+    apiKeyQuota: createApiKeyQuotaReader(quotas, redis.prefix),
+  });
+  tenantId = String(
+    (await created('/api/v1/tenants', { name: 'Usage Co', subdomain: `usage-${Date.now()}` })).id,
+  );
+  otherTenantId = String(
+    (await created('/api/v1/tenants', { name: 'Other Co', subdomain: `other-${Date.now()}` })).id,
+  );
+  keyId = String(
+    (
+      await created('/api/v1/api-keys', {
+        tenant_id: tenantId,
+        name: 'metered',
+        quota: { requests_per_day: 100, requests_per_month: 1000 },
+      })
+    ).id,
+  );
+  otherKeyId = String((await created('/api/v1/api-keys', { tenant_id: otherTenantId, name: 'theirs' })).id);
+
+  const cell = (overrides: Partial<UsageCell>): string =>
+    encodeUsageCell({
+      tenantId,
+      routeId,
+      apiKeyId: '',
+      userId: '',
+      statusClass: '2xx',
+      hour: 0,
+      ...overrides,
+    });
+  await applyUsageBatch(
+    cp.db.pool,
+    `gw-a:${randomUUID()}`,
+    new Map([
+      [cell({ hour: at('2026-11-26T23:00:00Z'), apiKeyId: keyId }), 4],
+      [cell({ hour: at('2026-11-27T09:00:00Z'), apiKeyId: keyId }), 10],
+      [cell({ hour: at('2026-11-27T09:00:00Z'), apiKeyId: keyId, statusClass: '4xx' }), 2],
+      [cell({ hour: at('2026-11-27T10:00:00Z'), userId: 'user_ann' }), 7],
+    ]),
+  );
+  await applyUsageBatch(
+    cp.db.pool,
+    `gw-b:${randomUUID()}`,
+    new Map([
+      [cell({ hour: at('2026-11-27T09:00:00Z'), apiKeyId: keyId }), 5],
+      [
+        encodeUsageCell({
+          tenantId: otherTenantId,
+          routeId: '',
+          apiKeyId: '',
+          userId: '',
+          statusClass: '2xx',
+          hour: at('2026-11-27T09:00:00Z'),
+        }),
+        99,
+      ],
+    ]),
+  );
+});
+
+afterAll(async () => {
+  await cp?.close();
+  await redis?.cleanup();
+});
+
+describe('GET /api/v1/usage', () => {
+  it('answers a tenant’s requests per hour by status class, with every hour of the range and the breakdowns', async () => {
+    const response = await read(
+      `/api/v1/usage?tenant_id=${tenantId}&granularity=hour&from=2026-11-27T08:30:00Z&to=2026-11-27T11:00:00Z`,
+    );
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const report = json(response);
+    expect(report['from']).toBe('2026-11-27T08:00:00.000Z');
+    expect(report['to']).toBe('2026-11-27T11:00:00.000Z');
+    expect(report['requests']).toBe(24);
+    expect(
+      (report['data'] as Array<{ start: string; requests: number }>).map((p) => [p.start, p.requests]),
+    ).toEqual([
+      ['2026-11-27T08:00:00.000Z', 0],
+      ['2026-11-27T09:00:00.000Z', 17],
+      ['2026-11-27T10:00:00.000Z', 7],
+    ]);
+    expect(report['by_status_class']).toEqual({ '1xx': 0, '2xx': 22, '3xx': 0, '4xx': 2, '5xx': 0 });
+    expect(report['by_api_key']).toEqual([
+      { id: keyId, requests: 17, by_status_class: { '1xx': 0, '2xx': 15, '3xx': 0, '4xx': 2, '5xx': 0 } },
+      { id: null, requests: 7, by_status_class: { '1xx': 0, '2xx': 7, '3xx': 0, '4xx': 0, '5xx': 0 } },
+    ]);
+    expect((report['by_user'] as Array<{ id: string | null }>).map((u) => u.id)).toEqual([null, 'user_ann']);
+  });
+
+  it('sums UTC days, and narrows to one API key (its tenant implied)', async () => {
+    const days = json(
+      await read(
+        `/api/v1/usage?api_key_id=${keyId}&granularity=day&from=2026-11-26T00:00:00Z&to=2026-11-28T00:00:00Z`,
+      ),
+    );
+    expect(days['tenant_id']).toBe(tenantId);
+    expect((days['data'] as Array<{ requests: number }>).map((p) => p.requests)).toEqual([4, 17]);
+  });
+
+  it('refuses what it cannot answer with 400 naming the parameter, and hides other tenants’ keys', async () => {
+    const cases: Array<[string, number, string]> = [
+      ['/api/v1/usage', 400, 'tenant_id'],
+      [`/api/v1/usage?tenant_id=${tenantId}&granularity=week`, 400, 'granularity'],
+      [`/api/v1/usage?tenant_id=${tenantId}&from=yesterday`, 400, 'from'],
+      [`/api/v1/usage?tenant_id=${tenantId}&from=2026-11-27T10:00:00Z&to=2026-11-27T09:00:00Z`, 400, 'to'],
+      [`/api/v1/usage?tenant_id=${tenantId}&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z`, 400, 'from'],
+      [`/api/v1/usage?tenant_id=${tenantId}&bogus=1`, 400, 'bogus'],
+      [`/api/v1/usage?tenant_id=${tenantId}&api_key_id=${otherKeyId}`, 404, 'api_key_id'],
+    ];
+    for (const [path, status, field] of cases) {
+      const response = await read(path);
+      expect(response.status, path).toBe(status);
+      const details = (json(response)['error'] as { details: Array<{ field: string }> }).details;
+      expect(
+        details.map((d) => d.field),
+        path,
+      ).toContain(field);
+    }
+  });
+
+  it('shows a tenant’s usage only to who may read the tenant', async () => {
+    const stranger = await cp.token({ userId: 'user_stranger', orgId: 'org_stranger', orgRole: 'org:admin' });
+    const response = await cp.request('GET', `/api/v1/usage?tenant_id=${tenantId}`, { token: stranger });
+    expect(response.status).toBe(404);
+  });
+});
+
+describe('API key quotas', () => {
+  it('shows the quota and what is left of it in the key’s GET, from the gateways’ counters', async () => {
+    const now = Date.now();
+    const windows = quotaWindows(
+      redis.prefix,
+      tenantId,
+      { kind: 'api_key', id: keyId },
+      { requests_per_day: 100, requests_per_month: 1000 },
+      now,
+    );
+    for (let i = 0; i < 3; i++) expect((await quotas.consume(windows)).allowed).toBe(true);
+    const key = json(await read(`/api/v1/api-keys/${keyId}`));
+    expect(key['quota']).toEqual({ requests_per_day: 100, requests_per_month: 1000 });
+    const usage = key['quota_usage'] as Array<Record<string, unknown>>;
+    expect(usage.map((w) => [w['period'], w['limit'], w['used'], w['remaining']])).toEqual([
+      ['day', 100, 3, 97],
+      ['month', 1000, 3, 997],
+    ]);
+    expect(Date.parse(String(usage[0]?.['resets_at']))).toBeGreaterThan(now);
+  });
+
+  // The key's counters move with traffic, not with its revision: a client revalidating with the ETag it
+  // has (a browser does) gets today's counts, not a 304.
+  it('answers a revalidated key GET with the counts of now, never 304', async () => {
+    const first = await cp.request('GET', `/api/v1/api-keys/${keyId}`);
+    expect(first.status).toBe(200);
+    const etag = first.headers.get('etag') ?? '';
+    expect(etag).not.toBe('');
+    const before = (json(first)['quota_usage'] as Array<Record<string, number>>)[0]?.['used'] ?? -1;
+    const windows = quotaWindows(
+      redis.prefix,
+      tenantId,
+      { kind: 'api_key', id: keyId },
+      { requests_per_day: 100, requests_per_month: 1000 },
+      Date.now(),
+    );
+    expect((await quotas.consume(windows)).allowed).toBe(true);
+    const again = await cp.request('GET', `/api/v1/api-keys/${keyId}`, {
+      headers: { 'if-none-match': etag },
+    });
+    expect(again.status).toBe(200);
+    expect((json(again)['quota_usage'] as Array<Record<string, number>>)[0]?.['used']).toBe(before + 1);
+  });
+
+  it('changes or removes the quota with PATCH; a bad quota is a 400 that changes nothing', async () => {
+    const bad = await cp.request('PATCH', `/api/v1/api-keys/${keyId}`, {
+      body: { quota: { requests_per_day: 0 } },
+    });
+    expect(bad.status).toBe(400);
+    expect((json(bad)['error'] as { details: Array<{ field: string }> }).details[0]?.field).toBe(
+      'quota.requests_per_day',
+    );
+    const empty = await cp.request('PATCH', `/api/v1/api-keys/${keyId}`, { body: { quota: {} } });
+    expect(empty.status).toBe(400);
+
+    const changed = await cp.request('PATCH', `/api/v1/api-keys/${keyId}`, {
+      body: { quota: { requests_per_day: 2 } },
+    });
+    expect(changed.status).toBe(200);
+    expect(json(changed)['quota']).toEqual({ requests_per_day: 2 });
+    const after = json(await read(`/api/v1/api-keys/${keyId}`, changed.headers.get('x-event-position')));
+    expect(
+      (after['quota_usage'] as Array<Record<string, unknown>>).map((w) => [w['period'], w['remaining']]),
+    ).toEqual([['day', 0]]);
+
+    const removed = await cp.request('PATCH', `/api/v1/api-keys/${keyId}`, { body: { quota: null } });
+    const gone = json(await read(`/api/v1/api-keys/${keyId}`, removed.headers.get('x-event-position')));
+    expect(gone['quota']).toBeNull();
+    expect(gone['quota_usage']).toBeNull();
+
+    const events = (await cp.allEvents()).filter((e) => e.type === 'ApiKeyQuotaChanged');
+    expect(events).toHaveLength(2);
+    const unchanged = await cp.request('PATCH', `/api/v1/api-keys/${keyId}`, { body: {} });
+    expect(unchanged.status).toBe(200);
+    expect((await cp.allEvents()).filter((e) => e.type === 'ApiKeyQuotaChanged')).toHaveLength(2);
+  });
+});

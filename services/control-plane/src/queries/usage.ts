@@ -1,0 +1,196 @@
+import { STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
+import type pg from 'pg';
+import { z } from 'zod';
+
+/**
+ * GET /api/v1/usage: requests the gateways served, from `usage_counts` (hourly rows the usage flusher
+ * adds; a day is the sum of its UTC hours). The counts trail the traffic by the gateways' flush
+ * interval plus the flusher's (a few seconds by default).
+ */
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+/** The most periods one answer has: 31 days of hours, about a year of days. */
+export const MAX_USAGE_POINTS = { hour: 744, day: 400 } as const;
+
+const datetime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' });
+const optionalId = z.uuid('must be a uuid').optional();
+
+export const usageQuery = z
+  .strictObject({
+    tenant_id: optionalId,
+    api_key_id: optionalId,
+    route_id: optionalId,
+    user_id: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[A-Za-z0-9._:@/-]+$/, 'must be a Clerk user id or service id')
+      .optional(),
+    granularity: z.enum(['hour', 'day'], 'must be hour or day').default('hour'),
+    /** Inclusive start, rounded down to its period; default: 24 periods before `to`. */
+    from: datetime.optional(),
+    /** Exclusive end, rounded up to its period; default: now. */
+    to: datetime.optional(),
+  })
+  .refine((q) => q.tenant_id !== undefined || q.api_key_id !== undefined, {
+    message: 'give tenant_id or api_key_id',
+    path: ['tenant_id'],
+  });
+export type UsageQuery = z.infer<typeof usageQuery>;
+
+export interface UsageWindow {
+  granularity: 'hour' | 'day';
+  from: Date;
+  to: Date;
+}
+
+function floorTo(ms: number, periodMs: number): number {
+  return Math.floor(ms / periodMs) * periodMs;
+}
+
+/** The periods asked for, whole and in UTC; null when the range is empty or too long (the issue). */
+export function usageWindow(
+  query: UsageQuery,
+  nowMs: number,
+): UsageWindow | { issue: string; field: string } {
+  const period = query.granularity === 'hour' ? HOUR_MS : DAY_MS;
+  const end = query.to === undefined ? nowMs : Date.parse(query.to);
+  const to = floorTo(end - 1, period) + period;
+  const from = query.from === undefined ? to - 24 * period : floorTo(Date.parse(query.from), period);
+  if (from >= to) return { field: 'to', issue: 'must be after from' };
+  const points = (to - from) / period;
+  const max = MAX_USAGE_POINTS[query.granularity];
+  if (points > max) return { field: 'from', issue: `at most ${max} ${query.granularity}s per request` };
+  return { granularity: query.granularity, from: new Date(from), to: new Date(to) };
+}
+
+type ByStatus = Record<StatusClass, number>;
+const noRequests = (): ByStatus => Object.fromEntries(STATUS_CLASSES.map((c) => [c, 0])) as ByStatus;
+
+export interface UsagePoint {
+  start: string;
+  requests: number;
+  by_status_class: ByStatus;
+}
+
+export interface UsageBreakdown {
+  id: string | null;
+  requests: number;
+  by_status_class: ByStatus;
+}
+
+export interface UsageReport {
+  tenant_id: string;
+  api_key_id: string | null;
+  route_id: string | null;
+  user_id: string | null;
+  granularity: 'hour' | 'day';
+  from: string;
+  to: string;
+  requests: number;
+  by_status_class: ByStatus;
+  data: UsagePoint[];
+  /** Over the whole range, most requests first (at most 20 each). */
+  by_route: UsageBreakdown[];
+  by_api_key: UsageBreakdown[];
+  by_user: UsageBreakdown[];
+}
+
+const TOP = 20;
+
+export async function readUsage(
+  pool: pg.Pool,
+  tenantId: string,
+  query: UsageQuery,
+  window: UsageWindow,
+): Promise<UsageReport> {
+  const params = [
+    tenantId,
+    window.from.toISOString(),
+    window.to.toISOString(),
+    query.api_key_id ?? null,
+    query.route_id ?? null,
+    query.user_id ?? null,
+  ];
+  // The filters, on the columns of `usage_counts` under an alias ('' or 'u.').
+  const where = (a = '') => `${a}tenant_id = $1 and ${a}hour >= $2 and ${a}hour < $3
+     and ($4::text is null or ${a}api_key_id = $4) and ($5::text is null or ${a}route_id = $5)
+     and ($6::text is null or ${a}user_id = $6)`;
+  const truncate =
+    window.granularity === 'hour' ? 'hour' : `date_trunc('day', hour at time zone 'UTC') at time zone 'UTC'`;
+  const [series, routes, keys, users] = await Promise.all([
+    pool.query<{ start: Date; status_class: StatusClass; requests: string }>(
+      `select ${truncate} as start, status_class, sum(requests) as requests
+         from usage_counts where ${where()} group by 1, 2 order by 1`,
+      params,
+    ),
+    breakdown(pool, 'route_id', where, params),
+    breakdown(pool, 'api_key_id', where, params),
+    breakdown(pool, 'user_id', where, params),
+  ]);
+
+  const period = window.granularity === 'hour' ? HOUR_MS : DAY_MS;
+  const points = new Map<number, UsagePoint>();
+  for (let at = window.from.getTime(); at < window.to.getTime(); at += period) {
+    points.set(at, { start: new Date(at).toISOString(), requests: 0, by_status_class: noRequests() });
+  }
+  const totals = noRequests();
+  for (const row of series.rows) {
+    const point = points.get(row.start.getTime());
+    const requests = Number(row.requests);
+    if (point) {
+      point.requests += requests;
+      point.by_status_class[row.status_class] += requests;
+    }
+    totals[row.status_class] += requests;
+  }
+  return {
+    tenant_id: tenantId,
+    api_key_id: query.api_key_id ?? null,
+    route_id: query.route_id ?? null,
+    user_id: query.user_id ?? null,
+    granularity: window.granularity,
+    from: window.from.toISOString(),
+    to: window.to.toISOString(),
+    requests: Object.values(totals).reduce((sum, n) => sum + n, 0),
+    by_status_class: totals,
+    data: [...points.values()],
+    by_route: routes,
+    by_api_key: keys,
+    by_user: users,
+  };
+}
+
+async function breakdown(
+  pool: pg.Pool,
+  column: 'route_id' | 'api_key_id' | 'user_id',
+  where: (alias?: string) => string,
+  params: unknown[],
+): Promise<UsageBreakdown[]> {
+  const { rows } = await pool.query<{ id: string; status_class: StatusClass; requests: string }>(
+    `with ranked as (
+       select ${column} as id, sum(requests) as total from usage_counts where ${where()}
+        group by 1 order by 2 desc, 1 limit ${TOP})
+     select u.${column} as id, u.status_class, sum(u.requests) as requests
+       from usage_counts u join ranked r on r.id = u.${column}
+      where ${where('u.')}
+      group by 1, 2`,
+    params,
+  );
+  const byId = new Map<string, UsageBreakdown>();
+  for (const row of rows) {
+    const entry = byId.get(row.id) ?? {
+      id: row.id === '' ? null : row.id,
+      requests: 0,
+      by_status_class: noRequests(),
+    };
+    const requests = Number(row.requests);
+    entry.requests += requests;
+    entry.by_status_class[row.status_class] += requests;
+    byId.set(row.id, entry);
+  }
+  return [...byId.values()].sort(
+    (a, b) => b.requests - a.requests || String(a.id).localeCompare(String(b.id)),
+  );
+}

@@ -1,0 +1,144 @@
+import type { ServerResponse } from 'node:http';
+import type { Logger } from '@vantageedge/shared/observability/logger';
+import type { QuotaStore } from '@vantageedge/shared/usage/quota-store';
+import { type QuotaWindow, quotaWindows } from '@vantageedge/shared/usage/quota-windows';
+import { Counter, type Registry } from 'prom-client';
+import { failExchange } from '../pipeline/errors.js';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
+
+/**
+ * Request quotas (requests per UTC day/month) of the tenant and of the calling API key, enforced
+ * after authentication and rate limiting. Every replica counts in the same Redis counters with one
+ * atomic script per request, so the limit holds exactly across replicas: the request that would go
+ * over is refused with 429 `quota_exceeded` on whichever replica it reaches, and refused requests do
+ * not count. When the counters cannot be reached the request is served (quotas fail open: a Redis
+ * outage must not take every tenant with a quota offline) and the counter below goes up.
+ *
+ * Every answer carries what remains of the tightest window: X-Quota-Limit, X-Quota-Remaining and
+ * X-Quota-Reset (seconds until that period ends); a refusal also has Retry-After.
+ */
+export interface QuotaStageOptions {
+  store: QuotaStore;
+  keyPrefix: string;
+  logger?: Logger;
+  registry?: Registry;
+  clock?: () => number;
+}
+
+export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
+  const clock = options.clock ?? Date.now;
+  const decisions = new Counter({
+    name: 'vantageedge_gateway_quota_decisions_total',
+    help: 'Requests checked against a quota, by outcome (allowed, exceeded, unavailable: counters unreachable, served)',
+    labelNames: ['outcome'] as const,
+    registers: options.registry ? [options.registry] : [],
+  });
+  const allowed = decisions.labels('allowed');
+  const exceeded = decisions.labels('exceeded');
+  const unavailable = decisions.labels('unavailable');
+  let lastWarningAt = 0;
+  const warnUnavailable = (error: unknown) => {
+    unavailable.inc();
+    const now = clock();
+    if (now - lastWarningAt < 10_000) return; // one line per 10 s, not one per request
+    lastWarningAt = now;
+    options.logger?.warn('quota counters unreachable: requests are served uncounted', {
+      error: String(error),
+    });
+  };
+
+  return {
+    name: 'quota',
+    compileRoute({ tenant, route, apiKeyQuotas }) {
+      const tenantQuota = tenant.settings.quota ?? null;
+      const keysMayHaveQuota = route.auth_mode !== 'public' && apiKeyQuotas.size > 0;
+      if (tenantQuota === null && !keysMayHaveQuota) return null;
+      const stage: RouteStage = {
+        name: 'quota',
+        onRequest(exchange) {
+          const now = clock();
+          const windows = quotaWindows(options.keyPrefix, tenant.id, { kind: 'tenant' }, tenantQuota, now);
+          const keyId = exchange.identity.apiKeyId;
+          const keyQuota = keyId === undefined ? undefined : apiKeyQuotas.get(keyId);
+          if (keyId !== undefined && keyQuota !== undefined) {
+            windows.push(
+              ...quotaWindows(options.keyPrefix, tenant.id, { kind: 'api_key', id: keyId }, keyQuota, now),
+            );
+          }
+          if (windows.length === 0) return 'continue'; // a caller without a quota on a tenant without one
+          return options.store.consume(windows).then(
+            (decision): StageResult => {
+              if (decision.allowed) {
+                allowed.inc();
+                setQuotaHeaders(exchange.res, windows, decision.used, now);
+                return 'continue';
+              }
+              exceeded.inc();
+              refuse(exchange, windows, decision.index, decision.used, now);
+              return 'handled';
+            },
+            (error: unknown): StageResult => {
+              warnUnavailable(error);
+              return 'continue';
+            },
+          );
+        },
+      };
+      return stage;
+    },
+  };
+}
+
+/** Seconds until the window's period ends (at least 1). */
+function secondsUntil(window: QuotaWindow, now: number): number {
+  return Math.max(1, Math.ceil((window.resetsAt - now) / 1000));
+}
+
+/** The window with the fewest requests left decides the headers (ties: the one that resets first). */
+function setQuotaHeaders(
+  res: ServerResponse,
+  windows: readonly QuotaWindow[],
+  used: readonly number[],
+  now: number,
+): void {
+  let tightest = 0;
+  let least = Number.POSITIVE_INFINITY;
+  windows.forEach((window, index) => {
+    const remaining = Math.max(0, window.limit - (used[index] ?? 0));
+    const current = windows[tightest]!;
+    if (remaining < least || (remaining === least && window.resetsAt < current.resetsAt)) {
+      least = remaining;
+      tightest = index;
+    }
+  });
+  const window = windows[tightest]!;
+  res.setHeader('x-quota-limit', String(window.limit));
+  res.setHeader('x-quota-remaining', String(least));
+  res.setHeader('x-quota-reset', String(secondsUntil(window, now)));
+}
+
+function refuse(
+  exchange: GatewayExchange,
+  windows: readonly QuotaWindow[],
+  index: number,
+  used: number,
+  now: number,
+): void {
+  const window = windows[index] ?? windows[0]!;
+  const whose = window.subject === 'tenant' ? "the tenant's" : "the API key's";
+  const period = window.period === 'day' ? 'daily' : 'monthly';
+  const retryAfter = String(secondsUntil(window, now));
+  failExchange(
+    exchange,
+    429,
+    'quota_exceeded',
+    `${whose} ${period} quota of ${window.limit} requests is used up (${used} made); it resets at ${new Date(window.resetsAt).toISOString()}`,
+    {
+      'retry-after': retryAfter,
+      'x-quota-limit': String(window.limit),
+      'x-quota-remaining': '0',
+      'x-quota-reset': retryAfter,
+    },
+  );
+}

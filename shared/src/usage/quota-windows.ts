@@ -1,0 +1,122 @@
+import type { QuotaPolicy } from '../domain/gateway-config.js';
+
+/**
+ * The protocol of request quotas, shared by the gateways (which count and enforce) and the control
+ * plane (which shows what is left in a key's GET): the periods, their counters' Redis keys and the
+ * Lua script that checks and counts every window of a request at once.
+ *
+ * Periods are UTC calendar days and months. A counter's key names its period
+ * (`<prefix>q:{<tenant_id>}:key:<api_key_id>:day:20261127`), so a new period starts at zero by itself;
+ * the key expires a day after its period ends. Every key of a tenant has the `{tenant_id}` hash tag:
+ * one script touches them together, also on Redis Cluster.
+ */
+
+export type QuotaPeriod = 'day' | 'month';
+export type QuotaSubject = { kind: 'tenant' } | { kind: 'api_key'; id: string };
+
+export interface QuotaWindow {
+  /** `tenant` or `api_key`: whose quota (a request may be under both). */
+  subject: QuotaSubject['kind'];
+  period: QuotaPeriod;
+  limit: number;
+  /** The Redis key of this period's counter. */
+  key: string;
+  /** Milliseconds since the epoch when the period ends (the next starts at zero). */
+  resetsAt: number;
+}
+
+const DAY_MS = 86_400_000;
+
+export function periodBounds(
+  period: QuotaPeriod,
+  nowMs: number,
+): { start: number; end: number; label: string } {
+  const now = new Date(nowMs);
+  const year = now.getUTCFullYear();
+  const month = now.getUTCMonth();
+  if (period === 'day') {
+    const start = Date.UTC(year, month, now.getUTCDate());
+    const label = `${year}${String(month + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}`;
+    return { start, end: start + DAY_MS, label };
+  }
+  return {
+    start: Date.UTC(year, month, 1),
+    end: Date.UTC(year, month + 1, 1),
+    label: `${year}${String(month + 1).padStart(2, '0')}`,
+  };
+}
+
+export function quotaCounterKey(
+  keyPrefix: string,
+  tenantId: string,
+  subject: QuotaSubject,
+  period: QuotaPeriod,
+  label: string,
+): string {
+  const who = subject.kind === 'tenant' ? 'tenant' : `key:${subject.id}`;
+  return `${keyPrefix}q:{${tenantId}}:${who}:${period}:${label}`;
+}
+
+/** The windows a quota policy opens now for one subject (none without a policy). */
+export function quotaWindows(
+  keyPrefix: string,
+  tenantId: string,
+  subject: QuotaSubject,
+  quota: QuotaPolicy | null | undefined,
+  nowMs: number,
+): QuotaWindow[] {
+  if (!quota) return [];
+  const windows: QuotaWindow[] = [];
+  const add = (period: QuotaPeriod, limit: number | undefined) => {
+    if (limit === undefined) return;
+    const bounds = periodBounds(period, nowMs);
+    windows.push({
+      subject: subject.kind,
+      period,
+      limit,
+      key: quotaCounterKey(keyPrefix, tenantId, subject, period, bounds.label),
+      resetsAt: bounds.end,
+    });
+  };
+  add('day', quota.requests_per_day);
+  add('month', quota.requests_per_month);
+  return windows;
+}
+
+/**
+ * KEYS: the windows' counters. ARGV: each window's limit, then each window's expiry (ms epoch).
+ * If any counter has reached its limit, nothing is counted: returns {0, index (1-based) of the first
+ * full window, its count}. Otherwise every counter goes up by one: returns {1, count1, count2, …}.
+ */
+export const CONSUME_QUOTA_SCRIPT = `
+local n = #KEYS
+for i = 1, n do
+  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if used >= tonumber(ARGV[i]) then return {0, i, used} end
+end
+local out = {1}
+for i = 1, n do
+  local used = redis.call('INCR', KEYS[i])
+  if used == 1 then redis.call('PEXPIREAT', KEYS[i], ARGV[n + i]) end
+  out[i + 1] = used
+end
+return out
+`;
+
+/** A counter expires a day after its period, so a late reader still finds the final count. */
+export function counterExpiry(window: QuotaWindow): number {
+  return window.resetsAt + DAY_MS;
+}
+
+export type QuotaDecision =
+  | { allowed: true; used: number[] }
+  /** `index` is the window that is full (0-based); `used` its count. */
+  | { allowed: false; index: number; used: number };
+
+/** Reads the script's answer. */
+export function parseQuotaReply(reply: unknown): QuotaDecision {
+  if (!Array.isArray(reply) || reply.length < 1) throw new Error('unexpected quota script reply');
+  const numbers = reply.map((value) => Number(value));
+  if (numbers[0] === 1) return { allowed: true, used: numbers.slice(1) };
+  return { allowed: false, index: (numbers[1] ?? 1) - 1, used: numbers[2] ?? 0 };
+}
