@@ -26,6 +26,8 @@ export interface LoneGateway {
   readonly adminUrl: string;
   readonly port: number;
   readonly adminPort: number;
+  /** Its GATEWAY_REDIS_KEY_PREFIX (shared by replicas started together). */
+  readonly keyPrefix: string;
   /** A request for tenant host `<subdomain>.localhost` (a fresh connection unless `agent` is given). */
   request(
     subdomain: string,
@@ -38,13 +40,27 @@ export interface LoneGateway {
 
 export const LONE_GATEWAY_PEPPER = 'lone-gateway-pepper-0123456789abcdefghijklmnop';
 
-export async function startLoneGateway({
-  snapshots,
-  env = {},
-}: {
+export async function startLoneGateway(options: {
   snapshots: readonly TenantSnapshot[];
   env?: Record<string, string>;
 }): Promise<LoneGateway> {
+  return (await startLoneGateways({ ...options, count: 1 }))[0]!;
+}
+
+/**
+ * `count` replicas of the gateway on the same snapshots topic and Redis key prefix (so they share the
+ * cache and rate limits like a deployment's replicas). Each close() stops its own process; the last one
+ * also removes the topic and the Redis keys.
+ */
+export async function startLoneGateways({
+  snapshots,
+  env = {},
+  count,
+}: {
+  snapshots: readonly TenantSnapshot[];
+  env?: Record<string, string>;
+  count: number;
+}): Promise<LoneGateway[]> {
   const topic = uniqueTopic('lone-gateway');
   const keyPrefix = `ve-test-lone-${uniqueSuffix()}:`;
   const bus = createKafkaSnapshotBus({
@@ -69,8 +85,51 @@ export async function startLoneGateway({
     await bus.close();
   }
 
+  const cleanup = async () => {
+    const admin = createTestKafka().admin();
+    const redis = new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
+    await Promise.all([
+      admin
+        .connect()
+        .then(() => admin.deleteTopics({ topics: [topic] }))
+        .catch(() => {})
+        .finally(() => admin.disconnect()),
+      (async () => {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 500);
+          if (keys.length > 0) await redis.unlink(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+      })()
+        .catch(() => {})
+        .finally(() => redis.disconnect()),
+    ]);
+  };
+  let running = count;
+  const replicaClosed = async () => {
+    running--;
+    if (running === 0) await cleanup();
+  };
+  const started: LoneGateway[] = [];
+  try {
+    for (let i = 0; i < count; i++) started.push(await startReplica(topic, keyPrefix, env, replicaClosed));
+  } catch (error) {
+    await Promise.all(started.map((replica) => replica.close()));
+    if (started.length === 0) await cleanup();
+    throw error;
+  }
+  return started;
+}
+
+async function startReplica(
+  topic: string,
+  keyPrefix: string,
+  env: Record<string, string>,
+  replicaClosed: () => Promise<void>,
+): Promise<LoneGateway> {
   const [port, adminPort] = await Promise.all([freePort(), freePort()]);
-  const service = startService(`lone gateway ${topic}`, ENTRY_POINTS.gateway, {
+  const service = startService(`lone gateway ${topic} :${port}`, ENTRY_POINTS.gateway, {
     REDIS_URL: TEST_INFRA.redisUrl,
     KAFKA_BROKERS: TEST_INFRA.kafkaBrokers.join(','),
     SNAPSHOT_BUS: 'kafka',
@@ -93,27 +152,12 @@ export async function startLoneGateway({
   });
   const url = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
+  let closed = false;
   const close = async () => {
+    if (closed) return;
+    closed = true;
     await service.stop();
-    const admin = createTestKafka().admin();
-    const redis = new Redis(TEST_INFRA.redisUrl, { maxRetriesPerRequest: 2 });
-    await Promise.all([
-      admin
-        .connect()
-        .then(() => admin.deleteTopics({ topics: [topic] }))
-        .catch(() => {})
-        .finally(() => admin.disconnect()),
-      (async () => {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 500);
-          if (keys.length > 0) await redis.unlink(...keys);
-          cursor = next;
-        } while (cursor !== '0');
-      })()
-        .catch(() => {})
-        .finally(() => redis.disconnect()),
-    ]);
+    await replicaClosed();
   };
   try {
     await waitForHttp(service, `${adminUrl}/readyz`, { timeoutMs: 90_000 });
@@ -127,6 +171,7 @@ export async function startLoneGateway({
     adminUrl,
     port,
     adminPort,
+    keyPrefix,
     request: (subdomain, pathname, { headers = {}, ...options } = {}) =>
       httpRequest(`${url}${pathname}`, {
         ...options,

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -27,6 +28,18 @@ export function generationKey(keyPrefix: string, tenantId: string): string {
   return `${tenantKeyspace(keyPrefix, tenantId)}gen`;
 }
 
+/**
+ * The set of a tenant's cache keys an origin tagged with `tag` (Surrogate-Key / Cache-Tag): one Redis
+ * set per tag, `<prefix>c:{<tenant_id>}:tag:<digest of the tag>`, members with the key prefix.
+ */
+export function tagIndexKey(keyPrefix: string, tenantId: string, tag: string): string {
+  return `${tenantKeyspace(keyPrefix, tenantId)}tag:${hash('sha256', tag, 'base64url').slice(0, 22)}`;
+}
+
+/** At most this many tags per purge request and per stored response; each at most CACHE_TAG_MAX_LENGTH. */
+export const CACHE_TAGS_MAX = 64;
+export const CACHE_TAG_MAX_LENGTH = 256;
+
 /** The pub/sub channel purge messages travel on. */
 export function purgeChannel(keyPrefix: string): string {
   return `${keyPrefix}vantageedge:cache:purge`;
@@ -39,6 +52,14 @@ export const cachePurgeMessage = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('tenant'), tenantId: z.string().min(1), generation }),
   /** Drop every cached variant listed under this path index key (without the key prefix). */
   z.object({ kind: z.literal('path'), pathIndexKey: z.string().min(1) }),
+  /** Drop every entry of the tenant the origin tagged with one of `tags` (already gone from Redis). */
+  z.object({
+    kind: z.literal('tags'),
+    tenantId: z.string().min(1),
+    tags: z.array(z.string().min(1).max(CACHE_TAG_MAX_LENGTH)).min(1).max(CACHE_TAGS_MAX),
+    /** A soft purge (epoch ms): the entries stay, stale from then on. */
+    softAt: z.number().int().positive().optional(),
+  }),
 ]);
 export type CachePurgeMessage = z.infer<typeof cachePurgeMessage>;
 
@@ -46,6 +67,15 @@ export type CachePurgeMessage = z.infer<typeof cachePurgeMessage>;
 export type PurgeTarget =
   | { kind: 'route'; tenantId: string; routeId: string }
   | { kind: 'tenant'; tenantId: string };
+
+/** Generation-less purge: the entries tagged with any of `tags`. */
+export interface TagPurgeTarget {
+  kind: 'tags';
+  tenantId: string;
+  tags: readonly string[];
+  /** Mark the entries stale (kept for stale-if-error and revalidation) instead of deleting them. */
+  soft?: boolean | undefined;
+}
 
 export function encodePurgeMessage(message: CachePurgeMessage): string {
   return JSON.stringify(message);
@@ -65,7 +95,15 @@ export function parsePurgeMessage(text: string): CachePurgeMessage | null {
 export interface PurgeGenerations {
   tenant: number;
   routes: Map<string, number>;
+  /**
+   * Soft purges by tag: tag → when (epoch ms). Entries with the tag stored before then are stale
+   * (revalidated on use, still served for stale-if-error). Fields `tag:<tag>` of the generation hash.
+   */
+  softTags: Map<string, number>;
 }
+
+/** The generation-hash field of a soft purge of `tag`. */
+export const SOFT_TAG_FIELD_PREFIX = 'tag:';
 
 /** Reads the generation hash as HGETALL returns it; fields that are not whole numbers count as 0. */
 export function parseGenerations(hash: Record<string, string>): PurgeGenerations {
@@ -73,9 +111,17 @@ export function parseGenerations(hash: Record<string, string>): PurgeGenerations
     const n = Number(value ?? 0);
     return Number.isSafeInteger(n) && n > 0 ? n : 0;
   };
-  const generations: PurgeGenerations = { tenant: count(hash[TENANT_GENERATION_FIELD]), routes: new Map() };
-  for (const [field, value] of Object.entries(hash))
-    if (field !== TENANT_GENERATION_FIELD) generations.routes.set(field, count(value));
+  const generations: PurgeGenerations = {
+    tenant: count(hash[TENANT_GENERATION_FIELD]),
+    routes: new Map(),
+    softTags: new Map(),
+  };
+  for (const [field, value] of Object.entries(hash)) {
+    if (field === TENANT_GENERATION_FIELD) continue;
+    if (field.startsWith(SOFT_TAG_FIELD_PREFIX))
+      generations.softTags.set(field.slice(SOFT_TAG_FIELD_PREFIX.length), count(value));
+    else generations.routes.set(field, count(value));
+  }
   return generations;
 }
 
@@ -95,4 +141,10 @@ export function purgeMessageFor(target: PurgeTarget, bumped: number): CachePurge
 export interface CachePurger {
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
+  /** Drops every cached response of the tenant whose origin tagged it with one of `tags`. */
+  purgeTags(
+    tenantId: string,
+    tags: readonly string[],
+    options?: { soft?: boolean | undefined },
+  ): Promise<void>;
 }

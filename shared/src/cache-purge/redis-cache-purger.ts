@@ -8,11 +8,16 @@ import {
   type PurgeTarget,
   purgeChannel,
   purgeMessageFor,
+  SOFT_TAG_FIELD_PREFIX,
+  type TagPurgeTarget,
+  tagIndexKey,
 } from './purge-protocol.js';
 
 export interface RedisCachePurger extends CachePurger {
   /** Bumps the target's generation and publishes it; resolves with the message sent. */
   purge(target: PurgeTarget): Promise<CachePurgeMessage>;
+  /** Deletes the tagged entries and their tag sets, then publishes it; resolves with the message sent. */
+  purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
 }
 
 /**
@@ -28,8 +33,33 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     await redis.publish(channel, encodePurgeMessage(message));
     return message;
   };
+  const purgeTagged = async ({ tenantId, tags, soft }: TagPurgeTarget): Promise<CachePurgeMessage> => {
+    if (soft) {
+      // Kept in the generation hash (no TTL, never evicted): replicas load it with the generations.
+      const softAt = Date.now();
+      const fields: Record<string, number> = {};
+      for (const tag of tags) fields[`${SOFT_TAG_FIELD_PREFIX}${tag}`] = softAt;
+      await redis.hset(generationKey(keyPrefix, tenantId), fields);
+      const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
+      await redis.publish(channel, encodePurgeMessage(message));
+      return message;
+    }
+    for (const tag of tags) {
+      const index = tagIndexKey(keyPrefix, tenantId, tag);
+      const keys = await redis.smembers(index);
+      // Members carry the prefix already; all share the tenant's hash tag (one Cluster slot).
+      await redis.del(index, ...keys);
+    }
+    const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags] };
+    await redis.publish(channel, encodePurgeMessage(message));
+    return message;
+  };
   return {
     purge,
+    purgeTagged,
+    async purgeTags(tenantId, tags, options) {
+      await purgeTagged({ kind: 'tags', tenantId, tags, soft: options?.soft });
+    },
     async purgeRoute(tenantId, routeId) {
       await purge({ kind: 'route', tenantId, routeId });
     },

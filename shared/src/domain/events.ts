@@ -112,8 +112,11 @@ export interface ControlPlaneEventMap {
   ApiKeyRevoked: { api_key_id: string; tenant_id: string; reason: string | null };
   /** The key's request quota set, changed or removed (null). */
   ApiKeyQuotaChanged: { api_key_id: string; tenant_id: string; quota: QuotaPolicy | null };
-  /** Asks every gateway replica to drop cached responses of a route (or the whole tenant when null). */
-  CachePurgeRequested: { tenant_id: string; route_id: string | null };
+  /**
+   * Asks every gateway replica to drop cached responses of a route (or the whole tenant when null),
+   * or, with `tags`, the tenant's responses its origins tagged with one of them (Surrogate-Key).
+   */
+  CachePurgeRequested: { tenant_id: string; route_id: string | null; tags?: string[]; soft?: boolean };
   /**
    * A rollback of the tenant's gateway config to the config it had after event `to_position` (decimal),
    * recorded before the compensating events, which name this event as their causation. `from_version`

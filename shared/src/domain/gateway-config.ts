@@ -34,9 +34,28 @@ export type RateLimitPolicy = z.infer<typeof rateLimitPolicy>;
 
 export const CACHE_KEY_PATTERNS = ['path', 'path+query', 'path+query+headers'] as const;
 
+/**
+ * standard: the origin's Cache-Control/Expires decide freshness (RFC 9111, a shared cache); override:
+ * the policy's ttl_seconds is forced, capped by the origin's s-maxage/max-age.
+ */
+export const CACHE_MODES = ['standard', 'override'] as const;
+
 export const cachePolicy = z.strictObject({
   enabled: z.boolean().default(true),
+  mode: z.enum(CACHE_MODES).default('standard'),
+  /**
+   * override: how long every stored response is fresh. standard: the heuristic freshness of a response
+   * without explicit freshness (at most 10% of its age since Last-Modified when it has one).
+   */
   ttl_seconds: z.number().int().min(1).max(31_536_000).default(60),
+  /** standard mode: allow heuristic freshness (RFC 9111 §4.2.2); false stores only explicit freshness. */
+  heuristic_freshness: z.boolean().default(true),
+  /** standard mode: honour the client's Cache-Control (no-cache, max-age, min-fresh, max-stale, only-if-cached). */
+  honor_request_cache_control: z.boolean().default(true),
+  /** standard mode: how long past its freshness an entry with a validator is kept to be revalidated. */
+  keep_stale_seconds: z.number().int().min(0).max(2_592_000).default(600),
+  /** Response headers whose values tag a stored response for purges by tag (space- or comma-separated). */
+  tag_headers: z.array(z.string().min(1).max(100)).max(4).default(['surrogate-key', 'cache-tag']),
   cache_key_pattern: z.enum(CACHE_KEY_PATTERNS).default('path+query'),
   /** Request headers that are part of the key with path+query+headers (lower-cased). */
   vary_headers: z.array(z.string().min(1).max(100)).max(20).default([]),

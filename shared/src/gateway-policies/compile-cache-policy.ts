@@ -4,6 +4,14 @@ import type { CachePolicy, RouteConfig } from '../domain/gateway-config.js';
 export interface CompiledCachePolicy {
   readonly tenantId: string;
   readonly routeId: string;
+  /** standard: RFC 9111 freshness from the origin's headers; override: ttlMs forced (capped by max-age). */
+  readonly mode: CachePolicy['mode'];
+  readonly heuristicFreshness: boolean;
+  readonly honorRequestCacheControl: boolean;
+  /** standard mode: how long past its freshness an entry with a validator is kept for revalidation. */
+  readonly keepStaleMs: number;
+  /** Lower-case response headers whose values tag a stored response (purge by tag). */
+  readonly tagHeaders: readonly string[];
   readonly keyPattern: CachePolicy['cache_key_pattern'];
   /** Lower-cased request headers that are part of the key (path+query+headers only). */
   readonly varyHeaders: readonly string[];
@@ -35,6 +43,11 @@ export function compileCachePolicy(tenantId: string, route: RouteConfig): Compil
   return {
     tenantId,
     routeId: route.id,
+    mode: policy.mode,
+    heuristicFreshness: policy.heuristic_freshness,
+    honorRequestCacheControl: policy.honor_request_cache_control,
+    keepStaleMs: policy.mode === 'standard' ? policy.keep_stale_seconds * 1000 : 0,
+    tagHeaders: lower(policy.tag_headers),
     keyPattern: policy.cache_key_pattern,
     varyHeaders:
       policy.cache_key_pattern === 'path+query+headers'

@@ -4,15 +4,22 @@ import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
 const NO_CACHE_REQUEST = /no-cache|no-store/i;
 const PRAGMA_NO_CACHE = /no-cache/i;
+const NO_STORE_REQUEST = /no-store/i;
 
 /** Why a request is not served from (or stored to) the cache; null when it may be. */
 export function requestBypassReason(policy: CompiledCachePolicy, request: CacheRequest): string | null {
   if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
   const { headers } = request;
   const cacheControl = headerList(headers['cache-control']);
-  if (cacheControl && NO_CACHE_REQUEST.test(cacheControl)) return 'request_no_cache';
-  const pragma = headerList(headers.pragma);
-  if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
+  if (policy.mode === 'standard') {
+    // no-cache, max-age, … are requirements on the stored response (the gateway's
+    // request-directives.ts); no-store forbids storing anything of this exchange.
+    if (cacheControl && NO_STORE_REQUEST.test(cacheControl)) return 'request_no_store';
+  } else {
+    if (cacheControl && NO_CACHE_REQUEST.test(cacheControl)) return 'request_no_cache';
+    const pragma = headerList(headers.pragma);
+    if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
+  }
   for (const name of policy.bypassHeaders) if (headers[name] !== undefined) return 'bypass_header';
   const cookie = policy.bypassCookies.length > 0 ? cookieHeader(headers.cookie) : undefined;
   if (cookie) {

@@ -4,6 +4,8 @@ import {
   parseGenerations,
   parsePurgeMessage,
   purgeChannel,
+  tagIndexKey,
+  tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
@@ -106,6 +108,75 @@ describe('cache purge through the admin API', () => {
     expect(await receivedFor(tenantId)).toEqual({ kind: 'tenant', tenantId, generation: 1 });
     const generations = parseGenerations(await purgerRedis.hgetall(generationKey(keyPrefix, tenantId)));
     expect(generations.tenant).toBe(1);
+  });
+
+  it('POST /tenants/:id/cache/purge {"tags": […]} drops the tagged entries from Redis, tells every replica and records the tags', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgetag${uniqueSuffix()}`);
+    const tagged = tagIndexKey(keyPrefix, tenantId, 'product-7');
+    const entryKey = `${tenantKeyspace(keyPrefix, tenantId)}0:r:0:p:v`;
+    await purgerRedis.set(entryKey, 'entry', 'PX', 60_000);
+    await purgerRedis.sadd(tagged, entryKey);
+    const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {
+      body: { tags: ['product-7', 'catalog'] },
+    });
+    expect(response.status).toBe(200);
+    expect(json(response)).toMatchObject({
+      tenant_id: tenantId,
+      route_id: null,
+      tags: ['product-7', 'catalog'],
+    });
+    expect(await receivedFor(tenantId)).toEqual({ kind: 'tags', tenantId, tags: ['product-7', 'catalog'] });
+    expect(await purgerRedis.exists(entryKey, tagged)).toBe(0);
+    // No generation moved: only the tagged entries went.
+    expect(parseGenerations(await purgerRedis.hgetall(generationKey(keyPrefix, tenantId))).tenant).toBe(0);
+    const purges = (await cp.allEvents()).filter(
+      (event) =>
+        event.type === 'CachePurgeRequested' && (event.data as { tenant_id: string }).tenant_id === tenantId,
+    );
+    expect(purges.map((event) => event.data)).toEqual([
+      { tenant_id: tenantId, route_id: null, tags: ['product-7', 'catalog'], soft: false },
+    ]);
+  });
+
+  it('a soft purge by tag keeps the entries and records when the tags went stale', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgesoft${uniqueSuffix()}`);
+    const tagged = tagIndexKey(keyPrefix, tenantId, 'product-8');
+    const entryKey = `${tenantKeyspace(keyPrefix, tenantId)}0:r:0:p:v`;
+    await purgerRedis.set(entryKey, 'entry', 'PX', 60_000);
+    await purgerRedis.sadd(tagged, entryKey);
+    const before = Date.now();
+    const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {
+      body: { tags: ['product-8'], soft: true },
+    });
+    expect(response.status).toBe(200);
+    expect(json(response)).toMatchObject({ tags: ['product-8'], soft: true });
+    const message = await receivedFor(tenantId);
+    expect(message).toMatchObject({ kind: 'tags', tenantId, tags: ['product-8'] });
+    const softAt = (message as { softAt: number }).softAt;
+    expect(softAt).toBeGreaterThanOrEqual(before);
+    expect(await purgerRedis.exists(entryKey, tagged)).toBe(2);
+    const generations = parseGenerations(await purgerRedis.hgetall(generationKey(keyPrefix, tenantId)));
+    expect(generations.softTags.get('product-8')).toBe(softAt);
+  });
+
+  it('refuses malformed tag lists with 400 and the field, appending nothing', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgebad${uniqueSuffix()}`);
+    const before = (await cp.allEvents()).length;
+    for (const body of [
+      { tags: [] },
+      { tags: ['two words'] },
+      { soft: true },
+      { tags: ['a,b'] },
+      { tags: 'x' },
+      { tag: ['x'] },
+    ]) {
+      const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, { body });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(json(response)['error']).toMatchObject({
+        details: [expect.objectContaining({ field: expect.any(String) })],
+      });
+    }
+    expect((await cp.allEvents()).length).toBe(before);
   });
 
   it('refuses another tenant’s route and unknown routes, appending nothing', async () => {

@@ -1,4 +1,6 @@
+import { CACHE_TAG_MAX_LENGTH, CACHE_TAGS_MAX } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { streamName } from '@vantageedge/shared/domain/events';
+import { z } from 'zod';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { notFound, unavailable } from '../domain/errors.js';
 import { routeDecider } from '../domain/route.js';
@@ -16,8 +18,33 @@ export interface CachePurgeResource {
   id: string;
   tenant_id: string;
   route_id: string | null;
+  /** Present for a purge by tag. */
+  tags?: string[];
+  soft?: boolean;
   purged_at: string;
 }
+
+/** Body of POST /api/v1/tenants/:id/cache/purge: none (the whole tenant) or the tags to purge. */
+export const purgeTenantCacheBody = z
+  .strictObject({
+    tags: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(CACHE_TAG_MAX_LENGTH)
+          .regex(/^[^\s,]+$/, 'a tag has no whitespace or comma'),
+      )
+      .min(1)
+      .max(CACHE_TAGS_MAX)
+      .optional(),
+    /** With tags: mark the tagged responses stale (revalidated on use, kept for stale-if-error). */
+    soft: z.boolean().optional(),
+  })
+  .refine((body) => body.soft === undefined || body.tags !== undefined, {
+    path: ['soft'],
+    message: 'soft purges are by tag: give tags',
+  });
 
 /** Purge requests of a tenant are recorded in their own stream: `cache-<tenant id>` (audit: resource "cache"). */
 export const cacheStream = (tenantId: string) => `cache-${tenantId}`;
@@ -38,10 +65,13 @@ async function purgeAndRecord(
   ctx: CommandContext,
   tenantId: string,
   routeId: string | null,
+  tags?: string[],
+  soft = false,
 ): Promise<CommandOutcome<CachePurgeResource>> {
   const purger = requirePurger(deps.cachePurger);
   try {
-    if (routeId) await purger.purgeRoute(tenantId, routeId);
+    if (tags) await purger.purgeTags(tenantId, tags, { soft });
+    else if (routeId) await purger.purgeRoute(tenantId, routeId);
     else await purger.purgeTenant(tenantId);
   } catch (error) {
     throw unavailable(
@@ -52,13 +82,18 @@ async function purgeAndRecord(
   }
   const metadata = eventMetadata(deps, ctx, tenantId);
   const appended = await deps.store.appendToStream(cacheStream(tenantId), [
-    { type: 'CachePurgeRequested', data: { tenant_id: tenantId, route_id: routeId }, metadata },
+    {
+      type: 'CachePurgeRequested',
+      data: { tenant_id: tenantId, route_id: routeId, ...(tags ? { tags, soft } : {}) },
+      metadata,
+    },
   ]);
   return {
     resource: {
       id: routeId ?? tenantId,
       tenant_id: tenantId,
       route_id: routeId,
+      ...(tags ? { tags, soft } : {}),
       purged_at: metadata.occurred_at,
     },
     revision: appended.nextExpectedRevision,
@@ -83,8 +118,9 @@ export async function purgeTenantCache(
   deps: CommandDeps,
   ctx: CommandContext,
   tenantId: string,
+  body: z.infer<typeof purgeTenantCacheBody> = {},
 ): Promise<CommandOutcome<CachePurgeResource>> {
   await requireAccess(deps, ctx.caller, tenantId, 'write');
   await requireLiveTenant(deps, tenantId);
-  return purgeAndRecord(deps, ctx, tenantId, null);
+  return purgeAndRecord(deps, ctx, tenantId, null, body.tags, body.soft);
 }

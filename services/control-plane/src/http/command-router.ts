@@ -3,7 +3,7 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import type { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
 import { issueApiKey, revokeApiKey, rotateApiKey, updateApiKey } from '../commands/api-key-commands.js';
-import { purgeRouteCache, purgeTenantCache } from '../commands/cache-commands.js';
+import { purgeRouteCache, purgeTenantCache, purgeTenantCacheBody } from '../commands/cache-commands.js';
 import {
   deleteCertificate,
   resealCertificateKey,
@@ -398,9 +398,9 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
     uuidParam,
     h({
       name: 'PurgeTenantCache',
-      schema: null,
+      schema: purgeTenantCacheBody,
       status: 200,
-      run: (d, c, _b, id) => purgeTenantCache(d, c, id),
+      run: (d, c, b, id) => purgeTenantCache(d, c, id, b),
     }),
   );
   router.post(

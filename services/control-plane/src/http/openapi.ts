@@ -737,7 +737,33 @@ function cachePurgePaths(): Record<string, unknown> {
       'purgeRouteCache',
       "Purge a route's cached responses on every gateway replica",
     ),
-    '/api/v1/tenants/{id}/cache/purge': purge('purgeTenantCache', "Purge all of a tenant's cached responses"),
+    '/api/v1/tenants/{id}/cache/purge': {
+      post: {
+        ...purge(
+          'purgeTenantCache',
+          "Purge all of a tenant's cached responses, or with `tags` those its origins tagged (Surrogate-Key / Cache-Tag)",
+        ).post,
+        requestBody: {
+          required: false,
+          content: json({
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              tags: {
+                type: 'array',
+                minItems: 1,
+                maxItems: 64,
+                items: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\s,]+$' },
+              },
+              soft: {
+                type: 'boolean',
+                description: 'with tags: mark the responses stale (revalidated, kept for stale-if-error)',
+              },
+            },
+          }),
+        },
+      },
+    },
   };
 }
 
@@ -923,6 +949,8 @@ const RESPONSE_SCHEMAS = {
       id: { type: 'string', format: 'uuid' },
       tenant_id: { type: 'string', format: 'uuid' },
       route_id: { type: ['string', 'null'], format: 'uuid' },
+      tags: { type: 'array', items: { type: 'string' } },
+      soft: { type: 'boolean' },
       purged_at: { type: 'string', format: 'date-time' },
     },
   },

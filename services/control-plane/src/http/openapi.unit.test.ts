@@ -33,7 +33,7 @@ const app = createControlPlaneApp({
   },
   apiKeyPepper: 'unit-pepper-0123456789abcdef0123456789abcdef',
   rollout: { pool, redis: {} as RedisClient },
-  cachePurger: { purgeRoute: async () => {}, purgeTenant: async () => {} },
+  cachePurger: { purgeRoute: async () => {}, purgeTenant: async () => {}, purgeTags: async () => {} },
   console: { directory: '/nonexistent', clerkPublishableKey: undefined },
   queryRouter: (authorizer: Authorizer) => createQueryRouter({ pool, authorizer, eventStore: store }),
 });

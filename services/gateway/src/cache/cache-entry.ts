@@ -9,6 +9,12 @@ export interface CacheEntry {
   readonly freshMs: number;
   readonly staleWhileRevalidateMs: number;
   readonly staleIfErrorMs: number;
+  /** Never served stale (must-revalidate, proxy-revalidate, no-cache): no max-stale, no stale windows. */
+  readonly mustRevalidate: boolean;
+  /** Fresh: a client's reload (no-cache, max-age=0) does not force a revalidation (RFC 8246). */
+  readonly immutable: boolean;
+  /** The origin's tags (Surrogate-Key / Cache-Tag): purges by tag drop the entry. */
+  readonly tags: readonly string[];
   /**
    * The request headers (lower-case names) the origin's Vary named; empty when the response does not
    * vary. Such an entry lives under a variant key, and the URL key holds a VaryMarker.
@@ -31,6 +37,12 @@ interface EntryMeta {
   f: number;
   w: number;
   e: number;
+  /** must-revalidate (1 when set). */
+  r?: 1;
+  /** immutable (1 when set). */
+  i?: 1;
+  /** Tags (absent when none). */
+  g?: string[];
   /** Vary names of a response (absent when none). */
   v?: string[];
 }
@@ -59,6 +71,9 @@ export function encodeRecord(record: CacheRecord): Buffer {
     e: record.staleIfErrorMs,
   };
   if (record.varyOn.length > 0) meta.v = [...record.varyOn];
+  if (record.mustRevalidate) meta.r = 1;
+  if (record.immutable) meta.i = 1;
+  if (record.tags.length > 0) meta.g = [...record.tags];
   return frame(meta, record.body);
 }
 
@@ -79,6 +94,9 @@ export function decodeRecord(buffer: Buffer): CacheRecord | null {
       freshMs: meta.f ?? 0,
       staleWhileRevalidateMs: meta.w ?? 0,
       staleIfErrorMs: meta.e ?? 0,
+      mustRevalidate: meta.r === 1,
+      immutable: meta.i === 1,
+      tags: Array.isArray(meta.g) ? meta.g : [],
       varyOn: meta.v ?? [],
       body: buffer.subarray(4 + metaLength),
     };
@@ -96,7 +114,23 @@ export function recordSize(record: CacheRecord): number {
   return size;
 }
 
-/** How long a store keeps an entry: fresh time plus the longer of its stale windows. */
-export function retentionMs(entry: CacheEntry): number {
-  return entry.freshMs + Math.max(entry.staleWhileRevalidateMs, entry.staleIfErrorMs);
+/**
+ * How long a store keeps an entry from its birth: fresh time plus the longer of its stale windows, and
+ * at least `revalidateMs` past its freshness when it has a validator (ETag, Last-Modified) so a stale
+ * entry can still be revalidated with a conditional request.
+ */
+export function retentionMs(entry: CacheEntry, revalidateMs = 0): number {
+  const stale = Math.max(entry.staleWhileRevalidateMs, entry.staleIfErrorMs);
+  return entry.freshMs + (hasValidator(entry) ? Math.max(stale, revalidateMs) : stale);
+}
+
+/** The entry's stored value of a header (lower-case name), the first line when there are several. */
+export function entryHeader(entry: CacheEntry, name: string): string | undefined {
+  for (const [field, value] of entry.headers)
+    if (field === name) return Array.isArray(value) ? value[0] : (value as string);
+  return undefined;
+}
+
+export function hasValidator(entry: CacheEntry): boolean {
+  return entryHeader(entry, 'etag') !== undefined || entryHeader(entry, 'last-modified') !== undefined;
 }

@@ -79,12 +79,90 @@ describe('what is cached', () => {
     body: Buffer | null = Buffer.from('x'),
   ) => ({ status, headers, body });
 
-  it('caps the TTL by s-maxage, else max-age', () => {
-    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=5' }))).toEqual({ freshMs: 5_000 });
-    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=5, s-maxage=7' }))).toEqual({
+  it('override mode: the policy TTL, capped by s-maxage, else max-age', () => {
+    const override = compiled({ mode: 'override', ttl_seconds: 60, max_body_bytes: 10 });
+    expect(freshnessFor(override, 'GET', ok({ 'cache-control': 'max-age=5' }))).toMatchObject({
+      freshMs: 5_000,
+    });
+    expect(freshnessFor(override, 'GET', ok({ 'cache-control': 'max-age=5, s-maxage=7' }))).toMatchObject({
       freshMs: 7_000,
     });
-    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=600' }))).toEqual({ freshMs: 60_000 });
+    expect(freshnessFor(override, 'GET', ok({ 'cache-control': 'max-age=600' }))).toMatchObject({
+      freshMs: 60_000,
+    });
+  });
+
+  it('standard mode: the origin’s s-maxage, else max-age, else Expires − Date decide (RFC 9111 §4.2.1)', () => {
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=5' }))).toMatchObject({
+      freshMs: 5_000,
+    });
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=5, s-maxage=7' }))).toMatchObject({
+      freshMs: 7_000,
+    });
+    // Longer than ttl_seconds: the origin wins.
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=600' }))).toMatchObject({
+      freshMs: 600_000,
+    });
+    const date = new Date(Date.now()).toUTCString();
+    const expires = new Date(Date.now() + 120_000).toUTCString();
+    const fromExpires = freshnessFor(policy, 'GET', ok({ date, expires }));
+    expect(fromExpires).toHaveProperty('freshMs');
+    expect((fromExpires as { freshMs: number }).freshMs).toBeGreaterThanOrEqual(119_000);
+    expect((fromExpires as { freshMs: number }).freshMs).toBeLessThanOrEqual(120_000);
+    // An invalid Expires ("0") is in the past; without a validator nothing is worth keeping.
+    expect(freshnessFor(policy, 'GET', ok({ expires: '0' }))).toEqual({ notStored: 'origin_max_age_0' });
+  });
+
+  it('standard mode: heuristic freshness only for heuristically cacheable statuses, at most ttl_seconds', () => {
+    const lenient = compiled({ ttl_seconds: 60, cacheable_statuses: [200, 302, 404] });
+    expect(freshnessFor(lenient, 'GET', ok())).toMatchObject({ freshMs: 60_000 });
+    expect(freshnessFor(lenient, 'GET', ok({}, 404))).toMatchObject({ freshMs: 60_000 });
+    // 302 is not heuristically cacheable: only with explicit freshness.
+    expect(freshnessFor(lenient, 'GET', ok({}, 302))).toEqual({ notStored: 'status' });
+    expect(freshnessFor(lenient, 'GET', ok({ 'cache-control': 'max-age=9' }, 302))).toMatchObject({
+      freshMs: 9_000,
+    });
+    // 10% of the time since Last-Modified (the library's rule), capped by ttl_seconds.
+    const date = new Date().toUTCString();
+    const tenMinutesAgo = new Date(Date.now() - 600_000).toUTCString();
+    expect(freshnessFor(lenient, 'GET', ok({ date, 'last-modified': tenMinutesAgo }))).toMatchObject({
+      freshMs: 60_000,
+    });
+    const oneMinuteAgo = new Date(Date.now() - 60_000).toUTCString();
+    const heuristic = freshnessFor(lenient, 'GET', ok({ date, 'last-modified': oneMinuteAgo }));
+    expect((heuristic as { freshMs: number }).freshMs).toBeLessThanOrEqual(6_000);
+    // Turned off: no explicit freshness, nothing to revalidate with → not stored.
+    const explicitOnly = compiled({ heuristic_freshness: false });
+    expect(freshnessFor(explicitOnly, 'GET', ok())).toEqual({ notStored: 'origin_max_age_0' });
+  });
+
+  it('standard mode: no-cache is stored only with a validator and always revalidated; Age counts', () => {
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'no-cache' }))).toEqual({
+      notStored: 'origin_cache_control',
+    });
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'no-cache', etag: '"a"' }))).toMatchObject({
+      freshMs: 0,
+      mustRevalidate: true,
+    });
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=30', age: '10' }))).toMatchObject({
+      freshMs: 30_000,
+      ageMs: 10_000,
+    });
+    for (const directive of ['must-revalidate', 'proxy-revalidate'])
+      expect(
+        freshnessFor(policy, 'GET', ok({ 'cache-control': `max-age=30, ${directive}, stale-if-error=60` })),
+        directive,
+      ).toMatchObject({ freshMs: 30_000, mustRevalidate: true, staleIfErrorMs: 0 });
+    expect(
+      freshnessFor(
+        policy,
+        'GET',
+        ok({ 'cache-control': 'max-age=30, stale-while-revalidate=5, stale-if-error=9' }),
+      ),
+    ).toMatchObject({ staleWhileRevalidateMs: 5_000, staleIfErrorMs: 9_000, mustRevalidate: false });
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=30, immutable' }))).toMatchObject({
+      immutable: true,
+    });
   });
 
   it('refuses no-store, private, Set-Cookie, other statuses, large bodies and HEAD', () => {
@@ -104,8 +182,15 @@ describe('what is cached', () => {
 
   it('bypass rules', () => {
     const bypassing = compiled({
+      mode: 'override',
       bypass: { headers: ['X-Debug'], cookies: ['preview'], query_params: ['nocache'] },
     });
+    // Standard mode: a client's no-cache asks for revalidation (request-directives.ts); no-store bypasses.
+    const standard = compiled({});
+    expect(requestBypassReason(standard, request('', { 'cache-control': 'no-cache' }))).toBeNull();
+    expect(requestBypassReason(standard, request('', { 'cache-control': 'no-store' }))).toBe(
+      'request_no_store',
+    );
     expect(requestBypassReason(bypassing, request())).toBeNull();
     expect(requestBypassReason(bypassing, request('', {}, 'DELETE'))).toBe('method');
     expect(requestBypassReason(bypassing, request('', { 'cache-control': 'no-cache' }))).toBe(
@@ -126,6 +211,9 @@ describe('what is cached', () => {
       freshMs: 2,
       staleWhileRevalidateMs: 3,
       staleIfErrorMs: 4,
+      mustRevalidate: true,
+      immutable: true,
+      tags: ['product-1', 'catalog'],
       varyOn: [],
     };
     expect(decodeRecord(encodeRecord(entry))).toEqual({
@@ -178,7 +266,9 @@ describe('header lines repeated by the origin', () => {
     ({ status: 200, headers, body: Buffer.from('ok') }) as Parameters<typeof freshnessFor>[2];
 
   it('Cache-Control on several lines is one directive list', () => {
-    expect(freshnessFor(policy, 'GET', withHeaders({ 'cache-control': ['public', 'max-age=5'] }))).toEqual({
+    expect(
+      freshnessFor(policy, 'GET', withHeaders({ 'cache-control': ['public', 'max-age=5'] })),
+    ).toMatchObject({
       freshMs: 5_000,
     });
     expect(freshnessFor(policy, 'GET', withHeaders({ 'cache-control': ['max-age=30', 'no-store'] }))).toEqual(
@@ -198,7 +288,10 @@ describe('header lines repeated by the origin', () => {
   });
 
   it('a request with repeated Cache-Control, Pragma or Cookie lines is read as one list', () => {
-    const bypassing = compiled({ bypass: { headers: [], cookies: ['preview'], query_params: [] } });
+    const bypassing = compiled({
+      mode: 'override',
+      bypass: { headers: [], cookies: ['preview'], query_params: [] },
+    });
     const repeated = (headers: Record<string, string[]>) => request('', headers as never);
     expect(requestBypassReason(bypassing, repeated({ 'cache-control': ['max-age=0', 'no-cache'] }))).toBe(
       'request_no_cache',

@@ -3,10 +3,18 @@ import {
   type CompiledCachePolicy,
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
-import type { CacheFill, CacheLookup, ResponseCache } from './response-cache.js';
+import { refreshInBackground } from './background-refresh.js';
+import type { CacheEntry } from './cache-entry.js';
+import {
+  type CacheFill,
+  type CacheLookup,
+  type ResponseCache,
+  revalidationHeaders,
+} from './response-cache.js';
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -28,8 +36,10 @@ function incomingHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
  *   whether it is collected) and its body tapped while it streams; complete, it is stored.
  * - End hook: a fill never completed (origin failure, client gone) is released so coalesced followers
  *   go on; an unsafe method that went through drops the path's cached variants.
- * Not wired here (needs pipeline support): background revalidation on STALE (the revalidation fill is
- * abandoned, so the next request after the stale window is a MISS) and stale-if-error.
+ * - STALE with a revalidation fill: refreshed in the background (background-refresh.ts).
+ * - Revalidation: a stale entry's validators replace the client's conditional headers; the origin's 304
+ *   is answered from the entry (REVALIDATED). stale-if-error: an origin 5xx (response hook) or no
+ *   response at all (onOriginFailure) is answered with the stale entry.
  */
 export function createCacheStage(cache: ResponseCache): RoutePolicy {
   return {
@@ -66,8 +76,18 @@ function cacheStage(cache: ResponseCache, policy: CompiledCachePolicy): RouteSta
       return respond(cache, exchange, lookup);
     },
     onResponse(exchange, head) {
+      if (exchange.cacheStaleIfError !== undefined && ORIGIN_ERRORS.has(head.statusCode)) {
+        // stale-if-error (RFC 5861 §4): the origin answered with an error; the stale entry is better.
+        serveStaleIfError(cache, exchange);
+        return undefined;
+      }
       const fill = exchange.cacheFill;
       return fill === undefined ? undefined : fillingTap(cache, exchange, fill, head);
+    },
+    onOriginFailure(exchange) {
+      if (exchange.cacheStaleIfError === undefined) return false;
+      serveStaleIfError(cache, exchange);
+      return true;
     },
     onEnd(exchange) {
       if (exchange.cacheFillBody !== undefined) {
@@ -95,20 +115,62 @@ function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheL
   exchange.cacheOutcome = lookup.outcome;
   switch (lookup.outcome) {
     case 'HIT':
-      cache.writeEntry(res, lookup.entry, 'HIT', method);
+      cache.writeEntry(res, lookup.entry, 'HIT', method, exchange.req.headers);
       return 'handled';
     case 'STALE':
-      if (lookup.revalidation) cache.abandon(lookup.revalidation);
-      cache.writeEntry(res, lookup.entry, 'STALE', method);
+      cache.writeEntry(res, lookup.entry, 'STALE', method, exchange.req.headers);
+      if (lookup.revalidation) refreshInBackground(cache, exchange, lookup.revalidation);
       return 'handled';
     case 'BYPASS':
+      if (lookup.reason === 'only_if_cached') {
+        failExchange(exchange, 504, 'not_cached', 'only-if-cached: no stored response satisfies the request');
+        return 'handled';
+      }
       res.setHeader('X-Cache', 'BYPASS');
       return 'continue';
     case 'MISS':
       res.setHeader('X-Cache', 'MISS');
       exchange.cacheFill = lookup.fill ?? undefined;
+      exchange.cacheStaleIfError = lookup.staleIfError ?? undefined;
+      if (lookup.fill?.revalidating) askConditionally(exchange, lookup.fill.revalidating);
       return 'continue';
   }
+}
+
+/** Statuses that count as an origin error for stale-if-error (RFC 5861 §4). */
+const ORIGIN_ERRORS = new Set([500, 502, 503, 504]);
+
+function serveStaleIfError(cache: ResponseCache, exchange: GatewayExchange): void {
+  const stale = exchange.cacheStaleIfError!;
+  exchange.cacheStaleIfError = undefined;
+  if (exchange.cacheFill !== undefined) {
+    cache.abandon(exchange.cacheFill);
+    exchange.cacheFill = undefined;
+  }
+  exchange.cacheOutcome = 'STALE';
+  exchange.res.removeHeader('X-Cache');
+  cache.writeEntry(
+    exchange.res,
+    stale,
+    'STALE',
+    exchange.req.method ?? 'GET',
+    exchange.cacheClientConditional ?? exchange.req.headers,
+  );
+}
+
+/**
+ * The stale entry is revalidated with its own validators (RFC 9111 §4.3.1): the client's conditional
+ * headers are set aside (the origin's 304 is answered against them) and the entry's sent instead.
+ */
+function askConditionally(exchange: GatewayExchange, stale: CacheEntry): void {
+  const headers = exchange.req.headers;
+  exchange.cacheClientConditional = {
+    'if-none-match': headers['if-none-match'],
+    'if-modified-since': headers['if-modified-since'],
+  };
+  delete headers['if-none-match'];
+  delete headers['if-modified-since'];
+  Object.assign(headers, revalidationHeaders(stale));
 }
 
 /**
@@ -122,6 +184,15 @@ function fillingTap(
   head: ResponseHead,
 ): BodyTap | undefined {
   const method = exchange.req.method ?? 'GET';
+  if (head.statusCode === 304 && fill.revalidating !== null) {
+    // The stored entry is still good: answer it (with updated headers) instead of the 304.
+    exchange.cacheFill = undefined;
+    const entry = cache.revalidated(fill, incomingHeaders(head.headers));
+    exchange.cacheOutcome = 'REVALIDATED';
+    exchange.res.removeHeader('X-Cache');
+    cache.writeEntry(exchange.res, entry, 'REVALIDATED', method, exchange.cacheClientConditional);
+    return undefined;
+  }
   const started = cache.beginFill(fill, method, head.statusCode, incomingHeaders(head.headers));
   // From here beginFill owns the fill: it released it already, or the body below carries it.
   exchange.cacheFill = undefined;

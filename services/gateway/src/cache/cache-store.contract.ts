@@ -1,4 +1,4 @@
-import type { CachePurgeMessage } from '@vantageedge/shared/cache-purge/purge-protocol';
+import { type CachePurgeMessage, tagIndexKey } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from './cache-entry.js';
 import type { CacheStore } from './cache-store.js';
@@ -25,6 +25,9 @@ function entry(body: string | Buffer, extra: Partial<CacheEntry> = {}): CacheEnt
     freshMs: 60_000,
     staleWhileRevalidateMs: 0,
     staleIfErrorMs: 0,
+    mustRevalidate: false,
+    immutable: false,
+    tags: [],
     varyOn: [],
     ...extra,
   };
@@ -137,6 +140,23 @@ export function describeCacheStoreContract(name: string, setup: () => Promise<Ca
       expect(messages).toEqual([{ kind: 'path', pathIndexKey }]);
     });
 
+    it('gives a lease on a key to one holder at a time, until released or expired', async () => {
+      const { store, tenantId } = await setup();
+      const key = `c:{${tenantId}}:0:r:0:p:v:lease`;
+      const token = await store.acquireLease(key, 300);
+      expect(token).toEqual(expect.any(String));
+      expect(await store.acquireLease(key, 300)).toBeNull();
+      // Only its holder can give it back.
+      await store.releaseLease(key, 'someone-else');
+      expect(await store.acquireLease(key, 300)).toBeNull();
+      await store.releaseLease(key, token!);
+      const next = await store.acquireLease(key, 200);
+      expect(next).toEqual(expect.any(String));
+      expect(next).not.toBe(token);
+      await sleep(350);
+      expect(await store.acquireLease(key, 200)).toEqual(expect.any(String));
+    });
+
     it('purges bump route and tenant generations and reach subscribers', async () => {
       const { store, tenantId } = await setup();
       const messages: CachePurgeMessage[] = [];
@@ -156,11 +176,53 @@ export function describeCacheStoreContract(name: string, setup: () => Promise<Ca
       expect(after.tenant).toBe(1);
       expect(after.routes.get('r1')).toBe(2);
       await until(() => messages.length >= 3);
-      expect(messages.map((m) => (m.kind === 'path' ? m.kind : `${m.kind}:${m.generation}`))).toEqual([
+      expect(messages.map((m) => ('generation' in m ? `${m.kind}:${m.generation}` : m.kind))).toEqual([
         'route:1',
         'route:2',
         'tenant:1',
       ]);
+    });
+
+    it('a purge by tag drops the entries tagged with it (variants too), keeps the others, tells subscribers', async () => {
+      const { store, tenantId } = await setup();
+      const messages: CachePurgeMessage[] = [];
+      await subscribed(store, messages);
+      const base = `c:{${tenantId}}:0:r:0`;
+      const tagged = (tags: string[]) => entry('tagged', { tags });
+      const indexes = (tags: string[]) => tags.map((tag) => tagIndexKey('', tenantId, tag));
+      await store.putResponse({
+        key: `${base}:a:v`,
+        entry: tagged(['product-1', 'catalog']),
+        ttlMs: 60_000,
+        pathIndexKey: `${base}:a:idx`,
+        tagIndexKeys: indexes(['product-1', 'catalog']),
+      });
+      await store.putVariant({
+        key: `${base}:b:v:fr`,
+        urlKey: `${base}:b:v`,
+        entry: entry('fr', { tags: ['product-2'], varyOn: ['accept-language'] }),
+        ttlMs: 60_000,
+        pathIndexKey: `${base}:b:idx`,
+        maxVariants: 4,
+        tagIndexKeys: indexes(['product-2']),
+      });
+      await store.putResponse({
+        key: `${base}:c:v`,
+        entry: tagged(['catalog']),
+        ttlMs: 60_000,
+        pathIndexKey: `${base}:c:idx`,
+        tagIndexKeys: indexes(['catalog']),
+      });
+      expect(await store.purgeTagged({ kind: 'tags', tenantId, tags: ['product-1', 'product-2'] })).toEqual({
+        kind: 'tags',
+        tenantId,
+        tags: ['product-1', 'product-2'],
+      });
+      expect(await store.get(`${base}:a:v`)).toBeNull();
+      expect(await store.get(`${base}:b:v:fr`)).toBeNull();
+      expect((await store.get(`${base}:c:v`))?.kind).toBe('response');
+      await until(() => messages.length > 0);
+      expect(messages).toEqual([{ kind: 'tags', tenantId, tags: ['product-1', 'product-2'] }]);
     });
   });
 }

@@ -2,6 +2,7 @@ import type {
   CachePurgeMessage,
   PurgeGenerations,
   PurgeTarget,
+  TagPurgeTarget,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import type { CacheEntry, CacheRecord } from './cache-entry.js';
 
@@ -31,11 +32,23 @@ export interface CacheStore {
   /** Drops every key listed under the path index, then tells every replica (a `path` purge message). */
   invalidatePath(pathIndexKey: string): Promise<void>;
 
+  /**
+   * The right to fetch `key` from the origin, across every replica, for at most `ttlMs`: a token when
+   * it was free (give it back with releaseLease), null while another holder has it.
+   */
+  acquireLease(key: string, ttlMs: number): Promise<string | null>;
+
+  /** Gives a lease back early (only if `token` still holds it). */
+  releaseLease(key: string, token: string): Promise<void>;
+
   /** A tenant's purge generations (all 0 for a tenant never purged). */
   generations(tenantId: string): Promise<PurgeGenerations>;
 
   /** Bumps the target's generation and tells every replica; resolves with the message sent. */
   purge(target: PurgeTarget): Promise<CachePurgeMessage>;
+
+  /** Drops every entry tagged with one of the tags and tells every replica; resolves with the message. */
+  purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
 
   /**
    * Purge messages from every replica, this one's included (at least once; applying one twice is
@@ -56,6 +69,8 @@ export interface ResponseWrite {
   readonly entry: CacheEntry;
   readonly ttlMs: number;
   readonly pathIndexKey: string;
+  /** The tag sets (tagIndexKey of each of the entry's tags) the key is listed in. */
+  readonly tagIndexKeys?: readonly string[] | undefined;
 }
 
 export interface VariantWrite extends ResponseWrite {

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import { HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
+import { type StorageDecision, standardFreshness } from './standard-freshness.js';
 
 // Compiled once at module load (hot path: no per-request regex compilation).
 const NOT_STORABLE = /(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/;
@@ -87,17 +88,18 @@ export function responseVary(headers: IncomingHttpHeaders): readonly string[] | 
 
 /**
  * How long the response may be served fresh, or a reason it must not be stored (the storage rules of
- * a shared cache, RFC 9111 §3): no-store, private and no-cache prevent storing; `Vary: *` is never
- * stored; a response to a request with Authorization is stored only where the policy keys the cache
- * per caller or declares it shared, or when the origin allows it (public, s-maxage, must-revalidate);
- * s-maxage (else max-age) caps the TTL, which never exceeds the policy's.
+ * a shared cache, RFC 9111 §3): `Vary: *` is never stored; a response to a request with Authorization
+ * is stored only where the policy keys the cache per caller or declares it shared, or when the origin
+ * allows it (public, s-maxage, must-revalidate). Freshness: standardFreshness in `standard` mode; in
+ * `override` mode the policy's TTL, capped by s-maxage (else max-age), and no-store, private and
+ * no-cache prevent storing.
  */
 export function freshnessFor(
   policy: CompiledCachePolicy,
   method: string,
   response: UpstreamResponse,
   request: FillingRequest = ANONYMOUS_REQUEST,
-): { freshMs: number } | { notStored: string } {
+): StorageDecision {
   if (method !== 'GET') return { notStored: 'method' };
   if (!policy.cacheableStatuses.has(response.status)) return { notStored: 'status' };
   if (response.body === null || response.body.length > policy.maxBodyBytes)
@@ -115,14 +117,13 @@ export function storageDecision(
   status: number,
   headers: IncomingHttpHeaders,
   request: FillingRequest = ANONYMOUS_REQUEST,
-): { freshMs: number } | { notStored: string } {
+): StorageDecision {
   if (method !== 'GET') return { notStored: 'method' };
   if (!policy.cacheableStatuses.has(status)) return { notStored: 'status' };
   const length = declaredLength(headers);
   if (length !== undefined && length > policy.maxBodyBytes) return { notStored: 'body_too_large' };
   if (headers['set-cookie'] !== undefined && !policy.cacheSetCookie) return { notStored: 'set_cookie' };
   if (responseVary(headers) === '*') return { notStored: 'vary_star' };
-  let freshMs = policy.ttlMs;
   const cacheControl = headerList(headers['cache-control'])?.toLowerCase();
   if (
     request.authorized &&
@@ -130,6 +131,8 @@ export function storageDecision(
     !SHARED_WITH_AUTHORIZATION.test(cacheControl ?? '')
   )
     return { notStored: 'authorization' };
+  if (policy.mode === 'standard') return standardFreshness(policy, status, headers);
+  let freshMs = policy.ttlMs;
   if (cacheControl) {
     if (NOT_STORABLE.test(cacheControl)) return { notStored: 'origin_cache_control' };
     const shared = S_MAXAGE.exec(cacheControl);
@@ -137,7 +140,14 @@ export function storageDecision(
     if (maxAge) freshMs = Math.min(freshMs, Number(maxAge[1]) * 1000);
   }
   if (freshMs <= 0) return { notStored: 'origin_max_age_0' };
-  return { freshMs };
+  return {
+    freshMs,
+    ageMs: 0,
+    staleWhileRevalidateMs: policy.staleWhileRevalidateMs,
+    staleIfErrorMs: policy.staleIfErrorMs,
+    mustRevalidate: false,
+    immutable: false,
+  };
 }
 
 /** The body length the origin declared (Content-Length), when it is one valid number. */

@@ -79,6 +79,15 @@ export class L1Cache {
       if (key.startsWith(prefix) && (segment === undefined || key.includes(segment))) this.#slots.delete(key);
   }
 
+  /** Drops every response under `prefix` tagged with one of `tags`. O(size): purges only. */
+  deleteTagged(prefix: string, tags: readonly string[]): void {
+    const wanted = new Set(tags);
+    for (const [key, slot] of [...this.#slots.entries()]) {
+      if (!key.startsWith(prefix) || slot.record.kind !== 'response') continue;
+      if (slot.record.tags.some((tag) => wanted.has(tag))) this.#slots.delete(key);
+    }
+  }
+
   #forget(key: string, slot: Slot): void {
     const keys = this.#byPath.get(slot.pathIndexKey);
     keys?.delete(key);

@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import {
   type CachePurgeMessage,
   generationField,
   type PurgeGenerations,
   type PurgeTarget,
   purgeMessageFor,
+  type TagPurgeTarget,
   TENANT_GENERATION_FIELD,
+  tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { LRUCache } from 'lru-cache';
 import { type CacheRecord, recordSize } from './cache-entry.js';
@@ -34,8 +37,11 @@ export class MemoryCacheStore implements CacheStore {
   readonly #variants = new Map<string, Set<string>>();
   readonly #generations = new Map<string, PurgeGenerations>();
   readonly #listeners: PurgeListener[] = [];
+  readonly #leases = new Map<string, { token: string; until: number }>();
+  readonly #now: () => number;
 
   constructor(options: MemoryCacheStoreOptions) {
+    this.#now = options.now ?? Date.now;
     this.#slots = new LRUCache<string, Slot>({
       maxSize: options.maxBytes,
       sizeCalculation: (slot) => Math.max(1, recordSize(slot.record)),
@@ -44,6 +50,19 @@ export class MemoryCacheStore implements CacheStore {
         if (reason !== 'set') this.#forget(key, slot);
       },
     });
+  }
+
+  acquireLease(key: string, ttlMs: number): Promise<string | null> {
+    const held = this.#leases.get(key);
+    if (held && held.until > this.#now()) return Promise.resolve(null);
+    const token = randomUUID();
+    this.#leases.set(key, { token, until: this.#now() + ttlMs });
+    return Promise.resolve(token);
+  }
+
+  releaseLease(key: string, token: string): Promise<void> {
+    if (this.#leases.get(key)?.token === token) this.#leases.delete(key);
+    return Promise.resolve();
   }
 
   get(key: string): Promise<CacheRecord | null> {
@@ -76,6 +95,30 @@ export class MemoryCacheStore implements CacheStore {
     return Promise.resolve('stored');
   }
 
+  purgeTagged({ tenantId, tags, soft }: TagPurgeTarget): Promise<CachePurgeMessage> {
+    if (soft) {
+      let known = this.#generations.get(tenantId);
+      if (!known) {
+        known = { tenant: 0, routes: new Map(), softTags: new Map() };
+        this.#generations.set(tenantId, known);
+      }
+      const softAt = this.#now();
+      for (const tag of tags) known.softTags.set(tag, softAt);
+      const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
+      this.#announce(message);
+      return Promise.resolve(message);
+    }
+    const keyspace = tenantKeyspace('', tenantId);
+    const wanted = new Set(tags);
+    for (const [key, slot] of [...this.#slots.entries()]) {
+      if (!key.startsWith(keyspace) || slot.record.kind !== 'response') continue;
+      if (slot.record.tags.some((tag) => wanted.has(tag))) this.#slots.delete(key);
+    }
+    const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags] };
+    this.#announce(message);
+    return Promise.resolve(message);
+  }
+
   invalidatePath(pathIndexKey: string): Promise<void> {
     for (const key of [...(this.#pathIndexes.get(pathIndexKey) ?? [])]) this.#slots.delete(key);
     this.#pathIndexes.delete(pathIndexKey);
@@ -85,13 +128,17 @@ export class MemoryCacheStore implements CacheStore {
 
   generations(tenantId: string): Promise<PurgeGenerations> {
     const known = this.#generations.get(tenantId);
-    return Promise.resolve({ tenant: known?.tenant ?? 0, routes: new Map(known?.routes ?? []) });
+    return Promise.resolve({
+      tenant: known?.tenant ?? 0,
+      routes: new Map(known?.routes ?? []),
+      softTags: new Map(known?.softTags ?? []),
+    });
   }
 
   purge(target: PurgeTarget): Promise<CachePurgeMessage> {
     let known = this.#generations.get(target.tenantId);
     if (!known) {
-      known = { tenant: 0, routes: new Map() };
+      known = { tenant: 0, routes: new Map(), softTags: new Map() };
       this.#generations.set(target.tenantId, known);
     }
     const field = generationField(target);

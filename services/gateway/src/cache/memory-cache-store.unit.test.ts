@@ -27,6 +27,9 @@ describe('MemoryCacheStore', () => {
       freshMs: 60_000,
       staleWhileRevalidateMs: 0,
       staleIfErrorMs: 0,
+      mustRevalidate: false,
+      immutable: false,
+      tags: [],
       varyOn: [],
     });
     for (let n = 0; n < 4; n++)

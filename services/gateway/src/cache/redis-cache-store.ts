@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type CachePurgeMessage,
   encodePurgeMessage,
@@ -7,6 +8,7 @@ import {
   parseGenerations,
   parsePurgeMessage,
   purgeChannel,
+  type TagPurgeTarget,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import {
   createRedisCachePurger,
@@ -14,6 +16,7 @@ import {
 } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { duplicateForSubscribe, type RedisClient } from '@vantageedge/shared/redis/client';
+import type { ChainableCommander } from 'ioredis';
 import { type CacheRecord, decodeRecord, encodeRecord } from './cache-entry.js';
 import type { CacheStore, PurgeListener, ResponseWrite, VariantWrite } from './cache-store.js';
 
@@ -47,6 +50,12 @@ for _, key in ipairs({ KEYS[3], KEYS[4] }) do
   redis.call('PEXPIRE', key, ttl, 'GT')
 end
 return 1
+`;
+
+/** Deletes KEYS[1] only while it still holds ARGV[1] (a lease given back by its holder). */
+const RELEASE_LEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `;
 
 const PUT_VARIANT = 'vantageedgeCachePutVariant';
@@ -89,15 +98,27 @@ export class RedisCacheStore implements CacheStore {
     return buffer ? decodeRecord(buffer) : null;
   }
 
-  async putResponse({ key, entry, ttlMs, pathIndexKey }: ResponseWrite): Promise<void> {
+  async putResponse({ key, entry, ttlMs, pathIndexKey, tagIndexKeys }: ResponseWrite): Promise<void> {
     const index = this.#prefix + pathIndexKey;
-    await this.#redis
+    const write = this.#redis
       .multi()
       .set(this.#prefix + key, encodeRecord(entry), 'PX', ttlMs)
       .sadd(index, this.#prefix + key)
       .pexpire(index, ttlMs, 'NX')
-      .pexpire(index, ttlMs, 'GT')
-      .exec();
+      .pexpire(index, ttlMs, 'GT');
+    this.#listUnderTags(write, key, tagIndexKeys ?? [], ttlMs);
+    await write.exec();
+  }
+
+  /** Lists the key in its tag sets, whose TTLs only grow (like the path index). */
+  #listUnderTags(write: ChainableCommander, key: string, tagIndexKeys: readonly string[], ttlMs: number) {
+    for (const tagIndexKey of tagIndexKeys) {
+      const tagSet = this.#prefix + tagIndexKey;
+      write
+        .sadd(tagSet, this.#prefix + key)
+        .pexpire(tagSet, ttlMs, 'NX')
+        .pexpire(tagSet, ttlMs, 'GT');
+    }
   }
 
   async putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants'> {
@@ -112,7 +133,23 @@ export class RedisCacheStore implements CacheStore {
       encodeRecord(write.entry),
       write.maxVariants,
     );
-    return stored === 1 ? 'stored' : 'too_many_variants';
+    if (stored !== 1) return 'too_many_variants';
+    if (write.tagIndexKeys !== undefined && write.tagIndexKeys.length > 0) {
+      const tagWrite = this.#redis.multi();
+      this.#listUnderTags(tagWrite, write.key, write.tagIndexKeys, write.ttlMs);
+      await tagWrite.exec();
+    }
+    return 'stored';
+  }
+
+  async acquireLease(key: string, ttlMs: number): Promise<string | null> {
+    const token = randomUUID();
+    const set = await this.#redis.set(this.#prefix + key, token, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+    return set === 'OK' ? token : null;
+  }
+
+  async releaseLease(key: string, token: string): Promise<void> {
+    await this.#redis.eval(RELEASE_LEASE_LUA, 1, this.#prefix + key, token);
   }
 
   async invalidatePath(pathIndexKey: string): Promise<void> {
@@ -128,6 +165,10 @@ export class RedisCacheStore implements CacheStore {
 
   purge(target: PurgeTarget): Promise<CachePurgeMessage> {
     return this.#purger.purge(target);
+  }
+
+  purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage> {
+    return this.#purger.purgeTagged(target);
   }
 
   subscribe(listener: PurgeListener): void {
@@ -148,9 +189,22 @@ export class RedisCacheStore implements CacheStore {
     subscriber.on('ready', () => {
       for (const each of this.#listeners) each.onResync();
     });
-    void subscriber
-      .subscribe(purgeChannel(this.#prefix))
-      .catch((error: Error) => this.#logger?.warn('cache purge subscribe failed', { error: error.message }));
+    // A SUBSCRIBE slower than the command timeout is rejected: try again until it holds (a replica
+    // that is not subscribed would keep serving purged responses from its L1), then resync.
+    const channel = purgeChannel(this.#prefix);
+    const trySubscribe = (attempt: number) => {
+      if (this.#subscriber !== subscriber) return;
+      subscriber.subscribe(channel).then(
+        () => {
+          if (attempt > 1) for (const each of this.#listeners) each.onResync();
+        },
+        (error: Error) => {
+          this.#logger?.warn('cache purge subscribe failed; trying again', { error: error.message, attempt });
+          setTimeout(() => trySubscribe(attempt + 1), Math.min(2_000, 100 * attempt)).unref();
+        },
+      );
+    };
+    trySubscribe(1);
   }
 
   async close(): Promise<void> {

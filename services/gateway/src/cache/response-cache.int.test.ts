@@ -228,7 +228,13 @@ for (const mode of ['redis', 'memory'] as const) {
       await warm(t);
       await get(one, t, '/b');
       expect((await get(one, t, '/b')).xCache).toBe('HIT');
-      expect((await get(one, t, '/b', { 'cache-control': 'no-cache' })).xCache).toBe('BYPASS');
+      // Standard mode (the default): a client's no-cache makes the cache go to the origin (MISS) and
+      // store the answer; override mode keeps the former behaviour (BYPASS).
+      expect((await get(one, t, '/b', { 'cache-control': 'no-cache' })).xCache).toBe('MISS');
+      const override = tenant({ mode: 'override' });
+      await warm(override);
+      await get(one, override, '/b');
+      expect((await get(one, override, '/b', { 'cache-control': 'no-cache' })).xCache).toBe('BYPASS');
       expect((await get(one, t, '/b', { 'x-debug': '1' })).xCache).toBe('BYPASS');
       expect((await get(one, t, '/b', { cookie: 'a=1; preview=yes' })).xCache).toBe('BYPASS');
       expect((await get(one, t, '/b?fresh=1')).xCache).toBe('BYPASS');

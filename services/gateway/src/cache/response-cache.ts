@@ -1,8 +1,11 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import {
+  CACHE_TAG_MAX_LENGTH,
+  CACHE_TAGS_MAX,
   type CachePurgeMessage,
   type PurgeGenerations,
   type PurgeTarget,
+  tagIndexKey,
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import {
@@ -14,11 +17,12 @@ import {
 } from '@vantageedge/shared/gateway-policies/cache-key';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
+import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
-import { type CacheEntry, type CacheRecord, retentionMs } from './cache-entry.js';
+import { type CacheEntry, type CacheRecord, entryHeader, hasValidator, retentionMs } from './cache-entry.js';
 import type { CacheStore } from './cache-store.js';
 import {
   declaredLength,
@@ -30,8 +34,12 @@ import {
 } from './cacheability.js';
 import { FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
+import { type RequestFreshness, requestFreshness, reusable } from './request-directives.js';
+import type { Freshness } from './standard-freshness.js';
 
 export type CacheOutcome = 'HIT' | 'STALE' | 'MISS' | 'BYPASS';
+/** What X-Cache says: a lookup's outcome, or REVALIDATED when the origin confirmed a stale entry (304). */
+export type ServedOutcome = 'HIT' | 'STALE' | 'REVALIDATED';
 
 /** The right to fill one key: given to exactly one request (the leader) per key and replica at a time. */
 export interface CacheFill {
@@ -45,6 +53,13 @@ export interface CacheFill {
   readonly headers: IncomingHttpHeaders;
   /** The filling request carried Authorization (storage needs the origin's consent on public routes). */
   readonly authorized: boolean;
+  /**
+   * A stale stored entry with a validator: the origin is asked conditionally (revalidationHeaders) and a
+   * 304 is answered from it (revalidated()).
+   */
+  revalidating: CacheEntry | null;
+  /** This fill's lease on the key across replicas (RedisCacheStore), given back once it is stored or dropped. */
+  lease: { readonly key: string; readonly token: string } | null;
 }
 
 export type CacheLookup =
@@ -109,6 +124,14 @@ export interface ResponseCacheOptions {
   fillBudgetBytes?: number | undefined;
   /** How long followers wait for a leader's origin response before going to the origin themselves. */
   coalesceTimeoutMs?: number | undefined;
+  /**
+   * Misses across replicas: the first replica takes a lease on the key (for at most fillLeaseMs) and
+   * fetches; the others serve stale when they can, else poll the store every fillPollMs for its fill,
+   * for at most fillWaitMs, then go to the origin themselves.
+   */
+  fillLeaseMs?: number | undefined;
+  fillWaitMs?: number | undefined;
+  fillPollMs?: number | undefined;
   /** Consecutive store failures that open the circuit (store-circuit.ts), and how long it stays open. */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
@@ -151,14 +174,32 @@ export interface ResponseCache {
   /** The leader got no usable response (origin error): followers go to the origin themselves. */
   abandon(fill: CacheFill): void;
   /**
+   * The origin answered a revalidation (fill.revalidating set) with 304: the stored entry with its
+   * headers updated from the 304 (RFC 9111 §4.3.4) and its freshness recomputed, stored again (unless
+   * the new headers forbid it) and handed to the followers. Answer the request with it (REVALIDATED).
+   */
+  revalidated(fill: CacheFill, headers: IncomingHttpHeaders): CacheEntry;
+  /**
    * Writes a cached response: status, stored headers (never per-request ones: the current request's
    * X-Request-Id, RateLimit etc. already set on `res` stay), Age, X-Cache, body (none for HEAD).
    */
-  writeEntry(res: ServerResponse, entry: CacheEntry, outcome: 'HIT' | 'STALE', method: string): void;
+  writeEntry(
+    res: ServerResponse,
+    entry: CacheEntry,
+    outcome: ServedOutcome,
+    method: string,
+    requestHeaders?: IncomingHttpHeaders,
+  ): void;
   /** Unsafe method on a path: drop every cached variant of that path (all replicas). */
   invalidatePath(policy: CompiledCachePolicy, path: string): Promise<void>;
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
+  /** Drops the tenant's entries whose origin tagged them with one of `tags` (all replicas). */
+  purgeTags(
+    tenantId: string,
+    tags: readonly string[],
+    options?: { soft?: boolean | undefined },
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -166,6 +207,8 @@ export interface ResponseCache {
 interface Filled {
   readonly entry: CacheEntry;
   readonly key: string;
+  /** A stale entry served while another replica refreshes it (stale-while-revalidate). */
+  readonly stale?: boolean;
 }
 
 interface Flight {
@@ -212,6 +255,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const { store: shared, logger } = options;
   const now = options.now ?? Date.now;
   const coalesceTimeoutMs = options.coalesceTimeoutMs ?? 10_000;
+  const fillLeaseMs = options.fillLeaseMs ?? 10_000;
+  const fillWaitMs = options.fillWaitMs ?? 5_000;
+  const fillPollMs = options.fillPollMs ?? 20;
   const maxVariants = options.maxVariantsPerUrl ?? 16;
   const budget = new FillBudget(options.fillBudgetBytes ?? 64 * 1024 * 1024);
   const generations = new Map<string, PurgeGenerations>();
@@ -256,6 +302,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     collect() {
       this.set(budget.used);
     },
+  });
+  const revalidations = new Counter({
+    name: 'vantageedge_gateway_cache_revalidations_total',
+    help: 'Conditional requests the cache sent to the origin for stale entries, by result (not_modified, modified)',
+    labelNames: ['result'],
+    registers: [options.registry],
   });
   const coalesced = new Counter({
     name: 'vantageedge_gateway_cache_coalesced_total',
@@ -321,6 +373,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       loaded.tenant = Math.max(loaded.tenant, known.tenant);
       for (const [route, generation] of known.routes)
         loaded.routes.set(route, Math.max(generation, loaded.routes.get(route) ?? 0));
+      for (const [tag, at] of known.softTags)
+        loaded.softTags.set(tag, Math.max(at, loaded.softTags.get(tag) ?? 0));
     }
     generations.set(tenantId, loaded);
   };
@@ -352,6 +406,15 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     purges.labels({ kind: message.kind }).inc();
     if (message.kind === 'path') {
       l1.deletePath(message.pathIndexKey);
+      return;
+    }
+    if (message.kind === 'tags') {
+      if (message.softAt === undefined) {
+        l1.deleteTagged(tenantKeyspace('', message.tenantId), message.tags);
+        return;
+      }
+      const softTags = generations.get(message.tenantId)?.softTags;
+      for (const tag of message.tags) softTags?.set(tag, Math.max(message.softAt, softTags.get(tag) ?? 0));
       return;
     }
     const known = generations.get(message.tenantId);
@@ -390,6 +453,21 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     return state.keyPrefix + pathDigest(path);
   };
 
+  /**
+   * The entry as a soft purge of one of its tags left it: stale from the purge on (if it was stored
+   * before it), still there for revalidation and stale-if-error.
+   */
+  const softened = (tenantId: string, entry: CacheEntry): CacheEntry => {
+    if (entry.tags.length === 0) return entry;
+    const softTags = generations.get(tenantId)?.softTags;
+    if (softTags === undefined || softTags.size === 0) return entry;
+    let purgedAt = 0;
+    for (const tag of entry.tags) purgedAt = Math.max(purgedAt, softTags.get(tag) ?? 0);
+    if (purgedAt <= entry.storedAt) return entry;
+    const freshMs = Math.min(entry.freshMs, purgedAt - entry.storedAt);
+    return freshMs === entry.freshMs ? entry : { ...entry, freshMs };
+  };
+
   const startFlight = (key: string): void => {
     let resolve: (filled: Filled | null) => void = () => {};
     const promise = new Promise<Filled | null>((r) => {
@@ -401,6 +479,19 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     setTimeout(() => {
       if (flights.get(key) === flight) finishFlight(key, null);
     }, coalesceTimeoutMs).unref();
+  };
+
+  const releaseLease = (fill: CacheFill): void => {
+    const lease = fill.lease;
+    if (lease === null) return;
+    fill.lease = null;
+    void putShared(() => shared.releaseLease(lease.key, lease.token));
+  };
+
+  /** The fill ends without a stored response: followers go on, the lease is given back. */
+  const dropFill = (fill: CacheFill): void => {
+    finishFlight(fill.key, null);
+    releaseLease(fill);
   };
 
   const finishFlight = (key: string, filled: Filled | null) => {
@@ -444,6 +535,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     request: CacheRequest,
     urlKey: string,
     pathIndexKey: string,
+    wanted: RequestFreshness | null,
     mayRetry: boolean,
   ): CacheLookup | Promise<CacheLookup> => {
     let key = urlKey;
@@ -452,21 +544,32 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       key = variantKey(urlKey, record.varyOn, request.headers);
       record = l1.get(key);
     }
-    const entry = record?.kind === 'response' ? record : null;
+    let entry = record?.kind === 'response' ? record : null;
+    if (entry !== null && entry.tags.length > 0) entry = softened(policy.tenantId, entry);
     const at = now();
-    if (entry !== null && at - entry.storedAt < entry.freshMs) {
+    if (entry !== null && wanted === null && at - entry.storedAt < entry.freshMs) {
       count(state, 'HIT');
       return { outcome: 'HIT', entry, key };
     }
+    if (entry !== null && wanted !== null) {
+      const reuse = reusable(entry, at, wanted);
+      if (reuse !== null) {
+        count(state, reuse);
+        return reuse === 'HIT'
+          ? { outcome: 'HIT', entry, key }
+          : { outcome: 'STALE', entry, key, revalidation: null };
+      }
+    }
+    if (wanted?.onlyIfCached) return onlyIfCachedMiss(state);
     const flight = flights.get(key);
     if (flight) {
       // Another request is already fetching this key from the origin (or revalidating it).
-      if (entry && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
+      if (entry && wanted === null && at - entry.storedAt < entry.freshMs + entry.staleWhileRevalidateMs) {
         count(state, 'STALE');
         return { outcome: 'STALE', entry, key, revalidation: null };
       }
-      const stale = entry && at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
-      return follow(policy, state, request, urlKey, pathIndexKey, key, flight, stale, mayRetry);
+      const stale = entry && wanted === null ? staleIfErrorEntry(entry, at) : null;
+      return follow(policy, state, request, urlKey, pathIndexKey, key, flight, stale, wanted, mayRetry);
     }
     // Claim the key before any await so concurrent misses coalesce behind this request.
     startFlight(key);
@@ -477,10 +580,20 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       pathIndexKey,
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,
+      revalidating: null,
+      lease: null,
     };
-    if (entry === null) return readThrough(state, request, fill);
-    return lead(state, fill, entry, key);
+    return readThrough(state, request, fill, wanted, entry);
   };
+
+  /** only-if-cached and nothing the client accepts is stored: the stage answers 504 (RFC 9111 §5.2.1.7). */
+  const onlyIfCachedMiss = (state: PolicyState): CacheLookup => {
+    count(state, 'BYPASS');
+    return { outcome: 'BYPASS', reason: 'only_if_cached' };
+  };
+
+  const staleIfErrorEntry = (entry: CacheEntry, at: number): CacheEntry | null =>
+    at - entry.storedAt < entry.freshMs + entry.staleIfErrorMs ? entry : null;
 
   /** This request waits for the leader of `key`. */
   const follow = async (
@@ -492,6 +605,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     key: string,
     flight: Flight,
     staleIfError: CacheEntry | null,
+    wanted: RequestFreshness | null,
     mayRetry: boolean,
   ): Promise<CacheLookup> => {
     coalesced.inc();
@@ -500,11 +614,15 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       const mine =
         filled.entry.varyOn.length === 0 ? urlKey : variantKey(urlKey, filled.entry.varyOn, request.headers);
       if (mine === filled.key) {
+        if (filled.stale) {
+          count(state, 'STALE');
+          return { outcome: 'STALE', entry: filled.entry, key: filled.key, revalidation: null };
+        }
         count(state, 'HIT');
         return { outcome: 'HIT', entry: filled.entry, key: filled.key };
       }
       // The leader's response varies and this request is another variant: the marker is known now.
-      if (mayRetry) return find(policy, state, request, urlKey, pathIndexKey, false);
+      if (mayRetry) return find(policy, state, request, urlKey, pathIndexKey, wanted, false);
     }
     count(state, 'MISS');
     return { outcome: 'MISS', key, fill: null, staleIfError };
@@ -515,48 +633,155 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     state: PolicyState,
     request: CacheRequest,
     fill: CacheFill,
+    wanted: RequestFreshness | null,
+    known: CacheEntry | null = null,
   ): Promise<CacheLookup> => {
     const { urlKey, pathIndexKey } = fill;
     let entryKey = fill.key;
     let stored = await readShared(entryKey);
+    if (stored !== 'unavailable' && stored?.kind === 'response')
+      stored = softened(fill.policy.tenantId, stored);
+    if (known !== null) {
+      // This replica's copy is stale: another replica may have refreshed the shared one meanwhile.
+      const newer =
+        stored !== 'unavailable' && stored?.kind === 'response' && stored.storedAt > known.storedAt;
+      if (!newer) return lead(state, request, fill, known, entryKey, wanted);
+    }
     if (stored !== 'unavailable' && stored?.kind === 'vary') {
       l1.set(urlKey, stored, pathIndexKey);
       entryKey = variantKey(urlKey, stored.varyOn, request.headers);
       stored = await readShared(entryKey);
+      if (stored !== 'unavailable' && stored?.kind === 'response')
+        stored = softened(fill.policy.tenantId, stored);
     }
     if (stored === 'unavailable') {
-      finishFlight(fill.key, null);
+      dropFill(fill);
       count(state, 'BYPASS');
       return { outcome: 'BYPASS', reason: 'store_unavailable' };
     }
     if (stored?.kind !== 'response') {
-      count(state, 'MISS');
-      return { outcome: 'MISS', key: fill.key, fill, staleIfError: null };
+      if (wanted?.onlyIfCached) {
+        dropFill(fill);
+        return onlyIfCachedMiss(state);
+      }
+      return claim(state, request, fill, null, wanted, () => {
+        count(state, 'MISS');
+        return { outcome: 'MISS', key: fill.key, fill, staleIfError: null };
+      });
     }
     l1.set(entryKey, stored, pathIndexKey, entryKey === urlKey ? undefined : urlKey);
-    return lead(state, fill, stored, entryKey);
+    return lead(state, request, fill, stored, entryKey, wanted);
+  };
+
+  /**
+   * Takes the key's lease across replicas for this fill. True when taken, or when the store cannot be
+   * asked (then every replica goes on alone, as without Redis).
+   */
+  const takeLease = async (fill: CacheFill): Promise<boolean> => {
+    if (circuit.skipping) return true;
+    const key = `${fill.key}:lease`;
+    try {
+      const token = await circuit.run(() => shared.acquireLease(key, fillLeaseMs));
+      if (token === null) return false;
+      fill.lease = { key, token };
+      return true;
+    } catch (error) {
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
+      return true;
+    }
+  };
+
+  /** What another replica's fill of `fill.key` stored: a fresh response for this request, or null. */
+  const readFilled = async (fill: CacheFill, request: CacheRequest): Promise<Filled | null> => {
+    let key = fill.key;
+    let stored = await readShared(key);
+    if (stored !== 'unavailable' && stored?.kind === 'vary') {
+      l1.set(fill.urlKey, stored, fill.pathIndexKey);
+      key = variantKey(fill.urlKey, stored.varyOn, request.headers);
+      stored = await readShared(key);
+    }
+    if (stored === 'unavailable' || stored?.kind !== 'response') return null;
+    stored = softened(fill.policy.tenantId, stored);
+    if (reusable(stored, now(), null) !== 'HIT') return null;
+    l1.set(key, stored, fill.pathIndexKey, key === fill.urlKey ? undefined : fill.urlKey);
+    return { entry: stored, key };
+  };
+
+  /**
+   * This request is about to go to the origin for `fill.key` (`proceed`). One replica at a time does:
+   * the one holding the key's lease. The others serve `swrStale` at once when they have it, else wait
+   * for the holder's fill (polling the store), take the lease over when it is given back without one,
+   * and after fillWaitMs go to the origin anyway. A client that asked for revalidation goes at once.
+   */
+  const claim = async (
+    state: PolicyState,
+    request: CacheRequest,
+    fill: CacheFill,
+    swrStale: Filled | null,
+    wanted: RequestFreshness | null,
+    proceed: () => CacheLookup,
+  ): Promise<CacheLookup> => {
+    if (wanted !== null || (await takeLease(fill))) return proceed();
+    if (swrStale !== null) {
+      finishFlight(fill.key, { ...swrStale, stale: true });
+      count(state, 'STALE');
+      return { outcome: 'STALE', entry: swrStale.entry, key: swrStale.key, revalidation: null };
+    }
+    const deadline = now() + fillWaitMs;
+    while (now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, fillPollMs));
+      const filled = await readFilled(fill, request);
+      if (filled !== null) {
+        finishFlight(fill.key, filled);
+        count(state, 'HIT');
+        return { outcome: 'HIT', entry: filled.entry, key: filled.key };
+      }
+      if (await takeLease(fill)) return proceed();
+    }
+    return proceed();
   };
 
   /** The leader holds `entry` (found at `entryKey`): fresh, stale (revalidate it) or expired. */
-  const lead = (state: PolicyState, fill: CacheFill, entry: CacheEntry, entryKey: string): CacheLookup => {
-    const age = now() - entry.storedAt;
-    if (age < entry.freshMs) {
-      finishFlight(fill.key, { entry, key: entryKey });
-      count(state, 'HIT');
-      return { outcome: 'HIT', entry, key: entryKey };
+  const lead = (
+    state: PolicyState,
+    request: CacheRequest,
+    fill: CacheFill,
+    entry: CacheEntry,
+    entryKey: string,
+    wanted: RequestFreshness | null,
+  ): CacheLookup | Promise<CacheLookup> => {
+    const at = now();
+    const age = at - entry.storedAt;
+    const reuse = reusable(entry, at, wanted);
+    if (reuse !== null) {
+      if (age < entry.freshMs) finishFlight(fill.key, { entry, key: entryKey });
+      else dropFill(fill);
+      count(state, reuse);
+      return reuse === 'HIT'
+        ? { outcome: 'HIT', entry, key: entryKey }
+        : { outcome: 'STALE', entry, key: entryKey, revalidation: null };
     }
-    if (age < entry.freshMs + entry.staleWhileRevalidateMs) {
-      // This request holds the flight: it revalidates in the background while everyone gets STALE.
-      count(state, 'STALE');
-      return { outcome: 'STALE', entry, key: entryKey, revalidation: fill };
+    if (wanted?.onlyIfCached) {
+      dropFill(fill);
+      return onlyIfCachedMiss(state);
     }
-    count(state, 'MISS');
-    return {
-      outcome: 'MISS',
-      key: fill.key,
-      fill,
-      staleIfError: age < entry.freshMs + entry.staleIfErrorMs ? entry : null,
-    };
+    if (hasValidator(entry)) fill.revalidating = entry;
+    if (wanted === null && age >= entry.freshMs && age < entry.freshMs + entry.staleWhileRevalidateMs) {
+      // The lease holder refreshes in the background while everyone gets STALE.
+      return claim(state, request, fill, { entry, key: entryKey }, wanted, () => {
+        count(state, 'STALE');
+        return { outcome: 'STALE', entry, key: entryKey, revalidation: fill };
+      });
+    }
+    return claim(state, request, fill, null, wanted, () => {
+      count(state, 'MISS');
+      return {
+        outcome: 'MISS',
+        key: fill.key,
+        fill,
+        staleIfError: wanted === null ? staleIfErrorEntry(entry, now()) : null,
+      };
+    });
   };
 
   const lookup = (
@@ -582,7 +807,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       return { outcome: 'BYPASS', reason: 'anonymous_on_per_caller_route' };
     }
     const base = pathBase(policy, state, request.path, known);
-    return find(policy, state, request, `${base}:${variant}`, `${base}:idx`, true);
+    const wanted = requestFreshness(policy, request.headers);
+    return find(policy, state, request, `${base}:${variant}`, `${base}:idx`, wanted, true);
   };
 
   const putShared = async (write: () => Promise<unknown>): Promise<unknown> => {
@@ -600,26 +826,69 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     status: number,
     headers: IncomingHttpHeaders,
     body: Buffer,
-    freshMs: number,
+    freshness: Freshness,
   ): Promise<boolean> => {
-    const { policy, urlKey, pathIndexKey } = fill;
+    const entry = entryOf(fill, status, headers, body, freshness);
+    return commitEntry(fill, entry);
+  };
+
+  const entryOf = (
+    fill: CacheFill,
+    status: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer,
+    freshness: Freshness,
+  ): CacheEntry => {
     const vary = responseVary(headers);
-    const entry: CacheEntry = {
+    return {
       kind: 'response',
       status,
-      headers: storedHeaders(headers, policy.cacheSetCookie),
+      headers: storedHeaders(headers, fill.policy.cacheSetCookie),
       body,
-      storedAt: now(),
-      freshMs,
-      staleWhileRevalidateMs: policy.staleWhileRevalidateMs,
-      staleIfErrorMs: policy.staleIfErrorMs,
+      // Its birth: an Age the origin (or a cache before it) reported counts (RFC 9111 §4.2.3).
+      storedAt: now() - freshness.ageMs,
+      freshMs: freshness.freshMs,
+      staleWhileRevalidateMs: freshness.staleWhileRevalidateMs,
+      staleIfErrorMs: freshness.staleIfErrorMs,
+      mustRevalidate: freshness.mustRevalidate,
+      immutable: freshness.immutable,
+      tags: responseTags(headers, fill.policy.tagHeaders),
       varyOn: vary === '*' ? [] : vary,
     };
-    const ttlMs = retentionMs(entry);
+  };
+
+  const tagIndexKeys = (policy: CompiledCachePolicy, entry: CacheEntry): string[] =>
+    entry.tags.map((tag) => tagIndexKey('', policy.tenantId, tag));
+
+  const commitEntry = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
+    try {
+      return await commitShared(fill, entry);
+    } finally {
+      // After the shared write: a replica waiting for this fill finds it instead of taking the lease.
+      releaseLease(fill);
+    }
+  };
+
+  const commitShared = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
+    const { policy, urlKey, pathIndexKey } = fill;
+    const ttlMs = retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
+    if (ttlMs <= 0) {
+      notStored.labels({ reason: 'already_expired' }).inc();
+      dropFill(fill);
+      return false;
+    }
     if (entry.varyOn.length === 0) {
       l1.set(urlKey, entry, pathIndexKey);
       finishFlight(fill.key, { entry, key: urlKey });
-      await putShared(() => shared.putResponse({ key: urlKey, entry, ttlMs, pathIndexKey }));
+      await putShared(() =>
+        shared.putResponse({
+          key: urlKey,
+          entry,
+          ttlMs,
+          pathIndexKey,
+          tagIndexKeys: tagIndexKeys(policy, entry),
+        }),
+      );
       return true;
     }
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
@@ -632,7 +901,15 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
     l1.set(key, entry, pathIndexKey, urlKey);
     const put = await putShared(() =>
-      shared.putVariant({ key, urlKey, entry, ttlMs, pathIndexKey, maxVariants }),
+      shared.putVariant({
+        key,
+        urlKey,
+        entry,
+        ttlMs,
+        pathIndexKey,
+        maxVariants,
+        tagIndexKeys: tagIndexKeys(policy, entry),
+      }),
     );
     if (put === 'too_many_variants') {
       // Other replicas filled the URL's variants first.
@@ -645,16 +922,24 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   const refuse = (fill: CacheFill, reason: string): void => {
     notStored.labels({ reason }).inc();
-    finishFlight(fill.key, null);
+    dropFill(fill);
+  };
+
+  /** A revalidation the origin answered with a full response: the stored entry changed. */
+  const replaced = (fill: CacheFill): void => {
+    if (fill.revalidating === null) return;
+    fill.revalidating = null;
+    revalidations.labels({ result: 'modified' }).inc();
   };
 
   const store = async (fill: CacheFill, method: string, response: UpstreamResponse): Promise<boolean> => {
+    replaced(fill);
     const freshness = freshnessFor(fill.policy, method, response, fill);
     if ('notStored' in freshness) {
       refuse(fill, freshness.notStored);
       return false;
     }
-    return commit(fill, response.status, response.headers, response.body!, freshness.freshMs);
+    return commit(fill, response.status, response.headers, response.body!, freshness);
   };
 
   const beginFill = (
@@ -663,6 +948,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     status: number,
     headers: IncomingHttpHeaders,
   ): FillStart => {
+    replaced(fill);
     const decision = storageDecision(fill.policy, method, status, headers, fill);
     if ('notStored' in decision) {
       refuse(fill, decision.notStored);
@@ -671,7 +957,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const declared = declaredLength(headers);
     if (declared === undefined ? budget.exhausted : !budget.tryReserve(declared)) {
       overBudget.inc();
-      finishFlight(fill.key, null);
+      dropFill(fill);
       return { outcome: 'over_budget' };
     }
     const maxBytes = fill.policy.maxBodyBytes;
@@ -685,7 +971,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       reserved = 0;
       if (reason === 'fill_budget') overBudget.inc();
       else notStored.labels({ reason }).inc();
-      finishFlight(fill.key, null);
+      dropFill(fill);
     };
     return {
       outcome: 'collect',
@@ -708,7 +994,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
           chunks = null;
           budget.release(reserved);
           reserved = 0;
-          return commit(fill, status, headers, body, decision.freshMs);
+          return commit(fill, status, headers, body, decision);
         },
         abort() {
           if (settled) return;
@@ -718,7 +1004,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
             budget.release(reserved);
             reserved = 0;
           }
-          finishFlight(fill.key, null);
+          dropFill(fill);
         },
       },
     };
@@ -735,19 +1021,41 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     beginFill,
     store,
     abandon(fill) {
-      finishFlight(fill.key, null);
+      dropFill(fill);
     },
-    writeEntry(res, entry, outcome, method) {
-      res.statusCode = entry.status;
+    revalidated(fill, headers) {
+      const stale = fill.revalidating!;
+      fill.revalidating = null;
+      const merged = mergeNotModified(stale, headers);
+      const decision = storageDecision(fill.policy, 'GET', stale.status, merged, fill);
+      revalidations.labels({ result: 'not_modified' }).inc();
+      if ('notStored' in decision) {
+        // The origin's new headers forbid keeping it: answer this request once, drop the old copy.
+        refuse(fill, decision.notStored);
+        return { ...stale, headers: storedHeaders(merged, fill.policy.cacheSetCookie), storedAt: now() };
+      }
+      const entry = entryOf(fill, stale.status, merged, stale.body, decision);
+      void commitEntry(fill, entry).catch(() => {});
+      return entry;
+    },
+    writeEntry(res, entry, outcome, method, requestHeaders) {
       // Only replayable origin headers were stored (storedHeaders); the request's own X-Request-Id,
       // RateLimit etc. already set on `res` stay. Entries of older key formats are unreachable.
       const { headers } = entry;
+      const notModified =
+        requestHeaders !== undefined && entry.status === 200 && clientHasCurrentCopy(entry, requestHeaders);
+      res.statusCode = notModified ? 304 : entry.status;
       for (let i = 0; i < headers.length; i++) {
         const header = headers[i]!;
+        if (notModified && !NOT_MODIFIED_HEADERS.has(header[0])) continue;
         res.setHeader(header[0], header[1]);
       }
       res.setHeader('Age', Math.max(0, Math.floor((now() - entry.storedAt) / 1000)));
       res.setHeader('X-Cache', outcome);
+      if (notModified) {
+        res.end();
+        return;
+      }
       res.setHeader('Content-Length', entry.body.length);
       if (method === 'HEAD') res.end();
       else res.end(entry.body);
@@ -762,9 +1070,94 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     },
     purgeRoute: (tenantId, routeId) => purge({ kind: 'route', tenantId, routeId }),
     purgeTenant: (tenantId) => purge({ kind: 'tenant', tenantId }),
+    async purgeTags(tenantId, tags, options) {
+      await prepareTenant(tenantId);
+      applyPurge(await shared.purgeTagged({ kind: 'tags', tenantId, tags, soft: options?.soft }));
+    },
     async close() {
       for (const key of [...flights.keys()]) finishFlight(key, null);
       await shared.close();
     },
   };
+}
+
+/** Headers a 304 carries (RFC 9110 §15.4.5), plus Last-Modified. */
+const NOT_MODIFIED_HEADERS = new Set([
+  'cache-control',
+  'content-location',
+  'date',
+  'etag',
+  'expires',
+  'vary',
+  'last-modified',
+]);
+
+/** An entity-tag list matches `etag` under the weak comparison (RFC 9110 §8.8.3.2, §13.1.2). */
+function etagListMatches(list: string, etag: string): boolean {
+  if (list.trim() === '*') return true;
+  const opaque = etag.replace(/^W\//, '');
+  for (const candidate of list.split(',')) if (candidate.trim().replace(/^W\//, '') === opaque) return true;
+  return false;
+}
+
+/**
+ * The client's conditional GET/HEAD is satisfied by the stored 200 (RFC 9110 §13.1.2, §13.1.3):
+ * If-None-Match names its ETag; without If-None-Match, If-Modified-Since is not before its Last-Modified.
+ */
+function clientHasCurrentCopy(entry: CacheEntry, request: IncomingHttpHeaders): boolean {
+  const ifNoneMatch = headerList(request['if-none-match']);
+  if (ifNoneMatch !== undefined) {
+    const etag = entryHeader(entry, 'etag');
+    return etag !== undefined && etagListMatches(ifNoneMatch, etag);
+  }
+  const ifModifiedSince = singleHeader(request['if-modified-since']);
+  if (ifModifiedSince === undefined) return false;
+  const since = Date.parse(ifModifiedSince);
+  const lastModified = entryHeader(entry, 'last-modified');
+  const modified = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
+  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
+}
+
+/**
+ * A stored entry's headers updated from the origin's 304 (RFC 9111 §3.2): every field of the 304
+ * replaces the stored one, except Content-Length (the stored body is still the body).
+ */
+function mergeNotModified(entry: CacheEntry, notModified: IncomingHttpHeaders): IncomingHttpHeaders {
+  const merged: Record<string, string | string[]> = {};
+  for (const [name, value] of entry.headers)
+    merged[name] = Array.isArray(value) ? [...value] : (value as string);
+  for (const [name, value] of Object.entries(notModified)) {
+    if (value === undefined || name === 'content-length') continue;
+    merged[name] = value;
+  }
+  return merged as IncomingHttpHeaders;
+}
+
+/**
+ * The request headers of a conditional request that revalidates `entry` (RFC 9111 §4.3.1): its ETag as
+ * If-None-Match, else its Last-Modified as If-Modified-Since.
+ */
+export function revalidationHeaders(entry: CacheEntry): Record<string, string> {
+  const etag = entryHeader(entry, 'etag');
+  if (etag !== undefined) return { 'if-none-match': etag };
+  const lastModified = entryHeader(entry, 'last-modified');
+  return lastModified === undefined ? {} : { 'if-modified-since': lastModified };
+}
+
+/**
+ * The tags an origin gave a response in the policy's tag headers (Surrogate-Key is space-separated,
+ * Cache-Tag comma-separated: both separators are read in either), at most CACHE_TAGS_MAX of them.
+ */
+export function responseTags(headers: IncomingHttpHeaders, tagHeaders: readonly string[]): string[] {
+  const tags = new Set<string>();
+  for (const name of tagHeaders) {
+    const value = headerList(headers[name]);
+    if (value === undefined) continue;
+    for (const tag of value.split(/[\s,]+/)) {
+      if (tag === '' || tag.length > CACHE_TAG_MAX_LENGTH) continue;
+      tags.add(tag);
+      if (tags.size === CACHE_TAGS_MAX) return [...tags];
+    }
+  }
+  return [...tags];
 }

@@ -1,6 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
+import type { CacheEntry } from '../cache/cache-entry.js';
 import type { CacheFill, FillBody } from '../cache/response-cache.js';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 
@@ -27,6 +28,13 @@ export class GatewayExchange {
   cacheOutcome: string | undefined = undefined;
   /** The cache stage's right to store this request's origin response (a MISS leader), until used. */
   cacheFill: CacheFill | undefined = undefined;
+  /**
+   * The client's own conditional headers (If-None-Match, If-Modified-Since) while the cache revalidates
+   * a stale entry with its validators instead: a 304 from the origin is answered against them.
+   */
+  cacheClientConditional: IncomingHttpHeaders | undefined = undefined;
+  /** A stale entry the cache serves if the origin fails (stale-if-error), while the request is a MISS. */
+  cacheStaleIfError: CacheEntry | undefined = undefined;
   /** The MISS leader's response body being collected for the cache, until complete. */
   cacheFillBody: FillBody | undefined = undefined;
   span: Span | undefined = undefined;

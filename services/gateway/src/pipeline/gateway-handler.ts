@@ -8,7 +8,6 @@ import {
   normalizePath,
 } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
-import { strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
@@ -19,11 +18,11 @@ import { RequestTracing, traceIdFromHeader } from '../observability/request-trac
 import { ClientAddressResolver } from '../proxy/client-address.js';
 import { ClientResponseWriter } from '../proxy/client-response-writer.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
-import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { proxyRequest } from '../proxy/proxy-request.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
 import { GatewayExchange } from './exchange.js';
+import { originPath, originRequestHeaders } from './origin-request.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
 
 /**
@@ -277,7 +276,7 @@ function resumeRequestStages(
 
 /** Balance (pick a target), build the upstream request, proxy it; 503/502/504 when that fails. */
 async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchange): Promise<void> {
-  const { req, tenant, route } = exchange;
+  const { req, route } = exchange;
   const origin = route!.origin;
   if (origin === undefined) {
     failExchange(exchange, 503, 'origin_unavailable', 'the route has no origin configured');
@@ -289,24 +288,11 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
     headers: req.headers,
   });
   if (lease === undefined) {
-    failExchange(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
+    originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
     return;
   }
-  const strip = route!.stripPrefix;
-  const path = strippedPath(exchange.path, strip);
-  const headers = upstreamRequestHeaders(req.headers, {
-    upstreamHost: lease.target.url.host,
-    clientIp: exchange.clientIp,
-    peerIp: exchange.peerIp,
-    peerTrusted: exchange.peerTrusted,
-    proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
-    localPort: req.socket.localPort,
-    strippedPrefix: path === exchange.path ? null : strip,
-    requestId: exchange.requestId,
-    tenantId: tenant!.id,
-    routeId: route!.config.id,
-    identity: exchange.identity,
-  });
+  const { path, stripped } = originPath(exchange);
+  const headers = originRequestHeaders(exchange, lease, stripped);
   const tracing = context.tracing;
   const span =
     tracing && exchange.span
@@ -329,7 +315,18 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
     onResponse: onOriginResponse,
   });
   RequestTracing.end(span, failure === undefined ? exchange.res.statusCode : 0, failure?.code);
-  if (failure !== undefined) failExchange(exchange, failure.status, failure.code, failure.message);
+  if (failure !== undefined) originFailed(exchange, failure.status, failure.code, failure.message);
+}
+
+/**
+ * The origin gave no response (unreachable, timed out, its breaker open): a stage may answer instead
+ * (the cache's stale-if-error), else the gateway's error.
+ */
+function originFailed(exchange: GatewayExchange, status: number, code: string, message: string): void {
+  for (const stage of exchange.route!.stages.all) {
+    if (stage.onOriginFailure?.(exchange, status) === true) return;
+  }
+  failExchange(exchange, status, code, message);
 }
 
 /**

@@ -42,6 +42,11 @@ export interface RouteStage {
    * change the headers and may return a tap to see the body (the cache storing a MISS).
    */
   onResponse?(exchange: GatewayExchange, head: ResponseHead): BodyTap | undefined;
+  /**
+   * The origin gave no response (unreachable, timeout, no healthy target: `status` is the error the
+   * gateway would answer). Returns true when the stage answered the request itself (stale-if-error).
+   */
+  onOriginFailure?(exchange: GatewayExchange, status: number): boolean;
   /** Once the exchange is over (response finished or connection gone): release per-request state. */
   onEnd?(exchange: GatewayExchange): void;
 }

@@ -27,11 +27,26 @@ export class ClientResponseWriter extends Writable {
     this.#headers = headers;
   }
 
+  /**
+   * A response hook answered the client itself (the cache turning the origin's 304 to its revalidation
+   * into the stored response): the origin's body (empty) is not the client's.
+   */
+  #answeredByStage(): boolean {
+    return this.#wroteNothing && this.#res.writableEnded;
+  }
+
+  #wroteNothing = true;
+
   #writeHead(): void {
+    this.#wroteNothing = false;
     if (!this.#res.headersSent) this.#res.writeHead(this.#status, this.#headers);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#answeredByStage()) {
+      callback();
+      return;
+    }
     try {
       this.#writeHead();
     } catch (error) {
@@ -44,6 +59,10 @@ export class ClientResponseWriter extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    if (this.#answeredByStage()) {
+      callback();
+      return;
+    }
     try {
       this.#writeHead();
     } catch (error) {

@@ -34,7 +34,7 @@ function limitBody(maxBytes: number): Transform {
   });
 }
 
-function classify(error: unknown): ProxyFailure {
+export function classifyProxyError(error: unknown): ProxyFailure {
   const code = (error as { code?: string }).code ?? '';
   const causeCode = (error as { cause?: { code?: string } }).cause?.code ?? '';
   if (code === 'GATEWAY_BODY_TOO_LARGE' || causeCode === 'GATEWAY_BODY_TOO_LARGE') {
@@ -151,7 +151,7 @@ export async function proxyRequest(
     call.lease.release({ kind: 'response', status });
     return undefined;
   } catch (error) {
-    const failure = classify(error);
+    const failure = classifyProxyError(error);
     // Not `req.destroyed`: undici destroys the request body stream itself when the exchange fails,
     // while the client is still there waiting for its answer.
     const clientLeft = clientGone.signal.aborted || res.destroyed;

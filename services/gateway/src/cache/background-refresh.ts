@@ -1,0 +1,81 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
+import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
+import { classifyProxyError } from '../proxy/proxy-request.js';
+import type { CacheFill, ResponseCache } from './response-cache.js';
+import { revalidationHeaders } from './response-cache.js';
+
+/**
+ * stale-while-revalidate (RFC 5861 §3): the client already got the stale entry; this request's fill
+ * (held by this replica's lease) refreshes it from the origin in the background: conditionally when the
+ * entry has a validator (a 304 refreshes its headers and freshness), else a full GET. The response is
+ * stored if the rules allow; on any failure the fill is dropped and the entry stays as it is.
+ */
+export function refreshInBackground(cache: ResponseCache, exchange: GatewayExchange, fill: CacheFill): void {
+  const origin = exchange.route?.origin;
+  const lease = origin?.upstreams.acquire({
+    clientIp: exchange.clientIp,
+    path: exchange.path,
+    headers: exchange.req.headers,
+  });
+  if (origin === undefined || lease === undefined) {
+    cache.abandon(fill);
+    return;
+  }
+  const { path, stripped } = originPath(exchange);
+  const headers = originRequestHeaders(exchange, lease, stripped);
+  delete headers['if-none-match'];
+  delete headers['if-modified-since'];
+  if (fill.revalidating !== null) Object.assign(headers, revalidationHeaders(fill.revalidating));
+  const maxBytes = fill.policy.maxBodyBytes;
+  let status = 0;
+  void lease.target.dispatcher
+    .request({
+      path: lease.target.basePath + path + exchange.query,
+      method: 'GET',
+      headers: headers as Record<string, string | string[]>,
+      headersTimeout: origin.timeoutMs,
+      bodyTimeout: origin.timeoutMs,
+    })
+    .then(async (response: Dispatcher.ResponseData) => {
+      status = response.statusCode;
+      const received = incoming(response.headers as Record<string, string | string[] | undefined>);
+      if (status === 304 && fill.revalidating !== null) {
+        await response.body.dump();
+        cache.revalidated(fill, received);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) break;
+        chunks.push(chunk as Buffer);
+      }
+      // Set-Cookie is scoped per client host by the proxy; a background fill never stores one.
+      if (size > maxBytes || received['set-cookie'] !== undefined) {
+        await response.body.dump().catch(() => {});
+        cache.abandon(fill);
+        return;
+      }
+      await cache.store(fill, 'GET', { status, headers: received, body: Buffer.concat(chunks) });
+    })
+    .then(
+      () => lease.release({ kind: 'response', status }),
+      (error: unknown) => {
+        cache.abandon(fill);
+        lease.release(status === 0 ? classifyProxyError(error).outcome : { kind: 'response', status });
+      },
+    );
+}
+
+function incoming(headers: Record<string, string | string[] | undefined>): IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(downstreamResponseHeaders(headers))) {
+    if (value === undefined) continue;
+    out[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
+  }
+  return out as IncomingHttpHeaders;
+}

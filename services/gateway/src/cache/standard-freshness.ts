@@ -1,0 +1,132 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
+import CachePolicy from 'http-cache-semantics';
+
+/** What the storage rules decided for a response the cache may store. */
+export interface Freshness {
+  /** Freshness lifetime, counted from the response's birth (now minus its Age). */
+  readonly freshMs: number;
+  /** The response's age when it arrived (its Age header, RFC 9111 §4.2.3). */
+  readonly ageMs: number;
+  readonly staleWhileRevalidateMs: number;
+  readonly staleIfErrorMs: number;
+  /** must-revalidate / proxy-revalidate / no-cache: never served stale (no max-stale, no stale windows). */
+  readonly mustRevalidate: boolean;
+  /** RFC 8246: while fresh, a client's reload (no-cache, max-age=0) does not force a revalidation. */
+  readonly immutable: boolean;
+}
+
+export type StorageDecision = Freshness | { readonly notStored: string };
+
+/** The response's Cache-Control directives, lower-case names; a directive without value maps to ''. */
+export function cacheDirectives(value: string | readonly string[] | undefined): Map<string, string> {
+  const directives = new Map<string, string>();
+  const list = headerList(value);
+  if (list === undefined) return directives;
+  for (const part of list.split(',')) {
+    const at = part.indexOf('=');
+    const name = (at < 0 ? part : part.slice(0, at)).trim().toLowerCase();
+    if (name === '' || directives.has(name)) continue;
+    directives.set(
+      name,
+      at < 0
+        ? ''
+        : part
+            .slice(at + 1)
+            .trim()
+            .replace(/^"(.*)"$/, '$1'),
+    );
+  }
+  return directives;
+}
+
+/** A delta-seconds value (RFC 9111 §1.2.2): digits only; anything else is absent. */
+export function deltaSeconds(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d{1,10}$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/**
+ * Freshness of a response in `standard` mode (RFC 9111 §4.2 for a shared cache), decided with
+ * http-cache-semantics (storable(), maxAge()) plus what that library leaves to the cache:
+ * - heuristic freshness (no s-maxage, max-age or Expires): only for a heuristically cacheable status
+ *   or `public`, only when the policy allows it, at most ttl_seconds (10% of Date − Last-Modified when
+ *   there is a Last-Modified, the library's rule, else ttl_seconds);
+ * - `proxy-revalidate` means must-revalidate for a shared cache (§5.2.2.8); the library would make the
+ *   response stale at once, so it is handed the header without it;
+ * - a `no-cache` response is stored only when it has a validator (it is revalidated on every use);
+ * - stale windows: the origin's stale-while-revalidate / stale-if-error (RFC 5861), else the policy's;
+ *   none when the response must be revalidated.
+ */
+export function standardFreshness(
+  policy: CompiledCachePolicy,
+  status: number,
+  headers: IncomingHttpHeaders,
+): StorageDecision {
+  const directives = cacheDirectives(headers['cache-control']);
+  const proxyRevalidate = directives.has('proxy-revalidate');
+  // The library reads every field as one string: list fields joined, singletons only when sent once.
+  const forLibrary: Record<string, string | undefined> = {
+    vary: headerList(headers.vary),
+    expires: singleHeader(headers.expires),
+    date: singleHeader(headers.date),
+    'last-modified': singleHeader(headers['last-modified']),
+    age: singleHeader(headers.age),
+    'set-cookie': policy.cacheSetCookie ? undefined : headerList(headers['set-cookie']),
+    'cache-control': proxyRevalidate
+      ? [...directives]
+          .filter(([name]) => name !== 'proxy-revalidate')
+          .map(([name, value]) => (value === '' ? name : `${name}=${value}`))
+          .join(', ')
+      : headerList(headers['cache-control']),
+  };
+  // Authorization is checked by the caller (with its own not-stored reason); the library sees none.
+  const library = new CachePolicy(
+    { method: 'GET', url: '/', headers: {} },
+    { status, headers: forLibrary },
+    { shared: true, cacheHeuristic: 0.1, immutableMinTimeToLive: 0 },
+  );
+  const noCache = directives.has('no-cache');
+  const hasValidator = headers.etag !== undefined || headers['last-modified'] !== undefined;
+  if (!library.storable()) {
+    // The library also refuses statuses it does not know as cacheable without explicit freshness.
+    return {
+      notStored: directives.has('no-store') || directives.has('private') ? 'origin_cache_control' : 'status',
+    };
+  }
+  if (noCache && !hasValidator) return { notStored: 'origin_cache_control' };
+  const explicit = directives.has('s-maxage') || directives.has('max-age') || headers.expires !== undefined;
+  let freshMs: number;
+  if (noCache) freshMs = 0;
+  else if (explicit) freshMs = Math.max(0, library.maxAge()) * 1000;
+  else if (!policy.heuristicFreshness) freshMs = 0;
+  else if (headers['last-modified'] !== undefined && library.maxAge() > 0)
+    freshMs = Math.min(policy.ttlMs, library.maxAge() * 1000);
+  else freshMs = policy.ttlMs;
+  freshMs = Math.floor(freshMs);
+  const ageMs = (deltaSeconds(headerList(headers.age)) ?? 0) * 1000;
+  const mustRevalidate = noCache || proxyRevalidate || directives.has('must-revalidate');
+  const originSwr = deltaSeconds(directives.get('stale-while-revalidate'));
+  const originSie = deltaSeconds(directives.get('stale-if-error'));
+  const staleWhileRevalidateMs = mustRevalidate
+    ? 0
+    : originSwr !== undefined
+      ? originSwr * 1000
+      : policy.staleWhileRevalidateMs;
+  const staleIfErrorMs = mustRevalidate
+    ? 0
+    : originSie !== undefined
+      ? originSie * 1000
+      : policy.staleIfErrorMs;
+  if (freshMs <= ageMs && !hasValidator && staleWhileRevalidateMs === 0 && staleIfErrorMs === 0)
+    return { notStored: 'origin_max_age_0' };
+  return {
+    freshMs,
+    ageMs,
+    staleWhileRevalidateMs,
+    staleIfErrorMs,
+    mustRevalidate,
+    immutable: directives.has('immutable'),
+  };
+}
