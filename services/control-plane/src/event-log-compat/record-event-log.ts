@@ -19,7 +19,7 @@ let txtValues: string[] = [];
 const cp = await startControlPlane({
   withReadSide: true,
   // No gateway serves this log: the purge is only recorded.
-  cachePurger: { purgeRoute: async () => {}, purgeTenant: async () => {} },
+  cachePurger: { purgeRoute: async () => {}, purgeTenant: async () => {}, purgeTags: async () => {} },
   customDomains: { baseDomains: ['vantageedge.dev'], lookupTxt: async () => txtValues },
 });
 
