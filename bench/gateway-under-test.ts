@@ -1,13 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { gatewaySettings } from '@vantageedge/gateway/config';
+import { gatewaySettings } from '@vantageedge/gateway/settings';
 import { startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
-import { parseConfig } from '@vantageedge/shared/config/load-config';
 import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
 
@@ -23,7 +23,7 @@ import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
  */
 const snapshotFile = process.env['BENCH_SNAPSHOT_FILE'];
 if (!snapshotFile) throw new Error('BENCH_SNAPSHOT_FILE is required');
-const config = parseConfig(
+const config = parseSettings(
   { ...configPlaneSettings, ...gatewaySettings },
   {
     ...process.env,

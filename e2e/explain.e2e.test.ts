@@ -324,7 +324,7 @@ describe('explain agrees with what two gateway replicas do', () => {
       expect(answer.policy).toBe(explanation.rate_limits?.policy_header);
   });
 
-  it('cacheable: explain says looked up, the replicas MISS then HIT; a no-cache request bypasses on both', async () => {
+  it('cacheable: explain says looked up, the replicas MISS then HIT; a no-store request bypasses on both', async () => {
     const explanation = await explain('GET', '/cached/a');
     expect(explanation.cache).toEqual(expect.objectContaining({ decision: 'lookup', reason: null }));
     const first = observed(await send(replicas[0]!, 'GET', '/cached/a'));
@@ -337,9 +337,10 @@ describe('explain agrees with what two gateway replicas do', () => {
         { system, timeoutMs: 10_000 },
       );
     }
-    const noCache = { 'cache-control': 'no-cache' };
+    // Standard mode: a client's no-cache revalidates the stored response; no-store bypasses the cache.
+    const noCache = { 'cache-control': 'no-store' };
     const bypass = await explain('GET', '/cached/a', { headers: noCache });
-    expect(bypass.cache).toEqual(expect.objectContaining({ decision: 'bypass', reason: 'request_no_cache' }));
+    expect(bypass.cache).toEqual(expect.objectContaining({ decision: 'bypass', reason: 'request_no_store' }));
     for (const replica of replicas)
       expect(observed(await send(replica, 'GET', '/cached/a', noCache)).cache).toBe('BYPASS');
     const uncached = await explain('GET', '/posts/1');

@@ -1,11 +1,11 @@
 // The migrator: `tsx migrations/src/cli.ts up|down [steps]`.
 import 'dotenv/config';
-import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
-import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/config/settings';
+import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/settings/common-settings';
+import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { z } from 'zod';
 import { migrateDown, migrateUp } from './runner.js';
 
-const config = loadConfigOrExit('migrator', {
+const config = loadSettingsOrExit('migrator', {
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
 });
 const [command = 'up', stepsText] = process.argv.slice(2);

@@ -24,7 +24,7 @@ const CLI = '@vantageedge/cli';
 /** Which workspace packages a package's production code may import. */
 export const PRODUCTION_EDGES: Readonly<Record<string, readonly string[]>> = {
   [SHARED]: [],
-  // The migration CLI reads its settings (DATABASE_URL) with shared's config loading.
+  // The migration CLI reads its settings (DATABASE_URL) with shared's settings loading.
   [MIGRATIONS]: [SHARED],
   [PROJECTIONS]: [SHARED, MIGRATIONS],
   [GATEWAY]: [SHARED],

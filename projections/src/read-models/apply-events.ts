@@ -212,7 +212,7 @@ class BatchChanges {
           },
         );
         return;
-      case 'UserAdded':
+      case 'UserCreated':
       case 'UserRoleChanged': {
         const { user_id, tenant_id, clerk_user_id, email, role } = event.data;
         this.put('users', user_id, {
@@ -226,10 +226,10 @@ class BatchChanges {
         });
         return;
       }
-      case 'UserRemoved':
+      case 'UserDeleted':
         this.remove('users', event.data.user_id);
         return;
-      case 'OriginAdded':
+      case 'OriginCreated':
       case 'OriginUpdated': {
         const d = event.data;
         this.put('origins', d.origin_id, {
@@ -248,7 +248,7 @@ class BatchChanges {
         });
         return;
       }
-      case 'OriginRemoved':
+      case 'OriginDeleted':
         this.remove('origins', event.data.origin_id);
         return;
       case 'RouteCreated':
@@ -380,7 +380,7 @@ class BatchChanges {
       case 'CertificateDeleted':
         this.remove('certificates', event.data.certificate_id);
         return;
-      case 'CustomDomainAdded': {
+      case 'CustomDomainCreated': {
         const d = event.data;
         this.put('custom_domains', d.custom_domain_id, {
           id: d.custom_domain_id,
@@ -416,7 +416,7 @@ class BatchChanges {
         );
         return;
       }
-      case 'CustomDomainRemoved':
+      case 'CustomDomainDeleted':
         this.remove('custom_domains', event.data.custom_domain_id);
         return;
     }

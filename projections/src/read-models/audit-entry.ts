@@ -93,9 +93,9 @@ function tenantIdOf(event: RecordedEvent): string | null {
 export function resourceOf(event: RecordedEvent): { type: string; id: string } {
   if (isControlPlaneEvent(event)) {
     switch (event.type) {
-      case 'UserAdded':
+      case 'UserCreated':
       case 'UserRoleChanged':
-      case 'UserRemoved':
+      case 'UserDeleted':
         return { type: 'user', id: event.data.user_id };
       default:
         break;

@@ -1,14 +1,14 @@
 // The read-model projector process (`make run-projector`): follows the event log from its checkpoint
 // and keeps read_models.* up to date until SIGINT/SIGTERM.
 import 'dotenv/config';
-import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
-import { observabilitySettings, port } from '@vantageedge/shared/config/settings';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
+import { observabilitySettings, port } from '@vantageedge/shared/settings/common-settings';
+import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import pg from 'pg';
 import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
@@ -16,11 +16,11 @@ import { createProjectorMetrics } from '../runner/projector-metrics.js';
 import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
 import { usageFlusherSettings } from '../usage/settings.js';
 import { startUsageFlusher, type UsageFlusher } from '../usage/usage-flusher.js';
-import { readModelSettings } from './config.js';
 import { startReadModelProjector } from './projector.js';
 import { READ_MODELS_PROJECTION } from './schema.js';
+import { readModelSettings } from './settings.js';
 
-const config = loadConfigOrExit('read-model-projector', {
+const config = loadSettingsOrExit('read-model-projector', {
   ...readModelSettings,
   ...observabilitySettings,
   ...projectorMetricsSettings,

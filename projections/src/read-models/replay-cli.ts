@@ -1,14 +1,14 @@
 // `make replay`: rebuilds every read model from position 0 into a fresh schema and swaps it in,
 // with a progress bar and events/s. Safe while the projector and the control plane run.
 import 'dotenv/config';
-import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
-import { readModelSettings } from './config.js';
 import { createProgressBar } from './progress-bar.js';
 import { ReplayInProgressError, replayReadModels } from './replay.js';
+import { readModelSettings } from './settings.js';
 
-const config = loadConfigOrExit('replay', readModelSettings);
+const config = loadSettingsOrExit('replay', readModelSettings);
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 const bar = createProgressBar();

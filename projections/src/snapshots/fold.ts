@@ -29,9 +29,9 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'TenantCreated':
     case 'TenantUpdated':
     case 'TenantDeleted':
-    case 'OriginAdded':
+    case 'OriginCreated':
     case 'OriginUpdated':
-    case 'OriginRemoved':
+    case 'OriginDeleted':
     case 'RouteCreated':
     case 'RouteUpdated':
     case 'RouteDeleted':
@@ -44,14 +44,14 @@ export function snapshotTenantOf(event: ControlPlaneEvent): string | null {
     case 'CertificateDeleted':
       return event.data.tenant_id;
     // Who the tenant's users are decides who may call its jwt routes when it has no Clerk org.
-    case 'UserAdded':
-    case 'UserRemoved':
+    case 'UserCreated':
+    case 'UserDeleted':
     case 'CustomDomainVerified':
-    case 'CustomDomainRemoved':
+    case 'CustomDomainDeleted':
       return event.data.tenant_id;
     // Roles and pending domains do not reach the gateway; cache purges travel on their own channel.
     case 'UserRoleChanged':
-    case 'CustomDomainAdded':
+    case 'CustomDomainCreated':
     case 'CachePurgeRequested':
     // A rollback marker: the compensating events that follow it change the snapshot.
     case 'ConfigRolledBack':
@@ -153,10 +153,10 @@ export function foldSnapshotEvent(
   });
 
   switch (event.type) {
-    case 'OriginAdded':
+    case 'OriginCreated':
     case 'OriginUpdated':
       return next({ origins: replaceById(snapshot.origins, toOrigin(event.data)) });
-    case 'OriginRemoved':
+    case 'OriginDeleted':
       return next({ origins: snapshot.origins.filter((origin) => origin.id !== event.data.origin_id) });
     case 'RouteCreated':
     case 'RouteUpdated':
@@ -193,11 +193,11 @@ export function foldSnapshotEvent(
     case 'ApiKeyRevoked':
       if (!snapshot.api_keys.some((key) => key.id === event.data.api_key_id)) return current;
       return next({ api_keys: snapshot.api_keys.filter((key) => key.id !== event.data.api_key_id) });
-    case 'UserAdded': {
+    case 'UserCreated': {
       const { user_id, clerk_user_id } = event.data;
       return next({ users: replaceById(snapshot.users ?? [], { id: user_id, clerk_user_id }) });
     }
-    case 'UserRemoved': {
+    case 'UserDeleted': {
       const users = snapshot.users ?? [];
       if (!users.some((user) => user.id === event.data.user_id)) return current;
       return next({ users: users.filter((user) => user.id !== event.data.user_id) });
@@ -236,7 +236,7 @@ export function foldSnapshotEvent(
       if (!certificates.some((certificate) => certificate.id === certificate_id)) return current;
       return next({ certificates: certificates.filter((certificate) => certificate.id !== certificate_id) });
     }
-    case 'CustomDomainRemoved': {
+    case 'CustomDomainDeleted': {
       const domains = snapshot.custom_domains ?? [];
       if (!domains.some((d) => d.domain === event.data.domain)) return current;
       return next({ custom_domains: domains.filter((d) => d.domain !== event.data.domain) });

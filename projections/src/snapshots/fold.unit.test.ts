@@ -23,7 +23,7 @@ describe('snapshot fold', () => {
 
   it('builds a valid snapshot versioned by the newest folded event', () => {
     const created = recorded(tenantCreated(tenantId), 10n);
-    const added = recorded(newEvent('OriginAdded', origin, '2026-11-27T01:00:00.000Z'), 12n);
+    const added = recorded(newEvent('OriginCreated', origin, '2026-11-27T01:00:00.000Z'), 12n);
     const snapshot = live(foldAll([created, added]));
     expect(tenantSnapshot.parse(snapshot)).toEqual(snapshot);
     expect(snapshot.version).toBe('12');
@@ -39,7 +39,7 @@ describe('snapshot fold', () => {
     const urgent = routeState(tenantId, origin.origin_id, { path_pattern: '/*', priority: 10 });
     const state = foldAll([
       recorded(tenantCreated(tenantId)),
-      recorded(newEvent('OriginAdded', origin)),
+      recorded(newEvent('OriginCreated', origin)),
       recorded(newEvent('RouteCreated', wildcard)),
       recorded(newEvent('RouteCreated', param)),
       recorded(newEvent('RouteCreated', exact)),
@@ -86,7 +86,7 @@ describe('snapshot fold', () => {
     const routes = live(
       foldAll([
         recorded(tenantCreated(tenantId)),
-        recorded(newEvent('OriginAdded', origin)),
+        recorded(newEvent('OriginCreated', origin)),
         recorded(newEvent('RouteCreated', plain)),
         recorded(newEvent('RouteCreated', versioned)),
       ]),
@@ -113,7 +113,7 @@ describe('snapshot fold', () => {
     const routes = live(
       foldAll([
         recorded(tenantCreated(tenantId)),
-        recorded(newEvent('OriginAdded', origin)),
+        recorded(newEvent('OriginCreated', origin)),
         recorded(newEvent('RouteCreated', old as never)),
       ]),
     ).routes;
@@ -155,7 +155,7 @@ describe('snapshot fold', () => {
       recorded(newEvent('TenantDeleted', { tenant_id: tenantId }), 50n),
     ]);
     expect(deleted).toMatchObject({ status: 'deleted', tenantId, version: 50n });
-    const after = foldSnapshotEvent(deleted, recorded(newEvent('OriginAdded', origin), 51n));
+    const after = foldSnapshotEvent(deleted, recorded(newEvent('OriginCreated', origin), 51n));
     expect(after).toBe(deleted);
   });
 
@@ -172,7 +172,7 @@ describe('snapshot fold', () => {
       }),
     );
     const pendingDomain = recorded(
-      newEvent('CustomDomainAdded', {
+      newEvent('CustomDomainCreated', {
         tenant_id: tenantId,
         custom_domain_id: randomUUID(),
         domain: 'api.acme.example',
@@ -201,15 +201,15 @@ describe('snapshot fold', () => {
       role: 'owner' as const,
     };
     const added = live(
-      foldAll([recorded(tenantCreated(tenantId), 1n), recorded(newEvent('UserAdded', user), 2n)]),
+      foldAll([recorded(tenantCreated(tenantId), 1n), recorded(newEvent('UserCreated', user), 2n)]),
     );
     expect(added.users).toEqual([{ id: userId, clerk_user_id: 'user_owner' }]);
     expect(added.version).toBe('2');
     const removed = live(
       foldAll([
         recorded(tenantCreated(tenantId), 1n),
-        recorded(newEvent('UserAdded', user), 2n),
-        recorded(newEvent('UserRemoved', { user_id: userId, tenant_id: tenantId }), 3n),
+        recorded(newEvent('UserCreated', user), 2n),
+        recorded(newEvent('UserDeleted', { user_id: userId, tenant_id: tenantId }), 3n),
       ]),
     );
     expect(removed.users).toEqual([]);
@@ -219,7 +219,7 @@ describe('snapshot fold', () => {
     const claim = { tenant_id: tenantId, custom_domain_id: randomUUID(), domain: 'api.acme.example' };
     const events = [
       recorded(tenantCreated(tenantId), 1n),
-      recorded(newEvent('CustomDomainAdded', { ...claim, verification_token: 't' }), 2n),
+      recorded(newEvent('CustomDomainCreated', { ...claim, verification_token: 't' }), 2n),
     ];
     const pending = foldAll(events);
     expect(live(pending).custom_domains).toEqual([]);
@@ -229,7 +229,7 @@ describe('snapshot fold', () => {
     ]);
     expect(live(verified).custom_domains).toEqual([{ domain: 'api.acme.example', verified_position: '3' }]);
     expect(tenantSnapshot.parse(live(verified))).toEqual(live(verified));
-    const removed = foldSnapshotEvent(verified, recorded(newEvent('CustomDomainRemoved', claim), 4n));
+    const removed = foldSnapshotEvent(verified, recorded(newEvent('CustomDomainDeleted', claim), 4n));
     expect(live(removed).custom_domains).toEqual([]);
   });
 

@@ -1,12 +1,12 @@
 import 'dotenv/config';
-import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
-import { observabilitySettings, port, postgresUrl } from '@vantageedge/shared/config/settings';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
+import { observabilitySettings, port, postgresUrl } from '@vantageedge/shared/settings/common-settings';
+import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import pg from 'pg';
 import { z } from 'zod';
@@ -15,7 +15,7 @@ import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/s
 import { startSnapshotProjector } from './snapshot-projector.js';
 
 /** `make run-snapshot-projector`: folds events into gateway snapshots and publishes them to Kafka. */
-const settings = loadConfigOrExit('snapshot-projector', {
+const settings = loadSettingsOrExit('snapshot-projector', {
   ...observabilitySettings,
   ...eventStoreSettings,
   ...snapshotBusSettings,

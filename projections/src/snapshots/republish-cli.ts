@@ -2,13 +2,13 @@
 // topic was lost) by queueing every tenant for the running snapshot projector, then waits until all
 // are published. Exit 1 if they are not published within REPUBLISH_TIMEOUT_SECONDS.
 import 'dotenv/config';
-import { loadConfigOrExit } from '@vantageedge/shared/config/load-config';
-import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/config/settings';
+import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/settings/common-settings';
+import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
 import { z } from 'zod';
 import { requestSnapshotRepublish, waitForSnapshotsPublished } from './republish.js';
 
-const config = loadConfigOrExit('republish-snapshots', {
+const config = loadSettingsOrExit('republish-snapshots', {
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   REPUBLISH_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
 });

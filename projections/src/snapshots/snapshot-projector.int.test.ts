@@ -39,7 +39,7 @@ describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
     const origin = originState(tenantId);
     const route = routeState(tenantId, origin.origin_id, { path_pattern: '/v1/*' });
     await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
-    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginAdded', origin)]);
+    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
     const routeWrite = await store.appendToStream(streamName.route(route.route_id), [
       newEvent('RouteCreated', route),
     ]);
@@ -116,7 +116,7 @@ describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
     const small = randomUUID();
     const origin = originState(big);
     await store.appendToStream(streamName.tenant(big), [tenantCreated(big)]);
-    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginAdded', origin)]);
+    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
     for (let index = 0; index < 400; index += 1) {
       const route = routeState(big, origin.origin_id, {
         path_pattern: `/${randomUUID()}/${randomUUID()}/${randomUUID()}`,

@@ -1,5 +1,5 @@
-import { booleanFlag } from '@vantageedge/shared/config/settings';
 import { redisSettings } from '@vantageedge/shared/redis/client';
+import { booleanFlag } from '@vantageedge/shared/settings/common-settings';
 import { z } from 'zod';
 
 /** The usage flusher's settings (read by the read-model projector process that runs it). */

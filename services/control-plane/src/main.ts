@@ -1,5 +1,4 @@
 import 'dotenv/config';
-import { ConfigError, loadConfigOrExit } from '@vantageedge/shared/config/load-config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { createLogger } from '@vantageedge/shared/observability/logger';
@@ -7,16 +6,17 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
+import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
-import { controlPlaneAppFromConfig } from './app-from-config.js';
-import { assertControlPlaneConfig, controlPlaneSettings } from './config.js';
+import { controlPlaneAppFromSettings } from './app-from-settings.js';
+import { assertControlPlaneSettings, controlPlaneSettings } from './settings.js';
 
 /** `make run-control-plane`: the admin API (commands + queries) on CONTROL_PLANE_PORT. */
-const config = loadConfigOrExit('control-plane', controlPlaneSettings);
+const config = loadSettingsOrExit('control-plane', controlPlaneSettings);
 try {
-  assertControlPlaneConfig(config);
+  assertControlPlaneSettings(config);
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
+  if (!(error instanceof SettingsError)) throw error;
   for (const p of error.problems)
     process.stderr.write(`control-plane: invalid configuration: ${p.setting} ${p.issue}\n`);
   process.exit(1);
@@ -34,7 +34,7 @@ const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 // Commands never wait on Redis: without it, rollout status and cache purges answer 503/400 and the
 // rest of the admin API keeps working.
 const redis = createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'control-plane', logger });
-const app = controlPlaneAppFromConfig(config, {
+const app = controlPlaneAppFromSettings(config, {
   store,
   pool,
   logger,

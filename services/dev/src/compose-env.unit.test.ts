@@ -1,5 +1,5 @@
-import { controlPlaneSettings } from '@vantageedge/control-plane/config';
-import { gatewaySettings } from '@vantageedge/gateway/config';
+import { controlPlaneSettings } from '@vantageedge/control-plane/settings';
+import { gatewaySettings } from '@vantageedge/gateway/settings';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { composeDevEnvFile } from './compose-env.js';

@@ -1,10 +1,10 @@
 import 'dotenv/config';
 import http from 'node:http';
 import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
-import { ConfigError } from '@vantageedge/shared/config/load-config';
 import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
+import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { loadOrCreateDevCertificate } from './dev-certificate.js';
 import { loadOrCreateDevKeys } from './dev-keys.js';
 import { demoUserIds, describeParts, devDataDir, devEnvironment } from './dev-settings.js';
@@ -63,7 +63,7 @@ try {
     progress: (line) => say(`· ${line}`),
   });
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof SettingsError) {
     for (const p of error.problems)
       process.stderr.write(`make dev: invalid configuration: ${p.setting} ${p.issue}\n`);
   } else {

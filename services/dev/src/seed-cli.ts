@@ -1,8 +1,8 @@
 import 'dotenv/config';
-import { controlPlaneSettings } from '@vantageedge/control-plane/config';
+import { controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { migrateUp } from '@vantageedge/migrations/runner';
-import { parseConfig } from '@vantageedge/shared/config/load-config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
 import { demoUserIds, devDataDir, devEnvironment } from './dev-settings.js';
 import { type EmbeddedDatabase, embeddedDatabaseUrl, startEmbeddedDatabase } from './embedded-database.js';
@@ -33,7 +33,7 @@ if (!env['DATABASE_URL']) {
   }
 }
 try {
-  const config = parseConfig(controlPlaneSettings, env);
+  const config = parseSettings(controlPlaneSettings, env);
   await migrateUp(config.DATABASE_URL);
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
   const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));

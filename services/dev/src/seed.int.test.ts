@@ -35,12 +35,12 @@ describe('demo seed', () => {
     const events = await store.readAll();
     expect(events.map((e) => e.type)).toEqual([
       'TenantCreated',
-      'OriginAdded',
+      'OriginCreated',
       'RouteCreated',
       'RouteCreated',
       'RouteCreated',
       'RouteCreated',
-      'UserAdded',
+      'UserCreated',
       'ApiKeyIssued',
     ]);
     expect(new Set(events.map((e) => e.metadata.actor))).toEqual(new Set([SEED_ACTOR]));

@@ -204,7 +204,7 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
     const userId = demoUserId(clerkUserId);
     try {
       await ensure(`user ${clerkUserId} (owner)`, streamName.user(userId), userDecider, () => ({
-        type: 'AddUser' as const,
+        type: 'CreateUser' as const,
         user: {
           user_id: userId,
           tenant_id: DEMO_IDS.tenant,

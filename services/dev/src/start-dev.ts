@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { controlPlaneAppFromConfig } from '@vantageedge/control-plane/app-from-config';
-import { assertControlPlaneConfig, controlPlaneSettings } from '@vantageedge/control-plane/config';
+import { controlPlaneAppFromSettings } from '@vantageedge/control-plane/app-from-settings';
 import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
-import { gatewaySettings } from '@vantageedge/gateway/config';
+import { assertControlPlaneSettings, controlPlaneSettings } from '@vantageedge/control-plane/settings';
+import { gatewaySettings } from '@vantageedge/gateway/settings';
 import { type GatewayReplica, startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
 import { migrateUp } from '@vantageedge/migrations/runner';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
@@ -13,7 +13,6 @@ import {
   startSnapshotProjector,
 } from '@vantageedge/projections/snapshots/snapshot-projector';
 import { startUsageFlusher } from '@vantageedge/projections/usage/usage-flusher';
-import { parseConfig } from '@vantageedge/shared/config/load-config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
@@ -24,6 +23,7 @@ import {
   redisClientOptionsFromSettings,
   redisSettings,
 } from '@vantageedge/shared/redis/client';
+import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import { InMemorySnapshotLog } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import {
@@ -137,9 +137,9 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     if (applied.length > 0) progress(`applied ${applied.length} migrations`);
 
     // ---- settings of each part, validated by the part's own schema ----
-    const cpConfig = parseConfig(controlPlaneSettings, env);
-    assertControlPlaneConfig(cpConfig);
-    const gwConfig = parseConfig(
+    const cpConfig = parseSettings(controlPlaneSettings, env);
+    assertControlPlaneSettings(cpConfig);
+    const gwConfig = parseSettings(
       { ...snapshotBusSettings, ...redisSettings, ...configPlaneSettings, ...gatewaySettings },
       env,
     );
@@ -225,7 +225,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     closers.push(['gateway', () => gateway.close()]);
 
     // ---- control plane ----
-    const app = controlPlaneAppFromConfig(cpConfig, {
+    const app = controlPlaneAppFromSettings(cpConfig, {
       store,
       pool,
       logger,

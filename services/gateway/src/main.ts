@@ -1,5 +1,4 @@
 import 'dotenv/config';
-import { ConfigError, loadConfigOrExit } from '@vantageedge/shared/config/load-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
@@ -8,13 +7,14 @@ import {
   redisClientOptionsFromSettings,
   redisSettings,
 } from '@vantageedge/shared/redis/client';
+import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import {
   configPlaneSettings,
   snapshotBusFromSettings,
   snapshotBusSettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
-import { assertGatewayConfig, gatewaySettings } from './config.js';
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
+import { assertGatewaySettings, gatewaySettings } from './settings.js';
 import { startGatewayReplica } from './start-gateway-replica.js';
 
 /**
@@ -22,16 +22,16 @@ import { startGatewayReplica } from './start-gateway-replica.js';
  * config store (compiled tenants) ← config plane (snapshots from the bus) → request pipeline.
  * The replica itself is composed by startGatewayReplica (shared with `make dev`).
  */
-const config = loadConfigOrExit('gateway', {
+const config = loadSettingsOrExit('gateway', {
   ...snapshotBusSettings,
   ...redisSettings,
   ...configPlaneSettings,
   ...gatewaySettings,
 });
 try {
-  assertGatewayConfig(config);
+  assertGatewaySettings(config);
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
+  if (!(error instanceof SettingsError)) throw error;
   for (const p of error.problems)
     process.stderr.write(`gateway: invalid configuration: ${p.setting} ${p.issue}\n`);
   process.exit(1);

@@ -1,17 +1,17 @@
 import net from 'node:net';
 import { Writable } from 'node:stream';
-import { parseConfig } from '@vantageedge/shared/config/load-config';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewaySettings } from './config.js';
 import { streamSink } from './observability/batched-line-writer.js';
+import { gatewaySettings } from './settings.js';
 import { type GatewayReplica, startGatewayReplica } from './start-gateway-replica.js';
 import { buildSnapshot } from './testing/snapshots.js';
 
@@ -422,7 +422,7 @@ beforeAll(async () => {
     ],
     apiKeys: [{ key_hash: hashApiKey(PEPPER, API_KEY) }],
   });
-  const config = parseConfig(
+  const config = parseSettings(
     { ...configPlaneSettings, ...gatewaySettings },
     {
       GATEWAY_PORT: '0',

@@ -1,7 +1,7 @@
-import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { InMemoryQuotaStore, type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
@@ -12,7 +12,6 @@ import { MemoryCacheStore } from './cache/memory-cache-store.js';
 import { RedisCacheStore } from './cache/redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import { GatewayConfigStore } from './config/gateway-config-store.js';
-import type { GatewayConfig } from './config.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import type { LineSink } from './observability/batched-line-writer.js';
 import { createQuotaStage } from './quota/quota-stage.js';
@@ -20,13 +19,14 @@ import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
+import type { GatewaySettings } from './settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 
 export interface GatewayReplicaOptions {
-  config: GatewayConfig & {
+  config: GatewaySettings & {
     ROLLOUT_KEY_PREFIX: string;
     ROLLOUT_HEARTBEAT_TTL_SECONDS: number;
     CONFIG_SNAPSHOT_FILE?: string | undefined;

@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
-import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
+import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
@@ -12,7 +12,6 @@ import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
 import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
-import type { GatewayConfig } from './config.js';
 import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { AccessLog } from './observability/access-log.js';
@@ -22,12 +21,13 @@ import { RequestTracing } from './observability/request-tracing.js';
 import { createGatewayHandler, type UsageSink } from './pipeline/gateway-handler.js';
 import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
+import type { GatewaySettings } from './settings.js';
 import { TenantCertificates } from './tls/tenant-certificates.js';
 import { WebSocketMetrics } from './websocket/websocket-metrics.js';
 import { WebSocketProxy } from './websocket/websocket-proxy.js';
 
 export interface StartGatewayOptions {
-  config: GatewayConfig;
+  config: GatewaySettings;
   store: GatewayConfigStore;
   registry: Registry;
   logger: Logger;
@@ -98,7 +98,7 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 
 /** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
 export function remoteJwksFromConfig(
-  config: GatewayConfig,
+  config: GatewaySettings,
   registry: Registry,
   addressPolicy?: OriginAddressPolicy,
 ): RemoteJwksRegistry {

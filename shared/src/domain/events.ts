@@ -4,12 +4,15 @@ import type { OriginConfig, QuotaPolicy, RouteConfig, TenantSettings } from './g
 
 /**
  * The control plane's events: the only source of truth. Read models, the audit log and the gateway
- * snapshots are all folded from these. Past tense; `*Updated` events carry the complete new state of
- * the resource plus the names of the fields that changed, so every consumer can fold them without
- * knowing the previous state and the audit log can show what changed.
+ * snapshots are all folded from these. Past tense, one vocabulary: a resource is Created, Updated
+ * and Deleted; domain verbs (ApiKeyIssued/Rotated/Revoked, UserRoleChanged, CustomDomainVerified) name
+ * what is not one of those. Names once written stay readable: event-upcasters.ts renames old ones on
+ * read. `*Updated` events carry the complete new state of the resource plus the names of the fields
+ * that changed, so every consumer can fold them without knowing the previous state and the audit log
+ * can show what changed.
  *
  * Streams: `tenant-<id>` (the tenant and its users: TenantCreated/Updated/Deleted and
- * UserAdded/RoleChanged/Removed), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`,
+ * UserCreated/RoleChanged/Deleted), `origin-<id>`, `route-<id>`, `apikey-<id>`, `cache-<tenant id>`,
  * `config-<tenant id>` (rollbacks of its config: ConfigRolledBack), `certificate-<id>`.
  * Logs written before users moved into their tenant's stream keep them in `user-<id>` streams; every
  * consumer folds user events by their data, so both layouts project the same way.
@@ -94,12 +97,12 @@ export interface ControlPlaneEventMap {
   TenantCreated: TenantState;
   TenantUpdated: TenantState & { changed_fields: string[] };
   TenantDeleted: { tenant_id: string };
-  UserAdded: UserState;
+  UserCreated: UserState;
   UserRoleChanged: UserState & { changed_fields: string[] };
-  UserRemoved: { user_id: string; tenant_id: string };
-  OriginAdded: OriginState;
+  UserDeleted: { user_id: string; tenant_id: string };
+  OriginCreated: OriginState;
   OriginUpdated: OriginState & { changed_fields: string[] };
-  OriginRemoved: { origin_id: string; tenant_id: string };
+  OriginDeleted: { origin_id: string; tenant_id: string };
   RouteCreated: RouteState;
   RouteUpdated: RouteState & { changed_fields: string[] };
   RouteDeleted: { route_id: string; tenant_id: string };
@@ -120,14 +123,14 @@ export interface ControlPlaneEventMap {
    * is the config version it started from; `changes` how many resources it restores, changes or removes.
    */
   ConfigRolledBack: { tenant_id: string; to_position: string; from_version: string; changes: number };
-  CustomDomainAdded: CustomDomainClaim;
+  CustomDomainCreated: CustomDomainClaim;
   CustomDomainVerified: {
     tenant_id: string;
     custom_domain_id: string;
     domain: string;
     method: CustomDomainVerificationMethod;
   };
-  CustomDomainRemoved: { tenant_id: string; custom_domain_id: string; domain: string };
+  CustomDomainDeleted: { tenant_id: string; custom_domain_id: string; domain: string };
   CertificateUploaded: CertificateState;
   /** The same key sealed again under the current key-encryption key (its rotation). */
   CertificateKeyResealed: { certificate_id: string; tenant_id: string; private_key: SealedPrivateKey };
@@ -173,12 +176,12 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'TenantCreated',
   'TenantUpdated',
   'TenantDeleted',
-  'UserAdded',
+  'UserCreated',
   'UserRoleChanged',
-  'UserRemoved',
-  'OriginAdded',
+  'UserDeleted',
+  'OriginCreated',
   'OriginUpdated',
-  'OriginRemoved',
+  'OriginDeleted',
   'RouteCreated',
   'RouteUpdated',
   'RouteDeleted',
@@ -188,9 +191,9 @@ const CONTROL_PLANE_EVENT_TYPES: ReadonlySet<string> = new Set<ControlPlaneEvent
   'ApiKeyQuotaChanged',
   'CachePurgeRequested',
   'ConfigRolledBack',
-  'CustomDomainAdded',
+  'CustomDomainCreated',
   'CustomDomainVerified',
-  'CustomDomainRemoved',
+  'CustomDomainDeleted',
   'CertificateUploaded',
   'CertificateKeyResealed',
   'CertificateDeleted',

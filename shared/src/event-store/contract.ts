@@ -401,16 +401,34 @@ export function eventStoreContract(
             { type: 'PlanChanged', data: { plan: 'team', seats: 9, billing: 'yearly' }, version: 3 },
             { type: 'Unrelated', data: { tier: 'x' }, version: 1 },
           ];
-          const shape = (events: RecordedEvent[]) =>
-            events.map((e) => ({ type: e.type, data: e.data, version: e.metadata.schema_version }));
-          expect(shape(await upcasting.readStream(stream))).toEqual(expected);
-          const all = (await upcasting.readAll({ fromPosition: start })).filter((e) => e.stream === stream);
-          expect(shape(all)).toEqual(expected);
-          const subscription = upcasting.subscribeToAll({ fromPosition: start });
-          expect(shape(await collect(subscription, (e) => e.stream === stream, 4))).toEqual(expected);
-          await subscription.close();
+          await expectOnEveryReadPath(upcasting, stream, start, expected);
         } finally {
           await upcasting.close();
+        }
+      });
+    });
+
+    describe('renamed event types', () => {
+      it('read under their current name on every read path, then upcast as that type', async () => {
+        const upcasters = new UpcasterRegistry()
+          .renameType('PlanPicked', 'PlanChosen')
+          .renameType('PlanChosen', 'PlanChanged')
+          .register('PlanChanged', 1, (e) => ({ ...e, data: { plan: (e.data as { tier: string }).tier } }));
+        const renaming = harness.createStore({ upcasters });
+        try {
+          const stream = streamName('renamed');
+          const start = await renaming.headPosition();
+          await renaming.appendToStream(stream, [
+            newEvent('PlanPicked', { tier: 'pro' }, 1),
+            newEvent('PlanChanged', { plan: 'team' }, 2),
+          ]);
+          const expected = [
+            { type: 'PlanChanged', data: { plan: 'pro' }, version: 2 },
+            { type: 'PlanChanged', data: { plan: 'team' }, version: 2 },
+          ];
+          await expectOnEveryReadPath(renaming, stream, start, expected);
+        } finally {
+          await renaming.close();
         }
       });
     });
@@ -473,6 +491,26 @@ function append(
     types.map((type) => newEvent(type)),
     expectedRevision === undefined ? {} : { expectedRevision },
   );
+}
+
+/** What readStream, readAll and subscribeToAll (from `start`) hand back of `stream`: type, data, version. */
+async function expectOnEveryReadPath(
+  store: EventStore,
+  stream: string,
+  start: bigint,
+  expected: ReadonlyArray<{ type: string; data: unknown; version: number }>,
+): Promise<void> {
+  const shape = (events: RecordedEvent[]) =>
+    events.map((e) => ({ type: e.type, data: e.data, version: e.metadata.schema_version }));
+  expect(shape(await store.readStream(stream))).toEqual(expected);
+  const all = (await store.readAll({ fromPosition: start })).filter((e) => e.stream === stream);
+  expect(shape(all)).toEqual(expected);
+  const subscription = store.subscribeToAll({ fromPosition: start });
+  try {
+    expect(shape(await collect(subscription, (e) => e.stream === stream, expected.length))).toEqual(expected);
+  } finally {
+    await subscription.close();
+  }
 }
 
 /** Takes events from a subscription until `count` matching ones arrived (or `count` events passed). */

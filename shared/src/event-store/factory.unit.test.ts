@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../config/load-config.js';
+import { parseSettings, SettingsError } from '../settings/load-settings.js';
 import { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store.js';
 import { createEventStore, eventStoreConfigFromSettings } from './factory.js';
 import { InMemoryEventStore } from './in-memory/in-memory-event-store.js';
@@ -10,23 +10,23 @@ const pool = {} as never; // never used by the memory/eventstoredb branches
 
 describe('event store settings and factory', () => {
   it('defaults to PostgreSQL', () => {
-    const settings = parseConfig(eventStoreSettings, {});
+    const settings = parseSettings(eventStoreSettings, {});
     expect(settings.EVENT_STORE).toBe('postgres');
     expect(eventStoreConfigFromSettings(settings, { pool })).toEqual({ kind: 'postgres', pool });
   });
 
   it('rejects an unknown EVENT_STORE by name', () => {
-    expect(() => parseConfig(eventStoreSettings, { EVENT_STORE: 'mongo' })).toThrow(/EVENT_STORE/);
+    expect(() => parseSettings(eventStoreSettings, { EVENT_STORE: 'mongo' })).toThrow(/EVENT_STORE/);
   });
 
   it('rejects a malformed EVENTSTOREDB_URL by name', () => {
     expect(() =>
-      parseConfig(eventStoreSettings, { EVENT_STORE: 'eventstoredb', EVENTSTOREDB_URL: 'http://x' }),
+      parseSettings(eventStoreSettings, { EVENT_STORE: 'eventstoredb', EVENTSTOREDB_URL: 'http://x' }),
     ).toThrow(/EVENTSTOREDB_URL/);
   });
 
   it('requires EVENTSTOREDB_URL when EVENT_STORE=eventstoredb', () => {
-    const settings = parseConfig(eventStoreSettings, { EVENT_STORE: 'eventstoredb' });
+    const settings = parseSettings(eventStoreSettings, { EVENT_STORE: 'eventstoredb' });
     const error = (() => {
       try {
         eventStoreConfigFromSettings(settings, { pool });
@@ -34,20 +34,20 @@ describe('event store settings and factory', () => {
         return e;
       }
     })();
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).problems).toEqual([
+    expect(error).toBeInstanceOf(SettingsError);
+    expect((error as SettingsError).problems).toEqual([
       { setting: 'EVENTSTOREDB_URL', issue: 'is required when EVENT_STORE=eventstoredb' },
     ]);
   });
 
   it('builds the adapter the settings name', async () => {
     const memory = createEventStore(
-      eventStoreConfigFromSettings(parseConfig(eventStoreSettings, { EVENT_STORE: 'memory' }), { pool }),
+      eventStoreConfigFromSettings(parseSettings(eventStoreSettings, { EVENT_STORE: 'memory' }), { pool }),
     );
     expect(memory).toBeInstanceOf(InMemoryEventStore);
     const esdb = createEventStore(
       eventStoreConfigFromSettings(
-        parseConfig(eventStoreSettings, {
+        parseSettings(eventStoreSettings, {
           EVENT_STORE: 'eventstoredb',
           EVENTSTOREDB_URL: 'esdb://127.0.0.1:2113?tls=false',
         }),
@@ -63,5 +63,11 @@ describe('UpcasterRegistry', () => {
   it('refuses two upcasters for the same type and version', () => {
     const registry = new UpcasterRegistry().register('TenantCreated', 1, (e) => e);
     expect(() => registry.register('TenantCreated', 1, (e) => e)).toThrow(/TenantCreated v1/);
+  });
+
+  it('refuses a rename that would loop or rename a type twice', () => {
+    const registry = new UpcasterRegistry().renameType('A', 'B').renameType('B', 'C');
+    expect(() => registry.renameType('C', 'A')).toThrow(/loop/);
+    expect(() => registry.renameType('A', 'D')).toThrow(/already renamed/);
   });
 });

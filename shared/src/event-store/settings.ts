@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { ConfigError } from '../config/load-config.js';
+import { SettingsError } from '../settings/load-settings.js';
 
 /**
- * Settings that choose the event store, for composing into a service's parseConfig shape:
+ * Settings that choose the event store, for composing into a service's parseSettings shape:
  *   EVENT_STORE       postgres (default) | eventstoredb | memory
  *   EVENTSTOREDB_URL  e.g. esdb://127.0.0.1:2113?tls=false — required when EVENT_STORE=eventstoredb
  * The PostgreSQL adapter uses the service's own pool (DATABASE_URL).
@@ -22,10 +22,10 @@ export type EventStoreSettings = {
   EVENTSTOREDB_URL?: string | undefined;
 };
 
-/** The cross-field rule a flat env shape cannot express; throws ConfigError naming the setting. */
+/** The cross-field rule a flat env shape cannot express; throws SettingsError naming the setting. */
 export function assertEventStoreSettings(settings: EventStoreSettings): void {
   if (settings.EVENT_STORE === 'eventstoredb' && !settings.EVENTSTOREDB_URL) {
-    throw new ConfigError([
+    throw new SettingsError([
       { setting: 'EVENTSTOREDB_URL', issue: 'is required when EVENT_STORE=eventstoredb' },
     ]);
   }

@@ -3,11 +3,23 @@ import type { RecordedEvent, Upcaster } from './port.js';
 /**
  * Upcasters turn an event stored at an old `metadata.schema_version` into the current shape.
  * One upcaster is registered per (event type, version it reads); applying them chains
- * v1 → v2 → … until no upcaster matches. Every read path of every adapter runs `apply`, so
- * consumers only ever see current versions.
+ * v1 → v2 → … until no upcaster matches. A renamed event type reads under its current name first
+ * (its data and version unchanged), so a type's version upcasters see every event of that type.
+ * Every read path of every adapter runs `apply`, so consumers only ever see current names and versions.
  */
 export class UpcasterRegistry {
   private readonly byKey = new Map<string, Upcaster>();
+  private readonly renames = new Map<string, string>();
+
+  /** Events stored as `oldType` read as `newType`. */
+  renameType(oldType: string, newType: string): this {
+    if (this.renames.has(oldType)) throw new Error(`${oldType} is already renamed`);
+    if (oldType === newType || this.currentName(newType) === oldType) {
+      throw new Error(`renaming ${oldType} to ${newType} would loop`);
+    }
+    this.renames.set(oldType, newType);
+    return this;
+  }
 
   /** `upcast` receives an event at `fromVersion`; its result is stamped with `fromVersion + 1`. */
   register(type: string, fromVersion: number, upcast: Upcaster): this {
@@ -18,7 +30,8 @@ export class UpcasterRegistry {
   }
 
   apply(event: RecordedEvent): RecordedEvent {
-    let current = event;
+    const type = this.currentName(event.type);
+    let current = type === event.type ? event : { ...event, type };
     for (;;) {
       const version = current.metadata.schema_version;
       const upcast = this.byKey.get(registryKey(current.type, version));
@@ -27,6 +40,12 @@ export class UpcasterRegistry {
       // Stamped by the registry so that a forgetful upcaster cannot loop forever.
       current = { ...next, metadata: { ...next.metadata, schema_version: version + 1 } };
     }
+  }
+
+  private currentName(type: string): string {
+    let name = type;
+    for (let next = this.renames.get(name); next !== undefined; next = this.renames.get(name)) name = next;
+    return name;
   }
 }
 

@@ -1,6 +1,6 @@
 import { BlockList } from 'node:net';
 import { z } from 'zod';
-import { commaList } from '../config/settings.js';
+import { commaList } from '../settings/common-settings.js';
 import { type Cidr, canonicalAddress, parseCidr } from './ip-address.js';
 
 /**

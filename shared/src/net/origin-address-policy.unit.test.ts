@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../config/load-config.js';
+import { parseSettings } from '../settings/load-settings.js';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
@@ -93,7 +93,7 @@ describe('OriginAddressPolicy own listeners', () => {
 
 describe('ORIGIN_BLOCKED_CIDRS', () => {
   const parse = (value?: string) =>
-    parseConfig({ ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting }, { ORIGIN_BLOCKED_CIDRS: value })
+    parseSettings({ ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting }, { ORIGIN_BLOCKED_CIDRS: value })
       .ORIGIN_BLOCKED_CIDRS;
 
   it('defaults to loopback, unspecified and link-local (and their IPv4-mapped forms)', () => {

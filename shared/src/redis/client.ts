@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
-import { commaList, LOCAL_DEFAULTS, redisUrl } from '../config/settings.js';
 import type { Logger } from '../observability/logger.js';
+import { commaList, LOCAL_DEFAULTS, redisUrl } from '../settings/common-settings.js';
 
 /**
  * One Redis client factory for every service: a single server (REDIS_URL) or Redis Cluster

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commaList, LOCAL_DEFAULTS } from '../config/settings.js';
+import { commaList, LOCAL_DEFAULTS } from '../settings/common-settings.js';
 import { createInMemorySnapshotBus, type InMemorySnapshotLog } from './in-memory-snapshot-bus.js';
 import { createKafkaSnapshotBus } from './kafka-snapshot-bus.js';
 import type { SnapshotBus } from './port.js';

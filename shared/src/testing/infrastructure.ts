@@ -1,4 +1,4 @@
-import { LOCAL_DEFAULTS } from '../config/settings.js';
+import { LOCAL_DEFAULTS } from '../settings/common-settings.js';
 
 /** Where integration tests find the local servers started by `make infra-up`. */
 export const TEST_INFRA = {

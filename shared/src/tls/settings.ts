@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commaList } from '../config/settings.js';
+import { commaList } from '../settings/common-settings.js';
 import { type KeyRing, keyRing, parseKeyEncryptionKey } from './private-key-envelope.js';
 
 const keyEncryptionKey = z.string().superRefine((value, ctx) => {

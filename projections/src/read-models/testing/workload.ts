@@ -124,7 +124,7 @@ export function* generateWorkload({ events, seed = 1, maxBurst = 1 }: WorkloadOp
         stream: streamName.user(id),
         events: [
           {
-            type: 'UserAdded',
+            type: 'UserCreated',
             data: {
               user_id: id,
               tenant_id: tenant.id,
@@ -142,7 +142,7 @@ export function* generateWorkload({ events, seed = 1, maxBurst = 1 }: WorkloadOp
       append = {
         stream: streamName.origin(id),
         events: [
-          { type: 'OriginAdded', data: originState(tenant.id, id, produced), metadata: meta(tenant.id) },
+          { type: 'OriginCreated', data: originState(tenant.id, id, produced), metadata: meta(tenant.id) },
         ],
       };
     } else if (roll < 0.24 && tenant.origins.length > 0) {
@@ -278,7 +278,7 @@ export function* generateWorkload({ events, seed = 1, maxBurst = 1 }: WorkloadOp
       append = {
         stream: streamName.user(id),
         events: [
-          { type: 'UserRemoved', data: { user_id: id, tenant_id: tenant.id }, metadata: meta(tenant.id) },
+          { type: 'UserDeleted', data: { user_id: id, tenant_id: tenant.id }, metadata: meta(tenant.id) },
         ],
       };
     } else if (roll < 0.9) {

@@ -1,4 +1,4 @@
-import { addCustomDomainBody } from '@vantageedge/control-plane/schemas/requests';
+import { createCustomDomainBody } from '@vantageedge/control-plane/schemas/requests';
 import { useState } from 'preact/hooks';
 import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
@@ -33,7 +33,7 @@ export function DomainsTab({ tenantId }: { tenantId: string }) {
   const add = async (event: Event) => {
     event.preventDefault();
     setError(null);
-    const checked = validate(addCustomDomainBody, { domain });
+    const checked = validate(createCustomDomainBody, { domain });
     if (!checked.ok) {
       setIssues(checked.issues);
       return;

@@ -22,7 +22,7 @@ import {
   requireAccess,
 } from './context.js';
 import { fold } from './handle-command.js';
-import { addOrigin, removeOrigin, updateOrigin } from './origin-commands.js';
+import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
 import { restoreOrigin, restoreRoute } from './restore-commands.js';
 import { createRoute, deleteRoute, updateRoute } from './route-commands.js';
 import { updateTenant } from './tenant-commands.js';
@@ -153,7 +153,7 @@ async function executePlan(
         record(await updateTenant(deps, ctx, tenantId, step.changes));
         break;
       case 'add_origin': {
-        const outcome = await addOrigin(deps, ctx, { tenant_id: tenantId, ...step.origin });
+        const outcome = await createOrigin(deps, ctx, { tenant_id: tenantId, ...step.origin });
         added.set(step.index, outcome.resource.id);
         record(outcome);
         break;
@@ -165,7 +165,7 @@ async function executePlan(
         record(await updateOrigin(deps, ctx, step.id, step.changes));
         break;
       case 'remove_origin':
-        record(await removeOrigin(deps, ctx, step.id));
+        record(await deleteOrigin(deps, ctx, step.id));
         break;
       case 'create_route':
         record(

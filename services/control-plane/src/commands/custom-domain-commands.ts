@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/config/settings';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { canonicalCustomDomain, verificationRecordName } from '@vantageedge/shared/domain/hostname';
+import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
 import {
   type CustomDomain,
   type CustomDomainCommand,
@@ -10,7 +10,7 @@ import {
   tenantDomainsDecider,
 } from '../domain/custom-domain.js';
 import { DomainError, forbidden, notFound } from '../domain/errors.js';
-import type { AddCustomDomainBody } from '../schemas/requests.js';
+import type { CreateCustomDomainBody } from '../schemas/requests.js';
 import type { CustomDomainResource } from '../schemas/resources.js';
 import {
   type CommandContext,
@@ -111,11 +111,11 @@ async function run(
  * Claims a host name for the tenant (pending until verified). The name is reserved platform-wide at
  * once: a second tenant's claim is a 409. A platform admin may pass `verified: true` to assign it.
  */
-export async function addCustomDomain(
+export async function createCustomDomain(
   deps: CommandDeps,
   ctx: CommandContext,
   tenantId: string,
-  body: AddCustomDomainBody,
+  body: CreateCustomDomainBody,
 ): Promise<CommandOutcome<CustomDomainResource>> {
   if (body.verified && !ctx.caller.isPlatformAdmin) {
     throw forbidden(
@@ -127,7 +127,7 @@ export async function addCustomDomain(
   const result = await run(deps, ctx, tenantId, async (state) => {
     requireRoomForCustomDomain(deps, state.domains.size);
     return {
-      type: 'AddCustomDomain' as const,
+      type: 'CreateCustomDomain' as const,
       claim: {
         custom_domain_id: randomUUID(),
         domain: body.domain,
@@ -172,7 +172,7 @@ export async function verifyCustomDomain(
 }
 
 /** Removes the domain: it stops serving on every replica and its name is free for any tenant. */
-export async function removeCustomDomain(
+export async function deleteCustomDomain(
   deps: CommandDeps,
   ctx: CommandContext,
   tenantId: string,
@@ -183,7 +183,7 @@ export async function removeCustomDomain(
     const current = state.domains.get(domain);
     if (!current) throw notFound('custom domain');
     removedId = current.custom_domain_id;
-    return { type: 'RemoveCustomDomain' as const, domain };
+    return { type: 'DeleteCustomDomain' as const, domain };
   });
   if (result.revision === null || result.position === null) throw notFound('custom domain');
   return {

@@ -34,7 +34,11 @@ export function createLegacyUserStreams(store: EventStore): LegacyUserStreams {
       });
       for (const event of page) {
         if (!LEGACY_STREAM.test(event.stream) || !isControlPlaneEvent(event)) continue;
-        if (event.type !== 'UserAdded' && event.type !== 'UserRoleChanged' && event.type !== 'UserRemoved') {
+        if (
+          event.type !== 'UserCreated' &&
+          event.type !== 'UserRoleChanged' &&
+          event.type !== 'UserDeleted'
+        ) {
           continue;
         }
         const users = tenants.get(event.data.tenant_id) ?? new Map<string, User>();

@@ -29,7 +29,7 @@ async function legacyUser(userId: string, clerkUserId: string, role: UserRole): 
     streamName.user(userId),
     [
       {
-        type: 'UserAdded',
+        type: 'UserCreated',
         data: {
           user_id: userId,
           tenant_id: tenantId,
@@ -147,6 +147,6 @@ describe('users recorded in their own streams (older logs)', () => {
     );
     expect(
       (json(audit)['data'] as Array<{ event_type: string; stream: string }>).map((e) => e.event_type),
-    ).toEqual(['UserRemoved', 'UserAdded']);
+    ).toEqual(['UserDeleted', 'UserCreated']);
   });
 });

@@ -19,7 +19,7 @@ import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
 import { originView } from './views.js';
 
-export async function addOrigin(
+export async function createOrigin(
   deps: CommandDeps,
   ctx: CommandContext,
   body: CreateOriginBody,
@@ -82,7 +82,7 @@ export async function updateOrigin(
   return outcomeOf('origin', result, originView);
 }
 
-export async function removeOrigin(
+export async function deleteOrigin(
   deps: CommandDeps,
   ctx: CommandContext,
   originId: string,

@@ -27,7 +27,7 @@ import { originView, routeView } from './views.js';
 
 const restoreOriginDecider = restoreDecider<OriginState>(originDecider, {
   name: 'origin',
-  created: 'OriginAdded',
+  created: 'OriginCreated',
 });
 const restoreRouteDecider = restoreDecider<RouteState>(routeDecider, {
   name: 'route',

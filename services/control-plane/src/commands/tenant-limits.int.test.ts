@@ -1,14 +1,14 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { controlPlaneSettings } from '../config.js';
+import { controlPlaneSettings } from '../settings.js';
 import {
   type ApiResponse,
   type ControlPlaneHarness,
   json,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
-import { DEFAULT_TENANT_LIMITS, tenantLimitsFromConfig } from './tenant-limits.js';
+import { DEFAULT_TENANT_LIMITS, tenantLimitsFromSettings } from './tenant-limits.js';
 
 /**
  * Regression tests: a tenant admin could create any number of routes, origins, targets, API keys and
@@ -192,8 +192,8 @@ describe('per-tenant limits (control plane)', () => {
       TENANT_MAX_SETTINGS_BYTES: true,
       TENANT_MAX_ROUTE_BYTES: true,
     });
-    expect(tenantLimitsFromConfig(settings.parse({}))).toEqual(DEFAULT_TENANT_LIMITS);
-    expect(tenantLimitsFromConfig(settings.parse({ TENANT_MAX_ROUTES: '5' })).routes).toBe(5);
+    expect(tenantLimitsFromSettings(settings.parse({}))).toEqual(DEFAULT_TENANT_LIMITS);
+    expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_ROUTES: '5' })).routes).toBe(5);
     expect(settings.safeParse({ TENANT_MAX_TARGETS_PER_ORIGIN: '500' }).success).toBe(false);
   });
 });

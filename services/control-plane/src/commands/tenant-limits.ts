@@ -49,18 +49,18 @@ export const tenantLimitSettings = {
   TENANT_MAX_ROUTE_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.routeBytes),
 };
 
-type TenantLimitConfig = z.infer<z.ZodObject<typeof tenantLimitSettings>>;
+type TenantLimitSettings = z.infer<z.ZodObject<typeof tenantLimitSettings>>;
 
-export function tenantLimitsFromConfig(config: TenantLimitConfig): TenantLimits {
+export function tenantLimitsFromSettings(settings: TenantLimitSettings): TenantLimits {
   return {
-    routes: config.TENANT_MAX_ROUTES,
-    origins: config.TENANT_MAX_ORIGINS,
-    targetsPerOrigin: config.TENANT_MAX_TARGETS_PER_ORIGIN,
-    apiKeys: config.TENANT_MAX_API_KEYS,
-    customDomains: config.TENANT_MAX_CUSTOM_DOMAINS,
-    stringLength: config.TENANT_MAX_STRING_LENGTH,
-    settingsBytes: config.TENANT_MAX_SETTINGS_BYTES,
-    routeBytes: config.TENANT_MAX_ROUTE_BYTES,
+    routes: settings.TENANT_MAX_ROUTES,
+    origins: settings.TENANT_MAX_ORIGINS,
+    targetsPerOrigin: settings.TENANT_MAX_TARGETS_PER_ORIGIN,
+    apiKeys: settings.TENANT_MAX_API_KEYS,
+    customDomains: settings.TENANT_MAX_CUSTOM_DOMAINS,
+    stringLength: settings.TENANT_MAX_STRING_LENGTH,
+    settingsBytes: settings.TENANT_MAX_SETTINGS_BYTES,
+    routeBytes: settings.TENANT_MAX_ROUTE_BYTES,
   };
 }
 

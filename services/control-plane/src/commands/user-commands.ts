@@ -72,7 +72,7 @@ function onTenant(
   });
 }
 
-export async function addUser(
+export async function createUser(
   deps: CommandDeps,
   ctx: CommandContext,
   body: CreateUserBody,
@@ -81,7 +81,7 @@ export async function addUser(
   const userId = randomUUID();
   const result = await onTenant(deps, ctx, body.tenant_id, userId, async (state) => {
     if (state.status !== 'active') throw notFound('tenant', 'tenant_id');
-    return { type: 'AddUser', user: { user_id: userId, ...body }, actor: actorOf(ctx) };
+    return { type: 'CreateUser', user: { user_id: userId, ...body }, actor: actorOf(ctx) };
   });
   return outcome(userId, result);
 }
@@ -101,7 +101,7 @@ export async function changeUserRole(
   return outcome(userId, result);
 }
 
-export async function removeUser(
+export async function deleteUser(
   deps: CommandDeps,
   ctx: CommandContext,
   userId: string,
@@ -110,7 +110,7 @@ export async function removeUser(
   const result = await onTenant(deps, ctx, tenantId, userId, async (state) => {
     if (memberOf(state, userId).status === 'absent') throw notFound('user');
     await requireAccess(deps, ctx.caller, tenantId, 'write');
-    return { type: 'RemoveUser', userId, actor: actorOf(ctx) };
+    return { type: 'DeleteUser', userId, actor: actorOf(ctx) };
   });
   return outcome(userId, result);
 }

@@ -11,12 +11,12 @@ export const CONFIG_EVENT_TYPES = [
   'TenantCreated',
   'TenantUpdated',
   'CustomDomainVerified',
-  'CustomDomainRemoved',
-  'UserAdded',
-  'UserRemoved',
-  'OriginAdded',
+  'CustomDomainDeleted',
+  'UserCreated',
+  'UserDeleted',
+  'OriginCreated',
   'OriginUpdated',
-  'OriginRemoved',
+  'OriginDeleted',
   'RouteCreated',
   'RouteUpdated',
   'RouteDeleted',
@@ -106,11 +106,11 @@ export function summarize(eventType: string, data: Record<string, unknown>): str
       return `tenant ${text(data['name'])} created`;
     case 'TenantUpdated':
       return `tenant changed${changed(data)}`;
-    case 'OriginAdded':
+    case 'OriginCreated':
       return `origin ${text(data['name'])} added`;
     case 'OriginUpdated':
       return `origin ${text(data['name'])} changed${changed(data)}`;
-    case 'OriginRemoved':
+    case 'OriginDeleted':
       return 'origin removed';
     case 'RouteCreated':
       return `route ${routeLabel(data)} created`;
@@ -128,11 +128,11 @@ export function summarize(eventType: string, data: Record<string, unknown>): str
       return `API key quota ${quotaLabel(data['quota'])}`;
     case 'CustomDomainVerified':
       return `custom domain ${text(data['domain'])} verified`;
-    case 'CustomDomainRemoved':
+    case 'CustomDomainDeleted':
       return `custom domain ${text(data['domain'])} removed`;
-    case 'UserAdded':
+    case 'UserCreated':
       return `user ${text(data['clerk_user_id'])} added`;
-    case 'UserRemoved':
+    case 'UserDeleted':
       return 'user removed';
     case 'ConfigRolledBack':
       return `rolled back to position ${text(data['to_position'])} (${String(data['changes'])} changes)`;

@@ -65,8 +65,8 @@ beforeAll(async () => {
 
   await append(streamName.tenant(tenantA), tenantCreated(tenantA, 'A'));
   await append(streamName.tenant(tenantB), tenantCreated(tenantB, 'B'));
-  await append(streamName.origin(originA.origin_id), newEvent('OriginAdded', originA));
-  await append(streamName.origin(originB.origin_id), newEvent('OriginAdded', originB));
+  await append(streamName.origin(originA.origin_id), newEvent('OriginCreated', originA));
+  await append(streamName.origin(originB.origin_id), newEvent('OriginCreated', originB));
   await append(streamName.route(users.route_id), newEvent('RouteCreated', users));
   await append(streamName.route(posts.route_id), newEvent('RouteCreated', posts));
   await append(streamName.apiKey(keyId), apiKeyIssued(tenantA, keyId));

@@ -39,7 +39,7 @@ export interface TenantDomains {
 
 export type CustomDomainCommand =
   | {
-      type: 'AddCustomDomain';
+      type: 'CreateCustomDomain';
       claim: Omit<CustomDomainClaim, 'tenant_id'>;
       /** A platform admin assigns the domain without a DNS proof. */
       assignedByPlatformAdmin: boolean;
@@ -47,7 +47,7 @@ export type CustomDomainCommand =
     }
   /** `txtValues`: what `_vantageedge-challenge.<domain>` holds now (looked up by the handler). */
   | { type: 'VerifyCustomDomain'; domain: string; txtValues: readonly string[] }
-  | { type: 'RemoveCustomDomain'; domain: string }
+  | { type: 'DeleteCustomDomain'; domain: string }
   /** Deleting the tenant removes its domains and frees their names with the tenant's other values. */
   | { type: 'DeleteTenant' };
 
@@ -68,7 +68,7 @@ function liveTenant(state: TenantDomains): TenantState {
 
 function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
   switch (command.type) {
-    case 'AddCustomDomain': {
+    case 'CreateCustomDomain': {
       const tenant = liveTenant(state);
       const { claim } = command;
       if (isUnderBaseDomain(claim.domain, command.baseDomains)) {
@@ -95,7 +95,7 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
       const added = { ...claim, tenant_id: tenant.tenant_id };
       return {
         events: [
-          { type: 'CustomDomainAdded', data: added },
+          { type: 'CustomDomainCreated', data: added },
           ...(command.assignedByPlatformAdmin
             ? [
                 {
@@ -138,13 +138,13 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
         ],
       };
     }
-    case 'RemoveCustomDomain': {
+    case 'DeleteCustomDomain': {
       const tenant = liveTenant(state);
       const domain = requireDomain(state, command.domain);
       return {
         events: [
           {
-            type: 'CustomDomainRemoved',
+            type: 'CustomDomainDeleted',
             data: {
               tenant_id: tenant.tenant_id,
               custom_domain_id: domain.custom_domain_id,
@@ -162,7 +162,7 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
       return {
         events: [
           ...domains.map((domain) => ({
-            type: 'CustomDomainRemoved' as const,
+            type: 'CustomDomainDeleted' as const,
             data: { tenant_id: tenantId, custom_domain_id: domain.custom_domain_id, domain: domain.domain },
           })),
           ...deletion.events,
@@ -182,7 +182,7 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
 function evolve(state: TenantDomains, event: FoldableEvent): TenantDomains {
   const at = event.metadata.occurred_at;
   switch (event.type) {
-    case 'CustomDomainAdded': {
+    case 'CustomDomainCreated': {
       const domains = new Map(state.domains);
       domains.set(event.data.domain, {
         custom_domain_id: event.data.custom_domain_id,
@@ -209,7 +209,7 @@ function evolve(state: TenantDomains, event: FoldableEvent): TenantDomains {
       });
       return { ...state, domains };
     }
-    case 'CustomDomainRemoved': {
+    case 'CustomDomainDeleted': {
       if (!state.domains.has(event.data.domain)) return state;
       const domains = new Map(state.domains);
       domains.delete(event.data.domain);

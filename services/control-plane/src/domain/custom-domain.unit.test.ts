@@ -39,7 +39,7 @@ function liveTenant(): TenantDomains {
 }
 
 const add = (domain: string, assignedByPlatformAdmin = false): CustomDomainCommand => ({
-  type: 'AddCustomDomain',
+  type: 'CreateCustomDomain',
   claim: { custom_domain_id: `id-${domain}`, domain, verification_token: `token-${domain}` },
   assignedByPlatformAdmin,
   baseDomains: BASES,
@@ -93,7 +93,7 @@ describe('custom domain decider', () => {
     const decision = tenantDomainsDecider.decide(add('api.acme.example'), liveTenant());
     expect(decision.events).toEqual([
       {
-        type: 'CustomDomainAdded',
+        type: 'CustomDomainCreated',
         data: {
           tenant_id: 't1',
           custom_domain_id: 'id-api.acme.example',
@@ -107,7 +107,7 @@ describe('custom domain decider', () => {
 
   it('lets a platform admin assign a domain verified at once', () => {
     const decision = tenantDomainsDecider.decide(add('api.acme.example', true), liveTenant());
-    expect(decision.events.map((e) => e.type)).toEqual(['CustomDomainAdded', 'CustomDomainVerified']);
+    expect(decision.events.map((e) => e.type)).toEqual(['CustomDomainCreated', 'CustomDomainVerified']);
     expect(decision.events[1]?.data).toMatchObject({ method: 'platform_admin' });
   });
 
@@ -161,19 +161,19 @@ describe('custom domain decider', () => {
   it('removes a domain and frees its name; deleting the tenant removes and frees them all', () => {
     const two = apply(apply(liveTenant(), add('a.acme.example')), add('b.acme.example', true));
     const removal = tenantDomainsDecider.decide(
-      { type: 'RemoveCustomDomain', domain: 'a.acme.example' },
+      { type: 'DeleteCustomDomain', domain: 'a.acme.example' },
       two,
     );
-    expect(removal.events.map((e) => e.type)).toEqual(['CustomDomainRemoved']);
+    expect(removal.events.map((e) => e.type)).toEqual(['CustomDomainDeleted']);
     expect(removal.reservations).toEqual({ release: ['custom_domain:a.acme.example'] });
     expect(() =>
-      tenantDomainsDecider.decide({ type: 'RemoveCustomDomain', domain: 'nope.example' }, two),
+      tenantDomainsDecider.decide({ type: 'DeleteCustomDomain', domain: 'nope.example' }, two),
     ).toThrow(expect.objectContaining({ kind: 'not_found' }));
 
     const deletion = tenantDomainsDecider.decide({ type: 'DeleteTenant' }, two);
     expect(deletion.events.map((e) => e.type)).toEqual([
-      'CustomDomainRemoved',
-      'CustomDomainRemoved',
+      'CustomDomainDeleted',
+      'CustomDomainDeleted',
       'TenantDeleted',
     ]);
     expect(deletion.reservations?.release).toEqual([

@@ -95,15 +95,15 @@ describe('user decider', () => {
   };
 
   it('never demotes or removes the last owner', () => {
-    const state = given(userDecider, { type: 'AddUser', user: owner });
+    const state = given(userDecider, { type: 'CreateUser', user: owner });
     expect(() =>
       userDecider.decide({ type: 'ChangeUserRole', role: 'admin', otherOwners: 0 }, state),
     ).toThrow(expect.objectContaining({ kind: 'conflict', field: 'role' }));
-    expect(() => userDecider.decide({ type: 'RemoveUser', otherOwners: 0 }, state)).toThrow(DomainError);
+    expect(() => userDecider.decide({ type: 'DeleteUser', otherOwners: 0 }, state)).toThrow(DomainError);
     expect(
       userDecider.decide({ type: 'ChangeUserRole', role: 'admin', otherOwners: 1 }, state).events,
     ).toHaveLength(1);
-    expect(userDecider.decide({ type: 'RemoveUser', otherOwners: 1 }, state).reservations).toEqual({
+    expect(userDecider.decide({ type: 'DeleteUser', otherOwners: 1 }, state).reservations).toEqual({
       release: ['tenant_user:t1:user_1'],
     });
   });

@@ -8,7 +8,7 @@ export type OriginCommand = ResourceCommand<OriginState, 'origin_id'>;
 export const originDecider = resourceDecider<OriginState, 'origin_id'>({
   name: 'origin',
   idKey: 'origin_id',
-  created: 'OriginAdded',
+  created: 'OriginCreated',
   changed: 'OriginUpdated',
-  deleted: 'OriginRemoved',
+  deleted: 'OriginDeleted',
 });

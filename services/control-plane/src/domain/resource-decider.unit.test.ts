@@ -36,7 +36,7 @@ describe('the generic resource decider (origins and routes)', () => {
   it('creates, updates only what changed, and tombstones with the resource id and tenant', () => {
     expect(
       originDecider.decide({ type: 'Create', data: origin }, originDecider.initialState()).events,
-    ).toEqual([{ type: 'OriginAdded', data: origin }]);
+    ).toEqual([{ type: 'OriginCreated', data: origin }]);
     const created = given(routeDecider, { type: 'Create', data: route });
     expect(
       routeDecider.decide({ type: 'Update', changes: { priority: 5, auth_mode: 'public' } }, created).events,
@@ -49,7 +49,7 @@ describe('the generic resource decider (origins and routes)', () => {
     ]);
     expect(
       originDecider.decide({ type: 'Delete' }, given(originDecider, { type: 'Create', data: origin })).events,
-    ).toEqual([{ type: 'OriginRemoved', data: { origin_id: 'o1', tenant_id: 't1' } }]);
+    ).toEqual([{ type: 'OriginDeleted', data: { origin_id: 'o1', tenant_id: 't1' } }]);
   });
 
   it('tracks revision and timestamps, refuses a second create and anything on a tombstone', () => {

@@ -50,9 +50,9 @@ const tenant = run(
       settings: tenantSettings.parse({}),
     },
   },
-  { type: 'AddUser', user: user('owner', 'owner'), actor: platformAdmin },
-  { type: 'AddUser', user: user('admin', 'admin'), actor: platformAdmin },
-  { type: 'AddUser', user: user('member', 'member'), actor: platformAdmin },
+  { type: 'CreateUser', user: user('owner', 'owner'), actor: platformAdmin },
+  { type: 'CreateUser', user: user('admin', 'admin'), actor: platformAdmin },
+  { type: 'CreateUser', user: user('member', 'member'), actor: platformAdmin },
 );
 
 const forbiddenRole = expect.objectContaining({ kind: 'forbidden', field: 'role' });
@@ -69,7 +69,7 @@ describe('tenant members', () => {
 
   it('claims the user id (how commands find the user) and the Clerk user within the tenant', () => {
     const decision = tenantDecider.decide(
-      { type: 'AddUser', user: user('new', 'viewer'), actor: as('user_admin') },
+      { type: 'CreateUser', user: user('new', 'viewer'), actor: as('user_admin') },
       tenant,
     );
     expect(decision.reservations).toEqual({ claim: ['user:new', 'tenant_user:t1:user_new'] });
@@ -79,7 +79,7 @@ describe('tenant members', () => {
     expect(() =>
       tenantDecider.decide(
         {
-          type: 'AddUser',
+          type: 'CreateUser',
           user: { ...user('dup', 'viewer'), clerk_user_id: 'user_member' },
           actor: platformAdmin,
         },
@@ -91,7 +91,7 @@ describe('tenant members', () => {
   it('lets only owners and platform admins grant, change or remove the owner role', () => {
     const byAdmin = as('user_admin');
     expect(() =>
-      tenantDecider.decide({ type: 'AddUser', user: user('o2', 'owner'), actor: byAdmin }, tenant),
+      tenantDecider.decide({ type: 'CreateUser', user: user('o2', 'owner'), actor: byAdmin }, tenant),
     ).toThrow(forbiddenRole);
     expect(() =>
       tenantDecider.decide(
@@ -106,7 +106,7 @@ describe('tenant members', () => {
       ),
     ).toThrow(forbiddenRole);
     expect(() =>
-      tenantDecider.decide({ type: 'RemoveUser', userId: 'owner', actor: byAdmin }, tenant),
+      tenantDecider.decide({ type: 'DeleteUser', userId: 'owner', actor: byAdmin }, tenant),
     ).toThrow(forbiddenRole);
     // Admins manage everyone else.
     expect(
@@ -127,7 +127,7 @@ describe('tenant members', () => {
 
   it('counts owners from its own members: the last one stays, a second one may go', () => {
     expect(() =>
-      tenantDecider.decide({ type: 'RemoveUser', userId: 'owner', actor: platformAdmin }, tenant),
+      tenantDecider.decide({ type: 'DeleteUser', userId: 'owner', actor: platformAdmin }, tenant),
     ).toThrow(expect.objectContaining({ kind: 'conflict' }));
     const twoOwners = run(tenant, {
       type: 'ChangeUserRole',
@@ -144,7 +144,7 @@ describe('tenant members', () => {
   });
 
   it('refuses member commands on a deleted tenant and on users that are gone', () => {
-    const gone = run(tenant, { type: 'RemoveUser', userId: 'member', actor: platformAdmin });
+    const gone = run(tenant, { type: 'DeleteUser', userId: 'member', actor: platformAdmin });
     expect(() =>
       tenantDecider.decide(
         { type: 'ChangeUserRole', userId: 'member', role: 'admin', actor: platformAdmin },
@@ -153,13 +153,16 @@ describe('tenant members', () => {
     ).toThrow(expect.objectContaining({ kind: 'not_found' }));
     const deleted = run(tenant, { type: 'DeleteTenant' });
     expect(() =>
-      tenantDecider.decide({ type: 'AddUser', user: user('late', 'viewer'), actor: platformAdmin }, deleted),
+      tenantDecider.decide(
+        { type: 'CreateUser', user: user('late', 'viewer'), actor: platformAdmin },
+        deleted,
+      ),
     ).toThrow(DomainError);
   });
 
   it('decides on members recorded before users moved into the tenant stream', () => {
     const legacyOwner = userDecider.evolve(userDecider.initialState(), {
-      type: 'UserAdded',
+      type: 'UserCreated',
       data: user('legacy', 'owner'),
       metadata: { occurred_at: '2025-01-01T00:00:00.000Z' },
       revision: 0n,
@@ -180,7 +183,7 @@ describe('tenant members', () => {
           settings: tenantSettings.parse({}),
         },
       },
-      { type: 'AddUser', user: user('owner', 'owner'), actor: as('user_legacy') },
+      { type: 'CreateUser', user: user('owner', 'owner'), actor: as('user_legacy') },
     );
     // The older owner counts: the new one may be demoted by it.
     expect(
@@ -190,10 +193,10 @@ describe('tenant members', () => {
       ).events,
     ).toHaveLength(1);
     // Removed here, the older user's reservation stays with its old stream: re-adding claims only the id.
-    const removed = run(state, { type: 'RemoveUser', userId: 'legacy', actor: as('user_owner') });
+    const removed = run(state, { type: 'DeleteUser', userId: 'legacy', actor: as('user_owner') });
     const readded = tenantDecider.decide(
       {
-        type: 'AddUser',
+        type: 'CreateUser',
         user: { ...user('again', 'viewer'), clerk_user_id: 'user_legacy' },
         actor: as('user_owner'),
       },

@@ -42,9 +42,9 @@ export type TenantCommand =
   | { type: 'CreateTenant'; tenant: TenantState }
   | { type: 'UpdateTenant'; changes: Changes<Omit<TenantState, 'tenant_id'>> }
   | { type: 'DeleteTenant' }
-  | { type: 'AddUser'; user: UserState; actor: Actor }
+  | { type: 'CreateUser'; user: UserState; actor: Actor }
   | { type: 'ChangeUserRole'; userId: string; role: UserRole; actor: Actor }
-  | { type: 'RemoveUser'; userId: string; actor: Actor };
+  | { type: 'DeleteUser'; userId: string; actor: Actor };
 
 export const NO_MEMBERS: Members = { byId: new Map(), reservedElsewhere: new Set() };
 
@@ -80,14 +80,14 @@ function member(state: Tenant, userId: string): User {
 function decideMember(state: Tenant, command: Exclude<TenantCommand, { type: `${string}Tenant` }>): Decision {
   live(state, 'tenant');
   switch (command.type) {
-    case 'AddUser': {
+    case 'CreateUser': {
       const { user } = command;
       if (state.members.byId.has(user.user_id)) throw conflict('user already exists');
       if (memberByClerkUser(state, user.clerk_user_id)) {
         throw conflict('this Clerk user is already a user of the tenant', 'clerk_user_id', 'already taken');
       }
       if (user.role === 'owner') requireOwnerManager(state, command.actor);
-      const decision = userDecider.decide({ type: 'AddUser', user }, { status: 'absent' });
+      const decision = userDecider.decide({ type: 'CreateUser', user }, { status: 'absent' });
       // The Clerk user's reservation may still be held by a pre-tenant-stream user stream of a member
       // removed since; this state already proves the Clerk user is no member, so nothing is claimed.
       const claimTenantUser = !state.members.reservedElsewhere.has(user.clerk_user_id);
@@ -113,11 +113,11 @@ function decideMember(state: Tenant, command: Exclude<TenantCommand, { type: `${
       };
       return userDecider.decide(memberCommand, member(state, command.userId));
     }
-    case 'RemoveUser': {
+    case 'DeleteUser': {
       const current = live(member(state, command.userId), 'user').data;
       if (current.role === 'owner') requireOwnerManager(state, command.actor);
       return userDecider.decide(
-        { type: 'RemoveUser', otherOwners: owners(state, command.userId) },
+        { type: 'DeleteUser', otherOwners: owners(state, command.userId) },
         member(state, command.userId),
       );
     }
@@ -184,9 +184,9 @@ const evolveTenant = lifecycleEvolve<TenantState>({
 
 function evolve(state: Tenant, event: FoldableEvent): Tenant {
   switch (event.type) {
-    case 'UserAdded':
+    case 'UserCreated':
     case 'UserRoleChanged':
-    case 'UserRemoved': {
+    case 'UserDeleted': {
       const userId = event.data.user_id;
       const current = member(state, userId);
       const byId = new Map(state.members.byId);
@@ -195,7 +195,7 @@ function evolve(state: Tenant, event: FoldableEvent): Tenant {
       let next = userDecider.evolve(current, event);
       if (current.status === 'absent' && event.type === 'UserRoleChanged') {
         const { changed_fields: _, ...user } = event.data;
-        next = userDecider.evolve(current, { ...event, type: 'UserAdded', data: user });
+        next = userDecider.evolve(current, { ...event, type: 'UserCreated', data: user });
       }
       byId.set(userId, next);
       return { ...state, members: { ...state.members, byId } };

@@ -17,19 +17,19 @@ export type User = Lifecycle<UserState>;
  * this user, counted from the tenant's own state, so the last-owner rule needs no other read.
  */
 export type UserCommand =
-  | { type: 'AddUser'; user: UserState }
+  | { type: 'CreateUser'; user: UserState }
   | { type: 'ChangeUserRole'; role: UserRole; otherOwners: number }
-  | { type: 'RemoveUser'; otherOwners: number };
+  | { type: 'DeleteUser'; otherOwners: number };
 
 const LAST_OWNER = 'a tenant keeps at least one owner: add another owner first';
 
 function decide(command: UserCommand, state: User): Decision {
   switch (command.type) {
-    case 'AddUser': {
+    case 'CreateUser': {
       if (state.status !== 'absent') throw new DomainError('conflict', 'user already exists');
       const { user } = command;
       return {
-        events: [{ type: 'UserAdded', data: user }],
+        events: [{ type: 'UserCreated', data: user }],
         reservations: { claim: [reservation.tenantUser(user.tenant_id, user.clerk_user_id)] },
       };
     }
@@ -45,12 +45,12 @@ function decide(command: UserCommand, state: User): Decision {
         ],
       };
     }
-    case 'RemoveUser': {
+    case 'DeleteUser': {
       const current = live(state, 'user').data;
       if (current.role === 'owner' && command.otherOwners === 0)
         throw new DomainError('conflict', LAST_OWNER);
       return {
-        events: [{ type: 'UserRemoved', data: { user_id: current.user_id, tenant_id: current.tenant_id } }],
+        events: [{ type: 'UserDeleted', data: { user_id: current.user_id, tenant_id: current.tenant_id } }],
         reservations: { release: [reservation.tenantUser(current.tenant_id, current.clerk_user_id)] },
       };
     }
@@ -59,6 +59,6 @@ function decide(command: UserCommand, state: User): Decision {
 
 export const userDecider: Decider<User, UserCommand> = {
   initialState: () => ({ status: 'absent' }),
-  evolve: lifecycleEvolve({ created: 'UserAdded', changed: 'UserRoleChanged', deleted: 'UserRemoved' }),
+  evolve: lifecycleEvolve({ created: 'UserCreated', changed: 'UserRoleChanged', deleted: 'UserDeleted' }),
   decide,
 };

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
@@ -8,6 +7,7 @@ import {
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { runWithRequestContext } from '@vantageedge/shared/observability/request-context';
+import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import express, { type RequestHandler } from 'express';
 import type pg from 'pg';

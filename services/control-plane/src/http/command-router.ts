@@ -18,22 +18,22 @@ import {
   type ReplayGuard,
 } from '../commands/context.js';
 import {
-  addCustomDomain,
+  createCustomDomain,
+  deleteCustomDomain,
   domainParam,
-  removeCustomDomain,
   verifyCustomDomain,
 } from '../commands/custom-domain-commands.js';
-import { addOrigin, removeOrigin, updateOrigin } from '../commands/origin-commands.js';
+import { createOrigin, deleteOrigin, updateOrigin } from '../commands/origin-commands.js';
 import { createRoute, deleteRoute, updateRoute } from '../commands/route-commands.js';
 import { createTenant, deleteTenant, updateTenant } from '../commands/tenant-commands.js';
-import { addUser, changeUserRole, removeUser } from '../commands/user-commands.js';
+import { changeUserRole, createUser, deleteUser } from '../commands/user-commands.js';
 import type { TenantConfigs } from '../config-history/tenant-config.js';
 import { parseWaitForRollout } from '../rollout/parse-wait.js';
 import { type RolloutDeps, waitForRollout } from '../rollout/rollout-status.js';
 import { configDocument, rollbackBody } from '../schemas/config-document.js';
 import {
-  addCustomDomainBody,
   createApiKeyBody,
+  createCustomDomainBody,
   createOriginBody,
   createRouteBody,
   createTenantBody,
@@ -263,12 +263,12 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
   router.post(
     '/users',
     h({
-      name: 'AddUser',
+      name: 'CreateUser',
       bodyRequired: true,
       schema: createUserBody,
       status: 201,
       collection: 'users',
-      run: (d, c, b) => addUser(d, c, b),
+      run: (d, c, b) => createUser(d, c, b),
     }),
   );
   router.patch(
@@ -284,18 +284,18 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
   router.delete(
     '/users/:id',
     uuidParam,
-    h({ name: 'RemoveUser', schema: null, status: 204, run: (d, c, _b, id) => removeUser(d, c, id) }),
+    h({ name: 'DeleteUser', schema: null, status: 204, run: (d, c, _b, id) => deleteUser(d, c, id) }),
   );
 
   router.post(
     '/origins',
     h({
-      name: 'AddOrigin',
+      name: 'CreateOrigin',
       bodyRequired: true,
       schema: createOriginBody,
       status: 201,
       collection: 'origins',
-      run: (d, c, b) => addOrigin(d, c, b),
+      run: (d, c, b) => createOrigin(d, c, b),
     }),
   );
   router.patch(
@@ -311,7 +311,7 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
   router.delete(
     '/origins/:id',
     uuidParam,
-    h({ name: 'RemoveOrigin', schema: null, status: 204, run: (d, c, _b, id) => removeOrigin(d, c, id) }),
+    h({ name: 'DeleteOrigin', schema: null, status: 204, run: (d, c, _b, id) => deleteOrigin(d, c, id) }),
   );
 
   router.post(
@@ -407,13 +407,13 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
     '/tenants/:id/domains',
     uuidParam,
     h({
-      name: 'AddCustomDomain',
+      name: 'CreateCustomDomain',
       bodyRequired: true,
-      schema: addCustomDomainBody,
+      schema: createCustomDomainBody,
       status: 201,
       location: (resource) =>
         `/api/v1/tenants/${(resource as CustomDomainResource).tenant_id}/domains/${(resource as CustomDomainResource).domain}`,
-      run: (d, c, b, id) => addCustomDomain(d, c, id, b),
+      run: (d, c, b, id) => createCustomDomain(d, c, id, b),
     }),
   );
   router.post(
@@ -430,10 +430,10 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
     '/tenants/:id/domains/:domain',
     uuidParam,
     h({
-      name: 'RemoveCustomDomain',
+      name: 'DeleteCustomDomain',
       schema: null,
       status: 204,
-      run: (d, c, _b, id, params) => removeCustomDomain(d, c, id, domainParam(params['domain'] ?? '')),
+      run: (d, c, _b, id, params) => deleteCustomDomain(d, c, id, domainParam(params['domain'] ?? '')),
     }),
   );
 

@@ -23,8 +23,8 @@ async function createTenant(subdomain: string, clerkOrgId?: string) {
   return json(response)['id'] as string;
 }
 
-describe('the seed curl examples, verbatim', () => {
-  it('creates a tenant, an origin, a route and an API key with the seed bodies', async () => {
+describe('the getting-started curl examples, verbatim', () => {
+  it('creates a tenant, an origin, a route and an API key with the example bodies', async () => {
     const tenant = await cp.request('POST', '/api/v1/tenants', {
       rawBody: '{\n"name": "acme-corp",\n"subdomain": "acme",\n"clerk_org_id": "org_xxx"\n}',
       headers: { 'Content-Type': 'application/json' },

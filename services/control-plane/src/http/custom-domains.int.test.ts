@@ -311,9 +311,9 @@ describe('releasing a custom domain', () => {
     const types = (await cp.allEvents()).filter((e) => e.stream === `tenant-${doomed}`).map((e) => e.type);
     expect(types).toEqual([
       'TenantCreated',
-      'CustomDomainAdded',
+      'CustomDomainCreated',
       'CustomDomainVerified',
-      'CustomDomainRemoved',
+      'CustomDomainDeleted',
       'TenantDeleted',
     ]);
   });

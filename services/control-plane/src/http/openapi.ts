@@ -10,8 +10,8 @@ import {
 } from '../schemas/config-views.js';
 import { explainBody, explanationResource } from '../schemas/explain.js';
 import {
-  addCustomDomainBody,
   createApiKeyBody,
+  createCustomDomainBody,
   createOriginBody,
   createRouteBody,
   createTenantBody,
@@ -1107,7 +1107,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         UpdateRoute: input(updateRouteBody),
         CreateApiKey: input(createApiKeyBody),
         UpdateApiKey: input(updateApiKeyBody),
-        AddCustomDomain: input(addCustomDomainBody),
+        AddCustomDomain: input(createCustomDomainBody),
         RotateApiKey: input(rotateApiKeyBody),
         UploadCertificate: input(uploadCertificateBody),
         RevokeApiKey: input(revokeApiKeyBody),

@@ -188,7 +188,7 @@ describe('GET /api/v1/tenants/:id/config/history', () => {
       'ApiKeyIssued',
       'RouteCreated',
       'RouteCreated',
-      'OriginAdded',
+      'OriginCreated',
       'TenantCreated',
     ]);
   });

@@ -145,7 +145,7 @@ describe('read your writes through the whole control plane', () => {
     expect(audit.body.data.map((e: { event_type: string }) => e.event_type)).toEqual([
       'ApiKeyIssued',
       'RouteCreated',
-      'OriginAdded',
+      'OriginCreated',
       'TenantCreated',
     ]);
     expect(audit.body.data.every((e: { actor: string }) => e.actor === ADMIN)).toBe(true);

@@ -105,7 +105,7 @@ beforeAll(async () => {
   ] as const) {
     const id = randomUUID();
     await append(streamName.user(id), {
-      type: 'UserAdded',
+      type: 'UserCreated',
       data: { user_id: id, tenant_id: acme, clerk_user_id: user, email: `${user}@acme.test`, role },
       metadata: meta(acme),
     });
@@ -116,7 +116,7 @@ beforeAll(async () => {
     targets: [{ url: 'https://api.acme.test' }],
   });
   await append(streamName.origin(acmeOrigin), {
-    type: 'OriginAdded',
+    type: 'OriginCreated',
     data: { ...origin, origin_id: acmeOrigin, tenant_id: acme },
     metadata: meta(acme),
   });

@@ -156,7 +156,7 @@ export const customDomainName = z
     return z.NEVER;
   })
   .describe('a host name (lower-case ASCII or Unicode; stored as lower-case punycode), no port, no wildcard');
-export const addCustomDomainBody = z.strictObject({
+export const createCustomDomainBody = z.strictObject({
   domain: customDomainName,
   /** Platform admins only: assign the domain without a DNS proof (it serves at once). */
   verified: z.boolean().default(false),
@@ -360,7 +360,7 @@ export const revokeApiKeyBody = z.strictObject({ reason: z.string().max(500).opt
 export type CreateTenantBody = z.infer<typeof createTenantBody>;
 export type UpdateTenantBody = z.infer<typeof updateTenantBody>;
 export type CreateUserBody = z.infer<typeof createUserBody>;
-export type AddCustomDomainBody = z.infer<typeof addCustomDomainBody>;
+export type CreateCustomDomainBody = z.infer<typeof createCustomDomainBody>;
 export type UpdateUserBody = z.infer<typeof updateUserBody>;
 export type CreateOriginBody = z.infer<typeof createOriginBody>;
 export type UpdateOriginBody = z.infer<typeof updateOriginBody>;

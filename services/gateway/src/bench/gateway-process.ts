@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import {
   ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
-import { parseGatewayConfig } from '../config.js';
+import { parseGatewaySettings } from '../settings.js';
 import { startGateway } from '../start-gateway.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createUpstreamSet } from '../upstream/index.js';
@@ -20,7 +20,7 @@ import { createUpstreamSet } from '../upstream/index.js';
 const originUrl = process.env['BENCH_ORIGIN_URL'];
 if (!originUrl) throw new Error('BENCH_ORIGIN_URL is required');
 const pepper = 'bench-pepper-0123456789abcdef0123456789abcdef';
-const config = parseGatewayConfig({
+const config = parseGatewaySettings({
   GATEWAY_PORT: '0',
   GATEWAY_ADMIN_PORT: '0',
   GATEWAY_HOST: '127.0.0.1',

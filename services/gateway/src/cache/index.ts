@@ -33,7 +33,7 @@
  * one key coalesce: only the leader (the lookup that got `fill`) goes to the origin; the others wait for
  * its fill and are answered HIT (or, if it was not stored, MISS with fill null: go to the origin).
  * Every fill MUST end in end()/abort() (after beginFill), store() or abandon(); a forgotten one expires
- * after coalesceTimeoutMs. cache-stage.ts is this contract wired into GW-CORE's pipeline.
+ * after coalesceTimeoutMs. cache-stage.ts is this contract wired into the gateway's request pipeline.
  *
  * Stored headers: only the origin's headers that are safe to replay. Hop-by-hop, Age/X-Cache/Content-Length
  * and per-request ones (X-Request-Id, traceparent/tracestate, RateLimit*, Retry-After, Server-Timing,

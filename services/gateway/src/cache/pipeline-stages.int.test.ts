@@ -18,7 +18,7 @@ import { createCacheStage } from './cache-stage.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { createResponseCache } from './response-cache.js';
 
-/** GW-LIMITS' stages inside GW-CORE's real pipeline (memory mode: no Redis needed for the wiring). */
+/** The rate-limit and cache stages inside the gateway's real pipeline (memory mode: no Redis needed). */
 describe('rate-limit and cache stages in the gateway pipeline', () => {
   let origin: TestOrigin;
   let gateway: TestGateway;

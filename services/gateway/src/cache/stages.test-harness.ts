@@ -9,9 +9,9 @@ import { applyRateLimitHeaders, writeRateLimitRejection } from '../ratelimit/rej
 import type { ResponseCache } from './response-cache.js';
 
 /**
- * Test-only: the smallest proxy that calls the GW-LIMITS stages the way the gateway pipeline should
+ * Test-only: the smallest proxy that calls the rate-limit and cache stages the way the gateway pipeline should
  * (rate limit → cache lookup → origin → cache store), in front of a real origin. Tenant and route come
- * from `x-test-tenant`; the authenticated caller from `x-test-user` / `x-test-key` (auth is GW-CORE's).
+ * from `x-test-tenant`; the authenticated caller from `x-test-user` / `x-test-key` (authentication is the pipeline's job).
  */
 export interface StageRoute {
   limits: CompiledRateLimits | null;

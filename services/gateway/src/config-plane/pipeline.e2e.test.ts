@@ -108,7 +108,7 @@ const both = (check: (sink: GatewayConfigStore) => boolean) => () => replicas.ev
 describe('snapshot pipeline: event store → projector → Kafka → two gateway replicas', () => {
   it('brings both replicas up with the tenant, its route and its key', async () => {
     await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
-    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginAdded', origin)]);
+    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
     await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
     const keyWrite = await store.appendToStream(streamName.apiKey(apiKeyId), [
       apiKeyIssued(tenantId, apiKeyId),

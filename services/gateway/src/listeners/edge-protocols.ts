@@ -3,9 +3,9 @@ import { createServer as createH2cServer, type Http2SecureServer, type ServerHtt
 import type { Socket } from 'node:net';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
-import type { GatewayConfig } from '../config.js';
 import { HTTP2_MAX_HEADER_PAIRS } from '../http/header-count.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
+import type { GatewaySettings } from '../settings.js';
 import { CertificateSelector } from '../tls/certificate-selector.js';
 import { DefaultCertificate } from '../tls/default-certificate.js';
 import type { TenantCertificates } from '../tls/tenant-certificates.js';
@@ -16,7 +16,7 @@ import { ProtocolMetrics } from './protocol-metrics.js';
 import { createSecureListener, type SecureListener, type TrafficHandler } from './secure-listener.js';
 
 export interface EdgeProtocolsOptions {
-  config: GatewayConfig;
+  config: GatewaySettings;
   handler: TrafficHandler;
   /** The plain HTTP/1.1 listener; h2c is added to it when GATEWAY_H2C is on. */
   plainServer: Server;

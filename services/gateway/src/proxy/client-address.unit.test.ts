@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { parseGatewayConfig } from '../config.js';
+import { parseGatewaySettings } from '../settings.js';
 import { ClientAddressResolver, PRIVATE_PROXY_RANGES, trustedProxiesFromSettings } from './client-address.js';
 
 function request(peer: string, xff?: string | string[]): IncomingMessage {
@@ -45,7 +45,7 @@ describe('ClientAddressResolver', () => {
 
 describe('GATEWAY_TRUSTED_PROXIES and the deprecated GATEWAY_TRUST_PROXY', () => {
   const settings = (env: Record<string, string>) =>
-    trustedProxiesFromSettings(parseGatewayConfig({ API_KEY_PEPPER: 'p'.repeat(32), ...env }));
+    trustedProxiesFromSettings(parseGatewaySettings({ API_KEY_PEPPER: 'p'.repeat(32), ...env }));
 
   it('trusts nobody by default', () => {
     expect(settings({})).toEqual({ ranges: [], warning: undefined });

@@ -8,17 +8,17 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import {
   ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
-import { type GatewayConfig, parseGatewayConfig } from '../config.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
+import { type GatewaySettings, parseGatewaySettings } from '../settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import { createUpstreamSet } from '../upstream/index.js';
 
@@ -109,7 +109,7 @@ export interface TestGateway {
   gateway: RunningGateway;
   store: GatewayConfigStore;
   registry: Registry;
-  config: GatewayConfig;
+  config: GatewaySettings;
   /** Lines the access log wrote (parsed JSON). */
   logLines: Array<Record<string, unknown>>;
   url: string;
@@ -125,7 +125,7 @@ export async function startTestGateway(
   env: Record<string, string> = {},
   extra: { stages?: RoutePolicy[]; tracingEnabled?: boolean } = {},
 ): Promise<TestGateway> {
-  const config = parseGatewayConfig({
+  const config = parseGatewaySettings({
     GATEWAY_PORT: '0',
     GATEWAY_ADMIN_PORT: '0',
     GATEWAY_HOST: '127.0.0.1',

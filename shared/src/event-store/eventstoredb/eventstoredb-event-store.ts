@@ -19,6 +19,7 @@ import {
   UnavailableError,
   WrongExpectedVersionError,
 } from '@eventstore/db-client';
+import { CONTROL_PLANE_UPCASTERS } from '../../domain/event-upcasters.js';
 import {
   type AppendOptions,
   type AppendResult,
@@ -34,7 +35,7 @@ import {
   UniquenessViolationError,
   WrongExpectedRevisionError,
 } from '../port.js';
-import { NO_UPCASTERS, type UpcasterRegistry } from '../upcasting.js';
+import type { UpcasterRegistry } from '../upcasting.js';
 import {
   assertAppendInput,
   assertReadAllOptions,
@@ -70,6 +71,7 @@ const READ_PAGE = 500;
 export interface EventStoreDbEventStoreOptions {
   /** e.g. esdb://127.0.0.1:2113?tls=false */
   url: string;
+  /** Applied to every event read; default: the control plane's (old event names read as current ones). */
   upcasters?: UpcasterRegistry;
   onConnectionError?: (error: unknown) => void;
 }
@@ -86,7 +88,11 @@ export class EventStoreDbEventStore implements EventStore {
   private readonly subscriptions = new Set<Subscription>();
   private closed = false;
 
-  constructor({ url, upcasters = NO_UPCASTERS, onConnectionError }: EventStoreDbEventStoreOptions) {
+  constructor({
+    url,
+    upcasters = CONTROL_PLANE_UPCASTERS,
+    onConnectionError,
+  }: EventStoreDbEventStoreOptions) {
     this.client = EventStoreDBClient.connectionString(url);
     this.upcasters = upcasters;
     this.onConnectionError = onConnectionError ?? (() => undefined);

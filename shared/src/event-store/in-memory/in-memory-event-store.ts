@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { CONTROL_PLANE_UPCASTERS } from '../../domain/event-upcasters.js';
 import {
   type AppendOptions,
   type AppendResult,
@@ -13,7 +14,7 @@ import {
   WrongExpectedRevisionError,
 } from '../port.js';
 import { ChangeSignal, catchUpSubscription } from '../subscription.js';
-import { NO_UPCASTERS, type UpcasterRegistry } from '../upcasting.js';
+import type { UpcasterRegistry } from '../upcasting.js';
 import {
   assertAppendInput,
   assertReadAllOptions,
@@ -24,6 +25,7 @@ import {
 } from '../validation.js';
 
 export interface InMemoryEventStoreOptions {
+  /** Applied to every event read; default: the control plane's (old event names read as current ones). */
   upcasters?: UpcasterRegistry;
 }
 
@@ -42,7 +44,7 @@ export class InMemoryEventStore implements EventStore {
   private readonly upcasters: UpcasterRegistry;
   private closed = false;
 
-  constructor({ upcasters = NO_UPCASTERS }: InMemoryEventStoreOptions = {}) {
+  constructor({ upcasters = CONTROL_PLANE_UPCASTERS }: InMemoryEventStoreOptions = {}) {
     this.upcasters = upcasters;
   }
 

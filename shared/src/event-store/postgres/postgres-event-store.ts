@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { CONTROL_PLANE_UPCASTERS } from '../../domain/event-upcasters.js';
 import {
   type AppendOptions,
   type AppendResult,
@@ -15,7 +16,7 @@ import {
   WrongExpectedRevisionError,
 } from '../port.js';
 import { catchUpSubscription } from '../subscription.js';
-import { NO_UPCASTERS, type UpcasterRegistry } from '../upcasting.js';
+import type { UpcasterRegistry } from '../upcasting.js';
 import {
   assertAppendInput,
   assertReadAllOptions,
@@ -30,6 +31,7 @@ export const APPEND_CHANNEL = 'event_store_appended';
 export interface PostgresEventStoreOptions {
   /** Serves appends and reads; subscriptions also open one dedicated LISTEN connection. */
   pool: pg.Pool;
+  /** Applied to every event read; default: the control plane's (old event names read as current ones). */
   upcasters?: UpcasterRegistry;
   /** Events per read while a subscription catches up. */
   subscriptionBatchSize?: number;
@@ -66,7 +68,7 @@ export class PostgresEventStore implements EventStore {
 
   constructor({
     pool,
-    upcasters = NO_UPCASTERS,
+    upcasters = CONTROL_PLANE_UPCASTERS,
     subscriptionBatchSize = 500,
     onConnectionError,
   }: PostgresEventStoreOptions) {

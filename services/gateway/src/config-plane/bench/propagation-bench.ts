@@ -111,7 +111,7 @@ async function propagation() {
   const seedStarted = performance.now();
   await inParallel(tenants, 8, async ({ tenantId, origin, route }) => {
     await store.appendToStream(streamName.tenant(tenantId), [tenantCreated(tenantId)]);
-    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginAdded', origin)]);
+    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
     await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
   });
   const head = await store.headPosition();

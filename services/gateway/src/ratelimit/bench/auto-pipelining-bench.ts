@@ -13,11 +13,11 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { LOCAL_DEFAULTS } from '@vantageedge/shared/config/settings';
 import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { LOCAL_DEFAULTS } from '@vantageedge/shared/settings/common-settings';
 import type { Redis } from 'ioredis';
 import { createRateLimiter, type RateLimiter } from '../rate-limiter.js';
 import { RedisLimitStore } from '../redis-limit-store.js';

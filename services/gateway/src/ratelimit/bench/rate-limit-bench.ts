@@ -9,11 +9,11 @@
  *    (burst + rate × elapsed).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { LOCAL_DEFAULTS } from '@vantageedge/shared/config/settings';
 import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { LOCAL_DEFAULTS } from '@vantageedge/shared/settings/common-settings';
 import { Redis } from 'ioredis';
 import { MemoryLimitStore } from '../memory-limit-store.js';
 import { createRateLimiter, type RateLimiter } from '../rate-limiter.js';

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 
 /** A setting that is missing or malformed, reported by its environment variable name. */
-export class ConfigError extends Error {
+export class SettingsError extends Error {
   constructor(readonly problems: ReadonlyArray<{ setting: string; issue: string }>) {
     super(problems.map((p) => `${p.setting}: ${p.issue}`).join('; '));
-    this.name = 'ConfigError';
+    this.name = 'SettingsError';
   }
 }
 
@@ -12,9 +12,9 @@ type Env = Record<string, string | undefined>;
 
 /**
  * Validates the environment against a zod object whose keys are the environment variable names.
- * Throws ConfigError naming every bad setting; never returns a half-valid config.
+ * Throws SettingsError naming every bad setting; never returns a half-valid config.
  */
-export function parseConfig<Shape extends z.ZodRawShape>(
+export function parseSettings<Shape extends z.ZodRawShape>(
   shape: Shape,
   env: Env = process.env,
 ): z.infer<z.ZodObject<Shape>> {
@@ -27,7 +27,7 @@ export function parseConfig<Shape extends z.ZodRawShape>(
   }
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  throw new ConfigError(
+  throw new SettingsError(
     result.error.issues.map((issue) => ({
       setting: String(issue.path[0] ?? '(root)'),
       issue:
@@ -42,15 +42,15 @@ export function parseConfig<Shape extends z.ZodRawShape>(
  * For service entry points: parse, or print one line per bad setting and exit 1.
  * Keeps configuration errors out of stack traces deep inside a service.
  */
-export function loadConfigOrExit<Shape extends z.ZodRawShape>(
+export function loadSettingsOrExit<Shape extends z.ZodRawShape>(
   service: string,
   shape: Shape,
   env: Env = process.env,
 ): z.infer<z.ZodObject<Shape>> {
   try {
-    return parseConfig(shape, env);
+    return parseSettings(shape, env);
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof SettingsError) {
       for (const problem of error.problems) {
         process.stderr.write(`${service}: invalid configuration: ${problem.setting} ${problem.issue}\n`);
       }

@@ -1,5 +1,4 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ConfigError, loadConfigOrExit, parseConfig } from './load-config.js';
 import {
   booleanFlag,
   commaList,
@@ -10,26 +9,27 @@ import {
   port,
   postgresUrl,
   redisUrl,
-} from './settings.js';
+} from './common-settings.js';
+import { loadSettingsOrExit, parseSettings, SettingsError } from './load-settings.js';
 
 function problemsOf(fn: () => unknown): Array<{ setting: string; issue: string }> {
   try {
     fn();
   } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
+    if (error instanceof SettingsError) return [...error.problems];
     throw error;
   }
-  throw new Error('expected a ConfigError');
+  throw new Error('expected a SettingsError');
 }
 
 describe('observability settings', () => {
   it('default to info logging and telemetry off', () => {
-    expect(parseConfig(observabilitySettings, {})).toEqual({ LOG_LEVEL: 'info', OTEL_ENABLED: false });
+    expect(parseSettings(observabilitySettings, {})).toEqual({ LOG_LEVEL: 'info', OTEL_ENABLED: false });
   });
 
   it('accept the documented spellings', () => {
     expect(
-      parseConfig(observabilitySettings, {
+      parseSettings(observabilitySettings, {
         LOG_LEVEL: 'debug',
         OTEL_ENABLED: 'yes',
         OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
@@ -45,7 +45,7 @@ describe('observability settings', () => {
 
   it('name each malformed setting', () => {
     const problems = problemsOf(() =>
-      parseConfig(observabilitySettings, {
+      parseSettings(observabilitySettings, {
         LOG_LEVEL: 'loud',
         OTEL_ENABLED: 'maybe',
         OTEL_EXPORTER_OTLP_ENDPOINT: 'collector',
@@ -62,7 +62,7 @@ describe('observability settings', () => {
 describe('setting validators', () => {
   it('accept the local defaults', () => {
     expect(
-      parseConfig(
+      parseSettings(
         { DATABASE_URL: postgresUrl, REDIS_URL: redisUrl, KAFKA_BROKERS: commaList },
         LOCAL_DEFAULTS,
       ),
@@ -74,14 +74,14 @@ describe('setting validators', () => {
   });
 
   it('split comma lists, trimming blanks', () => {
-    expect(parseConfig({ L: commaList }, { L: ' a.example.com, ,b.example.com ' })).toEqual({
+    expect(parseSettings({ L: commaList }, { L: ' a.example.com, ,b.example.com ' })).toEqual({
       L: ['a.example.com', 'b.example.com'],
     });
   });
 
   it('reject wrong schemes and out-of-range ports', () => {
     const problems = problemsOf(() =>
-      parseConfig(
+      parseSettings(
         { DATABASE_URL: postgresUrl, REDIS_URL: redisUrl, GATEWAY_PORT: port, FLAG: booleanFlag },
         { DATABASE_URL: 'postgres://', REDIS_URL: 'http://127.0.0.1:6379', GATEWAY_PORT: '-1', FLAG: 'on' },
       ),
@@ -97,7 +97,7 @@ describe('setting validators', () => {
 
 describe('platform base domains', () => {
   const read = (env: Record<string, string>) =>
-    platformBaseDomains(parseConfig(platformBaseDomainSettings, env));
+    platformBaseDomains(parseSettings(platformBaseDomainSettings, env));
 
   it('read PLATFORM_BASE_DOMAINS, then the earlier name GATEWAY_BASE_DOMAINS, then the default', () => {
     expect(
@@ -109,14 +109,14 @@ describe('platform base domains', () => {
 
   it('refuse anything but domain names', () => {
     for (const value of ['*.example.com', 'example.com:80', 'https://example.com', ',']) {
-      expect(() => parseConfig(platformBaseDomainSettings, { PLATFORM_BASE_DOMAINS: value })).toThrow(
+      expect(() => parseSettings(platformBaseDomainSettings, { PLATFORM_BASE_DOMAINS: value })).toThrow(
         /PLATFORM_BASE_DOMAINS/,
       );
     }
   });
 });
 
-describe('loadConfigOrExit', () => {
+describe('loadSettingsOrExit', () => {
   it('prints one line per bad setting, naming it, and exits 1', () => {
     const written: string[] = [];
     const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
@@ -128,7 +128,11 @@ describe('loadConfigOrExit', () => {
     }) as never);
     try {
       expect(() =>
-        loadConfigOrExit('gateway', { DATABASE_URL: postgresUrl, GATEWAY_PORT: port }, { GATEWAY_PORT: 'x' }),
+        loadSettingsOrExit(
+          'gateway',
+          { DATABASE_URL: postgresUrl, GATEWAY_PORT: port },
+          { GATEWAY_PORT: 'x' },
+        ),
       ).toThrow('exit');
       expect(exit).toHaveBeenCalledWith(1);
       expect(written.sort()).toEqual([
@@ -142,7 +146,7 @@ describe('loadConfigOrExit', () => {
   });
 
   it('returns the parsed settings when they are valid', () => {
-    expect(loadConfigOrExit('gateway', { GATEWAY_PORT: port.default(8000) }, {})).toEqual({
+    expect(loadSettingsOrExit('gateway', { GATEWAY_PORT: port.default(8000) }, {})).toEqual({
       GATEWAY_PORT: 8000,
     });
   });

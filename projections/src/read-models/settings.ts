@@ -1,5 +1,9 @@
-import { LOCAL_DEFAULTS, observabilitySettings, postgresUrl } from '@vantageedge/shared/config/settings';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import {
+  LOCAL_DEFAULTS,
+  observabilitySettings,
+  postgresUrl,
+} from '@vantageedge/shared/settings/common-settings';
 import { z } from 'zod';
 
 /** Settings of the read-model projector and the replay command (documented in .env.example). */

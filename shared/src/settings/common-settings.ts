@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Reusable validators for settings shared by several services. Every service composes its own shape
- * from these (see each service's config.ts), and `.env.example` documents each name.
+ * from these (see each service's settings.ts), and `.env.example` documents each name.
  */
 
 const POSTGRES_PROTOCOLS = new Set(['postgres:', 'postgresql:']);

@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
-import { ConfigError, parseConfig } from '@vantageedge/shared/config/load-config';
+import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
+import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import {
   booleanFlag,
   commaList,
   observabilitySettings,
   platformBaseDomainSettings,
   port,
-} from '@vantageedge/shared/config/settings';
-import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
-import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
+} from '@vantageedge/shared/settings/common-settings';
+import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 
@@ -154,12 +154,12 @@ export const gatewaySettings = {
   ...observabilitySettings,
 };
 
-export type GatewayConfig = z.infer<z.ZodObject<typeof gatewaySettings>>;
+export type GatewaySettings = z.infer<z.ZodObject<typeof gatewaySettings>>;
 
-/** Rules across settings that zod checks one by one cannot express; throws ConfigError. */
-export function assertGatewayConfig(
-  config: Pick<
-    GatewayConfig,
+/** Rules across settings that zod checks one by one cannot express; throws SettingsError. */
+export function assertGatewaySettings(
+  settings: Pick<
+    GatewaySettings,
     | 'GATEWAY_HEADERS_TIMEOUT_MS'
     | 'GATEWAY_REQUEST_TIMEOUT_MS'
     | 'GATEWAY_TLS_PORT'
@@ -167,19 +167,19 @@ export function assertGatewayConfig(
     | 'GATEWAY_TLS_KEY_FILE'
   >,
 ): void {
-  if (config.GATEWAY_REQUEST_TIMEOUT_MS < config.GATEWAY_HEADERS_TIMEOUT_MS) {
-    throw new ConfigError([
+  if (settings.GATEWAY_REQUEST_TIMEOUT_MS < settings.GATEWAY_HEADERS_TIMEOUT_MS) {
+    throw new SettingsError([
       { setting: 'GATEWAY_REQUEST_TIMEOUT_MS', issue: 'must not be less than GATEWAY_HEADERS_TIMEOUT_MS' },
     ]);
   }
   if (
-    config.GATEWAY_TLS_PORT !== undefined &&
-    (config.GATEWAY_TLS_CERT_FILE === undefined || config.GATEWAY_TLS_KEY_FILE === undefined)
+    settings.GATEWAY_TLS_PORT !== undefined &&
+    (settings.GATEWAY_TLS_CERT_FILE === undefined || settings.GATEWAY_TLS_KEY_FILE === undefined)
   ) {
-    throw new ConfigError([
+    throw new SettingsError([
       {
         setting:
-          config.GATEWAY_TLS_CERT_FILE === undefined ? 'GATEWAY_TLS_CERT_FILE' : 'GATEWAY_TLS_KEY_FILE',
+          settings.GATEWAY_TLS_CERT_FILE === undefined ? 'GATEWAY_TLS_CERT_FILE' : 'GATEWAY_TLS_KEY_FILE',
         issue: 'is required with GATEWAY_TLS_PORT (the default certificate and its key)',
       },
     ]);
@@ -187,8 +187,8 @@ export function assertGatewayConfig(
 }
 
 /** For tests: parse and throw instead of exiting. */
-export function parseGatewayConfig(env: Record<string, string | undefined>): GatewayConfig {
-  const config = parseConfig(gatewaySettings, env);
-  assertGatewayConfig(config);
-  return config;
+export function parseGatewaySettings(env: Record<string, string | undefined>): GatewaySettings {
+  const settings = parseSettings(gatewaySettings, env);
+  assertGatewaySettings(settings);
+  return settings;
 }

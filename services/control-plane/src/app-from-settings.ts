@@ -1,9 +1,9 @@
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
-import { platformBaseDomains } from '@vantageedge/shared/config/settings';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
+import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import type express from 'express';
@@ -12,20 +12,20 @@ import type { Registry } from 'prom-client';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
 import { createTxtLookup } from './commands/dns-txt.js';
-import { tenantLimitsFromConfig } from './commands/tenant-limits.js';
-import type { ControlPlaneConfig } from './config.js';
+import { tenantLimitsFromSettings } from './commands/tenant-limits.js';
 import { createControlPlaneApp } from './http/app.js';
 import type { DevSignIn } from './http/console-router.js';
 import { createApiKeyQuotaReader } from './queries/api-key-quota.js';
 import { createQueryRouter } from './queries/router.js';
 import { createTenantDirectory } from './queries/tenant-directory.js';
+import type { ControlPlaneSettings } from './settings.js';
 
 /**
  * The admin API (commands + mounted query router) as the settings describe it. Used by
  * `make run-control-plane` (main.ts) and the single-process `make dev`.
  */
-export function controlPlaneAppFromConfig(
-  config: ControlPlaneConfig,
+export function controlPlaneAppFromSettings(
+  settings: ControlPlaneSettings,
   {
     store,
     pool,
@@ -56,9 +56,9 @@ export function controlPlaneAppFromConfig(
     quotaStore?: QuotaStore | undefined;
   },
 ): express.Express {
-  const certificateKeyRing = keyRingFromSettings(config);
+  const certificateKeyRing = keyRingFromSettings(settings);
   const purger =
-    cachePurger ?? (redis ? createRedisCachePurger(redis, config.GATEWAY_REDIS_KEY_PREFIX) : undefined);
+    cachePurger ?? (redis ? createRedisCachePurger(redis, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   const quotas = quotaStore ?? (redis ? new RedisQuotaStore(redis) : undefined);
   return createControlPlaneApp({
     ...(redis
@@ -66,8 +66,8 @@ export function controlPlaneAppFromConfig(
           rollout: {
             pool,
             redis,
-            prefix: config.ROLLOUT_KEY_PREFIX,
-            ttlSeconds: config.ROLLOUT_HEARTBEAT_TTL_SECONDS,
+            prefix: settings.ROLLOUT_KEY_PREFIX,
+            ttlSeconds: settings.ROLLOUT_HEARTBEAT_TTL_SECONDS,
           },
         }
       : {}),
@@ -75,37 +75,37 @@ export function controlPlaneAppFromConfig(
     ...(certificateKeyRing ? { certificateKeyRing } : {}),
     originAddressPolicy:
       originAddressPolicy ??
-      new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS, [
-        { host: config.CONTROL_PLANE_HOST, port: config.CONTROL_PLANE_PORT },
+      new OriginAddressPolicy(settings.ORIGIN_BLOCKED_CIDRS, [
+        { host: settings.CONTROL_PLANE_HOST, port: settings.CONTROL_PLANE_PORT },
       ]),
     store,
     pool,
     auth: {
-      jwtKey: config.CLERK_JWT_KEY,
-      secretKey: config.CLERK_SECRET_KEY,
+      jwtKey: settings.CLERK_JWT_KEY,
+      secretKey: settings.CLERK_SECRET_KEY,
       // With networkless verification Clerk still wants a well-formed publishable key.
-      publishableKey: config.CLERK_PUBLISHABLE_KEY ?? NETWORKLESS_PUBLISHABLE_KEY,
-      authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
-      platformAdminUserIds: new Set(config.PLATFORM_ADMIN_USER_IDS),
-      allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
+      publishableKey: settings.CLERK_PUBLISHABLE_KEY ?? NETWORKLESS_PUBLISHABLE_KEY,
+      authorizedParties: settings.CLERK_AUTHORIZED_PARTIES,
+      platformAdminUserIds: new Set(settings.PLATFORM_ADMIN_USER_IDS),
+      allowDevTokens: settings.VANTAGEEDGE_DEV_MODE,
     },
     tenantDirectory: createTenantDirectory(pool),
     customDomains: {
-      baseDomains: platformBaseDomains(config),
-      lookupTxt: createTxtLookup(config.DNS_RESOLVER ?? []),
+      baseDomains: platformBaseDomains(settings),
+      lookupTxt: createTxtLookup(settings.DNS_RESOLVER ?? []),
     },
-    apiKeyPepper: config.API_KEY_PEPPER,
-    gatewayEncodedSlashes: config.GATEWAY_ENCODED_SLASHES,
-    rotationGraceSeconds: config.API_KEY_ROTATION_GRACE_SECONDS,
-    tenantLimits: tenantLimitsFromConfig(config),
-    bodyLimitBytes: config.CONTROL_PLANE_BODY_LIMIT_BYTES,
-    documentLimitBytes: config.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
+    apiKeyPepper: settings.API_KEY_PEPPER,
+    gatewayEncodedSlashes: settings.GATEWAY_ENCODED_SLASHES,
+    rotationGraceSeconds: settings.API_KEY_ROTATION_GRACE_SECONDS,
+    tenantLimits: tenantLimitsFromSettings(settings),
+    bodyLimitBytes: settings.CONTROL_PLANE_BODY_LIMIT_BYTES,
+    documentLimitBytes: settings.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     logger,
     metrics,
     console: {
-      directory: config.CONSOLE_DIR,
-      clerkPublishableKey: config.CLERK_PUBLISHABLE_KEY,
-      devSignIn: config.VANTAGEEDGE_DEV_MODE ? devSignIn : undefined,
+      directory: settings.CONSOLE_DIR,
+      clerkPublishableKey: settings.CLERK_PUBLISHABLE_KEY,
+      devSignIn: settings.VANTAGEEDGE_DEV_MODE ? devSignIn : undefined,
     },
     queryRouter: (authorizer) =>
       createQueryRouter({
@@ -113,7 +113,7 @@ export function controlPlaneAppFromConfig(
         authorizer,
         eventStore: store,
         onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
-        apiKeyQuota: quotas ? createApiKeyQuotaReader(quotas, config.GATEWAY_REDIS_KEY_PREFIX) : undefined,
+        apiKeyQuota: quotas ? createApiKeyQuotaReader(quotas, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined,
       }),
   });
 }

@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
-import { ConfigError } from '@vantageedge/shared/config/load-config';
+import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
+import { redisSettings } from '@vantageedge/shared/redis/client';
 import {
   booleanFlag,
   commaList,
@@ -8,10 +10,8 @@ import {
   platformBaseDomainSettings,
   port,
   postgresUrl,
-} from '@vantageedge/shared/config/settings';
-import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
-import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
-import { redisSettings } from '@vantageedge/shared/redis/client';
+} from '@vantageedge/shared/settings/common-settings';
+import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
@@ -90,16 +90,18 @@ function validPort(port: string | undefined): boolean {
   return port === undefined || (Number(port) >= 1 && Number(port) <= 65_535);
 }
 
-export type ControlPlaneConfig = z.infer<z.ZodObject<typeof controlPlaneSettings>>;
+export type ControlPlaneSettings = z.infer<z.ZodObject<typeof controlPlaneSettings>>;
 
 /** Rules across settings that a flat shape cannot express. */
-export function assertControlPlaneConfig(config: ControlPlaneConfig): void {
-  if (!config.CLERK_JWT_KEY && !config.CLERK_SECRET_KEY) {
-    throw new ConfigError([
+export function assertControlPlaneSettings(settings: ControlPlaneSettings): void {
+  if (!settings.CLERK_JWT_KEY && !settings.CLERK_SECRET_KEY) {
+    throw new SettingsError([
       { setting: 'CLERK_JWT_KEY', issue: 'is required (or CLERK_SECRET_KEY to verify through Clerk’s JWKS)' },
     ]);
   }
-  if (!config.CLERK_JWT_KEY && !config.CLERK_PUBLISHABLE_KEY) {
-    throw new ConfigError([{ setting: 'CLERK_PUBLISHABLE_KEY', issue: 'is required with CLERK_SECRET_KEY' }]);
+  if (!settings.CLERK_JWT_KEY && !settings.CLERK_PUBLISHABLE_KEY) {
+    throw new SettingsError([
+      { setting: 'CLERK_PUBLISHABLE_KEY', issue: 'is required with CLERK_SECRET_KEY' },
+    ]);
   }
 }

@@ -1,30 +1,30 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from './load-config.js';
-import { LOCAL_DEFAULTS, port, postgresUrl } from './settings.js';
+import { LOCAL_DEFAULTS, port, postgresUrl } from './common-settings.js';
+import { parseSettings, SettingsError } from './load-settings.js';
 
 const shape = { DATABASE_URL: postgresUrl, CONTROL_PLANE_PORT: port.default(8080) };
 
-describe('parseConfig', () => {
+describe('parseSettings', () => {
   it('applies defaults and coerces numbers', () => {
-    expect(parseConfig(shape, { DATABASE_URL: LOCAL_DEFAULTS.DATABASE_URL })).toEqual({
+    expect(parseSettings(shape, { DATABASE_URL: LOCAL_DEFAULTS.DATABASE_URL })).toEqual({
       DATABASE_URL: LOCAL_DEFAULTS.DATABASE_URL,
       CONTROL_PLANE_PORT: 8080,
     });
   });
 
   it('names a malformed setting', () => {
-    expect(() => parseConfig(shape, { DATABASE_URL: 'mysql://nope' })).toThrowError(
+    expect(() => parseSettings(shape, { DATABASE_URL: 'mysql://nope' })).toThrowError(
       /DATABASE_URL: must be a postgres/,
     );
   });
 
   it('names a missing setting, treating empty as unset', () => {
     try {
-      parseConfig(shape, { DATABASE_URL: '', CONTROL_PLANE_PORT: '70000' });
+      parseSettings(shape, { DATABASE_URL: '', CONTROL_PLANE_PORT: '70000' });
       expect.unreachable();
     } catch (error) {
-      expect(error).toBeInstanceOf(ConfigError);
-      const problems = (error as ConfigError).problems;
+      expect(error).toBeInstanceOf(SettingsError);
+      const problems = (error as SettingsError).problems;
       expect(problems.map((p) => p.setting).sort()).toEqual(['CONTROL_PLANE_PORT', 'DATABASE_URL']);
       expect(problems.find((p) => p.setting === 'DATABASE_URL')?.issue).toBe('is required');
     }
