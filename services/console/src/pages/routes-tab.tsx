@@ -49,7 +49,9 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
     }
   };
 
-  const originName = (id: string) => data.data?.origins.find((origin) => origin.id === id)?.name ?? id;
+  // A route that answers itself (fixed response or redirect) has no origin.
+  const originName = (id: string | null) =>
+    id === null ? '— (answers itself)' : (data.data?.origins.find((origin) => origin.id === id)?.name ?? id);
   return (
     <div>
       <ErrorNotice error={data.error ?? error} />
