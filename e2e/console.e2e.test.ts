@@ -273,6 +273,17 @@ describe('the web console against the running product', () => {
     expect(await text(page, '#usage-by-key')).toContain('metered key');
     await browser.screenshot('12-usage');
 
+    // ---- explain: what the gateways do with a request that brings no API key to the keyed route ----
+    await page.click('a[data-tab=explain]');
+    await page.fill('#explain-form input[name=path]', '/console-e2e/orders?page=2');
+    await page.click('#explain-form button[type=submit]');
+    await page.locator('#explain-decision').waitFor();
+    expect(await text(page, '#explain-decision')).toContain('401');
+    expect(await text(page, '#explain-routes tr[data-selected=true]')).toContain('/console-e2e/*');
+    for (const gateway of gateways)
+      expect((await gateway.get(subdomain, '/console-e2e/orders?page=2')).status).toBe(401);
+    await browser.screenshot('13a-explain');
+
     // ---- config history: the diff since the route was created, then a rollback to that moment ----
     await page.click('a[data-tab=history]');
     const created = page.locator('#config-history tr[data-event=RouteCreated]').first();

@@ -6,7 +6,7 @@ import { defineConfig } from 'vite';
  * `make console-build` run this build (scripts/console-build.ts) into dist/console.
  *
  * The route, origin and key forms validate with the control plane's own request schemas
- * (@vantageedge/control-plane/schemas/requests). Two of their checks use Node built-ins; in the
+ * (@vantageedge/control-plane/schemas/requests). Some of their checks use Node built-ins; in the
  * browser they get the stand-ins in src/browser-stand-ins (the control plane checks again on write).
  */
 const standIn = (name: string) => fileURLToPath(new URL(`./src/browser-stand-ins/${name}`, import.meta.url));
@@ -18,6 +18,7 @@ export default defineConfig({
     alias: [
       { find: /^node:crypto$/, replacement: standIn('crypto.ts') },
       { find: /^node:url$/, replacement: standIn('url.ts') },
+      { find: /^node:net$/, replacement: standIn('net.ts') },
     ],
   },
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },

@@ -19,6 +19,7 @@ export const TENANT_TABS = [
   'rollout',
   'usage',
   'history',
+  'explain',
 ] as const;
 export type TenantTab = (typeof TENANT_TABS)[number];
 

@@ -7,6 +7,7 @@ import { ApiKeysTab } from './api-keys-tab.js';
 import { AuditTab } from './audit-tab.js';
 import { ConfigHistoryTab } from './config-history-tab.js';
 import { DomainsTab } from './domains-tab.js';
+import { ExplainTab } from './explain-tab.js';
 import { OriginsTab } from './origins-tab.js';
 import { OverviewTab } from './overview-tab.js';
 import { RolloutTab } from './rollout-tab.js';
@@ -23,6 +24,7 @@ const TAB_LABELS: Record<TenantTab, string> = {
   rollout: 'Rollout',
   usage: 'Usage',
   history: 'Config history',
+  explain: 'Explain a request',
 };
 
 export function TenantPage({ tenantId, tab }: { tenantId: string; tab: TenantTab }) {
@@ -68,6 +70,7 @@ export function TenantPage({ tenantId, tab }: { tenantId: string; tab: TenantTab
             {tab === 'rollout' && <RolloutTab tenantId={tenantId} />}
             {tab === 'usage' && <UsageTab tenantId={tenantId} />}
             {tab === 'history' && <ConfigHistoryTab tenantId={tenantId} />}
+            {tab === 'explain' && <ExplainTab tenantId={tenantId} subdomain={tenant.data.tenant.subdomain} />}
           </div>
         </>
       )}
