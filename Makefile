@@ -129,7 +129,7 @@ load-test: install ## Load test the running make dev through the demo routes (au
 
 ## ---- tests ----
 .PHONY: test test-unit test-integration test-coverage test-ops test-faults test-fuzz test-cluster
-test: install infra-up migrate-up typecheck lint test-fuzz test-ops console-build console-browser ## Everything CI runs: install, infra, migrations, type-check, lint, the API fuzzer, deployment checks, the console build and chromium, all tests, the cluster tests, then the fault suite
+test: install infra-up migrate-up typecheck lint console-build console-browser test-fuzz test-ops ## Everything CI runs: install, infra, migrations, type-check, lint, the API fuzzer, deployment checks, the console build and chromium, all tests, the cluster tests, then the fault suite
 	@mkdir -p .data
 	$(VITEST) run --project unit --project integration --reporter=default --reporter=json --outputFile=$(TEST_RESULTS)
 	@$(MAKE) --no-print-directory test-cluster; status=$$?; bash infra/infra.sh down redis-cluster kafka-cluster; exit $$status
@@ -138,7 +138,7 @@ test-unit: install ## Unit tests only (no servers)
 	$(VITEST) run --project unit
 test-integration: install infra-up migrate-up console-build console-browser ## Integration and end-to-end tests against the local servers (the console's in chromium)
 	$(VITEST) run --project integration
-test-fuzz: install ## The admin API against /openapi.json: Schemathesis --checks all, fixed seed, on a control plane of its own (installs Schemathesis into .data/venv; ~2 min)
+test-fuzz: install console-build ## The admin API against /openapi.json: Schemathesis --checks all, fixed seed, on a control plane of its own (installs Schemathesis into .data/venv; ~2 min)
 	@bash infra/infra.sh up postgres redis
 	@$(TSX) scripts/fuzz/control-plane-fuzz.ts
 test-faults: install ## Fault suite: private PostgreSQL/Redis/Kafka and an origin target killed and restarted under load across two gateways; table in .data/fault-suite.json (~3 min)

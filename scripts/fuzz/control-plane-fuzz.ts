@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
@@ -92,6 +93,8 @@ async function main(): Promise<number> {
     PLATFORM_ADMIN_USER_IDS: ADMIN_USER_ID,
     LOG_LEVEL: 'warn',
     OTEL_ENABLED: 'false',
+    // Certificates switched on, so their endpoints are fuzzed instead of answering 503 unconfigured.
+    CERTIFICATE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
   };
   const controlPlane = startService('control-plane', ENTRY_POINTS.controlPlane, {
     ...env,

@@ -631,6 +631,7 @@ function configPaths(): Record<string, unknown> {
           '200': { description: 'the explanation', content: json(ref('RequestExplanation')) },
           '400': E.badRequest,
           '401': E.unauthenticated,
+          '413': E.tooLarge,
           '404': errorResponse(
             'not_found: no such tenant (or not visible), or it had no config at that position',
           ),
