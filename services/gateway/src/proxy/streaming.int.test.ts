@@ -19,6 +19,12 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 /** Peak of the process's live heap + Buffer memory while `work` runs, above the value before it. */
+/**
+ * Live memory may grow by half the body at most: a body held whole grows it by all 50 MB, while
+ * streaming keeps it to socket buffers in flight (the client, gateway and origin share this process).
+ */
+const MAX_GROWTH_BYTES = 25 * 1024 * 1024;
+
 async function peakGrowth<T>(work: () => Promise<T>): Promise<{ result: T; growthBytes: number }> {
   const sample = () => {
     collectGarbage();
@@ -105,7 +111,7 @@ describe('streaming through the gateway', () => {
     );
     expect(result.status).toBe(200);
     expect(result.body).toEqual({ bytes: FIFTY_MB, sha256: expected.digest('hex') });
-    expect(growthBytes).toBeLessThan(16 * 1024 * 1024);
+    expect(growthBytes).toBeLessThan(MAX_GROWTH_BYTES);
   });
 
   it('streams a 50 MB download to the client', async () => {
@@ -133,6 +139,6 @@ describe('streaming through the gateway', () => {
         }),
     );
     expect(result).toEqual({ status: 200, bytes: FIFTY_MB });
-    expect(growthBytes).toBeLessThan(16 * 1024 * 1024);
+    expect(growthBytes).toBeLessThan(MAX_GROWTH_BYTES);
   });
 });
