@@ -18,13 +18,13 @@ const CHUNK = Buffer.alloc(64 * 1024, 7);
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
-/** Peak of the process's live heap + Buffer memory while `work` runs, above the value before it. */
 /**
  * Live memory may grow by half the body at most: a body held whole grows it by all 50 MB, while
  * streaming keeps it to socket buffers in flight (the client, gateway and origin share this process).
  */
 const MAX_GROWTH_BYTES = 25 * 1024 * 1024;
 
+/** Peak of the process's live heap + Buffer memory while `work` runs, above the value before it. */
 async function peakGrowth<T>(work: () => Promise<T>): Promise<{ result: T; growthBytes: number }> {
   const sample = () => {
     collectGarbage();
