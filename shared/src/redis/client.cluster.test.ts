@@ -1,14 +1,42 @@
+import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createClusterClient, createTestRedisCluster, masterOf } from '../testing/cluster.js';
-import { duplicateForSubscribe, type RedisClient } from './client.js';
+import { createClusterClient, createTestRedisCluster, masterOf, TEST_CLUSTER } from '../testing/cluster.js';
+import {
+  createRedisClient,
+  duplicateForSubscribe,
+  parseClusterNode,
+  type RedisClient,
+  whenReady,
+} from './client.js';
 
 const redis = await createTestRedisCluster('client');
 const extra: RedisClient[] = [];
+const servers: net.Server[] = [];
 
 afterAll(async () => {
   for (const client of extra) client.disconnect();
+  for (const server of servers) server.close();
   await redis.cleanup();
 });
+
+/** A TCP proxy to `target` that holds every reply for `delayMs`: a slow link, or a busy client host. */
+async function startSlowLink(target: string, delayMs: number): Promise<{ host: string; port: number }> {
+  const { host, port } = parseClusterNode(target);
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, host);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => setTimeout(() => client.writable && client.write(chunk), delayMs));
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port };
+}
 
 describe('the Redis client on a Redis Cluster', () => {
   // Regression test: the subscribe copy of a Cluster client inherited `enableOfflineQueue: false`, so its
@@ -28,6 +56,30 @@ describe('the Redis client on a Redis Cluster', () => {
     for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(received).toEqual(['purge']);
   });
+
+  // Regression test: ioredis timed the topology query (CLUSTER SLOTS) and the ready check with the
+  // 50 ms command timeout, on connections it had just opened; on a busy host (8 replicas starting on
+  // two cores) a gateway replica stayed without Redis for a minute or more.
+  it('connects over links slower than the command timeout, and commands still time out at it', async () => {
+    const natMap: Record<string, { host: string; port: number }> = {};
+    for (const node of TEST_CLUSTER.redisNodes) natMap[node] = await startSlowLink(node, 120);
+    const client = createRedisClient({
+      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+      natMap,
+      commandTimeoutMs: 50,
+      connectTimeoutMs: 2_000,
+      name: 'client-test-slow-link',
+    });
+    extra.push(client);
+    client.on('error', () => {});
+    await whenReady(client, 20_000);
+    await expect(client.get(redis.key('{slow}:k'))).rejects.toThrow(/timed out/);
+    // The subscribe copy discovers the cluster over the same slow links.
+    const subscriber = duplicateForSubscribe(client);
+    extra.push(subscriber);
+    subscriber.on('error', () => {});
+    await whenReady(subscriber, 20_000);
+  }, 60_000);
 
   it('routes keys of different hash tags to different masters and runs a script on one slot', async () => {
     const { client } = redis;

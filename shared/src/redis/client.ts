@@ -2,6 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
 import { commaList, LOCAL_DEFAULTS, redisUrl } from '../settings/common-settings.js';
+import { TopologyTimedCluster } from './cluster-client.js';
 
 /**
  * One Redis client factory for every service: a single server (REDIS_URL) or Redis Cluster
@@ -15,8 +16,8 @@ import { commaList, LOCAL_DEFAULTS, redisUrl } from '../settings/common-settings
  *   (`retryStrategy`, capped backoff, never gives up) so recovery is automatic.
  *
  * Cluster: keys that must live together (all limits of one request, a tenant's cache generation and its
- * entries) share a `{tenant_id}` hash tag, so scripts touching several keys stay on one slot. A Cluster
- * cannot be started cheaply in this repository's tests; that path is type-checked, not integration-tested.
+ * entries) share a `{tenant_id}` hash tag, so scripts touching several keys stay on one slot. Its topology
+ * queries are timed by the connect timeout, not the command timeout (cluster-client.ts).
  */
 
 export type RedisClient = Redis | Cluster;
@@ -42,6 +43,8 @@ export interface RedisClientOptions {
    */
   autoPipelining?: boolean | undefined;
   logger?: Logger | undefined;
+  /** Cluster nodes reached at another address than the one they announce (NAT, port forwarding). */
+  natMap?: Record<string, { host: string; port: number }> | undefined;
 }
 
 /** Reconnect with capped backoff and never give up: Redis coming back must heal the gateway by itself. */
@@ -71,12 +74,13 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
   const enableAutoPipelining = options.autoPipelining ?? false;
   const client: RedisClient =
     options.clusterNodes && options.clusterNodes.length > 0
-      ? new Cluster(options.clusterNodes.map(parseClusterNode), {
+      ? new TopologyTimedCluster(options.clusterNodes.map(parseClusterNode), {
           enableOfflineQueue: false,
           enableAutoPipelining,
           clusterRetryStrategy: reconnectDelay,
-          slotsRefreshTimeout: connectTimeout,
+          topologyTimeoutMs: connectTimeout,
           redisOptions: common,
+          ...(options.natMap ? { natMap: options.natMap } : {}),
         })
       : new Redis(options.url ?? LOCAL_DEFAULTS.REDIS_URL, {
           ...common,

@@ -1,0 +1,92 @@
+import { Cluster, type ClusterNode, type ClusterOptions, type Redis } from 'ioredis';
+
+type TopologyTimedClusterOptions = NonNullable<ConstructorParameters<typeof Cluster<'legacy'>>[1]> & {
+  /** Bounds CLUSTER SLOTS and the ready check, each on a connection opened for it. */
+  topologyTimeoutMs: number;
+};
+
+type ReadyCheckCallback = (error?: Error | null, state?: string) => void;
+
+/** The two ioredis Cluster internals this class re-times (private in ioredis' typings). */
+interface ClusterInternals {
+  getInfoFromNode(node: Redis | undefined, callback: (error?: Error) => void): void;
+  readyCheck(callback: ReadyCheckCallback): void;
+}
+
+/**
+ * A Redis Cluster client whose topology queries get their own timeout.
+ *
+ * ioredis learns the topology (CLUSTER SLOTS) and checks the cluster's health (CLUSTER INFO) over
+ * connections it has just opened, timed by the per-command `commandTimeout` — which here is the hot
+ * path's budget (50 ms) and must then cover the TCP connect as well. On a busy host (a replica starting
+ * beside others, a traffic spike) nearly every such query times out, and a replica stays without Redis
+ * for a minute or more although the cluster is healthy. Topology queries are rare (connect, reconnect,
+ * MOVED, the periodic refresh), so they get `topologyTimeoutMs`; every other command keeps
+ * `commandTimeout`.
+ */
+export class TopologyTimedCluster extends Cluster {
+  readonly topologyTimeoutMs: number;
+  private readonly seeds: ClusterNode[];
+
+  constructor(nodes: ClusterNode[], options: TopologyTimedClusterOptions) {
+    super(nodes, Object.assign({}, options, { slotsRefreshTimeout: options.topologyTimeoutMs }));
+    this.topologyTimeoutMs = options.topologyTimeoutMs;
+    this.seeds = nodes;
+    const internals = this as unknown as ClusterInternals;
+    const getInfoFromNode = internals.getInfoFromNode.bind(this);
+    internals.getInfoFromNode = (node, callback) =>
+      getInfoFromNode(node && this.withTopologyTimeout(node), callback);
+    internals.readyCheck = (callback) => this.checkClusterState(callback);
+  }
+
+  override duplicate(
+    overrideStartupNodes: ClusterNode[] = [],
+    overrideOptions: ClusterOptions = {},
+  ): Cluster {
+    const redisOptions = { ...this.options.redisOptions, ...overrideOptions.redisOptions };
+    const options = {
+      ...this.options,
+      ...overrideOptions,
+      redisOptions,
+      topologyTimeoutMs: this.topologyTimeoutMs,
+    };
+    const startupNodes = overrideStartupNodes.length > 0 ? overrideStartupNodes : this.seeds.slice();
+    return new TopologyTimedCluster(startupNodes, options as TopologyTimedClusterOptions);
+  }
+
+  /** ioredis opens CLUSTER SLOTS' connection with `node.duplicate(...)`: that copy gets the longer timeout. */
+  private withTopologyTimeout(node: Redis): Redis {
+    const timed = Object.create(node) as Redis;
+    timed.duplicate = (override) => node.duplicate({ ...override, commandTimeout: this.topologyTimeoutMs });
+    return timed;
+  }
+
+  /** ioredis' ready check (refuse "ready" while cluster_state is fail), on a connection of its own. */
+  private checkClusterState(callback: ReadyCheckCallback): void {
+    const nodes = this.nodes('all');
+    const node = nodes[Math.floor(Math.random() * nodes.length)];
+    if (!node) {
+      callback(new Error('no cluster node to check'));
+      return;
+    }
+    const probe = node.duplicate({
+      commandTimeout: this.topologyTimeoutMs,
+      enableOfflineQueue: true,
+      enableReadyCheck: false,
+      retryStrategy: () => null,
+      connectionName: `${node.options.connectionName ?? 'vantageedge'}(ready-check)`,
+    });
+    probe.on('error', () => {});
+    probe.cluster('INFO').then(
+      (info) => {
+        probe.disconnect();
+        const state = /cluster_state:(\w+)/.exec(String(info))?.[1];
+        callback(null, state === 'fail' ? state : undefined);
+      },
+      (error: Error) => {
+        probe.disconnect();
+        callback(error);
+      },
+    );
+  }
+}
