@@ -92,7 +92,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
   });
-  const cacheStage = createCacheStage(responseCache);
+  const cacheStage = createCacheStage(responseCache, { encodedSlashes: config.GATEWAY_ENCODED_SLASHES });
   const quotaStage = createQuotaStage({
     store: options.quotaStore ?? (redis ? new RedisQuotaStore(redis) : new InMemoryQuotaStore()),
     keyPrefix,
