@@ -156,7 +156,11 @@ describe('unsafe methods invalidate the URIs in Location and Content-Location (R
 
 describe('immutable (RFC 8246)', () => {
   it('a fresh immutable entry is served from the cache on a reload; without immutable the reload revalidates', async () => {
-    const reloads = [{ 'cache-control': 'no-cache' }, { 'cache-control': 'max-age=0' }, { pragma: 'no-cache' }];
+    const reloads = [
+      { 'cache-control': 'no-cache' },
+      { 'cache-control': 'max-age=0' },
+      { pragma: 'no-cache' },
+    ];
     await cached('/immutable/1');
     await cached('/mutable/1');
     for (const headers of reloads) {

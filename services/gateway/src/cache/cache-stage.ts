@@ -1,15 +1,15 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-path';
-import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import {
   type CompiledCachePolicy,
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-path';
+import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import { requestAuthority } from '../http/request-authority.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
-import { requestAuthority } from '../http/request-authority.js';
 import { refreshInBackground } from './background-refresh.js';
 import type { CacheEntry } from './cache-entry.js';
 import {
@@ -53,7 +53,8 @@ function incomingHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
  * - Response hook: the MISS leader's origin response is offered to the cache (cache.beginFill decides
  *   whether it is collected) and its body tapped while it streams; complete, it is stored.
  * - End hook: a fill never completed (origin failure, client gone) is released so coalesced followers
- *   go on; an unsafe method that went through drops the path's cached variants.
+ *   go on; an unsafe method answered 2xx/3xx drops the cached variants of its path and of the
+ *   same-host URIs its response names in Location / Content-Location.
  * - STALE with a revalidation fill: refreshed in the background (background-refresh.ts).
  * - Revalidation: a stale entry's validators replace the client's conditional headers; the origin's 304
  *   is answered from the entry (REVALIDATED). stale-if-error: an origin 5xx (response hook) or no
