@@ -144,6 +144,7 @@ describe('unsafe methods invalidate the URIs in Location and Content-Location (R
     await post({ 'x-content-location': 'http://elsewhere.example/orders/8' });
     await post({ 'x-location': 'http://[not a host/orders/8' });
     await post({ 'x-location': '/orders/8', 'x-status': '409' });
+    await post({ 'x-status': '409' }, '/orders/8'); // an error does not invalidate the target URI either
     // A later invalidation of another URI is seen first: the ones above (if any) were applied before it.
     await cached('/orders/marker');
     await post({ 'x-location': '/orders/marker' });
@@ -151,6 +152,15 @@ describe('unsafe methods invalidate the URIs in Location and Content-Location (R
     expect((await request('/orders/8')).headers['x-cache']).toBe('HIT');
     expect((await gateway.request(NEIGHBOUR, '/orders/8')).headers['x-cache']).toBe('HIT');
     expect(originRequests.get('GET /orders/8')).toBe(2); // one fill per tenant
+  });
+
+  // Regression test: only POST, PUT, PATCH and DELETE invalidated; other unsafe methods (WebDAV's
+  // PROPPATCH, MKCOL, …) left the changed resource's stored responses to be served.
+  it('any method not known to be safe invalidates, like POST', async () => {
+    await cached('/orders/14');
+    const response = await request('/orders/14', { method: 'PROPPATCH', headers: { 'x-status': '207' } });
+    expect(response.status, gateway.service.tail()).toBe(207);
+    await eventually('GET /orders/14 is a MISS', () => dropped('/orders/14'));
   });
 });
 
