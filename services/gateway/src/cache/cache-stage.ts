@@ -45,7 +45,7 @@ export function createCacheStage(cache: ResponseCache): RoutePolicy {
   return {
     name: 'cache',
     compileRoute({ tenant, route }) {
-      const policy = compileCachePolicy(tenant.id, route);
+      const policy = compileCachePolicy(tenant.id, route, tenant.settings.cache);
       return policy === null ? null : cacheStage(cache, policy);
     },
     tenantApplied(tenant) {

@@ -4,6 +4,7 @@ import type {
   PurgeTarget,
   TagPurgeTarget,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
+import { DEFAULT_TENANT_CACHE_MAX_BYTES } from '@vantageedge/shared/domain/gateway-config';
 import type { CacheEntry, CacheRecord } from './cache-entry.js';
 
 /**
@@ -102,7 +103,7 @@ export interface TenantBoundOptions {
   onEvicted?: ((reason: EvictionReason, count: number) => void) | undefined;
 }
 
-export const DEFAULT_TENANT_MAX_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_TENANT_MAX_BYTES = DEFAULT_TENANT_CACHE_MAX_BYTES;
 
 const TENANT_OF_KEY = /^c:\{([^}]*)\}:/;
 
