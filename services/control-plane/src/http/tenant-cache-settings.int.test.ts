@@ -10,7 +10,9 @@ let tenantId = '';
 
 beforeAll(async () => {
   cp = await startControlPlane({ withReadSide: true });
-  const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'Quota', subdomain: 'cquota' } });
+  const tenant = await cp.request('POST', '/api/v1/tenants', {
+    body: { name: 'Quota', subdomain: 'cquota' },
+  });
   tenantId = json(tenant)['id'] as string;
 });
 afterAll(async () => {
