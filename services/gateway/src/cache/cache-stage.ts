@@ -65,7 +65,7 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
   return {
     name: 'cache',
     compileRoute({ tenant, route }) {
-      const policy = compileCachePolicy(tenant.id, route);
+      const policy = compileCachePolicy(tenant.id, route, tenant.settings.cache);
       if (policy === null) return null;
       const stage = cacheStage(cache, policy, encodedSlashes);
       policyOfStage.set(stage, policy);
