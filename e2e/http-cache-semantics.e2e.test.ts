@@ -146,12 +146,23 @@ const get = (path: string, headers: Record<string, string> = {}, method = 'GET')
   gateway.request(SUBDOMAIN, path, { headers, method });
 const originRequests = (path: string) => seen.get(path)?.length ?? 0;
 
-/** A first request that filled the cache; retried while a loaded machine makes a lookup BYPASS. */
+/**
+ * A first request that filled the cache; retried while a loaded machine makes a lookup BYPASS (a Redis
+ * command past its 50 ms timeout skips the cache, as documented). A retried path's origin requests are
+ * counted afresh, so the tests still see the fill's one request.
+ */
 async function fill(path: string, headers: Record<string, string> = {}) {
-  const first = await get(path, headers);
-  expect(first.status, gateway.service.tail()).toBeLessThan(500);
-  expect(first.headers['x-cache']).toBe('MISS');
-  return first;
+  for (let attempt = 1; ; attempt++) {
+    const first = await get(path, headers);
+    expect(first.status, gateway.service.tail()).toBeLessThan(500);
+    if (first.headers['x-cache'] === 'BYPASS' && attempt < 10) {
+      await sleep(200);
+      seen.delete(path);
+      continue;
+    }
+    expect(first.headers['x-cache']).toBe('MISS');
+    return first;
+  }
 }
 
 describe('RFC 9111 freshness (standard mode, the default)', () => {
