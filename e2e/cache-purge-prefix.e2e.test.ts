@@ -86,7 +86,12 @@ beforeAll(async () => {
   alphaId = await createTenant(ALPHA, 'org_prefix_alpha');
   const bravoId = await createTenant(BRAVO, 'org_prefix_bravo');
   const user = await system.admin('POST', '/api/v1/users', {
-    body: { tenant_id: bravoId, clerk_user_id: 'user_prefix_bravo', email: 'admin@bravo.example', role: 'admin' },
+    body: {
+      tenant_id: bravoId,
+      clerk_user_id: 'user_prefix_bravo',
+      email: 'admin@bravo.example',
+      role: 'admin',
+    },
   });
   expect(user.status, user.text).toBe(201);
   bravoToken = await system.token({
