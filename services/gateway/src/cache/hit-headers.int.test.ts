@@ -132,8 +132,15 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
     const keys = await redis.client.keys(`${redis.prefix}c:*`);
     const entries = await Promise.all(
       keys
-        // Fill leases (':lease') come and go with fills; they hold a random token, never headers.
-        .filter((key) => !key.endsWith(':idx') && !key.endsWith(':gen') && !key.endsWith(':lease'))
+        // Fill leases (':lease') come and go with fills; they hold a random token, never headers. Tag
+        // sets (':tag:', every entry is in its path segments' sets) hold cache keys, never headers.
+        .filter(
+          (key) =>
+            !key.endsWith(':idx') &&
+            !key.endsWith(':gen') &&
+            !key.endsWith(':lease') &&
+            !key.includes(':tag:'),
+        )
         .map((key) => redis.client.getBuffer(key)),
     );
     const stored = entries.map((buffer) => buffer?.toString('latin1') ?? '').join('\n');
