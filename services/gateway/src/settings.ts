@@ -1,4 +1,9 @@
 import { hostname } from 'node:os';
+import {
+  DEFAULT_TENANT_CACHE_MAX_BYTES,
+  TENANT_CACHE_MAX_BYTES_LIMIT,
+  TENANT_CACHE_MIN_BYTES,
+} from '@vantageedge/shared/domain/gateway-config';
 import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import {
@@ -84,6 +89,17 @@ export const gatewaySettings = {
     .int()
     .min(0)
     .default(64 * 1024 * 1024),
+  /**
+   * Default bound on the bytes of one tenant's cached entries in the shared store (Redis, or the
+   * in-memory store without Redis); past it the tenant's least recently used entries are evicted.
+   * A tenant's `settings.cache.max_bytes` overrides it.
+   */
+  GATEWAY_CACHE_TENANT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(TENANT_CACHE_MIN_BYTES)
+    .max(TENANT_CACHE_MAX_BYTES_LIMIT)
+    .default(DEFAULT_TENANT_CACHE_MAX_BYTES),
   /** Variants stored per URL when the origin's responses vary (Vary); more are served but not stored. */
   GATEWAY_CACHE_MAX_VARIANTS: z.coerce.number().int().min(1).max(1_000).default(16),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */

@@ -8,6 +8,7 @@ import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batc
 import type { UsageBatchStore } from '@vantageedge/shared/usage/usage-cells';
 import { Counter, type Registry } from 'prom-client';
 import { createCacheStage } from './cache/cache-stage.js';
+import { cacheEvictionRecorder } from './cache/eviction-metrics.js';
 import { MemoryCacheStore } from './cache/memory-cache-store.js';
 import { RedisCacheStore } from './cache/redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
@@ -78,9 +79,13 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   // With Redis, limits and cached responses are shared by every replica; without, this process is the
   // only one and keeps them in memory.
   const limitStore = redis ? new RedisLimitStore(redis) : new MemoryLimitStore();
+  const tenantBound = {
+    tenantMaxBytes: config.GATEWAY_CACHE_TENANT_MAX_BYTES,
+    onEvicted: cacheEvictionRecorder(registry),
+  };
   const cacheStore = redis
-    ? new RedisCacheStore(redis, { keyPrefix, logger })
-    : new MemoryCacheStore({ maxBytes: config.GATEWAY_CACHE_L1_BYTES });
+    ? new RedisCacheStore(redis, { keyPrefix, logger, ...tenantBound })
+    : new MemoryCacheStore({ maxBytes: config.GATEWAY_CACHE_L1_BYTES, ...tenantBound });
   const rateLimitStage = createRateLimitStage(
     createRateLimiter({ store: limitStore, registry, logger, keyPrefix }),
   );
@@ -92,7 +97,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registry,
     logger,
   });
-  const cacheStage = createCacheStage(responseCache);
+  const cacheStage = createCacheStage(responseCache, { encodedSlashes: config.GATEWAY_ENCODED_SLASHES });
   const quotaStage = createQuotaStage({
     store: options.quotaStore ?? (redis ? new RedisQuotaStore(redis) : new InMemoryQuotaStore()),
     keyPrefix,

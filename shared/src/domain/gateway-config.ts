@@ -303,6 +303,19 @@ export const quotaPolicy = z
   });
 export type QuotaPolicy = z.infer<typeof quotaPolicy>;
 
+/** Default bound on the bytes of one tenant's entries in the shared response cache (256 MiB). */
+export const DEFAULT_TENANT_CACHE_MAX_BYTES = 256 * 1024 * 1024;
+/** The platform's ceiling on a tenant's cache bound (4 GiB): no tenant setting may go above it. */
+export const TENANT_CACHE_MAX_BYTES_LIMIT = 4 * 1024 * 1024 * 1024;
+/** The smallest bound a tenant may set (1 KiB). */
+export const TENANT_CACHE_MIN_BYTES = 1024;
+
+/** Tenant-wide response cache settings. */
+export const tenantCacheSettings = z.strictObject({
+  /** Bytes the tenant's entries may take in the shared cache store; the least recently used go first. */
+  max_bytes: z.number().int().min(TENANT_CACHE_MIN_BYTES).max(TENANT_CACHE_MAX_BYTES_LIMIT),
+});
+
 export const tenantSettings = z.strictObject({
   /** Tenant-wide cap applied to every route in addition to the route's own limit. */
   rate_limit: rateLimitPolicy.nullable().default(null),
@@ -314,6 +327,8 @@ export const tenantSettings = z.strictObject({
   ip_rules: ipRules.nullable().default(null),
   /** Requests the whole tenant may make per day/month, over all its routes and callers. */
   quota: quotaPolicy.optional(),
+  /** The tenant's share of the response cache (absent: the gateway's GATEWAY_CACHE_TENANT_MAX_BYTES). */
+  cache: tenantCacheSettings.optional(),
 });
 export type TenantSettings = z.infer<typeof tenantSettings>;
 

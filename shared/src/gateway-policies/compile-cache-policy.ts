@@ -1,8 +1,10 @@
-import type { CachePolicy, RouteConfig } from '../domain/gateway-config.js';
+import type { CachePolicy, RouteConfig, TenantSettings } from '../domain/gateway-config.js';
 
 /** A route's cache policy, compiled when the snapshot is applied. */
 export interface CompiledCachePolicy {
   readonly tenantId: string;
+  /** The tenant's own bound on its bytes in the shared cache store (undefined: the gateway default). */
+  readonly tenantMaxBytes: number | undefined;
   readonly routeId: string;
   /** standard: RFC 9111 freshness from the origin's headers; override: ttlMs forced (capped by max-age). */
   readonly mode: CachePolicy['mode'];
@@ -37,11 +39,16 @@ export interface CompiledCachePolicy {
 const lower = (values: readonly string[]) => values.map((value) => value.toLowerCase());
 
 /** null when the route has no cache policy or it is disabled. */
-export function compileCachePolicy(tenantId: string, route: RouteConfig): CompiledCachePolicy | null {
+export function compileCachePolicy(
+  tenantId: string,
+  route: RouteConfig,
+  tenantCache?: TenantSettings['cache'],
+): CompiledCachePolicy | null {
   const policy = route.cache_policy;
   if (!policy?.enabled) return null;
   return {
     tenantId,
+    tenantMaxBytes: tenantCache?.max_bytes,
     routeId: route.id,
     mode: policy.mode,
     heuristicFreshness: policy.heuristic_freshness,

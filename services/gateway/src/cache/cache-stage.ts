@@ -3,6 +3,9 @@ import {
   type CompiledCachePolicy,
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-path';
+import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import { requestAuthority } from '../http/request-authority.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
@@ -10,13 +13,28 @@ import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { refreshInBackground } from './background-refresh.js';
 import type { CacheEntry } from './cache-entry.js';
 import {
+  type InvalidationTarget,
+  invalidatesOnStatus,
+  invalidationTargets,
+  isUnsafeMethod,
+} from './invalidation-targets.js';
+import {
   type CacheFill,
   type CacheLookup,
   type ResponseCache,
   revalidationHeaders,
 } from './response-cache.js';
 
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Each route's compiled cache policy by its cache stage: a Location may name another route's entries. */
+const policyOfStage = new WeakMap<RouteStage, CompiledCachePolicy>();
+
+/** The same-host URIs an unsafe method's response named in Location / Content-Location, until it ends. */
+const namedTargets = new WeakMap<GatewayExchange, InvalidationTarget[]>();
+
+export interface CacheStageOptions {
+  /** How request paths are normalised (GATEWAY_ENCODED_SLASHES): Location paths are read the same way. */
+  readonly encodedSlashes?: EncodedSlashPolicy;
+}
 
 function incomingHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
   const converted: Record<string, string | string[]> = {};
@@ -35,18 +53,23 @@ function incomingHeaders(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
  * - Response hook: the MISS leader's origin response is offered to the cache (cache.beginFill decides
  *   whether it is collected) and its body tapped while it streams; complete, it is stored.
  * - End hook: a fill never completed (origin failure, client gone) is released so coalesced followers
- *   go on; an unsafe method that went through drops the path's cached variants.
+ *   go on; an unsafe method answered 2xx/3xx drops the cached variants of its path and of the
+ *   same-host URIs its response names in Location / Content-Location.
  * - STALE with a revalidation fill: refreshed in the background (background-refresh.ts).
  * - Revalidation: a stale entry's validators replace the client's conditional headers; the origin's 304
  *   is answered from the entry (REVALIDATED). stale-if-error: an origin 5xx (response hook) or no
  *   response at all (onOriginFailure) is answered with the stale entry.
  */
-export function createCacheStage(cache: ResponseCache): RoutePolicy {
+export function createCacheStage(cache: ResponseCache, options: CacheStageOptions = {}): RoutePolicy {
+  const encodedSlashes = options.encodedSlashes ?? 'reject';
   return {
     name: 'cache',
     compileRoute({ tenant, route }) {
-      const policy = compileCachePolicy(tenant.id, route);
-      return policy === null ? null : cacheStage(cache, policy);
+      const policy = compileCachePolicy(tenant.id, route, tenant.settings.cache);
+      if (policy === null) return null;
+      const stage = cacheStage(cache, policy, encodedSlashes);
+      policyOfStage.set(stage, policy);
+      return stage;
     },
     tenantApplied(tenant) {
       // Lookups bypass the cache until the tenant's purge generations are loaded.
@@ -55,7 +78,11 @@ export function createCacheStage(cache: ResponseCache): RoutePolicy {
   };
 }
 
-function cacheStage(cache: ResponseCache, policy: CompiledCachePolicy): RouteStage {
+function cacheStage(
+  cache: ResponseCache,
+  policy: CompiledCachePolicy,
+  encodedSlashes: EncodedSlashPolicy,
+): RouteStage {
   return {
     name: 'cache',
     onRequest(exchange) {
@@ -76,6 +103,13 @@ function cacheStage(cache: ResponseCache, policy: CompiledCachePolicy): RouteSta
       return respond(cache, exchange, lookup);
     },
     onResponse(exchange, head) {
+      const method = exchange.req.method ?? 'GET';
+      if (isUnsafeMethod(method) && invalidatesOnStatus(head.statusCode)) {
+        const authority = requestAuthority(exchange.req.headers);
+        const { path, query } = exchange;
+        const targets = invalidationTargets({ authority, path, query }, head.headers, encodedSlashes);
+        if (targets.length > 0) namedTargets.set(exchange, targets);
+      }
       if (exchange.cacheStaleIfError !== undefined && ORIGIN_ERRORS.has(head.statusCode)) {
         // stale-if-error (RFC 5861 §4): the origin answered with an error; the stale entry is better.
         serveStaleIfError(cache, exchange);
@@ -100,12 +134,40 @@ function cacheStage(cache: ResponseCache, policy: CompiledCachePolicy): RouteSta
         cache.abandon(exchange.cacheFill);
         exchange.cacheFill = undefined;
       }
+      const named = namedTargets.get(exchange);
+      namedTargets.delete(exchange);
       const method = exchange.req.method ?? 'GET';
-      if (exchange.cacheOutcome === 'BYPASS' && UNSAFE.has(method) && exchange.res.writableFinished) {
+      if (
+        exchange.cacheOutcome === 'BYPASS' &&
+        isUnsafeMethod(method) &&
+        invalidatesOnStatus(exchange.res.statusCode) &&
+        exchange.res.writableFinished
+      ) {
         cache.invalidatePath(policy, exchange.path).catch(() => {}); // best effort; entries expire
+        // The target URI's GET may be served by another route of the tenant (routes split by method).
+        invalidateNamed(cache, exchange, { path: exchange.path, query: exchange.query });
+        for (const target of named ?? []) invalidateNamed(cache, exchange, target);
       }
     },
   };
+}
+
+/**
+ * A URI the response named (Location, Content-Location): its stored GET responses are dropped on every
+ * replica like the target URI's. It may belong to another route of the same tenant: the tenant's own
+ * router finds it (every route a differently spelled reading could reach, when the path is ambiguous).
+ */
+function invalidateNamed(cache: ResponseCache, exchange: GatewayExchange, target: InvalidationTarget): void {
+  const facts = { req: exchange.req, query: target.query };
+  const found = exchange.tenant?.router.resolve('GET', target.path, { facts, preflight: false });
+  const routes = found instanceof AmbiguousPath ? found.routes : found === undefined ? [] : [found];
+  for (const route of routes) {
+    const stage = route.stages.all.find((candidate) => policyOfStage.has(candidate));
+    const policy = stage === undefined ? undefined : policyOfStage.get(stage);
+    if (policy === undefined || policy.tenantId !== exchange.tenant?.id) continue;
+    if (route === exchange.route && target.path === exchange.path) continue; // invalidated already
+    cache.invalidatePath(policy, target.path).catch(() => {}); // best effort; entries expire
+  }
 }
 
 /** Acts on the lookup: answers HIT/STALE here, prepares the proxy for MISS/BYPASS. */

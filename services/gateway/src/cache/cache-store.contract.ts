@@ -1,7 +1,7 @@
 import { type CachePurgeMessage, tagIndexKey } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from './cache-entry.js';
-import type { CacheStore } from './cache-store.js';
+import type { CacheStore, EvictionReason } from './cache-store.js';
 
 /** One behavioural suite for every CacheStore (memory and Redis). */
 export interface CacheStoreUnderTest {
@@ -58,7 +58,17 @@ async function subscribed(store: CacheStore, messages: CachePurgeMessage[]): Pro
   );
 }
 
-export function describeCacheStoreContract(name: string, setup: () => Promise<CacheStoreUnderTest>): void {
+/** What a contract test may ask of the store it is given. */
+export interface CacheStoreSetup {
+  /** The default byte bound of each tenant's entries. */
+  tenantMaxBytes?: number;
+  onEvicted?: (reason: EvictionReason, count: number) => void;
+}
+
+export function describeCacheStoreContract(
+  name: string,
+  setup: (options?: CacheStoreSetup) => Promise<CacheStoreUnderTest>,
+): void {
   describe(`CacheStore contract: ${name}`, () => {
     it('stores a response (binary body, repeated headers) and forgets it after its TTL', async () => {
       const { store, tenantId } = await setup();
@@ -225,6 +235,131 @@ export function describeCacheStoreContract(name: string, setup: () => Promise<Ca
       expect((await store.get(`${base}:c:v`))?.kind).toBe('response');
       await until(() => messages.length > 0);
       expect(messages).toEqual([{ kind: 'tags', tenantId, tags: ['product-1', 'product-2'] }]);
+    });
+
+    describe('per-tenant byte bound', () => {
+      // Bodies of 10 kB (records a little larger): three fit in a 35 kB bound, four do not.
+      const BODY = 10_000;
+      const BOUND = 35_000;
+      const put = (
+        store: CacheStore,
+        tenantId: string,
+        name: string,
+        extra: Partial<{ ttlMs: number; tenantMaxBytes: number }> = {},
+      ) =>
+        store.putResponse({
+          key: `c:{${tenantId}}:0:r:0:${name}:v`,
+          entry: entry(Buffer.alloc(BODY, name)),
+          ttlMs: extra.ttlMs ?? 60_000,
+          pathIndexKey: `c:{${tenantId}}:0:r:0:${name}:idx`,
+          ...(extra.tenantMaxBytes === undefined ? {} : { tenantMaxBytes: extra.tenantMaxBytes }),
+        });
+      const has = async (store: CacheStore, tenantId: string, name: string) =>
+        (await store.get(`c:{${tenantId}}:0:r:0:${name}:v`)) !== null;
+      const present = async (store: CacheStore, tenantId: string, names: string[]) => {
+        const found: string[] = [];
+        for (const name of names) if (await has(store, tenantId, name)) found.push(name);
+        return found;
+      };
+
+      it("a tenant filling past its bound evicts its own least recently used entries, never another tenant's", async () => {
+        const evictions: Array<[EvictionReason, number]> = [];
+        const { store, tenantId } = await setup({
+          tenantMaxBytes: BOUND,
+          onEvicted: (reason, count) => evictions.push([reason, count]),
+        });
+        const neighbour = `${tenantId}-neighbour`;
+        expect(await put(store, neighbour, 'b1')).toBe('stored');
+        expect(await put(store, neighbour, 'b2')).toBe('stored');
+        for (const name of ['a1', 'a2', 'a3', 'a4', 'a5'])
+          expect(await put(store, tenantId, name)).toBe('stored');
+        expect(await present(store, tenantId, ['a1', 'a2', 'a3', 'a4', 'a5'])).toEqual(['a3', 'a4', 'a5']);
+        expect(await present(store, neighbour, ['b1', 'b2'])).toEqual(['b1', 'b2']);
+        expect(evictions).toEqual([
+          ['lru', 1],
+          ['lru', 1],
+        ]);
+      });
+
+      it('an entry read from the store survives over an older unread one', async () => {
+        const { store, tenantId } = await setup({ tenantMaxBytes: BOUND });
+        for (const name of ['a1', 'a2', 'a3']) await put(store, tenantId, name);
+        expect(await has(store, tenantId, 'a1')).toBe(true);
+        await put(store, tenantId, 'a4');
+        expect(await present(store, tenantId, ['a1', 'a2', 'a3', 'a4'])).toEqual(['a1', 'a3', 'a4']);
+      });
+
+      it('an entry larger than the bound is refused and evicts nothing', async () => {
+        const { store, tenantId } = await setup({ tenantMaxBytes: BOUND });
+        await put(store, tenantId, 'a1');
+        const huge = entry(Buffer.alloc(BOUND, 'h'));
+        const base = `c:{${tenantId}}:0:r:0`;
+        expect(
+          await store.putResponse({
+            key: `${base}:huge:v`,
+            entry: huge,
+            ttlMs: 60_000,
+            pathIndexKey: `${base}:huge:idx`,
+          }),
+        ).toBe('over_tenant_bound');
+        expect(
+          await store.putVariant({
+            key: `${base}:huge:v:fr`,
+            urlKey: `${base}:huge:v`,
+            entry: { ...huge, varyOn: ['accept-language'] },
+            ttlMs: 60_000,
+            pathIndexKey: `${base}:huge:idx`,
+            maxVariants: 4,
+          }),
+        ).toBe('over_tenant_bound');
+        expect(await store.get(`${base}:huge:v`)).toBeNull();
+        expect(await store.get(`${base}:huge:v:fr`)).toBeNull();
+        expect(await has(store, tenantId, 'a1')).toBe(true);
+      });
+
+      it("a write's own bound (the tenant's setting) overrides the store's default", async () => {
+        const { store, tenantId } = await setup({ tenantMaxBytes: BOUND });
+        const small = 25_000;
+        expect(await put(store, tenantId, 'a1', { tenantMaxBytes: small })).toBe('stored');
+        expect(await put(store, tenantId, 'a2', { tenantMaxBytes: small })).toBe('stored');
+        expect(await put(store, tenantId, 'a3', { tenantMaxBytes: small })).toBe('stored');
+        expect(await present(store, tenantId, ['a1', 'a2', 'a3'])).toEqual(['a2', 'a3']);
+        expect(await put(store, tenantId, 'big', { tenantMaxBytes: 5_000 })).toBe('over_tenant_bound');
+      });
+
+      it('variants count against the bound and are evicted like responses', async () => {
+        const { store, tenantId } = await setup({ tenantMaxBytes: BOUND });
+        const urlKey = `c:{${tenantId}}:0:r:0:p:url`;
+        const variant = (name: string) =>
+          store.putVariant({
+            key: `${urlKey}:${name}`,
+            urlKey,
+            entry: entry(Buffer.alloc(BODY, name), { varyOn: ['accept-language'] }),
+            ttlMs: 60_000,
+            pathIndexKey: `c:{${tenantId}}:0:r:0:p:idx`,
+            maxVariants: 8,
+          });
+        for (const name of ['fr', 'en', 'de', 'it']) expect(await variant(name)).toBe('stored');
+        expect(await store.get(`${urlKey}:fr`)).toBeNull();
+        for (const name of ['en', 'de', 'it'])
+          expect((await store.get(`${urlKey}:${name}`))?.kind).toBe('response');
+        expect(await store.get(urlKey)).toEqual({ kind: 'vary', varyOn: ['accept-language'] });
+      });
+
+      it('expired entries give their bytes back instead of pushing out live ones', async () => {
+        const evictions: Array<[EvictionReason, number]> = [];
+        const { store, tenantId } = await setup({
+          tenantMaxBytes: BOUND,
+          onEvicted: (reason, count) => evictions.push([reason, count]),
+        });
+        await put(store, tenantId, 'short', { ttlMs: 200 });
+        await put(store, tenantId, 'a1');
+        await put(store, tenantId, 'a2');
+        await sleep(350);
+        expect(await put(store, tenantId, 'a3')).toBe('stored');
+        expect(await present(store, tenantId, ['short', 'a1', 'a2', 'a3'])).toEqual(['a1', 'a2', 'a3']);
+        expect(evictions).toEqual([['expired', 1]]);
+      });
     });
   });
 }

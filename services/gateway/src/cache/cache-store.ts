@@ -4,6 +4,7 @@ import type {
   PurgeTarget,
   TagPurgeTarget,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
+import { DEFAULT_TENANT_CACHE_MAX_BYTES } from '@vantageedge/shared/domain/gateway-config';
 import type { CacheEntry, CacheRecord } from './cache-entry.js';
 
 /**
@@ -19,15 +20,18 @@ export interface CacheStore {
   /** The record under `key` (a response, or the Vary marker of a URL whose responses vary), or null. */
   get(key: string): Promise<CacheRecord | null>;
 
-  /** Stores the response of a URL that does not vary, for `ttlMs`, listed under `pathIndexKey`. */
-  putResponse(write: ResponseWrite): Promise<void>;
+  /**
+   * Stores the response of a URL that does not vary, for `ttlMs`, listed under `pathIndexKey`.
+   * Within its tenant's byte bound (see TenantBound): refused when the entry alone is larger.
+   */
+  putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound'>;
 
   /**
    * Stores one variant of a URL whose responses vary on request headers: a VaryMarker at the URL key
    * (kept at least as long as its longest-lived variant) and the response at the variant key, both
    * listed under the path index. Refused when the URL already has `maxVariants` other live variants.
    */
-  putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants'>;
+  putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound'>;
 
   /** Drops every key listed under the path index, then tells every replica (a `path` purge message). */
   invalidatePath(pathIndexKey: string): Promise<void>;
@@ -71,10 +75,39 @@ export interface ResponseWrite {
   readonly pathIndexKey: string;
   /** The tag sets (tagIndexKey of each of the entry's tags) the key is listed in. */
   readonly tagIndexKeys?: readonly string[] | undefined;
+  /** This tenant's byte bound, when it differs from the store's default (tenantMaxBytes). */
+  readonly tenantMaxBytes?: number | undefined;
 }
 
 export interface VariantWrite extends ResponseWrite {
   /** The URL's own key, where the VaryMarker goes; `key` is the variant's. */
   readonly urlKey: string;
   readonly maxVariants: number;
+}
+
+/**
+ * A tenant's share of the store: the bytes of its stored entries are bounded (per tenant, so one
+ * tenant cannot evict everyone else's entries). Storing past the bound evicts the tenant's least
+ * recently used entries (a read from the store counts as a use; the L1 does not touch the store), at
+ * most MAX_EVICTIONS_PER_STORE per write so no write does unbounded work.
+ */
+export const MAX_EVICTIONS_PER_STORE = 32;
+
+/** Why an entry left a tenant's share: pushed out by newer ones, or found already expired/deleted. */
+export type EvictionReason = 'lru' | 'expired';
+
+export interface TenantBoundOptions {
+  /** The default byte bound of every tenant's entries (GATEWAY_CACHE_TENANT_MAX_BYTES). */
+  tenantMaxBytes?: number | undefined;
+  /** Told how many entries a write evicted, per reason (metrics). */
+  onEvicted?: ((reason: EvictionReason, count: number) => void) | undefined;
+}
+
+export const DEFAULT_TENANT_MAX_BYTES = DEFAULT_TENANT_CACHE_MAX_BYTES;
+
+const TENANT_OF_KEY = /^c:\{([^}]*)\}:/;
+
+/** The tenant whose keyspace (`c:{<tenant_id>}:`) holds `key`, or undefined for any other key. */
+export function tenantOfKey(key: string): string | undefined {
+  return TENANT_OF_KEY.exec(key)?.[1];
 }

@@ -26,7 +26,9 @@
  *                      'over_budget'  → stream it through with X-Cache: BYPASS (the fill budget is used up).
  *                    Origin failure before any response: cache.abandon(lookup.fill); with
  *                    lookup.staleIfError, serve that with cache.writeEntry(res, entry, 'STALE', method). break;
- *     case 'BYPASS': X-Cache: BYPASS; proxy; for unsafe methods then cache.invalidatePath(policy, path).
+ *     case 'BYPASS': X-Cache: BYPASS; proxy; for unsafe methods answered 2xx/3xx then
+ *                    cache.invalidatePath(policy, path), also for the same-host Location / Content-Location
+ *                    (invalidation-targets.ts), each with the policy of the route that serves its GET.
  *   }
  *
  * `path` is the normalised path (no query), `query` the raw query without '?'. Concurrent misses for

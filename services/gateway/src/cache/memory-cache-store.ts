@@ -11,7 +11,16 @@ import {
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { LRUCache } from 'lru-cache';
 import { type CacheRecord, recordSize } from './cache-entry.js';
-import type { CacheStore, PurgeListener, ResponseWrite, VariantWrite } from './cache-store.js';
+import {
+  type CacheStore,
+  DEFAULT_TENANT_MAX_BYTES,
+  type PurgeListener,
+  type ResponseWrite,
+  type TenantBoundOptions,
+  tenantOfKey,
+  type VariantWrite,
+} from './cache-store.js';
+import { TenantByteBound } from './tenant-byte-bound.js';
 
 interface Slot {
   record: CacheRecord;
@@ -20,8 +29,8 @@ interface Slot {
   urlKey: string | undefined;
 }
 
-export interface MemoryCacheStoreOptions {
-  /** Size bound in bytes (least recently used records go first). */
+export interface MemoryCacheStoreOptions extends TenantBoundOptions {
+  /** Size bound of the whole store in bytes (least recently used records go first). */
   maxBytes: number;
   now?: () => number;
 }
@@ -39,9 +48,14 @@ export class MemoryCacheStore implements CacheStore {
   readonly #listeners: PurgeListener[] = [];
   readonly #leases = new Map<string, { token: string; until: number }>();
   readonly #now: () => number;
+  readonly #tenantBound = new TenantByteBound();
+  readonly #tenantMaxBytes: number;
+  readonly #onEvicted: TenantBoundOptions['onEvicted'];
 
   constructor(options: MemoryCacheStoreOptions) {
     this.#now = options.now ?? Date.now;
+    this.#tenantMaxBytes = options.tenantMaxBytes ?? DEFAULT_TENANT_MAX_BYTES;
+    this.#onEvicted = options.onEvicted;
     this.#slots = new LRUCache<string, Slot>({
       maxSize: options.maxBytes,
       sizeCalculation: (slot) => Math.max(1, recordSize(slot.record)),
@@ -66,21 +80,28 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   get(key: string): Promise<CacheRecord | null> {
-    return Promise.resolve(this.#slots.get(key)?.record ?? null);
+    const record = this.#slots.get(key)?.record ?? null;
+    const tenantId = tenantOfKey(key);
+    if (record && tenantId !== undefined) this.#tenantBound.touch(tenantId, key);
+    return Promise.resolve(record);
   }
 
-  putResponse({ key, entry, ttlMs, pathIndexKey }: ResponseWrite): Promise<void> {
+  putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound'> {
+    const { key, entry, ttlMs, pathIndexKey } = write;
+    if (!this.#admit(write)) return Promise.resolve('over_tenant_bound');
     this.#set(key, { record: entry, pathIndexKey, urlKey: undefined }, ttlMs);
-    return Promise.resolve();
+    return Promise.resolve('stored');
   }
 
-  putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants'> {
+  putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound'> {
     const { key, urlKey, entry, ttlMs, pathIndexKey, maxVariants } = write;
+    if (recordSize(entry) > this.#maxBytesOf(write)) return Promise.resolve('over_tenant_bound');
     let variants = this.#variants.get(urlKey);
     if (!variants?.has(key)) {
       if (variants) for (const variant of variants) if (!this.#slots.has(variant)) variants.delete(variant);
       if ((variants?.size ?? 0) >= maxVariants) return Promise.resolve('too_many_variants');
     }
+    this.#admit(write);
     this.#set(key, { record: entry, pathIndexKey, urlKey }, ttlMs);
     if (!this.#slots.has(key)) return Promise.resolve('stored'); // larger than the whole store
     variants = this.#variants.get(urlKey) ?? new Set();
@@ -162,7 +183,37 @@ export class MemoryCacheStore implements CacheStore {
     return Promise.resolve();
   }
 
+  #maxBytesOf(write: ResponseWrite): number {
+    return write.tenantMaxBytes ?? this.#tenantMaxBytes;
+  }
+
+  /**
+   * Accounts the write against its tenant's bound and evicts the tenant's least recently used entries
+   * while over it; false (nothing changed) when the entry alone is larger than the bound.
+   */
+  #admit(write: ResponseWrite): boolean {
+    const size = recordSize(write.entry);
+    const maxBytes = this.#maxBytesOf(write);
+    if (size > maxBytes) return false;
+    const tenantId = tenantOfKey(write.key);
+    if (tenantId === undefined) return true;
+    let evicted = 0;
+    let expired = 0;
+    for (const victim of this.#tenantBound.admit(tenantId, write.key, size, maxBytes)) {
+      if (this.#slots.has(victim)) evicted++;
+      else expired++;
+      this.#slots.delete(victim);
+      this.#tenantBound.forget(tenantId, victim);
+    }
+    if (evicted > 0) this.#onEvicted?.('lru', evicted);
+    if (expired > 0) this.#onEvicted?.('expired', expired);
+    return true;
+  }
+
   #set(key: string, slot: Slot, ttlMs: number): void {
+    // A Vary marker replacing a response takes no share of the tenant's bound.
+    const tenantId = tenantOfKey(key);
+    if (slot.record.kind === 'vary' && tenantId !== undefined) this.#tenantBound.forget(tenantId, key);
     this.#slots.set(key, slot, { ttl: ttlMs });
     if (!this.#slots.has(key)) {
       // Too large: lru-cache dropped any previous record of the key without a dispose we act on.
@@ -178,6 +229,8 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   #forget(key: string, slot: Slot): void {
+    const tenantId = tenantOfKey(key);
+    if (tenantId !== undefined && slot.record.kind === 'response') this.#tenantBound.forget(tenantId, key);
     const keys = this.#pathIndexes.get(slot.pathIndexKey);
     keys?.delete(key);
     if (keys?.size === 0) this.#pathIndexes.delete(slot.pathIndexKey);

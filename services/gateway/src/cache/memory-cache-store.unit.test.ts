@@ -9,8 +9,8 @@ afterEach(async () => {
   for (const store of stores.splice(0)) await store.close();
 });
 
-describeCacheStoreContract('memory', async () => {
-  const store = new MemoryCacheStore({ maxBytes: 1_000_000 });
+describeCacheStoreContract('memory', async (options = {}) => {
+  const store = new MemoryCacheStore({ maxBytes: 1_000_000, ...options });
   stores.push(store);
   return { store, tenantId: randomUUID() };
 });

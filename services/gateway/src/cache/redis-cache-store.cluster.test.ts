@@ -14,8 +14,8 @@ afterAll(async () => {
   await redis.cleanup();
 });
 
-describeCacheStoreContract('redis cluster', async () => {
-  const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix });
+describeCacheStoreContract('redis cluster', async (options = {}) => {
+  const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix, ...options });
   stores.push(store);
   return { store, tenantId: randomUUID() };
 });

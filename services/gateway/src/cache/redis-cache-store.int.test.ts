@@ -12,8 +12,8 @@ afterAll(async () => {
   await redis.cleanup();
 });
 
-describeCacheStoreContract('redis', async () => {
-  const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix });
+describeCacheStoreContract('redis', async (options = {}) => {
+  const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix, ...options });
   stores.push(store);
   return { store, tenantId: randomUUID() };
 });

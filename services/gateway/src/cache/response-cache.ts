@@ -884,15 +884,22 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     if (entry.varyOn.length === 0) {
       l1.set(urlKey, entry, pathIndexKey);
       finishFlight(fill.key, { entry, key: urlKey });
-      await putShared(() =>
+      const put = await putShared(() =>
         shared.putResponse({
           key: urlKey,
           entry,
           ttlMs,
           pathIndexKey,
           tagIndexKeys: tagIndexKeys(policy, entry),
+          tenantMaxBytes: policy.tenantMaxBytes,
         }),
       );
+      if (put === 'over_tenant_bound') {
+        // Larger than the tenant's whole share of the store: this replica does not keep it either.
+        l1.delete(urlKey);
+        notStored.labels({ reason: 'over_tenant_bound' }).inc();
+        return false;
+      }
       return true;
     }
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
@@ -913,8 +920,14 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         pathIndexKey,
         maxVariants,
         tagIndexKeys: tagIndexKeys(policy, entry),
+        tenantMaxBytes: policy.tenantMaxBytes,
       }),
     );
+    if (put === 'over_tenant_bound') {
+      l1.delete(key);
+      notStored.labels({ reason: 'over_tenant_bound' }).inc();
+      return false;
+    }
     if (put === 'too_many_variants') {
       // Other replicas filled the URL's variants first.
       l1.delete(key);

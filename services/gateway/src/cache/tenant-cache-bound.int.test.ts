@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createTestRedis } from '@vantageedge/shared/testing/redis';
+import type { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+import { createCacheStage } from './cache-stage.js';
+import type { CacheStore } from './cache-store.js';
+import { cacheEvictionRecorder } from './eviction-metrics.js';
+import { RedisCacheStore } from './redis-cache-store.js';
+import { createResponseCache, type ResponseCache } from './response-cache.js';
+
+/**
+ * Each tenant's share of the shared (Redis) cache, through the gateway pipeline with the L1 off (every
+ * HIT comes from Redis): a tenant whose settings bound it to ~2 responses keeps only its most recently
+ * used ones, refuses a response larger than its bound, and another tenant (the gateway's default
+ * bound) keeps all of its own.
+ */
+const BODY = 1_000;
+const redis = createTestRedis('cache-tenant-bound');
+let origin: Server;
+let gateway: TestGateway;
+let cache: ResponseCache;
+let registry: Registry;
+const pendingWrites: Promise<unknown>[] = [];
+
+/** The store, with its writes tracked so a test can wait until a fill reached Redis. */
+function trackingWrites(store: CacheStore): CacheStore {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property) as unknown;
+      if (typeof value !== 'function') return value;
+      if (property !== 'putResponse') return value.bind(target);
+      return (...args: unknown[]) => {
+        const write = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        pendingWrites.push(write);
+        return write;
+      };
+    },
+  });
+}
+
+async function xCache(host: string, path: string): Promise<string | undefined> {
+  const response = await send(gateway, host, path);
+  await Promise.allSettled(pendingWrites.splice(0));
+  return response.headers['x-cache'] as string | undefined;
+}
+
+async function metric(name: string, reason: string): Promise<number> {
+  const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
+  return values.find((value) => value.labels['reason'] === reason)?.value ?? 0;
+}
+
+beforeAll(async () => {
+  origin = createServer((req, res) => {
+    req.resume();
+    const size = req.url?.startsWith('/c/large') ? 4 * BODY : BODY;
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('x'.repeat(size));
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+  registry = createMetricsRegistry('tenant-cache-bound', { defaultMetrics: false });
+  const store = new RedisCacheStore(redis.client, {
+    keyPrefix: redis.prefix,
+    tenantMaxBytes: 1_000_000,
+    onEvicted: cacheEvictionRecorder(registry),
+  });
+  cache = createResponseCache({
+    store: trackingWrites(store),
+    l1MaxBytes: 1,
+    registry,
+    logger: createLogger({ service: 'test', level: 'error' }),
+  });
+  gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+  for (const [subdomain, settings] of [
+    ['boundsmall', { cache: { max_bytes: Math.floor(2.5 * BODY) } }],
+    ['bounddefault', {}],
+  ] as const) {
+    const originId = randomUUID();
+    const snapshot = buildSnapshot({
+      subdomain,
+      settings,
+      origins: [{ id: originId, targets: [originUrl] }],
+      routes: [{ origin_id: originId, path_pattern: '/c/*' }],
+    });
+    const [route] = snapshot.routes;
+    route!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
+    gateway.store.apply(snapshot);
+    await cache.prepareTenant(snapshot.tenant_id);
+  }
+});
+afterAll(async () => {
+  await gateway?.close();
+  await cache?.close();
+  await new Promise<void>((resolve) => {
+    origin.close(() => resolve());
+    origin.closeAllConnections();
+  });
+  await redis.cleanup();
+});
+
+describe("a tenant's share of the Redis cache", () => {
+  it('keeps the tenant within its own bound (least recently used out), without touching another tenant', async () => {
+    const small = 'boundsmall.localhost';
+    const other = 'bounddefault.localhost';
+    for (const path of ['/c/1', '/c/2', '/c/3']) expect(await xCache(other, path)).toBe('MISS');
+    for (const path of ['/c/a', '/c/b']) expect(await xCache(small, path)).toBe('MISS');
+    // A read from Redis makes /c/a the most recently used: /c/b is the one to go.
+    expect(await xCache(small, '/c/a')).toBe('HIT');
+    expect(await xCache(small, '/c/c')).toBe('MISS');
+    expect(await xCache(small, '/c/c')).toBe('HIT');
+    expect(await xCache(small, '/c/a')).toBe('HIT');
+    expect(await metric('vantageedge_gateway_cache_evictions_total', 'lru')).toBe(1);
+    expect(await xCache(small, '/c/b')).toBe('MISS');
+    for (const path of ['/c/1', '/c/2', '/c/3']) expect(await xCache(other, path)).toBe('HIT');
+  });
+
+  it('does not store a response larger than the tenant’s whole bound', async () => {
+    const host = 'boundsmall.localhost';
+    expect(await xCache(host, '/c/large')).toBe('MISS');
+    expect(await xCache(host, '/c/large')).toBe('MISS');
+    expect(await metric('vantageedge_gateway_cache_not_stored_total', 'over_tenant_bound')).toBe(2);
+    expect(await xCache('bounddefault.localhost', '/c/large')).toBe('MISS');
+    expect(await xCache('bounddefault.localhost', '/c/large')).toBe('HIT');
+  });
+});
