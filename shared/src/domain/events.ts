@@ -116,7 +116,14 @@ export interface ControlPlaneEventMap {
    * Asks every gateway replica to drop cached responses of a route (or the whole tenant when null),
    * or, with `tags`, the tenant's responses its origins tagged with one of them (Surrogate-Key).
    */
-  CachePurgeRequested: { tenant_id: string; route_id: string | null; tags?: string[]; soft?: boolean };
+  CachePurgeRequested: {
+    tenant_id: string;
+    route_id: string | null;
+    tags?: string[];
+    /** Purge by URL prefix: the normalised prefixes (`/products`). */
+    prefixes?: string[];
+    soft?: boolean;
+  };
   /**
    * A rollback of the tenant's gateway config to the config it had after event `to_position` (decimal),
    * recorded before the compensating events, which name this event as their causation. `from_version`

@@ -1,3 +1,4 @@
+import { pathTags } from '@vantageedge/shared/cache-purge/path-prefix';
 import {
   type CachePurgeMessage,
   generationKey,
@@ -58,6 +59,16 @@ async function receivedFor(tenantId: string): Promise<CachePurgeMessage | undefi
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return undefined;
+}
+
+/** The first `count` purge messages for this tenant (in any order: several purges of one request). */
+async function receivedAllFor(tenantId: string, count: number): Promise<CachePurgeMessage[]> {
+  const deadline = Date.now() + 5_000;
+  const forTenant = () => received.filter((m) => m.kind !== 'path' && m.tenantId === tenantId);
+  while (Date.now() < deadline && forTenant().length < count) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return forTenant();
 }
 
 async function createTenantWithRoute(harness: ControlPlaneHarness, subdomain: string) {
@@ -177,6 +188,109 @@ describe('cache purge through the admin API', () => {
       });
     }
     expect((await cp.allEvents()).length).toBe(before);
+  });
+
+  it('POST /tenants/:id/cache/purge {"prefixes": […]} drops the entries below the prefixes, tells every replica and records the prefixes', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgepre${uniqueSuffix()}`);
+    const productsTag = pathTags('/products/1')[0]!;
+    const below = tagIndexKey(keyPrefix, tenantId, productsTag);
+    const entryKey = `${tenantKeyspace(keyPrefix, tenantId)}0:r:0:p:v`;
+    await purgerRedis.set(entryKey, 'entry', 'PX', 60_000);
+    await purgerRedis.sadd(below, entryKey);
+    const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {
+      body: { prefixes: ['/products/', '/img/%32026'], tags: ['catalog'] },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect(json(response)).toMatchObject({
+      tenant_id: tenantId,
+      prefixes: ['/products', '/img/2026'],
+      tags: ['catalog'],
+      soft: false,
+    });
+    const messages = await receivedAllFor(tenantId, 2);
+    expect(messages).toContainEqual({ kind: 'tags', tenantId, tags: ['catalog'] });
+    expect(messages).toContainEqual({
+      kind: 'tags',
+      tenantId,
+      tags: [productsTag, pathTags('/img/2026/a.png')[1]],
+    });
+    expect(await purgerRedis.exists(entryKey, below)).toBe(0);
+    const purges = (await cp.allEvents()).filter(
+      (event) =>
+        event.type === 'CachePurgeRequested' && (event.data as { tenant_id: string }).tenant_id === tenantId,
+    );
+    expect(purges.map((event) => event.data)).toEqual([
+      {
+        tenant_id: tenantId,
+        route_id: null,
+        tags: ['catalog'],
+        prefixes: ['/products', '/img/2026'],
+        soft: false,
+      },
+    ]);
+  });
+
+  it('a soft purge by prefix keeps the entries and records when their path went stale', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgepresoft${uniqueSuffix()}`);
+    const productsTag = pathTags('/products')[0]!;
+    const below = tagIndexKey(keyPrefix, tenantId, productsTag);
+    const entryKey = `${tenantKeyspace(keyPrefix, tenantId)}0:r:0:p:v`;
+    await purgerRedis.set(entryKey, 'entry', 'PX', 60_000);
+    await purgerRedis.sadd(below, entryKey);
+    const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {
+      body: { prefixes: ['/products'], soft: true },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect(json(response)).toMatchObject({ prefixes: ['/products'], soft: true });
+    const message = await receivedFor(tenantId);
+    expect(message).toMatchObject({ kind: 'tags', tenantId, tags: [productsTag] });
+    expect(await purgerRedis.exists(entryKey, below)).toBe(2);
+    const generations = parseGenerations(await purgerRedis.hgetall(generationKey(keyPrefix, tenantId)));
+    expect(generations.softTags.get(productsTag)).toBe((message as { softAt: number }).softAt);
+  });
+
+  it('refuses malformed prefix lists with 400 naming the prefix, purging and appending nothing', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgeprebad${uniqueSuffix()}`);
+    const before = (await cp.allEvents()).length;
+    const cases: [unknown, string][] = [
+      [{ prefixes: [] }, 'prefixes'],
+      [{ prefixes: '/products' }, 'prefixes'],
+      [{ prefixes: ['/ok', '/fine', 'products/'] }, 'prefixes.2'],
+      [{ prefixes: ['/a/../b'] }, 'prefixes.0'],
+      [{ prefixes: ['/a//b'] }, 'prefixes.0'],
+      [{ prefixes: ['/a%2Fb'] }, 'prefixes.0'],
+      [{ prefixes: ['/a%zz'] }, 'prefixes.0'],
+      [{ prefixes: ['/a?x=1'] }, 'prefixes.0'],
+      [{ prefixes: ['/'] }, 'prefixes.0'],
+      [{ prefixes: ['/1/2/3/4/5/6/7/8/9'] }, 'prefixes.0'],
+      [{ prefixes: [`/${'a'.repeat(1024)}`] }, 'prefixes.0'],
+      [{ prefixes: Array.from({ length: 65 }, (_, i) => `/p${i}`) }, 'prefixes'],
+      [{ prefixes: [''] }, 'prefixes.0'],
+      [{ prefixes: [7] }, 'prefixes.0'],
+    ];
+    for (const [body, field] of cases) {
+      const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, { body });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(json(response)['error'], JSON.stringify(body)).toMatchObject({
+        code: 'validation_failed',
+        details: [{ field, issue: expect.any(String) }],
+      });
+    }
+    expect((await cp.allEvents()).length).toBe(before);
+    expect(received.some((message) => message.kind !== 'path' && message.tenantId === tenantId)).toBe(false);
+  });
+
+  it('a tenant admin cannot purge another tenant’s paths, purging and appending nothing', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgepreo${uniqueSuffix()}`);
+    const before = (await cp.allEvents()).length;
+    const outsider = await cp.token({ userId: 'user_outsider', orgId: 'org_nobody', orgRole: 'admin' });
+    const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {
+      token: outsider,
+      body: { prefixes: ['/products'] },
+    });
+    expect(response.status).toBe(403);
+    expect((await cp.allEvents()).length).toBe(before);
+    expect(received.some((message) => message.kind !== 'path' && message.tenantId === tenantId)).toBe(false);
   });
 
   it('refuses another tenant’s route and unknown routes, appending nothing', async () => {

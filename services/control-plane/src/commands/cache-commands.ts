@@ -1,3 +1,8 @@
+import {
+  PATH_PREFIX_MAX_LENGTH,
+  PATH_PREFIXES_MAX,
+  parsePathPrefix,
+} from '@vantageedge/shared/cache-purge/path-prefix';
 import { CACHE_TAG_MAX_LENGTH, CACHE_TAGS_MAX } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { z } from 'zod';
@@ -20,11 +25,28 @@ export interface CachePurgeResource {
   route_id: string | null;
   /** Present for a purge by tag. */
   tags?: string[];
+  /** Present for a purge by URL prefix: the prefixes as the router reads them (`/products`). */
+  prefixes?: string[];
   soft?: boolean;
   purged_at: string;
 }
 
-/** Body of POST /api/v1/tenants/:id/cache/purge: none (the whole tenant) or the tags to purge. */
+/** A purge prefix, read as the router reads paths: the normalised prefix and its path tag. */
+const pathPrefix = z
+  .string()
+  .min(1)
+  .max(PATH_PREFIX_MAX_LENGTH)
+  .transform((raw, ctx) => {
+    const parsed = parsePathPrefix(raw);
+    if (parsed.ok) return { prefix: parsed.prefix, tag: parsed.tag };
+    ctx.addIssue({ code: 'custom', message: parsed.issue });
+    return z.NEVER;
+  });
+
+/**
+ * Body of POST /api/v1/tenants/:id/cache/purge: none (the whole tenant), or the tags and/or URL
+ * prefixes to purge.
+ */
 export const purgeTenantCacheBody = z
   .strictObject({
     tags: z
@@ -38,13 +60,24 @@ export const purgeTenantCacheBody = z
       .min(1)
       .max(CACHE_TAGS_MAX)
       .optional(),
-    /** With tags: mark the tagged responses stale (revalidated on use, kept for stale-if-error). */
+    /** Every response whose path is this segment or below it (`/products/` = `/products`). */
+    prefixes: z.array(pathPrefix).min(1).max(PATH_PREFIXES_MAX).optional(),
+    /** With tags or prefixes: mark the tagged responses stale (revalidated on use, kept for stale-if-error). */
     soft: z.boolean().optional(),
   })
-  .refine((body) => body.soft === undefined || body.tags !== undefined, {
+  .refine((body) => body.soft === undefined || body.tags !== undefined || body.prefixes !== undefined, {
     path: ['soft'],
-    message: 'soft purges are by tag: give tags',
+    message: 'soft purges are by tag or prefix: give tags or prefixes',
   });
+
+type PurgeTenantCacheBody = z.infer<typeof purgeTenantCacheBody>;
+
+/** What one purge drops: a route, the whole tenant, or what tags and prefixes select. */
+interface PurgeSelection {
+  tags?: string[] | undefined;
+  prefixes?: PurgeTenantCacheBody['prefixes'];
+  soft: boolean;
+}
 
 /** Purge requests of a tenant are recorded in their own stream: `cache-<tenant id>` (audit: resource "cache"). */
 export const cacheStream = (tenantId: string) => `cache-${tenantId}`;
@@ -65,13 +98,18 @@ async function purgeAndRecord(
   ctx: CommandContext,
   tenantId: string,
   routeId: string | null,
-  tags?: string[],
-  soft = false,
+  selection: PurgeSelection = { soft: false },
 ): Promise<CommandOutcome<CachePurgeResource>> {
   const purger = requirePurger(deps.cachePurger);
+  const { tags, soft } = selection;
+  const prefixes = selection.prefixes ? [...new Set(selection.prefixes.map((p) => p.prefix))] : undefined;
+  const prefixTags = selection.prefixes ? [...new Set(selection.prefixes.map((p) => p.tag))] : [];
   try {
-    if (tags) await purger.purgeTags(tenantId, tags, { soft });
-    else if (routeId) await purger.purgeRoute(tenantId, routeId);
+    // Two purges at most, each within the protocol's tags-per-message limit.
+    if (tags || prefixes) {
+      if (tags) await purger.purgeTags(tenantId, tags, { soft });
+      if (prefixTags.length > 0) await purger.purgeTags(tenantId, prefixTags, { soft });
+    } else if (routeId) await purger.purgeRoute(tenantId, routeId);
     else await purger.purgeTenant(tenantId);
   } catch (error) {
     throw unavailable(
@@ -80,11 +118,16 @@ async function purgeAndRecord(
       error,
     );
   }
+  const selected = {
+    ...(tags ? { tags } : {}),
+    ...(prefixes ? { prefixes } : {}),
+    ...(tags || prefixes ? { soft } : {}),
+  };
   const metadata = eventMetadata(deps, ctx, tenantId);
   const appended = await deps.store.appendToStream(cacheStream(tenantId), [
     {
       type: 'CachePurgeRequested',
-      data: { tenant_id: tenantId, route_id: routeId, ...(tags ? { tags, soft } : {}) },
+      data: { tenant_id: tenantId, route_id: routeId, ...selected },
       metadata,
     },
   ]);
@@ -93,7 +136,7 @@ async function purgeAndRecord(
       id: routeId ?? tenantId,
       tenant_id: tenantId,
       route_id: routeId,
-      ...(tags ? { tags, soft } : {}),
+      ...selected,
       purged_at: metadata.occurred_at,
     },
     revision: appended.nextExpectedRevision,
@@ -118,9 +161,13 @@ export async function purgeTenantCache(
   deps: CommandDeps,
   ctx: CommandContext,
   tenantId: string,
-  body: z.infer<typeof purgeTenantCacheBody> = {},
+  body: PurgeTenantCacheBody = {},
 ): Promise<CommandOutcome<CachePurgeResource>> {
   await requireAccess(deps, ctx.caller, tenantId, 'write');
   await requireLiveTenant(deps, tenantId);
-  return purgeAndRecord(deps, ctx, tenantId, null, body.tags, body.soft);
+  return purgeAndRecord(deps, ctx, tenantId, null, {
+    tags: body.tags,
+    prefixes: body.prefixes,
+    soft: body.soft ?? false,
+  });
 }

@@ -751,7 +751,7 @@ function cachePurgePaths(): Record<string, unknown> {
       post: {
         ...purge(
           'purgeTenantCache',
-          "Purge all of a tenant's cached responses, or with `tags` those its origins tagged (Surrogate-Key / Cache-Tag)",
+          "Purge all of a tenant's cached responses, or with `tags` those its origins tagged (Surrogate-Key / Cache-Tag) and with `prefixes` those whose path is at or below a prefix",
         ).post,
         requestBody: {
           required: false,
@@ -765,9 +765,18 @@ function cachePurgePaths(): Record<string, unknown> {
                 maxItems: 64,
                 items: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\s,]+$' },
               },
+              prefixes: {
+                type: 'array',
+                minItems: 1,
+                maxItems: 64,
+                description:
+                  'path prefixes on segment boundaries (`/products/` and `/products` both mean the segment `products` and everything below it), read as the gateway reads request paths; at most 8 segments, no query, no `.`/`..` or empty segments, not `/` alone (purge without a body for the whole tenant)',
+                items: { type: 'string', minLength: 2, maxLength: 1024, pattern: '^/' },
+              },
               soft: {
                 type: 'boolean',
-                description: 'with tags: mark the responses stale (revalidated, kept for stale-if-error)',
+                description:
+                  'with tags or prefixes: mark the responses stale (revalidated, kept for stale-if-error)',
               },
             },
           }),
@@ -960,6 +969,11 @@ const RESPONSE_SCHEMAS = {
       tenant_id: { type: 'string', format: 'uuid' },
       route_id: { type: ['string', 'null'], format: 'uuid' },
       tags: { type: 'array', items: { type: 'string' } },
+      prefixes: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'the purged path prefixes, normalised (`/products/` is recorded as `/products`)',
+      },
       soft: { type: 'boolean' },
       purged_at: { type: 'string', format: 'date-time' },
     },

@@ -133,13 +133,15 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
     const entries = await Promise.all(
       keys
         // Fill leases (':lease') come and go with fills; they hold a random token, never headers. The
-        // tenant's byte-bound keys (':bound:') hold key names and sizes.
+        // tenant's byte-bound keys (':bound:') hold key names and sizes; tag sets (':tag:', every entry
+        // is in its path segments' sets) hold cache keys.
         .filter(
           (key) =>
             !key.endsWith(':idx') &&
             !key.endsWith(':gen') &&
             !key.endsWith(':lease') &&
-            !key.includes(':bound:'),
+            !key.includes(':bound:') &&
+            !key.includes(':tag:'),
         )
         .map((key) => redis.client.getBuffer(key)),
     );

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { pathTags } from '@vantageedge/shared/cache-purge/path-prefix';
 import {
   CACHE_TAG_MAX_LENGTH,
   CACHE_TAGS_MAX,
@@ -49,6 +50,8 @@ export interface CacheFill {
   readonly urlKey: string;
   readonly policy: CompiledCachePolicy;
   readonly pathIndexKey: string;
+  /** The normalised request path: its ancestor segments tag the stored response (purge by prefix). */
+  readonly path: string;
   /** The filling request's headers as the origin received them: a varying response is keyed on them. */
   readonly headers: IncomingHttpHeaders;
   /** The filling request carried Authorization (storage needs the origin's consent on public routes). */
@@ -578,6 +581,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       urlKey,
       policy,
       pathIndexKey,
+      path: request.path,
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,
       revalidating: null,
@@ -852,7 +856,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       staleIfErrorMs: freshness.staleIfErrorMs,
       mustRevalidate: freshness.mustRevalidate,
       immutable: freshness.immutable,
-      tags: responseTags(headers, fill.policy.tagHeaders),
+      tags: [...responseTags(headers, fill.policy.tagHeaders), ...pathTags(fill.path)],
       varyOn: vary === '*' ? [] : vary,
     };
   };
