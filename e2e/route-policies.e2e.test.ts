@@ -1,15 +1,17 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  type StalledConnectTarget,
+  startStalledConnectTarget,
+} from '@vantageedge/shared/testing/stalled-connect-target';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   eventually,
   type GatewayReplica,
   type HttpResponse,
   httpRequest,
-  type StalledConnectTarget,
   startOrigin,
-  startStalledConnectTarget,
   stopAllServices,
   type TestOrigin,
   TestSystem,
