@@ -39,3 +39,17 @@ export function uniqueTopic(purpose: string): string {
 export function uniqueGroupId(purpose: string): string {
   return `ve-test-${purpose}-group-${uniqueSuffix()}`;
 }
+
+/** Deletes topics a test or benchmark made on the local broker (what is already gone is ignored). */
+export async function deleteTestTopics(topics: string[]): Promise<void> {
+  const admin = createTestKafka({
+    clientId: `ve-test-cleanup-${uniqueSuffix()}`,
+    level: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics }).catch(() => {});
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -7,11 +7,9 @@
  * BENCH_REPLAY_EVENTS (default 100000), BENCH_REPLAY_RUNS (default 2), BENCH_REPLAY_BATCH (default 2000).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { writeBenchResult } from '@vantageedge/shared/testing/bench-results';
 import { createTestDatabase } from '@vantageedge/shared/testing/postgres';
 import { createProgressBar } from '../progress-bar.js';
 import { replayReadModels } from '../replay.js';
@@ -23,7 +21,6 @@ const EVENTS = Number(process.env['BENCH_REPLAY_EVENTS'] ?? 100_000);
 const RUNS = Number(process.env['BENCH_REPLAY_RUNS'] ?? 2);
 const BATCH = Number(process.env['BENCH_REPLAY_BATCH'] ?? 2000);
 const WRITERS = 8;
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 
 const database = await createTestDatabase();
 const store = new PostgresEventStore({ pool: database.pool });
@@ -91,12 +88,9 @@ try {
     runs,
     bestEventsPerSecond: Math.max(...runs.map((r) => r.eventsPerSecond)),
   };
-  const dir = path.join(ROOT, 'bench-results');
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `replay-${report.at.replaceAll(':', '-').replace('.', '-')}.json`);
-  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+  const file = await writeBenchResult('replay', report.at, report);
   process.stdout.write(
-    `${runs.map((r) => `replay run ${r.run}: ${r.events} events in ${r.seconds} s = ${r.eventsPerSecond} events/s`).join('\n')}\nwrote ${path.relative(ROOT, file)}\n`,
+    `${runs.map((r) => `replay run ${r.run}: ${r.events} events in ${r.seconds} s = ${r.eventsPerSecond} events/s`).join('\n')}\nwrote ${file}\n`,
   );
 } finally {
   await store.close();

@@ -11,13 +11,13 @@ import type {
   UpdateApiKeyBody,
 } from '../schemas/requests.js';
 import type { ApiKeyResource, QuotaWindowResource } from '../schemas/resources.js';
+import { changeResource } from './change-resource.js';
 import {
   type CommandContext,
   type CommandDeps,
   type CommandOutcome,
   eventMetadata,
   requireAccess,
-  tenantOf,
 } from './context.js';
 import { fold, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
@@ -142,16 +142,11 @@ export async function revokeApiKey(
   apiKeyId: string,
   body: RevokeApiKeyBody,
 ): Promise<CommandOutcome<ApiKeyResource>> {
-  const result = await handleCommand({
-    store: deps.store,
+  const result = await changeResource(deps, ctx, {
     stream: streamName.apiKey(apiKeyId),
     decider: apiKeyDecider,
-    ifMatch: ctx.ifMatch,
-    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
-    command: async (state): Promise<ApiKeyCommand> => {
-      await requireWritableResource(deps, ctx, state, 'api key');
-      return { type: 'RevokeApiKey', reason: body.reason ?? null };
-    },
+    what: 'api key',
+    command: (): ApiKeyCommand => ({ type: 'RevokeApiKey', reason: body.reason ?? null }),
   });
   return outcomeOf('api key', result, apiKeyView);
 }
@@ -163,14 +158,11 @@ export async function updateApiKey(
   apiKeyId: string,
   body: UpdateApiKeyBody,
 ): Promise<CommandOutcome<ApiKeyResource>> {
-  const result = await handleCommand({
-    store: deps.store,
+  const result = await changeResource(deps, ctx, {
     stream: streamName.apiKey(apiKeyId),
     decider: apiKeyDecider,
-    ifMatch: ctx.ifMatch,
-    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
-    command: async (state): Promise<ApiKeyCommand> => {
-      const current = await requireWritableResource(deps, ctx, state, 'api key');
+    what: 'api key',
+    command: (current): ApiKeyCommand => {
       // Absent: unchanged (the decider appends nothing for the same quota).
       return {
         type: 'SetApiKeyQuota',

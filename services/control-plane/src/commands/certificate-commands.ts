@@ -12,16 +12,15 @@ import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError } from '../domain/decision.js';
 import type { UploadCertificateBody } from '../schemas/requests.js';
 import type { CertificateResource } from '../schemas/resources.js';
+import { changeResource } from './change-resource.js';
 import {
   type CommandContext,
   type CommandDeps,
   type CommandOutcome,
   eventMetadata,
   requireAccess,
-  tenantOf,
 } from './context.js';
 import { fold, type HandledCommand, handleCommand } from './handle-command.js';
-import { requireWritableResource } from './lookups.js';
 import { certificateView } from './views.js';
 
 function outcome(result: HandledCommand<Certificate>): CommandOutcome<CertificateResource> {
@@ -135,16 +134,11 @@ export async function deleteCertificate(
   ctx: CommandContext,
   certificateId: string,
 ): Promise<CommandOutcome<CertificateResource>> {
-  const result = await handleCommand({
-    store: deps.store,
+  const result = await changeResource(deps, ctx, {
     stream: streamName.certificate(certificateId),
     decider: certificateDecider,
-    ifMatch: ctx.ifMatch,
-    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
-    command: async (state): Promise<CertificateCommand> => {
-      await requireWritableResource(deps, ctx, state, 'certificate');
-      return { type: 'DeleteCertificate' };
-    },
+    what: 'certificate',
+    command: (): CertificateCommand => ({ type: 'DeleteCertificate' }),
   });
   return outcome(result);
 }
@@ -159,14 +153,11 @@ export async function resealCertificateKey(
   certificateId: string,
 ): Promise<CommandOutcome<CertificateResource>> {
   const ring = requireKeyRing(deps);
-  const result = await handleCommand({
-    store: deps.store,
+  const result = await changeResource(deps, ctx, {
     stream: streamName.certificate(certificateId),
     decider: certificateDecider,
-    ifMatch: ctx.ifMatch,
-    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
-    command: async (state): Promise<CertificateCommand> => {
-      const data = await requireWritableResource(deps, ctx, state, 'certificate');
+    what: 'certificate',
+    command: async (data): Promise<CertificateCommand> => {
       const context = certificateKeyContext(data.tenant_id, data.certificate_id);
       let privateKeyPem: string;
       try {

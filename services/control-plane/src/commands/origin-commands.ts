@@ -4,16 +4,16 @@ import { circuitBreaker, healthCheck, loadBalancing } from '@vantageedge/shared/
 import { type OriginCommand, originDecider } from '../domain/origin.js';
 import type { CreateOriginBody, UpdateOriginBody } from '../schemas/requests.js';
 import type { OriginResource } from '../schemas/resources.js';
+import { changeResource } from './change-resource.js';
 import {
   type CommandContext,
   type CommandDeps,
   type CommandOutcome,
   eventMetadata,
   requireAccess,
-  tenantOf,
 } from './context.js';
 import { handleCommand } from './handle-command.js';
-import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { requireLiveTenant } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
@@ -61,14 +61,11 @@ export async function updateOrigin(
   originId: string,
   body: UpdateOriginBody,
 ): Promise<CommandOutcome<OriginResource>> {
-  const result = await handleCommand({
-    store: deps.store,
+  const result = await changeResource(deps, ctx, {
     stream: streamName.origin(originId),
     decider: originDecider,
-    ifMatch: ctx.ifMatch,
-    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
-    command: async (state): Promise<OriginCommand> => {
-      await requireWritableResource(deps, ctx, state, 'origin');
+    what: 'origin',
+    command: (): OriginCommand => {
       requireShortStrings(deps, body);
       requireTargetCount(deps, body.targets);
       requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
@@ -87,16 +84,11 @@ export async function deleteOrigin(
   ctx: CommandContext,
   originId: string,
 ): Promise<CommandOutcome<OriginResource>> {
-  const result = await handleCommand({
-    store: deps.store,
+  const result = await changeResource(deps, ctx, {
     stream: streamName.origin(originId),
     decider: originDecider,
-    ifMatch: ctx.ifMatch,
-    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
-    command: async (state): Promise<OriginCommand> => {
-      await requireWritableResource(deps, ctx, state, 'origin');
-      return { type: 'Delete' };
-    },
+    what: 'origin',
+    command: (): OriginCommand => ({ type: 'Delete' }),
   });
   return outcomeOf('origin', result, originView);
 }

@@ -6,16 +6,16 @@ import { DomainError, invalid } from '../domain/errors.js';
 import { type RouteCommand, routeDecider } from '../domain/route.js';
 import type { CreateRouteBody, UpdateRouteBody } from '../schemas/requests.js';
 import type { RouteResource } from '../schemas/resources.js';
+import { changeResource } from './change-resource.js';
 import {
   type CommandContext,
   type CommandDeps,
   type CommandOutcome,
   eventMetadata,
   requireAccess,
-  tenantOf,
 } from './context.js';
 import { fold, handleCommand } from './handle-command.js';
-import { requireLiveTenant, requireOriginOfTenant, requireWritableResource } from './lookups.js';
+import { requireLiveTenant, requireOriginOfTenant } from './lookups.js';
 import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireRouteWithinLimits, requireShortStrings } from './tenant-limits.js';
 import { routeView } from './views.js';
@@ -46,14 +46,11 @@ export async function updateRoute(
   routeId: string,
   body: UpdateRouteBody,
 ): Promise<CommandOutcome<RouteResource>> {
-  const result = await handleCommand({
-    store: deps.store,
+  const result = await changeResource(deps, ctx, {
     stream: streamName.route(routeId),
     decider: routeDecider,
-    ifMatch: ctx.ifMatch,
-    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
-    command: async (state): Promise<RouteCommand> => {
-      const route = await requireWritableResource(deps, ctx, state, 'route');
+    what: 'route',
+    command: async (route): Promise<RouteCommand> => {
       requireShortStrings(deps, body);
       requireRouteWithinLimits(deps, { ...route, ...body });
       if (body.origin_id != null && body.origin_id !== route.origin_id) {
@@ -75,16 +72,11 @@ export async function deleteRoute(
   ctx: CommandContext,
   routeId: string,
 ): Promise<CommandOutcome<RouteResource>> {
-  const result = await handleCommand({
-    store: deps.store,
+  const result = await changeResource(deps, ctx, {
     stream: streamName.route(routeId),
     decider: routeDecider,
-    ifMatch: ctx.ifMatch,
-    metadata: (state) => eventMetadata(deps, ctx, tenantOf(state)),
-    command: async (state): Promise<RouteCommand> => {
-      await requireWritableResource(deps, ctx, state, 'route');
-      return { type: 'Delete' };
-    },
+    what: 'route',
+    command: (): RouteCommand => ({ type: 'Delete' }),
   });
   return outcomeOf('route', result, routeView);
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Writable } from 'node:stream';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import {
   type EncodedSlashPolicy,
@@ -21,7 +20,7 @@ import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
 import { ClientAddressResolver } from '../proxy/client-address.js';
-import { ClientResponseWriter } from '../proxy/client-response-writer.js';
+import { ClientResponseWriter, type ResponseBodySink } from '../proxy/client-response-writer.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { type ProxyResult, proxyRequest } from '../proxy/proxy-request.js';
 import { createRequestLimitsPolicy } from '../request-limits/request-limits-stage.js';
@@ -441,7 +440,7 @@ function originFailed(exchange: GatewayExchange, status: number, code: string, m
  * The origin answered: the route's response hooks run (reverse order), then the body streams to the
  * client (the head goes out with its first byte) through the taps of stages that asked to see it.
  */
-function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): Writable {
+function onOriginResponse(exchange: GatewayExchange, head: ResponseHead): ResponseBodySink {
   const { res } = exchange;
   const hooks = exchange.route!.stages.response;
   let taps: BodyTap[] | undefined;

@@ -1,26 +1,34 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
 import type { BodyTap } from '../pipeline/stage.js';
 
+/** Where the proxy puts an origin's response body, chunk by chunk (see proxy-request.ts). */
+export interface ResponseBodySink {
+  /** False: the client is slow; the proxy pauses the origin until `onDrain`'s callback runs. */
+  write(chunk: Buffer): boolean;
+  onDrain(resume: () => void): void;
+  /** The whole body went through. */
+  end(): void;
+}
+
 /**
- * Where undici writes an origin's response body: the client response, behind a writer of its own.
+ * The client response as the sink of an origin's body.
  *
  * - The status line and headers go out with the first body chunk (or at the end, for an empty body), so
  *   an origin that fails after its headers but before any body byte still leaves the client response
  *   untouched: the proxy answers 502 instead of a response cut before its status line.
- * - A failed exchange destroys this writer (undici does that to the stream it wrote to), never the
- *   client response itself: the proxy decides what the client gets.
  * - Route stages that asked to see the body (the cache storing a MISS) get every chunk as it goes to
  *   the client, and `end` once the whole body went; a body cut short never reaches `end`.
+ * - `write` and `end` throw when node refuses the status or a header: the exchange failed before the
+ *   client got anything.
  */
-export class ClientResponseWriter extends Writable {
+export class ClientResponseWriter implements ResponseBodySink {
   readonly #res: ServerResponse;
   readonly #status: number;
   readonly #headers: OutgoingHttpHeaders;
   readonly #taps: readonly BodyTap[] | undefined;
+  #wroteNothing = true;
 
   constructor(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, taps?: readonly BodyTap[]) {
-    super();
     this.#taps = taps;
     this.#res = res;
     this.#status = status;
@@ -35,41 +43,26 @@ export class ClientResponseWriter extends Writable {
     return this.#wroteNothing && this.#res.writableEnded;
   }
 
-  #wroteNothing = true;
-
   #writeHead(): void {
     this.#wroteNothing = false;
     if (!this.#res.headersSent) this.#res.writeHead(this.#status, this.#headers);
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#answeredByStage()) {
-      callback();
-      return;
-    }
-    try {
-      this.#writeHead();
-    } catch (error) {
-      callback(error as Error); // a status or header node refuses to send: the exchange failed
-      return;
-    }
+  write(chunk: Buffer): boolean {
+    if (this.#answeredByStage()) return true;
+    this.#writeHead();
     if (this.#taps !== undefined) for (const tap of this.#taps) tap.chunk(chunk);
-    if (this.#res.write(chunk)) callback();
-    else this.#res.once('drain', () => callback());
+    return this.#res.write(chunk);
   }
 
-  override _final(callback: (error?: Error | null) => void): void {
-    if (this.#answeredByStage()) {
-      callback();
-      return;
-    }
-    try {
-      this.#writeHead();
-    } catch (error) {
-      callback(error as Error);
-      return;
-    }
+  onDrain(resume: () => void): void {
+    this.#res.once('drain', resume);
+  }
+
+  end(): void {
+    if (this.#answeredByStage()) return;
+    this.#writeHead();
     if (this.#taps !== undefined) for (const tap of this.#taps) tap.end();
-    this.#res.end(() => callback());
+    this.#res.end();
   }
 }

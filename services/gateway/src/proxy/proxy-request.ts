@@ -1,10 +1,11 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { Transform, Writable } from 'node:stream';
+import { Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
 import type { UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
+import type { ResponseBodySink } from './client-response-writer.js';
 import type { CookieDomainGuard } from './cookie-domains.js';
 import { downstreamResponseHeaders } from './forwarded-headers.js';
 
@@ -104,40 +105,31 @@ export interface ProxyCall {
    */
   readonly retryOnStatus?: ((status: number) => boolean) | undefined;
   /** The origin's response head arrived: write it to the client and say where the body goes. */
-  readonly onResponse: (exchange: GatewayExchange, head: ResponseHead) => Writable;
+  readonly onResponse: (exchange: GatewayExchange, head: ResponseHead) => ResponseBodySink;
   /** Removes Set-Cookie Domain attributes that would reach other tenants' hosts. */
   readonly cookieDomains: CookieDomainGuard;
 }
 
 /**
- * One upstream exchange through the target's keep-alive pool, streaming both ways (undici `stream`
- * writes the origin's body straight into the client response). Resolves with the failure to answer
- * (when no response has started) or undefined; always releases the lease exactly once.
+ * One upstream exchange through the target's keep-alive pool, streaming both ways: undici's dispatch
+ * API hands each chunk of the origin's body straight to the client response (no stream object of our
+ * own per request; backpressure pauses the origin). Resolves with the failure to answer (when no
+ * response has started) or undefined; always releases the lease exactly once.
  *
  * A client that goes away aborts the upstream exchange at once (undici closes that origin connection),
  * instead of leaving it to run, and pin a pooled connection, until the origin answers or times out;
  * such a lease is released as cancelled, which says nothing about the origin's health.
  */
-export async function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promise<ProxyResult> {
-  const { req, res } = exchange;
+export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promise<ProxyResult> {
+  const { req } = exchange;
   const target = call.lease.target;
   exchange.upstreamTarget = target.id;
   let body: Dispatcher.DispatchOptions['body'] = null;
   if (call.bufferedBody !== undefined) body = call.bufferedBody;
   else if (call.hasBody)
     body = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
-  const sentAt = performance.now();
-  let status = 0;
-  let dropped = false;
-  const clientGone = new AbortController();
-  // Not `writableFinished`: HTTP/2's response reports itself finished once its stream closed, also
-  // when the client reset the stream before the response was ended.
-  const abortIfClientGone = () => {
-    if (!res.writableEnded) clientGone.abort();
-  };
-  res.once('close', abortIfClientGone);
-  try {
-    await (call.dispatcher ?? target.dispatcher).stream(
+  return new Promise((resolve) => {
+    (call.dispatcher ?? target.dispatcher).dispatch(
       {
         path: target.basePath + call.pathAndQuery,
         method: req.method as Dispatcher.HttpMethod,
@@ -145,71 +137,154 @@ export async function proxyRequest(exchange: GatewayExchange, call: ProxyCall): 
         body,
         headersTimeout: call.headersTimeoutMs,
         bodyTimeout: call.bodyTimeoutMs,
-        signal: clientGone.signal,
       },
-      ({ statusCode, headers }): Writable => {
-        status = statusCode;
-        exchange.upstreamMs = performance.now() - sentAt;
-        if (call.retryOnStatus?.(statusCode)) {
-          dropped = true;
-          return discardedBody();
-        }
-        const outHeaders = downstreamResponseHeaders(
-          headers as Record<string, string | string[] | undefined>,
-        );
-        const setCookie = outHeaders['set-cookie'];
-        if (setCookie !== undefined)
-          outHeaders['set-cookie'] = call.cookieDomains.scope(setCookie, req.headers.host, exchange.tenant!);
-        // Headers the gateway already set for this request (RateLimit*, X-Cache, …) win over the
-        // origin's: writeHead() would otherwise let the origin's values replace them. Vary is the
-        // exception: the gateway's (CORS: Origin) and the origin's are one list.
-        if (outHeaders['vary'] !== undefined && res.hasHeader('vary')) mergeVary(res, outHeaders);
-        for (const name of res.getHeaderNames()) delete outHeaders[name];
-        outHeaders['x-request-id'] = exchange.requestId;
-        return call.onResponse(exchange, { statusCode, headers: outHeaders });
-      },
+      new OriginExchange(exchange, call, resolve),
     );
-    call.lease.release({ kind: 'response', status });
-    return dropped ? { retryStatus: status } : undefined;
-  } catch (error) {
-    if (dropped) {
-      // The dropped answer's body failed midway: nothing reached the client, the retry goes on.
-      call.lease.release({ kind: 'response', status });
-      return { retryStatus: status };
+  });
+}
+
+type DispatchController = Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseData']>>[0];
+
+/** The handler of one upstream exchange (undici's dispatch API), from request start to settlement. */
+class OriginExchange implements Dispatcher.DispatchHandler {
+  readonly #exchange: GatewayExchange;
+  readonly #call: ProxyCall;
+  readonly #resolve: (result: ProxyResult) => void;
+  readonly #sentAt = performance.now();
+  #controller: DispatchController | undefined;
+  #sink: ResponseBodySink | undefined;
+  #status = 0;
+  /** The origin's answer is to be retried: its body is read and dropped. */
+  #dropped = false;
+  #clientGone = false;
+  #settled = false;
+  readonly #onClientClose = (): void => {
+    // Not `writableFinished`: HTTP/2's response reports itself finished once its stream closed, also
+    // when the client reset the stream before the response was ended.
+    if (this.#exchange.res.writableEnded) return;
+    this.#clientGone = true;
+    this.#controller?.abort(new ClientGoneError());
+  };
+  readonly #onDrain = (): void => this.#controller?.resume();
+
+  constructor(exchange: GatewayExchange, call: ProxyCall, resolve: (result: ProxyResult) => void) {
+    this.#exchange = exchange;
+    this.#call = call;
+    this.#resolve = resolve;
+    exchange.res.once('close', this.#onClientClose);
+  }
+
+  onRequestStart(controller: DispatchController): void {
+    this.#controller = controller;
+    if (this.#clientGone) controller.abort(new ClientGoneError());
+  }
+
+  onResponseStart(
+    controller: DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (statusCode < 200) return; // 1xx: the final answer follows
+    const exchange = this.#exchange;
+    const { req, res } = exchange;
+    this.#status = statusCode;
+    exchange.upstreamMs = performance.now() - this.#sentAt;
+    if (this.#call.retryOnStatus?.(statusCode)) {
+      this.#dropped = true;
+      return;
     }
+    try {
+      const outHeaders = downstreamResponseHeaders(headers);
+      const setCookie = outHeaders['set-cookie'];
+      if (setCookie !== undefined)
+        outHeaders['set-cookie'] = this.#call.cookieDomains.scope(
+          setCookie,
+          req.headers.host,
+          exchange.tenant!,
+        );
+      // Headers the gateway already set for this request (RateLimit*, X-Cache, …) win over the
+      // origin's: writeHead() would otherwise let the origin's values replace them. Vary is the
+      // exception: the gateway's (CORS: Origin) and the origin's are one list.
+      if (outHeaders['vary'] !== undefined && res.hasHeader('vary')) mergeVary(res, outHeaders);
+      for (const name of res.getHeaderNames()) delete outHeaders[name];
+      outHeaders['x-request-id'] = exchange.requestId;
+      this.#sink = this.#call.onResponse(exchange, { statusCode, headers: outHeaders });
+    } catch (error) {
+      controller.abort(error as Error);
+    }
+  }
+
+  onResponseData(controller: DispatchController, chunk: Buffer): void {
+    if (this.#dropped || this.#sink === undefined) return;
+    try {
+      if (!this.#sink.write(chunk)) {
+        controller.pause();
+        this.#sink.onDrain(this.#onDrain);
+      }
+    } catch (error) {
+      controller.abort(error as Error); // a status or header node refuses to send: the exchange failed
+    }
+  }
+
+  onResponseEnd(controller: DispatchController): void {
+    if (!this.#dropped) {
+      try {
+        this.#sink?.end();
+      } catch (error) {
+        this.onResponseError(controller, error as Error);
+        return;
+      }
+    }
+    this.#settle(
+      { kind: 'response', status: this.#status },
+      this.#dropped ? { retryStatus: this.#status } : undefined,
+    );
+  }
+
+  onResponseError(_controller: DispatchController, error: Error): void {
+    const status = this.#status;
+    if (this.#dropped) {
+      // The dropped answer's body failed midway: nothing reached the client, the retry goes on.
+      this.#settle({ kind: 'response', status }, { retryStatus: status });
+      return;
+    }
+    const { res } = this.#exchange;
     const failure = classifyProxyError(error);
     // Not `req.destroyed`: undici destroys the request body stream itself when the exchange fails,
     // while the client is still there waiting for its answer.
-    const clientLeft = clientGone.signal.aborted || res.destroyed;
+    const clientLeft = this.#clientGone || res.destroyed;
     // A client that went away before the origin answered says nothing about the origin's health.
     const cancelled = status === 0 && failure.status !== 413 && clientLeft;
     // The origin's status and headers went into this response (they are held back until the first
     // body byte, and one node refuses to write never gets there: both are answered below).
     const started = res.headersSent;
-    call.lease.release(
+    this.#settle(
       cancelled ? { kind: 'cancelled' } : started ? { kind: 'response', status } : failure.outcome,
+      started || clientLeft ? undefined : failure,
     );
     if (started) {
       // All we can do is cut the response so the client sees a truncated body. (A stage that took the
       // response, the cache, wrote the head at once: make sure the status line is out first.)
       if (!res.writableEnded) res.flushHeaders();
       res.destroy();
-      return undefined;
     }
-    if (clientLeft) return undefined; // the client went away; nobody to answer
-    return failure;
-  } finally {
-    res.off('close', abortIfClientGone);
+  }
+
+  #settle(outcome: UpstreamOutcome, result: ProxyResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#exchange.res.off('close', this.#onClientClose);
+    this.#call.lease.release(outcome);
+    this.#resolve(result);
   }
 }
 
-/** Where the body of an answer that is retried goes: read to the end (the connection stays pooled). */
-function discardedBody(): Writable {
-  return new Writable({
-    write(_chunk, _encoding, callback) {
-      callback();
-    },
-  });
+/** Why an upstream exchange was aborted when its client went away. */
+class ClientGoneError extends Error {
+  readonly code = 'GATEWAY_CLIENT_GONE';
+  constructor() {
+    super('the client went away');
+  }
 }
 
 /** The origin's Vary plus the fields the gateway varies on, once each; the gateway's copy removed. */

@@ -10,13 +10,13 @@
  *  - readAll: reading the whole log in pages of 1,000
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_MIGRATIONS_DIR } from '@vantageedge/migrations/runner';
 import * as hdr from 'hdr-histogram-js';
 import pg from 'pg';
+import { writeBenchResult } from '../../testing/bench-results.js';
 import { TEST_INFRA } from '../../testing/infrastructure.js';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.js';
 import type { EventMetadata } from '../port.js';
@@ -24,7 +24,6 @@ import { PostgresEventStore } from '../postgres/postgres-event-store.js';
 
 const APPEND_SECONDS = Number(process.env['BENCH_APPEND_SECONDS'] ?? 8);
 const READ_SECONDS = Number(process.env['BENCH_READ_SECONDS'] ?? 5);
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 
 interface AppendResult {
   scenario: string;
@@ -235,11 +234,7 @@ async function main(): Promise<void> {
     appends,
     readAll,
   };
-  const dir = path.join(ROOT, 'bench-results');
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `eventstore-${report.at.replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`wrote ${path.relative(ROOT, file)}`);
+  console.log(`wrote ${await writeBenchResult('eventstore', report.at, report)}`);
 }
 
 await main();

@@ -14,22 +14,19 @@
  * Run: make bench-capacity (node --expose-gc --max-old-space-size=4096).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@vantageedge/shared/observability/logger';
 import { encodeSnapshotMessage } from '@vantageedge/shared/snapshot-bus/codec';
 import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
+import { writeBenchResult } from '@vantageedge/shared/testing/bench-results';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
-import { Kafka, logLevel } from 'kafkajs';
+import { deleteTestTopics } from '@vantageedge/shared/testing/kafka';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../../config/gateway-config-store.js';
 import { startConfigPlane } from '../config-plane.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const COUNTS = (process.env['BENCH_CAPACITY_TENANTS'] ?? '1000,10000,50000').split(',').map(Number);
 const ROUTES = Number(process.env['BENCH_CAPACITY_ROUTES'] ?? 5);
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -151,20 +148,10 @@ async function main() {
     cold_start: cold,
   };
   await Promise.all(buses.map((b) => b.close()));
-  const admin = new Kafka({
-    clientId: 've-bench-cleanup',
-    brokers: [...TEST_INFRA.kafkaBrokers],
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics }).catch(() => {});
-  await admin.disconnect();
-  const dir = path.join(ROOT, 'bench-results');
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `capacity-${startedAt.replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  await deleteTestTopics(topics);
+  const file = await writeBenchResult('capacity', startedAt, result);
   console.log(JSON.stringify(result, null, 2));
-  console.error(`written to ${path.relative(ROOT, file)}`);
+  console.error(`written to ${file}`);
   process.exit(0);
 }
 

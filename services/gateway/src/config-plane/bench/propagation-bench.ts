@@ -13,10 +13,7 @@
  * Run: make bench-propagation (node --expose-gc for the memory figure).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   type SnapshotProjector,
   startSnapshotProjector,
@@ -29,15 +26,15 @@ import { silentLogger } from '@vantageedge/shared/observability/logger';
 import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
+import { writeBenchResult } from '@vantageedge/shared/testing/bench-results';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { deleteTestTopics } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase } from '@vantageedge/shared/testing/postgres';
-import { Kafka, logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../../config/gateway-config-store.js';
 import type { TenantConfigSink } from '../../config/tenant-config-sink.js';
 import { type ConfigPlane, startConfigPlane } from '../config-plane.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const TENANTS = Number(process.env['BENCH_TENANTS'] ?? 1000);
 const UPDATES = Number(process.env['BENCH_UPDATES'] ?? 200);
 const REPLICAS = 3;
@@ -249,20 +246,10 @@ async function main() {
     cold_start: coldResult,
   };
   await Promise.all(buses.map((b) => b.close()));
-  const admin = new Kafka({
-    clientId: 've-bench-cleanup',
-    brokers: [...TEST_INFRA.kafkaBrokers],
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics }).catch(() => {});
-  await admin.disconnect();
-  const dir = path.join(ROOT, 'bench-results');
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `propagation-${startedAt.replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  await deleteTestTopics(topics);
+  const file = await writeBenchResult('propagation', startedAt, result);
   console.log(JSON.stringify(result, null, 2));
-  console.error(`written to ${path.relative(ROOT, file)}`);
+  console.error(`written to ${file}`);
   process.exit(0);
 }
 

@@ -5,17 +5,14 @@
  * set takes (what a snapshot with a changed origin costs), including the hash ring.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { originConfig } from '@vantageedge/shared/domain/gateway-config';
+import { writeBenchResult } from '@vantageedge/shared/testing/bench-results';
 import { createUpstreamSet } from '../index.js';
 import type { PickContext } from '../types.js';
 
 const OPERATIONS = Number(process.env['BENCH_UPSTREAM_OPS'] ?? 1_000_000);
 const RUNS = 5;
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../..');
 
 const ALGORITHMS = ['round_robin', 'least_connections', 'consistent_hash'] as const;
 const TARGET_COUNTS = [3, 20, 100];
@@ -87,11 +84,7 @@ const result = {
   acquireRelease,
   build,
 };
-await mkdir(path.join(ROOT, 'bench-results'), { recursive: true });
-const file = path.join(ROOT, 'bench-results', `upstream-${result.at.replace(/[:.]/g, '-')}.json`);
-await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+const file = await writeBenchResult('upstream', result.at, result);
 console.table(acquireRelease.map(({ nsPerOpRuns: _, ...row }) => row));
 console.table(build);
-console.log(
-  `load average ${result.loadAverage.join(' ')} on ${result.cpus} cpus; written to ${path.relative(ROOT, file)}`,
-);
+console.log(`load average ${result.loadAverage.join(' ')} on ${result.cpus} cpus; written to ${file}`);
