@@ -280,6 +280,10 @@ describe('the web console against the running product', () => {
     await page.locator('#explain-decision').waitFor();
     expect(await text(page, '#explain-decision')).toContain('401');
     expect(await text(page, '#explain-routes tr[data-selected=true]')).toContain('/console-e2e/*');
+    // The route policies in force: no route timeouts, so the origin's (its connect capped at 10 s).
+    expect(await text(page, '#explain-policies dd[data-policy=Timeouts]')).toMatch(
+      /^connect 10000 ms, response headers \d+ ms, idle \d+ ms \(origin\)$/,
+    );
     for (const gateway of gateways)
       expect((await gateway.get(subdomain, '/console-e2e/orders?page=2')).status).toBe(401);
     await browser.screenshot('13a-explain');

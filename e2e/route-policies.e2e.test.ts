@@ -1,6 +1,10 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  type StalledConnectTarget,
+  startStalledConnectTarget,
+} from '@vantageedge/shared/testing/stalled-connect-target';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   eventually,
@@ -27,6 +31,7 @@ let stable: TestOrigin;
 let canary: TestOrigin;
 let healthyTarget: TestOrigin;
 let resettingTarget: http.Server;
+let stalledTarget: StalledConnectTarget;
 const resetHits: Array<{ method: string; url: string }> = [];
 let replicas: GatewayReplica[] = [];
 let tenantId = '';
@@ -68,6 +73,7 @@ beforeAll(async () => {
     req.socket.destroy();
   });
   await new Promise<void>((resolve) => resettingTarget.listen(0, '127.0.0.1', resolve));
+  stalledTarget = await startStalledConnectTarget();
   await system.startControlSide();
   replicas = await system.startGateways(2);
 
@@ -90,6 +96,13 @@ beforeAll(async () => {
       { url: `http://127.0.0.1:${(resettingTarget.address() as AddressInfo).port}` },
       { url: healthyTarget.url },
     ],
+    health_check: { active: { enabled: false }, passive: { enabled: false } },
+    circuit_breaker: { enabled: false },
+  });
+  // timeout_seconds 30: without the route's connect_ms a connect would be given 10 s (the gateways' cap).
+  const stalledId = await originOf('stalled', {
+    url: stalledTarget.url,
+    timeout_seconds: 30,
     health_check: { active: { enabled: false }, passive: { enabled: false } },
     circuit_breaker: { enabled: false },
   });
@@ -146,6 +159,7 @@ beforeAll(async () => {
     },
     { path_pattern: '/upload/*', max_body_bytes: 16, max_header_bytes: 1024 },
     { path_pattern: '/slow/*', timeouts: { response_headers_ms: 300 } },
+    { path_pattern: '/unreachable/*', origin_id: stalledId, timeouts: { connect_ms: 200 } },
   ];
   let position = 0n;
   for (const body of routes) {
@@ -171,7 +185,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await system?.close();
-  await Promise.all([stable?.close(), canary?.close(), healthyTarget?.close()]);
+  await Promise.all([stable?.close(), canary?.close(), healthyTarget?.close(), stalledTarget?.close()]);
   await new Promise<void>((resolve) => {
     resettingTarget?.closeAllConnections();
     resettingTarget?.close(() => resolve());
@@ -344,6 +358,18 @@ describe('route policies across processes', () => {
       const answer = await send(replica, '/slow/report');
       expect(answer.status, replica.id).toBe(504);
       expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'upstream_timeout' } });
+    }
+  });
+
+  it('answers 504 after the route’s connect_ms when the origin never completes the TCP connect, not after the origin’s 10 s', async () => {
+    for (const replica of replicas) {
+      const started = performance.now();
+      const answer = await send(replica, '/unreachable/report');
+      const elapsedMs = performance.now() - started;
+      expect(answer.status, `${replica.id}: ${answer.body}`).toBe(504);
+      expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'upstream_timeout' } });
+      // Generous bound: only a 200 ms connect timeout, not the origin's 10 s one, answers this soon.
+      expect(elapsedMs, replica.id).toBeLessThan(5_000);
     }
   });
 

@@ -150,6 +150,76 @@ describe('vantageedge explain', () => {
     expect(text.indexOf('Route')).toBeLessThan(text.indexOf('Auth'));
   });
 
+  it('prints the route policies in the gateway order: IP rules and CORS before auth, the rest after it', () => {
+    const withPolicies = {
+      ...answer,
+      policies: {
+        ip_rules: {
+          source: 'route',
+          allow: [],
+          deny: ['203.0.113.0/24'],
+          client_ip: null,
+          verdict: 'depends_on_client_address',
+          reason: 'depends on the client address (give client_ip to judge it)',
+        },
+        cors: {
+          preflight: false,
+          origin: 'https://app.example.com',
+          origin_allowed: true,
+          answered_by_gateway: false,
+          status: null,
+          reason: 'an allowed origin: the answer carries Access-Control-Allow-Origin',
+        },
+        request_headers: { set: { 'x-tenant': 'acme' }, add: {}, remove: ['cookie'] },
+        response_headers: null,
+        query: null,
+        rewrite_path: { path: '/internal/users/1', rewritten: true },
+        timeouts: { connect_ms: 200, response_headers_ms: 30000, idle_ms: 30000, source: 'route' },
+        retries: { attempts: 3, on: ['connect_error', '503'], methods: ['GET'] },
+        traffic_split: {
+          origins: [
+            { origin_id: 'o', origin_name: 'stable', weight: 95, percent: 95 },
+            { origin_id: 'c', origin_name: 'canary', weight: 5, percent: 5 },
+          ],
+          sticky: { cookie: 'session' },
+          chosen_by: 'weights: each request is drawn at random',
+        },
+        fixed_response: null,
+        redirect: null,
+      },
+    };
+    const text = formatExplanation('GET', 'https://acme.vantageedge.dev/api/users/1', withPolicies as never);
+    expect(text).toContain(
+      'IP rules  route: deny 203.0.113.0/24 → depends_on_client_address (depends on the client address (give client_ip to judge it))',
+    );
+    expect(text).toContain('CORS      actual request: an allowed origin');
+    expect(text).toContain('Headers   request: set x-tenant=acme, remove cookie');
+    expect(text).toContain('Rewrite   the origin sees /internal/users/1');
+    expect(text).toContain('Timeouts  connect 200 ms, response headers 30000 ms, idle 30000 ms (route)');
+    expect(text).toContain('Retries   3 attempts in all, on connect_error, 503, for GET');
+    expect(text).toContain(
+      'Split     stable 95% (weight 95), canary 5% (weight 5); sticky on cookie session; weights: each request is drawn at random',
+    );
+    expect(text.indexOf('IP rules')).toBeLessThan(text.indexOf('Auth'));
+    expect(text.indexOf('CORS')).toBeLessThan(text.indexOf('Auth'));
+    expect(text.indexOf('Auth')).toBeLessThan(text.indexOf('Timeouts'));
+    expect(text.indexOf('Timeouts')).toBeLessThan(text.indexOf('Upstream'));
+
+    const redirected = {
+      ...withPolicies,
+      policies: {
+        ...withPolicies.policies,
+        ip_rules: null,
+        cors: null,
+        traffic_split: null,
+        redirect: { status: 308, location: 'https://new.example.com/api/users/1' },
+      },
+    };
+    expect(
+      formatExplanation('GET', 'https://acme.vantageedge.dev/api/users/1', redirected as never),
+    ).toContain('Answer    redirect 308 to https://new.example.com/api/users/1 from the gateway');
+  });
+
   it('finds the tenant by the URL host and posts the request, the headers and --at to the admin API', async () => {
     const api = await adminApi();
     const env = { VANTAGEEDGE_URL: api.url, VANTAGEEDGE_TOKEN: 'admin-token' };

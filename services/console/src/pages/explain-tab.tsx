@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import { ErrorNotice } from '../ui/components.js';
@@ -22,7 +23,99 @@ interface Explanation {
   rate_limits: { policy_header: string | null } | null;
   cache: { decision: string; reason: string | null } | null;
   upstream: { origin_name: string | null; forwarded_path: string } | null;
+  policies: ExplainedPolicies | null;
   decision: { stage: string; status: number | null; code: string | null; message: string };
+}
+
+interface Transform {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+/** The route policies the explain answer describes. */
+interface ExplainedPolicies {
+  ip_rules: { source: string; verdict: string; reason: string } | null;
+  cors: { preflight: boolean; status: number | null; reason: string } | null;
+  request_headers: Transform | null;
+  response_headers: Transform | null;
+  query: Transform | null;
+  rewrite_path: { path: string; rewritten: boolean } | null;
+  timeouts: {
+    connect_ms: number | null;
+    response_headers_ms: number | null;
+    idle_ms: number | null;
+    source: string;
+  };
+  retries: { attempts: number; on: string[]; methods: string[] } | null;
+  traffic_split: {
+    origins: Array<{ origin_id: string; origin_name: string | null; percent: number }>;
+    sticky: { header?: string; cookie?: string } | null;
+    chosen_by: string;
+  } | null;
+  fixed_response: { status: number } | null;
+  redirect: { status: number; location: string } | null;
+}
+
+function transformText(transform: Transform): string {
+  const parts = [
+    ...Object.entries(transform.set ?? {}).map(([name, value]) => `set ${name}=${value}`),
+    ...Object.entries(transform.add ?? {}).map(([name, value]) => `add ${name}=${value}`),
+    ...(transform.remove ?? []).map((name) => `remove ${name}`),
+  ];
+  return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
+const ms = (value: number | null) => (value === null ? '—' : `${value} ms`);
+
+/** One row per policy of the route, in the order the gateways apply them. */
+function policyRows(policies: ExplainedPolicies): Array<[name: string, text: string]> {
+  const rows: Array<[string, string]> = [];
+  if (policies.ip_rules) {
+    rows.push(['IP rules', `${policies.ip_rules.verdict.replaceAll('_', ' ')}: ${policies.ip_rules.reason}`]);
+  }
+  if (policies.cors) {
+    const status = policies.cors.status === null ? '' : ` (${policies.cors.status})`;
+    rows.push([
+      'CORS',
+      `${policies.cors.preflight ? 'preflight' : 'actual request'}${status}: ${policies.cors.reason}`,
+    ]);
+  }
+  if (policies.fixed_response)
+    rows.push(['Fixed response', `${policies.fixed_response.status} from the gateway`]);
+  if (policies.redirect)
+    rows.push(['Redirect', `${policies.redirect.status} to ${policies.redirect.location}`]);
+  if (policies.request_headers) rows.push(['Request headers', transformText(policies.request_headers)]);
+  if (policies.response_headers) rows.push(['Response headers', transformText(policies.response_headers)]);
+  if (policies.query) rows.push(['Query', transformText(policies.query)]);
+  if (policies.rewrite_path) {
+    rows.push([
+      'Path rewrite',
+      policies.rewrite_path.rewritten
+        ? `the origin sees ${policies.rewrite_path.path}`
+        : 'does not apply to this path',
+    ]);
+  }
+  const { timeouts } = policies;
+  rows.push([
+    'Timeouts',
+    `connect ${ms(timeouts.connect_ms)}, response headers ${ms(timeouts.response_headers_ms)}, idle ${ms(timeouts.idle_ms)} (${timeouts.source})`,
+  ]);
+  if (policies.retries) {
+    const { attempts, on, methods } = policies.retries;
+    rows.push(['Retries', `${attempts} attempts in all, on ${on.join(', ')}, for ${methods.join(', ')}`]);
+  }
+  if (policies.traffic_split) {
+    const split = policies.traffic_split;
+    const origins = split.origins
+      .map((entry) => `${entry.origin_name ?? entry.origin_id} ${entry.percent}%`)
+      .join(', ');
+    const sticky = split.sticky
+      ? `; sticky on ${split.sticky.header ?? `cookie ${split.sticky.cookie}`}`
+      : '';
+    rows.push(['Traffic split', `${origins}${sticky}; ${split.chosen_by}`]);
+  }
+  return rows;
 }
 
 /** "Name: value" per line → a header map (lines without a colon are ignored). */
@@ -43,6 +136,7 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
   const [path, setPath] = useState('/');
   const [headers, setHeaders] = useState('');
   const [atPosition, setAtPosition] = useState('');
+  const [clientIp, setClientIp] = useState('');
   const [answer, setAnswer] = useState<Explanation | null>(null);
   const [error, setError] = useState<unknown>(null);
 
@@ -57,6 +151,7 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
           path,
           headers: parseHeaders(headers),
           ...(atPosition.trim() ? { at_position: atPosition.trim() } : {}),
+          ...(clientIp.trim() ? { client_ip: clientIp.trim() } : {}),
         },
       });
       setAnswer(response.body);
@@ -102,6 +197,10 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
             onInput={(e) => setAtPosition(e.currentTarget.value)}
           />
         </label>
+        <label>
+          Client address (empty: IP rules depend on it)
+          <input name="client_ip" value={clientIp} onInput={(e) => setClientIp(e.currentTarget.value)} />
+        </label>
         <button type="submit">Explain</button>
       </form>
       <ErrorNotice error={error} />
@@ -133,6 +232,19 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
                 : '—'}
             </dd>
           </dl>
+          {answer.policies && (
+            <>
+              <h3>Route policies</h3>
+              <dl id="explain-policies">
+                {policyRows(answer.policies).map(([name, text]) => (
+                  <Fragment key={name}>
+                    <dt>{name}</dt>
+                    <dd data-policy={name}>{text}</dd>
+                  </Fragment>
+                ))}
+              </dl>
+            </>
+          )}
           <table id="explain-routes">
             <thead>
               <tr>

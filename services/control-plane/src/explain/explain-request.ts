@@ -9,6 +9,7 @@ import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/no
 import { AmbiguousPath, compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import { type AuthContext, type AuthExplanation, explainAuth } from './explain-auth.js';
+import { announcedPreflightMethod, explainPolicies, type PoliciesExplanation } from './explain-policies.js';
 
 /**
  * What a gateway would do with one request, computed with the gateway's own code on the tenant's
@@ -38,7 +39,18 @@ export interface ExplainContext extends Omit<AuthContext, 'hostNames'> {
   encodedSlashes: 'reject' | 'keep';
 }
 
-type Stage = 'host' | 'path' | 'route' | 'auth' | 'rate_limit' | 'cache' | 'origin';
+type Stage =
+  | 'host'
+  | 'path'
+  | 'route'
+  | 'ip_rules'
+  | 'cors'
+  | 'auth'
+  | 'fixed_response'
+  | 'redirect'
+  | 'rate_limit'
+  | 'cache'
+  | 'origin';
 
 export interface Decision {
   /** The step that answers the request itself, or 'origin' when it is forwarded. */
@@ -112,9 +124,11 @@ export interface Explanation {
     load_balancing: OriginConfig['load_balancing'] | null;
     timeout_seconds: number | null;
     strip_prefix: string | null;
-    /** The path and query the origin receives. */
+    /** The path and query the origin receives (after rewrite_path or strip_prefix; before query transforms). */
     forwarded_path: string;
   } | null;
+  /** The route policies that apply to this request (null without a route). */
+  policies: PoliciesExplanation | null;
   decision: Decision;
 }
 
@@ -343,7 +357,13 @@ function explainCache(
   return { enabled: true, decision: 'lookup', reason: null, ttl_seconds, key };
 }
 
-function explainUpstream(snapshot: TenantSnapshot, route: RouteConfig, path: string, query: string) {
+function explainUpstream(
+  snapshot: TenantSnapshot,
+  route: RouteConfig,
+  path: string,
+  query: string,
+  rewritten: string | undefined,
+) {
   const origin = snapshot.origins.find((candidate) => candidate.id === route.origin_id);
   const strip = compileStripPrefix(route.strip_prefix);
   return {
@@ -353,7 +373,7 @@ function explainUpstream(snapshot: TenantSnapshot, route: RouteConfig, path: str
     load_balancing: origin?.load_balancing ?? null,
     timeout_seconds: origin?.timeout_seconds ?? null,
     strip_prefix: strip,
-    forwarded_path: strippedPath(path, strip) + (query === '' ? '' : `?${query}`),
+    forwarded_path: (rewritten ?? strippedPath(path, strip)) + (query === '' ? '' : `?${query}`),
   };
 }
 
@@ -373,6 +393,7 @@ export async function explainRequest(
     rate_limits: null,
     cache: null,
     upstream: null,
+    policies: null,
     decision: stop('host', 404, 'tenant_not_found', 'no tenant is served on this host'),
   };
   // The first step that answers the request decides it; the later steps are still reported.
@@ -404,12 +425,29 @@ export async function explainRequest(
     return explanation;
   }
 
-  const routes = explainRoutes(snapshot, input.method, path);
+  // A browser's preflight is matched by the method it announces, to a route with CORS (as the gateways do).
+  const announced = announcedPreflightMethod(input);
+  const preflightRoutes = announced === undefined ? null : explainRoutes(snapshot, announced, path);
+  const routes =
+    preflightRoutes !== null && (preflightRoutes.chosen?.cors ?? null) !== null
+      ? preflightRoutes
+      : explainRoutes(snapshot, input.method, path);
   explanation.routes = routes.verdicts;
   explanation.route = routes.verdicts.find((verdict) => verdict.selected) ?? null;
   if (routes.decision) decide(routes.decision);
   const route = routes.chosen;
   if (route === null) return explanation;
+
+  const policies = explainPolicies(snapshot, route, {
+    method: input.method,
+    host: input.host,
+    path,
+    query: input.query,
+    headers: input.headers,
+    clientIp: input.clientIp,
+  });
+  explanation.policies = policies.policies;
+  if (policies.stop !== null) decide(policies.stop);
 
   const auth = await explainAuth(route, input.headers, {
     ...context,
@@ -420,8 +458,22 @@ export async function explainRequest(
   const clientIp = input.clientIp ?? '<client ip>';
   explanation.rate_limits = explainLimits(snapshot, route, auth, clientIp);
   explanation.cache = explainCache(snapshot, route, input, path, auth);
-  explanation.upstream = explainUpstream(snapshot, route, path, input.query);
-  if (explanation.upstream.targets === null) {
+  const { fixed_response: fixed, redirect } = policies.policies;
+  if (fixed !== null) {
+    decide(
+      stop('fixed_response', fixed.status, 'fixed_response', 'the route answers itself (fixed_response)'),
+    );
+  } else if (redirect !== null) {
+    decide(stop('redirect', redirect.status, 'redirect', `the route redirects to ${redirect.location}`));
+  }
+  explanation.upstream = explainUpstream(
+    snapshot,
+    route,
+    path,
+    input.query,
+    policies.policies.rewrite_path?.path,
+  );
+  if (explanation.upstream.targets === null && (route.traffic_split ?? null) === null) {
     decide(stop('origin', 503, 'origin_unavailable', 'the route has no origin configured'));
   }
   const limited = explanation.rate_limits.limits.length > 0;

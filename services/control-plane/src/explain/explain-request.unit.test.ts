@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
@@ -355,5 +356,181 @@ describe('explaining a request', () => {
     expect(ambiguous.decision).toMatchObject({ stage: 'route', status: 403, code: 'ambiguous_path' });
     expect(ambiguous.routes.find((r) => r.id === jwt)?.reason).toMatch(/ambiguous/);
     expect(ambiguous.routes.find((r) => r.id === keyed)?.reason).toMatch(/ambiguous/);
+  });
+});
+
+describe('explaining the route policies that apply', () => {
+  const CANARY = randomUUID();
+  const policyRoutes = [
+    {
+      id: randomUUID(),
+      origin_id: ORIGIN,
+      path_pattern: '/office/*',
+      auth_mode: 'public',
+      ip_rules: { allow: ['10.0.0.0/8'], deny: ['10.0.13.0/24'] },
+      timeouts: { connect_ms: 200 },
+      retries: { attempts: 3 },
+    },
+    {
+      id: randomUUID(),
+      origin_id: ORIGIN,
+      path_pattern: '/web/*',
+      methods: ['GET', 'POST'],
+      auth_mode: 'jwt_required',
+      cors: { allow_origins: ['https://app.example.com'], allow_headers: ['authorization'] },
+    },
+    {
+      id: randomUUID(),
+      origin_id: ORIGIN,
+      path_pattern: '/v1/*',
+      auth_mode: 'public',
+      rewrite_path: { from_prefix: '/v1', to_prefix: '/api/v1' },
+      request_headers: { set: { 'x-tenant': '${tenant_id}' }, remove: ['cookie'] },
+      query: { add: { source: 'gateway' } },
+    },
+    {
+      id: randomUUID(),
+      origin_id: ORIGIN,
+      path_pattern: '/canary/*',
+      auth_mode: 'public',
+      traffic_split: {
+        origins: [
+          { origin_id: ORIGIN, weight: 95 },
+          { origin_id: CANARY, weight: 5 },
+        ],
+        sticky: { cookie: 'session' },
+        overrides: [{ header: 'x-canary', value: 'always', origin_id: CANARY }],
+      },
+    },
+    {
+      id: randomUUID(),
+      origin_id: ORIGIN,
+      path_pattern: '/shop/*',
+      auth_mode: 'public',
+      fixed_response: { status: 503, body: 'maintenance' },
+    },
+    {
+      id: randomUUID(),
+      origin_id: null,
+      path_pattern: '/old/*',
+      auth_mode: 'public',
+      redirect: { status: 308, location: 'https://new.example.com${path}${query}' },
+    },
+  ];
+  const policySnapshot = () =>
+    snapshot({
+      origins: [
+        { id: ORIGIN, name: 'stable', targets: [{ url: 'http://10.0.0.1:8080' }], timeout_seconds: 30 },
+        { id: CANARY, name: 'canary', targets: [{ url: 'http://10.0.0.9:8080' }] },
+      ],
+      routes: policyRoutes,
+      api_keys: [],
+    });
+
+  it('judges the IP rules for the given client address, and says it depends on the address without one', async () => {
+    const snap = await policySnapshot();
+    const unknown = await explain({ path: '/office/x' }, snap);
+    expect(unknown.policies?.ip_rules).toMatchObject({
+      source: 'route',
+      verdict: 'depends_on_client_address',
+      client_ip: null,
+    });
+    expect(unknown.decision.stage).toBe('origin');
+    const denied = await explain({ path: '/office/x', clientIp: '10.0.13.7' }, snap);
+    expect(denied.policies?.ip_rules).toMatchObject({ verdict: 'denied', client_ip: '10.0.13.7' });
+    expect(denied.decision).toMatchObject({ stage: 'ip_rules', status: 403, code: 'ip_denied' });
+    const outside = await explain({ path: '/office/x', clientIp: '192.0.2.1' }, snap);
+    expect(outside.decision).toMatchObject({ stage: 'ip_rules', status: 403 });
+    const inside = await explain({ path: '/office/x', clientIp: '10.1.2.3' }, snap);
+    expect(inside.policies?.ip_rules?.verdict).toBe('allowed');
+    expect(inside.decision.stage).toBe('origin');
+  });
+
+  it('reports the route’s timeouts over the origin’s, and its retries', async () => {
+    const snap = await policySnapshot();
+    const office = await explain({ path: '/office/x' }, snap);
+    expect(office.policies?.timeouts).toEqual({
+      connect_ms: 200,
+      response_headers_ms: 30_000,
+      idle_ms: 30_000,
+      source: 'route',
+    });
+    expect(office.policies?.retries).toMatchObject({ attempts: 3 });
+    // Without route timeouts: the origin's timeout_seconds, the connect capped at 10 s.
+    const plain = await explain({ path: '/v1/x' }, snap);
+    expect(plain.policies?.timeouts).toMatchObject({ connect_ms: 10_000, source: 'origin' });
+    expect(plain.policies?.retries).toBeNull();
+  });
+
+  it('says the gateway answers an allowed preflight with 204 before authentication, and refuses a foreign origin', async () => {
+    const snap = await policySnapshot();
+    const preflight = (origin: string) =>
+      explain(
+        {
+          method: 'OPTIONS',
+          path: '/web/orders',
+          headers: {
+            origin,
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'authorization',
+          },
+        },
+        snap,
+      );
+    const allowed = await preflight('https://app.example.com');
+    expect(allowed.route?.path_pattern).toBe('/web/*');
+    expect(allowed.policies?.cors).toMatchObject({ preflight: true, origin_allowed: true, status: 204 });
+    expect(allowed.decision).toMatchObject({ stage: 'cors', status: 204, code: null });
+    const foreign = await preflight('https://evil.example.net');
+    expect(foreign.policies?.cors).toMatchObject({ preflight: true, origin_allowed: false, status: 403 });
+    expect(foreign.decision).toMatchObject({ stage: 'cors', status: 403, code: 'cors_not_allowed' });
+    // The actual request: not answered by the gateway's CORS step, still needs the token.
+    const actual = await explain(
+      { path: '/web/orders', headers: { origin: 'https://app.example.com' } },
+      snap,
+    );
+    expect(actual.policies?.cors).toMatchObject({
+      preflight: false,
+      origin_allowed: true,
+      answered_by_gateway: false,
+    });
+    expect(actual.decision).toMatchObject({ stage: 'auth', status: 401 });
+  });
+
+  it('shows the path the origin receives after the rewrite, and the header and query transforms', async () => {
+    const answer = await explain({ path: '/v1/orders/7', query: 'x=1' }, await policySnapshot());
+    expect(answer.policies?.rewrite_path).toMatchObject({ path: '/api/v1/orders/7', rewritten: true });
+    expect(answer.upstream?.forwarded_path).toBe('/api/v1/orders/7?x=1');
+    expect(answer.policies?.request_headers).toMatchObject({
+      set: { 'x-tenant': '${tenant_id}' },
+      remove: ['cookie'],
+    });
+    expect(answer.policies?.query).toMatchObject({ add: { source: 'gateway' } });
+  });
+
+  it('lists the traffic split’s origins with their weights, the sticky rule, and an override the request meets', async () => {
+    const snap = await policySnapshot();
+    const answer = await explain({ path: '/canary/x', headers: { cookie: 'session=abc' } }, snap);
+    expect(answer.policies?.traffic_split?.origins).toEqual([
+      { origin_id: ORIGIN, origin_name: 'stable', weight: 95, percent: 95 },
+      { origin_id: CANARY, origin_name: 'canary', weight: 5, percent: 5 },
+    ]);
+    expect(answer.policies?.traffic_split?.sticky).toEqual({ cookie: 'session' });
+    expect(answer.policies?.traffic_split?.chosen_by).toMatch(/sticky on session/);
+    const forced = await explain({ path: '/canary/x', headers: { 'x-canary': 'always' } }, snap);
+    expect(forced.policies?.traffic_split?.chosen_by).toMatch(/override: x-canary = always/);
+  });
+
+  it('says a fixed response or a redirect answers from the gateway, with the redirect’s location', async () => {
+    const snap = await policySnapshot();
+    const shop = await explain({ path: '/shop/cart' }, snap);
+    expect(shop.policies?.fixed_response).toMatchObject({ status: 503 });
+    expect(shop.decision).toMatchObject({ stage: 'fixed_response', status: 503 });
+    const old = await explain({ path: '/old/docs', query: 'lang=en' }, snap);
+    expect(old.policies?.redirect).toEqual({
+      status: 308,
+      location: 'https://new.example.com/old/docs?lang=en',
+    });
+    expect(old.decision).toMatchObject({ stage: 'redirect', status: 308 });
   });
 });

@@ -146,4 +146,38 @@ describe('POST /api/v1/tenants/:id/explain', () => {
       decision: { stage: 'auth', status: 401, code: 'api_key_expired' },
     });
   });
+
+  it('describes the route policies that apply: IP rules judged for client_ip, the route’s connect timeout', async () => {
+    const origin = await h.request('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name: 'office-api', url: 'http://127.0.0.1:9/', timeout_seconds: 30 },
+    });
+    const created = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: json(origin)['id'],
+        path_pattern: '/office/*',
+        auth_mode: 'public',
+        ip_rules: { deny: ['203.0.113.0/24'] },
+        timeouts: { connect_ms: 250 },
+        rewrite_path: { from_prefix: '/office', to_prefix: '/internal' },
+      },
+    });
+    expect(created.status).toBe(201);
+    const request = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/office/report' };
+    expect(json(await explain(request))).toMatchObject({
+      policies: {
+        ip_rules: { verdict: 'depends_on_client_address', deny: ['203.0.113.0/24'] },
+        timeouts: { connect_ms: 250, response_headers_ms: 30_000, source: 'route' },
+        rewrite_path: { path: '/internal/report' },
+        cors: null,
+        traffic_split: null,
+      },
+      upstream: { forwarded_path: '/internal/report' },
+      decision: { stage: 'origin' },
+    });
+    expect(json(await explain({ ...request, client_ip: '203.0.113.9' }))).toMatchObject({
+      policies: { ip_rules: { verdict: 'denied', client_ip: '203.0.113.9' } },
+      decision: { stage: 'ip_rules', status: 403, code: 'ip_denied' },
+    });
+  });
 });

@@ -1,4 +1,11 @@
 import { loadBalancing } from '@vantageedge/shared/domain/gateway-config';
+import {
+  queryTransform,
+  requestHeaderTransform,
+  responseHeaderTransform,
+  retryPolicy,
+  rewritePath,
+} from '@vantageedge/shared/domain/route-policies';
 import { z } from 'zod';
 
 /** POST /api/v1/tenants/:id/explain: the request to explain, and the answer (for /openapi.json). */
@@ -55,7 +62,90 @@ export const explainBody = z.strictObject({
     .meta({ description: 'the client address the gateways would see (limits keyed on the IP)' }),
 });
 
-const stage = z.enum(['host', 'path', 'route', 'auth', 'rate_limit', 'cache', 'origin']);
+const stage = z.enum([
+  'host',
+  'path',
+  'route',
+  'ip_rules',
+  'cors',
+  'auth',
+  'fixed_response',
+  'redirect',
+  'rate_limit',
+  'cache',
+  'origin',
+]);
+
+const headerOrCookie = { header: z.string().optional(), cookie: z.string().optional() };
+
+const policies = z
+  .object({
+    ip_rules: z
+      .object({
+        source: z.enum(['route', 'tenant']),
+        allow: z.array(z.string()),
+        deny: z.array(z.string()),
+        client_ip: z.string().nullable(),
+        verdict: z.enum(['allowed', 'denied', 'depends_on_client_address']),
+        reason: z.string(),
+      })
+      .nullable(),
+    cors: z
+      .object({
+        preflight: z.boolean(),
+        origin: z.string().nullable(),
+        origin_allowed: z.boolean().nullable(),
+        answered_by_gateway: z.boolean(),
+        status: z.number().int().nullable(),
+        reason: z.string(),
+        allow_methods: z.array(z.string()),
+        allow_headers: z.array(z.string()),
+        allow_credentials: z.boolean(),
+      })
+      .nullable(),
+    request_headers: requestHeaderTransform.nullable(),
+    response_headers: responseHeaderTransform.nullable(),
+    query: queryTransform.nullable(),
+    rewrite_path: z
+      .object({
+        rule: rewritePath,
+        path: z.string().meta({ description: 'the path the origin receives' }),
+        rewritten: z.boolean(),
+      })
+      .nullable(),
+    timeouts: z.object({
+      connect_ms: z.number().nullable(),
+      response_headers_ms: z.number().nullable(),
+      idle_ms: z.number().nullable(),
+      source: z.enum(['route', 'origin']),
+    }),
+    retries: retryPolicy.nullable(),
+    traffic_split: z
+      .object({
+        origins: z.array(
+          z.object({
+            origin_id: z.uuid(),
+            origin_name: z.string().nullable(),
+            weight: z.number(),
+            percent: z.number(),
+          }),
+        ),
+        sticky: z.object(headerOrCookie).nullable(),
+        overrides: z.array(z.object({ ...headerOrCookie, value: z.string(), origin_id: z.uuid() })),
+        chosen_by: z.string(),
+      })
+      .nullable(),
+    fixed_response: z
+      .object({
+        status: z.number().int(),
+        content_type: z.string(),
+        headers: z.record(z.string(), z.string()),
+      })
+      .nullable(),
+    redirect: z.object({ status: z.number().int(), location: z.string() }).nullable(),
+  })
+  .nullable()
+  .meta({ description: 'the route policies that apply to the request; null without a route' });
 
 const routeVerdict = z.object({
   id: z.uuid(),
@@ -165,6 +255,7 @@ export const explanationResource = z.object({
       forwarded_path: z.string(),
     })
     .nullable(),
+  policies,
   decision: z
     .object({ stage, status: z.number().int().nullable(), code: z.string().nullable(), message: z.string() })
     .meta({ description: 'the first step that answers the request; status null: the origin answers' }),

@@ -1,5 +1,9 @@
-import type { CorsPolicy } from '@vantageedge/shared/domain/route-policies';
-import { HTTP_METHODS } from '@vantageedge/shared/domain/route-policies';
+import {
+  type CompiledCors,
+  compileRouteCors,
+  originAllowed,
+  preflightRefusal,
+} from '@vantageedge/shared/gateway-policies/cors-rules';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
@@ -19,69 +23,10 @@ export function createCorsPolicy(): RoutePolicy {
   return {
     name: 'cors',
     compileRoute({ route }) {
-      if (route.cors === null || route.cors === undefined) return null;
-      const methods =
-        route.cors.allow_methods.length > 0
-          ? route.cors.allow_methods
-          : route.methods.length > 0
-            ? route.methods
-            : HTTP_METHODS;
-      return corsStage(compileCors(route.cors, methods));
+      const cors = compileRouteCors(route);
+      return cors === null ? null : corsStage(cors);
     },
   };
-}
-
-interface CompiledCors {
-  readonly anyOrigin: boolean;
-  readonly exactOrigins: ReadonlySet<string>;
-  /** `https://*.example.com` → ["https://", ".example.com"]. */
-  readonly wildcardOrigins: ReadonlyArray<readonly [scheme: string, suffix: string]>;
-  readonly credentials: boolean;
-  readonly methods: ReadonlySet<string>;
-  readonly allowMethods: string;
-  readonly headers: ReadonlySet<string>;
-  readonly allowHeaders: string;
-  readonly exposeHeaders: string;
-  readonly maxAge: string;
-}
-
-function compileCors(cors: CorsPolicy, methods: readonly string[]): CompiledCors {
-  const exactOrigins = new Set<string>();
-  const wildcardOrigins: Array<[string, string]> = [];
-  for (const origin of cors.allow_origins) {
-    const star = origin.indexOf('://*.');
-    if (star >= 0) wildcardOrigins.push([origin.slice(0, star + 3), origin.slice(star + 4)]);
-    else if (origin !== '*') exactOrigins.add(origin);
-  }
-  const upper = methods.map((method) => method.toUpperCase());
-  const headers = cors.allow_headers.map((header) => header.toLowerCase());
-  return {
-    anyOrigin: cors.allow_origins.includes('*'),
-    exactOrigins,
-    wildcardOrigins,
-    credentials: cors.allow_credentials,
-    methods: new Set(upper),
-    allowMethods: upper.join(', '),
-    headers: new Set(headers),
-    allowHeaders: headers.join(', '),
-    exposeHeaders: cors.expose_headers.join(', '),
-    maxAge: String(cors.max_age_seconds),
-  };
-}
-
-function originAllowed(cors: CompiledCors, origin: string): boolean {
-  if (cors.anyOrigin) return true;
-  const lower = origin.toLowerCase();
-  if (cors.exactOrigins.has(lower)) return true;
-  for (const [scheme, suffix] of cors.wildcardOrigins) {
-    // One or more labels before the suffix: https://a.example.com and https://a.b.example.com, never
-    // https://example.com itself nor https://evilexample.com.
-    if (lower.length > scheme.length + suffix.length && lower.startsWith(scheme) && lower.endsWith(suffix)) {
-      const label = lower.slice(scheme.length, lower.length - suffix.length);
-      if (!label.includes('/') && !label.includes(':') && !label.startsWith('.')) return true;
-    }
-  }
-  return false;
 }
 
 function corsStage(cors: CompiledCors): RouteStage {
@@ -110,12 +55,7 @@ function answerPreflight(
   const { req, res } = exchange;
   res.setHeader('vary', 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
   const method = String(req.headers['access-control-request-method'] ?? '').toUpperCase();
-  const refusal =
-    origin === undefined || !originAllowed(cors, origin)
-      ? 'this origin is not allowed'
-      : !cors.methods.has(method)
-        ? `the method ${method} is not allowed`
-        : deniedHeader(cors, req.headers['access-control-request-headers']);
+  const refusal = preflightRefusal(cors, origin, method, req.headers['access-control-request-headers']);
   if (refusal !== undefined) {
     failExchange(exchange, 403, 'cors_not_allowed', `CORS preflight refused: ${refusal}`);
     return 'handled';
@@ -129,15 +69,4 @@ function answerPreflight(
   res.writeHead(204);
   res.end();
   return 'handled';
-}
-
-/** Why a requested header is refused, or undefined when every one is allowed. */
-function deniedHeader(cors: CompiledCors, requested: string | string[] | undefined): string | undefined {
-  if (requested === undefined) return undefined;
-  const text = Array.isArray(requested) ? requested.join(',') : requested;
-  for (const raw of text.split(',')) {
-    const name = raw.trim().toLowerCase();
-    if (name !== '' && !cors.headers.has(name)) return `the header ${name} is not allowed`;
-  }
-  return undefined;
 }

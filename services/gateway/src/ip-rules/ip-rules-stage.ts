@@ -1,7 +1,7 @@
 import type { IpRules } from '@vantageedge/shared/domain/route-policies';
+import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
 import { failExchange } from '../pipeline/errors.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
-import { AddressMatcher } from './address-matcher.js';
 
 /**
  * IP allow / deny lists on the client address (as the gateway resolved it: the peer, or the address

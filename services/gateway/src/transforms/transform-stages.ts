@@ -1,6 +1,6 @@
+import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 import { applyHeaderTransform, compileHeaderTransform } from './header-transform.js';
-import { compilePathRewrite } from './path-rewrite.js';
 import { compileQueryTransform } from './query-transform.js';
 
 /**

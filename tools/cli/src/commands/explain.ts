@@ -2,6 +2,7 @@ import type { CliContext } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { render } from '../output.js';
 import { resolveTenant, tenantOfHost } from '../tenant-ref.js';
+import { type ExplainedPolicies, formatPolicies } from './explain-policies.js';
 
 /**
  * `vantageedge explain GET https://acme.vantageedge.dev/api/users/1 -H 'x-api-key: …'`: what the
@@ -75,6 +76,8 @@ interface Explanation {
     load_balancing: { algorithm: string } | null;
     forwarded_path: string;
   } | null;
+  /** Absent from answers of admin APIs that predate route policies in explain. */
+  policies?: ExplainedPolicies | null;
   decision: { stage: string; status: number | null; code: string | null; message: string };
 }
 
@@ -143,6 +146,8 @@ export function formatExplanation(method: string, url: string, answer: Explanati
     for (const other of others)
       lines.push(`    ${methodsText(other.methods)} ${other.path_pattern}: ${other.reason}`);
   }
+  const policies = answer.policies ? formatPolicies(answer.policies) : { early: [], late: [] };
+  lines.push(...policies.early);
   if (answer.auth) {
     const { auth } = answer;
     const scopes = auth.required_scopes.length > 0 ? `, requires ${auth.required_scopes.join(' ')}` : '';
@@ -152,6 +157,7 @@ export function formatExplanation(method: string, url: string, answer: Explanati
     );
     for (const note of auth.notes) lines.push(`  note: ${note}`);
   }
+  lines.push(...policies.late);
   if (answer.rate_limits) {
     const { limits, policy_header } = answer.rate_limits;
     lines.push(`Limits    ${limits.length === 0 ? 'none' : `RateLimit-Policy: ${policy_header}`}`);

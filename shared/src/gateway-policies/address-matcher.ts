@@ -1,5 +1,5 @@
 import { BlockList } from 'node:net';
-import { parseCidr } from '@vantageedge/shared/domain/route-policies';
+import { parseCidr } from '../domain/route-policies.js';
 
 const MAPPED_IPV4 = '::ffff:';
 

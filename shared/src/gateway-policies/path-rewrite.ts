@@ -1,4 +1,4 @@
-import type { RewritePath } from '@vantageedge/shared/domain/route-policies';
+import type { RewritePath } from '../domain/route-policies.js';
 
 /** The path the origin sees for a request path, or undefined when the rewrite leaves it as it is. */
 export type PathRewrite = (path: string) => string | undefined;

@@ -1,0 +1,315 @@
+import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import {
+  type HeaderTransform,
+  LOCATION_VARIABLES,
+  parseTemplate,
+  type QueryTransform,
+  type RetryPolicy,
+  type RewritePath,
+} from '@vantageedge/shared/domain/route-policies';
+import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
+import {
+  compileRouteCors,
+  originAllowed,
+  preflightRefusal,
+} from '@vantageedge/shared/gateway-policies/cors-rules';
+import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
+
+/**
+ * The route policies a gateway would apply to one request, computed with the gateway's own rules
+ * (address matcher, CORS rules, path rewrite): IP rules, CORS, transforms, timeouts and retries,
+ * traffic split, and the answers a route gives itself (fixed_response, redirect).
+ */
+
+/** The gateways never wait longer than this for a connect, whatever the origin's timeout_seconds. */
+const MAX_ORIGIN_CONNECT_MS = 10_000;
+
+export interface PoliciesExplanation {
+  ip_rules: {
+    source: 'route' | 'tenant';
+    allow: string[];
+    deny: string[];
+    client_ip: string | null;
+    verdict: 'allowed' | 'denied' | 'depends_on_client_address';
+    reason: string;
+  } | null;
+  cors: {
+    preflight: boolean;
+    origin: string | null;
+    origin_allowed: boolean | null;
+    /** Whether the gateway answers this request itself (a preflight: 204 or 403). */
+    answered_by_gateway: boolean;
+    status: number | null;
+    reason: string;
+    allow_methods: string[];
+    allow_headers: string[];
+    allow_credentials: boolean;
+  } | null;
+  request_headers: HeaderTransform | null;
+  response_headers: HeaderTransform | null;
+  query: QueryTransform | null;
+  rewrite_path: { rule: RewritePath; path: string; rewritten: boolean } | null;
+  timeouts: {
+    connect_ms: number | null;
+    response_headers_ms: number | null;
+    idle_ms: number | null;
+    /** route: the route's timeouts override the origin's timeout_seconds for the fields it sets. */
+    source: 'route' | 'origin';
+  };
+  retries: RetryPolicy | null;
+  traffic_split: {
+    origins: Array<{ origin_id: string; origin_name: string | null; weight: number; percent: number }>;
+    sticky: { header?: string | undefined; cookie?: string | undefined } | null;
+    overrides: Array<{
+      header?: string | undefined;
+      cookie?: string | undefined;
+      value: string;
+      origin_id: string;
+    }>;
+    /** The origin an override or the sticky key picks for this request, when known. */
+    chosen_by: string;
+  } | null;
+  fixed_response: { status: number; content_type: string; headers: Record<string, string> } | null;
+  redirect: { status: number; location: string } | null;
+}
+
+/** What stops a request before authentication or the origin (ip_rules, a CORS preflight). */
+export interface PolicyStop {
+  stage: 'ip_rules' | 'cors';
+  status: number;
+  code: string | null;
+  message: string;
+}
+
+export interface PolicyRequest {
+  method: string;
+  host: string;
+  path: string;
+  query: string;
+  headers: Record<string, string | string[]>;
+  clientIp: string | undefined;
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** A browser's preflight: OPTIONS with Origin and Access-Control-Request-Method. */
+export function announcedPreflightMethod(
+  request: Pick<PolicyRequest, 'method' | 'headers'>,
+): string | undefined {
+  if (request.method !== 'OPTIONS' || single(request.headers['origin']) === undefined) return undefined;
+  return single(request.headers['access-control-request-method'])?.toUpperCase();
+}
+
+function explainIpRules(
+  snapshot: TenantSnapshot,
+  route: RouteConfig,
+  clientIp: string | undefined,
+): PoliciesExplanation['ip_rules'] {
+  const own = route.ip_rules ?? null;
+  const rules = own ?? snapshot.tenant.settings.ip_rules ?? null;
+  if (rules === null) return null;
+  const deny = new AddressMatcher(rules.deny);
+  const allow = new AddressMatcher(rules.allow);
+  if (deny.size === 0 && allow.size === 0) return null;
+  const base = {
+    source: own === null ? ('tenant' as const) : ('route' as const),
+    allow: rules.allow,
+    deny: rules.deny,
+  };
+  if (clientIp === undefined) {
+    return {
+      ...base,
+      client_ip: null,
+      verdict: 'depends_on_client_address',
+      reason: 'depends on the client address (give client_ip to judge it)',
+    };
+  }
+  if (deny.has(clientIp)) {
+    return { ...base, client_ip: clientIp, verdict: 'denied', reason: `${clientIp} is in the deny list` };
+  }
+  if (allow.size > 0 && !allow.has(clientIp)) {
+    return {
+      ...base,
+      client_ip: clientIp,
+      verdict: 'denied',
+      reason: `${clientIp} is not in the allow list`,
+    };
+  }
+  return {
+    ...base,
+    client_ip: clientIp,
+    verdict: 'allowed',
+    reason: allow.size > 0 ? `${clientIp} is in the allow list` : `${clientIp} is not in the deny list`,
+  };
+}
+
+function explainCors(route: RouteConfig, request: PolicyRequest): PoliciesExplanation['cors'] {
+  const cors = compileRouteCors(route);
+  if (cors === null || route.cors === null || route.cors === undefined) return null;
+  const origin = single(request.headers['origin']) ?? null;
+  const announced = announcedPreflightMethod(request);
+  const base = {
+    origin,
+    allow_methods: [...cors.methods],
+    allow_headers: [...cors.headers],
+    allow_credentials: cors.credentials,
+  };
+  if (announced !== undefined) {
+    const refusal = preflightRefusal(
+      cors,
+      origin ?? undefined,
+      announced,
+      request.headers['access-control-request-headers'],
+    );
+    return {
+      ...base,
+      preflight: true,
+      origin_allowed: origin === null ? false : originAllowed(cors, origin),
+      answered_by_gateway: true,
+      status: refusal === undefined ? 204 : 403,
+      reason:
+        refusal === undefined
+          ? `a preflight for ${announced}: the gateway answers 204 with the Access-Control-Allow-* headers, before authentication`
+          : `a preflight for ${announced}: the gateway refuses it (403 cors_not_allowed): ${refusal}`,
+    };
+  }
+  const allowed = origin === null ? null : originAllowed(cors, origin);
+  return {
+    ...base,
+    preflight: false,
+    origin_allowed: allowed,
+    answered_by_gateway: false,
+    status: null,
+    reason:
+      origin === null
+        ? 'no Origin header: not a cross-origin request; answers carry Vary: Origin'
+        : allowed
+          ? 'an allowed origin: the answer carries Access-Control-Allow-Origin'
+          : 'an origin that is not allowed: the answer carries no Access-Control-Allow-Origin',
+  };
+}
+
+function explainTimeouts(
+  route: RouteConfig,
+  originTimeoutSeconds: number | null,
+): PoliciesExplanation['timeouts'] {
+  const originMs = originTimeoutSeconds === null ? null : originTimeoutSeconds * 1000;
+  const own = route.timeouts ?? null;
+  return {
+    connect_ms: own?.connect_ms ?? (originMs === null ? null : Math.min(originMs, MAX_ORIGIN_CONNECT_MS)),
+    response_headers_ms: own?.response_headers_ms ?? originMs,
+    idle_ms: own?.idle_ms ?? originMs,
+    source: own === null ? 'origin' : 'route',
+  };
+}
+
+function explainTrafficSplit(
+  snapshot: TenantSnapshot,
+  route: RouteConfig,
+  headers: Record<string, string | string[]>,
+): PoliciesExplanation['traffic_split'] {
+  const split = route.traffic_split ?? null;
+  if (split === null) return null;
+  const total = split.origins.reduce((sum, entry) => sum + entry.weight, 0);
+  const cookies = cookieValues(headers);
+  const keyValue = (key: { header?: string | undefined; cookie?: string | undefined }) =>
+    key.header !== undefined ? single(headers[key.header.toLowerCase()]) : cookies.get(key.cookie ?? '');
+  const override = split.overrides.find((entry) => keyValue(entry) === entry.value);
+  const stickyValue = split.sticky === null ? undefined : keyValue(split.sticky);
+  return {
+    origins: split.origins.map((entry) => ({
+      origin_id: entry.origin_id,
+      origin_name: snapshot.origins.find((origin) => origin.id === entry.origin_id)?.name ?? null,
+      weight: entry.weight,
+      percent: total === 0 ? 0 : Math.round((entry.weight / total) * 10_000) / 100,
+    })),
+    sticky: split.sticky,
+    overrides: split.overrides,
+    chosen_by:
+      override !== undefined
+        ? `an override: ${override.header ?? override.cookie} = ${override.value} → origin ${override.origin_id}`
+        : split.sticky === null
+          ? 'weights: each request is drawn at random'
+          : stickyValue === undefined
+            ? `weights: no ${split.sticky.header ?? split.sticky.cookie} in the request, so it is drawn at random`
+            : `weights, sticky on ${split.sticky.header ?? split.sticky.cookie}: every request with this value goes to the same origin`,
+  };
+}
+
+function cookieValues(headers: Record<string, string | string[]>): Map<string, string> {
+  const values = new Map<string, string>();
+  const raw = headers['cookie'];
+  const text = Array.isArray(raw) ? raw.join('; ') : (raw ?? '');
+  for (const pair of text.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) values.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+  }
+  return values;
+}
+
+function redirectLocation(location: string, request: PolicyRequest): string {
+  const parsed = parseTemplate(location, LOCATION_VARIABLES);
+  if (!parsed.ok) return location;
+  const values = {
+    path: request.path,
+    query: request.query === '' ? '' : `?${request.query}`,
+    host: request.host,
+  };
+  return parsed.parts.map((part) => ('literal' in part ? part.literal : values[part.variable])).join('');
+}
+
+/** The path the origin receives after rewrite_path, or null when the route has no rewrite. */
+export function rewrittenPath(route: RouteConfig, path: string): PoliciesExplanation['rewrite_path'] {
+  const rule = route.rewrite_path ?? null;
+  if (rule === null) return null;
+  const rewritten = compilePathRewrite(rule, route.path_pattern)(path);
+  return { rule, path: rewritten ?? path, rewritten: rewritten !== undefined };
+}
+
+export function explainPolicies(
+  snapshot: TenantSnapshot,
+  route: RouteConfig,
+  request: PolicyRequest,
+): { policies: PoliciesExplanation; stop: PolicyStop | null } {
+  const origin = snapshot.origins.find((candidate) => candidate.id === route.origin_id);
+  const fixed = route.fixed_response ?? null;
+  const redirect = route.redirect ?? null;
+  const policies: PoliciesExplanation = {
+    ip_rules: explainIpRules(snapshot, route, request.clientIp),
+    cors: explainCors(route, request),
+    request_headers: route.request_headers ?? null,
+    response_headers: route.response_headers ?? null,
+    query: route.query ?? null,
+    rewrite_path: rewrittenPath(route, request.path),
+    timeouts: explainTimeouts(route, origin?.timeout_seconds ?? null),
+    retries: route.retries ?? null,
+    traffic_split: explainTrafficSplit(snapshot, route, request.headers),
+    fixed_response:
+      fixed === null
+        ? null
+        : { status: fixed.status, content_type: fixed.content_type, headers: fixed.headers },
+    redirect:
+      redirect === null
+        ? null
+        : { status: redirect.status, location: redirectLocation(redirect.location, request) },
+  };
+  let stop: PolicyStop | null = null;
+  if (policies.ip_rules?.verdict === 'denied') {
+    stop = {
+      stage: 'ip_rules',
+      status: 403,
+      code: 'ip_denied',
+      message: 'requests from this address are not allowed on this route',
+    };
+  } else if (policies.cors?.preflight) {
+    stop = {
+      stage: 'cors',
+      status: policies.cors.status ?? 403,
+      code: policies.cors.status === 204 ? null : 'cors_not_allowed',
+      message: policies.cors.reason,
+    };
+  }
+  return { policies, stop };
+}

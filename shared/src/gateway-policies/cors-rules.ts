@@ -1,0 +1,98 @@
+import type { RouteConfig } from '../domain/gateway-config.js';
+import { type CorsPolicy, HTTP_METHODS } from '../domain/route-policies.js';
+
+/**
+ * A route's CORS policy compiled for the gateway's CORS stage (and for "explain a request", which
+ * reports what that stage would do): which origins, methods and request headers a browser may use.
+ */
+
+export interface CompiledCors {
+  readonly anyOrigin: boolean;
+  readonly exactOrigins: ReadonlySet<string>;
+  /** `https://*.example.com` → ["https://", ".example.com"]. */
+  readonly wildcardOrigins: ReadonlyArray<readonly [scheme: string, suffix: string]>;
+  readonly credentials: boolean;
+  readonly methods: ReadonlySet<string>;
+  readonly allowMethods: string;
+  readonly headers: ReadonlySet<string>;
+  readonly allowHeaders: string;
+  readonly exposeHeaders: string;
+  readonly maxAge: string;
+}
+
+export function compileCors(cors: CorsPolicy, methods: readonly string[]): CompiledCors {
+  const exactOrigins = new Set<string>();
+  const wildcardOrigins: Array<[string, string]> = [];
+  for (const origin of cors.allow_origins) {
+    const star = origin.indexOf('://*.');
+    if (star >= 0) wildcardOrigins.push([origin.slice(0, star + 3), origin.slice(star + 4)]);
+    else if (origin !== '*') exactOrigins.add(origin);
+  }
+  const upper = methods.map((method) => method.toUpperCase());
+  const headers = cors.allow_headers.map((header) => header.toLowerCase());
+  return {
+    anyOrigin: cors.allow_origins.includes('*'),
+    exactOrigins,
+    wildcardOrigins,
+    credentials: cors.allow_credentials,
+    methods: new Set(upper),
+    allowMethods: upper.join(', '),
+    headers: new Set(headers),
+    allowHeaders: headers.join(', '),
+    exposeHeaders: cors.expose_headers.join(', '),
+    maxAge: String(cors.max_age_seconds),
+  };
+}
+
+export function originAllowed(cors: CompiledCors, origin: string): boolean {
+  if (cors.anyOrigin) return true;
+  const lower = origin.toLowerCase();
+  if (cors.exactOrigins.has(lower)) return true;
+  for (const [scheme, suffix] of cors.wildcardOrigins) {
+    // One or more labels before the suffix: https://a.example.com and https://a.b.example.com, never
+    // https://example.com itself nor https://evilexample.com.
+    if (lower.length > scheme.length + suffix.length && lower.startsWith(scheme) && lower.endsWith(suffix)) {
+      const label = lower.slice(scheme.length, lower.length - suffix.length);
+      if (!label.includes('/') && !label.includes(':') && !label.startsWith('.')) return true;
+    }
+  }
+  return false;
+}
+
+/** The route's CORS compiled, or null without one; methods default to the route's, then to all. */
+export function compileRouteCors(route: Pick<RouteConfig, 'cors' | 'methods'>): CompiledCors | null {
+  if (route.cors === null || route.cors === undefined) return null;
+  const methods =
+    route.cors.allow_methods.length > 0
+      ? route.cors.allow_methods
+      : route.methods.length > 0
+        ? route.methods
+        : HTTP_METHODS;
+  return compileCors(route.cors, methods);
+}
+
+/** Why a requested header is refused, or undefined when every one is allowed. */
+export function deniedHeader(
+  cors: CompiledCors,
+  requested: string | string[] | undefined,
+): string | undefined {
+  if (requested === undefined) return undefined;
+  const text = Array.isArray(requested) ? requested.join(',') : requested;
+  for (const raw of text.split(',')) {
+    const name = raw.trim().toLowerCase();
+    if (name !== '' && !cors.headers.has(name)) return `the header ${name} is not allowed`;
+  }
+  return undefined;
+}
+
+/** Why a preflight is refused (origin, announced method, requested headers), or undefined when allowed. */
+export function preflightRefusal(
+  cors: CompiledCors,
+  origin: string | undefined,
+  method: string,
+  requestedHeaders: string | string[] | undefined,
+): string | undefined {
+  if (origin === undefined || !originAllowed(cors, origin)) return 'this origin is not allowed';
+  if (!cors.methods.has(method.toUpperCase())) return `the method ${method.toUpperCase()} is not allowed`;
+  return deniedHeader(cors, requestedHeaders);
+}
