@@ -57,8 +57,9 @@ async function outcome(cache: ResponseCache, policy: CompiledCachePolicy): Promi
   return lookup.outcome;
 }
 
+/** Up to ~15 s: a Redis Cluster relays a PUBLISH to other nodes' subscribers over its bus, late on a busy host. */
 async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-  for (let i = 0; i < 250; i++) {
+  for (let i = 0; i < 750; i++) {
     if (await check()) return true;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
