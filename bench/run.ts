@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
 import { Redis } from 'ioredis';
+import { bundleServices } from '../scripts/service-bundle.js';
 import { type H2loadResult, runH2load } from './lib/h2load.js';
 import { originConfig, proxyConfig, writeNginxConfig } from './lib/nginx.js';
 import {
@@ -74,6 +75,9 @@ const scenarios = SCENARIOS.filter((s) =>
 );
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const workDir = mkdtempSync(path.join(os.tmpdir(), 've-bench-'));
+// The gateway and the floor run as `make build` compiles a service (not through tsx, whose transform
+// adds work a production replica does not do), from inside the repository so node_modules resolves.
+const buildDir = path.join(repo, 'bench-results', 'build');
 const children: ChildProcess[] = [];
 const startedAt = Date.now();
 // Steps for the progress display: direct, the Node-floor reference, each scenario, each fixed-rate run.
@@ -170,7 +174,7 @@ async function startGatewayProcess(
   const child = startProcess(
     cpus,
     process.execPath,
-    ['--import', 'tsx', path.join(repo, 'bench/gateway-under-test.ts')],
+    ['--enable-source-maps', path.join(buildDir, 'gateway-under-test.js')],
     {
       ...process.env,
       NODE_ENV: 'production',
@@ -278,6 +282,11 @@ function latestOtherResults() {
 
 async function main(): Promise<void> {
   execFileSync('bash', [path.join(repo, 'bench/tools.sh')], { stdio: 'inherit' });
+  await bundleServices(
+    repo,
+    { 'gateway-under-test': 'bench/gateway-under-test.ts', 'node-floor-proxy': 'bench/node-floor-proxy.ts' },
+    buildDir,
+  );
   const plan = planCpus();
   log(
     `[bench] ${quick ? 'quick' : 'full'}: ${seconds}s x ${runs} run(s) per side, warm-up ${warmupSeconds}s, ${connections} connections, wrk -t1`,
@@ -335,7 +344,7 @@ async function main(): Promise<void> {
   const floor = startProcess(
     plan.proxyCpus,
     process.execPath,
-    ['--import', 'tsx', path.join(repo, 'bench/node-floor-proxy.ts')],
+    ['--enable-source-maps', path.join(buildDir, 'node-floor-proxy.js')],
     { ...process.env, NODE_OPTIONS: '', FLOOR_PORT: String(floorPort), FLOOR_ORIGIN_URL: ctx.originUrl },
   );
   children.push(floor);

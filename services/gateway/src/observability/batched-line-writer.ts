@@ -22,6 +22,12 @@ export interface BatchedLineWriterOptions {
   maxBatchChars?: number;
   /** Lines dropped (buffer full, or the sink failed their batch). */
   onDrop?: (lines: number) => void;
+  /**
+   * How long a line may wait for others to share its write, unless a full batch is waiting (the
+   * producer's linger.ms of Kafka). 0 (default): the next turn of the event loop. Under load a few
+   * milliseconds turn one write per request or two into one per full batch.
+   */
+  lingerMs?: number;
 }
 
 const PIPE_BUF = 4096;
@@ -38,10 +44,14 @@ export class BatchedLineWriter {
   readonly #maxBuffered: number;
   readonly #maxBatch: number;
   readonly #onDrop: (lines: number) => void;
+  readonly #lingerMs: number;
   #lines: string[] = [];
+  /** Characters queued or in flight (the bound), and of those the ones queued. */
   #bufferedChars = 0;
+  #waitingChars = 0;
   #inFlight = false;
   #scheduled = false;
+  #lingerTimer: NodeJS.Timeout | undefined;
   #idle: Array<() => void> = [];
   #dropped = 0;
 
@@ -50,6 +60,7 @@ export class BatchedLineWriter {
     this.#maxBuffered = options.maxBufferedChars;
     this.#maxBatch = options.maxBatchChars ?? sink.maxBatchChars ?? PIPE_BUF;
     this.#onDrop = options.onDrop ?? (() => {});
+    this.#lingerMs = options.lingerMs ?? 0;
   }
 
   /** Lines dropped since start. */
@@ -65,21 +76,39 @@ export class BatchedLineWriter {
     }
     this.#lines.push(line);
     this.#bufferedChars += line.length;
-    if (!this.#inFlight && !this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#flushNext);
-    }
+    this.#waitingChars += line.length;
+    if (!this.#inFlight) this.#schedule();
     return true;
   }
 
   /** Resolves when every line queued so far has been written (or dropped). */
   flush(): Promise<void> {
     if (this.#lines.length === 0 && !this.#inFlight) return Promise.resolve();
+    if (!this.#inFlight) this.#flushSoon();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** The next write: at once when a full batch waits or nothing may linger, else after the linger. */
+  #schedule(): void {
+    if (this.#lingerMs === 0 || this.#waitingChars >= this.#maxBatch) this.#flushSoon();
+    else if (this.#lingerTimer === undefined && !this.#scheduled) {
+      this.#lingerTimer = setTimeout(this.#flushNext, this.#lingerMs);
+      this.#lingerTimer.unref();
+    }
+  }
+
+  #flushSoon(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#flushNext);
   }
 
   readonly #flushNext = (): void => {
     this.#scheduled = false;
+    if (this.#lingerTimer !== undefined) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = undefined;
+    }
     if (this.#inFlight) return;
     if (this.#lines.length === 0) {
       for (const resolve of this.#idle.splice(0)) resolve();
@@ -101,11 +130,14 @@ export class BatchedLineWriter {
       batch = this.#lines.splice(0, count).join('');
     }
     this.#inFlight = true;
+    this.#waitingChars -= chars;
     this.#sink.write(batch, (error) => {
       this.#inFlight = false;
       this.#bufferedChars -= chars;
       if (error) this.#drop(count);
-      this.#flushNext();
+      const lingering = this.#lingerMs > 0 && this.#waitingChars < this.#maxBatch;
+      if (lingering && this.#lines.length > 0 && this.#idle.length === 0) this.#schedule();
+      else this.#flushNext();
     });
   };
 

@@ -1,7 +1,7 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BatchedLineWriter, fileDescriptorSink, type LineSink } from './batched-line-writer.js';
 
 /** A sink that records batches and completes them only when told to (a slow or stuck stdout). */
@@ -102,6 +102,37 @@ describe('batched line writer', () => {
     held.complete();
     await flushing;
     expect(flushed).toBe(true);
+  });
+
+  it('with a linger, lets lines of later turns share the write, and writes a full batch at once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate'] });
+    try {
+      const held = heldSink();
+      const writer = new BatchedLineWriter(held.sink, {
+        maxBufferedChars: 10_000,
+        maxBatchChars: 40,
+        lingerMs: 20,
+      });
+      writer.write(line(1));
+      await vi.advanceTimersByTimeAsync(10);
+      writer.write(line(2));
+      expect(held.batches).toEqual([]); // still lingering
+      await vi.advanceTimersByTimeAsync(10);
+      expect(held.batches).toEqual([line(1) + line(2)]);
+      held.complete();
+      for (let n = 3; n <= 6; n++) writer.write(line(n)); // a full batch (40 characters) waits
+      await vi.advanceTimersByTimeAsync(0);
+      expect(held.batches).toEqual([line(1) + line(2), line(3) + line(4) + line(5) + line(6)]);
+      held.complete();
+      writer.write(line(7));
+      const flushed = writer.flush(); // shutdown does not wait for the linger
+      await vi.advanceTimersByTimeAsync(0);
+      expect(held.batches.at(-1)).toBe(line(7));
+      held.complete();
+      await flushed;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('writes batches to a file descriptor with asynchronous fs.write', async () => {
