@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 
 /**
@@ -7,4 +7,22 @@ import { singleHeader } from '@vantageedge/shared/http/header-values';
  */
 export function requestAuthority(headers: IncomingHttpHeaders): string | undefined {
   return singleHeader(headers.host) ?? singleHeader(headers[':authority']);
+}
+
+/**
+ * The request names its host more than once: two Host lines (RFC 9112 §3.2), or over HTTP/2 a Host that
+ * differs from :authority (RFC 9113 §8.3.1). Such a request must be refused, not served by one reading:
+ * a proxy in front that reads the other one would have applied another tenant's rules to it.
+ */
+export function namesConflictingHosts(req: IncomingMessage): boolean {
+  const raw = req.rawHeaders;
+  let hostLines = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') hostLines++;
+  }
+  if (hostLines > 1) return true;
+  if (hostLines === 0 || req.httpVersionMajor !== 2) return false;
+  const authority = singleHeader(req.headers[':authority']);
+  return authority !== undefined && authority.toLowerCase() !== singleHeader(req.headers.host)?.toLowerCase();
 }

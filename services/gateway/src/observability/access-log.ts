@@ -13,16 +13,7 @@ export interface AccessLogOptions {
   registry: Registry;
   /** The `service` field (the service log's name for this process). */
   service?: string;
-  /** How long a line may wait to share a write with others (default ACCESS_LOG_LINGER_MS). */
-  lingerMs?: number;
 }
-
-/**
- * Under load this turns about one write per request into one per full batch (a write to the page cache
- * or a pipe, and a thread-pool hand-off, cost more than building the line); a line reaches stdout at
- * most this late.
- */
-export const ACCESS_LOG_LINGER_MS = 20;
 
 /**
  * One JSON line per request, sampled: `sampleRate` of the requests below 500, and every 5xx (the lines
@@ -45,7 +36,6 @@ export class AccessLog {
     this.#writer = new BatchedLineWriter(options.sink, {
       maxBufferedChars: options.maxBufferedChars,
       onDrop: (lines) => dropped.inc(lines),
-      lingerMs: options.lingerMs ?? ACCESS_LOG_LINGER_MS,
     });
     this.#sampleRate = options.sampleRate;
     this.#service = options.service ?? 'gateway';

@@ -9,6 +9,8 @@ export interface LineSink {
   write(batch: string, done: (error?: Error | null) => void): void;
   /** The largest batch this destination takes in one write (see BatchedLineWriterOptions). */
   readonly maxBatchChars?: number;
+  /** How long a line should wait for others to share its write here (see BatchedLineWriterOptions). */
+  readonly lingerMs?: number;
 }
 
 export interface BatchedLineWriterOptions {
@@ -25,7 +27,8 @@ export interface BatchedLineWriterOptions {
   /**
    * How long a line may wait for others to share its write, unless a full batch is waiting (the
    * producer's linger.ms of Kafka). 0 (default): the next turn of the event loop. Under load a few
-   * milliseconds turn one write per request or two into one per full batch.
+   * milliseconds turn one write per request or two into one per full batch. Default: the sink's own,
+   * else 0.
    */
   lingerMs?: number;
 }
@@ -60,7 +63,7 @@ export class BatchedLineWriter {
     this.#maxBuffered = options.maxBufferedChars;
     this.#maxBatch = options.maxBatchChars ?? sink.maxBatchChars ?? PIPE_BUF;
     this.#onDrop = options.onDrop ?? (() => {});
-    this.#lingerMs = options.lingerMs ?? 0;
+    this.#lingerMs = options.lingerMs ?? sink.lingerMs ?? 0;
   }
 
   /** Lines dropped since start. */
@@ -149,6 +152,12 @@ export class BatchedLineWriter {
 
 /** Batch size for a regular file: one write() to a file is never interleaved with another's. */
 const FILE_BATCH = 64 * 1024;
+/**
+ * A write to a descriptor (a syscall and a thread-pool hand-off) costs more than building many lines:
+ * under load, waiting this long turns about one write per request into one per full batch. A line
+ * reaches the descriptor at most this late.
+ */
+const DESCRIPTOR_LINGER_MS = 20;
 
 /**
  * A file descriptor (stdout: 1) written with asynchronous fs.write on libuv's thread pool, so a slow
@@ -165,6 +174,7 @@ export function fileDescriptorSink(fd: number): LineSink {
   }
   return {
     maxBatchChars: regularFile ? FILE_BATCH : PIPE_BUF,
+    lingerMs: DESCRIPTOR_LINGER_MS,
     write(batch, done) {
       const buffer = Buffer.from(batch, 'utf8');
       const writeFrom = (offset: number): void => {

@@ -14,7 +14,7 @@ import { createCorsPolicy } from '../cors/cors-stage.js';
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
-import { requestAuthority } from '../http/request-authority.js';
+import { namesConflictingHosts, requestAuthority } from '../http/request-authority.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -192,8 +192,12 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   }
 }
 
-/** Host → tenant. 404 when no tenant is served on this host. */
+/** Host → tenant. 404 when no tenant is served on this host; 400 when the request names two hosts. */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
+  if (namesConflictingHosts(exchange.req)) {
+    refuseConflictingHosts(exchange);
+    return false;
+  }
   const tenant = context.store.resolveHost(requestAuthority(exchange.req.headers));
   if (tenant === undefined) {
     failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
@@ -499,6 +503,12 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
 }
 
 // ---- helpers ----
+
+function refuseConflictingHosts(exchange: GatewayExchange): void {
+  // HTTP/1.1: the client's framing is not to be trusted further; the connection is not reused.
+  if (exchange.req.httpVersionMajor === 1) exchange.res.shouldKeepAlive = false;
+  failExchange(exchange, 400, 'invalid_host', 'the request names more than one host');
+}
 
 function internalError(exchange: GatewayExchange, error: unknown): void {
   exchange.span?.recordException(error instanceof Error ? error : String(error));

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import type { ClientHttp2Session } from 'node:http2';
+import net from 'node:net';
+import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * A request that names two hosts is refused (RFC 9112 §3.2: more than one Host line is a 400; RFC 9113
+ * §8.3.1: an HTTP/2 Host that differs from :authority is malformed). Before, the gateway served the
+ * first Host line's tenant, while a proxy or WAF in front that reads the last one (or :authority) had
+ * applied another tenant's rules: two tenants' answers for one request.
+ */
+const VICTIM = 'victim.localhost';
+const ATTACKER = 'attacker.localhost';
+
+let origin: TestOrigin;
+let gateway: TestGateway;
+let session: ClientHttp2Session;
+
+/** One raw HTTP/1.1 exchange: the status line and whether the gateway closed the connection. */
+function rawRequest(port: number, head: string): Promise<{ statusLine: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(head));
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [headText = '', body = ''] = received.split('\r\n\r\n');
+      resolve({ statusLine: headText.split('\r\n')[0] ?? '', body });
+    });
+  });
+}
+
+beforeAll(async () => {
+  origin = await startTestOrigin('hosts-origin');
+  gateway = await startTestGateway({ GATEWAY_H2C: 'true' });
+  for (const subdomain of ['victim', 'attacker']) {
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain,
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [{ origin_id: originId, path_pattern: '/api/*' }],
+      }),
+    );
+  }
+  session = http2Connect(gateway.url);
+});
+
+afterAll(async () => {
+  session?.close();
+  await gateway?.close();
+  await origin?.close();
+});
+
+describe('a request naming more than one host', () => {
+  const port = () => Number(new URL(gateway.url).port);
+
+  it('is refused 400 invalid_host over HTTP/1.1, whichever Host line comes first', async () => {
+    for (const hosts of [
+      [VICTIM, ATTACKER],
+      [ATTACKER, VICTIM],
+      [VICTIM, VICTIM],
+    ]) {
+      const head = `GET /api/whoami HTTP/1.1\r\n${hosts.map((host) => `Host: ${host}\r\n`).join('')}\r\n`;
+      const answer = await rawRequest(port(), head);
+      expect(answer.statusLine, hosts.join(' then ')).toBe('HTTP/1.1 400 Bad Request');
+      expect(JSON.parse(answer.body).error.code).toBe('invalid_host');
+    }
+    // The same request with one Host line is served (and the connection closed above was not reused).
+    const single = await rawRequest(
+      port(),
+      `GET /api/whoami HTTP/1.1\r\nHost: ${VICTIM}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(single.statusLine).toBe('HTTP/1.1 200 OK');
+  });
+
+  it('is refused 400 on a WebSocket upgrade too', async () => {
+    const head =
+      `GET /api/socket HTTP/1.1\r\nHost: ${ATTACKER}\r\nHost: ${VICTIM}\r\nUpgrade: websocket\r\n` +
+      'Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    const answer = await rawRequest(port(), head);
+    expect(answer.statusLine).toBe('HTTP/1.1 400 Bad Request');
+    expect(JSON.parse(answer.body).error.code).toBe('invalid_host');
+  });
+
+  it('is refused 400 over HTTP/2 when Host differs from :authority, and served when they agree', async () => {
+    const conflicting = await http2Request(session, {
+      path: '/api/whoami',
+      authority: VICTIM,
+      headers: { host: ATTACKER },
+    });
+    expect(conflicting.status).toBe(400);
+    expect(JSON.parse(conflicting.body).error.code).toBe('invalid_host');
+    const agreeing = await http2Request(session, {
+      path: '/api/whoami',
+      authority: VICTIM,
+      headers: { host: VICTIM.toUpperCase() },
+    });
+    expect(agreeing.status).toBe(200);
+  });
+});
