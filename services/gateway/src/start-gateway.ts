@@ -12,6 +12,7 @@ import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
 import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
+import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { AccessLog } from './observability/access-log.js';
@@ -164,6 +165,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const admitted = limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT);
   const trafficServer = createServer(
     {
+      ServerResponse: GatewayServerResponse,
       maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
       headersTimeout: config.GATEWAY_HEADERS_TIMEOUT_MS,
       requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,

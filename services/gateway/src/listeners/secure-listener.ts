@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
@@ -58,6 +59,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     key: initial.privateKeyPem,
     SNICallback: options.selector.sniCallback,
     allowHTTP1: true,
+    Http1ServerResponse: GatewayServerResponse,
     ALPNProtocols: ['h2', 'http/1.1'],
     settings: {
       maxConcurrentStreams: options.maxConcurrentStreams,
