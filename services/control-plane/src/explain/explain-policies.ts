@@ -1,4 +1,8 @@
-import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import {
+  MAX_ORIGIN_CONNECT_TIMEOUT_MS,
+  type RouteConfig,
+  type TenantSnapshot,
+} from '@vantageedge/shared/domain/gateway-config';
 import {
   type HeaderTransform,
   LOCATION_VARIABLES,
@@ -20,9 +24,6 @@ import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-re
  * (address matcher, CORS rules, path rewrite): IP rules, CORS, transforms, timeouts and retries,
  * traffic split, and the answers a route gives itself (fixed_response, redirect).
  */
-
-/** The gateways never wait longer than this for a connect, whatever the origin's timeout_seconds. */
-const MAX_ORIGIN_CONNECT_MS = 10_000;
 
 export interface PoliciesExplanation {
   ip_rules: {
@@ -198,7 +199,8 @@ function explainTimeouts(
   const originMs = originTimeoutSeconds === null ? null : originTimeoutSeconds * 1000;
   const own = route.timeouts ?? null;
   return {
-    connect_ms: own?.connect_ms ?? (originMs === null ? null : Math.min(originMs, MAX_ORIGIN_CONNECT_MS)),
+    connect_ms:
+      own?.connect_ms ?? (originMs === null ? null : Math.min(originMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS)),
     response_headers_ms: own?.response_headers_ms ?? originMs,
     idle_ms: own?.idle_ms ?? originMs,
     source: own === null ? 'origin' : 'route',
