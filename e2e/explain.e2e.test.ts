@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { type RequestExplanation, requestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   eventually,
@@ -43,38 +44,16 @@ let revokedKeyId = '';
 let memberToken = '';
 let outsiderToken = '';
 
-interface Explanation {
-  position: string;
-  version: string;
-  route: { id: string } | null;
-  routes: Array<{
-    id: string;
-    method_matches: boolean;
-    path_matches: boolean;
-    selected: boolean;
-    reason: string;
-  }>;
-  auth: {
-    credential: { kind: string; status?: string; api_key_id?: string; signature_checked?: boolean };
-  } | null;
-  rate_limits: {
-    policy_header: string | null;
-    limits: Array<{ capacity: number; algorithm: string }>;
-  } | null;
-  cache: { decision: string; reason: string | null } | null;
-  decision: { stage: string; status: number | null; code: string | null };
-}
-
 async function explain(
   method: string,
   pathname: string,
   { headers = {}, at }: { headers?: Record<string, string>; at?: string } = {},
-): Promise<Explanation> {
+): Promise<RequestExplanation> {
   const answer = await system.admin('POST', `/api/v1/tenants/${tenantId}/explain`, {
     body: { method, host: HOST, path: pathname, headers, ...(at !== undefined ? { at_position: at } : {}) },
   });
   expect(answer.status, answer.text).toBe(200);
-  return answer.body as unknown as Explanation;
+  return requestExplanation.parse(answer.body);
 }
 
 function send(
@@ -115,7 +94,7 @@ function observed(response: HttpResponse) {
 }
 
 /** The explanation's decision as the status class and code a client sees. */
-function expectAgreement(explanation: Explanation, seen: ReturnType<typeof observed>, label: string) {
+function expectAgreement(explanation: RequestExplanation, seen: ReturnType<typeof observed>, label: string) {
   if (explanation.decision.status === null) {
     expect(Math.floor(seen.status / 100), `${label}: forwarded, the origin answers`).toBe(2);
     expect(seen.route, `${label}: the route the origin was told`).toBe(explanation.route?.id);
@@ -405,7 +384,7 @@ describe('explain agrees with what two gateway replicas do', () => {
     expect(human.stdout).not.toContain(revokedKey);
     const json = await run(['explain', 'GET', url, '-H', `x-api-key: ${activeKey}`, '--json']);
     expect(json.code, json.stderr).toBe(0);
-    const answer = JSON.parse(json.stdout) as Explanation;
+    const answer = requestExplanation.parse(JSON.parse(json.stdout));
     expect(answer.route?.id).toBe(routes.users);
     for (const replica of replicas) {
       expectAgreement(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Puts the vantageedge CLI bundle into the folder $1: built from a checkout of VantageEdge at the
 # version named by $VANTAGEEDGE_REF (default: main). The bundle needs its npm dependencies
-# (commander, yaml) beside it, so the checkout's production install is kept with it.
+# (commander, yaml, zod) beside it, so the checkout's production install is kept with it.
 set -euo pipefail
 target="${1:?usage: fetch-cli.sh <folder>}"
 repository="${VANTAGEEDGE_REPOSITORY:?set VANTAGEEDGE_REPOSITORY to the git URL of your VantageEdge}"

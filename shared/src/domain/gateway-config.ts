@@ -145,6 +145,12 @@ export const circuitBreaker = z.strictObject({
   half_open_requests: z.number().int().min(1).max(100).default(1),
 });
 
+/**
+ * The longest a gateway waits for a connection to an origin target when the route sets no
+ * connect_ms of its own: the origin's timeout_seconds, but never more than this.
+ */
+export const MAX_ORIGIN_CONNECT_TIMEOUT_MS = 10_000;
+
 export const originConfig = z.strictObject({
   id: z.uuid(),
   name: z.string(),

@@ -7,11 +7,14 @@ import { EXIT } from './exit-codes.js';
 
 const TENANT = '7b0c2c52-9e42-4a43-9a5c-3c2f4f7b8e11';
 const ROUTE = 'c1b5d4a2-1111-4b4b-8c8c-222233334444';
+const OTHER_ROUTE = 'd2c6e5b3-2222-4c5c-9d9d-333344445555';
+const ORIGIN = 'e3d7f6c4-3333-4d6d-8e8e-444455556666';
 
 const answer = {
   tenant_id: TENANT,
   position: '57',
   version: '42',
+  request: { method: 'GET', host: 'acme.vantageedge.dev', path: '/api/users/1', query: '' },
   host: {
     resolves: true,
     kind: 'subdomain',
@@ -24,16 +27,32 @@ const answer = {
     path_pattern: '/api/users/:id',
     methods: ['GET'],
     priority: 0,
+    rank: 0,
+    method_matches: true,
+    path_matches: true,
     selected: true,
     reason: 'the first route in match order whose method and path match',
   },
   routes: [
-    { id: ROUTE, path_pattern: '/api/users/:id', methods: ['GET'], priority: 0, selected: true, reason: '' },
     {
-      id: 'x',
+      id: ROUTE,
+      path_pattern: '/api/users/:id',
+      methods: ['GET'],
+      priority: 0,
+      rank: 0,
+      method_matches: true,
+      path_matches: true,
+      selected: true,
+      reason: '',
+    },
+    {
+      id: OTHER_ROUTE,
       path_pattern: '/api/*',
       methods: ['POST'],
       priority: 0,
+      rank: 1,
+      method_matches: false,
+      path_matches: true,
       selected: false,
       reason: 'method GET is not accepted (POST)',
     },
@@ -42,6 +61,7 @@ const answer = {
     mode: 'apikey_required',
     required_scopes: [],
     credential: { kind: 'api_key', status: 'revoked', name: 'old laptop' },
+    identity: { kind: 'anonymous' },
     outcome: { ok: false, status: 401, code: 'invalid_api_key', message: 'the API key is not valid' },
     notes: [],
   },
@@ -50,28 +70,41 @@ const answer = {
     limits: [
       {
         name: 'route',
+        level: 'route',
+        scope: 'ip',
         algorithm: 'sliding_window',
         capacity: 2,
         refill_per_second: null,
         window_seconds: 60,
         accuracy: 'exact',
+        on_store_failure: 'open',
         key: 'rl:{t}:r:x:sw:',
       },
     ],
   },
   cache: {
+    enabled: true,
     decision: 'lookup',
     reason: null,
     ttl_seconds: 30,
-    key: { pattern: 'path+query', vary_headers: [], per_caller: true },
+    key: {
+      pattern: 'path+query',
+      vary_headers: [],
+      per_caller: true,
+      path_digest: 'p1',
+      variant_digest: null,
+    },
   },
   upstream: {
-    origin_id: 'o',
+    origin_id: ORIGIN,
     origin_name: 'users-service',
     targets: [{ url: 'http://10.0.0.1:8080', weight: 1 }],
     load_balancing: { algorithm: 'round_robin' },
+    timeout_seconds: 30,
+    strip_prefix: '/api',
     forwarded_path: '/users/1',
   },
+  policies: null,
   decision: { stage: 'auth', status: 401, code: 'invalid_api_key', message: 'the API key is not valid' },
 };
 
@@ -87,7 +120,7 @@ async function body(req: IncomingMessage): Promise<unknown> {
 }
 
 /** A stand-in admin API that records what the CLI sent. */
-async function adminApi(): Promise<{
+async function adminApi(explanation: unknown = answer): Promise<{
   url: string;
   received: Array<{ method: string; url: string; body: unknown }>;
 }> {
@@ -99,7 +132,7 @@ async function adminApi(): Promise<{
       res.end(JSON.stringify({ data: [{ id: TENANT, name: 'Acme', subdomain: 'acme' }], next_cursor: null }));
       return;
     }
-    res.end(JSON.stringify(answer));
+    res.end(JSON.stringify(explanation));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   servers.push(server);
@@ -252,6 +285,23 @@ describe('vantageedge explain', () => {
     });
     const human = await run(['explain', 'GET', 'https://acme.vantageedge.dev/api/users/1'], env);
     expect(human.out).toContain('Decision  401 invalid_api_key');
+  });
+
+  it('refuses an answer that is not an explanation, naming what is wrong, instead of printing half of it', async () => {
+    const { decision: _, ...withoutDecision } = answer;
+    const api = await adminApi({ ...withoutDecision, routes: 'none' });
+    const env = { VANTAGEEDGE_URL: api.url, VANTAGEEDGE_TOKEN: 'admin-token' };
+    for (const argv of [
+      ['explain', 'GET', 'https://acme.vantageedge.dev/api/users/1'],
+      ['explain', 'GET', 'https://acme.vantageedge.dev/api/users/1', '--json'],
+    ]) {
+      const result = await run(argv, env);
+      expect(result.code).toBe(EXIT.unavailable);
+      expect(result.out).toBe('');
+      expect(result.err).toContain('the admin API answered explain with something this CLI cannot read');
+      expect(result.err).toMatch(/^ {2}routes: .*array/m);
+      expect(result.err).toMatch(/^ {2}decision: /m);
+    }
   });
 
   it('exits 2 for a URL it cannot read', async () => {

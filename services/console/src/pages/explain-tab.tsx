@@ -1,67 +1,23 @@
+import {
+  type PoliciesExplanation,
+  type RequestExplanation,
+  requestExplanation,
+} from '@vantageedge/shared/domain/request-explanation';
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
+import { readAnswer } from '../api/read-answer.js';
 import { ErrorNotice } from '../ui/components.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
-interface RouteVerdict {
-  id: string;
-  path_pattern: string;
-  methods: string[];
-  rank: number | null;
-  selected: boolean;
-  reason: string;
-}
-
-/** The parts of POST /api/v1/tenants/:id/explain's answer this page shows. */
-interface Explanation {
-  host: { resolves: boolean; reason: string };
-  path: { normalized: string | null; reason: string | null };
-  routes: RouteVerdict[];
-  auth: { mode: string; outcome: unknown; notes: string[] } | null;
-  rate_limits: { policy_header: string | null } | null;
-  cache: { decision: string; reason: string | null } | null;
-  upstream: { origin_name: string | null; forwarded_path: string } | null;
-  policies: ExplainedPolicies | null;
-  decision: { stage: string; status: number | null; code: string | null; message: string };
-}
-
-interface Transform {
-  set?: Record<string, string>;
-  add?: Record<string, string>;
-  remove?: string[];
-}
-
-/** The route policies the explain answer describes. */
-interface ExplainedPolicies {
-  ip_rules: { source: string; verdict: string; reason: string } | null;
-  cors: { preflight: boolean; status: number | null; reason: string } | null;
-  request_headers: Transform | null;
-  response_headers: Transform | null;
-  query: Transform | null;
-  rewrite_path: { path: string; rewritten: boolean } | null;
-  timeouts: {
-    connect_ms: number | null;
-    response_headers_ms: number | null;
-    idle_ms: number | null;
-    source: string;
-  };
-  retries: { attempts: number; on: string[]; methods: string[] } | null;
-  traffic_split: {
-    origins: Array<{ origin_id: string; origin_name: string | null; percent: number }>;
-    sticky: { header?: string; cookie?: string } | null;
-    chosen_by: string;
-  } | null;
-  fixed_response: { status: number } | null;
-  redirect: { status: number; location: string } | null;
-}
+type Transform = NonNullable<PoliciesExplanation['request_headers' | 'response_headers' | 'query']>;
 
 function transformText(transform: Transform): string {
   const parts = [
-    ...Object.entries(transform.set ?? {}).map(([name, value]) => `set ${name}=${value}`),
-    ...Object.entries(transform.add ?? {}).map(([name, value]) => `add ${name}=${value}`),
-    ...(transform.remove ?? []).map((name) => `remove ${name}`),
+    ...Object.entries(transform.set).map(([name, value]) => `set ${name}=${value}`),
+    ...Object.entries(transform.add).map(([name, value]) => `add ${name}=${value}`),
+    ...transform.remove.map((name) => `remove ${name}`),
   ];
   return parts.length === 0 ? 'none' : parts.join(', ');
 }
@@ -69,7 +25,7 @@ function transformText(transform: Transform): string {
 const ms = (value: number | null) => (value === null ? '—' : `${value} ms`);
 
 /** One row per policy of the route, in the order the gateways apply them. */
-function policyRows(policies: ExplainedPolicies): Array<[name: string, text: string]> {
+function policyRows(policies: PoliciesExplanation): Array<[name: string, text: string]> {
   const rows: Array<[string, string]> = [];
   if (policies.ip_rules) {
     rows.push(['IP rules', `${policies.ip_rules.verdict.replaceAll('_', ' ')}: ${policies.ip_rules.reason}`]);
@@ -137,14 +93,14 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
   const [headers, setHeaders] = useState('');
   const [atPosition, setAtPosition] = useState('');
   const [clientIp, setClientIp] = useState('');
-  const [answer, setAnswer] = useState<Explanation | null>(null);
+  const [answer, setAnswer] = useState<RequestExplanation | null>(null);
   const [error, setError] = useState<unknown>(null);
 
   async function explain(event: Event) {
     event.preventDefault();
     setError(null);
     try {
-      const response = await api.send<Explanation>('POST', `/api/v1/tenants/${tenantId}/explain`, {
+      const response = await api.send<unknown>('POST', `/api/v1/tenants/${tenantId}/explain`, {
         body: {
           method,
           host,
@@ -154,7 +110,7 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
           ...(clientIp.trim() ? { client_ip: clientIp.trim() } : {}),
         },
       });
-      setAnswer(response.body);
+      setAnswer(readAnswer(requestExplanation, response.status, response.body));
     } catch (problem) {
       setAnswer(null);
       setError(problem);

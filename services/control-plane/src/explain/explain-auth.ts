@@ -1,6 +1,11 @@
 import { verifyToken } from '@clerk/backend';
 import { hashApiKey, sameApiKeyHash } from '@vantageedge/shared/domain/api-key-hash';
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type {
+  AuthExplanation,
+  AuthOutcome,
+  CredentialReport,
+} from '@vantageedge/shared/domain/request-explanation';
 import {
   bearerToken,
   clerkClaims,
@@ -30,45 +35,6 @@ import {
  * (keys, tokens) are never part of the answer.
  */
 
-export type Outcome =
-  | { ok: true; status: null; code: null; message: string }
-  | { ok: false; status: 401 | 403; code: string; message: string };
-
-export type CredentialReport =
-  | { kind: 'none' }
-  | {
-      kind: 'api_key';
-      /** valid, expired (past expires_at), revoked (issued to this tenant, no longer active), unknown. */
-      status: 'valid' | 'expired' | 'revoked' | 'unknown';
-      api_key_id?: string;
-      name?: string;
-      scopes?: string[];
-      expires_at?: string | null;
-    }
-  | {
-      kind: 'jwt';
-      verifier: 'clerk' | 'oidc' | 'service' | 'none';
-      /** true when the signature was verified here; false when it needs the issuer's remote keys. */
-      signature_checked: boolean;
-      claims?: { iss?: string; sub?: string; exp?: number; org_id?: string };
-      scopes?: string[];
-    };
-
-export interface AuthExplanation {
-  mode: RouteConfig['auth_mode'];
-  required_scopes: string[];
-  credential: CredentialReport;
-  /** The identity the route would see (what the rate limits and the per-caller cache key on). */
-  identity: {
-    kind: 'anonymous' | 'user' | 'api_key' | 'service';
-    user_id?: string;
-    api_key_id?: string;
-    service_id?: string;
-  };
-  outcome: Outcome;
-  notes: string[];
-}
-
 export interface AuthContext {
   snapshot: TenantSnapshot;
   /** Every key hash ever issued to the tenant up to the explained position (revoked ones included). */
@@ -88,19 +54,19 @@ export interface AuthContext {
 
 type Headers = Record<string, string | string[] | undefined>;
 
-const fail = (status: 401 | 403, code: string, message: string): Outcome => ({
+const fail = (status: 401 | 403, code: string, message: string): AuthOutcome => ({
   ok: false,
   status,
   code,
   message,
 });
-const pass = (message: string): Outcome => ({ ok: true, status: null, code: null, message });
+const pass = (message: string): AuthOutcome => ({ ok: true, status: null, code: null, message });
 
 interface Partial {
   credential: CredentialReport;
   identity: AuthExplanation['identity'];
   scopes: string[];
-  outcome: Outcome;
+  outcome: AuthOutcome;
   notes: string[];
 }
 
@@ -217,7 +183,7 @@ const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 async function verifyClerkToken(
   token: string,
   clerk: NonNullable<AuthContext['clerk']>,
-): Promise<{ ok: true } | { ok: false; outcome: Outcome }> {
+): Promise<{ ok: true } | { ok: false; outcome: AuthOutcome }> {
   try {
     const payload = await verifyToken(token, {
       jwtKey: clerk.jwtKey,

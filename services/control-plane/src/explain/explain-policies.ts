@@ -1,12 +1,10 @@
-import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import {
-  type HeaderTransform,
-  LOCATION_VARIABLES,
-  parseTemplate,
-  type QueryTransform,
-  type RetryPolicy,
-  type RewritePath,
-} from '@vantageedge/shared/domain/route-policies';
+  MAX_ORIGIN_CONNECT_TIMEOUT_MS,
+  type RouteConfig,
+  type TenantSnapshot,
+} from '@vantageedge/shared/domain/gateway-config';
+import type { PoliciesExplanation } from '@vantageedge/shared/domain/request-explanation';
+import { LOCATION_VARIABLES, parseTemplate } from '@vantageedge/shared/domain/route-policies';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
 import {
   compileRouteCors,
@@ -20,58 +18,6 @@ import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-re
  * (address matcher, CORS rules, path rewrite): IP rules, CORS, transforms, timeouts and retries,
  * traffic split, and the answers a route gives itself (fixed_response, redirect).
  */
-
-/** The gateways never wait longer than this for a connect, whatever the origin's timeout_seconds. */
-const MAX_ORIGIN_CONNECT_MS = 10_000;
-
-export interface PoliciesExplanation {
-  ip_rules: {
-    source: 'route' | 'tenant';
-    allow: string[];
-    deny: string[];
-    client_ip: string | null;
-    verdict: 'allowed' | 'denied' | 'depends_on_client_address';
-    reason: string;
-  } | null;
-  cors: {
-    preflight: boolean;
-    origin: string | null;
-    origin_allowed: boolean | null;
-    /** Whether the gateway answers this request itself (a preflight: 204 or 403). */
-    answered_by_gateway: boolean;
-    status: number | null;
-    reason: string;
-    allow_methods: string[];
-    allow_headers: string[];
-    allow_credentials: boolean;
-  } | null;
-  request_headers: HeaderTransform | null;
-  response_headers: HeaderTransform | null;
-  query: QueryTransform | null;
-  rewrite_path: { rule: RewritePath; path: string; rewritten: boolean } | null;
-  timeouts: {
-    connect_ms: number | null;
-    response_headers_ms: number | null;
-    idle_ms: number | null;
-    /** route: the route's timeouts override the origin's timeout_seconds for the fields it sets. */
-    source: 'route' | 'origin';
-  };
-  retries: RetryPolicy | null;
-  traffic_split: {
-    origins: Array<{ origin_id: string; origin_name: string | null; weight: number; percent: number }>;
-    sticky: { header?: string | undefined; cookie?: string | undefined } | null;
-    overrides: Array<{
-      header?: string | undefined;
-      cookie?: string | undefined;
-      value: string;
-      origin_id: string;
-    }>;
-    /** The origin an override or the sticky key picks for this request, when known. */
-    chosen_by: string;
-  } | null;
-  fixed_response: { status: number; content_type: string; headers: Record<string, string> } | null;
-  redirect: { status: number; location: string } | null;
-}
 
 /** What stops a request before authentication or the origin (ip_rules, a CORS preflight). */
 export interface PolicyStop {
@@ -198,7 +144,8 @@ function explainTimeouts(
   const originMs = originTimeoutSeconds === null ? null : originTimeoutSeconds * 1000;
   const own = route.timeouts ?? null;
   return {
-    connect_ms: own?.connect_ms ?? (originMs === null ? null : Math.min(originMs, MAX_ORIGIN_CONNECT_MS)),
+    connect_ms:
+      own?.connect_ms ?? (originMs === null ? null : Math.min(originMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS)),
     response_headers_ms: own?.response_headers_ms ?? originMs,
     idle_ms: own?.idle_ms ?? originMs,
     source: own === null ? 'origin' : 'route',

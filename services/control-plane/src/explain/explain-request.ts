@@ -1,5 +1,12 @@
-import type { OriginConfig, RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import type {
+  AuthExplanation,
+  ExplainDecision,
+  ExplainStage,
+  RequestExplanation,
+  RouteVerdict,
+} from '@vantageedge/shared/domain/request-explanation';
 import { pathDigest, variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
@@ -8,8 +15,8 @@ import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
 import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath, compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
-import { type AuthContext, type AuthExplanation, explainAuth } from './explain-auth.js';
-import { announcedPreflightMethod, explainPolicies, type PoliciesExplanation } from './explain-policies.js';
+import { type AuthContext, explainAuth } from './explain-auth.js';
+import { announcedPreflightMethod, explainPolicies } from './explain-policies.js';
 
 /**
  * What a gateway would do with one request, computed with the gateway's own code on the tenant's
@@ -39,100 +46,10 @@ export interface ExplainContext extends Omit<AuthContext, 'hostNames'> {
   encodedSlashes: 'reject' | 'keep';
 }
 
-type Stage =
-  | 'host'
-  | 'path'
-  | 'route'
-  | 'ip_rules'
-  | 'cors'
-  | 'auth'
-  | 'fixed_response'
-  | 'redirect'
-  | 'rate_limit'
-  | 'cache'
-  | 'origin';
+/** The answer without the tenant and position it was explained for (the router adds those). */
+export type Explanation = Omit<RequestExplanation, 'tenant_id' | 'position' | 'version'>;
 
-export interface Decision {
-  /** The step that answers the request itself, or 'origin' when it is forwarded. */
-  stage: Stage;
-  /** The status the gateway answers with, or null when the origin's answer is passed on. */
-  status: number | null;
-  code: string | null;
-  message: string;
-}
-
-export interface RouteVerdict {
-  id: string;
-  path_pattern: string;
-  methods: string[];
-  priority: number;
-  /** Position in match order, or null for a route the gateways skip (invalid pattern). */
-  rank: number | null;
-  method_matches: boolean;
-  path_matches: boolean;
-  selected: boolean;
-  /** Why it does (not) handle the request. */
-  reason: string;
-}
-
-export interface Explanation {
-  request: { method: string; host: string; path: string; query: string };
-  host: { resolves: boolean; kind: 'subdomain' | 'custom_domain' | null; host: string; reason: string };
-  path: { normalized: string | null; reason: string | null };
-  route: RouteVerdict | null;
-  routes: RouteVerdict[];
-  auth: AuthExplanation | null;
-  rate_limits: {
-    /** RateLimit-Policy as the gateway sends it (null without limits). */
-    policy_header: string | null;
-    limits: Array<{
-      name: string;
-      level: 'tenant' | 'route';
-      scope: string;
-      algorithm: 'token_bucket' | 'sliding_window';
-      /** token_bucket: the burst; sliding_window: requests per window. */
-      capacity: number;
-      /** token_bucket: refill per second. */
-      refill_per_second: number | null;
-      window_seconds: number | null;
-      accuracy: 'exact' | 'fast';
-      on_store_failure: 'open' | 'closed';
-      /** The counter this request is charged to (before the replica's store prefix). */
-      key: string;
-    }>;
-  } | null;
-  cache: {
-    enabled: boolean;
-    /** lookup: served from the cache when an entry is fresh (HIT), else fetched and maybe stored (MISS). */
-    decision: 'lookup' | 'bypass' | 'not_cached';
-    reason: string | null;
-    ttl_seconds?: number;
-    key?: {
-      pattern: string;
-      vary_headers: string[];
-      per_caller: boolean;
-      path_digest: string;
-      variant_digest: string | null;
-    };
-  } | null;
-  upstream: {
-    /** null for a route that answers itself (fixed_response, redirect). */
-    origin_id: string | null;
-    origin_name: string | null;
-    /** null when the snapshot has no such origin (the gateways answer 503). */
-    targets: Array<{ url: string; weight: number }> | null;
-    load_balancing: OriginConfig['load_balancing'] | null;
-    timeout_seconds: number | null;
-    strip_prefix: string | null;
-    /** The path and query the origin receives (after rewrite_path or strip_prefix; before query transforms). */
-    forwarded_path: string;
-  } | null;
-  /** The route policies that apply to this request (null without a route). */
-  policies: PoliciesExplanation | null;
-  decision: Decision;
-}
-
-const stop = (stage: Stage, status: number, code: string, message: string): Decision => ({
+const stop = (stage: ExplainStage, status: number, code: string, message: string): ExplainDecision => ({
   stage,
   status,
   code,
@@ -199,7 +116,7 @@ function explainRoutes(
   snapshot: TenantSnapshot,
   method: string,
   path: string,
-): { verdicts: RouteVerdict[]; chosen: RouteConfig | null; decision: Decision | null } {
+): { verdicts: RouteVerdict[]; chosen: RouteConfig | null; decision: ExplainDecision | null } {
   const valid: Matchable[] = [];
   const skipped: RouteVerdict[] = [];
   for (const route of snapshot.routes) {
@@ -239,7 +156,7 @@ function explainRoutes(
       ),
     };
   });
-  let decision: Decision | null = null;
+  let decision: ExplainDecision | null = null;
   if (resolved === undefined)
     decision = stop('route', 404, 'route_not_found', 'no route matches this method and path');
   else if (resolved instanceof AmbiguousPath) {
@@ -398,7 +315,7 @@ export async function explainRequest(
   };
   // The first step that answers the request decides it; the later steps are still reported.
   let decided = !host.resolves;
-  const decide = (decision: Decision) => {
+  const decide = (decision: ExplainDecision) => {
     if (decided) return;
     explanation.decision = decision;
     decided = true;

@@ -1,3 +1,4 @@
+import { requestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
@@ -179,5 +180,34 @@ describe('POST /api/v1/tenants/:id/explain', () => {
       policies: { ip_rules: { verdict: 'denied', client_ip: '203.0.113.9' } },
       decision: { stage: 'ip_rules', status: 403, code: 'ip_denied' },
     });
+  });
+
+  it('answers exactly what the shared answer schema describes, which the CLI and the console parse it with', async () => {
+    const expiring = await h.request('POST', '/api/v1/api-keys', {
+      body: {
+        tenant_id: tenantId,
+        name: 'expiring',
+        expires_at: new Date(Date.now() + 86_400_000).toISOString(),
+      },
+    });
+    expect(expiring.status).toBe(201);
+    const host = 'acme-explain.vantageedge.dev';
+    const requests = [
+      { method: 'GET', host, path: '/users/7', headers: { 'x-api-key': json(expiring)['key'] } },
+      { method: 'GET', host, path: '/users/7', headers: { 'x-api-key': key } },
+      { method: 'GET', host, path: '/users/7', headers: { authorization: 'Bearer not.a.jwt' } },
+      { method: 'GET', host, path: '/office/report', client_ip: '203.0.113.9' },
+      { method: 'DELETE', host, path: '/nowhere' },
+      { method: 'GET', host, path: '/users/%2F' },
+      { method: 'GET', host: 'someone-else.vantageedge.dev', path: '/users/7' },
+    ];
+    for (const request of requests) {
+      const answer = await explain(request);
+      expect(answer.status, JSON.stringify(request)).toBe(200);
+      const parsed = requestExplanation.safeParse(json(answer));
+      expect(parsed.error?.issues, JSON.stringify(request)).toBeUndefined();
+      // Nothing the schema does not know is dropped on the way: the answer is the parsed answer.
+      expect(parsed.data, JSON.stringify(request)).toEqual(json(answer));
+    }
   });
 });

@@ -1,3 +1,4 @@
+import type { RequestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import express from 'express';
 import type pg from 'pg';
@@ -86,13 +87,14 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
         now: body.at_time !== undefined ? new Date(body.at_time) : clock(),
       },
     );
-    res.setHeader('Cache-Control', 'private, no-store');
-    res.json({
+    const answer: RequestExplanation = {
       tenant_id: tenantId,
       position: position.toString(),
       version: at.snapshot.version,
       ...explanation,
-    });
+    };
+    res.setHeader('Cache-Control', 'private, no-store');
+    res.json(answer);
   });
 
   return router;

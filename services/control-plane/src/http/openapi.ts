@@ -1,4 +1,5 @@
 import { MIN_HEALTH_CHECK_INTERVAL_SECONDS } from '@vantageedge/shared/domain/gateway-config';
+import { requestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import { z } from 'zod';
 import { configDocument, rollbackBody } from '../schemas/config-document.js';
 import {
@@ -8,7 +9,7 @@ import {
   configHistoryEntry,
   tenantConfigResource,
 } from '../schemas/config-views.js';
-import { explainBody, explanationResource } from '../schemas/explain.js';
+import { explainBody } from '../schemas/explain.js';
 import {
   createApiKeyBody,
   createCustomDomainBody,
@@ -1139,7 +1140,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         TenantConfigDocument: input(configDocument),
         RollbackTenantConfig: input(rollbackBody),
         ExplainRequest: input(explainBody),
-        RequestExplanation: output(explanationResource),
+        RequestExplanation: output(requestExplanation),
         TenantConfig: output(tenantConfigResource),
         TenantConfigDocumentAnswer: output(configDocumentAnswer),
         TenantConfigDiff: output(configDiff),

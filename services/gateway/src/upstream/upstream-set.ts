@@ -1,4 +1,4 @@
-import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
+import { MAX_ORIGIN_CONNECT_TIMEOUT_MS, type OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -68,7 +68,6 @@ const DEFAULT_CONNECTIONS_PER_TARGET = 128;
 // Below Node's default server keep-alive (5 s) so the gateway, not the origin, closes idle sockets
 // and a request is never written to a socket the origin is closing.
 const KEEP_ALIVE_MS = 4_000;
-const MAX_CONNECT_TIMEOUT_MS = 10_000;
 /** Pools per target with a route's own connect timeout (routes use few distinct values). */
 const MAX_CONNECT_TIMEOUT_POOLS = 4;
 
@@ -100,7 +99,11 @@ class Target implements UpstreamTarget {
     readonly basePath: string,
     private readonly settings: PoolSettings,
   ) {
-    this.dispatcher = newPool(url.origin, settings, Math.min(settings.timeoutMs, MAX_CONNECT_TIMEOUT_MS));
+    this.dispatcher = newPool(
+      url.origin,
+      settings,
+      Math.min(settings.timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS),
+    );
   }
 
   dispatcherWithConnectTimeout(connectMs: number): Dispatcher {

@@ -1,53 +1,14 @@
+import type { PoliciesExplanation } from '@vantageedge/shared/domain/request-explanation';
+
 /** The route policies of an explain answer (POST /api/v1/tenants/:id/explain), as the CLI prints them. */
 
-interface HeaderTransform {
-  set?: Record<string, string>;
-  add?: Record<string, string>;
-  remove?: string[];
-}
+type Transform = NonNullable<PoliciesExplanation['request_headers' | 'response_headers' | 'query']>;
 
-export interface ExplainedPolicies {
-  ip_rules: {
-    source: string;
-    allow: string[];
-    deny: string[];
-    client_ip: string | null;
-    verdict: string;
-    reason: string;
-  } | null;
-  cors: {
-    preflight: boolean;
-    origin: string | null;
-    origin_allowed: boolean | null;
-    answered_by_gateway: boolean;
-    status: number | null;
-    reason: string;
-  } | null;
-  request_headers: HeaderTransform | null;
-  response_headers: HeaderTransform | null;
-  query: HeaderTransform | null;
-  rewrite_path: { path: string; rewritten: boolean } | null;
-  timeouts: {
-    connect_ms: number | null;
-    response_headers_ms: number | null;
-    idle_ms: number | null;
-    source: string;
-  };
-  retries: { attempts: number; on: string[]; methods: string[] } | null;
-  traffic_split: {
-    origins: Array<{ origin_id: string; origin_name: string | null; weight: number; percent: number }>;
-    sticky: { header?: string; cookie?: string } | null;
-    chosen_by: string;
-  } | null;
-  fixed_response: { status: number } | null;
-  redirect: { status: number; location: string } | null;
-}
-
-function transformText(transform: HeaderTransform): string {
+function transformText(transform: Transform): string {
   const parts: string[] = [];
-  for (const [name, value] of Object.entries(transform.set ?? {})) parts.push(`set ${name}=${value}`);
-  for (const [name, value] of Object.entries(transform.add ?? {})) parts.push(`add ${name}=${value}`);
-  for (const name of transform.remove ?? []) parts.push(`remove ${name}`);
+  for (const [name, value] of Object.entries(transform.set)) parts.push(`set ${name}=${value}`);
+  for (const [name, value] of Object.entries(transform.add)) parts.push(`add ${name}=${value}`);
+  for (const name of transform.remove) parts.push(`remove ${name}`);
   return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
@@ -57,7 +18,7 @@ const ms = (value: number | null) => (value === null ? '-' : `${value} ms`);
  * One line per policy the route has, in the gateway's order: `early` (IP rules, CORS) run before
  * authentication, `late` after it; timeouts are always printed (some are always in force).
  */
-export function formatPolicies(policies: ExplainedPolicies): { early: string[]; late: string[] } {
+export function formatPolicies(policies: PoliciesExplanation): { early: string[]; late: string[] } {
   const early: string[] = [];
   const lines: string[] = [];
   const { ip_rules: ipRules, cors } = policies;

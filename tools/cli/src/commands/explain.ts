@@ -1,8 +1,13 @@
+import {
+  type AuthExplanation,
+  type RequestExplanation,
+  requestExplanation,
+} from '@vantageedge/shared/domain/request-explanation';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { render } from '../output.js';
 import { resolveTenant, tenantOfHost } from '../tenant-ref.js';
-import { type ExplainedPolicies, formatPolicies } from './explain-policies.js';
+import { formatPolicies } from './explain-policies.js';
 
 /**
  * `vantageedge explain GET https://acme.vantageedge.dev/api/users/1 -H 'x-api-key: …'`: what the
@@ -17,68 +22,6 @@ export interface ExplainOptions {
   tenant?: string;
   clientIp?: string;
   json?: boolean;
-}
-
-interface RouteVerdict {
-  id: string;
-  path_pattern: string;
-  methods: string[];
-  priority: number;
-  selected: boolean;
-  reason: string;
-}
-
-interface Explanation {
-  tenant_id: string;
-  position: string;
-  version: string;
-  host: { resolves: boolean; host: string; reason: string };
-  path: { normalized: string | null; reason: string | null };
-  route: RouteVerdict | null;
-  routes: RouteVerdict[];
-  auth: {
-    mode: string;
-    required_scopes: string[];
-    credential: {
-      kind: string;
-      status?: string;
-      name?: string;
-      api_key_id?: string;
-      verifier?: string;
-      signature_checked?: boolean;
-      scopes?: string[];
-    };
-    outcome: { ok: boolean; status: number | null; code: string | null; message: string };
-    notes: string[];
-  } | null;
-  rate_limits: {
-    policy_header: string | null;
-    limits: Array<{
-      name: string;
-      algorithm: string;
-      capacity: number;
-      refill_per_second: number | null;
-      window_seconds: number | null;
-      accuracy: string;
-      key: string;
-    }>;
-  } | null;
-  cache: {
-    decision: string;
-    reason: string | null;
-    ttl_seconds?: number;
-    key?: { pattern: string; vary_headers: string[]; per_caller: boolean };
-  } | null;
-  upstream: {
-    origin_name: string | null;
-    origin_id: string;
-    targets: Array<{ url: string; weight: number }> | null;
-    load_balancing: { algorithm: string } | null;
-    forwarded_path: string;
-  } | null;
-  /** Absent from answers of admin APIs that predate route policies in explain. */
-  policies?: ExplainedPolicies | null;
-  decision: { stage: string; status: number | null; code: string | null; message: string };
 }
 
 /** `https://host[:port]/path?query` split without normalising the path (the gateway does that). */
@@ -108,7 +51,7 @@ function methodsText(methods: readonly string[]): string {
   return methods.length === 0 ? 'ANY' : methods.join(',');
 }
 
-function credentialText(auth: NonNullable<Explanation['auth']>): string {
+function credentialText(auth: AuthExplanation): string {
   const { credential } = auth;
   switch (credential.kind) {
     case 'none':
@@ -123,7 +66,7 @@ function credentialText(auth: NonNullable<Explanation['auth']>): string {
 }
 
 /** The explanation as people read it: one section per step, in the gateway's order. */
-export function formatExplanation(method: string, url: string, answer: Explanation): string {
+export function formatExplanation(method: string, url: string, answer: RequestExplanation): string {
   const lines: string[] = [];
   const decision = answer.decision;
   lines.push(`${method} ${url}`);
@@ -202,7 +145,7 @@ export async function explain(
   const tenant = options.tenant
     ? await resolveTenant(client, options.tenant)
     : await tenantOfHost(client, host);
-  const answer = await client.request<Explanation>('POST', `/api/v1/tenants/${tenant.id}/explain`, {
+  const response = await client.request('POST', `/api/v1/tenants/${tenant.id}/explain`, {
     body: {
       method,
       host,
@@ -213,7 +156,23 @@ export async function explain(
       ...(options.clientIp !== undefined ? { client_ip: options.clientIp } : {}),
     },
   });
+  const answer = readExplanation(response.body);
   const format = options.json ? 'json' : ctx.output;
-  ctx.stdout(render(answer.body, format, () => formatExplanation(method.toUpperCase(), url, answer.body)));
+  // --json and --output yaml print the answer as the admin API sent it.
+  ctx.stdout(render(response.body, format, () => formatExplanation(method.toUpperCase(), url, answer)));
   return EXIT.ok;
+}
+
+/** The admin API's answer checked against the explain answer's schema; anything else is refused, saying where. */
+export function readExplanation(body: unknown): RequestExplanation {
+  const parsed = requestExplanation.safeParse(body);
+  if (parsed.success) return parsed.data;
+  throw new CliError(
+    EXIT.unavailable,
+    'the admin API answered explain with something this CLI cannot read (another version of VantageEdge?)',
+    parsed.error.issues.slice(0, 5).map((issue) => ({
+      field: issue.path.length === 0 ? '(the answer)' : issue.path.map(String).join('.'),
+      issue: issue.message,
+    })),
+  );
 }

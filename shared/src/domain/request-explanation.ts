@@ -1,0 +1,285 @@
+import { z } from 'zod';
+import { authMode, loadBalancing } from './gateway-config.js';
+import {
+  queryTransform,
+  requestHeaderTransform,
+  responseHeaderTransform,
+  retryPolicy,
+  rewritePath,
+} from './route-policies.js';
+
+/**
+ * The answer of POST /api/v1/tenants/:id/explain: what the gateways would do with one request, step
+ * by step (host → path → route → IP rules, CORS → auth → rate limit → cache → origin), and the first
+ * step that answers it. The control plane builds it, /openapi.json documents it, and the CLI and the
+ * console read it with this schema.
+ */
+
+export const explainStage = z.enum([
+  'host',
+  'path',
+  'route',
+  'ip_rules',
+  'cors',
+  'auth',
+  'fixed_response',
+  'redirect',
+  'rate_limit',
+  'cache',
+  'origin',
+]);
+export type ExplainStage = z.infer<typeof explainStage>;
+
+export const explainDecision = z
+  .object({
+    stage: explainStage,
+    status: z.number().int().nullable(),
+    code: z.string().nullable(),
+    message: z.string(),
+  })
+  .meta({ description: 'the first step that answers the request; status null: the origin answers' });
+export type ExplainDecision = z.infer<typeof explainDecision>;
+
+export const routeVerdict = z.object({
+  id: z.uuid(),
+  path_pattern: z.string(),
+  methods: z.array(z.string()),
+  priority: z.number().int(),
+  rank: z
+    .number()
+    .int()
+    .nullable()
+    .meta({ description: 'position in match order; null: a route the gateways skip (invalid pattern)' }),
+  method_matches: z.boolean(),
+  path_matches: z.boolean(),
+  selected: z.boolean(),
+  reason: z.string().meta({ description: 'why it does (not) handle the request' }),
+});
+export type RouteVerdict = z.infer<typeof routeVerdict>;
+
+const headerOrCookie = { header: z.string().optional(), cookie: z.string().optional() };
+
+export const policiesExplanation = z.object({
+  ip_rules: z
+    .object({
+      source: z.enum(['route', 'tenant']),
+      allow: z.array(z.string()),
+      deny: z.array(z.string()),
+      client_ip: z.string().nullable(),
+      verdict: z.enum(['allowed', 'denied', 'depends_on_client_address']),
+      reason: z.string(),
+    })
+    .nullable(),
+  cors: z
+    .object({
+      preflight: z.boolean(),
+      origin: z.string().nullable(),
+      origin_allowed: z.boolean().nullable(),
+      answered_by_gateway: z
+        .boolean()
+        .meta({ description: 'whether the gateway answers the request itself (a preflight: 204 or 403)' }),
+      status: z.number().int().nullable(),
+      reason: z.string(),
+      allow_methods: z.array(z.string()),
+      allow_headers: z.array(z.string()),
+      allow_credentials: z.boolean(),
+    })
+    .nullable(),
+  request_headers: requestHeaderTransform.nullable(),
+  response_headers: responseHeaderTransform.nullable(),
+  query: queryTransform.nullable(),
+  rewrite_path: z
+    .object({
+      rule: rewritePath,
+      path: z.string().meta({ description: 'the path the origin receives' }),
+      rewritten: z.boolean(),
+    })
+    .nullable(),
+  timeouts: z.object({
+    connect_ms: z.number().nullable(),
+    response_headers_ms: z.number().nullable(),
+    idle_ms: z.number().nullable(),
+    source: z
+      .enum(['route', 'origin'])
+      .meta({ description: "route: the route's timeouts override the origin's timeout_seconds where set" }),
+  }),
+  retries: retryPolicy.nullable(),
+  traffic_split: z
+    .object({
+      origins: z.array(
+        z.object({
+          origin_id: z.uuid(),
+          origin_name: z.string().nullable(),
+          weight: z.number(),
+          percent: z.number(),
+        }),
+      ),
+      sticky: z.object(headerOrCookie).nullable(),
+      overrides: z.array(z.object({ ...headerOrCookie, value: z.string(), origin_id: z.uuid() })),
+      chosen_by: z
+        .string()
+        .meta({ description: 'the origin an override or the sticky key picks for this request, when known' }),
+    })
+    .nullable(),
+  fixed_response: z
+    .object({
+      status: z.number().int(),
+      content_type: z.string(),
+      headers: z.record(z.string(), z.string()),
+    })
+    .nullable(),
+  redirect: z.object({ status: z.number().int(), location: z.string() }).nullable(),
+});
+export type PoliciesExplanation = z.infer<typeof policiesExplanation>;
+
+export const credentialReport = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('none') }),
+    z.object({
+      kind: z.literal('api_key'),
+      status: z.enum(['valid', 'expired', 'revoked', 'unknown']).meta({
+        description: 'revoked: issued to this tenant, no longer active; unknown: never issued to it',
+      }),
+      api_key_id: z.uuid().optional(),
+      name: z.string().optional(),
+      scopes: z.array(z.string()).optional(),
+      expires_at: z.string().nullable().optional(),
+    }),
+    z.object({
+      kind: z.literal('jwt'),
+      verifier: z.enum(['clerk', 'oidc', 'service', 'none']),
+      signature_checked: z.boolean().meta({
+        description: "true: the signature was verified here; false: it needs the issuer's remote keys",
+      }),
+      claims: z
+        .object({
+          iss: z.string().optional(),
+          sub: z.string().optional(),
+          exp: z.number().optional(),
+          org_id: z.string().optional(),
+        })
+        .optional(),
+      scopes: z.array(z.string()).optional(),
+    }),
+  ])
+  .meta({ description: 'what the credentials are; the key or token itself is never returned' });
+export type CredentialReport = z.infer<typeof credentialReport>;
+
+export const authOutcome = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), status: z.null(), code: z.null(), message: z.string() }),
+  z.object({
+    ok: z.literal(false),
+    status: z.union([z.literal(401), z.literal(403)]),
+    code: z.string(),
+    message: z.string(),
+  }),
+]);
+export type AuthOutcome = z.infer<typeof authOutcome>;
+
+export const authExplanation = z.object({
+  mode: authMode,
+  required_scopes: z.array(z.string()),
+  credential: credentialReport,
+  identity: z
+    .object({
+      kind: z.enum(['anonymous', 'user', 'api_key', 'service']),
+      user_id: z.string().optional(),
+      api_key_id: z.string().optional(),
+      service_id: z.string().optional(),
+    })
+    .meta({ description: 'the identity the route sees (what rate limits and a per-caller cache key on)' }),
+  outcome: authOutcome,
+  notes: z.array(z.string()),
+});
+export type AuthExplanation = z.infer<typeof authExplanation>;
+
+export const rateLimitsExplanation = z.object({
+  policy_header: z
+    .string()
+    .nullable()
+    .meta({ description: 'RateLimit-Policy as the gateways send it (null without limits)' }),
+  limits: z.array(
+    z.object({
+      name: z.string(),
+      level: z.enum(['tenant', 'route']),
+      scope: z.string(),
+      algorithm: z.enum(['token_bucket', 'sliding_window']),
+      capacity: z
+        .number()
+        .meta({ description: 'token_bucket: the burst; sliding_window: requests per window' }),
+      refill_per_second: z.number().nullable(),
+      window_seconds: z.number().nullable(),
+      accuracy: z.enum(['exact', 'fast']),
+      on_store_failure: z.enum(['open', 'closed']),
+      key: z
+        .string()
+        .meta({ description: "the counter the request is charged to (before the store's prefix)" }),
+    }),
+  ),
+});
+export type RateLimitsExplanation = z.infer<typeof rateLimitsExplanation>;
+
+export const cacheExplanation = z.object({
+  enabled: z.boolean(),
+  decision: z.enum(['lookup', 'bypass', 'not_cached']).meta({
+    description: 'lookup: served from the cache when an entry is fresh (HIT), else fetched and maybe stored',
+  }),
+  reason: z.string().nullable(),
+  ttl_seconds: z.number().optional(),
+  key: z
+    .object({
+      pattern: z.string(),
+      vary_headers: z.array(z.string()),
+      per_caller: z.boolean(),
+      path_digest: z.string(),
+      variant_digest: z.string().nullable(),
+    })
+    .optional(),
+});
+export type CacheExplanation = z.infer<typeof cacheExplanation>;
+
+export const upstreamExplanation = z.object({
+  origin_id: z
+    .uuid()
+    .nullable()
+    .meta({ description: 'null for a route that answers itself (fixed_response, redirect)' }),
+  origin_name: z.string().nullable(),
+  targets: z
+    .array(z.object({ url: z.string(), weight: z.number() }))
+    .nullable()
+    .meta({ description: 'null when the config has no such origin (the gateways answer 503)' }),
+  load_balancing: loadBalancing.nullable(),
+  timeout_seconds: z.number().nullable(),
+  strip_prefix: z.string().nullable(),
+  forwarded_path: z.string().meta({
+    description: 'the path and query the origin receives (after rewrite_path or strip_prefix)',
+  }),
+});
+export type UpstreamExplanation = z.infer<typeof upstreamExplanation>;
+
+export const requestExplanation = z.object({
+  tenant_id: z.uuid(),
+  position: z.string().meta({ description: 'the event position explained at' }),
+  version: z.string().meta({ description: 'the config (snapshot) version the gateways had then' }),
+  request: z.object({ method: z.string(), host: z.string(), path: z.string(), query: z.string() }),
+  host: z.object({
+    resolves: z.boolean(),
+    kind: z.enum(['subdomain', 'custom_domain']).nullable(),
+    host: z.string(),
+    reason: z.string(),
+  }),
+  path: z.object({ normalized: z.string().nullable(), reason: z.string().nullable() }),
+  route: routeVerdict.nullable(),
+  routes: z
+    .array(routeVerdict)
+    .meta({ description: 'every route, in match order, and why it (does not) match' }),
+  auth: authExplanation.nullable(),
+  rate_limits: rateLimitsExplanation.nullable(),
+  cache: cacheExplanation.nullable(),
+  upstream: upstreamExplanation.nullable(),
+  policies: policiesExplanation
+    .nullable()
+    .meta({ description: 'the route policies that apply to the request; null without a route' }),
+  decision: explainDecision,
+});
+export type RequestExplanation = z.infer<typeof requestExplanation>;
