@@ -1,0 +1,93 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GatewayServerResponse } from './gateway-server-response.js';
+
+/**
+ * The gateway's HTTP/1.1 response keeps headers set before the head in its own object; what a client
+ * receives must be exactly what node's own response would send for the same calls.
+ */
+let server: Server | undefined;
+
+afterEach(async () => {
+  await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
+  server = undefined;
+});
+
+async function answer(
+  respond: (res: ServerResponse) => void,
+): Promise<{ status: number; headers: Record<string, string>; cookies: string[]; body: string }> {
+  server = createServer({ ServerResponse: GatewayServerResponse }, (_req: IncomingMessage, res) =>
+    respond(res),
+  );
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  const headers = Object.fromEntries(response.headers);
+  for (const name of ['date', 'connection', 'keep-alive']) delete headers[name];
+  delete headers['set-cookie'];
+  const cookies = response.headers.getSetCookie();
+  return { status: response.status, headers, cookies, body: await response.text() };
+}
+
+describe('the gateway HTTP/1.1 response', () => {
+  it('sends headers set before writeHead with the ones given to it, which win on the same name', async () => {
+    const sent = await answer((res) => {
+      res.setHeader('X-Request-Id', 'r1');
+      res.setHeader('Vary', 'Origin');
+      res.setHeader('content-type', 'text/plain');
+      res.writeHead(201, { 'Content-Type': 'application/json', 'content-length': '2' });
+      res.end('{}');
+    });
+    expect(sent).toEqual({
+      status: 201,
+      headers: {
+        'x-request-id': 'r1',
+        vary: 'Origin',
+        'content-type': 'application/json',
+        'content-length': '2',
+      },
+      cookies: [],
+      body: '{}',
+    });
+  });
+
+  it('answers get/has/remove/append and the name list like node, case-insensitively', async () => {
+    const seen: unknown[] = [];
+    const sent = await answer((res) => {
+      res.setHeader('X-Cache', 'MISS');
+      res.appendHeader('set-cookie', 'a=1');
+      res.appendHeader('Set-Cookie', ['b=2']);
+      seen.push(res.getHeader('x-cache'), res.hasHeader('X-CACHE'), res.getHeaderNames().sort());
+      res.removeHeader('x-cache');
+      seen.push(res.hasHeader('x-cache'), res.getHeaders());
+      res.statusCode = 204;
+      res.end(); // an implicit head takes the waiting headers too
+    });
+    expect(seen).toEqual(['MISS', true, ['set-cookie', 'x-cache'], false, { 'set-cookie': ['a=1', 'b=2'] }]);
+    expect(sent.status).toBe(204);
+    expect(sent.cookies).toEqual(['a=1', 'b=2']);
+    expect(sent.headers['x-cache']).toBeUndefined();
+  });
+
+  it('refuses a header value node refuses, when the head is written, and a header after it', async () => {
+    const errors: string[] = [];
+    const sent = await answer((res) => {
+      res.setHeader('x-bad', 'line\nbreak');
+      try {
+        res.writeHead(200);
+      } catch (error) {
+        errors.push((error as { code: string }).code);
+        res.removeHeader('x-bad');
+        res.writeHead(502, { 'content-length': '0' });
+      }
+      try {
+        res.setHeader('x-late', '1');
+      } catch (error) {
+        errors.push((error as { code: string }).code);
+      }
+      res.end();
+    });
+    expect(errors).toEqual(['ERR_INVALID_CHAR', 'ERR_HTTP_HEADERS_SENT']);
+    expect(sent.status).toBe(502);
+  });
+});
