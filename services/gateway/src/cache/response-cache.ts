@@ -1069,12 +1069,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       }
       res.setHeader('Age', Math.max(0, Math.floor((now() - entry.storedAt) / 1000)));
       res.setHeader('X-Cache', outcome);
-      if (notModified) {
-        res.end();
-        return;
-      }
-      res.setHeader('Content-Length', entry.body.length);
-      if (method === 'HEAD') res.end();
+      if (!notModified) res.setHeader('Content-Length', entry.body.length);
+      // The head written here, not implied by end(): the gateway's response holds it with the body
+      // until the end of this turn (see GatewayServerResponse).
+      res.writeHead(res.statusCode);
+      if (notModified || method === 'HEAD') res.end();
       else res.end(entry.body);
     },
     async invalidatePath(policy, path) {

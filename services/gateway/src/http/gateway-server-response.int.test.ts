@@ -16,6 +16,7 @@ afterEach(async () => {
 
 async function answer(
   respond: (res: ServerResponse) => void,
+  onFirstChunk?: () => void,
 ): Promise<{ status: number; headers: Record<string, string>; cookies: string[]; body: string }> {
   server = createServer({ ServerResponse: GatewayServerResponse }, (_req: IncomingMessage, res) =>
     respond(res),
@@ -26,7 +27,14 @@ async function answer(
   for (const name of ['date', 'connection', 'keep-alive']) delete headers[name];
   delete headers['set-cookie'];
   const cookies = response.headers.getSetCookie();
-  return { status: response.status, headers, cookies, body: await response.text() };
+  let body = '';
+  if (response.body === null) return { status: response.status, headers, cookies, body };
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    body += chunk.value;
+    onFirstChunk?.();
+  }
+  return { status: response.status, headers, cookies, body };
 }
 
 describe('the gateway HTTP/1.1 response', () => {
@@ -89,5 +97,31 @@ describe('the gateway HTTP/1.1 response', () => {
     });
     expect(errors).toEqual(['ERR_INVALID_CHAR', 'ERR_HTTP_HEADERS_SENT']);
     expect(sent.status).toBe(502);
+  });
+
+  it('ends the response at the end of the turn, reporting it ended from the call', async () => {
+    const seen: boolean[] = [];
+    const sent = await answer((res) => {
+      res.writeHead(200, { 'content-length': '2' });
+      res.end('ok');
+      seen.push(res.writableEnded, res.writableFinished);
+      setImmediate(() => seen.push(res.writableFinished));
+    });
+    expect(sent.body).toBe('ok');
+    expect(seen).toEqual([true, false, true]);
+  });
+
+  it('streams the writes of later turns as they come (only the first turn is held)', async () => {
+    let firstArrived: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => {
+      firstArrived = resolve;
+    });
+    const sent = await answer((res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first;');
+      // The end waits for the client to have the first chunk: held forever, this would never end.
+      void arrived.then(() => res.end('last'));
+    }, firstArrived);
+    expect(sent.body).toBe('first;last');
   });
 });

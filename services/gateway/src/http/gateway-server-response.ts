@@ -2,6 +2,7 @@ import {
   type IncomingMessage,
   type OutgoingHttpHeader,
   type OutgoingHttpHeaders,
+  OutgoingMessage,
   ServerResponse,
 } from 'node:http';
 
@@ -20,12 +21,43 @@ type HeaderValue = number | string | readonly string[];
  *
  * Semantics are node's: a header passed to `writeHead` replaces one set before; names are
  * case-insensitive; after the head is sent, setting a header throws as before.
+ *
+ * The bytes of a response written in one turn of the event loop (head, body, end) go to the socket at
+ * the end of that turn, together with the other responses written in it: one write per response as
+ * before, but in a burst. A write to a peer on the same host (loopback, a pod's veth: an ingress or
+ * sidecar in front) does the receiver's TCP work and wakes it up on the sender's CPU; in a burst, the
+ * receiver is awake after the first. Measured on the benchmark's cache HIT from L1, 80 → 43 CPU µs per
+ * response. So from `writeHead` to the end of its turn the socket is corked and `end()` waits (node's
+ * `end()` uncorks the socket fully); `writableEnded` is true from the call. Later writes of a long body
+ * go out as they come: only the first turn is held.
  */
 export class GatewayServerResponse<
   Request extends IncomingMessage = IncomingMessage,
 > extends ServerResponse<Request> {
   /** Lower-case name → value, until the head is written; then what was sent (for getHeader). */
   #headers: Record<string, HeaderValue> | null = null;
+  /** Corked until the end of the turn in which the head was written. */
+  #held = false;
+  /** `end()` was called while held: its arguments, for the end of the turn. */
+  #endArgs: unknown[] | undefined;
+
+  static #heldResponses: GatewayServerResponse[] = [];
+
+  static #releaseHeld(): void {
+    const responses = GatewayServerResponse.#heldResponses;
+    GatewayServerResponse.#heldResponses = [];
+    for (const res of responses) res.#release();
+  }
+
+  static {
+    const stock = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, 'writableEnded')!;
+    Object.defineProperty(GatewayServerResponse.prototype, 'writableEnded', {
+      configurable: true,
+      get(this: GatewayServerResponse) {
+        return this.#endArgs !== undefined || (stock.get!.call(this) as boolean);
+      },
+    });
+  }
 
   override setHeader(name: string, value: HeaderValue): this {
     if (this.headersSent) return super.setHeader(name, value);
@@ -71,6 +103,7 @@ export class GatewayServerResponse<
     reasonOrHeaders?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
     maybeHeaders?: OutgoingHttpHeaders | OutgoingHttpHeader[],
   ): this {
+    if (!this.headersSent) this.#holdUntilTurnEnds();
     const pending = this.#headers;
     const reason = typeof reasonOrHeaders === 'string' ? reasonOrHeaders : undefined;
     const given = typeof reasonOrHeaders === 'string' ? maybeHeaders : reasonOrHeaders;
@@ -93,10 +126,38 @@ export class GatewayServerResponse<
         if (value !== undefined) headers[name.toLowerCase()] = value;
       }
     }
-    const result =
-      reason === undefined
-        ? super.writeHead(statusCode, headers)
-        : super.writeHead(statusCode, reason, headers);
-    return result;
+    return reason === undefined
+      ? super.writeHead(statusCode, headers)
+      : super.writeHead(statusCode, reason, headers);
+  }
+
+  override end(cb?: () => void): this;
+  override end(chunk: unknown, cb?: () => void): this;
+  override end(chunk: unknown, encoding: BufferEncoding, cb?: () => void): this;
+  override end(...args: unknown[]): this {
+    if (this.#held && this.#endArgs === undefined && this.headersSent) {
+      this.#endArgs = args;
+      return this;
+    }
+    // A head implied by end() is held by writeHead and released by node's end() at once.
+    super.end(...(args as [])); // typed by its first overload only
+    this.#held = false;
+    return this;
+  }
+
+  #holdUntilTurnEnds(): void {
+    if (this.#held || this.socket === null) return;
+    this.#held = true;
+    this.cork();
+    if (GatewayServerResponse.#heldResponses.push(this) === 1)
+      setImmediate(GatewayServerResponse.#releaseHeld);
+  }
+
+  #release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    const args = this.#endArgs;
+    if (args === undefined) this.uncork();
+    else super.end(...(args as []));
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   send,
   startTestGateway,
@@ -55,8 +55,16 @@ function lastSeen(origin: TestOrigin) {
   return origin.seen.at(-1)!.headers;
 }
 
-function accessLogClientIp(gateway: TestGateway): unknown {
-  return gateway.logLines.filter((line) => line['kind'] === 'access').at(-1)?.['client_ip'];
+/** The client address of the request's access-log line (written once the response is done). */
+async function accessLogClientIp(gateway: TestGateway, requestId: string): Promise<unknown> {
+  const line = await vi.waitFor(() => {
+    const found = gateway.logLines.find(
+      (entry) => entry['kind'] === 'access' && entry['request_id'] === requestId,
+    );
+    if (found === undefined) throw new Error(`no access-log line for ${requestId} yet`);
+    return found;
+  });
+  return line['client_ip'];
 }
 
 describe('a client that is not a trusted proxy', () => {
@@ -94,7 +102,7 @@ describe('a client that is not a trusted proxy', () => {
     expect(headers['x-forwarded-proto']).toBe('http');
     expect(headers['x-forwarded-port']).toBe(String(gateway.gateway.trafficPort));
     expect(headers['forwarded']).toBe('for=127.0.0.1;host="acme.localhost";proto=http');
-    expect(accessLogClientIp(gateway)).toBe('127.0.0.1');
+    expect(await accessLogClientIp(gateway, String(response.headers['x-request-id']))).toBe('127.0.0.1');
   });
 
   it('tells the origin which prefix it stripped', async () => {
@@ -119,10 +127,10 @@ describe('behind trusted proxies (GATEWAY_TRUSTED_PROXIES)', () => {
   });
 
   it('takes the rightmost untrusted X-Forwarded-For address as the client, not the leftmost one', async () => {
-    await send(gateway, 'acme.localhost', '/api/public/x', {
+    const response = await send(gateway, 'acme.localhost', '/api/public/x', {
       headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.9, 10.1.2.3' },
     });
-    expect(accessLogClientIp(gateway)).toBe('203.0.113.9');
+    expect(await accessLogClientIp(gateway, String(response.headers['x-request-id']))).toBe('203.0.113.9');
     const headers = lastSeen(origin);
     expect(headers['x-real-ip']).toBe('203.0.113.9');
     // The peer is always appended.
@@ -157,10 +165,10 @@ describe('GATEWAY_TRUST_PROXY=true (deprecated: trusts private and loopback rang
 
   it('no longer lets a client choose its address with a leftmost X-Forwarded-For entry', async () => {
     for (const spoofed of ['6.6.6.1', '6.6.6.2']) {
-      await send(gateway, 'acme.localhost', '/api/public/x', {
+      const response = await send(gateway, 'acme.localhost', '/api/public/x', {
         headers: { 'x-forwarded-for': `${spoofed}, 198.51.100.4` },
       });
-      expect(accessLogClientIp(gateway)).toBe('198.51.100.4');
+      expect(await accessLogClientIp(gateway, String(response.headers['x-request-id']))).toBe('198.51.100.4');
       expect(lastSeen(origin)['x-forwarded-for']).toBe(`${spoofed}, 198.51.100.4, 127.0.0.1`);
     }
   });
