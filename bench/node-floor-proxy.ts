@@ -28,10 +28,24 @@ function withoutHopByHop(headers: Record<string, string | string[] | undefined>)
 
 type Controller = Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseData']>>[0];
 
+// A response's bytes written in one turn of the event loop go out at its end, with the other responses
+// of that turn (as the gateway does: see its GatewayServerResponse).
+let turnEnd: Array<() => void> = [];
+function atTurnEnd(release: () => void): void {
+  if (turnEnd.push(release) > 1) return;
+  setImmediate(() => {
+    const releases = turnEnd;
+    turnEnd = [];
+    for (const next of releases) next();
+  });
+}
+
 const server = http.createServer((req, res) => {
   const length = req.headers['content-length'];
   const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
   let controller: Controller | undefined;
+  let held = false;
+  let endHeld = false;
   const clientGone = () => {
     if (!res.writableEnded) controller?.abort(new Error('the client went away'));
   };
@@ -48,7 +62,15 @@ const server = http.createServer((req, res) => {
         controller = started;
       },
       onResponseStart(_controller, statusCode, headers) {
-        if (statusCode >= 200) res.writeHead(statusCode, withoutHopByHop(headers));
+        if (statusCode < 200) return;
+        res.writeHead(statusCode, withoutHopByHop(headers));
+        res.cork();
+        held = true;
+        atTurnEnd(() => {
+          held = false;
+          if (endHeld) res.end();
+          else res.uncork();
+        });
       },
       onResponseData(paused, chunk) {
         if (!res.write(chunk)) {
@@ -58,7 +80,8 @@ const server = http.createServer((req, res) => {
       },
       onResponseEnd() {
         res.off('close', clientGone);
-        res.end();
+        if (held) endHeld = true;
+        else res.end();
       },
       onResponseError() {
         res.off('close', clientGone);
