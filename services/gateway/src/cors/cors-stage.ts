@@ -29,7 +29,21 @@ export function createCorsPolicy(): RoutePolicy {
   };
 }
 
+/** Origins remembered per route: a browser app sends the same few on every request. */
+const REMEMBERED_ORIGINS = 256;
+
 function corsStage(cors: CompiledCors): RouteStage {
+  // Client-sent values: bounded, forgotten all at once when full.
+  const verdicts = new Map<string, boolean>();
+  const allowed = (origin: string): boolean => {
+    let verdict = verdicts.get(origin);
+    if (verdict === undefined) {
+      verdict = originAllowed(cors, origin);
+      if (verdicts.size >= REMEMBERED_ORIGINS) verdicts.clear();
+      verdicts.set(origin, verdict);
+    }
+    return verdict;
+  };
   return {
     name: 'cors',
     onRequest(exchange) {
@@ -37,7 +51,7 @@ function corsStage(cors: CompiledCors): RouteStage {
       const origin = req.headers.origin;
       if (exchange.corsPreflight) return answerPreflight(cors, exchange, origin);
       res.setHeader('vary', 'Origin');
-      if (origin !== undefined && originAllowed(cors, origin)) {
+      if (origin !== undefined && allowed(origin)) {
         res.setHeader('access-control-allow-origin', cors.anyOrigin && !cors.credentials ? '*' : origin);
         if (cors.credentials) res.setHeader('access-control-allow-credentials', 'true');
         if (cors.exposeHeaders !== '') res.setHeader('access-control-expose-headers', cors.exposeHeaders);
