@@ -82,15 +82,20 @@ function firstValue(value: string | string[] | undefined): string | undefined {
   return first === '' ? undefined : first;
 }
 
+/** What nearly every Connection header says, which names no other header: answered without parsing. */
+const PLAIN_CONNECTION = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close', 'upgrade', 'Upgrade']);
+
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || (typeof value === 'string' && PLAIN_CONNECTION.has(value))) return undefined;
   const text = Array.isArray(value) ? value.join(',') : value;
-  const tokens = new Set<string>();
+  let tokens: Set<string> | undefined;
   for (const token of text.split(',')) {
     const name = token.trim().toLowerCase();
-    if (name !== '' && name !== 'close' && name !== 'keep-alive') tokens.add(name);
+    if (name === '' || name === 'close' || name === 'keep-alive') continue;
+    tokens ??= new Set();
+    tokens.add(name);
   }
-  return tokens.size === 0 ? undefined : tokens;
+  return tokens;
 }
 
 export function upstreamRequestHeaders(
