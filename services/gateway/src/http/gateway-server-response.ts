@@ -35,7 +35,7 @@ export class GatewayServerResponse<
   Request extends IncomingMessage = IncomingMessage,
 > extends ServerResponse<Request> {
   /** Lower-case name → value, until the head is written; then what was sent (for getHeader). */
-  #headers: Record<string, HeaderValue> | null = null;
+  #headers: Map<string, HeaderValue> | null = null;
   /** Corked until the end of the turn in which the head was written. */
   #held = false;
   /** `end()` was called while held: its arguments, for the end of the turn. */
@@ -62,8 +62,8 @@ export class GatewayServerResponse<
   override setHeader(name: string, value: HeaderValue): this {
     if (this.headersSent) return super.setHeader(name, value);
     if (typeof name !== 'string' || name === '') return super.setHeader(name, value); // node's error
-    this.#headers ??= Object.create(null) as Record<string, HeaderValue>;
-    this.#headers[name.toLowerCase()] = value;
+    this.#headers ??= new Map();
+    this.#headers.set(name.toLowerCase(), value);
     return this;
   }
 
@@ -75,27 +75,30 @@ export class GatewayServerResponse<
   }
 
   override getHeader(name: string): OutgoingHttpHeader | undefined {
-    const own = this.#headers?.[name.toLowerCase()];
+    const own = this.#headers?.get(name.toLowerCase());
     return (own as OutgoingHttpHeader | undefined) ?? super.getHeader(name);
   }
 
   override hasHeader(name: string): boolean {
-    return this.#headers?.[name.toLowerCase()] !== undefined || super.hasHeader(name);
+    return this.#headers?.has(name.toLowerCase()) === true || super.hasHeader(name);
   }
 
   override removeHeader(name: string): void {
-    if (this.#headers !== null && !this.headersSent) delete this.#headers[name.toLowerCase()];
+    if (!this.headersSent) this.#headers?.delete(name.toLowerCase());
     super.removeHeader(name);
   }
 
   override getHeaderNames(): string[] {
-    const own = this.#headers === null ? [] : Object.keys(this.#headers);
+    const own = this.#headers === null ? [] : [...this.#headers.keys()];
     const stock = super.getHeaderNames();
     return stock.length === 0 ? own : [...new Set([...own, ...stock])];
   }
 
   override getHeaders(): OutgoingHttpHeaders {
-    return { ...super.getHeaders(), ...(this.#headers as OutgoingHttpHeaders | null) };
+    const headers = super.getHeaders();
+    if (this.#headers !== null)
+      for (const [name, value] of this.#headers) headers[name] = value as OutgoingHttpHeader;
+    return headers;
   }
 
   override writeHead(
@@ -113,18 +116,21 @@ export class GatewayServerResponse<
         : super.writeHead(statusCode, reason, given);
     }
     let headers: OutgoingHttpHeaders | OutgoingHttpHeader[];
-    if (given === undefined || given === null) {
-      headers = pending as OutgoingHttpHeaders;
-    } else if (Array.isArray(given)) {
+    if (Array.isArray(given)) {
       // Raw [name, value] pairs: node's own table takes the pending headers (the slow path, rare).
-      for (const name in pending) super.setHeader(name, pending[name]!);
+      for (const [name, value] of pending) super.setHeader(name, value);
       headers = given;
     } else {
-      headers = pending as OutgoingHttpHeaders;
-      for (const name in given) {
-        const value = given[name];
-        if (value !== undefined) headers[name.toLowerCase()] = value;
+      if (given !== undefined && given !== null) {
+        for (const name in given) {
+          const value = given[name];
+          if (value !== undefined) pending.set(name.toLowerCase(), value);
+        }
       }
+      // Flat [name, value, name, value, …]: node writes these in order, checking each once.
+      const flat: OutgoingHttpHeader[] = [];
+      for (const [name, value] of pending) flat.push(name, value as OutgoingHttpHeader);
+      headers = flat;
     }
     return reason === undefined
       ? super.writeHead(statusCode, headers)
