@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GatewayServerResponse } from './gateway-server-response.js';
@@ -123,5 +123,28 @@ describe('the gateway HTTP/1.1 response', () => {
       void arrived.then(() => res.end('last'));
     }, firstArrived);
     expect(sent.body).toBe('first;last');
+  });
+
+  it('sends header names as they were spelled, the last spelling of a name winning', async () => {
+    server = createServer({ ServerResponse: GatewayServerResponse }, (_req, res) => {
+      res.setHeader('X-Cache', 'MISS');
+      res.setHeader('RateLimit-Policy', '"route";q=1;w=1');
+      res.setHeader('content-type', 'text/plain');
+      res.writeHead(200, { 'Content-Type': 'application/json', 'content-length': '2' });
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const rawHeaders = await new Promise<string[]>((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path: '/' }, (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.rawHeaders));
+      }).on('error', reject);
+    });
+    const names = rawHeaders.filter((_, i) => i % 2 === 0);
+    expect(names).toEqual(
+      expect.arrayContaining(['X-Cache', 'RateLimit-Policy', 'Content-Type', 'content-length']),
+    );
+    expect(names.filter((name) => name.toLowerCase() === 'content-type')).toEqual(['Content-Type']);
   });
 });

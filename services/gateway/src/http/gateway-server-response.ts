@@ -36,6 +36,8 @@ export class GatewayServerResponse<
 > extends ServerResponse<Request> {
   /** Lower-case name → value, until the head is written; then what was sent (for getHeader). */
   #headers: Map<string, HeaderValue> | null = null;
+  /** Lower-case name → the spelling it was set with, when that differs (sent as spelled, as node does). */
+  #spellings: Map<string, string> | null = null;
   /** Corked until the end of the turn in which the head was written. */
   #held = false;
   /** `end()` was called while held: its arguments, for the end of the turn. */
@@ -63,7 +65,7 @@ export class GatewayServerResponse<
     if (this.headersSent) return super.setHeader(name, value);
     if (typeof name !== 'string' || name === '') return super.setHeader(name, value); // node's error
     this.#headers ??= new Map();
-    this.#headers.set(name.toLowerCase(), value);
+    this.#headers.set(this.#key(name), value);
     return this;
   }
 
@@ -124,12 +126,15 @@ export class GatewayServerResponse<
       if (given !== undefined && given !== null) {
         for (const name in given) {
           const value = given[name];
-          if (value !== undefined) pending.set(name.toLowerCase(), value);
+          if (value !== undefined) pending.set(this.#key(name), value);
         }
       }
       // Flat [name, value, name, value, …]: node writes these in order, checking each once.
       const flat: OutgoingHttpHeader[] = [];
-      for (const [name, value] of pending) flat.push(name, value as OutgoingHttpHeader);
+      const spellings = this.#spellings;
+      for (const [name, value] of pending) {
+        flat.push(spellings?.get(name) ?? name, value as OutgoingHttpHeader);
+      }
       headers = flat;
     }
     return reason === undefined
@@ -149,6 +154,18 @@ export class GatewayServerResponse<
     super.end(...(args as [])); // typed by its first overload only
     this.#held = false;
     return this;
+  }
+
+  /** The map key of a header name, remembering how it was spelled. */
+  #key(name: string): string {
+    const key = name.toLowerCase();
+    if (key !== name) {
+      this.#spellings ??= new Map();
+      this.#spellings.set(key, name);
+    } else {
+      this.#spellings?.delete(key);
+    }
+    return key;
   }
 
   #holdUntilTurnEnds(): void {
