@@ -10,7 +10,7 @@ type HeaderValue = number | string | readonly string[];
 
 /**
  * node:http's response for the gateway's HTTP/1.1 listeners: headers the gateway sets before the head
- * is written (X-Request-Id, CORS, RateLimit, X-Cache, …) wait in a plain object and go out with the
+ * is written (X-Request-Id, CORS, RateLimit, X-Cache, …) wait in a Map and go out with the
  * head in one `writeHead(status, headers)`.
  *
  * Stock node:http keeps them in its own table instead, and once that table exists `writeHead` takes
