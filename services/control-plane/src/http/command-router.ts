@@ -198,7 +198,9 @@ function tenantIdOf(resource: CommandResource): string {
 
 /**
  * Holds the answer until every live gateway replica has applied the change (the normal status, with
- * `X-Rollout: complete`), or answers 202 with the rollout status when the wait runs out.
+ * `X-Rollout: complete`), or answers 202 with the rollout status when the wait runs out
+ * (`X-Rollout: pending`) or the status could not be read (`X-Rollout: unknown`). The command is stored
+ * either way, so nothing here may turn its answer into an error.
  */
 async function awaitRollout(
   rollout: RolloutDeps,
@@ -211,7 +213,7 @@ async function awaitRollout(
   if (result.done) return { ...response, headers: { ...response.headers, 'X-Rollout': 'complete' } };
   return {
     status: 202,
-    headers: { ...response.headers, 'X-Rollout': 'pending' },
+    headers: { ...response.headers, 'X-Rollout': result.unreadable ? 'unknown' : 'pending' },
     body: { resource: response.body, rollout: result.status },
   };
 }

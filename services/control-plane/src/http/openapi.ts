@@ -139,10 +139,10 @@ const RESPONSE_HEADERS = {
   }),
   ETag: header('the revision of the resource, for If-Match', { type: 'string', pattern: '^"[0-9]+"$' }),
   Location: header('the created resource', { type: 'string' }),
-  'X-Rollout': header('with wait_for_rollout: complete, or pending (202)', {
-    type: 'string',
-    enum: ['complete', 'pending'],
-  }),
+  'X-Rollout': header(
+    'with wait_for_rollout: complete; pending (202, the wait ran out); unknown (202, the rollout status could not be read — the change is stored)',
+    { type: 'string', enum: ['complete', 'pending', 'unknown'] },
+  ),
   'Idempotent-Replayed': header('the stored answer of an earlier request with this Idempotency-Key', {
     type: 'string',
     enum: ['true'],
@@ -244,7 +244,8 @@ function commandResponses(
   return {
     [status]: { description: 'done', headers, ...(body === null ? {} : { content: json(body) }) },
     '202': {
-      description: 'wait_for_rollout ran out: the change is recorded, not yet live on every replica',
+      description:
+        'wait_for_rollout ran out, or the rollout status could not be read (X-Rollout: unknown): the change is recorded, not known to be live on every replica',
       headers,
       content: json({
         type: 'object',
@@ -854,6 +855,9 @@ function otherPaths(): Record<string, unknown> {
           '400': E.badRequest,
           '401': E.unauthenticated,
           '404': E.notFound,
+          '503': errorResponse(
+            'rollout_status_unavailable: the heartbeats (Redis) or the snapshot state cannot be read now (Retry-After)',
+          ),
         },
       },
     },

@@ -16,6 +16,13 @@ export interface RolloutRouterDeps extends RolloutDeps {
   headPosition?: () => Promise<bigint>;
 }
 
+/** The heartbeats (Redis) or the snapshot state (PostgreSQL) could not be read: try again shortly. */
+function rolloutUnavailable(reason: string): ApiError {
+  return new ApiError(503, 'rollout_status_unavailable', `rollout status cannot be read now: ${reason}`, [], {
+    'Retry-After': '1',
+  });
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POSITION = /^\d{1,19}$/;
 
@@ -61,7 +68,9 @@ export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
     }
 
     if (waitMs === undefined) {
-      const status = await readRolloutStatus(deps, tenantId);
+      const status = await readRolloutStatus(deps, tenantId).catch((error: unknown) => {
+        throw rolloutUnavailable(error instanceof Error ? error.message : String(error));
+      });
       if (!status) throw notFound();
       res.status(200).json(status);
       return;
@@ -71,6 +80,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
       timeoutMs: waitMs,
       ...(minPosition !== undefined ? { minPosition } : {}),
     });
+    if (!result.status && result.unreadable) throw rolloutUnavailable(result.unreadable);
     if (!result.status) throw notFound();
     res.status(result.done ? 200 : 202).json(result.status);
   });

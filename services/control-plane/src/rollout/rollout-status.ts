@@ -80,11 +80,17 @@ export interface RolloutWaitResult {
   /** True when the change is live everywhere; false when the wait timed out (answer 202). */
   done: boolean;
   status: RolloutStatus | null;
+  /**
+   * Why the last look at the rollout failed (Redis or PostgreSQL unreachable), when it did: the change
+   * itself is stored, only its rollout is unknown.
+   */
+  unreadable?: string;
 }
 
 /**
  * Waits until every live replica has applied the tenant's snapshot including `minPosition`, or the
- * timeout passes. Never throws for a timeout: the caller answers 202 with the status.
+ * timeout passes. Never throws: a timeout or a store that cannot be read (each look is retried until
+ * the deadline) ends the wait with `done: false`, and the caller answers 202.
  */
 export async function waitForRollout(
   deps: RolloutDeps,
@@ -92,13 +98,19 @@ export async function waitForRollout(
 ): Promise<RolloutWaitResult> {
   const deadline = Date.now() + options.timeoutMs;
   const poll = options.pollIntervalMs ?? 25;
+  let status: RolloutStatus | null = null;
   while (true) {
-    const status = await readRolloutStatus(deps, options.tenantId);
+    let unreadable: string | undefined;
+    try {
+      status = await readRolloutStatus(deps, options.tenantId);
+    } catch (error) {
+      unreadable = error instanceof Error ? error.message : String(error);
+    }
     const folded =
       options.minPosition === undefined ||
       (status && BigInt(status.projected_position) >= options.minPosition);
-    if (status && folded && status.live_everywhere) return { done: true, status };
-    if (Date.now() >= deadline) return { done: false, status };
+    if (!unreadable && status && folded && status.live_everywhere) return { done: true, status };
+    if (Date.now() >= deadline) return { done: false, status, ...(unreadable ? { unreadable } : {}) };
     await new Promise((resolve) => setTimeout(resolve, Math.min(poll, Math.max(1, deadline - Date.now()))));
   }
 }

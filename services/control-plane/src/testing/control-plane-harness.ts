@@ -9,6 +9,7 @@ import {
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import type { RedisClient } from '@vantageedge/shared/redis/client';
 import {
   type ClerkTestKeys,
   type ClerkTokenClaims,
@@ -73,6 +74,8 @@ export async function startControlPlane(
     /** The live quota counters GET /api/v1/api-keys/:id reads. */
     apiKeyQuota?: ApiKeyQuotaReader;
     certificateKeyRing?: KeyRing;
+    /** Rollout status and `?wait_for_rollout=`: the heartbeats' Redis (the harness's database). */
+    rolloutRedis?: RedisClient;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const db = await createTestDatabase();
@@ -109,6 +112,7 @@ export async function startControlPlane(
     ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     ...(options.certificateKeyRing ? { certificateKeyRing: options.certificateKeyRing } : {}),
+    ...(options.rolloutRedis ? { rollout: { pool: db.pool, redis: options.rolloutRedis } } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });

@@ -157,7 +157,11 @@ function reportChange<Body extends ChangeAnswer>(
   ctx.stdout(
     render(answer.body, ctx.output, () =>
       pending
-        ? `${done(body)}\nNot yet live on every gateway replica (the rollout wait ran out).`
+        ? `${done(body)}\n${
+            answer.headers.get('x-rollout') === 'unknown'
+              ? 'Stored; whether it is live on every gateway replica could not be read (rollout status unavailable).'
+              : 'Not yet live on every gateway replica (the rollout wait ran out).'
+          }`
         : done(body),
     ),
   );
