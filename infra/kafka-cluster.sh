@@ -97,6 +97,13 @@ start_node() {
   echo $! >"$(pidfile "$n")"
 }
 
+# The last error the node logged (its log is appended to on every start).
+start_failure() {
+  local errors
+  errors="$(tail -n 400 "$(logfile "$1")" | grep -E 'ERROR|FATAL|Exception' | tail -n 3 | cut -c1-300 | tr '\n' ' ')"
+  echo "${errors:-no error in its log (killed from outside, e.g. for memory?)}"
+}
+
 # Ready = every node's broker answers and the metadata lists all three as alive.
 all_ready() {
   local n
@@ -128,10 +135,16 @@ up() {
   for pid in "${pids[@]}"; do wait "$pid" || fail "kafka-cluster: formatting failed, see $DIR/node-*/server.log"; done
   for n in $(selected "${1:-}"); do start_node "$n"; done
   echo "$KAFKA_VERSION" >"$DIR/data.version"
-  local deadline=$((SECONDS + READY_TIMEOUT))
+  local deadline=$((SECONDS + READY_TIMEOUT)) restarts=0
   until all_ready >/dev/null 2>&1; do
     for n in $(selected "${1:-}"); do
-      pid_alive "$(pidfile "$n")" "$KAFKA_MAIN_CLASS" || fail "kafka-cluster node $n exited during start-up, see $(logfile "$n")"
+      pid_alive "$(pidfile "$n")" "$KAFKA_MAIN_CLASS" && continue
+      # A node can lose a race for its port (these ports lie in Linux's ephemeral range, so any
+      # outgoing connection may hold one for a moment): say why it stopped and start it again.
+      log "kafka-cluster node $n exited during start-up: $(start_failure "$n")"
+      ((restarts++ < 3)) || fail "kafka-cluster node $n exited during start-up, see $(logfile "$n")"
+      sleep 1
+      start_node "$n"
     done
     ((SECONDS < deadline)) || fail "kafka-cluster did not list ${#NODES[@]} alive brokers within ${READY_TIMEOUT}s, see $DIR/node-*/server.log"
     sleep 0.5
