@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { generationField, generationKey } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
@@ -75,13 +76,14 @@ export function describePurgeProtocol(name: string, target: () => PurgeProtocolT
     for (const client of clients) client.disconnect();
   });
 
-  async function replica(replicaName: string): Promise<ResponseCache> {
+  async function replica(replicaName: string, generationRefreshMs?: number): Promise<ResponseCache> {
     const { connect, prefix } = target();
     const client = await connect(replicaName);
     clients.push(client);
     const cache = createResponseCache({
       store: new RedisCacheStore(client, { keyPrefix: prefix }),
       l1MaxBytes: 1_000_000,
+      generationRefreshMs,
       registry: createMetricsRegistry(replicaName, { defaultMetrics: false }),
       logger,
     });
@@ -115,6 +117,19 @@ export function describePurgeProtocol(name: string, target: () => PurgeProtocolT
       await purger.purgeTenant(tenantId);
       for (const cache of [a, b, late])
         expect(await eventually(async () => (await outcome(cache, kept)) === 'MISS')).toBe(true);
+    });
+
+    it('a purge whose message is lost still reaches the replica when it reads the generations again', async () => {
+      const tenantId = randomUUID();
+      const policy = policyFor(tenantId);
+      const cache = await replica('refreshing', 200);
+      await cache.prepareTenant(tenantId);
+      await fill(cache, policy);
+      expect(await outcome(cache, policy)).toBe('HIT');
+      // What a purger does, minus the PUBLISH: as if the message were lost on the way.
+      const { client, prefix } = target();
+      await client.hincrby(generationKey(prefix, tenantId), generationField({ kind: 'tenant', tenantId }), 1);
+      expect(await eventually(async () => (await outcome(cache, policy)) === 'MISS')).toBe(true);
     });
   });
 }

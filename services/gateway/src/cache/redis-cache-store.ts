@@ -322,13 +322,14 @@ export class RedisCacheStore implements CacheStore {
       for (const each of this.#listeners) each.onResync();
     });
     // A SUBSCRIBE slower than the command timeout is rejected: try again until it holds (a replica
-    // that is not subscribed would keep serving purged responses from its L1), then resync.
+    // that is not subscribed would keep serving purged responses from its L1). Once it holds, resync:
+    // generations read before that may predate a purge whose message came too early to be received.
     const channel = purgeChannel(this.#prefix);
     const trySubscribe = (attempt: number) => {
       if (this.#subscriber !== subscriber) return;
       subscriber.subscribe(channel).then(
         () => {
-          if (attempt > 1) for (const each of this.#listeners) each.onResync();
+          for (const each of this.#listeners) each.onResync();
         },
         (error: Error) => {
           this.#logger?.warn('cache purge subscribe failed; trying again', { error: error.message, attempt });

@@ -143,8 +143,16 @@ export interface ResponseCacheOptions {
    * all): a replica compiling many tenants at once keeps Redis's short command timeout busy.
    */
   retryDelayMs?: number | undefined;
+  /**
+   * How often every known tenant's purge generations are read again (default 15 s; 0: never). Purge
+   * messages are fire-and-forget: one lost while the subscriber moves to another node (a Redis Cluster
+   * failover) or reconnects would otherwise leave a route or tenant purge unseen on this replica.
+   */
+  generationRefreshMs?: number | undefined;
   now?: () => number;
 }
+
+const DEFAULT_GENERATION_REFRESH_MS = 15_000;
 
 /** Attempts to load a tenant's purge generations before prepareTenant gives up (and rejects). */
 const PREPARE_ATTEMPTS = 5;
@@ -373,6 +381,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const known = generations.get(tenantId);
     // Never go back: a purge message may have arrived while loading.
     if (known) {
+      // A purge whose message this replica missed: its L1 copies can no longer be reached, free them.
+      const tenantPrefix = tenantKeyspace('', tenantId);
+      if (loaded.tenant > known.tenant) l1.deleteMatching(tenantPrefix);
+      for (const [route, generation] of loaded.routes)
+        if (generation > (known.routes.get(route) ?? 0)) l1.deleteMatching(tenantPrefix, `:${route}:`);
       loaded.tenant = Math.max(loaded.tenant, known.tenant);
       for (const [route, generation] of known.routes)
         loaded.routes.set(route, Math.max(generation, loaded.routes.get(route) ?? 0));
@@ -432,11 +445,37 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
   };
 
+  /**
+   * One tenant after another: a replica with many tenants does not burst its Redis command timeout.
+   * Asked for during a sweep, another sweep follows (the running one may have read too early).
+   */
+  let refreshing = false;
+  let refreshAgain = false;
+  const refreshGenerations = async () => {
+    if (refreshing) {
+      refreshAgain = true;
+      return;
+    }
+    refreshing = true;
+    try {
+      do {
+        refreshAgain = false;
+        for (const tenantId of [...generations.keys()]) await loadGenerations(tenantId).catch(() => {});
+      } while (refreshAgain);
+    } finally {
+      refreshing = false;
+    }
+  };
+  const generationRefreshMs = options.generationRefreshMs ?? DEFAULT_GENERATION_REFRESH_MS;
+  const refreshTimer =
+    generationRefreshMs > 0 ? setInterval(() => void refreshGenerations(), generationRefreshMs) : null;
+  refreshTimer?.unref();
+
   shared.subscribe({
     onPurge: applyPurge,
     // Purge messages may have been missed: reload every known tenant's generations.
     onResync() {
-      for (const tenantId of generations.keys()) void loadGenerations(tenantId).catch(() => {});
+      void refreshGenerations();
     },
   });
 
@@ -1091,6 +1130,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       applyPurge(await shared.purgeTagged({ kind: 'tags', tenantId, tags, soft: options?.soft }));
     },
     async close() {
+      if (refreshTimer) clearInterval(refreshTimer);
       for (const key of [...flights.keys()]) finishFlight(key, null);
       await shared.close();
     },
