@@ -10,7 +10,7 @@ type HeaderValue = number | string | readonly string[];
 
 /**
  * node:http's response for the gateway's HTTP/1.1 listeners: headers the gateway sets before the head
- * is written (X-Request-Id, CORS, RateLimit, X-Cache, …) wait in a Map and go out with the
+ * is written (X-Request-Id, CORS, RateLimit, X-Cache, …) wait in a short list and go out with the
  * head in one `writeHead(status, headers)`.
  *
  * Stock node:http keeps them in its own table instead, and once that table exists `writeHead` takes
@@ -34,10 +34,8 @@ type HeaderValue = number | string | readonly string[];
 export class GatewayServerResponse<
   Request extends IncomingMessage = IncomingMessage,
 > extends ServerResponse<Request> {
-  /** Lower-case name → value, until the head is written; then what was sent (for getHeader). */
-  #headers: Map<string, HeaderValue> | null = null;
-  /** Lower-case name → the spelling it was set with, when that differs (sent as spelled, as node does). */
-  #spellings: Map<string, string> | null = null;
+  /** Until the head is written; then what was sent (for getHeader). */
+  #headers: PendingHeaders | null = null;
   /** Corked until the end of the turn in which the head was written. */
   #held = false;
   /** `end()` was called while held: its arguments, for the end of the turn. */
@@ -64,8 +62,8 @@ export class GatewayServerResponse<
   override setHeader(name: string, value: HeaderValue): this {
     if (this.headersSent) return super.setHeader(name, value);
     if (typeof name !== 'string' || name === '') return super.setHeader(name, value); // node's error
-    this.#headers ??= new Map();
-    this.#headers.set(this.#key(name), value);
+    this.#headers ??= new PendingHeaders();
+    this.#headers.set(name, value);
     return this;
   }
 
@@ -77,29 +75,28 @@ export class GatewayServerResponse<
   }
 
   override getHeader(name: string): OutgoingHttpHeader | undefined {
-    const own = this.#headers?.get(name.toLowerCase());
+    const own = this.#headers?.get(name);
     return (own as OutgoingHttpHeader | undefined) ?? super.getHeader(name);
   }
 
   override hasHeader(name: string): boolean {
-    return this.#headers?.has(name.toLowerCase()) === true || super.hasHeader(name);
+    return this.#headers?.has(name) === true || super.hasHeader(name);
   }
 
   override removeHeader(name: string): void {
-    if (!this.headersSent) this.#headers?.delete(name.toLowerCase());
+    if (!this.headersSent) this.#headers?.delete(name);
     super.removeHeader(name);
   }
 
   override getHeaderNames(): string[] {
-    const own = this.#headers === null ? [] : [...this.#headers.keys()];
+    const own = this.#headers === null ? [] : this.#headers.names();
     const stock = super.getHeaderNames();
     return stock.length === 0 ? own : [...new Set([...own, ...stock])];
   }
 
   override getHeaders(): OutgoingHttpHeaders {
     const headers = super.getHeaders();
-    if (this.#headers !== null)
-      for (const [name, value] of this.#headers) headers[name] = value as OutgoingHttpHeader;
+    this.#headers?.copyTo(headers);
     return headers;
   }
 
@@ -120,22 +117,19 @@ export class GatewayServerResponse<
     let headers: OutgoingHttpHeaders | OutgoingHttpHeader[];
     if (Array.isArray(given)) {
       // Raw [name, value] pairs: node's own table takes the pending headers (the slow path, rare).
-      for (const [name, value] of pending) super.setHeader(name, value);
+      pending.forEach((name, value) => {
+        super.setHeader(name, value);
+      });
       headers = given;
     } else {
       if (given !== undefined && given !== null) {
         for (const name in given) {
           const value = given[name];
-          if (value !== undefined) pending.set(this.#key(name), value);
+          if (value !== undefined) pending.set(name, value);
         }
       }
       // Flat [name, value, name, value, …]: node writes these in order, checking each once.
-      const flat: OutgoingHttpHeader[] = [];
-      const spellings = this.#spellings;
-      for (const [name, value] of pending) {
-        flat.push(spellings?.get(name) ?? name, value as OutgoingHttpHeader);
-      }
-      headers = flat;
+      headers = pending.flat();
     }
     return reason === undefined
       ? super.writeHead(statusCode, headers)
@@ -156,18 +150,6 @@ export class GatewayServerResponse<
     return this;
   }
 
-  /** The map key of a header name, remembering how it was spelled. */
-  #key(name: string): string {
-    const key = name.toLowerCase();
-    if (key !== name) {
-      this.#spellings ??= new Map();
-      this.#spellings.set(key, name);
-    } else {
-      this.#spellings?.delete(key);
-    }
-    return key;
-  }
-
   #holdUntilTurnEnds(): void {
     if (this.#held || this.socket === null) return;
     this.#held = true;
@@ -182,5 +164,68 @@ export class GatewayServerResponse<
     const args = this.#endArgs;
     if (args === undefined) this.uncork();
     else super.end(...(args as []));
+  }
+}
+
+/**
+ * The headers set before the head, as [lower-case name, name as spelled, value, …]: a response has a
+ * handful, so a scan of one array is cheaper than a Map (which also grows, allocating, past four).
+ */
+class PendingHeaders {
+  readonly #entries: Array<string | HeaderValue> = [];
+
+  #indexOf(key: string): number {
+    const entries = this.#entries;
+    for (let i = 0; i < entries.length; i += 3) if (entries[i] === key) return i;
+    return -1;
+  }
+
+  set(name: string, value: HeaderValue): void {
+    const key = name.toLowerCase();
+    const at = this.#indexOf(key);
+    if (at < 0) {
+      this.#entries.push(key, name, value);
+      return;
+    }
+    this.#entries[at + 1] = name;
+    this.#entries[at + 2] = value;
+  }
+
+  get(name: string): HeaderValue | undefined {
+    const at = this.#indexOf(name.toLowerCase());
+    return at < 0 ? undefined : (this.#entries[at + 2] as HeaderValue);
+  }
+
+  has(name: string): boolean {
+    return this.#indexOf(name.toLowerCase()) >= 0;
+  }
+
+  delete(name: string): void {
+    const at = this.#indexOf(name.toLowerCase());
+    if (at >= 0) this.#entries.splice(at, 3);
+  }
+
+  names(): string[] {
+    const names: string[] = [];
+    for (let i = 0; i < this.#entries.length; i += 3) names.push(this.#entries[i] as string);
+    return names;
+  }
+
+  forEach(each: (name: string, value: HeaderValue) => void): void {
+    for (let i = 0; i < this.#entries.length; i += 3)
+      each(this.#entries[i + 1] as string, this.#entries[i + 2] as HeaderValue);
+  }
+
+  copyTo(headers: OutgoingHttpHeaders): void {
+    for (let i = 0; i < this.#entries.length; i += 3)
+      headers[this.#entries[i] as string] = this.#entries[i + 2] as OutgoingHttpHeader;
+  }
+
+  /** [name as spelled, value, …], in the order they were first set. */
+  flat(): OutgoingHttpHeader[] {
+    const flat: OutgoingHttpHeader[] = [];
+    for (let i = 0; i < this.#entries.length; i += 3)
+      flat.push(this.#entries[i + 1] as string, this.#entries[i + 2] as OutgoingHttpHeader);
+    return flat;
   }
 }

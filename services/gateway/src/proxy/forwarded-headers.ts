@@ -146,14 +146,20 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** The origin's response headers minus hop-by-hop ones. */
+/**
+ * The origin's response headers minus hop-by-hop ones, and minus those the gateway has already set on
+ * its response (`alreadySet`: RateLimit*, X-Cache, CORS, … win over the origin's), except Vary, which
+ * the caller merges. Skipped here rather than deleted afterwards: `delete` costs more than the copy.
+ */
 export function downstreamResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
+  alreadySet?: { hasHeader(name: string): boolean },
 ): OutgoingHttpHeaders {
   const named = connectionTokens(headers['connection']);
   const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    if (alreadySet !== undefined && name !== 'vary' && alreadySet.hasHeader(name)) continue;
     const value = headers[name];
     if (value !== undefined) out[name] = value;
   }

@@ -194,7 +194,10 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       return;
     }
     try {
-      const outHeaders = downstreamResponseHeaders(headers);
+      // Headers the gateway already set for this request (RateLimit*, X-Cache, …) win over the
+      // origin's: writeHead() would otherwise let the origin's values replace them. Vary is the
+      // exception: the gateway's (CORS: Origin) and the origin's are one list.
+      const outHeaders = downstreamResponseHeaders(headers, res);
       const setCookie = outHeaders['set-cookie'];
       if (setCookie !== undefined)
         outHeaders['set-cookie'] = this.#call.cookieDomains.scope(
@@ -202,11 +205,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
           req.headers.host,
           exchange.tenant!,
         );
-      // Headers the gateway already set for this request (RateLimit*, X-Cache, …) win over the
-      // origin's: writeHead() would otherwise let the origin's values replace them. Vary is the
-      // exception: the gateway's (CORS: Origin) and the origin's are one list.
       if (outHeaders['vary'] !== undefined && res.hasHeader('vary')) mergeVary(res, outHeaders);
-      for (const name of res.getHeaderNames()) delete outHeaders[name];
       outHeaders['x-request-id'] = exchange.requestId;
       this.#sink = this.#call.onResponse(exchange, { statusCode, headers: outHeaders });
     } catch (error) {
