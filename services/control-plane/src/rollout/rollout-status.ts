@@ -36,10 +36,12 @@ export interface RolloutStatus {
 
 /** The tenant's rollout, or null when the snapshot projector has never seen the tenant. */
 export async function readRolloutStatus(deps: RolloutDeps, tenantId: string): Promise<RolloutStatus | null> {
-  const [target, checkpoint] = await Promise.all([
-    readTenantVersion(deps.pool, tenantId),
-    readSnapshotsPosition(deps.pool, deps.projection),
-  ]);
+  // The checkpoint first, then the version: the projector commits both together, so a version read
+  // after the checkpoint includes every event up to it. Read the other way round (or at once), a
+  // commit falling between the two reads pairs the old version with the new checkpoint, and a wait
+  // for the change would call it live while replicas still serve the old config.
+  const checkpoint = await readSnapshotsPosition(deps.pool, deps.projection);
+  const target = await readTenantVersion(deps.pool, tenantId);
   if (!target) return null;
   const replicas = await readReplicaVersions(deps.redis, tenantId, {
     ...(deps.prefix !== undefined ? { prefix: deps.prefix } : {}),

@@ -5,12 +5,13 @@ import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastruc
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import express from 'express';
 import { Redis } from 'ioredis';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../auth/caller.js';
 import { createErrorHandler } from '../http/errors.js';
 import { parseWaitForRollout } from './parse-wait.js';
 import { createRolloutRouter } from './rollout-router.js';
-import type { RolloutStatus } from './rollout-status.js';
+import { type RolloutStatus, waitForRollout } from './rollout-status.js';
 
 let db: TestDatabase;
 let redis: Redis;
@@ -184,6 +185,43 @@ describe('rollout status', () => {
       applied_version: null,
       up_to_date: true,
     });
+    await a.heartbeat.stop();
+  });
+
+  it('never calls a change live by pairing the old version with the new checkpoint of a commit between its reads', async () => {
+    const tenantId = randomUUID();
+    visibleTenants.add(tenantId);
+    await setTenantVersion(tenantId, 80n);
+    const a = replica(new Map([[tenantId, 80n]]));
+    await eventuallyStatus(tenantId, (s) => s.replicas.some((r) => r.replica_id === a.replicaId));
+
+    // The snapshot projector commits version 90 (and its checkpoint) just after the status first reads
+    // the tenant's version; a checkpoint read that has not run yet by then runs after the commit.
+    let versionReadStarted = false;
+    let markCommitted!: () => void;
+    const committed = new Promise<void>((resolve) => {
+      markCommitted = resolve;
+    });
+    const racingPool = {
+      async query(text: string, values?: unknown[]) {
+        if (text.includes('from snapshot_state') && !versionReadStarted) {
+          versionReadStarted = true;
+          const result = await db.pool.query(text, values);
+          await setTenantVersion(tenantId, 90n);
+          markCommitted();
+          return result;
+        }
+        if (text.includes('projection_checkpoints') && versionReadStarted) await committed;
+        return db.pool.query(text, values);
+      },
+    };
+    const result = await waitForRollout(
+      { pool: racingPool as unknown as pg.Pool, redis, prefix, projection },
+      { tenantId, minPosition: 90n, timeoutMs: 300 },
+    );
+    // The replica still has 80: the change is not live anywhere.
+    expect(result.done).toBe(false);
+    expect(result.status).toMatchObject({ target_version: '90', live_everywhere: false });
     await a.heartbeat.stop();
   });
 
