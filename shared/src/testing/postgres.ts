@@ -51,6 +51,17 @@ export async function createTestDatabase({
       const client = new pg.Client({ connectionString: withDatabase(serverUrl, 'postgres') });
       await client.connect();
       try {
+        // Sessions of pools just ended may still be closing: let them go first. Terminated by the
+        // drop instead, a client that already ended (and lost its listeners) gets the server's
+        // "terminating connection" as an uncaught error.
+        for (let waited = 0; waited < 1_000; waited += 50) {
+          const { rows } = await client.query<{ sessions: number }>(
+            'select count(*)::int as sessions from pg_stat_activity where datname = $1',
+            [name],
+          );
+          if (rows[0]?.sessions === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
         await client.query(`drop database if exists ${name} with (force)`);
       } finally {
         await client.end();
