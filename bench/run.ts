@@ -212,9 +212,12 @@ async function checkScenario(scenario: Scenario, ctx: ScenarioContext, gwPort: n
   ] as const) {
     let last = await probe(port, scenario.path, { ...headers, ...extra });
     if (scenario.nginx === 'cache') {
-      await new Promise((resolve) => setTimeout(resolve, 200)); // let the MISS be stored
-      last = await probe(port, scenario.path, { ...headers, ...extra });
-      if (last.xCache !== 'HIT') throw new Error(`${scenario.id}: ${side} did not answer a cache HIT`);
+      // The MISS is stored after it is answered: on a busy machine that can take a while.
+      for (let attempt = 0; attempt < 25 && last.xCache !== 'HIT'; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        last = await probe(port, scenario.path, { ...headers, ...extra });
+      }
+      if (last.xCache !== 'HIT') throw new Error(`${scenario.id}: ${side} did not answer a cache HIT in 5 s`);
     }
     if (last.status < 200 || last.status > 299) {
       throw new Error(`${scenario.id}: ${side} answered ${last.status} to ${scenario.path}`);
