@@ -6,6 +6,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/cors-rules';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
+import { rememberVerdicts } from '../pipeline/remembered-verdicts.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 
 /**
@@ -29,21 +30,17 @@ export function createCorsPolicy(): RoutePolicy {
   };
 }
 
-/** Origins remembered per route: a browser app sends the same few on every request. */
-const REMEMBERED_ORIGINS = 256;
-
 function corsStage(cors: CompiledCors): RouteStage {
-  // Client-sent values: bounded, forgotten all at once when full.
-  const verdicts = new Map<string, boolean>();
-  const allowed = (origin: string): boolean => {
-    let verdict = verdicts.get(origin);
-    if (verdict === undefined) {
-      verdict = originAllowed(cors, origin);
-      if (verdicts.size >= REMEMBERED_ORIGINS) verdicts.clear();
-      verdicts.set(origin, verdict);
-    }
-    return verdict;
-  };
+  // For each request origin: the headers its allowed requests get, or null (not allowed).
+  const headersFor = rememberVerdicts((origin): readonly (readonly [string, string])[] | null => {
+    if (!originAllowed(cors, origin)) return null;
+    const headers: [string, string][] = [
+      ['access-control-allow-origin', cors.anyOrigin && !cors.credentials ? '*' : origin],
+    ];
+    if (cors.credentials) headers.push(['access-control-allow-credentials', 'true']);
+    if (cors.exposeHeaders !== '') headers.push(['access-control-expose-headers', cors.exposeHeaders]);
+    return headers;
+  });
   return {
     name: 'cors',
     onRequest(exchange) {
@@ -51,11 +48,8 @@ function corsStage(cors: CompiledCors): RouteStage {
       const origin = req.headers.origin;
       if (exchange.corsPreflight) return answerPreflight(cors, exchange, origin);
       res.setHeader('vary', 'Origin');
-      if (origin !== undefined && allowed(origin)) {
-        res.setHeader('access-control-allow-origin', cors.anyOrigin && !cors.credentials ? '*' : origin);
-        if (cors.credentials) res.setHeader('access-control-allow-credentials', 'true');
-        if (cors.exposeHeaders !== '') res.setHeader('access-control-expose-headers', cors.exposeHeaders);
-      }
+      const headers = origin === undefined ? null : headersFor(origin);
+      if (headers !== null) for (const [name, value] of headers) res.setHeader(name, value);
       return 'continue';
     },
   };

@@ -1,6 +1,7 @@
 import type { IpRules } from '@vantageedge/shared/domain/route-policies';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
 import { failExchange } from '../pipeline/errors.js';
+import { rememberVerdicts } from '../pipeline/remembered-verdicts.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 
 /**
@@ -23,11 +24,11 @@ function ipRulesStage(rules: IpRules): RouteStage | null {
   const deny = new AddressMatcher(rules.deny);
   const allow = new AddressMatcher(rules.allow);
   if (deny.size === 0 && allow.size === 0) return null;
+  const refused = rememberVerdicts((address) => deny.has(address) || (allow.size > 0 && !allow.has(address)));
   return {
     name: 'ip_rules',
     onRequest(exchange) {
-      const address = exchange.clientIp;
-      if (deny.has(address) || (allow.size > 0 && !allow.has(address))) {
+      if (refused(exchange.clientIp)) {
         failExchange(exchange, 403, 'ip_denied', 'requests from this address are not allowed on this route');
         return 'handled';
       }
