@@ -32,6 +32,8 @@ import {
 import {
   markdownTable,
   median,
+  type PairedRun,
+  type PairedSummary,
   progress,
   ratio,
   round,
@@ -39,10 +41,18 @@ import {
   type SideSummary,
   scenarioRatios,
   summarize,
+  summarizePaired,
   svgChart,
   type Usage,
 } from './lib/report.js';
-import { BENCH_ORG, BENCH_PEPPER, SCENARIOS, type Scenario, type ScenarioContext } from './lib/scenarios.js';
+import {
+  APIKEY_TWIN,
+  BENCH_ORG,
+  BENCH_PEPPER,
+  SCENARIOS,
+  type Scenario,
+  type ScenarioContext,
+} from './lib/scenarios.js';
 import { type LoadResult, runWrk } from './lib/wrk.js';
 
 /**
@@ -68,6 +78,12 @@ const only = process.env['BENCH_SCENARIOS']?.split(',').map((s) => s.trim());
 /** Scenarios that also get the latency-at-fixed-rate comparison (added latency over direct). */
 const FIXED_RATE_SCENARIOS = ['public', 'full'];
 const FIXED_RATE_FRACTION = 0.5;
+/**
+ * Scenarios also measured against another in one gateway process, alternating (see pairedComparison),
+ * when both are selected; the control runs with them.
+ */
+const PAIRED = [{ variant: 'policies', base: 'apikey' }] as const;
+const PAIRED_CONTROL = { variant: APIKEY_TWIN.id, base: 'apikey' } as const;
 const PACING_DELAY_MS = 10;
 
 const scenarios = SCENARIOS.filter((s) =>
@@ -81,7 +97,12 @@ const buildDir = path.join(repo, 'bench-results', 'build');
 const children: ChildProcess[] = [];
 const startedAt = Date.now();
 // Steps for the progress display: direct, the Node-floor reference, each scenario, each fixed-rate run.
-const totalSteps = 2 + scenarios.length + scenarios.filter((s) => FIXED_RATE_SCENARIOS.includes(s.id)).length;
+const selectedPairs = PAIRED.filter(
+  (p) => scenarios.some((s) => s.id === p.variant) && scenarios.some((s) => s.id === p.base),
+);
+const pairs = selectedPairs.length === 0 ? [] : [PAIRED_CONTROL, ...selectedPairs];
+const totalSteps =
+  2 + scenarios.length + scenarios.filter((s) => FIXED_RATE_SCENARIOS.includes(s.id)).length + pairs.length;
 let doneSteps = 0;
 const step = (label: string) => progress(doneSteps, totalSteps, label, startedAt);
 
@@ -456,6 +477,13 @@ async function main(): Promise<void> {
       if (row) row.gatewayLogLines = readFileSync(gateway.logFile, 'utf8').split('\n').length - 1;
     }
   }
+  const paired: PairedResult[] = [];
+  for (const pair of pairs) {
+    const find = (id: string) => [...scenarios, APIKEY_TWIN].find((s) => s.id === id)!;
+    step(`paired: ${pair.variant} against ${pair.base}`);
+    paired.push(await pairedComparison(find(pair.base), find(pair.variant), ctx, plan, keys.publicKeyPem));
+    doneSteps++;
+  }
   const http2 = await h2VersusH1(ctx, plan, keys.publicKeyPem);
   progress(doneSteps, totalSteps, 'done', startedAt);
   log('');
@@ -496,6 +524,7 @@ async function main(): Promise<void> {
     floor_ratios: Object.fromEntries(rows.map((r) => [r.id, r.floorRatio])),
     floor_cpu_ratios: Object.fromEntries(rows.map((r) => [r.id, r.floorCpuRatio])),
     fixed_rate: fixedRate,
+    paired,
     http2,
     other_benchmarks: latestOtherResults(),
     duration_seconds: Math.round((Date.now() - startedAt) / 1000),
@@ -529,6 +558,14 @@ async function main(): Promise<void> {
       `  ${row.id.padEnd(12)} ${row.rpsRatio ?? 'n/a'}  (${row.cpuRatio ?? 'n/a'})   ÷ floor ${row.floorRatio ?? 'n/a'}  (${row.floorCpuRatio ?? 'n/a'})\n`,
     );
   }
+  for (const pair of paired) {
+    const p = pair.summary;
+    out.write(
+      p === null
+        ? `\nPaired, ${pair.variant} against ${pair.base}: no usable pair\n`
+        : `\nPaired (one gateway, alternating runs)${pair.variant === APIKEY_TWIN.id ? ', control' : ''}, ${pair.variant} against ${pair.base}: ${p.variantUsPerRequest} vs ${p.baseUsPerRequest} CPU µs/request, ${pair.variant} ÷ ${pair.base} ${p.costRatio} (median of ${p.pairs} pairs, range ${p.costRatioRange[0]}–${p.costRatioRange[1]})\n`,
+    );
+  }
   out.write('\nOther benchmarks (latest result files; run their make targets to refresh):\n');
   for (const other of report.other_benchmarks) {
     out.write(`  ${other.target.padEnd(24)} ${other.file ? `${other.file} (${other.at})` : 'not run yet'}\n`);
@@ -536,6 +573,75 @@ async function main(): Promise<void> {
   out.write(
     `\nJSON: ${path.relative(repo, base)}.json  SVG: ${path.relative(repo, base)}.svg  (${report.duration_seconds} s)\n`,
   );
+}
+
+interface PairedResult {
+  base: string;
+  variant: string;
+  host: { base: string; variant: string };
+  runs: PairedRun[];
+  summary: PairedSummary | null;
+}
+
+/**
+ * One gateway process serves both scenarios' tenants, and wrk alternates between them (base, variant
+ * / variant, base / …), 3 × runs pairs. A feature's cost over its base is a few percent, less than the
+ * machine moves between two scenarios measured a minute apart, each on its own process; runs seconds
+ * apart on one process move together.
+ */
+async function pairedComparison(
+  base: Scenario,
+  variant: Scenario,
+  ctx: ScenarioContext,
+  plan: ReturnType<typeof planCpus>,
+  clerkKey: string,
+): Promise<PairedResult> {
+  if (base.host === variant.host)
+    throw new Error(`paired ${variant.id}/${base.id}: needs two tenants' hosts`);
+  const both: Scenario = {
+    ...variant,
+    id: `${variant.id}-vs-${base.id}`,
+    snapshots: (c) => [...base.snapshots(c), ...variant.snapshots(c)],
+  };
+  const gateway = await startGatewayProcess(both, ctx, plan.proxyCpus, clerkKey);
+  try {
+    const sides = [base, variant].map((scenario) => ({
+      url: `http://127.0.0.1:${gateway.port}${scenario.path}`,
+      headers: { ...scenario.headers(ctx), Host: scenario.host },
+    }));
+    for (const side of sides) await measure(side.url, side.headers, plan.loadCpus, undefined, warmupSeconds);
+    const pairRuns: PairedRun[] = [];
+    for (let i = 0; i < runs * 3; i++) {
+      const usPerRequest: number[] = [];
+      for (const at of i % 2 === 0 ? [0, 1] : [1, 0]) {
+        const side = sides[at]!;
+        const { result, usage } = await measure(
+          side.url,
+          side.headers,
+          plan.loadCpus,
+          gateway.child.pid,
+          seconds,
+        );
+        if (result.errors + result.non2xx > 0) {
+          throw new Error(`paired ${both.id}: ${result.errors} errors, ${result.non2xx} non-2xx`);
+        }
+        usPerRequest[at] = usage && result.rps > 0 ? (usage.cpuCores * 1e6) / result.rps : 0;
+      }
+      pairRuns.push({ baseUsPerRequest: usPerRequest[0]!, variantUsPerRequest: usPerRequest[1]! });
+    }
+    return {
+      base: base.id,
+      variant: variant.id,
+      host: { base: base.host, variant: variant.host },
+      runs: pairRuns.map((r) => ({
+        baseUsPerRequest: round(r.baseUsPerRequest, 1),
+        variantUsPerRequest: round(r.variantUsPerRequest, 1),
+      })),
+      summary: summarizePaired(pairRuns),
+    };
+  } finally {
+    await stopProcess(gateway.child);
+  }
 }
 
 interface FixedRateResult {

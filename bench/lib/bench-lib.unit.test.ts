@@ -9,9 +9,10 @@ import {
   type ScenarioRow,
   scenarioRatios,
   summarize,
+  summarizePaired,
   svgChart,
 } from './report.js';
-import { BENCH_BROWSER_ORIGIN, SCENARIOS } from './scenarios.js';
+import { APIKEY_TWIN, BENCH_BROWSER_ORIGIN, SCENARIOS } from './scenarios.js';
 import { type LoadResult, parseWrkOutput } from './wrk.js';
 
 const load = (rps: number, p99: number, extra: Partial<LoadResult> = {}): LoadResult => ({
@@ -97,6 +98,26 @@ describe('ratios against nginx and against the bare Node proxy', () => {
   });
 });
 
+describe('paired comparison', () => {
+  it("reports the median pair's cost ratio, so a pair that a neighbour's load skewed does not decide it", () => {
+    const summary = summarizePaired([
+      { baseUsPerRequest: 60, variantUsPerRequest: 63 },
+      { baseUsPerRequest: 90, variantUsPerRequest: 93 },
+      { baseUsPerRequest: 50, variantUsPerRequest: 75 },
+      { baseUsPerRequest: 0, variantUsPerRequest: 70 },
+    ])!;
+    expect(summary.pairs).toBe(3);
+    expect(summary.costRatio).toBe(1.05);
+    expect(summary.costRatioRange).toEqual([1.033, 1.5]);
+    expect(summary.baseUsPerRequest).toBe(60);
+    expect(summary.variantUsPerRequest).toBe(75);
+  });
+
+  it('has nothing to say without a pair whose CPU was measured', () => {
+    expect(summarizePaired([{ baseUsPerRequest: 0, variantUsPerRequest: 0 }])).toBeNull();
+  });
+});
+
 describe('wrk summary', () => {
   it('parses the JSON line of wrk-report.lua into rps, ms percentiles, errors and non-2xx', () => {
     const stdout = `Running 2s test @ http://127.0.0.1:1/\n  1 threads and 50 connections\n
@@ -122,6 +143,21 @@ describe('scenarios', () => {
       expect(tenant, scenario.id).toBeDefined();
       expect(tenant!.router.match('GET', scenario.path), scenario.id).toBeDefined();
     }
+  });
+
+  it('serves the paired scenarios from different tenants, so one gateway process can hold both', () => {
+    const [apikey, policies] = ['apikey', 'policies'].map((id) => SCENARIOS.find((s) => s.id === id)!);
+    const paired = [apikey!, policies!, APIKEY_TWIN];
+    const store = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: stubUpstreams });
+    for (const snapshot of paired.flatMap((s) => s.snapshots(ctx))) expect(store.apply(snapshot)).toBe(true);
+    const routes = paired.map((s) => store.resolveHost(s.host)?.router.match('GET', s.path));
+    expect(routes.every((r) => r !== undefined)).toBe(true);
+    expect(new Set(routes).size).toBe(3);
+    // The control does the same work as its base: the same route, on another tenant.
+    const routeOf = (s: typeof apikey) => s!.snapshots(ctx)[0]!.routes[0]!;
+    const sameExceptIds = (s: typeof apikey) => ({ ...routeOf(s), id: '', origin_id: '' });
+    expect(sameExceptIds(APIKEY_TWIN)).toEqual(sameExceptIds(apikey));
+    expect(APIKEY_TWIN.headers(ctx)).toEqual(apikey!.headers(ctx));
   });
 
   it('runs the policies scenario as the API-key scenario plus CORS, IP rules and two header transforms', () => {

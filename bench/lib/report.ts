@@ -116,6 +116,40 @@ export function scenarioRatios(
   };
 }
 
+/** One alternating pair of runs of the paired comparison: CPU µs per request of each side. */
+export interface PairedRun {
+  baseUsPerRequest: number;
+  variantUsPerRequest: number;
+}
+
+export interface PairedSummary {
+  pairs: number;
+  baseUsPerRequest: number;
+  variantUsPerRequest: number;
+  /** Median over pairs of variant ÷ base CPU per request (1.05 = the variant costs 5% more). */
+  costRatio: number;
+  /** The smallest and largest pair's ratio: how much the machine moved during the comparison. */
+  costRatioRange: [number, number];
+}
+
+/**
+ * Two scenarios served by one gateway process in alternating runs: each pair's ratio compares runs a
+ * few seconds apart on the same process, so a neighbour's load that moves both cancels out, which a
+ * comparison of two scenarios measured minutes apart (each with its own process) does not.
+ */
+export function summarizePaired(runs: readonly PairedRun[]): PairedSummary | null {
+  const usable = runs.filter((r) => r.baseUsPerRequest > 0 && r.variantUsPerRequest > 0);
+  if (usable.length === 0) return null;
+  const ratios = usable.map((r) => r.variantUsPerRequest / r.baseUsPerRequest);
+  return {
+    pairs: usable.length,
+    baseUsPerRequest: round(median(usable.map((r) => r.baseUsPerRequest)), 1),
+    variantUsPerRequest: round(median(usable.map((r) => r.variantUsPerRequest)), 1),
+    costRatio: round(median(ratios), 3),
+    costRatioRange: [round(Math.min(...ratios), 3), round(Math.max(...ratios), 3)],
+  };
+}
+
 function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

@@ -264,13 +264,14 @@ export const SCENARIOS: Scenario[] = [
     id: 'policies',
     title: '9 API-key auth + CORS + IP rules + two header transforms (compare with 2)',
     path: '/api/posts/1',
-    host: 't0.localhost',
+    // Another tenant than scenario 2's, so that one gateway can serve both in the paired comparison.
+    host: 't1.localhost',
     headers: () => ({ ...apiKeyHeader(), origin: BENCH_BROWSER_ORIGIN }),
     nginx: 'proxy',
     accessLog: 0,
     snapshots: ({ originUrl }) => [
       tenantFor(
-        0,
+        1,
         originUrl,
         [{ path_pattern: '/api/*', auth_mode: 'apikey_required', ...BENCH_ROUTE_POLICIES }],
         {
@@ -291,3 +292,20 @@ export const SCENARIOS: Scenario[] = [
     snapshots: ({ originUrl }) => [tenantFor(0, originUrl, [{ path_pattern: '/large' }])],
   },
 ];
+
+/**
+ * Scenario 2's route and key on a third tenant: measured against scenario 2 in the paired comparison
+ * as its control. Both sides do the same work, so how far its ratio strays from 1 is how far this
+ * machine moved the pairs during the run.
+ */
+export const APIKEY_TWIN: Scenario = {
+  ...SCENARIOS.find((s) => s.id === 'apikey')!,
+  id: 'apikey-twin',
+  title: '2 API-key auth, on another tenant (control of the paired comparison)',
+  host: 't2.localhost',
+  snapshots: ({ originUrl }) => [
+    tenantFor(2, originUrl, [{ path_pattern: '/api/*', auth_mode: 'apikey_required' }], {
+      apiKeys: [BENCH_API_KEY],
+    }),
+  ],
+};
