@@ -376,16 +376,22 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     if (outcome !== 'MISS') state.total.hits++;
   };
 
+  /** Frees the L1 copies a purge made unreachable: the tenant's, or one route's of it. */
+  const dropFromL1 = (tenantId: string, routeId?: string): void => {
+    const tenantPrefix = tenantKeyspace('', tenantId);
+    if (routeId === undefined) l1.deleteMatching(tenantPrefix);
+    else l1.deleteMatching(tenantPrefix, `:${routeId}:`);
+  };
+
   const loadGenerations = async (tenantId: string): Promise<void> => {
     const loaded = await shared.generations(tenantId);
     const known = generations.get(tenantId);
     // Never go back: a purge message may have arrived while loading.
     if (known) {
       // A purge whose message this replica missed: its L1 copies can no longer be reached, free them.
-      const tenantPrefix = tenantKeyspace('', tenantId);
-      if (loaded.tenant > known.tenant) l1.deleteMatching(tenantPrefix);
+      if (loaded.tenant > known.tenant) dropFromL1(tenantId);
       for (const [route, generation] of loaded.routes)
-        if (generation > (known.routes.get(route) ?? 0)) l1.deleteMatching(tenantPrefix, `:${route}:`);
+        if (generation > (known.routes.get(route) ?? 0)) dropFromL1(tenantId, route);
       loaded.tenant = Math.max(loaded.tenant, known.tenant);
       for (const [route, generation] of known.routes)
         loaded.routes.set(route, Math.max(generation, loaded.routes.get(route) ?? 0));
@@ -435,13 +441,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
     const known = generations.get(message.tenantId);
     if (!known) return;
-    const tenantPrefix = tenantKeyspace('', message.tenantId);
     if (message.kind === 'tenant') {
       known.tenant = Math.max(known.tenant, message.generation);
-      l1.deleteMatching(tenantPrefix);
+      dropFromL1(message.tenantId);
     } else {
       known.routes.set(message.routeId, Math.max(known.routes.get(message.routeId) ?? 0, message.generation));
-      l1.deleteMatching(tenantPrefix, `:${message.routeId}:`);
+      dropFromL1(message.tenantId, message.routeId);
     }
   };
 
