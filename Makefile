@@ -188,7 +188,7 @@ bench-startup: build ## Gateway cold start (to /healthz, /readyz) and RSS: tsx v
 	@bash infra/infra.sh up redis kafka
 	@$(TSX) bench/startup.ts
 .PHONY: bench bench-quick bench-micro bench-profile
-bench: install ## Gateway vs nginx vs direct, 9 scenarios, wrk, proxy pinned to one core; installs nginx/wrk if missing (6-7 min)
+bench: install ## Gateway vs nginx vs direct, 9 scenarios and a paired comparison, wrk, proxy pinned to one core; installs nginx/wrk if missing (9-10 min)
 	@bash infra/infra.sh up redis
 	@node --import tsx bench/run.ts
 bench-quick: install ## Short make bench: 2 s x 1 run per side (~2 min)
