@@ -214,6 +214,27 @@ function headerTransform(owned: readonly string[], neverWritten: readonly string
 }
 
 export const requestHeaderTransform = headerTransform(REQUEST_HEADERS_NOT_TRANSFORMED, []);
+/**
+ * Forwarding headers the gateway writes on every request after the route's transform, refused in new
+ * commands. A stored route that transforms one still loads (the gateway's value wins).
+ */
+export const REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS: readonly string[] = [
+  'x-real-ip',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+];
+/** requestHeaderTransform as a command may give it. */
+export const requestHeaderTransformInput = requestHeaderTransform.superRefine((transform, ctx) => {
+  const refused = (name: string) => REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS.includes(name.toLowerCase());
+  const message = (name: string) => `${name} is set by the gateway and cannot be changed`;
+  for (const part of ['set', 'add'] as const) {
+    for (const name of Object.keys(transform[part]))
+      if (refused(name)) ctx.addIssue({ code: 'custom', path: [part, name], message: message(name) });
+  }
+  transform.remove.forEach((name, i) => {
+    if (refused(name)) ctx.addIssue({ code: 'custom', path: ['remove', i], message: message(name) });
+  });
+});
 export const responseHeaderTransform = headerTransform(RESPONSE_HEADERS_NOT_TRANSFORMED, ['set-cookie']);
 export type HeaderTransform = z.infer<typeof requestHeaderTransform>;
 

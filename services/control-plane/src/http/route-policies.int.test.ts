@@ -147,6 +147,16 @@ describe('route policies in the admin API', () => {
     ['a prefix too long', { ip_rules: { allow: ['10.0.0.0/33'] } }, 'ip_rules.allow.0'],
     ['setting Host', { request_headers: { set: { Host: 'evil' } } }, 'request_headers.set.Host'],
     [
+      'setting X-Real-IP',
+      { request_headers: { set: { 'X-Real-IP': '1.2.3.4' } } },
+      'request_headers.set.X-Real-IP',
+    ],
+    [
+      'removing X-Forwarded-Prefix',
+      { request_headers: { remove: ['x-forwarded-prefix'] } },
+      'request_headers.remove.0',
+    ],
+    [
       'an identity header',
       { request_headers: { set: { 'x-vantageedge-user-id': 'admin' } } },
       'request_headers.set.x-vantageedge-user-id',

@@ -46,6 +46,8 @@ export class GatewayExchange {
   maxBodyBytes: number | undefined = undefined;
   /** The path the origin sees, when rewrite_path changed it (strip_prefix is not applied then). */
   forwardPath: string | undefined = undefined;
+  /** The request headers the route's transform set or added: forwarded as the route wrote them. */
+  routeRequestHeaders: readonly string[] | undefined = undefined;
   /** The origin the traffic split chose (else the route's own). */
   origin: CompiledOrigin | undefined = undefined;
   /** Tried in order when the chosen origin has no available target (the split's other origins). */

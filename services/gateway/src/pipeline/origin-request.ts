@@ -36,5 +36,6 @@ export function originRequestHeaders(
     tenantId: exchange.tenant!.id,
     routeId: exchange.route!.config.id,
     identity: exchange.identity,
+    routeHeaders: exchange.routeRequestHeaders,
   });
 }

@@ -75,6 +75,17 @@ export interface ForwardingFacts {
   readonly tenantId: string;
   readonly routeId: string;
   readonly identity: Identity;
+  /**
+   * Headers the route's request transform wrote: forwarded as they are, also the ones dropped when a
+   * client sends them (the route's value is the tenant's). Forwarding and identity headers stay the
+   * gateway's, written after them.
+   */
+  readonly routeHeaders?: readonly string[] | undefined;
+}
+
+/** Whether the gateway drops this request header when a client sends it (always, or on some routes). */
+export function droppedFromClients(name: string): boolean {
+  return REQUEST_DROPPED.has(name) || name === 'authorization' || name.startsWith(IDENTITY_HEADER_PREFIX);
 }
 
 function firstValue(value: string | string[] | undefined): string | undefined {
@@ -116,6 +127,9 @@ export function upstreamRequestHeaders(
   const trusted = facts.peerTrusted;
   if (trusted) {
     for (const name of CLIENT_ADDRESS_HEADERS) if (headers[name] !== undefined) out[name] = headers[name];
+  }
+  if (facts.routeHeaders !== undefined) {
+    for (const name of facts.routeHeaders) if (headers[name] !== undefined) out[name] = headers[name];
   }
   const peerFor = facts.peerIp.includes(':') ? `"[${facts.peerIp}]"` : facts.peerIp;
   const originalHost = requestAuthority(headers) ?? '';

@@ -8,24 +8,27 @@ export interface CompiledHeaderTransform {
   readonly remove: readonly string[];
   readonly set: ReadonlyArray<readonly [string, ValueTemplate]>;
   readonly add: ReadonlyArray<readonly [string, ValueTemplate]>;
+  /** The names set or added, once each. */
+  readonly written: readonly string[];
 }
 
 export function compileHeaderTransform(
   transform: HeaderTransform | null | undefined,
 ): CompiledHeaderTransform | null {
   if (transform === null || transform === undefined) return null;
+  const set = Object.entries(transform.set).map(
+    ([name, value]) => [name.toLowerCase(), compileValueTemplate(value)] as const,
+  );
+  const add = Object.entries(transform.add).map(
+    ([name, value]) => [name.toLowerCase(), compileValueTemplate(value)] as const,
+  );
   const compiled: CompiledHeaderTransform = {
     remove: transform.remove.map((name) => name.toLowerCase()),
-    set: Object.entries(transform.set).map(([name, value]) => [
-      name.toLowerCase(),
-      compileValueTemplate(value),
-    ]),
-    add: Object.entries(transform.add).map(([name, value]) => [
-      name.toLowerCase(),
-      compileValueTemplate(value),
-    ]),
+    set,
+    add,
+    written: [...new Set([...set, ...add].map(([name]) => name))],
   };
-  return compiled.remove.length + compiled.set.length + compiled.add.length === 0 ? null : compiled;
+  return compiled.remove.length + compiled.written.length === 0 ? null : compiled;
 }
 
 /** Applies remove, then set, then add (a set header can also get an added line). */

@@ -1,6 +1,12 @@
+import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
-import { applyHeaderTransform, compileHeaderTransform } from './header-transform.js';
+import { droppedFromClients } from '../proxy/forwarded-headers.js';
+import {
+  applyHeaderTransform,
+  type CompiledHeaderTransform,
+  compileHeaderTransform,
+} from './header-transform.js';
 import { compileQueryTransform } from './query-transform.js';
 
 /**
@@ -8,19 +14,25 @@ import { compileQueryTransform } from './query-transform.js';
  * `rewrite_path` and `query`. After authentication (values may name the consumer) and before the
  * response cache, which keys on what the origin receives. Identity and forwarding headers
  * (x-vantageedge-*, X-Forwarded-*) stay the gateway's: the control plane refuses transforms of them.
+ *
+ * The headers the route writes reach the origin also where the gateway drops the client's own
+ * (X-Client-IP, X-Api-Key, …: forwarded-headers.ts): the value is the tenant's, not the client's.
  */
 export function createRequestTransformPolicy(): RoutePolicy {
   return {
     name: 'request_transform',
     compileRoute({ route }) {
-      const headers = compileHeaderTransform(route.request_headers);
+      const headers = compileRequestHeaderTransform(route.request_headers);
       const rewrite = route.rewrite_path ? compilePathRewrite(route.rewrite_path, route.path_pattern) : null;
       const query = compileQueryTransform(route.query);
       if (headers === null && rewrite === null && query === null) return null;
       const stage: RouteStage = {
         name: 'request_transform',
         onRequest(exchange) {
-          if (headers !== null) applyHeaderTransform(headers, exchange.req.headers, exchange);
+          if (headers !== null) {
+            applyHeaderTransform(headers, exchange.req.headers, exchange);
+            exchange.routeRequestHeaders = headers.written;
+          }
           if (rewrite !== null) exchange.forwardPath = rewrite(exchange.path);
           if (query !== null) exchange.query = query(exchange);
           return 'continue';
@@ -29,6 +41,19 @@ export function createRequestTransformPolicy(): RoutePolicy {
       return stage;
     },
   };
+}
+
+/**
+ * `add` on a header the gateway drops when a client sends it adds to nothing: the client's line is
+ * removed first, so that a spoofed X-Client-IP never rides along with the route's.
+ */
+function compileRequestHeaderTransform(
+  transform: HeaderTransform | null | undefined,
+): CompiledHeaderTransform | null {
+  const compiled = compileHeaderTransform(transform);
+  const clientLines = compiled?.add.map(([name]) => name).filter(droppedFromClients) ?? [];
+  if (compiled === null || clientLines.length === 0) return compiled;
+  return { ...compiled, remove: [...compiled.remove, ...clientLines] };
 }
 
 /**

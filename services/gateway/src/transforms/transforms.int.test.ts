@@ -71,6 +71,14 @@ describe('transform route policies', () => {
           },
           {
             origin_id: originId,
+            path_pattern: '/forwarding/*',
+            request_headers: {
+              set: { 'X-Client-IP': '${client_ip}', 'x-api-key': 'origin-credential' },
+              add: { 'true-client-ip': '${client_ip}' },
+            },
+          },
+          {
+            origin_id: originId,
             path_pattern: '/cached/*',
             cache_policy: { ttl_seconds: 60 },
             response_headers: {
@@ -107,6 +115,23 @@ describe('transform route policies', () => {
     expect(seen['x-tag']).toBe('client, gateway');
     expect(seen['x-internal-debug']).toBeUndefined();
     expect(seen['x-vantageedge-api-key-id']).toBe(apiKeyId); // identity headers stay the gateway's
+  });
+
+  it('sends the client-address and key headers a route sets, never the ones the client sent', async () => {
+    const answer = await send(gateway, 'tx.localhost', '/forwarding/x', {
+      headers: { 'x-client-ip': '6.6.6.6', 'true-client-ip': '6.6.6.6', 'x-api-key': 'client-key' },
+    });
+    expect(answer.status).toBe(200);
+    const seen = lastSeen().headers;
+    expect(seen['x-client-ip']).toBe('127.0.0.1');
+    expect(seen['true-client-ip']).toBe('127.0.0.1'); // added to nothing: the client's line is not kept
+    expect(seen['x-api-key']).toBe('origin-credential');
+
+    await send(gateway, 'tx.localhost', '/api/v1/x', {
+      headers: { 'x-client-ip': '6.6.6.6', 'x-api-key': 'client-key' },
+    });
+    expect(lastSeen().headers['x-client-ip']).toBeUndefined();
+    expect(lastSeen().headers['x-api-key']).toBeUndefined();
   });
 
   it('rewrites a path prefix and the query (set, add, remove) the origin sees', async () => {
