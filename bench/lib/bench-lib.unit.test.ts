@@ -2,9 +2,12 @@ import { GatewayConfigStore } from '@vantageedge/gateway/config/gateway-config-s
 import { describe, expect, it } from 'vitest';
 import { summarizeProfile } from '../profile-summary.js';
 import { originConfig, proxyConfig } from './nginx.js';
+import { processCpuNs, processUsage } from './processes.js';
 import {
   markdownTable,
   median,
+  medianConfidenceInterval,
+  pairedVerdict,
   ratio,
   type ScenarioRow,
   scenarioRatios,
@@ -115,6 +118,33 @@ describe('paired comparison', () => {
 
   it('has nothing to say without a pair whose CPU was measured', () => {
     expect(summarizePaired([{ baseUsPerRequest: 0, variantUsPerRequest: 0 }])).toBeNull();
+  });
+
+  it('gives the median ratio a 95% interval from the pairs’ order statistics, robust to a few wild pairs', () => {
+    // 30 pairs: the interval runs from the 10th to the 21st smallest ratio.
+    const ratios = Array.from({ length: 30 }, (_, i) => 1 + i / 100);
+    ratios[29] = 3; // one pair a neighbour disturbed
+    const summary = summarizePaired(
+      ratios.map((r) => ({ baseUsPerRequest: 100, variantUsPerRequest: 100 * r })),
+    )!;
+    expect(summary.costRatioCi95).toEqual([1.09, 1.2]);
+    expect(medianConfidenceInterval([1, 2, 3, 4, 5, 6])).toEqual([1, 6]);
+    expect(medianConfidenceInterval([1, 2, 3, 4, 5])).toBeNull(); // 5 pairs cannot give 95%
+  });
+
+  it('says a goal is met only when the whole interval is under it, missed when all of it is over', () => {
+    const withInterval = (low: number, high: number) => ({
+      pairs: 30,
+      baseUsPerRequest: 70,
+      variantUsPerRequest: 72,
+      costRatio: (low + high) / 2,
+      costRatioCi95: [low, high] as [number, number],
+      costRatioRange: [0.8, 1.3] as [number, number],
+    });
+    expect(pairedVerdict(withInterval(0.99, 1.04), 1.05)).toBe('met');
+    expect(pairedVerdict(withInterval(1.02, 1.07), 1.05)).toBe('undecided');
+    expect(pairedVerdict(withInterval(1.06, 1.1), 1.05)).toBe('missed');
+    expect(pairedVerdict({ ...withInterval(1, 1), costRatioCi95: null }, 1.05)).toBe('undecided');
   });
 });
 
@@ -255,5 +285,19 @@ time for request:      112us     25.40ms      3.21ms      1.02ms    71.23%
       meanMs: 3.21,
       maxMs: 25.4,
     });
+  });
+});
+
+describe('process CPU time', () => {
+  it('counts every thread of a process in ns, agreeing with the kernel’s tick count', () => {
+    const before = processCpuNs(process.pid);
+    const ticksBefore = processUsage(process.pid)!.cpuSeconds;
+    const start = process.cpuUsage();
+    let spins = 0;
+    while (process.cpuUsage(start).user < 100_000) spins++; // 100 ms of CPU on this thread
+    const usedNs = processCpuNs(process.pid) - before;
+    expect(spins).toBeGreaterThan(0);
+    expect(usedNs).toBeGreaterThanOrEqual(90e6);
+    expect(usedNs / 1e9).toBeCloseTo(processUsage(process.pid)!.cpuSeconds - ticksBefore, 0);
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 
@@ -119,6 +119,22 @@ export function processUsage(pid: number): { cpuSeconds: number; rssBytes: numbe
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU time of every thread of a process so far, in ns: the first field of each thread's
+ * /proc/<pid>/task/<tid>/schedstat. /proc/<pid>/stat counts in 10 ms ticks, 1% of a 1 s run.
+ */
+export function processCpuNs(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // a thread that ended between the listing and the read
+    }
+  }
+  return total;
 }
 
 /** The first child of a process (nginx's worker under its master), from /proc. */

@@ -128,26 +128,70 @@ export interface PairedSummary {
   variantUsPerRequest: number;
   /** Median over pairs of variant ÷ base CPU per request (1.05 = the variant costs 5% more). */
   costRatio: number;
+  /**
+   * 95% confidence interval of that median, distribution-free (order statistics of the pairs' ratios,
+   * so a few pairs a neighbour disturbed do not widen it much); null below 6 pairs.
+   */
+  costRatioCi95: [number, number] | null;
   /** The smallest and largest pair's ratio: how much the machine moved during the comparison. */
   costRatioRange: [number, number];
 }
 
 /**
  * Two scenarios served by one gateway process in alternating runs: each pair's ratio compares runs a
- * few seconds apart on the same process, so a neighbour's load that moves both cancels out, which a
+ * second apart on the same process, so a neighbour's load that moves both cancels out, which a
  * comparison of two scenarios measured minutes apart (each with its own process) does not.
  */
 export function summarizePaired(runs: readonly PairedRun[]): PairedSummary | null {
   const usable = runs.filter((r) => r.baseUsPerRequest > 0 && r.variantUsPerRequest > 0);
   if (usable.length === 0) return null;
   const ratios = usable.map((r) => r.variantUsPerRequest / r.baseUsPerRequest);
+  const ci = medianConfidenceInterval(ratios);
   return {
     pairs: usable.length,
     baseUsPerRequest: round(median(usable.map((r) => r.baseUsPerRequest)), 1),
     variantUsPerRequest: round(median(usable.map((r) => r.variantUsPerRequest)), 1),
     costRatio: round(median(ratios), 3),
+    costRatioCi95: ci === null ? null : [round(ci[0], 3), round(ci[1], 3)],
     costRatioRange: [round(Math.min(...ratios), 3), round(Math.max(...ratios), 3)],
   };
+}
+
+/**
+ * The interval [x(k), x(n+1-k)] of the sorted values that holds the median with at least 95%
+ * probability: k is the largest rank with P(Binomial(n, ½) < k) ≤ 2.5%. Null when n < 6 (no such k).
+ */
+export function medianConfidenceInterval(values: readonly number[]): [number, number] | null {
+  const n = values.length;
+  const sorted = [...values].sort((a, b) => a - b);
+  let below = 0; // P(Binomial(n, ½) ≤ k − 1), growing with k
+  let k = 0;
+  for (let j = 0; j < n; j++) {
+    below += binomialHalf(n, j);
+    if (below > 0.025) break;
+    k = j + 1;
+  }
+  return k === 0 ? null : [sorted[k - 1]!, sorted[n - k]!];
+}
+
+/** P(Binomial(n, ½) = j), through logarithms so that large n does not overflow. */
+function binomialHalf(n: number, j: number): number {
+  let logChoose = 0;
+  for (let i = 1; i <= j; i++) logChoose += Math.log(n - j + i) - Math.log(i);
+  return Math.exp(logChoose - n * Math.LN2);
+}
+
+/**
+ * A paired comparison against its goal (the variant may cost at most `maxRatio` × the base): `met`
+ * when the whole confidence interval is at or under it, `missed` when the whole interval is above it,
+ * else `undecided` (the machine was too noisy to tell; run more pairs).
+ */
+export function pairedVerdict(summary: PairedSummary, maxRatio: number): 'met' | 'missed' | 'undecided' {
+  const ci = summary.costRatioCi95;
+  if (ci === null) return 'undecided';
+  if (ci[1] <= maxRatio) return 'met';
+  if (ci[0] > maxRatio) return 'missed';
+  return 'undecided';
 }
 
 function escapeXml(text: string): string {
