@@ -81,7 +81,7 @@ const only = process.env['BENCH_SCENARIOS']?.split(',').map((s) => s.trim());
 const FIXED_RATE_SCENARIOS = ['public', 'full'];
 const FIXED_RATE_FRACTION = 0.5;
 /**
- * Scenarios also measured against another in one gateway process, alternating (see pairedComparison),
+ * Scenarios also measured against another at the same time on the same core (see pairedComparison),
  * when both are selected; the control runs with them.
  */
 const PAIRED: readonly PairedDefinition[] = [
@@ -262,7 +262,7 @@ async function measure(
   pid: number | undefined,
   durationSeconds: number,
   extra: { connections?: number; delayMs?: number; pathVariants?: number } = {},
-): Promise<{ result: LoadResult; usage: Usage | null; cpuSeconds: number | undefined }> {
+): Promise<{ result: LoadResult; usage: Usage | null }> {
   const before = pid ? processUsage(pid) : undefined;
   const t0 = process.hrtime.bigint();
   const result = await runWrk({
@@ -280,8 +280,7 @@ async function measure(
     before && after
       ? { cpuCores: (after.cpuSeconds - before.cpuSeconds) / wall, rssMiB: after.rssBytes / 2 ** 20 }
       : null;
-  const cpuSeconds = before && after ? after.cpuSeconds - before.cpuSeconds : undefined;
-  return { result, usage, cpuSeconds };
+  return { result, usage };
 }
 
 function latestOtherResults() {
