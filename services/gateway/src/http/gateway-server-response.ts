@@ -227,7 +227,9 @@ class PendingHeaders {
     for (const name in given) {
       if (given[name] === undefined) continue;
       const lower = name.toLowerCase();
-      if (lower !== name) (respelled ??= new Set()).add(lower);
+      if (lower === name) continue;
+      respelled ??= new Set();
+      respelled.add(lower);
     }
     const flat: OutgoingHttpHeader[] = [];
     const entries = this.#entries;
