@@ -778,13 +778,17 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const deadline = now() + fillWaitMs;
     while (now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, fillPollMs));
+      // The lease first, then the look: a holder stores its fill before it gives the lease back, so a
+      // lease found free here comes with the fill in the store when there is one.
+      const leased = await takeLease(fill);
       const filled = await readFilled(fill, request);
       if (filled !== null) {
+        releaseLease(fill);
         finishFlight(fill.key, filled);
         count(state, 'HIT');
         return { outcome: 'HIT', entry: filled.entry, key: filled.key };
       }
-      if (await takeLease(fill)) return proceed();
+      if (leased) return proceed();
     }
     return proceed();
   };
