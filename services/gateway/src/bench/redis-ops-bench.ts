@@ -7,9 +7,7 @@
  * RedisLimitStore, response cache with RedisCacheStore) as two replicas would.
  */
 import { randomUUID } from 'node:crypto';
-import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
-import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
@@ -21,6 +19,7 @@ import { createResponseCache, type ResponseCache } from '../cache/response-cache
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { RedisLimitStore } from '../ratelimit/redis-limit-store.js';
 import { routeWith, tenantWith } from '../ratelimit/test-fixtures.js';
+import { publicRouteCachePolicy } from '../testing/cache-policies.js';
 
 const REQUESTS = Number(process.env['BENCH_REQUESTS'] ?? 2_000);
 const logger = createLogger({ service: 'bench', level: 'error' });
@@ -125,16 +124,7 @@ async function main() {
       logger,
     });
   const tenantId = randomUUID();
-  const policy = compileCachePolicy(
-    tenantId,
-    routeConfig.parse({
-      id: randomUUID(),
-      origin_id: randomUUID(),
-      path_pattern: '/*',
-      auth_mode: 'public',
-      cache_policy: cachePolicy.parse({ ttl_seconds: 300 }),
-    }),
-  )!;
+  const policy = publicRouteCachePolicy(tenantId);
   const [cacheA, cacheB] = [await cache('cache-a'), await cache('cache-b')];
   for (const each of [cacheA, cacheB]) await each.prepareTenant(tenantId);
   const request = (i: number): CacheRequest => ({

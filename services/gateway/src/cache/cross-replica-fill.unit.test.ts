@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
-import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { publicRouteCachePolicy } from '../testing/cache-policies.js';
 import type { CacheStore } from './cache-store.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { createResponseCache } from './response-cache.js';
@@ -16,16 +15,7 @@ import { createResponseCache } from './response-cache.js';
  */
 describe('a miss on two replicas', () => {
   const tenantId = randomUUID();
-  const policy = compileCachePolicy(
-    tenantId,
-    routeConfig.parse({
-      id: randomUUID(),
-      origin_id: randomUUID(),
-      path_pattern: '/*',
-      auth_mode: 'public',
-      cache_policy: cachePolicy.parse({ ttl_seconds: 300 }),
-    }),
-  )!;
+  const policy = publicRouteCachePolicy(tenantId);
   const request: CacheRequest = { method: 'GET', path: '/posts/1', query: '', headers: {} };
   const replica = (store: CacheStore) =>
     createResponseCache({

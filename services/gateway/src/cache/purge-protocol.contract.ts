@@ -1,16 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { generationField, generationKey } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
-import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
-import {
-  type CompiledCachePolicy,
-  compileCachePolicy,
-} from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { afterAll, describe, expect, it } from 'vitest';
+import { publicRouteCachePolicy } from '../testing/cache-policies.js';
 import { RedisCacheStore } from './redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
 
@@ -30,19 +27,6 @@ export interface PurgeProtocolTarget {
 }
 
 const logger = createLogger({ service: 'test', level: 'error' });
-
-function policyFor(tenantId: string): CompiledCachePolicy {
-  return compileCachePolicy(
-    tenantId,
-    routeConfig.parse({
-      id: randomUUID(),
-      origin_id: randomUUID(),
-      path_pattern: '/*',
-      auth_mode: 'public',
-      cache_policy: cachePolicy.parse({ ttl_seconds: 300 }),
-    }),
-  )!;
-}
 
 const request: CacheRequest = { method: 'GET', path: '/posts/1', query: '', headers: {} };
 
@@ -94,8 +78,8 @@ export function describePurgeProtocol(name: string, target: () => PurgeProtocolT
   describe(`purges sent with the shared purge protocol: ${name}`, () => {
     it('empty one route, then the whole tenant, on every replica', async () => {
       const tenantId = randomUUID();
-      const purged = policyFor(tenantId);
-      const kept = policyFor(tenantId);
+      const purged = publicRouteCachePolicy(tenantId);
+      const kept = publicRouteCachePolicy(tenantId);
       const [a, b] = [await replica('a'), await replica('b')];
       for (const cache of [a, b]) await cache.prepareTenant(tenantId);
       await fill(a, purged);
@@ -121,7 +105,7 @@ export function describePurgeProtocol(name: string, target: () => PurgeProtocolT
 
     it('a purge whose message is lost still reaches the replica when it reads the generations again', async () => {
       const tenantId = randomUUID();
-      const policy = policyFor(tenantId);
+      const policy = publicRouteCachePolicy(tenantId);
       const cache = await replica('refreshing', 200);
       await cache.prepareTenant(tenantId);
       await fill(cache, policy);
