@@ -187,13 +187,16 @@ bench-redis-pipelining: install ## Rate-limit checks against the local Redis wit
 bench-startup: build ## Gateway cold start (to /healthz, /readyz) and RSS: tsx vs the compiled dist/ build, median of 5 runs each (~1 min)
 	@bash infra/infra.sh up redis kafka
 	@$(TSX) bench/startup.ts
-.PHONY: bench bench-quick bench-micro bench-profile
+.PHONY: bench bench-quick bench-policy-parts bench-micro bench-profile
 bench: install ## Gateway vs nginx vs direct, 9 scenarios and a paired comparison, wrk, proxy pinned to one core; installs nginx/wrk if missing (9-10 min)
 	@bash infra/infra.sh up redis
 	@node --import tsx bench/run.ts
 bench-quick: install ## Short make bench: 2 s x 1 run per side (~2 min)
 	@bash infra/infra.sh up redis
 	@BENCH_QUICK=1 node --import tsx bench/run.ts
+bench-policy-parts: install ## The route policies' cost, each policy alone and all together, against API-key auth (paired comparison only, ~12 min)
+	@bash infra/infra.sh up redis
+	@BENCH_SCENARIOS=apikey,policies BENCH_RUNS=1 BENCH_SECONDS=2 BENCH_POLICY_PARTS=1 node --import tsx bench/run.ts
 bench-micro: install ## Hot functions alone (route match, API-key lookup, JWT with/without token cache, cache key), ns/op; CPU per cache HIT from L1 and Redis; JSON
 	@$(TSX) bench/micro.ts
 bench-profile: install ## The full-pipeline scenario with a V8 CPU profile of the gateway (serving only), then the top self-time functions

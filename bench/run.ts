@@ -51,6 +51,7 @@ import {
   APIKEY_TWIN,
   BENCH_ORG,
   BENCH_PEPPER,
+  POLICY_PARTS,
   SCENARIOS,
   type Scenario,
   type ScenarioContext,
@@ -65,7 +66,8 @@ import { type LoadResult, runWrk } from './lib/wrk.js';
  * BENCH_CONNECTIONS, BENCH_SCENARIOS (comma list of ids), BENCH_LARGE=1 (add the 64 KiB body scenario),
  * BENCH_CPU_PROF=<scenario id> (a V8 CPU profile of the gateway serving that scenario, startup excluded,
  * in bench-results/profiles/), BENCH_PAIRS and BENCH_PAIR_SECONDS (the paired comparison: 30 runs of
- * 2 s, 8 in quick mode), REDIS_URL, BENCH_OUT_DIR (default bench-results/).
+ * 2 s, 8 in quick mode), BENCH_POLICY_PARTS=1 (also each route policy alone against API-key auth),
+ * REDIS_URL, BENCH_OUT_DIR (default bench-results/).
  */
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.env['BENCH_QUICK'] === '1';
@@ -87,6 +89,10 @@ const FIXED_RATE_FRACTION = 0.5;
 const PAIRED: readonly PairedDefinition[] = [
   // The route policies a browser-facing API turns on cost at most 5% over the API-key route.
   { variant: 'policies', base: 'apikey', maxRatio: 1.05 },
+  // BENCH_POLICY_PARTS=1: each policy alone against the API-key route, to see where the cost is.
+  ...(process.env['BENCH_POLICY_PARTS'] === '1'
+    ? POLICY_PARTS.map((part) => ({ variant: part.id, base: 'apikey', maxRatio: null }))
+    : []),
 ];
 /** Two identical routes: the method's own error (its interval should hold 1). */
 const PAIRED_CONTROL: PairedDefinition = { variant: APIKEY_TWIN.id, base: 'apikey', maxRatio: null };
@@ -106,8 +112,13 @@ const buildDir = path.join(repo, 'bench-results', 'build');
 const children: ChildProcess[] = [];
 const startedAt = Date.now();
 // Steps for the progress display: direct, the Node-floor reference, each scenario, each fixed-rate run.
+/** Scenarios a paired comparison may use besides the selected ones. */
+const pairedOnly = [APIKEY_TWIN, ...POLICY_PARTS];
 const selectedPairs = PAIRED.filter(
-  (p) => scenarios.some((s) => s.id === p.variant) && scenarios.some((s) => s.id === p.base),
+  (p) =>
+    scenarios.some((s) => s.id === 'policies') &&
+    [...scenarios, ...pairedOnly].some((s) => s.id === p.variant) &&
+    scenarios.some((s) => s.id === p.base),
 );
 const pairs = selectedPairs.length === 0 ? [] : [PAIRED_CONTROL, ...selectedPairs];
 const totalSteps =
@@ -488,7 +499,7 @@ async function main(): Promise<void> {
   }
   const paired: PairedResult[] = [];
   for (const pair of pairs) {
-    const find = (id: string) => [...scenarios, APIKEY_TWIN].find((s) => s.id === id)!;
+    const find = (id: string) => [...scenarios, ...pairedOnly].find((s) => s.id === id)!;
     step(`paired: ${pair.variant} against ${pair.base}`);
     paired.push(
       await pairedComparison(pair, find(pair.base), find(pair.variant), ctx, plan, keys.publicKeyPem),

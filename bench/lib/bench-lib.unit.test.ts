@@ -15,7 +15,7 @@ import {
   summarizePaired,
   svgChart,
 } from './report.js';
-import { APIKEY_TWIN, BENCH_BROWSER_ORIGIN, SCENARIOS } from './scenarios.js';
+import { APIKEY_TWIN, BENCH_BROWSER_ORIGIN, POLICY_PARTS, SCENARIOS } from './scenarios.js';
 import { type LoadResult, parseWrkOutput } from './wrk.js';
 
 const load = (rps: number, p99: number, extra: Partial<LoadResult> = {}): LoadResult => ({
@@ -209,6 +209,29 @@ describe('scenarios', () => {
     // The request is a browser's: its Origin is one the CORS policy allows, so CORS does its work.
     expect(policies!.headers(ctx)['origin']).toBe(BENCH_BROWSER_ORIGIN);
     expect(policies!.headers(ctx)['x-api-key']).toBe(apikey!.headers(ctx)['x-api-key']);
+  });
+
+  it('takes the policies scenario apart: one policy per part, on the policies tenant, loadable', () => {
+    const policies = SCENARIOS.find((s) => s.id === 'policies')!;
+    const POLICY_FIELDS = ['cors', 'ip_rules', 'request_headers', 'response_headers'] as const;
+    const on = POLICY_PARTS.map((part) => {
+      const store = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: stubUpstreams });
+      for (const snapshot of part.snapshots(ctx)) expect(store.apply(snapshot)).toBe(true);
+      expect(store.resolveHost(part.host)?.router.match('GET', part.path), part.id).toBeDefined();
+      expect(part.host).toBe(policies.host);
+      const route = part.snapshots(ctx)[0]!.routes[0]!;
+      return [part.id, POLICY_FIELDS.filter((field) => route[field] !== null), 'origin' in part.headers(ctx)];
+    });
+    expect(on).toEqual([
+      ['part-origin-only', [], true],
+      ['part-cors', ['cors'], true],
+      ['part-cors-lean', ['cors'], true],
+      ['part-ip-rules', ['ip_rules'], false],
+      ['part-request-headers', ['request_headers'], false],
+      ['part-response-headers', ['response_headers'], false],
+    ]);
+    const lean = POLICY_PARTS.find((p) => p.id === 'part-cors-lean')!.snapshots(ctx)[0]!.routes[0]!.cors!;
+    expect([lean.allow_credentials, lean.expose_headers]).toEqual([false, []]);
   });
 
   it('loads 1,000 tenants × 20 routes for the scale scenario', () => {

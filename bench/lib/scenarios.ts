@@ -309,3 +309,35 @@ export const APIKEY_TWIN: Scenario = {
     }),
   ],
 };
+
+/**
+ * Scenario 9 taken apart, for `make bench-policy-parts`: the API-key route on the policies' tenant
+ * with one part at a time, each measured against scenario 2 in the paired comparison. `origin-only`
+ * sends the browser's Origin header to a route without policies; `cors-lean` is CORS without
+ * credentials or exposed headers (two response headers instead of four).
+ */
+export const POLICY_PARTS: Scenario[] = (() => {
+  const policies = SCENARIOS.find((s) => s.id === 'policies')!;
+  const part = (id: string, fields: Partial<RouteConfig>, withOrigin: boolean): Scenario => ({
+    ...policies,
+    id: `part-${id}`,
+    title: `9 taken apart: ${id}`,
+    headers: withOrigin ? policies.headers : apiKeyHeader,
+    snapshots: ({ originUrl }) => [
+      tenantFor(1, originUrl, [{ path_pattern: '/api/*', auth_mode: 'apikey_required', ...fields }], {
+        apiKeys: [BENCH_API_KEY],
+      }),
+    ],
+  });
+  const { cors, ip_rules, request_headers, response_headers } = BENCH_ROUTE_POLICIES as Required<
+    typeof BENCH_ROUTE_POLICIES
+  >;
+  return [
+    part('origin-only', {}, true),
+    part('cors', { cors }, true),
+    part('cors-lean', { cors: { ...cors!, allow_credentials: false, expose_headers: [] } }, true),
+    part('ip-rules', { ip_rules }, false),
+    part('request-headers', { request_headers }, false),
+    part('response-headers', { response_headers }, false),
+  ];
+})();
