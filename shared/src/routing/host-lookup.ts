@@ -10,16 +10,40 @@ export type HostLookup =
    * missing: no Host header; ip_literal: an IPv6 literal; base_domain: a base domain itself, or more
    * than one label under one (no tenant is ever served there).
    */
-  | { kind: 'none'; host: string; reason: 'missing' | 'ip_literal' | 'base_domain' };
+  | {
+      kind: 'none';
+      host: string;
+      /** malformed: not `host[:port]` (see hostHeaderName). */
+      reason: 'missing' | 'malformed' | 'ip_literal' | 'base_domain';
+    };
+
+/**
+ * A Host header (or HTTP/2 :authority) as RFC 9110 allows it for a tenant: a DNS-style name (letters,
+ * digits, `-`, `_`, dots, one trailing dot) or a bracketed IP literal, then an optional `:port`. Anything
+ * else (userinfo `a@b`, two colons, spaces, `/`, `\`) is refused: read from its first or its last colon,
+ * such a header names two different hosts.
+ */
+const HOST_HEADER = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
+
+/**
+ * The host name a Host header names: lower-case, without port or trailing dot (an IP literal keeps its
+ * brackets). undefined when the header is not `host[:port]`. The one reading of a Host header: tenant
+ * lookup, `match.hosts` and a redirect's `${host}` all use it.
+ */
+export function hostHeaderName(hostHeader: string): string | undefined {
+  if (!HOST_HEADER.test(hostHeader)) return undefined;
+  let end = hostHeader.charCodeAt(0) === 91 ? hostHeader.indexOf(']') + 1 : hostHeader.indexOf(':');
+  if (end < 0) end = hostHeader.length;
+  if (hostHeader.charCodeAt(end - 1) === 46) end--; // trailing "."
+  return (end === hostHeader.length ? hostHeader : hostHeader.slice(0, end)).toLowerCase();
+}
 
 /** `baseDomains` lower-case. */
 export function lookupHost(hostHeader: string | undefined, baseDomains: readonly string[]): HostLookup {
   if (hostHeader === undefined || hostHeader === '') return { kind: 'none', host: '', reason: 'missing' };
-  if (hostHeader.charCodeAt(0) === 91) return { kind: 'none', host: hostHeader, reason: 'ip_literal' }; // "["
-  let end = hostHeader.indexOf(':');
-  if (end < 0) end = hostHeader.length;
-  if (hostHeader.charCodeAt(end - 1) === 46) end--; // trailing "."
-  const host = (end === hostHeader.length ? hostHeader : hostHeader.slice(0, end)).toLowerCase();
+  const host = hostHeaderName(hostHeader);
+  if (host === undefined) return { kind: 'none', host: hostHeader, reason: 'malformed' };
+  if (host.charCodeAt(0) === 91) return { kind: 'none', host, reason: 'ip_literal' }; // "["
   let underBase = false;
   for (const base of baseDomains) {
     if (host.length <= base.length) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lookupHost } from './host-lookup.js';
+import { hostHeaderName, lookupHost } from './host-lookup.js';
 
 const BASES = ['vantageedge.dev', 'localhost'];
 
@@ -37,5 +37,37 @@ describe('lookupHost (which host table a gateway looks a Host header up in)', ()
     });
     expect(lookupHost(undefined, BASES)).toMatchObject({ kind: 'none', reason: 'missing' });
     expect(lookupHost('[::1]:8000', BASES)).toMatchObject({ kind: 'none', reason: 'ip_literal' });
+  });
+
+  it('looks up no tenant for a Host that is not host[:port]', () => {
+    for (const header of [
+      'acme.localhost:@evil.example',
+      'acme.localhost:1:2',
+      'acme.localhost/x',
+      'a b.localhost',
+    ])
+      expect(lookupHost(header, BASES), header).toMatchObject({ kind: 'none', reason: 'malformed' });
+  });
+});
+
+describe('hostHeaderName (the one reading of a Host header)', () => {
+  it('gives the host name without port or trailing dot, in lower case', () => {
+    expect(hostHeaderName('API.Acme.example.:8443')).toBe('api.acme.example');
+    expect(hostHeaderName('acme.localhost:')).toBe('acme.localhost');
+    expect(hostHeaderName('10.0.0.1:80')).toBe('10.0.0.1');
+    expect(hostHeaderName('[2001:DB8::1]:443')).toBe('[2001:db8::1]');
+  });
+
+  it('refuses userinfo, extra colons, paths, spaces and ports past five digits', () => {
+    for (const header of [
+      'a@acme.localhost',
+      'acme.localhost:x@evil',
+      'acme.localhost:1:2',
+      'acme.localhost\\x',
+      'acme..localhost',
+      'acme.localhost:123456',
+      '',
+    ])
+      expect(hostHeaderName(header), header).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { MatchCondition, RouteMatch } from '../domain/route-policies.js';
 import { singleHeader } from '../http/header-values.js';
+import { hostHeaderName } from './host-lookup.js';
 
 /** What a route's conditions look at: the request's headers (Host included) and its raw query. */
 export interface MatchFacts {
@@ -35,7 +36,7 @@ function fieldTest(condition: MatchCondition): FieldTest {
 
 /**
  * The host a request is for (HTTP/1.1's Host, HTTP/2's :authority) as a host name: lower-case, no
- * port, no trailing dot.
+ * port, no trailing dot; '' when there is none or it is malformed (hostHeaderName).
  */
 export function requestHost(req: IncomingMessage): string {
   // HTTP/2 clients send :authority instead of Host (node's compatibility API does not copy it).
@@ -43,11 +44,7 @@ export function requestHost(req: IncomingMessage): string {
 }
 
 function hostName(hostHeader: string | undefined): string {
-  if (hostHeader === undefined) return '';
-  let end = hostHeader.lastIndexOf(':');
-  if (end < 0 || hostHeader.includes(']', end)) end = hostHeader.length;
-  if (hostHeader.charCodeAt(end - 1) === 46) end--;
-  return hostHeader.slice(0, end).toLowerCase();
+  return hostHeader === undefined ? '' : (hostHeaderName(hostHeader) ?? '');
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {

@@ -77,6 +77,7 @@ function explainHost(
   if (lookup.kind === 'none') {
     const reason = {
       missing: 'no host given',
+      malformed: 'not a host name with an optional port: the gateways refuse it (400 invalid_host)',
       ip_literal: 'an IP address literal is no tenant host',
       base_domain: 'a platform base domain itself, or more than one label under it, is no tenant host',
     }[lookup.reason];

@@ -24,8 +24,11 @@ let origin: TestOrigin;
 let gateway: TestGateway;
 let session: ClientHttp2Session;
 
-/** One raw HTTP/1.1 exchange: the status line and whether the gateway closed the connection. */
-function rawRequest(port: number, head: string): Promise<{ statusLine: string; body: string }> {
+/** One raw HTTP/1.1 exchange, read until the gateway closes the connection. */
+function rawRequest(
+  port: number,
+  head: string,
+): Promise<{ statusLine: string; headText: string; body: string }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => socket.write(head));
     let received = '';
@@ -36,7 +39,7 @@ function rawRequest(port: number, head: string): Promise<{ statusLine: string; b
     socket.on('error', reject);
     socket.on('close', () => {
       const [headText = '', body = ''] = received.split('\r\n\r\n');
-      resolve({ statusLine: headText.split('\r\n')[0] ?? '', body });
+      resolve({ statusLine: headText.split('\r\n')[0] ?? '', headText, body });
     });
   });
 }
@@ -50,7 +53,22 @@ beforeAll(async () => {
       buildSnapshot({
         subdomain,
         origins: [{ id: originId, targets: [origin.url] }],
-        routes: [{ origin_id: originId, path_pattern: '/api/*' }],
+        routes: [
+          { origin_id: originId, path_pattern: '/api/*' },
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a redirect's location template
+          { origin_id: null, path_pattern: '/home', redirect: { location: 'https://${host}/welcome' } },
+          {
+            origin_id: null,
+            path_pattern: '/by-host',
+            match: { hosts: [`${subdomain}.localhost`], headers: [], query: [] },
+            fixed_response: { status: 200, body: 'host-matched route' },
+          },
+          {
+            origin_id: null,
+            path_pattern: '/by-host',
+            fixed_response: { status: 200, body: 'path-only route' },
+          },
+        ],
       }),
     );
   }
@@ -108,5 +126,46 @@ describe('a request naming more than one host', () => {
       headers: { host: VICTIM.toUpperCase() },
     });
     expect(agreeing.status).toBe(200);
+  });
+});
+
+/**
+ * A Host that is not `host[:port]` named two hosts at once: the tenant was found from its first colon,
+ * while a route's host condition and a redirect's `${host}` read it from its last one, so a redirect of
+ * the victim's sent browsers to `https://victim.localhost:@evil.example/…` (evil.example's page).
+ */
+describe('a Host that is not a host name with an optional port', () => {
+  const port = () => Number(new URL(gateway.url).port);
+  const get = (path: string, host: string) =>
+    rawRequest(port(), `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+
+  it('is refused 400 invalid_host, never redirected to the host after its userinfo', async () => {
+    for (const host of [`${VICTIM}:@evil.example:1`, `${VICTIM}:x@evil.example:`, `${VICTIM}:1:2`]) {
+      const answer = await get('/home', host);
+      expect(answer.statusLine, host).toBe('HTTP/1.1 400 Bad Request');
+      expect(JSON.parse(answer.body).error.code).toBe('invalid_host');
+      expect(answer.headText.toLowerCase()).not.toContain('location:');
+    }
+    const served = await get('/home', `${VICTIM.toUpperCase()}:8080`);
+    expect(served.statusLine).toBe('HTTP/1.1 302 Found');
+    expect(served.headText).toContain(`location: https://${VICTIM}/welcome`);
+  });
+
+  it('never matches a route by another reading of its host than the tenant was found by', async () => {
+    expect((await get('/by-host', `${VICTIM}:1:2`)).statusLine).toBe('HTTP/1.1 400 Bad Request');
+    expect((await get('/by-host', `${VICTIM}.:8000`)).body).toBe('host-matched route');
+  });
+
+  it('is refused 400 on a WebSocket upgrade and over HTTP/2 too', async () => {
+    const upgrade = await rawRequest(
+      port(),
+      `GET /api/socket HTTP/1.1\r\nHost: ${VICTIM}:@evil.example\r\nUpgrade: websocket\r\n` +
+        'Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    expect(upgrade.statusLine).toBe('HTTP/1.1 400 Bad Request');
+    expect(JSON.parse(upgrade.body).error.code).toBe('invalid_host');
+    const h2 = await http2Request(session, { path: '/home', authority: `${VICTIM}:1:2` });
+    expect(h2.status).toBe(400);
+    expect(JSON.parse(h2.body).error.code).toBe('invalid_host');
   });
 });

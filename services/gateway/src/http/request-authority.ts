@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 
 /**
  * The host a request is for: HTTP/1.1's Host header, or HTTP/2's `:authority` pseudo-header (which
@@ -7,6 +8,15 @@ import { singleHeader } from '@vantageedge/shared/http/header-values';
  */
 export function requestAuthority(headers: IncomingHttpHeaders): string | undefined {
   return singleHeader(headers.host) ?? singleHeader(headers[':authority']);
+}
+
+/**
+ * The request's Host is not `host[:port]` (`acme.example.com:@evil.com`, a space, two colons): no tenant
+ * is looked up for it (lookupHost), and it is refused 400 rather than 404, as a malformed request.
+ */
+export function namesMalformedHost(headers: IncomingHttpHeaders): boolean {
+  const authority = requestAuthority(headers);
+  return authority !== undefined && authority !== '' && hostHeaderName(authority) === undefined;
 }
 
 /**

@@ -14,7 +14,7 @@ import { createCorsPolicy } from '../cors/cors-stage.js';
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
-import { namesConflictingHosts, requestAuthority } from '../http/request-authority.js';
+import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -192,7 +192,10 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   }
 }
 
-/** Host → tenant. 404 when no tenant is served on this host; 400 when the request names two hosts. */
+/**
+ * Host → tenant. 404 when no tenant is served on this host; 400 when the request names two hosts or a
+ * malformed one.
+ */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
   if (namesConflictingHosts(exchange.req)) {
     refuseConflictingHosts(exchange);
@@ -200,7 +203,9 @@ function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boo
   }
   const tenant = context.store.resolveHost(requestAuthority(exchange.req.headers));
   if (tenant === undefined) {
-    failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
+    if (namesMalformedHost(exchange.req.headers))
+      failExchange(exchange, 400, 'invalid_host', 'the Host header is not a host name with an optional port');
+    else failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
     return false;
   }
   exchange.tenant = tenant;

@@ -13,7 +13,7 @@ import type { Logger } from '@vantageedge/shared/observability/logger';
 import { type EncodedSlashPolicy, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import type { Authenticator } from '../auth/authenticator.js';
-import { namesConflictingHosts, requestAuthority } from '../http/request-authority.js';
+import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
@@ -127,7 +127,11 @@ export class WebSocketProxy {
     if (namesConflictingHosts(req))
       return refuse(400, 'invalid_host', 'the request names more than one host');
     const tenant = store.resolveHost(requestAuthority(req.headers));
-    if (tenant === undefined) return refuse(404, 'tenant_not_found', 'no tenant is served on this host');
+    if (tenant === undefined) {
+      return namesMalformedHost(req.headers)
+        ? refuse(400, 'invalid_host', 'the Host header is not a host name with an optional port')
+        : refuse(404, 'tenant_not_found', 'no tenant is served on this host');
+    }
     exchange.tenant = tenant;
     tenantLabel = tenant.id;
 
