@@ -44,16 +44,18 @@ export function compileCors(cors: CorsPolicy, methods: readonly string[]): Compi
   };
 }
 
+/** Dot-separated DNS labels (letters, digits, inner hyphens), lower-case: what a wildcard stands for. */
+const DNS_LABELS = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
 export function originAllowed(cors: CompiledCors, origin: string): boolean {
   if (cors.anyOrigin) return true;
   const lower = origin.toLowerCase();
   if (cors.exactOrigins.has(lower)) return true;
   for (const [scheme, suffix] of cors.wildcardOrigins) {
-    // One or more labels before the suffix: https://a.example.com and https://a.b.example.com, never
-    // https://example.com itself nor https://evilexample.com.
+    // One or more DNS labels before the suffix: https://a.example.com and https://a.b.example.com, never
+    // https://example.com itself, https://evilexample.com nor https://evil.com#.example.com.
     if (lower.length > scheme.length + suffix.length && lower.startsWith(scheme) && lower.endsWith(suffix)) {
-      const label = lower.slice(scheme.length, lower.length - suffix.length);
-      if (!label.includes('/') && !label.includes(':') && !label.startsWith('.')) return true;
+      if (DNS_LABELS.test(lower.slice(scheme.length, lower.length - suffix.length))) return true;
     }
   }
   return false;

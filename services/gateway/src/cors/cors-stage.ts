@@ -30,8 +30,12 @@ export function createCorsPolicy(): RoutePolicy {
   };
 }
 
+/** An Origin longer than any a policy can allow (route-policies.ts) is decided, never kept. */
+const CORS_ORIGINS_REMEMBERED = { entries: 64, valueLength: 300 };
+
 function corsStage(cors: CompiledCors): RouteStage {
-  // For each request origin: the headers its allowed requests get, or null (not allowed).
+  // For each request origin: the headers its allowed requests get, or null (not allowed). A route's
+  // browsers come from a handful of web apps.
   const headersFor = rememberVerdicts((origin): readonly (readonly [string, string])[] | null => {
     if (!originAllowed(cors, origin)) return null;
     const headers: [string, string][] = [
@@ -40,7 +44,7 @@ function corsStage(cors: CompiledCors): RouteStage {
     if (cors.credentials) headers.push(['access-control-allow-credentials', 'true']);
     if (cors.exposeHeaders !== '') headers.push(['access-control-expose-headers', cors.exposeHeaders]);
     return headers;
-  });
+  }, CORS_ORIGINS_REMEMBERED);
   return {
     name: 'cors',
     onRequest(exchange) {

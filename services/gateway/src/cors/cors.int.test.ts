@@ -146,6 +146,13 @@ describe('CORS route policy', () => {
       'https://partner.example',
       'https://evilpartner.example',
       'http://eu.partner.example',
+      // Not a host under the domain, though the text ends with it.
+      'https://evil.example#.partner.example',
+      'https://evil.example?.partner.example',
+      'https://evil.example@eu.partner.example',
+      'https://evil.example\\.partner.example',
+      'https://a..partner.example',
+      'https://a b.partner.example',
     ]) {
       const answer = await ask(refused);
       expect(answer.status, refused).toBe(403);
