@@ -11,14 +11,24 @@
  * (`#` — an origin reads the rest as a fragment —, `"`, `<`, `>`, `[`, `]`, `^`, `` ` ``, `{`, `|`, `}`:
  * node's parser lets them through, a client must percent-encode them), and — unless `encodedSlashes`
  * is 'keep' — `%2F` (some origins decode it into a separator, which would re-open the traversal the
- * gateway just closed).
+ * gateway just closed), and a dot segment with `;` parameters (`..;`, `.;x`, also spelled `%2e%2e;`):
+ * Tomcat, Spring and Jetty drop the parameters and read `..;` as `..`, so `/files/..;/admin` would
+ * reach the origin's `/admin` through a route for `/files/*`, and out of a rewrite's target prefix.
  */
 
 export type EncodedSlashPolicy = 'reject' | 'keep';
 
 export type NormalizedPath =
   | { ok: true; path: string }
-  | { ok: false; reason: 'not_origin_form' | 'bad_escape' | 'forbidden_character' | 'encoded_slash' };
+  | {
+      ok: false;
+      reason:
+        | 'not_origin_form'
+        | 'bad_escape'
+        | 'forbidden_character'
+        | 'encoded_slash'
+        | 'dot_segment_parameter';
+    };
 
 const HEX = '0123456789ABCDEF';
 
@@ -64,6 +74,7 @@ export function normalizePath(
   for (let i = 1; i <= length; i++) {
     const code = i < length ? rawPath.charCodeAt(i) : 47;
     if (code === 47) {
+      if (isDotSegmentWithParameters(segment)) return { ok: false, reason: 'dot_segment_parameter' };
       pushSegment(segments, segment, i === length);
       segment = '';
       continue;
@@ -90,6 +101,13 @@ export function normalizePath(
     segment += rawPath[i];
   }
   return { ok: true, path: `/${segments.join('/')}` };
+}
+
+/** `.;…` or `..;…`: a dot segment to an origin that drops `;` parameters. */
+function isDotSegmentWithParameters(segment: string): boolean {
+  if (segment.charCodeAt(0) !== 46) return false;
+  const semicolon = segment.indexOf(';');
+  return semicolon === 1 || (semicolon === 2 && segment.charCodeAt(1) === 46);
 }
 
 /** Applies one segment; `last` keeps a trailing slash (`/a/` stays `/a/`, `/a/..` becomes `/`). */
@@ -120,12 +138,12 @@ function isAlreadyNormal(path: string): boolean {
     if (code === 37 || code >= 127 || PATH_CHARACTER[code] === 0) return false;
     if (code === 47 && previous === 47) return false;
     if (code === 46 && previous === 47) {
-      // ".", "..", "./" or "../" segment
+      // ".", "..", "./" or "../" segment, or one with parameters (".;", "..;")
       const next = path.charCodeAt(i + 1);
-      if (Number.isNaN(next) || next === 47) return false;
+      if (Number.isNaN(next) || next === 47 || next === 59) return false;
       if (next === 46) {
         const after = path.charCodeAt(i + 2);
-        if (Number.isNaN(after) || after === 47) return false;
+        if (Number.isNaN(after) || after === 47 || after === 59) return false;
       }
     }
     previous = code;

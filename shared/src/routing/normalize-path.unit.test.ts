@@ -21,6 +21,9 @@ describe('normalizePath', () => {
     ['/a%7e/%5fb', '/a~/_b'],
     ['/q%3fx/%25', '/q%3Fx/%25'],
     ['/caf\u00e9', '/caf%E9'],
+    // Parameters on an ordinary segment stay (an origin may read them, `;jsessionid=…`).
+    ['/a;x=1/b;', '/a;x=1/b;'],
+    ['/a/...;x/b', '/a/...;x/b'],
   ])('%s → %s', (input, expected) => {
     expect(normalizePath(input)).toEqual(ok(expected));
   });
@@ -45,6 +48,14 @@ describe('normalizePath', () => {
     ['/a|b', 'forbidden_character'],
     ['/a b', 'forbidden_character'],
     ['/a\tb', 'forbidden_character'],
+    // Regression: a dot segment with parameters is `..` to Tomcat, Spring and Jetty, which drop them:
+    // /files/..;/..;/secret reached the origin's /secret through a route (and rewrite) for /files/*.
+    ['/files/..;/..;/secret', 'dot_segment_parameter'],
+    ['/files/..;x=1/secret', 'dot_segment_parameter'],
+    ['/files/.;/x', 'dot_segment_parameter'],
+    ['/files/%2e%2e;/x', 'dot_segment_parameter'],
+    ['/files/.%2E;', 'dot_segment_parameter'],
+    ['/files/..;', 'dot_segment_parameter'],
     ['http://evil/x', 'not_origin_form'],
     ['*', 'not_origin_form'],
   ])('rejects %s (%s)', (input, reason) => {

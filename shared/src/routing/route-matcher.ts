@@ -20,7 +20,7 @@ import { protectsAtLeastAsMuch, uniformProtection } from './route-protection.js'
  * `resolve` is what the request path uses: the route chosen for the path must protect at least as
  * much as every route another common origin reading of the path would match (see path-readings.ts,
  * and letter case); otherwise the strictest of them handles the request, or — when no single one is
- * the strictest — the request is ambiguous and refused.
+ * the strictest, or that one rewrites its path — the request is ambiguous and refused.
  */
 
 type PatternSegment =
@@ -374,12 +374,22 @@ export class RouteMatcher<Route extends MatchableRoute> {
         addCandidate(candidates, route);
     }
     if (candidates.length === 1) return chosen;
-    return strictestOf(candidates) ?? new AmbiguousPath(candidates);
+    const strictest = strictestOf(candidates);
+    // A route's rewrite_path and strip_prefix work on the path its pattern matched. A route found
+    // through another reading did not match the path as written: rewritten by position, or not at
+    // all, the origin would get a path the route's configuration never produces.
+    if (strictest === undefined || (strictest !== chosen && rewritesPath(strictest.config)))
+      return new AmbiguousPath(candidates);
+    return strictest;
   }
 }
 
 function addCandidate<Route>(candidates: Route[], route: Route | undefined): void {
   if (route !== undefined && !candidates.includes(route)) candidates.push(route);
+}
+
+function rewritesPath(config: RouteConfig): boolean {
+  return (config.rewrite_path ?? null) !== null || (config.strip_prefix ?? null) !== null;
 }
 
 /** The candidate that protects at least as much as every other one (the first such), if any. */

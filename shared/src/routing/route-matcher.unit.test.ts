@@ -136,6 +136,27 @@ describe('RouteMatcher.resolve', () => {
     expect(pattern('/a/c')).toBe('/a/*');
   });
 
+  // Regression: the stricter route's rewrite ran on a path its pattern never matched. /P/ADMIN/users
+  // went out unrewritten, and /svc/x/..;/admin/users became /internal/..;/admin/users (Tomcat: /admin/users).
+  it('refuses a path whose strictest route is found only through a reading and rewrites its path', () => {
+    const rewriting = new RouteMatcher([
+      protectedRoute('/*', 'public'),
+      protectedRoute('/p/admin/*', 'apikey_required', {
+        rewrite_path: { from_prefix: '/p/admin', to_prefix: '/internal' },
+      }),
+      protectedRoute('/legacy/*', 'apikey_required', { strip_prefix: '/legacy' }),
+    ]);
+    const pattern = (path: string) => {
+      const result = rewriting.resolve('GET', path);
+      return result instanceof AmbiguousPath ? 'ambiguous' : result?.config.path_pattern;
+    };
+    for (const path of ['/P/ADMIN/users', '/p/admin;x=1/users', '/LEGACY/users', '/legacy;x/users'])
+      expect(pattern(path), path).toBe('ambiguous');
+    expect(pattern('/p/admin/users')).toBe('/p/admin/*');
+    expect(pattern('/legacy/users')).toBe('/legacy/*');
+    expect(pattern('/other')).toBe('/*');
+  });
+
   it('answers like match when every route protects the same', () => {
     const uniform = new RouteMatcher([route('/api/*'), route('/api/admin/*')]);
     expect(uniform.resolve('GET', '/api/ADMIN/x')).toBe(uniform.match('GET', '/api/ADMIN/x'));

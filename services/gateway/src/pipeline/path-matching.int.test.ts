@@ -66,6 +66,18 @@ describe('route protection holds for every common origin reading of the path', (
           { origin_id: expressId, path_pattern: '/api/internal', auth_mode: 'apikey_required' },
           { origin_id: plainId, path_pattern: '/tomcat/*' },
           { origin_id: plainId, path_pattern: '/tomcat/admin/*', auth_mode: 'apikey_required' },
+          {
+            origin_id: plainId,
+            path_pattern: '/tomcat/legacy/*',
+            auth_mode: 'apikey_required',
+            strip_prefix: '/tomcat/legacy',
+          },
+          {
+            origin_id: plainId,
+            path_pattern: '/tomcat/v2/*',
+            auth_mode: 'apikey_required',
+            rewrite_path: { template: '/internal/*' },
+          },
         ],
         apiKeys: [{ key_hash: hashApiKey(TEST_PEPPER, KEY) }],
       }),
@@ -101,7 +113,7 @@ describe('route protection holds for every common origin reading of the path', (
     expect(expressHits.length).toBe(before);
   });
 
-  it.each(['/tomcat/admin;x=1/users', '/tomcat/admin;jsessionid=1/users', '/tomcat/x/..;/admin/users'])(
+  it.each(['/tomcat/admin;x=1/users', '/tomcat/admin;jsessionid=1/users', '/tomcat/ADMIN/users'])(
     '%s needs the key of the route Tomcat would read after dropping ;params',
     async (path) => {
       const before = plain.seen.length;
@@ -110,6 +122,40 @@ describe('route protection holds for every common origin reading of the path', (
       expect((await get(path, KEY)).status).toBe(200);
     },
   );
+
+  // Regression: `..;` is `..` to Tomcat, which drops `;` parameters: /tomcat/x/..;/admin/users reached
+  // the admin handler, and through a rewrite the origin got /internal/..;/admin/users (its /admin/users).
+  it.each([
+    '/tomcat/x/..;/admin/users',
+    '/tomcat/v2/..;/..;/admin',
+    '/tomcat/v2/%2e%2e;x/admin',
+    '/tomcat/.;/v2/x',
+  ])('%s is refused 400 invalid_path: a dot segment with ;params', async (path) => {
+    const before = plain.seen.length;
+    const answer = await get(path, KEY);
+    expect(answer.status).toBe(400);
+    expect(answer.json()['error']).toMatchObject({ code: 'invalid_path' });
+    expect(plain.seen.length).toBe(before);
+  });
+
+  // Regression: the stricter route a reading found rewrote a path its pattern never matched:
+  // /tomcat/LEGACY/users went out as it was written, /tomcat/V2/users unrewritten.
+  it.each(['/tomcat/LEGACY/users', '/tomcat/legacy;x=1/users', '/tomcat/V2/users', '/tomcat/v2;x/users'])(
+    '%s is refused 403 ambiguous_path: its stricter route rewrites the path it matched',
+    async (path) => {
+      const before = plain.seen.length;
+      const answer = await get(path, KEY);
+      expect(answer.status).toBe(403);
+      expect(answer.json()['error']).toMatchObject({ code: 'ambiguous_path' });
+      expect(plain.seen.length).toBe(before);
+    },
+  );
+
+  it('rewrites a path spelled as its route is', async () => {
+    expect((await get('/tomcat/legacy/users', KEY)).status).toBe(200);
+    expect((await get('/tomcat/v2/users', KEY)).status).toBe(200);
+    expect(plain.seen.slice(-2).map((request) => request.url)).toEqual(['/users', '/internal/users']);
+  });
 
   it.each([
     '/api/admin#/users',
