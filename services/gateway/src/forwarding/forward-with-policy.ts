@@ -1,3 +1,4 @@
+import { requestBodyFraming } from '../http/request-body.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ProxyFailure, ProxyResult } from '../proxy/proxy-request.js';
 import type { UpstreamLease } from '../upstream/types.js';
@@ -146,11 +147,12 @@ function backoff(exchange: GatewayExchange, retry: CompiledRetry, attempt: numbe
  */
 function replayableBody(exchange: GatewayExchange): Promise<Buffer | undefined | 'streamed' | 'gone'> {
   const { req } = exchange;
-  const declared = req.headers['content-length'];
-  const chunked = req.headers['transfer-encoding'] !== undefined;
-  if (!chunked && (declared === undefined || declared === '0')) return Promise.resolve(undefined);
-  const length = Number(declared);
-  if (chunked || !(length <= RETRY_BODY_BUFFER_BYTES)) return Promise.resolve('streamed');
+  const framing = requestBodyFraming(req);
+  if (framing === 'none') return Promise.resolve(undefined);
+  // Unknown length: HTTP/1.1 chunked, or HTTP/2 DATA frames without a content-length.
+  if (framing === 'unknown' || !(Number(req.headers['content-length']) <= RETRY_BODY_BUFFER_BYTES)) {
+    return Promise.resolve('streamed');
+  }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let settled = false;

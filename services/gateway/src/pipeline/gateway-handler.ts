@@ -15,6 +15,7 @@ import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stag
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
+import { requestBodyFraming } from '../http/request-body.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -411,16 +412,16 @@ async function sendToTarget(
     span.setAttribute('vantageedge.upstream.target', lease.target.id);
     tracing!.inject(span, headers);
   }
-  const contentLength = singleHeader(req.headers['content-length']);
-  const chunked = req.headers['transfer-encoding'] !== undefined;
+  const bodyFraming = requestBodyFraming(req);
   const connectMs = options?.connectMs;
   const result = await proxyRequest(exchange, {
     lease,
     origin,
     pathAndQuery: path + exchange.query,
     headers,
-    hasBody: chunked || (contentLength !== undefined && contentLength !== '0'),
-    unknownLengthLimit: chunked ? (exchange.maxBodyBytes ?? context.maxBodyBytes) : undefined,
+    hasBody: bodyFraming !== 'none',
+    unknownLengthLimit:
+      bodyFraming === 'unknown' ? (exchange.maxBodyBytes ?? context.maxBodyBytes) : undefined,
     bufferedBody: options?.bufferedBody,
     dispatcher: connectMs === undefined ? undefined : lease.target.dispatcherWithConnectTimeout?.(connectMs),
     headersTimeoutMs: options?.headersTimeoutMs ?? origin.timeoutMs,
