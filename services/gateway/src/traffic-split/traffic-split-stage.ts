@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TrafficSplit } from '@vantageedge/shared/domain/route-policies';
+import { cookieHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
@@ -56,7 +57,8 @@ function keyOf(
     const value = headers[header];
     return Array.isArray(value) ? value[0] : value;
   }
-  const cookies = headers.cookie;
+  // An array when the route's transform added a Cookie line to the client's (request_headers.add).
+  const cookies = cookieHeader(headers.cookie);
   return cookie === undefined || cookies === undefined ? undefined : cookieValue(cookies, cookie);
 }
 

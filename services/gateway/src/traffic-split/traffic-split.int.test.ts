@@ -56,6 +56,20 @@ describe('traffic split route policy', () => {
               sticky: { cookie: 'session' },
             },
           },
+          // The transform adds a Cookie line to the client's: the split reads a Cookie array.
+          {
+            origin_id: stableId,
+            path_pattern: '/sticky-added/*',
+            request_headers: { add: { cookie: 'gw=1' } },
+            traffic_split: {
+              origins: [
+                { origin_id: stableId, weight: 50 },
+                { origin_id: canaryId, weight: 50 },
+              ],
+              sticky: { cookie: 'session' },
+              overrides: [{ cookie: 'canary', value: 'yes', origin_id: canaryId }],
+            },
+          },
           {
             origin_id: deadId,
             path_pattern: '/fallback/*',
@@ -110,6 +124,32 @@ describe('traffic split route policy', () => {
       seen.add(first);
     }
     expect(seen).toEqual(new Set(['stable', 'canary']));
+  });
+
+  it('regression: reads the cookie when the route adds a Cookie line (an array), instead of answering 500', async () => {
+    const seen = new Set<unknown>();
+    for (let session = 0; session < 10; session++) {
+      const cookie = `session=s-${session}`;
+      const plain = originOf(await send(gateway, 'split.localhost', '/sticky/a', { headers: { cookie } }));
+      for (let again = 0; again < 2; again++) {
+        const answer = await send(gateway, 'split.localhost', `/sticky-added/${again}`, {
+          headers: { cookie },
+        });
+        expect(answer.status).toBe(200);
+        // The same session goes where it goes on a route without the added line.
+        expect(originOf(answer)).toBe(plain);
+      }
+      seen.add(plain);
+    }
+    expect(seen).toEqual(new Set(['stable', 'canary']));
+    for (let i = 0; i < 5; i++) {
+      const answer = await send(gateway, 'split.localhost', `/sticky-added/o${i}`, {
+        headers: { cookie: `session=s-${i}; canary=yes` },
+      });
+      expect(answer.status).toBe(200);
+      expect(originOf(answer)).toBe('canary');
+    }
+    expect(String(canary.seen.at(-1)?.headers.cookie)).toContain('gw=1');
   });
 
   it('falls back to the other origin when the chosen one has no available target', async () => {
