@@ -24,17 +24,24 @@ export interface CacheIdentity {
 /**
  * Part of every variant digest. Changing it makes every entry stored by an older key format
  * unreachable (they expire by TTL): entries stored before the Vary and Authorization rules were
- * enforced must never be served.
+ * enforced (k1), or while repeated query parameters were sorted by value (k2: `?id=evil&id=1` was
+ * stored under the key `?id=1&id=evil` now has), must never be served.
  */
-const KEY_FORMAT = 'k2';
+const KEY_FORMAT = 'k3';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
 
+/**
+ * The query with its parameters sorted by name: `b=2&a=1` and `a=1&b=2` are one key. The sort is
+ * stable and by name only, so a repeated parameter keeps the order of its values: `id=evil&id=1` and
+ * `id=1&id=evil` are different requests to an origin that reads the first (or the last) value, and
+ * must never share an entry (sorting by value let one client's answer be served for the other).
+ */
 export function sortedQuery(query: string): string {
   if (query === '') return '';
   const params = [...new URLSearchParams(query)];
-  params.sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  params.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return new URLSearchParams(params).toString();
 }
 

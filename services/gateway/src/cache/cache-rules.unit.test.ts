@@ -36,8 +36,21 @@ const request = (query = '', headers: CacheRequest['headers'] = {}, method = 'GE
 });
 
 describe('cache keys', () => {
-  it('sorts query parameters', () => {
-    expect(sortedQuery('b=2&a=1&a=0')).toBe('a=0&a=1&b=2');
+  it('sorts query parameters by name; a repeated one keeps the order of its values', () => {
+    expect(sortedQuery('b=2&a=1&a=0')).toBe('a=1&a=0&b=2');
+    expect(sortedQuery('id=evil&b=2&id=1')).toBe('b=2&id=evil&id=1');
+  });
+
+  it('regression: repeated parameters in another order are another key (cache poisoning)', () => {
+    // An origin reading the first `id` answers these two differently: one entry would serve the
+    // answer to `id=evil` to the client that asked for `id=1`.
+    const policy = compiled({});
+    expect(variantDigest(policy, request('id=evil&id=1'), {})).not.toBe(
+      variantDigest(policy, request('id=1&id=evil'), {}),
+    );
+    expect(variantDigest(policy, request('id=1&b=2&id=evil'), {})).toBe(
+      variantDigest(policy, request('b=2&id=1&id=evil'), {}),
+    );
   });
 
   it('length-prefixes parts so a crafted query cannot collide with a header variant', () => {
