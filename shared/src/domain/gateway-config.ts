@@ -31,14 +31,37 @@ export const WEBSOCKET_TOKEN_SOURCES = ['header', 'query', 'subprotocol'] as con
 
 export const RATE_LIMIT_SCOPES = ['tenant', 'route', 'user', 'api_key', 'ip'] as const;
 
+/**
+ * What a tenant admin may set in a rate limit (the control plane answers 400 outside these, see
+ * rateLimitRequest in the control plane's request schemas). Every replica runs every tenant's limits
+ * against the one shared Redis, so these keep one tenant's numbers from costing the others:
+ * - requests_per_second: from 0.001 (one request per ~17 minutes; slower budgets are quotas) to 1,000,000;
+ * - burst (token bucket): 1 to 10,000,000, and an empty bucket refills within 30 days (burst / rate);
+ * - window_seconds (sliding window): 1 s to 1 day;
+ * - the requests a sliding window admits (`limit`, or requests_per_second × window_seconds without
+ *   it): at most 1,000,000 — the window is a log in Redis with one entry per admitted request.
+ * The stored shape below keeps its older, looser bounds: events recorded before these existed must
+ * still fold into snapshots. The gateway's compiler (compile-rate-limits.ts) makes those safe to run.
+ */
+export const RATE_LIMIT_BOUNDS = {
+  minRequestsPerSecond: 0.001,
+  maxRequestsPerSecond: 1_000_000,
+  maxBurst: 10_000_000,
+  maxWindowSeconds: 86_400,
+  maxWindowLimit: 1_000_000,
+  /** A token bucket's refill time (burst / requests_per_second), and the longest a limit's key lives. */
+  maxRefillSeconds: 30 * 86_400,
+} as const;
+
+/** A rate limit as events and snapshots carry it (see RATE_LIMIT_BOUNDS for what a command may set). */
 export const rateLimitPolicy = z.strictObject({
   algorithm: z.enum(['token_bucket', 'sliding_window']).default('token_bucket'),
   /** token_bucket: refill rate. sliding_window: default limit is requests_per_second × window_seconds. */
-  requests_per_second: z.number().positive().max(1_000_000),
+  requests_per_second: z.number().positive().max(RATE_LIMIT_BOUNDS.maxRequestsPerSecond),
   /** token_bucket capacity; defaults to requests_per_second. */
-  burst: z.number().int().min(1).max(10_000_000).optional(),
+  burst: z.number().int().min(1).max(RATE_LIMIT_BOUNDS.maxBurst).optional(),
   /** sliding_window only: window length and the number of requests it admits. */
-  window_seconds: z.number().int().min(1).max(86_400).optional(),
+  window_seconds: z.number().int().min(1).max(RATE_LIMIT_BOUNDS.maxWindowSeconds).optional(),
   limit: z.number().int().min(1).optional(),
   scope: z.enum(RATE_LIMIT_SCOPES).default('route'),
   /** exact: one atomic Redis call per request. fast: local spending synced periodically (bounded error). */

@@ -1,4 +1,9 @@
-import type { RateLimitPolicy, RouteConfig, TenantSnapshot } from '../domain/gateway-config.js';
+import {
+  RATE_LIMIT_BOUNDS,
+  type RateLimitPolicy,
+  type RouteConfig,
+  type TenantSnapshot,
+} from '../domain/gateway-config.js';
 import type { LimitSpec } from './limit-spec.js';
 
 export type RateLimitScope = RateLimitPolicy['scope'];
@@ -43,6 +48,33 @@ export interface CompiledRateLimits {
  */
 export const FAST_MODE_LEASE_MS = 100;
 
+/**
+ * The most units a fast-mode replica leases in one Redis call. A sliding-window lease adds one log
+ * entry per unit in one (uninterruptible) script run, so this bounds how long one call can hold the
+ * shared Redis (about a millisecond), whatever the policy says.
+ */
+export const MAX_FAST_MODE_LEASE = 1_000;
+
+/**
+ * The longest a limit's key lives (an idle token bucket is full again after its refill time; a sliding
+ * window's log after its window): 30 days, a whole number of ms, well within what PEXPIRE accepts.
+ */
+export const MAX_LIMIT_TTL_MS = RATE_LIMIT_BOUNDS.maxRefillSeconds * 1000;
+
+function clampTtl(ms: number): number {
+  return Number.isFinite(ms) ? Math.min(MAX_LIMIT_TTL_MS, Math.max(1, Math.ceil(ms))) : MAX_LIMIT_TTL_MS;
+}
+
+/**
+ * The rate applied: within the bounds the control plane enforces, also for limits stored before it
+ * did (a rate of 1e-300 would make the refill and retry times overflow what Redis returns).
+ */
+function appliedRate(requestsPerSecond: number): number {
+  if (!(requestsPerSecond >= RATE_LIMIT_BOUNDS.minRequestsPerSecond))
+    return RATE_LIMIT_BOUNDS.minRequestsPerSecond;
+  return Math.min(requestsPerSecond, RATE_LIMIT_BOUNDS.maxRequestsPerSecond);
+}
+
 function limitSpec(policy: RateLimitPolicy): LimitSpec {
   if (policy.algorithm === 'sliding_window') {
     const windowSeconds = policy.window_seconds ?? 1;
@@ -52,17 +84,18 @@ function limitSpec(policy: RateLimitPolicy): LimitSpec {
       capacity,
       ratePerMs: 0,
       windowMs: windowSeconds * 1000,
-      ttlMs: windowSeconds * 1000,
+      ttlMs: clampTtl(windowSeconds * 1000),
     };
   }
-  const capacity = policy.burst ?? Math.max(1, Math.ceil(policy.requests_per_second));
-  const ratePerMs = policy.requests_per_second / 1000;
+  const requestsPerSecond = appliedRate(policy.requests_per_second);
+  const capacity = policy.burst ?? Math.max(1, Math.ceil(requestsPerSecond));
+  const ratePerMs = requestsPerSecond / 1000;
   return {
     algorithm: 'token_bucket',
     capacity,
     ratePerMs,
     windowMs: 0,
-    ttlMs: Math.ceil(capacity / ratePerMs) + 1_000,
+    ttlMs: clampTtl(Math.ceil(capacity / ratePerMs) + 1_000),
   };
 }
 
@@ -71,7 +104,8 @@ function leaseSize(spec: LimitSpec): number {
     spec.algorithm === 'token_bucket'
       ? spec.ratePerMs * FAST_MODE_LEASE_MS
       : (spec.capacity * FAST_MODE_LEASE_MS) / spec.windowMs;
-  return Math.max(1, Math.min(Math.floor(perLease), Math.floor(spec.capacity / 4) || 1));
+  const size = Math.max(1, Math.min(Math.floor(perLease), Math.floor(spec.capacity / 4) || 1));
+  return Math.min(size, MAX_FAST_MODE_LEASE);
 }
 
 /** q = units, w = seconds: the burst and the time it takes to refill (token bucket), or the window. */

@@ -9,6 +9,7 @@ import {
   MIN_HEALTH_CHECK_INTERVAL_SECONDS,
   originTarget,
   quotaPolicy,
+  RATE_LIMIT_BOUNDS,
   rateLimitPolicy,
   tenantSettings,
   WEBSOCKET_TOKEN_SOURCES,
@@ -97,6 +98,77 @@ const stripPrefix = z
 const priority = z.number().int('must be an integer').min(-10_000).max(10_000);
 
 // ---- tenants ----
+// ---- rate limits ----
+const {
+  minRequestsPerSecond,
+  maxRequestsPerSecond,
+  maxBurst,
+  maxWindowSeconds,
+  maxWindowLimit,
+  maxRefillSeconds,
+} = RATE_LIMIT_BOUNDS;
+/**
+ * A rate limit as a tenant admin may set it (route or tenant-wide): within RATE_LIMIT_BOUNDS, so one
+ * tenant's limit cannot block the shared Redis (a sliding window's log, a fast-mode lease) or hand it
+ * values it refuses (a TTL beyond its range). Events keep the looser stored shape (rateLimitPolicy).
+ */
+export const rateLimitRequest = rateLimitPolicy
+  .extend({
+    requests_per_second: z
+      .number()
+      .min(minRequestsPerSecond, `must be at least ${minRequestsPerSecond} (use a quota for slower budgets)`)
+      .max(maxRequestsPerSecond, `must be at most ${maxRequestsPerSecond}`)
+      .describe(
+        `token_bucket: the refill rate; sliding_window: without limit, the window admits requests_per_second × window_seconds (at most ${maxWindowLimit})`,
+      ),
+    burst: z
+      .number()
+      .int()
+      .min(1)
+      .max(maxBurst, `must be at most ${maxBurst}`)
+      .describe(
+        `token_bucket capacity (default: requests_per_second rounded up); burst / requests_per_second, the time an empty bucket takes to refill, is at most ${maxRefillSeconds} s (30 days)`,
+      )
+      .optional(),
+    window_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(maxWindowSeconds, `must be at most ${maxWindowSeconds}`)
+      .describe('sliding_window: the window length (default 1)')
+      .optional(),
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .max(maxWindowLimit, `must be at most ${maxWindowLimit}`)
+      .describe('sliding_window: the requests a window admits (default requests_per_second × window_seconds)')
+      .optional(),
+  })
+  .superRefine((policy, ctx) => {
+    const rate = policy.requests_per_second;
+    if (!(rate >= minRequestsPerSecond && rate <= maxRequestsPerSecond)) return; // reported on the field
+    if (policy.algorithm === 'sliding_window') {
+      const implied = Math.round(rate * (policy.window_seconds ?? 1));
+      if (policy.limit === undefined && implied > maxWindowLimit) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['requests_per_second'],
+          message: `requests_per_second × window_seconds (the window's default limit, ${implied}) must be at most ${maxWindowLimit}`,
+        });
+      }
+      return;
+    }
+    const burst = policy.burst ?? Math.ceil(rate);
+    if (burst / rate > maxRefillSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [policy.burst === undefined ? 'requests_per_second' : 'burst'],
+        message: `burst / requests_per_second (the time an empty bucket takes to refill, ${Math.ceil(burst / rate)} s) must be at most ${maxRefillSeconds} s`,
+      });
+    }
+  });
+
 /** Settings fields that no longer exist, with where their job went (a 400 says so). */
 const RETIRED_SETTINGS = {
   custom_domains:
@@ -125,6 +197,7 @@ function requireLoadableServiceKeys(settings: z.infer<typeof tenantSettings>, ct
 
 const settingsBody = tenantSettings
   .extend({
+    rate_limit: rateLimitRequest.nullable().default(null),
     custom_domains: z.never({ error: RETIRED_SETTINGS.custom_domains }).optional(),
     service_jwks: z.never({ error: RETIRED_SETTINGS.service_jwks }).optional(),
   })
@@ -289,7 +362,7 @@ export const createRouteBody = z.strictObject({
   allow_any_authenticated_user: z.boolean().default(false),
   websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).default('header'),
   strip_prefix: stripPrefix.default(null),
-  rate_limit: rateLimitPolicy.nullable().default(null),
+  rate_limit: rateLimitRequest.nullable().default(null),
   cache_policy: cachePolicy.nullable().default(null),
   match: routePolicyFields.match.nullable().default(null),
   cors: routePolicyFields.cors.nullable().default(null),
@@ -317,7 +390,7 @@ export const updateRouteBody = z.strictObject({
   allow_any_authenticated_user: z.boolean().optional(),
   websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).optional(),
   strip_prefix: stripPrefix.optional(),
-  rate_limit: rateLimitPolicy.nullable().optional(),
+  rate_limit: rateLimitRequest.nullable().optional(),
   cache_policy: cachePolicy.nullable().optional(),
   match: routePolicyFields.match.nullable().optional(),
   cors: routePolicyFields.cors.nullable().optional(),

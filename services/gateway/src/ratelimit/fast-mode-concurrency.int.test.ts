@@ -74,7 +74,7 @@ describe('fast mode under concurrency (shared Redis)', () => {
       await sleep(130);
     }
     expect(outcomes(decisions)).toEqual({ allowed: 400 });
-    // One replica leases at most one lease (100,000 units) per round; refill adds 130,000 per round.
+    // One replica leases at most one lease (leaseSize units) per round; refill adds 130,000 per round.
     const tokens = Number(await clients[0]!.hget(bucketKey, 't'));
     expect(tokens).toBeGreaterThan(10_000_000 - 8 * limits.descriptors[0]!.leaseSize - 1);
   });

@@ -6,7 +6,11 @@ import { FAST_MODE_LEASE_MS, limitKey } from '@vantageedge/shared/gateway-polici
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter } from '../observability/bound-metrics.js';
-import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
+import {
+  createStoreCircuit,
+  type StoreFailureReason,
+  storeFailureReason,
+} from '../store-circuit/store-circuit.js';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 
@@ -125,7 +129,9 @@ function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimit
  *
  * Store failure: a short command timeout (Redis client setting) plus a circuit (store-circuit.ts:
  * consecutive failures open it, half-open after `halfOpenAfterMs`), so an outage costs at most one
- * timeout per circuit period. Then,
+ * timeout per circuit period. A command Redis refuses (a reply error about that call) decides that
+ * request the same way, but does not count towards opening the circuit the replica's other limits share.
+ * Then,
  * per policy.on_store_failure: `closed` → 503 decision; `open` → the same limits in a local memory store
  * (limit / fallbackShare per replica). Recovery is automatic when a half-open trial succeeds.
  */
@@ -144,7 +150,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   });
   const storeErrors = new Counter({
     name: 'vantageedge_gateway_ratelimit_store_errors_total',
-    help: 'Redis calls of the rate limiter that failed (error/timeout) or were skipped (circuit open)',
+    help: 'Redis calls of the rate limiter that failed (error/timeout), were refused by Redis (refused: that call only) or were skipped (circuit open)',
     labelNames: ['reason'],
     registers: [options.registry],
   });
@@ -385,7 +391,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       for (const lease of refilling) if (lease.pending === refill) lease.pending = null;
       settle(answered);
     };
-    const unavailable = (reason: 'circuit_open' | 'error') => {
+    const unavailable = (reason: StoreFailureReason) => {
       done(false);
       for (const spent of spentLeases) spent.units++;
       storeErrors.labels({ reason }).inc();

@@ -1,4 +1,4 @@
-import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 
 /**
  * The circuit breaker every gateway component puts around its shared store (Redis): after
@@ -9,6 +9,13 @@ import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, h
  * cockatiel only moves Open → HalfOpen inside execute(), so while a circuit is open and no trial is
  * due, `skipping` says so synchronously: callers answer without Redis and without even creating a
  * rejected promise per request.
+ *
+ * Only failures of the store count: a connection that fails or a command that times out, and replies
+ * saying the server cannot serve (BUSY, LOADING, OOM, READONLY, MASTERDOWN, CLUSTERDOWN, …). A reply
+ * refusing one command (`ERR …`, `WRONGTYPE …`: its arguments, its key, a script error) is that call's
+ * failure only: it is passed to the caller, but it does not count towards opening the circuit (a
+ * half-open trial it answers closes it: the store is up). Otherwise one tenant's config that Redis
+ * refuses would open the circuit every tenant's calls on the replica go through.
  */
 export interface StoreCircuit {
   /** Open, and no trial due yet: don't call the store. */
@@ -28,19 +35,32 @@ export interface StoreCircuitOptions {
   onClose?: () => void;
 }
 
-export type StoreFailureReason = 'circuit_open' | 'error';
+export type StoreFailureReason = 'circuit_open' | 'refused' | 'error';
 
-/** For metrics: was the call refused by the open circuit, or did the store fail? */
+/**
+ * A Redis reply refusing this one command (ioredis rejects with a ReplyError carrying the server's
+ * message, whose first word is the error code): `ERR` (bad arguments, a script's runtime error) or
+ * `WRONGTYPE`. Other codes (BUSY, LOADING, OOM, …) mean the store cannot serve anyone.
+ */
+export function isCommandRefusal(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError' && /^(?:ERR|WRONGTYPE)\b/.test(error.message);
+}
+
+/** For metrics: was the call refused by the open circuit, was the command refused, or did the store fail? */
 export function storeFailureReason(error: unknown): StoreFailureReason {
-  return error instanceof BrokenCircuitError ? 'circuit_open' : 'error';
+  if (error instanceof BrokenCircuitError) return 'circuit_open';
+  return isCommandRefusal(error) ? 'refused' : 'error';
 }
 
 export function createStoreCircuit(options: StoreCircuitOptions = {}): StoreCircuit {
   const halfOpenAfterMs = options.halfOpenAfterMs ?? 1_000;
-  const breaker = circuitBreaker(handleAll, {
-    halfOpenAfter: halfOpenAfterMs,
-    breaker: new ConsecutiveBreaker(options.failures ?? 3),
-  });
+  const breaker = circuitBreaker(
+    handleWhen((error) => !isCommandRefusal(error)),
+    {
+      halfOpenAfter: halfOpenAfterMs,
+      breaker: new ConsecutiveBreaker(options.failures ?? 3),
+    },
+  );
   let openedAt = 0;
   breaker.onBreak(() => {
     openedAt = Date.now();

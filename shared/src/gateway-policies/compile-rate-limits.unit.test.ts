@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  type RateLimitPolicy,
+  routeConfig,
+  type TenantSnapshot,
+  tenantSettings,
+} from '../domain/gateway-config.js';
+import { compileRateLimits } from './compile-rate-limits.js';
+
+/**
+ * What a gateway compiles from a rate limit stored before the control plane bounded its numbers (old
+ * events, old snapshots): whatever the policy says, one Redis call never adds more than 1,000 window
+ * entries (the fast-mode lease is capped) and never sends Redis a TTL it refuses (a whole number of
+ * ms, at most 30 days), so one tenant's policy cannot block the shared Redis or fail its script.
+ */
+const MAX_LEASE = 1_000;
+const MAX_TTL_MS = 30 * 24 * 3600 * 1000;
+
+function compile(policy: Partial<RateLimitPolicy>, level: 'tenant' | 'route' = 'route') {
+  // The stored (snapshot) shape: what older events carry, as the snapshot projector folds them.
+  const stored = {
+    algorithm: 'token_bucket',
+    scope: 'route',
+    accuracy: 'exact',
+    on_store_failure: 'open',
+    ...policy,
+  };
+  const tenant: TenantSnapshot['tenant'] = {
+    id: randomUUID(),
+    name: 'acme',
+    subdomain: 'acme',
+    clerk_org_id: null,
+    settings: tenantSettings.parse({ rate_limit: level === 'tenant' ? stored : null }),
+  };
+  const route = routeConfig.parse({
+    id: randomUUID(),
+    origin_id: randomUUID(),
+    path_pattern: '/api/*',
+    auth_mode: 'public',
+    rate_limit: level === 'route' ? stored : null,
+  });
+  const compiled = compileRateLimits(tenant, route);
+  expect(compiled.descriptors).toHaveLength(1);
+  return { descriptor: compiled.descriptors[0]!, header: compiled.policyHeader! };
+}
+
+const expectSafe = (descriptor: ReturnType<typeof compile>['descriptor']) => {
+  expect(Number.isInteger(descriptor.leaseSize)).toBe(true);
+  expect(descriptor.leaseSize).toBeGreaterThanOrEqual(1);
+  expect(descriptor.leaseSize).toBeLessThanOrEqual(MAX_LEASE);
+  expect(Number.isInteger(descriptor.spec.ttlMs)).toBe(true);
+  expect(descriptor.spec.ttlMs).toBeGreaterThanOrEqual(1);
+  expect(descriptor.spec.ttlMs).toBeLessThanOrEqual(MAX_TTL_MS);
+  expect(Number.isFinite(descriptor.spec.capacity)).toBe(true);
+  if (descriptor.spec.algorithm === 'token_bucket') {
+    expect(descriptor.spec.ratePerMs).toBeGreaterThan(0);
+    // The longest a refused request is told to wait (a whole bucket) stays an integer Redis can return.
+    expect(Math.ceil(descriptor.spec.capacity / descriptor.spec.ratePerMs)).toBeLessThan(2 ** 53);
+  }
+};
+
+describe('compiled rate limits stay within what Redis can run', () => {
+  it.each([
+    ['a sliding-window limit of 2^53-1', Number.MAX_SAFE_INTEGER],
+    ['a sliding-window limit of 10,000,000', 10_000_000],
+  ])('caps the fast-mode lease of %s', (_what, limit) => {
+    for (const level of ['tenant', 'route'] as const) {
+      const { descriptor } = compile(
+        { algorithm: 'sliding_window', requests_per_second: 1, window_seconds: 1, limit, accuracy: 'fast' },
+        level,
+      );
+      expect(descriptor.spec.capacity).toBe(limit);
+      expectSafe(descriptor);
+      expect(descriptor.leaseSize).toBe(MAX_LEASE);
+    }
+  });
+
+  it('caps the fast-mode lease of a 1,000,000 rps limit without an explicit limit or burst', () => {
+    for (const algorithm of ['sliding_window', 'token_bucket'] as const) {
+      const { descriptor } = compile({ algorithm, requests_per_second: 1_000_000, accuracy: 'fast' });
+      expectSafe(descriptor);
+      expect(descriptor.leaseSize).toBe(MAX_LEASE);
+    }
+  });
+
+  it('keeps small leases as they were (about 100 ms of the rate, at most a quarter of the capacity)', () => {
+    expect(compile({ requests_per_second: 100, burst: 200, accuracy: 'fast' }).descriptor.leaseSize).toBe(10);
+    expect(
+      compile({
+        algorithm: 'sliding_window',
+        requests_per_second: 1,
+        window_seconds: 60,
+        limit: 600,
+        accuracy: 'fast',
+      }).descriptor.leaseSize,
+    ).toBe(1);
+    expect(compile({ requests_per_second: 10, burst: 8, accuracy: 'fast' }).descriptor.leaseSize).toBe(1);
+  });
+
+  it.each([1e-14, 1e-300, 5e-324])(
+    'a token bucket of %s rps with a large burst gets a TTL Redis accepts and a finite policy header',
+    (rps) => {
+      for (const level of ['tenant', 'route'] as const) {
+        const { descriptor, header } = compile({ requests_per_second: rps, burst: 10_000_000 }, level);
+        expectSafe(descriptor);
+        expect(descriptor.spec.ttlMs).toBe(MAX_TTL_MS);
+        expect(header).toMatch(/;q=10000000;w=\d+$/);
+      }
+    },
+  );
+
+  it('keeps the TTL of ordinary limits: the refill time plus a second, or the window', () => {
+    expect(compile({ requests_per_second: 100, burst: 200 }).descriptor.spec.ttlMs).toBe(3_000);
+    expect(compile({ requests_per_second: 3, burst: 1 }).descriptor.spec.ttlMs).toBe(1_334);
+    expect(
+      compile({ algorithm: 'sliding_window', requests_per_second: 1, window_seconds: 3600, limit: 5 })
+        .descriptor.spec.ttlMs,
+    ).toBe(3_600_000);
+    expect(compile({ requests_per_second: 100, burst: 200 }).header).toBe('"route";q=200;w=2');
+  });
+});
