@@ -82,6 +82,17 @@ export function variantDigest(
 }
 
 /**
+ * `a , b` → `a,b`: one pass over the client's value. (A regex matching spaces, a comma, spaces
+ * backtracks over every run of spaces without a comma: quadratic, and a 15,000-space header held the
+ * event loop for 170 ms.)
+ */
+function listWithoutSpaces(list: string): string {
+  const items = list.split(',');
+  for (let i = 0; i < items.length; i++) items[i] = items[i]!.trim();
+  return items.join(',');
+}
+
+/**
  * The secondary key of a response that varies (RFC 9111 §4.1): the request's values of the header
  * fields the origin's Vary named. Several lines of a field are one list, whitespace around commas does
  * not matter, and a field that is absent never matches one that is present (even empty).
@@ -94,8 +105,7 @@ export function varySelector(varyOn: readonly string[], headers: IncomingHttpHea
       material += `${part(name)}-;`;
       continue;
     }
-    const normalized = (Array.isArray(value) ? value.join(',') : value).trim().replace(/\s*,\s*/g, ',');
-    material += `${part(name)}=${part(normalized)};`;
+    material += `${part(name)}=${part(listWithoutSpaces(Array.isArray(value) ? value.join(',') : value))};`;
   }
   return hash('sha256', material, 'base64url').slice(0, 22);
 }
