@@ -68,8 +68,20 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
     res.locals['caller'] = caller;
     next();
   };
-  return [clerk, requireCaller];
+  return [bearerOnly, clerk, requireCaller];
 }
+
+/**
+ * The admin API takes its session token from `Authorization: Bearer` only, never from Clerk's
+ * `__session` cookie (which @clerk/express reads too). A browser attaches cookies to requests other
+ * sites make it send: a form or `fetch(…, {mode: 'no-cors', credentials: 'include'})` from a page under
+ * the same site (a tenant's own pages at <tenant>.<base domain>) could revoke a signed-in admin's keys.
+ * A header is only ever set by the page's own code (the console sends it).
+ */
+const bearerOnly: RequestHandler = (req, _res, next) => {
+  delete req.headers.cookie;
+  next();
+};
 
 /** The verified caller of a request that passed the caller middleware. */
 export function callerOf(res: Response): Caller {
