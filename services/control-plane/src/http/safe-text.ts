@@ -17,23 +17,56 @@ export function isSafeText(value: string): boolean {
 
 const MAX_DETAILS = 10;
 
-/** Every string and object key of a parsed JSON value that is not safe text, by dotted path. */
+/**
+ * How deeply arrays and objects may nest in a body. The deepest legitimate body, a tenant document
+ * for config plan/apply, is about ten levels deep; a deeper one is refused before anything walks it.
+ */
+export const MAX_BODY_DEPTH = 64;
+
+/** What is left to check: a value at a path and depth, or an object key already found unsafe. */
+type Pending = { value: unknown; path: string; depth: number } | { badKeyIn: string };
+
+/**
+ * Every string and object key of a parsed JSON value that is not safe text, by dotted path, in
+ * document order; a value nested more than MAX_BODY_DEPTH levels is one problem of the whole `path`.
+ * Iterative (an explicit stack), so no nesting can overflow the call stack.
+ */
 export function unsafeTextIn(value: unknown, path: string, found: ErrorDetail[] = []): ErrorDetail[] {
-  if (found.length >= MAX_DETAILS) return found;
-  const at = (key: string | number) => (path === '' ? String(key) : `${path}.${key}`);
-  if (typeof value === 'string') {
-    if (!isSafeText(value))
-      found.push({ field: path || 'body', issue: 'must not contain U+0000 or unpaired surrogates' });
-  } else if (Array.isArray(value)) {
-    value.forEach((item, index) => {
-      unsafeTextIn(item, at(index), found);
-    });
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [key, item] of Object.entries(value)) {
-      if (!isSafeText(key))
-        found.push({ field: path || 'body', issue: 'has a key with U+0000 or unpaired surrogates' });
-      else unsafeTextIn(item, at(key), found);
+  const at = (parent: string, key: string | number) => (parent === '' ? String(key) : `${parent}.${key}`);
+  const stack: Pending[] = [{ value, path, depth: 0 }];
+  while (found.length < MAX_DETAILS) {
+    const pending = stack.pop();
+    if (pending === undefined) break;
+    if ('badKeyIn' in pending) {
+      found.push({
+        field: pending.badKeyIn || 'body',
+        issue: 'has a key with U+0000 or unpaired surrogates',
+      });
+      continue;
     }
+    const { value: current, path: currentPath, depth } = pending;
+    if (typeof current === 'string') {
+      if (!isSafeText(current))
+        found.push({ field: currentPath || 'body', issue: 'must not contain U+0000 or unpaired surrogates' });
+      continue;
+    }
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth >= MAX_BODY_DEPTH) {
+      found.push({
+        field: path || 'body',
+        issue: `must not nest arrays and objects more than ${MAX_BODY_DEPTH} levels deep`,
+      });
+      break;
+    }
+    const children: Pending[] = Array.isArray(current)
+      ? current.map((child, index) => ({ value: child, path: at(currentPath, index), depth: depth + 1 }))
+      : Object.entries(current).map(([key, child]) =>
+          isSafeText(key)
+            ? { value: child, path: at(currentPath, key), depth: depth + 1 }
+            : { badKeyIn: currentPath },
+        );
+    // Last child first onto the stack, so the children come off it in document order.
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Pending);
   }
   return found;
 }
