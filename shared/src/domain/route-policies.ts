@@ -116,17 +116,29 @@ const cookieName = z
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a cookie name');
 
 /**
+ * Names a `{ name: value }` map never takes. JSON.parse makes `"__proto__"` an ordinary own key, but
+ * zod's record leaves it out of its copy (an assignment would set the prototype instead), so the entry
+ * would vanish silently. `constructor` and `prototype` name the same plumbing. Commands are refused
+ * naming the key (the `…Input` schemas); stored routes load as before (a stored `__proto__` entry was
+ * never kept).
+ */
+export const RESERVED_MAP_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+const RESERVED_MAP_KEY_MESSAGE = 'is a reserved name (__proto__, constructor and prototype are not allowed)';
+
+/**
  * A `{ name: value }` map of at most `max` entries whose names follow `key` (checked one by one, so a
  * bad name is reported at its own path with its own message). Names are compared case-insensitively.
+ * With `refuseReserved` (command input), reserved names (RESERVED_MAP_KEYS) are refused as sent.
  */
 function boundedRecord<Value extends z.ZodType>(
   key: z.ZodType<string>,
   value: Value,
   max: number,
   namePattern: RegExp,
+  refuseReserved: boolean,
 ) {
   const names = z.string().min(1).max(100).regex(namePattern);
-  return z.record(names, value).superRefine((record, ctx) => {
+  const record = z.record(names, value).superRefine((record, ctx) => {
     const names = Object.keys(record);
     if (names.length > max) ctx.addIssue({ code: 'custom', message: `at most ${max} entries` });
     const seen = new Set<string>();
@@ -148,7 +160,26 @@ function boundedRecord<Value extends z.ZodType>(
       seen.add(name.toLowerCase());
     }
   });
+  return refuseReserved ? z.intersection(record, reservedNamesRefused) : record;
 }
+
+/**
+ * Refuses reserved names (RESERVED_MAP_KEYS) at their own path, reading the input as sent: zod's record
+ * skips an own `__proto__` key before its key schema or any refinement sees it. Intersected with the
+ * record, whose output it leaves as it is (its own output is the same entries, unchanged); z.preprocess
+ * would work too, but a transform hides every enclosing default from /openapi.json and the tenant
+ * document's JSON Schema.
+ */
+const reservedNamesRefused = z
+  .unknown()
+  .superRefine((input, ctx) => {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) return;
+    for (const name of Object.keys(input)) {
+      if (RESERVED_MAP_KEYS.has(name))
+        ctx.addIssue({ code: 'custom', path: [name], message: RESERVED_MAP_KEY_MESSAGE, input: name });
+    }
+  })
+  .meta({ propertyNames: { not: { enum: [...RESERVED_MAP_KEYS] } } });
 
 // ---- header transforms ----
 
@@ -192,7 +223,7 @@ export const GATEWAY_HEADER_PREFIX = 'x-vantageedge-';
 const SET_COOKIE_REFUSED =
   'set-cookie cannot come from a route policy: only the origin sets cookies (their Domain stays on the tenant’s hosts)';
 
-function headerTransform(owned: readonly string[], neverWritten: readonly string[]) {
+function headerTransform(owned: readonly string[], neverWritten: readonly string[], command = false) {
   const refuseOwned = (name: string) =>
     owned.includes(name) || name.startsWith(GATEWAY_HEADER_PREFIX)
       ? `${name} is set by the gateway and cannot be changed`
@@ -206,9 +237,9 @@ function headerTransform(owned: readonly string[], neverWritten: readonly string
   });
   return z.strictObject({
     /** Replaces the header (every line of it). */
-    set: boundedRecord(writtenName, headerValueTemplate, 30, TOKEN).default({}),
+    set: boundedRecord(writtenName, headerValueTemplate, 30, TOKEN, command).default({}),
     /** Appends a line, keeping what is there. */
-    add: boundedRecord(writtenName, headerValueTemplate, 30, TOKEN).default({}),
+    add: boundedRecord(writtenName, headerValueTemplate, 30, TOKEN, command).default({}),
     remove: z.array(name).max(30, 'at most 30 headers').default([]),
   });
 }
@@ -224,7 +255,11 @@ export const REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS: readonly string[] = [
   'x-forwarded-prefix',
 ];
 /** requestHeaderTransform as a command may give it. */
-export const requestHeaderTransformInput = requestHeaderTransform.superRefine((transform, ctx) => {
+export const requestHeaderTransformInput = headerTransform(
+  REQUEST_HEADERS_NOT_TRANSFORMED,
+  [],
+  true,
+).superRefine((transform, ctx) => {
   const refused = (name: string) => REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS.includes(name.toLowerCase());
   const message = (name: string) => `${name} is set by the gateway and cannot be changed`;
   for (const part of ['set', 'add'] as const) {
@@ -236,15 +271,25 @@ export const requestHeaderTransformInput = requestHeaderTransform.superRefine((t
   });
 });
 export const responseHeaderTransform = headerTransform(RESPONSE_HEADERS_NOT_TRANSFORMED, ['set-cookie']);
+/** responseHeaderTransform as a command may give it. */
+export const responseHeaderTransformInput = headerTransform(
+  RESPONSE_HEADERS_NOT_TRANSFORMED,
+  ['set-cookie'],
+  true,
+);
 export type HeaderTransform = z.infer<typeof requestHeaderTransform>;
 
-export const queryTransform = z.strictObject({
-  /** Replaces every value of the parameter (or adds it). */
-  set: boundedRecord(queryParamName, queryValueTemplate, 30, QUERY_NAME).default({}),
-  /** Appends `name=value`, keeping values already there. */
-  add: boundedRecord(queryParamName, queryValueTemplate, 30, QUERY_NAME).default({}),
-  remove: z.array(queryParamName).max(30, 'at most 30 parameters').default([]),
-});
+const queryTransformOf = (command: boolean) =>
+  z.strictObject({
+    /** Replaces every value of the parameter (or adds it). */
+    set: boundedRecord(queryParamName, queryValueTemplate, 30, QUERY_NAME, command).default({}),
+    /** Appends `name=value`, keeping values already there. */
+    add: boundedRecord(queryParamName, queryValueTemplate, 30, QUERY_NAME, command).default({}),
+    remove: z.array(queryParamName).max(30, 'at most 30 parameters').default([]),
+  });
+export const queryTransform = queryTransformOf(false);
+/** queryTransform as a command may give it. */
+export const queryTransformInput = queryTransformOf(true);
 export type QueryTransform = z.infer<typeof queryTransform>;
 
 // ---- path rewrite ----
@@ -542,24 +587,29 @@ export type RouteMatch = z.infer<typeof routeMatch>;
 
 const FIXED_RESPONSE_HEADERS_REFUSED = ['content-length', 'transfer-encoding', 'connection', 'content-type'];
 
-export const fixedResponse = z.strictObject({
-  status: z.number().int().min(200).max(599),
-  headers: boundedRecord(
-    headerName
-      .refine(
-        (name) => !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) && !name.startsWith(GATEWAY_HEADER_PREFIX),
-        {
-          error: 'is set by the gateway (content_type sets content-type)',
-        },
-      )
-      .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED }),
-    headerValueText,
-    30,
-    TOKEN,
-  ).default({}),
-  body: z.string().max(65_536, 'must be at most 64 KiB').default(''),
-  content_type: headerValueText.min(1).default('text/plain; charset=utf-8'),
-});
+const fixedResponseOf = (command: boolean) =>
+  z.strictObject({
+    status: z.number().int().min(200).max(599),
+    headers: boundedRecord(
+      headerName
+        .refine(
+          (name) => !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) && !name.startsWith(GATEWAY_HEADER_PREFIX),
+          {
+            error: 'is set by the gateway (content_type sets content-type)',
+          },
+        )
+        .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED }),
+      headerValueText,
+      30,
+      TOKEN,
+      command,
+    ).default({}),
+    body: z.string().max(65_536, 'must be at most 64 KiB').default(''),
+    content_type: headerValueText.min(1).default('text/plain; charset=utf-8'),
+  });
+export const fixedResponse = fixedResponseOf(false);
+/** fixedResponse as a command may give it. */
+export const fixedResponseInput = fixedResponseOf(true);
 export type FixedResponse = z.infer<typeof fixedResponse>;
 
 export const redirect = z.strictObject({

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import {
+  fixedResponse,
+  fixedResponseInput,
+  queryTransform,
+  queryTransformInput,
+  RESERVED_MAP_KEYS,
+  requestHeaderTransform,
+  requestHeaderTransformInput,
+  responseHeaderTransform,
+  responseHeaderTransformInput,
+} from './route-policies.js';
+
+/** Issues of a refused parse as `path: message`. */
+function problems(schema: z.ZodType, raw: string): string[] {
+  const result = schema.safeParse(JSON.parse(raw));
+  expect(result.success, `${raw} should be refused`).toBe(false);
+  return result.success
+    ? []
+    : result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+}
+
+/**
+ * A `{ name: value }` map in a route policy a command gives must never lose an entry silently:
+ * `__proto__` (which JSON.parse makes an own key but zod's record leaves out of its copy) and the other
+ * names of Object.prototype's plumbing are refused, naming the key. Stored routes still load.
+ */
+describe('reserved names in route policy maps', () => {
+  const MAPS: Array<[string, z.ZodType, (map: string) => string, string]> = [
+    ['request_headers.set', requestHeaderTransformInput, (m) => `{"set":${m}}`, 'set'],
+    ['request_headers.add', requestHeaderTransformInput, (m) => `{"add":${m}}`, 'add'],
+    ['response_headers.set', responseHeaderTransformInput, (m) => `{"set":${m}}`, 'set'],
+    ['response_headers.add', responseHeaderTransformInput, (m) => `{"add":${m}}`, 'add'],
+    ['query.set', queryTransformInput, (m) => `{"set":${m}}`, 'set'],
+    ['query.add', queryTransformInput, (m) => `{"add":${m}}`, 'add'],
+    ['fixed_response.headers', fixedResponseInput, (m) => `{"status":200,"headers":${m}}`, 'headers'],
+  ];
+
+  it('are __proto__, constructor and prototype', () => {
+    expect([...RESERVED_MAP_KEYS].sort()).toEqual(['__proto__', 'constructor', 'prototype']);
+  });
+
+  for (const [label, schema, wrap, field] of MAPS) {
+    it.each(['__proto__', 'constructor', 'prototype'])(`${label}: refuses %s, naming it`, (key) => {
+      expect(problems(schema, wrap(`{"x-ok":"1","${key}":"v"}`))).toEqual([
+        `${field}.${key}: is a reserved name (__proto__, constructor and prototype are not allowed)`,
+      ]);
+    });
+
+    it(`${label}: still takes ordinary names`, () => {
+      const parsed = schema.parse(JSON.parse(wrap('{"x-a":"1","x-proto":"2"}'))) as Record<string, unknown>;
+      expect(parsed[field]).toEqual({ 'x-a': '1', 'x-proto': '2' });
+    });
+  }
+
+  it('refuses a non-object where a map belongs as before', () => {
+    expect(problems(requestHeaderTransformInput, '{"set":["x"]}')).toHaveLength(1);
+    expect(problems(fixedResponseInput, '{"status":200,"headers":"x"}')).toHaveLength(1);
+  });
+
+  it('still loads a stored route that has one (gateways and read models keep serving it)', () => {
+    expect(requestHeaderTransform.parse({ set: { constructor: 'v' } }).set).toEqual({ constructor: 'v' });
+    expect(responseHeaderTransform.parse({ add: { prototype: 'v' } }).add).toEqual({ prototype: 'v' });
+    expect(queryTransform.parse({ set: { constructor: 'v' } }).set).toEqual({ constructor: 'v' });
+    expect(fixedResponse.parse({ status: 200, headers: { prototype: 'v' } }).headers).toEqual({
+      prototype: 'v',
+    });
+  });
+});
