@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ApiResponse,
+  type ControlPlaneHarness,
+  json,
+  startControlPlane,
+} from '../testing/control-plane-harness.js';
+
+/**
+ * Input the security review found answered with a 500 or accepted and then lost or moved: deeply
+ * nested bodies, reserved names in route policy maps and path patterns the gateway would skip or
+ * serve at another path. Each must be a 400 naming the offending field, and append nothing.
+ */
+let cp: ControlPlaneHarness;
+let tenantId = '';
+let originId = '';
+let routeId = '';
+let n = 0;
+
+beforeAll(async () => {
+  cp = await startControlPlane();
+  tenantId = json(await cp.request('POST', '/api/v1/tenants', { body: { name: 'In', subdomain: 'input' } }))[
+    'id'
+  ] as string;
+  originId = json(
+    await cp.request('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name: 'o', url: 'http://127.0.0.1:9' },
+    }),
+  )['id'] as string;
+  routeId = json(
+    await cp.request('POST', '/api/v1/routes', {
+      body: { tenant_id: tenantId, origin_id: originId, path_pattern: '/kept/*', auth_mode: 'public' },
+    }),
+  )['id'] as string;
+});
+afterAll(async () => {
+  await cp?.close();
+});
+
+const route = (extra: Record<string, unknown> = {}) => ({
+  tenant_id: tenantId,
+  origin_id: originId,
+  path_pattern: `/r${n++}/*`,
+  auth_mode: 'public',
+  ...extra,
+});
+
+/** Sends each request and expects 400 validation_failed naming `field`, with no event appended. */
+async function expectRefused(field: string, send: () => Promise<ApiResponse>): Promise<void> {
+  const before = await cp.store.headPosition();
+  const response = await send();
+  const body = json(response);
+  expect(response.status, JSON.stringify(body).slice(0, 300)).toBe(400);
+  const error = body['error'] as { code: string; details: Array<{ field: string; issue: string }> };
+  expect(error.code).toBe('validation_failed');
+  expect(error.details.map((detail) => detail.field)).toContain(field);
+  expect(await cp.store.headPosition()).toBe(before);
+}
+
+const raw = (method: string, path: string, rawBody: string) => () =>
+  cp.request(method, path, { rawBody, headers: { 'content-type': 'application/json' } });
+
+describe('deeply nested bodies', () => {
+  it.each([
+    ['30,000 nested arrays', `${'['.repeat(30_000)}${']'.repeat(30_000)}`],
+    ['10,000 nested objects', `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`],
+    [
+      'a route with a deeply nested field',
+      JSON.stringify(route()).replace(/}$/, `,"x":${'['.repeat(100)}${']'.repeat(100)}}`),
+    ],
+  ])('POST /api/v1/routes with %s: 400 naming the body', async (_label, text) => {
+    await expectRefused('body', raw('POST', '/api/v1/routes', text));
+  });
+
+  it('POST …/config/plan with a 400 KB nested array: 400 naming the body', async () => {
+    await expectRefused(
+      'body',
+      raw('POST', `/api/v1/tenants/${tenantId}/config/plan`, `${'['.repeat(200_000)}${']'.repeat(200_000)}`),
+    );
+  });
+});
+
+describe('reserved names in route policy maps', () => {
+  it.each([
+    ['request_headers.set.__proto__', '"request_headers":{"set":{"__proto__":"x"}}'],
+    ['request_headers.add.constructor', '"request_headers":{"add":{"constructor":"x"}}'],
+    ['response_headers.set.prototype', '"response_headers":{"set":{"prototype":"x"}}'],
+    ['query.set.__proto__', '"query":{"set":{"__proto__":"x"}}'],
+  ])('POST /api/v1/routes: 400 naming %s', async (field, fragment) => {
+    await expectRefused(
+      field,
+      raw('POST', '/api/v1/routes', JSON.stringify(route()).replace(/}$/, `,${fragment}}`)),
+    );
+  });
+
+  it('fixed_response.headers.__proto__: 400 naming it', async () => {
+    const text = JSON.stringify(route({ origin_id: null })).replace(
+      /}$/,
+      ',"fixed_response":{"status":200,"headers":{"__proto__":"v"}}}',
+    );
+    await expectRefused('fixed_response.headers.__proto__', raw('POST', '/api/v1/routes', text));
+  });
+
+  it('PATCH /api/v1/routes/:id: 400 naming it', async () => {
+    await expectRefused(
+      'request_headers.set.__proto__',
+      raw('PATCH', `/api/v1/routes/${routeId}`, '{"request_headers":{"set":{"__proto__":"x"}}}'),
+    );
+  });
+});
+
+describe('path patterns the gateway would skip or serve elsewhere', () => {
+  const patterns = ['/api/%zz', '/api/%', '/api/%00', '/api/%5C', '/x/../admin/*', '/a/./b', '/api/%41'];
+
+  it.each(patterns)('POST /api/v1/routes with %s: 400 naming path_pattern', async (pattern) => {
+    await expectRefused('path_pattern', () =>
+      cp.request('POST', '/api/v1/routes', { body: route({ path_pattern: pattern }) }),
+    );
+  });
+
+  it.each(patterns)('PATCH /api/v1/routes/:id to %s: 400 naming path_pattern', async (pattern) => {
+    await expectRefused('path_pattern', () =>
+      cp.request('PATCH', `/api/v1/routes/${routeId}`, { body: { path_pattern: pattern } }),
+    );
+  });
+
+  it('a config document applying /x/../admin/*: 400 naming routes.0.path_pattern', async () => {
+    await expectRefused('routes.0.path_pattern', () =>
+      cp.request('POST', `/api/v1/tenants/${tenantId}/config/apply`, {
+        body: {
+          tenant: { name: 'In', subdomain: 'input' },
+          origins: [{ name: 'o', url: 'http://127.0.0.1:9' }],
+          routes: [{ origin: 'o', path_pattern: '/x/../admin/*', auth_mode: 'public' }],
+        },
+      }),
+    );
+  });
+
+  it('still creates a route with a pattern the gateway keeps as written', async () => {
+    const response = await cp.request('POST', '/api/v1/routes', {
+      body: route({ path_pattern: '/caf%C3%A9/.well-known/:id/*' }),
+    });
+    expect(response.status).toBe(201);
+    expect(json(response)['path_pattern']).toBe('/caf%C3%A9/.well-known/:id/*');
+  });
+});
