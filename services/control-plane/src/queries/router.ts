@@ -179,8 +179,13 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     if (query.api_key_id !== undefined) {
       const key = await getResource(pool, apiKeyResource, query.api_key_id);
       const keyTenant = key?.tenant_id;
-      // A key of another (or an invisible) tenant is a key that does not exist.
-      if (!key || !keyTenant || (tenantId !== undefined && keyTenant !== tenantId)) {
+      // A key of another (or an invisible) tenant is a key that does not exist: the same answer, so
+      // that a caller cannot tell another tenant's key ids from unknown ones.
+      const visible =
+        keyTenant !== undefined &&
+        (tenantId === undefined || keyTenant === tenantId) &&
+        (await authorizer.access(callerOf(res), keyTenant)) !== 'none';
+      if (!visible) {
         throw new ApiError(404, 'not_found', 'api key not found', [
           { field: 'api_key_id', issue: 'no such key' },
         ]);

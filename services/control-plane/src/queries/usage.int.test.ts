@@ -163,6 +163,12 @@ describe('GET /api/v1/usage', () => {
     const stranger = await cp.token({ userId: 'user_stranger', orgId: 'org_stranger', orgRole: 'org:admin' });
     const response = await cp.request('GET', `/api/v1/usage?tenant_id=${tenantId}`, { token: stranger });
     expect(response.status).toBe(404);
+    // Regression: asked by key, another tenant's key answered "tenant not found" and an unknown one
+    // "api key not found", which told a stranger which key ids exist.
+    const byKey = (id: string) => cp.request('GET', `/api/v1/usage?api_key_id=${id}`, { token: stranger });
+    const [theirs, unknown] = await Promise.all([byKey(keyId), byKey(randomUUID())]);
+    expect([theirs.status, unknown.status]).toEqual([404, 404]);
+    expect(theirs.body).toEqual(unknown.body);
   });
 });
 
