@@ -54,7 +54,9 @@ describe('the session cookie', () => {
     // The key was not revoked: its admin can still revoke it (a second revoke is refused).
     const revoked = await cp.request('POST', `/api/v1/api-keys/${keyId}/revoke`, { token: admin });
     expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
-    expect((await cp.request('POST', `/api/v1/api-keys/${keyId}/revoke`, { token: admin })).status).not.toBe(200);
+    expect((await cp.request('POST', `/api/v1/api-keys/${keyId}/revoke`, { token: admin })).status).not.toBe(
+      200,
+    );
   });
 
   it('reads nothing either, while the same token as a Bearer header does', async () => {
