@@ -196,6 +196,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     trustedProxies: trustedProxies.ranges,
     idleTimeoutMs: config.GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS * 1000,
+    maxHeaders: config.GATEWAY_MAX_HEADERS_COUNT,
+    baseDomains: platformBaseDomains(config),
+    addressPolicy: options.addressPolicy,
     metrics: new WebSocketMetrics(registry),
     logger,
   });

@@ -17,21 +17,24 @@ import {
   type TestOrigin,
 } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { sendUpgrade, type UpgradeAnswer } from '../testing/upgrade-request.js';
 import { createUpstreamSet, type InspectableUpstreamSet } from '../upstream/index.js';
 
 /**
  * Regression tests for requests to the platform itself through tenant traffic: an origin pointing at
  * the gateway's admin listener returned /status (every tenant's id, subdomain and hosts), and
  * loopback, link-local and unspecified addresses were reachable in any spelling, by name (DNS), by
- * active health checks and by the OIDC JWKS fetch.
+ * active health checks and by the OIDC JWKS fetch. A WebSocket upgrade (`GET /status` with `Upgrade:
+ * websocket`) connected without the check and relayed the admin listener's whole answer.
  */
 
 const DEFAULT_RANGES = { ORIGIN_BLOCKED_CIDRS: DEFAULT_ORIGIN_BLOCKED_CIDRS.join(',') };
 
-function expectRefused(response: GatewayResponse): void {
+function expectRefused(response: GatewayResponse | UpgradeAnswer): void {
   expect(response.text).not.toContain('replica_id');
+  expect(response.text).not.toContain('vantageedge_');
   expect(response.status).toBe(502);
-  expect(response.json()).toEqual({
+  expect(JSON.parse(response.text)).toEqual({
     error: { code: 'origin_address_blocked', message: "the origin's address is not allowed" },
   });
 }
@@ -88,6 +91,26 @@ describe('origins on the platform’s own addresses (default ORIGIN_BLOCKED_CIDR
     expectRefused(await send(gateway, 'evil.localhost', '/t7/hello'));
     expect(local.seen.length).toBe(before);
   });
+
+  it.each([0, 1, 2, 3, 4, 5, 6])(
+    'never connects a WebSocket upgrade to the admin listener: /status and /metrics (spelling %i)',
+    async (index) => {
+      expectRefused(await sendUpgrade(gateway, 'evil.localhost', `/t${index}/status`));
+      expectRefused(await sendUpgrade(gateway, 'evil.localhost', `/t${index}/metrics`));
+    },
+  );
+
+  it('refuses an upgrade to a loopback origin without connecting to it', async () => {
+    let connections = 0;
+    const count = () => connections++;
+    local.server.on('connection', count);
+    try {
+      expectRefused(await sendUpgrade(gateway, 'evil.localhost', '/t7/socket'));
+    } finally {
+      local.server.off('connection', count);
+    }
+    expect(connections).toBe(0);
+  });
 });
 
 describe('the gateway’s own listeners with loopback origins allowed', () => {
@@ -118,6 +141,13 @@ describe('the gateway’s own listeners with loopback origins allowed', () => {
     'refuses the admin and traffic listeners whatever the setting (target %i)',
     async (i) => {
       expectRefused(await send(gateway, 'evil.localhost', `/t${i}/status`));
+    },
+  );
+
+  it.each([0, 1, 2, 3])(
+    'refuses WebSocket upgrades to the admin and traffic listeners whatever the setting (target %i)',
+    async (i) => {
+      expectRefused(await sendUpgrade(gateway, 'evil.localhost', `/t${i}/status`));
     },
   );
 

@@ -6,20 +6,30 @@ import {
   type OutgoingHttpHeaders,
   ServerResponse,
 } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { MAX_ORIGIN_CONNECT_TIMEOUT_MS } from '@vantageedge/shared/domain/gateway-config';
+import {
+  DEFAULT_ORIGIN_BLOCKED_CIDRS,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { type EncodedSlashPolicy, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import type { buildConnector } from 'undici';
 import type { Authenticator } from '../auth/authenticator.js';
+import type { CompiledTenant } from '../config/compiled-tenant.js';
+import { headerLineCount } from '../http/header-count.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { ClientAddressResolver } from '../proxy/client-address.js';
+import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
-import type { UpstreamLease } from '../upstream/types.js';
+import { classifyProxyError } from '../proxy/proxy-request.js';
+import { createGuardedConnector } from '../upstream/guarded-connector.js';
+import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
 import type { WebSocketMetrics } from './websocket-metrics.js';
@@ -32,6 +42,15 @@ export interface WebSocketProxyOptions {
   trustedProxies: readonly string[];
   /** A connection with no frame either way for this long is closed (1001); 0 = never. */
   idleTimeoutMs: number;
+  /** GATEWAY_MAX_HEADERS_COUNT: an upgrade with more header lines is refused 431, as any request. */
+  maxHeaders: number;
+  /** The platform base domains: an origin's Set-Cookie Domain is scoped as on every response. */
+  baseDomains: readonly string[];
+  /**
+   * Which addresses the upgrade may connect to (ORIGIN_BLOCKED_CIDRS and the gateway's own listeners):
+   * the policy the upstream sets connect through; default: the default blocked ranges.
+   */
+  addressPolicy?: OriginAddressPolicy | undefined;
   metrics?: WebSocketMetrics;
   logger?: Logger;
 }
@@ -53,14 +72,25 @@ const BEFORE_AUTH_STAGES = new Set(['request_limits', 'ip_rules']);
 const CONNECT_STAGES = new Set(['fixed_response', 'redirect', 'rate_limit', 'quota']);
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
+/** Guarded connectors kept per connect timeout (origins' timeouts); beyond, one is made per upgrade. */
+const MAX_CONNECTORS = 32;
 
-/** `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket. */
-function switchingProtocols(upstream: IncomingMessage, requestId: string): string {
+/**
+ * `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket; Set-Cookie
+ * Domain attributes scoped to the tenant as on every response.
+ */
+function switchingProtocols(
+  upstream: IncomingMessage,
+  requestId: string,
+  scopeCookie: (value: string) => string,
+): string {
   let head = 'HTTP/1.1 101 Switching Protocols\r\n';
   const raw = upstream.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'x-request-id') continue;
-    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    const name = (raw[i] as string).toLowerCase();
+    if (name === 'x-request-id') continue;
+    const value = name === 'set-cookie' ? scopeCookie(raw[i + 1] as string) : raw[i + 1];
+    head += `${raw[i]}: ${value}\r\n`;
   }
   return `${head}x-request-id: ${requestId}\r\n\r\n`;
 }
@@ -77,11 +107,17 @@ export class WebSocketProxy {
   readonly #options: WebSocketProxyOptions;
   readonly #open = new Set<ProxiedConnection>();
   readonly #clientAddresses: ClientAddressResolver;
+  readonly #cookieDomains: CookieDomainGuard;
+  readonly #addressPolicy: OriginAddressPolicy;
+  /** Guarded connectors (the upstream pools' own connector) by connect timeout. */
+  readonly #connectors = new Map<number, buildConnector.connector>();
   #closing = false;
 
   constructor(options: WebSocketProxyOptions) {
     this.#options = options;
     this.#clientAddresses = new ClientAddressResolver(options.trustedProxies);
+    this.#cookieDomains = new CookieDomainGuard(options.baseDomains);
+    this.#addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
   }
 
   get openConnections(): number {
@@ -116,6 +152,10 @@ export class WebSocketProxy {
       writeError(res, status, code, message, headers);
     };
 
+    // GATEWAY_MAX_HEADERS_COUNT, as for every request (the plain handler is behind limitHeaderCount).
+    const { maxHeaders } = this.#options;
+    if (headerLineCount(req) > maxHeaders)
+      return refuse(431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
     if (this.#closing) return refuse(503, 'shutting_down', 'the gateway is shutting down');
     if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
       return refuse(
@@ -228,6 +268,34 @@ export class WebSocketProxy {
     return false;
   }
 
+  /**
+   * A connection to `target` through the guarded connector the upstream pools use: the address is
+   * checked after DNS resolution and the replica's own listeners are refused (OriginAddressBlockedError).
+   */
+  #connect(
+    target: UpstreamTarget,
+    timeoutMs: number,
+    callback: (error: Error | null, socket: Socket) => void,
+  ): void {
+    const connectMs = Math.min(timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS);
+    let connector = this.#connectors.get(connectMs);
+    if (connector === undefined) {
+      connector = createGuardedConnector(this.#addressPolicy, { timeout: connectMs });
+      if (this.#connectors.size < MAX_CONNECTORS) this.#connectors.set(connectMs, connector);
+    }
+    const { hostname, host, protocol, port } = target.url;
+    connector(
+      {
+        // An IPv6 literal without its brackets, as undici's own pools pass it.
+        hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
+        host,
+        protocol,
+        port: port || (protocol === 'https:' ? '443' : '80'),
+      },
+      (error, socket) => callback(error, socket as Socket),
+    );
+  }
+
   #forward(
     exchange: GatewayExchange,
     client: Duplex,
@@ -239,22 +307,27 @@ export class WebSocketProxy {
     refuse: (status: number, code: string, message: string) => void,
   ): void {
     const target = lease.target;
-    const tenantId = exchange.tenant?.id ?? 'unknown';
-    const secure = target.url.protocol === 'https:';
+    const tenant = exchange.tenant as CompiledTenant;
+    const tenantId = tenant.id;
+    const hostHeader = exchange.req.headers.host;
     let released = false;
     const release = (outcome: Parameters<UpstreamLease['release']>[0]) => {
       if (released) return;
       released = true;
       lease.release(outcome);
     };
-    const upstreamRequest: ClientRequest = (secure ? httpsRequest : httpRequest)({
-      host: target.url.hostname,
-      port: target.url.port || (secure ? 443 : 80),
+    const upstreamRequest: ClientRequest = httpRequest({
       path: target.basePath + pathAndQuery,
       method: 'GET',
       headers,
-      agent: false,
+      // No agent (`agent: false` would make one, which connects by itself): the connection below.
       timeout: timeoutMs,
+      // Never a plain connect: the origin address policy is checked as for every upstream exchange
+      // (TLS included for https targets).
+      createConnection: (_options, oncreate) => {
+        this.#connect(target, timeoutMs, oncreate);
+        return undefined;
+      },
     });
     exchange.upstreamTarget = target.id;
     const sentAt = performance.now();
@@ -273,6 +346,13 @@ export class WebSocketProxy {
     });
     upstreamRequest.once('error', (error: NodeJS.ErrnoException) => {
       if (released) return;
+      if (error.code === 'ORIGIN_ADDRESS_BLOCKED' || error.code === 'UND_ERR_CONNECT_TIMEOUT') {
+        // 502 origin_address_blocked / 504 upstream_timeout, as the HTTP path answers them.
+        const failure = classifyProxyError(error);
+        release(failure.outcome);
+        refuse(failure.status, failure.code, failure.message);
+        return;
+      }
       const refused =
         error.code === 'ECONNREFUSED' || error.code === 'ENOTFOUND' || error.code === 'EHOSTUNREACH';
       release(refused ? { kind: 'connect_error' } : { kind: 'reset' });
@@ -283,10 +363,13 @@ export class WebSocketProxy {
       release({ kind: 'response', status: response.statusCode ?? 502 });
       this.#options.metrics?.upgrade(tenantId, response.statusCode ?? 502);
       const res = exchange.res;
-      res.writeHead(
-        response.statusCode ?? 502,
-        downstreamResponseHeaders(response.headers as Record<string, string | string[] | undefined>),
+      const outHeaders = downstreamResponseHeaders(
+        response.headers as Record<string, string | string[] | undefined>,
       );
+      const setCookie = outHeaders['set-cookie'];
+      if (setCookie !== undefined)
+        outHeaders['set-cookie'] = this.#cookieDomains.scope(setCookie, hostHeader, tenant);
+      res.writeHead(response.statusCode ?? 502, outHeaders);
       response.pipe(res);
       res.once('finish', () => client.destroy());
     });
@@ -298,7 +381,13 @@ export class WebSocketProxy {
         return;
       }
       this.#options.metrics?.upgrade(tenantId, 101);
-      client.write(switchingProtocols(response, exchange.requestId));
+      client.write(
+        switchingProtocols(
+          response,
+          exchange.requestId,
+          (cookie) => this.#cookieDomains.scope(cookie, hostHeader, tenant) as string,
+        ),
+      );
       if (upstreamHead.length > 0) client.write(upstreamHead);
       if (head.length > 0) upstream.write(head);
       this.#pair(client, upstream, tenantId, () => release({ kind: 'response', status: 101 }));

@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+import { sendUpgrade } from '../testing/upgrade-request.js';
+
+/**
+ * Regression tests for WebSocket upgrades that skipped the guards every other request goes through:
+ * an origin's `Set-Cookie: …; Domain=<platform base domain>` was relayed unchanged on its 101 and on a
+ * refusal (any tenant could set cookies on every tenant's host), and an upgrade with more header lines
+ * than GATEWAY_MAX_HEADERS_COUNT was switched and forwarded instead of refused 431 too_many_headers.
+ */
+const COOKIES = [
+  'platform=1; Domain=localhost; Path=/',
+  'base=1; Domain=vantageedge.dev; Secure',
+  'other-tenant=1; Domain=globex.localhost',
+  'own-host=1; Domain=acme.localhost; Path=/',
+  'no-domain=1; Path=/',
+];
+const SCOPED = [
+  'platform=1; Path=/',
+  'base=1; Secure',
+  'other-tenant=1',
+  'own-host=1; Domain=acme.localhost; Path=/',
+  'no-domain=1; Path=/',
+];
+const MAX_HEADERS = 20;
+
+describe('WebSocket upgrades go through the same guards as requests', () => {
+  let origin: Server;
+  /** Header lines of each upgrade the origin received. */
+  const upgrades: number[] = [];
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = createServer((_req, res) => {
+      res.setHeader('set-cookie', COOKIES);
+      res.end('plain');
+    });
+    // Switches on /ws/accept, refuses (403) anything else; both answers set the cookies.
+    origin.on('upgrade', (req, socket: Socket) => {
+      upgrades.push(req.rawHeaders.length / 2);
+      const cookies = COOKIES.map((cookie) => `Set-Cookie: ${cookie}\r\n`).join('');
+      if (req.url === '/ws/accept') {
+        socket.end(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n${cookies}\r\n`,
+        );
+      } else {
+        socket.end(`HTTP/1.1 403 Forbidden\r\n${cookies}Content-Length: 2\r\nConnection: close\r\n\r\nno`);
+      }
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    gateway = await startTestGateway({ GATEWAY_MAX_HEADERS_COUNT: String(MAX_HEADERS) });
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'acme',
+        origins: [{ id: originId, targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`] }],
+        routes: [{ origin_id: originId, path_pattern: '/ws/*' }],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    origin?.closeAllConnections();
+    await new Promise((resolve) => origin?.close(resolve));
+  });
+
+  it("scopes Set-Cookie Domain attributes on the origin's 101", async () => {
+    const answer = await sendUpgrade(gateway, 'acme.localhost', '/ws/accept');
+    expect(answer.status).toBe(101);
+    expect(answer.headers['set-cookie']).toEqual(SCOPED);
+  });
+
+  it("scopes Set-Cookie Domain attributes on the origin's refusal of the upgrade", async () => {
+    const answer = await sendUpgrade(gateway, 'acme.localhost', '/ws/refuse');
+    expect(answer.status).toBe(403);
+    expect(answer.text).toBe('no');
+    expect(answer.headers['set-cookie']).toEqual(SCOPED);
+  });
+
+  it('refuses an upgrade with more header lines than GATEWAY_MAX_HEADERS_COUNT (431), as a request', async () => {
+    const extra = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`x-extra-${i}`, 'v']));
+    const plain = await send(gateway, 'acme.localhost', '/ws/accept', { headers: extra });
+    expect(plain.status).toBe(431);
+
+    const before = upgrades.length;
+    const answer = await sendUpgrade(gateway, 'acme.localhost', '/ws/accept', extra);
+    expect(answer.status).toBe(431);
+    expect(JSON.parse(answer.text)).toEqual(JSON.parse(plain.text));
+    expect(JSON.parse(answer.text)).toEqual({
+      error: { code: 'too_many_headers', message: `a request may have at most ${MAX_HEADERS} header lines` },
+    });
+    expect(upgrades.length).toBe(before);
+  });
+
+  it('switches an upgrade within the header limit', async () => {
+    const before = upgrades.length;
+    // 5 lines from sendUpgrade (host, connection, upgrade, version, key) plus these: the limit exactly.
+    const lines = Object.fromEntries(Array.from({ length: MAX_HEADERS - 5 }, (_, i) => [`x-fits-${i}`, 'v']));
+    const answer = await sendUpgrade(gateway, 'acme.localhost', '/ws/accept', lines);
+    expect(answer.status).toBe(101);
+    expect(upgrades.length).toBe(before + 1);
+  });
+});
