@@ -12,6 +12,7 @@ import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
 import { RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
+import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-errors.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
@@ -69,24 +70,11 @@ export interface RunningGateway {
   close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
-const HEADERS_TOO_LARGE_BODY =
-  '{"error":{"code":"headers_too_large","message":"the request headers are too large"}}';
-const CLIENT_ERROR_431 =
-  'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-  `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
-const REQUEST_TIMEOUT_BODY =
-  '{"error":{"code":"request_timeout","message":"the request was not received in time"}}';
-/** GATEWAY_HEADERS_TIMEOUT_MS / GATEWAY_REQUEST_TIMEOUT_MS ran out before the request was complete. */
-const CLIENT_ERROR_408 =
-  'HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-  `Content-Length: ${Buffer.byteLength(REQUEST_TIMEOUT_BODY)}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;
 const CONNECT_BODY =
   '{"error":{"code":"method_not_supported","message":"the gateway does not tunnel CONNECT requests"}}';
 const CONNECT_NOT_SUPPORTED =
   'HTTP/1.1 501 Not Implemented\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\n\r\n${CONNECT_BODY}`;
-/** How often node looks for connections past the headers/request timeouts (its default is 30 s). */
-const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -184,12 +172,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     socket.once('close', () => metrics.activeConnections.dec());
   });
   trafficServer.on('drop', () => metrics.droppedConnections.inc());
-  trafficServer.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable) return socket.destroy();
-    if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
-    else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(CLIENT_ERROR_408);
-    else socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-  });
+  trafficServer.on('clientError', answerClientError);
   const websockets = new WebSocketProxy({
     store,
     authenticator,
@@ -216,6 +199,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       metrics.activeConnections.inc();
       socket.once('close', () => metrics.activeConnections.dec());
     },
+    onDrop: () => metrics.droppedConnections.inc(),
   });
   edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
   // Nor is CONNECT tunnelling; without a listener node would drop the connection without an answer.

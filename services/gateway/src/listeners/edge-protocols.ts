@@ -10,6 +10,7 @@ import { CertificateSelector } from '../tls/certificate-selector.js';
 import { DefaultCertificate } from '../tls/default-certificate.js';
 import type { TenantCertificates } from '../tls/tenant-certificates.js';
 import { TlsMetrics } from '../tls/tls-metrics.js';
+import { shareConnectionBudget } from './connection-budget.js';
 import { acceptH2cOn } from './h2c.js';
 import { Http2Sessions } from './http2-sessions.js';
 import { ProtocolMetrics } from './protocol-metrics.js';
@@ -27,6 +28,8 @@ export interface EdgeProtocolsOptions {
   tenantCertificates: TenantCertificates;
   /** Every accepted TLS connection (the gateway counts open connections). */
   onConnection?: (socket: Socket) => void;
+  /** A TLS connection closed on arrival: GATEWAY_MAX_CONNECTIONS were open (the gateway counts them). */
+  onDrop?: () => void;
 }
 
 export interface EdgeProtocols {
@@ -93,10 +96,21 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       maxHeaderBytes: config.GATEWAY_MAX_HEADER_BYTES,
       maxConcurrentStreams: config.GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS,
       http2IdleTimeoutMs: idleTimeoutMs,
+      // HTTPS/1.1 has the plain listener's timeouts and request budget (and its clientError answers).
+      http1: {
+        headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
+        keepAliveTimeoutMs: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+        maxRequestsPerConnection: config.GATEWAY_MAX_REQUESTS_PER_CONNECTION,
+      },
       tlsMetrics,
       protocolMetrics,
       ...(options.onConnection ? { onConnection: options.onConnection } : {}),
     });
+    if (options.onDrop) secure.server.on('drop', options.onDrop);
+    // One GATEWAY_MAX_CONNECTIONS budget for both ports: an HTTPS/1.1 connection and an HTTP/2 session
+    // (TLS or h2c) each count as one connection, like a plain HTTP/1.1 one.
+    shareConnectionBudget([plainServer, secure.server], config.GATEWAY_MAX_CONNECTIONS);
   }
 
   let closing: Promise<void> | undefined;

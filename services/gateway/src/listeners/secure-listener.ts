@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from '../http/client-errors.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
@@ -22,8 +23,18 @@ export interface SecureListenerOptions {
   maxConcurrentStreams: number;
   /** An HTTP/2 session without streams for this long is closed (GOAWAY). */
   http2IdleTimeoutMs: number;
-  /** HTTP/1.1 over TLS: the same timeouts as the plain listener. */
-  http1?: { headersTimeoutMs?: number; requestTimeoutMs?: number; keepAliveTimeoutMs?: number };
+  /**
+   * HTTP/1.1 over TLS: the same timeouts and request budget as the plain listener (a request not received
+   * in time is answered 408, the last response of a connection's budget says `Connection: close`, and
+   * requests past it are answered 503 — node's own handling, as on the plain listener).
+   */
+  http1?: {
+    headersTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    keepAliveTimeoutMs?: number;
+    /** 0 = no limit. */
+    maxRequestsPerConnection?: number;
+  };
   tlsMetrics?: TlsMetrics;
   protocolMetrics?: ProtocolMetrics;
   /** Open client connections (the gateway's active-connections gauge). */
@@ -80,8 +91,22 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       : { keepAliveTimeout: options.http1.keepAliveTimeoutMs }),
   } as Parameters<typeof createSecureServer>[0]);
 
-  // HTTPS/1.1 connections read this server's bound like the plain listener's (see header-count.ts).
-  (server as unknown as { maxHeadersCount: number }).maxHeadersCount = PARSER_MAX_HEADER_LINES;
+  // HTTPS/1.1 connections read these from this server like the plain listener's from its own (node's
+  // HTTP/1.1 connection handling runs with the TLS server as its server): the header-line bound (see
+  // header-count.ts), the request budget, and how often the headers/request timeouts are checked.
+  const http1Server = server as unknown as {
+    maxHeadersCount: number;
+    maxRequestsPerSocket: number;
+    connectionsCheckingInterval: number;
+  };
+  http1Server.maxHeadersCount = PARSER_MAX_HEADER_LINES;
+  http1Server.maxRequestsPerSocket = options.http1?.maxRequestsPerConnection ?? 0;
+  if (options.http1?.headersTimeoutMs !== undefined) {
+    http1Server.connectionsCheckingInterval = Math.min(
+      TIMEOUT_CHECK_INTERVAL_MS,
+      options.http1.headersTimeoutMs,
+    );
+  }
   const sessions = new Http2Sessions(options.http2IdleTimeoutMs);
   const http1Sockets = new Set<TrackedSocket>();
   let draining = false;
@@ -96,10 +121,13 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     http1Sockets.add(socket);
     socket.once('close', () => http1Sockets.delete(socket));
   });
-  server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
+  // First: node re-emits a failed handshake as `clientError`, whose answer must not be written in clear.
+  server.prependListener('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
     options.tlsMetrics?.handshakeFailed(error);
     socket.destroy();
   });
+  // HTTPS/1.1 parse errors and timeouts get the plain listener's answers (431, 408, 400).
+  server.on('clientError', answerClientError);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (req.httpVersionMajor === 1) {
       const socket = req.socket as TrackedSocket;
