@@ -67,6 +67,12 @@ export const gatewaySettings = {
     .default(`${hostname()}-${process.pid}`),
   /** Verified tokens kept in memory (each until its exp) so RS256 is not re-verified per request. */
   GATEWAY_TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  /** What those tokens (their text and identities) may take in memory; 0 = off. */
+  GATEWAY_TOKEN_CACHE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(32 * 1024 * 1024),
   /** Presented API keys whose HMAC is kept in memory so it is not recomputed per request; 0 = off. */
   GATEWAY_API_KEY_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   /** Size bound of the in-process response cache (L1) in bytes; 1 turns it off (every HIT from Redis). */

@@ -122,6 +122,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
     },
     tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
+    tokenCacheBytes: config.GATEWAY_TOKEN_CACHE_BYTES,
     apiKeyCacheSize: config.GATEWAY_API_KEY_CACHE_SIZE,
     allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
     remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),

@@ -29,6 +29,8 @@ export interface AuthenticatorOptions {
     authorizedParties?: readonly string[] | undefined;
   };
   tokenCacheSize?: number;
+  /** Bytes the verified tokens may take (token text and identity). */
+  tokenCacheBytes?: number;
   /** Presented API keys whose HMAC is remembered (0: hash on every request). */
   apiKeyCacheSize?: number;
   /** Longest accepted lifetime (exp − iat) of a service token, in seconds. */
@@ -82,7 +84,7 @@ export class Authenticator {
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
-    this.#tokens = new TokenCache(options.tokenCacheSize ?? 10_000);
+    this.#tokens = new TokenCache(options.tokenCacheSize ?? 10_000, options.tokenCacheBytes);
     this.#apiKeyDigests = new ApiKeyDigests(options.apiKeyPepper, options.apiKeyCacheSize ?? 10_000);
     this.#maxServiceTokenSeconds = options.maxServiceTokenSeconds ?? 300;
     const clerk = options.clerk;
