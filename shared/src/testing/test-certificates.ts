@@ -40,11 +40,9 @@ export interface TestCertificate extends TestKeyPair {
   fingerprint256: string;
 }
 
-async function generateKeys(type: 'ec' | 'rsa' = 'ec'): Promise<TestKeyPair> {
-  const keys = (await webcrypto.subtle.generateKey(type === 'ec' ? EC_P256 : RSA_2048, true, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair;
+async function generateKeys(type: 'ec' | 'rsa' = 'ec', rsaBits = 2048): Promise<TestKeyPair> {
+  const algorithm = type === 'ec' ? EC_P256 : { ...RSA_2048, modulusLength: rsaBits };
+  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
   const privateKeyPem = KeyObject.from(keys.privateKey as webcrypto.CryptoKey)
     .export({ type: 'pkcs8', format: 'pem' })
     .toString();
@@ -84,12 +82,14 @@ export interface LeafOptions {
   /** Days of validity from now when notAfter is not given (default 90). */
   validDays?: number;
   keyType?: 'ec' | 'rsa';
+  /** The RSA key's size (keyType 'rsa'; default 2048). */
+  rsaBits?: number;
   /** Reuse a key pair (e.g. a renewed certificate for the same key). */
   keyPair?: TestKeyPair;
 }
 
 export async function issueTestCertificate(ca: TestCa, options: LeafOptions): Promise<TestCertificate> {
-  const pair = options.keyPair ?? (await generateKeys(options.keyType));
+  const pair = options.keyPair ?? (await generateKeys(options.keyType, options.rsaBits));
   const notBefore = options.notBefore ?? new Date(Date.now() - 3600 * 1000);
   const notAfter = options.notAfter ?? new Date(Date.now() + (options.validDays ?? 90) * DAY_MS);
   const names = [
@@ -126,7 +126,7 @@ export async function issueTestCertificate(ca: TestCa, options: LeafOptions): Pr
 
 /** A self-signed leaf (no CA), as a developer's local certificate would be. */
 export async function selfSignedTestCertificate(options: LeafOptions): Promise<TestCertificate> {
-  const pair = options.keyPair ?? (await generateKeys(options.keyType));
+  const pair = options.keyPair ?? (await generateKeys(options.keyType, options.rsaBits));
   const notAfter = options.notAfter ?? new Date(Date.now() + (options.validDays ?? 90) * DAY_MS);
   const names = [
     ...options.dnsNames.map((value) => ({ type: 'dns' as const, value })),

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, issueTestCertificate, type TestCa } from '../testing/test-certificates.js';
-import { certificateCovers, checkCertificateBundle } from './certificate-bundle.js';
+import { certificateCovers, checkCertificateBundle, privateKeyIssue } from './certificate-bundle.js';
 
 const DAY = 24 * 3600 * 1000;
 let ca: TestCa;
@@ -123,5 +123,22 @@ describe('checking an uploaded certificate chain and key', () => {
       now: new Date(),
     });
     expect(check.ok && check.facts.key_type).toBe('RSA 2048');
+  });
+
+  // Regression: RSA-16384 was accepted (201), and each TLS handshake with it cost a replica ~400 ms of
+  // CPU on the thread every tenant's traffic shares.
+  it('refuses an RSA key over 4096 bits, at upload and when a gateway loads a stored one', async () => {
+    const cert = await issueTestCertificate(ca, {
+      dnsNames: ['big.example.com'],
+      keyType: 'rsa',
+      rsaBits: 4608,
+    });
+    const { privateKeyPem } = cert;
+    const check = checkCertificateBundle({ certificatePem: cert.chainPem, privateKeyPem, now: new Date() });
+    expect(check.ok).toBe(false);
+    expect(!check.ok && check.issues).toEqual([
+      { field: 'private_key', issue: 'RSA keys may have at most 4096 bits' },
+    ]);
+    expect(privateKeyIssue(privateKeyPem)).toBe('RSA keys may have at most 4096 bits');
   });
 });

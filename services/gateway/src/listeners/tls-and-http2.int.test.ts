@@ -359,6 +359,24 @@ describe('certificates change without dropping connections', () => {
   });
 });
 
+describe('a tenant certificate stored before the key-size bound', () => {
+  // Regression: an RSA-16384 key was accepted and served; each handshake cost ~400 ms of the CPU
+  // every tenant's traffic shares. A stored key over 4096 bits is not served (the default one is).
+  it('is not served: the default certificate answers, and the gateway says why', async () => {
+    const big = await issueTestCertificate(ca, { dnsNames: [ACME_DOMAIN], keyType: 'rsa', rsaBits: 4608 });
+    gateway.store.apply(acmeSnapshot({ certificate: big }));
+    expect((await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN })).fingerprint256).toBe(
+      defaultCert.fingerprint256,
+    );
+    expect(
+      gateway.logLines.some((line) =>
+        String(line['problem']).includes('RSA keys may have at most 4096 bits'),
+      ),
+    ).toBe(true);
+    gateway.store.apply(acmeSnapshot());
+  });
+});
+
 describe('stopping', () => {
   it('an HTTP/2 request in flight finishes; the session gets GOAWAY and the listener closes', async () => {
     const slowOrigin = await startTestOrigin('slow');

@@ -1,5 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { SnapshotCertificate } from '@vantageedge/shared/domain/gateway-config';
+import { privateKeyIssue } from '@vantageedge/shared/tls/certificate-bundle';
 import {
   certificateKeyContext,
   type KeyRing,
@@ -118,6 +119,12 @@ export class TenantCertificates implements RoutePolicy {
         certificate.private_key,
         certificateKeyContext(tenantId, certificate.id),
       );
+      // A key stored before today's rules (an RSA key over 4096 bits) is not served.
+      const keyIssue = privateKeyIssue(privateKeyPem);
+      if (keyIssue !== undefined) {
+        this.#warn(tenantId, `certificate ${certificate.id} not served: its private key ${keyIssue}`);
+        return undefined;
+      }
       return {
         id: certificate.id,
         tenantId,
