@@ -21,6 +21,7 @@ import {
   requireAccess,
 } from './context.js';
 import { fold, type HandledCommand, handleCommand } from './handle-command.js';
+import { requireRoomFor } from './tenant-limits.js';
 import { certificateView } from './views.js';
 
 function outcome(result: HandledCommand<Certificate>): CommandOutcome<CertificateResource> {
@@ -58,7 +59,9 @@ async function verifiedCustomDomains(deps: CommandDeps, tenantId: string): Promi
 }
 
 /**
- * Checks the chain and key (parse, link by link, validity now, key match), that every named domain is
+ * Checks that the tenant has room for one more certificate (TENANT_MAX_CERTIFICATES: every certificate
+ * is in the tenant's snapshot, which every gateway replica decodes), the chain and key (parse, link by
+ * link, validity now, key match), that every named domain is
  * one of the tenant's custom domains and covered by the certificate's SANs; then seals the key under
  * the current key-encryption key and records `CertificateUploaded`. The key in clear exists only in
  * this request's memory.
@@ -71,6 +74,7 @@ export async function uploadCertificate(
   const ring = requireKeyRing(deps);
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   const owned = await verifiedCustomDomains(deps, body.tenant_id);
+  await requireRoomFor(deps, 'certificates', body.tenant_id);
 
   const check = checkCertificateBundle({
     certificatePem: body.certificate_pem,

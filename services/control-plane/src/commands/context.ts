@@ -31,7 +31,7 @@ export interface CommandDeps {
   customDomains?: CustomDomainDeps | undefined;
   /** How much configuration one tenant may create; default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits | undefined;
-  /** A tenant's live routes, origins and API keys, for the limits. */
+  /** A tenant's live routes, origins, API keys and certificates, for the limits. */
   resourceCounts: TenantResourceCounts;
 }
 

@@ -1,4 +1,6 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createTestCa, issueTestCertificate } from '@vantageedge/shared/testing/test-certificates';
+import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { controlPlaneSettings } from '../settings.js';
@@ -55,10 +57,12 @@ describe('per-tenant limits (control plane)', () => {
         targetsPerOrigin: 3,
         apiKeys: 2,
         customDomains: 2,
+        certificates: 2,
         stringLength: 200,
         settingsBytes: 2048,
         routeBytes: 4096,
       },
+      certificateKeyRing: keyRing(randomBytes(32).toString('base64')),
     });
     tenant = idOf(await post('/api/v1/tenants', { name: 'limits', subdomain: 'limits' }));
     origin = idOf(
@@ -136,6 +140,38 @@ describe('per-tenant limits (control plane)', () => {
     expect((await patchSettings({ service_accounts: accounts(2) })).status).toBe(200);
   });
 
+  it('refuses a certificate over TENANT_MAX_CERTIFICATES, appends nothing, and frees the slot on delete', async () => {
+    // Regression: a tenant admin could upload the same certificate 1,100 times (every upload a 201) until
+    // the tenant's snapshot was larger than any gateway decodes.
+    const owner = idOf(await post('/api/v1/tenants', { name: 'certs', subdomain: 'certs' }));
+    expect(
+      (await post(`/api/v1/tenants/${owner}/domains`, { domain: 'tls.certs.test', verified: true })).status,
+    ).toBe(201);
+    const certificate = await issueTestCertificate(await createTestCa(), { dnsNames: ['tls.certs.test'] });
+    const upload = () =>
+      post('/api/v1/certificates', {
+        tenant_id: owner,
+        domains: ['tls.certs.test'],
+        certificate_pem: certificate.chainPem,
+        private_key_pem: certificate.privateKeyPem,
+      });
+    const first = await upload();
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    const second = await upload();
+    expect(second.status).toBe(201);
+    await caughtUp(second);
+    const events = (await cp.allEvents()).length;
+    const refused = await upload();
+    expectLimitExceeded(refused, 'certificates');
+    expect((json(refused)['error'] as { message: string }).message).toContain('TENANT_MAX_CERTIFICATES');
+    expect((await cp.allEvents()).length).toBe(events);
+
+    const deleted = await cp.request('DELETE', `/api/v1/certificates/${idOf(first)}`);
+    expect(deleted.status).toBeLessThan(300);
+    await caughtUp(deleted);
+    expect((await upload()).status).toBe(201);
+  });
+
   it('refuses a route whose policies are over TENANT_MAX_ROUTE_BYTES, on create and on update', async () => {
     const ranges = Array.from({ length: 200 }, (_, i) => `10.${i}.0.0/16`);
     const ipRules = { allow: ranges, deny: ranges.map((range) => range.replace('/16', '/24')) };
@@ -188,6 +224,7 @@ describe('per-tenant limits (control plane)', () => {
       TENANT_MAX_TARGETS_PER_ORIGIN: true,
       TENANT_MAX_API_KEYS: true,
       TENANT_MAX_CUSTOM_DOMAINS: true,
+      TENANT_MAX_CERTIFICATES: true,
       TENANT_MAX_STRING_LENGTH: true,
       TENANT_MAX_SETTINGS_BYTES: true,
       TENANT_MAX_ROUTE_BYTES: true,
@@ -195,5 +232,8 @@ describe('per-tenant limits (control plane)', () => {
     expect(tenantLimitsFromSettings(settings.parse({}))).toEqual(DEFAULT_TENANT_LIMITS);
     expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_ROUTES: '5' })).routes).toBe(5);
     expect(settings.safeParse({ TENANT_MAX_TARGETS_PER_ORIGIN: '500' }).success).toBe(false);
+    expect(DEFAULT_TENANT_LIMITS.certificates).toBe(20);
+    expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_CERTIFICATES: '3' })).certificates).toBe(3);
+    expect(settings.safeParse({ TENANT_MAX_CERTIFICATES: '101' }).success).toBe(false);
   });
 });

@@ -14,6 +14,11 @@ export interface TenantLimits {
   /** Active API keys (not revoked, not expired). */
   apiKeys: number;
   customDomains: number;
+  /**
+   * TLS certificates (each up to 32 KiB of chain plus its sealed key): every one is in the tenant's
+   * snapshot, which every replica decodes, so their number bounds the snapshot's size.
+   */
+  certificates: number;
   /** Longest string anywhere in a tenant's configuration (path patterns, URLs, domains, JWK fields, …). */
   stringLength: number;
   /** Largest tenant `settings` object, as JSON bytes (service JWKs, OIDC, custom domains, limits). */
@@ -28,6 +33,7 @@ export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   targetsPerOrigin: 100,
   apiKeys: 1000,
   customDomains: 10,
+  certificates: 20,
   stringLength: 2048,
   settingsBytes: 32 * 1024,
   routeBytes: 32 * 1024,
@@ -44,6 +50,11 @@ export const tenantLimitSettings = {
   TENANT_MAX_API_KEYS: count(1_000_000, DEFAULT_TENANT_LIMITS.apiKeys),
   /** At most 50: the snapshot format's own bound. */
   TENANT_MAX_CUSTOM_DOMAINS: count(50, DEFAULT_TENANT_LIMITS.customDomains),
+  /**
+   * At most 100 (two per custom domain at its maximum, for renewals): 100 certificates of the largest
+   * size keep a snapshot far under what gateways inflate (MAX_DECODED_SNAPSHOT_BYTES).
+   */
+  TENANT_MAX_CERTIFICATES: count(100, DEFAULT_TENANT_LIMITS.certificates),
   TENANT_MAX_STRING_LENGTH: count(65_536, DEFAULT_TENANT_LIMITS.stringLength),
   TENANT_MAX_SETTINGS_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.settingsBytes),
   TENANT_MAX_ROUTE_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.routeBytes),
@@ -58,6 +69,7 @@ export function tenantLimitsFromSettings(settings: TenantLimitSettings): TenantL
     targetsPerOrigin: settings.TENANT_MAX_TARGETS_PER_ORIGIN,
     apiKeys: settings.TENANT_MAX_API_KEYS,
     customDomains: settings.TENANT_MAX_CUSTOM_DOMAINS,
+    certificates: settings.TENANT_MAX_CERTIFICATES,
     stringLength: settings.TENANT_MAX_STRING_LENGTH,
     settingsBytes: settings.TENANT_MAX_SETTINGS_BYTES,
     routeBytes: settings.TENANT_MAX_ROUTE_BYTES,
@@ -75,10 +87,10 @@ export function limitExceeded(field: string, issue: string): DomainError {
 const limitsOf = (deps: Pick<CommandDeps, 'tenantLimits'>): TenantLimits =>
   deps.tenantLimits ?? DEFAULT_TENANT_LIMITS;
 
-export type LimitedCollection = 'routes' | 'origins' | 'api_keys';
+export type LimitedCollection = 'routes' | 'origins' | 'api_keys' | 'certificates';
 
 /**
- * How many live routes / origins / active API keys a tenant has. The query side answers from the read
+ * How many live routes / origins / active API keys / certificates a tenant has. The query side answers from the read
  * models (queries/tenant-resource-counts.ts), which the projector keeps a few milliseconds behind the
  * event log: creates racing each other can pass the limit by at most the number in flight at once.
  */
@@ -90,9 +102,10 @@ const SETTING: Record<LimitedCollection, [keyof TenantLimits, string]> = {
   routes: ['routes', 'TENANT_MAX_ROUTES'],
   origins: ['origins', 'TENANT_MAX_ORIGINS'],
   api_keys: ['apiKeys', 'TENANT_MAX_API_KEYS'],
+  certificates: ['certificates', 'TENANT_MAX_CERTIFICATES'],
 };
 
-/** Before creating one more route / origin / API key: 422 when the tenant already has its maximum. */
+/** Before creating one more route / origin / API key / certificate: 422 when the tenant already has its maximum. */
 export async function requireRoomFor(
   deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits'>,
   collection: LimitedCollection,

@@ -9,6 +9,7 @@ const LIVE_COUNT: Record<LimitedCollection, string> = {
   origins: `select count(*)::int as n from ${T('origins')} where tenant_id = $1`,
   api_keys: `select count(*)::int as n from ${T('api_keys')}
               where tenant_id = $1 and revoked_at is null and (expires_at is null or expires_at > now())`,
+  certificates: `select count(*)::int as n from ${T('certificates')} where tenant_id = $1`,
 };
 
 /** The tenant limits' counts, from the read models (commands/tenant-limits.ts says why that is enough). */
