@@ -138,4 +138,57 @@ describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
     expect(subscriber.versionsOf(big).map(String)).not.toContain(rows[0]?.version);
     await projector.stop();
   });
+
+  it('does not publish a snapshot that fits the bus gzipped but is larger as JSON than gateways inflate', async () => {
+    // Regression: 1,100 copies of one certificate made 35.7 MB of JSON that gzip took to 802 KB, under
+    // the bus's limit: it was published and marked so, and every gateway refused to inflate it (over
+    // MAX_DECODED_SNAPSHOT_BYTES) and kept the tenant's old config, with no publish_error anywhere.
+    const store = new InMemoryEventStore();
+    const maxDecodedBytes = 64 * 1024;
+    const bus = createInMemorySnapshotBus({ maxDecodedBytes });
+    const name = `t_${randomUUID()}`;
+    const projector = startSnapshotProjector({ store, pool: db.pool, bus, name });
+    const subscriber = await recordSubscription(bus);
+    const big = randomUUID();
+    const small = randomUUID();
+    const origin = originState(big);
+    await store.appendToStream(streamName.tenant(big), [tenantCreated(big)]);
+    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
+    // Repetitive routes: gzip makes them tiny, their JSON is well over the (test's) inflate limit.
+    for (let index = 0; index < 300; index += 1) {
+      const route = routeState(big, origin.origin_id, { path_pattern: `/${'a'.repeat(200)}/${index}` });
+      await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
+    }
+    const smallWrite = await store.appendToStream(streamName.tenant(small), [tenantCreated(small)]);
+    await eventually('small tenant published', () =>
+      subscriber.versionsOf(small).includes(smallWrite.position),
+    );
+    await projector.idle();
+    const { rows } = await db.pool.query<{
+      publish_error: string | null;
+      version: string;
+      failed_version: string | null;
+      published_version: string | null;
+      snapshot: unknown;
+    }>(
+      'select publish_error, version, failed_version, published_version, snapshot from snapshot_state where tenant_id = $1',
+      [big],
+    );
+    const row = rows[0]!;
+    expect(Buffer.byteLength(JSON.stringify(row.snapshot))).toBeGreaterThan(maxDecodedBytes);
+    expect(row.publish_error).toMatch(
+      /bytes of JSON, over the 65536-byte limit .*MAX_DECODED_SNAPSHOT_BYTES/,
+    );
+    expect(row.failed_version).toBe(row.version);
+    expect(row.published_version).not.toBe(row.version);
+    expect(subscriber.versionsOf(big).map(String)).not.toContain(row.version);
+    // Nothing reached a gateway only to be refused there.
+    expect(subscriber.invalid).toEqual([]);
+    expect(await readTenantVersion(db.pool, big)).toEqual({
+      version: BigInt(row.version),
+      deleted: false,
+      publishError: row.publish_error,
+    });
+    await projector.stop();
+  });
 });

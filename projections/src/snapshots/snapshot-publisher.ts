@@ -33,8 +33,10 @@ const MAX_RETRY_DELAY_MS = 5_000;
  * only delays it (at least once; consumers drop versions they already have). Only the newest version
  * of a tenant is sent. Starts by republishing what the last run left unacknowledged.
  *
- * A snapshot the bus refuses for good (too large even gzipped) is logged as an error, counted, and
- * recorded in `publish_error`; the tenant is published again when its config changes.
+ * A snapshot the bus refuses for good (too large even gzipped, or larger as JSON than gateways inflate
+ * a snapshot to: MAX_DECODED_SNAPSHOT_BYTES) is logged as an error, counted, and recorded in
+ * `publish_error` (the tenant's rollout status shows it); the tenant is published again when its
+ * config changes.
  */
 export function startSnapshotPublisher(options: SnapshotPublisherOptions): SnapshotPublisher {
   const { pool, bus, logger = silentLogger, batchSize = 200 } = options;

@@ -11,17 +11,27 @@ type Queryable = Pick<pg.Pool, 'query'>;
 /** The snapshot projector's checkpoint row in `projection_checkpoints`. */
 export const SNAPSHOT_PROJECTION = 'gateway_snapshots';
 
-/** The newest snapshot version of a tenant and whether it is deleted; null if never seen. */
+/**
+ * The newest snapshot version of a tenant and whether it is deleted; null if never seen. `publishError`
+ * is there when the snapshot bus refused that very version for good (too large): no replica will get
+ * it, and they keep serving the tenant's previous config until its next change.
+ */
 export async function readTenantVersion(
   db: Queryable,
   tenantId: string,
-): Promise<{ version: bigint; deleted: boolean } | null> {
-  const { rows } = await db.query<{ version: string; status: string }>(
-    'select version, status from snapshot_state where tenant_id = $1',
+): Promise<{ version: bigint; deleted: boolean; publishError?: string } | null> {
+  const { rows } = await db.query<{ version: string; status: string; publish_error: string | null }>(
+    `select version, status, case when failed_version = version then publish_error end as publish_error
+     from snapshot_state where tenant_id = $1`,
     [tenantId],
   );
   const row = rows[0];
-  return row ? { version: BigInt(row.version), deleted: row.status === 'deleted' } : null;
+  if (!row) return null;
+  return {
+    version: BigInt(row.version),
+    deleted: row.status === 'deleted',
+    ...(row.publish_error ? { publishError: row.publish_error } : {}),
+  };
 }
 
 /**

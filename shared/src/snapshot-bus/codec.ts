@@ -11,6 +11,9 @@ import { type SnapshotMessage, SnapshotTooLargeError } from './port.js';
  *   Kafka producer: the size we check is then exactly the size the broker sees, so a snapshot over
  *   the topic's max.message.bytes is refused here with a SnapshotTooLargeError naming the tenant
  *   instead of failing inside the broker (or, worse, being dropped).
+ * - A snapshot whose JSON is over MAX_DECODED_SNAPSHOT_BYTES is refused here too (SnapshotTooLargeError,
+ *   `limit: 'decoded'`): gzip could fit it under max.message.bytes, but every gateway would refuse to
+ *   inflate it and keep serving the tenant's previous config.
  * - Header `ve-version` carries the version, also on tombstones (whose value is null).
  */
 
@@ -18,7 +21,9 @@ export const COMPRESS_ABOVE_BYTES = 16 * 1024;
 /**
  * The most a gzipped record may inflate to. A record on the topic is at most max.message.bytes, but
  * gzip inflates up to ~1000×: without a bound one small record costs every replica that memory.
- * Far above a tenant at its limits (TENANT_MAX_*: about 2 MB of JSON).
+ * Far above a tenant at its limits (TENANT_MAX_*: about 2 MB of JSON, plus up to ~5.6 MB for
+ * TENANT_MAX_CERTIFICATES at its maximum of 100 certificates of the largest size). The encoder refuses
+ * a snapshot over it (never published, recorded as the tenant's publish error).
  */
 export const MAX_DECODED_SNAPSHOT_BYTES = 32 * 1024 * 1024;
 /** Room left under max.message.bytes for the record batch framing, key and headers. */
@@ -33,9 +38,14 @@ export interface EncodedSnapshotRecord {
   headers: Record<string, string>;
 }
 
+/**
+ * `maxDecodedBytes` is the gateways' inflate limit (MAX_DECODED_SNAPSHOT_BYTES; tests pass a smaller
+ * one, with the same value to decodeSnapshotRecord).
+ */
 export function encodeSnapshotMessage(
   message: SnapshotMessage,
   maxMessageBytes: number,
+  maxDecodedBytes: number = MAX_DECODED_SNAPSHOT_BYTES,
 ): EncodedSnapshotRecord {
   const headers: Record<string, string> = { [HEADER_VERSION]: message.version.toString() };
   if (message.kind === 'tombstone') return { key: message.tenantId, value: null, headers };
@@ -49,6 +59,15 @@ export function encodeSnapshotMessage(
     );
   }
   let value: Buffer = Buffer.from(JSON.stringify(message.snapshot), 'utf8');
+  if (value.length > maxDecodedBytes) {
+    throw new SnapshotTooLargeError(
+      message.tenantId,
+      message.version,
+      value.length,
+      maxDecodedBytes,
+      'decoded',
+    );
+  }
   let encoding = 'json';
   if (value.length > COMPRESS_ABOVE_BYTES) {
     value = gzipSync(value);
@@ -67,11 +86,14 @@ export type DecodeResult = { ok: true; message: SnapshotMessage } | { ok: false;
 const DECIMAL = /^\d+$/;
 
 /** Decodes and validates one record. Never throws: a bad record is reported, not applied. */
-export function decodeSnapshotRecord(record: {
-  key: string | null;
-  value: Buffer | null;
-  headers: Record<string, string | undefined>;
-}): DecodeResult {
+export function decodeSnapshotRecord(
+  record: {
+    key: string | null;
+    value: Buffer | null;
+    headers: Record<string, string | undefined>;
+  },
+  maxDecodedBytes: number = MAX_DECODED_SNAPSHOT_BYTES,
+): DecodeResult {
   const tenantId = record.key;
   if (!tenantId) return { ok: false, reason: 'record has no key (tenant id)' };
   const versionText = record.headers[HEADER_VERSION];
@@ -89,10 +111,10 @@ export function decodeSnapshotRecord(record: {
       return { ok: false, reason: `unknown encoding ${encoding}` };
     if (encoding === 'gzip') {
       try {
-        bytes = gunzipSync(record.value, { maxOutputLength: MAX_DECODED_SNAPSHOT_BYTES });
+        bytes = gunzipSync(record.value, { maxOutputLength: maxDecodedBytes });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-          return { ok: false, reason: `value inflates to larger than ${MAX_DECODED_SNAPSHOT_BYTES} bytes` };
+          return { ok: false, reason: `value inflates to larger than ${maxDecodedBytes} bytes` };
         }
         throw error;
       }

@@ -46,6 +46,36 @@ describe('snapshot wire codec', () => {
     }
   });
 
+  it('refuses a snapshot that gzip fits under the limit but whose JSON is over what gateways inflate', () => {
+    // Regression: such a snapshot was published, and every gateway refused it on decode.
+    const snapshot = sampleSnapshot(randomUUID(), 8n, { routes: 300 });
+    const json = Buffer.byteLength(JSON.stringify(snapshot));
+    const maxDecoded = Math.floor(json / 2);
+    const accepted = encodeSnapshotMessage(snapshotMessage(snapshot), LIMIT);
+    expect(accepted.value!.length).toBeLessThan(LIMIT);
+    expect(decodeSnapshotRecord(accepted, maxDecoded)).toMatchObject({ ok: false, reason: /inflates/ });
+    let refused: unknown;
+    try {
+      encodeSnapshotMessage(snapshotMessage(snapshot), LIMIT, maxDecoded);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(SnapshotTooLargeError);
+    expect(refused).toMatchObject({
+      tenantId: snapshot.tenant_id,
+      version: 8n,
+      encodedBytes: json,
+      maxBytes: maxDecoded,
+      limit: 'decoded',
+    });
+    expect((refused as Error).message).toMatch(/bytes of JSON, over the .*MAX_DECODED_SNAPSHOT_BYTES/);
+    expect(decodeSnapshotRecord(encodeSnapshotMessage(snapshotMessage(snapshot), LIMIT, json))).toMatchObject(
+      {
+        ok: true,
+      },
+    );
+  });
+
   it('reports, instead of applying, records that are malformed', () => {
     const snapshot = sampleSnapshot(randomUUID(), 6n);
     const good = encodeSnapshotMessage(snapshotMessage(snapshot), LIMIT);

@@ -1,4 +1,9 @@
-import { decodeSnapshotRecord, type EncodedSnapshotRecord, encodeSnapshotMessage } from './codec.js';
+import {
+  decodeSnapshotRecord,
+  type EncodedSnapshotRecord,
+  encodeSnapshotMessage,
+  MAX_DECODED_SNAPSHOT_BYTES,
+} from './codec.js';
 import type {
   PublishResult,
   SnapshotBus,
@@ -76,6 +81,8 @@ export class InMemorySnapshotLog {
 export interface InMemorySnapshotBusOptions {
   log?: InMemorySnapshotLog;
   maxMessageBytes?: number;
+  /** The gateways' inflate limit (default MAX_DECODED_SNAPSHOT_BYTES; tests set a smaller one). */
+  maxDecodedBytes?: number;
 }
 
 export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = {}): SnapshotBus & {
@@ -83,6 +90,7 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
 } {
   const log = options.log ?? new InMemorySnapshotLog();
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_IN_MEMORY_MAX_MESSAGE_BYTES;
+  const maxDecodedBytes = options.maxDecodedBytes ?? MAX_DECODED_SNAPSHOT_BYTES;
   const subscriptions = new Set<SnapshotSubscription>();
 
   return {
@@ -94,7 +102,7 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
       const records: EncodedSnapshotRecord[] = [];
       for (const message of messages) {
         try {
-          records.push(encodeSnapshotMessage(message, maxMessageBytes));
+          records.push(encodeSnapshotMessage(message, maxMessageBytes, maxDecodedBytes));
           result.published.push(message);
         } catch (error) {
           result.failed.push({ tenantId: message.tenantId, version: message.version, error: error as Error });
@@ -124,7 +132,7 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
         for (let index = log.indexFrom(cursor); index < log.records.length && !closed; index += 1) {
           const record = log.records[index]!;
           cursor = record.offset + 1;
-          const decoded = decodeSnapshotRecord(record);
+          const decoded = decodeSnapshotRecord(record, maxDecodedBytes);
           if (decoded.ok) handlers.onMessage(decoded.message);
           else handlers.onInvalidMessage?.({ tenantId: record.key, reason: decoded.reason });
           if (!caughtUp && cursor >= highWaterMark) {

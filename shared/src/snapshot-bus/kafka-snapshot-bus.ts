@@ -33,6 +33,8 @@ export interface KafkaSnapshotBusOptions extends SnapshotTopicSettings {
   /** Delay between attempts to (re)start a subscription whose broker is unreachable. */
   reconnectDelayMs?: number;
   kafkaLogLevel?: logLevel;
+  /** The gateways' inflate limit (default MAX_DECODED_SNAPSHOT_BYTES; tests set a smaller one). */
+  maxDecodedBytes?: number;
 }
 
 const DEFAULT_STALL_AFTER_MS = 3000;
@@ -128,7 +130,7 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
       const encoded: SnapshotMessage[] = [];
       for (const message of messages) {
         try {
-          records.push(encodeSnapshotMessage(message, options.maxMessageBytes));
+          records.push(encodeSnapshotMessage(message, options.maxMessageBytes, options.maxDecodedBytes));
           encoded.push(message);
         } catch (error) {
           result.failed.push({ tenantId: message.tenantId, version: message.version, error: error as Error });
@@ -287,7 +289,7 @@ function startSubscription(
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           for (const message of batch.messages) {
             if (!isRunning() || isStale() || closed) return;
-            const decoded = decodeSnapshotRecord(toRecord(message));
+            const decoded = decodeSnapshotRecord(toRecord(message), options.maxDecodedBytes);
             if (decoded.ok) handlers.onMessage(decoded.message);
             else {
               handlers.onInvalidMessage?.({

@@ -77,7 +77,11 @@ export interface SnapshotBus {
   close(): Promise<void>;
 }
 
-/** A snapshot bigger than the bus accepts even after compression. Never dropped silently. */
+/**
+ * A snapshot bigger than the bus accepts even after compression (`limit: 'message'`), or bigger as
+ * JSON than a gateway inflates a record to (`limit: 'decoded'`, MAX_DECODED_SNAPSHOT_BYTES): every
+ * replica would refuse it and keep the tenant's previous config. Never dropped silently.
+ */
 export class SnapshotTooLargeError extends Error {
   override readonly name = 'SnapshotTooLargeError';
   constructor(
@@ -85,10 +89,15 @@ export class SnapshotTooLargeError extends Error {
     readonly version: bigint,
     readonly encodedBytes: number,
     readonly maxBytes: number,
+    readonly limit: 'message' | 'decoded' = 'message',
   ) {
     super(
-      `snapshot of tenant ${tenantId} at version ${version} is ${encodedBytes} bytes after gzip, ` +
-        `over the ${maxBytes}-byte limit (SNAPSHOT_MAX_MESSAGE_BYTES)`,
+      limit === 'message'
+        ? `snapshot of tenant ${tenantId} at version ${version} is ${encodedBytes} bytes after gzip, ` +
+            `over the ${maxBytes}-byte limit (SNAPSHOT_MAX_MESSAGE_BYTES)`
+        : `snapshot of tenant ${tenantId} at version ${version} is ${encodedBytes} bytes of JSON, ` +
+            `over the ${maxBytes}-byte limit gateways decode a snapshot to (MAX_DECODED_SNAPSHOT_BYTES): ` +
+            'no replica would apply it',
     );
   }
 }

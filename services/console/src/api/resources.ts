@@ -52,6 +52,8 @@ export interface RolloutStatus {
   projected_position: string;
   replicas: ReplicaRollout[];
   live_everywhere: boolean;
+  /** Why target_version was not published (too large): replicas keep serving the previous one. */
+  publish_error: string | null;
 }
 
 type ByStatusClass = Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number>;

@@ -20,10 +20,17 @@ export function RolloutTab({ tenantId }: { tenantId: string }) {
       {!status && rollout.loading && <Loading what="the rollout" />}
       {status && (
         <>
-          <p id="rollout-summary" class={status.live_everywhere ? 'notice ok' : 'notice'}>
-            Config version <strong>{status.target_version}</strong>{' '}
-            {status.live_everywhere ? 'is live on every replica.' : 'is still rolling out.'}
-          </p>
+          {status.publish_error ? (
+            <p id="rollout-summary" class="notice error" role="alert">
+              Config version <strong>{status.target_version}</strong> was not published, so no replica serves
+              it: they keep the previous version until the next change. {status.publish_error}
+            </p>
+          ) : (
+            <p id="rollout-summary" class={status.live_everywhere ? 'notice ok' : 'notice'}>
+              Config version <strong>{status.target_version}</strong>{' '}
+              {status.live_everywhere ? 'is live on every replica.' : 'is still rolling out.'}
+            </p>
+          )}
           {status.replicas.length === 0 ? (
             <Empty>No gateway replica has reported in.</Empty>
           ) : (

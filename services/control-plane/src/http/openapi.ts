@@ -245,7 +245,7 @@ function commandResponses(
     [status]: { description: 'done', headers, ...(body === null ? {} : { content: json(body) }) },
     '202': {
       description:
-        'wait_for_rollout ran out, or the rollout status could not be read (X-Rollout: unknown): the change is recorded, not known to be live on every replica',
+        'wait_for_rollout ran out, the new config could not be published (rollout.publish_error, answered at once), or the rollout status could not be read (X-Rollout: unknown): the change is recorded, not known to be live on every replica',
       headers,
       content: json({
         type: 'object',
@@ -851,7 +851,11 @@ function otherPaths(): Record<string, unknown> {
         ],
         responses: {
           '200': { description: 'the rollout status', content: json(ref('RolloutStatus')) },
-          '202': { description: 'the wait ran out; the status now', content: json(ref('RolloutStatus')) },
+          '202': {
+            description:
+              'the wait ran out, or the newest version was not published (publish_error, answered at once); the status now',
+            content: json(ref('RolloutStatus')),
+          },
           '400': E.badRequest,
           '401': E.unauthenticated,
           '404': E.notFound,
@@ -985,13 +989,26 @@ const RESPONSE_SCHEMAS = {
   },
   RolloutStatus: {
     type: 'object',
-    required: ['tenant_id', 'target_version', 'deleted', 'projected_position', 'replicas', 'live_everywhere'],
+    required: [
+      'tenant_id',
+      'target_version',
+      'deleted',
+      'projected_position',
+      'replicas',
+      'live_everywhere',
+      'publish_error',
+    ],
     properties: {
       tenant_id: { type: 'string' },
       target_version: { type: 'string', pattern: '^[0-9]+$' },
       deleted: { type: 'boolean' },
       projected_position: { type: 'string', pattern: '^[0-9]+$' },
       live_everywhere: { type: 'boolean' },
+      publish_error: {
+        ...nullableString,
+        description:
+          'why target_version was not published (too large for the snapshot bus, or for gateways to decode): no replica gets it and they keep serving the previous config until the next change; null otherwise',
+      },
       replicas: {
         type: 'array',
         items: {

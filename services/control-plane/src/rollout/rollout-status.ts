@@ -32,6 +32,12 @@ export interface RolloutStatus {
   replicas: ReplicaRollout[];
   /** Every live replica serves target_version (vacuously true when no replica is live). */
   live_everywhere: boolean;
+  /**
+   * Why target_version was not published (the snapshot is too large for the bus, or for gateways to
+   * decode): no replica will get it, they keep serving the tenant's previous config until a change
+   * makes it fit. Null when target_version was published or is still on its way.
+   */
+  publish_error: string | null;
 }
 
 /** The tenant's rollout, or null when the snapshot projector has never seen the tenant. */
@@ -64,6 +70,7 @@ export async function readRolloutStatus(deps: RolloutDeps, tenantId: string): Pr
     projected_position: checkpoint.toString(),
     replicas: rows,
     live_everywhere: rows.every((row) => row.up_to_date),
+    publish_error: target.publishError ?? null,
   };
 }
 
@@ -112,6 +119,8 @@ export async function waitForRollout(
       options.minPosition === undefined ||
       (status && BigInt(status.projected_position) >= options.minPosition);
     if (!unreadable && status && folded && status.live_everywhere) return { done: true, status };
+    // A version the bus refused never reaches a replica: waiting longer cannot change the answer.
+    if (!unreadable && status && folded && status.publish_error !== null) return { done: false, status };
     if (Date.now() >= deadline) return { done: false, status, ...(unreadable ? { unreadable } : {}) };
     await new Promise((resolve) => setTimeout(resolve, Math.min(poll, Math.max(1, deadline - Date.now()))));
   }

@@ -242,6 +242,44 @@ describe('rollout status', () => {
     visibleTenants.add(unknown);
     expect((await get(`/api/v1/tenants/${unknown}/rollout`)).status).toBe(404);
   });
+
+  it('says why the newest version was not published, and a wait for it answers 202 at once', async () => {
+    // Regression: a snapshot the projector refused (too large for the bus, or for gateways to inflate)
+    // showed only live_everywhere: false, and a wait_for_rollout ran its whole time out.
+    const tenantId = randomUUID();
+    visibleTenants.add(tenantId);
+    await setTenantVersion(tenantId, 70n);
+    const r = replica(new Map([[tenantId, 70n]]));
+    const published = await eventuallyStatus(tenantId, (s) =>
+      s.replicas.some((x) => x.replica_id === r.replicaId),
+    );
+    expect(published.publish_error).toBeNull();
+
+    const error = 'snapshot of tenant … is 35704118 bytes of JSON, over the 33554432-byte limit';
+    await setTenantVersion(tenantId, 80n);
+    await db.pool.query(
+      'update snapshot_state set failed_version = version, publish_error = $2 where tenant_id = $1',
+      [tenantId, error],
+    );
+    const refused = await get(`/api/v1/tenants/${tenantId}/rollout`);
+    expect(refused.status).toBe(200);
+    expect(refused.body).toMatchObject({
+      target_version: '80',
+      live_everywhere: false,
+      publish_error: error,
+    });
+
+    const started = Date.now();
+    const waited = await get(`/api/v1/tenants/${tenantId}/rollout?wait_for_rollout=10s&min_position=80`);
+    expect(waited.status).toBe(202);
+    expect(waited.body.publish_error).toBe(error);
+    expect(Date.now() - started).toBeLessThan(3000);
+
+    // The next change is a new version: the old refusal is not its error.
+    await setTenantVersion(tenantId, 90n);
+    expect((await get(`/api/v1/tenants/${tenantId}/rollout`)).body.publish_error).toBeNull();
+    await r.heartbeat.stop();
+  });
 });
 
 describe('wait_for_rollout parsing', () => {

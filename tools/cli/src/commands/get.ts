@@ -105,8 +105,15 @@ export async function get(
   if (kind === 'rollout') {
     if (!tenant) throw new CliError(EXIT.usage, 'get rollout needs -t TENANT');
     const rollout = (
-      await client.get<{ target_version: string; replicas: Row[] }>(`/api/v1/tenants/${tenant.id}/rollout`)
+      await client.get<{ target_version: string; replicas: Row[]; publish_error?: string | null }>(
+        `/api/v1/tenants/${tenant.id}/rollout`,
+      )
     ).body;
+    if (rollout.publish_error) {
+      ctx.stderr(
+        `version ${rollout.target_version} was not published (replicas keep the previous one): ${rollout.publish_error}`,
+      );
+    }
     ctx.stdout(
       renderRows(
         rollout.replicas,
