@@ -5,7 +5,7 @@ const HEADERS_TOO_LARGE_BODY =
 const CLIENT_ERROR_431 =
   'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(HEADERS_TOO_LARGE_BODY)}\r\n\r\n${HEADERS_TOO_LARGE_BODY}`;
-const REQUEST_TIMEOUT_BODY =
+export const REQUEST_TIMEOUT_BODY =
   '{"error":{"code":"request_timeout","message":"the request was not received in time"}}';
 /** GATEWAY_HEADERS_TIMEOUT_MS / GATEWAY_REQUEST_TIMEOUT_MS ran out before the request was complete. */
 const CLIENT_ERROR_408 =

@@ -57,9 +57,13 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     maxConcurrentStreams: config.GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS,
     maxHeaderListSize: config.GATEWAY_MAX_HEADER_BYTES,
   };
-  const idleTimeoutMs = config.GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS * 1000;
+  const http2Limits = {
+    idleTimeoutMs: config.GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS * 1000,
+    requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
+    maxRequests: config.GATEWAY_MAX_REQUESTS_PER_CONNECTION,
+  };
 
-  const h2cSessions = new Http2Sessions(idleTimeoutMs);
+  const h2cSessions = new Http2Sessions(http2Limits);
   if (config.GATEWAY_H2C) {
     const h2c = createH2cServer(
       { settings: http2Settings, maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS },
@@ -95,7 +99,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       defaultCertificate,
       maxHeaderBytes: config.GATEWAY_MAX_HEADER_BYTES,
       maxConcurrentStreams: config.GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS,
-      http2IdleTimeoutMs: idleTimeoutMs,
+      http2: http2Limits,
       // HTTPS/1.1 has the plain listener's timeouts and request budget (and its clientError answers).
       http1: {
         headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,

@@ -1,14 +1,32 @@
-import type { Http2Session } from 'node:http2';
+import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { REQUEST_TIMEOUT_BODY } from '../http/client-errors.js';
+
+/** What an HTTP/2 session of a traffic listener may hold, as HTTP/1.1 connections are held to it. */
+export interface Http2SessionLimits {
+  /** GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: a session with no traffic for this long gets GOAWAY (0: never). */
+  readonly idleTimeoutMs: number;
+  /**
+   * GATEWAY_REQUEST_TIMEOUT_MS: a stream whose request (headers and body) has not all arrived after this
+   * long is answered 408 and reset (0: never). PINGs keep a session from being idle, so without it a
+   * client could hold every stream of every session open forever with a body that never comes.
+   */
+  readonly requestTimeoutMs?: number;
+  /** GATEWAY_MAX_REQUESTS_PER_CONNECTION: streams a session is given before GOAWAY (0: no limit). */
+  readonly maxRequests?: number;
+}
 
 /**
- * The open HTTP/2 sessions of a listener, for a graceful stop: GOAWAY lets the streams in flight
- * finish and refuses new ones; what is still open at the deadline is destroyed.
+ * The open HTTP/2 sessions of a listener: their limits, and a graceful stop (GOAWAY lets the streams
+ * in flight finish and refuses new ones; what is still open at the deadline is destroyed).
  */
 export class Http2Sessions {
   readonly #open = new Set<Http2Session>();
+  readonly #limits: Http2SessionLimits;
   #closing = false;
 
-  constructor(private readonly idleTimeoutMs: number) {}
+  constructor(limits: Http2SessionLimits) {
+    this.#limits = limits;
+  }
 
   track(session: Http2Session): void {
     if (this.#closing) {
@@ -17,8 +35,16 @@ export class Http2Sessions {
     }
     this.#open.add(session);
     session.once('close', () => this.#open.delete(session));
+    const { idleTimeoutMs, requestTimeoutMs = 0, maxRequests = 0 } = this.#limits;
     // An idle session (no stream for the timeout) is closed with GOAWAY like any other.
-    if (this.idleTimeoutMs > 0) session.setTimeout(this.idleTimeoutMs, () => session.close());
+    if (idleTimeoutMs > 0) session.setTimeout(idleTimeoutMs, () => session.close());
+    if (requestTimeoutMs <= 0 && maxRequests <= 0) return;
+    let streams = 0;
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      // The request budget: this stream is served, the client opens the next ones on a new connection.
+      if (maxRequests > 0 && ++streams >= maxRequests) session.close();
+      if (requestTimeoutMs > 0 && !stream.endAfterHeaders) limitRequestTime(stream, requestTimeoutMs);
+    });
   }
 
   get size(): number {
@@ -40,4 +66,24 @@ export class Http2Sessions {
     for (const session of this.#open) session.destroy();
     return cut;
   }
+}
+
+/** 408 (when nothing was answered yet) and RST_STREAM for a request not all received in time. */
+function limitRequestTime(stream: ServerHttp2Stream, timeoutMs: number): void {
+  const timer = setTimeout(() => {
+    if (stream.destroyed || stream.closed || stream.state.remoteClose === 1) return;
+    const reset = () => stream.close(constants.NGHTTP2_NO_ERROR);
+    if (stream.headersSent) {
+      reset();
+      return;
+    }
+    stream.respond({
+      ':status': 408,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(REQUEST_TIMEOUT_BODY),
+    });
+    stream.end(REQUEST_TIMEOUT_BODY, reset);
+  }, timeoutMs);
+  timer.unref();
+  stream.once('close', () => clearTimeout(timer));
 }

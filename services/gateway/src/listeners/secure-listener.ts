@@ -9,7 +9,7 @@ import type { CertificateSelector } from '../tls/certificate-selector.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
 import type { TlsMetrics } from '../tls/tls-metrics.js';
 import { TLS_POLICY } from '../tls/tls-policy.js';
-import { Http2Sessions } from './http2-sessions.js';
+import { type Http2SessionLimits, Http2Sessions } from './http2-sessions.js';
 import type { ProtocolMetrics } from './protocol-metrics.js';
 
 export type TrafficHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -21,8 +21,8 @@ export interface SecureListenerOptions {
   defaultCertificate: DefaultCertificate;
   maxHeaderBytes: number;
   maxConcurrentStreams: number;
-  /** An HTTP/2 session without streams for this long is closed (GOAWAY). */
-  http2IdleTimeoutMs: number;
+  /** HTTP/2 sessions: idle timeout, request timeout per stream, streams per session. */
+  http2: Http2SessionLimits;
   /**
    * HTTP/1.1 over TLS: the same timeouts and request budget as the plain listener (a request not received
    * in time is answered 408, the last response of a connection's budget says `Connection: close`, and
@@ -107,7 +107,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       options.http1.headersTimeoutMs,
     );
   }
-  const sessions = new Http2Sessions(options.http2IdleTimeoutMs);
+  const sessions = new Http2Sessions(options.http2);
   const http1Sockets = new Set<TrackedSocket>();
   let draining = false;
 
