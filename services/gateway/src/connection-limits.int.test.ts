@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -9,7 +7,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from './testing/gateway-harness.js';
-import { buildSnapshot } from './testing/snapshots.js';
+import { catchAllTenant, connectRaw, pause, within } from './testing/raw-connections.js';
 
 /**
  * The traffic listener's limits and timeouts (GATEWAY_HEADERS_TIMEOUT_MS, GATEWAY_REQUEST_TIMEOUT_MS,
@@ -20,46 +18,8 @@ import { buildSnapshot } from './testing/snapshots.js';
  */
 const HOST = 'limits.localhost';
 
-function tenantFor(originUrl: string) {
-  const originId = randomUUID();
-  return buildSnapshot({
-    subdomain: 'limits',
-    origins: [{ id: originId, targets: [originUrl] }],
-    routes: [{ origin_id: originId, path_pattern: '/*' }],
-  });
-}
-
-/** A raw connection and what became of it. */
-interface RawClient {
-  socket: net.Socket;
-  received: () => string;
-  closed: Promise<void>;
-}
-
-function connect(port: number): Promise<RawClient> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-    });
-    socket.on('error', () => {});
-    const closed = new Promise<void>((resolveClosed) => socket.once('close', () => resolveClosed()));
-    socket.once('connect', () => resolve({ socket, received: () => received, closed }));
-    socket.once('error', reject);
-  });
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
+const tenantFor = (originUrl: string) => catchAllTenant('limits', originUrl);
+const connect = (port: number) => connectRaw('plain', port);
 
 describe('slow clients', () => {
   let origin: TestOrigin;
@@ -199,7 +159,7 @@ describe('connection and header limits', () => {
     const holders = await Promise.all(Array.from({ length: 5 }, () => connect(gateway.gateway.trafficPort)));
     try {
       // Let the server register all five before the sixth arrives.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await pause(200);
       const extra = await connect(gateway.gateway.trafficPort);
       extra.socket.write(`GET /over-the-limit HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
       await within(extra.closed, 5_000, 'the extra connection is closed');
@@ -210,7 +170,7 @@ describe('connection and header limits', () => {
       for (const holder of holders) holder.socket.destroy();
     }
     await Promise.all(holders.map((holder) => holder.closed));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await pause(200);
     const served = await new Promise<number>((resolve, reject) => {
       const request = httpRequest(
         { host: '127.0.0.1', port: gateway.gateway.trafficPort, path: '/after', headers: { host: HOST } },

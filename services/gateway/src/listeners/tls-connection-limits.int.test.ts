@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { ClientHttp2Session } from 'node:http2';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import tls from 'node:tls';
 import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { http2Connect, http2Request, https1Request } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +12,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
-import { buildSnapshot } from '../testing/snapshots.js';
+import { catchAllTenant, connectRaw, pause, within } from '../testing/raw-connections.js';
 
 /**
  * The traffic listener's limits on the TLS port (HTTPS/1.1 and HTTP/2), as connection-limits.int.test.ts
@@ -54,64 +51,8 @@ function tlsGateway(env: Record<string, string>): Promise<TestGateway> {
   });
 }
 
-function tenantFor(originUrl: string) {
-  const originId = randomUUID();
-  return buildSnapshot({
-    subdomain: 'limits',
-    origins: [{ id: originId, targets: [originUrl] }],
-    routes: [{ origin_id: originId, path_pattern: '/*' }],
-  });
-}
-
-/** A raw connection (TLS with ALPN http/1.1, or plain TCP) and what became of it. */
-interface RawClient {
-  socket: net.Socket;
-  /** False when the connection was closed before a TLS handshake completed. */
-  secured: boolean;
-  received: () => string;
-  closed: Promise<void>;
-}
-
-/** Resolves once the handshake is done, or once the connection is closed without one (dropped). */
-function connect(kind: 'tls' | 'plain', port: number): Promise<RawClient> {
-  return new Promise((resolve) => {
-    const socket =
-      kind === 'tls'
-        ? tls.connect({
-            host: '127.0.0.1',
-            port,
-            servername: HOST,
-            rejectUnauthorized: false,
-            ALPNProtocols: ['http/1.1'],
-          })
-        : net.connect(port, '127.0.0.1');
-    let received = '';
-    const closed = new Promise<void>((resolveClosed) => socket.once('close', () => resolveClosed()));
-    const client: RawClient = { socket, secured: false, received: () => received, closed };
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-    });
-    socket.on('error', () => {});
-    socket.once(kind === 'tls' ? 'secureConnect' : 'connect', () => {
-      client.secured = kind === 'tls';
-      resolve(client);
-    });
-    void closed.then(() => resolve(client));
-  });
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const tenantFor = (originUrl: string) => catchAllTenant('limits', originUrl);
+const connect = (kind: 'tls' | 'plain', port: number) => connectRaw(kind, port, HOST);
 
 async function droppedConnections(gateway: TestGateway): Promise<number> {
   const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
