@@ -34,6 +34,17 @@ function milliseconds(value: number | undefined): string {
   return value === undefined ? 'null' : String(Math.round(value * 1000) / 1000);
 }
 
+/**
+ * The request target without its query: a query may carry a credential (`?access_token=` of a
+ * WebSocket client, a key a client put in the URL), and the log never holds one. (A normalised path,
+ * set once the tenant is found and the path accepted, never has one.)
+ */
+function pathOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
+
 export function accessLogLine(
   exchange: GatewayExchange,
   service: string,
@@ -46,7 +57,7 @@ export function accessLogLine(
     `"message":"request","kind":"access","request_id":${plain(exchange.requestId)},` +
     `"trace_id":${quoted(exchange.traceId)},"tenant_id":${plain(exchange.tenant?.id)},` +
     `"route_id":${plain(exchange.route?.config.id)},"method":${quoted(exchange.req.method)},` +
-    `"path":${quoted(exchange.path || exchange.req.url)},"status":${status},` +
+    `"path":${quoted(exchange.path || pathOf(exchange.req.url))},"status":${status},` +
     `"latency_ms":${milliseconds(latencyMs)},"upstream_target":${quoted(exchange.upstreamTarget)},` +
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +
     `"rate_limit":${plain(exchange.rateLimitOutcome)},"cache":${plain(exchange.cacheOutcome)},` +

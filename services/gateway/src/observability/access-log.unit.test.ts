@@ -93,6 +93,16 @@ describe('access-log line', () => {
     });
   });
 
+  // Regression: a request refused before its path was normalised (unknown host, bad path) was logged
+  // with its raw target, query included: `?access_token=<a WebSocket client's JWT>` went to the log.
+  it('never logs the query of a request refused before its path was read, which may hold a credential', () => {
+    const refused = exchangeFor('/api/ws?access_token=eyJhbGciOi.secret.signature&x=1');
+    refused.errorCode = 'tenant_not_found';
+    const line = accessLogLine(refused, 'gateway', 404, 0.5);
+    expect(JSON.parse(line)).toMatchObject({ path: '/api/ws', status: 404 });
+    expect(line).not.toContain('secret');
+  });
+
   it('escapes what the client sent, so a crafted path or forwarded address cannot forge fields', () => {
     const crafted = exchangeFor('/a"b\\c', 'G"ET', '1.2.3.4", "status": 200, "x": "');
     crafted.path = '/a","status":200,"evil":"\u2028';
