@@ -26,6 +26,13 @@ export interface JwksFetchPolicy {
   /** Unknown kids remembered per URL: a remembered kid never triggers a fetch again until it expires. */
   unknownKidCacheSize: number;
   unknownKidTtlMs: number;
+  /**
+   * Largest key set read, in bytes of the decoded body. A declared Content-Length over it is refused
+   * before the body is read; a body that grows past it is cut off there. Either is a failed fetch.
+   */
+  maxBytes: number;
+  /** Most keys a set may list; a set with more is a failed fetch (jose scans every key per token). */
+  maxKeys: number;
 }
 
 export const DEFAULT_JWKS_FETCH_POLICY: JwksFetchPolicy = {
@@ -34,15 +41,52 @@ export const DEFAULT_JWKS_FETCH_POLICY: JwksFetchPolicy = {
   timeoutMs: 5_000,
   unknownKidCacheSize: 10_000,
   unknownKidTtlMs: 5 * 60_000,
+  // Identity providers publish a few KB (Google, Auth0, Okta, Clerk: 1–3 keys; Microsoft Entra about a
+  // dozen with their x5c certificates, ≈ 15 KB). 100 keys of RSA-4096 with a certificate chain each
+  // still fit in 1 MiB, which parses in milliseconds.
+  maxBytes: 1024 * 1024,
+  maxKeys: 100,
 };
 
 export type JwksFetchOutcome = 'ok' | 'failed';
 
-/** The one HTTP call a key set makes. */
+/** The one HTTP call a key set makes: the response's body is read as a stream, up to the policy's maxBytes. */
 export type JwksFetch = (
   url: string,
   init: { headers: Record<string, string>; redirect: 'manual'; signal: AbortSignal },
-) => Promise<{ status: number; json(): Promise<unknown> }>;
+) => Promise<{
+  status: number;
+  headers: { get(name: string): string | null };
+  body: ReadableStream<Uint8Array> | null;
+}>;
+
+/**
+ * The body as text, refused (and its stream cancelled, which closes the connection) as soon as it is
+ * known to be longer than maxBytes: from its Content-Length, else from the bytes read so far.
+ */
+async function readBoundedText(response: Awaited<ReturnType<JwksFetch>>, maxBytes: number): Promise<string> {
+  const body = response.body;
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > maxBytes) {
+    void body?.cancel().catch(() => {});
+    throw new Error(`JWKS declares ${declared} bytes, more than ${maxBytes}`);
+  }
+  if (body === null) return '';
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length > maxBytes) {
+      void reader.cancel().catch(() => {});
+      throw new Error(`JWKS is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks, length));
+}
 
 /**
  * One remote JSON Web Key Set. A token's `kid` can ask for a refresh, but the set is fetched by one
@@ -123,8 +167,15 @@ export class RemoteKeySet {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.#policy.timeoutMs),
       });
-      if (response.status !== 200) throw new Error(`JWKS answered ${response.status}`);
-      const set = (await response.json()) as JSONWebKeySet;
+      if (response.status !== 200) {
+        void response.body?.cancel().catch(() => {});
+        throw new Error(`JWKS answered ${response.status}`);
+      }
+      const set = JSON.parse(await readBoundedText(response, this.#policy.maxBytes)) as JSONWebKeySet;
+      // createLocalJWKSet refuses what is not a key set; the count is bounded before it copies the keys.
+      if (Array.isArray(set?.keys) && set.keys.length > this.#policy.maxKeys) {
+        throw new Error(`JWKS lists ${set.keys.length} keys, more than ${this.#policy.maxKeys}`);
+      }
       const local = createLocalJWKSet(set);
       const keys = new Map<string, JWK>();
       for (const key of set.keys) if (typeof key.kid === 'string') keys.set(key.kid, key);

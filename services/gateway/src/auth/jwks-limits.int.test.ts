@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+import {
+  DEFAULT_JWKS_FETCH_POLICY,
+  type JwksFetchOutcome,
+  RemoteJwksRegistry,
+  RemoteKeySet,
+} from './jwks.js';
+
+const ISSUER = 'https://idp.bounds.test';
+const AUDIENCE = 'bounds-api';
+const MiB = 1024 * 1024;
+/** Padding after a valid key set: 16 times the 1 MiB bound. */
+const PAD_MIB = 16;
+
+/** What the JWKS server did with one request. */
+interface Answered {
+  path: string;
+  /** The whole body was written (false: the client closed the connection first). */
+  finished: boolean;
+  closed: Promise<void>;
+}
+
+/**
+ * Regression tests: a tenant's OIDC jwks_url (and Clerk's JWKS, fetched by the same code) was read
+ * whole with `response.json()` and handed to jose whatever its number of keys, so one tenant could make
+ * every replica buffer and parse hundreds of MiB, or scan 100,000 keys for every token. A key set is now
+ * read up to 1 MiB and may list at most 100 keys; beyond either it is a failed fetch.
+ */
+describe('remote key sets are bounded in bytes and in keys', () => {
+  let signer: CryptoKey;
+  let jwk: Record<string, unknown>;
+  let server: Server;
+  let base: string;
+  const answered: Answered[] = [];
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+  let token: string;
+
+  /** A valid set listing k1 and `count - 1` other keys. */
+  const keySet = (count: number) =>
+    JSON.stringify({
+      keys: [jwk, ...Array.from({ length: count - 1 }, (_, i) => ({ ...jwk, kid: `filler-${i}` }))],
+    });
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('RS256');
+    signer = pair.privateKey;
+    jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    let flips = 0;
+    server = createServer((req, res) => {
+      const path = req.url ?? '/';
+      const entry: Answered = {
+        path,
+        finished: false,
+        closed: new Promise((resolve) => res.once('close', () => resolve())),
+      };
+      res.once('finish', () => {
+        entry.finished = true;
+      });
+      answered.push(entry);
+      const padded = () => {
+        // A valid key set, followed by PAD_MIB MiB in an extra member, chunked (no Content-Length).
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(`{"keys":[${JSON.stringify(jwk)}],"pad":"`);
+        const chunk = Buffer.alloc(MiB, 'a');
+        let left = PAD_MIB;
+        const pump = () => {
+          while (left > 0 && !res.destroyed) {
+            left--;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          if (!res.destroyed) res.end('"}');
+        };
+        pump();
+      };
+      if (path.endsWith('/padded') || path.endsWith('/v1/jwks')) padded();
+      else if (path.endsWith('/declared')) {
+        // Announces 200 MiB, sends the start of a set and then nothing: only the header can refuse it.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(200 * MiB) });
+        res.write(`{"keys":[${JSON.stringify(jwk)}],"pad":"`);
+      } else if (path.endsWith('/keys-101')) res.end(keySet(101));
+      else if (path.endsWith('/keys-100')) res.end(keySet(100));
+      else if (path.endsWith('/flip')) {
+        // First a good set; then one too large, then one with too many keys.
+        const turn = flips++;
+        if (turn === 0) res.end(keySet(1));
+        else if (turn === 1) padded();
+        else res.end(keySet(101));
+      } else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    origin = await startTestOrigin('origin');
+    gateway = await startTestGateway({ GATEWAY_AUTH_FAILURES_PER_MINUTE: '0' });
+    for (const name of ['padded', 'keys-101', 'keys-100']) {
+      const originId = randomUUID();
+      gateway.store.apply(
+        buildSnapshot({
+          subdomain: name,
+          origins: [{ id: originId, targets: [origin.url] }],
+          routes: [{ origin_id: originId, path_pattern: '/user/*', auth_mode: 'jwt_required' }],
+          settings: { oidc: { issuer: ISSUER, audience: AUDIENCE, jwks_url: `${base}/${name}` } },
+        }),
+      );
+    }
+    token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject('user-1')
+      .setExpirationTime('5m')
+      .sign(signer);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+    await new Promise<void>((resolve) => {
+      server?.close(() => resolve());
+      server?.closeAllConnections();
+    });
+  });
+
+  async function fetchCount(registry: Registry, source: string, outcome: JwksFetchOutcome) {
+    const metric = await registry.getSingleMetric('vantageedge_gateway_jwks_fetches_total')?.get();
+    const value = metric?.values.find(
+      (v) => v.labels['source'] === source && v.labels['outcome'] === outcome,
+    );
+    return value?.value ?? 0;
+  }
+
+  const answer = (path: string) => {
+    const entry = answered.find((a) => a.path === path);
+    expect(entry, `a request for ${path}`).toBeDefined();
+    return entry as Answered;
+  };
+
+  it("refuses a tenant's key set that grows past 1 MiB, stops reading it, and counts a failed fetch", async () => {
+    const response = await send(gateway, 'padded.localhost', '/user/me', {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(401);
+    expect(origin.seen).toHaveLength(0);
+    expect(await fetchCount(gateway.registry, 'oidc', 'failed')).toBe(1);
+    expect(await fetchCount(gateway.registry, 'oidc', 'ok')).toBe(0);
+    // The gateway closed the connection instead of reading the remaining MiBs.
+    const padded = answer('/padded');
+    await padded.closed;
+    expect(padded.finished).toBe(false);
+  });
+
+  it('refuses a key set listing more than 100 keys, and accepts one with 100', async () => {
+    const tooMany = await send(gateway, 'keys-101.localhost', '/user/me', {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(tooMany.status).toBe(401);
+    const failed = await fetchCount(gateway.registry, 'oidc', 'failed');
+    const hundred = await send(gateway, 'keys-100.localhost', '/user/me', {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(hundred.status).toBe(200);
+    expect(await fetchCount(gateway.registry, 'oidc', 'failed')).toBe(failed);
+    expect(await fetchCount(gateway.registry, 'oidc', 'ok')).toBe(1);
+  });
+
+  it('refuses a Content-Length over 1 MiB at once, without waiting for the body', async () => {
+    const outcomes: JwksFetchOutcome[] = [];
+    const keys = new RemoteKeySet(`${base}/declared`, { onFetch: (outcome) => outcomes.push(outcome) });
+    const started = performance.now();
+    expect(await keys.jwk('k1')).toBeUndefined();
+    // The body never ends: only the 5 s fetch timeout would end a read of it.
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(outcomes).toEqual(['failed']);
+    const declared = answer('/declared');
+    await declared.closed;
+    expect(declared.finished).toBe(false);
+  });
+
+  it('keeps serving the last good set when a refresh is too large or lists too many keys', async () => {
+    const outcomes: JwksFetchOutcome[] = [];
+    const keys = new RemoteKeySet(`${base}/flip`, {
+      // Every use refreshes: the set is always stale and there is no cooldown.
+      policy: { ...DEFAULT_JWKS_FETCH_POLICY, cooldownMs: 0, maxAgeMs: 0 },
+      onFetch: (outcome) => outcomes.push(outcome),
+    });
+    expect(await keys.jwk('k1')).toMatchObject({ kid: 'k1' });
+    expect(await keys.jwk('k1')).toMatchObject({ kid: 'k1' });
+    expect(await keys.jwk('k1')).toMatchObject({ kid: 'k1' });
+    expect(await keys.jwk('filler-0')).toBeUndefined();
+    expect(outcomes.slice(0, 3)).toEqual(['ok', 'failed', 'failed']);
+  });
+
+  it("bounds Clerk's JWKS the same way (the same fetch code)", async () => {
+    const registry = new Registry();
+    const jwks = new RemoteJwksRegistry({ registry });
+    const clerk = jwks.clerk(`${base}/clerk`, 'sk_test_bounds');
+    expect(await clerk.jwk('k1')).toBeUndefined();
+    expect(await fetchCount(registry, 'clerk', 'failed')).toBe(1);
+    expect(await fetchCount(registry, 'clerk', 'ok')).toBe(0);
+    const clerkAnswer = answer('/clerk/v1/jwks');
+    await clerkAnswer.closed;
+    expect(clerkAnswer.finished).toBe(false);
+  });
+});
