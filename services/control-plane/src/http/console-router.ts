@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 import express from 'express';
 import { type ConsoleSettings, consoleContentSecurityPolicy, consoleSettings } from './console-settings.js';
 import { ApiError } from './errors.js';
@@ -13,6 +14,25 @@ export interface ConsoleRouterDeps {
   clerkPublishableKey: string | undefined;
   /** Present only when the control plane runs in dev mode with a development token issuer. */
   devSignIn?: DevSignIn | undefined;
+}
+
+/**
+ * A request for this machine (Host `localhost`, `*.localhost` or a loopback address), from no page or a
+ * page of that same origin. Otherwise a web page the developer visits could read the development
+ * admin token: through DNS rebinding (its own name resolving to 127.0.0.1, so Host is that name), or
+ * with a cross-site POST.
+ */
+function fromThisMachine(host: string | undefined, origin: string | undefined): boolean {
+  const name = host === undefined ? undefined : hostHeaderName(host);
+  const local =
+    name === 'localhost' || name?.endsWith('.localhost') === true || name === '127.0.0.1' || name === '[::1]';
+  if (!local) return false;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === host?.toLowerCase();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -55,9 +75,15 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
     res.setHeader('Cache-Control', 'no-store');
     res.json(settings);
   });
-  router.post('/console/dev-session', async (_req, res) => {
+  router.post('/console/dev-session', async (req, res) => {
     if (!deps.devSignIn)
       throw new ApiError(404, 'not_found', 'the development sign-in exists only under make dev');
+    if (!fromThisMachine(req.headers.host, req.headers.origin))
+      throw new ApiError(
+        403,
+        'forbidden',
+        'the development sign-in answers only this machine’s own pages (Host localhost or a loopback address)',
+      );
     const issued = await deps.devSignIn();
     res.setHeader('Cache-Control', 'no-store');
     res.json({ token: issued.token, user_id: issued.userId });

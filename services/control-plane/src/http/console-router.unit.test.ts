@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,6 +98,34 @@ describe('the console at /console', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(await response.json()).toEqual({ token: 'a.b.c', user_id: 'user_dev_admin' });
+  });
+
+  // Regression: any Host and Origin got the token, so a page the developer visited could read it through
+  // DNS rebinding (its name resolving to 127.0.0.1) while `make dev` ran.
+  it('issues the development token only to this machine’s own pages', async () => {
+    const base = await serve({ devSignIn: async () => ({ token: 'a.b.c', userId: 'user_dev_admin' }) });
+    const port = new URL(base).port;
+    const post = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const request = httpRequest(
+          { host: '127.0.0.1', port, path: '/console/dev-session', method: 'POST', headers },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.on('error', reject);
+        request.end();
+      });
+    expect(await post({ host: `localhost:${port}`, origin: `http://localhost:${port}` })).toBe(200);
+    expect(await post({ host: `127.0.0.1:${port}` })).toBe(200);
+    expect(
+      await post({
+        host: `rebind.attacker.example:${port}`,
+        origin: `http://rebind.attacker.example:${port}`,
+      }),
+    ).toBe(403);
+    expect(await post({ host: `localhost:${port}`, origin: 'https://evil.example' })).toBe(403);
   });
 
   it("loads ClerkJS from the instance's Frontend API when CLERK_PUBLISHABLE_KEY is set, and allows only that host", async () => {
