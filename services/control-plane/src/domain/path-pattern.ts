@@ -25,13 +25,6 @@ const LITERAL_SEGMENT = `(?:\\.*${NOT_DOT}(?:\\.|${NOT_DOT})*|\\.{3,})`;
  */
 export const PATH_PATTERN_SYNTAX = `^/(?:\\*)?$|^(?:/(?:${LITERAL_SEGMENT}|:[A-Za-z_][A-Za-z0-9_]*))+(?:/\\*)?$`;
 
-/**
- * Names and other free text: no leading or trailing whitespace. JavaScript's \s spelled out, so every
- * regex engine (this service's, a client's, the API fuzzer's) reads the pattern alike.
- */
-const WHITESPACE = '\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
-export const NO_OUTER_WHITESPACE = new RegExp(`^[^${WHITESPACE}](?:[\\s\\S]*[^${WHITESPACE}])?$`);
-
 export function pathPatternProblem(pattern: string): string | null {
   if (!pattern.startsWith('/')) return 'must start with /';
   if (pattern.length > MAX_PATH_PATTERN_LENGTH)

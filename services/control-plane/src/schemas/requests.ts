@@ -32,7 +32,13 @@ import {
   trafficSplit,
 } from '@vantageedge/shared/domain/route-policies';
 import { z } from 'zod';
-import { NO_OUTER_WHITESPACE, PATH_PATTERN_SYNTAX, pathPatternProblem } from '../domain/path-pattern.js';
+import {
+  CONTROL_CHARACTER,
+  DISPLAY_NAME_SYNTAX,
+  DISPLAY_TEXT_SYNTAX,
+  NO_OUTER_WHITESPACE,
+} from '../domain/display-text.js';
+import { PATH_PATTERN_SYNTAX, pathPatternProblem } from '../domain/path-pattern.js';
 
 /**
  * The request bodies of the admin API's commands. These schemas validate requests (unknown fields are
@@ -41,11 +47,22 @@ import { NO_OUTER_WHITESPACE, PATH_PATTERN_SYNTAX, pathPatternProblem } from '..
  */
 
 const uuid = z.uuid('must be a uuid');
+const NO_CONTROL_CHARACTERS = 'must not contain control characters (U+0000–U+001F, U+007F–U+009F)';
+/** Display text (a name, a reason): people read it in the console, the CLI and the audit log. */
+const refuseControlCharacters = (value: string, ctx: z.RefinementCtx) => {
+  if (CONTROL_CHARACTER.test(value)) ctx.addIssue({ code: 'custom', message: NO_CONTROL_CHARACTERS });
+};
+/** Tenant, origin and API key names: one line of display text. */
 const name = z
   .string()
   .min(1, 'must not be empty')
   .max(100, 'must be at most 100 characters')
-  .regex(NO_OUTER_WHITESPACE, 'must not start or end with whitespace');
+  .superRefine((value, ctx) => {
+    if (!NO_OUTER_WHITESPACE.test(value))
+      ctx.addIssue({ code: 'custom', message: 'must not start or end with whitespace' });
+    refuseControlCharacters(value, ctx);
+  })
+  .meta({ pattern: DISPLAY_NAME_SYNTAX });
 
 /** A lowercase DNS label: what goes in front of .vantageedge.dev. */
 export const subdomain = z
@@ -428,7 +445,14 @@ export const rotateApiKeyBody = z.strictObject({
   /** How long the old key keeps working; default API_KEY_ROTATION_GRACE_SECONDS. */
   grace_period_seconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_SECONDS).optional(),
 });
-export const revokeApiKeyBody = z.strictObject({ reason: z.string().max(500).optional() });
+export const revokeApiKeyBody = z.strictObject({
+  reason: z
+    .string()
+    .max(500)
+    .superRefine(refuseControlCharacters)
+    .meta({ pattern: DISPLAY_TEXT_SYNTAX })
+    .optional(),
+});
 
 export type CreateTenantBody = z.infer<typeof createTenantBody>;
 export type UpdateTenantBody = z.infer<typeof updateTenantBody>;
