@@ -5,7 +5,7 @@ import { GET_RESOURCES, get } from './commands/get.js';
 import { login, logout } from './commands/session.js';
 import { type CliContext, createContext } from './context.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
-import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
+import { OUTPUT_FORMATS, type OutputFormat, terminalText } from './output.js';
 
 /**
  * `vantageedge`: the admin API from a terminal or a CI job. Every command talks to the control plane
@@ -150,7 +150,9 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
 }
 
 /** Runs one command line (without `node` and the script) and returns the exit code. */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+export async function runCli(argv: readonly string[], cliIo: CliIo): Promise<ExitCode> {
+  // Everything on stderr is for people: messages carry the admin API's (and so a tenant's) text.
+  const io: CliIo = { ...cliIo, stderr: (text) => cliIo.stderr(terminalText(text, { keepNewlines: true })) };
   let code: ExitCode = EXIT.ok;
   try {
     await program(io, (exit) => {
@@ -162,8 +164,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (error instanceof CliError) {
-      io.stderr(`vantageedge: ${error.message}`);
-      for (const detail of error.details) io.stderr(`  ${detail.field}: ${detail.issue}`);
+      io.stderr(`vantageedge: ${terminalText(error.message)}`);
+      for (const detail of error.details)
+        io.stderr(`  ${terminalText(detail.field)}: ${terminalText(detail.issue)}`);
       return error.exitCode;
     }
     io.stderr(`vantageedge: ${(error as Error).stack ?? String(error)}`);

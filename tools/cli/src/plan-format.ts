@@ -1,4 +1,9 @@
-/** How a diff or a plan reads in a terminal: one line per resource, one indented line per field. */
+import { terminalText } from './output.js';
+
+/**
+ * How a diff or a plan reads in a terminal: one line per resource, one indented line per field, each
+ * with its control characters escaped (names and values are the tenant's).
+ */
 
 export interface FieldChange {
   field: string;
@@ -31,7 +36,7 @@ export function formatChanges(changes: readonly Change[]): string {
     for (const field of change.fields)
       lines.push(`      ${field.field}: ${shown(field.from)} → ${shown(field.to)}`);
   }
-  return lines.join('\n');
+  return lines.map((line) => terminalText(line)).join('\n');
 }
 
 export function summary(changes: readonly Change[]): string {

