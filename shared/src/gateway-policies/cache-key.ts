@@ -3,12 +3,26 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
 /**
- * What the cache needs of a request: the path after normalisation (no query), the raw query, and the
- * headers as the origin will receive them (endToEndRequestHeaders: no hop-by-hop fields, none the
- * client named in Connection).
+ * What the cache needs of a request: the scheme and host it was made to, the path after normalisation
+ * (no query), the raw query, and the client's end-to-end headers (endToEndRequestHeaders: no hop-by-hop
+ * fields, none the client named in Connection). Headers the gateway writes or drops toward the origin
+ * (X-Forwarded-*, X-Real-IP, …) are not what the origin received: a response varying on one is not
+ * stored (vary_gateway_header).
  */
 export interface CacheRequest {
   readonly method: string;
+  /**
+   * The client's scheme as the gateway determined it ('http' | 'https'; a trusted proxy's
+   * X-Forwarded-Proto): an origin may answer http and https differently (a redirect to https). The
+   * gateway always sets it; '' when absent.
+   */
+  readonly scheme?: string | undefined;
+  /**
+   * The host the tenant was found by: the Host (or :authority) as hostHeaderName reads it (lower-case,
+   * no port, no trailing dot). A tenant's custom domain and its platform subdomain are different keys.
+   * The gateway always sets it; '' when absent.
+   */
+  readonly host?: string | undefined;
   readonly path: string;
   /** Without the leading '?'; '' when none. */
   readonly query: string;
@@ -24,10 +38,12 @@ export interface CacheIdentity {
 /**
  * Part of every variant digest. Changing it makes every entry stored by an older key format
  * unreachable (they expire by TTL): entries stored before the Vary and Authorization rules were
- * enforced (k1), or while repeated query parameters were sorted by value (k2: `?id=evil&id=1` was
- * stored under the key `?id=1&id=evil` now has), must never be served.
+ * enforced (k1), while repeated query parameters were sorted by value (k2: `?id=evil&id=1` was
+ * stored under the key `?id=1&id=evil` now has), or before the scheme and host were part of the key
+ * (k3: an http request's redirect to https was served to https requests, one host's answer to
+ * another's), must never be served.
  */
-const KEY_FORMAT = 'k3';
+const KEY_FORMAT = 'k4';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
@@ -61,7 +77,8 @@ export function pathDigest(path: string): string {
 }
 
 /**
- * Digest of everything else that selects a URL's entry. Each part is length-prefixed so no crafted
+ * Digest of everything else that selects a URL's entry (scheme, host, query unless the pattern is
+ * `path`, the policy's vary headers, the caller on per-caller routes). Each part is length-prefixed so no crafted
  * value can make two different requests collide (e.g. a query that imitates a header part).
  * Returns null when the route is per caller and the caller is anonymous (such a request is not cached).
  */
@@ -70,7 +87,7 @@ export function variantDigest(
   request: CacheRequest,
   identity: CacheIdentity,
 ): string | null {
-  let material = part(KEY_FORMAT);
+  let material = part(KEY_FORMAT) + part(request.scheme ?? '') + part(request.host ?? '');
   if (policy.keyPattern !== 'path') material += part(sortedQuery(request.query));
   for (const name of policy.varyHeaders) material += part(headerValue(request.headers, name));
   if (policy.perCaller) {

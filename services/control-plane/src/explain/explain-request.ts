@@ -11,7 +11,7 @@ import { pathDigest, variantDigest } from '@vantageedge/shared/gateway-policies/
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
-import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
+import { hostHeaderName, lookupHost } from '@vantageedge/shared/routing/host-lookup';
 import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath, compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
@@ -37,6 +37,8 @@ export interface ExplainInput {
   headers: Record<string, string | string[]>;
   /** The client address the gateway would see (for limits keyed on it); default a placeholder. */
   clientIp?: string;
+  /** The scheme the client uses (part of the cache key); default https. */
+  scheme?: 'http' | 'https';
 }
 
 export interface ExplainContext extends Omit<AuthContext, 'hostNames'> {
@@ -253,7 +255,15 @@ function explainCache(
           : "the route's cache policy is disabled",
     };
   }
-  const request = { method: input.method, path, query: input.query, headers: input.headers };
+  // The gateway's cache key: the scheme and the host as the tenant was found by it (hostHeaderName).
+  const request = {
+    method: input.method,
+    scheme: input.scheme ?? 'https',
+    host: hostHeaderName(input.host) ?? '',
+    path,
+    query: input.query,
+    headers: input.headers,
+  };
   const identity = {
     userId: auth.identity.user_id ?? auth.identity.service_id,
     apiKeyId: auth.identity.api_key_id,

@@ -2,6 +2,8 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
+import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { exportJWK, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { type ExplainContext, type ExplainInput, explainRequest } from './explain-request.js';
@@ -236,6 +238,35 @@ describe('explaining a request', () => {
     expect(bypassed.cache).toMatchObject({ decision: 'bypass', reason: 'bypass_header' });
     const noCache = await explain({ path: '/admin/x' });
     expect(noCache.cache).toMatchObject({ enabled: false, decision: 'not_cached' });
+  });
+
+  // Regression (hostile/naive origin review): the gateway's key now carries the scheme and the host
+  // the tenant was found by; the explanation computes the same key.
+  it('keys the cache on the scheme and the normalised host, as the gateway does', async () => {
+    const headers = { 'x-api-key': ACTIVE_KEY };
+    const digest = async (input: Partial<ExplainInput>) =>
+      (await explain({ path: '/api/users/1', headers, ...input })).cache?.key?.variant_digest;
+    const https = await digest({});
+    expect(await digest({ scheme: 'https' })).toBe(https);
+    expect(await digest({ scheme: 'http' })).not.toBe(https);
+    expect(await digest({ host: 'api.acme.test' })).not.toBe(https);
+    expect(await digest({ host: 'ACME.vantageedge.dev.:8443' })).toBe(https);
+    const snap = await snapshot();
+    const route = snap.routes.find((candidate) => candidate.id === USERS_ROUTE)!;
+    expect(https).toBe(
+      variantDigest(
+        compileCachePolicy(TENANT, route)!,
+        {
+          method: 'GET',
+          scheme: 'https',
+          host: 'acme.vantageedge.dev',
+          path: '/api/users/1',
+          query: '',
+          headers,
+        },
+        { apiKeyId: ACTIVE_KEY_ID },
+      ),
+    );
   });
 
   it('answers 503 origin_unavailable for a route whose origin is not in the config', async () => {

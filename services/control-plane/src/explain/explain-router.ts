@@ -75,6 +75,7 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
         query,
         headers,
         ...(body.client_ip !== undefined ? { clientIp: body.client_ip } : {}),
+        ...(body.scheme !== undefined ? { scheme: body.scheme } : {}),
       },
       {
         snapshot: at.snapshot,

@@ -18,6 +18,10 @@ export const explainBody = z.strictObject({
     .min(1, 'must not be empty')
     .max(300, 'must be at most 300 characters')
     .meta({ description: 'the Host the request is sent to (port and trailing dot allowed)' }),
+  scheme: z
+    .enum(['http', 'https'], { error: 'must be http or https' })
+    .optional()
+    .meta({ description: 'the scheme the request is sent with (part of the cache key; default https)' }),
   path: z
     .string()
     .min(1, 'must not be empty')

@@ -72,6 +72,24 @@ describe('cache keys', () => {
     );
   });
 
+  // Regression (hostile/naive origin review): the key had neither scheme nor host, so an origin's
+  // http→https redirect was served to https requests (a redirect loop for the TTL), and one host's
+  // answer (a custom domain) to the tenant's other hosts (its platform subdomain).
+  it('regression: the scheme and the host the tenant was found by are part of the key', () => {
+    const policy = compiled({});
+    const at = (scheme: string, host: string) => variantDigest(policy, { ...request(), scheme, host }, {});
+    expect(at('http', 'acme.vantageedge.dev')).not.toBe(at('https', 'acme.vantageedge.dev'));
+    expect(at('https', 'api.acme.example')).not.toBe(at('https', 'acme.vantageedge.dev'));
+    expect(at('https', 'api.acme.example')).toBe(at('https', 'api.acme.example'));
+    // Length-prefixed: a scheme/host split cannot be shifted into another one.
+    expect(at('http', 'sa.b')).not.toBe(at('https', 'a.b'));
+    // Path-only keys too.
+    const pathOnly = compiled({ cache_key_pattern: 'path' });
+    expect(variantDigest(pathOnly, { ...request(), scheme: 'http', host: 'a' }, {})).not.toBe(
+      variantDigest(pathOnly, { ...request(), scheme: 'https', host: 'a' }, {}),
+    );
+  });
+
   it('disabled policies compile to null', () => {
     const route = routeConfig.parse({
       id: randomUUID(),
@@ -355,6 +373,41 @@ describe('shared-cache storage rules (RFC 9111)', () => {
     expect(responseVary({})).toEqual([]);
     expect(responseVary({ vary: ['accept', '*'] } as never)).toBe('*');
     expect(freshnessFor(compiled({}), 'GET', ok({ vary: 'accept, *' }))).toEqual({ notStored: 'vary_star' });
+  });
+
+  // Regression (hostile/naive origin review): the variant was selected by the client's value of a
+  // header the gateway writes toward the origin (X-Forwarded-Proto, X-Real-IP, …): absent for nearly
+  // every client, so one client's answer (an http→https redirect, a per-IP page) was served to all.
+  it('regression: never stores a response that varies on a header the gateway writes or drops', () => {
+    for (const vary of [
+      'X-Forwarded-Proto',
+      'accept-encoding, X-Real-IP',
+      'X-Forwarded-For',
+      'X-Forwarded-Host',
+      'X-Forwarded-Port',
+      'X-Forwarded-Prefix',
+      'Forwarded',
+      'X-Request-Id',
+      'X-VantageEdge-User-Id',
+      'X-Vantageedge-Tenant-Id',
+      'True-Client-IP',
+      'X-API-Key',
+    ]) {
+      for (const mode of ['standard', 'override'] as const)
+        expect(
+          freshnessFor(compiled({ mode }), 'GET', ok({ vary, 'cache-control': 'max-age=60' })),
+          vary,
+        ).toEqual({
+          notStored: 'vary_gateway_header',
+        });
+    }
+    // Headers the origin gets as the client sent them (or, Host, the same for every client of the
+    // route, while the key carries the client's host) still vary as before.
+    for (const vary of ['Accept-Encoding', 'Accept-Language, Origin', 'Host', 'Authorization', 'Cookie'])
+      expect(
+        freshnessFor(compiled({}), 'GET', ok({ vary, 'cache-control': 'max-age=60' })),
+        vary,
+      ).toHaveProperty('freshMs');
   });
 
   // Regression: the client's value went through /\s*,\s*/, which backtracks over every run of spaces

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
+import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
 import { HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
 import { type StorageDecision, standardFreshness } from './standard-freshness.js';
 
@@ -88,7 +89,8 @@ export function responseVary(headers: IncomingHttpHeaders): readonly string[] | 
 
 /**
  * How long the response may be served fresh, or a reason it must not be stored (the storage rules of
- * a shared cache, RFC 9111 §3): `Vary: *` is never stored; a response to a request with Authorization
+ * a shared cache, RFC 9111 §3): `Vary: *` is never stored, nor a Vary naming a header the gateway
+ * writes or drops toward the origin (originSeesGatewayValue); a response to a request with Authorization
  * is stored only where the policy keys the cache per caller or declares it shared, or when the origin
  * allows it (public, s-maxage, must-revalidate). Freshness: standardFreshness in `standard` mode; in
  * `override` mode the policy's TTL, capped by s-maxage (else max-age), and no-store, private and
@@ -123,7 +125,11 @@ export function storageDecision(
   const length = declaredLength(headers);
   if (length !== undefined && length > policy.maxBodyBytes) return { notStored: 'body_too_large' };
   if (headers['set-cookie'] !== undefined && !policy.cacheSetCookie) return { notStored: 'set_cookie' };
-  if (responseVary(headers) === '*') return { notStored: 'vary_star' };
+  const vary = responseVary(headers);
+  if (vary === '*') return { notStored: 'vary_star' };
+  // The origin's answer depends on a value the gateway gave it (X-Forwarded-Proto, X-Real-IP, …), not
+  // the client's: keyed on the client's value (absent for nearly everyone) it would be served to all.
+  if (vary.some(originSeesGatewayValue)) return { notStored: 'vary_gateway_header' };
   const cacheControl = headerList(headers['cache-control'])?.toLowerCase();
   if (
     request.authorized &&

@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { strippedPath } from '@vantageedge/shared/routing/strip-prefix';
-import { upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
+import { connectionProto, upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import type { UpstreamLease } from '../upstream/types.js';
 import type { GatewayExchange } from './exchange.js';
 
@@ -29,7 +29,7 @@ export function originRequestHeaders(
     clientIp: exchange.clientIp,
     peerIp: exchange.peerIp,
     peerTrusted: exchange.peerTrusted,
-    proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+    proto: connectionProto(req),
     localPort: req.socket.localPort,
     strippedPrefix: stripped ? exchange.route!.stripPrefix : null,
     requestId: exchange.requestId,

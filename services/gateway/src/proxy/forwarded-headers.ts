@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { headerList } from '@vantageedge/shared/http/header-values';
 import type { Identity } from '../auth/identity.js';
 import { requestAuthority } from '../http/request-authority.js';
@@ -56,6 +56,36 @@ const REQUEST_DROPPED = new Set([
 ]);
 
 export const IDENTITY_HEADER_PREFIX = 'x-vantageedge-';
+
+/**
+ * A request header whose value at the origin is the gateway's, not the client's: one it writes
+ * (X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, the identity headers) or drops or keeps only from
+ * a trusted proxy (REQUEST_DROPPED). A response varying on one must not be cached under the client's
+ * value (the response cache refuses it: vary_gateway_header). Host is not one: the cache key carries
+ * the client's normalised Host, and the Host an origin gets is its target's, the same for every client.
+ * Hop-by-hop headers never reach an origin and never count in a Vary (responseVary).
+ */
+export function originSeesGatewayValue(name: string): boolean {
+  return (REQUEST_DROPPED.has(name) && name !== 'host') || name.startsWith(IDENTITY_HEADER_PREFIX);
+}
+
+/** Whether the client's connection to the gateway is TLS. */
+export function connectionProto(req: IncomingMessage): 'http' | 'https' {
+  return 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http';
+}
+
+/**
+ * The client's scheme as the gateway determined it: the X-Forwarded-Proto of a trusted proxy, else
+ * whether the connection to the gateway is TLS. What the origin gets as X-Forwarded-Proto and what the
+ * response cache keys on.
+ */
+export function clientProto(
+  headers: IncomingHttpHeaders,
+  socketProto: 'http' | 'https',
+  peerTrusted: boolean,
+): string {
+  return (peerTrusted && firstValue(headers['x-forwarded-proto'])) || socketProto;
+}
 
 export interface ForwardingFacts {
   readonly upstreamHost: string;
@@ -138,7 +168,7 @@ export function upstreamRequestHeaders(
   const priorForwarded = trusted ? headerList(headers.forwarded) : undefined;
   out['x-forwarded-for'] = priorXff ? `${priorXff}, ${facts.peerIp}` : facts.peerIp;
   out['forwarded'] = priorForwarded ? `${priorForwarded}, ${forwarded}` : forwarded;
-  out['x-forwarded-proto'] = (trusted && firstValue(headers['x-forwarded-proto'])) || facts.proto;
+  out['x-forwarded-proto'] = clientProto(headers, facts.proto, trusted);
   out['x-forwarded-host'] = (trusted && firstValue(headers['x-forwarded-host'])) || originalHost;
   const port = (trusted && firstValue(headers['x-forwarded-port'])) || facts.localPort;
   if (port !== undefined) out['x-forwarded-port'] = String(port);
