@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { internalListenerHeader } from '@vantageedge/shared/http/internal-listener';
 import type { Registry } from 'prom-client';
 
 export interface MetricsServer {
@@ -9,7 +10,8 @@ export interface MetricsServer {
 
 /**
  * A projector's admin listener: Prometheus `/metrics` and a liveness `/healthz`. Projectors have no
- * other HTTP surface, so this is what Prometheus scrapes and what container healthchecks probe.
+ * other HTTP surface, so this is what Prometheus scrapes and what container healthchecks probe. Every
+ * answer is marked internal (x-vantageedge-internal): a gateway never relays it to a tenant.
  */
 export async function startMetricsServer(options: {
   registry: Registry;
@@ -17,7 +19,9 @@ export async function startMetricsServer(options: {
   port: number;
 }): Promise<MetricsServer> {
   const { registry } = options;
+  const [markName, markValue] = internalListenerHeader('projector');
   const server = http.createServer((req, res) => {
+    res.setHeader(markName, markValue);
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();

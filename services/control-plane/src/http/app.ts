@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import { internalListenerHeader } from '@vantageedge/shared/http/internal-listener';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -129,6 +130,13 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     registers: [registry],
   });
 
+  // First: every answer (errors, 404s, 405s included) is marked internal, so no gateway relays it to a
+  // tenant whose origin names this listener (/metrics and /readyz need no credentials).
+  const [markName, markValue] = internalListenerHeader('control-plane');
+  app.use((_req, res, next) => {
+    res.setHeader(markName, markValue);
+    next();
+  });
   app.use(requestId);
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();

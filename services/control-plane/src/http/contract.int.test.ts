@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { INTERNAL_LISTENER_HEADER } from '@vantageedge/shared/http/internal-listener';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
@@ -150,5 +151,25 @@ describe('the API reference', () => {
     expect(page).toContain('"url":"/openapi.json"');
     expect(page.length).toBeGreaterThan(1_000_000);
     expect(page).not.toMatch(/<script[^>]+src=/);
+  });
+});
+
+describe('the internal-listener mark', () => {
+  // Regression: a tenant whose origin named the control plane read its /metrics and /readyz through a
+  // gateway. Every answer is marked, and gateways never relay a marked answer (see the gateway's
+  // proxy/internal-listeners.int.test.ts).
+  it('is on every answer: probes, metrics, documents, errors, 401s, 404s and 405s', async () => {
+    const answers = await Promise.all([
+      cp.request('GET', '/healthz', { token: null }),
+      cp.request('GET', '/metrics', { token: null }),
+      cp.request('GET', '/openapi.json', { token: null }),
+      cp.request('GET', '/api/v1/tenants', { token: null }),
+      cp.request('GET', '/no-such-path', { token: null }),
+      cp.request('POST', '/healthz', { token: null }),
+      cp.request('GET', '/api/v1/tenants'),
+    ]);
+    expect(answers.map((answer) => answer.headers.get(INTERNAL_LISTENER_HEADER))).toEqual(
+      answers.map(() => 'control-plane'),
+    );
   });
 });

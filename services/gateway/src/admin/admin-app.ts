@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { internalListenerHeader } from '@vantageedge/shared/http/internal-listener';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { GatewayConfigStore } from '../config/gateway-config-store.js';
@@ -46,11 +47,18 @@ function requireBearer(token: string): RequestHandler {
 
 /**
  * The admin listener (GATEWAY_ADMIN_PORT): liveness, readiness, status and Prometheus metrics. It is
- * a separate server, so none of this is reachable through a tenant's host on the traffic port.
+ * a separate server, so none of this is reachable through a tenant's host on the traffic port. Every
+ * answer (errors and 404s too) is marked internal (x-vantageedge-internal): no gateway relays it, so a
+ * tenant whose origin names this listener — of this replica or of a peer — gets 502, never /status.
  */
 export function createAdminApp(options: AdminAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  const [markName, markValue] = internalListenerHeader('gateway-admin');
+  app.use((_req, res, next) => {
+    res.setHeader(markName, markValue);
+    next();
+  });
   const startedAt = new Date().toISOString();
 
   app.get('/healthz', (_req, res) => {

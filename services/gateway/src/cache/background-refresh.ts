@@ -1,9 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
 import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
 import { classifyProxyError } from '../proxy/proxy-request.js';
+import { OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import type { CacheFill, ResponseCache } from './response-cache.js';
 import { revalidationHeaders } from './response-cache.js';
 
@@ -40,6 +42,12 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
       bodyTimeout: origin.timeoutMs,
     })
     .then(async (response: Dispatcher.ResponseData) => {
+      // One of the platform's internal listeners (x-vantageedge-internal) answered: never stored, the
+      // lease released as a refused address is (the proxy answers such a response 502).
+      if (isInternalListenerResponse(response.headers)) {
+        void response.body.dump().catch(() => {});
+        throw new OriginAddressBlockedError('the origin is one of the platform’s internal listeners');
+      }
       status = response.statusCode;
       const received = incoming(response.headers as Record<string, string | string[] | undefined>);
       if (status === 304 && fill.revalidating !== null) {

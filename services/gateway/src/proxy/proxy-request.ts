@@ -1,9 +1,11 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Transform } from 'node:stream';
+import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
+import { OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import type { UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import type { ResponseBodySink } from './client-response-writer.js';
 import type { CookieDomainGuard } from './cookie-domains.js';
@@ -185,6 +187,15 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     if (statusCode < 200) return; // 1xx: the final answer follows
+    if (isInternalListenerResponse(headers)) {
+      // A platform listener that is not tenant traffic (a replica's admin port, a projector's metrics,
+      // the control plane) answered: nothing of it reaches the client or a stage (the cache), and the
+      // exchange fails as a connection to a refused address does (502 origin_address_blocked).
+      controller.abort(
+        new OriginAddressBlockedError('the origin is one of the platform’s internal listeners'),
+      );
+      return;
+    }
     const exchange = this.#exchange;
     const { req, res } = exchange;
     this.#status = statusCode;

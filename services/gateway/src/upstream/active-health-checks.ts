@@ -1,3 +1,4 @@
+import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import { Agent, request } from 'undici';
 import { createGuardedConnector } from './guarded-connector.js';
@@ -21,7 +22,9 @@ export interface ActiveHealthChecks {
  * still running is skipped, so a hanging target costs one connection, not one per interval.
  * The interval is at least MIN_PROBE_INTERVAL_SECONDS, and every probe is taken from the replica's
  * budget (when one is given): over budget, a target's probe waits for a later round. A probe
- * connects only where the address policy allows (a refused address is a failed probe).
+ * connects only where the address policy allows (a refused address is a failed probe), and an answer
+ * of one of the platform's internal listeners (x-vantageedge-internal) is a failed probe too: the
+ * proxy refuses every answer of that target.
  */
 export function startActiveHealthChecks(
   targets: readonly ProbeTarget[],
@@ -52,7 +55,10 @@ export function startActiveHealthChecks(
         headers: { 'user-agent': 'vantageedge-health-check' },
       });
       await response.body.dump();
-      success = response.statusCode >= 200 && response.statusCode < 400;
+      success =
+        response.statusCode >= 200 &&
+        response.statusCode < 400 &&
+        !isInternalListenerResponse(response.headers);
     } catch {
       success = false;
     }

@@ -9,6 +9,7 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MAX_ORIGIN_CONNECT_TIMEOUT_MS } from '@vantageedge/shared/domain/gateway-config';
+import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -28,7 +29,7 @@ import { ClientAddressResolver } from '../proxy/client-address.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
 import { classifyProxyError } from '../proxy/proxy-request.js';
-import { createGuardedConnector } from '../upstream/guarded-connector.js';
+import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
@@ -344,13 +345,29 @@ export class WebSocketProxy {
       upstreamRequest.destroy();
       refuse(504, 'upstream_timeout', 'the origin did not answer the upgrade in time');
     });
+    /** 502 origin_address_blocked / 504 upstream_timeout, as the HTTP path answers them. */
+    const failAs = (error: Error) => {
+      const failure = classifyProxyError(error);
+      release(failure.outcome);
+      refuse(failure.status, failure.code, failure.message);
+    };
+    /**
+     * The origin is one of the platform's internal listeners (its answer is marked): nothing of the
+     * answer reaches the client, the upgrade fails as a refused address does.
+     */
+    const refuseInternal = (response: IncomingMessage, upstream?: Socket): boolean => {
+      if (!isInternalListenerResponse(response.headers)) return false;
+      response.on('error', () => {}); // cut short below: its body is never read
+      response.resume();
+      upstream?.destroy();
+      upstreamRequest.destroy();
+      failAs(new OriginAddressBlockedError('the origin is one of the platform’s internal listeners'));
+      return true;
+    };
     upstreamRequest.once('error', (error: NodeJS.ErrnoException) => {
       if (released) return;
       if (error.code === 'ORIGIN_ADDRESS_BLOCKED' || error.code === 'UND_ERR_CONNECT_TIMEOUT') {
-        // 502 origin_address_blocked / 504 upstream_timeout, as the HTTP path answers them.
-        const failure = classifyProxyError(error);
-        release(failure.outcome);
-        refuse(failure.status, failure.code, failure.message);
+        failAs(error);
         return;
       }
       const refused =
@@ -359,6 +376,7 @@ export class WebSocketProxy {
       refuse(502, refused ? 'upstream_unreachable' : 'upstream_error', 'the origin connection failed');
     });
     upstreamRequest.once('response', (response: IncomingMessage) => {
+      if (refuseInternal(response)) return;
       // The origin answered without switching protocols (e.g. 403): relay its answer.
       release({ kind: 'response', status: response.statusCode ?? 502 });
       this.#options.metrics?.upgrade(tenantId, response.statusCode ?? 502);
@@ -375,6 +393,7 @@ export class WebSocketProxy {
     });
     upstreamRequest.once('upgrade', (response: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
       exchange.upstreamMs = performance.now() - sentAt;
+      if (refuseInternal(response, upstream)) return;
       if (client.destroyed) {
         upstream.destroy();
         release({ kind: 'cancelled' });
