@@ -211,6 +211,15 @@ describe('what is cached', () => {
     expect(freshnessFor(policy, 'HEAD', ok())).toEqual({ notStored: 'method' });
   });
 
+  // Regression: an origin's Clear-Site-Data was stored with the entry and replayed on every HIT, to
+  // every client of the URL.
+  it('never stores a response that tells the browser to clear its data (Clear-Site-Data)', () => {
+    for (const directives of ['"cookies"', '"cache"', '"*"'])
+      expect(freshnessFor(policy, 'GET', ok({ 'clear-site-data': directives }))).toEqual({
+        notStored: 'clear_site_data',
+      });
+  });
+
   it('bypass rules', () => {
     const bypassing = compiled({
       mode: 'override',

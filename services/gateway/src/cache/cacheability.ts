@@ -125,6 +125,9 @@ export function storageDecision(
   const length = declaredLength(headers);
   if (length !== undefined && length > policy.maxBodyBytes) return { notStored: 'body_too_large' };
   if (headers['set-cookie'] !== undefined && !policy.cacheSetCookie) return { notStored: 'set_cookie' };
+  // An instruction to one browser (clear its cookies, storage, cache): replayed from the cache it would
+  // clear every client that gets the entry.
+  if (headers['clear-site-data'] !== undefined) return { notStored: 'clear_site_data' };
   const vary = responseVary(headers);
   if (vary === '*') return { notStored: 'vary_star' };
   // The origin's answer depends on a value the gateway gave it (X-Forwarded-Proto, X-Real-IP, …), not

@@ -27,6 +27,24 @@ export class CookieDomainGuard {
     return this.#scopeOne(setCookie, requestHost, tenant);
   }
 
+  /**
+   * An origin's Clear-Site-Data for a host under a platform base domain, without `"cookies"` and `"*"`:
+   * browsers clear cookies for the whole registrable domain (the base domain), which would sign
+   * visitors out of every tenant. `"cache"`, `"storage"` and `"executionContexts"` are the origin's own
+   * (kept); on a tenant's custom domain everything is kept. undefined when nothing is left.
+   */
+  scopeClearSiteData(value: string | string[], hostHeader: string | undefined): string | undefined {
+    const text = Array.isArray(value) ? value.join(',') : value;
+    const requestHost = hostOf(hostHeader);
+    if (!this.#baseDomains.some((base) => requestHost === base || requestHost.endsWith(`.${base}`)))
+      return text;
+    const kept = text
+      .split(',')
+      .map((directive) => directive.trim())
+      .filter((directive) => directive !== '' && !/^"?(?:cookies|\*)"?$/i.test(directive));
+    return kept.length === 0 ? undefined : kept.join(', ');
+  }
+
   #scopeOne(cookie: string, requestHost: string, tenant: CompiledTenant): string {
     // Fast path: most cookies carry no Domain attribute at all.
     if (!/;\s*domain\s*=/i.test(cookie)) return cookie;

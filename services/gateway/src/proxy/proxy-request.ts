@@ -3,6 +3,7 @@ import { Transform } from 'node:stream';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
+import { requestAuthority } from '../http/request-authority.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
 import { OriginAddressBlockedError } from '../upstream/guarded-connector.js';
@@ -23,7 +24,12 @@ export type RetryableAnswer = { readonly retryStatus: number };
 
 export type ProxyResult = ProxyFailure | RetryableAnswer | undefined;
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'GATEWAY_HEADERS_TIMEOUT',
+]);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 export class BodyTooLargeError extends Error {
@@ -154,6 +160,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   readonly #resolve: (result: ProxyResult) => void;
   readonly #sentAt = performance.now();
   #controller: DispatchController | undefined;
+  /** Set at the first 1xx: the final response must come by the response-head timeout. */
+  #finalHeadDeadline: NodeJS.Timeout | undefined;
   #sink: ResponseBodySink | undefined;
   #status = 0;
   /** The origin's answer is to be retried: its body is read and dropped. */
@@ -186,7 +194,16 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
-    if (statusCode < 200) return; // 1xx: the final answer follows
+    if (statusCode < 200) {
+      // 1xx: the final answer follows, within the time the origin has for its response head (undici
+      // starts its own timer again on each 1xx, so an origin sending 103 every second never timed out).
+      this.#finalHeadDeadline ??= setTimeout(
+        () => controller.abort(new FinalHeadTimeoutError()),
+        Math.max(0, this.#call.headersTimeoutMs - (performance.now() - this.#sentAt)),
+      );
+      return;
+    }
+    if (this.#finalHeadDeadline !== undefined) clearTimeout(this.#finalHeadDeadline);
     if (isInternalListenerResponse(headers)) {
       // A platform listener that is not tenant traffic (a replica's admin port, a projector's metrics,
       // the control plane) answered: nothing of it reaches the client or a stage (the cache), and the
@@ -213,9 +230,18 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       if (setCookie !== undefined)
         outHeaders['set-cookie'] = this.#call.cookieDomains.scope(
           setCookie,
-          req.headers.host,
+          requestAuthority(req.headers),
           exchange.tenant!,
         );
+      const clearSiteData = outHeaders['clear-site-data'];
+      if (clearSiteData !== undefined) {
+        const scoped = this.#call.cookieDomains.scopeClearSiteData(
+          clearSiteData as string | string[],
+          requestAuthority(req.headers),
+        );
+        if (scoped === undefined) delete outHeaders['clear-site-data'];
+        else outHeaders['clear-site-data'] = scoped;
+      }
       if (outHeaders['vary'] !== undefined && res.hasHeader('vary')) mergeVary(res, outHeaders);
       outHeaders['x-request-id'] = exchange.requestId;
       this.#sink = this.#call.onResponse(exchange, { statusCode, headers: outHeaders });
@@ -283,9 +309,18 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   #settle(outcome: UpstreamOutcome, result: ProxyResult): void {
     if (this.#settled) return;
     this.#settled = true;
+    if (this.#finalHeadDeadline !== undefined) clearTimeout(this.#finalHeadDeadline);
     this.#exchange.res.off('close', this.#onClientClose);
     this.#call.lease.release(outcome);
     this.#resolve(result);
+  }
+}
+
+/** The origin sent 1xx answers but no final one within the response-head timeout (504). */
+class FinalHeadTimeoutError extends Error {
+  readonly code = 'GATEWAY_HEADERS_TIMEOUT';
+  constructor() {
+    super('the origin sent no final response head in time');
   }
 }
 

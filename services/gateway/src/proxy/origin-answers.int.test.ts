@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * What a hostile origin's answer may not do through the gateway. Regression tests:
+ * - `Clear-Site-Data: "cookies"` from one tenant's origin reached browsers on a platform subdomain,
+ *   where it clears the cookies of the whole base domain: every tenant's visitors signed out;
+ * - an origin sending `103 Early Hints` every 300 ms held a request past the origin's response timeout
+ *   (undici starts its head timer again on each 1xx), and its final answer was served seconds later.
+ */
+const CUSTOM_DOMAIN = 'shop.answers.test';
+
+let gateway: TestGateway;
+let origin: net.Server;
+
+/** Answers by path, raw: `/clear/<directives>` and `/early` (1xx every 300 ms, final answer after 3 s). */
+function startRawOrigin(): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      const end = received.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const path = received.slice(0, end).split(' ')[1] ?? '';
+      received = received.slice(end + 4);
+      if (path === '/early') {
+        let sent = 0;
+        const hints = setInterval(() => {
+          if (socket.destroyed) return clearInterval(hints);
+          if (++sent > 10) {
+            clearInterval(hints);
+            socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate');
+            return;
+          }
+          socket.write('HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n');
+        }, 300);
+        return;
+      }
+      const directives = decodeURIComponent(path.slice('/clear/'.length));
+      socket.write(`HTTP/1.1 200 OK\r\nClear-Site-Data: ${directives}\r\nContent-Length: 2\r\n\r\nok`);
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+beforeAll(async () => {
+  origin = await startRawOrigin();
+  gateway = await startTestGateway();
+  const originId = randomUUID();
+  gateway.store.apply(
+    buildSnapshot({
+      subdomain: 'answers',
+      customDomains: [CUSTOM_DOMAIN],
+      origins: [
+        {
+          id: originId,
+          targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
+          timeout_seconds: 1,
+        },
+      ],
+      routes: [{ origin_id: originId, path_pattern: '/*' }],
+    }),
+  );
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await new Promise<void>((resolve) => origin?.close(() => resolve()));
+});
+
+describe("an origin's answer", () => {
+  const clear = (host: string, directives: string) =>
+    send(gateway, host, `/clear/${encodeURIComponent(directives)}`);
+
+  it('never clears the cookies of the platform base domain: "cookies" and "*" are dropped on a subdomain', async () => {
+    expect((await clear('answers.localhost', '"cookies", "storage"')).headers['clear-site-data']).toBe(
+      '"storage"',
+    );
+    expect((await clear('answers.localhost', '"*"')).headers['clear-site-data']).toBeUndefined();
+    expect((await clear('answers.localhost', '"cache"')).headers['clear-site-data']).toBe('"cache"');
+  });
+
+  it("keeps Clear-Site-Data whole on the tenant's own custom domain", async () => {
+    expect((await clear(CUSTOM_DOMAIN, '"cookies", "storage"')).headers['clear-site-data']).toBe(
+      '"cookies", "storage"',
+    );
+  });
+
+  it('answers 504 when 1xx responses keep coming but no final one within the origin timeout', async () => {
+    const answer = await send(gateway, 'answers.localhost', '/early');
+    expect(answer.status).toBe(504);
+    expect(answer.json()['error']).toMatchObject({ code: 'upstream_timeout' });
+  });
+});
