@@ -12,8 +12,11 @@ import { revalidationHeaders } from './response-cache.js';
 /**
  * stale-while-revalidate (RFC 5861 §3): the client already got the stale entry; this request's fill
  * (held by this replica's lease) refreshes it from the origin in the background: conditionally when the
- * entry has a validator (a 304 refreshes its headers and freshness), else a full GET. The response is
- * stored if the rules allow; on any failure the fill is dropped and the entry stays as it is.
+ * entry has a validator (a 304 refreshes its headers and freshness), else a full GET. The body is
+ * collected like a client's fill (cache.beginFill): bytes reserved from the replica's fill budget as they
+ * arrive, within the tenant's share and the fill deadline. The response is stored if the rules allow; when
+ * the rules refuse it, the budget has no room or the fill stops collecting, the origin's body is not read
+ * any further, the fill is dropped and the entry stays as it is.
  */
 export function refreshInBackground(cache: ResponseCache, exchange: GatewayExchange, fill: CacheFill): void {
   const origin = exchange.route?.origin;
@@ -31,7 +34,6 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
   delete headers['if-none-match'];
   delete headers['if-modified-since'];
   if (fill.revalidating !== null) Object.assign(headers, revalidationHeaders(fill.revalidating));
-  const maxBytes = fill.policy.maxBodyBytes;
   let status = 0;
   void lease.target.dispatcher
     .request({
@@ -55,20 +57,34 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
         cache.revalidated(fill, received);
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of response.body) {
-        size += (chunk as Buffer).length;
-        if (size > maxBytes) break;
-        chunks.push(chunk as Buffer);
-      }
       // Set-Cookie is scoped per client host by the proxy; a background fill never stores one.
-      if (size > maxBytes || received['set-cookie'] !== undefined) {
-        await response.body.dump().catch(() => {});
+      if (received['set-cookie'] !== undefined) {
+        response.body.destroy();
         cache.abandon(fill);
         return;
       }
-      await cache.store(fill, 'GET', { status, headers: received, body: Buffer.concat(chunks) });
+      const started = cache.beginFill(fill, 'GET', status, received);
+      if (started.outcome !== 'collect') {
+        // Refused or over budget: beginFill dropped the fill. Nobody waits for this body.
+        response.body.destroy();
+        return;
+      }
+      const body = started.body;
+      try {
+        for await (const chunk of response.body) {
+          body.push(chunk as Buffer);
+          if (!body.collecting) break; // too large, over the budget or past the deadline: stop reading
+        }
+      } catch (error) {
+        body.abort();
+        throw error;
+      }
+      if (!body.collecting) {
+        response.body.destroy();
+        body.abort();
+        return;
+      }
+      await body.end();
     })
     .then(
       () => lease.release({ kind: 'response', status }),

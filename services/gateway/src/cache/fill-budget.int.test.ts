@@ -5,7 +5,7 @@ import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import type { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
@@ -15,10 +15,12 @@ import { createResponseCache, type ResponseCache } from './response-cache.js';
 /**
  * Regression: every in-flight cache fill buffered up to the policy's max_body_bytes with no limit on
  * how many run at once, so unique query strings (every request a fill) could make a replica buffer
- * without bound. Fills now share a per-replica budget; beyond it responses stream through uncached.
+ * without bound. Fills now share a per-replica budget, of which one tenant's fills hold at most a
+ * quarter (here 1,000,000 bytes, the tenant's share); beyond it responses stream through uncached.
+ * Other tenants: fill-budget-tenants.int.test.ts.
  */
 const BODY_BYTES = 600_000;
-const BUDGET_BYTES = 1_000_000;
+const BUDGET_BYTES = 4_000_000;
 
 /** An origin whose `?hold` responses send all but 1,000 bytes and wait for release(); chunked with `?chunked`. */
 function startOrigin() {
@@ -54,6 +56,17 @@ function startOrigin() {
   };
 }
 
+/** Waits until the held fill's bytes are buffered (reserved as they arrive, not when the head arrives). */
+async function heldBuffered(registry: Registry): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      const values = (await registry.getSingleMetric('vantageedge_gateway_cache_fill_bytes')?.get())?.values;
+      expect(values?.[0]?.value ?? 0).toBeGreaterThanOrEqual(BODY_BYTES - 1_000);
+    },
+    { timeout: 5_000, interval: 10 },
+  );
+}
+
 async function bypassCount(registry: Registry): Promise<number> {
   const text = await registry.metrics();
   const line = text
@@ -62,7 +75,7 @@ async function bypassCount(registry: Registry): Promise<number> {
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
-describe('cache fills share a per-replica memory budget', () => {
+describe("cache fills share a per-replica memory budget (a tenant's share of it)", () => {
   let origin: ReturnType<typeof startOrigin>;
   let gateway: TestGateway;
   let cache: ResponseCache;
@@ -107,6 +120,7 @@ describe('cache fills share a per-replica memory budget', () => {
     const started = origin.nextHeld();
     const held = send(gateway, host, heldPath);
     await started;
+    await heldBuffered(registry);
     const before = await bypassCount(registry);
 
     const otherPath = `/files/other?q=${randomUUID()}`;
@@ -131,6 +145,7 @@ describe('cache fills share a per-replica memory budget', () => {
     const started = origin.nextHeld();
     const held = send(gateway, host, heldPath);
     await started;
+    await heldBuffered(registry);
     const before = await bypassCount(registry);
 
     const otherPath = `/files/other-chunked?chunked&q=${randomUUID()}`;

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { type CacheRecord, recordSize } from './cache-entry.js';
+import { type CacheRecord, compactBody, l1EntryBytes } from './cache-entry.js';
 
 interface Slot {
   readonly record: CacheRecord;
@@ -9,7 +9,8 @@ interface Slot {
 }
 
 /**
- * The response cache's per-process tier: an LRU bounded by bytes, in front of the CacheStore, read
+ * The response cache's per-process tier: an LRU bounded by the bytes its entries hold in the heap
+ * (l1EntryBytes: fixed costs per entry and per header included), in front of the CacheStore, read
  * synchronously. It keeps the same keys as the store, plus the indexes purges need without scanning:
  * keys per path index (unsafe methods, `path` purges) and variants per URL (the Vary cap).
  */
@@ -21,7 +22,8 @@ export class L1Cache {
   constructor(maxBytes: number) {
     this.#slots = new LRUCache<string, Slot>({
       maxSize: maxBytes,
-      sizeCalculation: (slot) => Math.max(1, recordSize(slot.record)),
+      // What the entry costs in the heap, not just its body and header characters (cache-entry.ts).
+      sizeCalculation: (slot, key) => l1EntryBytes(slot.record, key, slot.pathIndexKey, slot.urlKey),
       dispose: (slot, key, reason) => {
         if (reason !== 'set') this.#forget(key, slot);
       },
@@ -34,7 +36,7 @@ export class L1Cache {
 
   /** Keeps a record; false when it is larger than the whole L1 (then it is not kept). */
   set(key: string, record: CacheRecord, pathIndexKey: string, urlKey?: string): boolean {
-    const slot = { record, pathIndexKey, urlKey };
+    const slot = { record: compactBody(record), pathIndexKey, urlKey };
     this.#slots.set(key, slot);
     if (!this.#slots.has(key)) {
       // Too large: lru-cache dropped any previous record of the key without a dispose we act on.

@@ -33,7 +33,7 @@ import {
   storedHeaders,
   type UpstreamResponse,
 } from './cacheability.js';
-import { FillBudget } from './fill-budget.js';
+import { FILL_DEADLINE_MS, FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
 import { type RequestFreshness, requestFreshness, reusable } from './request-directives.js';
 import type { Freshness } from './standard-freshness.js';
@@ -90,7 +90,8 @@ export type CacheLookup =
  * - `collect`: stream the body to the client and push every chunk into `body`; end() stores it.
  * - `not_storable`: the rules refuse it (status, Cache-Control, Vary: *, …); stream it through, X-Cache
  *   stays MISS.
- * - `over_budget`: the replica's fill budget is used up; stream it through with X-Cache: BYPASS.
+ * - `over_budget`: the tenant's share of the replica's fill budget (or the budget itself) is used up, or
+ *   the origin's Content-Length does not fit what is free of it; stream it through with X-Cache: BYPASS.
  * Either way the coalesced followers are released (or, for `collect`, woken by end()/abort()).
  */
 export type FillStart =
@@ -101,10 +102,14 @@ export type FillStart =
 /** The body of a response being collected for the cache, chunk by chunk as it streams to the client. */
 export interface FillBody {
   /**
-   * One chunk as it is written to the client. Collecting stops for good (and what was buffered is
-   * released) past the policy's max_body_bytes or when the replica's fill budget runs out.
+   * One chunk as it is written to the client. The fill reserves its bytes as they arrive. Collecting
+   * stops for good (and what was buffered is released) past the policy's max_body_bytes, when the
+   * tenant's share of the fill budget (or the budget) has no room for it, or once the fill ran past its
+   * deadline (fill-budget.ts). The response itself goes on; it is just not stored.
    */
   push(chunk: Buffer): void;
+  /** Still collecting: false once collecting stopped or the fill ended (a reader with no client may stop). */
+  readonly collecting: boolean;
   /** The body is complete: stores the response if it was collected whole; wakes the followers. */
   end(): Promise<boolean>;
   /** The exchange failed before the body ended: releases the buffer and the followers. */
@@ -125,6 +130,10 @@ export interface ResponseCacheOptions {
   maxVariantsPerUrl?: number | undefined;
   /** Bytes all in-flight fills of this replica may buffer together (fill-budget.ts); default 64 MiB. */
   fillBudgetBytes?: number | undefined;
+  /** The part of that budget one tenant's fills may hold together; default TENANT_FILL_SHARE (a quarter). */
+  fillTenantShare?: number | undefined;
+  /** How long a fill may collect its body before it stops collecting; default FILL_DEADLINE_MS (30 s). */
+  fillDeadlineMs?: number | undefined;
   /** How long followers wait for a leader's origin response before going to the origin themselves. */
   coalesceTimeoutMs?: number | undefined;
   /**
@@ -270,7 +279,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const fillWaitMs = options.fillWaitMs ?? 5_000;
   const fillPollMs = options.fillPollMs ?? 20;
   const maxVariants = options.maxVariantsPerUrl ?? 16;
-  const budget = new FillBudget(options.fillBudgetBytes ?? 64 * 1024 * 1024);
+  const budget = new FillBudget(options.fillBudgetBytes ?? 64 * 1024 * 1024, options.fillTenantShare);
+  const fillDeadlineMs = options.fillDeadlineMs ?? FILL_DEADLINE_MS;
   const generations = new Map<string, PurgeGenerations>();
   const loading = new Map<string, Promise<void>>();
   const flights = new Map<string, Flight>();
@@ -303,7 +313,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   });
   const overBudget = new Counter({
     name: 'vantageedge_gateway_cache_fill_budget_bypass_total',
-    help: 'Fills not collected because the replica’s fill budget (GATEWAY_CACHE_FILL_BYTES) was used up: the response streamed through uncached',
+    help: 'Fills not collected because the tenant’s share of the replica’s fill budget (GATEWAY_CACHE_FILL_BYTES) or the budget was used up: the response streamed through uncached',
     registers: [options.registry],
   });
   new Gauge({
@@ -1019,36 +1029,46 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       refuse(fill, decision.notStored);
       return { outcome: 'not_storable', reason: decision.notStored };
     }
+    const tenantId = fill.policy.tenantId;
+    // An announced length is only checked, never reserved: bytes are reserved as they arrive, so an
+    // origin that announces much and sends little holds only what it sent.
     const declared = declaredLength(headers);
-    if (declared === undefined ? budget.exhausted : !budget.tryReserve(declared)) {
+    if (budget.exhaustedFor(tenantId) || (declared !== undefined && declared > budget.available(tenantId))) {
       overBudget.inc();
       dropFill(fill);
       return { outcome: 'over_budget' };
     }
     const maxBytes = fill.policy.maxBodyBytes;
-    let reserved = declared ?? 0;
-    let size = 0;
+    let reserved = 0;
     let chunks: Buffer[] | null = [];
     let settled = false;
-    const stopCollecting = (reason: 'body_too_large' | 'fill_budget') => {
+    const giveBack = () => {
+      clearTimeout(deadline);
       chunks = null;
-      budget.release(reserved);
+      budget.release(tenantId, reserved);
       reserved = 0;
+    };
+    const stopCollecting = (reason: 'body_too_large' | 'fill_budget' | 'fill_deadline') => {
+      if (chunks === null) return;
+      giveBack();
       if (reason === 'fill_budget') overBudget.inc();
       else notStored.labels({ reason }).inc();
       dropFill(fill);
     };
+    // A fill that takes too long stops collecting even when no further chunk comes (a trickling origin).
+    const deadline = setTimeout(() => stopCollecting('fill_deadline'), fillDeadlineMs);
+    deadline.unref();
     return {
       outcome: 'collect',
       body: {
+        get collecting() {
+          return chunks !== null && !settled;
+        },
         push(chunk) {
           if (chunks === null) return;
-          size += chunk.length;
-          if (size > maxBytes) return stopCollecting('body_too_large');
-          if (size > reserved) {
-            if (!budget.tryReserve(size - reserved)) return stopCollecting('fill_budget');
-            reserved = size;
-          }
+          if (reserved + chunk.length > maxBytes) return stopCollecting('body_too_large');
+          if (!budget.tryReserve(tenantId, chunk.length)) return stopCollecting('fill_budget');
+          reserved += chunk.length;
           chunks.push(chunk);
         },
         async end() {
@@ -1056,19 +1076,13 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
           settled = true;
           if (chunks === null) return false;
           const body = Buffer.concat(chunks);
-          chunks = null;
-          budget.release(reserved);
-          reserved = 0;
+          giveBack();
           return commit(fill, status, headers, body, decision);
         },
         abort() {
           if (settled) return;
           settled = true;
-          if (chunks !== null) {
-            chunks = null;
-            budget.release(reserved);
-            reserved = 0;
-          }
+          if (chunks !== null) giveBack();
           dropFill(fill);
         },
       },
