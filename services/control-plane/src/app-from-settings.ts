@@ -13,6 +13,7 @@ import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
 import { createTxtLookup } from './commands/dns-txt.js';
 import { tenantLimitsFromSettings } from './commands/tenant-limits.js';
+import { createTenantFoldCache, useTenantFoldCache } from './config-history/tenant-folds.js';
 import { createControlPlaneApp } from './http/app.js';
 import type { DevSignIn } from './http/console-router.js';
 import { createApiKeyQuotaReader } from './queries/api-key-quota.js';
@@ -60,6 +61,7 @@ export function controlPlaneAppFromSettings(
   const purger =
     cachePurger ?? (redis ? createRedisCachePurger(redis, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   const quotas = quotaStore ?? (redis ? new RedisQuotaStore(redis) : undefined);
+  useTenantFoldCache(store, createTenantFoldCache({ maxBytes: settings.CONTROL_PLANE_CONFIG_CACHE_BYTES }));
   return createControlPlaneApp({
     ...(redis
       ? {

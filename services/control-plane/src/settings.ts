@@ -37,6 +37,8 @@ export const controlPlaneSettings = {
   CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),
   /** Tenant documents (POST …/config/plan and …/config/apply) hold a whole config. */
   CONTROL_PLANE_DOCUMENT_LIMIT_BYTES: z.coerce.number().int().min(1024).max(67_108_864).default(4_194_304),
+  /** Folded tenant configs kept for explain and GET …/config (approximate JSON bytes, LRU; 0: none). */
+  CONTROL_PLANE_CONFIG_CACHE_BYTES: z.coerce.number().int().min(0).max(17_179_869_184).default(67_108_864),
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters of secret'),
   API_KEY_ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(2_592_000).default(86_400),

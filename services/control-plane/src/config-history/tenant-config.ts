@@ -1,11 +1,12 @@
-import { foldSnapshotEvent, type SnapshotState } from '@vantageedge/projections/snapshots/fold';
+import type { SnapshotState } from '@vantageedge/projections/snapshots/fold';
 import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type {
   ApiKeyEntry,
   SnapshotCertificate,
   TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
-import { readTenantEvents, type TenantEventSource } from './tenant-events.js';
+import type { TenantEventSource } from './tenant-events.js';
+import { EMPTY_FOLD, foldTenantEvents, tenantFoldAt } from './tenant-folds.js';
 
 /**
  * A tenant's whole gateway config as the gateways served it after some event: the snapshot the
@@ -42,20 +43,15 @@ export type TenantConfigAt =
  * included: the caller decides what leaves the control plane).
  */
 export function foldTenantSnapshot(events: readonly ControlPlaneEvent[]): SnapshotState | undefined {
-  let state: SnapshotState | undefined;
-  for (const event of events) {
-    try {
-      state = foldSnapshotEvent(state, event);
-    } catch {
-      // The projector logs and counts such an event (vantageedge_snapshot_fold_errors_total).
-    }
-  }
-  return state;
+  return foldTenantEvents(EMPTY_FOLD, events, 0n).state;
 }
 
 /** The tenant's config after `events`: the snapshot without the API keys' hashes. */
 export function foldTenantConfig(events: readonly ControlPlaneEvent[]): TenantConfigAt {
-  const state = foldTenantSnapshot(events);
+  return configOf(foldTenantSnapshot(events));
+}
+
+function configOf(state: SnapshotState | undefined): TenantConfigAt {
   if (state === undefined) return { status: 'absent' };
   if (state.status === 'deleted') {
     return { status: 'deleted', version: state.version.toString(), event_time: state.eventTime };
@@ -78,13 +74,16 @@ export function toTenantConfig(snapshot: TenantSnapshot): TenantConfig {
   };
 }
 
-/** The tenant's config after the event at `position` (every event up to and including it). */
+/**
+ * The tenant's config after the event at `position` (every event up to and including it), folded on
+ * from the tenant's cached fold when it is not later than `position` (tenant-folds.ts).
+ */
 export async function tenantConfigAt(
   source: TenantEventSource,
   tenantId: string,
   position: bigint,
 ): Promise<TenantConfigAt> {
-  return foldTenantConfig(await readTenantEvents(source, tenantId, position));
+  return configOf((await tenantFoldAt(source, tenantId, position)).state);
 }
 
 /** A tenant's config at any position, and the newest position: what config commands read. */

@@ -131,6 +131,29 @@ describe('a tenant config at a position', () => {
     }
   });
 
+  it('between two positions: exactly the tenant’s events in that range, indexed or not yet indexed', async () => {
+    const head = await store.headPosition();
+    const log = await store.readAll();
+    for (const tenantId of [tenantA, tenantB]) {
+      const ofTenant = log.filter(
+        (event) => isControlPlaneEvent(event) && snapshotTenantOf(event) === tenantId,
+      );
+      for (let after = 0n; after <= head; after++) {
+        for (let upTo = after; upTo <= head; upTo++) {
+          const read = await readTenantEvents({ store, pool: db.pool }, tenantId, upTo, after);
+          expect(
+            read.map((event) => event.position),
+            `${after} < position <= ${upTo}`,
+          ).toEqual(
+            ofTenant
+              .filter((event) => event.position > after && event.position <= upTo)
+              .map((event) => event.position),
+          );
+        }
+      }
+    }
+  });
+
   it('holds only the given tenant’s events, never a key hash in the config', async () => {
     const head = await store.headPosition();
     const events = await readTenantEvents({ store, pool: db.pool }, tenantA, head);

@@ -1,13 +1,14 @@
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import { foldTenantSnapshot } from '../config-history/tenant-config.js';
-import { readTenantEvents, type TenantEventSource } from '../config-history/tenant-events.js';
+import type { TenantEventSource } from '../config-history/tenant-events.js';
+import { type IssuedKey, tenantFoldAt } from '../config-history/tenant-folds.js';
 
 /**
  * The tenant's snapshot after the event at `position`, exactly as the snapshot projector built it
  * (the config-at-position fold), with the hashes of every API key issued to the tenant up to then, so
  * a key no longer in the snapshot can be told apart as revoked (or rotated out) rather than unknown.
- * Stays inside the control plane: the hashes are never part of an answer.
+ * Stays inside the control plane: the hashes are never part of an answer. Folded on from the tenant's
+ * cached fold when it is not later than `position` (tenant-folds.ts).
  */
 export type ExplainSnapshotAt =
   | { status: 'absent' }
@@ -15,7 +16,7 @@ export type ExplainSnapshotAt =
   | {
       status: 'live';
       snapshot: TenantSnapshot;
-      issuedKeyHashes: Map<string, { api_key_id: string; name: string }>;
+      issuedKeyHashes: ReadonlyMap<string, IssuedKey>;
     };
 
 export async function explainSnapshotAt(
@@ -23,16 +24,9 @@ export async function explainSnapshotAt(
   tenantId: string,
   position: bigint,
 ): Promise<ExplainSnapshotAt> {
-  const events = await readTenantEvents(source, tenantId, position);
-  const state = foldTenantSnapshot(events);
+  const { state, issuedKeyHashes } = await tenantFoldAt(source, tenantId, position);
   if (state === undefined) return { status: 'absent' };
   if (state.status === 'deleted') return { status: 'deleted', version: state.version.toString() };
-  const issuedKeyHashes = new Map<string, { api_key_id: string; name: string }>();
-  for (const event of events) {
-    if (event.type === 'ApiKeyIssued') {
-      issuedKeyHashes.set(event.data.key_hash, { api_key_id: event.data.api_key_id, name: event.data.name });
-    }
-  }
   // Decoded as a gateway decodes a snapshot from the bus (defaults applied).
   return { status: 'live', snapshot: tenantSnapshot.parse(state.snapshot), issuedKeyHashes };
 }
