@@ -26,6 +26,11 @@ const SPOOFED = {
   'x-cluster-client-ip': '6.6.6.6',
   'x-original-url': '/api/admin/users',
   'x-rewrite-url': '/api/admin/users',
+  // Regression: an origin's method-override middleware read a POST of a public route as the DELETE a
+  // keyed route guards.
+  'x-http-method-override': 'DELETE',
+  'x-http-method': 'DELETE',
+  'x-method-override': 'DELETE',
   'x-forwarded-host': 'evil.example',
   'x-forwarded-proto': 'https',
   'x-forwarded-port': '8443',
@@ -92,6 +97,9 @@ describe('a client that is not a trusted proxy', () => {
       'x-cluster-client-ip',
       'x-original-url',
       'x-rewrite-url',
+      'x-http-method-override',
+      'x-http-method',
+      'x-method-override',
       'x-forwarded-prefix',
       'x-forwarded-ssl',
     ])
@@ -146,6 +154,7 @@ describe('behind trusted proxies (GATEWAY_TRUSTED_PROXIES)', () => {
     expect(headers['cf-connecting-ip']).toBe('6.6.6.6');
     expect(headers['x-original-url']).toBeUndefined();
     expect(headers['x-rewrite-url']).toBeUndefined();
+    expect(headers['x-http-method-override']).toBeUndefined();
     expect(headers['x-real-ip']).toBe('6.6.6.6');
   });
 });

@@ -53,6 +53,12 @@ const REQUEST_DROPPED = new Set([
   // trusted proxy, which passes a client's header on unchanged.
   'x-original-url',
   'x-rewrite-url',
+  // Express's method-override, Rails, Laravel and ASP.NET take the method from these: the gateway
+  // chose the route (its methods and its auth) by the request's method, so an origin must never act on
+  // another one (a POST a public route accepts, read by the origin as the DELETE a keyed route guards).
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ]);
 
 export const IDENTITY_HEADER_PREFIX = 'x-vantageedge-';
