@@ -1,14 +1,25 @@
 import type { RouteConfig } from '../domain/gateway-config.js';
 
-type Protection = Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'>;
+type Protection = Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'> &
+  Partial<Pick<RouteConfig, 'ip_rules' | 'rate_limit'>>;
 
 /**
  * Does route `a` protect at least as much as route `b`: every request `a` admits, `b` would admit too?
- * public is the weakest; otherwise the modes must be the same (or `b` accepts either credential of
- * jwt_or_apikey while `a` demands one of them), `a` must require every scope `b` requires, and a Clerk
- * org requirement on `b` must be on `a` too. Anything else is not comparable.
+ * Authentication: public is the weakest; otherwise the modes must be the same (or `b` accepts either
+ * credential of jwt_or_apikey while `a` demands one of them), `a` must require every scope `b` requires,
+ * and a Clerk org requirement on `b` must be on `a` too. IP rules and rate limits: `b` has none of its
+ * own, or `a` has the very same (two different address lists or limits cannot be ordered). Anything
+ * else is not comparable.
  */
 export function protectsAtLeastAsMuch(a: Protection, b: Protection): boolean {
+  return (
+    authenticationCovers(a, b) &&
+    policyCovers(a.ip_rules, b.ip_rules) &&
+    policyCovers(a.rate_limit, b.rate_limit)
+  );
+}
+
+function authenticationCovers(a: Protection, b: Protection): boolean {
   if (b.auth_mode === 'public') return true;
   if (a.auth_mode === 'public') return false;
   const modeCovers =
@@ -19,6 +30,11 @@ export function protectsAtLeastAsMuch(a: Protection, b: Protection): boolean {
   if (b.require_tenant_org && !a.require_tenant_org) return false;
   for (const scope of b.required_scopes) if (!a.required_scopes.includes(scope)) return false;
   return true;
+}
+
+function policyCovers(a: unknown, b: unknown): boolean {
+  if (b === null || b === undefined) return true;
+  return a !== null && a !== undefined && (a === b || JSON.stringify(a) === JSON.stringify(b));
 }
 
 /** True when every route protects exactly as much as every other (then no reading can matter). */

@@ -26,4 +26,23 @@ describe('protectsAtLeastAsMuch', () => {
     expect(uniformProtection([p('public'), p('jwt_required')])).toBe(false);
     expect(uniformProtection([])).toBe(true);
   });
+
+  // Regression: only authentication counted, so /api/Admin/users (an Express origin's /api/admin/users)
+  // was handled by the public /api/* route instead of /api/admin/*, whose IP allow list it escaped, and
+  // /api/Users/1 escaped the per-IP limit of /api/users/*.
+  it('counts IP rules and rate limits: a route without them never covers one with them', () => {
+    const allowList = { allow: ['10.0.0.0/8'], deny: [] } as never;
+    const limit = { algorithm: 'token_bucket', requests_per_second: 1, burst: 1, scope: 'ip' } as never;
+    const open = p('public');
+    const guarded = { ...p('public'), ip_rules: allowList };
+    const limited = { ...p('public'), rate_limit: limit };
+    expect(protectsAtLeastAsMuch(open, guarded)).toBe(false);
+    expect(protectsAtLeastAsMuch(guarded, open)).toBe(true);
+    expect(protectsAtLeastAsMuch(open, limited)).toBe(false);
+    expect(protectsAtLeastAsMuch(limited, open)).toBe(true);
+    expect(protectsAtLeastAsMuch({ ...guarded }, guarded)).toBe(true);
+    expect(protectsAtLeastAsMuch(guarded, limited)).toBe(false);
+    expect(uniformProtection([open, guarded])).toBe(false);
+    expect(uniformProtection([open, limited])).toBe(false);
+  });
 });
