@@ -4,6 +4,7 @@ import {
   type RouteConfig,
   type TenantSnapshot,
 } from '../domain/gateway-config.js';
+import { clientCountingKey } from '../net/ip-address.js';
 import type { LimitSpec } from './limit-spec.js';
 
 export type RateLimitScope = RateLimitPolicy['scope'];
@@ -170,7 +171,10 @@ export function compileRateLimits(tenant: TenantSnapshot['tenant'], route: Route
   };
 }
 
-/** Who a limit counts: the caller's identity and address, as the gateway established them. */
+/**
+ * Who a limit counts: the caller's identity and address, as the gateway established them. An IPv6
+ * client is counted by its /64 (clientCountingKey).
+ */
 export interface LimitCaller {
   /** Clerk user id, OIDC subject or calling service. */
   readonly userId?: string | undefined;
@@ -185,12 +189,12 @@ export function limitKey(descriptor: LimitDescriptor, caller: LimitCaller): stri
     case 'user':
       return caller.userId
         ? descriptor.keyPrefix + caller.userId
-        : descriptor.keyPrefix + 'anon-ip:' + caller.clientIp;
+        : descriptor.keyPrefix + 'anon-ip:' + clientCountingKey(caller.clientIp);
     case 'api_key':
       return caller.apiKeyId
         ? descriptor.keyPrefix + caller.apiKeyId
-        : descriptor.keyPrefix + 'anon-ip:' + caller.clientIp;
+        : descriptor.keyPrefix + 'anon-ip:' + clientCountingKey(caller.clientIp);
     default:
-      return descriptor.keyPrefix + caller.clientIp;
+      return descriptor.keyPrefix + clientCountingKey(caller.clientIp);
   }
 }

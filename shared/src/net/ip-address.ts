@@ -81,3 +81,29 @@ export function parseCidr(text: string): Cidr | undefined {
   if (prefix > max) return undefined;
   return { text, network, prefix, family };
 }
+
+/**
+ * Who a per-client count (a `scope: ip` rate limit, failed authentications) is kept for: an IPv4 address
+ * itself, an IPv6 address's /64. One subscriber is handed a whole /64 (a home connection, a cloud VM),
+ * so counting each of its 2^64 addresses apart would give one client as many allowances as it likes.
+ * `address` is canonical (canonicalAddress): dotted decimal, or compressed lower-case IPv6.
+ */
+export function clientCountingKey(address: string): string {
+  if (!address.includes(':')) return address;
+  const zoneAt = address.indexOf('%');
+  const bare = zoneAt < 0 ? address : address.slice(0, zoneAt);
+  const gap = bare.indexOf('::');
+  let groups: string[];
+  if (gap < 0) {
+    groups = bare.split(':');
+  } else {
+    const head = gap === 0 ? [] : bare.slice(0, gap).split(':');
+    const tail = gap + 2 === bare.length ? [] : bare.slice(gap + 2).split(':');
+    groups = [...head, ...Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail];
+  }
+  if (groups.length !== 8) return address;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(':')}::/64`;
+}

@@ -1,3 +1,4 @@
+import { clientCountingKey } from '@vantageedge/shared/net/ip-address';
 import { LRUCache } from 'lru-cache';
 import { Counter, type Registry } from 'prom-client';
 
@@ -9,7 +10,7 @@ interface FailureWindow {
 }
 
 /**
- * Failed authentications per client IP, per replica and in memory (not shared through Redis: an
+ * Failed authentications per client IP (an IPv6 client by its /64), per replica and in memory (not shared through Redis: an
  * attacker spread over N replicas gets N times the allowance, which still bounds the crypto and JWKS
  * work each replica does for it). A client with `maxPerMinute` failures in its current one-minute
  * window is refused until that window ends, before any verification. Bounded: the least recently
@@ -42,7 +43,7 @@ export class AuthFailureLimiter {
   /** Seconds until the client may try again; 0 when it may now. Counts the refusal. */
   refusedForSeconds(clientIp: string): number {
     if (this.#maxPerMinute <= 0) return 0;
-    const window = this.#clients.get(clientIp);
+    const window = this.#clients.get(clientCountingKey(clientIp));
     if (window === undefined || window.failures < this.#maxPerMinute) return 0;
     const left = window.startedAt + WINDOW_MS - Date.now();
     if (left <= 0) return 0;
@@ -54,9 +55,10 @@ export class AuthFailureLimiter {
     this.#failures?.labels(code).inc();
     if (this.#maxPerMinute <= 0) return;
     const now = Date.now();
-    const window = this.#clients.get(clientIp);
+    const client = clientCountingKey(clientIp);
+    const window = this.#clients.get(client);
     if (window === undefined || now - window.startedAt >= WINDOW_MS) {
-      this.#clients.set(clientIp, { startedAt: now, failures: 1 });
+      this.#clients.set(client, { startedAt: now, failures: 1 });
     } else {
       window.failures++;
     }
