@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { PATH_PATTERN_SYNTAX, pathPatternProblem } from './path-pattern.js';
 
 /**
- * A path pattern the control plane accepts is one the gateway serves exactly as written: its
- * normalisation (the one every request path goes through) must leave it unchanged. Otherwise the
- * gateway skips the route (an escape it cannot read) or serves it at another path (dot segments).
+ * A path pattern the control plane accepts is one the gateway can read and that stays where it is
+ * written: the gateway compiles it through the normalisation every request path goes through. Otherwise
+ * it skips the route (an escape it cannot read) or serves it at another path (dot segments).
  */
 describe('path patterns the gateway would skip or move', () => {
   it.each([
@@ -19,21 +19,25 @@ describe('path patterns the gateway would skip or move', () => {
     ['/a/./b', '. or ..'],
     ['/a/..', '. or ..'],
     ['/./*', '. or ..'],
-    ['/a/%2E%2E/admin', 'normalises'],
-    ['/a/%2e/b', 'normalises'],
-    ['/api/%41', 'normalises'],
-    ['/api/%7e', 'normalises'],
-    ['/caf%c3%a9', 'normalises'],
+    ['/a/%2E%2E/admin', '. or ..'],
+    ['/a/%2e/b', '. or ..'],
+    ['/a/..;x/b', '. or ..'],
+    ['/a/%2e;/b', '. or ..'],
   ])('refuses %s', (pattern, said) => {
     const problem = pathPatternProblem(pattern);
     expect(problem).not.toBeNull();
     expect(problem).toContain(said);
   });
 
-  it('tells the form the gateway would read', () => {
-    expect(pathPatternProblem('/caf%c3%a9')).toContain('/caf%C3%A9');
-    expect(pathPatternProblem('/api/%41')).toContain('/api/A');
-  });
+  // Regression: patterns the gateway had always served (an escape in lower case, an escaped unreserved
+  // character) were refused, and so were a tenant's own exported documents and rollbacks holding them.
+  it.each(['/caf%c3%a9/*', '/api/%41', '/api/%7e', '/api/%2D'])(
+    'accepts %s, which the gateway reads as every request path spelled so',
+    (pattern) => {
+      expect(pathPatternProblem(pattern)).toBeNull();
+      expect(() => compilePattern('r', pattern)).not.toThrow();
+    },
+  );
 
   it.each([
     '/',
@@ -78,12 +82,16 @@ describe('path patterns the gateway would skip or move', () => {
       '/a/..',
       '/a//b',
       '/a/*/b',
+      '/a/..;x/b',
+      '/a/.;/b',
+      '/a/...;x/b',
+      '/a/%2e%2e%2e/b',
     ];
     for (const pattern of samples)
       expect(syntax.test(pattern), pattern).toBe(pathPatternProblem(pattern) === null);
   });
 
-  it('every escape the syntax allows is one the gateway keeps as written', () => {
+  it('allows exactly the escapes the control plane accepts', () => {
     const syntax = new RegExp(PATH_PATTERN_SYNTAX);
     for (let byte = 0; byte < 256; byte++) {
       for (const hex of new Set([
