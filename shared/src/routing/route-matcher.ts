@@ -375,10 +375,16 @@ export class RouteMatcher<Route extends MatchableRoute> {
     }
     if (candidates.length === 1) return chosen;
     const strictest = strictestOf(candidates);
-    // A route's rewrite_path and strip_prefix work on the path its pattern matched. A route found
-    // through another reading did not match the path as written: rewritten by position, or not at
-    // all, the origin would get a path the route's configuration never produces.
-    if (strictest === undefined || (strictest !== chosen && rewritesPath(strictest.config)))
+    if (strictest === undefined) return new AmbiguousPath(candidates);
+    // A route's rewrite_path and strip_prefix work on the path its pattern matched, segment by segment.
+    // A route found only through a reading that changes segments (letter case, `;` parameters) did not
+    // match them: rewritten by position, or not at all, the origin would get a path the route's
+    // configuration never produces. Its trailing slash toggled, the path has the route's segments.
+    if (
+      strictest !== chosen &&
+      rewritesPath(strictest.config) &&
+      (path === '/' || this.match(method, toggledSlash(path), request) !== strictest)
+    )
       return new AmbiguousPath(candidates);
     return strictest;
   }
@@ -386,6 +392,10 @@ export class RouteMatcher<Route extends MatchableRoute> {
 
 function addCandidate<Route>(candidates: Route[], route: Route | undefined): void {
   if (route !== undefined && !candidates.includes(route)) candidates.push(route);
+}
+
+function toggledSlash(path: string): string {
+  return path.endsWith('/') ? path.slice(0, -1) : `${path}/`;
 }
 
 function rewritesPath(config: RouteConfig): boolean {

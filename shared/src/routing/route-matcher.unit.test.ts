@@ -157,6 +157,23 @@ describe('RouteMatcher.resolve', () => {
     expect(pattern('/other')).toBe('/*');
   });
 
+  // Regression (of the rule above): a trailing slash toggled keeps the route's segments, and such a
+  // route served /admin/stats/ (stripped to /stats/) before; it answered 403 ambiguous_path.
+  it('hands a path to a rewriting route whose pattern matches it with its trailing slash toggled', () => {
+    const rewriting = new RouteMatcher([
+      protectedRoute('/*', 'public'),
+      protectedRoute('/admin/stats', 'apikey_required', { strip_prefix: '/admin' }),
+      protectedRoute('/users/:id', 'apikey_required', { rewrite_path: { template: '/v2/users/:id' } }),
+    ]);
+    const pattern = (path: string) => {
+      const result = rewriting.resolve('GET', path);
+      return result instanceof AmbiguousPath ? 'ambiguous' : result?.config.path_pattern;
+    };
+    expect(pattern('/admin/stats/')).toBe('/admin/stats');
+    expect(pattern('/users/42/')).toBe('/users/:id');
+    expect(pattern('/ADMIN/stats/')).toBe('ambiguous');
+  });
+
   it('answers like match when every route protects the same', () => {
     const uniform = new RouteMatcher([route('/api/*'), route('/api/admin/*')]);
     expect(uniform.resolve('GET', '/api/ADMIN/x')).toBe(uniform.match('GET', '/api/ADMIN/x'));
