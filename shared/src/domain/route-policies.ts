@@ -223,6 +223,14 @@ export const GATEWAY_HEADER_PREFIX = 'x-vantageedge-';
 const SET_COOKIE_REFUSED =
   'set-cookie cannot come from a route policy: only the origin sets cookies (their Domain stays on the tenant’s hosts)';
 
+/**
+ * Clear-Site-Data tells a browser to clear a site's data; "cookies" clears the cookies of the whole
+ * registrable domain — for a tenant's platform subdomain, every tenant's. From an origin the gateway
+ * drops those directives on platform hosts; from route configuration (sent on every answer) it is refused.
+ */
+const CLEAR_SITE_DATA_REFUSED =
+  'clear-site-data cannot come from a route policy: on a platform host it would clear every tenant’s cookies';
+
 function headerTransform(owned: readonly string[], neverWritten: readonly string[], command = false) {
   const refuseOwned = (name: string) =>
     owned.includes(name) || name.startsWith(GATEWAY_HEADER_PREFIX)
@@ -234,6 +242,8 @@ function headerTransform(owned: readonly string[], neverWritten: readonly string
   });
   const writtenName = name.superRefine((value, ctx) => {
     if (neverWritten.includes(value)) ctx.addIssue({ code: 'custom', message: SET_COOKIE_REFUSED });
+    if (command && neverWritten.length > 0 && value === 'clear-site-data')
+      ctx.addIssue({ code: 'custom', message: CLEAR_SITE_DATA_REFUSED });
   });
   return z.strictObject({
     /** Replaces the header (every line of it). */
@@ -598,7 +608,8 @@ const fixedResponseOf = (command: boolean) =>
             error: 'is set by the gateway (content_type sets content-type)',
           },
         )
-        .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED }),
+        .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED })
+        .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED }),
       headerValueText,
       30,
       TOKEN,

@@ -68,3 +68,27 @@ describe('reserved names in route policy maps', () => {
     });
   });
 });
+
+/**
+ * Regression: a route's response transform or fixed response could send `Clear-Site-Data: "cookies"`
+ * on every answer, which on a platform subdomain clears the cookies of every tenant's visitors.
+ */
+describe('Clear-Site-Data in route policies', () => {
+  it('is refused in a command, naming the header', () => {
+    expect(
+      problems(responseHeaderTransformInput, '{"set": {"Clear-Site-Data": "\\"cookies\\""}}').join('\n'),
+    ).toContain('set.Clear-Site-Data');
+    expect(
+      problems(fixedResponseInput, '{"status": 503, "headers": {"clear-site-data": "\\"*\\""}}'),
+    ).toEqual([
+      expect.stringMatching(/^headers\.clear-site-data: clear-site-data cannot come from a route policy/),
+    ]);
+  });
+
+  it('still loads in a stored route (the gateway drops it)', () => {
+    expect(responseHeaderTransform.safeParse({ set: { 'clear-site-data': '"cookies"' } }).success).toBe(true);
+    expect(fixedResponse.safeParse({ status: 503, headers: { 'clear-site-data': '"*"' } }).success).toBe(
+      true,
+    );
+  });
+});

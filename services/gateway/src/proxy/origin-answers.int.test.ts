@@ -3,6 +3,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { sendUpgrade } from '../testing/upgrade-request.js';
 
 /**
  * What a hostile origin's answer may not do through the gateway. Regression tests:
@@ -27,6 +28,17 @@ function startRawOrigin(): Promise<net.Server> {
       if (end < 0) return;
       const path = received.slice(0, end).split(' ')[1] ?? '';
       received = received.slice(end + 4);
+      if (path === '/ws-refuse') {
+        socket.end('HTTP/1.1 403 Forbidden\r\nClear-Site-Data: "cookies"\r\nContent-Length: 2\r\n\r\nno');
+        return;
+      }
+      if (path === '/ws-accept') {
+        socket.end(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nClear-Site-Data: "cookies"\r\n\r\n',
+        );
+        return;
+      }
       if (path === '/early') {
         let sent = 0;
         const hints = setInterval(() => {
@@ -38,6 +50,10 @@ function startRawOrigin(): Promise<net.Server> {
           }
           socket.write('HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n');
         }, 300);
+        return;
+      }
+      if (!path.startsWith('/clear/')) {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
         return;
       }
       const directives = decodeURIComponent(path.slice('/clear/'.length));
@@ -62,7 +78,20 @@ beforeAll(async () => {
           timeout_seconds: 1,
         },
       ],
-      routes: [{ origin_id: originId, path_pattern: '/*' }],
+      routes: [
+        // Stored before commands refused Clear-Site-Data in route policies.
+        {
+          origin_id: originId,
+          path_pattern: '/transform/*',
+          response_headers: { set: { 'clear-site-data': '"cookies"', 'x-kept': 'yes' }, add: {}, remove: [] },
+        },
+        {
+          origin_id: null,
+          path_pattern: '/fixed',
+          fixed_response: { status: 200, body: 'x', headers: { 'clear-site-data': '"*"', 'x-kept': 'yes' } },
+        },
+        { origin_id: originId, path_pattern: '/*' },
+      ],
     }),
   );
 });
@@ -88,6 +117,25 @@ describe("an origin's answer", () => {
     expect((await clear(CUSTOM_DOMAIN, '"cookies", "storage"')).headers['clear-site-data']).toBe(
       '"cookies", "storage"',
     );
+  });
+
+  // Regression: only the proxied answer's Clear-Site-Data was scoped; a WebSocket upgrade's answers and
+  // a route's own headers (response transform, fixed response) still cleared every tenant's cookies.
+  it('is scoped on WebSocket upgrade answers too, the 101 and a relayed refusal', async () => {
+    const refused = await sendUpgrade(gateway, 'answers.localhost', '/ws-refuse');
+    expect(refused.status).toBe(403);
+    expect(refused.headers['clear-site-data']).toBeUndefined();
+    const switched = await sendUpgrade(gateway, 'answers.localhost', '/ws-accept');
+    expect(switched.status).toBe(101);
+    expect(switched.headers['clear-site-data']).toBeUndefined();
+  });
+
+  it('never comes from a stored route policy: response transforms and fixed responses drop it', async () => {
+    for (const path of ['/transform/x', '/fixed']) {
+      const answer = await send(gateway, 'answers.localhost', path);
+      expect(answer.headers['clear-site-data'], path).toBeUndefined();
+      expect(answer.headers['x-kept'], path).toBe('yes');
+    }
   });
 
   it('answers 504 when 1xx responses keep coming but no final one within the origin timeout', async () => {

@@ -65,7 +65,7 @@ export function createResponseHeadersPolicy(): RoutePolicy {
   return {
     name: 'response_headers',
     compileRoute({ route }) {
-      const headers = compileHeaderTransform(route.response_headers);
+      const headers = withoutClearSiteData(compileHeaderTransform(route.response_headers));
       if (headers === null) return null;
       return {
         name: 'response_headers',
@@ -75,5 +75,20 @@ export function createResponseHeadersPolicy(): RoutePolicy {
         },
       };
     },
+  };
+}
+
+/**
+ * A response transform without writes of Clear-Site-Data: commands refuse it (on a platform host it
+ * clears every tenant's cookies), and a route stored before keeps its other writes.
+ */
+function withoutClearSiteData(transform: CompiledHeaderTransform | null): CompiledHeaderTransform | null {
+  if (transform === null || !transform.written.includes('clear-site-data')) return transform;
+  const kept = ([name]: readonly [string, unknown]) => name !== 'clear-site-data';
+  return {
+    ...transform,
+    set: transform.set.filter(kept),
+    add: transform.add.filter(kept),
+    written: transform.written.filter((name) => name !== 'clear-site-data'),
   };
 }

@@ -76,22 +76,31 @@ const CLOSE_GRACE_MS = 1_000;
 /** Guarded connectors kept per connect timeout (origins' timeouts); beyond, one is made per upgrade. */
 const MAX_CONNECTORS = 32;
 
+/** How the origin's Set-Cookie and Clear-Site-Data reach the client (CookieDomainGuard). */
+interface ResponseScoping {
+  cookie(value: string): string;
+  /** undefined: the header is dropped. */
+  clearSiteData(value: string): string | undefined;
+}
+
 /**
  * `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket; Set-Cookie
- * Domain attributes scoped to the tenant as on every response.
+ * and Clear-Site-Data scoped to the tenant as on every response.
  */
-function switchingProtocols(
-  upstream: IncomingMessage,
-  requestId: string,
-  scopeCookie: (value: string) => string,
-): string {
+function switchingProtocols(upstream: IncomingMessage, requestId: string, scoping: ResponseScoping): string {
   let head = 'HTTP/1.1 101 Switching Protocols\r\n';
   const raw = upstream.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     if (name === 'x-request-id') continue;
-    const value = name === 'set-cookie' ? scopeCookie(raw[i + 1] as string) : raw[i + 1];
-    head += `${raw[i]}: ${value}\r\n`;
+    const given = raw[i + 1] as string;
+    const value =
+      name === 'set-cookie'
+        ? scoping.cookie(given)
+        : name === 'clear-site-data'
+          ? scoping.clearSiteData(given)
+          : given;
+    if (value !== undefined) head += `${raw[i]}: ${value}\r\n`;
   }
   return `${head}x-request-id: ${requestId}\r\n\r\n`;
 }
@@ -311,6 +320,10 @@ export class WebSocketProxy {
     const tenant = exchange.tenant as CompiledTenant;
     const tenantId = tenant.id;
     const hostHeader = exchange.req.headers.host;
+    const scoping: ResponseScoping = {
+      cookie: (value) => this.#cookieDomains.scope(value, hostHeader, tenant) as string,
+      clearSiteData: (value) => this.#cookieDomains.scopeClearSiteData(value, hostHeader),
+    };
     let released = false;
     const release = (outcome: Parameters<UpstreamLease['release']>[0]) => {
       if (released) return;
@@ -387,6 +400,12 @@ export class WebSocketProxy {
       const setCookie = outHeaders['set-cookie'];
       if (setCookie !== undefined)
         outHeaders['set-cookie'] = this.#cookieDomains.scope(setCookie, hostHeader, tenant);
+      const clearSiteData = outHeaders['clear-site-data'];
+      if (clearSiteData !== undefined) {
+        const scoped = scoping.clearSiteData(String(clearSiteData));
+        if (scoped === undefined) delete outHeaders['clear-site-data'];
+        else outHeaders['clear-site-data'] = scoped;
+      }
       res.writeHead(response.statusCode ?? 502, outHeaders);
       response.pipe(res);
       res.once('finish', () => client.destroy());
@@ -400,13 +419,7 @@ export class WebSocketProxy {
         return;
       }
       this.#options.metrics?.upgrade(tenantId, 101);
-      client.write(
-        switchingProtocols(
-          response,
-          exchange.requestId,
-          (cookie) => this.#cookieDomains.scope(cookie, hostHeader, tenant) as string,
-        ),
-      );
+      client.write(switchingProtocols(response, exchange.requestId, scoping));
       if (upstreamHead.length > 0) client.write(upstreamHead);
       if (head.length > 0) upstream.write(head);
       this.#pair(client, upstream, tenantId, () => release({ kind: 'response', status: 101 }));
