@@ -21,7 +21,7 @@ import {
   startTestGateway,
   type TestGateway,
 } from '../testing/gateway-harness.js';
-import { buildSnapshot } from '../testing/snapshots.js';
+import { buildSnapshot, tenantWithTargets } from '../testing/snapshots.js';
 import { sendUpgrade, type UpgradeAnswer } from '../testing/upgrade-request.js';
 import { createUpstreamSet, type InspectableUpstreamSet } from '../upstream/index.js';
 
@@ -71,20 +71,6 @@ function externalAddress(): string | undefined {
   return undefined;
 }
 
-/** A tenant whose routes /t<i>/* each go to one of `targets`. */
-function tenantWith(subdomain: string, targets: readonly string[]) {
-  const origins = targets.map((target) => ({ id: randomUUID(), targets: [target] }));
-  return buildSnapshot({
-    subdomain,
-    origins,
-    routes: origins.map((origin, index) => ({
-      origin_id: origin.id,
-      path_pattern: `/t${index}/*`,
-      strip_prefix: `/t${index}`,
-    })),
-  });
-}
-
 const gateways: TestGateway[] = [];
 let peer: TestGateway;
 /** A tenant the peer serves: its /status would name it. */
@@ -125,7 +111,7 @@ describe.skipIf(external === undefined)(
       gateway.store.apply(victim);
       const target = `http://${external}:${peer.gateway.adminPort}`;
       gateway.store.apply(
-        tenantWith(
+        tenantWithTargets(
           'evil',
           [...paths, ...upgrades].map(() => target),
         ),
@@ -188,7 +174,7 @@ describe('internal listeners on loopback (loopback origins allowed, as in the ha
     gateway = await startTestGateway(); // the harness allows loopback origins
     gateways.push(gateway);
     gateway.store.apply(
-      tenantWith(
+      tenantWithTargets(
         'evil',
         cases.map((c) => targets[c.listener]),
       ),

@@ -16,7 +16,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
-import { buildSnapshot } from '../testing/snapshots.js';
+import { buildSnapshot, tenantWithTargets } from '../testing/snapshots.js';
 import { sendUpgrade, type UpgradeAnswer } from '../testing/upgrade-request.js';
 import { createUpstreamSet, type InspectableUpstreamSet } from '../upstream/index.js';
 
@@ -39,20 +39,6 @@ function expectRefused(response: GatewayResponse | UpgradeAnswer): void {
   });
 }
 
-/** A tenant whose routes /t<i>/* each go to one of `targets`. */
-function tenantWith(subdomain: string, targets: readonly string[]) {
-  const origins = targets.map((target) => ({ id: randomUUID(), targets: [target] }));
-  return buildSnapshot({
-    subdomain,
-    origins,
-    routes: origins.map((origin, index) => ({
-      origin_id: origin.id,
-      path_pattern: `/t${index}/*`,
-      strip_prefix: `/t${index}`,
-    })),
-  });
-}
-
 describe('origins on the platform’s own addresses (default ORIGIN_BLOCKED_CIDRS)', () => {
   let gateway: TestGateway;
   let local: TestOrigin;
@@ -71,7 +57,7 @@ describe('origins on the platform’s own addresses (default ORIGIN_BLOCKED_CIDR
     local = await startTestOrigin('local');
     gateway = await startTestGateway(DEFAULT_RANGES);
     const adminPort = gateway.gateway.adminPort;
-    gateway.store.apply(tenantWith('evil', [...spellings(adminPort), local.url]));
+    gateway.store.apply(tenantWithTargets('evil', [...spellings(adminPort), local.url]));
   });
 
   afterAll(async () => {
@@ -122,7 +108,7 @@ describe('the gateway’s own listeners with loopback origins allowed', () => {
     gateway = await startTestGateway(); // the harness allows loopback origins
     const { adminPort, trafficPort } = gateway.gateway;
     gateway.store.apply(
-      tenantWith('evil', [
+      tenantWithTargets('evil', [
         `http://127.0.0.1:${adminPort}`,
         `http://localhost:${adminPort}`,
         `http://0.0.0.0:${adminPort}`,

@@ -116,6 +116,20 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
   });
 }
 
+/** A tenant whose routes /t<i>/* each go, stripped of /t<i>, to one of `targets` (one origin each). */
+export function tenantWithTargets(subdomain: string, targets: readonly string[]): TenantSnapshot {
+  const origins = targets.map((target) => ({ id: randomUUID(), targets: [target] }));
+  return buildSnapshot({
+    subdomain,
+    origins,
+    routes: origins.map((origin, index) => ({
+      origin_id: origin.id,
+      path_pattern: `/t${index}/*`,
+      strip_prefix: `/t${index}`,
+    })),
+  });
+}
+
 /** A tenant certificate as the snapshot carries it: its key sealed under `ring` for that tenant. */
 export function snapshotCertificateOf(
   ring: KeyRing,
