@@ -289,7 +289,7 @@ class BatchChanges {
           key_hash: d.key_hash,
           key_prefix: d.key_prefix,
           scopes: d.scopes,
-          expires_at: d.expires_at,
+          expires_at: storableInstant(d.expires_at),
           revoked_at: null,
           revoke_reason: null,
           replaced_by: null,
@@ -478,6 +478,23 @@ class BatchChanges {
     change.patches = [];
   }
 }
+
+/**
+ * An instant as a timestamptz column takes it. Commands accept years 1970–9999 only, but events
+ * recorded before may hold any year JavaScript can (0000, -000001, +010000), which PostgreSQL refuses:
+ * that one row would fail its batch and stop the projection for every tenant. Those keep their meaning
+ * at the edge of the column's range: long expired, or not before the year 9999 ends.
+ */
+export function storableInstant(value: string | null): string | null {
+  if (value === null) return null;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) return null;
+  if (ms < EARLIEST_STORABLE_MS) return '0001-01-01T00:00:00.000Z';
+  if (ms > LATEST_STORABLE_MS) return '9999-12-31T23:59:59.999Z';
+  return value;
+}
+const EARLIEST_STORABLE_MS = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST_STORABLE_MS = Date.parse('9999-12-31T23:59:59.999Z');
 
 function earliest(current: unknown, deadline: string): string {
   if (typeof current !== 'string') return deadline;

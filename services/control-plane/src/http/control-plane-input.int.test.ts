@@ -151,3 +151,29 @@ describe('path patterns the gateway would skip or serve elsewhere', () => {
     expect(response.status).toBe(201);
   });
 });
+
+/**
+ * Regression: an API key's expires_at of year 0000 (or one whose offset moves it past 9999) was stored
+ * as a year PostgreSQL refuses, and the read-model projector stopped on it for every tenant.
+ */
+describe('an API key expiry outside the years 1970–9999', () => {
+  it.each([
+    '0000-01-01T00:00:00Z',
+    '0000-01-01T00:00:00+01:00',
+    '9999-12-31T23:59:59-14:00',
+    '1969-12-31T23:59:59Z',
+  ])('POST /api/v1/api-keys with expires_at %s: 400 naming expires_at', async (expiresAt) => {
+    await expectRefused('expires_at', () =>
+      cp.request('POST', '/api/v1/api-keys', {
+        body: { tenant_id: tenantId, name: 'k', expires_at: expiresAt },
+      }),
+    );
+  });
+
+  it('still takes a past expiry within them (the key is born expired)', async () => {
+    const response = await cp.request('POST', '/api/v1/api-keys', {
+      body: { tenant_id: tenantId, name: 'k', expires_at: '2020-01-01T00:00:00Z' },
+    });
+    expect(response.status).toBe(201);
+  });
+});

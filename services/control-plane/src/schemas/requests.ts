@@ -426,14 +426,26 @@ export const updateRouteBody = z.strictObject({
 });
 
 // ---- api keys ----
+const EARLIEST_INSTANT_MS = Date.UTC(1970, 0, 1);
+const LATEST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/** The instant a date-time names (its offset applied) is in the years 1970–9999. */
+function withinStorableYears(value: string): boolean {
+  const ms = Date.parse(value);
+  return ms >= EARLIEST_INSTANT_MS && ms <= LATEST_INSTANT_MS;
+}
+
 export const MAX_ROTATION_GRACE_SECONDS = 30 * 24 * 3600;
 export const createApiKeyBody = z.strictObject({
   tenant_id: uuid,
   name,
   scopes: scopes.default([]),
-  /** A past time is accepted (the key is born expired), as the documented example's date is. */
+  /**
+   * A past time is accepted (the key is born expired), as the documented example's date is; the
+   * instant must fall in the years 1970–9999 (UTC), which every store and client can hold.
+   */
   expires_at: z.iso
     .datetime({ offset: true, error: 'must be an ISO-8601 date-time' })
+    .refine(withinStorableYears, { error: 'must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z' })
     .nullable()
     .default(null),
   /** Requests the key may make per UTC day and/or month (429 quota_exceeded beyond); null: none. */
