@@ -28,15 +28,35 @@ start_node() {
   rm -f "$(pidfile "$port")"
   refuse_foreign_port "redis-cluster node" "$port"
   mkdir -p "$dir"
-  log "redis-cluster: starting node 127.0.0.1:$port"
-  # No persistence (like infra/redis.sh): a restarted node resyncs from its master. The cluster bus
-  # listens on port + 10000. Without full coverage, a master down only stops its own slots.
-  redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --pidfile "$(pidfile "$port")" \
-    --dir "$dir" --logfile "$dir/redis.log" --save '' --appendonly no --protected-mode yes \
-    --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout "$NODE_TIMEOUT_MS" \
-    --cluster-require-full-coverage no \
-    --maxmemory 256mb --maxmemory-policy volatile-lru >/dev/null || fail "redis-cluster node $port failed to start, see $dir/redis.log"
-  wait_until 20 "redis-cluster $port" cli "$port" ping || fail "redis-cluster node $port did not answer PING, see $dir/redis.log"
+  # The node ports and their cluster-bus ports (+10000) lie in Linux's ephemeral range, so an outgoing
+  # connection can hold one for a moment: a node that could not bind is started again (3 times at most).
+  local attempt
+  for attempt in 1 2 3 4; do
+    log "redis-cluster: starting node 127.0.0.1:$port"
+    : >"$dir/redis.log"
+    # No persistence (like infra/redis.sh): a restarted node resyncs from its master. The cluster bus
+    # listens on port + 10000. Without full coverage, a master down only stops its own slots.
+    redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --pidfile "$(pidfile "$port")" \
+      --dir "$dir" --logfile "$dir/redis.log" --save '' --appendonly no --protected-mode yes \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout "$NODE_TIMEOUT_MS" \
+      --cluster-require-full-coverage no \
+      --maxmemory 256mb --maxmemory-policy volatile-lru >/dev/null || fail "redis-cluster node $port failed to start, see $dir/redis.log"
+    if wait_until 20 "redis-cluster $port" node_answers_or_failed_to_bind "$port" "$dir/redis.log"; then
+      cli "$port" ping >/dev/null 2>&1 && return 0
+      if ((attempt < 4)); then
+        log "redis-cluster node $port: its port was in use, starting it again"
+        sleep 1
+        continue
+      fi
+    fi
+    break
+  done
+  fail "redis-cluster node $port did not answer PING, see $dir/redis.log"
+}
+
+# The node answers PING, or its log says a port was taken (then it has exited).
+node_answers_or_failed_to_bind() {
+  cli "$1" ping >/dev/null 2>&1 || grep -q 'Address already in use' "$2"
 }
 
 cluster_info() { cli "$1" cluster info 2>/dev/null | tr -d '\r'; }
