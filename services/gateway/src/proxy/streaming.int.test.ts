@@ -19,10 +19,11 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 /**
- * Live memory may grow by half the body at most: a body held whole grows it by all 50 MB, while
- * streaming keeps it to socket buffers in flight (the client, gateway and origin share this process).
+ * Live memory may grow by 40 MB at most: a body held whole grows it by all 50 MB (plus the copies of its
+ * chunks), while streaming keeps it to buffers in flight — the client, gateway and origin share this
+ * process, and under a full test run's load that reached 32 MB (it is about 10 MB run alone).
  */
-const MAX_GROWTH_BYTES = 25 * 1024 * 1024;
+const MAX_GROWTH_BYTES = 40 * 1024 * 1024;
 
 /** Peak of the process's live heap + Buffer memory while `work` runs, above the value before it. */
 async function peakGrowth<T>(work: () => Promise<T>): Promise<{ result: T; growthBytes: number }> {
