@@ -27,6 +27,32 @@ function latestPerTenant(messages: readonly SnapshotMessage[]): Map<string, Snap
   return latest;
 }
 
+/**
+ * A tenant with `routes` routes (their patterns from `pattern`), then a small tenant, which is waited
+ * for: the projector went past the big one. Returns the big tenant's id.
+ */
+async function bigTenantThenSmall(
+  store: InMemoryEventStore,
+  subscriber: Awaited<ReturnType<typeof recordSubscription>>,
+  routes: number,
+  pattern: (index: number) => string,
+): Promise<string> {
+  const big = randomUUID();
+  const small = randomUUID();
+  const origin = originState(big);
+  await store.appendToStream(streamName.tenant(big), [tenantCreated(big)]);
+  await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
+  for (let index = 0; index < routes; index += 1) {
+    const route = routeState(big, origin.origin_id, { path_pattern: pattern(index) });
+    await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
+  }
+  const smallWrite = await store.appendToStream(streamName.tenant(small), [tenantCreated(small)]);
+  await eventually('small tenant published', () =>
+    subscriber.versionsOf(small).includes(smallWrite.position),
+  );
+  return big;
+}
+
 describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
   it('publishes each changed tenant with the version of its newest event, and a tombstone on delete', async () => {
     const store = new InMemoryEventStore();
@@ -112,20 +138,11 @@ describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
     const name = `t_${randomUUID()}`;
     const projector = startSnapshotProjector({ store, pool: db.pool, bus, name });
     const subscriber = await recordSubscription(bus);
-    const big = randomUUID();
-    const small = randomUUID();
-    const origin = originState(big);
-    await store.appendToStream(streamName.tenant(big), [tenantCreated(big)]);
-    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
-    for (let index = 0; index < 400; index += 1) {
-      const route = routeState(big, origin.origin_id, {
-        path_pattern: `/${randomUUID()}/${randomUUID()}/${randomUUID()}`,
-      });
-      await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
-    }
-    const smallWrite = await store.appendToStream(streamName.tenant(small), [tenantCreated(small)]);
-    await eventually('small tenant published', () =>
-      subscriber.versionsOf(small).includes(smallWrite.position),
+    const big = await bigTenantThenSmall(
+      store,
+      subscriber,
+      400,
+      () => `/${randomUUID()}/${randomUUID()}/${randomUUID()}`,
     );
     await projector.idle();
     const { rows } = await db.pool.query<{
@@ -149,20 +166,8 @@ describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
     const name = `t_${randomUUID()}`;
     const projector = startSnapshotProjector({ store, pool: db.pool, bus, name });
     const subscriber = await recordSubscription(bus);
-    const big = randomUUID();
-    const small = randomUUID();
-    const origin = originState(big);
-    await store.appendToStream(streamName.tenant(big), [tenantCreated(big)]);
-    await store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
     // Repetitive routes: gzip makes them tiny, their JSON is well over the (test's) inflate limit.
-    for (let index = 0; index < 300; index += 1) {
-      const route = routeState(big, origin.origin_id, { path_pattern: `/${'a'.repeat(200)}/${index}` });
-      await store.appendToStream(streamName.route(route.route_id), [newEvent('RouteCreated', route)]);
-    }
-    const smallWrite = await store.appendToStream(streamName.tenant(small), [tenantCreated(small)]);
-    await eventually('small tenant published', () =>
-      subscriber.versionsOf(small).includes(smallWrite.position),
-    );
+    const big = await bigTenantThenSmall(store, subscriber, 300, (index) => `/${'a'.repeat(200)}/${index}`);
     await projector.idle();
     const { rows } = await db.pool.query<{
       publish_error: string | null;
