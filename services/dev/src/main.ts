@@ -9,6 +9,7 @@ import { loadOrCreateDevCertificate } from './dev-certificate.js';
 import { loadOrCreateDevKeys } from './dev-keys.js';
 import { demoUserIds, describeParts, devDataDir, devEnvironment } from './dev-settings.js';
 import { defaultDevUser, signDevToken } from './dev-token.js';
+import { stopEmbeddedDatabaseOnlyInOwnDrain } from './embedded-database.js';
 import { DEMO_API_KEY, seedDemo } from './seed.js';
 import { startVantageEdge } from './start-dev.js';
 
@@ -74,11 +75,12 @@ try {
   process.exit(1);
 }
 
+// The drain below stops the embedded database; its library's own signal hook would race it for the exit code.
+stopEmbeddedDatabaseOnlyInOwnDrain();
 installProcessPolicy({
   service: 'vantageedge-dev',
   logger,
   deadlineMs: 15_000,
-  flushLogsOnExit: false, // the embedded database's own exit hook would win the race with code 130
   drain: async (reason) => {
     say(
       `\n${reason.kind === 'signal' ? reason.signal : 'fatal error'}: stopping (gateway, control plane, projectors, demo origin, database)…`,

@@ -27,12 +27,6 @@ export interface ProcessPolicyOptions {
   drain: (reason: StopReason) => Promise<void>;
   /** Backstop: the process exits this long after the stop began, whatever `drain` is doing. */
   deadlineMs: number;
-  /**
-   * Wait (at most a second) for the logger to write its last lines before exiting; default true. Off
-   * where another library's exit hook races this one for the exit code (make dev's embedded PostgreSQL
-   * exits 130 on SIGINT as soon as its own database is stopped).
-   */
-  flushLogsOnExit?: boolean;
   /** Seams for tests; the real process by default. */
   process?: PolicyProcess;
   exit?: (code: number) => void;
@@ -91,7 +85,7 @@ export function installProcessPolicy(options: ProcessPolicyOptions): ProcessPoli
   const exitOnce = async (code: number) => {
     if (exiting) return;
     exiting = true;
-    if (options.flushLogsOnExit ?? true) await flushLogger(logger, 1_000);
+    await flushLogger(logger, 1_000);
     exit(code);
   };
 
