@@ -16,13 +16,26 @@ export interface ConsoleRouterDeps {
   devSignIn?: DevSignIn | undefined;
 }
 
+/** A connection from this machine: 127.0.0.0/8, ::1, or 127.x as an IPv4-mapped IPv6 address. */
+export function isLoopbackPeer(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
+}
+
 /**
- * A request for this machine (Host `localhost`, `*.localhost` or a loopback address), from no page or a
- * page of that same origin. Otherwise a web page the developer visits could read the development
- * admin token: through DNS rebinding (its own name resolving to 127.0.0.1, so Host is that name), or
- * with a cross-site POST.
+ * A request from this machine (the connection's peer address is loopback: Host and Origin are only
+ * what the client says, and a control plane bound to 0.0.0.0 hears the whole network), for this
+ * machine (Host `localhost`, `*.localhost` or a loopback address), from no page or a page of that same
+ * origin. Otherwise a web page the developer visits could read the development admin token: through
+ * DNS rebinding (its own name resolving to 127.0.0.1, so Host is that name), or with a cross-site POST.
  */
-function fromThisMachine(host: string | undefined, origin: string | undefined): boolean {
+function fromThisMachine(
+  peer: string | undefined,
+  host: string | undefined,
+  origin: string | undefined,
+): boolean {
+  if (!isLoopbackPeer(peer)) return false;
   const name = host === undefined ? undefined : hostHeaderName(host);
   const local =
     name === 'localhost' || name?.endsWith('.localhost') === true || name === '127.0.0.1' || name === '[::1]';
@@ -78,11 +91,11 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
   router.post('/console/dev-session', async (req, res) => {
     if (!deps.devSignIn)
       throw new ApiError(404, 'not_found', 'the development sign-in exists only under make dev');
-    if (!fromThisMachine(req.headers.host, req.headers.origin))
+    if (!fromThisMachine(req.socket.remoteAddress, req.headers.host, req.headers.origin))
       throw new ApiError(
         403,
         'forbidden',
-        'the development sign-in answers only this machine’s own pages (Host localhost or a loopback address)',
+        'the development sign-in answers only this machine’s own pages (a connection from a loopback address, Host localhost or a loopback address)',
       );
     const issued = await deps.devSignIn();
     res.setHeader('Cache-Control', 'no-store');

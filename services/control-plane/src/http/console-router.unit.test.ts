@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsoleRouterDeps, createConsoleRouter } from './console-router.js';
+import { type ConsoleRouterDeps, createConsoleRouter, isLoopbackPeer } from './console-router.js';
 import { clerkFrontendApi } from './console-settings.js';
 import { createErrorHandler } from './errors.js';
 
@@ -15,12 +15,12 @@ const publishableKeyFor = (host: string) => `pk_live_${Buffer.from(`${host}$`).t
 let built: string;
 const servers: Server[] = [];
 
-async function serve(deps: Partial<ConsoleRouterDeps> = {}): Promise<string> {
+async function serve(deps: Partial<ConsoleRouterDeps> = {}, listenOn = '127.0.0.1'): Promise<string> {
   const app = express();
   app.use(createConsoleRouter({ directory: built, clerkPublishableKey: undefined, ...deps }));
   app.use(createErrorHandler());
   const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = app.listen(0, listenOn, () => resolve(s));
   });
   servers.push(server);
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -126,6 +126,44 @@ describe('the console at /console', () => {
       }),
     ).toBe(403);
     expect(await post({ host: `localhost:${port}`, origin: 'https://evil.example' })).toBe(403);
+  });
+
+  // Regression: with the control plane bound to 0.0.0.0 (CONTROL_PLANE_HOST in .env.example), another
+  // machine got the platform-admin development token by sending `Host: localhost`.
+  it('refuses the development token to a connection from another address, whatever its Host says', async () => {
+    const lanAddress = Object.values(os.networkInterfaces())
+      .flat()
+      .find((i) => i?.family === 'IPv4' && !i.internal)?.address;
+    if (!lanAddress) throw new Error('this test needs a non-loopback IPv4 interface to connect from');
+    const base = await serve(
+      { devSignIn: async () => ({ token: 'a.b.c', userId: 'user_dev_admin' }) },
+      '0.0.0.0',
+    );
+    const port = new URL(base).port;
+    const post = (from: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const request = httpRequest(
+          { host: from, localAddress: from, port, path: '/console/dev-session', method: 'POST', headers },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.on('error', reject);
+        request.end();
+      });
+    expect(await post(lanAddress, { host: `localhost:${port}` })).toBe(403);
+    expect(await post(lanAddress, { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` })).toBe(
+      403,
+    );
+    expect(await post('127.0.0.1', { host: `localhost:${port}` })).toBe(200);
+  });
+
+  it('counts only loopback peers as this machine', () => {
+    for (const peer of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1'])
+      expect(isLoopbackPeer(peer)).toBe(true);
+    for (const peer of ['192.0.2.2', '::ffff:192.0.2.2', 'fd00::2', '::', '0.0.0.0', '1127.0.0.1', undefined])
+      expect(isLoopbackPeer(peer)).toBe(false);
   });
 
   it("loads ClerkJS from the instance's Frontend API when CLERK_PUBLISHABLE_KEY is set, and allows only that host", async () => {
