@@ -16,6 +16,7 @@ import {
 import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
+import { TENANT_TOKEN_CACHE_SHARE } from './auth/token-cache.js';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
 export const gatewaySettings = {
@@ -73,6 +74,12 @@ export const gatewaySettings = {
     .int()
     .min(0)
     .default(32 * 1024 * 1024),
+  /**
+   * The part of both token-cache bounds (entries and bytes) one tenant's tokens may hold, in (0, 1];
+   * past it the tenant's own least recently used tokens are dropped, so a tenant minting endless valid
+   * tokens cannot evict the others'. 1: no per-tenant bound (one shared LRU).
+   */
+  GATEWAY_TOKEN_CACHE_TENANT_SHARE: z.coerce.number().gt(0).max(1).default(TENANT_TOKEN_CACHE_SHARE),
   /** Presented API keys whose HMAC is kept in memory so it is not recomputed per request; 0 = off. */
   GATEWAY_API_KEY_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   /** Size bound of the in-process response cache (L1) in bytes; 1 turns it off (every HIT from Redis). */

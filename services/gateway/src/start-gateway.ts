@@ -123,6 +123,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     },
     tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
     tokenCacheBytes: config.GATEWAY_TOKEN_CACHE_BYTES,
+    tokenCacheTenantShare: config.GATEWAY_TOKEN_CACHE_TENANT_SHARE,
     apiKeyCacheSize: config.GATEWAY_API_KEY_CACHE_SIZE,
     allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
     remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),

@@ -37,6 +37,7 @@ describe('gateway authentication', () => {
   const acmeId = randomUUID();
   const globexId = randomUUID();
   const initechId = randomUUID();
+  const hooliId = randomUUID();
   const keys = {
     reader: 've_live_reader_000000000000000000000000',
     writer: 've_live_writer_000000000000000000000000',
@@ -45,6 +46,8 @@ describe('gateway authentication', () => {
     globex: 've_live_globex_000000000000000000000000',
   };
   const issuer = 'https://idp.example.test';
+  /** The issuer signClerkToken puts in test Clerk tokens. */
+  const CLERK_TEST_ISSUER = 'https://offline.clerk.accounts.dev';
 
   async function acmeSnapshot(
     version: number,
@@ -158,6 +161,25 @@ describe('gateway authentication', () => {
           { origin_id: initechOrigin, path_pattern: '/user/*', auth_mode: 'jwt_required' },
           { origin_id: initechOrigin, path_pattern: '/either/*', auth_mode: 'jwt_or_apikey' },
         ],
+      }),
+    );
+    // A tenant whose own OIDC provider claims the issuer of the platform's Clerk tokens: at this tenant a
+    // token of that issuer is checked by its OIDC settings (audience, JWKS), never as a Clerk session.
+    const hooliOrigin = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId: hooliId,
+        subdomain: 'hooli',
+        clerkOrgId: 'org_hooli',
+        origins: [{ id: hooliOrigin, targets: [origin.url] }],
+        routes: [{ origin_id: hooliOrigin, path_pattern: '/user/*', auth_mode: 'jwt_required' }],
+        settings: {
+          oidc: {
+            issuer: CLERK_TEST_ISSUER,
+            audience: 'hooli-api',
+            jwks_url: `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`,
+          },
+        },
       }),
     );
   });
@@ -469,6 +491,32 @@ describe('gateway authentication', () => {
         headers: { authorization: `Bearer ${userToken}` },
       });
       expect(response.status).toBe(401);
+    });
+  });
+
+  describe('verified-token cache', () => {
+    it('regression: a token verified for one tenant is not taken from the cache at another tenant, whose own rules refuse it', async () => {
+      const hooliMember = () =>
+        signClerkToken(clerk, { userId: 'user_h', orgId: 'org_hooli', azp: 'https://app.acme.test' });
+      // At hooli, a token of Clerk's issuer is an OIDC token of hooli's provider: not signed by its keys.
+      const fresh = await send(gateway, 'hooli.localhost', '/user/me', {
+        headers: { authorization: `Bearer ${await hooliMember()}` },
+      });
+      expect(fresh.status, fresh.text).toBe(401);
+      // The same kind of token, first accepted (and cached) at acme as a Clerk session …
+      const bearer = await hooliMember();
+      const atAcme = await send(gateway, 'acme.localhost', '/any-org/me', {
+        headers: { authorization: `Bearer ${bearer}` },
+      });
+      expect(atAcme.status, atAcme.text).toBe(200);
+      // … is still refused at hooli: what acme's verification found does not apply there.
+      const before = origin.seen.length;
+      const atHooli = await send(gateway, 'hooli.localhost', '/user/me', {
+        headers: { authorization: `Bearer ${bearer}` },
+      });
+      expect(atHooli.status, atHooli.text).toBe(401);
+      expect(atHooli.json()).toMatchObject({ error: { code: 'invalid_token' } });
+      expect(origin.seen.length).toBe(before);
     });
   });
 });

@@ -31,6 +31,8 @@ export interface AuthenticatorOptions {
   tokenCacheSize?: number;
   /** Bytes the verified tokens may take (token text and identity). */
   tokenCacheBytes?: number;
+  /** The part of both bounds one tenant's tokens may hold; default TENANT_TOKEN_CACHE_SHARE (a quarter). */
+  tokenCacheTenantShare?: number;
   /** Presented API keys whose HMAC is remembered (0: hash on every request). */
   apiKeyCacheSize?: number;
   /** Longest accepted lifetime (exp − iat) of a service token, in seconds. */
@@ -73,7 +75,7 @@ function clerkIdentity(payload: JWTPayload): Identity {
 
 /**
  * Per-route authentication. Public routes and API keys are answered synchronously; tokens are
- * verified once and then served from the TokenCache, so the common path never awaits.
+ * verified once per tenant and then served from the TokenCache, so the common path never awaits.
  */
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
@@ -84,7 +86,11 @@ export class Authenticator {
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
-    this.#tokens = new TokenCache(options.tokenCacheSize ?? 10_000, options.tokenCacheBytes);
+    this.#tokens = new TokenCache(
+      options.tokenCacheSize ?? 10_000,
+      options.tokenCacheBytes,
+      options.tokenCacheTenantShare,
+    );
     this.#apiKeyDigests = new ApiKeyDigests(options.apiKeyPepper, options.apiKeyCacheSize ?? 10_000);
     this.#maxServiceTokenSeconds = options.maxServiceTokenSeconds ?? 300;
     const clerk = options.clerk;
@@ -196,7 +202,7 @@ export class Authenticator {
     if (token === undefined) {
       return failure(401, 'missing_credentials', 'a bearer token is required', BEARER_CHALLENGE);
     }
-    const cached = this.#tokens.get(token);
+    const cached = this.#tokens.get(tenant.id, token);
     if (
       cached !== undefined &&
       (cached.verifiedBy === 'clerk' || cached.verifiedBy === tenantTag('oidc', tenant))
@@ -230,7 +236,7 @@ export class Authenticator {
           identity: { kind: 'user', userId: payload.sub, scopes: scopesOf(payload) },
           verifiedBy: tenantTag('oidc', tenant),
         };
-        this.#tokens.set(token, entry, payload.exp!);
+        this.#tokens.set(tenant.id, token, entry, payload.exp!);
         return { ok: true, entry };
       } catch (error) {
         return { ok: false, failure: joseFailure(error) };
@@ -258,7 +264,7 @@ export class Authenticator {
         };
       }
       const entry: CachedToken = { identity: clerkIdentity(payload as JWTPayload), verifiedBy: 'clerk' };
-      this.#tokens.set(token, entry, payload.exp);
+      this.#tokens.set(tenant.id, token, entry, payload.exp);
       return { ok: true, entry };
     } catch (error) {
       const reason = (error as { reason?: unknown }).reason;
@@ -313,7 +319,7 @@ export class Authenticator {
       return failure(401, 'missing_credentials', 'a service token is required', BEARER_CHALLENGE);
     }
     const tag = tenantTag('service', tenant);
-    const cached = this.#tokens.get(token);
+    const cached = this.#tokens.get(tenant.id, token);
     if (cached !== undefined && cached.verifiedBy === tag) {
       return this.#withScopes(route, { ok: true, identity: cached.identity });
     }
@@ -345,7 +351,7 @@ export class Authenticator {
           identity: { kind: 'service', serviceId: account.id, scopes },
           verifiedBy: tag,
         };
-        this.#tokens.set(token, entry, payload.exp!);
+        this.#tokens.set(tenant.id, token, entry, payload.exp!);
         return this.#withScopes(route, { ok: true, identity: entry.identity });
       },
       (error: unknown) => joseFailure(error),

@@ -1,53 +1,220 @@
-import { LRUCache } from 'lru-cache';
 import type { Identity } from './identity.js';
 
 export interface CachedToken {
   readonly identity: Identity;
   /**
-   * What verified it: "clerk" (valid for any tenant; the org is checked per route), or
-   * "oidc|service:<tenant id>:<version>" (valid only for that tenant's snapshot, so a key rotation in a
-   * new snapshot takes effect at once).
+   * What verified it: "clerk" (Clerk's keys; the org or user list is checked per route), or
+   * "oidc|service:<tenant id>:<version>" (that tenant's snapshot, so a key rotation in a new snapshot
+   * takes effect at once). Either way the entry is found only under the tenant it was verified for.
    */
   readonly verifiedBy: string;
 }
 
+/**
+ * The part of the cache's bytes, and of its entries, one tenant's tokens may hold together: a quarter
+ * (GATEWAY_TOKEN_CACHE_TENANT_SHARE). A tenant controls its own signing keys and can mint any number
+ * of valid tokens; past its share, its own least recently used tokens go, not the other tenants'.
+ */
+export const TENANT_TOKEN_CACHE_SHARE = 0.25;
+
 /** What one entry costs beyond its strings (map slot, objects, the scopes array). */
 const ENTRY_OVERHEAD_BYTES = 256;
 
+/** One cached token, in two recency lists: the replica's (all tenants) and its tenant's. */
+class Slot {
+  newer: Slot | null = null;
+  older: Slot | null = null;
+  tenantNewer: Slot | null = null;
+  tenantOlder: Slot | null = null;
+
+  constructor(
+    readonly tenant: TenantTokens,
+    readonly token: string,
+    public entry: CachedToken,
+    public expiresAtMs: number,
+    public bytes: number,
+  ) {}
+}
+
+/** One tenant's cached tokens by their text, and their recency list (newest first). */
+class TenantTokens {
+  readonly slots = new Map<string, Slot>();
+  bytes = 0;
+  newest: Slot | null = null;
+  oldest: Slot | null = null;
+
+  constructor(readonly id: string) {}
+}
+
 /**
- * Verified tokens by their full text, each kept until its own `exp`: RS256 verification costs far
- * more than a proxied request, and a client reuses its token for many requests. Bounded (LRU) in
- * entries and in bytes: a tenant whose identity provider mints large tokens (a long `sub`, hundreds of
- * scopes) would otherwise fill a replica's memory with them. Failures are not cached.
+ * Verified tokens by tenant and full text, each kept until its own `exp`: RS256 verification costs far
+ * more than a proxied request, and a client reuses its token for many requests. Failures are not cached.
+ *
+ * - Scoped by tenant: a token is looked up only among the tokens verified for the requesting tenant,
+ *   so what one tenant's rules accepted is never taken for another tenant's (whose own rules, e.g. an
+ *   OIDC provider claiming the same issuer, may refuse it). The same Clerk token used at two tenants
+ *   is verified once at each.
+ * - Bounded (LRU) in entries and in bytes: a tenant whose identity provider mints large tokens (a long
+ *   `sub`, hundreds of scopes) would otherwise fill a replica's memory with them.
+ * - Fair: one tenant's tokens hold at most `tenantShare` of both bounds. A tenant over its share loses
+ *   its own least recently used tokens; the replica's bound, when reached, takes the least recently used
+ *   of all. So a tenant minting endless distinct tokens cannot push the others' tokens out (which would
+ *   cost them a signature verification per request), unless `1 / tenantShare` tenants do it together.
+ *
+ * Lookups are two map reads and two list moves: no allocation, no scan. A lookup reads the clock as of
+ * the last millisecond at most (a blocked event loop: as of its last turn), as lru-cache did before.
  */
 export class TokenCache {
-  readonly #cache: LRUCache<string, CachedToken> | null;
+  readonly #enabled: boolean;
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  readonly #tenantMaxEntries: number;
+  readonly #tenantMaxBytes: number;
+  readonly #tenants = new Map<string, TenantTokens>();
+  #newest: Slot | null = null;
+  #oldest: Slot | null = null;
+  #entries = 0;
+  #bytes = 0;
+  /** Date.now() for lookups, read once a millisecond (as lru-cache does): Date.now() allocates its result. */
+  #nowMs = 0;
+  readonly #forgetNow = () => {
+    this.#nowMs = 0;
+  };
 
-  constructor(maxEntries: number, maxBytes = 32 * 1024 * 1024) {
-    this.#cache =
-      maxEntries > 0 && maxBytes > 0
-        ? new LRUCache({
-            max: maxEntries,
-            maxSize: maxBytes,
-            sizeCalculation: entryBytes,
-            ttlAutopurge: false,
-          })
-        : null;
+  constructor(maxEntries: number, maxBytes = 32 * 1024 * 1024, tenantShare = TENANT_TOKEN_CACHE_SHARE) {
+    if (!(tenantShare > 0 && tenantShare <= 1)) {
+      throw new RangeError(`tenantShare must be in (0, 1], got ${tenantShare}`);
+    }
+    this.#enabled = maxEntries > 0 && maxBytes > 0;
+    this.#maxEntries = maxEntries;
+    this.#maxBytes = maxBytes;
+    this.#tenantMaxEntries = Math.max(1, Math.floor(maxEntries * tenantShare));
+    this.#tenantMaxBytes = Math.max(1, Math.floor(maxBytes * tenantShare));
   }
 
-  get(token: string): CachedToken | undefined {
-    return this.#cache?.get(token);
+  /** The tenant's verified token, unless it expired; it becomes the most recently used. */
+  get(tenantId: string, token: string): CachedToken | undefined {
+    const slot = this.#tenants.get(tenantId)?.slots.get(token);
+    if (slot === undefined) return undefined;
+    if (slot.expiresAtMs <= this.#now()) {
+      this.#remove(slot);
+      return undefined;
+    }
+    this.#touch(slot);
+    return slot.entry;
   }
 
-  set(token: string, entry: CachedToken, expiresAtSeconds: number): void {
-    const ttl = expiresAtSeconds * 1000 - Date.now();
-    if (this.#cache === null || ttl <= 0) return;
-    this.#cache.set(token, entry, { ttl });
+  /**
+   * Keeps a token verified for the tenant until `expiresAtSeconds`. A token larger than the tenant's
+   * share is not kept. Past the tenant's share its least recently used tokens go, then past the
+   * cache's bounds the least recently used of all.
+   */
+  set(tenantId: string, token: string, entry: CachedToken, expiresAtSeconds: number): void {
+    const expiresAtMs = expiresAtSeconds * 1000;
+    if (!this.#enabled || !(expiresAtMs > Date.now())) return;
+    const bytes = entryBytes(entry, token);
+    let tenant = this.#tenants.get(tenantId);
+    const existing = tenant?.slots.get(token);
+    if (bytes > this.#tenantMaxBytes) {
+      if (existing !== undefined) this.#remove(existing);
+      return;
+    }
+    if (tenant !== undefined && existing !== undefined) {
+      tenant.bytes += bytes - existing.bytes;
+      this.#bytes += bytes - existing.bytes;
+      existing.entry = entry;
+      existing.expiresAtMs = expiresAtMs;
+      existing.bytes = bytes;
+      this.#touch(existing);
+    } else {
+      if (tenant === undefined) {
+        tenant = new TenantTokens(tenantId);
+        this.#tenants.set(tenantId, tenant);
+      }
+      const slot = new Slot(tenant, token, entry, expiresAtMs, bytes);
+      tenant.slots.set(token, slot);
+      tenant.bytes += bytes;
+      this.#bytes += bytes;
+      this.#entries++;
+      this.#linkNewest(slot);
+    }
+    // The new token fits the share on its own, so these never remove it (nor empty the tenant).
+    while (tenant.bytes > this.#tenantMaxBytes || tenant.slots.size > this.#tenantMaxEntries) {
+      this.#remove(tenant.oldest!);
+    }
+    while (this.#bytes > this.#maxBytes || this.#entries > this.#maxEntries) this.#remove(this.#oldest!);
   }
 
   /** The bytes the kept entries are counted at. */
   get bytes(): number {
-    return this.#cache?.calculatedSize ?? 0;
+    return this.#bytes;
+  }
+
+  /** The entries kept, expired ones not yet dropped included. */
+  get size(): number {
+    return this.#entries;
+  }
+
+  /** The bytes the tenant's kept entries are counted at. */
+  bytesOf(tenantId: string): number {
+    return this.#tenants.get(tenantId)?.bytes ?? 0;
+  }
+
+  /** The most bytes one tenant's entries may be counted at. */
+  get tenantMaxBytes(): number {
+    return this.#tenantMaxBytes;
+  }
+
+  #now(): number {
+    if (this.#nowMs === 0) {
+      this.#nowMs = Date.now();
+      setTimeout(this.#forgetNow, 1).unref();
+    }
+    return this.#nowMs;
+  }
+
+  #touch(slot: Slot): void {
+    if (this.#newest !== slot) {
+      this.#unlink(slot);
+      this.#linkNewest(slot);
+    }
+  }
+
+  #linkNewest(slot: Slot): void {
+    slot.newer = null;
+    slot.older = this.#newest;
+    if (this.#newest !== null) this.#newest.newer = slot;
+    else this.#oldest = slot;
+    this.#newest = slot;
+    const tenant = slot.tenant;
+    slot.tenantNewer = null;
+    slot.tenantOlder = tenant.newest;
+    if (tenant.newest !== null) tenant.newest.tenantNewer = slot;
+    else tenant.oldest = slot;
+    tenant.newest = slot;
+  }
+
+  #unlink(slot: Slot): void {
+    if (slot.newer !== null) slot.newer.older = slot.older;
+    else this.#newest = slot.older;
+    if (slot.older !== null) slot.older.newer = slot.newer;
+    else this.#oldest = slot.newer;
+    const tenant = slot.tenant;
+    if (slot.tenantNewer !== null) slot.tenantNewer.tenantOlder = slot.tenantOlder;
+    else tenant.newest = slot.tenantOlder;
+    if (slot.tenantOlder !== null) slot.tenantOlder.tenantNewer = slot.tenantNewer;
+    else tenant.oldest = slot.tenantNewer;
+    slot.newer = slot.older = slot.tenantNewer = slot.tenantOlder = null;
+  }
+
+  #remove(slot: Slot): void {
+    this.#unlink(slot);
+    const tenant = slot.tenant;
+    tenant.slots.delete(slot.token);
+    tenant.bytes -= slot.bytes;
+    this.#bytes -= slot.bytes;
+    this.#entries--;
+    if (tenant.slots.size === 0) this.#tenants.delete(tenant.id);
   }
 }
 
