@@ -58,6 +58,7 @@ const usageFlusher: UsageFlusher | undefined = redis
       pool,
       batches: new RedisUsageBatchStore(redis, config.GATEWAY_REDIS_KEY_PREFIX),
       intervalMs: config.USAGE_FLUSH_INTERVAL_MS,
+      retentionDays: config.USAGE_RETENTION_DAYS,
       logger,
     })
   : undefined;

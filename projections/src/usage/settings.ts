@@ -1,6 +1,7 @@
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import { booleanFlag } from '@vantageedge/shared/settings/common-settings';
 import { z } from 'zod';
+import { DEFAULT_USAGE_RETENTION_DAYS } from './usage-flusher.js';
 
 /** The usage flusher's settings (read by the read-model projector process that runs it). */
 export const usageFlusherSettings = {
@@ -11,4 +12,9 @@ export const usageFlusherSettings = {
   USAGE_FLUSH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(2_000),
   /** The gateways' Redis key prefix (same value as theirs): where their usage batches are. */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
+  /**
+   * Days of hourly usage kept: older usage_counts rows are deleted (hourly, and at start); 0 keeps them
+   * forever. Applied batch ids (usage_batches) are kept 14 days whatever this says.
+   */
+  USAGE_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(DEFAULT_USAGE_RETENTION_DAYS),
 };

@@ -1,5 +1,10 @@
 import type { Logger } from '@vantageedge/shared/observability/logger';
-import { decodeUsageCell, type UsageBatchStore } from '@vantageedge/shared/usage/usage-cells';
+import { USAGE_BATCH_TTL_SECONDS } from '@vantageedge/shared/usage/redis-usage-batch-store';
+import {
+  decodeUsageCell,
+  type UsageBatchStore,
+  usageBatchCreatedMs,
+} from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 
 /**
@@ -8,18 +13,94 @@ import type pg from 'pg';
  * and adds its counts. A batch id already recorded (a flusher that died after committing, or two
  * flushers racing for one batch: the second waits on the first's row and then finds it) is only
  * deleted from the store, never added twice. Runs beside the read-model projector.
+ *
+ * Retention: at start and every `retentionIntervalMs` (an hour) it deletes `usage_counts` rows of hours
+ * older than `retentionDays` (0 keeps them forever) and the `usage_batches` ids applied more than
+ * USAGE_BATCH_DEDUPE_DAYS ago, in chunks of `chunkRows` rows (each its own short statement: no long
+ * locks, the gateways' batches go on being added between chunks).
  */
 export interface UsageFlusherOptions {
   pool: pg.Pool;
   batches: UsageBatchStore;
   intervalMs?: number;
   logger?: Logger;
+  /** USAGE_RETENTION_DAYS: counts of hours older than this are deleted; 0 keeps them (default 400). */
+  retentionDays?: number;
+  /** How often retention runs (also once at start); default an hour. */
+  retentionIntervalMs?: number;
 }
 
 export interface UsageFlusher {
   /** Applies every pending batch now; resolves with the number of requests added. */
   flush(): Promise<number>;
+  /** Runs retention now (after a run in progress); resolves with the rows deleted. */
+  prune(): Promise<PrunedUsage>;
   stop(): Promise<void>;
+}
+
+export const DEFAULT_USAGE_RETENTION_DAYS = 400;
+const RETENTION_INTERVAL_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * How long an applied batch id is remembered (`usage_batches`): while it is, the same batch found
+ * in the store again (a flusher that died before deleting it, a gateway that retried a write that had
+ * landed) is not added twice. A batch waits in Redis at most USAGE_BATCH_TTL_SECONDS (7 days) after its
+ * last write; the window is that and a week more.
+ */
+export const USAGE_BATCH_DEDUPE_DAYS = 2 * (USAGE_BATCH_TTL_SECONDS / 86_400);
+/**
+ * A batch made longer ago than this (its id says when: newUsageBatchId) is never applied, since its id
+ * may already be pruned: one a gateway held through a Redis outage of two weeks, or wrote again that
+ * long after it landed. A day less than the window, for gateways whose clocks run ahead.
+ */
+export const USAGE_BATCH_MAX_AGE_MS = (USAGE_BATCH_DEDUPE_DAYS - 1) * DAY_MS;
+
+export interface PrunedUsage {
+  /** usage_counts rows deleted. */
+  counts: number;
+  /** usage_batches rows deleted. */
+  batches: number;
+}
+
+/**
+ * Deletes, `chunkRows` at a time until none is left, the counts of hours older than `retentionDays`
+ * (none when 0) and the batch ids applied more than USAGE_BATCH_DEDUPE_DAYS ago. Each chunk is one
+ * statement in its own transaction; `stopping` ends the run between chunks.
+ */
+export async function pruneUsage(
+  pool: pg.Pool,
+  options: { retentionDays: number; chunkRows?: number; stopping?: () => boolean },
+): Promise<PrunedUsage> {
+  const chunkRows = options.chunkRows ?? 5_000;
+  const stopping = options.stopping ?? (() => false);
+  const deleteChunks = async (sql: string, days: number): Promise<number> => {
+    let deleted = 0;
+    for (;;) {
+      if (stopping()) return deleted;
+      const result = await pool.query(sql, [days, chunkRows]);
+      deleted += result.rowCount ?? 0;
+      if ((result.rowCount ?? 0) < chunkRows) return deleted;
+    }
+  };
+  // By ctid (a TID scan) over rows the index on hour / applied_at finds; the condition again on the
+  // delete, for a row updated in between.
+  const counts =
+    options.retentionDays > 0
+      ? await deleteChunks(
+          `delete from usage_counts where ctid = any(array(
+             select ctid from usage_counts where hour < now() - $1 * interval '1 day' limit $2))
+             and hour < now() - $1 * interval '1 day'`,
+          options.retentionDays,
+        )
+      : 0;
+  const batches = await deleteChunks(
+    `delete from usage_batches where ctid = any(array(
+       select ctid from usage_batches where applied_at < now() - $1 * interval '1 day' limit $2))
+       and applied_at < now() - $1 * interval '1 day'`,
+    USAGE_BATCH_DEDUPE_DAYS,
+  );
+  return { counts, batches };
 }
 
 export async function applyUsageBatch(
@@ -71,14 +152,22 @@ export async function applyUsageBatch(
 
 export function startUsageFlusher(options: UsageFlusherOptions): UsageFlusher {
   const { pool, batches, logger } = options;
+  const retentionDays = options.retentionDays ?? DEFAULT_USAGE_RETENTION_DAYS;
   let running: Promise<number> | undefined;
+  let pruning: Promise<PrunedUsage> | undefined;
   let stopped = false;
 
   const flushAll = async (): Promise<number> => {
     let added = 0;
     for (const batchId of await batches.list()) {
-      const counts = await batches.read(batchId);
-      added += await applyUsageBatch(pool, batchId, counts);
+      const createdMs = usageBatchCreatedMs(batchId);
+      if (createdMs !== undefined && Date.now() - createdMs > USAGE_BATCH_MAX_AGE_MS) {
+        logger?.warn('usage batch older than the dedupe window not added (it may have been already)', {
+          batch_id: batchId,
+        });
+      } else {
+        added += await applyUsageBatch(pool, batchId, await batches.read(batchId));
+      }
       await batches.remove(batchId);
     }
     return added;
@@ -97,12 +186,40 @@ export function startUsageFlusher(options: UsageFlusherOptions): UsageFlusher {
   }, options.intervalMs ?? 2_000);
   timer.unref();
 
+  const none: PrunedUsage = { counts: 0, batches: 0 };
+  const prune = (): Promise<PrunedUsage> => {
+    const previous = pruning ?? Promise.resolve(none);
+    const next = previous
+      .catch(() => none)
+      .then(() => pruneUsage(pool, { retentionDays, stopping: () => stopped }))
+      .then((pruned) => {
+        if (pruned.counts > 0 || pruned.batches > 0) {
+          logger?.info('usage retention', {
+            usage_counts_deleted: pruned.counts,
+            usage_batches_deleted: pruned.batches,
+          });
+        }
+        return pruned;
+      });
+    pruning = next;
+    return next;
+  };
+  const pruneInBackground = () => {
+    if (stopped) return;
+    prune().catch((error: unknown) => logger?.warn('usage retention failed', { error: String(error) }));
+  };
+  const retentionTimer = setInterval(pruneInBackground, options.retentionIntervalMs ?? RETENTION_INTERVAL_MS);
+  retentionTimer.unref();
+  pruneInBackground();
+
   return {
     flush,
+    prune,
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await running?.catch(() => 0);
+      clearInterval(retentionTimer);
+      await Promise.all([running?.catch(() => 0), pruning?.catch(() => none)]);
     },
   };
 }

@@ -17,6 +17,7 @@ import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 import { TENANT_TOKEN_CACHE_SHARE } from './auth/token-cache.js';
+import { USAGE_LIMIT_DEFAULTS } from './usage/usage-recorder.js';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
 export const gatewaySettings = {
@@ -122,6 +123,30 @@ export const gatewaySettings = {
    * moves them into PostgreSQL. A replica that dies without a graceful stop loses at most this much.
    */
   GATEWAY_USAGE_FLUSH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  /**
+   * Usage cardinality limits, per batch (one flush interval): distinct users one tenant's usage cells
+   * name (the others are counted as user `*`), cells in all (the breakdown by route, key, user, status
+   * class and hour), and cells one tenant may hold (at most GATEWAY_USAGE_MAX_CELLS); past a cell limit
+   * a tenant's requests go to its overflow cell (route, key and user `*`). Totals stay exact.
+   */
+  GATEWAY_USAGE_MAX_USERS_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(USAGE_LIMIT_DEFAULTS.maxUsersPerTenant),
+  GATEWAY_USAGE_MAX_CELLS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(10_000_000)
+    .default(USAGE_LIMIT_DEFAULTS.maxCells),
+  GATEWAY_USAGE_MAX_CELLS_PER_TENANT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000_000)
+    .default(USAGE_LIMIT_DEFAULTS.maxCellsPerTenant),
   /** Interface of the admin listener (/healthz, /readyz, /status, /metrics); loopback unless opened. */
   GATEWAY_ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   /** When set, /status on the admin listener requires `Authorization: Bearer <this>`. */

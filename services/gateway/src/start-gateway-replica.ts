@@ -111,6 +111,9 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         batches: usageBatches,
         replicaId: config.GATEWAY_REPLICA_ID,
         intervalMs: config.GATEWAY_USAGE_FLUSH_INTERVAL_MS,
+        maxUsersPerTenant: config.GATEWAY_USAGE_MAX_USERS_PER_TENANT,
+        maxCells: config.GATEWAY_USAGE_MAX_CELLS,
+        maxCellsPerTenant: config.GATEWAY_USAGE_MAX_CELLS_PER_TENANT,
         logger,
         registry,
       }).start()

@@ -5,9 +5,9 @@ import type { UsageBatchStore, UsageCounts } from './usage-cells.js';
  * Usage batches in Redis: one hash per batch (`<prefix>u:{usage}:batch:<id>`, cell → requests) and a
  * set of the pending batch ids (`<prefix>u:{usage}:batches`), written together in one MULTI. The
  * `{usage}` hash tag keeps both on one Redis Cluster slot. A batch the flusher never collects expires
- * after a week.
+ * a week after its last write (the flusher remembers applied batch ids longer than that).
  */
-const BATCH_TTL_SECONDS = 7 * 86_400;
+export const USAGE_BATCH_TTL_SECONDS = 7 * 86_400;
 
 export class RedisUsageBatchStore implements UsageBatchStore {
   private readonly redis: RedisClient;
@@ -29,7 +29,7 @@ export class RedisUsageBatchStore implements UsageBatchStore {
     const result = await this.redis
       .multi()
       .hset(this.batchKey(batchId), ...fields)
-      .expire(this.batchKey(batchId), BATCH_TTL_SECONDS)
+      .expire(this.batchKey(batchId), USAGE_BATCH_TTL_SECONDS)
       .sadd(`${this.prefix}batches`, batchId)
       .exec();
     const failed = result?.find(([error]) => error !== null);

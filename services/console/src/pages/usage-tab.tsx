@@ -7,6 +7,7 @@ import { useAsync } from '../ui/use-async.js';
 import { UsageChart } from './usage-chart.js';
 
 const CLASSES = ['2xx', '3xx', '4xx', '5xx', '1xx'] as const;
+const OVERFLOW = 'others (over the usage limit)';
 
 /**
  * The tenant's requests as the gateways counted them (GET /api/v1/usage): per hour (the last 24) or
@@ -41,9 +42,12 @@ export function UsageTab({ tenantId }: { tenantId: string }) {
   }, [tenantId, granularity, apiKeyId]);
 
   const report = usage.data;
+  // `*`: what the gateways counted past their per-tenant limits, not one route, key or user.
   const routeName = (id: string | null) =>
-    id === null ? 'no route matched' : (names.data?.routes.get(id) ?? id);
-  const keyName = (id: string | null) => (id === null ? 'no API key' : (names.data?.keys.get(id) ?? id));
+    id === null ? 'no route matched' : id === '*' ? OVERFLOW : (names.data?.routes.get(id) ?? id);
+  const keyName = (id: string | null) =>
+    id === null ? 'no API key' : id === '*' ? OVERFLOW : (names.data?.keys.get(id) ?? id);
+  const userName = (id: string | null) => (id === null ? 'no user' : id === '*' ? OVERFLOW : id);
 
   return (
     <div>
@@ -98,12 +102,7 @@ export function UsageTab({ tenantId }: { tenantId: string }) {
           <div class="grid">
             <Breakdown id="usage-by-route" title="Routes" rows={report.by_route} label={routeName} />
             <Breakdown id="usage-by-key" title="API keys" rows={report.by_api_key} label={keyName} />
-            <Breakdown
-              id="usage-by-user"
-              title="Users"
-              rows={report.by_user}
-              label={(id) => id ?? 'no user'}
-            />
+            <Breakdown id="usage-by-user" title="Users" rows={report.by_user} label={userName} />
           </div>
         </>
       )}

@@ -1,3 +1,5 @@
+import { USER_ID_PATTERN } from '../queries/usage.js';
+
 /** GET /api/v1/usage in /openapi.json (its response schema is the component UsageReport). */
 export function usagePaths(errors: Record<string, unknown>): Record<string, unknown> {
   const uuid = { type: 'string', format: 'uuid' };
@@ -10,7 +12,7 @@ export function usagePaths(errors: Record<string, unknown>): Record<string, unkn
         summary:
           'Requests the gateways served, per hour or day, by status class (a tenant, an API key, a route or a user)',
         description:
-          'Counted by every gateway replica and added up per UTC hour; the numbers trail the traffic by a few seconds (the gateways’ flush interval plus the usage flusher’s). Give tenant_id or api_key_id.',
+          'Counted by every gateway replica and added up per UTC hour; the numbers trail the traffic by a few seconds (the gateways’ flush interval plus the usage flusher’s). Give tenant_id or api_key_id. Totals are exact; the breakdowns have a limit per tenant and flush interval (GATEWAY_USAGE_MAX_USERS_PER_TENANT users, a share of GATEWAY_USAGE_MAX_CELLS cells): requests past it are counted under id `*` (`overflow: true`) — as user, or as route, key and user at once. Hours older than USAGE_RETENTION_DAYS (400) are deleted.',
         parameters: [
           { name: 'tenant_id', in: 'query', schema: uuid },
           { name: 'api_key_id', in: 'query', schema: uuid, description: 'one key (its tenant is implied)' },
@@ -18,7 +20,9 @@ export function usagePaths(errors: Record<string, unknown>): Record<string, unkn
           {
             name: 'user_id',
             in: 'query',
-            schema: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._:@/-]+$' },
+            schema: { type: 'string', minLength: 1, maxLength: 200, pattern: USER_ID_PATTERN.source },
+            description:
+              'a user (Clerk user id, a tenant issuer’s `sub`, or a service id); `*`: the users counted together past the gateways’ limit',
           },
           {
             name: 'granularity',

@@ -3,7 +3,7 @@ import { applyUsageBatch } from '@vantageedge/projections/usage/usage-flusher';
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import { RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { quotaWindows } from '@vantageedge/shared/usage/quota-windows';
-import { encodeUsageCell, type UsageCell } from '@vantageedge/shared/usage/usage-cells';
+import { encodeUsageCell, OVERFLOW_ID, type UsageCell } from '@vantageedge/shared/usage/usage-cells';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 import { createApiKeyQuotaReader } from './api-key-quota.js';
@@ -122,8 +122,18 @@ describe('GET /api/v1/usage', () => {
     ]);
     expect(report['by_status_class']).toEqual({ '1xx': 0, '2xx': 22, '3xx': 0, '4xx': 2, '5xx': 0 });
     expect(report['by_api_key']).toEqual([
-      { id: keyId, requests: 17, by_status_class: { '1xx': 0, '2xx': 15, '3xx': 0, '4xx': 2, '5xx': 0 } },
-      { id: null, requests: 7, by_status_class: { '1xx': 0, '2xx': 7, '3xx': 0, '4xx': 0, '5xx': 0 } },
+      {
+        id: keyId,
+        overflow: false,
+        requests: 17,
+        by_status_class: { '1xx': 0, '2xx': 15, '3xx': 0, '4xx': 2, '5xx': 0 },
+      },
+      {
+        id: null,
+        overflow: false,
+        requests: 7,
+        by_status_class: { '1xx': 0, '2xx': 7, '3xx': 0, '4xx': 0, '5xx': 0 },
+      },
     ]);
     expect((report['by_user'] as Array<{ id: string | null }>).map((u) => u.id)).toEqual([null, 'user_ann']);
   });
@@ -136,6 +146,45 @@ describe('GET /api/v1/usage', () => {
     );
     expect(days['tenant_id']).toBe(tenantId);
     expect((days['data'] as Array<{ requests: number }>).map((p) => p.requests)).toEqual([4, 17]);
+  });
+
+  it('shows what the gateways counted past their limits as id * with overflow: true, never as a user', async () => {
+    const hour = at('2026-11-20T12:00:00Z');
+    const cell = (routeId: string, apiKeyId: string, userId: string): string =>
+      encodeUsageCell({ tenantId, routeId, apiKeyId, userId, statusClass: '2xx', hour });
+    await applyUsageBatch(
+      cp.db.pool,
+      `gw-a:${randomUUID()}`,
+      new Map([
+        [cell(routeId, '', 'user_ann'), 3],
+        [cell(routeId, '', OVERFLOW_ID), 50], // users past GATEWAY_USAGE_MAX_USERS_PER_TENANT
+        [cell(OVERFLOW_ID, OVERFLOW_ID, OVERFLOW_ID), 8], // cells past the tenant's share
+      ]),
+    );
+    const range = 'from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z&granularity=day';
+    const report = json(await read(`/api/v1/usage?tenant_id=${tenantId}&${range}`));
+    expect(report['requests']).toBe(61);
+    const entries = (key: string) =>
+      (report[key] as Array<{ id: string | null; overflow: boolean; requests: number }>).map((e) => [
+        e.id,
+        e.overflow,
+        e.requests,
+      ]);
+    expect(entries('by_user')).toEqual([
+      ['*', true, 58],
+      ['user_ann', false, 3],
+    ]);
+    expect(entries('by_route')).toEqual([
+      [routeId, false, 53],
+      ['*', true, 8],
+    ]);
+    expect(entries('by_api_key')).toEqual([
+      [null, false, 53],
+      ['*', true, 8],
+    ]);
+    const overflowOnly = json(await read(`/api/v1/usage?tenant_id=${tenantId}&user_id=*&${range}`));
+    expect(overflowOnly['user_id']).toBe('*');
+    expect(overflowOnly['requests']).toBe(58);
   });
 
   it('refuses what it cannot answer with 400 naming the parameter, and hides other tenants’ keys', async () => {

@@ -1,4 +1,4 @@
-import { STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
+import { OVERFLOW_ID, STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 import { z } from 'zod';
 
@@ -6,6 +6,10 @@ import { z } from 'zod';
  * GET /api/v1/usage: requests the gateways served, from `usage_counts` (hourly rows the usage flusher
  * adds; a day is the sum of its UTC hours). The counts trail the traffic by the gateways' flush
  * interval plus the flusher's (a few seconds by default).
+ *
+ * Overflow: id `*` (OVERFLOW_ID, `overflow: true` in a breakdown) is no route, key or user but the
+ * requests a gateway did not break down past its cardinality limits (GATEWAY_USAGE_MAX_USERS_PER_TENANT,
+ * GATEWAY_USAGE_MAX_CELLS[_PER_TENANT]); they are in every total. `user_id=*` asks for them.
  */
 
 const HOUR_MS = 3_600_000;
@@ -15,6 +19,8 @@ export const MAX_USAGE_POINTS = { hour: 744, day: 400 } as const;
 
 const datetime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' });
 const optionalId = z.uuid('must be a uuid').optional();
+/** A user id, or OVERFLOW_ID: the users the gateways counted together past their limit. */
+export const USER_ID_PATTERN = /^(?:\*|[A-Za-z0-9._:@/-]+)$/;
 
 export const usageQuery = z
   .strictObject({
@@ -25,7 +31,7 @@ export const usageQuery = z
       .string()
       .min(1)
       .max(200)
-      .regex(/^[A-Za-z0-9._:@/-]+$/, 'must be a Clerk user id or service id')
+      .regex(USER_ID_PATTERN, 'must be a Clerk user id or service id, or * (the overflow)')
       .optional(),
     granularity: z.enum(['hour', 'day'], 'must be hour or day').default('hour'),
     /** Inclusive start, rounded down to its period; default: 24 periods before `to`. */
@@ -76,6 +82,8 @@ export interface UsagePoint {
 
 export interface UsageBreakdown {
   id: string | null;
+  /** True for id `*`: the requests counted past the gateways' cardinality limits, not one id. */
+  overflow: boolean;
   requests: number;
   by_status_class: ByStatus;
 }
@@ -182,6 +190,7 @@ async function breakdown(
   for (const row of rows) {
     const entry = byId.get(row.id) ?? {
       id: row.id === '' ? null : row.id,
+      overflow: row.id === OVERFLOW_ID,
       requests: 0,
       by_status_class: noRequests(),
     };

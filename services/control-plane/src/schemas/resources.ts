@@ -188,7 +188,17 @@ const byStatusClass = z
   })
   .describe('requests by the class of the status the gateway answered');
 const usageBreakdown = z.object({
-  id: z.string().nullable().describe('null: requests without one (no route matched, no key, no user)'),
+  id: z
+    .string()
+    .nullable()
+    .describe(
+      'null: requests without one (no route matched, no key, no user); `*`: the overflow (see `overflow`)',
+    ),
+  overflow: z
+    .boolean()
+    .describe(
+      'true for id `*`: no single route, key or user but the requests the gateways counted together past their cardinality limits (a tenant’s users beyond GATEWAY_USAGE_MAX_USERS_PER_TENANT, or its cells beyond its share of GATEWAY_USAGE_MAX_CELLS, in one flush interval); they are in every total',
+    ),
   requests: z.number().int(),
   by_status_class: byStatusClass,
 });

@@ -1,13 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import {
-  encodeUsageCell,
   hourOf,
+  isStorableUserId,
+  newUsageBatchId,
+  OVERFLOW_ID,
+  type StatusClass,
   statusClassOf,
   type UsageBatchStore,
   type UsageCounts,
+  usageCellKey,
 } from '@vantageedge/shared/usage/usage-cells';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 
 /**
@@ -19,6 +23,26 @@ import type { GatewayExchange } from '../pipeline/exchange.js';
  * Accuracy: every answered request is counted once. A batch that cannot be written is kept and
  * retried under the same id (never counted twice); a graceful stop writes the last batch, so only a
  * replica that dies without stopping loses its counts since the last flush (at most `intervalMs`).
+ *
+ * Cardinality limits (a tenant controls its own issuer, so the user ids it sends are unbounded; its
+ * routes × keys are many too): in one batch a tenant's cells name at most `maxUsersPerTenant` distinct
+ * users — the requests of further users (and of user ids that cannot be stored as they are) go to the
+ * cell of the same route, key, status class and hour with user OVERFLOW_ID — and a tenant holds at most
+ * `maxCellsPerTenant` cells, the batch at most `maxCells`; past either, a request that needs a new cell
+ * goes to the tenant's overflow cell of its status class and hour (route, key and user OVERFLOW_ID).
+ * Every request is still counted, so a tenant's totals (by hour and status class) stay exact; only the
+ * breakdown is lost, and counted in vantageedge_gateway_usage_overflow_requests_total. The overflow
+ * cells are bounded too (at most `maxCells` of them: one per tenant, status class and hour); a request
+ * past that — only thousands of tenants through a Redis outage of many hours — is not counted, and
+ * counted in vantageedge_gateway_usage_dropped_requests_total.
+ *
+ * While the store refuses batches the replica holds two: the refused one, retried unchanged under its
+ * id, and the one it counts into, each within the limits above. New counts are never merged into the
+ * refused batch: a write reported as failed may have landed and been applied, and its id would then
+ * be skipped with the merged counts in it.
+ *
+ * The hot path, a request whose cell exists: one key string, one Map lookup and one store; the
+ * limits are checked only when a request needs a new cell.
  */
 export interface UsageRecorderOptions {
   batches: UsageBatchStore;
@@ -27,26 +51,94 @@ export interface UsageRecorderOptions {
   logger?: Logger;
   registry?: Registry;
   clock?: () => number;
+  /** Distinct users one tenant's cells name in a batch (GATEWAY_USAGE_MAX_USERS_PER_TENANT). */
+  maxUsersPerTenant?: number;
+  /** Cells in one batch, all tenants (GATEWAY_USAGE_MAX_CELLS). */
+  maxCells?: number;
+  /** Cells one tenant holds in a batch, at most maxCells (GATEWAY_USAGE_MAX_CELLS_PER_TENANT). */
+  maxCellsPerTenant?: number;
+}
+
+export const USAGE_LIMIT_DEFAULTS = {
+  maxUsersPerTenant: 1_000,
+  maxCells: 100_000,
+  maxCellsPerTenant: 10_000,
+} as const;
+
+type OverflowReason = 'users' | 'user_id' | 'cells';
+
+/** One tenant in one batch: the users its cells name, its cells, its overflow series (looked up once). */
+interface TenantCells {
+  readonly users: Set<string>;
+  cells: number;
+  readonly overflow: Partial<Record<OverflowReason, CounterSeries>>;
+}
+
+/** The counts of one batch and what the limits need to know about them. */
+class Batch {
+  readonly counts: UsageCounts = new Map();
+  readonly tenants = new Map<string, TenantCells>();
+  /** Cells within the limits (all but the tenants' overflow cells). */
+  cells = 0;
+  /** Tenants' overflow cells: route, key and user OVERFLOW_ID. */
+  overflowCells = 0;
 }
 
 export class UsageRecorder {
   readonly #options: UsageRecorderOptions;
   readonly #clock: () => number;
-  #counts: UsageCounts = new Map();
+  readonly #maxUsers: number;
+  readonly #maxCells: number;
+  readonly #maxTenantCells: number;
+  #batch = new Batch();
   /** A batch that failed to be written, retried (same id, same counts) before the next one. */
   #unwritten: { id: string; counts: UsageCounts } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   readonly #failures: Counter;
+  readonly #overflowed: BoundCounter;
+  readonly #dropped: Counter;
 
   constructor(options: UsageRecorderOptions) {
     this.#options = options;
     this.#clock = options.clock ?? Date.now;
+    this.#maxUsers = options.maxUsersPerTenant ?? USAGE_LIMIT_DEFAULTS.maxUsersPerTenant;
+    this.#maxCells = options.maxCells ?? USAGE_LIMIT_DEFAULTS.maxCells;
+    this.#maxTenantCells = Math.min(
+      options.maxCellsPerTenant ?? USAGE_LIMIT_DEFAULTS.maxCellsPerTenant,
+      this.#maxCells,
+    );
+    const registers = options.registry ? [options.registry] : [];
     this.#failures = new Counter({
       name: 'vantageedge_gateway_usage_batch_failures_total',
       help: 'Usage batches that could not be written to the batch store (kept and retried)',
-      registers: options.registry ? [options.registry] : [],
+      registers,
     });
+    this.#overflowed = new BoundCounter({
+      name: 'vantageedge_gateway_usage_overflow_requests_total',
+      help: 'Requests counted in a tenant’s usage overflow cell (id "*") instead of their own, by tenant and reason: users (past GATEWAY_USAGE_MAX_USERS_PER_TENANT in a batch), user_id (an id too long or with control characters), cells (past the tenant’s GATEWAY_USAGE_MAX_CELLS_PER_TENANT or the batch’s GATEWAY_USAGE_MAX_CELLS)',
+      labelNames: ['tenant', 'reason'],
+      registry: options.registry ?? new Registry(),
+    });
+    this.#dropped = new Counter({
+      name: 'vantageedge_gateway_usage_dropped_requests_total',
+      help: 'Answered requests not counted in usage: the batch’s overflow cells were full too (GATEWAY_USAGE_MAX_CELLS of them)',
+      registers,
+    });
+    const recorder = this;
+    new Gauge({
+      name: 'vantageedge_gateway_usage_cells',
+      help: 'Usage cells this replica holds in memory: the batch it counts into and one the store refused',
+      registers,
+      collect() {
+        this.set(recorder.cells);
+      },
+    });
+  }
+
+  /** Cells held in memory: the batch being counted and a refused one kept for retry. */
+  get cells(): number {
+    return this.#batch.counts.size + (this.#unwritten?.counts.size ?? 0);
   }
 
   start(): this {
@@ -63,15 +155,84 @@ export class UsageRecorder {
     const tenant = exchange.tenant;
     if (tenant === undefined || status === 0) return;
     const { identity } = exchange;
-    const cell = encodeUsageCell({
-      tenantId: tenant.id,
-      routeId: exchange.route?.config.id ?? '',
-      apiKeyId: identity.apiKeyId ?? '',
-      userId: identity.userId ?? identity.serviceId ?? '',
-      statusClass: statusClassOf(status),
-      hour: hourOf(this.#clock()),
-    });
-    this.#counts.set(cell, (this.#counts.get(cell) ?? 0) + 1);
+    const routeId = exchange.route?.config.id ?? '';
+    const apiKeyId = identity.apiKeyId ?? '';
+    const userId = identity.userId ?? identity.serviceId ?? '';
+    const statusClass = statusClassOf(status);
+    const hour = hourOf(this.#clock());
+    const counts = this.#batch.counts;
+    const cell = usageCellKey(tenant.id, routeId, apiKeyId, userId, statusClass, hour);
+    const requests = counts.get(cell);
+    if (requests !== undefined) {
+      counts.set(cell, requests + 1);
+      return;
+    }
+    this.#recordInNewCell(tenant.id, routeId, apiKeyId, userId, statusClass, hour, cell);
+  }
+
+  /** A request whose cell does not exist yet: the limits decide which cell counts it. */
+  #recordInNewCell(
+    tenantId: string,
+    routeId: string,
+    apiKeyId: string,
+    userId: string,
+    statusClass: StatusClass,
+    hour: number,
+    cell: string,
+  ): void {
+    const batch = this.#batch;
+    const { counts } = batch;
+    let tenant = batch.tenants.get(tenantId);
+    if (tenant === undefined) {
+      tenant = { users: new Set(), cells: 0, overflow: {} };
+      batch.tenants.set(tenantId, tenant);
+    }
+    let reason: OverflowReason | undefined;
+    let newUser = false;
+    if (userId !== '' && userId !== OVERFLOW_ID && !tenant.users.has(userId)) {
+      if (!isStorableUserId(userId)) reason = 'user_id';
+      else if (tenant.users.size >= this.#maxUsers) reason = 'users';
+      else newUser = true;
+      if (reason !== undefined) {
+        cell = usageCellKey(tenantId, routeId, apiKeyId, OVERFLOW_ID, statusClass, hour);
+        const requests = counts.get(cell);
+        if (requests !== undefined) {
+          counts.set(cell, requests + 1);
+          this.#overflow(tenant, tenantId, reason);
+          return;
+        }
+      }
+    }
+    if (tenant.cells < this.#maxTenantCells && batch.cells < this.#maxCells) {
+      counts.set(cell, 1);
+      tenant.cells += 1;
+      batch.cells += 1;
+      if (newUser) tenant.users.add(userId);
+      if (reason !== undefined) this.#overflow(tenant, tenantId, reason);
+      return;
+    }
+    // The tenant's share or the batch is full: the tenant's overflow cell of this status class and hour.
+    cell = usageCellKey(tenantId, OVERFLOW_ID, OVERFLOW_ID, OVERFLOW_ID, statusClass, hour);
+    const requests = counts.get(cell);
+    if (requests !== undefined) {
+      counts.set(cell, requests + 1);
+    } else if (batch.overflowCells < this.#maxCells) {
+      counts.set(cell, 1);
+      batch.overflowCells += 1;
+    } else {
+      this.#dropped.inc();
+      return;
+    }
+    this.#overflow(tenant, tenantId, 'cells');
+  }
+
+  #overflow(tenant: TenantCells, tenantId: string, reason: OverflowReason): void {
+    let series = tenant.overflow[reason];
+    if (series === undefined) {
+      series = this.#overflowed.series([tenantId, reason]);
+      tenant.overflow[reason] = series;
+    }
+    series.inc();
   }
 
   /** Writes what was counted so far (one at a time; a call during a flush waits for it). */
@@ -93,9 +254,13 @@ export class UsageRecorder {
 
   async #write(): Promise<void> {
     if (this.#unwritten === undefined) {
-      if (this.#counts.size === 0) return;
-      this.#unwritten = { id: `${this.#options.replicaId}:${randomUUID()}`, counts: this.#counts };
-      this.#counts = new Map();
+      if (this.#batch.counts.size === 0) return;
+      this.#unwritten = {
+        // Real time, not the clock: the flusher compares it with its own to refuse a batch too old.
+        id: newUsageBatchId(this.#options.replicaId, Date.now()),
+        counts: this.#batch.counts,
+      };
+      this.#batch = new Batch();
     }
     const batch = this.#unwritten;
     try {

@@ -1,18 +1,25 @@
 import {
   decodeUsageCell,
   InMemoryUsageBatchStore,
+  OVERFLOW_ID,
   type UsageCounts,
 } from '@vantageedge/shared/usage/usage-cells';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { UsageRecorder } from './usage-recorder.js';
 
 const TENANT = '6f1c1f3e-7c0e-4a51-9d4e-0b8f2f6f0a11';
+const OTHER_TENANT = '0d9e8a47-3b1f-4c2e-8f6a-5e4d3c2b1a00';
 const HOUR = Date.UTC(2026, 10, 30, 16, 0, 0);
 
-function exchange(routeId: string | undefined, identity: Partial<GatewayExchange['identity']> = {}) {
+function exchange(
+  routeId: string | undefined,
+  identity: Partial<GatewayExchange['identity']> = {},
+  tenantId = TENANT,
+) {
   return {
-    tenant: { id: TENANT },
+    tenant: { id: tenantId },
     route: routeId === undefined ? undefined : { config: { id: routeId } },
     identity: { kind: 'anonymous', scopes: [], ...identity },
   } as unknown as GatewayExchange;
@@ -34,16 +41,28 @@ class FlakyStore extends InMemoryUsageBatchStore {
   }
 }
 
-async function totals(store: InMemoryUsageBatchStore): Promise<Map<string, number>> {
+async function totals(store: InMemoryUsageBatchStore, tenantId = TENANT): Promise<Map<string, number>> {
   const sums = new Map<string, number>();
   for (const id of await store.list()) {
     for (const [field, requests] of await store.read(id)) {
       const cell = decodeUsageCell(field)!;
+      if (cell.tenantId !== tenantId) continue;
       const key = `${cell.routeId || '-'} ${cell.apiKeyId || '-'} ${cell.userId || '-'} ${cell.statusClass}`;
       sums.set(key, (sums.get(key) ?? 0) + requests);
     }
   }
   return sums;
+}
+
+const sum = (counts: Map<string, number>): number => [...counts.values()].reduce((a, b) => a + b, 0);
+
+/** The value of a counter or gauge series in the registry (0 when the series does not exist). */
+async function metric(registry: Registry, name: string, labels: Record<string, string> = {}) {
+  const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const value = found?.values.find((v) =>
+    Object.entries(labels).every(([label, wanted]) => String(v.labels[label]) === wanted),
+  );
+  return value?.value ?? 0;
 }
 
 describe('the usage recorder', () => {
@@ -109,5 +128,164 @@ describe('the usage recorder', () => {
         ['route-a - - 5xx', 1],
       ]),
     );
+  });
+});
+
+describe('the usage recorder’s cardinality limits', () => {
+  it('counts the users of a tenant past its limit in the overflow user of their own cells; totals stay exact', async () => {
+    const store = new InMemoryUsageBatchStore();
+    const registry = new Registry();
+    const recorder = new UsageRecorder({
+      batches: store,
+      replicaId: 'r1',
+      intervalMs: 60_000,
+      clock: () => HOUR,
+      registry,
+      maxUsersPerTenant: 3,
+    });
+    // A tenant's own OIDC issuer mints a token per request: 100 distinct users, 2 requests each.
+    for (let i = 0; i < 100; i++) {
+      recorder.record(exchange('route-a', { kind: 'user', userId: `sub-${i}` }), 200);
+      recorder.record(exchange('route-a', { kind: 'user', userId: `sub-${i}` }), 404);
+    }
+    recorder.record(exchange('route-a', { kind: 'user', userId: 'sub-1' }), 200); // admitted before the limit
+    recorder.record(exchange('route-a'), 200); // no user: not one of the 3
+    // Another tenant's users are its own: it gets its 3 whatever the first did.
+    for (const user of ['ann', 'bob', 'cy']) {
+      recorder.record(exchange('route-b', { kind: 'user', userId: user }, OTHER_TENANT), 200);
+    }
+    await recorder.flush();
+
+    const mine = await totals(store);
+    expect(mine).toEqual(
+      new Map([
+        ['route-a - sub-0 2xx', 1],
+        ['route-a - sub-0 4xx', 1],
+        ['route-a - sub-1 2xx', 2],
+        ['route-a - sub-1 4xx', 1],
+        ['route-a - sub-2 2xx', 1],
+        ['route-a - sub-2 4xx', 1],
+        [`route-a - ${OVERFLOW_ID} 2xx`, 97],
+        [`route-a - ${OVERFLOW_ID} 4xx`, 97],
+        ['route-a - - 2xx', 1],
+      ]),
+    );
+    expect(sum(mine)).toBe(202);
+    expect(await totals(store, OTHER_TENANT)).toEqual(
+      new Map([
+        ['route-b - ann 2xx', 1],
+        ['route-b - bob 2xx', 1],
+        ['route-b - cy 2xx', 1],
+      ]),
+    );
+    expect(
+      await metric(registry, 'vantageedge_gateway_usage_overflow_requests_total', {
+        tenant: TENANT,
+        reason: 'users',
+      }),
+    ).toBe(194);
+    expect(
+      await metric(registry, 'vantageedge_gateway_usage_overflow_requests_total', { tenant: OTHER_TENANT }),
+    ).toBe(0);
+  });
+
+  it('counts user ids that cannot be stored as they are (NUL, too long) as the overflow user', async () => {
+    const store = new InMemoryUsageBatchStore();
+    const recorder = new UsageRecorder({
+      batches: store,
+      replicaId: 'r1',
+      intervalMs: 60_000,
+      clock: () => HOUR,
+    });
+    recorder.record(exchange('route-a', { kind: 'user', userId: 'evil\u0000' }), 200);
+    recorder.record(exchange('route-a', { kind: 'user', userId: 'x'.repeat(10_000) }), 200);
+    recorder.record(exchange('route-a', { kind: 'user', userId: 'a\u001fb' }), 200);
+    await recorder.flush();
+    expect(await totals(store)).toEqual(new Map([[`route-a - ${OVERFLOW_ID} 2xx`, 3]]));
+  });
+
+  it('bounds a tenant’s cells to its share and the batch to its limit: past them one overflow cell per status class and hour', async () => {
+    const store = new InMemoryUsageBatchStore();
+    const registry = new Registry();
+    const recorder = new UsageRecorder({
+      batches: store,
+      replicaId: 'r1',
+      intervalMs: 60_000,
+      clock: () => HOUR,
+      registry,
+      maxCells: 6,
+      maxCellsPerTenant: 4,
+    });
+    // Many routes × keys (both within the tenant's own limits) would be many cells.
+    for (let route = 0; route < 20; route++) {
+      for (let key = 0; key < 5; key++) {
+        recorder.record(exchange(`route-${route}`, { kind: 'api_key', apiKeyId: `key-${key}` }), 200);
+      }
+    }
+    recorder.record(exchange('route-0', { kind: 'api_key', apiKeyId: 'key-0' }), 503);
+    for (const route of ['r1', 'r2', 'r3']) recorder.record(exchange(route, {}, OTHER_TENANT), 200);
+    await recorder.flush();
+
+    const mine = await totals(store);
+    expect(mine.size).toBe(6); // its 4 cells and the overflow cell of each status class
+    expect(mine.get(`${OVERFLOW_ID} ${OVERFLOW_ID} ${OVERFLOW_ID} 2xx`)).toBe(96);
+    expect(mine.get(`${OVERFLOW_ID} ${OVERFLOW_ID} ${OVERFLOW_ID} 5xx`)).toBe(1);
+    expect(sum(mine)).toBe(101);
+    // The other tenant had 2 of the batch's 6 cells left: its third route overflows, its total does not.
+    expect(await totals(store, OTHER_TENANT)).toEqual(
+      new Map([
+        ['r1 - - 2xx', 1],
+        ['r2 - - 2xx', 1],
+        [`${OVERFLOW_ID} ${OVERFLOW_ID} ${OVERFLOW_ID} 2xx`, 1],
+      ]),
+    );
+    expect(
+      await metric(registry, 'vantageedge_gateway_usage_overflow_requests_total', {
+        tenant: TENANT,
+        reason: 'cells',
+      }),
+    ).toBe(97);
+  });
+
+  it('keeps what it holds bounded while Redis is down, and writes the exact totals when it is back', async () => {
+    const store = new FlakyStore(40);
+    const registry = new Registry();
+    let now = HOUR;
+    const recorder = new UsageRecorder({
+      batches: store,
+      replicaId: 'r1',
+      intervalMs: 60_000,
+      clock: () => now,
+      registry,
+      maxUsersPerTenant: 10,
+      maxCells: 50,
+      maxCellsPerTenant: 30,
+    });
+    let sent = 0;
+    let most = 0;
+    for (let round = 0; round < 40; round++) {
+      // 500 new users per flush interval, and the hours go by (a long outage).
+      for (let i = 0; i < 500; i++) {
+        recorder.record(exchange('route-a', { kind: 'user', userId: `u-${round}-${i}` }), 200);
+        sent += 1;
+      }
+      now += 20 * 60_000;
+      await recorder.flush(); // refused
+      most = Math.max(most, await metric(registry, 'vantageedge_gateway_usage_cells'));
+    }
+    // The batch kept for retry and the one counted into, each within its limits (50 cells, and at
+    // most one overflow cell per tenant, status class and hour).
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(2 * (50 + 14));
+    await recorder.close(); // Redis answers again
+    const written = await totals(store);
+    expect(sum(written)).toBe(sent);
+    // What reached the store (and PostgreSQL after it) is as bounded: 2 batches within their limits.
+    let cells = 0;
+    for (const id of await store.list()) cells += (await store.read(id)).size;
+    expect(store.writes.length - 40).toBe(2);
+    expect(cells).toBeLessThanOrEqual(2 * (50 + 14));
+    expect(await metric(registry, 'vantageedge_gateway_usage_dropped_requests_total')).toBe(0);
+    expect(await metric(registry, 'vantageedge_gateway_usage_cells')).toBe(0);
   });
 });
