@@ -39,7 +39,9 @@ export const RATE_LIMIT_SCOPES = ['tenant', 'route', 'user', 'api_key', 'ip'] as
  * - burst (token bucket): 1 to 10,000,000, and an empty bucket refills within 30 days (burst / rate);
  * - window_seconds (sliding window): 1 s to 1 day;
  * - the requests a sliding window admits (`limit`, or requests_per_second × window_seconds without
- *   it): at most 1,000,000 — the window is a log in Redis with one entry per admitted request.
+ *   it): at most 10,000,000 per window, like a token bucket's burst the most one limit lets through at
+ *   once (a 1-day window of 10,000,000 averages ~116 requests/s). Not a memory bound: a sliding window
+ *   is a counter, one hash of 3 numbers in Redis per key, whatever its limit and traffic.
  * The stored shape below keeps its older, looser bounds: events recorded before these existed must
  * still fold into snapshots. The gateway's compiler (compile-rate-limits.ts) makes those safe to run.
  */
@@ -48,7 +50,7 @@ export const RATE_LIMIT_BOUNDS = {
   maxRequestsPerSecond: 1_000_000,
   maxBurst: 10_000_000,
   maxWindowSeconds: 86_400,
-  maxWindowLimit: 1_000_000,
+  maxWindowLimit: 10_000_000,
   /** A token bucket's refill time (burst / requests_per_second), and the longest a limit's key lives. */
   maxRefillSeconds: 30 * 86_400,
 } as const;

@@ -204,9 +204,10 @@ export const rateLimitsExplanation = z.object({
       level: z.enum(['tenant', 'route']),
       scope: z.string(),
       algorithm: z.enum(['token_bucket', 'sliding_window']),
-      capacity: z
-        .number()
-        .meta({ description: 'token_bucket: the burst; sliding_window: requests per window' }),
+      capacity: z.number().meta({
+        description:
+          'token_bucket: the burst; sliding_window: requests per aligned window of window_seconds (a sliding-window counter: a request is judged on the current window plus the previous one, weighted by the share of it the last window_seconds cover)',
+      }),
       refill_per_second: z.number().nullable(),
       window_seconds: z.number().nullable(),
       accuracy: z.enum(['exact', 'fast']),

@@ -17,8 +17,8 @@ export interface LimitDescriptor {
   readonly level: 'tenant' | 'route';
   /**
    * Redis key up to the caller's identity, e.g. `rl:{<tenant>}:r:<route>:tb:user:`. The `{tenant}` hash
-   * tag keeps all limits of a request on one Cluster slot; the algorithm is in the key so changing it
-   * never meets a value of the other type.
+   * tag keeps all limits of a request on one Cluster slot; the algorithm and its storage format are in
+   * the key (ALGORITHM_KEY_PART) so changing either never meets a value of another type.
    */
   readonly keyPrefix: string;
   /** tenant/route scopes: the whole key is fixed. */
@@ -50,15 +50,17 @@ export interface CompiledRateLimits {
 export const FAST_MODE_LEASE_MS = 100;
 
 /**
- * The most units a fast-mode replica leases in one Redis call. A sliding-window lease adds one log
- * entry per unit in one (uninterruptible) script run, so this bounds how long one call can hold the
- * shared Redis (about a millisecond), whatever the policy says.
+ * The most units a fast-mode replica leases in one Redis call, whatever the policy says: leased units
+ * not yet spent are what fast mode may admit early or drop (R replicas × the lease, see
+ * rate-limiter.ts), so a huge limit does not make that error huge. (A lease is one counter increment
+ * in Redis, whatever its size.)
  */
 export const MAX_FAST_MODE_LEASE = 1_000;
 
 /**
  * The longest a limit's key lives (an idle token bucket is full again after its refill time; a sliding
- * window's log after its window): 30 days, a whole number of ms, well within what PEXPIRE accepts.
+ * window's counts no longer count two windows after their own began, at most 2 days): 30 days, a whole
+ * number of ms, well within what PEXPIRE accepts.
  */
 export const MAX_LIMIT_TTL_MS = RATE_LIMIT_BOUNDS.maxRefillSeconds * 1000;
 
@@ -85,7 +87,7 @@ function limitSpec(policy: RateLimitPolicy): LimitSpec {
       capacity,
       ratePerMs: 0,
       windowMs: windowSeconds * 1000,
-      ttlMs: clampTtl(windowSeconds * 1000),
+      ttlMs: clampTtl(2 * windowSeconds * 1000),
     };
   }
   const requestsPerSecond = appliedRate(policy.requests_per_second);
@@ -118,6 +120,16 @@ function policyItem(name: string, spec: LimitSpec): string {
   return `"${name}";q=${spec.capacity};w=${seconds}`;
 }
 
+/**
+ * The algorithm's part of a limit's key, with its storage format's version: `sw2` is the sliding-window
+ * counter (a hash of 3 numbers). `sw` keys were the sliding-window log (a ZSET, one member per admitted
+ * request): nothing reads them any more, and they expire within their window (at most a day).
+ */
+const ALGORITHM_KEY_PART: Record<LimitSpec['algorithm'], string> = {
+  token_bucket: 'tb',
+  sliding_window: 'sw2',
+};
+
 const SCOPE_KEY_PART: Record<RateLimitScope, string> = {
   tenant: '',
   route: '',
@@ -137,7 +149,7 @@ function describe(
   // a route-level policy always does (`tenant` scope on a route means the route as a whole).
   const whole = policy.scope === 'tenant' || policy.scope === 'route';
   const name = whole ? level : `${level}_${policy.scope}`;
-  const algorithm = spec.algorithm === 'token_bucket' ? 'tb' : 'sw';
+  const algorithm = ALGORITHM_KEY_PART[spec.algorithm];
   const base = level === 'tenant' ? `rl:{${tenantId}}:t:` : `rl:{${tenantId}}:r:${routeId}:`;
   return {
     name,

@@ -10,9 +10,9 @@ import { compileRateLimits } from './compile-rate-limits.js';
 
 /**
  * What a gateway compiles from a rate limit stored before the control plane bounded its numbers (old
- * events, old snapshots): whatever the policy says, one Redis call never adds more than 1,000 window
- * entries (the fast-mode lease is capped) and never sends Redis a TTL it refuses (a whole number of
- * ms, at most 30 days), so one tenant's policy cannot block the shared Redis or fail its script.
+ * events, old snapshots): whatever the policy says, a fast-mode lease is at most 1,000 units (what a
+ * replica may hold unspent) and Redis is never sent a TTL it refuses (a whole number of ms, at most 30
+ * days), so one tenant's policy cannot fail its script on the shared Redis.
  */
 const MAX_LEASE = 1_000;
 const MAX_TTL_MS = 30 * 24 * 3600 * 1000;
@@ -110,13 +110,13 @@ describe('compiled rate limits stay within what Redis can run', () => {
     },
   );
 
-  it('keeps the TTL of ordinary limits: the refill time plus a second, or the window', () => {
+  it('keeps the TTL of ordinary limits: the refill time plus a second, or two windows', () => {
     expect(compile({ requests_per_second: 100, burst: 200 }).descriptor.spec.ttlMs).toBe(3_000);
     expect(compile({ requests_per_second: 3, burst: 1 }).descriptor.spec.ttlMs).toBe(1_334);
     expect(
       compile({ algorithm: 'sliding_window', requests_per_second: 1, window_seconds: 3600, limit: 5 })
         .descriptor.spec.ttlMs,
-    ).toBe(3_600_000);
+    ).toBe(7_200_000);
     expect(compile({ requests_per_second: 100, burst: 200 }).header).toBe('"route";q=200;w=2');
   });
 });

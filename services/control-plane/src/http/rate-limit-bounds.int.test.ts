@@ -4,7 +4,7 @@ import { type ControlPlaneHarness, json, startControlPlane } from '../testing/co
 /**
  * Rate limits through the admin API: every replica runs a tenant's limit against the one shared
  * Redis, so its numbers are bounded (requests_per_second at least 0.001, a sliding window of at most
- * 1,000,000 requests whether set as `limit` or implied by requests_per_second × window_seconds, a token
+ * 10,000,000 requests whether set as `limit` or implied by requests_per_second × window_seconds, a token
  * bucket refilled within 30 days). Outside the bounds, a route's or the tenant's `rate_limit` is a 400
  * naming the field, and nothing is appended.
  */
@@ -53,8 +53,8 @@ const OUT_OF_BOUNDS: Array<[string, Record<string, unknown>, string]> = [
     'limit',
   ],
   [
-    'a sliding-window limit of 10,000,000',
-    { ...sliding, requests_per_second: 1, window_seconds: 1, limit: 10_000_000 },
+    'a sliding-window limit of 10,000,001',
+    { ...sliding, requests_per_second: 1, window_seconds: 1, limit: 10_000_001 },
     'limit',
   ],
   [
@@ -83,8 +83,8 @@ const OUT_OF_BOUNDS: Array<[string, Record<string, unknown>, string]> = [
 describe('rate limit bounds', () => {
   it('accepts limits at the bounds', async () => {
     for (const rateLimit of [
-      { ...sliding, requests_per_second: 1, window_seconds: 1, limit: 1_000_000 },
-      { ...sliding, requests_per_second: 1_000_000, window_seconds: 1 },
+      { ...sliding, requests_per_second: 1, window_seconds: 86_400, limit: 10_000_000 },
+      { ...sliding, requests_per_second: 1_000_000, window_seconds: 10 },
       { ...sliding, requests_per_second: 0.001, window_seconds: 86_400, limit: 1 },
       { requests_per_second: 0.001 },
       { requests_per_second: 0.001, burst: 2592 },
@@ -154,7 +154,7 @@ describe('rate limit bounds', () => {
         JSON.parse(rateLimit) as { anyOf: Array<{ properties?: Record<string, Bounds> }> }
       ).anyOf.find((variant) => variant.properties)!.properties!;
       expect(policy['requests_per_second'], schema).toMatchObject({ minimum: 0.001, maximum: 1_000_000 });
-      expect(policy['limit'], schema).toMatchObject({ minimum: 1, maximum: 1_000_000 });
+      expect(policy['limit'], schema).toMatchObject({ minimum: 1, maximum: 10_000_000 });
       expect(policy['burst'], schema).toMatchObject({ minimum: 1, maximum: 10_000_000 });
       expect(policy['window_seconds'], schema).toMatchObject({ minimum: 1, maximum: 86_400 });
     }

@@ -126,8 +126,8 @@ const {
 } = RATE_LIMIT_BOUNDS;
 /**
  * A rate limit as a tenant admin may set it (route or tenant-wide): within RATE_LIMIT_BOUNDS, so one
- * tenant's limit cannot block the shared Redis (a sliding window's log, a fast-mode lease) or hand it
- * values it refuses (a TTL beyond its range). Events keep the looser stored shape (rateLimitPolicy).
+ * tenant's limit cannot hand the shared Redis values it refuses (a TTL beyond its range) or numbers
+ * the gateways' arithmetic was not meant for. Events keep the looser stored shape (rateLimitPolicy).
  */
 export const rateLimitRequest = rateLimitPolicy
   .extend({
@@ -159,7 +159,9 @@ export const rateLimitRequest = rateLimitPolicy
       .int()
       .min(1)
       .max(maxWindowLimit, `must be at most ${maxWindowLimit}`)
-      .describe('sliding_window: the requests a window admits (default requests_per_second × window_seconds)')
+      .describe(
+        "sliding_window: the requests a window admits (default requests_per_second × window_seconds). A sliding-window counter: at most limit per aligned window of window_seconds; a request is judged on the current window's count plus the previous window's, weighted by the share of it the last window_seconds still cover (within one request of the true count for evenly spread traffic; a full window's worth at the end of one window, then more in the next, can reach just under twice limit within window_seconds)",
+      )
       .optional(),
   })
   .superRefine((policy, ctx) => {

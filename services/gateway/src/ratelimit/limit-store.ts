@@ -5,11 +5,28 @@
  * so a request refused by one limit does not use up the others). Refused requests are never recorded,
  * so a client over its limit recovers as soon as it slows down.
  *
- * Algorithms (the same arithmetic in Lua and in TypeScript):
+ * Algorithms (the same arithmetic in Lua and in TypeScript), each O(1) memory per key:
  * - token_bucket: `capacity` tokens (the burst), refilled continuously at `ratePerMs`.
- * - sliding_window: a sliding-window LOG (one timestamp per admitted request, kept for `windowMs`).
- *   Exact: no window of `windowMs` ever contains more than `capacity` admitted requests (error bound 0),
- *   at the price of O(capacity) memory per key.
+ * - sliding_window: a sliding-window COUNTER (as Kong's sliding window, Cloudflare and most gateways):
+ *   time is cut into aligned windows of `windowMs` (window n is [n × windowMs, (n + 1) × windowMs)), a
+ *   key keeps the admitted count of the current window and of the previous one, and a request is judged
+ *   on the estimate of the last `windowMs`:
+ *
+ *       estimate = previous × (1 − elapsed / windowMs) + current      (elapsed: ms into the current window)
+ *
+ *   It is admitted when estimate + cost ≤ capacity (a partial grant: floor(capacity − estimate) units,
+ *   when that is at least minCost). Guarantees, with every replica on the one Redis clock:
+ *   - never more than `capacity` admitted in one aligned window (current ≤ estimate, exactly);
+ *   - any window of `windowMs` that starts a fraction f of the way into an aligned window sees at most
+ *     capacity × (1 + f) admissions, so always fewer than 2 × capacity. The worst case is adversarial:
+ *     a whole capacity at the very end of one aligned window, then the next window's share as that
+ *     count's weight decays. The estimate assumes the previous window's admissions were evenly spread:
+ *     when they were, it is within one request of the true count, and a client sending evenly at up to
+ *     capacity − 1 requests per window is never refused;
+ *   - `retryAfterMs` is when the estimate, if nothing else is admitted, has fallen to capacity − minCost
+ *     (the previous count's weight decays to 0 by the end of the current window, then the current
+ *     count's over the next one); `resetMs` is when it reaches 0 (at most 2 × windowMs away);
+ *   - refused requests are never counted. A key is a hash of 3 numbers, kept for 2 windows (`ttlMs`).
  */
 export type { LimitAlgorithm, LimitSpec } from '@vantageedge/shared/gateway-policies/limit-spec';
 
@@ -29,7 +46,7 @@ export interface LimitOutcome {
   granted: number;
   /** Whole units left after this call. */
   remaining: number;
-  /** Milliseconds until the limit is fully available again. */
+  /** Milliseconds until the limit is fully available again (if nothing more is admitted). */
   resetMs: number;
   /** When refused by this limit: milliseconds until `minCost` units are available; else 0. */
   retryAfterMs: number;

@@ -4,27 +4,28 @@
  *
  * KEYS: one per limit (all carry the same `{tenant_id}` hash tag: one slot in a Cluster).
  * ARGV: per limit, 6 values: algorithm ('tb' | 'sw'), rate per ms (tb) or window ms (sw), capacity,
- *       cost, min cost (partial grants for fast-mode leases), idle ttl ms; then one value: a token
- *       unique to this call (caller id + sequence), so every window-log member is unique.
+ *       cost, min cost (partial grants for fast-mode leases), idle ttl ms.
  * Returns: per limit, 4 integers: granted, remaining, reset ms, retry-after ms (until min cost is available).
  *
- * Two passes: the first only reads (and trims expired window entries, which changes no decision), the
- * second charges every limit, and runs only when all limits can grant.
- *
- * Window-log members are `<µs as an integer>:<call token>:<unit>`: never built from a Lua number's
- * default format (%.14g, i.e. 100 µs steps) or from the current count, either of which lets two
- * admissions share a member and the second overwrite the first (the window then under-counts).
+ * Two passes: the first only reads, the second charges every limit, and runs only when all limits can
+ * grant. Every key is one small hash, whatever the limit and the traffic:
+ * - token bucket: t (tokens), ts (ms of the last charge);
+ * - sliding window (the sliding-window counter, see limit-store.ts): w (index of the aligned window of
+ *   `window ms` the counts belong to, time / window), c (admitted in window w), p (admitted in w - 1).
+ *   A hash whose w is older than the current window's predecessor counts as empty.
+ * Commands per call: TIME, then per limit HMGET, and HSET + PEXPIRE for each limit charged.
  */
 export const CONSUME_LIMITS_LUA = `
 local time = redis.call('TIME')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now_ms = now_us / 1000
 local n = #KEYS
-local call_token = ARGV[n * 6 + 1]
-local now_text = string.format('%d', now_us)
 local grants = {}
 local levels = {}
-local counts = {}
+local windows = {}
+local currents = {}
+local previouses = {}
+local elapsed = {}
 local all = true
 for i = 1, n do
   local b = (i - 1) * 6
@@ -33,7 +34,7 @@ for i = 1, n do
   local cap = tonumber(ARGV[b + 3])
   local cost = tonumber(ARGV[b + 4])
   local min_cost = tonumber(ARGV[b + 5])
-  local g = 0
+  local avail
   if algo == 'tb' then
     local h = redis.call('HMGET', KEYS[i], 't', 'ts')
     local tokens = tonumber(h[1])
@@ -42,18 +43,36 @@ for i = 1, n do
       tokens = cap
       ts = now_ms
     end
-    local elapsed = now_ms - ts
-    if elapsed < 0 then elapsed = 0 end
-    tokens = math.min(cap, tokens + elapsed * p)
-    if tokens >= cost then g = cost elseif tokens >= min_cost then g = math.floor(tokens) end
+    local since = now_ms - ts
+    if since < 0 then since = 0 end
+    tokens = math.min(cap, tokens + since * p)
     levels[i] = tokens
+    avail = tokens
   else
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now_us - p * 1000)
-    local count = redis.call('ZCARD', KEYS[i])
-    local avail = cap - count
-    if avail >= cost then g = cost elseif avail >= min_cost then g = avail end
-    counts[i] = count
+    local w_us = p * 1000
+    local w = math.floor(now_us / w_us)
+    local h = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
+    local stored = tonumber(h[1])
+    local cur = tonumber(h[2]) or 0
+    local prev = tonumber(h[3]) or 0
+    if stored == w - 1 then
+      prev = cur
+      cur = 0
+    elseif stored ~= w then
+      prev = 0
+      cur = 0
+    end
+    local e = now_us - w * w_us
+    local estimate = prev * (1 - e / w_us) + cur
+    windows[i] = w
+    currents[i] = cur
+    previouses[i] = prev
+    elapsed[i] = e
+    levels[i] = estimate
+    avail = cap - estimate
   end
+  local g = 0
+  if avail >= cost then g = cost elseif avail >= min_cost then g = math.floor(avail) end
   grants[i] = g
   if g <= 0 then all = false end
 end
@@ -79,28 +98,30 @@ for i = 1, n do
     retry = 0
     if grants[i] <= 0 then retry = math.ceil((min_cost - tokens) / p) end
   else
-    local count = counts[i]
+    local w_us = p * 1000
+    local cur = currents[i] + g
+    local prev = previouses[i]
+    local estimate = levels[i] + g
     if g > 0 then
-      for j = 0, g - 1 do
-        redis.call('ZADD', KEYS[i], now_us, now_text .. ':' .. call_token .. ':' .. j)
-      end
+      redis.call('HSET', KEYS[i], 'w', string.format('%d', windows[i]), 'c', string.format('%d', cur),
+        'p', string.format('%d', prev))
       redis.call('PEXPIRE', KEYS[i], ttl)
-      count = count + g
     end
-    remaining = cap - count
+    remaining = math.max(0, math.floor(cap - estimate))
+    local left = w_us - elapsed[i]
     reset = 0
+    if cur > 0 then reset = math.ceil((left + w_us) / 1000) elseif prev > 0 then reset = math.ceil(left / 1000) end
     retry = 0
-    if count > 0 then
-      local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-      reset = math.ceil((tonumber(oldest[2]) + p * 1000 - now_us) / 1000)
-    end
     if grants[i] <= 0 then
-      local index = count + min_cost - cap - 1
-      if index >= count then
+      local target = cap - min_cost
+      if target < 0 then
         retry = p
+      elseif cur > target then
+        retry = math.max(1, math.ceil((left + (1 - target / cur) * w_us) / 1000))
+      elseif prev > 0 then
+        retry = math.max(1, math.ceil(((1 - (target - cur) / prev) * w_us - elapsed[i]) / 1000))
       else
-        local entry = redis.call('ZRANGE', KEYS[i], index, index, 'WITHSCORES')
-        retry = math.ceil((tonumber(entry[2]) + p * 1000 - now_us) / 1000)
+        retry = 1
       end
     end
   end

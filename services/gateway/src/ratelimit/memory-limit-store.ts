@@ -3,8 +3,9 @@ import type { LimitOutcome, LimitRequest, LimitSpec, LimitStore } from './limit-
 
 /**
  * The limit algorithms in process memory: single-process mode and the fail-open fallback while Redis is
- * unreachable. Same semantics as the Lua script (see limit-store.ts). Bounded: at most `maxKeys` keys,
- * least recently used dropped first (a dropped key starts full again, which only ever admits more).
+ * unreachable. Same semantics and arithmetic as the Lua script (see limit-store.ts and lua.ts). Bounded:
+ * at most `maxKeys` keys of a few numbers each, least recently used dropped first (a dropped key starts
+ * full again, which only ever admits more).
  */
 
 interface TokenBucketState {
@@ -13,20 +14,42 @@ interface TokenBucketState {
   updatedAt: number;
 }
 
-/** A ring of the admission times still inside the window: O(1) per request, capacity entries per key. */
-interface WindowLogState {
+/** The sliding-window counter: the counts of the current aligned window and of the one before it. */
+interface SlidingWindowState {
   kind: 'sw';
-  times: Float64Array;
-  head: number;
-  size: number;
+  /** Index of the aligned window `current` counts (time / windowMs, rounded down). */
+  window: number;
+  current: number;
+  previous: number;
 }
 
-type KeyState = TokenBucketState | WindowLogState;
+type KeyState = TokenBucketState | SlidingWindowState;
 
 export interface MemoryLimitStoreOptions {
   maxKeys?: number;
   /** Milliseconds; injectable for tests of time-dependent behaviour. */
   now?: () => number;
+}
+
+/**
+ * A sliding window's milliseconds until `estimate` (previous × (1 − elapsed / window) + current, with
+ * `elapsed` ms into the current window) is at most capacity − minCost, if nothing more is admitted: the
+ * previous window's weight decays to 0 at the end of the current window, then the current count's.
+ */
+function slidingWindowRetryMs(
+  spec: LimitSpec,
+  minCost: number,
+  current: number,
+  previous: number,
+  elapsed: number,
+): number {
+  const target = spec.capacity - minCost;
+  if (target < 0) return spec.windowMs;
+  if (current > target)
+    return Math.max(1, Math.ceil(spec.windowMs - elapsed + (1 - target / current) * spec.windowMs));
+  if (previous > 0)
+    return Math.max(1, Math.ceil((1 - (target - current) / previous) * spec.windowMs - elapsed));
+  return 1;
 }
 
 export class MemoryLimitStore implements LimitStore {
@@ -49,12 +72,23 @@ export class MemoryLimitStore implements LimitStore {
   consumeNow(requests: readonly LimitRequest[]): LimitOutcome[] {
     const now = this.#now();
     const states: KeyState[] = [];
+    /** Token bucket: tokens. Sliding window: the estimate. */
+    const levels: number[] = [];
     const grants: number[] = [];
     let all = true;
     for (const request of requests) {
       const state = this.#stateFor(request.key, request.spec, now);
       states.push(state);
-      const available = state.kind === 'tb' ? state.tokens : request.spec.capacity - state.size;
+      let available: number;
+      if (state.kind === 'tb') {
+        levels.push(state.tokens);
+        available = state.tokens;
+      } else {
+        const { windowMs } = request.spec;
+        const estimate = state.previous * (1 - (now - state.window * windowMs) / windowMs) + state.current;
+        levels.push(estimate);
+        available = request.spec.capacity - estimate;
+      }
       const granted =
         available >= request.cost ? request.cost : available >= request.minCost ? Math.floor(available) : 0;
       grants.push(granted);
@@ -77,24 +111,19 @@ export class MemoryLimitStore implements LimitStore {
           retryAfterMs: proposed <= 0 ? Math.ceil((request.minCost - state.tokens) / spec.ratePerMs) : 0,
         });
       } else {
-        for (let j = 0; j < granted; j++) {
-          state.times[(state.head + state.size) % state.times.length] = now;
-          state.size++;
-        }
-        const oldest = state.size > 0 ? state.times[state.head]! : now;
-        let retryAfterMs = 0;
-        if (proposed <= 0) {
-          const index = state.size + request.minCost - spec.capacity - 1;
-          retryAfterMs =
-            index >= state.size
-              ? spec.windowMs
-              : Math.ceil(state.times[(state.head + index) % state.times.length]! + spec.windowMs - now);
-        }
+        state.current += granted;
+        const estimate = levels[i]! + granted;
+        const elapsed = now - state.window * spec.windowMs;
+        const left = spec.windowMs - elapsed;
         outcomes.push({
           granted,
-          remaining: spec.capacity - state.size,
-          resetMs: state.size > 0 ? Math.ceil(oldest + spec.windowMs - now) : 0,
-          retryAfterMs,
+          remaining: Math.max(0, Math.floor(spec.capacity - estimate)),
+          resetMs:
+            state.current > 0 ? Math.ceil(left + spec.windowMs) : state.previous > 0 ? Math.ceil(left) : 0,
+          retryAfterMs:
+            proposed <= 0
+              ? slidingWindowRetryMs(spec, request.minCost, state.current, state.previous, elapsed)
+              : 0,
         });
       }
       this.#states.set(request.key, state);
@@ -111,15 +140,17 @@ export class MemoryLimitStore implements LimitStore {
       existing.updatedAt = now;
       return existing;
     }
-    const state: WindowLogState =
-      existing?.kind === 'sw' && existing.times.length === spec.capacity
-        ? existing
-        : { kind: 'sw', times: new Float64Array(spec.capacity), head: 0, size: 0 };
-    // Entries at or before now - window have left the window.
-    while (state.size > 0 && state.times[state.head]! <= now - spec.windowMs) {
-      state.head = (state.head + 1) % state.times.length;
-      state.size--;
+    const window = Math.floor(now / spec.windowMs);
+    if (existing?.kind !== 'sw') return { kind: 'sw', window, current: 0, previous: 0 };
+    // Rolling the counts forward changes no decision: the window they describe is the same.
+    if (existing.window === window - 1) {
+      existing.previous = existing.current;
+      existing.current = 0;
+    } else if (existing.window !== window) {
+      existing.previous = 0;
+      existing.current = 0;
     }
-    return state;
+    existing.window = window;
+    return existing;
   }
 }

@@ -3,7 +3,8 @@ import { describeLimitStoreContract } from './limit-store.contract.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 
 describeLimitStoreContract('memory', () => {
-  const store = new MemoryLimitStore();
+  // The contract times sliding windows with Date.now(), as Redis's TIME is on this machine.
+  const store = new MemoryLimitStore({ now: Date.now });
   return { store, key: (name) => name };
 });
 
@@ -26,24 +27,115 @@ describe('MemoryLimitStore', () => {
     expect(await take('a')).toBe(1);
   });
 
-  it('a sliding window never admits more than its limit in any window (simulated clock)', () => {
-    let now = 0;
-    const store = new MemoryLimitStore({ now: () => now });
+  it('a sliding window takes O(1) memory per key, whatever its limit and the requests it admits', () => {
+    // The fail-open fallback and dev mode hold every client's key: a 1-day window of 1,000,000 on
+    // scope ip must not cost a replica's heap per admitted request (nor per unit of the limit).
+    const store = new MemoryLimitStore();
     const spec = {
       algorithm: 'sliding_window',
-      capacity: 10,
+      capacity: 1_000_000,
       ratePerMs: 0,
-      windowMs: 1_000,
-      ttlMs: 1_000,
+      windowMs: 86_400_000,
+      ttlMs: 2 * 86_400_000,
     } as const;
-    const admitted: number[] = [];
-    for (let t = 0; t < 5_000; t += 7) {
-      now = t;
-      const [outcome] = store.consumeNow([{ key: 'k', spec, cost: 1, minCost: 1 }]);
-      if (outcome!.granted === 1) admitted.push(t);
+    const before = process.memoryUsage();
+    for (let client = 0; client < 20; client++)
+      for (let i = 0; i < 1_000; i++)
+        expect(store.consumeNow([{ key: `ip:${client}`, spec, cost: 1, minCost: 1 }])[0]!.granted).toBe(1);
+    const after = process.memoryUsage();
+    const grown = after.arrayBuffers - before.arrayBuffers + (after.heapUsed - before.heapUsed);
+    console.log(`20 keys × 1,000 admissions: ${(grown / 1e6).toFixed(1)} MB more heap + array buffers`);
+    expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(1_000_000);
+    // Loose: the loop's own garbage may not have been collected yet.
+    expect(grown).toBeLessThan(64_000_000);
+  });
+
+  const sliding = (capacity: number, windowMs: number) =>
+    ({ algorithm: 'sliding_window', capacity, ratePerMs: 0, windowMs, ttlMs: 2 * windowMs }) as const;
+
+  it('a sliding window admits at most capacity per aligned window, and under capacity × (1 + f) in any window of its length starting f into an aligned one (simulated clock, random bursts and leases)', () => {
+    const W = 1_000;
+    const capacity = 10;
+    const origin = 1_000 * W;
+    let now = origin;
+    const store = new MemoryLimitStore({ now: () => now });
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const T = 30_000;
+    const admitted = new Array<number>(T).fill(0);
+    for (let t = 0; t < T; t++) {
+      now = origin + t;
+      const roll = random();
+      if (roll < 0.01) {
+        const [lease] = store.consumeNow([{ key: 'k', spec: sliding(capacity, W), cost: 5, minCost: 1 }]);
+        admitted[t]! += lease!.granted;
+      } else if (roll < 0.03) {
+        for (let burst = Math.ceil(random() * 8); burst > 0; burst--)
+          admitted[t]! += store.consumeNow([
+            { key: 'k', spec: sliding(capacity, W), cost: 1, minCost: 1 },
+          ])[0]!.granted;
+      }
     }
-    for (let i = 10; i < admitted.length; i++)
-      expect(admitted[i]! - admitted[i - 10]!).toBeGreaterThanOrEqual(1_000);
-    expect(admitted.length).toBeGreaterThanOrEqual(50);
+    const prefix = [0];
+    for (const count of admitted) prefix.push(prefix.at(-1)! + count);
+    const inWindow = (from: number) => prefix[from + W]! - prefix[from]!;
+    let most = 0;
+    for (let from = 0; from + W <= T; from++) {
+      const f = (from % W) / W;
+      if (f === 0) expect(inWindow(from)).toBeLessThanOrEqual(capacity);
+      expect(inWindow(from)).toBeLessThanOrEqual(capacity * (1 + f));
+      most = Math.max(most, inWindow(from));
+    }
+    console.log(
+      `random traffic: ${prefix.at(-1)} admitted in ${T} ms, at most ${most} in a window of ${W} ms`,
+    );
+    expect(prefix.at(-1)!).toBeGreaterThan(((T / W) * capacity) / 2);
+    expect(most).toBeLessThan(2 * capacity);
+  });
+
+  it('a sliding window: the worst case is a full window at the end of one aligned window, then the decaying estimate (simulated clock)', () => {
+    const W = 1_000;
+    const origin = 1_000 * W;
+    let now = origin + 900;
+    const store = new MemoryLimitStore({ now: () => now });
+    const spec = sliding(10, W);
+    expect(store.consumeNow([{ key: 'k', spec, cost: 10, minCost: 1 }])[0]!.granted).toBe(10);
+    let next = 0;
+    for (now = origin + W; now < origin + W + 900; now++)
+      next += store.consumeNow([{ key: 'k', spec, cost: 1, minCost: 1 }])[0]!.granted;
+    // The m-th admission of the next window needs 10 × (1 − f) + m ≤ 10, f ≥ m / 10: 8 before f = 0.9.
+    expect(next).toBe(8);
+    // 18 in [origin + 900, origin + 1900): under 10 × (1 + 0.9).
+    expect(10 + next).toBeLessThan(10 * 1.9);
+  });
+
+  it('a sliding window answers Retry-After and reset exactly: until the estimate admits minCost, and until it is 0 (simulated clock)', () => {
+    const W = 1_000;
+    const origin = 1_000 * W;
+    let now = origin + 250;
+    const store = new MemoryLimitStore({ now: () => now });
+    const spec = sliding(4, W);
+    const take = (cost = 1, minCost = cost) => store.consumeNow([{ key: 'k', spec, cost, minCost }])[0]!;
+    expect(take(4)).toEqual({ granted: 4, remaining: 0, resetMs: 750 + W, retryAfterMs: 0 });
+    // 4 in this window: the estimate is 3 once the next window is a quarter through (750 + 250 ms).
+    expect(take()).toEqual({ granted: 0, remaining: 0, resetMs: 750 + W, retryAfterMs: 1_000 });
+    expect(take(2)).toMatchObject({ granted: 0, retryAfterMs: 750 + 500 });
+    expect(take(5)).toMatchObject({ granted: 0, retryAfterMs: W });
+    now += 999;
+    expect(take().granted).toBe(0);
+    now += 1;
+    expect(take()).toEqual({ granted: 1, remaining: 0, resetMs: 750 + W, retryAfterMs: 0 });
+    // Now 4 × 0.75 + 1: the previous window's share decays to 2 at half-way (250 ms from now).
+    expect(take()).toMatchObject({ granted: 0, retryAfterMs: 250 });
+    now += 249;
+    expect(take().granted).toBe(0);
+    now += 1;
+    expect(take(3, 1)).toMatchObject({ granted: 1, remaining: 0 });
+    // A window and more later, nothing left: full again.
+    now += 2 * W;
+    expect(take(4)).toMatchObject({ granted: 4, remaining: 0 });
   });
 });

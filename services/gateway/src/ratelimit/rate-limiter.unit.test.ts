@@ -35,7 +35,8 @@ describe('compileRateLimits', () => {
     const limits = compileRateLimits(tenant, route);
     expect(limits.descriptors.map((d) => d.name)).toEqual(['tenant', 'route_api_key']);
     expect(limits.descriptors[0]!.keyPrefix).toBe(`rl:{${tenant.id}}:t:tb:`);
-    expect(limits.descriptors[1]!.keyPrefix).toBe(`rl:{${tenant.id}}:r:${route.id}:sw:key:`);
+    // sw2: the sliding-window counter's hash (sw was the old log's ZSET: never read, left to expire).
+    expect(limits.descriptors[1]!.keyPrefix).toBe(`rl:{${tenant.id}}:r:${route.id}:sw2:key:`);
     expect(limits.policyHeader).toBe('"tenant";q=100;w=2, "route_api_key";q=30;w=60');
   });
 
@@ -48,8 +49,9 @@ describe('compileRateLimits', () => {
 
 describe('rate limiter in single-process mode (memory store)', () => {
   it('admits up to the limit with remaining-quota headers, then refuses with Retry-After', async () => {
+    // 15 s into an aligned minute (a simulated clock): the sliding window's times are exact.
     const limiter = createRateLimiter({
-      store: new MemoryLimitStore(),
+      store: new MemoryLimitStore({ now: () => 1_000 * 60_000 + 15_000 }),
       registry: createMetricsRegistry('t', { defaultMetrics: false }),
       logger,
     });
@@ -65,13 +67,15 @@ describe('rate limiter in single-process mode (memory store)', () => {
     const who = identity(tenant.id, route.id, { userId: 'user_1' });
     const first = await limiter.check(limits, who);
     expect(first.outcome).toBe('allowed');
-    expect(first.headers).toContainEqual(['RateLimit', '"route_user";r=1;t=60']);
+    // Fully available again once this window's count has left the estimate: the end of the next window.
+    expect(first.headers).toContainEqual(['RateLimit', '"route_user";r=1;t=105']);
     expect((await limiter.check(limits, who)).outcome).toBe('allowed');
     const third = await limiter.check(limits, who);
     expect(third.outcome).toBe('limited');
     if (third.outcome !== 'limited') return;
     expect(third.limitedBy).toBe('route_user');
-    expect(third.retryAfterSeconds).toBeGreaterThan(55);
+    // 2 admitted in this window: the estimate is 1 half-way through the next, 45 s + 30 s from now.
+    expect(third.retryAfterSeconds).toBe(75);
     expect(third.headers).toContainEqual(['Retry-After', String(third.retryAfterSeconds)]);
     // Another user has their own quota; an anonymous caller is keyed by client IP.
     expect((await limiter.check(limits, identity(tenant.id, route.id, { userId: 'user_2' }))).outcome).toBe(

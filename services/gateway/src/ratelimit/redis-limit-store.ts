@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { CONSUME_LIMITS_LUA } from './lua.js';
@@ -13,9 +12,6 @@ const COMMAND = 'vantageedgeConsumeLimits';
  */
 export class RedisLimitStore implements LimitStore {
   readonly #consume: ConsumeLimits;
-  /** Random per store (so per replica), plus a sequence: a token no other consume call ever sends. */
-  readonly #callerId = randomBytes(9).toString('base64url');
-  #calls = 0;
 
   constructor(redis: Redis | Cluster) {
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: CONSUME_LIMITS_LUA });
@@ -36,8 +32,6 @@ export class RedisLimitStore implements LimitStore {
         spec.ttlMs,
       );
     }
-    this.#calls = (this.#calls + 1) % Number.MAX_SAFE_INTEGER;
-    args.push(`${this.#callerId}:${this.#calls}`);
     const reply = await this.#consume(requests.length, ...args);
     const outcomes: LimitOutcome[] = [];
     for (let i = 0; i < requests.length; i++) {

@@ -35,3 +35,14 @@ export function routeWith(
     ...extra,
   });
 }
+
+/**
+ * A sliding window counts in aligned windows of the server's clock (this machine's, for the tests):
+ * waits, when the current aligned window of `windowMs` has less than `needMs` left, for the next one,
+ * so that a test's admissions fall in one aligned window, where `limit` bounds them exactly (a window
+ * of the same length across a boundary may see up to limit × (1 + f), see limit-store.ts).
+ */
+export async function withinOneAlignedWindow(windowMs: number, needMs: number): Promise<void> {
+  const left = windowMs - (Date.now() % windowMs);
+  if (left < needMs) await new Promise((resolve) => setTimeout(resolve, left + 5));
+}
