@@ -80,18 +80,34 @@ export const headerName = z
   .regex(TOKEN, 'must be an HTTP header name (letters, digits, -, _ …)')
   .toLowerCase();
 
-/** A header value without control characters (CR, LF, NUL can never reach a header). */
-const headerValueText = z
-  .string()
-  .max(1000, 'must be at most 1000 characters')
-  .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain control characters');
+/**
+ * A header value without control characters (CR, LF, NUL can never reach a header). RFC 9110 allows
+ * obs-text (bytes 0x80–0xff) and a value in a JS string goes out as Latin-1, so U+0080–U+009F would be
+ * sent as the C1 bytes 0x80–0x9f (0x9b is CSI on its own) and shown raw to whoever reads the config:
+ * commands refuse them (`command`). Stored routes keep the looser rule they were recorded under, so
+ * events already in the log still fold (as RATE_LIMIT_BOUNDS does for rate limits).
+ */
+const headerValueTextOf = (command: boolean) =>
+  z
+    .string()
+    .max(1000, 'must be at most 1000 characters')
+    .regex(
+      command ? /^[\t\x20-\x7e\xa0-\xff]*$/ : /^[\t\x20-\x7e\x80-\xff]*$/,
+      command
+        ? 'must not contain control characters (U+0000–U+001F but tab, U+007F–U+009F)'
+        : 'must not contain control characters',
+    );
+const headerValueText = headerValueTextOf(false);
+const headerValueTextInput = headerValueTextOf(true);
 
-const headerValueTemplate = template(headerValueText, TEMPLATE_VARIABLES);
+const headerValueTemplateOf = (command: boolean) =>
+  template(command ? headerValueTextInput : headerValueText, TEMPLATE_VARIABLES);
 
-function hasControlCharacter(value: string): boolean {
+/** C0 and DEL; with `c1` (commands), U+0080–U+009F too (see headerValueTextOf). */
+function hasControlCharacter(value: string, c1: boolean): boolean {
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return true;
+    if (code < 0x20 || code === 0x7f || (c1 && code >= 0x80 && code <= 0x9f)) return true;
   }
   return false;
 }
@@ -101,13 +117,18 @@ const queryParamName = z
   .min(1, 'must not be empty')
   .max(100, 'must be at most 100 characters')
   .regex(QUERY_NAME, 'must be a query parameter name (letters, digits, . _ ~ : [ ] -)');
-const queryValueTemplate = template(
-  z
-    .string()
-    .max(1000, 'must be at most 1000 characters')
-    .refine((value) => !hasControlCharacter(value), { error: 'must not contain control characters' }),
-  TEMPLATE_VARIABLES,
-);
+const queryValueTemplateOf = (command: boolean) =>
+  template(
+    z
+      .string()
+      .max(1000, 'must be at most 1000 characters')
+      .refine((value) => !hasControlCharacter(value, command), {
+        error: command
+          ? 'must not contain control characters (U+0000–U+001F, U+007F–U+009F)'
+          : 'must not contain control characters',
+      }),
+    TEMPLATE_VARIABLES,
+  );
 
 const cookieName = z
   .string()
@@ -245,11 +266,12 @@ function headerTransform(owned: readonly string[], neverWritten: readonly string
     if (command && neverWritten.length > 0 && value === 'clear-site-data')
       ctx.addIssue({ code: 'custom', message: CLEAR_SITE_DATA_REFUSED });
   });
+  const value = headerValueTemplateOf(command);
   return z.strictObject({
     /** Replaces the header (every line of it). */
-    set: boundedRecord(writtenName, headerValueTemplate, 30, TOKEN, command).default({}),
+    set: boundedRecord(writtenName, value, 30, TOKEN, command).default({}),
     /** Appends a line, keeping what is there. */
-    add: boundedRecord(writtenName, headerValueTemplate, 30, TOKEN, command).default({}),
+    add: boundedRecord(writtenName, value, 30, TOKEN, command).default({}),
     remove: z.array(name).max(30, 'at most 30 headers').default([]),
   });
 }
@@ -292,9 +314,9 @@ export type HeaderTransform = z.infer<typeof requestHeaderTransform>;
 const queryTransformOf = (command: boolean) =>
   z.strictObject({
     /** Replaces every value of the parameter (or adds it). */
-    set: boundedRecord(queryParamName, queryValueTemplate, 30, QUERY_NAME, command).default({}),
+    set: boundedRecord(queryParamName, queryValueTemplateOf(command), 30, QUERY_NAME, command).default({}),
     /** Appends `name=value`, keeping values already there. */
-    add: boundedRecord(queryParamName, queryValueTemplate, 30, QUERY_NAME, command).default({}),
+    add: boundedRecord(queryParamName, queryValueTemplateOf(command), 30, QUERY_NAME, command).default({}),
     remove: z.array(queryParamName).max(30, 'at most 30 parameters').default([]),
   });
 export const queryTransform = queryTransformOf(false);
@@ -610,13 +632,16 @@ const fixedResponseOf = (command: boolean) =>
         )
         .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED })
         .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED }),
-      headerValueText,
+      command ? headerValueTextInput : headerValueText,
       30,
       TOKEN,
       command,
     ).default({}),
+    /** Anything (it is the answer’s content): the CLI escapes what it prints of it. */
     body: z.string().max(65_536, 'must be at most 64 KiB').default(''),
-    content_type: headerValueText.min(1).default('text/plain; charset=utf-8'),
+    content_type: (command ? headerValueTextInput : headerValueText)
+      .min(1)
+      .default('text/plain; charset=utf-8'),
   });
 export const fixedResponse = fixedResponseOf(false);
 /** fixedResponse as a command may give it. */

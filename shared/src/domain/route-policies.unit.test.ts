@@ -92,3 +92,72 @@ describe('Clear-Site-Data in route policies', () => {
     );
   });
 });
+
+/**
+ * Regression: C1 controls (U+0080–U+009F; U+009B is CSI, U+009D is OSC on their own) in header and
+ * query values. A header value in a JS string goes out as Latin-1, so U+009B is the byte 0x9B; and
+ * operators read these values back (the CLI's dump, the console). Commands refuse them, naming the
+ * field; RFC 9110's other obs-text (U+00A0–U+00FF) stays accepted. Stored routes recorded before the
+ * rule still load (events already in the log must fold). A fixed response's body may hold anything.
+ */
+describe('C1 controls in header and query values', () => {
+  const C1 = ['\u0080', '\u0085', '\u009b', '\u009d', '\u009f'];
+  const COMMANDS: Array<[string, z.ZodType, (value: string) => unknown, string]> = [
+    ['request_headers.set', requestHeaderTransformInput, (v) => ({ set: { 'x-a': v } }), 'set.x-a'],
+    ['request_headers.add', requestHeaderTransformInput, (v) => ({ add: { 'x-a': v } }), 'add.x-a'],
+    ['response_headers.set', responseHeaderTransformInput, (v) => ({ set: { 'x-a': v } }), 'set.x-a'],
+    ['response_headers.add', responseHeaderTransformInput, (v) => ({ add: { 'x-a': v } }), 'add.x-a'],
+    ['query.set', queryTransformInput, (v) => ({ set: { a: v } }), 'set.a'],
+    ['query.add', queryTransformInput, (v) => ({ add: { a: v } }), 'add.a'],
+    [
+      'fixed_response.headers',
+      fixedResponseInput,
+      (v) => ({ status: 503, headers: { 'retry-after': v } }),
+      'headers.retry-after',
+    ],
+    [
+      'fixed_response.content_type',
+      fixedResponseInput,
+      (v) => ({ status: 503, content_type: v }),
+      'content_type',
+    ],
+  ];
+  const STORED: Array<[string, z.ZodType, (value: string) => unknown]> = [
+    ['request_headers', requestHeaderTransform, (v) => ({ set: { 'x-a': v }, add: { 'x-b': v } })],
+    ['response_headers', responseHeaderTransform, (v) => ({ set: { 'x-a': v }, add: { 'x-b': v } })],
+    ['query', queryTransform, (v) => ({ set: { a: v }, add: { b: v } })],
+    [
+      'fixed_response',
+      fixedResponse,
+      (v) => ({ status: 503, headers: { 'retry-after': v }, content_type: v }),
+    ],
+  ];
+
+  for (const [label, schema, wrap, field] of COMMANDS) {
+    it(`${label}: a command is refused, naming the field`, () => {
+      for (const control of C1) {
+        const result = schema.safeParse(wrap(`60${control}2J`));
+        expect(result.success, `${label} with U+${control.charCodeAt(0).toString(16)}`).toBe(false);
+        if (result.success) continue;
+        expect(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)).toEqual([
+          expect.stringMatching(new RegExp(`^${field.replace('.', '\\.')}: .*control characters`)),
+        ]);
+      }
+    });
+
+    it(`${label}: Latin-1 text beyond C1 is still accepted`, () => {
+      expect(schema.safeParse(wrap('café, naïve; ½ ÿ')).success).toBe(true);
+    });
+  }
+
+  for (const [label, schema, wrap] of STORED) {
+    it(`${label}: a stored route with one still loads`, () => {
+      expect(schema.safeParse(wrap('60\u009b2J\u009d52;c;x\u009c')).success).toBe(true);
+    });
+  }
+
+  it('a fixed response body may hold anything, C1 and bidi controls included', () => {
+    const body = 'soon \u009b2J \u009d52;c;x\u009c ok\u202e)x( \u2066y\u2069';
+    expect(fixedResponseInput.parse({ status: 503, body }).body).toBe(body);
+  });
+});

@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { Document, Scalar, visit } from 'yaml';
 
 /** `--output table|json|yaml`: tables for people, JSON and YAML (the API's own fields) for scripts. */
 
@@ -24,7 +24,8 @@ const CONTROLS_BUT_NEWLINE = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'g');
  * admin API or a tenant: every terminal control character as a visible `\u001b`-style escape, so a
  * name cannot write the clipboard, clear the screen or disguise itself. `keepNewlines` leaves `\n`
  * for text whose lines the CLI laid out itself (escape the values inside it without). Backslashes are
- * left as they are, so applying it twice changes nothing. JSON and YAML output does not use it.
+ * left as they are, so applying it twice changes nothing. JSON and YAML output (`structured`) uses the
+ * same characters, as escapes of those formats.
  */
 export function terminalText(text: string, options: { keepNewlines?: boolean } = {}): string {
   return text.replace(
@@ -57,8 +58,29 @@ export function table<Row>(rows: readonly Row[], columns: ReadonlyArray<Column<R
     .join('\n');
 }
 
+/** A string the YAML library must write double-quoted: one with a terminal control but newline. */
+const NEEDS_ESCAPES = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`);
+
+/**
+ * JSON or YAML of the API's values (`-o json|yaml`, `dump`), with every terminal control character
+ * written as a `\uXXXX` escape, so the output is safe to print and parses to the same values (a dump
+ * stays apply-able). JSON.stringify and the YAML library escape C0 themselves but write DEL, C1
+ * (U+009B is CSI on its own), the line separators and the bidi controls raw. In JSON every such
+ * character is inside a string; in YAML every string holding one is written double-quoted (the library
+ * does so by itself for C0 but tab and newline, DEL and C1; not for tab, U+2028/2029, bidi), where `\uXXXX` is an
+ * escape. What is left raw then is only newlines: the document's lines, and line breaks of long
+ * double-quoted strings.
+ */
 export function structured(value: unknown, format: Exclude<OutputFormat, 'table'>): string {
-  return format === 'json' ? JSON.stringify(value, null, 2) : stringify(value, { lineWidth: 0 }).trimEnd();
+  if (format === 'json') return terminalText(JSON.stringify(value, null, 2), { keepNewlines: true });
+  const document = new Document(value);
+  visit(document, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && NEEDS_ESCAPES.test(node.value)) node.type = Scalar.QUOTE_DOUBLE;
+    },
+  });
+  // Without its final newline (stdout adds one); not trimEnd(): a `|+` block keeps its trailing lines.
+  return terminalText(document.toString({ lineWidth: 0 }), { keepNewlines: true }).replace(/\n$/, '');
 }
 
 /** Rows as a table, or the raw value as JSON/YAML. */

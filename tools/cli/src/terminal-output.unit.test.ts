@@ -1,7 +1,11 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { RequestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { runCli } from './cli.js';
 import { formatExplanation } from './commands/explain.js';
 import { EXIT } from './exit-codes.js';
@@ -224,5 +228,132 @@ describe('the CLI against an admin API holding hostile names', () => {
     expect(result.err).not.toMatch(RAW_CONTROL);
     expect(result.err).toContain('400 validation_failed: bad\\u001b]52;c;');
     expect(result.err).toContain('  name\\u001b[2J\\u001b[H: no\\u000a\\u009b2J');
+  });
+});
+
+/**
+ * `dump` (and every -o json|yaml) writes what a tenant admin typed. JSON.stringify and the YAML library
+ * escape C0, but print C1 controls (U+009B is CSI, U+009D is OSC) and the bidi controls raw; the CLI
+ * escapes those too, as \uXXXX inside double-quoted strings, so the text is still the same JSON/YAML
+ * and a dumped file applies back to the same config.
+ */
+describe('dump and JSON/YAML output escape C1 and bidi controls, and stay re-appliable', () => {
+  const servers: Array<{ close(): void }> = [];
+  afterEach(() => {
+    for (const server of servers.splice(0)) server.close();
+  });
+
+  const C1_OSC52 = '\u009d52;c;ZWNobyBwd25lZA==\u009c'; // 8-bit OSC 52 (clipboard write) … 8-bit ST
+  const C1_CSI_CLEAR = '\u009b2J\u009bH';
+  const BIDI = 'ok\u202e)redro-eht-gnisrever(';
+  const document = {
+    format: 1,
+    tenant: { id: TENANT, name: `Escapes ${BIDI}`, subdomain: 'escapes', clerk_org_id: null },
+    origins: [{ id: ORIGIN, name: `o\u2066x\u2069`, url: 'https://backend.example.com' }],
+    routes: [
+      {
+        id: KEY,
+        origin: null,
+        path_pattern: '/maintenance/*',
+        auth_mode: 'public',
+        query: { add: { src: `q${C1_CSI_CLEAR}`, plain: `only bidi ${BIDI}` } },
+        match: { headers: [{ name: 'x-a', exact: `a\u202ab\u2028c\u0085d\u007fe` }] },
+        fixed_response: {
+          status: 503,
+          headers: { 'retry-after': `60${C1_OSC52}` },
+          // A multi-line body the YAML library would print as a block scalar, with controls in it.
+          body: `soon ${BIDI}\nline two\twith a tab ${C1_OSC52}\n\u202d${'x'.repeat(50)}\n`,
+          content_type: 'text/plain; charset=utf-8',
+        },
+      },
+    ],
+  };
+  const tenant = { id: TENANT, name: document.tenant.name, subdomain: 'escapes', clerk_org_id: null };
+
+  async function adminApi(planned: unknown[]): Promise<string> {
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const url = req.url ?? '';
+      if (url.startsWith('/api/v1/tenants?'))
+        return res.end(JSON.stringify({ data: [tenant], next_cursor: null }));
+      if (url === `/api/v1/tenants/${TENANT}`) return res.end(JSON.stringify(tenant));
+      if (url.startsWith(`/api/v1/tenants/${TENANT}/config/document`))
+        return res.end(JSON.stringify({ tenant_id: TENANT, position: '57', version: '42', document }));
+      if (url === `/api/v1/tenants/${TENANT}/config/plan` && req.method === 'POST') {
+        let text = '';
+        req.on('data', (chunk: Buffer) => {
+          text += chunk.toString('utf8');
+        });
+        req.on('end', () => {
+          planned.push(JSON.parse(text));
+          res.end(JSON.stringify({ tenant_id: TENANT, version: '42', changes: [] }));
+        });
+        return;
+      }
+      res.statusCode = 404;
+      res.end(JSON.stringify({ error: { code: 'not_found', message: url } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async function run(argv: string[], url: string) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(argv, {
+      env: {
+        VANTAGEEDGE_URL: url,
+        VANTAGEEDGE_TOKEN: 'admin-token',
+        VANTAGEEDGE_CONFIG: '/nonexistent/x.json',
+      },
+      stdout: (text) => out.push(text),
+      stderr: (text) => err.push(text),
+      stdin: async () => '',
+    });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  it('dump prints every control as an escape; the file applies back to the same document', async () => {
+    const planned: unknown[] = [];
+    const url = await adminApi(planned);
+    for (const argv of [
+      ['dump', '-t', 'escapes'],
+      ['-o', 'yaml', 'dump', '-t', TENANT],
+    ]) {
+      const dump = await run(argv, url);
+      expect(dump.code, dump.err).toBe(EXIT.ok);
+      expect(dump.out).not.toMatch(RAW_CONTROL);
+      expect(dump.out).toContain('\\u009d52;c;ZWNobyBwd25lZA==\\u009c');
+      expect(dump.out).toContain('\\u009b2J\\u009bH');
+      expect(dump.out).toContain('ok\\u202e)redro-eht-gnisrever(');
+      // Still YAML, still the document: parsed back, every character is the one the API sent.
+      expect(parse(dump.out)).toEqual(document);
+
+      const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'vantageedge-dump-')), 'tenant.yaml');
+      try {
+        await writeFile(file, `${dump.out}\n`);
+        const applied = await run(['apply', '-f', file], url);
+        expect(applied.code, applied.err).toBe(EXIT.ok);
+        expect(planned.pop()).toEqual(document);
+      } finally {
+        await rm(path.dirname(file), { recursive: true, force: true });
+      }
+    }
+  });
+
+  it('-o json and -o yaml of any command escape them too, and parse to the API’s values', async () => {
+    const url = await adminApi([]);
+    const json = await run(['-o', 'json', 'dump', '-t', 'escapes'], url);
+    expect(json.out).not.toMatch(RAW_CONTROL);
+    expect(json.out).toContain('\\u009b2J\\u009bH');
+    expect(JSON.parse(json.out)).toEqual(document);
+    for (const format of ['json', 'yaml']) {
+      const tenants = await run(['-o', format, 'get', 'tenants'], url);
+      expect(tenants.code, tenants.err).toBe(EXIT.ok);
+      expect(tenants.out).not.toMatch(RAW_CONTROL);
+      expect(tenants.out).toContain('\\u202e');
+      expect(parse(tenants.out)).toEqual([tenant]);
+    }
   });
 });

@@ -17,7 +17,14 @@ export const NO_OUTER_WHITESPACE = new RegExp(`^[^${WHITESPACE}](?:[\\s\\S]*[^${
  */
 const CONTROL = '\\u0000-\\u001f\\u007f-\\u009f';
 export const CONTROL_CHARACTER = new RegExp(`[${CONTROL}]`);
-/** No CONTROL_CHARACTER, as a pattern for /openapi.json and JSON Schema. */
-export const DISPLAY_TEXT_SYNTAX = `^[^${CONTROL}]*$`;
-/** NO_OUTER_WHITESPACE and no CONTROL_CHARACTER as one pattern, for /openapi.json and JSON Schema. */
-export const DISPLAY_NAME_SYNTAX = `^[^${WHITESPACE}${CONTROL}](?:[^${CONTROL}]*[^${WHITESPACE}${CONTROL}])?$`;
+/**
+ * The bidi embedding, override and isolate controls: they reorder how the text around them is shown
+ * (`invoice\u202efdp.exe` shows as `invoiceexe.pdf`), so a name could pass itself off as another.
+ * Right-to-left text itself needs none of them. Names and other display text refuse them too.
+ */
+const BIDI = '\\u202a-\\u202e\\u2066-\\u2069';
+export const BIDI_CONTROL = new RegExp(`[${BIDI}]`);
+/** No CONTROL_CHARACTER and no BIDI_CONTROL, as a pattern for /openapi.json and JSON Schema. */
+export const DISPLAY_TEXT_SYNTAX = `^[^${CONTROL}${BIDI}]*$`;
+/** NO_OUTER_WHITESPACE, no CONTROL_CHARACTER, no BIDI_CONTROL as one pattern, for /openapi.json and JSON Schema. */
+export const DISPLAY_NAME_SYNTAX = `^[^${WHITESPACE}${CONTROL}${BIDI}](?:[^${CONTROL}${BIDI}]*[^${WHITESPACE}${CONTROL}${BIDI}])?$`;

@@ -106,6 +106,68 @@ describe('control characters in names: 400 naming the field', () => {
   });
 });
 
+/**
+ * Regression: the bidi embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069) reorder
+ * what a terminal or a page shows, so a name could pass itself off as another (`ok\u202e)x(` shows as
+ * `ok(x)`). Refused like control characters, naming the field; right-to-left text itself stays fine.
+ */
+describe('bidi controls in names: 400 naming the field', () => {
+  /** 400 validation_failed naming `field` (about bidi controls), with no event appended. */
+  async function expectBidiRefused(field: string, send: () => Promise<ApiResponse>): Promise<void> {
+    const before = await cp.store.headPosition();
+    const response = await send();
+    const body = json(response);
+    expect(response.status, JSON.stringify(body).slice(0, 300)).toBe(400);
+    const error = body['error'] as { code: string; details: Array<{ field: string; issue: string }> };
+    expect(error.code).toBe('validation_failed');
+    expect(error.details).toContainEqual({ field, issue: expect.stringContaining('bidirectional') });
+    expect(await cp.store.headPosition()).toBe(before);
+  }
+
+  it.each([
+    ['RLO (U+202E)', 'invoice\u202efdp.exe'],
+    ['LRE (U+202A)', 'a\u202ab'],
+    ['PDF (U+202C)', 'a\u202cb'],
+    ['LRI (U+2066)', 'a\u2066b'],
+    ['PDI (U+2069)', 'a\u2069b'],
+  ])('POST /api/v1/origins with %s', async (_label, name) => {
+    await expectBidiRefused('name', () =>
+      cp.request('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantId, name, url: 'https://backend.example.com' },
+      }),
+    );
+  });
+
+  it('tenants, API keys, a revoke reason and a config document', async () => {
+    const BIDI = 'ok\u202e)redro-eht-gnisrever(';
+    await expectBidiRefused('name', () =>
+      cp.request('POST', '/api/v1/tenants', { body: { name: BIDI, subdomain: 'bidi-names' } }),
+    );
+    await expectBidiRefused('name', () =>
+      cp.request('PATCH', `/api/v1/tenants/${tenantId}`, { body: { name: BIDI } }),
+    );
+    await expectBidiRefused('name', () =>
+      cp.request('PATCH', `/api/v1/origins/${originId}`, { body: { name: BIDI } }),
+    );
+    await expectBidiRefused('name', () =>
+      cp.request('POST', '/api/v1/api-keys', { body: { tenant_id: tenantId, name: BIDI } }),
+    );
+    await expectBidiRefused('reason', () =>
+      cp.request('POST', `/api/v1/api-keys/${keyId}/revoke`, { body: { reason: BIDI } }),
+    );
+    const document = {
+      tenant: { name: BIDI, subdomain: 'display-names' },
+      origins: [{ name: BIDI, url: 'https://backend.example.com' }],
+      routes: [{ origin: BIDI, path_pattern: '/x/*', auth_mode: 'public' }],
+    };
+    for (const field of ['tenant.name', 'origins.0.name', 'routes.0.origin']) {
+      await expectBidiRefused(field, () =>
+        cp.request('POST', `/api/v1/tenants/${tenantId}/config/plan`, { body: document }),
+      );
+    }
+  });
+});
+
 describe('ordinary Unicode in names', () => {
   it('accents, CJK, emoji and right-to-left text are accepted', async () => {
     const names = ['Café Zürich', '東京支店', 'edge 🚀 prod', 'שלום עולם', 'a\\u001b (a backslash, not ESC)'];

@@ -33,6 +33,7 @@ import {
 } from '@vantageedge/shared/domain/route-policies';
 import { z } from 'zod';
 import {
+  BIDI_CONTROL,
   CONTROL_CHARACTER,
   DISPLAY_NAME_SYNTAX,
   DISPLAY_TEXT_SYNTAX,
@@ -48,9 +49,12 @@ import { PATH_PATTERN_SYNTAX, pathPatternProblem } from '../domain/path-pattern.
 
 const uuid = z.uuid('must be a uuid');
 const NO_CONTROL_CHARACTERS = 'must not contain control characters (U+0000–U+001F, U+007F–U+009F)';
+const NO_BIDI_CONTROLS =
+  'must not contain bidirectional formatting controls (U+202A–U+202E, U+2066–U+2069): they reorder what is shown';
 /** Display text (a name, a reason): people read it in the console, the CLI and the audit log. */
 const refuseControlCharacters = (value: string, ctx: z.RefinementCtx) => {
   if (CONTROL_CHARACTER.test(value)) ctx.addIssue({ code: 'custom', message: NO_CONTROL_CHARACTERS });
+  if (BIDI_CONTROL.test(value)) ctx.addIssue({ code: 'custom', message: NO_BIDI_CONTROLS });
 };
 /** Tenant, origin and API key names: one line of display text. */
 const name = z

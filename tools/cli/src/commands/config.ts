@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { stringify } from 'yaml';
 import type { ApiResponse } from '../api-client.js';
 import type { CliContext } from '../context.js';
 import { readDocument, tenantRefOf } from '../document-file.js';
@@ -51,7 +50,8 @@ export async function dump(
       `# yaml-language-server: $schema=${schemaUrl}`,
       `# Tenant ${tenant.subdomain}: config version ${answer.body.version} (event position ${answer.body.position}).`,
       '# Apply with: vantageedge apply -f <this file>',
-      stringify(answer.body.document, { lineWidth: 0 }).trimEnd(),
+      // Escaped like every JSON/YAML output (terminal controls as \uXXXX): still the same document.
+      structured(answer.body.document, 'yaml'),
     ].join('\n'),
   );
   return EXIT.ok;
@@ -242,6 +242,6 @@ export async function rollback(
 
 export async function schema(ctx: CliContext): Promise<ExitCode> {
   const client = await ctx.client();
-  ctx.stdout(JSON.stringify((await client.get('/schemas/tenant-config.json')).body, null, 2));
+  ctx.stdout(structured((await client.get('/schemas/tenant-config.json')).body, 'json'));
   return EXIT.ok;
 }
