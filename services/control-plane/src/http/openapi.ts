@@ -198,7 +198,7 @@ const MIN_POSITION = {
   in: 'header',
   required: false,
   description:
-    "a command's X-Event-Position: answer only once the read models include it (waits up to 2 s, else 503 not_caught_up); malformed → 400",
+    "a command's X-Event-Position: answer only once the read models include it (waits up to 2 s, else 503 not_caught_up); beyond the newest event or malformed → 400. Only a caller with access to what the endpoint serves waits: any other gets the answer without the header (404, 403, an empty list) at once",
   schema: { type: 'string', pattern: HEADER_PATTERNS.minPosition },
 };
 const WAIT_FOR_ROLLOUT = {

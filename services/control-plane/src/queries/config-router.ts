@@ -9,10 +9,11 @@ import { documentOf } from '../config-history/config-document-of.js';
 import { readConfigHistory } from '../config-history/config-history.js';
 import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
 import { ApiError, forbidden, validationFailed } from '../http/errors.js';
-import { requireMinPosition } from './min-position.js';
+import { type ReadYourWrites, readYourWrites } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { tenantExists } from './read-model-store.js';
 import { parseQuery } from './request-validation.js';
+import { createTenantDirectory } from './tenant-directory.js';
 import { allows, type RequiredAccess } from './visibility.js';
 
 /**
@@ -27,6 +28,8 @@ export interface ConfigQueryDeps {
   authorizer: Authorizer;
   /** X-Min-Position on the history: how long it waits for the projector (default 2000 ms). */
   minPositionWaitMs?: number;
+  /** The query router's own X-Min-Position waits (one poll shared by both); else one of its own. */
+  minPosition?: ReadYourWrites;
 }
 
 export const positionParam = z
@@ -83,13 +86,21 @@ export async function positionNoLaterThanHead(
 
 export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   const router = express.Router();
-  const caughtUp = requireMinPosition(deps.pool, {
-    maxWaitMs: deps.minPositionWaitMs ?? 2000,
-    pollIntervalMs: 20,
-  });
+  const minPosition =
+    deps.minPosition ??
+    readYourWrites(
+      { pool: deps.pool, store: deps.store, directory: createTenantDirectory(deps.pool) },
+      { maxWaitMs: deps.minPositionWaitMs ?? 2000, pollIntervalMs: 20 },
+    );
 
-  const tenantOf = (req: Request, res: Response, required: RequiredAccess) =>
-    visibleTenantOf(deps, req, res, required);
+  /** The tenant of the path, visible to the caller, once the read models include X-Min-Position. */
+  const tenantOf = async (req: Request, res: Response, required: RequiredAccess) => {
+    await minPosition.caughtUp(req, res, async () => {
+      const id = tenantIdParam.safeParse(req.params['id']);
+      return id.success ? { tenant: id.data, required } : null;
+    });
+    return visibleTenantOf(deps, req, res, required);
+  };
   const resolvePosition = (requested: bigint | undefined, field: string) =>
     positionNoLaterThanHead(deps.store, requested, field);
 
@@ -111,7 +122,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     res.json(body);
   }
 
-  router.get('/api/v1/tenants/:id/config', caughtUp, async (req, res) => {
+  router.get('/api/v1/tenants/:id/config', minPosition.header, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
     const position = await resolvePosition(query.at_position, 'at_position');
@@ -119,7 +130,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     sendVersioned(res, config, presentConfig(config, position));
   });
 
-  router.get('/api/v1/tenants/:id/config/document', caughtUp, async (req, res) => {
+  router.get('/api/v1/tenants/:id/config/document', minPosition.header, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
     const position = await resolvePosition(query.at_position, 'at_position');
@@ -132,7 +143,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     });
   });
 
-  router.get('/api/v1/tenants/:id/config/diff', caughtUp, async (req, res) => {
+  router.get('/api/v1/tenants/:id/config/diff', minPosition.header, async (req, res) => {
     const query = parseQuery(diffQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
     const from = await resolvePosition(query.from, 'from');
@@ -151,7 +162,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   });
 
   // Who changed what: as the audit log, for tenant writers (owners, admins) and platform admins.
-  router.get('/api/v1/tenants/:id/config/history', caughtUp, async (req, res) => {
+  router.get('/api/v1/tenants/:id/config/history', minPosition.header, async (req, res) => {
     const query = parseQuery(historyQuery, req.query);
     const tenantId = await tenantOf(req, res, 'write');
     const rows = await readConfigHistory(deps.pool, tenantId, { before: query.cursor, limit: query.limit });

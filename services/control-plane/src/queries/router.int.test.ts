@@ -303,12 +303,31 @@ describe('X-Min-Position (read your writes)', () => {
     expect(response.headers.get('etag')).toBe('"2"');
   });
 
-  it('answers 503 not_caught_up with Retry-After when the projector does not get there', async () => {
-    const response = await get(`/api/v1/routes/${acmeRoute}`, 'alice', { 'X-Min-Position': '999999999' });
-    expect(response.status).toBe(503);
-    expect(response.body.error.code).toBe('not_caught_up');
-    expect(response.headers.get('retry-after')).toBe('1');
+  it('answers 400 for a malformed position', async () => {
     expect((await get('/api/v1/routes', 'alice', { 'X-Min-Position': '-1' })).status).toBe(400);
+  });
+
+  it('answers 400 naming the header for a position beyond the newest event', async () => {
+    const response = await get(`/api/v1/routes/${acmeRoute}`, 'alice', { 'X-Min-Position': '999999999' });
+    expect(response.status).toBe(400);
+    expect(response.body.error.details).toEqual([
+      { field: 'X-Min-Position', issue: expect.stringMatching(/^is beyond the newest event position/) },
+    ]);
+  });
+
+  it('is ignored for a caller without access: the answer without it, at once', async () => {
+    for (const path of [
+      `/api/v1/routes/${acmeRoute}`,
+      `/api/v1/routes?tenant_id=${acme}`,
+      '/api/v1/tenants',
+    ]) {
+      const plain = await get(path, 'stranger');
+      const held = await get(path, 'stranger', { 'X-Min-Position': '999999999' });
+      expect({ status: held.status, body: held.body }, path).toEqual({
+        status: plain.status,
+        body: plain.body,
+      });
+    }
   });
 });
 
@@ -418,5 +437,27 @@ describe('POST /api/v1/admin/republish-snapshots', () => {
     expect(await response.json()).toEqual({ republish: { queued_tenants: 1 } });
     const { rows } = await database.pool.query('select published_version from snapshot_state');
     expect(rows).toEqual([{ published_version: null }]);
+  });
+});
+
+// Last: it records one more event of acme's route, which the tests above do not expect.
+describe('X-Min-Position when the read models lag', () => {
+  it('answers 503 not_caught_up with Retry-After when the projector does not get there', async () => {
+    await projector.stop();
+    try {
+      const position = await append(streamName.route(acmeRoute), {
+        type: 'RouteUpdated',
+        data: { ...routeState(acme, acmeRoute, acmeOrigin, '/v4/*'), changed_fields: ['path_pattern'] },
+        metadata: meta(acme, 'user_alice'),
+      });
+      const response = await get(`/api/v1/routes/${acmeRoute}`, 'alice', {
+        'X-Min-Position': position.toString(),
+      });
+      expect(response.status).toBe(503);
+      expect(response.body.error.code).toBe('not_caught_up');
+      expect(response.headers.get('retry-after')).toBe('1');
+    } finally {
+      projector = startReadModelProjector({ store, pool: database.pool, batchSize: 100 });
+    }
   });
 });

@@ -12,7 +12,7 @@ import type { ApiKeyQuotaReader } from './api-key-quota.js';
 import { auditKey, auditLogQuery, listAuditEntries, presentAuditEntry } from './audit-log.js';
 import { createConfigQueryRouter } from './config-router.js';
 import { getCustomDomain, listCustomDomains } from './custom-domains.js';
-import { requireMinPosition } from './min-position.js';
+import { readYourWrites } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { getResource, listResources, tenantExists } from './read-model-store.js';
 import { parseQuery } from './request-validation.js';
@@ -64,10 +64,11 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
   const { pool, authorizer } = deps;
   const directory = createTenantDirectory(pool);
   const router = express.Router();
-  const caughtUp = requireMinPosition(pool, {
-    maxWaitMs: deps.minPositionWaitMs ?? 2000,
-    pollIntervalMs: 20,
-  });
+  // X-Min-Position: only callers with access to what an endpoint serves wait (see readYourWrites).
+  const minPosition = readYourWrites(
+    { pool, store: deps.eventStore, directory },
+    { maxWaitMs: deps.minPositionWaitMs ?? 2000, pollIntervalMs: 20 },
+  );
 
   async function requireTenantAccess(
     req: Request,
@@ -94,14 +95,18 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       let cursor: bigint | undefined;
       if (resource === tenantResource) {
         ({ limit, cursor } = parseQuery(tenantListQuery, req.query));
+        await minPosition.caughtUp(req, res, async () => ({ anyTenant: 'read' }));
         tenantIds = await visibleTenantIds({ pool, authorizer, directory }, caller, 'read');
       } else {
         const query = parseQuery(listQuery, req.query);
         ({ limit, cursor } = query);
         if (query.tenant_id !== undefined) {
-          await requireTenantAccess(req, res, query.tenant_id, 'read');
-          tenantIds = [query.tenant_id];
+          const tenant = query.tenant_id;
+          await minPosition.caughtUp(req, res, async () => ({ tenant, required: 'read' }));
+          await requireTenantAccess(req, res, tenant, 'read');
+          tenantIds = [tenant];
         } else {
+          await minPosition.caughtUp(req, res, async () => ({ anyTenant: 'read' }));
           tenantIds = await visibleTenantIds({ pool, authorizer, directory }, caller, 'read');
         }
       }
@@ -121,6 +126,11 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
         throw new ApiError(400, 'validation_failed', 'the request is not valid', [
           { field: 'id', issue: 'must be a uuid' },
         ]);
+      await minPosition.caughtUp(req, res, async () => {
+        const found = await getResource(pool, resource, id.data);
+        // Not in the read models (yet): it may be the caller's fresh write, in a tenant it can read.
+        return found?.tenant_id ? { tenant: found.tenant_id, required: 'read' } : { anyTenant: 'read' };
+      });
       const row = await getResource(pool, resource, id.data);
       const tenantId = row?.tenant_id;
       if (!row || !tenantId || (await authorizer.access(callerOf(res), tenantId)) === 'none') {
@@ -144,8 +154,8 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     };
 
   for (const resource of [tenantResource, ...TENANT_CHILD_RESOURCES]) {
-    router.get(`/api/v1/${resource.path}`, caughtUp, list(resource));
-    router.get(`/api/v1/${resource.path}/:id`, caughtUp, get(resource));
+    router.get(`/api/v1/${resource.path}`, minPosition.header, list(resource));
+    router.get(`/api/v1/${resource.path}/:id`, minPosition.header, get(resource));
   }
 
   const tenantIdParam = (req: Request): string => {
@@ -155,16 +165,18 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     }
     return id.data;
   };
-  router.get('/api/v1/tenants/:id/domains', caughtUp, async (req, res) => {
+  router.get('/api/v1/tenants/:id/domains', minPosition.header, async (req, res) => {
     parseQuery(z.strictObject({}), req.query);
     const tenantId = tenantIdParam(req);
+    await minPosition.caughtUp(req, res, async () => ({ tenant: tenantId, required: 'read' }));
     await requireTenantAccess(req, res, tenantId, 'read');
     res.setHeader('Cache-Control', 'private, no-cache');
     res.json({ data: await listCustomDomains(pool, tenantId), next_cursor: null });
   });
-  router.get('/api/v1/tenants/:id/domains/:domain', caughtUp, async (req, res) => {
+  router.get('/api/v1/tenants/:id/domains/:domain', minPosition.header, async (req, res) => {
     parseQuery(z.strictObject({}), req.query);
     const tenantId = tenantIdParam(req);
+    await minPosition.caughtUp(req, res, async () => ({ tenant: tenantId, required: 'read' }));
     await requireTenantAccess(req, res, tenantId, 'read');
     const found = await getCustomDomain(pool, tenantId, domainParam(String(req.params['domain'])));
     if (!found) throw notFound('custom domain');
@@ -199,13 +211,16 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     res.json(await readUsage(pool, tenantId as string, query, window));
   });
 
-  router.get('/api/v1/audit-log', caughtUp, async (req, res) => {
+  router.get('/api/v1/audit-log', minPosition.header, async (req, res) => {
     const query = parseQuery(auditLogQuery, req.query);
     let tenantIds: string[] | null;
     if (query.tenant_id !== undefined) {
-      if (!callerOf(res).isPlatformAdmin) await requireTenantAccess(req, res, query.tenant_id, 'write');
-      tenantIds = [query.tenant_id];
+      const tenant = query.tenant_id;
+      await minPosition.caughtUp(req, res, async () => ({ tenant, required: 'write' }));
+      if (!callerOf(res).isPlatformAdmin) await requireTenantAccess(req, res, tenant, 'write');
+      tenantIds = [tenant];
     } else {
+      await minPosition.caughtUp(req, res, async () => ({ anyTenant: 'write' }));
       tenantIds = await visibleTenantIds({ pool, authorizer, directory }, callerOf(res), 'write');
     }
     const rows =
@@ -225,14 +240,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
 
   if (deps.eventStore) {
     // A tenant's config at any position is folded from the event store.
-    router.use(
-      createConfigQueryRouter({
-        pool,
-        store: deps.eventStore,
-        authorizer,
-        ...(deps.minPositionWaitMs !== undefined ? { minPositionWaitMs: deps.minPositionWaitMs } : {}),
-      }),
-    );
+    router.use(createConfigQueryRouter({ pool, store: deps.eventStore, authorizer, minPosition }));
     const replays = new ReplayRunner(deps.eventStore, pool, deps.onReplayError);
     const platformAdminOnly: RequestHandler = (_req, res, next) => {
       if (!callerOf(res).isPlatformAdmin) throw forbidden('only platform admins may replay the read models');
