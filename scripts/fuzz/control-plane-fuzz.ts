@@ -100,6 +100,10 @@ async function main(): Promise<number> {
     ...env,
     CONTROL_PLANE_PORT: String(port),
     CONTROL_PLANE_HOST: '127.0.0.1',
+    // One admin sends every example as fast as it can: admin rate limits off, so each operation is
+    // checked on its own answers rather than on 429s (the limits have their own integration tests).
+    CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE: '0',
+    CONTROL_PLANE_USER_REQUESTS_PER_MINUTE: '0',
   });
   const projector = startService('read-model-projector', ENTRY_POINTS.readModels, {
     ...env,

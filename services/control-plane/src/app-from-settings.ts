@@ -9,6 +9,7 @@ import { type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quot
 import type express from 'express';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
+import { adminRateLimitsFromSettings } from './admin-rate-limit/admin-rate-limits.js';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
 import { createTxtLookup } from './commands/dns-txt.js';
@@ -42,7 +43,10 @@ export function controlPlaneAppFromSettings(
     pool: pg.Pool;
     logger: Logger;
     metrics: Registry;
-    /** Enables rollout status (gateway heartbeats) and, unless `cachePurger` is given, cache purges. */
+    /**
+     * Enables rollout status (gateway heartbeats) and, unless `cachePurger` is given, cache purges;
+     * the admin rate limits count in it (else per process).
+     */
     redis?: RedisClient | undefined;
     /** Single-process mode hands over the gateway's own cache. */
     cachePurger?: CachePurger | undefined;
@@ -100,6 +104,11 @@ export function controlPlaneAppFromSettings(
     gatewayEncodedSlashes: settings.GATEWAY_ENCODED_SLASHES,
     rotationGraceSeconds: settings.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromSettings(settings),
+    adminRateLimits: {
+      limits: adminRateLimitsFromSettings(settings),
+      redis,
+      keyPrefix: settings.GATEWAY_REDIS_KEY_PREFIX,
+    },
     bodyLimitBytes: settings.CONTROL_PLANE_BODY_LIMIT_BYTES,
     documentLimitBytes: settings.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     logger,

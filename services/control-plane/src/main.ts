@@ -4,6 +4,7 @@ import { closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
+import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/load-settings';
@@ -28,7 +29,8 @@ const telemetry = startTelemetry({
 });
 const logger = createLogger({ service: 'control-plane', level: config.LOG_LEVEL });
 const metrics = createMetricsRegistry('control-plane');
-const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 20 });
+// A statement that meets a connection PostgreSQL already ended is sent again on a new one.
+const pool = withConnectionRetry(new pg.Pool({ connectionString: config.DATABASE_URL, max: 20 }));
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
 // Commands never wait on Redis: without it, rollout status and cache purges answer 503/400 and the

@@ -15,6 +15,7 @@ import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
+import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
@@ -28,7 +29,10 @@ export const controlPlaneSettings = {
   ...rolloutSettings,
   /** The gateways' %2F policy (same value as theirs), so POST …/explain normalises paths as they do. */
   GATEWAY_ENCODED_SLASHES: z.enum(['reject', 'keep']).default('reject'),
-  /** The gateways' Redis key prefix (same value as theirs), so cache purges reach their keys. */
+  /**
+   * The gateways' Redis key prefix (same value as theirs), so cache purges reach their keys; the admin
+   * rate limits' keys live under it too (`<prefix>cp:admin-rate:…`).
+   */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
@@ -77,6 +81,11 @@ export const controlPlaneSettings = {
     )
     .optional(),
   ...tenantLimitSettings,
+  /**
+   * Admin API rate limits (token buckets; a per-minute rate of 0 turns one off): commands per tenant,
+   * requests per caller. Shared in Redis by every replica, per replica in memory while Redis fails.
+   */
+  ...adminRateLimitSettings,
 };
 
 /** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: the server forms node:dns accepts. */

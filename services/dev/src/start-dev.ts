@@ -17,6 +17,7 @@ import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/sha
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
 import {
   createRedisClient,
   type RedisClient,
@@ -144,7 +145,8 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       env,
     );
 
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
+    // A statement that meets a connection the server already ended is sent again on a new one.
+    const pool = withConnectionRetry(new pg.Pool({ connectionString: databaseUrl, max: 20 }));
     // The embedded server also stops on Ctrl-C (the signal reaches its process group, and its own exit
     // hook) and ends its connections while the parts are still stopping; a server restart does the same.
     // A lost connection is then an error of the query that uses it, never an uncaught one: the pool

@@ -33,6 +33,16 @@ export interface CommandDeps {
   tenantLimits?: TenantLimits | undefined;
   /** A tenant's live routes, origins, API keys and certificates, for the limits. */
   resourceCounts: TenantResourceCounts;
+  /**
+   * The tenant's admin command limit, given per request (absent: no limit): charged once write access
+   * to a tenant is granted, before anything is appended.
+   */
+  commandBudget?: CommandBudget | undefined;
+}
+
+/** Counts a command against its tenant's rate limit; throws `rate_limited` when the tenant is over it. */
+export interface CommandBudget {
+  charge(tenantId: string): Promise<void>;
 }
 
 /** Who asks, within which request, under which precondition. */
@@ -75,9 +85,13 @@ export function tenantOf(state: { status: string; data?: { tenant_id: string } }
 
 const RANK: Record<TenantAccess, number> = { none: 0, read: 1, write: 2 };
 
-/** Fails with `forbidden` unless the caller has `needed` access on the tenant. */
+/**
+ * Fails with `forbidden` unless the caller has `needed` access on the tenant. Write access granted
+ * counts the command against the tenant's command limit (never a tenant the caller may not write, so
+ * no one spends another tenant's budget).
+ */
 export async function requireAccess(
-  deps: Pick<CommandDeps, 'authorizer'>,
+  deps: Pick<CommandDeps, 'authorizer' | 'commandBudget'>,
   caller: Caller,
   tenantId: string,
   needed: Exclude<TenantAccess, 'none'>,
@@ -88,6 +102,7 @@ export async function requireAccess(
       access === 'read' ? 'you have read-only access to this tenant' : 'you have no access to this tenant',
     );
   }
+  if (needed === 'write') await deps.commandBudget?.charge(tenantId);
 }
 
 export function requirePlatformAdmin(caller: Caller, what: string): void {
@@ -116,5 +131,6 @@ export async function authorizeReplay(
   if (guard.platformAdminOnly || guard.tenantId === null) {
     throw forbidden('you may no longer see the answer to this request');
   }
-  await requireAccess(deps, caller, guard.tenantId, 'write');
+  // A replay appends nothing: it is not counted as a command.
+  await requireAccess({ authorizer: deps.authorizer }, caller, guard.tenantId, 'write');
 }

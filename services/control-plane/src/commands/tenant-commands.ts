@@ -118,7 +118,11 @@ export async function deleteTenant(
     ifMatch: ctx.ifMatch,
     revisionOf: (state) => tenantRevision(state.tenant),
     metadata: () => eventMetadata(deps, ctx, tenantId),
-    command: () => ({ type: 'DeleteTenant' as const }),
+    command: async (state) => {
+      // A platform admin's command on a tenant counts against that tenant's command limit too.
+      if (state.tenant.status !== 'absent') await deps.commandBudget?.charge(tenantId);
+      return { type: 'DeleteTenant' as const };
+    },
   });
   return outcome({ ...result, state: result.state.tenant });
 }

@@ -10,6 +10,8 @@
  *   unprocessable       well-formed, but the API will not do it now: a tenant limit (code
  *                       limit_exceeded), an unproven custom domain (domain_verification_failed) → 422
  *   unavailable         a dependency the command needs is missing or down               → 503
+ *   rate_limited        the caller or its tenant sent too many requests or commands      → 429
+ *                       (code admin_rate_limited, with Retry-After)
  */
 export const DOMAIN_ERROR_KINDS = [
   'invalid',
@@ -19,6 +21,7 @@ export const DOMAIN_ERROR_KINDS = [
   'precondition_failed',
   'unprocessable',
   'unavailable',
+  'rate_limited',
 ] as const;
 export type DomainErrorKind = (typeof DOMAIN_ERROR_KINDS)[number];
 
@@ -35,6 +38,8 @@ export interface DomainErrorOptions {
   code?: string;
   /** Every offending field, when there are several (default: `field` with `issue`). */
   issues?: readonly FieldIssue[];
+  /** When trying again may succeed (rate_limited): whole seconds, answered as Retry-After. */
+  retryAfterSeconds?: number;
   cause?: unknown;
 }
 
@@ -44,6 +49,8 @@ export class DomainError extends Error {
   readonly code: string | undefined;
   /** The offending fields (empty when the error is about no particular field). */
   readonly issues: readonly FieldIssue[];
+  /** Whole seconds after which the same request may succeed, when the error says so. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     readonly kind: DomainErrorKind,
@@ -54,6 +61,7 @@ export class DomainError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
+    this.retryAfterSeconds = options.retryAfterSeconds;
     this.issues = options.issues ?? (field === undefined ? [] : [{ field, issue: options.issue ?? message }]);
   }
 }
@@ -76,3 +84,12 @@ export const preconditionFailed = (message: string, issue: string): DomainError 
 
 export const unavailable = (code: string, message: string, cause?: unknown): DomainError =>
   new DomainError('unavailable', message, undefined, { code, cause });
+
+/** Over a rate limit: `field` names the limit that was hit; the same request may succeed after `retryAfterSeconds`. */
+export const rateLimited = (
+  code: string,
+  message: string,
+  field: string,
+  issue: string,
+  retryAfterSeconds: number,
+): DomainError => new DomainError('rate_limited', message, field, { code, issue, retryAfterSeconds });

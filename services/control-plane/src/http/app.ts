@@ -13,9 +13,14 @@ import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import express, { type RequestHandler } from 'express';
 import type pg from 'pg';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import {
+  type AdminRateLimitOptions,
+  createAdminRateLimiter,
+  DEFAULT_ADMIN_RATE_LIMITS,
+} from '../admin-rate-limit/admin-rate-limits.js';
 import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
-import { type ClerkAuthOptions, createCallerMiddleware } from '../auth/caller-middleware.js';
+import { type ClerkAuthOptions, callerOf, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
@@ -74,6 +79,11 @@ export interface ControlPlaneAppDeps {
   tenantLimits?: TenantLimits;
   /** The web console at /console (the built static app, its sign-in settings). */
   console?: ConsoleRouterDeps;
+  /**
+   * The admin API's rate limits (per-tenant commands, per-caller requests) and where they count;
+   * default DEFAULT_ADMIN_RATE_LIMITS in this process's memory.
+   */
+  adminRateLimits?: Omit<AdminRateLimitOptions, 'onStoreError' | 'onLimited'>;
 }
 
 /** Under /api/v1: the commands that take a tenant document. */
@@ -154,6 +164,28 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     next();
   });
 
+  const rateLimited = new Counter({
+    name: 'vantageedge_control_plane_admin_rate_limited_total',
+    help: 'Admin API requests refused (429 admin_rate_limited), by the limit hit',
+    labelNames: ['limit'],
+    registers: [registry],
+  });
+  const rateLimitFallbacks = new Counter({
+    name: 'vantageedge_control_plane_admin_rate_limit_store_errors_total',
+    help: 'Admin rate-limit checks Redis failed, decided by the replica’s own memory instead',
+    registers: [registry],
+  });
+  const adminRateLimiter = createAdminRateLimiter({
+    ...(deps.adminRateLimits ?? { limits: DEFAULT_ADMIN_RATE_LIMITS }),
+    onStoreError: () => rateLimitFallbacks.inc(),
+    onLimited: (limit) => rateLimited.inc({ limit }),
+  });
+  // After authentication, before the body is read: every /api/v1 request counts against its caller.
+  const userRateLimit: RequestHandler = async (_req, res, next) => {
+    await adminRateLimiter.chargeUser(callerOf(res).userId);
+    next();
+  };
+
   // Before authentication: OPTIONS and 405 depend only on the path.
   app.use(methodDispatch(app));
 
@@ -211,6 +243,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   app.use(
     '/api/v1',
     createCallerMiddleware(deps.auth),
+    userRateLimit,
     requireJsonBody,
     documentBody,
     express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
@@ -225,7 +258,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       clock: deps.clock ?? (() => new Date()),
       apiKeyPepper: deps.apiKeyPepper,
       rotationGraceSeconds: deps.rotationGraceSeconds ?? 86_400,
-      idempotency: new IdempotencyStore(deps.pool, new SealedJson(deps.apiKeyPepper)),
+      idempotency: new IdempotencyStore(deps.pool, new SealedJson(deps.apiKeyPepper), deps.store),
       onCommand: (command, outcome) => commands.inc({ command, outcome }),
       rollout: deps.rollout,
       cachePurger: deps.cachePurger,
@@ -235,6 +268,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       tenantLimits: deps.tenantLimits,
       tenantConfigs: tenantConfigs({ store: deps.store, pool: deps.pool }),
       resourceCounts: createReadModelResourceCounts(deps.pool),
+      newCommandBudget: () => adminRateLimiter.commandBudget(),
     }),
   );
   if (deps.rollout) {

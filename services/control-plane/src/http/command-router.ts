@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
@@ -12,6 +13,7 @@ import {
 import { applyTenantConfig, planTenantConfig, rollbackTenantConfig } from '../commands/config-commands.js';
 import {
   authorizeReplay,
+  type CommandBudget,
   type CommandContext,
   type CommandDeps,
   type CommandOutcome,
@@ -61,6 +63,8 @@ export interface CommandRouterDeps extends CommandDeps {
   rollout?: RolloutDeps | undefined;
   /** A tenant's config at any position: enables the config plan, apply and rollback commands. */
   tenantConfigs?: TenantConfigs | undefined;
+  /** A new tenant command budget (the per-tenant admin rate limit) for each request; absent: no limit. */
+  newCommandBudget?: (() => CommandBudget) | undefined;
 }
 
 /** A command's resource: an entity (its id), or a change of a tenant's whole config (its tenant_id). */
@@ -130,8 +134,10 @@ function commandHandler<Schema extends z.ZodType>(
     const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
     const rolloutWaitMs = parseRolloutWait(deps, req);
     const execute = async (): Promise<{ response: StoredResponse; guard: ReplayGuard }> => {
+      // The command charges its tenant's budget once its write access is known, before it appends.
+      const runDeps = deps.newCommandBudget ? { ...deps, commandBudget: deps.newCommandBudget() } : deps;
       try {
-        const outcome = await spec.run(deps, ctx, body, id, req.params as Record<string, string>);
+        const outcome = await spec.run(runDeps, ctx, body, id, req.params as Record<string, string>);
         deps.onCommand?.(spec.name, 'ok');
         const tenantId = tenantIdOf(outcome.resource);
         const guard = { tenantId, platformAdminOnly: spec.platformAdminOnly ?? false };
@@ -154,7 +160,7 @@ function commandHandler<Schema extends z.ZodType>(
     }
     IdempotencyStore.validKey(key);
     const hash = requestHash(req.method, req.originalUrl, req.body);
-    const claim = await deps.idempotency.claim(caller.userId, key, hash);
+    const claim = await deps.idempotency.claim(caller.userId, key, hash, ctx.requestId);
     if (claim.kind === 'replay') {
       // The stored answer may hold an API key's plaintext: only a caller who may still run the
       // command sees it again (records are per caller, so no one else ever does).
@@ -167,7 +173,9 @@ function commandHandler<Schema extends z.ZodType>(
     try {
       executed = await execute();
     } catch (error) {
-      await deps.idempotency.release(caller.userId, key);
+      // Events stored without their answer keep the key: a retry looks them up before running again.
+      const maybeStored = error instanceof StoreUnavailableError && error.outcomeUnknown;
+      if (!maybeStored) await deps.idempotency.release(caller.userId, key, claim.attempt);
       throw error;
     }
     await deps.idempotency.complete(caller.userId, key, executed.response, executed.guard);

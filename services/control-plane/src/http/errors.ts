@@ -1,3 +1,4 @@
+import { StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
 import type { ErrorRequestHandler } from 'express';
 import { DomainError, type DomainErrorKind, type FieldIssue } from '../domain/errors.js';
 
@@ -13,14 +14,17 @@ export const ERROR_STATUS = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  idempotency_answer_lost: 409,
   precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_key_reused: 422,
   limit_exceeded: 422,
   unprocessable: 422,
+  admin_rate_limited: 429,
   not_caught_up: 503,
   unavailable: 503,
+  store_unavailable: 503,
   internal: 500,
 } as const;
 
@@ -70,6 +74,7 @@ const DOMAIN_ERRORS: Record<DomainErrorKind, [status: number, code: ErrorCode]> 
   precondition_failed: [412, 'precondition_failed'],
   unprocessable: [422, 'unprocessable'],
   unavailable: [503, 'unavailable'],
+  rate_limited: [429, 'admin_rate_limited'],
 };
 
 /** The one place a domain error becomes an HTTP answer. */
@@ -79,7 +84,9 @@ export function fromDomainError(error: DomainError): ApiError {
     error.issues.length > 0 || error.kind !== 'invalid'
       ? [...error.issues]
       : [{ field: 'body', issue: error.message }];
-  return new ApiError(status, error.code ?? code, error.message, details);
+  const headers =
+    error.retryAfterSeconds === undefined ? undefined : { 'Retry-After': String(error.retryAfterSeconds) };
+  return new ApiError(status, error.code ?? code, error.message, details, headers);
 }
 
 /** The JSON body of every error response. */
@@ -118,10 +125,28 @@ function fromBodyParser(err: unknown): ApiError | null {
   }
 }
 
+/** How long a client should wait after `store_unavailable`: a restart or failover takes seconds. */
+const STORE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * PostgreSQL could not be reached, even on a new connection (shared/src/postgres/lost-connections.ts).
+ * When a command's events may have been stored without its answer, the message says so: a retry with
+ * the same Idempotency-Key finds out, and never applies the command twice (idempotency.ts).
+ */
+function fromStoreUnavailable(error: StoreUnavailableError): ApiError {
+  const message = error.outcomeUnknown
+    ? 'the connection to the database was lost while the change was being stored: it may or may not have been applied; send the request again with the same Idempotency-Key to find out'
+    : 'the database cannot be reached; retry shortly';
+  return new ApiError(503, 'store_unavailable', message, [], {
+    'Retry-After': String(STORE_RETRY_AFTER_SECONDS),
+  });
+}
+
 /** An expected failure as the API reports it; null for anything unexpected (a 500). */
 export function toApiError(err: unknown): ApiError | null {
   if (err instanceof ApiError) return err;
   if (err instanceof DomainError) return fromDomainError(err);
+  if (err instanceof StoreUnavailableError) return fromStoreUnavailable(err);
   return fromBodyParser(err);
 }
 

@@ -8,6 +8,7 @@ import {
   invalid,
   notFound,
   preconditionFailed,
+  rateLimited,
   unavailable,
 } from '../domain/errors.js';
 import { createErrorHandler, fromDomainError, toApiError } from './errors.js';
@@ -37,10 +38,20 @@ describe('domain errors → HTTP', () => {
         [{ field: 'if-match', issue: 'stale revision' }],
       ],
       [unavailable('cache_purge_unavailable', 'no cache'), 503, 'cache_purge_unavailable', []],
+      [
+        rateLimited('admin_rate_limited', 'too many', 'tenant_commands_per_minute', 'at most 600', 3),
+        429,
+        'admin_rate_limited',
+        [{ field: 'tenant_commands_per_minute', issue: 'at most 600' }],
+      ],
     ];
     for (const [error, status, code, details] of cases) {
       expect(fromDomainError(error)).toMatchObject({ status, code, message: error.message, details });
     }
+    expect(
+      fromDomainError(rateLimited('admin_rate_limited', 'too many', 'user_requests_per_minute', 'x', 3))
+        .headers,
+    ).toEqual({ 'Retry-After': '3' });
     // Every kind has a mapping.
     for (const kind of DOMAIN_ERROR_KINDS) {
       expect(fromDomainError(new DomainError(kind, 'x')).status).toBeGreaterThanOrEqual(400);

@@ -162,7 +162,7 @@ const E = {
     'not_found: the resource, or one the request names, does not exist or is not visible',
   ),
   conflict: errorResponse(
-    'conflict: a unique value is taken, the state does not allow it (e.g. the last owner), a concurrent change, or a request with this Idempotency-Key is still running',
+    'conflict: a unique value is taken, the state does not allow it (e.g. the last owner), a concurrent change, or a request with this Idempotency-Key is still running (Retry-After: until its lock ends); idempotency_answer_lost: the first request with this Idempotency-Key was applied but its answer was lost (X-Event-Position: its events)',
     { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
   ),
   stale: errorResponse('precondition_failed: If-Match is not the current revision'),
@@ -174,7 +174,21 @@ const E = {
   notCaughtUp: errorResponse('not_caught_up: the read models have not reached X-Min-Position yet', {
     'Retry-After': RESPONSE_HEADERS['Retry-After'],
   }),
+  rateLimited: errorResponse(
+    'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute). Nothing was done; retry after Retry-After seconds',
+    { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
+  ),
 };
+
+/** Every /api/v1 request counts against its caller's rate limit (commands against their tenant's too): 429. */
+function withAdminRateLimits(paths: Record<string, unknown>): void {
+  for (const [path, item] of Object.entries(paths)) {
+    if (!path.startsWith('/api/v1/')) continue;
+    for (const operation of Object.values(item as Record<string, { responses?: Record<string, unknown> }>)) {
+      if (operation?.responses) operation.responses = { ...operation.responses, '429': E.rateLimited };
+    }
+  }
+}
 
 const ID_PARAM = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const IF_MATCH = {
@@ -1112,6 +1126,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     consolePaths(),
     usagePaths({ '400': E.badRequest, '401': E.unauthenticated, '404': E.notFound }),
   );
+  withAdminRateLimits(paths);
 
   return {
     openapi: '3.1.0',
@@ -1123,6 +1138,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'Errors: {"error":{"code","message","details":[{"field","issue"}]}}.',
         'Request strings must not contain U+0000 or unpaired surrogates (400).',
         'A method a path does not serve → 405 with Allow; OPTIONS → 204 with Allow.',
+        'The database unreachable → 503 store_unavailable with Retry-After on any /api/v1 request (a command whose change may or may not have been stored says so: send it again with the same Idempotency-Key).',
+        'Every /api/v1 request counts against its caller’s rate limit and every command against its tenant’s: over one → 429 admin_rate_limited with Retry-After.',
       ].join(' '),
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',

@@ -79,4 +79,15 @@ describe('the OpenAPI document and the routes', () => {
         expect(statuses, key).toEqual(expect.arrayContaining(['202', '400']));
     }
   });
+
+  it('documents 429 admin_rate_limited with Retry-After on every /api/v1 operation, and nowhere else', () => {
+    for (const { key, operation } of documented) {
+      const limited = operation.responses['429'] as { headers?: Record<string, unknown> } | undefined;
+      if (key.split(' ')[1]?.startsWith('/api/v1/')) {
+        expect(limited?.headers, key).toHaveProperty('Retry-After');
+      } else {
+        expect(limited, key).toBeUndefined();
+      }
+    }
+  });
 });

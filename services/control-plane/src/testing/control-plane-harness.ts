@@ -9,6 +9,7 @@ import {
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import {
   type ClerkTestKeys,
@@ -19,6 +20,7 @@ import {
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
+import type { AdminRateLimitOptions } from '../admin-rate-limit/admin-rate-limits.js';
 import type { Authorizer } from '../auth/authorize.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
@@ -76,9 +78,17 @@ export async function startControlPlane(
     certificateKeyRing?: KeyRing;
     /** Rollout status and `?wait_for_rollout=`: the heartbeats' Redis (the harness's database). */
     rolloutRedis?: RedisClient;
+    /** The admin API's rate limits; default: the app's default, in memory. */
+    adminRateLimits?: Omit<AdminRateLimitOptions, 'onStoreError' | 'onLimited'>;
+    /** A private PostgreSQL server (a test that stops and starts it); default: the local one. */
+    serverUrl?: string;
+    /** Wraps the event store the app uses (fault injection); `store` stays the real one. */
+    wrapStore?: (store: EventStore) => EventStore;
   } = {},
 ): Promise<ControlPlaneHarness> {
-  const db = await createTestDatabase();
+  const database = await createTestDatabase(options.serverUrl ? { serverUrl: options.serverUrl } : {});
+  // As main.ts composes it: a statement meeting a connection the server ended is sent again.
+  const db: TestDatabase = { ...database, pool: withConnectionRetry(database.pool) };
   const store = createEventStore({ kind: 'postgres', pool: db.pool });
   const keys = await createClerkTestKeys();
   const originAddressPolicy = new OriginAddressPolicy(
@@ -86,7 +96,7 @@ export async function startControlPlane(
   );
   const projector = options.withReadSide ? startReadModelProjector({ store, pool: db.pool }) : null;
   const app = createControlPlaneApp({
-    store,
+    store: options.wrapStore ? options.wrapStore(store) : store,
     pool: db.pool,
     auth: {
       jwtKey: keys.publicKeyPem,
@@ -113,6 +123,7 @@ export async function startControlPlane(
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     ...(options.certificateKeyRing ? { certificateKeyRing: options.certificateKeyRing } : {}),
     ...(options.rolloutRedis ? { rollout: { pool: db.pool, redis: options.rolloutRedis } } : {}),
+    ...(options.adminRateLimits ? { adminRateLimits: options.adminRateLimits } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });

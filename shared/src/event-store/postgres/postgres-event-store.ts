@@ -2,6 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { CONTROL_PLANE_UPCASTERS } from '../../domain/event-upcasters.js';
 import {
+  isConnectionError,
+  onNewConnection,
+  StoreUnavailableError,
+  withConnectionRetry,
+} from '../../postgres/lost-connections.js';
+import {
   type AppendOptions,
   type AppendResult,
   type EventMetadata,
@@ -49,7 +55,14 @@ interface EventRow {
   metadata: EventMetadata;
 }
 
+interface AppendRow {
+  next_expected_revision: string;
+  last_position: string;
+}
+
 const EVENT_COLUMNS = 'position, id, stream, revision, type, data, metadata';
+/** How long a lost append waits for the session that sent it to end before its outcome is unknown. */
+const SESSION_END_WAIT_MS = 2_000;
 
 /**
  * The default event store, on PostgreSQL (schema: migrations/sql/0001_event_store.up.sql).
@@ -72,7 +85,8 @@ export class PostgresEventStore implements EventStore {
     subscriptionBatchSize = 500,
     onConnectionError,
   }: PostgresEventStoreOptions) {
-    this.pool = pool;
+    // Reads survive a connection the server already ended (sent again on a new connection).
+    this.pool = withConnectionRetry(pool);
     this.upcasters = upcasters;
     this.batchSize = subscriptionBatchSize;
     this.onConnectionError = onConnectionError ?? (() => undefined);
@@ -97,30 +111,99 @@ export class PostgresEventStore implements EventStore {
     const expected = options.expectedRevision ?? 'any';
     const claim = [...new Set(options.reservations?.claim ?? [])].sort();
     const release = [...new Set(options.reservations?.release ?? [])];
+    const ids = events.map((event) => event.id ?? randomUUID());
+    const query: pg.QueryConfig = {
+      // named: prepared once per connection, no parse/plan on every append
+      name: 've_event_store_append',
+      text: 'select next_expected_revision, last_position from event_store_append($1, $2, $3, $4, $5::jsonb[], $6::jsonb[], $7, $8)',
+      values: [
+        stream,
+        String(expected),
+        ids,
+        events.map((event) => event.type),
+        events.map((event) => JSON.stringify(event.data)),
+        events.map((event) => JSON.stringify(event.metadata)),
+        claim,
+        release,
+      ],
+    };
     try {
-      const { rows } = await this.pool.query<{ next_expected_revision: string; last_position: string }>({
-        // named: prepared once per connection, no parse/plan on every append
-        name: 've_event_store_append',
-        text: 'select next_expected_revision, last_position from event_store_append($1, $2, $3, $4, $5::jsonb[], $6::jsonb[], $7, $8)',
-        values: [
-          stream,
-          String(expected),
-          events.map((event) => event.id ?? randomUUID()),
-          events.map((event) => event.type),
-          events.map((event) => JSON.stringify(event.data)),
-          events.map((event) => JSON.stringify(event.metadata)),
-          claim,
-          release,
-        ],
-      });
-      const row = rows[0];
-      if (!row) throw new Error('event_store_append returned no row');
+      const row = await this.append(query, stream, ids.at(-1) as string);
       return {
         nextExpectedRevision: BigInt(row.next_expected_revision),
         position: BigInt(row.last_position),
       };
     } catch (error) {
       throw translateAppendError(error, stream, expected);
+    }
+  }
+
+  /**
+   * One append that survives a lost connection. Its outcome is looked up on a new connection once the
+   * session that sent it has ended (nothing sent on it can commit after that): committed → its result;
+   * not committed → sent once more, on a new connection. An outcome that cannot be looked up
+   * (PostgreSQL unreachable, the session still open) is a StoreUnavailableError with outcomeUnknown.
+   */
+  private async append(
+    query: pg.QueryConfig,
+    stream: string,
+    lastId: string,
+    retry = true,
+  ): Promise<AppendRow> {
+    const sent: { session: number | null } = { session: null };
+    const send = async (client: pg.Client): Promise<AppendRow> => {
+      // The server process of this connection (BackendKeyData), to look the append up if it is lost.
+      sent.session = (client as unknown as { processID: number | null }).processID;
+      const row = (await client.query<AppendRow>(query)).rows[0];
+      if (!row) throw new Error('event_store_append returned no row');
+      return row;
+    };
+    try {
+      return retry
+        ? await onPoolConnection(this.pool, send)
+        : await onNewConnection(this.pool, { readOnly: false }, send);
+    } catch (error) {
+      if (!isConnectionError(error)) throw error;
+      this.onConnectionError(error);
+      // A session that never started was sent nothing.
+      const committed =
+        sent.session === null ? null : await this.committedAppend(sent.session, stream, lastId, error);
+      if (committed) return committed;
+      if (retry) return this.append(query, stream, lastId, false);
+      throw new StoreUnavailableError(`PostgreSQL unavailable, nothing appended: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** The append's row if it committed, null if it did not; throws when that cannot be known. */
+  private async committedAppend(
+    session: number,
+    stream: string,
+    lastId: string,
+    lost: unknown,
+  ): Promise<AppendRow | null> {
+    try {
+      return await onNewConnection(this.pool, { readOnly: true }, async (client) => {
+        for (const deadline = Date.now() + SESSION_END_WAIT_MS; ; ) {
+          const open = await client.query('select 1 from pg_stat_activity where pid = $1', [session]);
+          if (open.rowCount === 0) break;
+          if (Date.now() >= deadline)
+            throw new Error(`the session that sent it (pid ${session}) is still open`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        const { rows } = await client.query<AppendRow>(
+          `select revision as next_expected_revision, position as last_position
+             from event_store_events where stream = $1 and id = $2`,
+          [stream, lastId],
+        );
+        return rows[0] ?? null;
+      });
+    } catch (error) {
+      throw new StoreUnavailableError(
+        `PostgreSQL connection lost while appending to ${stream}; whether the events were stored is unknown (${String(lost)}; ${String(error)})`,
+        { outcomeUnknown: true, cause: lost },
+      );
     }
   }
 
@@ -253,15 +336,22 @@ function translateAppendError(
   return error;
 }
 
-/**
- * Errors a retry can cure: the connection broke (node errno codes, no SQLSTATE) or the server is
- * shutting down / starting up (class 08 connection exception, class 57 operator intervention).
- */
-export function isConnectionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as PgError).code;
-  if (code === undefined) return /connection|terminat|ECONN|socket|timeout/i.test(error.message);
-  // 53300 too_many_connections; node errno codes (ECONNREFUSED, ECONNRESET, EPIPE…) start with E,
-  // which no SQLSTATE class does.
-  return code.startsWith('08') || code.startsWith('57P') || code === '53300' || code.startsWith('E');
+/** Whether a store error is one a retry can cure (re-exported: subscriptions and tests use it). */
+export { isConnectionError };
+
+/** A pooled connection for `work`; one whose statement failed is closed, not reused. */
+async function onPoolConnection<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  // A connection lost while in use fails the statement; its 'error' event must not crash the process.
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  try {
+    const result = await work(client);
+    client.off('error', ignore);
+    client.release();
+    return result;
+  } catch (error) {
+    client.release(error instanceof Error ? error : true);
+    throw error;
+  }
 }
