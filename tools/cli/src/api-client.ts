@@ -14,17 +14,97 @@ export interface RequestOptions {
   query?: Record<string, string | number | undefined>;
   /** Statuses answered as a response instead of an error (e.g. 202 of a rollout wait is a success). */
   accept?: readonly number[];
+  /**
+   * The request changes nothing (a POST that only reads: plan, explain, a dry run), so it may be sent
+   * again after a 5xx with Retry-After. GET and HEAD are, and so is a command with an Idempotency-Key.
+   */
+  readOnly?: boolean;
+}
+
+/** How the client waits before a retry; tests give their own (no real sleeps). */
+export interface ApiClientOptions {
+  /** Waits `ms` milliseconds. */
+  sleep?: (ms: number) => Promise<void>;
+  /** The time now in milliseconds since the epoch (for a Retry-After that is an HTTP date). */
+  now?: () => number;
+  /** Tells the person at the terminal why the CLI waits (stderr). */
+  notice?: (text: string) => void;
 }
 
 interface ErrorShape {
   error?: { code?: string; message?: string; details?: Array<{ field?: string; issue?: string }> };
 }
 
+/**
+ * The retry policy (README "The CLI"): the admin API says when to come back and the CLI does, with
+ * the same request and the same Idempotency-Key, so a retried command is never applied twice.
+ *
+ * - 429 `admin_rate_limited`: any request (a refused request is not run and spends nothing);
+ * - 503 (or any 5xx) with Retry-After, e.g. `store_unavailable`: a request safe to send again — GET,
+ *   a read-only POST, or a command with an Idempotency-Key (the key tells the server whether the
+ *   first attempt was stored);
+ * - 409 with Retry-After on a command with an Idempotency-Key: the key is held by an attempt whose
+ *   outcome is not known yet (its lock ends then);
+ * - no answer at all (refused, reset) on a command with an Idempotency-Key.
+ *
+ * A 5xx without Retry-After (500 `internal`, a proxy's 502/504) is not retried: nothing says the next
+ * attempt would fare better. At most MAX_ATTEMPTS attempts, each wait at most MAX_WAIT_SECONDS: a
+ * Retry-After beyond that is reported at once instead of waited for.
+ */
+export const MAX_ATTEMPTS = 5;
+export const MAX_WAIT_SECONDS = 30;
+/** Waits when the server gave no Retry-After (a 429 without one, an unreachable admin API): 1, 2, 4, 8 s. */
+const BACKOFF_SECONDS = [1, 2, 4, 8];
+
+/**
+ * 409 `idempotency_answer_lost`: the first request with this Idempotency-Key was applied, but its
+ * answer was lost (PostgreSQL went away after the commit). The change is there: `position` is the
+ * event position of its last event.
+ */
+export class AnswerLostError extends CliError {
+  constructor(
+    readonly position: string | null,
+    message: string,
+  ) {
+    super(EXIT.conflict, message);
+  }
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Retry-After in seconds (delta-seconds or an HTTP date), or undefined when absent or malformed. */
+export function retryAfterSeconds(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const date = Date.parse(text);
+  if (Number.isNaN(date) || !/[a-z]/i.test(text)) return undefined;
+  return Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+/** Why one attempt failed, and whether (and after how long) the same request may be sent again. */
+interface Failure {
+  error: CliError;
+  /** Seconds to wait before the next attempt; undefined: not retried. */
+  waitSeconds: number | undefined;
+  /** The server asked for a longer wait than the CLI makes. */
+  tooLong?: number;
+}
+
 export class ApiClient {
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
+  private readonly notice: (text: string) => void;
+
   constructor(
     readonly baseUrl: string,
     private readonly token: string,
-  ) {}
+    options: ApiClientOptions = {},
+  ) {
+    this.sleep = options.sleep ?? realSleep;
+    this.now = options.now ?? Date.now;
+    this.notice = options.notice ?? (() => {});
+  }
 
   async request<Body = unknown>(
     method: string,
@@ -35,6 +115,41 @@ export class ApiClient {
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
     }
+    const keyed = Object.keys(options.headers ?? {}).some((name) => name.toLowerCase() === 'idempotency-key');
+    const safe = keyed || options.readOnly === true || method === 'GET' || method === 'HEAD';
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.attempt<Body>(method, url, options, { keyed, safe, attempt });
+      if (!('error' in outcome)) return outcome;
+      const { error, waitSeconds, tooLong } = outcome;
+      if (tooLong !== undefined) {
+        throw new CliError(
+          error.exitCode,
+          `${error.message} (the admin API asks to retry in ${tooLong} s, longer than the CLI waits: ${MAX_WAIT_SECONDS} s; run the command again later)`,
+          error.details,
+        );
+      }
+      if (waitSeconds === undefined) throw error;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new CliError(
+          error.exitCode,
+          `${error.message} (gave up after ${MAX_ATTEMPTS} attempts)`,
+          error.details,
+        );
+      }
+      this.notice(
+        `vantageedge: ${error.message}; retrying in ${waitSeconds} s (attempt ${attempt + 1} of ${MAX_ATTEMPTS}${keyed ? ', same Idempotency-Key' : ''})`,
+      );
+      await this.sleep(waitSeconds * 1000);
+    }
+  }
+
+  private async attempt<Body>(
+    method: string,
+    url: URL,
+    options: RequestOptions,
+    { keyed, safe, attempt }: { keyed: boolean; safe: boolean; attempt: number },
+  ): Promise<ApiResponse<Body> | Failure> {
+    const backoff = BACKOFF_SECONDS[Math.min(attempt - 1, BACKOFF_SECONDS.length - 1)] ?? 1;
     let response: Response;
     try {
       response = await fetch(url, {
@@ -49,10 +164,14 @@ export class ApiClient {
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(
-        EXIT.unavailable,
-        `cannot reach the admin API at ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
-      );
+      return {
+        error: new CliError(
+          EXIT.unavailable,
+          `cannot reach the admin API at ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+        ),
+        // A command may have arrived before the connection broke: its key makes sending it again safe.
+        waitSeconds: keyed ? backoff : undefined,
+      };
     }
     const text = await response.text();
     let body: unknown = null;
@@ -74,7 +193,24 @@ export class ApiClient {
       field: detail.field ?? '',
       issue: detail.issue ?? '',
     }));
-    throw new CliError(exitCodeOfStatus(response.status), `${response.status} ${code}: ${message}`, details);
+    const summary = `${response.status} ${code}: ${message}`;
+    if (response.status === 409 && code === 'idempotency_answer_lost') {
+      return {
+        error: new AnswerLostError(response.headers.get('x-event-position'), summary),
+        waitSeconds: undefined,
+      };
+    }
+    const error = new CliError(exitCodeOfStatus(response.status), summary, details);
+    const retryAfter = retryAfterSeconds(response.headers.get('retry-after'), this.now());
+    const retryable =
+      response.status === 429 ||
+      (response.status >= 500 && safe && retryAfter !== undefined) ||
+      (response.status === 409 && keyed && retryAfter !== undefined);
+    if (!retryable) return { error, waitSeconds: undefined };
+    if (retryAfter !== undefined && retryAfter > MAX_WAIT_SECONDS) {
+      return { error, waitSeconds: undefined, tooLong: retryAfter };
+    }
+    return { error, waitSeconds: retryAfter ?? backoff };
   }
 
   get<Body = unknown>(path: string, query?: RequestOptions['query']): Promise<ApiResponse<Body>> {

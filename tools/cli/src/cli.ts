@@ -18,6 +18,10 @@ export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   stdin: () => Promise<string>;
+  /** Waits before the admin API is asked again (default: a timer); tests record the waits instead. */
+  sleep?: (ms: number) => Promise<void>;
+  /** The clock a Retry-After date is read against (default Date.now). */
+  now?: () => number;
 }
 
 const WAIT_OPTION = () =>

@@ -1,4 +1,4 @@
-import { ApiClient } from './api-client.js';
+import { ApiClient, type ApiClientOptions } from './api-client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import type { OutputFormat } from './output.js';
 import { configPath, readProfiles } from './profiles.js';
@@ -14,6 +14,8 @@ export interface CliContext {
   stdin: () => Promise<string>;
   /** The admin API: $VANTAGEEDGE_URL/$VANTAGEEDGE_TOKEN when set, else the profile `login` saved. */
   client: () => Promise<ApiClient>;
+  /** An admin API client for this URL and token, waiting and retrying as every command's does. */
+  connect: (url: string, token: string) => ApiClient;
 }
 
 export interface ContextOptions {
@@ -23,14 +25,25 @@ export interface ContextOptions {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   stdin: () => Promise<string>;
+  /** Waits before a retry (tests: a fake that records the waits). */
+  sleep?: ((ms: number) => Promise<void>) | undefined;
+  /** The clock a Retry-After date is read against. */
+  now?: (() => number) | undefined;
 }
 
 export function createContext(options: ContextOptions): CliContext {
   const configFile = configPath(options.env);
   let client: ApiClient | undefined;
+  const retry: ApiClientOptions = {
+    notice: options.stderr,
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  };
+  const connect = (url: string, token: string) => new ApiClient(url, token, retry);
   return {
     ...options,
     configFile,
+    connect,
     async client() {
       if (client) return client;
       const saved = (await readProfiles(configFile)).profiles[options.profile];
@@ -42,7 +55,7 @@ export function createContext(options: ContextOptions): CliContext {
           `not logged in (profile ${options.profile}): run vantageedge login --url <admin API URL> --token-stdin`,
         );
       }
-      client = new ApiClient(url, token);
+      client = connect(url, token);
       return client;
     },
   };

@@ -15,9 +15,15 @@ export const EXIT = {
   notFound: 4,
   /** The config changed meanwhile (412) or the change conflicts with the current state (409). */
   conflict: 5,
-  /** `--wait-for-rollout` ran out: the change is recorded but not yet live on every replica (202). */
+  /**
+   * `--wait-for-rollout` ran out: the change is recorded but not yet live on every replica (202), or the
+   * rollout was not waited for (its answer was lost: 409 idempotency_answer_lost).
+   */
   rolloutPending: 6,
-  /** The control plane failed (5xx) or could not be reached. */
+  /**
+   * The control plane failed (5xx), could not be reached, or kept refusing (429) through the CLI's
+   * retries: try again later.
+   */
   unavailable: 7,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -40,6 +46,6 @@ export function exitCodeOfStatus(status: number): ExitCode {
   if (status === 401 || status === 403) return EXIT.auth;
   if (status === 404) return EXIT.notFound;
   if (status === 409 || status === 412) return EXIT.conflict;
-  if (status >= 500) return EXIT.unavailable;
+  if (status >= 500 || status === 429) return EXIT.unavailable;
   return EXIT.usage;
 }

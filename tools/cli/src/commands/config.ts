@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { ApiResponse } from '../api-client.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { AnswerLostError, type ApiResponse } from '../api-client.js';
 import type { CliContext } from '../context.js';
 import { readDocument, tenantRefOf } from '../document-file.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
@@ -59,7 +59,12 @@ export async function dump(
 
 async function plan(ctx: CliContext, tenant: TenantSummary, document: unknown): Promise<PlanAnswer> {
   const client = await ctx.client();
-  return (await client.request<PlanAnswer>('POST', configPath(tenant.id, '/plan'), { body: document })).body;
+  return (
+    await client.request<PlanAnswer>('POST', configPath(tenant.id, '/plan'), {
+      body: document,
+      readOnly: true,
+    })
+  ).body;
 }
 
 function showPlan(ctx: CliContext, tenant: TenantSummary, answer: PlanAnswer, heading: string): void {
@@ -92,8 +97,6 @@ export function applyKey(tenantId: string, version: string, document: unknown): 
   return `vantageedge-apply-${digest}`;
 }
 
-const RETRIES = 3;
-
 export async function apply(
   ctx: CliContext,
   options: { file: string; tenant?: string; dryRun?: boolean; waitForRollout?: string },
@@ -107,8 +110,11 @@ export async function apply(
   }
   if (ctx.output === 'table') showPlan(ctx, tenant, planned, 'Applying to');
   const client = await ctx.client();
-  const request = () =>
-    client.request<Waited<ChangeAnswer>>('POST', configPath(tenant.id, '/apply'), {
+  let answer: ApiResponse<Waited<ChangeAnswer>>;
+  try {
+    // The client waits and sends it again (429, 503 and 409 with Retry-After, no answer at all) with
+    // the same key: a second attempt is answered from the first and appends nothing.
+    answer = await client.request<Waited<ChangeAnswer>>('POST', configPath(tenant.id, '/apply'), {
       body: document,
       headers: {
         'if-match': `"${planned.version}"`,
@@ -117,17 +123,9 @@ export async function apply(
       query: { wait_for_rollout: options.waitForRollout },
       accept: [202],
     });
-  let answer: ApiResponse<Waited<ChangeAnswer>> | undefined;
-  for (let attempt = 1; answer === undefined; attempt++) {
-    try {
-      answer = await request();
-    } catch (error) {
-      // Only an unreachable or failing server is retried: the key makes a second run a replay.
-      if (!(error instanceof CliError) || error.exitCode !== EXIT.unavailable || attempt >= RETRIES) {
-        throw explainStale(error);
-      }
-      ctx.stderr(`retrying (${error.message})`);
-    }
+  } catch (error) {
+    if (error instanceof AnswerLostError) return reportAnswerLost(ctx, tenant, error, options.waitForRollout);
+    throw explainStale(error);
   }
   return reportChange(
     ctx,
@@ -135,6 +133,32 @@ export async function apply(
     (body) =>
       `Applied ${body.changes.length} change${body.changes.length === 1 ? '' : 's'} to ${tenant.subdomain}: config version ${body.version} (event position ${body.position}).`,
   );
+}
+
+/**
+ * 409 idempotency_answer_lost: an earlier attempt of this very command (same key) was applied and the
+ * control plane lost its answer. The change is made, so this is a success, reported with the position
+ * of its last event; whether it is live on every replica was not waited for (exit 6 when asked to).
+ */
+function reportAnswerLost(
+  ctx: CliContext,
+  tenant: TenantSummary,
+  error: AnswerLostError,
+  waitForRollout: string | undefined,
+): ExitCode {
+  const at = error.position === null ? '' : ` (event position ${error.position})`;
+  ctx.stdout(
+    render(
+      { tenant_id: tenant.id, applied: true, answer_lost: true, position: error.position },
+      ctx.output,
+      () =>
+        `Applied to ${tenant.subdomain}${at}: the control plane stored the change but lost its answer, so the changes are not listed here (vantageedge history -t ${tenant.subdomain} shows them).` +
+        (waitForRollout === undefined
+          ? ''
+          : '\nWhether it is live on every gateway replica was not waited for.'),
+    ),
+  );
+  return waitForRollout === undefined ? EXIT.ok : EXIT.rolloutPending;
 }
 
 function explainStale(error: unknown): unknown {
@@ -214,15 +238,26 @@ export async function rollback(
   const tenant = await resolveTenant(client, options.tenant);
   if (!/^\d+$/.test(options.toPosition))
     throw new CliError(EXIT.usage, '--to-position must be an event position');
-  const answer = await client.request<Waited<ChangeAnswer & { to_position: string }>>(
-    'POST',
-    configPath(tenant.id, '/rollback'),
-    {
-      body: { to_position: options.toPosition, dry_run: options.dryRun ?? false },
-      query: { wait_for_rollout: options.waitForRollout },
-      accept: [202],
-    },
-  );
+  let answer: ApiResponse<Waited<ChangeAnswer & { to_position: string }>>;
+  try {
+    answer = await client.request<Waited<ChangeAnswer & { to_position: string }>>(
+      'POST',
+      configPath(tenant.id, '/rollback'),
+      {
+        body: { to_position: options.toPosition, dry_run: options.dryRun ?? false },
+        query: { wait_for_rollout: options.waitForRollout },
+        accept: [202],
+        // One key per run of the command, sent again with every retry of it: a rollback whose answer
+        // was lost is answered from the event log instead of being run a second time.
+        ...(options.dryRun
+          ? { readOnly: true }
+          : { headers: { 'idempotency-key': `vantageedge-rollback-${randomUUID()}` } }),
+      },
+    );
+  } catch (error) {
+    if (error instanceof AnswerLostError) return reportAnswerLost(ctx, tenant, error, options.waitForRollout);
+    throw error;
+  }
   if (options.dryRun) {
     showPlan(
       ctx,

@@ -158,6 +158,7 @@ export async function explain(
       ...(options.atTime !== undefined ? { at_time: options.atTime } : {}),
       ...(options.clientIp !== undefined ? { client_ip: options.clientIp } : {}),
     },
+    readOnly: true,
   });
   const answer = readExplanation(response.body);
   const format = options.json ? 'json' : ctx.output;
