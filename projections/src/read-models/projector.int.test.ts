@@ -132,10 +132,12 @@ describe('read-model projector (PostgreSQL event store)', () => {
         name: READ_MODELS_PROJECTION,
         handle: async (batch, { client }) => {
           await applyEvents(client, READ_MODELS_SCHEMA, batch);
-          // Fail after the writes, before the commit: the worst moment.
+          // Fail after the writes, before the commit: the worst moment. The connection is lost
+          // (57P01, transient): the batch is retried whole (an error of the event's own would be
+          // tried alone, and parked after 3 attempts: runner/quarantine.int.test.ts).
           if (failures < 3 && batch.some((event) => event.position > before + 100n)) {
             failures += 1;
-            throw new Error('simulated crash before commit');
+            throw Object.assign(new Error('simulated crash before commit'), { code: '57P01' });
           }
         },
       },

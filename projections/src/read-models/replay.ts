@@ -2,6 +2,8 @@ import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/
 import pg from 'pg';
 import { advanceCheckpoint, lockCheckpoint } from '../runner/checkpoint.js';
 import { inTransaction } from '../runner/in-transaction.js';
+import { clearParkedEvents, replaceParkedEvents } from '../runner/parked-events.js';
+import { applyWithQuarantine } from '../runner/quarantine.js';
 import { applyEvents } from './apply-events.js';
 import {
   createRebuildSchema,
@@ -14,6 +16,11 @@ import { READ_MODELS_PROJECTION, READ_MODELS_SCHEMA } from './schema.js';
 /**
  * Replay: rebuild every read model from position 0 into a fresh schema while the live one keeps
  * serving queries (and the live projector keeps following), then swap it in with one transaction.
+ *
+ * The rebuild applies the poison-event policy of the projector (runner/quarantine.ts) with a fresh
+ * quarantine: an event the fold still cannot apply is parked at once (with its tenant's later events),
+ * under the rebuild schema's name; the swap makes those the read models' parked events, replacing the
+ * old ones. So a replay after a fix gets quarantined tenants back, and parks again what is still broken.
  */
 
 export interface ReplayProgress {
@@ -33,6 +40,8 @@ export interface ReplayResult {
   elapsedMs: number;
   eventsPerSecond: number;
   swapped: boolean;
+  /** Events the rebuild parked (poison events and the later events of their tenants). */
+  parkedEvents: number;
 }
 
 export interface ReplayOptions {
@@ -86,6 +95,7 @@ async function replayLocked(
   const head = await store.headPosition();
   let events = 0;
   let position = 0n;
+  const rebuild = new RebuildQuarantine(schema);
   const progress = (): ReplayProgress => {
     const elapsedMs = performance.now() - started;
     return { events, position, head, elapsedMs, eventsPerSecond: rate(events, elapsedMs) };
@@ -98,39 +108,73 @@ async function replayLocked(
       const batch = await store.readAll({ fromPosition: position, maxCount: batchSize });
       const last = batch.at(-1);
       if (!last) break;
-      await inTransaction(pool, (client) => applyEvents(client, schema, batch));
+      await inTransaction(pool, (client) => rebuild.apply(client, batch));
       events += batch.length;
       position = last.position;
       onProgress?.(progress());
     }
     await createSecondaryIndexes(pool, schema);
     if (swap) {
-      const caughtUp = await swapIn(store, pool, schema, position, batchSize);
+      const caughtUp = await swapIn(store, pool, rebuild, position, batchSize);
       events += caughtUp.events;
       position = caughtUp.position;
+    } else {
+      // Parked rows of a rebuild that is not swapped in would never be cleared.
+      await clearParkedEvents(pool, schema);
     }
   } catch (error) {
     await dropSchema(pool, schema).catch(() => {});
+    await clearParkedEvents(pool, schema).catch(() => {});
     throw error;
   }
   const elapsedMs = performance.now() - started;
   onProgress?.(progress());
-  return { schema, events, position, elapsedMs, eventsPerSecond: rate(events, elapsedMs), swapped: swap };
+  return {
+    schema,
+    events,
+    position,
+    elapsedMs,
+    eventsPerSecond: rate(events, elapsedMs),
+    swapped: swap,
+    parkedEvents: rebuild.parkedEvents,
+  };
+}
+
+/** The rebuild's quarantine: it parks under the rebuild schema's name, each failing event at once. */
+class RebuildQuarantine {
+  private quarantined: ReadonlyMap<string, bigint> = new Map();
+  parkedEvents = 0;
+
+  constructor(readonly schema: string) {}
+
+  /** Inside the caller's transaction (if it fails, so does the replay, so nothing here is undone). */
+  async apply(client: pg.PoolClient, events: readonly RecordedEvent[]): Promise<void> {
+    const outcome = await applyWithQuarantine(client, events, {
+      parkAs: this.schema,
+      handle: (batch) => applyEvents(client, this.schema, batch),
+      quarantined: this.quarantined,
+      parkFailed: () => true,
+    });
+    this.quarantined = outcome.quarantined;
+    this.parkedEvents += outcome.parked.length;
+  }
 }
 
 /**
  * One transaction: lock the projector's checkpoint row (so no projector batch commits meanwhile),
  * apply the events appended since the rebuild read them, rename the live schema away and the rebuilt
- * one in, and set the checkpoint to the rebuilt position. A projector blocked on the row then finds
- * the checkpoint moved and resubscribes from it, writing into the new tables.
+ * one in, replace the read models' parked events with the rebuild's, and set the checkpoint to the
+ * rebuilt position. A projector blocked on the row then finds the checkpoint moved and resubscribes
+ * from it, writing into the new tables (every batch reads the quarantine anew, under the same lock).
  */
 async function swapIn(
   store: EventStore,
   pool: pg.Pool,
-  schema: string,
+  rebuild: RebuildQuarantine,
   from: bigint,
   batchSize: number,
 ): Promise<{ events: number; position: bigint }> {
+  const { schema } = rebuild;
   const retired = `${READ_MODELS_SCHEMA}_retired_${Date.now()}`;
   let events = 0;
   let position = from;
@@ -140,7 +184,7 @@ async function swapIn(
       const batch: RecordedEvent[] = await store.readAll({ fromPosition: position, maxCount: batchSize });
       const last = batch.at(-1);
       if (!last) break;
-      await applyEvents(client, schema, batch);
+      await rebuild.apply(client, batch);
       events += batch.length;
       position = last.position;
     }
@@ -155,6 +199,7 @@ async function swapIn(
     await client.query(
       `alter schema ${pg.escapeIdentifier(schema)} rename to ${pg.escapeIdentifier(READ_MODELS_SCHEMA)}`,
     );
+    await replaceParkedEvents(client, READ_MODELS_PROJECTION, schema);
     await advanceCheckpoint(client, READ_MODELS_PROJECTION, position);
   });
   await dropSchema(pool, retired);

@@ -9,7 +9,8 @@ export interface ProjectorMetricsSource {
 
 /**
  * Metrics every projector exposes, labelled by projection: the committed position, how far it trails
- * the head of the event log (read at scrape time), and its batches.
+ * the head of the event log (read at scrape time), its batches, and the events it parked (poison
+ * events and the later events of their quarantined tenants).
  */
 export function createProjectorMetrics(registry: Registry, projection: string) {
   let source: ProjectorMetricsSource | undefined;
@@ -55,6 +56,20 @@ export function createProjectorMetrics(registry: Registry, projection: string) {
     labelNames: ['projection'] as const,
     registers,
   });
+  const parked = new Counter({
+    name: 'vantageedge_projector_parked_events_total',
+    help: 'Events the projector parked instead of applying: failed ones, and later ones of their tenants',
+    labelNames: ['projection'] as const,
+    registers,
+  });
+  const quarantined = new Gauge({
+    name: 'vantageedge_projector_quarantined_tenants',
+    help: 'Tenants whose events the projection parks since one of them failed (until it is rebuilt)',
+    labelNames: ['projection'] as const,
+    registers,
+  });
+  parked.inc({ projection }, 0);
+  quarantined.set({ projection }, 0);
   return {
     /** Where the lag gauge reads the head and the checkpoint from. */
     follow(from: ProjectorMetricsSource): void {
@@ -67,6 +82,10 @@ export function createProjectorMetrics(registry: Registry, projection: string) {
     },
     restarted(): void {
       restarts.inc({ projection });
+    },
+    parked(events: number, quarantinedTenants: number): void {
+      if (events > 0) parked.inc({ projection }, events);
+      quarantined.set({ projection }, quarantinedTenants);
     },
   };
 }

@@ -5,8 +5,10 @@ import { traceBatch } from './batch-tracing.js';
 import { batches } from './batches.js';
 import { advanceCheckpoint, CheckpointMovedError, lockCheckpoint, readCheckpoint } from './checkpoint.js';
 import { inTransaction } from './in-transaction.js';
+import { describeFailure, loadQuarantine, type ParkedEvent, tenantOf } from './parked-events.js';
 import type { ProjectionDefinition } from './projection.js';
 import type { ProjectorMetrics } from './projector-metrics.js';
+import { applyWithQuarantine } from './quarantine.js';
 
 export interface ProjectorOptions<Event extends RecordedEvent> {
   projection: ProjectionDefinition<Event>;
@@ -17,10 +19,12 @@ export interface ProjectorOptions<Event extends RecordedEvent> {
   logger?: StructuredLogger | undefined;
   /** Called after each committed batch (publishing, progress, tests). */
   onCommitted?: ((checkpoint: bigint, events: number) => void) | undefined;
-  /** Wait before resubscribing after an error (ms); doubles up to 10 s. */
+  /** Wait before resubscribing after an error (ms); doubles up to 10 s, back to this once a batch commits. */
   retryDelayMs?: number | undefined;
   /** Lag, checkpoint and batch metrics (createProjectorMetrics). */
   metrics?: ProjectorMetrics | undefined;
+  /** Consecutive failures of one event (not transient) before it is parked and its tenant quarantined. */
+  maxEventAttempts?: number | undefined;
 }
 
 export interface Projector {
@@ -38,41 +42,92 @@ const MAX_RETRY_DELAY_MS = 10_000;
  * Runs one projection: follows the event log from the projection's stored checkpoint
  * (subscribeToAll), and applies each batch in one transaction that also advances the checkpoint.
  * Exactly-once effect: a crash before commit loses the whole batch and the restart reads it again;
- * after commit the checkpoint is past it. Errors (database down, a handler failing) restart the
- * subscription from the stored checkpoint after a back-off; a checkpoint moved by another writer
- * (a replay swap) restarts it at once.
+ * after commit the checkpoint is past it. Errors restart the subscription from the stored checkpoint
+ * after a back-off; a checkpoint moved by another writer (a replay swap) restarts it at once.
+ *
+ * Poison events (quarantine.ts): when the handler fails for a reason that is not transient, the
+ * events before the failing one are committed and it is tried again after the back-off; after
+ * `maxEventAttempts` consecutive failures it is parked in `projection_parked_events` and its tenant
+ * quarantined in this projection (its later events parked too), so every other tenant goes on.
  */
 export function startProjector<Event extends RecordedEvent>(options: ProjectorOptions<Event>): Projector {
   const { projection, store, pool, batchSize = 500, logger = silentLogger, onCommitted, metrics } = options;
   const { name } = projection;
   const baseDelay = options.retryDelayMs ?? 250;
+  const maxEventAttempts = options.maxEventAttempts ?? 3;
   let checkpoint = 0n;
+  /** The event that failed last (not transiently), and how many times in a row. */
+  let suspect: { position: bigint; failures: number } | null = null;
+  /** The next back-off: doubles with each restart, back to the base once a batch commits. */
+  let delay = baseDelay;
   let stopping = false;
   let subscription: ReturnType<EventStore['subscribeToAll']> | null = null;
   let wakeUp: (() => void) | null = null;
 
   async function applyBatch(events: readonly RecordedEvent[]): Promise<void> {
     const fresh = events.filter((event) => event.position > checkpoint);
-    const last = fresh.at(-1);
-    if (!last) return;
-    // Without canHandle a projection takes every event (its Event is RecordedEvent).
-    const handled = projection.canHandle ? fresh.filter(projection.canHandle) : (fresh as unknown as Event[]);
+    if (fresh.length === 0) return;
     const started = performance.now();
-    await traceBatch(name, fresh, () =>
+    const outcome = await traceBatch(name, fresh, () =>
       inTransaction(pool, async (client) => {
         const stored = await lockCheckpoint(client, name);
         if (stored !== checkpoint) throw new CheckpointMovedError(name, checkpoint, stored);
-        if (handled.length > 0) await projection.handle(handled, { client });
-        await advanceCheckpoint(client, name, last.position);
+        // Read under the checkpoint lock, like the checkpoint: a rebuild's swap replaces it.
+        const quarantined = await loadQuarantine(client, name);
+        const outcome = await applyWithQuarantine(client, fresh, {
+          parkAs: name,
+          handle: (handled) => projection.handle(handled, { client }),
+          canHandle: projection.canHandle,
+          quarantined,
+          parkFailed,
+        });
+        if (outcome.through !== null) await advanceCheckpoint(client, name, outcome.through);
+        return outcome;
       }),
     );
-    checkpoint = last.position;
-    metrics?.committed(checkpoint, fresh.length, (performance.now() - started) / 1000);
-    onCommitted?.(checkpoint, fresh.length);
+    const { through, parked, quarantined, stopped } = outcome;
+    if (through !== null) {
+      const committed = fresh.filter((event) => event.position <= through).length;
+      checkpoint = through;
+      delay = baseDelay;
+      if (suspect && suspect.position <= checkpoint) suspect = null;
+      metrics?.committed(checkpoint, committed, (performance.now() - started) / 1000);
+      onCommitted?.(checkpoint, committed);
+    }
+    recordParked(parked, quarantined.size);
+    if (stopped)
+      throw new EventFailedError(
+        name,
+        stopped.event,
+        stopped.error,
+        suspect?.failures ?? 1,
+        maxEventAttempts,
+      );
+  }
+
+  /** Counts a failure of `event` on its own: park it once it failed maxEventAttempts times in a row. */
+  function parkFailed(event: RecordedEvent): boolean {
+    const failures = suspect?.position === event.position ? suspect.failures + 1 : 1;
+    suspect = { position: event.position, failures };
+    return failures >= maxEventAttempts;
+  }
+
+  function recordParked(parked: readonly ParkedEvent[], quarantinedTenants: number): void {
+    for (const { event, tenantId, error } of parked) {
+      logger.error('projector parked an event', {
+        projection: name,
+        position: event.position.toString(),
+        tenant_id: tenantId,
+        event_type: event.type,
+        error,
+      });
+    }
+    metrics?.parked(parked.length, quarantinedTenants);
   }
 
   async function followOnce(): Promise<void> {
     checkpoint = await readCheckpoint(pool, name);
+    metrics?.parked(0, (await loadQuarantine(pool, name)).size);
     logger.info('projector subscribing', { projection: name, from_position: checkpoint.toString() });
     subscription = store.subscribeToAll({ fromPosition: checkpoint });
     try {
@@ -87,7 +142,6 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
   }
 
   async function run(): Promise<void> {
-    let delay = baseDelay;
     while (!stopping) {
       try {
         await followOnce();
@@ -126,4 +180,22 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
       await done;
     },
   };
+}
+
+/** An event failed (not transiently) and is not parked yet: the projector tries it again after a back-off. */
+export class EventFailedError extends Error {
+  override readonly name = 'EventFailedError';
+  constructor(
+    projection: string,
+    event: RecordedEvent,
+    cause: unknown,
+    attempt: number,
+    maxAttempts: number,
+  ) {
+    super(
+      `${projection}: event at position ${event.position} (${event.type}, tenant ${tenantOf(event)}) failed, ` +
+        `attempt ${attempt} of ${maxAttempts} before it is parked: ${describeFailure(cause)}`,
+      { cause },
+    );
+  }
 }

@@ -1,20 +1,39 @@
 // `make republish-snapshots`: rebuilds the compacted snapshot topic from snapshot_state (after the
 // topic was lost) by queueing every tenant for the running snapshot projector, then waits until all
 // are published. Exit 1 if they are not published within REPUBLISH_TIMEOUT_SECONDS.
+// With `--refold` it first rebuilds snapshot_state itself from the whole event log (after a fix of
+// the snapshot fold: ends the quarantine of tenants whose events were parked; see refold.ts).
 import 'dotenv/config';
+import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/settings/common-settings';
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
 import { z } from 'zod';
+import { refoldSnapshots } from './refold.js';
 import { requestSnapshotRepublish, waitForSnapshotsPublished } from './republish.js';
 
 const config = loadSettingsOrExit('republish-snapshots', {
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
+  ...eventStoreSettings,
   REPUBLISH_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
 });
-const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 1 });
+const refold = process.argv.includes('--refold');
+const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
 
 try {
+  if (refold) {
+    const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
+    try {
+      const result = await refoldSnapshots({ store, pool });
+      process.stdout.write(
+        `republish-snapshots: refolded ${result.events} events up to position ${result.position}` +
+          ` (${result.parkedEvents} parked: see projection_parked_events)\n`,
+      );
+    } finally {
+      await store.close();
+    }
+  }
   const { tenants } = await requestSnapshotRepublish(pool);
   process.stdout.write(
     `republish-snapshots: ${tenants} tenant snapshots queued for the snapshot projector\n`,

@@ -29,10 +29,20 @@ export class NotificationListener {
   start(): Promise<void> {
     this.stopped = false;
     if (this.client || this.connecting) return this.connecting ?? Promise.resolve();
-    this.connecting = this.connect().finally(() => {
+    this.connecting = this.connectWhileWanted().finally(() => {
       this.connecting = undefined;
     });
     return this.connecting;
+  }
+
+  /**
+   * Connects again when the connection just made was dropped for a stop that a start then undid
+   * (that start found this attempt under way and relied on it).
+   */
+  private async connectWhileWanted(): Promise<void> {
+    do {
+      await this.connect();
+    } while (!this.stopped && !this.client && !this.retryTimer);
   }
 
   async stop(): Promise<void> {
@@ -40,6 +50,10 @@ export class NotificationListener {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     await this.connecting;
+    // Started again meanwhile (the last subscription closed and a new one opened at once, as a
+    // projector does when it resubscribes): the connection is the new subscription's now. Ending it
+    // would leave the listener deaf, and every subscription waiting for a wake-up that never comes.
+    if (!this.stopped) return;
     const client = this.client;
     this.client = undefined;
     if (client) await client.end().catch(() => undefined);

@@ -1,0 +1,1 @@
+drop table projection_parked_events;

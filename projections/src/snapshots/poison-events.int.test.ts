@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { CONTROL_PLANE_UPCASTERS } from '@vantageedge/shared/domain/event-upcasters';
+import { streamName } from '@vantageedge/shared/domain/events';
+import type { NewEvent, RecordedEvent } from '@vantageedge/shared/event-store/port';
+import {
+  PostgresEventStore,
+  type PostgresEventStoreOptions,
+} from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refoldSnapshots } from './refold.js';
+import { startSnapshotProjector } from './snapshot-projector.js';
+import { readSnapshotsPosition, SNAPSHOT_PROJECTION } from './snapshot-state.js';
+import { newEvent, originState, routeState, tenantCreated } from './testing.js';
+
+/**
+ * The snapshot projection gets the runner's poison-event policy too: a route event recorded with a
+ * tenant id that is not a uuid fails the snapshot batch (PostgreSQL refuses it, 22P02). Its tenant is
+ * quarantined in the snapshots (its gateway config stays as it was before the event) while every other
+ * tenant's changes keep reaching the gateways; a refold after the fix gets the tenant back.
+ */
+let database: TestDatabase;
+let store: PostgresEventStore;
+let fixedStore: PostgresEventStore;
+
+const a = randomUUID();
+const b = randomUUID();
+const aOrigin = originState(a);
+const brokenRoute = { ...routeState(a, aOrigin.origin_id), tenant_id: 'not-a-uuid' };
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = new PostgresEventStore({ pool: database.pool });
+  // The fix, as an upcaster would ship it: the route reads with its tenant's id.
+  const fix = (event: RecordedEvent): RecordedEvent => {
+    const data = event.data as { tenant_id?: unknown };
+    return data.tenant_id === 'not-a-uuid' ? { ...event, data: { ...data, tenant_id: a } } : event;
+  };
+  const upcasters = {
+    apply: (event: RecordedEvent) => fix(CONTROL_PLANE_UPCASTERS.apply(event)),
+  } as unknown as NonNullable<PostgresEventStoreOptions['upcasters']>;
+  fixedStore = new PostgresEventStore({ pool: database.pool, upcasters });
+});
+
+afterAll(async () => {
+  await store.close();
+  await fixedStore.close();
+  await database.drop();
+});
+
+async function append(stream: string, event: NewEvent): Promise<bigint> {
+  return (await store.appendToStream(stream, [event])).position;
+}
+
+async function appendRoute(route: { route_id: string; tenant_id: string }, tenantId = route.tenant_id) {
+  const event = newEvent('RouteCreated', route as never);
+  return append(streamName.route(route.route_id), {
+    ...event,
+    metadata: { ...event.metadata, tenant_id: tenantId },
+  });
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function routesOf(tenantId: string): Promise<string[]> {
+  const { rows } = await database.pool.query<{ id: string }>(
+    `select r->>'id' as id from snapshot_state, jsonb_array_elements(snapshot->'routes') r
+      where tenant_id = $1`,
+    [tenantId],
+  );
+  return rows.map((row) => row.id).sort();
+}
+
+async function parked(): Promise<Array<[bigint, string | null, string]>> {
+  const { rows } = await database.pool.query<{ position: string; tenant_id: string | null; reason: string }>(
+    'select position, tenant_id, reason from projection_parked_events where projection = $1 order by position',
+    [SNAPSHOT_PROJECTION],
+  );
+  return rows.map((row) => [BigInt(row.position), row.tenant_id, row.reason]);
+}
+
+describe('the snapshot projector and an event its batch cannot apply', () => {
+  it('quarantines that tenant’s snapshot, keeps the others moving, and a refold after the fix brings it back', async () => {
+    await append(streamName.tenant(a), tenantCreated(a, 'A'));
+    await append(streamName.origin(aOrigin.origin_id), newEvent('OriginCreated', aOrigin));
+    const broken = await appendRoute(brokenRoute, a);
+    const aLater = routeState(a, aOrigin.origin_id, { path_pattern: '/later/*' });
+    const later = await appendRoute(aLater);
+    await append(streamName.tenant(b), tenantCreated(b, 'B'));
+    const bOrigin = originState(b);
+    await append(streamName.origin(bOrigin.origin_id), newEvent('OriginCreated', bOrigin));
+    const bRoute = routeState(b, bOrigin.origin_id);
+    const head = await appendRoute(bRoute);
+
+    const projector = startSnapshotProjector({
+      store,
+      pool: database.pool,
+      bus: createInMemorySnapshotBus(),
+      retryDelayMs: 5,
+    });
+    try {
+      await until('snapshots folded', async () => (await readSnapshotsPosition(database.pool)) >= head);
+      expect(await routesOf(b)).toEqual([bRoute.route_id]);
+      expect(await routesOf(a)).toEqual([]);
+      expect(await parked()).toEqual([
+        [broken, a, 'failed'],
+        [later, a, 'quarantined'],
+      ]);
+
+      // Still broken: the refold parks them again.
+      expect(await refoldSnapshots({ store, pool: database.pool })).toMatchObject({ parkedEvents: 2 });
+      expect(await parked()).toEqual([
+        [broken, a, 'failed'],
+        [later, a, 'quarantined'],
+      ]);
+
+      // Fixed: the refold applies them, and the running projector applies A's new events.
+      expect(await refoldSnapshots({ store: fixedStore, pool: database.pool })).toMatchObject({
+        parkedEvents: 0,
+        position: head,
+      });
+      expect(await parked()).toEqual([]);
+      expect(await routesOf(a)).toEqual([brokenRoute.route_id, aLater.route_id].sort());
+      const aNew = routeState(a, aOrigin.origin_id, { path_pattern: '/new/*' });
+      const appended = await appendRoute(aNew);
+      await until('new route folded', async () => (await readSnapshotsPosition(database.pool)) >= appended);
+      expect(await routesOf(a)).toContain(aNew.route_id);
+      expect(await parked()).toEqual([]);
+      await projector.idle();
+      const { rows } = await database.pool.query<{ pending: string }>(
+        'select count(*) as pending from snapshot_state where published_version is distinct from version',
+      );
+      expect(rows[0]?.pending).toBe('0');
+    } finally {
+      await projector.stop();
+    }
+  });
+});
