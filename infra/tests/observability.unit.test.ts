@@ -27,8 +27,15 @@ const exported = new Set(
   ),
 );
 
+interface Rule {
+  record?: string;
+  alert?: string;
+  expr: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
 interface RuleFile {
-  groups: Array<{ rules: Array<{ record?: string; alert?: string; expr: string }> }>;
+  groups: Array<{ rules: Rule[] }>;
 }
 const ruleFiles = readdirSync(path.join(OBSERVABILITY, 'prometheus/rules')).map(
   (name) => parse(readFileSync(path.join(OBSERVABILITY, 'prometheus/rules', name), 'utf8')) as RuleFile,
@@ -103,7 +110,60 @@ describe('observability pack', () => {
         'VantageEdgeReplicaStaleConfig',
         'VantageEdgeRedisDown',
         'VantageEdgeKafkaDown',
+        'VantageEdgeProjectorParkedEvents',
+        'VantageEdgeProjectorTenantsQuarantined',
+        'VantageEdgeControlPlaneRateLimitStoreErrors',
+        'VantageEdgeAdminApiRateLimitedSustained',
+        'VantageEdgeGatewayUsageDropped',
       ]),
     );
+  });
+
+  it('gives every alert a severity, a summary and a description, and a promtool case where it fires', () => {
+    interface PromtoolTests {
+      tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }>;
+    }
+    const fired = new Set(
+      readdirSync(path.join(OBSERVABILITY, 'prometheus/tests')).flatMap((name) =>
+        (
+          parse(readFileSync(path.join(OBSERVABILITY, 'prometheus/tests', name), 'utf8')) as PromtoolTests
+        ).tests.flatMap((test) =>
+          (test.alert_rule_test ?? []).filter((t) => t.exp_alerts.length > 0).map((t) => t.alertname),
+        ),
+      ),
+    );
+    for (const rule of rules.filter((r) => r.alert)) {
+      expect(['critical', 'warning'], `${rule.alert}: severity`).toContain(rule.labels?.['severity']);
+      expect(rule.annotations?.['summary'], `${rule.alert}: summary`).toBeTruthy();
+      expect(rule.annotations?.['description'], `${rule.alert}: description`).toBeTruthy();
+      expect(fired.has(rule.alert ?? ''), `${rule.alert}: no promtool case where it fires`).toBe(true);
+    }
+  });
+
+  // A tenant's frozen config (parked events), the admin API's limits and usage counting, on the
+  // dashboard of the service that exports them.
+  it('shows the projector quarantine, admin rate limits and usage counting on their dashboards', () => {
+    const shown = (uid: string) =>
+      dashboards
+        .filter(({ json }) => json.uid === uid)
+        .flatMap(({ json }) => json.panels.flatMap((panel) => (panel.targets ?? []).map((t) => t.expr)))
+        .join('\n');
+    const expected: Record<string, string[]> = {
+      'vantageedge-control-plane': [
+        'vantageedge_projector_parked_events_total',
+        'vantageedge_projector_quarantined_tenants',
+        'vantageedge_control_plane_admin_rate_limited_total',
+        'vantageedge_control_plane_admin_rate_limit_store_errors_total',
+      ],
+      'vantageedge-gateway': [
+        'vantageedge_gateway_usage_overflow_requests_total',
+        'vantageedge_gateway_usage_dropped_requests_total',
+      ],
+    };
+    for (const [uid, metrics] of Object.entries(expected))
+      for (const metric of metrics) {
+        expect(exported.has(metric), `${metric} is exported`).toBe(true);
+        expect(shown(uid), `${uid}: ${metric}`).toContain(metric);
+      }
   });
 });
