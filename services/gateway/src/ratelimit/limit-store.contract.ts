@@ -1,3 +1,4 @@
+import type { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { LimitOutcome, LimitRequest, LimitSpec, LimitStore } from './limit-store.js';
 
@@ -6,6 +7,12 @@ export interface LimitStoreUnderTest {
   store: LimitStore;
   /** A fresh key namespace per test (Redis: includes a per-file prefix). */
   key(name: string): string;
+  /**
+   * Leaves sliding window `key` as a server whose clock ran `windowsAhead` aligned windows ahead of this
+   * one left it — a Redis master before a Cluster failover, a clock before an NTP step back: `current`
+   * admitted in the aligned window `windowsAhead` after the one it is now, none in the one before.
+   */
+  admitAhead(key: string, spec: LimitSpec, windowsAhead: number, current: number): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -66,6 +73,23 @@ function expectBetween(value: number, call: Timed, at: (t: number) => number): v
   // ±1: the store's own rounding of a value exactly on a whole number.
   expect(value).toBeGreaterThanOrEqual(Math.floor(bounds[0]!) - 1);
   expect(value).toBeLessThanOrEqual(Math.ceil(bounds[1]!) + 1);
+}
+
+/**
+ * admitAhead for the Redis stores: Redis's clock cannot be moved, so the hash is written as the script
+ * on a master whose clock ran `windowsAhead` windows ahead would have left it. Returns the window index.
+ */
+export async function admitAheadInRedis(
+  client: Redis | Cluster,
+  key: string,
+  spec: LimitSpec,
+  windowsAhead: number,
+  current: number,
+): Promise<number> {
+  const window = Math.floor(Date.now() / spec.windowMs) + windowsAhead;
+  await client.hset(key, 'w', String(window), 'c', String(current), 'p', '0');
+  await client.pexpire(key, spec.ttlMs);
+  return window;
 }
 
 export function describeLimitStoreContract(name: string, setup: () => LimitStoreUnderTest): void {
@@ -177,6 +201,30 @@ export function describeLimitStoreContract(name: string, setup: () => LimitStore
         granted.push((await store.consume([one(k, spec)]))[0]!.granted);
       }
       expect(granted).toEqual(Array(14).fill(1));
+    });
+
+    it('a sliding window keeps the counts of a window newer than its clock’s (a master whose clock was ahead, before a failover or an NTP step back): never forgotten, never overwritten by an older window', async () => {
+      const { store, key, admitAhead } = setup();
+      const spec = slidingWindow(10, 60_000);
+      // The limit reached in the next aligned window, and 5 windows ahead: nothing more is admitted.
+      for (const ahead of [1, 5]) {
+        const full = key(`sw-ahead-full-${ahead}`);
+        await admitAhead(full, spec, ahead, 10);
+        const outcomes: LimitOutcome[] = [];
+        for (let i = 0; i < 10; i++) outcomes.push((await store.consume([one(full, spec)]))[0]!);
+        expect(outcomes.map((o) => o.granted)).toEqual(Array(10).fill(0));
+        expect(outcomes.at(-1)!.remaining).toBe(0);
+        // The stored window taken as starting now: the estimate falls to 9 a tenth into the next one.
+        expect(outcomes.at(-1)!.retryAfterMs).toBeGreaterThan(60_000);
+        expect(outcomes.at(-1)!.retryAfterMs).toBeLessThanOrEqual(66_000);
+      }
+      // 4 of 10 used ahead: a lease gets the 6 left, counted in that window (not written over it as an
+      // older window's count), so the next request is refused.
+      const part = key('sw-ahead-part');
+      await admitAhead(part, spec, 1, 4);
+      expect((await store.consume([one(part, spec, 10, 1)]))[0]!.granted).toBe(6);
+      expect((await store.consume([one(part, spec)]))[0]!.granted).toBe(0);
+      expect((await store.consume([one(part, spec, 10, 1)]))[0]!.granted).toBe(0);
     });
 
     it('several limits are all-or-nothing: a refusal by one charges none', async () => {

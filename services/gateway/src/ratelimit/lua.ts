@@ -12,7 +12,9 @@
  * - token bucket: t (tokens), ts (ms of the last charge);
  * - sliding window (the sliding-window counter, see limit-store.ts): w (index of the aligned window of
  *   `window ms` the counts belong to, time / window), c (admitted in window w), p (admitted in w - 1).
- *   A hash whose w is older than the current window's predecessor counts as empty.
+ *   A hash whose w is older than the current window's predecessor counts as empty; one whose w is NEWER
+ *   than the current window (a clock that stepped back) keeps its counts, and the call is taken to fall
+ *   at the start of window w (elapsed 0), so w is never replaced by an older index.
  * Commands per call: TIME, then per limit HMGET, and HSET + PEXPIRE for each limit charged.
  */
 export const CONSUME_LIMITS_LUA = `
@@ -55,14 +57,18 @@ for i = 1, n do
     local stored = tonumber(h[1])
     local cur = tonumber(h[2]) or 0
     local prev = tonumber(h[3]) or 0
-    if stored == w - 1 then
+    if stored ~= nil and stored > w then
+      -- Written by a master whose clock was ahead (before a failover, an NTP step back): its counts
+      -- stand, now is taken as the start of its window, and it is never written over by an older one.
+      w = stored
+    elseif stored == w - 1 then
       prev = cur
       cur = 0
     elseif stored ~= w then
       prev = 0
       cur = 0
     end
-    local e = now_us - w * w_us
+    local e = math.max(0, now_us - w * w_us)
     local estimate = prev * (1 - e / w_us) + cur
     windows[i] = w
     currents[i] = cur

@@ -52,6 +52,11 @@ function slidingWindowRetryMs(
   return 1;
 }
 
+/** Ms into the state's window; 0 when the window is newer than the clock's (the clock stepped back). */
+function elapsedIn(state: SlidingWindowState, windowMs: number, now: number): number {
+  return Math.max(0, now - state.window * windowMs);
+}
+
 export class MemoryLimitStore implements LimitStore {
   readonly #states: LRUCache<string, KeyState>;
   readonly #now: () => number;
@@ -85,7 +90,7 @@ export class MemoryLimitStore implements LimitStore {
         available = state.tokens;
       } else {
         const { windowMs } = request.spec;
-        const estimate = state.previous * (1 - (now - state.window * windowMs) / windowMs) + state.current;
+        const estimate = state.previous * (1 - elapsedIn(state, windowMs, now) / windowMs) + state.current;
         levels.push(estimate);
         available = request.spec.capacity - estimate;
       }
@@ -113,7 +118,7 @@ export class MemoryLimitStore implements LimitStore {
       } else {
         state.current += granted;
         const estimate = levels[i]! + granted;
-        const elapsed = now - state.window * spec.windowMs;
+        const elapsed = elapsedIn(state, spec.windowMs, now);
         const left = spec.windowMs - elapsed;
         outcomes.push({
           granted,
@@ -142,6 +147,9 @@ export class MemoryLimitStore implements LimitStore {
     }
     const window = Math.floor(now / spec.windowMs);
     if (existing?.kind !== 'sw') return { kind: 'sw', window, current: 0, previous: 0 };
+    // Counts of a window newer than the clock's (it stepped back): kept as they are, the window taken
+    // to start now (elapsedIn), and never replaced by the older window.
+    if (existing.window > window) return existing;
     // Rolling the counts forward changes no decision: the window they describe is the same.
     if (existing.window === window - 1) {
       existing.previous = existing.current;

@@ -3,9 +3,23 @@ import { describeLimitStoreContract } from './limit-store.contract.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 
 describeLimitStoreContract('memory', () => {
-  // The contract times sliding windows with Date.now(), as Redis's TIME is on this machine.
-  const store = new MemoryLimitStore({ now: Date.now });
-  return { store, key: (name) => name };
+  // The contract times sliding windows with Date.now(), as Redis's TIME is on this machine; `ahead`
+  // moves the store's clock forward for admitAhead and back again (an NTP step back).
+  let ahead = 0;
+  const store = new MemoryLimitStore({ now: () => Date.now() + ahead });
+  return {
+    store,
+    key: (name) => name,
+    async admitAhead(key, spec, windowsAhead, current) {
+      ahead = windowsAhead * spec.windowMs;
+      try {
+        const [outcome] = store.consumeNow([{ key, spec, cost: current, minCost: current }]);
+        if (outcome!.granted !== current) throw new Error(`admitAhead: ${outcome!.granted} admitted`);
+      } finally {
+        ahead = 0;
+      }
+    },
+  };
 });
 
 describe('MemoryLimitStore', () => {
@@ -110,6 +124,27 @@ describe('MemoryLimitStore', () => {
     expect(next).toBe(8);
     // 18 in [origin + 900, origin + 1900): under 10 × (1 + 0.9).
     expect(10 + next).toBeLessThan(10 * 1.9);
+  });
+
+  it('a sliding window whose clock steps back a window keeps the newer window’s counts until the clock is past it again (simulated clock)', () => {
+    const W = 1_000;
+    const origin = 1_000 * W;
+    let now = origin + W + 500;
+    const store = new MemoryLimitStore({ now: () => now });
+    const spec = sliding(10, W);
+    const take = (cost = 1, minCost = cost) => store.consumeNow([{ key: 'k', spec, cost, minCost }])[0]!;
+    expect(take(10).granted).toBe(10);
+    // Back a whole window: window origin + W is taken to start now, full.
+    now = origin + 500;
+    expect(take()).toEqual({ granted: 0, remaining: 0, resetMs: 2 * W, retryAfterMs: W + W / 10 });
+    now = origin + 999;
+    expect(take().granted).toBe(0);
+    // The clock is in that window again: still its 10.
+    now = origin + W + 900;
+    expect(take().granted).toBe(0);
+    // The next one: the 10 are the previous window's, decaying.
+    now = origin + 2 * W + 100;
+    expect(take()).toMatchObject({ granted: 1, remaining: 0 });
   });
 
   it('a sliding window answers Retry-After and reset exactly: until the estimate admits minCost, and until it is 0 (simulated clock)', () => {

@@ -1,7 +1,7 @@
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeLimitStoreContract } from './limit-store.contract.js';
+import { admitAheadInRedis, describeLimitStoreContract } from './limit-store.contract.js';
 import { RedisLimitStore } from './redis-limit-store.js';
 
 const redis = new Redis(TEST_INFRA.redisUrl);
@@ -20,7 +20,38 @@ afterAll(async () => {
 describeLimitStoreContract('redis', () => {
   const store = new RedisLimitStore(redis);
   const test = `${prefix}:${++counter}:{tenant}`;
-  return { store, key: (name) => `${test}:${name}` };
+  return {
+    store,
+    key: (name) => `${test}:${name}`,
+    admitAhead: async (key, spec, windowsAhead, current) => {
+      await admitAheadInRedis(redis, key, spec, windowsAhead, current);
+    },
+  };
+});
+
+describe('RedisLimitStore after the clock stepped back', () => {
+  it('charges a newer stored window in place: its index is kept, its count grows (the repro: 10 consumes at the limit admit none)', async () => {
+    const store = new RedisLimitStore(redis);
+    const spec = {
+      algorithm: 'sliding_window',
+      capacity: 10,
+      ratePerMs: 0,
+      windowMs: 60_000,
+      ttlMs: 120_000,
+    } as const;
+    const full = `${prefix}:ahead-full:{tenant}`;
+    const fullWindow = await admitAheadInRedis(redis, full, spec, 1, 10);
+    let admitted = 0;
+    for (let i = 0; i < 10; i++)
+      admitted += (await store.consume([{ key: full, spec, cost: 1, minCost: 1 }]))[0]!.granted;
+    expect(admitted).toBe(0);
+    expect(await redis.hmget(full, 'w', 'c', 'p')).toEqual([String(fullWindow), '10', '0']);
+
+    const part = `${prefix}:ahead-part:{tenant}`;
+    const partWindow = await admitAheadInRedis(redis, part, spec, 1, 4);
+    expect((await store.consume([{ key: part, spec, cost: 1, minCost: 1 }]))[0]!.granted).toBe(1);
+    expect(await redis.hmget(part, 'w', 'c', 'p')).toEqual([String(partWindow), '5', '0']);
+  });
 });
 
 describe('RedisLimitStore on an auto-pipelined client', () => {
