@@ -60,6 +60,7 @@ const usageFlusher: UsageFlusher | undefined = redis
       intervalMs: config.USAGE_FLUSH_INTERVAL_MS,
       retentionDays: config.USAGE_RETENTION_DAYS,
       logger,
+      registry,
     })
   : undefined;
 let metricsServer: MetricsServer | undefined;

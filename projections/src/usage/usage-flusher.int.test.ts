@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
@@ -6,9 +7,12 @@ import {
   encodeUsageCell,
   hourOf,
   newUsageBatchId,
+  OVERFLOW_ID,
   type UsageCell,
   type UsageCounts,
 } from '@vantageedge/shared/usage/usage-cells';
+import pg from 'pg';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyUsageBatch, pruneUsage, startUsageFlusher, USAGE_BATCH_DEDUPE_DAYS } from './usage-flusher.js';
 
@@ -132,7 +136,7 @@ describe('the usage flusher', () => {
 });
 
 describe('the usage flusher and what a tenant controls', () => {
-  it('skips a cell PostgreSQL cannot store (NUL in a user id from a tenant’s issuer): the batch and the next ones are added', async () => {
+  it('counts a cell PostgreSQL cannot store as it is (NUL in a user id from a tenant’s issuer) under user "*": the batch and the next ones are added, totals exact', async () => {
     const before = (await totals())['2xx/-'] ?? 0;
     await batches.write(
       `gw-1:${randomUUID()}`,
@@ -143,12 +147,199 @@ describe('the usage flusher and what a tenant controls', () => {
     );
     const flusher = startUsageFlusher({ pool: db.pool, batches, intervalMs: 60_000 });
     try {
-      expect(await flusher.flush()).toBe(1);
+      expect(await flusher.flush()).toBe(6);
     } finally {
       await flusher.stop();
     }
-    expect((await totals())['2xx/-']).toBe(before + 1);
+    expect((await totals())['2xx/-']).toBe(before + 6);
+    const { rows } = await db.pool.query<{ requests: string }>(
+      `select sum(requests) as requests from usage_counts where tenant_id = $1 and user_id = '*'`,
+      [tenantId],
+    );
+    expect(Number(rows[0]!.requests)).toBe(5);
     expect(await batches.list()).toEqual([]);
+  });
+});
+
+describe('the usage flusher and batches PostgreSQL refuses', () => {
+  // Each test its own tenant and batch store (its own Redis prefix): a batch left pending by one test
+  // must not be flushed by another.
+  let stores = 0;
+  const storeOfItsOwn = () => new RedisUsageBatchStore(redis.client, `${redis.prefix}refused-${++stores}:`);
+  const tenantCell = (tenant: string, overrides: Partial<UsageCell> = {}) =>
+    encodeUsageCell({
+      tenantId: tenant,
+      routeId,
+      apiKeyId: '',
+      userId: '',
+      statusClass: '2xx',
+      hour,
+      ...overrides,
+    });
+  async function byUser(tenant: string): Promise<Record<string, number>> {
+    const { rows } = await db.pool.query<{ user_id: string; requests: string }>(
+      `select user_id, sum(requests) as requests from usage_counts where tenant_id = $1 and user_id <> 'full'
+       group by 1`,
+      [tenant],
+    );
+    return Object.fromEntries(
+      rows.map((row) => [
+        row.user_id.length > 40 ? `${row.user_id.length} chars` : row.user_id,
+        Number(row.requests),
+      ]),
+    );
+  }
+  const flushes = async (flusher: { flush(): Promise<number> }, times: number): Promise<string[]> => {
+    const errors: string[] = [];
+    for (let i = 0; i < times; i++)
+      await flusher.flush().catch((error: unknown) => errors.push(String(error)));
+    return errors;
+  };
+  const logs = () => {
+    const logger = { info: vi.fn(), warn: vi.fn(), error: vi.fn(), debug: vi.fn() };
+    return { logger, as: logger as unknown as Logger };
+  };
+
+  it('adds a cell whose user id PostgreSQL cannot index (4 KB, from a gateway of the previous version) under user "*", and every batch after it', async () => {
+    const tenant = randomUUID();
+    const store = storeOfItsOwn();
+    // Random, so PostgreSQL cannot compress them into the index: "index row size 4080 exceeds btree
+    // version 4 maximum 2704 for index usage_counts_pkey" failed the batch, and every one after it.
+    await store.write(
+      newUsageBatchId('gw-old', Date.now()),
+      new Map([
+        [tenantCell(tenant, { userId: randomBytes(3_072).toString('base64') }), 3],
+        [tenantCell(tenant, { userId: randomBytes(2_250).toString('base64') }), 2],
+        [tenantCell(tenant, { userId: OVERFLOW_ID }), 1],
+        [tenantCell(tenant, { userId: 'user_ok' }), 5],
+      ]),
+    );
+    for (let i = 0; i < 20; i++) {
+      await store.write(newUsageBatchId(`gw-${i}`, Date.now()), new Map([[tenantCell(tenant), 1]]));
+    }
+    const flusher = startUsageFlusher({ pool: db.pool, batches: store, intervalMs: 60_000 });
+    try {
+      expect(await flushes(flusher, 3)).toEqual([]);
+    } finally {
+      await flusher.stop();
+    }
+    // Three cells of one route, key, class and hour met as user "*": added together, one row.
+    expect(await byUser(tenant)).toEqual({ '': 20, user_ok: 5, [OVERFLOW_ID]: 6 });
+    expect(await store.list()).toEqual([]);
+  });
+
+  /** The count of user 'full' (near the bigint maximum), as PostgreSQL prints it. */
+  async function fullCount(tenant: string): Promise<string | undefined> {
+    const { rows } = await db.pool.query<{ requests: string }>(
+      `select requests from usage_counts where tenant_id = $1 and user_id = 'full'`,
+      [tenant],
+    );
+    return rows[0]?.requests;
+  }
+
+  /** A batch PostgreSQL refuses whatever its cells: it would take a count past bigint. */
+  async function refusedBatch(store: RedisUsageBatchStore, tenant: string): Promise<string> {
+    await db.pool.query(
+      `insert into usage_counts (tenant_id, hour, route_id, api_key_id, user_id, status_class, requests)
+       values ($1, to_timestamp($2), $3, '', 'full', '2xx', 9223372036854775000)`,
+      [tenant, hour, routeId],
+    );
+    const id = newUsageBatchId('gw-refused', Date.now());
+    await store.write(
+      id,
+      new Map([
+        [tenantCell(tenant, { userId: 'full' }), 1_000],
+        [tenantCell(tenant), 7],
+      ]),
+    );
+    return id;
+  }
+
+  it('a batch PostgreSQL refuses stops no other batch, and after 3 failures in a row it is moved aside in Redis (error log, metrics), its counts kept', async () => {
+    const tenant = randomUUID();
+    const store = storeOfItsOwn();
+    const refused = await refusedBatch(store, tenant);
+    for (let i = 0; i < 20; i++) {
+      await store.write(newUsageBatchId(`gw-${i}`, Date.now()), new Map([[tenantCell(tenant), 1]]));
+    }
+    const registry = new Registry();
+    const { logger, as } = logs();
+    const flusher = startUsageFlusher({
+      pool: db.pool,
+      batches: store,
+      intervalMs: 60_000,
+      maxBatchFailures: 3,
+      registry,
+      logger: as,
+    });
+    try {
+      expect(await flusher.flush()).toBe(20);
+      expect(await byUser(tenant)).toEqual({ '': 20 });
+      expect(await store.list()).toEqual([refused]);
+      expect(await flushes(flusher, 1)).toEqual([]);
+      expect(await store.list()).toEqual([refused]);
+      expect(logger.error).not.toHaveBeenCalled();
+      expect(await flushes(flusher, 1)).toEqual([]);
+    } finally {
+      await flusher.stop();
+    }
+    expect(await store.list()).toEqual([]);
+    expect(await store.listMovedAside()).toEqual([refused]);
+    expect(await store.readMovedAside(refused)).toEqual(
+      new Map([
+        [tenantCell(tenant, { userId: 'full' }), 1_000],
+        [tenantCell(tenant), 7],
+      ]),
+    );
+    expect(logger.warn).toHaveBeenCalledTimes(2);
+    expect(logger.error).toHaveBeenCalledTimes(1);
+    expect(logger.error.mock.calls[0]![1]).toMatchObject({ batch_id: refused, failures: 3 });
+    expect(String(logger.error.mock.calls[0]![1].error)).toMatch(/out of range/);
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/^vantageedge_usage_flusher_batch_failures_total 3$/m);
+    expect(metrics).toMatch(/^vantageedge_usage_flusher_batches_moved_aside_total 1$/m);
+    expect(await byUser(tenant)).toEqual({ '': 20 });
+    expect(await fullCount(tenant)).toBe('9223372036854775000');
+  });
+
+  it('moves nothing aside while PostgreSQL is unreachable (every batch fails alike), and adds the batches once it is back', async () => {
+    const tenant = randomUUID();
+    const store = storeOfItsOwn();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(newUsageBatchId(`gw-${i}`, Date.now()));
+      await store.write(ids.at(-1)!, new Map([[tenantCell(tenant), 2]]));
+    }
+    const unreachable = new pg.Pool({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 2_000 });
+    unreachable.on('error', () => {});
+    const { logger, as } = logs();
+    const down = startUsageFlusher({
+      pool: unreachable,
+      batches: store,
+      intervalMs: 60_000,
+      maxBatchFailures: 2,
+      logger: as,
+    });
+    try {
+      expect(await flushes(down, 4)).toEqual([]);
+    } finally {
+      await down.stop();
+      await unreachable.end();
+    }
+    expect((await store.list()).sort()).toEqual([...ids].sort());
+    expect(await store.listMovedAside()).toEqual([]);
+    expect(logger.error).not.toHaveBeenCalled();
+    // One warning a pass for all of them, not one per batch.
+    const passes = logger.warn.mock.calls.filter(([message]) => String(message).startsWith('usage batches'));
+    expect(passes).toHaveLength(4);
+    expect(passes[0]![1]).toMatchObject({ batches: 3, error: expect.stringMatching(/ECONNREFUSED/) });
+    const up = startUsageFlusher({ pool: db.pool, batches: store, intervalMs: 60_000, maxBatchFailures: 2 });
+    try {
+      expect(await up.flush()).toBe(6);
+    } finally {
+      await up.stop();
+    }
+    expect(await byUser(tenant)).toEqual({ '': 6 });
   });
 });
 

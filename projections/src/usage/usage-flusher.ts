@@ -2,10 +2,13 @@ import type { Logger } from '@vantageedge/shared/observability/logger';
 import { USAGE_BATCH_TTL_SECONDS } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import {
   decodeUsageCell,
+  encodeUsageCell,
   type UsageBatchStore,
+  type UsageCell,
   usageBatchCreatedMs,
 } from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
+import { Counter, type Registry } from 'prom-client';
 
 /**
  * The usage flusher: moves the gateways' usage batches from the batch store (Redis) into
@@ -18,6 +21,15 @@ import type pg from 'pg';
  * older than `retentionDays` (0 keeps them forever) and the `usage_batches` ids applied more than
  * USAGE_BATCH_DEDUPE_DAYS ago, in chunks of `chunkRows` rows (each its own short statement: no long
  * locks, the gateways' batches go on being added between chunks).
+ *
+ * A batch that fails stops no other: each is tried on its own, and the pass goes on with the next one
+ * (a warning per failure, vantageedge_usage_flusher_batch_failures_total). A failure counts against
+ * the batch when PostgreSQL refused the batch's own data (SQLSTATE class 22 data exception, 23
+ * integrity constraint, 54 program limit exceeded) or took another batch in the same pass; after
+ * `maxBatchFailures` (5) such failures in a row the batch is moved aside — out of the pending batches,
+ * counts kept (UsageBatchStore.moveAside: a `dead` key in Redis) — with an error log and
+ * vantageedge_usage_flusher_batches_moved_aside_total. While PostgreSQL is unreachable, read-only or
+ * out of disk, every batch fails alike and none applies: nothing is counted, nothing moved aside.
  */
 export interface UsageFlusherOptions {
   pool: pg.Pool;
@@ -28,6 +40,10 @@ export interface UsageFlusherOptions {
   retentionDays?: number;
   /** How often retention runs (also once at start); default an hour. */
   retentionIntervalMs?: number;
+  /** Failures in a row (counted as above) after which a batch is moved aside; default 5. */
+  maxBatchFailures?: number;
+  /** Where the flusher's counters are registered (none when absent). */
+  registry?: Registry;
 }
 
 export interface UsageFlusher {
@@ -39,6 +55,7 @@ export interface UsageFlusher {
 }
 
 export const DEFAULT_USAGE_RETENTION_DAYS = 400;
+export const DEFAULT_MAX_USAGE_BATCH_FAILURES = 5;
 const RETENTION_INTERVAL_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
@@ -108,13 +125,22 @@ export async function applyUsageBatch(
   batchId: string,
   counts: ReadonlyMap<string, number>,
 ): Promise<number> {
+  // Cells that decode to one row (a gateway of an earlier version wrote two long user ids, both now
+  // OVERFLOW_ID) are added up first: one statement may not update a row twice.
+  const cells = new Map<string, { cell: UsageCell; requests: number }>();
+  for (const [field, count] of counts) {
+    const cell = decodeUsageCell(field);
+    if (!cell || !Number.isSafeInteger(count) || count <= 0) continue;
+    const key = encodeUsageCell(cell);
+    const same = cells.get(key);
+    if (same) same.requests += count;
+    else cells.set(key, { cell, requests: count });
+  }
   const rows = { tenant: [] as string[], hour: [] as string[], route: [] as string[], key: [] as string[] };
   const users: string[] = [];
   const classes: string[] = [];
   const requests: number[] = [];
-  for (const [field, count] of counts) {
-    const cell = decodeUsageCell(field);
-    if (!cell || !Number.isSafeInteger(count) || count <= 0) continue;
+  for (const { cell, requests: count } of cells.values()) {
     rows.tenant.push(cell.tenantId);
     rows.hour.push(new Date(cell.hour * 1000).toISOString());
     rows.route.push(cell.routeId);
@@ -150,6 +176,16 @@ export async function applyUsageBatch(
   }
 }
 
+/**
+ * PostgreSQL refused what a batch holds, whatever the server's state: SQLSTATE class 22 (data
+ * exception: a count out of range, a value it cannot parse), 23 (integrity constraint) or 54 (program
+ * limit exceeded: an index row too large).
+ */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
+}
+
 export function startUsageFlusher(options: UsageFlusherOptions): UsageFlusher {
   const { pool, batches, logger } = options;
   const retentionDays = options.retentionDays ?? DEFAULT_USAGE_RETENTION_DAYS;
@@ -157,19 +193,89 @@ export function startUsageFlusher(options: UsageFlusherOptions): UsageFlusher {
   let pruning: Promise<PrunedUsage> | undefined;
   let stopped = false;
 
+  const maxFailures = options.maxBatchFailures ?? DEFAULT_MAX_USAGE_BATCH_FAILURES;
+  const registers = options.registry ? [options.registry] : [];
+  const failuresTotal = new Counter({
+    name: 'vantageedge_usage_flusher_batch_failures_total',
+    help: 'Usage batches the flusher failed to add, per attempt (retried on its next pass; the other batches of the pass are added)',
+    registers,
+  });
+  const movedAsideTotal = new Counter({
+    name: 'vantageedge_usage_flusher_batches_moved_aside_total',
+    help: 'Usage batches moved aside (Redis u:{usage}:dead) after failing to be added the given number of passes in a row',
+    registers,
+  });
+  /** Failures in a row, counted against each batch still pending (this process's own tally). */
+  const failures = new Map<string, number>();
+
   const flushAll = async (): Promise<number> => {
     let added = 0;
-    for (const batchId of await batches.list()) {
-      const createdMs = usageBatchCreatedMs(batchId);
-      if (createdMs !== undefined && Date.now() - createdMs > USAGE_BATCH_MAX_AGE_MS) {
-        logger?.warn('usage batch older than the dedupe window not added (it may have been already)', {
-          batch_id: batchId,
-        });
-      } else {
-        added += await applyUsageBatch(pool, batchId, await batches.read(batchId));
+    let applied = false;
+    const failed: Array<{ batchId: string; error: unknown }> = [];
+    const pending = await batches.list();
+    for (const batchId of pending) {
+      if (stopped) break;
+      try {
+        const createdMs = usageBatchCreatedMs(batchId);
+        if (createdMs !== undefined && Date.now() - createdMs > USAGE_BATCH_MAX_AGE_MS) {
+          logger?.warn('usage batch older than the dedupe window not added (it may have been already)', {
+            batch_id: batchId,
+          });
+        } else {
+          added += await applyUsageBatch(pool, batchId, await batches.read(batchId));
+          applied = true;
+        }
+        await batches.remove(batchId);
+        failures.delete(batchId);
+      } catch (error) {
+        failuresTotal.inc();
+        failed.push({ batchId, error });
       }
-      await batches.remove(batchId);
     }
+    const uncounted: Array<{ batchId: string; error: unknown }> = [];
+    for (const { batchId, error } of failed) {
+      // PostgreSQL took another batch, or refused this one's data: the batch's own failure. Else it
+      // fails as every batch does (PostgreSQL away): one warning for them all, below.
+      if (!applied && !isDataError(error)) {
+        uncounted.push({ batchId, error });
+        continue;
+      }
+      const inARow = (failures.get(batchId) ?? 0) + 1;
+      failures.set(batchId, inARow);
+      if (inARow >= maxFailures) {
+        try {
+          await batches.moveAside(batchId);
+          failures.delete(batchId);
+          movedAsideTotal.inc();
+          logger?.error('usage batch moved aside: it failed to be added too many passes in a row', {
+            batch_id: batchId,
+            failures: inARow,
+            error: String(error),
+          });
+        } catch (moveError) {
+          logger?.warn('usage batch not moved aside; tried again next pass', {
+            batch_id: batchId,
+            error: String(moveError),
+          });
+        }
+      } else {
+        logger?.warn('usage batch not added; retried next pass', {
+          batch_id: batchId,
+          failures: inARow,
+          error: String(error),
+        });
+      }
+    }
+    if (uncounted.length > 0) {
+      logger?.warn('usage batches not added, none was; retried next pass', {
+        batches: uncounted.length,
+        batch_id: uncounted[0]!.batchId,
+        error: String(uncounted[0]!.error),
+      });
+    }
+    // Forget the batches no longer pending (added or moved aside by another flusher, expired).
+    const listed = new Set(pending);
+    for (const batchId of failures.keys()) if (!listed.has(batchId)) failures.delete(batchId);
     return added;
   };
   const flush = (): Promise<number> => {

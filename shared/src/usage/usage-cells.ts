@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
  * tenant, route, API key, user and status class in one UTC hour — a usage cell. A cell is encoded as
  * one string (a Redis hash field): its fields joined by U+001F, which none of them can contain (ids are
  * uuids, the hour is epoch seconds, and the gateways count a user id with control characters as
- * OVERFLOW_ID — a tenant's own issuer may put anything in `sub`).
+ * OVERFLOW_ID — a tenant's own issuer may put anything in `sub`; decodeUsageCell does the same with
+ * cells gateways of an earlier version wrote).
  */
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -78,22 +79,46 @@ export function isStorableUserId(userId: string): boolean {
   return true;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The last hour PostgreSQL is given as an ISO time it parses (9999-12-31T23:00Z; later years are `+…`). */
+const MAX_HOUR = 253_402_297_200;
+
+/** A route or API key id as a cell carries it: a uuid, '' (none) or OVERFLOW_ID; anything else: OVERFLOW_ID. */
+function storableId(id: string): string {
+  return id === '' || id === OVERFLOW_ID || UUID.test(id) ? id : OVERFLOW_ID;
+}
+
+/**
+ * A cell as the flusher adds it into usage_counts, or null for one that names no tenant or hour. Every
+ * value it returns is one PostgreSQL stores and indexes (usage_counts_pkey holds all of them: a btree
+ * row is at most 2704 bytes), so no cell can fail its batch, whoever wrote it — current gateways,
+ * gateways of an earlier version (a rolling upgrade), batches already in Redis:
+ * - a user id that fails isStorableUserId (over MAX_USAGE_USER_ID_LENGTH, a control character, NUL,
+ *   the separator itself) is OVERFLOW_ID, as current gateways count it;
+ * - a route or API key id that is not a uuid, '' or OVERFLOW_ID (what gateways write) is OVERFLOW_ID;
+ * - a tenant id that is not a uuid, or an hour past year 9999, is no cell: null (skipped).
+ * Requests are never lost to the first two: only their breakdown is (the tenant's totals stay exact).
+ */
 export function decodeUsageCell(field: string): UsageCell | null {
   const parts = field.split(SEPARATOR);
-  if (parts.length !== 6) return null;
-  const [tenantId, routeId, apiKeyId, userId, statusClass, hour] = parts as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  if (!(STATUS_CLASSES as readonly string[]).includes(statusClass) || !/^\d+$/.test(hour)) return null;
-  if (!/^[0-9a-f-]{36}$/.test(tenantId)) return null;
-  // PostgreSQL text cannot hold NUL: one such cell would fail its whole batch, and every batch after it.
-  if (field.includes('\u0000')) return null;
-  return { tenantId, routeId, apiKeyId, userId, statusClass: statusClass as StatusClass, hour: Number(hour) };
+  // Tenant, route, key, status class and hour never hold the separator; a user id may (a gateway of
+  // an earlier version wrote any `sub`): it is what lies between.
+  if (parts.length < 6) return null;
+  const tenantId = parts[0]!;
+  const statusClass = parts.at(-2)!;
+  const hour = parts.at(-1)!;
+  if (!(STATUS_CLASSES as readonly string[]).includes(statusClass)) return null;
+  if (!/^\d{1,15}$/.test(hour) || Number(hour) > MAX_HOUR) return null;
+  if (!UUID.test(tenantId)) return null;
+  const userId = parts.length === 6 ? parts[3]! : OVERFLOW_ID;
+  return {
+    tenantId,
+    routeId: storableId(parts[1]!),
+    apiKeyId: storableId(parts[2]!),
+    userId: isStorableUserId(userId) ? userId : OVERFLOW_ID,
+    statusClass: statusClass as StatusClass,
+    hour: Number(hour),
+  };
 }
 
 /** One replica's counts since its last flush: encoded cell → requests. */
@@ -120,10 +145,15 @@ export function usageBatchCreatedMs(batchId: string): number | undefined {
  */
 export interface UsageBatchStore {
   write(batchId: string, counts: UsageCounts): Promise<void>;
-  /** Ids of the batches written and not yet removed. */
+  /** Ids of the batches written and not yet removed (nor moved aside). */
   list(): Promise<string[]>;
   read(batchId: string): Promise<UsageCounts>;
   remove(batchId: string): Promise<void>;
+  /**
+   * Takes a batch the flusher keeps failing to add out of the pending ones, counts kept, for an
+   * operator to look at (and put back): `list` no longer names it.
+   */
+  moveAside(batchId: string): Promise<void>;
 }
 
 /** In one process (make dev without Redis, tests): the gateway and the flusher share this object. */
@@ -140,6 +170,13 @@ export class InMemoryUsageBatchStore implements UsageBatchStore {
     return new Map(this.batches.get(batchId) ?? []);
   }
   async remove(batchId: string): Promise<void> {
+    this.batches.delete(batchId);
+  }
+  /** Batches moved aside, by id (in memory: until the process ends). */
+  readonly movedAside = new Map<string, UsageCounts>();
+  async moveAside(batchId: string): Promise<void> {
+    const counts = this.batches.get(batchId);
+    if (counts !== undefined) this.movedAside.set(batchId, counts);
     this.batches.delete(batchId);
   }
 }

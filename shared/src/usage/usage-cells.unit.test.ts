@@ -24,8 +24,54 @@ describe('usage cells', () => {
     expect(decodeUsageCell(encodeUsageCell(overflow))).toEqual(overflow);
   });
 
-  it('refuses a cell PostgreSQL could not store (NUL in a field), so one cell never fails a whole batch', () => {
-    expect(decodeUsageCell(encodeUsageCell({ ...cell, userId: 'evil\u0000' }))).toBeNull();
+  it('counts a user id PostgreSQL cannot index or store as OVERFLOW_ID (totals stay exact): over 200 characters — a 4 KB one exceeds usage_counts_pkey’s btree row — or with control characters, NUL and the separator included', () => {
+    for (const userId of [
+      'u'.repeat(4_096),
+      'u'.repeat(201),
+      'evil\u0000',
+      'a\u0001b',
+      'tab\there',
+      'del\u007f',
+      'split\u001fby\u001fthe\u001fseparator',
+    ]) {
+      const label = `${JSON.stringify(userId.slice(0, 40))} (${userId.length} characters)`;
+      expect(decodeUsageCell(encodeUsageCell({ ...cell, userId })), label).toEqual({
+        ...cell,
+        userId: OVERFLOW_ID,
+      });
+    }
+    // What the gateways count as themselves stays itself.
+    for (const userId of ['u'.repeat(200), '', OVERFLOW_ID, 'user_2abc|ünïcode ✓'])
+      expect(decodeUsageCell(encodeUsageCell({ ...cell, userId }))).toEqual({ ...cell, userId });
+  });
+
+  it('counts a route or API key id that is no uuid, "" or "*" (all the gateways write) as OVERFLOW_ID', () => {
+    for (const id of ['r'.repeat(4_096), 'not-a-uuid', `${cell.routeId}\u0000`, 'x'.repeat(36)]) {
+      expect(decodeUsageCell(encodeUsageCell({ ...cell, routeId: id }))).toEqual({
+        ...cell,
+        routeId: OVERFLOW_ID,
+      });
+      expect(decodeUsageCell(encodeUsageCell({ ...cell, apiKeyId: id }))).toEqual({
+        ...cell,
+        apiKeyId: OVERFLOW_ID,
+      });
+    }
+    const keyed = { ...cell, apiKeyId: '0b7c3a52-1f4e-4c2d-8a9b-6e5f4d3c2b1a' };
+    expect(decodeUsageCell(encodeUsageCell(keyed))).toEqual(keyed);
+    const noRoute = { ...cell, routeId: '' };
+    expect(decodeUsageCell(encodeUsageCell(noRoute))).toEqual(noRoute);
+  });
+
+  it('refuses a cell whose tenant id is no uuid or whose hour is no time PostgreSQL stores (it names no tenant or hour to count under), so it never fails a whole batch', () => {
+    for (const tenantId of ['-'.repeat(36), `${cell.tenantId}\u0000`, 'acme', ''])
+      expect(decodeUsageCell(encodeUsageCell({ ...cell, tenantId }))).toBeNull();
+    // new Date(hour × 1000) would throw, or be a year PostgreSQL does not parse (+275760-…).
+    for (const hour of [99_999_999_999_999, 253_402_300_800, 8.64e12])
+      expect(decodeUsageCell(encodeUsageCell({ ...cell, hour }))).toBeNull();
+    expect(decodeUsageCell(encodeUsageCell({ ...cell, hour: 253_402_297_200 }))).toEqual({
+      ...cell,
+      hour: 253_402_297_200,
+    });
   });
 
   it('batch ids carry the time they were made; ids without it (older gateways) have none', () => {
