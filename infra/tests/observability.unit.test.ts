@@ -115,6 +115,7 @@ describe('observability pack', () => {
         'VantageEdgeControlPlaneRateLimitStoreErrors',
         'VantageEdgeAdminApiRateLimitedSustained',
         'VantageEdgeGatewayUsageDropped',
+        'VantageEdgeUsageBatchMovedAside',
       ]),
     );
   });
