@@ -17,6 +17,12 @@ export interface EventMetadata {
   causation_id: string | null;
   occurred_at: string; // ISO-8601
   schema_version: number;
+  /**
+   * The control plane's Idempotency-Key attempt that appended it (a token the server made), when the
+   * request sent a key: a retry finds the attempt's events by it, and in PostgreSQL the event is stored
+   * only while that attempt holds its key (migration 0205).
+   */
+  idempotency_attempt?: string;
 }
 
 /** What a command hands to the store. */

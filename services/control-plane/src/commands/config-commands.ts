@@ -201,6 +201,8 @@ async function executePlan(
 const stepContext = (ctx: CommandContext, causationId?: string): CommandContext => ({
   caller: ctx.caller,
   requestId: ctx.requestId,
+  // Every step's events are the Idempotency-Key attempt's: a retry finds them (http/idempotency.ts).
+  ...(ctx.idempotencyAttempt !== undefined ? { idempotencyAttempt: ctx.idempotencyAttempt } : {}),
   ...(causationId !== undefined ? { causationId } : {}),
 });
 

@@ -53,6 +53,8 @@ export interface CommandContext {
   ifMatch?: bigint | undefined;
   /** The event that caused this command's events (a config rollback's ConfigRolledBack), if any. */
   causationId?: string | undefined;
+  /** The Idempotency-Key attempt the command runs as (http/idempotency.ts), when the request sent a key. */
+  idempotencyAttempt?: string | undefined;
 }
 
 /** The outcome of a command: the resource, its revision (the ETag) and the position of its events. */
@@ -75,6 +77,7 @@ export function eventMetadata(
     causation_id: ctx.causationId ?? null,
     occurred_at: deps.clock().toISOString(),
     schema_version: 1,
+    ...(ctx.idempotencyAttempt === undefined ? {} : { idempotency_attempt: ctx.idempotencyAttempt }),
   };
 }
 

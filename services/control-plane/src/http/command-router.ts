@@ -51,7 +51,7 @@ import {
 } from '../schemas/requests.js';
 import type { CustomDomainResource } from '../schemas/resources.js';
 import { ApiError, toApiError, validationFailed } from './errors.js';
-import { IdempotencyStore, requestHash, type StoredResponse } from './idempotency.js';
+import { IdempotencyStore, requestHash, type StoredResponse, supersededAttempt } from './idempotency.js';
 import { etag, ifMatchRevision } from './preconditions.js';
 import { parseBody } from './validation.js';
 
@@ -133,7 +133,9 @@ function commandHandler<Schema extends z.ZodType>(
     const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevision(req) };
     const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
     const rolloutWaitMs = parseRolloutWait(deps, req);
-    const execute = async (): Promise<{ response: StoredResponse; guard: ReplayGuard }> => {
+    const execute = async (
+      ctx: CommandContext,
+    ): Promise<{ response: StoredResponse; guard: ReplayGuard }> => {
       // The command charges its tenant's budget once its write access is known, before it appends.
       const runDeps = deps.newCommandBudget ? { ...deps, commandBudget: deps.newCommandBudget() } : deps;
       try {
@@ -148,19 +150,20 @@ function commandHandler<Schema extends z.ZodType>(
           guard,
         };
       } catch (error) {
-        deps.onCommand?.(spec.name, toApiError(error)?.code ?? 'internal');
-        throw error;
+        const answer = supersededAttempt(error) ?? error;
+        deps.onCommand?.(spec.name, toApiError(answer)?.code ?? 'internal');
+        throw answer;
       }
     };
 
     const key = req.method === 'POST' ? req.get('idempotency-key') : undefined;
     if (key === undefined) {
-      send(res, (await execute()).response);
+      send(res, (await execute(ctx)).response);
       return;
     }
     IdempotencyStore.validKey(key);
     const hash = requestHash(req.method, req.originalUrl, req.body);
-    const claim = await deps.idempotency.claim(caller.userId, key, hash, ctx.requestId);
+    const claim = await deps.idempotency.claim(caller.userId, key, hash);
     if (claim.kind === 'replay') {
       // The stored answer may hold an API key's plaintext: only a caller who may still run the
       // command sees it again (records are per caller, so no one else ever does).
@@ -171,14 +174,15 @@ function commandHandler<Schema extends z.ZodType>(
     }
     let executed: { response: StoredResponse; guard: ReplayGuard };
     try {
-      executed = await execute();
+      // Its events carry the attempt: a retry finds them by it, and they are stored only while it holds the key.
+      executed = await execute({ ...ctx, idempotencyAttempt: claim.attempt });
     } catch (error) {
       // Events stored without their answer keep the key: a retry looks them up before running again.
       const maybeStored = error instanceof StoreUnavailableError && error.outcomeUnknown;
       if (!maybeStored) await deps.idempotency.release(caller.userId, key, claim.attempt);
       throw error;
     }
-    await deps.idempotency.complete(caller.userId, key, executed.response, executed.guard);
+    await deps.idempotency.complete(caller.userId, key, claim.attempt, executed.response, executed.guard);
     send(res, executed.response);
   };
 }

@@ -15,20 +15,27 @@ export interface StoredResponse {
 }
 
 export type IdempotencyClaim =
-  /** `attempt`: this request's token (for `release`). */
+  /**
+   * `attempt`: this request's token, made here: the command's events carry it
+   * (`metadata.idempotency_attempt`, see CommandContext.idempotencyAttempt); `complete` and `release`
+   * name it.
+   */
   { kind: 'claimed'; attempt: string } | { kind: 'replay'; response: StoredResponse; guard: ReplayGuard };
 
 const LOCK_SECONDS = 30;
 const RETENTION_HOURS = 24;
-/** Events read per batch while looking for an abandoned attempt's events. */
+/** Events read per batch while looking for an earlier attempt's events. */
 const SCAN_BATCH = 500;
+/**
+ * SQLSTATE of an append under an attempt that no longer holds its key (migration 0205's fence): a later
+ * request with the key took it over after this one's lock ran out.
+ */
+const SUPERSEDED = 'VE423';
 
-/** The request holding a key (migration 0205). */
+/** A request about to hold a key (migration 0205). */
 interface Attempt {
-  /** A token of this request alone. */
+  /** A token of this request alone, made by the server: the events the command appends carry it. */
   id: string;
-  /** The correlation_id of every event the command appends. */
-  requestId: string;
   /** The event-store position before it ran. */
   afterPosition: bigint;
 }
@@ -44,8 +51,12 @@ interface KeyRow {
   replay_tenant_id: string | null;
   replay_platform_admin_only: boolean;
   attempt_id: string | null;
-  attempt_request_id: string | null;
-  attempt_after_position: string | null;
+}
+
+/** A key just claimed: the attempts that held it before (null or empty: none), and since when. */
+interface ClaimedRow {
+  earlier: string[] | null;
+  after_position: string | null;
 }
 
 export function requestHash(method: string, path: string, body: unknown): string {
@@ -63,9 +74,14 @@ export function requestHash(method: string, path: string, body: unknown): string
  * caller's access first, since the answer may hold an API key's plaintext.
  *
  * A key whose holder stopped without an answer — its process died, or PostgreSQL went away while its
- * events were being committed (503 store_unavailable, outcome unknown) — stays in progress until its lock
- * ends; then the event log decides: no event of that attempt → the next request with the key runs;
- * events → it answers 409 idempotency_answer_lost (applied, answer lost) and never runs it twice.
+ * events were being committed (503 store_unavailable, outcome unknown) — or still runs past its lock
+ * stays in progress until its lock ends; then the next request with the key takes it over, and only
+ * then looks in the event log for events of the attempts that held it before (their server-made
+ * attempt ids and the caller, never the client's X-Request-Id): none → it runs; events → it answers 409
+ * idempotency_answer_lost (applied, answer lost) and never runs it twice. Taking over first is what
+ * makes the look safe: in PostgreSQL an event is stored only while its attempt holds the key
+ * (migration 0205), so an earlier attempt's append still on its way — on a session whose client is
+ * gone — is refused from then on, or commits before the takeover does and is found.
  * Every statement here is `repeatable`: sent again on a new connection after a lost one.
  */
 export class IdempotencyStore {
@@ -73,7 +89,7 @@ export class IdempotencyStore {
     private readonly pool: pg.Pool,
     /** Response bodies are stored encrypted: an issued API key's plaintext is in them. */
     private readonly sealer: SealedJson,
-    /** The event log an abandoned attempt's events are looked for in. */
+    /** The event log an earlier attempt's events are looked for in. */
     private readonly log: Pick<EventStore, 'headPosition' | 'readAll'>,
   ) {}
 
@@ -86,9 +102,8 @@ export class IdempotencyStore {
     return key;
   }
 
-  /** `requestId`: the correlation_id of the events the command will append. */
-  async claim(caller: string, key: string, hash: string, requestId: string): Promise<IdempotencyClaim> {
-    const attempt = { id: randomUUID(), requestId, afterPosition: await this.log.headPosition() };
+  async claim(caller: string, key: string, hash: string): Promise<IdempotencyClaim> {
+    const attempt = { id: randomUUID(), afterPosition: await this.log.headPosition() };
     return this.claimAs(caller, key, hash, attempt);
   }
 
@@ -98,20 +113,24 @@ export class IdempotencyStore {
     hash: string,
     attempt: Attempt,
   ): Promise<IdempotencyClaim> {
-    const inserted = await this.pool.query(
+    // A new key, one past its retention, or this attempt's own claim sent again (which keeps the
+    // attempts before it, when it took the key over).
+    const inserted = await this.pool.query<ClaimedRow>(
       repeatable({
         text: `insert into control_plane_idempotency_keys as k (caller, key, request_hash, state, locked_until,
-                 attempt_id, attempt_request_id, attempt_after_position)
-               values ($1, $2, $3, 'in_progress', now() + make_interval(secs => $4), $6, $7, $8)
+                 attempt_id, attempts, attempt_after_position)
+               values ($1, $2, $3, 'in_progress', now() + make_interval(secs => $4), $6, array[$6], $7)
                on conflict (caller, key) do update
                  set request_hash = excluded.request_hash, state = 'in_progress', locked_until = excluded.locked_until,
                      response_status = null, response_headers = null, response_body = null, created_at = now(),
                      replay_tenant_id = null, replay_platform_admin_only = false, attempt_id = excluded.attempt_id,
-                     attempt_request_id = excluded.attempt_request_id,
-                     attempt_after_position = excluded.attempt_after_position
+                     attempts = case when k.attempt_id = excluded.attempt_id then k.attempts else excluded.attempts end,
+                     attempt_after_position = case when k.attempt_id = excluded.attempt_id
+                                                   then k.attempt_after_position
+                                                   else excluded.attempt_after_position end
                  where (k.state = 'in_progress' and k.attempt_id = excluded.attempt_id)
                     or k.created_at < now() - make_interval(hours => $5)
-               returning 1`,
+               returning array_remove(attempts, $6) as earlier, attempt_after_position::text as after_position`,
         values: [
           caller,
           key,
@@ -119,15 +138,15 @@ export class IdempotencyStore {
           LOCK_SECONDS,
           RETENTION_HOURS,
           attempt.id,
-          attempt.requestId,
           attempt.afterPosition.toString(),
         ],
       }),
     );
-    if (inserted.rowCount === 1) return { kind: 'claimed', attempt: attempt.id };
+    const claimed = inserted.rows[0];
+    if (claimed) return this.settle(caller, key, hash, attempt, claimed);
     const existing = await this.pool.query<KeyRow>(
       `select request_hash, state, response_status, response_headers, response_body, replay_tenant_id,
-              replay_platform_admin_only, attempt_id, attempt_request_id, attempt_after_position::text,
+              replay_platform_admin_only, attempt_id,
               greatest(0, ceil(extract(epoch from locked_until - now())))::int as locked_seconds
          from control_plane_idempotency_keys where caller = $1 and key = $2`,
       [caller, key],
@@ -162,44 +181,51 @@ export class IdempotencyStore {
         { 'Retry-After': String(row.locked_seconds) },
       );
     }
-    // Its holder stopped without an answer: the event log tells whether it stored anything.
-    const stored =
-      row.attempt_request_id === null || row.attempt_after_position === null
-        ? null
-        : await lastEventOf(this.log, row.attempt_request_id, BigInt(row.attempt_after_position));
-    if (stored) return this.answerLost(caller, key, hash, row, stored, attempt);
-    const taken = await this.pool.query(
+    // Its holder stopped without an answer, or still runs past its lock: take the key over first (an
+    // append of the holder still on its way is refused from then on, or commits before this update
+    // does — it holds the row), then look for what the earlier attempts stored.
+    const taken = await this.pool.query<ClaimedRow>(
       repeatable({
         text: `update control_plane_idempotency_keys
                   set locked_until = now() + make_interval(secs => $4), created_at = now(), attempt_id = $5,
-                      attempt_request_id = $6, attempt_after_position = $7
+                      attempts = coalesce(attempts, '{}') || $5::text,
+                      attempt_after_position = coalesce(attempt_after_position, $6)
                 where caller = $1 and key = $2 and state = 'in_progress' and locked_until <= now()
-                  and attempt_id is not distinct from $3`,
-        values: [
-          caller,
-          key,
-          row.attempt_id,
-          LOCK_SECONDS,
-          attempt.id,
-          attempt.requestId,
-          attempt.afterPosition.toString(),
-        ],
+                  and attempt_id is not distinct from $3
+                returning array_remove(attempts, $5) as earlier, attempt_after_position::text as after_position`,
+        values: [caller, key, row.attempt_id, LOCK_SECONDS, attempt.id, attempt.afterPosition.toString()],
       }),
     );
+    const took = taken.rows[0];
     // Taken over by another request meanwhile (or this one, sent again): look again.
-    return taken.rowCount === 1
-      ? { kind: 'claimed', attempt: attempt.id }
-      : this.claimAs(caller, key, hash, attempt);
+    return took ? this.settle(caller, key, hash, attempt, took) : this.claimAs(caller, key, hash, attempt);
   }
 
-  /** The abandoned attempt was applied: its answer, lost, is now this 409 (and stays so for the key). */
+  /** The key is this attempt's: it runs, unless an earlier attempt of the key stored its events. */
+  private async settle(
+    caller: string,
+    key: string,
+    hash: string,
+    attempt: Attempt,
+    claimed: ClaimedRow,
+  ): Promise<IdempotencyClaim> {
+    const earlier = new Set(claimed.earlier ?? []);
+    const stored =
+      earlier.size === 0 || claimed.after_position === null
+        ? null
+        : await lastEventOf(this.log, caller, earlier, BigInt(claimed.after_position));
+    return stored
+      ? this.answerLost(caller, key, hash, attempt, stored)
+      : { kind: 'claimed', attempt: attempt.id };
+  }
+
+  /** An earlier attempt was applied: its answer, lost, is now this 409 (and stays so for the key). */
   private async answerLost(
     caller: string,
     key: string,
     hash: string,
-    row: KeyRow,
-    stored: RecordedEvent,
     attempt: Attempt,
+    stored: RecordedEvent,
   ): Promise<IdempotencyClaim> {
     const response: StoredResponse = {
       status: 409,
@@ -216,11 +242,11 @@ export class IdempotencyStore {
         text: `update control_plane_idempotency_keys
                   set state = 'completed', response_status = $4, response_headers = $5, response_body = $6,
                       replay_tenant_id = $7, replay_platform_admin_only = false
-                where caller = $1 and key = $2 and state = 'in_progress' and attempt_id is not distinct from $3`,
+                where caller = $1 and key = $2 and state = 'in_progress' and attempt_id = $3`,
         values: [
           caller,
           key,
-          row.attempt_id,
+          attempt.id,
           response.status,
           JSON.stringify(response.headers),
           JSON.stringify(this.sealer.seal(response.body)),
@@ -234,17 +260,24 @@ export class IdempotencyStore {
   }
 
   /**
-   * Stores the answer. When PostgreSQL is gone by now, the answer is still given: the key stays in
-   * progress, and a retry finds this attempt's events (409 idempotency_answer_lost, not a second run).
+   * Stores the answer of the attempt that holds the key (one taken over meanwhile stores nothing). When
+   * PostgreSQL is gone by now, the answer is still given: the key stays in progress, and a retry finds
+   * this attempt's events (409 idempotency_answer_lost, not a second run).
    */
-  async complete(caller: string, key: string, response: StoredResponse, guard: ReplayGuard): Promise<void> {
+  async complete(
+    caller: string,
+    key: string,
+    attempt: string,
+    response: StoredResponse,
+    guard: ReplayGuard,
+  ): Promise<void> {
     try {
       await this.pool.query(
         repeatable({
           text: `update control_plane_idempotency_keys
                     set state = 'completed', response_status = $3, response_headers = $4, response_body = $5,
                         replay_tenant_id = $6, replay_platform_admin_only = $7
-                  where caller = $1 and key = $2`,
+                  where caller = $1 and key = $2 and state = 'in_progress' and attempt_id = $8`,
           values: [
             caller,
             key,
@@ -253,6 +286,7 @@ export class IdempotencyStore {
             JSON.stringify(this.sealer.seal(response.body)),
             guard.tenantId,
             guard.platformAdminOnly,
+            attempt,
           ],
         }),
       );
@@ -278,16 +312,36 @@ export class IdempotencyStore {
   }
 }
 
-/** The last event an attempt appended (its correlation_id) after a position, if any. */
+/**
+ * A command's append refused because its attempt no longer holds its key (migration 0205): a later
+ * request with the key took it over after this one's lock ran out → 409 conflict; null for any other error.
+ */
+export function supersededAttempt(error: unknown): ApiError | null {
+  if ((error as { code?: unknown } | null)?.code !== SUPERSEDED) return null;
+  return new ApiError(
+    409,
+    'conflict',
+    `this request ran past its Idempotency-Key lock (${LOCK_SECONDS} s) and a later request with the key took the key over; from then on this request could store nothing — send it again with the same key to get the outcome`,
+    [{ field: 'idempotency-key', issue: 'taken over by a later request' }],
+    // The key is the later request's now: sent again, this one gets its answer (409 while it runs).
+    { 'Retry-After': '1' },
+  );
+}
+
+/** The last event the caller appended under one of `attempts` after a position, if any. */
 async function lastEventOf(
   log: Pick<EventStore, 'readAll'>,
-  requestId: string,
+  caller: string,
+  attempts: ReadonlySet<string>,
   after: bigint,
 ): Promise<RecordedEvent | null> {
   let found: RecordedEvent | null = null;
   for (let from = after; ; ) {
     const batch = await log.readAll({ fromPosition: from, maxCount: SCAN_BATCH });
-    for (const event of batch) if (event.metadata.correlation_id === requestId) found = event;
+    for (const event of batch) {
+      const attempt = event.metadata.idempotency_attempt;
+      if (attempt !== undefined && attempts.has(attempt) && event.metadata.actor === caller) found = event;
+    }
     const last = batch.at(-1);
     if (!last || batch.length < SCAN_BATCH) return found;
     from = last.position;

@@ -1,12 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import {
   createPrivatePostgres,
   type PrivatePostgres,
 } from '@vantageedge/shared/event-store/postgres/testing/private-postgres';
 import { StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
+import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
+import { startTcpProxy, type TcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+import {
+  type ControlPlaneHarness,
+  json,
+  PLATFORM_ADMIN,
+  startControlPlane,
+} from '../testing/control-plane-harness.js';
 
 /**
  * PostgreSQL ends the pool's connections (a restart, a failover, pg_terminate_backend, a proxy's idle
@@ -115,12 +123,25 @@ describe('the first requests after PostgreSQL ended the pool connections', () =>
   });
 });
 
-/** The event store, whose next appends fail as planned: after storing the events, before, or at once. */
-function failingAppends(store: EventStore, plan: Array<'stored' | 'not stored' | 'unreachable'>): EventStore {
+type Planned = 'stored' | 'not stored' | 'unreachable' | 'held';
+
+/**
+ * The event store, whose next appends fail as planned: after storing the events, before, or at once —
+ * or `held`: sent on a session of its own (`hold`) that has not committed it yet, as a session whose
+ * client is gone may still do.
+ */
+function failingAppends(
+  store: EventStore,
+  plan: Planned[],
+  hold: (stream: string, events: Parameters<EventStore['appendToStream']>[1]) => Promise<void> = async () => {
+    throw new Error('no hold');
+  },
+): EventStore {
   const appendToStream: EventStore['appendToStream'] = async (stream, events, options) => {
     const next = plan.shift();
     if (next === undefined) return store.appendToStream(stream, events, options);
     if (next === 'stored') await store.appendToStream(stream, events, options);
+    if (next === 'held') await hold(stream, events);
     throw next === 'unreachable'
       ? new StoreUnavailableError('connect ECONNREFUSED')
       : new StoreUnavailableError('Connection terminated unexpectedly', { outcomeUnknown: true });
@@ -134,14 +155,67 @@ function failingAppends(store: EventStore, plan: Array<'stored' | 'not stored' |
   });
 }
 
+async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000) {
+  for (const deadline = Date.now() + timeoutMs; !(await condition()); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** A promise, and whether it has settled. */
+function tracked<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  return { promise, settled: () => done };
+}
+
+/** Sessions of a database waiting for a lock while running a statement that mentions `text`. */
+async function waitingForALock(databaseUrl: string, text: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>(
+      `select pid from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock' and strpos(query, $1) > 0`,
+      [text],
+    );
+    return rows.map((row) => row.pid);
+  } finally {
+    await client.end();
+  }
+}
+
 describe('a command whose answer is lost with the connection (503, then the same Idempotency-Key)', () => {
-  const plan: Array<'stored' | 'not stored' | 'unreachable'> = [];
+  const plan: Planned[] = [];
+  /** Sessions holding an append they have not committed (plan `held`). */
+  const held: pg.Client[] = [];
   let lossy: ControlPlaneHarness;
   let tenant: string;
   let origin: string;
 
+  /** As PostgresEventStore sends it, in a transaction left open. */
+  const hold = async (stream: string, events: Parameters<EventStore['appendToStream']>[1]) => {
+    const client = new pg.Client({ connectionString: lossy.db.url });
+    await client.connect();
+    held.push(client);
+    await client.query('begin');
+    await client.query('select event_store_append($1, $2, $3, $4, $5::jsonb[], $6::jsonb[], $7, $8)', [
+      stream,
+      'any',
+      events.map(() => randomUUID()),
+      events.map((event) => event.type),
+      events.map((event) => JSON.stringify(event.data)),
+      events.map((event) => JSON.stringify(event.metadata)),
+      [],
+      [],
+    ]);
+  };
+
   beforeAll(async () => {
-    lossy = await startControlPlane({ wrapStore: (store) => failingAppends(store, plan) });
+    lossy = await startControlPlane({ wrapStore: (store) => failingAppends(store, plan, hold) });
     tenant = json(
       await lossy.request('POST', '/api/v1/tenants', { body: { name: 'lossy', subdomain: 'lossy' } }),
     )['id'] as string;
@@ -152,6 +226,7 @@ describe('a command whose answer is lost with the connection (503, then the same
     )['id'] as string;
   });
   afterAll(async () => {
+    await Promise.all(held.map((client) => client.end()));
     await lossy?.close();
   });
 
@@ -226,6 +301,175 @@ describe('a command whose answer is lost with the connection (503, then the same
     const retry = await createRoute('unreachable', '/unreachable/*');
     expect(retry.status, JSON.stringify(retry.body)).toBe(201);
     expect(await created('/unreachable/*')).toHaveLength(1);
+  });
+
+  const createOrigin = (name: string, headers: Record<string, string>) =>
+    lossy.request('POST', '/api/v1/origins', {
+      headers,
+      body: { tenant_id: tenant, name, url: `https://${name}.example.com` },
+    });
+  const originsNamed = async (name: string) =>
+    (await lossy.allEvents()).filter(
+      (event) => event.type === 'OriginCreated' && (event.data as { name: string }).name === name,
+    );
+
+  it('not stored, and another command then sent with the same X-Request-Id: the retry runs it (not taken as applied)', async () => {
+    plan.push('not stored');
+    const keyed = { 'Idempotency-Key': 'same-trace', 'X-Request-Id': 'trace-abc' };
+    const first = await createOrigin('one', keyed);
+    expect(first.status, JSON.stringify(first.body)).toBe(503);
+    expect(await originsNamed('one')).toHaveLength(0);
+    // Any request may carry any X-Request-Id: this one is no event of the first.
+    const other = await createOrigin('two', { 'X-Request-Id': 'trace-abc' });
+    expect(other.status, JSON.stringify(other.body)).toBe(201);
+
+    await lockRunsOut('same-trace');
+    const retry = await createOrigin('one', keyed);
+    expect(retry.status, JSON.stringify(retry.body)).toBe(201);
+    expect(await originsNamed('one')).toHaveLength(1);
+    expect(await originsNamed('two')).toHaveLength(1);
+  });
+
+  it('its session commits the events after the lock ended: the retry waits for it and answers 409 idempotency_answer_lost, never a second run', async () => {
+    plan.push('held');
+    const keyed = { 'Idempotency-Key': 'late-commit' };
+    const first = await createOrigin('late', keyed);
+    expect(first.status, JSON.stringify(first.body)).toBe(503);
+    const [session] = held.splice(0);
+    if (!session) throw new Error('no held append');
+    const attempt = (
+      await lossy.db.pool.query<{ attempt_id: string }>(
+        'select attempt_id from control_plane_idempotency_keys where key = $1',
+        ['late-commit'],
+      )
+    ).rows[0]?.attempt_id;
+    if (!attempt) throw new Error('no attempt holds the key');
+
+    // The lock runs out and the retry comes while the first attempt's append is still uncommitted.
+    let answer: Awaited<ReturnType<typeof createOrigin>>;
+    try {
+      const expired = tracked(lockRunsOut('late-commit'));
+      await waitUntil(
+        'the lock has run out, or waits for the first attempt',
+        async () => expired.settled() || (await waitingForALock(lossy.db.url, 'locked_until')).length > 0,
+      );
+      const retry = tracked(createOrigin('late', keyed));
+      await waitUntil(
+        'the retry has answered, or waits for the first attempt',
+        async () =>
+          retry.settled() ||
+          (await waitingForALock(lossy.db.url, 'control_plane_idempotency_keys')).length > 1 ||
+          (await waitingForALock(lossy.db.url, 'event_store_append')).length > 0,
+      );
+      await session.query('commit');
+      await expired.promise;
+      answer = await retry.promise;
+    } finally {
+      await session.end();
+    }
+
+    const stored = await originsNamed('late');
+    expect(stored).toHaveLength(1);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(409);
+    expect(json(answer)['error']).toMatchObject({ code: 'idempotency_answer_lost' });
+    expect(answer.headers.get('x-event-position')).toBe(stored[0]?.position.toString());
+
+    // And an append of that attempt that comes later still is refused: the key is no longer its.
+    const late = await lossy.store
+      .appendToStream('late-after-all', [
+        {
+          type: 'OriginCreated',
+          data: {},
+          metadata: {
+            actor: PLATFORM_ADMIN,
+            tenant_id: tenant,
+            correlation_id: 'late',
+            causation_id: null,
+            occurred_at: new Date().toISOString(),
+            schema_version: 1,
+            idempotency_attempt: attempt,
+          },
+        },
+      ])
+      .catch((error: unknown) => error);
+    expect(late).toMatchObject({ code: 'VE423' });
+  });
+});
+
+describe('a command whose connection is cut while its append waits for a lock (its session lives on)', () => {
+  let proxy: TcpProxy;
+  let cut: ControlPlaneHarness;
+  let tenant: string;
+
+  beforeAll(async () => {
+    proxy = await startTcpProxy(TEST_INFRA.databaseUrl);
+    cut = await startControlPlane({ connectThrough: (url) => proxy.urlFor(url) });
+    const created = await cut.request('POST', '/api/v1/tenants', {
+      body: { name: 'proxied', subdomain: 'proxied' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    tenant = json(created)['id'] as string;
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await cut?.close();
+  });
+
+  const issued = async () =>
+    (await cut.allEvents()).filter(
+      (event) => event.type === 'ApiKeyIssued' && (event.data as { tenant_id: string }).tenant_id === tenant,
+    );
+  const appendsWaiting = () => waitingForALock(cut.db.url, 'event_store_append');
+
+  it('the same Idempotency-Key never issues the API key twice, whatever the first request answers', async () => {
+    // Another transaction holds the event-store position: every append waits.
+    const blocker = new pg.Client({ connectionString: cut.db.url });
+    await blocker.connect();
+    await blocker.query('begin');
+    await blocker.query('update event_store_position set value = value');
+    try {
+      const issue = () =>
+        cut.request('POST', '/api/v1/api-keys', {
+          headers: { 'Idempotency-Key': 'cut-while-waiting' },
+          body: { tenant_id: tenant, name: 'ci' },
+        });
+      const first = tracked(issue());
+      await waitUntil('the first append waits', async () => (await appendsWaiting()).length === 1);
+      const [firstSession] = await appendsWaiting();
+      // A proxy drops the control plane's side; PostgreSQL hears nothing, the session waits on.
+      proxy.cutClientSide();
+      await waitUntil(
+        'the first request answers, or its append was sent again',
+        async () => first.settled() || !(await appendsWaiting()).includes(firstSession ?? -1),
+      );
+
+      // Its lock runs out (30 s), and the client sends it again.
+      await cut.db.pool.query(
+        `update control_plane_idempotency_keys set locked_until = now() - interval '1 second' where key = $1`,
+        ['cut-while-waiting'],
+      );
+      const retry = tracked(issue());
+      await waitUntil(
+        'the retry answers, or its append waits too',
+        async () => retry.settled() || (await appendsWaiting()).length >= 2,
+      );
+      await blocker.query('commit');
+      const answers = [await first.promise, await retry.promise];
+
+      expect(await issued()).toHaveLength(1);
+      const applied = answers.filter((answer) => answer.status === 201);
+      expect(applied, JSON.stringify(answers.map((answer) => [answer.status, answer.body]))).toHaveLength(1);
+      // The other one was refused (a later request took its key over) or could not tell (503).
+      expect([409, 503]).toContain(answers.find((answer) => answer.status !== 201)?.status);
+      // The key answers what was applied from now on.
+      const replay = await issue();
+      expect(replay.status, JSON.stringify(replay.body)).toBe(201);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(json(replay)['id']).toBe(json(applied[0] as Parameters<typeof json>[0])['id']);
+      expect(await issued()).toHaveLength(1);
+    } finally {
+      await blocker.end();
+    }
   });
 });
 

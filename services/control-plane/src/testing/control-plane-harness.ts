@@ -20,6 +20,7 @@ import {
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
+import pg from 'pg';
 import type { AdminRateLimitOptions } from '../admin-rate-limit/admin-rate-limits.js';
 import type { Authorizer } from '../auth/authorize.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
@@ -84,6 +85,11 @@ export async function startControlPlane(
     serverUrl?: string;
     /** Wraps the event store the app uses (fault injection); `store` stays the real one. */
     wrapStore?: (store: EventStore) => EventStore;
+    /**
+     * The app's pool and event store connect through this (e.g. a test's TCP proxy, given the database
+     * URL, answering the URL to use); `db.pool`, `store` and the projector connect directly.
+     */
+    connectThrough?: (databaseUrl: string) => string;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const database = await createTestDatabase(options.serverUrl ? { serverUrl: options.serverUrl } : {});
@@ -95,9 +101,16 @@ export async function startControlPlane(
     options.originBlockedCidrs ?? ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
   );
   const projector = options.withReadSide ? startReadModelProjector({ store, pool: db.pool }) : null;
+  // The app's own pool and store when it connects through something else (as main.ts composes them).
+  const through = options.connectThrough
+    ? new pg.Pool({ connectionString: options.connectThrough(db.url), max: 10 })
+    : null;
+  through?.on('error', () => {});
+  const appPool = through ? withConnectionRetry(through) : db.pool;
+  const appStore = through ? createEventStore({ kind: 'postgres', pool: appPool }) : store;
   const app = createControlPlaneApp({
-    store: options.wrapStore ? options.wrapStore(store) : store,
-    pool: db.pool,
+    store: options.wrapStore ? options.wrapStore(appStore) : appStore,
+    pool: appPool,
     auth: {
       jwtKey: keys.publicKeyPem,
       publishableKey: OFFLINE_CLERK_PUBLISHABLE_KEY,
@@ -174,6 +187,8 @@ export async function startControlPlane(
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await projector?.stop();
+      if (appStore !== store) await appStore.close();
+      await through?.end();
       await store.close();
       await db.drop();
     },

@@ -61,8 +61,34 @@ interface AppendRow {
 }
 
 const EVENT_COLUMNS = 'position, id, stream, revision, type, data, metadata';
-/** How long a lost append waits for the session that sent it to end before its outcome is unknown. */
-const SESSION_END_WAIT_MS = 2_000;
+/**
+ * How long a lost append's session may take to end once told to (pg_terminate_backend); still open
+ * after that, the append's outcome is unknown.
+ */
+const SESSION_END_WAIT_MS = 5_000;
+
+/** A server session: its process id, and when it started (a pid is used again once its session ended). */
+interface ServerSession {
+  pid: number;
+  /** backend_start, as epoch seconds (exact text, compared as text). */
+  started: string;
+}
+
+/** Each connection's server session, asked once: a pooled connection sends many appends. */
+const SESSIONS = new WeakMap<pg.ClientBase, ServerSession>();
+
+async function serverSessionOf(client: pg.ClientBase): Promise<ServerSession> {
+  const known = SESSIONS.get(client);
+  if (known) return known;
+  const { rows } = await client.query<ServerSession>(
+    `select pid, extract(epoch from backend_start)::text as started
+       from pg_stat_activity where pid = pg_backend_pid()`,
+  );
+  const session = rows[0];
+  if (!session) throw new Error('this connection has no server session in pg_stat_activity');
+  SESSIONS.set(client, session);
+  return session;
+}
 
 /**
  * The default event store, on PostgreSQL (schema: migrations/sql/0001_event_store.up.sql).
@@ -140,9 +166,11 @@ export class PostgresEventStore implements EventStore {
 
   /**
    * One append that survives a lost connection. Its outcome is looked up on a new connection once the
-   * session that sent it has ended (nothing sent on it can commit after that): committed → its result;
-   * not committed → sent once more, on a new connection. An outcome that cannot be looked up
-   * (PostgreSQL unreachable, the session still open) is a StoreUnavailableError with outcomeUnknown.
+   * server session that sent it has ended — the store ends it when it has not (it lives on when only
+   * the client's side of the connection was lost, e.g. by a proxy), so nothing sent on it can commit
+   * afterwards: committed → its result; not committed → sent once more, on a new connection. An outcome
+   * that cannot be looked up (PostgreSQL unreachable, the session not ended) is a StoreUnavailableError
+   * with outcomeUnknown.
    */
   private async append(
     query: pg.QueryConfig,
@@ -150,10 +178,11 @@ export class PostgresEventStore implements EventStore {
     lastId: string,
     retry = true,
   ): Promise<AppendRow> {
-    const sent: { session: number | null } = { session: null };
-    const send = async (client: pg.Client): Promise<AppendRow> => {
-      // The server process of this connection (BackendKeyData), to look the append up if it is lost.
-      sent.session = (client as unknown as { processID: number | null }).processID;
+    const sent: { session: ServerSession | null } = { session: null };
+    const send = async (client: pg.ClientBase): Promise<AppendRow> => {
+      // The server session of this connection, to end it and look the append up if it is lost; asking
+      // fails on a connection already lost, before the append was sent.
+      sent.session = await serverSessionOf(client);
       const row = (await client.query<AppendRow>(query)).rows[0];
       if (!row) throw new Error('event_store_append returned no row');
       return row;
@@ -165,7 +194,7 @@ export class PostgresEventStore implements EventStore {
     } catch (error) {
       if (!isConnectionError(error)) throw error;
       this.onConnectionError(error);
-      // A session that never started was sent nothing.
+      // A session never asked for was sent nothing.
       const committed =
         sent.session === null ? null : await this.committedAppend(sent.session, stream, lastId, error);
       if (committed) return committed;
@@ -176,28 +205,40 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  /** The append's row if it committed, null if it did not; throws when that cannot be known. */
+  /**
+   * The append's row if it committed, null if it did not; throws when that cannot be known. The session
+   * that sent it is ended first unless it already has (a pid and its start time name one session).
+   */
   private async committedAppend(
-    session: number,
+    session: ServerSession,
     stream: string,
     lastId: string,
     lost: unknown,
   ): Promise<AppendRow | null> {
     try {
       return await onNewConnection(this.pool, { readOnly: true }, async (client) => {
-        for (const deadline = Date.now() + SESSION_END_WAIT_MS; ; ) {
-          const open = await client.query('select 1 from pg_stat_activity where pid = $1', [session]);
-          if (open.rowCount === 0) break;
-          if (Date.now() >= deadline)
-            throw new Error(`the session that sent it (pid ${session}) is still open`);
-          await new Promise((resolve) => setTimeout(resolve, 50));
+        const { rows } = await client.query<{ ours: boolean | null; ended: boolean | null }>(
+          `select extract(epoch from backend_start)::text = $2 as ours,
+                  case when extract(epoch from backend_start)::text = $2
+                       then pg_terminate_backend(pid, $3) end as ended
+             from pg_stat_activity where pid = $1`,
+          [session.pid, session.started, SESSION_END_WAIT_MS],
+        );
+        // No row, or another session's (the pid was used again): it had ended. Ours: ended now, or
+        // (false) not within the wait; a session whose start this role may not see cannot be told.
+        const open = rows[0];
+        if (open && open.ours === null) {
+          throw new Error(`the session that sent it (pid ${session.pid}) cannot be seen`);
         }
-        const { rows } = await client.query<AppendRow>(
+        if (open?.ours && !open.ended && (await sessionOpen(client, session))) {
+          throw new Error(`the session that sent it (pid ${session.pid}) could not be ended`);
+        }
+        const found = await client.query<AppendRow>(
           `select revision as next_expected_revision, position as last_position
              from event_store_events where stream = $1 and id = $2`,
           [stream, lastId],
         );
-        return rows[0] ?? null;
+        return found.rows[0] ?? null;
       });
     } catch (error) {
       throw new StoreUnavailableError(
@@ -338,6 +379,15 @@ function translateAppendError(
 
 /** Whether a store error is one a retry can cure (re-exported: subscriptions and tests use it). */
 export { isConnectionError };
+
+/** Whether a server session is still in pg_stat_activity. */
+async function sessionOpen(client: pg.ClientBase, session: ServerSession): Promise<boolean> {
+  const { rowCount } = await client.query(
+    'select 1 from pg_stat_activity where pid = $1 and extract(epoch from backend_start)::text = $2',
+    [session.pid, session.started],
+  );
+  return (rowCount ?? 0) > 0;
+}
 
 /** A pooled connection for `work`; one whose statement failed is closed, not reused. */
 async function onPoolConnection<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

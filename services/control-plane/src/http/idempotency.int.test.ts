@@ -1,0 +1,168 @@
+import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
+import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
+import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type IdempotencyClaim, IdempotencyStore } from './idempotency.js';
+import { SealedJson } from './sealed-json.js';
+
+/**
+ * The key store on its own: which attempt holds a key, what a takeover finds, and that only the holder
+ * stores an answer or an event.
+ */
+let database: TestDatabase;
+let store: PostgresEventStore;
+/** `failScans`: the next scans of the event log fail (as when PostgreSQL goes away mid-scan). */
+let failScans = 0;
+/** The next takeover commits, and its answer is lost with the connection (it is sent again). */
+let loseTakeoverAnswer = false;
+let keys: IdempotencyStore;
+const CALLER = 'user_a';
+const metadata = (overrides: Partial<EventMetadata>): EventMetadata => ({
+  actor: CALLER,
+  tenant_id: null,
+  correlation_id: 'test',
+  causation_id: null,
+  occurred_at: new Date().toISOString(),
+  schema_version: 1,
+  ...overrides,
+});
+const guard = { tenantId: null, platformAdminOnly: false };
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = new PostgresEventStore({ pool: database.pool });
+  const log: Pick<EventStore, 'headPosition' | 'readAll'> = {
+    headPosition: () => store.headPosition(),
+    readAll: (options) => {
+      if (failScans > 0) {
+        failScans--;
+        return Promise.reject(new Error('PostgreSQL went away'));
+      }
+      return store.readAll(options);
+    },
+  };
+  const query = async (...args: unknown[]) => {
+    const result = await (database.pool.query.bind(database.pool) as (...a: unknown[]) => Promise<unknown>)(
+      ...args,
+    );
+    const text = String((args[0] as { text?: unknown } | null)?.text ?? args[0]);
+    if (loseTakeoverAnswer && /update control_plane_idempotency_keys\s+set locked_until/.test(text)) {
+      loseTakeoverAnswer = false;
+      throw new Error('Connection terminated unexpectedly');
+    }
+    return result;
+  };
+  const losing = new Proxy(database.pool, {
+    get(target, property) {
+      if (property === 'query') return query;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  // As the app has it: a statement meeting a lost connection is sent again (repeatable ones as they are).
+  keys = new IdempotencyStore(
+    withConnectionRetry(losing),
+    new SealedJson('test-pepper-0123456789abcdef0123456789'),
+    log,
+  );
+});
+afterAll(async () => {
+  await store?.close();
+  await database?.drop();
+});
+
+const lockRunsOut = (key: string) =>
+  database.pool.query(
+    `update control_plane_idempotency_keys set locked_until = now() - interval '1 second' where key = $1`,
+    [key],
+  );
+
+function attemptOf(claim: IdempotencyClaim): string {
+  if (claim.kind !== 'claimed') throw new Error(`expected a claim, got ${JSON.stringify(claim)}`);
+  return claim.attempt;
+}
+
+/** An event the caller's command appends under an attempt. */
+const appendUnder = (attempt: string, stream: string) =>
+  store.appendToStream(stream, [
+    { type: 'Numbered', data: {}, metadata: metadata({ actor: CALLER, idempotency_attempt: attempt }) },
+  ]);
+
+describe('Idempotency-Key attempts', () => {
+  it('an attempt taken over stores no answer: the holder’s is the one replayed', async () => {
+    const first = attemptOf(await keys.claim(CALLER, 'slow', 'h'));
+    await lockRunsOut('slow');
+    const second = attemptOf(await keys.claim(CALLER, 'slow', 'h'));
+    await keys.complete(CALLER, 'slow', first, { status: 201, headers: {}, body: { from: 'first' } }, guard);
+    const early = await keys.claim(CALLER, 'slow', 'h').catch((error: unknown) => error);
+    expect(early).toMatchObject({ status: 409, code: 'conflict' }); // still the second's, in progress
+    await keys.complete(
+      CALLER,
+      'slow',
+      second,
+      { status: 201, headers: {}, body: { from: 'second' } },
+      guard,
+    );
+    expect(await keys.claim(CALLER, 'slow', 'h')).toMatchObject({
+      kind: 'replay',
+      response: { body: { from: 'second' } },
+    });
+  });
+
+  it('an event of an attempt that no longer holds its key is refused (VE423); the holder’s is stored', async () => {
+    const first = attemptOf(await keys.claim(CALLER, 'fenced', 'h'));
+    await lockRunsOut('fenced');
+    const second = attemptOf(await keys.claim(CALLER, 'fenced', 'h'));
+    expect(await appendUnder(first, 'fenced-1').catch((error: unknown) => error)).toMatchObject({
+      code: 'VE423',
+    });
+    await expect(appendUnder(second, 'fenced-2')).resolves.toMatchObject({ nextExpectedRevision: 0n });
+    await keys.complete(CALLER, 'fenced', second, { status: 204, headers: {}, body: null }, guard);
+    // Completed: no attempt of the key may store anything any more.
+    expect(await appendUnder(second, 'fenced-3').catch((error: unknown) => error)).toMatchObject({
+      code: 'VE423',
+    });
+    expect(await store.readStream('fenced-1')).toHaveLength(0);
+    expect(await store.readStream('fenced-3')).toHaveLength(0);
+  });
+
+  it('a takeover that stopped before it looked: the next one still finds the first attempt’s events', async () => {
+    const first = attemptOf(await keys.claim(CALLER, 'interrupted', 'h'));
+    const stored = await appendUnder(first, 'interrupted-1');
+    await lockRunsOut('interrupted');
+    // The second request takes the key over, then cannot read the log: it answers an error.
+    failScans = 1;
+    await expect(keys.claim(CALLER, 'interrupted', 'h')).rejects.toThrow(/went away/);
+    await lockRunsOut('interrupted');
+    expect(await keys.claim(CALLER, 'interrupted', 'h')).toMatchObject({
+      kind: 'replay',
+      response: {
+        status: 409,
+        headers: { 'X-Event-Position': stored.position.toString() },
+        body: { error: { code: 'idempotency_answer_lost' } },
+      },
+    });
+  });
+
+  it('a takeover whose answer was lost is sent again: it still finds the first attempt’s events', async () => {
+    const first = attemptOf(await keys.claim(CALLER, 'resent', 'h'));
+    const stored = await appendUnder(first, 'resent-1');
+    await lockRunsOut('resent');
+    loseTakeoverAnswer = true;
+    expect(await keys.claim(CALLER, 'resent', 'h')).toMatchObject({
+      kind: 'replay',
+      response: { status: 409, headers: { 'X-Event-Position': stored.position.toString() } },
+    });
+    expect(loseTakeoverAnswer).toBe(false);
+  });
+
+  it('another caller’s events under the same attempt id are not taken for the attempt’s', async () => {
+    const first = attemptOf(await keys.claim(CALLER, 'other-caller', 'h'));
+    await store.appendToStream('not-mine', [
+      { type: 'Numbered', data: {}, metadata: metadata({ actor: 'user_b', idempotency_attempt: first }) },
+    ]);
+    await lockRunsOut('other-caller');
+    expect((await keys.claim(CALLER, 'other-caller', 'h')).kind).toBe('claimed');
+  });
+});
