@@ -1,73 +1,183 @@
-import { BlockList } from 'node:net';
 import { parseCidr } from '../domain/route-policies.js';
 
 const MAPPED_IPV4 = '::ffff:';
 
+/** Scratch for the address being looked up (one lookup at a time: JavaScript is single-threaded). */
+const ADDRESS = new Uint32Array(4);
+const GROUPS = new Uint16Array(8);
+
 /**
- * A list of CIDR ranges compiled once per snapshot. IPv4 addresses (also IPv4-mapped IPv6 ones, as a
- * dual-stack socket reports them) are compared as 32-bit numbers against (network, mask) pairs without
- * allocating, then with the IPv6 ranges (which may be IPv4-mapped ones); IPv6 addresses go through
- * node:net's BlockList. Entries that do not parse are skipped
- * (the control plane refuses them).
+ * A list of CIDR ranges compiled once per rule set into sorted, merged, disjoint ranges in typed arrays,
+ * looked up by binary search without allocating. Everything is on the V8 heap (no node:net BlockList,
+ * whose native ranges the GC neither sees nor hurries to free).
+ *
+ * - IPv4 addresses (also an IPv4-mapped IPv6 address written `::ffff:a.b.c.d`, as a dual-stack socket
+ *   reports it) are looked up among the IPv4 ranges, which also hold the part of every IPv6 range that
+ *   lies in the IPv4-mapped block `::ffff:0:0/96` (so `::ffff:192.0.2.0/120` or `::/0` covers IPv4
+ *   clients, as node:net's BlockList decided).
+ * - Other IPv6 addresses (any spelling node:net reads: case, leading zeros, `::`, an embedded IPv4
+ *   tail, a `%zone`, which is ignored) are looked up among the IPv6 ranges, each bound stored as four
+ *   32-bit words (the two 64-bit halves, high word first).
+ *
+ * Entries that do not parse are skipped (the control plane refuses them). Answers are node:net's for
+ * every address it reads, except one quirk not copied: node:net cuts a `%zone`-qualified address at 39
+ * characters before parsing it (a long non-canonical spelling with a zone), which the gateway never
+ * passes (its client addresses are canonical).
  */
 export class AddressMatcher {
-  /** network, mask, network, mask, … (unsigned 32-bit). */
-  readonly #ipv4: Uint32Array;
-  readonly #ipv6: BlockList | undefined;
+  /** First and last address of each IPv4 range (unsigned 32-bit, inclusive), sorted, disjoint. */
+  readonly #v4First: Uint32Array;
+  readonly #v4Last: Uint32Array;
+  /** The same for IPv6: four words per bound. */
+  readonly #v6First: Uint32Array;
+  readonly #v6Last: Uint32Array;
+  /** Entries compiled (0: matches nothing). */
   readonly size: number;
 
   constructor(cidrs: readonly string[]) {
-    const ipv4: number[] = [];
-    let ipv6: BlockList | undefined;
+    const v4: Array<[number, number]> = [];
+    const v6: Array<[Words, Words]> = [];
+    let entries = 0;
     for (const text of cidrs) {
       const cidr = parseCidr(text);
       if (cidr === undefined) continue;
       if (cidr.family === 'ipv4') {
-        const mask = cidr.prefix === 0 ? 0 : (0xffffffff << (32 - cidr.prefix)) >>> 0;
-        ipv4.push((ipv4Number(cidr.network) & mask) >>> 0, mask);
+        const network = ipv4Number(cidr.network);
+        if (network < 0) continue;
+        const mask = prefixMask(cidr.prefix);
+        const first = (network & mask) >>> 0;
+        v4.push([first, (first | ~mask) >>> 0]);
+        entries++;
       } else {
-        ipv6 ??= new BlockList();
-        ipv6.addSubnet(cidr.network, cidr.prefix, 'ipv6');
+        if (!parseIpv6(cidr.network, ADDRESS)) continue;
+        const first: Words = [0, 0, 0, 0];
+        const last: Words = [0, 0, 0, 0];
+        for (let word = 0; word < 4; word++) {
+          const mask = prefixMask(Math.min(32, Math.max(0, cidr.prefix - 32 * word)));
+          first[word] = (ADDRESS[word]! & mask) >>> 0;
+          last[word] = (first[word]! | ~mask) >>> 0;
+        }
+        v6.push([first, last]);
+        entries++;
+        // The part of the range in ::ffff:0:0/96 is what it covers of IPv4 (clients are IPv4 there).
+        const low = compareWords(first, MAPPED_FIRST) > 0 ? first : MAPPED_FIRST;
+        const high = compareWords(last, MAPPED_LAST) < 0 ? last : MAPPED_LAST;
+        if (compareWords(low, high) <= 0) v4.push([low[3], high[3]]);
       }
     }
-    this.#ipv4 = Uint32Array.from(ipv4);
-    this.#ipv6 = ipv6;
-    this.size = ipv4.length / 2 + (ipv6 === undefined ? 0 : 1);
+    this.size = entries;
+
+    v4.sort((a, b) => a[0] - b[0]);
+    const v4Merged: Array<[number, number]> = [];
+    for (const range of v4) {
+      const previous = v4Merged[v4Merged.length - 1];
+      if (previous !== undefined && range[0] <= previous[1] + 1)
+        previous[1] = Math.max(previous[1], range[1]);
+      else v4Merged.push([range[0], range[1]]);
+    }
+    this.#v4First = Uint32Array.from(v4Merged, (range) => range[0]);
+    this.#v4Last = Uint32Array.from(v4Merged, (range) => range[1]);
+
+    v6.sort((a, b) => compareWords(a[0], b[0]));
+    const v6Merged: Array<[Words, Words]> = [];
+    for (const [first, last] of v6) {
+      const previous = v6Merged[v6Merged.length - 1];
+      if (previous !== undefined && adjoins(previous[1], first)) {
+        if (compareWords(last, previous[1]) > 0) previous[1] = last;
+      } else {
+        v6Merged.push([first, last]);
+      }
+    }
+    this.#v6First = new Uint32Array(v6Merged.length * 4);
+    this.#v6Last = new Uint32Array(v6Merged.length * 4);
+    v6Merged.forEach(([first, last], i) => {
+      this.#v6First.set(first, i * 4);
+      this.#v6Last.set(last, i * 4);
+    });
   }
 
   /** Does a range contain `address` (as the gateway resolved the client: dotted IPv4 or IPv6 text)? */
   has(address: string): boolean {
-    let ipv4Text = address;
     let v4 = ipv4Number(address);
-    if (v4 < 0 && address.startsWith(MAPPED_IPV4)) {
-      ipv4Text = address.slice(MAPPED_IPV4.length);
-      v4 = ipv4Number(ipv4Text);
-    }
+    if (v4 < 0 && address.startsWith(MAPPED_IPV4))
+      v4 = ipv4NumberIn(address, MAPPED_IPV4.length, address.length);
     if (v4 >= 0) {
-      const ranges = this.#ipv4;
-      for (let i = 0; i < ranges.length; i += 2) {
-        if ((v4 & ranges[i + 1]!) >>> 0 === ranges[i]) return true;
+      const firsts = this.#v4First;
+      // The last range starting at or before v4.
+      let low = 0;
+      let high = firsts.length;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (firsts[middle]! <= v4) low = middle + 1;
+        else high = middle;
       }
-      // An IPv6 range may be written in IPv4-mapped form (::ffff:192.0.2.0/120): BlockList compares an
-      // IPv4 address with those as the mapped address it is.
-      return this.#ipv6?.check(ipv4Text, 'ipv4') === true;
+      return low > 0 && v4 <= this.#v4Last[low - 1]!;
     }
-    if (this.#ipv6 === undefined || address.indexOf(':') < 0) return false;
-    try {
-      return this.#ipv6.check(address, 'ipv6');
-    } catch {
-      return false;
+    const firsts = this.#v6First;
+    if (firsts.length === 0 || address.indexOf(':') < 0 || !parseIpv6(address, ADDRESS)) return false;
+    let low = 0;
+    let high = firsts.length >>> 2;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (compareAt(firsts, middle << 2, ADDRESS) <= 0) low = middle + 1;
+      else high = middle;
+    }
+    return low > 0 && compareAt(this.#v6Last, (low - 1) << 2, ADDRESS) >= 0;
+  }
+}
+
+type Words = [number, number, number, number];
+
+const MAPPED_FIRST: Words = [0, 0, 0xffff, 0];
+const MAPPED_LAST: Words = [0, 0, 0xffff, 0xffffffff];
+
+/** The top `bits` of 32 set (0 ≤ bits ≤ 32). */
+function prefixMask(bits: number): number {
+  return bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+}
+
+function compareWords(a: Words, b: Words): number {
+  for (let word = 0; word < 4; word++) if (a[word] !== b[word]) return a[word]! - b[word]!;
+  return 0;
+}
+
+/** The 128-bit value at `words[offset..offset+4)` compared with `address`. */
+function compareAt(words: Uint32Array, offset: number, address: Uint32Array): number {
+  for (let word = 0; word < 4; word++) {
+    const difference = words[offset + word]! - address[word]!;
+    if (difference !== 0) return difference;
+  }
+  return 0;
+}
+
+/** Does a range starting at `first` overlap or directly follow one ending at `last`? */
+function adjoins(last: Words, first: Words): boolean {
+  if (compareWords(first, last) <= 0) return true;
+  // first === last + 1
+  const next: Words = [...last];
+  for (let word = 3; word >= 0; word--) {
+    if (next[word] === 0xffffffff) {
+      next[word] = 0;
+    } else {
+      next[word]!++;
+      return compareWords(first, next) === 0;
     }
   }
+  return false; // last was the very last address: nothing follows it
 }
 
 /** Dotted-quad IPv4 → unsigned 32-bit number, or -1 when `text` is not exactly one. */
 export function ipv4Number(text: string): number {
+  return ipv4NumberIn(text, 0, text.length);
+}
+
+/** ipv4Number of `text[start..end)`, without slicing it. */
+function ipv4NumberIn(text: string, start: number, end: number): number {
   let value = 0;
   let part = 0;
   let digits = 0;
   let dots = 0;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = start; i < end; i++) {
     const code = text.charCodeAt(i);
     if (code === 46) {
       if (digits === 0 || dots === 3) return -1;
@@ -85,4 +195,77 @@ export function ipv4Number(text: string): number {
   }
   if (dots !== 3 || digits === 0) return -1;
   return value * 256 + part;
+}
+
+function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  if (code >= 97 && code <= 102) return code - 87;
+  if (code >= 65 && code <= 70) return code - 55;
+  return -1;
+}
+
+/**
+ * IPv6 text → four 32-bit words in `out`; false when it is not an address. Reads what node:net reads
+ * (libuv's inet_pton6): 1–4 hex digits per group, one `::`, an IPv4 tail in the last 32 bits, and
+ * ignores a `%zone`. Allocates nothing.
+ */
+function parseIpv6(text: string, out: Uint32Array): boolean {
+  let end = text.indexOf('%');
+  if (end < 0) end = text.length;
+  let i = 0;
+  // A leading colon only as part of `::`.
+  if (end > 0 && text.charCodeAt(0) === 58) {
+    if (end < 2 || text.charCodeAt(1) !== 58) return false;
+    i = 1;
+  }
+  let count = 0;
+  let gap = -1;
+  let value = 0;
+  let digits = 0;
+  let token = i;
+  while (i < end) {
+    const code = text.charCodeAt(i++);
+    const digit = hexDigit(code);
+    if (digit >= 0) {
+      value = value * 16 + digit;
+      if (++digits > 4) return false;
+      continue;
+    }
+    if (code === 58) {
+      token = i;
+      if (digits === 0) {
+        if (gap >= 0) return false;
+        gap = count;
+        continue;
+      }
+      if (i === end || count === 8) return false;
+      GROUPS[count++] = value;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    if (code === 46 && count <= 6) {
+      const v4 = ipv4NumberIn(text, token, end);
+      if (v4 < 0) return false;
+      GROUPS[count++] = v4 >>> 16;
+      GROUPS[count++] = v4 & 0xffff;
+      digits = 0;
+      break;
+    }
+    return false;
+  }
+  if (digits > 0) {
+    if (count === 8) return false;
+    GROUPS[count++] = value;
+  }
+  if (gap >= 0) {
+    if (count === 8) return false;
+    const moved = count - gap;
+    for (let k = 1; k <= moved; k++) GROUPS[8 - k] = GROUPS[count - k]!;
+    for (let k = gap; k < 8 - moved; k++) GROUPS[k] = 0;
+    count = 8;
+  }
+  if (count !== 8) return false;
+  for (let word = 0; word < 4; word++) out[word] = ((GROUPS[2 * word]! << 16) | GROUPS[2 * word + 1]!) >>> 0;
+  return true;
 }

@@ -16,7 +16,12 @@ import { handleCommand } from './handle-command.js';
 import { requireLiveTenant } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { outcomeOf } from './outcome.js';
-import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
+import {
+  requireRoomFor,
+  requireRoomForTargets,
+  requireShortStrings,
+  requireTargetCount,
+} from './tenant-limits.js';
 import { originView } from './views.js';
 
 export async function createOrigin(
@@ -29,6 +34,7 @@ export async function createOrigin(
   requireShortStrings(deps, body);
   requireTargetCount(deps, body.targets);
   await requireRoomFor(deps, 'origins', body.tenant_id);
+  await requireRoomForTargets(deps, body.tenant_id, body.targets?.length ?? 1);
   requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
   const originId = randomUUID();
   const result = await handleCommand({
@@ -65,9 +71,12 @@ export async function updateOrigin(
     stream: streamName.origin(originId),
     decider: originDecider,
     what: 'origin',
-    command: (): OriginCommand => {
+    command: async (current): Promise<OriginCommand> => {
       requireShortStrings(deps, body);
       requireTargetCount(deps, body.targets);
+      if (body.targets !== undefined || body.url !== undefined) {
+        await requireRoomForTargets(deps, current.tenant_id, body.targets?.length ?? 1, current.origin_id);
+      }
       requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
       const { url, ...changes } = body;
       return {

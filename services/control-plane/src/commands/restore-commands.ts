@@ -16,7 +16,12 @@ import { requireLiveTenant } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { outcomeOf } from './outcome.js';
 import { requireNewRouteFits } from './route-commands.js';
-import { requireRoomFor, requireShortStrings, requireTargetCount } from './tenant-limits.js';
+import {
+  requireRoomFor,
+  requireRoomForTargets,
+  requireShortStrings,
+  requireTargetCount,
+} from './tenant-limits.js';
 import { originView, routeView } from './views.js';
 
 /**
@@ -44,6 +49,7 @@ export async function restoreOrigin(
   requireShortStrings(deps, origin);
   requireTargetCount(deps, origin.targets);
   await requireRoomFor(deps, 'origins', origin.tenant_id);
+  await requireRoomForTargets(deps, origin.tenant_id, origin.targets.length, origin.origin_id);
   // Targets allowed when the origin was deleted may not be any more.
   requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(origin));
   const result = await handleCommand({

@@ -55,6 +55,7 @@ describe('per-tenant limits (control plane)', () => {
         routes: 2,
         origins: 2,
         targetsPerOrigin: 3,
+        targets: 5,
         apiKeys: 2,
         customDomains: 2,
         certificates: 2,
@@ -107,6 +108,43 @@ describe('per-tenant limits (control plane)', () => {
       await post('/api/v1/origins', { tenant_id: tenant, name: 'o3', url: 'https://o3.example.com' }),
       'origins',
     );
+  });
+
+  it('refuses targets over TENANT_MAX_TARGETS across all of a tenant’s origins, on create, update and apply', async () => {
+    // Regression: only targets per origin were bounded, so a tenant could have 100 origins × 100 targets,
+    // and every replica built 10,000 pools and hash rings for it (3.3 s of CPU, 227 MB of heap).
+    const owner = idOf(await post('/api/v1/tenants', { name: 'targets', subdomain: 'targets' }));
+    const targets = (n: number, name: string) =>
+      Array.from({ length: n }, (_, i) => ({ url: `https://${name}${i}.example.com` }));
+    const first = await post('/api/v1/origins', { tenant_id: owner, name: 'a', targets: targets(3, 'a') });
+    expect(first.status).toBe(201);
+    await caughtUp(first);
+    const events = (await cp.allEvents()).length;
+    const refused = await post('/api/v1/origins', { tenant_id: owner, name: 'b', targets: targets(3, 'b') });
+    expectLimitExceeded(refused, 'targets');
+    expect((json(refused)['error'] as { message: string }).message).toContain('TENANT_MAX_TARGETS');
+    expect((await cp.allEvents()).length).toBe(events);
+
+    const second = await post('/api/v1/origins', { tenant_id: owner, name: 'b', targets: targets(2, 'b') });
+    expect(second.status).toBe(201);
+    await caughtUp(second);
+    // An update counts the origin's new targets instead of its old ones.
+    const same = await cp.request('PATCH', `/api/v1/origins/${idOf(first)}`, {
+      body: { targets: targets(3, 'c') },
+    });
+    expect(same.status).toBe(200);
+    expectLimitExceeded(
+      await cp.request('PATCH', `/api/v1/origins/${idOf(second)}`, { body: { targets: targets(3, 'd') } }),
+      'targets',
+    );
+    // A config document goes through the same commands.
+    const read = await cp.request('GET', `/api/v1/tenants/${owner}/config/document`);
+    expect(read.status).toBe(200);
+    const document = json(read)['document'] as { origins: Array<{ name: string; targets: unknown }> };
+    document.origins.find((entry) => entry.name === 'b')!.targets = targets(3, 'e');
+    const applied = await post(`/api/v1/tenants/${owner}/config/apply`, document);
+    expect(applied.status, JSON.stringify(applied.body)).toBe(422);
+    expect(JSON.stringify(applied.body)).toContain('TENANT_MAX_TARGETS');
   });
 
   it('refuses an API key over TENANT_MAX_API_KEYS; a revoked key no longer counts', async () => {
@@ -222,6 +260,7 @@ describe('per-tenant limits (control plane)', () => {
       TENANT_MAX_ROUTES: true,
       TENANT_MAX_ORIGINS: true,
       TENANT_MAX_TARGETS_PER_ORIGIN: true,
+      TENANT_MAX_TARGETS: true,
       TENANT_MAX_API_KEYS: true,
       TENANT_MAX_CUSTOM_DOMAINS: true,
       TENANT_MAX_CERTIFICATES: true,
@@ -232,6 +271,9 @@ describe('per-tenant limits (control plane)', () => {
     expect(tenantLimitsFromSettings(settings.parse({}))).toEqual(DEFAULT_TENANT_LIMITS);
     expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_ROUTES: '5' })).routes).toBe(5);
     expect(settings.safeParse({ TENANT_MAX_TARGETS_PER_ORIGIN: '500' }).success).toBe(false);
+    expect(DEFAULT_TENANT_LIMITS.targets).toBe(1000);
+    expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_TARGETS: '50' })).targets).toBe(50);
+    expect(settings.safeParse({ TENANT_MAX_TARGETS: '0' }).success).toBe(false);
     expect(DEFAULT_TENANT_LIMITS.certificates).toBe(20);
     expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_CERTIFICATES: '3' })).certificates).toBe(3);
     expect(settings.safeParse({ TENANT_MAX_CERTIFICATES: '101' }).success).toBe(false);

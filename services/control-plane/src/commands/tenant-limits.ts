@@ -11,6 +11,11 @@ export interface TenantLimits {
   routes: number;
   origins: number;
   targetsPerOrigin: number;
+  /**
+   * Targets across all of a tenant's origins: each is a connection pool, health state, metric series
+   * and POINTS_PER_TARGET hash-ring points on every replica.
+   */
+  targets: number;
   /** Active API keys (not revoked, not expired). */
   apiKeys: number;
   customDomains: number;
@@ -31,6 +36,7 @@ export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   routes: 1000,
   origins: 100,
   targetsPerOrigin: 100,
+  targets: 1000,
   apiKeys: 1000,
   customDomains: 10,
   certificates: 20,
@@ -47,6 +53,7 @@ export const tenantLimitSettings = {
   TENANT_MAX_ORIGINS: count(100_000, DEFAULT_TENANT_LIMITS.origins),
   /** At most 100: the snapshot format's own bound. */
   TENANT_MAX_TARGETS_PER_ORIGIN: count(100, DEFAULT_TENANT_LIMITS.targetsPerOrigin),
+  TENANT_MAX_TARGETS: count(1_000_000, DEFAULT_TENANT_LIMITS.targets),
   TENANT_MAX_API_KEYS: count(1_000_000, DEFAULT_TENANT_LIMITS.apiKeys),
   /** At most 50: the snapshot format's own bound. */
   TENANT_MAX_CUSTOM_DOMAINS: count(50, DEFAULT_TENANT_LIMITS.customDomains),
@@ -67,6 +74,7 @@ export function tenantLimitsFromSettings(settings: TenantLimitSettings): TenantL
     routes: settings.TENANT_MAX_ROUTES,
     origins: settings.TENANT_MAX_ORIGINS,
     targetsPerOrigin: settings.TENANT_MAX_TARGETS_PER_ORIGIN,
+    targets: settings.TENANT_MAX_TARGETS,
     apiKeys: settings.TENANT_MAX_API_KEYS,
     customDomains: settings.TENANT_MAX_CUSTOM_DOMAINS,
     certificates: settings.TENANT_MAX_CERTIFICATES,
@@ -96,6 +104,8 @@ export type LimitedCollection = 'routes' | 'origins' | 'api_keys' | 'certificate
  */
 export interface TenantResourceCounts {
   count(collection: LimitedCollection, tenantId: string): Promise<number>;
+  /** Targets of the tenant's live origins, `exceptOriginId`'s not counted. */
+  targets(tenantId: string, exceptOriginId?: string): Promise<number>;
 }
 
 const SETTING: Record<LimitedCollection, [keyof TenantLimits, string]> = {
@@ -160,6 +170,26 @@ export function requireTargetCount(
     throw limitExceeded(
       'targets',
       `has ${targets.length} targets, the most allowed is ${max} (TENANT_MAX_TARGETS_PER_ORIGIN)`,
+    );
+  }
+}
+
+/**
+ * An origin's `targets` (its new list, on create, update or restore) within TENANT_MAX_TARGETS with
+ * the tenant's other origins' targets (from the read models, like the counts above).
+ */
+export async function requireRoomForTargets(
+  deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits'>,
+  tenantId: string,
+  targets: number,
+  originId?: string,
+): Promise<void> {
+  const max = limitsOf(deps).targets;
+  const others = await deps.resourceCounts.targets(tenantId, originId);
+  if (others + targets > max) {
+    throw limitExceeded(
+      'targets',
+      `the tenant's origins would have ${others + targets} targets (${others} in its other origins), the most allowed is ${max} (TENANT_MAX_TARGETS)`,
     );
   }
 }

@@ -12,11 +12,18 @@ const LIVE_COUNT: Record<LimitedCollection, string> = {
   certificates: `select count(*)::int as n from ${T('certificates')} where tenant_id = $1`,
 };
 
+const LIVE_TARGETS = `select coalesce(sum(jsonb_array_length(targets)), 0)::int as n from ${T('origins')}
+                       where tenant_id = $1 and ($2::uuid is null or id <> $2::uuid)`;
+
 /** The tenant limits' counts, from the read models (commands/tenant-limits.ts says why that is enough). */
 export function createReadModelResourceCounts(pool: pg.Pool): TenantResourceCounts {
   return {
     async count(collection, tenantId) {
       const { rows } = await pool.query<{ n: number }>(LIVE_COUNT[collection], [tenantId]);
+      return rows[0]?.n ?? 0;
+    },
+    async targets(tenantId, exceptOriginId) {
+      const { rows } = await pool.query<{ n: number }>(LIVE_TARGETS, [tenantId, exceptOriginId ?? null]);
       return rows[0]?.n ?? 0;
     },
   };

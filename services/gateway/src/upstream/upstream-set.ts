@@ -88,35 +88,50 @@ function newPool(origin: string, settings: PoolSettings, connectMs: number): Poo
   });
 }
 
-/** One target: its default pool and, made on first use, pools with routes' own connect timeouts. */
+/**
+ * One target: its default pool and pools with routes' own connect timeouts, each made on first use (an
+ * undici Pool is ≈18 KB of heap before it opens a connection: most of a target's cost to a replica, so
+ * a target no request has gone to yet costs ≈3 KB).
+ */
 class Target implements UpstreamTarget {
-  readonly dispatcher: Pool;
+  #pool: Pool | undefined;
   readonly #connectTimeoutPools = new Map<number, Pool>();
+  /** The set is closing: a pool made now (a lease from before) is closed at once, as the others are. */
+  #closing = false;
 
   constructor(
     readonly id: string,
     readonly url: URL,
     readonly basePath: string,
     private readonly settings: PoolSettings,
-  ) {
-    this.dispatcher = newPool(
-      url.origin,
-      settings,
-      Math.min(settings.timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS),
-    );
+  ) {}
+
+  get dispatcher(): Pool {
+    this.#pool ??= this.#newPool(Math.min(this.settings.timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS));
+    return this.#pool;
   }
 
   dispatcherWithConnectTimeout(connectMs: number): Dispatcher {
     let pool = this.#connectTimeoutPools.get(connectMs);
     if (pool !== undefined) return pool;
     if (this.#connectTimeoutPools.size >= MAX_CONNECT_TIMEOUT_POOLS) return this.dispatcher;
-    pool = newPool(this.url.origin, this.settings, connectMs);
+    pool = this.#newPool(connectMs);
     this.#connectTimeoutPools.set(connectMs, pool);
     return pool;
   }
 
-  get pools(): Pool[] {
-    return [this.dispatcher, ...this.#connectTimeoutPools.values()];
+  /** The pools made so far, to drain; no pool made after this call stays open. */
+  closingPools(): Pool[] {
+    this.#closing = true;
+    const pools = [...this.#connectTimeoutPools.values()];
+    if (this.#pool !== undefined) pools.unshift(this.#pool);
+    return pools;
+  }
+
+  #newPool(connectMs: number): Pool {
+    const pool = newPool(this.url.origin, this.settings, connectMs);
+    if (this.#closing) pool.close().catch(() => {});
+    return pool;
   }
 }
 
@@ -304,7 +319,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       closing ??= (async () => {
         await checks?.stop();
         await Promise.all(
-          members.flatMap((member) => member.target.pools.map((pool) => drainPool(pool, timeoutMs))),
+          members.flatMap((member) => member.target.closingPools().map((pool) => drainPool(pool, timeoutMs))),
         );
         for (const member of members) member.metrics.close();
         originMetrics.close();

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { originConfig } from '@vantageedge/shared/domain/gateway-config';
+import type { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createUpstreamSet, type InspectableUpstreamSet, type UpstreamOutcome } from './index.js';
 
@@ -44,6 +45,21 @@ function request(set: InspectableUpstreamSet, outcome: UpstreamOutcome): string 
 const healthOf = (set: InspectableUpstreamSet) => set.status().map((target) => target.healthy);
 
 describe('upstream set', () => {
+  it('makes a target’s pool on first use, and closes one made after close() at once', async () => {
+    const { set } = setup({});
+    const [first, second] = [set.acquire(context)!, set.acquire(context)!];
+    expect(second.target.id).not.toBe(first.target.id);
+    const pool = first.target.dispatcher as Pool;
+    expect(first.target.dispatcher).toBe(pool);
+    expect(pool.closed).toBe(false);
+    await set.close();
+    expect(pool.closed).toBe(true);
+    // A lease from before close() on a target whose pool was never made: no pool is left open.
+    expect((second.target.dispatcher as Pool).closed).toBe(true);
+    first.release({ kind: 'cancelled' });
+    second.release({ kind: 'cancelled' });
+  });
+
   it('derives target ids and base paths from the target URLs', () => {
     const { set } = setup({}, [
       'http://10.0.0.1:8080/api/',

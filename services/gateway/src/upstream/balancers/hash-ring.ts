@@ -1,13 +1,16 @@
-import { hash32 } from '../hash.js';
+import { fnv1aPrefix, hash32WithNumber } from '../hash.js';
 
-/** Virtual nodes per unit of weight: enough for an even spread with a handful of targets. */
-export const POINTS_PER_WEIGHT = 160;
 /**
- * Upper bound on ring size (memory per origin). Above it every weight gets proportionally fewer
- * points, so adding a target to an origin of more than MAX_RING_POINTS / 160 = 250 weight units moves
- * somewhat more than 1/N of the keys.
+ * Virtual nodes per target: enough for an even spread (each target's share within a few percent with
+ * a handful of targets). Weights share an origin's points out; they do not add points.
  */
-export const MAX_RING_POINTS = 40_000;
+export const POINTS_PER_TARGET = 160;
+/**
+ * Upper bound on one origin's ring (= POINTS_PER_TARGET × 100, the most targets an origin has). With
+ * points following targets, a tenant's rings have at most POINTS_PER_TARGET × its targets points
+ * (TENANT_MAX_TARGETS: 1,000 targets, 160,000 points, ≈1 MB, built in a few ms).
+ */
+export const MAX_RING_POINTS = 16_000;
 
 export interface RingMember {
   readonly id: string;
@@ -18,35 +21,44 @@ export interface RingMember {
  * A ketama-style ring: each member owns points at hash("<id>#<n>"). Point positions depend only on
  * the member's own id, so adding or removing a member moves only the keys that land on its points.
  * Points and owners are parallel typed arrays sorted by position; lookup is a binary search.
+ *
+ * Size: min(MAX_RING_POINTS, POINTS_PER_TARGET × members) points, shared out by weight (every member
+ * keeps at least one). Unweighted members get POINTS_PER_TARGET each, as always; a member with a
+ * larger weight gets proportionally more of the same budget, so an origin's weights cannot multiply
+ * its ring (they did up to 40,000 points per origin: 4 million for a tenant of 100 such origins).
  */
 export class HashRing {
   readonly points: Uint32Array;
   readonly owners: Uint16Array;
 
   constructor(members: readonly RingMember[]) {
+    const count = members.length;
     const totalWeight = members.reduce((sum, member) => sum + member.weight, 0);
-    const perWeight = Math.min(POINTS_PER_WEIGHT, MAX_RING_POINTS / Math.max(totalWeight, 1));
-    const entries: Array<{ position: number; owner: number }> = [];
-    members.forEach((member, owner) => {
-      const count = Math.max(1, Math.round(member.weight * perWeight));
-      for (let n = 0; n < count; n++) entries.push({ position: hash32(`${member.id}#${n}`), owner });
-    });
-    // Ties (rare 32-bit collisions) are broken by member id so the ring never depends on target order.
-    entries.sort(
-      (a, b) =>
-        a.position - b.position ||
-        (members[a.owner]!.id < members[b.owner]!.id
-          ? -1
-          : members[a.owner]!.id > members[b.owner]!.id
-            ? 1
-            : 0),
+    const budget = Math.min(MAX_RING_POINTS, POINTS_PER_TARGET * count);
+    // One point each, then the rest of the budget by weight (integer arithmetic: exact, no overshoot).
+    const shared = Math.max(0, budget - count);
+    const pointsOf = members.map(
+      (member) => 1 + Math.floor((member.weight * shared) / Math.max(totalWeight, 1)),
     );
-    this.points = new Uint32Array(entries.length);
-    this.owners = new Uint16Array(entries.length);
-    entries.forEach((entry, i) => {
-      this.points[i] = entry.position;
-      this.owners[i] = entry.owner;
+    // Ties (rare 32-bit collisions) are broken by member id so the ring never depends on target order:
+    // each point is sorted as position × 2^16 + the rank of its member's id (exact in a double).
+    const byId = members.map((_, index) => index);
+    byId.sort((a, b) => (members[a]!.id < members[b]!.id ? -1 : members[a]!.id > members[b]!.id ? 1 : a - b));
+    const keys = new Float64Array(pointsOf.reduce((sum, n) => sum + n, 0));
+    let next = 0;
+    byId.forEach((owner, rank) => {
+      const state = fnv1aPrefix(`${members[owner]!.id}#`);
+      for (let n = 0; n < pointsOf[owner]!; n++) keys[next++] = hash32WithNumber(state, n) * 65_536 + rank;
     });
+    keys.sort();
+    this.points = new Uint32Array(keys.length);
+    this.owners = new Uint16Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const rank = key % 65_536;
+      this.points[i] = (key - rank) / 65_536;
+      this.owners[i] = byId[rank]!;
+    }
   }
 
   /** Index of the first point at or after `position`, wrapping to 0 past the last point. */
