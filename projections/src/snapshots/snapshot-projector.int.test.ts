@@ -1,13 +1,17 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
 import {
   createInMemorySnapshotBus,
   InMemorySnapshotLog,
 } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
-import type { SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
+import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
+import type { SnapshotBus, SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually, recordSubscription } from '@vantageedge/shared/snapshot-bus/testing';
+import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
+import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSnapshotProjector } from './snapshot-projector.js';
 import { readTenantVersion } from './snapshot-state.js';
@@ -196,4 +200,131 @@ describe('snapshot projector (PostgreSQL state, in-memory bus)', () => {
     });
     await projector.stop();
   });
+});
+
+/** Every bus call of a publisher: which tenants at which versions, when it started and ended. */
+interface PublishCall {
+  messages: Array<{ tenantId: string; version: bigint }>;
+  start: number;
+  end?: number;
+}
+
+function recordingBus(bus: SnapshotBus): SnapshotBus & { calls: PublishCall[] } {
+  const calls: PublishCall[] = [];
+  return {
+    ...bus,
+    calls,
+    async publish(messages) {
+      const call: PublishCall = {
+        messages: messages.map(({ tenantId, version }) => ({ tenantId, version })),
+        start: performance.now(),
+      };
+      calls.push(call);
+      try {
+        return await bus.publish(messages);
+      } finally {
+        call.end = performance.now();
+      }
+    },
+  };
+}
+
+describe('snapshot publisher with a tenant over the bus limit (real Kafka, 8 MiB)', () => {
+  // Regression (F3): a tenant whose snapshot is too large for the bus was encoded (stringify + gzip of
+  // 14 MB: about 300 ms) in the same pass as every other tenant's change, ahead of them: other tenants'
+  // changes reached the gateways 1.1–2.3 s late instead of 20–80 ms.
+  const topic = uniqueTopic('oversized');
+  const buses: SnapshotBus[] = [];
+  const kafkaBus = () => {
+    const bus = createKafkaSnapshotBus({
+      brokers: TEST_INFRA.kafkaBrokers,
+      clientId: `ve-test-oversized-${randomUUID()}`,
+      topic,
+      partitions: 3,
+      replicationFactor: 1,
+      maxMessageBytes: 8 * 1024 * 1024,
+    });
+    buses.push(bus);
+    return bus;
+  };
+  afterAll(async () => {
+    await Promise.all(buses.map((bus) => bus.close()));
+    const admin = createTestKafka({ level: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+    await admin.disconnect();
+  });
+
+  it('does not encode a refused version again, and publishes another tenant while a large one is encoded', async () => {
+    const store = new InMemoryEventStore();
+    const bus = recordingBus(kafkaBus());
+    const name = `t_${randomUUID()}`;
+    const projector = startSnapshotProjector({ store, pool: db.pool, bus, name, publishPollMs: 100 });
+    const subscriber = await recordSubscription(kafkaBus());
+    const state = async (tenantId: string) =>
+      (
+        await db.pool.query<{ version: string; failed_version: string | null; publish_error: string | null }>(
+          'select version, failed_version, publish_error from snapshot_state where tenant_id = $1',
+          [tenantId],
+        )
+      ).rows[0];
+    const encodesOf = (tenantId: string, version: bigint) =>
+      bus.calls.filter((call) => call.messages.some((m) => m.tenantId === tenantId && m.version === version));
+
+    // 14 MB of random URLs: about 10.4 MB after gzip, over the topic's 8 MiB.
+    const big = randomUUID();
+    const origin = {
+      ...originState(big),
+      targets: Array.from({ length: 100 }, () => ({
+        url: `https://o.example.com/${randomBytes(105_000).toString('base64url')}`,
+        weight: 1,
+      })),
+    };
+    await store.appendToStream(streamName.tenant(big), [tenantCreated(big)]);
+    const refused = await store.appendToStream(streamName.origin(origin.origin_id), [
+      newEvent('OriginCreated', origin),
+    ]);
+    const victim = randomUUID();
+    const victimOrigin = originState(victim);
+    await store.appendToStream(streamName.tenant(victim), [tenantCreated(victim)]);
+    await store.appendToStream(streamName.origin(victimOrigin.origin_id), [
+      newEvent('OriginCreated', victimOrigin),
+    ]);
+    await eventually('refused', () =>
+      encodesOf(big, refused.position).some((call) => call.end !== undefined),
+    );
+    for (let waited = 0; (await state(big))?.failed_version !== String(refused.position); waited += 1) {
+      expect(waited).toBeLessThan(400);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect((await state(big))?.publish_error).toMatch(/bytes after gzip, over the 8387584-byte limit/);
+
+    // Other tenants' changes and the publisher's polls (every 100 ms) do not encode it again.
+    const victimChange = async (label: string) => {
+      const write = await store.appendToStream(streamName.origin(victimOrigin.origin_id), [
+        newEvent('OriginUpdated', { ...victimOrigin, name: label, changed_fields: ['name'] }),
+      ]);
+      const started = performance.now();
+      await eventually(`victim ${label}`, () => subscriber.versionsOf(victim).includes(write.position));
+      return { latency: performance.now() - started, position: write.position };
+    };
+    for (const label of ['a', 'b', 'c']) await victimChange(label);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(encodesOf(big, refused.position)).toHaveLength(1);
+
+    // The big tenant changes (still too large): while its new version is being encoded, another
+    // tenant's change is published, in a call of its own, before that encoding ends.
+    const changed = await store.appendToStream(streamName.origin(origin.origin_id), [
+      newEvent('OriginUpdated', { ...origin, name: 'renamed', changed_fields: ['name'] }),
+    ]);
+    await eventually('encoding the new version', () => encodesOf(big, changed.position).length > 0);
+    const during = await victimChange('during');
+    const bigCall = encodesOf(big, changed.position)[0]!;
+    const victimCall = encodesOf(victim, during.position)[0]!;
+    await eventually('encoded', () => bigCall.end !== undefined);
+    expect(victimCall).not.toBe(bigCall);
+    expect(victimCall.end!).toBeLessThan(bigCall.end!);
+    expect(during.latency).toBeLessThan(bigCall.end! - bigCall.start);
+    await projector.stop();
+  }, 60_000);
 });

@@ -13,6 +13,7 @@ import { adminRateLimitsFromSettings } from './admin-rate-limit/admin-rate-limit
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
 import { createTxtLookup } from './commands/dns-txt.js';
+import { snapshotBudgetFromSettings } from './commands/snapshot-guard.js';
 import { tenantLimitsFromSettings } from './commands/tenant-limits.js';
 import { createTenantFoldCache, useTenantFoldCache } from './config-history/tenant-folds.js';
 import { createControlPlaneApp } from './http/app.js';
@@ -104,6 +105,7 @@ export function controlPlaneAppFromSettings(
     gatewayEncodedSlashes: settings.GATEWAY_ENCODED_SLASHES,
     rotationGraceSeconds: settings.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromSettings(settings),
+    snapshotBudget: snapshotBudgetFromSettings(settings),
     adminRateLimits: {
       limits: adminRateLimitsFromSettings(settings),
       redis,

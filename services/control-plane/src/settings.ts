@@ -12,10 +12,11 @@ import {
   postgresUrl,
 } from '@vantageedge/shared/settings/common-settings';
 import { SettingsError } from '@vantageedge/shared/settings/load-settings';
-import { rolloutSettings } from '@vantageedge/shared/snapshot-bus/settings';
+import { rolloutSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js';
+import { snapshotBudgetSettings } from './commands/snapshot-guard.js';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
@@ -81,6 +82,13 @@ export const controlPlaneSettings = {
     )
     .optional(),
   ...tenantLimitSettings,
+  /**
+   * The snapshot budget: a command that would take a tenant's gateway snapshot over this percent of the
+   * snapshot bus's limits is refused (commands/snapshot-guard.ts). The bus's limit is the projector's
+   * and the gateways' SNAPSHOT_MAX_MESSAGE_BYTES: set the same value here.
+   */
+  ...snapshotBudgetSettings,
+  SNAPSHOT_MAX_MESSAGE_BYTES: snapshotBusSettings.SNAPSHOT_MAX_MESSAGE_BYTES,
   /**
    * Admin API rate limits (token buckets; a per-minute rate of 0 turns one off): commands per tenant,
    * requests per caller. Shared in Redis by every replica, per replica in memory while Redis fails.

@@ -121,7 +121,15 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
       result.skipped.push(what);
       return existing;
     }
-    const handled = await handleCommand({ store, stream, decider, metadata, command });
+    // The demo's few resources are far under any snapshot budget: no guard to compose here.
+    const handled = await handleCommand({
+      store,
+      stream,
+      decider,
+      metadata,
+      command,
+      snapshotGuard: undefined,
+    });
     result.created.push(what);
     return handled.state;
   }
@@ -162,6 +170,7 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
   if (existingOrigin.status === 'active' && existingOrigin.data.targets[0]?.url !== options.originUrl) {
     await handleCommand({
       store,
+      snapshotGuard: undefined,
       stream: originStream,
       decider: originDecider,
       metadata,

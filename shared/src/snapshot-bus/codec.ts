@@ -1,5 +1,6 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { tenantSnapshot } from '../domain/gateway-config.js';
+import { promisify } from 'node:util';
+import { gunzipSync, gzip, gzipSync } from 'node:zlib';
+import { type TenantSnapshot, tenantSnapshot } from '../domain/gateway-config.js';
 import { type SnapshotMessage, SnapshotTooLargeError } from './port.js';
 
 /**
@@ -21,9 +22,11 @@ export const COMPRESS_ABOVE_BYTES = 16 * 1024;
 /**
  * The most a gzipped record may inflate to. A record on the topic is at most max.message.bytes, but
  * gzip inflates up to ~1000×: without a bound one small record costs every replica that memory.
- * Far above a tenant at its limits (TENANT_MAX_*: about 2 MB of JSON, plus up to ~5.6 MB for
- * TENANT_MAX_CERTIFICATES at its maximum of 100 certificates of the largest size). The encoder refuses
- * a snapshot over it (never published, recorded as the tenant's publish error).
+ * The counted limits (TENANT_MAX_*) do not keep a tenant under it on their own (100 origins × 100
+ * targets × 2,048-character URLs alone are 20 MB of JSON): the control plane refuses a command that
+ * would take a tenant's snapshot over a share of this and of the message limit (its snapshot budget,
+ * TENANT_MAX_SNAPSHOT_PERCENT, measured with `measureSnapshot` below). The encoder refuses a snapshot
+ * over it (never published, recorded as the tenant's publish error).
  */
 export const MAX_DECODED_SNAPSHOT_BYTES = 32 * 1024 * 1024;
 /** Room left under max.message.bytes for the record batch framing, key and headers. */
@@ -38,17 +41,148 @@ export interface EncodedSnapshotRecord {
   headers: Record<string, string>;
 }
 
+/** The most a snapshot may be: its JSON (what gateways inflate) and its record value (after gzip). */
+export interface SnapshotLimits {
+  /** Bytes of JSON (MAX_DECODED_SNAPSHOT_BYTES for the bus itself). */
+  maxJsonBytes: number;
+  /** Bytes of the record value: the JSON, gzipped above COMPRESS_ABOVE_BYTES (max.message.bytes less RECORD_OVERHEAD_BYTES). */
+  maxValueBytes: number;
+}
+
 /**
- * `maxDecodedBytes` is the gateways' inflate limit (MAX_DECODED_SNAPSHOT_BYTES; tests pass a smaller
- * one, with the same value to decodeSnapshotRecord).
+ * The limits the encoder applies for a topic's `maxMessageBytes` and the gateways' `maxDecodedBytes`,
+ * or `share` of them (the control plane's snapshot budget keeps a tenant below the edge).
  */
-export function encodeSnapshotMessage(
-  message: SnapshotMessage,
+export function snapshotLimits(
   maxMessageBytes: number,
   maxDecodedBytes: number = MAX_DECODED_SNAPSHOT_BYTES,
-): EncodedSnapshotRecord {
+  share = 1,
+): SnapshotLimits {
+  return {
+    maxJsonBytes: Math.floor(maxDecodedBytes * share),
+    maxValueBytes: Math.floor((maxMessageBytes - RECORD_OVERHEAD_BYTES) * share),
+  };
+}
+
+/**
+ * The most gzip (zlib's defaults, as the encoder uses them) can make of `bytes` bytes: zlib's
+ * deflateBound for the default window and memory level, plus the 18-byte gzip wrapper. Incompressible
+ * input grows by about 0.03 % (2,583 bytes for 8 MiB of random bytes), so a JSON whose size plus this
+ * growth is within a limit fits without being compressed to find out.
+ */
+export function gzipBound(bytes: number): number {
+  return bytes + Math.floor(bytes / 4096) + Math.floor(bytes / 16384) + Math.floor(bytes / 33554432) + 7 + 18;
+}
+
+/** What `measureSnapshot` found. */
+export interface SnapshotSize {
+  /** Bytes of the snapshot's JSON: exactly what the encoder would send or gzip. */
+  jsonBytes: number;
+  /**
+   * Bytes of the record value: exact when `valueExact`, else an upper bound (gzip was not run because
+   * even the bound fits); null when the JSON alone is over `maxJsonBytes` (not compressed at all).
+   */
+  valueBytes: number | null;
+  valueExact: boolean;
+  /** Whether the encoder would take it under these limits. */
+  fits: boolean;
+}
+
+const gzipAsync = promisify(gzip);
+
+/**
+ * A snapshot's size as the encoder sees it, against `limits`: its JSON bytes (counted without building
+ * the JSON, see snapshotJsonBytes), and its record value — the JSON itself up to COMPRESS_ABOVE_BYTES,
+ * else its gzip, which is only run (off the event loop) when gzipBound does not already fit. The
+ * encoder refuses exactly the snapshots this finds over its own limits (`snapshotLimits`).
+ */
+export async function measureSnapshot(
+  snapshot: TenantSnapshot,
+  limits: SnapshotLimits,
+): Promise<SnapshotSize> {
+  const jsonBytes = snapshotJsonBytes(snapshot);
+  if (jsonBytes > limits.maxJsonBytes) return { jsonBytes, valueBytes: null, valueExact: false, fits: false };
+  if (jsonBytes <= COMPRESS_ABOVE_BYTES) {
+    return { jsonBytes, valueBytes: jsonBytes, valueExact: true, fits: jsonBytes <= limits.maxValueBytes };
+  }
+  const bound = gzipBound(jsonBytes);
+  if (bound <= limits.maxValueBytes) return { jsonBytes, valueBytes: bound, valueExact: false, fits: true };
+  const value = (await gzipAsync(Buffer.from(JSON.stringify(snapshot), 'utf8'))).length;
+  return { jsonBytes, valueBytes: value, valueExact: true, fits: value <= limits.maxValueBytes };
+}
+
+/** Sizes of deeply frozen values (frozen, and every object under them too): they cannot change. */
+const frozenJsonBytes = new WeakMap<object, number>();
+
+/**
+ * `Buffer.byteLength(JSON.stringify(value))`, counted without building the JSON. Deeply frozen objects
+ * are counted once (the control plane's cached tenant folds are frozen, and a fold shares every
+ * unchanged resource with the one before), so measuring a snapshot after one change costs about the
+ * changed resource and the lists holding it, not the whole snapshot. Plain JSON data only (what a
+ * snapshot is): anything with `toJSON` is counted by stringifying it.
+ */
+export function snapshotJsonBytes(value: unknown): number {
+  return jsonBytes(value) ?? 0;
+}
+
+/** undefined where JSON.stringify leaves the value out (undefined, functions, symbols). */
+function jsonBytes(value: unknown): number | undefined {
+  switch (typeof value) {
+    case 'string':
+      return Buffer.byteLength(JSON.stringify(value), 'utf8');
+    case 'number':
+    case 'boolean':
+      return JSON.stringify(value).length;
+    case 'bigint':
+      // As JSON.stringify: a BigInt has no JSON form.
+      throw new TypeError('Do not know how to serialize a BigInt');
+    case 'object': {
+      if (value === null) return 4;
+      const known = frozenJsonBytes.get(value);
+      if (known !== undefined) return known;
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+        return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+      }
+      let bytes = 2;
+      let stable = Object.isFrozen(value);
+      const count = (item: unknown): number | undefined => {
+        if (stable && typeof item === 'object' && item !== null) {
+          const size = jsonBytes(item);
+          if (!frozenJsonBytes.has(item)) stable = false;
+          return size;
+        }
+        return jsonBytes(item);
+      };
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index += 1) {
+          bytes += (count(value[index]) ?? 4) + (index > 0 ? 1 : 0);
+        }
+      } else {
+        let members = 0;
+        for (const key of Object.keys(value)) {
+          const size = count((value as Record<string, unknown>)[key]);
+          if (size === undefined) continue;
+          bytes += Buffer.byteLength(JSON.stringify(key), 'utf8') + 1 + size + (members > 0 ? 1 : 0);
+          members += 1;
+        }
+      }
+      if (stable) frozenJsonBytes.set(value, bytes);
+      return bytes;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The checks and JSON of a snapshot message before its value is (maybe) compressed. */
+function prepare(
+  message: SnapshotMessage,
+  maxMessageBytes: number,
+  maxDecodedBytes: number,
+): { headers: Record<string, string>; json: Buffer | null; limits: SnapshotLimits } {
   const headers: Record<string, string> = { [HEADER_VERSION]: message.version.toString() };
-  if (message.kind === 'tombstone') return { key: message.tenantId, value: null, headers };
+  const limits = snapshotLimits(maxMessageBytes, maxDecodedBytes);
+  if (message.kind === 'tombstone') return { headers, json: null, limits };
   if (
     message.snapshot.tenant_id !== message.tenantId ||
     message.snapshot.version !== message.version.toString()
@@ -58,27 +192,61 @@ export function encodeSnapshotMessage(
         `${message.snapshot.tenant_id} v${message.snapshot.version}`,
     );
   }
-  let value: Buffer = Buffer.from(JSON.stringify(message.snapshot), 'utf8');
-  if (value.length > maxDecodedBytes) {
+  const json = Buffer.from(JSON.stringify(message.snapshot), 'utf8');
+  if (json.length > limits.maxJsonBytes) {
     throw new SnapshotTooLargeError(
       message.tenantId,
       message.version,
-      value.length,
-      maxDecodedBytes,
+      json.length,
+      limits.maxJsonBytes,
       'decoded',
     );
   }
-  let encoding = 'json';
-  if (value.length > COMPRESS_ABOVE_BYTES) {
-    value = gzipSync(value);
-    encoding = 'gzip';
-  }
-  const limit = maxMessageBytes - RECORD_OVERHEAD_BYTES;
-  if (value.length > limit) {
-    throw new SnapshotTooLargeError(message.tenantId, message.version, value.length, limit);
+  return { headers, json, limits };
+}
+
+function finish(
+  message: SnapshotMessage,
+  headers: Record<string, string>,
+  value: Buffer,
+  encoding: 'json' | 'gzip',
+  limits: SnapshotLimits,
+): EncodedSnapshotRecord {
+  if (value.length > limits.maxValueBytes) {
+    throw new SnapshotTooLargeError(message.tenantId, message.version, value.length, limits.maxValueBytes);
   }
   headers[HEADER_ENCODING] = encoding;
   return { key: message.tenantId, value, headers };
+}
+
+/**
+ * `maxDecodedBytes` is the gateways' inflate limit (MAX_DECODED_SNAPSHOT_BYTES; tests pass a smaller
+ * one, with the same value to decodeSnapshotRecord).
+ */
+export function encodeSnapshotMessage(
+  message: SnapshotMessage,
+  maxMessageBytes: number,
+  maxDecodedBytes: number = MAX_DECODED_SNAPSHOT_BYTES,
+): EncodedSnapshotRecord {
+  const { headers, json, limits } = prepare(message, maxMessageBytes, maxDecodedBytes);
+  if (json === null) return { key: message.tenantId, value: null, headers };
+  if (json.length <= COMPRESS_ABOVE_BYTES) return finish(message, headers, json, 'json', limits);
+  return finish(message, headers, gzipSync(json), 'gzip', limits);
+}
+
+/**
+ * `encodeSnapshotMessage` with the gzip run off the event loop (zlib's thread pool; the same bytes):
+ * a large tenant's compression (about 250 ms for 14 MB of JSON) does not stop the process meanwhile.
+ */
+export async function encodeSnapshotMessageAsync(
+  message: SnapshotMessage,
+  maxMessageBytes: number,
+  maxDecodedBytes: number = MAX_DECODED_SNAPSHOT_BYTES,
+): Promise<EncodedSnapshotRecord> {
+  const { headers, json, limits } = prepare(message, maxMessageBytes, maxDecodedBytes);
+  if (json === null) return { key: message.tenantId, value: null, headers };
+  if (json.length <= COMPRESS_ABOVE_BYTES) return finish(message, headers, json, 'json', limits);
+  return finish(message, headers, await gzipAsync(json), 'gzip', limits);
 }
 
 export type DecodeResult = { ok: true; message: SnapshotMessage } | { ok: false; reason: string };

@@ -1,12 +1,18 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
+  COMPRESS_ABOVE_BYTES,
   decodeSnapshotRecord,
   encodeSnapshotMessage,
+  encodeSnapshotMessageAsync,
+  gzipBound,
   HEADER_ENCODING,
   HEADER_VERSION,
   MAX_DECODED_SNAPSHOT_BYTES,
+  measureSnapshot,
+  snapshotJsonBytes,
+  snapshotLimits,
 } from './codec.js';
 import { SnapshotTooLargeError } from './port.js';
 import { sampleSnapshot, snapshotMessage } from './testing.js';
@@ -114,5 +120,107 @@ describe('snapshot wire codec', () => {
     });
     expect(result).toMatchObject({ ok: false });
     expect(!result.ok && result.reason).toMatch(/larger than/);
+  });
+});
+
+/** Deep-freezes a value as the control plane's fold cache does with the states it keeps. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+describe('snapshot size, as the encoder sees it', () => {
+  it('counts exactly the bytes of JSON.stringify, escapes, non-ASCII and omitted members included', () => {
+    const values: unknown[] = [
+      sampleSnapshot(randomUUID(), 9n, { routes: 40, randomPaths: true }),
+      {
+        a: 'é€😀',
+        b: 'quote " backslash \\ newline \n tab \t nul \u0000 \u001f \u2028',
+        c: [1, -2.5, 1e21, 0.1],
+      },
+      { skip: undefined, fn: () => 1, keep: null, nested: { deep: [undefined, true, false, {}, []] } },
+      { 'kéy "quoted"': 'v', '\u2028': 1, 10: 'numeric key', n: Number.NaN, inf: Number.POSITIVE_INFINITY },
+      [],
+      'plain',
+      { date: new Date(0) },
+    ];
+    for (const value of values) {
+      expect(snapshotJsonBytes(value)).toBe(Buffer.byteLength(JSON.stringify(value)));
+    }
+  });
+
+  it('counts a frozen snapshot once and a changed copy correctly (shared unchanged parts)', () => {
+    const before = deepFreeze(sampleSnapshot(randomUUID(), 10n, { routes: 50, randomPaths: true }));
+    expect(snapshotJsonBytes(before)).toBe(Buffer.byteLength(JSON.stringify(before)));
+    // A fold step: a new top object and list, the unchanged routes shared with the frozen one.
+    const route = { ...before.routes[0]!, id: randomUUID(), path_pattern: '/ünïcode/"x"' };
+    const after = { ...before, version: '11', routes: [...before.routes, route] };
+    expect(snapshotJsonBytes(after)).toBe(Buffer.byteLength(JSON.stringify(after)));
+    // Not frozen, so not remembered: a mutation is counted.
+    route.path_pattern = '/changed';
+    expect(snapshotJsonBytes(after)).toBe(Buffer.byteLength(JSON.stringify(after)));
+  });
+
+  it('bounds what gzip makes of incompressible data (the claim that lets the budget skip gzip)', () => {
+    for (const size of [COMPRESS_ABOVE_BYTES + 1, 100_000, 1_048_576, 8 * 1_048_576]) {
+      const data = randomBytes(size);
+      const gzipped = gzipSync(data).length;
+      expect(gzipped).toBeGreaterThan(size);
+      expect(gzipped).toBeLessThanOrEqual(gzipBound(size));
+      expect(gzipBound(size) - size).toBeLessThan(size / 1000 + 64);
+    }
+  });
+
+  it('measures what the encoder refuses, against the same limits, gzipping only when the bound does not fit', async () => {
+    const poor = sampleSnapshot(randomUUID(), 12n, { routes: 400, randomPaths: true });
+    const json = Buffer.byteLength(JSON.stringify(poor));
+    const gzipped = gzipSync(Buffer.from(JSON.stringify(poor))).length;
+    // Roomy: no gzip needed, the bound is reported.
+    const roomy = await measureSnapshot(poor, snapshotLimits(json * 2));
+    expect(roomy).toEqual({ jsonBytes: json, valueBytes: gzipBound(json), valueExact: false, fits: true });
+    // Tight: gzip is run, and the answer agrees with the encoder on both sides of the limit.
+    for (const maxMessageBytes of [gzipped + 1024, gzipped + 1023]) {
+      const measured = await measureSnapshot(poor, snapshotLimits(maxMessageBytes));
+      expect(measured).toEqual({
+        jsonBytes: json,
+        valueBytes: gzipped,
+        valueExact: true,
+        fits: maxMessageBytes === gzipped + 1024,
+      });
+      const encode = () => encodeSnapshotMessage(snapshotMessage(poor), maxMessageBytes);
+      if (measured.fits) expect(encode().value!.length).toBe(gzipped);
+      else expect(encode).toThrow(SnapshotTooLargeError);
+    }
+    // Over the JSON limit: not compressed at all.
+    expect(await measureSnapshot(poor, snapshotLimits(LIMIT, json - 1))).toEqual({
+      jsonBytes: json,
+      valueBytes: null,
+      valueExact: false,
+      fits: false,
+    });
+    // A share of the limits (the control plane's budget).
+    expect(snapshotLimits(8 * 1024 * 1024, MAX_DECODED_SNAPSHOT_BYTES, 0.75)).toEqual({
+      maxValueBytes: Math.floor((8 * 1024 * 1024 - 1024) * 0.75),
+      maxJsonBytes: 24 * 1024 * 1024,
+    });
+  });
+
+  it('encodes the same record off the event loop as on it', async () => {
+    for (const snapshot of [
+      sampleSnapshot(randomUUID(), 13n),
+      sampleSnapshot(randomUUID(), 14n, { routes: 300, randomPaths: true }),
+    ]) {
+      const message = snapshotMessage(snapshot);
+      expect(await encodeSnapshotMessageAsync(message, LIMIT)).toEqual(encodeSnapshotMessage(message, LIMIT));
+    }
+    const tombstone = { kind: 'tombstone', tenantId: randomUUID(), version: 3n } as const;
+    expect(await encodeSnapshotMessageAsync(tombstone, LIMIT)).toEqual(
+      encodeSnapshotMessage(tombstone, LIMIT),
+    );
+    const big = snapshotMessage(sampleSnapshot(randomUUID(), 15n, { routes: 400, randomPaths: true }));
+    await expect(encodeSnapshotMessageAsync(big, 32 * 1024)).rejects.toThrow(SnapshotTooLargeError);
   });
 });

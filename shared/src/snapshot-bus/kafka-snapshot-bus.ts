@@ -9,7 +9,7 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
-import { decodeSnapshotRecord, type EncodedSnapshotRecord, encodeSnapshotMessage } from './codec.js';
+import { decodeSnapshotRecord, type EncodedSnapshotRecord, encodeSnapshotMessageAsync } from './codec.js';
 import { ensureSnapshotTopic, type SnapshotTopicSettings } from './kafka-topic.js';
 import type {
   PublishResult,
@@ -130,7 +130,10 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
       const encoded: SnapshotMessage[] = [];
       for (const message of messages) {
         try {
-          records.push(encodeSnapshotMessage(message, options.maxMessageBytes, options.maxDecodedBytes));
+          // gzip off the event loop: a large tenant's compression does not stop the process meanwhile.
+          records.push(
+            await encodeSnapshotMessageAsync(message, options.maxMessageBytes, options.maxDecodedBytes),
+          );
           encoded.push(message);
         } catch (error) {
           result.failed.push({ tenantId: message.tenantId, version: message.version, error: error as Error });

@@ -56,6 +56,7 @@ async function issue(deps: CommandDeps, ctx: CommandContext, spec: KeyToIssue): 
   const key = generateApiKey();
   const result = await handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.apiKey(apiKeyId),
     decider: apiKeyDecider,
     metadata: () => eventMetadata(deps, ctx, spec.tenant_id),
@@ -118,6 +119,7 @@ export async function rotateApiKey(
   try {
     await handleCommand({
       store: deps.store,
+      snapshotGuard: deps.snapshotGuard,
       stream,
       decider: apiKeyDecider,
       ifMatch: ctx.ifMatch,

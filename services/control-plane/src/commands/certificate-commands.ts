@@ -125,6 +125,7 @@ export async function uploadCertificate(
   };
   const result = await handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.certificate(certificateId),
     decider: certificateDecider,
     metadata: () => eventMetadata(deps, ctx, body.tenant_id),

@@ -24,6 +24,7 @@ export function changeResource<Data extends { tenant_id: string }, Command>(
 ): Promise<HandledCommand<Lifecycle<Data>>> {
   return handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: change.stream,
     decider: change.decider,
     ifMatch: ctx.ifMatch,

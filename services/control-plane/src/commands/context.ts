@@ -7,6 +7,7 @@ import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { forbidden } from '../domain/errors.js';
 import type { CustomDomainDeps } from './custom-domain-commands.js';
 import type { LegacyUserStreams } from './legacy-user-streams.js';
+import type { SnapshotGuard } from './snapshot-guard.js';
 import type { TenantLimits, TenantResourceCounts } from './tenant-limits.js';
 
 /** What every command needs from the process: ports only, no transport and no database driver. */
@@ -33,6 +34,11 @@ export interface CommandDeps {
   tenantLimits?: TenantLimits | undefined;
   /** A tenant's live routes, origins, API keys and certificates, for the limits. */
   resourceCounts: TenantResourceCounts;
+  /**
+   * The tenant's gateway snapshot after a command: within the snapshot budget, no host another tenant's
+   * gateways still serve (snapshot-guard.ts); handleCommand checks it for every command. Absent: not checked.
+   */
+  snapshotGuard?: SnapshotGuard | undefined;
   /**
    * The tenant's admin command limit, given per request (absent: no limit): charged once write access
    * to a tenant is granted, before anything is appended.

@@ -89,6 +89,7 @@ async function run(
   try {
     return await handleCommand({
       store: deps.store,
+      snapshotGuard: deps.snapshotGuard,
       stream: streamName.tenant(tenantId),
       decider: tenantDomainsDecider,
       ifMatch: ctx.ifMatch,

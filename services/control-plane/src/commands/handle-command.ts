@@ -9,6 +9,7 @@ import {
 } from '@vantageedge/shared/event-store/port';
 import type { Decider } from '../domain/decision.js';
 import { conflict, DomainError, preconditionFailed } from '../domain/errors.js';
+import type { SnapshotGuard } from './snapshot-guard.js';
 
 export interface HandledCommand<State> {
   state: State;
@@ -34,6 +35,12 @@ export interface HandleOptions<State, Command> {
   revisionOf?: (state: State, streamRevision: bigint | null) => bigint | null;
   /** The state the stream is folded onto (default: the decider's initial state). */
   initialState?: () => Promise<State> | State;
+  /**
+   * What the events do to their tenant's gateway snapshot, checked before they are appended (the
+   * snapshot budget, hosts still served to another tenant: snapshot-guard.ts). Every command passes
+   * `deps.snapshotGuard`; absent (the demo seed, tests of deciders): not checked.
+   */
+  snapshotGuard: SnapshotGuard | undefined;
 }
 
 export function fold<State>(
@@ -78,7 +85,8 @@ function taken(error: UniquenessViolationError): DomainError {
 }
 
 /**
- * Read the stream, fold, decide, append with expectedRevision = the revision read. A concurrent
+ * Read the stream, fold, decide, check what the events do to their tenant's gateway snapshot
+ * (`snapshotGuard`), append with expectedRevision = the revision read. A concurrent
  * writer makes the append fail; the command is then decided once more on the fresh state (If-Match
  * checked again), and a second race is reported (`precondition_failed` with If-Match, else
  * `conflict`). Every expected failure leaves as a DomainError.
@@ -102,6 +110,7 @@ export async function handleCommand<State, Command>(
     }
     const metadata = options.metadata(state);
     const newEvents = decision.events.map((event) => ({ ...event, metadata }));
+    await options.snapshotGuard?.check(newEvents);
     let result: AppendResult;
     try {
       result = await store.appendToStream(stream, newEvents, {

@@ -39,6 +39,7 @@ export async function createOrigin(
   const originId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.origin(originId),
     decider: originDecider,
     metadata: () => eventMetadata(deps, ctx, body.tenant_id),

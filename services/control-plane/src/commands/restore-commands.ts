@@ -54,6 +54,7 @@ export async function restoreOrigin(
   requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(origin));
   const result = await handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.origin(origin.origin_id),
     decider: restoreOriginDecider,
     metadata: () => eventMetadata(deps, ctx, origin.tenant_id),
@@ -72,6 +73,7 @@ export async function restoreRoute(
   await requireNewRouteFits(deps, ctx, route);
   const result = await handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.route(route.route_id),
     decider: restoreRouteDecider,
     metadata: () => eventMetadata(deps, ctx, route.tenant_id),

@@ -32,6 +32,7 @@ export async function createRoute(
   const { tenant_id, ...config } = body;
   const result = await handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.route(routeId),
     decider: routeDecider,
     metadata: () => eventMetadata(deps, ctx, tenant_id),

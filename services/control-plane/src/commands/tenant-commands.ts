@@ -47,6 +47,7 @@ export async function createTenant(
   const tenantId = randomUUID();
   const result = await handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.tenant(tenantId),
     decider: tenantDecider,
     metadata: () => eventMetadata(deps, ctx, tenantId),
@@ -73,6 +74,7 @@ export async function updateTenant(
 ): Promise<CommandOutcome<TenantResource>> {
   const result = await handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.tenant(tenantId),
     decider: tenantDecider,
     ifMatch: ctx.ifMatch,
@@ -113,6 +115,7 @@ export async function deleteTenant(
   requirePlatformAdmin(ctx.caller, 'delete tenants');
   const result = await handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.tenant(tenantId),
     decider: tenantDomainsDecider,
     ifMatch: ctx.ifMatch,

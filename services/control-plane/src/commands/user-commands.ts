@@ -59,6 +59,7 @@ function onTenant(
 ) {
   return handleCommand({
     store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
     stream: streamName.tenant(tenantId),
     decider: tenantDecider,
     ifMatch: ctx.ifMatch,

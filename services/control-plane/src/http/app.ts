@@ -24,6 +24,7 @@ import { type ClerkAuthOptions, callerOf, createCallerMiddleware } from '../auth
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
+import { createSnapshotGuard, type SnapshotBudget } from '../commands/snapshot-guard.js';
 import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { tenantConfigs } from '../config-history/tenant-config.js';
@@ -77,6 +78,11 @@ export interface ControlPlaneAppDeps {
   gatewayEncodedSlashes?: 'reject' | 'keep';
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
+  /**
+   * The most a tenant's gateway snapshot may be (SNAPSHOT_MAX_MESSAGE_BYTES, TENANT_MAX_SNAPSHOT_PERCENT);
+   * default DEFAULT_SNAPSHOT_BUDGET (75 % of an 8 MiB topic's limit and of what gateways inflate).
+   */
+  snapshotBudget?: SnapshotBudget;
   /** The web console at /console (the built static app, its sign-in settings). */
   console?: ConsoleRouterDeps;
   /**
@@ -266,6 +272,10 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
       customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
+      snapshotGuard: createSnapshotGuard({
+        source: { store: deps.store, pool: deps.pool },
+        ...(deps.snapshotBudget ? { budget: deps.snapshotBudget } : {}),
+      }),
       tenantConfigs: tenantConfigs({ store: deps.store, pool: deps.pool }),
       resourceCounts: createReadModelResourceCounts(deps.pool),
       newCommandBudget: () => adminRateLimiter.commandBudget(),

@@ -162,14 +162,14 @@ const E = {
     'not_found: the resource, or one the request names, does not exist or is not visible',
   ),
   conflict: errorResponse(
-    'conflict: a unique value is taken, the state does not allow it (e.g. the last owner), a concurrent change, or a request with this Idempotency-Key is still running (Retry-After: until its lock ends); idempotency_answer_lost: the first request with this Idempotency-Key was applied but its answer was lost (X-Event-Position: its events)',
+    "conflict: a unique value is taken, the state does not allow it (e.g. the last owner, a host another tenant's gateways still serve), a concurrent change, or a request with this Idempotency-Key is still running (Retry-After: until its lock ends); idempotency_answer_lost: the first request with this Idempotency-Key was applied but its answer was lost (X-Event-Position: its events)",
     { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
   ),
   stale: errorResponse('precondition_failed: If-Match is not the current revision'),
   tooLarge: errorResponse('payload_too_large: the body is larger than CONTROL_PLANE_BODY_LIMIT_BYTES'),
   mediaType: errorResponse('unsupported_media_type: send application/json'),
   unprocessable: errorResponse(
-    'idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded; domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field',
+    "idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded, or the tenant's gateway snapshot would be over its budget (TENANT_MAX_SNAPSHOT_PERCENT of what the snapshot bus takes); domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field",
   ),
   notCaughtUp: errorResponse('not_caught_up: the read models have not reached X-Min-Position yet', {
     'Retry-After': RESPONSE_HEADERS['Retry-After'],

@@ -25,6 +25,7 @@ import type { AdminRateLimitOptions } from '../admin-rate-limit/admin-rate-limit
 import type { Authorizer } from '../auth/authorize.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
+import type { SnapshotBudget } from '../commands/snapshot-guard.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
 import type { ApiKeyQuotaReader } from '../queries/api-key-quota.js';
@@ -74,6 +75,8 @@ export async function startControlPlane(
     /** Base domains and TXT lookups of the custom-domain commands (e.g. a test DNS server's). */
     customDomains?: CustomDomainDeps;
     tenantLimits?: TenantLimits;
+    /** The snapshot budget (SNAPSHOT_MAX_MESSAGE_BYTES, TENANT_MAX_SNAPSHOT_PERCENT); default: the app's. */
+    snapshotBudget?: SnapshotBudget;
     /** The live quota counters GET /api/v1/api-keys/:id reads. */
     apiKeyQuota?: ApiKeyQuotaReader;
     certificateKeyRing?: KeyRing;
@@ -134,6 +137,7 @@ export async function startControlPlane(
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
     ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
+    ...(options.snapshotBudget ? { snapshotBudget: options.snapshotBudget } : {}),
     ...(options.certificateKeyRing ? { certificateKeyRing: options.certificateKeyRing } : {}),
     ...(options.rolloutRedis ? { rollout: { pool: db.pool, redis: options.rolloutRedis } } : {}),
     ...(options.adminRateLimits ? { adminRateLimits: options.adminRateLimits } : {}),

@@ -1,0 +1,304 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  type SnapshotProjector,
+  startSnapshotProjector,
+} from '@vantageedge/projections/snapshots/snapshot-projector';
+import { newEvent, originState } from '@vantageedge/projections/snapshots/testing';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { MAX_DECODED_SNAPSHOT_BYTES } from '@vantageedge/shared/snapshot-bus/codec';
+import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ApiResponse,
+  type ControlPlaneHarness,
+  json,
+  startControlPlane,
+} from '../testing/control-plane-harness.js';
+import type { SnapshotBudget } from './snapshot-guard.js';
+
+/**
+ * Regression tests (F2/F3): every command passed the counted limits, yet 70 origins × 100 targets of
+ * 2,000-character URLs made a tenant's snapshot 10.6 MB after gzip, over the snapshot bus's 8 MiB: it
+ * was never published again, its gateways kept its old hosts, and a custom domain it then released and
+ * another tenant verified kept routing to it. Here the bus's limit is 64 KiB (budget: 75 % of it, 48,384
+ * bytes after gzip), so a few origins of ten such targets reach it.
+ */
+const BUDGET: SnapshotBudget = {
+  maxMessageBytes: 64 * 1024,
+  maxDecodedBytes: MAX_DECODED_SNAPSHOT_BYTES,
+  percent: 75,
+};
+const GZIP_BUDGET = Math.floor((64 * 1024 - 1024) * 0.75);
+
+let cp: ControlPlaneHarness;
+let projector: SnapshotProjector;
+
+/** A 2,000-character URL that gzip cannot shrink much (random). */
+const longUrl = () => `https://o.example.com/${randomBytes(1500).toString('base64url').slice(0, 1975)}`;
+const targets = (count: number) => Array.from({ length: count }, () => ({ url: longUrl(), weight: 1 }));
+
+const post = (path: string, body: unknown) => cp.request('POST', path, { body });
+const idOf = (response: ApiResponse) => json(response)['id'] as string;
+const errorOf = (response: ApiResponse) =>
+  json(response)['error'] as {
+    code: string;
+    message: string;
+    details: Array<{ field: string; issue: string }>;
+  };
+
+async function tenant(name: string): Promise<string> {
+  const created = await post('/api/v1/tenants', { name, subdomain: `${name}-${randomUUID().slice(0, 8)}` });
+  expect(created.status).toBe(201);
+  return idOf(created);
+}
+
+function expectOverBudget(response: ApiResponse, field: string): void {
+  expect(response.status, JSON.stringify(response.body)).toBe(422);
+  const error = errorOf(response);
+  expect(error.code).toBe('limit_exceeded');
+  expect(error.details.map((detail) => detail.field)).toEqual([field]);
+  expect(error.details[0]?.issue).toMatch(
+    new RegExp(
+      `^the tenant's gateway snapshot would be \\d+ bytes after gzip / \\d+ bytes of JSON, over the most a ` +
+        `snapshot may be \\(${GZIP_BUDGET} bytes after gzip, ${MAX_DECODED_SNAPSHOT_BYTES * 0.75} bytes of JSON`,
+    ),
+  );
+  expect(error.message).toContain('TENANT_MAX_SNAPSHOT_PERCENT');
+}
+
+/** Creates origins of ten long targets until one is refused; answers the created ids and the refusal. */
+async function fillUp(
+  tenantId: string,
+): Promise<{ origins: string[]; refused: ApiResponse; position: string }> {
+  const origins: string[] = [];
+  let position = '';
+  for (let index = 0; index < 20; index += 1) {
+    const response = await post('/api/v1/origins', {
+      tenant_id: tenantId,
+      name: `o${index}`,
+      targets: targets(10),
+    });
+    if (response.status !== 201) return { origins, refused: response, position };
+    origins.push(idOf(response));
+    position = response.headers.get('x-event-position')!;
+  }
+  throw new Error('20 origins of ten long targets were all accepted: no snapshot budget');
+}
+
+async function state(tenantId: string) {
+  const { rows } = await cp.db.pool.query<{
+    version: string;
+    published_version: string | null;
+    failed_version: string | null;
+  }>('select version, published_version, failed_version from snapshot_state where tenant_id = $1', [
+    tenantId,
+  ]);
+  return rows[0];
+}
+
+async function settled(tenantId: string, position: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const row = await state(tenantId);
+    if (
+      row &&
+      BigInt(row.version) >= BigInt(position) &&
+      (row.published_version === row.version || row.failed_version === row.version)
+    ) {
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`snapshot of ${tenantId} not settled at ${position}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+beforeAll(async () => {
+  cp = await startControlPlane({ withReadSide: true, snapshotBudget: BUDGET });
+  // The snapshot pipeline behind the control plane, with a bus of the budget's limit.
+  projector = startSnapshotProjector({
+    store: cp.store,
+    pool: cp.db.pool,
+    bus: createInMemorySnapshotBus({ maxMessageBytes: BUDGET.maxMessageBytes }),
+    publishPollMs: 200,
+  });
+});
+afterAll(async () => {
+  await projector?.stop();
+  await cp?.close();
+});
+
+describe('the snapshot budget (a tenant snapshot the bus can always take)', () => {
+  it('refuses the command that would take the snapshot over it with 422 limit_exceeded naming what grew, appending nothing', async () => {
+    const acme = await tenant('acme');
+    const { origins, refused, position } = await fillUp(acme);
+    expect(origins.length).toBeGreaterThan(0);
+    expectOverBudget(refused, 'origins');
+
+    const events = (await cp.allEvents()).length;
+    // An update that grows an origin is refused too; so is a retry of the refused create.
+    expectOverBudget(
+      await cp.request('PATCH', `/api/v1/origins/${origins[0]}`, { body: { targets: targets(20) } }),
+      'origins',
+    );
+    expectOverBudget(
+      await post('/api/v1/origins', { tenant_id: acme, name: 'again', targets: targets(10) }),
+      'origins',
+    );
+    expect((await cp.allEvents()).length).toBe(events);
+
+    // Every snapshot it was allowed to make went out (none was refused by the bus).
+    await settled(acme, position);
+    expect((await state(acme))?.published_version).toBe((await state(acme))?.version);
+
+    // Deletions are always allowed; once back under the budget the tenant grows again.
+    const deleted = await cp.request('DELETE', `/api/v1/origins/${origins[0]}`);
+    expect(deleted.status).toBe(204);
+    const again = await post('/api/v1/origins', { tenant_id: acme, name: 'again', targets: targets(10) });
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+  });
+
+  it('leaves a small tenant alone', async () => {
+    const small = await tenant('small');
+    const origin = await post('/api/v1/origins', {
+      tenant_id: small,
+      name: 'api',
+      url: 'https://api.small.example',
+    });
+    expect(origin.status).toBe(201);
+    const route = await post('/api/v1/routes', {
+      tenant_id: small,
+      origin_id: idOf(origin),
+      path_pattern: '/api/*',
+      auth_mode: 'public',
+    });
+    expect(route.status).toBe(201);
+    expect((await post('/api/v1/api-keys', { tenant_id: small, name: 'ci' })).status).toBe(201);
+  });
+
+  it('lets a tenant over the budget from older events shrink, never grow', async () => {
+    const globex = await tenant('globex');
+    // Recorded before the budget existed: straight into the log, past every command's checks.
+    const old: string[] = [];
+    for (let index = 0; index < 6; index += 1) {
+      const origin = { ...originState(globex), name: `old${index}`, targets: targets(10) };
+      old.push(origin.origin_id);
+      await cp.store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
+    }
+    const events = (await cp.allEvents()).length;
+    expectOverBudget(
+      await post('/api/v1/origins', { tenant_id: globex, name: 'tiny', url: 'https://tiny.globex.example' }),
+      'origins',
+    );
+    expectOverBudget(
+      await post('/api/v1/routes', {
+        tenant_id: globex,
+        origin_id: old[0],
+        path_pattern: '/x/*',
+        auth_mode: 'public',
+      }),
+      'routes',
+    );
+    expectOverBudget(await post('/api/v1/api-keys', { tenant_id: globex, name: 'ci' }), 'api_keys');
+    expect((await cp.allEvents()).length).toBe(events);
+
+    // Fewer targets: smaller, so allowed although still over; deletions too.
+    const fewer = await cp.request('PATCH', `/api/v1/origins/${old[0]}`, { body: { targets: targets(2) } });
+    expect(fewer.status, JSON.stringify(fewer.body)).toBe(200);
+    for (const id of old.slice(1, 4))
+      expect((await cp.request('DELETE', `/api/v1/origins/${id}`)).status).toBe(204);
+    // Back under it: growing is allowed again.
+    expect((await post('/api/v1/api-keys', { tenant_id: globex, name: 'ci' })).status).toBe(201);
+  });
+});
+
+describe('a host still served to another tenant by the gateways', () => {
+  it('is not given to another tenant while the last snapshot the bus took of its holder claims it', async () => {
+    const holder = await tenant('holder');
+    const other = await tenant('other');
+    const domain = `shop-${randomUUID().slice(0, 8)}.example.com`;
+    const claimed = await post(`/api/v1/tenants/${holder}/domains`, { domain, verified: true });
+    expect(claimed.status).toBe(201);
+    await settled(holder, claimed.headers.get('x-event-position')!);
+    expect((await state(holder))?.published_version).toBe((await state(holder))?.version);
+
+    // Older events make the holder's snapshot too large for the bus: its gateways keep the version
+    // that claims the domain.
+    const big: string[] = [];
+    let last = '';
+    for (let index = 0; index < 6; index += 1) {
+      const origin = { ...originState(holder), name: `big${index}`, targets: targets(10) };
+      big.push(origin.origin_id);
+      last = String(
+        (
+          await cp.store.appendToStream(streamName.origin(origin.origin_id), [
+            newEvent('OriginCreated', origin),
+          ])
+        ).position,
+      );
+    }
+    await settled(holder, last);
+    expect((await state(holder))?.failed_version).toBe((await state(holder))?.version);
+
+    // Releasing the domain is a deletion: allowed. It is refused by the bus like every later version.
+    const released = await cp.request('DELETE', `/api/v1/tenants/${holder}/domains/${domain}`);
+    expect(released.status).toBe(204);
+    await settled(holder, released.headers.get('x-event-position')!);
+    expect((await state(holder))?.failed_version).toBe((await state(holder))?.version);
+
+    // The other tenant may not have it yet: every gateway would keep routing it to the holder.
+    const events = (await cp.allEvents()).length;
+    const refused = await post(`/api/v1/tenants/${other}/domains`, { domain, verified: true });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(errorOf(refused).details).toEqual([{ field: 'domain', issue: 'still served to another tenant' }]);
+    expect((await cp.allEvents()).length).toBe(events);
+    // A pending claim does not reach the gateways: allowed.
+    const pending = await post(`/api/v1/tenants/${other}/domains`, { domain });
+    expect(pending.status).toBe(201);
+    expect((await cp.request('DELETE', `/api/v1/tenants/${other}/domains/${domain}`)).status).toBe(204);
+
+    // Once the holder's release is published, the domain is free.
+    let lastDelete = '';
+    for (const id of big.slice(0, 4)) {
+      const deleted = await cp.request('DELETE', `/api/v1/origins/${id}`);
+      expect(deleted.status).toBe(204);
+      lastDelete = deleted.headers.get('x-event-position')!;
+    }
+    await settled(holder, lastDelete);
+    expect((await state(holder))?.published_version).toBe((await state(holder))?.version);
+    const given = await post(`/api/v1/tenants/${other}/domains`, { domain, verified: true });
+    expect(given.status, JSON.stringify(given.body)).toBe(201);
+  });
+
+  it('does not give a subdomain away while the old holder’s gateways still serve it', async () => {
+    const holder = await tenant('sub');
+    const subdomain = `old-${randomUUID().slice(0, 8)}`;
+    const renamed = await cp.request('PATCH', `/api/v1/tenants/${holder}`, { body: { subdomain } });
+    expect(renamed.status).toBe(200);
+    await settled(holder, renamed.headers.get('x-event-position')!);
+    let last = '';
+    for (let index = 0; index < 6; index += 1) {
+      const origin = { ...originState(holder), name: `big${index}`, targets: targets(10) };
+      last = String(
+        (
+          await cp.store.appendToStream(streamName.origin(origin.origin_id), [
+            newEvent('OriginCreated', origin),
+          ])
+        ).position,
+      );
+    }
+    await settled(holder, last);
+    // A shorter name: the snapshot does not grow, so the rename is allowed although over the budget.
+    const moved = await cp.request('PATCH', `/api/v1/tenants/${holder}`, {
+      body: { subdomain: `n-${randomUUID().slice(0, 8)}` },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    await settled(holder, moved.headers.get('x-event-position')!);
+    expect((await state(holder))?.failed_version).toBe((await state(holder))?.version);
+
+    const refused = await post('/api/v1/tenants', { name: 'taker', subdomain });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(errorOf(refused).details).toEqual([
+      { field: 'subdomain', issue: 'still served to another tenant' },
+    ]);
+  });
+});

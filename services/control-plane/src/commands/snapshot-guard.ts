@@ -1,0 +1,267 @@
+import { qualified, READ_MODELS_SCHEMA } from '@vantageedge/projections/read-models/schema';
+import {
+  foldSnapshotEvent,
+  type SnapshotState,
+  snapshotTenantOf,
+} from '@vantageedge/projections/snapshots/fold';
+import { readPublishedVersions } from '@vantageedge/projections/snapshots/snapshot-state';
+import type { ControlPlaneEvent, ControlPlaneEventType } from '@vantageedge/shared/domain/events';
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { EventMetadata } from '@vantageedge/shared/event-store/port';
+import {
+  MAX_DECODED_SNAPSHOT_BYTES,
+  measureSnapshot,
+  type SnapshotSize,
+  snapshotJsonBytes,
+  snapshotLimits,
+} from '@vantageedge/shared/snapshot-bus/codec';
+import { z } from 'zod';
+import type { TenantEventSource } from '../config-history/tenant-events.js';
+import { tenantFoldAt } from '../config-history/tenant-folds.js';
+import { conflict } from '../domain/errors.js';
+import { limitExceeded } from './tenant-limits.js';
+
+/**
+ * What a command does to its tenant's gateway snapshot, checked before its events are appended (by
+ * handleCommand, which every command passes through):
+ *
+ * 1. **The snapshot budget.** A snapshot the snapshot bus cannot take (over SNAPSHOT_MAX_MESSAGE_BYTES
+ *    after gzip, or over what gateways inflate, MAX_DECODED_SNAPSHOT_BYTES, as JSON) is never
+ *    published: every replica keeps the tenant's last published config — its hosts included — until a
+ *    later version fits. The counted limits (TENANT_MAX_*) do not prevent that (100 origins × 100
+ *    targets of 2,048-character URLs are 20 MB of JSON), so a command whose events would take the
+ *    tenant's snapshot over TENANT_MAX_SNAPSHOT_PERCENT (75 %) of both limits is refused (422
+ *    `limit_exceeded`, the field naming what grew), appending nothing. The snapshot after the command
+ *    is the snapshot projector's own fold (`snapshots/fold`) of the command's events onto the tenant's
+ *    folded config (the control plane's fold cache, config-history/tenant-folds.ts: one event read after
+ *    a change), measured with the bus encoder's own rules (`measureSnapshot`: gzip only runs when the
+ *    JSON plus gzip's worst-case growth is over the limit). A command that does not make the snapshot's
+ *    JSON larger is never refused, and deletions (which only take something out) are not even measured,
+ *    so a tenant over the budget — from events older than the budget — can always get back under it.
+ *    The margin below the bus's limits absorbs what commands racing each other add together (each is
+ *    measured against the config before the others) and gzip's few bytes of non-monotony.
+ * 2. **Hosts still served to another tenant.** Gateways settle a host two tenants claim by the earliest
+ *    claim, and a tenant's release of a host (custom domain deleted, subdomain changed, tenant deleted)
+ *    reaches them only with that tenant's next *published* snapshot. A host is not given to a tenant
+ *    (CustomDomainVerified, a new subdomain) while the last snapshot the bus acknowledged of another
+ *    tenant still claims it and that tenant has changed since (409 `conflict`): it would keep being
+ *    routed to that tenant, with the new owner's traffic and credentials, for as long as that tenant's
+ *    release is not published — for good, if its snapshot is refused by the bus. The other tenants are
+ *    found through the audit log (who ever verified the domain / had the subdomain); what they last
+ *    published is their fold at `published_version` (snapshot_state). After `POST
+ *    /admin/republish-snapshots` no version counts as published until the bus took it again.
+ */
+
+export interface SnapshotBudget {
+  /** SNAPSHOT_MAX_MESSAGE_BYTES: the topic's max.message.bytes, as the snapshot projector's. */
+  maxMessageBytes: number;
+  /** What gateways inflate a snapshot to at most (MAX_DECODED_SNAPSHOT_BYTES). */
+  maxDecodedBytes: number;
+  /** TENANT_MAX_SNAPSHOT_PERCENT: the share of both limits a tenant's snapshot may use. */
+  percent: number;
+}
+
+export const DEFAULT_SNAPSHOT_BUDGET: SnapshotBudget = {
+  maxMessageBytes: 8 * 1024 * 1024,
+  maxDecodedBytes: MAX_DECODED_SNAPSHOT_BYTES,
+  percent: 75,
+};
+
+/** The control plane's settings of the budget (the bus's own limit is the snapshot bus setting). */
+export const snapshotBudgetSettings = {
+  /** Percent of the snapshot bus's limits a tenant's gateway snapshot may take (1–100). */
+  TENANT_MAX_SNAPSHOT_PERCENT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(DEFAULT_SNAPSHOT_BUDGET.percent),
+};
+
+export function snapshotBudgetFromSettings(settings: {
+  SNAPSHOT_MAX_MESSAGE_BYTES: number;
+  TENANT_MAX_SNAPSHOT_PERCENT: number;
+}): SnapshotBudget {
+  return {
+    maxMessageBytes: settings.SNAPSHOT_MAX_MESSAGE_BYTES,
+    maxDecodedBytes: MAX_DECODED_SNAPSHOT_BYTES,
+    percent: settings.TENANT_MAX_SNAPSHOT_PERCENT,
+  };
+}
+
+/** An event as handleCommand is about to append it. */
+export interface EventToAppend {
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+}
+
+export interface SnapshotGuard {
+  /** Throws a DomainError when `events` (one command's, in order) may not be appended; see above. */
+  check(events: readonly EventToAppend[]): Promise<void>;
+}
+
+/** Events that only take something out of a snapshot: never measured, never refused. */
+const SHRINKING: ReadonlySet<ControlPlaneEventType> = new Set<ControlPlaneEventType>([
+  'TenantDeleted',
+  'OriginDeleted',
+  'RouteDeleted',
+  'ApiKeyRevoked',
+  'UserDeleted',
+  'CustomDomainDeleted',
+  'CertificateDeleted',
+]);
+
+/** The request field named when an event would take the snapshot over the budget: what grew. */
+const GROWING_FIELD: Partial<Record<ControlPlaneEventType, string>> = {
+  TenantCreated: 'tenant',
+  TenantUpdated: 'tenant',
+  OriginCreated: 'origins',
+  OriginUpdated: 'origins',
+  RouteCreated: 'routes',
+  RouteUpdated: 'routes',
+  ApiKeyIssued: 'api_keys',
+  ApiKeyRotated: 'api_keys',
+  ApiKeyQuotaChanged: 'api_keys',
+  CertificateUploaded: 'certificates',
+  CertificateKeyResealed: 'certificates',
+  UserCreated: 'users',
+  CustomDomainVerified: 'custom_domains',
+};
+
+interface HostClaim {
+  kind: 'custom_domain' | 'subdomain';
+  host: string;
+  field: string;
+}
+
+export function createSnapshotGuard({
+  source,
+  budget = DEFAULT_SNAPSHOT_BUDGET,
+}: {
+  /** The event store and pool the tenant folds read (their cache is the store's: tenant-folds.ts). */
+  source: TenantEventSource;
+  budget?: SnapshotBudget;
+}): SnapshotGuard {
+  const limits = snapshotLimits(budget.maxMessageBytes, budget.maxDecodedBytes, budget.percent / 100);
+
+  async function requireWithinBudget(
+    field: string,
+    before: SnapshotState | undefined,
+    after: TenantSnapshot,
+  ): Promise<void> {
+    const jsonBytes = snapshotJsonBytes(after);
+    // Not larger than before: allowed, over the budget or not (a way back under it, step by step).
+    if (before?.status === 'live' && jsonBytes <= snapshotJsonBytes(before.snapshot)) return;
+    const size = await measureSnapshot(after, limits);
+    if (size.fits) return;
+    throw limitExceeded(field, overBudget(size));
+  }
+
+  function overBudget(size: SnapshotSize): string {
+    const would =
+      size.valueBytes === null
+        ? `${size.jsonBytes} bytes of JSON`
+        : `${size.valueBytes} bytes after gzip / ${size.jsonBytes} bytes of JSON`;
+    return (
+      `the tenant's gateway snapshot would be ${would}, over the most a snapshot may be ` +
+      `(${limits.maxValueBytes} bytes after gzip, ${limits.maxJsonBytes} bytes of JSON: ` +
+      `${budget.percent}% of SNAPSHOT_MAX_MESSAGE_BYTES and of what gateways inflate, ` +
+      'TENANT_MAX_SNAPSHOT_PERCENT); remove something first'
+    );
+  }
+
+  /** Tenants other than `tenantId` that ever claimed the host, from the audit log. */
+  async function formerClaimants(tenantId: string, claim: HostClaim): Promise<string[]> {
+    const [types, key] =
+      claim.kind === 'custom_domain'
+        ? [['CustomDomainVerified'], 'domain']
+        : [['TenantCreated', 'TenantUpdated'], 'subdomain'];
+    const { rows } = await source.pool.query<{ tenant_id: string }>(
+      `select distinct tenant_id::text from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
+        where event_type = any($1::text[]) and lower(data->>$2) = $3
+          and tenant_id is not null and tenant_id <> $4::uuid`,
+      [types, key, claim.host, tenantId],
+    );
+    return rows.map((row) => row.tenant_id);
+  }
+
+  /** 409 when another tenant's last published snapshot claims the host and it changed since. */
+  async function requireHostReleased(tenantId: string, claim: HostClaim, head: bigint): Promise<void> {
+    const others = await formerClaimants(tenantId, claim);
+    if (others.length === 0) return;
+    const published = await readPublishedVersions(source.pool, others);
+    for (const other of others) {
+      const publishedVersion = published.get(other);
+      if (publishedVersion === undefined) continue; // never published: no replica routes it
+      const current = (await tenantFoldAt(source, other, head)).state;
+      if (current === undefined || versionOf(current) <= publishedVersion) continue; // replicas are current
+      const served = (await tenantFoldAt(source, other, publishedVersion)).state;
+      if (served?.status !== 'live' || !claims(served.snapshot, claim)) continue;
+      throw conflict(
+        `${claim.host} is still served to another tenant by the gateways: the last config of that ` +
+          'tenant they received claims it, and its release has not reached them yet (its newer config is ' +
+          'not published, or was refused by the snapshot bus as too large); try again once it is',
+        claim.field,
+        'still served to another tenant',
+      );
+    }
+  }
+
+  return {
+    async check(events) {
+      const byTenant = new Map<string, ControlPlaneEvent[]>();
+      let growing = false;
+      for (const event of events) {
+        const recorded = { ...event, id: '', stream: '', revision: 0n, position: 0n } as ControlPlaneEvent;
+        const tenantId = snapshotTenantOf(recorded);
+        if (tenantId === null) continue;
+        byTenant.set(tenantId, [...(byTenant.get(tenantId) ?? []), recorded]);
+        if (!SHRINKING.has(recorded.type)) growing = true;
+      }
+      if (!growing) return;
+      const head = await source.store.headPosition();
+      for (const [tenantId, tenantEvents] of byTenant) {
+        const before =
+          tenantEvents[0]?.type === 'TenantCreated'
+            ? undefined
+            : (await tenantFoldAt(source, tenantId, head)).state;
+        let after: SnapshotState | undefined = before;
+        let field: string | undefined;
+        const domains: string[] = [];
+        for (const [index, event] of tenantEvents.entries()) {
+          try {
+            // Positions after the newest event: about the versions the projector will give them.
+            after = foldSnapshotEvent(after, { ...event, position: head + BigInt(index + 1) });
+          } catch {
+            // The projector skips an event that does not fit the snapshot: so does this.
+          }
+          field ??= GROWING_FIELD[event.type];
+          if (event.type === 'CustomDomainVerified') domains.push(event.data.domain);
+        }
+        if (after?.status !== 'live' || field === undefined) continue;
+        await requireWithinBudget(field, before, after.snapshot);
+
+        const hostClaims: HostClaim[] = domains.map((domain) => ({
+          kind: 'custom_domain',
+          host: domain.toLowerCase(),
+          field: 'domain',
+        }));
+        const subdomain = after.snapshot.tenant.subdomain.toLowerCase();
+        if (before?.status !== 'live' || before.snapshot.tenant.subdomain.toLowerCase() !== subdomain) {
+          hostClaims.push({ kind: 'subdomain', host: subdomain, field: 'subdomain' });
+        }
+        for (const claim of hostClaims) await requireHostReleased(tenantId, claim, head);
+      }
+    },
+  };
+}
+
+function versionOf(state: SnapshotState): bigint {
+  return state.status === 'live' ? BigInt(state.snapshot.version) : state.version;
+}
+
+function claims(snapshot: TenantSnapshot, claim: HostClaim): boolean {
+  if (claim.kind === 'subdomain') return snapshot.tenant.subdomain.toLowerCase() === claim.host;
+  return (snapshot.custom_domains ?? []).some((domain) => domain.domain.toLowerCase() === claim.host);
+}
