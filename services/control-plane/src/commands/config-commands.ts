@@ -26,6 +26,7 @@ import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
 import { restoreOrigin, restoreRoute } from './restore-commands.js';
 import { createRoute, deleteRoute, updateRoute } from './route-commands.js';
 import { updateTenant } from './tenant-commands.js';
+import { requireDocumentTargets } from './tenant-limits.js';
 
 /**
  * Declarative config commands. `plan` compares a document with the tenant's current config; `apply`
@@ -130,11 +131,18 @@ export async function planTenantConfig(
  * and the routes that name them are created after them.
  */
 async function executePlan(
-  deps: ConfigCommandDeps,
+  planDeps: ConfigCommandDeps,
   ctx: CommandContext,
   tenantId: string,
   plan: ConfigPlan,
 ): Promise<bigint | null> {
+  // The steps add before they remove, so one may pass through more than both ends: the document's
+  // targets were counted as a whole, and the snapshot guard lets a step use the bus's whole limit.
+  const deps: ConfigCommandDeps = {
+    ...planDeps,
+    targetsCountedByPlan: true,
+    snapshotGuard: planDeps.snapshotGuard?.forPlanSteps(),
+  };
   const added = new Map<number, string>();
   const originId = (ref: OriginRef): string | null => {
     if ('id' in ref) return ref.id;
@@ -224,6 +232,7 @@ export async function applyTenantConfig(
   await requireAccess(deps, ctx.caller, tenantId, 'write');
   const { current, head, plan } = await planFor(deps, tenantId, document);
   requireVersion(ctx.ifMatch, current);
+  requireDocumentTargets(deps, document.origins, targetsOf(current));
   const last = await executePlan(deps, stepContext(ctx), tenantId, plan);
   const version = last === null ? current.version : last.toString();
   return {
@@ -276,6 +285,7 @@ export async function rollbackTenantConfig(
     position,
   });
   if (request.dry_run || plan.steps.length === 0) return answer(current.version, BigInt(current.version));
+  requireDocumentTargets(deps, parsed.data.origins, targetsOf(current));
 
   const markerId = randomUUID();
   await deps.store.appendToStream(streamName.config(tenantId), [
@@ -294,4 +304,9 @@ export async function rollbackTenantConfig(
   const last = await executePlan(deps, stepContext(ctx, markerId), tenantId, plan);
   const version = last === null ? current.version : last.toString();
   return answer(version, last ?? BigInt(current.version));
+}
+
+/** The targets of the tenant's origins now. */
+function targetsOf(config: TenantConfig): number {
+  return config.origins.reduce((sum, origin) => sum + origin.targets.length, 0);
 }

@@ -110,13 +110,14 @@ export async function handleCommand<State, Command>(
     }
     const metadata = options.metadata(state);
     const newEvents = decision.events.map((event) => ({ ...event, metadata }));
-    await options.snapshotGuard?.check(newEvents);
-    let result: AppendResult;
-    try {
-      result = await store.appendToStream(stream, newEvents, {
+    const append = () =>
+      store.appendToStream(stream, newEvents, {
         expectedRevision: streamRevision ?? 'no_stream',
         ...(decision.reservations ? { reservations: decision.reservations } : {}),
       });
+    let result: AppendResult;
+    try {
+      result = options.snapshotGuard ? await options.snapshotGuard.guard(newEvents, append) : await append();
     } catch (error) {
       if (error instanceof UniquenessViolationError) throw taken(error);
       if (!(error instanceof WrongExpectedRevisionError)) throw error;

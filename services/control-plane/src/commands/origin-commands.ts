@@ -76,7 +76,13 @@ export async function updateOrigin(
       requireShortStrings(deps, body);
       requireTargetCount(deps, body.targets);
       if (body.targets !== undefined || body.url !== undefined) {
-        await requireRoomForTargets(deps, current.tenant_id, body.targets?.length ?? 1, current.origin_id);
+        await requireRoomForTargets(
+          deps,
+          current.tenant_id,
+          body.targets?.length ?? 1,
+          current.origin_id,
+          current.targets.length,
+        );
       }
       requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
       const { url, ...changes } = body;

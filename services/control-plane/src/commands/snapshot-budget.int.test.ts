@@ -301,4 +301,63 @@ describe('a host still served to another tenant by the gateways', () => {
       { field: 'subdomain', issue: 'still served to another tenant' },
     ]);
   });
+
+  // Regression: each of a burst of commands was measured against the config before the others, so
+  // origins sent at once all passed and together took the snapshot over the bus's limit (the bus then
+  // refused it, and the gateways kept an old config). A tenant's growing commands now run one at a time
+  // from the check to the append.
+  it('keeps the snapshot publishable when commands that each fit are sent at once', async () => {
+    const burst = await tenant('burst');
+    const { origins } = await fillUp(burst);
+    for (const id of origins) {
+      expect((await cp.request('DELETE', `/api/v1/origins/${id}`)).status).toBe(204);
+    }
+    const answers = await Promise.all(
+      Array.from({ length: 24 }, (_, index) =>
+        post('/api/v1/origins', { tenant_id: burst, name: `burst${index}`, targets: targets(4) }),
+      ),
+    );
+    const created = answers.filter((answer) => answer.status === 201);
+    expect(created.length).toBeGreaterThan(0);
+    for (const answer of answers.filter((answer) => answer.status !== 201))
+      expectOverBudget(answer, 'origins');
+    const last = Math.max(...created.map((answer) => Number(answer.headers.get('x-event-position'))));
+    await settled(burst, String(last));
+    const row = await state(burst);
+    expect(row?.failed_version).toBeNull();
+    expect(row?.published_version).toBe(row?.version);
+  });
+
+  // Regression: a rollback adds before it removes, so its steps passed through a config larger than
+  // both ends; the budget refused a step halfway, leaving neither config (and a ConfigRolledBack marker).
+  // Each end here is ≈ 27 KB after gzip (budget 48 KB), the way between them ≈ 54 KB (bus 64 KB).
+  it('rolls back between two configs that each fit, though a step passes through more than both', async () => {
+    const swap = await tenant('swap');
+    const first = await Promise.all(
+      [0, 1].map((index) =>
+        post('/api/v1/origins', { tenant_id: swap, name: `a${index}`, targets: targets(9) }),
+      ),
+    );
+    for (const answer of first) expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    const position = Math.max(...first.map((answer) => Number(answer.headers.get('x-event-position'))));
+    for (const answer of first)
+      expect((await cp.request('DELETE', `/api/v1/origins/${idOf(answer)}`)).status).toBe(204);
+    for (const index of [0, 1, 2]) {
+      const created = await post('/api/v1/origins', {
+        tenant_id: swap,
+        name: `b${index}`,
+        targets: targets(8),
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+    }
+    const rolledBack = await post(`/api/v1/tenants/${swap}/config/rollback`, {
+      to_position: String(position),
+    });
+    expect(rolledBack.status, JSON.stringify(rolledBack.body)).toBe(200);
+    const config = await cp.request('GET', `/api/v1/tenants/${swap}/config`);
+    const names = (json(config)['origins'] as Array<{ name: string }>).map((origin) => origin.name).sort();
+    expect(names).toEqual(['a0', 'a1']);
+    await settled(swap, rolledBack.headers.get('x-event-position')!);
+    expect((await state(swap))?.failed_version).toBeNull();
+  });
 });

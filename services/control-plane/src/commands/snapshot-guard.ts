@@ -97,8 +97,15 @@ export interface EventToAppend {
 }
 
 export interface SnapshotGuard {
-  /** Throws a DomainError when `events` (one command's, in order) may not be appended; see above. */
-  check(events: readonly EventToAppend[]): Promise<void>;
+  /**
+   * Checks `events` (one command's, in order) and runs `append` when they may be appended; throws a
+   * DomainError when not (see above). The check and the append of a command that grows a tenant's
+   * snapshot run alone for that tenant in this process (TenantQueues), so commands sent at once cannot
+   * each pass the budget against the config before the others.
+   */
+  guard<T>(events: readonly EventToAppend[], append: () => Promise<T>): Promise<T>;
+  /** The guard for the steps of one config apply or rollback: the whole of the bus's limits, not the budget. */
+  forPlanSteps(): SnapshotGuard;
 }
 
 /** Events that only take something out of a snapshot: never measured, never refused. */
@@ -143,7 +150,25 @@ export function createSnapshotGuard({
   source: TenantEventSource;
   budget?: SnapshotBudget;
 }): SnapshotGuard {
-  const limits = snapshotLimits(budget.maxMessageBytes, budget.maxDecodedBytes, budget.percent / 100);
+  const locks = new TenantQueues();
+  const command = guardWith(source, budget, budget.percent, locks);
+  // The steps of one apply or rollback add before they remove (new origins before the routes that name
+  // them, removals last), so a step may pass through a config larger than both ends: each may use the
+  // whole of the bus's limits, which still keeps every snapshot publishable.
+  const planSteps: SnapshotGuard = {
+    guard: guardWith(source, budget, 100, locks).guard,
+    forPlanSteps: () => planSteps,
+  };
+  return { guard: command.guard, forPlanSteps: () => planSteps };
+}
+
+function guardWith(
+  source: TenantEventSource,
+  budget: SnapshotBudget,
+  percent: number,
+  locks: TenantQueues,
+): { guard: SnapshotGuard['guard'] } {
+  const limits = snapshotLimits(budget.maxMessageBytes, budget.maxDecodedBytes, percent / 100);
 
   async function requireWithinBudget(
     field: string,
@@ -166,7 +191,7 @@ export function createSnapshotGuard({
     return (
       `the tenant's gateway snapshot would be ${would}, over the most a snapshot may be ` +
       `(${limits.maxValueBytes} bytes after gzip, ${limits.maxJsonBytes} bytes of JSON: ` +
-      `${budget.percent}% of SNAPSHOT_MAX_MESSAGE_BYTES and of what gateways inflate, ` +
+      `${percent}% of SNAPSHOT_MAX_MESSAGE_BYTES and of what gateways inflate, ` +
       'TENANT_MAX_SNAPSHOT_PERCENT); remove something first'
     );
   }
@@ -208,8 +233,44 @@ export function createSnapshotGuard({
     }
   }
 
+  async function check(byTenant: ReadonlyMap<string, ControlPlaneEvent[]>): Promise<void> {
+    const head = await source.store.headPosition();
+    for (const [tenantId, tenantEvents] of byTenant) {
+      const before =
+        tenantEvents[0]?.type === 'TenantCreated'
+          ? undefined
+          : (await tenantFoldAt(source, tenantId, head)).state;
+      let after: SnapshotState | undefined = before;
+      let field: string | undefined;
+      const domains: string[] = [];
+      for (const [index, event] of tenantEvents.entries()) {
+        try {
+          // Positions after the newest event: about the versions the projector will give them.
+          after = foldSnapshotEvent(after, { ...event, position: head + BigInt(index + 1) });
+        } catch {
+          // The projector skips an event that does not fit the snapshot: so does this.
+        }
+        field ??= GROWING_FIELD[event.type];
+        if (event.type === 'CustomDomainVerified') domains.push(event.data.domain);
+      }
+      if (after?.status !== 'live' || field === undefined) continue;
+      await requireWithinBudget(field, before, after.snapshot);
+
+      const hostClaims: HostClaim[] = domains.map((domain) => ({
+        kind: 'custom_domain',
+        host: domain.toLowerCase(),
+        field: 'domain',
+      }));
+      const subdomain = after.snapshot.tenant.subdomain.toLowerCase();
+      if (before?.status !== 'live' || before.snapshot.tenant.subdomain.toLowerCase() !== subdomain) {
+        hostClaims.push({ kind: 'subdomain', host: subdomain, field: 'subdomain' });
+      }
+      for (const claim of hostClaims) await requireHostReleased(tenantId, claim, head);
+    }
+  }
+
   return {
-    async check(events) {
+    async guard(events, append) {
       const byTenant = new Map<string, ControlPlaneEvent[]>();
       let growing = false;
       for (const event of events) {
@@ -219,44 +280,63 @@ export function createSnapshotGuard({
         byTenant.set(tenantId, [...(byTenant.get(tenantId) ?? []), recorded]);
         if (!SHRINKING.has(recorded.type)) growing = true;
       }
-      if (!growing) return;
-      const head = await source.store.headPosition();
-      for (const [tenantId, tenantEvents] of byTenant) {
-        const before =
-          tenantEvents[0]?.type === 'TenantCreated'
-            ? undefined
-            : (await tenantFoldAt(source, tenantId, head)).state;
-        let after: SnapshotState | undefined = before;
-        let field: string | undefined;
-        const domains: string[] = [];
-        for (const [index, event] of tenantEvents.entries()) {
-          try {
-            // Positions after the newest event: about the versions the projector will give them.
-            after = foldSnapshotEvent(after, { ...event, position: head + BigInt(index + 1) });
-          } catch {
-            // The projector skips an event that does not fit the snapshot: so does this.
-          }
-          field ??= GROWING_FIELD[event.type];
-          if (event.type === 'CustomDomainVerified') domains.push(event.data.domain);
-        }
-        if (after?.status !== 'live' || field === undefined) continue;
-        await requireWithinBudget(field, before, after.snapshot);
-
-        const hostClaims: HostClaim[] = domains.map((domain) => ({
-          kind: 'custom_domain',
-          host: domain.toLowerCase(),
-          field: 'domain',
-        }));
-        const subdomain = after.snapshot.tenant.subdomain.toLowerCase();
-        if (before?.status !== 'live' || before.snapshot.tenant.subdomain.toLowerCase() !== subdomain) {
-          hostClaims.push({ kind: 'subdomain', host: subdomain, field: 'subdomain' });
-        }
-        for (const claim of hostClaims) await requireHostReleased(tenantId, claim, head);
-      }
+      if (!growing) return append();
+      return locks.holding([...byTenant.keys()], async () => {
+        await check(byTenant);
+        return append();
+      });
     },
   };
 }
 
+/**
+ * One growing command at a time per tenant in this process, from its check to the end of its append,
+ * so commands sent at once are each measured with the others' events. Commands racing on different
+ * control-plane replicas can still each add one command's worth before seeing the others': one step
+ * is at most an origin of TENANT_MAX_TARGETS_PER_ORIGIN targets of TENANT_MAX_STRING_LENGTH (≈ 200 KB of
+ * JSON) or a route of TENANT_MAX_ROUTE_BYTES, which the budget's margin below the bus's limits (25 % by
+ * default, 2 MiB after gzip) absorbs for a dozen replicas racing at once.
+ */
+const MAX_QUEUE_WAIT_MS = 2_000;
+
+class TenantQueues {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  async holding<T>(tenantIds: readonly string[], work: () => Promise<T>): Promise<T> {
+    const releases: Array<() => void> = [];
+    try {
+      for (const tenantId of [...tenantIds].sort()) releases.push(await this.#queue(tenantId));
+      return await work();
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+
+  /** Waits for the tenant's earlier commands in this process; returns the release of this one. */
+  async #queue(tenantId: string): Promise<() => void> {
+    const before = this.#tails.get(tenantId) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = before.then(() => mine);
+    this.#tails.set(tenantId, tail);
+    // A command stuck in its append (waiting on a lock, a connection being recovered) holds the others
+    // for at most this long: then they go on, as if sent on another replica.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      before,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, MAX_QUEUE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    return () => {
+      release();
+      if (this.#tails.get(tenantId) === tail) this.#tails.delete(tenantId);
+    };
+  }
+}
 function versionOf(state: SnapshotState): bigint {
   return state.status === 'live' ? BigInt(state.snapshot.version) : state.version;
 }

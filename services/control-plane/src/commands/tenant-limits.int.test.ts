@@ -48,21 +48,24 @@ describe('per-tenant limits (control plane)', () => {
     expect(error.details.map((d) => d.field)).toEqual([field]);
   }
 
+  // One object the commands read: a test lowers a limit for a while (a tenant over it from before).
+  const LIMITS = {
+    routes: 2,
+    origins: 2,
+    targetsPerOrigin: 3,
+    targets: 5,
+    apiKeys: 2,
+    customDomains: 2,
+    certificates: 2,
+    stringLength: 200,
+    settingsBytes: 2048,
+    routeBytes: 4096,
+  };
+
   beforeAll(async () => {
     cp = await startControlPlane({
       withReadSide: true,
-      tenantLimits: {
-        routes: 2,
-        origins: 2,
-        targetsPerOrigin: 3,
-        targets: 5,
-        apiKeys: 2,
-        customDomains: 2,
-        certificates: 2,
-        stringLength: 200,
-        settingsBytes: 2048,
-        routeBytes: 4096,
-      },
+      tenantLimits: LIMITS,
       certificateKeyRing: keyRing(randomBytes(32).toString('base64')),
     });
     tenant = idOf(await post('/api/v1/tenants', { name: 'limits', subdomain: 'limits' }));
@@ -108,6 +111,48 @@ describe('per-tenant limits (control plane)', () => {
       await post('/api/v1/origins', { tenant_id: tenant, name: 'o3', url: 'https://o3.example.com' }),
       'origins',
     );
+  });
+
+  // Regression: a tenant over TENANT_MAX_TARGETS (the limit lowered since) could not trim an origin:
+  // every update naming targets was refused; and an apply swapping an origin for another of the same
+  // size was refused halfway, its steps adding before they remove.
+  it('applies a document within TENANT_MAX_TARGETS whatever its steps pass through, and lets a tenant over it trim', async () => {
+    const owner = idOf(await post('/api/v1/tenants', { name: 'trim', subdomain: 'trim-targets' }));
+    const targets = (n: number, name: string) =>
+      Array.from({ length: n }, (_, i) => ({ url: `https://${name}${i}.example.com` }));
+    const x = await post('/api/v1/origins', { tenant_id: owner, name: 'x', targets: targets(3, 'x') });
+    expect(x.status).toBe(201);
+    await caughtUp(x);
+
+    // Swap x for y, 3 targets each: 3 of 5 at both ends, 6 between them.
+    const read = await cp.request('GET', `/api/v1/tenants/${owner}/config/document`);
+    const document = json(read)['document'] as { origins: Array<{ name: string; targets?: unknown }> };
+    document.origins = [{ name: 'y', targets: targets(3, 'y') }];
+    const swapped = await post(`/api/v1/tenants/${owner}/config/apply`, document);
+    expect(swapped.status, JSON.stringify(swapped.body)).toBe(200);
+    await caughtUp(swapped);
+    const a = await post('/api/v1/origins', { tenant_id: owner, name: 'a', targets: targets(1, 'a') });
+    expect(a.status).toBe(201);
+    await caughtUp(a);
+    const y = (await cp.request('GET', `/api/v1/origins?tenant_id=${owner}`)).body as {
+      data: Array<{ id: string; name: string }>;
+    };
+    const yId = y.data.find((origin) => origin.name === 'y')!.id;
+
+    LIMITS.targets = 2; // 4 targets now: over the limit
+    try {
+      const trimmed = await cp.request('PATCH', `/api/v1/origins/${yId}`, {
+        body: { targets: targets(2, 't') },
+      });
+      expect(trimmed.status, JSON.stringify(trimmed.body)).toBe(200);
+      await caughtUp(trimmed);
+      expectLimitExceeded(
+        await cp.request('PATCH', `/api/v1/origins/${yId}`, { body: { targets: targets(3, 'g') } }),
+        'targets',
+      );
+    } finally {
+      LIMITS.targets = 5;
+    }
   });
 
   it('refuses targets over TENANT_MAX_TARGETS across all of a tenant’s origins, on create, update and apply', async () => {

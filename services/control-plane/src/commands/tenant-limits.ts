@@ -176,14 +176,19 @@ export function requireTargetCount(
 
 /**
  * An origin's `targets` (its new list, on create, update or restore) within TENANT_MAX_TARGETS with
- * the tenant's other origins' targets (from the read models, like the counts above).
+ * the tenant's other origins' targets (from the read models, like the counts above). An update that
+ * does not add targets (`currentTargets`: the origin's count now) is always allowed, so a tenant over
+ * the limit from older events can trim its origins.
  */
 export async function requireRoomForTargets(
-  deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits'>,
+  deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits' | 'targetsCountedByPlan'>,
   tenantId: string,
   targets: number,
   originId?: string,
+  currentTargets?: number,
 ): Promise<void> {
+  if (deps.targetsCountedByPlan) return;
+  if (currentTargets !== undefined && targets <= currentTargets) return;
   const max = limitsOf(deps).targets;
   const others = await deps.resourceCounts.targets(tenantId, originId);
   if (others + targets > max) {
@@ -224,6 +229,26 @@ export function requireRouteWithinLimits(deps: Pick<CommandDeps, 'tenantLimits'>
     throw limitExceeded(
       'route',
       `is ${bytes} bytes as JSON, the most allowed is ${max} (TENANT_MAX_ROUTE_BYTES)`,
+    );
+  }
+}
+
+/**
+ * A config document's targets (every origin the tenant will have once it is applied) within
+ * TENANT_MAX_TARGETS, counted once before the plan's first step; growing is refused, so a document
+ * over the limit that does not add targets (a tenant over it from older events) still applies.
+ */
+export function requireDocumentTargets(
+  deps: Pick<CommandDeps, 'tenantLimits'>,
+  origins: ReadonlyArray<{ targets?: readonly unknown[] | undefined }>,
+  currentTargets: number,
+): void {
+  const max = limitsOf(deps).targets;
+  const total = origins.reduce((sum, origin) => sum + (origin.targets?.length ?? 1), 0);
+  if (total > max && total > currentTargets) {
+    throw limitExceeded(
+      'origins',
+      `the document's origins have ${total} targets, the most allowed is ${max} (TENANT_MAX_TARGETS)`,
     );
   }
 }
