@@ -26,7 +26,7 @@ import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
 import { restoreOrigin, restoreRoute } from './restore-commands.js';
 import { createRoute, deleteRoute, updateRoute } from './route-commands.js';
 import { updateTenant } from './tenant-commands.js';
-import { requireDocumentTargets } from './tenant-limits.js';
+import { requireDocumentWithinLimits } from './tenant-limits.js';
 
 /**
  * Declarative config commands. `plan` compares a document with the tenant's current config; `apply`
@@ -140,7 +140,7 @@ async function executePlan(
   // targets were counted as a whole, and the snapshot guard lets a step use the bus's whole limit.
   const deps: ConfigCommandDeps = {
     ...planDeps,
-    targetsCountedByPlan: true,
+    countedByPlan: true,
     snapshotGuard: planDeps.snapshotGuard?.forPlanSteps(),
   };
   const added = new Map<number, string>();
@@ -232,7 +232,7 @@ export async function applyTenantConfig(
   await requireAccess(deps, ctx.caller, tenantId, 'write');
   const { current, head, plan } = await planFor(deps, tenantId, document);
   requireVersion(ctx.ifMatch, current);
-  requireDocumentTargets(deps, document.origins, targetsOf(current));
+  requireDocumentWithinLimits(deps, document, countsOf(current));
   const last = await executePlan(deps, stepContext(ctx), tenantId, plan);
   const version = last === null ? current.version : last.toString();
   return {
@@ -285,7 +285,7 @@ export async function rollbackTenantConfig(
     position,
   });
   if (request.dry_run || plan.steps.length === 0) return answer(current.version, BigInt(current.version));
-  requireDocumentTargets(deps, parsed.data.origins, targetsOf(current));
+  requireDocumentWithinLimits(deps, parsed.data, countsOf(current));
 
   const markerId = randomUUID();
   await deps.store.appendToStream(streamName.config(tenantId), [
@@ -306,7 +306,11 @@ export async function rollbackTenantConfig(
   return answer(version, last ?? BigInt(current.version));
 }
 
-/** The targets of the tenant's origins now. */
-function targetsOf(config: TenantConfig): number {
-  return config.origins.reduce((sum, origin) => sum + origin.targets.length, 0);
+/** The tenant's origins, routes and targets now. */
+function countsOf(config: TenantConfig): { origins: number; routes: number; targets: number } {
+  return {
+    origins: config.origins.length,
+    routes: config.routes.length,
+    targets: config.origins.reduce((sum, origin) => sum + origin.targets.length, 0),
+  };
 }

@@ -40,11 +40,12 @@ export interface CommandDeps {
    */
   snapshotGuard?: SnapshotGuard | undefined;
   /**
-   * Set for the steps of one config apply or rollback: the document's targets were counted against
-   * TENANT_MAX_TARGETS as a whole before the first step (a step may pass through more, adding before
-   * it removes; the read models would not yet count the plan's earlier steps).
+   * Set for the steps of one config apply or rollback: the document's origins, routes and targets were
+   * counted against TENANT_MAX_ORIGINS, TENANT_MAX_ROUTES and TENANT_MAX_TARGETS as a whole before the
+   * first step (a step may pass through more, adding before it removes; the read models would not yet
+   * count the plan's earlier steps).
    */
-  targetsCountedByPlan?: boolean | undefined;
+  countedByPlan?: boolean | undefined;
   /**
    * The tenant's admin command limit, given per request (absent: no limit): charged once write access
    * to a tenant is granted, before anything is appended.

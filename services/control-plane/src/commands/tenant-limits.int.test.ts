@@ -114,9 +114,9 @@ describe('per-tenant limits (control plane)', () => {
   });
 
   // Regression: a tenant over TENANT_MAX_TARGETS (the limit lowered since) could not trim an origin:
-  // every update naming targets was refused; and an apply swapping an origin for another of the same
-  // size was refused halfway, its steps adding before they remove.
-  it('applies a document within TENANT_MAX_TARGETS whatever its steps pass through, and lets a tenant over it trim', async () => {
+  // every update naming targets was refused; and an apply swapping an origin for another, at the
+  // targets or the origins limit, was refused halfway, its steps adding before they remove.
+  it('applies a document within the origin and target limits whatever its steps pass through, and lets a tenant over TENANT_MAX_TARGETS trim', async () => {
     const owner = idOf(await post('/api/v1/tenants', { name: 'trim', subdomain: 'trim-targets' }));
     const targets = (n: number, name: string) =>
       Array.from({ length: n }, (_, i) => ({ url: `https://${name}${i}.example.com` }));
@@ -134,6 +134,25 @@ describe('per-tenant limits (control plane)', () => {
     const a = await post('/api/v1/origins', { tenant_id: owner, name: 'a', targets: targets(1, 'a') });
     expect(a.status).toBe(201);
     await caughtUp(a);
+    // At TENANT_MAX_ORIGINS (2): swap a for b, 2 origins at both ends, 3 between them.
+    const atLimit = await cp.request('GET', `/api/v1/tenants/${owner}/config/document`);
+    const full = json(atLimit)['document'] as { origins: Array<{ name: string; targets?: unknown }> };
+    full.origins = [
+      ...full.origins.filter((entry) => entry.name !== 'a'),
+      { name: 'b', targets: targets(1, 'b') },
+    ];
+    const replaced = await post(`/api/v1/tenants/${owner}/config/apply`, full);
+    expect(replaced.status, JSON.stringify(replaced.body)).toBe(200);
+    await caughtUp(replaced);
+    // A document over a limit is refused before its first step, naming the limit; nothing changes.
+    const events = (await cp.allEvents()).length;
+    const over = await post(`/api/v1/tenants/${owner}/config/apply`, {
+      ...full,
+      origins: [...full.origins, { name: 'c', targets: targets(1, 'c') }],
+    });
+    expectLimitExceeded(over, 'origins');
+    expect(JSON.stringify(over.body)).toContain('TENANT_MAX_ORIGINS');
+    expect((await cp.allEvents()).length).toBe(events);
     const y = (await cp.request('GET', `/api/v1/origins?tenant_id=${owner}`)).body as {
       data: Array<{ id: string; name: string }>;
     };

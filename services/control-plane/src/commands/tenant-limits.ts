@@ -117,10 +117,12 @@ const SETTING: Record<LimitedCollection, [keyof TenantLimits, string]> = {
 
 /** Before creating one more route / origin / API key / certificate: 422 when the tenant already has its maximum. */
 export async function requireRoomFor(
-  deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits'>,
+  deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits' | 'countedByPlan'>,
   collection: LimitedCollection,
   tenantId: string,
 ): Promise<void> {
+  // A config apply's or rollback's origins and routes were counted from its document.
+  if (deps.countedByPlan && (collection === 'origins' || collection === 'routes')) return;
   const [limitName, setting] = SETTING[collection];
   const max = limitsOf(deps)[limitName];
   const existing = await deps.resourceCounts.count(collection, tenantId);
@@ -181,13 +183,13 @@ export function requireTargetCount(
  * the limit from older events can trim its origins.
  */
 export async function requireRoomForTargets(
-  deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits' | 'targetsCountedByPlan'>,
+  deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits' | 'countedByPlan'>,
   tenantId: string,
   targets: number,
   originId?: string,
   currentTargets?: number,
 ): Promise<void> {
-  if (deps.targetsCountedByPlan) return;
+  if (deps.countedByPlan) return;
   if (currentTargets !== undefined && targets <= currentTargets) return;
   const max = limitsOf(deps).targets;
   const others = await deps.resourceCounts.targets(tenantId, originId);
@@ -234,21 +236,33 @@ export function requireRouteWithinLimits(deps: Pick<CommandDeps, 'tenantLimits'>
 }
 
 /**
- * A config document's targets (every origin the tenant will have once it is applied) within
- * TENANT_MAX_TARGETS, counted once before the plan's first step; growing is refused, so a document
- * over the limit that does not add targets (a tenant over it from older events) still applies.
+ * A config document (every origin and route the tenant will have once it is applied) within
+ * TENANT_MAX_ORIGINS, TENANT_MAX_ROUTES and TENANT_MAX_TARGETS, counted once before the plan's first
+ * step; only growing past a limit is refused, so a document of a tenant over one from before applies.
  */
-export function requireDocumentTargets(
+export function requireDocumentWithinLimits(
   deps: Pick<CommandDeps, 'tenantLimits'>,
-  origins: ReadonlyArray<{ targets?: readonly unknown[] | undefined }>,
-  currentTargets: number,
+  document: {
+    origins: ReadonlyArray<{ targets?: readonly unknown[] | undefined }>;
+    routes: readonly unknown[];
+  },
+  current: { origins: number; routes: number; targets: number },
 ): void {
-  const max = limitsOf(deps).targets;
-  const total = origins.reduce((sum, origin) => sum + (origin.targets?.length ?? 1), 0);
-  if (total > max && total > currentTargets) {
-    throw limitExceeded(
-      'origins',
-      `the document's origins have ${total} targets, the most allowed is ${max} (TENANT_MAX_TARGETS)`,
-    );
+  const limits = limitsOf(deps);
+  const targets = document.origins.reduce((sum, origin) => sum + (origin.targets?.length ?? 1), 0);
+  const counts: Array<
+    [field: string, count: number, now: number, max: number, setting: string, what: string]
+  > = [
+    ['origins', document.origins.length, current.origins, limits.origins, 'TENANT_MAX_ORIGINS', 'origins'],
+    ['routes', document.routes.length, current.routes, limits.routes, 'TENANT_MAX_ROUTES', 'routes'],
+    ['origins', targets, current.targets, limits.targets, 'TENANT_MAX_TARGETS', 'targets in its origins'],
+  ];
+  for (const [field, count, now, max, setting, what] of counts) {
+    if (count > max && count > now) {
+      throw limitExceeded(
+        field,
+        `the document has ${count} ${what}, the most allowed is ${max} (${setting})`,
+      );
+    }
   }
 }
