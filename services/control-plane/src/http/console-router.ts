@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { AddressRanges } from '@vantageedge/shared/net/address-ranges';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 import express from 'express';
 import { type ConsoleSettings, consoleContentSecurityPolicy, consoleSettings } from './console-settings.js';
@@ -16,11 +17,11 @@ export interface ConsoleRouterDeps {
   devSignIn?: DevSignIn | undefined;
 }
 
-/** A connection from this machine: 127.0.0.0/8, ::1, or 127.x as an IPv4-mapped IPv6 address. */
+const LOOPBACK = AddressRanges.parse(['127.0.0.0/8', '::1/128']);
+
+/** A connection from this machine: 127.0.0.0/8 (IPv4-mapped too) or ::1. */
 export function isLoopbackPeer(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
+  return address !== undefined && LOOPBACK.has(address);
 }
 
 /**
