@@ -170,6 +170,9 @@ bench-propagation: install ## Snapshot propagation on local PostgreSQL+Kafka: 3 
 bench-capacity: install ## One replica's cold start, CPU and memory at 1k/10k/50k tenants; snapshot size vs the topic limit (~5 min)
 	@bash infra/infra.sh up kafka
 	@node --expose-gc --max-old-space-size=4096 --import tsx services/gateway/src/config-plane/bench/capacity-bench.ts
+.PHONY: bench-tenant-limits
+bench-tenant-limits: install ## One tenant at the default limits on a replica: first apply and later versions, CPU, heap and RSS (no servers; ~1 min)
+	@node --expose-gc --import tsx services/gateway/src/config-plane/bench/tenant-at-limits-bench.ts
 .PHONY: bench-upstream
 bench-upstream: install ## Gateway upstream hot path: acquire+release ns/op per LB algorithm and target count (~30 s)
 	@$(TSX) services/gateway/src/upstream/bench/upstream-bench.ts

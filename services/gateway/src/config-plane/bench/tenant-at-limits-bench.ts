@@ -6,7 +6,7 @@
  * after GC of the first apply; CPU of 10 versions where only the version changed and of 10 whose IP
  * rules changed; heap and RSS growth after those 20 versions. Prints JSON. Figures for docs/capacity.md.
  *
- * Run: node --expose-gc --import tsx services/gateway/src/config-plane/bench/tenant-at-limits-bench.ts
+ * Run: make bench-tenant-limits
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
