@@ -180,12 +180,23 @@ const E = {
   ),
 };
 
-/** Every /api/v1 request counts against its caller's rate limit (commands against their tenant's too): 429. */
-function withAdminRateLimits(paths: Record<string, unknown>): void {
+const STORE_UNAVAILABLE =
+  'store_unavailable: PostgreSQL cannot be reached, even on a new connection (Retry-After); for a command whose change may or may not have been stored the message says so: send it again with the same Idempotency-Key';
+
+/**
+ * What every /api/v1 request can answer: 429 (its caller's rate limit, commands their tenant's too)
+ * and 503 store_unavailable, added to an operation's own 503 where it has one.
+ */
+function withCommonAnswers(paths: Record<string, unknown>): void {
   for (const [path, item] of Object.entries(paths)) {
     if (!path.startsWith('/api/v1/')) continue;
     for (const operation of Object.values(item as Record<string, { responses?: Record<string, unknown> }>)) {
-      if (operation?.responses) operation.responses = { ...operation.responses, '429': E.rateLimited };
+      if (!operation?.responses) continue;
+      const own = operation.responses['503'] as { description: string } | undefined;
+      const unavailable = own
+        ? { ...own, description: `${own.description}; ${STORE_UNAVAILABLE}` }
+        : errorResponse(STORE_UNAVAILABLE, { 'Retry-After': RESPONSE_HEADERS['Retry-After'] });
+      operation.responses = { ...operation.responses, '429': E.rateLimited, '503': unavailable };
     }
   }
 }
@@ -1126,7 +1137,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     consolePaths(),
     usagePaths({ '400': E.badRequest, '401': E.unauthenticated, '404': E.notFound }),
   );
-  withAdminRateLimits(paths);
+  withCommonAnswers(paths);
 
   return {
     openapi: '3.1.0',

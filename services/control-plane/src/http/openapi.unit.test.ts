@@ -80,6 +80,14 @@ describe('the OpenAPI document and the routes', () => {
     }
   });
 
+  it('documents 503 store_unavailable on every /api/v1 operation', () => {
+    for (const { key, operation } of documented) {
+      if (!key.split(' ')[1]?.startsWith('/api/v1/')) continue;
+      const unavailable = operation.responses['503'] as { description?: string } | undefined;
+      expect(unavailable?.description, key).toContain('store_unavailable');
+    }
+  });
+
   it('documents 429 admin_rate_limited with Retry-After on every /api/v1 operation, and nowhere else', () => {
     for (const { key, operation } of documented) {
       const limited = operation.responses['429'] as { headers?: Record<string, unknown> } | undefined;
