@@ -4,6 +4,7 @@ import {
   originAllowed,
   preflightRefusal,
 } from '@vantageedge/shared/gateway-policies/cors-rules';
+import { CheckedHeader, setCheckedHeader } from '../http/gateway-server-response.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { rememberVerdicts } from '../pipeline/remembered-verdicts.js';
@@ -33,16 +34,23 @@ export function createCorsPolicy(): RoutePolicy {
 /** An Origin longer than any a policy can allow (route-policies.ts) is decided, never kept. */
 const CORS_ORIGINS_REMEMBERED = { entries: 64, valueLength: 300 };
 
+const VARY_ORIGIN = new CheckedHeader('vary', 'Origin');
+
 function corsStage(cors: CompiledCors): RouteStage {
+  const allowCredentials = cors.credentials
+    ? new CheckedHeader('access-control-allow-credentials', 'true')
+    : null;
+  const exposeHeaders =
+    cors.exposeHeaders === '' ? null : new CheckedHeader('access-control-expose-headers', cors.exposeHeaders);
   // For each request origin: the headers its allowed requests get, or null (not allowed). A route's
   // browsers come from a handful of web apps.
-  const headersFor = rememberVerdicts((origin): readonly (readonly [string, string])[] | null => {
+  const headersFor = rememberVerdicts((origin): readonly CheckedHeader[] | null => {
     if (!originAllowed(cors, origin)) return null;
-    const headers: [string, string][] = [
-      ['access-control-allow-origin', cors.anyOrigin && !cors.credentials ? '*' : origin],
-    ];
-    if (cors.credentials) headers.push(['access-control-allow-credentials', 'true']);
-    if (cors.exposeHeaders !== '') headers.push(['access-control-expose-headers', cors.exposeHeaders]);
+    const allowOrigin = allowOriginHeader(cors.anyOrigin && !cors.credentials ? '*' : origin);
+    if (allowOrigin === null) return null;
+    const headers = [allowOrigin];
+    if (allowCredentials !== null) headers.push(allowCredentials);
+    if (exposeHeaders !== null) headers.push(exposeHeaders);
     return headers;
   }, CORS_ORIGINS_REMEMBERED);
   return {
@@ -51,12 +59,21 @@ function corsStage(cors: CompiledCors): RouteStage {
       const { req, res } = exchange;
       const origin = req.headers.origin;
       if (exchange.corsPreflight) return answerPreflight(cors, exchange, origin);
-      res.setHeader('vary', 'Origin');
+      setCheckedHeader(res, VARY_ORIGIN);
       const headers = origin === undefined ? null : headersFor(origin);
-      if (headers !== null) for (const [name, value] of headers) res.setHeader(name, value);
+      if (headers !== null) for (const header of headers) setCheckedHeader(res, header);
       return 'continue';
     },
   };
+}
+
+/** null for an origin no response can carry (node's parser lets few such bytes through). */
+function allowOriginHeader(value: string): CheckedHeader | null {
+  try {
+    return new CheckedHeader('access-control-allow-origin', value);
+  } catch {
+    return null;
+  }
 }
 
 function answerPreflight(

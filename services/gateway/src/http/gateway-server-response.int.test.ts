@@ -1,7 +1,7 @@
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GatewayServerResponse } from './gateway-server-response.js';
+import { CheckedHeader, GatewayServerResponse, setCheckedHeader } from './gateway-server-response.js';
 
 /**
  * The gateway's HTTP/1.1 response keeps headers set before the head in its own object; what a client
@@ -147,4 +147,88 @@ describe('the gateway HTTP/1.1 response', () => {
     );
     expect(names.filter((name) => name.toLowerCase() === 'content-type')).toEqual(['Content-Type']);
   });
+
+  it('sends checked headers once each, replaced by a header of the same name set or given later', async () => {
+    const vary = new CheckedHeader('Vary', 'Origin');
+    const allowOrigin = new CheckedHeader('access-control-allow-origin', 'https://app.example');
+    const seen: unknown[] = [];
+    const rawHeaders = await rawAnswer((res) => {
+      setCheckedHeader(res, vary);
+      setCheckedHeader(res, allowOrigin);
+      setCheckedHeader(res, new CheckedHeader('x-served-by', 'first'));
+      res.setHeader('X-Served-By', 'second');
+      setCheckedHeader(res, new CheckedHeader('x-removed', 'yes'));
+      res.removeHeader('X-Removed');
+      seen.push(
+        res.getHeader('vary'),
+        res.hasHeader('Access-Control-Allow-Origin'),
+        res.getHeader('x-removed'),
+      );
+      res.writeHead(200, { vary: 'Accept-Encoding', 'content-length': '2' });
+      res.end('ok');
+    });
+    expect(seen).toEqual(['Origin', true, undefined]);
+    const lines = pairs(rawHeaders).filter(([name]) => !['Date', 'Connection', 'Keep-Alive'].includes(name));
+    expect(lines).toEqual([
+      ['access-control-allow-origin', 'https://app.example'],
+      ['X-Served-By', 'second'],
+      ['vary', 'Accept-Encoding'],
+      ['content-length', '2'],
+    ]);
+  });
+
+  it('keeps checked headers on an implicit head and on a second head after a refused one', async () => {
+    const rawHeaders = await rawAnswer((res) => {
+      setCheckedHeader(res, new CheckedHeader('x-policy', 'on'));
+      res.setHeader('x-bad', 'line\nbreak');
+      try {
+        res.writeHead(200);
+      } catch {
+        res.removeHeader('x-bad');
+      }
+      res.statusCode = 503;
+      res.end();
+    });
+    const lines = pairs(rawHeaders).filter(([name]) => name.toLowerCase().startsWith('x-'));
+    expect(lines).toEqual([['x-policy', 'on']]);
+  });
+
+  it('sets a checked header with setHeader on any other response (HTTP/2, stock node)', async () => {
+    server = createServer((_req, res) => {
+      setCheckedHeader(res, new CheckedHeader('x-policy', 'on'));
+      res.end();
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    expect(response.headers.get('x-policy')).toBe('on');
+  });
+
+  it('refuses, when a checked header is made, what node would refuse and the headers node frames with', () => {
+    expect(() => new CheckedHeader('x-bad', 'line\r\nbreak')).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_CHAR' }),
+    );
+    expect(() => new CheckedHeader('bad name', 'v')).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_HTTP_TOKEN' }),
+    );
+    for (const name of ['Content-Length', 'transfer-encoding', 'connection', 'date', 'set-cookie'])
+      expect(() => new CheckedHeader(name, '1')).toThrow(TypeError);
+  });
 });
+
+async function rawAnswer(respond: (res: ServerResponse) => void): Promise<string[]> {
+  server = createServer({ ServerResponse: GatewayServerResponse }, (_req, res) => respond(res));
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return new Promise<string[]>((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/' }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.rawHeaders));
+    }).on('error', reject);
+  });
+}
+
+function pairs(rawHeaders: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) out.push([rawHeaders[i]!, rawHeaders[i + 1]!]);
+  return out;
+}
