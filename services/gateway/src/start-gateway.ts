@@ -205,10 +205,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   });
   edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
   // Nor is CONNECT tunnelling; without a listener node would drop the connection without an answer.
-  trafficServer.on('connect', (_req: IncomingMessage, socket: Socket) => {
+  const refuseConnect = (_req: IncomingMessage, socket: Socket) => {
     socket.on('error', () => {});
     socket.end(CONNECT_NOT_SUPPORTED);
-  });
+  };
+  trafficServer.on('connect', refuseConnect);
+  edge.tlsServer?.on('connect', refuseConnect); // HTTPS/1.1 (an HTTP/2 CONNECT is the handler's 405)
 
   let draining = false;
   const adminServer = createServer(

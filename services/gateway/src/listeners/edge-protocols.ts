@@ -43,8 +43,6 @@ export interface EdgeProtocols {
 }
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
-/** A cleartext client that sends nothing for this long is dropped before any protocol is chosen. */
-const FIRST_BYTES_TIMEOUT_MS = 30_000;
 
 /**
  * HTTP/2 and TLS around the one request handler: the TLS listener on GATEWAY_TLS_PORT (ALPN h2 and
@@ -71,7 +69,9 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     );
     h2c.on('session', (session: ServerHttp2Session) => h2cSessions.track(session));
     acceptH2cOn(plainServer, h2c, {
-      firstBytesTimeoutMs: FIRST_BYTES_TIMEOUT_MS,
+      // A cleartext client that sends nothing is dropped before any protocol is chosen, as an HTTP/1.1
+      // client that sends no complete head is.
+      firstBytesTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
       onH2c: () => protocolMetrics.connected('tcp', 'h2'),
       onHttp1: () => protocolMetrics.connected('tcp', 'http/1.1'),
     });

@@ -31,7 +31,9 @@ export function acceptH2cOn(
     const drop = () => socket.destroy();
     socket.on('error', drop);
     socket.once('end', drop);
-    socket.setTimeout(options.firstBytesTimeoutMs, drop);
+    // One deadline for the bytes that decide, however slowly they trickle in.
+    const firstBytesDeadline = setTimeout(drop, options.firstBytesTimeoutMs);
+    socket.once('close', () => clearTimeout(firstBytesDeadline));
     const decide = (chunk: Buffer) => {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
       const compared = Math.min(seen.length, PREFACE.length);
@@ -40,8 +42,7 @@ export function acceptH2cOn(
       socket.off('data', decide);
       socket.off('error', drop);
       socket.off('end', drop);
-      socket.setTimeout(0);
-      socket.removeListener('timeout', drop);
+      clearTimeout(firstBytesDeadline);
       socket.pause();
       socket.unshift(seen);
       if (matches) {

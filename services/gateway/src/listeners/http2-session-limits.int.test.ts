@@ -8,6 +8,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { connectRaw, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
@@ -99,5 +100,25 @@ describe('HTTP/2 session limits', () => {
     await expect(http2Request(session, { path: '/budget/over', authority: HOST })).rejects.toThrow();
     // A new session is served as usual.
     expect((await http2Request(connect(), { path: '/budget/next', authority: HOST })).status).toBe(200);
+  });
+
+  // Regression test: with h2c on, the plain port waited 30 s (and each trickled byte of the preface
+  // started the wait again) for the bytes that choose the protocol, whatever the headers timeout.
+  it('regression: a cleartext connection that sends nothing, or trickles the preface, is cut at the headers timeout', async () => {
+    const port = Number(new URL(gateway.url).port);
+    const silent = await connectRaw('plain', port);
+    const trickler = await connectRaw('plain', port);
+    const preface = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
+    let sent = 0;
+    const drip = setInterval(() => {
+      if (sent < preface.length && !trickler.socket.destroyed) trickler.socket.write(preface[sent++]!);
+    }, REQUEST_TIMEOUT_MS / 4);
+    try {
+      await within(Promise.all([silent.closed, trickler.closed]), 4 * REQUEST_TIMEOUT_MS, 'both cut');
+    } finally {
+      clearInterval(drip);
+      silent.socket.destroy();
+      trickler.socket.destroy();
+    }
   });
 });

@@ -72,6 +72,11 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     allowHTTP1: true,
     Http1ServerResponse: GatewayServerResponse,
     ALPNProtocols: ['h2', 'http/1.1'],
+    // A connection that never completes its handshake holds a GATEWAY_MAX_CONNECTIONS slot of both
+    // ports: it gets the headers timeout, not node's two minutes.
+    ...(options.http1?.headersTimeoutMs === undefined
+      ? {}
+      : { handshakeTimeout: options.http1.headersTimeoutMs }),
     settings: {
       maxConcurrentStreams: options.maxConcurrentStreams,
       maxHeaderListSize: options.maxHeaderBytes,

@@ -114,6 +114,32 @@ describe('slow clients on the TLS port', () => {
       client.socket.destroy();
     }
   });
+
+  // Regression test: node's own TLS handshake timeout (120 s) applied, so connections that never sent
+  // a ClientHello held GATEWAY_MAX_CONNECTIONS slots of both ports for two minutes at no cost.
+  it('regression: a connection that never starts its TLS handshake is cut at the headers timeout', async () => {
+    const silent = await connect('plain', gateway.gateway.tlsPort as number);
+    const partial = await connect('plain', gateway.gateway.tlsPort as number);
+    partial.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])); // a ClientHello's first bytes
+    try {
+      await within(Promise.all([silent.closed, partial.closed]), 5_000, 'the silent TLS connections are cut');
+    } finally {
+      silent.socket.destroy();
+      partial.socket.destroy();
+    }
+  });
+
+  // Regression test: CONNECT on HTTPS/1.1 was dropped without an answer (only the plain port listened).
+  it('regression: CONNECT over TLS is answered 501 in the error shape, as on the plain port', async () => {
+    const client = await connect('tls', gateway.gateway.tlsPort as number);
+    client.socket.write(`CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`);
+    await within(client.closed, 5_000, 'the CONNECT answer');
+    const [head, body] = client.received().split('\r\n\r\n');
+    expect(head?.startsWith('HTTP/1.1 501 Not Implemented')).toBe(true);
+    expect(JSON.parse(body ?? '')).toEqual({
+      error: { code: 'method_not_supported', message: 'the gateway does not tunnel CONNECT requests' },
+    });
+  });
 });
 
 describe('connection and header limits on the TLS port', () => {
