@@ -15,7 +15,14 @@ import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { ApiKeyDigests } from './api-key-digests.js';
 import type { AuthFailureLimiter } from './auth-failure-limiter.js';
-import { ANONYMOUS, type AuthResult, type Identity } from './identity.js';
+import {
+  ANONYMOUS,
+  type AuthResult,
+  clerkUserIdentity,
+  type Identity,
+  oidcUserIdentity,
+  serviceIdentity,
+} from './identity.js';
 import { RemoteJwksRegistry, type RemoteKeySet } from './jwks.js';
 import { type CachedToken, TokenCache } from './token-cache.js';
 
@@ -67,10 +74,11 @@ function bearerFailure(code: string, message: string): AuthResult {
   );
 }
 
-/** A Clerk session token's identity. */
-function clerkIdentity(payload: JWTPayload): Identity {
+/** A Clerk session token's identity (none without a subject: the token names no user). */
+function clerkIdentity(payload: JWTPayload): Identity | null {
+  if (typeof payload.sub !== 'string') return null;
   const { orgId, scopes } = clerkClaims(payload);
-  return { kind: 'user', userId: payload.sub, orgId, scopes };
+  return clerkUserIdentity(payload.sub, orgId, scopes);
 }
 
 /**
@@ -190,7 +198,7 @@ export class Authenticator {
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= Date.now()) {
       return failure(401, 'api_key_expired', 'the API key has expired', API_KEY_CHALLENGE);
     }
-    return { ok: true, identity: { kind: 'api_key', apiKeyId: entry.id, scopes: entry.scopes } };
+    return { ok: true, identity: entry.identity };
   }
 
   #jwt(
@@ -233,7 +241,7 @@ export class Authenticator {
           requiredClaims: ['exp', 'sub'],
         });
         const entry: CachedToken = {
-          identity: { kind: 'user', userId: payload.sub, scopes: scopesOf(payload) },
+          identity: oidcUserIdentity(oidc.issuer, payload.sub!, scopesOf(payload)),
           verifiedBy: tenantTag('oidc', tenant),
         };
         this.#tokens.set(tenant.id, token, entry, payload.exp!);
@@ -263,7 +271,11 @@ export class Authenticator {
           failure: bearerFailure('invalid_token', 'development tokens are only accepted in dev mode'),
         };
       }
-      const entry: CachedToken = { identity: clerkIdentity(payload as JWTPayload), verifiedBy: 'clerk' };
+      const identity = clerkIdentity(payload as JWTPayload);
+      if (identity === null) {
+        return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token names no user (sub)') };
+      }
+      const entry: CachedToken = { identity, verifiedBy: 'clerk' };
       this.#tokens.set(tenant.id, token, entry, payload.exp);
       return { ok: true, entry };
     } catch (error) {
@@ -348,7 +360,7 @@ export class Authenticator {
         // A token carries at most what its service was granted; anything else it claims is dropped.
         const scopes = scopesOf(payload).filter((scope) => account.scopes.has(scope));
         const entry: CachedToken = {
-          identity: { kind: 'service', serviceId: account.id, scopes },
+          identity: serviceIdentity(account.id, scopes),
           verifiedBy: tag,
         };
         this.#tokens.set(tenant.id, token, entry, payload.exp!);

@@ -1,7 +1,22 @@
+import { createHash } from 'node:crypto';
+
+/** Who vouched for a user: Clerk (one issuer for every tenant) or the tenant's own OIDC provider. */
+export type UserIssuer = 'clerk' | 'oidc';
+
 /** Who made a request, as established by the route's auth mode; forwarded to the origin as headers. */
 export interface Identity {
   readonly kind: 'anonymous' | 'user' | 'api_key' | 'service';
-  /** Clerk user id or the OIDC subject. */
+  /**
+   * The caller qualified by who vouched for it, for everything kept per caller (cache entries,
+   * rate-limit buckets, usage): `clerk:<sub>`, `oidc:<issuer digest>:<sub>`, `svc:<service id>` or
+   * `key:<API key id>`; none for an anonymous caller. The ids alone share one namespace: a tenant's
+   * OIDC provider may issue any `sub` (a Clerk user's id, a service's id, `anon-ip:<address>`).
+   * Set by the constructors below, never assembled elsewhere.
+   */
+  readonly principal?: string | undefined;
+  /** Who vouched for a user (kind 'user'). */
+  readonly issuer?: UserIssuer | undefined;
+  /** Clerk user id or the OIDC subject, as the token says: unique only together with `issuer`. */
   readonly userId?: string | undefined;
   readonly orgId?: string | undefined;
   readonly apiKeyId?: string | undefined;
@@ -11,6 +26,31 @@ export interface Identity {
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ kind: 'anonymous', scopes: Object.freeze([]) });
+
+export function clerkUserIdentity(
+  sub: string,
+  orgId: string | undefined,
+  scopes: readonly string[],
+): Identity {
+  return { kind: 'user', principal: `clerk:${sub}`, issuer: 'clerk', userId: sub, orgId, scopes };
+}
+
+/**
+ * A subject of the tenant's OIDC provider. The issuer is in the principal as a fixed-length digest:
+ * issuer text may contain ':', and subjects of a provider the tenant replaced are other people.
+ */
+export function oidcUserIdentity(issuer: string, sub: string, scopes: readonly string[]): Identity {
+  const issuerDigest = createHash('sha256').update(issuer).digest('base64url').slice(0, 16);
+  return { kind: 'user', principal: `oidc:${issuerDigest}:${sub}`, issuer: 'oidc', userId: sub, scopes };
+}
+
+export function serviceIdentity(serviceId: string, scopes: readonly string[]): Identity {
+  return { kind: 'service', principal: `svc:${serviceId}`, serviceId, scopes };
+}
+
+export function apiKeyIdentity(apiKeyId: string, scopes: readonly string[]): Identity {
+  return { kind: 'api_key', principal: `key:${apiKeyId}`, apiKeyId, scopes };
+}
 
 export type AuthResult =
   | { readonly ok: true; readonly identity: Identity }

@@ -221,7 +221,13 @@ export class TokenCache {
 function entryBytes(entry: CachedToken, token: string): number {
   const { identity } = entry;
   let bytes = ENTRY_OVERHEAD_BYTES + token.length + entry.verifiedBy.length;
-  for (const text of [identity.userId, identity.orgId, identity.apiKeyId, identity.serviceId])
+  for (const text of [
+    identity.principal,
+    identity.userId,
+    identity.orgId,
+    identity.apiKeyId,
+    identity.serviceId,
+  ])
     bytes += text?.length ?? 0;
   for (const scope of identity.scopes) bytes += scope.length + 16;
   return bytes;

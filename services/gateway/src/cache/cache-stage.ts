@@ -103,7 +103,7 @@ function cacheStage(
           query,
           headers: endToEndRequestHeaders(req.headers),
         },
-        { userId: identity.userId ?? identity.serviceId, apiKeyId: identity.apiKeyId },
+        { userId: identity.principal },
       );
       if (lookup instanceof Promise) return lookup.then((answer) => respond(cache, exchange, answer));
       return respond(cache, exchange, lookup);

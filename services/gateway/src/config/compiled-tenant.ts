@@ -6,6 +6,7 @@ import type {
 } from '@vantageedge/shared/domain/gateway-config';
 import type { RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import type { JWTVerifyGetKey } from 'jose';
+import type { Identity } from '../auth/identity.js';
 import type { RouteMetrics } from '../observability/gateway-metrics.js';
 import type { RouteStages } from '../pipeline/stage.js';
 import type { UpstreamSet } from '../upstream/types.js';
@@ -41,7 +42,8 @@ export interface CompiledRoute {
 export interface CompiledApiKey {
   readonly id: string;
   readonly name: string;
-  readonly scopes: readonly string[];
+  /** Who a request presenting the key is (its scopes included): made once, with the snapshot. */
+  readonly identity: Identity;
   /** Epoch milliseconds, or null for keys that never expire. */
   readonly expiresAtMs: number | null;
 }

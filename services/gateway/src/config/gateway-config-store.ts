@@ -3,6 +3,7 @@ import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/do
 import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
 import { compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix } from '@vantageedge/shared/routing/strip-prefix';
+import { apiKeyIdentity } from '../auth/identity.js';
 import { compileServiceAccounts, RemoteJwksRegistry } from '../auth/jwks.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { compileRouteStages, NO_STAGES, type RoutePolicy } from '../pipeline/stage.js';
@@ -281,7 +282,7 @@ export class GatewayConfigStore implements TenantConfigSink {
       apiKeys.set(key.key_hash, {
         id: key.id,
         name: key.name,
-        scopes: key.scopes,
+        identity: apiKeyIdentity(key.id, key.scopes),
         expiresAtMs: key.expires_at === null ? null : Date.parse(key.expires_at),
       });
     }

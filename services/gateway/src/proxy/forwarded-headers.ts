@@ -188,6 +188,8 @@ export function upstreamRequestHeaders(
   out['x-vantageedge-tenant-id'] = facts.tenantId;
   out['x-vantageedge-route-id'] = facts.routeId;
   out['x-vantageedge-auth-kind'] = identity.kind;
+  // A user id is unique only with its issuer: the tenant's OIDC provider may issue a Clerk user's id.
+  if (identity.issuer !== undefined) out['x-vantageedge-auth-issuer'] = identity.issuer;
   if (identity.userId !== undefined) out['x-vantageedge-user-id'] = identity.userId;
   if (identity.orgId !== undefined) out['x-vantageedge-org-id'] = identity.orgId;
   if (identity.apiKeyId !== undefined) out['x-vantageedge-api-key-id'] = identity.apiKeyId;

@@ -29,7 +29,7 @@ function rateLimitStage(limiter: RateLimiter, limits: CompiledRateLimits): Route
       const decision = limiter.checkNow(limits, {
         tenantId: limits.tenantId,
         routeId: limits.routeId,
-        userId: identity.userId ?? identity.serviceId,
+        userId: identity.principal,
         apiKeyId: identity.apiKeyId,
         clientIp: exchange.clientIp,
       });

@@ -18,7 +18,10 @@ import { MemoryLimitStore } from './memory-limit-store.js';
 export interface RateLimitIdentity {
   readonly tenantId: string;
   readonly routeId: string;
-  /** Clerk user id (sub) when the caller presented a user token. */
+  /**
+   * The caller's principal (Identity.principal), what a `scope: user` limit counts; none for an
+   * anonymous caller, counted by address in a namespace (`anon-ip:`) no principal starts with.
+   */
   readonly userId?: string | undefined;
   readonly apiKeyId?: string | undefined;
   readonly clientIp: string;

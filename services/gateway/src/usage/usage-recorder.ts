@@ -11,8 +11,21 @@ import {
   usageCellKey,
 } from '@vantageedge/shared/usage/usage-cells';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { Identity } from '../auth/identity.js';
 import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
+
+/**
+ * The user a cell names: a Clerk user by its bare id, as the usage API has always shown and filtered it
+ * (Clerk issues `user_…` ids, so no other principal can equal one); a tenant's OIDC subject or calling
+ * service by its principal (`oidc:…`, `svc:…`), since either may use any id, a Clerk user's included.
+ * An API key has its own column; an anonymous caller names none.
+ */
+export function usageUserId(identity: Identity): string {
+  if (identity.kind === 'api_key') return '';
+  if (identity.issuer === 'clerk') return identity.userId ?? '';
+  return identity.principal ?? '';
+}
 
 /**
  * Counts this replica's requests per tenant, route, API key, user, status class and UTC hour in
@@ -157,7 +170,7 @@ export class UsageRecorder {
     const { identity } = exchange;
     const routeId = exchange.route?.config.id ?? '';
     const apiKeyId = identity.apiKeyId ?? '';
-    const userId = identity.userId ?? identity.serviceId ?? '';
+    const userId = usageUserId(identity);
     const statusClass = statusClassOf(status);
     const hour = hourOf(this.#clock());
     const counts = this.#batch.counts;

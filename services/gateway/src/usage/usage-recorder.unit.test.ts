@@ -5,6 +5,7 @@ import {
 } from '@vantageedge/shared/usage/usage-cells';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { apiKeyIdentity, clerkUserIdentity, oidcUserIdentity, serviceIdentity } from '../auth/identity.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { UsageRecorder } from './usage-recorder.js';
 
@@ -23,6 +24,9 @@ function exchange(
     identity: { kind: 'anonymous', scopes: [], ...identity },
   } as unknown as GatewayExchange;
 }
+
+const clerkUser = (id: string) => clerkUserIdentity(id, undefined, []);
+const apiKey = (id: string) => apiKeyIdentity(id, []);
 
 /** A batch store that refuses the first `failures` writes. */
 class FlakyStore extends InMemoryUsageBatchStore {
@@ -77,8 +81,8 @@ describe('the usage recorder', () => {
     });
     recorder.record(exchange('route-a'), 200);
     recorder.record(exchange('route-a'), 204);
-    recorder.record(exchange('route-a', { kind: 'api_key', apiKeyId: 'key-1' }), 429);
-    recorder.record(exchange('route-b', { kind: 'user', userId: 'user_1' }), 503);
+    recorder.record(exchange('route-a', apiKey('key-1')), 429);
+    recorder.record(exchange('route-b', clerkUser('user_1')), 503);
     recorder.record(exchange(undefined), 404);
     recorder.record(exchange('route-a'), 0); // the client left before any answer
     recorder.record({ ...exchange('route-a'), tenant: undefined } as GatewayExchange, 404); // no tenant
@@ -91,6 +95,32 @@ describe('the usage recorder', () => {
         ['- - - 4xx', 1],
       ]),
     );
+  });
+
+  it('regression: counts a Clerk user, an OIDC subject and a calling service with one id apart', async () => {
+    const store = new InMemoryUsageBatchStore();
+    const recorder = new UsageRecorder({
+      batches: store,
+      replicaId: 'r1',
+      intervalMs: 60_000,
+      clock: () => HOUR,
+    });
+    recorder.record(exchange('route-a', clerkUser('user_2victim')), 200);
+    recorder.record(exchange('route-a', oidcUserIdentity('https://idp.test', 'user_2victim', [])), 200);
+    recorder.record(exchange('route-a', oidcUserIdentity('https://idp.test', 'user_2victim', [])), 200);
+    recorder.record(exchange('route-a', serviceIdentity('user_2victim', [])), 200);
+    recorder.record(exchange('route-a', oidcUserIdentity('https://idp.test', OVERFLOW_ID, [])), 200);
+    await recorder.flush();
+    const counted = await totals(store);
+    // A Clerk user keeps its bare id (what the usage API shows and filters); the others their principal.
+    expect(counted.get('route-a - user_2victim 2xx')).toBe(1);
+    const others = [...counted].filter(([cell]) => cell !== 'route-a - user_2victim 2xx');
+    expect(others).toEqual([
+      [expect.stringMatching(/^route-a - oidc:[\w-]{16}:user_2victim 2xx$/), 2],
+      ['route-a - svc:user_2victim 2xx', 1],
+      // An OIDC subject `*` is no overflow.
+      [expect.stringMatching(/^route-a - oidc:[\w-]{16}:\* 2xx$/), 1],
+    ]);
   });
 
   it('keeps a batch the store refused and writes it again under the same id, never twice', async () => {
@@ -144,16 +174,16 @@ describe('the usage recorder’s cardinality limits', () => {
       registry,
       maxUsersPerTenant: 3,
     });
-    // A tenant's own OIDC issuer mints a token per request: 100 distinct users, 2 requests each.
+    // 100 distinct users, 2 requests each (a tenant's own OIDC issuer can mint a token per request).
     for (let i = 0; i < 100; i++) {
-      recorder.record(exchange('route-a', { kind: 'user', userId: `sub-${i}` }), 200);
-      recorder.record(exchange('route-a', { kind: 'user', userId: `sub-${i}` }), 404);
+      recorder.record(exchange('route-a', clerkUser(`sub-${i}`)), 200);
+      recorder.record(exchange('route-a', clerkUser(`sub-${i}`)), 404);
     }
-    recorder.record(exchange('route-a', { kind: 'user', userId: 'sub-1' }), 200); // admitted before the limit
+    recorder.record(exchange('route-a', clerkUser('sub-1')), 200); // admitted before the limit
     recorder.record(exchange('route-a'), 200); // no user: not one of the 3
     // Another tenant's users are its own: it gets its 3 whatever the first did.
     for (const user of ['ann', 'bob', 'cy']) {
-      recorder.record(exchange('route-b', { kind: 'user', userId: user }, OTHER_TENANT), 200);
+      recorder.record(exchange('route-b', clerkUser(user), OTHER_TENANT), 200);
     }
     await recorder.flush();
 
@@ -198,9 +228,9 @@ describe('the usage recorder’s cardinality limits', () => {
       intervalMs: 60_000,
       clock: () => HOUR,
     });
-    recorder.record(exchange('route-a', { kind: 'user', userId: 'evil\u0000' }), 200);
-    recorder.record(exchange('route-a', { kind: 'user', userId: 'x'.repeat(10_000) }), 200);
-    recorder.record(exchange('route-a', { kind: 'user', userId: 'a\u001fb' }), 200);
+    recorder.record(exchange('route-a', clerkUser('evil\u0000')), 200);
+    recorder.record(exchange('route-a', clerkUser('x'.repeat(10_000))), 200);
+    recorder.record(exchange('route-a', clerkUser('a\u001fb')), 200);
     await recorder.flush();
     expect(await totals(store)).toEqual(new Map([[`route-a - ${OVERFLOW_ID} 2xx`, 3]]));
   });
@@ -220,10 +250,10 @@ describe('the usage recorder’s cardinality limits', () => {
     // Many routes × keys (both within the tenant's own limits) would be many cells.
     for (let route = 0; route < 20; route++) {
       for (let key = 0; key < 5; key++) {
-        recorder.record(exchange(`route-${route}`, { kind: 'api_key', apiKeyId: `key-${key}` }), 200);
+        recorder.record(exchange(`route-${route}`, apiKey(`key-${key}`)), 200);
       }
     }
-    recorder.record(exchange('route-0', { kind: 'api_key', apiKeyId: 'key-0' }), 503);
+    recorder.record(exchange('route-0', apiKey('key-0')), 503);
     for (const route of ['r1', 'r2', 'r3']) recorder.record(exchange(route, {}, OTHER_TENANT), 200);
     await recorder.flush();
 
@@ -267,7 +297,7 @@ describe('the usage recorder’s cardinality limits', () => {
     for (let round = 0; round < 40; round++) {
       // 500 new users per flush interval, and the hours go by (a long outage).
       for (let i = 0; i < 500; i++) {
-        recorder.record(exchange('route-a', { kind: 'user', userId: `u-${round}-${i}` }), 200);
+        recorder.record(exchange('route-a', clerkUser(`u-${round}-${i}`)), 200);
         sent += 1;
       }
       now += 20 * 60_000;

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import {
+  type ClerkTestKeys,
+  createClerkTestKeys,
+  signClerkToken,
+} from '@vantageedge/shared/testing/clerk-tokens';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCacheStage } from '../cache/cache-stage.js';
+import { MemoryCacheStore } from '../cache/memory-cache-store.js';
+import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
+import {
+  type GatewayResponse,
+  send,
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * Regression tests: a Clerk user id and a `sub` of the tenant's own OIDC provider were one identity
+ * (both identity.userId alone), so on a jwt_required route with a per-caller cache an OIDC token whose
+ * `sub` was a Clerk user's id got that user's cached response (MISS, then HIT), and the origin could
+ * not tell the two apart. Every caller is now a principal qualified by who vouched for it, and the
+ * origin is told the issuer (X-VantageEdge-Auth-Issuer).
+ */
+const ISSUER = 'https://idp.identity-namespaces.test';
+const SUBDOMAIN = `idns${Date.now()}`;
+const HOST = `${SUBDOMAIN}.localhost`;
+
+let origin: TestOrigin;
+let gateway: TestGateway;
+let cache: ResponseCache;
+let clerk: ClerkTestKeys;
+let jwks: Server;
+let oidcKeys: Awaited<ReturnType<typeof generateKeyPair>>;
+
+beforeAll(async () => {
+  clerk = await createClerkTestKeys();
+  oidcKeys = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(oidcKeys.publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
+  jwks = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: [jwk] }));
+  });
+  await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+  origin = await startTestOrigin('identity-namespaces-origin');
+  cache = createResponseCache({
+    store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
+    l1MaxBytes: 1_000_000,
+    registry: createMetricsRegistry('identity_namespaces', { defaultMetrics: false }),
+    logger: createLogger({ service: 'test', level: 'error' }),
+  });
+  gateway = await startTestGateway(
+    { CLERK_JWT_KEY: clerk.publicKeyPem },
+    { stages: [createCacheStage(cache)] },
+  );
+  const originId = randomUUID();
+  const snapshot = buildSnapshot({
+    subdomain: SUBDOMAIN,
+    clerkOrgId: 'org_acme',
+    origins: [{ id: originId, targets: [origin.url] }],
+    routes: [
+      {
+        origin_id: originId,
+        path_pattern: '/me/*',
+        auth_mode: 'jwt_required',
+        require_tenant_org: false,
+        cache_policy: { mode: 'override', ttl_seconds: 60 },
+      },
+      { origin_id: originId, path_pattern: '/public/*' },
+    ],
+    settings: {
+      oidc: {
+        issuer: ISSUER,
+        audience: 'acme-api',
+        jwks_url: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`,
+      },
+    },
+  });
+  gateway.store.apply(snapshot);
+  await cache.prepareTenant(snapshot.tenant_id);
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await cache?.close();
+  await origin?.close();
+  await new Promise<void>((resolve) => jwks?.close(() => resolve()));
+});
+
+const clerkToken = (userId: string) => signClerkToken(clerk, { userId, orgId: 'org_acme' });
+
+const oidcToken = (sub: string) =>
+  new SignJWT({ scope: 'read' })
+    .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
+    .setIssuer(ISSUER)
+    .setSubject(sub)
+    .setAudience('acme-api')
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + 300)
+    .sign(oidcKeys.privateKey);
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+const originSaw = (response: GatewayResponse) =>
+  (response.json()['headers'] ?? {}) as Record<string, string | undefined>;
+
+describe('Clerk user ids and OIDC subjects', () => {
+  it('regression: an OIDC subject equal to a Clerk user id does not get that user’s cached response', async () => {
+    const path = `/me/profile-${randomUUID()}`;
+    const clerkUser = await send(gateway, HOST, path, { headers: bearer(await clerkToken('user_2victim')) });
+    const oidcSubject = await send(gateway, HOST, path, { headers: bearer(await oidcToken('user_2victim')) });
+    expect(clerkUser.status).toBe(200);
+    expect(clerkUser.headers['x-cache']).toBe('MISS');
+    expect(oidcSubject.status).toBe(200);
+    expect(oidcSubject.headers['x-cache']).toBe('MISS');
+    expect(originSaw(oidcSubject)['x-vantageedge-auth-issuer']).toBe('oidc');
+    // Each is still served its own entry.
+    const clerkAgain = await send(gateway, HOST, path, { headers: bearer(await clerkToken('user_2victim')) });
+    expect(clerkAgain.headers['x-cache']).toBe('HIT');
+    expect(originSaw(clerkAgain)['x-vantageedge-auth-issuer']).toBe('clerk');
+  });
+
+  it('tells the origin which issuer vouched for the user, whatever the client sent', async () => {
+    const spoof = { 'x-vantageedge-auth-issuer': 'clerk', 'x-vantageedge-user-id': 'user_2victim' };
+    const viaOidc = await send(gateway, HOST, `/me/${randomUUID()}`, {
+      headers: { ...bearer(await oidcToken('oidc-user-1')), ...spoof },
+    });
+    expect(originSaw(viaOidc)).toMatchObject({
+      'x-vantageedge-auth-kind': 'user',
+      'x-vantageedge-auth-issuer': 'oidc',
+      'x-vantageedge-user-id': 'oidc-user-1',
+    });
+    const viaClerk = await send(gateway, HOST, `/me/${randomUUID()}`, {
+      headers: bearer(await clerkToken('user_2clerk')),
+    });
+    expect(originSaw(viaClerk)).toMatchObject({
+      'x-vantageedge-auth-issuer': 'clerk',
+      'x-vantageedge-user-id': 'user_2clerk',
+      'x-vantageedge-org-id': 'org_acme',
+    });
+    const anonymous = await send(gateway, HOST, '/public/x', { headers: spoof });
+    expect(anonymous.status).toBe(200);
+    expect(originSaw(anonymous)['x-vantageedge-auth-issuer']).toBeUndefined();
+    expect(originSaw(anonymous)['x-vantageedge-user-id']).toBeUndefined();
+  });
+});
