@@ -249,7 +249,7 @@ describe('GatewayConfigStore', () => {
     expect(tenant.router.match('GET', '/ok')?.stripPrefix).toBe('/ok');
     expect(warnings[0]).toContain('/a/*/b');
     expect(tenant.apiKeys.get('a'.repeat(64))).toMatchObject({
-      scopes: ['read'],
+      identity: { kind: 'api_key', scopes: ['read'] },
       expiresAtMs: Date.parse('2030-01-01T00:00:00Z'),
     });
   });
