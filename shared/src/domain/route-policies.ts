@@ -233,6 +233,43 @@ export const RESPONSE_HEADERS_NOT_TRANSFORMED: readonly string[] = [
   'content-length',
   'x-request-id',
 ];
+/**
+ * Hop-by-hop fields (RFC 9110 §7.6.1) and those HTTP/2 forbids (RFC 9113 §8.2.2): they describe one
+ * connection, never what a route says (node refuses to send them to an HTTP/2 client; a proxy
+ * credential is for the hop it was sent on). Commands refuse them in header transforms and fixed
+ * responses; gateways drop them from routes stored before the rule.
+ */
+export const CONNECTION_HEADERS: readonly string[] = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+];
+const CONNECTION_HEADER_REFUSED = 'is hop-by-hop (it concerns one connection) and cannot be set by a route';
+/**
+ * Request headers the gateway drops from every peer, trusted or not (README "URL-rewrite and
+ * method-override headers"): origins route or take the method by them, while the gateway chose the
+ * route and its auth. A route changes the path with rewrite_path; so commands refuse them, and
+ * gateways drop them from routes stored before the rule.
+ */
+export const ROUTING_OVERRIDE_HEADERS: readonly string[] = [
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+];
+/** A request header a route's transform never writes (refused in commands, dropped from stored routes). */
+export function requestHeaderNeverWritten(name: string): boolean {
+  const lower = name.toLowerCase();
+  return CONNECTION_HEADERS.includes(lower) || ROUTING_OVERRIDE_HEADERS.includes(lower);
+}
 /** Identity headers (x-vantageedge-*) are the gateway's alone: an origin trusts them. */
 export const GATEWAY_HEADER_PREFIX = 'x-vantageedge-';
 
@@ -292,23 +329,51 @@ export const requestHeaderTransformInput = headerTransform(
   [],
   true,
 ).superRefine((transform, ctx) => {
-  const refused = (name: string) => REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS.includes(name.toLowerCase());
-  const message = (name: string) => `${name} is set by the gateway and cannot be changed`;
+  const problem = (name: string) => {
+    const lower = name.toLowerCase();
+    if (REQUEST_HEADERS_NOT_TRANSFORMED.includes(lower)) return undefined; // refused by the transform itself
+    if (REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS.includes(lower))
+      return `${name} is set by the gateway and cannot be changed`;
+    if (CONNECTION_HEADERS.includes(lower)) return `${name} ${CONNECTION_HEADER_REFUSED}`;
+    if (ROUTING_OVERRIDE_HEADERS.includes(lower))
+      return `${name} is dropped from every request (origins route by it): use rewrite_path`;
+    return undefined;
+  };
+  refuseNames(transform, problem, ctx);
+});
+
+/** An issue at `set.<name>`, `add.<name>` or `remove.<i>` for each name `problem` finds one in. */
+function refuseNames(
+  transform: HeaderTransform,
+  problem: (name: string) => string | undefined,
+  ctx: z.RefinementCtx,
+): void {
   for (const part of ['set', 'add'] as const) {
-    for (const name of Object.keys(transform[part]))
-      if (refused(name)) ctx.addIssue({ code: 'custom', path: [part, name], message: message(name) });
+    for (const name of Object.keys(transform[part])) {
+      const message = problem(name);
+      if (message !== undefined) ctx.addIssue({ code: 'custom', path: [part, name], message });
+    }
   }
   transform.remove.forEach((name, i) => {
-    if (refused(name)) ctx.addIssue({ code: 'custom', path: ['remove', i], message: message(name) });
+    const message = problem(name);
+    if (message !== undefined) ctx.addIssue({ code: 'custom', path: ['remove', i], message });
   });
-});
+}
 export const responseHeaderTransform = headerTransform(RESPONSE_HEADERS_NOT_TRANSFORMED, ['set-cookie']);
 /** responseHeaderTransform as a command may give it. */
 export const responseHeaderTransformInput = headerTransform(
   RESPONSE_HEADERS_NOT_TRANSFORMED,
   ['set-cookie'],
   true,
-);
+).superRefine((transform, ctx) => {
+  const problem = (name: string) => {
+    const lower = name.toLowerCase();
+    return CONNECTION_HEADERS.includes(lower) && !RESPONSE_HEADERS_NOT_TRANSFORMED.includes(lower)
+      ? `${name} ${CONNECTION_HEADER_REFUSED}`
+      : undefined;
+  };
+  refuseNames(transform, problem, ctx);
+});
 export type HeaderTransform = z.infer<typeof requestHeaderTransform>;
 
 const queryTransformOf = (command: boolean) =>
@@ -620,29 +685,49 @@ export type RouteMatch = z.infer<typeof routeMatch>;
 const FIXED_RESPONSE_HEADERS_REFUSED = ['content-length', 'transfer-encoding', 'connection', 'content-type'];
 
 const fixedResponseOf = (command: boolean) =>
-  z.strictObject({
-    status: z.number().int().min(200).max(599),
-    headers: boundedRecord(
-      headerName
-        .refine(
-          (name) => !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) && !name.startsWith(GATEWAY_HEADER_PREFIX),
-          {
-            error: 'is set by the gateway (content_type sets content-type)',
-          },
-        )
-        .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED })
-        .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED }),
-      command ? headerValueTextInput : headerValueText,
-      30,
-      TOKEN,
-      command,
-    ).default({}),
-    /** Anything (it is the answer’s content): the CLI escapes what it prints of it. */
-    body: z.string().max(65_536, 'must be at most 64 KiB').default(''),
-    content_type: (command ? headerValueTextInput : headerValueText)
-      .min(1)
-      .default('text/plain; charset=utf-8'),
-  });
+  z
+    .strictObject({
+      status: z.number().int().min(200).max(599),
+      headers: boundedRecord(
+        headerName
+          .refine(
+            (name) =>
+              !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) && !name.startsWith(GATEWAY_HEADER_PREFIX),
+            {
+              error: 'is set by the gateway (content_type sets content-type)',
+            },
+          )
+          .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED })
+          .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED })
+          .refine(
+            (name) =>
+              !command || FIXED_RESPONSE_HEADERS_REFUSED.includes(name) || !CONNECTION_HEADERS.includes(name),
+            {
+              error: CONNECTION_HEADER_REFUSED,
+            },
+          ),
+        command ? headerValueTextInput : headerValueText,
+        30,
+        TOKEN,
+        command,
+      ).default({}),
+      /** Anything (it is the answer’s content): the CLI escapes what it prints of it. */
+      body: z.string().max(65_536, 'must be at most 64 KiB').default(''),
+      content_type: (command ? headerValueTextInput : headerValueText)
+        .min(1)
+        .default('text/plain; charset=utf-8'),
+    })
+    .superRefine((fixed, ctx) => {
+      if (command && fixed.body !== '' && STATUSES_WITHOUT_BODY.includes(fixed.status)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['body'],
+          message: `must be empty: a ${fixed.status} answer has no body`,
+        });
+      }
+    });
+/** RFC 9110 §6.4.1: these answers never carry content (the gateway sends none for a route stored with one). */
+export const STATUSES_WITHOUT_BODY: readonly number[] = [204, 304];
 export const fixedResponse = fixedResponseOf(false);
 /** fixedResponse as a command may give it. */
 export const fixedResponseInput = fixedResponseOf(true);

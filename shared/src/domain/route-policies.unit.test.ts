@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies’ own value-template syntax
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import {
@@ -159,5 +160,92 @@ describe('C1 controls in header and query values', () => {
   it('a fixed response body may hold anything, C1 and bidi controls included', () => {
     const body = 'soon \u009b2J \u009d52;c;x\u009c ok\u202e)x( \u2066y\u2069';
     expect(fixedResponseInput.parse({ status: 503, body }).body).toBe(body);
+  });
+});
+
+/**
+ * Regression: hop-by-hop and HTTP/2 connection-specific headers in a route. A fixed response or response
+ * transform with `keep-alive`, `upgrade`, `te` or `http2-settings` made node throw for every HTTP/2
+ * client (and took the replica down); a request transform's `proxy-authorization` reached the origin.
+ * The URL-rewrite and method-override headers the gateway drops from every peer are not a route's to
+ * write either. Commands refuse them, naming the field; stored routes still load (the gateway drops them).
+ */
+describe('connection headers in route policies', () => {
+  const CONNECTION = [
+    'keep-alive',
+    'proxy-connection',
+    'te',
+    'trailer',
+    'upgrade',
+    'http2-settings',
+    'proxy-authenticate',
+    'proxy-authorization',
+  ];
+
+  it.each(CONNECTION)('fixed_response.headers refuses %s, naming it', (name) => {
+    expect(problems(fixedResponseInput, `{"status": 503, "headers": {"${name}": "x"}}`)).toEqual([
+      expect.stringMatching(new RegExp(`^headers\\.${name}: `)),
+    ]);
+  });
+
+  it.each(CONNECTION)('response_headers refuses %s in set, add and remove', (name) => {
+    expect(problems(responseHeaderTransformInput, `{"set": {"${name}": "x"}}`)).toEqual([
+      expect.stringMatching(new RegExp(`^set\\.${name}: `)),
+    ]);
+    expect(problems(responseHeaderTransformInput, `{"add": {"${name}": "x"}}`)).toEqual([
+      expect.stringMatching(new RegExp(`^add\\.${name}: `)),
+    ]);
+    expect(problems(responseHeaderTransformInput, `{"remove": ["${name}"]}`)).toEqual([
+      expect.stringMatching(/^remove\.0: /),
+    ]);
+  });
+
+  it.each([
+    ...CONNECTION,
+    'x-original-url',
+    'x-rewrite-url',
+    'x-http-method-override',
+    'x-http-method',
+    'x-method-override',
+  ])('request_headers refuses %s, naming it', (name) => {
+    expect(problems(requestHeaderTransformInput, `{"set": {"${name.toUpperCase()}": "x"}}`)).toEqual([
+      expect.stringMatching(new RegExp(`^set\\.${name.toUpperCase()}: `)),
+    ]);
+  });
+
+  it('still loads a stored route with one (the gateway drops it)', () => {
+    for (const name of CONNECTION) {
+      expect(fixedResponse.safeParse({ status: 503, headers: { [name]: 'x' } }).success, name).toBe(true);
+    }
+    for (const name of ['te', 'http2-settings', 'proxy-authenticate', 'proxy-authorization'])
+      expect(responseHeaderTransform.safeParse({ set: { [name]: 'x' } }).success, name).toBe(true);
+    expect(
+      requestHeaderTransform.safeParse({ set: { 'proxy-authorization': 'x', 'x-original-url': '/a' } })
+        .success,
+    ).toBe(true);
+  });
+
+  it('te: trailers and ordinary headers are still accepted where they were', () => {
+    expect(responseHeaderTransformInput.safeParse({ set: { 'x-frame-options': 'DENY' } }).success).toBe(true);
+    expect(requestHeaderTransformInput.safeParse({ set: { 'x-client-ip': '${client_ip}' } }).success).toBe(
+      true,
+    );
+    expect(fixedResponseInput.safeParse({ status: 503, headers: { 'retry-after': '60' } }).success).toBe(
+      true,
+    );
+  });
+});
+
+/** Regression: a 204 with a body went out with Content-Length over HTTP/1.1 and reset HTTP/2 streams. */
+describe('fixed_response body of a status without content', () => {
+  it.each([204, 304])('%i with a body is refused, naming body', (status) => {
+    expect(problems(fixedResponseInput, `{"status": ${status}, "body": "hello"}`)).toEqual([
+      `body: must be empty: a ${status} answer has no body`,
+    ]);
+    expect(fixedResponseInput.safeParse({ status, body: '' }).success).toBe(true);
+  });
+
+  it('a stored one still loads (the gateway sends no body)', () => {
+    expect(fixedResponse.safeParse({ status: 204, body: 'hello' }).success).toBe(true);
   });
 });

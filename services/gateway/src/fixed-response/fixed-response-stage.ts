@@ -1,9 +1,11 @@
 import {
+  CONNECTION_HEADERS,
   type FixedResponse,
   LOCATION_VARIABLES,
   type LocationVariable,
   parseTemplate,
   type Redirect,
+  STATUSES_WITHOUT_BODY,
 } from '@vantageedge/shared/domain/route-policies';
 import { requestHost } from '@vantageedge/shared/routing/match-conditions';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -27,20 +29,24 @@ export function createFixedResponsePolicy(): RoutePolicy {
 }
 
 function fixedStage(fixed: FixedResponse): RouteStage {
-  const body = Buffer.from(fixed.body, 'utf8');
+  // A 204 or 304 has no content (HTTP/2 clients reset a stream that announces some): commands refuse a
+  // body for them, and a route stored before answers without it.
+  const bodiless = STATUSES_WITHOUT_BODY.includes(fixed.status);
+  const body = Buffer.from(bodiless ? '' : fixed.body, 'utf8');
   const headers: Record<string, string | number> = {};
   for (const [name, value] of Object.entries(fixed.headers)) headers[name.toLowerCase()] = value;
-  // Refused by commands since it was found to clear every tenant's cookies; a route stored before keeps
-  // every other header.
+  // Refused by commands since they were found to clear every tenant's cookies (Clear-Site-Data) or to
+  // make node throw for HTTP/2 clients (connection headers); a route stored before keeps the others.
   delete headers['clear-site-data'];
+  for (const name of CONNECTION_HEADERS) delete headers[name];
   headers['content-type'] = fixed.content_type;
-  headers['content-length'] = body.length;
+  if (!bodiless) headers['content-length'] = body.length;
   return {
     name: 'fixed_response',
     onRequest(exchange) {
       const { res } = exchange;
       res.writeHead(fixed.status, headers);
-      if (exchange.req.method === 'HEAD') res.end();
+      if (exchange.req.method === 'HEAD' || bodiless) res.end();
       else res.end(body);
       return 'handled';
     },

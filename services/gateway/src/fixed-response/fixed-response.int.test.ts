@@ -46,6 +46,8 @@ describe('fixed_response and redirect route policies', () => {
             auth_mode: 'apikey_required',
             fixed_response: { status: 200, body: 'members only' },
           },
+          // Stored before commands refused a body for a status without content.
+          { origin_id: null, path_pattern: '/gone', fixed_response: { status: 204, body: 'hello' } },
         ],
       }),
     );
@@ -80,5 +82,12 @@ describe('fixed_response and redirect route policies', () => {
 
   it("keeps the route's authentication in front of its fixed response", async () => {
     expect((await send(gateway, 'fixed.localhost', '/members/x')).status).toBe(401);
+  });
+
+  it('answers a stored 204 with a body without it (no Content-Length, nothing after the head)', async () => {
+    const answer = await send(gateway, 'fixed.localhost', '/gone');
+    expect(answer.status).toBe(204);
+    expect(answer.headers['content-length']).toBeUndefined();
+    expect(answer.text).toBe('');
   });
 });

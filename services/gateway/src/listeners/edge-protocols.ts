@@ -3,6 +3,7 @@ import { createServer as createH2cServer, type Http2SecureServer, type ServerHtt
 import type { Socket } from 'node:net';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
+import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { HTTP2_MAX_HEADER_PAIRS } from '../http/header-count.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import type { GatewaySettings } from '../settings.js';
@@ -64,7 +65,11 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
   const h2cSessions = new Http2Sessions(http2Limits);
   if (config.GATEWAY_H2C) {
     const h2c = createH2cServer(
-      { settings: http2Settings, maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS },
+      {
+        settings: http2Settings,
+        maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS,
+        Http2ServerResponse: GatewayHttp2ServerResponse,
+      },
       handler as unknown as Parameters<typeof createH2cServer>[1],
     );
     h2c.on('session', (session: ServerHttp2Session) => h2cSessions.track(session));

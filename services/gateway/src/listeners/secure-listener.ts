@@ -3,6 +3,7 @@ import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } f
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from '../http/client-errors.js';
+import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
@@ -71,6 +72,8 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     SNICallback: options.selector.sniCallback,
     allowHTTP1: true,
     Http1ServerResponse: GatewayServerResponse,
+    // HTTP/2 responses drop the connection-specific fields HTTP/2 forbids (node throws on them).
+    Http2ServerResponse: GatewayHttp2ServerResponse,
     ALPNProtocols: ['h2', 'http/1.1'],
     // A connection that never completes its handshake holds a GATEWAY_MAX_CONNECTIONS slot of both
     // ports: it gets the headers timeout, not node's two minutes.

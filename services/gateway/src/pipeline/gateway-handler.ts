@@ -121,7 +121,15 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     usage: options.usage,
     tracing: options.tracing?.enabled ? options.tracing : undefined,
   };
-  return (req, res) => handleRequest(context, req, res);
+  return (req, res) => {
+    try {
+      handleRequest(context, req, res);
+    } catch {
+      // Last resort: an exception out of a request listener is an uncaught exception, which stops the
+      // replica (every tenant's traffic) for one client's request.
+      res.destroy();
+    }
+  };
 }
 
 /**

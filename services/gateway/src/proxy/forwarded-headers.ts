@@ -17,6 +17,8 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // HTTP/1.1's upgrade to h2c (RFC 7540 §3.2.1); HTTP/2 forbids it in a response to its clients.
+  'http2-settings',
 ]);
 
 /**

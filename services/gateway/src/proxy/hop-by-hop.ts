@@ -11,6 +11,8 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // HTTP/1.1's upgrade to h2c (RFC 7540 §3.2.1); HTTP/2 forbids it in a response to its clients.
+  'http2-settings',
 ]);
 
 /** The field names a Connection header lists (lower-case; `close`/`keep-alive` are options, not fields). */

@@ -1,4 +1,8 @@
-import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
+import {
+  CONNECTION_HEADERS,
+  type HeaderTransform,
+  requestHeaderNeverWritten,
+} from '@vantageedge/shared/domain/route-policies';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 import { droppedFromClients } from '../proxy/forwarded-headers.js';
@@ -50,7 +54,7 @@ export function createRequestTransformPolicy(): RoutePolicy {
 function compileRequestHeaderTransform(
   transform: HeaderTransform | null | undefined,
 ): CompiledHeaderTransform | null {
-  const compiled = compileHeaderTransform(transform);
+  const compiled = withoutWrites(compileHeaderTransform(transform), requestHeaderNeverWritten);
   const clientLines = compiled?.add.map(([name]) => name).filter(droppedFromClients) ?? [];
   if (compiled === null || clientLines.length === 0) return compiled;
   return { ...compiled, remove: [...compiled.remove, ...clientLines] };
@@ -65,7 +69,10 @@ export function createResponseHeadersPolicy(): RoutePolicy {
   return {
     name: 'response_headers',
     compileRoute({ route }) {
-      const headers = withoutClearSiteData(compileHeaderTransform(route.response_headers));
+      const headers = withoutWrites(
+        compileHeaderTransform(route.response_headers),
+        responseHeaderNeverWritten,
+      );
       if (headers === null) return null;
       return {
         name: 'response_headers',
@@ -79,16 +86,23 @@ export function createResponseHeadersPolicy(): RoutePolicy {
 }
 
 /**
- * A response transform without writes of Clear-Site-Data: commands refuse it (on a platform host it
- * clears every tenant's cookies), and a route stored before keeps its other writes.
+ * Commands refuse Clear-Site-Data (on a platform host it clears every tenant's cookies) and hop-by-hop
+ * fields (node throws on them for an HTTP/2 client) in a response transform.
  */
-function withoutClearSiteData(transform: CompiledHeaderTransform | null): CompiledHeaderTransform | null {
-  if (transform === null || !transform.written.includes('clear-site-data')) return transform;
-  const kept = ([name]: readonly [string, unknown]) => name !== 'clear-site-data';
-  return {
-    ...transform,
-    set: transform.set.filter(kept),
-    add: transform.add.filter(kept),
-    written: transform.written.filter((name) => name !== 'clear-site-data'),
-  };
+const responseHeaderNeverWritten = (name: string) =>
+  name === 'clear-site-data' || CONNECTION_HEADERS.includes(name);
+
+/**
+ * The transform without its writes (set, add) of headers commands refuse now: a route stored before
+ * the rule keeps its other writes.
+ */
+function withoutWrites(
+  transform: CompiledHeaderTransform | null,
+  refused: (name: string) => boolean,
+): CompiledHeaderTransform | null {
+  if (transform === null || !transform.written.some(refused)) return transform;
+  const kept = ([name]: readonly [string, unknown]) => !refused(name);
+  const written = transform.written.filter((name) => !refused(name));
+  if (written.length + transform.remove.length === 0) return null;
+  return { ...transform, set: transform.set.filter(kept), add: transform.add.filter(kept), written };
 }

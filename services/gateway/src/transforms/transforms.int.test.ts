@@ -70,6 +70,15 @@ describe('transform route policies', () => {
             rewrite_path: { template: '/accounts/:id/items/*' },
           },
           {
+            // Stored before commands refused these writes (hop-by-hop, or dropped from every peer).
+            origin_id: originId,
+            path_pattern: '/stored/*',
+            request_headers: {
+              set: { 'proxy-authorization': 'Basic Zm9vOmJhcg==', 'x-original-url': '/admin', 'x-kept': '1' },
+              add: { 'x-http-method-override': 'DELETE' },
+            },
+          },
+          {
             origin_id: originId,
             path_pattern: '/forwarding/*',
             request_headers: {
@@ -152,6 +161,15 @@ describe('transform route policies', () => {
     expect(lastSeen().url).toBe('/accounts/42/items/photos/9');
     await send(gateway, 'tx.localhost', '/users/43');
     expect(lastSeen().url).toBe('/accounts/43/items');
+  });
+
+  it('never forwards the hop-by-hop or routing-override headers a stored route writes; keeps its other writes', async () => {
+    expect((await send(gateway, 'tx.localhost', '/stored/a')).status).toBe(200);
+    const seen = lastSeen().headers;
+    expect(seen['proxy-authorization']).toBeUndefined();
+    expect(seen['x-original-url']).toBeUndefined();
+    expect(seen['x-http-method-override']).toBeUndefined();
+    expect(seen['x-kept']).toBe('1');
   });
 
   it('transforms response headers, and a cache HIT answers with the transformed headers', async () => {

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -69,6 +69,14 @@ function snapshot(keys: string[]) {
         origin_id: originId,
         path_pattern: '/down/*',
         fixed_response: { status: 503, headers: { 'retry-after': '60' }, body: 'maintenance' },
+      },
+      {
+        origin_id: originId,
+        path_pattern: '/transformed/*',
+        rewrite_path: { from_prefix: '/transformed', to_prefix: '/sandbox' },
+        request_headers: { remove: ['cookie'], set: { 'x-scope': 'public' } },
+        query: { set: { role: 'guest' } },
+        response_headers: { set: { 'x-transformed': 'yes' }, remove: ['x-origin-secret'] },
       },
     ],
     apiKeys: keys.map((key) => ({ key_hash: hashApiKey(TEST_PEPPER, key) })),
@@ -170,6 +178,39 @@ describe('WebSocket proxying', () => {
     const binary = randomBytes(100_000);
     expect(Buffer.compare((await roundTrip(socket, binary)) as Buffer, binary)).toBe(0);
     socket.close();
+  });
+
+  /**
+   * Regression: `Upgrade: websocket` on a GET switched the route's request transforms off (the origin got
+   * the original path, the cookie the route removes, the query it overrides), and a non-101 answer to the
+   * attempt was relayed as the origin sent it.
+   */
+  it('applies the route’s request transforms to an upgrade (path, headers, query)', async () => {
+    const { socket, hello } = await connect('/transformed/room?role=admin&x=1', {
+      headers: { cookie: 'session=victim' },
+    });
+    expect(hello.url).toBe('/sandbox/room?role=guest&x=1');
+    expect(hello.headers.cookie).toBeUndefined();
+    expect(hello.headers['x-scope']).toBe('public');
+    socket.close();
+  });
+
+  it('relays an origin’s refusal of an upgrade with the route’s response transforms applied', async () => {
+    // No Sec-WebSocket-Key: the origin (ws) refuses the handshake with a 400.
+    const answer = await new Promise<{ status: number; headers: IncomingHttpHeaders }>((resolve, reject) => {
+      const req = httpRequest(`${gateway.url}/transformed/room`, {
+        headers: { host: 'chat.localhost', connection: 'Upgrade', upgrade: 'websocket', cookie: 'a=b' },
+      });
+      req.once('response', (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, headers: res.headers });
+      });
+      req.once('upgrade', () => reject(new Error('upgraded')));
+      req.once('error', reject);
+      req.end();
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.headers['x-transformed']).toBe('yes');
   });
 
   it('authenticates the upgrade: no key is a 401 at connect, a header key connects and is not forwarded', async () => {

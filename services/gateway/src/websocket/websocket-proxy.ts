@@ -25,9 +25,10 @@ import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
+import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
 import { ClientAddressResolver } from '../proxy/client-address.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from '../proxy/forwarded-headers.js';
+import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
 import { classifyProxyError } from '../proxy/proxy-request.js';
 import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
@@ -67,10 +68,14 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const BEFORE_AUTH_STAGES = new Set(['request_limits', 'ip_rules']);
 /**
  * The route stages that run at connect after authentication: a route in maintenance mode or one that
- * redirects answers the upgrade itself; the rate limit and the quota count it (a connection is a
- * request); not the cache (a cached 101 makes no sense).
+ * redirects answers the upgrade itself; the request transforms shape what the origin receives (path,
+ * headers, query), as for any request, so a client cannot switch them off by asking for an upgrade; the
+ * rate limit and the quota count it (a connection is a request); not the cache (a cached 101 makes no
+ * sense).
  */
-const CONNECT_STAGES = new Set(['fixed_response', 'redirect', 'rate_limit', 'quota']);
+const CONNECT_STAGES = new Set(['fixed_response', 'redirect', 'request_transform', 'rate_limit', 'quota']);
+/** The route's response hooks a refused upgrade's answer passes, as any origin answer of the route. */
+const REFUSAL_RESPONSE_STAGES = new Set(['response_headers']);
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
 /** Guarded connectors kept per connect timeout (origins' timeouts); beyond, one is made per upgrade. */
@@ -213,6 +218,12 @@ export class WebSocketProxy {
       return refuse(auth.status, auth.code, auth.message, headers);
     }
     exchange.identity = auth.identity;
+    // The client's request as the origin may see it (a token offered as a subprotocol removed), which
+    // the route's request transform works on.
+    if (credentials.protocols === undefined) delete req.headers['sec-websocket-protocol'];
+    else req.headers['sec-websocket-protocol'] = credentials.protocols;
+    exchange.peerIp = address.peerIp;
+    exchange.peerTrusted = address.peerTrusted;
     if (await this.#runStages(exchange, socket, CONNECT_STAGES, tenantLabel)) return;
 
     const origin = route.origin;
@@ -224,38 +235,16 @@ export class WebSocketProxy {
     });
     if (lease === undefined) return refuse(503, 'no_healthy_upstream', 'no origin target is available');
 
-    let path = exchange.path;
-    let strippedPrefix: string | null = null;
-    const strip = route.stripPrefix;
-    if (
-      strip !== null &&
-      path.startsWith(strip) &&
-      (path.length === strip.length || path[strip.length] === '/')
-    ) {
-      path = path.length === strip.length ? '/' : path.slice(strip.length);
-      strippedPrefix = strip;
-    }
-    const headers: OutgoingHttpHeaders = upstreamRequestHeaders(req.headers, {
-      upstreamHost: lease.target.url.host,
-      clientIp: exchange.clientIp,
-      peerIp: address.peerIp,
-      peerTrusted: address.peerTrusted,
-      proto: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
-      localPort: req.socket.localPort,
-      strippedPrefix,
-      requestId,
-      tenantId: tenant.id,
-      routeId: route.config.id,
-      identity: exchange.identity,
-    });
+    // As for any request: rewrite_path, else strip_prefix; the client's headers after the route's transform.
+    const { path, stripped } = originPath(exchange);
+    const headers: OutgoingHttpHeaders = originRequestHeaders(exchange, lease, stripped);
     headers['connection'] = 'Upgrade';
     headers['upgrade'] = 'websocket';
-    if (credentials.protocols === undefined) delete headers['sec-websocket-protocol'];
-    else headers['sec-websocket-protocol'] = credentials.protocols;
     // A token that came in the query or a subprotocol authenticated the upgrade; it is not the origin's.
-    if (credentials.headers !== req.headers) delete headers['authorization'];
+    if (credentials.headers !== req.headers && !exchange.routeRequestHeaders?.includes('authorization'))
+      delete headers['authorization'];
 
-    this.#forward(exchange, socket, head, lease, path + credentials.query, headers, origin.timeoutMs, refuse);
+    this.#forward(exchange, socket, head, lease, path + exchange.query, headers, origin.timeoutMs, refuse);
   }
 
   /** Runs the route's request stages named in `names`, in order; true when one answered the upgrade. */
@@ -406,7 +395,12 @@ export class WebSocketProxy {
         if (scoped === undefined) delete outHeaders['clear-site-data'];
         else outHeaders['clear-site-data'] = scoped;
       }
-      res.writeHead(response.statusCode ?? 502, outHeaders);
+      const status = response.statusCode ?? 502;
+      for (const stage of exchange.route?.stages.response ?? []) {
+        if (REFUSAL_RESPONSE_STAGES.has(stage.name))
+          stage.onResponse!(exchange, { statusCode: status, headers: outHeaders });
+      }
+      res.writeHead(status, outHeaders);
       response.pipe(res);
       res.once('finish', () => client.destroy());
     });
