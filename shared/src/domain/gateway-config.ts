@@ -81,6 +81,18 @@ export const CACHE_KEY_PATTERNS = ['path', 'path+query', 'path+query+headers'] a
  */
 export const CACHE_MODES = ['standard', 'override'] as const;
 
+/**
+ * Statuses a cache never stores, whatever a policy's cacheable_statuses says: they are not a complete
+ * response to the URL but an answer to one request's Range or preconditions (206, 304, 412, 416), or
+ * not a final response at all (1xx). Served from the key (which holds neither Range nor If-*), they
+ * would answer every client with another client's part, or with a 304 for a copy it does not have.
+ * The control plane refuses them in cacheable_statuses (400); the gateway ignores them in a snapshot
+ * written before that.
+ */
+export function isCompleteResponseStatus(status: number): boolean {
+  return status >= 200 && status !== 206 && status !== 304 && status !== 412 && status !== 416;
+}
+
 export const cachePolicy = z.strictObject({
   enabled: z.boolean().default(true),
   mode: z.enum(CACHE_MODES).default('standard'),
@@ -107,6 +119,10 @@ export const cachePolicy = z.strictObject({
       query_params: z.array(z.string().min(1).max(100)).max(20).default([]),
     })
     .prefault({}),
+  /**
+   * Statuses stored (complete responses only: see isCompleteResponseStatus, which the control plane's
+   * request schema enforces; this schema also reads snapshots and events written before that rule).
+   */
   cacheable_statuses: z.array(z.number().int().min(100).max(599)).default([200, 203, 301, 404]),
   max_body_bytes: z
     .number()

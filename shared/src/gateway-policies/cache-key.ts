@@ -39,26 +39,54 @@ export interface CacheIdentity {
  * Part of every variant digest. Changing it makes every entry stored by an older key format
  * unreachable (they expire by TTL): entries stored before the Vary and Authorization rules were
  * enforced (k1), while repeated query parameters were sorted by value (k2: `?id=evil&id=1` was
- * stored under the key `?id=1&id=evil` now has), or before the scheme and host were part of the key
+ * stored under the key `?id=1&id=evil` now has), before the scheme and host were part of the key
  * (k3: an http request's redirect to https was served to https requests, one host's answer to
- * another's), must never be served.
+ * another's), or while the query was decoded before keying (k4: `?name=%E9` and `?name=%E8` both
+ * decoded to U+FFFD and shared one entry), must never be served.
  */
-const KEY_FORMAT = 'k4';
+const KEY_FORMAT = 'k5';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
 
 /**
- * The query with its parameters sorted by name: `b=2&a=1` and `a=1&b=2` are one key. The sort is
- * stable and by name only, so a repeated parameter keeps the order of its values: `id=evil&id=1` and
- * `id=1&id=evil` are different requests to an origin that reads the first (or the last) value, and
- * must never share an entry (sorting by value let one client's answer be served for the other).
+ * A parameter name no origin reads as another one: letters, digits, `_`, `-`, `.`. Anything else
+ * (an escape, `+`, brackets, non-ASCII) may decode to, or be folded into, a name that is also spelled
+ * differently (`%61` is `a`, `a[]` is PHP's `a`, `%E9` and `%E8` are both U+FFFD to a UTF-8 reader).
+ */
+const PLAIN_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * The name two parameters must not share to be reordered. Case and `.`/`_` are folded because some
+ * origins fold them (ASP.NET names are case-insensitive, PHP reads `a.b` as `a_b`).
+ */
+function foldedName(piece: string): string | null {
+  const equals = piece.indexOf('=');
+  const name = equals < 0 ? piece : piece.slice(0, equals);
+  return PLAIN_NAME.test(name) ? name.toLowerCase().replaceAll('.', '_') : null;
+}
+
+/**
+ * The raw query as part of the key: never decoded, so every two queries an origin receives
+ * differently are different keys (`%E9` vs `%E8`, `+` vs `%20`, `debug` vs `debug=`). When every
+ * parameter has a plain name, the raw `&`-separated pieces are sorted by name so `b=2&a=1` and
+ * `a=1&b=2` are one key. The sort is stable and by (folded) name only: a repeated parameter keeps the
+ * order of its values, since `id=evil&id=1` and `id=1&id=evil` are different requests to an origin
+ * that reads the first (or the last) value. A query with any other name, an empty piece or a `;`
+ * (a separator to some origins) is kept as it came: another order is another key. The two forms never
+ * meet: a sorted query consists of plain pieces only, so it is never one kept as it came.
  */
 export function sortedQuery(query: string): string {
-  if (query === '') return '';
-  const params = [...new URLSearchParams(query)];
-  params.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return new URLSearchParams(params).toString();
+  if (query === '' || query.includes(';')) return query;
+  const pieces = query.split('&');
+  const named: Array<[name: string, piece: string]> = [];
+  for (const piece of pieces) {
+    const name = foldedName(piece);
+    if (name === null) return query;
+    named.push([name, piece]);
+  }
+  named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return named.map(([, piece]) => piece).join('&');
 }
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string {

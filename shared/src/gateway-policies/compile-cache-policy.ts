@@ -1,4 +1,9 @@
-import type { CachePolicy, RouteConfig, TenantSettings } from '../domain/gateway-config.js';
+import {
+  type CachePolicy,
+  isCompleteResponseStatus,
+  type RouteConfig,
+  type TenantSettings,
+} from '../domain/gateway-config.js';
 
 /** A route's cache policy, compiled when the snapshot is applied. */
 export interface CompiledCachePolicy {
@@ -66,7 +71,8 @@ export function compileCachePolicy(
     bypassHeaders: lower(policy.bypass.headers),
     bypassCookies: policy.bypass.cookies,
     bypassQueryParams: policy.bypass.query_params,
-    cacheableStatuses: new Set(policy.cacheable_statuses),
+    // A snapshot written before the control plane refused partial/conditional statuses may list them.
+    cacheableStatuses: new Set(policy.cacheable_statuses.filter(isCompleteResponseStatus)),
     ttlMs: policy.ttl_seconds * 1000,
     maxBodyBytes: policy.max_body_bytes,
     perCaller: route.auth_mode !== 'public' && !policy.shared,

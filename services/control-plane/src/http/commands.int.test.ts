@@ -312,6 +312,45 @@ describe('bad requests change nothing', () => {
   });
 });
 
+// Regression (cache/auth review): cacheable_statuses accepted 206 and 304 (and 1xx), so a Range request's
+// part or a conditional request's 304 was stored and served to every client.
+describe('cache policy validation', () => {
+  it('refuses statuses that are not a complete response in cacheable_statuses, naming the field', async () => {
+    const tenantId = await createTenant('cacheable-statuses');
+    const origin = await cp.request('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name: 'o', url: 'https://o.example.com' },
+    });
+    const before = (await cp.allEvents()).length;
+    const route = (statuses: number[]) =>
+      cp.request('POST', '/api/v1/routes', {
+        body: {
+          tenant_id: tenantId,
+          origin_id: json(origin)['id'],
+          path_pattern: `/c${statuses.join('-')}/*`,
+          auth_mode: 'public',
+          cache_policy: { mode: 'override', cacheable_statuses: statuses },
+        },
+      });
+    for (const status of [100, 103, 206, 304, 412, 416]) {
+      const refused = await route([200, status]);
+      expect(refused.status, String(status)).toBe(400);
+      expect(json(refused)).toMatchObject({
+        error: { code: 'validation_failed', details: [{ field: 'cache_policy.cacheable_statuses.1' }] },
+      });
+    }
+    expect((await cp.allEvents()).length).toBe(before);
+    const accepted = await route([200, 204, 301, 404, 410]);
+    expect(accepted.status).toBe(201);
+    const patched = await cp.request('PATCH', `/api/v1/routes/${json(accepted)['id']}`, {
+      body: { cache_policy: { cacheable_statuses: [206] } },
+    });
+    expect(patched.status).toBe(400);
+    expect(json(patched)).toMatchObject({
+      error: { details: [{ field: 'cache_policy.cacheable_statuses.0' }] },
+    });
+  });
+});
+
 describe('API key rotation and revocation', () => {
   it('rotate issues a new key and gives the old one a grace period; revoke ends a key', async () => {
     const tenantId = await createTenant('rotate');

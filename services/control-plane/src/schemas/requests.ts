@@ -5,6 +5,7 @@ import {
   cachePolicy,
   circuitBreaker,
   healthCheck,
+  isCompleteResponseStatus,
   loadBalancing,
   MIN_HEALTH_CHECK_INTERVAL_SECONDS,
   originTarget,
@@ -285,6 +286,20 @@ const hashKeyRule = (
     });
   }
 };
+/**
+ * A cache policy as a tenant may set it: only complete responses are cacheable (no 1xx, 206, 304, 412,
+ * 416: answers to one request's Range or preconditions, which the key does not hold).
+ */
+const cachePolicyRequest = cachePolicy.superRefine((value, ctx) => {
+  value.cacheable_statuses.forEach((status, index) => {
+    if (isCompleteResponseStatus(status)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['cacheable_statuses', index],
+      message: `${status} is not a complete response: a cache never stores 1xx, 206, 304, 412 or 416`,
+    });
+  });
+});
 /** Health checks as a tenant may set them: every replica probes every target at this interval. */
 const healthCheckRequest = healthCheck.superRefine((value, ctx) => {
   if (value.active.interval_seconds < MIN_HEALTH_CHECK_INTERVAL_SECONDS) {
@@ -386,7 +401,7 @@ export const createRouteBody = z.strictObject({
   websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).default('header'),
   strip_prefix: stripPrefix.default(null),
   rate_limit: rateLimitRequest.nullable().default(null),
-  cache_policy: cachePolicy.nullable().default(null),
+  cache_policy: cachePolicyRequest.nullable().default(null),
   match: routePolicyFields.match.nullable().default(null),
   cors: routePolicyFields.cors.nullable().default(null),
   ip_rules: routePolicyFields.ip_rules.nullable().default(null),
@@ -414,7 +429,7 @@ export const updateRouteBody = z.strictObject({
   websocket_token: z.enum(WEBSOCKET_TOKEN_SOURCES).optional(),
   strip_prefix: stripPrefix.optional(),
   rate_limit: rateLimitRequest.nullable().optional(),
-  cache_policy: cachePolicy.nullable().optional(),
+  cache_policy: cachePolicyRequest.nullable().optional(),
   match: routePolicyFields.match.nullable().optional(),
   cors: routePolicyFields.cors.nullable().optional(),
   ip_rules: routePolicyFields.ip_rules.nullable().optional(),

@@ -13,7 +13,7 @@ import {
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
-import { freshnessFor, responseVary, storedHeaders } from './cacheability.js';
+import { freshnessFor, responseVary, storageDecision, storedHeaders } from './cacheability.js';
 
 function compiled(
   policy: Partial<CachePolicy>,
@@ -51,6 +51,34 @@ describe('cache keys', () => {
     expect(variantDigest(policy, request('id=1&b=2&id=evil'), {})).toBe(
       variantDigest(policy, request('b=2&id=1&id=evil'), {}),
     );
+  });
+
+  // Regression (cache/auth review): the query was decoded and re-encoded before keying, so raw queries
+  // the origin receives differently shared one entry (`?name=%E9` was answered with `?name=%E8`'s body:
+  // both decode to U+FFFD).
+  it('regression: raw queries an origin receives differently are different keys', () => {
+    const policy = compiled({});
+    const key = (query: string) => variantDigest(policy, request(query), {});
+    const pairs: Array<[string, string]> = [
+      ['name=%E9', 'name=%E8'],
+      ['name=%FF', 'name=%EF%BF%BD'],
+      ['file=%ZZ', 'file=%25ZZ'],
+      ['debug', 'debug='],
+      ['q=a+b', 'q=a%20b'],
+      ['q=%41', 'q=A'],
+      ['a+b=1', 'a%20b=1'],
+      ['a=1&&b=2', 'a=1&b=2'],
+      ['a=1&', 'a=1'],
+      // Names that decode (or fold) alike keep their order: an origin reads them as one parameter.
+      ['a=1&%61=2', '%61=2&a=1'],
+      ['id=1&ID=2', 'ID=2&id=1'],
+      ['a[]=1&a[0]=2', 'a[0]=2&a[]=1'],
+      // `;` separates parameters for some origins: `b` is repeated in both.
+      ['a=1;b=2&b=3', 'b=3&a=1;b=2'],
+    ];
+    for (const [first, second] of pairs) expect(key(first), `?${first} vs ?${second}`).not.toBe(key(second));
+    // Plain names in another order are still one entry.
+    expect(key('page=2&per_page=10&sort=name')).toBe(key('sort=name&page=2&per_page=10'));
   });
 
   it('length-prefixes parts so a crafted query cannot collide with a header variant', () => {
@@ -213,6 +241,26 @@ describe('what is cached', () => {
 
   // Regression: an origin's Clear-Site-Data was stored with the entry and replayed on every HIT, to
   // every client of the URL.
+  // Regression (cache/auth review): cacheable_statuses accepted 206 and 304, so in override mode a Range
+  // request's part, or a conditional request's 304, was stored and served to every client. A snapshot
+  // written before the control plane refused them must be safe too.
+  it('regression: never stores a status that is not a complete response, whatever cacheable_statuses says', () => {
+    const statuses = [100, 101, 103, 200, 206, 304, 412, 416];
+    for (const mode of ['standard', 'override'] as const) {
+      const lenient = compiled({ mode, ttl_seconds: 60, cacheable_statuses: statuses });
+      for (const status of [100, 101, 103, 206, 304, 412, 416]) {
+        const headers = { 'cache-control': 'max-age=60', etag: '"v1"', 'content-range': 'bytes 0-2/30' };
+        expect(freshnessFor(lenient, 'GET', ok(headers, status)), `${mode} ${status}`).toEqual({
+          notStored: 'status',
+        });
+        expect(storageDecision(lenient, 'GET', status, headers), `${mode} ${status}`).toEqual({
+          notStored: 'status',
+        });
+      }
+      expect(freshnessFor(lenient, 'GET', ok({ 'cache-control': 'max-age=60' }))).toHaveProperty('freshMs');
+    }
+  });
+
   it('never stores a response that tells the browser to clear its data (Clear-Site-Data)', () => {
     for (const directives of ['"cookies"', '"cache"', '"*"'])
       expect(freshnessFor(policy, 'GET', ok({ 'clear-site-data': directives }))).toEqual({

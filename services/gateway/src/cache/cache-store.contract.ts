@@ -250,8 +250,9 @@ export function describeCacheStoreContract(
     });
 
     describe('per-tenant byte bound', () => {
-      // Bodies of 10 kB (records a little larger): three fit in a 35 kB bound, four do not.
-      const BODY = 10_000;
+      // Bodies of 9 kB (charged a little more: record headers, index listings): three fit in a 35 kB
+      // bound, four do not.
+      const BODY = 9_000;
       const BOUND = 35_000;
       const put = (
         store: CacheStore,
@@ -356,6 +357,31 @@ export function describeCacheStoreContract(
         for (const name of ['en', 'de', 'it'])
           expect((await store.get(`${urlKey}:${name}`))?.kind).toBe('response');
         expect(await store.get(urlKey)).toEqual({ kind: 'vary', varyOn: ['accept-language'] });
+      });
+
+      // Regression (cache/auth review): only record bytes counted, so tiny entries listed in a path
+      // index and several tag sets held many times the tenant's bound in Redis.
+      it('keeping track of an entry (its index and tag listings) counts against the bound', async () => {
+        const { store, tenantId } = await setup({ tenantMaxBytes: 10_000 });
+        const base = `c:{${tenantId}}:0:r:0`;
+        const tags = ['t1', 't2', 't3', 't4'];
+        const tiny = entry('x', { tags });
+        for (let i = 0; i < 100; i++)
+          expect(
+            await store.putResponse({
+              key: `${base}:p:${i}`,
+              entry: tiny,
+              ttlMs: 60_000,
+              pathIndexKey: `${base}:p:idx`,
+              tagIndexKeys: tags.map((tag) => tagIndexKey('', tenantId, tag)),
+            }),
+          ).toBe('stored');
+        let kept = 0;
+        for (let i = 0; i < 100; i++) if ((await store.get(`${base}:p:${i}`)) !== null) kept++;
+        // A record of ~150 bytes: 60 would fit by record bytes alone; each costs ~1.4 kB to list.
+        expect(kept).toBeGreaterThan(0);
+        expect(kept).toBeLessThan(10);
+        expect((await store.get(`${base}:p:99`))?.kind).toBe('response');
       });
 
       it('expired entries give their bytes back instead of pushing out live ones', async () => {

@@ -5,7 +5,7 @@ import type {
   TagPurgeTarget,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { DEFAULT_TENANT_CACHE_MAX_BYTES } from '@vantageedge/shared/domain/gateway-config';
-import type { CacheEntry, CacheRecord } from './cache-entry.js';
+import { type CacheEntry, type CacheRecord, recordSize } from './cache-entry.js';
 
 /**
  * The port behind the response cache's shared tier: RedisCacheStore shares entries and purges between
@@ -92,6 +92,36 @@ export interface VariantWrite extends ResponseWrite {
  * most MAX_EVICTIONS_PER_STORE per write so no write does unbounded work.
  */
 export const MAX_EVICTIONS_PER_STORE = 32;
+
+/**
+ * What one listing of a key costs the store beyond the key's characters: a Redis set member, hash field
+ * or sorted-set member (allocator rounding, dict entry, skiplist node), or the key itself with its TTL.
+ */
+const LISTING_OVERHEAD_BYTES = 96;
+
+/**
+ * What an entry counts against its tenant's bound: its record, and what keeping track of it costs
+ * the store. In Redis that is its key, its members in the tenant's LRU, sizes and listings
+ * (`bound:lists`), in its path index and tag sets, and for a variant its member in the URL's variant
+ * set and the URL's Vary marker. Counting them keeps a tenant's whole footprint in Redis within
+ * a small multiple of its bound however small its entries are (REDIS_FOOTPRINT_FACTOR); the in-memory
+ * store counts the same, so both evict alike. `keyPrefix` is the adapter's own prefix (Redis).
+ */
+export function chargedBytes(
+  write: ResponseWrite | VariantWrite,
+  recordBytes: number,
+  keyPrefix = '',
+): number {
+  const listing = (key: string) => keyPrefix.length + key.length + LISTING_OVERHEAD_BYTES;
+  const sets = [write.pathIndexKey, ...(write.tagIndexKeys ?? [])];
+  let bytes = recordBytes + listing(write.key) * (4 + sets.length);
+  for (const set of sets) bytes += keyPrefix.length + set.length + 2;
+  if ('urlKey' in write) {
+    const marker = recordSize({ kind: 'vary', varyOn: write.entry.varyOn });
+    bytes += listing(write.key) + 3 * listing(write.urlKey) + marker;
+  }
+  return bytes;
+}
 
 /** Why an entry left a tenant's share: pushed out by newer ones, or found already expired/deleted. */
 export type EvictionReason = 'lru' | 'expired';

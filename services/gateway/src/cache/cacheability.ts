@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { isCompleteResponseStatus } from '@vantageedge/shared/domain/gateway-config';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
@@ -103,10 +104,15 @@ export function freshnessFor(
   request: FillingRequest = ANONYMOUS_REQUEST,
 ): StorageDecision {
   if (method !== 'GET') return { notStored: 'method' };
-  if (!policy.cacheableStatuses.has(response.status)) return { notStored: 'status' };
+  if (!isStorableStatus(policy, response.status)) return { notStored: 'status' };
   if (response.body === null || response.body.length > policy.maxBodyBytes)
     return { notStored: 'body_too_large' };
   return storageDecision(policy, method, response.status, response.headers, request);
+}
+
+/** The policy lists it, and it is a complete response (a snapshot may predate the control plane's rule). */
+function isStorableStatus(policy: CompiledCachePolicy, status: number): boolean {
+  return policy.cacheableStatuses.has(status) && isCompleteResponseStatus(status);
 }
 
 /**
@@ -121,7 +127,7 @@ export function storageDecision(
   request: FillingRequest = ANONYMOUS_REQUEST,
 ): StorageDecision {
   if (method !== 'GET') return { notStored: 'method' };
-  if (!policy.cacheableStatuses.has(status)) return { notStored: 'status' };
+  if (!isStorableStatus(policy, status)) return { notStored: 'status' };
   const length = declaredLength(headers);
   if (length !== undefined && length > policy.maxBodyBytes) return { notStored: 'body_too_large' };
   if (headers['set-cookie'] !== undefined && !policy.cacheSetCookie) return { notStored: 'set_cookie' };

@@ -13,6 +13,7 @@ import { LRUCache } from 'lru-cache';
 import { type CacheRecord, recordSize } from './cache-entry.js';
 import {
   type CacheStore,
+  chargedBytes,
   DEFAULT_TENANT_MAX_BYTES,
   type PurgeListener,
   type ResponseWrite,
@@ -95,7 +96,8 @@ export class MemoryCacheStore implements CacheStore {
 
   putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound'> {
     const { key, urlKey, entry, ttlMs, pathIndexKey, maxVariants } = write;
-    if (recordSize(entry) > this.#maxBytesOf(write)) return Promise.resolve('over_tenant_bound');
+    if (chargedBytes(write, recordSize(entry)) > this.#maxBytesOf(write))
+      return Promise.resolve('over_tenant_bound');
     let variants = this.#variants.get(urlKey);
     if (!variants?.has(key)) {
       if (variants) for (const variant of variants) if (!this.#slots.has(variant)) variants.delete(variant);
@@ -188,11 +190,12 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   /**
-   * Accounts the write against its tenant's bound and evicts the tenant's least recently used entries
-   * while over it; false (nothing changed) when the entry alone is larger than the bound.
+   * Accounts the write (chargedBytes, as the Redis store does) against its tenant's bound and evicts
+   * the tenant's least recently used entries while over it; false (nothing changed) when the entry
+   * alone is larger than the bound.
    */
-  #admit(write: ResponseWrite): boolean {
-    const size = recordSize(write.entry);
+  #admit(write: ResponseWrite | VariantWrite): boolean {
+    const size = chargedBytes(write, recordSize(write.entry));
     const maxBytes = this.#maxBytesOf(write);
     if (size > maxBytes) return false;
     const tenantId = tenantOfKey(write.key);

@@ -17,10 +17,10 @@ import {
 } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { duplicateForSubscribe, type RedisClient } from '@vantageedge/shared/redis/client';
-import type { ChainableCommander } from 'ioredis';
 import { type CacheRecord, decodeRecord, encodeRecord } from './cache-entry.js';
 import {
   type CacheStore,
+  chargedBytes,
   DEFAULT_TENANT_MAX_BYTES,
   MAX_EVICTIONS_PER_STORE,
   type PurgeListener,
@@ -33,16 +33,47 @@ import {
 /**
  * The tenant byte bound, shared by the write scripts (prepended to them). A tenant's share lives under
  * its hash tag: `bound:lru` (ZSET, member = stored key, score = last use in µs by the Redis clock),
- * `bound:sizes` (HASH, key → bytes recorded when stored) and `bound:bytes` (their sum). `admit` records
- * the key's new size and evicts least recently used members while over the bound, at most `limit` of
- * them; a member whose key is gone (expired, purged) is only reclaimed. Returns { evicted, reclaimed }.
+ * `bound:sizes` (HASH, key → bytes charged when stored, chargedBytes), `bound:bytes` (their sum) and
+ * `bound:lists` (HASH, key → the sets it is listed in, one per line: `p<path index>`, `s<tag set>`,
+ * `m<URL key>` for a variant). `admit` records the key's new size and evicts least recently used
+ * members while over the bound, at most `limit` of them; a member whose key is gone (expired, purged)
+ * is only reclaimed. Either way the member leaves every set it was listed in, and a Vary marker whose
+ * last variant left goes too: nothing of an entry outlives its place in the bound.
+ * Returns { evicted, reclaimed }.
  */
 const TENANT_BOUND_LUA = `
 local function nowMicros()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local function admit(lru, sizes, total, key, size, max, limit)
+local MARKER_META = '{"m":'
+local function unlist(lists, member, dropEmptyMarker)
+  local listed = redis.call('HGET', lists, member)
+  if not listed then return end
+  redis.call('HDEL', lists, member)
+  local path, url = nil, nil
+  for item in string.gmatch(listed, '[^\\n]+') do
+    local kind, name = string.sub(item, 1, 1), string.sub(item, 2)
+    if kind == 'm' then url = name else redis.call('SREM', name, member) end
+    if kind == 'p' then path = name end
+  end
+  if not url then return end
+  local variants = url .. ':variants'
+  redis.call('SREM', variants, member)
+  if dropEmptyMarker and redis.call('SCARD', variants) == 0
+    and redis.call('GETRANGE', url, 4, 3 + #MARKER_META) == MARKER_META then
+    redis.call('DEL', url)
+    if path then redis.call('SREM', path, url, variants) end
+  end
+end
+local function forget(lru, sizes, total, lists, member)
+  local recorded = tonumber(redis.call('HGET', sizes, member) or '0')
+  redis.call('ZREM', lru, member)
+  redis.call('HDEL', sizes, member)
+  unlist(lists, member, true)
+  return redis.call('DECRBY', total, recorded)
+end
+local function admit(lru, sizes, total, lists, key, size, max, limit)
   local previous = tonumber(redis.call('HGET', sizes, key) or '0')
   local bytes = redis.call('INCRBY', total, size - previous)
   redis.call('HSET', sizes, key, size)
@@ -54,67 +85,86 @@ local function admit(lru, sizes, total, key, size, max, limit)
       if member ~= key then oldest = member break end
     end
     if not oldest then break end
-    local recorded = tonumber(redis.call('HGET', sizes, oldest) or '0')
-    redis.call('ZREM', lru, oldest)
-    redis.call('HDEL', sizes, oldest)
-    bytes = redis.call('DECRBY', total, recorded)
+    bytes = forget(lru, sizes, total, lists, oldest)
     if redis.call('DEL', oldest) == 1 then evicted = evicted + 1 else reclaimed = reclaimed + 1 end
   end
   return { evicted, reclaimed }
 end
+local function listUnder(set, ttl, ...)
+  redis.call('SADD', set, ...)
+  redis.call('PEXPIRE', set, ttl, 'NX')
+  redis.call('PEXPIRE', set, ttl, 'GT')
+end
 `;
 
 /**
- * A response write, atomic with its tenant's bound. KEYS: key, path index, bound lru, sizes, bytes.
- * ARGV: ttl ms, record, tenant max bytes, eviction limit. Returns { 1, evicted, reclaimed } when
- * stored, { 0 } when the record alone is larger than the bound.
+ * A response write, atomic with its tenant's bound. KEYS: key, path index, bound lru, sizes, bytes,
+ * lists, then the entry's tag sets. ARGV: ttl ms, record, tenant max bytes, eviction limit, charged
+ * bytes. Returns { 1, evicted, reclaimed } when stored, { 0 } when the entry alone is larger than
+ * the bound. The path index and tag sets' TTLs only grow (PEXPIRE NX, then GT; Redis ≥ 7): a
+ * shorter-lived entry must not cut short the listing of longer-lived ones; evicted entries leave them.
  */
 const PUT_RESPONSE_LUA = `${TENANT_BOUND_LUA}
 local ttl = tonumber(ARGV[1])
-local size = #ARGV[2]
-if size > tonumber(ARGV[3]) then return { 0 } end
-local counts = admit(KEYS[3], KEYS[4], KEYS[5], KEYS[1], size, tonumber(ARGV[3]), tonumber(ARGV[4]))
+local max = tonumber(ARGV[3])
+local size = tonumber(ARGV[5])
+if size > max then return { 0 } end
+unlist(KEYS[6], KEYS[1], false)
+local counts = admit(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[1], size, max, tonumber(ARGV[4]))
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
-redis.call('SADD', KEYS[2], KEYS[1])
-redis.call('PEXPIRE', KEYS[2], ttl, 'NX')
-redis.call('PEXPIRE', KEYS[2], ttl, 'GT')
+listUnder(KEYS[2], ttl, KEYS[1])
+local listed = { 'p' .. KEYS[2] }
+for i = 7, #KEYS do
+  listUnder(KEYS[i], ttl, KEYS[1])
+  listed[#listed + 1] = 's' .. KEYS[i]
+end
+redis.call('HSET', KEYS[6], KEYS[1], table.concat(listed, '\\n'))
 return { 1, counts[1], counts[2] }
 `;
 
 /**
  * A variant write in one round trip, atomic per URL (all keys share the tenant's `{…}` hash tag, so
  * one Cluster slot). KEYS: url key, variant key, the URL's variant set, path index, bound lru, sizes,
- * bytes. ARGV: ttl ms, marker, variant record, max variants, tenant max bytes, eviction limit.
- * Returns { 1, evicted, reclaimed } when stored, { 0 } when the URL already has max live variants
- * (members whose entry expired or was evicted are forgotten first), { 2 } when the variant alone is
- * larger than the tenant's bound. The variant counts against the bound; its small marker does not.
- * TTLs only grow (PEXPIRE NX, then GT; Redis ≥ 7): a shorter-lived variant must not cut short the
- * marker or the indexes of longer-lived ones.
+ * bytes, lists, then the entry's tag sets. ARGV: ttl ms, marker, variant record, max variants, tenant
+ * max bytes, eviction limit, charged bytes. Returns { 1, evicted, reclaimed } when stored, { 0 } when
+ * the URL already has max live variants (members whose entry expired or was evicted are forgotten
+ * first), { 2 } when the variant alone is larger than the tenant's bound. The variant's charge covers
+ * the marker, which leaves with the URL's last variant. TTLs only grow (PEXPIRE NX, then GT): a
+ * shorter-lived variant must not cut short the marker or the indexes of longer-lived ones.
  */
 const PUT_VARIANT_LUA = `${TENANT_BOUND_LUA}
 local ttl = tonumber(ARGV[1])
-local max = tonumber(ARGV[4])
-local size = #ARGV[3]
-if size > tonumber(ARGV[5]) then return { 2 } end
-if redis.call('SISMEMBER', KEYS[3], KEYS[2]) == 0 then
-  if redis.call('SCARD', KEYS[3]) >= max then
-    for _, member in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-      if redis.call('EXISTS', member) == 0 then redis.call('SREM', KEYS[3], member) end
-    end
-    if redis.call('SCARD', KEYS[3]) >= max then return { 0 } end
+local max = tonumber(ARGV[5])
+local size = tonumber(ARGV[7])
+if size > max then return { 2 } end
+if redis.call('SISMEMBER', KEYS[3], KEYS[2]) == 0 and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+    if redis.call('EXISTS', member) == 0 then redis.call('SREM', KEYS[3], member) end
   end
-  redis.call('SADD', KEYS[3], KEYS[2])
+  if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then return { 0 } end
 end
-local counts = admit(KEYS[5], KEYS[6], KEYS[7], KEYS[2], size, tonumber(ARGV[5]), tonumber(ARGV[6]))
+-- The URL held a response (it did not vary before): the marker replaces it in the tenant's share.
+if redis.call('HEXISTS', KEYS[6], KEYS[1]) == 1 then
+  local recorded = tonumber(redis.call('HGET', KEYS[6], KEYS[1]))
+  redis.call('ZREM', KEYS[5], KEYS[1])
+  redis.call('HDEL', KEYS[6], KEYS[1])
+  redis.call('DECRBY', KEYS[7], recorded)
+  unlist(KEYS[8], KEYS[1], false)
+end
+unlist(KEYS[8], KEYS[2], false)
+local counts = admit(KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[2], size, max, tonumber(ARGV[6]))
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
 local markerTtl = redis.call('PTTL', KEYS[1])
 if markerTtl < ttl then markerTtl = ttl end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', markerTtl)
-redis.call('SADD', KEYS[4], KEYS[1], KEYS[2], KEYS[3])
-for _, key in ipairs({ KEYS[3], KEYS[4] }) do
-  redis.call('PEXPIRE', key, ttl, 'NX')
-  redis.call('PEXPIRE', key, ttl, 'GT')
+listUnder(KEYS[3], ttl, KEYS[2])
+listUnder(KEYS[4], ttl, KEYS[1], KEYS[2], KEYS[3])
+local listed = { 'p' .. KEYS[4], 'm' .. KEYS[1] }
+for i = 9, #KEYS do
+  listUnder(KEYS[i], ttl, KEYS[2])
+  listed[#listed + 1] = 's' .. KEYS[i]
 end
+redis.call('HSET', KEYS[8], KEYS[2], table.concat(listed, '\\n'))
 return { 1, counts[1], counts[2] }
 `;
 
@@ -134,20 +184,34 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
-const PUT_VARIANT = 'vantageedgeCachePutVariantBounded';
-const PUT_RESPONSE = 'vantageedgeCachePutResponseBounded';
+/** A tenant's keys in Redis take at most this many times its byte bound (docs/cache.md). */
+export const REDIS_FOOTPRINT_FACTOR = 2;
+
+// Named for their KEYS layout: a client that defined an older layout under another name keeps it.
+const PUT_VARIANT = 'vantageedgeCachePutVariantListed';
+const PUT_RESPONSE = 'vantageedgeCachePutResponseListed';
 const GET_AND_TOUCH = 'vantageedgeCacheGetAndTouch';
 type BoundedWrite = (...keysAndArgs: Array<string | number | Buffer>) => Promise<number[]>;
 type GetAndTouch = (...keysAndArgs: string[]) => Promise<Buffer | null>;
 
 /** The keys of a tenant's share of the store (TENANT_BOUND_LUA), all under its hash tag. */
-function tenantBoundKeys(prefix: string, tenantId: string): [lru: string, sizes: string, bytes: string] {
+function tenantBoundKeys(
+  prefix: string,
+  tenantId: string,
+): [lru: string, sizes: string, bytes: string, lists: string] {
   const keyspace = tenantKeyspace(prefix, tenantId);
-  return [`${keyspace}bound:lru`, `${keyspace}bound:sizes`, `${keyspace}bound:bytes`];
+  return [
+    `${keyspace}bound:lru`,
+    `${keyspace}bound:sizes`,
+    `${keyspace}bound:bytes`,
+    `${keyspace}bound:lists`,
+  ];
 }
 
-function defineScript(redis: RedisClient, name: string, numberOfKeys: number, lua: string): void {
-  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
+/** numberOfKeys undefined: the caller passes the number of keys first (the write scripts' tag sets vary). */
+function defineScript(redis: RedisClient, name: string, numberOfKeys: number | undefined, lua: string): void {
+  if (!(name in redis))
+    redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
 }
 
 function scriptCommand<T>(redis: RedisClient, name: string): T {
@@ -188,8 +252,8 @@ export class RedisCacheStore implements CacheStore {
     this.#purger = createRedisCachePurger(redis, this.#prefix);
     this.#tenantMaxBytes = options.tenantMaxBytes ?? DEFAULT_TENANT_MAX_BYTES;
     this.#onEvicted = options.onEvicted;
-    defineScript(redis, PUT_VARIANT, 7, PUT_VARIANT_LUA);
-    defineScript(redis, PUT_RESPONSE, 5, PUT_RESPONSE_LUA);
+    defineScript(redis, PUT_VARIANT, undefined, PUT_VARIANT_LUA);
+    defineScript(redis, PUT_RESPONSE, undefined, PUT_RESPONSE_LUA);
     defineScript(redis, GET_AND_TOUCH, 2, GET_AND_TOUCH_LUA);
     this.#putVariant = scriptCommand(redis, PUT_VARIANT);
     this.#putResponse = scriptCommand(redis, PUT_RESPONSE);
@@ -207,25 +271,35 @@ export class RedisCacheStore implements CacheStore {
 
   async putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound'> {
     const p = this.#prefix;
-    const result = await this.#putResponse(
+    const record = encodeRecord(write.entry);
+    const keys = [
       p + write.key,
       p + write.pathIndexKey,
       ...this.#boundKeys(write.key),
+      ...this.#tagSets(write),
+    ];
+    const result = await this.#putResponse(
+      keys.length,
+      ...keys,
       write.ttlMs,
-      encodeRecord(write.entry),
+      record,
       write.tenantMaxBytes ?? this.#tenantMaxBytes,
       MAX_EVICTIONS_PER_STORE,
+      chargedBytes(write, record.length, p),
     );
     if (result[0] !== 1) return 'over_tenant_bound';
     this.#reportEvictions(result);
-    await this.#writeTags(write);
     return 'stored';
   }
 
-  #boundKeys(key: string): [string, string, string] {
+  #boundKeys(key: string): [string, string, string, string] {
     const tenantId = tenantOfKey(key);
     if (tenantId === undefined) throw new Error('cache keys live in a tenant keyspace (c:{<tenant_id>}:)');
     return tenantBoundKeys(this.#prefix, tenantId);
+  }
+
+  #tagSets({ tagIndexKeys }: ResponseWrite): string[] {
+    return (tagIndexKeys ?? []).map((tagIndexKey) => this.#prefix + tagIndexKey);
   }
 
   #reportEvictions(result: number[]): void {
@@ -234,43 +308,31 @@ export class RedisCacheStore implements CacheStore {
     if (reclaimed > 0) this.#onEvicted?.('expired', reclaimed);
   }
 
-  async #writeTags({ key, tagIndexKeys, ttlMs }: ResponseWrite): Promise<void> {
-    if (tagIndexKeys === undefined || tagIndexKeys.length === 0) return;
-    const tagWrite = this.#redis.multi();
-    this.#listUnderTags(tagWrite, key, tagIndexKeys, ttlMs);
-    await tagWrite.exec();
-  }
-
-  /** Lists the key in its tag sets, whose TTLs only grow (like the path index). */
-  #listUnderTags(write: ChainableCommander, key: string, tagIndexKeys: readonly string[], ttlMs: number) {
-    for (const tagIndexKey of tagIndexKeys) {
-      const tagSet = this.#prefix + tagIndexKey;
-      write
-        .sadd(tagSet, this.#prefix + key)
-        .pexpire(tagSet, ttlMs, 'NX')
-        .pexpire(tagSet, ttlMs, 'GT');
-    }
-  }
-
   async putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound'> {
     const p = this.#prefix;
-    const result = await this.#putVariant(
+    const record = encodeRecord(write.entry);
+    const keys = [
       p + write.urlKey,
       p + write.key,
       `${p}${write.urlKey}:variants`,
       p + write.pathIndexKey,
       ...this.#boundKeys(write.key),
+      ...this.#tagSets(write),
+    ];
+    const result = await this.#putVariant(
+      keys.length,
+      ...keys,
       write.ttlMs,
       encodeRecord({ kind: 'vary', varyOn: write.entry.varyOn }),
-      encodeRecord(write.entry),
+      record,
       write.maxVariants,
       write.tenantMaxBytes ?? this.#tenantMaxBytes,
       MAX_EVICTIONS_PER_STORE,
+      chargedBytes(write, record.length, p),
     );
     if (result[0] === 0) return 'too_many_variants';
     if (result[0] === 2) return 'over_tenant_bound';
     this.#reportEvictions(result);
-    await this.#writeTags(write);
     return 'stored';
   }
 
