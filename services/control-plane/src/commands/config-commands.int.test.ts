@@ -127,6 +127,30 @@ describe('POST /api/v1/tenants/:id/config/rollback', () => {
     expect(await head()).toBe(at);
   });
 
+  // Regression: the ConfigRolledBack marker was appended before the steps were authorised, so a rollback
+  // refused with 403 still recorded a rollback, under the caller's name, in the log and the history.
+  it('appends nothing when a step is refused: an org admin may not move the subdomain back', async () => {
+    const orgTenant = json(
+      await h.request('POST', '/api/v1/tenants', {
+        body: { name: 'Org', subdomain: 'org-rollback', clerk_org_id: 'org_rollback' },
+      }),
+    )['id'] as string;
+    const created = await head();
+    const moved = await h.request('PATCH', `/api/v1/tenants/${orgTenant}`, {
+      body: { subdomain: 'org-rollback-moved' },
+    });
+    expect(moved.status).toBe(200);
+    const orgAdmin = await h.token({ userId: 'user_orgadmin', orgId: 'org_rollback', orgRole: 'admin' });
+    const start = await head();
+    const refused = await h.request('POST', `/api/v1/tenants/${orgTenant}/config/rollback`, {
+      token: orgAdmin,
+      body: { to_position: created },
+    });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(403);
+    expect(json(refused)['error']).toMatchObject({ details: [{ field: 'subdomain' }] });
+    expect(await head()).toBe(start);
+  });
+
   it('refuses a position before the tenant existed or beyond the log, and other tenants’ callers', async () => {
     const early = await h.request('POST', `${base()}/rollback`, { body: { to_position: '0' } });
     expect(early.status).toBe(400);
@@ -254,6 +278,27 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
     expect(json(response)['error']).toMatchObject({
       details: [{ field: 'traffic_split.origins.1.origin_id' }],
     });
+    expect(await head()).toBe(start);
+  });
+
+  // Regression: a step refused part-way (a route's host is not the tenant's) left the steps before it
+  // applied (the new origin), although the apply answered 400.
+  it('appends nothing when a later step is refused', async () => {
+    const document = json(await h.request('GET', `${base()}/document`))['document'] as {
+      origins: object[];
+      routes: object[];
+    };
+    document.origins.push({ name: 'hosts-api', url: 'http://127.0.0.1:9/' });
+    document.routes.push({
+      origin: 'hosts-api',
+      path_pattern: '/hosts/*',
+      auth_mode: 'public',
+      match: { hosts: ['elsewhere.example.com'] },
+    });
+    const start = await head();
+    const response = await h.request('POST', `${base()}/apply`, { body: document });
+    expect(response.status, JSON.stringify(response.body)).toBe(400);
+    expect(json(response)['error']).toMatchObject({ details: [{ field: 'match.hosts.0' }] });
     expect(await head()).toBe(start);
   });
 

@@ -23,6 +23,7 @@ import {
 } from './context.js';
 import { fold } from './handle-command.js';
 import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
+import { rehearsalStore } from './rehearsal-store.js';
 import { restoreOrigin, restoreRoute } from './restore-commands.js';
 import { createRoute, deleteRoute, updateRoute } from './route-commands.js';
 import { updateTenant } from './tenant-commands.js';
@@ -33,8 +34,17 @@ import { requireDocumentWithinLimits } from './tenant-limits.js';
  * runs the plan's commands one by one through the normal command handling (deciders, limits, access);
  * `rollback` applies the config the tenant had after an earlier event, recorded first as
  * `ConfigRolledBack` (the position it restores), which every compensating event names as its cause.
- * Commands on several streams are not one transaction: a failure part-way leaves the steps before it
- * applied; planning again from the new state finishes the job (a retry converges).
+ *
+ * An apply or rollback runs alone for its tenant (`TenantConfigs.exclusively`, across processes): it
+ * plans from the config the one before it left (the event store's, never the read models') and counts
+ * its document against the tenant's limits there, so changes sent at once cannot together pass them.
+ * Its steps first run on a rehearsal store (rehearsal-store.ts) that appends nothing: a step that
+ * would be refused — a field only platform admins may change, an origin address or a host not allowed —
+ * is refused before the first event (or the rollback's marker) is appended.
+ * Commands on several streams are not one transaction: a failure part-way that the rehearsal could not
+ * foresee (a single-resource command racing the steps, the snapshot bus's limit, PostgreSQL going away)
+ * leaves the steps before it applied; planning again from the new state finishes the job (a retry
+ * converges).
  */
 
 export interface ConfigCommandDeps extends CommandDeps {
@@ -222,6 +232,28 @@ function requireVersion(ifMatch: bigint | undefined, current: TenantConfig): voi
   );
 }
 
+/**
+ * Runs the plan's steps on a store that keeps their events in memory (rehearsal-store.ts): throws what
+ * the first refused step would, having appended nothing. The snapshot guard is left out: it measures
+ * the real store's config, which holds none of the rehearsed steps.
+ */
+async function rehearsePlan(
+  deps: ConfigCommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  plan: ConfigPlan,
+): Promise<void> {
+  if (plan.steps.length === 0) return;
+  const rehearsal: ConfigCommandDeps = {
+    ...deps,
+    store: rehearsalStore(deps.store),
+    snapshotGuard: undefined,
+    // The request was counted once against the tenant's command limit, when access was granted.
+    commandBudget: undefined,
+  };
+  await executePlan(rehearsal, ctx, tenantId, plan);
+}
+
 /** POST /api/v1/tenants/:id/config/apply: make the tenant what the document says. */
 export async function applyTenantConfig(
   deps: ConfigCommandDeps,
@@ -230,16 +262,19 @@ export async function applyTenantConfig(
   document: ConfigDocument,
 ): Promise<CommandOutcome<ConfigChangeResult>> {
   await requireAccess(deps, ctx.caller, tenantId, 'write');
-  const { current, head, plan } = await planFor(deps, tenantId, document);
-  requireVersion(ctx.ifMatch, current);
-  requireDocumentWithinLimits(deps, document, countsOf(current));
-  const last = await executePlan(deps, stepContext(ctx), tenantId, plan);
-  const version = last === null ? current.version : last.toString();
-  return {
-    resource: result(tenantId, version, last ?? head, plan.changes),
-    revision: BigInt(version),
-    position: last ?? BigInt(current.version),
-  };
+  return deps.tenantConfigs.exclusively(tenantId, async () => {
+    const { current, head, plan } = await planFor(deps, tenantId, document);
+    requireVersion(ctx.ifMatch, current);
+    requireDocumentWithinLimits(deps, document, countsOf(current));
+    await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
+    const last = await executePlan(deps, stepContext(ctx), tenantId, plan);
+    const version = last === null ? current.version : last.toString();
+    return {
+      resource: result(tenantId, version, last ?? head, plan.changes),
+      revision: BigInt(version),
+      position: last ?? BigInt(current.version),
+    };
+  });
 }
 
 export interface RollbackRequest {
@@ -247,16 +282,19 @@ export interface RollbackRequest {
   dry_run: boolean;
 }
 
-/** POST /api/v1/tenants/:id/config/rollback: restore the config the tenant had after `to_position`. */
-export async function rollbackTenantConfig(
+interface PlannedRollback {
+  current: TenantConfig;
+  document: ConfigDocument;
+  plan: ConfigPlan;
+}
+
+/** The plan that brings back the config the tenant had after `toPosition` (400 naming to_position when none). */
+async function planRollback(
   deps: ConfigCommandDeps,
-  ctx: CommandContext,
   tenantId: string,
-  request: RollbackRequest,
-): Promise<CommandOutcome<RollbackResult>> {
-  await requireAccess(deps, ctx.caller, tenantId, 'write');
+  toPosition: bigint,
+): Promise<PlannedRollback> {
   const { config: current, head } = await currentConfig(deps, tenantId);
-  const toPosition = request.to_position;
   if (toPosition > head) {
     throw invalid(`to_position is beyond the newest event position (${head})`, 'to_position');
   }
@@ -278,32 +316,57 @@ export async function rollbackTenantConfig(
     );
   }
   const deleted = await deletedResources(deps, tenantId, current, parsed.data);
-  const plan = planConfig(current, parsed.data, deleted);
-  const answer = (version: string, position: bigint): CommandOutcome<RollbackResult> => ({
+  return { current, document: parsed.data, plan: planConfig(current, parsed.data, deleted) };
+}
+
+/** POST /api/v1/tenants/:id/config/rollback: restore the config the tenant had after `to_position`. */
+export async function rollbackTenantConfig(
+  deps: ConfigCommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  request: RollbackRequest,
+): Promise<CommandOutcome<RollbackResult>> {
+  await requireAccess(deps, ctx.caller, tenantId, 'write');
+  const toPosition = request.to_position;
+  const answer = (
+    { plan }: PlannedRollback,
+    version: string,
+    position: bigint,
+  ): CommandOutcome<RollbackResult> => ({
     resource: { ...result(tenantId, version, position, plan.changes), to_position: toPosition.toString() },
     revision: BigInt(version),
     position,
   });
-  if (request.dry_run || plan.steps.length === 0) return answer(current.version, BigInt(current.version));
-  requireDocumentWithinLimits(deps, parsed.data, countsOf(current));
+  const unchanged = (planned: PlannedRollback) =>
+    answer(planned, planned.current.version, BigInt(planned.current.version));
+  if (request.dry_run) return unchanged(await planRollback(deps, tenantId, toPosition));
 
-  const markerId = randomUUID();
-  await deps.store.appendToStream(streamName.config(tenantId), [
-    {
-      id: markerId,
-      type: 'ConfigRolledBack',
-      data: {
-        tenant_id: tenantId,
-        to_position: toPosition.toString(),
-        from_version: current.version,
-        changes: plan.changes.length,
+  return deps.tenantConfigs.exclusively(tenantId, async () => {
+    const planned = await planRollback(deps, tenantId, toPosition);
+    const { current, document, plan } = planned;
+    if (plan.steps.length === 0) return unchanged(planned);
+    requireDocumentWithinLimits(deps, document, countsOf(current));
+    // Refused steps are refused here, before the marker: a refused rollback records nothing.
+    await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
+
+    const markerId = randomUUID();
+    await deps.store.appendToStream(streamName.config(tenantId), [
+      {
+        id: markerId,
+        type: 'ConfigRolledBack',
+        data: {
+          tenant_id: tenantId,
+          to_position: toPosition.toString(),
+          from_version: current.version,
+          changes: plan.changes.length,
+        },
+        metadata: eventMetadata(deps, ctx, tenantId),
       },
-      metadata: eventMetadata(deps, ctx, tenantId),
-    },
-  ]);
-  const last = await executePlan(deps, stepContext(ctx, markerId), tenantId, plan);
-  const version = last === null ? current.version : last.toString();
-  return answer(version, last ?? BigInt(current.version));
+    ]);
+    const last = await executePlan(deps, stepContext(ctx, markerId), tenantId, plan);
+    const version = last === null ? current.version : last.toString();
+    return answer(planned, version, last ?? BigInt(current.version));
+  });
 }
 
 /** The tenant's origins, routes and targets now. */

@@ -174,6 +174,44 @@ describe('per-tenant limits (control plane)', () => {
     }
   });
 
+  // Regression: simultaneous applies (and rollbacks) of one tenant were each counted against the config
+  // before the others, and their steps skip the per-create checks (counted by the plan): five documents
+  // of 2 origins, 2 routes and 3 targets left the tenant with 10, 10 and 15.
+  it('keeps simultaneous applies and rollbacks of one tenant within TENANT_MAX_ORIGINS, _ROUTES and _TARGETS', async () => {
+    const owner = idOf(await post('/api/v1/tenants', { name: 'race', subdomain: 'apply-race' }));
+    const document = (name: string) => ({
+      tenant: { name: 'race', subdomain: 'apply-race' },
+      origins: [
+        {
+          name: `${name}1`,
+          targets: [{ url: `https://${name}1a.example.com` }, { url: `https://${name}1b.example.com` }],
+        },
+        { name: `${name}2`, url: `https://${name}2.example.com` },
+      ],
+      routes: [
+        { origin: `${name}1`, path_pattern: `/${name}/one/*`, auth_mode: 'public' },
+        { origin: `${name}2`, path_pattern: `/${name}/two/*`, auth_mode: 'public' },
+      ],
+    });
+    const config = `/api/v1/tenants/${owner}/config`;
+    const first = await post(`${config}/apply`, document('a'));
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const answers = await Promise.all([
+      ...['b', 'c', 'd', 'e'].map((name) => post(`${config}/apply`, document(name))),
+      post(`${config}/rollback`, { to_position: first.headers.get('x-event-position') }),
+    ]);
+
+    const now = json(await cp.request('GET', config)) as {
+      origins: Array<{ targets: unknown[] }>;
+      routes: unknown[];
+    };
+    expect(now.origins.length).toBeLessThanOrEqual(LIMITS.origins);
+    expect(now.routes.length).toBeLessThanOrEqual(LIMITS.routes);
+    expect(now.origins.flatMap((origin) => origin.targets).length).toBeLessThanOrEqual(LIMITS.targets);
+    // One after the other, each replaces the config before it.
+    for (const answer of answers) expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+  });
+
   it('refuses targets over TENANT_MAX_TARGETS across all of a tenant’s origins, on create, update and apply', async () => {
     // Regression: only targets per origin were bounded, so a tenant could have 100 origins × 100 targets,
     // and every replica built 10,000 pools and hash rings for it (3.3 s of CPU, 227 MB of heap).

@@ -5,6 +5,7 @@ import type {
   SnapshotCertificate,
   TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
+import { createConfigChangeLock } from './config-change-lock.js';
 import type { TenantEventSource } from './tenant-events.js';
 import { EMPTY_FOLD, foldTenantEvents, tenantFoldAt } from './tenant-folds.js';
 
@@ -90,11 +91,18 @@ export async function tenantConfigAt(
 export interface TenantConfigs {
   head(): Promise<bigint>;
   at(tenantId: string, position: bigint): Promise<TenantConfigAt>;
+  /**
+   * Runs `work` as the tenant's only config apply or rollback in every control-plane process sharing
+   * the database (config-change-lock.ts): the config it reads is what the one before it left.
+   */
+  exclusively<T>(tenantId: string, work: () => Promise<T>): Promise<T>;
 }
 
 export function tenantConfigs(source: TenantEventSource): TenantConfigs {
+  const changes = createConfigChangeLock(source.pool);
   return {
     head: () => source.store.headPosition(),
     at: (tenantId, position) => tenantConfigAt(source, tenantId, position),
+    exclusively: (tenantId, work) => changes.holding(tenantId, work),
   };
 }

@@ -1,6 +1,7 @@
 import { MIN_HEALTH_CHECK_INTERVAL_SECONDS } from '@vantageedge/shared/domain/gateway-config';
 import { requestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import { z } from 'zod';
+import { CONFIG_CHANGE_WAIT_MS } from '../config-history/config-change-lock.js';
 import { configDocument, rollbackBody } from '../schemas/config-document.js';
 import {
   configChangeResult,
@@ -252,6 +253,12 @@ const page = (items: unknown) => ({
   required: ['data', 'next_cursor'],
   properties: { data: { type: 'array', items }, next_cursor: { type: ['string', 'null'] } },
 });
+
+/** Applies and rollbacks of one tenant run one at a time; one waiting too long answers 409. */
+const CONFIG_CHANGE_CONFLICT = errorResponse(
+  `${E.conflict.description}; or another config apply or rollback of this tenant was still running after ${CONFIG_CHANGE_WAIT_MS / 1000} s (Retry-After; each runs alone for its tenant, planned from what the one before it left)`,
+  { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
+);
 
 /** Statuses of every command: success, 202 on a rollout wait that ran out, and its failures. */
 function commandResponses(
@@ -683,7 +690,11 @@ function configPaths(): Record<string, unknown> {
           'Make the tenant what a document says, by ordinary commands (If-Match: the config version the plan was made on)',
         parameters: [ID_PARAM, IF_MATCH, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
         requestBody: { required: true, content: json(ref('TenantConfigDocument')) },
-        responses: commandResponses('200', ref('TenantConfigChange'), { post: true, ifMatch: true }),
+        responses: commandResponses('200', ref('TenantConfigChange'), {
+          post: true,
+          ifMatch: true,
+          extra: { '409': CONFIG_CHANGE_CONFLICT },
+        }),
       },
     },
     '/api/v1/tenants/{id}/config/rollback': {
@@ -694,7 +705,11 @@ function configPaths(): Record<string, unknown> {
           'Restore the config the tenant had after an event position: recorded as ConfigRolledBack, then the compensating commands (API keys, users and custom domains are left as they are)',
         parameters: [ID_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
         requestBody: { required: true, content: json(ref('RollbackTenantConfig')) },
-        responses: commandResponses('200', ref('TenantConfigChange'), { post: true, ifMatch: false }),
+        responses: commandResponses('200', ref('TenantConfigChange'), {
+          post: true,
+          ifMatch: false,
+          extra: { '409': CONFIG_CHANGE_CONFLICT },
+        }),
       },
     },
   };

@@ -1,9 +1,10 @@
-import { USER_ID_PATTERN } from '../queries/usage.js';
+import { USAGE_DATE_RANGE, USER_ID_PATTERN } from '../queries/usage.js';
 
 /** GET /api/v1/usage in /openapi.json (its response schema is the component UsageReport). */
 export function usagePaths(errors: Record<string, unknown>): Record<string, unknown> {
   const uuid = { type: 'string', format: 'uuid' };
   const datetime = { type: 'string', format: 'date-time' };
+  const range = `from ${USAGE_DATE_RANGE.earliest} to ${USAGE_DATE_RANGE.latest} (else 400)`;
   return {
     '/api/v1/usage': {
       get: {
@@ -29,8 +30,13 @@ export function usagePaths(errors: Record<string, unknown>): Record<string, unkn
             in: 'query',
             schema: { type: 'string', enum: ['hour', 'day'], default: 'hour' },
           },
-          { name: 'from', in: 'query', schema: datetime, description: 'default: 24 periods before `to`' },
-          { name: 'to', in: 'query', schema: datetime, description: 'default: now' },
+          {
+            name: 'from',
+            in: 'query',
+            schema: datetime,
+            description: `default: 24 periods before \`to\`; ${range}`,
+          },
+          { name: 'to', in: 'query', schema: datetime, description: `default: now; ${range}` },
         ],
         responses: {
           '200': {

@@ -374,6 +374,20 @@ describe('GET /api/v1/audit-log', () => {
     ]);
   });
 
+  // The usage endpoint answered 500 for dates at the ends of the 4-digit years; this range is compared
+  // as epoch milliseconds, which PostgreSQL takes for any of them.
+  it('answers dates at the ends of the 4-digit years, never 500', async () => {
+    for (const query of [
+      'from=0000-01-01T00:00:00Z',
+      'to=0000-01-01T00:00:00%2B23:59',
+      'from=9999-12-31T23:59:59-23:59',
+      'to=9999-12-31T23:59:59Z',
+    ]) {
+      const response = await get(`/api/v1/audit-log?${query}`, 'admin');
+      expect(response.status, query).toBe(200);
+    }
+  });
+
   it("lets tenant admins see only their tenant's entries, and not readers", async () => {
     const mine = await get('/api/v1/audit-log?limit=200', 'alice');
     expect(mine.body.data.length).toBeGreaterThan(0);

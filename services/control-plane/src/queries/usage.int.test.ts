@@ -208,6 +208,29 @@ describe('GET /api/v1/usage', () => {
     }
   });
 
+  // Regression: well-formed dates at the ends of the 4-digit years answered 500: `to` rounded up past
+  // 9999 (not a date PostgreSQL reads), `from` in year 0 (which PostgreSQL has not).
+  it('answers 400 naming from or to for dates outside the range it accepts, never 500', async () => {
+    const cases: Array<[string, string]> = [
+      ['to=9999-12-31T23:00:01Z', 'to'],
+      ['to=9999-12-31T23:59:59Z&granularity=day', 'to'],
+      ['from=0000-01-01T00:00:00Z&to=0000-01-02T00:00:00Z', 'from'],
+      ['from=1969-12-31T23:00:00Z&to=1970-01-01T01:00:00Z', 'from'],
+    ];
+    for (const [query, field] of cases) {
+      const response = await read(`/api/v1/usage?tenant_id=${tenantId}&${query}`);
+      expect(response.status, query).toBe(400);
+      expect(json(response)['error'], query).toMatchObject({
+        code: 'validation_failed',
+        details: expect.arrayContaining([expect.objectContaining({ field })]),
+      });
+    }
+    const edges = await read(
+      `/api/v1/usage?tenant_id=${tenantId}&granularity=day&from=9998-12-01T00:00:00Z&to=9998-12-31T23:59:59Z`,
+    );
+    expect(edges.status, JSON.stringify(edges.body)).toBe(200);
+  });
+
   it('shows a tenant’s usage only to who may read the tenant', async () => {
     const stranger = await cp.token({ userId: 'user_stranger', orgId: 'org_stranger', orgRole: 'org:admin' });
     const response = await cp.request('GET', `/api/v1/usage?tenant_id=${tenantId}`, { token: stranger });

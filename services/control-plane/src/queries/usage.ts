@@ -17,7 +17,20 @@ const DAY_MS = 24 * HOUR_MS;
 /** The most periods one answer has: 31 days of hours, about a year of days. */
 export const MAX_USAGE_POINTS = { hour: 744, day: 400 } as const;
 
-const datetime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' });
+/**
+ * The instants a usage range may name. Beyond them PostgreSQL has no timestamp for the range's ends:
+ * year 0 does not exist there, and `to` rounded up past 9999 is written with a 6-digit year.
+ */
+export const USAGE_DATE_RANGE = { earliest: '1970-01-01T00:00:00Z', latest: '9999-01-01T00:00:00Z' } as const;
+const datetime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' }).refine(
+  (value) => {
+    const ms = Date.parse(value);
+    // Not a date at all: the format's own issue says so.
+    if (Number.isNaN(ms)) return true;
+    return ms >= Date.parse(USAGE_DATE_RANGE.earliest) && ms <= Date.parse(USAGE_DATE_RANGE.latest);
+  },
+  { message: `must be from ${USAGE_DATE_RANGE.earliest} to ${USAGE_DATE_RANGE.latest}` },
+);
 const optionalId = z.uuid('must be a uuid').optional();
 /** A user id, or OVERFLOW_ID: the users the gateways counted together past their limit. */
 export const USER_ID_PATTERN = /^(?:\*|[A-Za-z0-9._:@/-]+)$/;

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DomainError } from '../domain/errors.js';
+import { createConfigChangeLock } from './config-change-lock.js';
+
+/**
+ * The lock that runs one config apply or rollback of a tenant at a time, against the real PostgreSQL:
+ * two locks over two pools of one database are two control-plane processes.
+ */
+
+let db: TestDatabase;
+let otherPool: pg.Pool;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  otherPool = new pg.Pool({ connectionString: db.url, max: 2 });
+  otherPool.on('error', () => {});
+});
+afterAll(async () => {
+  await otherPool?.end();
+  await db?.drop();
+});
+
+/** A promise and the function that settles it. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+const tick = (ms = 100) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('config change lock', () => {
+  it('runs one change of a tenant at a time across processes, and lets other tenants through', async () => {
+    const here = createConfigChangeLock(db.pool);
+    const there = createConfigChangeLock(otherPool);
+    const tenant = randomUUID();
+    const order: string[] = [];
+    const release = gate();
+    const held = gate();
+    const first = here.holding(tenant, async () => {
+      order.push('first started');
+      held.open();
+      await release.opened;
+      order.push('first ended');
+    });
+    await held.opened;
+    const second = there.holding(tenant, async () => {
+      order.push('second started');
+    });
+    await there.holding(randomUUID(), async () => {
+      order.push('another tenant');
+    });
+    await tick();
+    expect(order).toEqual(['first started', 'another tenant']);
+
+    release.open();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first started', 'another tenant', 'first ended', 'second started']);
+  });
+
+  it('queues a process’s own changes of a tenant, and frees the tenant when a change fails', async () => {
+    const lock = createConfigChangeLock(db.pool);
+    const tenant = randomUUID();
+    let running = 0;
+    let most = 0;
+    const change = (fail: boolean) =>
+      lock.holding(tenant, async () => {
+        running += 1;
+        most = Math.max(most, running);
+        await tick(20);
+        running -= 1;
+        if (fail) throw new Error('step failed');
+      });
+    const results = await Promise.allSettled([change(true), change(false), change(true), change(false)]);
+    expect(results.map((result) => result.status)).toEqual([
+      'rejected',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    expect(most).toBe(1);
+  });
+
+  it('answers 409 conflict with Retry-After when the tenant is not free within the wait', async () => {
+    const tenant = randomUUID();
+    const release = gate();
+    const held = gate();
+    const first = createConfigChangeLock(db.pool).holding(tenant, async () => {
+      held.open();
+      await release.opened;
+    });
+    await held.opened;
+    const impatient = createConfigChangeLock(otherPool, 200);
+    const refused = await impatient.holding(tenant, async () => 'ran').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(DomainError);
+    expect(refused).toMatchObject({ kind: 'conflict', retryAfterSeconds: 2 });
+
+    release.open();
+    await first;
+    expect(await impatient.holding(tenant, async () => 'ran')).toBe('ran');
+  });
+
+  it('bounds the wait behind the process’s own earlier change too', async () => {
+    const lock = createConfigChangeLock(db.pool, 200);
+    const tenant = randomUUID();
+    const release = gate();
+    const held = gate();
+    const first = lock.holding(tenant, async () => {
+      held.open();
+      await release.opened;
+    });
+    await held.opened;
+    const queued = await lock.holding(tenant, async () => 'ran').catch((error: unknown) => error);
+    expect(queued).toMatchObject({ kind: 'conflict' });
+    release.open();
+    await first;
+    expect(await lock.holding(tenant, async () => 'ran')).toBe('ran');
+  });
+});

@@ -1,0 +1,118 @@
+import {
+  isConnectionError,
+  onNewConnection,
+  StoreUnavailableError,
+} from '@vantageedge/shared/postgres/lost-connections';
+import type pg from 'pg';
+import { DomainError } from '../domain/errors.js';
+
+/**
+ * One config apply or rollback of a tenant at a time, across every control-plane process sharing the
+ * database. A change plans from the tenant's config in the event store and counts its document against
+ * the tenant's limits; its steps then skip the per-create checks (they may pass through more than both
+ * ends). Two changes planned from the same config would each pass and, together, leave the tenant over
+ * its limits; run one after the other, each plans from what the one before it left.
+ *
+ * The lock is a session-level PostgreSQL advisory lock on the tenant, held for the whole change on a
+ * connection of its own: not the pool's, whose connections the change's own statements need (a pool
+ * of N would deadlock with N tenants changing at once). A process that ends, or loses that connection,
+ * releases the lock with it — then a change still running can overlap the next one, as before this
+ * lock. Changes of one tenant in one process first queue here, so each process holds at most one such
+ * connection per tenant.
+ */
+export interface ConfigChangeLock {
+  /** Runs `work` holding the tenant's lock; 409 `conflict` when it is not free within the wait. */
+  holding<T>(tenantId: string, work: () => Promise<T>): Promise<T>;
+}
+
+/** How long a change waits for the tenant's previous ones (a large apply takes seconds). */
+export const CONFIG_CHANGE_WAIT_MS = 30_000;
+
+/** The advisory lock's first key: arbitrary, constant ("vantageedge config change"); the second is the tenant's hash. */
+const LOCK_CLASS = 0x5645_4343;
+const LOCK_NOT_AVAILABLE = '55P03';
+
+export function createConfigChangeLock(pool: pg.Pool, waitMs = CONFIG_CHANGE_WAIT_MS): ConfigChangeLock {
+  const queue = new ProcessQueue();
+  return {
+    async holding(tenantId, work) {
+      const deadline = Date.now() + waitMs;
+      const release = await queue.enter(tenantId, deadline);
+      let locked = false;
+      try {
+        return await onNewConnection(pool, { readOnly: false }, async (client) => {
+          await lock(client, tenantId, deadline);
+          locked = true;
+          try {
+            return await work();
+          } finally {
+            // Closing the connection would release it too, a little later.
+            await client
+              .query('select pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, tenantId])
+              .catch(() => {});
+          }
+        });
+      } catch (error) {
+        // The work's own errors are its own; only taking the lock is this module's.
+        if (locked || error instanceof DomainError || !isConnectionError(error)) throw error;
+        throw new StoreUnavailableError(`PostgreSQL unavailable: ${String(error)}`, { cause: error });
+      } finally {
+        release();
+      }
+    },
+  };
+}
+
+async function lock(client: pg.Client, tenantId: string, deadline: number): Promise<void> {
+  const waitMs = Math.max(1, deadline - Date.now());
+  await client.query("select set_config('lock_timeout', $1, false)", [`${waitMs}ms`]);
+  try {
+    await client.query('select pg_advisory_lock($1, hashtext($2))', [LOCK_CLASS, tenantId]);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === LOCK_NOT_AVAILABLE) throw busy();
+    throw error;
+  }
+}
+
+function busy(): DomainError {
+  return new DomainError(
+    'conflict',
+    'another config apply or rollback of this tenant is still running; retry once it has finished (the next one plans from the config it leaves)',
+    undefined,
+    { retryAfterSeconds: 2 },
+  );
+}
+
+/** This process's changes of each tenant, in arrival order. */
+class ProcessQueue {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  /** Waits for the tenant's earlier changes in this process (until `deadline`); returns this one's release. */
+  async enter(tenantId: string, deadline: number): Promise<() => void> {
+    const before = this.#tails.get(tenantId) ?? Promise.resolve();
+    let finish!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const tail = before.then(() => mine);
+    this.#tails.set(tenantId, tail);
+    const release = () => {
+      finish();
+      if (this.#tails.get(tenantId) === tail) this.#tails.delete(tenantId);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const turn = await Promise.race([
+      before.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!turn) {
+      // Those queued after this one now wait only for the ones before it.
+      release();
+      throw busy();
+    }
+    return release;
+  }
+}
