@@ -15,7 +15,11 @@ import {
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
-import { type EncodedSlashPolicy, normalizePath } from '@vantageedge/shared/routing/normalize-path';
+import {
+  type EncodedSlashPolicy,
+  isAcceptableQuery,
+  normalizePath,
+} from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import type { buildConnector } from 'undici';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -197,6 +201,13 @@ export class WebSocketProxy {
       return refuse(400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
     }
     exchange.path = normalized.path;
+    if (queryAt >= 0 && !isAcceptableQuery(url.slice(queryAt))) {
+      return refuse(
+        400,
+        'invalid_query',
+        'the query string contains a character that must be percent-encoded',
+      );
+    }
     const route = tenant.router.resolve('GET', normalized.path);
     if (route === undefined) return refuse(404, 'route_not_found', 'no route matches this method and path');
     if (route instanceof AmbiguousPath) {

@@ -10,7 +10,8 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * Regression tests for WebSocket upgrades that skipped the guards every other request goes through:
  * an origin's `Set-Cookie: …; Domain=<platform base domain>` was relayed unchanged on its 101 and on a
  * refusal (any tenant could set cookies on every tenant's host), and an upgrade with more header lines
- * than GATEWAY_MAX_HEADERS_COUNT was switched and forwarded instead of refused 431 too_many_headers.
+ * than GATEWAY_MAX_HEADERS_COUNT was switched and forwarded instead of refused 431 too_many_headers (and
+a query with characters that must be percent-encoded, instead of 400 invalid_query).
  */
 const COOKIES = [
   'platform=1; Domain=localhost; Path=/',
@@ -105,5 +106,18 @@ describe('WebSocket upgrades go through the same guards as requests', () => {
     const answer = await sendUpgrade(gateway, 'acme.localhost', '/ws/accept', lines);
     expect(answer.status).toBe(101);
     expect(upgrades.length).toBe(before + 1);
+  });
+
+  // Regression test: the upgrade forwarded a query the same request without Upgrade is refused.
+  it('refuses an upgrade whose query has characters that must be percent-encoded (400), as a request', async () => {
+    const plain = await send(gateway, 'acme.localhost', '/ws/accept?q="<x>');
+    expect(plain.status).toBe(400);
+
+    const before = upgrades.length;
+    const answer = await sendUpgrade(gateway, 'acme.localhost', '/ws/accept?q="<x>');
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.text)).toEqual(JSON.parse(plain.text));
+    expect(JSON.parse(answer.text).error.code).toBe('invalid_query');
+    expect(upgrades.length).toBe(before);
   });
 });
