@@ -680,6 +680,22 @@ export const routeMatch = z.strictObject({
 });
 export type RouteMatch = z.infer<typeof routeMatch>;
 
+/**
+ * Match conditions as a command takes them: none on the gateway's identity headers. Routes are matched
+ * before authentication, on the client's request, and the gateway drops a client's x-vantageedge-*
+ * lines only when it forwards: a condition on one would be met by whatever the client sends.
+ */
+export const routeMatchInput = routeMatch.superRefine((match, ctx) => {
+  match.headers.forEach((condition, index) => {
+    if (!condition.name.startsWith(GATEWAY_HEADER_PREFIX)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['headers', index, 'name'],
+      message: `${GATEWAY_HEADER_PREFIX}* headers are the gateway's: a route is matched on the client's request, which may carry any of them`,
+    });
+  });
+});
+
 // ---- answers without an origin ----
 
 const FIXED_RESPONSE_HEADERS_REFUSED = ['content-length', 'transfer-encoding', 'connection', 'content-type'];

@@ -11,6 +11,8 @@ import {
   requestHeaderTransformInput,
   responseHeaderTransform,
   responseHeaderTransformInput,
+  routeMatch,
+  routeMatchInput,
 } from './route-policies.js';
 
 /** Issues of a refused parse as `path: message`. */
@@ -247,5 +249,20 @@ describe('fixed_response body of a status without content', () => {
 
   it('a stored one still loads (the gateway sends no body)', () => {
     expect(fixedResponse.safeParse({ status: 204, body: 'hello' }).success).toBe(true);
+  });
+});
+
+describe('match conditions', () => {
+  // Regression test: a condition on X-VantageEdge-User-Id was accepted, and met by any client sending it.
+  it("refuses a header condition on the gateway's identity headers, naming it; a stored one still loads", () => {
+    const raw =
+      '{"headers": [{"name": "x-api-version", "exact": "2"}, {"name": "X-VantageEdge-User-Id", "exact": "u1"}]}';
+    expect(problems(routeMatchInput, raw)).toEqual([
+      expect.stringMatching(/^headers\.1\.name: x-vantageedge-\*/),
+    ]);
+    expect(routeMatch.safeParse(JSON.parse(raw)).success).toBe(true);
+    expect(routeMatchInput.safeParse({ headers: [{ name: 'x-api-version', exact: '2' }] }).success).toBe(
+      true,
+    );
   });
 });

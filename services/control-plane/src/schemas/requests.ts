@@ -28,7 +28,7 @@ import {
   responseHeaderTransformInput,
   retryPolicy,
   rewritePath,
-  routeMatch,
+  routeMatchInput,
   routeTimeouts,
   trafficSplit,
 } from '@vantageedge/shared/domain/route-policies';
@@ -372,7 +372,7 @@ export const updateOriginBody = z
 // ---- routes ----
 /** The route policies (docs: README "Route policies"); null = off. Shapes in shared/route-policies. */
 const routePolicyFields = {
-  match: routeMatch,
+  match: routeMatchInput,
   cors: corsPolicy,
   ip_rules: ipRules,
   request_headers: requestHeaderTransformInput,
