@@ -17,6 +17,12 @@ import {
   serviceClaimsRefusal,
 } from '@vantageedge/shared/gateway-policies/auth-rules';
 import {
+  apiKeyPrincipal,
+  clerkUserPrincipal,
+  oidcUserPrincipal,
+  servicePrincipal,
+} from '@vantageedge/shared/gateway-policies/caller-principal';
+import {
   decodeJwt,
   decodeProtectedHeader,
   importJWK,
@@ -32,7 +38,9 @@ import {
  * gateway does; service tokens are verified against the tenant's registered public keys (no network
  * needed). Clerk and OIDC tokens need their issuer's key set, which is fetched over the network: their
  * claims are read and checked, but their signatures are not (said so in the answer). Secrets
- * (keys, tokens) are never part of the answer.
+ * (keys, tokens) are never part of the answer. Beside the answer comes the caller's principal, made
+ * where the gateway makes its identity's (shared/src/gateway-policies/caller-principal.ts): what a
+ * `scope: user` limit and a per-caller cache key on.
  */
 
 export interface AuthContext {
@@ -65,16 +73,28 @@ const pass = (message: string): AuthOutcome => ({ ok: true, status: null, code: 
 interface Partial {
   credential: CredentialReport;
   identity: AuthExplanation['identity'];
+  /** The caller as the gateway keys it (caller-principal); none for an anonymous caller. */
+  principal?: string | undefined;
   scopes: string[];
   outcome: AuthOutcome;
   notes: string[];
+}
+
+/** The auth step's answer, and the caller's principal (not part of the answer). */
+export interface ExplainedAuth {
+  explanation: AuthExplanation;
+  /**
+   * The principal the gateway's identity of this caller has (`clerk:…`, `oidc:…`, `svc:…`, `key:…`):
+   * what it keys `scope: user` limits and per-caller cache entries on. None for an anonymous caller.
+   */
+  principal: string | undefined;
 }
 
 export async function explainAuth(
   route: RouteConfig,
   headers: Headers,
   context: AuthContext,
-): Promise<AuthExplanation> {
+): Promise<ExplainedAuth> {
   const partial = await explainCredential(route, headers, context);
   let outcome = partial.outcome;
   if (outcome.ok && route.auth_mode !== 'public') {
@@ -83,12 +103,15 @@ export async function explainAuth(
       outcome = fail(403, 'insufficient_scope', `this route requires the scope "${missing}"`);
   }
   return {
-    mode: route.auth_mode,
-    required_scopes: route.required_scopes,
-    credential: partial.credential,
-    identity: partial.identity,
-    outcome,
-    notes: partial.notes,
+    explanation: {
+      mode: route.auth_mode,
+      required_scopes: route.required_scopes,
+      credential: partial.credential,
+      identity: partial.identity,
+      outcome,
+      notes: partial.notes,
+    },
+    principal: partial.principal,
   };
 }
 
@@ -147,6 +170,7 @@ function apiKey(headers: Headers, context: AuthContext, missingMessage: string):
         expires_at: active.expires_at,
       },
       identity: { kind: 'api_key', api_key_id: active.id },
+      principal: apiKeyPrincipal(active.id),
       scopes: active.scopes,
       outcome: expired
         ? fail(401, 'api_key_expired', 'the API key has expired')
@@ -239,6 +263,7 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
         scopes,
       },
       identity: payload.sub === undefined ? ANONYMOUS : { kind: 'user', user_id: payload.sub },
+      principal: payload.sub === undefined ? undefined : oidcUserPrincipal(oidc.issuer, payload.sub),
       scopes,
       outcome,
       notes,
@@ -259,10 +284,12 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
       ? ["verified by the gateways with Clerk's keys (no CLERK_JWT_KEY here): the signature is not checked"]
       : [];
   const identity = payload.sub === undefined ? ANONYMOUS : ({ kind: 'user', user_id: payload.sub } as const);
+  const principal = payload.sub === undefined ? undefined : clerkUserPrincipal(payload.sub);
   if (expired) {
     return {
       credential,
       identity,
+      principal,
       scopes,
       outcome: fail(401, 'token_expired', 'the bearer token has expired'),
       notes,
@@ -288,11 +315,19 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
     { userId: payload.sub, orgId },
   );
   if (refusal !== null) {
-    return { credential, identity, scopes, outcome: fail(403, refusal.code, refusal.message), notes };
+    return {
+      credential,
+      identity,
+      principal,
+      scopes,
+      outcome: fail(403, refusal.code, refusal.message),
+      notes,
+    };
   }
   return {
     credential,
     identity,
+    principal,
     scopes,
     outcome: pass(
       credential.signature_checked
@@ -366,6 +401,7 @@ async function serviceToken(headers: Headers, context: AuthContext): Promise<Par
   return {
     credential: credential(payload, scopes),
     identity: { kind: 'service', service_id: account.id },
+    principal: servicePrincipal(account.id),
     scopes,
     outcome: pass(`a valid token of service "${account.id}"`),
     notes: [],

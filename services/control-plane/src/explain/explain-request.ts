@@ -1,7 +1,6 @@
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
 import type {
-  AuthExplanation,
   ExplainDecision,
   ExplainStage,
   RequestExplanation,
@@ -15,7 +14,7 @@ import { hostHeaderName, lookupHost } from '@vantageedge/shared/routing/host-loo
 import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath, compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
-import { type AuthContext, explainAuth } from './explain-auth.js';
+import { type AuthContext, type ExplainedAuth, explainAuth } from './explain-auth.js';
 import { announcedPreflightMethod, explainPolicies } from './explain-policies.js';
 
 /**
@@ -207,15 +206,12 @@ function routeReason(
 function explainLimits(
   snapshot: TenantSnapshot,
   route: RouteConfig,
-  auth: AuthExplanation,
+  { explanation: auth, principal }: ExplainedAuth,
   clientIp: string,
 ): NonNullable<Explanation['rate_limits']> {
   const compiled = compileRateLimits(snapshot.tenant, route);
-  const caller = {
-    userId: auth.identity.user_id ?? auth.identity.service_id,
-    apiKeyId: auth.identity.api_key_id,
-    clientIp,
-  };
+  // The caller as the gateway's rate-limit stage gives it: `scope: user` counts the principal.
+  const caller = { userId: principal, apiKeyId: auth.identity.api_key_id, clientIp };
   return {
     policy_header: compiled.policyHeader,
     limits: compiled.descriptors.map((descriptor) => {
@@ -242,7 +238,7 @@ function explainCache(
   route: RouteConfig,
   input: ExplainInput,
   path: string,
-  auth: AuthExplanation,
+  principal: string | undefined,
 ): NonNullable<Explanation['cache']> {
   const policy = compileCachePolicy(snapshot.tenant_id, route);
   if (policy === null) {
@@ -264,11 +260,8 @@ function explainCache(
     query: input.query,
     headers: input.headers,
   };
-  const identity = {
-    userId: auth.identity.user_id ?? auth.identity.service_id,
-    apiKeyId: auth.identity.api_key_id,
-  };
-  const variant = variantDigest(policy, request, identity);
+  // The caller as the gateway's cache stage gives it: per-caller entries are the principal's.
+  const variant = variantDigest(policy, request, { userId: principal });
   const key = {
     pattern: policy.keyPattern,
     vary_headers: [...policy.varyHeaders],
@@ -377,15 +370,16 @@ export async function explainRequest(
   explanation.policies = policies.policies;
   if (policies.stop !== null) decide(policies.stop);
 
-  const auth = await explainAuth(route, input.headers, {
+  const explained = await explainAuth(route, input.headers, {
     ...context,
     hostNames: tenantHostNames(snapshot, context.baseDomains),
   });
+  const auth = explained.explanation;
   explanation.auth = auth;
   if (!auth.outcome.ok) decide(stop('auth', auth.outcome.status, auth.outcome.code, auth.outcome.message));
   const clientIp = input.clientIp ?? '<client ip>';
-  explanation.rate_limits = explainLimits(snapshot, route, auth, clientIp);
-  explanation.cache = explainCache(snapshot, route, input, path, auth);
+  explanation.rate_limits = explainLimits(snapshot, route, explained, clientIp);
+  explanation.cache = explainCache(snapshot, route, input, path, explained.principal);
   const { fixed_response: fixed, redirect } = policies.policies;
   if (fixed !== null) {
     decide(

@@ -1,9 +1,10 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { exportJWK, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { type ExplainContext, type ExplainInput, explainRequest } from './explain-request.js';
@@ -264,7 +265,8 @@ describe('explaining a request', () => {
           query: '',
           headers,
         },
-        { apiKeyId: ACTIVE_KEY_ID },
+        // The gateway's cache stage keys a per-caller entry on the caller's principal.
+        { userId: `key:${ACTIVE_KEY_ID}` },
       ),
     );
   });
@@ -387,6 +389,162 @@ describe('explaining a request', () => {
     expect(ambiguous.decision).toMatchObject({ stage: 'route', status: 403, code: 'ambiguous_path' });
     expect(ambiguous.routes.find((r) => r.id === jwt)?.reason).toMatch(/ambiguous/);
     expect(ambiguous.routes.find((r) => r.id === keyed)?.reason).toMatch(/ambiguous/);
+  });
+});
+
+/**
+ * Regression tests: the gateway keys what it keeps per caller on the caller qualified by who vouched
+ * for it (services/gateway/src/auth/identity.ts: `clerk:<sub>`, `oidc:<issuer digest>:<sub>`,
+ * `svc:<id>`, `key:<id>`; cache-stage passes `{ userId: principal }`, rate-limit-stage
+ * `{ userId: principal, apiKeyId }`), but explain still keyed on the bare user, service or API key id:
+ * the `scope: user` bucket and the per-caller cache digest it reported were not the gateway's (an API
+ * key on a `scope: user` limit was even reported as counted by address).
+ */
+describe('explaining the keys of a caller as the gateway keys them', () => {
+  const ISSUER = 'https://idp.acme.test/';
+  const MINE = randomUUID();
+  const JOBS = randomUUID();
+  const CLIENT_IP = '203.0.113.9';
+  const perCaller = {
+    auth_mode: 'jwt_or_apikey',
+    required_scopes: [],
+    require_tenant_org: false,
+    rate_limit: { requests_per_second: 5, burst: 10, scope: 'user' },
+    cache_policy: { ttl_seconds: 30, cache_key_pattern: 'path+query' },
+  };
+
+  async function callerSnapshot(): Promise<TenantSnapshot> {
+    const base = await snapshot();
+    return tenantSnapshot.parse({
+      ...base,
+      tenant: {
+        ...base.tenant,
+        clerk_org_id: 'org_acme',
+        settings: {
+          ...base.tenant.settings,
+          oidc: { issuer: ISSUER, audience: 'acme-api', jwks_url: 'https://idp.acme.test/jwks' },
+        },
+      },
+      routes: [
+        { ...perCaller, id: MINE, origin_id: ORIGIN, path_pattern: '/mine/*' },
+        { ...perCaller, id: JOBS, origin_id: ORIGIN, path_pattern: '/jobs/*', auth_mode: 'service' },
+      ],
+    });
+  }
+
+  const inAMinute = () => Math.floor(NOW.getTime() / 1000) + 60;
+  const clerkToken = (sub: string) =>
+    new SignJWT({ o: { id: 'org_acme' } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setExpirationTime(inAMinute())
+      .sign(new TextEncoder().encode('not-the-clerk-key-0123456789abcdef'));
+  const oidcToken = (sub: string) =>
+    new SignJWT({ scope: 'read' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(ISSUER)
+      .setSubject(sub)
+      .setAudience('acme-api')
+      .setExpirationTime(inAMinute())
+      .sign(new TextEncoder().encode('not-the-idp-key-0123456789abcdef'));
+  const serviceToken = () =>
+    new SignJWT({ scope: 'invoices:write' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'billing-1' })
+      .setSubject('billing')
+      .setAudience('acme.vantageedge.dev')
+      .setIssuedAt(Math.floor(NOW.getTime() / 1000) - 10)
+      .setExpirationTime(inAMinute())
+      .sign(privateKey);
+  // The principal formats of the gateway's identities, written out here so a change on either side shows.
+  const issuerDigest = createHash('sha256').update(ISSUER).digest('base64url').slice(0, 16);
+
+  const callers: Array<{
+    label: string;
+    path: string;
+    routeId: string;
+    headers: () => Promise<Record<string, string>>;
+    principal: string;
+    apiKeyId?: string;
+  }> = [
+    {
+      label: 'a Clerk user',
+      path: '/mine/profile',
+      routeId: MINE,
+      headers: async () => ({ authorization: `Bearer ${await clerkToken('user_2same')}` }),
+      principal: 'clerk:user_2same',
+    },
+    {
+      label: "a subject of the tenant's OIDC provider",
+      path: '/mine/profile',
+      routeId: MINE,
+      headers: async () => ({ authorization: `Bearer ${await oidcToken('user_2same')}` }),
+      principal: `oidc:${issuerDigest}:user_2same`,
+    },
+    {
+      label: 'a service',
+      path: '/jobs/run',
+      routeId: JOBS,
+      headers: async () => ({ authorization: `Bearer ${await serviceToken()}` }),
+      principal: 'svc:billing',
+    },
+    {
+      label: 'an API key',
+      path: '/mine/profile',
+      routeId: MINE,
+      headers: async () => ({ 'x-api-key': ACTIVE_KEY }),
+      principal: `key:${ACTIVE_KEY_ID}`,
+      apiKeyId: ACTIVE_KEY_ID,
+    },
+  ];
+
+  for (const { label, path, routeId, headers: headersOf, principal, apiKeyId } of callers) {
+    it(`${label}: the scope:user bucket and the per-caller cache digest are the gateway's`, async () => {
+      const snap = await callerSnapshot();
+      const headers = await headersOf();
+      const answer = await explain({ path, query: 'b=2&a=1', headers, clientIp: CLIENT_IP }, snap);
+      expect(answer.auth?.outcome.ok, JSON.stringify(answer.auth)).toBe(true);
+      const route = snap.routes.find((candidate) => candidate.id === routeId)!;
+      // What the gateway's rate-limit stage counts: limitKey with { userId: principal, apiKeyId, clientIp }.
+      const { descriptors } = compileRateLimits(snap.tenant, route);
+      const gatewayKeys = descriptors.map((descriptor) =>
+        limitKey(descriptor, { userId: principal, apiKeyId, clientIp: CLIENT_IP }),
+      );
+      expect(answer.rate_limits?.limits.map((limit) => limit.key)).toEqual(gatewayKeys);
+      expect(answer.rate_limits?.limits.find((limit) => limit.scope === 'user')?.key).toBe(
+        `rl:{${TENANT}}:r:${route.id}:tb:user:${principal}`,
+      );
+      // What the gateway's cache stage looks up: variantDigest with { userId: principal }.
+      expect(answer.cache).toMatchObject({ decision: 'lookup', key: { per_caller: true } });
+      expect(answer.cache?.key?.variant_digest).toBe(
+        variantDigest(
+          compileCachePolicy(TENANT, route)!,
+          {
+            method: 'GET',
+            scheme: 'https',
+            host: 'acme.vantageedge.dev',
+            path,
+            query: 'b=2&a=1',
+            headers,
+          },
+          { userId: principal },
+        ),
+      );
+    });
+  }
+
+  it('a Clerk user and an OIDC subject with the same id are different callers, as on the gateway', async () => {
+    const snap = await callerSnapshot();
+    const keysOf = async (token: string) => {
+      const answer = await explain(
+        { path: '/mine/profile', headers: { authorization: `Bearer ${token}` }, clientIp: CLIENT_IP },
+        snap,
+      );
+      return [answer.rate_limits?.limits.at(-1)?.key, answer.cache?.key?.variant_digest];
+    };
+    const [clerkBucket, clerkDigest] = await keysOf(await clerkToken('user_2same'));
+    const [oidcBucket, oidcDigest] = await keysOf(await oidcToken('user_2same'));
+    expect(oidcBucket).not.toBe(clerkBucket);
+    expect(oidcDigest).not.toBe(clerkDigest);
   });
 });
 

@@ -1,7 +1,12 @@
-import { createHash } from 'node:crypto';
+import {
+  apiKeyPrincipal,
+  clerkUserPrincipal,
+  oidcUserPrincipal,
+  servicePrincipal,
+  type UserIssuer,
+} from '@vantageedge/shared/gateway-policies/caller-principal';
 
-/** Who vouched for a user: Clerk (one issuer for every tenant) or the tenant's own OIDC provider. */
-export type UserIssuer = 'clerk' | 'oidc';
+export type { UserIssuer };
 
 /** Who made a request, as established by the route's auth mode; forwarded to the origin as headers. */
 export interface Identity {
@@ -11,7 +16,8 @@ export interface Identity {
    * rate-limit buckets, usage): `clerk:<sub>`, `oidc:<issuer digest>:<sub>`, `svc:<service id>` or
    * `key:<API key id>`; none for an anonymous caller. The ids alone share one namespace: a tenant's
    * OIDC provider may issue any `sub` (a Clerk user's id, a service's id, `anon-ip:<address>`).
-   * Set by the constructors below, never assembled elsewhere.
+   * Set by the constructors below from the shared formats (gateway-policies/caller-principal, which
+   * the control plane's explain uses too), never assembled elsewhere.
    */
   readonly principal?: string | undefined;
   /** Who vouched for a user (kind 'user'). */
@@ -32,7 +38,7 @@ export function clerkUserIdentity(
   orgId: string | undefined,
   scopes: readonly string[],
 ): Identity {
-  return { kind: 'user', principal: `clerk:${sub}`, issuer: 'clerk', userId: sub, orgId, scopes };
+  return { kind: 'user', principal: clerkUserPrincipal(sub), issuer: 'clerk', userId: sub, orgId, scopes };
 }
 
 /**
@@ -40,16 +46,15 @@ export function clerkUserIdentity(
  * issuer text may contain ':', and subjects of a provider the tenant replaced are other people.
  */
 export function oidcUserIdentity(issuer: string, sub: string, scopes: readonly string[]): Identity {
-  const issuerDigest = createHash('sha256').update(issuer).digest('base64url').slice(0, 16);
-  return { kind: 'user', principal: `oidc:${issuerDigest}:${sub}`, issuer: 'oidc', userId: sub, scopes };
+  return { kind: 'user', principal: oidcUserPrincipal(issuer, sub), issuer: 'oidc', userId: sub, scopes };
 }
 
 export function serviceIdentity(serviceId: string, scopes: readonly string[]): Identity {
-  return { kind: 'service', principal: `svc:${serviceId}`, serviceId, scopes };
+  return { kind: 'service', principal: servicePrincipal(serviceId), serviceId, scopes };
 }
 
 export function apiKeyIdentity(apiKeyId: string, scopes: readonly string[]): Identity {
-  return { kind: 'api_key', principal: `key:${apiKeyId}`, apiKeyId, scopes };
+  return { kind: 'api_key', principal: apiKeyPrincipal(apiKeyId), apiKeyId, scopes };
 }
 
 export type AuthResult =
