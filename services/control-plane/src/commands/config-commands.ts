@@ -111,6 +111,8 @@ async function planFor(
   document: ConfigDocument,
 ): Promise<Planned> {
   const { config, head } = await currentConfig(deps, tenantId);
+  // Before a stream is read for each id the document names: a plan needs only read access.
+  requireDocumentWithinLimits(deps, document, countsOf(config));
   const deleted = await deletedResources(deps, tenantId, config, document);
   return { current: config, head, plan: planConfig(config, document, deleted) };
 }
@@ -265,7 +267,6 @@ export async function applyTenantConfig(
   return deps.tenantConfigs.exclusively(tenantId, async () => {
     const { current, head, plan } = await planFor(deps, tenantId, document);
     requireVersion(ctx.ifMatch, current);
-    requireDocumentWithinLimits(deps, document, countsOf(current));
     await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
     const last = await executePlan(deps, stepContext(ctx), tenantId, plan);
     const version = last === null ? current.version : last.toString();
