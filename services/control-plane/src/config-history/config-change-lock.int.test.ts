@@ -121,4 +121,28 @@ describe('config change lock', () => {
     await first;
     expect(await lock.holding(tenant, async () => 'ran')).toBe('ran');
   });
+
+  // Regression test: every tenant's change held a PostgreSQL connection of its own, however many
+  // tenants changed at once; their admins together could take all of the database's connections.
+  it('holds at most CONFIG_CHANGES_AT_ONCE connections for all tenants; the rest wait their turn', async () => {
+    const lock = createConfigChangeLock(db.pool, 300, 2);
+    const release = gate();
+    const running: string[] = [];
+    const held = [randomUUID(), randomUUID()].map((tenant) =>
+      lock.holding(tenant, async () => {
+        running.push(tenant);
+        await release.opened;
+      }),
+    );
+    await tick();
+    expect(running).toHaveLength(2);
+    const third = lock.holding(randomUUID(), async () => 'ran').catch((error: unknown) => error);
+    expect(await third).toMatchObject({ kind: 'conflict' });
+
+    const waiting = lock.holding(randomUUID(), async () => 'ran');
+    await tick(50);
+    release.open();
+    await Promise.all(held);
+    expect(await waiting).toBe('ran');
+  });
 });

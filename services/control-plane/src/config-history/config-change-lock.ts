@@ -28,18 +28,32 @@ export interface ConfigChangeLock {
 /** How long a change waits for the tenant's previous ones (a large apply takes seconds). */
 export const CONFIG_CHANGE_WAIT_MS = 30_000;
 
+/**
+ * Changes one process runs at once, all tenants together: each holds a PostgreSQL connection of its
+ * own, and the tenants' admins together must not take the database's connections from everyone else.
+ */
+export const CONFIG_CHANGES_AT_ONCE = 8;
+
 /** The advisory lock's first key: arbitrary, constant ("vantageedge config change"); the second is the tenant's hash. */
 const LOCK_CLASS = 0x5645_4343;
 const LOCK_NOT_AVAILABLE = '55P03';
 
-export function createConfigChangeLock(pool: pg.Pool, waitMs = CONFIG_CHANGE_WAIT_MS): ConfigChangeLock {
+export function createConfigChangeLock(
+  pool: pg.Pool,
+  waitMs = CONFIG_CHANGE_WAIT_MS,
+  atOnce = CONFIG_CHANGES_AT_ONCE,
+): ConfigChangeLock {
   const queue = new ProcessQueue();
+  const connections = new Slots(atOnce);
   return {
     async holding(tenantId, work) {
       const deadline = Date.now() + waitMs;
       const release = await queue.enter(tenantId, deadline);
       let locked = false;
+      let slotTaken = false;
       try {
+        await connections.take(deadline);
+        slotTaken = true;
         return await onNewConnection(pool, { readOnly: false }, async (client) => {
           await lock(client, tenantId, deadline);
           locked = true;
@@ -57,10 +71,47 @@ export function createConfigChangeLock(pool: pg.Pool, waitMs = CONFIG_CHANGE_WAI
         if (locked || error instanceof DomainError || !isConnectionError(error)) throw error;
         throw new StoreUnavailableError(`PostgreSQL unavailable: ${String(error)}`, { cause: error });
       } finally {
+        if (slotTaken) connections.give();
         release();
       }
     },
   };
+}
+
+/** At most `size` holders; the others wait their turn, in order, until their deadline. */
+class Slots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async take(deadline: number): Promise<void> {
+    if (this.#free > 0) {
+      this.#free -= 1;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    let turn!: () => void;
+    const given = await new Promise<boolean>((resolve) => {
+      turn = () => resolve(true);
+      this.#waiting.push(turn);
+      timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+    });
+    clearTimeout(timer);
+    if (given) return;
+    const at = this.#waiting.indexOf(turn);
+    if (at >= 0) this.#waiting.splice(at, 1);
+    else this.give(); // handed over as the wait ended: pass it on
+    throw busy();
+  }
+
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#free += 1;
+    else next();
+  }
 }
 
 async function lock(client: pg.Client, tenantId: string, deadline: number): Promise<void> {
