@@ -1,7 +1,7 @@
 import { type CachePurgeMessage, tagIndexKey } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from './cache-entry.js';
-import type { CacheStore, EvictionReason } from './cache-store.js';
+import { type CacheStore, type EvictionReason, MAX_EVICTIONS_PER_STORE } from './cache-store.js';
 
 /** One behavioural suite for every CacheStore (memory and Redis). */
 export interface CacheStoreUnderTest {
@@ -328,6 +328,42 @@ export function describeCacheStoreContract(
         expect(await store.get(`${base}:huge:v`)).toBeNull();
         expect(await store.get(`${base}:huge:v:fr`)).toBeNull();
         expect(await has(store, tenantId, 'a1')).toBe(true);
+      });
+
+      // Regression test: a write was stored whether or not its evictions made room, so entries as large
+      // as the bound, each paying with MAX_EVICTIONS_PER_STORE small ones, piled up to many times it.
+      it('a write its evictions cannot make room for is refused, and the next writes make that room', async () => {
+        // Room for every tiny entry below (each charged well under 2 kB), and a big one that needs
+        // all of them gone.
+        const bound = 200_000;
+        const tinyCount = 3 * MAX_EVICTIONS_PER_STORE;
+        const { store, tenantId } = await setup({ tenantMaxBytes: bound });
+        const base = `c:{${tenantId}}:0:r:0`;
+        for (let i = 0; i < tinyCount; i++) {
+          await store.putResponse({
+            key: `${base}:tiny${i}:v`,
+            entry: entry(Buffer.alloc(1, 't')),
+            ttlMs: 60_000,
+            pathIndexKey: `${base}:tiny${i}:idx`,
+          });
+        }
+        const big = () =>
+          store.putResponse({
+            key: `${base}:big:v`,
+            entry: entry(Buffer.alloc(bound - 2_000, 'b')),
+            ttlMs: 60_000,
+            pathIndexKey: `${base}:big:idx`,
+          });
+        expect(await big()).toBe('over_tenant_bound');
+        expect(await store.get(`${base}:big:v`)).toBeNull();
+        let answer = await big();
+        for (let attempt = 0; attempt < 5 && answer !== 'stored'; attempt++) answer = await big();
+        expect(answer).toBe('stored');
+        expect(await store.get(`${base}:big:v`)).not.toBeNull();
+        const tinyLeft: number[] = [];
+        for (let i = 0; i < tinyCount; i++)
+          if ((await store.get(`${base}:tiny${i}:v`)) !== null) tinyLeft.push(i);
+        expect(tinyLeft.length).toBeLessThan(MAX_EVICTIONS_PER_STORE);
       });
 
       it("a write's own bound (the tenant's setting) overrides the store's default", async () => {

@@ -89,7 +89,8 @@ export interface VariantWrite extends ResponseWrite {
  * A tenant's share of the store: the bytes of its stored entries are bounded (per tenant, so one
  * tenant cannot evict everyone else's entries). Storing past the bound evicts the tenant's least
  * recently used entries (a read from the store counts as a use; the L1 does not touch the store), at
- * most MAX_EVICTIONS_PER_STORE per write so no write does unbounded work.
+ * most MAX_EVICTIONS_PER_STORE per write so no write does unbounded work; a write those evictions do
+ * not make room for is not stored (`over_tenant_bound`), so the tenant never stays over its bound.
  */
 export const MAX_EVICTIONS_PER_STORE = 32;
 

@@ -103,7 +103,7 @@ export class MemoryCacheStore implements CacheStore {
       if (variants) for (const variant of variants) if (!this.#slots.has(variant)) variants.delete(variant);
       if ((variants?.size ?? 0) >= maxVariants) return Promise.resolve('too_many_variants');
     }
-    this.#admit(write);
+    if (!this.#admit(write)) return Promise.resolve('over_tenant_bound');
     this.#set(key, { record: entry, pathIndexKey, urlKey }, ttlMs);
     if (!this.#slots.has(key)) return Promise.resolve('stored'); // larger than the whole store
     variants = this.#variants.get(urlKey) ?? new Set();
@@ -202,7 +202,8 @@ export class MemoryCacheStore implements CacheStore {
     if (tenantId === undefined) return true;
     let evicted = 0;
     let expired = 0;
-    for (const victim of this.#tenantBound.admit(tenantId, write.key, size, maxBytes)) {
+    const { victims, admitted } = this.#tenantBound.admit(tenantId, write.key, size, maxBytes);
+    for (const victim of victims) {
       if (this.#slots.has(victim)) evicted++;
       else expired++;
       this.#slots.delete(victim);
@@ -210,7 +211,11 @@ export class MemoryCacheStore implements CacheStore {
     }
     if (evicted > 0) this.#onEvicted?.('lru', evicted);
     if (expired > 0) this.#onEvicted?.('expired', expired);
-    return true;
+    if (!admitted) {
+      this.#tenantBound.forget(tenantId, write.key);
+      this.#slots.delete(write.key);
+    }
+    return admitted;
   }
 
   #set(key: string, slot: Slot, ttlMs: number): void {

@@ -88,7 +88,15 @@ local function admit(lru, sizes, total, lists, key, size, max, limit)
     bytes = forget(lru, sizes, total, lists, oldest)
     if redis.call('DEL', oldest) == 1 then evicted = evicted + 1 else reclaimed = reclaimed + 1 end
   end
-  return { evicted, reclaimed }
+  -- Still over after the evictions one write may make: the key is not stored (nor its old value kept),
+  -- or entries as large as the bound, each paid for by a few small ones, would pile up past it.
+  local refused = 0
+  if bytes > max then
+    forget(lru, sizes, total, lists, key)
+    redis.call('DEL', key)
+    refused = 1
+  end
+  return { evicted, reclaimed, refused }
 end
 local function listUnder(set, ttl, ...)
   redis.call('SADD', set, ...)
@@ -101,7 +109,8 @@ end
  * A response write, atomic with its tenant's bound. KEYS: key, path index, bound lru, sizes, bytes,
  * lists, then the entry's tag sets. ARGV: ttl ms, record, tenant max bytes, eviction limit, charged
  * bytes. Returns { 1, evicted, reclaimed } when stored, { 0 } when the entry alone is larger than
- * the bound. The path index and tag sets' TTLs only grow (PEXPIRE NX, then GT; Redis ≥ 7): a
+ * the bound, { 3, evicted, reclaimed } when the evictions one write may make did not make room for it
+ * (not stored: the next writes evict more). The path index and tag sets' TTLs only grow (PEXPIRE NX, then GT; Redis ≥ 7): a
  * shorter-lived entry must not cut short the listing of longer-lived ones; evicted entries leave them.
  */
 const PUT_RESPONSE_LUA = `${TENANT_BOUND_LUA}
@@ -111,6 +120,7 @@ local size = tonumber(ARGV[5])
 if size > max then return { 0 } end
 unlist(KEYS[6], KEYS[1], false)
 local counts = admit(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[1], size, max, tonumber(ARGV[4]))
+if counts[3] == 1 then return { 3, counts[1], counts[2] } end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
 listUnder(KEYS[2], ttl, KEYS[1])
 local listed = { 'p' .. KEYS[2] }
@@ -128,7 +138,8 @@ return { 1, counts[1], counts[2] }
  * bytes, lists, then the entry's tag sets. ARGV: ttl ms, marker, variant record, max variants, tenant
  * max bytes, eviction limit, charged bytes. Returns { 1, evicted, reclaimed } when stored, { 0 } when
  * the URL already has max live variants (members whose entry expired or was evicted are forgotten
- * first), { 2 } when the variant alone is larger than the tenant's bound. The variant's charge covers
+ * first), { 2 } when the variant alone is larger than the tenant's bound, { 3, evicted, reclaimed }
+ * when the evictions one write may make did not make room for it. The variant's charge covers
  * the marker, which leaves with the URL's last variant. TTLs only grow (PEXPIRE NX, then GT): a
  * shorter-lived variant must not cut short the marker or the indexes of longer-lived ones.
  */
@@ -144,7 +155,8 @@ if redis.call('SISMEMBER', KEYS[3], KEYS[2]) == 0 and redis.call('SCARD', KEYS[3
   if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then return { 0 } end
 end
 -- The URL held a response (it did not vary before): the marker replaces it in the tenant's share.
-if redis.call('HEXISTS', KEYS[6], KEYS[1]) == 1 then
+local urlHeldResponse = redis.call('HEXISTS', KEYS[6], KEYS[1]) == 1
+if urlHeldResponse then
   local recorded = tonumber(redis.call('HGET', KEYS[6], KEYS[1]))
   redis.call('ZREM', KEYS[5], KEYS[1])
   redis.call('HDEL', KEYS[6], KEYS[1])
@@ -153,6 +165,11 @@ if redis.call('HEXISTS', KEYS[6], KEYS[1]) == 1 then
 end
 unlist(KEYS[8], KEYS[2], false)
 local counts = admit(KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[2], size, max, tonumber(ARGV[6]))
+if counts[3] == 1 then
+  -- The response the URL held left the tenant's share above: it goes with the refused variant.
+  if urlHeldResponse then redis.call('DEL', KEYS[1]) end
+  return { 3, counts[1], counts[2] }
+end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
 local markerTtl = redis.call('PTTL', KEYS[1])
 if markerTtl < ttl then markerTtl = ttl end
@@ -287,9 +304,8 @@ export class RedisCacheStore implements CacheStore {
       MAX_EVICTIONS_PER_STORE,
       chargedBytes(write, record.length, p),
     );
-    if (result[0] !== 1) return 'over_tenant_bound';
     this.#reportEvictions(result);
-    return 'stored';
+    return result[0] === 1 ? 'stored' : 'over_tenant_bound';
   }
 
   #boundKeys(key: string): [string, string, string, string] {
@@ -331,9 +347,8 @@ export class RedisCacheStore implements CacheStore {
       chargedBytes(write, record.length, p),
     );
     if (result[0] === 0) return 'too_many_variants';
-    if (result[0] === 2) return 'over_tenant_bound';
     this.#reportEvictions(result);
-    return 'stored';
+    return result[0] === 1 ? 'stored' : 'over_tenant_bound';
   }
 
   async acquireLease(key: string, ttlMs: number): Promise<string | null> {

@@ -14,8 +14,17 @@ interface TenantShare {
 export class TenantByteBound {
   readonly #tenants = new Map<string, TenantShare>();
 
-  /** Records `key` (now the most recently used) and names the least recently used keys to evict. */
-  admit(tenantId: string, key: string, size: number, maxBytes: number): string[] {
+  /**
+   * Records `key` (now the most recently used) and names the least recently used keys to evict. When
+   * the evictions one write may make leave no room for it, `key` is not admitted (nor kept, if it was
+   * there): entries as large as the bound, each paid for by a few small ones, would pile up past it.
+   */
+  admit(
+    tenantId: string,
+    key: string,
+    size: number,
+    maxBytes: number,
+  ): { victims: string[]; admitted: boolean } {
     let share = this.#tenants.get(tenantId);
     if (!share) {
       share = { bytes: 0, sizes: new Map() };
@@ -31,7 +40,7 @@ export class TenantByteBound {
       victims.push(candidate);
       over -= candidateSize;
     }
-    return victims;
+    return { victims, admitted: over <= maxBytes };
   }
 
   /** A read of `key`: it becomes the tenant's most recently used. */
