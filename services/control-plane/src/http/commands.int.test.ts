@@ -419,6 +419,32 @@ describe('users', () => {
   });
 });
 
+describe('readiness without PostgreSQL', () => {
+  let broken: ControlPlaneHarness;
+  beforeAll(async () => {
+    broken = await startControlPlane({
+      connectThrough: (url) => {
+        const wrong = new URL(url);
+        wrong.password = 'not-the-password';
+        return wrong.toString();
+      },
+    });
+  });
+  afterAll(async () => {
+    await broken?.close();
+  });
+
+  // Regression test: /readyz (public, unauthenticated) answered each failed check's driver message.
+  it('says which check failed and nothing of its error', async () => {
+    const ready = await broken.request('GET', '/readyz', { token: null });
+    expect(ready.status).toBe(503);
+    expect(json(ready)).toEqual({
+      status: 'not_ready',
+      checks: { postgres: 'unavailable', event_store: 'unavailable' },
+    });
+  });
+});
+
 describe('operations endpoints', () => {
   it('serves healthz, readyz, metrics, the OpenAPI document and its docs page', async () => {
     expect((await cp.request('GET', '/healthz', { token: null })).status).toBe(200);
