@@ -9,8 +9,9 @@ export interface GatewayTelemetry {
 
 /**
  * The gateway's OpenTelemetry SDK. Unlike the shared startTelemetry it registers no HTTP
- * instrumentation: the pipeline makes its own SERVER span (continuing the caller's traceparent) and
- * child spans per stage, and an auto-instrumented server span would double every request.
+ * instrumentation: the pipeline makes its own SERVER span (a new trace unless the caller is a
+ * trusted proxy, see RequestTracing) and child spans per stage, and an auto-instrumented server span
+ * would double every request. The sampler is the SDK's, from OTEL_TRACES_SAMPLER/_ARG.
  */
 export function startGatewayTelemetry(options: {
   enabled: boolean;

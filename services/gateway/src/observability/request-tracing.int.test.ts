@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { SpanKind } from '@opentelemetry/api';
+import { type ProxyTracerProvider, SpanKind, trace } from '@opentelemetry/api';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  type GatewayResponse,
   send,
   startTestGateway,
   startTestOrigin,
@@ -14,51 +15,93 @@ import { type GatewayTelemetry, startGatewayTelemetry } from './gateway-telemetr
 
 type ExportResult = Parameters<Parameters<SpanExporter['export']>[1]>[0];
 
-/** With tracing on, a request yields a SERVER span continuing the caller's trace and an upstream child span. */
-describe('request tracing', () => {
-  // Keeps spans after shutdown (InMemorySpanExporter clears them when the SDK shuts down).
-  const finished: ReadableSpan[] = [];
-  const exporter: SpanExporter = {
+/** Keeps spans after shutdown (InMemorySpanExporter clears them when the SDK shuts down). */
+function collectingExporter(finished: ReadableSpan[]): SpanExporter {
+  return {
     export(spans: ReadableSpan[], done: (result: ExportResult) => void) {
       finished.push(...spans);
       done({ code: 0 });
     },
     shutdown: async () => {},
   };
+}
+
+/** Exports what the SDK's batch processor holds. */
+async function flushSpans(): Promise<void> {
+  const provider = (trace.getTracerProvider() as ProxyTracerProvider).getDelegate();
+  await (provider as { forceFlush?: () => Promise<void> }).forceFlush?.();
+}
+
+function originHeaders(response: GatewayResponse): Record<string, string | undefined> {
+  return response.json()['headers'] as Record<string, string | undefined>;
+}
+
+async function accessLine(gateway: TestGateway, path: string): Promise<Record<string, unknown>> {
+  await vi.waitFor(() =>
+    expect(gateway.logLines.some((line) => line['kind'] === 'access' && line['path'] === path)).toBe(true),
+  );
+  return gateway.logLines.find((line) => line['kind'] === 'access' && line['path'] === path)!;
+}
+
+async function startTracedGateway(
+  origin: TestOrigin,
+  tenantId: string,
+  env: Record<string, string> = {},
+): Promise<TestGateway> {
+  const gateway = await startTestGateway(env, { tracingEnabled: true });
+  const originId = randomUUID();
+  gateway.store.apply(
+    buildSnapshot({
+      tenantId,
+      subdomain: 'traced',
+      origins: [{ id: originId, targets: [origin.url] }],
+      routes: [{ origin_id: originId, path_pattern: '/orders/*' }],
+    }),
+  );
+  return gateway;
+}
+
+/**
+ * With tracing on, a request yields a SERVER span and an upstream child span. It continues the
+ * caller's traceparent only when the peer is a trusted proxy; for any other client the gateway is the
+ * edge and starts its own trace, linked to the client's.
+ */
+describe('request tracing', () => {
+  const finished: ReadableSpan[] = [];
   let telemetry: GatewayTelemetry;
   let origin: TestOrigin;
-  let gateway: TestGateway;
+  let edge: TestGateway;
+  let behindProxy: TestGateway;
   const tenantId = randomUUID();
 
   beforeAll(async () => {
-    telemetry = startGatewayTelemetry({ enabled: true, serviceName: 'gateway-test', exporter });
+    telemetry = startGatewayTelemetry({
+      enabled: true,
+      serviceName: 'gateway-test',
+      exporter: collectingExporter(finished),
+    });
     origin = await startTestOrigin('traced');
-    gateway = await startTestGateway({}, { tracingEnabled: true });
-    const originId = randomUUID();
-    gateway.store.apply(
-      buildSnapshot({
-        tenantId,
-        subdomain: 'traced',
-        origins: [{ id: originId, targets: [origin.url] }],
-        routes: [{ origin_id: originId, path_pattern: '/orders/*' }],
-      }),
-    );
+    edge = await startTracedGateway(origin, tenantId);
+    // The test client connects from 127.0.0.1: here it stands for a load balancer in front.
+    behindProxy = await startTracedGateway(origin, tenantId, { GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32' });
   });
 
   afterAll(async () => {
-    await gateway?.close();
+    await edge?.close();
+    await behindProxy?.close();
     await origin?.close();
+    await telemetry?.shutdown();
   });
 
-  it('continues the caller traceparent and propagates the upstream span to the origin', async () => {
+  it('continues the traceparent of a trusted proxy and propagates the upstream span to the origin', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const response = await send(gateway, 'traced.localhost', '/orders/42?expand=items', {
-      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    const response = await send(behindProxy, 'traced.localhost', '/orders/42?expand=items', {
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, tracestate: 'lb=7' },
     });
     expect(response.status).toBe(200);
     // The server span ends when the response closes, together with the access-log line.
-    await vi.waitFor(() => expect(gateway.logLines.some((line) => line['trace_id'] === traceId)).toBe(true));
-    await telemetry.shutdown(); // flushes the batch processor
+    expect((await accessLine(behindProxy, '/orders/42'))['trace_id']).toBe(traceId);
+    await flushSpans();
     const spans = finished.filter((span) => span.spanContext().traceId === traceId);
     const server = spans.find((span) => span.kind === SpanKind.SERVER);
     const upstream = spans.find((span) => span.kind === SpanKind.CLIENT);
@@ -85,7 +128,91 @@ describe('request tracing', () => {
       'http.response.status_code': 200,
     });
     expect(spans.some((span) => span.name === 'auth')).toBe(true);
-    const sent = (response.json()['headers'] as Record<string, string>)['traceparent'];
-    expect(sent).toBe(`00-${traceId}-${upstream?.spanContext().spanId}-01`);
+    const sent = originHeaders(response);
+    expect(sent['traceparent']).toBe(`00-${traceId}-${upstream?.spanContext().spanId}-01`);
+    expect(sent['tracestate']).toBe('lb=7');
+  });
+
+  // Regression: the client's traceparent was always the parent, so a client sending `-00` had none of
+  // its requests traced (not the SERVER span, not the stages, not the upstream call).
+  it("starts its own trace for an untrusted client, linked to the client's, whatever the client's sampled flag", async () => {
+    const clientTraceId = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const response = await send(edge, 'traced.localhost', '/orders/hidden', {
+      headers: { traceparent: `00-${clientTraceId}-bbbbbbbbbbbbbbbb-00`, tracestate: 'client=1' },
+    });
+    expect(response.status).toBe(200);
+    const traceId = (await accessLine(edge, '/orders/hidden'))['trace_id'];
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(traceId).not.toBe(clientTraceId);
+    await flushSpans();
+    const spans = finished.filter((span) => span.spanContext().traceId === traceId);
+    const server = spans.find((span) => span.kind === SpanKind.SERVER);
+    const upstream = spans.find((span) => span.kind === SpanKind.CLIENT);
+    expect(server?.attributes['url.path']).toBe('/orders/hidden');
+    expect(server?.parentSpanContext).toBeUndefined();
+    expect(server?.links.map((link) => link.context)).toMatchObject([
+      { traceId: clientTraceId, spanId: 'bbbbbbbbbbbbbbbb' },
+    ]);
+    expect(spans.some((span) => span.name === 'auth')).toBe(true);
+    expect(upstream?.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    expect(finished.some((span) => span.spanContext().traceId === clientTraceId)).toBe(false);
+    // The origin joins the gateway's trace, with the gateway's sampling decision.
+    const sent = originHeaders(response);
+    expect(sent['traceparent']).toBe(`00-${traceId}-${upstream?.spanContext().spanId}-01`);
+    expect(sent['tracestate']).toBeUndefined();
+  });
+
+  it('starts its own trace for an untrusted client without a traceparent, with no link', async () => {
+    const response = await send(edge, 'traced.localhost', '/orders/plain');
+    expect(response.status).toBe(200);
+    const traceId = (await accessLine(edge, '/orders/plain'))['trace_id'];
+    await flushSpans();
+    const server = finished.find(
+      (span) => span.spanContext().traceId === traceId && span.kind === SpanKind.SERVER,
+    );
+    expect(server?.links).toEqual([]);
+    expect(originHeaders(response)['traceparent']).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+  });
+});
+
+/** With tracing off, the access log correlates by the client's traceparent, when it is a valid one. */
+describe('access-log trace id without tracing', () => {
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('untraced');
+    gateway = await startTestGateway();
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'untraced',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [{ origin_id: originId, path_pattern: '/orders/*' }],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it("logs a valid traceparent's trace id and forwards the header untouched", async () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const response = await send(gateway, 'untraced.localhost', '/orders/valid', { headers: { traceparent } });
+    expect(response.status).toBe(200);
+    expect((await accessLine(gateway, '/orders/valid'))['trace_id']).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(originHeaders(response)['traceparent']).toBe(traceparent);
+  });
+
+  // Regression: any 32 characters after `00-` were logged as the trace id.
+  it('logs no trace id for a traceparent that is not a W3C one', async () => {
+    const forged = `00-${'tenant=other admin=yes status=200'.slice(0, 32)}-0000000000000000-01xxxx`;
+    const response = await send(gateway, 'untraced.localhost', '/orders/forged', {
+      headers: { traceparent: forged },
+    });
+    expect(response.status).toBe(200);
+    expect((await accessLine(gateway, '/orders/forged'))['trace_id']).toBeNull();
   });
 });

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import {
   context,
+  isSpanContextValid,
+  type Link,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -38,10 +40,15 @@ function hostWithoutPort(host: string | undefined): string {
 
 /**
  * OpenTelemetry spans for the request path, following the HTTP semantic conventions: a SERVER span
- * continuing the caller's traceparent, named `GET` until a route matches and then `GET <route
- * template>` (e.g. `GET /api/users/*`), child spans per stage (auth, rate limit, cache), and a CLIENT
- * span for the upstream call. When tracing is off nothing is created and the client's traceparent is
- * forwarded untouched.
+ * named `GET` until a route matches and then `GET <route template>` (e.g. `GET /api/users/*`), child
+ * spans per stage (auth, rate limit, cache), and a CLIENT span for the upstream call. When tracing is
+ * off nothing is created and the client's traceparent is forwarded untouched.
+ *
+ * The SERVER span continues the caller's trace context only when the peer is a trusted proxy
+ * (GATEWAY_TRUSTED_PROXIES), whose sampling decision it then follows. Any other client is untrusted:
+ * the gateway starts a new trace, sampled by the operator's sampler (OTEL_TRACES_SAMPLER), and links
+ * the client's context, so a client can neither hide its requests (`-00`) nor force trace volume
+ * (`-01`, or trace ids picked to pass a ratio sampler) nor add spans to someone else's trace.
  */
 export class RequestTracing {
   readonly enabled: boolean;
@@ -52,8 +59,8 @@ export class RequestTracing {
     this.#tracer = trace.getTracer('vantageedge-gateway');
   }
 
-  startServerSpan(req: IncomingMessage): Span {
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers as IncomingHttpHeaders);
+  startServerSpan(req: IncomingMessage, peerTrusted: boolean): Span {
+    const caller = propagation.extract(ROOT_CONTEXT, req.headers as IncomingHttpHeaders);
     const method = semconvMethod(req.method);
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
@@ -65,7 +72,15 @@ export class RequestTracing {
     };
     if (method === '_OTHER' && req.method !== undefined)
       attributes['http.request.method_original'] = req.method;
-    return this.#tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
+    if (peerTrusted) return this.#tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, caller);
+    const callerSpan = trace.getSpanContext(caller);
+    const links: Link[] =
+      callerSpan !== undefined && isSpanContextValid(callerSpan) ? [{ context: callerSpan }] : [];
+    return this.#tracer.startSpan(
+      method,
+      { kind: SpanKind.SERVER, attributes, links, root: true },
+      ROOT_CONTEXT,
+    );
   }
 
   /** Once a route matched: the span takes the route template as its name and `http.route`. */
@@ -98,8 +113,10 @@ export class RequestTracing {
     );
   }
 
-  /** Writes the span's traceparent into the headers sent upstream. */
+  /** Writes the span's traceparent (and tracestate, when it has one) into the headers sent upstream. */
   inject(span: Span, headers: OutgoingHttpHeaders): void {
+    // An untrusted client's tracestate belongs to the trace the gateway did not continue.
+    delete headers['tracestate'];
     propagation.inject(trace.setSpan(ROOT_CONTEXT, span), headers);
   }
 
@@ -115,9 +132,21 @@ export class RequestTracing {
   }
 }
 
-/** The trace id from a W3C traceparent header (for log correlation when tracing is off). */
+/** version-trace id-parent id-flags; versions after 00 may append `-` and more fields. */
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-.*)?$/;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_PARENT_ID = '0'.repeat(16);
+
+/**
+ * The trace id from a W3C traceparent header (for log correlation when tracing is off), or undefined
+ * when the header is not a valid traceparent: the client writes it, so nothing else reaches the log.
+ */
 export function traceIdFromHeader(traceparent: string | string[] | undefined): string | undefined {
-  if (typeof traceparent !== 'string' || traceparent.length < 55 || traceparent.charCodeAt(2) !== 45)
-    return undefined;
-  return traceparent.slice(3, 35);
+  if (typeof traceparent !== 'string') return undefined;
+  const match = TRACEPARENT.exec(traceparent);
+  if (match === null) return undefined;
+  const [, version, traceId, parentId, more] = match;
+  if (version === 'ff' || (version === '00' && more !== undefined)) return undefined;
+  if (traceId === ZERO_TRACE_ID || parentId === ZERO_PARENT_ID) return undefined;
+  return traceId;
 }

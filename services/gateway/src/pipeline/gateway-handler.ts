@@ -187,7 +187,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   context.metrics?.requestsInFlight.inc();
   res.setHeader('x-request-id', requestId);
   if (context.tracing !== undefined) {
-    exchange.span = context.tracing.startServerSpan(req);
+    exchange.span = context.tracing.startServerSpan(req, exchange.peerTrusted);
     exchange.traceId = exchange.span.spanContext().traceId;
   } else {
     exchange.traceId = traceIdFromHeader(req.headers.traceparent);
