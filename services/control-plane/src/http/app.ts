@@ -39,7 +39,6 @@ import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { redactedExplanations } from './redacted-explanations.js';
 import { methodDispatch } from './route-table.js';
 import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
@@ -298,7 +297,6 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       }),
     );
   }
-  app.use('/api/v1/tenants/:id/explain', redactedExplanations());
   app.use(
     createExplainRouter({
       store: deps.store,
