@@ -185,6 +185,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     baseDomains: platformBaseDomains(config),
     addressPolicy: options.addressPolicy,
     metrics: new WebSocketMetrics(registry),
+    accessLog,
+    requestMetrics: metrics,
     logger,
   });
   trafficServer.on('upgrade', websockets.handleUpgrade);

@@ -26,6 +26,8 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { headerLineCount } from '../http/header-count.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
+import type { AccessLog } from '../observability/access-log.js';
+import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
@@ -38,6 +40,7 @@ import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/g
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
+import { upgradeRecorder } from './upgrade-record.js';
 import type { WebSocketMetrics } from './websocket-metrics.js';
 
 export interface WebSocketProxyOptions {
@@ -58,8 +61,14 @@ export interface WebSocketProxyOptions {
    */
   addressPolicy?: OriginAddressPolicy | undefined;
   metrics?: WebSocketMetrics;
+  /** Each upgrade request gets its line, as any request (a 101 at the switch). */
+  accessLog?: AccessLog | undefined;
+  /** The request metrics every request is counted in (an upgrade's refusal among the error responses). */
+  requestMetrics?: Pick<GatewayMetrics, 'observe'> | undefined;
   logger?: Logger;
 }
+
+type Refusal = (status: number, code: string, message: string, headers?: Record<string, string>) => void;
 
 interface ProxiedConnection {
   readonly client: Duplex;
@@ -146,14 +155,6 @@ export class WebSocketProxy {
   /** As node's `upgrade` event listener (plain and TLS listeners). */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
-    this.#upgrade(req, socket, head).catch((error: unknown) => {
-      this.#options.logger?.warn('websocket upgrade failed', { error: String(error) });
-      socket.destroy();
-    });
-  };
-
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const { store, authenticator, metrics } = this.#options;
     const incomingId = req.headers['x-request-id'];
     const requestId =
       typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
@@ -163,13 +164,33 @@ export class WebSocketProxy {
     res.setHeader('x-request-id', requestId);
     const address = this.#clientAddresses.resolve(req);
     const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
-    let tenantLabel = 'unknown';
-    const refuse = (status: number, code: string, message: string, headers?: Record<string, string>) => {
+    exchange.peerIp = address.peerIp;
+    exchange.peerTrusted = address.peerTrusted;
+    const record = upgradeRecorder(exchange, this.#options);
+    // Whichever comes first: the answer is out, or the client left before it (a 101 is recorded at the switch).
+    res.once('finish', () => record());
+    socket.once('close', () => record());
+    const refuse: Refusal = (status, code, message, headers) => {
       exchange.errorCode = code;
-      metrics?.upgrade(tenantLabel, status);
+      this.#options.metrics?.upgrade(exchange.tenant?.id ?? 'unknown', status);
       res.once('finish', () => socket.destroy());
       writeError(res, status, code, message, headers);
     };
+    this.#upgrade(exchange, socket, head, refuse, record).catch((error: unknown) => {
+      this.#options.logger?.warn('websocket upgrade failed', { error: String(error) });
+      refuse(500, 'internal_error', 'the gateway failed to handle the request');
+    });
+  };
+
+  async #upgrade(
+    exchange: GatewayExchange,
+    socket: Duplex,
+    head: Buffer,
+    refuse: Refusal,
+    record: (switched: 101) => void,
+  ): Promise<void> {
+    const { store, authenticator } = this.#options;
+    const req = exchange.req;
 
     // GATEWAY_MAX_HEADERS_COUNT, as for every request (the plain handler is behind limitHeaderCount).
     const { maxHeaders } = this.#options;
@@ -192,7 +213,7 @@ export class WebSocketProxy {
         : refuse(404, 'tenant_not_found', 'no tenant is served on this host');
     }
     exchange.tenant = tenant;
-    tenantLabel = tenant.id;
+    const tenantLabel = tenant.id;
 
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
@@ -233,8 +254,6 @@ export class WebSocketProxy {
     // the route's request transform works on.
     if (credentials.protocols === undefined) delete req.headers['sec-websocket-protocol'];
     else req.headers['sec-websocket-protocol'] = credentials.protocols;
-    exchange.peerIp = address.peerIp;
-    exchange.peerTrusted = address.peerTrusted;
     if (await this.#runStages(exchange, socket, CONNECT_STAGES, tenantLabel)) return;
 
     const origin = route.origin;
@@ -255,7 +274,17 @@ export class WebSocketProxy {
     if (credentials.headers !== req.headers && !exchange.routeRequestHeaders?.includes('authorization'))
       delete headers['authorization'];
 
-    this.#forward(exchange, socket, head, lease, path + exchange.query, headers, origin.timeoutMs, refuse);
+    this.#forward(
+      exchange,
+      socket,
+      head,
+      lease,
+      path + exchange.query,
+      headers,
+      origin.timeoutMs,
+      refuse,
+      record,
+    );
   }
 
   /** Runs the route's request stages named in `names`, in order; true when one answered the upgrade. */
@@ -314,7 +343,8 @@ export class WebSocketProxy {
     pathAndQuery: string,
     headers: OutgoingHttpHeaders,
     timeoutMs: number,
-    refuse: (status: number, code: string, message: string) => void,
+    refuse: Refusal,
+    record: (switched: 101) => void,
   ): void {
     const target = lease.target;
     const tenant = exchange.tenant as CompiledTenant;
@@ -389,6 +419,7 @@ export class WebSocketProxy {
       refuse(502, refused ? 'upstream_unreachable' : 'upstream_error', 'the origin connection failed');
     });
     upstreamRequest.once('response', (response: IncomingMessage) => {
+      exchange.upstreamMs = performance.now() - sentAt;
       if (refuseInternal(response)) return;
       // The origin answered without switching protocols (e.g. 403): relay its answer.
       release({ kind: 'response', status: response.statusCode ?? 502 });
@@ -425,6 +456,7 @@ export class WebSocketProxy {
       }
       this.#options.metrics?.upgrade(tenantId, 101);
       client.write(switchingProtocols(response, exchange.requestId, scoping));
+      record(101);
       if (upstreamHead.length > 0) client.write(upstreamHead);
       if (head.length > 0) upstream.write(head);
       this.#pair(client, upstream, tenantId, () => release({ kind: 'response', status: 101 }));

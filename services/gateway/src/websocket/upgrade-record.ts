@@ -1,0 +1,49 @@
+import type { AccessLog } from '../observability/access-log.js';
+import type { GatewayMetrics } from '../observability/gateway-metrics.js';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+
+/** Where an upgrade request is recorded: the access log and the request metrics every request goes to. */
+export interface UpgradeRecordSinks {
+  accessLog?: AccessLog | undefined;
+  requestMetrics?: Pick<GatewayMetrics, 'observe'> | undefined;
+}
+
+/**
+ * Records one upgrade request exactly once, as the pipeline's finishExchange records every other
+ * request: its access-log line and its request metrics (duration by status class, upstream time, an
+ * answer of 400 or more as an error response). Call the returned function when the answer is out (a
+ * refusal, a relayed origin answer) or the client left first; for a switched upgrade, with 101 at the
+ * switch — the line is the upgrade request's, the connection's life is in the WebSocket gauges.
+ */
+export function upgradeRecorder(
+  exchange: GatewayExchange,
+  sinks: UpgradeRecordSinks,
+): (switched?: 101) => void {
+  let recorded = false;
+  return (switched) => {
+    if (recorded) return;
+    recorded = true;
+    const { res, route } = exchange;
+    const status = switched ?? res.statusCode;
+    // 0: the client left before any answer (as finishExchange counts it).
+    const answered = switched ?? (res.headersSent ? status : 0);
+    const elapsedMs = performance.now() - exchange.startedAt;
+    const metrics = sinks.requestMetrics;
+    if (metrics !== undefined) {
+      const upstreamSeconds = exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000;
+      if (route?.metrics !== undefined) {
+        route.metrics.observe(answered, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
+      } else {
+        metrics.observe(
+          exchange.tenant?.id ?? 'unknown',
+          route?.config.id ?? 'none',
+          answered,
+          elapsedMs / 1000,
+          upstreamSeconds,
+          exchange.errorCode,
+        );
+      }
+    }
+    sinks.accessLog?.record(exchange, status, elapsedMs);
+  };
+}
