@@ -1,3 +1,4 @@
+import { redactedHeaderTransform } from '@vantageedge/shared/domain/credential-headers';
 import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type { ResourceType } from './schema.js';
@@ -53,7 +54,10 @@ const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'
 /** Arrays of JWKs in event data: service_accounts[].keys, and the retired service_jwks. */
 const JWK_LISTS: ReadonlySet<string> = new Set(['keys', 'service_jwks']);
 
-/** A deep copy of event data without secrets. */
+/**
+ * A deep copy of event data without secrets: secret fields dropped, private JWK members dropped, and
+ * the values of a route's credential request headers (credential-headers.ts) shown as `<redacted>`.
+ */
 export function redactSecrets(value: unknown, parentKey = ''): unknown {
   if (Array.isArray(value)) {
     return value.map((item) => (JWK_LISTS.has(parentKey) ? redactJwk(item) : redactSecrets(item, parentKey)));
@@ -62,7 +66,7 @@ export function redactSecrets(value: unknown, parentKey = ''): unknown {
   const copy: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
     if (SECRET_FIELDS.has(key)) continue;
-    copy[key] = redactSecrets(item, key);
+    copy[key] = key === 'request_headers' ? redactedHeaderTransform(item) : redactSecrets(item, key);
   }
   return copy;
 }

@@ -96,4 +96,39 @@ describe('audit entries', () => {
     expect(inTenantStream).toMatchObject({ resource_type: 'user', resource_id: userId });
     expect({ ...inTenantStream, stream: '' }).toEqual({ ...inUserStream, stream: '' });
   });
+
+  it('shows the values of a route’s credential request headers as <redacted>, keeping the others', () => {
+    const routeId = '3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
+    const headers = {
+      set: { Authorization: 'Bearer origin-secret', 'x-tenant': 'acme', 'X-Session_Token': 's3' },
+      add: { 'x-api-key': 'k-123', 'x-trace': 'on', cookie: 'sid=1' },
+      remove: ['server'],
+    };
+    const event = (type: 'RouteCreated' | 'RouteUpdated', extra: object): RecordedEvent => ({
+      id: '0b9f7f5e-6d0c-4c49-8d0c-2f5b6a4b9a04',
+      type,
+      stream: `route-${routeId}`,
+      revision: 0n,
+      position: 12n,
+      data: { route_id: routeId, tenant_id: metadata.tenant_id, request_headers: headers, ...extra },
+      metadata,
+    });
+    const created = event('RouteCreated', {});
+    for (const entry of [
+      toAuditEntry(created),
+      toAuditEntry(event('RouteUpdated', { changed_fields: ['request_headers'] })),
+    ]) {
+      const text = JSON.stringify(entry.data);
+      for (const secret of ['origin-secret', 'k-123', 'sid=1', '"s3"']) expect(text).not.toContain(secret);
+      expect((entry.data as { request_headers: unknown }).request_headers).toEqual({
+        set: { Authorization: '<redacted>', 'x-tenant': 'acme', 'X-Session_Token': '<redacted>' },
+        add: { 'x-api-key': '<redacted>', 'x-trace': 'on', cookie: '<redacted>' },
+        remove: ['server'],
+      });
+    }
+    // The event itself is left as it was: the event log keeps the value.
+    expect(created.data).toMatchObject({
+      request_headers: { set: { Authorization: 'Bearer origin-secret' } },
+    });
+  });
 });

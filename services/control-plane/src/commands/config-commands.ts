@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { streamName } from '@vantageedge/shared/domain/events';
+import { type RouteState, streamName } from '@vantageedge/shared/domain/events';
 import { documentOf } from '../config-history/config-document-of.js';
 import {
   type ConfigPlan,
@@ -8,6 +8,7 @@ import {
   type PlannedChange,
   planConfig,
 } from '../config-history/config-plan.js';
+import { redactedChanges } from '../config-history/redact-credentials.js';
 import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
 import type { Lifecycle } from '../domain/decision.js';
 import { invalid, notFound, preconditionFailed } from '../domain/errors.js';
@@ -89,7 +90,8 @@ async function deletedResources(
   const live = new Set([...current.origins, ...current.routes].map((resource) => resource.id));
   const wasOfTenant = (state: Lifecycle<{ tenant_id: string }>) =>
     state.status === 'deleted' && state.data.tenant_id === tenantId;
-  const deleted: DeletedResources = { origins: new Set(), routes: new Set() };
+  const routeHeaders = new Map<string, RouteState['request_headers'] | undefined>();
+  const deleted: DeletedResources = { origins: new Set(), routes: new Set(), routeHeaders };
   for (const { id } of document.origins) {
     if (id === undefined || live.has(id)) continue;
     if (wasOfTenant(fold(originDecider, await deps.store.readStream(streamName.origin(id))))) {
@@ -98,8 +100,11 @@ async function deletedResources(
   }
   for (const { id } of document.routes) {
     if (id === undefined || live.has(id)) continue;
-    if (wasOfTenant(fold(routeDecider, await deps.store.readStream(streamName.route(id))))) {
+    const route = fold(routeDecider, await deps.store.readStream(streamName.route(id)));
+    if (wasOfTenant(route) && route.status === 'deleted') {
       (deleted.routes as Set<string>).add(id);
+      // What a credential header's <redacted> placeholder keeps when the document brings it back.
+      routeHeaders.set(id, route.data.request_headers);
     }
   }
   return deleted;
@@ -123,7 +128,8 @@ function result(
   position: bigint,
   changes: PlannedChange[],
 ): ConfigChangeResult {
-  return { tenant_id: tenantId, version, position: position.toString(), changes };
+  // Credential header values are write-only: the answer shows them as <redacted> (a plan of the real values).
+  return { tenant_id: tenantId, version, position: position.toString(), changes: redactedChanges(changes) };
 }
 
 /** POST /api/v1/tenants/:id/config/plan: what apply would change (read access; appends nothing). */
@@ -317,7 +323,9 @@ async function planRollback(
     );
   }
   const deleted = await deletedResources(deps, tenantId, current, parsed.data);
-  return { current, document: parsed.data, plan: planConfig(current, parsed.data, deleted) };
+  // The document holds the recorded values, the real ones: nothing in it is a placeholder.
+  const plan = planConfig(current, parsed.data, deleted, { placeholders: 'literal' });
+  return { current, document: parsed.data, plan };
 }
 
 /** POST /api/v1/tenants/:id/config/rollback: restore the config the tenant had after `to_position`. */

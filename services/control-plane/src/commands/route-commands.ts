@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type RouteState, streamName } from '@vantageedge/shared/domain/events';
 import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
+import { withStoredCredentials } from '../domain/credential-headers.js';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError, invalid } from '../domain/errors.js';
 import { type RouteCommand, routeDecider } from '../domain/route.js';
@@ -27,6 +28,8 @@ export async function createRoute(
 ): Promise<CommandOutcome<RouteResource>> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
+  // A new route has no stored credential: the <redacted> placeholder is a 400 naming the header.
+  withStoredCredentials(body.request_headers, null, 'request_headers');
   await requireNewRouteFits(deps, ctx, body);
   const routeId = randomUUID();
   const { tenant_id, ...config } = body;
@@ -45,13 +48,25 @@ export async function updateRoute(
   deps: CommandDeps,
   ctx: CommandContext,
   routeId: string,
-  body: UpdateRouteBody,
+  patch: UpdateRouteBody,
 ): Promise<CommandOutcome<RouteResource>> {
   const result = await changeResource(deps, ctx, {
     stream: streamName.route(routeId),
     decider: routeDecider,
     what: 'route',
     command: async (route): Promise<RouteCommand> => {
+      // The <redacted> placeholder of a credential header keeps the value this route has for it.
+      const body =
+        patch.request_headers === undefined
+          ? patch
+          : {
+              ...patch,
+              request_headers: withStoredCredentials(
+                patch.request_headers,
+                route.request_headers,
+                'request_headers',
+              ),
+            };
       requireShortStrings(deps, body);
       requireRouteWithinLimits(deps, { ...route, ...body });
       if (body.origin_id != null && body.origin_id !== route.origin_id) {

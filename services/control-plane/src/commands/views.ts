@@ -1,3 +1,4 @@
+import { redactedHeaderTransform } from '@vantageedge/shared/domain/credential-headers';
 import type {
   CertificateState,
   OriginState,
@@ -80,6 +81,8 @@ export function routeView({ data, created_at, updated_at }: Known<RouteState>): 
     // Routes recorded before the flag existed never opted in.
     allow_any_authenticated_user: config.allow_any_authenticated_user ?? false,
     websocket_token: config.websocket_token ?? 'header',
+    // Write-only (README "Route policies"): not even the writer's own answer carries the values.
+    request_headers: redactedHeaderTransform(config.request_headers ?? null),
     created_at,
     updated_at,
   };

@@ -4,6 +4,8 @@ import {
   loadBalancing,
   type OriginConfig,
 } from '@vantageedge/shared/domain/gateway-config';
+import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
+import { withStoredCredentials } from '../domain/credential-headers.js';
 import { invalid } from '../domain/errors.js';
 import type { ConfigDocument, OriginEntry, RouteEntry } from '../schemas/config-document.js';
 import type { UpdateOriginBody, UpdateRouteBody, UpdateTenantBody } from '../schemas/requests.js';
@@ -53,6 +55,16 @@ export interface ConfigPlan {
 export interface DeletedResources {
   origins: ReadonlySet<string>;
   routes: ReadonlySet<string>;
+  /** The request_headers each deleted route had: what a credential header's placeholder keeps. */
+  routeHeaders?: ReadonlyMap<string, HeaderTransform | null | undefined>;
+}
+
+export interface PlanOptions {
+  /**
+   * `keep_stored` (documents people write: apply, plan): a credential header's `<redacted>` keeps the
+   * stored value. `literal` (a rollback's document, made from the recorded config): values as they are.
+   */
+  placeholders?: 'keep_stored' | 'literal';
 }
 
 export function originFieldsOf(entry: OriginEntry): OriginFields {
@@ -90,6 +102,7 @@ export function planConfig(
   current: TenantConfig,
   document: ConfigDocument,
   deleted: DeletedResources,
+  options: PlanOptions = {},
 ): ConfigPlan {
   const changes: PlannedChange[] = [];
   const steps: PlanStep[] = [];
@@ -213,29 +226,44 @@ export function planConfig(
   const keptRoutes = new Set<string>();
   document.routes.forEach((entry, index) => {
     const field = `routes.${index}`;
-    const fields = routeFieldsOf(entry);
+    const written = routeFieldsOf(entry);
     const origin = resolveOrigin(entry, field, originIndexByName, originRefs, keptOrigins);
     const originId = 'id' in origin ? origin.id : null;
-    const shown = {
-      origin_id: originId,
-      ...(entry.origin !== undefined ? { origin: entry.origin } : {}),
-      ...fields,
-    };
     let id = entry.id;
     if (id === undefined) {
-      const key = methodKey(fields);
+      const key = methodKey(written);
       const candidates = current.routes.filter(
         (route) => methodKey(route) === key && !claimedByIdRoutes.has(route.id) && !keptRoutes.has(route.id),
       );
       if (candidates.length > 1) {
         throw invalid(
-          `several routes are ${routeName(fields)}`,
+          `several routes are ${routeName(written)}`,
           `${field}.id`,
           'give the id of the one this entry is',
         );
       }
       id = candidates[0]?.id;
     }
+    // A credential header's <redacted> placeholder keeps the value the route has (or had, when it is
+    // brought back); for a new route it is a 400 naming the field (domain/credential-headers.ts).
+    const fields: RouteFields =
+      options.placeholders === 'literal'
+        ? written
+        : {
+            ...written,
+            request_headers: withStoredCredentials(
+              written.request_headers,
+              id === undefined
+                ? null
+                : (liveRoutes.get(id)?.request_headers ?? deleted.routeHeaders?.get(id)),
+              `${field}.request_headers`,
+            ),
+          };
+    const shown = {
+      origin_id: originId,
+      ...(entry.origin !== undefined ? { origin: entry.origin } : {}),
+      ...fields,
+    };
     if (id === undefined) {
       routeSteps.push({ action: 'create_route', origin, route: fields });
       changes.push({

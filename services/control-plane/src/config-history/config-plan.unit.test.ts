@@ -3,8 +3,10 @@ import { originConfig, routeConfig, tenantSettings } from '@vantageedge/shared/d
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../domain/decision.js';
 import { configDocument } from '../schemas/config-document.js';
+import { diffConfigs } from './config-diff.js';
 import { documentOf } from './config-document-of.js';
 import { type DeletedResources, planConfig } from './config-plan.js';
+import { REDACTED_VALUE, redactedChanges, redactedConfig } from './redact-credentials.js';
 import type { TenantConfig } from './tenant-config.js';
 
 const tenantId = randomUUID();
@@ -216,5 +218,119 @@ describe('config plan', () => {
     expect(result.success).toBe(false);
     const paths = result.error?.issues.map((issue) => issue.path.join('.')).sort();
     expect(paths).toEqual(['origins.0.targets', 'routes.0.origin', 'routes.1.origin', 'tenant.subdomain']);
+  });
+});
+
+describe('config plan: credential request headers (write-only values)', () => {
+  const SECRET = 'Bearer origin-secret-0123';
+  const guarded = {
+    ...users,
+    request_headers: {
+      set: { Authorization: SECRET, 'x-tenant': 'acme' },
+      add: { 'x-api-key': 'k-0123' },
+      remove: [],
+    },
+  };
+  const withGuarded: TenantConfig = { ...current, routes: [guarded, posts] };
+  const dumped = () =>
+    documentOf(redactedConfig(withGuarded)) as unknown as { routes: Array<Record<string, unknown>> };
+  const planOf = (document: unknown, deleted = NOTHING_DELETED) =>
+    planConfig(withGuarded, parse(document), deleted);
+
+  it('a redacted dump shows the placeholder and plans nothing (the placeholder keeps the stored value)', () => {
+    const document = dumped();
+    expect(JSON.stringify(document)).not.toContain(SECRET);
+    expect(document.routes.find((route) => route['id'] === users.id)?.['request_headers']).toEqual({
+      set: { Authorization: REDACTED_VALUE, 'x-tenant': 'acme' },
+      add: { 'x-api-key': REDACTED_VALUE },
+      remove: [],
+    });
+    expect(planOf(document)).toEqual({ changes: [], steps: [] });
+  });
+
+  it('an edit beside a placeholder updates with the stored value; the change names only the edited header', () => {
+    const document = dumped();
+    const route = document.routes.find((entry) => entry['id'] === users.id) as Record<string, unknown>;
+    route['request_headers'] = {
+      set: { Authorization: REDACTED_VALUE, 'x-tenant': 'globex' },
+      add: { 'x-api-key': REDACTED_VALUE },
+      remove: [],
+    };
+    const result = planOf(document);
+    expect(result.steps).toEqual([
+      expect.objectContaining({
+        action: 'update_route',
+        id: users.id,
+        changes: {
+          request_headers: {
+            set: { Authorization: SECRET, 'x-tenant': 'globex' },
+            add: { 'x-api-key': 'k-0123' },
+            remove: [],
+          },
+        },
+      }),
+    ]);
+    expect(result.changes.map((change) => change.fields)).toEqual([
+      [{ field: 'request_headers.set.x-tenant', from: 'acme', to: 'globex' }],
+    ]);
+  });
+
+  it('the placeholder with no stored value is invalid, naming the field', () => {
+    const newRoute = dumped();
+    newRoute.routes.push({
+      origin: 'users-api',
+      path_pattern: '/orders/*',
+      auth_mode: 'public',
+      request_headers: { set: { 'x-auth-token': REDACTED_VALUE } },
+    });
+    expect(() => planOf(newRoute)).toThrow(
+      expect.objectContaining({ kind: 'invalid', field: 'routes.2.request_headers.set.x-auth-token' }),
+    );
+    const notStored = dumped();
+    const route = notStored.routes.find((entry) => entry['id'] === users.id) as Record<string, unknown>;
+    route['request_headers'] = { add: { 'proxy-secret': REDACTED_VALUE } };
+    const index = notStored.routes.indexOf(route);
+    expect(() => planOf(notStored)).toThrow(
+      expect.objectContaining({ kind: 'invalid', field: `routes.${index}.request_headers.add.proxy-secret` }),
+    );
+  });
+
+  it('a deleted route brought back by its id takes the value it had', () => {
+    const document = dumped();
+    const gone: TenantConfig = { ...withGuarded, routes: [posts] };
+    const deleted: DeletedResources = {
+      origins: new Set(),
+      routes: new Set([users.id]),
+      routeHeaders: new Map([[users.id, guarded.request_headers]]),
+    };
+    const result = planConfig(gone, parse(document), deleted);
+    expect(result.steps).toEqual([
+      expect.objectContaining({
+        action: 'restore_route',
+        id: users.id,
+        route: expect.objectContaining({ request_headers: guarded.request_headers }),
+      }),
+    ]);
+    expect(JSON.stringify(redactedChanges(result.changes))).not.toContain(SECRET);
+  });
+
+  it('a plan and a diff show no secret, a change of one as <redacted> → <redacted>', () => {
+    const rotated: TenantConfig = {
+      ...withGuarded,
+      routes: [
+        { ...guarded, request_headers: { ...guarded.request_headers, set: { Authorization: 'Bearer new' } } },
+        posts,
+      ],
+    };
+    const changes = redactedChanges(diffConfigs(withGuarded, rotated));
+    expect(JSON.stringify(changes)).not.toContain(SECRET);
+    expect(JSON.stringify(changes)).not.toContain('Bearer new');
+    expect(changes[0]?.fields).toContainEqual({
+      field: 'request_headers.set.Authorization',
+      from: REDACTED_VALUE,
+      to: REDACTED_VALUE,
+    });
+    const whole = redactedChanges(diffConfigs({ ...withGuarded, routes: [users, posts] }, withGuarded));
+    expect(JSON.stringify(whole)).not.toContain(SECRET);
   });
 });

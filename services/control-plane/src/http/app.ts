@@ -39,6 +39,7 @@ import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { redactedExplanations } from './redacted-explanations.js';
 import { methodDispatch } from './route-table.js';
 import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
@@ -297,6 +298,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       }),
     );
   }
+  app.use('/api/v1/tenants/:id/explain', redactedExplanations());
   app.use(
     createExplainRouter({
       store: deps.store,

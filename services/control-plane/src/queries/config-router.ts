@@ -7,6 +7,7 @@ import { callerOf } from '../auth/caller-middleware.js';
 import { diffConfigs } from '../config-history/config-diff.js';
 import { documentOf } from '../config-history/config-document-of.js';
 import { readConfigHistory } from '../config-history/config-history.js';
+import { redactedChanges, redactedConfig } from '../config-history/redact-credentials.js';
 import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
 import { ApiError, forbidden, validationFailed } from '../http/errors.js';
 import { type ReadYourWrites, readYourWrites } from './min-position.js';
@@ -42,9 +43,12 @@ const diffQuery = z.strictObject({ from: positionParam, to: positionParam.option
 const historyQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
 const tenantIdParam = z.uuid();
 
-/** The config as the API shows it: the snapshot (minus key hashes) and the position it was asked at. */
+/**
+ * The config as the API shows it: the snapshot (minus key hashes, credential header values
+ * `<redacted>`) and the position it was asked at.
+ */
 export function presentConfig(config: TenantConfig, position: bigint) {
-  return { position: position.toString(), ...config };
+  return { position: position.toString(), ...redactedConfig(config) };
 }
 
 /**
@@ -139,7 +143,8 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
       tenant_id: tenantId,
       position: position.toString(),
       version: config.version,
-      document: documentOf(config),
+      // Credential header values as <redacted>: applied back, the placeholder keeps the stored value.
+      document: documentOf(redactedConfig(config)),
     });
   });
 
@@ -157,7 +162,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
       tenant_id: tenantId,
       from: { position: from.toString(), version: before.version },
       to: { position: to.toString(), version: after.version },
-      changes: diffConfigs(before, after),
+      changes: redactedChanges(diffConfigs(before, after)),
     });
   });
 

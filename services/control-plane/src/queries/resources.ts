@@ -1,4 +1,5 @@
 import type { ReadModelTable } from '@vantageedge/projections/read-models/schema';
+import { redactedHeaderTransform } from '@vantageedge/shared/domain/credential-headers';
 import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 
@@ -99,6 +100,10 @@ export const routeResource: ResourceDefinition = {
     cache_policy: row['cache_policy'],
     ...NO_ROUTE_POLICIES,
     ...(row['policies'] as object),
+    // Write-only: rows projected before the read model redacted them still hold the values.
+    request_headers: redactedHeaderTransform(
+      (row['policies'] as { request_headers?: unknown })?.request_headers ?? null,
+    ),
     ...timestamps(row),
   }),
 };

@@ -80,7 +80,10 @@ export const routeResource = z.object({
   match: routeMatch.nullable(),
   cors: corsPolicy.nullable(),
   ip_rules: ipRules.nullable(),
-  request_headers: requestHeaderTransform.nullable(),
+  request_headers: requestHeaderTransform.nullable().meta({
+    description:
+      'set/add values of credential headers (authorization, cookie, x-api-key, names containing token, secret, password, session, …) are write-only: every read shows "<redacted>"; written back, "<redacted>" keeps the stored value',
+  }),
   response_headers: responseHeaderTransform.nullable(),
   rewrite_path: rewritePath.nullable(),
   query: queryTransform.nullable(),

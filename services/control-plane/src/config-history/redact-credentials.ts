@@ -1,0 +1,57 @@
+import {
+  isCredentialHeader,
+  REDACTED_VALUE,
+  redactedCredentialHeaders,
+  redactedHeaderMap,
+  redactedHeaderTransform,
+} from '@vantageedge/shared/domain/credential-headers';
+import type { FieldChange } from './config-diff.js';
+import type { TenantConfig } from './tenant-config.js';
+
+export { REDACTED_VALUE };
+
+/**
+ * What leaves the control plane of a config: the values of the routes' credential request headers are
+ * write-only (README "Route policies"), shown as REDACTED_VALUE. Config commands (plan, apply,
+ * rollback) work on the real config; only what is answered goes through here.
+ */
+
+/** The config with its routes' credential header values redacted (for GET …/config and …/document). */
+export function redactedConfig(config: TenantConfig): TenantConfig {
+  return { ...config, routes: config.routes.map((route) => redactedCredentialHeaders(route)) };
+}
+
+/** A field change of a diff or a plan: a credential header's value shows as REDACTED_VALUE on both sides. */
+function redactedFieldChange(change: FieldChange): FieldChange {
+  const { field } = change;
+  const hide = (value: unknown) => (value === null || value === undefined ? value : REDACTED_VALUE);
+  if (field === 'request_headers') {
+    return { ...change, from: redactedHeaderTransform(change.from), to: redactedHeaderTransform(change.to) };
+  }
+  for (const part of ['set', 'add']) {
+    const prefix = `request_headers.${part}`;
+    if (field === prefix) {
+      return { ...change, from: redactedHeaderMap(change.from), to: redactedHeaderMap(change.to) };
+    }
+    // Header names may hold dots: the name is everything after the prefix.
+    if (field.startsWith(`${prefix}.`) && isCredentialHeader(field.slice(prefix.length + 1))) {
+      return { ...change, from: hide(change.from), to: hide(change.to) };
+    }
+  }
+  return change;
+}
+
+/**
+ * The changes of a diff or a plan as answered: the resources before and after, and the changed fields,
+ * without credential values (a change of one still shows, as `<redacted>` → `<redacted>`).
+ */
+export function redactedChanges<Change extends { fields: FieldChange[]; before: unknown; after: unknown }>(
+  changes: readonly Change[],
+): Change[] {
+  return changes.map((change) => ({
+    ...change,
+    fields: change.fields.map(redactedFieldChange),
+    before: redactedCredentialHeaders(change.before),
+    after: redactedCredentialHeaders(change.after),
+  }));
+}
