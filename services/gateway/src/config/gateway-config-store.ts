@@ -395,9 +395,17 @@ export class GatewayConfigStore implements TenantConfigSink {
     this.#options.onHostRefused?.(refusal);
   }
 
-  /** Closes the UpstreamSets the replacement no longer uses and lets the policies drop their state. */
+  /**
+   * Closes the UpstreamSets the replacement no longer uses, lets the policies drop their state and
+   * removes the metric series of routes the replacement no longer has (all of them: tenant removed).
+   */
   #retire(previous: CompiledTenant, replacement: CompiledTenant | undefined): void {
     for (const policy of this.#pipeline.policies) policy.tenantRetired?.(previous);
+    this.#pipeline.metrics?.tenantRetired(
+      previous.id,
+      previous.routes.map((route) => route.metrics),
+      replacement && new Set(replacement.routes.map((route) => route.config.id)),
+    );
     for (const [id, origin] of previous.origins) {
       if (replacement?.origins.get(id)?.upstreams === origin.upstreams) continue;
       origin.upstreams.close().catch((error: unknown) => this.#options.onCloseError?.(error));

@@ -8,7 +8,8 @@ import type { Registry } from 'prom-client';
  * prom-client's Histogram and Counter.
  *
  * A series exists (and is exported) from the first time `series()` asks for it; callers ask when they
- * first count, so series of routes that never saw a request are never exported.
+ * first count, so series of routes that never saw a request are never exported. Series labelled by
+ * tenant are removed through `removeTenantSeries` when the tenant or their route leaves the config.
  */
 
 type Labels = Record<string, string>;
@@ -30,10 +31,27 @@ interface ExportedMetric {
   aggregator: 'sum';
 }
 
+/** A route label that is no route id: which routes are live is for the caller to say. */
+export type RouteIsLive = (route: string) => boolean;
+
+/** The bound metrics of each registry: a tenant's series leave all of a replica's /metrics at once. */
+const boundMetricsByRegistry = new WeakMap<Registry, Set<BoundMetric<{ readonly labels: Labels }>>>();
+
+/**
+ * Removes the tenant's series from every bound metric of the registry: all of them when the tenant
+ * left, or (with `routeIsLive`) those whose route the tenant no longer has. A family without a route
+ * label keeps the tenant's series while the tenant stays.
+ */
+export function removeTenantSeries(registry: Registry, tenant: string, routeIsLive?: RouteIsLive): void {
+  for (const metric of boundMetricsByRegistry.get(registry) ?? []) metric.removeTenant(tenant, routeIsLive);
+}
+
 abstract class BoundMetric<S extends { readonly labels: Labels }> {
   readonly aggregator = 'sum';
   readonly #series = new Map<string, S>();
   readonly #labelNames: readonly string[];
+  /** Series keys by tenant label, when there is one: a tenant's series are found without a scan. */
+  readonly #keysByTenant: Map<string, Set<string>> | undefined;
 
   constructor(
     readonly name: string,
@@ -42,7 +60,14 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> {
     registry: Registry,
   ) {
     this.#labelNames = labelNames;
+    this.#keysByTenant = labelNames.includes('tenant') ? new Map() : undefined;
     registry.registerMetric(this as never);
+    let registered = boundMetricsByRegistry.get(registry);
+    if (registered === undefined) {
+      registered = new Set();
+      boundMetricsByRegistry.set(registry, registered);
+    }
+    registered.add(this);
   }
 
   /** The series for these label values (in labelNames order); created on first request. */
@@ -56,8 +81,30 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> {
       });
       series = this.create(labels);
       this.#series.set(key, series);
+      if (this.#keysByTenant !== undefined) {
+        const tenant = labels.tenant!;
+        let keys = this.#keysByTenant.get(tenant);
+        if (keys === undefined) {
+          keys = new Set();
+          this.#keysByTenant.set(tenant, keys);
+        }
+        keys.add(key);
+      }
     }
     return series;
+  }
+
+  /** See removeTenantSeries. A holder of a removed series may still count into it: it is no longer exported. */
+  removeTenant(tenant: string, routeIsLive?: RouteIsLive): void {
+    const keys = this.#keysByTenant?.get(tenant);
+    if (keys === undefined) return;
+    for (const key of keys) {
+      const route = this.#series.get(key)?.labels.route;
+      if (routeIsLive !== undefined && (route === undefined || routeIsLive(route))) continue;
+      this.#series.delete(key);
+      keys.delete(key);
+    }
+    if (keys.size === 0) this.#keysByTenant!.delete(tenant);
   }
 
   protected abstract create(labels: Labels): S;

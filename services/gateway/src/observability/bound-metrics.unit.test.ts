@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { BoundCounter, BoundHistogram } from './bound-metrics.js';
+import { BoundCounter, BoundHistogram, removeTenantSeries } from './bound-metrics.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 
 function registryWithService(): Registry {
@@ -83,6 +83,41 @@ describe('bound metrics', () => {
     expect(text).toContain(
       'vantageedge_gateway_error_responses_total{tenant="t1",status="503",code="no_healthy_upstream"} 1',
     );
+  });
+
+  it('remove a tenant’s series of routes no longer live, or all of them, from every bound metric of the registry', async () => {
+    const registry = new Registry();
+    const byRoute = new BoundCounter({
+      name: 'r_total',
+      help: 'r',
+      labelNames: ['tenant', 'route'],
+      registry,
+    });
+    const byTenant = new BoundCounter({
+      name: 't_total',
+      help: 't',
+      labelNames: ['tenant', 'reason'],
+      registry,
+    });
+    byRoute.series(['t1', 'gone']).inc();
+    byRoute.series(['t1', 'stays']).inc();
+    byRoute.series(['t2', 'gone']).inc();
+    byTenant.series(['t1', 'x']).inc();
+
+    removeTenantSeries(registry, 't1', (route) => route === 'stays');
+    let text = await registry.metrics();
+    expect(text).not.toContain('r_total{tenant="t1",route="gone"}');
+    expect(text).toContain('r_total{tenant="t1",route="stays"} 1');
+    expect(text).toContain('r_total{tenant="t2",route="gone"} 1');
+    expect(text).toContain('t_total{tenant="t1",reason="x"} 1');
+    // A series asked for again starts from zero (the route came back).
+    byRoute.series(['t1', 'gone']).inc();
+    expect(await registry.metrics()).toContain('r_total{tenant="t1",route="gone"} 1');
+
+    removeTenantSeries(registry, 't1');
+    text = await registry.metrics();
+    expect(text).not.toContain('tenant="t1"');
+    expect(text).toContain('r_total{tenant="t2",route="gone"} 1');
   });
 
   it('reports requests in flight as counted at scrape time', async () => {

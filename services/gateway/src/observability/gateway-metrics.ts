@@ -1,8 +1,25 @@
+import { STATUS_CODES } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { BoundHistogram, type HistogramSeries } from './bound-metrics.js';
+import { BoundCounter, BoundHistogram, type HistogramSeries, removeTenantSeries } from './bound-metrics.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** The route label of a request that matched no route of its tenant (or no tenant). */
+export const NO_ROUTE = 'none';
+
+/** Statuses with a registered name; an origin's other statuses are counted by class (see errorStatusLabel). */
+const NAMED_STATUSES = new Set(Object.keys(STATUS_CODES));
+
+/**
+ * The gateway's own errors keep their status (a fixed set, one per error code). An origin can answer any
+ * three-digit status, so one that has no registered name is counted as its class (`4xx`, `5xx`, …):
+ * otherwise each origin could mint hundreds of series per tenant.
+ */
+function errorStatusLabel(status: number, errorCode: string | undefined): string {
+  const label = String(status);
+  return errorCode !== undefined || NAMED_STATUSES.has(label) ? label : `${label[0]}xx`;
+}
 
 export interface GatewayMetricsOptions {
   /**
@@ -19,6 +36,7 @@ export interface GatewayMetricsOptions {
 export class RouteMetrics {
   readonly #byStatusClass: Array<HistogramSeries | undefined> = [];
   #upstream: HistogramSeries | undefined;
+  #retired = false;
 
   constructor(
     private readonly metrics: GatewayMetrics,
@@ -32,6 +50,8 @@ export class RouteMetrics {
     upstreamSeconds: number | undefined,
     errorCode: string | undefined,
   ) {
+    // A request still in flight when its route left the config: counting would bring its series back.
+    if (this.#retired) return;
     const statusClass = status >= 0 && status < 600 ? Math.floor(status / 100) : 0;
     let series = this.#byStatusClass[statusClass];
     if (series === undefined) {
@@ -44,6 +64,11 @@ export class RouteMetrics {
       this.#upstream.observe(upstreamSeconds);
     }
     if (status >= 400) this.metrics.countError(this.tenant, status, errorCode);
+  }
+
+  /** The route (or its tenant) left the config and its series were removed. */
+  retire(): void {
+    this.#retired = true;
   }
 }
 
@@ -64,8 +89,9 @@ export class LevelCounter {
 export class GatewayMetrics {
   readonly #requestDuration: BoundHistogram;
   readonly #upstreamDuration: BoundHistogram;
-  readonly #errors: Counter<'tenant' | 'status' | 'code'>;
-  readonly #retries: Counter<'tenant' | 'route' | 'outcome' | 'reason'>;
+  readonly #registry: Registry;
+  readonly #errors: BoundCounter;
+  readonly #retries: BoundCounter;
   readonly activeConnections: Gauge;
   readonly droppedConnections: Counter;
   /** Counted per request as a plain number, read by the gauge at scrape time. */
@@ -75,6 +101,7 @@ export class GatewayMetrics {
   readonly #unrouted = new Map<string, RouteMetrics>();
 
   constructor(registry: Registry, options: GatewayMetricsOptions = {}) {
+    this.#registry = registry;
     this.#perRoute = options.perRoute ?? true;
     this.#requestDuration = new BoundHistogram({
       name: 'vantageedge_gateway_request_duration_seconds',
@@ -90,17 +117,17 @@ export class GatewayMetrics {
       buckets: LATENCY_BUCKETS,
       registry,
     });
-    this.#errors = new Counter({
+    this.#errors = new BoundCounter({
       name: 'vantageedge_gateway_error_responses_total',
-      help: 'Responses with status >= 400, by status and error code (code "origin" when the origin sent it)',
+      help: 'Responses with status >= 400, by status and error code (code "origin" when the origin sent it; an origin status without a registered name is counted as its class, e.g. 4xx)',
       labelNames: ['tenant', 'status', 'code'],
-      registers: [registry],
+      registry,
     });
-    this.#retries = new Counter({
+    this.#retries = new BoundCounter({
       name: 'vantageedge_gateway_upstream_retries_total',
       help: 'Upstream retries (outcome retried) and retries the retry budget refused (outcome budget_exhausted), by reason: connect_error, reset, 502, 503, 504',
       labelNames: ['tenant', 'route', 'outcome', 'reason'],
-      registers: [registry],
+      registry,
     });
     this.activeConnections = new Gauge({
       name: 'vantageedge_gateway_active_connections',
@@ -156,11 +183,38 @@ export class GatewayMetrics {
   }
 
   countError(tenant: string, status: number, errorCode: string | undefined): void {
-    this.#errors.labels(tenant, String(status), errorCode ?? 'origin').inc();
+    this.#errors.series([tenant, errorStatusLabel(status, errorCode), errorCode ?? 'origin']).inc();
   }
 
   /** Only on a failed upstream attempt: the label lookup is not on the hot path. */
   countRetry(tenant: string, route: string, outcome: 'retried' | 'budget_exhausted', reason: string): void {
-    this.#retries.labels(tenant, this.#perRoute ? route : '', outcome, reason).inc();
+    this.#retries.series([tenant, this.#perRoute ? route : '', outcome, reason]).inc();
+  }
+
+  /**
+   * A tenant's config was replaced (`liveRoutes`: the route ids it has now) or removed (no
+   * `liveRoutes`): every bound series of the registry labelled with the tenant and a route it no longer
+   * has, or all of the tenant's, is removed; `previousRoutes` (the replaced version's) whose series
+   * went stop counting. Series of routes that stay are kept, so their counters go on from where they were.
+   */
+  tenantRetired(
+    tenant: string,
+    previousRoutes: Iterable<RouteMetrics | undefined>,
+    liveRoutes?: ReadonlySet<string>,
+  ): void {
+    const routeIsLive =
+      liveRoutes === undefined
+        ? undefined
+        : (route: string) => route === '' || route === NO_ROUTE || liveRoutes.has(route);
+    removeTenantSeries(this.#registry, tenant, routeIsLive);
+    for (const route of previousRoutes) {
+      if (route !== undefined && !routeIsLive?.(route.route)) route.retire();
+    }
+    if (liveRoutes !== undefined) return;
+    for (const [key, unrouted] of this.#unrouted) {
+      if (unrouted.tenant !== tenant) continue;
+      unrouted.retire();
+      this.#unrouted.delete(key);
+    }
   }
 }

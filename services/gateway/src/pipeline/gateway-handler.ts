@@ -18,7 +18,7 @@ import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../
 import { requestBodyFraming } from '../http/request-body.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
-import type { GatewayMetrics } from '../observability/gateway-metrics.js';
+import { type GatewayMetrics, NO_ROUTE } from '../observability/gateway-metrics.js';
 import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
 import { ClientAddressResolver } from '../proxy/client-address.js';
 import { ClientResponseWriter, type ResponseBodySink } from '../proxy/client-response-writer.js';
@@ -503,7 +503,7 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
       const tenant = exchange.tenant?.id ?? 'unknown';
       metrics.observe(
         tenant,
-        route?.config.id ?? 'none',
+        route?.config.id ?? NO_ROUTE,
         answered,
         elapsedMs / 1000,
         upstreamSeconds,

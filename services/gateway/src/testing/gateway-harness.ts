@@ -123,7 +123,7 @@ export interface TestGateway {
  */
 export async function startTestGateway(
   env: Record<string, string> = {},
-  extra: { stages?: RoutePolicy[]; tracingEnabled?: boolean } = {},
+  extra: { stages?: RoutePolicy[]; tracingEnabled?: boolean; registry?: Registry } = {},
 ): Promise<TestGateway> {
   const config = parseGatewaySettings({
     GATEWAY_PORT: '0',
@@ -134,7 +134,8 @@ export async function startTestGateway(
     ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
     ...env,
   });
-  const registry = new Registry();
+  // The caller's registry, when its stages' series must share the gateway's /metrics (as in a replica).
+  const registry = extra.registry ?? new Registry();
   const logLines: Array<Record<string, unknown>> = [];
   // Service log (winston) and access log (its own batched writer) lines, in the order written.
   const readLines = (text: string) => {

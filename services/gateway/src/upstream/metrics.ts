@@ -44,6 +44,8 @@ class UpstreamMetricFamilies {
    * built before the old one closes; the series are removed only when the last set using them closes.
    */
   readonly #users = new Map<string, number>();
+  /** The same for origin label sets. */
+  readonly #originUsers = new Map<string, number>();
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -139,13 +141,27 @@ class UpstreamMetricFamilies {
 
   addOrigin(origin: OriginMetrics): void {
     this.#origins.add(origin);
+    const key = originKey(origin.labels);
+    this.#originUsers.set(key, (this.#originUsers.get(key) ?? 0) + 1);
     this.#unavailable.inc(origin.labels, 0);
   }
 
   removeOrigin(origin: OriginMetrics): void {
     origin.flush(this.#unavailable);
     this.#origins.delete(origin);
+    const key = originKey(origin.labels);
+    const users = (this.#originUsers.get(key) ?? 1) - 1;
+    if (users > 0) {
+      this.#originUsers.set(key, users);
+      return;
+    }
+    this.#originUsers.delete(key);
+    this.#unavailable.remove(origin.labels);
   }
+}
+
+function originKey(labels: OriginLabels): string {
+  return `${labels.tenant}\u0000${labels.origin}`;
 }
 
 function seriesKey(labels: TargetLabels): string {
@@ -216,6 +232,7 @@ export class TargetMetrics {
 export class OriginMetrics {
   refused = 0;
   #reported = 0;
+  #closed = false;
   readonly #families: UpstreamMetricFamilies;
 
   constructor(
@@ -233,6 +250,8 @@ export class OriginMetrics {
   }
 
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#families.removeOrigin(this);
   }
 }

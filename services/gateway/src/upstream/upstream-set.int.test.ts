@@ -426,6 +426,9 @@ describe('close', () => {
     expect((await registry.getSingleMetric('vantageedge_upstream_target_healthy')?.get())?.values).toEqual(
       [],
     );
+    expect((await registry.getSingleMetric('vantageedge_upstream_unavailable_total')?.get())?.values).toEqual(
+      [],
+    );
   });
 
   it('keeps the series while a replacement set for the same origin is live', async () => {
@@ -438,5 +441,7 @@ describe('close', () => {
     await exchange(replacement);
     expect(await metricValue(registry, 'vantageedge_upstream_target_healthy', { origin: id })).toBe(1);
     expect(await metricValue(registry, 'vantageedge_upstream_picks_total', { origin: id })).toBe(1);
+    const unavailable = await registry.getSingleMetric('vantageedge_upstream_unavailable_total')?.get();
+    expect(unavailable?.values.map((value) => value.labels.origin)).toEqual([id]);
   });
 });
