@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
 
 /**
  * The route policies beyond auth, rate limit and cache: CORS, IP rules, header / path / query
@@ -234,23 +235,10 @@ export const RESPONSE_HEADERS_NOT_TRANSFORMED: readonly string[] = [
   'x-request-id',
 ];
 /**
- * Hop-by-hop fields (RFC 9110 §7.6.1) and those HTTP/2 forbids (RFC 9113 §8.2.2): they describe one
- * connection, never what a route says (node refuses to send them to an HTTP/2 client; a proxy
- * credential is for the hop it was sent on). Commands refuse them in header transforms and fixed
- * responses; gateways drop them from routes stored before the rule.
+ * The hop-by-hop fields (shared/http/hop-by-hop-headers.ts): commands refuse them in header transforms
+ * and fixed responses; gateways drop them from routes stored before the rule.
  */
-export const CONNECTION_HEADERS: readonly string[] = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-];
+export const CONNECTION_HEADERS: readonly string[] = HOP_BY_HOP_HEADERS;
 const CONNECTION_HEADER_REFUSED = 'is hop-by-hop (it concerns one connection) and cannot be set by a route';
 /**
  * Request headers the gateway drops from every peer, trusted or not (README "URL-rewrite and

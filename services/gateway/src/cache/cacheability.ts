@@ -22,21 +22,7 @@ export interface UpstreamResponse {
 }
 
 /** Hop-by-hop and per-response framing/cache headers: never stored, always recomputed. */
-const NOT_STORED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'age',
-  'x-cache',
-  'set-cookie',
-  'content-length',
-]);
+const NOT_STORED = new Set([...HOP_BY_HOP_HEADERS, 'age', 'x-cache', 'set-cookie', 'content-length']);
 
 /**
  * Headers that belong to one request/response exchange, whoever set them (the gateway, or an origin

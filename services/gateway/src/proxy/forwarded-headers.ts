@@ -2,24 +2,13 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from '
 import { headerList } from '@vantageedge/shared/http/header-values';
 import type { Identity } from '../auth/identity.js';
 import { requestAuthority } from '../http/request-authority.js';
+import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 
 /**
  * Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
  * Connection header names are dropped both ways; identity headers are the gateway's alone.
  */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  // HTTP/1.1's upgrade to h2c (RFC 7540 §3.2.1); HTTP/2 forbids it in a response to its clients.
-  'http2-settings',
-]);
+const HOP_BY_HOP = HOP_BY_HOP_HEADERS;
 
 /**
  * Headers that tell an origin who the client is or where the request came from. A client can write

@@ -1,19 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { HOP_BY_HOP_HEADERS as HOP_BY_HOP_HEADER_NAMES } from '@vantageedge/shared/http/hop-by-hop-headers';
 
-/** Hop-by-hop header fields (RFC 9110 §7.6.1): they concern one connection, never the origin. */
-export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  // HTTP/1.1's upgrade to h2c (RFC 7540 §3.2.1); HTTP/2 forbids it in a response to its clients.
-  'http2-settings',
-]);
+/** Hop-by-hop header fields (shared/http/hop-by-hop-headers.ts): they concern one connection, never the origin. */
+export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADER_NAMES);
 
 /** The field names a Connection header lists (lower-case; `close`/`keep-alive` are options, not fields). */
 export function connectionNamedHeaders(
