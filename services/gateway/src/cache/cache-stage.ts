@@ -77,6 +77,17 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
       // Lookups bypass the cache until the tenant's purge generations are loaded.
       cache.prepareTenant(tenant.id).catch(() => {});
     },
+    tenantRetired(previous, replacement) {
+      // Routes that stay keep their totals (their new policies count on into them).
+      const live = replacement && new Set(replacement.routes.map((route) => route.config.id));
+      for (const route of previous.routes) {
+        if (live?.has(route.config.id)) continue;
+        for (const stage of route.stages.all) {
+          const policy = policyOfStage.get(stage);
+          if (policy !== undefined) cache.routeRetired(policy);
+        }
+      }
+    },
   };
 }
 

@@ -21,7 +21,7 @@ import { requestBypassReason } from '@vantageedge/shared/gateway-policies/reques
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { BoundCounter, type CounterSeries } from '../observability/bound-metrics.js';
+import { BoundCounter, CounterSeries } from '../observability/bound-metrics.js';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
 import { type CacheEntry, type CacheRecord, entryHeader, hasValidator, retentionMs } from './cache-entry.js';
 import type { CacheStore } from './cache-store.js';
@@ -213,6 +213,11 @@ export interface ResponseCache {
   /** Unsafe method on a path: drop every cached variant of that path (all replicas). */
   invalidatePath(policy: CompiledCachePolicy, path: string): Promise<void>;
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
+  /**
+   * The policy's route left the config (its tenant's replacement has no such route, or the tenant was
+   * removed): its hit-ratio totals leave /metrics, and lookups still in flight on it count nowhere.
+   */
+  routeRetired(policy: CompiledCachePolicy): void;
   purgeTenant(tenantId: string): Promise<void>;
   /** Drops the tenant's entries whose origin tagged them with one of `tags` (all replicas). */
   purgeTags(
@@ -248,6 +253,8 @@ interface PolicyState {
   /** Lookup counter series per outcome, bound on the outcome's first lookup. */
   readonly counters: Partial<Record<CacheOutcome, CounterSeries>>;
   readonly total: RouteTotals;
+  /** The route left the config: its lookups bind no new series (they would come back into /metrics). */
+  retired: boolean;
   /** `c:{<tenant>}:<tenant gen>:<route>:<route gen>:` for the generations it was built with. */
   keyPrefix: string;
   tenantGeneration: number;
@@ -341,15 +348,20 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     labelNames: ['kind'],
     registers: [options.registry],
   });
-  const totals = new Map<string, RouteTotals>();
+  /** Per tenant and route id, while the route is in the config (routeRetired drops it). */
+  const totals = new Map<string, Map<string, RouteTotals>>();
   new Gauge({
     name: 'vantageedge_gateway_cache_hit_ratio',
     help: 'HIT+STALE / (HIT+STALE+MISS) since start, per tenant and route',
     labelNames: ['tenant', 'route'],
     registers: [options.registry],
     collect() {
-      for (const { tenant, route, hits, all } of totals.values()) {
-        if (all > 0) this.set({ tenant, route }, hits / all);
+      // Rebuilt from the totals: a retired route's series goes with its totals.
+      this.reset();
+      for (const byRoute of totals.values()) {
+        for (const { tenant, route, hits, all } of byRoute.values()) {
+          if (all > 0) this.set({ tenant, route }, hits / all);
+        }
       }
     },
   });
@@ -358,15 +370,20 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const stateOf = (policy: CompiledCachePolicy): PolicyState => {
     let state = policyState.get(policy);
     if (state) return state;
-    const id = `${policy.tenantId}/${policy.routeId}`;
-    let total = totals.get(id);
+    let byRoute = totals.get(policy.tenantId);
+    if (!byRoute) {
+      byRoute = new Map();
+      totals.set(policy.tenantId, byRoute);
+    }
+    let total = byRoute.get(policy.routeId);
     if (!total) {
       total = { tenant: policy.tenantId, route: policy.routeId, hits: 0, all: 0 };
-      totals.set(id, total);
+      byRoute.set(policy.routeId, total);
     }
     state = {
       counters: {},
       total,
+      retired: false,
       keyPrefix: '',
       tenantGeneration: -1,
       routeGeneration: -1,
@@ -377,7 +394,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const count = (state: PolicyState, outcome: CacheOutcome) => {
     let series = state.counters[outcome];
     if (series === undefined) {
-      series = lookups.series([state.total.tenant, state.total.route, outcome]);
+      const { tenant, route } = state.total;
+      // Once per policy and outcome, not per request.
+      series = state.retired
+        ? new CounterSeries({ tenant, route, outcome })
+        : lookups.series([tenant, route, outcome]);
       state.counters[outcome] = series;
     }
     series.inc();
@@ -1094,8 +1115,29 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     applyPurge(await shared.purge(target));
   };
 
+  const routeRetired = (policy: CompiledCachePolicy): void => {
+    const byRoute = totals.get(policy.tenantId);
+    byRoute?.delete(policy.routeId);
+    if (byRoute?.size === 0) totals.delete(policy.tenantId);
+    const state = policyState.get(policy);
+    if (state !== undefined) {
+      state.retired = true;
+      return;
+    }
+    // Never looked up yet: a lookup still on its way gets totals of its own, not exported.
+    policyState.set(policy, {
+      counters: {},
+      total: { tenant: policy.tenantId, route: policy.routeId, hits: 0, all: 0 },
+      retired: true,
+      keyPrefix: '',
+      tenantGeneration: -1,
+      routeGeneration: -1,
+    });
+  };
+
   return {
     prepareTenant,
+    routeRetired,
     lookup,
     beginFill,
     store,

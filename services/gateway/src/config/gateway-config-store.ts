@@ -400,7 +400,7 @@ export class GatewayConfigStore implements TenantConfigSink {
    * removes the metric series of routes the replacement no longer has (all of them: tenant removed).
    */
   #retire(previous: CompiledTenant, replacement: CompiledTenant | undefined): void {
-    for (const policy of this.#pipeline.policies) policy.tenantRetired?.(previous);
+    for (const policy of this.#pipeline.policies) policy.tenantRetired?.(previous, replacement);
     this.#pipeline.metrics?.tenantRetired(
       previous.id,
       previous.routes.map((route) => route.metrics),

@@ -34,19 +34,35 @@ interface ExportedMetric {
 /** A route label that is no route id: which routes are live is for the caller to say. */
 export type RouteIsLive = (route: string) => boolean;
 
-/** The bound metrics of each registry: a tenant's series leave all of a replica's /metrics at once. */
-const boundMetricsByRegistry = new WeakMap<Registry, Set<BoundMetric<{ readonly labels: Labels }>>>();
-
-/**
- * Removes the tenant's series from every bound metric of the registry: all of them when the tenant
- * left, or (with `routeIsLive`) those whose route the tenant no longer has. A family without a route
- * label keeps the tenant's series while the tenant stays.
- */
-export function removeTenantSeries(registry: Registry, tenant: string, routeIsLive?: RouteIsLive): void {
-  for (const metric of boundMetricsByRegistry.get(registry) ?? []) metric.removeTenant(tenant, routeIsLive);
+/** Holds series labelled by tenant (every bound metric, and series kept elsewhere that register). */
+export interface TenantSeriesHolder {
+  /** See removeTenantSeries. */
+  removeTenant(tenant: string, routeIsLive?: RouteIsLive): void;
 }
 
-abstract class BoundMetric<S extends { readonly labels: Labels }> {
+/** The tenant series holders of each registry: a tenant's series leave all of a replica's /metrics at once. */
+const holdersByRegistry = new WeakMap<Registry, Set<TenantSeriesHolder>>();
+
+/** Has removeTenantSeries on the registry reach `holder` too (series that are no bound metric's). */
+export function registerTenantSeries(registry: Registry, holder: TenantSeriesHolder): void {
+  let holders = holdersByRegistry.get(registry);
+  if (holders === undefined) {
+    holders = new Set();
+    holdersByRegistry.set(registry, holders);
+  }
+  holders.add(holder);
+}
+
+/**
+ * Removes the tenant's series from every bound metric (and registered holder) of the registry: all of
+ * them when the tenant left, or (with `routeIsLive`) those whose route the tenant no longer has. A
+ * family without a route label keeps the tenant's series while the tenant stays.
+ */
+export function removeTenantSeries(registry: Registry, tenant: string, routeIsLive?: RouteIsLive): void {
+  for (const holder of holdersByRegistry.get(registry) ?? []) holder.removeTenant(tenant, routeIsLive);
+}
+
+abstract class BoundMetric<S extends { readonly labels: Labels }> implements TenantSeriesHolder {
   readonly aggregator = 'sum';
   readonly #series = new Map<string, S>();
   readonly #labelNames: readonly string[];
@@ -62,12 +78,7 @@ abstract class BoundMetric<S extends { readonly labels: Labels }> {
     this.#labelNames = labelNames;
     this.#keysByTenant = labelNames.includes('tenant') ? new Map() : undefined;
     registry.registerMetric(this as never);
-    let registered = boundMetricsByRegistry.get(registry);
-    if (registered === undefined) {
-      registered = new Set();
-      boundMetricsByRegistry.set(registry, registered);
-    }
-    registered.add(this);
+    registerTenantSeries(registry, this);
   }
 
   /** The series for these label values (in labelNames order); created on first request. */

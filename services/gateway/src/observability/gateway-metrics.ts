@@ -16,7 +16,7 @@ const NAMED_STATUSES = new Set(Object.keys(STATUS_CODES));
  * three-digit status, so one that has no registered name is counted as its class (`4xx`, `5xx`, …):
  * otherwise each origin could mint hundreds of series per tenant.
  */
-function errorStatusLabel(status: number, errorCode: string | undefined): string {
+export function errorStatusLabel(status: number, errorCode: string | undefined): string {
   const label = String(status);
   return errorCode !== undefined || NAMED_STATUSES.has(label) ? label : `${label[0]}xx`;
 }

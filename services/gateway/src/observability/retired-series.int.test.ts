@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { createCacheStage } from '../cache/cache-stage.js';
 import { MemoryCacheStore } from '../cache/memory-cache-store.js';
 import { createResponseCache } from '../cache/response-cache.js';
@@ -12,9 +13,6 @@ import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
-
-// The cache's hit-ratio gauge is rebuilt from the cache's own per-route totals at every scrape.
-const NOT_COVERED = 'vantageedge_gateway_cache_hit_ratio';
 
 /** `/status/<code>` answers with that status; anything else 200. */
 async function startStatusOrigin(): Promise<{ server: Server; url: string }> {
@@ -81,11 +79,7 @@ describe('series of retired routes and tenants', () => {
 
   const tenantLines = async (): Promise<string[]> => {
     const text = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
-    return text
-      .split('\n')
-      .filter(
-        (l) => l.startsWith('vantageedge_gateway_') && !l.startsWith(NOT_COVERED) && l.includes(tenantId),
-      );
+    return text.split('\n').filter((l) => l.startsWith('vantageedge_gateway_') && l.includes(tenantId));
   };
 
   it('removes a replaced route’s series, keeps (and keeps counting) those of a route that stays', async () => {
@@ -117,6 +111,10 @@ describe('series of retired routes and tenants', () => {
     const lookups = family('vantageedge_gateway_cache_lookups_total');
     expect(lookups.length).toBeGreaterThan(0);
     expect(lookups.filter((l) => !l.includes(churnRouteId))).toEqual([]);
+    // Rebuilt at every scrape from the cache's per-route totals: only the live route's.
+    expect(family('vantageedge_gateway_cache_hit_ratio')).toEqual([
+      `vantageedge_gateway_cache_hit_ratio{tenant="${tenantId}",route="${churnRouteId}"} 0`,
+    ]);
   });
 
   it('bounds the status label of errors an origin answers', async () => {
@@ -137,5 +135,129 @@ describe('series of retired routes and tenants', () => {
     expect((await tenantLines()).length).toBeGreaterThan(0);
     gateway.store.remove(tenantId);
     expect(await tenantLines()).toEqual([]);
+  });
+});
+
+/** `/ws/status/<code>` answers the upgrade with that status; any other path is a `ws` echo. */
+async function startWebSocketOrigin(): Promise<{ server: Server; wss: WebSocketServer; url: string }> {
+  const server = createServer((_req, res) => res.writeHead(200).end('plain'));
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    const status = /\/status\/(\d{3})$/.exec(req.url ?? '')?.[1];
+    if (status === undefined) {
+      wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => ws.send(data)));
+      return;
+    }
+    socket.end(`HTTP/1.1 ${status} Whatever\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/**
+ * Regression: the WebSocket series took their status from the origin (an origin could mint a series per
+ * invented status) and stayed in /metrics after their tenant left the replica's config.
+ */
+describe('WebSocket series of removed tenants', () => {
+  let origin: { server: Server; wss: WebSocketServer; url: string };
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startWebSocketOrigin();
+    gateway = await startTestGateway();
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    for (const client of origin?.wss.clients ?? []) client.terminate();
+    origin?.wss.close();
+    origin?.server.closeAllConnections();
+    await new Promise((resolve) => origin?.server.close(resolve));
+  });
+
+  let version = 1;
+  const applyTenant = (tenantId: string, subdomain: string) => {
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId,
+        version: version++,
+        subdomain,
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [{ origin_id: originId, path_pattern: '/ws/*' }],
+      }),
+    );
+  };
+
+  /** Resolves with the open socket, or rejects with the status the upgrade got. */
+  const connect = (subdomain: string, path: string): Promise<WebSocket> =>
+    new Promise((resolve, reject) => {
+      const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}${path}`, {
+        headers: { host: `${subdomain}.localhost` },
+      });
+      socket.once('unexpected-response', (_req, res) => {
+        res.resume();
+        reject(new Error(`status ${res.statusCode}`));
+      });
+      socket.once('error', reject);
+      socket.once('open', () => resolve(socket));
+    });
+  const close = (socket: WebSocket) =>
+    new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.close();
+    });
+
+  const lines = async (tenantId: string, family: string): Promise<string[]> => {
+    const text = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+    return text.split('\n').filter((l) => l.startsWith(`${family}{`) && l.includes(tenantId));
+  };
+  const UPGRADES = 'vantageedge_gateway_websocket_upgrades_total';
+  const OPEN = 'vantageedge_gateway_websocket_connections_open';
+
+  it('bounds the status label of upgrades an origin answers, as error_responses_total does', async () => {
+    const tenantId = randomUUID();
+    applyTenant(tenantId, 'ws-statuses');
+    for (const status of [404, 460, 461, 599]) {
+      await expect(connect('ws-statuses', `/ws/status/${status}`)).rejects.toThrow(`status ${status}`);
+    }
+    await close(await connect('ws-statuses', '/ws/echo'));
+    await expect(connect('ws-statuses', '/elsewhere')).rejects.toThrow('status 404');
+    expect((await lines(tenantId, UPGRADES)).sort()).toEqual(
+      [
+        `${UPGRADES}{tenant="${tenantId}",status="101"} 1`,
+        // The gateway's route_not_found and the origin's named 404.
+        `${UPGRADES}{tenant="${tenantId}",status="404"} 2`,
+        `${UPGRADES}{tenant="${tenantId}",status="4xx"} 2`,
+        `${UPGRADES}{tenant="${tenantId}",status="5xx"} 1`,
+      ].sort(),
+    );
+  });
+
+  it('removes a removed tenant’s upgrade series at once and its open-connections gauge once none is open', async () => {
+    const idle = randomUUID();
+    const busy = randomUUID();
+    applyTenant(idle, 'ws-idle');
+    applyTenant(busy, 'ws-busy');
+    await close(await connect('ws-idle', '/ws/a'));
+    const first = await connect('ws-busy', '/ws/a');
+    const second = await connect('ws-busy', '/ws/b');
+    await close(first);
+    await vi.waitFor(async () => expect(await lines(busy, OPEN)).toEqual([`${OPEN}{tenant="${busy}"} 1`]));
+    await vi.waitFor(async () => expect(await lines(idle, OPEN)).toEqual([`${OPEN}{tenant="${idle}"} 0`]));
+    expect(await lines(busy, UPGRADES)).toEqual([`${UPGRADES}{tenant="${busy}",status="101"} 2`]);
+
+    // A snapshot replacing the tenant keeps its series.
+    applyTenant(busy, 'ws-busy');
+    expect(await lines(busy, UPGRADES)).toHaveLength(1);
+
+    gateway.store.remove(idle);
+    gateway.store.remove(busy);
+    expect(await lines(idle, UPGRADES)).toEqual([]);
+    expect(await lines(idle, OPEN)).toEqual([]);
+    expect(await lines(busy, UPGRADES)).toEqual([]);
+    // Still open: removing it now would bring it back at -1 on the close.
+    expect(await lines(busy, OPEN)).toEqual([`${OPEN}{tenant="${busy}"} 1`]);
+    await close(second);
+    await vi.waitFor(async () => expect(await lines(busy, OPEN)).toEqual([]));
   });
 });

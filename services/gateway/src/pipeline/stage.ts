@@ -69,8 +69,11 @@ export interface RoutePolicy {
   compileRoute(context: RouteCompileContext): RouteStage | null;
   /** After a tenant's snapshot was compiled and swapped in (e.g. warm per-tenant state). */
   tenantApplied?(tenant: CompiledTenant): void;
-  /** A tenant version was replaced or removed: drop anything held for it. */
-  tenantRetired?(tenant: CompiledTenant): void;
+  /**
+   * A tenant version was replaced (`replacement`: the version now in the config) or removed (none):
+   * drop anything held for it, and for its routes the replacement no longer has.
+   */
+  tenantRetired?(tenant: CompiledTenant, replacement: CompiledTenant | undefined): void;
 }
 
 /** A route's stages, split once per hook so the request path loops over exactly what runs. */

@@ -1,26 +1,60 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { BoundCounter, registerTenantSeries } from '../observability/bound-metrics.js';
+import { errorStatusLabel } from '../observability/gateway-metrics.js';
 
-/** WebSocket series: open proxied connections and upgrade requests by the status they got. */
+/**
+ * WebSocket series: open proxied connections and upgrade requests by the status they got. Both leave
+ * /metrics with their tenant (removeTenantSeries on the registry): the upgrades at once, the open
+ * connections once the tenant is gone and none of its connections is open any more (a close after
+ * the series went would otherwise bring it back at -1).
+ */
 export class WebSocketMetrics {
-  readonly open: Gauge<'tenant'>;
-  readonly #upgrades: Counter<'tenant' | 'status'>;
+  readonly #upgrades: BoundCounter;
+  /** Open connections by tenant; read by the gauge at scrape time. */
+  readonly #open = new Map<string, number>();
 
   constructor(registry: Registry) {
-    this.open = new Gauge({
+    const open = this.#open;
+    new Gauge({
       name: 'vantageedge_gateway_websocket_connections_open',
       help: 'Proxied WebSocket connections open now, by tenant',
       labelNames: ['tenant'],
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const [tenant, count] of open) this.set({ tenant }, count);
+      },
     });
-    this.#upgrades = new Counter({
+    this.#upgrades = new BoundCounter({
       name: 'vantageedge_gateway_websocket_upgrades_total',
-      help: 'WebSocket upgrade requests by tenant and the status answered (101 when proxied)',
+      help: 'WebSocket upgrade requests by tenant and the status answered (101 when proxied; an origin status without a registered name is counted as its class, e.g. 4xx)',
       labelNames: ['tenant', 'status'],
-      registers: [registry],
+      registry,
+    });
+    registerTenantSeries(registry, {
+      removeTenant: (tenant, routeIsLive) => {
+        // A replaced tenant keeps its series; a removed one's gauge goes now only if nothing is open.
+        if (routeIsLive === undefined && open.get(tenant) === 0) open.delete(tenant);
+      },
     });
   }
 
-  upgrade(tenant: string, status: number): void {
-    this.#upgrades.labels(tenant, String(status)).inc();
+  /**
+   * An upgrade answered `status`: `errorCode` when the gateway answered it (its statuses are a fixed
+   * set and keep their value), none when the origin did (an unnamed status is counted as its class).
+   */
+  upgrade(tenant: string, status: number, errorCode: string | undefined): void {
+    this.#upgrades.series([tenant, errorStatusLabel(status, errorCode)]).inc();
+  }
+
+  opened(tenant: string): void {
+    this.#open.set(tenant, (this.#open.get(tenant) ?? 0) + 1);
+  }
+
+  /** `tenantGone`: the tenant has left the replica's config; its series goes with its last connection. */
+  closed(tenant: string, tenantGone: boolean): void {
+    const count = (this.#open.get(tenant) ?? 1) - 1;
+    if (count === 0 && tenantGone) this.#open.delete(tenant);
+    else this.#open.set(tenant, count);
   }
 }

@@ -44,7 +44,8 @@ import { upgradeRecorder } from './upgrade-record.js';
 import type { WebSocketMetrics } from './websocket-metrics.js';
 
 export interface WebSocketProxyOptions {
-  store: TenantResolver;
+  /** `get`: whether an upgrade's tenant is still in the config (series of a removed tenant are not brought back). */
+  store: TenantResolver & { get(tenantId: string): CompiledTenant | undefined };
   authenticator: Authenticator;
   encodedSlashes: EncodedSlashPolicy;
   /** GATEWAY_TRUSTED_PROXIES: whose forwarding headers are kept (as for every request). */
@@ -172,7 +173,7 @@ export class WebSocketProxy {
     socket.once('close', () => record());
     const refuse: Refusal = (status, code, message, headers) => {
       exchange.errorCode = code;
-      this.#options.metrics?.upgrade(exchange.tenant?.id ?? 'unknown', status);
+      this.#countUpgrade(exchange.tenant, status, code);
       res.once('finish', () => socket.destroy());
       writeError(res, status, code, message, headers);
     };
@@ -213,7 +214,6 @@ export class WebSocketProxy {
         : refuse(404, 'tenant_not_found', 'no tenant is served on this host');
     }
     exchange.tenant = tenant;
-    const tenantLabel = tenant.id;
 
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
@@ -239,7 +239,7 @@ export class WebSocketProxy {
       );
     }
     exchange.route = route;
-    if (await this.#runStages(exchange, socket, BEFORE_AUTH_STAGES, tenantLabel)) return;
+    if (await this.#runStages(exchange, socket, BEFORE_AUTH_STAGES)) return;
 
     const credentials = upgradeCredentials(route.config, req.headers, queryAt < 0 ? '' : url.slice(queryAt));
     exchange.query = credentials.query;
@@ -254,7 +254,7 @@ export class WebSocketProxy {
     // the route's request transform works on.
     if (credentials.protocols === undefined) delete req.headers['sec-websocket-protocol'];
     else req.headers['sec-websocket-protocol'] = credentials.protocols;
-    if (await this.#runStages(exchange, socket, CONNECT_STAGES, tenantLabel)) return;
+    if (await this.#runStages(exchange, socket, CONNECT_STAGES)) return;
 
     const origin = route.origin;
     if (origin === undefined) return refuse(503, 'origin_unavailable', 'the route has no origin configured');
@@ -287,17 +287,23 @@ export class WebSocketProxy {
     );
   }
 
+  /**
+   * Counts an upgrade's answer: `errorCode` when the gateway answered, none when the origin did. Not
+   * once the tenant left the config (an upgrade still in flight then): its series are gone with it.
+   */
+  #countUpgrade(tenant: CompiledTenant | undefined, status: number, errorCode: string | undefined): void {
+    const metrics = this.#options.metrics;
+    if (metrics === undefined) return;
+    if (tenant !== undefined && this.#options.store.get(tenant.id) === undefined) return;
+    metrics.upgrade(tenant?.id ?? 'unknown', status, errorCode);
+  }
+
   /** Runs the route's request stages named in `names`, in order; true when one answered the upgrade. */
-  async #runStages(
-    exchange: GatewayExchange,
-    socket: Duplex,
-    names: ReadonlySet<string>,
-    tenantLabel: string,
-  ): Promise<boolean> {
+  async #runStages(exchange: GatewayExchange, socket: Duplex, names: ReadonlySet<string>): Promise<boolean> {
     for (const stage of exchange.route?.stages.request ?? []) {
       if (!names.has(stage.name)) continue;
       if ((await stage.onRequest!(exchange)) === 'handled') {
-        this.#options.metrics?.upgrade(tenantLabel, exchange.res.statusCode);
+        this.#countUpgrade(exchange.tenant, exchange.res.statusCode, exchange.errorCode);
         // The answer may already be out (a stage that answers synchronously, before any await).
         if (exchange.res.writableFinished) socket.destroy();
         else exchange.res.once('finish', () => socket.destroy());
@@ -423,7 +429,7 @@ export class WebSocketProxy {
       if (refuseInternal(response)) return;
       // The origin answered without switching protocols (e.g. 403): relay its answer.
       release({ kind: 'response', status: response.statusCode ?? 502 });
-      this.#options.metrics?.upgrade(tenantId, response.statusCode ?? 502);
+      this.#countUpgrade(tenant, response.statusCode ?? 502, undefined);
       const res = exchange.res;
       const outHeaders = downstreamResponseHeaders(
         response.headers as Record<string, string | string[] | undefined>,
@@ -454,7 +460,7 @@ export class WebSocketProxy {
         release({ kind: 'cancelled' });
         return;
       }
-      this.#options.metrics?.upgrade(tenantId, 101);
+      this.#countUpgrade(tenant, 101, undefined);
       client.write(switchingProtocols(response, exchange.requestId, scoping));
       record(101);
       if (upstreamHead.length > 0) client.write(upstreamHead);
@@ -467,7 +473,7 @@ export class WebSocketProxy {
   #pair(client: Duplex, upstream: Socket, tenantId: string, onClose: () => void): void {
     const connection: ProxiedConnection = { client, upstream, tenantId };
     this.#open.add(connection);
-    this.#options.metrics?.open.labels(tenantId).inc();
+    this.#options.metrics?.opened(tenantId);
     upstream.setNoDelay(true);
     (client as Socket).setNoDelay?.(true);
     upstream.on('error', () => upstream.destroy());
@@ -476,7 +482,7 @@ export class WebSocketProxy {
       if (closed) return;
       closed = true;
       this.#open.delete(connection);
-      this.#options.metrics?.open.labels(tenantId).dec();
+      this.#options.metrics?.closed(tenantId, this.#options.store.get(tenantId) === undefined);
       client.destroy();
       upstream.destroy();
       onClose();
