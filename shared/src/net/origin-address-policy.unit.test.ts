@@ -31,6 +31,11 @@ describe('OriginAddressPolicy with the default ranges', () => {
     ['http://[::ffff:169.254.169.254]/', '169.254.0.0/16'],
     ['http://2852039166/', '169.254.0.0/16'],
     ['https://[fe80::1]/', 'fe80::/10'],
+    // Regression: metadata services outside link-local, and NAT64 spellings of blocked addresses.
+    ['http://[fd00:ec2::254]/latest/meta-data/', 'fd00:ec2::254/128'],
+    ['http://100.100.100.200/latest/meta-data/', '100.100.100.200/32'],
+    ['http://[64:ff9b::169.254.169.254]/', '64:ff9b::a9fe:0/112'],
+    ['http://[64:ff9b::7f00:1]/', '64:ff9b::7f00:0/104'],
   ])('refuses %s (range %s)', (url, range) => {
     expect(policy.urlRefusal(url)).toContain(`blocked range ${range}`);
   });
