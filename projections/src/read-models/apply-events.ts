@@ -1,4 +1,4 @@
-import { redactedHeaderTransform } from '@vantageedge/shared/domain/credential-headers';
+import { isCredentialTransformField, redactedTransform } from '@vantageedge/shared/domain/credential-headers';
 import { type ControlPlaneEvent, isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 import { ROUTE_POLICY_FIELDS } from '@vantageedge/shared/domain/route-policies';
@@ -551,15 +551,15 @@ async function insertAuditEntries(
 
 /**
  * The route policy fields an event carries (routes recorded before they existed carry none), the
- * values of credential request headers redacted: the read model never holds them (the event log and
- * the snapshots do).
+ * values of credential request headers and query parameters redacted: the read model never holds them
+ * (the event log and the snapshots do).
  */
 function routePoliciesOf(data: object): Record<string, unknown> {
   const policies: Record<string, unknown> = {};
   for (const field of ROUTE_POLICY_FIELDS) {
     const value = (data as Record<string, unknown>)[field];
     if (value !== undefined)
-      policies[field] = field === 'request_headers' ? redactedHeaderTransform(value) : value;
+      policies[field] = isCredentialTransformField(field) ? redactedTransform(field, value) : value;
   }
   return policies;
 }

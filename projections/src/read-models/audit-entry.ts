@@ -1,4 +1,4 @@
-import { redactedHeaderTransform } from '@vantageedge/shared/domain/credential-headers';
+import { isCredentialTransformField, redactedTransform } from '@vantageedge/shared/domain/credential-headers';
 import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type { ResourceType } from './schema.js';
@@ -56,7 +56,8 @@ const JWK_LISTS: ReadonlySet<string> = new Set(['keys', 'service_jwks']);
 
 /**
  * A deep copy of event data without secrets: secret fields dropped, private JWK members dropped, and
- * the values of a route's credential request headers (credential-headers.ts) shown as `<redacted>`.
+ * the values of a route's credential request headers and query parameters (credential-headers.ts)
+ * shown as `<redacted>`.
  */
 export function redactSecrets(value: unknown, parentKey = ''): unknown {
   if (Array.isArray(value)) {
@@ -66,7 +67,7 @@ export function redactSecrets(value: unknown, parentKey = ''): unknown {
   const copy: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
     if (SECRET_FIELDS.has(key)) continue;
-    copy[key] = key === 'request_headers' ? redactedHeaderTransform(item) : redactSecrets(item, key);
+    copy[key] = isCredentialTransformField(key) ? redactedTransform(key, item) : redactSecrets(item, key);
   }
   return copy;
 }

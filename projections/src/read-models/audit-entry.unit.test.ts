@@ -131,4 +131,44 @@ describe('audit entries', () => {
       request_headers: { set: { Authorization: 'Bearer origin-secret' } },
     });
   });
+  it('shows the values of a route’s credential query parameters as <redacted>, keeping the others', () => {
+    const routeId = '4d5e6f7a-8b9c-4dae-8f0a-2b3c4d5e6f7a';
+    const query = {
+      set: { api_key: 'qk-123', format: 'json', 'X-Amz-Signature': 'sig-abc' },
+      add: { access_token: 'qt-456', page: '2' },
+      remove: ['key'],
+    };
+    const event = (type: 'RouteCreated' | 'RouteUpdated', extra: object): RecordedEvent => ({
+      id: '0b9f7f5e-6d0c-4c49-8d0c-2f5b6a4b9a05',
+      type,
+      stream: `route-${routeId}`,
+      revision: 0n,
+      position: 13n,
+      data: {
+        route_id: routeId,
+        tenant_id: metadata.tenant_id,
+        query,
+        match: { query: [{ name: 'key', equals: 'v' }] },
+        ...extra,
+      },
+      metadata,
+    });
+    const created = event('RouteCreated', {});
+    for (const entry of [
+      toAuditEntry(created),
+      toAuditEntry(event('RouteUpdated', { changed_fields: ['query'] })),
+    ]) {
+      const text = JSON.stringify(entry.data);
+      for (const secret of ['qk-123', 'sig-abc', 'qt-456']) expect(text).not.toContain(secret);
+      expect(entry.data).toMatchObject({
+        query: {
+          set: { api_key: '<redacted>', format: 'json', 'X-Amz-Signature': '<redacted>' },
+          add: { access_token: '<redacted>', page: '2' },
+          remove: ['key'],
+        },
+        match: { query: [{ name: 'key', equals: 'v' }] },
+      });
+    }
+    expect(created.data).toMatchObject({ query: { set: { api_key: 'qk-123' } } });
+  });
 });

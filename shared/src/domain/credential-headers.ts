@@ -1,17 +1,20 @@
 /**
- * Credentials a route sends to its origin (`request_headers.set` / `.add`, e.g. an origin's
- * `authorization: Bearer …`) are write-only, like API keys: the event log and the gateways' snapshots
- * keep the value, every read of the admin API — the resources, the tenant's config and its document,
- * diffs, plans, explain, the audit log — shows REDACTED_VALUE instead, to every role (README "Route
- * policies"). A write that carries the placeholder as such a header's value keeps the stored value
- * (control plane: domain/credential-headers.ts).
+ * Credentials a route sends to its origin are write-only, like API keys: the values of credential
+ * request headers (`request_headers.set` / `.add`, e.g. an origin's `authorization: Bearer …`) and of
+ * credential query parameters (`query.set` / `.add`, e.g. `api_key`, `access_token`, `sig`). The event
+ * log and the gateways' snapshots keep the value, every read of the admin API — the resources, the
+ * tenant's config and its document, diffs, plans, explain, the audit log — shows REDACTED_VALUE
+ * instead, to every role (README "Route policies"). A write that carries the placeholder as such a
+ * value keeps the stored value (control plane: domain/credential-headers.ts).
  *
  * Which headers: a name (compared case-insensitively, `_` read as `-`) in CREDENTIAL_HEADER_NAMES, or
- * containing one of CREDENTIAL_NAME_PARTS. Every value of such a header is redacted, a template like
- * `${request_id}` included: the rule is about names, never about guessing what a value holds.
+ * containing one of CREDENTIAL_NAME_PARTS. Which query parameters: the same, or a name (same
+ * normalization) in CREDENTIAL_QUERY_PARAM_NAMES. Every value of such a header or parameter is
+ * redacted, a template like `${request_id}` included: the rule is about names, never about guessing
+ * what a value holds.
  */
 
-/** What every read shows instead of a credential header's value. */
+/** What every read shows instead of a credential header's or query parameter's value. */
 export const REDACTED_VALUE = '<redacted>';
 
 /** Header names that carry credentials whatever their wording. */
@@ -45,40 +48,104 @@ export const CREDENTIAL_NAME_PARTS: readonly string[] = [
   'private-key',
 ];
 
+const normalizedName = (name: string) => name.toLowerCase().replaceAll('_', '-');
+
 /** Whether a header's value is a credential (write-only). */
 export function isCredentialHeader(name: string): boolean {
-  const normalized = name.toLowerCase().replaceAll('_', '-');
+  const normalized = normalizedName(name);
   return (
     CREDENTIAL_HEADER_NAMES.has(normalized) || CREDENTIAL_NAME_PARTS.some((part) => normalized.includes(part))
   );
 }
 
+/**
+ * Query parameter names that carry credentials beyond the header rule, matched whole (so `key` but
+ * not `cache_key` or `keyword`, `code` but not `country_code`): `key` (Google APIs and many more),
+ * `sig` (Azure SAS), `auth` (Firebase), `hmac` (Shopify-style signed requests), `jwt`, `code`
+ * (Azure Functions keys, OAuth authorization codes), `access-key` / `accesskey` (APIs that take their
+ * key as `access_key`), `subscription-key` (Azure API Management).
+ */
+export const CREDENTIAL_QUERY_PARAM_NAMES: ReadonlySet<string> = new Set([
+  'key',
+  'sig',
+  'auth',
+  'hmac',
+  'jwt',
+  'code',
+  'access-key',
+  'accesskey',
+  'subscription-key',
+]);
+
+/**
+ * Whether a query parameter's value is a credential (write-only): a credential header's name (so
+ * `api_key`, `access_token`, `client_secret`, `password`, `X-Amz-Signature`, `X-Amz-Security-Token`,
+ * `session_id`) or one of CREDENTIAL_QUERY_PARAM_NAMES.
+ */
+export function isCredentialQueryParam(name: string): boolean {
+  return isCredentialHeader(name) || CREDENTIAL_QUERY_PARAM_NAMES.has(normalizedName(name));
+}
+
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** A `{ name: value }` map with the values of credential headers replaced by REDACTED_VALUE. */
-export function redactedHeaderMap(map: unknown): unknown {
+/**
+ * The route fields whose `set` / `add` maps may hold credentials, each with its rule for names:
+ * request headers and query parameters (response headers go to clients, not origins).
+ */
+export const CREDENTIAL_TRANSFORMS = {
+  request_headers: isCredentialHeader,
+  query: isCredentialQueryParam,
+} as const satisfies Record<string, (name: string) => boolean>;
+export type CredentialTransformField = keyof typeof CREDENTIAL_TRANSFORMS;
+
+export function isCredentialTransformField(field: string): field is CredentialTransformField {
+  return Object.hasOwn(CREDENTIAL_TRANSFORMS, field);
+}
+
+/** A `{ name: value }` map with the values of credential names (by `isCredential`) replaced by REDACTED_VALUE. */
+export function redactedMap(map: unknown, isCredential: (name: string) => boolean): unknown {
   if (!isRecord(map)) return map;
   return Object.fromEntries(
-    Object.entries(map).map(([name, value]) => [name, isCredentialHeader(name) ? REDACTED_VALUE : value]),
+    Object.entries(map).map(([name, value]) => [name, isCredential(name) ? REDACTED_VALUE : value]),
   );
 }
 
-/** A request header transform (`{ set, add, remove }`) with its credential values redacted; anything else as it is. */
-export function redactedHeaderTransform<T>(transform: T): T {
+/** A `{ name: value }` map of request headers with the values of credential headers replaced by REDACTED_VALUE. */
+export function redactedHeaderMap(map: unknown): unknown {
+  return redactedMap(map, isCredentialHeader);
+}
+
+/**
+ * A route's `request_headers` or `query` transform (`{ set, add, remove }`) with its credential values
+ * redacted; anything else (null, the array of `match.query`, a string) as it is.
+ */
+export function redactedTransform<T>(field: CredentialTransformField, transform: T): T {
   if (!isRecord(transform)) return transform;
   const copy: Record<string, unknown> = { ...transform };
   for (const part of ['set', 'add'] as const) {
-    if (part in copy) copy[part] = redactedHeaderMap(copy[part]);
+    if (part in copy) copy[part] = redactedMap(copy[part], CREDENTIAL_TRANSFORMS[field]);
   }
   return copy as T;
 }
 
+/** A request header transform (`{ set, add, remove }`) with its credential values redacted; anything else as it is. */
+export function redactedHeaderTransform<T>(transform: T): T {
+  return redactedTransform('request_headers', transform);
+}
+
+/** A query transform (`{ set, add, remove }`) with its credential values redacted; anything else as it is. */
+export function redactedQueryTransform<T>(transform: T): T {
+  return redactedTransform('query', transform);
+}
+
 /**
- * A deep copy of `value` in which every `request_headers` member (a route, a route event's data, a
- * config, a diff's before/after) has its credential values redacted.
+ * A deep copy of `value` in which every `request_headers` and every `query` member (a route, a route
+ * event's data, a config, a diff's before/after, an explanation's policies) has its credential values
+ * redacted. A `query` that is not a transform (a route's `match.query` list, explain's request query
+ * string) is left as it is.
  */
-export function redactedCredentialHeaders<T>(value: T): T {
+export function redactedCredentials<T>(value: T): T {
   return redactDeep(value) as T;
 }
 
@@ -87,7 +154,7 @@ function redactDeep(value: unknown): unknown {
   if (!isRecord(value)) return value;
   const copy: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    copy[key] = key === 'request_headers' ? redactedHeaderTransform(item) : redactDeep(item);
+    copy[key] = isCredentialTransformField(key) ? redactedTransform(key, item) : redactDeep(item);
   }
   return copy;
 }

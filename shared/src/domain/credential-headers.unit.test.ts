@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   isCredentialHeader,
+  isCredentialQueryParam,
   REDACTED_VALUE,
-  redactedCredentialHeaders,
+  redactedCredentials,
   redactedHeaderTransform,
+  redactedQueryTransform,
 } from './credential-headers.js';
 
 describe('credential headers', () => {
@@ -59,9 +61,119 @@ describe('credential headers', () => {
     expect(transform.set.authorization).toBe('Bearer s');
     expect(redactedHeaderTransform(null)).toBeNull();
     expect(
-      redactedCredentialHeaders({ routes: [{ request_headers: transform, response_headers: transform }] }),
+      redactedCredentials({ routes: [{ request_headers: transform, response_headers: transform }] }),
     ).toEqual({
       routes: [{ request_headers: redactedHeaderTransform(transform), response_headers: transform }],
+    });
+  });
+});
+
+describe('credential query parameters', () => {
+  it.each([
+    'api_key',
+    'apikey',
+    'apiKey',
+    'api-key',
+    'key',
+    'Key',
+    'access_token',
+    'accessToken',
+    'id_token',
+    'token',
+    'auth',
+    'sig',
+    'signature',
+    'Signature',
+    'X-Amz-Signature',
+    'X-Amz-Security-Token',
+    'X-Amz-Credential',
+    'X-Goog-Signature',
+    'client_secret',
+    'password',
+    'passwd',
+    'private_key',
+    'session_id',
+    'hmac',
+    'jwt',
+    'code',
+    'access_key',
+    'accessKey',
+    'subscription-key',
+    'user[password]',
+    'authorization',
+  ])('%s is a credential query parameter', (name) => {
+    expect(isCredentialQueryParam(name)).toBe(true);
+  });
+
+  it.each([
+    'page',
+    'limit',
+    'q',
+    'format',
+    'lang',
+    'region',
+    'author',
+    'authority',
+    'keyword',
+    'keys',
+    'key_id',
+    'cache_key',
+    'sort_key',
+    'monkey',
+    'design',
+    'signed',
+    'X-Amz-SignedHeaders',
+    'X-Amz-Date',
+    'X-Amz-Expires',
+    'X-Amz-Algorithm',
+    'codec',
+    'country_code',
+    'promo_code',
+    'utm_source',
+    'client_id',
+    'redirect_uri',
+  ])('%s is not', (name) => {
+    expect(isCredentialQueryParam(name)).toBe(false);
+  });
+
+  it('redacts set and add values of a query transform, never remove, and every route query of a deep value', () => {
+    const query = {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${…} is the route policies’ own value-template syntax
+      set: { api_key: 'k-1', format: 'json', sig: '${request_id}' },
+      add: { access_token: 't-1', page: '2' },
+      remove: ['key'],
+    };
+    const redacted = {
+      set: { api_key: REDACTED_VALUE, format: 'json', sig: REDACTED_VALUE },
+      add: { access_token: REDACTED_VALUE, page: '2' },
+      remove: ['key'],
+    };
+    expect(redactedQueryTransform(query)).toEqual(redacted);
+    expect(query.set.api_key).toBe('k-1');
+    expect(redactedQueryTransform(null)).toBeNull();
+    const headers = {
+      set: { authorization: 'Bearer s', key: 'not-a-header-credential' },
+      add: {},
+      remove: [],
+    };
+    expect(
+      redactedCredentials({
+        routes: [{ request_headers: headers, query, match: { query: [{ name: 'key', equals: 'x' }] } }],
+        request: { query: 'api_key=typed-by-the-caller' },
+      }),
+    ).toEqual({
+      routes: [
+        {
+          request_headers: {
+            set: { authorization: REDACTED_VALUE, key: 'not-a-header-credential' },
+            add: {},
+            remove: [],
+          },
+          query: redacted,
+          match: { query: [{ name: 'key', equals: 'x' }] },
+        },
+      ],
+      request: { query: 'api_key=typed-by-the-caller' },
     });
   });
 });

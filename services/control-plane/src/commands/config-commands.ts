@@ -91,7 +91,8 @@ async function deletedResources(
   const wasOfTenant = (state: Lifecycle<{ tenant_id: string }>) =>
     state.status === 'deleted' && state.data.tenant_id === tenantId;
   const routeHeaders = new Map<string, RouteState['request_headers'] | undefined>();
-  const deleted: DeletedResources = { origins: new Set(), routes: new Set(), routeHeaders };
+  const routeQueries = new Map<string, RouteState['query'] | undefined>();
+  const deleted: DeletedResources = { origins: new Set(), routes: new Set(), routeHeaders, routeQueries };
   for (const { id } of document.origins) {
     if (id === undefined || live.has(id)) continue;
     if (wasOfTenant(fold(originDecider, await deps.store.readStream(streamName.origin(id))))) {
@@ -103,8 +104,10 @@ async function deletedResources(
     const route = fold(routeDecider, await deps.store.readStream(streamName.route(id)));
     if (wasOfTenant(route) && route.status === 'deleted') {
       (deleted.routes as Set<string>).add(id);
-      // What a credential header's <redacted> placeholder keeps when the document brings it back.
+      // What a credential header's or query parameter's <redacted> placeholder keeps when the
+      // document brings it back.
       routeHeaders.set(id, route.data.request_headers);
+      routeQueries.set(id, route.data.query);
     }
   }
   return deleted;
@@ -128,7 +131,8 @@ function result(
   position: bigint,
   changes: PlannedChange[],
 ): ConfigChangeResult {
-  // Credential header values are write-only: the answer shows them as <redacted> (a plan of the real values).
+  // Credential header and query parameter values are write-only: the answer shows them as <redacted>
+  // (a plan of the real values).
   return { tenant_id: tenantId, version, position: position.toString(), changes: redactedChanges(changes) };
 }
 

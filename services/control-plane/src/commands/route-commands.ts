@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type RouteState, streamName } from '@vantageedge/shared/domain/events';
 import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
-import { withStoredCredentials } from '../domain/credential-headers.js';
+import { withStoredRouteCredentials } from '../domain/credential-headers.js';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError, invalid } from '../domain/errors.js';
 import { type RouteCommand, routeDecider } from '../domain/route.js';
@@ -28,8 +28,9 @@ export async function createRoute(
 ): Promise<CommandOutcome<RouteResource>> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
-  // A new route has no stored credential: the <redacted> placeholder is a 400 naming the header.
-  withStoredCredentials(body.request_headers, null, 'request_headers');
+  // A new route has no stored credential: the <redacted> placeholder is a 400 naming the header or
+  // query parameter.
+  withStoredRouteCredentials(body, null);
   await requireNewRouteFits(deps, ctx, body);
   const routeId = randomUUID();
   const { tenant_id, ...config } = body;
@@ -55,18 +56,9 @@ export async function updateRoute(
     decider: routeDecider,
     what: 'route',
     command: async (route): Promise<RouteCommand> => {
-      // The <redacted> placeholder of a credential header keeps the value this route has for it.
-      const body =
-        patch.request_headers === undefined
-          ? patch
-          : {
-              ...patch,
-              request_headers: withStoredCredentials(
-                patch.request_headers,
-                route.request_headers,
-                'request_headers',
-              ),
-            };
+      // The <redacted> placeholder of a credential header or query parameter keeps the value this
+      // route has for it.
+      const body = withStoredRouteCredentials(patch, route);
       requireShortStrings(deps, body);
       requireRouteWithinLimits(deps, { ...route, ...body });
       if (body.origin_id != null && body.origin_id !== route.origin_id) {

@@ -1,4 +1,7 @@
-import { redactedHeaderTransform } from '@vantageedge/shared/domain/credential-headers';
+import {
+  redactedHeaderTransform,
+  redactedQueryTransform,
+} from '@vantageedge/shared/domain/credential-headers';
 import type {
   CertificateState,
   OriginState,
@@ -83,6 +86,7 @@ export function routeView({ data, created_at, updated_at }: Known<RouteState>): 
     websocket_token: config.websocket_token ?? 'header',
     // Write-only (README "Route policies"): not even the writer's own answer carries the values.
     request_headers: redactedHeaderTransform(config.request_headers ?? null),
+    query: redactedQueryTransform(config.query ?? null),
     created_at,
     updated_at,
   };

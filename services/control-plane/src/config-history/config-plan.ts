@@ -4,8 +4,8 @@ import {
   loadBalancing,
   type OriginConfig,
 } from '@vantageedge/shared/domain/gateway-config';
-import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
-import { withStoredCredentials } from '../domain/credential-headers.js';
+import type { HeaderTransform, QueryTransform } from '@vantageedge/shared/domain/route-policies';
+import { withStoredRouteCredentials } from '../domain/credential-headers.js';
 import { invalid } from '../domain/errors.js';
 import type { ConfigDocument, OriginEntry, RouteEntry } from '../schemas/config-document.js';
 import type { UpdateOriginBody, UpdateRouteBody, UpdateTenantBody } from '../schemas/requests.js';
@@ -57,12 +57,14 @@ export interface DeletedResources {
   routes: ReadonlySet<string>;
   /** The request_headers each deleted route had: what a credential header's placeholder keeps. */
   routeHeaders?: ReadonlyMap<string, HeaderTransform | null | undefined>;
+  /** The query transform each deleted route had: what a credential query parameter's placeholder keeps. */
+  routeQueries?: ReadonlyMap<string, QueryTransform | null | undefined>;
 }
 
 export interface PlanOptions {
   /**
-   * `keep_stored` (documents people write: apply, plan): a credential header's `<redacted>` keeps the
-   * stored value. `literal` (a rollback's document, made from the recorded config): values as they are.
+   * `keep_stored` (documents people write: apply, plan): a credential header's or query parameter's
+   * `<redacted>` keeps the stored value. `literal` (a rollback's document, made from the recorded config): values as they are.
    */
   placeholders?: 'keep_stored' | 'literal';
 }
@@ -244,21 +246,22 @@ export function planConfig(
       }
       id = candidates[0]?.id;
     }
-    // A credential header's <redacted> placeholder keeps the value the route has (or had, when it is
-    // brought back); for a new route it is a 400 naming the field (domain/credential-headers.ts).
+    // A credential header's or query parameter's <redacted> placeholder keeps the value the route has
+    // (or had, when it is brought back); for a new route it is a 400 naming the field
+    // (domain/credential-headers.ts).
     const fields: RouteFields =
       options.placeholders === 'literal'
         ? written
-        : {
-            ...written,
-            request_headers: withStoredCredentials(
-              written.request_headers,
-              id === undefined
-                ? null
-                : (liveRoutes.get(id)?.request_headers ?? deleted.routeHeaders?.get(id)),
-              `${field}.request_headers`,
-            ),
-          };
+        : withStoredRouteCredentials(
+            written,
+            id === undefined
+              ? null
+              : {
+                  request_headers: liveRoutes.get(id)?.request_headers ?? deleted.routeHeaders?.get(id),
+                  query: liveRoutes.get(id)?.query ?? deleted.routeQueries?.get(id),
+                },
+            field,
+          );
     const shown = {
       origin_id: originId,
       ...(entry.origin !== undefined ? { origin: entry.origin } : {}),

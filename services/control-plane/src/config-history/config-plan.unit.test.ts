@@ -334,3 +334,140 @@ describe('config plan: credential request headers (write-only values)', () => {
     expect(JSON.stringify(whole)).not.toContain(SECRET);
   });
 });
+
+describe('config plan: credential query parameters (write-only values)', () => {
+  const KEY = 'origin-query-key-0123';
+  const TOKEN = 'origin-query-token-4567';
+  const guarded = {
+    ...users,
+    query: { set: { api_key: KEY, format: 'json' }, add: { access_token: TOKEN }, remove: [] },
+  };
+  const withGuarded: TenantConfig = { ...current, routes: [guarded, posts] };
+  const dumped = () =>
+    documentOf(redactedConfig(withGuarded)) as unknown as { routes: Array<Record<string, unknown>> };
+  const planOf = (document: unknown, deleted = NOTHING_DELETED) =>
+    planConfig(withGuarded, parse(document), deleted);
+  const guardedEntry = (document: { routes: Array<Record<string, unknown>> }) =>
+    document.routes.find((route) => route['id'] === users.id) as Record<string, unknown>;
+
+  it('a redacted dump shows the placeholder and plans nothing (the placeholder keeps the stored value)', () => {
+    const document = dumped();
+    expect(JSON.stringify(document)).not.toContain(KEY);
+    expect(JSON.stringify(document)).not.toContain(TOKEN);
+    expect(guardedEntry(document)['query']).toEqual({
+      set: { api_key: REDACTED_VALUE, format: 'json' },
+      add: { access_token: REDACTED_VALUE },
+      remove: [],
+    });
+    expect(planOf(document)).toEqual({ changes: [], steps: [] });
+  });
+
+  it('an edit beside a placeholder updates with the stored value; the change names only the edited parameter', () => {
+    const document = dumped();
+    guardedEntry(document)['query'] = {
+      set: { api_key: REDACTED_VALUE, format: 'xml' },
+      add: { access_token: REDACTED_VALUE },
+      remove: [],
+    };
+    const result = planOf(document);
+    expect(result.steps).toEqual([
+      expect.objectContaining({
+        action: 'update_route',
+        id: users.id,
+        changes: {
+          query: { set: { api_key: KEY, format: 'xml' }, add: { access_token: TOKEN }, remove: [] },
+        },
+      }),
+    ]);
+    expect(result.changes.map((change) => change.fields)).toEqual([
+      [{ field: 'query.set.format', from: 'json', to: 'xml' }],
+    ]);
+    expect(JSON.stringify(redactedChanges(result.changes))).not.toContain(KEY);
+  });
+
+  it('query parameter names are compared exactly: the placeholder of another spelling keeps nothing', () => {
+    const document = dumped();
+    guardedEntry(document)['query'] = { set: { API_KEY: REDACTED_VALUE } };
+    const index = document.routes.indexOf(guardedEntry(document));
+    expect(() => planOf(document)).toThrow(
+      expect.objectContaining({ kind: 'invalid', field: `routes.${index}.query.set.API_KEY` }),
+    );
+  });
+
+  it('the placeholder with no stored value is invalid, naming the field', () => {
+    const newRoute = dumped();
+    newRoute.routes.push({
+      origin: 'users-api',
+      path_pattern: '/orders/*',
+      auth_mode: 'public',
+      query: { set: { sig: REDACTED_VALUE } },
+    });
+    expect(() => planOf(newRoute)).toThrow(
+      expect.objectContaining({ kind: 'invalid', field: 'routes.2.query.set.sig' }),
+    );
+    const notStored = dumped();
+    guardedEntry(notStored)['query'] = { add: { client_secret: REDACTED_VALUE } };
+    const index = notStored.routes.indexOf(guardedEntry(notStored));
+    expect(() => planOf(notStored)).toThrow(
+      expect.objectContaining({ kind: 'invalid', field: `routes.${index}.query.add.client_secret` }),
+    );
+  });
+
+  it('the placeholder as the value of an ordinary parameter is an ordinary value', () => {
+    const document = dumped();
+    guardedEntry(document)['query'] = {
+      set: { api_key: REDACTED_VALUE, format: REDACTED_VALUE },
+      add: { access_token: REDACTED_VALUE },
+    };
+    const [step] = planOf(document).steps;
+    expect(step).toMatchObject({
+      action: 'update_route',
+      changes: { query: { set: { api_key: KEY, format: REDACTED_VALUE }, add: { access_token: TOKEN } } },
+    });
+  });
+
+  it('a deleted route brought back by its id takes the value it had', () => {
+    const document = dumped();
+    const gone: TenantConfig = { ...withGuarded, routes: [posts] };
+    const deleted: DeletedResources = {
+      origins: new Set(),
+      routes: new Set([users.id]),
+      routeQueries: new Map([[users.id, guarded.query]]),
+    };
+    const result = planConfig(gone, parse(document), deleted);
+    expect(result.steps).toEqual([
+      expect.objectContaining({
+        action: 'restore_route',
+        id: users.id,
+        route: expect.objectContaining({ query: guarded.query }),
+      }),
+    ]);
+    expect(JSON.stringify(redactedChanges(result.changes))).not.toContain(KEY);
+  });
+
+  it('a rollback’s document (placeholders literal) keeps its values as they are', () => {
+    const document = documentOf(withGuarded);
+    const result = planConfig({ ...withGuarded, routes: [users, posts] }, parse(document), NOTHING_DELETED, {
+      placeholders: 'literal',
+    });
+    expect(result.steps).toEqual([
+      expect.objectContaining({ action: 'update_route', changes: { query: guarded.query } }),
+    ]);
+  });
+
+  it('a plan and a diff show no secret, a change of one as <redacted> → <redacted>', () => {
+    const rotated: TenantConfig = {
+      ...withGuarded,
+      routes: [{ ...guarded, query: { ...guarded.query, set: { api_key: 'rotated-key' } } }, posts],
+    };
+    const changes = redactedChanges(diffConfigs(withGuarded, rotated));
+    for (const secret of [KEY, TOKEN, 'rotated-key']) expect(JSON.stringify(changes)).not.toContain(secret);
+    expect(changes[0]?.fields).toContainEqual({
+      field: 'query.set.api_key',
+      from: REDACTED_VALUE,
+      to: REDACTED_VALUE,
+    });
+    const whole = redactedChanges(diffConfigs({ ...withGuarded, routes: [users, posts] }, withGuarded));
+    for (const secret of [KEY, TOKEN]) expect(JSON.stringify(whole)).not.toContain(secret);
+  });
+});

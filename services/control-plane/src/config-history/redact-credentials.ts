@@ -1,9 +1,10 @@
 import {
-  isCredentialHeader,
+  CREDENTIAL_TRANSFORMS,
+  isCredentialTransformField,
   REDACTED_VALUE,
-  redactedCredentialHeaders,
-  redactedHeaderMap,
-  redactedHeaderTransform,
+  redactedCredentials,
+  redactedMap,
+  redactedTransform,
 } from '@vantageedge/shared/domain/credential-headers';
 import type { FieldChange } from './config-diff.js';
 import type { TenantConfig } from './tenant-config.js';
@@ -11,31 +12,45 @@ import type { TenantConfig } from './tenant-config.js';
 export { REDACTED_VALUE };
 
 /**
- * What leaves the control plane of a config: the values of the routes' credential request headers are
- * write-only (README "Route policies"), shown as REDACTED_VALUE. Config commands (plan, apply,
- * rollback) work on the real config; only what is answered goes through here.
+ * What leaves the control plane of a config: the values of the routes' credential request headers and
+ * credential query parameters are write-only (README "Route policies"), shown as REDACTED_VALUE.
+ * Config commands (plan, apply, rollback) work on the real config; only what is answered goes through
+ * here.
  */
 
-/** The config with its routes' credential header values redacted (for GET …/config and …/document). */
+/** The config with its routes' credential values redacted (for GET …/config and …/document). */
 export function redactedConfig(config: TenantConfig): TenantConfig {
-  return { ...config, routes: config.routes.map((route) => redactedCredentialHeaders(route)) };
+  return { ...config, routes: config.routes.map((route) => redactedCredentials(route)) };
 }
 
-/** A field change of a diff or a plan: a credential header's value shows as REDACTED_VALUE on both sides. */
+/**
+ * A field change of a diff or a plan: a credential header's or query parameter's value shows as
+ * REDACTED_VALUE on both sides.
+ */
 function redactedFieldChange(change: FieldChange): FieldChange {
   const { field } = change;
   const hide = (value: unknown) => (value === null || value === undefined ? value : REDACTED_VALUE);
-  if (field === 'request_headers') {
-    return { ...change, from: redactedHeaderTransform(change.from), to: redactedHeaderTransform(change.to) };
+  if (isCredentialTransformField(field)) {
+    return {
+      ...change,
+      from: redactedTransform(field, change.from),
+      to: redactedTransform(field, change.to),
+    };
   }
-  for (const part of ['set', 'add']) {
-    const prefix = `request_headers.${part}`;
-    if (field === prefix) {
-      return { ...change, from: redactedHeaderMap(change.from), to: redactedHeaderMap(change.to) };
-    }
-    // Header names may hold dots: the name is everything after the prefix.
-    if (field.startsWith(`${prefix}.`) && isCredentialHeader(field.slice(prefix.length + 1))) {
-      return { ...change, from: hide(change.from), to: hide(change.to) };
+  for (const [transform, isCredential] of Object.entries(CREDENTIAL_TRANSFORMS)) {
+    for (const part of ['set', 'add']) {
+      const prefix = `${transform}.${part}`;
+      if (field === prefix) {
+        return {
+          ...change,
+          from: redactedMap(change.from, isCredential),
+          to: redactedMap(change.to, isCredential),
+        };
+      }
+      // Header and parameter names may hold dots: the name is everything after the prefix.
+      if (field.startsWith(`${prefix}.`) && isCredential(field.slice(prefix.length + 1))) {
+        return { ...change, from: hide(change.from), to: hide(change.to) };
+      }
     }
   }
   return change;
@@ -51,7 +66,7 @@ export function redactedChanges<Change extends { fields: FieldChange[]; before: 
   return changes.map((change) => ({
     ...change,
     fields: change.fields.map(redactedFieldChange),
-    before: redactedCredentialHeaders(change.before),
-    after: redactedCredentialHeaders(change.after),
+    before: redactedCredentials(change.before),
+    after: redactedCredentials(change.after),
   }));
 }

@@ -605,13 +605,13 @@ function configPaths(): Record<string, unknown> {
   return {
     '/api/v1/tenants/{id}/config': read(
       'getTenantConfig',
-      "The tenant's whole gateway config as the gateways served it after an event position (snapshot version = position of the tenant's last event up to it); credential request header values show as <redacted>",
+      "The tenant's whole gateway config as the gateways served it after an event position (snapshot version = position of the tenant's last event up to it); credential request header and query parameter values show as <redacted>",
       [AT_POSITION, MIN_POSITION],
       'TenantConfig',
     ),
     '/api/v1/tenants/{id}/config/document': read(
       'getTenantConfigDocument',
-      "The config as a tenant document (what vantageedge dump writes): apply it to get this config back (a credential header's <redacted> value keeps the stored one)",
+      "The config as a tenant document (what vantageedge dump writes): apply it to get this config back (a credential header's or query parameter's <redacted> value keeps the stored one)",
       [AT_POSITION, MIN_POSITION],
       'TenantConfigDocumentAnswer',
     ),
@@ -619,7 +619,7 @@ function configPaths(): Record<string, unknown> {
       get: {
         ...read('diffTenantConfig', '', [], 'TenantConfigDiff').get,
         summary:
-          'What changed between the configs at two event positions: resources added, removed, changed, by field (credential header values as <redacted>)',
+          'What changed between the configs at two event positions: resources added, removed, changed, by field (credential header and query parameter values as <redacted>)',
         parameters: [
           ID_PARAM,
           {
@@ -677,7 +677,7 @@ function configPaths(): Record<string, unknown> {
         operationId: 'planTenantConfig',
         tags,
         summary:
-          "What applying a tenant document would change (appends nothing; a credential header's <redacted> value keeps the stored one and is no change)",
+          "What applying a tenant document would change (appends nothing; a credential header's or query parameter's <redacted> value keeps the stored one and is no change)",
         parameters: [ID_PARAM],
         requestBody: { required: true, content: json(ref('TenantConfigDocument')) },
         responses: commandResponses('200', ref('TenantConfigChange'), { post: false, ifMatch: false }),

@@ -1,5 +1,5 @@
 import { qualified, READ_MODELS_SCHEMA, RESOURCE_TYPES } from '@vantageedge/projections/read-models/schema';
-import { redactedCredentialHeaders } from '@vantageedge/shared/domain/credential-headers';
+import { redactedCredentials } from '@vantageedge/shared/domain/credential-headers';
 import type pg from 'pg';
 import { z } from 'zod';
 import { cursorParam, limitParam } from './pagination.js';
@@ -86,8 +86,9 @@ export function presentAuditEntry(row: AuditRow): Record<string, unknown> {
     causation_id: row.causation_id,
     stream: row.stream,
     stream_revision: row.stream_revision,
-    // The projection redacts credential header values; entries projected before it did are redacted here.
-    data: redactedCredentialHeaders(row.data),
+    // The projection redacts credential header and query parameter values; entries projected before
+    // it did are redacted here.
+    data: redactedCredentials(row.data),
   };
 }
 

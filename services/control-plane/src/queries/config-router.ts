@@ -44,8 +44,8 @@ const historyQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
 const tenantIdParam = z.uuid();
 
 /**
- * The config as the API shows it: the snapshot (minus key hashes, credential header values
- * `<redacted>`) and the position it was asked at.
+ * The config as the API shows it: the snapshot (minus key hashes, credential header and query
+ * parameter values `<redacted>`) and the position it was asked at.
  */
 export function presentConfig(config: TenantConfig, position: bigint) {
   return { position: position.toString(), ...redactedConfig(config) };
@@ -143,7 +143,8 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
       tenant_id: tenantId,
       position: position.toString(),
       version: config.version,
-      // Credential header values as <redacted>: applied back, the placeholder keeps the stored value.
+      // Credential header and query parameter values as <redacted>: applied back, the placeholder keeps
+      // the stored value.
       document: documentOf(redactedConfig(config)),
     });
   });

@@ -1,5 +1,8 @@
 import type { ReadModelTable } from '@vantageedge/projections/read-models/schema';
-import { redactedHeaderTransform } from '@vantageedge/shared/domain/credential-headers';
+import {
+  redactedHeaderTransform,
+  redactedQueryTransform,
+} from '@vantageedge/shared/domain/credential-headers';
 import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 
@@ -104,6 +107,7 @@ export const routeResource: ResourceDefinition = {
     request_headers: redactedHeaderTransform(
       (row['policies'] as { request_headers?: unknown })?.request_headers ?? null,
     ),
+    query: redactedQueryTransform((row['policies'] as { query?: unknown })?.query ?? null),
     ...timestamps(row),
   }),
 };

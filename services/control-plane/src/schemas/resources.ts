@@ -86,7 +86,10 @@ export const routeResource = z.object({
   }),
   response_headers: responseHeaderTransform.nullable(),
   rewrite_path: rewritePath.nullable(),
-  query: queryTransform.nullable(),
+  query: queryTransform.nullable().meta({
+    description:
+      'set/add values of credential query parameters (those of credential headers, e.g. api_key, access_token, client_secret, X-Amz-Signature, and key, sig, auth, hmac, jwt, code, access_key, subscription-key) are write-only: every read shows "<redacted>"; written back, "<redacted>" keeps the stored value',
+  }),
   timeouts: routeTimeouts.nullable(),
   retries: retryPolicy.nullable(),
   max_body_bytes: z.number().int().nullable(),
