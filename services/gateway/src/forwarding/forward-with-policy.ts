@@ -9,8 +9,12 @@ export const RETRY_BODY_BUFFER_BYTES = 64 * 1024;
 
 /** What one attempt is sent with, besides the exchange. */
 export interface AttemptOptions {
-  readonly headersTimeoutMs: number;
-  readonly bodyTimeoutMs: number;
+  /**
+   * The route's response_headers_ms / idle_ms; undefined: the timeout_seconds of the origin the
+   * attempt's target belongs to (after a traffic-split fallback, not the origin chosen first).
+   */
+  readonly headersTimeoutMs: number | undefined;
+  readonly bodyTimeoutMs: number | undefined;
   readonly connectMs: number | undefined;
   readonly bufferedBody: Buffer | undefined;
   readonly retryOnStatus: ((status: number) => boolean) | undefined;
@@ -37,7 +41,6 @@ export const NO_TARGET = 'no_target';
 export async function forwardWithPolicy(
   exchange: GatewayExchange,
   policy: UpstreamPolicy,
-  originTimeoutMs: number,
   attempts: Attempts,
 ): Promise<ProxyFailure | typeof NO_TARGET | undefined> {
   const retry = policy.retry;
@@ -52,8 +55,8 @@ export async function forwardWithPolicy(
     }
   }
   const base = {
-    headersTimeoutMs: policy.responseHeadersMs ?? originTimeoutMs,
-    bodyTimeoutMs: policy.idleMs ?? originTimeoutMs,
+    headersTimeoutMs: policy.responseHeadersMs,
+    bodyTimeoutMs: policy.idleMs,
     connectMs: policy.connectMs,
     bufferedBody,
   };

@@ -349,7 +349,8 @@ function resumeRequestStages(
 /**
  * Balance (pick a target), build the upstream request, proxy it; 503/502/504 when that fails. The
  * origin is the traffic split's choice or the route's; a route with timeouts or retries is forwarded
- * with them (forwarding/forward-with-policy.ts), any other exactly once.
+ * with them (forwarding/forward-with-policy.ts), any other exactly once. Once a split route has fallen
+ * back to another origin (exchange.origin), every attempt (send, timeouts, retries) is that origin's.
  */
 async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchange): Promise<void> {
   const origin = exchange.origin ?? exchange.route!.origin;
@@ -359,9 +360,9 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
   }
   const policy = exchange.upstreamPolicy;
   if (policy !== undefined) {
-    const failure = await forwardWithPolicy(exchange, policy, origin.timeoutMs, {
-      acquire: (avoid) => acquireTarget(exchange, origin, avoid),
-      send: (lease, options) => sendToTarget(context, exchange, origin, lease, options),
+    const failure = await forwardWithPolicy(exchange, policy, {
+      acquire: (avoid) => acquireTarget(exchange, exchange.origin ?? origin, avoid),
+      send: (lease, options) => sendToTarget(context, exchange, exchange.origin ?? origin, lease, options),
     });
     if (failure === NO_TARGET) {
       originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
@@ -375,13 +376,16 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
     originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
     return;
   }
-  const failure = await sendToTarget(context, exchange, origin, lease, undefined);
+  const failure = await sendToTarget(context, exchange, exchange.origin ?? origin, lease, undefined);
   if (failure !== undefined && !('retryStatus' in failure)) {
     originFailed(exchange, failure.status, failure.code, failure.message);
   }
 }
 
-/** A target of `origin`, else (first attempt of a split route) of the split's other origins in turn. */
+/**
+ * A target of `origin`, else (first attempt of a split route) of the split's other origins in turn;
+ * the origin fallen back to becomes exchange.origin, which the attempt and its retries then use.
+ */
 function acquireTarget(
   exchange: GatewayExchange,
   origin: CompiledOrigin,
@@ -400,7 +404,10 @@ function acquireTarget(
   return undefined;
 }
 
-/** One upstream attempt: the request as the origin sees it, through the target's pool. */
+/**
+ * One upstream attempt: the request as the origin sees it, through the target's pool. `origin` is the
+ * one the lease's target belongs to; its timeout_seconds applies where the route sets none.
+ */
 async function sendToTarget(
   context: PipelineContext,
   exchange: GatewayExchange,

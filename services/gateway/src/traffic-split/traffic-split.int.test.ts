@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -159,5 +161,116 @@ describe('traffic split route policy', () => {
     for (let i = 0; i < 12; i++)
       statuses.push((await send(gateway, 'split.localhost', `/fallback/${i}`)).status);
     expect(statuses.slice(-5)).toEqual([200, 200, 200, 200, 200]);
+  });
+});
+
+/**
+ * Regression: once a split route falls back (its chosen origin has no available target), every attempt
+ * of the request belongs to the origin that took it: a retry goes to that origin's other targets (it
+ * went back to the origin without targets: 502), and the attempt runs with that origin's timeout_seconds
+ * (it ran with the first origin's: 504).
+ */
+describe('traffic split fallback: the origin fallen back to serves every attempt', () => {
+  let gateway: TestGateway;
+  const servers: Server[] = [];
+  let healthyHits = 0;
+
+  async function listen(server: Server): Promise<string> {
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  beforeAll(async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const resetting = await listen(createServer((req) => req.socket.destroy()));
+    const healthy = await listen(
+      createServer((req, res) => {
+        healthyHits++;
+        req.resume();
+        res.end('healthy');
+      }),
+    );
+    // Answers after 1.5 s: within its own origin's 10 s, past the dead origin's 1 s.
+    const slow = await listen(
+      createServer((req, res) => {
+        req.resume();
+        setTimeout(() => res.end('slow'), 1500);
+      }),
+    );
+    gateway = await startTestGateway();
+    const dead = randomUUID();
+    const pair = randomUUID();
+    const patient = randomUUID();
+    const noHealth = { active: { enabled: false }, passive: { enabled: false } };
+    const retries = {
+      attempts: 3,
+      on: ['connect_error', 'reset', '503'],
+      backoff: { base_ms: 0, max_ms: 0 },
+    };
+    const split = (other: string) => ({
+      origins: [
+        { origin_id: dead, weight: 1000 },
+        { origin_id: other, weight: 1 },
+      ],
+    });
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'fallback',
+        origins: [
+          {
+            id: dead,
+            targets: [closedUrl],
+            timeout_seconds: 1,
+            health_check: noHealth,
+            circuit_breaker: { consecutive_failures: 1, open_seconds: 600 },
+          },
+          {
+            id: pair,
+            targets: [resetting, healthy],
+            health_check: noHealth,
+            circuit_breaker: { enabled: false },
+          },
+          { id: patient, targets: [slow], timeout_seconds: 10, health_check: noHealth },
+        ],
+        routes: [
+          { origin_id: dead, path_pattern: '/open/*' },
+          { origin_id: dead, path_pattern: '/retry/*', retries, traffic_split: split(pair) },
+          { origin_id: dead, path_pattern: '/slow/*', traffic_split: split(patient) },
+          { origin_id: dead, path_pattern: '/slow-retries/*', retries, traffic_split: split(patient) },
+        ],
+      }),
+    );
+    // One connect error opens the dead origin's only circuit: from now on every split falls back.
+    expect((await send(gateway, 'fallback.localhost', '/open/x')).status).toBe(502);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    for (const server of servers) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('retries a reset on the fallback origin’s other target, not on the origin without targets', async () => {
+    // The fallback origin's round robin alternates its two targets: some requests meet the reset first.
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++)
+      statuses.push((await send(gateway, 'fallback.localhost', `/retry/${i}`)).status);
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    expect(healthyHits).toBe(4);
+  });
+
+  it('gives the fallback target its own origin’s timeout, without and with a retry policy', async () => {
+    const answers: string[] = [];
+    for (const path of ['/slow/a', '/slow-retries/a']) {
+      const answer = await send(gateway, 'fallback.localhost', path);
+      answers.push(`${path} ${answer.status} ${answer.status === 200 ? answer.text : answer.text}`);
+    }
+    expect(answers).toEqual(['/slow/a 200 slow', '/slow-retries/a 200 slow']);
   });
 });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { hash32 } from '../hash.js';
 import type { PickContext } from '../types.js';
 import type { BalancerMember } from './balancer.js';
 import { createConsistentHashBalancer } from './consistent-hash.js';
+import { HashRing } from './hash-ring.js';
 import { createLeastConnectionsBalancer } from './least-connections.js';
 import { createRoundRobinBalancer } from './round-robin.js';
 
@@ -117,6 +119,59 @@ describe('consistent hashing', () => {
     expect(after).not.toContain(lost);
     expect(after.filter((id, i) => before[i] !== lost && id !== before[i])).toEqual([]);
     expect(after.filter((_, i) => before[i] === lost).length).toBeGreaterThan(0);
+  });
+
+  /** Counts isAvailable() calls per member (the health and circuit getters behind it are not free). */
+  class CountingMember extends FakeMember {
+    calls = 0;
+    override isAvailable(): boolean {
+      this.calls++;
+      return super.isAvailable();
+    }
+  }
+
+  it('refuses a pick on an all-down origin after checking each member once, not every ring point', () => {
+    // 100 targets: the ring holds 16,000 points; the walk used to call isAvailable on every one.
+    const members = Array.from(
+      { length: 100 },
+      (_, i) => new CountingMember(`http://10.0.${i >> 8}.${i & 255}:80`),
+    );
+    for (const member of members) member.available = false;
+    const balancer = createConsistentHashBalancer(members, (c) => c.clientIp);
+    for (const key of keys.slice(0, 50)) {
+      for (const member of members) member.calls = 0;
+      expect(balancer.pick(context(key))).toBe(-1);
+      expect(members.reduce((sum, member) => sum + member.calls, 0)).toBe(members.length);
+      expect(Math.max(...members.map((member) => member.calls))).toBe(1);
+    }
+  });
+
+  it('checks a down member at most once per pick and still finds the same survivor as a full walk', () => {
+    const members = Array.from(
+      { length: 40 },
+      (_, i) => new CountingMember(`http://10.1.0.${i}:80`, 1 + (i % 3)),
+    );
+    const balancer = createConsistentHashBalancer(members, (c) => c.clientIp);
+    const ring = new HashRing(members);
+    // The reference: the plain clockwise walk to the first available owner.
+    const fullWalk = (key: string): number => {
+      const first = ring.firstPointAtOrAfter(hash32(key));
+      for (let step = 0; step < ring.owners.length; step++) {
+        const owner = ring.owners[(first + step) % ring.owners.length]!;
+        if (members[owner]!.available) return owner;
+      }
+      return -1;
+    };
+    for (const survivors of [40, 20, 3, 1, 0]) {
+      members.forEach((member, i) => {
+        member.available = (i * 7) % 40 < survivors;
+      });
+      for (const key of keys.slice(0, 500)) {
+        for (const member of members) member.calls = 0;
+        expect(balancer.pick(context(key))).toBe(fullWalk(key));
+        expect(Math.max(...members.map((member) => member.calls))).toBeLessThanOrEqual(1);
+      }
+    }
   });
 
   it('gives a heavier target proportionally more keys', () => {
