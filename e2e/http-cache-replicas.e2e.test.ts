@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
+import { tenantKeyspace } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
@@ -121,11 +122,26 @@ afterAll(async () => {
 
 const on = (index: number, path: string) => replicas[index % replicas.length]!.request(SUBDOMAIN, path);
 
+/**
+ * A MISS on replica 0, once its entry is in Redis: the fill's write lands after the response went out,
+ * so on a busy machine another replica asked at once could still miss it.
+ */
 async function filled(path: string): Promise<HttpResponse> {
-  const first = await on(0, path);
-  expect(first.status, replicas[0]!.service.tail()).toBe(200);
-  expect(first.headers['x-cache']).toBe('MISS');
-  return first;
+  const redis = createRedisClient({ url: TEST_INFRA.redisUrl, commandTimeoutMs: 2_000, name: 'fill-check' });
+  await whenReady(redis);
+  try {
+    const sizes = `${tenantKeyspace(replicas[0]!.keyPrefix, tenantId)}bound:sizes`;
+    const before = await redis.hlen(sizes);
+    const first = await on(0, path);
+    expect(first.status, replicas[0]!.service.tail()).toBe(200);
+    expect(first.headers['x-cache']).toBe('MISS');
+    await eventually(`${path} is stored in Redis`, async () => (await redis.hlen(sizes)) > before, {
+      timeoutMs: 10_000,
+    });
+    return first;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 describe('stampede control across replicas', () => {
