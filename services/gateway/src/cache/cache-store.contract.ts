@@ -330,40 +330,44 @@ export function describeCacheStoreContract(
         expect(await has(store, tenantId, 'a1')).toBe(true);
       });
 
-      // Regression test: a write was stored whether or not its evictions made room, so entries as large
-      // as the bound, each paying with MAX_EVICTIONS_PER_STORE small ones, piled up to many times it.
-      it('a write its evictions cannot make room for is refused, and the next writes make that room', async () => {
-        // Room for every tiny entry below (each charged well under 2 kB), and a big one that needs
-        // all of them gone.
+      // Regression tests: a write was stored whether or not its evictions made room, so entries as large
+      // as the bound, each paying with MAX_EVICTIONS_PER_STORE small ones, piled up to many times it;
+      // then a rule that refused such writes starved any entry larger than 32 small ones.
+      describe('large entries against many small ones', () => {
         const bound = 200_000;
-        const tinyCount = 3 * MAX_EVICTIONS_PER_STORE;
-        const { store, tenantId } = await setup({ tenantMaxBytes: bound });
-        const base = `c:{${tenantId}}:0:r:0`;
-        for (let i = 0; i < tinyCount; i++) {
-          await store.putResponse({
-            key: `${base}:tiny${i}:v`,
-            entry: entry(Buffer.alloc(1, 't')),
-            ttlMs: 60_000,
-            pathIndexKey: `${base}:tiny${i}:idx`,
-          });
-        }
-        const big = () =>
+        // Each charged 1–2 kB: more than fit, so the tenant is full of them.
+        const tinyCount = 300;
+        const fill = async (store: CacheStore, base: string, name: string, bytes: number) =>
           store.putResponse({
-            key: `${base}:big:v`,
-            entry: entry(Buffer.alloc(bound - 2_000, 'b')),
+            key: `${base}:${name}:v`,
+            entry: entry(Buffer.alloc(bytes, name[0])),
             ttlMs: 60_000,
-            pathIndexKey: `${base}:big:idx`,
+            pathIndexKey: `${base}:${name}:idx`,
           });
-        expect(await big()).toBe('over_tenant_bound');
-        expect(await store.get(`${base}:big:v`)).toBeNull();
-        let answer = await big();
-        for (let attempt = 0; attempt < 5 && answer !== 'stored'; attempt++) answer = await big();
-        expect(answer).toBe('stored');
-        expect(await store.get(`${base}:big:v`)).not.toBeNull();
-        const tinyLeft: number[] = [];
-        for (let i = 0; i < tinyCount; i++)
-          if ((await store.get(`${base}:tiny${i}:v`)) !== null) tinyLeft.push(i);
-        expect(tinyLeft.length).toBeLessThan(MAX_EVICTIONS_PER_STORE);
+        const fullOfTinyEntries = async () => {
+          const { store, tenantId } = await setup({ tenantMaxBytes: bound });
+          const base = `c:{${tenantId}}:0:r:0`;
+          for (let i = 0; i < tinyCount; i++) await fill(store, base, `tiny${i}`, 1);
+          return { store, base };
+        };
+
+        it('entries near the bound never pile up past twice it, and they still get in', async () => {
+          const { store, base } = await fullOfTinyEntries();
+          let stored = 0;
+          for (let i = 0; i < 12; i++) {
+            if ((await fill(store, base, `big${i}`, bound - 10_000)) === 'stored') stored++;
+            let live = 0;
+            for (let j = 0; j <= i; j++) if ((await store.get(`${base}:big${j}:v`)) !== null) live++;
+            expect(live, `after big${i}`).toBeLessThanOrEqual(2);
+          }
+          expect(stored).toBeGreaterThanOrEqual(4);
+        });
+
+        it('an entry much larger than 32 small ones is stored at once when the tenant is within its bound', async () => {
+          const { store, base } = await fullOfTinyEntries();
+          expect(await fill(store, base, 'large', bound / 4)).toBe('stored');
+          expect(await store.get(`${base}:large:v`)).not.toBeNull();
+        });
       });
 
       it("a write's own bound (the tenant's setting) overrides the store's default", async () => {

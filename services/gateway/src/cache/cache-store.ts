@@ -89,8 +89,10 @@ export interface VariantWrite extends ResponseWrite {
  * A tenant's share of the store: the bytes of its stored entries are bounded (per tenant, so one
  * tenant cannot evict everyone else's entries). Storing past the bound evicts the tenant's least
  * recently used entries (a read from the store counts as a use; the L1 does not touch the store), at
- * most MAX_EVICTIONS_PER_STORE per write so no write does unbounded work; a write those evictions do
- * not make room for is not stored (`over_tenant_bound`), so the tenant never stays over its bound.
+ * most MAX_EVICTIONS_PER_STORE per write so no write does unbounded work. A tenant within its bound
+ * without the entry takes it even if those evictions leave it over by up to the entry; one still over
+ * its bound without it does not store it (`over_tenant_bound`) until later writes have evicted enough.
+ * So a tenant holds at most twice its bound, and a large entry is never starved by many small ones.
  */
 export const MAX_EVICTIONS_PER_STORE = 32;
 

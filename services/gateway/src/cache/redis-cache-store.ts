@@ -88,10 +88,11 @@ local function admit(lru, sizes, total, lists, key, size, max, limit)
     bytes = forget(lru, sizes, total, lists, oldest)
     if redis.call('DEL', oldest) == 1 then evicted = evicted + 1 else reclaimed = reclaimed + 1 end
   end
-  -- Still over after the evictions one write may make: the key is not stored (nor its old value kept),
-  -- or entries as large as the bound, each paid for by a few small ones, would pile up past it.
+  -- Over after the evictions one write may make: a tenant within its bound without this entry takes it
+  -- (over by at most the entry, which later writes evict back); one over its bound even without it
+  -- does not, or entries as large as the bound, each paid for by a few small ones, would pile up.
   local refused = 0
-  if bytes > max then
+  if bytes - size > max then
     forget(lru, sizes, total, lists, key)
     redis.call('DEL', key)
     refused = 1
@@ -109,8 +110,8 @@ end
  * A response write, atomic with its tenant's bound. KEYS: key, path index, bound lru, sizes, bytes,
  * lists, then the entry's tag sets. ARGV: ttl ms, record, tenant max bytes, eviction limit, charged
  * bytes. Returns { 1, evicted, reclaimed } when stored, { 0 } when the entry alone is larger than
- * the bound, { 3, evicted, reclaimed } when the evictions one write may make did not make room for it
- * (not stored: the next writes evict more). The path index and tag sets' TTLs only grow (PEXPIRE NX, then GT; Redis ≥ 7): a
+ * the bound, { 3, evicted, reclaimed } when, after the evictions one write may make, the tenant is over
+ * its bound even without it (not stored: the next writes evict more). The path index and tag sets' TTLs only grow (PEXPIRE NX, then GT; Redis ≥ 7): a
  * shorter-lived entry must not cut short the listing of longer-lived ones; evicted entries leave them.
  */
 const PUT_RESPONSE_LUA = `${TENANT_BOUND_LUA}
@@ -139,7 +140,7 @@ return { 1, counts[1], counts[2] }
  * max bytes, eviction limit, charged bytes. Returns { 1, evicted, reclaimed } when stored, { 0 } when
  * the URL already has max live variants (members whose entry expired or was evicted are forgotten
  * first), { 2 } when the variant alone is larger than the tenant's bound, { 3, evicted, reclaimed }
- * when the evictions one write may make did not make room for it. The variant's charge covers
+ * when, after the evictions one write may make, the tenant is over its bound even without it. The variant's charge covers
  * the marker, which leaves with the URL's last variant. TTLs only grow (PEXPIRE NX, then GT): a
  * shorter-lived variant must not cut short the marker or the indexes of longer-lived ones.
  */

@@ -15,9 +15,11 @@ export class TenantByteBound {
   readonly #tenants = new Map<string, TenantShare>();
 
   /**
-   * Records `key` (now the most recently used) and names the least recently used keys to evict. When
-   * the evictions one write may make leave no room for it, `key` is not admitted (nor kept, if it was
-   * there): entries as large as the bound, each paid for by a few small ones, would pile up past it.
+   * Records `key` (now the most recently used) and names the least recently used keys to evict, at most
+   * MAX_EVICTIONS_PER_STORE. A tenant within its bound without the entry takes it, even when those
+   * evictions leave it over by up to the entry (later writes evict it back); a tenant over its bound
+   * even without it does not admit `key` (nor keep it, if it was there): entries as large as the
+   * bound, each paid for by a few small ones, would pile up past it.
    */
   admit(
     tenantId: string,
@@ -40,7 +42,7 @@ export class TenantByteBound {
       victims.push(candidate);
       over -= candidateSize;
     }
-    return { victims, admitted: over <= maxBytes };
+    return { victims, admitted: over - size <= maxBytes };
   }
 
   /** A read of `key`: it becomes the tenant's most recently used. */
