@@ -256,6 +256,7 @@ export class GatewayConfigStore implements TenantConfigSink {
         this.#warn(tenantId, `route ${route.id} names unknown origin ${route.origin_id}`);
       }
       const { policies, metrics } = this.#pipeline;
+      const routeMetrics = metrics?.forRoute(tenantId, route.id);
       routes.push({
         config: route,
         tenantId,
@@ -272,8 +273,9 @@ export class GatewayConfigStore implements TenantConfigSink {
                 origins,
                 apiKeyQuotas,
                 warn: (message) => this.#warn(tenantId, `route ${route.id}: ${message}`),
+                routeMetrics,
               }),
-        metrics: metrics?.forRoute(tenantId, route.id),
+        metrics: routeMetrics,
       });
     }
 

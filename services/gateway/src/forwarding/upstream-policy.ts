@@ -1,5 +1,4 @@
 import type { RetryPolicy, RouteTimeouts } from '@vantageedge/shared/domain/route-policies';
-import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
 
 /** A route's retries, compiled once per snapshot. */
@@ -32,10 +31,10 @@ export interface UpstreamPolicy {
  * and retries failed ones on another target (forward-with-policy.ts). Routes without either get no
  * stage and are forwarded exactly once, as before.
  */
-export function createUpstreamPolicy(metrics: GatewayMetrics | undefined): RoutePolicy {
+export function createUpstreamPolicy(): RoutePolicy {
   return {
     name: 'upstream_policy',
-    compileRoute({ tenant, route, origins }) {
+    compileRoute({ route, origins, routeMetrics }) {
       if ((route.fixed_response ?? null) !== null || (route.redirect ?? null) !== null) return null;
       const timeouts = route.timeouts ?? null;
       const retries = route.retries ?? null;
@@ -43,9 +42,7 @@ export function createUpstreamPolicy(metrics: GatewayMetrics | undefined): Route
       const retry =
         retries === null
           ? undefined
-          : compileRetry(retries, (outcome, reason) =>
-              metrics?.countRetry(tenant.id, route.id, outcome, reason),
-            );
+          : compileRetry(retries, (outcome, reason) => routeMetrics?.countRetry(outcome, reason));
       if (retry !== undefined) {
         // Retry budgets need each target's recent requests: count them on every origin the route uses.
         const used = [

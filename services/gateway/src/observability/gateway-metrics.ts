@@ -66,6 +66,12 @@ export class RouteMetrics {
     if (status >= 400) this.metrics.countError(this.tenant, status, errorCode);
   }
 
+  /** Only on a failed upstream attempt. */
+  countRetry(outcome: 'retried' | 'budget_exhausted', reason: string): void {
+    if (this.#retired) return;
+    this.metrics.countRetry(this.tenant, this.route, outcome, reason);
+  }
+
   /** The route (or its tenant) left the config and its series were removed. */
   retire(): void {
     this.#retired = true;

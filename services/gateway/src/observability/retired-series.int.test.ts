@@ -261,3 +261,54 @@ describe('WebSocket series of removed tenants', () => {
     await vi.waitFor(async () => expect(await lines(busy, OPEN)).toEqual([]));
   });
 });
+
+// Regression test: a request still waiting for its retry when its tenant left the config counted the
+// retry afterwards, bringing back a series nothing would remove.
+describe('retries of a request in flight when its tenant is removed', () => {
+  let slow: Server;
+  let gateway: TestGateway;
+  beforeAll(async () => {
+    slow = createServer((req, res) => {
+      req.resume();
+      setTimeout(() => res.writeHead(503).end('no'), 300);
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    gateway = await startTestGateway({}, { registry: new Registry() });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await new Promise((resolve) => slow?.close(resolve));
+  });
+
+  it('leaves no series of the removed tenant', async () => {
+    const tenantId = randomUUID();
+    const originId = randomUUID();
+    const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId,
+        subdomain: 'retry-series',
+        origins: [{ id: originId, targets: [url] }],
+        routes: [
+          {
+            origin_id: originId,
+            path_pattern: '/*',
+            retries: {
+              attempts: 2,
+              on: ['503'],
+              methods: ['GET'],
+              backoff: { base_ms: 0, max_ms: 0 },
+              budget: { percent: 100, min_retries: 10 },
+            },
+          },
+        ],
+      }),
+    );
+    const pending = send(gateway, 'retry-series.localhost', '/x');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    gateway.store.remove(tenantId);
+    await pending;
+    const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+    expect(metrics.split('\n').filter((line) => line.includes(tenantId))).toEqual([]);
+  });
+});

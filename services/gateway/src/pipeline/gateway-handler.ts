@@ -150,7 +150,7 @@ function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
     ...(options.stages ?? []),
     createResponseHeadersPolicy(),
     createTrafficSplitPolicy(),
-    createUpstreamPolicy(options.metrics),
+    createUpstreamPolicy(),
   ];
 }
 

@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { QuotaPolicy, RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { CompiledOrigin, CompiledTenant } from '../config/compiled-tenant.js';
+import type { RouteMetrics } from '../observability/gateway-metrics.js';
 import type { GatewayExchange } from './exchange.js';
 
 /**
@@ -61,6 +62,8 @@ export interface RouteCompileContext {
   readonly warn: (message: string) => void;
   /** The quotas of the tenant's API keys that have one, by key id. */
   readonly apiKeyQuotas: ReadonlyMap<string, QuotaPolicy>;
+  /** The route's metrics (none without a registry): they stop counting once the route retires. */
+  readonly routeMetrics?: RouteMetrics | undefined;
 }
 
 export interface RoutePolicy {
