@@ -170,6 +170,11 @@ export const gatewaySettings = {
   /** Active health probes this replica sends per second over all origins; over it, probes are skipped. */
   GATEWAY_HEALTH_PROBES_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
   /**
+   * Requests that may wait for a free connection in one origin target's pool (128 connections); past
+   * it a request is answered 503 upstream_queue_full at once (Envoy's max_pending_requests).
+   */
+  GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS: z.coerce.number().int().min(1).max(1_000_000).default(1024),
+  /**
    * Label the request and upstream latency histograms by route (tenant × route series); false keeps
    * them per tenant only, for deployments with many routes.
    */

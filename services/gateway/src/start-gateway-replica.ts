@@ -136,7 +136,14 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     baseDomains: platformBaseDomains(config),
     remoteJwks,
     createUpstreamSet: (origin, tenantId) =>
-      createUpstreamSet(origin, { tenantId, registry, logger, probeBudget, addressPolicy }),
+      createUpstreamSet(origin, {
+        tenantId,
+        registry,
+        logger,
+        probeBudget,
+        addressPolicy,
+        maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
+      }),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
     onHostRefused: (refusal) => hostsRefused.inc({ reason: refusal.reason }),

@@ -62,6 +62,7 @@ describe('timeouts and retries route policies', () => {
   let resetting: ScriptedTarget;
   let healthy: ScriptedTarget;
   let unavailable: ScriptedTarget;
+  let trickling: ScriptedTarget;
   let alsoResetting: ScriptedTarget;
   let slow: TestOrigin;
   let stalling: Server;
@@ -74,6 +75,12 @@ describe('timeouts and retries route policies', () => {
       res.writeHead(503, { 'content-type': 'text/plain' });
       res.end('down for a moment');
     });
+    // A 503 whose body never ends: a byte every 100 ms.
+    trickling = await scriptedTarget((_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => res.write('.'), 100);
+      res.on('close', () => clearInterval(timer));
+    });
     slow = await startTestOrigin('slow');
     stalling = createServer((req, res) => {
       req.resume();
@@ -84,6 +91,7 @@ describe('timeouts and retries route policies', () => {
     gateway = await startTestGateway();
     const resetPair = randomUUID();
     const unavailablePair = randomUUID();
+    const tricklingPair = randomUUID();
     const bothReset = randomUUID();
     const slowOrigin = randomUUID();
     const stallingOrigin = randomUUID();
@@ -101,6 +109,12 @@ describe('timeouts and retries route policies', () => {
           {
             id: unavailablePair,
             targets: [unavailable.url, healthy.url],
+            health_check: NO_HEALTH_CHECKS,
+            circuit_breaker: { enabled: false },
+          },
+          {
+            id: tricklingPair,
+            targets: [trickling.url, healthy.url],
             health_check: NO_HEALTH_CHECKS,
             circuit_breaker: { enabled: false },
           },
@@ -130,6 +144,12 @@ describe('timeouts and retries route policies', () => {
             retries: { on: ['503'], budget: generousBudget },
           },
           {
+            origin_id: tricklingPair,
+            path_pattern: '/trickling/*',
+            timeouts: { response_headers_ms: 1000, idle_ms: 1000 },
+            retries: { on: ['503'], budget: generousBudget },
+          },
+          {
             origin_id: bothReset,
             path_pattern: '/storm/*',
             retries: {
@@ -147,7 +167,9 @@ describe('timeouts and retries route policies', () => {
 
   afterAll(async () => {
     await gateway?.close();
-    await Promise.all([resetting, alsoResetting, healthy, unavailable, slow].map((t) => t?.close()));
+    await Promise.all(
+      [resetting, alsoResetting, healthy, unavailable, trickling, slow].map((t) => t?.close()),
+    );
     await new Promise<void>((resolve) => {
       stalling?.closeAllConnections();
       stalling?.close(() => resolve());
@@ -206,6 +228,23 @@ describe('timeouts and retries route policies', () => {
       expect(answer.text).toBe('healthy:GET');
     }
     expect(unavailable.seen.length).toBeGreaterThan(0);
+  });
+
+  // Regression test: the dropped 503's body was read to its end, with no limit in bytes or time, so a
+  // body that never ended (each byte within idle_ms) held the request forever.
+  it('retries a 503 whose body never ends at once, without waiting for that body', async () => {
+    const triedBefore = trickling.seen.length;
+    for (let i = 0; i < 2; i++) {
+      const started = performance.now();
+      const answer = await Promise.race([
+        send(gateway, 'retry.localhost', `/trickling/${i}`),
+        new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), 5_000)),
+      ]);
+      expect(answer).not.toBe('no answer');
+      expect(answer).toMatchObject({ status: 200, text: 'healthy:GET' });
+      expect(performance.now() - started).toBeLessThan(1_000);
+    }
+    expect(trickling.seen.length).toBeGreaterThan(triedBefore);
   });
 
   it('stops retrying when the retry budget is spent: the failure reaches the client and is counted', async () => {

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
@@ -13,16 +13,19 @@ import type { CookieDomainGuard } from './cookie-domains.js';
 import { downstreamResponseHeaders } from './forwarded-headers.js';
 
 export type ProxyFailure = {
-  status: 502 | 504 | 413;
+  status: 502 | 503 | 504 | 413;
   code: string;
   message: string;
   outcome: UpstreamOutcome;
 };
 
-/** The origin answered a status the call asked to retry on: its body was read and dropped. */
+/** The origin answered a status the call asked to retry on: that exchange was aborted, its body dropped. */
 export type RetryableAnswer = { readonly retryStatus: number };
 
 export type ProxyResult = ProxyFailure | RetryableAnswer | undefined;
+
+/** Ended for a reason that says nothing about the origin (the client's doing, the pool's queue). */
+const CANCELLED: UpstreamOutcome = { kind: 'cancelled' };
 
 const TIMEOUT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
@@ -56,7 +59,23 @@ export function classifyProxyError(error: unknown): ProxyFailure {
       status: 413,
       code: 'payload_too_large',
       message: 'the request body is too large',
-      outcome: { kind: 'reset' },
+      outcome: CANCELLED,
+    };
+  }
+  if (code === 'UPSTREAM_QUEUE_FULL') {
+    return {
+      status: 503,
+      code: 'upstream_queue_full',
+      message: 'too many requests are waiting for a connection to the origin',
+      outcome: CANCELLED,
+    };
+  }
+  if (code === 'GATEWAY_QUEUE_TIMEOUT') {
+    return {
+      status: 504,
+      code: 'upstream_timeout',
+      message: 'no connection to the origin became free in time',
+      outcome: CANCELLED,
     };
   }
   if (code === 'ORIGIN_ADDRESS_BLOCKED' || causeCode === 'ORIGIN_ADDRESS_BLOCKED') {
@@ -108,8 +127,9 @@ export interface ProxyCall {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   /**
-   * Asked when the origin's response head arrives: true drops this response (its body is read and
-   * discarded, the connection stays usable) and the call resolves with RetryableAnswer.
+   * Asked when the origin's response head arrives: true drops this response (the exchange is aborted at
+   * once, closing its connection, so a body that never ends cannot hold the retry back) and the call
+   * resolves with RetryableAnswer.
    */
   readonly retryOnStatus?: ((status: number) => boolean) | undefined;
   /** The origin's response head arrived: write it to the client and say where the body goes. */
@@ -125,29 +145,51 @@ export interface ProxyCall {
  * response has started) or undefined; always releases the lease exactly once.
  *
  * A client that goes away aborts the upstream exchange at once (undici closes that origin connection),
- * instead of leaving it to run, and pin a pooled connection, until the origin answers or times out;
- * such a lease is released as cancelled, which says nothing about the origin's health.
+ * instead of leaving it to run, and pin a pooled connection, until the origin answers or times out.
+ * What the target's health and circuit learn from an exchange the client ended (it left, its body was
+ * too large, it stopped reading) is the origin's final status when one came, else nothing (cancelled).
+ *
+ * Deadlines besides undici's own (response head once the request is sent, body idle while reading):
+ * - a request the pool had no free connection for waits at most the response-head timeout for one
+ *   (504; the pool refuses outright past its queue bound: 503 upstream_queue_full, target-pool.ts);
+ * - after a 1xx, the final head must come within the response-head timeout of the request's body
+ *   having been sent (undici starts its own timer again on each 1xx);
+ * - a response the origin is paused for (a client not reading) cuts that client off once it read
+ *   nothing for the body timeout, freeing the origin connection (undici's body timer stops while
+ *   paused).
+ * One timer per exchange serves these phases, made only when the phase is reached.
  */
 export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promise<ProxyResult> {
   const { req } = exchange;
   const target = call.lease.target;
   exchange.upstreamTarget = target.id;
   let body: Dispatcher.DispatchOptions['body'] = null;
+  let streamedBody: Readable | undefined;
   if (call.bufferedBody !== undefined) body = call.bufferedBody;
-  else if (call.hasBody)
-    body = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
+  else if (call.hasBody) {
+    streamedBody = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
+    body = streamedBody;
+  }
   return new Promise((resolve) => {
-    (call.dispatcher ?? target.dispatcher).dispatch(
-      {
-        path: target.basePath + call.pathAndQuery,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: call.headers as Record<string, string | string[]>,
-        body,
-        headersTimeout: call.headersTimeoutMs,
-        bodyTimeout: call.bodyTimeoutMs,
-      },
-      new OriginExchange(exchange, call, resolve),
-    );
+    const handler = new OriginExchange(exchange, call, streamedBody, resolve);
+    let free: boolean;
+    try {
+      free = (call.dispatcher ?? target.dispatcher).dispatch(
+        {
+          path: target.basePath + call.pathAndQuery,
+          method: req.method as Dispatcher.HttpMethod,
+          headers: call.headers as Record<string, string | string[]>,
+          body,
+          headersTimeout: call.headersTimeoutMs,
+          bodyTimeout: call.bodyTimeoutMs,
+        },
+        handler,
+      );
+    } catch (error) {
+      handler.onResponseError(undefined, error as Error); // the pool's queue is full
+      return;
+    }
+    if (!free) handler.waitForConnection();
   });
 }
 
@@ -159,34 +201,79 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   readonly #call: ProxyCall;
   readonly #resolve: (result: ProxyResult) => void;
   readonly #sentAt = performance.now();
+  /** When the request reached a connection, if it had to wait for one (0: at #sentAt). */
+  #startedAt = 0;
+  /** The client's body as undici reads it, when it streams (not buffered): its end is when it was sent. */
+  readonly #streamedBody: Readable | undefined;
   #controller: DispatchController | undefined;
-  /** Set at the first 1xx: the final response must come by the response-head timeout. */
-  #finalHeadDeadline: NodeJS.Timeout | undefined;
+  /**
+   * The exchange's one timer, for the phase it is in (each made only when reached): waiting for a pooled
+   * connection, waiting for the final head after a 1xx, then the client not reading while the origin
+   * is paused for it.
+   */
+  #timer: NodeJS.Timeout | undefined;
+  /** A 1xx arrived: the final-head deadline is set, or waits for the request body's end. */
+  #informational = false;
+  #onBodySent: (() => void) | undefined;
   #sink: ResponseBodySink | undefined;
   #status = 0;
-  /** The origin's answer is to be retried: its body is read and dropped. */
+  /** The origin's answer is to be retried: the exchange is aborted, nothing reaches the client. */
   #dropped = false;
   #clientGone = false;
+  /** The origin is paused until the client reads (drains) what it was given. */
+  #paused = false;
   #settled = false;
   readonly #onClientClose = (): void => {
     // Not `writableFinished`: HTTP/2's response reports itself finished once its stream closed, also
     // when the client reset the stream before the response was ended.
     if (this.#exchange.res.writableEnded) return;
     this.#clientGone = true;
-    this.#controller?.abort(new ClientGoneError());
+    const error = new ClientGoneError();
+    // Still waiting for a connection: the lease is given back now, undici drops the request at its turn.
+    if (this.#controller === undefined) this.onResponseError(undefined, error);
+    else this.#controller.abort(error);
   };
-  readonly #onDrain = (): void => this.#controller?.resume();
+  readonly #onDrain = (): void => {
+    this.#paused = false;
+    this.#controller?.resume();
+  };
 
-  constructor(exchange: GatewayExchange, call: ProxyCall, resolve: (result: ProxyResult) => void) {
+  constructor(
+    exchange: GatewayExchange,
+    call: ProxyCall,
+    streamedBody: Readable | undefined,
+    resolve: (result: ProxyResult) => void,
+  ) {
     this.#exchange = exchange;
     this.#call = call;
+    this.#streamedBody = streamedBody;
     this.#resolve = resolve;
     exchange.res.once('close', this.#onClientClose);
   }
 
+  /**
+   * The pool had no free connection for the request: it waits in the pool's queue, at most the
+   * response-head timeout (undici's own header timer starts only once the request is on a connection).
+   */
+  waitForConnection(): void {
+    if (this.#settled || this.#controller !== undefined) return;
+    this.#timer = setTimeout(() => {
+      if (this.#controller === undefined) this.onResponseError(undefined, new QueueTimeoutError());
+    }, this.#call.headersTimeoutMs);
+  }
+
   onRequestStart(controller: DispatchController): void {
     this.#controller = controller;
-    if (this.#clientGone) controller.abort(new ClientGoneError());
+    if (this.#settled) {
+      // Answered while it waited for this connection (client gone, wait over): never sent.
+      controller.abort(this.#clientGone ? new ClientGoneError() : new QueueTimeoutError());
+      return;
+    }
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#startedAt = performance.now();
+    }
   }
 
   onResponseStart(
@@ -196,14 +283,18 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   ): void {
     if (statusCode < 200) {
       // 1xx: the final answer follows, within the time the origin has for its response head (undici
-      // starts its own timer again on each 1xx, so an origin sending 103 every second never timed out).
-      this.#finalHeadDeadline ??= setTimeout(
-        () => controller.abort(new FinalHeadTimeoutError()),
-        Math.max(0, this.#call.headersTimeoutMs - (performance.now() - this.#sentAt)),
-      );
+      // starts its own timer again on each 1xx, so an origin sending 103 every second never timed out),
+      // counted from when the request was sent whole: a client's slow upload is not the origin's time.
+      if (!this.#informational) {
+        this.#informational = true;
+        this.#startFinalHeadDeadline();
+      }
       return;
     }
-    if (this.#finalHeadDeadline !== undefined) clearTimeout(this.#finalHeadDeadline);
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     if (isInternalListenerResponse(headers)) {
       // A platform listener that is not tenant traffic (a replica's admin port, a projector's metrics,
       // the control plane) answered: nothing of it reaches the client or a stage (the cache), and the
@@ -218,7 +309,9 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     exchange.upstreamMs = performance.now() - this.#sentAt;
     if (this.#call.retryOnStatus?.(statusCode)) {
+      // Not drained: a body that never ends (or ends slowly) would hold the retry back.
       this.#dropped = true;
+      controller.abort(new DroppedAnswerError());
       return;
     }
     try {
@@ -251,11 +344,16 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
-    if (this.#dropped || this.#sink === undefined) return;
+    if (this.#sink === undefined) return;
     try {
       if (!this.#sink.write(chunk)) {
         controller.pause();
+        this.#paused = true;
         this.#sink.onDrain(this.#onDrain);
+        // The client must read within the body timeout: undici's body timer does not run while paused.
+        if (this.#timer === undefined)
+          this.#timer = setTimeout(() => this.#clientStalled(), this.#call.bodyTimeoutMs);
+        else this.#timer.refresh();
       }
     } catch (error) {
       controller.abort(error as Error); // a status or header node refuses to send: the exchange failed
@@ -277,10 +375,11 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     );
   }
 
-  onResponseError(_controller: DispatchController, error: Error): void {
+  onResponseError(_controller: DispatchController | undefined, error: Error): void {
+    if (this.#settled) return;
     const status = this.#status;
     if (this.#dropped) {
-      // The dropped answer's body failed midway: nothing reached the client, the retry goes on.
+      // The dropped answer was aborted: nothing reached the client, the retry goes on.
       this.#settle({ kind: 'response', status }, { retryStatus: status });
       return;
     }
@@ -289,15 +388,16 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     // Not `req.destroyed`: undici destroys the request body stream itself when the exchange fails,
     // while the client is still there waiting for its answer.
     const clientLeft = this.#clientGone || res.destroyed;
-    // A client that went away before the origin answered says nothing about the origin's health.
-    const cancelled = status === 0 && failure.status !== 413 && clientLeft;
     // The origin's status and headers went into this response (they are held back until the first
     // body byte, and one node refuses to write never gets there: both are answered below).
     const started = res.headersSent;
-    this.#settle(
-      cancelled ? { kind: 'cancelled' } : started ? { kind: 'response', status } : failure.outcome,
-      started || clientLeft ? undefined : failure,
-    );
+    // An ending that is not the origin's doing (the client left, its body was too large, the pool's
+    // queue) says nothing about the origin beyond the final status it sent, if it sent one.
+    let outcome: UpstreamOutcome;
+    if (clientLeft || failure.outcome.kind === 'cancelled')
+      outcome = status === 0 ? CANCELLED : { kind: 'response', status };
+    else outcome = started ? { kind: 'response', status } : failure.outcome;
+    this.#settle(outcome, started || clientLeft ? undefined : failure);
     if (started) {
       // All we can do is cut the response so the client sees a truncated body. (A stage that took the
       // response, the cache, wrote the head at once: make sure the status line is out first.)
@@ -306,10 +406,38 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     }
   }
 
+  /** The final head's deadline, from when the request body was sent whole (now, if not yet). */
+  #startFinalHeadDeadline(): void {
+    const body = this.#streamedBody;
+    const timeoutMs = this.#call.headersTimeoutMs;
+    if (body === undefined) {
+      // No body, or a buffered one written with the request head.
+      this.#armFinalHeadDeadline(timeoutMs - (performance.now() - (this.#startedAt || this.#sentAt)));
+    } else if (body.readableEnded) {
+      this.#armFinalHeadDeadline(timeoutMs); // sent before this 1xx came
+    } else {
+      this.#onBodySent = () => this.#armFinalHeadDeadline(timeoutMs);
+      body.once('end', this.#onBodySent);
+    }
+  }
+
+  #armFinalHeadDeadline(ms: number): void {
+    if (this.#settled || this.#status !== 0) return; // the final head came first
+    this.#timer = setTimeout(() => this.#controller?.abort(new FinalHeadTimeoutError()), Math.max(0, ms));
+  }
+
+  /** The client read nothing for the body timeout while the origin waited for it: cut it off. */
+  #clientStalled(): void {
+    if (!this.#paused || this.#settled) return;
+    this.#clientGone = true;
+    this.#controller?.abort(new ClientStalledError());
+  }
+
   #settle(outcome: UpstreamOutcome, result: ProxyResult): void {
     if (this.#settled) return;
     this.#settled = true;
-    if (this.#finalHeadDeadline !== undefined) clearTimeout(this.#finalHeadDeadline);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#onBodySent !== undefined) this.#streamedBody?.off('end', this.#onBodySent);
     this.#exchange.res.off('close', this.#onClientClose);
     this.#call.lease.release(outcome);
     this.#resolve(result);
@@ -321,6 +449,30 @@ class FinalHeadTimeoutError extends Error {
   readonly code = 'GATEWAY_HEADERS_TIMEOUT';
   constructor() {
     super('the origin sent no final response head in time');
+  }
+}
+
+/** A request waited for a pooled connection longer than its response-head timeout (504). */
+class QueueTimeoutError extends Error {
+  readonly code = 'GATEWAY_QUEUE_TIMEOUT';
+  constructor() {
+    super('no connection to the origin became free in time');
+  }
+}
+
+/** Why a response to be retried was aborted. */
+class DroppedAnswerError extends Error {
+  readonly code = 'GATEWAY_ANSWER_DROPPED';
+  constructor() {
+    super('the answer is retried on another target');
+  }
+}
+
+/** Why an upstream exchange was aborted when its client read nothing for the body timeout. */
+class ClientStalledError extends Error {
+  readonly code = 'GATEWAY_CLIENT_STALLED';
+  constructor() {
+    super('the client stopped reading the response');
   }
 }
 

@@ -20,7 +20,7 @@ import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
 import { type GatewaySettings, parseGatewaySettings } from '../settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
-import { createUpstreamSet } from '../upstream/index.js';
+import { createUpstreamSet, type UpstreamSetDeps } from '../upstream/index.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
 
@@ -123,7 +123,13 @@ export interface TestGateway {
  */
 export async function startTestGateway(
   env: Record<string, string> = {},
-  extra: { stages?: RoutePolicy[]; tracingEnabled?: boolean; registry?: Registry } = {},
+  extra: {
+    stages?: RoutePolicy[];
+    tracingEnabled?: boolean;
+    registry?: Registry;
+    /** Pool sizes of every upstream set (tests of a saturated target use a few connections). */
+    upstreams?: Pick<UpstreamSetDeps, 'connectionsPerTarget' | 'maxQueuedPerTarget'>;
+  } = {},
 ): Promise<TestGateway> {
   const config = parseGatewaySettings({
     GATEWAY_PORT: '0',
@@ -155,7 +161,14 @@ export async function startTestGateway(
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
-    createUpstreamSet: (origin, tenantId) => createUpstreamSet(origin, { tenantId, registry, addressPolicy }),
+    createUpstreamSet: (origin, tenantId) =>
+      createUpstreamSet(origin, {
+        tenantId,
+        registry,
+        addressPolicy,
+        maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
+        ...extra.upstreams,
+      }),
   });
   const gateway = await startGateway({
     config,

@@ -4,7 +4,7 @@ import {
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import { Registry } from 'prom-client';
-import { type buildConnector, type Dispatcher, Pool } from 'undici';
+import type { buildConnector, Dispatcher, Pool } from 'undici';
 import type { Logger } from 'winston';
 import { type ActiveHealthChecks, startActiveHealthChecks } from './active-health-checks.js';
 import type { Balancer, BalancerMember } from './balancers/balancer.js';
@@ -18,6 +18,7 @@ import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
 import type { ProbeBudget } from './probe-budget.js';
 import { RetryBudget } from './retry-budget.js';
 import { TargetHealth } from './target-health.js';
+import { TargetPool } from './target-pool.js';
 import type {
   AcquireOptions,
   PickContext,
@@ -37,6 +38,11 @@ export interface UpstreamSetDeps {
   readonly now?: () => number;
   /** Keep-alive connections per target pool (default 128). */
   readonly connectionsPerTarget?: number;
+  /**
+   * Requests that may wait for a connection in one target pool (GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
+   * default 1024); past it the pool refuses at once (503 upstream_queue_full).
+   */
+  readonly maxQueuedPerTarget?: number;
   /**
    * Which addresses the pools and health checks may connect to (ORIGIN_BLOCKED_CIDRS and the
    * gateway's own listeners); default: the default blocked ranges.
@@ -65,6 +71,8 @@ export interface InspectableUpstreamSet extends UpstreamSet {
 }
 
 const DEFAULT_CONNECTIONS_PER_TARGET = 128;
+/** Envoy's default max_pending_requests. */
+const DEFAULT_MAX_QUEUED_PER_TARGET = 1024;
 // Below Node's default server keep-alive (5 s) so the gateway, not the origin, closes idle sockets
 // and a request is never written to a socket the origin is closing.
 const KEEP_ALIVE_MS = 4_000;
@@ -73,19 +81,24 @@ const MAX_CONNECT_TIMEOUT_POOLS = 4;
 
 interface PoolSettings {
   readonly connections: number;
+  readonly maxQueued: number;
   readonly timeoutMs: number;
   /** Opens connections under the origin address policy, timing out after `connectMs`. */
   readonly connector: (connectMs: number) => buildConnector.connector;
 }
 
 function newPool(origin: string, settings: PoolSettings, connectMs: number): Pool {
-  return new Pool(origin, {
-    connections: settings.connections,
-    keepAliveTimeout: KEEP_ALIVE_MS,
-    headersTimeout: settings.timeoutMs,
-    bodyTimeout: settings.timeoutMs,
-    connect: settings.connector(connectMs),
-  });
+  return new TargetPool(
+    origin,
+    {
+      connections: settings.connections,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      headersTimeout: settings.timeoutMs,
+      bodyTimeout: settings.timeoutMs,
+      connect: settings.connector(connectMs),
+    },
+    settings.maxQueued,
+  );
 }
 
 /**
@@ -243,6 +256,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     });
     const target = new Target(id, url, basePath, {
       connections: deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET,
+      maxQueued: deps.maxQueuedPerTarget ?? DEFAULT_MAX_QUEUED_PER_TARGET,
       timeoutMs,
       connector: (connectMs) => createGuardedConnector(addressPolicy, { timeout: connectMs }),
     });
