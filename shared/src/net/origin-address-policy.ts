@@ -7,8 +7,8 @@ import { canonicalAddress, urlTarget } from './ip-address.js';
  * OIDC JWKS). Two rules:
  *  - addresses in ORIGIN_BLOCKED_CIDRS are refused: by default loopback, "this host" (0.0.0.0/8, ::),
  *    link-local (169.254.0.0/16 — cloud metadata services — and fe80::/10), the metadata services
- *    elsewhere (AWS's fd00:ec2::254, Alibaba Cloud's 100.100.100.200), and their IPv4-mapped and
- *    NAT64 IPv6 forms. Private ranges (10/8, 172.16/12, 192.168/16) are allowed: origins usually live there.
+ *    and host services elsewhere (AWS's fd00:ec2::254, Alibaba Cloud's 100.100.100.200, Azure's
+ *    168.63.129.16, Oracle's 192.0.0.192), and their IPv4-mapped and NAT64 IPv6 forms. Private ranges (10/8, 172.16/12, 192.168/16) are allowed: origins usually live there.
  *  - the service's own listeners (bound host:port; a 0.0.0.0 or :: bind means every local address at
  *    that port) are refused whatever the setting says, so a tenant can never reach an admin port.
  * Literal addresses are checked when configured (the control plane's commands) and every address
@@ -25,15 +25,25 @@ export const DEFAULT_ORIGIN_BLOCKED_CIDRS: readonly string[] = [
   '::ffff:127.0.0.0/104',
   '::ffff:0.0.0.0/104',
   '::ffff:169.254.0.0/112',
-  // Cloud metadata services outside link-local: AWS's IPv6 endpoint, Alibaba Cloud's.
+  // Cloud metadata and host services outside link-local: AWS's IPv6 metadata endpoint, Alibaba Cloud's
+  // metadata, Azure's WireServer, Oracle Cloud's metadata alias.
   'fd00:ec2::254/128',
   '100.100.100.200/32',
   '::ffff:100.100.100.200/128',
-  // The well-known NAT64 prefix (RFC 6052) in front of the IPv4 ranges above.
+  '168.63.129.16/32',
+  '::ffff:168.63.129.16/128',
+  '192.0.0.192/32',
+  '::ffff:192.0.0.192/128',
+  // The well-known NAT64 prefix (RFC 6052) and the local-use one (RFC 8215) in front of the IPv4
+  // ranges above.
   '64:ff9b::7f00:0/104',
   '64:ff9b::/104',
   '64:ff9b::a9fe:0/112',
   '64:ff9b::6464:64c8/128',
+  '64:ff9b:1::7f00:0/104',
+  '64:ff9b:1::/104',
+  '64:ff9b:1::a9fe:0/112',
+  '64:ff9b:1::6464:64c8/128',
 ];
 
 const LOOPBACK = new Set(['127.0.0.0/8', '::1/128', '::ffff:127.0.0.0/104']);

@@ -36,6 +36,10 @@ describe('OriginAddressPolicy with the default ranges', () => {
     ['http://100.100.100.200/latest/meta-data/', '100.100.100.200/32'],
     ['http://[64:ff9b::169.254.169.254]/', '64:ff9b::a9fe:0/112'],
     ['http://[64:ff9b::7f00:1]/', '64:ff9b::7f00:0/104'],
+    ['http://[64:ff9b:1::a9fe:a9fe]/', '64:ff9b:1::a9fe:0/112'],
+    ['http://[64:ff9b:1::7f00:1]/', '64:ff9b:1::7f00:0/104'],
+    ['http://168.63.129.16/machine?comp=goalstate', '168.63.129.16/32'],
+    ['http://192.0.0.192/latest/', '192.0.0.192/32'],
   ])('refuses %s (range %s)', (url, range) => {
     expect(policy.urlRefusal(url)).toContain(`blocked range ${range}`);
   });
