@@ -1,7 +1,7 @@
 import { type CachePurgeMessage, tagIndexKey } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from './cache-entry.js';
-import { type CacheStore, type EvictionReason, MAX_EVICTIONS_PER_STORE } from './cache-store.js';
+import type { CacheStore, EvictionReason } from './cache-store.js';
 
 /** One behavioural suite for every CacheStore (memory and Redis). */
 export interface CacheStoreUnderTest {
