@@ -171,10 +171,11 @@ export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promis
     body = streamedBody;
   }
   return new Promise((resolve) => {
-    const handler = new OriginExchange(exchange, call, streamedBody, resolve);
+    const dispatcher = call.dispatcher ?? target.dispatcher;
+    const handler = new OriginExchange(exchange, call, streamedBody, resolve, dispatcher);
     let free: boolean;
     try {
-      free = (call.dispatcher ?? target.dispatcher).dispatch(
+      free = dispatcher.dispatch(
         {
           path: target.basePath + call.pathAndQuery,
           method: req.method as Dispatcher.HttpMethod,
@@ -197,6 +198,8 @@ type DispatchController = Parameters<NonNullable<Dispatcher.DispatchHandler['onR
 
 /** The handler of one upstream exchange (undici's dispatch API), from request start to settlement. */
 class OriginExchange implements Dispatcher.DispatchHandler {
+  /** Where the request was dispatched: a TargetPool takes back a request given up while it waits. */
+  readonly #dispatcher: Dispatcher;
   readonly #exchange: GatewayExchange;
   readonly #call: ProxyCall;
   readonly #resolve: (result: ProxyResult) => void;
@@ -229,8 +232,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     if (this.#exchange.res.writableEnded) return;
     this.#clientGone = true;
     const error = new ClientGoneError();
-    // Still waiting for a connection: the lease is given back now, undici drops the request at its turn.
-    if (this.#controller === undefined) this.onResponseError(undefined, error);
+    // Still waiting for a connection: out of the pool's queue, and the lease is given back now.
+    if (this.#controller === undefined) this.#giveUpWaiting(error);
     else this.#controller.abort(error);
   };
   readonly #onDrain = (): void => {
@@ -243,7 +246,9 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     call: ProxyCall,
     streamedBody: Readable | undefined,
     resolve: (result: ProxyResult) => void,
+    dispatcher: Dispatcher,
   ) {
+    this.#dispatcher = dispatcher;
     this.#exchange = exchange;
     this.#call = call;
     this.#streamedBody = streamedBody;
@@ -258,8 +263,14 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   waitForConnection(): void {
     if (this.#settled || this.#controller !== undefined) return;
     this.#timer = setTimeout(() => {
-      if (this.#controller === undefined) this.onResponseError(undefined, new QueueTimeoutError());
+      if (this.#controller === undefined) this.#giveUpWaiting(new QueueTimeoutError());
     }, this.#call.headersTimeoutMs);
+  }
+
+  /** The request waited for a connection in vain: out of the pool's queue (a TargetPool's), settled. */
+  #giveUpWaiting(error: Error): void {
+    (this.#dispatcher as { abandon?: (handler: Dispatcher.DispatchHandler) => void }).abandon?.(this);
+    this.onResponseError(undefined, error);
   }
 
   onRequestStart(controller: DispatchController): void {
@@ -309,9 +320,16 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     exchange.upstreamMs = performance.now() - this.#sentAt;
     if (this.#call.retryOnStatus?.(statusCode)) {
-      // Not drained: a body that never ends (or ends slowly) would hold the retry back.
       this.#dropped = true;
-      controller.abort(new DroppedAnswerError());
+      // A short answer is read to its end (briefly), so its connection stays in the pool: an origin
+      // shedding load with quick 503s is not also made to accept a connection per retry. Any other is
+      // aborted at once: a body that never ends, or ends slowly, would hold the retry back.
+      const length = Number(headers['content-length']);
+      if (length >= 0 && length <= DROPPED_ANSWER_DRAINED_BYTES) {
+        this.#timer = setTimeout(() => controller.abort(new DroppedAnswerError()), DROPPED_ANSWER_DRAIN_MS);
+      } else {
+        controller.abort(new DroppedAnswerError());
+      }
       return;
     }
     try {
@@ -443,6 +461,11 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.#resolve(result);
   }
 }
+
+/** A dropped answer (to be retried) this short, with a Content-Length, is read to its end… */
+const DROPPED_ANSWER_DRAINED_BYTES = 64 * 1024;
+/** …within this long; else its exchange is aborted, closing its connection. */
+const DROPPED_ANSWER_DRAIN_MS = 1_000;
 
 /** The origin sent 1xx answers but no final one within the response-head timeout (504). */
 class FinalHeadTimeoutError extends Error {

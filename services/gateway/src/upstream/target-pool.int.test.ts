@@ -33,13 +33,6 @@ describe('a target pool', () => {
     await new Promise<void>((resolve) => origin.close(() => resolve()));
   });
 
-  it("reads undici's queue length without walking the connections (the field it relies on exists)", () => {
-    const pool = new TargetPool(url, { connections: 1 }, 1);
-    expect(Object.getOwnPropertySymbols(pool).some((symbol) => symbol.description === 'queued')).toBe(true);
-    expect(pool.queued).toBe(0);
-    void pool.destroy();
-  });
-
   it('queues up to its bound with every connection busy, then refuses at once', async () => {
     const pool = new TargetPool(url, { connections: 1 }, 2);
     const options: Dispatcher.DispatchOptions = { path: '/', method: 'GET', headersTimeout: 10_000 };
@@ -49,8 +42,21 @@ describe('a target pool', () => {
     pool.dispatch(options, handlers[2]!);
     expect(pool.queued).toBe(2);
     expect(() => pool.dispatch(options, recorder())).toThrow(UpstreamQueueFullError);
-    expect(pool.stats.queued).toBe(2);
+    expect(pool.stats.queued).toBe(0); // they wait in the gateway's queue, not undici's
     await pool.destroy();
     expect(handlers.every((handler) => handler.error !== undefined)).toBe(true);
+  });
+
+  it('lets go of a request given up while it waits: its place in the bound is free at once', () => {
+    const pool = new TargetPool(url, { connections: 1 }, 1);
+    const options: Dispatcher.DispatchOptions = { path: '/', method: 'GET', headersTimeout: 10_000 };
+    pool.dispatch(options, recorder());
+    const waiting = recorder();
+    pool.dispatch(options, waiting);
+    expect(() => pool.dispatch(options, recorder())).toThrow(UpstreamQueueFullError);
+    pool.abandon(waiting);
+    expect(pool.queued).toBe(0);
+    expect(pool.dispatch(options, recorder())).toBe(false);
+    void pool.destroy();
   });
 });
