@@ -234,11 +234,6 @@ export const RESPONSE_HEADERS_NOT_TRANSFORMED: readonly string[] = [
   'content-length',
   'x-request-id',
 ];
-/**
- * The hop-by-hop fields (shared/http/hop-by-hop-headers.ts): commands refuse them in header transforms
- * and fixed responses; gateways drop them from routes stored before the rule.
- */
-export const CONNECTION_HEADERS: readonly string[] = HOP_BY_HOP_HEADERS;
 const CONNECTION_HEADER_REFUSED = 'is hop-by-hop (it concerns one connection) and cannot be set by a route';
 /**
  * Request headers the gateway drops from every peer, trusted or not (README "URL-rewrite and
@@ -256,7 +251,7 @@ export const ROUTING_OVERRIDE_HEADERS: readonly string[] = [
 /** A request header a route's transform never writes (refused in commands, dropped from stored routes). */
 export function requestHeaderNeverWritten(name: string): boolean {
   const lower = name.toLowerCase();
-  return CONNECTION_HEADERS.includes(lower) || ROUTING_OVERRIDE_HEADERS.includes(lower);
+  return HOP_BY_HOP_HEADERS.includes(lower) || ROUTING_OVERRIDE_HEADERS.includes(lower);
 }
 /** Identity headers (x-vantageedge-*) are the gateway's alone: an origin trusts them. */
 export const GATEWAY_HEADER_PREFIX = 'x-vantageedge-';
@@ -322,7 +317,7 @@ export const requestHeaderTransformInput = headerTransform(
     if (REQUEST_HEADERS_NOT_TRANSFORMED.includes(lower)) return undefined; // refused by the transform itself
     if (REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS.includes(lower))
       return `${name} is set by the gateway and cannot be changed`;
-    if (CONNECTION_HEADERS.includes(lower)) return `${name} ${CONNECTION_HEADER_REFUSED}`;
+    if (HOP_BY_HOP_HEADERS.includes(lower)) return `${name} ${CONNECTION_HEADER_REFUSED}`;
     if (ROUTING_OVERRIDE_HEADERS.includes(lower))
       return `${name} is dropped from every request (origins route by it): use rewrite_path`;
     return undefined;
@@ -356,7 +351,7 @@ export const responseHeaderTransformInput = headerTransform(
 ).superRefine((transform, ctx) => {
   const problem = (name: string) => {
     const lower = name.toLowerCase();
-    return CONNECTION_HEADERS.includes(lower) && !RESPONSE_HEADERS_NOT_TRANSFORMED.includes(lower)
+    return HOP_BY_HOP_HEADERS.includes(lower) && !RESPONSE_HEADERS_NOT_TRANSFORMED.includes(lower)
       ? `${name} ${CONNECTION_HEADER_REFUSED}`
       : undefined;
   };
@@ -705,7 +700,7 @@ const fixedResponseOf = (command: boolean) =>
           .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED })
           .refine(
             (name) =>
-              !command || FIXED_RESPONSE_HEADERS_REFUSED.includes(name) || !CONNECTION_HEADERS.includes(name),
+              !command || FIXED_RESPONSE_HEADERS_REFUSED.includes(name) || !HOP_BY_HOP_HEADERS.includes(name),
             {
               error: CONNECTION_HEADER_REFUSED,
             },

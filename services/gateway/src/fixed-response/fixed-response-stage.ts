@@ -1,5 +1,4 @@
 import {
-  CONNECTION_HEADERS,
   type FixedResponse,
   LOCATION_VARIABLES,
   type LocationVariable,
@@ -7,6 +6,7 @@ import {
   type Redirect,
   STATUSES_WITHOUT_BODY,
 } from '@vantageedge/shared/domain/route-policies';
+import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import { requestHost } from '@vantageedge/shared/routing/match-conditions';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
@@ -38,7 +38,7 @@ function fixedStage(fixed: FixedResponse): RouteStage {
   // Refused by commands since they were found to clear every tenant's cookies (Clear-Site-Data) or to
   // make node throw for HTTP/2 clients (connection headers); a route stored before keeps the others.
   delete headers['clear-site-data'];
-  for (const name of CONNECTION_HEADERS) delete headers[name];
+  for (const name of HOP_BY_HOP_HEADERS) delete headers[name];
   headers['content-type'] = fixed.content_type;
   if (!bodiless) headers['content-length'] = body.length;
   return {

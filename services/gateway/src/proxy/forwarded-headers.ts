@@ -4,11 +4,8 @@ import type { Identity } from '../auth/identity.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 
-/**
- * Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
- * Connection header names are dropped both ways; identity headers are the gateway's alone.
- */
-const HOP_BY_HOP = HOP_BY_HOP_HEADERS;
+// Header rewriting between client and origin. Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the
+// Connection header names are dropped both ways; identity headers are the gateway's alone.
 
 /**
  * Headers that tell an origin who the client is or where the request came from. A client can write
@@ -26,7 +23,7 @@ const CLIENT_ADDRESS_HEADERS = [
 
 /** Request headers the gateway replaces or must not forward. */
 const REQUEST_DROPPED = new Set([
-  ...HOP_BY_HOP,
+  ...HOP_BY_HOP_HEADERS,
   ...CLIENT_ADDRESS_HEADERS,
   'host',
   'expect', // node answered 100-continue already; undici refuses to send it
@@ -201,7 +198,7 @@ export function downstreamResponseHeaders(
   const named = connectionTokens(headers['connection']);
   const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    if (HOP_BY_HOP_HEADERS.has(name) || named?.has(name)) continue;
     if (alreadySet !== undefined && name !== 'vary' && alreadySet.hasHeader(name)) continue;
     const value = headers[name];
     if (value !== undefined) out[name] = value;

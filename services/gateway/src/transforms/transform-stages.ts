@@ -1,9 +1,6 @@
-import {
-  CONNECTION_HEADERS,
-  type HeaderTransform,
-  requestHeaderNeverWritten,
-} from '@vantageedge/shared/domain/route-policies';
+import { type HeaderTransform, requestHeaderNeverWritten } from '@vantageedge/shared/domain/route-policies';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
+import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 import { droppedFromClients } from '../proxy/forwarded-headers.js';
 import {
@@ -90,7 +87,7 @@ export function createResponseHeadersPolicy(): RoutePolicy {
  * fields (node throws on them for an HTTP/2 client) in a response transform.
  */
 const responseHeaderNeverWritten = (name: string) =>
-  name === 'clear-site-data' || CONNECTION_HEADERS.includes(name);
+  name === 'clear-site-data' || HOP_BY_HOP_HEADERS.includes(name);
 
 /**
  * The transform without its writes (set, add) of headers commands refuse now: a route stored before
