@@ -125,17 +125,17 @@ describe('config change lock', () => {
   // Regression test: every tenant's change held a PostgreSQL connection of its own, however many
   // tenants changed at once; their admins together could take all of the database's connections.
   it('holds at most CONFIG_CHANGES_AT_ONCE connections for all tenants; the rest wait their turn', async () => {
-    const lock = createConfigChangeLock(db.pool, 300, 2);
+    const lock = createConfigChangeLock(db.pool, 1000, 2);
     const release = gate();
-    const running: string[] = [];
-    const held = [randomUUID(), randomUUID()].map((tenant) =>
-      lock.holding(tenant, async () => {
-        running.push(tenant);
+    const bothRunning = [gate(), gate()];
+    const held = bothRunning.map((running) =>
+      lock.holding(randomUUID(), async () => {
+        running.open();
         await release.opened;
       }),
     );
-    await tick();
-    expect(running).toHaveLength(2);
+    // On a loaded machine two connections can take longer than any fixed pause; wait for both.
+    await Promise.all(bothRunning.map((running) => running.opened));
     const third = lock.holding(randomUUID(), async () => 'ran').catch((error: unknown) => error);
     expect(await third).toMatchObject({ kind: 'conflict' });
 
