@@ -302,6 +302,21 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
     expect(await head()).toBe(start);
   });
 
+  // Regression: the document (up to 4 MiB, 20,000 routes: hundreds of milliseconds of validation) was
+  // validated before the caller's access to the tenant was known, so any signed-in user could make the
+  // control plane do that work for any tenant id, and learn the validation errors of what they sent.
+  it('refuses a caller without access to the tenant before reading the document', async () => {
+    const stranger = await h.token({ userId: 'user_document_stranger' });
+    const invalidDocument = { tenant: { name: 'Acme', subdomain: 'Not A Label' }, routes: [{}] };
+    for (const command of ['plan', 'apply']) {
+      const response = await h.request('POST', `${base()}/${command}`, {
+        token: stranger,
+        body: invalidDocument,
+      });
+      expect(response.status, JSON.stringify(response.body)).toBe(403);
+    }
+  });
+
   it('refuses a document of another tenant and readers', async () => {
     const other = json(
       await h.request('POST', '/api/v1/tenants', { body: { name: 'Other', subdomain: 'other-apply' } }),

@@ -90,6 +90,18 @@ export function routeFieldsOf(entry: RouteEntry): RouteFields {
 const methodKey = (route: { path_pattern: string; methods: readonly string[] }) =>
   `${[...route.methods].sort().join(',')} ${route.path_pattern}`;
 
+/** `items` by `keyOf`, each group in the items' order: a document's entries find their matches in one lookup. */
+function groupBy<Item>(items: readonly Item[], keyOf: (item: Item) => string): Map<string, Item[]> {
+  const groups = new Map<string, Item[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [item]);
+    else group.push(item);
+  }
+  return groups;
+}
+
 /** Top-level fields of `desired` whose values differ from `current`'s. */
 function changedTopLevel<T extends object>(current: object, desired: T): Partial<T> {
   const before = current as Record<string, unknown>;
@@ -141,6 +153,7 @@ export function planConfig(
   // Origins: by id, else by name among the live ones no entry claimed by id.
   const liveOrigins = new Map(current.origins.map((origin) => [origin.id, origin]));
   const claimedByIdOrigins = new Set(document.origins.flatMap((entry) => (entry.id ? [entry.id] : [])));
+  const originsByName = groupBy(current.origins, (origin) => origin.name);
   const originRefs: OriginRef[] = [];
   const keptOrigins = new Set<string>();
   document.origins.forEach((entry, index) => {
@@ -148,9 +161,8 @@ export function planConfig(
     const field = `origins.${index}`;
     let id = entry.id;
     if (id === undefined) {
-      const candidates = current.origins.filter(
-        (origin) =>
-          origin.name === entry.name && !claimedByIdOrigins.has(origin.id) && !keptOrigins.has(origin.id),
+      const candidates = (originsByName.get(entry.name) ?? []).filter(
+        (origin) => !claimedByIdOrigins.has(origin.id) && !keptOrigins.has(origin.id),
       );
       if (candidates.length > 1) {
         throw invalid(
@@ -225,6 +237,7 @@ export function planConfig(
   const originIndexByName = new Map(document.origins.map((entry, index) => [entry.name, index]));
   const liveRoutes = new Map(current.routes.map((route) => [route.id, route]));
   const claimedByIdRoutes = new Set(document.routes.flatMap((entry) => (entry.id ? [entry.id] : [])));
+  const routesByMethodKey = groupBy(current.routes, methodKey);
   const keptRoutes = new Set<string>();
   document.routes.forEach((entry, index) => {
     const field = `routes.${index}`;
@@ -233,9 +246,8 @@ export function planConfig(
     const originId = 'id' in origin ? origin.id : null;
     let id = entry.id;
     if (id === undefined) {
-      const key = methodKey(written);
-      const candidates = current.routes.filter(
-        (route) => methodKey(route) === key && !claimedByIdRoutes.has(route.id) && !keptRoutes.has(route.id),
+      const candidates = (routesByMethodKey.get(methodKey(written)) ?? []).filter(
+        (route) => !claimedByIdRoutes.has(route.id) && !keptRoutes.has(route.id),
       );
       if (candidates.length > 1) {
         throw invalid(

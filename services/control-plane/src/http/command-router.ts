@@ -18,6 +18,7 @@ import {
   type CommandDeps,
   type CommandOutcome,
   type ReplayGuard,
+  requireAccess,
 } from '../commands/context.js';
 import {
   createCustomDomain,
@@ -92,6 +93,12 @@ interface CommandSpec<Schema extends z.ZodType> {
   bodyRequired?: boolean;
   /** Only platform admins may run it, and so only they may see its stored answer again. */
   platformAdminOnly?: boolean;
+  /**
+   * Access to the tenant of the path the caller needs before its body is validated: for bodies whose
+   * validation is costly (a tenant document), so only the tenant's members can make the control plane
+   * do it. The command still makes its own checks.
+   */
+  tenantAccessBeforeBody?: 'read';
 }
 
 function requestIdOf(res: Response): string {
@@ -127,11 +134,15 @@ function commandHandler<Schema extends z.ZodType>(
 ): RequestHandler {
   return async (req: Request, res: Response) => {
     const caller = callerOf(res);
+    const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
+    if (spec.tenantAccessBeforeBody !== undefined) {
+      // Only the access check: the command charges the tenant's budget once it runs.
+      await requireAccess({ authorizer: deps.authorizer }, caller, id, spec.tenantAccessBeforeBody);
+    }
     // Creates need a body; an absent body of PATCH, revoke or rotate means "no fields".
     const raw: unknown = req.body ?? (spec.bodyRequired ? undefined : {});
     const body = (spec.schema ? parseBody(spec.schema, raw) : {}) as z.infer<Schema>;
     const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevision(req) };
-    const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
     const rolloutWaitMs = parseRolloutWait(deps, req);
     const execute = async (
       ctx: CommandContext,
@@ -499,6 +510,7 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
         name: 'PlanTenantConfig',
         bodyRequired: true,
         schema: configDocument,
+        tenantAccessBeforeBody: 'read',
         status: 200,
         run: async (d, c, b, id) => {
           const plan = await planTenantConfig(withConfigs(d), c, id, b);
@@ -513,6 +525,7 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
         name: 'ApplyTenantConfig',
         bodyRequired: true,
         schema: configDocument,
+        tenantAccessBeforeBody: 'read',
         status: 200,
         run: (d, c, b, id) => applyTenantConfig(withConfigs(d), c, id, b),
       }),
