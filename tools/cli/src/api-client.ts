@@ -70,6 +70,9 @@ export class AnswerLostError extends CliError {
   }
 }
 
+/** RFC 6750's b64token: what an `Authorization: Bearer` header can carry (a JWT always is one). */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Retry-After in seconds (delta-seconds or an HTTP date), or undefined when absent or malformed. */
@@ -101,6 +104,13 @@ export class ApiClient {
     private readonly token: string,
     options: ApiClientOptions = {},
   ) {
+    // Checked here, never left to fetch: its error for a bad header value quotes the whole token.
+    if (!BEARER_TOKEN.test(token)) {
+      throw new CliError(
+        EXIT.usage,
+        'the token is not a bearer token (a Clerk session token: letters, digits and - . _ ~ + / =, no spaces or line breaks inside); it is not shown here',
+      );
+    }
     this.sleep = options.sleep ?? realSleep;
     this.now = options.now ?? Date.now;
     this.notice = options.notice ?? (() => {});

@@ -81,6 +81,35 @@ describe('exit codes', () => {
   });
 });
 
+describe('secrets', () => {
+  // Regression: a token with a line break inside (a wrapped paste, a CI secret saved over two lines)
+  // made fetch refuse the header, and the CLI printed fetch's message, which quotes the whole token.
+  it('never prints a token it cannot send, from $VANTAGEEDGE_TOKEN or login --token-stdin', async () => {
+    const token = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ\n.c2VjcmV0LXNpZ25hdHVyZQ';
+    const config = path.join(await tempFolder(), 'config.json');
+    const fromEnv = await run(['get', 'tenants'], {
+      VANTAGEEDGE_CONFIG: config,
+      VANTAGEEDGE_URL: 'http://127.0.0.1:1',
+      VANTAGEEDGE_TOKEN: token,
+    });
+    const err: string[] = [];
+    const fromLogin = await runCli(['login', '--url', 'http://127.0.0.1:1', '--token-stdin'], {
+      env: { VANTAGEEDGE_CONFIG: config },
+      stdout: () => {},
+      stderr: (text) => err.push(text),
+      stdin: async () => `${token}\n`,
+    });
+    for (const [outcome, text] of [
+      [fromEnv.code, fromEnv.err],
+      [fromLogin, err.join('\n')],
+    ] as const) {
+      expect(text).not.toContain('c2VjcmV0LXNpZ25hdHVyZQ');
+      expect(text).toContain('not a bearer token');
+      expect(outcome).toBe(EXIT.usage);
+    }
+  });
+});
+
 describe('output', () => {
   it('lines up columns and shows empty cells as -', () => {
     expect(

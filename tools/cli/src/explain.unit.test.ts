@@ -304,6 +304,25 @@ describe('vantageedge explain', () => {
     }
   });
 
+  // Regression: a tenant was picked by the URL's first label alone, so acme's custom domain
+  // api.acme-corp.com was explained with the config of the tenant whose subdomain is `api`.
+  it('refuses a guessed tenant that does not serve the URL host, asking for -t', async () => {
+    const notServed = {
+      ...answer,
+      host: { resolves: false, kind: null, host: 'acme.acme-corp.com', reason: 'no tenant serves this host' },
+    };
+    const api = await adminApi(notServed);
+    const env = { VANTAGEEDGE_URL: api.url, VANTAGEEDGE_TOKEN: 't' };
+    const guessed = await run(['explain', 'GET', 'https://acme.acme-corp.com/api/users/1'], env);
+    expect(guessed.code).toBe(EXIT.notFound);
+    expect(guessed.out).toBe('');
+    expect(guessed.err).toContain('acme does not serve acme.acme-corp.com');
+    expect(guessed.err).toContain('-t');
+    const named = await run(['explain', 'GET', 'https://acme.acme-corp.com/api/users/1', '-t', 'acme'], env);
+    expect(named.code).toBe(EXIT.ok);
+    expect(named.out).toContain('Host      acme.acme-corp.com: no tenant serves this host');
+  });
+
   it('exits 2 for a URL it cannot read', async () => {
     const api = await adminApi();
     const result = await run(['explain', 'GET', 'ftp://x'], {

@@ -342,6 +342,37 @@ describe('dump and JSON/YAML output escape C1 and bidi controls, and stay re-app
     }
   });
 
+  // Regression: the comment lines above the document printed the API's version and position raw, so an
+  // answer with a line break and escapes in them cleared the screen and added YAML to the dumped file.
+  it('dump escapes the version and position in its header comments too', async () => {
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if ((req.url ?? '').startsWith(`/api/v1/tenants/${TENANT}/config/document`)) {
+        return res.end(
+          JSON.stringify({
+            position: `57${CLEAR}`,
+            version: `42\nroutes: []\n${OSC52}`,
+            document: { format: 1, tenant: { name: 'Acme', subdomain: 'escapes' }, origins: [] },
+          }),
+        );
+      }
+      res.end(JSON.stringify(tenant));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    const dump = await run(
+      ['dump', '-t', TENANT],
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    );
+    expect(dump.code, dump.err).toBe(EXIT.ok);
+    expect(dump.out).not.toMatch(RAW_CONTROL);
+    expect(parse(dump.out)).toEqual({
+      format: 1,
+      tenant: { name: 'Acme', subdomain: 'escapes' },
+      origins: [],
+    });
+  });
+
   it('-o json and -o yaml of any command escape them too, and parse to the API’s values', async () => {
     const url = await adminApi([]);
     const json = await run(['-o', 'json', 'dump', '-t', 'escapes'], url);

@@ -3,7 +3,7 @@ import { AnswerLostError, type ApiResponse } from '../api-client.js';
 import type { CliContext } from '../context.js';
 import { readDocument, tenantRefOf } from '../document-file.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
-import { render, renderRows, structured } from '../output.js';
+import { render, renderRows, structured, terminalText } from '../output.js';
 import { type Change, formatChanges, summary } from '../plan-format.js';
 import { resolveTenant, type TenantSummary } from '../tenant-ref.js';
 
@@ -45,15 +45,14 @@ export async function dump(
     return EXIT.ok;
   }
   const schemaUrl = new URL('/schemas/tenant-config.json', client.baseUrl).toString();
-  ctx.stdout(
-    [
-      `# yaml-language-server: $schema=${schemaUrl}`,
-      `# Tenant ${tenant.subdomain}: config version ${answer.body.version} (event position ${answer.body.position}).`,
-      '# Apply with: vantageedge apply -f <this file>',
-      // Escaped like every JSON/YAML output (terminal controls as \uXXXX): still the same document.
-      structured(answer.body.document, 'yaml'),
-    ].join('\n'),
-  );
+  // The comments escaped like any line the CLI prints (a line break in them would end the comment),
+  // the document like every JSON/YAML output (terminal controls as \uXXXX): still the same document.
+  const comments = [
+    `# yaml-language-server: $schema=${schemaUrl}`,
+    `# Tenant ${tenant.subdomain}: config version ${answer.body.version} (event position ${answer.body.position}).`,
+    '# Apply with: vantageedge apply -f <this file>',
+  ].map((line) => terminalText(line));
+  ctx.stdout([...comments, structured(answer.body.document, 'yaml')].join('\n'));
   return EXIT.ok;
 }
 

@@ -161,6 +161,14 @@ export async function explain(
     readOnly: true,
   });
   const answer = readExplanation(response.body);
+  // The tenant was guessed from the host's first label (custom domains are not in the tenant list):
+  // another tenant's config is no answer for this host.
+  if (!options.tenant && !answer.host.resolves) {
+    throw new CliError(
+      EXIT.notFound,
+      `${tenant.subdomain} does not serve ${host} (${answer.host.reason}); name the host's tenant with -t`,
+    );
+  }
   const format = options.json ? 'json' : ctx.output;
   // --json and --output yaml print the answer as the admin API sent it.
   ctx.stdout(render(response.body, format, () => formatExplanation(method.toUpperCase(), url, answer)));
