@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { KeyObject, webcrypto, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 /**
@@ -53,22 +53,86 @@ function algorithmOf(keys: CryptoKeyPair) {
   return keys.privateKey.algorithm.name === 'ECDSA' ? EC_P256 : RSA_2048;
 }
 
-export async function createTestCa(name = 'VantageEdge Test CA'): Promise<TestCa> {
-  const pair = await generateKeys();
+export interface CaOptions {
+  /** The CA's key pair (default: a new EC P-256 pair). */
+  keyPair?: TestKeyPair;
+  /** The CA that signs this one (an intermediate); default: self-signed (a root). */
+  issuer?: TestCa;
+}
+
+export async function createTestCa(name = 'VantageEdge Test CA', options: CaOptions = {}): Promise<TestCa> {
+  const pair = options.keyPair ?? (await generateKeys());
   const subject = `CN=${name}`;
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    name: subject,
-    keys: pair.keys,
+  const { issuer } = options;
+  const signer = issuer?.keys ?? pair.keys;
+  const certificate = await x509.X509CertificateGenerator.create({
+    subject,
+    issuer: issuer?.subject ?? subject,
+    publicKey: pair.keys.publicKey,
+    signingKey: signer.privateKey,
     notBefore: new Date(Date.now() - DAY_MS),
     notAfter: new Date(Date.now() + 3650 * DAY_MS),
-    signingAlgorithm: EC_P256,
+    signingAlgorithm: algorithmOf(signer),
     extensions: [
-      new x509.BasicConstraintsExtension(true, 1, true),
+      new x509.BasicConstraintsExtension(true, issuer ? 0 : 1, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(pair.keys.publicKey),
+      ...(issuer ? [await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey)] : []),
     ],
   });
   return { ...pair, subject, certificatePem: certificate.toString('pem') };
+}
+
+const toBigInt = (base64url: string) => BigInt(`0x${Buffer.from(base64url, 'base64url').toString('hex')}`);
+const toBase64url = (value: bigint) => {
+  const hex = value.toString(16);
+  return Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, 'hex').toString('base64url');
+};
+const gcd = (a: bigint, b: bigint): bigint => (b === 0n ? a : gcd(b, a % b));
+function modInverse(a: bigint, modulus: bigint): bigint {
+  let [r0, r1, s0, s1] = [a % modulus, modulus, 1n, 0n];
+  while (r1 !== 0n) {
+    const quotient = r0 / r1;
+    [r0, r1] = [r1, r0 - quotient * r1];
+    [s0, s1] = [s1, s0 - quotient * s1];
+  }
+  return ((s0 % modulus) + modulus) % modulus;
+}
+
+/**
+ * An RSA key pair whose public exponent is almost as long as its modulus (real keys use 65537): every
+ * signature check with it costs a full-length modular exponentiation, as much as signing without CRT.
+ */
+export async function rsaKeysWithHugeExponent(modulusBits = 3072): Promise<TestKeyPair> {
+  const jwk = generateKeyPairSync('rsa', { modulusLength: modulusBits }).privateKey.export({
+    format: 'jwk',
+  });
+  const p = toBigInt(jwk.p as string);
+  const q = toBigInt(jwk.q as string);
+  const phi = (p - 1n) * (q - 1n);
+  let e: bigint;
+  do e = toBigInt(randomBytes(modulusBits / 8 - 1).toString('base64url')) | 1n;
+  while (gcd(e, phi) !== 1n);
+  const d = modInverse(e, phi);
+  const numbers = { kty: 'RSA', n: jwk.n as string, e: toBase64url(e), ext: true };
+  const privateJwk = {
+    ...numbers,
+    d: toBase64url(d),
+    p: jwk.p as string,
+    q: jwk.q as string,
+    dp: toBase64url(d % (p - 1n)),
+    dq: toBase64url(d % (q - 1n)),
+    qi: toBase64url(modInverse(q, p)),
+  };
+  const algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  const keys = {
+    privateKey: await webcrypto.subtle.importKey('jwk', privateJwk, algorithm, true, ['sign']),
+    publicKey: await webcrypto.subtle.importKey('jwk', numbers, algorithm, true, ['verify']),
+  } as CryptoKeyPair;
+  const privateKeyPem = KeyObject.from(keys.privateKey as webcrypto.CryptoKey)
+    .export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+  return { keys, privateKeyPem };
 }
 
 export interface LeafOptions {

@@ -1,5 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createTestCa, issueTestCertificate, type TestCa } from '../testing/test-certificates.js';
+import {
+  createTestCa,
+  issueTestCertificate,
+  rsaKeysWithHugeExponent,
+  type TestCa,
+} from '../testing/test-certificates.js';
 import { certificateCovers, checkCertificateBundle, privateKeyIssue } from './certificate-bundle.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -104,6 +109,26 @@ describe('checking an uploaded certificate chain and key', () => {
       now: new Date(),
     });
     expect(JSON.stringify(garbled)).toMatch(/certificate 1 of the chain does not parse/);
+  });
+
+  // Regression: a chain of 10 certificates whose keys had 3072-bit public exponents was accepted, and
+  // checking its signatures took ~75 ms of the control plane's one thread per upload (~1 ms for real
+  // chains): a tenant admin's burst of uploads stalled every tenant's admin API for seconds.
+  it('refuses a chain certificate whose key is costly to verify with, before verifying with it', async () => {
+    const costly = await createTestCa('Costly CA', { keyPair: await rsaKeysWithHugeExponent() });
+    const cert = await issueTestCertificate(costly, { dnsNames: ['api.example.com'] });
+    const check = checkCertificateBundle({
+      certificatePem: cert.chainPem,
+      privateKeyPem: cert.privateKeyPem,
+      now: new Date(),
+    });
+    expect(check.ok).toBe(false);
+    expect(!check.ok && check.issues).toEqual([
+      {
+        field: 'certificate',
+        issue: 'chain certificate 2 has an RSA public exponent over 32 bits (real keys use 65537)',
+      },
+    ]);
   });
 
   it('refuses a CA certificate as the leaf', async () => {

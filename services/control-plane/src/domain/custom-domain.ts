@@ -4,7 +4,11 @@ import type {
   TenantState,
 } from '@vantageedge/shared/domain/events';
 import { reservation } from '@vantageedge/shared/domain/events';
-import { isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import {
+  isUnderBaseDomain,
+  MAX_HOSTNAME_LENGTH,
+  verificationRecordName,
+} from '@vantageedge/shared/domain/hostname';
 import { type Decider, type Decision, DomainError, type FoldableEvent, live } from './decision.js';
 import { type Tenant, tenantDecider } from './tenant.js';
 
@@ -19,6 +23,8 @@ import { type Tenant, tenantDecider } from './tenant.js';
  */
 
 export const MAX_CUSTOM_DOMAINS_PER_TENANT = 50;
+/** The longest domain whose `_vantageedge-challenge.<domain>` is still a DNS name (253 characters). */
+const MAX_VERIFIABLE_DOMAIN_LENGTH = MAX_HOSTNAME_LENGTH - verificationRecordName('').length;
 
 export interface CustomDomain {
   custom_domain_id: string;
@@ -76,6 +82,15 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
           'invalid',
           `${claim.domain} is a platform host (under ${command.baseDomains.join(', ')}): tenants get <subdomain>.<base domain> from their subdomain`,
           'domain',
+        );
+      }
+      // Its TXT record name would be no DNS name: the claim could never be proven.
+      if (!command.assignedByPlatformAdmin && claim.domain.length > MAX_VERIFIABLE_DOMAIN_LENGTH) {
+        throw new DomainError(
+          'invalid',
+          `${claim.domain} cannot be verified: its TXT record name would be over ${MAX_HOSTNAME_LENGTH} characters`,
+          'domain',
+          { issue: `must be at most ${MAX_VERIFIABLE_DOMAIN_LENGTH} characters to be verified by DNS` },
         );
       }
       if (state.domains.has(claim.domain)) {

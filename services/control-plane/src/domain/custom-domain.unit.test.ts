@@ -126,6 +126,22 @@ describe('custom domain decider', () => {
     expect(() => tenantDomainsDecider.decide(add('one-more.acme.example'), full)).toThrow(DomainError);
   });
 
+  // Regression: a 253-character name was claimed (201, reserved platform-wide), but its TXT record name
+  // `_vantageedge-challenge.<domain>` is 276 characters, which no DNS name can be: every verify answered
+  // 422 "the DNS lookup failed (EBADNAME); try again later", for ever.
+  it('refuses a claim whose TXT record name would be too long to exist; a platform admin may still assign it', () => {
+    const label = 'a'.repeat(63);
+    const longest = [label, label, label, 'b'.repeat(57), 'com'].join('.');
+    expect(canonicalCustomDomain(longest)).toEqual({ ok: true, hostname: longest });
+    expect(() => tenantDomainsDecider.decide(add(longest), liveTenant())).toThrow(
+      expect.objectContaining({ kind: 'invalid', field: 'domain' }),
+    );
+    const fits = [label, label, label, 'd'.repeat(34), 'com'].join('.'); // 230: its TXT name is 253
+    expect(canonicalCustomDomain(fits)).toEqual({ ok: true, hostname: fits });
+    expect(tenantDomainsDecider.decide(add(fits), liveTenant()).events).toHaveLength(1);
+    expect(tenantDomainsDecider.decide(add(longest, true), liveTenant()).events).toHaveLength(2);
+  });
+
   it('verifies only when the TXT record holds the token issued for this tenant and domain', () => {
     const pending = apply(liveTenant(), add('api.acme.example'));
     expect(() =>
