@@ -127,6 +127,7 @@ export function controlPlaneAppFromSettings(
         eventStore: store,
         onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
         apiKeyQuota: quotas ? createApiKeyQuotaReader(quotas, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined,
+        usageQueryTimeoutMs: settings.USAGE_QUERY_TIMEOUT_MS,
       }),
   });
 }

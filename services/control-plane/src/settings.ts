@@ -83,6 +83,11 @@ export const controlPlaneSettings = {
     .optional(),
   ...tenantLimitSettings,
   /**
+   * How long each statement of a GET /api/v1/usage read may run; past it the read is a 422
+   * limit_exceeded asking for a shorter range (a tenant's counts can be millions of rows a month).
+   */
+  USAGE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  /**
    * The snapshot budget: a command that would take a tenant's gateway snapshot over this percent of the
    * snapshot bus's limits is refused (commands/snapshot-guard.ts). The bus's limit is the projector's
    * and the gateways' SNAPSHOT_MAX_MESSAGE_BYTES: set the same value here.

@@ -124,8 +124,8 @@ export const gatewaySettings = {
    */
   GATEWAY_USAGE_FLUSH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   /**
-   * Usage cardinality limits, per batch (one flush interval): distinct users one tenant's usage cells
-   * name (the others are counted as user `*`), cells in all (the breakdown by route, key, user, status
+   * Usage cardinality limits, per replica and UTC hour (over all its batches of the hour): distinct
+   * users one tenant's usage cells name (the others are counted as user `*`), cells in all (the breakdown by route, key, user, status
    * class and hour), and cells one tenant may hold (at most GATEWAY_USAGE_MAX_CELLS); past a cell limit
    * a tenant's requests go to its overflow cell (route, key and user `*`). Totals stay exact.
    */

@@ -176,7 +176,7 @@ const E = {
     'Retry-After': RESPONSE_HEADERS['Retry-After'],
   }),
   rateLimited: errorResponse(
-    'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute). Nothing was done; retry after Retry-After seconds',
+    'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute), or — GET /api/v1/usage — the tenant has as many usage reads running as it may at once (usage_queries_in_flight). Nothing was done; retry after Retry-After seconds',
     { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
   ),
 };
@@ -1155,7 +1155,14 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     otherPaths(),
     operationsPaths(),
     consolePaths(),
-    usagePaths({ '400': E.badRequest, '401': E.unauthenticated, '404': E.notFound }),
+    usagePaths({
+      '400': E.badRequest,
+      '401': E.unauthenticated,
+      '404': E.notFound,
+      '422': errorResponse(
+        'limit_exceeded: the range holds more counts than one request reads within USAGE_QUERY_TIMEOUT_MS (details: from); ask for a shorter range or filter',
+      ),
+    }),
   );
   withCommonAnswers(paths);
 

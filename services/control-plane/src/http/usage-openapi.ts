@@ -13,7 +13,7 @@ export function usagePaths(errors: Record<string, unknown>): Record<string, unkn
         summary:
           'Requests the gateways served, per hour or day, by status class (a tenant, an API key, a route or a user)',
         description:
-          'Counted by every gateway replica and added up per UTC hour; the numbers trail the traffic by a few seconds (the gateways’ flush interval plus the usage flusher’s). Give tenant_id or api_key_id. Totals are exact; the breakdowns have a limit per tenant and flush interval (GATEWAY_USAGE_MAX_USERS_PER_TENANT users, a share of GATEWAY_USAGE_MAX_CELLS cells): requests past it are counted under id `*` (`overflow: true`) — as user, or as route, key and user at once. Hours older than USAGE_RETENTION_DAYS (400) are deleted.',
+          'Counted by every gateway replica and added up per UTC hour; the numbers trail the traffic by a few seconds (the gateways’ flush interval plus the usage flusher’s). Give tenant_id or api_key_id. Totals are exact; the breakdowns have a limit per tenant, replica and hour (GATEWAY_USAGE_MAX_USERS_PER_TENANT users, a share of GATEWAY_USAGE_MAX_CELLS cells): requests past it are counted under id `*` (`overflow: true`) — as user, or as route, key and user at once. Hours older than USAGE_RETENTION_DAYS (400) are deleted.',
         parameters: [
           { name: 'tenant_id', in: 'query', schema: uuid },
           { name: 'api_key_id', in: 'query', schema: uuid, description: 'one key (its tenant is implied)' },

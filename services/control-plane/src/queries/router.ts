@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { domainParam } from '../commands/custom-domain-commands.js';
+import { rateLimited } from '../domain/errors.js';
 import { ApiError, forbidden, notFound, validationFailed } from '../http/errors.js';
 import { ReplayRunner } from './admin-replay.js';
 import type { ApiKeyQuotaReader } from './api-key-quota.js';
@@ -23,7 +24,14 @@ import {
   tenantResource,
 } from './resources.js';
 import { createTenantDirectory } from './tenant-directory.js';
-import { readUsage, usageQuery, usageWindow } from './usage.js';
+import {
+  createUsageReadGate,
+  DEFAULT_USAGE_QUERY_TIMEOUT_MS,
+  readUsage,
+  UsageTooExpensiveError,
+  usageQuery,
+  usageWindow,
+} from './usage.js';
 import { allows, visibleTenantIds } from './visibility.js';
 
 export interface QueryRouterDeps {
@@ -40,6 +48,8 @@ export interface QueryRouterDeps {
   onReplayError?: (error: unknown) => void;
   /** The live quota counters for GET /api/v1/api-keys/:id (Redis); without it quota_usage is null. */
   apiKeyQuota?: ApiKeyQuotaReader | undefined;
+  /** USAGE_QUERY_TIMEOUT_MS: how long each statement of a usage read may run (default 5000). */
+  usageQueryTimeoutMs?: number | undefined;
   clock?: () => number;
 }
 
@@ -63,6 +73,8 @@ const resourceId = z.uuid('must be a uuid');
 export function createQueryRouter(deps: QueryRouterDeps): express.Router {
   const { pool, authorizer } = deps;
   const directory = createTenantDirectory(pool);
+  const usageReads = createUsageReadGate();
+  const usageTimeoutMs = deps.usageQueryTimeoutMs ?? DEFAULT_USAGE_QUERY_TIMEOUT_MS;
   const router = express.Router();
   // X-Min-Position: only callers with access to what an endpoint serves wait (see readYourWrites).
   const minPosition = readYourWrites(
@@ -207,8 +219,31 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     await requireTenantAccess(req, res, tenantId as string, 'read');
     const window = usageWindow(query, (deps.clock ?? Date.now)());
     if ('issue' in window) throw validationFailed([{ field: window.field, issue: window.issue }]);
-    res.setHeader('Cache-Control', 'private, no-cache');
-    res.json(await readUsage(pool, tenantId as string, query, window));
+    const done = usageReads.enter(tenantId as string);
+    if (done === null) {
+      throw rateLimited(
+        'admin_rate_limited',
+        'too many usage reads of this tenant running: retry in 1 s',
+        'usage_queries_in_flight',
+        `at most ${usageReads.max} usage reads of one tenant at once`,
+        1,
+      );
+    }
+    try {
+      const report = await readUsage(pool, tenantId as string, query, window, usageTimeoutMs);
+      res.setHeader('Cache-Control', 'private, no-cache');
+      res.json(report);
+    } catch (error) {
+      if (!(error instanceof UsageTooExpensiveError)) throw error;
+      throw new ApiError(422, 'limit_exceeded', 'the usage asked for is too much to read in one request', [
+        {
+          field: 'from',
+          issue: `the range holds more counts than one request reads within ${error.timeoutMs} ms (USAGE_QUERY_TIMEOUT_MS): ask for a shorter range, or filter by route_id, api_key_id or user_id`,
+        },
+      ]);
+    } finally {
+      done();
+    }
   });
 
   router.get('/api/v1/audit-log', minPosition.header, async (req, res) => {

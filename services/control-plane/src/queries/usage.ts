@@ -1,3 +1,4 @@
+import { isConnectionError, StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
 import { OVERFLOW_ID, STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -120,8 +121,89 @@ export interface UsageReport {
 
 const TOP = 20;
 
+/** Default USAGE_QUERY_TIMEOUT_MS: how long one usage read's statements may run (each). */
+export const DEFAULT_USAGE_QUERY_TIMEOUT_MS = 5_000;
+
+/**
+ * A usage read that ran past its statement timeout: the range holds more rows than one request may read
+ * (a tenant's own issuer can mint a user per request, so a month of hours can be millions of rows).
+ */
+export class UsageTooExpensiveError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`the usage read ran past ${timeoutMs} ms`);
+    this.name = 'UsageTooExpensiveError';
+  }
+}
+
+const QUERY_CANCELED = '57014';
+
+/** Usage reads one tenant may have running at once in one control-plane process. */
+export const MAX_USAGE_READS_PER_TENANT = 2;
+
+/**
+ * Counts each tenant's usage reads in flight, so that one tenant's reads (each holding a pool
+ * connection up to the statement timeout) cannot take the pool every tenant's admin API shares.
+ * `enter` answers the function that ends the read, or null when the tenant has `max` running.
+ */
+export function createUsageReadGate(max = MAX_USAGE_READS_PER_TENANT) {
+  const running = new Map<string, number>();
+  return {
+    max,
+    enter(tenantId: string): (() => void) | null {
+      const count = running.get(tenantId) ?? 0;
+      if (count >= max) return null;
+      running.set(tenantId, count + 1);
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        const left = (running.get(tenantId) ?? 1) - 1;
+        if (left === 0) running.delete(tenantId);
+        else running.set(tenantId, left);
+      };
+    },
+  };
+}
+
+/**
+ * The report, read on one pooled connection in one read-only transaction whose statements are each cut
+ * off after `timeoutMs` (UsageTooExpensiveError), so one tenant's reads hold one connection each, for a
+ * bounded time, whatever its counts hold.
+ */
 export async function readUsage(
   pool: pg.Pool,
+  tenantId: string,
+  query: UsageQuery,
+  window: UsageWindow,
+  timeoutMs = DEFAULT_USAGE_QUERY_TIMEOUT_MS,
+): Promise<UsageReport> {
+  let client: pg.PoolClient | undefined;
+  // A connection that failed is not given back to the pool for the next request.
+  let broken: Error | undefined;
+  try {
+    client = await pool.connect();
+    await client.query('begin read only');
+    await client.query(`select set_config('statement_timeout', $1, true)`, [String(timeoutMs)]);
+    const report = await readUsageOn(client, tenantId, query, window);
+    await client.query('commit');
+    return report;
+  } catch (error) {
+    if (isConnectionError(error)) {
+      broken = error instanceof Error ? error : new Error(String(error));
+      throw new StoreUnavailableError(`PostgreSQL unavailable: ${broken.message}`, { cause: error });
+    }
+    await client?.query('rollback').catch((rollbackError: unknown) => {
+      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    });
+    if ((error as { code?: unknown }).code === QUERY_CANCELED) throw new UsageTooExpensiveError(timeoutMs);
+    throw error;
+  } finally {
+    client?.release(broken);
+  }
+}
+
+async function readUsageOn(
+  db: pg.ClientBase,
   tenantId: string,
   query: UsageQuery,
   window: UsageWindow,
@@ -140,16 +222,15 @@ export async function readUsage(
      and ($6::text is null or ${a}user_id = $6)`;
   const truncate =
     window.granularity === 'hour' ? 'hour' : `date_trunc('day', hour at time zone 'UTC') at time zone 'UTC'`;
-  const [series, routes, keys, users] = await Promise.all([
-    pool.query<{ start: Date; status_class: StatusClass; requests: string }>(
-      `select ${truncate} as start, status_class, sum(requests) as requests
-         from usage_counts where ${where()} group by 1, 2 order by 1`,
-      params,
-    ),
-    breakdown(pool, 'route_id', where, params),
-    breakdown(pool, 'api_key_id', where, params),
-    breakdown(pool, 'user_id', where, params),
-  ]);
+  // One after another: a connection runs one statement at a time.
+  const series = await db.query<{ start: Date; status_class: StatusClass; requests: string }>(
+    `select ${truncate} as start, status_class, sum(requests) as requests
+       from usage_counts where ${where()} group by 1, 2 order by 1`,
+    params,
+  );
+  const routes = await breakdown(db, 'route_id', where, params);
+  const keys = await breakdown(db, 'api_key_id', where, params);
+  const users = await breakdown(db, 'user_id', where, params);
 
   const period = window.granularity === 'hour' ? HOUR_MS : DAY_MS;
   const points = new Map<number, UsagePoint>();
@@ -184,12 +265,12 @@ export async function readUsage(
 }
 
 async function breakdown(
-  pool: pg.Pool,
+  db: pg.ClientBase,
   column: 'route_id' | 'api_key_id' | 'user_id',
   where: (alias?: string) => string,
   params: unknown[],
 ): Promise<UsageBreakdown[]> {
-  const { rows } = await pool.query<{ id: string; status_class: StatusClass; requests: string }>(
+  const { rows } = await db.query<{ id: string; status_class: StatusClass; requests: string }>(
     `with ranked as (
        select ${column} as id, sum(requests) as total from usage_counts where ${where()}
         group by 1 order by 2 desc, 1 limit ${TOP})

@@ -79,6 +79,8 @@ export async function startControlPlane(
     snapshotBudget?: SnapshotBudget;
     /** The live quota counters GET /api/v1/api-keys/:id reads. */
     apiKeyQuota?: ApiKeyQuotaReader;
+    /** USAGE_QUERY_TIMEOUT_MS of GET /api/v1/usage; default: the app's. */
+    usageQueryTimeoutMs?: number;
     certificateKeyRing?: KeyRing;
     /** Rollout status and `?wait_for_rollout=`: the heartbeats' Redis (the harness's database). */
     rolloutRedis?: RedisClient;
@@ -129,6 +131,7 @@ export async function startControlPlane(
               authorizer,
               eventStore: store,
               apiKeyQuota: options.apiKeyQuota,
+              usageQueryTimeoutMs: options.usageQueryTimeoutMs,
             }),
         }
       : {}),

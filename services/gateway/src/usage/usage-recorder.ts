@@ -38,11 +38,13 @@ export function usageUserId(identity: Identity): string {
  * replica that dies without stopping loses its counts since the last flush (at most `intervalMs`).
  *
  * Cardinality limits (a tenant controls its own issuer, so the user ids it sends are unbounded; its
- * routes × keys are many too): in one batch a tenant's cells name at most `maxUsersPerTenant` distinct
- * users — the requests of further users (and of user ids that cannot be stored as they are) go to the
- * cell of the same route, key, status class and hour with user OVERFLOW_ID — and a tenant holds at most
- * `maxCellsPerTenant` cells, the batch at most `maxCells`; past either, a request that needs a new cell
- * goes to the tenant's overflow cell of its status class and hour (route, key and user OVERFLOW_ID).
+ * routes × keys are many too) hold per UTC hour, over all of the replica's batches of it, since every
+ * batch's cells of an hour become rows of that hour in usage_counts: in one hour a tenant's cells name
+ * at most `maxUsersPerTenant` distinct users — the requests of further users (and of user ids that
+ * cannot be stored as they are) go to the cell of the same route, key, status class and hour with user
+ * OVERFLOW_ID — and a tenant names at most `maxCellsPerTenant` cells, all tenants (and one batch) at
+ * most `maxCells`; past either, a request that needs a new cell goes to the tenant's overflow cell of
+ * its status class and hour (route, key and user OVERFLOW_ID).
  * Every request is still counted, so a tenant's totals (by hour and status class) stay exact; only the
  * breakdown is lost, and counted in vantageedge_gateway_usage_overflow_requests_total. The overflow
  * cells are bounded too (at most `maxCells` of them: one per tenant, status class and hour); a request
@@ -50,9 +52,10 @@ export function usageUserId(identity: Identity): string {
  * counted in vantageedge_gateway_usage_dropped_requests_total.
  *
  * While the store refuses batches the replica holds two: the refused one, retried unchanged under its
- * id, and the one it counts into, each within the limits above. New counts are never merged into the
- * refused batch: a write reported as failed may have landed and been applied, and its id would then
- * be skipped with the merged counts in it.
+ * id, and the one it counts into, each within the limits above; and, to hold the limits across
+ * batches, the keys of the cells it named in the current hour and its neighbours (at most `maxCells` an
+ * hour). New counts are never merged into the refused batch: a write reported as failed may have
+ * landed and been applied, and its id would then be skipped with the merged counts in it.
  *
  * The hot path, a request whose cell exists: one key string, one Map lookup and one store; the
  * limits are checked only when a request needs a new cell.
@@ -64,11 +67,11 @@ export interface UsageRecorderOptions {
   logger?: Logger;
   registry?: Registry;
   clock?: () => number;
-  /** Distinct users one tenant's cells name in a batch (GATEWAY_USAGE_MAX_USERS_PER_TENANT). */
+  /** Distinct users one tenant's cells name in an hour (GATEWAY_USAGE_MAX_USERS_PER_TENANT). */
   maxUsersPerTenant?: number;
-  /** Cells in one batch, all tenants (GATEWAY_USAGE_MAX_CELLS). */
+  /** Cells in one hour (and one batch), all tenants (GATEWAY_USAGE_MAX_CELLS). */
   maxCells?: number;
-  /** Cells one tenant holds in a batch, at most maxCells (GATEWAY_USAGE_MAX_CELLS_PER_TENANT). */
+  /** Cells one tenant names in an hour, at most maxCells (GATEWAY_USAGE_MAX_CELLS_PER_TENANT). */
   maxCellsPerTenant?: number;
 }
 
@@ -80,18 +83,28 @@ export const USAGE_LIMIT_DEFAULTS = {
 
 type OverflowReason = 'users' | 'user_id' | 'cells';
 
-/** One tenant in one batch: the users its cells name, its cells, its overflow series (looked up once). */
+/** One tenant in one hour: the users its cells name, its cells, its overflow series (looked up once). */
 interface TenantCells {
   readonly users: Set<string>;
   cells: number;
   readonly overflow: Partial<Record<OverflowReason, CounterSeries>>;
 }
 
-/** The counts of one batch and what the limits need to know about them. */
-class Batch {
-  readonly counts: UsageCounts = new Map();
+/**
+ * The cells this replica named in one UTC hour, over all its batches: the limits hold per hour, since
+ * every batch's cells of an hour become rows of that hour in usage_counts (a limit per batch let a
+ * tenant name new users every flush interval, 720 times an hour).
+ */
+class HourCells {
   readonly tenants = new Map<string, TenantCells>();
   /** Cells within the limits (all but the tenants' overflow cells). */
+  readonly named = new Set<string>();
+}
+
+/** The counts of one batch. */
+class Batch {
+  readonly counts: UsageCounts = new Map();
+  /** Cells within the limits. */
   cells = 0;
   /** Tenants' overflow cells: route, key and user OVERFLOW_ID. */
   overflowCells = 0;
@@ -104,6 +117,8 @@ export class UsageRecorder {
   readonly #maxCells: number;
   readonly #maxTenantCells: number;
   #batch = new Batch();
+  /** The cells named per hour: the current one and its neighbours (requests finishing across an hour). */
+  readonly #hours = new Map<number, HourCells>();
   /** A batch that failed to be written, retried (same id, same counts) before the next one. */
   #unwritten: { id: string; counts: UsageCounts } | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -129,7 +144,7 @@ export class UsageRecorder {
     });
     this.#overflowed = new BoundCounter({
       name: 'vantageedge_gateway_usage_overflow_requests_total',
-      help: 'Requests counted in a tenant’s usage overflow cell (id "*") instead of their own, by tenant and reason: users (past GATEWAY_USAGE_MAX_USERS_PER_TENANT in a batch), user_id (an id too long or with control characters), cells (past the tenant’s GATEWAY_USAGE_MAX_CELLS_PER_TENANT or the batch’s GATEWAY_USAGE_MAX_CELLS)',
+      help: 'Requests counted in a tenant’s usage overflow cell (id "*") instead of their own, by tenant and reason: users (past GATEWAY_USAGE_MAX_USERS_PER_TENANT in an hour), user_id (an id too long or with control characters), cells (past the tenant’s GATEWAY_USAGE_MAX_CELLS_PER_TENANT or the hour’s GATEWAY_USAGE_MAX_CELLS)',
       labelNames: ['tenant', 'reason'],
       registry: options.registry ?? new Registry(),
     });
@@ -195,10 +210,17 @@ export class UsageRecorder {
   ): void {
     const batch = this.#batch;
     const { counts } = batch;
-    let tenant = batch.tenants.get(tenantId);
+    const thisHour = this.#hourCells(hour);
+    if (thisHour.named.has(cell)) {
+      // Named in an earlier batch of the hour: within the limits already.
+      counts.set(cell, 1);
+      batch.cells += 1;
+      return;
+    }
+    let tenant = thisHour.tenants.get(tenantId);
     if (tenant === undefined) {
       tenant = { users: new Set(), cells: 0, overflow: {} };
-      batch.tenants.set(tenantId, tenant);
+      thisHour.tenants.set(tenantId, tenant);
     }
     let reason: OverflowReason | undefined;
     let newUser = false;
@@ -214,10 +236,21 @@ export class UsageRecorder {
           this.#overflow(tenant, tenantId, reason);
           return;
         }
+        if (thisHour.named.has(cell)) {
+          counts.set(cell, 1);
+          batch.cells += 1;
+          this.#overflow(tenant, tenantId, reason);
+          return;
+        }
       }
     }
-    if (tenant.cells < this.#maxTenantCells && batch.cells < this.#maxCells) {
+    if (
+      tenant.cells < this.#maxTenantCells &&
+      thisHour.named.size < this.#maxCells &&
+      batch.cells < this.#maxCells
+    ) {
       counts.set(cell, 1);
+      thisHour.named.add(cell);
       tenant.cells += 1;
       batch.cells += 1;
       if (newUser) tenant.users.add(userId);
@@ -237,6 +270,19 @@ export class UsageRecorder {
       return;
     }
     this.#overflow(tenant, tenantId, 'cells');
+  }
+
+  /** The hour's named cells; a new hour drops all but its neighbours' (a clock stepped back included). */
+  #hourCells(hour: number): HourCells {
+    let cells = this.#hours.get(hour);
+    if (cells === undefined) {
+      cells = new HourCells();
+      for (const known of this.#hours.keys()) {
+        if (Math.abs(known - hour) > 3_600) this.#hours.delete(known);
+      }
+      this.#hours.set(hour, cells);
+    }
+    return cells;
   }
 
   #overflow(tenant: TenantCells, tenantId: string, reason: OverflowReason): void {

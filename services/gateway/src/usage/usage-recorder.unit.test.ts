@@ -220,6 +220,41 @@ describe('the usage recorder’s cardinality limits', () => {
     ).toBe(0);
   });
 
+  // Regression: the limits were per batch (one flush interval), so a tenant's issuer minting a new `sub`
+  // per request named GATEWAY_USAGE_MAX_USERS_PER_TENANT new users every 5 s: 720 times that a replica
+  // hour, each a row of usage_counts in the one PostgreSQL every tenant shares.
+  it('regression: bounds a tenant’s users and cells per hour, not per flush: new ids every batch go to *', async () => {
+    const store = new InMemoryUsageBatchStore();
+    let now = HOUR;
+    const recorder = new UsageRecorder({
+      batches: store,
+      replicaId: 'r1',
+      intervalMs: 60_000,
+      clock: () => now,
+      maxUsersPerTenant: 3,
+      maxCellsPerTenant: 5,
+    });
+    for (let batch = 0; batch < 10; batch++) {
+      for (let i = 0; i < 3; i++) recorder.record(exchange('route-a', clerkUser(`sub-${batch}-${i}`)), 200);
+      recorder.record(exchange(`route-${batch}`), 200);
+      await recorder.flush();
+    }
+    const hour = await totals(store);
+    expect(sum(hour)).toBe(40);
+    const users = new Set([...hour.keys()].map((key) => key.split(' ')[2]));
+    expect([...users].filter((user) => user !== OVERFLOW_ID && user !== '-')).toHaveLength(3);
+    expect(hour.size, 'cells a tenant named in one hour').toBeLessThanOrEqual(5 + 1);
+    // A user named earlier in the hour keeps its own cell in the next batches.
+    recorder.record(exchange('route-a', clerkUser('sub-0-0')), 200);
+    await recorder.flush();
+    expect((await totals(store)).get('route-a - sub-0-0 2xx')).toBe(2);
+    // The next hour starts afresh.
+    now = HOUR + 3_600_000;
+    recorder.record(exchange('route-a', clerkUser('sub-next-hour')), 200);
+    await recorder.flush();
+    expect((await totals(store)).get('route-a - sub-next-hour 2xx')).toBe(1);
+  });
+
   it('counts user ids that cannot be stored as they are (NUL, too long) as the overflow user', async () => {
     const store = new InMemoryUsageBatchStore();
     const recorder = new UsageRecorder({
