@@ -4,7 +4,7 @@ import {
   originAllowed,
   preflightRefusal,
 } from '@vantageedge/shared/gateway-policies/cors-rules';
-import { CheckedHeader, setCheckedHeader } from '../http/gateway-server-response.js';
+import { CheckedHeader, setCheckedHeaders } from '../http/gateway-server-response.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { rememberVerdicts } from '../pipeline/remembered-verdicts.js';
@@ -35,6 +35,7 @@ export function createCorsPolicy(): RoutePolicy {
 const CORS_ORIGINS_REMEMBERED = { entries: 64, valueLength: 300 };
 
 const VARY_ORIGIN = new CheckedHeader('vary', 'Origin');
+const VARY_ONLY: readonly CheckedHeader[] = [VARY_ORIGIN];
 
 function corsStage(cors: CompiledCors): RouteStage {
   const allowCredentials = cors.credentials
@@ -42,13 +43,13 @@ function corsStage(cors: CompiledCors): RouteStage {
     : null;
   const exposeHeaders =
     cors.exposeHeaders === '' ? null : new CheckedHeader('access-control-expose-headers', cors.exposeHeaders);
-  // For each request origin: the headers its allowed requests get, or null (not allowed). A route's
-  // browsers come from a handful of web apps.
-  const headersFor = rememberVerdicts((origin): readonly CheckedHeader[] | null => {
-    if (!originAllowed(cors, origin)) return null;
+  // For each request origin: the headers its requests get (Vary alone when it is not allowed). A
+  // route's browsers come from a handful of web apps.
+  const headersFor = rememberVerdicts((origin): readonly CheckedHeader[] => {
+    if (!originAllowed(cors, origin)) return VARY_ONLY;
     const allowOrigin = allowOriginHeader(cors.anyOrigin && !cors.credentials ? '*' : origin);
-    if (allowOrigin === null) return null;
-    const headers = [allowOrigin];
+    if (allowOrigin === null) return VARY_ONLY;
+    const headers = [VARY_ORIGIN, allowOrigin];
     if (allowCredentials !== null) headers.push(allowCredentials);
     if (exposeHeaders !== null) headers.push(exposeHeaders);
     return headers;
@@ -59,9 +60,7 @@ function corsStage(cors: CompiledCors): RouteStage {
       const { req, res } = exchange;
       const origin = req.headers.origin;
       if (exchange.corsPreflight) return answerPreflight(cors, exchange, origin);
-      setCheckedHeader(res, VARY_ORIGIN);
-      const headers = origin === undefined ? null : headersFor(origin);
-      if (headers !== null) for (const header of headers) setCheckedHeader(res, header);
+      setCheckedHeaders(res, origin === undefined ? VARY_ONLY : headersFor(origin));
       return 'continue';
     },
   };

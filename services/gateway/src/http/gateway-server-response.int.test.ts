@@ -1,7 +1,7 @@
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CheckedHeader, GatewayServerResponse, setCheckedHeader } from './gateway-server-response.js';
+import { CheckedHeader, GatewayServerResponse, setCheckedHeaders } from './gateway-server-response.js';
 
 /**
  * The gateway's HTTP/1.1 response keeps headers set before the head in its own object; what a client
@@ -153,11 +153,11 @@ describe('the gateway HTTP/1.1 response', () => {
     const allowOrigin = new CheckedHeader('access-control-allow-origin', 'https://app.example');
     const seen: unknown[] = [];
     const rawHeaders = await rawAnswer((res) => {
-      setCheckedHeader(res, vary);
-      setCheckedHeader(res, allowOrigin);
-      setCheckedHeader(res, new CheckedHeader('x-served-by', 'first'));
+      setCheckedHeaders(res, [vary]);
+      setCheckedHeaders(res, [allowOrigin]);
+      setCheckedHeaders(res, [new CheckedHeader('x-served-by', 'first')]);
       res.setHeader('X-Served-By', 'second');
-      setCheckedHeader(res, new CheckedHeader('x-removed', 'yes'));
+      setCheckedHeaders(res, [new CheckedHeader('x-removed', 'yes')]);
       res.removeHeader('X-Removed');
       seen.push(
         res.getHeader('vary'),
@@ -179,7 +179,7 @@ describe('the gateway HTTP/1.1 response', () => {
 
   it('keeps checked headers on an implicit head and on a second head after a refused one', async () => {
     const rawHeaders = await rawAnswer((res) => {
-      setCheckedHeader(res, new CheckedHeader('x-policy', 'on'));
+      setCheckedHeaders(res, [new CheckedHeader('x-policy', 'on')]);
       res.setHeader('x-bad', 'line\nbreak');
       try {
         res.writeHead(200);
@@ -195,7 +195,7 @@ describe('the gateway HTTP/1.1 response', () => {
 
   it('sets a checked header with setHeader on any other response (HTTP/2, stock node)', async () => {
     server = createServer((_req, res) => {
-      setCheckedHeader(res, new CheckedHeader('x-policy', 'on'));
+      setCheckedHeaders(res, [new CheckedHeader('x-policy', 'on')]);
       res.end();
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));

@@ -51,10 +51,19 @@ export class CheckedHeader {
   }
 }
 
-/** Sets a checked header: as prepared bytes on the gateway's HTTP/1.1 response, else with setHeader. */
-export function setCheckedHeader(res: ServerResponse | Http2ServerResponse, header: CheckedHeader): void {
-  if (res instanceof GatewayServerResponse) res.setCheckedHeader(header);
-  else res.setHeader(header.name, header.value);
+/**
+ * Sets checked headers in order: as prepared bytes on the gateway's HTTP/1.1 response, else with
+ * setHeader. Each replaces a header of the same name.
+ */
+export function setCheckedHeaders(
+  res: ServerResponse | Http2ServerResponse,
+  headers: readonly CheckedHeader[],
+): void {
+  if (res instanceof GatewayServerResponse) {
+    for (const header of headers) res.setCheckedHeader(header);
+  } else {
+    for (const header of headers) res.setHeader(header.name, header.value);
+  }
 }
 
 /** node's internal head writer, which the gateway's response hands its prepared lines through. */

@@ -186,20 +186,26 @@ export function upstreamRequestHeaders(
   return out;
 }
 
+const NONE: readonly string[] = [];
+
 /**
- * The origin's response headers minus hop-by-hop ones, and minus those the gateway has already set on
- * its response (`alreadySet`: RateLimit*, X-Cache, CORS, … win over the origin's), except Vary, which
- * the caller merges. Skipped here rather than deleted afterwards: `delete` costs more than the copy.
+ * The origin's response headers (names in lower case, as undici and node give them) minus hop-by-hop
+ * ones, and minus those the gateway has already set on its response (`alreadySet`, the response's
+ * `getHeaderNames()`: RateLimit*, X-Cache, CORS, … win over the origin's), except Vary, which the
+ * caller merges. Skipped here rather than deleted afterwards: `delete` costs more than the copy. The
+ * gateway sets a handful of names at most, so a scan of them per origin header is cheaper than asking
+ * the response (which lower-cases and looks up the name twice).
  */
 export function downstreamResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
-  alreadySet?: { hasHeader(name: string): boolean },
+  alreadySet: readonly string[] = NONE,
 ): OutgoingHttpHeaders {
   const named = connectionTokens(headers['connection']);
   const out: OutgoingHttpHeaders = {};
+  const skip = alreadySet.length === 0 ? undefined : alreadySet;
   for (const name in headers) {
     if (HOP_BY_HOP_HEADERS.has(name) || named?.has(name)) continue;
-    if (alreadySet !== undefined && name !== 'vary' && alreadySet.hasHeader(name)) continue;
+    if (skip !== undefined && name !== 'vary' && skip.includes(name)) continue;
     const value = headers[name];
     if (value !== undefined) out[name] = value;
   }

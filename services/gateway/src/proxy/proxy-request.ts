@@ -336,7 +336,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       // Headers the gateway already set for this request (RateLimit*, X-Cache, …) win over the
       // origin's: writeHead() would otherwise let the origin's values replace them. Vary is the
       // exception: the gateway's (CORS: Origin) and the origin's are one list.
-      const outHeaders = downstreamResponseHeaders(headers, res);
+      const outHeaders = downstreamResponseHeaders(headers, res.getHeaderNames());
       const setCookie = outHeaders['set-cookie'];
       if (setCookie !== undefined)
         outHeaders['set-cookie'] = this.#call.cookieDomains.scope(
