@@ -66,6 +66,19 @@ export function setCheckedHeaders(
   }
 }
 
+/**
+ * writeHead for headers whose names are all in lower case (an origin's, as undici gives them, and the
+ * gateway's own): the gateway's response then need not look for other spellings of the names it holds.
+ */
+export function writeLowerCaseHead(
+  res: ServerResponse,
+  statusCode: number,
+  headers: OutgoingHttpHeaders,
+): void {
+  if (res instanceof GatewayServerResponse) res.writeLowerCaseHead(statusCode, headers);
+  else res.writeHead(statusCode, headers);
+}
+
 /** node's internal head writer, which the gateway's response hands its prepared lines through. */
 interface HeadWriter {
   _storeHeader(firstLine: string, headers: unknown): void;
@@ -108,6 +121,8 @@ export class GatewayServerResponse<
   #endArgs: unknown[] | undefined;
   /** The checked headers' lines for the head being written, between writeHead and node's head writer. */
   #checkedLines = '';
+  /** The headers given to the writeHead being run have lower-case names only (writeLowerCaseHead). */
+  #givenLowerCase = false;
 
   static #heldResponses: GatewayServerResponse[] = [];
 
@@ -216,13 +231,26 @@ export class GatewayServerResponse<
     } else {
       // Flat [name, value, name, value, …]: node writes these in order, checking each once; the
       // checked headers go in as their lines.
-      const flat = given === undefined || given === null ? pending.flat() : pending.flatWith(given);
+      const flat =
+        given === undefined || given === null
+          ? pending.flat()
+          : pending.flatWith(given, this.#givenLowerCase);
       this.#checkedLines = flat.lines;
       headers = flat.headers;
     }
     return reason === undefined
       ? super.writeHead(statusCode, headers)
       : super.writeHead(statusCode, reason, headers);
+  }
+
+  /** writeHead(statusCode, headers) for headers whose names are all in lower case. */
+  writeLowerCaseHead(statusCode: number, headers: OutgoingHttpHeaders): void {
+    this.#givenLowerCase = true;
+    try {
+      this.writeHead(statusCode, headers);
+    } finally {
+      this.#givenLowerCase = false;
+    }
   }
 
   override end(cb?: () => void): this;
@@ -323,25 +351,35 @@ class PendingHeaders {
    * The waiting headers `given` does not replace (names compared case-insensitively), then given's:
    * [name as spelled, value, …] for node to check, and the checked ones' lines. One pass over each,
    * instead of a search of the waiting list per given header (an origin's response brings a dozen).
+   * When every waiting header left is a checked one, `given` itself is what node checks (no copy).
    */
-  flatWith(given: OutgoingHttpHeaders): HeadHeaders {
+  flatWith(given: OutgoingHttpHeaders, givenLowerCase: boolean): HeadHeaders {
     let respelled: Set<string> | undefined; // given names not written in lower case, lower-cased
-    for (const name in given) {
-      if (given[name] === undefined) continue;
-      const lower = name.toLowerCase();
-      if (lower === name) continue;
-      respelled ??= new Set();
-      respelled.add(lower);
+    if (!givenLowerCase) {
+      for (const name in given) {
+        if (given[name] === undefined) continue;
+        const lower = name.toLowerCase();
+        if (lower === name) continue;
+        respelled ??= new Set();
+        respelled.add(lower);
+      }
     }
-    const headers: OutgoingHttpHeader[] = [];
-    let lines = '';
+    const replaced = (key: string) =>
+      (Object.hasOwn(given, key) && given[key] !== undefined) || respelled?.has(key) === true;
     const entries = this.#entries;
+    let lines = '';
+    let unchecked = false;
     for (let i = 0; i < entries.length; i += 4) {
-      const key = entries[i] as string;
-      if ((Object.hasOwn(given, key) && given[key] !== undefined) || respelled?.has(key) === true) continue;
+      if (replaced(entries[i] as string)) continue;
       const line = entries[i + 3] as string;
-      if (line !== '') lines += line;
-      else headers.push(entries[i + 1] as string, entries[i + 2] as OutgoingHttpHeader);
+      if (line === '') unchecked = true;
+      else lines += line;
+    }
+    if (!unchecked && givenLowerCase) return { headers: given, lines };
+    const headers: OutgoingHttpHeader[] = [];
+    for (let i = 0; i < entries.length; i += 4) {
+      if (entries[i + 3] !== '' || replaced(entries[i] as string)) continue;
+      headers.push(entries[i + 1] as string, entries[i + 2] as OutgoingHttpHeader);
     }
     for (const name in given) {
       const value = given[name];
@@ -366,6 +404,6 @@ class PendingHeaders {
 
 /** A head's headers: [name as spelled, value, …] for node to check, and checked headers' lines. */
 interface HeadHeaders {
-  headers: OutgoingHttpHeader[];
+  headers: OutgoingHttpHeader[] | OutgoingHttpHeaders;
   lines: string;
 }

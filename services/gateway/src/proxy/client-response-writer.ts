@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { writeLowerCaseHead } from '../http/gateway-server-response.js';
 import type { BodyTap } from '../pipeline/stage.js';
 
 /** Where the proxy puts an origin's response body, chunk by chunk (see proxy-request.ts). */
@@ -45,7 +46,7 @@ export class ClientResponseWriter implements ResponseBodySink {
 
   #writeHead(): void {
     this.#wroteNothing = false;
-    if (!this.#res.headersSent) this.#res.writeHead(this.#status, this.#headers);
+    if (!this.#res.headersSent) writeLowerCaseHead(this.#res, this.#status, this.#headers);
   }
 
   write(chunk: Buffer): boolean {
