@@ -235,6 +235,29 @@ export function requireRouteWithinLimits(deps: Pick<CommandDeps, 'tenantLimits'>
   }
 }
 
+/** How many origins, routes and targets (of all origins together) a tenant has, or a document gives it. */
+export interface EntryCounts {
+  origins: number;
+  routes: number;
+  targets: number;
+}
+
+/**
+ * A config document's entry counts, read from the document as sent (validated or not): its entries are
+ * counted before they are validated, whatever they are. An origin without a `targets` list has one (its url).
+ */
+export function documentEntryCounts(document: unknown): EntryCounts {
+  const list = (value: unknown, key: string): readonly unknown[] => {
+    const item =
+      typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+    return Array.isArray(item) ? item : [];
+  };
+  const origins = list(document, 'origins');
+  let targets = 0;
+  for (const origin of origins) targets += list(origin, 'targets').length || 1;
+  return { origins: origins.length, routes: list(document, 'routes').length, targets };
+}
+
 /**
  * A config document (every origin and route the tenant will have once it is applied) within
  * TENANT_MAX_ORIGINS, TENANT_MAX_ROUTES and TENANT_MAX_TARGETS, counted once before the plan's first
@@ -242,20 +265,23 @@ export function requireRouteWithinLimits(deps: Pick<CommandDeps, 'tenantLimits'>
  */
 export function requireDocumentWithinLimits(
   deps: Pick<CommandDeps, 'tenantLimits'>,
-  document: {
-    origins: ReadonlyArray<{ targets?: readonly unknown[] | undefined }>;
-    routes: readonly unknown[];
-  },
-  current: { origins: number; routes: number; targets: number },
+  document: EntryCounts,
+  current: EntryCounts,
 ): void {
   const limits = limitsOf(deps);
-  const targets = document.origins.reduce((sum, origin) => sum + (origin.targets?.length ?? 1), 0);
   const counts: Array<
     [field: string, count: number, now: number, max: number, setting: string, what: string]
   > = [
-    ['origins', document.origins.length, current.origins, limits.origins, 'TENANT_MAX_ORIGINS', 'origins'],
-    ['routes', document.routes.length, current.routes, limits.routes, 'TENANT_MAX_ROUTES', 'routes'],
-    ['origins', targets, current.targets, limits.targets, 'TENANT_MAX_TARGETS', 'targets in its origins'],
+    ['origins', document.origins, current.origins, limits.origins, 'TENANT_MAX_ORIGINS', 'origins'],
+    ['routes', document.routes, current.routes, limits.routes, 'TENANT_MAX_ROUTES', 'routes'],
+    [
+      'origins',
+      document.targets,
+      current.targets,
+      limits.targets,
+      'TENANT_MAX_TARGETS',
+      'targets in its origins',
+    ],
   ];
   for (const [field, count, now, max, setting, what] of counts) {
     if (count > max && count > now) {

@@ -53,20 +53,35 @@ interface HistoryRow {
   data: Record<string, unknown>;
 }
 
-/** Newest first, positions below `before`; limit + 1 rows (the extra one says there is more). */
+/**
+ * Newest first, positions below `before`; limit + 1 rows (the extra one says there is more). A page reads
+ * its own rows only, however many other rows (cache purges, …) the tenant has, through the partial index
+ * audit_log_config_history (migration 0210): its event types must hold CONFIG_EVENT_TYPES, and its key
+ * is `-position` so that no other index gives this order (the planner, taking tenant and event type for
+ * independent, would walk the primary key backwards past every other row instead). The order is the
+ * column's, not the selected text's (`order by position` sorted "9" before "40").
+ */
+export function configHistoryQuery(
+  tenantId: string,
+  { before, limit }: { before: bigint | undefined; limit: number },
+): { text: string; values: unknown[] } {
+  return {
+    text: `select position::text, occurred_at, actor, event_type, resource_type, resource_id, correlation_id,
+            causation_id, data
+       from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
+      where tenant_id = $1 and event_type = any($2::text[])
+        and ($3::bigint is null or -audit_log.position > -$3::bigint)
+      order by -audit_log.position limit $4`,
+    values: [tenantId, CONFIG_EVENT_TYPES, before?.toString() ?? null, limit + 1],
+  };
+}
+
 export async function readConfigHistory(
   pool: pg.Pool,
   tenantId: string,
-  { before, limit }: { before: bigint | undefined; limit: number },
+  page: { before: bigint | undefined; limit: number },
 ): Promise<Array<ConfigHistoryEntry & { key: bigint }>> {
-  const { rows } = await pool.query<HistoryRow>(
-    `select position::text, occurred_at, actor, event_type, resource_type, resource_id, correlation_id,
-            causation_id, data
-       from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
-      where tenant_id = $1 and event_type = any($2::text[]) and ($3::bigint is null or position < $3)
-      order by position desc limit $4`,
-    [tenantId, CONFIG_EVENT_TYPES, before?.toString() ?? null, limit + 1],
-  );
+  const { rows } = await pool.query<HistoryRow>(configHistoryQuery(tenantId, page));
   return rows.map((row) => ({
     key: BigInt(row.position),
     position: row.position,

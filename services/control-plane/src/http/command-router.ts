@@ -10,7 +10,12 @@ import {
   resealCertificateKey,
   uploadCertificate,
 } from '../commands/certificate-commands.js';
-import { applyTenantConfig, planTenantConfig, rollbackTenantConfig } from '../commands/config-commands.js';
+import {
+  applyTenantConfig,
+  planTenantConfig,
+  requireDocumentCountsWithinLimits,
+  rollbackTenantConfig,
+} from '../commands/config-commands.js';
 import {
   authorizeReplay,
   type CommandBudget,
@@ -99,6 +104,11 @@ interface CommandSpec<Schema extends z.ZodType> {
    * do it. The command still makes its own checks.
    */
   tenantAccessBeforeBody?: 'read';
+  /**
+   * Cheap checks of the body as sent, after that access check and before the body is validated: a body
+   * they refuse is refused without the cost of its validation.
+   */
+  beforeValidation?: (deps: CommandRouterDeps, id: string, raw: unknown) => Promise<void>;
 }
 
 function requestIdOf(res: Response): string {
@@ -141,6 +151,7 @@ function commandHandler<Schema extends z.ZodType>(
     }
     // Creates need a body; an absent body of PATCH, revoke or rotate means "no fields".
     const raw: unknown = req.body ?? (spec.bodyRequired ? undefined : {});
+    await spec.beforeValidation?.(deps, id, raw);
     const body = (spec.schema ? parseBody(spec.schema, raw) : {}) as z.infer<Schema>;
     const ctx: CommandContext = { caller, requestId: requestIdOf(res), ifMatch: ifMatchRevision(req) };
     const rolloutWaitMs = parseRolloutWait(deps, req);
@@ -503,6 +514,9 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
   const tenantConfigs = deps.tenantConfigs;
   if (tenantConfigs) {
     const withConfigs = (d: CommandRouterDeps) => ({ ...d, tenantConfigs });
+    // A document over the tenant's limits is refused by its entry counts before its entries are validated.
+    const countedDocument = (d: CommandRouterDeps, id: string, raw: unknown) =>
+      requireDocumentCountsWithinLimits(withConfigs(d), id, raw);
     router.post(
       '/tenants/:id/config/plan',
       uuidParam,
@@ -511,6 +525,7 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
         bodyRequired: true,
         schema: configDocument,
         tenantAccessBeforeBody: 'read',
+        beforeValidation: countedDocument,
         status: 200,
         run: async (d, c, b, id) => {
           const plan = await planTenantConfig(withConfigs(d), c, id, b);
@@ -526,6 +541,7 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
         bodyRequired: true,
         schema: configDocument,
         tenantAccessBeforeBody: 'read',
+        beforeValidation: countedDocument,
         status: 200,
         run: (d, c, b, id) => applyTenantConfig(withConfigs(d), c, id, b),
       }),

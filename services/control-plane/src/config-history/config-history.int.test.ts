@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_EVENT_TYPES, configHistoryQuery, readConfigHistory } from './config-history.js';
+
+/**
+ * Regression test: a config history page filtered the tenant's audit rows by event type over the
+ * (tenant_id, position) index, so a tenant with 300,000 cache purges newer than its config changes
+ * made every page read and discard all of them. The plan must read the page's own rows only.
+ */
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+
+let db: TestDatabase;
+const tenant = randomUUID();
+const CONFIG_CHANGES = 40;
+const OTHER_ROWS = 300_000;
+
+/** Audit rows: `count` of `type` for `tenantSql` (an SQL expression of the row number n), from `first`. */
+async function insertRows(first: number, count: number, tenantSql: string, type: string, resource: string) {
+  await db.pool.query(
+    `insert into read_models.audit_log (position, event_id, event_type, stream, stream_revision,
+       resource_type, resource_id, tenant_id, actor, correlation_id, occurred_at, data)
+     select $1::bigint + n, gen_random_uuid(), $3, $4 || ':' || n, 0, $4, n::text, ${tenantSql},
+            'user_1', 'corr', now(), '{}'::jsonb
+       from generate_series(0, $2::bigint - 1) as n`,
+    [first, count, type, resource],
+  );
+}
+
+async function plan(before: bigint | undefined): Promise<PlanNode[]> {
+  const query = configHistoryQuery(tenant, { before, limit: 20 });
+  // ANALYZE counts the rows each node read and discarded: a count, not a time.
+  const { rows } = await db.pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+    `explain (analyze, format json) ${query.text}`,
+    query.values,
+  );
+  const root = rows[0]?.['QUERY PLAN'][0]?.Plan;
+  if (!root) throw new Error('no plan');
+  return nodesOf(root);
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // The tenant's config changes first, then a flood of cache purges; other tenants' config changes too.
+  await insertRows(1, CONFIG_CHANGES, `'${tenant}'::uuid`, 'RouteUpdated', 'route');
+  await insertRows(1_000, OTHER_ROWS, `'${tenant}'::uuid`, 'CachePurgeRequested', 'cache');
+  await insertRows(1_000_000, 50_000, 'md5((n % 500)::text)::uuid', 'OriginUpdated', 'origin');
+  await db.pool.query('analyze read_models.audit_log');
+}, 120_000);
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe('config history pages', () => {
+  it('read the page through an index of config events, not past the tenant’s other rows', async () => {
+    expect(CONFIG_EVENT_TYPES).not.toContain('CachePurgeRequested');
+    for (const before of [undefined, 30n]) {
+      const nodes = await plan(before);
+      expect(nodes.map((node) => node['Node Type'])).not.toContain('Seq Scan');
+      const discarded = nodes.reduce((sum, node) => sum + (node['Rows Removed by Filter'] ?? 0), 0);
+      expect(discarded, JSON.stringify(nodes)).toBeLessThan(100);
+      expect(nodes.map((node) => node['Index Name'])).toContain('audit_log_config_history');
+    }
+    // Newest first by position (not as text: "9" sorted before "40"), the next page below a cursor.
+    const positions = (from: number) => Array.from({ length: 21 }, (_, i) => BigInt(from - i));
+    const first = await readConfigHistory(db.pool, tenant, { before: undefined, limit: 20 });
+    expect(first.map((entry) => entry.key)).toEqual(positions(CONFIG_CHANGES));
+    const next = await readConfigHistory(db.pool, tenant, { before: 30n, limit: 20 });
+    expect(next.map((entry) => entry.key)).toEqual(positions(29));
+  });
+});
