@@ -1,3 +1,4 @@
+import { isMachineTokenByPrefix } from '@clerk/backend/internal';
 import { clerkMiddleware, getAuth } from '@clerk/express';
 import type { RequestHandler, Response } from 'express';
 import { ApiError } from '../http/errors.js';
@@ -68,7 +69,7 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
     res.locals['caller'] = caller;
     next();
   };
-  return [bearerOnly, clerk, requireCaller];
+  return [bearerOnly, sessionTokenRequired, clerk, requireCaller];
 }
 
 /**
@@ -81,6 +82,37 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
 const bearerOnly: RequestHandler = (req, _res, next) => {
   delete req.headers.cookie;
   next();
+};
+
+/**
+ * Clerk is asked only about a session token in Authorization. @clerk/express also accepts Clerk's
+ * machine tokens and, with no token in the header, runs its browser handshake: an opaque machine token
+ * (`ak_…`, `mt_…`, `oat_…`) or a `?__clerk_handshake_nonce=` made it call Clerk's Backend API (with
+ * CLERK_SECRET_KEY when the environment has it), once per request of any client, before any rate limit.
+ * The token is read from Authorization as Clerk reads it (`Bearer <token>`, or the bare value).
+ */
+const sessionTokenRequired: RequestHandler = (req, res, next) => {
+  const [scheme = '', token] = (req.headers.authorization ?? '').split(' ', 2);
+  const presented = token === undefined ? scheme : scheme === 'Bearer' ? token : '';
+  const issue =
+    presented === ''
+      ? 'no bearer token'
+      : isMachineTokenByPrefix(presented)
+        ? 'a Clerk machine token: the admin API accepts session tokens only'
+        : null;
+  if (issue === null) {
+    next();
+    return;
+  }
+  res.setHeader('WWW-Authenticate', 'Bearer');
+  next(
+    new ApiError(
+      401,
+      'unauthenticated',
+      'a valid Clerk session token is required (Authorization: Bearer <token>)',
+      [{ field: 'authorization', issue }],
+    ),
+  );
 };
 
 /** The verified caller of a request that passed the caller middleware. */

@@ -166,3 +166,28 @@ describe('Idempotency-Key attempts', () => {
     expect((await keys.claim(CALLER, 'other-caller', 'h')).kind).toBe('claimed');
   });
 });
+
+describe('Idempotency-Key retention', () => {
+  /**
+   * Regression: records past their 24 h were only ever overwritten by the same caller reusing the same
+   * key, so every key ever used stayed — sealed API key plaintexts included — and the table grew by one
+   * row per command for good.
+   */
+  it('records past 24 hours are deleted by later claims, whoever makes them', async () => {
+    const issued = attemptOf(await keys.claim('user_old', 'issue-key', 'h'));
+    const answer = { status: 201, headers: {}, body: { key: 've_live_secret' } };
+    await keys.complete('user_old', 'issue-key', issued, answer, guard);
+    await database.pool.query(
+      `update control_plane_idempotency_keys set created_at = now() - interval '25 hours' where caller = $1`,
+      ['user_old'],
+    );
+    const kept = attemptOf(await keys.claim('user_new', 'recent', 'h'));
+    await keys.complete('user_new', 'recent', kept, answer, guard);
+
+    await keys.claim(CALLER, 'sweeps', 'h');
+    const { rows } = await database.pool.query<{ caller: string }>(
+      `select caller from control_plane_idempotency_keys where caller in ('user_old', 'user_new')`,
+    );
+    expect(rows.map((row) => row.caller)).toEqual(['user_new']);
+  });
+});

@@ -24,6 +24,8 @@ export type IdempotencyClaim =
 
 const LOCK_SECONDS = 30;
 const RETENTION_HOURS = 24;
+/** Records past their retention deleted per claim: more than the one a claim adds, so they never pile up. */
+const SWEEP_BATCH = 100;
 /** Events read per batch while looking for an earlier attempt's events. */
 const SCAN_BATCH = 500;
 /**
@@ -103,8 +105,28 @@ export class IdempotencyStore {
   }
 
   async claim(caller: string, key: string, hash: string): Promise<IdempotencyClaim> {
+    await this.sweepExpired();
     const attempt = { id: randomUUID(), afterPosition: await this.log.headPosition() };
     return this.claimAs(caller, key, hash, attempt);
+  }
+
+  /**
+   * A record past its retention is replayed to no one, but only its caller reusing its key would
+   * overwrite it: each key would stay for good, a sealed API key plaintext too. Every claim deletes
+   * some of them, whoever's they are. Best effort: when this fails, the claim's own statements say why.
+   */
+  private async sweepExpired(): Promise<void> {
+    await this.pool
+      .query(
+        repeatable({
+          text: `delete from control_plane_idempotency_keys
+                  where (caller, key) in (select caller, key from control_plane_idempotency_keys
+                                           where created_at < now() - make_interval(hours => $1)
+                                           limit $2 for update skip locked)`,
+          values: [RETENTION_HOURS, SWEEP_BATCH],
+        }),
+      )
+      .catch(() => undefined);
   }
 
   private async claimAs(
