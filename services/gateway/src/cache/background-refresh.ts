@@ -52,12 +52,14 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
       }
       status = response.statusCode;
       const received = incoming(response.headers as Record<string, string | string[] | undefined>);
+      // Set-Cookie is scoped per client host by the proxy; a background fill never stores one. A 304's
+      // would replace the stored (scoped) one unscoped: the entry keeps its own.
       if (status === 304 && fill.revalidating !== null) {
         await response.body.dump();
+        delete received['set-cookie'];
         cache.revalidated(fill, received);
         return;
       }
-      // Set-Cookie is scoped per client host by the proxy; a background fill never stores one.
       if (received['set-cookie'] !== undefined) {
         response.body.destroy();
         cache.abandon(fill);

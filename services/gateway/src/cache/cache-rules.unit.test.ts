@@ -239,6 +239,19 @@ describe('what is cached', () => {
     expect(freshnessFor(policy, 'HEAD', ok())).toEqual({ notStored: 'method' });
   });
 
+  // Regression (origin responses review): directive names are case-insensitive (RFC 9111 §5.2), but
+  // standard mode let http-cache-semantics decide storability, and it compares them as written:
+  // `Cache-Control: Private, max-age=60` was stored and one user's page served to every client.
+  it('reads directive names in any case: Private, No-Store and S-MaxAge are private, no-store and s-maxage', () => {
+    for (const cacheControl of ['Private, max-age=60', 'NO-STORE, max-age=60', 'max-age=60, PRIVATE="x"'])
+      expect(freshnessFor(policy, 'GET', ok({ 'cache-control': cacheControl })), cacheControl).toEqual({
+        notStored: 'origin_cache_control',
+      });
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'Max-Age=60, S-MaxAge=5' }))).toMatchObject({
+      freshMs: 5_000,
+    });
+  });
+
   // Regression: an origin's Clear-Site-Data was stored with the entry and replayed on every HIT, to
   // every client of the URL.
   // Regression (cache/auth review): cacheable_statuses accepted 206 and 304, so in override mode a Range

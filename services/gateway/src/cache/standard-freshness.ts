@@ -41,6 +41,22 @@ export function cacheDirectives(value: string | readonly string[] | undefined): 
   return directives;
 }
 
+/**
+ * The Cache-Control list with its directive names in lower case, values as they are: names are
+ * case-insensitive (RFC 9111 §5.2), and http-cache-semantics compares them as written (`Private` would
+ * be stored by a shared cache).
+ */
+function lowerCaseDirectiveNames(list: string | undefined): string | undefined {
+  if (list === undefined) return undefined;
+  return list
+    .split(',')
+    .map((part) => {
+      const at = part.indexOf('=');
+      return at < 0 ? part.toLowerCase() : part.slice(0, at).toLowerCase() + part.slice(at);
+    })
+    .join(',');
+}
+
 /** A delta-seconds value (RFC 9111 §1.2.2): digits only; anything else is absent. */
 export function deltaSeconds(value: string | undefined): number | undefined {
   if (value === undefined || !/^\d{1,10}$/.test(value)) return undefined;
@@ -79,7 +95,7 @@ export function standardFreshness(
           .filter(([name]) => name !== 'proxy-revalidate')
           .map(([name, value]) => (value === '' ? name : `${name}=${value}`))
           .join(', ')
-      : headerList(headers['cache-control']),
+      : lowerCaseDirectiveNames(headerList(headers['cache-control'])),
   };
   // Authorization is checked by the caller (with its own not-stored reason); the library sees none.
   const library = new CachePolicy(

@@ -74,6 +74,53 @@ describe('GatewayHttp2ServerResponse', () => {
       session.close();
     }
   });
+
+  it('sends a field HTTP/2 allows once (Content-Type, ETag, Date, …) once, the first of its repeated values', async () => {
+    // An HTTP/1.1 origin may repeat any line; undici hands the repeats over as an array, which node's
+    // HTTP/2 response refuses for these fields (ERR_HTTP2_HEADER_SINGLE_VALUE) and, for Date, cannot even
+    // remove again: the stream was reset without a status.
+    const url = await listen(
+      createHttp2Server({ Http2ServerResponse: GatewayHttp2ServerResponse }, (req, res) => {
+        res.setHeader('date', ['Tue, 01 Dec 2026 10:00:00 GMT', 'Wed, 02 Dec 2026 10:00:00 GMT']);
+        res.setHeader('etag', ['"a"', '"b"']);
+        res.setHeader('x-list', ['1', '2']);
+        if (req.url === '/implicit') {
+          res.end('implicit');
+          return;
+        }
+        // As the proxy gives them: an origin's repeated lines are arrays, whatever node's types say.
+        const given: Record<string, string[]> = {
+          'Content-Type': ['text/plain', 'text/html'],
+          location: ['/a', '/b'],
+          'set-cookie': ['a=1', 'b=2'],
+        };
+        res.writeHead(200, given);
+        res.end('explicit');
+      }),
+    );
+    const session = http2Connect(url);
+    try {
+      const explicit = await http2Request(session, { path: '/', authority: 'a.test', timeoutMs: 3_000 });
+      expect(explicit.status).toBe(200);
+      expect(explicit.body).toBe('explicit');
+      expect(explicit.headers['content-type']).toBe('text/plain');
+      expect(explicit.headers['location']).toBe('/a');
+      expect(explicit.headers['etag']).toBe('"a"');
+      expect(explicit.headers['date']).toBe('Tue, 01 Dec 2026 10:00:00 GMT');
+      expect(explicit.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+      expect(explicit.headers['x-list']).toBe('1, 2');
+      const implicit = await http2Request(session, {
+        path: '/implicit',
+        authority: 'a.test',
+        timeoutMs: 3_000,
+      });
+      expect(implicit.status).toBe(200);
+      expect(implicit.body).toBe('implicit');
+      expect(implicit.headers['etag']).toBe('"a"');
+    } finally {
+      session.close();
+    }
+  });
 });
 
 describe('writeError', () => {

@@ -16,6 +16,50 @@ const CONNECTION_SPECIFIC = new Set([
   'te',
 ]);
 
+/**
+ * Fields node's HTTP/2 response sends at most once (its kSingleValueHeaders, response fields only): given
+ * several values it throws ERR_HTTP2_HEADER_SINGLE_VALUE, and `removeHeader('date')` only stops node's
+ * own Date, so a repeated Date could not even be taken out again for the error answer. An HTTP/1.1 origin
+ * may repeat any line (undici hands the repeats over as an array); HTTP/2 clients get the first value,
+ * which is also the one node's HTTP/1.1 parser keeps for these fields.
+ */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
 /** What node's HTTP/2 response takes as headers: an object, or raw `[name, value, …]`. */
 type Headers = OutgoingHttpHeaders | readonly string[];
 
@@ -23,48 +67,68 @@ function forbidden(lowerName: string, value: unknown): boolean {
   return CONNECTION_SPECIFIC.has(lowerName) && (lowerName !== 'te' || value !== 'trailers');
 }
 
+/** Several values where node's HTTP/2 response takes one. */
+function repeatedSingle(lowerName: string, value: unknown): value is readonly unknown[] {
+  return Array.isArray(value) && value.length > 1 && SINGLE_VALUE.has(lowerName);
+}
+
 /**
  * node's HTTP/2 compatibility response for the gateway's HTTP/2 listeners (TLS with ALPN h2, h2c): every
  * response to an HTTP/2 client (proxied, a cache HIT, a fixed response, an error) has its head written
  * here, so this is where the fields an HTTP/1.1 origin, a stored entry or a route may carry and HTTP/2
- * forbids are dropped, instead of node throwing while the client waits. HTTP/1.1 responses never pass
- * through it.
+ * forbids are dropped, and repeated single-value fields cut to their first value, instead of node
+ * throwing while the client waits. HTTP/1.1 responses never pass through it.
  */
 export class GatewayHttp2ServerResponse extends Http2ServerResponse {
   override writeHead(statusCode: number, reasonOrHeaders?: string | Headers, maybeHeaders?: Headers): this {
-    for (const name of CONNECTION_SPECIFIC) {
-      if (this.hasHeader(name) && forbidden(name, this.getHeader(name))) this.removeHeader(name);
+    for (const name of this.getHeaderNames()) {
+      const value = this.getHeader(name);
+      if (forbidden(name, value)) this.removeHeader(name);
+      else if (repeatedSingle(name, value)) this.setHeader(name, String(value[0]));
     }
     const given = typeof reasonOrHeaders === 'string' ? maybeHeaders : reasonOrHeaders;
-    const headers = given === undefined || given === null ? given : withoutConnectionSpecific(given);
+    const headers = given === undefined || given === null ? given : sendableHeaders(given);
     // HTTP/2 has no reason phrase (node warns about one and ignores it).
     return headers === undefined ? super.writeHead(statusCode) : super.writeHead(statusCode, headers);
   }
 }
 
-/** `headers` itself when it has no forbidden field (the common case), else a copy without them. */
-function withoutConnectionSpecific(headers: Headers): Headers {
-  if (isRawHeaders(headers)) return withoutForbiddenPairs(headers);
+/** `headers` itself when node can send them all (the common case), else a copy it can. */
+function sendableHeaders(headers: Headers): Headers {
+  if (isRawHeaders(headers)) return sendablePairs(headers);
   let found = false;
   for (const name in headers) {
-    if (forbidden(name.toLowerCase(), headers[name])) {
+    const lower = name.toLowerCase();
+    if (forbidden(lower, headers[name]) || repeatedSingle(lower, headers[name])) {
       found = true;
       break;
     }
   }
   if (!found) return headers;
   const kept: OutgoingHttpHeaders = {};
-  for (const name in headers) if (!forbidden(name.toLowerCase(), headers[name])) kept[name] = headers[name];
+  for (const name in headers) {
+    const lower = name.toLowerCase();
+    const value = headers[name];
+    if (forbidden(lower, value)) continue;
+    kept[name] = repeatedSingle(lower, value) ? String(value[0]) : value;
+  }
   return kept;
 }
 
 const isRawHeaders = (headers: Headers): headers is readonly string[] => Array.isArray(headers);
 
-/** Raw headers as `[name, value, name, value, …]`. */
-function withoutForbiddenPairs(headers: readonly string[]): readonly string[] {
+/** Raw headers as `[name, value, name, value, …]`: forbidden pairs dropped, a single-value field's first kept. */
+function sendablePairs(headers: readonly string[]): readonly string[] {
   const kept: string[] = [];
+  const seenSingle = new Set<string>();
   for (let i = 0; i + 1 < headers.length; i += 2) {
-    if (!forbidden(headers[i]!.toLowerCase(), headers[i + 1])) kept.push(headers[i]!, headers[i + 1]!);
+    const lower = headers[i]!.toLowerCase();
+    if (forbidden(lower, headers[i + 1])) continue;
+    if (SINGLE_VALUE.has(lower)) {
+      if (seenSingle.has(lower)) continue;
+      seenSingle.add(lower);
+    }
+    kept.push(headers[i]!, headers[i + 1]!);
   }
   return kept;
 }

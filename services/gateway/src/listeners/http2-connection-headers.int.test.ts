@@ -33,6 +33,7 @@ const BYSTANDER = 'h2bystander.localhost';
 let gateway: TestGateway;
 let origin: TestOrigin;
 let settingsOrigin: Server;
+let repeatingOrigin: Server;
 let session: ClientHttp2Session;
 
 function h2(pathname: string, authority = HOST) {
@@ -53,6 +54,17 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => settingsOrigin.listen(0, '127.0.0.1', resolve));
   const settingsUrl = `http://127.0.0.1:${(settingsOrigin.address() as AddressInfo).port}`;
+  // An origin repeating lines of fields HTTP/2 carries once (node sends each array item as a line).
+  repeatingOrigin = createServer((req, res) => {
+    req.resume();
+    res.setHeader('date', ['Tue, 01 Dec 2026 10:00:00 GMT', 'Tue, 01 Dec 2026 10:00:01 GMT']);
+    res.setHeader('etag', ['"v1"', '"v2"']);
+    res.setHeader('content-type', ['text/plain', 'text/html']);
+    res.setHeader('cache-control', 'public, max-age=60');
+    res.end('repeated');
+  });
+  await new Promise<void>((resolve) => repeatingOrigin.listen(0, '127.0.0.1', resolve));
+  const repeatingUrl = `http://127.0.0.1:${(repeatingOrigin.address() as AddressInfo).port}`;
   const logger = createLogger({ service: 'h2-connection-headers-test', level: 'error' });
   const cache = createResponseCache({
     store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
@@ -63,12 +75,14 @@ beforeAll(async () => {
   gateway = await startTestGateway({ GATEWAY_H2C: 'true' }, { stages: [createCacheStage(cache)] });
   const originId = randomUUID();
   const settingsId = randomUUID();
+  const repeatingId = randomUUID();
   // Stored as a route recorded before commands refused these headers would be.
   const snapshot = buildSnapshot({
     subdomain: 'h2conn',
     origins: [
       { id: originId, targets: [origin.url] },
       { id: settingsId, targets: [settingsUrl] },
+      { id: repeatingId, targets: [repeatingUrl] },
     ],
     routes: [
       {
@@ -102,9 +116,12 @@ beforeAll(async () => {
       },
       { origin_id: settingsId, path_pattern: '/origin-h2s/*' },
       { origin_id: settingsId, path_pattern: '/cached/*' },
+      { origin_id: repeatingId, path_pattern: '/repeated/*' },
+      { origin_id: repeatingId, path_pattern: '/repeated-cached/*' },
     ] as never,
   });
   snapshot.routes[6]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
+  snapshot.routes[8]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
   gateway.store.apply(snapshot);
   gateway.store.apply(
     buildSnapshot({
@@ -124,6 +141,7 @@ afterAll(async () => {
   await gateway?.close();
   await origin?.close();
   settingsOrigin?.close();
+  repeatingOrigin?.close();
 });
 
 describe('connection-specific response headers and HTTP/2 clients', () => {
@@ -172,5 +190,23 @@ describe('connection-specific response headers and HTTP/2 clients', () => {
     expect(hit.headers['http2-settings']).toBeUndefined();
     expect((await h2('/ok', BYSTANDER)).body).toBe('bystander ok');
     expect((await send(gateway, BYSTANDER, '/ok')).text).toBe('bystander ok');
+  });
+
+  it('an origin repeating a field HTTP/2 carries once (Date, ETag, Content-Type) is answered with its first value, proxied and as a HIT', async () => {
+    for (let i = 0; i < 3; i++) {
+      const proxied = await h2(`/repeated/${i}`);
+      expect(proxied.status).toBe(200);
+      expect(proxied.body).toBe('repeated');
+      expect(proxied.headers['etag']).toBe('"v1"');
+      expect(proxied.headers['date']).toBe('Tue, 01 Dec 2026 10:00:00 GMT');
+      expect(proxied.headers['content-type']).toBe('text/plain');
+    }
+    // Stored by an HTTP/1.1 client's MISS, served to HTTP/2 clients as a HIT.
+    expect((await send(gateway, HOST, '/repeated-cached/a')).status).toBe(200);
+    const hit = await h2('/repeated-cached/a');
+    expect(hit.status).toBe(200);
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(hit.body).toBe('repeated');
+    expect(hit.headers['etag']).toBe('"v1"');
   });
 });

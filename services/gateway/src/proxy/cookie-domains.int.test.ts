@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createCacheStage } from '../cache/cache-stage.js';
+import { MemoryCacheStore } from '../cache/memory-cache-store.js';
+import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
@@ -75,5 +81,77 @@ describe('Set-Cookie Domain attributes from origins', () => {
       'custom-parent=1',
       'no-domain=1; Path=/',
     ]);
+  });
+});
+
+/**
+ * Regression: a stale-while-revalidate refresh took the origin's 304 headers as they came, Set-Cookie
+ * included, without the Domain scoping the proxy applies. On a route with `cache_set_cookie`, the 304's
+ * `Set-Cookie: …; Domain=localhost` was merged into the stored entry and replayed on every HIT: one
+ * tenant's origin set cookies for every tenant's host. A background refresh now stores no cookie, as
+ * for its full responses; the entry keeps the one its client-facing fill stored.
+ */
+describe('Set-Cookie from a background revalidation (304)', () => {
+  let origin: Server;
+  let gateway: TestGateway;
+  let cache: ResponseCache;
+  let clock = Date.now();
+  let requests = 0;
+
+  beforeAll(async () => {
+    origin = createServer((req, res) => {
+      req.resume();
+      requests++;
+      const headers = {
+        'cache-control': 'public, max-age=1, stale-while-revalidate=600',
+        etag: '"v1"',
+      };
+      if (req.headers['if-none-match'] === '"v1"') {
+        res.writeHead(304, { ...headers, 'set-cookie': 'sid=fixed; Domain=localhost; Path=/' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { ...headers, 'set-cookie': 'sid=first; Path=/', 'content-type': 'text/plain' });
+      res.end('page');
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    cache = createResponseCache({
+      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
+      l1MaxBytes: 1_000_000,
+      registry: new Registry(),
+      logger: createLogger({ service: 'test', level: 'error' }),
+      now: () => clock,
+    });
+    gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+    const originId = randomUUID();
+    const snapshot = buildSnapshot({
+      subdomain: 'cookiejar',
+      origins: [{ id: originId, targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`] }],
+      routes: [{ origin_id: originId, path_pattern: '/*' }],
+    });
+    snapshot.routes[0]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60, cache_set_cookie: true });
+    gateway.store.apply(snapshot);
+    await cache.prepareTenant(snapshot.tenant_id);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await cache?.close();
+    await new Promise((resolve) => origin?.close(resolve));
+  });
+
+  it('never replays a Domain the proxy would have removed on later HITs', async () => {
+    const fill = await send(gateway, 'cookiejar.localhost', '/page');
+    expect(fill.headers['set-cookie']).toEqual(['sid=first; Path=/']);
+    clock += 2_000; // stale, within stale-while-revalidate: served STALE and refreshed in the background
+    expect((await send(gateway, 'cookiejar.localhost', '/page')).headers['x-cache']).toBe('STALE');
+    await vi.waitFor(() => expect(requests).toBe(2));
+    await vi.waitFor(async () => {
+      const hit = await send(gateway, 'cookiejar.localhost', '/page');
+      expect(hit.headers['x-cache']).toBe('HIT');
+      for (const cookie of [hit.headers['set-cookie'] ?? []].flat())
+        expect(cookie.toLowerCase()).not.toContain('domain=localhost');
+      expect(hit.headers['set-cookie']).toEqual(['sid=first; Path=/']);
+    });
   });
 });
