@@ -1,8 +1,9 @@
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import { Agent, request } from 'undici';
+import type { Resolve } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
-import { MIN_PROBE_INTERVAL_SECONDS, type ProbeBudget } from './probe-budget.js';
+import { MIN_PROBE_INTERVAL_SECONDS, type TenantProbeBudget } from './probe-budget.js';
 import type { HealthSettings } from './target-health.js';
 
 export interface ProbeTarget {
@@ -20,26 +21,30 @@ export interface ActiveHealthChecks {
  * is a success. Probes use their own small agent rather than the target's request pool, so a pool
  * saturated by slow requests does not queue (and fail) the probes. A target whose previous probe is
  * still running is skipped, so a hanging target costs one connection, not one per interval.
- * The interval is at least MIN_PROBE_INTERVAL_SECONDS, and every probe is taken from the replica's
- * budget (when one is given): over budget, a target's probe waits for a later round. A probe
- * connects only where the address policy allows (a refused address is a failed probe), and an answer
- * of one of the platform's internal listeners (x-vantageedge-internal) is a failed probe too: the
- * proxy refuses every answer of that target.
+ * The interval is at least MIN_PROBE_INTERVAL_SECONDS, and every probe is taken from the tenant's
+ * handle on the replica's budget (when one is given; released on stop): over budget, a target's probe
+ * waits for a later round. A probe connects only where the address policy allows (a refused address
+ * is a failed probe), and an answer of one of the platform's internal listeners
+ * (x-vantageedge-internal) is a failed probe too: the proxy refuses every answer of that target.
  */
 export function startActiveHealthChecks(
   targets: readonly ProbeTarget[],
   settings: HealthSettings['active'],
   addressPolicy: OriginAddressPolicy,
-  budget?: ProbeBudget,
+  budget?: TenantProbeBudget,
+  resolveHost?: Resolve,
 ): ActiveHealthChecks {
   const intervalMs = Math.max(settings.interval_seconds, MIN_PROBE_INTERVAL_SECONDS) * 1000;
   const timeoutMs = settings.timeout_seconds * 1000;
+  const keepAliveMs = Math.min(intervalMs * 2, 60_000);
   const agent = new Agent({
     connections: 1,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    connect: createGuardedConnector(addressPolicy, { timeout: timeoutMs }),
-    keepAliveTimeout: Math.min(intervalMs * 2, 60_000),
+    connect: createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost),
+    keepAliveTimeout: keepAliveMs,
+    // An origin's `Keep-Alive: timeout=` cannot keep a probe's socket longer (undici allows 10 minutes).
+    keepAliveMaxTimeout: keepAliveMs,
   });
   const stopping = new AbortController();
   const running = new Set<Promise<void>>();
@@ -96,6 +101,7 @@ export function startActiveHealthChecks(
   return {
     async stop() {
       clearInterval(timer);
+      budget?.release();
       stopping.abort();
       await Promise.allSettled(running);
       await agent.destroy();

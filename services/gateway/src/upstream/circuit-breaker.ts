@@ -27,8 +27,10 @@ export class CircuitBreaker {
   #state: CircuitState = 'closed';
   #openedAt = 0;
   readonly #openMs: number;
-  // Closed-state window of the last `window_requests` outcomes (1 = failure), as a ring buffer.
+  // Closed-state window of the last `window_requests` outcomes, one bit each (1 = failure), as a ring
+  // buffer: a byte each was 10 MB per 1,000 targets at the largest window.
   readonly #window: Uint8Array;
+  readonly #windowSize: number;
   #windowNext = 0;
   #windowCount = 0;
   #windowFailures = 0;
@@ -45,7 +47,8 @@ export class CircuitBreaker {
     private readonly onTransition: CircuitListener = () => {},
   ) {
     this.#openMs = settings.open_seconds * 1000;
-    this.#window = new Uint8Array(settings.window_requests);
+    this.#windowSize = settings.window_requests;
+    this.#window = new Uint8Array(Math.ceil(settings.window_requests / 8));
   }
 
   /** Current state, moving open → half_open first when the cool-down is over. */
@@ -90,16 +93,19 @@ export class CircuitBreaker {
 
   #recordClosed(success: boolean): void {
     const failed = success ? 0 : 1;
-    if (this.#windowCount === this.#window.length) this.#windowFailures -= this.#window[this.#windowNext]!;
+    const byte = this.#windowNext >> 3;
+    const bit = 1 << (this.#windowNext & 7);
+    if (this.#windowCount === this.#windowSize)
+      this.#windowFailures -= (this.#window[byte]! & bit) !== 0 ? 1 : 0;
     else this.#windowCount++;
-    this.#window[this.#windowNext] = failed;
+    this.#window[byte] = failed ? this.#window[byte]! | bit : this.#window[byte]! & ~bit;
     this.#windowFailures += failed;
-    this.#windowNext = (this.#windowNext + 1) % this.#window.length;
+    this.#windowNext = (this.#windowNext + 1) % this.#windowSize;
     this.#consecutiveFailures = success ? 0 : this.#consecutiveFailures + 1;
 
     if (this.#consecutiveFailures >= this.settings.consecutive_failures) this.#open('consecutive_failures');
     else if (
-      this.#windowCount === this.#window.length &&
+      this.#windowCount === this.#windowSize &&
       this.#windowFailures >= this.settings.error_rate_threshold * this.#windowCount
     )
       this.#open('error_rate');

@@ -155,3 +155,30 @@ describe('circuit breaker', () => {
     expect(breaker.state).toBe('closed');
   });
 });
+
+/**
+ * Regression test: the window kept one byte per outcome, so a tenant at its limits (1,000 targets)
+ * with window_requests 10,000 made every replica hold 10 MB of windows per version of its config,
+ * more than twice what the rest of such a tenant costs (docs/capacity.md: 4.4 MB).
+ */
+describe('circuit breaker memory', () => {
+  it('keeps a window of 10,000 outcomes in one bit each', () => {
+    const settings = circuitBreaker.parse({ window_requests: 10_000 });
+    const before = process.memoryUsage().arrayBuffers;
+    const breakers = Array.from({ length: 1_000 }, () => new CircuitBreaker(settings, () => 0));
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect(breakers).toHaveLength(1_000);
+    expect(grown).toBeLessThan(1_500_000);
+  });
+
+  it('counts the error rate over a window that does not fill whole bytes', () => {
+    const { breaker, request } = setup({ consecutive_failures: 1000, window_requests: 13 });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 7; i++) request(true);
+      for (let i = 0; i < 6; i++) request(i % 2 === 0);
+    }
+    expect(breaker.state).toBe('closed'); // 3 failures of 13
+    for (let i = 0; i < 4; i++) request(false);
+    expect(breaker.state).toBe('open'); // 7 failures of 13 ≥ 0.5
+  });
+});

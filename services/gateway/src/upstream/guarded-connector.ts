@@ -1,7 +1,8 @@
-import { type LookupAddress, type LookupOptions, lookup } from 'node:dns';
+import type { LookupAddress, LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import { buildConnector, errors } from 'undici';
+import { type Resolve, resolveAtOnce } from './dns-lookups.js';
 
 /** A connection the OriginAddressPolicy refused; the pipeline answers 502 origin_address_blocked. */
 export class OriginAddressBlockedError extends Error {
@@ -23,6 +24,8 @@ export class OriginAddressBlockedError extends Error {
 export function createGuardedConnector(
   policy: OriginAddressPolicy,
   { timeout, ...options }: buildConnector.BuildOptions = {},
+  /** How names are resolved (a tenant's lookups, one at a time: TenantDnsLookups); default: at once. */
+  resolve: Resolve = resolveAtOnce,
 ): buildConnector.connector {
   // undici times connects on a half-second timer wheel (a 100 ms timeout fires after about 1 s), so
   // the connect timeout is kept here, on a timer of its own.
@@ -44,7 +47,7 @@ export function createGuardedConnector(
     }
     let connector = byPort.get(port);
     if (connector === undefined) {
-      connector = timed(buildConnector({ ...options, lookup: guardedLookup(policy, port) }));
+      connector = timed(buildConnector({ ...options, lookup: guardedLookup(policy, port, resolve) }));
       byPort.set(port, connector);
     }
     connector(connectOptions, callback);
@@ -89,9 +92,9 @@ function withConnectTimeout(
   };
 }
 
-function guardedLookup(policy: OriginAddressPolicy, port: number): LookupFunction {
+function guardedLookup(policy: OriginAddressPolicy, port: number, resolve: Resolve): LookupFunction {
   return (hostname, options, callback) => {
-    lookup(hostname, { ...(options as LookupOptions), all: true }, (error, addresses: LookupAddress[]) => {
+    resolve(hostname, options as LookupOptions, (error, addresses: LookupAddress[]) => {
       if (error) {
         callback(error, '', 0);
         return;

@@ -38,7 +38,7 @@ function probedOrigin(
   url: string,
   targets: number,
   intervalSeconds: number,
-  deps: { registry: Registry; probeBudget: ProbeBudget },
+  deps: { registry: Registry; probeBudget: ProbeBudget; tenantId?: string },
 ): InspectableUpstreamSet {
   const origin = originConfig.parse({
     id: randomUUID(),
@@ -47,9 +47,10 @@ function probedOrigin(
     health_check: { active: { interval_seconds: intervalSeconds, timeout_seconds: 0.5 } },
   });
   const set = createUpstreamSet(origin, {
-    tenantId: TENANT,
+    tenantId: deps.tenantId ?? TENANT,
     addressPolicy: loopbackOriginsAllowed(),
-    ...deps,
+    registry: deps.registry,
+    probeBudget: deps.probeBudget,
   });
   cleanups.push(() => set.close());
   return set;
@@ -87,5 +88,27 @@ describe('active health checks stay within the replica probe budget', () => {
     const elapsedSeconds = (performance.now() - started) / 1000;
     expect(counter.probes()).toBeGreaterThanOrEqual(1);
     expect(counter.probes()).toBeLessThanOrEqual(1 + Math.floor(elapsedSeconds));
+  });
+});
+
+/**
+ * Regression test: the replica budget was first come, first served, so one tenant whose origins ask
+ * for more probes than the whole budget (1,000 targets at 1 s against the default 200/s) spent all of
+ * it every round, and another tenant's targets were never probed again — an ejected target of theirs
+ * never came back.
+ */
+describe('the replica probe budget is shared fairly between tenants', () => {
+  it("probes a small tenant's target every interval while another tenant asks for far more than the budget", async () => {
+    const greedy = await probeCounter();
+    const small = await probeCounter();
+    const registry = new Registry();
+    const probeBudget = new ProbeBudget({ perSecond: 20, registry });
+    // The greedy tenant's sets are built first (a snapshot's origins start their rounds in order).
+    for (let i = 0; i < 3; i++) probedOrigin(greedy.url, 100, 1, { registry, probeBudget });
+    probedOrigin(small.url, 1, 1, { registry, probeBudget, tenantId: randomUUID() });
+    await sleep(3500);
+    // Rounds at 0, 1, 2 and 3 s.
+    expect(small.probes()).toBeGreaterThanOrEqual(3);
+    expect(greedy.probes()).toBeGreaterThan(0);
   });
 });

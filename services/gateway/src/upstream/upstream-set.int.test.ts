@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { originConfig } from '@vantageedge/shared/domain/gateway-config';
 import { Registry } from 'prom-client';
@@ -444,4 +446,45 @@ describe('close', () => {
     const unavailable = await registry.getSingleMetric('vantageedge_upstream_unavailable_total')?.get();
     expect(unavailable?.values.map((value) => value.labels.origin)).toEqual([id]);
   });
+});
+
+/**
+ * Regression test: undici keeps an idle connection as long as the origin's `Keep-Alive: timeout=`
+ * asks, up to 10 minutes, so an origin answering `timeout=600` held every connection a burst of its
+ * tenant's traffic opened for 10 minutes instead of the gateway's 4 s: sockets (file descriptors) of
+ * the replica that every tenant shares, piling up with each burst.
+ */
+describe('idle connections', () => {
+  it("closes an idle connection after the gateway's keep-alive, whatever the origin's Keep-Alive asks", async () => {
+    const server = createServer((_request, response) => response.end('ok'));
+    server.keepAliveTimeout = 600_000; // answers carry Keep-Alive: timeout=600
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    let closed = 0;
+    server.on('connection', (socket) => socket.on('close', () => closed++));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const set = createUpstreamSet(
+      originConfig.parse({
+        id: randomUUID(),
+        name: 'keep-alive',
+        targets: [{ url }],
+        health_check: { active: { enabled: false }, passive: { enabled: false } },
+      }),
+      { tenantId: TENANT, addressPolicy: loopbackOriginsAllowed() },
+    );
+    cleanups.push(() => set.close());
+    const lease = set.acquire(pickContext())!;
+    const response = await lease.target.dispatcher.request({ method: 'GET', path: '/' });
+    expect(response.headers['keep-alive']).toBe('timeout=600');
+    await response.body.text();
+    lease.release({ kind: 'response', status: response.statusCode });
+    await new Promise((resolve) => setTimeout(resolve, 5_500));
+    expect(closed).toBe(1);
+  }, 10_000);
 });

@@ -13,6 +13,7 @@ import { compileHashKey } from './balancers/hash-key.js';
 import { createLeastConnectionsBalancer } from './balancers/least-connections.js';
 import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
+import { tenantDnsLookups } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
 import type { ProbeBudget } from './probe-budget.js';
@@ -74,7 +75,8 @@ const DEFAULT_CONNECTIONS_PER_TARGET = 128;
 /** Envoy's default max_pending_requests. */
 const DEFAULT_MAX_QUEUED_PER_TARGET = 1024;
 // Below Node's default server keep-alive (5 s) so the gateway, not the origin, closes idle sockets
-// and a request is never written to a socket the origin is closing.
+// and a request is never written to a socket the origin is closing. Also the most an origin's
+// `Keep-Alive: timeout=` may ask for (undici's own cap is 10 minutes of a replica's sockets).
 const KEEP_ALIVE_MS = 4_000;
 /** Pools per target with a route's own connect timeout (routes use few distinct values). */
 const MAX_CONNECT_TIMEOUT_POOLS = 4;
@@ -93,6 +95,7 @@ function newPool(origin: string, settings: PoolSettings, connectMs: number): Poo
     {
       connections: settings.connections,
       keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: KEEP_ALIVE_MS,
       headersTimeout: settings.timeoutMs,
       bodyTimeout: settings.timeoutMs,
       connect: settings.connector(connectMs),
@@ -215,6 +218,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   const timeoutMs = origin.timeout_seconds * 1000;
   const logFields = { tenant_id: deps.tenantId, origin_id: origin.id, origin: origin.name };
   const addressPolicy = deps.addressPolicy ?? DEFAULT_ADDRESS_POLICY;
+  const resolveHost = tenantDnsLookups.forTenant(deps.tenantId);
 
   const ids = new Set<string>();
   const members = origin.targets.map((config, index) => {
@@ -258,7 +262,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       connections: deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET,
       maxQueued: deps.maxQueuedPerTarget ?? DEFAULT_MAX_QUEUED_PER_TARGET,
       timeoutMs,
-      connector: (connectMs) => createGuardedConnector(addressPolicy, { timeout: connectMs }),
+      connector: (connectMs) => createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost),
     });
     return new Member(target, config.weight, load, health, circuit, metrics);
   });
@@ -278,7 +282,8 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       })),
       origin.health_check.active,
       addressPolicy,
-      deps.probeBudget,
+      deps.probeBudget?.forTenant(deps.tenantId),
+      resolveHost,
     );
   }
 

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import type { LookupAddress } from 'node:dns';
+import { originConfig } from '@vantageedge/shared/domain/gateway-config';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { TenantDnsLookups } from './dns-lookups.js';
+import { createUpstreamSet } from './index.js';
+import { exchange, loopbackOriginsAllowed, startTestOrigin } from './testing/test-origin.js';
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void;
+
+/** Names under .stalled.test resolve as a name server that never answers would: the lookup hangs. */
+const stalled: LookupCallback[] = [];
+vi.mock('node:dns', async (importOriginal) => {
+  const dns = await importOriginal<typeof import('node:dns')>();
+  const lookup = (hostname: string, options: object, callback: LookupCallback) => {
+    if (hostname.endsWith('.stalled.test')) stalled.push(callback);
+    else dns.lookup(hostname, options, callback as never);
+  };
+  return { ...dns, default: { ...dns, lookup }, lookup };
+});
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  // Each answer lets the tenant's next lookup start (and stall): answer until none is left.
+  for (let callback = stalled.shift(); callback !== undefined; callback = stalled.shift()) {
+    callback(Object.assign(new Error('timeout'), { code: 'EAI_AGAIN' }), []);
+  }
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/**
+ * Regression test: every connection's DNS lookup is a getaddrinfo call on libuv's thread pool (4
+ * threads), which nothing can cancel. A tenant whose targets are names its own name server never
+ * answers (8 targets, probed at once) held every thread for the resolver's timeout on each probe, and
+ * every other tenant's lookups (origins by name, JWKS fetches) waited behind them: measured in a
+ * private mount namespace with such a resolver, `dns.lookup('localhost')` took 19 s.
+ */
+describe("a tenant's DNS lookups", () => {
+  it('run one at a time, so names that never resolve hold one thread, not the pool', async () => {
+    const greedy = createUpstreamSet(
+      originConfig.parse({
+        id: randomUUID(),
+        name: 'stalled',
+        targets: Array.from({ length: 8 }, (_, i) => ({ url: `http://t${i}.stalled.test:8080` })),
+        health_check: { active: { interval_seconds: 1, timeout_seconds: 0.5 } },
+      }),
+      { tenantId: randomUUID(), addressPolicy: loopbackOriginsAllowed() },
+    );
+    cleanups.push(() => greedy.close());
+    const origin = await startTestOrigin('other-tenant');
+    cleanups.push(() => origin.close());
+    const other = createUpstreamSet(
+      originConfig.parse({
+        id: randomUUID(),
+        name: 'by-name',
+        targets: [{ url: origin.url.replace('127.0.0.1', 'localhost') }],
+        health_check: { active: { enabled: false } },
+      }),
+      { tenantId: randomUUID(), addressPolicy: loopbackOriginsAllowed() },
+    );
+    cleanups.push(() => other.close());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    expect(stalled.length).toBe(1);
+    expect((await exchange(other))?.servedBy).toBe('other-tenant');
+  });
+
+  it('answers lookups of one name with one lookup, and starts the next name when it is answered', async () => {
+    const resolve = new TenantDnsLookups().forTenant(randomUUID());
+    const answered: string[] = [];
+    for (const name of ['a.stalled.test', 'a.stalled.test', 'a.stalled.test', 'b.stalled.test']) {
+      resolve(name, {}, (error, addresses) =>
+        answered.push(`${name} ${addresses[0]?.address ?? error?.code}`),
+      );
+    }
+    expect(stalled.length).toBe(1);
+    stalled.shift()!(null, [{ address: '192.0.2.1', family: 4 }]);
+    expect(answered).toEqual(Array(3).fill('a.stalled.test 192.0.2.1'));
+    expect(stalled.length).toBe(1); // b's lookup
+  });
+});
