@@ -1,7 +1,12 @@
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CheckedHeader, GatewayServerResponse, setCheckedHeaders } from './gateway-server-response.js';
+import {
+  CheckedHeader,
+  GatewayServerResponse,
+  setCheckedHeaders,
+  writeLowerCaseHead,
+} from './gateway-server-response.js';
 
 /**
  * The gateway's HTTP/1.1 response keeps headers set before the head in its own object; what a client
@@ -173,6 +178,40 @@ describe('the gateway HTTP/1.1 response', () => {
       ['access-control-allow-origin', 'https://app.example'],
       ['X-Served-By', 'second'],
       ['vary', 'Accept-Encoding'],
+      ['content-length', '2'],
+    ]);
+  });
+
+  it('writes a lower-case head (a proxied one) with the checked headers it does not replace, once each', async () => {
+    const rawHeaders = await rawAnswer((res) => {
+      setCheckedHeaders(res, [
+        new CheckedHeader('Vary', 'Origin'),
+        new CheckedHeader('access-control-allow-origin', 'https://app.example'),
+        new CheckedHeader('x-policy', 'gateway'),
+      ]);
+      writeLowerCaseHead(res, 200, { 'x-policy': 'origin', 'content-length': '2' });
+      res.end('ok');
+    });
+    const lines = pairs(rawHeaders).filter(([name]) => !['Date', 'Connection', 'Keep-Alive'].includes(name));
+    expect(lines).toEqual([
+      ['Vary', 'Origin'],
+      ['access-control-allow-origin', 'https://app.example'],
+      ['x-policy', 'origin'],
+      ['content-length', '2'],
+    ]);
+  });
+
+  it('writes a lower-case head after headers set as usual too, in the order they were set', async () => {
+    const rawHeaders = await rawAnswer((res) => {
+      res.setHeader('X-Cache', 'MISS');
+      setCheckedHeaders(res, [new CheckedHeader('vary', 'Origin')]);
+      writeLowerCaseHead(res, 200, { 'x-cache': 'origin-said', 'content-length': '2' });
+      res.end('ok');
+    });
+    const lines = pairs(rawHeaders).filter(([name]) => !['Date', 'Connection', 'Keep-Alive'].includes(name));
+    expect(lines).toEqual([
+      ['vary', 'Origin'],
+      ['x-cache', 'origin-said'],
       ['content-length', '2'],
     ]);
   });
