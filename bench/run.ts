@@ -65,8 +65,8 @@ import { type LoadResult, runWrk } from './lib/wrk.js';
  * Settings (environment): BENCH_QUICK=1 (2 s × 1 run per side), BENCH_SECONDS, BENCH_RUNS, BENCH_WARMUP_SECONDS,
  * BENCH_CONNECTIONS, BENCH_SCENARIOS (comma list of ids), BENCH_LARGE=1 (add the 64 KiB body scenario),
  * BENCH_CPU_PROF=<scenario id> (a V8 CPU profile of the gateway serving that scenario, startup excluded,
- * in bench-results/profiles/), BENCH_PAIRS and BENCH_PAIR_SECONDS (the paired comparison: 30 runs of
- * 2 s, 8 in quick mode), BENCH_POLICY_PARTS=1 (also each route policy alone against API-key auth),
+ * in bench-results/profiles/), BENCH_PAIRS, BENCH_PAIR_SECONDS and BENCH_PAIR_PROCESSES (the paired
+ * comparison: 30 runs of 2 s on 3 pairs of processes, 8 on 2 in quick mode), BENCH_POLICY_PARTS=1 (also each route policy alone against API-key auth),
  * REDIS_URL, BENCH_OUT_DIR (default bench-results/).
  */
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -99,6 +99,13 @@ const PAIRED_CONTROL: PairedDefinition = { variant: APIKEY_TWIN.id, base: 'apike
 /** Runs per paired comparison, BENCH_PAIR_SECONDS each (both sides at once). */
 const pairCount = Number(process.env['BENCH_PAIRS'] ?? (quick ? 8 : 30));
 const pairSeconds = Number(process.env['BENCH_PAIR_SECONDS'] ?? 2);
+/**
+ * Gateway process pairs per paired comparison, each running an equal share of its runs: a process's
+ * JIT decisions are its own for its whole life and can favour one side's code path by a percent or two,
+ * which swapping sides within one pair of processes does not average out (two runs minutes apart
+ * differed by more than either's interval).
+ */
+const pairProcesses = Math.max(1, Number(process.env['BENCH_PAIR_PROCESSES'] ?? (quick ? 2 : 3)));
 const PACING_DELAY_MS = 10;
 
 const scenarios = SCENARIOS.filter((s) =>
@@ -609,6 +616,8 @@ interface PairedResult {
   variant: string;
   host: { base: string; variant: string };
   seconds_per_run: number;
+  /** Gateway process pairs the runs were shared between (BENCH_PAIR_PROCESSES). */
+  process_pairs: number;
   runs: PairedRun[];
   summary: PairedSummary | null;
   goal: { max_ratio: number; verdict: ReturnType<typeof pairedVerdict> } | null;
@@ -621,7 +630,8 @@ interface PairedResult {
  * side is its process's CPU time (every thread, in ns) ÷ the requests that side answered. Both
  * processes take turns on the same core through the whole run, so whatever the machine does to that
  * core (a neighbour, a frequency change) lands on both alike; each pair's ratio compares the same
- * second on the same core. See docs/benchmarks.md, "Paired comparison".
+ * second on the same core. The runs are shared between BENCH_PAIR_PROCESSES such pairs of processes,
+ * started one after the other. See docs/benchmarks.md, "Paired comparison".
  */
 async function pairedComparison(
   definition: PairedDefinition,
@@ -638,9 +648,41 @@ async function pairedComparison(
     id: `${variant.id}-vs-${base.id}-${n}`,
     snapshots: (c) => [...base.snapshots(c), ...variant.snapshots(c)],
   });
+  const pairRuns: PairedRun[] = [];
+  for (let block = 0; block < pairProcesses; block++) {
+    const runs = Math.floor((pairCount * (block + 1)) / pairProcesses) - pairRuns.length;
+    pairRuns.push(...(await pairedBlock(serving, runs, block, { base, variant, ctx, plan, clerkKey })));
+  }
+  const summary = summarizePaired(pairRuns);
+  const maxRatio = definition.maxRatio;
+  return {
+    base: base.id,
+    variant: variant.id,
+    host: { base: base.host, variant: variant.host },
+    seconds_per_run: pairSeconds,
+    process_pairs: pairProcesses,
+    runs: pairRuns.map((r) => ({
+      baseUsPerRequest: round(r.baseUsPerRequest, 1),
+      variantUsPerRequest: round(r.variantUsPerRequest, 1),
+    })),
+    summary,
+    goal:
+      maxRatio === null || summary === null
+        ? null
+        : { max_ratio: maxRatio, verdict: pairedVerdict(summary, maxRatio) },
+  };
+}
+
+/** `runs` paired runs on a fresh pair of gateway processes (warmed up in both orientations first). */
+async function pairedBlock(
+  serving: (n: number) => Scenario,
+  runs: number,
+  block: number,
+  { base, variant, ctx, plan, clerkKey }: PairedSides,
+): Promise<PairedRun[]> {
   const gateways = [
-    await startGatewayProcess(serving(1), ctx, plan.proxyCpus, clerkKey),
-    await startGatewayProcess(serving(2), ctx, plan.proxyCpus, clerkKey),
+    await startGatewayProcess(serving(2 * block + 1), ctx, plan.proxyCpus, clerkKey),
+    await startGatewayProcess(serving(2 * block + 2), ctx, plan.proxyCpus, clerkKey),
   ];
   // SCHED_BATCH: a process woken by its load does not preempt the other, so each runs until it waits
   // or its time slice ends, and the two switch (and chill each other's caches) far less often.
@@ -663,7 +705,7 @@ async function pairedComparison(
   try {
     for (const swapped of [false, true]) await runBoth(warmupSeconds, swapped);
     const pairRuns: PairedRun[] = [];
-    for (let i = 0; i < pairCount; i++) {
+    for (let i = 0; i < runs; i++) {
       const swapped = i % 2 === 1;
       const before = gateways.map((g) => processCpuNs(g.child.pid!));
       const results = await runBoth(pairSeconds, swapped);
@@ -679,26 +721,18 @@ async function pairedComparison(
       });
       pairRuns.push({ baseUsPerRequest: usPerRequest[0]!, variantUsPerRequest: usPerRequest[1]! });
     }
-    const summary = summarizePaired(pairRuns);
-    const maxRatio = definition.maxRatio;
-    return {
-      base: base.id,
-      variant: variant.id,
-      host: { base: base.host, variant: variant.host },
-      seconds_per_run: pairSeconds,
-      runs: pairRuns.map((r) => ({
-        baseUsPerRequest: round(r.baseUsPerRequest, 1),
-        variantUsPerRequest: round(r.variantUsPerRequest, 1),
-      })),
-      summary,
-      goal:
-        maxRatio === null || summary === null
-          ? null
-          : { max_ratio: maxRatio, verdict: pairedVerdict(summary, maxRatio) },
-    };
+    return pairRuns;
   } finally {
     for (const gateway of gateways) await stopProcess(gateway.child);
   }
+}
+
+interface PairedSides {
+  base: Scenario;
+  variant: Scenario;
+  ctx: ScenarioContext;
+  plan: ReturnType<typeof planCpus>;
+  clerkKey: string;
 }
 
 interface FixedRateResult {
