@@ -29,6 +29,13 @@ interface Report {
   fixed_rate: Array<{ scenario: string; gateway_added: { p50Ms: number; p99Ms: number } }>;
   versions: { node: string; nginx: string; wrk: string };
   floor_ratios: Record<string, number | null>;
+  paired: Array<{
+    base: string;
+    variant: string;
+    process_pairs: number;
+    runs: Array<{ baseUsPerRequest: number; variantUsPerRequest: number }>;
+    goal: { max_ratio: number; verdict: string } | null;
+  }>;
 }
 
 describe('make bench harness', () => {
@@ -45,7 +52,10 @@ describe('make bench harness', () => {
             BENCH_SECONDS: '1',
             BENCH_WARMUP_SECONDS: '1',
             BENCH_CONNECTIONS: '10',
-            BENCH_SCENARIOS: 'public,apikey,cache-redis',
+            BENCH_SCENARIOS: 'public,apikey,cache-redis,policies',
+            BENCH_PAIRS: '2',
+            BENCH_PAIR_SECONDS: '1',
+            BENCH_PAIR_PROCESSES: '2',
             BENCH_OUT_DIR: outDir,
             REDIS_URL: TEST_INFRA.redisUrl,
             BENCH_REDIS_PREFIX: `ve-test-bench-${uniqueSuffix()}:`,
@@ -60,7 +70,23 @@ describe('make bench harness', () => {
     const jsonFile = files.find((f) => f.endsWith('.json'));
     expect(files.some((f) => f.endsWith('.svg'))).toBe(true);
     const report = JSON.parse(readFileSync(path.join(outDir, jsonFile!), 'utf8')) as Report;
-    expect(report.scenarios.map((s) => s.id)).toEqual(['public', 'apikey', 'cache-redis']);
+    expect(report.scenarios.map((s) => s.id)).toEqual(['public', 'apikey', 'cache-redis', 'policies']);
+    // The paired comparison: the control, then the policies against API-key auth, each run on a fresh
+    // pair of gateway processes, with CPU per request measured on both sides.
+    expect(report.paired.map((p) => `${p.variant}/${p.base}`)).toEqual([
+      'apikey-twin/apikey',
+      'policies/apikey',
+    ]);
+    for (const pair of report.paired) {
+      expect(pair.process_pairs).toBe(2);
+      expect(pair.runs).toHaveLength(2);
+      for (const run of pair.runs) {
+        expect(run.baseUsPerRequest).toBeGreaterThan(0);
+        expect(run.variantUsPerRequest).toBeGreaterThan(0);
+      }
+    }
+    expect(report.paired[1]!.goal?.max_ratio).toBe(1.05);
+    expect(['met', 'missed', 'undecided']).toContain(report.paired[1]!.goal?.verdict);
     expect(report.direct.rps).toBeGreaterThan(0);
     expect(report.node_floor.node.rps).toBeGreaterThan(0);
     expect(report.node_floor.node.non2xx + report.node_floor.node.errors).toBe(0);
@@ -84,5 +110,5 @@ describe('make bench harness', () => {
     expect(report.cpu_plan.note).not.toBe('');
     expect(stdout).toContain('| scenario | gateway rps | nginx rps |');
     expect(stdout).toMatch(/cache-redis\s+\d/);
-  }, 180_000);
+  }, 300_000);
 });
