@@ -45,15 +45,7 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
     const auth = getAuth(req);
     if (!auth.isAuthenticated || !auth.userId) {
       const reason = res.getHeader('x-clerk-auth-reason');
-      res.setHeader('WWW-Authenticate', 'Bearer');
-      next(
-        new ApiError(
-          401,
-          'unauthenticated',
-          'a valid Clerk session token is required (Authorization: Bearer <token>)',
-          typeof reason === 'string' ? [{ field: 'authorization', issue: reason }] : [],
-        ),
-      );
+      next(sessionTokenMissing(res, typeof reason === 'string' ? reason : undefined));
       return;
     }
     if (!options.allowDevTokens && auth.sessionClaims?.[DEV_TOKEN_CLAIM] !== undefined) {
@@ -104,16 +96,19 @@ const sessionTokenRequired: RequestHandler = (req, res, next) => {
     next();
     return;
   }
-  res.setHeader('WWW-Authenticate', 'Bearer');
-  next(
-    new ApiError(
-      401,
-      'unauthenticated',
-      'a valid Clerk session token is required (Authorization: Bearer <token>)',
-      [{ field: 'authorization', issue }],
-    ),
-  );
+  next(sessionTokenMissing(res, issue));
 };
+
+/** 401 for a request without a valid session token, with why when known. */
+function sessionTokenMissing(res: Response, issue: string | undefined): ApiError {
+  res.setHeader('WWW-Authenticate', 'Bearer');
+  return new ApiError(
+    401,
+    'unauthenticated',
+    'a valid Clerk session token is required (Authorization: Bearer <token>)',
+    issue === undefined ? [] : [{ field: 'authorization', issue }],
+  );
+}
 
 /** The verified caller of a request that passed the caller middleware. */
 export function callerOf(res: Response): Caller {
