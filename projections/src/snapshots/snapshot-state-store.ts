@@ -45,7 +45,8 @@ export async function loadStates(
 const SAVE_ALONE_ABOVE_BYTES = 1024 * 1024;
 
 const UPSERT_SET = `on conflict (tenant_id) do update set version = excluded.version, status = excluded.status,
-       snapshot = excluded.snapshot, event_time = excluded.event_time, updated_at = now()`;
+       snapshot = excluded.snapshot, json_bytes = excluded.json_bytes, event_time = excluded.event_time,
+       updated_at = now()`;
 
 export async function saveStates(client: pg.PoolClient, states: readonly SnapshotState[]): Promise<void> {
   if (states.length === 0) return;
@@ -53,15 +54,17 @@ export async function saveStates(client: pg.PoolClient, states: readonly Snapsho
   const versions: string[] = [];
   const statuses: string[] = [];
   const snapshots: Array<string | null> = [];
+  const jsonBytes: Array<number | null> = [];
   const eventTimes: string[] = [];
   for (const state of states) {
     if (state.status === 'live') {
       const json = JSON.stringify(state.snapshot);
+      const bytes = Buffer.byteLength(json, 'utf8');
       if (json.length > SAVE_ALONE_ABOVE_BYTES) {
         await client.query(
-          `insert into snapshot_state (tenant_id, version, status, snapshot, event_time)
-           values ($1::uuid, $2::bigint, 'live', $3::jsonb, $4::timestamptz) ${UPSERT_SET}`,
-          [state.snapshot.tenant_id, state.snapshot.version, json, state.snapshot.event_time],
+          `insert into snapshot_state (tenant_id, version, status, snapshot, json_bytes, event_time)
+           values ($1::uuid, $2::bigint, 'live', $3::jsonb, $4::bigint, $5::timestamptz) ${UPSERT_SET}`,
+          [state.snapshot.tenant_id, state.snapshot.version, json, bytes, state.snapshot.event_time],
         );
         continue;
       }
@@ -69,21 +72,23 @@ export async function saveStates(client: pg.PoolClient, states: readonly Snapsho
       versions.push(state.snapshot.version);
       statuses.push('live');
       snapshots.push(json);
+      jsonBytes.push(bytes);
       eventTimes.push(state.snapshot.event_time);
     } else {
       ids.push(state.tenantId);
       versions.push(state.version.toString());
       statuses.push('deleted');
       snapshots.push(null);
+      jsonBytes.push(null);
       eventTimes.push(state.eventTime);
     }
   }
   if (ids.length === 0) return;
   await client.query(
-    `insert into snapshot_state (tenant_id, version, status, snapshot, event_time)
-     select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[], $5::timestamptz[])
+    `insert into snapshot_state (tenant_id, version, status, snapshot, json_bytes, event_time)
+     select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[], $5::bigint[], $6::timestamptz[])
      ${UPSERT_SET}`,
-    [ids, versions, statuses, snapshots, eventTimes],
+    [ids, versions, statuses, snapshots, jsonBytes, eventTimes],
   );
 }
 
@@ -95,32 +100,33 @@ const PENDING = `(published_version is null or published_version < version)
 export interface PendingSnapshot {
   tenantId: string;
   version: bigint;
-  /** Its size as PostgreSQL stores it (pg_column_size: compressed, read without detoasting). */
-  storedBytes: number;
+  /** Bytes of its JSON (what the publisher stringifies and gzips); 0 for a tombstone. */
+  jsonBytes: number;
 }
 
 /**
  * Snapshots the bus has neither acknowledged nor refused at their current version, without their
- * bodies: those stored in at most `largeBytes` oldest first, or (`large`) the larger ones, smallest
- * first. A tenant in `exclude` (being published) is left out.
+ * bodies: those of at most `largeBytes` of JSON oldest first, or (`large`) the larger ones, smallest
+ * first. A tenant in `exclude` (being published) is left out. Sized by their JSON, not as stored:
+ * jsonb compresses repeated route policies some 40×.
  */
 export async function loadPending(
   db: Queryable,
   options: { limit: number; largeBytes: number; large: boolean; exclude: readonly string[] },
 ): Promise<PendingSnapshot[]> {
-  const { rows } = await db.query<{ tenant_id: string; version: string; stored_bytes: number }>(
-    `select tenant_id, version, stored_bytes from (
-       select tenant_id, version, coalesce(pg_column_size(snapshot), 0)::int as stored_bytes
+  const { rows } = await db.query<{ tenant_id: string; version: string; json_bytes: string }>(
+    `select tenant_id, version, json_bytes from (
+       select tenant_id, version, coalesce(json_bytes, 0) as json_bytes
          from snapshot_state where ${PENDING} and tenant_id <> all($4::uuid[])
      ) pending
-     where (stored_bytes > $2) = $3
-     order by case when $3 then stored_bytes end, version limit $1`,
+     where (json_bytes > $2) = $3
+     order by case when $3 then json_bytes end, version limit $1`,
     [options.limit, options.largeBytes, options.large, options.exclude],
   );
   return rows.map((row) => ({
     tenantId: row.tenant_id,
     version: BigInt(row.version),
-    storedBytes: row.stored_bytes,
+    jsonBytes: Number(row.json_bytes),
   }));
 }
 

@@ -1,0 +1,1 @@
+alter table snapshot_state drop column if exists json_bytes;
