@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import {
   RATE_LIMIT_BOUNDS,
   type RateLimitPolicy,
@@ -194,17 +195,29 @@ export interface LimitCaller {
   readonly clientIp: string;
 }
 
+/** The longest caller id a limit's key carries as it is; a longer one is keyed by its digest. */
+export const MAX_CALLER_KEY_CHARS = 128;
+
+/**
+ * A caller id as a key part. A tenant's OIDC provider signs any `sub`, up to the gateway's header bound:
+ * as it is, it would make every key of that caller (one per limit, on the shared Redis) kilobytes long.
+ * `sha256:` starts no principal (each starts with its kind, see caller-principal.ts) nor `anon-ip:`.
+ */
+function callerKeyPart(id: string): string {
+  return id.length <= MAX_CALLER_KEY_CHARS ? id : `sha256:${hash('sha256', id, 'base64url')}`;
+}
+
 /** The limit's store key for a caller (before the store's own key prefix). */
 export function limitKey(descriptor: LimitDescriptor, caller: LimitCaller): string {
   if (descriptor.fixedKey) return descriptor.keyPrefix;
   switch (descriptor.scope) {
     case 'user':
       return caller.userId
-        ? descriptor.keyPrefix + caller.userId
+        ? descriptor.keyPrefix + callerKeyPart(caller.userId)
         : descriptor.keyPrefix + 'anon-ip:' + clientCountingKey(caller.clientIp);
     case 'api_key':
       return caller.apiKeyId
-        ? descriptor.keyPrefix + caller.apiKeyId
+        ? descriptor.keyPrefix + callerKeyPart(caller.apiKeyId)
         : descriptor.keyPrefix + 'anon-ip:' + clientCountingKey(caller.clientIp);
     default:
       return descriptor.keyPrefix + clientCountingKey(caller.clientIp);

@@ -6,7 +6,7 @@ import {
   type TenantSnapshot,
   tenantSettings,
 } from '../domain/gateway-config.js';
-import { compileRateLimits } from './compile-rate-limits.js';
+import { compileRateLimits, limitKey } from './compile-rate-limits.js';
 
 /**
  * What a gateway compiles from a rate limit stored before the control plane bounded its numbers (old
@@ -118,5 +118,25 @@ describe('compiled rate limits stay within what Redis can run', () => {
         .descriptor.spec.ttlMs,
     ).toBe(7_200_000);
     expect(compile({ requests_per_second: 100, burst: 200 }).header).toBe('"route";q=200;w=2');
+  });
+});
+
+describe('limit keys', () => {
+  it('regression: a caller named by a long token subject gets a key of bounded length', () => {
+    // A tenant's OIDC provider signs any `sub`: up to the gateway's header bound (16 KiB) per Redis key.
+    const { descriptor } = compile({ requests_per_second: 1, scope: 'user' });
+    const principal = (sub: string) => `oidc:${'d'.repeat(16)}:${sub}`;
+    const long = limitKey(descriptor, { userId: principal('s'.repeat(12_000)), clientIp: '192.0.2.1' });
+    expect(long.length).toBeLessThanOrEqual(descriptor.keyPrefix.length + 128);
+    // Subjects that differ anywhere (even in their last character) still count apart.
+    const other = limitKey(descriptor, {
+      userId: principal(`${'s'.repeat(11_999)}t`),
+      clientIp: '192.0.2.1',
+    });
+    expect(other).not.toBe(long);
+    // Ordinary principals keep their readable keys.
+    expect(limitKey(descriptor, { userId: 'clerk:user_2abc', clientIp: '192.0.2.1' })).toBe(
+      `${descriptor.keyPrefix}clerk:user_2abc`,
+    );
   });
 });

@@ -4,7 +4,8 @@
  *
  * KEYS: one per limit (all carry the same `{tenant_id}` hash tag: one slot in a Cluster).
  * ARGV: per limit, 6 values: algorithm ('tb' | 'sw'), rate per ms (tb) or window ms (sw), capacity,
- *       cost, min cost (partial grants for fast-mode leases), idle ttl ms.
+ *       cost, min cost (partial grants for fast-mode leases), idle ttl ms (a token bucket's key lives
+ *       at most that, and only until its bucket is full again plus a second).
  * Returns: per limit, 4 integers: granted, remaining, reset ms, retry-after ms (until min cost is available).
  *
  * Two passes: the first only reads, the second charges every limit, and runs only when all limits can
@@ -97,7 +98,8 @@ for i = 1, n do
     local tokens = levels[i] - g
     if g > 0 then
       redis.call('HSET', KEYS[i], 't', tostring(tokens), 'ts', tostring(now_ms))
-      redis.call('PEXPIRE', KEYS[i], ttl)
+      -- Kept until full again (a missing key reads as full), not a whole refill after each charge.
+      redis.call('PEXPIRE', KEYS[i], math.min(ttl, math.ceil((cap - tokens) / p) + 1000))
     end
     remaining = math.floor(tokens)
     reset = math.ceil((cap - tokens) / p)

@@ -115,7 +115,8 @@ describe('stored rate limits beyond the bounds', () => {
 describe('the store circuit shared by every tenant of a replica', () => {
   it('a command the store refuses falls back for that tenant only; other tenants keep their shared limits', async () => {
     // Tenant A: a limit whose every Redis call is refused (a TTL Redis rejects), however it got there.
-    const a = limitsFor({ requests_per_second: 10, burst: 10 });
+    // (A sliding window: a token bucket's key is kept only until it is full again, within any TTL.)
+    const a = limitsFor({ algorithm: 'sliding_window', requests_per_second: 10, window_seconds: 1 });
     const descriptor = a.limits.descriptors[0]!;
     const refused: CompiledRateLimits = {
       ...a.limits,

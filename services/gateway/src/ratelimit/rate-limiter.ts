@@ -4,6 +4,7 @@ import type {
 } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { FAST_MODE_LEASE_MS, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import type { Logger } from '@vantageedge/shared/observability/logger';
+import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter } from '../observability/bound-metrics.js';
 import {
@@ -60,6 +61,10 @@ export interface RateLimiterOptions {
    * keeps the full limit per replica; set it to the replica count to keep the total near the limit.
    */
   fallbackShare?: number | undefined;
+  /**
+   * The most keys this replica keeps for itself: fail-open fallback counters, and fast-mode leases
+   * (least recently used dropped first: a dropped lease only sends its next request to the store).
+   */
   maxLocalKeys?: number | undefined;
 }
 
@@ -141,9 +146,11 @@ function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimit
 export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const prefix = options.keyPrefix ?? '';
   const share = options.fallbackShare ?? 1;
-  const local = new MemoryLimitStore({ maxKeys: options.maxLocalKeys ?? 100_000 });
+  const maxLocalKeys = options.maxLocalKeys ?? 100_000;
+  const local = new MemoryLimitStore({ maxKeys: maxLocalKeys });
   const { store, logger } = options;
-  const leases = new Map<string, Lease>();
+  // Bounded: a scoped limit has a lease per caller, and a refused one is kept until its retry-after.
+  const leases = new LRUCache<string, Lease>({ max: maxLocalKeys });
 
   const decisions = new BoundCounter({
     name: 'vantageedge_gateway_ratelimit_decisions_total',
@@ -386,7 +393,9 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     const refilling: Lease[] = [];
     for (let j = 0; j < remoteIndexes.length; j++) {
       if (descriptors[remoteIndexes[j]!]!.accuracy !== 'fast') continue;
-      const lease = leases.get(remoteRequests[j]!.key)!;
+      const key = remoteRequests[j]!.key;
+      const lease = leases.get(key) ?? emptyLease();
+      leases.set(key, lease);
       lease.pending = refill;
       refilling.push(lease);
     }
@@ -453,9 +462,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   // Bound the lease map: drop expired leases now and then (leases live FAST_MODE_LEASE_MS).
   const sweep = setInterval(() => {
     const now = Date.now();
-    for (const [key, lease] of leases) {
-      if (lease.expiresAt < now && lease.refusedUntil < now && !lease.pending) leases.delete(key);
+    const idle: string[] = [];
+    for (const [key, lease] of leases.entries()) {
+      if (lease.expiresAt < now && lease.refusedUntil < now && !lease.pending) idle.push(key);
     }
+    for (const key of idle) leases.delete(key);
   }, 10_000);
   sweep.unref();
 

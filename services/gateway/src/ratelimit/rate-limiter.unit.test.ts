@@ -151,3 +151,42 @@ describe('rate limiter decisions without a store call', () => {
     expect((await exact).outcome).toBe('allowed');
   });
 });
+
+describe('fast-mode leases kept by a replica', () => {
+  it('regression: keeps at most maxLocalKeys leases, however many callers a scoped limit refuses', async () => {
+    // A refused lease is remembered until Redis's retry-after (here up to 2 days): a client rotating its
+    // IPv6 /64 (or a tenant's OIDC provider minting subjects) used to add one lease per caller for good.
+    const store = new MemoryLimitStore();
+    let storeCalls = 0;
+    const consume = store.consume.bind(store);
+    store.consume = (requests) => {
+      storeCalls++;
+      return consume(requests);
+    };
+    const limiter = createRateLimiter({
+      store,
+      registry: createMetricsRegistry('leases', { defaultMetrics: false }),
+      logger,
+      maxLocalKeys: 100,
+    });
+    const tenant = tenantWith(null);
+    const route = routeWith({
+      requests_per_second: 0.001,
+      algorithm: 'sliding_window',
+      window_seconds: 86_400,
+      limit: 1,
+      scope: 'user',
+      accuracy: 'fast',
+    });
+    const limits = compileRateLimits(tenant, route);
+    const caller = (n: number) => identity(tenant.id, route.id, { userId: `oidc:idp:user-${n}` });
+    for (let n = 0; n < 1_000; n++) {
+      expect((await limiter.check(limits, caller(n))).outcome).toBe('allowed');
+      expect((await limiter.check(limits, caller(n))).outcome).toBe('limited');
+    }
+    // The first caller's refusal was dropped with the oldest leases: Redis is asked (and refuses) again.
+    storeCalls = 0;
+    expect((await limiter.check(limits, caller(0))).outcome).toBe('limited');
+    expect(storeCalls).toBe(1);
+  });
+});

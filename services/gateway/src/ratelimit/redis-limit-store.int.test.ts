@@ -74,3 +74,23 @@ describe('RedisLimitStore on an auto-pipelined client', () => {
     expect(outcomes.map(([outcome]) => outcome!.remaining).sort((a, b) => a - b)[0]).toBe(0);
   });
 });
+
+describe('RedisLimitStore key lifetime', () => {
+  it('regression: keeps a token bucket only until it is full again, not for a whole refill after one request', async () => {
+    // A 30-day refill (burst 10,000,000) on `scope: user`: every caller seen once held its key for 30
+    // days, though one request's token is back within a second; a tenant minting subjects grew Redis.
+    const store = new RedisLimitStore(redis);
+    const spec = {
+      algorithm: 'token_bucket',
+      capacity: 10_000_000,
+      ratePerMs: 10_000_000 / (30 * 86_400_000),
+      windowMs: 0,
+      ttlMs: 30 * 86_400_000,
+    } as const;
+    const key = `${prefix}:lifetime:{tenant}`;
+    expect((await store.consume([{ key, spec, cost: 1, minCost: 1 }]))[0]!.granted).toBe(1);
+    // One token's refill (≈ 0.26 s) plus the second every key is kept beyond it.
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(2_000);
+    expect(await redis.pttl(key)).toBeGreaterThan(0);
+  });
+});
