@@ -4,6 +4,7 @@ import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-addres
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import {
   booleanFlag,
+  clerkJwtKey,
   commaList,
   LOCAL_DEFAULTS,
   observabilitySettings,
@@ -11,6 +12,7 @@ import {
   port,
   postgresUrl,
 } from '@vantageedge/shared/settings/common-settings';
+import { developmentSecretProblems } from '@vantageedge/shared/settings/development-secrets';
 import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { rolloutSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
@@ -47,11 +49,7 @@ export const controlPlaneSettings = {
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters of secret'),
   API_KEY_ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(2_592_000).default(86_400),
-  CLERK_JWT_KEY: z
-    .string()
-    .transform((value) => value.replaceAll('\\n', '\n'))
-    .refine((value) => value.includes('BEGIN PUBLIC KEY'), { message: 'must be a PEM public key (SPKI)' })
-    .optional(),
+  CLERK_JWT_KEY: clerkJwtKey.optional(),
   CLERK_SECRET_KEY: z
     .string()
     .regex(/^sk_(test|live)_/, 'must start with sk_test_ or sk_live_')
@@ -118,6 +116,8 @@ export type ControlPlaneSettings = z.infer<z.ZodObject<typeof controlPlaneSettin
 
 /** Rules across settings that a flat shape cannot express. */
 export function assertControlPlaneSettings(settings: ControlPlaneSettings): void {
+  const devSecrets = developmentSecretProblems(settings);
+  if (devSecrets.length > 0) throw new SettingsError(devSecrets);
   if (!settings.CLERK_JWT_KEY && !settings.CLERK_SECRET_KEY) {
     throw new SettingsError([
       { setting: 'CLERK_JWT_KEY', issue: 'is required (or CLERK_SECRET_KEY to verify through Clerk’s JWKS)' },

@@ -1,9 +1,18 @@
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
+import {
+  DEV_API_KEY_PEPPER,
+  DEV_CERTIFICATE_ENCRYPTION_KEY,
+} from '@vantageedge/shared/settings/development-secrets';
 import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import { describe, expect, it } from 'vitest';
-import { controlPlaneSettings } from './settings.js';
+import { assertControlPlaneSettings, controlPlaneSettings } from './settings.js';
 
 const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+const CLERK_JWT_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
+  type: 'spki',
+  format: 'pem',
+}) as string;
 
 describe('control-plane settings for custom domains', () => {
   it('takes DNS_RESOLVER as ip or ip:port servers, and the shared base domains', () => {
@@ -25,4 +34,40 @@ describe('control-plane settings for custom domains', () => {
       );
     },
   );
+});
+
+describe('control-plane settings with make dev’s published secrets', () => {
+  const CLERK = { CLERK_JWT_KEY: CLERK_JWT_KEY_PEM };
+  const check = (env: Record<string, string>) =>
+    assertControlPlaneSettings(parseSettings(controlPlaneSettings, { ...REQUIRED, ...CLERK, ...env }));
+  const devKeyAsHex = Buffer.from(DEV_CERTIFICATE_ENCRYPTION_KEY, 'base64').toString('hex');
+
+  it.each([
+    ['API_KEY_PEPPER', { API_KEY_PEPPER: DEV_API_KEY_PEPPER }],
+    ['CERTIFICATE_ENCRYPTION_KEY', { CERTIFICATE_ENCRYPTION_KEY: DEV_CERTIFICATE_ENCRYPTION_KEY }],
+    ['CERTIFICATE_ENCRYPTION_KEY', { CERTIFICATE_ENCRYPTION_KEY: devKeyAsHex }],
+  ])('refuses to start with the dev %s outside dev mode', (setting, env) => {
+    expect(() => check(env)).toThrow(new RegExp(`${setting}: .*development`));
+  });
+
+  it('accepts them in dev mode (make dev), and other secrets anywhere', () => {
+    const devSecrets = {
+      API_KEY_PEPPER: DEV_API_KEY_PEPPER,
+      CERTIFICATE_ENCRYPTION_KEY: DEV_CERTIFICATE_ENCRYPTION_KEY,
+    };
+    expect(() => check({ ...devSecrets, VANTAGEEDGE_DEV_MODE: 'true' })).not.toThrow();
+    const ownKey = createHash('sha256').update('another key').digest('base64');
+    expect(() => check({ CERTIFICATE_ENCRYPTION_KEY: ownKey })).not.toThrow();
+  });
+});
+
+describe('control-plane CLERK_JWT_KEY', () => {
+  it('refuses a PEM that is no public key at start-up (every sign-in would be answered 401)', () => {
+    const truncated = '-----BEGIN PUBLIC KEY-----\\nMIIBIjANBgkq\\n-----END PUBLIC KEY-----';
+    expect(() => parseSettings(controlPlaneSettings, { ...REQUIRED, CLERK_JWT_KEY: truncated })).toThrow(
+      /CLERK_JWT_KEY: must be a PEM public key/,
+    );
+    const parsed = parseSettings(controlPlaneSettings, { ...REQUIRED, CLERK_JWT_KEY: CLERK_JWT_KEY_PEM });
+    expect(parsed.CLERK_JWT_KEY).toBe(CLERK_JWT_KEY_PEM);
+  });
 });

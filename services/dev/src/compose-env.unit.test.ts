@@ -1,10 +1,14 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { gatewaySettings } from '@vantageedge/gateway/settings';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { composeDevEnvFile } from './compose-env.js';
 
-const PEM = '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkq\nhkiG9w0BAQEF\n-----END PUBLIC KEY-----\n';
+const PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
+  type: 'spki',
+  format: 'pem',
+}) as string;
 
 function parseEnvFile(text: string): Record<string, string> {
   const entries = text

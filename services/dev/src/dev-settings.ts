@@ -1,6 +1,10 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
+import {
+  DEV_API_KEY_PEPPER,
+  DEV_CERTIFICATE_ENCRYPTION_KEY,
+} from '@vantageedge/shared/settings/development-secrets';
 
 /**
  * `make dev`'s settings: the environment (and .env) always win; what is unset gets a development
@@ -9,12 +13,9 @@ import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** The development-only pepper of make dev (never use it anywhere else). */
-export const DEV_API_KEY_PEPPER = 'vantageedge-dev-only-pepper-not-for-production-0001';
+export { DEV_API_KEY_PEPPER, DEV_CERTIFICATE_ENCRYPTION_KEY };
 /** The platform admin make dev-token signs for by default. */
 export const DEV_ADMIN_USER_ID = 'user_dev_admin';
-/** The development-only key-encryption key of make dev's tenant certificates (never use it anywhere else). */
-export const DEV_CERTIFICATE_ENCRYPTION_KEY = 'dmFudGFnZWVkZ2UtZGV2LW9ubHkta2VrLTAwMDAwMDE=';
 
 export const DEV_DEFAULTS = {
   CONTROL_PLANE_PORT: '8080',
@@ -80,7 +81,7 @@ export function demoUserIds(env: Env): string[] {
 export function describeParts(env: Env): string[] {
   return [
     `database:      ${isSet(env['DATABASE_URL']) ? `DATABASE_URL (${redact(env['DATABASE_URL'])})` : 'embedded PostgreSQL'}`,
-    `event store:   ${env['EVENT_STORE'] === 'eventstoredb' ? `EventStoreDB (${env['EVENTSTOREDB_URL'] ?? ''})` : env['EVENT_STORE'] === 'memory' ? 'in memory (lost on exit)' : 'PostgreSQL'}`,
+    `event store:   ${env['EVENT_STORE'] === 'eventstoredb' ? `EventStoreDB (${redact(env['EVENTSTOREDB_URL'] ?? '')})` : env['EVENT_STORE'] === 'memory' ? 'in memory (lost on exit)' : 'PostgreSQL'}`,
     `snapshot bus:  ${env['SNAPSHOT_BUS'] === 'kafka' ? `Kafka (${env['KAFKA_BROKERS'] ?? 'default brokers'})` : 'in memory'}`,
     `limits, cache: ${isSet(env['REDIS_URL']) ? `Redis (${redact(env['REDIS_URL'])})` : 'in memory'}`,
   ];
@@ -92,6 +93,7 @@ function redact(url: string): string {
     if (parsed.password) parsed.password = '***';
     return parsed.toString();
   } catch {
-    return url;
+    // Several hosts (esdb+discover://u:p@a:2113,b:2113) are no WHATWG URL: hide the userinfo's password.
+    return url.replace(/^([^:/]+:\/\/[^:@/]*:)[^/]*@/, '$1***@');
   }
 }

@@ -49,6 +49,17 @@ describe('make dev settings', () => {
     expect(parts[3]).toContain('Redis');
   });
 
+  it.each([
+    ['EVENTSTOREDB_URL', 'esdb://admin:changeit@esdb.example:2113?tls=false'],
+    ['EVENTSTOREDB_URL', 'esdb+discover://admin:changeit@a.example:2113,b.example:2113'],
+    ['DATABASE_URL', 'postgres://u:changeit@a.example:5432,b.example:5432/ve'],
+  ])('never prints the password of %s=%s in the banner', (setting, url) => {
+    const parts = describeParts(devEnvironment({ EVENT_STORE: 'eventstoredb', [setting]: url }));
+    const banner = parts.join('\n');
+    expect(banner).not.toContain('changeit');
+    expect(banner).toContain(url.replace('changeit', '***'));
+  });
+
   it('uses Kafka for snapshots when KAFKA_BROKERS is set, unless SNAPSHOT_BUS says otherwise', () => {
     expect(devEnvironment({ KAFKA_BROKERS: '127.0.0.1:59092' })['SNAPSHOT_BUS']).toBe('kafka');
     expect(devEnvironment({ KAFKA_BROKERS: '127.0.0.1:59092', SNAPSHOT_BUS: 'memory' })['SNAPSHOT_BUS']).toBe(

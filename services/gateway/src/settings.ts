@@ -8,11 +8,13 @@ import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import {
   booleanFlag,
+  clerkJwtKey,
   commaList,
   observabilitySettings,
   platformBaseDomainSettings,
   port,
 } from '@vantageedge/shared/settings/common-settings';
+import { developmentSecretProblems } from '@vantageedge/shared/settings/development-secrets';
 import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
@@ -32,11 +34,7 @@ export const gatewaySettings = {
    * Clerk's PEM public key: tokens verified without a network call (RSA-2048 only). Line breaks may
    * be written as \n (one-line env files), as the control plane accepts.
    */
-  CLERK_JWT_KEY: z
-    .string()
-    .min(1)
-    .transform((value) => value.replaceAll('\\n', '\n'))
-    .optional(),
+  CLERK_JWT_KEY: clerkJwtKey.optional(),
   /** Without CLERK_JWT_KEY, Clerk's JWKS is fetched (and cached) with this key. */
   CLERK_SECRET_KEY: z.string().min(1).optional(),
   /** Clerk's Backend API; with CLERK_SECRET_KEY its JWKS is read from `<url>/v1/jwks`. */
@@ -224,8 +222,13 @@ export function assertGatewaySettings(
     | 'GATEWAY_TLS_PORT'
     | 'GATEWAY_TLS_CERT_FILE'
     | 'GATEWAY_TLS_KEY_FILE'
+    | 'API_KEY_PEPPER'
+    | 'CERTIFICATE_ENCRYPTION_KEY'
+    | 'VANTAGEEDGE_DEV_MODE'
   >,
 ): void {
+  const devSecrets = developmentSecretProblems(settings);
+  if (devSecrets.length > 0) throw new SettingsError(devSecrets);
   if (settings.GATEWAY_REQUEST_TIMEOUT_MS < settings.GATEWAY_HEADERS_TIMEOUT_MS) {
     throw new SettingsError([
       { setting: 'GATEWAY_REQUEST_TIMEOUT_MS', issue: 'must not be less than GATEWAY_HEADERS_TIMEOUT_MS' },

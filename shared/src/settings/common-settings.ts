@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -43,6 +44,25 @@ export const commaList = z.string().transform((value) =>
 export const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+/**
+ * Clerk's PEM public key (SPKI), checked at start-up: a key that does not parse would answer every
+ * sign-in 401. Line breaks may be written as \n (one-line env files).
+ */
+export const clerkJwtKey = z
+  .string()
+  .transform((value) => value.replaceAll('\\n', '\n'))
+  .refine(isPublicKeyPem, { message: 'must be a PEM public key (SPKI)' });
+
+function isPublicKeyPem(value: string): boolean {
+  if (!value.includes('BEGIN PUBLIC KEY')) return false;
+  try {
+    createPublicKey(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const logLevel = z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
 

@@ -19,12 +19,17 @@ export function parseSettings<Shape extends z.ZodRawShape>(
   env: Env = process.env,
 ): z.infer<z.ZodObject<Shape>> {
   const schema = z.object(shape);
-  // Empty strings mean "unset", as in most .env tooling.
+  // Empty strings mean "unset", as in most .env tooling. A blank one is a mistake: a number would
+  // read it as 0, which turns some protections off.
   const input: Env = {};
+  const blank: Array<{ setting: string; issue: string }> = [];
   for (const key of Object.keys(shape)) {
     const value = env[key];
-    if (value !== undefined && value !== '') input[key] = value;
+    if (value === undefined || value === '') continue;
+    if (value.trim() === '') blank.push({ setting: key, issue: 'is blank (leave it empty to unset it)' });
+    else input[key] = value;
   }
+  if (blank.length > 0) throw new SettingsError(blank);
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   throw new SettingsError(

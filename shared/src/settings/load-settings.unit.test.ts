@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { LOCAL_DEFAULTS, port, postgresUrl } from './common-settings.js';
 import { parseSettings, SettingsError } from './load-settings.js';
 
@@ -16,6 +17,18 @@ describe('parseSettings', () => {
     expect(() => parseSettings(shape, { DATABASE_URL: 'mysql://nope' })).toThrowError(
       /DATABASE_URL: must be a postgres/,
     );
+  });
+
+  it.each([' ', '\t', '\n  '])('refuses a blank value (%j), which a number would read as 0', (blank) => {
+    // 0 turns some protections off (a rate limit of 0, a request budget of 0).
+    const limits = {
+      FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(30),
+      SECRET: z.string().min(1),
+    };
+    expect(() => parseSettings(limits, { FAILURES_PER_MINUTE: blank, SECRET: 's' })).toThrowError(
+      /FAILURES_PER_MINUTE: is blank/,
+    );
+    expect(() => parseSettings(limits, { SECRET: blank.repeat(32) })).toThrowError(/SECRET: is blank/);
   });
 
   it('names a missing setting, treating empty as unset', () => {

@@ -90,6 +90,23 @@ const appendUnder = (attempt: string, stream: string) =>
   ]);
 
 describe('Idempotency-Key attempts', () => {
+  it('an answer sealed before API_KEY_PEPPER changed: 409 idempotency_answer_lost, never a 500', async () => {
+    const attempt = attemptOf(await keys.claim(CALLER, 'pepper-rotated', 'h'));
+    const issued = { status: 201, headers: {}, body: { key: 'plaintext API key' } };
+    await keys.complete(CALLER, 'pepper-rotated', attempt, issued, guard);
+    const afterRotation = new IdempotencyStore(
+      database.pool,
+      new SealedJson('the-new-pepper-0123456789abcdef012345'),
+      store,
+    );
+    const retry = await afterRotation.claim(CALLER, 'pepper-rotated', 'h').catch((error: unknown) => error);
+    expect(retry).toMatchObject({
+      status: 409,
+      code: 'idempotency_answer_lost',
+      details: [{ field: 'idempotency-key' }],
+    });
+  });
+
   it('an attempt taken over stores no answer: the holder’s is the one replayed', async () => {
     const first = attemptOf(await keys.claim(CALLER, 'slow', 'h'));
     await lockRunsOut('slow');

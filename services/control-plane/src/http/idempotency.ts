@@ -189,7 +189,7 @@ export class IdempotencyStore {
         response: {
           status: row.response_status,
           headers: row.response_headers ?? {},
-          body: typeof row.response_body === 'string' ? this.sealer.open(row.response_body) : null,
+          body: typeof row.response_body === 'string' ? this.openStoredBody(row.response_body) : null,
         },
         guard: { tenantId: row.replay_tenant_id, platformAdminOnly: row.replay_platform_admin_only },
       };
@@ -279,6 +279,20 @@ export class IdempotencyStore {
     return updated.rowCount === 1
       ? { kind: 'replay', response, guard }
       : this.claimAs(caller, key, hash, attempt);
+  }
+
+  /** A stored answer sealed under an earlier API_KEY_PEPPER no longer opens: it is lost, not a 500. */
+  private openStoredBody(sealed: string): unknown {
+    try {
+      return this.sealer.open(sealed);
+    } catch {
+      throw new ApiError(
+        409,
+        'idempotency_answer_lost',
+        'the first request with this Idempotency-Key was applied, but its stored answer can no longer be read (API_KEY_PEPPER changed since); read the resource to see the result',
+        [{ field: 'idempotency-key', issue: 'applied; answer unreadable' }],
+      );
+    }
   }
 
   /**

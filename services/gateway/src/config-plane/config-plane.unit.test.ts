@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '@vantageedge/shared/observability/logger';
@@ -145,6 +145,17 @@ describe('config plane', () => {
       await eventually('caught up', () => second.plane.status().caughtUp);
       expect(sink.tenants.has(kept)).toBe(true);
       expect(sink.tenants.has(deletedMeanwhile)).toBe(false);
+    });
+
+    it('is readable by its owner only (routes’ header transforms may hold origin credentials)', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+      const file = path.join(dir, 'snapshots.json');
+      await writeSnapshotFile(file, [sampleSnapshot(randomUUID(), 1n)]);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      // A file an earlier version left readable by all is replaced by an owner-only one.
+      await writeFile(file, '{}', { mode: 0o644 });
+      await writeSnapshotFile(file, []);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
     });
 
     it('starts cold when the file is missing or corrupt', async () => {

@@ -5,6 +5,7 @@ import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/
 /**
  * The last known config on local disk, for a warm start while Kafka is unreachable. One JSON file
  * `{"written_at", "snapshots": [...]}`, replaced atomically (write to a temporary file, rename).
+ * Owner-only: tenants' configs may hold origin credentials (request header transforms).
  */
 
 export async function writeSnapshotFile(file: string, snapshots: Iterable<TenantSnapshot>): Promise<void> {
@@ -13,6 +14,7 @@ export async function writeSnapshotFile(file: string, snapshots: Iterable<Tenant
   await writeFile(
     temporary,
     JSON.stringify({ written_at: new Date().toISOString(), snapshots: [...snapshots] }),
+    { mode: 0o600 },
   );
   await rename(temporary, file);
 }
