@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
@@ -16,6 +16,7 @@ import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-erro
 import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
+import { refuseConnect } from './listeners/refuse-connect.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
@@ -70,11 +71,6 @@ export interface RunningGateway {
   close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
-const CONNECT_BODY =
-  '{"error":{"code":"method_not_supported","message":"the gateway does not tunnel CONNECT requests"}}';
-const CONNECT_NOT_SUPPORTED =
-  'HTTP/1.1 501 Not Implemented\r\nContent-Type: application/json\r\nConnection: close\r\n' +
-  `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\n\r\n${CONNECT_BODY}`;
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -206,13 +202,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     onDrop: () => metrics.droppedConnections.inc(),
   });
   edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
-  // Nor is CONNECT tunnelling; without a listener node would drop the connection without an answer.
-  const refuseConnect = (_req: IncomingMessage, socket: Socket) => {
-    socket.on('error', () => {});
-    socket.end(CONNECT_NOT_SUPPORTED);
-  };
+  // Nor is CONNECT tunnelling (h2c's listener is refused in startEdgeProtocols).
   trafficServer.on('connect', refuseConnect);
-  edge.tlsServer?.on('connect', refuseConnect); // HTTPS/1.1 (an HTTP/2 CONNECT is the handler's 405)
+  edge.tlsServer?.on('connect', refuseConnect); // HTTPS/1.1 and HTTP/2 over TLS
 
   let draining = false;
   const adminServer = createServer(

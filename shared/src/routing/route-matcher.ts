@@ -350,7 +350,8 @@ export class RouteMatcher<Route extends MatchableRoute> {
 
   /**
    * The route that handles a request: the route for `path`, unless a route matched by another
-   * reading of the path (letter case, trailing slash, `;` parameters) protects more. Then the
+   * reading of the path (letter case, trailing slash, `;` parameters), or of a HEAD request as GET,
+   * protects more. Then the
    * strictest matched route handles it; when none is at least as strict as all the others, the path
    * is ambiguous. A path no route matches as written stays unmatched.
    */
@@ -364,14 +365,18 @@ export class RouteMatcher<Route extends MatchableRoute> {
     if (chosen === undefined || folded === undefined) return chosen;
     const candidates = [chosen];
     const readings = originReadings(path);
-    for (let i = -1; i < readings.length; i++) {
-      const reading = i < 0 ? path : readings[i]!;
-      if (i >= 0) addCandidate(candidates, this.match(method, reading, request));
-      const lower = reading.toLowerCase();
-      // With lower-case patterns only, folding a lower-case reading finds what the exact match found.
-      if (lower === reading && !this.#upperCasePatterns) continue;
-      for (const route of folded.tied(method, lower.split('/'), this.#foldedKeys, request))
-        addCandidate(candidates, route);
+    const methods = originMethodReadings(method);
+    for (const readMethod of methods) {
+      for (let i = -1; i < readings.length; i++) {
+        const reading = i < 0 ? path : readings[i]!;
+        if (i >= 0 || readMethod !== method)
+          addCandidate(candidates, this.match(readMethod, reading, request));
+        const lower = reading.toLowerCase();
+        // With lower-case patterns only, folding a lower-case reading finds what the exact match found.
+        if (lower === reading && !this.#upperCasePatterns) continue;
+        for (const route of folded.tied(readMethod, lower.split('/'), this.#foldedKeys, request))
+          addCandidate(candidates, route);
+      }
     }
     if (candidates.length === 1) return chosen;
     const strictest = strictestOf(candidates);
@@ -383,12 +388,26 @@ export class RouteMatcher<Route extends MatchableRoute> {
     if (
       strictest !== chosen &&
       rewritesPath(strictest.config) &&
-      (path === '/' || this.match(method, toggledSlash(path), request) !== strictest)
+      !methods.some(
+        (readMethod) =>
+          this.match(readMethod, path, request) === strictest ||
+          (path !== '/' && this.match(readMethod, toggledSlash(path), request) === strictest),
+      )
     )
       return new AmbiguousPath(candidates);
     return strictest;
   }
 }
+
+/**
+ * The methods an origin may run a request as: its own, and for HEAD also GET (Express, Rails, Django,
+ * Spring and most frameworks answer HEAD with the GET handler, which runs and sends its headers).
+ */
+function originMethodReadings(method: string): readonly string[] {
+  return method === 'HEAD' ? HEAD_READINGS : [method];
+}
+
+const HEAD_READINGS = ['HEAD', 'GET'] as const;
 
 function addCandidate<Route>(candidates: Route[], route: Route | undefined): void {
   if (route !== undefined && !candidates.includes(route)) candidates.push(route);

@@ -110,6 +110,25 @@ describe('RouteMatcher.resolve', () => {
     expect(resolve(path)).toBe(pattern);
   });
 
+  // Regression: HEAD skipped a GET-only keyed route, and an origin answered it with the GET handler.
+  it('gives HEAD the protection of the GET route an origin answers it with', () => {
+    const byMethod = new RouteMatcher([
+      protectedRoute('/m/*', 'public'),
+      protectedRoute('/m/admin/*', 'apikey_required', { methods: ['GET'] }),
+      protectedRoute('/m/v2/*', 'apikey_required', { methods: ['GET'], strip_prefix: '/m/v2' }),
+    ]);
+    const pattern = (method: string, path: string) => {
+      const result = byMethod.resolve(method, path);
+      return result instanceof AmbiguousPath ? 'ambiguous' : result?.config.path_pattern;
+    };
+    expect(pattern('HEAD', '/m/admin/users')).toBe('/m/admin/*');
+    expect(pattern('HEAD', '/m/ADMIN/users')).toBe('/m/admin/*');
+    expect(pattern('HEAD', '/m/v2/users')).toBe('/m/v2/*'); // matched as written: its strip_prefix applies
+    expect(pattern('HEAD', '/m/V2/users')).toBe('ambiguous');
+    expect(pattern('POST', '/m/admin/users')).toBe('/m/*');
+    expect(pattern('HEAD', '/m/posts')).toBe('/m/*');
+  });
+
   it('refuses a path whose readings match routes of protections that cannot be ordered', () => {
     const mixed = new RouteMatcher([
       protectedRoute('/x/*', 'public'),

@@ -15,6 +15,7 @@ import { shareConnectionBudget } from './connection-budget.js';
 import { acceptH2cOn } from './h2c.js';
 import { Http2Sessions } from './http2-sessions.js';
 import { ProtocolMetrics } from './protocol-metrics.js';
+import { refuseConnect } from './refuse-connect.js';
 import { createSecureListener, type SecureListener, type TrafficHandler } from './secure-listener.js';
 
 export interface EdgeProtocolsOptions {
@@ -73,6 +74,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       handler as unknown as Parameters<typeof createH2cServer>[1],
     );
     h2c.on('session', (session: ServerHttp2Session) => h2cSessions.track(session));
+    h2c.on('connect', refuseConnect);
     acceptH2cOn(plainServer, h2c, {
       // A cleartext client that sends nothing is dropped before any protocol is chosen, as an HTTP/1.1
       // client that sends no complete head is.

@@ -246,6 +246,39 @@ describe('HTTP/2 and HTTPS/1.1 through the same pipeline', () => {
     expect(http1?.status).toBe(404);
   });
 
+  // Regression: over TLS, node handed an HTTP/2 CONNECT to the listener's HTTPS/1.1 `connect` handler,
+  // which wrote its raw HTTP/1.1 refusal as the body of a 200: to the client, a tunnel was open.
+  it.each(['tls', 'h2c'] as const)(
+    'an HTTP/2 CONNECT (%s) is refused 501, as over HTTP/1.1',
+    async (kind) => {
+      const session =
+        kind === 'tls'
+          ? http2Connect(`https://127.0.0.1:${tlsPort}`, { servername: 'acme.localhost' })
+          : http2Connect(gateway.url);
+      try {
+        const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const stream = session.request({ ':method': 'CONNECT', ':authority': 'acme.localhost:443' });
+          let status = 0;
+          let body = '';
+          stream.on('response', (headers) => {
+            status = Number(headers[':status']);
+          });
+          stream.setEncoding('utf8');
+          stream.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          stream.on('end', () => resolve({ status, body }));
+          stream.on('error', reject);
+          stream.end();
+        });
+        expect(answer.status).toBe(501);
+        expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'method_not_supported' } });
+      } finally {
+        session.close();
+      }
+    },
+  );
+
   it('counts connections by transport and protocol, and each certificate’s days to expiry', async () => {
     const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/vantageedge_gateway_connections_total\{transport="tls",protocol="h2"\} [1-9]/);

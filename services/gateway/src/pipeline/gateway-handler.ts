@@ -16,6 +16,7 @@ import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
 import { requestBodyFraming } from '../http/request-body.js';
+import { hasLowerCaseLetters } from '../http/request-method.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import { type GatewayMetrics, NO_ROUTE } from '../observability/gateway-metrics.js';
@@ -38,7 +39,7 @@ import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from
  * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
  * order a request passes them:
  *
- *   handleRequest → resolveTenant → normalizeRequestPath → matchRoute → checkDeclaredBodySize
+ *   handleRequest → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkDeclaredBodySize
  *   → runRequestStages (the route's compiled stages: limits, IP rules, CORS, auth, rate limit, cache, …)
  *   → forwardToOrigin (origin, balance, proxy, retries) → onOriginResponse (the stages' response hooks)
  *   → finishExchange (stage end hooks, metrics, access log, span) when the response is done.
@@ -193,7 +194,12 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
     exchange.traceId = traceIdFromHeader(req.headers.traceparent);
   }
   try {
-    if (resolveTenant(context, exchange) && normalizeRequestPath(context, exchange) && matchRoute(exchange)) {
+    if (
+      resolveTenant(context, exchange) &&
+      checkMethod(exchange) &&
+      normalizeRequestPath(context, exchange) &&
+      matchRoute(exchange)
+    ) {
       if (checkDeclaredBodySize(context, exchange)) runRequestStages(context, exchange, 0);
     }
   } catch (error) {
@@ -220,6 +226,14 @@ function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boo
   exchange.tenant = tenant;
   exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
   return true;
+}
+
+/** A method an origin may read as another one (see hasLowerCaseLetters): 400. */
+function checkMethod(exchange: GatewayExchange): boolean {
+  const method = exchange.req.method ?? 'GET';
+  if (!hasLowerCaseLetters(method)) return true;
+  failExchange(exchange, 400, 'invalid_method', `the request method must be upper-case (method ${method})`);
+  return false;
 }
 
 /** One spelling per path (dot segments, duplicate slashes, encoded slashes per policy). 400 otherwise. */

@@ -222,14 +222,16 @@ export class WebSocketProxy {
       return refuse(400, 'invalid_path', `the request path is not acceptable (${normalized.reason})`);
     }
     exchange.path = normalized.path;
-    if (queryAt >= 0 && !isAcceptableQuery(url.slice(queryAt))) {
+    const query = queryAt < 0 ? '' : url.slice(queryAt);
+    if (queryAt >= 0 && !isAcceptableQuery(query)) {
       return refuse(
         400,
         'invalid_query',
         'the query string contains a character that must be percent-encoded',
       );
     }
-    const route = tenant.router.resolve('GET', normalized.path);
+    // The routes' `match` conditions (hosts, headers, query) hold for an upgrade as for any request.
+    const route = tenant.router.resolve('GET', normalized.path, { facts: { req, query }, preflight: false });
     if (route === undefined) return refuse(404, 'route_not_found', 'no route matches this method and path');
     if (route instanceof AmbiguousPath) {
       return refuse(
@@ -241,7 +243,7 @@ export class WebSocketProxy {
     exchange.route = route;
     if (await this.#runStages(exchange, socket, BEFORE_AUTH_STAGES)) return;
 
-    const credentials = upgradeCredentials(route.config, req.headers, queryAt < 0 ? '' : url.slice(queryAt));
+    const credentials = upgradeCredentials(route.config, req.headers, query);
     exchange.query = credentials.query;
     const auth = await authenticator.authenticate(tenant, route, credentials.headers, exchange.clientIp);
     if (!auth.ok) {

@@ -11,7 +11,9 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * an origin's `Set-Cookie: …; Domain=<platform base domain>` was relayed unchanged on its 101 and on a
  * refusal (any tenant could set cookies on every tenant's host), and an upgrade with more header lines
  * than GATEWAY_MAX_HEADERS_COUNT was switched and forwarded instead of refused 431 too_many_headers (and
-a query with characters that must be percent-encoded, instead of 400 invalid_query).
+a query with characters that must be percent-encoded, instead of 400 invalid_query), and an upgrade was
+ * matched without the routes' `match` conditions: on a host whose route needs a key, the host-less public
+ * route switched it.
  */
 const COOKIES = [
   'platform=1; Domain=localhost; Path=/',
@@ -28,6 +30,8 @@ const SCOPED = [
   'no-domain=1; Path=/',
 ];
 const MAX_HEADERS = 20;
+/** The tenant's custom domain whose /ws/* route needs a key (a route `match.hosts` condition). */
+const ADMIN_HOST = 'admin.acme.example';
 
 describe('WebSocket upgrades go through the same guards as requests', () => {
   let origin: Server;
@@ -59,8 +63,17 @@ describe('WebSocket upgrades go through the same guards as requests', () => {
     gateway.store.apply(
       buildSnapshot({
         subdomain: 'acme',
+        customDomains: [ADMIN_HOST],
         origins: [{ id: originId, targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`] }],
-        routes: [{ origin_id: originId, path_pattern: '/ws/*' }],
+        routes: [
+          { origin_id: originId, path_pattern: '/ws/*' },
+          {
+            origin_id: originId,
+            path_pattern: '/ws/*',
+            auth_mode: 'apikey_required',
+            match: { hosts: [ADMIN_HOST] },
+          },
+        ],
       }),
     );
   });
@@ -119,5 +132,17 @@ describe('WebSocket upgrades go through the same guards as requests', () => {
     expect(JSON.parse(answer.text)).toEqual(JSON.parse(plain.text));
     expect(JSON.parse(answer.text).error.code).toBe('invalid_query');
     expect(upgrades.length).toBe(before);
+  });
+
+  it("matches routes with the request's host, headers and query: a host's keyed route guards its upgrades", async () => {
+    const plain = await send(gateway, ADMIN_HOST, '/ws/accept');
+    expect(plain.status).toBe(401);
+
+    const before = upgrades.length;
+    const answer = await sendUpgrade(gateway, ADMIN_HOST, '/ws/accept');
+    expect(answer.status).toBe(401);
+    expect(JSON.parse(answer.text).error.code).toBe(JSON.parse(plain.text).error.code);
+    expect(upgrades.length).toBe(before);
+    expect((await sendUpgrade(gateway, 'acme.localhost', '/ws/accept')).status).toBe(101);
   });
 });

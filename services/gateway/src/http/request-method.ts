@@ -1,0 +1,13 @@
+/**
+ * A method with lower-case letters (`delete`, `Get`): only HTTP/2 lets one through (node's HTTP/1.1
+ * parser knows upper-case methods only). Methods are case-sensitive and route method lists upper-case,
+ * so no route that names `DELETE` matches `delete`; but ASP.NET and Werkzeug read it as DELETE, so a
+ * route for every method would hand a keyed route's action to the origin. Such a request is refused.
+ */
+export function hasLowerCaseLetters(method: string): boolean {
+  for (let i = 0; i < method.length; i++) {
+    const code = method.charCodeAt(i);
+    if (code >= 97 && code <= 122) return true;
+  }
+  return false;
+}
