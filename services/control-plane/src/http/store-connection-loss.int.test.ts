@@ -97,6 +97,15 @@ describe('the first requests after PostgreSQL ended the pool connections', () =>
     }
   });
 
+  it('a usage read answers 200', async () => {
+    for (let round = 0; round < 3; round++) {
+      await cutEveryConnection();
+      const usage = await cp.request('GET', `/api/v1/usage?tenant_id=${tenantId}`);
+      expect(usage.status, JSON.stringify(usage.body)).toBe(200);
+      expect(json(usage)['tenant_id']).toBe(tenantId);
+    }
+  });
+
   it('a command answers 201 and appends exactly once', async () => {
     for (let round = 0; round < 3; round++) {
       await cutEveryConnection();

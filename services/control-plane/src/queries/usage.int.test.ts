@@ -56,7 +56,12 @@ beforeAll(async () => {
       })
     ).id,
   );
-  otherKeyId = String((await created('/api/v1/api-keys', { tenant_id: otherTenantId, name: 'theirs' })).id);
+  const otherKey = await created('/api/v1/api-keys', { tenant_id: otherTenantId, name: 'theirs' });
+  otherKeyId = String(otherKey.id);
+  // Reads by api_key_id look the key up in the read models: wait until they hold both keys (a loaded
+  // machine's projector may lag the commands).
+  const projected = await read(`/api/v1/api-keys/${otherKeyId}`, otherKey.position);
+  expect(projected.status, JSON.stringify(projected.body)).toBe(200);
 
   const cell = (overrides: Partial<UsageCell>): string =>
     encodeUsageCell({
@@ -139,11 +144,11 @@ describe('GET /api/v1/usage', () => {
   });
 
   it('sums UTC days, and narrows to one API key (its tenant implied)', async () => {
-    const days = json(
-      await read(
-        `/api/v1/usage?api_key_id=${keyId}&granularity=day&from=2026-11-26T00:00:00Z&to=2026-11-28T00:00:00Z`,
-      ),
+    const response = await read(
+      `/api/v1/usage?api_key_id=${keyId}&granularity=day&from=2026-11-26T00:00:00Z&to=2026-11-28T00:00:00Z`,
     );
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const days = json(response);
     expect(days['tenant_id']).toBe(tenantId);
     expect((days['data'] as Array<{ requests: number }>).map((p) => p.requests)).toEqual([4, 17]);
   });

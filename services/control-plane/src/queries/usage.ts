@@ -1,4 +1,8 @@
-import { isConnectionError, StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
+import {
+  isConnectionError,
+  onNewConnection,
+  StoreUnavailableError,
+} from '@vantageedge/shared/postgres/lost-connections';
 import { OVERFLOW_ID, STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -168,7 +172,8 @@ export function createUsageReadGate(max = MAX_USAGE_READS_PER_TENANT) {
 /**
  * The report, read on one pooled connection in one read-only transaction whose statements are each cut
  * off after `timeoutMs` (UsageTooExpensiveError), so one tenant's reads hold one connection each, for a
- * bounded time, whatever its counts hold.
+ * bounded time, whatever its counts hold. A lost connection (or none to be had in time) is tried once
+ * more on a new connection of its own, as the pool's other reads are (withConnectionRetry); then 503.
  */
 export async function readUsage(
   pool: pg.Pool,
@@ -177,28 +182,46 @@ export async function readUsage(
   window: UsageWindow,
   timeoutMs = DEFAULT_USAGE_QUERY_TIMEOUT_MS,
 ): Promise<UsageReport> {
+  const read = (client: pg.ClientBase) => readUsageTimed(client, tenantId, query, window, timeoutMs);
   let client: pg.PoolClient | undefined;
   // A connection that failed is not given back to the pool for the next request.
   let broken: Error | undefined;
   try {
     client = await pool.connect();
-    await client.query('begin read only');
+    return await read(client);
+  } catch (error) {
+    if (!isConnectionError(error)) throw error;
+    broken = error instanceof Error ? error : new Error(String(error));
+  } finally {
+    client?.release(broken);
+  }
+  try {
+    return await onNewConnection(pool, { readOnly: true }, read);
+  } catch (error) {
+    if (!isConnectionError(error)) throw error;
+    throw new StoreUnavailableError(`PostgreSQL unavailable: ${String(error)}`, { cause: error });
+  }
+}
+
+/** The report in one read-only transaction with the statement timeout; rolled back on a refusal. */
+async function readUsageTimed(
+  client: pg.ClientBase,
+  tenantId: string,
+  query: UsageQuery,
+  window: UsageWindow,
+  timeoutMs: number,
+): Promise<UsageReport> {
+  await client.query('begin read only');
+  try {
     await client.query(`select set_config('statement_timeout', $1, true)`, [String(timeoutMs)]);
     const report = await readUsageOn(client, tenantId, query, window);
     await client.query('commit');
     return report;
   } catch (error) {
-    if (isConnectionError(error)) {
-      broken = error instanceof Error ? error : new Error(String(error));
-      throw new StoreUnavailableError(`PostgreSQL unavailable: ${broken.message}`, { cause: error });
-    }
-    await client?.query('rollback').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
+    if (isConnectionError(error)) throw error;
+    await client.query('rollback');
     if ((error as { code?: unknown }).code === QUERY_CANCELED) throw new UsageTooExpensiveError(timeoutMs);
     throw error;
-  } finally {
-    client?.release(broken);
   }
 }
 
