@@ -190,8 +190,16 @@ describe('RFC 9111 freshness (standard mode, the default)', () => {
     for (const path of ['/std/no-store/1', '/std/private/1', '/std/expired/1']) {
       await fill(path);
       await sleep(100); // the fill stores after the body ended
-      expect((await get(path)).headers['x-cache'], path).toBe('MISS');
-      expect(originRequests(path), path).toBe(2);
+      // A lookup Redis did not answer in time (a loaded machine) is a BYPASS that says nothing of what
+      // was stored: ask again. Every answer came from the origin, and none was a HIT.
+      let answer = await get(path);
+      let gets = 1;
+      while (answer.headers['x-cache'] === 'BYPASS' && gets < 5) {
+        answer = await get(path);
+        gets += 1;
+      }
+      expect(answer.headers['x-cache'], path).toBe('MISS');
+      expect(originRequests(path), path).toBe(1 + gets);
     }
   });
 
