@@ -364,13 +364,11 @@ class PendingHeaders {
         respelled.add(lower);
       }
     }
-    const replaced = (key: string) =>
-      (Object.hasOwn(given, key) && given[key] !== undefined) || respelled?.has(key) === true;
     const entries = this.#entries;
     let lines = '';
     let unchecked = false;
     for (let i = 0; i < entries.length; i += 4) {
-      if (replaced(entries[i] as string)) continue;
+      if (replacedBy(given, respelled, entries[i] as string)) continue;
       const line = entries[i + 3] as string;
       if (line === '') unchecked = true;
       else lines += line;
@@ -378,7 +376,7 @@ class PendingHeaders {
     if (!unchecked && givenLowerCase) return { headers: given, lines };
     const headers: OutgoingHttpHeader[] = [];
     for (let i = 0; i < entries.length; i += 4) {
-      if (entries[i + 3] !== '' || replaced(entries[i] as string)) continue;
+      if (entries[i + 3] !== '' || replacedBy(given, respelled, entries[i] as string)) continue;
       headers.push(entries[i + 1] as string, entries[i + 2] as OutgoingHttpHeader);
     }
     for (const name in given) {
@@ -400,6 +398,11 @@ class PendingHeaders {
     }
     return { headers, lines };
   }
+}
+
+/** Whether `given` sets the header of lower-case name `key` (spelled any way: `respelled`). */
+function replacedBy(given: OutgoingHttpHeaders, respelled: Set<string> | undefined, key: string): boolean {
+  return (Object.hasOwn(given, key) && given[key] !== undefined) || respelled?.has(key) === true;
 }
 
 /** A head's headers: [name as spelled, value, …] for node to check, and checked headers' lines. */
