@@ -42,6 +42,8 @@ export interface LimitRequest {
   readonly cost: number;
   /** Accept a partial grant down to this many units (fast-mode leases); equal to cost otherwise. */
   readonly minCost: number;
+  /** Whose limit this is (the tenant): the memory store shares its room fairly between them. */
+  readonly partition?: string;
 }
 
 export interface LimitOutcome {

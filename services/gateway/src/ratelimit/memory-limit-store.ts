@@ -1,11 +1,13 @@
-import { LRUCache } from 'lru-cache';
+import { FairLru } from './fair-lru.js';
 import type { LimitOutcome, LimitRequest, LimitSpec, LimitStore } from './limit-store.js';
 
 /**
  * The limit algorithms in process memory: single-process mode and the fail-open fallback while Redis is
  * unreachable. Same semantics and arithmetic as the Lua script (see limit-store.ts and lua.ts). Bounded:
- * at most `maxKeys` keys of a few numbers each, least recently used dropped first (a dropped key starts
- * full again, which only ever admits more).
+ * at most `maxKeys` keys of a few numbers each, shared fairly between tenants (a request's `partition`,
+ * see FairLru): when full, the least recently used key of a tenant holding its share or more is dropped,
+ * so one tenant's churning callers never drop another tenant's counters. A dropped key starts full
+ * again, which only ever admits more.
  */
 
 interface TokenBucketState {
@@ -58,14 +60,14 @@ function elapsedIn(state: SlidingWindowState, windowMs: number, now: number): nu
 }
 
 export class MemoryLimitStore implements LimitStore {
-  readonly #states: LRUCache<string, KeyState>;
+  readonly #states: FairLru<KeyState>;
   readonly #now: () => number;
 
   constructor({
     maxKeys = 100_000,
     now = () => performance.timeOrigin + performance.now(),
   }: MemoryLimitStoreOptions = {}) {
-    this.#states = new LRUCache({ max: maxKeys, ttlAutopurge: false });
+    this.#states = new FairLru(maxKeys);
     this.#now = now;
   }
 
@@ -82,7 +84,7 @@ export class MemoryLimitStore implements LimitStore {
     const grants: number[] = [];
     let all = true;
     for (const request of requests) {
-      const state = this.#stateFor(request.key, request.spec, now);
+      const state = this.#stateFor(request, now);
       states.push(state);
       let available: number;
       if (state.kind === 'tb') {
@@ -131,13 +133,13 @@ export class MemoryLimitStore implements LimitStore {
               : 0,
         });
       }
-      this.#states.set(request.key, state);
+      this.#states.set(request.partition ?? '', request.key, state);
     }
     return outcomes;
   }
 
-  #stateFor(key: string, spec: LimitSpec, now: number): KeyState {
-    const existing = this.#states.get(key);
+  #stateFor({ partition, key, spec }: LimitRequest, now: number): KeyState {
+    const existing = this.#states.get(partition ?? '', key);
     if (spec.algorithm === 'token_bucket') {
       if (existing?.kind !== 'tb') return { kind: 'tb', tokens: spec.capacity, updatedAt: now };
       const elapsed = Math.max(0, now - existing.updatedAt);

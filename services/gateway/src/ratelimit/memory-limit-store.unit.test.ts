@@ -41,6 +41,35 @@ describe('MemoryLimitStore', () => {
     expect(await take('a')).toBe(1);
   });
 
+  it("shares its keys fairly between tenants: one tenant's churning callers drop only its own counters", () => {
+    const store = new MemoryLimitStore({ maxKeys: 100 });
+    const spec = {
+      algorithm: 'token_bucket',
+      capacity: 2,
+      ratePerMs: 1 / 3_600_000,
+      windowMs: 0,
+      ttlMs: 3_600_000,
+    } as const;
+    const take = (partition: string, key: string) =>
+      store.consumeNow([{ key, spec, cost: 1, minCost: 1, partition }])[0]!.granted;
+    // Tenant B's caller uses its burst, as do a few callers of tenant C.
+    expect([take('b', 'b:caller'), take('b', 'b:caller'), take('b', 'b:caller')]).toEqual([1, 1, 0]);
+    for (let i = 0; i < 5; i++) expect(take('c', `c:${i}`) + take('c', `c:${i}`)).toBe(2);
+    // Tenant A's clients send a new identity per request, thousands of them.
+    for (let i = 0; i < 5_000; i++) take('a', `a:${i}`);
+    // B's and C's counters are still there: their callers stay refused.
+    expect(take('b', 'b:caller')).toBe(0);
+    for (let i = 0; i < 5; i++) expect(take('c', `c:${i}`)).toBe(0);
+    // A tenant alone may use the whole store; a tenant below its share takes room from the largest.
+    const alone = new MemoryLimitStore({ maxKeys: 3 });
+    const takeAlone = (partition: string, key: string) =>
+      alone.consumeNow([{ key, spec, cost: 2, minCost: 2, partition }])[0]!.granted;
+    for (const key of ['a1', 'a2', 'a3']) expect(takeAlone('a', key)).toBe(2);
+    expect(takeAlone('b', 'b1')).toBe(2); // drops a1, the oldest of the largest tenant
+    expect([takeAlone('a', 'a2'), takeAlone('a', 'a3'), takeAlone('b', 'b1')]).toEqual([0, 0, 0]);
+    expect(takeAlone('a', 'a1')).toBe(2); // forgotten: starts full (a1 now takes a2's place)
+  });
+
   it('a sliding window takes O(1) memory per key, whatever its limit and the requests it admits', () => {
     // The fail-open fallback and dev mode hold every client's key: a 1-day window of 1,000,000 on
     // scope ip must not cost a replica's heap per admitted request (nor per unit of the limit).

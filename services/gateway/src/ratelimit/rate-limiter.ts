@@ -264,6 +264,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
             },
       cost: 1,
       minCost: 1,
+      partition: limits.tenantId,
     }));
 
   const fallback = (limits: CompiledRateLimits, identity: RateLimitIdentity): RateLimitDecision => {
@@ -359,9 +360,15 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
           continue;
         }
         if (!lease) leases.set(key, emptyLease());
-        request = { key, spec: descriptor.spec, cost: descriptor.leaseSize, minCost: 1 };
+        request = {
+          key,
+          spec: descriptor.spec,
+          cost: descriptor.leaseSize,
+          minCost: 1,
+          partition: limits.tenantId,
+        };
       } else {
-        request = { key, spec: descriptor.spec, cost: 1, minCost: 1 };
+        request = { key, spec: descriptor.spec, cost: 1, minCost: 1, partition: limits.tenantId };
       }
       if (remoteRequests === undefined || remoteIndexes === undefined) {
         remoteRequests = [request];
