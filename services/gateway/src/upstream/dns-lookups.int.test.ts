@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { LookupAddress } from 'node:dns';
 import { originConfig } from '@vantageedge/shared/domain/gateway-config';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { TenantDnsLookups } from './dns-lookups.js';
+import { originLookupThreads, type ResolveCallback, TenantDnsLookups } from './dns-lookups.js';
 import { createUpstreamSet } from './index.js';
 import { exchange, loopbackOriginsAllowed, startTestOrigin } from './testing/test-origin.js';
 
@@ -77,5 +77,35 @@ describe("a tenant's DNS lookups", () => {
     stalled.shift()!(null, [{ address: '192.0.2.1', family: 4 }]);
     expect(answered).toEqual(Array(3).fill('a.stalled.test 192.0.2.1'));
     expect(stalled.length).toBe(1); // b's lookup
+  });
+
+  it("hold at most the origin lookups' share of the thread pool, every tenant's together, and tenants take turns for it", () => {
+    const running: Array<{ name: string; answer: ResolveCallback }> = [];
+    const lookups = new TenantDnsLookups({
+      maxRunning: 2,
+      resolve: (name, _options, answer) => running.push({ name, answer }),
+    });
+    const answered: string[] = [];
+    const ask = (tenant: string, name: string) =>
+      lookups.forTenant(tenant)(name, {}, (error) => answered.push(`${name} ${error?.code ?? 'ok'}`));
+    ask('greedy', 'a.stalled.test');
+    ask('greedy', 'b.stalled.test');
+    ask('greedy-too', 'c.stalled.test');
+    ask('other', 'origin.other.test');
+    // Two names that never resolve hold the two threads; the other tenant's lookup waits for one.
+    expect(running.map((r) => r.name)).toEqual(['a.stalled.test', 'c.stalled.test']);
+    running[0]!.answer(Object.assign(new Error('timeout'), { code: 'EAI_AGAIN' }), []);
+    // The thread goes to the tenant that has waited longest, not to the greedy tenant's next name.
+    expect(running.map((r) => r.name)).toEqual(['a.stalled.test', 'c.stalled.test', 'origin.other.test']);
+    running[2]!.answer(null, [{ address: '192.0.2.7', family: 4 }]);
+    expect(running.map((r) => r.name).at(-1)).toBe('b.stalled.test');
+    expect(answered).toEqual(['a.stalled.test EAI_AGAIN', 'origin.other.test ok']);
+  });
+
+  it('leave two of libuv’s threads to the rest of the process', () => {
+    expect(originLookupThreads(4)).toBe(2);
+    expect(originLookupThreads(64)).toBe(62);
+    expect(originLookupThreads(2)).toBe(1);
+    expect(originLookupThreads(1)).toBe(1);
   });
 });

@@ -7,26 +7,61 @@ export type Resolve = (hostname: string, options: LookupOptions, callback: Resol
 export const resolveAtOnce: Resolve = (hostname, options, callback) =>
   lookup(hostname, { ...options, all: true }, callback);
 
+/**
+ * How many of libuv's threads (UV_THREADPOOL_SIZE, 4 unless set before the process started) origin
+ * lookups may hold at once: all but two, which stay for the rest of the process's thread-pool work
+ * (the access log's file writes, JWKS and other lookups, crypto).
+ */
+export function originLookupThreads(threadPoolSize = Number(process.env['UV_THREADPOOL_SIZE']) || 4): number {
+  return Math.max(1, Math.min(threadPoolSize, 1024) - 2);
+}
+
 interface TenantLookups {
+  /** A lookup of this tenant holds a thread. */
   running: boolean;
-  /** Lookups to start, in order, once the running one has finished. */
+  /** In line for a thread (the ready queue). */
+  queued: boolean;
+  /** Lookups to start, in order. */
   readonly waiting: Array<() => void>;
   /** Who waits for each lookup running or waiting, by name and options: one lookup answers them all. */
   readonly answers: Map<string, ResolveCallback[]>;
 }
 
+export interface TenantDnsLookupsOptions {
+  /** Lookups of one tenant that may wait; past that one fails at once (EAI_AGAIN). */
+  maxWaiting?: number;
+  /** Lookups running at once, every tenant's together (default: originLookupThreads()). */
+  maxRunning?: number;
+  resolve?: Resolve;
+}
+
 /**
- * A replica's DNS lookups for origins, one tenant's at a time. A lookup is a getaddrinfo call on
- * libuv's thread pool (UV_THREADPOOL_SIZE, 4 threads), which nothing can cancel: a name whose name
- * server never answers holds a thread for the resolver's whole timeout, and a tenant with many such
- * names held them all (every other tenant's lookups waited). One running lookup per tenant keeps it to
- * one thread. Its other lookups wait, at most `maxWaiting` (past that one fails at once, EAI_AGAIN);
- * lookups of the same name wait for one answer (a burst of new connections to a target is one lookup).
+ * A replica's DNS lookups for origins. A lookup is a getaddrinfo call on libuv's thread pool, which
+ * nothing can cancel: a name whose name server never answers holds a thread for the resolver's whole
+ * timeout. So a tenant runs one lookup at a time (its names that never resolve hold one thread, not the
+ * pool), origin lookups together hold at most `maxRunning` threads (the rest of the process keeps two),
+ * and tenants take turns for them: when a lookup ends, the tenant that has waited longest starts its
+ * next one, and the tenant whose lookup ended goes to the back of the line. Lookups of the same name
+ * wait for one answer (a burst of new connections to a target is one lookup).
  */
 export class TenantDnsLookups {
   readonly #tenants = new Map<string, TenantLookups>();
+  /** Tenants with a lookup to start, in the order they began to wait for a thread. */
+  readonly #ready: TenantLookups[] = [];
+  #running = 0;
+  readonly #maxWaiting: number;
+  readonly #maxRunning: number;
+  readonly #lookup: Resolve;
 
-  constructor(private readonly maxWaiting = 256) {}
+  constructor({
+    maxWaiting = 256,
+    maxRunning = originLookupThreads(),
+    resolve = resolveAtOnce,
+  }: TenantDnsLookupsOptions = {}) {
+    this.#maxWaiting = maxWaiting;
+    this.#maxRunning = Math.max(1, maxRunning);
+    this.#lookup = resolve;
+  }
 
   forTenant(tenantId: string): Resolve {
     return (hostname, options, callback) => this.#resolve(tenantId, hostname, options, callback);
@@ -35,7 +70,7 @@ export class TenantDnsLookups {
   #resolve(tenantId: string, hostname: string, options: LookupOptions, callback: ResolveCallback): void {
     let tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) {
-      tenant = { running: false, waiting: [], answers: new Map() };
+      tenant = { running: false, queued: false, waiting: [], answers: new Map() };
       this.#tenants.set(tenantId, tenant);
     }
     const key = `${hostname}\u0000${options.family ?? 0}\u0000${options.hints ?? 0}\u0000${options.order ?? options.verbatim ?? ''}`;
@@ -44,36 +79,50 @@ export class TenantDnsLookups {
       joined.push(callback);
       return;
     }
-    if (tenant.waiting.length >= this.maxWaiting) {
+    if (tenant.waiting.length >= this.#maxWaiting) {
       const error: NodeJS.ErrnoException = new Error(`too many DNS lookups of this tenant wait: ${hostname}`);
       error.code = 'EAI_AGAIN';
       queueMicrotask(() => callback(error, []));
       return;
     }
-    tenant.answers.set(key, [callback]);
-    const start = () =>
-      resolveAtOnce(hostname, options, (error, addresses) => {
-        const callbacks = tenant.answers.get(key) ?? [];
-        tenant.answers.delete(key);
-        this.#next(tenantId, tenant);
+    const owner = tenant;
+    owner.answers.set(key, [callback]);
+    owner.waiting.push(() =>
+      this.#lookup(hostname, options, (error, addresses) => {
+        const callbacks = owner.answers.get(key) ?? [];
+        owner.answers.delete(key);
+        this.#finished(tenantId, owner);
         for (const waiting of callbacks) waiting(error, addresses);
-      });
-    if (tenant.running) {
-      tenant.waiting.push(start);
-      return;
-    }
-    tenant.running = true;
-    start();
+      }),
+    );
+    if (!owner.running && !owner.queued) this.#enqueue(owner);
+    this.#startReady();
   }
 
-  #next(tenantId: string, tenant: TenantLookups): void {
-    const next = tenant.waiting.shift();
-    if (next !== undefined) {
-      next();
-      return;
+  #enqueue(tenant: TenantLookups): void {
+    tenant.queued = true;
+    this.#ready.push(tenant);
+  }
+
+  #startReady(): void {
+    while (this.#running < this.#maxRunning) {
+      const tenant = this.#ready.shift();
+      if (tenant === undefined) return;
+      tenant.queued = false;
+      const start = tenant.waiting.shift();
+      if (start === undefined) continue;
+      tenant.running = true;
+      this.#running++;
+      start();
     }
+  }
+
+  #finished(tenantId: string, tenant: TenantLookups): void {
     tenant.running = false;
-    if (tenant.answers.size === 0) this.#tenants.delete(tenantId);
+    this.#running--;
+    if (tenant.waiting.length > 0) this.#enqueue(tenant);
+    this.#startReady();
+    if (!tenant.running && !tenant.queued && tenant.answers.size === 0) this.#tenants.delete(tenantId);
   }
 }
 
