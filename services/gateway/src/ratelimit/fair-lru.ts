@@ -39,11 +39,16 @@ export class FairLru<V extends {}> {
     entries.set(key, value);
   }
 
-  delete(partition: string, key: string): void {
-    const entries = this.#partitions.get(partition);
-    if (entries === undefined || !entries.delete(key)) return;
-    this.#size--;
-    if (entries.size === 0) this.#partitions.delete(partition);
+  /** Drops every entry `stale` says is stale. */
+  deleteWhere(stale: (value: V) => boolean): void {
+    for (const [partition, entries] of this.#partitions) {
+      for (const [key, value] of entries) {
+        if (!stale(value)) continue;
+        entries.delete(key);
+        this.#size--;
+      }
+      if (entries.size === 0) this.#partitions.delete(partition);
+    }
   }
 
   #makeRoomFor(entries: Map<string, V>): void {

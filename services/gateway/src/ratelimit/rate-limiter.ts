@@ -4,7 +4,6 @@ import type {
 } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { FAST_MODE_LEASE_MS, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import type { Logger } from '@vantageedge/shared/observability/logger';
-import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter } from '../observability/bound-metrics.js';
 import {
@@ -12,6 +11,7 @@ import {
   type StoreFailureReason,
   storeFailureReason,
 } from '../store-circuit/store-circuit.js';
+import { FairLru } from './fair-lru.js';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
 
@@ -62,8 +62,9 @@ export interface RateLimiterOptions {
    */
   fallbackShare?: number | undefined;
   /**
-   * The most keys this replica keeps for itself: fail-open fallback counters, and fast-mode leases
-   * (least recently used dropped first: a dropped lease only sends its next request to the store).
+   * The most keys this replica keeps for itself: fail-open fallback counters, and fast-mode leases,
+   * each shared fairly between tenants (FairLru: least recently used of a tenant holding its share
+   * dropped first; a dropped lease only sends its next request to the store).
    */
   maxLocalKeys?: number | undefined;
 }
@@ -149,8 +150,9 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const maxLocalKeys = options.maxLocalKeys ?? 100_000;
   const local = new MemoryLimitStore({ maxKeys: maxLocalKeys });
   const { store, logger } = options;
-  // Bounded: a scoped limit has a lease per caller, and a refused one is kept until its retry-after.
-  const leases = new LRUCache<string, Lease>({ max: maxLocalKeys });
+  // Bounded, fairly between tenants: a scoped limit has a lease per caller, and a refused one is kept
+  // until its retry-after.
+  const leases = new FairLru<Lease>(maxLocalKeys);
 
   const decisions = new BoundCounter({
     name: 'vantageedge_gateway_ratelimit_decisions_total',
@@ -292,7 +294,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   ): Promise<boolean> | null => {
     for (const descriptor of limits.descriptors) {
       if (descriptor.accuracy !== 'fast') continue;
-      const lease = leases.get(keyFor(prefix, descriptor, identity));
+      const lease = leases.get(limits.tenantId, keyFor(prefix, descriptor, identity));
       if (!lease?.pending || (lease.units >= 1 && lease.expiresAt > Date.now())) continue;
       return lease.pending;
     }
@@ -332,7 +334,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       const key = keyFor(prefix, descriptor, identity);
       let request: LimitRequest;
       if (descriptor.accuracy === 'fast') {
-        const lease = leases.get(key);
+        const lease = leases.get(limits.tenantId, key);
         if (lease && lease.refusedUntil > now) {
           outcomes[i] = {
             granted: 0,
@@ -359,7 +361,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
           };
           continue;
         }
-        if (!lease) leases.set(key, emptyLease());
+        if (!lease) leases.set(limits.tenantId, key, emptyLease());
         request = {
           key,
           spec: descriptor.spec,
@@ -401,8 +403,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     for (let j = 0; j < remoteIndexes.length; j++) {
       if (descriptors[remoteIndexes[j]!]!.accuracy !== 'fast') continue;
       const key = remoteRequests[j]!.key;
-      const lease = leases.get(key) ?? emptyLease();
-      leases.set(key, lease);
+      const lease = leases.get(limits.tenantId, key) ?? emptyLease();
+      leases.set(limits.tenantId, key, lease);
       lease.pending = refill;
       refilling.push(lease);
     }
@@ -433,7 +435,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       const outcome = reply[j]!;
       if (descriptor.accuracy === 'fast') {
         const key = remoteRequests[j]!.key;
-        const lease = leases.get(key) ?? emptyLease();
+        const lease = leases.get(limits.tenantId, key) ?? emptyLease();
         if (outcome.granted > 0) {
           lease.units = (lease.expiresAt > answeredAt ? lease.units : 0) + outcome.granted - 1;
           lease.expiresAt = answeredAt + FAST_MODE_LEASE_MS;
@@ -443,7 +445,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         }
         lease.remaining = outcome.remaining;
         lease.resetMs = outcome.resetMs;
-        leases.set(key, lease);
+        leases.set(limits.tenantId, key, lease);
         outcome.remaining += lease.units;
       }
       outcomes[i] = outcome;
@@ -469,11 +471,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   // Bound the lease map: drop expired leases now and then (leases live FAST_MODE_LEASE_MS).
   const sweep = setInterval(() => {
     const now = Date.now();
-    const idle: string[] = [];
-    for (const [key, lease] of leases.entries()) {
-      if (lease.expiresAt < now && lease.refusedUntil < now && !lease.pending) idle.push(key);
-    }
-    for (const key of idle) leases.delete(key);
+    leases.deleteWhere((lease) => lease.expiresAt < now && lease.refusedUntil < now && !lease.pending);
   }, 10_000);
   sweep.unref();
 

@@ -189,4 +189,44 @@ describe('fast-mode leases kept by a replica', () => {
     expect((await limiter.check(limits, caller(0))).outcome).toBe('limited');
     expect(storeCalls).toBe(1);
   });
+
+  it("keeps another tenant's leases, however many callers one tenant's limit sees", async () => {
+    const store = new MemoryLimitStore();
+    let storeCalls = 0;
+    const consume = store.consume.bind(store);
+    store.consume = (requests) => {
+      storeCalls++;
+      return consume(requests);
+    };
+    const limiter = createRateLimiter({
+      store,
+      registry: createMetricsRegistry('fair-leases', { defaultMetrics: false }),
+      logger,
+      maxLocalKeys: 100,
+    });
+    const policy = {
+      requests_per_second: 0.001,
+      algorithm: 'sliding_window',
+      window_seconds: 86_400,
+      limit: 1,
+      scope: 'user',
+      accuracy: 'fast',
+    } as const;
+    const [quiet, churning] = [tenantWith(null), tenantWith(null)];
+    const quietRoute = routeWith(policy);
+    const churningRoute = routeWith(policy);
+    const quietLimits = compileRateLimits(quiet, quietRoute);
+    const churningLimits = compileRateLimits(churning, churningRoute);
+    const quietCaller = identity(quiet.id, quietRoute.id, { userId: 'user_1' });
+    expect((await limiter.check(quietLimits, quietCaller)).outcome).toBe('allowed');
+    expect((await limiter.check(quietLimits, quietCaller)).outcome).toBe('limited');
+    for (let n = 0; n < 1_000; n++) {
+      const caller = identity(churning.id, churningRoute.id, { userId: `oidc:idp:user-${n}` });
+      await limiter.check(churningLimits, caller);
+    }
+    // The quiet tenant's refusal is still known to the replica: decided without asking the store.
+    storeCalls = 0;
+    expect((await limiter.check(quietLimits, quietCaller)).outcome).toBe('limited');
+    expect(storeCalls).toBe(0);
+  });
 });
