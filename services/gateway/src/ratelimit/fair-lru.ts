@@ -1,21 +1,30 @@
+/** One tenant's entries, in use order (a use moves an entry to the end). */
+interface Partition<V> {
+  readonly name: string;
+  readonly entries: Map<string, V>;
+}
+
 /**
  * A bounded cache that tenants share, in which one tenant's churn costs only its own entries. Each
  * tenant's entries are kept least recently used first; when the cache is full, a tenant holding at
  * least its fair share (max ÷ the tenants holding entries) makes room from its own oldest entry, and a
- * tenant below it from the oldest entry of the tenant holding the most. So a tenant whose clients send
- * a new key per request evicts its own keys, never the counters of a quieter tenant. A tenant's entries
- * are a Map in use order (a use moves the entry to the end), so a tenant costs what it holds.
+ * tenant below it from the oldest entry of a tenant holding at least that share. So a tenant whose
+ * clients send a new key per request evicts its own keys, never the counters of a quieter tenant, and
+ * a tenant costs what it holds.
  */
 export class FairLru<V extends {}> {
-  readonly #partitions = new Map<string, Map<string, V>>();
+  readonly #partitions = new Map<string, Partition<V>>();
   #size = 0;
+  /** Where the search for a partition to take room from goes on (see #partitionHolding). */
+  #scan: Iterator<Partition<V>> = this.#partitions.values();
+  #lastTaken: Partition<V> | undefined;
 
   constructor(readonly max: number) {
     if (!(max >= 1)) throw new RangeError('FairLru needs room for at least one entry');
   }
 
   get(partition: string, key: string): V | undefined {
-    const entries = this.#partitions.get(partition);
+    const entries = this.#partitions.get(partition)?.entries;
     const value = entries?.get(key);
     if (value !== undefined) {
       entries!.delete(key);
@@ -25,45 +34,58 @@ export class FairLru<V extends {}> {
   }
 
   set(partition: string, key: string, value: V): void {
-    let entries = this.#partitions.get(partition);
-    if (entries === undefined) {
-      entries = new Map();
-      this.#partitions.set(partition, entries);
+    let own = this.#partitions.get(partition);
+    if (own === undefined) {
+      own = { name: partition, entries: new Map() };
+      this.#partitions.set(partition, own);
     }
-    if (entries.delete(key)) {
-      entries.set(key, value);
+    if (own.entries.delete(key)) {
+      own.entries.set(key, value);
       return;
     }
-    if (this.#size >= this.max) this.#makeRoomFor(entries);
+    if (this.#size >= this.max) this.#makeRoomFor(own);
     this.#size++;
-    entries.set(key, value);
+    own.entries.set(key, value);
   }
 
   /** Drops every entry `stale` says is stale. */
   deleteWhere(stale: (value: V) => boolean): void {
-    for (const [partition, entries] of this.#partitions) {
-      for (const [key, value] of entries) {
+    for (const partition of this.#partitions.values()) {
+      for (const [key, value] of partition.entries) {
         if (!stale(value)) continue;
-        entries.delete(key);
+        partition.entries.delete(key);
         this.#size--;
       }
-      if (entries.size === 0) this.#partitions.delete(partition);
+      if (partition.entries.size === 0) this.#partitions.delete(partition.name);
     }
   }
 
-  #makeRoomFor(entries: Map<string, V>): void {
-    let victim = entries;
-    let victimName: string | undefined;
-    if (entries.size < this.max / this.#partitions.size) {
-      for (const [name, other] of this.#partitions) {
-        if (other.size > victim.size) {
-          victim = other;
-          victimName = name;
-        }
-      }
-    }
-    victim.delete(victim.keys().next().value!);
+  #makeRoomFor(own: Partition<V>): void {
+    const fairShare = this.max / this.#partitions.size;
+    const victim = own.entries.size >= fairShare ? own : this.#partitionHolding(fairShare);
+    victim.entries.delete(victim.entries.keys().next().value!);
     this.#size--;
-    if (victimName !== undefined && victim.size === 0) this.#partitions.delete(victimName);
+    if (victim !== own && victim.entries.size === 0) this.#partitions.delete(victim.name);
+  }
+
+  /**
+   * A partition holding at least `share` entries (with the cache full and `share` the average, one
+   * does). The last one taken from is asked first, and the search goes on from where it stopped, so a
+   * partition is looked at again only after every other one was: O(1) per eviction, amortised.
+   */
+  #partitionHolding(share: number): Partition<V> {
+    const last = this.#lastTaken;
+    if (last !== undefined && last.entries.size >= share && this.#partitions.get(last.name) === last) {
+      return last;
+    }
+    for (let pass = 0; pass < 2; pass++) {
+      for (let next = this.#scan.next(); next.done !== true; next = this.#scan.next()) {
+        if (next.value.entries.size < share) continue;
+        this.#lastTaken = next.value;
+        return next.value;
+      }
+      this.#scan = this.#partitions.values();
+    }
+    throw new Error('FairLru: full, yet no partition holds the average share');
   }
 }
