@@ -62,7 +62,7 @@ infra-status: ## Show which local servers are up
 	@bash infra/infra.sh status
 infra-reset: ## Stop the servers and wipe their data
 	@bash infra/infra.sh reset
-infra-cluster-up: install ## Start the Redis Cluster (46100-46105) and the three-broker Kafka (46200-46202) beside the single servers; idempotent
+infra-cluster-up: install ## Start the Redis Cluster (16100-16105) and the three-broker Kafka (16200-16202) beside the single servers; idempotent
 	@bash infra/infra.sh up redis-cluster kafka-cluster
 infra-cluster-down: ## Stop the Redis Cluster and the three-broker Kafka
 	@bash infra/infra.sh down redis-cluster kafka-cluster

@@ -3,12 +3,12 @@
 # survives one node down), from the same jars as infra/kafka.sh, on 127.0.0.1. Tests and local
 # scale-out work only; the single node of infra/kafka.sh keeps running beside it on its own ports.
 # Usage: infra/kafka-cluster.sh up|down|status|reset [node 1-3]
-# Ports: broker i on VE_KAFKA_CLUSTER_PORT+i-1 (46200-46202), controller i on VE_KAFKA_CLUSTER_PORT+2+i
-# (46203-46205). `up` starts every node that is not running (a killed broker comes back with its data).
+# Ports: broker i on VE_KAFKA_CLUSTER_PORT+i-1 (16200-16202), controller i on VE_KAFKA_CLUSTER_PORT+2+i
+# (16203-16205). `up` starts every node that is not running (a killed broker comes back with its data).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/kafka-lib.sh"
 
-BASE_PORT="${VE_KAFKA_CLUSTER_PORT:-46200}"
+BASE_PORT="${VE_KAFKA_CLUSTER_PORT:-16200}"
 NODES=(1 2 3)
 DIR="$VE_DATA/kafka-cluster"
 READY_TIMEOUT="${VE_KAFKA_READY_TIMEOUT:-180}"
@@ -139,8 +139,9 @@ up() {
   until all_ready >/dev/null 2>&1; do
     for n in $(selected "${1:-}"); do
       pid_alive "$(pidfile "$n")" "$KAFKA_MAIN_CLASS" && continue
-      # A node can lose a race for its port (these ports lie in Linux's ephemeral range, so any
-      # outgoing connection may hold one for a moment): say why it stopped and start it again.
+      # A node can lose a race for its port (another program's listener, or an outgoing connection
+      # where the ephemeral range is set wider than Linux's 32768-60999 these ports lie below): say
+      # why it stopped and start it again.
       log "kafka-cluster node $n exited during start-up: $(start_failure "$n")"
       ((restarts++ < 3)) || fail "kafka-cluster node $n exited during start-up, see $(logfile "$n")"
       sleep 1

@@ -3,11 +3,11 @@
 # formed with `redis-cli --cluster create`, on 127.0.0.1. Tests and local scale-out work only; the single
 # server of infra/redis.sh keeps running beside it on its own port.
 # Usage: infra/redis-cluster.sh up|down|status|reset [port]
-# Ports: VE_REDIS_CLUSTER_PORT .. +5 (46100-46105). `up` starts every node that is not running; a node
+# Ports: VE_REDIS_CLUSTER_PORT .. +5 (16100-16105). `up` starts every node that is not running; a node
 # that was killed rejoins from its nodes.conf (a failed-over master comes back as a replica).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BASE_PORT="${VE_REDIS_CLUSTER_PORT:-46100}"
+BASE_PORT="${VE_REDIS_CLUSTER_PORT:-16100}"
 PORTS=()
 for i in 0 1 2 3 4 5; do PORTS+=($((BASE_PORT + i))); done
 DIR="$VE_DATA/redis-cluster"
@@ -28,8 +28,9 @@ start_node() {
   rm -f "$(pidfile "$port")"
   refuse_foreign_port "redis-cluster node" "$port"
   mkdir -p "$dir"
-  # The node ports and their cluster-bus ports (+10000) lie in Linux's ephemeral range, so an outgoing
-  # connection can hold one for a moment: a node that could not bind is started again (3 times at most).
+  # The node ports and their cluster-bus ports (+10000) lie below Linux's ephemeral range (32768-60999),
+  # where outgoing connections take their ports; a node that could not bind anyway (another program, a
+  # wider range) is started again (3 times at most).
   local attempt
   for attempt in 1 2 3 4; do
     log "redis-cluster: starting node 127.0.0.1:$port"

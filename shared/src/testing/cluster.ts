@@ -19,8 +19,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const DATA = process.env['VE_DATA'] ?? path.join(ROOT, '.data');
 const run = promisify(execFile);
 
-const redisBase = Number(process.env['VE_REDIS_CLUSTER_PORT'] ?? 46_100);
-const kafkaBase = Number(process.env['VE_KAFKA_CLUSTER_PORT'] ?? 46_200);
+const redisBase = Number(process.env['VE_REDIS_CLUSTER_PORT'] ?? 16_100);
+const kafkaBase = Number(process.env['VE_KAFKA_CLUSTER_PORT'] ?? 16_200);
 
 export const TEST_CLUSTER = {
   redisNodes: Array.from({ length: 6 }, (_, i) => `127.0.0.1:${redisBase + i}`),
