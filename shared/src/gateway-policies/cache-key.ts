@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { sentHeader } from '../http/header-values.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
 /**
@@ -90,7 +91,7 @@ export function sortedQuery(query: string): string {
 }
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string {
-  const value = headers[name];
+  const value = sentHeader(headers, name);
   return value === undefined ? '' : Array.isArray(value) ? value.join(', ') : value;
 }
 
@@ -145,7 +146,7 @@ function listWithoutSpaces(list: string): string {
 export function varySelector(varyOn: readonly string[], headers: IncomingHttpHeaders): string {
   let material = '';
   for (const name of varyOn) {
-    const value = headers[name];
+    const value = sentHeader(headers, name);
     if (value === undefined) {
       material += `${part(name)}-;`;
       continue;

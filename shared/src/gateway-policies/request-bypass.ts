@@ -1,4 +1,4 @@
-import { cookieHeader, headerList } from '../http/header-values.js';
+import { cookieHeader, headerList, sentHeader } from '../http/header-values.js';
 import type { CacheRequest } from './cache-key.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
@@ -20,7 +20,7 @@ export function requestBypassReason(policy: CompiledCachePolicy, request: CacheR
     const pragma = headerList(headers.pragma);
     if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
   }
-  for (const name of policy.bypassHeaders) if (headers[name] !== undefined) return 'bypass_header';
+  for (const name of policy.bypassHeaders) if (sentHeader(headers, name) !== undefined) return 'bypass_header';
   const cookie = policy.bypassCookies.length > 0 ? cookieHeader(headers.cookie) : undefined;
   if (cookie) {
     const names = new Set(cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));

@@ -8,6 +8,19 @@
 export type HeaderValue = string | readonly string[] | number | undefined;
 
 /**
+ * The request's field `name` (lower-case) as node gives it, only when the client sent it. A request's
+ * headers object inherits from Object.prototype, so reading a name someone else chose (a route's match
+ * condition or traffic split, an origin's Vary) as `headers[name]` finds `constructor` (a function)
+ * or `__proto__` on every request.
+ */
+export function sentHeader(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  name: string,
+): string | string[] | undefined {
+  return Object.hasOwn(headers, name) ? headers[name] : undefined;
+}
+
+/**
  * A list-valued field (Cache-Control, Vary, Connection, Pragma, X-Forwarded-For, …) as one
  * comma-separated string: several lines of a field are one list (RFC 9110 §5.3). Undefined when
  * absent or empty.

@@ -62,6 +62,11 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
     else respond();
     return;
   }
+  if (path.startsWith('/plain/inherited')) {
+    res.writeHead(200, { 'content-type': 'text/plain', vary: 'Constructor' });
+    res.end(`inherited ${Object.hasOwn(req.headers, 'constructor') ? header(req, 'constructor') : 'none'}`);
+    return;
+  }
   if (path.startsWith('/plain/star')) {
     res.writeHead(200, { 'content-type': 'text/plain', vary: '*' });
     res.end(`star ${randomUUID()}`);
@@ -222,6 +227,23 @@ for (const storeKind of stores) {
       expect(responses.map((response) => response.text)).toEqual(
         languages.map((language) => `language ${language}`),
       );
+    });
+
+    // Regression: the variant key read the Vary fields from the request's headers object by name,
+    // inherited properties included: an origin's `Vary: Constructor` read `{}.constructor` (a function)
+    // and threw, so no such response was ever stored.
+    it('keys on a Vary field named like an inherited property (constructor) as on any other', async () => {
+      const path = `/plain/inherited/${randomUUID()}`;
+      const none = await send(gateway, host, path);
+      expect(none.text).toBe('inherited none');
+      const a = await send(gateway, host, path, { headers: { constructor: 'a' } });
+      expect(a.text).toBe('inherited a');
+      const noneAgain = await send(gateway, host, path);
+      expect(noneAgain.headers['x-cache']).toBe('HIT');
+      expect(noneAgain.text).toBe('inherited none');
+      const aAgain = await send(gateway, host, path, { headers: { constructor: 'a' } });
+      expect(aAgain.headers['x-cache']).toBe('HIT');
+      expect(aAgain.text).toBe('inherited a');
     });
 
     it('never stores a response with Vary: *', async () => {

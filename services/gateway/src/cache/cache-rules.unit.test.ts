@@ -14,6 +14,7 @@ import { requestBypassReason } from '@vantageedge/shared/gateway-policies/reques
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
 import { freshnessFor, responseVary, storageDecision, storedHeaders } from './cacheability.js';
+import { responseTags } from './response-cache.js';
 
 function compiled(
   policy: Partial<CachePolicy>,
@@ -279,6 +280,19 @@ describe('what is cached', () => {
       expect(freshnessFor(policy, 'GET', ok({ 'clear-site-data': directives }))).toEqual({
         notStored: 'clear_site_data',
       });
+  });
+
+  it('reads only the header fields a request or response carries, whatever names the policy gives', () => {
+    // Header objects inherit from Object.prototype: `constructor` is there on every request.
+    const policy = compiled({
+      mode: 'override',
+      bypass: { headers: ['Constructor'], cookies: [], query_params: [] },
+      tag_headers: ['constructor'],
+    });
+    expect(requestBypassReason(policy, request())).toBeNull();
+    expect(requestBypassReason(policy, request('', { constructor: '1' }))).toBe('bypass_header');
+    expect(responseTags({ 'cache-tag': 'a' }, policy.tagHeaders)).toEqual([]);
+    expect(responseTags({ constructor: 'a b' }, policy.tagHeaders)).toEqual(['a', 'b']);
   });
 
   it('bypass rules', () => {

@@ -18,7 +18,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/cache-key';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
-import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
+import { headerList, sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter, CounterSeries } from '../observability/bound-metrics.js';
@@ -1272,7 +1272,7 @@ export function revalidationHeaders(entry: CacheEntry): Record<string, string> {
 export function responseTags(headers: IncomingHttpHeaders, tagHeaders: readonly string[]): string[] {
   const tags = new Set<string>();
   for (const name of tagHeaders) {
-    const value = headerList(headers[name]);
+    const value = headerList(sentHeader(headers, name));
     if (value === undefined) continue;
     for (const tag of value.split(/[\s,]+/)) {
       if (tag === '' || tag.length > CACHE_TAG_MAX_LENGTH) continue;

@@ -55,6 +55,18 @@ describe('route match conditions', () => {
             match: { query: [{ name: 'pin', exact: 'v1' }] },
           },
           { origin_id: v1Id, path_pattern: '/agents/*' },
+          // Header names that every object has as inherited properties (`{}.constructor`, `{}.__proto__`).
+          {
+            origin_id: v2Id,
+            path_pattern: '/inherited/*',
+            match: { headers: [{ name: 'constructor', prefix: 'x' }] },
+          },
+          {
+            origin_id: v2Id,
+            path_pattern: '/inherited/*',
+            match: { headers: [{ name: '__proto__', present: true }] },
+          },
+          { origin_id: v1Id, path_pattern: '/inherited/*' },
           {
             origin_id: null,
             path_pattern: '/moved/*',
@@ -91,6 +103,16 @@ describe('route match conditions', () => {
     expect(await originOf('match.localhost', '/agents/1', { 'user-agent': 'curl/8.0' })).toBe('v2');
     expect(await originOf('match.localhost', '/agents/1', { 'user-agent': 'Mozilla/5.0' })).toBe('v1');
     expect(await originOf('match.localhost', '/agents/1?pin=v1', { 'user-agent': 'curl/8.0' })).toBe('v1');
+  });
+
+  // Regression: a header condition read the request's headers object by name, inherited properties
+  // included: `constructor` (a function) made a prefix condition throw, so every request to the path
+  // answered 500, and `present: true` held for `__proto__` without the client sending it.
+  it('reads only the headers the client sent, whatever the condition names', async () => {
+    const plain = await send(gateway, 'match.localhost', '/inherited/1');
+    expect(plain.status).toBe(200);
+    expect(plain.json()['origin']).toBe('v1');
+    expect(await originOf('match.localhost', '/inherited/1', { constructor: 'xyz' })).toBe('v2');
   });
 
   // Regression: host conditions and the redirect's ${host} read the Host header, which HTTP/2 clients

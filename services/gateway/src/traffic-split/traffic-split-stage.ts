@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TrafficSplit } from '@vantageedge/shared/domain/route-policies';
-import { cookieHeader } from '@vantageedge/shared/http/header-values';
+import { cookieHeader, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
@@ -54,7 +54,7 @@ function keyOf(
   cookie: string | undefined,
 ): string | undefined {
   if (header !== undefined) {
-    const value = headers[header];
+    const value = sentHeader(headers, header);
     return Array.isArray(value) ? value[0] : value;
   }
   // An array when the route's transform added a Cookie line to the client's (request_headers.add).

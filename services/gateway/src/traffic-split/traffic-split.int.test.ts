@@ -72,6 +72,19 @@ describe('traffic split route policy', () => {
               overrides: [{ cookie: 'canary', value: 'yes', origin_id: canaryId }],
             },
           },
+          // A sticky and override header name that every object has as an inherited property (`{}.constructor`).
+          {
+            origin_id: stableId,
+            path_pattern: '/sticky-inherited/*',
+            traffic_split: {
+              origins: [
+                { origin_id: stableId, weight: 50 },
+                { origin_id: canaryId, weight: 50 },
+              ],
+              sticky: { header: 'constructor' },
+              overrides: [{ header: 'constructor', value: 'always', origin_id: canaryId }],
+            },
+          },
           {
             origin_id: deadId,
             path_pattern: '/fallback/*',
@@ -152,6 +165,30 @@ describe('traffic split route policy', () => {
       expect(originOf(answer)).toBe('canary');
     }
     expect(String(canary.seen.at(-1)?.headers.cookie)).toContain('gw=1');
+  });
+
+  // Regression: the split read the sticky header by name from the request's headers object, inherited
+  // properties included: `constructor` is a function, whose hash threw, so every request answered 500.
+  it('reads only the headers the client sent for sticky and override headers, whatever their names', async () => {
+    const seen = new Set<unknown>();
+    for (let i = 0; i < 20; i++) {
+      const answer = await send(gateway, 'split.localhost', '/sticky-inherited/a');
+      expect(answer.status).toBe(200);
+      seen.add(originOf(answer));
+    }
+    expect(seen).toEqual(new Set(['stable', 'canary'])); // no header: weighted round robin
+    const pinned = await send(gateway, 'split.localhost', '/sticky-inherited/a', {
+      headers: { constructor: 'user-1' },
+    });
+    expect(pinned.status).toBe(200);
+    const again = await send(gateway, 'split.localhost', '/sticky-inherited/a', {
+      headers: { constructor: 'user-1' },
+    });
+    expect(originOf(again)).toBe(originOf(pinned));
+    const forced = await send(gateway, 'split.localhost', '/sticky-inherited/a', {
+      headers: { constructor: 'always' },
+    });
+    expect(originOf(forced)).toBe('canary');
   });
 
   it('falls back to the other origin when the chosen one has no available target', async () => {

@@ -1,5 +1,5 @@
 import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
-import { cookieHeader } from '@vantageedge/shared/http/header-values';
+import { cookieHeader, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { PickContext } from '../types.js';
 
 export type HashKeyOf = (context: PickContext) => string;
@@ -22,7 +22,7 @@ export function compileHashKey(loadBalancing: OriginConfig['load_balancing']): H
       if (loadBalancing.hash_key === undefined) return undefined;
       const name = loadBalancing.hash_key.toLowerCase();
       return (context) => {
-        const value = context.headers[name];
+        const value = sentHeader(context.headers, name);
         if (typeof value === 'string') return value === '' ? context.clientIp : value;
         return value?.[0] ?? context.clientIp;
       };
