@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { failExchange } from '../pipeline/errors.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 
@@ -29,7 +30,7 @@ function requestLimitsStage(maxHeaderBytes: number | null, maxBodyBytes: number 
     name: 'request_limits',
     onRequest(exchange) {
       const { req } = exchange;
-      if (maxHeaderBytes !== null && headerBytes(req.rawHeaders) > maxHeaderBytes) {
+      if (maxHeaderBytes !== null && headerSectionBytes(req) > maxHeaderBytes) {
         failExchange(
           exchange,
           431,
@@ -56,9 +57,14 @@ function requestLimitsStage(maxHeaderBytes: number | null, maxBodyBytes: number 
   };
 }
 
-/** The header section's size as sent: `name: value\r\n` per line. */
-function headerBytes(raw: readonly string[]): number {
-  let bytes = 0;
+/**
+ * The header section's size as sent: `name: value\r\n` per line, and over HTTP/1.x the request line
+ * (`GET /path?query HTTP/1.1\r\n`), which the listener's own limit counts too. Over HTTP/2 the raw
+ * headers already hold :method and :path.
+ */
+function headerSectionBytes(req: IncomingMessage): number {
+  const raw = req.rawHeaders;
+  let bytes = req.httpVersionMajor === 2 ? 0 : (req.method ?? '').length + (req.url ?? '').length + 12;
   for (let i = 0; i < raw.length; i += 2) bytes += raw[i]!.length + raw[i + 1]!.length + 4;
   return bytes;
 }

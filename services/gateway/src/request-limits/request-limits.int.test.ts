@@ -88,4 +88,14 @@ describe('max_body_bytes and max_header_bytes route policies', () => {
       (await send(gateway, 'limits.localhost', '/other', { headers: { 'x-big': 'z'.repeat(600) } })).status,
     ).toBe(200);
   });
+
+  // Regression: over HTTP/1.1 the route's limit counted the header lines but not the request line, so
+  // a long URL got past it (the listener's limit counts the URL, and over HTTP/2 :path is a field).
+  it("counts the request line against the route's header limit, as the listener's limit does", async () => {
+    const long = await send(gateway, 'limits.localhost', `/small-headers/${'u'.repeat(600)}`);
+    expect(long.status).toBe(431);
+    expect(long.json()['error']).toMatchObject({ code: 'request_header_fields_too_large' });
+    const query = await send(gateway, 'limits.localhost', `/small-headers/x?q=${'u'.repeat(600)}`);
+    expect(query.status).toBe(431);
+  });
 });
