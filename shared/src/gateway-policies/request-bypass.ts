@@ -20,7 +20,8 @@ export function requestBypassReason(policy: CompiledCachePolicy, request: CacheR
     const pragma = headerList(headers.pragma);
     if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
   }
-  for (const name of policy.bypassHeaders) if (sentHeader(headers, name) !== undefined) return 'bypass_header';
+  for (const name of policy.bypassHeaders)
+    if (sentHeader(headers, name) !== undefined) return 'bypass_header';
   const cookie = policy.bypassCookies.length > 0 ? cookieHeader(headers.cookie) : undefined;
   if (cookie) {
     const names = new Set(cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));

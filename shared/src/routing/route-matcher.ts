@@ -2,7 +2,7 @@ import type { RouteConfig } from '../domain/gateway-config.js';
 import { type CompiledConditions, compileConditions, type MatchFacts } from './match-conditions.js';
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
-import { protectsAtLeastAsMuch, uniformProtection } from './route-protection.js';
+import { protectsAtLeastAsMuch, type TenantIpRules, uniformProtection } from './route-protection.js';
 
 /**
  * Compiles a tenant's routes once per snapshot into a matcher that, per request, only compares
@@ -285,8 +285,11 @@ export class RouteMatcher<Route extends MatchableRoute> {
   readonly #ordered: readonly CompiledPattern<Route>[];
   /** Elementary compile steps (comparisons and placements): how compile work grows with the routes. */
   readonly compileSteps: number;
+  /** What routes without their own ip_rules apply, when their protection is compared. */
+  readonly #tenantIpRules: TenantIpRules;
 
-  constructor(routes: readonly Route[]) {
+  constructor(routes: readonly Route[], tenantIpRules: TenantIpRules = null) {
+    this.#tenantIpRules = tenantIpRules;
     let steps = 0;
     const step = () => {
       steps++;
@@ -318,7 +321,12 @@ export class RouteMatcher<Route extends MatchableRoute> {
     this.#ordered = compiled;
     this.#exact = new PatternIndex(compiled, step);
     this.#upperCasePatterns = routes.some((route) => /[A-Z]/.test(route.config.path_pattern));
-    if (uniformProtection(routes.map((route) => route.config))) {
+    if (
+      uniformProtection(
+        routes.map((route) => route.config),
+        tenantIpRules,
+      )
+    ) {
       this.#folded = undefined;
     } else {
       const folded = compiled.map((pattern) => ({ ...pattern, segments: pattern.segments.map(foldCase) }));
@@ -379,7 +387,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
       }
     }
     if (candidates.length === 1) return chosen;
-    const strictest = strictestOf(candidates);
+    const strictest = strictestOf(candidates, this.#tenantIpRules);
     if (strictest === undefined) return new AmbiguousPath(candidates);
     // A route's rewrite_path and strip_prefix work on the path its pattern matched, segment by segment.
     // A route found only through a reading that changes segments (letter case, `;` parameters) did not
@@ -422,10 +430,13 @@ function rewritesPath(config: RouteConfig): boolean {
 }
 
 /** The candidate that protects at least as much as every other one (the first such), if any. */
-function strictestOf<Route extends MatchableRoute>(candidates: readonly Route[]): Route | undefined {
+function strictestOf<Route extends MatchableRoute>(
+  candidates: readonly Route[],
+  tenantIpRules: TenantIpRules,
+): Route | undefined {
   search: for (const candidate of candidates) {
     for (const other of candidates)
-      if (!protectsAtLeastAsMuch(candidate.config, other.config)) continue search;
+      if (!protectsAtLeastAsMuch(candidate.config, other.config, tenantIpRules)) continue search;
     return candidate;
   }
   return undefined;

@@ -193,6 +193,21 @@ describe('RouteMatcher.resolve', () => {
     expect(pattern('/ADMIN/stats/')).toBe('ambiguous');
   });
 
+  // Regression: a route without ip_rules of its own applies the tenant's; compared as having none, a
+  // route with its own (open) rules was taken as the stricter, and /portal/Admin/x reached the origin
+  // from addresses the tenant's rules keep out of /portal/admin/*.
+  it("compares a route without ip_rules by the tenant's", () => {
+    const tenantIpRules = { allow: ['10.0.0.0/8'], deny: [] };
+    const routes = [
+      protectedRoute('/portal/*', 'public', { ip_rules: { allow: [], deny: ['192.0.2.66'] } }),
+      protectedRoute('/portal/admin/*', 'public'),
+    ];
+    const withTenantRules = new RouteMatcher(routes, tenantIpRules).resolve('GET', '/portal/Admin/x');
+    expect(withTenantRules).toBeInstanceOf(AmbiguousPath);
+    const withoutTenantRules = new RouteMatcher(routes).resolve('GET', '/portal/Admin/x');
+    expect(withoutTenantRules).toBe(routes[0]);
+  });
+
   it('answers like match when every route protects the same', () => {
     const uniform = new RouteMatcher([route('/api/*'), route('/api/admin/*')]);
     expect(uniform.resolve('GET', '/api/ADMIN/x')).toBe(uniform.match('GET', '/api/ADMIN/x'));

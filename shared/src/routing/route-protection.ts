@@ -1,20 +1,24 @@
 import type { RouteConfig } from '../domain/gateway-config.js';
+import type { IpRules } from '../domain/route-policies.js';
 
 type Protection = Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'> &
   Partial<Pick<RouteConfig, 'ip_rules' | 'rate_limit'>>;
+
+/** The tenant-wide settings.ip_rules: what a route without its own ip_rules applies. */
+export type TenantIpRules = IpRules | null | undefined;
 
 /**
  * Does route `a` protect at least as much as route `b`: every request `a` admits, `b` would admit too?
  * Authentication: public is the weakest; otherwise the modes must be the same (or `b` accepts either
  * credential of jwt_or_apikey while `a` demands one of them), `a` must require every scope `b` requires,
- * and a Clerk org requirement on `b` must be on `a` too. IP rules and rate limits: `b` has none of its
- * own, or `a` has the very same (two different address lists or limits cannot be ordered). Anything
- * else is not comparable.
+ * and a Clerk org requirement on `b` must be on `a` too. IP rules (a route's own, else the tenant's)
+ * and rate limits: `b` has none, or `a` has the very same (two different address lists or limits
+ * cannot be ordered). Anything else is not comparable.
  */
-export function protectsAtLeastAsMuch(a: Protection, b: Protection): boolean {
+export function protectsAtLeastAsMuch(a: Protection, b: Protection, tenantIpRules?: TenantIpRules): boolean {
   return (
     authenticationCovers(a, b) &&
-    policyCovers(a.ip_rules, b.ip_rules) &&
+    policyCovers(a.ip_rules ?? tenantIpRules, b.ip_rules ?? tenantIpRules) &&
     policyCovers(a.rate_limit, b.rate_limit)
   );
 }
@@ -38,8 +42,12 @@ function policyCovers(a: unknown, b: unknown): boolean {
 }
 
 /** True when every route protects exactly as much as every other (then no reading can matter). */
-export function uniformProtection(routes: readonly Protection[]): boolean {
+export function uniformProtection(routes: readonly Protection[], tenantIpRules?: TenantIpRules): boolean {
   const first = routes[0];
   if (first === undefined) return true;
-  return routes.every((route) => protectsAtLeastAsMuch(route, first) && protectsAtLeastAsMuch(first, route));
+  return routes.every(
+    (route) =>
+      protectsAtLeastAsMuch(route, first, tenantIpRules) &&
+      protectsAtLeastAsMuch(first, route, tenantIpRules),
+  );
 }

@@ -136,7 +136,7 @@ function explainRoutes(
       });
     }
   }
-  const matcher = new RouteMatcher(valid);
+  const matcher = new RouteMatcher(valid, snapshot.tenant.settings.ip_rules);
   const resolved = matcher.resolve(method, path);
   const firstMatch = matcher.match(method, path);
   const ambiguous = resolved instanceof AmbiguousPath ? new Set(resolved.routes) : new Set<Matchable>();

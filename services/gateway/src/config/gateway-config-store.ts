@@ -319,7 +319,7 @@ export class GatewayConfigStore implements TenantConfigSink {
       customDomains,
       hostNames: [...hostNames],
       routes,
-      router: new RouteMatcher(routes),
+      router: new RouteMatcher(routes, settings.ip_rules),
       apiKeys,
       origins,
       auth,

@@ -17,9 +17,10 @@ import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js'
  *   it announces): 204 with the allowed origin, methods, headers, credentials and max age; 403
  *   `cors_not_allowed` when the origin, the method or a requested header is not allowed.
  * - Actual request from an allowed origin: Access-Control-Allow-Origin (+ -Credentials, -Expose-Headers)
- *   on whatever answers it (the origin, a cache HIT, an error of a later stage); the origin's own CORS
- *   headers are replaced. Every answer of the route says `Vary: Origin` (merged with the origin's Vary),
- *   and the response cache keys the route's entries on Origin.
+ *   on whatever answers it (the origin, a cache HIT, an error of a later stage). The origin's own CORS
+ *   headers never reach the client, whatever the Origin (createCorsOriginHeadersPolicy). Every answer
+ *   of the route says `Vary: Origin` (merged with the origin's Vary), and the response cache keys the
+ *   route's entries on Origin.
  */
 export function createCorsPolicy(): RoutePolicy {
   return {
@@ -27,6 +28,43 @@ export function createCorsPolicy(): RoutePolicy {
     compileRoute({ route }) {
       const cors = compileRouteCors(route);
       return cors === null ? null : corsStage(cors);
+    },
+  };
+}
+
+/**
+ * CORS response fields: on a CORS route the gateway's alone. An origin with CORS of its own (one
+ * reflecting any Origin, with credentials) would otherwise answer sites the route's policy refuses, and
+ * add credentials or exposed headers the policy does not give.
+ */
+const ORIGIN_CORS_HEADERS = [
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-expose-headers',
+  'access-control-allow-methods',
+  'access-control-allow-headers',
+  'access-control-max-age',
+];
+
+const ORIGIN_CORS_HEADERS_DROPPED: RouteStage = {
+  name: 'cors_origin_headers',
+  onResponse(_exchange, head) {
+    for (const name of ORIGIN_CORS_HEADERS) if (head.headers[name] !== undefined) delete head.headers[name];
+    return undefined;
+  },
+};
+
+/**
+ * Drops the origin's CORS fields on a CORS route (those the CORS stage set already replace the
+ * origin's anyway). Placed after the response cache, as response_headers is: its hook runs before the
+ * cache's, so the cache stores the answer without them and a HIT has none either; before
+ * response_headers' hook, so a route's own response_headers still write what they name.
+ */
+export function createCorsOriginHeadersPolicy(): RoutePolicy {
+  return {
+    name: 'cors_origin_headers',
+    compileRoute({ route }) {
+      return (route.cors ?? null) === null ? null : ORIGIN_CORS_HEADERS_DROPPED;
     },
   };
 }

@@ -30,6 +30,7 @@ describe('CORS route policy', () => {
   let gateway: TestGateway;
   let origin: TestOrigin;
   let varyingOrigin: Server;
+  let reflectingOrigin: Server;
   let keys: ClerkTestKeys;
   let token: string;
   const CORS = {
@@ -56,6 +57,19 @@ describe('CORS route policy', () => {
       res.end(`seen origin ${req.headers.origin ?? 'none'}`);
     });
     await new Promise<void>((resolve) => varyingOrigin.listen(0, '127.0.0.1', resolve));
+    // An origin with CORS of its own that trusts every site (reflects any Origin, with credentials).
+    reflectingOrigin = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'cache-control': 'public, max-age=60',
+        'access-control-allow-origin': req.headers.origin ?? '*',
+        'access-control-allow-credentials': 'true',
+        'access-control-expose-headers': 'x-secret',
+      });
+      res.end('account data');
+    });
+    await new Promise<void>((resolve) => reflectingOrigin.listen(0, '127.0.0.1', resolve));
     const cache = createResponseCache({
       store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
       l1MaxBytes: 1_000_000,
@@ -70,6 +84,7 @@ describe('CORS route policy', () => {
     );
     const originId = randomUUID();
     const varyingId = randomUUID();
+    const reflectingId = randomUUID();
     gateway.store.apply(
       buildSnapshot({
         subdomain: 'cors',
@@ -77,6 +92,10 @@ describe('CORS route policy', () => {
         origins: [
           { id: originId, targets: [origin.url] },
           { id: varyingId, targets: [`http://127.0.0.1:${(varyingOrigin.address() as AddressInfo).port}`] },
+          {
+            id: reflectingId,
+            targets: [`http://127.0.0.1:${(reflectingOrigin.address() as AddressInfo).port}`],
+          },
         ],
         routes: [
           { origin_id: originId, path_pattern: '/api/*', auth_mode: 'jwt_required', cors: CORS },
@@ -88,6 +107,12 @@ describe('CORS route policy', () => {
             cache_policy: { ttl_seconds: 60 },
           },
           { origin_id: originId, path_pattern: '/plain/*', methods: ['GET'] },
+          {
+            origin_id: reflectingId,
+            path_pattern: '/reflecting/*',
+            cors: { allow_origins: ['https://app.example.com'] },
+            cache_policy: { ttl_seconds: 60 },
+          },
         ],
       }),
     );
@@ -97,6 +122,7 @@ describe('CORS route policy', () => {
     await gateway?.close();
     await origin?.close();
     await new Promise<void>((resolve) => varyingOrigin?.close(() => resolve()));
+    await new Promise<void>((resolve) => reflectingOrigin?.close(() => resolve()));
   });
 
   const preflight = (path: string, headers: Record<string, string>) =>
@@ -224,5 +250,31 @@ describe('CORS route policy', () => {
     });
     expect(answer.status).toBe(404); // the route allows only GET; OPTIONS matches nothing
     expect(answer.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  // Regression: the route's policy decided only the origins it allows; an origin trusting every site
+  // had its own Access-Control-Allow-Origin (and -Credentials) reach a site the policy refuses.
+  it("answers CORS by the route's policy alone: the origin's own CORS headers never reach the client", async () => {
+    // A site the policy refuses, answered by the origin (MISS) and from the cache (HIT).
+    for (let i = 0; i < 2; i++) {
+      const answer = await send(gateway, 'cors.localhost', '/reflecting/account', {
+        headers: { origin: 'https://evil.example' },
+      });
+      expect(answer.headers['x-cache']).toBe(i === 0 ? 'MISS' : 'HIT');
+      expect(answer.text).toBe('account data');
+      expect(answer.headers['access-control-allow-origin']).toBeUndefined();
+      expect(answer.headers['access-control-allow-credentials']).toBeUndefined();
+      expect(answer.headers['access-control-expose-headers']).toBeUndefined();
+    }
+    // An allowed origin gets the route's answer: no credentials, nothing exposed, as configured.
+    for (let i = 0; i < 2; i++) {
+      const answer = await send(gateway, 'cors.localhost', '/reflecting/account', {
+        headers: { origin: 'https://app.example.com' },
+      });
+      expect(answer.headers['x-cache']).toBe(i === 0 ? 'MISS' : 'HIT');
+      expect(answer.headers['access-control-allow-origin']).toBe('https://app.example.com');
+      expect(answer.headers['access-control-allow-credentials']).toBeUndefined();
+      expect(answer.headers['access-control-expose-headers']).toBeUndefined();
+    }
   });
 });

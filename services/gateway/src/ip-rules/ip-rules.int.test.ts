@@ -29,6 +29,9 @@ describe('IP rules route policy', () => {
         origins: [{ id: originId, targets: [origin.url] }],
         routes: [
           { origin_id: originId, path_pattern: '/tenant-rules/*' },
+          // Open to every address (its own rules replace the tenant's), around a path that keeps them.
+          { origin_id: originId, path_pattern: '/portal/*', ip_rules: { deny: ['192.0.2.66'] } },
+          { origin_id: originId, path_pattern: '/portal/admin/*' },
           {
             origin_id: originId,
             path_pattern: '/office-only/*',
@@ -72,5 +75,18 @@ describe('IP rules route policy', () => {
       const allowed = await from(address, '/office-only/x');
       expect(allowed.status, address).toBe(401);
     }
+  });
+
+  it("keeps the tenant's rules of a route another reading of the path reaches (/portal/Admin → /portal/admin/*)", async () => {
+    expect((await from('203.0.113.7', '/portal/x')).status).toBe(200);
+    expect((await from('203.0.113.7', '/portal/admin/users')).status).toBe(403);
+    // As written, /portal/Admin/users matches only /portal/*, whose own rules admit 203.0.113.7; a
+    // case-insensitive origin serves it as /portal/admin/users, which the tenant's deny list covers.
+    const seen = origin.seen.length;
+    // Two different address lists cannot be ordered: the path is ambiguous.
+    const folded = await from('203.0.113.7', '/portal/Admin/users');
+    expect(folded.status).toBe(403);
+    expect(folded.json()['error']).toMatchObject({ code: 'ambiguous_path' });
+    expect(origin.seen.length).toBe(seen);
   });
 });

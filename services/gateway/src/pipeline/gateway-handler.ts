@@ -10,7 +10,7 @@ import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
-import { createCorsPolicy } from '../cors/cors-stage.js';
+import { createCorsOriginHeadersPolicy, createCorsPolicy } from '../cors/cors-stage.js';
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
@@ -138,7 +138,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
  * preflight is answered before authentication), authentication, the answers that need no origin,
  * request transforms (before the cache, which keys on what the origin receives), the given stages
  * (rate limit, cache), then response headers (its response hook runs before the cache's, so the cache
- * stores transformed headers), and how the origin is called (traffic split, timeouts and retries).
+ * stores transformed headers) with the origin's CORS fields dropped before them on a CORS route, and how
+ * the origin is called (traffic split, timeouts and retries).
  */
 function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
   return [
@@ -150,6 +151,7 @@ function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
     createRequestTransformPolicy(),
     ...(options.stages ?? []),
     createResponseHeadersPolicy(),
+    createCorsOriginHeadersPolicy(),
     createTrafficSplitPolicy(),
     createUpstreamPolicy(),
   ];
