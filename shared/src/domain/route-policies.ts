@@ -725,8 +725,11 @@ const fixedResponseOf = (command: boolean) =>
         });
       }
     });
-/** RFC 9110 §6.4.1: these answers never carry content (the gateway sends none for a route stored with one). */
-export const STATUSES_WITHOUT_BODY: readonly number[] = [204, 304];
+/**
+ * RFC 9110 §6.4.1 and §15.3.6: these answers never carry content (the gateway sends none for a route
+ * stored with one; node ends an HTTP/2 stream at the head of each, and a body resets it).
+ */
+export const STATUSES_WITHOUT_BODY: readonly number[] = [204, 205, 304];
 export const fixedResponse = fixedResponseOf(false);
 /** fixedResponse as a command may give it. */
 export const fixedResponseInput = fixedResponseOf(true);

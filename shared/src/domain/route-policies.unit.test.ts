@@ -238,9 +238,12 @@ describe('connection headers in route policies', () => {
   });
 });
 
-/** Regression: a 204 with a body went out with Content-Length over HTTP/1.1 and reset HTTP/2 streams. */
+/**
+ * Regression: a 204 (and later a 205, RFC 9110 §15.3.6) with a body went out with Content-Length over
+ * HTTP/1.1 and reset HTTP/2 streams.
+ */
 describe('fixed_response body of a status without content', () => {
-  it.each([204, 304])('%i with a body is refused, naming body', (status) => {
+  it.each([204, 205, 304])('%i with a body is refused, naming body', (status) => {
     expect(problems(fixedResponseInput, `{"status": ${status}, "body": "hello"}`)).toEqual([
       `body: must be empty: a ${status} answer has no body`,
     ]);

@@ -29,8 +29,8 @@ export function createFixedResponsePolicy(): RoutePolicy {
 }
 
 function fixedStage(fixed: FixedResponse): RouteStage {
-  // A 204 or 304 has no content (HTTP/2 clients reset a stream that announces some): commands refuse a
-  // body for them, and a route stored before answers without it.
+  // A 204, 205 or 304 has no content (HTTP/2 clients reset a stream that announces some): commands
+  // refuse a body for them, and a route stored before answers without it.
   const bodiless = STATUSES_WITHOUT_BODY.includes(fixed.status);
   const body = Buffer.from(bodiless ? '' : fixed.body, 'utf8');
   const headers: Record<string, string | number> = {};

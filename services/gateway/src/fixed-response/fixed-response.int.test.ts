@@ -48,6 +48,7 @@ describe('fixed_response and redirect route policies', () => {
           },
           // Stored before commands refused a body for a status without content.
           { origin_id: null, path_pattern: '/gone', fixed_response: { status: 204, body: 'hello' } },
+          { origin_id: null, path_pattern: '/reset', fixed_response: { status: 205, body: 'hello' } },
         ],
       }),
     );
@@ -88,6 +89,12 @@ describe('fixed_response and redirect route policies', () => {
     const answer = await send(gateway, 'fixed.localhost', '/gone');
     expect(answer.status).toBe(204);
     expect(answer.headers['content-length']).toBeUndefined();
+    expect(answer.text).toBe('');
+  });
+
+  it('answers a stored 205 with a body without it (RFC 9110 §15.3.6: a 205 has no content)', async () => {
+    const answer = await send(gateway, 'fixed.localhost', '/reset');
+    expect(answer.status).toBe(205);
     expect(answer.text).toBe('');
   });
 });

@@ -101,6 +101,11 @@ beforeAll(async () => {
       },
       {
         origin_id: null,
+        path_pattern: '/fixed/reset',
+        fixed_response: { status: 205, body: 'content a 205 never has' },
+      },
+      {
+        origin_id: null,
         path_pattern: '/fixed/te',
         fixed_response: { status: 200, headers: { te: 'gzip' }, body: 'hi' },
       },
@@ -120,8 +125,8 @@ beforeAll(async () => {
       { origin_id: repeatingId, path_pattern: '/repeated-cached/*' },
     ] as never,
   });
-  snapshot.routes[6]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
-  snapshot.routes[8]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
+  snapshot.routes[7]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
+  snapshot.routes[9]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
   gateway.store.apply(snapshot);
   gateway.store.apply(
     buildSnapshot({
@@ -158,6 +163,12 @@ describe('connection-specific response headers and HTTP/2 clients', () => {
       expect(answer.headers['upgrade'] ?? answer.headers['te'], pathname).toBeUndefined();
     }
     expect((await h2('/ok', BYSTANDER)).body).toBe('bystander ok');
+  });
+
+  it('a fixed_response stored as a 205 with a body answers HTTP/2 without it (the stream was reset)', async () => {
+    const reset = await h2('/fixed/reset');
+    expect(reset.status).toBe(205);
+    expect(reset.body).toBe('');
   });
 
   it('response_headers stored with te or http2-settings answer HTTP/2 (no hang), the other writes kept', async () => {
