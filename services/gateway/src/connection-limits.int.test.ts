@@ -87,6 +87,58 @@ describe('slow clients', () => {
   });
 });
 
+describe('idle keep-alive connections', () => {
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('limits-origin');
+    gateway = await startTestGateway({
+      GATEWAY_HEADERS_TIMEOUT_MS: '1000',
+      GATEWAY_REQUEST_TIMEOUT_MS: '2000',
+      GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '1000',
+    });
+    gateway.store.apply(tenantFor(origin.url));
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  // Regression test: any byte on an idle keep-alive connection made node drop its keep-alive timer, and
+  // blank lines (which begin no request, so no headers timeout) then held the connection for ever.
+  it('a client sending only blank lines after its response is cut once the keep-alive and headers timeouts passed', async () => {
+    const client = await connect(gateway.gateway.trafficPort);
+    client.socket.write(`GET /then-blank-lines HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    const blankLines = setInterval(() => {
+      if (!client.socket.destroyed) client.socket.write('\r\n');
+    }, 200);
+    try {
+      // keep-alive 1 s (+ node's 1 s buffer) and then 1 s for a request's head: 3 s, well within 8 s.
+      await within(client.closed, 8_000, 'the connection sending blank lines is closed');
+      expect(client.received()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    } finally {
+      clearInterval(blankLines);
+      client.socket.destroy();
+    }
+  });
+
+  it('a keep-alive client that sends its next request in time is served on the same connection', async () => {
+    const client = await connect(gateway.gateway.trafficPort);
+    try {
+      for (const path of ['/first', '/second', '/third']) {
+        client.socket.write(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+        await pause(700);
+        expect(client.received()).toContain(`"url":"${path}"`);
+      }
+      expect(client.socket.destroyed).toBe(false);
+    } finally {
+      client.socket.destroy();
+    }
+  });
+});
+
 describe('connection and header limits', () => {
   let origin: TestOrigin;
   let gateway: TestGateway;
@@ -183,6 +235,59 @@ describe('connection and header limits', () => {
       request.end();
     });
     expect(served).toBe(200);
+  });
+});
+
+describe('one client and the connection budget', () => {
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('limits-origin');
+    gateway = await startTestGateway({
+      GATEWAY_MAX_CONNECTIONS: '20',
+      GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '5',
+    });
+    gateway.store.apply(tenantFor(origin.url));
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  // Regression test: GATEWAY_MAX_CONNECTIONS was the only bound, so one client address could hold every
+  // connection of a replica (idle connections, WebSockets, slow uploads) and every other client was refused.
+  it('one address cannot take every connection of the replica: another client is still served', async () => {
+    const port = gateway.gateway.trafficPort;
+    const hogs = await Promise.all(Array.from({ length: 20 }, () => connect(port)));
+    try {
+      await pause(200);
+      const status = await new Promise<number>((resolve, reject) => {
+        const request = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            localAddress: '127.0.0.2',
+            path: '/another-client',
+            headers: { host: HOST },
+          },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.on('error', reject);
+        request.end();
+      });
+      expect(status).toBe(200);
+      // The address's connections past GATEWAY_MAX_CONNECTIONS_PER_CLIENT were closed on arrival.
+      expect(hogs.filter((hog) => !hog.socket.destroyed)).toHaveLength(5);
+      const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+      expect(metrics).toContain('vantageedge_gateway_dropped_client_connections_total 15');
+    } finally {
+      for (const hog of hogs) hog.socket.destroy();
+    }
   });
 });
 

@@ -159,6 +159,11 @@ export const gatewaySettings = {
   GATEWAY_MAX_HEADERS_COUNT: z.coerce.number().int().min(10).max(2_000).default(100),
   /** Open client connections this replica accepts; connections beyond are closed at once. */
   GATEWAY_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /**
+   * Open client connections one client address (an IPv6 client by its /64) may hold on this replica;
+   * more are closed at once (0 = no limit). Peers in GATEWAY_TRUSTED_PROXIES are not limited.
+   */
+  GATEWAY_MAX_CONNECTIONS_PER_CLIENT: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /** Requests served on one keep-alive connection before it is closed (0 = no limit). */
   GATEWAY_MAX_REQUESTS_PER_CONNECTION: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /** After SIGTERM: /readyz answers 503 and the listener keeps accepting this long (load balancers notice). */

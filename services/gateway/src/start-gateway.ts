@@ -15,6 +15,8 @@ import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-errors.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
+import { limitIdleKeepAlive } from './http/idle-keep-alive.js';
+import { limitConnectionsPerClient } from './listeners/client-connection-limit.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { refuseConnect } from './listeners/refuse-connect.js';
 import { AccessLog } from './observability/access-log.js';
@@ -171,6 +173,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   });
   trafficServer.on('drop', () => metrics.droppedConnections.inc());
   trafficServer.on('clientError', answerClientError);
+  limitIdleKeepAlive(trafficServer, {
+    keepAliveTimeoutMs: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+    headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
+  });
   const websockets = new WebSocketProxy({
     store,
     authenticator,
@@ -202,6 +208,11 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     onDrop: () => metrics.droppedConnections.inc(),
   });
   edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
+  limitConnectionsPerClient(edge.tlsServer ? [trafficServer, edge.tlsServer] : [trafficServer], {
+    limit: config.GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
+    trustedProxies: trustedProxies.ranges,
+    onDrop: () => metrics.droppedClientConnections.inc(),
+  });
   // Nor is CONNECT tunnelling (h2c's listener is refused in startEdgeProtocols).
   trafficServer.on('connect', refuseConnect);
   edge.tlsServer?.on('connect', refuseConnect); // HTTPS/1.1 and HTTP/2 over TLS

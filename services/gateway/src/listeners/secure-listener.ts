@@ -6,6 +6,7 @@ import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from '../http/client-err
 import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
+import { limitIdleKeepAlive } from '../http/idle-keep-alive.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
 import type { TlsMetrics } from '../tls/tls-metrics.js';
@@ -136,6 +137,13 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   });
   // HTTPS/1.1 parse errors and timeouts get the plain listener's answers (431, 408, 400).
   server.on('clientError', answerClientError);
+  const { keepAliveTimeoutMs, headersTimeoutMs } = options.http1 ?? {};
+  if (keepAliveTimeoutMs !== undefined && headersTimeoutMs !== undefined) {
+    limitIdleKeepAlive(server as unknown as Parameters<typeof limitIdleKeepAlive>[0], {
+      keepAliveTimeoutMs,
+      headersTimeoutMs,
+    });
+  }
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (req.httpVersionMajor === 1) {
       const socket = req.socket as TrackedSocket;

@@ -142,6 +142,42 @@ describe('slow clients on the TLS port', () => {
   });
 });
 
+describe('idle HTTPS/1.1 keep-alive connections', () => {
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('tls-limits-origin');
+    gateway = await tlsGateway({
+      GATEWAY_HEADERS_TIMEOUT_MS: '1000',
+      GATEWAY_REQUEST_TIMEOUT_MS: '2000',
+      GATEWAY_KEEP_ALIVE_TIMEOUT_MS: '1000',
+    });
+    gateway.store.apply(tenantFor(origin.url));
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  // Regression test: blank lines (which begin no request) after a response held the connection for ever.
+  it('a client sending only blank lines after its response is cut once the keep-alive and headers timeouts passed', async () => {
+    const client = await connect('tls', gateway.gateway.tlsPort as number);
+    client.socket.write(`GET /then-blank-lines HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    const blankLines = setInterval(() => {
+      if (!client.socket.destroyed) client.socket.write('\r\n');
+    }, 200);
+    try {
+      await within(client.closed, 8_000, 'the TLS connection sending blank lines is closed');
+      expect(client.received()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    } finally {
+      clearInterval(blankLines);
+      client.socket.destroy();
+    }
+  });
+});
+
 describe('connection and header limits on the TLS port', () => {
   let origin: TestOrigin;
   let gateway: TestGateway;

@@ -100,6 +100,7 @@ export class GatewayMetrics {
   readonly #retries: BoundCounter;
   readonly activeConnections: Gauge;
   readonly droppedConnections: Counter;
+  readonly droppedClientConnections: Counter;
   /** Counted per request as a plain number, read by the gauge at scrape time. */
   readonly requestsInFlight: LevelCounter;
   readonly #perRoute: boolean;
@@ -143,6 +144,11 @@ export class GatewayMetrics {
     this.droppedConnections = new Counter({
       name: 'vantageedge_gateway_dropped_connections_total',
       help: 'Client connections closed on arrival because GATEWAY_MAX_CONNECTIONS were open',
+      registers: [registry],
+    });
+    this.droppedClientConnections = new Counter({
+      name: 'vantageedge_gateway_dropped_client_connections_total',
+      help: 'Client connections closed on arrival because their address held GATEWAY_MAX_CONNECTIONS_PER_CLIENT',
       registers: [registry],
     });
     const inFlight = new LevelCounter();
