@@ -135,6 +135,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     keyRing: keyRingFromSettings(config),
     onWarning: (tenantId, problem) => logger.warn('certificate problem', { tenant_id: tenantId, problem }),
   });
+  const tracing = new RequestTracing(options.tracingEnabled ?? false);
   const handler = createGatewayHandler({
     store,
     authenticator,
@@ -146,7 +147,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     metrics,
     ...(accessLog ? { accessLog } : {}),
     ...(options.usage ? { usage: options.usage } : {}),
-    tracing: new RequestTracing(options.tracingEnabled ?? false),
+    tracing,
   });
 
   // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.
@@ -189,6 +190,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     metrics: new WebSocketMetrics(registry),
     accessLog,
     requestMetrics: metrics,
+    tracing,
     logger,
   });
   trafficServer.on('upgrade', websockets.handleUpgrade);

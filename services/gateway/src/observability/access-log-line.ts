@@ -1,3 +1,4 @@
+import { targetWithoutCredentials } from '../http/request-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 
 /**
@@ -35,14 +36,11 @@ function milliseconds(value: number | undefined): string {
 }
 
 /**
- * The request target without its query: a query may carry a credential (`?access_token=` of a
- * WebSocket client, a key a client put in the URL), and the log never holds one. (A normalised path,
- * set once the tenant is found and the path accepted, never has one.)
+ * The request target without its query or user information (targetWithoutCredentials): the log never
+ * holds a credential. (A normalised path, set once the tenant is found and the path accepted, never has one.)
  */
 function pathOf(url: string | undefined): string | undefined {
-  if (url === undefined) return undefined;
-  const query = url.indexOf('?');
-  return query < 0 ? url : url.slice(0, query);
+  return url === undefined ? undefined : targetWithoutCredentials(url);
 }
 
 export function accessLogLine(

@@ -103,6 +103,24 @@ describe('access-log line', () => {
     expect(line).not.toContain('secret');
   });
 
+  // Regression: a request in absolute form (`GET http://user:password@host/path`, as sent to a forward
+  // proxy) refused before its path was read was logged with the password of its URL.
+  it('never logs the user information of an absolute-form target', () => {
+    for (const target of [
+      'http://alice:hunter2@api.example.com/v1/orders?x=1',
+      'HTTPS://alice:hunter2@weird@api.example.com',
+    ]) {
+      const refused = exchangeFor(target);
+      refused.errorCode = 'invalid_path';
+      const line = accessLogLine(refused, 'gateway', 400, 0.5);
+      expect(line).not.toContain('hunter2');
+      expect(line).not.toContain('alice');
+    }
+    expect(
+      JSON.parse(accessLogLine(exchangeFor('http://alice:hunter2@api.example.com/v1?x'), 'gateway', 400, 1)),
+    ).toMatchObject({ path: 'http://api.example.com/v1' });
+  });
+
   it('escapes what the client sent, so a crafted path or forwarded address cannot forge fields', () => {
     const crafted = exchangeFor('/a"b\\c', 'G"ET', '1.2.3.4", "status": 200, "x": "');
     crafted.path = '/a","status":200,"evil":"\u2028';

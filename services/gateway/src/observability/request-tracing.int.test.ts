@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { type ProxyTracerProvider, SpanKind, trace } from '@opentelemetry/api';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -11,6 +13,7 @@ import {
   type TestOrigin,
 } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { sendUpgrade } from '../testing/upgrade-request.js';
 import { type GatewayTelemetry, startGatewayTelemetry } from './gateway-telemetry.js';
 
 type ExportResult = Parameters<Parameters<SpanExporter['export']>[1]>[0];
@@ -72,6 +75,9 @@ describe('request tracing', () => {
   let origin: TestOrigin;
   let edge: TestGateway;
   let behindProxy: TestGateway;
+  let upgradeOrigin: Server;
+  let upgrades: TestGateway;
+  const seenByUpgradeOrigin: IncomingHttpHeaders[] = [];
   const tenantId = randomUUID();
 
   beforeAll(async () => {
@@ -84,12 +90,26 @@ describe('request tracing', () => {
     edge = await startTracedGateway(origin, tenantId);
     // The test client connects from 127.0.0.1: here it stands for a load balancer in front.
     behindProxy = await startTracedGateway(origin, tenantId, { GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32' });
+    upgradeOrigin = createServer((_req, res) => res.end('plain'));
+    upgradeOrigin.on('upgrade', (req, socket: Socket) => {
+      seenByUpgradeOrigin.push(req.headers);
+      socket.end(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n',
+      );
+    });
+    await new Promise<void>((resolve) => upgradeOrigin.listen(0, '127.0.0.1', resolve));
+    const upgradeOriginUrl = `http://127.0.0.1:${(upgradeOrigin.address() as AddressInfo).port}`;
+    upgrades = await startTracedGateway({ url: upgradeOriginUrl } as TestOrigin, randomUUID());
   });
 
   afterAll(async () => {
     await edge?.close();
     await behindProxy?.close();
+    await upgrades?.close();
     await origin?.close();
+    upgradeOrigin?.closeAllConnections();
+    await new Promise((resolve) => upgradeOrigin?.close(resolve));
     await telemetry?.shutdown();
   });
 
@@ -160,6 +180,56 @@ describe('request tracing', () => {
     const sent = originHeaders(response);
     expect(sent['traceparent']).toBe(`00-${traceId}-${upstream?.spanContext().spanId}-01`);
     expect(sent['tracestate']).toBeUndefined();
+  });
+
+  // Regression: a WebSocket upgrade got no span, and the client's traceparent and tracestate reached
+  // the origin untouched: an untrusted client chose the trace (and sampled flag) its origin continued.
+  it("starts its own trace for an untrusted client's WebSocket upgrade and sends the origin its context", async () => {
+    const clientTraceId = 'cccccccccccccccccccccccccccccccc';
+    const answer = await sendUpgrade(upgrades, 'traced.localhost', '/orders/socket', {
+      traceparent: `00-${clientTraceId}-dddddddddddddddd-01`,
+      tracestate: 'client=forced',
+    });
+    expect(answer.status).toBe(101);
+    const sent = seenByUpgradeOrigin.at(-1)!;
+    expect(sent['traceparent']).not.toContain(clientTraceId);
+    const traceId = (await accessLine(upgrades, '/orders/socket'))['trace_id'];
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(sent['traceparent']).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(sent['tracestate']).toBeUndefined();
+    await flushSpans();
+    const server = finished.find(
+      (span) => span.spanContext().traceId === traceId && span.kind === SpanKind.SERVER,
+    );
+    expect(server?.name).toBe('GET /orders/*');
+    expect(server?.attributes['http.response.status_code']).toBe(101);
+    expect(server?.links.map((link) => link.context)).toMatchObject([
+      { traceId: clientTraceId, spanId: 'dddddddddddddddd' },
+    ]);
+  });
+
+  // Regression: the span's url.path was the raw target, so an absolute-form request's password
+  // (`GET http://user:password@host/…`) went to the collector.
+  it('sends the collector no user information of an absolute-form target', async () => {
+    const socket = connect(edge.gateway.trafficPort, '127.0.0.1');
+    socket.write(
+      'GET http://alice:hunter2@traced.localhost/orders/absolute HTTP/1.1\r\n' +
+        'Host: traced.localhost\r\nConnection: close\r\n\r\n',
+    );
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+      });
+      socket.on('close', () => resolve(text));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 \d{3}/);
+    await flushSpans();
+    const server = finished.find(
+      (span) =>
+        span.kind === SpanKind.SERVER && String(span.attributes['url.path']).includes('/orders/absolute'),
+    );
+    expect(server?.attributes['url.path']).toBe('http://traced.localhost/orders/absolute');
   });
 
   it('starts its own trace for an untrusted client without a traceparent, with no link', async () => {

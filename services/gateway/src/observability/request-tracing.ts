@@ -12,6 +12,8 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { requestAuthority } from '../http/request-authority.js';
+import { targetWithoutCredentials } from '../http/request-target.js';
+import type { GatewayExchange } from '../pipeline/exchange.js';
 
 /** Methods OpenTelemetry's HTTP conventions name as they are; any other is reported as `_OTHER`. */
 const KNOWN_METHODS = new Set([
@@ -62,11 +64,9 @@ export class RequestTracing {
   startServerSpan(req: IncomingMessage, peerTrusted: boolean): Span {
     const caller = propagation.extract(ROOT_CONTEXT, req.headers as IncomingHttpHeaders);
     const method = semconvMethod(req.method);
-    const url = req.url ?? '/';
-    const queryAt = url.indexOf('?');
     const attributes: Record<string, string> = {
       'http.request.method': method,
-      'url.path': queryAt < 0 ? url : url.slice(0, queryAt),
+      'url.path': targetWithoutCredentials(req.url ?? '/'),
       'url.scheme': 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
       'server.address': hostWithoutPort(requestAuthority(req.headers)),
     };
@@ -130,6 +130,19 @@ export class RequestTracing {
     }
     span.end();
   }
+}
+
+/**
+ * The request's SERVER span when tracing is on (`tracing` only then), and the trace id its access-log
+ * line carries: the gateway's, else a valid client traceparent's. Plain requests and WebSocket upgrades alike.
+ */
+export function beginRequestTrace(tracing: RequestTracing | undefined, exchange: GatewayExchange): void {
+  if (tracing === undefined) {
+    exchange.traceId = traceIdFromHeader(exchange.req.headers.traceparent);
+    return;
+  }
+  exchange.span = tracing.startServerSpan(exchange.req, exchange.peerTrusted);
+  exchange.traceId = exchange.span.spanContext().traceId;
 }
 
 /** version-trace id-parent id-flags; versions after 00 may append `-` and more fields. */

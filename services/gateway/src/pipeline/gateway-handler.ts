@@ -20,7 +20,7 @@ import { hasLowerCaseLetters } from '../http/request-method.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import { type GatewayMetrics, NO_ROUTE } from '../observability/gateway-metrics.js';
-import { RequestTracing, traceIdFromHeader } from '../observability/request-tracing.js';
+import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
 import { ClientAddressResolver } from '../proxy/client-address.js';
 import { ClientResponseWriter, type ResponseBodySink } from '../proxy/client-response-writer.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
@@ -189,12 +189,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   res.on('close', onResponseClose); // emitted once per response
   context.metrics?.requestsInFlight.inc();
   res.setHeader('x-request-id', requestId);
-  if (context.tracing !== undefined) {
-    exchange.span = context.tracing.startServerSpan(req, exchange.peerTrusted);
-    exchange.traceId = exchange.span.spanContext().traceId;
-  } else {
-    exchange.traceId = traceIdFromHeader(req.headers.traceparent);
-  }
+  beginRequestTrace(context.tracing, exchange);
   try {
     if (
       resolveTenant(context, exchange) &&

@@ -1,5 +1,6 @@
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
+import { RequestTracing } from '../observability/request-tracing.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 
 /** Where an upgrade request is recorded: the access log and the request metrics every request goes to. */
@@ -10,8 +11,8 @@ export interface UpgradeRecordSinks {
 
 /**
  * Records one upgrade request exactly once, as the pipeline's finishExchange records every other
- * request: its access-log line and its request metrics (duration by status class, upstream time, an
- * answer of 400 or more as an error response). Call the returned function when the answer is out (a
+ * request: its access-log line, its request metrics (duration by status class, upstream time, an
+ * answer of 400 or more as an error response) and its SERVER span. Call the returned function when the answer is out (a
  * refusal, a relayed origin answer) or the client left first; for a switched upgrade, with 101 at the
  * switch — the line is the upgrade request's, the connection's life is in the WebSocket gauges.
  */
@@ -45,5 +46,6 @@ export function upgradeRecorder(
       }
     }
     sinks.accessLog?.record(exchange, status, elapsedMs);
+    RequestTracing.end(exchange.span, answered, exchange.errorCode);
   };
 }

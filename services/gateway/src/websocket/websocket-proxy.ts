@@ -28,6 +28,7 @@ import { headerLineCount } from '../http/header-count.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
+import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
@@ -66,6 +67,11 @@ export interface WebSocketProxyOptions {
   accessLog?: AccessLog | undefined;
   /** The request metrics every request is counted in (an upgrade's refusal among the error responses). */
   requestMetrics?: Pick<GatewayMetrics, 'observe'> | undefined;
+  /**
+   * OpenTelemetry, as for any request: an upgrade gets a SERVER span (continuing a trusted proxy's
+   * context only) and the origin the gateway's traceparent, never an untrusted client's.
+   */
+  tracing?: RequestTracing | undefined;
   logger?: Logger;
 }
 
@@ -138,6 +144,8 @@ export class WebSocketProxy {
   readonly #clientAddresses: ClientAddressResolver;
   readonly #cookieDomains: CookieDomainGuard;
   readonly #addressPolicy: OriginAddressPolicy;
+  /** Only when tracing is on. */
+  readonly #tracing: RequestTracing | undefined;
   /** Guarded connectors (the upstream pools' own connector) by connect timeout. */
   readonly #connectors = new Map<number, buildConnector.connector>();
   #closing = false;
@@ -147,6 +155,7 @@ export class WebSocketProxy {
     this.#clientAddresses = new ClientAddressResolver(options.trustedProxies);
     this.#cookieDomains = new CookieDomainGuard(options.baseDomains);
     this.#addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
+    this.#tracing = options.tracing?.enabled ? options.tracing : undefined;
   }
 
   get openConnections(): number {
@@ -167,6 +176,7 @@ export class WebSocketProxy {
     const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
     exchange.peerIp = address.peerIp;
     exchange.peerTrusted = address.peerTrusted;
+    beginRequestTrace(this.#tracing, exchange);
     const record = upgradeRecorder(exchange, this.#options);
     // Whichever comes first: the answer is out, or the client left before it (a 101 is recorded at the switch).
     res.once('finish', () => record());
@@ -214,6 +224,7 @@ export class WebSocketProxy {
         : refuse(404, 'tenant_not_found', 'no tenant is served on this host');
     }
     exchange.tenant = tenant;
+    exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
 
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
@@ -241,6 +252,10 @@ export class WebSocketProxy {
       );
     }
     exchange.route = route;
+    if (exchange.span !== undefined) {
+      exchange.span.setAttribute('vantageedge.route.id', route.config.id);
+      RequestTracing.routed(exchange.span, 'GET', route.config.path_pattern);
+    }
     if (await this.#runStages(exchange, socket, BEFORE_AUTH_STAGES)) return;
 
     const credentials = upgradeCredentials(route.config, req.headers, query);
@@ -275,6 +290,7 @@ export class WebSocketProxy {
     // A token that came in the query or a subprotocol authenticated the upgrade; it is not the origin's.
     if (credentials.headers !== req.headers && !exchange.routeRequestHeaders?.includes('authorization'))
       delete headers['authorization'];
+    if (exchange.span !== undefined) this.#tracing!.inject(exchange.span, headers);
 
     this.#forward(
       exchange,

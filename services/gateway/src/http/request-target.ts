@@ -1,0 +1,18 @@
+/** `scheme://` at the start of an absolute-form request target (RFC 9112 §3.2.2). */
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/**
+ * The request target as the access log and spans show it: without its query (`?access_token=` of a
+ * WebSocket client, a key a client put in the URL) and, in absolute form, without the URL's user
+ * information (`http://user:password@host/…`, as a client sends to a forward proxy).
+ */
+export function targetWithoutCredentials(url: string): string {
+  const queryAt = url.indexOf('?');
+  const target = queryAt < 0 ? url : url.slice(0, queryAt);
+  if (target.startsWith('/')) return target;
+  const scheme = ABSOLUTE_FORM.exec(target)?.[0];
+  if (scheme === undefined) return target;
+  const pathAt = target.indexOf('/', scheme.length);
+  const userInfoEnd = target.lastIndexOf('@', pathAt < 0 ? target.length : pathAt);
+  return userInfoEnd < scheme.length ? target : scheme + target.slice(userInfoEnd + 1);
+}
