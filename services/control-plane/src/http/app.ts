@@ -295,6 +295,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
         authorizer,
         tenantKnown: async (tenantId) => (await loadTenant(deps.store, tenantId)).status !== 'absent',
         headPosition: () => deps.store.headPosition(),
+        onUnreadable: (reason) => deps.logger?.warn('rollout status unreadable', { error: String(reason) }),
       }),
     );
   }

@@ -14,13 +14,19 @@ export interface RolloutRouterDeps extends RolloutDeps {
   tenantKnown?: (tenantId: string) => Promise<boolean>;
   /** The event log's newest position: min_position beyond it waits for everything up to now. */
   headPosition?: () => Promise<bigint>;
+  /** Why a status could not be read (a driver's message names hosts, ports and users): for the log only. */
+  onUnreadable?: (reason: unknown) => void;
 }
 
 /** The heartbeats (Redis) or the snapshot state (PostgreSQL) could not be read: try again shortly. */
-function rolloutUnavailable(reason: string): ApiError {
-  return new ApiError(503, 'rollout_status_unavailable', `rollout status cannot be read now: ${reason}`, [], {
-    'Retry-After': '1',
-  });
+function rolloutUnavailable(): ApiError {
+  return new ApiError(
+    503,
+    'rollout_status_unavailable',
+    'rollout status cannot be read now (its stores are unreachable); try again shortly',
+    [],
+    { 'Retry-After': '1' },
+  );
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -36,6 +42,10 @@ const POSITION = /^\d{1,19}$/;
  */
 export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
   const router = express.Router();
+  const unavailable = (reason: unknown): ApiError => {
+    deps.onUnreadable?.(reason);
+    return rolloutUnavailable();
+  };
 
   router.get('/api/v1/tenants/:id/rollout', async (req: Request, res: Response) => {
     const tenantId = String(req.params['id']);
@@ -69,7 +79,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
 
     if (waitMs === undefined) {
       const status = await readRolloutStatus(deps, tenantId).catch((error: unknown) => {
-        throw rolloutUnavailable(error instanceof Error ? error.message : String(error));
+        throw unavailable(error);
       });
       if (!status) throw notFound();
       res.status(200).json(status);
@@ -80,7 +90,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
       timeoutMs: waitMs,
       ...(minPosition !== undefined ? { minPosition } : {}),
     });
-    if (!result.status && result.unreadable) throw rolloutUnavailable(result.unreadable);
+    if (!result.status && result.unreadable) throw unavailable(result.unreadable);
     if (!result.status) throw notFound();
     res.status(result.done ? 200 : 202).json(result.status);
   });
