@@ -22,6 +22,17 @@ const identity = (
   apiKeyId: extra.apiKeyId,
 });
 
+/** A memory store that counts its calls (a call is a Redis round trip with the real store). */
+function countingStore(): MemoryLimitStore & { calls: number } {
+  const store = Object.assign(new MemoryLimitStore(), { calls: 0 });
+  const consume = store.consume.bind(store);
+  store.consume = (requests) => {
+    store.calls++;
+    return consume(requests);
+  };
+  return store;
+}
+
 describe('compileRateLimits', () => {
   it('combines the tenant-wide cap and the route limit, keys namespaced by a tenant hash tag', () => {
     const tenant = tenantWith({ requests_per_second: 50, burst: 100, scope: 'tenant' });
@@ -104,13 +115,7 @@ describe('rate limiter in single-process mode (memory store)', () => {
 
 describe('rate limiter decisions without a store call', () => {
   it('answers from a fast-mode lease synchronously, and goes to the store only to refill it', async () => {
-    const store = new MemoryLimitStore();
-    let storeCalls = 0;
-    const consume = store.consume.bind(store);
-    store.consume = (requests) => {
-      storeCalls++;
-      return consume(requests);
-    };
+    const store = countingStore();
     const limiter = createRateLimiter({
       store,
       registry: createMetricsRegistry('sync', { defaultMetrics: false }),
@@ -132,7 +137,7 @@ describe('rate limiter decisions without a store call', () => {
         expect(decision).not.toBeInstanceOf(Promise);
         expect((decision as { outcome: string }).outcome).toBe('allowed');
       }
-      expect(storeCalls).toBe(1);
+      expect(store.calls).toBe(1);
     }
   });
 
@@ -156,13 +161,7 @@ describe('fast-mode leases kept by a replica', () => {
   it('regression: keeps at most maxLocalKeys leases, however many callers a scoped limit refuses', async () => {
     // A refused lease is remembered until Redis's retry-after (here up to 2 days): a client rotating its
     // IPv6 /64 (or a tenant's OIDC provider minting subjects) used to add one lease per caller for good.
-    const store = new MemoryLimitStore();
-    let storeCalls = 0;
-    const consume = store.consume.bind(store);
-    store.consume = (requests) => {
-      storeCalls++;
-      return consume(requests);
-    };
+    const store = countingStore();
     const limiter = createRateLimiter({
       store,
       registry: createMetricsRegistry('leases', { defaultMetrics: false }),
@@ -185,19 +184,13 @@ describe('fast-mode leases kept by a replica', () => {
       expect((await limiter.check(limits, caller(n))).outcome).toBe('limited');
     }
     // The first caller's refusal was dropped with the oldest leases: Redis is asked (and refuses) again.
-    storeCalls = 0;
+    store.calls = 0;
     expect((await limiter.check(limits, caller(0))).outcome).toBe('limited');
-    expect(storeCalls).toBe(1);
+    expect(store.calls).toBe(1);
   });
 
   it("keeps another tenant's leases, however many callers one tenant's limit sees", async () => {
-    const store = new MemoryLimitStore();
-    let storeCalls = 0;
-    const consume = store.consume.bind(store);
-    store.consume = (requests) => {
-      storeCalls++;
-      return consume(requests);
-    };
+    const store = countingStore();
     const limiter = createRateLimiter({
       store,
       registry: createMetricsRegistry('fair-leases', { defaultMetrics: false }),
@@ -225,8 +218,8 @@ describe('fast-mode leases kept by a replica', () => {
       await limiter.check(churningLimits, caller);
     }
     // The quiet tenant's refusal is still known to the replica: decided without asking the store.
-    storeCalls = 0;
+    store.calls = 0;
     expect((await limiter.check(quietLimits, quietCaller)).outcome).toBe('limited');
-    expect(storeCalls).toBe(0);
+    expect(store.calls).toBe(0);
   });
 });
