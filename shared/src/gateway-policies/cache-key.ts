@@ -19,9 +19,10 @@ export interface CacheRequest {
    */
   readonly scheme?: string | undefined;
   /**
-   * The host the tenant was found by: the Host (or :authority) as hostHeaderName reads it (lower-case,
-   * no port, no trailing dot). A tenant's custom domain and its platform subdomain are different keys.
-   * The gateway always sets it; '' when absent.
+   * The host the origin is told the client asked for, as it gets it (X-Forwarded-Host, Forwarded host=):
+   * the Host (or :authority) as spelled, port, case and trailing dot included (originFacingHost). A
+   * tenant's custom domain and its platform subdomain are different keys, and so is a port one client
+   * chose that an origin may reflect into links. The gateway always sets it; '' when absent.
    */
   readonly host?: string | undefined;
   readonly path: string;
@@ -43,9 +44,11 @@ export interface CacheIdentity {
  * stored under the key `?id=1&id=evil` now has), before the scheme and host were part of the key
  * (k3: an http request's redirect to https was served to https requests, one host's answer to
  * another's), or while the query was decoded before keying (k4: `?name=%E9` and `?name=%E8` both
- * decoded to U+FFFD and shared one entry), must never be served.
+ * decoded to U+FFFD and shared one entry), or while the host was normalised (k5: `Host: a.example:1`
+ * was keyed as `a.example`, and an origin reflecting the port had it served to every client), must
+ * never be served.
  */
-const KEY_FORMAT = 'k5';
+const KEY_FORMAT = 'k6';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.

@@ -10,7 +10,7 @@ import { pathDigest, variantDigest } from '@vantageedge/shared/gateway-policies/
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
-import { hostHeaderName, lookupHost } from '@vantageedge/shared/routing/host-lookup';
+import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
 import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath, compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
@@ -251,11 +251,12 @@ function explainCache(
           : "the route's cache policy is disabled",
     };
   }
-  // The gateway's cache key: the scheme and the host as the tenant was found by it (hostHeaderName).
+  // The gateway's cache key: the scheme and the host as the origin is told it, spelled as given (a
+  // client through no trusted proxy: originFacingHost).
   const request = {
     method: input.method,
     scheme: input.scheme ?? 'https',
-    host: hostHeaderName(input.host) ?? '',
+    host: input.host,
     path,
     query: input.query,
     headers: input.headers,

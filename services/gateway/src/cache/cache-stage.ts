@@ -3,14 +3,13 @@ import {
   type CompiledCachePolicy,
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
-import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import { requestAuthority } from '../http/request-authority.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
-import { clientProto, connectionProto } from '../proxy/forwarded-headers.js';
+import { clientProto, connectionProto, originFacingHost } from '../proxy/forwarded-headers.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { refreshInBackground } from './background-refresh.js';
 import type { CacheEntry } from './cache-entry.js';
@@ -103,13 +102,14 @@ function cacheStage(
       const query = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
       const lookup = cache.lookup(
         policy,
-        // Keyed on the scheme and host the client asked for, and on the end-to-end headers (none the
-        // client named in Connection). A response varying on a header the gateway writes toward the
-        // origin (X-Forwarded-Proto, X-Real-IP, …) is never stored (vary_gateway_header).
+        // Keyed on the scheme and host the origin is told the client asked for (the host as spelled:
+        // an origin may reflect its port into links), and on the end-to-end headers (none the client
+        // named in Connection). A response varying on a header the gateway writes toward the origin
+        // (X-Forwarded-Proto, X-Real-IP, …) is never stored (vary_gateway_header).
         {
           method: req.method ?? 'GET',
           scheme: clientProto(req.headers, connectionProto(req), exchange.peerTrusted),
-          host: hostHeaderName(requestAuthority(req.headers) ?? '') ?? '',
+          host: originFacingHost(req.headers, exchange.peerTrusted),
           path: exchange.path,
           query,
           headers: endToEndRequestHeaders(req.headers),

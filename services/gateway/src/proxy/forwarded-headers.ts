@@ -81,6 +81,24 @@ export function clientProto(
   return (peerTrusted && firstValue(headers['x-forwarded-proto'])) || socketProto;
 }
 
+/**
+ * The host an origin is told the client asked for, exactly as it gets it: X-Forwarded-Host (a trusted
+ * proxy's, else the client's Host or :authority as spelled: case, port and trailing dot included), and
+ * Forwarded's `host=` (always the client's Host) when that differs. An origin may reflect either into
+ * links and redirects, so the response cache keys on this, not on the normalised host name: a port or
+ * spelling one client chose must never reach another client's answer.
+ */
+export function originFacingHost(headers: IncomingHttpHeaders, peerTrusted: boolean): string {
+  const authority = requestAuthority(headers) ?? '';
+  const forwardedHost = forwardedHostHeader(headers, peerTrusted, authority);
+  // A header value holds no line break: the two cannot be shifted into one another.
+  return forwardedHost === authority ? authority : `${forwardedHost}\n${authority}`;
+}
+
+function forwardedHostHeader(headers: IncomingHttpHeaders, peerTrusted: boolean, authority: string): string {
+  return (peerTrusted && firstValue(headers['x-forwarded-host'])) || authority;
+}
+
 export interface ForwardingFacts {
   readonly upstreamHost: string;
   /** The client as the gateway determined it (see ClientAddressResolver): X-Real-IP. */
@@ -163,7 +181,7 @@ export function upstreamRequestHeaders(
   out['x-forwarded-for'] = priorXff ? `${priorXff}, ${facts.peerIp}` : facts.peerIp;
   out['forwarded'] = priorForwarded ? `${priorForwarded}, ${forwarded}` : forwarded;
   out['x-forwarded-proto'] = clientProto(headers, facts.proto, trusted);
-  out['x-forwarded-host'] = (trusted && firstValue(headers['x-forwarded-host'])) || originalHost;
+  out['x-forwarded-host'] = forwardedHostHeader(headers, trusted, originalHost);
   const port = (trusted && firstValue(headers['x-forwarded-port'])) || facts.localPort;
   if (port !== undefined) out['x-forwarded-port'] = String(port);
   const priorPrefix = trusted ? firstValue(headers['x-forwarded-prefix']) : undefined;
