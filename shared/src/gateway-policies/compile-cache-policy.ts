@@ -43,6 +43,16 @@ export interface CompiledCachePolicy {
 
 const lower = (values: readonly string[]) => values.map((value) => value.toLowerCase());
 
+/** The header or cookie names the route's traffic split overrides read. */
+function overrideNames(route: RouteConfig, kind: 'header' | 'cookie'): string[] {
+  const names: string[] = [];
+  for (const override of route.traffic_split?.overrides ?? []) {
+    const name = override[kind];
+    if (name !== undefined) names.push(name);
+  }
+  return names;
+}
+
 /** null when the route has no cache policy or it is disabled. */
 export function compileCachePolicy(
   tenantId: string,
@@ -68,8 +78,10 @@ export function compileCachePolicy(
         ...((route.cors ?? null) !== null ? ['origin'] : []),
       ]),
     ].sort(),
-    bypassHeaders: lower(policy.bypass.headers),
-    bypassCookies: policy.bypass.cookies,
+    // A traffic split's override lets the client pick the origin after the cache stage, outside the
+    // key: such a request is neither served another origin's entry nor fills the one everyone gets.
+    bypassHeaders: lower([...policy.bypass.headers, ...overrideNames(route, 'header')]),
+    bypassCookies: [...policy.bypass.cookies, ...overrideNames(route, 'cookie')],
     bypassQueryParams: policy.bypass.query_params,
     // A snapshot written before the control plane refused partial/conditional statuses may list them.
     cacheableStatuses: new Set(policy.cacheable_statuses.filter(isCompleteResponseStatus)),
