@@ -213,3 +213,75 @@ describe('write authorization does not trust lagging read models', () => {
     expect(byAdmin.status).toBe(201);
   });
 });
+
+describe('If-Match is weighed after access', () => {
+  // Regression test: a stale If-Match was compared before the caller's access, so another tenant's
+  // admin (or a reader) got 412 naming the resource's current revision instead of 403: how often
+  // another tenant changed its routes, keys, users or itself, read by id.
+  it("another tenant's admin and a reader get 403 without the revision, and nothing is appended", async () => {
+    const alpha = await created('/api/v1/tenants', { name: 'im-alpha', subdomain: 'im-alpha' });
+    const bravo = await created('/api/v1/tenants', { name: 'im-bravo', subdomain: 'im-bravo' });
+    const originId = await created('/api/v1/origins', {
+      tenant_id: alpha,
+      name: 'o',
+      url: 'https://o.example.com',
+    });
+    const routeId = await created('/api/v1/routes', {
+      tenant_id: alpha,
+      origin_id: originId,
+      path_pattern: '/im/*',
+      auth_mode: 'public',
+    });
+    const keyId = await created('/api/v1/api-keys', { tenant_id: alpha, name: 'k' });
+    const userId = await created('/api/v1/users', {
+      tenant_id: alpha,
+      clerk_user_id: 'user_im_alpha_member',
+      email: 'm@example.com',
+      role: 'member',
+    });
+    await created('/api/v1/users', {
+      tenant_id: bravo,
+      clerk_user_id: 'user_im_bravo_admin',
+      email: 'b@example.com',
+      role: 'admin',
+    });
+    const bravoAdmin = await cp.token({ userId: 'user_im_bravo_admin' });
+    const alphaReader = await cp.token({ userId: 'user_im_alpha_member' });
+    const attempts: Array<[string, string, unknown]> = [
+      ['PATCH', `/api/v1/tenants/${alpha}`, { name: 'taken over' }],
+      ['PATCH', `/api/v1/routes/${routeId}`, { priority: 5 }],
+      ['DELETE', `/api/v1/origins/${originId}`, undefined],
+      ['POST', `/api/v1/api-keys/${keyId}/revoke`, {}],
+      ['POST', `/api/v1/api-keys/${keyId}/rotate`, {}],
+      ['PATCH', `/api/v1/users/${userId}`, { role: 'viewer' }],
+      ['DELETE', `/api/v1/tenants/${alpha}/domains/im-alpha.example.com`, undefined],
+    ];
+    const before = (await cp.allEvents()).length;
+    for (const token of [bravoAdmin, alphaReader]) {
+      for (const [method, path, body] of attempts) {
+        const response = await cp.request(method, path, {
+          token,
+          headers: { 'If-Match': '"999"' },
+          ...(body ? { body } : {}),
+        });
+        expect(response.status, `${method} ${path}: ${JSON.stringify(response.body)}`).toBe(403);
+        expect(json(response)).toMatchObject({ error: { code: 'forbidden' } });
+      }
+    }
+    expect((await cp.allEvents()).length).toBe(before);
+  });
+
+  // Regression test: a rotation with a stale If-Match issued the replacement key before comparing
+  // it, then revoked it again: a 412 that appended two events (and spent a key of the tenant's limit).
+  it('a rotation with a stale If-Match is 412 and appends nothing', async () => {
+    const tenantId = await created('/api/v1/tenants', { name: 'im-rotate', subdomain: 'im-rotate' });
+    const keyId = await created('/api/v1/api-keys', { tenant_id: tenantId, name: 'k' });
+    const before = (await cp.allEvents()).length;
+    const stale = await cp.request('POST', `/api/v1/api-keys/${keyId}/rotate`, {
+      body: {},
+      headers: { 'If-Match': '"999"' },
+    });
+    expect(stale.status).toBe(412);
+    expect((await cp.allEvents()).length).toBe(before);
+  });
+});

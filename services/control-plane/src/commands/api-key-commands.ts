@@ -19,7 +19,7 @@ import {
   eventMetadata,
   requireAccess,
 } from './context.js';
-import { fold, handleCommand } from './handle-command.js';
+import { fold, handleCommand, requireIfMatch } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
 import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings } from './tenant-limits.js';
@@ -100,8 +100,11 @@ export async function rotateApiKey(
   body: RotateApiKeyBody,
 ): Promise<IssuedApiKey> {
   const stream = streamName.apiKey(apiKeyId);
-  const old = fold(apiKeyDecider, await deps.store.readStream(stream));
+  const history = await deps.store.readStream(stream);
+  const old = fold(apiKeyDecider, history);
   const current = await requireWritableResource(deps, ctx, old, 'api key');
+  // A stale If-Match issues nothing (the rotation itself compares it again, against a concurrent change).
+  requireIfMatch(ctx.ifMatch, history.at(-1)?.revision ?? null);
   const graceSeconds = body.grace_period_seconds ?? deps.rotationGraceSeconds;
   const oldKeyExpiresAt = new Date(deps.clock().getTime() + graceSeconds * 1000).toISOString();
   // Fail fast (revoked, already rotated, deleted) before issuing anything.

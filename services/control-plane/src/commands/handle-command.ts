@@ -61,6 +61,11 @@ const stale = (expected: bigint, actual: bigint | null | 'changed') =>
     'stale revision',
   );
 
+/** `precondition_failed` when the client sent an If-Match other than the current revision. */
+export function requireIfMatch(ifMatch: bigint | undefined, current: bigint | null): void {
+  if (ifMatch !== undefined && ifMatch !== current) throw stale(ifMatch, current);
+}
+
 const RESERVED_FIELD: Array<[prefix: string, field: string, message: string, issue?: string]> = [
   ['subdomain:', 'subdomain', 'subdomain is already taken'],
   ['clerk_org:', 'clerk_org_id', 'this Clerk organization already belongs to a tenant'],
@@ -101,10 +106,11 @@ export async function handleCommand<State, Command>(
     const state = fold(decider, history, await (options.initialState ?? decider.initialState)());
     const last = history.at(-1);
     const streamRevision = last?.revision ?? null;
-    if (options.ifMatch !== undefined && options.ifMatch !== revisionOf(state, streamRevision)) {
-      throw stale(options.ifMatch, revisionOf(state, streamRevision));
-    }
-    const decision = decider.decide(await options.command(state), state);
+    // The command's checks come first: a caller who may not act on the resource gets their 403 or
+    // 404, never a 412 naming its revision (RFC 9110 §13.2.1).
+    const command = await options.command(state);
+    requireIfMatch(options.ifMatch, revisionOf(state, streamRevision));
+    const decision = decider.decide(command, state);
     if (decision.events.length === 0) {
       return { state, revision: streamRevision, position: last?.position ?? null };
     }
