@@ -308,6 +308,18 @@ describe('cache purge through the admin API', () => {
     expect((await cp.allEvents()).length).toBe(before);
   });
 
+  // Regression test: the purge looked at "deleted" before access, so another tenant's admin told a
+  // deleted route (404) from a live one (403).
+  it('refuses another tenant’s deleted route as its live ones: 403, not 404', async () => {
+    const { routeId } = await createTenantWithRoute(cp, `purged${uniqueSuffix()}`);
+    expect((await cp.request('DELETE', `/api/v1/routes/${routeId}`)).status).toBe(204);
+    const outsider = await cp.token({ userId: 'user_outsider', orgId: 'org_nobody', orgRole: 'admin' });
+    const response = await cp.request('POST', `/api/v1/routes/${routeId}/cache/purge`, { token: outsider });
+    expect(response.status).toBe(403);
+    // Its own tenant's admin learns it is gone.
+    expect((await cp.request('POST', `/api/v1/routes/${routeId}/cache/purge`)).status).toBe(404);
+  });
+
   it('answers 503 cache_purge_unavailable without a cache to purge, appending nothing', async () => {
     const { routeId } = await createTenantWithRoute(cpWithoutCache, `purgen${uniqueSuffix()}`);
     const before = (await cpWithoutCache.allEvents()).length;

@@ -114,7 +114,8 @@ async function purgeAndRecord(
   } catch (error) {
     throw unavailable(
       'cache_purge_unavailable',
-      `the cache could not be purged: ${(error as Error).message}`,
+      // The driver's message names hosts and ports of the platform: it goes to the log, not the caller.
+      'the cache could not be purged now (its store is unreachable); try again shortly',
       error,
     );
   }
@@ -151,8 +152,9 @@ export async function purgeRouteCache(
   routeId: string,
 ): Promise<CommandOutcome<CachePurgeResource>> {
   const route = fold(routeDecider, await deps.store.readStream(streamName.route(routeId)));
-  if (route.status === 'deleted') throw notFound('route');
+  // Access first: another tenant's caller learns nothing from a deleted route (403 as for a live one).
   const data = await requireWritableResource(deps, ctx, route, 'route');
+  if (route.status === 'deleted') throw notFound('route');
   return purgeAndRecord(deps, ctx, data.tenant_id, routeId);
 }
 

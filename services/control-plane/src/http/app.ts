@@ -324,11 +324,13 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
   app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));
   app.use(
-    createErrorHandler((error) =>
-      deps.logger?.error('unexpected error', {
-        error: String(error),
-        stack: error instanceof Error ? error.stack : undefined,
-      }),
+    createErrorHandler(
+      (error) =>
+        deps.logger?.error('unexpected error', {
+          error: String(error),
+          stack: error instanceof Error ? error.stack : undefined,
+        }),
+      (code, cause) => deps.logger?.warn('dependency unavailable', { code, error: String(cause) }),
     ),
   );
   return app;

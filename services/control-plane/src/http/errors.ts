@@ -152,9 +152,14 @@ export function toApiError(err: unknown): ApiError | null {
 
 /**
  * Turns anything thrown in a handler into `{"error":{"code","message","details"}}`.
- * Unexpected errors become 500 `internal` and are logged; the stack never reaches the client.
+ * Unexpected errors become 500 `internal` and are logged; the stack never reaches the client. A
+ * dependency's failure behind a 503 (a driver's message naming hosts and ports) is logged, never
+ * answered.
  */
-export function createErrorHandler(logUnexpected: (err: unknown) => void = () => {}): ErrorRequestHandler {
+export function createErrorHandler(
+  logUnexpected: (err: unknown) => void = () => {},
+  logUnavailable: (code: string, cause: unknown) => void = () => {},
+): ErrorRequestHandler {
   return (err, _req, res, next) => {
     if (res.headersSent) {
       next(err);
@@ -163,6 +168,8 @@ export function createErrorHandler(logUnexpected: (err: unknown) => void = () =>
     const expected = toApiError(err);
     const apiError = expected ?? new ApiError(500, 'internal', 'internal error');
     if (expected === null) logUnexpected(err);
+    else if (apiError.status === 503 && err instanceof Error && err.cause !== undefined)
+      logUnavailable(apiError.code, err.cause);
     for (const [name, value] of Object.entries(apiError.headers)) res.setHeader(name, value);
     res.status(apiError.status).json(errorBody(apiError.code, apiError.message, apiError.details));
   };

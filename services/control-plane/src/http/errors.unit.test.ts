@@ -82,4 +82,28 @@ describe('domain errors → HTTP', () => {
       server.close();
     }
   });
+
+  it("logs a dependency's failure behind a 503 and answers without it", async () => {
+    const app = express();
+    app.get('/x', () => {
+      throw unavailable(
+        'cache_purge_unavailable',
+        'the cache could not be purged now',
+        new Error('connect ECONNREFUSED 10.0.0.7:6379'),
+      );
+    });
+    const logged: Array<[string, unknown]> = [];
+    app.use(createErrorHandler(undefined, (code, cause) => logged.push([code, cause])));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const response = await fetch(`http://127.0.0.1:${port}/x`);
+      expect(response.status).toBe(503);
+      expect(await response.text()).not.toContain('10.0.0.7');
+      expect(logged).toEqual([['cache_purge_unavailable', new Error('connect ECONNREFUSED 10.0.0.7:6379')]]);
+    } finally {
+      server.close();
+    }
+  });
 });
