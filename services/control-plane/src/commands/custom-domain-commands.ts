@@ -95,8 +95,9 @@ async function run(
       ifMatch: ctx.ifMatch,
       metadata: () => eventMetadata(deps, ctx, tenantId),
       command: async (state) => {
-        if (state.tenant.status !== 'active') throw notFound('tenant');
+        // Access first: another tenant's caller learns nothing of this tenant, deleted or not.
         await requireAccess(deps, ctx.caller, tenantId, 'write');
+        if (state.tenant.status !== 'active') throw notFound('tenant');
         return build(state);
       },
     });

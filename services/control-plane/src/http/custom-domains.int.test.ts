@@ -178,6 +178,18 @@ describe('claiming a custom domain', () => {
     });
     expect(missing.status).toBe(404);
   });
+
+  // Regression test: "deleted" was looked at before access, so another tenant's admin could tell a
+  // deleted tenant (404) from a live one (403).
+  it("gives another tenant's admin 403 for a deleted tenant too", async () => {
+    const gone = await tenant('Gone', 'gone-domains');
+    expect((await cp.request('DELETE', `/api/v1/tenants/${gone}`)).status).toBe(204);
+    const response = await cp.request('POST', `/api/v1/tenants/${gone}/domains`, {
+      token: globexAdmin,
+      body: { domain: 'gone.example' },
+    });
+    expect(response.status).toBe(403);
+  });
 });
 
 describe('verifying ownership with a DNS TXT record', () => {
