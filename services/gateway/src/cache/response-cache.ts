@@ -21,6 +21,7 @@ import { requestBypassReason } from '@vantageedge/shared/gateway-policies/reques
 import { headerList, sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { hasNoContent } from '../http/no-content.js';
 import { BoundCounter, CounterSeries } from '../observability/bound-metrics.js';
 import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
 import { type CacheEntry, type CacheRecord, entryHeader, hasValidator, retentionMs } from './cache-entry.js';
@@ -1173,11 +1174,15 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       }
       res.setHeader('Age', Math.max(0, Math.floor((now() - entry.storedAt) / 1000)));
       res.setHeader('X-Cache', outcome);
-      if (!notModified) res.setHeader('Content-Length', entry.body.length);
+      // An entry stored with a body its status cannot carry (a 205's, before the proxy dropped it) is
+      // served without it.
+      const noContent = notModified || hasNoContent(entry.status);
+      if (entry.status === 205) res.setHeader('Content-Length', 0);
+      else if (!noContent) res.setHeader('Content-Length', entry.body.length);
       // The head written here, not implied by end(): the gateway's response holds it with the body
       // until the end of this turn (see GatewayServerResponse).
       res.writeHead(res.statusCode);
-      if (notModified || method === 'HEAD') res.end();
+      if (noContent || method === 'HEAD') res.end();
       else res.end(entry.body);
     },
     async invalidatePath(policy, path) {

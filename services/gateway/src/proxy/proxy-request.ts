@@ -3,6 +3,7 @@ import { type Readable, Transform } from 'node:stream';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
+import { frameNoContent, hasNoContent } from '../http/no-content.js';
 import { requestAuthority } from '../http/request-authority.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
@@ -220,6 +221,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   #onBodySent: (() => void) | undefined;
   #sink: ResponseBodySink | undefined;
   #status = 0;
+  /** The answer is a 204, 205 or 304: it has no content, whatever the origin sends. */
+  #noContent = false;
   /** The origin's answer is to be retried: the exchange is aborted, nothing reaches the client. */
   #dropped = false;
   #clientGone = false;
@@ -315,9 +318,15 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       );
       return;
     }
+    if (statusCode > 599) {
+      // Not an HTTP status (RFC 9110 §15): read as a server error, as HTTP/2 clients would get anyway.
+      controller.abort(new InvalidStatusError(statusCode));
+      return;
+    }
     const exchange = this.#exchange;
     const { req, res } = exchange;
     this.#status = statusCode;
+    this.#noContent = hasNoContent(statusCode);
     exchange.upstreamMs = performance.now() - this.#sentAt;
     if (this.#call.retryOnStatus?.(statusCode)) {
       this.#dropped = true;
@@ -354,6 +363,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
         else outHeaders['clear-site-data'] = scoped;
       }
       if (outHeaders['vary'] !== undefined && res.hasHeader('vary')) mergeVary(res, outHeaders);
+      if (this.#noContent) frameNoContent(statusCode, outHeaders);
       outHeaders['x-request-id'] = exchange.requestId;
       this.#sink = this.#call.onResponse(exchange, { statusCode, headers: outHeaders });
     } catch (error) {
@@ -362,7 +372,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
-    if (this.#sink === undefined) return;
+    // A 205's body (none other of these has one for undici) is read off the connection and dropped.
+    if (this.#sink === undefined || this.#noContent) return;
     try {
       if (!this.#sink.write(chunk)) {
         controller.pause();
@@ -393,9 +404,19 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     );
   }
 
-  onResponseError(_controller: DispatchController | undefined, error: Error): void {
+  onResponseError(controller: DispatchController | undefined, error: Error): void {
     if (this.#settled) return;
     const status = this.#status;
+    if (
+      controller !== undefined &&
+      hasNoContent(status) &&
+      (error as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
+    ) {
+      // undici checks a 204's or 304's Content-Length (a 304 may give the representation's) against
+      // the body these never have, and a 205's against the body dropped anyway: the answer is whole.
+      this.onResponseEnd(controller);
+      return;
+    }
     if (this.#dropped) {
       // The dropped answer was aborted: nothing reached the client, the retry goes on.
       this.#settle({ kind: 'response', status }, { retryStatus: status });
@@ -472,6 +493,14 @@ class FinalHeadTimeoutError extends Error {
   readonly code = 'GATEWAY_HEADERS_TIMEOUT';
   constructor() {
     super('the origin sent no final response head in time');
+  }
+}
+
+/** The origin's status is not an HTTP status (600–999): 502 upstream_error. */
+class InvalidStatusError extends Error {
+  readonly code = 'GATEWAY_INVALID_STATUS';
+  constructor(status: number) {
+    super(`the origin answered status ${status}, outside 100-599`);
   }
 }
 
