@@ -91,6 +91,23 @@ export class GatewayHttp2ServerResponse extends Http2ServerResponse {
     // HTTP/2 has no reason phrase (node warns about one and ignores it).
     return headers === undefined ? super.writeHead(statusCode) : super.writeHead(statusCode, headers);
   }
+
+  /**
+   * The gateway destroys a response it cannot finish (the origin cut its body short, a stage failed):
+   * node would reset the stream with NO_ERROR, which clients read as the end of a complete response.
+   * INTERNAL_ERROR tells them it was cut, as a closed connection tells an HTTP/1.1 client.
+   */
+  override destroy(error?: Error): this {
+    super.destroy(error ?? new ResponseCutShortError());
+    return this;
+  }
+}
+
+/** Why a response to an HTTP/2 client was destroyed before its end (never reaches a listener). */
+class ResponseCutShortError extends Error {
+  constructor() {
+    super('the response was cut short');
+  }
 }
 
 /** `headers` itself when node can send them all (the common case), else a copy it can. */
