@@ -37,13 +37,39 @@ export function readsBearerJwt(headers: Headers): boolean {
   return bearer !== undefined && looksLikeJwt(bearer) && singleHeader(headers['x-api-key']) === undefined;
 }
 
-/** OAuth scopes of a token: `scope` (space-separated) or `scp` (a list). */
+/**
+ * An OAuth scope-token (RFC 6749 §3.3): visible ASCII but `"` and `\`. Scopes reach the origin
+ * space-separated in one header, so anything else (a space, CR/LF, non-ASCII) could read as other
+ * scopes there or make the header invalid.
+ */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+function isScopeToken(value: unknown): value is string {
+  return typeof value === 'string' && SCOPE_TOKEN.test(value);
+}
+
+/** OAuth scopes of a token: `scope` (space-separated) or `scp` (a list); what is no scope-token is dropped. */
 export function scopesOf(payload: Claims): string[] {
   const scope = payload['scope'];
-  if (typeof scope === 'string') return scope.split(' ').filter((s) => s !== '');
+  if (typeof scope === 'string') return scope.split(' ').filter(isScopeToken);
   const scp = payload['scp'];
-  if (Array.isArray(scp)) return scp.filter((s): s is string => typeof s === 'string');
+  if (Array.isArray(scp)) return scp.filter(isScopeToken);
   return [];
+}
+
+/** OIDC Core §2: a `sub` is at most 255 ASCII characters; printable here, no edge spaces, as it goes in a header. */
+const FORWARDABLE_SUBJECT = /^(?=[\x21-\x7e])[\x20-\x7e]{1,255}(?<=[\x21-\x7e])$/;
+
+/**
+ * A user token's `sub` the origin can be told (X-VantageEdge-User-Id): null when it can; else a 401,
+ * since a subject the origin request cannot carry would fail there and count against the origin.
+ */
+export function subjectRefusal(sub: unknown): Refusal | null {
+  if (typeof sub === 'string' && FORWARDABLE_SUBJECT.test(sub)) return null;
+  return {
+    code: 'invalid_token',
+    message: "the bearer token's sub must be 1 to 255 printable ASCII characters",
+  };
 }
 
 /** Clerk session tokens: v2 carries the org in `o.id`, v1 in `org_id` (and permissions in org_permissions). */
@@ -56,7 +82,7 @@ export function clerkClaims(payload: Claims): { orgId: string | undefined; scope
         ? payload['org_id']
         : undefined;
   const permissions = Array.isArray(payload['org_permissions'])
-    ? payload['org_permissions'].filter((p): p is string => typeof p === 'string')
+    ? payload['org_permissions'].filter(isScopeToken)
     : [];
   return { orgId, scopes: [...scopesOf(payload), ...permissions] };
 }

@@ -15,6 +15,7 @@ import {
   readsBearerJwt,
   scopesOf,
   serviceClaimsRefusal,
+  subjectRefusal,
 } from '@vantageedge/shared/gateway-policies/auth-rules';
 import {
   apiKeyPrincipal,
@@ -248,11 +249,14 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
     const wrongAudience =
       payload.aud === undefined ||
       !(Array.isArray(payload.aud) ? payload.aud : [payload.aud]).includes(oidc.audience);
+    const subject = payload.sub === undefined ? null : subjectRefusal(payload.sub);
     const outcome = expired
       ? fail(401, 'token_expired', 'the bearer token has expired')
       : wrongAudience || payload.sub === undefined || payload.exp === undefined
         ? fail(401, 'invalid_token', 'the bearer token is not valid')
-        : pass("an OIDC token of the tenant's issuer (if its signature is valid)");
+        : subject !== null
+          ? fail(401, subject.code, subject.message)
+          : pass("an OIDC token of the tenant's issuer (if its signature is valid)");
     const scopes = scopesOf(payload);
     return {
       credential: {

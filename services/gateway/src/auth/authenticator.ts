@@ -10,6 +10,7 @@ import {
   readsBearerJwt,
   scopesOf,
   serviceClaimsRefusal,
+  subjectRefusal,
 } from '@vantageedge/shared/gateway-policies/auth-rules';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
@@ -240,6 +241,8 @@ export class Authenticator {
           audience: oidc.audience,
           requiredClaims: ['exp', 'sub'],
         });
+        const refusal = subjectRefusal(payload.sub);
+        if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
         const entry: CachedToken = {
           identity: oidcUserIdentity(oidc.issuer, payload.sub!, scopesOf(payload)),
           verifiedBy: tenantTag('oidc', tenant),
@@ -275,6 +278,8 @@ export class Authenticator {
       if (identity === null) {
         return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token names no user (sub)') };
       }
+      const refusal = subjectRefusal(payload.sub);
+      if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
       const entry: CachedToken = { identity, verifiedBy: 'clerk' };
       this.#tokens.set(tenant.id, token, entry, payload.exp);
       return { ok: true, entry };

@@ -152,3 +152,48 @@ describe('Clerk user ids and OIDC subjects', () => {
     expect(originSaw(anonymous)['x-vantageedge-user-id']).toBeUndefined();
   });
 });
+
+/**
+ * Regression tests: the token's `sub` and scopes went to the origin as header values unchecked. A
+ * subject outside Latin-1 (or with CR/LF) made undici refuse the origin request: 502, counted against
+ * the target, so a few such tokens took the tenant's origin out for everyone (503 no_healthy_upstream).
+ * A scope with a space in a `scp` list reached the origin as two scopes the gateway never granted.
+ */
+describe('token claims the origin is told', () => {
+  const oidcTokenWith = (sub: string, claims: Record<string, unknown>) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
+      .setIssuer(ISSUER)
+      .setSubject(sub)
+      .setAudience('acme-api')
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 300)
+      .sign(oidcKeys.privateKey);
+
+  it('regression: refuses a sub that is no header value (401), and the origin stays in service', async () => {
+    for (const sub of ['user\u0100', 'user\r\nx-injected: 1', 'a\u0000b', ' padded ', 'x'.repeat(256)]) {
+      const refused = await send(gateway, HOST, `/me/${randomUUID()}`, {
+        headers: bearer(await oidcTokenWith(sub, {})),
+      });
+      expect(refused.status).toBe(401);
+      expect(refused.json()['error']).toMatchObject({ code: 'invalid_token' });
+    }
+    for (let i = 0; i < 20; i++) {
+      await send(gateway, HOST, `/me/${randomUUID()}`, { headers: bearer(await oidcTokenWith(`ū${i}`, {})) });
+    }
+    const served = await send(gateway, HOST, `/me/${randomUUID()}`, {
+      headers: bearer(await oidcTokenWith('user-ok', {})),
+    });
+    expect(served.status).toBe(200);
+  });
+
+  it('regression: forwards only scopes that are OAuth scope tokens, so none can read as two', async () => {
+    const response = await send(gateway, HOST, `/me/${randomUUID()}`, {
+      headers: bearer(
+        await oidcTokenWith('scoped', { scp: ['read write', 'admin', 'x\r\ny: z', 'é', 'orders:read'] }),
+      ),
+    });
+    expect(response.status).toBe(200);
+    expect(originSaw(response)['x-vantageedge-scopes']).toBe('admin orders:read');
+  });
+});
