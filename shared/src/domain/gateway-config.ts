@@ -262,6 +262,20 @@ export const oidcProvider = z.strictObject({
 /** Members of a JWK that only a private or symmetric key has (RFC 7518 §6): never in the config. */
 export const PRIVATE_JWK_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
+/**
+ * The largest RSA public exponent accepted in a key that verifies tokens (Go's crypto/rsa has the same
+ * bound). Verification costs in proportion to the exponent's length: 65537 is the norm, while a
+ * 3072-bit exponent makes each verification about 150 times as costly.
+ */
+export const MAX_RSA_PUBLIC_EXPONENT = 2 ** 31 - 1;
+
+/** An RSA JWK whose `e` is over MAX_RSA_PUBLIC_EXPONENT (other keys, and malformed ones, are not judged here). */
+export function rsaExponentTooLarge(jwk: { readonly kty?: unknown; readonly e?: unknown }): boolean {
+  if (jwk.kty !== 'RSA' || typeof jwk.e !== 'string') return false;
+  const hex = Buffer.from(jwk.e, 'base64url').toString('hex').replace(/^0+/, '');
+  return hex.length > 8 || Number.parseInt(hex || '0', 16) > MAX_RSA_PUBLIC_EXPONENT;
+}
+
 export const SERVICE_SCOPE = /^[A-Za-z0-9:._/-]+$/;
 
 /** A public signing key of a service, named by its `kid` (the key a service token's header names). */

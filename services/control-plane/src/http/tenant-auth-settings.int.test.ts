@@ -77,6 +77,13 @@ describe('service accounts (regression: any service key could sign for any servi
       /not a usable public key/,
     ],
     [
+      // Regression: an RSA key with a long exponent (here 2^64 + 1) makes every verification costly.
+      'an RSA key whose exponent is over 2^31 - 1',
+      { service_accounts: [{ id: 'a', keys: [{ ...rsaPublicJwk(), kid: 'k', e: 'AQAAAAAAAAAB' }] }] },
+      'settings.service_accounts.0.keys.0.e',
+      /at most 2147483647/,
+    ],
+    [
       'one kid under two services',
       {
         service_accounts: [
@@ -113,6 +120,10 @@ describe('service accounts (regression: any service key could sign for any servi
     expect(await eventCount()).toBe(before);
   });
 });
+
+function rsaPublicJwk(): Record<string, unknown> {
+  return generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+}
 
 function publicJwkPlaceholder(): Record<string, unknown> {
   return { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' };

@@ -7,11 +7,13 @@ import {
   healthCheck,
   isCompleteResponseStatus,
   loadBalancing,
+  MAX_RSA_PUBLIC_EXPONENT,
   MIN_HEALTH_CHECK_INTERVAL_SECONDS,
   originTarget,
   quotaPolicy,
   RATE_LIMIT_BOUNDS,
   rateLimitPolicy,
+  rsaExponentTooLarge,
   tenantSettings,
   WEBSOCKET_TOKEN_SOURCES,
 } from '@vantageedge/shared/domain/gateway-config';
@@ -208,6 +210,13 @@ function requireLoadableServiceKeys(settings: z.infer<typeof tenantSettings>, ct
       try {
         const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
         if (key.type !== 'public') throw new Error('not a public key');
+        if (rsaExponentTooLarge(jwk)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['service_accounts', index, 'keys', keyIndex, 'e'],
+            message: `must be at most ${MAX_RSA_PUBLIC_EXPONENT} (65537 is usual): a longer exponent makes every verification costly`,
+          });
+        }
       } catch (error) {
         ctx.addIssue({
           code: 'custom',

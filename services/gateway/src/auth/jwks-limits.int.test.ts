@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type CryptoKey, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -214,5 +214,60 @@ describe('remote key sets are bounded in bytes and in keys', () => {
     const clerkAnswer = answer('/clerk/v1/jwks');
     await clerkAnswer.closed;
     expect(clerkAnswer.finished).toBe(false);
+  });
+});
+
+/** An RSA key pair whose public exponent is about as long as its modulus (d is small instead). */
+async function largeExponentKeys(): Promise<{ privateKey: KeyObject; jwk: Record<string, unknown> }> {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const base = privateKey.export({ format: 'jwk' });
+  const int = (value: string | undefined) =>
+    BigInt(`0x${Buffer.from(value ?? '', 'base64url').toString('hex')}`);
+  const b64 = (value: bigint) => {
+    const hex = value.toString(16);
+    return Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, 'hex').toString('base64url');
+  };
+  const [p, q] = [int(base.p), int(base.q)];
+  const phi = (p - 1n) * (q - 1n);
+  const inverse = (a: bigint): bigint | undefined => {
+    let [r0, r1, s0, s1] = [a, phi, 1n, 0n];
+    while (r1 !== 0n) {
+      const k = r0 / r1;
+      [r0, r1, s0, s1] = [r1, r0 - k * r1, s1, s0 - k * s1];
+    }
+    return r0 === 1n ? ((s0 % phi) + phi) % phi : undefined;
+  };
+  let d = (1n << 300n) + 1n;
+  let e = inverse(d);
+  while (e === undefined) {
+    d += 2n;
+    e = inverse(d);
+  }
+  const privateJwk = { ...base, e: b64(e), d: b64(d), dp: b64(d % (p - 1n)), dq: b64(d % (q - 1n)) };
+  return {
+    privateKey: createPrivateKey({ key: privateJwk, format: 'jwk' }),
+    jwk: { kty: 'RSA', n: base.n, e: b64(e), kid: 'big-e', alg: 'RS256' },
+  };
+}
+
+/**
+ * Regression test: RSA verification costs in proportion to the public exponent's length, and a key set
+ * is the tenant's (or its provider's) to write. A 2048-bit key with a 2048-bit exponent took 3 ms per
+ * verification, a 3072-bit one 13 ms (0.04 and 0.08 ms with e = 65537), on the thread pool the
+ * replica's DNS lookups and log writes share, for every token (valid ones are not refused by the
+ * failure limiter). Keys with an exponent over 2^31 − 1 (Go's crypto/rsa refuses them too) are left out.
+ */
+describe('remote key sets leave out keys that are costly to verify with', () => {
+  it('regression: does not verify with an RSA key whose exponent is over 31 bits, and keeps the others', async () => {
+    const costly = await largeExponentKeys();
+    const ordinary = await generateKeyPair('RS256');
+    const keys = [costly.jwk, { ...(await exportJWK(ordinary.publicKey)), kid: 'ok', alg: 'RS256' }];
+    const set = new RemoteKeySet('https://idp.test/jwks', {
+      fetch: async () => new Response(JSON.stringify({ keys })),
+    });
+    const sign = (key: KeyObject | CryptoKey, kid: string) =>
+      new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid }).setExpirationTime('5m').sign(key);
+    await expect(jwtVerify(await sign(costly.privateKey, 'big-e'), set.getKey)).rejects.toThrow();
+    await expect(jwtVerify(await sign(ordinary.privateKey, 'ok'), set.getKey)).resolves.toBeDefined();
   });
 });

@@ -1,4 +1,4 @@
-import type { ServiceAccount } from '@vantageedge/shared/domain/gateway-config';
+import { rsaExponentTooLarge, type ServiceAccount } from '@vantageedge/shared/domain/gateway-config';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -176,9 +176,11 @@ export class RemoteKeySet {
       if (Array.isArray(set?.keys) && set.keys.length > this.#policy.maxKeys) {
         throw new Error(`JWKS lists ${set.keys.length} keys, more than ${this.#policy.maxKeys}`);
       }
-      const local = createLocalJWKSet(set);
+      // A key too costly to verify with is left out, as if the set did not list it.
+      const usable = { ...set, keys: set.keys.filter((key) => !rsaExponentTooLarge(key)) };
+      const local = createLocalJWKSet(usable);
       const keys = new Map<string, JWK>();
-      for (const key of set.keys) if (typeof key.kid === 'string') keys.set(key.kid, key);
+      for (const key of usable.keys) if (typeof key.kid === 'string') keys.set(key.kid, key);
       this.#local = local;
       this.#keys = keys;
       // Remembered unknown kids stay remembered: lookups check the set first, so a kid that a later
@@ -193,14 +195,18 @@ export class RemoteKeySet {
 }
 
 /**
- * Every remote key set of a replica, one per URL for the life of the process: shared by every snapshot
- * of every tenant that names the same URL (a new snapshot does not refetch) and by Clerk's JWKS.
+ * Every remote key set of a replica, one per URL: shared by every snapshot of every tenant that names
+ * the same URL (a new snapshot does not refetch) and by Clerk's JWKS. A tenant's set is kept while a
+ * snapshot in force names its URL (counted by `acquire` and `release`), so a tenant changing its
+ * jwks_url again and again does not grow the replica.
  * A tenant's jwks_url is tenant input: its fetches connect only where the origin address policy allows
  * (ORIGIN_BLOCKED_CIDRS, checked after DNS, and never the gateway's own listeners). Clerk's URL is the
  * operator's setting and is fetched as configured.
  */
 export class RemoteJwksRegistry {
   readonly #sets = new Map<string, RemoteKeySet>();
+  /** Snapshots in force naming each tenant key set (by id); Clerk's set is never released. */
+  readonly #users = new Map<string, number>();
   readonly #policy: JwksFetchPolicy;
   readonly #fetches: Counter<'source' | 'outcome'> | undefined;
   readonly #tenantFetch: JwksFetch;
@@ -227,9 +233,29 @@ export class RemoteJwksRegistry {
       : undefined;
   }
 
-  /** A tenant's OIDC key set, for jwtVerify. */
-  get(url: string): JWTVerifyGetKey {
-    return this.#set(url, 'oidc').getKey;
+  /** A tenant's OIDC key set, for jwtVerify, kept until as many `release(url)` calls. */
+  acquire(url: string): JWTVerifyGetKey {
+    const set = this.#set(url, 'oidc');
+    const id = setId(url, 'oidc');
+    this.#users.set(id, (this.#users.get(id) ?? 0) + 1);
+    return set.getKey;
+  }
+
+  /** A snapshot naming the URL is no longer in force; the set goes with the last one. */
+  release(url: string): void {
+    const id = setId(url, 'oidc');
+    const users = (this.#users.get(id) ?? 0) - 1;
+    if (users > 0) {
+      this.#users.set(id, users);
+      return;
+    }
+    this.#users.delete(id);
+    this.#sets.delete(id);
+  }
+
+  /** The key sets kept. */
+  get size(): number {
+    return this.#sets.size;
   }
 
   /** Clerk's JWKS from its Backend API (`<apiUrl>/v1/jwks`, authenticated with the secret key). */
@@ -239,7 +265,7 @@ export class RemoteJwksRegistry {
   }
 
   #set(url: string, source: 'oidc' | 'clerk', headers?: Record<string, string>): RemoteKeySet {
-    const id = `${source} ${url}`;
+    const id = setId(url, source);
     let set = this.#sets.get(id);
     if (set === undefined) {
       set = new RemoteKeySet(url, {
@@ -252,6 +278,10 @@ export class RemoteJwksRegistry {
     }
     return set;
   }
+}
+
+function setId(url: string, source: 'oidc' | 'clerk'): string {
+  return `${source} ${url}`;
 }
 
 /**
@@ -272,6 +302,10 @@ export function compileServiceAccounts(
         ambiguous.add(jwk.kid);
         byKid.delete(jwk.kid);
         warn(`service key ${jwk.kid} is listed by more than one service: trusted for none`);
+        continue;
+      }
+      if (rsaExponentTooLarge(jwk)) {
+        warn(`service key ${jwk.kid} of ${account.id} ignored: its RSA exponent is over 2^31 - 1`);
         continue;
       }
       try {

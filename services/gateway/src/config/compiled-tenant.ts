@@ -78,6 +78,7 @@ export interface CompiledTenantAuth {
   readonly oidc: {
     readonly issuer: string;
     readonly audience: string;
+    readonly jwksUrl: string;
     readonly keys: JWTVerifyGetKey;
   } | null;
   /** Service accounts by the `kid` of each of their keys (a key belongs to exactly one service). */

@@ -290,23 +290,27 @@ export class GatewayConfigStore implements TenantConfigSink {
     }
 
     const { settings } = snapshot.tenant;
+    const subdomain = snapshot.tenant.subdomain.toLowerCase();
+    const customDomains = this.#servableCustomDomains(snapshot);
+    const hostNames = new Set(this.#options.baseDomains.map((base) => `${subdomain}.${base}`));
+    for (const domain of customDomains.keys()) hostNames.add(domain);
+    const router = new RouteMatcher(routes, settings.ip_rules);
+
+    const serviceAccounts = compileServiceAccounts(settings.service_accounts, (message) =>
+      this.#warn(tenantId, message),
+    );
+    // Last: a key set acquired here is released when this version retires, so nothing may fail after.
     const auth: CompiledTenantAuth = {
       oidc: settings.oidc
         ? {
             issuer: settings.oidc.issuer,
             audience: settings.oidc.audience,
-            keys: this.#remoteJwks.get(settings.oidc.jwks_url),
+            jwksUrl: settings.oidc.jwks_url,
+            keys: this.#remoteJwks.acquire(settings.oidc.jwks_url),
           }
         : null,
-      serviceAccounts: compileServiceAccounts(settings.service_accounts, (message) =>
-        this.#warn(tenantId, message),
-      ),
+      serviceAccounts,
     };
-
-    const subdomain = snapshot.tenant.subdomain.toLowerCase();
-    const customDomains = this.#servableCustomDomains(snapshot);
-    const hostNames = new Set(this.#options.baseDomains.map((base) => `${subdomain}.${base}`));
-    for (const domain of customDomains.keys()) hostNames.add(domain);
 
     return {
       id: tenantId,
@@ -319,7 +323,7 @@ export class GatewayConfigStore implements TenantConfigSink {
       customDomains,
       hostNames: [...hostNames],
       routes,
-      router: new RouteMatcher(routes, settings.ip_rules),
+      router,
       apiKeys,
       origins,
       auth,
@@ -402,6 +406,7 @@ export class GatewayConfigStore implements TenantConfigSink {
    * removes the metric series of routes the replacement no longer has (all of them: tenant removed).
    */
   #retire(previous: CompiledTenant, replacement: CompiledTenant | undefined): void {
+    if (previous.auth.oidc !== null) this.#remoteJwks.release(previous.auth.oidc.jwksUrl);
     for (const policy of this.#pipeline.policies) policy.tenantRetired?.(previous, replacement);
     this.#pipeline.metrics?.tenantRetired(
       previous.id,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 import { describe, expect, it } from 'vitest';
+import { RemoteJwksRegistry } from '../auth/jwks.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import type { UpstreamSet } from '../upstream/types.js';
 import { GatewayConfigStore, type HostRefusal } from './gateway-config-store.js';
@@ -225,6 +226,41 @@ describe('GatewayConfigStore', () => {
         expect(store.resolveHost('acme.localhost')?.id).toBe(tenant(2));
       }
     });
+  });
+
+  it('regression: keeps the key set of a jwks_url only while a tenant in force names it', () => {
+    // Every jwks_url ever applied kept its key set (up to 1 MiB of keys, 10,000 remembered kids) for
+    // the life of the process: a tenant admin changing the URL again and again grew every replica.
+    const { factory } = recordingUpstreams();
+    const remoteJwks = new RemoteJwksRegistry();
+    const store = new GatewayConfigStore({
+      baseDomains: ['localhost'],
+      createUpstreamSet: factory,
+      remoteJwks,
+    });
+    const oidc = (url: string) => ({ oidc: { issuer: 'https://idp.test', audience: 'api', jwks_url: url } });
+    for (let version = 1; version <= 50; version++) {
+      store.apply(base(version, 'acme', { settings: oidc(`https://idp.test/jwks?v=${version}`) }));
+    }
+    expect(remoteJwks.size).toBe(1);
+
+    const other = (version: number, url: string) =>
+      buildSnapshot({
+        tenantId: '00000000-0000-4000-8000-000000000002',
+        version,
+        subdomain: 'other',
+        origins: [],
+        routes: [],
+        settings: oidc(url),
+      });
+    store.apply(other(1, 'https://idp.test/jwks?v=50'));
+    const shared = store.get('00000000-0000-4000-8000-000000000002')?.auth.oidc?.keys;
+    expect(store.get('00000000-0000-4000-8000-000000000001')?.auth.oidc?.keys).toBe(shared);
+    store.apply(base(51));
+    expect(remoteJwks.size).toBe(1);
+    expect(store.get('00000000-0000-4000-8000-000000000002')?.auth.oidc?.keys).toBe(shared);
+    store.remove('00000000-0000-4000-8000-000000000002');
+    expect(remoteJwks.size).toBe(0);
   });
 
   it('compiles routes, skipping a bad pattern, and indexes keys by hash', () => {
