@@ -164,6 +164,12 @@ export const gatewaySettings = {
    * more are closed at once (0 = no limit). Peers in GATEWAY_TRUSTED_PROXIES are not limited.
    */
   GATEWAY_MAX_CONNECTIONS_PER_CLIENT: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
+  /**
+   * Open WebSockets (upgrades waiting for their origin included) one tenant may hold on this replica;
+   * past it an upgrade is refused 503 websocket_limit. Unset: half of GATEWAY_MAX_CONNECTIONS; when
+   * set, below GATEWAY_MAX_CONNECTIONS (room for the other tenants), or 0 = no limit.
+   */
+  GATEWAY_MAX_WEBSOCKETS_PER_TENANT: z.coerce.number().int().min(0).max(1_000_000).optional(),
   /** Requests served on one keep-alive connection before it is closed (0 = no limit). */
   GATEWAY_MAX_REQUESTS_PER_CONNECTION: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /** After SIGTERM: /readyz answers 503 and the listener keeps accepting this long (load balancers notice). */
@@ -224,6 +230,8 @@ export function assertGatewaySettings(
     GatewaySettings,
     | 'GATEWAY_HEADERS_TIMEOUT_MS'
     | 'GATEWAY_REQUEST_TIMEOUT_MS'
+    | 'GATEWAY_MAX_CONNECTIONS'
+    | 'GATEWAY_MAX_WEBSOCKETS_PER_TENANT'
     | 'GATEWAY_TLS_PORT'
     | 'GATEWAY_TLS_CERT_FILE'
     | 'GATEWAY_TLS_KEY_FILE'
@@ -239,6 +247,16 @@ export function assertGatewaySettings(
       { setting: 'GATEWAY_REQUEST_TIMEOUT_MS', issue: 'must not be less than GATEWAY_HEADERS_TIMEOUT_MS' },
     ]);
   }
+  const webSockets = settings.GATEWAY_MAX_WEBSOCKETS_PER_TENANT;
+  if (webSockets !== undefined && webSockets > 0 && webSockets >= settings.GATEWAY_MAX_CONNECTIONS) {
+    throw new SettingsError([
+      {
+        setting: 'GATEWAY_MAX_WEBSOCKETS_PER_TENANT',
+        issue:
+          'must be less than GATEWAY_MAX_CONNECTIONS (one tenant’s WebSockets would leave no connection for the others), or 0 for no limit',
+      },
+    ]);
+  }
   if (
     settings.GATEWAY_TLS_PORT !== undefined &&
     (settings.GATEWAY_TLS_CERT_FILE === undefined || settings.GATEWAY_TLS_KEY_FILE === undefined)
@@ -251,6 +269,16 @@ export function assertGatewaySettings(
       },
     ]);
   }
+}
+
+/** GATEWAY_MAX_WEBSOCKETS_PER_TENANT, or when unset half of GATEWAY_MAX_CONNECTIONS (0 = no limit). */
+export function webSocketsPerTenant(
+  settings: Pick<GatewaySettings, 'GATEWAY_MAX_CONNECTIONS' | 'GATEWAY_MAX_WEBSOCKETS_PER_TENANT'>,
+): number {
+  return (
+    settings.GATEWAY_MAX_WEBSOCKETS_PER_TENANT ??
+    Math.max(1, Math.floor(settings.GATEWAY_MAX_CONNECTIONS / 2))
+  );
 }
 
 /** For tests: parse and throw instead of exiting. */

@@ -4,7 +4,7 @@ import {
   DEV_CERTIFICATE_ENCRYPTION_KEY,
 } from '@vantageedge/shared/settings/development-secrets';
 import { describe, expect, it } from 'vitest';
-import { parseGatewaySettings } from './settings.js';
+import { parseGatewaySettings, webSocketsPerTenant } from './settings.js';
 
 describe('gateway settings with make dev’s published secrets', () => {
   const OWN_PEPPER = { API_KEY_PEPPER: 'p'.repeat(32) };
@@ -54,5 +54,37 @@ describe('gateway CLERK_JWT_KEY', () => {
     }) as string;
     for (const value of [pem, pem.replaceAll('\n', '\\n')])
       expect(parseGatewaySettings({ ...REQUIRED, CLERK_JWT_KEY: value }).CLERK_JWT_KEY).toBe(pem);
+  });
+});
+
+describe('gateway GATEWAY_MAX_WEBSOCKETS_PER_TENANT', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+
+  it('defaults to half of GATEWAY_MAX_CONNECTIONS, leaving room for the other tenants', () => {
+    expect(webSocketsPerTenant(parseGatewaySettings(REQUIRED))).toBe(5_000);
+    expect(webSocketsPerTenant(parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_CONNECTIONS: '9' }))).toBe(4);
+    expect(webSocketsPerTenant(parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_CONNECTIONS: '1' }))).toBe(1);
+  });
+
+  it('takes a value below GATEWAY_MAX_CONNECTIONS, or 0 for no limit', () => {
+    for (const value of ['0', '1', '9999'])
+      expect(
+        webSocketsPerTenant(parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_WEBSOCKETS_PER_TENANT: value })),
+      ).toBe(Number(value));
+  });
+
+  it.each(['10000', '20000'])(
+    'refuses %s with GATEWAY_MAX_CONNECTIONS=10000 (one tenant could take every connection)',
+    (value) => {
+      expect(() => parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_WEBSOCKETS_PER_TENANT: value })).toThrow(
+        /GATEWAY_MAX_WEBSOCKETS_PER_TENANT: must be less than GATEWAY_MAX_CONNECTIONS/,
+      );
+    },
+  );
+
+  it.each(['-1', '1.5', 'many'])('refuses %j', (value) => {
+    expect(() => parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_WEBSOCKETS_PER_TENANT: value })).toThrow(
+      /GATEWAY_MAX_WEBSOCKETS_PER_TENANT/,
+    );
   });
 });

@@ -26,7 +26,7 @@ import { RequestTracing } from './observability/request-tracing.js';
 import { createGatewayHandler, type UsageSink } from './pipeline/gateway-handler.js';
 import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
-import type { GatewaySettings } from './settings.js';
+import { type GatewaySettings, webSocketsPerTenant } from './settings.js';
 import { TenantCertificates } from './tls/tenant-certificates.js';
 import { WebSocketMetrics } from './websocket/websocket-metrics.js';
 import { WebSocketProxy } from './websocket/websocket-proxy.js';
@@ -185,6 +185,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     trustedProxies: trustedProxies.ranges,
     idleTimeoutMs: config.GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS * 1000,
     maxHeaders: config.GATEWAY_MAX_HEADERS_COUNT,
+    maxPerTenant: webSocketsPerTenant(config),
     baseDomains: platformBaseDomains(config),
     addressPolicy: options.addressPolicy,
     metrics: new WebSocketMetrics(registry),

@@ -3,13 +3,14 @@ import { BoundCounter, registerTenantSeries } from '../observability/bound-metri
 import { errorStatusLabel } from '../observability/gateway-metrics.js';
 
 /**
- * WebSocket series: open proxied connections and upgrade requests by the status they got. Both leave
- * /metrics with their tenant (removeTenantSeries on the registry): the upgrades at once, the open
- * connections once the tenant is gone and none of its connections is open any more (a close after
+ * WebSocket series: open proxied connections, upgrade requests by the status they got, and upgrades
+ * refused at the tenant's WebSocket limit. They leave /metrics with their tenant (removeTenantSeries on
+ * the registry): the counters at once, the open connections once the tenant is gone and none of its connections is open any more (a close after
  * the series went would otherwise bring it back at -1).
  */
 export class WebSocketMetrics {
   readonly #upgrades: BoundCounter;
+  readonly #limitRefusals: BoundCounter;
   /** Open connections by tenant; read by the gauge at scrape time. */
   readonly #open = new Map<string, number>();
 
@@ -31,6 +32,12 @@ export class WebSocketMetrics {
       labelNames: ['tenant', 'status'],
       registry,
     });
+    this.#limitRefusals = new BoundCounter({
+      name: 'vantageedge_gateway_websocket_limit_refusals_total',
+      help: 'WebSocket upgrades refused 503 websocket_limit because the tenant held GATEWAY_MAX_WEBSOCKETS_PER_TENANT on this replica',
+      labelNames: ['tenant'],
+      registry,
+    });
     registerTenantSeries(registry, {
       removeTenant: (tenant, routeIsLive) => {
         // A replaced tenant keeps its series; a removed one's gauge goes now only if nothing is open.
@@ -45,6 +52,11 @@ export class WebSocketMetrics {
    */
   upgrade(tenant: string, status: number, errorCode: string | undefined): void {
     this.#upgrades.series([tenant, errorStatusLabel(status, errorCode)]).inc();
+  }
+
+  /** An upgrade was refused because the tenant held GATEWAY_MAX_WEBSOCKETS_PER_TENANT. */
+  refusedAtLimit(tenant: string): void {
+    this.#limitRefusals.series([tenant]).inc();
   }
 
   opened(tenant: string): void {

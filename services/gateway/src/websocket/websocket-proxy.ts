@@ -41,6 +41,7 @@ import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/g
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
+import { TenantWebSocketLimit } from './tenant-websocket-limit.js';
 import { upgradeRecorder } from './upgrade-record.js';
 import type { WebSocketMetrics } from './websocket-metrics.js';
 
@@ -55,6 +56,11 @@ export interface WebSocketProxyOptions {
   idleTimeoutMs: number;
   /** GATEWAY_MAX_HEADERS_COUNT: an upgrade with more header lines is refused 431, as any request. */
   maxHeaders: number;
+  /**
+   * GATEWAY_MAX_WEBSOCKETS_PER_TENANT: open WebSockets (and upgrades waiting for their origin) one
+   * tenant may hold on this replica; past it an upgrade is refused 503 websocket_limit. 0 = no limit.
+   */
+  maxPerTenant: number;
   /** The platform base domains: an origin's Set-Cookie Domain is scoped as on every response. */
   baseDomains: readonly string[];
   /**
@@ -100,6 +106,8 @@ const REFUSAL_RESPONSE_STAGES = new Set(['response_headers']);
 const CLOSE_GRACE_MS = 1_000;
 /** Guarded connectors kept per connect timeout (origins' timeouts); beyond, one is made per upgrade. */
 const MAX_CONNECTORS = 32;
+/** Retry-After of an upgrade refused because its tenant holds GATEWAY_MAX_WEBSOCKETS_PER_TENANT. */
+const LIMIT_RETRY_AFTER_SECONDS = '5';
 
 /** How the origin's Set-Cookie and Clear-Site-Data reach the client (CookieDomainGuard). */
 interface ResponseScoping {
@@ -144,6 +152,7 @@ export class WebSocketProxy {
   readonly #clientAddresses: ClientAddressResolver;
   readonly #cookieDomains: CookieDomainGuard;
   readonly #addressPolicy: OriginAddressPolicy;
+  readonly #perTenant: TenantWebSocketLimit;
   /** Only when tracing is on. */
   readonly #tracing: RequestTracing | undefined;
   /** Guarded connectors (the upstream pools' own connector) by connect timeout. */
@@ -156,6 +165,7 @@ export class WebSocketProxy {
     this.#cookieDomains = new CookieDomainGuard(options.baseDomains);
     this.#addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
     this.#tracing = options.tracing?.enabled ? options.tracing : undefined;
+    this.#perTenant = new TenantWebSocketLimit(options.maxPerTenant);
   }
 
   get openConnections(): number {
@@ -275,6 +285,17 @@ export class WebSocketProxy {
 
     const origin = route.origin;
     if (origin === undefined) return refuse(503, 'origin_unavailable', 'the route has no origin configured');
+    // The client left while the upgrade was authenticated (recorded at its close): no origin for it.
+    if (socket.destroyed) return;
+    if (!this.#admit(tenant.id, socket)) {
+      this.#options.metrics?.refusedAtLimit(tenant.id);
+      return refuse(
+        503,
+        'websocket_limit',
+        `the tenant holds its limit of ${this.#perTenant.limit} open WebSockets on this gateway; try again later`,
+        { 'retry-after': LIMIT_RETRY_AFTER_SECONDS },
+      );
+    }
     const lease = origin.upstreams.acquire({
       clientIp: exchange.clientIp,
       path: exchange.path,
@@ -303,6 +324,19 @@ export class WebSocketProxy {
       refuse,
       record,
     );
+  }
+
+  /**
+   * Takes one of the tenant's GATEWAY_MAX_WEBSOCKETS_PER_TENANT slots until the client connection
+   * closes, whichever way it ends (a refusal, the origin's non-101 answer, either side closing the
+   * WebSocket, the client leaving first): every ending destroys the client socket, which is still open
+   * here. False at the limit.
+   */
+  #admit(tenantId: string, socket: Duplex): boolean {
+    const release = this.#perTenant.admit(tenantId);
+    if (release === undefined) return false;
+    socket.once('close', release);
+    return true;
   }
 
   /**
@@ -389,7 +423,6 @@ export class WebSocketProxy {
       method: 'GET',
       headers,
       // No agent (`agent: false` would make one, which connects by itself): the connection below.
-      timeout: timeoutMs,
       // Never a plain connect: the origin address policy is checked as for every upstream exchange
       // (TLS included for https targets).
       createConnection: (_options, oncreate) => {
@@ -397,6 +430,9 @@ export class WebSocketProxy {
         return undefined;
       },
     });
+    // Not the `timeout` option: node only listens for the socket's timeout and leaves setting it to the
+    // agent or createConnection, so an origin that never answered the upgrade held it for ever.
+    upstreamRequest.setTimeout(timeoutMs);
     exchange.upstreamTarget = target.id;
     const sentAt = performance.now();
     client.once('close', () => {
@@ -478,6 +514,7 @@ export class WebSocketProxy {
         release({ kind: 'cancelled' });
         return;
       }
+      upstream.setTimeout(0); // the origin's answer timeout; an open WebSocket has the idle timeout
       this.#countUpgrade(tenant, 101, undefined);
       client.write(switchingProtocols(response, exchange.requestId, scoping));
       record(101);
