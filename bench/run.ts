@@ -66,7 +66,7 @@ import { type LoadResult, runWrk } from './lib/wrk.js';
  * BENCH_CONNECTIONS, BENCH_SCENARIOS (comma list of ids), BENCH_LARGE=1 (add the 64 KiB body scenario),
  * BENCH_CPU_PROF=<scenario id> (a V8 CPU profile of the gateway serving that scenario, startup excluded,
  * in bench-results/profiles/), BENCH_PAIRS, BENCH_PAIR_SECONDS and BENCH_PAIR_PROCESSES (the paired
- * comparison: 30 runs of 2 s on 3 pairs of processes, 8 on 2 in quick mode), BENCH_POLICY_PARTS=1 (also each route policy alone against API-key auth),
+ * comparison: 40 runs of 2 s on 3 pairs of processes, 12 on 2 in quick mode, rounded up to whole couples), BENCH_POLICY_PARTS=1 (also each route policy alone against API-key auth),
  * REDIS_URL, BENCH_OUT_DIR (default bench-results/).
  */
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -97,7 +97,7 @@ const PAIRED: readonly PairedDefinition[] = [
 /** Two identical routes: the method's own error (its interval should hold 1). */
 const PAIRED_CONTROL: PairedDefinition = { variant: APIKEY_TWIN.id, base: 'apikey', maxRatio: null };
 /** Runs per paired comparison, BENCH_PAIR_SECONDS each (both sides at once). */
-const pairCount = Number(process.env['BENCH_PAIRS'] ?? (quick ? 8 : 30));
+const pairCount = Number(process.env['BENCH_PAIRS'] ?? (quick ? 12 : 40));
 const pairSeconds = Number(process.env['BENCH_PAIR_SECONDS'] ?? 2);
 /**
  * Gateway process pairs per paired comparison, each running an equal share of its runs: a process's
@@ -592,7 +592,7 @@ async function main(): Promise<void> {
     out.write(
       p === null
         ? `\nPaired, ${pair.variant} against ${pair.base}: no usable pair\n`
-        : `\nPaired (two gateways on one core, both loaded at once, ${pair.seconds_per_run} s runs)${pair.variant === APIKEY_TWIN.id ? ', control' : ''}, ${pair.variant} against ${pair.base}: ${p.variantUsPerRequest} vs ${p.baseUsPerRequest} CPU µs/request, ${pair.variant} ÷ ${pair.base} ${p.costRatio} (median of ${p.pairs} pairs, 95% interval ${p.costRatioCi95?.join('–') ?? 'n/a'}, range ${p.costRatioRange[0]}–${p.costRatioRange[1]})${pair.goal ? `; goal ≤ ${pair.goal.max_ratio}: ${pair.goal.verdict}` : ''}\n`,
+        : `\nPaired (two gateways on one core, both loaded at once, ${pair.seconds_per_run} s runs)${pair.variant === APIKEY_TWIN.id ? ', control' : ''}, ${pair.variant} against ${pair.base}: ${p.variantUsPerRequest} vs ${p.baseUsPerRequest} CPU µs/request, ${pair.variant} ÷ ${pair.base} ${p.costRatio} (median of ${p.couples > 0 ? `${p.couples} couples of runs in both orientations` : `${p.pairs} runs`}, 95% interval ${p.costRatioCi95?.join('–') ?? 'n/a'}; runs one way round ${p.orientationRatios?.unswapped ?? 'n/a'}, the other ${p.orientationRatios?.swapped ?? 'n/a'}, range ${p.costRatioRange[0]}–${p.costRatioRange[1]})${pair.goal ? `; goal ≤ ${pair.goal.max_ratio}: ${pair.goal.verdict}` : ''}\n`,
     );
   }
   out.write('\nOther benchmarks (latest result files; run their make targets to refresh):\n');
@@ -649,9 +649,12 @@ async function pairedComparison(
     snapshots: (c) => [...base.snapshots(c), ...variant.snapshots(c)],
   });
   const pairRuns: PairedRun[] = [];
+  // Whole couples per pair of processes (a run one way round and the next the other way).
+  const couples = Math.ceil(pairCount / 2);
   for (let block = 0; block < pairProcesses; block++) {
-    const runs = Math.floor((pairCount * (block + 1)) / pairProcesses) - pairRuns.length;
-    pairRuns.push(...(await pairedBlock(serving, runs, block, { base, variant, ctx, plan, clerkKey })));
+    const runs = 2 * Math.floor((couples * (block + 1)) / pairProcesses) - pairRuns.length;
+    if (runs > 0)
+      pairRuns.push(...(await pairedBlock(serving, runs, block, { base, variant, ctx, plan, clerkKey })));
   }
   const summary = summarizePaired(pairRuns);
   const maxRatio = definition.maxRatio;
@@ -664,6 +667,8 @@ async function pairedComparison(
     runs: pairRuns.map((r) => ({
       baseUsPerRequest: round(r.baseUsPerRequest, 1),
       variantUsPerRequest: round(r.variantUsPerRequest, 1),
+      processPair: r.processPair,
+      swapped: r.swapped,
     })),
     summary,
     goal:
@@ -719,7 +724,12 @@ async function pairedBlock(
         const at = processOf(side, swapped);
         return result.requests > 0 ? (after[at]! - before[at]!) / 1000 / result.requests : 0;
       });
-      pairRuns.push({ baseUsPerRequest: usPerRequest[0]!, variantUsPerRequest: usPerRequest[1]! });
+      pairRuns.push({
+        baseUsPerRequest: usPerRequest[0]!,
+        variantUsPerRequest: usPerRequest[1]!,
+        processPair: block,
+        swapped,
+      });
     }
     return pairRuns;
   } finally {

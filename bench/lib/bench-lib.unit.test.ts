@@ -7,6 +7,7 @@ import {
   markdownTable,
   median,
   medianConfidenceInterval,
+  orientedCouples,
   pairedVerdict,
   ratio,
   type ScenarioRow,
@@ -116,6 +117,30 @@ describe('paired comparison', () => {
     expect(summary.variantUsPerRequest).toBe(75);
   });
 
+  it("takes a run one way round with the next the other way, so one process's own extra cost cancels", () => {
+    // The pair's first process costs 4% more than its second, whatever it serves; the variant 3% more
+    // than the base. Runs alternate: base on the first process, then on the second.
+    const runs = Array.from({ length: 12 }, (_, i) => {
+      const swapped = i % 2 === 1;
+      const base = 100 * (swapped ? 1 : 1.04);
+      const variant = 103 * (swapped ? 1.04 : 1);
+      return { baseUsPerRequest: base, variantUsPerRequest: variant, processPair: i < 6 ? 0 : 1, swapped };
+    });
+    expect(orientedCouples(runs)).toHaveLength(6);
+    const summary = summarizePaired(runs)!;
+    expect(summary.costRatio).toBe(1.03);
+    expect(summary.couples).toBe(6);
+    expect(summary.orientationRatios).toEqual({ unswapped: 0.99, swapped: 1.071 });
+    expect(summary.costRatioCi95).toEqual([1.03, 1.03]);
+    // A couple never spans two pairs of processes, and runs without an orientation are taken one by one.
+    expect(orientedCouples([runs[1]!, { ...runs[0]!, processPair: 1 }])).toEqual([]);
+    expect(
+      summarizePaired(
+        runs.map(({ baseUsPerRequest, variantUsPerRequest }) => ({ baseUsPerRequest, variantUsPerRequest })),
+      )!.couples,
+    ).toBe(0);
+  });
+
   it('has nothing to say without a pair whose CPU was measured', () => {
     expect(summarizePaired([{ baseUsPerRequest: 0, variantUsPerRequest: 0 }])).toBeNull();
   });
@@ -138,6 +163,8 @@ describe('paired comparison', () => {
       baseUsPerRequest: 70,
       variantUsPerRequest: 72,
       costRatio: (low + high) / 2,
+      couples: 15,
+      orientationRatios: null,
       costRatioCi95: [low, high] as [number, number],
       costRatioRange: [0.8, 1.3] as [number, number],
     });

@@ -116,25 +116,65 @@ export function scenarioRatios(
   };
 }
 
-/** One alternating pair of runs of the paired comparison: CPU µs per request of each side. */
+/** One run of the paired comparison: CPU µs per request of each side. */
 export interface PairedRun {
   baseUsPerRequest: number;
   variantUsPerRequest: number;
+  /** Which pair of gateway processes ran it (runs are shared between BENCH_PAIR_PROCESSES pairs). */
+  processPair?: number | undefined;
+  /** The base ran on the pair's second process, the variant on its first (every other run). */
+  swapped?: boolean | undefined;
 }
 
 export interface PairedSummary {
   pairs: number;
   baseUsPerRequest: number;
   variantUsPerRequest: number;
-  /** Median over pairs of variant ÷ base CPU per request (1.05 = the variant costs 5% more). */
+  /**
+   * Median variant ÷ base CPU per request (1.05 = the variant costs 5% more): over couples of runs when
+   * the runs say their orientation (see orientedCouples), else over runs.
+   */
   costRatio: number;
+  /** Couples of runs in opposite orientations the ratio is the median of (0: it is over runs). */
+  couples: number;
+  /**
+   * The median ratio of the runs in each orientation: how far apart they are is how much one process of
+   * a pair cost more than the other (squared), which the couples cancel.
+   */
+  orientationRatios: { unswapped: number; swapped: number } | null;
   /**
    * 95% confidence interval of that median, distribution-free (order statistics of the pairs' ratios,
    * so a few pairs a neighbour disturbed do not widen it much); null below 6 pairs.
    */
   costRatioCi95: [number, number] | null;
-  /** The smallest and largest pair's ratio: how much the machine moved during the comparison. */
+  /** The smallest and largest run's ratio: how much the machine moved during the comparison. */
   costRatioRange: [number, number];
+}
+
+/**
+ * Couples of consecutive runs on the same pair of processes in opposite orientations, each giving
+ * √(ratio unswapped × ratio swapped). Two processes serving the same code on the same core can differ by
+ * a few percent for a whole run of pairs (which started first, its memory layout, its JIT); a factor k
+ * on one process shows as r × k one way round and r ÷ k the other, so a couple's geometric mean is
+ * free of it, where a median over runs sits wherever the two clusters happen to meet.
+ */
+export function orientedCouples(runs: readonly PairedRun[]): number[] {
+  const couples: number[] = [];
+  let waiting: PairedRun | undefined;
+  for (const run of runs) {
+    if (run.swapped === undefined || run.processPair === undefined) return [];
+    if (waiting !== undefined && waiting.processPair === run.processPair && waiting.swapped !== run.swapped) {
+      couples.push(Math.sqrt(runRatio(waiting) * runRatio(run)));
+      waiting = undefined;
+    } else {
+      waiting = run;
+    }
+  }
+  return couples;
+}
+
+function runRatio(run: PairedRun): number {
+  return run.variantUsPerRequest / run.baseUsPerRequest;
 }
 
 /**
@@ -145,15 +185,24 @@ export interface PairedSummary {
 export function summarizePaired(runs: readonly PairedRun[]): PairedSummary | null {
   const usable = runs.filter((r) => r.baseUsPerRequest > 0 && r.variantUsPerRequest > 0);
   if (usable.length === 0) return null;
-  const ratios = usable.map((r) => r.variantUsPerRequest / r.baseUsPerRequest);
+  const runRatios = usable.map(runRatio);
+  const couples = orientedCouples(usable);
+  const ratios = couples.length > 0 ? couples : runRatios;
   const ci = medianConfidenceInterval(ratios);
+  const inOrientation = (swapped: boolean) => usable.filter((r) => r.swapped === swapped).map(runRatio);
+  const [unswapped, swapped] = [inOrientation(false), inOrientation(true)];
   return {
     pairs: usable.length,
     baseUsPerRequest: round(median(usable.map((r) => r.baseUsPerRequest)), 1),
     variantUsPerRequest: round(median(usable.map((r) => r.variantUsPerRequest)), 1),
     costRatio: round(median(ratios), 3),
+    couples: couples.length,
+    orientationRatios:
+      unswapped.length > 0 && swapped.length > 0
+        ? { unswapped: round(median(unswapped), 3), swapped: round(median(swapped), 3) }
+        : null,
     costRatioCi95: ci === null ? null : [round(ci[0], 3), round(ci[1], 3)],
-    costRatioRange: [round(Math.min(...ratios), 3), round(Math.max(...ratios), 3)],
+    costRatioRange: [round(Math.min(...runRatios), 3), round(Math.max(...runRatios), 3)],
   };
 }
 
