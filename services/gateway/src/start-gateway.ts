@@ -270,7 +270,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
         startDraining();
         // After the drain period: open WebSockets are told 1001 (going away), then requests finish.
         await websockets.closeAll();
+        // Upgrades waiting for their origin are past closeAllConnections' reach: cut at the same deadline.
+        const cutUpgrades = setTimeout(() => websockets.cutPendingUpgrades(), timeoutMs);
         const [cut] = await Promise.all([closeGracefully(trafficServer, timeoutMs), edge.close(timeoutMs)]);
+        clearTimeout(cutUpgrades);
         if (cut > 0)
           logger.warn('shutdown timeout: closed connections with requests still in flight', {
             connections: cut,

@@ -130,6 +130,9 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     http1Sockets.add(socket);
     socket.once('close', () => http1Sockets.delete(socket));
   });
+  // An upgraded socket (a WebSocket) is no longer an HTTP/1.1 connection with requests in flight: the
+  // gateway's upgrade handler owns it (1001 at the stop), so the drain must not destroy it as idle.
+  server.on('upgrade', (req: IncomingMessage) => http1Sockets.delete(req.socket as TrackedSocket));
   // First: node re-emits a failed handshake as `clientError`, whose answer must not be written in clear.
   server.prependListener('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
     options.tlsMetrics?.handshakeFailed(error);

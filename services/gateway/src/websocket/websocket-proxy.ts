@@ -149,6 +149,8 @@ function switchingProtocols(upstream: IncomingMessage, requestId: string, scopin
 export class WebSocketProxy {
   readonly #options: WebSocketProxyOptions;
   readonly #open = new Set<ProxiedConnection>();
+  /** Client sockets of upgrades not yet switched: node's closeAllConnections no longer reaches them. */
+  readonly #pending = new Set<Duplex>();
   readonly #clientAddresses: ClientAddressResolver;
   readonly #cookieDomains: CookieDomainGuard;
   readonly #addressPolicy: OriginAddressPolicy;
@@ -175,6 +177,8 @@ export class WebSocketProxy {
   /** As node's `upgrade` event listener (plain and TLS listeners). */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
+    this.#pending.add(socket);
+    socket.once('close', () => this.#pending.delete(socket));
     const incomingId = req.headers['x-request-id'];
     const requestId =
       typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
@@ -514,6 +518,13 @@ export class WebSocketProxy {
         release({ kind: 'cancelled' });
         return;
       }
+      // Switched after closeAll told the open ones to go away: nothing would ever close this one.
+      if (this.#closing) {
+        upstream.destroy();
+        release({ kind: 'cancelled' });
+        refuse(503, 'shutting_down', 'the gateway is shutting down');
+        return;
+      }
       upstream.setTimeout(0); // the origin's answer timeout; an open WebSocket has the idle timeout
       this.#countUpgrade(tenant, 101, undefined);
       client.write(switchingProtocols(response, exchange.requestId, scoping));
@@ -526,6 +537,7 @@ export class WebSocketProxy {
   }
 
   #pair(client: Duplex, upstream: Socket, tenantId: string, onClose: () => void): void {
+    this.#pending.delete(client);
     const connection: ProxiedConnection = { client, upstream, tenantId };
     this.#open.add(connection);
     this.#options.metrics?.opened(tenantId);
@@ -571,5 +583,10 @@ export class WebSocketProxy {
     for (const connection of this.#open) this.#goAway(connection, 'gateway shutting down');
     const deadline = Date.now() + timeoutMs;
     while (this.#open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** The shutdown deadline: upgrades still waiting for their origin are cut (their leases cancelled). */
+  cutPendingUpgrades(): void {
+    for (const socket of this.#pending) socket.destroy();
   }
 }
