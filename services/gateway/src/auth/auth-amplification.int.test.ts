@@ -99,6 +99,8 @@ describe('authentication cannot be used as an amplifier', () => {
   let oidcJwks: JwksServer;
   const gateways: TestGateway[] = [];
   const tenantId = randomUUID();
+  /** How long the OIDC JWKS takes to answer (a slow identity provider). */
+  let oidcJwksDelayMs = 0;
 
   async function gatewayWith(env: Record<string, string>): Promise<TestGateway> {
     const gateway = await startTestGateway({
@@ -148,7 +150,10 @@ describe('authentication cannot be used as an amplifier', () => {
     };
     clerkJwks = await startJwksServer(async () => [clerkJwk], `Bearer ${SECRET_KEY}`);
     const oidcJwk = { ...(await exportJWK(oidcKeys.publicKey)), kid: 'idp-1', alg: 'RS256' };
-    oidcJwks = await startJwksServer(async () => [oidcJwk]);
+    oidcJwks = await startJwksServer(async () => {
+      await new Promise((resolve) => setTimeout(resolve, oidcJwksDelayMs));
+      return [oidcJwk];
+    });
   });
 
   afterAll(async () => {
@@ -222,6 +227,40 @@ describe('authentication cannot be used as an amplifier', () => {
     const metrics = await gateway.registry.metrics();
     expect(metrics).toMatch(/vantageedge_gateway_auth_failures_total\{code="invalid_token"\} 5/);
     expect(metrics).toMatch(/vantageedge_gateway_auth_failures_refused_total 2/);
+  });
+
+  it('counts failures still being verified: a concurrent burst of forged tokens gets at most N verifications', async () => {
+    // The replica has not fetched the tenant's key set yet, and the IdP is slow: every token waits for it.
+    oidcJwksDelayMs = 300;
+    const gateway = await gatewayWith({ GATEWAY_AUTH_FAILURES_PER_MINUTE: '5' });
+    const forger = (await generateKeyPair('RS256')).privateKey;
+    const now = Math.floor(Date.now() / 1000);
+    // The tenant's issuer, audience and kid, signed by the wrong key: each one costs a signature check.
+    const forged = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        new SignJWT({ aud: 'flood-api' })
+          .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
+          .setSubject(`user_${i}`)
+          .setIssuer(ISSUER)
+          .setIssuedAt(now)
+          .setExpirationTime(now + 300)
+          .sign(forger),
+      ),
+    );
+    const answers = await Promise.all(forged.map((token) => call(gateway, token, '198.51.100.99')));
+    oidcJwksDelayMs = 0;
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(5);
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(35);
+    // A valid token from another client is still verified and served.
+    const valid = await new SignJWT({ aud: 'flood-api' })
+      .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
+      .setSubject('user_real')
+      .setIssuer(ISSUER)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(oidcKeys.privateKey);
+    expect((await call(gateway, valid, '198.51.100.100')).status).toBe(200);
   });
 
   it('remembers a kid a fresh key set lacked, so repeating it never refetches, while a new kid may', async () => {

@@ -13,8 +13,8 @@ interface FailureWindow {
  * Failed authentications per client IP (an IPv6 client by its /64), per replica and in memory (not shared through Redis: an
  * attacker spread over N replicas gets N times the allowance, which still bounds the crypto and JWKS
  * work each replica does for it). A client with `maxPerMinute` failures in its current one-minute
- * window is refused until that window ends, before any verification. Bounded: the least recently
- * seen clients are forgotten first.
+ * window is refused until that window ends, before any verification; a verification still in flight
+ * counts as a failure until it succeeds. Bounded: the least recently seen clients are forgotten first.
  */
 export class AuthFailureLimiter {
   readonly #maxPerMinute: number;
@@ -51,16 +51,37 @@ export class AuthFailureLimiter {
     return Math.ceil(left / 1000);
   }
 
+  /** A credential rejected at once (an API key, a cached or malformed token). */
   recordFailure(clientIp: string, code: string): void {
     this.#failures?.labels(code).inc();
-    if (this.#maxPerMinute <= 0) return;
+    this.#count(clientIp);
+  }
+
+  /**
+   * A credential about to be verified asynchronously counts as a failure from now on, so that a burst of
+   * them (or one waiting for a slow JWKS fetch) cannot all pass the check before the first one fails.
+   * Settle it with the failure's code, or with undefined to give the slot back.
+   */
+  reserve(clientIp: string): (failureCode: string | undefined) => void {
+    const window = this.#count(clientIp);
+    return (failureCode) => {
+      if (failureCode !== undefined) this.#failures?.labels(failureCode).inc();
+      // A window that has ended since is no longer in the map: giving its slot back changes nothing.
+      else if (window !== undefined) window.failures--;
+    };
+  }
+
+  #count(clientIp: string): FailureWindow | undefined {
+    if (this.#maxPerMinute <= 0) return undefined;
     const now = Date.now();
     const client = clientCountingKey(clientIp);
     const window = this.#clients.get(client);
     if (window === undefined || now - window.startedAt >= WINDOW_MS) {
-      this.#clients.set(client, { startedAt: now, failures: 1 });
-    } else {
-      window.failures++;
+      const fresh = { startedAt: now, failures: 1 };
+      this.#clients.set(client, fresh);
+      return fresh;
     }
+    window.failures++;
+    return window;
   }
 }

@@ -114,7 +114,8 @@ export class Authenticator {
 
   /**
    * The route's auth mode applied to the request. With a failure limiter, a client (IP) that failed too
-   * often is answered 429 at once, and every rejected credential is counted against it.
+   * often is answered 429 at once, and every rejected credential is counted against it (a credential
+   * verified asynchronously from the start, so concurrent ones cannot all be verified).
    */
   authenticate(
     tenant: CompiledTenant,
@@ -135,14 +136,17 @@ export class Authenticator {
         retryAfterSeconds,
       };
     }
-    const count = (result: AuthResult): AuthResult => {
-      if (!result.ok && result.status === 401 && result.code !== 'missing_credentials') {
-        limiter.recordFailure(clientIp, result.code);
-      }
-      return result;
-    };
     const result = this.#verify(tenant, route, headers);
-    return result instanceof Promise ? result.then(count) : count(result);
+    if (!(result instanceof Promise)) {
+      const code = countedFailure(result);
+      if (code !== undefined) limiter.recordFailure(clientIp, code);
+      return result;
+    }
+    const settle = limiter.reserve(clientIp);
+    return result.then((settled) => {
+      settle(countedFailure(settled));
+      return settled;
+    });
   }
 
   #verify(
@@ -374,6 +378,13 @@ export class Authenticator {
       (error: unknown) => joseFailure(error),
     );
   }
+}
+
+/** The code of a rejected credential, which counts against the client; undefined for anything else. */
+function countedFailure(result: AuthResult): string | undefined {
+  return !result.ok && result.status === 401 && result.code !== 'missing_credentials'
+    ? result.code
+    : undefined;
 }
 
 function tenantTag(kind: 'oidc' | 'service', tenant: CompiledTenant): string {
