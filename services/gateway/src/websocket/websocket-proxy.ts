@@ -151,6 +151,8 @@ export class WebSocketProxy {
   readonly #open = new Set<ProxiedConnection>();
   /** Client sockets of upgrades not yet switched: node's closeAllConnections no longer reaches them. */
   readonly #pending = new Set<Duplex>();
+  /** The tenant slot (GATEWAY_MAX_WEBSOCKETS_PER_TENANT) each admitted upgrade's client socket holds. */
+  readonly #slots = new WeakMap<Duplex, () => void>();
   readonly #clientAddresses: ClientAddressResolver;
   readonly #cookieDomains: CookieDomainGuard;
   readonly #addressPolicy: OriginAddressPolicy;
@@ -178,7 +180,6 @@ export class WebSocketProxy {
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     this.#pending.add(socket);
-    socket.once('close', () => this.#pending.delete(socket));
     const incomingId = req.headers['x-request-id'];
     const requestId =
       typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
@@ -194,7 +195,12 @@ export class WebSocketProxy {
     const record = upgradeRecorder(exchange, this.#options);
     // Whichever comes first: the answer is out, or the client left before it (a 101 is recorded at the switch).
     res.once('finish', () => record());
-    socket.once('close', () => record());
+    // One listener for everything the upgrade holds until its client connection closes.
+    socket.once('close', () => {
+      this.#pending.delete(socket);
+      this.#slots.get(socket)?.();
+      record();
+    });
     const refuse: Refusal = (status, code, message, headers) => {
       exchange.errorCode = code;
       this.#countUpgrade(exchange.tenant, status, code);
@@ -339,7 +345,7 @@ export class WebSocketProxy {
   #admit(tenantId: string, socket: Duplex): boolean {
     const release = this.#perTenant.admit(tenantId);
     if (release === undefined) return false;
-    socket.once('close', release);
+    this.#slots.set(socket, release);
     return true;
   }
 
