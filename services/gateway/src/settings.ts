@@ -42,8 +42,10 @@ export const gatewaySettings = {
   CLERK_AUTHORIZED_PARTIES: commaList.optional(),
   /** Least time between two fetches of one JWKS (Clerk's, a tenant's OIDC), successful or not. */
   GATEWAY_JWKS_COOLDOWN_SECONDS: z.coerce.number().min(1).max(3600).default(30),
-  /** Failed authentications per client IP and minute before 429 too_many_auth_failures; 0 = no limit. */
+  /** Failed authentications per tenant, client IP and minute before 429 too_many_auth_failures; 0 = no limit. */
   GATEWAY_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(0).default(30),
+  /** The same across all tenants, per client IP; unset: ten times GATEWAY_AUTH_FAILURES_PER_MINUTE. */
+  GATEWAY_AUTH_FAILURES_PER_MINUTE_ALL_TENANTS: z.coerce.number().int().min(1).optional(),
   GATEWAY_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1_048_576).default(16_384),
   GATEWAY_MAX_BODY_BYTES: z.coerce
     .number()

@@ -127,6 +127,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),
     failureLimiter: new AuthFailureLimiter({
       maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
+      maxPerMinuteAllTenants: config.GATEWAY_AUTH_FAILURES_PER_MINUTE_ALL_TENANTS,
       registry,
     }),
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import {
   type ClerkTestKeys,
   createClerkTestKeys,
@@ -12,6 +13,7 @@ import {
   send,
   startTestGateway,
   startTestOrigin,
+  TEST_PEPPER,
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
@@ -227,6 +229,40 @@ describe('authentication cannot be used as an amplifier', () => {
     const metrics = await gateway.registry.metrics();
     expect(metrics).toMatch(/vantageedge_gateway_auth_failures_total\{code="invalid_token"\} 5/);
     expect(metrics).toMatch(/vantageedge_gateway_auth_failures_refused_total 2/);
+  });
+
+  it("counts a client's failures per tenant: another tenant's page cannot lock a shared address out of every tenant", async () => {
+    const gateway = await gatewayWith({
+      GATEWAY_AUTH_FAILURES_PER_MINUTE: '3',
+      GATEWAY_AUTH_FAILURES_PER_MINUTE_ALL_TENANTS: '7',
+    });
+    const apiKeyTenant = (subdomain: string) => {
+      const originId = randomUUID();
+      gateway.store.apply(
+        buildSnapshot({
+          subdomain,
+          origins: [{ id: originId, targets: [origin.url] }],
+          routes: [{ origin_id: originId, path_pattern: '/api/*', auth_mode: 'apikey_required' }],
+          apiKeys: [{ key_hash: hashApiKey(TEST_PEPPER, `key-of-${subdomain}`) }],
+        }),
+      );
+      return (key: string) =>
+        send(gateway, `${subdomain}.localhost`, '/api/x', {
+          headers: { 'x-api-key': key, 'x-forwarded-for': '198.51.100.120' },
+        });
+    };
+    const [hostile, victim, third, fourth] = ['hostile', 'victim', 'third', 'fourth'].map(apiKeyTenant);
+    // The hostile tenant's page makes the browsers behind one NAT fail on its own host.
+    for (let i = 0; i < 3; i++) expect((await hostile!('wrong')).status).toBe(401);
+    expect((await hostile!('wrong')).status).toBe(429);
+    // The same address still reaches every other tenant.
+    expect((await victim!('key-of-victim')).status).toBe(200);
+    // Failures spread over tenants are bounded per address too: 3 + 3 + 1 = 7 verifications, then none.
+    for (let i = 0; i < 3; i++) expect((await victim!('wrong')).status).toBe(401);
+    expect((await third!('wrong')).status).toBe(401);
+    const refused = await fourth!('key-of-fourth');
+    expect(refused.status).toBe(429);
+    expect(refused.json()).toMatchObject({ error: { code: 'too_many_auth_failures' } });
   });
 
   it('counts failures still being verified: a concurrent burst of forged tokens gets at most N verifications', async () => {

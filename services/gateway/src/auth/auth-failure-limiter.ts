@@ -10,21 +10,35 @@ interface FailureWindow {
 }
 
 /**
- * Failed authentications per client IP (an IPv6 client by its /64), per replica and in memory (not shared through Redis: an
- * attacker spread over N replicas gets N times the allowance, which still bounds the crypto and JWKS
- * work each replica does for it). A client with `maxPerMinute` failures in its current one-minute
- * window is refused until that window ends, before any verification; a verification still in flight
- * counts as a failure until it succeeds. Bounded: the least recently seen clients are forgotten first.
+ * Failed authentications per client IP (an IPv6 client by its /64), per replica and in memory (not shared
+ * through Redis: an attacker spread over N replicas gets N times the allowance, which still bounds the
+ * crypto and JWKS work each replica does for it).
+ *
+ * A client is counted per tenant, so one tenant (whose page can make every browser behind a NAT fail on
+ * its own host) cannot lock that address out of other tenants; and across tenants against a larger
+ * bound, so one address still gets a bounded number of verifications from the replica. A client at either
+ * bound in its current one-minute window is refused until that window ends, before any verification; a
+ * verification still in flight counts as a failure until it succeeds. Bounded: the least recently seen
+ * clients are forgotten first.
  */
 export class AuthFailureLimiter {
   readonly #maxPerMinute: number;
-  readonly #clients: LRUCache<string, FailureWindow>;
+  readonly #maxPerMinuteAllTenants: number;
+  /** Keyed by tenant and client, and by client alone (the count across tenants). */
+  readonly #windows: LRUCache<string, FailureWindow>;
   readonly #failures: Counter<'code'> | undefined;
   readonly #refused: Counter | undefined;
 
-  constructor(options: { maxPerMinute: number; maxClients?: number; registry?: Registry }) {
+  constructor(options: {
+    maxPerMinute: number;
+    /** Default: ten times `maxPerMinute`. */
+    maxPerMinuteAllTenants?: number | undefined;
+    maxClients?: number;
+    registry?: Registry;
+  }) {
     this.#maxPerMinute = options.maxPerMinute;
-    this.#clients = new LRUCache({ max: options.maxClients ?? 100_000 });
+    this.#maxPerMinuteAllTenants = options.maxPerMinuteAllTenants ?? options.maxPerMinute * 10;
+    this.#windows = new LRUCache({ max: (options.maxClients ?? 100_000) * 2 });
     if (options.registry) {
       this.#failures = new Counter({
         name: 'vantageedge_gateway_auth_failures_total',
@@ -40,21 +54,24 @@ export class AuthFailureLimiter {
     }
   }
 
-  /** Seconds until the client may try again; 0 when it may now. Counts the refusal. */
-  refusedForSeconds(clientIp: string): number {
+  /** Seconds until the client may try again on this tenant; 0 when it may now. Counts the refusal. */
+  refusedForSeconds(tenantId: string, clientIp: string): number {
     if (this.#maxPerMinute <= 0) return 0;
-    const window = this.#clients.get(clientCountingKey(clientIp));
-    if (window === undefined || window.failures < this.#maxPerMinute) return 0;
-    const left = window.startedAt + WINDOW_MS - Date.now();
+    const client = clientCountingKey(clientIp);
+    const now = Date.now();
+    const left = Math.max(
+      this.#refusedForMs(tenantKey(tenantId, client), this.#maxPerMinute, now),
+      this.#refusedForMs(client, this.#maxPerMinuteAllTenants, now),
+    );
     if (left <= 0) return 0;
     this.#refused?.inc();
     return Math.ceil(left / 1000);
   }
 
   /** A credential rejected at once (an API key, a cached or malformed token). */
-  recordFailure(clientIp: string, code: string): void {
+  recordFailure(tenantId: string, clientIp: string, code: string): void {
     this.#failures?.labels(code).inc();
-    this.#count(clientIp);
+    this.#count(tenantId, clientIp);
   }
 
   /**
@@ -62,26 +79,39 @@ export class AuthFailureLimiter {
    * them (or one waiting for a slow JWKS fetch) cannot all pass the check before the first one fails.
    * Settle it with the failure's code, or with undefined to give the slot back.
    */
-  reserve(clientIp: string): (failureCode: string | undefined) => void {
-    const window = this.#count(clientIp);
+  reserve(tenantId: string, clientIp: string): (failureCode: string | undefined) => void {
+    const windows = this.#count(tenantId, clientIp);
     return (failureCode) => {
       if (failureCode !== undefined) this.#failures?.labels(failureCode).inc();
       // A window that has ended since is no longer in the map: giving its slot back changes nothing.
-      else if (window !== undefined) window.failures--;
+      else if (windows !== undefined) for (const window of windows) window.failures--;
     };
   }
 
-  #count(clientIp: string): FailureWindow | undefined {
+  #refusedForMs(key: string, max: number, now: number): number {
+    const window = this.#windows.get(key);
+    if (window === undefined || window.failures < max) return 0;
+    return window.startedAt + WINDOW_MS - now;
+  }
+
+  #count(tenantId: string, clientIp: string): readonly FailureWindow[] | undefined {
     if (this.#maxPerMinute <= 0) return undefined;
     const now = Date.now();
     const client = clientCountingKey(clientIp);
-    const window = this.#clients.get(client);
+    return [this.#countIn(tenantKey(tenantId, client), now), this.#countIn(client, now)];
+  }
+
+  #countIn(key: string, now: number): FailureWindow {
+    const window = this.#windows.get(key);
     if (window === undefined || now - window.startedAt >= WINDOW_MS) {
       const fresh = { startedAt: now, failures: 1 };
-      this.#clients.set(client, fresh);
+      this.#windows.set(key, fresh);
       return fresh;
     }
     window.failures++;
     return window;
   }
 }
+
+/** Tenant ids are UUIDs and client keys addresses: a space cannot occur in either. */
+const tenantKey = (tenantId: string, client: string): string => `${tenantId} ${client}`;

@@ -125,7 +125,7 @@ export class Authenticator {
   ): AuthResult | Promise<AuthResult> {
     const limiter = this.#options.failureLimiter;
     if (limiter === undefined || route.authMode === 'public') return this.#verify(tenant, route, headers);
-    const retryAfterSeconds = limiter.refusedForSeconds(clientIp);
+    const retryAfterSeconds = limiter.refusedForSeconds(tenant.id, clientIp);
     if (retryAfterSeconds > 0) {
       return {
         ok: false,
@@ -139,10 +139,10 @@ export class Authenticator {
     const result = this.#verify(tenant, route, headers);
     if (!(result instanceof Promise)) {
       const code = countedFailure(result);
-      if (code !== undefined) limiter.recordFailure(clientIp, code);
+      if (code !== undefined) limiter.recordFailure(tenant.id, clientIp, code);
       return result;
     }
-    const settle = limiter.reserve(clientIp);
+    const settle = limiter.reserve(tenant.id, clientIp);
     return result.then((settled) => {
       settle(countedFailure(settled));
       return settled;
