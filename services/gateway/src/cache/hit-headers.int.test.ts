@@ -34,6 +34,8 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
     origin = createServer((req, res) => {
       originHits++;
       req.resume();
+      // A header named __proto__, twice: undici hands it over as an own property holding an array.
+      if (req.url?.endsWith('/proto')) res.setHeader('__proto__', ['a', 'b']);
       res.writeHead(200, {
         'content-type': 'application/json',
         etag: '"v3"',
@@ -156,5 +158,19 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
       'server-timing',
     ])
       expect(stored).not.toContain(name);
+  });
+
+  // Regression: the origin's `__proto__` header, copied into the gateway's response header object by
+  // assignment, made that object's prototype the array of its values, and the MISS went out with
+  // headers named `0` and `1`.
+  it("never takes an origin's __proto__ header as the prototype of the answer's headers", async () => {
+    const miss = await send(gateway, host, '/cached/proto');
+    const hit = await send(gateway, host, '/cached/proto');
+    for (const answer of [miss, hit]) {
+      expect(answer.status).toBe(200);
+      expect(answer.headers['0']).toBeUndefined();
+      expect(answer.headers['1']).toBeUndefined();
+      expect(answer.headers['x-origin-version']).toBe('3');
+    }
   });
 });

@@ -222,7 +222,9 @@ export function downstreamResponseHeaders(
   const out: OutgoingHttpHeaders = {};
   const skip = alreadySet.length === 0 ? undefined : alreadySet;
   for (const name in headers) {
-    if (HOP_BY_HOP_HEADERS.has(name) || named?.has(name)) continue;
+    // An origin's `__proto__` header (undici keeps it as an own property) would, assigned to `out`, make
+    // its values out's prototype; node's server drops the same name from requests.
+    if (HOP_BY_HOP_HEADERS.has(name) || named?.has(name) || name === '__proto__') continue;
     if (skip !== undefined && name !== 'vary' && skip.includes(name)) continue;
     const value = headers[name];
     if (value !== undefined) out[name] = value;
