@@ -71,11 +71,13 @@ describe('make bench harness', () => {
     expect(files.some((f) => f.endsWith('.svg'))).toBe(true);
     const report = JSON.parse(readFileSync(path.join(outDir, jsonFile!), 'utf8')) as Report;
     expect(report.scenarios.map((s) => s.id)).toEqual(['public', 'apikey', 'cache-redis', 'policies']);
-    // The paired comparison: the control, then the policies against API-key auth, each run on a fresh
-    // pair of gateway processes, with CPU per request measured on both sides.
+    // The paired comparison: the control, then the policies against API-key auth and against API-key
+    // auth with the same request, each run on a fresh pair of gateway processes, with CPU per request
+    // measured on both sides.
     expect(report.paired.map((p) => `${p.variant}/${p.base}`)).toEqual([
       'apikey-twin/apikey',
       'policies/apikey',
+      'policies/apikey-browser',
     ]);
     for (const pair of report.paired) {
       expect(pair.process_pairs).toBe(2);

@@ -48,6 +48,7 @@ import {
   type Usage,
 } from './lib/report.js';
 import {
+  APIKEY_BROWSER,
   APIKEY_TWIN,
   BENCH_ORG,
   BENCH_PEPPER,
@@ -89,6 +90,8 @@ const FIXED_RATE_FRACTION = 0.5;
 const PAIRED: readonly PairedDefinition[] = [
   // The route policies a browser-facing API turns on cost at most 5% over the API-key route.
   { variant: 'policies', base: 'apikey', maxRatio: 1.05 },
+  // The same, the request being the same on both sides: what the policies themselves cost.
+  { variant: 'policies', base: APIKEY_BROWSER.id, maxRatio: null },
   // BENCH_POLICY_PARTS=1: each policy alone against the API-key route, to see where the cost is.
   ...(process.env['BENCH_POLICY_PARTS'] === '1'
     ? POLICY_PARTS.map((part) => ({ variant: part.id, base: 'apikey', maxRatio: null }))
@@ -120,12 +123,14 @@ const children: ChildProcess[] = [];
 const startedAt = Date.now();
 // Steps for the progress display: direct, the Node-floor reference, each scenario, each fixed-rate run.
 /** Scenarios a paired comparison may use besides the selected ones. */
-const pairedOnly = [APIKEY_TWIN, ...POLICY_PARTS];
+const pairedOnly = [APIKEY_TWIN, APIKEY_BROWSER, ...POLICY_PARTS];
 const selectedPairs = PAIRED.filter(
   (p) =>
+    // The control, run with any comparison, is against the API-key route.
     scenarios.some((s) => s.id === 'policies') &&
+    scenarios.some((s) => s.id === 'apikey') &&
     [...scenarios, ...pairedOnly].some((s) => s.id === p.variant) &&
-    scenarios.some((s) => s.id === p.base),
+    [...scenarios, ...pairedOnly].some((s) => s.id === p.base),
 );
 const pairs = selectedPairs.length === 0 ? [] : [PAIRED_CONTROL, ...selectedPairs];
 const totalSteps =

@@ -311,6 +311,17 @@ export const APIKEY_TWIN: Scenario = {
 };
 
 /**
+ * Scenario 2 on another tenant with scenario 9's request (its browser `Origin` too): scenario 9 against
+ * it is what the route policies themselves cost, the request being the same on both sides.
+ */
+export const APIKEY_BROWSER: Scenario = {
+  ...APIKEY_TWIN,
+  id: 'apikey-browser',
+  title: "2 API-key auth, on another tenant, with scenario 9's request (its Origin header)",
+  headers: SCENARIOS.find((s) => s.id === 'policies')!.headers,
+};
+
+/**
  * Scenario 9 taken apart, for `make bench-policy-parts`: the API-key route on the policies' tenant
  * with one part at a time, each measured against scenario 2 in the paired comparison. `origin-only`
  * sends the browser's Origin header to a route without policies; `cors-lean` is CORS without
