@@ -1,9 +1,5 @@
-import {
-  decodeSnapshotRecord,
-  type EncodedSnapshotRecord,
-  encodeSnapshotMessage,
-  MAX_DECODED_SNAPSHOT_BYTES,
-} from './codec.js';
+import { type EncodedSnapshotRecord, encodeSnapshotMessage, MAX_DECODED_SNAPSHOT_BYTES } from './codec.js';
+import { decodeNewestPerTenant } from './newest-per-tenant.js';
 import type {
   PublishResult,
   SnapshotBus,
@@ -129,12 +125,14 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
           handlers.onHealth({ connected, lag: Math.max(0, log.nextOffset - cursor) });
         }
         if (!log.available) return;
-        for (let index = log.indexFrom(cursor); index < log.records.length && !closed; index += 1) {
-          const record = log.records[index]!;
+        const backlog = log.records.slice(log.indexFrom(cursor));
+        const decodedAt = decodeNewestPerTenant(backlog, maxDecodedBytes);
+        for (const [index, record] of backlog.entries()) {
+          if (closed) break;
           cursor = record.offset + 1;
-          const decoded = decodeSnapshotRecord(record, maxDecodedBytes);
-          if (decoded.ok) handlers.onMessage(decoded.message);
-          else handlers.onInvalidMessage?.({ tenantId: record.key, reason: decoded.reason });
+          const decoded = decodedAt(index);
+          if (decoded?.ok) handlers.onMessage(decoded.message);
+          else if (decoded) handlers.onInvalidMessage?.({ tenantId: record.key, reason: decoded.reason });
           if (!caughtUp && cursor >= highWaterMark) {
             caughtUp = true;
             handlers.onCaughtUp();

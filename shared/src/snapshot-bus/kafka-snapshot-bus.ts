@@ -9,8 +9,13 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
-import { decodeSnapshotRecord, type EncodedSnapshotRecord, encodeSnapshotMessageAsync } from './codec.js';
+import {
+  type decodeSnapshotRecord,
+  type EncodedSnapshotRecord,
+  encodeSnapshotMessageAsync,
+} from './codec.js';
 import { ensureSnapshotTopic, type SnapshotTopicSettings } from './kafka-topic.js';
+import { decodeNewestPerTenant } from './newest-per-tenant.js';
 import type {
   PublishResult,
   SnapshotBus,
@@ -290,11 +295,12 @@ function startSubscription(
       await candidate.run({
         autoCommit: true,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          for (const message of batch.messages) {
+          const decodedAt = decodeNewestPerTenant(batch.messages.map(toRecord), options.maxDecodedBytes);
+          for (const [index, message] of batch.messages.entries()) {
             if (!isRunning() || isStale() || closed) return;
-            const decoded = decodeSnapshotRecord(toRecord(message), options.maxDecodedBytes);
-            if (decoded.ok) handlers.onMessage(decoded.message);
-            else {
+            const decoded = decodedAt(index);
+            if (decoded?.ok) handlers.onMessage(decoded.message);
+            else if (decoded) {
               handlers.onInvalidMessage?.({
                 tenantId: message.key?.toString('utf8') ?? null,
                 reason: decoded.reason,

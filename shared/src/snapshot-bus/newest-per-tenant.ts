@@ -1,0 +1,58 @@
+import { type DecodeResult, decodeSnapshotRecord, HEADER_VERSION } from './codec.js';
+
+type SnapshotRecord = Parameters<typeof decodeSnapshotRecord>[0];
+
+const DECIMAL = /^\d+$/;
+
+/**
+ * Decodes, of records read together (a fetched batch, a backlog), only what a subscriber needs: each
+ * tenant's newest record. A subscriber keeps only a tenant's newest version, and decoding a large
+ * tenant's snapshot costs a replica hundreds of milliseconds of blocked event loop, so a tenant whose
+ * admin churns its config must not cost one decode per version it published while the replica was
+ * behind (or since the topic was last compacted, on a cold start).
+ *
+ * Newest is the highest version header, a tombstone before a snapshot of the same version, then the
+ * earlier record (what a subscriber applying them all ends with: it drops a version it has). When
+ * that record does not decode, the next newest is tried, so an unreadable record still leaves the
+ * tenant at its newest readable version. `decodedAt(index)` is the record's result, or undefined for a record skipped; a tenant's
+ * records are decoded when the first of them is asked for, so a caller may yield between tenants.
+ */
+export function decodeNewestPerTenant(
+  records: readonly SnapshotRecord[],
+  maxDecodedBytes?: number,
+): (index: number) => DecodeResult | undefined {
+  const byTenant = new Map<string, number[]>();
+  /** Each record's tenant's records; none for a record not attributable to a tenant's version. */
+  const tenantOf: Array<number[] | undefined> = records.map((record, index) => {
+    const version = record.headers[HEADER_VERSION];
+    if (!record.key || version === undefined || !DECIMAL.test(version)) return undefined;
+    const indexes = byTenant.get(record.key) ?? [];
+    byTenant.set(record.key, indexes);
+    indexes.push(index);
+    return indexes;
+  });
+  const results = new Map<number, DecodeResult>();
+  const decided = new Set<number[]>();
+  return (index) => {
+    const indexes = tenantOf[index];
+    // Decoded alone, to report why it is invalid.
+    if (!indexes) return decodeSnapshotRecord(records[index]!, maxDecodedBytes);
+    if (!decided.has(indexes)) {
+      decided.add(indexes);
+      const newestFirst = [...indexes].sort((a, b) => compareNewestFirst(records[a]!, records[b]!) || a - b);
+      for (const candidate of newestFirst) {
+        const result = decodeSnapshotRecord(records[candidate]!, maxDecodedBytes);
+        results.set(candidate, result);
+        if (result.ok) break;
+      }
+    }
+    return results.get(index);
+  };
+}
+
+function compareNewestFirst(a: SnapshotRecord, b: SnapshotRecord): number {
+  const versionA = BigInt(a.headers[HEADER_VERSION]!);
+  const versionB = BigInt(b.headers[HEADER_VERSION]!);
+  if (versionA !== versionB) return versionA > versionB ? -1 : 1;
+  return Number(b.value === null) - Number(a.value === null);
+}
