@@ -75,8 +75,14 @@ describe('compiled build (dist/)', () => {
 
   it('starts the compiled control plane, projectors and gateway, and each answers /healthz', async () => {
     const clerk = await createClerkTestKeys();
-    const [controlPlanePort, gatewayPort, gatewayAdminPort, readModelsPort, snapshotsPort] =
-      await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [
+      controlPlanePort,
+      controlPlaneMetricsPort,
+      gatewayPort,
+      gatewayAdminPort,
+      readModelsPort,
+      snapshotsPort,
+    ] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
     const common = {
       DATABASE_URL: database.url,
       EVENT_STORE: 'postgres',
@@ -93,6 +99,7 @@ describe('compiled build (dist/)', () => {
       ...common,
       CONTROL_PLANE_PORT: String(controlPlanePort),
       CONTROL_PLANE_HOST: '127.0.0.1',
+      CONTROL_PLANE_METRICS_PORT: String(controlPlaneMetricsPort),
     });
     const readModels = startService(
       'read-model-projector (compiled)',
@@ -126,5 +133,12 @@ describe('compiled build (dist/)', () => {
     expect(metrics).toContain('vantageedge_gateway_requests_in_flight');
     const projectorMetrics = await (await fetch(`http://127.0.0.1:${readModelsPort}/metrics`)).text();
     expect(projectorMetrics).toMatch(/vantageedge_projector_lag_events\{[^}]*projection="read_models"/);
+    // The control plane's metrics are on their own listener; the admin API, which tenant admins reach,
+    // has none.
+    const controlPlaneMetrics = await fetch(`http://127.0.0.1:${controlPlaneMetricsPort}/metrics`);
+    expect(await controlPlaneMetrics.text()).toContain(
+      'vantageedge_control_plane_http_request_duration_seconds',
+    );
+    expect((await fetch(`http://127.0.0.1:${controlPlanePort}/metrics`)).status).toBe(404);
   });
 });

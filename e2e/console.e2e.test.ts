@@ -421,6 +421,7 @@ describe('the development sign-in outside make dev', () => {
         CLERK_JWT_KEY: system.clerk.publicKeyPem,
         CONTROL_PLANE_PORT: String(port),
         CONTROL_PLANE_HOST: '127.0.0.1',
+        CONTROL_PLANE_METRICS_PORT: '0',
         CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
         VANTAGEEDGE_DEV_MODE: 'true',
       });

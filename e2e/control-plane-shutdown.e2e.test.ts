@@ -27,6 +27,7 @@ async function startControlPlane(
     ...system.commonEnv(),
     CONTROL_PLANE_PORT: String(port),
     CONTROL_PLANE_HOST: '127.0.0.1',
+    CONTROL_PLANE_METRICS_PORT: '0',
     ...env,
   });
   system.services.push(cp);

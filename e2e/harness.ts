@@ -397,6 +397,7 @@ export class TestSystem {
       ...this.options.controlPlaneEnv,
       CONTROL_PLANE_PORT: String(port),
       CONTROL_PLANE_HOST: '127.0.0.1',
+      CONTROL_PLANE_METRICS_PORT: '0',
     });
     const readModels = startService('read-model-projector', ENTRY_POINTS.readModels, {
       ...env,

@@ -104,7 +104,7 @@ describe('docker-compose.yml', () => {
     ) as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
     const targets = prometheus.scrape_configs.flatMap((job) => job.static_configs.flatMap((c) => c.targets));
     const expected: Record<string, string> = {
-      'control-plane': `control-plane:${env(compose.services['control-plane'])['CONTROL_PLANE_PORT']}`,
+      'control-plane': `control-plane:${env(compose.services['control-plane'])['CONTROL_PLANE_METRICS_PORT']}`,
       'gateway-a': `gateway-a:${env(compose.services['gateway-a'])['GATEWAY_ADMIN_PORT']}`,
       'gateway-b': `gateway-b:${env(compose.services['gateway-b'])['GATEWAY_ADMIN_PORT']}`,
       'snapshot-projector': `snapshot-projector:${env(compose.services['snapshot-projector'])['SNAPSHOT_PROJECTOR_METRICS_PORT']}`,
@@ -116,6 +116,7 @@ describe('docker-compose.yml', () => {
     }
     for (const name of ['snapshot-projector', 'read-model-projector'])
       expect(env(compose.services[name])['PROJECTOR_METRICS_HOST'], name).toBe('0.0.0.0');
+    expect(env(compose.services['control-plane'])['CONTROL_PLANE_METRICS_HOST']).toBe('0.0.0.0');
   });
 
   // Regression: the control plane waited for Kafka (which it does not use) but not for Redis (which it does).

@@ -4,6 +4,7 @@ import 'dotenv/config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
@@ -11,7 +12,6 @@ import { observabilitySettings, port } from '@vantageedge/shared/settings/common
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import pg from 'pg';
-import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
 import { createProjectorMetrics } from '../runner/projector-metrics.js';
 import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
 import { usageFlusherSettings } from '../usage/settings.js';
@@ -69,6 +69,7 @@ if (config.READ_MODEL_PROJECTOR_METRICS_PORT !== 0) {
     registry,
     host: config.PROJECTOR_METRICS_HOST,
     port: config.READ_MODEL_PROJECTOR_METRICS_PORT,
+    service: 'projector',
   });
 }
 logger.info('read-model projector started', {

@@ -3,6 +3,7 @@ import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/sha
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { observabilitySettings, port, postgresUrl } from '@vantageedge/shared/settings/common-settings';
@@ -10,7 +11,6 @@ import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import pg from 'pg';
 import { z } from 'zod';
-import { type MetricsServer, startMetricsServer } from '../runner/metrics-server.js';
 import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
 import { startSnapshotProjector } from './snapshot-projector.js';
 
@@ -53,6 +53,7 @@ if (settings.SNAPSHOT_PROJECTOR_METRICS_PORT !== 0) {
     registry,
     host: settings.PROJECTOR_METRICS_HOST,
     port: settings.SNAPSHOT_PROJECTOR_METRICS_PORT,
+    service: 'projector',
   });
 }
 logger.info('snapshot projector started', {

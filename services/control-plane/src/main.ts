@@ -3,6 +3,7 @@ import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/sha
 import { closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
@@ -50,6 +51,19 @@ const server = app.listen(config.CONTROL_PLANE_PORT, config.CONTROL_PLANE_HOST, 
     port: config.CONTROL_PLANE_PORT,
   });
 });
+let metricsServer: MetricsServer | undefined;
+if (config.CONTROL_PLANE_METRICS_PORT !== 0) {
+  metricsServer = await startMetricsServer({
+    registry: metrics,
+    host: config.CONTROL_PLANE_METRICS_HOST,
+    port: config.CONTROL_PLANE_METRICS_PORT,
+    service: 'control-plane',
+  });
+  logger.info('control plane metrics listening', {
+    host: config.CONTROL_PLANE_METRICS_HOST,
+    port: metricsServer.port,
+  });
+}
 
 const shutdownTimeoutMs = config.CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS * 1000;
 installProcessPolicy({
@@ -63,6 +77,7 @@ installProcessPolicy({
     const cut = await closeGracefully(server, shutdownTimeoutMs);
     if (cut > 0)
       logger.warn('shutdown timeout: closed connections with requests still in flight', { connections: cut });
+    await metricsServer?.close();
     await store.close();
     await pool.end();
     redis.disconnect();

@@ -39,6 +39,12 @@ export const controlPlaneSettings = {
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
+  /**
+   * Prometheus `/metrics` and `/healthz` on a listener of their own, apart from the admin API that
+   * tenant admins reach (0: off).
+   */
+  CONTROL_PLANE_METRICS_PORT: port.default(9466),
+  CONTROL_PLANE_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** After SIGTERM: how long commands and queries in flight may take before their connections are closed. */
   CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(600).default(20),
   CONTROL_PLANE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(65_536),

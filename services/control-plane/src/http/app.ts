@@ -148,7 +148,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   });
 
   // First: every answer (errors, 404s, 405s included) is marked internal, so no gateway relays it to a
-  // tenant whose origin names this listener (/metrics and /readyz need no credentials).
+  // tenant whose origin names this listener (/readyz needs no credentials).
   const [markName, markValue] = internalListenerHeader('control-plane');
   app.use((_req, res, next) => {
     res.setHeader(markName, markValue);
@@ -220,10 +220,6 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     ]);
     const ready = Object.values(checks).every((value) => value === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.setHeader('Content-Type', registry.contentType);
-    res.send(await registry.metrics());
   });
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);

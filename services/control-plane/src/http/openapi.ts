@@ -844,12 +844,6 @@ function operationsPaths(): Record<string, unknown> {
       '200': { description: 'ready', content: json(ref('Readiness')) },
       '503': { description: 'not ready', content: json(ref('Readiness')) },
     }),
-    '/metrics': open('getMetrics', 'Prometheus metrics', {
-      '200': {
-        description: 'text exposition format',
-        content: { 'text/plain': { schema: { type: 'string' } } },
-      },
-    }),
     '/openapi.json': open('getOpenApiDocument', 'This document', {
       '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) },
     }),

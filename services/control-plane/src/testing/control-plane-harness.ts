@@ -9,6 +9,7 @@ import {
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import {
@@ -21,6 +22,7 @@ import {
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import pg from 'pg';
+import type { Registry } from 'prom-client';
 import type { AdminRateLimitOptions } from '../admin-rate-limit/admin-rate-limits.js';
 import type { Authorizer } from '../auth/authorize.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
@@ -60,6 +62,8 @@ export interface ControlPlaneHarness {
   allEvents(): Promise<RecordedEvent[]>;
   /** The read-model projector (withReadSide only): tests stop it to let the read models fall behind. */
   projector: Projector | null;
+  /** The app's metrics (main.ts serves them on their own listener, CONTROL_PLANE_METRICS_PORT). */
+  metrics: Registry;
   close(): Promise<void>;
 }
 
@@ -113,7 +117,9 @@ export async function startControlPlane(
   through?.on('error', () => {});
   const appPool = through ? withConnectionRetry(through) : db.pool;
   const appStore = through ? createEventStore({ kind: 'postgres', pool: appPool }) : store;
+  const metrics = createMetricsRegistry('control-plane', { defaultMetrics: false });
   const app = createControlPlaneApp({
+    metrics,
     store: options.wrapStore ? options.wrapStore(appStore) : appStore,
     pool: appPool,
     auth: {
@@ -191,6 +197,7 @@ export async function startControlPlane(
     request,
     allEvents: () => store.readAll(),
     projector,
+    metrics,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await projector?.stop();

@@ -1,17 +1,22 @@
-import { INTERNAL_LISTENER_HEADER } from '@vantageedge/shared/http/internal-listener';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INTERNAL_LISTENER_HEADER } from '../http/internal-listener.js';
 import { type MetricsServer, startMetricsServer } from './metrics-server.js';
 
 let server: MetricsServer;
 beforeAll(async () => {
-  server = await startMetricsServer({ registry: new Registry(), host: '127.0.0.1', port: 0 });
+  server = await startMetricsServer({
+    registry: new Registry(),
+    host: '127.0.0.1',
+    port: 0,
+    service: 'projector',
+  });
 });
 afterAll(async () => {
   await server?.close();
 });
 
-describe("a projector's metrics server", () => {
+describe("a service's metrics server", () => {
   // Regression: a tenant whose origin named a projector's metrics server read its /metrics through a
   // gateway. Every answer is marked, and gateways never relay a marked answer.
   it('marks every answer as an internal listener’s: metrics, probe, 404 and 405', async () => {

@@ -1,6 +1,6 @@
 import http from 'node:http';
-import { internalListenerHeader } from '@vantageedge/shared/http/internal-listener';
 import type { Registry } from 'prom-client';
+import { type InternalService, internalListenerHeader } from '../http/internal-listener.js';
 
 export interface MetricsServer {
   /** The bound port (useful when started on port 0). */
@@ -9,17 +9,20 @@ export interface MetricsServer {
 }
 
 /**
- * A projector's admin listener: Prometheus `/metrics` and a liveness `/healthz`. Projectors have no
- * other HTTP surface, so this is what Prometheus scrapes and what container healthchecks probe. Every
- * answer is marked internal (x-vantageedge-internal): a gateway never relays it to a tenant.
+ * A service's metrics listener, apart from anything tenants reach: Prometheus `/metrics` and a liveness
+ * `/healthz` (for a projector, its only HTTP surface and what container healthchecks probe; for the
+ * control plane, what keeps its metrics off the admin API). Every answer is marked internal
+ * (x-vantageedge-internal): a gateway never relays it to a tenant.
  */
 export async function startMetricsServer(options: {
   registry: Registry;
   host: string;
   port: number;
+  /** Which service answers (the internal mark's value). */
+  service: InternalService;
 }): Promise<MetricsServer> {
   const { registry } = options;
-  const [markName, markValue] = internalListenerHeader('projector');
+  const [markName, markValue] = internalListenerHeader(options.service);
   const server = http.createServer((req, res) => {
     res.setHeader(markName, markValue);
     const path = (req.url ?? '/').split('?')[0];
