@@ -38,12 +38,14 @@ export class Http2Sessions {
     const { idleTimeoutMs, requestTimeoutMs = 0, maxRequests = 0 } = this.#limits;
     // An idle session (no stream for the timeout) is closed with GOAWAY like any other.
     if (idleTimeoutMs > 0) session.setTimeout(idleTimeoutMs, () => session.close());
-    if (requestTimeoutMs <= 0 && maxRequests <= 0) return;
+    if (idleTimeoutMs <= 0 && requestTimeoutMs <= 0 && maxRequests <= 0) return;
     let streams = 0;
+    const watchDelivery = idleTimeoutMs > 0 ? undeliveredResponseLimit(session, idleTimeoutMs) : undefined;
     session.on('stream', (stream: ServerHttp2Stream) => {
       // The request budget: this stream is served, the client opens the next ones on a new connection.
       if (maxRequests > 0 && ++streams >= maxRequests) session.close();
       if (requestTimeoutMs > 0 && !stream.endAfterHeaders) limitRequestTime(stream, requestTimeoutMs);
+      watchDelivery?.(stream);
     });
   }
 
@@ -66,6 +68,36 @@ export class Http2Sessions {
     for (const session of this.#open) session.destroy();
     return cut;
   }
+}
+
+/**
+ * RST_STREAM (CANCEL) for a response the gateway has written whole when none of what is left of it went
+ * out for a whole idle timeout: a client that keeps its flow-control window shut would otherwise hold
+ * the stream, its bytes and, since GOAWAY waits for open streams, the connection for ever. Not node's
+ * stream timer: it counts any frame the session sends (a PING's ACK) as this stream's progress. A
+ * stream still waiting for its origin or its request body is left to those deadlines. One check per
+ * session and timeout over its open streams, not a timer per stream.
+ */
+function undeliveredResponseLimit(
+  session: Http2Session,
+  idleTimeoutMs: number,
+): (stream: ServerHttp2Stream) => void {
+  /** Each open stream's bytes left at the last check (-1: not written whole then). */
+  const open = new Map<ServerHttp2Stream, number>();
+  const check = setInterval(() => {
+    for (const [stream, leftAtLastCheck] of open) {
+      if (!stream.writableEnded || stream.closed) continue;
+      const left = stream.bufferSize;
+      if (left > 0 && left === leftAtLastCheck) stream.close(constants.NGHTTP2_CANCEL);
+      else open.set(stream, left);
+    }
+  }, idleTimeoutMs);
+  check.unref();
+  session.once('close', () => clearInterval(check));
+  return (stream) => {
+    open.set(stream, -1);
+    stream.once('close', () => open.delete(stream));
+  };
 }
 
 /** 408 (when nothing was answered yet) and RST_STREAM for a request not all received in time. */
