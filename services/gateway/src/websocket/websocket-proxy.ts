@@ -26,6 +26,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { headerLineCount } from '../http/header-count.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
+import { requestBodyFraming } from '../http/request-body.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
@@ -234,6 +235,12 @@ export class WebSocketProxy {
         'invalid_upgrade',
         'only WebSocket upgrades (GET with Upgrade: websocket) are proxied',
       );
+    }
+    // node reads such a body before the upgrade, while its Content-Length would go to the origin, which
+    // then takes the WebSocket's first bytes for the body (or waits for them until its timeout).
+    if (requestBodyFraming(req) !== 'none') {
+      const field = req.headers['transfer-encoding'] === undefined ? 'Content-Length' : 'Transfer-Encoding';
+      return refuse(400, 'invalid_upgrade', `a WebSocket upgrade has no body (${field} given)`);
     }
     if (namesConflictingHosts(req))
       return refuse(400, 'invalid_host', 'the request names more than one host');

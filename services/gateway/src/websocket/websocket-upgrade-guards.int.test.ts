@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { connectRaw, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
 
@@ -13,7 +14,9 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * than GATEWAY_MAX_HEADERS_COUNT was switched and forwarded instead of refused 431 too_many_headers (and
 a query with characters that must be percent-encoded, instead of 400 invalid_query), and an upgrade was
  * matched without the routes' `match` conditions: on a host whose route needs a key, the host-less public
- * route switched it.
+ * route switched it; and an upgrade that declared a body had that body read by the gateway while its
+ * Content-Length went to the origin, which took the WebSocket's first bytes for it (or, waiting for
+ * them, left the upgrade to time out 504).
  */
 const COOKIES = [
   'platform=1; Domain=localhost; Path=/',
@@ -144,5 +147,27 @@ describe('WebSocket upgrades go through the same guards as requests', () => {
     expect(JSON.parse(answer.text).error.code).toBe(JSON.parse(plain.text).error.code);
     expect(upgrades.length).toBe(before);
     expect((await sendUpgrade(gateway, 'acme.localhost', '/ws/accept')).status).toBe(101);
+  });
+
+  it('refuses an upgrade that declares a body (400 invalid_upgrade naming the field), never forwarded', async () => {
+    const before = upgrades.length;
+    const head =
+      'GET /ws/accept HTTP/1.1\r\nHost: acme.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    const bodies = {
+      'Content-Length': 'Content-Length: 5\r\n\r\nhello',
+      'Transfer-Encoding': 'Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    };
+    for (const [field, body] of Object.entries(bodies)) {
+      const client = await connectRaw('plain', gateway.gateway.trafficPort);
+      client.socket.write(head + body);
+      await within(client.closed, 3_000, `the answer to an upgrade with ${field}`);
+      const [statusLine = '', ...rest] = client.received().split('\r\n');
+      expect(statusLine).toBe('HTTP/1.1 400 Bad Request');
+      const error = JSON.parse(rest.join('\r\n').split('\r\n\r\n')[1] ?? '{}').error;
+      expect(error.code).toBe('invalid_upgrade');
+      expect(error.message).toContain(field);
+    }
+    expect(upgrades.length).toBe(before);
   });
 });
