@@ -52,6 +52,12 @@ export async function readReplicaVersions(
     pipeline.hget(keys.replica(replica.replicaId), tenantId);
   }
   const results = (await pipeline.exec()) ?? [];
+  // A read that failed (timed out, a failover) says nothing about the replica: throw, so the status is
+  // unreadable. Taken as "replica gone", every replica could drop out at once and the rollout would
+  // look complete (vacuously) while none of them serves it.
+  const failed = results.find(([error]) => error)?.[0];
+  if (failed) throw failed;
+  if (results.length !== replicas.length * 2) throw new Error('rollout heartbeats: replies missing');
   const versions: ReplicaVersion[] = [];
   replicas.forEach((replica, index) => {
     const exists = results[index * 2]?.[1];

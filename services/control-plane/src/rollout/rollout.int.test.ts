@@ -225,6 +225,48 @@ describe('rollout status', () => {
     await a.heartbeat.stop();
   });
 
+  it('never calls a change live when the heartbeats of its replicas could not be read', async () => {
+    // Regression (e2e/scale-out.cluster.test.ts, flaky on a loaded CI machine): the replica list was read
+    // but the read of their hashes timed out (REDIS_COMMAND_TIMEOUT_MS, 50 ms by default); each failed
+    // read counted as "replica not live", no replica was left, and live_everywhere was vacuously true:
+    // X-Rollout: complete while every replica still served the old config.
+    const tenantId = randomUUID();
+    visibleTenants.add(tenantId);
+    await setTenantVersion(tenantId, 100n);
+    const a = replica(new Map([[tenantId, 100n]]));
+    await eventuallyStatus(tenantId, (s) => s.replicas.some((r) => r.replica_id === a.replicaId));
+    await setTenantVersion(tenantId, 110n);
+
+    // Redis answers the replica list, then stalls for longer than the command timeout once.
+    const slow = new Redis(TEST_INFRA.redisUrl, { commandTimeout: 50, maxRetriesPerRequest: 1 });
+    await slow.ping();
+    let stalled = false;
+    const stallingRedis = new Proxy(slow, {
+      get(target, property, receiver) {
+        if (property === 'pipeline' && !stalled) {
+          stalled = true;
+          target.stream.pause();
+          setTimeout(() => target.stream.resume(), 150);
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    try {
+      const result = await waitForRollout(
+        { pool: db.pool, redis: stallingRedis, prefix, projection },
+        { tenantId, minPosition: 110n, timeoutMs: 500 },
+      );
+      expect(stalled).toBe(true);
+      // The replica still has 100: the change is not live anywhere.
+      expect(result.done).toBe(false);
+      expect(result.status).toMatchObject({ target_version: '110', live_everywhere: false });
+    } finally {
+      slow.disconnect();
+      await a.heartbeat.stop();
+    }
+  });
+
   it('answers bad input with 400 naming the field, and hides tenants the caller cannot see', async () => {
     const badId = await get('/api/v1/tenants/not-a-uuid/rollout');
     expect(badId.status).toBe(400);
