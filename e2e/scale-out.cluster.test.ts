@@ -56,6 +56,9 @@ beforeAll(async () => {
     kafkaBrokers: TEST_CLUSTER.kafkaBrokers,
     redisClusterNodes: TEST_CLUSTER.redisNodes,
     deleteTopicOnClose: true,
+    // The default 50 ms is for a Redis of its own; here six Redis nodes share two cores with everything
+    // else, and a heartbeat read that times out makes the rollout status unreadable (503, `unknown`).
+    controlPlaneEnv: { REDIS_COMMAND_TIMEOUT_MS: '1000' },
   });
   await system.startControlSide();
   replicas = await system.startGateways(REPLICAS, SMALL_GATEWAY);
