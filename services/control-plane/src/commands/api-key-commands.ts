@@ -22,7 +22,7 @@ import {
 import { fold, handleCommand, requireIfMatch } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
 import { outcomeOf } from './outcome.js';
-import { requireRoomFor, requireShortStrings } from './tenant-limits.js';
+import { requireRoomFor, requireShortStrings, withCountedCreate } from './tenant-limits.js';
 import { apiKeyView } from './views.js';
 
 export type IssuedApiKey = CommandOutcome<
@@ -82,10 +82,12 @@ export async function issueApiKey(
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   await requireLiveTenant(deps, body.tenant_id);
   requireShortStrings(deps, body);
-  await requireRoomFor(deps, 'api_keys', body.tenant_id);
   // One canonical form (UTC, milliseconds) in events and responses, whatever offset the client sent.
   const expiresAt = body.expires_at === null ? null : new Date(body.expires_at).toISOString();
-  return issue(deps, ctx, { ...body, expires_at: expiresAt });
+  return withCountedCreate(deps, body.tenant_id, async () => {
+    await requireRoomFor(deps, 'api_keys', body.tenant_id);
+    return issue(deps, ctx, { ...body, expires_at: expiresAt });
+  });
 }
 
 /**

@@ -21,7 +21,7 @@ import {
   requireAccess,
 } from './context.js';
 import { fold, type HandledCommand, handleCommand } from './handle-command.js';
-import { requireRoomFor } from './tenant-limits.js';
+import { requireRoomFor, withCountedCreate } from './tenant-limits.js';
 import { certificateView } from './views.js';
 
 function outcome(result: HandledCommand<Certificate>): CommandOutcome<CertificateResource> {
@@ -74,6 +74,7 @@ export async function uploadCertificate(
   const ring = requireKeyRing(deps);
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   const owned = await verifiedCustomDomains(deps, body.tenant_id);
+  // Before the chain is checked (costly); counted again with the append below.
   await requireRoomFor(deps, 'certificates', body.tenant_id);
 
   const check = checkCertificateBundle({
@@ -123,13 +124,16 @@ export async function uploadCertificate(
     not_before: check.facts.not_before,
     not_after: check.facts.not_after,
   };
-  const result = await handleCommand({
-    store: deps.store,
-    snapshotGuard: deps.snapshotGuard,
-    stream: streamName.certificate(certificateId),
-    decider: certificateDecider,
-    metadata: () => eventMetadata(deps, ctx, body.tenant_id),
-    command: () => ({ type: 'UploadCertificate' as const, certificate }),
+  const result = await withCountedCreate(deps, body.tenant_id, async () => {
+    await requireRoomFor(deps, 'certificates', body.tenant_id);
+    return handleCommand({
+      store: deps.store,
+      snapshotGuard: deps.snapshotGuard,
+      stream: streamName.certificate(certificateId),
+      decider: certificateDecider,
+      metadata: () => eventMetadata(deps, ctx, body.tenant_id),
+      command: () => ({ type: 'UploadCertificate' as const, certificate }),
+    });
   });
   return outcome(result);
 }

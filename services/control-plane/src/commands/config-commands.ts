@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type RouteState, streamName } from '@vantageedge/shared/domain/events';
+import type { HeldLock } from '../config-history/config-change-lock.js';
 import { documentOf } from '../config-history/config-document-of.js';
 import {
   type ConfigPlan,
@@ -172,6 +173,7 @@ async function executePlan(
   ctx: CommandContext,
   tenantId: string,
   plan: ConfigPlan,
+  lock?: HeldLock,
 ): Promise<bigint | null> {
   // The steps add before they remove, so one may pass through more than both ends: the document's
   // targets were counted as a whole, and the snapshot guard lets a step use the bus's whole limit.
@@ -193,6 +195,8 @@ async function executePlan(
     if (last === null || outcome.position > last) last = outcome.position;
   };
   for (const step of plan.steps) {
+    // A change whose lock was lost (its connection ended) may have another change beside it now.
+    await lock?.assertHeld();
     switch (step.action) {
       case 'update_tenant':
         record(await updateTenant(deps, ctx, tenantId, step.changes));
@@ -289,11 +293,11 @@ export async function applyTenantConfig(
   document: ConfigDocument,
 ): Promise<CommandOutcome<ConfigChangeResult>> {
   await requireAccess(deps, ctx.caller, tenantId, 'write');
-  return deps.tenantConfigs.exclusively(tenantId, async () => {
+  return deps.tenantConfigs.exclusively(tenantId, async (lock) => {
     const { current, head, plan } = await planFor(deps, tenantId, document);
     requireVersion(ctx.ifMatch, current);
     await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
-    const last = await executePlan(deps, stepContext(ctx), tenantId, plan);
+    const last = await executePlan(deps, stepContext(ctx), tenantId, plan, lock);
     const version = last === null ? current.version : last.toString();
     return {
       resource: result(tenantId, version, last ?? head, plan.changes),
@@ -369,7 +373,7 @@ export async function rollbackTenantConfig(
     answer(planned, planned.current.version, BigInt(planned.current.version));
   if (request.dry_run) return unchanged(await planRollback(deps, tenantId, toPosition));
 
-  return deps.tenantConfigs.exclusively(tenantId, async () => {
+  return deps.tenantConfigs.exclusively(tenantId, async (lock) => {
     const planned = await planRollback(deps, tenantId, toPosition);
     const { current, document, plan } = planned;
     if (plan.steps.length === 0) return unchanged(planned);
@@ -378,6 +382,7 @@ export async function rollbackTenantConfig(
     await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
 
     const markerId = randomUUID();
+    await lock.assertHeld();
     await deps.store.appendToStream(streamName.config(tenantId), [
       {
         id: markerId,
@@ -391,7 +396,7 @@ export async function rollbackTenantConfig(
         metadata: eventMetadata(deps, ctx, tenantId),
       },
     ]);
-    const last = await executePlan(deps, stepContext(ctx, markerId), tenantId, plan);
+    const last = await executePlan(deps, stepContext(ctx, markerId), tenantId, plan, lock);
     const version = last === null ? current.version : last.toString();
     return answer(planned, version, last ?? BigInt(current.version));
   });

@@ -8,7 +8,7 @@ import { forbidden } from '../domain/errors.js';
 import type { CustomDomainDeps } from './custom-domain-commands.js';
 import type { LegacyUserStreams } from './legacy-user-streams.js';
 import type { SnapshotGuard } from './snapshot-guard.js';
-import type { TenantLimits, TenantResourceCounts } from './tenant-limits.js';
+import type { TenantLimits, TenantLock, TenantResourceCounts } from './tenant-limits.js';
 
 /** What every command needs from the process: ports only, no transport and no database driver. */
 export interface CommandDeps {
@@ -34,6 +34,11 @@ export interface CommandDeps {
   tenantLimits?: TenantLimits | undefined;
   /** A tenant's live routes, origins, API keys and certificates, for the limits. */
   resourceCounts: TenantResourceCounts;
+  /**
+   * The tenant's config change lock, which the creates a counted limit bounds take for their count and
+   * append (tenant-limits.ts, `withCountedCreate`). Absent (tests of single commands): not taken.
+   */
+  tenantLock?: TenantLock | undefined;
   /**
    * The tenant's gateway snapshot after a command: within the snapshot budget, no host another tenant's
    * gateways still serve (snapshot-guard.ts); handleCommand checks it for every command. Absent: not checked.

@@ -12,7 +12,7 @@ import {
   eventMetadata,
   requireAccess,
 } from './context.js';
-import { handleCommand } from './handle-command.js';
+import { fold, handleCommand } from './handle-command.js';
 import { requireLiveTenant } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { outcomeOf } from './outcome.js';
@@ -21,6 +21,7 @@ import {
   requireRoomForTargets,
   requireShortStrings,
   requireTargetCount,
+  withCountedCreate,
 } from './tenant-limits.js';
 import { originView } from './views.js';
 
@@ -33,31 +34,33 @@ export async function createOrigin(
   await requireLiveTenant(deps, body.tenant_id);
   requireShortStrings(deps, body);
   requireTargetCount(deps, body.targets);
-  await requireRoomFor(deps, 'origins', body.tenant_id);
-  await requireRoomForTargets(deps, body.tenant_id, body.targets?.length ?? 1);
-  requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
   const originId = randomUUID();
-  const result = await handleCommand({
-    store: deps.store,
-    snapshotGuard: deps.snapshotGuard,
-    stream: streamName.origin(originId),
-    decider: originDecider,
-    metadata: () => eventMetadata(deps, ctx, body.tenant_id),
-    command: (): OriginCommand => ({
-      type: 'Create',
-      data: {
-        origin_id: originId,
-        tenant_id: body.tenant_id,
-        name: body.name,
-        // A single url is a one-target origin.
-        targets: body.targets ?? [{ url: body.url ?? '', weight: 1 }],
-        health_check_path: body.health_check_path,
-        timeout_seconds: body.timeout_seconds,
-        load_balancing: body.load_balancing ?? loadBalancing.parse({}),
-        health_check: body.health_check ?? healthCheck.parse({}),
-        circuit_breaker: body.circuit_breaker ?? circuitBreaker.parse({}),
-      },
-    }),
+  const result = await withCountedCreate(deps, body.tenant_id, async () => {
+    await requireRoomFor(deps, 'origins', body.tenant_id);
+    await requireRoomForTargets(deps, body.tenant_id, body.targets?.length ?? 1);
+    requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
+    return handleCommand({
+      store: deps.store,
+      snapshotGuard: deps.snapshotGuard,
+      stream: streamName.origin(originId),
+      decider: originDecider,
+      metadata: () => eventMetadata(deps, ctx, body.tenant_id),
+      command: (): OriginCommand => ({
+        type: 'Create',
+        data: {
+          origin_id: originId,
+          tenant_id: body.tenant_id,
+          name: body.name,
+          // A single url is a one-target origin.
+          targets: body.targets ?? [{ url: body.url ?? '', weight: 1 }],
+          health_check_path: body.health_check_path,
+          timeout_seconds: body.timeout_seconds,
+          load_balancing: body.load_balancing ?? loadBalancing.parse({}),
+          health_check: body.health_check ?? healthCheck.parse({}),
+          circuit_breaker: body.circuit_breaker ?? circuitBreaker.parse({}),
+        },
+      }),
+    });
   });
   return outcomeOf('origin', result, originView);
 }
@@ -68,30 +71,36 @@ export async function updateOrigin(
   originId: string,
   body: UpdateOriginBody,
 ): Promise<CommandOutcome<OriginResource>> {
-  const result = await changeResource(deps, ctx, {
-    stream: streamName.origin(originId),
-    decider: originDecider,
-    what: 'origin',
-    command: async (current): Promise<OriginCommand> => {
-      requireShortStrings(deps, body);
-      requireTargetCount(deps, body.targets);
-      if (body.targets !== undefined || body.url !== undefined) {
-        await requireRoomForTargets(
-          deps,
-          current.tenant_id,
-          body.targets?.length ?? 1,
-          current.origin_id,
-          current.targets.length,
-        );
-      }
-      requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
-      const { url, ...changes } = body;
-      return {
-        type: 'Update',
-        changes: url !== undefined ? { ...changes, targets: [{ url, weight: 1 }] } : changes,
-      };
-    },
-  });
+  const update = () =>
+    changeResource(deps, ctx, {
+      stream: streamName.origin(originId),
+      decider: originDecider,
+      what: 'origin',
+      command: async (current): Promise<OriginCommand> => {
+        requireShortStrings(deps, body);
+        requireTargetCount(deps, body.targets);
+        if (body.targets !== undefined || body.url !== undefined) {
+          await requireRoomForTargets(
+            deps,
+            current.tenant_id,
+            body.targets?.length ?? 1,
+            current.origin_id,
+            current.targets.length,
+          );
+        }
+        requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
+        const { url, ...changes } = body;
+        return {
+          type: 'Update',
+          changes: url !== undefined ? { ...changes, targets: [{ url, weight: 1 }] } : changes,
+        };
+      },
+    });
+  // New targets are counted against TENANT_MAX_TARGETS: under the tenant's lock, as creates are, once
+  // the caller may write the tenant (another tenant's caller takes no lock of it).
+  const tenantId =
+    body.targets !== undefined || body.url !== undefined ? await writableTenantOf(deps, ctx, originId) : null;
+  const result = tenantId === null ? await update() : await withCountedCreate(deps, tenantId, update);
   return outcomeOf('origin', result, originView);
 }
 
@@ -107,4 +116,16 @@ export async function deleteOrigin(
     command: (): OriginCommand => ({ type: 'Delete' }),
   });
   return outcomeOf('origin', result, originView);
+}
+
+/** The tenant of a live origin the caller may write, else null (the command itself answers 403/404). */
+async function writableTenantOf(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  originId: string,
+): Promise<string | null> {
+  const origin = fold(originDecider, await deps.store.readStream(streamName.origin(originId)));
+  if (origin.status !== 'active') return null;
+  const access = await deps.authorizer.access(ctx.caller, origin.data.tenant_id);
+  return access === 'write' ? origin.data.tenant_id : null;
 }

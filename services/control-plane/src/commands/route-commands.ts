@@ -18,7 +18,12 @@ import {
 import { fold, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireOriginOfTenant } from './lookups.js';
 import { outcomeOf } from './outcome.js';
-import { requireRoomFor, requireRouteWithinLimits, requireShortStrings } from './tenant-limits.js';
+import {
+  requireRoomFor,
+  requireRouteWithinLimits,
+  requireShortStrings,
+  withCountedCreate,
+} from './tenant-limits.js';
 import { routeView } from './views.js';
 
 export async function createRoute(
@@ -31,18 +36,20 @@ export async function createRoute(
   // A new route has no stored credential: the <redacted> placeholder is a 400 naming the header or
   // query parameter.
   withStoredRouteCredentials(body, null);
-  await requireNewRouteFits(deps, ctx, body);
-  const routeId = randomUUID();
-  const { tenant_id, ...config } = body;
-  const result = await handleCommand({
-    store: deps.store,
-    snapshotGuard: deps.snapshotGuard,
-    stream: streamName.route(routeId),
-    decider: routeDecider,
-    metadata: () => eventMetadata(deps, ctx, tenant_id),
-    command: (): RouteCommand => ({ type: 'Create', data: { route_id: routeId, tenant_id, ...config } }),
+  return withCountedCreate(deps, body.tenant_id, async () => {
+    await requireNewRouteFits(deps, ctx, body);
+    const routeId = randomUUID();
+    const { tenant_id, ...config } = body;
+    const result = await handleCommand({
+      store: deps.store,
+      snapshotGuard: deps.snapshotGuard,
+      stream: streamName.route(routeId),
+      decider: routeDecider,
+      metadata: () => eventMetadata(deps, ctx, tenant_id),
+      command: (): RouteCommand => ({ type: 'Create', data: { route_id: routeId, tenant_id, ...config } }),
+    });
+    return outcomeOf('route', result, routeView);
   });
-  return outcomeOf('route', result, routeView);
 }
 
 export async function updateRoute(

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { HeldLock } from '../config-history/config-change-lock.js';
 import { DomainError } from '../domain/errors.js';
 import type { CommandDeps } from './context.js';
 
@@ -98,9 +99,9 @@ const limitsOf = (deps: Pick<CommandDeps, 'tenantLimits'>): TenantLimits =>
 export type LimitedCollection = 'routes' | 'origins' | 'api_keys' | 'certificates';
 
 /**
- * How many live routes / origins / active API keys / certificates a tenant has. The query side answers from the read
- * models (queries/tenant-resource-counts.ts), which the projector keeps a few milliseconds behind the
- * event log: creates racing each other can pass the limit by at most the number in flight at once.
+ * How many live routes / origins / active API keys / certificates a tenant has, from the event log
+ * (tenant-resource-counts.ts). Counted inside `withCountedCreate`, so a count and the create's append
+ * are one decision.
  */
 export interface TenantResourceCounts {
   count(collection: LimitedCollection, tenantId: string): Promise<number>;
@@ -114,6 +115,27 @@ const SETTING: Record<LimitedCollection, [keyof TenantLimits, string]> = {
   api_keys: ['apiKeys', 'TENANT_MAX_API_KEYS'],
   certificates: ['certificates', 'TENANT_MAX_CERTIFICATES'],
 };
+
+/** The tenant's config change lock (config-change-lock.ts), across every control-plane process. */
+export interface TenantLock {
+  exclusively<T>(tenantId: string, work: (lock: HeldLock) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Runs a command that a counted limit bounds — its count and its append — as the tenant's only one in
+ * every control-plane process, under the lock config applies and rollbacks hold: creates sent at once,
+ * or beside an apply, are each counted with the ones before them. Only such commands take it (an
+ * update or delete never does), and one waits at most as long as an apply waits (409 `conflict`).
+ */
+export function withCountedCreate<T>(
+  deps: Pick<CommandDeps, 'tenantLock' | 'countedByPlan'>,
+  tenantId: string,
+  create: () => Promise<T>,
+): Promise<T> {
+  // A config apply's or rollback's steps run under the lock already.
+  if (deps.countedByPlan || deps.tenantLock === undefined) return create();
+  return deps.tenantLock.exclusively(tenantId, () => create());
+}
 
 /** Before creating one more route / origin / API key / certificate: 422 when the tenant already has its maximum. */
 export async function requireRoomFor(
@@ -178,7 +200,7 @@ export function requireTargetCount(
 
 /**
  * An origin's `targets` (its new list, on create, update or restore) within TENANT_MAX_TARGETS with
- * the tenant's other origins' targets (from the read models, like the counts above). An update that
+ * the tenant's other origins' targets (from the event log, like the counts above). An update that
  * does not add targets (`currentTargets`: the origin's count now) is always allowed, so a tenant over
  * the limit from older events can trim its origins.
  */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,5 +145,40 @@ describe('config change lock', () => {
     release.open();
     await Promise.all(held);
     expect(await waiting).toBe('ran');
+  });
+
+  // Regression test: PostgreSQL releases a session's advisory lock when the session ends, and the change
+  // holding it ran on regardless: killing the lock's backend let another process's apply of the same
+  // tenant start while the first kept appending its steps, both planned from the same config.
+  it('stops a change at its next step once its lock’s connection is lost, as another change takes the lock', async () => {
+    const tenant = randomUUID();
+    const order: string[] = [];
+    const killed = gate();
+    const held = gate();
+    const first = createConfigChangeLock(db.pool).holding(tenant, async (lock) => {
+      held.open();
+      await killed.opened;
+      await lock?.assertHeld();
+      order.push('first: next step');
+    });
+    await held.opened;
+    const { rows } = await otherPool.query<{ ended: boolean }>(
+      `select pg_terminate_backend(pid, 5000) as ended from pg_locks
+        where locktype = 'advisory' and granted and classid = $1::bigint::oid
+          and database = (select oid from pg_database where datname = current_database())`,
+      [0x5645_4343],
+    );
+    expect(rows.map((row) => row.ended)).toEqual([true]);
+    const second = createConfigChangeLock(otherPool).holding(tenant, async () => {
+      order.push('second: started');
+    });
+    await second;
+    killed.open();
+    const outcome = await first.then(
+      () => 'finished',
+      (error: unknown) => error,
+    );
+    expect(order).toEqual(['second: started']);
+    expect(outcome).toBeInstanceOf(StoreUnavailableError);
   });
 });

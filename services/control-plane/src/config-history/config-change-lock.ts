@@ -16,13 +16,24 @@ import { DomainError } from '../domain/errors.js';
  * The lock is a session-level PostgreSQL advisory lock on the tenant, held for the whole change on a
  * connection of its own: not the pool's, whose connections the change's own statements need (a pool
  * of N would deadlock with N tenants changing at once). A process that ends, or loses that connection,
- * releases the lock with it — then a change still running can overlap the next one, as before this
- * lock. Changes of one tenant in one process first queue here, so each process holds at most one such
+ * releases the lock with it, and another process may then take it: so the work asks `assertHeld`
+ * before each of its appends, which fails (503 `store_unavailable`) once the connection is gone, and a
+ * change that lost its lock stops at its next step instead of running on beside the next holder.
+ * Changes of one tenant in one process first queue here, so each process holds at most one such
  * connection per tenant.
  */
 export interface ConfigChangeLock {
   /** Runs `work` holding the tenant's lock; 409 `conflict` when it is not free within the wait. */
-  holding<T>(tenantId: string, work: () => Promise<T>): Promise<T>;
+  holding<T>(tenantId: string, work: (lock: HeldLock) => Promise<T>): Promise<T>;
+}
+
+/** The lock as its holder sees it. */
+export interface HeldLock {
+  /**
+   * Throws StoreUnavailableError when the lock's connection is lost (PostgreSQL released the lock with
+   * it, and another change may hold it now); call it before each append the lock protects.
+   */
+  assertHeld(): Promise<void>;
 }
 
 /** How long a change waits for the tenant's previous ones (a large apply takes seconds). */
@@ -55,15 +66,17 @@ export function createConfigChangeLock(
         await connections.take(deadline);
         slotTaken = true;
         return await onNewConnection(pool, { readOnly: false }, async (client) => {
+          const session = await sessionOf(client);
           await lock(client, tenantId, deadline);
           locked = true;
           try {
-            return await work();
+            return await work(heldOn(client));
           } finally {
-            // Closing the connection would release it too, a little later.
+            // Closing the connection would release it too, a little later. A connection lost only on
+            // this side (a proxy dropped it) leaves its session holding the lock: end that session.
             await client
               .query('select pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, tenantId])
-              .catch(() => {});
+              .catch(() => endSession(pool, session));
           }
         });
       } catch (error) {
@@ -112,6 +125,59 @@ class Slots {
     if (next === undefined) this.#free += 1;
     else next();
   }
+}
+
+interface Session {
+  pid: number;
+  started: string;
+}
+
+async function sessionOf(client: pg.Client): Promise<Session> {
+  const { rows } = await client.query<Session>(
+    `select pid, backend_start::text as started from pg_stat_activity where pid = pg_backend_pid()`,
+  );
+  const session = rows[0];
+  if (!session) throw new Error('this connection has no server session in pg_stat_activity');
+  return session;
+}
+
+/** Ends the session (a pid and its start name one), so its locks go with it; best effort. */
+async function endSession(pool: pg.Pool, session: Session): Promise<void> {
+  await pool
+    .query(
+      `select pg_terminate_backend(pid, 5000) from pg_stat_activity
+        where pid = $1 and backend_start::text = $2`,
+      [session.pid, session.started],
+    )
+    .catch(() => {});
+}
+
+/** The lock held on `client`'s session: it is held while that session lives. */
+function heldOn(client: pg.Client): HeldLock {
+  let lost = false;
+  const lose = () => {
+    lost = true;
+  };
+  client.on('error', lose);
+  client.on('end', lose);
+  const gone = (cause?: unknown) =>
+    new StoreUnavailableError(
+      "the connection holding the tenant's config change lock was lost, so another change may run now: " +
+        'this one stopped before its next step (the steps before it stay; run it again to finish)',
+      cause === undefined ? {} : { cause },
+    );
+  return {
+    async assertHeld() {
+      if (lost) throw gone();
+      // The 'error' event of a session ended a moment ago may not have arrived yet: ask the session.
+      try {
+        await client.query('select 1');
+      } catch (error) {
+        lost = true;
+        throw gone(error);
+      }
+    },
+  };
 }
 
 async function lock(client: pg.Client, tenantId: string, deadline: number): Promise<void> {

@@ -5,7 +5,7 @@ import type {
   SnapshotCertificate,
   TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
-import { createConfigChangeLock } from './config-change-lock.js';
+import { createConfigChangeLock, type HeldLock } from './config-change-lock.js';
 import type { TenantEventSource } from './tenant-events.js';
 import { EMPTY_FOLD, foldTenantEvents, tenantFoldAt } from './tenant-folds.js';
 
@@ -93,9 +93,10 @@ export interface TenantConfigs {
   at(tenantId: string, position: bigint): Promise<TenantConfigAt>;
   /**
    * Runs `work` as the tenant's only config apply or rollback in every control-plane process sharing
-   * the database (config-change-lock.ts): the config it reads is what the one before it left.
+   * the database (config-change-lock.ts): the config it reads is what the one before it left. Single
+   * creates that a counted limit bounds take the same lock (tenant-limits.ts, `withCountedCreate`).
    */
-  exclusively<T>(tenantId: string, work: () => Promise<T>): Promise<T>;
+  exclusively<T>(tenantId: string, work: (lock: HeldLock) => Promise<T>): Promise<T>;
 }
 
 export function tenantConfigs(source: TenantEventSource): TenantConfigs {

@@ -27,9 +27,9 @@ import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
 import { createSnapshotGuard, type SnapshotBudget } from '../commands/snapshot-guard.js';
 import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-directory.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
+import { createEventLogResourceCounts } from '../commands/tenant-resource-counts.js';
 import { tenantConfigs } from '../config-history/tenant-config.js';
 import { createExplainRouter } from '../explain/explain-router.js';
-import { createReadModelResourceCounts } from '../queries/tenant-resource-counts.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { configDocumentJsonSchema } from '../schemas/config-document.js';
@@ -258,6 +258,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
     requireSafeText,
   );
+  const configs = tenantConfigs({ store: deps.store, pool: deps.pool });
   app.use(
     '/api/v1',
     createCommandRouter({
@@ -279,8 +280,10 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
         source: { store: deps.store, pool: deps.pool },
         ...(deps.snapshotBudget ? { budget: deps.snapshotBudget } : {}),
       }),
-      tenantConfigs: tenantConfigs({ store: deps.store, pool: deps.pool }),
-      resourceCounts: createReadModelResourceCounts(deps.pool),
+      tenantConfigs: configs,
+      // Counted creates take the lock applies and rollbacks hold, and count from the event log.
+      tenantLock: configs,
+      resourceCounts: createEventLogResourceCounts({ store: deps.store, pool: deps.pool }, deps.clock),
       newCommandBudget: () => adminRateLimiter.commandBudget(),
     }),
   );
