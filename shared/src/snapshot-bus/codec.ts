@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import { gunzipSync, gzip, gzipSync } from 'node:zlib';
 import { type TenantSnapshot, tenantSnapshot } from '../domain/gateway-config.js';
 import { type SnapshotMessage, SnapshotTooLargeError } from './port.js';
+import type { RoutesValidation, RouteValidationCache } from './route-validation-cache.js';
 
 /**
  * The wire format of a snapshot message, shared by every adapter so that size limits and decoding
@@ -253,7 +254,10 @@ export type DecodeResult = { ok: true; message: SnapshotMessage } | { ok: false;
 
 const DECIMAL = /^\d+$/;
 
-/** Decodes and validates one record. Never throws: a bad record is reported, not applied. */
+/**
+ * Decodes and validates one record. Never throws: a bad record is reported, not applied. With `routes`
+ * (a subscription's), routes unchanged since the tenant's last decoded snapshot are not validated again.
+ */
 export function decodeSnapshotRecord(
   record: {
     key: string | null;
@@ -261,6 +265,7 @@ export function decodeSnapshotRecord(
     headers: Record<string, string | undefined>;
   },
   maxDecodedBytes: number = MAX_DECODED_SNAPSHOT_BYTES,
+  routes?: RouteValidationCache,
 ): DecodeResult {
   const tenantId = record.key;
   if (!tenantId) return { ok: false, reason: 'record has no key (tenant id)' };
@@ -269,7 +274,10 @@ export function decodeSnapshotRecord(
     return { ok: false, reason: `record has no valid ${HEADER_VERSION} header` };
   }
   const version = BigInt(versionText);
-  if (record.value === null) return { ok: true, message: { kind: 'tombstone', tenantId, version } };
+  if (record.value === null) {
+    routes?.forget(tenantId);
+    return { ok: true, message: { kind: 'tombstone', tenantId, version } };
+  }
 
   let json: unknown;
   let bytes = record.value;
@@ -291,16 +299,55 @@ export function decodeSnapshotRecord(
   } catch (error) {
     return { ok: false, reason: `value is not readable: ${(error as Error).message}` };
   }
-  const parsed = tenantSnapshot.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return {
-      ok: false,
-      reason: `invalid snapshot at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? ''}`,
-    };
-  }
-  if (parsed.data.tenant_id !== tenantId || parsed.data.version !== versionText) {
+  const rawRoutes = routesOf(json);
+  const parsed =
+    routes && rawRoutes ? validateWithRoutes(json, routes.validate(tenantId, rawRoutes)) : validate(json);
+  if (!parsed.ok) return parsed;
+  const snapshot = parsed.snapshot;
+  if (snapshot.tenant_id !== tenantId || snapshot.version !== versionText) {
     return { ok: false, reason: 'snapshot tenant_id/version disagree with the record key/header' };
   }
-  return { ok: true, message: { kind: 'snapshot', tenantId, version, snapshot: parsed.data } };
+  if (routes && rawRoutes) routes.remember(tenantId, rawRoutes, snapshot.routes);
+  return { ok: true, message: { kind: 'snapshot', tenantId, version, snapshot } };
+}
+
+type Validated = { ok: true; snapshot: TenantSnapshot } | { ok: false; reason: string };
+
+const invalid = (path: readonly PropertyKey[], message: string): Validated => ({
+  ok: false,
+  reason: `invalid snapshot at ${path.map(String).join('.')}: ${message}`,
+});
+
+function validate(json: unknown): Validated {
+  const parsed = tenantSnapshot.safeParse(json);
+  if (parsed.success) return { ok: true, snapshot: parsed.data };
+  const issue = parsed.error.issues[0];
+  return issue ? invalid(issue.path, issue.message) : { ok: false, reason: 'invalid snapshot at ?: ' };
+}
+
+/** A snapshot's `routes` as parsed, when it is an object with a routes array. */
+function routesOf(json: unknown): unknown[] | undefined {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  const routes = (json as { routes?: unknown }).routes;
+  return Array.isArray(routes) ? routes : undefined;
+}
+
+const SNAPSHOT_FIELDS: readonly string[] = Object.keys(tenantSnapshot.shape);
+
+/**
+ * The snapshot validated without its routes, then given the routes validated apart. Its first problem
+ * is the one validating it whole would report first: fields are checked in the schema's order (unknown
+ * fields last).
+ */
+function validateWithRoutes(json: unknown, routes: RoutesValidation): Validated {
+  const rest = tenantSnapshot.safeParse({ ...(json as object), routes: [] });
+  const issue = rest.success ? undefined : rest.error.issues[0];
+  const field = typeof issue?.path[0] === 'string' ? SNAPSHOT_FIELDS.indexOf(issue.path[0]) : -1;
+  if (issue && (routes.ok || (field >= 0 && field < SNAPSHOT_FIELDS.indexOf('routes')))) {
+    return invalid(issue.path, issue.message);
+  }
+  if (!routes.ok) return invalid(['routes', ...routes.path], routes.message);
+  if (!rest.success) return { ok: false, reason: 'invalid snapshot at ?: ' };
+  rest.data.routes = routes.routes;
+  return { ok: true, snapshot: rest.data };
 }

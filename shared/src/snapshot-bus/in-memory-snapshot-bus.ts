@@ -7,6 +7,7 @@ import type {
   SnapshotMessage,
   SnapshotSubscription,
 } from './port.js';
+import { RouteValidationCache } from './route-validation-cache.js';
 
 export const DEFAULT_IN_MEMORY_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
@@ -116,6 +117,7 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
       let connected: boolean | undefined;
       let closed = false;
       let scheduled = false;
+      const routes = new RouteValidationCache();
 
       const pump = (): void => {
         scheduled = false;
@@ -126,7 +128,7 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
         }
         if (!log.available) return;
         const backlog = log.records.slice(log.indexFrom(cursor));
-        const decodedAt = decodeNewestPerTenant(backlog, maxDecodedBytes);
+        const decodedAt = decodeNewestPerTenant(backlog, maxDecodedBytes, routes);
         for (const [index, record] of backlog.entries()) {
           if (closed) break;
           cursor = record.offset + 1;

@@ -23,6 +23,7 @@ import type {
   SnapshotMessage,
   SnapshotSubscription,
 } from './port.js';
+import { RouteValidationCache } from './route-validation-cache.js';
 
 export interface KafkaSnapshotBusOptions extends SnapshotTopicSettings {
   brokers: readonly string[];
@@ -213,6 +214,7 @@ function startSubscription(
   let caughtUp = false;
   const nextOffsets = new Map<number, bigint>();
   const lagByPartition = new Map<number, number>();
+  const routes = new RouteValidationCache();
 
   let reportedLag = 0;
   const totalLag = (): number => [...lagByPartition.values()].reduce((sum, lag) => sum + lag, 0);
@@ -295,7 +297,11 @@ function startSubscription(
       await candidate.run({
         autoCommit: true,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          const decodedAt = decodeNewestPerTenant(batch.messages.map(toRecord), options.maxDecodedBytes);
+          const decodedAt = decodeNewestPerTenant(
+            batch.messages.map(toRecord),
+            options.maxDecodedBytes,
+            routes,
+          );
           for (const [index, message] of batch.messages.entries()) {
             if (!isRunning() || isStale() || closed) return;
             const decoded = decodedAt(index);

@@ -1,4 +1,5 @@
 import { type DecodeResult, decodeSnapshotRecord, HEADER_VERSION } from './codec.js';
+import type { RouteValidationCache } from './route-validation-cache.js';
 
 type SnapshotRecord = Parameters<typeof decodeSnapshotRecord>[0];
 
@@ -16,10 +17,12 @@ const DECIMAL = /^\d+$/;
  * that record does not decode, the next newest is tried, so an unreadable record still leaves the
  * tenant at its newest readable version. `decodedAt(index)` is the record's result, or undefined for a record skipped; a tenant's
  * records are decoded when the first of them is asked for, so a caller may yield between tenants.
+ * `routes` is the subscription's (see decodeSnapshotRecord).
  */
 export function decodeNewestPerTenant(
   records: readonly SnapshotRecord[],
   maxDecodedBytes?: number,
+  routes?: RouteValidationCache,
 ): (index: number) => DecodeResult | undefined {
   const byTenant = new Map<string, number[]>();
   /** Each record's tenant's records; none for a record not attributable to a tenant's version. */
@@ -41,7 +44,7 @@ export function decodeNewestPerTenant(
       decided.add(indexes);
       const newestFirst = [...indexes].sort((a, b) => compareNewestFirst(records[a]!, records[b]!) || a - b);
       for (const candidate of newestFirst) {
-        const result = decodeSnapshotRecord(records[candidate]!, maxDecodedBytes);
+        const result = decodeSnapshotRecord(records[candidate]!, maxDecodedBytes, routes);
         results.set(candidate, result);
         if (result.ok) break;
       }

@@ -1,4 +1,9 @@
-import type { OriginConfig, QuotaPolicy, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type {
+  OriginConfig,
+  QuotaPolicy,
+  RouteConfig,
+  TenantSnapshot,
+} from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
 import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
 import { compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
@@ -53,6 +58,27 @@ export interface GatewayConfigStoreOptions {
 export interface RoutePipeline {
   readonly policies: readonly RoutePolicy[];
   readonly metrics?: GatewayMetrics | undefined;
+}
+
+/**
+ * What a tenant version's routes were compiled from besides each route itself and the origins it names:
+ * a route of the next version whose config is the same object (the snapshot decoder hands unchanged
+ * routes over as they were) keeps its compiled route while all of these are unchanged.
+ */
+interface RouteInputs {
+  readonly pipeline: RoutePipeline;
+  /** JSON of the snapshot's `tenant` (its settings: tenant-wide limits, IP rules, quota, cache). */
+  readonly tenant: string;
+  readonly apiKeyQuotas: string;
+  /** By config; a route whose compilation warned is not kept (compiled again, it warns again). */
+  readonly routes: ReadonlyMap<RouteConfig, CompiledRoute>;
+}
+
+/** The origins a route's compilation reads: its own and those of its traffic split. */
+function originIdsOf(route: RouteConfig): string[] {
+  const split = route.traffic_split;
+  const ids = split ? [...split.origins, ...split.overrides].map((entry) => entry.origin_id) : [];
+  return route.origin_id === null ? ids : [route.origin_id, ...ids];
 }
 
 /** One tenant's claim on a host, from the position of the event that gave it the host. */
@@ -140,6 +166,7 @@ export class GatewayConfigStore implements TenantConfigSink {
   /** Version of every tenant ever applied, including removed ones, so redelivered old snapshots stay dead. */
   readonly #versions = new Map<string, bigint>();
   readonly #appliedVersions = new Map<string, bigint>();
+  readonly #routeInputs = new WeakMap<CompiledTenant, RouteInputs>();
   #pipeline: RoutePipeline = { policies: [] };
 
   constructor(options: GatewayConfigStoreOptions) {
@@ -230,54 +257,22 @@ export class GatewayConfigStore implements TenantConfigSink {
     for (const origin of snapshot.origins) {
       const fingerprint = JSON.stringify(origin);
       const reusable = previous?.origins.get(origin.id);
+      // Kept whole, so that the routes using it can be kept too (see #compileRoutes).
+      if (reusable?.fingerprint === fingerprint) {
+        origins.set(origin.id, reusable);
+        continue;
+      }
       origins.set(origin.id, {
         config: origin,
         fingerprint,
         timeoutMs: origin.timeout_seconds * 1000,
-        upstreams:
-          reusable?.fingerprint === fingerprint
-            ? reusable.upstreams
-            : this.#options.createUpstreamSet(origin, tenantId),
+        upstreams: this.#options.createUpstreamSet(origin, tenantId),
       });
     }
 
     const apiKeyQuotas = new Map<string, QuotaPolicy>();
     for (const key of snapshot.api_keys) if (key.quota) apiKeyQuotas.set(key.id, key.quota);
-    const routes: CompiledRoute[] = [];
-    for (const route of snapshot.routes) {
-      try {
-        compilePattern(route.id, route.path_pattern);
-      } catch (error) {
-        this.#warn(tenantId, `route skipped: ${(error as Error).message}`);
-        continue;
-      }
-      const origin = route.origin_id === null ? undefined : origins.get(route.origin_id);
-      if (route.origin_id !== null && !origin) {
-        this.#warn(tenantId, `route ${route.id} names unknown origin ${route.origin_id}`);
-      }
-      const { policies, metrics } = this.#pipeline;
-      const routeMetrics = metrics?.forRoute(tenantId, route.id);
-      routes.push({
-        config: route,
-        tenantId,
-        origin,
-        authMode: route.auth_mode,
-        requiredScopes: route.required_scopes,
-        stripPrefix: compileStripPrefix(route.strip_prefix),
-        stages:
-          policies.length === 0
-            ? NO_STAGES
-            : compileRouteStages(policies, {
-                tenant: snapshot.tenant,
-                route,
-                origins,
-                apiKeyQuotas,
-                warn: (message) => this.#warn(tenantId, `route ${route.id}: ${message}`),
-                routeMetrics,
-              }),
-        metrics: routeMetrics,
-      });
-    }
+    const { routes, inputs } = this.#compileRoutes(snapshot, origins, apiKeyQuotas, previous);
 
     const apiKeys = new Map<string, CompiledApiKey>();
     for (const key of snapshot.api_keys) {
@@ -312,7 +307,7 @@ export class GatewayConfigStore implements TenantConfigSink {
       serviceAccounts,
     };
 
-    return {
+    const compiled: CompiledTenant = {
       id: tenantId,
       version,
       snapshot,
@@ -329,6 +324,88 @@ export class GatewayConfigStore implements TenantConfigSink {
       auth,
       eventTimeMs: Date.parse(snapshot.event_time),
     };
+    this.#routeInputs.set(compiled, inputs);
+    return compiled;
+  }
+
+  /**
+   * The snapshot's routes, compiled. A route unchanged since `previous` (the same config object) keeps
+   * its compiled route when the pipeline, the tenant, the API key quotas and the origins it names are
+   * unchanged too: a version that changed one route of 1,000 compiles one route.
+   */
+  #compileRoutes(
+    snapshot: TenantSnapshot,
+    origins: ReadonlyMap<string, CompiledOrigin>,
+    apiKeyQuotas: ReadonlyMap<string, QuotaPolicy>,
+    previous: CompiledTenant | undefined,
+  ): { routes: CompiledRoute[]; inputs: RouteInputs } {
+    const tenantId = snapshot.tenant_id;
+    const { policies, metrics } = this.#pipeline;
+    const byConfig = new Map<RouteConfig, CompiledRoute>();
+    const inputs: RouteInputs = {
+      pipeline: this.#pipeline,
+      tenant: JSON.stringify(snapshot.tenant),
+      apiKeyQuotas: JSON.stringify([...apiKeyQuotas]),
+      routes: byConfig,
+    };
+    const earlier = previous && this.#routeInputs.get(previous);
+    const reusable =
+      earlier?.pipeline === inputs.pipeline &&
+      earlier.tenant === inputs.tenant &&
+      earlier.apiKeyQuotas === inputs.apiKeyQuotas
+        ? earlier.routes
+        : undefined;
+    const routes: CompiledRoute[] = [];
+    for (const route of snapshot.routes) {
+      const kept = byConfig.has(route) ? undefined : reusable?.get(route);
+      if (
+        kept !== undefined &&
+        originIdsOf(route).every((id) => origins.get(id) === previous?.origins.get(id))
+      ) {
+        routes.push(kept);
+        byConfig.set(route, kept);
+        continue;
+      }
+      let warned = false;
+      const warn = (message: string): void => {
+        warned = true;
+        this.#warn(tenantId, message);
+      };
+      try {
+        compilePattern(route.id, route.path_pattern);
+      } catch (error) {
+        warn(`route skipped: ${(error as Error).message}`);
+        continue;
+      }
+      const origin = route.origin_id === null ? undefined : origins.get(route.origin_id);
+      if (route.origin_id !== null && !origin) {
+        warn(`route ${route.id} names unknown origin ${route.origin_id}`);
+      }
+      const routeMetrics = metrics?.forRoute(tenantId, route.id);
+      const compiled: CompiledRoute = {
+        config: route,
+        tenantId,
+        origin,
+        authMode: route.auth_mode,
+        requiredScopes: route.required_scopes,
+        stripPrefix: compileStripPrefix(route.strip_prefix),
+        stages:
+          policies.length === 0
+            ? NO_STAGES
+            : compileRouteStages(policies, {
+                tenant: snapshot.tenant,
+                route,
+                origins,
+                apiKeyQuotas,
+                warn: (message) => warn(`route ${route.id}: ${message}`),
+                routeMetrics,
+              }),
+        metrics: routeMetrics,
+      };
+      routes.push(compiled);
+      if (!warned && !byConfig.has(route)) byConfig.set(route, compiled);
+    }
+    return { routes, inputs };
   }
 
   /** The snapshot's verified domains this replica may route: canonical and not under a base domain. */

@@ -56,7 +56,10 @@ export interface RouteCompileContext {
   /** The tenant's part of the snapshot (settings such as the tenant-wide rate limit). */
   readonly tenant: TenantSnapshot['tenant'];
   readonly route: RouteConfig;
-  /** The tenant's compiled origins by id (a traffic split names several). */
+  /**
+   * The tenant's compiled origins by id (a traffic split names several). Read only those the route
+   * names (origin_id, traffic_split): a route is kept compiled across versions while they are unchanged.
+   */
   readonly origins: ReadonlyMap<string, CompiledOrigin>;
   /** A problem with the route's configuration that does not stop it from serving (logged). */
   readonly warn: (message: string) => void;
