@@ -93,6 +93,43 @@ export class GatewayHttp2ServerResponse extends Http2ServerResponse {
   }
 
   /**
+   * A large body (a cache HIT, a fixed response) is handed to node in pieces, each its own write: node
+   * counts a write as delivered only once all of it went out, so a slow client taking a one-piece body
+   * steadily would look stalled to the undelivered-response check of the listener (http2-sessions.ts)
+   * and be reset. (Pieces queued behind a write would go out as one write again, batched: the stream
+   * does not batch from then on.)
+   */
+  static {
+    const stockWrite = Http2ServerResponse.prototype.write as (...args: unknown[]) => boolean;
+    const stockEnd = Http2ServerResponse.prototype.end as (...args: unknown[]) => unknown;
+    const inPieces = (res: Http2ServerResponse, chunk: Uint8Array): Uint8Array => {
+      (res.stream as unknown as { _writev: unknown })._writev = null;
+      let offset = 0;
+      for (; offset + BODY_PIECE_BYTES < chunk.byteLength; offset += BODY_PIECE_BYTES)
+        stockWrite.call(res, chunk.subarray(offset, offset + BODY_PIECE_BYTES));
+      return chunk.subarray(offset);
+    };
+    Object.defineProperties(GatewayHttp2ServerResponse.prototype, {
+      write: {
+        configurable: true,
+        writable: true,
+        value(this: Http2ServerResponse, chunk: unknown, ...rest: unknown[]): boolean {
+          if (!isLargeBuffer(chunk)) return stockWrite.call(this, chunk, ...rest);
+          return stockWrite.call(this, inPieces(this, chunk), ...rest);
+        },
+      },
+      end: {
+        configurable: true,
+        writable: true,
+        value(this: Http2ServerResponse, chunk?: unknown, ...rest: unknown[]): unknown {
+          if (!isLargeBuffer(chunk)) return stockEnd.call(this, chunk, ...rest);
+          return stockEnd.call(this, inPieces(this, chunk), ...rest);
+        },
+      },
+    });
+  }
+
+  /**
    * The gateway destroys a response it cannot finish (the origin cut its body short, a stage failed):
    * node would reset the stream with NO_ERROR, which clients read as the end of a complete response.
    * INTERNAL_ERROR tells them it was cut, as a closed connection tells an HTTP/1.1 client.
@@ -101,6 +138,13 @@ export class GatewayHttp2ServerResponse extends Http2ServerResponse {
     super.destroy(error ?? new ResponseCutShortError());
     return this;
   }
+}
+
+/** The size of the pieces a large body is written in (a DATA frame is at most 16 KiB by default). */
+const BODY_PIECE_BYTES = 64 * 1024;
+
+function isLargeBuffer(chunk: unknown): chunk is Uint8Array {
+  return chunk instanceof Uint8Array && chunk.byteLength > BODY_PIECE_BYTES;
 }
 
 /** Why a response to an HTTP/2 client was destroyed before its end (never reaches a listener). */

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { type ClientHttp2Session, type ClientHttp2Stream, connect } from 'node:http2';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCacheStage } from '../cache/cache-stage.js';
+import { MemoryCacheStore } from '../cache/memory-cache-store.js';
+import { createResponseCache } from '../cache/response-cache.js';
 import {
+  send,
   startTestGateway,
   startTestOrigin,
   type TestGateway,
@@ -44,16 +50,30 @@ const closedOf = (emitter: { once(event: 'close', listener: () => void): unknown
 
 beforeAll(async () => {
   origin = await startTestOrigin('h2-stall-origin');
-  gateway = await startTestGateway({
-    GATEWAY_H2C: 'true',
-    GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_MS / 1000),
+  const cache = createResponseCache({
+    store: new MemoryCacheStore({ maxBytes: 8_000_000 }),
+    l1MaxBytes: 8_000_000,
+    registry: new Registry(),
+    logger: createLogger({ service: 'test', level: 'error' }),
   });
+  gateway = await startTestGateway(
+    { GATEWAY_H2C: 'true', GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_MS / 1000) },
+    { stages: [createCacheStage(cache)] },
+  );
   const originId = randomUUID();
   gateway.store.apply(
     buildSnapshot({
       subdomain: 'h2stall',
       origins: [{ id: originId, targets: [origin.url] }],
-      routes: [{ origin_id: originId, path_pattern: '/*' }],
+      routes: [
+        {
+          origin_id: originId,
+          path_pattern: '/cached/*',
+          strip_prefix: '/cached',
+          cache_policy: { mode: 'override', ttl_seconds: 60 },
+        },
+        { origin_id: originId, path_pattern: '/*' },
+      ],
     }),
   );
 });
@@ -109,5 +129,35 @@ describe('HTTP/2 streams the client never lets the gateway finish', () => {
     await pause(3 * IDLE_TIMEOUT_MS);
     expect(waiting.closed).toBe(false);
     waiting.close();
+  });
+
+  it('a large stored body a slow client takes steadily is delivered whole, not reset as stalled', async () => {
+    const bytes = 800 * 1024;
+    const path = `/cached/download?bytes=${bytes}`;
+    const fill = await send(gateway, HOST, path);
+    expect(fill.status).toBe(200);
+    expect(fill.text.length).toBe(bytes);
+    // Written in one piece, the HIT's body counted as undelivered until all of it went out.
+    const session = connect(gateway.url, { settings: { initialWindowSize: 16_384 } });
+    session.on('error', () => {});
+    sessions.push(session);
+    const stream = request(session, path);
+    const cacheStatus = new Promise<unknown>((resolve) =>
+      stream.once('response', (headers) => resolve(headers['x-cache'])),
+    );
+    let received = 0;
+    let sincePause = 0;
+    stream.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      sincePause += chunk.length;
+      if (sincePause < 64 * 1024) return;
+      sincePause = 0;
+      stream.pause();
+      setTimeout(() => stream.resume(), IDLE_TIMEOUT_MS / 4);
+    });
+    await within(closedOf(stream), 30 * IDLE_TIMEOUT_MS, 'the slow download ends');
+    expect(await cacheStatus).toBe('HIT');
+    expect(stream.rstCode).toBe(0);
+    expect(received).toBe(bytes);
   });
 });
