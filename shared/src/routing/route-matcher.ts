@@ -134,9 +134,18 @@ export interface MatchRequest {
 
 const NO_REQUEST: MatchRequest = { facts: undefined, preflight: false };
 
+/**
+ * Whether a route's method list takes `method`. TRACE (and TRACK, its IIS twin) ask the origin to echo
+ * the request it got, with what the gateway added to it (a route's origin credential, the caller's
+ * identity): a route for every method does not take them, a route must name them.
+ */
+function methodAdmitted(methods: ReadonlySet<string> | null, method: string): boolean {
+  return methods === null ? method !== 'TRACE' && method !== 'TRACK' : methods.has(method);
+}
+
 /** Method, then conditions (a route with conditions needs the request's facts). */
 function admits(candidate: CompiledPattern<unknown>, method: string, request: MatchRequest): boolean {
-  if (candidate.methods !== null && !candidate.methods.has(method)) return false;
+  if (!methodAdmitted(candidate.methods, method)) return false;
   return (
     candidate.conditions === null ||
     (request.facts !== undefined && candidate.conditions.test(request.facts, request.preflight))
@@ -351,7 +360,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
     return this.#ordered.map((candidate) => ({
       route: candidate.route,
       rank: candidate.rank,
-      methodMatches: candidate.methods === null || candidate.methods.has(method),
+      methodMatches: methodAdmitted(candidate.methods, method),
       pathMatches: segmentsMatch(candidate.segments, segments),
     }));
   }
