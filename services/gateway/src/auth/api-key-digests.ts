@@ -1,34 +1,35 @@
 import { hashApiKey, looksLikeApiKey } from '@vantageedge/shared/domain/api-key-hash';
-import { LRUCache } from 'lru-cache';
+import { FairLru } from '../ratelimit/fair-lru.js';
 
 /**
- * HMAC-SHA-256(pepper, key) of presented API keys, remembered per key (bounded LRU) so a client that
+ * HMAC-SHA-256(pepper, key) of presented API keys, remembered per tenant and key so a client that
  * sends the same key on every request costs one HMAC, not one per request. Only the digest is cached:
  * the lookup in the tenant's key index (and the expiry check) still runs per request against the
  * snapshot in force, so a key revoked or expired takes effect with the next request.
  *
- * Only values shaped like our keys (`ve_live_` + 32 characters) are remembered, so memory stays bounded
- * by `maxEntries` × ~100 bytes whatever clients send; anything else is hashed every time.
+ * Tenants share the cache fairly (FairLru), and only a digest that named one of the tenant's keys is
+ * remembered: clients sending endless made-up keys, or one tenant's clients churning through its own
+ * keys, cost that tenant's entries, never make another tenant's keys hashed again. Memory stays
+ * bounded by `maxEntries` × ~150 bytes whatever clients send.
  */
 export class ApiKeyDigests {
   readonly #pepper: string;
-  readonly #digests: LRUCache<string, string> | null;
+  readonly #digests: FairLru<string> | null;
   readonly #hash: typeof hashApiKey;
 
   constructor(pepper: string, maxEntries: number, hash: typeof hashApiKey = hashApiKey) {
     this.#pepper = pepper;
-    this.#digests = maxEntries > 0 ? new LRUCache({ max: maxEntries }) : null;
+    this.#digests = maxEntries > 0 ? new FairLru(maxEntries) : null;
     this.#hash = hash;
   }
 
-  digest(key: string): string {
-    const cache = this.#digests;
-    if (cache === null) return this.#hash(this.#pepper, key);
-    let digest = cache.get(key);
-    if (digest === undefined) {
-      digest = this.#hash(this.#pepper, key);
-      if (looksLikeApiKey(key)) cache.set(key, digest);
-    }
-    return digest;
+  /** The entry of the tenant's key index (by digest) that `key` names, if any. */
+  find<T>(tenantId: string, key: string, index: ReadonlyMap<string, T>): T | undefined {
+    const remembered = this.#digests?.get(tenantId, key);
+    if (remembered !== undefined) return index.get(remembered);
+    const digest = this.#hash(this.#pepper, key);
+    const entry = index.get(digest);
+    if (entry !== undefined && looksLikeApiKey(key)) this.#digests?.set(tenantId, key, digest);
+    return entry;
   }
 }

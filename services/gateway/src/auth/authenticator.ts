@@ -197,7 +197,7 @@ export class Authenticator {
       );
     }
     // Only keys of THIS tenant's snapshot are in the index: another tenant's key is simply unknown.
-    const entry = tenant.apiKeys.get(this.#apiKeyDigests.digest(key));
+    const entry = this.#apiKeyDigests.find(tenant.id, key, tenant.apiKeys);
     if (entry === undefined)
       return failure(401, 'invalid_api_key', 'the API key is not valid', API_KEY_CHALLENGE);
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= Date.now()) {
