@@ -104,6 +104,16 @@ export const gatewaySettings = {
     .min(0)
     .default(64 * 1024 * 1024),
   /**
+   * Bytes the bodies of retryable requests (read so they can be sent again, each at most 64 KiB) may
+   * hold together in a replica; one tenant's requests hold at most a quarter. A body that does not
+   * fit is sent once, without retries.
+   */
+  GATEWAY_RETRY_BUFFER_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024),
+  /**
    * Default bound on the bytes of one tenant's cached entries in the shared store (Redis, or the
    * in-memory store without Redis); past it the tenant's least recently used entries are evicted.
    * A tenant's `settings.cache.max_bytes` overrides it.

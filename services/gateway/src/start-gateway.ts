@@ -149,6 +149,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     ...(accessLog ? { accessLog } : {}),
     ...(options.usage ? { usage: options.usage } : {}),
     tracing,
+    retryBufferBytes: config.GATEWAY_RETRY_BUFFER_BYTES,
   });
 
   // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.

@@ -1,3 +1,4 @@
+import type { FillBudget } from '../cache/fill-budget.js';
 import { requestBodyFraming } from '../http/request-body.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ProxyFailure, ProxyResult } from '../proxy/proxy-request.js';
@@ -35,19 +36,42 @@ export const NO_TARGET = 'no_target';
  * 503 / 504 answer, as the route lists) of a retryable method is tried again on another target of the
  * origin, chosen by its balancer, after a backoff with full jitter — while attempts remain, the failed
  * target's retry budget allows it and the client is still there. A request with a body is retried only
- * when its declared length fits RETRY_BODY_BUFFER_BYTES: it is read first so it can be sent again;
- * other bodies stream once. A response the client has started to receive is never retried.
+ * when its declared length fits RETRY_BODY_BUFFER_BYTES and `retryBodies`, the replica's budget for
+ * such buffers (the tenant's share of it): it is read first so it can be sent again, and holds its
+ * bytes of the budget until the exchange is forwarded; other bodies stream once. A response the
+ * client has started to receive is never retried.
  */
 export async function forwardWithPolicy(
   exchange: GatewayExchange,
   policy: UpstreamPolicy,
   attempts: Attempts,
+  retryBodies: FillBudget,
+): Promise<ProxyFailure | typeof NO_TARGET | undefined> {
+  const tenantId = exchange.tenant?.id ?? '';
+  let reserved = 0;
+  const reserve = (bytes: number) => {
+    if (!retryBodies.tryReserve(tenantId, bytes)) return false;
+    reserved = bytes;
+    return true;
+  };
+  try {
+    return await forwardAttempts(exchange, policy, attempts, reserve);
+  } finally {
+    retryBodies.release(tenantId, reserved);
+  }
+}
+
+async function forwardAttempts(
+  exchange: GatewayExchange,
+  policy: UpstreamPolicy,
+  attempts: Attempts,
+  reserveBody: (bytes: number) => boolean,
 ): Promise<ProxyFailure | typeof NO_TARGET | undefined> {
   const retry = policy.retry;
   let maxAttempts = 1;
   let bufferedBody: Buffer | undefined;
   if (retry?.methods.has(exchange.req.method ?? 'GET')) {
-    const body = await replayableBody(exchange);
+    const body = await replayableBody(exchange, reserveBody);
     if (body === 'gone') return undefined;
     if (body !== 'streamed') {
       bufferedBody = body;
@@ -145,15 +169,19 @@ function backoff(exchange: GatewayExchange, retry: CompiledRetry, attempt: numbe
 
 /**
  * The request's body as something that can be sent more than once: none (undefined), or read into
- * a Buffer when its declared length fits the retry buffer. 'streamed': too large or of unknown length,
- * sent once. 'gone': the client went away while it was read.
+ * a Buffer when its declared length fits the retry buffer and `fits` takes it. 'streamed': too large,
+ * of unknown length or over the budget, sent once. 'gone': the client went away while it was read.
  */
-function replayableBody(exchange: GatewayExchange): Promise<Buffer | undefined | 'streamed' | 'gone'> {
+function replayableBody(
+  exchange: GatewayExchange,
+  fits: (bytes: number) => boolean,
+): Promise<Buffer | undefined | 'streamed' | 'gone'> {
   const { req } = exchange;
   const framing = requestBodyFraming(req);
   if (framing === 'none') return Promise.resolve(undefined);
+  const declared = Number(req.headers['content-length']);
   // Unknown length: HTTP/1.1 chunked, or HTTP/2 DATA frames without a content-length.
-  if (framing === 'unknown' || !(Number(req.headers['content-length']) <= RETRY_BODY_BUFFER_BYTES)) {
+  if (framing === 'unknown' || !(declared <= RETRY_BODY_BUFFER_BYTES) || !fits(declared)) {
     return Promise.resolve('streamed');
   }
   return new Promise((resolve) => {

@@ -8,6 +8,7 @@ import {
 } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import type { Authenticator } from '../auth/authenticator.js';
+import { FillBudget } from '../cache/fill-budget.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
 import { createCorsOriginHeadersPolicy, createCorsPolicy } from '../cors/cors-stage.js';
@@ -76,6 +77,11 @@ export interface GatewayHandlerOptions {
   tracing?: RequestTracing;
   /** Counts every answered request for GET /api/v1/usage. */
   usage?: UsageSink;
+  /**
+   * Bytes that retryable requests' bodies, read so they can be sent again, may hold together
+   * (GATEWAY_RETRY_BUFFER_BYTES; a quarter per tenant); default 64 MiB.
+   */
+  retryBufferBytes?: number;
 }
 
 /** Where finished exchanges are counted (the usage recorder). */
@@ -97,8 +103,11 @@ interface PipelineContext {
   readonly usage: UsageSink | undefined;
   /** Only when tracing is on. */
   readonly tracing: RequestTracing | undefined;
+  /** What retryable requests' buffered bodies hold, per tenant and in all. */
+  readonly retryBodies: FillBudget;
 }
 
+const DEFAULT_RETRY_BUFFER_BYTES = 64 * 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const EXCHANGE = Symbol('vantageedge.exchange');
 const CONTEXT = Symbol('vantageedge.pipeline');
@@ -121,6 +130,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     accessLog: options.accessLog,
     usage: options.usage,
     tracing: options.tracing?.enabled ? options.tracing : undefined,
+    retryBodies: new FillBudget(options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES),
   };
   return (req, res) => {
     try {
@@ -371,10 +381,15 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
   }
   const policy = exchange.upstreamPolicy;
   if (policy !== undefined) {
-    const failure = await forwardWithPolicy(exchange, policy, {
-      acquire: (avoid) => acquireTarget(exchange, exchange.origin ?? origin, avoid),
-      send: (lease, options) => sendToTarget(context, exchange, exchange.origin ?? origin, lease, options),
-    });
+    const failure = await forwardWithPolicy(
+      exchange,
+      policy,
+      {
+        acquire: (avoid) => acquireTarget(exchange, exchange.origin ?? origin, avoid),
+        send: (lease, options) => sendToTarget(context, exchange, exchange.origin ?? origin, lease, options),
+      },
+      context.retryBodies,
+    );
     if (failure === NO_TARGET) {
       originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
     } else if (failure !== undefined) {
