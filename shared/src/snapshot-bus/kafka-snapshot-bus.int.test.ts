@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TEST_INFRA } from '../testing/infrastructure.js';
@@ -107,6 +108,45 @@ describe('kafka snapshot topic', () => {
       ).rejects.toThrow(/cleanup.policy=delete; the snapshot topic must be compacted/);
     } finally {
       await admin.disconnect();
+    }
+  });
+});
+
+describe('an idle subscription', () => {
+  // Regression: kafkajs re-armed each connection's pending-request check every millisecond while
+  // nothing was pending (kafkajs#1704): an idle replica's subscription cost 3.8% of a core.
+  it('does not keep checking empty request queues', async () => {
+    const topic = uniqueTopic('idle');
+    topics.push(topic);
+    const bus = createKafkaSnapshotBus(options(topic));
+    const queue = createRequire(import.meta.url)('kafkajs/src/network/requestQueue/index.js') as {
+      prototype: { checkPendingRequests(): void };
+    };
+    const check = queue.prototype.checkPendingRequests;
+    let checks = 0;
+    queue.prototype.checkPendingRequests = function counted(this: unknown) {
+      checks++;
+      check.call(this);
+    };
+    try {
+      let caughtUp!: () => void;
+      const ready = new Promise<void>((resolve) => {
+        caughtUp = resolve;
+      });
+      const subscription = await bus.subscribe({
+        onMessage: () => {},
+        onCaughtUp: () => caughtUp(),
+        onHealth: () => {},
+      });
+      await ready;
+      const before = checks;
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      // A connection's queue is checked when a request completes: fetches and heartbeats, a few a second.
+      expect(checks - before).toBeLessThan(100);
+      await subscription.close();
+    } finally {
+      queue.prototype.checkPendingRequests = check;
+      await bus.close();
     }
   });
 });

@@ -15,6 +15,7 @@ import {
   encodeSnapshotMessageAsync,
 } from './codec.js';
 import { ensureSnapshotTopic, type SnapshotTopicSettings } from './kafka-topic.js';
+import { stopIdleRequestQueueChecks } from './kafkajs-idle-checks.js';
 import { decodeNewestPerTenant } from './newest-per-tenant.js';
 import type {
   PublishResult,
@@ -87,6 +88,7 @@ function chunkBySize(records: readonly EncodedSnapshotRecord[], maxBytes: number
  * acks from all in-sync replicas, so a retried send never duplicates or reorders a tenant's messages.
  */
 export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): SnapshotBus {
+  stopIdleRequestQueueChecks();
   const kafka = new Kafka({
     clientId: options.clientId,
     brokers: [...options.brokers],
