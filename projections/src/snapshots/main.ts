@@ -12,6 +12,7 @@ import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/share
 import pg from 'pg';
 import { z } from 'zod';
 import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
+import { DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND } from './publish-pacing.js';
 import { startSnapshotProjector } from './snapshot-projector.js';
 
 /** `make run-snapshot-projector`: folds events into gateway snapshots and publishes them to Kafka. */
@@ -25,6 +26,12 @@ const settings = loadSettingsOrExit('snapshot-projector', {
   /** Prometheus /metrics and /healthz of the projector; 0 = off. */
   SNAPSHOT_PROJECTOR_METRICS_PORT: port.default(9464),
   SNAPSHOT_PROJECTOR_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** Pacing of each tenant's publications: bytes of snapshot JSON per second; 0 = off. */
+  SNAPSHOT_TENANT_PUBLISH_BYTES_PER_SECOND: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND),
 });
 
 const telemetry = startTelemetry({
@@ -45,6 +52,7 @@ const projector = startSnapshotProjector({
   logger,
   registry,
   batchSize: settings.SNAPSHOT_PROJECTOR_BATCH_SIZE,
+  tenantPublishBytesPerSecond: settings.SNAPSHOT_TENANT_PUBLISH_BYTES_PER_SECOND,
 });
 
 let metricsServer: MetricsServer | undefined;

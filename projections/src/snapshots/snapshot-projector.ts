@@ -27,6 +27,8 @@ export interface SnapshotProjectorOptions {
    * the rows `requestSnapshotRepublish` queued. Default 5000.
    */
   publishPollMs?: number | undefined;
+  /** See SnapshotPublisherOptions.tenantPublishBytesPerSecond (SNAPSHOT_TENANT_PUBLISH_BYTES_PER_SECOND). */
+  tenantPublishBytesPerSecond?: number | undefined;
 }
 
 export interface SnapshotProjector {
@@ -51,6 +53,7 @@ export function startSnapshotProjector(options: SnapshotProjectorOptions): Snaps
     registry,
     batchSize: publishBatchSize,
     retryDelayMs,
+    tenantPublishBytesPerSecond: options.tenantPublishBytesPerSecond,
   });
   const projector = startProjector({
     projection: snapshotProjection({ name, logger, registry }),

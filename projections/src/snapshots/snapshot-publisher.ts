@@ -1,10 +1,17 @@
 import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import { tracePublish } from '../runner/batch-tracing.js';
+import { DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND, PublishPacing } from './publish-pacing.js';
 import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
-import { loadPending, loadPendingMessages, markFailed, markPublished } from './snapshot-state-store.js';
+import {
+  loadPending,
+  loadPendingMessages,
+  markFailed,
+  markPublished,
+  type PendingSnapshot,
+} from './snapshot-state-store.js';
 
 export interface SnapshotPublisherOptions {
   pool: pg.Pool;
@@ -20,12 +27,21 @@ export interface SnapshotPublisherOptions {
    * than before them. Default LARGE_SNAPSHOT_BYTES.
    */
   largeSnapshotBytes?: number | undefined;
+  /**
+   * Bytes of JSON per second a tenant's snapshots are published at: after one of S bytes, the tenant's
+   * next version waits S ÷ this (tombstones never wait). 0: no pacing. Default
+   * DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND.
+   */
+  tenantPublishBytesPerSecond?: number | undefined;
 }
 
 export interface SnapshotPublisher {
   /** Something was committed: publish what the bus has not acknowledged yet. */
   request(): void;
-  /** Resolves once every snapshot requested so far has been acknowledged by the bus (or refused). */
+  /**
+   * Resolves once every snapshot requested so far has been acknowledged by the bus (or refused),
+   * including those their tenant's pacing holds back.
+   */
   idle(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -54,6 +70,11 @@ export const LARGE_SNAPSHOT_BYTES = 1024 * 1024;
  * `batchSize` oldest first, and the large ones (over `largeSnapshotBytes` of JSON), one per bus call,
  * smallest first. A tenant is published by one lane at a time (the other leaves it until that lane is
  * done), so its messages reach the topic in version order.
+ *
+ * Each tenant is paced in proportion to its snapshot's size (PublishPacing), since every version costs
+ * every gateway replica its decode: a version that comes inside its tenant's window is left pending (the
+ * lanes go on with the others) and a timer asks for it when the window ends, so the changes made
+ * meanwhile go out together as the newest version.
  */
 export function startSnapshotPublisher(options: SnapshotPublisherOptions): SnapshotPublisher {
   const { pool, bus, logger = silentLogger, batchSize = 200 } = options;
@@ -71,6 +92,18 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     labelNames: ['reason'] as const,
     registers,
   });
+  const pacingDelay = new Histogram({
+    name: 'vantageedge_snapshot_pacing_delay_seconds',
+    help: 'How long a snapshot was held back by its tenant’s publication pacing (count: paced publications)',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20],
+    registers,
+  });
+  const pacing = new PublishPacing(
+    options.tenantPublishBytesPerSecond ?? DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND,
+  );
+  /** Asks the lanes again when the earliest window of a held-back tenant ends. */
+  let pacingTimer: NodeJS.Timeout | null = null;
+  let pacingWakeAt = Number.POSITIVE_INFINITY;
   let stopping = false;
   let idleWaiters: Array<() => void> = [];
   /** Tenants a lane is publishing: the other lane leaves them alone meanwhile. */
@@ -112,15 +145,21 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     }
 
     async function publishPending(): Promise<void> {
+      const limit = large ? 1 : batchSize;
       while (!stopping) {
         const pending = await loadPending(pool, {
-          limit: large ? 1 : batchSize,
+          // Besides `limit` tenants to publish, room for every one pacing may hold back.
+          limit: limit + pacing.waitingCount(),
           largeBytes,
           large,
           exclude: [...inFlight],
         });
         // Claimed in one synchronous step: from here on the other lane leaves these tenants alone.
-        const mine = pending.map((entry) => entry.tenantId).filter((tenantId) => !inFlight.has(tenantId));
+        const mine: string[] = [];
+        for (const entry of pending) {
+          if (inFlight.has(entry.tenantId) || heldBack(entry)) continue;
+          if (mine.length < limit) mine.push(entry.tenantId);
+        }
         if (mine.length === 0) return;
         for (const tenantId of mine) inFlight.add(tenantId);
         try {
@@ -164,13 +203,45 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     return self;
   }
 
+  /** Whether the tenant's pending version must wait for its pacing window (then a timer asks for it). */
+  function heldBack(entry: PendingSnapshot): boolean {
+    if (entry.tombstone) return false;
+    const wait = pacing.hold(entry.tenantId);
+    if (wait <= 0) return false;
+    wakeAfter(wait);
+    return true;
+  }
+
+  function wakeAfter(ms: number): void {
+    const at = performance.now() + ms;
+    if (pacingTimer && pacingWakeAt <= at) return;
+    if (pacingTimer) clearTimeout(pacingTimer);
+    pacingWakeAt = at;
+    pacingTimer = setTimeout(() => {
+      pacingTimer = null;
+      request();
+    }, Math.ceil(ms));
+    pacingTimer.unref();
+  }
+
   async function publishTenants(tenantIds: readonly string[]): Promise<void> {
-    const messages = await loadPendingMessages(pool, tenantIds);
-    if (messages.length === 0) return;
+    const pending = await loadPendingMessages(pool, tenantIds);
+    if (pending.length === 0) return;
+    const messages = pending.map((entry) => entry.message);
     const result = await tracePublish(SNAPSHOT_PROJECTION, messages.length, () => bus.publish(messages));
     await markPublished(pool, result.published);
     published.inc(result.published.length);
+    const jsonBytes = new Map(pending.map((entry) => [entry.message.tenantId, entry.jsonBytes]));
+    for (const message of result.published) {
+      if (message.kind === 'tombstone') {
+        pacing.forget(message.tenantId);
+        continue;
+      }
+      const heldMs = pacing.published(message.tenantId, jsonBytes.get(message.tenantId) ?? 0);
+      if (heldMs !== undefined) pacingDelay.observe(heldMs / 1000);
+    }
     for (const failure of result.failed) {
+      pacing.forget(failure.tenantId);
       failures.inc({ reason: failure.error.name === 'SnapshotTooLargeError' ? 'too_large' : 'refused' });
       logger.error('snapshot not published', {
         tenant_id: failure.tenantId,
@@ -185,8 +256,11 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   const smallLane: Lane = lane(false);
   const largeLane: Lane = lane(true);
 
+  /** Publishing, or waiting for a held-back tenant's window to end. */
+  const busy = () => smallLane.busy || largeLane.busy || pacingTimer !== null;
+
   function settle(): void {
-    if (smallLane.busy || largeLane.busy) return;
+    if (busy()) return;
     const waiters = idleWaiters;
     idleWaiters = [];
     for (const resolve of waiters) resolve();
@@ -201,11 +275,13 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   return {
     request,
     idle() {
-      if (!smallLane.busy && !largeLane.busy) return Promise.resolve();
+      if (!busy()) return Promise.resolve();
       return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
     async stop() {
       stopping = true;
+      if (pacingTimer) clearTimeout(pacingTimer);
+      pacingTimer = null;
       smallLane.wake();
       largeLane.wake();
       await Promise.all([smallLane.running, largeLane.running]);

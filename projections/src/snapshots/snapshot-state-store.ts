@@ -102,6 +102,7 @@ export interface PendingSnapshot {
   version: bigint;
   /** Bytes of its JSON (what the publisher stringifies and gzips); 0 for a tombstone. */
   jsonBytes: number;
+  tombstone: boolean;
 }
 
 /**
@@ -114,9 +115,9 @@ export async function loadPending(
   db: Queryable,
   options: { limit: number; largeBytes: number; large: boolean; exclude: readonly string[] },
 ): Promise<PendingSnapshot[]> {
-  const { rows } = await db.query<{ tenant_id: string; version: string; json_bytes: string }>(
-    `select tenant_id, version, json_bytes from (
-       select tenant_id, version, coalesce(json_bytes, 0) as json_bytes
+  const { rows } = await db.query<{ tenant_id: string; version: string; json_bytes: string; status: string }>(
+    `select tenant_id, version, json_bytes, status from (
+       select tenant_id, version, coalesce(json_bytes, 0) as json_bytes, status
          from snapshot_state where ${PENDING} and tenant_id <> all($4::uuid[])
      ) pending
      where (json_bytes > $2) = $3
@@ -127,25 +128,31 @@ export async function loadPending(
     tenantId: row.tenant_id,
     version: BigInt(row.version),
     jsonBytes: Number(row.json_bytes),
+    tombstone: row.status === 'deleted',
   }));
 }
 
-/** The current snapshots (or tombstones) of these tenants that are still pending, oldest first. */
+/**
+ * The current snapshots (or tombstones) of these tenants that are still pending, oldest first, with the
+ * bytes of each one's JSON (0 for a tombstone).
+ */
 export async function loadPendingMessages(
   db: Queryable,
   tenantIds: readonly string[],
-): Promise<SnapshotMessage[]> {
+): Promise<Array<{ message: SnapshotMessage; jsonBytes: number }>> {
   if (tenantIds.length === 0) return [];
-  const { rows } = await db.query<StateRow>(
-    `select tenant_id, version, status, snapshot, event_time from snapshot_state
+  const { rows } = await db.query<StateRow & { json_bytes: string | null }>(
+    `select tenant_id, version, status, snapshot, event_time, json_bytes from snapshot_state
      where tenant_id = any($1::uuid[]) and ${PENDING} order by version`,
     [tenantIds],
   );
-  return rows.map((row): SnapshotMessage => {
+  return rows.map((row) => {
     const version = BigInt(row.version);
-    return row.status === 'live' && row.snapshot
-      ? { kind: 'snapshot', tenantId: row.tenant_id, version, snapshot: row.snapshot }
-      : { kind: 'tombstone', tenantId: row.tenant_id, version };
+    const message: SnapshotMessage =
+      row.status === 'live' && row.snapshot
+        ? { kind: 'snapshot', tenantId: row.tenant_id, version, snapshot: row.snapshot }
+        : { kind: 'tombstone', tenantId: row.tenant_id, version };
+    return { message, jsonBytes: Number(row.json_bytes ?? 0) };
   });
 }
 
