@@ -97,6 +97,32 @@ export function snapshotBusContract(name: string, createBus: () => Promise<Contr
       expect(newest?.kind === 'snapshot' && newest.snapshot.tenant.name).toBe('newest');
     });
 
+    it('lets the event loop run between two tenants’ snapshots read together', async () => {
+      const { bus, connectAnother } = await fresh();
+      await bus.publish(
+        [1n, 2n, 3n].map((version) => snapshotMessage(sampleSnapshot(randomUUID(), version))),
+      );
+      // Each delivery schedules a turn of the event loop; the next delivery must come after it.
+      let turns = 0;
+      const turnsAtDelivery: number[] = [];
+      let caughtUp = false;
+      await connectAnother().subscribe({
+        onMessage: () => {
+          turnsAtDelivery.push(turns);
+          setImmediate(() => {
+            turns += 1;
+          });
+        },
+        onCaughtUp: () => {
+          caughtUp = true;
+        },
+        onHealth: () => {},
+      });
+      await eventually('caught up', () => caughtUp);
+      expect(turnsAtDelivery).toHaveLength(3);
+      expect(new Set(turnsAtDelivery).size).toBe(3);
+    });
+
     it('gives every subscriber every message (replicas do not share the log)', async () => {
       const { bus, connectAnother } = await fresh();
       const first = await recordSubscription(connectAnother());
