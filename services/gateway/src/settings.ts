@@ -182,6 +182,12 @@ export const gatewaySettings = {
    * set, below GATEWAY_MAX_CONNECTIONS (room for the other tenants), or 0 = no limit.
    */
   GATEWAY_MAX_WEBSOCKETS_PER_TENANT: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  /**
+   * Requests one tenant may have in flight to its origins on this replica (each holds at most one origin
+   * socket), retries and requests waiting for a pooled connection included; past it a request is refused
+   * 503 tenant_upstream_limit before any origin. Unset: half of GATEWAY_MAX_CONNECTIONS; 0 = no limit.
+   */
+  GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT: z.coerce.number().int().min(0).max(1_000_000).optional(),
   /** Requests served on one keep-alive connection before it is closed (0 = no limit). */
   GATEWAY_MAX_REQUESTS_PER_CONNECTION: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /** After SIGTERM: /readyz answers 503 and the listener keeps accepting this long (load balancers notice). */
@@ -289,6 +295,20 @@ export function webSocketsPerTenant(
 ): number {
   return (
     settings.GATEWAY_MAX_WEBSOCKETS_PER_TENANT ??
+    Math.max(1, Math.floor(settings.GATEWAY_MAX_CONNECTIONS / 2))
+  );
+}
+
+/**
+ * GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT, or when unset half of GATEWAY_MAX_CONNECTIONS (0 = no limit):
+ * as many origin sockets as half the client connections the open-file limit is sized for, so a tenant
+ * whose origins never answer leaves the replica descriptors for the other tenants' requests.
+ */
+export function upstreamRequestsPerTenant(
+  settings: Pick<GatewaySettings, 'GATEWAY_MAX_CONNECTIONS' | 'GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT'>,
+): number {
+  return (
+    settings.GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT ??
     Math.max(1, Math.floor(settings.GATEWAY_MAX_CONNECTIONS / 2))
   );
 }

@@ -4,7 +4,7 @@ import {
   DEV_CERTIFICATE_ENCRYPTION_KEY,
 } from '@vantageedge/shared/settings/development-secrets';
 import { describe, expect, it } from 'vitest';
-import { parseGatewaySettings, webSocketsPerTenant } from './settings.js';
+import { parseGatewaySettings, upstreamRequestsPerTenant, webSocketsPerTenant } from './settings.js';
 
 describe('gateway settings with make dev’s published secrets', () => {
   const OWN_PEPPER = { API_KEY_PEPPER: 'p'.repeat(32) };
@@ -86,5 +86,31 @@ describe('gateway GATEWAY_MAX_WEBSOCKETS_PER_TENANT', () => {
     expect(() => parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_WEBSOCKETS_PER_TENANT: value })).toThrow(
       /GATEWAY_MAX_WEBSOCKETS_PER_TENANT/,
     );
+  });
+});
+
+describe('gateway GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+
+  it('defaults to half of GATEWAY_MAX_CONNECTIONS', () => {
+    expect(upstreamRequestsPerTenant(parseGatewaySettings(REQUIRED))).toBe(5_000);
+    expect(
+      upstreamRequestsPerTenant(parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_CONNECTIONS: '1' })),
+    ).toBe(1);
+  });
+
+  it('takes any count, or 0 for no limit', () => {
+    for (const value of ['0', '1', '50000'])
+      expect(
+        upstreamRequestsPerTenant(
+          parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT: value }),
+        ),
+      ).toBe(Number(value));
+  });
+
+  it.each(['-1', '1.5', 'many'])('refuses %j', (value) => {
+    expect(() =>
+      parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT: value }),
+    ).toThrow(/GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT/);
   });
 });

@@ -20,7 +20,7 @@ import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
-import type { GatewaySettings } from './settings.js';
+import { type GatewaySettings, upstreamRequestsPerTenant } from './settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
 import { createUpstreamSet } from './upstream/index.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
@@ -144,6 +144,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         addressPolicy,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
       }),
+    maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),
     onWarning: (warning) =>
       logger.warn('snapshot problem', { tenant_id: warning.tenantId, problem: warning.message }),
     onHostRefused: (refusal) => hostsRefused.inc({ reason: refusal.reason }),

@@ -20,12 +20,19 @@ import { revalidationHeaders } from './response-cache.js';
  */
 export function refreshInBackground(cache: ResponseCache, exchange: GatewayExchange, fill: CacheFill): void {
   const origin = exchange.route?.origin;
-  const lease = origin?.upstreams.acquire({
+  // A refresh is one of the tenant's requests in flight to its origins; at its limit the entry stays stale.
+  const upstreamRequests = exchange.tenant!.upstreamRequests;
+  if (origin === undefined || !upstreamRequests.tryStart()) {
+    cache.abandon(fill);
+    return;
+  }
+  const lease = origin.upstreams.acquire({
     clientIp: exchange.clientIp,
     path: exchange.path,
     headers: exchange.req.headers,
   });
-  if (origin === undefined || lease === undefined) {
+  if (lease === undefined) {
+    upstreamRequests.end();
     cache.abandon(fill);
     return;
   }
@@ -94,7 +101,8 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
         cache.abandon(fill);
         lease.release(status === 0 ? classifyProxyError(error).outcome : { kind: 'response', status });
       },
-    );
+    )
+    .finally(() => upstreamRequests.end());
 }
 
 function incoming(headers: Record<string, string | string[] | undefined>): IncomingHttpHeaders {

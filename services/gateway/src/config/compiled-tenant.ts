@@ -9,6 +9,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import type { Identity } from '../auth/identity.js';
 import type { RouteMetrics } from '../observability/gateway-metrics.js';
 import type { RouteStages } from '../pipeline/stage.js';
+import type { TenantUpstreamRequests } from '../upstream/tenant-upstream-requests.js';
 import type { UpstreamSet } from '../upstream/types.js';
 
 /**
@@ -68,6 +69,8 @@ export interface CompiledTenant {
   readonly apiKeys: ReadonlyMap<string, CompiledApiKey>;
   readonly origins: ReadonlyMap<string, CompiledOrigin>;
   readonly auth: CompiledTenantAuth;
+  /** The tenant's requests in flight to its origins: the same object in every version of the tenant. */
+  readonly upstreamRequests: TenantUpstreamRequests;
   /** Epoch ms of the newest event folded into the snapshot (propagation delay is measured from it). */
   readonly eventTimeMs: number;
 }

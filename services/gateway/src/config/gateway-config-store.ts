@@ -12,6 +12,7 @@ import { apiKeyIdentity } from '../auth/identity.js';
 import { compileServiceAccounts, RemoteJwksRegistry } from '../auth/jwks.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { compileRouteStages, NO_STAGES, type RoutePolicy } from '../pipeline/stage.js';
+import { TenantUpstreamRequests } from '../upstream/tenant-upstream-requests.js';
 import type { UpstreamSet } from '../upstream/types.js';
 import type {
   CompiledApiKey,
@@ -45,6 +46,8 @@ export interface GatewayConfigStoreOptions {
   /** Lower-case base domains: tenant `acme` answers on `acme.<base>` for each. */
   baseDomains: readonly string[];
   createUpstreamSet: (origin: OriginConfig, tenantId: string) => UpstreamSet;
+  /** Requests one tenant may have in flight to its origins (GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT); default 0 = no limit. */
+  maxUpstreamRequestsPerTenant?: number;
   remoteJwks?: RemoteJwksRegistry;
   /** Problems in a snapshot that do not stop it from applying (bad route pattern, host clash). */
   onWarning?: (warning: ConfigStoreWarning) => void;
@@ -322,6 +325,10 @@ export class GatewayConfigStore implements TenantConfigSink {
       apiKeys,
       origins,
       auth,
+      // Kept from version to version: requests a replaced version started still count.
+      upstreamRequests:
+        previous?.upstreamRequests ??
+        new TenantUpstreamRequests(this.#options.maxUpstreamRequestsPerTenant ?? 0),
       eventTimeMs: Date.parse(snapshot.event_time),
     };
     this.#routeInputs.set(compiled, inputs);

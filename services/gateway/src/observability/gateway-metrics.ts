@@ -98,6 +98,7 @@ export class GatewayMetrics {
   readonly #registry: Registry;
   readonly #errors: BoundCounter;
   readonly #retries: BoundCounter;
+  readonly #upstreamLimitRefusals: BoundCounter;
   readonly activeConnections: Gauge;
   readonly droppedConnections: Counter;
   readonly droppedClientConnections: Counter;
@@ -134,6 +135,12 @@ export class GatewayMetrics {
       name: 'vantageedge_gateway_upstream_retries_total',
       help: 'Upstream retries (outcome retried) and retries the retry budget refused (outcome budget_exhausted), by reason: connect_error, reset, 502, 503, 504',
       labelNames: ['tenant', 'route', 'outcome', 'reason'],
+      registry,
+    });
+    this.#upstreamLimitRefusals = new BoundCounter({
+      name: 'vantageedge_gateway_tenant_upstream_limit_refusals_total',
+      help: 'Requests refused 503 tenant_upstream_limit because the tenant had GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT requests in flight to its origins on this replica',
+      labelNames: ['tenant'],
       registry,
     });
     this.activeConnections = new Gauge({
@@ -201,6 +208,11 @@ export class GatewayMetrics {
   /** Only on a failed upstream attempt: the label lookup is not on the hot path. */
   countRetry(tenant: string, route: string, outcome: 'retried' | 'budget_exhausted', reason: string): void {
     this.#retries.series([tenant, this.#perRoute ? route : '', outcome, reason]).inc();
+  }
+
+  /** Only on a refusal: the label lookup is not on the hot path. */
+  countUpstreamLimitRefusal(tenant: string): void {
+    this.#upstreamLimitRefusals.series([tenant]).inc();
   }
 
   /**

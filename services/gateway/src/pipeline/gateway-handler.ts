@@ -372,6 +372,10 @@ function resumeRequestStages(
  * origin is the traffic split's choice or the route's; a route with timeouts or retries is forwarded
  * with them (forwarding/forward-with-policy.ts), any other exactly once. Once a split route has fallen
  * back to another origin (exchange.origin), every attempt (send, timeouts, retries) is that origin's.
+ *
+ * Within the tenant's bound on requests in flight to its origins (503 tenant_upstream_limit past it,
+ * before any origin): the request counts from its first attempt until its last exchange with the origin
+ * ended (answered, failed or cut), retries and their backoff included.
  */
 async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchange): Promise<void> {
   const origin = exchange.origin ?? exchange.route!.origin;
@@ -379,33 +383,59 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
     failExchange(exchange, 503, 'origin_unavailable', 'the route has no origin configured');
     return;
   }
-  const policy = exchange.upstreamPolicy;
-  if (policy !== undefined) {
-    const failure = await forwardWithPolicy(
-      exchange,
-      policy,
-      {
-        acquire: (avoid) => acquireTarget(exchange, exchange.origin ?? origin, avoid),
-        send: (lease, options) => sendToTarget(context, exchange, exchange.origin ?? origin, lease, options),
-      },
-      context.retryBodies,
-    );
-    if (failure === NO_TARGET) {
+  const upstreamRequests = exchange.tenant!.upstreamRequests;
+  if (!upstreamRequests.tryStart()) {
+    refuseOverUpstreamLimit(context, exchange);
+    return;
+  }
+  try {
+    const policy = exchange.upstreamPolicy;
+    if (policy !== undefined) {
+      const failure = await forwardWithPolicy(
+        exchange,
+        policy,
+        {
+          acquire: (avoid) => acquireTarget(exchange, exchange.origin ?? origin, avoid),
+          send: (lease, options) =>
+            sendToTarget(context, exchange, exchange.origin ?? origin, lease, options),
+        },
+        context.retryBodies,
+      );
+      if (failure === NO_TARGET) {
+        originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
+      } else if (failure !== undefined) {
+        originFailed(exchange, failure.status, failure.code, failure.message);
+      }
+      return;
+    }
+    const lease = acquireTarget(exchange, origin, undefined);
+    if (lease === undefined) {
       originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
-    } else if (failure !== undefined) {
+      return;
+    }
+    const failure = await sendToTarget(context, exchange, exchange.origin ?? origin, lease, undefined);
+    if (failure !== undefined && !('retryStatus' in failure)) {
       originFailed(exchange, failure.status, failure.code, failure.message);
     }
-    return;
+  } finally {
+    upstreamRequests.end();
   }
-  const lease = acquireTarget(exchange, origin, undefined);
-  if (lease === undefined) {
-    originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
-    return;
-  }
-  const failure = await sendToTarget(context, exchange, exchange.origin ?? origin, lease, undefined);
-  if (failure !== undefined && !('retryStatus' in failure)) {
-    originFailed(exchange, failure.status, failure.code, failure.message);
-  }
+}
+
+/** Retry-After of a request refused because its tenant has its limit of requests in flight to origins. */
+const UPSTREAM_LIMIT_RETRY_AFTER = { 'retry-after': '1' };
+
+/** The tenant has GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT requests in flight to its origins: 503. */
+function refuseOverUpstreamLimit(context: PipelineContext, exchange: GatewayExchange): void {
+  const tenant = exchange.tenant!;
+  context.metrics?.countUpstreamLimitRefusal(tenant.id);
+  failExchange(
+    exchange,
+    503,
+    'tenant_upstream_limit',
+    `the tenant has its limit of ${tenant.upstreamRequests.limit} requests in flight to its origins on this gateway; try again later`,
+    UPSTREAM_LIMIT_RETRY_AFTER,
+  );
 }
 
 /**

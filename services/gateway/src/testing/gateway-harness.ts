@@ -18,7 +18,7 @@ import { platformBaseDomains } from '@vantageedge/shared/settings/common-setting
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
-import { type GatewaySettings, parseGatewaySettings } from '../settings.js';
+import { type GatewaySettings, parseGatewaySettings, upstreamRequestsPerTenant } from '../settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import { createUpstreamSet, type UpstreamSetDeps } from '../upstream/index.js';
 
@@ -169,6 +169,7 @@ export async function startTestGateway(
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         ...extra.upstreams,
       }),
+    maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),
   });
   const gateway = await startGateway({
     config,
