@@ -19,6 +19,7 @@ import { z } from 'zod';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { tenantFoldAt } from '../config-history/tenant-folds.js';
 import { conflict } from '../domain/errors.js';
+import { createSnapshotSizeEstimates } from './snapshot-size-estimates.js';
 import { limitExceeded } from './tenant-limits.js';
 
 /**
@@ -35,7 +36,9 @@ import { limitExceeded } from './tenant-limits.js';
  *    is the snapshot projector's own fold (`snapshots/fold`) of the command's events onto the tenant's
  *    folded config (the control plane's fold cache, config-history/tenant-folds.ts: one event read after
  *    a change), measured with the bus encoder's own rules (`measureSnapshot`: gzip only runs when the
- *    JSON plus gzip's worst-case growth is over the limit). A command that does not make the snapshot's
+ *    JSON plus gzip's worst-case growth is over the limit), or passed on an estimate of its gzip from the
+ *    tenant's last gzipped snapshot when that fits (snapshot-size-estimates.ts: a refusal is always
+ *    measured exactly). A command that does not make the snapshot's
  *    JSON larger is never refused, and deletions (which only take something out) are not even measured,
  *    so a tenant over the budget — from events older than the budget — can always get back under it.
  *    The margin below the bus's limits absorbs what commands racing each other add together (each is
@@ -169,8 +172,10 @@ function guardWith(
   locks: TenantQueues,
 ): { guard: SnapshotGuard['guard'] } {
   const limits = snapshotLimits(budget.maxMessageBytes, budget.maxDecodedBytes, percent / 100);
+  const estimates = createSnapshotSizeEstimates();
 
   async function requireWithinBudget(
+    tenantId: string,
     field: string,
     before: SnapshotState | undefined,
     after: TenantSnapshot,
@@ -178,7 +183,14 @@ function guardWith(
     const jsonBytes = snapshotJsonBytes(after);
     // Not larger than before: allowed, over the budget or not (a way back under it, step by step).
     if (before?.status === 'live' && jsonBytes <= snapshotJsonBytes(before.snapshot)) return;
+    if (
+      jsonBytes <= limits.maxJsonBytes &&
+      (estimates.estimate(tenantId, after) ?? Infinity) <= limits.maxValueBytes
+    ) {
+      return;
+    }
     const size = await measureSnapshot(after, limits);
+    if (size.valueExact && size.valueBytes !== null) estimates.remember(tenantId, after, size.valueBytes);
     if (size.fits) return;
     throw limitExceeded(field, overBudget(size));
   }
@@ -254,7 +266,7 @@ function guardWith(
         if (event.type === 'CustomDomainVerified') domains.push(event.data.domain);
       }
       if (after?.status !== 'live' || field === undefined) continue;
-      await requireWithinBudget(field, before, after.snapshot);
+      await requireWithinBudget(tenantId, field, before, after.snapshot);
 
       const hostClaims: HostClaim[] = domains.map((domain) => ({
         kind: 'custom_domain',
