@@ -15,6 +15,7 @@ import type { CachePurger } from './cache-purge/cache-purger.js';
 import { createTxtLookup } from './commands/dns-txt.js';
 import { snapshotBudgetFromSettings } from './commands/snapshot-guard.js';
 import { tenantLimitsFromSettings } from './commands/tenant-limits.js';
+import { createConfigReadBudget, useConfigReadBudget } from './config-history/config-read-budget.js';
 import { createTenantFoldCache, useTenantFoldCache } from './config-history/tenant-folds.js';
 import { createControlPlaneApp } from './http/app.js';
 import type { DevSignIn } from './http/console-router.js';
@@ -67,6 +68,10 @@ export function controlPlaneAppFromSettings(
     cachePurger ?? (redis ? createRedisCachePurger(redis, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   const quotas = quotaStore ?? (redis ? new RedisQuotaStore(redis) : undefined);
   useTenantFoldCache(store, createTenantFoldCache({ maxBytes: settings.CONTROL_PLANE_CONFIG_CACHE_BYTES }));
+  useConfigReadBudget(
+    store,
+    createConfigReadBudget({ bytesPerMinute: settings.CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE }),
+  );
   return createControlPlaneApp({
     ...(redis
       ? {

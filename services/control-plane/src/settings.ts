@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js';
 import { snapshotBudgetSettings } from './commands/snapshot-guard.js';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
+import { DEFAULT_CONFIG_READ_BYTES_PER_MINUTE } from './config-history/config-read-budget.js';
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
 export const controlPlaneSettings = {
@@ -91,6 +92,16 @@ export const controlPlaneSettings = {
    * limit_exceeded asking for a shorter range (a tenant's counts can be millions of rows a month).
    */
   USAGE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  /**
+   * Bytes of config one tenant's whole-config reads (…/config, …/config/document, …/config/diff,
+   * explain, plan) may go through per minute in one process (0: no limit): config-read-budget.ts.
+   */
+  CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 40)
+    .default(DEFAULT_CONFIG_READ_BYTES_PER_MINUTE),
   /**
    * The snapshot budget: a command that would take a tenant's gateway snapshot over this percent of the
    * snapshot bus's limits is refused (commands/snapshot-guard.ts). The bus's limit is the projector's

@@ -9,6 +9,7 @@ import {
   type PlannedChange,
   planConfig,
 } from '../config-history/config-plan.js';
+import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { redactedChanges } from '../config-history/redact-credentials.js';
 import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
 import type { Lifecycle } from '../domain/decision.js';
@@ -118,8 +119,11 @@ async function planFor(
   deps: ConfigCommandDeps,
   tenantId: string,
   document: ConfigDocument,
+  /** Before the plan is made: a plan (a read) is charged to the tenant's config read budget here. */
+  beforePlanning?: (current: TenantConfig) => void,
 ): Promise<Planned> {
   const { config, head } = await currentConfig(deps, tenantId);
+  beforePlanning?.(config);
   // Before a stream is read for each id the document names: a plan needs only read access.
   requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(config));
   const deleted = await deletedResources(deps, tenantId, config, document);
@@ -160,7 +164,9 @@ export async function planTenantConfig(
   document: ConfigDocument,
 ): Promise<ConfigChangeResult> {
   await requireAccess(deps, ctx.caller, tenantId, 'read');
-  const { current, head, plan } = await planFor(deps, tenantId, document);
+  const { current, head, plan } = await planFor(deps, tenantId, document, (config) =>
+    configReadBudgetOf(deps.store).charge(tenantId, [config, document]),
+  );
   return result(tenantId, current.version, head, plan.changes);
 }
 

@@ -1,5 +1,6 @@
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { type IssuedKey, tenantFoldAt } from '../config-history/tenant-folds.js';
 
@@ -27,6 +28,8 @@ export async function explainSnapshotAt(
   const { state, issuedKeyHashes } = await tenantFoldAt(source, tenantId, position);
   if (state === undefined) return { status: 'absent' };
   if (state.status === 'deleted') return { status: 'deleted', version: state.version.toString() };
+  // Counted from the cached (frozen) fold, before the whole snapshot is decoded.
+  configReadBudgetOf(source.store).charge(tenantId, [state.snapshot]);
   // Decoded as a gateway decodes a snapshot from the bus (defaults applied).
   return { status: 'live', snapshot: tenantSnapshot.parse(state.snapshot), issuedKeyHashes };
 }

@@ -7,6 +7,7 @@ import { callerOf } from '../auth/caller-middleware.js';
 import { diffConfigs } from '../config-history/config-diff.js';
 import { documentOf } from '../config-history/config-document-of.js';
 import { readConfigHistory } from '../config-history/config-history.js';
+import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { redactedChanges, redactedConfig } from '../config-history/redact-credentials.js';
 import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
 import { ApiError, forbidden, validationFailed } from '../http/errors.js';
@@ -131,6 +132,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     const tenantId = await tenantOf(req, res, 'read');
     const position = await resolvePosition(query.at_position, 'at_position');
     const config = await configAt(tenantId, position, 'at_position');
+    configReadBudgetOf(deps.store).charge(tenantId, [config]);
     sendVersioned(res, config, presentConfig(config, position));
   });
 
@@ -139,6 +141,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     const tenantId = await tenantOf(req, res, 'read');
     const position = await resolvePosition(query.at_position, 'at_position');
     const config = await configAt(tenantId, position, 'at_position');
+    configReadBudgetOf(deps.store).charge(tenantId, [config]);
     sendVersioned(res, config, {
       tenant_id: tenantId,
       position: position.toString(),
@@ -158,6 +161,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
       configAt(tenantId, from, 'from'),
       configAt(tenantId, to, 'to'),
     ]);
+    configReadBudgetOf(deps.store).charge(tenantId, [before, after]);
     res.setHeader('Cache-Control', 'private, no-cache');
     res.json({
       tenant_id: tenantId,

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ApiResponse,
+  type ControlPlaneHarness,
+  json,
+  startControlPlane,
+} from '../testing/control-plane-harness.js';
+import { createConfigReadBudget, useConfigReadBudget } from './config-read-budget.js';
+
+/**
+ * Regression test: a whole-config read costs the control plane's one thread about the tenant's config
+ * size (a 13 MB tenant: GET …/config/document ≈ 185 ms, POST …/explain ≈ 265 ms of CPU), and one caller
+ * may send 3,000 requests a minute, so one admin of a large tenant kept the admin API of every tenant
+ * busy. Here a tenant's reads may go through 1 byte of config a minute (the clock stands still): the
+ * first read runs, every other whole-config read of that tenant is refused, another tenant's is not.
+ */
+let cp: ControlPlaneHarness;
+const tenants: string[] = [];
+let position = '';
+
+const read = (tenantId: string) => ({
+  config: () => cp.request('GET', `/api/v1/tenants/${tenantId}/config`),
+  document: () => cp.request('GET', `/api/v1/tenants/${tenantId}/config/document`),
+  diff: () => cp.request('GET', `/api/v1/tenants/${tenantId}/config/diff?from=${position}`),
+  explain: () =>
+    cp.request('POST', `/api/v1/tenants/${tenantId}/explain`, {
+      body: { method: 'GET', host: 'example.com', path: '/' },
+    }),
+  plan: () =>
+    cp.request('POST', `/api/v1/tenants/${tenantId}/config/plan`, {
+      body: { format: 1, tenant: { name: 'heavy', subdomain: 'heavy-reads' }, origins: [], routes: [] },
+    }),
+});
+
+function expectReadLimited(response: ApiResponse): void {
+  expect(response.status, JSON.stringify(response.body)).toBe(429);
+  const error = json(response)['error'] as { code: string; details: Array<{ field: string }> };
+  expect(error.code).toBe('admin_rate_limited');
+  expect(error.details.map((detail) => detail.field)).toEqual(['tenant_config_read_bytes_per_minute']);
+  expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+}
+
+beforeAll(async () => {
+  cp = await startControlPlane({ withReadSide: true });
+  for (const name of ['heavy', 'other']) {
+    const created = await cp.request('POST', '/api/v1/tenants', {
+      body: { name, subdomain: `${name}-reads` },
+    });
+    expect(created.status).toBe(201);
+    tenants.push(json(created)['id'] as string);
+    position = created.headers.get('x-event-position') ?? '';
+  }
+  await cp.request('GET', `/api/v1/tenants/${tenants[1]}/config`, {
+    headers: { 'x-min-position': position },
+  });
+  useConfigReadBudget(cp.store, createConfigReadBudget({ bytesPerMinute: 1, now: () => 0 }));
+}, 60_000);
+afterAll(async () => {
+  await cp?.close();
+});
+
+describe('the config read budget', () => {
+  it('refuses a tenant’s whole-config reads past its bytes per minute with 429 naming the limit, and only that tenant’s', async () => {
+    const heavy = read(tenants[0]!);
+    expect((await heavy.config()).status).toBe(200);
+    for (const again of [heavy.config, heavy.document, heavy.diff, heavy.explain, heavy.plan]) {
+      expectReadLimited(await again());
+    }
+    expect((await read(tenants[1]!).document()).status).toBe(200);
+  });
+});
