@@ -293,10 +293,7 @@ export function assertGatewaySettings(
 export function webSocketsPerTenant(
   settings: Pick<GatewaySettings, 'GATEWAY_MAX_CONNECTIONS' | 'GATEWAY_MAX_WEBSOCKETS_PER_TENANT'>,
 ): number {
-  return (
-    settings.GATEWAY_MAX_WEBSOCKETS_PER_TENANT ??
-    Math.max(1, Math.floor(settings.GATEWAY_MAX_CONNECTIONS / 2))
-  );
+  return settings.GATEWAY_MAX_WEBSOCKETS_PER_TENANT ?? halfOfMaxConnections(settings);
 }
 
 /**
@@ -307,11 +304,12 @@ export function webSocketsPerTenant(
 export function upstreamRequestsPerTenant(
   settings: Pick<GatewaySettings, 'GATEWAY_MAX_CONNECTIONS' | 'GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT'>,
 ): number {
-  return (
-    settings.GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT ??
-    Math.max(1, Math.floor(settings.GATEWAY_MAX_CONNECTIONS / 2))
-  );
+  return settings.GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT ?? halfOfMaxConnections(settings);
 }
+
+/** One tenant's default share of what the replica's connections bound. */
+const halfOfMaxConnections = (settings: Pick<GatewaySettings, 'GATEWAY_MAX_CONNECTIONS'>): number =>
+  Math.max(1, Math.floor(settings.GATEWAY_MAX_CONNECTIONS / 2));
 
 /** For tests: parse and throw instead of exiting. */
 export function parseGatewaySettings(env: Record<string, string | undefined>): GatewaySettings {
