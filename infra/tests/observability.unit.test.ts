@@ -116,6 +116,7 @@ describe('observability pack', () => {
         'VantageEdgeAdminApiRateLimitedSustained',
         'VantageEdgeGatewayUsageDropped',
         'VantageEdgeUsageBatchMovedAside',
+        'VantageEdgeTenantUpstreamLimit',
       ]),
     );
   });
