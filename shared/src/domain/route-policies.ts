@@ -272,6 +272,17 @@ const SET_COOKIE_REFUSED =
 const CLEAR_SITE_DATA_REFUSED =
   'clear-site-data cannot come from a route policy: on a platform host it would clear every tenant’s cookies';
 
+/**
+ * Alt-Svc (RFC 7838) names another endpoint for the host: browsers keep it for up to its `ma` (with
+ * `persist=1` across networks) and send the host's requests there. A host changes tenants (a freed
+ * subdomain, a moved custom domain), and the endpoint would then take the next tenant's visitors, so
+ * the gateway never sends it: an origin's is dropped, commands refuse it in route policies and
+ * gateways drop it from routes stored before the rule.
+ */
+export const ALT_SVC = 'alt-svc';
+const ALT_SVC_REFUSED =
+  'alt-svc cannot come from a route policy: browsers would keep sending the host’s requests where it points, after the host went to another tenant';
+
 function headerTransform(owned: readonly string[], neverWritten: readonly string[], command = false) {
   const refuseOwned = (name: string) =>
     owned.includes(name) || name.startsWith(GATEWAY_HEADER_PREFIX)
@@ -285,6 +296,8 @@ function headerTransform(owned: readonly string[], neverWritten: readonly string
     if (neverWritten.includes(value)) ctx.addIssue({ code: 'custom', message: SET_COOKIE_REFUSED });
     if (command && neverWritten.length > 0 && value === 'clear-site-data')
       ctx.addIssue({ code: 'custom', message: CLEAR_SITE_DATA_REFUSED });
+    if (command && neverWritten.length > 0 && value === ALT_SVC)
+      ctx.addIssue({ code: 'custom', message: ALT_SVC_REFUSED });
   });
   const value = headerValueTemplateOf(command);
   return z.strictObject({
@@ -698,6 +711,7 @@ const fixedResponseOf = (command: boolean) =>
           )
           .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED })
           .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED })
+          .refine((name) => !command || name !== ALT_SVC, { error: ALT_SVC_REFUSED })
           .refine(
             (name) =>
               !command || FIXED_RESPONSE_HEADERS_REFUSED.includes(name) || !HOP_BY_HOP_HEADERS.includes(name),

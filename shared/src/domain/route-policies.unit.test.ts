@@ -97,6 +97,27 @@ describe('Clear-Site-Data in route policies', () => {
 });
 
 /**
+ * Regression: a route's response transform or fixed response could send `Alt-Svc`, which browsers keep
+ * for the host (up to its `ma`, across networks with persist=1) and follow to the endpoint it names,
+ * even after the subdomain or custom domain went to another tenant.
+ */
+describe('Alt-Svc in route policies', () => {
+  it('is refused in a command, naming the header', () => {
+    expect(
+      problems(responseHeaderTransformInput, '{"add": {"Alt-Svc": "h2=\\"alt.example:443\\""}}').join('\n'),
+    ).toContain('add.Alt-Svc');
+    expect(problems(fixedResponseInput, '{"status": 503, "headers": {"alt-svc": "h3=\\":443\\""}}')).toEqual([
+      expect.stringMatching(/^headers\.alt-svc: alt-svc cannot come from a route policy/),
+    ]);
+  });
+
+  it('still loads in a stored route (the gateway drops it)', () => {
+    expect(responseHeaderTransform.safeParse({ set: { 'alt-svc': 'clear' } }).success).toBe(true);
+    expect(fixedResponse.safeParse({ status: 503, headers: { 'alt-svc': 'clear' } }).success).toBe(true);
+  });
+});
+
+/**
  * Regression: C1 controls (U+0080–U+009F; U+009B is CSI, U+009D is OSC on their own) in header and
  * query values. A header value in a JS string goes out as Latin-1, so U+009B is the byte 0x9B; and
  * operators read these values back (the CLI's dump, the console). Commands refuse them, naming the

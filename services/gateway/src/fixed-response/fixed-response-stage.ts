@@ -1,4 +1,5 @@
 import {
+  ALT_SVC,
   type FixedResponse,
   LOCATION_VARIABLES,
   type LocationVariable,
@@ -35,9 +36,11 @@ function fixedStage(fixed: FixedResponse): RouteStage {
   const body = Buffer.from(bodiless ? '' : fixed.body, 'utf8');
   const headers: Record<string, string | number> = {};
   for (const [name, value] of Object.entries(fixed.headers)) headers[name.toLowerCase()] = value;
-  // Refused by commands since they were found to clear every tenant's cookies (Clear-Site-Data) or to
-  // make node throw for HTTP/2 clients (connection headers); a route stored before keeps the others.
+  // Refused by commands since they were found to clear every tenant's cookies (Clear-Site-Data), to
+  // outlive the tenant's hold on the host (Alt-Svc) or to make node throw for HTTP/2 clients
+  // (connection headers); a route stored before keeps the others.
   delete headers['clear-site-data'];
+  delete headers[ALT_SVC];
   for (const name of HOP_BY_HOP_HEADERS) delete headers[name];
   headers['content-type'] = fixed.content_type;
   if (!bodiless) headers['content-length'] = body.length;

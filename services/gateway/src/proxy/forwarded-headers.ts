@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { ALT_SVC } from '@vantageedge/shared/domain/route-policies';
 import { headerList } from '@vantageedge/shared/http/header-values';
 import type { Identity } from '../auth/identity.js';
 import { requestAuthority } from '../http/request-authority.js';
@@ -207,9 +208,16 @@ export function upstreamRequestHeaders(
 const NONE: readonly string[] = [];
 
 /**
- * The origin's response headers (names in lower case, as undici and node give them) minus hop-by-hop
- * ones, and minus those the gateway has already set on its response (`alreadySet`, the response's
- * `getHeaderNames()`: RateLimit*, X-Cache, CORS, … win over the origin's), except Vary, which the
+ * An origin's response headers no client gets: hop-by-hop ones; Alt-Svc (the host's endpoints are the
+ * gateway's: route-policies.ts); `__proto__` (undici keeps it as an own property, and assigned to the
+ * copy it would make its values the copy's prototype; node's server drops the same name from requests).
+ */
+const NEVER_RELAYED: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, ALT_SVC, '__proto__']);
+
+/**
+ * The origin's response headers (names in lower case, as undici and node give them) minus
+ * NEVER_RELAYED, and minus those the gateway has already set on its response (`alreadySet`, the
+ * response's `getHeaderNames()`: RateLimit*, X-Cache, CORS, … win over the origin's), except Vary, which the
  * caller merges. Skipped here rather than deleted afterwards: `delete` costs more than the copy. The
  * gateway sets a handful of names at most, so a scan of them per origin header is cheaper than asking
  * the response (which lower-cases and looks up the name twice).
@@ -222,9 +230,7 @@ export function downstreamResponseHeaders(
   const out: OutgoingHttpHeaders = {};
   const skip = alreadySet.length === 0 ? undefined : alreadySet;
   for (const name in headers) {
-    // An origin's `__proto__` header (undici keeps it as an own property) would, assigned to `out`, make
-    // its values out's prototype; node's server drops the same name from requests.
-    if (HOP_BY_HOP_HEADERS.has(name) || named?.has(name) || name === '__proto__') continue;
+    if (NEVER_RELAYED.has(name) || named?.has(name)) continue;
     if (skip !== undefined && name !== 'vary' && skip.includes(name)) continue;
     const value = headers[name];
     if (value !== undefined) out[name] = value;

@@ -10,8 +10,13 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * - `Clear-Site-Data: "cookies"` from one tenant's origin reached browsers on a platform subdomain,
  *   where it clears the cookies of the whole base domain: every tenant's visitors signed out;
  * - an origin sending `103 Early Hints` every 300 ms held a request past the origin's response timeout
- *   (undici starts its head timer again on each 1xx), and its final answer was served seconds later.
+ *   (undici starts its head timer again on each 1xx), and its final answer was served seconds later;
+ * - `Alt-Svc` from one tenant's origin (or route policy) was relayed: browsers keep sending the host's
+ *   requests to the endpoint it names for up to its `ma` (persist=1: across networks), so once the
+ *   subdomain or custom domain went to another tenant, that tenant's visitors still reached the first
+ *   tenant's endpoint (holding a certificate for the host it got while it served it).
  */
+const ALT_SVC = 'h2="alt.attacker.test:443"; ma=31536000; persist=1';
 const CUSTOM_DOMAIN = 'shop.answers.test';
 
 let gateway: TestGateway;
@@ -29,13 +34,16 @@ function startRawOrigin(): Promise<net.Server> {
       const path = received.slice(0, end).split(' ')[1] ?? '';
       received = received.slice(end + 4);
       if (path === '/ws-refuse') {
-        socket.end('HTTP/1.1 403 Forbidden\r\nClear-Site-Data: "cookies"\r\nContent-Length: 2\r\n\r\nno');
+        socket.end(
+          `HTTP/1.1 403 Forbidden\r\nClear-Site-Data: "cookies"\r\nAlt-Svc: ${ALT_SVC}\r\nContent-Length: 2\r\n\r\nno`,
+        );
         return;
       }
       if (path === '/ws-accept') {
         socket.end(
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-            'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nClear-Site-Data: "cookies"\r\n\r\n',
+            'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nClear-Site-Data: "cookies"\r\n' +
+            `Alt-Svc: ${ALT_SVC}\r\n\r\n`,
         );
         return;
       }
@@ -50,6 +58,10 @@ function startRawOrigin(): Promise<net.Server> {
           }
           socket.write('HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n');
         }, 300);
+        return;
+      }
+      if (path === '/alt-svc') {
+        socket.write(`HTTP/1.1 200 OK\r\nAlt-Svc: ${ALT_SVC}\r\nContent-Length: 2\r\n\r\nok`);
         return;
       }
       if (!path.startsWith('/clear/')) {
@@ -79,16 +91,24 @@ beforeAll(async () => {
         },
       ],
       routes: [
-        // Stored before commands refused Clear-Site-Data in route policies.
+        // Stored before commands refused Clear-Site-Data and Alt-Svc in route policies.
         {
           origin_id: originId,
           path_pattern: '/transform/*',
-          response_headers: { set: { 'clear-site-data': '"cookies"', 'x-kept': 'yes' }, add: {}, remove: [] },
+          response_headers: {
+            set: { 'clear-site-data': '"cookies"', 'x-kept': 'yes' },
+            add: { 'alt-svc': ALT_SVC },
+            remove: [],
+          },
         },
         {
           origin_id: null,
           path_pattern: '/fixed',
-          fixed_response: { status: 200, body: 'x', headers: { 'clear-site-data': '"*"', 'x-kept': 'yes' } },
+          fixed_response: {
+            status: 200,
+            body: 'x',
+            headers: { 'clear-site-data': '"*"', 'alt-svc': ALT_SVC, 'x-kept': 'yes' },
+          },
         },
         { origin_id: originId, path_pattern: '/*' },
       ],
@@ -134,6 +154,24 @@ describe("an origin's answer", () => {
     for (const path of ['/transform/x', '/fixed']) {
       const answer = await send(gateway, 'answers.localhost', path);
       expect(answer.headers['clear-site-data'], path).toBeUndefined();
+      expect(answer.headers['x-kept'], path).toBe('yes');
+    }
+  });
+
+  it("never relays Alt-Svc: no tenant sends its host's future connections elsewhere", async () => {
+    for (const host of ['answers.localhost', CUSTOM_DOMAIN]) {
+      const answer = await send(gateway, host, '/alt-svc');
+      expect(answer.status, host).toBe(200);
+      expect(answer.headers['alt-svc'], host).toBeUndefined();
+    }
+    const refused = await sendUpgrade(gateway, 'answers.localhost', '/ws-refuse');
+    expect(refused.headers['alt-svc']).toBeUndefined();
+    const switched = await sendUpgrade(gateway, 'answers.localhost', '/ws-accept');
+    expect(switched.status).toBe(101);
+    expect(switched.headers['alt-svc']).toBeUndefined();
+    for (const path of ['/transform/x', '/fixed']) {
+      const answer = await send(gateway, 'answers.localhost', path);
+      expect(answer.headers['alt-svc'], path).toBeUndefined();
       expect(answer.headers['x-kept'], path).toBe('yes');
     }
   });

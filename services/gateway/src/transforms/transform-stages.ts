@@ -1,4 +1,8 @@
-import { type HeaderTransform, requestHeaderNeverWritten } from '@vantageedge/shared/domain/route-policies';
+import {
+  ALT_SVC,
+  type HeaderTransform,
+  requestHeaderNeverWritten,
+} from '@vantageedge/shared/domain/route-policies';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
@@ -83,11 +87,12 @@ export function createResponseHeadersPolicy(): RoutePolicy {
 }
 
 /**
- * Commands refuse Clear-Site-Data (on a platform host it clears every tenant's cookies) and hop-by-hop
- * fields (node throws on them for an HTTP/2 client) in a response transform.
+ * Commands refuse Clear-Site-Data (on a platform host it clears every tenant's cookies), Alt-Svc (it
+ * outlives the tenant's hold on the host) and hop-by-hop fields (node throws on them for an HTTP/2
+ * client) in a response transform.
  */
 const responseHeaderNeverWritten = (name: string) =>
-  name === 'clear-site-data' || HOP_BY_HOP_HEADERS.includes(name);
+  name === 'clear-site-data' || name === ALT_SVC || HOP_BY_HOP_HEADERS.includes(name);
 
 /**
  * The transform without its writes (set, add) of headers commands refuse now: a route stored before
