@@ -16,6 +16,7 @@ export type ExplainSnapshotAt =
   | { status: 'deleted'; version: string }
   | {
       status: 'live';
+      /** Shared by the explains of this config: read only. */
       snapshot: TenantSnapshot;
       issuedKeyHashes: ReadonlyMap<string, IssuedKey>;
     };
@@ -30,6 +31,21 @@ export async function explainSnapshotAt(
   if (state.status === 'deleted') return { status: 'deleted', version: state.version.toString() };
   // Counted from the cached (frozen) fold, before the whole snapshot is decoded.
   configReadBudgetOf(source.store).charge(tenantId, [state.snapshot]);
-  // Decoded as a gateway decodes a snapshot from the bus (defaults applied).
-  return { status: 'live', snapshot: tenantSnapshot.parse(state.snapshot), issuedKeyHashes };
+  return { status: 'live', snapshot: decoded(state.snapshot), issuedKeyHashes };
+}
+
+/** Decoded snapshots by the fold's snapshot, which folds share while the tenant is unchanged. */
+const decodedSnapshots = new WeakMap<TenantSnapshot, TenantSnapshot>();
+
+/**
+ * Decoded as a gateway decodes a snapshot from the bus (defaults applied), once per folded snapshot
+ * (≈270 ms for a 13 MB tenant). Shared by every explain of it: read, never changed.
+ */
+function decoded(folded: TenantSnapshot): TenantSnapshot {
+  let snapshot = decodedSnapshots.get(folded);
+  if (snapshot === undefined) {
+    snapshot = tenantSnapshot.parse(folded);
+    decodedSnapshots.set(folded, snapshot);
+  }
+  return snapshot;
 }
