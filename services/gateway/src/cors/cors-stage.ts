@@ -7,7 +7,11 @@ import {
 import { CheckedHeader, setCheckedHeaders } from '../http/gateway-server-response.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import { rememberVerdicts } from '../pipeline/remembered-verdicts.js';
+import {
+  rememberVerdicts,
+  TenantVerdictBudgets,
+  type VerdictBudget,
+} from '../pipeline/remembered-verdicts.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
 
 /**
@@ -23,12 +27,14 @@ import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js'
  *   route's entries on Origin.
  */
 export function createCorsPolicy(): RoutePolicy {
+  const budgets = new TenantVerdictBudgets(TENANT_CORS_ORIGINS_REMEMBERED);
   return {
     name: 'cors',
-    compileRoute({ route }) {
+    compileRoute({ tenant, route }) {
       const cors = compileRouteCors(route);
-      return cors === null ? null : corsStage(cors);
+      return cors === null ? null : corsStage(cors, budgets.of(tenant.id));
     },
+    tenantRetired: (tenant, replacement) => budgets.tenantRetired(tenant, replacement),
   };
 }
 
@@ -71,11 +77,13 @@ export function createCorsOriginHeadersPolicy(): RoutePolicy {
 
 /** An Origin longer than any a policy can allow (route-policies.ts) is decided, never kept. */
 const CORS_ORIGINS_REMEMBERED = { entries: 64, valueLength: 300 };
+/** By all of a tenant's CORS routes together (≈0.7 MB at most, Origins of 300 characters). */
+const TENANT_CORS_ORIGINS_REMEMBERED = 1024;
 
 const VARY_ORIGIN = new CheckedHeader('vary', 'Origin');
 const VARY_ONLY: readonly CheckedHeader[] = [VARY_ORIGIN];
 
-function corsStage(cors: CompiledCors): RouteStage {
+function corsStage(cors: CompiledCors, budget: VerdictBudget): RouteStage {
   const allowCredentials = cors.credentials
     ? new CheckedHeader('access-control-allow-credentials', 'true')
     : null;
@@ -83,15 +91,19 @@ function corsStage(cors: CompiledCors): RouteStage {
     cors.exposeHeaders === '' ? null : new CheckedHeader('access-control-expose-headers', cors.exposeHeaders);
   // For each request origin: the headers its requests get (Vary alone when it is not allowed). A
   // route's browsers come from a handful of web apps.
-  const headersFor = rememberVerdicts((origin): readonly CheckedHeader[] => {
-    if (!originAllowed(cors, origin)) return VARY_ONLY;
-    const allowOrigin = allowOriginHeader(cors.anyOrigin && !cors.credentials ? '*' : origin);
-    if (allowOrigin === null) return VARY_ONLY;
-    const headers = [VARY_ORIGIN, allowOrigin];
-    if (allowCredentials !== null) headers.push(allowCredentials);
-    if (exposeHeaders !== null) headers.push(exposeHeaders);
-    return headers;
-  }, CORS_ORIGINS_REMEMBERED);
+  const headersFor = rememberVerdicts(
+    (origin): readonly CheckedHeader[] => {
+      if (!originAllowed(cors, origin)) return VARY_ONLY;
+      const allowOrigin = allowOriginHeader(cors.anyOrigin && !cors.credentials ? '*' : origin);
+      if (allowOrigin === null) return VARY_ONLY;
+      const headers = [VARY_ORIGIN, allowOrigin];
+      if (allowCredentials !== null) headers.push(allowCredentials);
+      if (exposeHeaders !== null) headers.push(exposeHeaders);
+      return headers;
+    },
+    budget,
+    CORS_ORIGINS_REMEMBERED,
+  );
   return {
     name: 'cors',
     onRequest(exchange) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IpRules } from '@vantageedge/shared/domain/route-policies';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
 import { failExchange } from '../pipeline/errors.js';
-import { rememberVerdicts } from '../pipeline/remembered-verdicts.js';
+import { rememberVerdicts, VerdictBudget } from '../pipeline/remembered-verdicts.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 
 /**
@@ -24,11 +24,24 @@ export function createIpRulesPolicy(): RoutePolicy {
       const rules = route.ip_rules ?? tenant.settings.ip_rules ?? null;
       return rules === null ? null : stages.stageFor(tenant.id, rules);
     },
+    tenantRetired(tenant, replacement) {
+      if (replacement === undefined) stages.tenantRemoved(tenant.id);
+    },
   };
 }
 
 /** null: the rules are empty (no stage). */
 type Compiled = RouteStage | null;
+
+/** By all of a tenant's IP rule sets together (≈0.45 MB at most). */
+const TENANT_ADDRESSES_REMEMBERED = 4096;
+
+/** A tenant's compiled rule sets, and the client addresses their stages remember together. */
+interface TenantIpRules {
+  readonly addresses: VerdictBudget;
+  /** By fingerprint, held weakly. */
+  readonly stages: Map<string, WeakRef<RouteStage>>;
+}
 
 /**
  * The stages compiled for each tenant's rule sets. By object for the snapshot being compiled; by
@@ -37,9 +50,9 @@ type Compiled = RouteStage | null;
  */
 class CompiledIpRules {
   readonly #byObject = new WeakMap<IpRules, Compiled>();
-  readonly #byFingerprint = new Map<string, WeakRef<RouteStage>>();
-  readonly #forget = new FinalizationRegistry<string>((key) => {
-    if (this.#byFingerprint.get(key)?.deref() === undefined) this.#byFingerprint.delete(key);
+  readonly #tenants = new Map<string, TenantIpRules>();
+  readonly #forget = new FinalizationRegistry<{ tenant: TenantIpRules; key: string }>(({ tenant, key }) => {
+    if (tenant.stages.get(key)?.deref() === undefined) tenant.stages.delete(key);
   });
 
   stageFor(tenantId: string, rules: IpRules): Compiled {
@@ -49,17 +62,33 @@ class CompiledIpRules {
       this.#byObject.set(rules, null);
       return null;
     }
-    const key = `${tenantId}:${fingerprint(rules)}`;
-    let stage: Compiled | undefined = this.#byFingerprint.get(key)?.deref();
+    const tenant = this.#tenant(tenantId);
+    const key = fingerprint(rules);
+    let stage: Compiled | undefined = tenant.stages.get(key)?.deref();
     if (stage === undefined) {
-      stage = ipRulesStage(rules);
+      stage = ipRulesStage(rules, tenant.addresses);
       if (stage !== null) {
-        this.#byFingerprint.set(key, new WeakRef(stage));
-        this.#forget.register(stage, key);
+        tenant.stages.set(key, new WeakRef(stage));
+        this.#forget.register(stage, { tenant, key });
       }
     }
     this.#byObject.set(rules, stage);
     return stage;
+  }
+
+  /** Its stages are no longer reused (a returning tenant starts a new budget), and forget. */
+  tenantRemoved(tenantId: string): void {
+    this.#tenants.get(tenantId)?.addresses.forgetAll();
+    this.#tenants.delete(tenantId);
+  }
+
+  #tenant(tenantId: string): TenantIpRules {
+    let tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) {
+      tenant = { addresses: new VerdictBudget(TENANT_ADDRESSES_REMEMBERED), stages: new Map() };
+      this.#tenants.set(tenantId, tenant);
+    }
+    return tenant;
   }
 }
 
@@ -70,11 +99,14 @@ function fingerprint(rules: IpRules): string {
     .digest('base64');
 }
 
-function ipRulesStage(rules: IpRules): RouteStage | null {
+function ipRulesStage(rules: IpRules, addresses: VerdictBudget): RouteStage | null {
   const deny = new AddressMatcher(rules.deny);
   const allow = new AddressMatcher(rules.allow);
   if (deny.size === 0 && allow.size === 0) return null;
-  const refused = rememberVerdicts((address) => deny.has(address) || (allow.size > 0 && !allow.has(address)));
+  const refused = rememberVerdicts(
+    (address) => deny.has(address) || (allow.size > 0 && !allow.has(address)),
+    addresses,
+  );
   return {
     name: 'ip_rules',
     onRequest(exchange) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import { describe, expect, it } from 'vitest';
+import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
+import { describe, expect, it, vi } from 'vitest';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RouteStage } from '../pipeline/stage.js';
@@ -109,5 +110,40 @@ describe('IP rules stage compilation', () => {
     expect(third.own).toBe(first.own);
     expect(verdict(third.tenantWide[0]!, '2001:db8:0:0::1')).toBe(403); // its allow range was dropped
     expect(verdict(third.tenantWide[0]!, '2001:db8:1:7::1')).toBe('continue');
+  });
+
+  it("bounds the client addresses a tenant's 1,000 rule sets remember together", () => {
+    const store = newStore();
+    const ROUTES = 1000;
+    const ADDRESSES = 256;
+    store.apply(
+      buildSnapshot({
+        tenantId,
+        subdomain: 'ipshare',
+        origins: [{ id: originId, targets: ['http://127.0.0.1:1'] }],
+        routes: Array.from({ length: ROUTES }, (_, i) => ({
+          origin_id: originId,
+          path_pattern: `/r${i}/*`,
+          // Deny lists only: deciding an address is one lookup.
+          ip_rules: { allow: [], deny: [`10.${i >> 8}.${i & 255}.0/24`] },
+        })),
+      }),
+    );
+    const stages = store.get(tenantId)!.routes.map((route) => route.stages.all[0]!);
+    expect(new Set(stages).size).toBe(ROUTES);
+    const address = (route: number, n: number) => `2001:db8:${hex(route)}:${hex(n)}::1`;
+    const requests = stages.flatMap((stage, i) =>
+      Array.from({ length: ADDRESSES }, (_, n) => ({ stage, address: address(i, n) })),
+    );
+    const admitted = (sent: typeof requests) =>
+      sent.filter(({ stage, address }) => verdict(stage, address) === 'continue').length;
+    expect(admitted(requests)).toBe(requests.length);
+    // Addresses still remembered: those the same requests, the latest first, do not decide again.
+    const decided = vi.spyOn(AddressMatcher.prototype, 'has');
+    expect(admitted(requests.toReversed())).toBe(requests.length);
+    const remembered = requests.length - decided.mock.calls.length;
+    decided.mockRestore();
+    expect(remembered).toBeGreaterThan(0);
+    expect(remembered).toBeLessThanOrEqual(4096);
   });
 });
