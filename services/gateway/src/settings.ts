@@ -19,6 +19,7 @@ import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 import { TENANT_TOKEN_CACHE_SHARE } from './auth/token-cache.js';
+import { DEFAULT_TENANT_MAX_LIMIT_KEYS } from './ratelimit/redis-limit-store.js';
 import { USAGE_LIMIT_DEFAULTS } from './usage/usage-recorder.js';
 
 /** The gateway's settings, by environment variable name (documented in .env.example). */
@@ -126,6 +127,16 @@ export const gatewaySettings = {
     .default(DEFAULT_TENANT_CACHE_MAX_BYTES),
   /** Variants stored per URL when the origin's responses vary (Vary); more are served but not stored. */
   GATEWAY_CACHE_MAX_VARIANTS: z.coerce.number().int().min(1).max(1_000).default(16),
+  /**
+   * The most per-caller rate-limit keys (a user, API key or address of a scoped limit) one tenant keeps
+   * in the shared Redis; past it, a caller without a key is counted on its limit's shared overflow key.
+   */
+  GATEWAY_RATE_LIMIT_TENANT_MAX_KEYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000_000)
+    .default(DEFAULT_TENANT_MAX_LIMIT_KEYS),
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   /**

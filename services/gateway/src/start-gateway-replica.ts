@@ -78,7 +78,9 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   const keyPrefix = config.GATEWAY_REDIS_KEY_PREFIX;
   // With Redis, limits and cached responses are shared by every replica; without, this process is the
   // only one and keeps them in memory.
-  const limitStore = redis ? new RedisLimitStore(redis) : new MemoryLimitStore();
+  const limitStore = redis
+    ? new RedisLimitStore(redis, { tenantMaxKeys: config.GATEWAY_RATE_LIMIT_TENANT_MAX_KEYS })
+    : new MemoryLimitStore();
   const tenantBound = {
     tenantMaxBytes: config.GATEWAY_CACHE_TENANT_MAX_BYTES,
     onEvicted: cacheEvictionRecorder(registry),

@@ -207,6 +207,17 @@ function callerKeyPart(id: string): string {
   return id.length <= MAX_CALLER_KEY_CHARS ? id : `sha256:${hash('sha256', id, 'base64url')}`;
 }
 
+/**
+ * The caller part of a scoped limit's key every caller shares once its tenant has the most caller keys
+ * it may in the shared store: no caller id starts with `~` (see callerKeyPart, limitKey).
+ */
+export const OVERFLOW_CALLER = '~overflow';
+
+/** The tenant's ledger of its callers' keys in the shared store (before the store's own key prefix). */
+export function tenantLedgerKey(tenantId: string): string {
+  return `rl:{${tenantId}}:keys`;
+}
+
 /** The limit's store key for a caller (before the store's own key prefix). */
 export function limitKey(descriptor: LimitDescriptor, caller: LimitCaller): string {
   if (descriptor.fixedKey) return descriptor.keyPrefix;

@@ -44,6 +44,11 @@ export interface LimitRequest {
   readonly minCost: number;
   /** Whose limit this is (the tenant): the memory store shares its room fairly between them. */
   readonly partition?: string;
+  /**
+   * A caller's key (scoped limits) in a store shared by every tenant: its tenant's key ledger, and the
+   * limit's key every caller shares once the tenant has the most caller keys it may (RedisLimitStore).
+   */
+  readonly callerKey?: { readonly ledgerKey: string; readonly overflowKey: string } | undefined;
 }
 
 export interface LimitOutcome {

@@ -2,10 +2,12 @@
  * The Lua script behind RedisLimitStore.consume. Runs atomically on the server, so replicas never race;
  * time comes from `redis.call('TIME')`, so replicas with skewed clocks agree.
  *
- * KEYS: one per limit (all carry the same `{tenant_id}` hash tag: one slot in a Cluster).
- * ARGV: per limit, 6 values: algorithm ('tb' | 'sw'), rate per ms (tb) or window ms (sw), capacity,
+ * KEYS: per limit its key, then per limit its overflow key (the key itself for a limit not per caller),
+ *       then the tenant's key ledger; all carry the same `{tenant_id}` hash tag: one slot in a Cluster.
+ * ARGV: per limit, 7 values: algorithm ('tb' | 'sw'), rate per ms (tb) or window ms (sw), capacity,
  *       cost, min cost (partial grants for fast-mode leases), idle ttl ms (a token bucket's key lives
- *       at most that, and only until its bucket is full again plus a second).
+ *       at most that, and only until its bucket is full again plus a second), and '1' when the key is a
+ *       caller's (counted in the ledger); then the most caller keys the tenant may have.
  * Returns: per limit, 4 integers: granted, remaining, reset ms, retry-after ms (until min cost is available).
  *
  * Two passes: the first only reads, the second charges every limit, and runs only when all limits can
@@ -16,13 +18,34 @@
  *   A hash whose w is older than the current window's predecessor counts as empty; one whose w is NEWER
  *   than the current window (a clock that stepped back) keeps its counts, and the call is taken to fall
  *   at the start of window w (elapsed 0), so w is never replaced by an older index.
- * Commands per call: TIME, then per limit HMGET, and HSET + PEXPIRE for each limit charged.
+ * - a caller's key also holds e, the ledger epoch it is counted in.
+ *
+ * The ledger bounds the caller keys one tenant has in the shared Redis (its clients may present a fresh
+ * identity per request, and a key may live two days): a hash counting the tenant's caller keys by the
+ * LEDGER_EPOCH_MS epoch in which each expires (field <epoch>), with n (their total), lo (the oldest
+ * epoch not yet dropped) and hi (the newest). A key moves to a later epoch when a charge extends it;
+ * epochs that have ended are dropped (at most 64 per call, a lagging ledger only over-counts). A caller
+ * with no key while n has reached the bound is counted on the limit's overflow key, shared by every
+ * such caller of that limit. Keys evicted or expired early are over-counted until their epoch ends.
+ * Commands per call: TIME, then per limit HMGET, and HSET + PEXPIRE for each limit charged; the ledger is
+ * read only for a caller without a key, and written when a caller's key is created or moves epoch.
  */
+
+/** The ledger counts caller keys by the 10-second epoch in which each expires (see above). */
+export const LEDGER_EPOCH_MS = 10_000;
+
 export const CONSUME_LIMITS_LUA = `
 local time = redis.call('TIME')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now_ms = now_us / 1000
-local n = #KEYS
+local n = (#KEYS - 1) / 2
+local ledger = KEYS[2 * n + 1]
+local max_keys = tonumber(ARGV[7 * n + 1])
+local epoch_ms = ${LEDGER_EPOCH_MS}
+local now_epoch = math.floor(now_ms / epoch_ms)
+local keys = {}
+local tracked = {}
+local epochs = {}
 local grants = {}
 local levels = {}
 local windows = {}
@@ -30,16 +53,68 @@ local currents = {}
 local previouses = {}
 local elapsed = {}
 local all = true
+-- The ledger's count once its ended epochs are dropped, read on first need.
+local counted = nil
+local ledger_lo = nil
+local ledger_hi = nil
+local reserved = 0
+local function read_ledger()
+  if counted ~= nil then return end
+  local l = redis.call('HMGET', ledger, 'n', 'lo', 'hi')
+  counted = tonumber(l[1]) or 0
+  ledger_lo = tonumber(l[2]) or now_epoch
+  ledger_hi = tonumber(l[3]) or (now_epoch - 1)
+  if ledger_hi < now_epoch then
+    -- Every key it counted has expired (or there is none yet).
+    if l[1] then redis.call('DEL', ledger) end
+    counted = 0
+    ledger_lo = now_epoch
+    ledger_hi = now_epoch - 1
+    return
+  end
+  local steps = 0
+  local first = ledger_lo
+  while ledger_lo < now_epoch and steps < 64 do
+    local ended = tonumber(redis.call('HGET', ledger, ledger_lo))
+    if ended then
+      counted = counted - ended
+      redis.call('HDEL', ledger, ledger_lo)
+    end
+    ledger_lo = ledger_lo + 1
+    steps = steps + 1
+  end
+  if counted < 0 then counted = 0 end
+  if ledger_lo ~= first then redis.call('HSET', ledger, 'n', counted, 'lo', ledger_lo) end
+end
+local function read_key(key, algo)
+  if algo == 'tb' then return redis.call('HMGET', key, 't', 'ts', 'e') end
+  return redis.call('HMGET', key, 'w', 'c', 'p', 'e')
+end
 for i = 1, n do
-  local b = (i - 1) * 6
+  local b = (i - 1) * 7
   local algo = ARGV[b + 1]
   local p = tonumber(ARGV[b + 2])
   local cap = tonumber(ARGV[b + 3])
   local cost = tonumber(ARGV[b + 4])
   local min_cost = tonumber(ARGV[b + 5])
+  keys[i] = KEYS[i]
+  tracked[i] = ARGV[b + 7] == '1'
+  local h = read_key(keys[i], algo)
+  if tracked[i] and h[1] == false then
+    read_ledger()
+    if counted + reserved < max_keys then
+      reserved = reserved + 1
+    else
+      keys[i] = KEYS[n + i]
+      tracked[i] = false
+      h = read_key(keys[i], algo)
+    end
+  end
+  if tracked[i] then
+    epochs[i] = tonumber(h[algo == 'tb' and 3 or 4])
+  end
   local avail
   if algo == 'tb' then
-    local h = redis.call('HMGET', KEYS[i], 't', 'ts')
     local tokens = tonumber(h[1])
     local ts = tonumber(h[2])
     if tokens == nil or ts == nil then
@@ -54,7 +129,6 @@ for i = 1, n do
   else
     local w_us = p * 1000
     local w = math.floor(now_us / w_us)
-    local h = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
     local stored = tonumber(h[1])
     local cur = tonumber(h[2]) or 0
     local prev = tonumber(h[3]) or 0
@@ -83,23 +157,54 @@ for i = 1, n do
   grants[i] = g
   if g <= 0 then all = false end
 end
+-- Counts a charged caller key in the epoch it now expires in (moving it there from an earlier one).
+local function count_key(i, ttl_ms)
+  local epoch = math.floor((now_ms + ttl_ms) / epoch_ms)
+  local before = epochs[i]
+  if before ~= nil and before >= epoch then return before end
+  read_ledger()
+  local new = true
+  if before ~= nil then
+    local left = redis.call('HINCRBY', ledger, before, -1)
+    if left <= 0 then redis.call('HDEL', ledger, before) end
+    -- Its epoch had been dropped (or the ledger lost): it is counted again below.
+    new = left < 0
+  end
+  redis.call('HINCRBY', ledger, epoch, 1)
+  if new then
+    counted = counted + 1
+    redis.call('HSET', ledger, 'n', counted)
+  end
+  if epoch > ledger_hi then
+    ledger_hi = epoch
+    redis.call('HSET', ledger, 'hi', epoch, 'lo', ledger_lo)
+    redis.call('PEXPIRE', ledger, (epoch + 1) * epoch_ms - math.floor(now_ms))
+  end
+  return epoch
+end
 local out = {}
 for i = 1, n do
-  local b = (i - 1) * 6
+  local b = (i - 1) * 7
   local algo = ARGV[b + 1]
   local p = tonumber(ARGV[b + 2])
   local cap = tonumber(ARGV[b + 3])
   local min_cost = tonumber(ARGV[b + 5])
   local ttl = tonumber(ARGV[b + 6])
+  local key = keys[i]
   local g = 0
   if all then g = grants[i] end
   local remaining, reset, retry
   if algo == 'tb' then
     local tokens = levels[i] - g
     if g > 0 then
-      redis.call('HSET', KEYS[i], 't', tostring(tokens), 'ts', tostring(now_ms))
       -- Kept until full again (a missing key reads as full), not a whole refill after each charge.
-      redis.call('PEXPIRE', KEYS[i], math.min(ttl, math.ceil((cap - tokens) / p) + 1000))
+      local keep = math.min(ttl, math.ceil((cap - tokens) / p) + 1000)
+      if tracked[i] then
+        redis.call('HSET', key, 't', tostring(tokens), 'ts', tostring(now_ms), 'e', count_key(i, keep))
+      else
+        redis.call('HSET', key, 't', tostring(tokens), 'ts', tostring(now_ms))
+      end
+      redis.call('PEXPIRE', key, keep)
     end
     remaining = math.floor(tokens)
     reset = math.ceil((cap - tokens) / p)
@@ -111,9 +216,13 @@ for i = 1, n do
     local prev = previouses[i]
     local estimate = levels[i] + g
     if g > 0 then
-      redis.call('HSET', KEYS[i], 'w', string.format('%d', windows[i]), 'c', string.format('%d', cur),
-        'p', string.format('%d', prev))
-      redis.call('PEXPIRE', KEYS[i], ttl)
+      local w, c, pv = string.format('%d', windows[i]), string.format('%d', cur), string.format('%d', prev)
+      if tracked[i] then
+        redis.call('HSET', key, 'w', w, 'c', c, 'p', pv, 'e', count_key(i, ttl))
+      else
+        redis.call('HSET', key, 'w', w, 'c', c, 'p', pv)
+      end
+      redis.call('PEXPIRE', key, ttl)
     end
     remaining = math.max(0, math.floor(cap - estimate))
     local left = w_us - elapsed[i]

@@ -2,7 +2,12 @@ import type {
   CompiledRateLimits,
   LimitDescriptor,
 } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
-import { FAST_MODE_LEASE_MS, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import {
+  FAST_MODE_LEASE_MS,
+  limitKey,
+  OVERFLOW_CALLER,
+  tenantLedgerKey,
+} from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter } from '../observability/bound-metrics.js';
@@ -249,6 +254,15 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     };
   };
 
+  /** A scoped limit's key is a caller's: counted in its tenant's key ledger (RedisLimitStore). */
+  const callerKeyOf = (tenantId: string, descriptor: LimitDescriptor): LimitRequest['callerKey'] =>
+    descriptor.fixedKey
+      ? undefined
+      : {
+          ledgerKey: `${prefix}${tenantLedgerKey(tenantId)}`,
+          overflowKey: `${prefix}${descriptor.keyPrefix}${OVERFLOW_CALLER}`,
+        };
+
   const requestsFor = (
     limits: CompiledRateLimits,
     identity: RateLimitIdentity,
@@ -368,9 +382,17 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
           cost: descriptor.leaseSize,
           minCost: 1,
           partition: limits.tenantId,
+          callerKey: callerKeyOf(limits.tenantId, descriptor),
         };
       } else {
-        request = { key, spec: descriptor.spec, cost: 1, minCost: 1, partition: limits.tenantId };
+        request = {
+          key,
+          spec: descriptor.spec,
+          cost: 1,
+          minCost: 1,
+          partition: limits.tenantId,
+          callerKey: callerKeyOf(limits.tenantId, descriptor),
+        };
       }
       if (remoteRequests === undefined || remoteIndexes === undefined) {
         remoteRequests = [request];

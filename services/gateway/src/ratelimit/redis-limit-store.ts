@@ -6,14 +6,24 @@ type ConsumeLimits = (numberOfKeys: number, ...keysAndArgs: Array<string | numbe
 
 const COMMAND = 'vantageedgeConsumeLimits';
 
+/** The most caller keys (per user, API key or address) one tenant's limits keep in Redis by default. */
+export const DEFAULT_TENANT_MAX_LIMIT_KEYS = 100_000;
+
+export interface RedisLimitStoreOptions {
+  /** The most caller keys one tenant may have; a caller past it shares the limit's overflow key. */
+  tenantMaxKeys?: number | undefined;
+}
+
 /**
  * Limits shared by every gateway replica: one EVALSHA per call, whatever the number of limits
  * (ioredis defineCommand loads the script on first use and after a server restart).
  */
 export class RedisLimitStore implements LimitStore {
   readonly #consume: ConsumeLimits;
+  readonly #tenantMaxKeys: number;
 
-  constructor(redis: Redis | Cluster) {
+  constructor(redis: Redis | Cluster, options: RedisLimitStoreOptions = {}) {
+    this.#tenantMaxKeys = options.tenantMaxKeys ?? DEFAULT_TENANT_MAX_LIMIT_KEYS;
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: CONSUME_LIMITS_LUA });
     const command = (redis as unknown as Record<string, ConsumeLimits>)[COMMAND]!;
     this.#consume = command.bind(redis);
@@ -21,8 +31,14 @@ export class RedisLimitStore implements LimitStore {
 
   async consume(requests: readonly LimitRequest[]): Promise<LimitOutcome[]> {
     const args: Array<string | number> = [];
+    let ledgerKey = requests[0]?.key ?? '';
     for (const request of requests) args.push(request.key);
-    for (const { spec, cost, minCost } of requests) {
+    for (const { key, callerKey } of requests) {
+      args.push(callerKey ? callerKey.overflowKey : key);
+      if (callerKey) ledgerKey = callerKey.ledgerKey;
+    }
+    args.push(ledgerKey);
+    for (const { spec, cost, minCost, callerKey } of requests) {
       args.push(
         spec.algorithm === 'token_bucket' ? 'tb' : 'sw',
         spec.algorithm === 'token_bucket' ? spec.ratePerMs : spec.windowMs,
@@ -30,9 +46,11 @@ export class RedisLimitStore implements LimitStore {
         cost,
         minCost,
         spec.ttlMs,
+        callerKey ? 1 : 0,
       );
     }
-    const reply = await this.#consume(requests.length, ...args);
+    args.push(this.#tenantMaxKeys);
+    const reply = await this.#consume(requests.length * 2 + 1, ...args);
     const outcomes: LimitOutcome[] = [];
     for (let i = 0; i < requests.length; i++) {
       outcomes.push({
