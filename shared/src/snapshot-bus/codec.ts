@@ -106,10 +106,20 @@ export async function measureSnapshot(
   if (jsonBytes <= COMPRESS_ABOVE_BYTES) {
     return { jsonBytes, valueBytes: jsonBytes, valueExact: true, fits: jsonBytes <= limits.maxValueBytes };
   }
-  const bound = gzipBound(jsonBytes);
-  if (bound <= limits.maxValueBytes) return { jsonBytes, valueBytes: bound, valueExact: false, fits: true };
+  if (!gzipsToMeasure(jsonBytes, limits)) {
+    return { jsonBytes, valueBytes: gzipBound(jsonBytes), valueExact: false, fits: true };
+  }
   const value = (await gzipAsync(Buffer.from(JSON.stringify(snapshot), 'utf8'))).length;
   return { jsonBytes, valueBytes: value, valueExact: true, fits: value <= limits.maxValueBytes };
+}
+
+/** Whether `measureSnapshot` gzips a snapshot of `jsonBytes` bytes of JSON to decide it (the costly case). */
+export function gzipsToMeasure(jsonBytes: number, limits: SnapshotLimits): boolean {
+  return (
+    jsonBytes <= limits.maxJsonBytes &&
+    jsonBytes > COMPRESS_ABOVE_BYTES &&
+    gzipBound(jsonBytes) > limits.maxValueBytes
+  );
 }
 
 /** Sizes of deeply frozen values (frozen, and every object under them too): they cannot change. */

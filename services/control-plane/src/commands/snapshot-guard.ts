@@ -9,6 +9,7 @@ import type { ControlPlaneEvent, ControlPlaneEventType } from '@vantageedge/shar
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { EventMetadata } from '@vantageedge/shared/event-store/port';
 import {
+  gzipsToMeasure,
   MAX_DECODED_SNAPSHOT_BYTES,
   measureSnapshot,
   type SnapshotSize,
@@ -16,6 +17,7 @@ import {
   snapshotLimits,
 } from '@vantageedge/shared/snapshot-bus/codec';
 import { z } from 'zod';
+import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { tenantFoldAt } from '../config-history/tenant-folds.js';
 import { conflict } from '../domain/errors.js';
@@ -38,7 +40,10 @@ import { limitExceeded } from './tenant-limits.js';
  *    a change), measured with the bus encoder's own rules (`measureSnapshot`: gzip only runs when the
  *    JSON plus gzip's worst-case growth is over the limit), or passed on an estimate of its gzip from the
  *    tenant's last gzipped snapshot when that fits (snapshot-size-estimates.ts: a refusal is always
- *    measured exactly). A command that does not make the snapshot's
+ *    measured exactly). Each exact gzip is charged to the tenant's whole-config read budget
+ *    (config-read-budget.ts: the snapshot's JSON bytes, before gzipping), so a tenant whose estimate
+ *    never fits gets 429 `admin_rate_limited` past it instead of a whole gzip per command. A command that
+ *    does not make the snapshot's
  *    JSON larger is never refused, and deletions (which only take something out) are not even measured,
  *    so a tenant over the budget — from events older than the budget — can always get back under it.
  *    The margin below the bus's limits absorbs what commands racing each other add together (each is
@@ -189,6 +194,9 @@ function guardWith(
     ) {
       return;
     }
+    // An exact gzip costs the process about what a whole-config read of the snapshot does, and a tenant
+    // at its budget never fits the estimate: each one is paid from the tenant's config read budget.
+    if (gzipsToMeasure(jsonBytes, limits)) configReadBudgetOf(source.store).charge(tenantId, [after]);
     const size = await measureSnapshot(after, limits);
     if (size.valueExact && size.valueBytes !== null) estimates.remember(tenantId, after, size.valueBytes);
     if (size.fits) return;
