@@ -1,8 +1,9 @@
 import { isMachineTokenByPrefix } from '@clerk/backend/internal';
 import { clerkMiddleware, getAuth } from '@clerk/express';
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { ApiError } from '../http/errors.js';
 import type { Caller } from './caller.js';
+import { clerkSigningKeyIds, createSigningKeyGate } from './signing-key-gate.js';
 
 const UNUSED_SECRET_KEY = 'sk_live_unused_networkless_verification';
 
@@ -61,7 +62,14 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
     res.locals['caller'] = caller;
     next();
   };
-  return [bearerOnly, sessionTokenRequired, clerk, requireCaller];
+  if (options.jwtKey) return [bearerOnly, sessionTokenRequired, clerk, requireCaller];
+  // Verified through Clerk's JWKS: a token naming a key the instance does not have never reaches Clerk.
+  const knownSigningKey = createSigningKeyGate(clerkSigningKeyIds(options.secretKey ?? UNUSED_SECRET_KEY));
+  const signingKeyKnown: RequestHandler = async (req, res, next) => {
+    if (await knownSigningKey(presentedToken(req))) next();
+    else next(sessionTokenMissing(res, 'not signed by a key of this Clerk instance'));
+  };
+  return [bearerOnly, sessionTokenRequired, signingKeyKnown, clerk, requireCaller];
 }
 
 /**
@@ -84,8 +92,7 @@ const bearerOnly: RequestHandler = (req, _res, next) => {
  * The token is read from Authorization as Clerk reads it (`Bearer <token>`, or the bare value).
  */
 const sessionTokenRequired: RequestHandler = (req, res, next) => {
-  const [scheme = '', token] = (req.headers.authorization ?? '').split(' ', 2);
-  const presented = token === undefined ? scheme : scheme === 'Bearer' ? token : '';
+  const presented = presentedToken(req);
   const issue =
     presented === ''
       ? 'no bearer token'
@@ -98,6 +105,12 @@ const sessionTokenRequired: RequestHandler = (req, res, next) => {
   }
   next(sessionTokenMissing(res, issue));
 };
+
+/** The token in Authorization as Clerk reads it (`Bearer <token>`, or the bare value); '' when none. */
+function presentedToken(req: Request): string {
+  const [scheme = '', token] = (req.headers.authorization ?? '').split(' ', 2);
+  return token === undefined ? scheme : scheme === 'Bearer' ? token : '';
+}
 
 /** 401 for a request without a valid session token, with why when known. */
 function sessionTokenMissing(res: Response, issue: string | undefined): ApiError {
