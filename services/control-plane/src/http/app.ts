@@ -43,6 +43,7 @@ import { redactedExplanations } from './redacted-explanations.js';
 import { methodDispatch } from './route-table.js';
 import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
+import { sharedReadiness } from './shared-readiness.js';
 
 export interface ControlPlaneAppDeps {
   store: EventStore;
@@ -200,7 +201,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
+  const readiness = sharedReadiness(async () => {
     const checks: Record<string, string> = {};
     // Anyone may ask: a failed check says only that it failed, its error goes to the log (a driver's
     // message names hosts, ports and users).
@@ -218,7 +219,10 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       check('postgres', deps.pool.query('select 1')),
       check('event_store', deps.store.headPosition()),
     ]);
-    const ready = Object.values(checks).every((value) => value === 'ok');
+    return { ready: Object.values(checks).every((value) => value === 'ok'), checks };
+  });
+  app.get('/readyz', async (_req, res) => {
+    const { ready, checks } = await readiness();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });
   app.get('/openapi.json', (_req, res) => {
