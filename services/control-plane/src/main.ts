@@ -10,7 +10,9 @@ import { installProcessPolicy } from '@vantageedge/shared/process/process-policy
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
+import { Counter } from 'prom-client';
 import { controlPlaneAppFromSettings } from './app-from-settings.js';
+import { listenControlPlane } from './http/listener.js';
 import { assertControlPlaneSettings, controlPlaneSettings } from './settings.js';
 
 /** `make run-control-plane`: the admin API (commands + queries) on CONTROL_PLANE_PORT. */
@@ -45,12 +47,22 @@ const app = controlPlaneAppFromSettings(config, {
   redis,
 });
 
-const server = app.listen(config.CONTROL_PLANE_PORT, config.CONTROL_PLANE_HOST, () => {
-  logger.info('control plane listening', {
-    host: config.CONTROL_PLANE_HOST,
-    port: config.CONTROL_PLANE_PORT,
-  });
+const droppedConnections = new Counter({
+  name: 'vantageedge_control_plane_dropped_connections_total',
+  help: 'Admin API connections closed on arrival (CONTROL_PLANE_MAX_CONNECTIONS or _PER_CLIENT reached)',
+  registers: [metrics],
 });
+const server = await listenControlPlane(app, {
+  host: config.CONTROL_PLANE_HOST,
+  port: config.CONTROL_PLANE_PORT,
+  headersTimeoutMs: config.CONTROL_PLANE_HEADERS_TIMEOUT_MS,
+  requestTimeoutMs: config.CONTROL_PLANE_REQUEST_TIMEOUT_MS,
+  keepAliveTimeoutMs: config.CONTROL_PLANE_KEEP_ALIVE_TIMEOUT_MS,
+  maxConnections: config.CONTROL_PLANE_MAX_CONNECTIONS,
+  maxConnectionsPerClient: config.CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT,
+  onDrop: () => droppedConnections.inc(),
+});
+logger.info('control plane listening', { host: config.CONTROL_PLANE_HOST, port: config.CONTROL_PLANE_PORT });
 let metricsServer: MetricsServer | undefined;
 if (config.CONTROL_PLANE_METRICS_PORT !== 0) {
   metricsServer = await startMetricsServer({

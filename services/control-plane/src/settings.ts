@@ -40,6 +40,16 @@ export const controlPlaneSettings = {
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
+  /** A request head not complete in time is answered 408 and its connection closed (slow-loris clients). */
+  CONTROL_PLANE_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** Time a client has to send the whole request, body included; not less than the headers timeout. */
+  CONTROL_PLANE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /** How long an idle keep-alive connection is kept open (0: node never closes it). */
+  CONTROL_PLANE_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /** Open connections to the admin API listener; more are closed on arrival. */
+  CONTROL_PLANE_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /** Open admin API connections of one client address (an IPv6 client by its /64); 0: no limit. */
+  CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /**
    * Prometheus `/metrics` and `/healthz` on a listener of their own, apart from the admin API that
    * tenant admins reach (0: off).
@@ -135,6 +145,14 @@ export type ControlPlaneSettings = z.infer<z.ZodObject<typeof controlPlaneSettin
 export function assertControlPlaneSettings(settings: ControlPlaneSettings): void {
   const devSecrets = developmentSecretProblems(settings);
   if (devSecrets.length > 0) throw new SettingsError(devSecrets);
+  if (settings.CONTROL_PLANE_REQUEST_TIMEOUT_MS < settings.CONTROL_PLANE_HEADERS_TIMEOUT_MS) {
+    throw new SettingsError([
+      {
+        setting: 'CONTROL_PLANE_REQUEST_TIMEOUT_MS',
+        issue: 'must not be less than CONTROL_PLANE_HEADERS_TIMEOUT_MS',
+      },
+    ]);
+  }
   if (!settings.CLERK_JWT_KEY && !settings.CLERK_SECRET_KEY) {
     throw new SettingsError([
       { setting: 'CLERK_JWT_KEY', issue: 'is required (or CLERK_SECRET_KEY to verify through Clerk’s JWKS)' },

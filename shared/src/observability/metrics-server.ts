@@ -1,6 +1,13 @@
 import http from 'node:http';
 import type { Registry } from 'prom-client';
+import { limitIdleKeepAlive, TIMEOUT_CHECK_INTERVAL_MS } from '../http/idle-keep-alive.js';
 import { type InternalService, internalListenerHeader } from '../http/internal-listener.js';
+
+/**
+ * Scrapes and healthchecks send a short GET: a client trickling its head or idling on a keep-alive
+ * connection is cut in seconds, not node's minute (its default checks only every 30 s).
+ */
+const TIMEOUTS = { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000 };
 
 export interface MetricsServer {
   /** The bound port (useful when started on port 0). */
@@ -23,26 +30,35 @@ export async function startMetricsServer(options: {
 }): Promise<MetricsServer> {
   const { registry } = options;
   const [markName, markValue] = internalListenerHeader(options.service);
-  const server = http.createServer((req, res) => {
-    res.setHeader(markName, markValue);
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
-    if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      return;
-    }
-    if (path !== '/metrics') {
-      res.writeHead(404).end();
-      return;
-    }
-    registry.metrics().then(
-      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-      () => res.writeHead(500).end(),
-    );
-  });
+  const server = http.createServer(
+    {
+      headersTimeout: TIMEOUTS.headersTimeoutMs,
+      requestTimeout: TIMEOUTS.requestTimeoutMs,
+      keepAliveTimeout: TIMEOUTS.keepAliveTimeoutMs,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    (req, res) => {
+      res.setHeader(markName, markValue);
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+        return;
+      }
+      if (path !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        () => res.writeHead(500).end(),
+      );
+    },
+  );
+  limitIdleKeepAlive(server, TIMEOUTS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

@@ -13,8 +13,7 @@ const CLIENT_ERROR_408 =
   `Content-Length: ${Buffer.byteLength(REQUEST_TIMEOUT_BODY)}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;
 const CLIENT_ERROR_400 = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
-/** How often node looks for connections past the headers/request timeouts (its default is 30 s). */
-export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+export { TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-alive';
 
 /**
  * The `clientError` answer of every HTTP/1.1 listener (plain and over TLS): a request head over

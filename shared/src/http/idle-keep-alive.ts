@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { TIMEOUT_CHECK_INTERVAL_MS } from './client-errors.js';
+
+/** How often node looks for connections past the headers/request timeouts (its default is 30 s). */
+export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 /** What node adds to the keep-alive timeout before it closes an idle connection (its default buffer). */
 const NODE_KEEP_ALIVE_BUFFER_MS = 1_000;
@@ -30,7 +32,8 @@ interface Http1Events {
  *
  * Node drops an idle connection's keep-alive timer at the first byte that arrives (taking it for the next
  * request), but blank lines begin no request, so its headers timeout never starts either: a client
- * sending `\r\n` now and then held a GATEWAY_MAX_CONNECTIONS slot for ever.
+ * sending `\r\n` now and then held a connection slot (GATEWAY_MAX_CONNECTIONS, CONTROL_PLANE_MAX_CONNECTIONS)
+ * for ever.
  *
  * A request only counts itself in and out (no timer per request): a check every
  * TIMEOUT_CHECK_INTERVAL_MS closes the connections idle for longer than node's own limits allow.

@@ -1,9 +1,9 @@
 import type { Server, Socket } from 'node:net';
-import { AddressRanges } from '@vantageedge/shared/net/address-ranges';
-import { canonicalAddress, clientCountingKey } from '@vantageedge/shared/net/ip-address';
+import { AddressRanges } from './address-ranges.js';
+import { canonicalAddress, clientCountingKey } from './ip-address.js';
 
 export interface ClientConnectionLimit {
-  /** GATEWAY_MAX_CONNECTIONS_PER_CLIENT (0: no limit). */
+  /** GATEWAY_MAX_CONNECTIONS_PER_CLIENT, CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT (0: no limit). */
   readonly limit: number;
   /** GATEWAY_TRUSTED_PROXIES: load balancers carry many clients' connections, so they are not limited. */
   readonly trustedProxies: readonly string[];

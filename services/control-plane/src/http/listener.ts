@@ -1,0 +1,57 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { limitIdleKeepAlive, TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-alive';
+import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connection-limit';
+
+export interface ControlPlaneListenerOptions {
+  host: string;
+  port: number;
+  /** CONTROL_PLANE_HEADERS_TIMEOUT_MS: a request head not complete in time is answered 408. */
+  headersTimeoutMs: number;
+  /** CONTROL_PLANE_REQUEST_TIMEOUT_MS: the whole request, body included. */
+  requestTimeoutMs: number;
+  /** CONTROL_PLANE_KEEP_ALIVE_TIMEOUT_MS: an idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** CONTROL_PLANE_MAX_CONNECTIONS: more are closed on arrival. */
+  maxConnections: number;
+  /** CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT (0: no limit): more from one address are closed on arrival. */
+  maxConnectionsPerClient: number;
+  /** A connection was closed on arrival by either connection limit. */
+  onDrop?: () => void;
+}
+
+/**
+ * The admin API's listener (CONTROL_PLANE_PORT). Every tenant admin, and often anyone on the internet,
+ * reaches it before any token is checked: node's defaults let one client hold unbounded connections and
+ * trickle each request head for a minute, until no tenant could reach the admin API.
+ */
+export async function listenControlPlane(
+  handler: RequestListener,
+  options: ControlPlaneListenerOptions,
+): Promise<Server> {
+  const server = createServer(
+    {
+      headersTimeout: options.headersTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+      keepAliveTimeout: options.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, options.headersTimeoutMs),
+    },
+    handler,
+  );
+  server.maxConnections = options.maxConnections;
+  // Blank lines would otherwise keep an idle keep-alive connection open for ever.
+  limitIdleKeepAlive(server, {
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    headersTimeoutMs: options.headersTimeoutMs,
+  });
+  if (options.onDrop) server.on('drop', options.onDrop);
+  limitConnectionsPerClient([server], {
+    limit: options.maxConnectionsPerClient,
+    trustedProxies: [],
+    ...(options.onDrop ? { onDrop: options.onDrop } : {}),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  return server;
+}
