@@ -117,6 +117,7 @@ describe('observability pack', () => {
         'VantageEdgeGatewayUsageDropped',
         'VantageEdgeUsageBatchMovedAside',
         'VantageEdgeTenantUpstreamLimit',
+        'VantageEdgeRateLimitCallerKeysOverflow',
       ]),
     );
   });

@@ -60,6 +60,11 @@ export interface LimitOutcome {
   resetMs: number;
   /** When refused by this limit: milliseconds until `minCost` units are available; else 0. */
   retryAfterMs: number;
+  /**
+   * The caller had no key and its tenant's caller keys were at their bound: it was counted on the
+   * limit's overflow key, shared with every such caller (stores that bound caller keys).
+   */
+  overflowed?: boolean;
 }
 
 export interface LimitStore {

@@ -8,7 +8,8 @@
  *       cost, min cost (partial grants for fast-mode leases), idle ttl ms (a token bucket's key lives
  *       at most that, and only until its bucket is full again plus a second), and '1' when the key is a
  *       caller's (counted in the ledger); then the most caller keys the tenant may have.
- * Returns: per limit, 4 integers: granted, remaining, reset ms, retry-after ms (until min cost is available).
+ * Returns: per limit, 5 integers: granted, remaining, reset ms, retry-after ms (until min cost is available),
+ *          and 1 when the caller was counted on the limit's overflow key (the tenant's ledger is full), else 0.
  *
  * Two passes: the first only reads, the second charges every limit, and runs only when all limits can
  * grant. Every key is one small hash, whatever the limit and the traffic:
@@ -45,6 +46,7 @@ local epoch_ms = ${LEDGER_EPOCH_MS}
 local now_epoch = math.floor(now_ms / epoch_ms)
 local keys = {}
 local tracked = {}
+local overflowed = {}
 local epochs = {}
 local grants = {}
 local levels = {}
@@ -107,6 +109,7 @@ for i = 1, n do
     else
       keys[i] = KEYS[n + i]
       tracked[i] = false
+      overflowed[i] = true
       h = read_key(keys[i], algo)
     end
   end
@@ -246,6 +249,7 @@ for i = 1, n do
   out[#out + 1] = remaining
   out[#out + 1] = reset
   out[#out + 1] = retry
+  out[#out + 1] = overflowed[i] and 1 or 0
 end
 return out
 `;

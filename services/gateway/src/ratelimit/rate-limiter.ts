@@ -165,6 +165,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     labelNames: ['tenant', 'route', 'scope', 'outcome'],
     registry: options.registry,
   });
+  const overflows = new BoundCounter({
+    name: 'vantageedge_gateway_ratelimit_overflow_total',
+    help: "Rate-limit calls of callers without a key of their own while their tenant's caller keys were at GATEWAY_RATE_LIMIT_TENANT_MAX_KEYS: counted on the limit's shared overflow key",
+    labelNames: ['tenant'],
+    registry: options.registry,
+  });
   const storeErrors = new Counter({
     name: 'vantageedge_gateway_ratelimit_store_errors_total',
     help: 'Redis calls of the rate limiter that failed (error/timeout), were refused by Redis (refused: that call only) or were skipped (circuit open)',
@@ -215,11 +221,14 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     const { descriptors } = limits;
     let refusing = -1;
     let tightest = 0;
+    let overflowed = false;
     for (let i = 0; i < outcomes.length; i++) {
       const outcome = outcomes[i]!;
       if (outcome.granted <= 0 && outcome.retryAfterMs > 0 && refusing < 0) refusing = i;
       if (outcome.remaining < outcomes[tightest]!.remaining) tightest = i;
+      if (outcome.overflowed === true) overflowed = true;
     }
+    if (overflowed) overflows.series([limits.tenantId]).inc();
     const allowed = outcomes.every((o) => o.granted > 0);
     if (allowed) {
       for (let i = 0; i < descriptors.length; i++) count(limits, i, 'allowed');

@@ -53,12 +53,14 @@ export class RedisLimitStore implements LimitStore {
     const reply = await this.#consume(requests.length * 2 + 1, ...args);
     const outcomes: LimitOutcome[] = [];
     for (let i = 0; i < requests.length; i++) {
-      outcomes.push({
-        granted: reply[i * 4]!,
-        remaining: reply[i * 4 + 1]!,
-        resetMs: reply[i * 4 + 2]!,
-        retryAfterMs: reply[i * 4 + 3]!,
-      });
+      const outcome: LimitOutcome = {
+        granted: reply[i * 5]!,
+        remaining: reply[i * 5 + 1]!,
+        resetMs: reply[i * 5 + 2]!,
+        retryAfterMs: reply[i * 5 + 3]!,
+      };
+      if (reply[i * 5 + 4] === 1) outcome.overflowed = true;
+      outcomes.push(outcome);
     }
     return outcomes;
   }

@@ -28,10 +28,13 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-function limiterWith(tenantMaxKeys: number): RateLimiter {
+function limiterWith(
+  tenantMaxKeys: number,
+  registry = createMetricsRegistry('rl_ledger', { defaultMetrics: false }),
+): RateLimiter {
   return createRateLimiter({
     store: new RedisLimitStore(redis, { tenantMaxKeys }),
-    registry: createMetricsRegistry('rl_ledger', { defaultMetrics: false }),
+    registry,
     logger: createLogger({ service: 'test', level: 'error' }),
     keyPrefix: prefix,
   });
@@ -85,6 +88,25 @@ describe('the caller keys one tenant keeps in the shared Redis', () => {
     );
     expect((await check(limiter, other, 'oidc:c')).outcome).toBe('allowed');
     expect((await check(limiter, other, 'oidc:d')).outcome).toBe('allowed');
+  });
+
+  it('count each call sent to the overflow counter in a metric of its tenant', async () => {
+    const registry = createMetricsRegistry('rl_ledger', { defaultMetrics: false });
+    const limiter = limiterWith(2, registry);
+    const limits = compileRateLimits(
+      tenantWith(null),
+      routeWith({ requests_per_second: 1000, burst: 1000, scope: 'user' }),
+    );
+    const overflowOf = async (tenantId: string) => {
+      const metric = await registry.getSingleMetric('vantageedge_gateway_ratelimit_overflow_total')?.get();
+      return metric?.values.find((v) => v.labels['tenant'] === tenantId)?.value ?? 0;
+    };
+    for (const user of ['a', 'b', 'a']) await check(limiter, limits, `oidc:${user}`);
+    expect(await overflowOf(limits.tenantId)).toBe(0);
+    for (const user of ['c', 'd', 'c']) await check(limiter, limits, `oidc:${user}`);
+    // Callers a and b keep their own keys; c and d (three calls) share the overflow counter.
+    await check(limiter, limits, 'oidc:a');
+    expect(await overflowOf(limits.tenantId)).toBe(3);
   });
 
   it(
