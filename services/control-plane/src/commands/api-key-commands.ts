@@ -92,8 +92,9 @@ export async function issueApiKey(
 
 /**
  * Rotation: a new key with the same name, scopes and expiry; the old one keeps working for the grace
- * period. The new key is issued first: if recording the rotation then fails (a concurrent rotate or
- * revoke), the new key is revoked again, so a failed rotation never leaves the caller without a key.
+ * period, and counts against TENANT_MAX_API_KEYS until it ends. The new key is issued first: if
+ * recording the rotation then fails (a concurrent rotate or revoke), the new key is revoked again, so a
+ * failed rotation never leaves the caller without a key.
  */
 export async function rotateApiKey(
   deps: CommandDeps,
@@ -113,34 +114,46 @@ export async function rotateApiKey(
   apiKeyDecider.decide({ type: 'RotateApiKey', replacedBy: apiKeyId, oldKeyExpiresAt }, old);
   await requireLiveTenant(deps, current.tenant_id);
 
-  const replacement = await issue(deps, ctx, {
-    tenant_id: current.tenant_id,
-    name: current.name,
-    scopes: current.scopes,
-    expires_at: current.expires_at,
-    // The replacement counts against its own quota counters, with the same limits.
-    quota: current.quota ?? null,
-  });
-  try {
-    await handleCommand({
-      store: deps.store,
-      snapshotGuard: deps.snapshotGuard,
-      stream,
-      decider: apiKeyDecider,
-      ifMatch: ctx.ifMatch,
-      metadata: () => eventMetadata(deps, ctx, current.tenant_id),
-      command: async (state): Promise<ApiKeyCommand> => {
-        await requireWritableResource(deps, ctx, state, 'api key');
-        return { type: 'RotateApiKey', replacedBy: replacement.resource.id, oldKeyExpiresAt };
-      },
+  return withCountedCreate(deps, current.tenant_id, async () => {
+    // The old key works beside the new one until its grace period ends, so it still counts: without
+    // grace a rotation is a swap; with it, the tenant needs room for one more key.
+    if (graceSeconds > 0) {
+      await requireRoomFor(
+        deps,
+        'api_keys',
+        current.tenant_id,
+        'the rotated key counts until its grace period ends: rotate with grace_period_seconds 0, or revoke a key first',
+      );
+    }
+    const replacement = await issue(deps, ctx, {
+      tenant_id: current.tenant_id,
+      name: current.name,
+      scopes: current.scopes,
+      expires_at: current.expires_at,
+      // The replacement counts against its own quota counters, with the same limits.
+      quota: current.quota ?? null,
     });
-  } catch (error) {
-    await revokeApiKey(deps, { ...ctx, ifMatch: undefined }, replacement.resource.id, {
-      reason: 'rotation failed',
-    }).catch(() => {});
-    throw error;
-  }
-  return replacement;
+    try {
+      await handleCommand({
+        store: deps.store,
+        snapshotGuard: deps.snapshotGuard,
+        stream,
+        decider: apiKeyDecider,
+        ifMatch: ctx.ifMatch,
+        metadata: () => eventMetadata(deps, ctx, current.tenant_id),
+        command: async (state): Promise<ApiKeyCommand> => {
+          await requireWritableResource(deps, ctx, state, 'api key');
+          return { type: 'RotateApiKey', replacedBy: replacement.resource.id, oldKeyExpiresAt };
+        },
+      });
+    } catch (error) {
+      await revokeApiKey(deps, { ...ctx, ifMatch: undefined }, replacement.resource.id, {
+        reason: 'rotation failed',
+      }).catch(() => {});
+      throw error;
+    }
+    return replacement;
+  });
 }
 
 export async function revokeApiKey(

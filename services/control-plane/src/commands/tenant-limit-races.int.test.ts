@@ -24,6 +24,7 @@ describe('counted tenant limits under concurrency', () => {
     targetsPerOrigin: 3,
     targets: 6,
     apiKeys: 3,
+    members: 3,
     customDomains: 3,
     certificates: 2,
     stringLength: 200,
@@ -137,6 +138,35 @@ describe('counted tenant limits under concurrency', () => {
     );
     expect((await config(tenant)).api_keys.length).toBe(LIMITS.apiKeys);
     expectOnlyLimitExceeded(answers, 'api_keys', 1);
+  });
+
+  it('rotates one API key of 2 rotated at once at TENANT_MAX_API_KEYS − 1', async () => {
+    const tenant = await newTenant();
+    const keys = [];
+    for (const name of ['k1', 'k2']) {
+      const issued = await post('/api/v1/api-keys', { tenant_id: tenant, name });
+      expect(issued.status).toBe(201);
+      keys.push(idOf(issued));
+    }
+    const answers = await Promise.all(keys.map((id) => post(`/api/v1/api-keys/${id}/rotate`, {})));
+    expect((await config(tenant)).api_keys.length).toBe(LIMITS.apiKeys);
+    expectOnlyLimitExceeded(answers, 'api_keys', 1);
+  });
+
+  it('adds one member of 10 sent at once at TENANT_MAX_MEMBERS − 1', async () => {
+    const tenant = await newTenant();
+    const member = (name: string) =>
+      post('/api/v1/users', {
+        tenant_id: tenant,
+        clerk_user_id: `user_race_${name}`,
+        email: `${name}@example.com`,
+        role: 'member',
+      });
+    for (const name of ['m1', 'm2']) expect((await member(`${tenant.slice(0, 8)}_${name}`)).status).toBe(201);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => member(`${tenant.slice(0, 8)}_race_${i}`)),
+    );
+    expectOnlyLimitExceeded(answers, 'members', 1);
   });
 
   it('uploads one certificate of 6 sent at once at TENANT_MAX_CERTIFICATES − 1', async () => {

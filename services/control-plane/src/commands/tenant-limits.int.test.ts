@@ -55,6 +55,7 @@ describe('per-tenant limits (control plane)', () => {
     targetsPerOrigin: 3,
     targets: 5,
     apiKeys: 2,
+    members: 3,
     customDomains: 2,
     certificates: 2,
     stringLength: 200,
@@ -331,6 +332,61 @@ describe('per-tenant limits (control plane)', () => {
     expect((await post('/api/v1/api-keys', { tenant_id: tenant, name: 'k3' })).status).toBe(201);
   });
 
+  // Regression: a rotation issued its new key uncounted while the old one kept working for the grace
+  // period, and the new key could be rotated at once: rotating in a loop kept any number of valid keys.
+  it('counts a rotated key in its grace period against TENANT_MAX_API_KEYS; a rotation without grace is a swap', async () => {
+    const owner = idOf(await post('/api/v1/tenants', { name: 'rotate', subdomain: 'rotate-keys' }));
+    const keys = [];
+    for (const name of ['k1', 'k2']) {
+      const issued = await post('/api/v1/api-keys', { tenant_id: owner, name });
+      expect(issued.status).toBe(201);
+      keys.push(idOf(issued));
+    }
+    const events = (await cp.allEvents()).length;
+    const refused = await post(`/api/v1/api-keys/${keys[0]}/rotate`, {});
+    expectLimitExceeded(refused, 'api_keys');
+    expect((json(refused)['error'] as { message: string }).message).toContain('grace_period_seconds');
+    expect((await cp.allEvents()).length).toBe(events);
+
+    const swapped = await post(`/api/v1/api-keys/${keys[0]}/rotate`, { grace_period_seconds: 0 });
+    expect(swapped.status, JSON.stringify(swapped.body)).toBe(201);
+    expectLimitExceeded(await post(`/api/v1/api-keys/${idOf(swapped)}/rotate`, {}), 'api_keys');
+    const config = json(await cp.request('GET', `/api/v1/tenants/${owner}/config`)) as {
+      api_keys: Array<{ expires_at: string | null }>;
+    };
+    const valid = config.api_keys.filter(
+      (key) => key.expires_at === null || Date.parse(key.expires_at) > Date.now(),
+    );
+    expect(valid.length).toBe(LIMITS.apiKeys);
+  });
+
+  // Regression: a tenant admin could add members without bound (each one in the tenant's stream and
+  // its read models, and every member check folds them all).
+  it('refuses a member over TENANT_MAX_MEMBERS, appends nothing, and frees the slot on delete', async () => {
+    const owner = idOf(await post('/api/v1/tenants', { name: 'members', subdomain: 'members' }));
+    const member = (n: number) =>
+      post('/api/v1/users', {
+        tenant_id: owner,
+        clerk_user_id: `user_limit_member_${n}`,
+        email: `member${n}@example.com`,
+        role: 'member',
+      });
+    const ids = [];
+    for (let n = 0; n < LIMITS.members; n++) {
+      const added = await member(n);
+      expect(added.status, JSON.stringify(added.body)).toBe(201);
+      ids.push(idOf(added));
+    }
+    const events = (await cp.allEvents()).length;
+    const refused = await member(LIMITS.members);
+    expectLimitExceeded(refused, 'members');
+    expect((json(refused)['error'] as { message: string }).message).toContain('TENANT_MAX_MEMBERS');
+    expect((await cp.allEvents()).length).toBe(events);
+
+    expect((await cp.request('DELETE', `/api/v1/users/${ids[0]}`)).status).toBeLessThan(300);
+    expect((await member(LIMITS.members)).status).toBe(201);
+  });
+
   it('refuses custom domains, settings and strings over their limits, naming the field', async () => {
     const claim = (domain: string) => post(`/api/v1/tenants/${tenant}/domains`, { domain });
     expect((await claim('a.example.com')).status).toBe(201);
@@ -433,6 +489,7 @@ describe('per-tenant limits (control plane)', () => {
       TENANT_MAX_TARGETS_PER_ORIGIN: true,
       TENANT_MAX_TARGETS: true,
       TENANT_MAX_API_KEYS: true,
+      TENANT_MAX_MEMBERS: true,
       TENANT_MAX_CUSTOM_DOMAINS: true,
       TENANT_MAX_CERTIFICATES: true,
       TENANT_MAX_STRING_LENGTH: true,
@@ -448,5 +505,7 @@ describe('per-tenant limits (control plane)', () => {
     expect(DEFAULT_TENANT_LIMITS.certificates).toBe(20);
     expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_CERTIFICATES: '3' })).certificates).toBe(3);
     expect(settings.safeParse({ TENANT_MAX_CERTIFICATES: '101' }).success).toBe(false);
+    expect(DEFAULT_TENANT_LIMITS.members).toBe(1000);
+    expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_MEMBERS: '7' })).members).toBe(7);
   });
 });

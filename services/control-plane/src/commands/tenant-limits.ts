@@ -17,8 +17,10 @@ export interface TenantLimits {
    * and POINTS_PER_TARGET hash-ring points on every replica.
    */
   targets: number;
-  /** Active API keys (not revoked, not expired). */
+  /** Active API keys (not revoked, not expired), a rotated key still in its grace period included. */
   apiKeys: number;
+  /** Members (users) of the tenant, removed ones not counted. */
+  members: number;
   customDomains: number;
   /**
    * TLS certificates (each up to 32 KiB of chain plus its sealed key): every one is in the tenant's
@@ -39,6 +41,7 @@ export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   targetsPerOrigin: 100,
   targets: 1000,
   apiKeys: 1000,
+  members: 1000,
   customDomains: 10,
   certificates: 20,
   stringLength: 2048,
@@ -56,6 +59,7 @@ export const tenantLimitSettings = {
   TENANT_MAX_TARGETS_PER_ORIGIN: count(100, DEFAULT_TENANT_LIMITS.targetsPerOrigin),
   TENANT_MAX_TARGETS: count(1_000_000, DEFAULT_TENANT_LIMITS.targets),
   TENANT_MAX_API_KEYS: count(1_000_000, DEFAULT_TENANT_LIMITS.apiKeys),
+  TENANT_MAX_MEMBERS: count(100_000, DEFAULT_TENANT_LIMITS.members),
   /** At most 50: the snapshot format's own bound. */
   TENANT_MAX_CUSTOM_DOMAINS: count(50, DEFAULT_TENANT_LIMITS.customDomains),
   /**
@@ -77,6 +81,7 @@ export function tenantLimitsFromSettings(settings: TenantLimitSettings): TenantL
     targetsPerOrigin: settings.TENANT_MAX_TARGETS_PER_ORIGIN,
     targets: settings.TENANT_MAX_TARGETS,
     apiKeys: settings.TENANT_MAX_API_KEYS,
+    members: settings.TENANT_MAX_MEMBERS,
     customDomains: settings.TENANT_MAX_CUSTOM_DOMAINS,
     certificates: settings.TENANT_MAX_CERTIFICATES,
     stringLength: settings.TENANT_MAX_STRING_LENGTH,
@@ -137,11 +142,15 @@ export function withCountedCreate<T>(
   return deps.tenantLock.exclusively(tenantId, () => create());
 }
 
-/** Before creating one more route / origin / API key / certificate: 422 when the tenant already has its maximum. */
+/**
+ * Before creating one more route / origin / API key / certificate: 422 when the tenant already has its
+ * maximum (`advice`, if given, ends the message: what the caller can do instead).
+ */
 export async function requireRoomFor(
   deps: Pick<CommandDeps, 'resourceCounts' | 'tenantLimits' | 'countedByPlan'>,
   collection: LimitedCollection,
   tenantId: string,
+  advice?: string,
 ): Promise<void> {
   // A config apply's or rollback's origins and routes were counted from its document.
   if (deps.countedByPlan && (collection === 'origins' || collection === 'routes')) return;
@@ -149,7 +158,8 @@ export async function requireRoomFor(
   const max = limitsOf(deps)[limitName];
   const existing = await deps.resourceCounts.count(collection, tenantId);
   if (existing >= max) {
-    throw limitExceeded(collection, `the tenant has ${existing}, the most allowed is ${max} (${setting})`);
+    const issue = `the tenant has ${existing}, the most allowed is ${max} (${setting})`;
+    throw limitExceeded(collection, advice === undefined ? issue : `${issue}; ${advice}`);
   }
 }
 
@@ -180,6 +190,20 @@ export function requireRoomForCustomDomain(deps: Pick<CommandDeps, 'tenantLimits
     throw limitExceeded(
       'custom_domains',
       `the tenant has ${existing}, the most allowed is ${max} (TENANT_MAX_CUSTOM_DOMAINS)`,
+    );
+  }
+}
+
+/**
+ * Before adding one more member: 422 when the tenant already has TENANT_MAX_MEMBERS. `existing` is
+ * counted from the tenant's stream the member is appended to, under the tenant's lock.
+ */
+export function requireRoomForMember(deps: Pick<CommandDeps, 'tenantLimits'>, existing: number): void {
+  const max = limitsOf(deps).members;
+  if (existing >= max) {
+    throw limitExceeded(
+      'members',
+      `the tenant has ${existing}, the most allowed is ${max} (TENANT_MAX_MEMBERS)`,
     );
   }
 }

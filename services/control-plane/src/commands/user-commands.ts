@@ -3,6 +3,7 @@ import { reservation, streamName } from '@vantageedge/shared/domain/events';
 import { notFound } from '../domain/errors.js';
 import {
   type Actor,
+  liveMemberCount,
   memberOf,
   type Tenant,
   type TenantCommand,
@@ -20,6 +21,7 @@ import {
   requireAccess,
 } from './context.js';
 import { fold, type HandledCommand, handleCommand } from './handle-command.js';
+import { requireRoomForMember, withCountedCreate } from './tenant-limits.js';
 import { userView } from './views.js';
 
 /**
@@ -80,10 +82,15 @@ export async function createUser(
 ): Promise<CommandOutcome<UserResource>> {
   await requireAccess(deps, ctx.caller, body.tenant_id, 'write');
   const userId = randomUUID();
-  const result = await onTenant(deps, ctx, body.tenant_id, userId, async (state) => {
-    if (state.status !== 'active') throw notFound('tenant', 'tenant_id');
-    return { type: 'CreateUser', user: { user_id: userId, ...body }, actor: actorOf(ctx) };
-  });
+  // Under the tenant's lock, as every counted create: adds sent at once are counted one after another
+  // (each a 201 or a 422), not raced on the stream's revision.
+  const result = await withCountedCreate(deps, body.tenant_id, () =>
+    onTenant(deps, ctx, body.tenant_id, userId, async (state) => {
+      if (state.status !== 'active') throw notFound('tenant', 'tenant_id');
+      requireRoomForMember(deps, liveMemberCount(state));
+      return { type: 'CreateUser', user: { user_id: userId, ...body }, actor: actorOf(ctx) };
+    }),
+  );
   return outcome(userId, result);
 }
 

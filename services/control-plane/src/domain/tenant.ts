@@ -54,6 +54,11 @@ function liveMembers(state: Tenant): LiveUser[] {
   return [...state.members.byId.values()].filter((user): user is LiveUser => user.status === 'active');
 }
 
+/** How many members the tenant has now (removed ones not counted). */
+export function liveMemberCount(state: Tenant): number {
+  return liveMembers(state).length;
+}
+
 /** The live member a Clerk user is in this tenant, if any. */
 export function memberByClerkUser(state: Tenant, clerkUserId: string): LiveUser | undefined {
   return liveMembers(state).find((user) => user.data.clerk_user_id === clerkUserId);
