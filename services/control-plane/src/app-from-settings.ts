@@ -116,6 +116,10 @@ export function controlPlaneAppFromSettings(
       redis,
       keyPrefix: settings.GATEWAY_REDIS_KEY_PREFIX,
     },
+    authFailures: {
+      perMinute: settings.CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE,
+      trustedProxies: settings.CONTROL_PLANE_TRUSTED_PROXIES,
+    },
     bodyLimitBytes: settings.CONTROL_PLANE_BODY_LIMIT_BYTES,
     documentLimitBytes: settings.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     logger,

@@ -12,7 +12,7 @@ import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/
 import pg from 'pg';
 import { Counter } from 'prom-client';
 import { controlPlaneAppFromSettings } from './app-from-settings.js';
-import { listenControlPlane } from './http/listener.js';
+import { listenControlPlane, listenerOptionsFromSettings } from './http/listener.js';
 import { assertControlPlaneSettings, controlPlaneSettings } from './settings.js';
 
 /** `make run-control-plane`: the admin API (commands + queries) on CONTROL_PLANE_PORT. */
@@ -52,16 +52,10 @@ const droppedConnections = new Counter({
   help: 'Admin API connections closed on arrival (CONTROL_PLANE_MAX_CONNECTIONS or _PER_CLIENT reached)',
   registers: [metrics],
 });
-const server = await listenControlPlane(app, {
-  host: config.CONTROL_PLANE_HOST,
-  port: config.CONTROL_PLANE_PORT,
-  headersTimeoutMs: config.CONTROL_PLANE_HEADERS_TIMEOUT_MS,
-  requestTimeoutMs: config.CONTROL_PLANE_REQUEST_TIMEOUT_MS,
-  keepAliveTimeoutMs: config.CONTROL_PLANE_KEEP_ALIVE_TIMEOUT_MS,
-  maxConnections: config.CONTROL_PLANE_MAX_CONNECTIONS,
-  maxConnectionsPerClient: config.CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT,
-  onDrop: () => droppedConnections.inc(),
-});
+const server = await listenControlPlane(
+  app,
+  listenerOptionsFromSettings(config, () => droppedConnections.inc()),
+);
 logger.info('control plane listening', { host: config.CONTROL_PLANE_HOST, port: config.CONTROL_PLANE_PORT });
 let metricsServer: MetricsServer | undefined;
 if (config.CONTROL_PLANE_METRICS_PORT !== 0) {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import {
@@ -18,6 +19,7 @@ import { rolloutSettings, snapshotBusSettings } from '@vantageedge/shared/snapsh
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { z } from 'zod';
 import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js';
+import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './auth/auth-failure-limiter.js';
 import { snapshotBudgetSettings } from './commands/snapshot-guard.js';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
 import { DEFAULT_CONFIG_READ_BYTES_PER_MINUTE } from './config-history/config-read-budget.js';
@@ -50,6 +52,18 @@ export const controlPlaneSettings = {
   CONTROL_PLANE_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /** Open admin API connections of one client address (an IPv6 client by its /64); 0: no limit. */
   CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
+  /**
+   * CIDR ranges of the load balancers in front of the admin API: from them the client is the address
+   * X-Forwarded-For names (auth-failure limit), and they are not held to the per-client connection cap.
+   */
+  CONTROL_PLANE_TRUSTED_PROXIES: cidrListSetting.default([]),
+  /** Rejected credentials per client address (IPv6: /64) and minute before 429 too_many_auth_failures; 0: off. */
+  CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(DEFAULT_AUTH_FAILURES_PER_MINUTE),
   /**
    * Prometheus `/metrics` and `/healthz` on a listener of their own, apart from the admin API that
    * tenant admins reach (0: off).

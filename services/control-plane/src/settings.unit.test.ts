@@ -71,3 +71,25 @@ describe('control-plane CLERK_JWT_KEY', () => {
     expect(parsed.CLERK_JWT_KEY).toBe(CLERK_JWT_KEY_PEM);
   });
 });
+
+describe('control-plane auth-failure limit and trusted proxies', () => {
+  it('defaults to 60 rejected credentials a minute and no trusted proxy', () => {
+    const parsed = parseSettings(controlPlaneSettings, REQUIRED);
+    expect(parsed.CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE).toBe(60);
+    expect(parsed.CONTROL_PLANE_TRUSTED_PROXIES).toEqual([]);
+  });
+
+  it('takes CIDR ranges and refuses anything else at start-up', () => {
+    const parsed = parseSettings(controlPlaneSettings, {
+      ...REQUIRED,
+      CONTROL_PLANE_TRUSTED_PROXIES: '10.0.0.0/8, fd00::/8',
+    });
+    expect(parsed.CONTROL_PLANE_TRUSTED_PROXIES).toEqual(['10.0.0.0/8', 'fd00::/8']);
+    expect(() =>
+      parseSettings(controlPlaneSettings, { ...REQUIRED, CONTROL_PLANE_TRUSTED_PROXIES: '10.0.0.0/33' }),
+    ).toThrow(/CONTROL_PLANE_TRUSTED_PROXIES: must be a comma-separated list of CIDR ranges/);
+    expect(() =>
+      parseSettings(controlPlaneSettings, { ...REQUIRED, CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE: '-1' }),
+    ).toThrow(/CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE/);
+  });
+});

@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { controlPlaneAppFromSettings } from '@vantageedge/control-plane/app-from-settings';
 import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
+import { listenControlPlane, listenerOptionsFromSettings } from '@vantageedge/control-plane/http/listener';
 import { assertControlPlaneSettings, controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { gatewaySettings } from '@vantageedge/gateway/settings';
 import { type GatewayReplica, startGatewayReplica } from '@vantageedge/gateway/start-gateway-replica';
@@ -77,16 +77,6 @@ export interface RunningVantageEdge {
 }
 
 const isSet = (value: string | undefined): value is string => value !== undefined && value !== '';
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
 
 function urlHost(host: string): string {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
@@ -241,8 +231,9 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       devSignIn: options.devSignIn,
       quotaStore,
     });
-    const controlPlaneServer = createServer(app);
-    const cpPort = await listen(controlPlaneServer, cpConfig.CONTROL_PLANE_PORT, cpConfig.CONTROL_PLANE_HOST);
+    // The same listener as `make run-control-plane`: connection caps and timeouts for slow clients.
+    const controlPlaneServer = await listenControlPlane(app, listenerOptionsFromSettings(cpConfig));
+    const cpPort = (controlPlaneServer.address() as AddressInfo).port;
     gateway.addressPolicy.addOwnListener({ host: cpConfig.CONTROL_PLANE_HOST, port: cpPort });
     closers.push([
       'control plane',

@@ -18,6 +18,11 @@ import {
   createAdminRateLimiter,
   DEFAULT_ADMIN_RATE_LIMITS,
 } from '../admin-rate-limit/admin-rate-limits.js';
+import {
+  type AuthFailureLimitOptions,
+  createAuthFailureLimit,
+  DEFAULT_AUTH_FAILURES_PER_MINUTE,
+} from '../auth/auth-failure-limiter.js';
 import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, callerOf, createCallerMiddleware } from '../auth/caller-middleware.js';
@@ -92,6 +97,11 @@ export interface ControlPlaneAppDeps {
    * default DEFAULT_ADMIN_RATE_LIMITS in this process's memory.
    */
   adminRateLimits?: Omit<AdminRateLimitOptions, 'onStoreError' | 'onLimited'>;
+  /**
+   * Rejected credentials per client address and minute before 429 too_many_auth_failures, and the
+   * proxies whose X-Forwarded-For names the client; default DEFAULT_AUTH_FAILURES_PER_MINUTE, no proxy.
+   */
+  authFailures?: AuthFailureLimitOptions;
 }
 
 /** Under /api/v1: the commands that take a tenant document. */
@@ -194,6 +204,16 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     next();
   };
 
+  const authFailuresRefused = new Counter({
+    name: 'vantageedge_control_plane_auth_failures_refused_total',
+    help: 'Admin API requests answered 429 too_many_auth_failures without verifying their credential',
+    registers: [registry],
+  });
+  const authFailureLimit = createAuthFailureLimit(
+    deps.authFailures ?? { perMinute: DEFAULT_AUTH_FAILURES_PER_MINUTE, trustedProxies: [] },
+    () => authFailuresRefused.inc(),
+  );
+
   // Before authentication: OPTIONS and 405 depend only on the path.
   app.use(methodDispatch(app));
 
@@ -255,7 +275,9 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     DOCUMENT_PATHS.test(req.path) ? documentJson(req, res, next) : next();
   app.use(
     '/api/v1',
+    authFailureLimit.beforeAuthentication,
     createCallerMiddleware(deps.auth),
+    authFailureLimit.authenticated,
     userRateLimit,
     requireJsonBody,
     documentBody,

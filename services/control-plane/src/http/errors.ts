@@ -22,6 +22,7 @@ export const ERROR_STATUS = {
   limit_exceeded: 422,
   unprocessable: 422,
   admin_rate_limited: 429,
+  too_many_auth_failures: 429,
   not_caught_up: 503,
   unavailable: 503,
   store_unavailable: 503,

@@ -1,6 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { limitIdleKeepAlive, TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-alive';
 import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connection-limit';
+import type { ControlPlaneSettings } from '../settings.js';
 
 export interface ControlPlaneListenerOptions {
   host: string;
@@ -15,8 +16,38 @@ export interface ControlPlaneListenerOptions {
   maxConnections: number;
   /** CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT (0: no limit): more from one address are closed on arrival. */
   maxConnectionsPerClient: number;
+  /** CONTROL_PLANE_TRUSTED_PROXIES: load balancers carry many clients' connections, so they are not limited. */
+  trustedProxies?: readonly string[];
   /** A connection was closed on arrival by either connection limit. */
   onDrop?: () => void;
+}
+
+/** The listener's options as the settings give them (`make run-control-plane` and `make dev` alike). */
+export function listenerOptionsFromSettings(
+  settings: Pick<
+    ControlPlaneSettings,
+    | 'CONTROL_PLANE_HOST'
+    | 'CONTROL_PLANE_PORT'
+    | 'CONTROL_PLANE_HEADERS_TIMEOUT_MS'
+    | 'CONTROL_PLANE_REQUEST_TIMEOUT_MS'
+    | 'CONTROL_PLANE_KEEP_ALIVE_TIMEOUT_MS'
+    | 'CONTROL_PLANE_MAX_CONNECTIONS'
+    | 'CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT'
+    | 'CONTROL_PLANE_TRUSTED_PROXIES'
+  >,
+  onDrop?: () => void,
+): ControlPlaneListenerOptions {
+  return {
+    host: settings.CONTROL_PLANE_HOST,
+    port: settings.CONTROL_PLANE_PORT,
+    headersTimeoutMs: settings.CONTROL_PLANE_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: settings.CONTROL_PLANE_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: settings.CONTROL_PLANE_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnections: settings.CONTROL_PLANE_MAX_CONNECTIONS,
+    maxConnectionsPerClient: settings.CONTROL_PLANE_MAX_CONNECTIONS_PER_CLIENT,
+    trustedProxies: settings.CONTROL_PLANE_TRUSTED_PROXIES,
+    ...(onDrop ? { onDrop } : {}),
+  };
 }
 
 /**
@@ -46,7 +77,7 @@ export async function listenControlPlane(
   if (options.onDrop) server.on('drop', options.onDrop);
   limitConnectionsPerClient([server], {
     limit: options.maxConnectionsPerClient,
-    trustedProxies: [],
+    trustedProxies: options.trustedProxies ?? [],
     ...(options.onDrop ? { onDrop: options.onDrop } : {}),
   });
   await new Promise<void>((resolve, reject) => {

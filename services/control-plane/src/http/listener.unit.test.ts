@@ -85,6 +85,13 @@ describe('control-plane listener', () => {
     await expect.poll(() => healthz(port)).toMatch(/^HTTP\/1\.1 200 /);
   });
 
+  it('does not hold a peer in CONTROL_PLANE_TRUSTED_PROXIES (a load balancer) to the per-client cap', async () => {
+    const port = await listen({ maxConnectionsPerClient: 2, trustedProxies: ['127.0.0.1/32'] });
+    const held = await Promise.all(Array.from({ length: 4 }, () => open(port)));
+    expect(await healthz(port)).toMatch(/^HTTP\/1\.1 200 /);
+    expect(held.every((client) => !client.socket.destroyed)).toBe(true);
+  });
+
   it('closes connections beyond CONTROL_PLANE_MAX_CONNECTIONS on arrival', async () => {
     const port = await listen({ maxConnections: 3, maxConnectionsPerClient: 0 });
     await Promise.all(Array.from({ length: 3 }, () => open(port)));

@@ -176,7 +176,7 @@ const E = {
     'Retry-After': RESPONSE_HEADERS['Retry-After'],
   }),
   rateLimited: errorResponse(
-    'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute), or — GET /api/v1/usage — the tenant has as many usage reads running as it may at once (usage_queries_in_flight), or — a whole-config read (…/config, …/config/document, …/config/diff, explain, plan) — the reads of the tenant went through more config than CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE allows (tenant_config_read_bytes_per_minute). Nothing was done; retry after Retry-After seconds',
+    'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute), or — GET /api/v1/usage — the tenant has as many usage reads running as it may at once (usage_queries_in_flight), or — a whole-config read (…/config, …/config/document, …/config/diff, explain, plan) — the reads of the tenant went through more config than CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE allows (tenant_config_read_bytes_per_minute). too_many_auth_failures: this client address presented more rejected tokens than CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE allows (details[0].field authorization): every /api/v1 request from it is refused, unverified, until its minute ends. Nothing was done; retry after Retry-After seconds',
     { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
   ),
 };

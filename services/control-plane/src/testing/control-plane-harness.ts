@@ -24,6 +24,7 @@ import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { AdminRateLimitOptions } from '../admin-rate-limit/admin-rate-limits.js';
+import type { AuthFailureLimitOptions } from '../auth/auth-failure-limiter.js';
 import type { Authorizer } from '../auth/authorize.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
@@ -90,6 +91,8 @@ export async function startControlPlane(
     rolloutRedis?: RedisClient;
     /** The admin API's rate limits; default: the app's default, in memory. */
     adminRateLimits?: Omit<AdminRateLimitOptions, 'onStoreError' | 'onLimited'>;
+    /** Rejected credentials per client address, trusted proxies; default: the app's (60 a minute, none). */
+    authFailures?: AuthFailureLimitOptions;
     /** A private PostgreSQL server (a test that stops and starts it); default: the local one. */
     serverUrl?: string;
     /** Wraps the event store the app uses (fault injection); `store` stays the real one. */
@@ -150,6 +153,7 @@ export async function startControlPlane(
     ...(options.certificateKeyRing ? { certificateKeyRing: options.certificateKeyRing } : {}),
     ...(options.rolloutRedis ? { rollout: { pool: db.pool, redis: options.rolloutRedis } } : {}),
     ...(options.adminRateLimits ? { adminRateLimits: options.adminRateLimits } : {}),
+    ...(options.authFailures ? { authFailures: options.authFailures } : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import {
   type EncodedSlashPolicy,
   isAcceptableQuery,
@@ -22,7 +23,6 @@ import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import { type GatewayMetrics, NO_ROUTE } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
-import { ClientAddressResolver } from '../proxy/client-address.js';
 import { ClientResponseWriter, type ResponseBodySink } from '../proxy/client-response-writer.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { type ProxyResult, proxyRequest } from '../proxy/proxy-request.js';

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
+import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import { describe, expect, it } from 'vitest';
 import { parseGatewaySettings } from '../settings.js';
-import { ClientAddressResolver, PRIVATE_PROXY_RANGES, trustedProxiesFromSettings } from './client-address.js';
+import { PRIVATE_PROXY_RANGES, trustedProxiesFromSettings } from './client-address.js';
 
 function request(peer: string, xff?: string | string[]): IncomingMessage {
   return {

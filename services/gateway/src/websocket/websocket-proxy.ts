@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { MAX_ORIGIN_CONNECT_TIMEOUT_MS } from '@vantageedge/shared/domain/gateway-config';
 import { ALT_SVC } from '@vantageedge/shared/domain/route-policies';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
+import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -35,7 +36,6 @@ import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
-import { ClientAddressResolver } from '../proxy/client-address.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
 import { classifyProxyError } from '../proxy/proxy-request.js';
