@@ -276,6 +276,68 @@ export function rsaExponentTooLarge(jwk: { readonly kty?: unknown; readonly e?: 
   return hex.length > 8 || Number.parseInt(hex || '0', 16) > MAX_RSA_PUBLIC_EXPONENT;
 }
 
+/**
+ * RSA moduli a token may be verified with. Verification cost grows with the modulus: RSA-2048 ~30 µs,
+ * RSA-8192 ~0.3 ms, RSA-16384 ~1 ms of a replica's CPU per token, shared by every tenant of the
+ * replica. Identity providers sign with 2048 bits (a few with 3072 or 4096); jose refuses under 2048.
+ */
+export const MIN_RSA_MODULUS_BITS = 2048;
+export const MAX_RSA_MODULUS_BITS = 4096;
+
+/** The curves of EC and OKP keys that token algorithms verify with (ES256/384/512, EdDSA), and how messages name them. */
+const SIGNING_CURVES: Readonly<Record<string, { curves: readonly string[]; listed: string }>> = {
+  EC: { curves: ['P-256', 'P-384', 'P-521'], listed: 'P-256, P-384 or P-521' },
+  OKP: { curves: ['Ed25519'], listed: 'Ed25519' },
+};
+
+/** The length in bits of a base64url big-endian unsigned integer. */
+function bitLength(base64url: string): number {
+  const hex = Buffer.from(base64url, 'base64url').toString('hex').replace(/^0+/, '');
+  return hex.length === 0
+    ? 0
+    : (hex.length - 1) * 4 + Number.parseInt(hex[0] as string, 16).toString(2).length;
+}
+
+/**
+ * Why a public JWK is not one tokens may be verified with (a costly RSA key, a curve no token
+ * algorithm uses), naming its member; undefined when it may be, or when it is malformed (loading it
+ * judges that).
+ */
+export function verificationKeyRefusal(jwk: {
+  readonly kty?: unknown;
+  readonly n?: unknown;
+  readonly e?: unknown;
+  readonly crv?: unknown;
+}): { member: 'n' | 'e' | 'crv'; issue: string } | undefined {
+  if (jwk.kty === 'RSA') {
+    if (typeof jwk.n === 'string') {
+      const bits = bitLength(jwk.n);
+      if (bits < MIN_RSA_MODULUS_BITS || bits > MAX_RSA_MODULUS_BITS) {
+        const why =
+          bits > MAX_RSA_MODULUS_BITS
+            ? 'a longer one makes every verification costly'
+            : 'tokens are never verified with a shorter one';
+        return {
+          member: 'n',
+          issue: `must be a modulus of ${MIN_RSA_MODULUS_BITS} to ${MAX_RSA_MODULUS_BITS} bits, not ${bits}: ${why}`,
+        };
+      }
+    }
+    if (rsaExponentTooLarge(jwk)) {
+      return {
+        member: 'e',
+        issue: `must be at most ${MAX_RSA_PUBLIC_EXPONENT} (65537 is usual): a longer exponent makes every verification costly`,
+      };
+    }
+    return undefined;
+  }
+  const signing = typeof jwk.kty === 'string' ? SIGNING_CURVES[jwk.kty] : undefined;
+  if (signing !== undefined && typeof jwk.crv === 'string' && !signing.curves.includes(jwk.crv)) {
+    return { member: 'crv', issue: `must be ${signing.listed}: tokens are never verified with ${jwk.crv}` };
+  }
+  return undefined;
+}
+
 export const SERVICE_SCOPE = /^[A-Za-z0-9:._/-]+$/;
 
 /** A public signing key of a service, named by its `kid` (the key a service token's header names). */

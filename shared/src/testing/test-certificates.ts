@@ -1,5 +1,14 @@
 import 'reflect-metadata';
-import { generateKeyPairSync, KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  KeyObject,
+  randomBytes,
+  webcrypto,
+  X509Certificate,
+} from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as x509 from '@peculiar/x509';
 
 /**
@@ -215,4 +224,14 @@ export async function selfSignedTestCertificate(options: LeafOptions): Promise<T
     chainPem: certificatePem,
     fingerprint256: new X509Certificate(certificatePem).fingerprint256,
   };
+}
+
+/**
+ * An RSA-8192 key pair for tests of the modulus bound, read from a fixture: generating one takes 8–20 s
+ * on a busy machine. A test key only, never trusted anywhere.
+ */
+export function rsa8192TestKeys(): { privateKey: KeyObject; publicKey: KeyObject } {
+  const pem = readFileSync(new URL('./fixtures/rsa-8192-test-key.pem', import.meta.url), 'utf8');
+  const privateKey = createPrivateKey(pem);
+  return { privateKey, publicKey: createPublicKey(privateKey) };
 }

@@ -1,6 +1,11 @@
 import { verifyToken } from '@clerk/backend';
 import { hashApiKey, sameApiKeyHash } from '@vantageedge/shared/domain/api-key-hash';
-import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import {
+  type RouteConfig,
+  type ServicePublicJwk,
+  type TenantSnapshot,
+  verificationKeyRefusal,
+} from '@vantageedge/shared/domain/gateway-config';
 import type {
   AuthExplanation,
   AuthOutcome,
@@ -356,8 +361,10 @@ async function serviceToken(headers: Headers, context: AuthContext): Promise<Par
   } catch {
     return { ...none, outcome: fail(401, 'invalid_token', 'the bearer token is not a JWT') };
   }
-  const account = accounts.find((candidate) => candidate.keys.some((key) => key.kid === kid));
-  const jwk = account?.keys.find((key) => key.kid === kid);
+  // As the gateway compiles them: a key it would not verify with (stored before the bound) is left out.
+  const usable = (key: ServicePublicJwk) => key.kid === kid && verificationKeyRefusal(key) === undefined;
+  const account = accounts.find((candidate) => candidate.keys.some(usable));
+  const jwk = account?.keys.find(usable);
   if (account === undefined || jwk === undefined) {
     return {
       ...none,

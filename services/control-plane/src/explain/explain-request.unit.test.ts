@@ -5,6 +5,7 @@ import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/
 import { variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import { rsa8192TestKeys } from '@vantageedge/shared/testing/test-certificates';
 import { exportJWK, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { type ExplainContext, type ExplainInput, explainRequest } from './explain-request.js';
@@ -306,6 +307,37 @@ describe('explaining a request', () => {
     });
     expect(wrongAudience.decision).toMatchObject({ stage: 'auth', status: 401, code: 'invalid_token' });
   });
+
+  it('regression: refuses a token of a stored RSA key over 4096 bits, as the gateway leaves that key out', async () => {
+    // Stored before the control plane refused such keys; verifying with it is what the bound prevents.
+    const large = rsa8192TestKeys();
+    const jwk = {
+      ...large.publicKey.export({ format: 'jwk' }),
+      kty: 'RSA' as const,
+      kid: 'billing-8192',
+      alg: 'RS256',
+    };
+    const base = await snapshot();
+    const stored: TenantSnapshot = {
+      ...base,
+      tenant: {
+        ...base.tenant,
+        settings: { ...base.tenant.settings, service_accounts: [{ id: 'billing', keys: [jwk], scopes: [] }] },
+      },
+    };
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'billing-8192' })
+      .setSubject('billing')
+      .setAudience('acme.vantageedge.dev')
+      .setIssuedAt(Math.floor(NOW.getTime() / 1000) - 10)
+      .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
+      .sign(large.privateKey);
+    const result = await explain(
+      { path: '/internal/jobs', headers: { authorization: `Bearer ${token}` } },
+      stored,
+    );
+    expect(result.decision).toMatchObject({ stage: 'auth', status: 401, code: 'invalid_token' });
+  }, 60_000);
 
   it('reads a Clerk token as the gateway does: the org decides, the signature is left to the gateways', async () => {
     const base = await snapshot();

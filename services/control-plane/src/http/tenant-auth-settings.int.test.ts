@@ -45,6 +45,19 @@ describe('service accounts (regression: any service key could sign for any servi
     });
   });
 
+  it('accepts RSA keys of 2048 to 4096 bits and keys on P-256, P-384, P-521 and Ed25519', async () => {
+    const keys = [
+      { ...rsaPublicJwk(), kid: 'rsa-2048' },
+      { ...rsaPublicJwk(), kid: 'rsa-4096', n: oddModulus(4096) },
+      ...['P-256', 'P-384', 'P-521'].map((curve) => ({ ...publicJwkOn('ec', curve), kid: curve })),
+      { ...generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }), kid: 'ed25519' },
+    ];
+    const response = await cp.request('PATCH', `/api/v1/tenants/${tenantId}`, {
+      body: { settings: { service_accounts: [{ id: 'sizes', keys }] } },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+  });
+
   it.each([
     [
       'unbound service_jwks (the retired field)',
@@ -82,6 +95,32 @@ describe('service accounts (regression: any service key could sign for any servi
       { service_accounts: [{ id: 'a', keys: [{ ...rsaPublicJwk(), kid: 'k', e: 'AQAAAAAAAAAB' }] }] },
       'settings.service_accounts.0.keys.0.e',
       /at most 2147483647/,
+    ],
+    [
+      // Regression: an RSA-8192 key was accepted; each verification with it costs a replica ~10 times
+      // an RSA-2048 one, on the CPU every tenant of the replica shares.
+      'an RSA key over 4096 bits',
+      { service_accounts: [{ id: 'a', keys: [{ ...rsaPublicJwk(), kid: 'k', n: oddModulus(8192) }] }] },
+      'settings.service_accounts.0.keys.0.n',
+      /2048 to 4096 bits/,
+    ],
+    [
+      'an RSA key under 2048 bits (no token algorithm verifies with it)',
+      { service_accounts: [{ id: 'a', keys: [{ ...rsaPublicJwk(), kid: 'k', n: oddModulus(1024) }] }] },
+      'settings.service_accounts.0.keys.0.n',
+      /2048 to 4096 bits/,
+    ],
+    [
+      'an EC key on a curve no token algorithm uses',
+      { service_accounts: [{ id: 'a', keys: [{ ...publicJwkOn('ec', 'secp256k1'), kid: 'k' }] }] },
+      'settings.service_accounts.0.keys.0.crv',
+      /P-256, P-384 or P-521/,
+    ],
+    [
+      'an OKP key that is not Ed25519',
+      { service_accounts: [{ id: 'a', keys: [{ ...publicJwkOn('ed448'), kid: 'k' }] }] },
+      'settings.service_accounts.0.keys.0.crv',
+      /Ed25519/,
     ],
     [
       'one kid under two services',
@@ -123,6 +162,19 @@ describe('service accounts (regression: any service key could sign for any servi
 
 function rsaPublicJwk(): Record<string, unknown> {
   return generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+}
+
+/** A public modulus of exactly `bits` bits (a public key loads whatever its factors). */
+function oddModulus(bits: number): string {
+  return Buffer.alloc(bits / 8, 0xff).toString('base64url');
+}
+
+function publicJwkOn(type: 'ec' | 'ed448', namedCurve?: string): Record<string, unknown> {
+  const pair =
+    type === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: namedCurve ?? 'P-256' })
+      : generateKeyPairSync('ed448');
+  return pair.publicKey.export({ format: 'jwk' });
 }
 
 function publicJwkPlaceholder(): Record<string, unknown> {

@@ -7,14 +7,13 @@ import {
   healthCheck,
   isCompleteResponseStatus,
   loadBalancing,
-  MAX_RSA_PUBLIC_EXPONENT,
   MIN_HEALTH_CHECK_INTERVAL_SECONDS,
   originTarget,
   quotaPolicy,
   RATE_LIMIT_BOUNDS,
   rateLimitPolicy,
-  rsaExponentTooLarge,
   tenantSettings,
+  verificationKeyRefusal,
   WEBSOCKET_TOKEN_SOURCES,
 } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain } from '@vantageedge/shared/domain/hostname';
@@ -210,11 +209,12 @@ function requireLoadableServiceKeys(settings: z.infer<typeof tenantSettings>, ct
       try {
         const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
         if (key.type !== 'public') throw new Error('not a public key');
-        if (rsaExponentTooLarge(jwk)) {
+        const refusal = verificationKeyRefusal(jwk);
+        if (refusal !== undefined) {
           ctx.addIssue({
             code: 'custom',
-            path: ['service_accounts', index, 'keys', keyIndex, 'e'],
-            message: `must be at most ${MAX_RSA_PUBLIC_EXPONENT} (65537 is usual): a longer exponent makes every verification costly`,
+            path: ['service_accounts', index, 'keys', keyIndex, refusal.member],
+            message: refusal.issue,
           });
         }
       } catch (error) {

@@ -1,6 +1,7 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { rsa8192TestKeys } from '@vantageedge/shared/testing/test-certificates';
 import { type CryptoKey, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import {
 } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import {
+  compileServiceAccounts,
   DEFAULT_JWKS_FETCH_POLICY,
   type JwksFetchOutcome,
   RemoteJwksRegistry,
@@ -269,5 +271,111 @@ describe('remote key sets leave out keys that are costly to verify with', () => 
       new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid }).setExpirationTime('5m').sign(key);
     await expect(jwtVerify(await sign(costly.privateKey, 'big-e'), set.getKey)).rejects.toThrow();
     await expect(jwtVerify(await sign(ordinary.privateKey, 'ok'), set.getKey)).resolves.toBeDefined();
+  });
+});
+
+/**
+ * Regression test: RSA verification costs about the cube of the modulus' length, and a tenant's
+ * jwks_url is the tenant's to write. A token naming an RSA-8192 key cost a replica ~0.3 ms per
+ * verification (RSA-16384 ~1 ms; RSA-2048 ~30 µs), shared by every tenant on it. RSA keys over 4096
+ * bits, and EC or OKP keys on curves no token algorithm verifies with, are left out of a fetched set.
+ */
+describe('remote key sets leave out RSA keys over 4096 bits and unsupported curves', () => {
+  const ISSUER_SIZES = 'https://idp.sizes.test';
+  let server: Server;
+  let origin: TestOrigin;
+  let gateway: TestGateway;
+  const signers = new Map<string, KeyObject>();
+  const served: Record<string, unknown>[] = [];
+
+  const rsa = (bits: number, kid: string) => {
+    const { privateKey, publicKey } =
+      bits === 8192 ? rsa8192TestKeys() : generateKeyPairSync('rsa', { modulusLength: bits });
+    signers.set(kid, privateKey);
+    served.push({ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' });
+  };
+
+  beforeAll(async () => {
+    rsa(8192, 'rsa-8192');
+    rsa(4096, 'rsa-4096');
+    rsa(2048, 'rsa-2048');
+    const secp = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'jwk' });
+    const ed448 = generateKeyPairSync('ed448').publicKey.export({ format: 'jwk' });
+    served.push({ ...secp, kid: 'secp256k1' }, { ...ed448, kid: 'ed448' });
+    server = createServer((_req, res) => res.end(JSON.stringify({ keys: served })));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+    origin = await startTestOrigin('origin');
+    gateway = await startTestGateway({ GATEWAY_AUTH_FAILURES_PER_MINUTE: '0' });
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'sizes',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [{ origin_id: originId, path_pattern: '/user/*', auth_mode: 'jwt_required' }],
+        settings: { oidc: { issuer: ISSUER_SIZES, audience: AUDIENCE, jwks_url: url } },
+      }),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+    await new Promise<void>((resolve) => {
+      server?.close(() => resolve());
+      server?.closeAllConnections();
+    });
+  });
+
+  const call = async (kid: string) => {
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid })
+      .setIssuer(ISSUER_SIZES)
+      .setAudience(AUDIENCE)
+      .setSubject('user-1')
+      .setExpirationTime('5m')
+      .sign(signers.get(kid) as KeyObject);
+    return send(gateway, 'sizes.localhost', '/user/me', { headers: { authorization: `Bearer ${token}` } });
+  };
+
+  it('regression: refuses a token signed with an RSA-8192 key of the set like one naming an unknown key', async () => {
+    const response = await call('rsa-8192');
+    expect(response.status).toBe(401);
+    expect(origin.seen).toHaveLength(0);
+  });
+
+  it('keeps verifying with 2048- and 4096-bit RSA keys of the same set', async () => {
+    expect((await call('rsa-4096')).status).toBe(200);
+    expect((await call('rsa-2048')).status).toBe(200);
+  });
+
+  it('leaves out EC and OKP keys on curves no token algorithm uses', async () => {
+    const set = new RemoteKeySet('https://idp.test/jwks', {
+      fetch: async () => new Response(JSON.stringify({ keys: served })),
+    });
+    expect(await set.jwk('secp256k1')).toBeUndefined();
+    expect(await set.jwk('ed448')).toBeUndefined();
+    expect(await set.jwk('rsa-8192')).toBeUndefined();
+    expect(await set.jwk('rsa-4096')).toMatchObject({ kid: 'rsa-4096' });
+  });
+
+  it("leaves the same keys out of a tenant's service accounts (stored before the control plane refused them)", () => {
+    const warnings: string[] = [];
+    const keys = served.map((jwk) => ({
+      ...jwk,
+      kty: jwk['kty'] as 'RSA' | 'EC' | 'OKP',
+      kid: jwk['kid'] as string,
+    }));
+    const accounts = compileServiceAccounts([{ id: 'svc', keys, scopes: [] }], (message) =>
+      warnings.push(message),
+    );
+    expect([...accounts.keys()].sort()).toEqual(['rsa-2048', 'rsa-4096']);
+    expect(warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /rsa-8192 of svc ignored: its n must be a modulus of 2048 to 4096 bits, not 8192/,
+        ),
+      ]),
+    );
   });
 });

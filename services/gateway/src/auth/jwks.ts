@@ -1,4 +1,4 @@
-import { rsaExponentTooLarge, type ServiceAccount } from '@vantageedge/shared/domain/gateway-config';
+import { type ServiceAccount, verificationKeyRefusal } from '@vantageedge/shared/domain/gateway-config';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -177,7 +177,7 @@ export class RemoteKeySet {
         throw new Error(`JWKS lists ${set.keys.length} keys, more than ${this.#policy.maxKeys}`);
       }
       // A key too costly to verify with is left out, as if the set did not list it.
-      const usable = { ...set, keys: set.keys.filter((key) => !rsaExponentTooLarge(key)) };
+      const usable = { ...set, keys: set.keys.filter((key) => verificationKeyRefusal(key) === undefined) };
       const local = createLocalJWKSet(usable);
       const keys = new Map<string, JWK>();
       for (const key of usable.keys) if (typeof key.kid === 'string') keys.set(key.kid, key);
@@ -304,8 +304,9 @@ export function compileServiceAccounts(
         warn(`service key ${jwk.kid} is listed by more than one service: trusted for none`);
         continue;
       }
-      if (rsaExponentTooLarge(jwk)) {
-        warn(`service key ${jwk.kid} of ${account.id} ignored: its RSA exponent is over 2^31 - 1`);
+      const refusal = verificationKeyRefusal(jwk);
+      if (refusal !== undefined) {
+        warn(`service key ${jwk.kid} of ${account.id} ignored: its ${refusal.member} ${refusal.issue}`);
         continue;
       }
       try {
