@@ -22,7 +22,7 @@ import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
 import { type GatewaySettings, upstreamRequestsPerTenant } from './settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
-import { createUpstreamSet } from './upstream/index.js';
+import { createUpstreamSet, TenantUpstreamSockets } from './upstream/index.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 
@@ -134,6 +134,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     registers: [registry],
   });
   const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
+  const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
@@ -145,6 +146,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         probeBudget,
         addressPolicy,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
+        upstreamSockets,
       }),
     maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),
     onWarning: (warning) =>

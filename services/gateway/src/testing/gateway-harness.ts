@@ -20,7 +20,7 @@ import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
 import { type GatewaySettings, parseGatewaySettings, upstreamRequestsPerTenant } from '../settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
-import { createUpstreamSet, type UpstreamSetDeps } from '../upstream/index.js';
+import { createUpstreamSet, TenantUpstreamSockets, type UpstreamSetDeps } from '../upstream/index.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
 
@@ -158,6 +158,7 @@ export async function startTestGateway(
   });
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
   const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy);
+  const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
@@ -167,6 +168,7 @@ export async function startTestGateway(
         registry,
         addressPolicy,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
+        upstreamSockets,
         ...extra.upstreams,
       }),
     maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),

@@ -20,6 +20,7 @@ import type { ProbeBudget } from './probe-budget.js';
 import { RetryBudget } from './retry-budget.js';
 import { TargetHealth } from './target-health.js';
 import { TargetPool } from './target-pool.js';
+import type { TenantUpstreamSockets } from './tenant-upstream-sockets.js';
 import type {
   AcquireOptions,
   PickContext,
@@ -51,6 +52,11 @@ export interface UpstreamSetDeps {
   readonly addressPolicy?: OriginAddressPolicy;
   /** The replica's health-probe budget, shared by every upstream set (GATEWAY_HEALTH_PROBES_PER_SECOND). */
   readonly probeBudget?: ProbeBudget;
+  /**
+   * The replica's count of each tenant's open origin sockets, which closes a tenant's idle ones past
+   * GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT; without one the pools' sockets are not counted.
+   */
+  readonly upstreamSockets?: TenantUpstreamSockets;
 }
 
 const DEFAULT_ADDRESS_POLICY = new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
@@ -262,7 +268,10 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       connections: deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET,
       maxQueued: deps.maxQueuedPerTarget ?? DEFAULT_MAX_QUEUED_PER_TARGET,
       timeoutMs,
-      connector: (connectMs) => createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost),
+      connector: (connectMs) => {
+        const guarded = createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost);
+        return deps.upstreamSockets?.connector(deps.tenantId, guarded) ?? guarded;
+      },
     });
     return new Member(target, config.weight, load, health, circuit, metrics);
   });
