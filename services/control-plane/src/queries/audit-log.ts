@@ -38,37 +38,45 @@ interface AuditRow {
   data: unknown;
 }
 
-/** Newest first; the cursor is the position of the last entry returned. */
+/**
+ * Newest first; the cursor is the position of the last entry returned. With `tenantIds`, each tenant's
+ * page is read on its own, through indexes keyed (tenant_id[, filter], position): over `tenant_id =
+ * any(…)` no index gives the order, and the planner walked the primary key backwards past every other
+ * tenant's newer rows (migration 0220).
+ */
 export async function listAuditEntries(
   pool: pg.Pool,
   query: AuditLogQuery,
   tenantIds: readonly string[] | null,
 ): Promise<AuditRow[]> {
-  const { rows } = await pool.query<AuditRow>(
-    `select * from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
-      where ($1::uuid[] is null or tenant_id = any($1::uuid[]))
-        and ($2::text is null or resource_type = $2)
+  const filters = `($2::text is null or resource_type = $2)
         and ($3::text is null or resource_id = $3)
         and ($4::text is null or actor = $4)
         and ($5::text is null or event_type = $5)
         and ($6::float8 is null or occurred_at >= to_timestamp($6::float8 / 1000))
         and ($7::float8 is null or occurred_at < to_timestamp($7::float8 / 1000))
-        and ($8::bigint is null or position < $8)
-      order by position desc
-      limit $9`,
-    [
-      tenantIds,
-      query.resource_type ?? null,
-      query.resource_id ?? null,
-      query.actor ?? null,
-      query.event_type ?? null,
-      // As epoch milliseconds: PostgreSQL refuses offsets ISO-8601 allows (e.g. +18:32).
-      query.from === undefined ? null : Date.parse(query.from),
-      query.to === undefined ? null : Date.parse(query.to),
-      query.cursor?.toString() ?? null,
-      query.limit + 1,
-    ],
-  );
+        and ($8::bigint is null or position < $8)`;
+  const table = qualified(READ_MODELS_SCHEMA, 'audit_log');
+  const text =
+    tenantIds === null
+      ? `select * from ${table} where $1::uuid[] is null and ${filters} order by position desc limit $9`
+      : `select page.* from unnest($1::uuid[]) as tenant(id)
+          cross join lateral (
+            select * from ${table} where tenant_id = tenant.id and ${filters} order by position desc limit $9
+          ) as page
+          order by page.position desc limit $9`;
+  const { rows } = await pool.query<AuditRow>(text, [
+    tenantIds,
+    query.resource_type ?? null,
+    query.resource_id ?? null,
+    query.actor ?? null,
+    query.event_type ?? null,
+    // As epoch milliseconds: PostgreSQL refuses offsets ISO-8601 allows (e.g. +18:32).
+    query.from === undefined ? null : Date.parse(query.from),
+    query.to === undefined ? null : Date.parse(query.to),
+    query.cursor?.toString() ?? null,
+    query.limit + 1,
+  ]);
   return rows;
 }
 
