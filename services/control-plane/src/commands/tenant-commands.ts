@@ -16,7 +16,11 @@ import {
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
 import { type ConfiguredUrl, requireAllowedAddresses } from './origin-addresses.js';
-import { requireSettingsWithinLimits, requireShortStrings } from './tenant-limits.js';
+import {
+  requireCacheBoundAllowed,
+  requireSettingsWithinLimits,
+  requireShortStrings,
+} from './tenant-limits.js';
 import { tenantView } from './views.js';
 
 /** The URLs in tenant settings the gateways fetch (the OIDC provider's JWKS). */
@@ -65,7 +69,10 @@ export async function createTenant(
   return outcome(result);
 }
 
-/** Tenant writers may rename and change settings; moving the subdomain or the Clerk org is for platform admins. */
+/**
+ * Tenant writers may rename and change settings; moving the subdomain or the Clerk org, and raising the
+ * cache bound over TENANT_MAX_CACHE_BYTES, is for platform admins.
+ */
 export async function updateTenant(
   deps: CommandDeps,
   ctx: CommandContext,
@@ -91,6 +98,12 @@ export async function updateTenant(
             throw forbidden(`only platform admins may change ${field}`, field, 'platform admins only');
           }
         }
+        requireCacheBoundAllowed(
+          deps,
+          ctx.caller,
+          state.data.settings.cache?.max_bytes,
+          body.settings?.cache?.max_bytes,
+        );
       }
       requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
       const { clerk_org_id, ...rest } = body;

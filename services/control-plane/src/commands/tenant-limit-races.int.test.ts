@@ -30,6 +30,7 @@ describe('counted tenant limits under concurrency', () => {
     stringLength: 200,
     settingsBytes: 2048,
     routeBytes: 4096,
+    cacheBytes: 64 * 1024,
   };
 
   const post = (path: string, body: unknown) => cp.request('POST', path, { body });

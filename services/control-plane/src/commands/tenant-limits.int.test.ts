@@ -61,6 +61,7 @@ describe('per-tenant limits (control plane)', () => {
     stringLength: 200,
     settingsBytes: 2048,
     routeBytes: 4096,
+    cacheBytes: 64 * 1024,
   };
 
   beforeAll(async () => {
@@ -495,6 +496,7 @@ describe('per-tenant limits (control plane)', () => {
       TENANT_MAX_STRING_LENGTH: true,
       TENANT_MAX_SETTINGS_BYTES: true,
       TENANT_MAX_ROUTE_BYTES: true,
+      TENANT_MAX_CACHE_BYTES: true,
     });
     expect(tenantLimitsFromSettings(settings.parse({}))).toEqual(DEFAULT_TENANT_LIMITS);
     expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_ROUTES: '5' })).routes).toBe(5);
@@ -507,5 +509,11 @@ describe('per-tenant limits (control plane)', () => {
     expect(settings.safeParse({ TENANT_MAX_CERTIFICATES: '101' }).success).toBe(false);
     expect(DEFAULT_TENANT_LIMITS.members).toBe(1000);
     expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_MEMBERS: '7' })).members).toBe(7);
+    expect(DEFAULT_TENANT_LIMITS.cacheBytes).toBe(256 * 1024 * 1024);
+    const cacheBytes = (value: string) =>
+      tenantLimitsFromSettings(settings.parse({ TENANT_MAX_CACHE_BYTES: value }));
+    expect(cacheBytes(String(4 * 1024 ** 3)).cacheBytes).toBe(4 * 1024 ** 3);
+    expect(settings.safeParse({ TENANT_MAX_CACHE_BYTES: '1023' }).success).toBe(false);
+    expect(settings.safeParse({ TENANT_MAX_CACHE_BYTES: String(4 * 1024 ** 3 + 1) }).success).toBe(false);
   });
 });

@@ -1,6 +1,12 @@
+import {
+  DEFAULT_TENANT_CACHE_MAX_BYTES,
+  TENANT_CACHE_MAX_BYTES_LIMIT,
+  TENANT_CACHE_MIN_BYTES,
+} from '@vantageedge/shared/domain/gateway-config';
 import { z } from 'zod';
+import type { Caller } from '../auth/caller.js';
 import type { HeldLock } from '../config-history/config-change-lock.js';
-import { DomainError } from '../domain/errors.js';
+import { DomainError, forbidden } from '../domain/errors.js';
 import type { CommandDeps } from './context.js';
 
 /**
@@ -33,6 +39,11 @@ export interface TenantLimits {
   settingsBytes: number;
   /** Largest route, as JSON bytes: its policies' lists (CIDRs, headers, CORS origins, a fixed body, …). */
   routeBytes: number;
+  /**
+   * The largest `settings.cache.max_bytes` a tenant's own admins may set: the bound is the tenant's
+   * share of the shared Redis, so more than this is the platform admins' decision.
+   */
+  cacheBytes: number;
 }
 
 export const DEFAULT_TENANT_LIMITS: TenantLimits = {
@@ -47,6 +58,7 @@ export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   stringLength: 2048,
   settingsBytes: 32 * 1024,
   routeBytes: 32 * 1024,
+  cacheBytes: DEFAULT_TENANT_CACHE_MAX_BYTES,
 };
 
 const count = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
@@ -70,6 +82,13 @@ export const tenantLimitSettings = {
   TENANT_MAX_STRING_LENGTH: count(65_536, DEFAULT_TENANT_LIMITS.stringLength),
   TENANT_MAX_SETTINGS_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.settingsBytes),
   TENANT_MAX_ROUTE_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.routeBytes),
+  /** Within the range of `settings.cache.max_bytes` itself (1 KiB–4 GiB). */
+  TENANT_MAX_CACHE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(TENANT_CACHE_MIN_BYTES)
+    .max(TENANT_CACHE_MAX_BYTES_LIMIT)
+    .default(DEFAULT_TENANT_LIMITS.cacheBytes),
 };
 
 type TenantLimitSettings = z.infer<z.ZodObject<typeof tenantLimitSettings>>;
@@ -87,6 +106,7 @@ export function tenantLimitsFromSettings(settings: TenantLimitSettings): TenantL
     stringLength: settings.TENANT_MAX_STRING_LENGTH,
     settingsBytes: settings.TENANT_MAX_SETTINGS_BYTES,
     routeBytes: settings.TENANT_MAX_ROUTE_BYTES,
+    cacheBytes: settings.TENANT_MAX_CACHE_BYTES,
   };
 }
 
@@ -262,6 +282,28 @@ export function requireSettingsWithinLimits(
     throw limitExceeded(
       'settings',
       `is ${bytes} bytes as JSON, the most allowed is ${limits.settingsBytes} (TENANT_MAX_SETTINGS_BYTES)`,
+    );
+  }
+}
+
+/**
+ * A tenant's cache bound (`settings.cache.max_bytes`, its share of the shared Redis) set by one of its
+ * own admins: 403 above TENANT_MAX_CACHE_BYTES, unless the tenant already had at least as much (given
+ * by a platform admin, or before the limit), so a tenant over it keeps or lowers what it has.
+ */
+export function requireCacheBoundAllowed(
+  deps: Pick<CommandDeps, 'tenantLimits'>,
+  caller: Caller,
+  current: number | undefined,
+  next: number | undefined,
+): void {
+  if (caller.isPlatformAdmin || next === undefined || next <= (current ?? 0)) return;
+  const max = limitsOf(deps).cacheBytes;
+  if (next > max) {
+    throw forbidden(
+      `only platform admins may set settings.cache.max_bytes above ${max} bytes (TENANT_MAX_CACHE_BYTES)`,
+      'settings.cache.max_bytes',
+      'platform admins only',
     );
   }
 }
