@@ -404,7 +404,7 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
       if (failure === NO_TARGET) {
         originFailed(exchange, 503, 'no_healthy_upstream', 'no origin target is available');
       } else if (failure !== undefined) {
-        originFailed(exchange, failure.status, failure.code, failure.message);
+        originFailed(exchange, failure.status, failure.code, failure.message, failure.headers);
       }
       return;
     }
@@ -415,7 +415,7 @@ async function forwardToOrigin(context: PipelineContext, exchange: GatewayExchan
     }
     const failure = await sendToTarget(context, exchange, exchange.origin ?? origin, lease, undefined);
     if (failure !== undefined && !('retryStatus' in failure)) {
-      originFailed(exchange, failure.status, failure.code, failure.message);
+      originFailed(exchange, failure.status, failure.code, failure.message, failure.headers);
     }
   } finally {
     upstreamRequests.end();
@@ -510,11 +510,17 @@ async function sendToTarget(
  * The origin gave no response (unreachable, timed out, its breaker open): a stage may answer instead
  * (the cache's stale-if-error), else the gateway's error.
  */
-function originFailed(exchange: GatewayExchange, status: number, code: string, message: string): void {
+function originFailed(
+  exchange: GatewayExchange,
+  status: number,
+  code: string,
+  message: string,
+  headers?: Readonly<Record<string, string>>,
+): void {
   for (const stage of exchange.route!.stages.all) {
     if (stage.onOriginFailure?.(exchange, status) === true) return;
   }
-  failExchange(exchange, status, code, message);
+  failExchange(exchange, status, code, message, headers);
 }
 
 /**

@@ -18,6 +18,7 @@ export type ProxyFailure = {
   code: string;
   message: string;
   outcome: UpstreamOutcome;
+  headers?: Readonly<Record<string, string>>;
 };
 
 /** The origin answered a status the call asked to retry on: that exchange was aborted, its body dropped. */
@@ -69,6 +70,15 @@ export function classifyProxyError(error: unknown): ProxyFailure {
       code: 'upstream_queue_full',
       message: 'too many requests are waiting for a connection to the origin',
       outcome: CANCELLED,
+    };
+  }
+  if (code === 'TENANT_UPSTREAM_SOCKETS_FULL') {
+    return {
+      status: 503,
+      code: 'tenant_upstream_limit',
+      message: 'the tenant has its limit of connections to its origins on this gateway; try again later',
+      outcome: CANCELLED,
+      headers: { 'retry-after': '1' },
     };
   }
   if (code === 'GATEWAY_QUEUE_TIMEOUT') {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import net from 'node:net';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
@@ -17,6 +18,7 @@ const LIMIT = 4;
 const TARGETS = 3;
 const HOG = 'hog.localhost';
 const OTHER = 'other.localhost';
+const STALL = 'stall.localhost';
 
 /** An origin that holds every request until `answerAll`, and counts the sockets open to it. */
 interface GatedOrigin {
@@ -54,13 +56,41 @@ async function startGatedOrigin(): Promise<GatedOrigin> {
   };
 }
 
+/** An https origin that accepts TCP and never answers the ClientHello: each connect to it hangs. */
+interface SilentTlsOrigin {
+  url: string;
+  readonly open: Set<Socket>;
+  close(): Promise<void>;
+}
+
+async function startSilentTlsOrigin(): Promise<SilentTlsOrigin> {
+  const open = new Set<Socket>();
+  const server = net.createServer((socket) => {
+    open.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => open.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    open,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of open) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 let gateway: TestGateway;
+let stallOrigins: SilentTlsOrigin[];
 let hogOrigins: GatedOrigin[];
 let otherOrigin: GatedOrigin;
 
 beforeAll(async () => {
   hogOrigins = await Promise.all(Array.from({ length: TARGETS }, () => startGatedOrigin()));
   otherOrigin = await startGatedOrigin();
+  stallOrigins = await Promise.all(Array.from({ length: TARGETS }, () => startSilentTlsOrigin()));
   gateway = await startTestGateway({ GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT: String(LIMIT) });
   const ids = hogOrigins.map(() => randomUUID());
   gateway.store.apply(
@@ -68,6 +98,20 @@ beforeAll(async () => {
       subdomain: 'hog',
       origins: hogOrigins.map((origin, index) => ({ id: ids[index]!, targets: [origin.url] })),
       routes: ids.map((id, index) => ({ origin_id: id, path_pattern: `/t${index}/*` })),
+    }),
+  );
+  const stallIds = stallOrigins.map(() => randomUUID());
+  gateway.store.apply(
+    buildSnapshot({
+      subdomain: 'stall',
+      origins: stallOrigins.map((origin, index) => ({
+        id: stallIds[index]!,
+        targets: [origin.url],
+        timeout_seconds: 30,
+        health_check: { active: { enabled: false }, passive: { enabled: false } },
+        circuit_breaker: { enabled: false },
+      })),
+      routes: stallIds.map((id, index) => ({ origin_id: id, path_pattern: `/t${index}/*` })),
     }),
   );
   const otherId = randomUUID();
@@ -82,7 +126,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gateway?.close();
-  await Promise.all([...(hogOrigins ?? []), otherOrigin].map((origin) => origin?.close()));
+  await Promise.all(
+    [...(hogOrigins ?? []), ...(stallOrigins ?? []), otherOrigin].map((origin) => origin?.close()),
+  );
 });
 
 /** LIMIT requests at once to `origin` (each on its own socket), answered once all arrived. */
@@ -122,5 +168,31 @@ describe('one tenant’s sockets to its origins', () => {
     // Every target is still served: the idle sockets closed were replaced by new ones.
     await burst(HOG, hogOrigins[0]!, '/t0/again');
     await expectWithinLimit();
+  });
+
+  it('stay within twice its limit while its clients abort requests to targets whose connects never complete; past it 503, another tenant served', async () => {
+    const stalled = () => stallOrigins.reduce((sum, origin) => sum + origin.open.size, 0);
+    // Each request is aborted as soon as its connect to the origin has started: its in-flight slot is
+    // free at once, while the connect would run on for the 30 s connect timeout.
+    for (let index = 0; index < 6 * LIMIT; index += 1) {
+      const before = stalled();
+      const client = net.connect(gateway.gateway.trafficPort, '127.0.0.1');
+      client.on('error', () => {});
+      client.write(`GET /t${index % TARGETS}/x HTTP/1.1\r\nhost: ${STALL}\r\n\r\n`);
+      await eventually('the connect starts, or is refused', () => stalled() > before, 200).catch(() => {});
+      client.destroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(stalled(), 'connects pending to the tenant’s origins').toBeLessThanOrEqual(2 * LIMIT);
+
+    const refused = await send(gateway, STALL, '/t0/refused');
+    expect(refused.status).toBe(503);
+    expect(refused.json().error).toMatchObject({ code: 'tenant_upstream_limit' });
+    expect(refused.headers['retry-after']).toBe('1');
+
+    const otherAnswer = send(gateway, OTHER, '/after-stall');
+    await eventually('the other tenant’s request arrives', () => otherOrigin.waiting.length === 1, 10_000);
+    otherOrigin.answerAll();
+    expect((await otherAnswer).status).toBe(200);
   });
 });

@@ -1,9 +1,10 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
+import { startStalledConnectTarget } from '@vantageedge/shared/testing/stalled-connect-target';
 import { buildConnector, Pool, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TenantUpstreamSockets } from './tenant-upstream-sockets.js';
+import { TenantUpstreamSockets, TenantUpstreamSocketsFullError } from './tenant-upstream-sockets.js';
 
 let origin: Server;
 let url: string;
@@ -87,5 +88,33 @@ describe('a tenant’s upstream sockets', () => {
     pools.push(dead);
     await expect(request(deadUrl, { dispatcher: dead })).rejects.toThrow();
     expect(sockets.openOf('a')).toBe(0);
+  });
+
+  it('fails a connect at once while it holds twice its limit, connects that never complete included', async () => {
+    const sockets = new TenantUpstreamSockets(2);
+    const stalled = await startStalledConnectTarget();
+    // One pool per target, as in the gateway: a tenant with many targets whose connects all hang (in the
+    // gateway the requests that started them may have left already: undici still runs the connect).
+    const stalledPool = () => {
+      const pool = new Pool(stalled.url, {
+        connect: sockets.connector('a', buildConnector({ timeout: 5_000 })),
+      });
+      pools.push(pool);
+      return pool;
+    };
+    try {
+      for (let index = 0; index < sockets.ceiling; index += 1) {
+        request(stalled.url, { dispatcher: stalledPool() }).catch(() => {});
+      }
+      await eventually('the connects are pending', () => sockets.openOf('a') === sockets.ceiling, 2_000);
+      await expect(request(stalled.url, { dispatcher: stalledPool() })).rejects.toBeInstanceOf(
+        TenantUpstreamSocketsFullError,
+      );
+      expect(sockets.openOf('a')).toBe(sockets.ceiling);
+      expect(sockets.openOf('other')).toBe(0);
+    } finally {
+      await Promise.all(pools.splice(0).map((pool) => pool.destroy()));
+      await stalled.close();
+    }
   });
 });
