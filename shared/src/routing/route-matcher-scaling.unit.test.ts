@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type RouteConfig, routeConfig } from '../domain/gateway-config.js';
 import { normalizePath } from './normalize-path.js';
-import { RouteMatcher } from './route-matcher.js';
+import { AmbiguousPath, RouteMatcher } from './route-matcher.js';
 
 const route = (path_pattern: string, extra: Partial<RouteConfig> = {}) => ({
   config: routeConfig.parse({
@@ -78,5 +78,35 @@ describe('RouteMatcher compile scaling', () => {
       );
       expect(matcher.match(method, path.path)).toBe(expected);
     }
+  });
+
+  /**
+   * Regression test: `resolve` compared every route another reading of the path matched with every
+   * other one (and deduplicated them by scanning the list): 1,000 routes `/*` with one rate limit and a
+   * stricter route held a replica's event loop ≈ 470 ms per request (HEAD `/A/b;x/`), a million
+   * protection comparisons each serialising both limits. The work must grow linearly with the routes.
+   */
+  it('compares the protections of the routes a request reads as a linear number of times', () => {
+    const routes = Array.from({ length: 1_000 }, (_, i) =>
+      i === 999
+        ? route('/*', { auth_mode: 'apikey_required' })
+        : route('/*', { rate_limit: { requests_per_second: 5 } as RouteConfig['rate_limit'] }),
+    );
+    const matcher = new RouteMatcher(routes);
+    const stringify = JSON.stringify;
+    let serialised = 0;
+    JSON.stringify = ((...args: Parameters<typeof stringify>) => {
+      serialised++;
+      return stringify(...args);
+    }) as typeof stringify;
+    let found: unknown;
+    try {
+      found = matcher.resolve('HEAD', '/A/b;x/');
+    } finally {
+      JSON.stringify = stringify;
+    }
+    expect(found).toBeInstanceOf(AmbiguousPath);
+    expect((found as AmbiguousPath<unknown>).routes).toHaveLength(1_000);
+    expect(serialised).toBeLessThan(10 * routes.length);
   });
 });
