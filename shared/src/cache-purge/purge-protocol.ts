@@ -40,6 +40,21 @@ export function tagIndexKey(keyPrefix: string, tenantId: string, tag: string): s
 export const CACHE_TAGS_MAX = 64;
 export const CACHE_TAG_MAX_LENGTH = 256;
 
+/**
+ * At most this many soft-purged tags per tenant in its generation hash (fields `tag:<tag>`, no TTL,
+ * never evicted): ≈ 3 MB of the shared Redis at 256-character tags. A hard purge of a tag, or of the
+ * whole tenant, frees its fields.
+ */
+export const CACHE_SOFT_PURGED_TAGS_MAX = 10_000;
+
+/** A soft purge refused: the tenant's generation hash holds CACHE_SOFT_PURGED_TAGS_MAX soft-purged tags. */
+export class SoftPurgedTagsFull extends Error {
+  override readonly name = 'SoftPurgedTagsFull';
+  constructor(readonly held: number) {
+    super(`the tenant has ${held} soft-purged tags, the most it may keep is ${CACHE_SOFT_PURGED_TAGS_MAX}`);
+  }
+}
+
 /** The pub/sub channel purge messages travel on. */
 export function purgeChannel(keyPrefix: string): string {
   return `${keyPrefix}vantageedge:cache:purge`;

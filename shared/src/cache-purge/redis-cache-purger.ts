@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/client.js';
 import {
+  CACHE_SOFT_PURGED_TAGS_MAX,
   type CachePurgeMessage,
   type CachePurger,
   encodePurgeMessage,
@@ -9,7 +10,9 @@ import {
   purgeChannel,
   purgeMessageFor,
   SOFT_TAG_FIELD_PREFIX,
+  SoftPurgedTagsFull,
   type TagPurgeTarget,
+  TENANT_GENERATION_FIELD,
   tagIndexKey,
 } from './purge-protocol.js';
 
@@ -20,6 +23,54 @@ export interface RedisCachePurger extends CachePurger {
   purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
 }
 
+/** Lua: whether a generation-hash field is a soft-purged tag (SOFT_TAG_FIELD_PREFIX). */
+const IS_SOFT_TAG_LUA = `local function isSoftTag(field) return string.sub(field, 1, ${SOFT_TAG_FIELD_PREFIX.length}) == '${SOFT_TAG_FIELD_PREFIX}' end`;
+
+/**
+ * Bumps a generation (KEYS[1]: the hash, ARGV[1]: the field); a tenant purge also forgets the soft-purged
+ * tags, since every entry stored before it is unreachable. Returns the new generation.
+ */
+const BUMP_GENERATION_LUA = `${IS_SOFT_TAG_LUA}
+local bumped = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if ARGV[1] == '${TENANT_GENERATION_FIELD}' then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if isSoftTag(field) then redis.call('HDEL', KEYS[1], field) end
+  end
+end
+return bumped
+`;
+
+/**
+ * Records a soft purge (KEYS[1]: the hash; ARGV: the most soft-purged tags kept, the time, the fields)
+ * unless it would take the tenant past that many: then nothing is written and the count held is
+ * returned; -1 when written.
+ */
+const SOFT_PURGE_LUA = `${IS_SOFT_TAG_LUA}
+local added = 0
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then added = added + 1 end
+end
+if added > 0 then
+  local held = 0
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if isSoftTag(field) then held = held + 1 end
+  end
+  if held + added > tonumber(ARGV[1]) then return held end
+end
+for i = 3, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[2]) end
+return -1
+`;
+
+const BUMP_GENERATION = 'vantageedgeCacheBumpGeneration';
+const SOFT_PURGE = 'vantageedgeCacheSoftPurgeBounded';
+type Script = (...keysAndArgs: Array<string | number>) => Promise<number>;
+
+function script(redis: RedisClient, name: string, lua: string): Script {
+  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 1, lua });
+  const command = (redis as unknown as Record<string, Script>)[name]!;
+  return command.bind(redis);
+}
+
 /**
  * Sends purges over Redis (purge-protocol.ts): increments the generation, then publishes it so every
  * replica drops its in-process copies. `keyPrefix` must be the gateways' GATEWAY_REDIS_KEY_PREFIX.
@@ -27,8 +78,10 @@ export interface RedisCachePurger extends CachePurger {
  */
 export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): RedisCachePurger {
   const channel = purgeChannel(keyPrefix);
+  const bumpGeneration = script(redis, BUMP_GENERATION, BUMP_GENERATION_LUA);
+  const softPurge = script(redis, SOFT_PURGE, SOFT_PURGE_LUA);
   const purge = async (target: PurgeTarget): Promise<CachePurgeMessage> => {
-    const bumped = await redis.hincrby(generationKey(keyPrefix, target.tenantId), generationField(target), 1);
+    const bumped = await bumpGeneration(generationKey(keyPrefix, target.tenantId), generationField(target));
     const message = purgeMessageFor(target, bumped);
     await redis.publish(channel, encodePurgeMessage(message));
     return message;
@@ -37,9 +90,14 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     if (soft) {
       // Kept in the generation hash (no TTL, never evicted): replicas load it with the generations.
       const softAt = Date.now();
-      const fields: Record<string, number> = {};
-      for (const tag of tags) fields[`${SOFT_TAG_FIELD_PREFIX}${tag}`] = softAt;
-      await redis.hset(generationKey(keyPrefix, tenantId), fields);
+      const fields = tags.map((tag) => `${SOFT_TAG_FIELD_PREFIX}${tag}`);
+      const held = await softPurge(
+        generationKey(keyPrefix, tenantId),
+        CACHE_SOFT_PURGED_TAGS_MAX,
+        softAt,
+        ...fields,
+      );
+      if (held >= 0) throw new SoftPurgedTagsFull(held);
       const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
       await redis.publish(channel, encodePurgeMessage(message));
       return message;
@@ -50,6 +108,11 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
       // Members carry the prefix already; all share the tenant's hash tag (one Cluster slot).
       await redis.del(index, ...keys);
     }
+    // The tagged entries are gone: their soft purges no longer matter.
+    await redis.hdel(
+      generationKey(keyPrefix, tenantId),
+      ...tags.map((tag) => `${SOFT_TAG_FIELD_PREFIX}${tag}`),
+    );
     const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags] };
     await redis.publish(channel, encodePurgeMessage(message));
     return message;

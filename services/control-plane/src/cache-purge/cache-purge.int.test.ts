@@ -1,5 +1,6 @@
 import { pathTags } from '@vantageedge/shared/cache-purge/path-prefix';
 import {
+  CACHE_SOFT_PURGED_TAGS_MAX,
   type CachePurgeMessage,
   generationKey,
   parseGenerations,
@@ -168,6 +169,24 @@ describe('cache purge through the admin API', () => {
     expect(await purgerRedis.exists(entryKey, tagged)).toBe(2);
     const generations = parseGenerations(await purgerRedis.hgetall(generationKey(keyPrefix, tenantId)));
     expect(generations.softTags.get('product-8')).toBe(softAt);
+  });
+
+  it('a soft purge past the tenant\'s soft-purged tags bound is 422 limit_exceeded, purging and appending nothing', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgesoftfull${uniqueSuffix()}`);
+    const key = generationKey(keyPrefix, tenantId);
+    const held = Array.from({ length: CACHE_SOFT_PURGED_TAGS_MAX }, (_, i) => [`tag:h${i}`, 1]);
+    await purgerRedis.hset(key, Object.fromEntries(held));
+    const before = (await cp.allEvents()).length;
+    const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {
+      body: { tags: ['fresh'], soft: true },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(422);
+    expect(json(response)['error']).toMatchObject({
+      code: 'limit_exceeded',
+      details: [expect.objectContaining({ field: 'tags' })],
+    });
+    expect(await purgerRedis.hlen(key)).toBe(CACHE_SOFT_PURGED_TAGS_MAX);
+    expect((await cp.allEvents()).length).toBe(before);
   });
 
   it('refuses malformed tag lists with 400 and the field, appending nothing', async () => {

@@ -3,7 +3,11 @@ import {
   PATH_PREFIXES_MAX,
   parsePathPrefix,
 } from '@vantageedge/shared/cache-purge/path-prefix';
-import { CACHE_TAG_MAX_LENGTH, CACHE_TAGS_MAX } from '@vantageedge/shared/cache-purge/purge-protocol';
+import {
+  CACHE_TAG_MAX_LENGTH,
+  CACHE_TAGS_MAX,
+  SoftPurgedTagsFull,
+} from '@vantageedge/shared/cache-purge/purge-protocol';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { z } from 'zod';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
@@ -18,6 +22,7 @@ import {
 } from './context.js';
 import { fold } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { limitExceeded } from './tenant-limits.js';
 
 export interface CachePurgeResource {
   id: string;
@@ -104,14 +109,22 @@ async function purgeAndRecord(
   const { tags, soft } = selection;
   const prefixes = selection.prefixes ? [...new Set(selection.prefixes.map((p) => p.prefix))] : undefined;
   const prefixTags = selection.prefixes ? [...new Set(selection.prefixes.map((p) => p.tag))] : [];
+  let field = 'tags';
   try {
     // Two purges at most, each within the protocol's tags-per-message limit.
     if (tags || prefixes) {
       if (tags) await purger.purgeTags(tenantId, tags, { soft });
+      field = 'prefixes';
       if (prefixTags.length > 0) await purger.purgeTags(tenantId, prefixTags, { soft });
     } else if (routeId) await purger.purgeRoute(tenantId, routeId);
     else await purger.purgeTenant(tenantId);
   } catch (error) {
+    if (error instanceof SoftPurgedTagsFull) {
+      throw limitExceeded(
+        field,
+        `${error.message}: purge these tags without soft, hard-purge older soft-purged tags, or purge the whole tenant's cache`,
+      );
+    }
     throw unavailable(
       'cache_purge_unavailable',
       // The driver's message names hosts and ports of the platform: it goes to the log, not the caller.
