@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { corsPolicy } from '../domain/route-policies.js';
+import { compileCors, originAllowed, preflightRefusal } from './cors-rules.js';
+
+/**
+ * Regression: an Origin was checked against every wildcard whose suffix it ends with by a regular
+ * expression over everything before the suffix, however long. A route with 50 nested wildcards
+ * (`https://*.x.com`, `https://*.x.x.com`, …) and a client sending a 16 KiB Origin of labels ending in an
+ * invalid one held a replica's event loop ≈4 ms per request (≈80 plain proxied requests), and such an
+ * Origin is never remembered (over 300 characters). No site has a host over 253 characters (RFC 1035),
+ * so an Origin longer than scheme, such a host and a port is refused before any wildcard is tried.
+ */
+describe('CORS origins: bounded work for a long Origin', () => {
+  const suffix = `${'x.'.repeat(49)}com`;
+  const cors = compileCors(
+    corsPolicy.parse({
+      allow_origins: Array.from({ length: 50 }, (_, i) => `https://*.${'x.'.repeat(49 - i)}com`),
+    }),
+    ['GET'],
+  );
+  const longOrigin = (labels: string) => `https://${labels}${suffix}`;
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it('never runs the label check over more than a host name’s length', () => {
+    const test = vi.spyOn(RegExp.prototype, 'test');
+    expect(originAllowed(cors, longOrigin(`${'a.'.repeat(7_900)}_.`))).toBe(false);
+    const longest = Math.max(0, ...test.mock.calls.map(([input]) => String(input).length));
+    expect(longest).toBeLessThanOrEqual(253);
+  });
+
+  it('refuses an Origin longer than https://, a 253-character host and a port, preflight included', () => {
+    const tooLong = longOrigin('a.'.repeat(100));
+    expect(originAllowed(cors, tooLong)).toBe(false);
+    expect(preflightRefusal(cors, tooLong, 'GET', undefined)).toBe('this origin is not allowed');
+  });
+
+  it('still allows a subdomain of any length a host name may have', () => {
+    expect(originAllowed(cors, 'https://app.x.com')).toBe(true);
+    const host = `${'a'.repeat(61)}.${'b'.repeat(61)}.${'c'.repeat(27)}.${suffix}`;
+    expect(host.length).toBe(253);
+    expect(originAllowed(cors, `https://${host}`)).toBe(true);
+  });
+});
