@@ -156,6 +156,22 @@ describe('transform route policies', () => {
     expect(url.searchParams.get('trace')).toBe('req-tx-2');
   });
 
+  // Regression: the query was parsed and written again, so every parameter the transform did not name
+  // reached the origin re-encoded (`%20` as `+`, `/` as `%2F`, a byte that is not UTF-8 as U+FFFD).
+  it('forwards the parameters a query transform does not name byte for byte, in their order', async () => {
+    await send(
+      gateway,
+      'tx.localhost',
+      '/api/v1/orders/7?a=b%20c&debug=1&x=%E9&source=client&q=a/b&t=x+y&source=again',
+      {
+        headers: { 'x-request-id': 'req-tx-3' },
+      },
+    );
+    const seen = lastSeen().url;
+    const query = seen.slice(seen.indexOf('?'));
+    expect(query).toMatch(/^\?a=b%20c&x=%E9&source=gw-[^&]+&q=a\/b&t=x\+y&trace=req-tx-3$/);
+  });
+
   it('rewrites with a template: :id from the pattern, * for what the wildcard matched', async () => {
     await send(gateway, 'tx.localhost', '/users/42/photos/9');
     expect(lastSeen().url).toBe('/accounts/42/items/photos/9');
