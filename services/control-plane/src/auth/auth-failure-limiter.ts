@@ -1,7 +1,6 @@
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import { clientCountingKey } from '@vantageedge/shared/net/ip-address';
 import type { RequestHandler } from 'express';
-import { LRUCache } from 'lru-cache';
 import { ApiError } from '../http/errors.js';
 
 const WINDOW_MS = 60_000;
@@ -41,7 +40,9 @@ export function createAuthFailureLimit(
   onRefused?: () => void,
 ): { beforeAuthentication: RequestHandler; authenticated: RequestHandler } {
   const resolver = new ClientAddressResolver(options.trustedProxies);
-  const windows = new LRUCache<string, FailureWindow>({ max: options.maxClients ?? 100_000 });
+  // In insertion order: the address seen longest ago is the first, and goes first past the bound.
+  const windows = new Map<string, FailureWindow>();
+  const maxClients = options.maxClients ?? 100_000;
   const now = options.now ?? Date.now;
   const reserved = new WeakMap<object, FailureWindow>();
 
@@ -53,6 +54,10 @@ export function createAuthFailureLimit(
     const client = clientCountingKey(resolver.resolve(req).clientIp);
     const at = now();
     let window = windows.get(client);
+    if (window !== undefined) {
+      windows.delete(client);
+      windows.set(client, window);
+    }
     if (window !== undefined && at - window.startedAt >= WINDOW_MS) window = undefined;
     if (window !== undefined && window.failures >= options.perMinute) {
       onRefused?.();
@@ -71,6 +76,7 @@ export function createAuthFailureLimit(
     if (window === undefined) {
       window = { startedAt: at, failures: 0 };
       windows.set(client, window);
+      if (windows.size > maxClients) windows.delete(windows.keys().next().value!);
     }
     window.failures++;
     reserved.set(res, window);
