@@ -129,6 +129,7 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
       metadata,
       command,
       snapshotGuard: undefined,
+      commandBudget: undefined,
     });
     result.created.push(what);
     return handled.state;
@@ -171,6 +172,7 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
     await handleCommand({
       store,
       snapshotGuard: undefined,
+      commandBudget: undefined,
       stream: originStream,
       decider: originDecider,
       metadata,

@@ -224,6 +224,19 @@ describe('in Redis: every control-plane replica shares one budget', () => {
     expect((await origin(cp, admin, tenantId, 'r-1')).status).toBe(201);
   });
 
+  it("counts a tenant's event bytes in Redis too: a take over the burst from a full bucket leaves it in debt", async () => {
+    const bytes = { ...limits, tenantEventBytes: { perMinute: 60, burst: 1_000 } };
+    const replicas = [0, 1].map(() => createAdminRateLimiter({ limits: bytes, redis, keyPrefix }));
+    await replicas[0]!.chargeTenantEventBytes('tenant-bytes-redis', 1_500);
+    await expect(replicas[1]!.chargeTenantEventBytes('tenant-bytes-redis', 10)).rejects.toMatchObject({
+      code: 'admin_rate_limited',
+      retryAfterSeconds: 510,
+    });
+    const ttl = await redis.pttl(`${keyPrefix}cp:admin-rate:tenant-bytes:tenant-bytes-redis`);
+    // Kept until the debt is repaid and the bucket full again (1,500 s), not a refill's 1,000 s.
+    expect(ttl).toBeGreaterThan(1_400_000);
+  });
+
   it('with Redis unreachable, each replica still limits in its own memory', async () => {
     const down = createRedisClient({
       url: 'redis://127.0.0.1:1',

@@ -19,11 +19,19 @@ describe('admin rate limit settings', () => {
       CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE: '0',
       CONTROL_PLANE_USER_REQUESTS_PER_MINUTE: '120',
       CONTROL_PLANE_USER_REQUESTS_BURST: '7',
+      CONTROL_PLANE_TENANT_EVENT_BYTES_PER_HOUR: '0',
     });
     expect(adminRateLimitsFromSettings(configured)).toEqual({
       tenantCommands: null,
       userRequests: { perMinute: 120, burst: 7 },
+      tenantEventBytes: null,
     });
+    const bytes = parseSettings(controlPlaneSettings, {
+      ...REQUIRED,
+      CONTROL_PLANE_TENANT_EVENT_BYTES_PER_HOUR: '3600',
+      CONTROL_PLANE_TENANT_EVENT_BYTES_BURST: '500',
+    });
+    expect(adminRateLimitsFromSettings(bytes).tenantEventBytes).toEqual({ perMinute: 60, burst: 500 });
   });
 
   it.each([
@@ -31,6 +39,8 @@ describe('admin rate limit settings', () => {
     ['CONTROL_PLANE_TENANT_COMMANDS_BURST', '0'],
     ['CONTROL_PLANE_USER_REQUESTS_PER_MINUTE', 'lots'],
     ['CONTROL_PLANE_USER_REQUESTS_BURST', '1.5'],
+    ['CONTROL_PLANE_TENANT_EVENT_BYTES_PER_HOUR', '-1'],
+    ['CONTROL_PLANE_TENANT_EVENT_BYTES_BURST', '0'],
   ])('refuses %s=%s naming it', (setting, value) => {
     expect(() => parseSettings(controlPlaneSettings, { ...REQUIRED, [setting]: value })).toThrow(
       new RegExp(setting),

@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 
 /**
- * Token buckets for the admin API's rate limits: take one token from a named bucket. In Redis when the
- * control plane has one (every replica counts together; time is the server's), else — and for each
- * call Redis fails — in this process's memory. A refused take is not recorded, so a caller over its
- * limit recovers as soon as it slows down.
+ * Token buckets for the admin API's rate limits: take tokens (one per request or command, or a
+ * command's event bytes) from a named bucket. In Redis when the control plane has one (every replica
+ * counts together; time is the server's), else — and for each call Redis fails — in this process's
+ * memory. A refused take is not recorded, so a caller over its limit recovers as soon as it slows down.
+ * A take of more than the whole burst is let through when the bucket is full and leaves it in debt
+ * (so one large command is possible, and repaid before the next).
  */
 
 export interface BucketRate {
@@ -17,17 +19,18 @@ export interface BucketRate {
 
 export interface Take {
   allowed: boolean;
-  /** When refused: milliseconds until a token is there again; else 0. */
+  /** When refused: milliseconds until the tokens asked for are there again; else 0. */
   retryAfterMs: number;
 }
 
 export interface TokenBuckets {
-  take(key: string, rate: BucketRate): Promise<Take>;
+  /** Takes `cost` tokens (default 1). */
+  take(key: string, rate: BucketRate, cost?: number): Promise<Take>;
 }
 
 const perMs = (rate: BucketRate) => rate.perMinute / 60_000;
-/** Milliseconds an idle bucket takes to be full again: after that, it is as good as absent. */
-const refillMs = (rate: BucketRate) => Math.ceil(rate.burst / perMs(rate));
+/** Milliseconds a bucket holding `tokens` takes to be full again: after that, it is as good as absent. */
+const refillMs = (rate: BucketRate, tokens = 0) => Math.ceil((rate.burst - tokens) / perMs(rate));
 
 /** Keys are authenticated ids (Clerk user ids, tenant uuids); an unusually long one is stored hashed. */
 function boundedKey(key: string): string {
@@ -37,6 +40,8 @@ function boundedKey(key: string): string {
 interface Bucket {
   tokens: number;
   updatedAt: number;
+  /** When it is full again (later than a refill after a take left it in debt). */
+  fullAt: number;
 }
 
 /**
@@ -58,23 +63,25 @@ export class MemoryTokenBuckets implements TokenBuckets {
     return this.#buckets.size;
   }
 
-  take(key: string, rate: BucketRate): Promise<Take> {
-    return Promise.resolve(this.takeNow(key, rate));
+  take(key: string, rate: BucketRate, cost = 1): Promise<Take> {
+    return Promise.resolve(this.takeNow(key, rate, cost));
   }
 
-  takeNow(rawKey: string, rate: BucketRate): Take {
+  takeNow(rawKey: string, rate: BucketRate, cost = 1): Take {
     const key = boundedKey(rawKey);
     const now = this.#now();
     const existing = this.#buckets.get(key);
     const elapsed = existing ? Math.max(0, now - existing.updatedAt) : 0;
     const tokens = existing ? Math.min(rate.burst, existing.tokens + elapsed * perMs(rate)) : rate.burst;
     this.#buckets.delete(key);
-    this.#sweep(now, rate);
-    if (tokens < 1) {
-      this.#buckets.set(key, { tokens, updatedAt: now });
-      return { allowed: false, retryAfterMs: Math.ceil((1 - tokens) / perMs(rate)) };
+    this.#sweep(now);
+    const needed = Math.min(cost, rate.burst);
+    if (tokens < needed) {
+      this.#buckets.set(key, { tokens, updatedAt: now, fullAt: now + refillMs(rate, tokens) });
+      return { allowed: false, retryAfterMs: Math.ceil((needed - tokens) / perMs(rate)) };
     }
-    this.#buckets.set(key, { tokens: tokens - 1, updatedAt: now });
+    const left = tokens - cost;
+    this.#buckets.set(key, { tokens: left, updatedAt: now, fullAt: now + refillMs(rate, left) });
     while (this.#buckets.size > this.#maxKeys) {
       const oldest = this.#buckets.keys().next().value;
       if (oldest === undefined) break;
@@ -84,24 +91,27 @@ export class MemoryTokenBuckets implements TokenBuckets {
   }
 
   /** Drops up to two buckets at the old end that have been idle long enough to be full. */
-  #sweep(now: number, rate: BucketRate): void {
+  #sweep(now: number): void {
     for (let i = 0; i < 2; i++) {
       const oldest = this.#buckets.entries().next().value;
-      if (oldest === undefined || now - oldest[1].updatedAt < refillMs(rate)) return;
+      if (oldest === undefined || now < oldest[1].fullAt) return;
       this.#buckets.delete(oldest[0]);
     }
   }
 }
 
 /**
- * KEYS[1]: the bucket (a hash: t = tokens, ts = ms of the last take). ARGV: burst, tokens per ms, idle ttl
- * ms. Returns {1, 0} when a token was taken, {0, ms until one is there} when not.
+ * KEYS[1]: the bucket (a hash: t = tokens, ts = ms of the last take). ARGV: burst, tokens per ms, cost.
+ * Returns {1, 0} when the tokens were taken, {0, ms until they are there} when not. The key expires
+ * once the bucket is full again (a second after).
  */
 const TAKE_TOKEN_LUA = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local needed = math.min(cost, burst)
 local h = redis.call('HMGET', KEYS[1], 't', 'ts')
 local tokens = tonumber(h[1])
 local ts = tonumber(h[2])
@@ -112,15 +122,16 @@ end
 local elapsed = now - ts
 if elapsed < 0 then elapsed = 0 end
 tokens = math.min(burst, tokens + elapsed * rate)
-if tokens < 1 then
-  return {0, math.ceil((1 - tokens) / rate)}
+if tokens < needed then
+  return {0, math.ceil((needed - tokens) / rate)}
 end
-redis.call('HSET', KEYS[1], 't', tostring(tokens - 1), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+tokens = tokens - cost
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
 return {1, 0}
 `;
 
-type TakeCommand = (key: string, burst: number, rate: number, ttlMs: number) => Promise<[number, number]>;
+type TakeCommand = (key: string, burst: number, rate: number, cost: number) => Promise<[number, number]>;
 const COMMAND = 'vantageedgeAdminTakeToken';
 
 /**
@@ -142,18 +153,18 @@ export class RedisTokenBuckets implements TokenBuckets {
     this.#take = command.bind(redis);
   }
 
-  async take(key: string, rate: BucketRate): Promise<Take> {
+  async take(key: string, rate: BucketRate, cost = 1): Promise<Take> {
     try {
       const [allowed, retryAfterMs] = await this.#take(
         `${this.keyPrefix}${boundedKey(key)}`,
         rate.burst,
         perMs(rate),
-        refillMs(rate) + 1_000,
+        cost,
       );
       return { allowed: allowed === 1, retryAfterMs };
     } catch (error) {
       this.onStoreError(error);
-      return this.fallback.takeNow(key, rate);
+      return this.fallback.takeNow(key, rate, cost);
     }
   }
 }

@@ -20,6 +20,22 @@ describe('MemoryTokenBuckets', () => {
     expect(buckets.takeNow('u', rate).allowed).toBe(true);
   });
 
+  it('takes a cost; one larger than the burst only from a full bucket, leaving it in debt until repaid', () => {
+    let now = 0;
+    const buckets = new MemoryTokenBuckets({ now: () => now });
+    const bytes = { perMinute: 600, burst: 100 }; // 10 a second
+    expect(buckets.takeNow('t', bytes, 60).allowed).toBe(true);
+    expect(buckets.takeNow('t', bytes, 50)).toEqual({ allowed: false, retryAfterMs: 1000 });
+    now += 6_000; // full again
+    expect(buckets.takeNow('t', bytes, 250).allowed).toBe(true);
+    // 150 in debt: even one token waits for 151.
+    expect(buckets.takeNow('t', bytes, 1)).toEqual({ allowed: false, retryAfterMs: 15_100 });
+    // Not swept as full while in debt.
+    now += 10_000;
+    for (let i = 0; i < 10; i++) buckets.takeNow(`other_${i}`, bytes);
+    expect(buckets.takeNow('t', bytes, 1)).toEqual({ allowed: false, retryAfterMs: 5_100 });
+  });
+
   it('keeps at most maxKeys buckets, least recently used out, so distinct callers cannot grow it', () => {
     let now = 0;
     const buckets = new MemoryTokenBuckets({ maxKeys: 100, now: () => now });

@@ -171,7 +171,7 @@ describe('cache purge through the admin API', () => {
     expect(generations.softTags.get('product-8')).toBe(softAt);
   });
 
-  it('a soft purge past the tenant\'s soft-purged tags bound is 422 limit_exceeded, purging and appending nothing', async () => {
+  it("a soft purge past the tenant's soft-purged tags bound is 422 limit_exceeded, purging and appending nothing", async () => {
     const { tenantId } = await createTenantWithRoute(cp, `purgesoftfull${uniqueSuffix()}`);
     const key = generationKey(keyPrefix, tenantId);
     const held = Array.from({ length: CACHE_SOFT_PURGED_TAGS_MAX }, (_, i) => [`tag:h${i}`, 1]);

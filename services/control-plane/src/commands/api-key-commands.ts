@@ -57,6 +57,7 @@ async function issue(deps: CommandDeps, ctx: CommandContext, spec: KeyToIssue): 
   const result = await handleCommand({
     store: deps.store,
     snapshotGuard: deps.snapshotGuard,
+    commandBudget: deps.commandBudget,
     stream: streamName.apiKey(apiKeyId),
     decider: apiKeyDecider,
     metadata: () => eventMetadata(deps, ctx, spec.tenant_id),
@@ -137,6 +138,7 @@ export async function rotateApiKey(
       await handleCommand({
         store: deps.store,
         snapshotGuard: deps.snapshotGuard,
+        commandBudget: deps.commandBudget,
         stream,
         decider: apiKeyDecider,
         ifMatch: ctx.ifMatch,

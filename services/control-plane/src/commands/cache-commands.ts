@@ -17,6 +17,7 @@ import {
   type CommandContext,
   type CommandDeps,
   type CommandOutcome,
+  chargeEventBytes,
   eventMetadata,
   requireAccess,
 } from './context.js';
@@ -109,6 +110,19 @@ async function purgeAndRecord(
   const { tags, soft } = selection;
   const prefixes = selection.prefixes ? [...new Set(selection.prefixes.map((p) => p.prefix))] : undefined;
   const prefixTags = selection.prefixes ? [...new Set(selection.prefixes.map((p) => p.tag))] : [];
+  const selected = {
+    ...(tags ? { tags } : {}),
+    ...(prefixes ? { prefixes } : {}),
+    ...(tags || prefixes ? { soft } : {}),
+  };
+  const metadata = eventMetadata(deps, ctx, tenantId);
+  const event = {
+    type: 'CachePurgeRequested',
+    data: { tenant_id: tenantId, route_id: routeId, ...selected },
+    metadata,
+  };
+  // Before the purge: a purge refused by the tenant's event bytes budget purges nothing either.
+  await chargeEventBytes(deps.commandBudget, [event]);
   let field = 'tags';
   try {
     // Two purges at most, each within the protocol's tags-per-message limit.
@@ -132,19 +146,7 @@ async function purgeAndRecord(
       error,
     );
   }
-  const selected = {
-    ...(tags ? { tags } : {}),
-    ...(prefixes ? { prefixes } : {}),
-    ...(tags || prefixes ? { soft } : {}),
-  };
-  const metadata = eventMetadata(deps, ctx, tenantId);
-  const appended = await deps.store.appendToStream(cacheStream(tenantId), [
-    {
-      type: 'CachePurgeRequested',
-      data: { tenant_id: tenantId, route_id: routeId, ...selected },
-      metadata,
-    },
-  ]);
+  const appended = await deps.store.appendToStream(cacheStream(tenantId), [event]);
   return {
     resource: {
       id: routeId ?? tenantId,

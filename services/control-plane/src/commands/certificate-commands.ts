@@ -129,6 +129,7 @@ export async function uploadCertificate(
     return handleCommand({
       store: deps.store,
       snapshotGuard: deps.snapshotGuard,
+      commandBudget: deps.commandBudget,
       stream: streamName.certificate(certificateId),
       decider: certificateDecider,
       metadata: () => eventMetadata(deps, ctx, body.tenant_id),

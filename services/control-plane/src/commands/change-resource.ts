@@ -25,6 +25,7 @@ export function changeResource<Data extends { tenant_id: string }, Command>(
   return handleCommand({
     store: deps.store,
     snapshotGuard: deps.snapshotGuard,
+    commandBudget: deps.commandBudget,
     stream: change.stream,
     decider: change.decider,
     ifMatch: ctx.ifMatch,

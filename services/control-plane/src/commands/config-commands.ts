@@ -272,7 +272,8 @@ function requireVersion(ifMatch: bigint | undefined, current: TenantConfig): voi
 /**
  * Runs the plan's steps on a store that keeps their events in memory (rehearsal-store.ts): throws what
  * the first refused step would, having appended nothing. The snapshot guard is left out: it measures
- * the real store's config, which holds none of the rehearsed steps.
+ * the real store's config, which holds none of the rehearsed steps. The bytes the steps appended are
+ * then charged to the tenant's event bytes budget at once, so no step is refused by it part-way.
  */
 async function rehearsePlan(
   deps: ConfigCommandDeps,
@@ -281,14 +282,22 @@ async function rehearsePlan(
   plan: ConfigPlan,
 ): Promise<void> {
   if (plan.steps.length === 0) return;
+  let bytes = 0;
   const rehearsal: ConfigCommandDeps = {
     ...deps,
     store: rehearsalStore(deps.store),
     snapshotGuard: undefined,
     // The request was counted once against the tenant's command limit, when access was granted.
-    commandBudget: undefined,
+    commandBudget: deps.commandBudget && {
+      charge: async () => {},
+      chargeEventBytes: async (_tenantId, appended) => {
+        bytes += appended;
+      },
+      prepayEventBytes: async () => {},
+    },
   };
   await executePlan(rehearsal, ctx, tenantId, plan);
+  await deps.commandBudget?.prepayEventBytes(tenantId, bytes);
 }
 
 /** POST /api/v1/tenants/:id/config/apply: make the tenant what the document says. */

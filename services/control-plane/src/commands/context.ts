@@ -1,4 +1,4 @@
-import type { EventMetadata, EventStore } from '@vantageedge/shared/event-store/port';
+import type { EventMetadata, EventStore, NewEvent } from '@vantageedge/shared/event-store/port';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import type { Authorizer } from '../auth/authorize.js';
@@ -52,15 +52,44 @@ export interface CommandDeps {
    */
   countedByPlan?: boolean | undefined;
   /**
-   * The tenant's admin command limit, given per request (absent: no limit): charged once write access
-   * to a tenant is granted, before anything is appended.
+   * The tenant's admin command limits, given per request (absent: no limit): the command is charged once
+   * write access to a tenant is granted, its events' bytes just before they are appended.
    */
   commandBudget?: CommandBudget | undefined;
 }
 
-/** Counts a command against its tenant's rate limit; throws `rate_limited` when the tenant is over it. */
+/** Counts a command against its tenant's rate limits; throws `rate_limited` when the tenant is over one. */
 export interface CommandBudget {
   charge(tenantId: string): Promise<void>;
+  /** The bytes of events about to be appended on the tenant (`eventBytes`). */
+  chargeEventBytes(tenantId: string, bytes: number): Promise<void>;
+  /**
+   * Charges now the bytes the rest of the request appends on the tenant (a config apply's steps, as
+   * rehearsed), so its steps are not charged again and none is refused part-way.
+   */
+  prepayEventBytes(tenantId: string, bytes: number): Promise<void>;
+}
+
+/** What events take in the store: their data and metadata as JSON. */
+export function eventBytes(events: readonly NewEvent[]): number {
+  let bytes = 0;
+  for (const event of events) {
+    bytes +=
+      Buffer.byteLength(JSON.stringify(event.data) ?? '') + Buffer.byteLength(JSON.stringify(event.metadata));
+  }
+  return bytes;
+}
+
+/**
+ * Charges events about to be appended to their tenant's event bytes budget. Events of no tenant yet
+ * (a tenant's creation, by a platform admin) are not charged.
+ */
+export async function chargeEventBytes(
+  budget: CommandBudget | undefined,
+  events: readonly NewEvent[],
+): Promise<void> {
+  const tenantId = events[0]?.metadata.tenant_id;
+  if (budget && tenantId) await budget.chargeEventBytes(tenantId, eventBytes(events));
 }
 
 /** Who asks, within which request, under which precondition. */

@@ -90,6 +90,7 @@ async function run(
     return await handleCommand({
       store: deps.store,
       snapshotGuard: deps.snapshotGuard,
+      commandBudget: deps.commandBudget,
       stream: streamName.tenant(tenantId),
       decider: tenantDomainsDecider,
       ifMatch: ctx.ifMatch,

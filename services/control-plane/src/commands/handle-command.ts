@@ -9,6 +9,7 @@ import {
 } from '@vantageedge/shared/event-store/port';
 import type { Decider } from '../domain/decision.js';
 import { conflict, DomainError, preconditionFailed } from '../domain/errors.js';
+import { type CommandBudget, chargeEventBytes } from './context.js';
 import type { SnapshotGuard } from './snapshot-guard.js';
 
 export interface HandledCommand<State> {
@@ -41,6 +42,11 @@ export interface HandleOptions<State, Command> {
    * `deps.snapshotGuard`; absent (the demo seed, tests of deciders): not checked.
    */
   snapshotGuard: SnapshotGuard | undefined;
+  /**
+   * The request's budget (`deps.commandBudget`, every command passes it): the events' bytes are charged
+   * to their tenant once the snapshot guard let them through, before they are appended.
+   */
+  commandBudget: CommandBudget | undefined;
 }
 
 export function fold<State>(
@@ -116,11 +122,13 @@ export async function handleCommand<State, Command>(
     }
     const metadata = options.metadata(state);
     const newEvents = decision.events.map((event) => ({ ...event, metadata }));
-    const append = () =>
-      store.appendToStream(stream, newEvents, {
+    const append = async () => {
+      await chargeEventBytes(options.commandBudget, newEvents);
+      return store.appendToStream(stream, newEvents, {
         expectedRevision: streamRevision ?? 'no_stream',
         ...(decision.reservations ? { reservations: decision.reservations } : {}),
       });
+    };
     let result: AppendResult;
     try {
       result = options.snapshotGuard ? await options.snapshotGuard.guard(newEvents, append) : await append();

@@ -42,6 +42,7 @@ export async function createOrigin(
     return handleCommand({
       store: deps.store,
       snapshotGuard: deps.snapshotGuard,
+      commandBudget: deps.commandBudget,
       stream: streamName.origin(originId),
       decider: originDecider,
       metadata: () => eventMetadata(deps, ctx, body.tenant_id),

@@ -55,6 +55,7 @@ export async function restoreOrigin(
   const result = await handleCommand({
     store: deps.store,
     snapshotGuard: deps.snapshotGuard,
+    commandBudget: deps.commandBudget,
     stream: streamName.origin(origin.origin_id),
     decider: restoreOriginDecider,
     metadata: () => eventMetadata(deps, ctx, origin.tenant_id),
@@ -74,6 +75,7 @@ export async function restoreRoute(
   const result = await handleCommand({
     store: deps.store,
     snapshotGuard: deps.snapshotGuard,
+    commandBudget: deps.commandBudget,
     stream: streamName.route(route.route_id),
     decider: restoreRouteDecider,
     metadata: () => eventMetadata(deps, ctx, route.tenant_id),

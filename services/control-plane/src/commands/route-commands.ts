@@ -43,6 +43,7 @@ export async function createRoute(
     const result = await handleCommand({
       store: deps.store,
       snapshotGuard: deps.snapshotGuard,
+      commandBudget: deps.commandBudget,
       stream: streamName.route(routeId),
       decider: routeDecider,
       metadata: () => eventMetadata(deps, ctx, tenant_id),

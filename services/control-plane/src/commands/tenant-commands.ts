@@ -52,6 +52,7 @@ export async function createTenant(
   const result = await handleCommand({
     store: deps.store,
     snapshotGuard: deps.snapshotGuard,
+    commandBudget: deps.commandBudget,
     stream: streamName.tenant(tenantId),
     decider: tenantDecider,
     metadata: () => eventMetadata(deps, ctx, tenantId),
@@ -82,6 +83,7 @@ export async function updateTenant(
   const result = await handleCommand({
     store: deps.store,
     snapshotGuard: deps.snapshotGuard,
+    commandBudget: deps.commandBudget,
     stream: streamName.tenant(tenantId),
     decider: tenantDecider,
     ifMatch: ctx.ifMatch,
@@ -129,6 +131,7 @@ export async function deleteTenant(
   const result = await handleCommand({
     store: deps.store,
     snapshotGuard: deps.snapshotGuard,
+    commandBudget: deps.commandBudget,
     stream: streamName.tenant(tenantId),
     decider: tenantDomainsDecider,
     ifMatch: ctx.ifMatch,

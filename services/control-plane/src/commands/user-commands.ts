@@ -62,6 +62,7 @@ function onTenant(
   return handleCommand({
     store: deps.store,
     snapshotGuard: deps.snapshotGuard,
+    commandBudget: deps.commandBudget,
     stream: streamName.tenant(tenantId),
     decider: tenantDecider,
     ifMatch: ctx.ifMatch,
