@@ -131,6 +131,9 @@ export class MemoryCacheStore implements CacheStore {
       this.#announce(message);
       return Promise.resolve(message);
     }
+    // As the Redis store: the tagged entries are gone, and so are their soft purges.
+    const softTags = this.#generations.get(tenantId)?.softTags;
+    for (const tag of tags) softTags?.delete(tag);
     const keyspace = tenantKeyspace('', tenantId);
     const wanted = new Set(tags);
     for (const [key, slot] of [...this.#slots.entries()]) {
@@ -166,8 +169,10 @@ export class MemoryCacheStore implements CacheStore {
     }
     const field = generationField(target);
     let bumped: number;
-    if (field === TENANT_GENERATION_FIELD) bumped = ++known.tenant;
-    else {
+    if (field === TENANT_GENERATION_FIELD) {
+      bumped = ++known.tenant;
+      known.softTags.clear();
+    } else {
       bumped = (known.routes.get(field) ?? 0) + 1;
       known.routes.set(field, bumped);
     }

@@ -115,5 +115,27 @@ export function describePurgeProtocol(name: string, target: () => PurgeProtocolT
       await client.hincrby(generationKey(prefix, tenantId), generationField({ kind: 'tenant', tenantId }), 1);
       expect(await eventually(async () => (await outcome(cache, policy)) === 'MISS')).toBe(true);
     });
+
+    // Regression: a replica kept every soft-purged tag it ever saw (its refresh merged them back), so a
+    // tenant soft-purging new tags and hard-purging them again grew every replica's heap without bound.
+    it('a replica holds the soft-purged tags the store holds: hard purges and tenant purges forget them', async () => {
+      const tenantId = randomUUID();
+      const cache = await replica('soft-tags', 50);
+      await cache.prepareTenant(tenantId);
+      const purger = createRedisCachePurger(target().client, target().prefix);
+      const held = (count: number) => eventually(async () => cache.softPurgedTagCount(tenantId) === count);
+      await purger.purgeTags(tenantId, ['a', 'b', 'c'], { soft: true });
+      expect(await held(3)).toBe(true);
+      await purger.purgeTags(tenantId, ['a', 'b']);
+      expect(await held(1)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // a few refreshes of the generations
+      expect(cache.softPurgedTagCount(tenantId)).toBe(1);
+      const late = await replica('soft-tags-late');
+      await late.prepareTenant(tenantId);
+      expect(late.softPurgedTagCount(tenantId)).toBe(1);
+      await purger.purgeTenant(tenantId);
+      for (const replicaCache of [cache, late])
+        expect(await eventually(async () => replicaCache.softPurgedTagCount(tenantId) === 0)).toBe(true);
+    });
   });
 }

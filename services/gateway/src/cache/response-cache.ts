@@ -226,6 +226,11 @@ export interface ResponseCache {
     tags: readonly string[],
     options?: { soft?: boolean | undefined },
   ): Promise<void>;
+  /**
+   * The soft-purged tags this replica holds for the tenant: as many as the shared store does (a hard
+   * purge of a tag or of the tenant forgets them), never more.
+   */
+  softPurgedTagCount(tenantId: string): number;
   close(): Promise<void>;
 }
 
@@ -415,8 +420,30 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     else l1.deleteMatching(tenantPrefix, `:${routeId}:`);
   };
 
+  /**
+   * Soft purges that arrived while a load of the tenant's generations ran (one map per load): merged
+   * into what it loaded, which may have been read before them. The soft-purged tags known before the
+   * load are not: the store's are the ones still in force (its hard purges forget tags), and a replica
+   * keeping every tag it ever saw grew without bound under a tenant's soft-then-hard purge cycles.
+   */
+  const softDuringLoads = new Map<string, Set<Map<string, number>>>();
+
   const loadGenerations = async (tenantId: string): Promise<void> => {
-    const loaded = await shared.generations(tenantId);
+    const arrived = new Map<string, number>();
+    let watching = softDuringLoads.get(tenantId);
+    if (watching === undefined) {
+      watching = new Set();
+      softDuringLoads.set(tenantId, watching);
+    }
+    watching.add(arrived);
+    let loaded: PurgeGenerations;
+    try {
+      loaded = await shared.generations(tenantId);
+    } finally {
+      watching.delete(arrived);
+      if (watching.size === 0) softDuringLoads.delete(tenantId);
+    }
+    for (const [tag, at] of arrived) loaded.softTags.set(tag, Math.max(at, loaded.softTags.get(tag) ?? 0));
     const known = generations.get(tenantId);
     // Never go back: a purge message may have arrived while loading.
     if (known) {
@@ -427,8 +454,6 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       loaded.tenant = Math.max(loaded.tenant, known.tenant);
       for (const [route, generation] of known.routes)
         loaded.routes.set(route, Math.max(generation, loaded.routes.get(route) ?? 0));
-      for (const [tag, at] of known.softTags)
-        loaded.softTags.set(tag, Math.max(at, loaded.softTags.get(tag) ?? 0));
     }
     generations.set(tenantId, loaded);
   };
@@ -463,18 +488,27 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       return;
     }
     if (message.kind === 'tags') {
-      if (message.softAt === undefined) {
+      const holders = [...(softDuringLoads.get(message.tenantId) ?? [])];
+      const softTags = generations.get(message.tenantId)?.softTags;
+      if (softTags !== undefined) holders.push(softTags);
+      const softAt = message.softAt;
+      if (softAt === undefined) {
         l1.deleteTagged(tenantKeyspace('', message.tenantId), message.tags);
+        // Its entries are gone: the store forgot its soft purge too.
+        for (const holder of holders) for (const tag of message.tags) holder.delete(tag);
         return;
       }
-      const softTags = generations.get(message.tenantId)?.softTags;
-      for (const tag of message.tags) softTags?.set(tag, Math.max(message.softAt, softTags.get(tag) ?? 0));
+      for (const holder of holders)
+        for (const tag of message.tags) holder.set(tag, Math.max(softAt, holder.get(tag) ?? 0));
       return;
     }
     const known = generations.get(message.tenantId);
     if (!known) return;
     if (message.kind === 'tenant') {
       known.tenant = Math.max(known.tenant, message.generation);
+      // Every entry stored before it is unreachable: the store forgot the soft purges too.
+      known.softTags.clear();
+      for (const arrived of softDuringLoads.get(message.tenantId) ?? []) arrived.clear();
       dropFromL1(message.tenantId);
     } else {
       known.routes.set(message.routeId, Math.max(known.routes.get(message.routeId) ?? 0, message.generation));
@@ -1199,6 +1233,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       await prepareTenant(tenantId);
       applyPurge(await shared.purgeTagged({ kind: 'tags', tenantId, tags, soft: options?.soft }));
     },
+    softPurgedTagCount: (tenantId) => generations.get(tenantId)?.softTags.size ?? 0,
     async close() {
       if (refreshTimer) clearInterval(refreshTimer);
       for (const key of [...flights.keys()]) finishFlight(key, null);
