@@ -66,7 +66,11 @@ export function controlPlaneAppFromSettings(
   const certificateKeyRing = keyRingFromSettings(settings);
   const purger =
     cachePurger ?? (redis ? createRedisCachePurger(redis, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined);
-  const quotas = quotaStore ?? (redis ? new RedisQuotaStore(redis) : undefined);
+  const quotas =
+    quotaStore ??
+    (redis
+      ? new RedisQuotaStore(redis, { tenantMaxKeys: settings.GATEWAY_QUOTA_TENANT_MAX_KEYS })
+      : undefined);
   useTenantFoldCache(store, createTenantFoldCache({ maxBytes: settings.CONTROL_PLANE_CONFIG_CACHE_BYTES }));
   useConfigReadBudget(
     store,

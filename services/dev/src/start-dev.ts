@@ -196,7 +196,9 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     const usageBatches = redis
       ? new RedisUsageBatchStore(redis, gwConfig.GATEWAY_REDIS_KEY_PREFIX)
       : new InMemoryUsageBatchStore();
-    const quotaStore = redis ? new RedisQuotaStore(redis) : new InMemoryQuotaStore();
+    const quotaStore = redis
+      ? new RedisQuotaStore(redis, { tenantMaxKeys: gwConfig.GATEWAY_QUOTA_TENANT_MAX_KEYS })
+      : new InMemoryQuotaStore();
     const usageFlusher = startUsageFlusher({ pool, batches: usageBatches, logger });
     closers.push([
       'usage flusher',

@@ -101,7 +101,11 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   });
   const cacheStage = createCacheStage(responseCache, { encodedSlashes: config.GATEWAY_ENCODED_SLASHES });
   const quotaStage = createQuotaStage({
-    store: options.quotaStore ?? (redis ? new RedisQuotaStore(redis) : new InMemoryQuotaStore()),
+    store:
+      options.quotaStore ??
+      (redis
+        ? new RedisQuotaStore(redis, { tenantMaxKeys: config.GATEWAY_QUOTA_TENANT_MAX_KEYS })
+        : new InMemoryQuotaStore()),
     keyPrefix,
     logger,
     registry,

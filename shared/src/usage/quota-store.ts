@@ -14,11 +14,21 @@ export interface QuotaStore {
   read(windows: readonly QuotaWindow[]): Promise<number[]>;
 }
 
+/** API keys with counters of their own per tenant and period (see quota-windows.ts). */
+export const DEFAULT_QUOTA_TENANT_MAX_KEYS = 10_000;
+
+export interface RedisQuotaStoreOptions {
+  /** GATEWAY_QUOTA_TENANT_MAX_KEYS: the same value on every gateway and the control plane. */
+  tenantMaxKeys?: number;
+}
+
 export class RedisQuotaStore implements QuotaStore {
   private readonly redis: RedisClient;
+  private readonly tenantMaxKeys: number;
 
-  constructor(redis: RedisClient) {
+  constructor(redis: RedisClient, options: RedisQuotaStoreOptions = {}) {
     this.redis = redis;
+    this.tenantMaxKeys = options.tenantMaxKeys ?? DEFAULT_QUOTA_TENANT_MAX_KEYS;
     if (!('consumeQuota' in redis)) {
       redis.defineCommand('consumeQuota', { lua: CONSUME_QUOTA_SCRIPT });
     }
@@ -30,18 +40,33 @@ export class RedisQuotaStore implements QuotaStore {
     )['consumeQuota'] as (...args: Array<string | number>) => Promise<unknown>;
     const reply = await run.call(
       this.redis,
-      windows.length,
+      windows.length * 3,
       ...windows.map((window) => window.key),
+      ...windows.map((window) => window.ledger?.key ?? window.key),
+      ...windows.map((window) => window.ledger?.overflowKey ?? window.key),
       ...windows.map((window) => window.limit),
       ...windows.map(counterExpiry),
+      ...windows.map((window) => window.ledger?.member ?? ''),
+      this.tenantMaxKeys,
     );
     return parseQuotaReply(reply);
   }
 
+  /** A key's own counter, or the overflow counter when the key had no room in the ledger. */
   async read(windows: readonly QuotaWindow[]): Promise<number[]> {
-    if (windows.length === 0) return [];
-    const values = await Promise.all(windows.map((window) => this.redis.get(window.key)));
-    return values.map((value) => Number(value ?? 0));
+    return Promise.all(windows.map((window) => this.readOne(window)));
+  }
+
+  private async readOne(window: QuotaWindow): Promise<number> {
+    const own = await this.redis.get(window.key);
+    const { ledger } = window;
+    if (own !== null || ledger === undefined) return Number(own ?? 0);
+    const [member, size] = await Promise.all([
+      this.redis.sismember(ledger.key, ledger.member),
+      this.redis.scard(ledger.key),
+    ]);
+    if (member === 1 || size < this.tenantMaxKeys) return 0;
+    return Number((await this.redis.get(ledger.overflowKey)) ?? 0);
   }
 }
 

@@ -9,6 +9,11 @@ import type { QuotaPolicy } from '../domain/gateway-config.js';
  * (`<prefix>q:{<tenant_id>}:key:<api_key_id>:day:20261127`), so a new period starts at zero by itself;
  * the key expires a day after its period ends. Every key of a tenant has the `{tenant_id}` hash tag:
  * one script touches them together, also on Redis Cluster.
+ *
+ * A tenant's admins can create and revoke keys faster than their counters expire, so the API keys
+ * with counters of their own are bounded per tenant and period: a ledger (`…:keys:day:20261127`, a set
+ * of key ids) admits at most `tenantMaxKeys`; a key past it counts on the period's shared overflow
+ * counter (`…:key:*:day:20261127`) — still refused at its limit, never unmetered, never reset.
  */
 
 export type QuotaPeriod = 'day' | 'month';
@@ -23,6 +28,17 @@ export interface QuotaWindow {
   key: string;
   /** Milliseconds since the epoch when the period ends (the next starts at zero). */
   resetsAt: number;
+  /** An API key's window: the tenant's ledger of keys with counters this period (see above). */
+  ledger?: KeyLedger;
+}
+
+export interface KeyLedger {
+  /** The set of key ids with a counter of their own in this period. */
+  key: string;
+  /** The counter of the keys past the ledger's bound. */
+  overflowKey: string;
+  /** This key's id. */
+  member: string;
 }
 
 const DAY_MS = 86_400_000;
@@ -76,6 +92,21 @@ export function quotaWindows(
       limit,
       key: quotaCounterKey(keyPrefix, tenantId, subject, period, bounds.label),
       resetsAt: bounds.end,
+      ...(subject.kind === 'api_key'
+        ? {
+            ledger: {
+              key: `${keyPrefix}q:{${tenantId}}:keys:${period}:${bounds.label}`,
+              overflowKey: quotaCounterKey(
+                keyPrefix,
+                tenantId,
+                { kind: 'api_key', id: '*' },
+                period,
+                bounds.label,
+              ),
+              member: subject.id,
+            },
+          }
+        : {}),
     });
   };
   add('day', quota.requests_per_day);
@@ -84,20 +115,41 @@ export function quotaWindows(
 }
 
 /**
- * KEYS: the windows' counters. ARGV: each window's limit, then each window's expiry (ms epoch).
- * If any counter has reached its limit, nothing is counted: returns {0, index (1-based) of the first
- * full window, its count}. Otherwise every counter goes up by one: returns {1, count1, count2, …}.
+ * KEYS: per window its counter, then per window its ledger and its overflow counter (the counter
+ * itself for a tenant's window). ARGV: per window its limit, then its expiry (ms epoch), then its
+ * ledger member ('' for a tenant's window); last, the most keys a ledger admits.
+ * A key's counter that is not there and not in the ledger is created only while the ledger has room;
+ * else the key counts on the overflow counter. If any counter has reached its limit, nothing is
+ * counted (and nothing created): returns {0, index (1-based) of the first full window, its count}.
+ * Otherwise every counter goes up by one: returns {1, count1, count2, …}.
  */
 export const CONSUME_QUOTA_SCRIPT = `
-local n = #KEYS
+local n = #KEYS / 3
+local max_keys = tonumber(ARGV[3 * n + 1])
+local counters = {}
+local joins = {}
 for i = 1, n do
-  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  counters[i] = KEYS[i]
+  local value = redis.call('GET', KEYS[i])
+  local member = ARGV[2 * n + i]
+  if value == false and member ~= '' and redis.call('SISMEMBER', KEYS[n + i], member) == 0 then
+    if redis.call('SCARD', KEYS[n + i]) < max_keys then
+      joins[i] = true
+    else
+      counters[i] = KEYS[2 * n + i]
+      value = redis.call('GET', counters[i])
+    end
+  end
+  local used = tonumber(value or '0')
   if used >= tonumber(ARGV[i]) then return {0, i, used} end
 end
 local out = {1}
 for i = 1, n do
-  local used = redis.call('INCR', KEYS[i])
-  if used == 1 then redis.call('PEXPIREAT', KEYS[i], ARGV[n + i]) end
+  local used = redis.call('INCR', counters[i])
+  if used == 1 then redis.call('PEXPIREAT', counters[i], ARGV[n + i]) end
+  if joins[i] and redis.call('SADD', KEYS[n + i], ARGV[2 * n + i]) == 1 then
+    redis.call('PEXPIREAT', KEYS[n + i], ARGV[n + i])
+  end
   out[i + 1] = used
 end
 return out
