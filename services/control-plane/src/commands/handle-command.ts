@@ -50,10 +50,11 @@ export interface HandleOptions<State, Command> {
 }
 
 export function fold<State>(
-  decider: Pick<Decider<State, never>, 'initialState' | 'evolve'>,
+  decider: Pick<Decider<State, never>, 'initialState' | 'evolve' | 'evolveAll'>,
   events: readonly RecordedEvent[],
   initial: State = decider.initialState(),
 ): State {
+  if (decider.evolveAll) return decider.evolveAll(initial, events.filter(isControlPlaneEvent));
   let state = initial;
   for (const event of events) if (isControlPlaneEvent(event)) state = decider.evolve(state, event);
   return state;

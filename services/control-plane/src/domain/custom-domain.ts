@@ -235,8 +235,29 @@ function evolve(state: TenantDomains, event: FoldableEvent): TenantDomains {
   }
 }
 
+const DOMAIN_EVENTS: ReadonlySet<string> = new Set([
+  'CustomDomainCreated',
+  'CustomDomainVerified',
+  'CustomDomainDeleted',
+]);
+
+/**
+ * The tenant's own events folded at once (tenantDecider.evolveAll: its members copied once). Neither
+ * part reads the other, so the domains' events and the tenant's are folded apart, each in order.
+ */
+function evolveAll(state: TenantDomains, events: readonly FoldableEvent[]): TenantDomains {
+  let next = state;
+  const tenantEvents: FoldableEvent[] = [];
+  for (const event of events) {
+    if (DOMAIN_EVENTS.has(event.type)) next = evolve(next, event);
+    else tenantEvents.push(event);
+  }
+  return { ...next, tenant: tenantDecider.evolveAll(next.tenant, tenantEvents) };
+}
+
 export const tenantDomainsDecider: Decider<TenantDomains, CustomDomainCommand> = {
   initialState: () => ({ tenant: tenantDecider.initialState(), domains: new Map() }),
   evolve,
+  evolveAll,
   decide,
 };

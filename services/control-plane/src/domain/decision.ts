@@ -37,6 +37,11 @@ export type Lifecycle<Data> =
 export interface Decider<State, Command> {
   initialState: () => State;
   evolve: (state: State, event: FoldableEvent) => State;
+  /**
+   * `evolve` over several events at once (the same state), for a decider whose `evolve` copies a
+   * collection that grows with the stream: a fold then copies it once, not once per event.
+   */
+  evolveAll?: (state: State, events: readonly FoldableEvent[]) => State;
   decide: (command: Command, state: State) => Decision;
 }
 

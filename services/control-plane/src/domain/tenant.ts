@@ -187,32 +187,49 @@ const evolveTenant = lifecycleEvolve<TenantState>({
   deleted: 'TenantDeleted',
 });
 
-function evolve(state: Tenant, event: FoldableEvent): Tenant {
-  switch (event.type) {
-    case 'UserCreated':
-    case 'UserRoleChanged':
-    case 'UserDeleted': {
-      const userId = event.data.user_id;
-      const current = member(state, userId);
-      const byId = new Map(state.members.byId);
-      // Folded without its earlier stream (commands/legacy-user-streams.ts), a user added before users
-      // moved here first appears changed; the event carries the user's whole state.
-      let next = userDecider.evolve(current, event);
-      if (current.status === 'absent' && event.type === 'UserRoleChanged') {
-        const { changed_fields: _, ...user } = event.data;
-        next = userDecider.evolve(current, { ...event, type: 'UserCreated', data: user });
-      }
-      byId.set(userId, next);
-      return { ...state, members: { ...state.members, byId } };
-    }
-    default:
-      return { ...evolveTenant(state, event), members: state.members };
+type MemberEvent = Extract<FoldableEvent, { type: 'UserCreated' | 'UserRoleChanged' | 'UserDeleted' }>;
+
+const isMemberEvent = (event: FoldableEvent): event is MemberEvent =>
+  event.type === 'UserCreated' || event.type === 'UserRoleChanged' || event.type === 'UserDeleted';
+
+/** Applies a member's event to `byId` (a copy the caller owns). */
+function evolveMember(byId: Map<string, User>, event: MemberEvent): void {
+  const userId = event.data.user_id;
+  const current = byId.get(userId) ?? { status: 'absent' };
+  // Folded without its earlier stream (commands/legacy-user-streams.ts), a user added before users
+  // moved here first appears changed; the event carries the user's whole state.
+  let next = userDecider.evolve(current, event);
+  if (current.status === 'absent' && event.type === 'UserRoleChanged') {
+    const { changed_fields: _, ...user } = event.data;
+    next = userDecider.evolve(current, { ...event, type: 'UserCreated', data: user });
   }
+  byId.set(userId, next);
 }
 
-export const tenantDecider: Decider<Tenant, TenantCommand> = {
+function evolve(state: Tenant, event: FoldableEvent): Tenant {
+  return evolveAll(state, [event]);
+}
+
+/** The members are copied once for all the events (once per event made folding n members O(n²)). */
+function evolveAll(state: Tenant, events: readonly FoldableEvent[]): Tenant {
+  let next = state;
+  let byId: Map<string, User> | undefined;
+  for (const event of events) {
+    if (isMemberEvent(event)) {
+      byId ??= new Map(state.members.byId);
+      evolveMember(byId, event);
+    } else {
+      next = { ...evolveTenant(next, event), members: next.members };
+    }
+  }
+  return byId === undefined ? next : { ...next, members: { ...next.members, byId } };
+}
+
+export const tenantDecider: Decider<Tenant, TenantCommand> &
+  Pick<Required<Decider<Tenant, never>>, 'evolveAll'> = {
   initialState: () => ({ status: 'absent', members: NO_MEMBERS }),
   evolve,
+  evolveAll,
   decide,
 };
 
