@@ -156,7 +156,11 @@ export function purgeMessageFor(target: PurgeTarget, bumped: number): CachePurge
 export interface CachePurger {
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
-  /** Drops every cached response of the tenant whose origin tagged it with one of `tags`. */
+  /**
+   * Drops every cached response of the tenant whose origin tagged it with one of `tags` (at most
+   * CACHE_TAGS_MAX). A soft purge marks them stale instead, and takes any number of tags: all of them
+   * are soft-purged, or none (SoftPurgedTagsFull).
+   */
   purgeTags(
     tenantId: string,
     tags: readonly string[],

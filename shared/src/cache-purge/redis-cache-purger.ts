@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/client.js';
 import {
   CACHE_SOFT_PURGED_TAGS_MAX,
+  CACHE_TAGS_MAX,
   type CachePurgeMessage,
   type CachePurger,
   encodePurgeMessage,
@@ -86,22 +87,30 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     await redis.publish(channel, encodePurgeMessage(message));
     return message;
   };
+  /**
+   * Records a soft purge of all `tags` at once, or of none when they would take the tenant past
+   * CACHE_SOFT_PURGED_TAGS_MAX (a tag named twice counts once); returns when.
+   */
+  const recordSoftPurge = async (tenantId: string, tags: readonly string[]): Promise<number> => {
+    // Kept in the generation hash (no TTL, never evicted): replicas load it with the generations.
+    const softAt = Date.now();
+    const fields = [...new Set(tags)].map((tag) => `${SOFT_TAG_FIELD_PREFIX}${tag}`);
+    const held = await softPurge(
+      generationKey(keyPrefix, tenantId),
+      CACHE_SOFT_PURGED_TAGS_MAX,
+      softAt,
+      ...fields,
+    );
+    if (held >= 0) throw new SoftPurgedTagsFull(held);
+    return softAt;
+  };
+  const publishSoftPurge = async (tenantId: string, tags: readonly string[], softAt: number) => {
+    const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
+    await redis.publish(channel, encodePurgeMessage(message));
+    return message;
+  };
   const purgeTagged = async ({ tenantId, tags, soft }: TagPurgeTarget): Promise<CachePurgeMessage> => {
-    if (soft) {
-      // Kept in the generation hash (no TTL, never evicted): replicas load it with the generations.
-      const softAt = Date.now();
-      const fields = tags.map((tag) => `${SOFT_TAG_FIELD_PREFIX}${tag}`);
-      const held = await softPurge(
-        generationKey(keyPrefix, tenantId),
-        CACHE_SOFT_PURGED_TAGS_MAX,
-        softAt,
-        ...fields,
-      );
-      if (held >= 0) throw new SoftPurgedTagsFull(held);
-      const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
-      await redis.publish(channel, encodePurgeMessage(message));
-      return message;
-    }
+    if (soft) return publishSoftPurge(tenantId, tags, await recordSoftPurge(tenantId, tags));
     for (const tag of tags) {
       const index = tagIndexKey(keyPrefix, tenantId, tag);
       const keys = await redis.smembers(index);
@@ -121,7 +130,14 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     purge,
     purgeTagged,
     async purgeTags(tenantId, tags, options) {
-      await purgeTagged({ kind: 'tags', tenantId, tags, soft: options?.soft });
+      if (!options?.soft) {
+        await purgeTagged({ kind: 'tags', tenantId, tags });
+        return;
+      }
+      // Recorded at once, announced within the protocol's tags-per-message limit.
+      const softAt = await recordSoftPurge(tenantId, tags);
+      for (let start = 0; start < tags.length; start += CACHE_TAGS_MAX)
+        await publishSoftPurge(tenantId, tags.slice(start, start + CACHE_TAGS_MAX), softAt);
     },
     async purgeRoute(tenantId, routeId) {
       await purge({ kind: 'route', tenantId, routeId });

@@ -189,6 +189,34 @@ describe('cache purge through the admin API', () => {
     expect((await cp.allEvents()).length).toBe(before);
   });
 
+  it('a soft purge of tags and prefixes refused by the soft-purged tags bound soft-purges neither', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgesoftboth${uniqueSuffix()}`);
+    const key = generationKey(keyPrefix, tenantId);
+    const held = Array.from({ length: CACHE_SOFT_PURGED_TAGS_MAX - 1 }, (_, i) => [`tag:h${i}`, 1]);
+    await purgerRedis.hset(key, Object.fromEntries(held));
+    const before = (await cp.allEvents()).length;
+    const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {
+      body: { tags: ['fresh'], prefixes: ['/products'], soft: true },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(422);
+    expect(json(response)['error']).toMatchObject({ code: 'limit_exceeded' });
+    expect(await purgerRedis.hexists(key, 'tag:fresh')).toBe(0);
+    expect(await purgerRedis.hlen(key)).toBe(CACHE_SOFT_PURGED_TAGS_MAX - 1);
+    expect((await cp.allEvents()).length).toBe(before);
+  });
+
+  it('a soft purge naming a tag twice counts it once against the soft-purged tags bound', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgesofttwice${uniqueSuffix()}`);
+    const key = generationKey(keyPrefix, tenantId);
+    const held = Array.from({ length: CACHE_SOFT_PURGED_TAGS_MAX - 1 }, (_, i) => [`tag:h${i}`, 1]);
+    await purgerRedis.hset(key, Object.fromEntries(held));
+    const response = await cp.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, {
+      body: { tags: ['fresh', 'fresh'], soft: true },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect(await purgerRedis.hexists(key, 'tag:fresh')).toBe(1);
+  });
+
   it('refuses malformed tag lists with 400 and the field, appending nothing', async () => {
     const { tenantId } = await createTenantWithRoute(cp, `purgebad${uniqueSuffix()}`);
     const before = (await cp.allEvents()).length;

@@ -125,11 +125,17 @@ async function purgeAndRecord(
   await chargeEventBytes(deps.commandBudget, [event]);
   let field = 'tags';
   try {
-    // Two purges at most, each within the protocol's tags-per-message limit.
     if (tags || prefixes) {
-      if (tags) await purger.purgeTags(tenantId, tags, { soft });
-      field = 'prefixes';
-      if (prefixTags.length > 0) await purger.purgeTags(tenantId, prefixTags, { soft });
+      if (soft) {
+        // One soft purge: refused by the soft-purged tags bound, it marks neither tags nor prefixes.
+        if (!tags) field = 'prefixes';
+        await purger.purgeTags(tenantId, [...(tags ?? []), ...prefixTags], { soft });
+      } else {
+        // Two purges at most, each within the protocol's tags-per-message limit.
+        if (tags) await purger.purgeTags(tenantId, tags);
+        field = 'prefixes';
+        if (prefixTags.length > 0) await purger.purgeTags(tenantId, prefixTags);
+      }
     } else if (routeId) await purger.purgeRoute(tenantId, routeId);
     else await purger.purgeTenant(tenantId);
   } catch (error) {

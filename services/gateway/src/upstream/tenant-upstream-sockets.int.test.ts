@@ -1,5 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { startStalledConnectTarget } from '@vantageedge/shared/testing/stalled-connect-target';
 import { buildConnector, Pool, request } from 'undici';
@@ -116,5 +117,15 @@ describe('a tenant’s upstream sockets', () => {
       await Promise.all(pools.splice(0).map((pool) => pool.destroy()));
       await stalled.close();
     }
+  });
+
+  it('keeps counting a socket opened after closing the tenant’s last idle one (a limit of 1)', async () => {
+    const sockets = new TenantUpstreamSockets(1);
+    for (let target = 0; target < 3; target += 1) {
+      await get(poolOf(sockets, 'a'), '/');
+      await delay(20); // undici unrefs the socket (it turns idle) once the response has ended
+      expect(sockets.openOf('a')).toBe(1);
+    }
+    await eventually('only the newest socket is open', () => open.size === 1, 2_000);
   });
 });

@@ -102,6 +102,8 @@ export class TenantUpstreamSockets {
     }
     if (tenant.open >= this.ceiling) return undefined;
     tenant.open++;
+    // Closing its last idle socket (a limit of 1) forgot the tenant: the socket opening counts in the entry.
+    this.#tenants.set(tenantId, tenant);
     return tenant;
   }
 
