@@ -17,7 +17,7 @@ import { developmentSecretProblems } from '@vantageedge/shared/settings/developm
 import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { rolloutSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
-import { DEFAULT_QUOTA_TENANT_MAX_KEYS } from '@vantageedge/shared/usage/quota-store';
+import { quotaStoreSettings } from '@vantageedge/shared/usage/quota-store';
 import { z } from 'zod';
 import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js';
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './auth/auth-failure-limiter.js';
@@ -41,17 +41,7 @@ export const controlPlaneSettings = {
    * rate limits' keys live under it too (`<prefix>cp:admin-rate:…`).
    */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
-  /**
-   * The most API keys of one tenant with quota counters of their own per period (day, month) in the
-   * shared Redis; past it, a key counts on the period's shared overflow counter. The gateways' value,
-   * so a key's GET reads the counter they count it on.
-   */
-  GATEWAY_QUOTA_TENANT_MAX_KEYS: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(10_000_000)
-    .default(DEFAULT_QUOTA_TENANT_MAX_KEYS),
+  ...quotaStoreSettings,
   CONTROL_PLANE_PORT: port.default(8080),
   CONTROL_PLANE_HOST: z.string().min(1).default('0.0.0.0'),
   /** A request head not complete in time is answered 408 and its connection closed (slow-loris clients). */

@@ -17,7 +17,7 @@ import {
 import { developmentSecretProblems } from '@vantageedge/shared/settings/development-secrets';
 import { parseSettings, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
-import { DEFAULT_QUOTA_TENANT_MAX_KEYS } from '@vantageedge/shared/usage/quota-store';
+import { quotaStoreSettings } from '@vantageedge/shared/usage/quota-store';
 import { z } from 'zod';
 import { TENANT_TOKEN_CACHE_SHARE } from './auth/token-cache.js';
 import { DEFAULT_TENANT_MAX_LIMIT_KEYS } from './ratelimit/redis-limit-store.js';
@@ -138,17 +138,7 @@ export const gatewaySettings = {
     .min(1)
     .max(100_000_000)
     .default(DEFAULT_TENANT_MAX_LIMIT_KEYS),
-  /**
-   * The most API keys of one tenant with quota counters of their own per period (day, month) in the
-   * shared Redis; past it, a key counts on the period's shared overflow counter. Same value on the
-   * gateways and the control plane.
-   */
-  GATEWAY_QUOTA_TENANT_MAX_KEYS: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(10_000_000)
-    .default(DEFAULT_QUOTA_TENANT_MAX_KEYS),
+  ...quotaStoreSettings,
   /** Prepended to the gateway's rate-limit and cache keys in Redis (several deployments on one Redis). */
   GATEWAY_REDIS_KEY_PREFIX: z.string().max(100).default(''),
   /**

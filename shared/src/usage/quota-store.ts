@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { RedisClient } from '../redis/client.js';
 import {
   CONSUME_QUOTA_SCRIPT,
@@ -16,6 +17,20 @@ export interface QuotaStore {
 
 /** API keys with counters of their own per tenant and period (see quota-windows.ts). */
 export const DEFAULT_QUOTA_TENANT_MAX_KEYS = 10_000;
+
+/** Read by the gateways and the control plane alike: a key's GET reads the counter they count it on. */
+export const quotaStoreSettings = {
+  /**
+   * The most API keys of one tenant with quota counters of their own per period (day, month) in the
+   * shared Redis; past it, a key counts on the period's shared overflow counter.
+   */
+  GATEWAY_QUOTA_TENANT_MAX_KEYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000_000)
+    .default(DEFAULT_QUOTA_TENANT_MAX_KEYS),
+};
 
 export interface RedisQuotaStoreOptions {
   /** GATEWAY_QUOTA_TENANT_MAX_KEYS: the same value on every gateway and the control plane. */
