@@ -1,3 +1,4 @@
+import { ALT_SVC } from '@vantageedge/shared/domain/route-policies';
 /** A stored response and how long it stays fresh / may be served stale. */
 export interface CacheEntry {
   readonly kind: 'response';
@@ -89,7 +90,7 @@ export function decodeRecord(buffer: Buffer): CacheRecord | null {
     return {
       kind: 'response',
       status: meta.s,
-      headers: meta.h,
+      headers: withoutAltSvc(meta.h),
       storedAt: meta.t ?? 0,
       freshMs: meta.f ?? 0,
       staleWhileRevalidateMs: meta.w ?? 0,
@@ -103,6 +104,14 @@ export function decodeRecord(buffer: Buffer): CacheRecord | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * An origin's Alt-Svc is never relayed (the host's endpoints are the gateway's: forwarded-headers.ts);
+ * entries stored before that rule may still hold one.
+ */
+function withoutAltSvc(headers: EntryMeta['h']): EntryMeta['h'] {
+  return headers.some(([name]) => name === ALT_SVC) ? headers.filter(([name]) => name !== ALT_SVC) : headers;
 }
 
 /**

@@ -336,6 +336,29 @@ describe('what is cached', () => {
       headers: [['content-type', 'application/octet-stream']],
     });
   });
+
+  // Regression: an entry stored before Alt-Svc was dropped from origin answers kept it in Redis, and
+  // every HIT sent it until the entry expired (pointing browsers at endpoints the tenant may no longer hold).
+  it('reads an entry stored with an Alt-Svc header without it', () => {
+    const stored = {
+      kind: 'response' as const,
+      status: 200,
+      headers: [
+        ['content-type', 'text/plain'],
+        ['alt-svc', 'h3=":443"; ma=86400'],
+      ] as const,
+      body: Buffer.from('x'),
+      storedAt: 1,
+      freshMs: 2,
+      staleWhileRevalidateMs: 0,
+      staleIfErrorMs: 0,
+      mustRevalidate: false,
+      immutable: false,
+      tags: [],
+      varyOn: [],
+    };
+    expect(decodeRecord(encodeRecord(stored))).toMatchObject({ headers: [['content-type', 'text/plain']] });
+  });
 });
 
 describe('stored headers', () => {
