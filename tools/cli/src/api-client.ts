@@ -1,3 +1,4 @@
+import { AnswerTooLargeError, MAX_ANSWER_BYTES, readAnswer, sizeText } from './answer-reader.js';
 import { CliError, EXIT, exitCodeOfStatus } from './exit-codes.js';
 
 /** The admin API over HTTP: the CLI's only way into VantageEdge. */
@@ -6,6 +7,8 @@ export interface ApiResponse<Body = unknown> {
   status: number;
   headers: Headers;
   body: Body;
+  /** The size of the answer's body in bytes. */
+  bytes: number;
 }
 
 export interface RequestOptions {
@@ -19,6 +22,8 @@ export interface RequestOptions {
    * again after a 5xx with Retry-After. GET and HEAD are, and so is a command with an Idempotency-Key.
    */
   readOnly?: boolean;
+  /** Seconds the admin API may hold the answer on purpose (`?wait_for_rollout=`), on top of the timeout. */
+  holdSeconds?: number;
 }
 
 /** How the client waits before a retry; tests give their own (no real sleeps). */
@@ -29,7 +34,15 @@ export interface ApiClientOptions {
   now?: () => number;
   /** Tells the person at the terminal why the CLI waits (stderr). */
   notice?: (text: string) => void;
+  /** Seconds one attempt may take, headers and body together (`--timeout`, $VANTAGEEDGE_TIMEOUT). */
+  timeoutSeconds?: number;
+  /** The most read of one answer, and of all pages of one list (tests: less than MAX_ANSWER_BYTES). */
+  maxAnswerBytes?: number;
 }
+
+export const DEFAULT_TIMEOUT_SECONDS = 120;
+/** The most pages one list reads (2 million items at 200 a page): a list is bounded even in requests. */
+export const MAX_PAGES = 10_000;
 
 interface ErrorShape {
   error?: { code?: string; message?: string; details?: Array<{ field?: string; issue?: string }> };
@@ -98,6 +111,8 @@ export class ApiClient {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
   private readonly notice: (text: string) => void;
+  private readonly timeoutSeconds: number;
+  private readonly maxAnswerBytes: number;
 
   constructor(
     readonly baseUrl: string,
@@ -114,6 +129,8 @@ export class ApiClient {
     this.sleep = options.sleep ?? realSleep;
     this.now = options.now ?? Date.now;
     this.notice = options.notice ?? (() => {});
+    this.timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+    this.maxAnswerBytes = options.maxAnswerBytes ?? MAX_ANSWER_BYTES;
   }
 
   async request<Body = unknown>(
@@ -160,7 +177,16 @@ export class ApiClient {
     { keyed, safe, attempt }: { keyed: boolean; safe: boolean; attempt: number },
   ): Promise<ApiResponse<Body> | Failure> {
     const backoff = BACKOFF_SECONDS[Math.min(attempt - 1, BACKOFF_SECONDS.length - 1)] ?? 1;
+    // One deadline for headers and body: an answer that never ends must not hold the CLI forever.
+    const timeoutSeconds = this.timeoutSeconds + (options.holdSeconds ?? 0);
+    const deadline = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      deadline.abort();
+    }, timeoutSeconds * 1000);
     let response: Response;
+    let answer: { text: string; bytes: number };
     try {
       response = await fetch(url, {
         method,
@@ -171,8 +197,30 @@ export class ApiClient {
           ...options.headers,
         },
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+        signal: deadline.signal,
       });
+      answer = await readAnswer(response, this.maxAnswerBytes);
     } catch (error) {
+      deadline.abort(); // an answer read no further: its connection is closed, not left to drain
+      if (error instanceof AnswerTooLargeError) {
+        return {
+          error: new CliError(
+            EXIT.unavailable,
+            `the answer of ${this.baseUrl} to ${method} ${url.pathname} is larger than ${sizeText(error.limit)}, the most the CLI reads; is that the admin API?`,
+          ),
+          waitSeconds: undefined,
+        };
+      }
+      if (timedOut) {
+        // Not retried: the next attempt would wait as long again; a keyed command is safe to run again.
+        return {
+          error: new CliError(
+            EXIT.unavailable,
+            `the admin API at ${this.baseUrl} did not answer ${method} ${url.pathname} within ${timeoutSeconds} s (--timeout, $VANTAGEEDGE_TIMEOUT)`,
+          ),
+          waitSeconds: undefined,
+        };
+      }
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       return {
         error: new CliError(
@@ -182,8 +230,10 @@ export class ApiClient {
         // A command may have arrived before the connection broke: its key makes sending it again safe.
         waitSeconds: keyed ? backoff : undefined,
       };
+    } finally {
+      clearTimeout(timer);
     }
-    const text = await response.text();
+    const { text, bytes } = answer;
     let body: unknown = null;
     if (text !== '') {
       try {
@@ -193,7 +243,7 @@ export class ApiClient {
       }
     }
     if (response.ok || options.accept?.includes(response.status)) {
-      return { status: response.status, headers: response.headers, body: body as Body };
+      return { status: response.status, headers: response.headers, body: body as Body, bytes };
     }
     const shape = (typeof body === 'object' && body !== null ? body : {}) as ErrorShape;
     const code = shape.error?.code ?? `http_${response.status}`;
@@ -227,12 +277,17 @@ export class ApiClient {
     return this.request<Body>('GET', path, query === undefined ? {} : { query });
   }
 
-  /** Every item of a paginated list (`{ data, next_cursor }`). */
+  /**
+   * Every item of a paginated list (`{ data, next_cursor }`), read with the bounds of one answer: all
+   * pages together at most maxAnswerBytes, at most MAX_PAGES pages, and a cursor never seen before.
+   */
   async list<Item = Record<string, unknown>>(
     path: string,
     query: RequestOptions['query'] = {},
   ): Promise<Item[]> {
     const items: Item[] = [];
+    const seen = new Set<string>();
+    let bytes = 0;
     let cursor: string | undefined;
     do {
       const page = await this.get<{ data: Item[]; next_cursor: string | null }>(path, {
@@ -240,9 +295,34 @@ export class ApiClient {
         ...query,
         cursor,
       });
+      bytes += page.bytes;
+      if (bytes > this.maxAnswerBytes) {
+        throw new CliError(
+          EXIT.unavailable,
+          `the pages of ${this.baseUrl}${path} are larger than ${sizeText(this.maxAnswerBytes)} together, the most the CLI reads of a list`,
+        );
+      }
+      if (!Array.isArray(page.body?.data)) throw this.unreadable(path, 'data is not a list');
       items.push(...page.body.data);
-      cursor = page.body.next_cursor ?? undefined;
+      const next = page.body.next_cursor;
+      if (next !== null && next !== undefined && typeof next !== 'string')
+        throw this.unreadable(path, 'next_cursor is not a string');
+      cursor = next ?? undefined;
+      if (cursor !== undefined && (seen.has(cursor) || seen.size + 1 >= MAX_PAGES)) {
+        throw new CliError(
+          EXIT.unavailable,
+          `the list ${this.baseUrl}${path} does not end: ${seen.has(cursor) ? 'its next_cursor came back' : `more than ${MAX_PAGES} pages`}`,
+        );
+      }
+      if (cursor !== undefined) seen.add(cursor);
     } while (cursor !== undefined);
     return items;
+  }
+
+  private unreadable(path: string, why: string): CliError {
+    return new CliError(
+      EXIT.unavailable,
+      `the answer of ${this.baseUrl} to GET ${path} is not a page of a list (${why}); is that the admin API?`,
+    );
   }
 }

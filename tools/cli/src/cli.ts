@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_TIMEOUT_SECONDS } from './api-client.js';
 import { apply, diff, dump, history, rollback, schema } from './commands/config.js';
 import { type ExplainOptions, explain } from './commands/explain.js';
 import { GET_RESOURCES, get } from './commands/get.js';
@@ -22,6 +23,24 @@ export interface CliIo {
   sleep?: (ms: number) => Promise<void>;
   /** The clock a Retry-After date is read against (default Date.now). */
   now?: () => number;
+  /** The most the CLI reads of one answer (default MAX_ANSWER_BYTES); tests set less. */
+  maxAnswerBytes?: number;
+}
+
+const MAX_TIMEOUT_SECONDS = 3600;
+
+/** `--timeout` or $VANTAGEEDGE_TIMEOUT: seconds, more than 0 and at most an hour. */
+function timeoutSeconds(flag: string | undefined, env: NodeJS.ProcessEnv): number {
+  const text = flag ?? env['VANTAGEEDGE_TIMEOUT'] ?? '';
+  if (text === '') return DEFAULT_TIMEOUT_SECONDS;
+  const seconds = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || seconds <= 0 || seconds > MAX_TIMEOUT_SECONDS) {
+    throw new CliError(
+      EXIT.usage,
+      `--timeout (or $VANTAGEEDGE_TIMEOUT) must be a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return seconds;
 }
 
 const WAIT_OPTION = () =>
@@ -43,6 +62,10 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
         .env('VANTAGEEDGE_PROFILE')
         .default('default'),
     )
+    .option(
+      '--timeout <seconds>',
+      `how long one request may take, answer and all (default ${DEFAULT_TIMEOUT_SECONDS}; $VANTAGEEDGE_TIMEOUT)`,
+    )
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({
@@ -51,8 +74,13 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
     });
 
   const context = (): CliContext => {
-    const globals = root.opts<{ output: OutputFormat; profile: string }>();
-    return createContext({ ...io, output: globals.output, profile: globals.profile });
+    const globals = root.opts<{ output: OutputFormat; profile: string; timeout?: string }>();
+    return createContext({
+      ...io,
+      output: globals.output,
+      profile: globals.profile,
+      timeoutSeconds: timeoutSeconds(globals.timeout, io.env),
+    });
   };
   const run =
     <Args extends unknown[]>(action: (ctx: CliContext, ...args: Args) => Promise<ExitCode>) =>

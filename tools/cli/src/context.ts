@@ -29,6 +29,10 @@ export interface ContextOptions {
   sleep?: ((ms: number) => Promise<void>) | undefined;
   /** The clock a Retry-After date is read against. */
   now?: (() => number) | undefined;
+  /** Seconds one request may take, headers and body (`--timeout`, $VANTAGEEDGE_TIMEOUT). */
+  timeoutSeconds: number;
+  /** The most read of one answer (tests: less than the default). */
+  maxAnswerBytes?: number | undefined;
 }
 
 export function createContext(options: ContextOptions): CliContext {
@@ -36,6 +40,8 @@ export function createContext(options: ContextOptions): CliContext {
   let client: ApiClient | undefined;
   const retry: ApiClientOptions = {
     notice: options.stderr,
+    timeoutSeconds: options.timeoutSeconds,
+    ...(options.maxAnswerBytes ? { maxAnswerBytes: options.maxAnswerBytes } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),
     ...(options.now ? { now: options.now } : {}),
   };

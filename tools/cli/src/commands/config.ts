@@ -22,6 +22,10 @@ interface ChangeAnswer extends PlanAnswer {
 /** A command's answer, or 202 `{ resource, rollout }` when a rollout wait ran out. */
 type Waited<Body> = Body | { resource: Body; rollout: unknown };
 
+/** The longest the control plane holds an answer for `?wait_for_rollout=` (it caps the wait at 60 s). */
+const MAX_ROLLOUT_WAIT_SECONDS = 60;
+const rolloutHold = (wait: string | undefined) => (wait === undefined ? 0 : MAX_ROLLOUT_WAIT_SECONDS);
+
 const configPath = (tenantId: string, rest = '') => `/api/v1/tenants/${tenantId}/config${rest}`;
 
 async function tenantFor(ctx: CliContext, ref: string | undefined, document?: Record<string, unknown>) {
@@ -120,6 +124,7 @@ export async function apply(
         'idempotency-key': applyKey(tenant.id, planned.version, document),
       },
       query: { wait_for_rollout: options.waitForRollout },
+      holdSeconds: rolloutHold(options.waitForRollout),
       accept: [202],
     });
   } catch (error) {
@@ -245,6 +250,7 @@ export async function rollback(
       {
         body: { to_position: options.toPosition, dry_run: options.dryRun ?? false },
         query: { wait_for_rollout: options.waitForRollout },
+        holdSeconds: rolloutHold(options.waitForRollout),
         accept: [202],
         // One key per run of the command, sent again with every retry of it: a rollback whose answer
         // was lost is answered from the event log instead of being run a second time.
