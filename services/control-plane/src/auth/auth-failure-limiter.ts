@@ -1,9 +1,8 @@
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
+import { type FailureWindow, FailureWindows } from '@vantageedge/shared/net/failure-windows';
 import { clientCountingKey } from '@vantageedge/shared/net/ip-address';
 import type { RequestHandler } from 'express';
 import { ApiError } from '../http/errors.js';
-
-const WINDOW_MS = 60_000;
 
 /** CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE's default. */
 export const DEFAULT_AUTH_FAILURES_PER_MINUTE = 60;
@@ -17,11 +16,6 @@ export interface AuthFailureLimitOptions {
   maxClients?: number;
   /** The windows' clock (ms). */
   now?: () => number;
-}
-
-interface FailureWindow {
-  startedAt: number;
-  failures: number;
 }
 
 /**
@@ -40,10 +34,7 @@ export function createAuthFailureLimit(
   onRefused?: () => void,
 ): { beforeAuthentication: RequestHandler; authenticated: RequestHandler } {
   const resolver = new ClientAddressResolver(options.trustedProxies);
-  // In insertion order: the address seen longest ago is the first, and goes first past the bound.
-  const windows = new Map<string, FailureWindow>();
-  const maxClients = options.maxClients ?? 100_000;
-  const now = options.now ?? Date.now;
+  const windows = new FailureWindows(options.maxClients ?? 100_000, options.now);
   const reserved = new WeakMap<object, FailureWindow>();
 
   const beforeAuthentication: RequestHandler = (req, res, next) => {
@@ -52,33 +43,21 @@ export function createAuthFailureLimit(
       return;
     }
     const client = clientCountingKey(resolver.resolve(req).clientIp);
-    const at = now();
-    let window = windows.get(client);
-    if (window !== undefined) {
-      windows.delete(client);
-      windows.set(client, window);
-    }
-    if (window !== undefined && at - window.startedAt >= WINDOW_MS) window = undefined;
-    if (window !== undefined && window.failures >= options.perMinute) {
+    const refusedForMs = windows.refusedForMs(client, options.perMinute);
+    if (refusedForMs > 0) {
       onRefused?.();
-      const seconds = Math.max(1, Math.ceil((window.startedAt + WINDOW_MS - at) / 1000));
       next(
         new ApiError(
           429,
           'too_many_auth_failures',
           'too many rejected credentials from this address: try again after Retry-After seconds',
           [{ field: 'authorization', issue: `more than ${options.perMinute} rejected in a minute` }],
-          { 'Retry-After': String(seconds) },
+          { 'Retry-After': String(Math.ceil(refusedForMs / 1000)) },
         ),
       );
       return;
     }
-    if (window === undefined) {
-      window = { startedAt: at, failures: 0 };
-      windows.set(client, window);
-      if (windows.size > maxClients) windows.delete(windows.keys().next().value!);
-    }
-    window.failures++;
+    const window = windows.count(client);
     reserved.set(res, window);
     next();
   };

@@ -1,13 +1,6 @@
+import { type FailureWindow, FailureWindows } from '@vantageedge/shared/net/failure-windows';
 import { clientCountingKey } from '@vantageedge/shared/net/ip-address';
-import { LRUCache } from 'lru-cache';
 import { Counter, type Registry } from 'prom-client';
-
-const WINDOW_MS = 60_000;
-
-interface FailureWindow {
-  startedAt: number;
-  failures: number;
-}
 
 /**
  * Failed authentications per client IP (an IPv6 client by its /64), per replica and in memory (not shared
@@ -25,7 +18,7 @@ export class AuthFailureLimiter {
   readonly #maxPerMinute: number;
   readonly #maxPerMinuteAllTenants: number;
   /** Keyed by tenant and client, and by client alone (the count across tenants). */
-  readonly #windows: LRUCache<string, FailureWindow>;
+  readonly #windows: FailureWindows;
   readonly #failures: Counter<'code'> | undefined;
   readonly #refused: Counter | undefined;
 
@@ -38,7 +31,7 @@ export class AuthFailureLimiter {
   }) {
     this.#maxPerMinute = options.maxPerMinute;
     this.#maxPerMinuteAllTenants = options.maxPerMinuteAllTenants ?? options.maxPerMinute * 10;
-    this.#windows = new LRUCache({ max: (options.maxClients ?? 100_000) * 2 });
+    this.#windows = new FailureWindows((options.maxClients ?? 100_000) * 2);
     if (options.registry) {
       this.#failures = new Counter({
         name: 'vantageedge_gateway_auth_failures_total',
@@ -58,10 +51,9 @@ export class AuthFailureLimiter {
   refusedForSeconds(tenantId: string, clientIp: string): number {
     if (this.#maxPerMinute <= 0) return 0;
     const client = clientCountingKey(clientIp);
-    const now = Date.now();
     const left = Math.max(
-      this.#refusedForMs(tenantKey(tenantId, client), this.#maxPerMinute, now),
-      this.#refusedForMs(client, this.#maxPerMinuteAllTenants, now),
+      this.#windows.refusedForMs(tenantKey(tenantId, client), this.#maxPerMinute),
+      this.#windows.refusedForMs(client, this.#maxPerMinuteAllTenants),
     );
     if (left <= 0) return 0;
     this.#refused?.inc();
@@ -88,28 +80,10 @@ export class AuthFailureLimiter {
     };
   }
 
-  #refusedForMs(key: string, max: number, now: number): number {
-    const window = this.#windows.get(key);
-    if (window === undefined || window.failures < max) return 0;
-    return window.startedAt + WINDOW_MS - now;
-  }
-
   #count(tenantId: string, clientIp: string): readonly FailureWindow[] | undefined {
     if (this.#maxPerMinute <= 0) return undefined;
-    const now = Date.now();
     const client = clientCountingKey(clientIp);
-    return [this.#countIn(tenantKey(tenantId, client), now), this.#countIn(client, now)];
-  }
-
-  #countIn(key: string, now: number): FailureWindow {
-    const window = this.#windows.get(key);
-    if (window === undefined || now - window.startedAt >= WINDOW_MS) {
-      const fresh = { startedAt: now, failures: 1 };
-      this.#windows.set(key, fresh);
-      return fresh;
-    }
-    window.failures++;
-    return window;
+    return [this.#windows.count(tenantKey(tenantId, client)), this.#windows.count(client)];
   }
 }
 
