@@ -1,4 +1,9 @@
-import { type CachePurgeMessage, tagIndexKey } from '@vantageedge/shared/cache-purge/purge-protocol';
+import {
+  CACHE_SOFT_PURGED_TAGS_MAX,
+  type CachePurgeMessage,
+  SoftPurgedTagsFull,
+  tagIndexKey,
+} from '@vantageedge/shared/cache-purge/purge-protocol';
 import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from './cache-entry.js';
 import type { CacheStore, EvictionReason } from './cache-store.js';
@@ -247,6 +252,29 @@ export function describeCacheStoreContract(
       expect((await store.get(`${base}:c:v`))?.kind).toBe('response');
       await until(() => messages.length > 0);
       expect(messages).toEqual([{ kind: 'tags', tenantId, tags: ['product-1', 'product-2'] }]);
+    });
+
+    it('keeps at most CACHE_SOFT_PURGED_TAGS_MAX soft-purged tags per tenant; hard purges free them', async () => {
+      const { store, tenantId } = await setup();
+      const soft = (tags: string[]) => store.purgeTagged({ kind: 'tags', tenantId, tags, soft: true });
+      const tags = (from: number, count: number) => Array.from({ length: count }, (_, i) => `t${from + i}`);
+      for (let from = 0; from < CACHE_SOFT_PURGED_TAGS_MAX; from += 1_000) await soft(tags(from, 1_000));
+      // Soft-purging a tag again takes no more room; a new one is refused, and so is its whole purge.
+      await soft(['t0', 't0']);
+      await expect(soft(['t0', 'new'])).rejects.toBeInstanceOf(SoftPurgedTagsFull);
+      const held = await store.generations(tenantId);
+      expect(held.softTags.size).toBe(CACHE_SOFT_PURGED_TAGS_MAX);
+      expect(held.softTags.has('new')).toBe(false);
+      // Another tenant's room is its own.
+      await store.purgeTagged({ kind: 'tags', tenantId: `${tenantId}-neighbour`, tags: ['new'], soft: true });
+      // A hard purge of a tag forgets its soft purge: room for one more.
+      await store.purgeTagged({ kind: 'tags', tenantId, tags: ['t1'] });
+      await soft(['new']);
+      await expect(soft(['newer'])).rejects.toBeInstanceOf(SoftPurgedTagsFull);
+      // A purge of the whole tenant forgets them all.
+      await store.purge({ kind: 'tenant', tenantId });
+      expect((await store.generations(tenantId)).softTags.size).toBe(0);
+      await soft(['newer']);
     });
 
     describe('per-tenant byte bound', () => {

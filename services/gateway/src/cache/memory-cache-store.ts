@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import {
+  CACHE_SOFT_PURGED_TAGS_MAX,
   type CachePurgeMessage,
   generationField,
   type PurgeGenerations,
   type PurgeTarget,
   purgeMessageFor,
+  SoftPurgedTagsFull,
   type TagPurgeTarget,
   TENANT_GENERATION_FIELD,
   tenantKeyspace,
@@ -125,6 +127,10 @@ export class MemoryCacheStore implements CacheStore {
         known = { tenant: 0, routes: new Map(), softTags: new Map() };
         this.#generations.set(tenantId, known);
       }
+      // As the Redis store: all of the tags, or none when they would take the tenant past the bound.
+      const added = new Set(tags.filter((tag) => !known.softTags.has(tag))).size;
+      if (added > 0 && known.softTags.size + added > CACHE_SOFT_PURGED_TAGS_MAX)
+        return Promise.reject(new SoftPurgedTagsFull(known.softTags.size));
       const softAt = this.#now();
       for (const tag of tags) known.softTags.set(tag, softAt);
       const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
