@@ -198,7 +198,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       : new InMemoryUsageBatchStore();
     const quotaStore = redis
       ? new RedisQuotaStore(redis, { tenantMaxKeys: gwConfig.GATEWAY_QUOTA_TENANT_MAX_KEYS })
-      : new InMemoryQuotaStore();
+      : new InMemoryQuotaStore({ tenantMaxKeys: gwConfig.GATEWAY_QUOTA_TENANT_MAX_KEYS });
     const usageFlusher = startUsageFlusher({ pool, batches: usageBatches, logger });
     closers.push([
       'usage flusher',

@@ -105,7 +105,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
       options.quotaStore ??
       (redis
         ? new RedisQuotaStore(redis, { tenantMaxKeys: config.GATEWAY_QUOTA_TENANT_MAX_KEYS })
-        : new InMemoryQuotaStore()),
+        : new InMemoryQuotaStore({ tenantMaxKeys: config.GATEWAY_QUOTA_TENANT_MAX_KEYS })),
     keyPrefix,
     logger,
     registry,

@@ -85,33 +85,105 @@ export class RedisQuotaStore implements QuotaStore {
   }
 }
 
-/** One process (make dev without Redis): the same rules on a Map. */
+export interface InMemoryQuotaStoreOptions extends RedisQuotaStoreOptions {
+  /** Milliseconds since the epoch; injectable for tests of expiry. */
+  now?: () => number;
+}
+
+/**
+ * One process (make dev without Redis): the same rules as CONSUME_QUOTA_SCRIPT on Maps, the same bound
+ * (a ledger per tenant and period, then the overflow counter) and the same expiry (counterExpiry), so a
+ * tenant churning through keys grows it no more than it grows the shared Redis.
+ */
 export class InMemoryQuotaStore implements QuotaStore {
-  private readonly counters = new Map<string, { used: number; expiresAt: number }>();
+  private readonly counters = new Map<string, number>();
+  private readonly ledgers = new Map<string, Set<string>>();
+  /** Counters and ledgers by when they expire: they expire with their period, so there are few times. */
+  private readonly expiries = new Map<number, string[]>();
+  private readonly tenantMaxKeys: number;
+  private readonly now: () => number;
+
+  constructor(options: InMemoryQuotaStoreOptions = {}) {
+    this.tenantMaxKeys = options.tenantMaxKeys ?? DEFAULT_QUOTA_TENANT_MAX_KEYS;
+    this.now = options.now ?? Date.now;
+  }
 
   async consume(windows: readonly QuotaWindow[]): Promise<QuotaDecision> {
-    const now = Date.now();
-    const used = windows.map((window) => this.current(window.key, now));
-    const full = windows.findIndex((window, index) => (used[index] ?? 0) >= window.limit);
-    if (full >= 0) return { allowed: false, index: full, used: used[full] ?? 0 };
-    return {
-      allowed: true,
-      used: windows.map((window, index) => {
-        const next = (used[index] ?? 0) + 1;
-        this.counters.set(window.key, { used: next, expiresAt: counterExpiry(window) });
-        return next;
-      }),
-    };
+    const now = this.now();
+    this.dropExpired(now);
+    const counters: string[] = [];
+    const joins: boolean[] = [];
+    for (const [index, window] of windows.entries()) {
+      const { ledger } = window;
+      let counter = window.key;
+      let join = false;
+      if (ledger && !this.counters.has(counter) && !this.ledgers.get(ledger.key)?.has(ledger.member)) {
+        if ((this.ledgers.get(ledger.key)?.size ?? 0) < this.tenantMaxKeys) join = true;
+        else counter = ledger.overflowKey;
+      }
+      const used = this.counters.get(counter) ?? 0;
+      if (used >= window.limit) return { allowed: false, index, used };
+      counters.push(counter);
+      joins.push(join);
+    }
+    const used = windows.map((window, index) => {
+      const expiresAt = counterExpiry(window);
+      const counter = counters[index]!;
+      const next = (this.counters.get(counter) ?? 0) + 1;
+      if (expiresAt > now) {
+        if (next === 1) this.expireAt(counter, expiresAt);
+        this.counters.set(counter, next);
+      }
+      const { ledger } = window;
+      if (joins[index] && ledger && expiresAt > now) {
+        let members = this.ledgers.get(ledger.key);
+        if (!members) {
+          members = new Set();
+          this.ledgers.set(ledger.key, members);
+          this.expireAt(ledger.key, expiresAt);
+        }
+        members.add(ledger.member);
+      }
+      return next;
+    });
+    return { allowed: true, used };
   }
 
+  /** A key's own counter, or the overflow counter when the key had no room in the ledger. */
   async read(windows: readonly QuotaWindow[]): Promise<number[]> {
-    const now = Date.now();
-    return windows.map((window) => this.current(window.key, now));
+    this.dropExpired(this.now());
+    return windows.map(({ key, ledger }) => {
+      const own = this.counters.get(key);
+      if (own !== undefined || ledger === undefined) return own ?? 0;
+      const members = this.ledgers.get(ledger.key);
+      if (members?.has(ledger.member) || (members?.size ?? 0) < this.tenantMaxKeys) return 0;
+      return this.counters.get(ledger.overflowKey) ?? 0;
+    });
   }
 
-  private current(key: string, now: number): number {
-    const counter = this.counters.get(key);
-    if (!counter || counter.expiresAt <= now) return 0;
-    return counter.used;
+  /** How many counters and ledgers the tenant holds (its footprint, as its `q:{<tenant>}:` keys in Redis). */
+  heldKeys(tenantId: string): number {
+    this.dropExpired(this.now());
+    const tenantTag = `q:{${tenantId}}:`;
+    let held = 0;
+    for (const key of [...this.counters.keys(), ...this.ledgers.keys()]) if (key.includes(tenantTag)) held++;
+    return held;
+  }
+
+  private expireAt(key: string, expiresAt: number): void {
+    const keys = this.expiries.get(expiresAt);
+    if (keys) keys.push(key);
+    else this.expiries.set(expiresAt, [key]);
+  }
+
+  private dropExpired(now: number): void {
+    for (const [expiresAt, keys] of this.expiries) {
+      if (expiresAt > now) continue;
+      for (const key of keys) {
+        this.counters.delete(key);
+        this.ledgers.delete(key);
+      }
+      this.expiries.delete(expiresAt);
+    }
   }
 }
