@@ -10,6 +10,9 @@ import { z } from 'zod';
  * - The generations are one Redis hash per tenant, `<prefix>c:{<tenant_id>}:gen`: field `_tenant` for
  *   the whole tenant, one field per route id. A purge increments a field (HINCRBY), so every key built
  *   with the old generation becomes unreachable at once (no SCAN, no DEL; old entries expire by TTL).
+ *   A deleted route's field is dropped (the hash has no TTL: route churn would grow it for ever); its
+ *   generation is kept in field `_retired` (the highest of them), above which a route without a field
+ *   starts at its first purge, so a route restored under its old id never reaches its old entries.
  * - The new generation is published as JSON on `<prefix>vantageedge:cache:purge`, so replicas drop
  *   their in-process copies at once instead of at their next generation reload. The same channel
  *   carries `path` messages: a replica that saw an unsafe method on a path tells the others to drop
@@ -17,6 +20,8 @@ import { z } from 'zod';
  */
 
 export const TENANT_GENERATION_FIELD = '_tenant';
+/** The highest generation a deleted route had: where the next purge of a route without a field starts. */
+export const RETIRED_ROUTES_FIELD = '_retired';
 
 /** Where all cache keys of a tenant live: `<prefix>c:{<tenant_id>}:`. */
 export function tenantKeyspace(keyPrefix: string, tenantId: string): string {
@@ -132,7 +137,7 @@ export function parseGenerations(hash: Record<string, string>): PurgeGenerations
     softTags: new Map(),
   };
   for (const [field, value] of Object.entries(hash)) {
-    if (field === TENANT_GENERATION_FIELD) continue;
+    if (field === TENANT_GENERATION_FIELD || field === RETIRED_ROUTES_FIELD) continue;
     if (field.startsWith(SOFT_TAG_FIELD_PREFIX))
       generations.softTags.set(field.slice(SOFT_TAG_FIELD_PREFIX.length), count(value));
     else generations.routes.set(field, count(value));
@@ -156,6 +161,11 @@ export function purgeMessageFor(target: PurgeTarget, bumped: number): CachePurge
 export interface CachePurger {
   purgeRoute(tenantId: string, routeId: string): Promise<void>;
   purgeTenant(tenantId: string): Promise<void>;
+  /**
+   * Drops a deleted route's generation (its next purge, once restored, goes above it). Absent where
+   * the generations do not outlive the process (the single-process dev cache).
+   */
+  forgetRoute?(tenantId: string, routeId: string): Promise<void>;
   /**
    * Drops every cached response of the tenant whose origin tagged it with one of `tags` (at most
    * CACHE_TAGS_MAX). A soft purge marks them stale instead, and takes any number of tags: all of them

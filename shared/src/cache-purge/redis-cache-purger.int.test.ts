@@ -3,6 +3,7 @@ import { createTestRedis } from '../testing/redis.js';
 import {
   CACHE_SOFT_PURGED_TAGS_MAX,
   generationKey,
+  parseGenerations,
   parsePurgeMessage,
   purgeChannel,
   SoftPurgedTagsFull,
@@ -79,5 +80,24 @@ describe('soft purges by tag in the shared Redis', () => {
     await purger.purgeTenant('tenant-full'); // every older entry unreachable: no soft purge matters
     expect(await softTags()).toEqual([]);
     expect(await redis.client.hgetall(key)).toEqual({ 'route-1': '1', _tenant: '1' });
+  });
+});
+
+describe('generations of deleted routes', () => {
+  it('a forgotten route leaves no field, and its next purge goes above every generation it had', async () => {
+    const purger = createRedisCachePurger(redis.client, redis.prefix);
+    for (let i = 0; i < 3; i++) await purger.purgeRoute('tenant-f', 'route-old');
+    await purger.purgeRoute('tenant-f', 'route-kept');
+    await purger.forgetRoute('tenant-f', 'route-old');
+    const key = generationKey(redis.prefix, 'tenant-f');
+    expect(parseGenerations(await redis.client.hgetall(key)).routes).toEqual(new Map([['route-kept', 1]]));
+    // Restored under its old id: the entries it stored at generations 0…3 stay unreachable.
+    expect(await purger.purge({ kind: 'route', tenantId: 'tenant-f', routeId: 'route-old' })).toMatchObject({
+      generation: 4,
+    });
+    // A route never purged starts from there too, so forgetting it again keeps one field at most.
+    await purger.forgetRoute('tenant-f', 'route-old');
+    await purger.forgetRoute('tenant-f', 'route-never-purged');
+    expect(await redis.client.hlen(key)).toBe(2);
   });
 });

@@ -10,6 +10,7 @@ import {
   type PurgeTarget,
   purgeChannel,
   purgeMessageFor,
+  RETIRED_ROUTES_FIELD,
   SOFT_TAG_FIELD_PREFIX,
   SoftPurgedTagsFull,
   type TagPurgeTarget,
@@ -22,17 +23,25 @@ export interface RedisCachePurger extends CachePurger {
   purge(target: PurgeTarget): Promise<CachePurgeMessage>;
   /** Deletes the tagged entries and their tag sets, then publishes it; resolves with the message sent. */
   purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
+  forgetRoute(tenantId: string, routeId: string): Promise<void>;
 }
 
 /** Lua: whether a generation-hash field is a soft-purged tag (SOFT_TAG_FIELD_PREFIX). */
 const IS_SOFT_TAG_LUA = `local function isSoftTag(field) return string.sub(field, 1, ${SOFT_TAG_FIELD_PREFIX.length}) == '${SOFT_TAG_FIELD_PREFIX}' end`;
 
 /**
- * Bumps a generation (KEYS[1]: the hash, ARGV[1]: the field); a tenant purge also forgets the soft-purged
- * tags, since every entry stored before it is unreachable. Returns the new generation.
+ * Bumps a generation (KEYS[1]: the hash, ARGV[1]: the field); a route without a field starts above every
+ * deleted route's generation. A tenant purge also forgets the soft-purged tags, since every entry stored
+ * before it is unreachable. Returns the new generation.
  */
 const BUMP_GENERATION_LUA = `${IS_SOFT_TAG_LUA}
-local bumped = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+local bumped
+if ARGV[1] == '${TENANT_GENERATION_FIELD}' or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  bumped = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+else
+  bumped = tonumber(redis.call('HGET', KEYS[1], '${RETIRED_ROUTES_FIELD}') or '0') + 1
+  redis.call('HSET', KEYS[1], ARGV[1], bumped)
+end
 if ARGV[1] == '${TENANT_GENERATION_FIELD}' then
   for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
     if isSoftTag(field) then redis.call('HDEL', KEYS[1], field) end
@@ -62,8 +71,18 @@ for i = 3, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[2]) end
 return -1
 `;
 
+/** Drops a deleted route's field (KEYS[1]: the hash, ARGV[1]: the route id), keeping its generation in the highest retired one. */
+const FORGET_ROUTE_LUA = `
+local generation = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if generation > tonumber(redis.call('HGET', KEYS[1], '${RETIRED_ROUTES_FIELD}') or '0') then
+  redis.call('HSET', KEYS[1], '${RETIRED_ROUTES_FIELD}', generation)
+end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+`;
+
 const BUMP_GENERATION = 'vantageedgeCacheBumpGeneration';
 const SOFT_PURGE = 'vantageedgeCacheSoftPurgeBounded';
+const FORGET_ROUTE = 'vantageedgeCacheForgetRoute';
 type Script = (...keysAndArgs: Array<string | number>) => Promise<number>;
 
 function script(redis: RedisClient, name: string, lua: string): Script {
@@ -81,6 +100,7 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
   const channel = purgeChannel(keyPrefix);
   const bumpGeneration = script(redis, BUMP_GENERATION, BUMP_GENERATION_LUA);
   const softPurge = script(redis, SOFT_PURGE, SOFT_PURGE_LUA);
+  const forgetRoute = script(redis, FORGET_ROUTE, FORGET_ROUTE_LUA);
   const purge = async (target: PurgeTarget): Promise<CachePurgeMessage> => {
     const bumped = await bumpGeneration(generationKey(keyPrefix, target.tenantId), generationField(target));
     const message = purgeMessageFor(target, bumped);
@@ -144,6 +164,9 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     },
     async purgeTenant(tenantId) {
       await purge({ kind: 'tenant', tenantId });
+    },
+    async forgetRoute(tenantId, routeId) {
+      await forgetRoute(generationKey(keyPrefix, tenantId), routeId);
     },
   };
 }

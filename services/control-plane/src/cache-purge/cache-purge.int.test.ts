@@ -26,6 +26,8 @@ let cpWithoutCache: ControlPlaneHarness;
 let purgerRedis: RedisClient;
 let listener: RedisClient;
 const received: CachePurgeMessage[] = [];
+/** The routes whose generation the control plane dropped, in order. */
+const forgotten: string[] = [];
 
 beforeAll(async () => {
   purgerRedis = createRedisClient({ url: TEST_INFRA.redisUrl, commandTimeoutMs: 1_000, name: 'purger' });
@@ -36,7 +38,17 @@ beforeAll(async () => {
     if (message) received.push(message);
   });
   await listener.subscribe(purgeChannel(keyPrefix));
-  cp = await startControlPlane({ cachePurger: createRedisCachePurger(purgerRedis, keyPrefix) });
+  const purger = createRedisCachePurger(purgerRedis, keyPrefix);
+  cp = await startControlPlane({
+    withReadSide: true,
+    cachePurger: {
+      ...purger,
+      async forgetRoute(tenantId, routeId) {
+        forgotten.push(routeId);
+        await purger.forgetRoute(tenantId, routeId);
+      },
+    },
+  });
   cpWithoutCache = await startControlPlane();
 });
 
@@ -374,5 +386,62 @@ describe('cache purge through the admin API', () => {
     expect(response.status).toBe(503);
     expect(json(response)['error']).toMatchObject({ code: 'cache_purge_unavailable' });
     expect((await cpWithoutCache.allEvents()).length).toBe(before);
+  });
+});
+
+describe('purge generations of deleted routes', () => {
+  it('a route deleted leaves no field in the generation hash: route churn does not grow the shared Redis', async () => {
+    const { tenantId } = await createTenantWithRoute(cp, `purgechurn${uniqueSuffix()}`);
+    const origin = json(
+      await cp.request('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantId, name: 'churn', url: 'http://127.0.0.1:9' },
+      }),
+    );
+    const churned: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const route = json(
+        await cp.request('POST', '/api/v1/routes', {
+          body: {
+            tenant_id: tenantId,
+            origin_id: origin['id'],
+            path_pattern: `/churn${i}/*`,
+            auth_mode: 'public',
+          },
+        }),
+      );
+      const routeId = String(route['id']);
+      churned.push(routeId);
+      expect((await cp.request('POST', `/api/v1/routes/${routeId}/cache/purge`)).status).toBe(200);
+      expect((await cp.request('DELETE', `/api/v1/routes/${routeId}`)).status).toBe(204);
+    }
+    const fields = await purgerRedis.hkeys(generationKey(keyPrefix, tenantId));
+    expect(fields.filter((field) => churned.includes(field))).toEqual([]);
+    expect(fields.length).toBeLessThanOrEqual(1);
+  });
+  // Regression: the apply's rehearsal ran its delete steps with the real purger, so a route was
+  // forgotten before the apply had deleted anything (a real run refused after it left the live route
+  // at generation 0, where the entries of before its last purge are).
+  it('a config apply forgets a deleted route’s generation once; a rollback restoring it purges it again', async () => {
+    const { tenantId, routeId } = await createTenantWithRoute(cp, `purgeapply${uniqueSuffix()}`);
+    const purged = await cp.request('POST', `/api/v1/routes/${routeId}/cache/purge`);
+    expect(purged.status).toBe(200);
+    const generations = generationKey(keyPrefix, tenantId);
+    const purgedAt = Number(await purgerRedis.hget(generations, routeId));
+    const config = `/api/v1/tenants/${tenantId}/config`;
+    const read = await cp.request('GET', `${config}/document`);
+    expect(read.status, JSON.stringify(read.body)).toBe(200);
+    const document = json(read)['document'] as { routes: object[] };
+    document.routes = [];
+    const applied = await cp.request('POST', `${config}/apply`, { body: document });
+    expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+    expect(forgotten.filter((id) => id === routeId)).toEqual([routeId]);
+    expect(await purgerRedis.hexists(generations, routeId)).toBe(0);
+    // Back under its old id, the route is above every generation it had: what it stored before its
+    // purge (or after it) is not served again.
+    const rolledBack = await cp.request('POST', `${config}/rollback`, {
+      body: { to_position: purged.headers.get('x-event-position') },
+    });
+    expect(rolledBack.status, JSON.stringify(rolledBack.body)).toBe(200);
+    expect(Number(await purgerRedis.hget(generations, routeId))).toBeGreaterThan(purgedAt);
   });
 });

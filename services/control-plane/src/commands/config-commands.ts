@@ -13,7 +13,7 @@ import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { redactedChanges } from '../config-history/redact-credentials.js';
 import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
 import type { Lifecycle } from '../domain/decision.js';
-import { invalid, notFound, preconditionFailed } from '../domain/errors.js';
+import { invalid, notFound, preconditionFailed, unavailable } from '../domain/errors.js';
 import { originDecider } from '../domain/origin.js';
 import { routeDecider } from '../domain/route.js';
 import { type ConfigDocument, configDocument } from '../schemas/config-document.js';
@@ -287,6 +287,8 @@ async function rehearsePlan(
     ...deps,
     store: rehearsalStore(deps.store),
     snapshotGuard: undefined,
+    // A rehearsed delete or restore must not forget or bump the route's cache generation for real.
+    cachePurger: undefined,
     // The request was counted once against the tenant's command limit, when access was granted.
     commandBudget: deps.commandBudget && {
       charge: async () => {},
@@ -298,6 +300,32 @@ async function rehearsePlan(
   };
   await executePlan(rehearsal, ctx, tenantId, plan);
   await deps.commandBudget?.prepayEventBytes(tenantId, bytes);
+}
+
+/**
+ * A deleted route's purge generation was dropped with it: a route the plan restores under its old id
+ * is purged before the plan runs, above every generation it had, so it never serves what it stored
+ * before. With the cache store unreachable, nothing is recorded.
+ */
+async function purgeRestoredRoutes(
+  deps: ConfigCommandDeps,
+  tenantId: string,
+  plan: ConfigPlan,
+): Promise<void> {
+  const purger = deps.cachePurger;
+  if (purger?.forgetRoute === undefined) return;
+  for (const step of plan.steps) {
+    if (step.action !== 'restore_route') continue;
+    try {
+      await purger.purgeRoute(tenantId, step.id);
+    } catch (error) {
+      throw unavailable(
+        'cache_purge_unavailable',
+        'a route the change restores must have its cache purged first, and the cache store is unreachable; nothing was changed, try again shortly',
+        error,
+      );
+    }
+  }
 }
 
 /** POST /api/v1/tenants/:id/config/apply: make the tenant what the document says. */
@@ -312,6 +340,7 @@ export async function applyTenantConfig(
     const { current, head, plan } = await planFor(deps, tenantId, document);
     requireVersion(ctx.ifMatch, current);
     await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
+    await purgeRestoredRoutes(deps, tenantId, plan);
     const last = await executePlan(deps, stepContext(ctx), tenantId, plan, lock);
     const version = last === null ? current.version : last.toString();
     return {
@@ -395,6 +424,7 @@ export async function rollbackTenantConfig(
     requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(current));
     // Refused steps are refused here, before the marker: a refused rollback records nothing.
     await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
+    await purgeRestoredRoutes(deps, tenantId, plan);
 
     const markerId = randomUUID();
     await lock.assertHeld();

@@ -14,6 +14,7 @@ import {
   type CommandOutcome,
   eventMetadata,
   requireAccess,
+  tenantOf,
 } from './context.js';
 import { fold, handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireOriginOfTenant } from './lookups.js';
@@ -94,6 +95,10 @@ export async function deleteRoute(
     what: 'route',
     command: (): RouteCommand => ({ type: 'Delete' }),
   });
+  const tenantId = tenantOf(result.state);
+  // After the delete is recorded (a refused delete keeps its generation). Best effort: the route is
+  // deleted either way, a store outage only leaves its one field behind.
+  if (tenantId !== null) await deps.cachePurger?.forgetRoute?.(tenantId, routeId).catch(() => {});
   return outcomeOf('route', result, routeView);
 }
 

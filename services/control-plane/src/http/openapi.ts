@@ -259,6 +259,9 @@ const CONFIG_CHANGE_CONFLICT = errorResponse(
   `${E.conflict.description}; or another config apply or rollback of this tenant was still running after ${CONFIG_CHANGE_WAIT_MS / 1000} s (Retry-After; each runs alone for its tenant, planned from what the one before it left)`,
   { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
 );
+const ROUTE_RESTORE_UNPURGEABLE = errorResponse(
+  'cache_purge_unavailable: a route the change restores under its old id is purged first (so it never serves what it cached before), and the cache store is unreachable; nothing was changed',
+);
 
 /** Statuses of every command: success, 202 on a rollout wait that ran out, and its failures. */
 function commandResponses(
@@ -694,7 +697,7 @@ function configPaths(): Record<string, unknown> {
         responses: commandResponses('200', ref('TenantConfigChange'), {
           post: true,
           ifMatch: true,
-          extra: { '409': CONFIG_CHANGE_CONFLICT },
+          extra: { '409': CONFIG_CHANGE_CONFLICT, '503': ROUTE_RESTORE_UNPURGEABLE },
         }),
       },
     },
@@ -709,7 +712,7 @@ function configPaths(): Record<string, unknown> {
         responses: commandResponses('200', ref('TenantConfigChange'), {
           post: true,
           ifMatch: false,
-          extra: { '409': CONFIG_CHANGE_CONFLICT },
+          extra: { '409': CONFIG_CHANGE_CONFLICT, '503': ROUTE_RESTORE_UNPURGEABLE },
         }),
       },
     },
