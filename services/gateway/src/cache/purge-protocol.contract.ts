@@ -60,7 +60,11 @@ export function describePurgeProtocol(name: string, target: () => PurgeProtocolT
     for (const client of clients) client.disconnect();
   });
 
-  async function replica(replicaName: string, generationRefreshMs?: number): Promise<ResponseCache> {
+  async function replica(
+    replicaName: string,
+    generationRefreshMs?: number,
+    forgottenRouteGraceMs?: number,
+  ): Promise<ResponseCache> {
     const { connect, prefix } = target();
     const client = await connect(replicaName);
     clients.push(client);
@@ -68,6 +72,7 @@ export function describePurgeProtocol(name: string, target: () => PurgeProtocolT
       store: new RedisCacheStore(client, { keyPrefix: prefix }),
       l1MaxBytes: 1_000_000,
       generationRefreshMs,
+      forgottenRouteGraceMs,
       registry: createMetricsRegistry(replicaName, { defaultMetrics: false }),
       logger,
     });
@@ -123,19 +128,47 @@ export function describePurgeProtocol(name: string, target: () => PurgeProtocolT
       const cache = await replica('soft-tags', 50);
       await cache.prepareTenant(tenantId);
       const purger = createRedisCachePurger(target().client, target().prefix);
-      const held = (count: number) => eventually(async () => cache.softPurgedTagCount(tenantId) === count);
+      const held = (count: number) =>
+        eventually(async () => cache.heldGenerations(tenantId).softTags === count);
       await purger.purgeTags(tenantId, ['a', 'b', 'c'], { soft: true });
       expect(await held(3)).toBe(true);
       await purger.purgeTags(tenantId, ['a', 'b']);
       expect(await held(1)).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 200)); // a few refreshes of the generations
-      expect(cache.softPurgedTagCount(tenantId)).toBe(1);
+      expect(cache.heldGenerations(tenantId).softTags).toBe(1);
       const late = await replica('soft-tags-late');
       await late.prepareTenant(tenantId);
-      expect(late.softPurgedTagCount(tenantId)).toBe(1);
+      expect(late.heldGenerations(tenantId).softTags).toBe(1);
       await purger.purgeTenant(tenantId);
       for (const replicaCache of [cache, late])
-        expect(await eventually(async () => replicaCache.softPurgedTagCount(tenantId) === 0)).toBe(true);
+        expect(await eventually(async () => replicaCache.heldGenerations(tenantId).softTags === 0)).toBe(
+          true,
+        );
+    });
+    // Regression: a replica kept the generation of every route it had seen purged (its reloads merged
+    // them back), so a tenant purging and deleting routes grew every replica's heap without bound.
+    it('a replica holds the route generations the store holds: a deleted route’s is forgotten', async () => {
+      const tenantId = randomUUID();
+      const cache = await replica('route-generations', 50, 500);
+      await cache.prepareTenant(tenantId);
+      const purger = createRedisCachePurger(target().client, target().prefix);
+      const [deleted, kept] = [randomUUID(), randomUUID()];
+      const held = (count: number) =>
+        eventually(async () => cache.heldGenerations(tenantId).routes === count);
+      await purger.purgeRoute(tenantId, deleted);
+      await purger.purgeRoute(tenantId, kept);
+      expect(await held(2)).toBe(true);
+      await purger.forgetRoute(tenantId, deleted);
+      // Held a while: the replica may serve the route until its config without it arrives.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(cache.heldGenerations(tenantId).routes).toBe(2);
+      expect(await held(1)).toBe(true);
+      // Restored under its old id, the route is purged first: above every generation it had.
+      await purger.purgeRoute(tenantId, deleted);
+      expect(await held(2)).toBe(true);
+      const late = await replica('route-generations-late');
+      await late.prepareTenant(tenantId);
+      expect(late.heldGenerations(tenantId).routes).toBe(2);
     });
   });
 }

@@ -159,9 +159,13 @@ export interface ResponseCacheOptions {
    * failover) or reconnects would otherwise leave a route or tenant purge unseen on this replica.
    */
   generationRefreshMs?: number | undefined;
+  /** How long a route's generation the store dropped is still held (default 60 s). */
+  forgottenRouteGraceMs?: number | undefined;
   now?: () => number;
 }
 
+/** How long a replica holds a route's generation the store dropped (its config without the route arrives meanwhile). */
+const FORGOTTEN_ROUTE_GRACE_MS = 60_000;
 const DEFAULT_GENERATION_REFRESH_MS = 15_000;
 
 /** Attempts to load a tenant's purge generations before prepareTenant gives up (and rejects). */
@@ -227,10 +231,10 @@ export interface ResponseCache {
     options?: { soft?: boolean | undefined },
   ): Promise<void>;
   /**
-   * The soft-purged tags this replica holds for the tenant: as many as the shared store does (a hard
-   * purge of a tag or of the tenant forgets them), never more.
+   * The purge generations this replica holds for the tenant: as many as the shared store does (a hard
+   * purge of a tag or of the tenant forgets soft-purged tags, a route's delete its generation), never more.
    */
-  softPurgedTagCount(tenantId: string): number;
+  heldGenerations(tenantId: string): { routes: number; softTags: number };
   close(): Promise<void>;
 }
 
@@ -421,19 +425,20 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   };
 
   /**
-   * Soft purges that arrived while a load of the tenant's generations ran (one map per load): merged
-   * into what it loaded, which may have been read before them. The soft-purged tags known before the
-   * load are not: the store's are the ones still in force (its hard purges forget tags), and a replica
-   * keeping every tag it ever saw grew without bound under a tenant's soft-then-hard purge cycles.
+   * Purges that arrived while a load of the tenant's generations ran (one record per load): merged into
+   * what it loaded, which may have been read before them. Nothing else the replica knew before the load
+   * is: the store's generations are the ones in force (its hard purges forget soft-purged tags, a route's
+   * delete forgets the route), and a replica keeping every tag and route it ever saw grew without bound
+   * under a tenant's purge-and-delete churn.
    */
-  const softDuringLoads = new Map<string, Set<Map<string, number>>>();
+  const purgedDuringLoads = new Map<string, Set<PurgeGenerations>>();
 
   const loadGenerations = async (tenantId: string): Promise<void> => {
-    const arrived = new Map<string, number>();
-    let watching = softDuringLoads.get(tenantId);
+    const arrived: PurgeGenerations = { tenant: 0, routes: new Map(), softTags: new Map() };
+    let watching = purgedDuringLoads.get(tenantId);
     if (watching === undefined) {
       watching = new Set();
-      softDuringLoads.set(tenantId, watching);
+      purgedDuringLoads.set(tenantId, watching);
     }
     watching.add(arrived);
     let loaded: PurgeGenerations;
@@ -441,21 +446,59 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       loaded = await shared.generations(tenantId);
     } finally {
       watching.delete(arrived);
-      if (watching.size === 0) softDuringLoads.delete(tenantId);
+      if (watching.size === 0) purgedDuringLoads.delete(tenantId);
     }
-    for (const [tag, at] of arrived) loaded.softTags.set(tag, Math.max(at, loaded.softTags.get(tag) ?? 0));
+    loaded.tenant = Math.max(loaded.tenant, arrived.tenant);
+    for (const [route, generation] of arrived.routes)
+      loaded.routes.set(route, Math.max(generation, loaded.routes.get(route) ?? 0));
+    for (const [tag, at] of arrived.softTags)
+      loaded.softTags.set(tag, Math.max(at, loaded.softTags.get(tag) ?? 0));
     const known = generations.get(tenantId);
-    // Never go back: a purge message may have arrived while loading.
     if (known) {
       // A purge whose message this replica missed: its L1 copies can no longer be reached, free them.
       if (loaded.tenant > known.tenant) dropFromL1(tenantId);
       for (const [route, generation] of loaded.routes)
         if (generation > (known.routes.get(route) ?? 0)) dropFromL1(tenantId, route);
+      // Never go back: the tenant generation only grows.
       loaded.tenant = Math.max(loaded.tenant, known.tenant);
-      for (const [route, generation] of known.routes)
-        loaded.routes.set(route, Math.max(generation, loaded.routes.get(route) ?? 0));
+      keepForgottenRoutesAwhile(tenantId, known, loaded);
     }
     generations.set(tenantId, loaded);
+  };
+
+  /**
+   * Since the store dropped them, per tenant, the routes whose generation this replica still holds. The
+   * control plane drops a route's generation as it deletes the route, and this replica may still serve
+   * the route until its config without it arrives: read as generation 0 meanwhile, the route would reach
+   * what it stored before its purges again. So a replica holds on to it a while (a minute).
+   */
+  const forgottenSince = new Map<string, Map<string, number>>();
+  const forgottenRouteGraceMs = options.forgottenRouteGraceMs ?? FORGOTTEN_ROUTE_GRACE_MS;
+  const keepForgottenRoutesAwhile = (
+    tenantId: string,
+    known: PurgeGenerations,
+    loaded: PurgeGenerations,
+  ): void => {
+    let since = forgottenSince.get(tenantId);
+    const at = now();
+    for (const [route, generation] of known.routes) {
+      if (loaded.routes.has(route)) {
+        since?.delete(route);
+        continue;
+      }
+      if (since === undefined) {
+        since = new Map();
+        forgottenSince.set(tenantId, since);
+      }
+      const first = since.get(route) ?? at;
+      if (at - first >= forgottenRouteGraceMs) {
+        since.delete(route);
+        continue;
+      }
+      since.set(route, first);
+      loaded.routes.set(route, generation);
+    }
+    if (since?.size === 0) forgottenSince.delete(tenantId);
   };
 
   const retryDelayMs = options.retryDelayMs ?? 100;
@@ -487,31 +530,32 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       l1.deletePath(message.pathIndexKey);
       return;
     }
+    // The tenant's generations as this replica knows them, and those of every load running.
+    const holders = [...(purgedDuringLoads.get(message.tenantId) ?? [])];
+    const known = generations.get(message.tenantId);
+    if (known !== undefined) holders.push(known);
     if (message.kind === 'tags') {
-      const holders = [...(softDuringLoads.get(message.tenantId) ?? [])];
-      const softTags = generations.get(message.tenantId)?.softTags;
-      if (softTags !== undefined) holders.push(softTags);
       const softAt = message.softAt;
       if (softAt === undefined) {
         l1.deleteTagged(tenantKeyspace('', message.tenantId), message.tags);
         // Its entries are gone: the store forgot its soft purge too.
-        for (const holder of holders) for (const tag of message.tags) holder.delete(tag);
+        for (const holder of holders) for (const tag of message.tags) holder.softTags.delete(tag);
         return;
       }
-      for (const holder of holders)
-        for (const tag of message.tags) holder.set(tag, Math.max(softAt, holder.get(tag) ?? 0));
+      for (const { softTags } of holders)
+        for (const tag of message.tags) softTags.set(tag, Math.max(softAt, softTags.get(tag) ?? 0));
       return;
     }
-    const known = generations.get(message.tenantId);
-    if (!known) return;
     if (message.kind === 'tenant') {
-      known.tenant = Math.max(known.tenant, message.generation);
-      // Every entry stored before it is unreachable: the store forgot the soft purges too.
-      known.softTags.clear();
-      for (const arrived of softDuringLoads.get(message.tenantId) ?? []) arrived.clear();
+      for (const holder of holders) {
+        holder.tenant = Math.max(holder.tenant, message.generation);
+        // Every entry stored before it is unreachable: the store forgot the soft purges too.
+        holder.softTags.clear();
+      }
       dropFromL1(message.tenantId);
     } else {
-      known.routes.set(message.routeId, Math.max(known.routes.get(message.routeId) ?? 0, message.generation));
+      for (const { routes } of holders)
+        routes.set(message.routeId, Math.max(routes.get(message.routeId) ?? 0, message.generation));
       dropFromL1(message.tenantId, message.routeId);
     }
   };
@@ -1233,7 +1277,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       await prepareTenant(tenantId);
       applyPurge(await shared.purgeTagged({ kind: 'tags', tenantId, tags, soft: options?.soft }));
     },
-    softPurgedTagCount: (tenantId) => generations.get(tenantId)?.softTags.size ?? 0,
+    heldGenerations(tenantId) {
+      const known = generations.get(tenantId);
+      return { routes: known?.routes.size ?? 0, softTags: known?.softTags.size ?? 0 };
+    },
     async close() {
       if (refreshTimer) clearInterval(refreshTimer);
       for (const key of [...flights.keys()]) finishFlight(key, null);
