@@ -101,6 +101,19 @@ export function encodePurgeMessage(message: CachePurgeMessage): string {
   return JSON.stringify(message);
 }
 
+export type TagsPurgeMessage = Extract<CachePurgeMessage, { kind: 'tags' }>;
+
+/**
+ * A tag purge as the channel carries it: messages of at most CACHE_TAGS_MAX tags each, which every
+ * replica's parsePurgeMessage takes (a soft purge of tags and prefixes together names more).
+ */
+export function tagPurgeMessages(message: TagsPurgeMessage): TagsPurgeMessage[] {
+  const messages: TagsPurgeMessage[] = [];
+  for (let start = 0; start < message.tags.length; start += CACHE_TAGS_MAX)
+    messages.push({ ...message, tags: message.tags.slice(start, start + CACHE_TAGS_MAX) });
+  return messages;
+}
+
 /** null for anything that is not a valid message (the channel is not trusted to be well-formed). */
 export function parsePurgeMessage(text: string): CachePurgeMessage | null {
   try {
@@ -167,9 +180,8 @@ export interface CachePurger {
    */
   forgetRoute?(tenantId: string, routeId: string): Promise<void>;
   /**
-   * Drops every cached response of the tenant whose origin tagged it with one of `tags` (at most
-   * CACHE_TAGS_MAX). A soft purge marks them stale instead, and takes any number of tags: all of them
-   * are soft-purged, or none (SoftPurgedTagsFull).
+   * Drops every cached response of the tenant whose origin tagged it with one of `tags`. A soft purge
+   * marks them stale instead: all of them are soft-purged, or none (SoftPurgedTagsFull).
    */
   purgeTags(
     tenantId: string,

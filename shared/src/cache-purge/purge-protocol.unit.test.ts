@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
+  CACHE_TAGS_MAX,
   encodePurgeMessage,
   generationKey,
   parseGenerations,
   parsePurgeMessage,
   purgeChannel,
+  tagPurgeMessages,
   tenantKeyspace,
 } from './purge-protocol.js';
 
@@ -31,6 +33,14 @@ describe('cache purge protocol', () => {
       '{"kind":"tenant","tenantId":"t","generation":0}',
     ])
       expect(parsePurgeMessage(text)).toBeNull();
+  });
+
+  it('splits a tag purge into messages every replica takes', () => {
+    const tags = Array.from({ length: CACHE_TAGS_MAX * 2 + 1 }, (_, i) => `t${i}`);
+    const parts = tagPurgeMessages({ kind: 'tags', tenantId: 't1', tags, softAt: 5 });
+    expect(parts.map((part) => part.tags.length)).toEqual([CACHE_TAGS_MAX, CACHE_TAGS_MAX, 1]);
+    expect(parts.flatMap((part) => part.tags)).toEqual(tags);
+    for (const part of parts) expect(parsePurgeMessage(encodePurgeMessage(part))).toEqual(part);
   });
 
   it('reads generations from the hash, ignoring fields that are not counts', () => {

@@ -1,7 +1,6 @@
 import type { RedisClient } from '../redis/client.js';
 import {
   CACHE_SOFT_PURGED_TAGS_MAX,
-  CACHE_TAGS_MAX,
   type CachePurgeMessage,
   type CachePurger,
   encodePurgeMessage,
@@ -14,14 +13,19 @@ import {
   SOFT_TAG_FIELD_PREFIX,
   SoftPurgedTagsFull,
   type TagPurgeTarget,
+  type TagsPurgeMessage,
   TENANT_GENERATION_FIELD,
   tagIndexKey,
+  tagPurgeMessages,
 } from './purge-protocol.js';
 
 export interface RedisCachePurger extends CachePurger {
   /** Bumps the target's generation and publishes it; resolves with the message sent. */
   purge(target: PurgeTarget): Promise<CachePurgeMessage>;
-  /** Deletes the tagged entries and their tag sets, then publishes it; resolves with the message sent. */
+  /**
+   * Deletes the tagged entries and their tag sets (or soft-purges them), then publishes it in
+   * tagPurgeMessages; resolves with the whole purge as one message.
+   */
   purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
   forgetRoute(tenantId: string, routeId: string): Promise<void>;
 }
@@ -124,13 +128,18 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     if (held >= 0) throw new SoftPurgedTagsFull(held);
     return softAt;
   };
-  const publishSoftPurge = async (tenantId: string, tags: readonly string[], softAt: number) => {
-    const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags], softAt };
-    await redis.publish(channel, encodePurgeMessage(message));
+  const publishTagPurge = async (message: TagsPurgeMessage): Promise<CachePurgeMessage> => {
+    for (const part of tagPurgeMessages(message)) await redis.publish(channel, encodePurgeMessage(part));
     return message;
   };
   const purgeTagged = async ({ tenantId, tags, soft }: TagPurgeTarget): Promise<CachePurgeMessage> => {
-    if (soft) return publishSoftPurge(tenantId, tags, await recordSoftPurge(tenantId, tags));
+    if (soft)
+      return publishTagPurge({
+        kind: 'tags',
+        tenantId,
+        tags: [...tags],
+        softAt: await recordSoftPurge(tenantId, tags),
+      });
     for (const tag of tags) {
       const index = tagIndexKey(keyPrefix, tenantId, tag);
       const keys = await redis.smembers(index);
@@ -142,22 +151,13 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
       generationKey(keyPrefix, tenantId),
       ...tags.map((tag) => `${SOFT_TAG_FIELD_PREFIX}${tag}`),
     );
-    const message: CachePurgeMessage = { kind: 'tags', tenantId, tags: [...tags] };
-    await redis.publish(channel, encodePurgeMessage(message));
-    return message;
+    return publishTagPurge({ kind: 'tags', tenantId, tags: [...tags] });
   };
   return {
     purge,
     purgeTagged,
     async purgeTags(tenantId, tags, options) {
-      if (!options?.soft) {
-        await purgeTagged({ kind: 'tags', tenantId, tags });
-        return;
-      }
-      // Recorded at once, announced within the protocol's tags-per-message limit.
-      const softAt = await recordSoftPurge(tenantId, tags);
-      for (let start = 0; start < tags.length; start += CACHE_TAGS_MAX)
-        await publishSoftPurge(tenantId, tags.slice(start, start + CACHE_TAGS_MAX), softAt);
+      await purgeTagged({ kind: 'tags', tenantId, tags, soft: options?.soft });
     },
     async purgeRoute(tenantId, routeId) {
       await purge({ kind: 'route', tenantId, routeId });

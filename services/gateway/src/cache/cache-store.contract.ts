@@ -1,6 +1,9 @@
 import {
   CACHE_SOFT_PURGED_TAGS_MAX,
+  CACHE_TAGS_MAX,
   type CachePurgeMessage,
+  encodePurgeMessage,
+  parsePurgeMessage,
   SoftPurgedTagsFull,
   tagIndexKey,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
@@ -252,6 +255,25 @@ export function describeCacheStoreContract(
       expect((await store.get(`${base}:c:v`))?.kind).toBe('response');
       await until(() => messages.length > 0);
       expect(messages).toEqual([{ kind: 'tags', tenantId, tags: ['product-1', 'product-2'] }]);
+    });
+
+    // Regression: a soft purge of tags and prefixes together went out as one message of up to twice
+    // CACHE_TAGS_MAX tags, which the other replicas' parsePurgeMessage refused.
+    it('announces a purge of more than CACHE_TAGS_MAX tags in messages every replica takes', async () => {
+      const { store, tenantId } = await setup();
+      const messages: CachePurgeMessage[] = [];
+      await subscribed(store, messages, tenantId);
+      const tags = Array.from({ length: CACHE_TAGS_MAX * 2 }, (_, i) => `t${i}`);
+      await store.purgeTagged({ kind: 'tags', tenantId, tags, soft: true });
+      await store.purgeTagged({ kind: 'tags', tenantId, tags });
+      await until(() => messages.length >= 4);
+      expect(messages.map((message) => parsePurgeMessage(encodePurgeMessage(message)))).toEqual(messages);
+      const announced = (soft: boolean) =>
+        messages
+          .flatMap((m) => (m.kind === 'tags' && (m.softAt !== undefined) === soft ? m.tags : []))
+          .sort();
+      expect(announced(true)).toEqual([...tags].sort());
+      expect(announced(false)).toEqual([...tags].sort());
     });
 
     it('keeps at most CACHE_SOFT_PURGED_TAGS_MAX soft-purged tags per tenant; hard purges free them', async () => {

@@ -9,6 +9,7 @@ import {
   SoftPurgedTagsFull,
   type TagPurgeTarget,
   TENANT_GENERATION_FIELD,
+  tagPurgeMessages,
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { LRUCache } from 'lru-cache';
@@ -259,8 +260,13 @@ export class MemoryCacheStore implements CacheStore {
     if (variants?.size === 0) this.#variants.delete(slot.urlKey);
   }
 
-  /** Like Redis pub/sub: delivered after the publishing call returns. */
+  /**
+   * Like Redis pub/sub: delivered after the publishing call returns; a tag purge in messages of at most
+   * CACHE_TAGS_MAX tags, as the Redis store publishes them.
+   */
   #announce(message: CachePurgeMessage): void {
-    for (const listener of this.#listeners) queueMicrotask(() => listener.onPurge(message));
+    const messages = message.kind === 'tags' ? tagPurgeMessages(message) : [message];
+    for (const listener of this.#listeners)
+      for (const each of messages) queueMicrotask(() => listener.onPurge(each));
   }
 }

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { generationField, generationKey } from '@vantageedge/shared/cache-purge/purge-protocol';
+import {
+  CACHE_TAGS_MAX,
+  generationField,
+  generationKey,
+} from '@vantageedge/shared/cache-purge/purge-protocol';
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
@@ -43,8 +47,8 @@ async function outcome(cache: ResponseCache, policy: CompiledCachePolicy): Promi
 }
 
 /** Up to ~15 s: a Redis Cluster relays a PUBLISH to other nodes' subscribers over its bus, late on a busy host. */
-async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-  for (let i = 0; i < 750; i++) {
+async function eventually(check: () => Promise<boolean>, attempts = 750): Promise<boolean> {
+  for (let i = 0; i < attempts; i++) {
     if (await check()) return true;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -106,6 +110,26 @@ export function describePurgeProtocol(name: string, target: () => PurgeProtocolT
       await purger.purgeTenant(tenantId);
       for (const cache of [a, b, late])
         expect(await eventually(async () => (await outcome(cache, kept)) === 'MISS')).toBe(true);
+    });
+
+    // Regression: a soft purge of tags and prefixes together (up to twice CACHE_TAGS_MAX tags) went out
+    // as one message the other replicas refused, so they applied it only at their next generation
+    // refresh (15 s), and a hard purge of as many tags never reached their L1 copies.
+    it('a purge of more than CACHE_TAGS_MAX tags through a replica reaches the other replicas at once', async () => {
+      const tenantId = randomUUID();
+      const [sender, other] = [await replica('many-tags-sender'), await replica('many-tags-other')];
+      for (const cache of [sender, other]) await cache.prepareTenant(tenantId);
+      const tags = Array.from({ length: CACHE_TAGS_MAX * 2 }, (_, i) => `tag-${i}`);
+      // Well before the default generation refresh (15 s): only the purge messages can do it.
+      const atOnce = (count: number) =>
+        eventually(async () => other.heldGenerations(tenantId).softTags === count, 150);
+      // Both subscribed (a replica reads the generations again once its subscription holds).
+      await sender.purgeTags(tenantId, ['first'], { soft: true });
+      expect(await eventually(async () => other.heldGenerations(tenantId).softTags === 1)).toBe(true);
+      await sender.purgeTags(tenantId, tags, { soft: true });
+      expect(await atOnce(tags.length + 1)).toBe(true);
+      await sender.purgeTags(tenantId, tags);
+      expect(await atOnce(1)).toBe(true);
     });
 
     it('a purge whose message is lost still reaches the replica when it reads the generations again', async () => {
