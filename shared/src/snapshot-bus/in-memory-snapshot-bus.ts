@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type EncodedSnapshotRecord, encodeSnapshotMessage, MAX_DECODED_SNAPSHOT_BYTES } from './codec.js';
-import { decodeNewestPerTenant } from './newest-per-tenant.js';
+import { compareNewestFirst, decodeNewestPerTenant } from './newest-per-tenant.js';
 import type {
   PublishResult,
   SnapshotBus,
@@ -29,6 +29,11 @@ export class InMemorySnapshotLog {
   records: InMemoryRecord[] = [];
   /** The offset the next record gets: Kafka's high-water mark. */
   nextOffset = 0;
+  /** Each key's newest record (the one a subscriber reading them all ends with), and how many others there are. */
+  #newest = new Map<string, InMemoryRecord>();
+  #superseded = 0;
+  /** Where each subscriber reads next. */
+  readonly #readers = new Set<{ next: number }>();
   #available = true;
   readonly #listeners = new Set<() => void>();
 
@@ -42,7 +47,15 @@ export class InMemorySnapshotLog {
   }
 
   append(records: readonly EncodedSnapshotRecord[]): void {
-    for (const record of records) this.records.push({ ...record, offset: this.nextOffset++ });
+    for (const encoded of records) {
+      const record = { ...encoded, offset: this.nextOffset++ };
+      this.records.push(record);
+      if (this.#newest.has(record.key)) this.#superseded++;
+      this.#keepIfNewest(record);
+    }
+    // As Kafka's log cleaner at its default min.cleanable.dirty.ratio (0.5), leaving the records a
+    // subscriber has not read yet (the cleaner leaves the head of the log): about two records per key.
+    if (this.#superseded > this.#newest.size) this.#clean(this.#readFrom(), false);
     for (const listener of this.#listeners) listener();
   }
 
@@ -51,11 +64,37 @@ export class InMemorySnapshotLog {
    * `dropTombstones` also removes tombstones (as after the topic's delete.retention.ms).
    */
   compact({ dropTombstones = false } = {}): void {
-    const newest = new Map<string, number>();
-    for (const record of this.records) newest.set(record.key, record.offset);
+    this.#clean(this.nextOffset, dropTombstones);
+  }
+
+  /** A subscriber's read position (`next`: the next offset it reads); compaction leaves what is past it. */
+  trackReader(reader: { next: number }): () => void {
+    this.#readers.add(reader);
+    return () => this.#readers.delete(reader);
+  }
+
+  #readFrom(): number {
+    let from = this.nextOffset;
+    for (const reader of this.#readers) from = Math.min(from, reader.next);
+    return from;
+  }
+
+  /** Removes the records before `before` that are not their key's newest. */
+  #clean(before: number, dropTombstones: boolean): void {
     this.records = this.records.filter(
-      (record) => newest.get(record.key) === record.offset && !(dropTombstones && record.value === null),
+      (record) =>
+        record.offset >= before ||
+        (this.#newest.get(record.key) === record && !(dropTombstones && record.value === null)),
     );
+    this.#newest.clear();
+    for (const record of this.records) this.#keepIfNewest(record);
+    this.#superseded = this.records.length - this.#newest.size;
+  }
+
+  /** A key's newest is what decodeNewestPerTenant picks: its highest version, a tombstone at a tie. */
+  #keepIfNewest(record: InMemoryRecord): void {
+    const held = this.#newest.get(record.key);
+    if (!held || compareNewestFirst(record, held) < 0) this.#newest.set(record.key, record);
   }
 
   /** Index of the first record at or after `offset`. */
@@ -113,7 +152,9 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
     async subscribe(handlers: SnapshotHandlers): Promise<SnapshotSubscription> {
       // The high-water mark at start: caught up once the cursor (next offset to read) reaches it.
       const highWaterMark = log.nextOffset;
-      let cursor = 0;
+      /** `next`: the next offset to read (the cursor). */
+      const reader = { next: 0 };
+      const untrack = log.trackReader(reader);
       let caughtUp = false;
       let connected: boolean | undefined;
       let closed = false;
@@ -125,29 +166,29 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
       const pump = async (): Promise<void> => {
         if (connected !== log.available) {
           connected = log.available;
-          handlers.onHealth({ connected, lag: Math.max(0, log.nextOffset - cursor) });
+          handlers.onHealth({ connected, lag: Math.max(0, log.nextOffset - reader.next) });
         }
         if (!log.available) return;
         // The log as it is now; what is appended while this pump yields is the next one's.
         const end = log.nextOffset;
-        const backlog = log.records.slice(log.indexFrom(cursor));
+        const backlog = log.records.slice(log.indexFrom(reader.next));
         const decodedAt = decodeNewestPerTenant(backlog, maxDecodedBytes, routes);
         let delivered = false;
         for (const [index, record] of backlog.entries()) {
           // Other work gets the event loop between two tenants' decodes, as with the Kafka bus.
           if (delivered) await nextTurn();
           if (closed) return;
-          cursor = record.offset + 1;
+          reader.next = record.offset + 1;
           const decoded = decodedAt(index);
           delivered = decoded !== undefined;
           if (decoded?.ok) handlers.onMessage(decoded.message);
           else if (decoded) handlers.onInvalidMessage?.({ tenantId: record.key, reason: decoded.reason });
-          if (!caughtUp && cursor >= highWaterMark) {
+          if (!caughtUp && reader.next >= highWaterMark) {
             caughtUp = true;
             handlers.onCaughtUp();
           }
         }
-        cursor = Math.max(cursor, end);
+        reader.next = Math.max(reader.next, end);
         if (!caughtUp) {
           caughtUp = true;
           handlers.onCaughtUp();
@@ -176,6 +217,7 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
         async close() {
           closed = true;
           unlisten();
+          untrack();
           subscriptions.delete(subscription);
         },
       };

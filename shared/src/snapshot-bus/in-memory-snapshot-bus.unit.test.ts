@@ -44,4 +44,20 @@ describe('in-memory snapshot log outage simulation', () => {
     expect(subscriber.versionsOf(tenantId)).toEqual([3n]);
     await bus.close();
   });
+
+  // Regression: nothing but tests called compact(), so make dev kept every version of every tenant
+  // it ever published (Kafka's log cleaner compacts the topic in the background).
+  it('holds about one record per tenant however many versions are published, and still serves the newest', async () => {
+    const bus = createInMemorySnapshotBus();
+    const [churner, quiet] = [randomUUID(), randomUUID()];
+    await bus.publish([snapshotMessage(sampleSnapshot(quiet, 1n))]);
+    for (let version = 1n; version <= 1_000n; version++)
+      await bus.publish([snapshotMessage(sampleSnapshot(churner, version))]);
+    expect(bus.log.records.length).toBeLessThanOrEqual(4);
+    const subscriber = await recordSubscription(bus);
+    await eventually('caught up', () => subscriber.caughtUpAfter() !== undefined);
+    expect(subscriber.versionsOf(churner)).toEqual([1_000n]);
+    expect(subscriber.versionsOf(quiet)).toEqual([1n]);
+    await bus.close();
+  });
 });

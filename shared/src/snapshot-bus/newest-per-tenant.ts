@@ -53,9 +53,15 @@ export function decodeNewestPerTenant(
   };
 }
 
-function compareNewestFirst(a: SnapshotRecord, b: SnapshotRecord): number {
-  const versionA = BigInt(a.headers[HEADER_VERSION]!);
-  const versionB = BigInt(b.headers[HEADER_VERSION]!);
+/** Negative when `a` is newer than `b`; a record without a version counts as version 0. */
+export function compareNewestFirst(a: SnapshotRecord, b: SnapshotRecord): number {
+  const versionA = versionOf(a);
+  const versionB = versionOf(b);
   if (versionA !== versionB) return versionA > versionB ? -1 : 1;
   return Number(b.value === null) - Number(a.value === null);
+}
+
+function versionOf(record: SnapshotRecord): bigint {
+  const version = record.headers[HEADER_VERSION];
+  return version !== undefined && DECIMAL.test(version) ? BigInt(version) : 0n;
 }
