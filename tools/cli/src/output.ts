@@ -13,9 +13,11 @@ export interface Column<Row> {
 /**
  * Characters a terminal acts on instead of showing: C0 controls (ESC starts CSI/OSC sequences, BEL ends
  * them, CR overwrites a line), DEL, C1 controls (U+009B is CSI on its own), the line and paragraph
- * separators, and the bidi embedding/override/isolate controls (they reorder what is shown).
+ * separators, and every bidi control (Unicode's Bidi_Control: the embedding/override/isolate controls
+ * and the invisible ALM, LRM and RLM marks; they reorder what is shown).
  */
-const TERMINAL_CONTROLS = '\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
+const TERMINAL_CONTROLS =
+  '\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
 const CONTROLS = new RegExp(`[${TERMINAL_CONTROLS}]`, 'g');
 const CONTROLS_BUT_NEWLINE = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'g');
 

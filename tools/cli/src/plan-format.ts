@@ -21,10 +21,28 @@ export interface Change {
 
 const SYMBOL: Record<Change['change'], string> = { added: '+', restored: '+', changed: '~', removed: '-' };
 const MAX_VALUE = 100;
+/** What is shown of the common part before the first difference, when that is past MAX_VALUE. */
+const CONTEXT = 20;
 
-function shown(value: unknown): string {
-  const text = value === undefined ? 'null' : JSON.stringify(value);
-  return text.length > MAX_VALUE ? `${text.slice(0, MAX_VALUE - 1)}…` : text;
+/** `text` from `start`, at most MAX_VALUE characters, with `…` where something is left out. */
+function excerpt(text: string, start: number): string {
+  const before = start > 0 ? '…' : '';
+  const rest = text.slice(start);
+  const room = MAX_VALUE - before.length;
+  return rest.length > room ? `${before}${rest.slice(0, room - 1)}…` : `${before}${rest}`;
+}
+
+/**
+ * Both sides of a field change, cut from the same place: the start, or just before where they first
+ * differ when that is further on (else two long values differing late would read the same).
+ */
+function shownPair(from: unknown, to: unknown): [string, string] {
+  const texts = [from, to].map((value) => (value === undefined ? 'null' : JSON.stringify(value)));
+  const [a = '', b = ''] = texts;
+  let first = 0;
+  while (first < a.length && first < b.length && a[first] === b[first]) first++;
+  const start = first < MAX_VALUE - 1 ? 0 : first - CONTEXT;
+  return [excerpt(a, start), excerpt(b, start)];
 }
 
 export function formatChanges(changes: readonly Change[]): string {
@@ -33,8 +51,10 @@ export function formatChanges(changes: readonly Change[]): string {
     const note = change.change === 'restored' ? ' (re-created under its old id)' : '';
     const id = change.id === null ? '' : `  [${change.id}]`;
     lines.push(`  ${SYMBOL[change.change]} ${change.resource.replace('_', ' ')} ${change.name}${note}${id}`);
-    for (const field of change.fields)
-      lines.push(`      ${field.field}: ${shown(field.from)} → ${shown(field.to)}`);
+    for (const field of change.fields) {
+      const [from, to] = shownPair(field.from, field.to);
+      lines.push(`      ${field.field}: ${from} → ${to}`);
+    }
   }
   return lines.map((line) => terminalText(line)).join('\n');
 }

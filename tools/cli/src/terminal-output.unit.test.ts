@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { runCli } from './cli.js';
 import { formatExplanation } from './commands/explain.js';
 import { EXIT } from './exit-codes.js';
-import { table, terminalText } from './output.js';
+import { structured, table, terminalText } from './output.js';
 import { formatChanges } from './plan-format.js';
 
 // A tenant admin names its resources with terminal escape sequences; an operator lists them with the CLI.
@@ -19,8 +19,9 @@ const EVIL_ORIGIN = `o${OSC52}${CLEAR}x`;
 const EVIL_KEY = `k${OSC52}x`;
 const EVIL_TENANT = `Evil${CLEAR}`;
 
-/** Every character a terminal may act on: C0, DEL, C1, U+2028/2029, bidi controls. */
-const CONTROLS = '\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
+/** Every character a terminal may act on: C0, DEL, C1, U+2028/2029, bidi controls (marks too). */
+const CONTROLS =
+  '\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
 const ANY_CONTROL = new RegExp(`[${CONTROLS}]`);
 /** The same but newline: the lines the CLI lays out itself. */
 const RAW_CONTROL = new RegExp(`(?!\\n)[${CONTROLS}]`);
@@ -143,6 +144,51 @@ describe('human-readable output escapes what tenants named', () => {
     expect(text).not.toMatch(RAW_CONTROL);
     expect(text).toContain('~ origin o\\u001b]52;c;');
     expect(text).toContain('name: "a\\u0085" → "b\\u2066\\u001b[2J');
+  });
+
+  // Regression: values were cut at 100 characters from their start, so two that differ only further on
+  // (a third target of an origin) read the same on both sides of the arrow: the change could not be seen.
+  it('plans show where two long values differ', () => {
+    const targets = (third: string) =>
+      ['https://a.example.com', 'https://b.example.com', third].map((url) => ({ url, weight: 1 }));
+    const text = formatChanges([
+      {
+        resource: 'origin',
+        id: ORIGIN,
+        name: 'api',
+        change: 'changed',
+        fields: [
+          { field: 'targets', from: targets('https://c.example.com'), to: targets('https://evil.example') },
+        ],
+      },
+    ]);
+    const [from, to] = (text.split('\n')[1] ?? '').replace(/^ *targets: /, '').split(' → ');
+    expect(from).not.toBe(to);
+    expect(from).toContain('c.example.com');
+    expect(to).toContain('evil.example');
+  });
+
+  // Regression: the implicit bidi marks (LRM, RLM, ALM) are bidi controls as much as the overrides
+  // (Unicode's Bidi_Control), invisible, and reorder the neutral characters around them; they were printed raw.
+  it('shows the implicit bidi marks as escapes too', () => {
+    const text = formatChanges([
+      {
+        resource: 'origin',
+        id: ORIGIN,
+        name: 'o\u200f',
+        change: 'changed',
+        fields: [{ field: 'url', from: 'https://a.example/\u200e1', to: 'https://a.example/\u061c2' }],
+      },
+    ]);
+    expect(text).not.toMatch(/[\u061c\u200e\u200f]/);
+    expect(text).toContain('~ origin o\\u200f');
+    expect(text).toContain('url: "https://a.example/\\u200e1" → "https://a.example/\\u061c2"');
+    // In JSON and YAML as escapes of those formats: still the same values.
+    for (const format of ['json', 'yaml'] as const) {
+      const written = structured({ name: 'o\u200f', url: 'https://a.example/\u200e1' }, format);
+      expect(written).not.toMatch(/[\u061c\u200e\u200f]/);
+      expect(parse(written)).toEqual({ name: 'o\u200f', url: 'https://a.example/\u200e1' });
+    }
   });
 });
 
