@@ -1,8 +1,10 @@
+import type { StreamFolds } from '../commands/stream-folds.js';
 import type { Caller, TenantAccess, TenantDirectory } from './caller.js';
 
 /** Decides what a caller may do on one tenant. */
 export interface Authorizer {
-  access(caller: Caller, tenantId: string): Promise<TenantAccess>;
+  /** `folds`: the tenant stream's folds a config apply keeps for its steps (stream-folds.ts). */
+  access(caller: Caller, tenantId: string, folds?: StreamFolds): Promise<TenantAccess>;
 }
 
 const WRITE_ORG_ROLES: ReadonlySet<string> = new Set(['org:admin']);
@@ -16,7 +18,7 @@ const WRITE_ORG_ROLES: ReadonlySet<string> = new Set(['org:admin']);
  */
 export function createAuthorizer(directory: TenantDirectory): Authorizer {
   return {
-    async access(caller, tenantId) {
+    async access(caller, tenantId, folds) {
       if (caller.isPlatformAdmin) return 'write';
       let access: TenantAccess = 'none';
       if (caller.orgId !== null) {
@@ -26,7 +28,7 @@ export function createAuthorizer(directory: TenantDirectory): Authorizer {
           access = 'read';
         }
       }
-      const role = await directory.userRole(tenantId, caller.userId);
+      const role = await directory.userRole(tenantId, caller.userId, folds);
       if (role === 'owner' || role === 'admin') return 'write';
       if (role === 'member' || role === 'viewer') return 'read';
       return access;

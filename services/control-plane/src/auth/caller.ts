@@ -1,4 +1,5 @@
 import type { UserRole } from '@vantageedge/shared/domain/events';
+import type { StreamFolds } from '../commands/stream-folds.js';
 
 /** Who is calling the admin API, from a verified Clerk session token. */
 export interface Caller {
@@ -23,5 +24,5 @@ export interface TenantDirectory {
   /** The live (not deleted) tenant whose clerk_org_id is `orgId`. */
   tenantIdForOrg(orgId: string): Promise<string | null>;
   /** The caller's role in a tenant's user list, if they are a user of it. */
-  userRole(tenantId: string, clerkUserId: string): Promise<UserRole | null>;
+  userRole(tenantId: string, clerkUserId: string, folds?: StreamFolds): Promise<UserRole | null>;
 }

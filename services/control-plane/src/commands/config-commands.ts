@@ -29,6 +29,7 @@ import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
 import { rehearsalStore } from './rehearsal-store.js';
 import { restoreOrigin, restoreRoute } from './restore-commands.js';
 import { createRoute, deleteRoute, updateRoute } from './route-commands.js';
+import { createStreamFolds } from './stream-folds.js';
 import { updateTenant } from './tenant-commands.js';
 import { documentEntryCounts, type EntryCounts, requireDocumentWithinLimits } from './tenant-limits.js';
 
@@ -187,6 +188,8 @@ async function executePlan(
     ...planDeps,
     countedByPlan: true,
     snapshotGuard: planDeps.snapshotGuard?.forPlanSteps(),
+    // Every step checks the tenant's stream: each check folds on from where the last one left it.
+    streamFolds: createStreamFolds(streamName.tenant(tenantId)),
   };
   const added = new Map<number, string>();
   const originId = (ref: OriginRef): string | null => {

@@ -8,6 +8,7 @@ import { forbidden } from '../domain/errors.js';
 import type { CustomDomainDeps } from './custom-domain-commands.js';
 import type { LegacyUserStreams } from './legacy-user-streams.js';
 import type { SnapshotGuard } from './snapshot-guard.js';
+import type { StreamFolds } from './stream-folds.js';
 import type { TenantLimits, TenantLock, TenantResourceCounts } from './tenant-limits.js';
 
 /** What every command needs from the process: ports only, no transport and no database driver. */
@@ -51,6 +52,8 @@ export interface CommandDeps {
    * count the plan's earlier steps).
    */
   countedByPlan?: boolean | undefined;
+  /** Set for the steps of one config apply or rollback run: its tenant stream's folds (stream-folds.ts). */
+  streamFolds?: StreamFolds | undefined;
   /**
    * The tenant's admin command limits, given per request (absent: no limit): the command is charged once
    * write access to a tenant is granted, its events' bytes just before they are appended.
@@ -141,12 +144,12 @@ const RANK: Record<TenantAccess, number> = { none: 0, read: 1, write: 2 };
  * no one spends another tenant's budget).
  */
 export async function requireAccess(
-  deps: Pick<CommandDeps, 'authorizer' | 'commandBudget'>,
+  deps: Pick<CommandDeps, 'authorizer' | 'commandBudget' | 'streamFolds'>,
   caller: Caller,
   tenantId: string,
   needed: Exclude<TenantAccess, 'none'>,
 ): Promise<void> {
-  const access = await deps.authorizer.access(caller, tenantId);
+  const access = await deps.authorizer.access(caller, tenantId, deps.streamFolds);
   if (RANK[access] < RANK[needed]) {
     throw forbidden(
       access === 'read' ? 'you have read-only access to this tenant' : 'you have no access to this tenant',

@@ -13,8 +13,11 @@ import { loadTenant } from './tenant-directory.js';
  */
 
 /** `not_found` (field tenant_id) unless the tenant exists and is not deleted. */
-export async function requireLiveTenant(deps: Pick<CommandDeps, 'store'>, tenantId: string): Promise<void> {
-  const tenant = await loadTenant(deps.store, tenantId);
+export async function requireLiveTenant(
+  deps: Pick<CommandDeps, 'store' | 'streamFolds'>,
+  tenantId: string,
+): Promise<void> {
+  const tenant = await loadTenant(deps.store, tenantId, deps.streamFolds);
   if (tenant.status !== 'active') throw notFound('tenant', 'tenant_id');
 }
 

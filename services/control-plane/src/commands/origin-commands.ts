@@ -127,6 +127,6 @@ async function writableTenantOf(
 ): Promise<string | null> {
   const origin = fold(originDecider, await deps.store.readStream(streamName.origin(originId)));
   if (origin.status !== 'active') return null;
-  const access = await deps.authorizer.access(ctx.caller, origin.data.tenant_id);
+  const access = await deps.authorizer.access(ctx.caller, origin.data.tenant_id, deps.streamFolds);
   return access === 'write' ? origin.data.tenant_id : null;
 }

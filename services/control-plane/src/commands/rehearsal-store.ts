@@ -71,6 +71,16 @@ export function rehearsalStore(real: EventStore): EventStore {
       } satisfies AppendResult;
     },
     async readStream(stream: string, options: ReadStreamOptions = {}) {
+      const own = appended.get(stream);
+      if (own === undefined) return real.readStream(stream, options);
+      const from = options.fromRevision;
+      // A fold read on from its revision (stream-folds.ts) reads the real stream from there too.
+      if (typeof from === 'bigint' && options.direction !== 'backwards' && options.maxCount === undefined) {
+        return [
+          ...(await real.readStream(stream, { fromRevision: from })),
+          ...own.filter((event) => event.revision >= from),
+        ];
+      }
       return select(await allOf(stream), options);
     },
     readAll: (options) => real.readAll(options),

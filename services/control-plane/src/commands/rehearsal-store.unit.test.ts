@@ -39,6 +39,21 @@ describe('rehearsal store', () => {
     expect(await real.headPosition()).toBe(1n);
   });
 
+  it('reads on from a revision through its appends and the real store’s, as a whole read would', async () => {
+    const real = new InMemoryEventStore();
+    await real.appendToStream('s-1', [event('A'), event('B')]);
+    const rehearsal = rehearsalStore(real);
+    expect((await rehearsal.readStream('s-1', { fromRevision: 1n })).map((e) => e.type)).toEqual(['B']);
+    await rehearsal.appendToStream('s-1', [event('C')], { expectedRevision: 1n });
+    expect(
+      (await rehearsal.readStream('s-1', { fromRevision: 1n })).map((e) => [e.type, e.revision]),
+    ).toEqual([
+      ['B', 1n],
+      ['C', 2n],
+    ]);
+    expect((await rehearsal.readStream('s-1', { fromRevision: 3n })).map((e) => e.type)).toEqual([]);
+  });
+
   it('refuses a stale expected revision and a value another stream holds, as the real store does', async () => {
     const real = new InMemoryEventStore();
     await real.appendToStream('tenant-1', [event('A')], { reservations: { claim: ['subdomain:acme'] } });

@@ -16,9 +16,10 @@ import {
   requireAccess,
   tenantOf,
 } from './context.js';
-import { fold, handleCommand } from './handle-command.js';
+import { handleCommand } from './handle-command.js';
 import { requireLiveTenant, requireOriginOfTenant } from './lookups.js';
 import { outcomeOf } from './outcome.js';
+import { foldStream } from './stream-folds.js';
 import {
   requireRoomFor,
   requireRouteWithinLimits,
@@ -150,9 +151,11 @@ async function requireHostsOfTenant(
   tenantId: string,
 ): Promise<void> {
   if (hosts.length === 0) return;
-  const { tenant, domains } = fold(
+  const { tenant, domains } = await foldStream(
+    deps.store,
+    streamName.tenant(tenantId),
     tenantDomainsDecider,
-    await deps.store.readStream(streamName.tenant(tenantId)),
+    deps.streamFolds,
   );
   if (tenant.status !== 'active') return; // requireLiveTenant / the route's own checks answer this
   const baseDomains = deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS;

@@ -4,10 +4,11 @@ import type { TenantDirectory } from '../auth/caller.js';
 import { memberByClerkUser, type Tenant, tenantDecider } from '../domain/tenant.js';
 import { userDecider } from '../domain/user.js';
 import { fold } from './handle-command.js';
+import { foldStream, type StreamFolds } from './stream-folds.js';
 
 /** The tenant aggregate as its own stream records it. */
-export async function loadTenant(store: EventStore, tenantId: string): Promise<Tenant> {
-  return fold(tenantDecider, await store.readStream(streamName.tenant(tenantId)));
+export function loadTenant(store: EventStore, tenantId: string, folds?: StreamFolds): Promise<Tenant> {
+  return foldStream(store, streamName.tenant(tenantId), tenantDecider, folds);
 }
 
 const TENANT_STREAM = /^tenant-(.+)$/;
@@ -27,8 +28,8 @@ export function createEventLogTenantDirectory(store: EventStore): TenantDirector
       const holder = await store.reservationHolder(reservation.clerkOrg(orgId));
       return holder === null ? null : (TENANT_STREAM.exec(holder)?.[1] ?? null);
     },
-    async userRole(tenantId, clerkUserId): Promise<UserRole | null> {
-      const tenant = await loadTenant(store, tenantId);
+    async userRole(tenantId, clerkUserId, folds): Promise<UserRole | null> {
+      const tenant = await loadTenant(store, tenantId, folds);
       if (tenant.status !== 'active') return null;
       const member = memberByClerkUser(tenant, clerkUserId);
       if (member) return member.data.role;
