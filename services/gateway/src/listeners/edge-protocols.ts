@@ -13,7 +13,7 @@ import type { TenantCertificates } from '../tls/tenant-certificates.js';
 import { TlsMetrics } from '../tls/tls-metrics.js';
 import { shareConnectionBudget } from './connection-budget.js';
 import { acceptH2cOn } from './h2c.js';
-import { Http2Sessions } from './http2-sessions.js';
+import { HTTP2_SESSION_PROTECTION, Http2Sessions } from './http2-sessions.js';
 import { ProtocolMetrics } from './protocol-metrics.js';
 import { refuseConnect } from './refuse-connect.js';
 import { createSecureListener, type SecureListener, type TrafficHandler } from './secure-listener.js';
@@ -67,6 +67,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
   if (config.GATEWAY_H2C) {
     const h2c = createH2cServer(
       {
+        ...HTTP2_SESSION_PROTECTION,
         settings: http2Settings,
         maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS,
         Http2ServerResponse: GatewayHttp2ServerResponse,

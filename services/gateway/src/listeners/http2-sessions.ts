@@ -1,6 +1,24 @@
 import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import { REQUEST_TIMEOUT_BODY } from '../http/client-errors.js';
 
+/**
+ * What node's HTTP/2 servers would otherwise take from their defaults, set on both (TLS and h2c) so they
+ * are the gateway's choice: a session's memory (header tables, queued frames, unacknowledged PINGs and
+ * SETTINGS; new streams refused past it), SETTINGS entries, outstanding PINGs, invalid frames and
+ * refused streams before the session is closed, streams a client may reset (a burst, then per second:
+ * the rapid-reset attack), and how long a connection that chose no protocol is kept.
+ */
+export const HTTP2_SESSION_PROTECTION = {
+  maxSessionMemory: 10,
+  maxSettings: 32,
+  maxOutstandingPings: 10,
+  maxSessionInvalidFrames: 1000,
+  maxSessionRejectedStreams: 100,
+  streamResetBurst: 1000,
+  streamResetRate: 33,
+  unknownProtocolTimeout: 10_000,
+} as const;
+
 /** What an HTTP/2 session of a traffic listener may hold, as HTTP/1.1 connections are held to it. */
 export interface Http2SessionLimits {
   /** GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: a session with no traffic for this long gets GOAWAY (0: never). */

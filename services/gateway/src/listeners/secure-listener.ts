@@ -11,7 +11,7 @@ import type { CertificateSelector } from '../tls/certificate-selector.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
 import type { TlsMetrics } from '../tls/tls-metrics.js';
 import { TLS_POLICY } from '../tls/tls-policy.js';
-import { type Http2SessionLimits, Http2Sessions } from './http2-sessions.js';
+import { HTTP2_SESSION_PROTECTION, type Http2SessionLimits, Http2Sessions } from './http2-sessions.js';
 import type { ProtocolMetrics } from './protocol-metrics.js';
 
 export type TrafficHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -85,6 +85,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
       maxConcurrentStreams: options.maxConcurrentStreams,
       maxHeaderListSize: options.maxHeaderBytes,
     },
+    ...HTTP2_SESSION_PROTECTION,
     // Too many header lines are the handler's 431, for HTTP/2 as for HTTP/1.1 (see header-count.ts).
     maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS,
     // HTTP/1.1 over TLS (node ≥ 22 applies these to the fallback connections).
