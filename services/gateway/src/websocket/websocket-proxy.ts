@@ -23,6 +23,7 @@ import {
   normalizePath,
 } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import { LRUCache } from 'lru-cache';
 import type { buildConnector } from 'undici';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
@@ -39,6 +40,7 @@ import { originPath, originRequestHeaders } from '../pipeline/origin-request.js'
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
 import { classifyProxyError } from '../proxy/proxy-request.js';
+import { tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
@@ -106,7 +108,7 @@ const CONNECT_STAGES = new Set(['fixed_response', 'redirect', 'request_transform
 const REFUSAL_RESPONSE_STAGES = new Set(['response_headers']);
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
-/** Guarded connectors kept per connect timeout (origins' timeouts); beyond, one is made per upgrade. */
+/** Guarded connectors kept per tenant and connect timeout (the most recently used). */
 const MAX_CONNECTORS = 32;
 /** Retry-After of an upgrade refused because its tenant holds GATEWAY_MAX_WEBSOCKETS_PER_TENANT. */
 const LIMIT_RETRY_AFTER_SECONDS = '5';
@@ -162,7 +164,7 @@ export class WebSocketProxy {
   /** Only when tracing is on. */
   readonly #tracing: RequestTracing | undefined;
   /** Guarded connectors (the upstream pools' own connector) by connect timeout. */
-  readonly #connectors = new Map<number, buildConnector.connector>();
+  readonly #connectors = new LRUCache<string, buildConnector.connector>({ max: MAX_CONNECTORS });
   #closing = false;
 
   constructor(options: WebSocketProxyOptions) {
@@ -388,15 +390,19 @@ export class WebSocketProxy {
    * checked after DNS resolution and the replica's own listeners are refused (OriginAddressBlockedError).
    */
   #connect(
+    tenantId: string,
     target: UpstreamTarget,
     timeoutMs: number,
     callback: (error: Error | null, socket: Socket) => void,
   ): void {
     const connectMs = Math.min(timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS);
-    let connector = this.#connectors.get(connectMs);
+    const key = `${tenantId} ${connectMs}`;
+    let connector = this.#connectors.get(key);
     if (connector === undefined) {
-      connector = createGuardedConnector(this.#addressPolicy, { timeout: connectMs });
-      if (this.#connectors.size < MAX_CONNECTORS) this.#connectors.set(connectMs, connector);
+      // Names are looked up in the tenant's turn, as its pools' are (TenantDnsLookups).
+      const resolve = tenantDnsLookups.forTenant(tenantId);
+      connector = createGuardedConnector(this.#addressPolicy, { timeout: connectMs }, resolve);
+      this.#connectors.set(key, connector);
     }
     const { hostname, host, protocol, port } = target.url;
     connector(
@@ -444,7 +450,7 @@ export class WebSocketProxy {
       // Never a plain connect: the origin address policy is checked as for every upstream exchange
       // (TLS included for https targets).
       createConnection: (_options, oncreate) => {
-        this.#connect(target, timeoutMs, oncreate);
+        this.#connect(tenantId, target, timeoutMs, oncreate);
         return undefined;
       },
     });
