@@ -14,6 +14,7 @@ import { LRUCache } from 'lru-cache';
 import { Counter, type Registry } from 'prom-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { CompiledServiceAccount } from '../config/compiled-tenant.js';
+import { type Resolve, tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector } from '../upstream/guarded-connector.js';
 
 /** How a replica fetches remote key sets: the same rules for Clerk's JWKS and every tenant's OIDC JWKS. */
@@ -220,7 +221,13 @@ export class RemoteJwksRegistry {
     } = {},
   ) {
     const addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
-    const dispatcher = new Agent({ connect: createGuardedConnector(addressPolicy, { timeout: 5_000 }) });
+    // A key set's name is looked up in a turn of its own among the origins' (TenantDnsLookups): one whose
+    // name server never answers holds one libuv thread, never the pool.
+    const resolve: Resolve = (hostname, lookupOptions, callback) =>
+      tenantDnsLookups.forTenant(`jwks ${hostname}`)(hostname, lookupOptions, callback);
+    const dispatcher = new Agent({
+      connect: createGuardedConnector(addressPolicy, { timeout: 5_000 }, resolve),
+    });
     this.#tenantFetch = (url, init) => undiciFetch(url, { ...init, dispatcher });
     this.#policy = { ...DEFAULT_JWKS_FETCH_POLICY, ...options.policy };
     this.#fetches = options.registry
