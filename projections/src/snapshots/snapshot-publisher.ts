@@ -11,6 +11,8 @@ import {
   markFailed,
   markPublished,
   type PendingSnapshot,
+  type Queryable,
+  withPublishLocks,
 } from './snapshot-state-store.js';
 
 export interface SnapshotPublisherOptions {
@@ -69,7 +71,8 @@ export const LARGE_SNAPSHOT_BYTES = 1024 * 1024;
  * the event loop by the Kafka bus) never holds up the others: the small snapshots, in batches of
  * `batchSize` oldest first, and the large ones (over `largeSnapshotBytes` of JSON), one per bus call,
  * smallest first. A tenant is published by one lane at a time (the other leaves it until that lane is
- * done), so its messages reach the topic in version order.
+ * done), so its messages reach the topic in version order; across processes (two projectors during a
+ * deploy) a tenant's publication lock does the same (withPublishLocks).
  *
  * Each tenant is paced in proportion to its snapshot's size (PublishPacing), since every version costs
  * every gateway replica its decode: a version that comes inside its tenant's window is left pending (the
@@ -224,12 +227,17 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     pacingTimer.unref();
   }
 
-  async function publishTenants(tenantIds: readonly string[]): Promise<void> {
-    const pending = await loadPendingMessages(pool, tenantIds);
+  /** Publishes these tenants' pending versions, holding them against every other publisher. */
+  function publishTenants(tenantIds: readonly string[]): Promise<void> {
+    return withPublishLocks(pool, tenantIds, (db) => publishLocked(db, tenantIds));
+  }
+
+  async function publishLocked(db: Queryable, tenantIds: readonly string[]): Promise<void> {
+    const pending = await loadPendingMessages(db, tenantIds);
     if (pending.length === 0) return;
     const messages = pending.map((entry) => entry.message);
     const result = await tracePublish(SNAPSHOT_PROJECTION, messages.length, () => bus.publish(messages));
-    await markPublished(pool, result.published);
+    await markPublished(db, result.published);
     published.inc(result.published.length);
     const jsonBytes = new Map(pending.map((entry) => [entry.message.tenantId, entry.jsonBytes]));
     for (const message of result.published) {
@@ -249,7 +257,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
         error: failure.error.message,
       });
       // Recorded for this version: not loaded (nor encoded) again until the tenant's version changes.
-      await markFailed(pool, failure.tenantId, failure.version, failure.error.message);
+      await markFailed(db, failure.tenantId, failure.version, failure.error.message);
     }
   }
 

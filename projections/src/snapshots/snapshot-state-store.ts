@@ -5,7 +5,7 @@ import type { SnapshotState } from './fold.js';
 
 /** The snapshot projector's and publisher's reads and writes of `snapshot_state` (migration 0030). */
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 interface StateRow {
   tenant_id: string;
@@ -176,4 +176,41 @@ export async function markFailed(
     'update snapshot_state set failed_version = $2, publish_error = $3 where tenant_id = $1 and version = $2',
     [tenantId, version.toString(), error],
   );
+}
+
+/** The advisory lock's first key: arbitrary, constant ("vantageedge snapshot publish"); the second is the tenant's hash. */
+const PUBLISH_LOCK_CLASS = 0x5645_5350;
+
+/**
+ * Runs `publish` holding these tenants' publication locks, in one transaction (so `publish` reads their
+ * pending versions only once it holds them, through the given client). Kafka's compaction keeps a
+ * tenant's last written record, not its highest version: two snapshot projectors (a deploy's overlap)
+ * must never send one tenant at once, or an older snapshot sent slowly (a large tenant's gzip, a
+ * retried request) lands after a newer version or the tombstone and is what compaction keeps. A second
+ * publisher waits, then finds the first one's version acknowledged and sends only what came since.
+ */
+export async function withPublishLocks<T>(
+  pool: pg.Pool,
+  tenantIds: readonly string[],
+  publish: (db: Queryable) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    // Taken in one order by every publisher, so two never wait on each other (volatile functions of
+    // the select list run after its order by).
+    await client.query(
+      `select pg_advisory_xact_lock($1, key)
+       from (select distinct hashtext(id) as key from unnest($2::text[]) as id) keys order by key`,
+      [PUBLISH_LOCK_CLASS, tenantIds],
+    );
+    const result = await publish(client);
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
 }
