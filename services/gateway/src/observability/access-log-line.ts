@@ -60,6 +60,6 @@ export function accessLogLine(
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +
     `"rate_limit":${plain(exchange.rateLimitOutcome)},"cache":${plain(exchange.cacheOutcome)},` +
     `"error_code":${plain(exchange.errorCode)},"client_ip":${quoted(exchange.clientIp)},` +
-    `"retries":${exchange.retries}}\n`
+    `"retries":${exchange.retries},"response_complete":${exchange.responseComplete}}\n`
   );
 }

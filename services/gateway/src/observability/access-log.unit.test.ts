@@ -37,6 +37,7 @@ const FIELDS = [
   'error_code',
   'client_ip',
   'retries',
+  'response_complete',
 ];
 
 describe('access-log line', () => {
@@ -90,6 +91,7 @@ describe('access-log line', () => {
       error_code: null,
       client_ip: '203.0.113.9',
       retries: 1,
+      response_complete: true,
     });
   });
 

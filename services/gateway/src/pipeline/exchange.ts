@@ -20,7 +20,7 @@ export class GatewayExchange {
   path = '';
   /** The raw query string including its leading "?", or ''. */
   query = '';
-  /** Set when the gateway itself answered with an error. */
+  /** Set when the gateway itself answered with an error (`client_closed_request`: nothing was answered). */
   errorCode: string | undefined = undefined;
   upstreamTarget: string | undefined = undefined;
   upstreamMs: number | undefined = undefined;
@@ -54,6 +54,8 @@ export class GatewayExchange {
   fallbackOrigins: readonly CompiledOrigin[] | undefined = undefined;
   /** The route's timeouts and retries, when it has any. */
   upstreamPolicy: UpstreamPolicy | undefined = undefined;
+  /** False when the exchange closed before its response went out whole (client gone, body cut short). */
+  responseComplete = true;
   /** Upstream attempts after the first (retries), for the access log. */
   retries = 0;
 

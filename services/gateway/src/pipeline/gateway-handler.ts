@@ -559,21 +559,22 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
       }
     }
   }
-  const status = res.statusCode;
-  const answered = res.headersSent ? status : 0;
+  const answered = res.headersSent ? res.statusCode : 0;
+  const status = answered === 0 ? closedBeforeAnswer(exchange) : answered;
+  if (!res.writableFinished) exchange.responseComplete = false; // cut short: the client left, or the origin
   const elapsedMs = performance.now() - exchange.startedAt;
   const upstreamSeconds = exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000;
   const metrics = context.metrics;
   if (metrics !== undefined) {
     metrics.requestsInFlight.dec();
     if (route?.metrics !== undefined) {
-      route.metrics.observe(answered, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
+      route.metrics.observe(status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
     } else {
       const tenant = exchange.tenant?.id ?? 'unknown';
       metrics.observe(
         tenant,
         route?.config.id ?? NO_ROUTE,
-        answered,
+        status,
         elapsedMs / 1000,
         upstreamSeconds,
         exchange.errorCode,
@@ -586,6 +587,16 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
 }
 
 // ---- helpers ----
+
+/**
+ * The exchange closed before any answer went out (the client closed its connection or reset its
+ * stream): logged and counted as nginx's 499, never as res.statusCode's default 200.
+ */
+function closedBeforeAnswer(exchange: GatewayExchange): number {
+  exchange.errorCode ??= 'client_closed_request';
+  exchange.responseComplete = false;
+  return 499;
+}
 
 function refuseConflictingHosts(exchange: GatewayExchange): void {
   // HTTP/1.1: the client's framing is not to be trusted further; the connection is not reused.
