@@ -222,6 +222,52 @@ describe('poison events in the projector runner', () => {
     }
   });
 
+  it('finds a poison event among many without applying every other event of its batch on its own', async () => {
+    // One tenant's poison event next to another tenant's burst: each handler call of the snapshot
+    // projection loads and saves the whole snapshot of every tenant it touches, so applying the burst
+    // one event at a time cost the big tenant's snapshot once per event, stalling every tenant.
+    const name = `bisect_${randomUUID().slice(0, 8)}`;
+    const [big, poisoner] = [randomUUID(), randomUUID()];
+    const start = await store.headPosition();
+    const burst = async () => {
+      const written = await store.appendToStream(
+        `test-${big}`,
+        Array.from({ length: 100 }, () => ({
+          type: 'TestHappened',
+          data: { tenant_id: big },
+          metadata: {
+            actor: 'user_test',
+            tenant_id: big,
+            correlation_id: randomUUID(),
+            causation_id: null,
+            occurred_at: new Date().toISOString(),
+            schema_version: 1,
+          },
+        })),
+      );
+      return written.position;
+    };
+    await burst();
+    const bad = await append(poisoner, { poison: true });
+    const last = await burst();
+    // From here on: the earlier tests' poison events are not this test's.
+    await database.pool.query('insert into projection_checkpoints (name, position) values ($1, $2)', [
+      name,
+      start.toString(),
+    ]);
+
+    const run = testProjector(name);
+    try {
+      await reaches(name, last)();
+      expect(await appliedPositions(name, start)).toHaveLength(200);
+      expect((await parkedRows(name, start)).map((row) => row.position)).toEqual([bad]);
+      // Three attempts at the poison event, each finding it by halving its batch: a few dozen calls.
+      expect(run.calls.length).toBeLessThanOrEqual(40);
+    } finally {
+      await run.projector.stop();
+    }
+  });
+
   it('retries transient errors (SQLSTATE 57P01, a killed connection) without parking, next to a poison event', async () => {
     const name = `transient_${randomUUID().slice(0, 8)}`;
     const [c, d] = [randomUUID(), randomUUID()];

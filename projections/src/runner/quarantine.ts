@@ -8,10 +8,11 @@ import { isTransientError } from './transient-errors.js';
  * that a projection cannot apply must not stop the projection for every tenant.
  *
  * Events of quarantined tenants are parked, not applied (parked-events.ts). The others are applied
- * as one batch in a savepoint; when that fails (not transiently), they are applied again one at a
- * time, each in its own savepoint, to find the event that fails. `parkFailed` decides whether that
- * event is parked now (and its tenant quarantined, so the tenant's state stays as it was before it
- * instead of diverging) or the batch stops before it, to be tried again later. Transient errors
+ * as one batch in a savepoint; when that fails (not transiently), the first failing event is found
+ * by halving the batch (firstFailure), the events before it staying applied. `parkFailed` decides
+ * whether that event is parked now (and its tenant quarantined, so the tenant's state stays as it
+ * was before it instead of diverging) or the batch stops before it, to be tried again later; the
+ * events after a parked one are applied the same way. Transient errors
  * (isTransientError) are rethrown: the caller rolls back and retries; nothing is parked for them.
  */
 
@@ -43,84 +44,76 @@ export async function applyWithQuarantine<Event extends RecordedEvent>(
   events: readonly RecordedEvent[],
   options: QuarantineOptions<Event>,
 ): Promise<QuarantineOutcome> {
-  const last = events.at(-1);
-  if (!last) return { through: null, parked: [], quarantined: options.quarantined };
-  const handled = events.filter((event) => handles(options, event));
-  const applicable = handled.filter((event) => quarantinedSince(options.quarantined, event) === undefined);
-  if (applicable.length > 0 && (await appliedAsOne(client, applicable, options.handle))) {
-    const applied = new Set(applicable);
-    const parked = handled
-      .filter((event) => !applied.has(event))
-      .map((event) => quarantinedEvent(options.quarantined, event));
-    await insertParkedEvents(client, options.parkAs, parked);
-    return { through: last.position, parked, quarantined: options.quarantined };
-  }
-  return applyOneByOne(client, events, options);
-}
-
-async function applyOneByOne<Event extends RecordedEvent>(
-  client: pg.PoolClient,
-  events: readonly RecordedEvent[],
-  options: QuarantineOptions<Event>,
-): Promise<QuarantineOutcome> {
   const quarantined = new Map(options.quarantined);
   const parked: ParkedEvent[] = [];
   let through: bigint | null = null;
   let stopped: QuarantineOutcome['stopped'];
-  for (const event of events) {
-    if (handles(options, event)) {
-      if (quarantinedSince(quarantined, event) !== undefined) {
+  let rest = events;
+  while (rest.length > 0) {
+    const applicable = rest.filter(
+      (event): event is Event =>
+        handles(options, event) && quarantinedSince(quarantined, event) === undefined,
+    );
+    const failed = await firstFailure(client, applicable, options.handle);
+    const failedAt = failed ? rest.indexOf(failed.event) : rest.length;
+    for (const event of rest.slice(0, failedAt)) {
+      if (handles(options, event) && quarantinedSince(quarantined, event) !== undefined) {
         parked.push(quarantinedEvent(quarantined, event));
-      } else {
-        const failed = await failureOf(client, event, options.handle);
-        if (failed && !options.parkFailed(event, failed.error)) {
-          stopped = { event, error: failed.error };
-          break;
-        }
-        if (failed) {
-          const tenantId = tenantOf(event);
-          parked.push({ event, tenantId, reason: 'failed', error: describeFailure(failed.error) });
-          if (tenantId !== null) quarantined.set(tenantId, event.position);
-        }
       }
+      through = event.position;
     }
-    through = event.position;
+    if (!failed) break;
+    if (!options.parkFailed(failed.event, failed.error)) {
+      stopped = failed;
+      break;
+    }
+    const tenantId = tenantOf(failed.event);
+    parked.push({ event: failed.event, tenantId, reason: 'failed', error: describeFailure(failed.error) });
+    if (tenantId !== null) quarantined.set(tenantId, failed.event.position);
+    through = failed.event.position;
+    rest = rest.slice(failedAt + 1);
   }
   await insertParkedEvents(client, options.parkAs, parked);
   return { through, parked, quarantined, ...(stopped ? { stopped } : {}) };
 }
 
-/** Applies the events in a savepoint: false (rolled back to it) when they fail, not transiently. */
-async function appliedAsOne<Event extends RecordedEvent>(
+/**
+ * Applies the events up to the first that fails (not transiently), and returns that one with its
+ * error (null: all applied). The whole run is tried first, each in a savepoint; a failing run is
+ * halved, so one poison event among n costs about 2·log2(n) handler calls, not n: a call can be
+ * expensive for every tenant it touches (the snapshot projection loads and saves whole snapshots).
+ */
+async function firstFailure<Event extends RecordedEvent>(
   client: pg.PoolClient,
   events: readonly Event[],
   handle: (events: readonly Event[]) => Promise<void>,
-): Promise<boolean> {
-  await client.query('savepoint projector_batch');
-  try {
-    await handle(events);
-    return true;
-  } catch (error) {
-    if (isTransientError(error)) throw error;
-    await client.query('rollback to savepoint projector_batch');
-    return false;
-  }
+): Promise<{ event: Event; error: unknown } | null> {
+  if (events.length === 0) return null;
+  const failed = await failureOf(client, events, handle);
+  if (!failed) return null;
+  if (events.length === 1) return { event: events[0]!, error: failed.error };
+  const half = Math.ceil(events.length / 2);
+  return (
+    (await firstFailure(client, events.slice(0, half), handle)) ??
+    (await firstFailure(client, events.slice(half), handle))
+  );
 }
 
-/** Applies one event in a savepoint: null when applied, else its (not transient) error, rolled back. */
+/** Applies the events in a savepoint: null when applied, else their (not transient) error, rolled back. */
 async function failureOf<Event extends RecordedEvent>(
   client: pg.PoolClient,
-  event: Event,
+  events: readonly Event[],
   handle: (events: readonly Event[]) => Promise<void>,
 ): Promise<{ error: unknown } | null> {
-  await client.query('savepoint projector_event');
+  await client.query('savepoint projector_events');
   try {
-    await handle([event]);
-    await client.query('release savepoint projector_event');
+    await handle(events);
+    await client.query('release savepoint projector_events');
     return null;
   } catch (error) {
     if (isTransientError(error)) throw error;
-    await client.query('rollback to savepoint projector_event');
+    await client.query('rollback to savepoint projector_events');
+    await client.query('release savepoint projector_events');
     return { error };
   }
 }
