@@ -70,3 +70,13 @@ export class GatewayExchange {
     readonly clientIp: string,
   ) {}
 }
+
+/**
+ * The exchange closed before any answer went out (the client closed its connection or reset its
+ * stream): logged and counted as nginx's 499, never as res.statusCode's default 200.
+ */
+export function closedBeforeAnswer(exchange: GatewayExchange): number {
+  exchange.errorCode ??= 'client_closed_request';
+  exchange.responseComplete = false;
+  return 499;
+}

@@ -32,7 +32,7 @@ import { createRequestTransformPolicy, createResponseHeadersPolicy } from '../tr
 import type { UpstreamLease } from '../upstream/types.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
-import { GatewayExchange } from './exchange.js';
+import { closedBeforeAnswer, GatewayExchange } from './exchange.js';
 import { originPath, originRequestHeaders } from './origin-request.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
 
@@ -587,16 +587,6 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
 }
 
 // ---- helpers ----
-
-/**
- * The exchange closed before any answer went out (the client closed its connection or reset its
- * stream): logged and counted as nginx's 499, never as res.statusCode's default 200.
- */
-function closedBeforeAnswer(exchange: GatewayExchange): number {
-  exchange.errorCode ??= 'client_closed_request';
-  exchange.responseComplete = false;
-  return 499;
-}
 
 function refuseConflictingHosts(exchange: GatewayExchange): void {
   // HTTP/1.1: the client's framing is not to be trusted further; the connection is not reused.

@@ -1,7 +1,7 @@
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing } from '../observability/request-tracing.js';
-import type { GatewayExchange } from '../pipeline/exchange.js';
+import { closedBeforeAnswer, type GatewayExchange } from '../pipeline/exchange.js';
 
 /** Where an upgrade request is recorded: the access log and the request metrics every request goes to. */
 export interface UpgradeRecordSinks {
@@ -25,20 +25,20 @@ export function upgradeRecorder(
     if (recorded) return;
     recorded = true;
     const { res, route } = exchange;
-    const status = switched ?? res.statusCode;
-    // 0: the client left before any answer (as finishExchange counts it).
-    const answered = switched ?? (res.headersSent ? status : 0);
+    // 0: the client left before any answer, logged and counted as 499 (as finishExchange does).
+    const answered = switched ?? (res.headersSent ? res.statusCode : 0);
+    const status = answered === 0 ? closedBeforeAnswer(exchange) : answered;
     const elapsedMs = performance.now() - exchange.startedAt;
     const metrics = sinks.requestMetrics;
     if (metrics !== undefined) {
       const upstreamSeconds = exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000;
       if (route?.metrics !== undefined) {
-        route.metrics.observe(answered, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
+        route.metrics.observe(status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
       } else {
         metrics.observe(
           exchange.tenant?.id ?? 'unknown',
           route?.config.id ?? 'none',
-          answered,
+          status,
           elapsedMs / 1000,
           upstreamSeconds,
           exchange.errorCode,

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { connectRaw } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
 
@@ -19,11 +21,17 @@ describe('WebSocket upgrades in the access log and the request metrics', () => {
   let gateway: TestGateway;
   let tenantId: string;
   const routeIds = { keyed: randomUUID(), query: randomUUID(), open: randomUUID() };
+  /** Upgrades the origin received on /open/hang and never answers. */
+  const hanging: Socket[] = [];
 
   beforeAll(async () => {
     origin = createServer((_req, res) => res.end('plain'));
     // Switches on /open/accept, refuses (403) anything else.
     origin.on('upgrade', (req, socket: Socket) => {
+      if (req.url === '/open/hang') {
+        hanging.push(socket); // never answers
+        return;
+      }
       if (req.url === '/open/accept') {
         socket.end(
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -61,6 +69,7 @@ describe('WebSocket upgrades in the access log and the request metrics', () => {
   });
 
   afterAll(async () => {
+    for (const socket of hanging) socket.destroy();
     await gateway?.close();
     origin?.closeAllConnections();
     await new Promise((resolve) => origin?.close(resolve));
@@ -177,6 +186,29 @@ describe('WebSocket upgrades in the access log and the request metrics', () => {
       status: 429,
       error_code: 'too_many_auth_failures',
       client_ip: '203.0.113.7',
+    });
+  });
+  // Regression: an upgrade whose client left before any answer was logged with res.statusCode's default
+  // 200 (and counted as a 0xx), as if it had been answered.
+  it('logs an upgrade whose client left before any answer as 499 client_closed_request', async () => {
+    const requestId = randomUUID();
+    const before = hanging.length;
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    client.socket.write(
+      'GET /open/hang HTTP/1.1\r\nHost: ws.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Request-Id: ${requestId}\r\n\r\n`,
+    );
+    await eventually('the origin has the upgrade', () => hanging.length > before);
+    client.socket.destroy();
+    const logged = () =>
+      gateway.logLines.filter((line) => line['kind'] === 'access' && line['request_id'] === requestId);
+    await eventually('the upgrade is logged', () => logged().length > 0);
+    expect(await linesOf(requestId)).toHaveLength(1);
+    expect(logged()[0]).toMatchObject({
+      status: 499,
+      error_code: 'client_closed_request',
+      response_complete: false,
+      route_id: routeIds.open,
     });
   });
 });

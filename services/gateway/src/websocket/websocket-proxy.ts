@@ -45,6 +45,7 @@ import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/g
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
+import { readUntilPaired } from './early-client-bytes.js';
 import { TenantWebSocketLimit } from './tenant-websocket-limit.js';
 import { upgradeRecorder } from './upgrade-record.js';
 import type { WebSocketMetrics } from './websocket-metrics.js';
@@ -184,6 +185,7 @@ export class WebSocketProxy {
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     this.#pending.add(socket);
+    const earlyBytes = readUntilPaired(socket, head);
     const incomingId = req.headers['x-request-id'];
     const requestId =
       typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
@@ -211,7 +213,7 @@ export class WebSocketProxy {
       res.once('finish', () => socket.destroy());
       writeError(res, status, code, message, headers);
     };
-    this.#upgrade(exchange, socket, head, refuse, record).catch((error: unknown) => {
+    this.#upgrade(exchange, socket, earlyBytes, refuse, record).catch((error: unknown) => {
       this.#options.logger?.warn('websocket upgrade failed', { error: String(error) });
       refuse(500, 'internal_error', 'the gateway failed to handle the request');
     });
@@ -220,7 +222,7 @@ export class WebSocketProxy {
   async #upgrade(
     exchange: GatewayExchange,
     socket: Duplex,
-    head: Buffer,
+    earlyBytes: () => Buffer,
     refuse: Refusal,
     record: (switched: 101) => void,
   ): Promise<void> {
@@ -336,7 +338,7 @@ export class WebSocketProxy {
     this.#forward(
       exchange,
       socket,
-      head,
+      earlyBytes,
       lease,
       path + exchange.query,
       headers,
@@ -420,7 +422,7 @@ export class WebSocketProxy {
   #forward(
     exchange: GatewayExchange,
     client: Duplex,
-    head: Buffer,
+    earlyBytes: () => Buffer,
     lease: UpstreamLease,
     pathAndQuery: string,
     headers: OutgoingHttpHeaders,
@@ -550,7 +552,8 @@ export class WebSocketProxy {
       client.write(switchingProtocols(response, exchange.requestId, scoping));
       record(101);
       if (upstreamHead.length > 0) client.write(upstreamHead);
-      if (head.length > 0) upstream.write(head);
+      const early = earlyBytes();
+      if (early.length > 0) upstream.write(early);
       this.#pair(client, upstream, tenantId, () => release({ kind: 'response', status: 101 }));
     });
     upstreamRequest.end();
