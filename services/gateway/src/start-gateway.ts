@@ -193,6 +193,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     metrics: new WebSocketMetrics(registry),
     accessLog,
     requestMetrics: metrics,
+    usage: options.usage,
     tracing,
     logger,
   });

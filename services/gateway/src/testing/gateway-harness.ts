@@ -17,6 +17,7 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
+import type { UsageSink } from '../pipeline/gateway-handler.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
 import { type GatewaySettings, parseGatewaySettings, upstreamRequestsPerTenant } from '../settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
@@ -129,6 +130,8 @@ export async function startTestGateway(
     registry?: Registry;
     /** Pool sizes of every upstream set (tests of a saturated target use a few connections). */
     upstreams?: Pick<UpstreamSetDeps, 'connectionsPerTarget' | 'maxQueuedPerTarget'>;
+    /** Where answered requests are counted (the usage recorder in a replica). */
+    usage?: UsageSink;
   } = {},
 ): Promise<TestGateway> {
   const config = parseGatewaySettings({
@@ -187,6 +190,7 @@ export async function startTestGateway(
     addressPolicy,
     remoteJwks,
     ...(extra.stages ? { stages: extra.stages } : {}),
+    ...(extra.usage ? { usage: extra.usage } : {}),
     tracingEnabled: extra.tracingEnabled ?? false,
   });
   return {

@@ -2,11 +2,13 @@ import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { RequestTracing } from '../observability/request-tracing.js';
 import { closedBeforeAnswer, type GatewayExchange } from '../pipeline/exchange.js';
+import type { UsageSink } from '../pipeline/gateway-handler.js';
 
-/** Where an upgrade request is recorded: the access log and the request metrics every request goes to. */
+/** Where an upgrade request is recorded: the access log, request metrics and usage every request goes to. */
 export interface UpgradeRecordSinks {
   accessLog?: AccessLog | undefined;
   requestMetrics?: Pick<GatewayMetrics, 'observe'> | undefined;
+  usage?: UsageSink | undefined;
 }
 
 /**
@@ -46,6 +48,8 @@ export function upgradeRecorder(
       }
     }
     sinks.accessLog?.record(exchange, status, elapsedMs);
+    // Counted once, as its 101 or its refusal; an upgrade the client left before any answer is not.
+    sinks.usage?.record(exchange, answered);
     RequestTracing.end(exchange.span, answered, exchange.errorCode);
   };
 }

@@ -21,6 +21,10 @@ describe('WebSocket upgrades in the access log and the request metrics', () => {
   let gateway: TestGateway;
   let tenantId: string;
   const routeIds = { keyed: randomUUID(), query: randomUUID(), open: randomUUID() };
+  /** What the usage counts were given: each request and its status (0: not counted). */
+  const counted: Array<{ requestId: string; status: number }> = [];
+  const countedAs = (requestId: string) =>
+    counted.filter((entry) => entry.requestId === requestId).map((entry) => entry.status);
   /** Upgrades the origin received on /open/hang and never answers. */
   const hanging: Socket[] = [];
 
@@ -42,10 +46,13 @@ describe('WebSocket upgrades in the access log and the request metrics', () => {
       }
     });
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    gateway = await startTestGateway({
-      GATEWAY_AUTH_FAILURES_PER_MINUTE: String(AUTH_FAILURES_PER_MINUTE),
-      GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32',
-    });
+    gateway = await startTestGateway(
+      {
+        GATEWAY_AUTH_FAILURES_PER_MINUTE: String(AUTH_FAILURES_PER_MINUTE),
+        GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32',
+      },
+      { usage: { record: (exchange, status) => counted.push({ requestId: exchange.requestId, status }) } },
+    );
     tenantId = randomUUID();
     const originId = randomUUID();
     gateway.store.apply(
@@ -210,5 +217,20 @@ describe('WebSocket upgrades in the access log and the request metrics', () => {
       response_complete: false,
       route_id: routeIds.open,
     });
+    expect(countedAs(requestId).filter((status) => status !== 0)).toEqual([]);
+  });
+  // Regression: upgrades were missing from the usage counts (README said so: "not in the usage counts
+  // yet"), while the quota counted them.
+  it('counts an upgrade in usage once, as its 101 or its refusal; not one the client left', async () => {
+    const [switched, refused] = [randomUUID(), randomUUID()];
+    expect(
+      (await sendUpgrade(gateway, 'ws.localhost', '/open/accept', { 'x-request-id': switched })).status,
+    ).toBe(101);
+    expect(
+      (await sendUpgrade(gateway, 'ws.localhost', '/open/refuse', { 'x-request-id': refused })).status,
+    ).toBe(403);
+    await eventually('both are counted', () => countedAs(switched).length + countedAs(refused).length === 2);
+    expect(countedAs(switched)).toEqual([101]);
+    expect(countedAs(refused)).toEqual([403]);
   });
 });

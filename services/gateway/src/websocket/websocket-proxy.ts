@@ -35,7 +35,7 @@ import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
-import type { TenantResolver } from '../pipeline/gateway-handler.js';
+import type { TenantResolver, UsageSink } from '../pipeline/gateway-handler.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
@@ -78,6 +78,8 @@ export interface WebSocketProxyOptions {
   accessLog?: AccessLog | undefined;
   /** The request metrics every request is counted in (an upgrade's refusal among the error responses). */
   requestMetrics?: Pick<GatewayMetrics, 'observe'> | undefined;
+  /** Usage: an upgrade counts once, as its 101 or its refusal. */
+  usage?: UsageSink | undefined;
   /**
    * OpenTelemetry, as for any request: an upgrade gets a SERVER span (continuing a trusted proxy's
    * context only) and the origin the gateway's traceparent, never an untrusted client's.
