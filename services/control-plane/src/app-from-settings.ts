@@ -124,6 +124,7 @@ export function controlPlaneAppFromSettings(
       perMinute: settings.CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE,
       trustedProxies: settings.CONTROL_PLANE_TRUSTED_PROXIES,
     },
+    userRequestsInFlight: settings.CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT,
     bodyLimitBytes: settings.CONTROL_PLANE_BODY_LIMIT_BYTES,
     documentLimitBytes: settings.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     logger,

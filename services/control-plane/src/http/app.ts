@@ -19,6 +19,10 @@ import {
   DEFAULT_ADMIN_RATE_LIMITS,
 } from '../admin-rate-limit/admin-rate-limits.js';
 import {
+  DEFAULT_USER_REQUESTS_IN_FLIGHT,
+  limitUserRequestsInFlight,
+} from '../admin-rate-limit/requests-in-flight.js';
+import {
   type AuthFailureLimitOptions,
   createAuthFailureLimit,
   DEFAULT_AUTH_FAILURES_PER_MINUTE,
@@ -97,6 +101,8 @@ export interface ControlPlaneAppDeps {
    * default DEFAULT_ADMIN_RATE_LIMITS in this process's memory.
    */
   adminRateLimits?: Omit<AdminRateLimitOptions, 'onStoreError' | 'onLimited'>;
+  /** CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT: a caller's /api/v1 requests at once (0 = no limit). */
+  userRequestsInFlight?: number;
   /**
    * Rejected credentials per client address and minute before 429 too_many_auth_failures, and the
    * proxies whose X-Forwarded-For names the client; default DEFAULT_AUTH_FAILURES_PER_MINUTE, no proxy.
@@ -279,6 +285,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     createCallerMiddleware(deps.auth),
     authFailureLimit.authenticated,
     userRateLimit,
+    limitUserRequestsInFlight(deps.userRequestsInFlight ?? DEFAULT_USER_REQUESTS_IN_FLIGHT),
     requireJsonBody,
     documentBody,
     express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),

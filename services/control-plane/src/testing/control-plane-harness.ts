@@ -63,6 +63,8 @@ export interface ControlPlaneHarness {
   allEvents(): Promise<RecordedEvent[]>;
   /** The read-model projector (withReadSide only): tests stop it to let the read models fall behind. */
   projector: Projector | null;
+  /** The pool the app's requests use (its own with `poolSize` or `connectThrough`, else `db.pool`). */
+  pool: pg.Pool;
   /** The app's metrics (main.ts serves them on their own listener, CONTROL_PLANE_METRICS_PORT). */
   metrics: Registry;
   close(): Promise<void>;
@@ -102,6 +104,10 @@ export async function startControlPlane(
      * URL, answering the URL to use); `db.pool`, `store` and the projector connect directly.
      */
     connectThrough?: (databaseUrl: string) => string;
+    /** The app's own pool of this many connections (`pool`), as main.ts's; default: `db.pool`. */
+    poolSize?: number;
+    /** CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT; default 0 (off). */
+    userRequestsInFlight?: number;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const database = await createTestDatabase(options.serverUrl ? { serverUrl: options.serverUrl } : {});
@@ -114,9 +120,13 @@ export async function startControlPlane(
   );
   const projector = options.withReadSide ? startReadModelProjector({ store, pool: db.pool }) : null;
   // The app's own pool and store when it connects through something else (as main.ts composes them).
-  const through = options.connectThrough
-    ? new pg.Pool({ connectionString: options.connectThrough(db.url), max: 10 })
-    : null;
+  const through =
+    options.connectThrough || options.poolSize
+      ? new pg.Pool({
+          connectionString: options.connectThrough?.(db.url) ?? db.url,
+          max: options.poolSize ?? 10,
+        })
+      : null;
   through?.on('error', () => {});
   const appPool = through ? withConnectionRetry(through) : db.pool;
   const appStore = through ? createEventStore({ kind: 'postgres', pool: appPool }) : store;
@@ -133,10 +143,10 @@ export async function startControlPlane(
     },
     ...(options.withReadSide
       ? {
-          tenantDirectory: createTenantDirectory(db.pool),
+          tenantDirectory: createTenantDirectory(appPool),
           queryRouter: (authorizer: Authorizer) =>
             createQueryRouter({
-              pool: db.pool,
+              pool: appPool,
               authorizer,
               eventStore: store,
               apiKeyQuota: options.apiKeyQuota,
@@ -154,6 +164,8 @@ export async function startControlPlane(
     ...(options.rolloutRedis ? { rollout: { pool: db.pool, redis: options.rolloutRedis } } : {}),
     ...(options.adminRateLimits ? { adminRateLimits: options.adminRateLimits } : {}),
     ...(options.authFailures ? { authFailures: options.authFailures } : {}),
+    // Off unless asked: race tests send many commands of one caller at once.
+    userRequestsInFlight: options.userRequestsInFlight ?? 0,
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });
@@ -201,6 +213,7 @@ export async function startControlPlane(
     request,
     allEvents: () => store.readAll(),
     projector,
+    pool: appPool,
     metrics,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
