@@ -22,6 +22,8 @@ import { z } from 'zod';
 export const TENANT_GENERATION_FIELD = '_tenant';
 /** The highest generation a deleted route had: where the next purge of a route without a field starts. */
 export const RETIRED_ROUTES_FIELD = '_retired';
+/** How many soft-purged tags (fields `tag:<tag>`) the hash holds: counting them would walk every field. */
+export const SOFT_TAGS_HELD_FIELD = '_soft_tags';
 
 /** Where all cache keys of a tenant live: `<prefix>c:{<tenant_id>}:`. */
 export function tenantKeyspace(keyPrefix: string, tenantId: string): string {
@@ -150,7 +152,8 @@ export function parseGenerations(hash: Record<string, string>): PurgeGenerations
     softTags: new Map(),
   };
   for (const [field, value] of Object.entries(hash)) {
-    if (field === TENANT_GENERATION_FIELD || field === RETIRED_ROUTES_FIELD) continue;
+    if (field === TENANT_GENERATION_FIELD || field === RETIRED_ROUTES_FIELD || field === SOFT_TAGS_HELD_FIELD)
+      continue;
     if (field.startsWith(SOFT_TAG_FIELD_PREFIX))
       generations.softTags.set(field.slice(SOFT_TAG_FIELD_PREFIX.length), count(value));
     else generations.routes.set(field, count(value));

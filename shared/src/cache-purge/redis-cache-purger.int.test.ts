@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestRedis } from '../testing/redis.js';
+import { recordCommandSizes } from '../testing/redis-command-sizes.js';
 import {
   CACHE_SOFT_PURGED_TAGS_MAX,
   generationKey,
@@ -7,6 +8,7 @@ import {
   parsePurgeMessage,
   purgeChannel,
   SoftPurgedTagsFull,
+  tagIndexKey,
 } from './purge-protocol.js';
 import { createRedisCachePurger } from './redis-cache-purger.js';
 
@@ -79,7 +81,7 @@ describe('soft purges by tag in the shared Redis', () => {
     await purger.purgeRoute('tenant-full', 'route-1');
     await purger.purgeTenant('tenant-full'); // every older entry unreachable: no soft purge matters
     expect(await softTags()).toEqual([]);
-    expect(await redis.client.hgetall(key)).toEqual({ 'route-1': '1', _tenant: '1' });
+    expect(await redis.client.hgetall(key)).toEqual({ 'route-1': '1', _tenant: '1', _soft_tags: '0' });
   });
 });
 
@@ -99,5 +101,81 @@ describe('generations of deleted routes', () => {
     await purger.forgetRoute('tenant-f', 'route-old');
     await purger.forgetRoute('tenant-f', 'route-never-purged');
     expect(await redis.client.hlen(key)).toBe(2);
+  });
+});
+
+describe('the work one purge command gives the shared Redis', () => {
+  it('a hard purge of a tag listing thousands of entries deletes them all, in commands of at most 1,000 keys', async () => {
+    const purger = createRedisCachePurger(redis.client, redis.prefix);
+    // A tenant's byte bound holds 100,000s of small entries, every one listed under one tag.
+    const index = tagIndexKey(redis.prefix, 'tenant-tagged', 'all');
+    const entries = Array.from({ length: 5_000 }, (_, i) => `${redis.prefix}c:{tenant-tagged}:0:r:0:p:${i}`);
+    await redis.client.mset(...entries.flatMap((key) => [key, 'x']));
+    await redis.client.sadd(index, ...entries);
+
+    const sizes = recordCommandSizes(redis.client);
+    await purger.purgeTags('tenant-tagged', ['all']).finally(() => sizes.stop());
+
+    expect(sizes.largest().size).toBeLessThanOrEqual(1_000);
+    expect(await redis.client.exists(index, ...entries)).toBe(0);
+  });
+});
+
+/**
+ * The most fields of `key` one script touched while `run` ran (MONITOR shows a script's own commands
+ * after the call that ran it): a command reading the whole hash touches all of them.
+ */
+async function fieldsOneScriptTouched(key: string, run: () => Promise<unknown>): Promise<number> {
+  const monitor = await redis.client.monitor();
+  const wholeHash = new Set(['hkeys', 'hgetall', 'hvals']);
+  const fields = await redis.client.hlen(key);
+  const scripts: Array<Set<string>> = [];
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const [name, target, ...rest] = args.map((arg) => arg.toLowerCase());
+    const touched = scripts.at(-1);
+    if (!source.includes('lua')) {
+      if (name!.startsWith('eval') || name!.startsWith('fcall')) scripts.push(new Set());
+    } else if (target === key.toLowerCase() && touched) {
+      if (wholeHash.has(name!)) for (let i = 0; i < fields; i++) touched.add(`#${i}`);
+      for (const field of rest) touched.add(field);
+    }
+  });
+  await run();
+  await redis.client.ping(); // MONITOR lines of the commands above arrive before this one's
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  monitor.disconnect();
+  return Math.max(0, ...scripts.map((touched) => touched.size));
+}
+
+describe('the work soft-purged tags give one script', () => {
+  /** A tenant admin's soft purges of 64 fresh tags each, up to (nearly) the most kept. */
+  const holdingMostSoftPurgedTags = async (tenantId: string) => {
+    const purger = createRedisCachePurger(redis.client, redis.prefix);
+    for (let i = 0; i < CACHE_SOFT_PURGED_TAGS_MAX / 64 - 1; i++) {
+      const tags = Array.from({ length: 64 }, (_, j) => `t${i}-${j}`);
+      await purger.purgeTags(tenantId, tags, { soft: true });
+    }
+    return { purger, key: generationKey(redis.prefix, tenantId) };
+  };
+
+  it('a soft purge touches at most 1,000 fields of a hash holding the most soft-purged tags', async () => {
+    const { purger, key } = await holdingMostSoftPurgedTags('tenant-soft-again');
+    const softPurge = () => purger.purgeTags('tenant-soft-again', ['fresh-1', 'fresh-2'], { soft: true });
+    expect(await fieldsOneScriptTouched(key, softPurge)).toBeLessThanOrEqual(1_000);
+    expect(parseGenerations(await redis.client.hgetall(key)).softTags.has('fresh-2')).toBe(true);
+  });
+
+  it('a tenant purge forgets them all, touching at most 1,000 fields per script', async () => {
+    const { purger, key } = await holdingMostSoftPurgedTags('tenant-purged-whole');
+    const tenantPurge = () => purger.purgeTenant('tenant-purged-whole');
+    expect(await fieldsOneScriptTouched(key, tenantPurge)).toBeLessThanOrEqual(1_000);
+    expect(parseGenerations(await redis.client.hgetall(key))).toEqual({
+      tenant: 1,
+      routes: new Map(),
+      softTags: new Map(),
+    });
+    // Soft purges after it count from nothing and stay.
+    await purger.purgeTags('tenant-purged-whole', ['after'], { soft: true });
+    expect(parseGenerations(await redis.client.hgetall(key)).softTags.has('after')).toBe(true);
   });
 });

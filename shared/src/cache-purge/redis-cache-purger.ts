@@ -11,6 +11,7 @@ import {
   purgeMessageFor,
   RETIRED_ROUTES_FIELD,
   SOFT_TAG_FIELD_PREFIX,
+  SOFT_TAGS_HELD_FIELD,
   SoftPurgedTagsFull,
   type TagPurgeTarget,
   type TagsPurgeMessage,
@@ -35,44 +36,60 @@ const IS_SOFT_TAG_LUA = `local function isSoftTag(field) return string.sub(field
 
 /**
  * Bumps a generation (KEYS[1]: the hash, ARGV[1]: the field); a route without a field starts above every
- * deleted route's generation. A tenant purge also forgets the soft-purged tags, since every entry stored
- * before it is unreachable. Returns the new generation.
+ * deleted route's generation. Returns the new generation. A tenant purge makes the soft-purged tags
+ * moot (every entry stored before it is unreachable): the caller forgets them afterwards, a batch at a
+ * time (forgetSoftTags), since one script walking 10,000 fields would stall Redis for every tenant.
  */
-const BUMP_GENERATION_LUA = `${IS_SOFT_TAG_LUA}
-local bumped
+const BUMP_GENERATION_LUA = `
 if ARGV[1] == '${TENANT_GENERATION_FIELD}' or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  bumped = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-else
-  bumped = tonumber(redis.call('HGET', KEYS[1], '${RETIRED_ROUTES_FIELD}') or '0') + 1
-  redis.call('HSET', KEYS[1], ARGV[1], bumped)
+  return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 end
-if ARGV[1] == '${TENANT_GENERATION_FIELD}' then
-  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if isSoftTag(field) then redis.call('HDEL', KEYS[1], field) end
-  end
-end
+local bumped = tonumber(redis.call('HGET', KEYS[1], '${RETIRED_ROUTES_FIELD}') or '0') + 1
+redis.call('HSET', KEYS[1], ARGV[1], bumped)
 return bumped
 `;
 
 /**
  * Records a soft purge (KEYS[1]: the hash; ARGV: the most soft-purged tags kept, the time, the fields)
  * unless it would take the tenant past that many: then nothing is written and the count held is
- * returned; -1 when written.
+ * returned; -1 when written. The count is kept in field SOFT_TAGS_HELD_FIELD; a hash written before it
+ * was kept is counted once.
  */
 const SOFT_PURGE_LUA = `${IS_SOFT_TAG_LUA}
 local added = 0
 for i = 3, #ARGV do
   if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then added = added + 1 end
 end
-if added > 0 then
-  local held = 0
+local held = tonumber(redis.call('HGET', KEYS[1], '${SOFT_TAGS_HELD_FIELD}'))
+if not held then
+  held = 0
   for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
     if isSoftTag(field) then held = held + 1 end
   end
-  if held + added > tonumber(ARGV[1]) then return held end
+  redis.call('HSET', KEYS[1], '${SOFT_TAGS_HELD_FIELD}', held)
 end
+if added > 0 and held + added > tonumber(ARGV[1]) then return held end
 for i = 3, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[2]) end
+redis.call('HINCRBY', KEYS[1], '${SOFT_TAGS_HELD_FIELD}', added)
 return -1
+`;
+
+/**
+ * Forgets soft-purged tags (KEYS[1]: the hash; ARGV: a time, the fields) recorded at or before that
+ * time: one recorded since (after a tenant purge began) stays. Returns how many were forgotten.
+ */
+const FORGET_SOFT_TAGS_LUA = `
+local forgotten = 0
+for i = 2, #ARGV do
+  local at = redis.call('HGET', KEYS[1], ARGV[i])
+  if at and (tonumber(at) or 0) <= tonumber(ARGV[1]) then
+    forgotten = forgotten + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+if forgotten > 0 and redis.call('HEXISTS', KEYS[1], '${SOFT_TAGS_HELD_FIELD}') == 1 then
+  redis.call('HINCRBY', KEYS[1], '${SOFT_TAGS_HELD_FIELD}', -forgotten)
+end
+return forgotten
 `;
 
 /** Drops a deleted route's field (KEYS[1]: the hash, ARGV[1]: the route id), keeping its generation in the highest retired one. */
@@ -84,8 +101,31 @@ end
 return redis.call('HDEL', KEYS[1], ARGV[1])
 `;
 
-const BUMP_GENERATION = 'vantageedgeCacheBumpGeneration';
-const SOFT_PURGE = 'vantageedgeCacheSoftPurgeBounded';
+/** The most keys one command of a purge deletes: Redis runs one command at a time, for every tenant. */
+export const PURGE_DELETE_BATCH = 500;
+
+/**
+ * Deletes every key the set `listing` lists (a tag set or a path index), and the set with them,
+ * PURGE_DELETE_BATCH keys per command: one set may list 100,000s of a tenant's small entries, and one
+ * SMEMBERS + DEL of them all would stall the shared Redis for every tenant. Members popped leave the
+ * set, so a purge that failed part-way deletes the rest when retried. Entries listed while it runs are
+ * deleted too, up to as many as the set held when it began (so a tenant filling faster cannot keep
+ * it going): the others count as stored after the purge.
+ */
+export async function deleteListed(redis: RedisClient, listing: string): Promise<void> {
+  const rounds = Math.ceil((await redis.scard(listing)) / PURGE_DELETE_BATCH);
+  for (let round = 0; round < rounds; round++) {
+    // Members carry the prefix already; all share the tenant's hash tag (one Cluster slot).
+    const keys = await redis.spop(listing, PURGE_DELETE_BATCH);
+    if (keys.length === 0) return;
+    await redis.unlink(...keys);
+  }
+}
+
+// Named for what they do: a client that defined an older version under another name keeps it.
+const BUMP_GENERATION = 'vantageedgeCacheBumpGenerationOnly';
+const SOFT_PURGE = 'vantageedgeCacheSoftPurgeCounted';
+const FORGET_SOFT_TAGS = 'vantageedgeCacheForgetSoftTags';
 const FORGET_ROUTE = 'vantageedgeCacheForgetRoute';
 type Script = (...keysAndArgs: Array<string | number>) => Promise<number>;
 
@@ -105,10 +145,31 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
   const bumpGeneration = script(redis, BUMP_GENERATION, BUMP_GENERATION_LUA);
   const softPurge = script(redis, SOFT_PURGE, SOFT_PURGE_LUA);
   const forgetRoute = script(redis, FORGET_ROUTE, FORGET_ROUTE_LUA);
+  const forgetSoftTagFields = script(redis, FORGET_SOFT_TAGS, FORGET_SOFT_TAGS_LUA);
+  /** Forgets the tenant's soft-purged tags recorded until `until` (epoch ms), PURGE_DELETE_BATCH a command. */
+  const forgetSoftTags = async (tenantId: string, until: number): Promise<void> => {
+    const hash = generationKey(keyPrefix, tenantId);
+    let cursor = '0';
+    do {
+      const [next, fieldsAndValues] = await redis.hscan(
+        hash,
+        cursor,
+        'MATCH',
+        `${SOFT_TAG_FIELD_PREFIX}*`,
+        'COUNT',
+        PURGE_DELETE_BATCH,
+      );
+      const fields = fieldsAndValues.filter((_, i) => i % 2 === 0);
+      if (fields.length > 0) await forgetSoftTagFields(hash, until, ...fields);
+      cursor = next;
+    } while (cursor !== '0');
+  };
   const purge = async (target: PurgeTarget): Promise<CachePurgeMessage> => {
+    const purgedAt = Date.now();
     const bumped = await bumpGeneration(generationKey(keyPrefix, target.tenantId), generationField(target));
     const message = purgeMessageFor(target, bumped);
     await redis.publish(channel, encodePurgeMessage(message));
+    if (target.kind === 'tenant') await forgetSoftTags(target.tenantId, purgedAt);
     return message;
   };
   /**
@@ -140,15 +201,11 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
         tags: [...tags],
         softAt: await recordSoftPurge(tenantId, tags),
       });
-    for (const tag of tags) {
-      const index = tagIndexKey(keyPrefix, tenantId, tag);
-      const keys = await redis.smembers(index);
-      // Members carry the prefix already; all share the tenant's hash tag (one Cluster slot).
-      await redis.del(index, ...keys);
-    }
+    for (const tag of tags) await deleteListed(redis, tagIndexKey(keyPrefix, tenantId, tag));
     // The tagged entries are gone: their soft purges no longer matter.
-    await redis.hdel(
+    await forgetSoftTagFields(
       generationKey(keyPrefix, tenantId),
+      Number.MAX_SAFE_INTEGER,
       ...tags.map((tag) => `${SOFT_TAG_FIELD_PREFIX}${tag}`),
     );
     return publishTagPurge({ kind: 'tags', tenantId, tags: [...tags] });

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { CACHE_SOFT_PURGED_TAGS_MAX, generationKey } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { createTestRedis } from '@vantageedge/shared/testing/redis';
-import { afterAll } from 'vitest';
+import { recordCommandSizes } from '@vantageedge/shared/testing/redis-command-sizes';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { CacheEntry } from './cache-entry.js';
 import { describeCacheStoreContract } from './cache-store.contract.js';
 import { RedisCacheStore } from './redis-cache-store.js';
 
@@ -16,4 +19,60 @@ describeCacheStoreContract('redis', async (options = {}) => {
   const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix, ...options });
   stores.push(store);
   return { store, tenantId: randomUUID() };
+});
+
+describe('the work one invalidation gives the shared Redis', () => {
+  it('an unsafe method on a path of thousands of query variants drops them all, in commands of at most 1,000 keys', async () => {
+    const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix });
+    stores.push(store);
+    const tenantId = randomUUID();
+    // Unique query strings from any client: one path index lists every one of them.
+    const pathIndexKey = `c:{${tenantId}}:0:r:0:path:idx`;
+    const keys = Array.from({ length: 3_000 }, (_, i) => `c:{${tenantId}}:0:r:0:path:q${i}`);
+    const entry: CacheEntry = {
+      kind: 'response',
+      status: 200,
+      headers: [],
+      body: Buffer.from('x'),
+      storedAt: Date.now(),
+      freshMs: 60_000,
+      staleWhileRevalidateMs: 0,
+      staleIfErrorMs: 0,
+      mustRevalidate: false,
+      immutable: false,
+      tags: [],
+      varyOn: [],
+    };
+    await Promise.all(keys.map((key) => store.putResponse({ key, entry, ttlMs: 60_000, pathIndexKey })));
+
+    const sizes = recordCommandSizes(redis.client);
+    await store.invalidatePath(pathIndexKey).finally(() => sizes.stop());
+
+    expect(sizes.largest().size).toBeLessThanOrEqual(1_000);
+    expect(await redis.client.exists(...[pathIndexKey, ...keys].map((key) => redis.prefix + key))).toBe(0);
+  });
+});
+
+describe('the work one generations load gives the shared Redis', () => {
+  it('loads a tenant holding the most soft-purged tags in commands of at most 1,000 fields', async () => {
+    const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix });
+    stores.push(store);
+    const tenantId = randomUUID();
+    // Every replica reloads every tenant's generations every 15 s.
+    const softTags = Array.from({ length: CACHE_SOFT_PURGED_TAGS_MAX }, (_, i) => [`tag:t${i}`, i + 1]);
+    await redis.client.hset(generationKey(redis.prefix, tenantId), {
+      _tenant: 3,
+      r1: 2,
+      ...Object.fromEntries(softTags),
+    });
+
+    const sizes = recordCommandSizes(redis.client);
+    const generations = await store.generations(tenantId).finally(() => sizes.stop());
+
+    expect(sizes.largest().size).toBeLessThanOrEqual(2 * 1_000 + 1); // fields and values, and a cursor
+    expect(generations.tenant).toBe(3);
+    expect(generations.routes).toEqual(new Map([['r1', 2]]));
+    expect(generations.softTags.size).toBe(CACHE_SOFT_PURGED_TAGS_MAX);
+    expect(generations.softTags.get(`t${CACHE_SOFT_PURGED_TAGS_MAX - 1}`)).toBe(CACHE_SOFT_PURGED_TAGS_MAX);
+  });
 });

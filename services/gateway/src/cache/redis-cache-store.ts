@@ -13,6 +13,8 @@ import {
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import {
   createRedisCachePurger,
+  deleteListed,
+  PURGE_DELETE_BATCH,
   type RedisCachePurger,
 } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { Logger } from '@vantageedge/shared/observability/logger';
@@ -363,14 +365,29 @@ export class RedisCacheStore implements CacheStore {
   }
 
   async invalidatePath(pathIndexKey: string): Promise<void> {
-    const index = this.#prefix + pathIndexKey;
-    const keys = await this.#redis.smembers(index);
-    await this.#redis.del(index, ...keys);
+    await deleteListed(this.#redis, this.#prefix + pathIndexKey);
     await this.#redis.publish(purgeChannel(this.#prefix), encodePurgeMessage({ kind: 'path', pathIndexKey }));
   }
 
+  /**
+   * Read PURGE_DELETE_BATCH fields a command: the hash may hold 10,000 soft-purged tags, and every
+   * replica reloads every tenant's every 15 s. HSCAN is not one snapshot, which the caller allows for:
+   * purges published during a load are merged into it, and a route dropped meanwhile is held a while.
+   */
   async generations(tenantId: string): Promise<PurgeGenerations> {
-    return parseGenerations(await this.#redis.hgetall(generationKey(this.#prefix, tenantId)));
+    const hash: Record<string, string> = {};
+    let cursor = '0';
+    do {
+      const [next, fieldsAndValues] = await this.#redis.hscan(
+        generationKey(this.#prefix, tenantId),
+        cursor,
+        'COUNT',
+        PURGE_DELETE_BATCH,
+      );
+      for (let i = 0; i < fieldsAndValues.length; i += 2) hash[fieldsAndValues[i]!] = fieldsAndValues[i + 1]!;
+      cursor = next;
+    } while (cursor !== '0');
+    return parseGenerations(hash);
   }
 
   purge(target: PurgeTarget): Promise<CachePurgeMessage> {
