@@ -37,10 +37,17 @@ export function limitUserRequestsInFlight(max: number): RequestHandler {
       if (left === 0) running.delete(userId);
       else running.set(userId, left);
     };
-    // 'close' also comes when the client leaves first; the handler's statements may still be running
-    // then, a bounded while (they end with the request's own timeouts).
-    res.on('finish', end);
-    res.on('close', end);
+    // Counted until the handler answers, not until the client leaves: its statements run on (holding
+    // pooled connections) after a 'close', so a caller closing its connections at once could otherwise
+    // keep any number of them running. node emits no 'finish' for an answer to a client gone.
+    const answer = res.end;
+    res.end = function (this: typeof res, ...args: Parameters<typeof res.end>) {
+      end();
+      return answer.apply(this, args);
+    } as typeof res.end;
+    res.on('close', () => {
+      if (res.headersSent) end(); // answered, then cut off without end() (express's error after the head)
+    });
     next();
   };
 }
