@@ -420,6 +420,41 @@ describe('purge generations of deleted routes', () => {
     expect(fields.filter((field) => churned.includes(field))).toEqual([]);
     expect(fields.length).toBeLessThanOrEqual(1);
   });
+  // Regression: a route purge checked the route was live, then bumped its generation: a delete landing
+  // in between (its field forgotten first) left the deleted route's field in the hash for good, so a
+  // tenant racing purges with deletes grew the shared Redis again.
+  it('a route deleted while its purge runs leaves no field in the generation hash', async () => {
+    const real = createRedisCachePurger(purgerRedis, keyPrefix);
+    let deleted: () => void = () => {};
+    const deleteDone = new Promise<void>((resolve) => {
+      deleted = resolve;
+    });
+    let purgeStarted: () => void = () => {};
+    const purging = new Promise<void>((resolve) => {
+      purgeStarted = resolve;
+    });
+    const racing = await startControlPlane({
+      cachePurger: {
+        ...real,
+        async purgeRoute(tenantId, routeId) {
+          purgeStarted();
+          await deleteDone;
+          await real.purgeRoute(tenantId, routeId);
+        },
+      },
+    });
+    try {
+      const { tenantId, routeId } = await createTenantWithRoute(racing, `purgerace${uniqueSuffix()}`);
+      const purge = racing.request('POST', `/api/v1/routes/${routeId}/cache/purge`);
+      await purging;
+      expect((await racing.request('DELETE', `/api/v1/routes/${routeId}`)).status).toBe(204);
+      deleted();
+      expect((await purge).status).toBeLessThan(500);
+      expect(await purgerRedis.hexists(generationKey(keyPrefix, tenantId), routeId)).toBe(0);
+    } finally {
+      await racing.close();
+    }
+  });
   // Regression: the apply's rehearsal ran its delete steps with the real purger, so a route was
   // forgotten before the apply had deleted anything (a real run refused after it left the live route
   // at generation 0, where the entries of before its last purge are).

@@ -176,7 +176,22 @@ export async function purgeRouteCache(
   // Access first: another tenant's caller learns nothing from a deleted route (403 as for a live one).
   const data = await requireWritableResource(deps, ctx, route, 'route');
   if (route.status === 'deleted') throw notFound('route');
-  return purgeAndRecord(deps, ctx, data.tenant_id, routeId);
+  try {
+    return await purgeAndRecord(deps, ctx, data.tenant_id, routeId);
+  } finally {
+    await forgetIfDeletedMeanwhile(deps, data.tenant_id, routeId).catch(() => {});
+  }
+}
+
+/**
+ * A delete landing between the purge's check and its bump forgot the route's generation before the
+ * bump wrote it again, for good: read after the bump, the delete is seen here, or its forget comes after
+ * the bump. Best effort (the caller ignores its failure), as the delete's own forget.
+ */
+async function forgetIfDeletedMeanwhile(deps: CommandDeps, tenantId: string, routeId: string): Promise<void> {
+  if (deps.cachePurger?.forgetRoute === undefined) return;
+  const route = fold(routeDecider, await deps.store.readStream(streamName.route(routeId)));
+  if (route.status === 'deleted') await deps.cachePurger.forgetRoute(tenantId, routeId);
 }
 
 /** POST /api/v1/tenants/:id/cache/purge */
