@@ -20,6 +20,7 @@ import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings'
 import { quotaStoreSettings } from '@vantageedge/shared/usage/quota-store';
 import { z } from 'zod';
 import { TENANT_TOKEN_CACHE_SHARE } from './auth/token-cache.js';
+import { DEFAULT_STORE_MAX_ENTRY_BYTES } from './cache/redis-cache-store.js';
 import { DEFAULT_TENANT_MAX_LIMIT_KEYS } from './ratelimit/redis-limit-store.js';
 import { USAGE_LIMIT_DEFAULTS } from './usage/usage-recorder.js';
 
@@ -96,6 +97,17 @@ export const gatewaySettings = {
    * cache reads) leave as one pipeline (ioredis enableAutoPipelining) instead of one write each.
    */
   GATEWAY_REDIS_AUTO_PIPELINING: booleanFlag.default(true),
+  /**
+   * The largest cache record (body, headers, metadata) written to the shared Redis: one write, and every
+   * HIT's read, moves it in one command while Redis serves no other tenant. Larger responses are kept
+   * in the filling replica's L1 only.
+   */
+  GATEWAY_CACHE_STORE_MAX_ENTRY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(DEFAULT_STORE_MAX_ENTRY_BYTES),
   /**
    * Bytes all in-flight cache fills of a replica may buffer together; beyond it, responses stream
    * through uncached (X-Cache: BYPASS). Each fill buffers up to its policy's max_body_bytes.

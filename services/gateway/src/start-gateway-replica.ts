@@ -86,7 +86,12 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     onEvicted: cacheEvictionRecorder(registry),
   };
   const cacheStore = redis
-    ? new RedisCacheStore(redis, { keyPrefix, logger, ...tenantBound })
+    ? new RedisCacheStore(redis, {
+        keyPrefix,
+        logger,
+        maxEntryBytes: config.GATEWAY_CACHE_STORE_MAX_ENTRY_BYTES,
+        ...tenantBound,
+      })
     : new MemoryCacheStore({ maxBytes: config.GATEWAY_CACHE_L1_BYTES, ...tenantBound });
   const rateLimitStage = createRateLimitStage(
     createRateLimiter({ store: limitStore, registry, logger, keyPrefix }),

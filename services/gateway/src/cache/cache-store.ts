@@ -23,15 +23,18 @@ export interface CacheStore {
   /**
    * Stores the response of a URL that does not vary, for `ttlMs`, listed under `pathIndexKey`.
    * Within its tenant's byte bound (see TenantBound): refused when the entry alone is larger.
+   * `too_large_to_share`: larger than one store command may move (RedisCacheStore), kept in L1 only.
    */
-  putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound'>;
+  putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound' | 'too_large_to_share'>;
 
   /**
    * Stores one variant of a URL whose responses vary on request headers: a VaryMarker at the URL key
    * (kept at least as long as its longest-lived variant) and the response at the variant key, both
    * listed under the path index. Refused when the URL already has `maxVariants` other live variants.
    */
-  putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound'>;
+  putVariant(
+    write: VariantWrite,
+  ): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound' | 'too_large_to_share'>;
 
   /** Drops every key listed under the path index, then tells every replica (a `path` purge message). */
   invalidatePath(pathIndexKey: string): Promise<void>;

@@ -76,3 +76,40 @@ describe('the work one generations load gives the shared Redis', () => {
     expect(generations.softTags.get(`t${CACHE_SOFT_PURGED_TAGS_MAX - 1}`)).toBe(CACHE_SOFT_PURGED_TAGS_MAX);
   });
 });
+
+describe('the bytes one cache entry moves through the shared Redis', () => {
+  const entryOf = (bodyBytes: number): CacheEntry => ({
+    kind: 'response',
+    status: 200,
+    headers: [['content-type', 'application/octet-stream']],
+    body: Buffer.alloc(bodyBytes, 'x'),
+    storedAt: Date.now(),
+    freshMs: 60_000,
+    staleWhileRevalidateMs: 0,
+    staleIfErrorMs: 0,
+    mustRevalidate: false,
+    immutable: false,
+    tags: [],
+    varyOn: [],
+  });
+
+  it('never writes or reads an entry above GATEWAY_CACHE_STORE_MAX_ENTRY_BYTES (2 MiB) in one command; the 1 MiB bodies of the default policy are shared', async () => {
+    const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix });
+    stores.push(store);
+    const tenantId = randomUUID();
+    const pathIndexKey = `c:{${tenantId}}:0:r:0:path:idx`;
+    // The largest body a fill collects at the defaults: a tenant's quarter of GATEWAY_CACHE_FILL_BYTES.
+    const huge = { key: `c:{${tenantId}}:0:r:0:path:huge`, entry: entryOf(16 * 1024 * 1024), ttlMs: 60_000 };
+    const usual = { key: `c:{${tenantId}}:0:r:0:path:usual`, entry: entryOf(1024 * 1024), ttlMs: 60_000 };
+
+    const sizes = recordCommandSizes(redis.client);
+    const put = await store.putResponse({ ...huge, pathIndexKey });
+    const hit = await store.get(huge.key).finally(() => sizes.stop());
+
+    expect(sizes.largestBytes().bytes).toBeLessThanOrEqual(2 * 1024 * 1024);
+    expect(put).toBe('too_large_to_share');
+    expect(hit).toBeNull();
+    expect(await store.putResponse({ ...usual, pathIndexKey })).toBe('stored');
+    expect((await store.get(usual.key))?.kind).toBe('response');
+  });
+});

@@ -204,6 +204,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/**
+ * GATEWAY_CACHE_STORE_MAX_ENTRY_BYTES: the largest record one write (and every HIT's GET) moves through
+ * the single-threaded Redis, which serves no other tenant meanwhile. Twice the default max_body_bytes.
+ */
+export const DEFAULT_STORE_MAX_ENTRY_BYTES = 2 * 1024 * 1024;
+
 /** A tenant's keys in Redis take at most this many times its byte bound (docs/cache.md). */
 export const REDIS_FOOTPRINT_FACTOR = 2;
 
@@ -243,6 +249,8 @@ export interface RedisCacheStoreOptions extends TenantBoundOptions {
   /** Prepended to every key and the purge channel: GATEWAY_REDIS_KEY_PREFIX (tests isolate with it). */
   keyPrefix?: string | undefined;
   logger?: Logger | undefined;
+  /** Records larger are not written (the replica keeps them in its L1 only): DEFAULT_STORE_MAX_ENTRY_BYTES. */
+  maxEntryBytes?: number | undefined;
 }
 
 /**
@@ -260,6 +268,7 @@ export class RedisCacheStore implements CacheStore {
   readonly #putResponse: BoundedWrite;
   readonly #getAndTouch: GetAndTouch;
   readonly #tenantMaxBytes: number;
+  readonly #maxEntryBytes: number;
   readonly #onEvicted: TenantBoundOptions['onEvicted'];
   readonly #logger: Logger | undefined;
   #subscriber: RedisClient | null = null;
@@ -271,6 +280,7 @@ export class RedisCacheStore implements CacheStore {
     this.#logger = options.logger;
     this.#purger = createRedisCachePurger(redis, this.#prefix);
     this.#tenantMaxBytes = options.tenantMaxBytes ?? DEFAULT_TENANT_MAX_BYTES;
+    this.#maxEntryBytes = options.maxEntryBytes ?? DEFAULT_STORE_MAX_ENTRY_BYTES;
     this.#onEvicted = options.onEvicted;
     defineScript(redis, PUT_VARIANT, undefined, PUT_VARIANT_LUA);
     defineScript(redis, PUT_RESPONSE, undefined, PUT_RESPONSE_LUA);
@@ -289,9 +299,10 @@ export class RedisCacheStore implements CacheStore {
     return buffer ? decodeRecord(buffer) : null;
   }
 
-  async putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound'> {
+  async putResponse(write: ResponseWrite): Promise<'stored' | 'over_tenant_bound' | 'too_large_to_share'> {
     const p = this.#prefix;
     const record = encodeRecord(write.entry);
+    if (record.length > this.#maxEntryBytes) return 'too_large_to_share';
     const keys = [
       p + write.key,
       p + write.pathIndexKey,
@@ -327,9 +338,12 @@ export class RedisCacheStore implements CacheStore {
     if (reclaimed > 0) this.#onEvicted?.('expired', reclaimed);
   }
 
-  async putVariant(write: VariantWrite): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound'> {
+  async putVariant(
+    write: VariantWrite,
+  ): Promise<'stored' | 'too_many_variants' | 'over_tenant_bound' | 'too_large_to_share'> {
     const p = this.#prefix;
     const record = encodeRecord(write.entry);
+    if (record.length > this.#maxEntryBytes) return 'too_large_to_share';
     const keys = [
       p + write.urlKey,
       p + write.key,

@@ -1058,6 +1058,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         notStored.labels({ reason: 'over_tenant_bound' }).inc();
         return false;
       }
+      if (put === 'too_large_to_share') notStored.labels({ reason: 'too_large_to_share' }).inc();
       return true;
     }
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
@@ -1092,6 +1093,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       notStored.labels({ reason: 'too_many_variants' }).inc();
       return false;
     }
+    // Kept in this replica's L1 only: larger than one command to the shared store may move.
+    if (put === 'too_large_to_share') notStored.labels({ reason: 'too_large_to_share' }).inc();
     return true;
   };
 
