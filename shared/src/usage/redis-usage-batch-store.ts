@@ -3,7 +3,7 @@ import type { UsageBatchStore, UsageCounts } from './usage-cells.js';
 
 /**
  * Usage batches in Redis: one hash per batch (`<prefix>u:{usage}:batch:<id>`, cell → requests) and a
- * set of the pending batch ids (`<prefix>u:{usage}:batches`), written together in one MULTI. The
+ * set of the pending batch ids (`<prefix>u:{usage}:batches`), the id once the whole hash is written. The
  * `{usage}` hash tag keeps both on one Redis Cluster slot. A batch the flusher never collects expires
  * a week after its last write (the flusher remembers applied batch ids longer than that).
  *
@@ -14,6 +14,12 @@ import type { UsageBatchStore, UsageCounts } from './usage-cells.js';
  * `SMOVE <prefix>u:{usage}:dead <prefix>u:{usage}:batches <id>` (within 13 days of the batch's making).
  */
 export const USAGE_BATCH_TTL_SECONDS = 7 * 86_400;
+
+/**
+ * Cells one command writes or reads: a batch may hold GATEWAY_USAGE_MAX_CELLS (100,000) of them, and one
+ * HSET or HGETALL of them all stalled the single-threaded Redis every tenant's rate limits and cache share.
+ */
+export const USAGE_BATCH_FIELDS_PER_COMMAND = 500;
 
 export class RedisUsageBatchStore implements UsageBatchStore {
   private readonly redis: RedisClient;
@@ -28,15 +34,31 @@ export class RedisUsageBatchStore implements UsageBatchStore {
     return `${this.prefix}batch:${batchId}`;
   }
 
+  /**
+   * The hash in chunks (each with the TTL, so a writer dying part-way leaves nothing for ever), then the id
+   * in the pending set: the flusher never reads a batch still being written. A retried write sets the same
+   * fields to the same counts.
+   */
   async write(batchId: string, counts: UsageCounts): Promise<void> {
     if (counts.size === 0) return;
-    const fields: Array<string | number> = [];
-    for (const [cell, requests] of counts) fields.push(cell, requests);
+    const key = this.batchKey(batchId);
+    let fields: Array<string | number> = [];
+    for (const [cell, requests] of counts) {
+      fields.push(cell, requests);
+      if (fields.length === 2 * USAGE_BATCH_FIELDS_PER_COMMAND) {
+        await this.writeFields(key, fields);
+        fields = [];
+      }
+    }
+    if (fields.length > 0) await this.writeFields(key, fields);
+    await this.redis.sadd(`${this.prefix}batches`, batchId);
+  }
+
+  private async writeFields(key: string, fields: Array<string | number>): Promise<void> {
     const result = await this.redis
       .multi()
-      .hset(this.batchKey(batchId), ...fields)
-      .expire(this.batchKey(batchId), USAGE_BATCH_TTL_SECONDS)
-      .sadd(`${this.prefix}batches`, batchId)
+      .hset(key, ...fields)
+      .expire(key, USAGE_BATCH_TTL_SECONDS)
       .exec();
     const failed = result?.find(([error]) => error !== null);
     if (!result || failed) throw failed?.[0] ?? new Error('usage batch not written');
@@ -46,9 +68,26 @@ export class RedisUsageBatchStore implements UsageBatchStore {
     return this.redis.smembers(`${this.prefix}batches`);
   }
 
-  async read(batchId: string): Promise<UsageCounts> {
-    const hash = await this.redis.hgetall(this.batchKey(batchId));
-    return new Map(Object.entries(hash).map(([cell, requests]) => [cell, Number(requests)]));
+  read(batchId: string): Promise<UsageCounts> {
+    return this.readHash(this.batchKey(batchId));
+  }
+
+  /** HSCAN, USAGE_BATCH_FIELDS_PER_COMMAND fields a command: nothing writes a batch once it is listed. */
+  private async readHash(key: string): Promise<UsageCounts> {
+    const counts: UsageCounts = new Map();
+    let cursor = '0';
+    do {
+      const [next, fieldsAndValues] = await this.redis.hscan(
+        key,
+        cursor,
+        'COUNT',
+        USAGE_BATCH_FIELDS_PER_COMMAND,
+      );
+      for (let i = 0; i < fieldsAndValues.length; i += 2)
+        counts.set(fieldsAndValues[i]!, Number(fieldsAndValues[i + 1]));
+      cursor = next;
+    } while (cursor !== '0');
+    return counts;
   }
 
   async remove(batchId: string): Promise<void> {
@@ -77,8 +116,7 @@ export class RedisUsageBatchStore implements UsageBatchStore {
     return this.redis.smembers(`${this.prefix}dead`);
   }
 
-  async readMovedAside(batchId: string): Promise<UsageCounts> {
-    const hash = await this.redis.hgetall(this.deadKey(batchId));
-    return new Map(Object.entries(hash).map(([cell, requests]) => [cell, Number(requests)]));
+  readMovedAside(batchId: string): Promise<UsageCounts> {
+    return this.readHash(this.deadKey(batchId));
   }
 }
