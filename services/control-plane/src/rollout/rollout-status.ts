@@ -2,6 +2,7 @@ import { readSnapshotsPosition, readTenantVersion } from '@vantageedge/projectio
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { readReplicaVersions } from '@vantageedge/shared/snapshot-bus/rollout-registry';
 import type pg from 'pg';
+import { RolloutWatch } from './rollout-watch.js';
 
 export interface RolloutDeps {
   pool: pg.Pool;
@@ -99,29 +100,19 @@ export interface RolloutWaitResult {
 /**
  * Waits until every live replica has applied the tenant's snapshot including `minPosition`, or the
  * timeout passes. Never throws: a timeout or a store that cannot be read (each look is retried until
- * the deadline) ends the wait with `done: false`, and the caller answers 202.
+ * the deadline) ends the wait with `done: false`, and the caller answers 202. Every request waiting on
+ * a tenant through the same `deps` shares one look per interval (rollout-watch.ts), whatever their number.
  */
-export async function waitForRollout(
+export function waitForRollout(
   deps: RolloutDeps,
   options: WaitForRolloutOptions,
 ): Promise<RolloutWaitResult> {
-  const deadline = Date.now() + options.timeoutMs;
-  const poll = options.pollIntervalMs ?? 25;
-  let status: RolloutStatus | null = null;
-  while (true) {
-    let unreadable: string | undefined;
-    try {
-      status = await readRolloutStatus(deps, options.tenantId);
-    } catch (error) {
-      unreadable = error instanceof Error ? error.message : String(error);
-    }
-    const folded =
-      options.minPosition === undefined ||
-      (status && BigInt(status.projected_position) >= options.minPosition);
-    if (!unreadable && status && folded && status.live_everywhere) return { done: true, status };
-    // A version the bus refused never reaches a replica: waiting longer cannot change the answer.
-    if (!unreadable && status && folded && status.publish_error !== null) return { done: false, status };
-    if (Date.now() >= deadline) return { done: false, status, ...(unreadable ? { unreadable } : {}) };
-    await new Promise((resolve) => setTimeout(resolve, Math.min(poll, Math.max(1, deadline - Date.now()))));
+  let watch = watches.get(deps);
+  if (!watch) {
+    watch = new RolloutWatch((tenantId) => readRolloutStatus(deps, tenantId), options.pollIntervalMs ?? 25);
+    watches.set(deps, watch);
   }
+  return watch.wait(options.tenantId, options.minPosition, Date.now() + options.timeoutMs);
 }
+
+const watches = new WeakMap<RolloutDeps, RolloutWatch>();

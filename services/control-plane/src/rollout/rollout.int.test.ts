@@ -267,6 +267,36 @@ describe('rollout status', () => {
     }
   });
 
+  it("shares one look at a tenant's rollout between every request waiting for it", async () => {
+    // Regression: each waiter polled on its own (two PostgreSQL queries and a Redis pipeline every 25 ms
+    // for up to 60 s), so one tenant's admins holding many waits multiplied the load on the pool every
+    // tenant shares.
+    const tenantId = randomUUID();
+    visibleTenants.add(tenantId);
+    await setTenantVersion(tenantId, 120n);
+    const a = replica(new Map([[tenantId, 110n]]));
+    await eventuallyStatus(tenantId, (s) => s.replicas.some((r) => r.replica_id === a.replicaId));
+    let versionReads = 0;
+    const countingPool = {
+      query(text: string, values?: unknown[]) {
+        if (text.includes('from snapshot_state')) versionReads++;
+        return db.pool.query(text, values);
+      },
+    };
+    const deps = { pool: countingPool as unknown as pg.Pool, redis, prefix, projection };
+    const wait = () => waitForRollout(deps, { tenantId, minPosition: 120n, timeoutMs: 400 });
+    try {
+      expect((await wait()).done).toBe(false);
+      const alone = versionReads;
+      versionReads = 0;
+      const results = await Promise.all(Array.from({ length: 20 }, wait));
+      expect(results.every((result) => !result.done && result.status?.target_version === '120')).toBe(true);
+      expect(versionReads).toBeLessThan(alone * 3);
+    } finally {
+      await a.heartbeat.stop();
+    }
+  });
+
   it('answers bad input with 400 naming the field, and hides tenants the caller cannot see', async () => {
     const badId = await get('/api/v1/tenants/not-a-uuid/rollout');
     expect(badId.status).toBe(400);
