@@ -142,6 +142,7 @@ export function controlPlaneAppFromSettings(
         onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
         apiKeyQuota: quotas ? createApiKeyQuotaReader(quotas, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined,
         usageQueryTimeoutMs: settings.USAGE_QUERY_TIMEOUT_MS,
+        readStatementTimeoutMs: settings.CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS,
       }),
   });
 }

@@ -126,6 +126,8 @@ export const controlPlaneSettings = {
    * limit_exceeded asking for a shorter range (a tenant's counts can be millions of rows a month).
    */
   USAGE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  /** How long each statement of an admin read (lists, audit log, config history) may run; 0: no limit. */
+  CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   /**
    * Bytes of config one tenant's whole-config reads (…/config, …/config/document, …/config/diff,
    * explain, plan) may go through per minute in one process (0: no limit): config-read-budget.ts.

@@ -26,6 +26,7 @@ export const ERROR_STATUS = {
   not_caught_up: 503,
   unavailable: 503,
   store_unavailable: 503,
+  read_timeout: 503,
   internal: 500,
 } as const;
 

@@ -172,9 +172,12 @@ const E = {
   unprocessable: errorResponse(
     "idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded, or the tenant's gateway snapshot would be over its budget (TENANT_MAX_SNAPSHOT_PERCENT of what the snapshot bus takes); domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field",
   ),
-  notCaughtUp: errorResponse('not_caught_up: the read models have not reached X-Min-Position yet', {
-    'Retry-After': RESPONSE_HEADERS['Retry-After'],
-  }),
+  notCaughtUp: errorResponse(
+    'not_caught_up: the read models have not reached X-Min-Position yet; read_timeout: the read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (narrow it)',
+    {
+      'Retry-After': RESPONSE_HEADERS['Retry-After'],
+    },
+  ),
   rateLimited: errorResponse(
     'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute), or more of its requests at once than CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT allows (user_requests_in_flight), or — GET /api/v1/usage — the tenant has as many usage reads running as it may at once (usage_queries_in_flight), or — a whole-config read (…/config, …/config/document, …/config/diff, explain, plan) — the reads of the tenant went through more config than CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE allows (tenant_config_read_bytes_per_minute). too_many_auth_failures: this client address presented more rejected tokens than CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE allows (details[0].field authorization): every /api/v1 request from it is refused, unverified, until its minute ends. Nothing was done; retry after Retry-After seconds',
     { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },

@@ -26,14 +26,24 @@ const OWN_CHANGES = 40;
 const OWN_PURGES = 200_000;
 const OTHERS = 200_000;
 
-async function insertRows(first: number, count: number, tenantSql: string, type: string, actor: string) {
+async function insertRows(
+  first: number,
+  count: number,
+  tenantSql: string,
+  {
+    type,
+    actor,
+    resourceType,
+    occurredAt,
+  }: { type: string; actor: string; resourceType: string; occurredAt: string },
+) {
   await db.pool.query(
     `insert into read_models.audit_log (position, event_id, event_type, stream, stream_revision,
        resource_type, resource_id, tenant_id, actor, correlation_id, occurred_at, data)
-     select $1::bigint + n, gen_random_uuid(), $3, 'route:' || n, 0, 'route', n::text, ${tenantSql},
-            $4, 'corr', now(), '{}'::jsonb
+     select $1::bigint + n, gen_random_uuid(), $3, 'route:' || n, 0, $5, n::text, ${tenantSql},
+            $4, 'corr', ${occurredAt}, '{}'::jsonb
        from generate_series(0, $2::bigint - 1) as n`,
-    [first, count, type, actor],
+    [first, count, type, actor, resourceType],
   );
 }
 
@@ -54,10 +64,18 @@ async function plan(params: Record<string, string>): Promise<PlanNode[]> {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  // The tenant's config changes first, then its flood of cache purges; other tenants' rows after.
-  await insertRows(1, OWN_CHANGES, `'${tenant}'::uuid`, 'RouteUpdated', 'user_a');
-  await insertRows(1_000, OWN_PURGES, `'${tenant}'::uuid`, 'CachePurgeRequested', 'purger');
-  await insertRows(1_000_000, OTHERS, 'md5((n % 500)::text)::uuid', 'RouteUpdated', 'user_b');
+  // The tenant's route changes a day ago, then its flood of cache purges now; other tenants' route
+  // changes a day ago, positioned after.
+  const dayAgo = `now() - interval '1 day'`;
+  const changes = { type: 'RouteUpdated', resourceType: 'route', occurredAt: dayAgo };
+  await insertRows(1, OWN_CHANGES, `'${tenant}'::uuid`, { ...changes, actor: 'user_a' });
+  await insertRows(1_000, OWN_PURGES, `'${tenant}'::uuid`, {
+    type: 'CachePurgeRequested',
+    actor: 'purger',
+    resourceType: 'tenant',
+    occurredAt: 'now()',
+  });
+  await insertRows(1_000_000, OTHERS, 'md5((n % 500)::text)::uuid', { ...changes, actor: 'user_b' });
   await db.pool.query('analyze read_models.audit_log');
 }, 180_000);
 
@@ -73,6 +91,9 @@ describe('audit log pages', () => {
     { actor: 'user_b' },
     { resource_type: 'route', resource_id: '7' },
     { event_type: 'RouteUpdated', cursor: '30' },
+    { resource_type: 'route' },
+    { resource_type: 'origin' },
+    { resource_id: '7' },
   ])('read about a page of rows, not the tenant’s or other tenants’ rows: %j', async (params) => {
     const nodes = await plan(params);
     const read = nodes.reduce(

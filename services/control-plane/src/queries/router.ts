@@ -16,6 +16,7 @@ import { getCustomDomain, listCustomDomains } from './custom-domains.js';
 import { readYourWrites } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { getResource, listResources, tenantExists } from './read-model-store.js';
+import { DEFAULT_READ_STATEMENT_TIMEOUT_MS, withReadTimeout } from './read-timeout.js';
 import { parseQuery } from './request-validation.js';
 import {
   apiKeyResource,
@@ -50,6 +51,11 @@ export interface QueryRouterDeps {
   apiKeyQuota?: ApiKeyQuotaReader | undefined;
   /** USAGE_QUERY_TIMEOUT_MS: how long each statement of a usage read may run (default 5000). */
   usageQueryTimeoutMs?: number | undefined;
+  /**
+   * CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS: how long each statement of every other read may run
+   * (default 5000; 0: no limit); past it 503 `read_timeout`.
+   */
+  readStatementTimeoutMs?: number | undefined;
   clock?: () => number;
 }
 
@@ -71,14 +77,17 @@ const resourceId = z.uuid('must be a uuid');
  * endpoint needs (the audit log needs write access: tenant owners/admins, org admins).
  */
 export function createQueryRouter(deps: QueryRouterDeps): express.Router {
-  const { pool, authorizer } = deps;
+  const { authorizer } = deps;
+  // Reads run with a statement timeout; writes (republish, replay) and usage (its own) on the pool.
+  const pool = withReadTimeout(deps.pool, deps.readStatementTimeoutMs ?? DEFAULT_READ_STATEMENT_TIMEOUT_MS);
   const directory = createTenantDirectory(pool);
   const usageReads = createUsageReadGate();
   const usageTimeoutMs = deps.usageQueryTimeoutMs ?? DEFAULT_USAGE_QUERY_TIMEOUT_MS;
   const router = express.Router();
   // X-Min-Position: only callers with access to what an endpoint serves wait (see readYourWrites).
+  // Its shared poll reads one checkpoint row: no statement timeout (nor its transaction) for it.
   const minPosition = readYourWrites(
-    { pool, store: deps.eventStore, directory },
+    { pool: deps.pool, store: deps.eventStore, directory },
     { maxWaitMs: deps.minPositionWaitMs ?? 2000, pollIntervalMs: 20 },
   );
 
@@ -230,7 +239,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       );
     }
     try {
-      const report = await readUsage(pool, tenantId as string, query, window, usageTimeoutMs);
+      const report = await readUsage(deps.pool, tenantId as string, query, window, usageTimeoutMs);
       res.setHeader('Cache-Control', 'private, no-cache');
       res.json(report);
     } catch (error) {
@@ -267,7 +276,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
   router.post('/api/v1/admin/republish-snapshots', (_req, res, next) => {
     if (!callerOf(res).isPlatformAdmin)
       throw forbidden('only platform admins may republish the gateway snapshots');
-    requestSnapshotRepublish(pool).then(
+    requestSnapshotRepublish(deps.pool).then(
       ({ tenants }) => res.status(202).json({ republish: { queued_tenants: tenants } }),
       next,
     );
@@ -276,7 +285,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
   if (deps.eventStore) {
     // A tenant's config at any position is folded from the event store.
     router.use(createConfigQueryRouter({ pool, store: deps.eventStore, authorizer, minPosition }));
-    const replays = new ReplayRunner(deps.eventStore, pool, deps.onReplayError);
+    const replays = new ReplayRunner(deps.eventStore, deps.pool, deps.onReplayError);
     const platformAdminOnly: RequestHandler = (_req, res, next) => {
       if (!callerOf(res).isPlatformAdmin) throw forbidden('only platform admins may replay the read models');
       next();
