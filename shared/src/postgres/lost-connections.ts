@@ -112,6 +112,34 @@ export async function onNewConnection<T>(
   }
 }
 
+/**
+ * `read` on a pooled connection, once more on a new one of its own (read-only) when that connection was
+ * lost; a second loss is a StoreUnavailableError. A connection that failed is not given back to the pool
+ * for the next request.
+ */
+export async function readOnceMoreIfLost<T>(
+  pool: pg.Pool,
+  read: (client: pg.ClientBase) => Promise<T>,
+): Promise<T> {
+  let client: pg.PoolClient | undefined;
+  let broken: Error | undefined;
+  try {
+    client = await pool.connect();
+    return await read(client);
+  } catch (error) {
+    if (!isConnectionError(error)) throw error;
+    broken = error instanceof Error ? error : new Error(String(error));
+  } finally {
+    client?.release(broken);
+  }
+  try {
+    return await onNewConnection(pool, { readOnly: true }, read);
+  } catch (error) {
+    if (!isConnectionError(error)) throw error;
+    throw new StoreUnavailableError(`PostgreSQL unavailable: ${String(error)}`, { cause: error });
+  }
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

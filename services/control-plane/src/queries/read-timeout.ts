@@ -1,8 +1,4 @@
-import {
-  isConnectionError,
-  onNewConnection,
-  StoreUnavailableError,
-} from '@vantageedge/shared/postgres/lost-connections';
+import { isConnectionError, readOnceMoreIfLost } from '@vantageedge/shared/postgres/lost-connections';
 import type pg from 'pg';
 import { ApiError } from '../http/errors.js';
 
@@ -30,7 +26,7 @@ export const readTimedOut = (timeoutMs: number): ApiError =>
 export function withReadTimeout(pool: pg.Pool, timeoutMs: number): pg.Pool {
   if (timeoutMs === 0) return pool;
   const query = (text: string | pg.QueryConfig, values?: unknown[]) =>
-    readOnlyTimed(pool, timeoutMs, (client) => client.query(text, values));
+    readOnceMoreIfLost(pool, (client) => inTimedTransaction(client, timeoutMs, (c) => c.query(text, values)));
   return new Proxy(pool, {
     get(target, property) {
       if (property === 'query') return query;
@@ -38,34 +34,6 @@ export function withReadTimeout(pool: pg.Pool, timeoutMs: number): pg.Pool {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-}
-
-/** `read` on a pooled connection, once more on a new one of its own when that connection was lost. */
-async function readOnlyTimed<T>(
-  pool: pg.Pool,
-  timeoutMs: number,
-  read: (client: pg.ClientBase) => Promise<T>,
-): Promise<T> {
-  let client: pg.PoolClient | undefined;
-  // A connection that failed is not given back to the pool for the next request.
-  let broken: Error | undefined;
-  try {
-    client = await pool.connect();
-    return await inTimedTransaction(client, timeoutMs, read);
-  } catch (error) {
-    if (!isConnectionError(error)) throw error;
-    broken = error instanceof Error ? error : new Error(String(error));
-  } finally {
-    client?.release(broken);
-  }
-  try {
-    return await onNewConnection(pool, { readOnly: true }, (fresh) =>
-      inTimedTransaction(fresh, timeoutMs, read),
-    );
-  } catch (error) {
-    if (!isConnectionError(error)) throw error;
-    throw new StoreUnavailableError(`PostgreSQL unavailable: ${String(error)}`, { cause: error });
-  }
 }
 
 async function inTimedTransaction<T>(

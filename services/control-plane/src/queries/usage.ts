@@ -1,8 +1,4 @@
-import {
-  isConnectionError,
-  onNewConnection,
-  StoreUnavailableError,
-} from '@vantageedge/shared/postgres/lost-connections';
+import { isConnectionError, readOnceMoreIfLost } from '@vantageedge/shared/postgres/lost-connections';
 import { OVERFLOW_ID, STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -182,25 +178,7 @@ export async function readUsage(
   window: UsageWindow,
   timeoutMs = DEFAULT_USAGE_QUERY_TIMEOUT_MS,
 ): Promise<UsageReport> {
-  const read = (client: pg.ClientBase) => readUsageTimed(client, tenantId, query, window, timeoutMs);
-  let client: pg.PoolClient | undefined;
-  // A connection that failed is not given back to the pool for the next request.
-  let broken: Error | undefined;
-  try {
-    client = await pool.connect();
-    return await read(client);
-  } catch (error) {
-    if (!isConnectionError(error)) throw error;
-    broken = error instanceof Error ? error : new Error(String(error));
-  } finally {
-    client?.release(broken);
-  }
-  try {
-    return await onNewConnection(pool, { readOnly: true }, read);
-  } catch (error) {
-    if (!isConnectionError(error)) throw error;
-    throw new StoreUnavailableError(`PostgreSQL unavailable: ${String(error)}`, { cause: error });
-  }
+  return readOnceMoreIfLost(pool, (client) => readUsageTimed(client, tenantId, query, window, timeoutMs));
 }
 
 /** The report in one read-only transaction with the statement timeout; rolled back on a refusal. */
