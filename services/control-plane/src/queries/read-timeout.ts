@@ -26,7 +26,9 @@ export const readTimedOut = (timeoutMs: number): ApiError =>
 export function withReadTimeout(pool: pg.Pool, timeoutMs: number): pg.Pool {
   if (timeoutMs === 0) return pool;
   const query = (text: string | pg.QueryConfig, values?: unknown[]) =>
-    readOnceMoreIfLost(pool, (client) => inTimedTransaction(client, timeoutMs, (c) => c.query(text, values)));
+    readOnceMoreIfLost(pool, (client) =>
+      readOnlyWithTimeout(client, timeoutMs, readTimedOut, (c) => c.query(text, values)),
+    );
   return new Proxy(pool, {
     get(target, property) {
       if (property === 'query') return query;
@@ -36,9 +38,14 @@ export function withReadTimeout(pool: pg.Pool, timeoutMs: number): pg.Pool {
   });
 }
 
-async function inTimedTransaction<T>(
+/**
+ * `read` in a read-only transaction whose statements are cut off after `timeoutMs`; a statement cut off
+ * is `timedOut(timeoutMs)`, rolled back.
+ */
+export async function readOnlyWithTimeout<T>(
   client: pg.ClientBase,
   timeoutMs: number,
+  timedOut: (timeoutMs: number) => Error,
   read: (client: pg.ClientBase) => Promise<T>,
 ): Promise<T> {
   // `set local`: the timeout ends with the transaction, so the connection goes back to the pool as it was.
@@ -50,7 +57,7 @@ async function inTimedTransaction<T>(
   } catch (error) {
     if (isConnectionError(error)) throw error;
     await client.query('rollback');
-    if ((error as { code?: unknown }).code === QUERY_CANCELED) throw readTimedOut(timeoutMs);
+    if ((error as { code?: unknown }).code === QUERY_CANCELED) throw timedOut(timeoutMs);
     throw error;
   }
 }

@@ -1,7 +1,8 @@
-import { isConnectionError, readOnceMoreIfLost } from '@vantageedge/shared/postgres/lost-connections';
+import { readOnceMoreIfLost } from '@vantageedge/shared/postgres/lost-connections';
 import { OVERFLOW_ID, STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 import { z } from 'zod';
+import { readOnlyWithTimeout } from './read-timeout.js';
 
 /**
  * GET /api/v1/usage: requests the gateways served, from `usage_counts` (hourly rows the usage flusher
@@ -135,8 +136,6 @@ export class UsageTooExpensiveError extends Error {
   }
 }
 
-const QUERY_CANCELED = '57014';
-
 /** Usage reads one tenant may have running at once in one control-plane process. */
 export const MAX_USAGE_READS_PER_TENANT = 2;
 
@@ -178,29 +177,10 @@ export async function readUsage(
   window: UsageWindow,
   timeoutMs = DEFAULT_USAGE_QUERY_TIMEOUT_MS,
 ): Promise<UsageReport> {
-  return readOnceMoreIfLost(pool, (client) => readUsageTimed(client, tenantId, query, window, timeoutMs));
-}
-
-/** The report in one read-only transaction with the statement timeout; rolled back on a refusal. */
-async function readUsageTimed(
-  client: pg.ClientBase,
-  tenantId: string,
-  query: UsageQuery,
-  window: UsageWindow,
-  timeoutMs: number,
-): Promise<UsageReport> {
-  await client.query('begin read only');
-  try {
-    await client.query(`select set_config('statement_timeout', $1, true)`, [String(timeoutMs)]);
-    const report = await readUsageOn(client, tenantId, query, window);
-    await client.query('commit');
-    return report;
-  } catch (error) {
-    if (isConnectionError(error)) throw error;
-    await client.query('rollback');
-    if ((error as { code?: unknown }).code === QUERY_CANCELED) throw new UsageTooExpensiveError(timeoutMs);
-    throw error;
-  }
+  const tooExpensive = (ms: number) => new UsageTooExpensiveError(ms);
+  return readOnceMoreIfLost(pool, (client) =>
+    readOnlyWithTimeout(client, timeoutMs, tooExpensive, (db) => readUsageOn(db, tenantId, query, window)),
+  );
 }
 
 async function readUsageOn(
