@@ -21,7 +21,7 @@ import { requestBodyFraming } from '../http/request-body.js';
 import { hasLowerCaseLetters } from '../http/request-method.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
-import { type GatewayMetrics, NO_ROUTE } from '../observability/gateway-metrics.js';
+import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
 import { ClientResponseWriter, type ResponseBodySink } from '../proxy/client-response-writer.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
@@ -32,8 +32,9 @@ import { createRequestTransformPolicy, createResponseHeadersPolicy } from '../tr
 import type { UpstreamLease } from '../upstream/types.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
-import { closedBeforeAnswer, GatewayExchange } from './exchange.js';
+import { GatewayExchange } from './exchange.js';
 import { originPath, originRequestHeaders } from './origin-request.js';
+import { recordExchange, type UsageSink } from './record-exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
 
 /**
@@ -84,10 +85,7 @@ export interface GatewayHandlerOptions {
   retryBufferBytes?: number;
 }
 
-/** Where finished exchanges are counted (the usage recorder). */
-export interface UsageSink {
-  record(exchange: GatewayExchange, status: number): void;
-}
+export type { UsageSink } from './record-exchange.js';
 
 export type GatewayHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -559,31 +557,9 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
       }
     }
   }
-  const answered = res.headersSent ? res.statusCode : 0;
-  const status = answered === 0 ? closedBeforeAnswer(exchange) : answered;
   if (!res.writableFinished) exchange.responseComplete = false; // cut short: the client left, or the origin
-  const elapsedMs = performance.now() - exchange.startedAt;
-  const upstreamSeconds = exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000;
-  const metrics = context.metrics;
-  if (metrics !== undefined) {
-    metrics.requestsInFlight.dec();
-    if (route?.metrics !== undefined) {
-      route.metrics.observe(status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
-    } else {
-      const tenant = exchange.tenant?.id ?? 'unknown';
-      metrics.observe(
-        tenant,
-        route?.config.id ?? NO_ROUTE,
-        status,
-        elapsedMs / 1000,
-        upstreamSeconds,
-        exchange.errorCode,
-      );
-    }
-  }
-  context.accessLog?.record(exchange, status, elapsedMs);
-  context.usage?.record(exchange, answered);
-  RequestTracing.end(exchange.span, answered, exchange.errorCode);
+  context.metrics?.requestsInFlight.dec();
+  recordExchange(exchange, res.headersSent ? res.statusCode : 0, context);
 }
 
 // ---- helpers ----

@@ -1,15 +1,5 @@
-import type { AccessLog } from '../observability/access-log.js';
-import type { GatewayMetrics } from '../observability/gateway-metrics.js';
-import { RequestTracing } from '../observability/request-tracing.js';
-import { closedBeforeAnswer, type GatewayExchange } from '../pipeline/exchange.js';
-import type { UsageSink } from '../pipeline/gateway-handler.js';
-
-/** Where an upgrade request is recorded: the access log, request metrics and usage every request goes to. */
-export interface UpgradeRecordSinks {
-  accessLog?: AccessLog | undefined;
-  requestMetrics?: Pick<GatewayMetrics, 'observe'> | undefined;
-  usage?: UsageSink | undefined;
-}
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import { type ExchangeRecordSinks, recordExchange } from '../pipeline/record-exchange.js';
 
 /**
  * Records one upgrade request exactly once, as the pipeline's finishExchange records every other
@@ -20,36 +10,15 @@ export interface UpgradeRecordSinks {
  */
 export function upgradeRecorder(
   exchange: GatewayExchange,
-  sinks: UpgradeRecordSinks,
+  sinks: ExchangeRecordSinks,
 ): (switched?: 101) => void {
   let recorded = false;
   return (switched) => {
     if (recorded) return;
     recorded = true;
-    const { res, route } = exchange;
-    // 0: the client left before any answer, logged and counted as 499 (as finishExchange does).
-    const answered = switched ?? (res.headersSent ? res.statusCode : 0);
-    const status = answered === 0 ? closedBeforeAnswer(exchange) : answered;
-    const elapsedMs = performance.now() - exchange.startedAt;
-    const metrics = sinks.requestMetrics;
-    if (metrics !== undefined) {
-      const upstreamSeconds = exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000;
-      if (route?.metrics !== undefined) {
-        route.metrics.observe(status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
-      } else {
-        metrics.observe(
-          exchange.tenant?.id ?? 'unknown',
-          route?.config.id ?? 'none',
-          status,
-          elapsedMs / 1000,
-          upstreamSeconds,
-          exchange.errorCode,
-        );
-      }
-    }
-    sinks.accessLog?.record(exchange, status, elapsedMs);
-    // Counted once, as its 101 or its refusal; an upgrade the client left before any answer is not.
-    sinks.usage?.record(exchange, answered);
-    RequestTracing.end(exchange.span, answered, exchange.errorCode);
+    // A switched upgrade counts as its 101, a refusal as its status; an upgrade the client left before
+    // any answer as 499, and not in usage.
+    const res = exchange.res;
+    recordExchange(exchange, switched ?? (res.headersSent ? res.statusCode : 0), sinks);
   };
 }

@@ -35,8 +35,9 @@ import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
-import type { TenantResolver, UsageSink } from '../pipeline/gateway-handler.js';
+import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
+import type { ExchangeRecordSinks, UsageSink } from '../pipeline/record-exchange.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
 import { classifyProxyError } from '../proxy/proxy-request.js';
@@ -155,6 +156,8 @@ function switchingProtocols(upstream: IncomingMessage, requestId: string, scopin
  */
 export class WebSocketProxy {
   readonly #options: WebSocketProxyOptions;
+  /** Where each upgrade request is recorded, as any request. */
+  readonly #records: ExchangeRecordSinks;
   readonly #open = new Set<ProxiedConnection>();
   /** Client sockets of upgrades not yet switched: node's closeAllConnections no longer reaches them. */
   readonly #pending = new Set<Duplex>();
@@ -172,6 +175,7 @@ export class WebSocketProxy {
 
   constructor(options: WebSocketProxyOptions) {
     this.#options = options;
+    this.#records = { metrics: options.requestMetrics, accessLog: options.accessLog, usage: options.usage };
     this.#clientAddresses = new ClientAddressResolver(options.trustedProxies);
     this.#cookieDomains = new CookieDomainGuard(options.baseDomains);
     this.#addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
@@ -200,7 +204,7 @@ export class WebSocketProxy {
     exchange.peerIp = address.peerIp;
     exchange.peerTrusted = address.peerTrusted;
     beginRequestTrace(this.#tracing, exchange);
-    const record = upgradeRecorder(exchange, this.#options);
+    const record = upgradeRecorder(exchange, this.#records);
     // Whichever comes first: the answer is out, or the client left before it (a 101 is recorded at the switch).
     res.once('finish', () => record());
     // One listener for everything the upgrade holds until its client connection closes.

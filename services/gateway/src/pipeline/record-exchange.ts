@@ -1,0 +1,51 @@
+import type { AccessLog } from '../observability/access-log.js';
+import { type GatewayMetrics, NO_ROUTE } from '../observability/gateway-metrics.js';
+import { RequestTracing } from '../observability/request-tracing.js';
+import { closedBeforeAnswer, type GatewayExchange } from './exchange.js';
+
+/** Where finished exchanges are counted (the usage recorder). */
+export interface UsageSink {
+  record(exchange: GatewayExchange, status: number): void;
+}
+
+/** Where an exchange that ended is recorded: every request's, and every WebSocket upgrade's. */
+export interface ExchangeRecordSinks {
+  readonly metrics?: Pick<GatewayMetrics, 'observe'> | undefined;
+  readonly accessLog?: AccessLog | undefined;
+  readonly usage?: UsageSink | undefined;
+}
+
+/**
+ * An exchange that ended, recorded once: its request metrics (duration by status class, upstream time,
+ * an answer of 400 or more as an error response), its access-log line, its usage count and its SERVER
+ * span. `answered` is the status the client got, 0 when nothing was answered: logged and counted as 499
+ * (closedBeforeAnswer), never counted in usage.
+ */
+export function recordExchange(
+  exchange: GatewayExchange,
+  answered: number,
+  sinks: ExchangeRecordSinks,
+): void {
+  const status = answered === 0 ? closedBeforeAnswer(exchange) : answered;
+  const elapsedMs = performance.now() - exchange.startedAt;
+  const metrics = sinks.metrics;
+  if (metrics !== undefined) {
+    const upstreamSeconds = exchange.upstreamMs === undefined ? undefined : exchange.upstreamMs / 1000;
+    const route = exchange.route;
+    if (route?.metrics !== undefined) {
+      route.metrics.observe(status, elapsedMs / 1000, upstreamSeconds, exchange.errorCode);
+    } else {
+      metrics.observe(
+        exchange.tenant?.id ?? 'unknown',
+        route?.config.id ?? NO_ROUTE,
+        status,
+        elapsedMs / 1000,
+        upstreamSeconds,
+        exchange.errorCode,
+      );
+    }
+  }
+  sinks.accessLog?.record(exchange, status, elapsedMs);
+  sinks.usage?.record(exchange, answered);
+  RequestTracing.end(exchange.span, answered, exchange.errorCode);
+}
