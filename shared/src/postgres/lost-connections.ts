@@ -80,15 +80,20 @@ export function withConnectionRetry(pool: pg.Pool): pg.Pool {
       }
     });
   };
-  const retrying = new Proxy(pool, {
+  const retrying = withQuery(pool, query);
+  RETRYING.add(retrying);
+  return retrying;
+}
+
+/** The pool with its `query` replaced; everything else (connect, events, options) is the pool's own. */
+export function withQuery(pool: pg.Pool, query: (...args: never[]) => unknown): pg.Pool {
+  return new Proxy(pool, {
     get(target, property) {
       if (property === 'query') return query;
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  RETRYING.add(retrying);
-  return retrying;
 }
 
 /** Runs `work` on a connection of its own (not the pool's), closed afterwards. */

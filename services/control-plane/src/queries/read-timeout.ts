@@ -1,4 +1,8 @@
-import { isConnectionError, readOnceMoreIfLost } from '@vantageedge/shared/postgres/lost-connections';
+import {
+  isConnectionError,
+  readOnceMoreIfLost,
+  withQuery,
+} from '@vantageedge/shared/postgres/lost-connections';
 import type pg from 'pg';
 import { ApiError } from '../http/errors.js';
 
@@ -29,13 +33,7 @@ export function withReadTimeout(pool: pg.Pool, timeoutMs: number): pg.Pool {
     readOnceMoreIfLost(pool, (client) =>
       readOnlyWithTimeout(client, timeoutMs, readTimedOut, (c) => c.query(text, values)),
     );
-  return new Proxy(pool, {
-    get(target, property) {
-      if (property === 'query') return query;
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  return withQuery(pool, query);
 }
 
 /**
