@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -47,14 +48,74 @@ export interface ServiceProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
+/**
+ * A port for a service this harness starts, picked below the kernel's ephemeral range: a port there is
+ * never handed to an outgoing connection or to another listen(0) in the window between this check and
+ * the service's own listen (a port from listen(0) could be, and the service then exits EADDRINUSE).
+ */
+export async function freePort(): Promise<number> {
+  const [lowest, below] = HARNESS_PORT_RANGE;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = lowest + Math.floor(Math.random() * (below - lowest));
+    if (await canListen(port)) return port;
+  }
+  return listenOnce(0);
+}
+
+/**
+ * Runs `start` with `count` fresh ports, again with new ones when the service it started exited because
+ * one of them was taken after all (a random pick is checked, not reserved, and tests start in parallel).
+ */
+export async function onFreePorts<N extends 1 | 2, T>(
+  count: N,
+  start: (ports: Ports<N>) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = await distinctFreePorts(count);
+    try {
+      return await start(ports as Ports<N>);
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes('EADDRINUSE')) throw error;
+    }
+  }
+}
+
+type Ports<N extends 1 | 2> = N extends 1 ? [number] : [number, number];
+
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+/** [lowest, below): under the ephemeral range, above the well-known ports and the infra's 16xxx. */
+const HARNESS_PORT_RANGE = ((): [number, number] => {
+  let ephemeralLow = 32_768;
+  try {
+    ephemeralLow = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+  } catch {
+    // not Linux: the common default
+  }
+  return ephemeralLow > 22_000 ? [20_000, ephemeralLow] : [ephemeralLow, 65_000];
+})();
+
+function canListen(port: number): Promise<boolean> {
+  return listenOnce(port).then(
+    () => true,
+    () => false,
+  );
+}
+
+function listenOnce(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
+      const bound = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(bound));
     });
   });
 }
@@ -390,15 +451,7 @@ export class TestSystem {
 
   /** Control plane and both projectors, in parallel; resolves when all three are up. */
   async startControlSide(): Promise<void> {
-    const port = await freePort();
     const env = this.commonEnv();
-    const cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
-      ...env,
-      ...this.options.controlPlaneEnv,
-      CONTROL_PLANE_PORT: String(port),
-      CONTROL_PLANE_HOST: '127.0.0.1',
-      CONTROL_PLANE_METRICS_PORT: '0',
-    });
     const readModels = startService('read-model-projector', ENTRY_POINTS.readModels, {
       ...env,
       READ_MODEL_PROJECTOR_METRICS_PORT: '0',
@@ -408,10 +461,27 @@ export class TestSystem {
       SNAPSHOT_PROJECTOR_METRICS_PORT: '0',
       SNAPSHOT_PROJECTOR_BATCH_SIZE: '100',
     });
-    this.services.push(cp, readModels, snapshots);
-    this.controlPlaneUrl = `http://127.0.0.1:${port}`;
+    this.services.push(readModels, snapshots);
+    const controlPlaneUp = onFreePorts(1, async ([port]) => {
+      const cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
+        ...env,
+        ...this.options.controlPlaneEnv,
+        CONTROL_PLANE_PORT: String(port),
+        CONTROL_PLANE_HOST: '127.0.0.1',
+        CONTROL_PLANE_METRICS_PORT: '0',
+      });
+      this.services.push(cp);
+      const url = `http://127.0.0.1:${port}`;
+      try {
+        await waitForHttp(cp, `${url}/readyz`);
+      } catch (error) {
+        await cp.stop();
+        throw error;
+      }
+      this.controlPlaneUrl = url;
+    });
     await Promise.all([
-      waitForHttp(cp, `${this.controlPlaneUrl}/readyz`),
+      controlPlaneUp,
       readModels.waitForLine('read-model projector started', 60_000),
       snapshots.waitForLine('snapshot projector started', 60_000),
     ]);
@@ -420,47 +490,53 @@ export class TestSystem {
   /** `count` gateway replicas in parallel; resolves when each answers 200 on /readyz. */
   async startGateways(count: number, env: Record<string, string> = {}): Promise<GatewayReplica[]> {
     const started = await Promise.all(
-      Array.from({ length: count }, async () => {
-        const [port, adminPort] = await Promise.all([freePort(), freePort()]);
-        const id = `e2e-gw-${this.gateways.length}-${uniqueSuffix()}`;
-        const service = startService(`gateway ${id}`, ENTRY_POINTS.gateway, {
-          ...this.commonEnv(),
-          // No load balancer in front to notice a drain: stop at once on teardown.
-          GATEWAY_DRAIN_SECONDS: '0',
-          ...this.options.gatewayEnv,
-          ...env,
-          GATEWAY_PORT: String(port),
-          GATEWAY_ADMIN_PORT: String(adminPort),
-          GATEWAY_HOST: '127.0.0.1',
-          GATEWAY_BASE_DOMAINS: 'vantageedge.dev,localhost',
-          GATEWAY_REPLICA_ID: id,
-        });
-        this.services.push(service);
-        const url = `http://127.0.0.1:${port}`;
-        // Idle sockets are dropped after 2 s, well before the gateway's 5 s keep-alive timeout: reusing a
-        // socket the server is closing at that very moment fails with "socket hang up" (a client race,
-        // not a gateway failure), and requests here are never retried.
-        const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 2_000 });
-        const replica: GatewayReplica = {
-          id,
-          service,
-          port,
-          adminPort,
-          url,
-          adminUrl: `http://127.0.0.1:${adminPort}`,
-          agent,
-          get: (subdomain, pathname, headers = {}) =>
-            httpRequest(`${url}${pathname}`, {
-              headers: { host: `${subdomain}.localhost`, ...headers },
-              agent,
-            }),
-          getHost: (host, pathname, headers = {}) =>
-            httpRequest(`${url}${pathname}`, { headers: { host, ...headers }, agent }),
-        };
-        this.gateways.push(replica);
-        await waitForHttp(service, `${replica.adminUrl}/readyz`, { timeoutMs: 90_000 });
-        return replica;
-      }),
+      Array.from({ length: count }, () =>
+        onFreePorts(2, async ([port, adminPort]) => {
+          const id = `e2e-gw-${this.gateways.length}-${uniqueSuffix()}`;
+          const service = startService(`gateway ${id}`, ENTRY_POINTS.gateway, {
+            ...this.commonEnv(),
+            // No load balancer in front to notice a drain: stop at once on teardown.
+            GATEWAY_DRAIN_SECONDS: '0',
+            ...this.options.gatewayEnv,
+            ...env,
+            GATEWAY_PORT: String(port),
+            GATEWAY_ADMIN_PORT: String(adminPort),
+            GATEWAY_HOST: '127.0.0.1',
+            GATEWAY_BASE_DOMAINS: 'vantageedge.dev,localhost',
+            GATEWAY_REPLICA_ID: id,
+          });
+          this.services.push(service);
+          const url = `http://127.0.0.1:${port}`;
+          // Idle sockets are dropped after 2 s, well before the gateway's 5 s keep-alive timeout: reusing a
+          // socket the server is closing at that very moment fails with "socket hang up" (a client race,
+          // not a gateway failure), and requests here are never retried.
+          const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 2_000 });
+          const replica: GatewayReplica = {
+            id,
+            service,
+            port,
+            adminPort,
+            url,
+            adminUrl: `http://127.0.0.1:${adminPort}`,
+            agent,
+            get: (subdomain, pathname, headers = {}) =>
+              httpRequest(`${url}${pathname}`, {
+                headers: { host: `${subdomain}.localhost`, ...headers },
+                agent,
+              }),
+            getHost: (host, pathname, headers = {}) =>
+              httpRequest(`${url}${pathname}`, { headers: { host, ...headers }, agent }),
+          };
+          try {
+            await waitForHttp(service, `${replica.adminUrl}/readyz`, { timeoutMs: 90_000 });
+          } catch (error) {
+            await service.stop();
+            throw error;
+          }
+          this.gateways.push(replica);
+          return replica;
+        }),
+      ),
     );
     return started;
   }

@@ -7,9 +7,9 @@ import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka'
 import { Redis } from 'ioredis';
 import {
   ENTRY_POINTS,
-  freePort,
   type HttpResponse,
   httpRequest,
+  onFreePorts,
   type ServiceProcess,
   startService,
   waitForHttp,
@@ -115,8 +115,9 @@ export async function startLoneGateways({
   try {
     for (let i = 0; i < count; i++) started.push(await startReplica(topic, keyPrefix, env, replicaClosed));
   } catch (error) {
+    // The replica that failed never counted itself closed, so these closes leave the cleanup to here.
     await Promise.all(started.map((replica) => replica.close()));
-    if (started.length === 0) await cleanup();
+    await cleanup();
     throw error;
   }
   return started;
@@ -128,27 +129,35 @@ async function startReplica(
   env: Record<string, string>,
   replicaClosed: () => Promise<void>,
 ): Promise<LoneGateway> {
-  const [port, adminPort] = await Promise.all([freePort(), freePort()]);
-  const service = startService(`lone gateway ${topic} :${port}`, ENTRY_POINTS.gateway, {
-    REDIS_URL: TEST_INFRA.redisUrl,
-    KAFKA_BROKERS: TEST_INFRA.kafkaBrokers.join(','),
-    SNAPSHOT_BUS: 'kafka',
-    SNAPSHOT_TOPIC: topic,
-    SNAPSHOT_TOPIC_PARTITIONS: '1',
-    ROLLOUT_KEY_PREFIX: `${keyPrefix}rollout:`,
-    GATEWAY_REDIS_KEY_PREFIX: keyPrefix,
-    API_KEY_PEPPER: LONE_GATEWAY_PEPPER,
-    GATEWAY_PORT: String(port),
-    GATEWAY_ADMIN_PORT: String(adminPort),
-    GATEWAY_HOST: '127.0.0.1',
-    GATEWAY_REPLICA_ID: `lone-${uniqueSuffix()}`,
-    LOG_LEVEL: 'info',
-    OTEL_ENABLED: 'false',
-    // The tests' origins run on 127.0.0.1.
-    ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
-    // No load balancer in front to notice a drain: tests that are about draining set their own.
-    GATEWAY_DRAIN_SECONDS: '0',
-    ...env,
+  const { service, port, adminPort } = await onFreePorts(2, async ([port, adminPort]) => {
+    const service = startService(`lone gateway ${topic} :${port}`, ENTRY_POINTS.gateway, {
+      REDIS_URL: TEST_INFRA.redisUrl,
+      KAFKA_BROKERS: TEST_INFRA.kafkaBrokers.join(','),
+      SNAPSHOT_BUS: 'kafka',
+      SNAPSHOT_TOPIC: topic,
+      SNAPSHOT_TOPIC_PARTITIONS: '1',
+      ROLLOUT_KEY_PREFIX: `${keyPrefix}rollout:`,
+      GATEWAY_REDIS_KEY_PREFIX: keyPrefix,
+      API_KEY_PEPPER: LONE_GATEWAY_PEPPER,
+      GATEWAY_PORT: String(port),
+      GATEWAY_ADMIN_PORT: String(adminPort),
+      GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_REPLICA_ID: `lone-${uniqueSuffix()}`,
+      LOG_LEVEL: 'info',
+      OTEL_ENABLED: 'false',
+      // The tests' origins run on 127.0.0.1.
+      ORIGIN_BLOCKED_CIDRS: ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK.join(','),
+      // No load balancer in front to notice a drain: tests that are about draining set their own.
+      GATEWAY_DRAIN_SECONDS: '0',
+      ...env,
+    });
+    try {
+      await waitForHttp(service, `http://127.0.0.1:${adminPort}/readyz`, { timeoutMs: 90_000 });
+    } catch (error) {
+      await service.stop();
+      throw error;
+    }
+    return { service, port, adminPort };
   });
   const url = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
@@ -159,12 +168,6 @@ async function startReplica(
     await service.stop();
     await replicaClosed();
   };
-  try {
-    await waitForHttp(service, `${adminUrl}/readyz`, { timeoutMs: 90_000 });
-  } catch (error) {
-    await close();
-    throw error;
-  }
   return {
     service,
     url,
