@@ -2,6 +2,7 @@ import { readOnceMoreIfLost } from '@vantageedge/shared/postgres/lost-connection
 import { OVERFLOW_ID, STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 import { z } from 'zod';
+import { createInFlightCounter, type InFlightCounter } from '../admin-rate-limit/in-flight-counter.js';
 import { readOnlyWithTimeout } from './read-timeout.js';
 
 /**
@@ -144,24 +145,8 @@ export const MAX_USAGE_READS_PER_TENANT = 2;
  * connection up to the statement timeout) cannot take the pool every tenant's admin API shares.
  * `enter` answers the function that ends the read, or null when the tenant has `max` running.
  */
-export function createUsageReadGate(max = MAX_USAGE_READS_PER_TENANT) {
-  const running = new Map<string, number>();
-  return {
-    max,
-    enter(tenantId: string): (() => void) | null {
-      const count = running.get(tenantId) ?? 0;
-      if (count >= max) return null;
-      running.set(tenantId, count + 1);
-      let ended = false;
-      return () => {
-        if (ended) return;
-        ended = true;
-        const left = (running.get(tenantId) ?? 1) - 1;
-        if (left === 0) running.delete(tenantId);
-        else running.set(tenantId, left);
-      };
-    },
-  };
+export function createUsageReadGate(max = MAX_USAGE_READS_PER_TENANT): InFlightCounter {
+  return createInFlightCounter(max);
 }
 
 /**
