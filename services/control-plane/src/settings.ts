@@ -21,6 +21,7 @@ import { quotaStoreSettings } from '@vantageedge/shared/usage/quota-store';
 import { z } from 'zod';
 import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js';
 import { DEFAULT_USER_REQUESTS_IN_FLIGHT } from './admin-rate-limit/requests-in-flight.js';
+import { DEFAULT_TENANT_REQUESTS_IN_FLIGHT } from './admin-rate-limit/tenant-requests-in-flight.js';
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './auth/auth-failure-limiter.js';
 import { snapshotBudgetSettings } from './commands/snapshot-guard.js';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
@@ -74,6 +75,16 @@ export const controlPlaneSettings = {
     .min(0)
     .max(1_000_000)
     .default(DEFAULT_USER_REQUESTS_IN_FLIGHT),
+  /**
+   * /api/v1 requests acting on one tenant (those its members, org admins and platform admins are granted
+   * access to it) running at once before 429, whoever sends them; 0: off.
+   */
+  CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(DEFAULT_TENANT_REQUESTS_IN_FLIGHT),
   /**
    * Prometheus `/metrics` and `/healthz` on a listener of their own, apart from the admin API that
    * tenant admins reach (0: off).

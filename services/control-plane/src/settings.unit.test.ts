@@ -93,3 +93,22 @@ describe('control-plane auth-failure limit and trusted proxies', () => {
     ).toThrow(/CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE/);
   });
 });
+
+describe('control-plane requests in flight', () => {
+  it('default to 8 per caller and 16 per tenant; 0 (off) is taken', () => {
+    const parsed = parseSettings(controlPlaneSettings, REQUIRED);
+    expect(parsed.CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT).toBe(8);
+    expect(parsed.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT).toBe(16);
+    const off = parseSettings(controlPlaneSettings, {
+      ...REQUIRED,
+      CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: '0',
+    });
+    expect(off.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT).toBe(0);
+  });
+
+  it.each(['-1', '1.5', 'lots'])('refuses CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT=%s naming it', (value) => {
+    expect(() =>
+      parseSettings(controlPlaneSettings, { ...REQUIRED, CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: value }),
+    ).toThrow(/CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT/);
+  });
+});

@@ -23,6 +23,10 @@ import {
   limitUserRequestsInFlight,
 } from '../admin-rate-limit/requests-in-flight.js';
 import {
+  DEFAULT_TENANT_REQUESTS_IN_FLIGHT,
+  limitTenantRequestsInFlight,
+} from '../admin-rate-limit/tenant-requests-in-flight.js';
+import {
   type AuthFailureLimitOptions,
   createAuthFailureLimit,
   DEFAULT_AUTH_FAILURES_PER_MINUTE,
@@ -103,6 +107,8 @@ export interface ControlPlaneAppDeps {
   adminRateLimits?: Omit<AdminRateLimitOptions, 'onStoreError' | 'onLimited'>;
   /** CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT: a caller's /api/v1 requests at once (0 = no limit). */
   userRequestsInFlight?: number;
+  /** CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: /api/v1 requests acting on one tenant at once (0 = no limit). */
+  tenantRequestsInFlight?: number;
   /**
    * Rejected credentials per client address and minute before 429 too_many_auth_failures, and the
    * proxies whose X-Forwarded-For names the client; default DEFAULT_AUTH_FAILURES_PER_MINUTE, no proxy.
@@ -268,8 +274,14 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   // Writes are authorized from the event log, so a removal or demotion counts at once; reads use the
   // read models they serve.
   const eventLogDirectory = createEventLogTenantDirectory(deps.store);
-  const commandAuthorizer = createAuthorizer(eventLogDirectory);
-  const authorizer = createAuthorizer(deps.tenantDirectory ?? eventLogDirectory);
+  // A request granted access to a tenant holds one of the tenant's places until it is answered.
+  const tenantRequestsInFlight = limitTenantRequestsInFlight(
+    deps.tenantRequestsInFlight ?? DEFAULT_TENANT_REQUESTS_IN_FLIGHT,
+  );
+  const commandAuthorizer = tenantRequestsInFlight.counting(createAuthorizer(eventLogDirectory));
+  const authorizer = tenantRequestsInFlight.counting(
+    createAuthorizer(deps.tenantDirectory ?? eventLogDirectory),
+  );
   // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
   const documentJson = express.json({
     limit: deps.documentLimitBytes ?? 4 * 1024 * 1024,
@@ -290,6 +302,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     documentBody,
     express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
     requireSafeText,
+    tenantRequestsInFlight.middleware,
   );
   const configs = tenantConfigs({ store: deps.store, pool: deps.pool });
   app.use(

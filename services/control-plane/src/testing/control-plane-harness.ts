@@ -88,6 +88,8 @@ export async function startControlPlane(
     apiKeyQuota?: ApiKeyQuotaReader;
     /** USAGE_QUERY_TIMEOUT_MS of GET /api/v1/usage; default: the app's. */
     usageQueryTimeoutMs?: number;
+    /** CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS of the read side; default: the query router's (5 s). */
+    readStatementTimeoutMs?: number;
     certificateKeyRing?: KeyRing;
     /** Rollout status and `?wait_for_rollout=`: the heartbeats' Redis (the harness's database). */
     rolloutRedis?: RedisClient;
@@ -108,6 +110,8 @@ export async function startControlPlane(
     poolSize?: number;
     /** CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT; default 0 (off). */
     userRequestsInFlight?: number;
+    /** CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT; default 0 (off). */
+    tenantRequestsInFlight?: number;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const database = await createTestDatabase(options.serverUrl ? { serverUrl: options.serverUrl } : {});
@@ -151,6 +155,7 @@ export async function startControlPlane(
               eventStore: store,
               apiKeyQuota: options.apiKeyQuota,
               usageQueryTimeoutMs: options.usageQueryTimeoutMs,
+              readStatementTimeoutMs: options.readStatementTimeoutMs,
             }),
         }
       : {}),
@@ -166,6 +171,7 @@ export async function startControlPlane(
     ...(options.authFailures ? { authFailures: options.authFailures } : {}),
     // Off unless asked: race tests send many commands of one caller at once.
     userRequestsInFlight: options.userRequestsInFlight ?? 0,
+    tenantRequestsInFlight: options.tenantRequestsInFlight ?? 0,
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });

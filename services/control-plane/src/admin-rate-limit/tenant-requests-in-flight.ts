@@ -1,0 +1,75 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { RequestHandler } from 'express';
+import type { Authorizer } from '../auth/authorize.js';
+import { rateLimited } from '../domain/errors.js';
+import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.js';
+
+/**
+ * A tenant's organisation can have many members, each with their own requests in flight
+ * (CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT): together they could still hold every connection of the pool
+ * all tenants' admins share. So each tenant also has at most `max` /api/v1 requests acting on it running
+ * at once on a replica, whoever sends them.
+ *
+ * The tenants a request acts on are the ones authorization grants it access to, as for the per-tenant
+ * command limit: never a tenant id a client merely names (a request naming another tenant takes none of
+ * its places). A platform admin's request acts on the tenant its path, query or body names (no lookup);
+ * anyone else's on the tenants of theirs it reads or writes — a listing across all of a caller's tenants
+ * on each. A request is refused as soon as access is granted, before the endpoint's own statements run;
+ * it counts until its handler answers. A request on no tenant (creating one, a platform admin's listing
+ * of all) is held to the per-caller limit only.
+ */
+export const DEFAULT_TENANT_REQUESTS_IN_FLIGHT = 16;
+
+export interface TenantRequestsInFlight {
+  /** Opens each request's count: the tenants it is granted access to from here on are held until it is answered. */
+  readonly middleware: RequestHandler;
+  /** `authorizer`, taking the request a place of each tenant it grants access to (429 past `max`). */
+  counting(authorizer: Authorizer): Authorizer;
+}
+
+/** The places of tenants one request holds. */
+interface RequestPlaces {
+  held: Map<string, () => void>;
+  answered: boolean;
+}
+
+export function limitTenantRequestsInFlight(max: number): TenantRequestsInFlight {
+  const running = createInFlightCounter(max);
+  const requests = new AsyncLocalStorage<RequestPlaces>();
+  return {
+    middleware(_req, res, next) {
+      if (max === 0) {
+        next();
+        return;
+      }
+      const places: RequestPlaces = { held: new Map(), answered: false };
+      releaseWhenAnswered(res, () => {
+        places.answered = true;
+        for (const release of places.held.values()) release();
+      });
+      requests.run(places, next);
+    },
+    counting(authorizer) {
+      if (max === 0) return authorizer;
+      return {
+        async access(caller, tenantId, folds) {
+          const access = await authorizer.access(caller, tenantId, folds);
+          const places = requests.getStore();
+          if (access === 'none' || !places || places.answered || places.held.has(tenantId)) return access;
+          const release = running.enter(tenantId);
+          if (release === null) {
+            throw rateLimited(
+              'admin_rate_limited',
+              'too many requests on this tenant running at once: retry in 1 s',
+              'tenant_requests_in_flight',
+              `at most ${max} requests on one tenant at once (CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT)`,
+              1,
+            );
+          }
+          places.held.set(tenantId, release);
+          return access;
+        },
+      };
+    },
+  };
+}
