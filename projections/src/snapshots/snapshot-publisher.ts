@@ -12,6 +12,7 @@ import {
   markPublished,
   type PendingSnapshot,
   type Queryable,
+  requeueForPublication,
   withPublishLocks,
 } from './snapshot-state-store.js';
 
@@ -72,7 +73,9 @@ export const LARGE_SNAPSHOT_BYTES = 1024 * 1024;
  * `batchSize` oldest first, and the large ones (over `largeSnapshotBytes` of JSON), one per bus call,
  * smallest first. A tenant is published by one lane at a time (the other leaves it until that lane is
  * done), so its messages reach the topic in version order; across processes (two projectors during a
- * deploy) a tenant's publication lock does the same (withPublishLocks).
+ * deploy) a tenant's publication lock does the same (withPublishLocks). A publication that fails after
+ * its send started (the lock's session may have ended meanwhile) has its tenants sent again
+ * (requeueForPublication), at once and, while PostgreSQL cannot be reached, before the next one.
  *
  * Each tenant is paced in proportion to its snapshot's size (PublishPacing), since every version costs
  * every gateway replica its decode: a version that comes inside its tenant's window is left pending (the
@@ -111,6 +114,8 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   let idleWaiters: Array<() => void> = [];
   /** Tenants a lane is publishing: the other lane leaves them alone meanwhile. */
   const inFlight = new Set<string>();
+  /** Tenants sent in a publication that did not commit, until they are requeued (requeueUnsettled). */
+  const unsettled = new Set<string>();
 
   interface Lane {
     request(): void;
@@ -150,6 +155,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     async function publishPending(): Promise<void> {
       const limit = large ? 1 : batchSize;
       while (!stopping) {
+        await requeueUnsettled();
         const pending = await loadPending(pool, {
           // Besides `limit` tenants to publish, room for every one pacing may hold back.
           limit: limit + pacing.waitingCount(),
@@ -228,14 +234,43 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   }
 
   /** Publishes these tenants' pending versions, holding them against every other publisher. */
-  function publishTenants(tenantIds: readonly string[]): Promise<void> {
-    return withPublishLocks(pool, tenantIds, (db) => publishLocked(db, tenantIds));
+  async function publishTenants(tenantIds: readonly string[]): Promise<void> {
+    let sent = false;
+    try {
+      await withPublishLocks(pool, tenantIds, (db) =>
+        publishLocked(db, tenantIds, () => {
+          sent = true;
+        }),
+      );
+    } catch (error) {
+      // Sent, perhaps, but not recorded under the locks: when the session holding them ended during the
+      // send, another publisher may have sent a newer version (or the tombstone) that this older one then
+      // followed onto the topic. Sending the current versions again puts the newest last.
+      if (sent) {
+        for (const tenantId of tenantIds) unsettled.add(tenantId);
+        await requeueUnsettled().catch(() => {});
+      }
+      throw error;
+    }
   }
 
-  async function publishLocked(db: Queryable, tenantIds: readonly string[]): Promise<void> {
+  /** Requeues the unsettled tenants; throws (keeping them) while PostgreSQL cannot be reached. */
+  async function requeueUnsettled(): Promise<void> {
+    if (unsettled.size === 0) return;
+    const tenantIds = [...unsettled];
+    await requeueForPublication(pool, tenantIds);
+    for (const tenantId of tenantIds) unsettled.delete(tenantId);
+  }
+
+  async function publishLocked(
+    db: Queryable,
+    tenantIds: readonly string[],
+    sending: () => void,
+  ): Promise<void> {
     const pending = await loadPendingMessages(db, tenantIds);
     if (pending.length === 0) return;
     const messages = pending.map((entry) => entry.message);
+    sending();
     const result = await tracePublish(SNAPSHOT_PROJECTION, messages.length, () => bus.publish(messages));
     await markPublished(db, result.published);
     published.inc(result.published.length);

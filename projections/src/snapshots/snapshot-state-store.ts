@@ -1,6 +1,7 @@
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
+import { inTransaction } from '../runner/in-transaction.js';
 import type { SnapshotState } from './fold.js';
 
 /** The snapshot projector's and publisher's reads and writes of `snapshot_state` (migration 0030). */
@@ -188,15 +189,16 @@ const PUBLISH_LOCK_CLASS = 0x5645_5350;
  * must never send one tenant at once, or an older snapshot sent slowly (a large tenant's gzip, a
  * retried request) lands after a newer version or the tombstone and is what compaction keeps. A second
  * publisher waits, then finds the first one's version acknowledged and sends only what came since.
+ * The locks last only as long as the PostgreSQL session: when it ends while `publish` sends (a server
+ * restart, a failover, a proxy's idle timeout), another publisher may send meanwhile, and this call
+ * rejects once the send is over; the caller then has the tenants sent again (requeueForPublication).
  */
-export async function withPublishLocks<T>(
+export function withPublishLocks<T>(
   pool: pg.Pool,
   tenantIds: readonly string[],
   publish: (db: Queryable) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return inTransaction(pool, async (client) => {
     // Taken in one order by every publisher, so two never wait on each other (volatile functions of
     // the select list run after its order by).
     await client.query(
@@ -204,13 +206,23 @@ export async function withPublishLocks<T>(
        from (select distinct hashtext(id) as key from unnest($2::text[]) as id) keys order by key`,
       [PUBLISH_LOCK_CLASS, tenantIds],
     );
-    const result = await publish(client);
-    await client.query('commit');
-    return result;
-  } catch (error) {
-    await client.query('rollback').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+    return publish(client);
+  });
+}
+
+/**
+ * Has these tenants' current versions sent again, holding their publication locks (so after whatever
+ * was being sent of them). Only a version already marked acknowledged changes: its acknowledged version
+ * becomes the one just below it, so the version is pending again, and the snapshot guard, which reads
+ * the acknowledged version as what gateways may still serve, keeps the tenant's previous hosts claimed
+ * until it is sent. A version still pending is left as it is: it is sent anyway.
+ */
+export function requeueForPublication(pool: pg.Pool, tenantIds: readonly string[]): Promise<void> {
+  return withPublishLocks(pool, tenantIds, async (db) => {
+    await db.query(
+      `update snapshot_state set published_version = version - 1
+       where tenant_id = any($1::uuid[]) and published_version >= version`,
+      [tenantIds],
+    );
+  });
 }
