@@ -303,7 +303,8 @@ export class ApiClient {
         );
       }
       if (!Array.isArray(page.body?.data)) throw this.unreadable(path, 'data is not a list');
-      items.push(...page.body.data);
+      // Not push(...data): a page of a few hundred thousand items is more arguments than a call takes.
+      for (const item of page.body.data) items.push(item);
       const next = page.body.next_cursor;
       if (next !== null && next !== undefined && typeof next !== 'string')
         throw this.unreadable(path, 'next_cursor is not a string');

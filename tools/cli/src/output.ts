@@ -43,13 +43,27 @@ export function cell(value: unknown): string {
   return terminalText(String(value));
 }
 
+/**
+ * The widest a column is padded to. A longer cell is shown whole and pushes the rest of its own row to
+ * the right; the other rows keep their widths. Otherwise one tenant's long cell (an origin's targets:
+ * up to 100 URLs of 2048 characters) padded every row of a platform admin's list to its length:
+ * hundreds of megabytes of spaces, or no output at all.
+ */
+const MAX_COLUMN_WIDTH = 120;
+
 /** Left-aligned columns, two spaces apart, header first. */
 export function table<Row>(rows: readonly Row[], columns: ReadonlyArray<Column<Row>>): string {
   const grid = [
     columns.map((column) => terminalText(column.header)),
     ...rows.map((row) => columns.map((c) => cell(c.value(row)))),
   ];
-  const widths = columns.map((_, index) => Math.max(...grid.map((line) => (line[index] ?? '').length)));
+  // A loop, not Math.max(...column): a list of a few hundred thousand rows is more arguments than a call takes.
+  const widths = columns.map(() => 0);
+  for (const line of grid) {
+    for (const [index, text] of line.entries()) {
+      widths[index] = Math.max(widths[index] ?? 0, Math.min(text.length, MAX_COLUMN_WIDTH));
+    }
+  }
   return grid
     .map((line) =>
       line
