@@ -56,6 +56,7 @@ import { redactedExplanations } from './redacted-explanations.js';
 import { methodDispatch } from './route-table.js';
 import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
+import { DOCS_CONTENT_SECURITY_POLICY, securityHeaders } from './security-headers.js';
 import { sharedReadiness } from './shared-readiness.js';
 
 export interface ControlPlaneAppDeps {
@@ -177,6 +178,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     res.setHeader(markName, markValue);
     next();
   });
+  app.use(securityHeaders);
   app.use(requestId);
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
@@ -267,6 +269,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   });
   app.get('/docs', (_req, res) => {
     res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.setHeader('Content-Security-Policy', DOCS_CONTENT_SECURITY_POLICY);
     res.type('html').send(docsPage());
   });
   if (deps.console) app.use(createConsoleRouter(deps.console));
