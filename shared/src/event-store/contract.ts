@@ -219,6 +219,23 @@ export function eventStoreContract(
         await append(store, streamName('head'), ['A'], 'no_stream');
         expect(await store.readAll({ fromPosition: await store.headPosition() })).toEqual([]);
       });
+
+      it('reads the same with a timeout that is not reached', async () => {
+        const start = await store.headPosition();
+        const stream = streamName('timed');
+        await append(store, stream, ['A0', 'A1', 'A2'], 'no_stream');
+        const timeoutMs = 60_000;
+        expect(await store.readAll({ fromPosition: start, maxCount: 2, timeoutMs })).toEqual(
+          await store.readAll({ fromPosition: start, maxCount: 2 }),
+        );
+        expect(await store.readStream(stream, { fromRevision: 1n, timeoutMs })).toEqual(
+          await store.readStream(stream, { fromRevision: 1n }),
+        );
+        expect(await store.readStream(stream, { direction: 'backwards', maxCount: 1, timeoutMs })).toEqual(
+          await store.readStream(stream, { direction: 'backwards', maxCount: 1 }),
+        );
+        expect(await store.readStream(streamName('missing'), { timeoutMs })).toEqual([]);
+      });
     });
 
     describe('subscribeToAll', () => {
@@ -449,6 +466,8 @@ export function eventStoreContract(
         ).rejects.toThrow(/reservations\.claim/);
         await expect(store.readAll({ maxCount: 0 })).rejects.toThrow(/maxCount/);
         await expect(store.readStream(stream, { maxCount: -1 })).rejects.toThrow(/maxCount/);
+        await expect(store.readAll({ timeoutMs: 0 })).rejects.toThrow(/timeoutMs/);
+        await expect(store.readStream(stream, { timeoutMs: 1.5 })).rejects.toThrow(/timeoutMs/);
         expect(await store.readStream(stream)).toEqual([]);
         expect(await store.headPosition()).toBe(head);
       });

@@ -70,12 +70,16 @@ export interface ReadStreamOptions {
   fromRevision?: bigint | 'start' | 'end';
   direction?: 'forwards' | 'backwards';
   maxCount?: number;
+  /** The read is cut off after this many milliseconds (ReadTimeoutError). Default: no limit. */
+  timeoutMs?: number;
 }
 
 export interface ReadAllOptions {
   /** Exclusive: events with position > fromPosition. Omit to read from the start. */
   fromPosition?: bigint;
   maxCount?: number;
+  /** The read is cut off after this many milliseconds (ReadTimeoutError). Default: no limit. */
+  timeoutMs?: number;
 }
 
 export interface SubscribeOptions {
@@ -113,6 +117,14 @@ export class WrongExpectedRevisionError extends Error {
     readonly actual: bigint | 'no_stream',
   ) {
     super(`stream ${stream}: expected revision ${String(expected)}, actual ${String(actual)}`);
+  }
+}
+
+/** A read given `timeoutMs` ran past it; nothing was returned. */
+export class ReadTimeoutError extends Error {
+  override readonly name = 'ReadTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`the event-store read ran past ${timeoutMs} ms`);
   }
 }
 

@@ -53,6 +53,7 @@ function assertExpectedRevision(expected: ExpectedRevision | undefined): void {
 
 export function assertReadStreamOptions(options: ReadStreamOptions): void {
   assertMaxCount(options.maxCount);
+  assertTimeout(options.timeoutMs);
   const from = options.fromRevision;
   if (from !== undefined && from !== 'start' && from !== 'end' && (typeof from !== 'bigint' || from < 0n)) {
     throw new TypeError(`fromRevision: must be 'start', 'end' or a bigint >= 0, got ${String(from)}`);
@@ -68,11 +69,18 @@ export function assertReadStreamOptions(options: ReadStreamOptions): void {
 
 export function assertReadAllOptions(options: ReadAllOptions): void {
   assertMaxCount(options.maxCount);
+  assertTimeout(options.timeoutMs);
   if (
     options.fromPosition !== undefined &&
     (typeof options.fromPosition !== 'bigint' || options.fromPosition < 0n)
   ) {
     throw new TypeError(`fromPosition: must be a bigint >= 0, got ${String(options.fromPosition)}`);
+  }
+}
+
+function assertTimeout(timeoutMs: number | undefined): void {
+  if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) {
+    throw new RangeError(`timeoutMs: must be an integer >= 1, got ${String(timeoutMs)}`);
   }
 }
 

@@ -1,9 +1,9 @@
 import { readOnceMoreIfLost } from '@vantageedge/shared/postgres/lost-connections';
+import { readOnlyWithTimeout } from '@vantageedge/shared/postgres/read-only-with-timeout';
 import { OVERFLOW_ID, STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 import { z } from 'zod';
 import { createInFlightCounter, type InFlightCounter } from '../admin-rate-limit/in-flight-counter.js';
-import { readOnlyWithTimeout } from './read-timeout.js';
 
 /**
  * GET /api/v1/usage: requests the gateways served, from `usage_counts` (hourly rows the usage flusher

@@ -29,6 +29,7 @@ import {
   type NewEvent,
   type ReadAllOptions,
   type ReadStreamOptions,
+  ReadTimeoutError,
   type RecordedEvent,
   type SubscribeOptions,
   type Subscription,
@@ -163,11 +164,13 @@ export class EventStoreDbEventStore implements EventStore {
     const direction = options.direction ?? 'forwards';
     const from = options.fromRevision ?? (direction === 'forwards' ? 'start' : 'end');
     const events: RecordedEvent[] = [];
+    const deadline = readDeadline(options.timeoutMs);
     try {
       const read = this.client.readStream(stream, {
         direction: direction === 'forwards' ? FORWARDS : BACKWARDS,
         fromRevision: from === 'start' ? START : from === 'end' ? END : from,
         ...(options.maxCount === undefined ? {} : { maxCount: options.maxCount }),
+        ...deadline.left(),
       });
       for await (const resolved of read as AsyncIterable<ResolvedEvent>) {
         const event = this.toRecorded(resolved);
@@ -175,7 +178,7 @@ export class EventStoreDbEventStore implements EventStore {
       }
     } catch (error) {
       if (error instanceof StreamNotFoundError) return [];
-      throw error;
+      throw deadline.translate(error);
     }
     return events;
   }
@@ -189,24 +192,35 @@ export class EventStoreDbEventStore implements EventStore {
     let from: ReadPosition = toReadPosition(after);
     // Page through $all, skipping system and reservation events, until enough user events are found.
     let delivered = after; // prepare position of the last record handed out or skipped
-    for (;;) {
-      let last: Position | undefined;
-      let seen = 0;
-      const read = this.client.readAll({ fromPosition: from, direction: FORWARDS, maxCount: READ_PAGE });
-      for await (const resolved of read as AsyncIterable<AllStreamResolvedEvent>) {
-        seen += 1;
-        const position = resolved.event?.position;
-        // readAll's start is inclusive: the record a page starts at was seen on the previous page.
-        if (!position || position.prepare <= delivered) continue;
-        last = position;
-        delivered = position.prepare;
-        const event = this.toRecorded(resolved);
-        if (!event) continue;
-        events.push(event);
-        if (events.length >= wanted) return events;
+    // One deadline for every page the read takes.
+    const deadline = readDeadline(options.timeoutMs);
+    try {
+      for (;;) {
+        let last: Position | undefined;
+        let seen = 0;
+        const read = this.client.readAll({
+          fromPosition: from,
+          direction: FORWARDS,
+          maxCount: READ_PAGE,
+          ...deadline.left(),
+        });
+        for await (const resolved of read as AsyncIterable<AllStreamResolvedEvent>) {
+          seen += 1;
+          const position = resolved.event?.position;
+          // readAll's start is inclusive: the record a page starts at was seen on the previous page.
+          if (!position || position.prepare <= delivered) continue;
+          last = position;
+          delivered = position.prepare;
+          const event = this.toRecorded(resolved);
+          if (!event) continue;
+          events.push(event);
+          if (events.length >= wanted) return events;
+        }
+        if (seen < READ_PAGE || !last) return events;
+        from = last;
       }
-      if (seen < READ_PAGE || !last) return events;
-      from = last;
+    } catch (error) {
+      throw deadline.translate(error);
     }
   }
 
@@ -381,6 +395,27 @@ function toEsdbExpected(expected: ExpectedRevision): AppendExpectedRevision {
 
 function toReadPosition(after: bigint): ReadPosition {
   return after === 0n ? START : { commit: after, prepare: after };
+}
+
+/**
+ * A read's `timeoutMs` as the client's deadline of each call it makes (what is left of it), and the
+ * client's DeadlineExceededError as the port's ReadTimeoutError. Without `timeoutMs`: the client's own.
+ */
+function readDeadline(timeoutMs: number | undefined) {
+  const until = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  return {
+    left(): { deadline?: number } {
+      if (until === undefined || timeoutMs === undefined) return {};
+      const left = until - Date.now();
+      if (left <= 0) throw new ReadTimeoutError(timeoutMs);
+      return { deadline: left };
+    },
+    translate(error: unknown): unknown {
+      return timeoutMs !== undefined && error instanceof DeadlineExceededError
+        ? new ReadTimeoutError(timeoutMs)
+        : error;
+    },
+  };
 }
 
 function isTransient(error: unknown): boolean {

@@ -4,9 +4,11 @@ import { CONTROL_PLANE_UPCASTERS } from '../../domain/event-upcasters.js';
 import {
   isConnectionError,
   onNewConnection,
+  readOnceMoreIfLost,
   StoreUnavailableError,
   withConnectionRetry,
 } from '../../postgres/lost-connections.js';
+import { readOnlyWithTimeout } from '../../postgres/read-only-with-timeout.js';
 import {
   type AppendOptions,
   type AppendResult,
@@ -15,6 +17,7 @@ import {
   type NewEvent,
   type ReadAllOptions,
   type ReadStreamOptions,
+  ReadTimeoutError,
   type RecordedEvent,
   type SubscribeOptions,
   type Subscription,
@@ -255,9 +258,9 @@ export class PostgresEventStore implements EventStore {
     const direction = options.direction ?? 'forwards';
     const from = options.fromRevision ?? (direction === 'forwards' ? 'start' : 'end');
     const limit = options.maxCount ?? null;
-    const { rows } =
+    const rows =
       direction === 'forwards'
-        ? await this.pool.query<EventRow>(
+        ? await this.select(
             `select ${EVENT_COLUMNS} from event_store_events
               where stream = $1 and revision >= $2 order by revision limit $3`,
             // 'end' forwards reads nothing, as in EventStoreDB
@@ -266,8 +269,9 @@ export class PostgresEventStore implements EventStore {
               from === 'start' ? '0' : from === 'end' ? '9223372036854775807' : from.toString(),
               limit,
             ],
+            options.timeoutMs,
           )
-        : await this.pool.query<EventRow>(
+        : await this.select(
             `select ${EVENT_COLUMNS} from event_store_events
               where stream = $1 and revision <= $2 order by revision desc limit $3`,
             [
@@ -275,6 +279,7 @@ export class PostgresEventStore implements EventStore {
               from === 'end' ? '9223372036854775807' : from === 'start' ? '0' : from.toString(),
               limit,
             ],
+            options.timeoutMs,
           );
     return rows.map((row) => this.toRecorded(row));
   }
@@ -285,11 +290,29 @@ export class PostgresEventStore implements EventStore {
     // Safe as a plain "position > checkpoint" read only because positions are allocated in commit
     // order (see event_store_position in the migration): nothing below a visible position can
     // still be in flight.
-    const { rows } = await this.pool.query<EventRow>(
+    const rows = await this.select(
       `select ${EVENT_COLUMNS} from event_store_events where position > $1 order by position limit $2`,
       [(options.fromPosition ?? 0n).toString(), options.maxCount ?? null],
+      options.timeoutMs,
     );
     return rows.map((row) => this.toRecorded(row));
+  }
+
+  /**
+   * The rows of a read; with `timeoutMs`, in a read-only transaction whose statement PostgreSQL cuts off
+   * after it (ReadTimeoutError), on a pooled connection, once more on a new one if it was lost.
+   */
+  private async select(text: string, values: unknown[], timeoutMs: number | undefined): Promise<EventRow[]> {
+    if (timeoutMs === undefined) return (await this.pool.query<EventRow>(text, values)).rows;
+    const timedOut = (ms: number) => new ReadTimeoutError(ms);
+    return readOnceMoreIfLost(this.pool, (client) =>
+      readOnlyWithTimeout(
+        client,
+        timeoutMs,
+        timedOut,
+        async (c) => (await c.query<EventRow>(text, values)).rows,
+      ),
+    );
   }
 
   subscribeToAll(options: SubscribeOptions = {}): Subscription {
