@@ -128,6 +128,8 @@ export function controlPlaneAppFromSettings(
     tenantRequestsInFlight: settings.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT,
     bodyLimitBytes: settings.CONTROL_PLANE_BODY_LIMIT_BYTES,
     documentLimitBytes: settings.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
+    configReadMaxEvents: settings.CONTROL_PLANE_CONFIG_READ_MAX_EVENTS,
+    readStatementTimeoutMs: settings.CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS,
     logger,
     metrics,
     console: {
@@ -144,6 +146,7 @@ export function controlPlaneAppFromSettings(
         apiKeyQuota: quotas ? createApiKeyQuotaReader(quotas, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined,
         usageQueryTimeoutMs: settings.USAGE_QUERY_TIMEOUT_MS,
         readStatementTimeoutMs: settings.CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS,
+        configReadMaxEvents: settings.CONTROL_PLANE_CONFIG_READ_MAX_EVENTS,
       }),
   });
 }

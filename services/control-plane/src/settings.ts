@@ -98,6 +98,12 @@ export const controlPlaneSettings = {
   CONTROL_PLANE_DOCUMENT_LIMIT_BYTES: z.coerce.number().int().min(1024).max(67_108_864).default(4_194_304),
   /** Folded tenant configs kept for explain and GET …/config (approximate JSON bytes, LRU; 0: none). */
   CONTROL_PLANE_CONFIG_CACHE_BYTES: z.coerce.number().int().min(0).max(17_179_869_184).default(67_108_864),
+  /**
+   * Events of the event log one admin read of a config (…/config, …/config/document, each side of
+   * …/config/diff, explain) may read; past it 503 read_limit_exceeded, the fold so far kept for the
+   * request sent again. 0: no limit.
+   */
+  CONTROL_PLANE_CONFIG_READ_MAX_EVENTS: z.coerce.number().int().min(0).max(100_000_000).default(50_000),
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
   API_KEY_PEPPER: z.string().min(32, 'must be at least 32 characters of secret'),
   API_KEY_ROTATION_GRACE_SECONDS: z.coerce.number().int().min(0).max(2_592_000).default(86_400),
@@ -137,7 +143,10 @@ export const controlPlaneSettings = {
    * limit_exceeded asking for a shorter range (a tenant's counts can be millions of rows a month).
    */
   USAGE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
-  /** How long each statement of an admin read (lists, audit log, config history) may run; 0: no limit. */
+  /**
+   * How long each statement of an admin read (lists, audit log, config history, the event-store reads of
+   * a config at a position and of explain) may run; 0: no limit.
+   */
   CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   /**
    * Bytes of config one tenant's whole-config reads (…/config, …/config/document, …/config/diff,

@@ -7,6 +7,7 @@ import { snapshotTenantOf } from '@vantageedge/projections/snapshots/fold';
 import { type ControlPlaneEvent, isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type pg from 'pg';
+import { DomainError } from '../domain/errors.js';
 import type { TenantFoldCache } from './tenant-folds.js';
 
 /**
@@ -26,16 +27,56 @@ export interface TenantEventSource {
   pool: pg.Pool;
   /** Folded configs kept between calls (tenant-folds.ts); default: the store's own cache. */
   folds?: TenantFoldCache | undefined;
+  /**
+   * At most this many events one fold reads from the event store (the tenant's, and every tenant's in
+   * the part the audit log does not cover yet); past it `eventReadLimitExceeded`. Default: no limit.
+   */
+  maxEventsRead?: number | undefined;
+  /** Each read of the event store is cut off after this long (ReadTimeoutError). Default: no limit. */
+  readTimeoutMs?: number | undefined;
 }
+
+/** The tenant's events of a part of the range, in log order, and the position the range is covered to. */
+export interface TenantEventPage {
+  events: ControlPlaneEvent[];
+  /** Every event of the tenant at or before this position has been given, in this page or before. */
+  through: bigint;
+}
+
+/** Default CONTROL_PLANE_CONFIG_READ_MAX_EVENTS: events one admin read's fold may read. */
+export const DEFAULT_CONFIG_READ_MAX_EVENTS = 50_000;
+
+/** CONTROL_PLANE_CONFIG_READ_MAX_EVENTS as a source's `maxEventsRead`: 0 is no limit. */
+export const maxEventsReadOf = (setting: number | undefined): number | undefined =>
+  setting === 0 ? undefined : (setting ?? DEFAULT_CONFIG_READ_MAX_EVENTS);
+
+/**
+ * 503 `read_limit_exceeded`, field `config_read_max_events`, Retry-After 1: the fold stopped before
+ * reading more than `maxEvents` events. What it folded stays in the process's config cache, so the same
+ * request sent again folds on from there.
+ */
+export const eventReadLimitExceeded = (maxEvents: number): DomainError =>
+  new DomainError(
+    'unavailable',
+    `this config needs more than ${maxEvents} events of the event log read (CONTROL_PLANE_CONFIG_READ_MAX_EVENTS); the events read so far are kept: send the request again to go on from where this one stopped`,
+    'config_read_max_events',
+    {
+      code: 'read_limit_exceeded',
+      issue: `at most ${maxEvents} events read per config`,
+      retryAfterSeconds: 1,
+    },
+  );
 
 /** Streams of a tenant whose events never change its snapshot: cache purges and rollback markers. */
 const NOT_CONFIG_RESOURCE_TYPES = ['cache', 'config'];
 const STREAM_READS_IN_PARALLEL = 8;
-const TAIL_PAGE = 1_000;
+/** Events per page: what one fold holds in memory at once, besides the config. */
+const PAGE_EVENTS = 1_000;
 
 /**
  * The tenant's events with `after < position <= upTo` (`after` 0: from the start). Reads nothing
- * outside that range: neither a stream's older revisions nor anything past `upTo`.
+ * outside that range: neither a stream's older revisions nor anything past `upTo`. Holds them all:
+ * folds read them page by page instead (`tenantEventPages`).
  */
 export async function readTenantEvents(
   source: TenantEventSource,
@@ -43,82 +84,141 @@ export async function readTenantEvents(
   upTo: bigint,
   after = 0n,
 ): Promise<ControlPlaneEvent[]> {
-  if (upTo <= after) return [];
-  const { checkpoint, streams } = await indexedStreams(source.pool, tenantId, after, upTo);
-  const byPosition = new Map<bigint, ControlPlaneEvent>();
-  const keep = (event: RecordedEvent) => {
-    if (event.position <= after || event.position > upTo || !isControlPlaneEvent(event)) return;
-    if (snapshotTenantOf(event) === tenantId) byPosition.set(event.position, event);
-  };
+  const events: ControlPlaneEvent[] = [];
+  for await (const page of tenantEventPages(source, tenantId, upTo, after)) events.push(...page.events);
+  return events;
+}
 
-  for (let start = 0; start < streams.length; start += STREAM_READS_IN_PARALLEL) {
-    const batch = streams.slice(start, start + STREAM_READS_IN_PARALLEL);
-    const read = await Promise.all(
-      batch.map(({ stream, first, last }) =>
-        source.store.readStream(stream, { fromRevision: first, maxCount: Number(last - first + 1n) }),
-      ),
-    );
-    for (const events of read) for (const event of events) keep(event);
+/**
+ * The tenant's events with `after < position <= upTo`, in log order, a page (at most `PAGE_EVENTS`
+ * events read) at a time: a fold holds one page, however long the tenant's history. Throws
+ * `eventReadLimitExceeded` instead of reading past `source.maxEventsRead` events.
+ */
+export async function* tenantEventPages(
+  source: TenantEventSource,
+  tenantId: string,
+  upTo: bigint,
+  after = 0n,
+): AsyncGenerator<TenantEventPage> {
+  if (upTo <= after) return;
+  const budget = readBudget(source.maxEventsRead);
+  const timeout = source.readTimeoutMs === undefined ? {} : { timeoutMs: source.readTimeoutMs };
+  const keep = (event: RecordedEvent, from: bigint, through: bigint): event is ControlPlaneEvent =>
+    event.position > from &&
+    event.position <= through &&
+    isControlPlaneEvent(event) &&
+    snapshotTenantOf(event) === tenantId;
+
+  // Read first: rows at or below the checkpoint were committed with it, so later pages find them all.
+  const checkpoint = await readModelsCheckpoint(source.pool);
+  const indexedUpTo = checkpoint < upTo ? checkpoint : upTo;
+  for (let from = after; from < indexedUpTo; ) {
+    const wanted = budget.pageSize();
+    const rows = await indexedPage(source.pool, tenantId, from, indexedUpTo, wanted);
+    budget.spend(rows.length);
+    const through = rows.length < wanted ? indexedUpTo : (rows.at(-1)?.position ?? indexedUpTo);
+    const events: ControlPlaneEvent[] = [];
+    const streams = revisionRanges(rows);
+    for (let start = 0; start < streams.length; start += STREAM_READS_IN_PARALLEL) {
+      const read = await Promise.all(
+        streams.slice(start, start + STREAM_READS_IN_PARALLEL).map(({ stream, first, last }) =>
+          source.store.readStream(stream, {
+            fromRevision: first,
+            maxCount: Number(last - first + 1n),
+            ...timeout,
+          }),
+        ),
+      );
+      for (const batch of read) for (const event of batch) if (keep(event, from, through)) events.push(event);
+    }
+    yield { events: events.sort((a, b) => (a.position < b.position ? -1 : 1)), through };
+    from = through;
   }
-  // The part of the range the audit log does not cover yet. Positions are distinct integers, so
-  // (from, upTo] holds at most upTo - from events: a page never reaches past upTo.
-  let from = checkpoint > after ? checkpoint : after;
-  while (from < upTo) {
-    const wanted = upTo - from < BigInt(TAIL_PAGE) ? Number(upTo - from) : TAIL_PAGE;
-    const page = await source.store.readAll({ fromPosition: from, maxCount: wanted });
-    for (const event of page) keep(event);
-    const last = page.at(-1);
-    if (!last || page.length < wanted) break;
-    from = last.position;
+  // The part of the range the audit log does not cover yet, from the log itself. Positions are
+  // distinct integers, so (from, upTo] holds at most upTo - from events: a page never reaches past upTo.
+  for (let from = checkpoint > after ? checkpoint : after; from < upTo; ) {
+    const left = upTo - from;
+    const wanted = Math.min(budget.pageSize(), left < BigInt(PAGE_EVENTS) ? Number(left) : PAGE_EVENTS);
+    const page = await source.store.readAll({ fromPosition: from, maxCount: wanted, ...timeout });
+    budget.spend(page.length);
+    const through = page.length < wanted ? upTo : (page.at(-1)?.position ?? upTo);
+    yield { events: page.filter((event) => keep(event, from, through)), through };
+    from = through;
   }
-  return [...byPosition.values()].sort((a, b) => (a.position < b.position ? -1 : 1));
+}
+
+/**
+ * Counts the events a walk reads. A page asks for at most what is left of the budget, or for one event
+ * (or audit row) once it is spent: finding one more means the walk needs more than the budget.
+ */
+function readBudget(maxEvents: number | undefined) {
+  let left = maxEvents ?? Number.POSITIVE_INFINITY;
+  return {
+    pageSize: () => Math.max(1, Math.min(PAGE_EVENTS, left)),
+    spend(count: number) {
+      if (count > left) throw eventReadLimitExceeded(maxEvents ?? 0);
+      left -= count;
+    },
+  };
 }
 
 interface IndexedStream {
   stream: string;
-  /** The first and last revision of the stream the range holds. */
+  /** The first and last revision of the stream the page holds. */
   first: bigint;
   last: bigint;
 }
 
+interface IndexedRow {
+  position: bigint;
+  stream: string;
+  revision: bigint;
+}
+
+/** Each stream of the rows with the revisions they hold: a stream's rows are consecutive revisions. */
+function revisionRanges(rows: readonly IndexedRow[]): IndexedStream[] {
+  const streams = new Map<string, IndexedStream>();
+  for (const { stream, revision } of rows) {
+    const known = streams.get(stream);
+    if (known === undefined) streams.set(stream, { stream, first: revision, last: revision });
+    else if (revision > known.last) known.last = revision;
+    else if (revision < known.first) known.first = revision;
+  }
+  return [...streams.values()];
+}
+
+/** The read models' checkpoint: the audit log holds every event at or below it. */
+async function readModelsCheckpoint(pool: pg.Pool): Promise<bigint> {
+  const { rows } = await pool.query<{ position: string }>(
+    'select coalesce((select position from projection_checkpoints where name = $1), 0)::text as position',
+    [READ_MODELS_PROJECTION],
+  );
+  return BigInt(rows[0]?.position ?? '0');
+}
+
 /**
- * The read models' checkpoint and the tenant's config streams the audit log knows in (after, upTo]
- * (up to the checkpoint), with the revisions they hold there, read in one statement so both come
- * from the same database snapshot. Rows are found through the (tenant_id, position) index: the cost
- * is the range's, not the tenant's whole history.
+ * The first `limit` of the tenant's config events the audit log knows in (after, upTo], in log order,
+ * through the (tenant_id, position) index: the cost is the page's, not the tenant's whole history.
+ * Ordered by the column, not by the selected text (which sorts "19" before "2").
  */
-async function indexedStreams(
+async function indexedPage(
   pool: pg.Pool,
   tenantId: string,
   after: bigint,
   upTo: bigint,
-): Promise<{ checkpoint: bigint; streams: IndexedStream[] }> {
-  const { rows } = await pool.query<{
-    checkpoint: string;
-    stream: string | null;
-    first: string | null;
-    last: string | null;
-  }>(
-    `with checkpoint as (
-       select coalesce((select position from projection_checkpoints where name = $3), 0) as position
-     ),
-     streams as (
-       select stream, min(stream_revision) as first, max(stream_revision) as last
-         from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
-        where tenant_id = $1 and resource_type <> all($4::text[])
-          and position > $5::bigint
-          and position <= least($2::bigint, (select position from checkpoint))
-        group by stream
-     )
-     select checkpoint.position::text as checkpoint, streams.stream,
-            streams.first::text as first, streams.last::text as last
-       from checkpoint left join streams on true`,
-    [tenantId, upTo.toString(), READ_MODELS_PROJECTION, NOT_CONFIG_RESOURCE_TYPES, after.toString()],
+  limit: number,
+): Promise<IndexedRow[]> {
+  const { rows } = await pool.query<{ position: string; stream: string; revision: string }>(
+    `select position::text as position, stream, stream_revision::text as revision
+       from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
+      where tenant_id = $1 and resource_type <> all($2::text[])
+        and position > $3::bigint and position <= $4::bigint
+      order by audit_log.position limit $5`,
+    [tenantId, NOT_CONFIG_RESOURCE_TYPES, after.toString(), upTo.toString(), limit],
   );
-  const streams: IndexedStream[] = [];
-  for (const row of rows) {
-    if (row.stream === null || row.first === null || row.last === null) continue;
-    streams.push({ stream: row.stream, first: BigInt(row.first), last: BigInt(row.last) });
-  }
-  return { checkpoint: BigInt(rows[0]?.checkpoint ?? '0'), streams };
+  return rows.map((row) => ({
+    position: BigInt(row.position),
+    stream: row.stream,
+    revision: BigInt(row.revision),
+  }));
 }

@@ -1,7 +1,7 @@
 import { foldSnapshotEvent, type SnapshotState } from '@vantageedge/projections/snapshots/fold';
 import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
-import { readTenantEvents, type TenantEventSource } from './tenant-events.js';
+import { type TenantEventSource, tenantEventPages } from './tenant-events.js';
 
 /**
  * A tenant's config folded up to a position, kept between calls so the current config is not re-read
@@ -18,6 +18,9 @@ import { readTenantEvents, type TenantEventSource } from './tenant-events.js';
  *   of its events (`checkpointEvents`), taken by any fold that passes them. A call at an older
  *   position starts from the nearest fold at or before it, so it reads at most that many events (or,
  *   when the checkpoint was evicted, every event up to the position, never one after it).
+ * - Events are read and folded a page at a time (tenant-events.ts), so a fold holds one page besides
+ *   the config. A source with `maxEventsRead` (admin reads) stops before reading more than that; a fold
+ *   that stops part-way keeps what it folded as a checkpoint, so the same call made again goes on from there.
  * - Concurrent calls for one tenant and position share one read and fold.
  * - Bounded in bytes (CONTROL_PLANE_CONFIG_CACHE_BYTES, their JSON size, roughly, each fold counted
  *   whole though folds share structure), least recently used out; a fold larger than the whole budget
@@ -221,7 +224,8 @@ export function tenantFoldAt(
     flights = new Map();
     foldsInFlight.set(cache, flights);
   }
-  const key = `${tenantId} ${position}`;
+  // A fold under a read limit may stop where one without it goes on: they do not share.
+  const key = `${tenantId} ${position} ${source.maxEventsRead ?? 'unlimited'}`;
   const running = flights.get(key);
   if (running !== undefined) return running;
   const fold = foldOn(source, cache, tenantId, start, position).finally(() => flights.delete(key));
@@ -237,14 +241,22 @@ async function foldOn(
   position: bigint,
 ): Promise<TenantFold> {
   // Only a position whose every event is committed may be cached: later appends land above it.
-  const head = await source.store.headPosition();
-  const events = await readTenantEvents(source, tenantId, position, start.position);
-  const checkpoints = { every: cache.checkpointEvents, folds: [] as TenantFold[] };
-  const fold = foldTenantEvents(start, events, position, checkpoints);
-  if (position <= head) {
-    for (const checkpoint of checkpoints.folds) cache.checkpoint(tenantId, checkpoint);
-    cache.set(tenantId, fold);
+  const cacheable = position <= (await source.store.headPosition());
+  let fold = start;
+  try {
+    for await (const page of tenantEventPages(source, tenantId, position, start.position)) {
+      const checkpoints = { every: cache.checkpointEvents, folds: [] as TenantFold[] };
+      fold = foldTenantEvents(fold, page.events, page.through, checkpoints);
+      if (cacheable) for (const checkpoint of checkpoints.folds) cache.checkpoint(tenantId, checkpoint);
+    }
+  } catch (error) {
+    // Stopped part-way (over the read limit, a read cut off): what was folded is kept, so asking again
+    // folds on from there.
+    if (cacheable && fold.position > start.position) cache.checkpoint(tenantId, fold);
+    throw error;
   }
+  fold = foldTenantEvents(fold, [], position);
+  if (cacheable) cache.set(tenantId, fold);
   return fold;
 }
 

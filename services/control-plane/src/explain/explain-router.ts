@@ -26,6 +26,10 @@ export interface ExplainDeps {
   /** GATEWAY_ENCODED_SLASHES of the gateways (default reject, the gateway's default). */
   encodedSlashes?: 'reject' | 'keep';
   clock?: () => Date;
+  /** Events of the log one explain's fold may read (TenantEventSource); default: no limit. */
+  maxEventsRead?: number | undefined;
+  /** How long each event-store read of an explain's fold may run (TenantEventSource); default: no limit. */
+  readTimeoutMs?: number | undefined;
   /** CLERK_JWT_KEY and its checks: Clerk session tokens are then verified here, networklessly. */
   clerk?: { jwtKey: string; authorizedParties: readonly string[]; allowDevTokens: boolean } | undefined;
 }

@@ -42,7 +42,9 @@ import { createEventLogTenantDirectory, loadTenant } from '../commands/tenant-di
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createEventLogResourceCounts } from '../commands/tenant-resource-counts.js';
 import { tenantConfigs } from '../config-history/tenant-config.js';
+import { maxEventsReadOf } from '../config-history/tenant-events.js';
 import { createExplainRouter } from '../explain/explain-router.js';
+import { DEFAULT_READ_STATEMENT_TIMEOUT_MS, withReadTimeout } from '../queries/read-timeout.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { configDocumentJsonSchema } from '../schemas/config-document.js';
@@ -92,6 +94,16 @@ export interface ControlPlaneAppDeps {
   customDomains?: CustomDomainDeps;
   /** The gateways' GATEWAY_ENCODED_SLASHES, for POST …/explain (default reject, as theirs). */
   gatewayEncodedSlashes?: 'reject' | 'keep';
+  /**
+   * CONTROL_PLANE_CONFIG_READ_MAX_EVENTS: events of the log one explain's fold may read (default 50,000;
+   * 0: no limit); past it 503 `read_limit_exceeded`.
+   */
+  configReadMaxEvents?: number;
+  /**
+   * CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS of POST …/explain: how long each of its statements (the event
+   * store's reads included) may run (default 5000; 0: no limit); past it 503 `read_timeout`.
+   */
+  readStatementTimeoutMs?: number;
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
   /**
@@ -348,14 +360,18 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     );
   }
   app.use('/api/v1/tenants/:id/explain', redactedExplanations());
+  const explainReadTimeoutMs = deps.readStatementTimeoutMs ?? DEFAULT_READ_STATEMENT_TIMEOUT_MS;
   app.use(
     createExplainRouter({
       store: deps.store,
-      pool: deps.pool,
+      // A read: its statements run as the query side's, read-only and cut off after the timeout.
+      pool: withReadTimeout(deps.pool, explainReadTimeoutMs),
+      readTimeoutMs: explainReadTimeoutMs === 0 ? undefined : explainReadTimeoutMs,
       authorizer,
       apiKeyPepper: deps.apiKeyPepper,
       baseDomains: deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS,
       ...(deps.gatewayEncodedSlashes ? { encodedSlashes: deps.gatewayEncodedSlashes } : {}),
+      maxEventsRead: maxEventsReadOf(deps.configReadMaxEvents),
       ...(deps.auth.jwtKey
         ? {
             clerk: {

@@ -1,3 +1,4 @@
+import { ReadTimeoutError } from '@vantageedge/shared/event-store/port';
 import { StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
 import type { ErrorRequestHandler } from 'express';
 import { DomainError, type DomainErrorKind, type FieldIssue } from '../domain/errors.js';
@@ -27,6 +28,7 @@ export const ERROR_STATUS = {
   unavailable: 503,
   store_unavailable: 503,
   read_timeout: 503,
+  read_limit_exceeded: 503,
   internal: 500,
 } as const;
 
@@ -144,11 +146,25 @@ function fromStoreUnavailable(error: StoreUnavailableError): ApiError {
   });
 }
 
+const READ_TIMEOUT_RETRY_AFTER_SECONDS = 1;
+
+/** An admin read cut off after CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS: 503 `read_timeout`. */
+export const readTimedOut = (timeoutMs: number): ApiError =>
+  new ApiError(
+    503,
+    'read_timeout',
+    `the read ran past ${timeoutMs} ms (CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS): narrow it (filters, a shorter time range) or retry later`,
+    [],
+    { 'Retry-After': String(READ_TIMEOUT_RETRY_AFTER_SECONDS) },
+  );
+
 /** An expected failure as the API reports it; null for anything unexpected (a 500). */
 export function toApiError(err: unknown): ApiError | null {
   if (err instanceof ApiError) return err;
   if (err instanceof DomainError) return fromDomainError(err);
   if (err instanceof StoreUnavailableError) return fromStoreUnavailable(err);
+  // Event-store reads of admin reads (a config at a position) run under the read statement timeout.
+  if (err instanceof ReadTimeoutError) return readTimedOut(err.timeoutMs);
   return fromBodyParser(err);
 }
 

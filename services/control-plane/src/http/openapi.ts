@@ -173,7 +173,7 @@ const E = {
     "idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded, or the tenant's gateway snapshot would be over its budget (TENANT_MAX_SNAPSHOT_PERCENT of what the snapshot bus takes); domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field",
   ),
   notCaughtUp: errorResponse(
-    'not_caught_up: the read models have not reached X-Min-Position yet; read_timeout: the read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (narrow it)',
+    'not_caught_up: the read models have not reached X-Min-Position yet; read_timeout: the read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (narrow it); read_limit_exceeded (a config at a position: …/config, …/document, …/diff): folding it needs more events of the event log than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events): what was read is kept, so the same request sent after Retry-After goes on from there',
     {
       'Retry-After': RESPONSE_HEADERS['Retry-After'],
     },
@@ -674,6 +674,10 @@ function configPaths(): Record<string, unknown> {
           '413': E.tooLarge,
           '404': errorResponse(
             'not_found: no such tenant (or not visible), or it had no config at that position',
+          ),
+          '503': errorResponse(
+            'read_limit_exceeded: folding the config at that position needs more events of the event log than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events): what was read is kept, so the same request sent after Retry-After goes on from there; read_timeout: a read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (retry later)',
+            { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
           ),
         },
       },

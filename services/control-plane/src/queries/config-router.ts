@@ -32,6 +32,10 @@ export interface ConfigQueryDeps {
   minPositionWaitMs?: number;
   /** The query router's own X-Min-Position waits (one poll shared by both); else one of its own. */
   minPosition?: ReadYourWrites;
+  /** Events of the log one config read may read (TenantEventSource); default: no limit. */
+  maxEventsRead?: number | undefined;
+  /** How long each event-store read of a config read may run (TenantEventSource); default: no limit. */
+  readTimeoutMs?: number | undefined;
 }
 
 export const positionParam = z

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { domainParam } from '../commands/custom-domain-commands.js';
+import { maxEventsReadOf } from '../config-history/tenant-events.js';
 import { rateLimited } from '../domain/errors.js';
 import { ApiError, forbidden, notFound, validationFailed } from '../http/errors.js';
 import { ReplayRunner } from './admin-replay.js';
@@ -52,10 +53,16 @@ export interface QueryRouterDeps {
   /** USAGE_QUERY_TIMEOUT_MS: how long each statement of a usage read may run (default 5000). */
   usageQueryTimeoutMs?: number | undefined;
   /**
-   * CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS: how long each statement of every other read may run
-   * (default 5000; 0: no limit); past it 503 `read_timeout`.
+   * CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS: how long each statement of every other read may run, the
+   * event store's reads of a config at a position included (default 5000; 0: no limit); past it 503
+   * `read_timeout`.
    */
   readStatementTimeoutMs?: number | undefined;
+  /**
+   * CONTROL_PLANE_CONFIG_READ_MAX_EVENTS: events of the log one config read may read (default 50,000;
+   * 0: no limit); past it 503 `read_limit_exceeded`.
+   */
+  configReadMaxEvents?: number | undefined;
   clock?: () => number;
 }
 
@@ -79,7 +86,8 @@ const resourceId = z.uuid('must be a uuid');
 export function createQueryRouter(deps: QueryRouterDeps): express.Router {
   const { authorizer } = deps;
   // Reads run with a statement timeout; writes (republish, replay) and usage (its own) on the pool.
-  const pool = withReadTimeout(deps.pool, deps.readStatementTimeoutMs ?? DEFAULT_READ_STATEMENT_TIMEOUT_MS);
+  const readTimeoutMs = deps.readStatementTimeoutMs ?? DEFAULT_READ_STATEMENT_TIMEOUT_MS;
+  const pool = withReadTimeout(deps.pool, readTimeoutMs);
   const directory = createTenantDirectory(pool);
   const usageReads = createUsageReadGate();
   const usageTimeoutMs = deps.usageQueryTimeoutMs ?? DEFAULT_USAGE_QUERY_TIMEOUT_MS;
@@ -287,7 +295,17 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
 
   if (deps.eventStore) {
     // A tenant's config at any position is folded from the event store.
-    router.use(createConfigQueryRouter({ pool, store: deps.eventStore, authorizer, minPosition }));
+    router.use(
+      createConfigQueryRouter({
+        pool,
+        store: deps.eventStore,
+        authorizer,
+        minPosition,
+        maxEventsRead: maxEventsReadOf(deps.configReadMaxEvents),
+        // The event store's reads of a config too (0: none).
+        readTimeoutMs: readTimeoutMs === 0 ? undefined : readTimeoutMs,
+      }),
+    );
     const replays = new ReplayRunner(deps.eventStore, deps.pool, deps.onReplayError);
     const platformAdminOnly: RequestHandler = (_req, res, next) => {
       if (!callerOf(res).isPlatformAdmin) throw forbidden('only platform admins may replay the read models');

@@ -88,8 +88,6 @@ export async function startControlPlane(
     apiKeyQuota?: ApiKeyQuotaReader;
     /** USAGE_QUERY_TIMEOUT_MS of GET /api/v1/usage; default: the app's. */
     usageQueryTimeoutMs?: number;
-    /** CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS of the read side; default: the query router's (5 s). */
-    readStatementTimeoutMs?: number;
     certificateKeyRing?: KeyRing;
     /** Rollout status and `?wait_for_rollout=`: the heartbeats' Redis (the harness's database). */
     rolloutRedis?: RedisClient;
@@ -112,6 +110,10 @@ export async function startControlPlane(
     userRequestsInFlight?: number;
     /** CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT; default 0 (off). */
     tenantRequestsInFlight?: number;
+    /** CONTROL_PLANE_CONFIG_READ_MAX_EVENTS of config reads and explain; default: the app's. */
+    configReadMaxEvents?: number;
+    /** CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS of the read side and explain; default: the app's. */
+    readStatementTimeoutMs?: number;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const database = await createTestDatabase(options.serverUrl ? { serverUrl: options.serverUrl } : {});
@@ -155,6 +157,7 @@ export async function startControlPlane(
               eventStore: store,
               apiKeyQuota: options.apiKeyQuota,
               usageQueryTimeoutMs: options.usageQueryTimeoutMs,
+              configReadMaxEvents: options.configReadMaxEvents,
               readStatementTimeoutMs: options.readStatementTimeoutMs,
             }),
         }
@@ -172,6 +175,12 @@ export async function startControlPlane(
     // Off unless asked: race tests send many commands of one caller at once.
     userRequestsInFlight: options.userRequestsInFlight ?? 0,
     tenantRequestsInFlight: options.tenantRequestsInFlight ?? 0,
+    ...(options.configReadMaxEvents !== undefined
+      ? { configReadMaxEvents: options.configReadMaxEvents }
+      : {}),
+    ...(options.readStatementTimeoutMs !== undefined
+      ? { readStatementTimeoutMs: options.readStatementTimeoutMs }
+      : {}),
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });

@@ -1,0 +1,181 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ApiResponse,
+  type ControlPlaneHarness,
+  json,
+  startControlPlane,
+} from '../testing/control-plane-harness.js';
+
+/**
+ * Through the admin API with CONTROL_PLANE_CONFIG_READ_MAX_EVENTS at 10: a config read (…/config,
+ * …/document, …/diff, explain) that would read more of the event log answers 503 read_limit_exceeded
+ * naming the limit, with Retry-After; the same request sent again goes on from where it stopped and
+ * answers the exact config. Its reads of the event store are cut off after
+ * CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (here 300 ms) as the other admin reads: 503 read_timeout.
+ */
+
+const LIMIT = 10;
+const READ_TIMEOUT_MS = 300;
+let h: ControlPlaneHarness;
+
+/** A tenant whose route changed 30 times (no read has folded any of it yet), and where each change is. */
+interface History {
+  id: string;
+  subdomain: string;
+  changes: Array<{ position: string; methods: string[] }>;
+}
+
+const routesOf = (response: ApiResponse) =>
+  (json(response)['routes'] as Array<Record<string, unknown>>).map((r) => r['methods']);
+
+/** The request, sent again after each 503 (at most 10 times), and the 503s. */
+async function untilRead(send: () => Promise<ApiResponse>) {
+  const refusals: ApiResponse[] = [];
+  let response = await send();
+  while (response.status === 503 && refusals.length < 10) {
+    refusals.push(response);
+    response = await send();
+  }
+  return { response, refusals };
+}
+
+async function tenantWithHistory(subdomain: string): Promise<History> {
+  const created = await h.request('POST', '/api/v1/tenants', { body: { name: subdomain, subdomain } });
+  const id = json(created)['id'] as string;
+  const origin = await h.request('POST', '/api/v1/origins', {
+    body: { tenant_id: id, name: 'api', url: 'http://127.0.0.1:9/' },
+  });
+  const route = await h.request('POST', '/api/v1/routes', {
+    body: {
+      tenant_id: id,
+      origin_id: json(origin)['id'],
+      path_pattern: '/users/*',
+      methods: ['GET'],
+      auth_mode: 'public',
+    },
+  });
+  const verbs = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+  const changes: History['changes'] = [];
+  for (let n = 0; n < 30; n++) {
+    const methods = [verbs[n % verbs.length] as string];
+    const patched = await h.request('PATCH', `/api/v1/routes/${json(route)['id']}`, { body: { methods } });
+    expect(patched.status).toBe(200);
+    changes.push({ position: patched.headers.get('x-event-position') ?? '', methods });
+  }
+  return { id, subdomain, changes };
+}
+
+beforeAll(async () => {
+  h = await startControlPlane({
+    withReadSide: true,
+    configReadMaxEvents: LIMIT,
+    readStatementTimeoutMs: READ_TIMEOUT_MS,
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
+  it('answers 503 read_limit_exceeded naming the limit, then goes on where it stopped', async () => {
+    const { id, changes } = await tenantWithHistory('limit-config');
+    const at = changes[24]!;
+    const { response, refusals } = await untilRead(() =>
+      h.request('GET', `/api/v1/tenants/${id}/config?at_position=${at.position}`),
+    );
+    expect(refusals.length).toBeGreaterThan(0);
+    for (const refusal of refusals) {
+      expect(refusal.status).toBe(503);
+      expect(refusal.headers.get('retry-after')).toBe('1');
+      expect(json(refusal)['error']).toMatchObject({
+        code: 'read_limit_exceeded',
+        details: [{ field: 'config_read_max_events', issue: `at most ${LIMIT} events read per config` }],
+      });
+    }
+    expect(response.status).toBe(200);
+    expect(routesOf(response)).toEqual([at.methods]);
+  }, 60_000);
+
+  it('bounds the document, both sides of a diff and explain alike', async () => {
+    const [forDocument, forDiff, forExplain] = [
+      await tenantWithHistory('limit-document'),
+      await tenantWithHistory('limit-diff'),
+      await tenantWithHistory('limit-explain'),
+    ];
+    const document = await untilRead(() =>
+      h.request(
+        'GET',
+        `/api/v1/tenants/${forDocument.id}/config/document?at_position=${forDocument.changes[14]!.position}`,
+      ),
+    );
+    expect(json(document.refusals[0]!)['error']).toMatchObject({ code: 'read_limit_exceeded' });
+    expect(document.response.status).toBe(200);
+
+    const { changes } = forDiff;
+    const diff = await untilRead(() =>
+      h.request(
+        'GET',
+        `/api/v1/tenants/${forDiff.id}/config/diff?from=${changes[4]!.position}&to=${changes[17]!.position}`,
+      ),
+    );
+    expect(json(diff.refusals[0]!)['error']).toMatchObject({ code: 'read_limit_exceeded' });
+    expect(diff.response.status).toBe(200);
+    expect(JSON.stringify(json(diff.response)['changes'])).toContain('methods');
+
+    const at = forExplain.changes[19]!;
+    const explained = await untilRead(() =>
+      h.request('POST', `/api/v1/tenants/${forExplain.id}/explain`, {
+        body: {
+          method: at.methods[0],
+          host: `${forExplain.subdomain}.vantageedge.dev`,
+          path: '/users/1',
+          at_position: at.position,
+        },
+      }),
+    );
+    expect(json(explained.refusals[0]!)['error']).toMatchObject({ code: 'read_limit_exceeded' });
+    expect(explained.response.status).toBe(200);
+    expect(json(explained.response)['version']).toBe(at.position);
+  }, 120_000);
+
+  it('cuts its reads of the event store off after the read statement timeout: 503 read_timeout', async () => {
+    const { id, subdomain, changes } = await tenantWithHistory('limit-timeout');
+    const at = changes[5]!;
+    // The events table locked: a read of it waits for the lock, past any timeout. The lock is let go
+    // after 20 s at the latest, so that a read that is not cut off answers (and fails the test).
+    const locker = new pg.Client({ connectionString: h.db.url });
+    await locker.connect();
+    await locker.query('begin; lock table event_store_events in access exclusive mode');
+    const unlock = setTimeout(() => void locker.query('rollback'), 20_000);
+    let config: ApiResponse;
+    let explained: ApiResponse;
+    try {
+      config = await h.request('GET', `/api/v1/tenants/${id}/config?at_position=${at.position}`);
+      explained = await h.request('POST', `/api/v1/tenants/${id}/explain`, {
+        body: {
+          method: 'GET',
+          host: `${subdomain}.vantageedge.dev`,
+          path: '/users/1',
+          at_position: at.position,
+        },
+      });
+    } finally {
+      clearTimeout(unlock);
+      await locker.query('rollback');
+      await locker.end();
+    }
+    for (const response of [config, explained]) {
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('1');
+      expect(json(response)['error']).toMatchObject({ code: 'read_timeout' });
+    }
+    // The lock gone, the same request answers the exact config.
+    const again = await untilRead(() =>
+      h.request('GET', `/api/v1/tenants/${id}/config?at_position=${at.position}`),
+    );
+    expect(again.response.status).toBe(200);
+    expect(routesOf(again.response)).toEqual([at.methods]);
+  }, 120_000);
+});
