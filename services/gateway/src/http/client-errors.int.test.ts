@@ -1,0 +1,113 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { catchAllTenant, connectRaw, pause, within } from '../testing/raw-connections.js';
+
+/**
+ * Regression test: a request node's parser refuses (malformed, a head over GATEWAY_MAX_HEADER_BYTES),
+ * pipelined behind one whose response was under way, got its 400/431 written into the middle of that
+ * response: the client read the error's bytes as the end of the first response's body, a response it
+ * could not tell from a whole one. The connection is now cut instead (node's own answer does the same),
+ * and the origin connection that response came on is not reused. Both HTTP/1.1 listeners (plain, TLS).
+ */
+const HOST = 'answers.localhost';
+const FIRST_BODY_HALF = '0123456789';
+
+let gateway: TestGateway;
+let origin: net.Server;
+let certificateDir: string;
+/** Every origin connection: whether it closed. */
+const originConnections: Array<{ closed: boolean }> = [];
+
+beforeAll(async () => {
+  // Sends the head and the first half of a 20-byte body, then holds the rest back.
+  origin = net.createServer((socket) => {
+    const connection = { closed: false };
+    originConnections.push(connection);
+    socket.on('close', () => {
+      connection.closed = true;
+    });
+    socket.on('error', () => {});
+    socket.once('data', () => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n${FIRST_BODY_HALF}`);
+    });
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
+  certificateDir = await mkdtemp(path.join(tmpdir(), 'gateway-client-errors-'));
+  await writeFile(path.join(certificateDir, 'cert.pem'), certificate.chainPem);
+  await writeFile(path.join(certificateDir, 'key.pem'), certificate.privateKeyPem);
+  gateway = await startTestGateway({
+    GATEWAY_TLS_PORT: '0',
+    GATEWAY_TLS_CERT_FILE: path.join(certificateDir, 'cert.pem'),
+    GATEWAY_TLS_KEY_FILE: path.join(certificateDir, 'key.pem'),
+  });
+  gateway.store.apply(
+    catchAllTenant('answers', `http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`),
+  );
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await new Promise<void>((resolve) => origin.close(() => resolve()));
+  if (certificateDir) await rm(certificateDir, { recursive: true, force: true });
+});
+
+const port = (kind: 'tls' | 'plain') =>
+  kind === 'tls' ? gateway.gateway.tlsPort! : gateway.gateway.trafficPort;
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  await within(
+    (async () => {
+      while (!condition()) await pause(10);
+    })(),
+    10_000,
+    what,
+  );
+}
+
+describe('a request the parser refuses, pipelined behind a response under way', () => {
+  const malformed = 'NOT HTTP AT ALL\r\n\r\n';
+  const oversized = `GET /next HTTP/1.1\r\nHost: ${HOST}\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
+  it.each([
+    ['plain', 'a malformed request', malformed],
+    ['plain', 'a request head over GATEWAY_MAX_HEADER_BYTES', oversized],
+    ['tls', 'a malformed request', malformed],
+    ['tls', 'a request head over GATEWAY_MAX_HEADER_BYTES', oversized],
+  ] as const)(
+    '%s listener, %s: the connection is cut, no error bytes go into the first response',
+    async (kind, _what, second) => {
+      const openedBefore = originConnections.length;
+      const client = await connectRaw(kind, port(kind), HOST);
+      client.socket.write(`GET /download HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+      await until(() => client.received().endsWith(FIRST_BODY_HALF), 'the first half of the body');
+      client.socket.write(second);
+      await within(client.closed, 10_000, 'the connection closed');
+
+      const received = client.received();
+      const [head = '', body] = received.split('\r\n\r\n');
+      expect(head.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+      // What the client got after the head is the response's own bytes, short of its Content-Length.
+      expect(body).toBe(FIRST_BODY_HALF);
+      expect(received).not.toContain('HTTP/1.1 4');
+      // The origin connection holding the rest of that response is closed, never given another request.
+      const opened = originConnections.slice(openedBefore);
+      expect(opened).toHaveLength(1);
+      await until(() => opened[0]!.closed, 'the origin connection closed');
+    },
+  );
+
+  it.each(['plain', 'tls'] as const)(
+    '%s listener, with no response under way: the refused request is still answered 400 before the close',
+    async (kind) => {
+      const client = await connectRaw(kind, port(kind), HOST);
+      client.socket.write('NOT HTTP AT ALL\r\n\r\n');
+      await within(client.closed, 10_000, 'the connection closed');
+      expect(client.received().startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+    },
+  );
+});
