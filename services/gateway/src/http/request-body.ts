@@ -21,3 +21,19 @@ export function requestBodyFraming(req: IncomingMessage): RequestBodyFraming {
   const { stream } = req as unknown as Http2ServerRequest;
   return stream.endAfterHeaders || req.readableEnded ? 'none' : 'unknown';
 }
+
+/**
+ * Why an HTTP/1.x request's Transfer-Encoding leaves the end of its body in doubt, if it does (RFC 9112
+ * §6.1), for a proxy in front of the gateway may have found another end:
+ * - `http/1.0`: HTTP/1.0 has no transfer codings, so its framing is faulty whatever the field says
+ *   (node's parser reads the body as chunked and keeps the connection open);
+ * - `not_chunked`: anything but `chunked` alone (case aside). node's parser takes `identity, chunked`,
+ *   or an `identity` line and a `chunked` one, for chunked, where another reader may not.
+ * nginx and Envoy refuse both. HTTP/2 has no Transfer-Encoding (node refuses the field).
+ */
+export function doubtfulTransferEncoding(req: IncomingMessage): 'http/1.0' | 'not_chunked' | undefined {
+  const value = req.headers['transfer-encoding'];
+  if (value === undefined || req.httpVersionMajor !== 1) return undefined;
+  if (req.httpVersionMinor === 0) return 'http/1.0';
+  return value.toLowerCase() === 'chunked' ? undefined : 'not_chunked';
+}

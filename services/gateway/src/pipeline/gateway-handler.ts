@@ -16,8 +16,9 @@ import { createCorsOriginHeadersPolicy, createCorsPolicy } from '../cors/cors-st
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
+import { answerLastOnConnection, followsLastAnswer } from '../http/last-on-connection.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
-import { requestBodyFraming } from '../http/request-body.js';
+import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-body.js';
 import { hasLowerCaseLetters } from '../http/request-method.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
@@ -41,7 +42,7 @@ import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from
  * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
  * order a request passes them:
  *
- *   handleRequest → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkDeclaredBodySize
+ *   handleRequest → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkDeclaredBodySize
  *   → runRequestStages (the route's compiled stages: limits, IP rules, CORS, auth, rate limit, cache, …)
  *   → forwardToOrigin (origin, balance, proxy, retries) → onOriginResponse (the stages' response hooks)
  *   → finishExchange (stage end hooks, metrics, access log, span) when the response is done.
@@ -185,6 +186,8 @@ export function createGatewayMiddleware(
 // ---- the lifecycle, in order ----
 
 function handleRequest(context: PipelineContext, req: IncomingMessage, res: ServerResponse): void {
+  // Pipelined behind a request refused for its framing: these bytes may be that request's body.
+  if (followsLastAnswer(req)) return;
   const incomingId = singleHeader(req.headers['x-request-id']);
   const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
   const address = context.clientAddresses.resolve(req);
@@ -200,6 +203,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   beginRequestTrace(context.tracing, exchange);
   try {
     if (
+      checkFraming(exchange) &&
       resolveTenant(context, exchange) &&
       checkMethod(exchange) &&
       normalizeRequestPath(context, exchange) &&
@@ -210,6 +214,25 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   } catch (error) {
     internalError(exchange, error);
   }
+}
+
+/**
+ * A Transfer-Encoding that leaves the end of the body in doubt (request-body.ts): 400, and the connection
+ * closes without handling anything sent after the request.
+ */
+function checkFraming(exchange: GatewayExchange): boolean {
+  const doubt = doubtfulTransferEncoding(exchange.req);
+  if (doubt === undefined) return true;
+  answerLastOnConnection(exchange.req, exchange.res);
+  failExchange(
+    exchange,
+    400,
+    'invalid_transfer_encoding',
+    doubt === 'http/1.0'
+      ? 'an HTTP/1.0 request cannot have a Transfer-Encoding header'
+      : 'the Transfer-Encoding header must be chunked alone',
+  );
+  return false;
 }
 
 /**
@@ -566,7 +589,7 @@ function finishExchange(context: PipelineContext, exchange: GatewayExchange): vo
 
 function refuseConflictingHosts(exchange: GatewayExchange): void {
   // HTTP/1.1: the client's framing is not to be trusted further; the connection is not reused.
-  if (exchange.req.httpVersionMajor === 1) exchange.res.shouldKeepAlive = false;
+  answerLastOnConnection(exchange.req, exchange.res);
   failExchange(exchange, 400, 'invalid_host', 'the request names more than one host');
 }
 

@@ -28,6 +28,7 @@ import type { buildConnector } from 'undici';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { headerLineCount } from '../http/header-count.js';
+import { followsLastAnswer } from '../http/last-on-connection.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
 import { requestBodyFraming } from '../http/request-body.js';
 import type { AccessLog } from '../observability/access-log.js';
@@ -189,6 +190,8 @@ export class WebSocketProxy {
 
   /** As node's `upgrade` event listener (plain and TLS listeners). */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // Pipelined behind a request refused for its framing: the connection closes once that is answered.
+    if (followsLastAnswer(req)) return;
     socket.on('error', () => socket.destroy());
     this.#pending.add(socket);
     const earlyBytes = readUntilPaired(socket, head);

@@ -1,0 +1,21 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** HTTP/1.1 connections whose framing the gateway stopped trusting (a request it refused for that). */
+const distrusted = new WeakSet<object>();
+
+/**
+ * Makes this request's answer the last of its HTTP/1.1 connection: the connection closes after it, and
+ * requests pipelined behind it are never handled (see followsLastAnswer). Closing alone is not enough:
+ * node's parser has already read, and hands the handler, whatever followed in the same bytes, which a
+ * proxy in front may have framed as a body of this request. No-op over HTTP/2, whose framing is its own.
+ */
+export function answerLastOnConnection(req: IncomingMessage, res: ServerResponse): void {
+  if (req.httpVersionMajor !== 1) return;
+  res.shouldKeepAlive = false;
+  distrusted.add(req.socket);
+}
+
+/** The request came on a connection after one whose answer was made its last: it is not handled. */
+export function followsLastAnswer(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 1 && distrusted.has(req.socket);
+}

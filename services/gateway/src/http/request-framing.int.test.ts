@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  send,
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { connectRaw, pause, within } from '../testing/raw-connections.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * Requests whose body a proxy in front of the gateway may end elsewhere than the gateway does (request
+ * smuggling through that proxy). Regression tests:
+ * - `Transfer-Encoding: identity, chunked` (or an `identity` line and a `chunked` line) was read as
+ *   chunked and forwarded, and so was an HTTP/1.0 request with `Transfer-Encoding` (RFC 9112 §6.1: its
+ *   framing is faulty), its connection kept open: what followed the chunked body was served as the
+ *   next request. Both are now refused 400 `invalid_transfer_encoding` and the connection closes.
+ * - A request refused because its connection could no longer be trusted (two Host lines) answered
+ *   `Connection: close`, yet a request pipelined behind it in the same bytes was still forwarded to the
+ *   origin. Nothing sent after such a request is handled now.
+ */
+const HOST = 'framing.localhost';
+const PIPELINED = `GET /api/pipelined HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
+
+let origin: TestOrigin;
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  origin = await startTestOrigin('framing-origin');
+  gateway = await startTestGateway();
+  const originId = randomUUID();
+  gateway.store.apply(
+    buildSnapshot({
+      subdomain: 'framing',
+      origins: [{ id: originId, targets: [origin.url] }],
+      routes: [{ origin_id: originId, path_pattern: '/api/*' }],
+    }),
+  );
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await origin?.close();
+});
+
+/**
+ * Writes `bytes` on one connection and reads until the gateway closes it or the pipelined request has
+ * been answered; then, so that anything the gateway forwarded from it has reached the origin, one more
+ * request on a connection of its own.
+ */
+async function exchange(bytes: string): Promise<{ received: string; closed: boolean }> {
+  const client = await connectRaw('plain', gateway.gateway.trafficPort);
+  let closed = false;
+  void client.closed.then(() => {
+    closed = true;
+  });
+  client.socket.write(bytes);
+  await within(
+    (async () => {
+      while (!closed && !client.received().includes('"url":"/api/pipelined"')) await pause(10);
+    })(),
+    10_000,
+    'the connection closed or the pipelined request answered',
+  );
+  const answer = { received: client.received(), closed };
+  client.socket.destroy();
+  expect((await send(gateway, HOST, '/api/after')).status).toBe(200);
+  return answer;
+}
+
+function originSaw(path: string): boolean {
+  return origin.seen.some((request) => request.url === path);
+}
+
+describe('a Transfer-Encoding that leaves the end of the body in doubt', () => {
+  it.each([
+    ['identity, chunked', `Transfer-Encoding: identity, chunked\r\n`, '/api/identity-chunked'],
+    [
+      'an identity line, then a chunked one',
+      `Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n`,
+      '/api/two-lines',
+    ],
+  ])(
+    '%s: refused 400 invalid_transfer_encoding, the connection closed, nothing forwarded',
+    async (_what, field, path) => {
+      const { received, closed } = await exchange(
+        `POST ${path} HTTP/1.1\r\nHost: ${HOST}\r\n${field}\r\n3\r\nabc\r\n0\r\n\r\n${PIPELINED}`,
+      );
+      expect(received.startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+      expect(received).toContain('"code":"invalid_transfer_encoding"');
+      expect(received.toLowerCase()).toContain('\r\nconnection: close\r\n');
+      expect(closed).toBe(true);
+      expect(originSaw(path)).toBe(false);
+      expect(originSaw('/api/pipelined')).toBe(false);
+    },
+  );
+
+  it('on an HTTP/1.0 request (kept alive): refused 400, the connection closed, nothing forwarded', async () => {
+    const { received, closed } = await exchange(
+      `POST /api/http10 HTTP/1.0\r\nHost: ${HOST}\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        `3\r\nabc\r\n0\r\n\r\n${PIPELINED}`,
+    );
+    expect(received.startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+    expect(received).toContain('"code":"invalid_transfer_encoding"');
+    expect(closed).toBe(true);
+    expect(originSaw('/api/http10')).toBe(false);
+    expect(originSaw('/api/pipelined')).toBe(false);
+  });
+
+  it('chunked alone, in any case, is forwarded, and so is the request pipelined behind it', async () => {
+    const { received, closed } = await exchange(
+      `POST /api/chunked HTTP/1.1\r\nHost: ${HOST}\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n${PIPELINED}`,
+    );
+    expect(received.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(closed).toBe(false);
+    expect(originSaw('/api/chunked')).toBe(true);
+    expect(originSaw('/api/pipelined')).toBe(true);
+  });
+});
+
+describe('a request refused because its connection can no longer be trusted', () => {
+  it('two Host lines: 400, and the request pipelined behind it never reaches the origin', async () => {
+    const { received, closed } = await exchange(
+      `GET /api/two-hosts HTTP/1.1\r\nHost: ${HOST}\r\nHost: other.localhost\r\n\r\n` +
+        PIPELINED.replace('/api/pipelined', '/api/behind-two-hosts'),
+    );
+    expect(received.startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+    expect(received).toContain('"code":"invalid_host"');
+    expect(closed).toBe(true);
+    expect(originSaw('/api/behind-two-hosts')).toBe(false);
+  });
+});
