@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
-import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
+import {
+  createKafkaSnapshotBus,
+  type KafkaSnapshotBusOptions,
+} from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
@@ -13,8 +17,10 @@ import {
   uniqueTopic,
 } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
+import { startTcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
 import { logLevel } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startSnapshotPublisher } from './snapshot-publisher.js';
 import { saveStates } from './snapshot-state-store.js';
 
@@ -145,25 +151,57 @@ async function topicRecords(
   return records;
 }
 
-describe('a publisher that loses its PostgreSQL session while it sends (real Kafka)', () => {
-  const topic = uniqueTopic('publish-lock-lost');
+/** Kafka snapshot buses on a one-partition test topic, closed (and the topic deleted) after the describe. */
+function kafkaBuses(purpose: string): {
+  topic: string;
+  kafkaBus(options?: Pick<KafkaSnapshotBusOptions, 'socketFactory'>): SnapshotBus;
+} {
+  const topic = uniqueTopic(purpose);
   const buses: SnapshotBus[] = [];
-  const kafkaBus = (): SnapshotBus => {
-    const bus = createKafkaSnapshotBus({
-      brokers: TEST_INFRA.kafkaBrokers,
-      clientId: `ve-test-publish-order-${randomUUID()}`,
-      topic,
-      partitions: 1,
-      replicationFactor: 1,
-      maxMessageBytes: 1024 * 1024,
-    });
-    buses.push(bus);
-    return bus;
-  };
   afterAll(async () => {
     await Promise.all(buses.map((bus) => bus.close()));
     await deleteTestTopics([topic]);
   });
+  return {
+    topic,
+    kafkaBus(options = {}) {
+      const bus = createKafkaSnapshotBus({
+        brokers: TEST_INFRA.kafkaBrokers,
+        clientId: `ve-test-publish-order-${randomUUID()}`,
+        topic,
+        partitions: 1,
+        replicationFactor: 1,
+        maxMessageBytes: 1024 * 1024,
+        ...options,
+      });
+      buses.push(bus);
+      return bus;
+    },
+  };
+}
+
+async function publishedVersion(tenantId: string): Promise<string | null> {
+  const { rows } = await db.pool.query<{ published_version: string | null }>(
+    'select published_version from snapshot_state where tenant_id = $1',
+    [tenantId],
+  );
+  return rows[0]?.published_version ?? null;
+}
+
+/** The offset the next record of the one-partition topic gets (its high-water mark). */
+async function topicEnd(topic: string): Promise<bigint> {
+  const admin = createTestKafka({ level: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const [partition] = await admin.fetchTopicOffsets(topic);
+    return BigInt(partition!.high);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+describe('a publisher that loses its PostgreSQL session while it sends (real Kafka)', () => {
+  const { topic, kafkaBus } = kafkaBuses('publish-lock-lost');
 
   it('sends the newest version again after the older one it was sending lands behind it', async () => {
     const tenantId = randomUUID();
@@ -217,5 +255,153 @@ describe('a publisher that loses its PostgreSQL session while it sends (real Kaf
     // What compaction keeps of the key, and all a replica starting after it sees: its last written record.
     const lastWritten = (await topicRecords(topic)).filter((record) => record.key === tenantId).at(-1);
     expect(lastWritten).toEqual({ key: tenantId, version: '6', tombstone: true });
+  });
+});
+
+describe('a failed send whose request lands late (real Kafka)', () => {
+  const { topic, kafkaBus } = kafkaBuses('publish-late-send');
+
+  it('sends the tenant’s newest version once more after the late request could still land', async () => {
+    // Every connection of the bus's producers goes through a proxy that can hold a request's bytes, as a
+    // middlebox does, and deliver them later.
+    const proxy = await startTcpProxy(`kafka://${TEST_INFRA.kafkaBrokers[0]}`);
+    const proxyPort = Number(new URL(proxy.urlFor('kafka://127.0.0.1:1')).port);
+    const kafka = kafkaBus({
+      socketFactory: ({ onConnect }) => net.connect({ host: '127.0.0.1', port: proxyPort }, onConnect),
+    });
+    let failedSends = 0;
+    const bus: SnapshotBus = {
+      ...kafka,
+      async publish(messages) {
+        try {
+          return await kafka.publish(messages);
+        } catch (error) {
+          failedSends += 1;
+          throw error;
+        }
+      },
+    };
+    const tenantId = randomUUID();
+    await save({ status: 'live', snapshot: snapshotOf(tenantId, 4n) });
+    // Longer than this test takes from the failed send to the late landing.
+    const publisher = startSnapshotPublisher({
+      pool: db.pool,
+      bus,
+      tenantPublishBytesPerSecond: 0,
+      retryDelayMs: 50,
+      lateSendGuardMs: 6_000,
+    });
+    try {
+      await publisher.idle();
+      expect(await publishedVersion(tenantId)).toBe('4');
+
+      // Version 5's produce request is held on the wire; then the network fails altogether, longer than
+      // the producer retries: the send fails and the bus discards its producer.
+      proxy.holdOpenConnections();
+      await save({ status: 'live', snapshot: snapshotOf(tenantId, 5n) });
+      publisher.request();
+      await eventually('version 5’s request is held', () => proxy.heldBytes() > 0);
+      proxy.refuseConnections(true);
+      proxy.cutClientSide();
+      await eventually('the send of version 5 fails', () => failedSends > 0);
+
+      // The network is back: a new producer sends version 6.
+      await save({ status: 'live', snapshot: snapshotOf(tenantId, 6n) });
+      proxy.refuseConnections(false);
+      await vi.waitFor(async () => expect(await publishedVersion(tenantId)).toBe('6'), {
+        timeout: 20_000,
+        interval: 50,
+      });
+
+      // The old producer's request arrives now, behind version 6...
+      const late = await topicEnd(topic);
+      proxy.releaseHeld();
+      await vi.waitFor(async () => expect(await topicEnd(topic)).toBe(late + 1n), {
+        timeout: 20_000,
+        interval: 50,
+      });
+      // ...and once the guard has passed, version 6 is sent again, behind it.
+      await vi
+        .waitFor(async () => expect(await topicEnd(topic)).toBeGreaterThan(late + 1n), {
+          timeout: 20_000,
+          interval: 100,
+        })
+        .catch(() => undefined);
+      const versions = (await topicRecords(topic)).map((record) => record.version);
+      // What compaction keeps of the key, and all a replica starting after it sees: its last written record.
+      expect({ late: versions[Number(late)], last: versions.at(-1) }, versions.join(', ')).toEqual({
+        late: '5',
+        last: '6',
+      });
+      await publisher.idle();
+      expect(await publishedVersion(tenantId)).toBe('6');
+    } finally {
+      await publisher.stop();
+      await proxy.close();
+    }
+  }, 60_000);
+});
+
+describe('the resend after a failed send, while PostgreSQL is unreachable', () => {
+  it('is retried until PostgreSQL answers, and the newest version is sent last', async () => {
+    // The publisher's connections go through a proxy that can cut them and refuse new ones.
+    const proxy = await startTcpProxy(db.url);
+    const pool = new pg.Pool({ connectionString: proxy.urlFor(db.url), max: 4 });
+    pool.on('error', () => undefined);
+    const memory = createInMemorySnapshotBus();
+    // Every version the bus acknowledged, in order (the in-memory log compacts as it goes).
+    const acknowledged: string[] = [];
+    const bus: SnapshotBus = {
+      ...memory,
+      async publish(messages) {
+        const result = await memory.publish(messages);
+        acknowledged.push(...result.published.map((message) => message.version.toString()));
+        return result;
+      },
+    };
+    const logs: string[] = [];
+    const logger = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error() {} };
+    const count = (message: string) => logs.filter((logged) => logged === message).length;
+    const unavailable = 'snapshot bus unavailable; will republish';
+    const tenantId = randomUUID();
+    await save({ status: 'live', snapshot: snapshotOf(tenantId, 1n) });
+    const publisher = startSnapshotPublisher({
+      pool,
+      bus,
+      logger,
+      tenantPublishBytesPerSecond: 0,
+      retryDelayMs: 50,
+      lateSendGuardMs: 3_000,
+    });
+    try {
+      await publisher.idle();
+
+      // The send of version 2 fails; version 2 goes out once the bus is back.
+      memory.log.setAvailable(false);
+      await save({ status: 'live', snapshot: snapshotOf(tenantId, 2n) });
+      publisher.request();
+      await eventually('the send of version 2 fails', () => count(unavailable) > 0);
+      memory.log.setAvailable(true);
+      await publisher.idle();
+      expect(acknowledged).toEqual(['1', '2']);
+
+      // PostgreSQL is out of reach when the failed send's window has passed: the requeue fails...
+      proxy.refuseConnections(true);
+      proxy.cutClientSide();
+      await eventually('the window has passed', () =>
+        logs.includes('snapshots of a failed send sent again after its late-send window'),
+      );
+      const failuresBefore = count(unavailable);
+      await eventually('the requeue fails', () => count(unavailable) > failuresBefore);
+
+      // ...and is tried again until PostgreSQL answers: version 2 is sent once more, last.
+      proxy.refuseConnections(false);
+      await eventually('version 2 is sent again', () => acknowledged.length === 3);
+      expect(acknowledged).toEqual(['1', '2', '2']);
+    } finally {
+      await publisher.stop();
+      await pool.end();
+      await proxy.close();
+    }
   });
 });

@@ -3,6 +3,7 @@ import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { tracePublish } from '../runner/batch-tracing.js';
+import { LateSendGuard } from './late-send-guard.js';
 import { DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND, PublishPacing } from './publish-pacing.js';
 import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
 import {
@@ -36,6 +37,12 @@ export interface SnapshotPublisherOptions {
    * DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND.
    */
   tenantPublishBytesPerSecond?: number | undefined;
+  /**
+   * After a send fails, how long (ms) until its tenants' current versions are sent once more, after any
+   * request of the failed send that lands late. Default the bus's lateSendWindowMs; without one (the
+   * in-memory bus), never.
+   */
+  lateSendGuardMs?: number | undefined;
 }
 
 export interface SnapshotPublisher {
@@ -57,6 +64,12 @@ const MAX_RETRY_DELAY_MS = 5_000;
  */
 export const LARGE_SNAPSHOT_BYTES = 1024 * 1024;
 
+/** How far a publication's send got: begun, and answered by the bus. */
+interface SendProgress {
+  started: boolean;
+  acknowledged: boolean;
+}
+
 /**
  * Publishes `snapshot_state` to the snapshot bus, from the table: every row whose version the bus has
  * not acknowledged is (re)published, so a crash between the projector's commit and the publication
@@ -76,6 +89,10 @@ export const LARGE_SNAPSHOT_BYTES = 1024 * 1024;
  * deploy) a tenant's publication lock does the same (withPublishLocks). A publication that fails after
  * its send started (the lock's session may have ended meanwhile) has its tenants sent again
  * (requeueForPublication), at once and, while PostgreSQL cannot be reached, before the next one.
+ * A send that failed (its outcome unknown) may still land later, after the versions sent since: its
+ * tenants are requeued again once the bus's late-send window has passed (LateSendGuard), so their
+ * current versions are sent after it (lost if this process stops within the window; the tenant's next
+ * change repairs it).
  *
  * Each tenant is paced in proportion to its snapshot's size (PublishPacing), since every version costs
  * every gateway replica its decode: a version that comes inside its tenant's window is left pending (the
@@ -116,6 +133,18 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   const inFlight = new Set<string>();
   /** Tenants sent in a publication that did not commit, until they are requeued (requeueUnsettled). */
   const unsettled = new Set<string>();
+  const lateSendGuardMs = options.lateSendGuardMs ?? bus.lateSendWindowMs;
+  /** Tenants of failed sends, requeued once a late request of those sends can no longer land. */
+  const lateSends =
+    lateSendGuardMs === undefined
+      ? undefined
+      : new LateSendGuard(lateSendGuardMs, (tenantIds) => {
+          logger.info('snapshots of a failed send sent again after its late-send window', {
+            tenants: tenantIds.length,
+          });
+          for (const tenantId of tenantIds) unsettled.add(tenantId);
+          request();
+        });
 
   interface Lane {
     request(): void;
@@ -235,18 +264,15 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
 
   /** Publishes these tenants' pending versions, holding them against every other publisher. */
   async function publishTenants(tenantIds: readonly string[]): Promise<void> {
-    let sent = false;
+    const send: SendProgress = { started: false, acknowledged: false };
     try {
-      await withPublishLocks(pool, tenantIds, (db) =>
-        publishLocked(db, tenantIds, () => {
-          sent = true;
-        }),
-      );
+      await withPublishLocks(pool, tenantIds, (db) => publishLocked(db, tenantIds, send));
     } catch (error) {
+      if (send.started && !send.acknowledged) lateSends?.failed(tenantIds);
       // Sent, perhaps, but not recorded under the locks: when the session holding them ended during the
       // send, another publisher may have sent a newer version (or the tombstone) that this older one then
       // followed onto the topic. Sending the current versions again puts the newest last.
-      if (sent) {
+      if (send.started) {
         for (const tenantId of tenantIds) unsettled.add(tenantId);
         await requeueUnsettled().catch(() => {});
       }
@@ -265,13 +291,14 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   async function publishLocked(
     db: Queryable,
     tenantIds: readonly string[],
-    sending: () => void,
+    send: SendProgress,
   ): Promise<void> {
     const pending = await loadPendingMessages(db, tenantIds);
     if (pending.length === 0) return;
     const messages = pending.map((entry) => entry.message);
-    sending();
+    send.started = true;
     const result = await tracePublish(SNAPSHOT_PROJECTION, messages.length, () => bus.publish(messages));
+    send.acknowledged = true;
     await markPublished(db, result.published);
     published.inc(result.published.length);
     const jsonBytes = new Map(pending.map((entry) => [entry.message.tenantId, entry.jsonBytes]));
@@ -328,6 +355,8 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
       smallLane.wake();
       largeLane.wake();
       await Promise.all([smallLane.running, largeLane.running]);
+      // After the lanes: a send they were making may still fail and arm it.
+      lateSends?.stop();
       for (const resolve of idleWaiters) resolve();
       idleWaiters = [];
     },

@@ -4,6 +4,7 @@ import {
   type Admin,
   type Consumer,
   type IHeaders,
+  type ISocketFactory,
   Kafka,
   type KafkaMessage,
   logLevel,
@@ -43,10 +44,25 @@ export interface KafkaSnapshotBusOptions extends SnapshotTopicSettings {
   kafkaLogLevel?: logLevel;
   /** The gateways' inflate limit (default MAX_DECODED_SNAPSHOT_BYTES; tests set a smaller one). */
   maxDecodedBytes?: number;
+  /** Opens the client's connections to the brokers (default: kafkajs' own; tests route them through a proxy). */
+  socketFactory?: ISocketFactory;
 }
 
 const DEFAULT_STALL_AFTER_MS = 3000;
 const DEFAULT_RECONNECT_DELAY_MS = 1000;
+const CONNECTION_TIMEOUT_MS = 1000;
+const REQUEST_TIMEOUT_MS = 5000;
+const RETRY = { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 };
+
+/**
+ * How long after a failed publish a request of it may still reach the topic: the failed producer is
+ * discarded (the next publish gets a new producer id), but a request it wrote may still be on the wire
+ * (an outage longer than the retries, a middlebox holding the bytes) and would then be appended after
+ * whatever the new producer sent meanwhile. Twice the longest the client waits for a connection, a
+ * request's answer or a retry: past it such a request is taken as lost.
+ */
+export const KAFKA_LATE_SEND_WINDOW_MS =
+  2 * Math.max(CONNECTION_TIMEOUT_MS, REQUEST_TIMEOUT_MS, RETRY.maxRetryTime);
 
 function headerText(headers: IHeaders | undefined): Record<string, string | undefined> {
   const result: Record<string, string | undefined> = {};
@@ -94,9 +110,10 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
     clientId: options.clientId,
     brokers: [...options.brokers],
     logLevel: options.kafkaLogLevel ?? logLevel.NOTHING,
-    connectionTimeout: 1000,
-    requestTimeout: 5000,
-    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 },
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    retry: RETRY,
+    ...(options.socketFactory ? { socketFactory: options.socketFactory } : {}),
   });
   const stallAfterMs = options.stallAfterMs ?? DEFAULT_STALL_AFTER_MS;
   const reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
@@ -133,6 +150,8 @@ export function createKafkaSnapshotBus(options: KafkaSnapshotBusOptions): Snapsh
   }
 
   return {
+    lateSendWindowMs: KAFKA_LATE_SEND_WINDOW_MS,
+
     async publish(messages: readonly SnapshotMessage[]): Promise<PublishResult> {
       const result: PublishResult = { published: [], failed: [] };
       const records: EncodedSnapshotRecord[] = [];

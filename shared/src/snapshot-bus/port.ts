@@ -64,6 +64,11 @@ export interface SnapshotSubscription {
 
 export interface SnapshotBus {
   /**
+   * How long (ms) after `publish` rejected a message of it may still be appended to the log, after
+   * messages published since (Kafka: a discarded producer's request still on the wire). Absent: never.
+   */
+  readonly lateSendWindowMs?: number;
+  /**
    * Publishes and resolves once the bus has acknowledged each message. Messages the bus can never
    * take (too large) are returned in `failed`; connection errors reject the whole call, and the
    * caller republishes later (messages carry their version, so duplicates are harmless).

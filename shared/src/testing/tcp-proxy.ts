@@ -1,9 +1,10 @@
 import net from 'node:net';
 
 /**
- * A TCP proxy in front of PostgreSQL, for tests of connections lost between the client and the server
- * while the server's sessions live on (a proxy or load balancer that drops its client's side, an idle
- * timeout): PostgreSQL hears nothing of it, so a statement it was sent keeps running and may commit.
+ * A TCP proxy in front of a server (PostgreSQL, a Kafka broker), for tests of connections lost between
+ * the client and the server while the server's side lives on (a proxy or load balancer that drops its
+ * client's side, an idle timeout, a middlebox that delivers a request late): the server hears nothing of
+ * it, so a statement it was sent keeps running and may commit, and a request held back still lands.
  */
 export interface TcpProxy {
   /** `url` (a PostgreSQL connection string) with its host and port replaced by the proxy's. */
@@ -18,6 +19,18 @@ export interface TcpProxy {
    * bytes its client sends are answered with a reset; the server's side stays open, its session idle.
    */
   dropSilently(): void;
+  /**
+   * Keeps, from now on, the bytes clients send through the connections open now instead of passing
+   * them on, as a middlebox holding them; such a connection's server side stays open even when its
+   * client's side closes, until releaseHeld().
+   */
+  holdOpenConnections(): void;
+  /** Bytes held so far (holdOpenConnections), not yet released. */
+  heldBytes(): number;
+  /** Passes what was held on to the server, and every byte after it; nothing is held any more. */
+  releaseHeld(): void;
+  /** While on, every new connection is closed as soon as it is accepted (the server is unreachable). */
+  refuseConnections(refuse: boolean): void;
   /** Closes every connection (both sides) and the listener. */
   close(): Promise<void>;
 }
@@ -29,15 +42,26 @@ interface Pair {
   dropped: boolean;
   /** The next client bytes reset the client's side. */
   silent: boolean;
+  /** The client's bytes kept back (holdOpenConnections), or null while they are passed on. */
+  held: Buffer[] | null;
 }
 
-/** A proxy on 127.0.0.1 (a free port) to the host and port of the PostgreSQL connection string `target`. */
+/**
+ * A proxy on 127.0.0.1 (a free port) to the host and port of the URL `target` (a PostgreSQL connection
+ * string, or e.g. `kafka://127.0.0.1:59092`).
+ */
 export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const { hostname, port } = new URL(target);
   const pairs = new Set<Pair>();
+  let refusing = false;
   const listener = net.createServer((client) => {
+    if (refusing) {
+      client.on('error', () => undefined);
+      client.destroy();
+      return;
+    }
     const server = net.connect(Number(port || 5432), hostname);
-    const pair: Pair = { client, server, dropped: false, silent: false };
+    const pair: Pair = { client, server, dropped: false, silent: false, held: null };
     pairs.add(pair);
     client.on('error', () => undefined);
     server.on('error', () => undefined);
@@ -47,13 +71,14 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
         client.resetAndDestroy();
         return;
       }
-      server.write(chunk);
+      if (pair.held) pair.held.push(chunk);
+      else server.write(chunk);
     });
     server.on('data', (chunk) => {
       if (!pair.dropped && !client.destroyed) client.write(chunk);
     });
     client.on('close', () => {
-      if (!pair.dropped) server.destroy();
+      if (!pair.dropped && !pair.held) server.destroy();
     });
     server.on('close', () => {
       client.destroy();
@@ -77,6 +102,24 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     },
     dropSilently() {
       for (const pair of pairs) pair.silent = true;
+    },
+    holdOpenConnections() {
+      for (const pair of pairs) pair.held ??= [];
+    },
+    heldBytes() {
+      let bytes = 0;
+      for (const pair of pairs) for (const chunk of pair.held ?? []) bytes += chunk.length;
+      return bytes;
+    },
+    releaseHeld() {
+      for (const pair of pairs) {
+        if (!pair.held) continue;
+        for (const chunk of pair.held) pair.server.write(chunk);
+        pair.held = null;
+      }
+    },
+    refuseConnections(refuse) {
+      refusing = refuse;
     },
     async close() {
       for (const pair of pairs) {
