@@ -316,6 +316,8 @@ function startSubscription(
       }
       consumer = candidate;
       checkCaughtUp();
+      // Across batches too: kafkajs hands the batches of one fetch (one per partition) over back to back.
+      let delivered = false;
       await candidate.run({
         autoCommit: true,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
@@ -324,7 +326,6 @@ function startSubscription(
             options.maxDecodedBytes,
             routes,
           );
-          let delivered = false;
           for (const [index, message] of batch.messages.entries()) {
             // Requests get the event loop between two tenants' decodes (hundreds of ms each near the
             // snapshot budget), not only after the whole batch.
