@@ -26,6 +26,11 @@ export interface JwksFetchPolicy {
   timeoutMs: number;
   /** Unknown kids remembered per URL: a remembered kid never triggers a fetch again until it expires. */
   unknownKidCacheSize: number;
+  /**
+   * Characters those kids may take together (least recently used out first). A kid is the client's to
+   * write, up to the header bound (about 12 KB): counted alone, 10,000 of them held 120 MB per key set.
+   */
+  unknownKidCacheChars: number;
   unknownKidTtlMs: number;
   /**
    * Largest key set read, in bytes of the decoded body. A declared Content-Length over it is refused
@@ -41,6 +46,8 @@ export const DEFAULT_JWKS_FETCH_POLICY: JwksFetchPolicy = {
   maxAgeMs: 10 * 60_000,
   timeoutMs: 5_000,
   unknownKidCacheSize: 10_000,
+  // Identity providers' kids are 20–50 characters: 10,000 of them fit.
+  unknownKidCacheChars: 1024 * 1024,
   unknownKidTtlMs: 5 * 60_000,
   // Identity providers publish a few KB (Google, Auth0, Okta, Clerk: 1–3 keys; Microsoft Entra about a
   // dozen with their x5c certificates, ≈ 15 KB). 100 keys of RSA-4096 with a certificate chain each
@@ -90,6 +97,14 @@ async function readBoundedText(response: Awaited<ReturnType<JwksFetch>>, maxByte
 }
 
 /**
+ * The kid a token header names. The header is the client's JSON: a kid that is not a string (an object,
+ * a number) names no key of any set, so it neither asks for a fetch nor is remembered.
+ */
+function kidOf(kid: unknown): string | undefined {
+  return typeof kid === 'string' ? kid : undefined;
+}
+
+/**
  * One remote JSON Web Key Set. A token's `kid` can ask for a refresh, but the set is fetched by one
  * request at a time (callers share it), at most once per cooldown (failed fetches included, and no
  * retries), and never again for a kid that a fresh fetch did not contain. A token naming an unknown kid
@@ -125,22 +140,25 @@ export class RemoteKeySet {
     this.#onFetch = options.onFetch;
     this.#unknownKids = new LRUCache({
       max: Math.max(1, this.#policy.unknownKidCacheSize),
+      maxSize: Math.max(1, this.#policy.unknownKidCacheChars),
+      sizeCalculation: (_known, kid) => Math.max(1, kid.length),
       ttl: Math.max(1, this.#policy.unknownKidTtlMs),
     });
   }
 
   /** For jose's jwtVerify: the key for the token's header, refreshing the set only as the policy allows. */
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
-    await this.#ensure(header.kid);
+    await this.#ensure(kidOf(header.kid));
     if (this.#local === null) throw new joseErrors.JWKSNoMatchingKey();
     return this.#local(header, token);
   };
 
   /** The JWK with this kid, or undefined when the set (as the policy lets us know it) has none. */
   async jwk(kid: string | undefined): Promise<JWK | undefined> {
-    if (kid === undefined) return undefined;
-    await this.#ensure(kid);
-    return this.#keys.get(kid);
+    const named = kidOf(kid);
+    if (named === undefined) return undefined;
+    await this.#ensure(named);
+    return this.#keys.get(named);
   }
 
   async #ensure(kid: string | undefined): Promise<void> {
