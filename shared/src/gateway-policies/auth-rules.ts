@@ -72,8 +72,16 @@ export function subjectRefusal(sub: unknown): Refusal | null {
   };
 }
 
-/** Clerk session tokens: v2 carries the org in `o.id`, v1 in `org_id` (and permissions in org_permissions). */
-export function clerkClaims(payload: Claims): { orgId: string | undefined; scopes: string[] } {
+/**
+ * Clerk session tokens: v2 carries the org in `o.id`, v1 in `org_id` (and permissions in org_permissions).
+ * Permissions are the user's in the token's active org, which anyone can create and hold every
+ * permission in: they are scopes only when that org is the tenant's (`tenantOrgId`), so a user of
+ * another org (on a route that admits one) or at a tenant without an org has none.
+ */
+export function clerkClaims(
+  payload: Claims,
+  tenantOrgId: string | null,
+): { orgId: string | undefined; scopes: string[] } {
   const v2Org = payload['o'];
   const orgId =
     typeof v2Org === 'object' && v2Org !== null && typeof (v2Org as { id?: unknown }).id === 'string'
@@ -81,9 +89,10 @@ export function clerkClaims(payload: Claims): { orgId: string | undefined; scope
       : typeof payload['org_id'] === 'string'
         ? payload['org_id']
         : undefined;
-  const permissions = Array.isArray(payload['org_permissions'])
-    ? payload['org_permissions'].filter(isScopeToken)
-    : [];
+  const permissions =
+    tenantOrgId !== null && orgId === tenantOrgId && Array.isArray(payload['org_permissions'])
+      ? payload['org_permissions'].filter(isScopeToken)
+      : [];
   return { orgId, scopes: [...scopesOf(payload), ...permissions] };
 }
 

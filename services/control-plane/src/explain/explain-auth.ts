@@ -279,7 +279,7 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
     };
   }
   // Any other token is a Clerk session token (Clerk is one issuer for every tenant).
-  const { orgId, scopes } = clerkClaims(payload);
+  const { orgId, scopes } = clerkClaims(payload, context.snapshot.tenant.clerk_org_id);
   const clerk = context.clerk;
   const credential: Extract<CredentialReport, { kind: 'jwt' }> = {
     kind: 'jwt',

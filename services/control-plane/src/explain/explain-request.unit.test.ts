@@ -389,6 +389,40 @@ describe('explaining a request', () => {
     expect(JSON.stringify(outsider)).not.toContain(await token('org_other'));
   });
 
+  it("regression: counts a v1 Clerk token's org permissions as scopes only at that org's tenant, as the gateway does", async () => {
+    const base = await snapshot();
+    const withOrg: TenantSnapshot = {
+      ...base,
+      tenant: { ...base.tenant, clerk_org_id: 'org_acme' },
+      routes: [
+        {
+          ...base.routes[0]!,
+          path_pattern: '/invoices',
+          methods: [],
+          auth_mode: 'jwt_required',
+          require_tenant_org: false,
+          required_scopes: ['org:invoices:manage'],
+        },
+      ],
+    };
+    const secret = new TextEncoder().encode('not-the-clerk-key-0123456789abcdef');
+    const token = (org: string) =>
+      new SignJWT({ org_id: org, org_permissions: ['org:invoices:manage'] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('user_1')
+        .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
+        .sign(secret);
+    const explainFor = async (org: string) =>
+      explain({ path: '/invoices', headers: { authorization: `Bearer ${await token(org)}` } }, withOrg);
+    const member = await explainFor('org_acme');
+    expect(member.auth?.credential).toMatchObject({ scopes: ['org:invoices:manage'] });
+    expect(member.decision.status).toBeNull();
+    // An org of the caller's own, where they hold every permission, grants nothing at this tenant.
+    const outsider = await explainFor('org_callers_own');
+    expect(outsider.auth?.credential).toMatchObject({ scopes: [] });
+    expect(outsider.decision).toMatchObject({ stage: 'auth', status: 403, code: 'insufficient_scope' });
+  });
+
   it('explains a route reached through another reading of the path, and an ambiguous path (403)', async () => {
     const base = await snapshot();
     const route = (id: string, path_pattern: string, auth_mode: string) => ({

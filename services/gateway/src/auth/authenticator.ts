@@ -75,10 +75,10 @@ function bearerFailure(code: string, message: string): AuthResult {
   );
 }
 
-/** A Clerk session token's identity (none without a subject: the token names no user). */
-function clerkIdentity(payload: JWTPayload): Identity | null {
+/** A Clerk session token's identity at the tenant (none without a subject: the token names no user). */
+function clerkIdentity(payload: JWTPayload, tenant: CompiledTenant): Identity | null {
   if (typeof payload.sub !== 'string') return null;
-  const { orgId, scopes } = clerkClaims(payload);
+  const { orgId, scopes } = clerkClaims(payload, tenant.clerkOrgId);
   return clerkUserIdentity(payload.sub, orgId, scopes);
 }
 
@@ -218,7 +218,7 @@ export class Authenticator {
     const cached = this.#tokens.get(tenant.id, token);
     if (
       cached !== undefined &&
-      (cached.verifiedBy === 'clerk' || cached.verifiedBy === tenantTag('oidc', tenant))
+      (cached.verifiedBy === clerkTag(tenant) || cached.verifiedBy === tenantTag('oidc', tenant))
     ) {
       return this.#authorizeUser(tenant, route, cached);
     }
@@ -278,13 +278,13 @@ export class Authenticator {
           failure: bearerFailure('invalid_token', 'development tokens are only accepted in dev mode'),
         };
       }
-      const identity = clerkIdentity(payload as JWTPayload);
+      const identity = clerkIdentity(payload as JWTPayload, tenant);
       if (identity === null) {
         return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token names no user (sub)') };
       }
       const refusal = subjectRefusal(payload.sub);
       if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
-      const entry: CachedToken = { identity, verifiedBy: 'clerk' };
+      const entry: CachedToken = { identity, verifiedBy: clerkTag(tenant) };
       this.#tokens.set(tenant.id, token, entry, payload.exp);
       return { ok: true, entry };
     } catch (error) {
@@ -317,7 +317,7 @@ export class Authenticator {
    * issuer and audience, so they are the tenant's by construction.
    */
   #authorizeUser(tenant: CompiledTenant, route: CompiledRoute, entry: CachedToken): AuthResult {
-    if (entry.verifiedBy === 'clerk') {
+    if (entry.identity.issuer === 'clerk') {
       const refusal = clerkUserRefusal(
         { clerkOrgId: tenant.clerkOrgId, hasUser: (id) => tenant.userIds.has(id) },
         route.config,
@@ -389,6 +389,11 @@ function countedFailure(result: AuthResult): string | undefined {
 
 function tenantTag(kind: 'oidc' | 'service', tenant: CompiledTenant): string {
   return `${kind}:${tenant.id}:${tenant.version}`;
+}
+
+/** A Clerk token's identity holds the permissions of its org only at that org's tenant: judged per org. */
+function clerkTag(tenant: CompiledTenant): string {
+  return tenant.clerkOrgId === null ? 'clerk' : `clerk:${tenant.clerkOrgId}`;
 }
 
 function joseFailure(error: unknown): AuthResult {

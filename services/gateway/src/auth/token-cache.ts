@@ -3,7 +3,8 @@ import type { Identity } from './identity.js';
 export interface CachedToken {
   readonly identity: Identity;
   /**
-   * What verified it: "clerk" (Clerk's keys; the org or user list is checked per route), or
+   * What verified it: "clerk" or "clerk:<tenant's org id>" (Clerk's keys, its org's permissions counted
+   * as that org's tenant had it; the org or user list is checked per route), or
    * "oidc|service:<tenant id>:<version>" (that tenant's snapshot, so a key rotation in a new snapshot
    * takes effect at once). Either way the entry is found only under the tenant it was verified for.
    */
