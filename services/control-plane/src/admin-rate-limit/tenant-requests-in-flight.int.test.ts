@@ -126,6 +126,10 @@ describe('a tenant’s admin requests in flight', () => {
       const answers = await Promise.all(reads);
       expect(answers.filter((answer) => answer.status === 200)).toHaveLength(TENANT_IN_FLIGHT);
       for (const refused of answers.filter((answer) => answer.status !== 200)) expectTenantFull(refused);
+      // Every refusal is counted by its limit: the reads, the rename and the platform admin's read.
+      expect(await cp.metrics.metrics()).toContain(
+        `vantageedge_control_plane_admin_rate_limited_total{limit="tenant_requests_in_flight",service="control-plane"} ${reads.length - TENANT_IN_FLIGHT + 2}`,
+      );
 
       // The answered reads gave their places back: as many slow reads as A may have run again.
       await lockAuditLog();

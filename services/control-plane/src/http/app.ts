@@ -222,7 +222,6 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   const adminRateLimiter = createAdminRateLimiter({
     ...(deps.adminRateLimits ?? { limits: DEFAULT_ADMIN_RATE_LIMITS }),
     onStoreError: () => rateLimitFallbacks.inc(),
-    onLimited: (limit) => rateLimited.inc({ limit }),
   });
   // After authentication, before the body is read: every /api/v1 request counts against its caller.
   const userRateLimit: RequestHandler = async (_req, res, next) => {
@@ -395,6 +394,8 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
           stack: error instanceof Error ? error.stack : undefined,
         }),
       (code, cause) => deps.logger?.warn('dependency unavailable', { code, error: String(cause) }),
+      // Every limit's refusals, the in-flight caps' and the read budgets' too, as they are answered.
+      (limit) => rateLimited.inc({ limit }),
     ),
   );
   return app;

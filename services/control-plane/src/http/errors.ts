@@ -177,6 +177,8 @@ export function toApiError(err: unknown): ApiError | null {
 export function createErrorHandler(
   logUnexpected: (err: unknown) => void = () => {},
   logUnavailable: (code: string, cause: unknown) => void = () => {},
+  /** Each 429 admin_rate_limited answered, by the limit its detail names (the field). */
+  onAdminRateLimited: (limit: string) => void = () => {},
 ): ErrorRequestHandler {
   return (err, _req, res, next) => {
     if (res.headersSent) {
@@ -188,6 +190,7 @@ export function createErrorHandler(
     if (expected === null) logUnexpected(err);
     else if (apiError.status === 503 && err instanceof Error && err.cause !== undefined)
       logUnavailable(apiError.code, err.cause);
+    if (apiError.code === 'admin_rate_limited') onAdminRateLimited(apiError.details[0]?.field ?? 'unknown');
     for (const [name, value] of Object.entries(apiError.headers)) res.setHeader(name, value);
     res.status(apiError.status).json(errorBody(apiError.code, apiError.message, apiError.details));
   };
