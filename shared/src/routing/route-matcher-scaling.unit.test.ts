@@ -109,4 +109,43 @@ describe('RouteMatcher compile scaling', () => {
     expect((found as AmbiguousPath<unknown>).routes).toHaveLength(1_000);
     expect(serialised).toBeLessThan(10 * routes.length);
   });
+
+  /**
+   * Regression test: each comparison serialised both routes' IP rules and rate limits. 1,000 routes
+   * that one path reaches (letter case), each with its own copy of the same 400 IPv6 ranges, and one
+   * with a rate limit too, held a replica's event loop ≈ 80 ms per request to that path. A policy is
+   * serialised once per distinct object when the routes are compiled, and never per request.
+   */
+  it('serialises each route policy once when compiled and none per request', () => {
+    const ranges = (from: number) =>
+      Array.from({ length: 200 }, (_, k) => `2001:db8:0:${(from + k).toString(16)}::/64`);
+    const caseVariant = (i: number) =>
+      [...'abcdefghij'].map((c, bit) => ((i >> bit) & 1 ? c.toUpperCase() : c)).join('');
+    const routes = Array.from({ length: 1_000 }, (_, i) =>
+      route(`/${caseVariant(i)}/*`, {
+        ip_rules: { allow: ranges(0), deny: ranges(1_000) },
+        ...(i === 999 ? { rate_limit: { requests_per_second: 5 } as RouteConfig['rate_limit'] } : {}),
+      }),
+    );
+    const stringify = JSON.stringify;
+    let serialised = 0;
+    JSON.stringify = ((...args: Parameters<typeof stringify>) => {
+      serialised++;
+      return stringify(...args);
+    }) as typeof stringify;
+    let compiledWith: number;
+    let found: unknown;
+    try {
+      const matcher = new RouteMatcher(routes);
+      compiledWith = serialised;
+      serialised = 0;
+      found = matcher.resolve('GET', '/abcdefghij/x');
+    } finally {
+      JSON.stringify = stringify;
+    }
+    // The route with the rate limit protects the most: every reading of the path goes to it.
+    expect(found).toBe(routes[999]);
+    expect(serialised).toBe(0);
+    expect(compiledWith).toBeLessThanOrEqual(routes.length + 1);
+  });
 });

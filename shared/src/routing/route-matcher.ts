@@ -2,7 +2,13 @@ import type { RouteConfig } from '../domain/gateway-config.js';
 import { type CompiledConditions, compileConditions, type MatchFacts } from './match-conditions.js';
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
-import { protectsAtLeastAsMuch, type TenantIpRules, uniformProtection } from './route-protection.js';
+import {
+  type ComparableProtection,
+  covers,
+  ProtectionKeys,
+  type TenantIpRules,
+  uniformProtection,
+} from './route-protection.js';
 
 /**
  * Compiles a tenant's routes once per snapshot into a matcher that, per request, only compares
@@ -323,13 +329,12 @@ export class RouteMatcher<Route extends MatchableRoute> {
   readonly #ordered: readonly CompiledPattern<Route>[];
   /** Elementary compile steps (comparisons and placements): how compile work grows with the routes. */
   readonly compileSteps: number;
-  /** What routes without their own ip_rules apply, when their protection is compared. */
-  readonly #tenantIpRules: TenantIpRules;
+  /** Each route's protection, as requests whose readings reach several routes compare them. */
+  readonly #protection = new Map<Route, ComparableProtection>();
   /** Requests matched so far: the last one's number (see ConditionsOnce). */
   #requests = 0;
 
   constructor(routes: readonly Route[], tenantIpRules: TenantIpRules = null) {
-    this.#tenantIpRules = tenantIpRules;
     let steps = 0;
     const step = () => {
       steps++;
@@ -361,12 +366,9 @@ export class RouteMatcher<Route extends MatchableRoute> {
     this.#ordered = compiled;
     this.#exact = new PatternIndex(compiled, step);
     this.#upperCasePatterns = routes.some((route) => /[A-Z]/.test(route.config.path_pattern));
-    if (
-      uniformProtection(
-        routes.map((route) => route.config),
-        tenantIpRules,
-      )
-    ) {
+    const keys = new ProtectionKeys(tenantIpRules);
+    for (const route of routes) this.#protection.set(route, keys.of(route.config));
+    if (uniformProtection([...this.#protection.values()])) {
       this.#folded = undefined;
     } else {
       const folded = compiled.map((pattern) => ({ ...pattern, segments: pattern.segments.map(foldCase) }));
@@ -433,7 +435,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
       }
     }
     if (candidates.size === 1) return chosen;
-    const strictest = strictestOf([...candidates], this.#tenantIpRules);
+    const strictest = strictestOf([...candidates], this.#protection);
     if (strictest === undefined) return new AmbiguousPath([...candidates]);
     // A route's rewrite_path and strip_prefix work on the path its pattern matched, segment by segment.
     // A route found only through a reading that changes segments (letter case, `;` parameters) did not
@@ -488,11 +490,11 @@ function rewritesPath(config: RouteConfig): boolean {
  */
 function strictestOf<Route extends MatchableRoute>(
   candidates: readonly Route[],
-  tenantIpRules: TenantIpRules,
+  protection: ReadonlyMap<Route, ComparableProtection>,
 ): Route | undefined {
-  const covers = (a: Route, b: Route) => protectsAtLeastAsMuch(a.config, b.config, tenantIpRules);
+  const routeCovers = (a: Route, b: Route) => covers(protection.get(a)!, protection.get(b)!);
   let strongest = candidates[0]!;
-  for (const candidate of candidates) if (!covers(strongest, candidate)) strongest = candidate;
-  if (!candidates.every((candidate) => covers(strongest, candidate))) return undefined;
-  return candidates.find((candidate) => covers(candidate, strongest));
+  for (const candidate of candidates) if (!routeCovers(strongest, candidate)) strongest = candidate;
+  if (!candidates.every((candidate) => routeCovers(strongest, candidate))) return undefined;
+  return candidates.find((candidate) => routeCovers(candidate, strongest));
 }

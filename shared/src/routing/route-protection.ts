@@ -8,6 +8,48 @@ type Protection = Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_t
 export type TenantIpRules = IpRules | null | undefined;
 
 /**
+ * A route's protection as the matcher compares it per request: its IP rules (its own, else the
+ * tenant's) and its rate limit as numbers, equal when the policies are equal (0: none). Each policy is
+ * serialised once, when the routes are compiled: serialising both on every comparison cost a request
+ * to a path that 1,000 routes with equal 400-range IP rules answer ≈ 80 ms of the replica's event loop.
+ */
+export interface ComparableProtection {
+  readonly auth: Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'>;
+  readonly ipRules: number;
+  readonly rateLimit: number;
+}
+
+/** Makes the ComparableProtection of each route of one tenant version (numbers are per instance). */
+export class ProtectionKeys {
+  readonly #tenantIpRules: TenantIpRules;
+  readonly #byObject = new Map<object, number>();
+  readonly #byJson = new Map<string, number>();
+
+  constructor(tenantIpRules?: TenantIpRules) {
+    this.#tenantIpRules = tenantIpRules;
+  }
+
+  of(route: Protection): ComparableProtection {
+    return {
+      auth: route,
+      ipRules: this.#policy(route.ip_rules ?? this.#tenantIpRules),
+      rateLimit: this.#policy(route.rate_limit),
+    };
+  }
+
+  #policy(policy: object | null | undefined): number {
+    if (policy === null || policy === undefined) return 0;
+    const known = this.#byObject.get(policy);
+    if (known !== undefined) return known;
+    const json = JSON.stringify(policy);
+    const id = this.#byJson.get(json) ?? this.#byJson.size + 1;
+    this.#byJson.set(json, id);
+    this.#byObject.set(policy, id);
+    return id;
+  }
+}
+
+/**
  * Does route `a` protect at least as much as route `b`: every request `a` admits, `b` would admit too?
  * Authentication: public is the weakest; otherwise the modes must be the same (or `b` accepts either
  * credential of jwt_or_apikey while `a` demands one of them), `a` must require every scope `b` requires,
@@ -15,15 +57,21 @@ export type TenantIpRules = IpRules | null | undefined;
  * and rate limits: `b` has none, or `a` has the very same (two different address lists or limits
  * cannot be ordered). Anything else is not comparable.
  */
-export function protectsAtLeastAsMuch(a: Protection, b: Protection, tenantIpRules?: TenantIpRules): boolean {
+export function covers(a: ComparableProtection, b: ComparableProtection): boolean {
   return (
-    authenticationCovers(a, b) &&
-    policyCovers(a.ip_rules ?? tenantIpRules, b.ip_rules ?? tenantIpRules) &&
-    policyCovers(a.rate_limit, b.rate_limit)
+    authenticationCovers(a.auth, b.auth) &&
+    policyCovers(a.ipRules, b.ipRules) &&
+    policyCovers(a.rateLimit, b.rateLimit)
   );
 }
 
-function authenticationCovers(a: Protection, b: Protection): boolean {
+/** covers() for two routes alone. */
+export function protectsAtLeastAsMuch(a: Protection, b: Protection, tenantIpRules?: TenantIpRules): boolean {
+  const keys = new ProtectionKeys(tenantIpRules);
+  return covers(keys.of(a), keys.of(b));
+}
+
+function authenticationCovers(a: ComparableProtection['auth'], b: ComparableProtection['auth']): boolean {
   if (b.auth_mode === 'public') return true;
   if (a.auth_mode === 'public') return false;
   const modeCovers =
@@ -36,18 +84,13 @@ function authenticationCovers(a: Protection, b: Protection): boolean {
   return true;
 }
 
-function policyCovers(a: unknown, b: unknown): boolean {
-  if (b === null || b === undefined) return true;
-  return a !== null && a !== undefined && (a === b || JSON.stringify(a) === JSON.stringify(b));
+function policyCovers(a: number, b: number): boolean {
+  return b === 0 || a === b;
 }
 
 /** True when every route protects exactly as much as every other (then no reading can matter). */
-export function uniformProtection(routes: readonly Protection[], tenantIpRules?: TenantIpRules): boolean {
+export function uniformProtection(routes: readonly ComparableProtection[]): boolean {
   const first = routes[0];
   if (first === undefined) return true;
-  return routes.every(
-    (route) =>
-      protectsAtLeastAsMuch(route, first, tenantIpRules) &&
-      protectsAtLeastAsMuch(first, route, tenantIpRules),
-  );
+  return routes.every((route) => covers(route, first) && covers(first, route));
 }

@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { protectsAtLeastAsMuch, uniformProtection } from './route-protection.js';
+import { ProtectionKeys, protectsAtLeastAsMuch, uniformProtection } from './route-protection.js';
 
 const p = (auth_mode: string, required_scopes: string[] = [], require_tenant_org = true) =>
   ({ auth_mode, required_scopes, require_tenant_org }) as Parameters<typeof protectsAtLeastAsMuch>[0];
+
+/** uniformProtection of routes as the matcher keys them. */
+const uniform = (routes: Parameters<typeof protectsAtLeastAsMuch>[0][]) => {
+  const keys = new ProtectionKeys();
+  return uniformProtection(routes.map((route) => keys.of(route)));
+};
 
 describe('protectsAtLeastAsMuch', () => {
   it.each([
@@ -22,9 +28,9 @@ describe('protectsAtLeastAsMuch', () => {
   });
 
   it('knows when all routes are alike', () => {
-    expect(uniformProtection([p('public'), p('public')])).toBe(true);
-    expect(uniformProtection([p('public'), p('jwt_required')])).toBe(false);
-    expect(uniformProtection([])).toBe(true);
+    expect(uniform([p('public'), p('public')])).toBe(true);
+    expect(uniform([p('public'), p('jwt_required')])).toBe(false);
+    expect(uniform([])).toBe(true);
   });
 
   // Regression: only authentication counted, so /api/Admin/users (an Express origin's /api/admin/users)
@@ -42,7 +48,7 @@ describe('protectsAtLeastAsMuch', () => {
     expect(protectsAtLeastAsMuch(limited, open)).toBe(true);
     expect(protectsAtLeastAsMuch({ ...guarded }, guarded)).toBe(true);
     expect(protectsAtLeastAsMuch(guarded, limited)).toBe(false);
-    expect(uniformProtection([open, guarded])).toBe(false);
-    expect(uniformProtection([open, limited])).toBe(false);
+    expect(uniform([open, guarded])).toBe(false);
+    expect(uniform([open, limited])).toBe(false);
   });
 });
