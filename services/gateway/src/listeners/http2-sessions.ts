@@ -1,5 +1,6 @@
 import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import { REQUEST_TIMEOUT_BODY } from '../http/client-errors.js';
+import { confineStreamErrors } from './http2-stream-errors.js';
 
 /**
  * What node's HTTP/2 servers would otherwise take from their defaults, set on both (TLS and h2c) so they
@@ -53,6 +54,8 @@ export class Http2Sessions {
     }
     this.#open.add(session);
     session.once('close', () => this.#open.delete(session));
+    // One stream's malformed request resets that stream, not the session (node would end the session).
+    confineStreamErrors(session);
     const { idleTimeoutMs, requestTimeoutMs = 0, maxRequests = 0 } = this.#limits;
     // An idle session (no stream for the timeout) is closed with GOAWAY like any other.
     if (idleTimeoutMs > 0) session.setTimeout(idleTimeoutMs, () => session.close());
