@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedInRedis } from './cache-store.js';
 import {
   eventually,
   type GatewayReplica,
@@ -22,6 +23,8 @@ let system: TestSystem;
 let origin: TestOrigin;
 let replicas: GatewayReplica[] = [];
 let alphaId = '';
+/** Tenant id by subdomain. */
+const tenantIds = new Map<string, string>();
 let bravoToken = '';
 /** Per URL: the origin answers 503 while set. */
 const failing = new Set<string>();
@@ -60,6 +63,7 @@ async function createTenant(subdomain: string, orgId: string): Promise<string> {
     },
   });
   expect(route.status, route.text).toBe(201);
+  tenantIds.set(subdomain, tenantId);
   const position = BigInt(route.headers.get('x-event-position') ?? '0');
   await Promise.all(
     replicas.map((replica) =>
@@ -111,6 +115,8 @@ afterAll(async () => {
 async function cachedEverywhere(subdomain: string, path: string): Promise<string> {
   const first = await replicas[0]!.get(subdomain, path);
   expect(first.status, first.body).toBe(200);
+  // Asked before replica 0's write landed, the other replica would fetch from the origin itself.
+  await storedInRedis(system.redisKeyPrefix, tenantIds.get(subdomain)!, first.body);
   for (const replica of replicas) {
     await eventually(
       `${replica.id} serves ${subdomain}${path} from its cache`,

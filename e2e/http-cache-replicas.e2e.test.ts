@@ -6,6 +6,7 @@ import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-ca
 import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedInRedis } from './cache-store.js';
 import {
   eventually,
   type HttpResponse,
@@ -139,32 +140,6 @@ async function filled(path: string): Promise<HttpResponse> {
       timeoutMs: 10_000,
     });
     return first;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/**
- * Waits until an entry whose body is `body` is in Redis: a refill replaces the entry at the same key,
- * so the count of entries does not tell when its write (after the response went out) landed.
- */
-async function storedInRedis(body: string): Promise<void> {
-  const redis = createRedisClient({ url: TEST_INFRA.redisUrl, commandTimeoutMs: 2_000, name: 'fill-check' });
-  await whenReady(redis);
-  try {
-    const pattern = `${tenantKeyspace(replicas[0]!.keyPrefix, tenantId)}*`;
-    await eventually(
-      `"${body}" is stored in Redis`,
-      async () => {
-        for (const key of await redis.keys(pattern)) {
-          if ((await redis.type(key)) !== 'string') continue;
-          const value = await redis.getBuffer(key);
-          if (value?.toString('latin1').endsWith(body)) return true;
-        }
-        return false;
-      },
-      { timeoutMs: 10_000 },
-    );
   } finally {
     redis.disconnect();
   }
@@ -324,7 +299,7 @@ describe('soft purge by tag', () => {
     const refetched = await on(0, path);
     expect(refetched.headers['x-cache']).toBe('MISS');
     expect(refetched.body).not.toBe(`${path} #1`);
-    await storedInRedis(refetched.body);
+    await storedInRedis(replicas[0]!.keyPrefix, tenantId, refetched.body);
     for (let i = 1; i < 3; i++) {
       await eventually(
         `replica ${i} serves the refetched response`,

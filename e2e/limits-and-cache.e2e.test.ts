@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedInRedis } from './cache-store.js';
 import {
   eventually,
   type GatewayReplica,
@@ -24,6 +25,7 @@ const BURST_REQUESTS = 1_000;
 const STRICT_RATE = 0.01;
 
 let system: TestSystem;
+let tenantId = '';
 let origin: TestOrigin;
 let replicas: GatewayReplica[] = [];
 
@@ -46,7 +48,7 @@ beforeAll(async () => {
     body: { name: 'Limits Ltd', subdomain: SUBDOMAIN },
   });
   expect(tenant.status, tenant.text).toBe(201);
-  const tenantId = tenant.body['id'] as string;
+  tenantId = tenant.body['id'] as string;
   const added = await system.admin('POST', '/api/v1/origins', {
     body: { tenant_id: tenantId, name: 'backend', url: origin.url },
   });
@@ -199,8 +201,8 @@ describe('rate limits and cache shared by three replicas through Redis', () => {
     expect(first?.status, first?.body).toBe(200);
     expect(first?.headers['x-cache']).toBe('MISS');
     expect(origin.hits.get(path)).toBe(1);
-    // The MISS stores the response once its body has ended; give that write a moment to land.
-    await sleep(300);
+    // The MISS stores the response once its body has ended: the others are asked once it has landed.
+    await storedInRedis(system.redisKeyPrefix, tenantId, first?.body ?? '');
     for (const replica of replicas.slice(1)) {
       const response = await replica.get(SUBDOMAIN, path);
       expect(response.status, response.body).toBe(200);
