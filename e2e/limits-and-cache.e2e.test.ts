@@ -5,7 +5,6 @@ import {
   type GatewayReplica,
   type HttpResponse,
   httpRequest,
-  sleep,
   startOrigin,
   stopAllServices,
   type TestOrigin,
