@@ -536,12 +536,16 @@ async function insertAuditEntries(
       stream_revision: entry.stream_revision.toString(),
     };
   });
+  const table = qualified(schema, 'audit_log');
+  // occurred_high: the latest occurred_at up to the row's position, the rows being written in position
+  // order (the audit log's time-range reads rely on it growing with position; migration 0240).
   await client.query(
-    `insert into ${qualified(schema, 'audit_log')}
+    `insert into ${table}
         (position, event_id, event_type, stream, stream_revision, resource_type, resource_id, tenant_id, actor,
-         correlation_id, causation_id, occurred_at, data)
+         correlation_id, causation_id, occurred_at, data, occurred_high)
       select position, event_id, event_type, stream, stream_revision, resource_type, resource_id, tenant_id, actor,
-         correlation_id, causation_id, occurred_at, data
+         correlation_id, causation_id, occurred_at, data,
+         greatest(max(occurred_at) over (order by position), (select max(occurred_high) from ${table}))
         from jsonb_to_recordset($1::jsonb) as r(position bigint, event_id uuid, event_type text, stream text,
           stream_revision bigint, resource_type text, resource_id text, tenant_id uuid, actor text,
           correlation_id text, causation_id text, occurred_at timestamptz, data jsonb)`,

@@ -161,4 +161,63 @@ describe('read-model projector (PostgreSQL event store)', () => {
     expect(Number(rows[0]?.count)).toBe(events);
     await equalsFreshReplay();
   });
+  it('writes each audit entry with the latest occurred_at up to its position, across batches', async () => {
+    const before = await checkpoint();
+    // Stamped out of order, as control planes with skewed clocks or slow commands stamp them.
+    const stamps = [
+      '2026-04-01T10:00:00Z',
+      '2026-04-01T09:00:00Z',
+      '2026-04-01T11:00:00Z',
+      '2026-03-01T00:00:00Z',
+    ];
+    let position = before;
+    for (const [i, occurredAt] of stamps.entries()) {
+      const tenantId = randomUUID();
+      ({ position } = await store.appendToStream(streamName.tenant(tenantId), [
+        {
+          type: 'TenantCreated',
+          data: {
+            tenant_id: tenantId,
+            name: `stamped ${i}`,
+            subdomain: `stamped-${i}`,
+            clerk_org_id: null,
+            settings: { rate_limit: null, oidc: null, service_jwks: [], custom_domains: [] },
+          },
+          metadata: {
+            actor: 'user_admin',
+            tenant_id: tenantId,
+            correlation_id: `req-stamped-${i}`,
+            causation_id: null,
+            occurred_at: occurredAt,
+            schema_version: 1,
+          },
+        },
+      ]));
+    }
+    const projector = startReadModelProjector({ store, pool: database.pool, batchSize: 3 });
+    try {
+      await eventually(async () => (await checkpoint()) === position);
+    } finally {
+      await projector.stop();
+    }
+    const { rows } = await database.pool.query<{ occurred_high: Date }>(
+      'select occurred_high from read_models.audit_log where position > $1 order by position',
+      [before.toString()],
+    );
+    expect(rows.map((row) => row.occurred_high.toISOString())).toEqual([
+      '2026-04-01T10:00:00.000Z',
+      '2026-04-01T10:00:00.000Z',
+      '2026-04-01T11:00:00.000Z',
+      '2026-04-01T11:00:00.000Z',
+    ]);
+    const { rows: unordered } = await database.pool.query(
+      `select position from (
+         select position, occurred_high,
+                greatest(occurred_at, max(occurred_at) over (order by position)) as expected
+           from read_models.audit_log) as entry
+        where occurred_high is distinct from expected`,
+    );
+    expect(unordered).toEqual([]);
+    await equalsFreshReplay();
+  });
 });

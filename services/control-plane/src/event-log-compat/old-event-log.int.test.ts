@@ -82,6 +82,7 @@ describe('the audit log the old release projected', () => {
     const migration = new URL('../../../../migrations/sql/0180_event_vocabulary.up.sql', import.meta.url);
     await database.pool.query(await readFile(migration, 'utf8'));
     const migrated = await dumpTables(database.pool, READ_MODELS_SCHEMA, ['audit_log']);
-    expect(migrated['audit_log']).toEqual(expected.readModels['audit_log']);
+    // Every field the old release had, with the same values (later columns, such as occurred_high, aside).
+    expect(migrated['audit_log']).toMatchObject(expected.readModels['audit_log'] as object[]);
   });
 });
