@@ -228,7 +228,9 @@ describe(`${REPLICAS} gateway replicas on a three-broker Kafka and a Redis Clust
     );
     const status = await rollout();
 
-    // The tenant's messages in the log: versions only go up, none twice (idempotent producer, acks=all).
+    // The tenant's messages in the log: versions never go down (idempotent producer, acks=all). A send
+    // that failed while the broker was down is followed by the tenant's current version once more, after
+    // the bus's late-send window, so a version may be there twice in a row.
     const versions = await tenantVersions(kafka, system.topic, tenantId);
     await admin.disconnect();
 
@@ -266,7 +268,7 @@ describe(`${REPLICAS} gateway replicas on a three-broker Kafka and a Redis Clust
     expect(commands.filter((c) => c.status !== 201)).toEqual([]);
     expect(missing.size).toBe(0);
     expect(newLeader).not.toBe(broker);
-    for (let i = 1; i < versions.length; i++) expect(versions[i]! > versions[i - 1]!).toBe(true);
+    for (let i = 1; i < versions.length; i++) expect(versions[i]! >= versions[i - 1]!).toBe(true);
     expect(versions.at(-1)?.toString()).toBe(status.target_version);
     expect(status.replicas.map((r) => r.replica_id).sort()).toEqual(replicas.map((r) => r.id).sort());
     expect(status.live_everywhere).toBe(true);
