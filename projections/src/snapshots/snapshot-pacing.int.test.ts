@@ -70,7 +70,11 @@ describe('snapshot publication pacing', () => {
 
     await eventually('the newest version published', () => versionsOf(churner).includes(newest));
     expect(versionsOf(churner)).toEqual([created.position, newest]);
-    expect(await registry.metrics()).toMatch(/^vantageedge_snapshot_pacing_delay_seconds_count 1$/m);
+    // Counted once the bus has acknowledged the send and the publication is recorded, just after the
+    // record is in the log.
+    await expect
+      .poll(() => registry.metrics(), { timeout: 5_000 })
+      .toMatch(/^vantageedge_snapshot_pacing_delay_seconds_count 1$/m);
     await projector.stop();
   }, 30_000);
 
