@@ -13,11 +13,14 @@ export interface Column<Row> {
 /**
  * Characters a terminal acts on instead of showing: C0 controls (ESC starts CSI/OSC sequences, BEL ends
  * them, CR overwrites a line), DEL, C1 controls (U+009B is CSI on its own), the line and paragraph
- * separators, and every bidi control (Unicode's Bidi_Control: the embedding/override/isolate controls
- * and the invisible ALM, LRM and RLM marks; they reorder what is shown).
+ * separators, every bidi control (Unicode's Bidi_Control: the embedding/override/isolate controls
+ * and the invisible ALM, LRM and RLM marks; they reorder what is shown), and the other invisible format
+ * characters of the Basic Multilingual Plane (Unicode's Cf: soft hyphen, zero-width space and joiners,
+ * word joiner, invisible operators, BOM, …), which make one name look like another.
  */
 const TERMINAL_CONTROLS =
-  '\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
+  '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e' +
+  '\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb';
 const CONTROLS = new RegExp(`[${TERMINAL_CONTROLS}]`, 'g');
 const CONTROLS_BUT_NEWLINE = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'g');
 

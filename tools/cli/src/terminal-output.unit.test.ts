@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { runCli } from './cli.js';
 import { formatExplanation } from './commands/explain.js';
 import { EXIT } from './exit-codes.js';
-import { structured, table, terminalText } from './output.js';
+import { cell, structured, table, terminalText } from './output.js';
 import { formatChanges } from './plan-format.js';
 
 // A tenant admin names its resources with terminal escape sequences; an operator lists them with the CLI.
@@ -166,6 +166,34 @@ describe('human-readable output escapes what tenants named', () => {
     expect(from).not.toBe(to);
     expect(from).toContain('c.example.com');
     expect(to).toContain('evil.example');
+  });
+
+  // Regression: zero-width and other invisible format characters (Unicode's Cf) were printed raw, so a
+  // tenant's route `admin\u200b` or origin `https://api.example\ufeff` looked like another one.
+  it('shows invisible format characters as escapes, and their values survive JSON and YAML', () => {
+    const invisible = [
+      '\u00ad',
+      '\u180e',
+      '\u200b',
+      '\u200c',
+      '\u200d',
+      '\u2060',
+      '\u2064',
+      '\u206f',
+      '\ufeff',
+    ];
+    for (const char of invisible) {
+      expect(terminalText(`admin${char}`)).toBe(
+        `admin\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+      );
+    }
+    const value = { name: `admin${invisible.join('')}` };
+    expect(cell(value.name)).not.toMatch(/[\u00ad\u180e\u200b-\u200d\u2060-\u206f\ufeff]/);
+    for (const format of ['json', 'yaml'] as const) {
+      const written = structured(value, format);
+      expect(written).not.toMatch(/[\u00ad\u180e\u200b-\u200d\u2060-\u206f\ufeff]/);
+      expect(parse(written)).toEqual(value);
+    }
   });
 
   // Regression: the implicit bidi marks (LRM, RLM, ALM) are bidi controls as much as the overrides
