@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
+import { propagateTraceContext } from '../observability/request-tracing.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { originPath, originRequestHeaders } from '../pipeline/origin-request.js';
 import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
@@ -41,6 +42,8 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
   delete headers['if-none-match'];
   delete headers['if-modified-since'];
   if (fill.revalidating !== null) Object.assign(headers, revalidationHeaders(fill.revalidating));
+  // Tracing on: the refresh belongs to the request's trace, as its proxied call would.
+  if (exchange.span !== undefined) propagateTraceContext(exchange.span, headers);
   let status = 0;
   void lease.target.dispatcher
     .request({

@@ -3,7 +3,13 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { type ProxyTracerProvider, SpanKind, trace } from '@opentelemetry/api';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createCacheStage } from '../cache/cache-stage.js';
+import { MemoryCacheStore } from '../cache/memory-cache-store.js';
+import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
 import {
   type GatewayResponse,
   send,
@@ -79,6 +85,11 @@ describe('request tracing', () => {
   let upgrades: TestGateway;
   const seenByUpgradeOrigin: IncomingHttpHeaders[] = [];
   const tenantId = randomUUID();
+  let cachingOrigin: Server;
+  const seenByCachingOrigin: IncomingHttpHeaders[] = [];
+  let cache: ResponseCache;
+  let cacheSkewMs = 0;
+  let caching: TestGateway;
 
   beforeAll(async () => {
     telemetry = startGatewayTelemetry({
@@ -101,6 +112,40 @@ describe('request tracing', () => {
     await new Promise<void>((resolve) => upgradeOrigin.listen(0, '127.0.0.1', resolve));
     const upgradeOriginUrl = `http://127.0.0.1:${(upgradeOrigin.address() as AddressInfo).port}`;
     upgrades = await startTracedGateway({ url: upgradeOriginUrl } as TestOrigin, randomUUID());
+    cachingOrigin = createServer((req, res) => {
+      seenByCachingOrigin.push(req.headers);
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=1' });
+      res.end('{"from":"origin"}');
+    });
+    await new Promise<void>((resolve) => cachingOrigin.listen(0, '127.0.0.1', resolve));
+    cache = createResponseCache({
+      store: new MemoryCacheStore({ maxBytes: 10_000_000, now: () => Date.now() + cacheSkewMs }),
+      l1MaxBytes: 1_000_000,
+      registry: new Registry(),
+      logger: createLogger({ service: 'test', level: 'error' }),
+      now: () => Date.now() + cacheSkewMs,
+    });
+    caching = await startTestGateway({}, { tracingEnabled: true, stages: [createCacheStage(cache)] });
+    const cachingTenantId = randomUUID();
+    const cachingOriginId = randomUUID();
+    const cached = buildSnapshot({
+      tenantId: cachingTenantId,
+      subdomain: 'traced-cache',
+      origins: [
+        {
+          id: cachingOriginId,
+          targets: [`http://127.0.0.1:${(cachingOrigin.address() as AddressInfo).port}`],
+        },
+      ],
+      routes: [{ origin_id: cachingOriginId, path_pattern: '/*' }],
+    });
+    cached.routes[0]!.cache_policy = cachePolicy.parse({
+      ttl_seconds: 1,
+      stale_while_revalidate_seconds: 60,
+    });
+    await cache.prepareTenant(cachingTenantId);
+    caching.store.apply(cached);
   });
 
   afterAll(async () => {
@@ -110,6 +155,10 @@ describe('request tracing', () => {
     await origin?.close();
     upgradeOrigin?.closeAllConnections();
     await new Promise((resolve) => upgradeOrigin?.close(resolve));
+    await caching?.close();
+    await cache?.close();
+    cachingOrigin?.closeAllConnections();
+    await new Promise((resolve) => cachingOrigin?.close(resolve));
     await telemetry?.shutdown();
   });
 
@@ -206,6 +255,32 @@ describe('request tracing', () => {
     expect(server?.links.map((link) => link.context)).toMatchObject([
       { traceId: clientTraceId, spanId: 'dddddddddddddddd' },
     ]);
+  });
+
+  // Regression: the origin request that refreshes a stale cache entry in the background carried the
+  // client's traceparent and tracestate untouched, so an untrusted client chose the trace (and sampled
+  // flag) the origin continued, and the tracestate it read.
+  it("sends the origin the gateway's trace context, never the client's, when refreshing a stale entry", async () => {
+    expect((await send(caching, 'traced-cache.localhost', '/catalog')).status).toBe(200);
+    const clientTraceId = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee';
+    cacheSkewMs = 2_000;
+    try {
+      const stale = await send(caching, 'traced-cache.localhost', '/catalog', {
+        headers: { traceparent: `00-${clientTraceId}-ffffffffffffffff-01`, tracestate: 'client=forced' },
+      });
+      expect(stale.headers['x-cache']).toBe('STALE');
+      await vi.waitFor(() => expect(seenByCachingOrigin).toHaveLength(2));
+    } finally {
+      cacheSkewMs = 0;
+    }
+    const refresh = seenByCachingOrigin[1]!;
+    await vi.waitFor(() =>
+      expect(caching.logLines.filter((line) => line['path'] === '/catalog')).toHaveLength(2),
+    );
+    const traceId = caching.logLines.filter((line) => line['path'] === '/catalog')[1]!['trace_id'];
+    expect(refresh['traceparent']).not.toContain(clientTraceId);
+    expect(refresh['traceparent']).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(refresh['tracestate']).toBeUndefined();
   });
 
   // Regression: the span's url.path was the raw target, so an absolute-form request's password

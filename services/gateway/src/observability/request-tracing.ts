@@ -113,11 +113,9 @@ export class RequestTracing {
     );
   }
 
-  /** Writes the span's traceparent (and tracestate, when it has one) into the headers sent upstream. */
+  /** See propagateTraceContext. */
   inject(span: Span, headers: OutgoingHttpHeaders): void {
-    // An untrusted client's tracestate belongs to the trace the gateway did not continue.
-    delete headers['tracestate'];
-    propagation.inject(trace.setSpan(ROOT_CONTEXT, span), headers);
+    propagateTraceContext(span, headers);
   }
 
   /** Ends a SERVER or CLIENT span with its response status (5xx, or no response at all, is an error). */
@@ -130,6 +128,17 @@ export class RequestTracing {
     }
     span.end();
   }
+}
+
+/**
+ * Writes the span's traceparent (and tracestate, when it has one) into headers sent upstream, in place
+ * of the client's. Every request to an origin made for a traced exchange goes through here: the proxied
+ * call, the WebSocket upgrade and a stale cache entry's background refresh.
+ */
+export function propagateTraceContext(span: Span, headers: OutgoingHttpHeaders): void {
+  // An untrusted client's tracestate belongs to the trace the gateway did not continue.
+  delete headers['tracestate'];
+  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), headers);
 }
 
 /**
