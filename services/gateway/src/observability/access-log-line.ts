@@ -43,6 +43,18 @@ function pathOf(url: string | undefined): string | undefined {
   return url === undefined ? undefined : targetWithoutCredentials(url);
 }
 
+/**
+ * The most of a path a line carries. Every tenant's lines share one bounded buffer (the replica's
+ * stdout), so a client sending request targets of the header limit's size would otherwise fill it for
+ * everyone and other tenants' lines would be dropped.
+ */
+const LOGGED_PATH_MAX = 2048;
+
+/** The path, cut after LOGGED_PATH_MAX characters and then ending in `…`. */
+function loggedPath(path: string | undefined): string | undefined {
+  return path === undefined || path.length <= LOGGED_PATH_MAX ? path : `${path.slice(0, LOGGED_PATH_MAX)}…`;
+}
+
 export function accessLogLine(
   exchange: GatewayExchange,
   service: string,
@@ -55,7 +67,7 @@ export function accessLogLine(
     `"message":"request","kind":"access","request_id":${plain(exchange.requestId)},` +
     `"trace_id":${quoted(exchange.traceId)},"tenant_id":${plain(exchange.tenant?.id)},` +
     `"route_id":${plain(exchange.route?.config.id)},"method":${quoted(exchange.req.method)},` +
-    `"path":${quoted(exchange.path || pathOf(exchange.req.url))},"status":${status},` +
+    `"path":${quoted(loggedPath(exchange.path || pathOf(exchange.req.url)))},"status":${status},` +
     `"latency_ms":${milliseconds(latencyMs)},"upstream_target":${quoted(exchange.upstreamTarget)},` +
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +
     `"rate_limit":${plain(exchange.rateLimitOutcome)},"cache":${plain(exchange.cacheOutcome)},` +

@@ -135,6 +135,27 @@ describe('access-log line', () => {
     expect(parsed['status']).toBe(400);
     expect(Object.keys(parsed)).toEqual(FIELDS);
   });
+
+  // Regression: a client's 16 KB request target went into its line whole, so one tenant's clients
+  // filled the replica's shared log buffer six times sooner and other tenants' lines were dropped.
+  it('logs at most the first 2,048 characters of a long path, marked as cut', () => {
+    const long = `/api/${'a'.repeat(16_000)}`;
+    for (const exchange of [exchangeFor(long), exchangeFor(`${long}?q=1`)]) {
+      const routed = exchangeFor('/x');
+      routed.path = long;
+      for (const line of [
+        accessLogLine(exchange, 'gateway', 404, 1),
+        accessLogLine(routed, 'gateway', 200, 1),
+      ]) {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        expect(parsed['path']).toBe(`${long.slice(0, 2048)}…`);
+        expect(line.length).toBeLessThan(3000);
+      }
+    }
+    const exact = exchangeFor('/x');
+    exact.path = `/${'b'.repeat(2047)}`;
+    expect(JSON.parse(accessLogLine(exact, 'gateway', 200, 1))).toMatchObject({ path: exact.path });
+  });
 });
 
 describe('access log', () => {
