@@ -1,4 +1,5 @@
 import type { RewritePath } from '../domain/route-policies.js';
+import { normalizePath } from '../routing/normalize-path.js';
 
 /** The path the origin sees for a request path, or undefined when the rewrite leaves it as it is. */
 export type PathRewrite = (path: string) => string | undefined;
@@ -12,7 +13,7 @@ export type PathRewrite = (path: string) => string | undefined;
  */
 export function compilePathRewrite(rewrite: RewritePath, pathPattern: string): PathRewrite {
   if (rewrite.template === undefined) {
-    const from = trimSlash(rewrite.from_prefix ?? '/');
+    const from = trimSlash(asRequestPath(rewrite.from_prefix ?? '/'));
     const to = trimSlash(rewrite.to_prefix ?? '/');
     return (path) => {
       if (!path.startsWith(from)) return undefined;
@@ -43,6 +44,15 @@ export function compilePathRewrite(rewrite: RewritePath, pathPattern: string): P
     }
     return out === '' ? '/' : out;
   };
+}
+
+/**
+ * `from_prefix` as request paths reach the rewrite: normalised (`%7e` → `~`, `%c3%a9` → `%C3%A9`),
+ * as the route's pattern is; written otherwise, it would never match the paths the pattern matches.
+ */
+function asRequestPath(prefix: string): string {
+  const normalized = normalizePath(prefix, 'keep');
+  return normalized.ok ? normalized.path : prefix;
 }
 
 function trimSlash(prefix: string): string {

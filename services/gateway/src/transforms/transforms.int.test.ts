@@ -70,6 +70,17 @@ describe('transform route policies', () => {
             rewrite_path: { template: '/accounts/:id/items/*' },
           },
           {
+            // Escapes as an admin may write them: lower-case hex, an unreserved character encoded.
+            origin_id: originId,
+            path_pattern: '/caf%c3%a9/*',
+            rewrite_path: { from_prefix: '/caf%c3%a9', to_prefix: '/menu' },
+          },
+          {
+            origin_id: originId,
+            path_pattern: '/%7eboard/*',
+            rewrite_path: { from_prefix: '/%7eboard', to_prefix: '/board' },
+          },
+          {
             // Stored before commands refused these writes (hop-by-hop, or dropped from every peer).
             origin_id: originId,
             path_pattern: '/stored/*',
@@ -170,6 +181,17 @@ describe('transform route policies', () => {
     const seen = lastSeen().url;
     const query = seen.slice(seen.indexOf('?'));
     expect(query).toMatch(/^\?a=b%20c&x=%E9&source=gw-[^&]+&q=a\/b&t=x\+y&trace=req-tx-3$/);
+  });
+
+  it('rewrites a prefix written with escapes however the client spells the path its pattern matches', async () => {
+    for (const path of ['/caf%C3%A9/today', '/caf%c3%a9/today']) {
+      expect((await send(gateway, 'tx.localhost', path)).status).toBe(200);
+      expect(lastSeen().url).toBe('/menu/today');
+    }
+    for (const path of ['/~board/x', '/%7Eboard/x']) {
+      expect((await send(gateway, 'tx.localhost', path)).status).toBe(200);
+      expect(lastSeen().url).toBe('/board/x');
+    }
   });
 
   it('rewrites with a template: :id from the pattern, * for what the wildcard matched', async () => {
