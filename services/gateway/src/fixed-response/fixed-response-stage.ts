@@ -60,7 +60,19 @@ type LocationPart = string | ((exchange: GatewayExchange) => string);
 
 /** Request-derived text in a Location header: anything but visible ASCII percent-encoded. */
 const NOT_VISIBLE_ASCII = /[^\x21-\x7e]/g;
-const encoded = (text: string) => text.replace(NOT_VISIBLE_ASCII, (c) => encodeURIComponent(c));
+const encoded = (text: string) => text.replace(NOT_VISIBLE_ASCII, percentEncodedBytes);
+
+/**
+ * node reads a request's head as Latin-1, one character per byte (an HTTP/2 query may carry raw UTF-8):
+ * each byte is encoded as itself, so the client is sent back to the bytes it asked for.
+ */
+function percentEncodedBytes(character: string): string {
+  const code = character.charCodeAt(0);
+  const bytes = code <= 0xff ? [code] : Buffer.from(character, 'utf8');
+  let out = '';
+  for (const byte of bytes) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
 
 function locationVariable(name: LocationVariable): (exchange: GatewayExchange) => string {
   switch (name) {

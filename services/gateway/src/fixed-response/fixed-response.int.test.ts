@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
 import { randomUUID } from 'node:crypto';
+import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -17,7 +18,7 @@ describe('fixed_response and redirect route policies', () => {
 
   beforeAll(async () => {
     origin = await startTestOrigin('never-called');
-    gateway = await startTestGateway();
+    gateway = await startTestGateway({ GATEWAY_H2C: 'true' });
     const originId = randomUUID();
     gateway.store.apply(
       buildSnapshot({
@@ -79,6 +80,22 @@ describe('fixed_response and redirect route policies', () => {
     expect(home.status).toBe(302);
     expect(home.headers['location']).toBe('https://fixed.localhost/welcome');
     expect(origin.seen).toHaveLength(0);
+  });
+
+  // HTTP/2 lets a client that does not encode its URL (curl, scripts) send `é` in the query as its
+  // UTF-8 bytes C3 A9; node hands each byte over as one character. The Location carries those bytes.
+  it('redirects an HTTP/2 query with raw non-ASCII bytes to the same bytes, percent-encoded', async () => {
+    const session = http2Connect(gateway.url);
+    try {
+      const moved = await http2Request(session, {
+        authority: 'fixed.localhost',
+        path: '/old/menu?dish=caf\u00c3\u00a9&n=1',
+      });
+      expect(moved.status).toBe(308);
+      expect(moved.headers['location']).toBe('https://new.example.com/old/menu?dish=caf%C3%A9&n=1');
+    } finally {
+      session.close();
+    }
   });
 
   it("keeps the route's authentication in front of its fixed response", async () => {
