@@ -38,8 +38,8 @@ export const NO_TARGET = 'no_target';
  * target's retry budget allows it and the client is still there. A request with a body is retried only
  * when its declared length fits RETRY_BODY_BUFFER_BYTES and `retryBodies`, the replica's budget for
  * such buffers (the tenant's share of it): it is read first so it can be sent again, and holds its
- * bytes of the budget until the exchange is forwarded; other bodies stream once. A response the
- * client has started to receive is never retried.
+ * bytes of the budget until the exchange is forwarded; other bodies stream once. A request the origin
+ * answered (its final head arrived, whether or not the client started to receive it) is never retried.
  */
 export async function forwardWithPolicy(
   exchange: GatewayExchange,
@@ -86,9 +86,16 @@ async function forwardAttempts(
   };
   const tried: string[] = [];
   let lastFailure: ProxyFailure | undefined;
+  /** Why the attempt about to be made is a retry (undefined for the first). */
+  let retryReason: string | undefined;
   for (let attempt = 1; ; attempt++) {
     const lease = attempts.acquire(tried.length === 0 ? undefined : tried);
     if (lease === undefined) return attempt === 1 ? NO_TARGET : lastFailure;
+    // Counted once it has a target: a retry with nowhere to go was never sent.
+    if (retry !== undefined && retryReason !== undefined) {
+      retry.counted('retried', retryReason);
+      exchange.retries++;
+    }
     const mayRetry = retry !== undefined && attempt < maxAttempts;
     const result = await attempts.send(lease, {
       ...base,
@@ -115,8 +122,7 @@ async function forwardAttempts(
       }
       lastFailure = result;
     }
-    retry.counted('retried', reason);
-    exchange.retries++;
+    retryReason = reason;
     tried.push(lease.target.id);
     await backoff(exchange, retry, attempt);
     if (clientGone(exchange)) return undefined;
@@ -137,6 +143,7 @@ function retryStatus(
 }
 
 function retryableFailure(retry: CompiledRetry, failure: ProxyFailure): boolean {
+  if (failure.answered) return false;
   switch (failure.outcome.kind) {
     case 'connect_error':
       return retry.onConnectError;

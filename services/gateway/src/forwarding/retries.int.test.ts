@@ -46,6 +46,16 @@ async function scriptedTarget(
 }
 
 const resets = (req: IncomingMessage) => req.socket.destroy();
+
+/** The access-log line of the request for `path`, once the gateway has written it. */
+async function logLineOf(gateway: TestGateway, path: string): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 200; i++) {
+    const line = gateway.logLines.find((entry) => entry['path'] === path);
+    if (line !== undefined) return line;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`no access-log line for ${path}`);
+}
 const answers = (name: string) => (req: IncomingMessage, res: ServerResponse) => {
   res.writeHead(200, { 'content-type': 'text/plain', 'x-target': name });
   res.end(`${name}:${req.method}`);
@@ -64,12 +74,19 @@ describe('timeouts and retries route policies', () => {
   let unavailable: ScriptedTarget;
   let trickling: ScriptedTarget;
   let alsoResetting: ScriptedTarget;
+  let answersThenCuts: ScriptedTarget;
   let slow: TestOrigin;
   let stalling: Server;
 
   beforeAll(async () => {
     resetting = await scriptedTarget(resets);
     alsoResetting = await scriptedTarget(resets);
+    // Answers (its head goes out), then its connection is cut before the body.
+    answersThenCuts = await scriptedTarget((req, res) => {
+      res.writeHead(201, { 'content-type': 'text/plain', 'content-length': '7' });
+      res.flushHeaders();
+      setTimeout(() => req.socket.destroy(), 50);
+    });
     healthy = await scriptedTarget(answers('healthy'));
     unavailable = await scriptedTarget((_req, res) => {
       res.writeHead(503, { 'content-type': 'text/plain' });
@@ -95,6 +112,8 @@ describe('timeouts and retries route policies', () => {
     const bothReset = randomUUID();
     const slowOrigin = randomUUID();
     const stallingOrigin = randomUUID();
+    const answeredPair = randomUUID();
+    const ejectedAtOnce = randomUUID();
     const generousBudget = { percent: 100, min_retries: 1000 };
     gateway.store.apply(
       buildSnapshot({
@@ -122,6 +141,18 @@ describe('timeouts and retries route policies', () => {
             id: bothReset,
             targets: [resetting.url, alsoResetting.url],
             health_check: NO_HEALTH_CHECKS,
+            circuit_breaker: { enabled: false },
+          },
+          {
+            id: answeredPair,
+            targets: [answersThenCuts.url, healthy.url],
+            health_check: NO_HEALTH_CHECKS,
+            circuit_breaker: { enabled: false },
+          },
+          {
+            id: ejectedAtOnce,
+            targets: [unavailable.url],
+            health_check: { active: { enabled: false }, passive: { enabled: true, unhealthy_threshold: 1 } },
             circuit_breaker: { enabled: false },
           },
           { id: slowOrigin, targets: [slow.url], timeout_seconds: 30 },
@@ -158,6 +189,16 @@ describe('timeouts and retries route policies', () => {
               budget: { percent: 10, min_retries: 2 },
             },
           },
+          {
+            origin_id: answeredPair,
+            path_pattern: '/answered/*',
+            retries: { methods: ['GET', 'POST'], budget: generousBudget },
+          },
+          {
+            origin_id: ejectedAtOnce,
+            path_pattern: '/ejected/*',
+            retries: { on: ['503'], budget: generousBudget },
+          },
           { origin_id: slowOrigin, path_pattern: '/slow/*', timeouts: { response_headers_ms: 200 } },
           { origin_id: stallingOrigin, path_pattern: '/stall/*', timeouts: { idle_ms: 200 } },
         ],
@@ -168,7 +209,9 @@ describe('timeouts and retries route policies', () => {
   afterAll(async () => {
     await gateway?.close();
     await Promise.all(
-      [resetting, alsoResetting, healthy, unavailable, trickling, slow].map((t) => t?.close()),
+      [resetting, alsoResetting, answersThenCuts, healthy, unavailable, trickling, slow].map((t) =>
+        t?.close(),
+      ),
     );
     await new Promise<void>((resolve) => {
       stalling?.closeAllConnections();
@@ -221,6 +264,22 @@ describe('timeouts and retries route policies', () => {
     }
   });
 
+  // `reset` is an origin that never answered: one whose answer arrived has done the work (a POST's
+  // order is placed), and a connection cut in its body is not a reason to have it done again.
+  it('does not retry a request whose answer had arrived when its connection was cut: 502, and the other target never sees it', async () => {
+    const healthyBefore = healthy.seen.filter((r) => r.url.startsWith('/answered/')).length;
+    const cutBefore = answersThenCuts.seen.length;
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const init = i % 2 === 0 ? { method: 'POST', body: 'order' } : { method: 'GET' };
+      statuses.push((await send(gateway, 'retry.localhost', `/answered/${i}`, init)).status);
+    }
+    const cut = answersThenCuts.seen.length - cutBefore;
+    expect(cut).toBeGreaterThan(0);
+    expect(statuses.filter((status) => status === 502)).toHaveLength(cut);
+    expect(healthy.seen.filter((r) => r.url.startsWith('/answered/')).length - healthyBefore).toBe(4 - cut);
+  });
+
   it('retries a 503 answer on the other target; the client never sees the 503', async () => {
     for (let i = 0; i < 3; i++) {
       const answer = await send(gateway, 'retry.localhost', `/unavailable/${i}`);
@@ -232,6 +291,23 @@ describe('timeouts and retries route policies', () => {
 
   // Regression test: the dropped 503's body was read to its end, with no limit in bytes or time, so a
   // body that never ended (each byte within idle_ms) held the request forever.
+  it('counts no retry when no target is left to retry on: the access log and the metric say what the origin saw', async () => {
+    const triedBefore = unavailable.seen.filter((r) => r.url.startsWith('/ejected/')).length;
+    // The only target answers 503 and is ejected by that failure: the retry has nowhere to go.
+    const answer = await send(gateway, 'retry.localhost', '/ejected/once');
+    expect(answer.status).toBe(502);
+    expect(unavailable.seen.filter((r) => r.url.startsWith('/ejected/')).length - triedBefore).toBe(1);
+    const line = await logLineOf(gateway, '/ejected/once');
+    expect(line['retries']).toBe(0);
+    const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+    const route = String(line['route_id']);
+    expect(
+      metrics
+        .split('\n')
+        .filter((row) => row.includes(`route="${route}"`) && row.includes('outcome="retried"')),
+    ).toEqual([]);
+  });
+
   it('retries a 503 whose body never ends at once, without waiting for that body', async () => {
     const triedBefore = trickling.seen.length;
     for (let i = 0; i < 2; i++) {

@@ -19,6 +19,8 @@ export type ProxyFailure = {
   message: string;
   outcome: UpstreamOutcome;
   headers?: Readonly<Record<string, string>>;
+  /** The origin's final response head had arrived: it acted on the request, which is not sent again. */
+  answered?: true;
 };
 
 /** The origin answered a status the call asked to retry on: that exchange was aborted, its body dropped. */
@@ -446,7 +448,10 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     if (clientLeft || failure.outcome.kind === 'cancelled')
       outcome = status === 0 ? CANCELLED : { kind: 'response', status };
     else outcome = started ? { kind: 'response', status } : failure.outcome;
-    this.#settle(outcome, started || clientLeft ? undefined : failure);
+    this.#settle(
+      outcome,
+      started || clientLeft ? undefined : status === 0 ? failure : { ...failure, answered: true },
+    );
     if (started) {
       // All we can do is cut the response so the client sees a truncated body. (A stage that took the
       // response, the cache, wrote the head at once: make sure the status line is out first.)
