@@ -43,11 +43,13 @@ export interface CompiledCachePolicy {
 
 const lower = (values: readonly string[]) => values.map((value) => value.toLowerCase());
 
-/** The header or cookie names the route's traffic split overrides read. */
-function overrideNames(route: RouteConfig, kind: 'header' | 'cookie'): string[] {
+/** The header or cookie names a client picks the traffic split's origin with: overrides' and sticky key's. */
+function originChoosingNames(route: RouteConfig, kind: 'header' | 'cookie'): string[] {
+  const split = route.traffic_split ?? null;
+  if (split === null) return [];
   const names: string[] = [];
-  for (const override of route.traffic_split?.overrides ?? []) {
-    const name = override[kind];
+  for (const chooser of [...split.overrides, ...(split.sticky ? [split.sticky] : [])]) {
+    const name = chooser[kind];
     if (name !== undefined) names.push(name);
   }
   return names;
@@ -78,10 +80,11 @@ export function compileCachePolicy(
         ...((route.cors ?? null) !== null ? ['origin'] : []),
       ]),
     ].sort(),
-    // A traffic split's override lets the client pick the origin after the cache stage, outside the
-    // key: such a request is neither served another origin's entry nor fills the one everyone gets.
-    bypassHeaders: lower([...policy.bypass.headers, ...overrideNames(route, 'header')]),
-    bypassCookies: [...policy.bypass.cookies, ...overrideNames(route, 'cookie')],
+    // A traffic split's override, and its sticky key (a value the client can try until it lands on the
+    // origin it wants), let the client pick the origin after the cache stage, outside the key: such a
+    // request is neither served another origin's entry nor fills the one everyone gets.
+    bypassHeaders: lower([...policy.bypass.headers, ...originChoosingNames(route, 'header')]),
+    bypassCookies: [...policy.bypass.cookies, ...originChoosingNames(route, 'cookie')],
     bypassQueryParams: policy.bypass.query_params,
     // A snapshot written before the control plane refused partial/conditional statuses may list them.
     cacheableStatuses: new Set(policy.cacheable_statuses.filter(isCompleteResponseStatus)),
