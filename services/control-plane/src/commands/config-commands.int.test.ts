@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
@@ -315,6 +316,47 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
       });
       expect(response.status, JSON.stringify(response.body)).toBe(403);
     }
+  });
+
+  // Regression: the document's bytes were read and parsed (up to CONTROL_PLANE_DOCUMENT_LIMIT_BYTES, 4 MiB)
+  // before the access check, so any signed-in user could make the control plane take in 4 MiB bodies,
+  // or hold a request open for as long as they took to send one, on any tenant id.
+  it('refuses a caller without access to the tenant before its body arrives', async () => {
+    const stranger = await h.token({ userId: 'user_document_stranger' });
+    const malformed = await h.request('POST', `${base()}/plan`, {
+      token: stranger,
+      rawBody: '{"tenant": ',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(malformed.status, JSON.stringify(malformed.body)).toBe(403);
+
+    // A body announced at 4 MB of which only its first bytes are ever sent.
+    const url = new URL(`${h.baseUrl}${base()}/apply`);
+    const unsent = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = httpRequest(url, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${stranger}`,
+          'content-type': 'application/json',
+          'content-length': String(4_000_000),
+        },
+      });
+      request.on('error', reject);
+      request.on('response', (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0, body });
+          request.destroy();
+        });
+      });
+      request.write('{"tenant": {"name": "');
+    });
+    expect(unsent.status, unsent.body).toBe(403);
+    expect(JSON.parse(unsent.body)).toMatchObject({ error: { code: 'forbidden' } });
   });
 
   it('refuses a document of another tenant and readers', async () => {

@@ -35,6 +35,7 @@ import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, callerOf, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
+import { requireAccess } from '../commands/context.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
 import { createSnapshotGuard, type SnapshotBudget } from '../commands/snapshot-guard.js';
@@ -80,8 +81,12 @@ export interface ControlPlaneAppDeps {
   logger?: Logger;
   metrics?: Registry;
   clock?: () => Date;
-  /** The read side (the GET endpoints, full /api/v1 paths), given the same authorizer the commands use. */
-  queryRouter?: (authorizer: Authorizer) => express.Router;
+  /**
+   * The read side (the GET endpoints, full /api/v1 paths), given authorizers counting the request on the
+   * tenants they grant as the commands' does: one from the read models, and the commands' own (the
+   * event log's), which grants X-Min-Position's waits on a tenant the read models do not show yet.
+   */
+  queryRouter?: (authorizer: Authorizer, eventLogAuthorizer: Authorizer) => express.Router;
   /** Gateway rollout status: GET /api/v1/tenants/:id/rollout and `?wait_for_rollout=` on commands. */
   rollout?: RolloutDeps;
   /** Cache purge endpoints (POST /api/v1/routes/:id/cache/purge, /tenants/:id/cache/purge). */
@@ -129,8 +134,9 @@ export interface ControlPlaneAppDeps {
   authFailures?: AuthFailureLimitOptions;
 }
 
-/** Under /api/v1: the commands that take a tenant document. */
-const DOCUMENT_PATHS = /^\/tenants\/[^/]+\/config\/(plan|apply)\/?$/;
+/** Under /api/v1: the commands that take a tenant document (the tenant's id). */
+const DOCUMENT_PATHS = /^\/tenants\/([^/]+)\/config\/(?:plan|apply)\/?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
@@ -302,9 +308,18 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     type: JSON_TYPES,
     strict: true,
   });
-  // A tenant document holds a whole config: it may be larger than any other body.
-  const documentBody: RequestHandler = (req, res, next) =>
-    DOCUMENT_PATHS.test(req.path) ? documentJson(req, res, next) : next();
+  // A tenant document holds a whole config: it may be larger than any other body. Only a caller with
+  // access to the tenant gets it read (anyone else's request would otherwise be held open while up to
+  // the limit arrives, and parsed); an id that is no tenant's is refused by its route, body unread.
+  const documentBody: RequestHandler = async (req, res, next) => {
+    const tenantId = DOCUMENT_PATHS.exec(req.path)?.[1];
+    if (tenantId === undefined || !UUID.test(tenantId)) {
+      next();
+      return;
+    }
+    await requireAccess({ authorizer: commandAuthorizer }, callerOf(res), tenantId, 'read');
+    documentJson(req, res, next);
+  };
   app.use(
     '/api/v1',
     authFailureLimit.beforeAuthentication,
@@ -384,7 +399,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     }),
   );
   // The query router declares its full /api/v1/... paths.
-  if (deps.queryRouter) app.use(deps.queryRouter(authorizer));
+  if (deps.queryRouter) app.use(deps.queryRouter(authorizer, commandAuthorizer));
   app.use((_req, _res, next) => next(new ApiError(404, 'not_found', 'no such endpoint')));
   app.use(
     createErrorHandler(
