@@ -137,10 +137,11 @@ export function controlPlaneAppFromSettings(
       clerkPublishableKey: settings.CLERK_PUBLISHABLE_KEY,
       devSignIn: settings.VANTAGEEDGE_DEV_MODE ? devSignIn : undefined,
     },
-    queryRouter: (authorizer) =>
+    queryRouter: (authorizer, eventLogAuthorizer) =>
       createQueryRouter({
         pool,
         authorizer,
+        eventLogAuthorizer,
         eventStore: store,
         onReplayError: (error) => logger.error('replay failed', { error: String(error) }),
         apiKeyQuota: quotas ? createApiKeyQuotaReader(quotas, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined,

@@ -11,11 +11,10 @@ import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { redactedChanges, redactedConfig } from '../config-history/redact-credentials.js';
 import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
 import { ApiError, forbidden, validationFailed } from '../http/errors.js';
-import { type ReadYourWrites, readYourWrites } from './min-position.js';
+import type { ReadYourWrites } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { tenantExists } from './read-model-store.js';
 import { parseQuery } from './request-validation.js';
-import { createTenantDirectory } from './tenant-directory.js';
 import { allows, type RequiredAccess } from './visibility.js';
 
 /**
@@ -28,10 +27,8 @@ export interface ConfigQueryDeps {
   pool: pg.Pool;
   store: EventStore;
   authorizer: Authorizer;
-  /** X-Min-Position on the history: how long it waits for the projector (default 2000 ms). */
-  minPositionWaitMs?: number;
-  /** The query router's own X-Min-Position waits (one poll shared by both); else one of its own. */
-  minPosition?: ReadYourWrites;
+  /** The query router's X-Min-Position waits (one poll shared by both). */
+  minPosition: ReadYourWrites;
   /** Events of the log one config read may read (TenantEventSource); default: no limit. */
   maxEventsRead?: number | undefined;
   /** How long each event-store read of a config read may run (TenantEventSource); default: no limit. */
@@ -95,12 +92,7 @@ export async function positionNoLaterThanHead(
 
 export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   const router = express.Router();
-  const minPosition =
-    deps.minPosition ??
-    readYourWrites(
-      { pool: deps.pool, store: deps.store, directory: createTenantDirectory(deps.pool) },
-      { maxWaitMs: deps.minPositionWaitMs ?? 2000, pollIntervalMs: 20 },
-    );
+  const { minPosition } = deps;
 
   /** The tenant of the path, visible to the caller, once the read models include X-Min-Position. */
   const tenantOf = async (req: Request, res: Response, required: RequiredAccess) => {

@@ -2,7 +2,7 @@ import { readReadModelsPosition } from '@vantageedge/projections/read-models/pos
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Request, RequestHandler, Response } from 'express';
 import type pg from 'pg';
-import { createAuthorizer } from '../auth/authorize.js';
+import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantDirectory } from '../auth/caller.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { createEventLogTenantDirectory } from '../commands/tenant-directory.js';
@@ -41,11 +41,13 @@ export function minPositionOf(req: Request): bigint | undefined {
  * so they may not yet show the tenant a caller just wrote to), or the read models'. A caller without
  * access gets the answer it gets without the header (404, 403, an empty list), at once and with no
  * position in it: it cannot make requests hold the database, nor read how far the platform's log is.
- * Then:
+ * The grant that lets a request wait is the endpoint's own (its authorizers count the request on the
+ * tenant's requests in flight), so a tenant's waiting requests hold its places like its running
+ * ones: past them a wait is refused 429 at once. Then:
  * - a position beyond the newest event is 400 naming the header (nothing would ever reach it), as
  *   `at_position` is;
  * - the waiting requests share one poll of the checkpoint, whatever their number.
- * Platform admins may see every tenant: they always wait.
+ * Platform admins may see every tenant: they always wait (on the tenant's places when one is named).
  */
 export interface ReadYourWrites {
   /** Route middleware: 400 for a malformed X-Min-Position before anything else (no query). */
@@ -71,19 +73,22 @@ export type WaitScope =
 export function readYourWrites(
   deps: {
     pool: pg.Pool;
-    /** The event log: the newest position, and access as it is now. */
+    /** The event log: the newest position, and the tenant of a Clerk org as it is now. */
     store: EventStore | undefined;
-    /** The read models' directory: access as they say it. */
+    /** The read models' directory: the tenant of a Clerk org as they say it. */
     directory: TenantDirectory;
+    /**
+     * Access as the event log says it now and as the read models say it (either grants the wait: the
+     * endpoint still authorizes from the read models once they include the position). The endpoints'
+     * own authorizers, counting the request on the tenant each grants.
+     */
+    authorizers: readonly Authorizer[];
   },
   options: MinPositionOptions,
 ): ReadYourWrites {
-  const { pool, store } = deps;
+  const { pool, store, authorizers } = deps;
   const watch = new CheckpointWatch(pool, options.pollIntervalMs);
-  // Access as the event log says it now, or as the read models said it (either grants the wait: the
-  // endpoint still authorizes from the read models once they include the position).
   const directories = store ? [createEventLogTenantDirectory(store), deps.directory] : [deps.directory];
-  const authorizers = directories.map((directory) => createAuthorizer(directory));
 
   async function hasAccess(caller: Caller, tenantId: string, required: RequiredAccess): Promise<boolean> {
     for (const authorizer of authorizers) {
@@ -93,9 +98,9 @@ export function readYourWrites(
   }
 
   async function mayWait(caller: Caller, scope: WaitScope): Promise<boolean> {
+    if (scope !== null && 'tenant' in scope) return hasAccess(caller, scope.tenant, scope.required);
     if (caller.isPlatformAdmin) return true;
     if (scope === null) return false;
-    if ('tenant' in scope) return hasAccess(caller, scope.tenant, scope.required);
     // The tenants listing the caller as a user, and the tenant of the caller's Clerk org.
     const candidates = new Set(await tenantsOfUser(pool, caller.userId));
     if (caller.orgId !== null) {

@@ -3,9 +3,10 @@ import type { EventStore } from '@vantageedge/shared/event-store/port';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { Authorizer } from '../auth/authorize.js';
+import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { domainParam } from '../commands/custom-domain-commands.js';
+import { createEventLogTenantDirectory } from '../commands/tenant-directory.js';
 import { maxEventsReadOf } from '../config-history/tenant-events.js';
 import { rateLimited } from '../domain/errors.js';
 import { ApiError, forbidden, notFound, validationFailed } from '../http/errors.js';
@@ -38,7 +39,13 @@ import { allows, visibleTenantIds } from './visibility.js';
 
 export interface QueryRouterDeps {
   pool: pg.Pool;
+  /** Access as the read models say it (the app's counts the request on the tenants it grants). */
   authorizer: Authorizer;
+  /**
+   * Access as the event log says it now, for X-Min-Position's waits (the app's: the commands', counting
+   * as `authorizer` does); default: an uncounted one over `eventStore`.
+   */
+  eventLogAuthorizer?: Authorizer;
   /**
    * Enables POST/GET /api/v1/admin/replay (platform admins) and a tenant's config at any position
    * (GET /api/v1/tenants/:id/config…). Without it those paths are not served.
@@ -92,10 +99,18 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
   const usageReads = createUsageReadGate();
   const usageTimeoutMs = deps.usageQueryTimeoutMs ?? DEFAULT_USAGE_QUERY_TIMEOUT_MS;
   const router = express.Router();
+  const eventLogAuthorizer =
+    deps.eventLogAuthorizer ??
+    (deps.eventStore ? createAuthorizer(createEventLogTenantDirectory(deps.eventStore)) : undefined);
   // X-Min-Position: only callers with access to what an endpoint serves wait (see readYourWrites).
   // Its shared poll reads one checkpoint row: no statement timeout (nor its transaction) for it.
   const minPosition = readYourWrites(
-    { pool: deps.pool, store: deps.eventStore, directory },
+    {
+      pool: deps.pool,
+      store: deps.eventStore,
+      directory,
+      authorizers: eventLogAuthorizer ? [eventLogAuthorizer, authorizer] : [authorizer],
+    },
     { maxWaitMs: deps.minPositionWaitMs ?? 2000, pollIntervalMs: 20 },
   );
 

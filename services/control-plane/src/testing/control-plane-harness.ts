@@ -150,10 +150,11 @@ export async function startControlPlane(
     ...(options.withReadSide
       ? {
           tenantDirectory: createTenantDirectory(appPool),
-          queryRouter: (authorizer: Authorizer) =>
+          queryRouter: (authorizer: Authorizer, eventLogAuthorizer: Authorizer) =>
             createQueryRouter({
               pool: appPool,
               authorizer,
+              eventLogAuthorizer,
               eventStore: store,
               apiKeyQuota: options.apiKeyQuota,
               usageQueryTimeoutMs: options.usageQueryTimeoutMs,
