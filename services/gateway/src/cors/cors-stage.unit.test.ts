@@ -3,6 +3,7 @@ import type * as corsRules from '@vantageedge/shared/gateway-policies/cors-rules
 import { describe, expect, it, vi } from 'vitest';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
+import { REPLICA_VERDICTS_REMEMBERED } from '../pipeline/remembered-verdicts.js';
 import type { RouteStage } from '../pipeline/stage.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCorsPolicy } from './cors-stage.js';
@@ -92,5 +93,36 @@ describe('CORS stage: remembered origins', () => {
     const second = corsStages(store);
     expect(second.some((stage) => first.includes(stage))).toBe(false);
     expect(rememberedAfter([...requestsTo(first), ...requestsTo(second)])).toBeLessThanOrEqual(1024);
+  });
+
+  // Regression: each tenant's budget was the only bound, so a client sending distinct allowed Origins
+  // to every tenant with a wildcard CORS route made a replica keep 1,024 of them per tenant (≈0.7 MB
+  // each at 300 characters: 700 MB for 1,000 tenants).
+  it('bounds the origins all tenants remember together on a replica', () => {
+    const TENANTS = 80;
+    const ROUTES_PER_TENANT = 16; // each route remembers 64: the tenant's 1,024 in all
+    const store = newStore();
+    const requests: Array<{ stage: RouteStage; origin: string }> = [];
+    for (let t = 0; t < TENANTS; t++) {
+      const id = randomUUID();
+      store.apply(
+        buildSnapshot({
+          tenantId: id,
+          subdomain: `corsreplica${t}`,
+          origins: [{ id: originId, targets: ['http://127.0.0.1:1'] }],
+          routes: Array.from({ length: ROUTES_PER_TENANT }, (_, r) => ({
+            origin_id: originId,
+            path_pattern: `/r${r}/*`,
+            cors: { allow_origins: [`https://*.r${r}.example`] },
+          })),
+        }),
+      );
+      store.get(id)!.routes.forEach((route, r) => {
+        const stage = route.stages.all.find((s) => s.name === 'cors')!;
+        for (let o = 0; o < ORIGINS_PER_ROUTE; o++)
+          requests.push({ stage, origin: `https://c${o}.t${t}.r${r}.example` });
+      });
+    }
+    expect(rememberedAfter(requests)).toBeLessThanOrEqual(REPLICA_VERDICTS_REMEMBERED);
   });
 });

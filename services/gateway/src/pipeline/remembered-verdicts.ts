@@ -11,12 +11,21 @@ export interface RememberedVerdictsLimits {
  * The values all of one tenant's stages of one policy remember together, whatever its number of routes
  * and versions: when they hold `entries`, all of them forget. A stage's own limit alone let a tenant
  * with 1,000 CORS routes hold 64,000 Origins (45 MB, measured) on every replica.
+ *
+ * Every tenant's budget also counts against the replica's (REPLICA_VERDICTS): clients choose the
+ * values, and one sending distinct Origins or addresses to every tenant would otherwise make a replica
+ * keep each tenant's whole budget (≈0.7 MB of Origins a tenant: 700 MB for 1,000 tenants). When the
+ * replica's is full, every memory forgets; a verdict is cheap to decide again.
  */
 export class VerdictBudget {
   readonly #memories = new Set<{ clear(): void }>();
   #held = 0;
 
-  constructor(readonly entries: number) {}
+  /** `replica`: the budget this one counts against too (null for the replica's own). */
+  constructor(
+    readonly entries: number,
+    readonly replica: VerdictBudget | null = REPLICA_VERDICTS,
+  ) {}
 
   /** Values remembered now. */
   get held(): number {
@@ -26,6 +35,8 @@ export class VerdictBudget {
   /** Counts one more value kept in `memory`, after making room for it. */
   take(memory: { clear(): void }): void {
     if (this.#held >= this.entries) this.forgetAll();
+    // The replica making room may forget this budget's memories too (`memory` among them).
+    this.replica?.take(this);
     this.#memories.add(memory);
     this.#held++;
   }
@@ -33,14 +44,28 @@ export class VerdictBudget {
   /** A memory forgot `count` values on its own. */
   returned(count: number): void {
     this.#held -= count;
+    this.replica?.returned(count);
   }
 
   forgetAll(): void {
     for (const memory of this.#memories) memory.clear();
     this.#memories.clear();
+    if (this.replica !== null) {
+      this.replica.returned(this.#held);
+      this.replica.#memories.delete(this); // a removed tenant's budget is not kept
+    }
     this.#held = 0;
   }
+
+  /** As a memory of the replica's budget: forgets all. */
+  clear(): void {
+    this.forgetAll();
+  }
 }
+
+/** What all tenants' memories of client-sent values hold together on a replica (≤ ≈32 MB). */
+export const REPLICA_VERDICTS_REMEMBERED = 32_768;
+const REPLICA_VERDICTS: VerdictBudget = new VerdictBudget(REPLICA_VERDICTS_REMEMBERED, null);
 
 /** One policy's budget for each tenant, from its first version until it is removed. */
 export class TenantVerdictBudgets {

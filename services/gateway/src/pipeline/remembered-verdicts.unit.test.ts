@@ -90,3 +90,28 @@ describe('remembered verdicts', () => {
     expect(budgets.of('t1').held).toBe(0);
   });
 });
+
+describe("the replica's budget", () => {
+  it('counts every tenant budget against it, and makes them all forget when it is full', () => {
+    const replica = new VerdictBudget(4, null);
+    const tenants = [new VerdictBudget(3, replica), new VerdictBudget(3, replica)];
+    const decided: string[] = [];
+    const memories = tenants.map((budget, t) =>
+      rememberVerdicts((value) => decided.push(`${t}:${value}`), budget, { entries: 10 }),
+    );
+    for (const value of ['a', 'b']) for (const memory of memories) memory(value);
+    expect(replica.held).toBe(4);
+    expect(tenants.map((t) => t.held)).toEqual([2, 2]);
+    // A fifth value anywhere: every tenant's memory starts again.
+    memories[0]!('c');
+    expect(replica.held).toBe(1);
+    expect(tenants.map((t) => t.held)).toEqual([1, 0]);
+    decided.length = 0;
+    memories[1]!('a');
+    expect(decided).toEqual(['1:a']);
+    // A tenant forgetting on its own gives its values back.
+    tenants[0]!.forgetAll();
+    expect(replica.held).toBe(1);
+    expect(tenants.map((t) => t.held)).toEqual([0, 1]);
+  });
+});
