@@ -69,12 +69,22 @@ export function usageCellKey(
   return `${tenantId}${SEPARATOR}${routeId}${SEPARATOR}${apiKeyId}${SEPARATOR}${userId}${SEPARATOR}${statusClass}${SEPARATOR}${hour}`;
 }
 
-/** A user id a cell can carry as it is: not too long, and no control character (U+001F, NUL). */
+/**
+ * A user id a cell can carry as it is: not too long, no control character (U+001F, NUL), and
+ * well-formed Unicode. A lone surrogate (a `sub` of "\ud800" is valid JSON) becomes U+FFFD when
+ * written to Redis as UTF-8, so two such ids would land in one hash field and one count overwrite the other.
+ */
 export function isStorableUserId(userId: string): boolean {
   if (userId.length > MAX_USAGE_USER_ID_LENGTH) return false;
   for (let i = 0; i < userId.length; i++) {
     const code = userId.charCodeAt(i);
     if (code < 0x20 || code === 0x7f) return false;
+    if (code >= 0xdc00 && code <= 0xdfff) return false; // a low surrogate with no high one before it
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = userId.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++; // the pair is one character
+    }
   }
   return true;
 }
@@ -94,7 +104,7 @@ function storableId(id: string): string {
  * row is at most 2704 bytes), so no cell can fail its batch, whoever wrote it — current gateways,
  * gateways of an earlier version (a rolling upgrade), batches already in Redis:
  * - a user id that fails isStorableUserId (over MAX_USAGE_USER_ID_LENGTH, a control character, NUL,
- *   the separator itself) is OVERFLOW_ID, as current gateways count it;
+ *   the separator itself, a lone surrogate) is OVERFLOW_ID, as current gateways count it;
  * - a route or API key id that is not a uuid, '' or OVERFLOW_ID (what gateways write) is OVERFLOW_ID;
  * - a tenant id that is not a uuid, or an hour past year 9999, is no cell: null (skipped).
  * Requests are never lost to the first two: only their breakdown is (the tenant's totals stay exact).

@@ -33,6 +33,10 @@ describe('usage cells', () => {
       'tab\there',
       'del\u007f',
       'split\u001fby\u001fthe\u001fseparator',
+      // Lone surrogates: Redis gets them as U+FFFD, so distinct ids would share one hash field.
+      'high\ud800',
+      'low\udc00first',
+      'reversed\udc00\ud800',
     ]) {
       const label = `${JSON.stringify(userId.slice(0, 40))} (${userId.length} characters)`;
       expect(decodeUsageCell(encodeUsageCell({ ...cell, userId })), label).toEqual({
@@ -41,7 +45,7 @@ describe('usage cells', () => {
       });
     }
     // What the gateways count as themselves stays itself.
-    for (const userId of ['u'.repeat(200), '', OVERFLOW_ID, 'user_2abc|ünïcode ✓'])
+    for (const userId of ['u'.repeat(200), '', OVERFLOW_ID, 'user_2abc|ünïcode ✓', 'emoji \u{1f600} pair'])
       expect(decodeUsageCell(encodeUsageCell({ ...cell, userId }))).toEqual({ ...cell, userId });
   });
 
