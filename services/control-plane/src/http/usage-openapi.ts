@@ -21,9 +21,9 @@ export function usagePaths(errors: Record<string, unknown>): Record<string, unkn
           {
             name: 'user_id',
             in: 'query',
-            schema: { type: 'string', minLength: 1, maxLength: 200, pattern: USER_ID_PATTERN.source },
+            schema: { type: 'string', minLength: 1, maxLength: 200, pattern: USER_ID_PATTERN },
             description:
-              'a user (Clerk user id, a tenant issuer’s `sub`, or a service id); `*`: the users counted together past the gateways’ limit',
+              'a user as `by_user` shows it (a Clerk user id, `oidc:<issuer digest>:<sub>`, `svc:<service id>`); `*`: the users counted together past the gateways’ limit',
           },
           {
             name: 'granularity',

@@ -192,6 +192,42 @@ describe('GET /api/v1/usage', () => {
     expect(overflowOnly['requests']).toBe(58);
   });
 
+  it('regression: filters by any user id its breakdown shows, such as OIDC subjects with | or + or spaces', async () => {
+    const hour = at('2026-11-18T12:00:00Z');
+    const users = [
+      'oidc:Ab-Cd_EfGhIjKlMn:auth0|5f1a2b3c',
+      'oidc:Ab-Cd_EfGhIjKlMn:ann+work@example.com',
+      'oidc:Ab-Cd_EfGhIjKlMn:Ann Smith (é)',
+    ];
+    await applyUsageBatch(
+      cp.db.pool,
+      `gw-a:${randomUUID()}`,
+      new Map(
+        users.map((userId, index) => [
+          encodeUsageCell({ tenantId, routeId, apiKeyId: '', userId, statusClass: '2xx', hour }),
+          index + 1,
+        ]),
+      ),
+    );
+    const range = 'from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&granularity=day';
+    const report = json(await read(`/api/v1/usage?tenant_id=${tenantId}&${range}`));
+    const shown = (report['by_user'] as Array<{ id: string }>).map((entry) => entry.id);
+    expect(shown.sort()).toEqual([...users].sort());
+    for (const [index, userId] of users.entries()) {
+      const response = await read(
+        `/api/v1/usage?tenant_id=${tenantId}&user_id=${encodeURIComponent(userId)}&${range}`,
+      );
+      expect(response.status, `${userId}: ${JSON.stringify(response.body)}`).toBe(200);
+      expect(json(response)['requests'], userId).toBe(index + 1);
+    }
+    // An id no gateway counts as itself is still refused, naming the parameter.
+    const control = await read(`/api/v1/usage?tenant_id=${tenantId}&user_id=a%01b&${range}`);
+    expect(control.status).toBe(400);
+    expect(json(control)['error']).toMatchObject({
+      details: [expect.objectContaining({ field: 'user_id' })],
+    });
+  });
+
   it('refuses what it cannot answer with 400 naming the parameter, and hides other tenants’ keys', async () => {
     const cases: Array<[string, number, string]> = [
       ['/api/v1/usage', 400, 'tenant_id'],

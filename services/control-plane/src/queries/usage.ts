@@ -1,6 +1,12 @@
 import { readOnceMoreIfLost } from '@vantageedge/shared/postgres/lost-connections';
 import { readOnlyWithTimeout } from '@vantageedge/shared/postgres/read-only-with-timeout';
-import { OVERFLOW_ID, STATUS_CLASSES, type StatusClass } from '@vantageedge/shared/usage/usage-cells';
+import {
+  isStorableUserId,
+  MAX_USAGE_USER_ID_LENGTH,
+  OVERFLOW_ID,
+  STATUS_CLASSES,
+  type StatusClass,
+} from '@vantageedge/shared/usage/usage-cells';
 import type pg from 'pg';
 import { z } from 'zod';
 import { createInFlightCounter, type InFlightCounter } from '../admin-rate-limit/in-flight-counter.js';
@@ -35,8 +41,13 @@ const datetime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 da
   { message: `must be from ${USAGE_DATE_RANGE.earliest} to ${USAGE_DATE_RANGE.latest}` },
 );
 const optionalId = z.uuid('must be a uuid').optional();
-/** A user id, or OVERFLOW_ID: the users the gateways counted together past their limit. */
-export const USER_ID_PATTERN = /^(?:\*|[A-Za-z0-9._:@/-]+)$/;
+/**
+ * `user_id` as /openapi.json states it. A user id as the gateways count it — a Clerk user id,
+ * `oidc:<issuer digest>:<sub>` with whatever a tenant's issuer put in `sub` (`auth0|…`, an e-mail,
+ * spaces), `svc:<id>` — or OVERFLOW_ID: the users counted together past their limit. Only what no
+ * cell can hold is refused (isStorableUserId: also a lone surrogate, which a pattern cannot say).
+ */
+export const USER_ID_PATTERN = '^[^\\u0000-\\u001f\\u007f]+$';
 
 export const usageQuery = z
   .strictObject({
@@ -46,8 +57,11 @@ export const usageQuery = z
     user_id: z
       .string()
       .min(1)
-      .max(200)
-      .regex(USER_ID_PATTERN, 'must be a Clerk user id or service id, or * (the overflow)')
+      .max(MAX_USAGE_USER_ID_LENGTH)
+      .refine(
+        isStorableUserId,
+        'must be a user id as the usage breakdown shows it (no control characters), or * (the overflow)',
+      )
       .optional(),
     granularity: z.enum(['hour', 'day'], 'must be hour or day').default('hour'),
     /** Inclusive start, rounded down to its period; default: 24 periods before `to`. */
