@@ -7,7 +7,8 @@ import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
  */
 
 export const MAX_CHAIN_CERTIFICATES = 10;
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
+const PEM_END = '-----END CERTIFICATE-----';
 const MIN_RSA_BITS = 2048;
 /**
  * Larger RSA keys cost far more per handshake (16384 bits: ~400 ms of CPU against ~4 ms for 2048), and
@@ -55,12 +56,35 @@ export type BundleCheck =
     }
   | { ok: false; issues: BundleIssue[] };
 
-function parseChain(pem: string): X509Certificate[] | BundleIssue {
-  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) return { field: 'certificate', issue: 'contains no PEM certificate block' };
-  if (blocks.length > MAX_CHAIN_CERTIFICATES) {
-    return { field: 'certificate', issue: `has more than ${MAX_CHAIN_CERTIFICATES} certificates` };
+/**
+ * The PEM certificate blocks, in order, found block by block in one pass over the text. (A regex from
+ * each BEGIN line to its END line searched the rest of the text again from every BEGIN line: 32 KiB of
+ * BEGIN lines without an END held the control plane's one thread for over 100 ms.)
+ */
+function pemCertificateBlocks(pem: string): string[] | BundleIssue {
+  const blocks: string[] = [];
+  let from = 0;
+  for (let begin = pem.indexOf(PEM_BEGIN); begin >= 0; begin = pem.indexOf(PEM_BEGIN, from)) {
+    const end = pem.indexOf(PEM_END, begin + PEM_BEGIN.length);
+    if (end < 0) {
+      return {
+        field: 'certificate',
+        issue: `certificate ${blocks.length + 1} of the chain has no END CERTIFICATE line`,
+      };
+    }
+    from = end + PEM_END.length;
+    blocks.push(pem.slice(begin, from));
+    if (blocks.length > MAX_CHAIN_CERTIFICATES) {
+      return { field: 'certificate', issue: `has more than ${MAX_CHAIN_CERTIFICATES} certificates` };
+    }
   }
+  if (blocks.length === 0) return { field: 'certificate', issue: 'contains no PEM certificate block' };
+  return blocks;
+}
+
+function parseChain(pem: string): X509Certificate[] | BundleIssue {
+  const blocks = pemCertificateBlocks(pem);
+  if (!Array.isArray(blocks)) return blocks;
   const chain: X509Certificate[] = [];
   for (const [index, block] of blocks.entries()) {
     try {

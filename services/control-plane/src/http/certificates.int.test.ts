@@ -174,6 +174,14 @@ describe('POST /api/v1/certificates', () => {
       'certificate_pem',
       /no PEM/,
     ],
+    [
+      // Read as one regex, every BEGIN line was searched to the end for its END line: 32 KiB of them
+      // held the control plane's one thread for over 100 ms per upload.
+      'a chain of BEGIN lines that never ends',
+      async () => ({ certificate_pem: '-----BEGIN CERTIFICATE-----\n'.repeat(1170) }),
+      'certificate_pem',
+      /certificate 1 of the chain has no END CERTIFICATE line/,
+    ],
     ['an unknown field', async () => ({ passphrase: 'x' }), 'passphrase', /./],
     ['no domains', async () => ({ domains: [] }), 'domains', /at least one/],
   ])('refuses %s with a 400 naming the field, and records nothing', async (_what, change, field, issue) => {
