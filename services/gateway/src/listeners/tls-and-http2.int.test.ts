@@ -157,6 +157,15 @@ describe('TLS with SNI', () => {
     expect(served.fingerprint256).toBe(acmeCert.fingerprint256);
   });
 
+  it('names the server as an absolute name (a trailing dot), as the Host header may', async () => {
+    const served = await tlsHandshake({
+      port: tlsPort,
+      servername: `${ACME_DOMAIN}.`,
+      ca: ca.certificatePem,
+    });
+    expect(served.fingerprint256).toBe(acmeCert.fingerprint256);
+  });
+
   it('speaks TLS 1.3 by default, accepts 1.2 with forward secrecy, refuses 1.1 and static-RSA suites', async () => {
     expect((await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN })).protocol).toBe('TLSv1.3');
     const tls12 = await tlsHandshake({ port: tlsPort, servername: ACME_DOMAIN, maxVersion: 'TLSv1.2' });

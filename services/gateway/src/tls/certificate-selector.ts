@@ -18,9 +18,9 @@ export class CertificateSelector {
   ) {}
 
   select(servername: string): SecureContext {
-    const tenant = this.tenants.resolveHost(servername);
-    const context =
-      tenant === undefined ? undefined : this.tenantCertificates.contextFor(tenant, servername.toLowerCase());
+    const host = serverNameHost(servername);
+    const tenant = this.tenants.resolveHost(host);
+    const context = tenant === undefined ? undefined : this.tenantCertificates.contextFor(tenant, host);
     if (context !== undefined) {
       this.metrics?.selected('tenant');
       return context;
@@ -36,4 +36,13 @@ export class CertificateSelector {
   ) => {
     callback(null, this.select(servername));
   };
+}
+
+/**
+ * A server name as the host tables hold it: lower-case, and an absolute name's trailing dot dropped, as
+ * for a Host header, so that `api.example.com.` gets the certificate of the host it is routed to.
+ */
+function serverNameHost(servername: string): string {
+  const host = servername.toLowerCase();
+  return host.endsWith('.') ? host.slice(0, -1) : host;
 }
