@@ -256,6 +256,28 @@ export function requestHeaderNeverWritten(name: string): boolean {
 /** Identity headers (x-vantageedge-*) are the gateway's alone: an origin trusts them. */
 export const GATEWAY_HEADER_PREFIX = 'x-vantageedge-';
 
+/** Request headers the gateway writes on every request to an origin, whatever the client sent. */
+const REQUEST_HEADERS_GATEWAY_WRITES: readonly string[] = [
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'forwarded',
+  'x-real-ip',
+  'x-request-id',
+];
+
+/**
+ * A request header whose value at the origin is the gateway's (forwarding, X-Real-IP, X-Request-Id,
+ * the identity headers): it follows the client's address, connection or credentials, not what the
+ * client itself sent. A cache key (vary_headers) can only read the client's value, so it never names one.
+ */
+export function requestHeaderWrittenByGateway(name: string): boolean {
+  const lower = name.toLowerCase();
+  return REQUEST_HEADERS_GATEWAY_WRITES.includes(lower) || lower.startsWith(GATEWAY_HEADER_PREFIX);
+}
+
 /**
  * Set-Cookie is written only by the origin: the gateway keeps an origin's cookie `Domain` on the
  * tenant's own hosts, and a cookie from route configuration would get past that (one with

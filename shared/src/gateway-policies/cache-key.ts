@@ -25,10 +25,20 @@ export interface CacheRequest {
    * chose that an origin may reflect into links. The gateway always sets it; '' when absent.
    */
   readonly host?: string | undefined;
+  /**
+   * What a trusted proxy told the origin beyond the scheme and host (its X-Forwarded-Port and
+   * X-Forwarded-Prefix, originFacingForwarding): origins build links from them. '' when absent.
+   */
+  readonly forwarding?: string | undefined;
   readonly path: string;
   /** Without the leading '?'; '' when none. */
   readonly query: string;
   readonly headers: IncomingHttpHeaders;
+  /**
+   * The request carries content (a GET with a body). The origin may read it (search APIs, frameworks
+   * that merge body parameters into the query's), and the key cannot hold it: such a request bypasses.
+   */
+  readonly hasBody?: boolean | undefined;
 }
 
 /** The authenticated caller, for routes whose cached responses are per caller. */
@@ -45,10 +55,11 @@ export interface CacheIdentity {
  * (k3: an http request's redirect to https was served to https requests, one host's answer to
  * another's), or while the query was decoded before keying (k4: `?name=%E9` and `?name=%E8` both
  * decoded to U+FFFD and shared one entry), or while the host was normalised (k5: `Host: a.example:1`
- * was keyed as `a.example`, and an origin reflecting the port had it served to every client), must
- * never be served.
+ * was keyed as `a.example`, and an origin reflecting the port had it served to every client), or before
+ * a trusted proxy's X-Forwarded-Port and -Prefix were part of the key (k6: a prefix one client had the
+ * proxy pass on was in the links every client got), must never be served.
  */
-const KEY_FORMAT = 'k6';
+const KEY_FORMAT = 'k7';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
@@ -109,8 +120,9 @@ export function pathDigest(path: string): string {
 }
 
 /**
- * Digest of everything else that selects a URL's entry (scheme, host, query unless the pattern is
- * `path`, the policy's vary headers, the caller on per-caller routes). Each part is length-prefixed so no crafted
+ * Digest of everything else that selects a URL's entry (scheme, host, a trusted proxy's port and
+ * prefix, query unless the pattern is `path`, the policy's vary headers, the caller on per-caller
+ * routes). Each part is length-prefixed so no crafted
  * value can make two different requests collide (e.g. a query that imitates a header part).
  * Returns null when the route is per caller and the caller is anonymous (such a request is not cached).
  */
@@ -119,7 +131,8 @@ export function variantDigest(
   request: CacheRequest,
   identity: CacheIdentity,
 ): string | null {
-  let material = part(KEY_FORMAT) + part(request.scheme ?? '') + part(request.host ?? '');
+  let material =
+    part(KEY_FORMAT) + part(request.scheme ?? '') + part(request.host ?? '') + part(request.forwarding ?? '');
   if (policy.keyPattern !== 'path') material += part(sortedQuery(request.query));
   for (const name of policy.varyHeaders) material += part(headerValue(request.headers, name));
   if (policy.perCaller) {

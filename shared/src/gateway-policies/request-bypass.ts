@@ -9,6 +9,7 @@ const NO_STORE_REQUEST = /no-store/i;
 /** Why a request is not served from (or stored to) the cache; null when it may be. */
 export function requestBypassReason(policy: CompiledCachePolicy, request: CacheRequest): string | null {
   if (request.method !== 'GET' && request.method !== 'HEAD') return 'method';
+  if (request.hasBody) return 'request_body';
   const { headers } = request;
   const cacheControl = headerList(headers['cache-control']);
   if (policy.mode === 'standard') {

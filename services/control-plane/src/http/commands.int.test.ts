@@ -351,6 +351,38 @@ describe('cache policy validation', () => {
   });
 });
 
+describe('cache key validation', () => {
+  // Regression: vary_headers accepted headers the gateway writes for the origin (X-Real-IP, identity
+  // headers); the key read the client's own value while the origin answered the gateway's, so one
+  // client's per-address or per-user answer was served to every other client.
+  it('refuses vary_headers naming a header the gateway writes for the origin, naming the field', async () => {
+    const tenantId = await createTenant('vary-gateway-headers');
+    const origin = await cp.request('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name: 'o', url: 'https://o.example.com' },
+    });
+    const before = (await cp.allEvents()).length;
+    const route = (name: string) =>
+      cp.request('POST', '/api/v1/routes', {
+        body: {
+          tenant_id: tenantId,
+          origin_id: json(origin)['id'],
+          path_pattern: `/v-${name}/*`,
+          auth_mode: 'public',
+          cache_policy: { cache_key_pattern: 'path+query+headers', vary_headers: ['accept-language', name] },
+        },
+      });
+    for (const name of ['X-Real-IP', 'x-forwarded-for', 'X-VantageEdge-User-Id']) {
+      const refused = await route(name);
+      expect(refused.status, name).toBe(400);
+      expect(json(refused)).toMatchObject({
+        error: { code: 'validation_failed', details: [{ field: 'cache_policy.vary_headers.1' }] },
+      });
+    }
+    expect((await cp.allEvents()).length).toBe(before);
+    expect((await route('x-api-key')).status).toBe(201);
+  });
+});
+
 describe('API key rotation and revocation', () => {
   it('rotate issues a new key and gives the old one a grace period; revoke ends a key', async () => {
     const tenantId = await createTenant('rotate');

@@ -26,6 +26,7 @@ import {
   queryTransformInput,
   redirect,
   requestHeaderTransformInput,
+  requestHeaderWrittenByGateway,
   responseHeaderTransformInput,
   retryPolicy,
   rewritePath,
@@ -297,9 +298,19 @@ const hashKeyRule = (
 };
 /**
  * A cache policy as a tenant may set it: only complete responses are cacheable (no 1xx, 206, 304, 412,
- * 416: answers to one request's Range or preconditions, which the key does not hold).
+ * 416: answers to one request's Range or preconditions, which the key does not hold), and the key reads
+ * no header the gateway writes for the origin (the key would read the client's value, the origin the
+ * gateway's: one client's answer served to the others).
  */
 const cachePolicyRequest = cachePolicy.superRefine((value, ctx) => {
+  value.vary_headers.forEach((name, index) => {
+    if (!requestHeaderWrittenByGateway(name)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['vary_headers', index],
+      message: `${name} is written by the gateway for the origin: the cache key cannot read its value`,
+    });
+  });
   value.cacheable_statuses.forEach((status, index) => {
     if (isCompleteResponseStatus(status)) return;
     ctx.addIssue({

@@ -31,6 +31,17 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 function originHandler(req: IncomingMessage, res: ServerResponse): void {
+  if (req.url?.startsWith('/plain/search')) {
+    // Reads a GET's body, as Elasticsearch-style search APIs and some frameworks' parameter parsers do.
+    let query = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (query += chunk));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`results for ${query || 'everything'}`);
+    });
+    return;
+  }
   req.resume();
   const url = new URL(req.url ?? '/', 'http://origin');
   const path = url.pathname;
@@ -50,6 +61,14 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
       vary: 'Accept-Encoding',
       ...(gzip ? { 'content-encoding': 'gzip' } : {}),
     });
+    res.end(gzip ? gzipSync(text) : text);
+    return;
+  }
+  if (path.startsWith('/plain/naive-encoded')) {
+    // Compresses when asked to, without saying that the answer depends on Accept-Encoding.
+    const text = 'the same document, encoded or not';
+    const gzip = (header(req, 'accept-encoding') ?? '').includes('gzip');
+    res.writeHead(200, { 'content-type': 'text/plain', ...(gzip ? { 'content-encoding': 'gzip' } : {}) });
     res.end(gzip ? gzipSync(text) : text);
     return;
   }
@@ -195,6 +214,35 @@ for (const storeKind of stores) {
         }, reject);
       });
       expect(gunzipSync(gzipAgain).toString()).toBe('the same document, encoded or not');
+    });
+
+    it('regression: an encoded response is served only to clients that asked for its coding, even without Vary: Accept-Encoding', async () => {
+      const path = `/plain/naive-encoded/${randomUUID()}`;
+      const gzip = await send(gateway, host, path, { headers: { 'accept-encoding': 'gzip' } });
+      expect(gzip.headers['content-encoding']).toBe('gzip');
+      const identity = await send(gateway, host, path);
+      expect(identity.headers['content-encoding']).toBeUndefined();
+      expect(identity.text).toBe('the same document, encoded or not');
+      // The unencoded answer is cached as any other.
+      const identityAgain = await send(gateway, host, path);
+      expect(identityAgain.headers['x-cache']).toBe('HIT');
+      expect(identityAgain.headers['content-encoding']).toBeUndefined();
+    });
+
+    it('regression: a GET with a body is neither stored nor answered from the cache (the key has no body)', async () => {
+      const path = `/plain/search/${randomUUID()}`;
+      for (const framing of [{ 'content-length': '4' }, { 'transfer-encoding': 'chunked' }]) {
+        const attack = await send(gateway, host, path, { body: 'evil', headers: framing });
+        expect(attack.text).toBe('results for evil');
+        const victim = await send(gateway, host, path);
+        expect(victim.text).toBe('results for everything');
+        expect(attack.headers['x-cache']).toBe('BYPASS');
+      }
+      // A stored answer is not given to a request whose body the origin would have read either.
+      expect((await send(gateway, host, path)).headers['x-cache']).toBe('HIT');
+      expect(
+        (await send(gateway, host, path, { body: 'mine', headers: { 'content-length': '4' } })).text,
+      ).toBe('results for mine');
     });
 
     it('keys on the request headers the origin names in Vary, up to a cap of variants per URL', async () => {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { requestHeaderWrittenByGateway } from '@vantageedge/shared/domain/route-policies';
 import {
   type CompiledCachePolicy,
   compileCachePolicy,
@@ -6,10 +7,16 @@ import {
 import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
 import { requestAuthority } from '../http/request-authority.js';
+import { requestBodyFraming } from '../http/request-body.js';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
-import { clientProto, connectionProto, originFacingHost } from '../proxy/forwarded-headers.js';
+import {
+  clientProto,
+  connectionProto,
+  originFacingForwarding,
+  originFacingHost,
+} from '../proxy/forwarded-headers.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { refreshInBackground } from './background-refresh.js';
 import type { CacheEntry } from './cache-entry.js';
@@ -67,7 +74,7 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
     name: 'cache',
     compileRoute({ tenant, route }) {
       const policy = compileCachePolicy(tenant.id, route, tenant.settings.cache);
-      if (policy === null) return null;
+      if (policy === null || keysOnGatewayValue(policy)) return null;
       const stage = cacheStage(cache, policy, encodedSlashes);
       policyOfStage.set(stage, policy);
       return stage;
@@ -90,6 +97,18 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
   };
 }
 
+/**
+ * The policy keys on a request header the gateway writes toward the origin (vary_headers naming
+ * X-Real-IP, X-Forwarded-For, an identity header, …): the key could only read the client's own value
+ * (absent for nearly everyone, or spoofed) while the origin answers the gateway's, so one client's answer
+ * would be served to the others. The control plane refuses such a policy; one stored before that is
+ * served uncached. (A header the gateway only drops, such as X-Api-Key, may be keyed on: the origin's
+ * answer does not depend on it.)
+ */
+function keysOnGatewayValue(policy: CompiledCachePolicy): boolean {
+  return policy.varyHeaders.some(requestHeaderWrittenByGateway);
+}
+
 function cacheStage(
   cache: ResponseCache,
   policy: CompiledCachePolicy,
@@ -103,16 +122,19 @@ function cacheStage(
       const lookup = cache.lookup(
         policy,
         // Keyed on the scheme and host the origin is told the client asked for (the host as spelled:
-        // an origin may reflect its port into links), and on the end-to-end headers (none the client
-        // named in Connection). A response varying on a header the gateway writes toward the origin
-        // (X-Forwarded-Proto, X-Real-IP, …) is never stored (vary_gateway_header).
+        // an origin may reflect its port into links), a trusted proxy's port and prefix, and on the
+        // end-to-end headers (none the client named in Connection). A response varying on a header the
+        // gateway writes toward the origin (X-Forwarded-Proto, X-Real-IP, …) is never stored
+        // (vary_gateway_header). A request with a body bypasses: the key cannot hold it.
         {
           method: req.method ?? 'GET',
           scheme: clientProto(req.headers, connectionProto(req), exchange.peerTrusted),
           host: originFacingHost(req.headers, exchange.peerTrusted),
+          forwarding: originFacingForwarding(req.headers, exchange.peerTrusted),
           path: exchange.path,
           query,
           headers: endToEndRequestHeaders(req.headers),
+          hasBody: requestBodyFraming(req) !== 'none',
         },
         { userId: identity.principal },
       );

@@ -60,18 +60,27 @@ const ANONYMOUS_REQUEST: FillingRequest = { authorized: false };
 
 /**
  * The request header fields a response varies on (its Vary, lower-case, sorted, without hop-by-hop
- * fields the origin never receives), or '*' when it varies on something else than headers.
+ * fields the origin never receives), or '*' when it varies on something else than headers. A response
+ * with a Content-Encoding varies on Accept-Encoding whether its Vary says so or not: an origin that
+ * compresses on request and forgets the Vary would otherwise have one client's coding (gzip, br, zstd)
+ * served to every client, including those that cannot decode it.
  */
 export function responseVary(headers: IncomingHttpHeaders): readonly string[] | '*' {
   const vary = headerList(headers.vary);
-  if (vary === undefined) return [];
   const names = new Set<string>();
-  for (const token of vary.split(',')) {
+  for (const token of vary?.split(',') ?? []) {
     const name = token.trim().toLowerCase();
     if (name === '*') return '*';
     if (name !== '' && !HOP_BY_HOP_HEADERS.has(name)) names.add(name);
   }
+  if (isEncoded(headers)) names.add('accept-encoding');
   return [...names].sort();
+}
+
+/** The body is in a content coding (anything but `identity`), which the client had to accept. */
+function isEncoded(headers: IncomingHttpHeaders): boolean {
+  const coding = headerList(headers['content-encoding'])?.trim().toLowerCase();
+  return coding !== undefined && coding !== '' && coding !== 'identity';
 }
 
 /**

@@ -56,6 +56,12 @@ beforeAll(async () => {
       res.end(`hello ${req.headers['x-real-ip']}`);
       return;
     }
+    if (url.startsWith('/keyed-ip')) {
+      // A route whose policy keys on X-Real-IP (vary_headers): the origin answers per client address.
+      res.writeHead(200, { 'cache-control': 'public, max-age=60' });
+      res.end(`hello ${req.headers['x-real-ip']}`);
+      return;
+    }
     if (url.startsWith('/per-host')) {
       // A naive origin: answers per host without saying so.
       res.writeHead(200, { 'cache-control': 'public, max-age=60' });
@@ -90,9 +96,17 @@ beforeAll(async () => {
     subdomain: 'okey',
     customDomains: ['shop.example'],
     origins: [{ id: originId, targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`] }],
-    routes: [{ origin_id: originId, path_pattern: '/*' }],
+    routes: [
+      { origin_id: originId, path_pattern: '/keyed-ip/*' },
+      { origin_id: originId, path_pattern: '/*' },
+    ],
   });
-  snapshot.routes[0]!.cache_policy = cachePolicy.parse({ ttl_seconds: 3600 });
+  snapshot.routes[0]!.cache_policy = cachePolicy.parse({
+    ttl_seconds: 3600,
+    cache_key_pattern: 'path+query+headers',
+    vary_headers: ['X-Real-IP'],
+  });
+  snapshot.routes[1]!.cache_policy = cachePolicy.parse({ ttl_seconds: 3600 });
   gateway.store.apply(snapshot);
   await cache.prepareTenant(snapshot.tenant_id);
 });
@@ -143,6 +157,30 @@ function get(
   });
 }
 
+async function getWith(p: string, headers: Record<string, string>, localAddress: string): Promise<string> {
+  const response = await new Promise<string>((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port: gateway.gateway.trafficPort,
+        path: p,
+        headers: { host: 'okey.localhost', ...headers },
+        localAddress,
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve(body));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  return response;
+}
+
 async function notStored(reason: string): Promise<number> {
   const metric = registry.getSingleMetric('vantageedge_gateway_cache_not_stored_total');
   const values = (await metric?.get())?.values ?? [];
@@ -169,6 +207,17 @@ describe('the response cache keys on what the origin answered for', () => {
     expect(a.body).toBe('hello 127.0.0.2');
     expect(b.body).toBe('hello 127.0.0.3');
     expect(b.xcache).toBe('MISS');
+  });
+
+  it('regression: a policy keyed on a header the gateway writes (X-Real-IP) never serves one client’s answer to another', async () => {
+    // The key could only read the client's own X-Real-IP (absent for nearly everyone, or spoofed), while
+    // the origin answered the gateway's: the route is served uncached instead.
+    const a = await get('/keyed-ip/x', { localAddress: '127.0.0.2' });
+    const b = await get('/keyed-ip/x', { localAddress: '127.0.0.3' });
+    expect(a.body).toBe('hello 127.0.0.2');
+    expect(b.body).toBe('hello 127.0.0.3');
+    const spoofed = await getWith('/keyed-ip/x', { 'x-real-ip': '127.0.0.2' }, '127.0.0.4');
+    expect(spoofed).toBe('hello 127.0.0.4');
   });
 
   it('regression: the scheme is part of the key (an origin redirecting without Vary)', async () => {

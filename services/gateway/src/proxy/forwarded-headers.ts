@@ -100,6 +100,38 @@ function forwardedHostHeader(headers: IncomingHttpHeaders, peerTrusted: boolean,
   return (peerTrusted && firstValue(headers['x-forwarded-host'])) || authority;
 }
 
+/**
+ * What a trusted proxy tells the origin beyond the scheme and host: its X-Forwarded-Port and
+ * X-Forwarded-Prefix, as the origin gets them; '' when it tells neither (the origin then gets the
+ * gateway's port, which follows from the scheme, and the route's stripped prefix, which follows from the
+ * route). A proxy may pass a client's own values on unchanged, and origins build links and redirects
+ * from them, so the response cache keys on this.
+ */
+export function originFacingForwarding(headers: IncomingHttpHeaders, peerTrusted: boolean): string {
+  const port = trustedForwardedPort(headers, peerTrusted);
+  const prefix = trustedForwardedPrefix(headers, peerTrusted);
+  if (port === undefined && prefix === undefined) return '';
+  // A header value holds no line break: the two cannot be shifted into one another.
+  return `${port ?? ''}\n${prefix ?? ''}`;
+}
+
+function trustedForwardedPort(headers: IncomingHttpHeaders, peerTrusted: boolean): string | undefined {
+  return peerTrusted ? firstValue(headers['x-forwarded-port']) : undefined;
+}
+
+/** A trusted proxy's X-Forwarded-Prefix without its trailing slashes (the route's prefix follows it). */
+function trustedForwardedPrefix(headers: IncomingHttpHeaders, peerTrusted: boolean): string | undefined {
+  const prefix = peerTrusted ? firstValue(headers['x-forwarded-prefix']) : undefined;
+  return prefix === undefined ? undefined : withoutTrailingSlashes(prefix);
+}
+
+/** One pass from the end (a `/\/+$/` replace backtracks quadratically over a long run of slashes). */
+function withoutTrailingSlashes(value: string): string {
+  let end = value.length;
+  while (end > 0 && value.charCodeAt(end - 1) === 47) end--;
+  return value.slice(0, end);
+}
+
 export interface ForwardingFacts {
   readonly upstreamHost: string;
   /** The client as the gateway determined it (see ClientAddressResolver): X-Real-IP. */
@@ -183,10 +215,9 @@ export function upstreamRequestHeaders(
   out['forwarded'] = priorForwarded ? `${priorForwarded}, ${forwarded}` : forwarded;
   out['x-forwarded-proto'] = clientProto(headers, facts.proto, trusted);
   out['x-forwarded-host'] = forwardedHostHeader(headers, trusted, originalHost);
-  const port = (trusted && firstValue(headers['x-forwarded-port'])) || facts.localPort;
+  const port = trustedForwardedPort(headers, trusted) || facts.localPort;
   if (port !== undefined) out['x-forwarded-port'] = String(port);
-  const priorPrefix = trusted ? firstValue(headers['x-forwarded-prefix']) : undefined;
-  const prefix = (priorPrefix?.replace(/\/+$/, '') ?? '') + (facts.strippedPrefix ?? '');
+  const prefix = (trustedForwardedPrefix(headers, trusted) ?? '') + (facts.strippedPrefix ?? '');
   if (prefix !== '') out['x-forwarded-prefix'] = prefix;
   out['x-real-ip'] = facts.clientIp;
   out['x-request-id'] = facts.requestId;
