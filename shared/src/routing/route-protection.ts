@@ -2,16 +2,18 @@ import type { RouteConfig } from '../domain/gateway-config.js';
 import type { IpRules } from '../domain/route-policies.js';
 
 type Protection = Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'> &
-  Partial<Pick<RouteConfig, 'ip_rules' | 'rate_limit'>>;
+  Partial<Pick<RouteConfig, 'id' | 'ip_rules' | 'rate_limit'>>;
 
 /** The tenant-wide settings.ip_rules: what a route without its own ip_rules applies. */
 export type TenantIpRules = IpRules | null | undefined;
 
 /**
  * A route's protection as the matcher compares it per request: its IP rules (its own, else the
- * tenant's) and its rate limit as numbers, equal when the policies are equal (0: none). Each policy is
- * serialised once, when the routes are compiled: serialising both on every comparison cost a request
- * to a path that 1,000 routes with equal 400-range IP rules answer ≈ 80 ms of the replica's event loop.
+ * tenant's) and its rate limit as numbers (0: none). IP rules are equal when their content is: each is
+ * serialised once, when the routes are compiled (serialising both on every comparison cost a request
+ * to a path that 1,000 routes with equal 400-range IP rules answer ≈ 80 ms of the replica's event loop).
+ * A rate limit is equal only to itself: a route's limit counts on that route's own counters, so two
+ * routes limited alike still give a client two allowances.
  */
 export interface ComparableProtection {
   readonly auth: Pick<RouteConfig, 'auth_mode' | 'required_scopes' | 'require_tenant_org'>;
@@ -24,6 +26,8 @@ export class ProtectionKeys {
   readonly #tenantIpRules: TenantIpRules;
   readonly #byObject = new Map<object, number>();
   readonly #byJson = new Map<string, number>();
+  /** Each route's rate limit (by route id, else by the policy itself): its counters are the route's own. */
+  readonly #limits = new Map<string | object, number>();
 
   constructor(tenantIpRules?: TenantIpRules) {
     this.#tenantIpRules = tenantIpRules;
@@ -33,8 +37,19 @@ export class ProtectionKeys {
     return {
       auth: route,
       ipRules: this.#policy(route.ip_rules ?? this.#tenantIpRules),
-      rateLimit: this.#policy(route.rate_limit),
+      rateLimit: this.#limit(route),
     };
+  }
+
+  #limit({ id, rate_limit: policy }: Protection): number {
+    if (policy === null || policy === undefined) return 0;
+    const counters = id ?? policy;
+    let number = this.#limits.get(counters);
+    if (number === undefined) {
+      number = this.#limits.size + 1;
+      this.#limits.set(counters, number);
+    }
+    return number;
   }
 
   #policy(policy: object | null | undefined): number {
@@ -53,9 +68,10 @@ export class ProtectionKeys {
  * Does route `a` protect at least as much as route `b`: every request `a` admits, `b` would admit too?
  * Authentication: public is the weakest; otherwise the modes must be the same (or `b` accepts either
  * credential of jwt_or_apikey while `a` demands one of them), `a` must require every scope `b` requires,
- * and a Clerk org requirement on `b` must be on `a` too. IP rules (a route's own, else the tenant's)
- * and rate limits: `b` has none, or `a` has the very same (two different address lists or limits
- * cannot be ordered). Anything else is not comparable.
+ * and a Clerk org requirement on `b` must be on `a` too. IP rules (a route's own, else the tenant's):
+ * `b` has none, or `a` has the very same (two different address lists cannot be ordered). Rate limit:
+ * `b` has none, or `a` is `b` (each route's limit has counters of its own). Anything else is not
+ * comparable.
  */
 export function covers(a: ComparableProtection, b: ComparableProtection): boolean {
   return (

@@ -51,4 +51,17 @@ describe('protectsAtLeastAsMuch', () => {
     expect(uniform([open, guarded])).toBe(false);
     expect(uniform([open, limited])).toBe(false);
   });
+
+  // Regression: two routes with limits written alike counted as one protection, so a reading of
+  // /api/users/1 that /api/* matched (/api/Users/1) spent /api/*'s counter, not /api/users/*'s.
+  it('takes a rate limit as the same protection only on the same route: each route counts on its own', () => {
+    const limit = () =>
+      ({ algorithm: 'token_bucket', requests_per_second: 1, burst: 1, scope: 'ip' }) as never;
+    const users = { ...p('public'), id: 'users', rate_limit: limit() };
+    const all = { ...p('public'), id: 'all', rate_limit: limit() };
+    expect(protectsAtLeastAsMuch(users, all)).toBe(false);
+    expect(protectsAtLeastAsMuch(all, users)).toBe(false);
+    expect(protectsAtLeastAsMuch(users, { ...users })).toBe(true);
+    expect(uniform([users, all])).toBe(false);
+  });
 });

@@ -16,6 +16,9 @@ import { buildSnapshot } from '../testing/snapshots.js';
  * whose IP rules or rate limit the route matched as written did not have. Only authentication counted
  * as protection, so with every route public `/api/Admin/users` reached the Express origin's admin
  * handler from outside its IP allow list, and `/api/Users/1` was never limited by `/api/users/*`.
+ * Then limits written alike counted as the same protection, though each route counts on its own
+ * counters: with `/api/*` limited like `/api/users/*`, `/api/Users/1` spent the counter of `/api/*`,
+ * and a client had each route's allowance for the users handler.
  */
 let origin: Server;
 let gateway: TestGateway;
@@ -31,6 +34,9 @@ beforeAll(async () => {
   app.get('/api/users/:id', (_req, res) => {
     handled.push('users');
     res.json({ handler: 'users' });
+  });
+  app.get('/api/posts', (_req, res) => {
+    res.json({ handler: 'posts' });
   });
   origin = await new Promise<Server>((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => resolve(server));
@@ -57,6 +63,18 @@ beforeAll(async () => {
       ],
     }),
   );
+  // Every route limited alike: one request per client and route.
+  gateway.store.apply(
+    buildSnapshot({
+      subdomain: 'readings-alike',
+      origins: [{ id: originId, targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`] }],
+      routes: ['/api/*', '/api/users/*'].map((path_pattern) => ({
+        origin_id: originId,
+        path_pattern,
+        rate_limit: { requests_per_second: 0.001, burst: 1, scope: 'ip' },
+      })),
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -75,5 +93,20 @@ describe('a path another reading of which reaches a route with IP rules or a rat
     expect((await send(gateway, 'readings.localhost', '/api/users/1')).status).toBe(200);
     for (const path of ['/api/users/1', '/api/Users/1', '/api/USERS/1'])
       expect((await send(gateway, 'readings.localhost', path)).status, path).toBe(429);
+  });
+});
+
+describe('a path another reading of which reaches a route limited like the route it matches', () => {
+  it('never spends the other route’s counter: /api/Users/1 is refused once /api/users/* has refused', async () => {
+    const host = 'readings-alike.localhost';
+    expect((await send(gateway, host, '/api/users/1')).status).toBe(200);
+    expect((await send(gateway, host, '/api/users/1')).status).toBe(429);
+    const served = handled.filter((handler) => handler === 'users').length;
+    const cased = await send(gateway, host, '/api/Users/1');
+    expect(cased.status).toBe(403);
+    expect(cased.json()['error']).toMatchObject({ code: 'ambiguous_path' });
+    expect(handled.filter((handler) => handler === 'users')).toHaveLength(served);
+    // The route the path matches as written keeps its own allowance for its own paths.
+    expect((await send(gateway, host, '/api/posts')).status).toBe(200);
   });
 });
