@@ -131,6 +131,33 @@ const {
   maxWindowLimit,
   maxRefillSeconds,
 } = RATE_LIMIT_BOUNDS;
+/** Which algorithm each field belongs to: the other one never reads it. */
+const ALGORITHM_FIELDS = {
+  burst: 'token_bucket',
+  window_seconds: 'sliding_window',
+  limit: 'sliding_window',
+} as const;
+
+/**
+ * A field of the other algorithm is refused, not stored and ignored: `{ requests_per_second: 100,
+ * window_seconds: 60, limit: 1000 }` (no algorithm: a token bucket) meant 1,000 a minute and would let
+ * 100 a second through.
+ */
+function refuseOtherAlgorithmFields(
+  policy: Pick<z.infer<typeof rateLimitPolicy>, 'algorithm' | keyof typeof ALGORITHM_FIELDS>,
+  ctx: z.RefinementCtx,
+): void {
+  for (const field of ['burst', 'window_seconds', 'limit'] as const) {
+    const algorithm = ALGORITHM_FIELDS[field];
+    if (policy[field] === undefined || policy.algorithm === algorithm) continue;
+    ctx.addIssue({
+      code: 'custom',
+      path: [field],
+      message: `applies only to algorithm ${algorithm}; this limit is a ${policy.algorithm} (set algorithm: ${algorithm}, or remove ${field})`,
+    });
+  }
+}
+
 /**
  * A rate limit as a tenant admin may set it (route or tenant-wide): within RATE_LIMIT_BOUNDS, so one
  * tenant's limit cannot hand the shared Redis values it refuses (a TTL beyond its range) or numbers
@@ -172,6 +199,7 @@ export const rateLimitRequest = rateLimitPolicy
       .optional(),
   })
   .superRefine((policy, ctx) => {
+    refuseOtherAlgorithmFields(policy, ctx);
     const rate = policy.requests_per_second;
     if (!(rate >= minRequestsPerSecond && rate <= maxRequestsPerSecond)) return; // reported on the field
     if (policy.algorithm === 'sliding_window') {
