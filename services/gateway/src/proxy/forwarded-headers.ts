@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { ALT_SVC } from '@vantageedge/shared/domain/route-policies';
 import { headerList } from '@vantageedge/shared/http/header-values';
+import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
 import type { Identity } from '../auth/identity.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
@@ -123,13 +124,6 @@ function trustedForwardedPort(headers: IncomingHttpHeaders, peerTrusted: boolean
 function trustedForwardedPrefix(headers: IncomingHttpHeaders, peerTrusted: boolean): string | undefined {
   const prefix = peerTrusted ? firstValue(headers['x-forwarded-prefix']) : undefined;
   return prefix === undefined ? undefined : withoutTrailingSlashes(prefix);
-}
-
-/** One pass from the end (a `/\/+$/` replace backtracks quadratically over a long run of slashes). */
-function withoutTrailingSlashes(value: string): string {
-  let end = value.length;
-  while (end > 0 && value.charCodeAt(end - 1) === 47) end--;
-  return value.slice(0, end);
 }
 
 export interface ForwardingFacts {

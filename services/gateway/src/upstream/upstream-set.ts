@@ -1,4 +1,5 @@
 import { MAX_ORIGIN_CONNECT_TIMEOUT_MS, type OriginConfig } from '@vantageedge/shared/domain/gateway-config';
+import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -229,7 +230,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   const ids = new Set<string>();
   const members = origin.targets.map((config, index) => {
     const url = new URL(config.url);
-    const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
+    const basePath = url.pathname === '/' ? '' : withoutTrailingSlashes(url.pathname);
     const id = uniqueId(ids, url.origin, basePath, index);
     const load: TargetLoad = { picks: 0, inFlight: 0 };
     const metrics = new TargetMetrics(

@@ -76,6 +76,15 @@ describe('upstream set', () => {
     ]);
   });
 
+  // A tenant admin writes the target URLs, and every replica derives the base paths when it applies the
+  // tenant's config: a regex trimming the trailing slashes tried every slash of a run as the start of the
+  // trailing run, so a URL with a long run of slashes inside its path held every replica's event loop.
+  it('derives the base path of a target URL with long runs of slashes in one pass', () => {
+    const run = '/'.repeat(100_000);
+    const { set } = setup({}, [`http://10.0.0.1:8080${run}v1${run}`]);
+    expect(set.acquire(context)!.target.basePath).toBe(`${run}v1`);
+  });
+
   it('counts 5xx, timeouts, connect errors and resets as failures for passive checks, 4xx not', () => {
     const { set } = setup(
       { health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 4 } } },

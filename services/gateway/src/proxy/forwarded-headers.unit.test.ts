@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { type ForwardingFacts, upstreamRequestHeaders } from './forwarded-headers.js';
+
+const facts = (overrides: Partial<ForwardingFacts> = {}): ForwardingFacts => ({
+  upstreamHost: 'origin.internal',
+  clientIp: '203.0.113.7',
+  peerIp: '10.0.0.2',
+  peerTrusted: true,
+  proto: 'https',
+  localPort: 443,
+  strippedPrefix: '/api',
+  requestId: 'req-1',
+  tenantId: 'forwarded-headers-unit',
+  routeId: 'route-1',
+  identity: { kind: 'anonymous', scopes: [] } as never,
+  ...overrides,
+});
+
+describe('X-Forwarded-Prefix', () => {
+  it("joins a trusted proxy's prefix, without its trailing slashes, to the stripped prefix", () => {
+    const out = upstreamRequestHeaders({ 'x-forwarded-prefix': '/edge//' }, facts());
+    expect(out['x-forwarded-prefix']).toBe('/edge/api');
+  });
+
+  // A regex trimming the trailing slashes tried every slash of a run as the start of the trailing run:
+  // a 16 KiB header of slashes ending in a letter held a replica's event loop for over a second.
+  it('reads a long run of slashes that does not end the value in one pass', () => {
+    const run = '/'.repeat(100_000);
+    const out = upstreamRequestHeaders({ 'x-forwarded-prefix': `${run}v1${run}` }, facts());
+    expect(out['x-forwarded-prefix']).toBe(`${run}v1/api`);
+  });
+});
