@@ -73,6 +73,16 @@ describe('exit codes', () => {
     expect(unreachable.err).toContain('cannot reach the admin API');
   });
 
+  // The URL's trailing slashes were trimmed with a regex that tried every slash of a run as the start
+  // of the trailing run: a URL with a long run of slashes inside took seconds before the first request.
+  it('reads a login URL with a long run of slashes in one pass, then says the API is unreachable', async () => {
+    const env = { VANTAGEEDGE_CONFIG: path.join(await tempFolder(), 'none.json') };
+    const url = `http://127.0.0.1:1${'/'.repeat(160_000)}api`;
+    const unreachable = await run(['login', '--url', url, '--token', 't'], env);
+    expect(unreachable.code).toBe(EXIT.unavailable);
+    expect(unreachable.err).toContain('cannot reach the admin API');
+  });
+
   it('refuses an unreadable document with 2 before calling the API', async () => {
     const env = { VANTAGEEDGE_URL: 'http://127.0.0.1:1', VANTAGEEDGE_TOKEN: 't' };
     const missing = await run(['diff', '-f', '/nonexistent/tenant.yaml', '-t', 'acme'], env);

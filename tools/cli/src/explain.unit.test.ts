@@ -152,6 +152,13 @@ async function run(argv: string[], env: NodeJS.ProcessEnv) {
 }
 
 describe('vantageedge explain', () => {
+  // The host and the rest of the URL were read by two overlapping patterns: a URL the pattern refused
+  // was retried with every shorter host, each time rescanning the rest (a 16 KiB host: over a second).
+  it('refuses a URL with a long host and a space in it in one pass', () => {
+    const url = `http://${'a'.repeat(150_000)} x`;
+    expect(() => splitRequestUrl(url)).toThrow(/not an http\(s\) URL/);
+  });
+
   it('splits a URL without normalising its path, and reads curl-style headers', () => {
     expect(splitRequestUrl('https://acme.vantageedge.dev:8443/a/../b//c?x=1')).toEqual({
       host: 'acme.vantageedge.dev:8443',

@@ -24,9 +24,13 @@ export interface ExplainOptions {
   json?: boolean;
 }
 
+// The rest starts at the / or ? that ends the host, so a URL that does not match is not retried with
+// every shorter host (which rescanned the rest each time: quadratic in the host's length).
+const REQUEST_URL = /^https?:\/\/([^/?#\s]+)((?:[/?][^#\s]*)?)$/i;
+
 /** `https://host[:port]/path?query` split without normalising the path (the gateway does that). */
 export function splitRequestUrl(url: string): { host: string; path: string } {
-  const match = /^https?:\/\/([^/?#\s]+)([^#\s]*)$/i.exec(url);
+  const match = REQUEST_URL.exec(url);
   if (!match) throw new CliError(EXIT.usage, `not an http(s) URL: ${url}`);
   const rest = match[2] ?? '';
   return { host: match[1]!, path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest };

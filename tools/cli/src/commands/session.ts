@@ -1,3 +1,4 @@
+import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { removeProfile, saveProfile } from '../profiles.js';
@@ -21,7 +22,7 @@ export async function login(
   ).trim();
   if (token === '')
     throw new CliError(EXIT.usage, 'give the token with --token-stdin, --token or $VANTAGEEDGE_TOKEN');
-  const base = url.toString().replace(/\/+$/, '');
+  const base = withoutTrailingSlashes(url.toString());
   await ctx.connect(base, token).get('/api/v1/tenants', { limit: 1 });
   await saveProfile(ctx.configFile, ctx.profile, { url: base, token });
   ctx.stdout(`Logged in to ${base} (profile ${ctx.profile}, saved in ${ctx.configFile}).`);
