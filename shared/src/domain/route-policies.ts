@@ -257,7 +257,7 @@ export function requestHeaderNeverWritten(name: string): boolean {
 export const GATEWAY_HEADER_PREFIX = 'x-vantageedge-';
 
 /** Request headers the gateway writes on every request to an origin, whatever the client sent. */
-const REQUEST_HEADERS_GATEWAY_WRITES: readonly string[] = [
+export const REQUEST_HEADERS_GATEWAY_WRITES: readonly string[] = [
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',

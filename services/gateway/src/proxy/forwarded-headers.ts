@@ -1,5 +1,9 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { ALT_SVC } from '@vantageedge/shared/domain/route-policies';
+import {
+  ALT_SVC,
+  REQUEST_HEADERS_GATEWAY_WRITES,
+  ROUTING_OVERRIDE_HEADERS,
+} from '@vantageedge/shared/domain/route-policies';
 import { headerList } from '@vantageedge/shared/http/header-values';
 import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
 import type { Identity } from '../auth/identity.js';
@@ -30,25 +34,12 @@ const REQUEST_DROPPED = new Set([
   'host',
   'expect', // node answered 100-continue already; undici refuses to send it
   'x-api-key', // a tenant's key is the gateway's business, never the origin's
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-forwarded-prefix',
-  'forwarded',
-  'x-real-ip',
-  'x-request-id',
-  // IIS, Symfony and others route on these instead of the request line: the gateway chose the route
-  // (and its auth) from the path, so an origin must never see another one — not even through a
-  // trusted proxy, which passes a client's header on unchanged.
-  'x-original-url',
-  'x-rewrite-url',
-  // Express's method-override, Rails, Laravel and ASP.NET take the method from these: the gateway
-  // chose the route (its methods and its auth) by the request's method, so an origin must never act on
-  // another one (a POST a public route accepts, read by the origin as the DELETE a keyed route guards).
-  'x-http-method-override',
-  'x-http-method',
-  'x-method-override',
+  ...REQUEST_HEADERS_GATEWAY_WRITES,
+  // IIS, Symfony and others route on X-Original-URL / X-Rewrite-URL instead of the request line, and
+  // Express's method-override, Rails, Laravel and ASP.NET take the method from the method-override
+  // headers: the gateway chose the route (its methods and its auth), so an origin must never see
+  // another one — not even through a trusted proxy, which passes a client's header on unchanged.
+  ...ROUTING_OVERRIDE_HEADERS,
 ]);
 
 export const IDENTITY_HEADER_PREFIX = 'x-vantageedge-';
