@@ -1,5 +1,6 @@
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import { sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import type {
   ExplainDecision,
   ExplainStage,
@@ -260,6 +261,7 @@ function explainCache(
     path,
     query: input.query,
     headers: input.headers,
+    hasBody: declaresBody(input.headers),
   };
   // The caller as the gateway's cache stage gives it: per-caller entries are the principal's.
   const variant = variantDigest(policy, request, { userId: principal });
@@ -277,6 +279,13 @@ function explainCache(
     return { enabled: true, decision: 'bypass', reason: 'anonymous_on_per_caller_route', ttl_seconds, key };
   }
   return { enabled: true, decision: 'lookup', reason: null, ttl_seconds, key };
+}
+
+/** Whether the headers announce a request body, as the gateway's request framing reads them. */
+function declaresBody(headers: ExplainInput['headers']): boolean {
+  if (sentHeader(headers, 'transfer-encoding') !== undefined) return true;
+  const contentLength = sentHeader(headers, 'content-length');
+  return contentLength !== undefined && singleHeader(contentLength) !== '0';
 }
 
 function explainUpstream(

@@ -242,6 +242,17 @@ describe('explaining a request', () => {
     expect(noCache.cache).toMatchObject({ enabled: false, decision: 'not_cached' });
   });
 
+  // The gateway forwards a GET's body to the origin but cannot key it, so it bypasses the cache.
+  it('says a GET that announces a body bypasses the cache, as the gateway does', async () => {
+    const headers = { 'x-api-key': ACTIVE_KEY };
+    const withLength = await explain({ path: '/api/users/1', headers: { ...headers, 'content-length': '4' } });
+    expect(withLength.cache).toMatchObject({ decision: 'bypass', reason: 'request_body' });
+    const chunked = await explain({ path: '/api/users/1', headers: { ...headers, 'transfer-encoding': 'chunked' } });
+    expect(chunked.cache).toMatchObject({ decision: 'bypass', reason: 'request_body' });
+    const empty = await explain({ path: '/api/users/1', headers: { ...headers, 'content-length': '0' } });
+    expect(empty.cache).toMatchObject({ decision: 'lookup' });
+  });
+
   // Regression (hostile/naive origin review): the gateway's key now carries the scheme and the host
   // as the origin is told it (spelled as given: an origin may reflect a port); the explanation
   // computes the same key.
