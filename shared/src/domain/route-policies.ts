@@ -305,6 +305,20 @@ export const ALT_SVC = 'alt-svc';
 const ALT_SVC_REFUSED =
   'alt-svc cannot come from a route policy: browsers would keep sending the host’s requests where it points, after the host went to another tenant';
 
+/**
+ * NEL (Network Error Logging) has browsers keep a reporting policy for the host (up to its max_age)
+ * and report the host's later requests to the endpoint group it names: URL with query, status,
+ * referrer, with success_fraction 1 every request. After the host went to another tenant, that
+ * tenant's visitors would be reported to the first tenant's collector, so the gateway never sends it,
+ * as Alt-Svc.
+ */
+export const NEL = 'nel';
+const NEL_REFUSED =
+  'nel cannot come from a route policy: browsers would keep reporting the host’s requests to the endpoint it names, after the host went to another tenant';
+
+/** Response fields a browser keeps for the host after the answer: no tenant's answer carries them. */
+export const HOST_BOUND_HEADERS: readonly string[] = [ALT_SVC, NEL];
+
 function headerTransform(owned: readonly string[], neverWritten: readonly string[], command = false) {
   const refuseOwned = (name: string) =>
     owned.includes(name) || name.startsWith(GATEWAY_HEADER_PREFIX)
@@ -320,6 +334,8 @@ function headerTransform(owned: readonly string[], neverWritten: readonly string
       ctx.addIssue({ code: 'custom', message: CLEAR_SITE_DATA_REFUSED });
     if (command && neverWritten.length > 0 && value === ALT_SVC)
       ctx.addIssue({ code: 'custom', message: ALT_SVC_REFUSED });
+    if (command && neverWritten.length > 0 && value === NEL)
+      ctx.addIssue({ code: 'custom', message: NEL_REFUSED });
   });
   const value = headerValueTemplateOf(command);
   return z.strictObject({
@@ -734,6 +750,7 @@ const fixedResponseOf = (command: boolean) =>
           .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED })
           .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED })
           .refine((name) => !command || name !== ALT_SVC, { error: ALT_SVC_REFUSED })
+          .refine((name) => !command || name !== NEL, { error: NEL_REFUSED })
           .refine(
             (name) =>
               !command || FIXED_RESPONSE_HEADERS_REFUSED.includes(name) || !HOP_BY_HOP_HEADERS.includes(name),

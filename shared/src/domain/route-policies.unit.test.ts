@@ -118,6 +118,30 @@ describe('Alt-Svc in route policies', () => {
 });
 
 /**
+ * Regression: a route's response transform or fixed response could send `NEL` (Network Error Logging),
+ * which browsers keep for the host (up to its max_age) and act on for every later request to it: once
+ * the subdomain or custom domain went to another tenant, its visitors' requests (URL with query, status,
+ * referrer) were still reported to the endpoint the first tenant named.
+ */
+describe('NEL in route policies', () => {
+  const POLICY = '{\\"report_to\\": \\"default\\", \\"max_age\\": 31536000, \\"success_fraction\\": 1}';
+
+  it('is refused in a command, naming the header', () => {
+    expect(problems(responseHeaderTransformInput, `{"set": {"NEL": "${POLICY}"}}`).join('\n')).toContain(
+      'set.NEL',
+    );
+    expect(problems(fixedResponseInput, `{"status": 200, "headers": {"nel": "${POLICY}"}}`)).toEqual([
+      expect.stringMatching(/^headers\.nel: nel cannot come from a route policy/),
+    ]);
+  });
+
+  it('still loads in a stored route (the gateway drops it)', () => {
+    expect(responseHeaderTransform.safeParse({ add: { nel: '{"max_age": 0}' } }).success).toBe(true);
+    expect(fixedResponse.safeParse({ status: 200, headers: { nel: '{"max_age": 0}' } }).success).toBe(true);
+  });
+});
+
+/**
  * Regression: C1 controls (U+0080–U+009F; U+009B is CSI, U+009D is OSC on their own) in header and
  * query values. A header value in a JS string goes out as Latin-1, so U+009B is the byte 0x9B; and
  * operators read these values back (the CLI's dump, the console). Commands refuse them, naming the

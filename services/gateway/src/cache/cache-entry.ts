@@ -1,4 +1,4 @@
-import { ALT_SVC } from '@vantageedge/shared/domain/route-policies';
+import { HOST_BOUND_HEADERS } from '@vantageedge/shared/domain/route-policies';
 /** A stored response and how long it stays fresh / may be served stale. */
 export interface CacheEntry {
   readonly kind: 'response';
@@ -90,7 +90,7 @@ export function decodeRecord(buffer: Buffer): CacheRecord | null {
     return {
       kind: 'response',
       status: meta.s,
-      headers: withoutAltSvc(meta.h),
+      headers: withoutHostBoundHeaders(meta.h),
       storedAt: meta.t ?? 0,
       freshMs: meta.f ?? 0,
       staleWhileRevalidateMs: meta.w ?? 0,
@@ -107,11 +107,12 @@ export function decodeRecord(buffer: Buffer): CacheRecord | null {
 }
 
 /**
- * An origin's Alt-Svc is never relayed (the host's endpoints are the gateway's: forwarded-headers.ts);
- * entries stored before that rule may still hold one.
+ * An origin's Alt-Svc and NEL are never relayed (browsers keep them for the host: forwarded-headers.ts);
+ * entries stored before that rule may still hold them.
  */
-function withoutAltSvc(headers: EntryMeta['h']): EntryMeta['h'] {
-  return headers.some(([name]) => name === ALT_SVC) ? headers.filter(([name]) => name !== ALT_SVC) : headers;
+function withoutHostBoundHeaders(headers: EntryMeta['h']): EntryMeta['h'] {
+  const bound = ([name]: EntryMeta['h'][number]) => HOST_BOUND_HEADERS.includes(name);
+  return headers.some(bound) ? headers.filter((header) => !bound(header)) : headers;
 }
 
 /**

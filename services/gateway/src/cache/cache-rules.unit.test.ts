@@ -359,6 +359,28 @@ describe('what is cached', () => {
     };
     expect(decodeRecord(encodeRecord(stored))).toMatchObject({ headers: [['content-type', 'text/plain']] });
   });
+
+  // Regression: likewise for NEL, which reports the host's later requests to the endpoint it names.
+  it('reads an entry stored with a NEL header without it', () => {
+    const stored = {
+      kind: 'response' as const,
+      status: 200,
+      headers: [
+        ['content-type', 'text/plain'],
+        ['nel', '{"report_to":"collector","max_age":31536000}'],
+      ] as const,
+      body: Buffer.from('x'),
+      storedAt: 1,
+      freshMs: 2,
+      staleWhileRevalidateMs: 0,
+      staleIfErrorMs: 0,
+      mustRevalidate: false,
+      immutable: false,
+      tags: [],
+      varyOn: [],
+    };
+    expect(decodeRecord(encodeRecord(stored))).toMatchObject({ headers: [['content-type', 'text/plain']] });
+  });
 });
 
 describe('stored headers', () => {

@@ -1,6 +1,6 @@
 import {
-  ALT_SVC,
   type FixedResponse,
+  HOST_BOUND_HEADERS,
   LOCATION_VARIABLES,
   type LocationVariable,
   parseTemplate,
@@ -37,10 +37,10 @@ function fixedStage(fixed: FixedResponse): RouteStage {
   const headers: Record<string, string | number> = {};
   for (const [name, value] of Object.entries(fixed.headers)) headers[name.toLowerCase()] = value;
   // Refused by commands since they were found to clear every tenant's cookies (Clear-Site-Data), to
-  // outlive the tenant's hold on the host (Alt-Svc) or to make node throw for HTTP/2 clients
+  // outlive the tenant's hold on the host (Alt-Svc, NEL) or to make node throw for HTTP/2 clients
   // (connection headers); a route stored before keeps the others.
   delete headers['clear-site-data'];
-  delete headers[ALT_SVC];
+  for (const name of HOST_BOUND_HEADERS) delete headers[name];
   for (const name of HOP_BY_HOP_HEADERS) delete headers[name];
   headers['content-type'] = fixed.content_type;
   if (!bodiless) headers['content-length'] = body.length;

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import {
-  ALT_SVC,
+  HOST_BOUND_HEADERS,
   REQUEST_HEADERS_GATEWAY_WRITES,
   ROUTING_OVERRIDE_HEADERS,
 } from '@vantageedge/shared/domain/route-policies';
@@ -224,11 +224,15 @@ export function upstreamRequestHeaders(
 const NONE: readonly string[] = [];
 
 /**
- * An origin's response headers no client gets: hop-by-hop ones; Alt-Svc (the host's endpoints are the
- * gateway's: route-policies.ts); `__proto__` (undici keeps it as an own property, and assigned to the
+ * An origin's response headers no client gets: hop-by-hop ones; Alt-Svc and NEL (browsers keep them
+ * for the host, after it went to another tenant: route-policies.ts); `__proto__` (undici keeps it as an own property, and assigned to the
  * copy it would make its values the copy's prototype; node's server drops the same name from requests).
  */
-const NEVER_RELAYED: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, ALT_SVC, '__proto__']);
+const NEVER_RELAYED: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP_HEADERS,
+  ...HOST_BOUND_HEADERS,
+  '__proto__',
+]);
 
 /**
  * The origin's response headers (names in lower case, as undici and node give them) minus

@@ -14,9 +14,13 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * - `Alt-Svc` from one tenant's origin (or route policy) was relayed: browsers keep sending the host's
  *   requests to the endpoint it names for up to its `ma` (persist=1: across networks), so once the
  *   subdomain or custom domain went to another tenant, that tenant's visitors still reached the first
- *   tenant's endpoint (holding a certificate for the host it got while it served it).
+ *   tenant's endpoint (holding a certificate for the host it got while it served it);
+ * - `NEL` (Network Error Logging) likewise: browsers keep the policy for the host up to its max_age, and
+ *   once the host went to another tenant, its visitors' requests (URL, status, referrer) were reported to
+ *   the collector the first tenant named (success_fraction 1: every request, not only failures).
  */
 const ALT_SVC = 'h2="alt.attacker.test:443"; ma=31536000; persist=1';
+const NEL = '{"report_to":"collector","max_age":31536000,"include_subdomains":true,"success_fraction":1}';
 const CUSTOM_DOMAIN = 'shop.answers.test';
 
 let gateway: TestGateway;
@@ -35,7 +39,7 @@ function startRawOrigin(): Promise<net.Server> {
       received = received.slice(end + 4);
       if (path === '/ws-refuse') {
         socket.end(
-          `HTTP/1.1 403 Forbidden\r\nClear-Site-Data: "cookies"\r\nAlt-Svc: ${ALT_SVC}\r\nContent-Length: 2\r\n\r\nno`,
+          `HTTP/1.1 403 Forbidden\r\nClear-Site-Data: "cookies"\r\nAlt-Svc: ${ALT_SVC}\r\nNEL: ${NEL}\r\nContent-Length: 2\r\n\r\nno`,
         );
         return;
       }
@@ -43,7 +47,7 @@ function startRawOrigin(): Promise<net.Server> {
         socket.end(
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
             'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nClear-Site-Data: "cookies"\r\n' +
-            `Alt-Svc: ${ALT_SVC}\r\n\r\n`,
+            `Alt-Svc: ${ALT_SVC}\r\nNEL: ${NEL}\r\n\r\n`,
         );
         return;
       }
@@ -58,6 +62,10 @@ function startRawOrigin(): Promise<net.Server> {
           }
           socket.write('HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n');
         }, 300);
+        return;
+      }
+      if (path === '/nel') {
+        socket.write(`HTTP/1.1 200 OK\r\nNEL: ${NEL}\r\nContent-Length: 2\r\n\r\nok`);
         return;
       }
       if (path === '/alt-svc') {
@@ -91,13 +99,13 @@ beforeAll(async () => {
         },
       ],
       routes: [
-        // Stored before commands refused Clear-Site-Data and Alt-Svc in route policies.
+        // Stored before commands refused Clear-Site-Data, Alt-Svc and NEL in route policies.
         {
           origin_id: originId,
           path_pattern: '/transform/*',
           response_headers: {
             set: { 'clear-site-data': '"cookies"', 'x-kept': 'yes' },
-            add: { 'alt-svc': ALT_SVC },
+            add: { 'alt-svc': ALT_SVC, nel: NEL },
             remove: [],
           },
         },
@@ -107,7 +115,7 @@ beforeAll(async () => {
           fixed_response: {
             status: 200,
             body: 'x',
-            headers: { 'clear-site-data': '"*"', 'alt-svc': ALT_SVC, 'x-kept': 'yes' },
+            headers: { 'clear-site-data': '"*"', 'alt-svc': ALT_SVC, nel: NEL, 'x-kept': 'yes' },
           },
         },
         { origin_id: originId, path_pattern: '/*' },
@@ -172,6 +180,24 @@ describe("an origin's answer", () => {
     for (const path of ['/transform/x', '/fixed']) {
       const answer = await send(gateway, 'answers.localhost', path);
       expect(answer.headers['alt-svc'], path).toBeUndefined();
+      expect(answer.headers['x-kept'], path).toBe('yes');
+    }
+  });
+
+  it("never relays NEL: no tenant has its host's later visitors reported to it", async () => {
+    for (const host of ['answers.localhost', CUSTOM_DOMAIN]) {
+      const answer = await send(gateway, host, '/nel');
+      expect(answer.status, host).toBe(200);
+      expect(answer.headers['nel'], host).toBeUndefined();
+    }
+    const refused = await sendUpgrade(gateway, 'answers.localhost', '/ws-refuse');
+    expect(refused.headers['nel']).toBeUndefined();
+    const switched = await sendUpgrade(gateway, 'answers.localhost', '/ws-accept');
+    expect(switched.status).toBe(101);
+    expect(switched.headers['nel']).toBeUndefined();
+    for (const path of ['/transform/x', '/fixed']) {
+      const answer = await send(gateway, 'answers.localhost', path);
+      expect(answer.headers['nel'], path).toBeUndefined();
       expect(answer.headers['x-kept'], path).toBe('yes');
     }
   });

@@ -1,6 +1,6 @@
 import {
-  ALT_SVC,
   type HeaderTransform,
+  HOST_BOUND_HEADERS,
   requestHeaderNeverWritten,
 } from '@vantageedge/shared/domain/route-policies';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
@@ -87,12 +87,12 @@ export function createResponseHeadersPolicy(): RoutePolicy {
 }
 
 /**
- * Commands refuse Clear-Site-Data (on a platform host it clears every tenant's cookies), Alt-Svc (it
- * outlives the tenant's hold on the host) and hop-by-hop fields (node throws on them for an HTTP/2
+ * Commands refuse Clear-Site-Data (on a platform host it clears every tenant's cookies), Alt-Svc and
+ * NEL (they outlive the tenant's hold on the host) and hop-by-hop fields (node throws on them for an HTTP/2
  * client) in a response transform.
  */
 const responseHeaderNeverWritten = (name: string) =>
-  name === 'clear-site-data' || name === ALT_SVC || HOP_BY_HOP_HEADERS.includes(name);
+  name === 'clear-site-data' || HOST_BOUND_HEADERS.includes(name) || HOP_BY_HOP_HEADERS.includes(name);
 
 /**
  * The transform without its writes (set, add) of headers commands refuse now: a route stored before

@@ -9,7 +9,7 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MAX_ORIGIN_CONNECT_TIMEOUT_MS } from '@vantageedge/shared/domain/gateway-config';
-import { ALT_SVC } from '@vantageedge/shared/domain/route-policies';
+import { HOST_BOUND_HEADERS } from '@vantageedge/shared/domain/route-policies';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import {
@@ -127,14 +127,14 @@ interface ResponseScoping {
 
 /**
  * `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket; Set-Cookie
- * and Clear-Site-Data scoped to the tenant and Alt-Svc dropped, as on every response.
+ * and Clear-Site-Data scoped to the tenant and Alt-Svc and NEL dropped, as on every response.
  */
 function switchingProtocols(upstream: IncomingMessage, requestId: string, scoping: ResponseScoping): string {
   let head = 'HTTP/1.1 101 Switching Protocols\r\n';
   const raw = upstream.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (name === 'x-request-id' || name === ALT_SVC) continue;
+    if (name === 'x-request-id' || HOST_BOUND_HEADERS.includes(name)) continue;
     const given = raw[i + 1] as string;
     const value =
       name === 'set-cookie'
