@@ -326,6 +326,22 @@ describe('gateway authentication', () => {
       expect(origin.seen.length).toBe(before);
     });
 
+    // A Clerk session token is the user's credential at every tenant that admits them and at the admin
+    // API: an origin that got it could replay it there as the user.
+    it("regression: keeps a user's Clerk session token from the origin of a route admitting any org", async () => {
+      const initechOwner = await token({ userId: 'user_initech_owner', orgId: 'org_unrelated' });
+      const atAcme = await send(gateway, 'acme.localhost', '/any-org/me', {
+        headers: { authorization: `Bearer ${initechOwner}` },
+      });
+      expect(atAcme.status).toBe(200);
+      expect(forwarded(atAcme)).toMatchObject({
+        'x-vantageedge-auth-kind': 'user',
+        'x-vantageedge-auth-issuer': 'clerk',
+        'x-vantageedge-user-id': 'user_initech_owner',
+      });
+      expect(forwarded(atAcme)['authorization']).toBeUndefined();
+    });
+
     it('jwt_or_apikey accepts either credential', async () => {
       const jwt = await send(gateway, 'acme.localhost', '/either/x', {
         headers: { authorization: `Bearer ${await token()}` },

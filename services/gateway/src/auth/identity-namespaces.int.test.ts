@@ -151,6 +151,30 @@ describe('Clerk user ids and OIDC subjects', () => {
     expect(originSaw(anonymous)['x-vantageedge-auth-issuer']).toBeUndefined();
     expect(originSaw(anonymous)['x-vantageedge-user-id']).toBeUndefined();
   });
+
+  // PHP, Rack, CGI and older gunicorn read `_` and `-` in a header name alike (HTTP_X_VANTAGEEDGE_SCOPES
+  // either way), so such an origin takes these for the gateway's own identity headers.
+  it("regression: drops a client's identity headers spelled with underscores", async () => {
+    const spoof = {
+      x_vantageedge_scopes: 'admin',
+      X_VantageEdge_Org_Id: 'org_victim',
+      'x-vantageedge_user_id': 'user_2victim',
+      X_VANTAGEEDGE_AUTH_KIND: 'service',
+    };
+    const spelledWithUnderscores = (response: GatewayResponse) =>
+      Object.keys(originSaw(response)).filter(
+        (name) => name.includes('_') && name.replaceAll('_', '-').startsWith('x-vantageedge-'),
+      );
+    const viaOidc = await send(gateway, HOST, `/me/${randomUUID()}`, {
+      headers: { ...bearer(await oidcToken('oidc-user-2')), ...spoof },
+    });
+    expect(viaOidc.status).toBe(200);
+    expect(spelledWithUnderscores(viaOidc)).toEqual([]);
+    expect(originSaw(viaOidc)['x-vantageedge-scopes']).toBe('read');
+    const anonymous = await send(gateway, HOST, '/public/x', { headers: spoof });
+    expect(anonymous.status).toBe(200);
+    expect(spelledWithUnderscores(anonymous)).toEqual([]);
+  });
 });
 
 /**

@@ -169,17 +169,37 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   return tokens;
 }
 
+/**
+ * Whether the client's Authorization reaches the origin. Not when it carried an API key (a tenant's
+ * key is the gateway's business) nor a Clerk session token: that is the user's credential at every
+ * tenant that admits them and at the admin API, so an origin holding it could act as the user there.
+ * The identity headers tell the origin who the user is.
+ */
+function originMayReadAuthorization(identity: Identity): boolean {
+  return identity.kind !== 'api_key' && identity.issuer !== 'clerk';
+}
+
+/**
+ * A request header's name as CGI-style origins read it: PHP, Rack and WSGI servers put both X-Real-IP
+ * and X_Real_IP in HTTP_X_REAL_IP, so a client's `_` spelling of a header the gateway writes or drops
+ * reaches them as the gateway's own.
+ */
+function asOriginsReadIt(name: string): string {
+  return name.includes('_') ? name.replaceAll('_', '-') : name;
+}
+
 export function upstreamRequestHeaders(
   headers: IncomingHttpHeaders,
   facts: ForwardingFacts,
 ): OutgoingHttpHeaders {
   const named = connectionTokens(headers.connection);
   const out: OutgoingHttpHeaders = {};
-  const keepAuthorization = facts.identity.kind !== 'api_key';
+  const keepAuthorization = originMayReadAuthorization(facts.identity);
   for (const name in headers) {
     // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers of the origin request.
     if (name.charCodeAt(0) === 58) continue;
-    if (REQUEST_DROPPED.has(name) || named?.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX)) continue;
+    const read = asOriginsReadIt(name);
+    if (REQUEST_DROPPED.has(read) || named?.has(name) || read.startsWith(IDENTITY_HEADER_PREFIX)) continue;
     if (name === 'authorization' && !keepAuthorization) continue;
     out[name] = headers[name];
   }

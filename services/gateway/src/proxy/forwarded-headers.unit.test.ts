@@ -30,3 +30,23 @@ describe('X-Forwarded-Prefix', () => {
     expect(out['x-forwarded-prefix']).toBe(`${run}v1/api`);
   });
 });
+
+// PHP, Rack, CGI and older gunicorn read `_` and `-` in a header name alike (HTTP_X_REAL_IP either way).
+describe('headers a client spells with underscores', () => {
+  it('regression: drops those that read as a header the gateway writes or drops', () => {
+    const out = upstreamRequestHeaders(
+      {
+        x_real_ip: '198.51.100.1',
+        x_forwarded_for: '198.51.100.1',
+        'x-forwarded_host': 'admin.internal',
+        x_original_url: '/admin',
+        x_vantageedge_user_id: 'user_2victim',
+        x_api_key: 've_live_leaked',
+        x_custom_header: 'kept',
+      },
+      facts({ peerTrusted: false }),
+    );
+    expect(Object.keys(out).filter((name) => name.includes('_'))).toEqual(['x_custom_header']);
+    expect(out['x-real-ip']).toBe('203.0.113.7');
+  });
+});
