@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { RouteTimeouts } from '@vantageedge/shared/domain/route-policies';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import { propagateTraceContext } from '../observability/request-tracing.js';
@@ -17,7 +18,8 @@ import { revalidationHeaders } from './response-cache.js';
  * collected like a client's fill (cache.beginFill): bytes reserved from the replica's fill budget as they
  * arrive, within the tenant's share and the fill deadline. The response is stored if the rules allow; when
  * the rules refuse it, the budget has no room or the fill stops collecting, the origin's body is not read
- * any further, the fill is dropped and the entry stays as it is.
+ * any further, the fill is dropped and the entry stays as it is. It is sent with its route's timeouts
+ * (connect, response head, idle), as a client's request to the route would be.
  */
 export function refreshInBackground(cache: ResponseCache, exchange: GatewayExchange, fill: CacheFill): void {
   const origin = exchange.route?.origin;
@@ -44,16 +46,31 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
   if (fill.revalidating !== null) Object.assign(headers, revalidationHeaders(fill.revalidating));
   // Tracing on: the refresh belongs to the request's trace, as its proxied call would.
   if (exchange.span !== undefined) propagateTraceContext(exchange.span, headers);
+  const deadlines = refreshDeadlines(exchange.route?.config.timeouts ?? null, origin.timeoutMs);
+  const dispatcher =
+    deadlines.connectMs === undefined
+      ? lease.target.dispatcher
+      : (lease.target.dispatcherWithConnectTimeout?.(deadlines.connectMs) ?? lease.target.dispatcher);
+  // No client waits for a refresh to end it: its final head must come within the response-head timeout
+  // of its start, however long it waits for a pooled connection and however many 1xx the origin sends
+  // (undici starts its own head timer again on each one).
+  const headDeadline = new AbortController();
+  const headTimer = setTimeout(
+    () => headDeadline.abort(new RefreshHeadTimeoutError()),
+    deadlines.responseHeadersMs,
+  );
   let status = 0;
-  void lease.target.dispatcher
+  void dispatcher
     .request({
       path: lease.target.basePath + path + exchange.query,
       method: 'GET',
       headers: headers as Record<string, string | string[]>,
-      headersTimeout: origin.timeoutMs,
-      bodyTimeout: origin.timeoutMs,
+      headersTimeout: deadlines.responseHeadersMs,
+      bodyTimeout: deadlines.idleMs,
+      signal: headDeadline.signal,
     })
     .then(async (response: Dispatcher.ResponseData) => {
+      clearTimeout(headTimer);
       // One of the platform's internal listeners (x-vantageedge-internal) answered: never stored, the
       // lease released as a refused address is (the proxy answers such a response 502).
       if (isInternalListenerResponse(response.headers)) {
@@ -101,11 +118,29 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
     .then(
       () => lease.release({ kind: 'response', status }),
       (error: unknown) => {
+        clearTimeout(headTimer);
         cache.abandon(fill);
         lease.release(status === 0 ? classifyProxyError(error).outcome : { kind: 'response', status });
       },
     )
     .finally(() => upstreamRequests.end());
+}
+
+/** The route's timeouts (as a client's request to it gets them), else the origin's timeout_seconds. */
+function refreshDeadlines(timeouts: RouteTimeouts | null, originTimeoutMs: number) {
+  return {
+    connectMs: timeouts?.connect_ms,
+    responseHeadersMs: timeouts?.response_headers_ms ?? originTimeoutMs,
+    idleMs: timeouts?.idle_ms ?? originTimeoutMs,
+  };
+}
+
+/** The origin sent no final response head for a refresh in time (a timeout, for its target's health). */
+class RefreshHeadTimeoutError extends Error {
+  readonly code = 'GATEWAY_HEADERS_TIMEOUT';
+  constructor() {
+    super('the origin sent no final response head for the refresh in time');
+  }
 }
 
 function incoming(headers: Record<string, string | string[] | undefined>): IncomingHttpHeaders {

@@ -34,6 +34,7 @@ import {
   storedHeaders,
   type UpstreamResponse,
 } from './cacheability.js';
+import { CollectedBody } from './collected-body.js';
 import { FILL_DEADLINE_MS, FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
 import { type RequestFreshness, requestFreshness, reusable } from './request-directives.js';
@@ -1143,16 +1144,16 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
     const maxBytes = fill.policy.maxBodyBytes;
     let reserved = 0;
-    let chunks: Buffer[] | null = [];
+    let collected: CollectedBody | null = new CollectedBody();
     let settled = false;
     const giveBack = () => {
       clearTimeout(deadline);
-      chunks = null;
+      collected = null;
       budget.release(tenantId, reserved);
       reserved = 0;
     };
     const stopCollecting = (reason: 'body_too_large' | 'fill_budget' | 'fill_deadline') => {
-      if (chunks === null) return;
+      if (collected === null) return;
       giveBack();
       if (reason === 'fill_budget') overBudget.inc();
       else notStored.labels({ reason }).inc();
@@ -1165,27 +1166,27 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       outcome: 'collect',
       body: {
         get collecting() {
-          return chunks !== null && !settled;
+          return collected !== null && !settled;
         },
         push(chunk) {
-          if (chunks === null) return;
+          if (collected === null) return;
           if (reserved + chunk.length > maxBytes) return stopCollecting('body_too_large');
           if (!budget.tryReserve(tenantId, chunk.length)) return stopCollecting('fill_budget');
           reserved += chunk.length;
-          chunks.push(chunk);
+          collected.append(chunk);
         },
         async end() {
           if (settled) return false;
           settled = true;
-          if (chunks === null) return false;
-          const body = Buffer.concat(chunks);
+          if (collected === null) return false;
+          const body = collected.concat();
           giveBack();
           return commit(fill, status, headers, body, decision);
         },
         abort() {
           if (settled) return;
           settled = true;
-          if (chunks !== null) giveBack();
+          if (collected !== null) giveBack();
           dropFill(fill);
         },
       },
