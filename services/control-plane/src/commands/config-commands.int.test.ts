@@ -370,3 +370,25 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
     expect(json(response)['error']).toMatchObject({ details: [{ field: 'tenant.id' }] });
   });
 });
+
+describe('query parameters of a config command', () => {
+  it('refuses one it does not know, such as ?dry_run=true on a rollback, before anything is changed', async () => {
+    const changed = await h.request('PATCH', `/api/v1/routes/${usersRoute}`, {
+      body: { rate_limit: { requests_per_second: 7 } },
+    });
+    expect(changed.status).toBe(200);
+    const before = await head();
+    const rollback = await h.request('POST', `${base()}/rollback?dry_run=true`, {
+      body: { to_position: beforeChanges },
+    });
+    expect(rollback.status).toBe(400);
+    expect(json(rollback)['error']).toMatchObject({
+      code: 'validation_failed',
+      details: [{ field: 'dry_run', issue: 'is not a known query parameter' }],
+    });
+    const removal = await h.request('DELETE', `/api/v1/routes/${usersRoute}?if_unused=true`);
+    expect(removal.status).toBe(400);
+    expect(json(removal)['error']).toMatchObject({ details: [{ field: 'if_unused' }] });
+    expect(await head()).toBe(before);
+  });
+});

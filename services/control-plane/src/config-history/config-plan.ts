@@ -11,6 +11,7 @@ import type { ConfigDocument, OriginEntry, RouteEntry } from '../schemas/config-
 import type { UpdateOriginBody, UpdateRouteBody, UpdateTenantBody } from '../schemas/requests.js';
 import { type ConfigChange, fieldChanges, routeName } from './config-diff.js';
 import type { TenantConfig } from './tenant-config.js';
+import { withWrittenCredentialsMarked } from './written-credentials.js';
 
 /**
  * What it takes to turn a tenant's current config into the one a document describes: the changes (as
@@ -102,12 +103,15 @@ function groupBy<Item>(items: readonly Item[], keyOf: (item: Item) => string): M
   return groups;
 }
 
-/** Top-level fields of `desired` whose values differ from `current`'s. */
-function changedTopLevel<T extends object>(current: object, desired: T): Partial<T> {
+/**
+ * Top-level fields of `desired` whose values differ from `current`'s, as `compared` (`desired` or a
+ * stand-in for it) says.
+ */
+function changedTopLevel<T extends object>(current: object, compared: T, desired: T = compared): Partial<T> {
   const before = current as Record<string, unknown>;
   const changes: Partial<T> = {};
   for (const key of Object.keys(desired) as Array<keyof T & string>) {
-    if (fieldChanges(before[key], desired[key]).length > 0) changes[key] = desired[key];
+    if (fieldChanges(before[key], compared[key]).length > 0) changes[key] = desired[key];
   }
   return changes;
 }
@@ -296,12 +300,19 @@ export function planConfig(
     const live = liveRoutes.get(id);
     if (live) {
       const { id: _liveId, origin_id: liveOriginId, ...liveFields } = live;
+      const compared =
+        options.placeholders === 'literal' ? fields : withWrittenCredentialsMarked(written, fields);
       const fieldDiff = fieldChanges(
         { origin_id: liveOriginId, ...liveFields },
-        { origin_id: originId, ...fields },
+        { origin_id: originId, ...compared },
       );
       if (fieldDiff.length === 0) return;
-      routeSteps.push({ action: 'update_route', id, origin, changes: changedTopLevel(liveFields, fields) });
+      routeSteps.push({
+        action: 'update_route',
+        id,
+        origin,
+        changes: changedTopLevel(liveFields, compared, fields),
+      });
       changes.push({
         resource: 'route',
         id,

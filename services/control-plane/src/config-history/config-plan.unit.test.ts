@@ -343,6 +343,34 @@ describe('config plan: credential request headers (write-only values)', () => {
     expect(JSON.stringify(redactedChanges(result.changes))).not.toContain(SECRET);
   });
 
+  it('a value given outright is planned as written whether or not it is the stored one; the step carries it', () => {
+    const withAuthorization = (value: string) => {
+      const document = dumped();
+      const route = document.routes.find((entry) => entry['id'] === users.id) as Record<string, unknown>;
+      const headers = route['request_headers'] as { set: Record<string, string> };
+      route['request_headers'] = { ...headers, set: { ...headers.set, Authorization: value } };
+      return document;
+    };
+    const right = planOf(withAuthorization(SECRET));
+    const wrong = planOf(withAuthorization('Bearer a-guess'));
+    expect(redactedChanges(right.changes)).toEqual(redactedChanges(wrong.changes));
+    expect(redactedChanges(right.changes).map((change) => change.fields)).toEqual([
+      [{ field: 'request_headers.set.Authorization', from: REDACTED_VALUE, to: REDACTED_VALUE }],
+    ]);
+    expect(right.steps).toEqual([
+      expect.objectContaining({
+        action: 'update_route',
+        changes: { request_headers: guarded.request_headers },
+      }),
+    ]);
+    // A rollback's document is the recorded config: its values are compared as they are.
+    const recorded = documentOf(withGuarded, { originNames: false });
+    expect(planConfig(withGuarded, parse(recorded), NOTHING_DELETED, { placeholders: 'literal' })).toEqual({
+      changes: [],
+      steps: [],
+    });
+  });
+
   it('a plan and a diff show no secret, a change of one as <redacted> → <redacted>', () => {
     const rotated: TenantConfig = {
       ...withGuarded,

@@ -109,6 +109,19 @@ describe('POST /api/v1/tenants/:id/explain', () => {
         details: expect.arrayContaining([expect.objectContaining({ field })]),
       });
     }
+    // at_position belongs in the body: in the query it would be ignored, and the answer be about now.
+    const inQuery = await h.request(
+      'POST',
+      `/api/v1/tenants/${tenantId}/explain?at_position=${positions['issued']}`,
+      {
+        body: valid,
+      },
+    );
+    expect(inQuery.status).toBe(400);
+    expect(json(inQuery)['error']).toMatchObject({
+      code: 'validation_failed',
+      details: [{ field: 'at_position', issue: 'is not a known query parameter' }],
+    });
     expect(position(await h.request('GET', `/api/v1/tenants/${tenantId}/config`))).toBe(head);
   });
 

@@ -2,10 +2,12 @@ import type { RequestExplanation } from '@vantageedge/shared/domain/request-expl
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import express from 'express';
 import type pg from 'pg';
+import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
 import { ApiError, validationFailed } from '../http/errors.js';
 import { parseBody } from '../http/validation.js';
 import { positionNoLaterThanHead, visibleTenantOf } from '../queries/config-router.js';
+import { parseQuery } from '../queries/request-validation.js';
 import { explainBody } from '../schemas/explain.js';
 import { explainRequest } from './explain-request.js';
 import { explainSnapshotAt } from './explain-source.js';
@@ -43,6 +45,8 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
   const clock = deps.clock ?? (() => new Date());
 
   router.post('/api/v1/tenants/:id/explain', async (req, res) => {
+    // Everything explain reads is in the body: `?at_position=` there would be ignored, not obeyed.
+    parseQuery(z.strictObject({}), req.query);
     const tenantId = await visibleTenantOf(deps, req, res, 'read');
     const body = parseBody(explainBody, req.body);
     const queryAt = body.path.indexOf('?');

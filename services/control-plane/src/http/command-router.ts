@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { StoreUnavailableError } from '@vantageedge/shared/postgres/lost-connections';
 import express, { type Request, type RequestHandler, type Response } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { callerOf } from '../auth/caller-middleware.js';
 import { issueApiKey, revokeApiKey, rotateApiKey, updateApiKey } from '../commands/api-key-commands.js';
 import { purgeRouteCache, purgeTenantCache, purgeTenantCacheBody } from '../commands/cache-commands.js';
@@ -36,6 +36,7 @@ import { createRoute, deleteRoute, updateRoute } from '../commands/route-command
 import { createTenant, deleteTenant, updateTenant } from '../commands/tenant-commands.js';
 import { changeUserRole, createUser, deleteUser } from '../commands/user-commands.js';
 import type { TenantConfigs } from '../config-history/tenant-config.js';
+import { parseQuery } from '../queries/request-validation.js';
 import { parseWaitForRollout } from '../rollout/parse-wait.js';
 import { type RolloutDeps, waitForRollout } from '../rollout/rollout-status.js';
 import { configDocument, rollbackBody } from '../schemas/config-document.js';
@@ -111,6 +112,12 @@ interface CommandSpec<Schema extends z.ZodType> {
   beforeValidation?: (deps: CommandRouterDeps, id: string, raw: unknown) => Promise<void>;
 }
 
+/**
+ * The query parameters a command knows; any other is a 400 naming it before anything runs, as on reads:
+ * a `?dry_run=true` meant for a rollback's body must not roll back for real.
+ */
+const commandQuery = z.strictObject({ wait_for_rollout: z.unknown().optional() });
+
 function requestIdOf(res: Response): string {
   const id = res.locals['requestId'];
   return typeof id === 'string' ? id : randomUUID();
@@ -143,6 +150,7 @@ function commandHandler<Schema extends z.ZodType>(
   spec: CommandSpec<Schema>,
 ): RequestHandler {
   return async (req: Request, res: Response) => {
+    parseQuery(commandQuery, req.query);
     const caller = callerOf(res);
     const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
     if (spec.tenantAccessBeforeBody !== undefined) {

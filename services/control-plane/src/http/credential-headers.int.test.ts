@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foldTenantSnapshot } from '../config-history/tenant-config.js';
 import { readTenantEvents } from '../config-history/tenant-events.js';
-import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+import {
+  type ApiResponse,
+  type ControlPlaneHarness,
+  json,
+  startControlPlane,
+} from '../testing/control-plane-harness.js';
 
 /**
  * Credentials a route sends to its origin (`request_headers.set.authorization`, `add.x-api-key`, …) are
@@ -153,6 +158,32 @@ describe('credential headers of a route are write-only', () => {
     expect((json(answer)['policies'] as Record<string, unknown>)['request_headers']).toMatchObject({
       set: { Authorization: REDACTED },
     });
+  });
+
+  it('a plan answers a guessed credential value alike whether the guess is right or wrong, to every role', async () => {
+    const dumped = json(await h.request('GET', `${config()}/document`, { token: member }));
+    const withAuthorization = (value: string) => {
+      const document = structuredClone(dumped['document']) as { routes: Array<Record<string, unknown>> };
+      const route = document.routes[0] as Record<string, unknown>;
+      const headers = route['request_headers'] as { set: Record<string, string> };
+      route['request_headers'] = { ...headers, set: { ...headers.set, Authorization: value } };
+      return document;
+    };
+    const changedFields = (plan: ApiResponse) =>
+      (json(plan)['changes'] as Array<{ fields: Array<{ field: string }> }>).flatMap((change) =>
+        change.fields.map((field) => field.field),
+      );
+    for (const token of [member, orgAdmin]) {
+      const right = await h.request('POST', `${config()}/plan`, { token, body: withAuthorization(SECRET) });
+      const wrong = await h.request('POST', `${config()}/plan`, {
+        token,
+        body: withAuthorization('Bearer a-guess'),
+      });
+      expect([right.status, wrong.status]).toEqual([200, 200]);
+      seesNoSecret(right.body);
+      expect(changedFields(right)).toEqual(['request_headers.set.Authorization']);
+      expect(json(right)['changes']).toEqual(json(wrong)['changes']);
+    }
   });
 
   it('a dumped document applies back unchanged: the plan is empty and the gateways keep the value', async () => {

@@ -166,6 +166,30 @@ describe('credential query parameters of a route are write-only', () => {
     });
   });
 
+  it('a plan answers a guessed credential value alike whether the guess is right or wrong; applied, the value is kept', async () => {
+    const dumped = json(await h.request('GET', `${config()}/document`, { token: member }));
+    const withApiKey = (value: string) => {
+      const document = structuredClone(dumped['document']) as { routes: Array<Record<string, unknown>> };
+      const route = document.routes[0] as Record<string, unknown>;
+      const query = route['query'] as { set: Record<string, string> };
+      route['query'] = { ...query, set: { ...query.set, api_key: value } };
+      return document;
+    };
+    const right = await h.request('POST', `${config()}/plan`, { token: member, body: withApiKey(KEY) });
+    const wrong = await h.request('POST', `${config()}/plan`, { token: member, body: withApiKey('a-guess') });
+    expect([right.status, wrong.status]).toEqual([200, 200]);
+    seesNoSecret(right.body);
+    expect(json(right)['changes']).toEqual(json(wrong)['changes']);
+    const fields = (json(right)['changes'] as Array<{ fields: unknown[] }>).flatMap(
+      (change) => change.fields,
+    );
+    expect(fields).toEqual([{ field: 'query.set.api_key', from: REDACTED, to: REDACTED }]);
+    const apply = await h.request('POST', `${config()}/apply`, { token: orgAdmin, body: withApiKey(KEY) });
+    expect(apply.status).toBe(200);
+    seesNoSecret(apply.body);
+    expect((await snapshotRoute(routeId))?.query?.set).toEqual({ api_key: KEY, format: 'json' });
+  });
+
   it('a dumped document applies back unchanged: the plan is empty and the gateways keep the value', async () => {
     const dumped = json(await h.request('GET', `${config()}/document`, { token: orgAdmin }));
     const document = dumped['document'];

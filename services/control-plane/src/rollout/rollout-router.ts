@@ -1,7 +1,9 @@
 import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { ApiError, validationFailed } from '../http/errors.js';
+import { parseQuery } from '../queries/request-validation.js';
 import { parseWaitForRollout } from './parse-wait.js';
 import { type RolloutDeps, readRolloutStatus, waitForRollout } from './rollout-status.js';
 
@@ -29,6 +31,12 @@ function rolloutUnavailable(): ApiError {
   );
 }
 
+/** The parameters this endpoint knows (their values are checked below); any other is a 400 naming it. */
+const rolloutQuery = z.strictObject({
+  wait_for_rollout: z.unknown().optional(),
+  min_position: z.unknown().optional(),
+});
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POSITION = /^\d{1,19}$/;
 
@@ -50,6 +58,7 @@ export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
   router.get('/api/v1/tenants/:id/rollout', async (req: Request, res: Response) => {
     const tenantId = String(req.params['id']);
     if (!UUID.test(tenantId)) throw validationFailed([{ field: 'id', issue: 'must be a tenant id (uuid)' }]);
+    parseQuery(rolloutQuery, req.query);
     let waitMs: number | undefined;
     if (req.query['wait_for_rollout'] !== undefined) {
       const parsed = parseWaitForRollout(req.query['wait_for_rollout']);

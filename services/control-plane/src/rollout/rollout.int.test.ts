@@ -307,6 +307,12 @@ describe('rollout status', () => {
     const badWait = await get(`/api/v1/tenants/${tenantId}/rollout?wait_for_rollout=soon`);
     expect(badWait.status).toBe(400);
     expect(badWait.body.error?.details[0]?.field).toBe('wait_for_rollout');
+    const misspelt = await get(`/api/v1/tenants/${tenantId}/rollout?wait=5s`);
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.body.error).toMatchObject({
+      code: 'validation_failed',
+      details: [{ field: 'wait', issue: 'is not a known query parameter' }],
+    });
     const hidden = randomUUID();
     await setTenantVersion(hidden, 6n);
     expect((await get(`/api/v1/tenants/${hidden}/rollout`)).status).toBe(404);
