@@ -20,19 +20,23 @@ const FIRST_BODY_HALF = '0123456789';
 let gateway: TestGateway;
 let origin: net.Server;
 let certificateDir: string;
-/** Every origin connection: whether it closed. */
-const originConnections: Array<{ closed: boolean }> = [];
+/** Every origin connection: whether it closed, and the request lines it carried. */
+const originConnections: Array<{ closed: boolean; requests: string[] }> = [];
 
 beforeAll(async () => {
   // Sends the head and the first half of a 20-byte body, then holds the rest back.
   origin = net.createServer((socket) => {
-    const connection = { closed: false };
+    const connection = { closed: false, requests: [] as string[] };
     originConnections.push(connection);
     socket.on('close', () => {
       connection.closed = true;
     });
     socket.on('error', () => {});
-    socket.once('data', () => {
+    socket.on('data', (request: Buffer) => {
+      connection.requests.push(request.toString('latin1').split('\r\n')[0]!);
+    });
+    socket.once('data', (request: Buffer) => {
+      if (request.toString('latin1').startsWith('GET /unanswered')) return;
       socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n${FIRST_BODY_HALF}`);
     });
   });
@@ -98,6 +102,22 @@ describe('a request the parser refuses, pipelined behind a response under way', 
       const opened = originConnections.slice(openedBefore);
       expect(opened).toHaveLength(1);
       await until(() => opened[0]!.closed, 'the origin connection closed');
+    },
+  );
+
+  it.each(['plain', 'tls'] as const)(
+    '%s listener, behind a request the origin has not answered yet: the connection is cut, no 400 the client would take for that request’s answer',
+    async (kind) => {
+      const requestLine = `GET /unanswered-${kind} HTTP/1.1`;
+      const carrying = () => originConnections.find((c) => c.requests.includes(requestLine));
+      const client = await connectRaw(kind, port(kind), HOST);
+      client.socket.write(`${requestLine}\r\nHost: ${HOST}\r\n\r\n`);
+      await until(() => carrying() !== undefined, 'the first request at the origin');
+      client.socket.write('NOT HTTP AT ALL\r\n\r\n');
+      await within(client.closed, 10_000, 'the connection closed');
+
+      expect(client.received()).toBe('');
+      await until(() => carrying()!.closed, 'the origin connection closed');
     },
   );
 

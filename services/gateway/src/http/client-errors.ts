@@ -1,5 +1,5 @@
-import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { responseInFlight } from './responses-in-flight.js';
 
 const HEADERS_TOO_LARGE_BODY =
   '{"error":{"code":"headers_too_large","message":"the request headers are too large"}}';
@@ -17,29 +17,54 @@ const CLIENT_ERROR_400 = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nConte
 export { TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-alive';
 
 /**
- * The response node is writing on an HTTP/1.1 connection, if any: the answer to the oldest request
- * of the connection not answered yet (node's own `clientError` answer looks at the same field).
- */
-function responseInFlight(socket: Duplex): ServerResponse | null | undefined {
-  return (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-}
-
-/**
  * The `clientError` answer of every HTTP/1.1 listener (plain and over TLS): a request head over
  * GATEWAY_MAX_HEADER_BYTES is 431, a request not received within the headers/request timeout is 408,
  * anything node's parser refuses is 400; each closes the connection.
  *
- * When part of an earlier request's response is out already (a pipelined request after it was
- * malformed, too large or late), the connection is cut without an answer: written now, the error would
- * go out as bytes of that response's body, and the client would take a response ending in them for a
- * whole one.
+ * A client reads answers in the order of its requests, so while an earlier response is on the
+ * connection the error cannot be answered:
+ * - a response the gateway has given whole (held until the end of the event loop's turn: often the
+ *   gateway's own refusal of the very request whose body node then fails to read) goes out, and then
+ *   the connection closes;
+ * - any other is cut with the connection, no error written: written now, the error would go out as
+ *   bytes of that response's body, or, before its head, as the answer to the earlier request (which the
+ *   origin may still be acting on);
+ * - unless the error is that very request's own (its body malformed or late) and its head is not out:
+ *   then the error is its answer.
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || responseInFlight(socket)?.headersSent === true) {
+  if (!socket.writable) {
     socket.destroy();
     return;
+  }
+  const inFlight = responseInFlight(socket);
+  if (inFlight) {
+    // Bytes after a request that said `Connection: close` are ignored (RFC 9112 §9.6): node closes the
+    // connection once that request's response is out.
+    if (error.code === 'HPE_CLOSED_CONNECTION') return;
+    const ownError = !inFlight.headersSent && !inFlight.req.complete;
+    if (!ownError) {
+      closeAfterWholeResponses(socket);
+      return;
+    }
   }
   if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
   else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(CLIENT_ERROR_408);
   else socket.end(CLIENT_ERROR_400);
 }
+
+/** Lets the responses already given whole go out, in order, then closes; cuts at the first one that is not. */
+function closeAfterWholeResponses(socket: Duplex): void {
+  if (closing.has(socket)) return; // node reports each later chunk's error again
+  closing.add(socket);
+  const next = (): void => {
+    const response = responseInFlight(socket);
+    if (!response) socket.end();
+    else if (!response.writableEnded || !socket.writable) socket.destroy();
+    else response.once('finish', next); // after node's own listener, which hands over to the next response
+  };
+  next();
+}
+
+/** Connections closing after their whole responses. */
+const closing = new WeakSet<Duplex>();

@@ -17,6 +17,9 @@ import { buildSnapshot } from '../testing/snapshots.js';
  *   chunked and forwarded, and so was an HTTP/1.0 request with `Transfer-Encoding` (RFC 9112 §6.1: its
  *   framing is faulty), its connection kept open: what followed the chunked body was served as the
  *   next request. Both are now refused 400 `invalid_transfer_encoding` and the connection closes.
+ * - `Transfer-Encoding: gzip` (or any coding but chunked last) was refused 400 by the gateway, but node's
+ *   parser then failed the body and the connection was cut before that answer went out: the client got
+ *   no answer at all.
  * - A request refused because its connection could no longer be trusted (two Host lines) answered
  *   `Connection: close`, yet a request pipelined behind it in the same bytes was still forwarded to the
  *   origin. Nothing sent after such a request is handled now.
@@ -82,6 +85,9 @@ describe('a Transfer-Encoding that leaves the end of the body in doubt', () => {
       `Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n`,
       '/api/two-lines',
     ],
+    // node's parser refuses these bodies once the gateway has answered the head: that answer goes out.
+    ['gzip', `Transfer-Encoding: gzip\r\n`, '/api/gzip'],
+    ['xchunked', `Transfer-Encoding: xchunked\r\n`, '/api/xchunked'],
   ])(
     '%s: refused 400 invalid_transfer_encoding, the connection closed, nothing forwarded',
     async (_what, field, path) => {

@@ -31,6 +31,7 @@ import { headerLineCount } from '../http/header-count.js';
 import { followsLastAnswer } from '../http/last-on-connection.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
 import { requestBodyFraming } from '../http/request-body.js';
+import { afterResponsesInFlight, responseInFlight } from '../http/responses-in-flight.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
@@ -193,6 +194,21 @@ export class WebSocketProxy {
     // Pipelined behind a request refused for its framing: the connection closes once that is answered.
     if (followsLastAnswer(req)) return;
     socket.on('error', () => socket.destroy());
+    if (!responseInFlight(socket)) {
+      this.#accept(req, socket, head);
+      return;
+    }
+    // Pipelined behind requests still being answered (node hands the connection over at once): their
+    // responses go out first, whole, as HTTP/1.1 orders answers; the upgrade's answer is written after.
+    this.#pending.add(socket);
+    socket.once('close', () => this.#pending.delete(socket));
+    afterResponsesInFlight(socket, () => {
+      if (!followsLastAnswer(req)) this.#accept(req, socket, head);
+    });
+  };
+
+  /** An upgrade whose connection carries no other answer: from here on the connection is the upgrade's. */
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.#pending.add(socket);
     const earlyBytes = readUntilPaired(socket, head);
     const incomingId = req.headers['x-request-id'];
@@ -226,7 +242,7 @@ export class WebSocketProxy {
       this.#options.logger?.warn('websocket upgrade failed', { error: String(error) });
       refuse(500, 'internal_error', 'the gateway failed to handle the request');
     });
-  };
+  }
 
   async #upgrade(
     exchange: GatewayExchange,
