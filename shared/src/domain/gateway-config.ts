@@ -170,7 +170,7 @@ export const healthCheck = z.strictObject({
   passive: z
     .strictObject({
       enabled: z.boolean().default(true),
-      /** Consecutive failures (connect errors, timeouts, 5xx) that eject a target. */
+      /** Consecutive failures (connect errors, timeouts, 5xx but 501) that eject a target. */
       unhealthy_threshold: z.number().int().min(1).max(100).default(5),
     })
     .prefault({}),

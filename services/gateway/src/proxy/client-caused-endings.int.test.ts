@@ -13,7 +13,9 @@ import type { InspectableUpstreamSet } from '../upstream/upstream-set.js';
  * - a chunked body over GATEWAY_MAX_BODY_BYTES (413) counted as a `reset`;
  * - a client leaving after the origin's response head but before its first body byte counted as a `reset`;
  * - a slow upload to an origin that sends 103 Early Hints got 504 mid-upload, counted as a `timeout`
- *   (the final-head deadline ran from the request's start, upload included, not from its end).
+ *   (the final-head deadline ran from the request's start, upload included, not from its end);
+ * - a 501 Not Implemented, an origin's answer to a method it does not know (the client's choice), counted
+ *   as a server error.
  * Each origin here ejects its target and opens its circuit on the first failure, so a single miscounted
  * ending shows.
  */
@@ -40,6 +42,12 @@ beforeAll(async () => {
       res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
       req.resume();
       req.on('end', () => res.end('stored'));
+      return;
+    }
+    if (req.method === 'PROPFIND') {
+      // What RFC 9110 §15.6.2 asks of a server that does not recognise the request method.
+      res.writeHead(501, { allow: 'GET, POST' });
+      res.end('not implemented');
       return;
     }
     if (req.url === '/events') {
@@ -178,5 +186,32 @@ describe('an exchange the client ends is not held against the origin', () => {
       });
     expect(await Promise.all([slowUpload(), slowUpload()])).toEqual([200, 200]);
     await expectTargetUntouched(upstreams, 'hints.localhost');
+  });
+
+  it('a method the origin does not implement: its 501 reaches the client, the target stays healthy', async () => {
+    const upstreams = tenantWithFragileOrigin('unknown-method');
+    const propfind = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port: gateway.gateway.trafficPort,
+            method: 'PROPFIND',
+            path: '/x',
+            headers: { host: 'unknown-method.localhost' },
+            agent: false,
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push(await propfind());
+    expect(statuses).toEqual([501, 501, 501]);
+    await expectTargetUntouched(upstreams, 'unknown-method.localhost');
   });
 });

@@ -231,6 +231,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
   /** A 1xx arrived: the final-head deadline is set, or waits for the request body's end. */
   #informational = false;
   #onBodySent: (() => void) | undefined;
+  /** The client's streamed body was read whole: the lease may hold a half-open probe slot again. */
+  readonly #onClientBodySent = (): void => this.#call.lease.clientBodySent?.();
   #sink: ResponseBodySink | undefined;
   #status = 0;
   /** The answer is a 204, 205 or 304: it has no content, whatever the origin sends. */
@@ -269,6 +271,11 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.#streamedBody = streamedBody;
     this.#resolve = resolve;
     exchange.res.once('close', this.#onClientClose);
+    if (streamedBody !== undefined) {
+      // While the body arrives at the client's pace, the exchange says nothing timely about the target.
+      call.lease.clientBodyPending?.();
+      streamedBody.once('end', this.#onClientBodySent);
+    }
   }
 
   /**
@@ -338,6 +345,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     const exchange = this.#exchange;
     const { req, res } = exchange;
     this.#status = statusCode;
+    this.#call.lease.responseStarted?.(statusCode);
     this.#noContent = hasNoContent(statusCode);
     exchange.upstreamMs = performance.now() - this.#sentAt;
     if (this.#call.retryOnStatus?.(statusCode)) {
@@ -492,6 +500,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.#settled = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#onBodySent !== undefined) this.#streamedBody?.off('end', this.#onBodySent);
+    this.#streamedBody?.off('end', this.#onClientBodySent);
     this.#exchange.res.off('close', this.#onClientClose);
     this.#call.lease.release(outcome);
     this.#resolve(result);

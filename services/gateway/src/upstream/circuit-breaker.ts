@@ -12,6 +12,8 @@ export type CircuitListener = (from: CircuitState, to: CircuitState, reason: Cir
 
 /** Returned by `admit`: which round of probes a half-open admission belongs to; 0 = not a probe. */
 export type Admission = number;
+/** Admitted without a probe slot: the outcome is not a probe's (ignored while half-open or open). */
+const WITHOUT_PROBE_SLOT: Admission = -1;
 
 /**
  * One target's circuit, driven by request outcomes (not by wrapping calls, which is why this is not
@@ -85,10 +87,30 @@ export class CircuitBreaker {
     // open (or a stale probe): outcomes of requests admitted before the trip say nothing new.
   }
 
+  /**
+   * The admitted request cannot tell anything about the target yet (its client is still sending the
+   * body, at the client's pace): a half-open probe gives its slot back. Returns the admission it holds
+   * until `readmit`.
+   */
+  yieldProbeSlot(admission: Admission): Admission {
+    if (!this.isProbe(admission)) return admission;
+    this.#probesAdmitted--;
+    return WITHOUT_PROBE_SLOT;
+  }
+
+  /** A request that yielded its slot now waits on the target alone: a probe if a slot is free. */
+  readmit(): Admission {
+    return this.admits() ? this.admit() : WITHOUT_PROBE_SLOT;
+  }
+
   /** The admitted request ended without telling anything about the target. */
   cancel(admission: Admission): void {
-    if (this.settings.enabled && this.#state === 'half_open' && admission === this.#round)
-      this.#probesAdmitted--;
+    if (this.isProbe(admission)) this.#probesAdmitted--;
+  }
+
+  /** Whether `admission` holds a probe slot of the current half-open round. */
+  isProbe(admission: Admission): boolean {
+    return this.settings.enabled && this.#state === 'half_open' && admission === this.#round;
   }
 
   #recordClosed(success: boolean): void {

@@ -148,6 +148,32 @@ describe('circuit breaker', () => {
     expect(breaker.state).toBe('closed');
   });
 
+  it('lets a probe whose client is still sending give its slot to another request meanwhile', () => {
+    const { breaker, request, advance } = setup({ half_open_requests: 1 });
+    for (let i = 0; i < 3; i++) request(false);
+    advance(5_000);
+    breaker.yieldProbeSlot(breaker.admit());
+    expect(breaker.admits()).toBe(true);
+    const other = breaker.admit();
+    // Sent whole while the other request holds the only slot: its outcome is no probe's.
+    const sent = breaker.readmit();
+    breaker.record(false, sent);
+    expect(breaker.state).toBe('half_open');
+    breaker.record(true, other);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('makes a request sent whole the probe when a slot is free, and keeps others out meanwhile', () => {
+    const { breaker, request, advance } = setup({ half_open_requests: 1 });
+    for (let i = 0; i < 3; i++) request(false);
+    advance(5_000);
+    breaker.yieldProbeSlot(breaker.admit());
+    const probe = breaker.readmit();
+    expect(breaker.admits()).toBe(false);
+    breaker.record(false, probe);
+    expect(breaker.state).toBe('open');
+  });
+
   it('admits everything when disabled', () => {
     const { breaker, request } = setup({ enabled: false });
     for (let i = 0; i < 50; i++) request(false);

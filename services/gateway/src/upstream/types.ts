@@ -34,7 +34,7 @@ export interface AcquireOptions {
 }
 
 export type UpstreamOutcome =
-  | { kind: 'response'; status: number } // any HTTP response; 5xx counts as a failure for health/circuit
+  | { kind: 'response'; status: number } // any HTTP response; 5xx but 501 counts as a failure for health/circuit
   | { kind: 'connect_error' }
   | { kind: 'timeout' }
   | { kind: 'reset' }
@@ -46,6 +46,19 @@ export interface UpstreamLease {
   readonly target: UpstreamTarget;
   /** Call exactly once when the upstream exchange ends (success or failure). */
   release(outcome: UpstreamOutcome): void;
+  /**
+   * The client is still sending the request body to the target: until `clientBodySent`, the exchange
+   * holds none of the target's half-open probe slots (a client pausing its upload must not keep a
+   * recovered target from every other client).
+   */
+  clientBodyPending?(): void;
+  /** The request body has been sent whole: the exchange takes a free probe slot, if the circuit wants one. */
+  clientBodySent?(): void;
+  /**
+   * The origin's final response head arrived: a half-open probe is judged by it now, not when the client
+   * has read the whole response (a stream, a slow reader would keep the probe slot until then).
+   */
+  responseStarted?(status: number): void;
   /**
    * May this lease's failure be retried within the target's retry budget (retries ≤ `percent` of its
    * requests over the last 10 s, at least `minRetries`)? Spends one retry when it may. Only sets whose

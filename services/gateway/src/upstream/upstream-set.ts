@@ -17,6 +17,7 @@ import { type Admission, CircuitBreaker, type CircuitState } from './circuit-bre
 import { tenantDnsLookups } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
+import { isTargetSuccess } from './outcome-verdict.js';
 import type { ProbeBudget } from './probe-budget.js';
 import { RetryBudget } from './retry-budget.js';
 import { TargetHealth } from './target-health.js';
@@ -187,13 +188,41 @@ class Member implements BalancerMember {
 
 class Lease implements UpstreamLease {
   #released = false;
+  #admission: Admission;
+  /** A half-open probe whose client is still sending the body: it gave its probe slot back meanwhile. */
+  #yieldedProbeSlot = false;
+  /** The circuit has this exchange's verdict already: a half-open probe is judged by its response head. */
+  #judgedByHead = false;
 
   constructor(
     readonly target: UpstreamTarget,
     private readonly member: Member,
-    private readonly admission: Admission,
+    admission: Admission,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.#admission = admission;
+  }
+
+  clientBodyPending(): void {
+    if (this.#released || this.#yieldedProbeSlot) return;
+    const admission = this.member.circuit.yieldProbeSlot(this.#admission);
+    this.#yieldedProbeSlot = admission !== this.#admission;
+    this.#admission = admission;
+  }
+
+  clientBodySent(): void {
+    if (this.#released || !this.#yieldedProbeSlot) return;
+    this.#yieldedProbeSlot = false;
+    this.#admission = this.member.circuit.readmit();
+  }
+
+  responseStarted(status: number): void {
+    // Answered before the client's body was all sent: this exchange is no probe of the round.
+    this.#yieldedProbeSlot = false;
+    if (this.#released || !this.member.circuit.isProbe(this.#admission)) return;
+    this.#judgedByHead = true;
+    this.member.circuit.record(isTargetSuccess({ kind: 'response', status }), this.#admission);
+  }
 
   claimRetry(percent: number, minRetries: number): boolean {
     return this.member.retryBudget.claim(this.now(), percent, minRetries);
@@ -205,12 +234,12 @@ class Lease implements UpstreamLease {
     const member = this.member;
     member.load.inFlight--;
     if (outcome.kind === 'cancelled') {
-      member.circuit.cancel(this.admission);
+      if (!this.#judgedByHead) member.circuit.cancel(this.#admission);
       return;
     }
-    const success = outcome.kind === 'response' && outcome.status < 500;
+    const success = isTargetSuccess(outcome);
     member.health.recordTraffic(success);
-    member.circuit.record(success, this.admission);
+    if (!this.#judgedByHead) member.circuit.record(success, this.#admission);
   }
 }
 

@@ -573,6 +573,7 @@ export class WebSocketProxy {
         return;
       }
       upstream.setTimeout(0); // the origin's answer timeout; an open WebSocket has the idle timeout
+      lease.responseStarted?.(101);
       this.#countUpgrade(tenant, 101, undefined);
       client.write(switchingProtocols(response, exchange.requestId, scoping));
       record(101);
