@@ -9,6 +9,7 @@ import {
   queryTransform,
   redirect,
   requestHeaderTransform,
+  reservedNamesRefused,
   responseHeaderTransform,
   retryPolicy,
   rewritePath,
@@ -365,51 +366,67 @@ export const servicePublicJwk = z
 export type ServicePublicJwk = z.infer<typeof servicePublicJwk>;
 
 /**
- * A calling service: the only identity (`sub`) its keys may sign tokens for, and the most its tokens
- * may carry (a token's scopes are cut down to these).
+ * A service key as a command may give it. A JWK may carry members beyond those named here, and those
+ * pass through as sent, except `__proto__` (dropped silently by every copy of the object), `constructor`
+ * and `prototype` (RESERVED_MAP_KEYS): refused naming the member. Stored keys load as before.
  */
-export const serviceAccount = z.strictObject({
-  id: z
-    .string()
-    .min(1, 'must not be empty')
-    .max(200, 'must be at most 200 characters')
-    .regex(/^[A-Za-z0-9._:@/-]+$/, 'must be letters, digits or ._:@/-'),
-  keys: z.array(servicePublicJwk).min(1, 'needs at least one public key').max(10, 'at most 10 keys'),
-  scopes: z
-    .array(z.string().min(1).max(100).regex(SERVICE_SCOPE, 'must be letters, digits or :._/-'))
-    .max(50, 'at most 50 scopes')
-    .default([]),
-});
+const servicePublicJwkInput = z.intersection(servicePublicJwk, reservedNamesRefused);
+
+/**
+ * A calling service: the only identity (`sub`) its keys may sign tokens for, and the most its tokens
+ * may carry (a token's scopes are cut down to these). With `command`, its keys as a command may give them.
+ */
+const serviceAccountOf = (command: boolean) =>
+  z.strictObject({
+    id: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(200, 'must be at most 200 characters')
+      .regex(/^[A-Za-z0-9._:@/-]+$/, 'must be letters, digits or ._:@/-'),
+    keys: z
+      .array(command ? servicePublicJwkInput : servicePublicJwk)
+      .min(1, 'needs at least one public key')
+      .max(10, 'at most 10 keys'),
+    scopes: z
+      .array(z.string().min(1).max(100).regex(SERVICE_SCOPE, 'must be letters, digits or :._/-'))
+      .max(50, 'at most 50 scopes')
+      .default([]),
+  });
+export const serviceAccount = serviceAccountOf(false);
 export type ServiceAccount = z.infer<typeof serviceAccount>;
 
-const serviceAccounts = z
-  .array(serviceAccount)
-  .max(20, 'at most 20 service accounts')
-  .superRefine((accounts, ctx) => {
-    const ids = new Set<string>();
-    const kids = new Map<string, string>();
-    accounts.forEach((account, index) => {
-      if (ids.has(account.id)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [index, 'id'],
-          message: `service "${account.id}" is listed twice`,
-        });
-      }
-      ids.add(account.id);
-      account.keys.forEach((key, keyIndex) => {
-        const owner = kids.get(key.kid);
-        if (owner !== undefined) {
+const serviceAccountsOf = (command: boolean) =>
+  z
+    .array(serviceAccountOf(command))
+    .max(20, 'at most 20 service accounts')
+    .superRefine((accounts, ctx) => {
+      const ids = new Set<string>();
+      const kids = new Map<string, string>();
+      accounts.forEach((account, index) => {
+        if (ids.has(account.id)) {
           ctx.addIssue({
             code: 'custom',
-            path: [index, 'keys', keyIndex, 'kid'],
-            message: `kid "${key.kid}" is already a key of service "${owner}": a key belongs to one service`,
+            path: [index, 'id'],
+            message: `service "${account.id}" is listed twice`,
           });
         }
-        kids.set(key.kid, account.id);
+        ids.add(account.id);
+        account.keys.forEach((key, keyIndex) => {
+          const owner = kids.get(key.kid);
+          if (owner !== undefined) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [index, 'keys', keyIndex, 'kid'],
+              message: `kid "${key.kid}" is already a key of service "${owner}": a key belongs to one service`,
+            });
+          }
+          kids.set(key.kid, account.id);
+        });
       });
     });
-  });
+const serviceAccounts = serviceAccountsOf(false);
+/** service_accounts as a command may give them (see servicePublicJwkInput). */
+export const serviceAccountsInput = serviceAccountsOf(true);
 
 /**
  * A request quota: how many requests an API key (or a whole tenant) may make per UTC calendar day

@@ -187,12 +187,12 @@ function boundedRecord<Value extends z.ZodType>(
 
 /**
  * Refuses reserved names (RESERVED_MAP_KEYS) at their own path, reading the input as sent: zod's record
- * skips an own `__proto__` key before its key schema or any refinement sees it. Intersected with the
- * record, whose output it leaves as it is (its own output is the same entries, unchanged); z.preprocess
- * would work too, but a transform hides every enclosing default from /openapi.json and the tenant
- * document's JSON Schema.
+ * (and a loose object's extra members) skips an own `__proto__` key before its key schema or any
+ * refinement sees it. Intersected with the record or object, whose output it leaves as it is (its own
+ * output is the same entries, unchanged); z.preprocess would work too, but a transform hides every
+ * enclosing default from /openapi.json and the tenant document's JSON Schema.
  */
-const reservedNamesRefused = z
+export const reservedNamesRefused = z
   .unknown()
   .superRefine((input, ctx) => {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) return;

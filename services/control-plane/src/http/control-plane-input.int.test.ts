@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ApiResponse,
@@ -8,8 +9,9 @@ import {
 
 /**
  * Input the security review found answered with a 500 or accepted and then lost or moved: deeply
- * nested bodies, reserved names in route policy maps and path patterns the gateway would skip or
- * serve at another path. Each must be a 400 naming the offending field, and append nothing.
+ * nested bodies, bodies that do not decompress, path escapes that are not UTF-8, reserved names in route
+ * policy maps and service keys, and path patterns the gateway would skip or serve at another path. Each
+ * must be a 400 naming the offending field, and append nothing.
  */
 let cp: ControlPlaneHarness;
 let tenantId = '';
@@ -105,6 +107,68 @@ describe('reserved names in route policy maps', () => {
     await expectRefused(
       'request_headers.set.__proto__',
       raw('PATCH', `/api/v1/routes/${routeId}`, '{"request_headers":{"set":{"__proto__":"x"}}}'),
+    );
+  });
+});
+
+describe('bodies that do not decompress as their Content-Encoding says', () => {
+  const compressed = (method: string, path: string, encoding: string) => () =>
+    cp.request(method, path, {
+      rawBody: '{"name":"not compressed","subdomain":"plain"}',
+      headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+    });
+
+  it.each(['gzip', 'deflate', 'br'])(
+    'POST /api/v1/tenants as %s: 400 naming content-encoding',
+    async (encoding) => {
+      await expectRefused('content-encoding', compressed('POST', '/api/v1/tenants', encoding));
+    },
+  );
+
+  it('a tenant document for config/plan: 400 naming content-encoding', async () => {
+    await expectRefused(
+      'content-encoding',
+      compressed('POST', `/api/v1/tenants/${tenantId}/config/plan`, 'gzip'),
+    );
+  });
+});
+
+describe('ids in the path that are not percent-encoded UTF-8', () => {
+  it.each([
+    ['PATCH', '/api/v1/tenants/%E0%A4%A'],
+    ['DELETE', '/api/v1/origins/%C0'],
+    ['POST', '/api/v1/tenants/%FF/config/plan'],
+  ])('%s %s: 400 naming the path', async (method, path) => {
+    await expectRefused('path', raw(method, path, '{}'));
+  });
+});
+
+describe('reserved names in a service key (a JWK takes members beyond those it names)', () => {
+  const publicJwk = () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return { ...publicKey.export({ format: 'jwk' }), kid: `k${n++}` };
+  };
+  const settingsWithMember = (member: string) =>
+    JSON.stringify({ settings: { service_accounts: [{ id: 'svc', keys: [publicJwk()] }] } }).replace(
+      /"kid"/,
+      `"${member}":{"kid":"other"},"kid"`,
+    );
+
+  it.each(['__proto__', 'constructor', 'prototype'])(
+    'PATCH /api/v1/tenants/:id with a key member %s: 400 naming it',
+    async (member) => {
+      await expectRefused(
+        `settings.service_accounts.0.keys.0.${member}`,
+        raw('PATCH', `/api/v1/tenants/${tenantId}`, settingsWithMember(member)),
+      );
+    },
+  );
+
+  it('a config document whose tenant settings carry one: 400 naming it', async () => {
+    const document = `{"tenant":{"name":"In","subdomain":"input",${settingsWithMember('__proto__').slice(1, -1)}}}`;
+    await expectRefused(
+      'tenant.settings.service_accounts.0.keys.0.__proto__',
+      raw('POST', `/api/v1/tenants/${tenantId}/config/plan`, document),
     );
   });
 });

@@ -102,18 +102,33 @@ export function errorBody(code: string, message: string, details: ErrorDetail[] 
   return { error: { code, message, details } };
 }
 
-/** Errors thrown by express's body parser (http-errors shape). */
 interface BodyParserError {
   status?: number;
   statusCode?: number;
   type?: string;
+  /** zlib's error number, on a decompression error. */
+  errno?: number;
 }
 
+/**
+ * Errors of express's body parser and router (http-errors shape). Two come with a status and no type:
+ * the router's URIError for a path parameter that is no percent-encoded UTF-8 (`/tenants/%C0`), and
+ * the body parser's decompression error (a body that is not the gzip, deflate or br it says it is).
+ */
 function fromBodyParser(err: unknown): ApiError | null {
   if (typeof err !== 'object' || err === null) return null;
   const e = err as BodyParserError;
   const status = e.status ?? e.statusCode;
-  if (typeof status !== 'number' || typeof e.type !== 'string') return null;
+  if (typeof status !== 'number') return null;
+  if (err instanceof URIError && status === 400) {
+    return validationFailed([{ field: 'path', issue: 'has an escape that is not percent-encoded UTF-8' }]);
+  }
+  if (e.type === undefined && status === 400 && typeof e.errno === 'number') {
+    return validationFailed([
+      { field: 'content-encoding', issue: 'the body is not data of the content coding it names' },
+    ]);
+  }
+  if (typeof e.type !== 'string') return null;
   switch (e.type) {
     case 'entity.too.large':
       return new ApiError(413, 'payload_too_large', 'the request body is too large');

@@ -12,6 +12,7 @@ import {
   quotaPolicy,
   RATE_LIMIT_BOUNDS,
   rateLimitPolicy,
+  serviceAccountsInput,
   tenantSettings,
   verificationKeyRefusal,
   WEBSOCKET_TOKEN_SOURCES,
@@ -260,6 +261,7 @@ function requireLoadableServiceKeys(settings: z.infer<typeof tenantSettings>, ct
 const settingsBody = tenantSettings
   .extend({
     rate_limit: rateLimitRequest.nullable().default(null),
+    service_accounts: serviceAccountsInput.default([]),
     custom_domains: z.never({ error: RETIRED_SETTINGS.custom_domains }).optional(),
     service_jwks: z.never({ error: RETIRED_SETTINGS.service_jwks }).optional(),
   })

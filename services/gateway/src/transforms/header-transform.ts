@@ -31,7 +31,11 @@ export function compileHeaderTransform(
   return compiled.remove.length + compiled.written.length === 0 ? null : compiled;
 }
 
-/** Applies remove, then set, then add (a set header can also get an added line). */
+/**
+ * Applies remove, then set, then add (a set header can also get an added line). The header objects
+ * inherit from Object.prototype, and routes stored before commands refused `constructor` as a name may
+ * add it: only a line the message carries is kept beside the added one.
+ */
 export function applyHeaderTransform(
   transform: CompiledHeaderTransform,
   headers: IncomingHttpHeaders | OutgoingHttpHeaders,
@@ -41,7 +45,7 @@ export function applyHeaderTransform(
   for (const name of transform.remove) delete target[name];
   for (const [name, value] of transform.set) target[name] = value(exchange);
   for (const [name, value] of transform.add) {
-    const current = target[name];
+    const current = Object.hasOwn(target, name) ? target[name] : undefined;
     const added = value(exchange);
     if (current === undefined) target[name] = added;
     else if (Array.isArray(current)) target[name] = [...current, added];
