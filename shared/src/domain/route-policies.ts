@@ -71,6 +71,11 @@ function template<Variable extends string>(schema: z.ZodString, variables: reado
 // ---- names and values ----
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Whether `name` can be a header or cookie name (an RFC 9110 token; RFC 6265's cookie-name is one). */
+export function isFieldToken(name: string): boolean {
+  return TOKEN.test(name);
+}
 const QUERY_NAME = /^[A-Za-z0-9._~:[\]-]+$/;
 
 /** An HTTP field name (RFC 9110 token), stored lower-case. */

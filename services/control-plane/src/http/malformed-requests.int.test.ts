@@ -119,7 +119,13 @@ const ENDPOINTS: Endpoint[] = [
       timeout_seconds: [0, 301, 1.5, '30', -5],
       health_check_path: ['health', 'has space', '/x?y'],
       targets: [[], [{ url: 'gopher://x' }], [{ url: 'https://a.example.com', weight: 0 }]],
-      load_balancing: [{ algorithm: 'random' }, { algorithm: 'consistent_hash', hash_on: 'header' }],
+      load_balancing: [
+        { algorithm: 'random' },
+        { algorithm: 'consistent_hash', hash_on: 'header' },
+        // Names no request can carry: the hash would silently fall back to the client address.
+        { algorithm: 'consistent_hash', hash_on: 'header', hash_key: 'x user' },
+        { algorithm: 'consistent_hash', hash_on: 'cookie', hash_key: 'session;id' },
+      ],
       circuit_breaker: [{ error_rate_threshold: 2 }, { open_seconds: 0 }],
     },
   },

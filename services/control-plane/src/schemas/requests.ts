@@ -22,6 +22,7 @@ import {
   corsPolicy,
   fixedResponseInput,
   ipRules,
+  isFieldToken,
   MAX_ROUTE_BODY_BYTES,
   MAX_ROUTE_HEADER_BYTES,
   queryTransformInput,
@@ -314,15 +315,19 @@ const hashKeyRule = (
   ctx: z.RefinementCtx,
   path: Array<string | number>,
 ) => {
-  if (
-    lb?.algorithm === 'consistent_hash' &&
-    (lb.hash_on === 'header' || lb.hash_on === 'cookie') &&
-    !lb.hash_key
-  ) {
+  if (lb?.algorithm !== 'consistent_hash' || (lb.hash_on !== 'header' && lb.hash_on !== 'cookie')) return;
+  if (!lb.hash_key) {
     ctx.addIssue({
       code: 'custom',
       path: [...path, 'hash_key'],
       message: `is required when hash_on is ${lb.hash_on}`,
+    });
+  } else if (!isFieldToken(lb.hash_key)) {
+    // No request carries such a name: the hash would fall back to the client address, unannounced.
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'hash_key'],
+      message: `must be a ${lb.hash_on} name (letters, digits and !#$%&'*+-.^_\`|~)`,
     });
   }
 };

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { createOriginBody, updateOriginBody } from './requests.js';
+
+const origin = {
+  tenant_id: '00000000-0000-4000-8000-000000000001',
+  name: 'api',
+  url: 'https://api.example.com',
+};
+
+function issuesOf(result: {
+  success: boolean;
+  error?: { issues: Array<{ path: PropertyKey[]; message: string }> };
+}) {
+  return (result.error?.issues ?? []).map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+}
+
+describe('an origin hashing on a header or cookie', () => {
+  it('is refused a hash_key that no request can carry as that header or cookie, naming the field', () => {
+    for (const [hash_on, hash_key] of [
+      ['header', 'x user'],
+      ['header', 'x-user:'],
+      ['cookie', 'session;id'],
+      ['cookie', 'a=b'],
+    ] as const) {
+      const load_balancing = { algorithm: 'consistent_hash', hash_on, hash_key };
+      const created = createOriginBody.safeParse({ ...origin, load_balancing });
+      expect(created.success, `${hash_on} ${hash_key}`).toBe(false);
+      expect(issuesOf(created)).toEqual([
+        `load_balancing.hash_key: must be a ${hash_on} name (letters, digits and !#$%&'*+-.^_\`|~)`,
+      ]);
+      expect(updateOriginBody.safeParse({ load_balancing }).success).toBe(false);
+    }
+  });
+
+  it('takes a header or cookie name', () => {
+    for (const [hash_on, hash_key] of [
+      ['header', 'X-User-Id'],
+      ['cookie', '__Host-session'],
+    ] as const) {
+      const load_balancing = { algorithm: 'consistent_hash', hash_on, hash_key };
+      expect(issuesOf(createOriginBody.safeParse({ ...origin, load_balancing }))).toEqual([]);
+    }
+  });
+});
