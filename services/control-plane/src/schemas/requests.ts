@@ -8,6 +8,7 @@ import {
   isCompleteResponseStatus,
   loadBalancing,
   MIN_HEALTH_CHECK_INTERVAL_SECONDS,
+  oidcProvider,
   originTarget,
   quotaPolicy,
   RATE_LIMIT_BOUNDS,
@@ -259,9 +260,26 @@ function requireLoadableServiceKeys(settings: z.infer<typeof tenantSettings>, ct
   });
 }
 
+/** Bounded as a command gives them: nothing else bounds them below the body and snapshot limits. */
+const OIDC_TEXT_MAX = 2048;
+const oidcProviderInput = oidcProvider.extend({
+  issuer: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(OIDC_TEXT_MAX, `must be at most ${OIDC_TEXT_MAX} characters`),
+  audience: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(OIDC_TEXT_MAX, `must be at most ${OIDC_TEXT_MAX} characters`),
+  jwks_url: oidcProvider.shape.jwks_url.refine((url) => url.length <= OIDC_TEXT_MAX, {
+    error: `must be at most ${OIDC_TEXT_MAX} characters`,
+  }),
+});
+
 const settingsBody = tenantSettings
   .extend({
     rate_limit: rateLimitRequest.nullable().default(null),
+    oidc: oidcProviderInput.nullable().default(null),
     service_accounts: serviceAccountsInput.default([]),
     custom_domains: z.never({ error: RETIRED_SETTINGS.custom_domains }).optional(),
     service_jwks: z.never({ error: RETIRED_SETTINGS.service_jwks }).optional(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createOriginBody, updateOriginBody } from './requests.js';
+import { createOriginBody, updateOriginBody, updateTenantBody } from './requests.js';
 
 const origin = {
   tenant_id: '00000000-0000-4000-8000-000000000001',
@@ -40,5 +40,26 @@ describe('an origin hashing on a header or cookie', () => {
       const load_balancing = { algorithm: 'consistent_hash', hash_on, hash_key };
       expect(issuesOf(createOriginBody.safeParse({ ...origin, load_balancing }))).toEqual([]);
     }
+  });
+});
+
+describe("a tenant's OIDC provider", () => {
+  const oidc = {
+    issuer: 'https://id.example.com/',
+    audience: 'api',
+    jwks_url: 'https://id.example.com/jwks',
+  };
+
+  it('is refused an issuer, audience or key set URL over 2,048 characters, naming the field', () => {
+    const long = 'x'.repeat(2049);
+    for (const [field, value] of [
+      ['issuer', `https://id.example.com/${long}`],
+      ['audience', long],
+      ['jwks_url', `https://id.example.com/${long}`],
+    ] as const) {
+      const result = updateTenantBody.safeParse({ settings: { oidc: { ...oidc, [field]: value } } });
+      expect(issuesOf(result)).toEqual([`settings.oidc.${field}: must be at most 2048 characters`]);
+    }
+    expect(issuesOf(updateTenantBody.safeParse({ settings: { oidc } }))).toEqual([]);
   });
 });
