@@ -42,6 +42,8 @@ export interface ClerkTokenClaims {
   expiresInSeconds?: number;
   /** Seconds from now until the token becomes valid (nbf); default 0. */
   notBeforeInSeconds?: number;
+  /** An impersonation session's impersonator (Clerk's `act` claim, `{ sub }`). */
+  actorUserId?: string;
 }
 
 const withPrefix = (role: string) => (role.startsWith('org:') ? role : `org:${role}`);
@@ -54,6 +56,7 @@ export async function signClerkToken(keys: ClerkTestKeys, claims: ClerkTokenClai
     sid: claims.sessionId ?? `sess_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
     iss: claims.issuer ?? 'https://offline.clerk.accounts.dev',
     ...(claims.azp ? { azp: claims.azp } : {}),
+    ...(claims.actorUserId ? { act: { sub: claims.actorUserId } } : {}),
   };
   const version = claims.version ?? 2;
   if (version === 2) {

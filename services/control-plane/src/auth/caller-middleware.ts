@@ -26,6 +26,9 @@ export interface ClerkAuthOptions {
   allowDevTokens?: boolean;
 }
 
+const IMPERSONATION_REFUSED =
+  'an impersonation session (act claim): the admin API acts only for users signed in as themselves';
+
 /** The claim `make dev-token` puts in development tokens (services/dev/src/dev-keys.ts). */
 const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
@@ -47,6 +50,12 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
     if (!auth.isAuthenticated || !auth.userId) {
       const reason = res.getHeader('x-clerk-auth-reason');
       next(sessionTokenMissing(res, typeof reason === 'string' ? reason : undefined));
+      return;
+    }
+    // An impersonation session (Clerk's `act` claim) would act with the impersonated user's rights, a
+    // platform admin's included, and every event would name that user as its actor.
+    if (auth.actor) {
+      next(sessionTokenMissing(res, IMPERSONATION_REFUSED));
       return;
     }
     if (!options.allowDevTokens && auth.sessionClaims?.[DEV_TOKEN_CLAIM] !== undefined) {
