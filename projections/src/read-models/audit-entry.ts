@@ -55,6 +55,16 @@ const PRIVATE_JWK_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'
 const JWK_LISTS: ReadonlySet<string> = new Set(['keys', 'service_jwks']);
 
 /**
+ * `{ header name: value }` maps of a route, by the field holding them: their keys are names the tenant
+ * chose, not fields of an event, so a header named `key` or `secret` is listed like any other (the
+ * values are sent to every client: none is a secret).
+ */
+const RESPONSE_HEADER_MAPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['response_headers', new Set(['set', 'add'])],
+  ['fixed_response', new Set(['headers'])],
+]);
+
+/**
  * A deep copy of event data without secrets: secret fields dropped, private JWK members dropped, and
  * the values of a route's credential request headers and query parameters (credential-headers.ts)
  * shown as `<redacted>`.
@@ -65,7 +75,12 @@ export function redactSecrets(value: unknown, parentKey = ''): unknown {
   }
   if (typeof value !== 'object' || value === null) return value;
   const copy: Record<string, unknown> = {};
+  const headerMaps = RESPONSE_HEADER_MAPS.get(parentKey);
   for (const [key, item] of Object.entries(value)) {
+    if (headerMaps?.has(key)) {
+      copy[key] = item;
+      continue;
+    }
     if (SECRET_FIELDS.has(key)) continue;
     copy[key] = isCredentialTransformField(key) ? redactedTransform(key, item) : redactSecrets(item, key);
   }

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type RouteState, streamName } from '@vantageedge/shared/domain/events';
 import type { HeldLock } from '../config-history/config-change-lock.js';
-import { documentOf } from '../config-history/config-document-of.js';
 import {
   type ConfigPlan,
   type DeletedResources,
@@ -11,6 +10,7 @@ import {
 } from '../config-history/config-plan.js';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { redactedChanges } from '../config-history/redact-credentials.js';
+import { rollbackDocumentOf } from '../config-history/rollback-document.js';
 import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
 import type { Lifecycle } from '../domain/decision.js';
 import { invalid, notFound, preconditionFailed, unavailable } from '../domain/errors.js';
@@ -365,7 +365,10 @@ interface PlannedRollback {
   plan: ConfigPlan;
 }
 
-/** The plan that brings back the config the tenant had after `toPosition` (400 naming to_position when none). */
+/**
+ * The plan that brings back the config the tenant had after `toPosition`, its service accounts as they
+ * are now (rollback-document.ts); 400 naming to_position when there is none.
+ */
 async function planRollback(
   deps: ConfigCommandDeps,
   tenantId: string,
@@ -384,7 +387,7 @@ async function planRollback(
       'to_position',
     );
   }
-  const parsed = configDocument.safeParse(documentOf(target.config, { originNames: false }));
+  const parsed = configDocument.safeParse(rollbackDocumentOf(target.config, current));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw invalid(
