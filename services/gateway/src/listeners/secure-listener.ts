@@ -124,6 +124,10 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   server.on('session', (session: ServerHttp2Session) => sessions.track(session));
   server.on('secureConnection', (socket: TrackedSocket) => {
     options.onConnection?.(socket);
+    // A client-initiated TLS 1.2 renegotiation is a full handshake (a private-key operation) on a
+    // connection the per-client limit and the handshake timeout have already let through: refused (see
+    // clientError below), as nginx refuses it; node refuses it itself only for HTTP/2.
+    socket.disableRenegotiation();
     const h2 = socket.alpnProtocol === 'h2';
     options.protocolMetrics?.connected('tls', h2 ? 'h2' : 'http/1.1');
     if (h2) return;
@@ -139,8 +143,12 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     options.tlsMetrics?.handshakeFailed(error);
     socket.destroy();
   });
-  // HTTPS/1.1 parse errors and timeouts get the plain listener's answers (431, 408, 400).
-  server.on('clientError', answerClientError);
+  // HTTPS/1.1 parse errors and timeouts get the plain listener's answers (431, 408, 400); a refused
+  // renegotiation gets none: its handshake is under way, the connection is cut.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
+    if (error.code === 'ERR_TLS_RENEGOTIATION_DISABLED') socket.destroy();
+    else answerClientError(error, socket);
+  });
   const { keepAliveTimeoutMs, headersTimeoutMs } = options.http1 ?? {};
   if (keepAliveTimeoutMs !== undefined && headersTimeoutMs !== undefined) {
     limitIdleKeepAlive(server as unknown as Parameters<typeof limitIdleKeepAlive>[0], {

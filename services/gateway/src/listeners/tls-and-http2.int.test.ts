@@ -3,6 +3,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import type { ClientHttp2Session } from 'node:http2';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import {
   createTestCa,
@@ -93,6 +94,35 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`not within 10 s: ${what}`);
+}
+
+/** An HTTPS/1.1 connection on TLS 1.2 that asks to renegotiate once its handshake is done. */
+function renegotiationOutcome(
+  servername: string,
+): Promise<{ renegotiated: boolean; connectionClosed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: tlsPort,
+      servername,
+      ca: ca.certificatePem,
+      maxVersion: 'TLSv1.2',
+    });
+    let renegotiated = false;
+    socket.on('error', () => {});
+    socket.resume();
+    socket.once('close', () => resolve({ renegotiated, connectionClosed: true }));
+    socket.once('secureConnect', () => {
+      const started = socket.renegotiate({}, (error) => {
+        if (error !== null) return;
+        renegotiated = true;
+        // Still open after the renegotiation: the client ends it itself.
+        resolve({ renegotiated, connectionClosed: false });
+        socket.destroy();
+      });
+      if (!started) socket.destroy();
+    });
+  });
 }
 
 beforeAll(async () => {
@@ -189,6 +219,14 @@ describe('TLS with SNI', () => {
     ).rejects.toThrow();
     const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/vantageedge_gateway_tls_handshake_errors_total\{reason="[A-Z_a-z]+"\} [1-9]/);
+  });
+
+  // Regression test: an HTTPS/1.1 client on TLS 1.2 could renegotiate (node's own bound: 3 times in 10
+  // minutes), making the gateway run full handshakes, private-key operations included, on a connection
+  // the per-client connection limit and the handshake timeout, which only see new connections, let in.
+  it('regression: refuses a TLS 1.2 client’s renegotiation and closes its connection', async () => {
+    const outcome = await renegotiationOutcome(ACME_DOMAIN);
+    expect(outcome).toEqual({ renegotiated: false, connectionClosed: true });
   });
 });
 
