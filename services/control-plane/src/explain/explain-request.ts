@@ -1,6 +1,5 @@
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
-import { sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import type {
   ExplainDecision,
   ExplainStage,
@@ -11,6 +10,8 @@ import { pathDigest, variantDigest } from '@vantageedge/shared/gateway-policies/
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
+import { sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
+import { canonicalAddress } from '@vantageedge/shared/net/ip-address';
 import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
 import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath, compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
@@ -308,6 +309,14 @@ function explainUpstream(
   };
 }
 
+/**
+ * The client address as a gateway holds it (ClientAddressResolver): an IPv4 client in any IPv6
+ * spelling (`::ffff:a00:1`) is the dotted IPv4 address, which IP rules and per-client limits judge.
+ */
+function gatewayClientIp(clientIp: string | undefined): string | undefined {
+  return clientIp === undefined ? undefined : (canonicalAddress(clientIp)?.address ?? clientIp);
+}
+
 export async function explainRequest(
   snapshot: TenantSnapshot,
   input: ExplainInput,
@@ -375,7 +384,7 @@ export async function explainRequest(
     path,
     query: input.query,
     headers: input.headers,
-    clientIp: input.clientIp,
+    clientIp: gatewayClientIp(input.clientIp),
   });
   explanation.policies = policies.policies;
   if (policies.stop !== null) decide(policies.stop);
@@ -387,7 +396,7 @@ export async function explainRequest(
   const auth = explained.explanation;
   explanation.auth = auth;
   if (!auth.outcome.ok) decide(stop('auth', auth.outcome.status, auth.outcome.code, auth.outcome.message));
-  const clientIp = input.clientIp ?? '<client ip>';
+  const clientIp = gatewayClientIp(input.clientIp) ?? '<client ip>';
   explanation.rate_limits = explainLimits(snapshot, route, explained, clientIp);
   explanation.cache = explainCache(snapshot, route, input, path, explained.principal);
   const { fixed_response: fixed, redirect } = policies.policies;

@@ -245,9 +245,15 @@ describe('explaining a request', () => {
   // The gateway forwards a GET's body to the origin but cannot key it, so it bypasses the cache.
   it('says a GET that announces a body bypasses the cache, as the gateway does', async () => {
     const headers = { 'x-api-key': ACTIVE_KEY };
-    const withLength = await explain({ path: '/api/users/1', headers: { ...headers, 'content-length': '4' } });
+    const withLength = await explain({
+      path: '/api/users/1',
+      headers: { ...headers, 'content-length': '4' },
+    });
     expect(withLength.cache).toMatchObject({ decision: 'bypass', reason: 'request_body' });
-    const chunked = await explain({ path: '/api/users/1', headers: { ...headers, 'transfer-encoding': 'chunked' } });
+    const chunked = await explain({
+      path: '/api/users/1',
+      headers: { ...headers, 'transfer-encoding': 'chunked' },
+    });
     expect(chunked.cache).toMatchObject({ decision: 'bypass', reason: 'request_body' });
     const empty = await explain({ path: '/api/users/1', headers: { ...headers, 'content-length': '0' } });
     expect(empty.cache).toMatchObject({ decision: 'lookup' });
@@ -712,6 +718,29 @@ describe('explaining the route policies that apply', () => {
     const inside = await explain({ path: '/office/x', clientIp: '10.1.2.3' }, snap);
     expect(inside.policies?.ip_rules?.verdict).toBe('allowed');
     expect(inside.decision.stage).toBe('origin');
+  });
+
+  // Regression: an IPv6 spelling of an IPv4 client (::ffff:a01:203, as a dual-stack listener or a
+  // proxy's X-Forwarded-For may write it) was judged as an IPv6 address, outside every IPv4 range:
+  // explain said denied (or, under a deny list, allowed) where the gateway, which reads it as the IPv4
+  // address, decides the other way.
+  it('judges an IPv4-mapped IPv6 client address as the IPv4 address the gateway sees', async () => {
+    const snap = await policySnapshot();
+    const inside = await explain({ path: '/office/x', clientIp: '::ffff:a01:203' }, snap);
+    expect(inside.policies?.ip_rules).toMatchObject({ verdict: 'allowed', client_ip: '10.1.2.3' });
+    for (const spelling of [
+      '::ffff:a00:d07',
+      '0:0:0:0:0:ffff:a00:d07',
+      '::FFFF:10.0.13.7',
+      '::ffff:10.0.13.7',
+    ]) {
+      const denied = await explain({ path: '/office/x', clientIp: spelling }, snap);
+      expect(denied.policies?.ip_rules, spelling).toMatchObject({
+        verdict: 'denied',
+        client_ip: '10.0.13.7',
+      });
+      expect(denied.decision, spelling).toMatchObject({ stage: 'ip_rules', status: 403, code: 'ip_denied' });
+    }
   });
 
   it('reports the route’s timeouts over the origin’s, and its retries', async () => {
