@@ -22,8 +22,9 @@ check() {
 # Compose needs the settings the file requires; dummy values are enough for `config`.
 env_file="$(mktemp)"
 trap 'rm -f "$env_file"' EXIT
-printf 'API_KEY_PEPPER=%s\nCLERK_JWT_KEY=%s\n' "ci-only-pepper-0123456789abcdefghijklmnop" \
-  '-----BEGIN PUBLIC KEY-----\nci\n-----END PUBLIC KEY-----' >"$env_file"
+printf 'API_KEY_PEPPER=%s\nCLERK_JWT_KEY=%s\nGATEWAY_ADMIN_TOKEN=%s\nGRAFANA_ADMIN_PASSWORD=%s\n' \
+  "ci-only-pepper-0123456789abcdefghijklmnop" '-----BEGIN PUBLIC KEY-----\nci\n-----END PUBLIC KEY-----' \
+  "ci-only-admin-token-0123" "ci-only-grafana-password" >"$env_file"
 compose() { docker-compose --project-directory "$ROOT" --env-file "$1" -f "$ROOT/docker-compose.yml" config -q; }
 check "docker-compose config (docker-compose.yml)" compose "$env_file"
 refuses_without_sign_in_key() {

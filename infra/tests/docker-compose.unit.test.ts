@@ -136,6 +136,23 @@ describe('docker-compose.yml', () => {
     );
   });
 
+  // The gateways' admin listeners are open on the compose network (Prometheus scrapes them): without a
+  // token their /status lists every tenant, subdomain and custom domain to any container.
+  it('refuses to start the gateways without an admin token for /status, naming the quick start', () => {
+    for (const name of ['gateway-a', 'gateway-b']) {
+      expect(env(compose.services[name])['GATEWAY_ADMIN_HOST'], name).toBe('0.0.0.0');
+      expect(String(env(compose.services[name])['GATEWAY_ADMIN_TOKEN']), name).toMatch(
+        /^\$\{GATEWAY_ADMIN_TOKEN:\?.*make compose-env/,
+      );
+    }
+  });
+
+  it('has no default Grafana admin password', () => {
+    expect(String(env(compose.services['grafana'])['GF_SECURITY_ADMIN_PASSWORD'])).toMatch(
+      /^\$\{GRAFANA_ADMIN_PASSWORD:\?.*make compose-env/,
+    );
+  });
+
   it('runs Jaeger v2 (1.x is end of life) and sends traces to it', () => {
     expect(compose.services['jaeger']?.image).toMatch(/^jaegertracing\/jaeger:2\./);
     for (const [name, service] of nodeServices)

@@ -11,7 +11,12 @@ import { DEV_ADMIN_USER_ID, devDataDir, REPO_ROOT } from './dev-settings.js';
  * with) and accept those tokens because VANTAGEEDGE_DEV_MODE=true — which is why this goes into its
  * own file, used only when named: `docker compose --env-file .env.compose up`. Never for production.
  */
-export function composeDevEnvFile(options: { publicKeyPem: string; pepper: string }): string {
+export function composeDevEnvFile(options: {
+  publicKeyPem: string;
+  pepper: string;
+  gatewayAdminToken: string;
+  grafanaAdminPassword: string;
+}): string {
   return [
     '# DEVELOPMENT-ONLY settings for docker-compose.yml, written by `make compose-env`.',
     '# Use: docker compose --env-file .env.compose up --build   then   export TOKEN=$(make -s dev-token)',
@@ -20,6 +25,10 @@ export function composeDevEnvFile(options: { publicKeyPem: string; pepper: strin
     `CLERK_JWT_KEY=${options.publicKeyPem.trim().replaceAll('\n', '\\n')}`,
     'VANTAGEEDGE_DEV_MODE=true',
     `PLATFORM_ADMIN_USER_IDS=${DEV_ADMIN_USER_ID}`,
+    '# The gateways\' /status (curl -H "Authorization: Bearer $GATEWAY_ADMIN_TOKEN" 127.0.0.1:8001/status).',
+    `GATEWAY_ADMIN_TOKEN=${options.gatewayAdminToken}`,
+    '# Grafana (http://127.0.0.1:3000) user admin.',
+    `GRAFANA_ADMIN_PASSWORD=${options.grafanaAdminPassword}`,
     '',
   ].join('\n');
 }
@@ -36,6 +45,8 @@ async function main(): Promise<void> {
   const text = composeDevEnvFile({
     publicKeyPem: keys.publicKeyPem,
     pepper: randomBytes(36).toString('base64url'),
+    gatewayAdminToken: randomBytes(24).toString('base64url'),
+    grafanaAdminPassword: randomBytes(18).toString('base64url'),
   });
   writeFileSync(file, text, { mode: 0o600 });
   process.stdout.write(

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { controlPlaneSettings } from '@vantageedge/control-plane/settings';
-import { gatewaySettings } from '@vantageedge/gateway/settings';
+import { gatewaySettings, parseGatewaySettings } from '@vantageedge/gateway/settings';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { composeDevEnvFile } from './compose-env.js';
@@ -19,7 +19,14 @@ function parseEnvFile(text: string): Record<string, string> {
 }
 
 describe('make compose-env (development sign-in for docker-compose.yml)', () => {
-  const env = parseEnvFile(composeDevEnvFile({ publicKeyPem: PEM, pepper: 'p'.repeat(48) }));
+  const env = parseEnvFile(
+    composeDevEnvFile({
+      publicKeyPem: PEM,
+      pepper: 'p'.repeat(48),
+      gatewayAdminToken: 't'.repeat(32),
+      grafanaAdminPassword: 'g'.repeat(24),
+    }),
+  );
 
   it('gives the control plane every setting it refuses to start without, in a form it accepts', () => {
     const parsed = z.object(controlPlaneSettings).parse(env);
@@ -33,6 +40,12 @@ describe('make compose-env (development sign-in for docker-compose.yml)', () => 
     const parsed = z.object(gatewaySettings).parse(env);
     expect(parsed.CLERK_JWT_KEY).toBe(PEM.trim());
     expect(parsed.VANTAGEEDGE_DEV_MODE).toBe(true);
+  });
+
+  it('gives the gateways an admin token they accept on an open admin listener, and Grafana a password', () => {
+    const parsed = parseGatewaySettings({ ...env, GATEWAY_ADMIN_HOST: '0.0.0.0' });
+    expect(parsed.GATEWAY_ADMIN_TOKEN).toBe('t'.repeat(32));
+    expect(env['GRAFANA_ADMIN_PASSWORD']).toBe('g'.repeat(24));
   });
 
   it('turns the development sign-in on explicitly, for the dev admin user', () => {

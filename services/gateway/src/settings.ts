@@ -5,6 +5,7 @@ import {
   TENANT_CACHE_MIN_BYTES,
 } from '@vantageedge/shared/domain/gateway-config';
 import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
+import { isLoopbackHost } from '@vantageedge/shared/net/loopback-host';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import {
   booleanFlag,
@@ -184,7 +185,10 @@ export const gatewaySettings = {
     .default(USAGE_LIMIT_DEFAULTS.maxCellsPerTenant),
   /** Interface of the admin listener (/healthz, /readyz, /status, /metrics); loopback unless opened. */
   GATEWAY_ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
-  /** When set, /status on the admin listener requires `Authorization: Bearer <this>`. */
+  /**
+   * When set, /status on the admin listener requires `Authorization: Bearer <this>`; required when
+   * GATEWAY_ADMIN_HOST is not loopback (/status names every tenant, subdomain and custom domain).
+   */
   GATEWAY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Time a client has to send the complete request headers (slow-loris bound). */
   GATEWAY_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
@@ -278,6 +282,8 @@ export function assertGatewaySettings(
     | 'GATEWAY_TLS_PORT'
     | 'GATEWAY_TLS_CERT_FILE'
     | 'GATEWAY_TLS_KEY_FILE'
+    | 'GATEWAY_ADMIN_HOST'
+    | 'GATEWAY_ADMIN_TOKEN'
     | 'API_KEY_PEPPER'
     | 'CERTIFICATE_ENCRYPTION_KEY'
     | 'VANTAGEEDGE_DEV_MODE'
@@ -285,6 +291,15 @@ export function assertGatewaySettings(
 ): void {
   const devSecrets = developmentSecretProblems(settings);
   if (devSecrets.length > 0) throw new SettingsError(devSecrets);
+  if (settings.GATEWAY_ADMIN_TOKEN === undefined && !isLoopbackHost(settings.GATEWAY_ADMIN_HOST)) {
+    throw new SettingsError([
+      {
+        setting: 'GATEWAY_ADMIN_TOKEN',
+        issue:
+          'is required when GATEWAY_ADMIN_HOST is not a loopback address (/status lists every tenant and its hosts to whoever reaches the admin port)',
+      },
+    ]);
+  }
   if (settings.GATEWAY_REQUEST_TIMEOUT_MS < settings.GATEWAY_HEADERS_TIMEOUT_MS) {
     throw new SettingsError([
       { setting: 'GATEWAY_REQUEST_TIMEOUT_MS', issue: 'must not be less than GATEWAY_HEADERS_TIMEOUT_MS' },

@@ -29,6 +29,36 @@ describe('gateway settings with make dev’s published secrets', () => {
   });
 });
 
+describe('gateway admin listener opened beyond loopback', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+
+  // /status names every tenant this replica serves, its subdomain and custom domains.
+  it.each(['0.0.0.0', '::', '10.0.0.5', 'gateway-a.internal'])(
+    'refuses GATEWAY_ADMIN_HOST=%s without GATEWAY_ADMIN_TOKEN, naming the token',
+    (host) => {
+      expect(() => parseGatewaySettings({ ...REQUIRED, GATEWAY_ADMIN_HOST: host })).toThrow(
+        /GATEWAY_ADMIN_TOKEN: is required when GATEWAY_ADMIN_HOST/,
+      );
+    },
+  );
+
+  it('is also refused in dev mode (the token is what guards /status, whoever runs it)', () => {
+    expect(() =>
+      parseGatewaySettings({ ...REQUIRED, GATEWAY_ADMIN_HOST: '0.0.0.0', VANTAGEEDGE_DEV_MODE: 'true' }),
+    ).toThrow(/GATEWAY_ADMIN_TOKEN/);
+  });
+
+  it('starts with a token, or on a loopback address without one', () => {
+    const token = { GATEWAY_ADMIN_TOKEN: 't'.repeat(16) };
+    expect(
+      parseGatewaySettings({ ...REQUIRED, ...token, GATEWAY_ADMIN_HOST: '0.0.0.0' }).GATEWAY_ADMIN_HOST,
+    ).toBe('0.0.0.0');
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost'])
+      expect(parseGatewaySettings({ ...REQUIRED, GATEWAY_ADMIN_HOST: host }).GATEWAY_ADMIN_HOST).toBe(host);
+    expect(parseGatewaySettings(REQUIRED).GATEWAY_ADMIN_HOST).toBe('127.0.0.1');
+  });
+});
+
 describe('gateway settings given a blank value', () => {
   it('refuses it instead of reading 0 (GATEWAY_AUTH_FAILURES_PER_MINUTE=0 turns the limit off)', () => {
     expect(() =>

@@ -81,8 +81,11 @@ const victim = buildSnapshot({
 });
 
 beforeAll(async () => {
-  // Replica B as docker-compose runs it: admin listener on every interface, no admin token.
-  peer = await startTestGateway({ GATEWAY_ADMIN_HOST: '0.0.0.0' });
+  // Replica B as docker-compose runs it: admin listener on every interface (with its /status token).
+  peer = await startTestGateway({
+    GATEWAY_ADMIN_HOST: '0.0.0.0',
+    GATEWAY_ADMIN_TOKEN: 'peer-admin-token-0001',
+  });
   gateways.push(peer);
   peer.store.apply(victim);
 });
