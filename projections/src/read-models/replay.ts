@@ -1,4 +1,5 @@
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
+import { onPooledConnection } from '@vantageedge/shared/postgres/pooled-connection';
 import pg from 'pg';
 import { advanceCheckpoint, lockCheckpoint } from '../runner/checkpoint.js';
 import { inTransaction } from '../runner/in-transaction.js';
@@ -66,8 +67,9 @@ const REPLAY_LOCK_KEY = 7_301_945_220; // arbitrary, constant: "vantageedge read
 
 export async function replayReadModels(options: ReplayOptions): Promise<ReplayResult> {
   const { store, pool, batchSize = 2000, onProgress, swap = true } = options;
-  const lockClient = await pool.connect();
-  try {
+  // The lock's connection is held for the whole replay: PostgreSQL restarting meanwhile must fail the
+  // replay, not end the process (onPooledConnection).
+  return onPooledConnection(pool, async (lockClient) => {
     const { rows } = await lockClient.query<{ locked: boolean }>(
       'select pg_try_advisory_lock($1) as locked',
       [REPLAY_LOCK_KEY],
@@ -78,9 +80,7 @@ export async function replayReadModels(options: ReplayOptions): Promise<ReplayRe
     } finally {
       await lockClient.query('select pg_advisory_unlock($1)', [REPLAY_LOCK_KEY]);
     }
-  } finally {
-    lockClient.release();
-  }
+  });
 }
 
 async function replayLocked(

@@ -1,4 +1,5 @@
 import type { Logger } from '@vantageedge/shared/observability/logger';
+import { onPooledConnection } from '@vantageedge/shared/postgres/pooled-connection';
 import { USAGE_BATCH_TTL_SECONDS } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import {
   decodeUsageCell,
@@ -150,30 +151,29 @@ export async function applyUsageBatch(
     requests.push(count);
   }
   const total = requests.reduce((sum, n) => sum + n, 0);
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    const claimed = await client.query(
-      'insert into usage_batches (batch_id, requests) values ($1, $2) on conflict (batch_id) do nothing',
-      [batchId, total],
-    );
-    if (claimed.rowCount === 1 && requests.length > 0) {
-      await client.query(
-        `insert into usage_counts (tenant_id, hour, route_id, api_key_id, user_id, status_class, requests)
-         select * from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-         on conflict (tenant_id, hour, route_id, api_key_id, user_id, status_class)
-         do update set requests = usage_counts.requests + excluded.requests`,
-        [rows.tenant, rows.hour, rows.route, rows.key, users, classes, requests],
+  return onPooledConnection(pool, async (client) => {
+    try {
+      await client.query('begin');
+      const claimed = await client.query(
+        'insert into usage_batches (batch_id, requests) values ($1, $2) on conflict (batch_id) do nothing',
+        [batchId, total],
       );
+      if (claimed.rowCount === 1 && requests.length > 0) {
+        await client.query(
+          `insert into usage_counts (tenant_id, hour, route_id, api_key_id, user_id, status_class, requests)
+           select * from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+           on conflict (tenant_id, hour, route_id, api_key_id, user_id, status_class)
+           do update set requests = usage_counts.requests + excluded.requests`,
+          [rows.tenant, rows.hour, rows.route, rows.key, users, classes, requests],
+        );
+      }
+      await client.query('commit');
+      return claimed.rowCount === 1 ? total : 0;
+    } catch (error) {
+      await client.query('rollback').catch(() => {});
+      throw error;
     }
-    await client.query('commit');
-    return claimed.rowCount === 1 ? total : 0;
-  } catch (error) {
-    await client.query('rollback').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**

@@ -4,6 +4,7 @@ import { createTestDatabase, type TestDatabase } from '../testing/postgres.js';
 import { endSessionsUnnoticed, TEST_ADMIN_APPLICATION } from '../testing/unnoticed-disconnect.js';
 import {
   isConnectionError,
+  readOnceMoreIfLost,
   repeatable,
   StoreUnavailableError,
   withConnectionRetry,
@@ -110,5 +111,35 @@ describe('withConnectionRetry: a statement that meets a connection the server al
     const client = await pool.connect();
     client.release();
     expect(pool.totalCount).toBeGreaterThan(0);
+  });
+});
+
+describe('readOnceMoreIfLost: the server ends the connection while the read holds it, between statements', () => {
+  // A checked-out connection has no 'error' listener of the pool's: unheard, the event PostgreSQL's
+  // ending it emits (a restart, a failover) ended the process (the read-model projector, in the fault
+  // suite's PostgreSQL outage).
+  it('answers from a new connection, and nothing is thrown outside the read', async () => {
+    const pool = newPool();
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      let attempts = 0;
+      const answer = await readOnceMoreIfLost(pool, async (client) => {
+        attempts++;
+        if (attempts === 1) {
+          const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+          await admin.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+          // The connection's end arrives while no statement of it runs.
+          await new Promise((resolve) => setTimeout(resolve, 300));
+        }
+        return (await client.query<{ n: number }>('select 41 + 1 as n')).rows[0]!.n;
+      });
+      expect(answer).toBe(42);
+      expect(attempts).toBe(2);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
   });
 });

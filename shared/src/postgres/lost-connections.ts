@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { onPooledConnection } from './pooled-connection.js';
 
 /**
  * What to do when PostgreSQL ends a connection (a restart, a failover, pg_terminate_backend, a proxy's
@@ -126,16 +127,10 @@ export async function readOnceMoreIfLost<T>(
   pool: pg.Pool,
   read: (client: pg.ClientBase) => Promise<T>,
 ): Promise<T> {
-  let client: pg.PoolClient | undefined;
-  let broken: Error | undefined;
   try {
-    client = await pool.connect();
-    return await read(client);
+    return await onPooledConnection(pool, read);
   } catch (error) {
     if (!isConnectionError(error)) throw error;
-    broken = error instanceof Error ? error : new Error(String(error));
-  } finally {
-    client?.release(broken);
   }
   try {
     return await onNewConnection(pool, { readOnly: true }, read);

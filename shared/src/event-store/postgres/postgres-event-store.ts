@@ -8,6 +8,7 @@ import {
   StoreUnavailableError,
   withConnectionRetry,
 } from '../../postgres/lost-connections.js';
+import { onPooledConnection } from '../../postgres/pooled-connection.js';
 import { readOnlyWithTimeout } from '../../postgres/read-only-with-timeout.js';
 import {
   type AppendOptions,
@@ -192,7 +193,7 @@ export class PostgresEventStore implements EventStore {
     };
     try {
       return retry
-        ? await onPoolConnection(this.pool, send)
+        ? await onPooledConnection(this.pool, send)
         : await onNewConnection(this.pool, { readOnly: false }, send);
     } catch (error) {
       if (!isConnectionError(error)) throw error;
@@ -410,21 +411,4 @@ async function sessionOpen(client: pg.ClientBase, session: ServerSession): Promi
     [session.pid, session.started],
   );
   return (rowCount ?? 0) > 0;
-}
-
-/** A pooled connection for `work`; one whose statement failed is closed, not reused. */
-async function onPoolConnection<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  // A connection lost while in use fails the statement; its 'error' event must not crash the process.
-  const ignore = () => undefined;
-  client.on('error', ignore);
-  try {
-    const result = await work(client);
-    client.off('error', ignore);
-    client.release();
-    return result;
-  } catch (error) {
-    client.release(error instanceof Error ? error : true);
-    throw error;
-  }
 }
