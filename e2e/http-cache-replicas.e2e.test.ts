@@ -260,6 +260,8 @@ describe('purge by tag (Surrogate-Key / Cache-Tag)', () => {
         },
         { timeoutMs: 10_000, intervalMs: 50 },
       );
+      // The refetch's write lands after its answer went out; the next replica should find it.
+      if (i === 0) await storedInRedis(replicas[0]!.keyPrefix, tenantId, '/tagged/a #2');
       const untouched = await on(i, '/tagged/b');
       expect(untouched.headers['x-cache']).toBe('HIT');
       expect(untouched.body).toBe('/tagged/b #1');
