@@ -6,6 +6,7 @@ import { Counter, type Registry } from 'prom-client';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
+import { createStoreCircuit } from '../store-circuit/store-circuit.js';
 
 /**
  * Request quotas (requests per UTC day/month) of the tenant and of the calling API key, enforced
@@ -13,7 +14,9 @@ import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js'
  * atomic script per request, so the limit holds exactly across replicas: the request that would go
  * over is refused with 429 `quota_exceeded` on whichever replica it reaches, and refused requests do
  * not count. When the counters cannot be reached the request is served (quotas fail open: a Redis
- * outage must not take every tenant with a quota offline) and the counter below goes up.
+ * outage must not take every tenant with a quota offline) and the counter below goes up. The store is
+ * called through a circuit (store-circuit.ts), like the rate limiter's and the cache's: while Redis
+ * fails or stalls, a metered request costs at most one command timeout per circuit period, not one each.
  *
  * Every answer carries what remains of the tightest window: X-Quota-Limit, X-Quota-Remaining and
  * X-Quota-Reset (seconds until that period ends); a refusal also has Retry-After.
@@ -24,6 +27,9 @@ export interface QuotaStageOptions {
   logger?: Logger;
   registry?: Registry;
   clock?: () => number;
+  /** Consecutive store failures that open the circuit (then the store is not tried for `halfOpenAfterMs`). */
+  circuitFailures?: number | undefined;
+  halfOpenAfterMs?: number | undefined;
 }
 
 export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
@@ -48,6 +54,13 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
     });
   };
 
+  const circuit = createStoreCircuit({
+    failures: options.circuitFailures,
+    halfOpenAfterMs: options.halfOpenAfterMs,
+    onOpen: () => options.logger?.warn('quota store circuit opened; requests are served uncounted'),
+    onClose: () => options.logger?.info('quota store circuit closed; requests are counted again'),
+  });
+
   return {
     name: 'quota',
     compileRoute({ tenant, route, apiKeyQuotas }) {
@@ -67,22 +80,28 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
             );
           }
           if (windows.length === 0) return 'continue'; // a caller without a quota on a tenant without one
-          return options.store.consume(windows).then(
-            (decision): StageResult => {
-              if (decision.allowed) {
-                allowed.inc();
-                setQuotaHeaders(exchange.res, windows, decision.used, now);
+          if (circuit.skipping) {
+            warnUnavailable('quota store circuit open');
+            return 'continue';
+          }
+          return circuit
+            .run(() => options.store.consume(windows))
+            .then(
+              (decision): StageResult => {
+                if (decision.allowed) {
+                  allowed.inc();
+                  setQuotaHeaders(exchange.res, windows, decision.used, now);
+                  return 'continue';
+                }
+                exceeded.inc();
+                refuse(exchange, windows, decision.index, decision.used, now);
+                return 'handled';
+              },
+              (error: unknown): StageResult => {
+                warnUnavailable(error);
                 return 'continue';
-              }
-              exceeded.inc();
-              refuse(exchange, windows, decision.index, decision.used, now);
-              return 'handled';
-            },
-            (error: unknown): StageResult => {
-              warnUnavailable(error);
-              return 'continue';
-            },
-          );
+              },
+            );
         },
       };
       return stage;
