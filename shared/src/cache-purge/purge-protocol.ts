@@ -36,6 +36,32 @@ export function generationKey(keyPrefix: string, tenantId: string): string {
 }
 
 /**
+ * A tenant's share of the store (the gateways' byte bound, docs/cache.md): `bound:lru` (ZSET, stored key
+ * → last use), `bound:sizes` (HASH, key → bytes charged), `bound:bytes` (their sum) and `bound:lists`
+ * (HASH, key → the sets it is listed in). No TTL: memory pressure must not reset a tenant's count.
+ */
+export function tenantBoundKeys(
+  keyPrefix: string,
+  tenantId: string,
+): [lru: string, sizes: string, bytes: string, lists: string] {
+  const keyspace = tenantKeyspace(keyPrefix, tenantId);
+  return [
+    `${keyspace}bound:lru`,
+    `${keyspace}bound:sizes`,
+    `${keyspace}bound:bytes`,
+    `${keyspace}bound:lists`,
+  ];
+}
+
+/**
+ * The tenant's cache keys that never expire (its generations, its share's accounting): everything else
+ * under its keyspace has a TTL. What deleting a tenant must remove, since `volatile-lru` never evicts them.
+ */
+export function tenantKeysWithoutExpiry(keyPrefix: string, tenantId: string): string[] {
+  return [generationKey(keyPrefix, tenantId), ...tenantBoundKeys(keyPrefix, tenantId)];
+}
+
+/**
  * The set of a tenant's cache keys an origin tagged with `tag` (Surrogate-Key / Cache-Tag): one Redis
  * set per tag, `<prefix>c:{<tenant_id>}:tag:<digest of the tag>`, members with the key prefix.
  */
@@ -182,6 +208,11 @@ export interface CachePurger {
    * the generations do not outlive the process (the single-process dev cache).
    */
   forgetRoute?(tenantId: string, routeId: string): Promise<void>;
+  /**
+   * Drops what the store keeps of a deleted tenant for ever (tenantKeysWithoutExpiry); its entries
+   * expire by their TTLs. Absent where the store does not outlive the process.
+   */
+  forgetTenant?(tenantId: string): Promise<void>;
   /**
    * Drops every cached response of the tenant whose origin tagged it with one of `tags`. A soft purge
    * marks them stale instead: all of them are soft-purged, or none (SoftPurgedTagsFull).

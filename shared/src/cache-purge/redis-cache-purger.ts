@@ -18,6 +18,7 @@ import {
   TENANT_GENERATION_FIELD,
   tagIndexKey,
   tagPurgeMessages,
+  tenantKeysWithoutExpiry,
 } from './purge-protocol.js';
 
 export interface RedisCachePurger extends CachePurger {
@@ -29,6 +30,7 @@ export interface RedisCachePurger extends CachePurger {
    */
   purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
   forgetRoute(tenantId: string, routeId: string): Promise<void>;
+  forgetTenant(tenantId: string): Promise<void>;
 }
 
 /** Lua: whether a generation-hash field is a soft-purged tag (SOFT_TAG_FIELD_PREFIX). */
@@ -224,6 +226,11 @@ export function createRedisCachePurger(redis: RedisClient, keyPrefix: string): R
     },
     async forgetRoute(tenantId, routeId) {
       await forgetRoute(generationKey(keyPrefix, tenantId), routeId);
+    },
+    async forgetTenant(tenantId) {
+      // UNLINK frees them off Redis's main thread: the accounting may list 100,000s of entries.
+      // One command: the keys share the tenant's hash tag (one Cluster slot).
+      await redis.unlink(...tenantKeysWithoutExpiry(keyPrefix, tenantId));
     },
   };
 }

@@ -120,7 +120,8 @@ export async function updateTenant(
 
 /**
  * Deleting a tenant stops its traffic and keys (the snapshot projector drops it) and frees its
- * subdomain, its Clerk org and its custom domains (removed with it, so each name is free again).
+ * subdomain, its Clerk org and its custom domains (removed with it, so each name is free again), and
+ * what the shared cache store would otherwise keep of it for ever.
  */
 export async function deleteTenant(
   deps: CommandDeps,
@@ -143,5 +144,8 @@ export async function deleteTenant(
       return { type: 'DeleteTenant' as const };
     },
   });
+  // After the delete is recorded. Best effort, like a deleted route's generation: the tenant is deleted
+  // either way, and a store outage leaves its keys behind.
+  await deps.cachePurger?.forgetTenant?.(tenantId).catch(() => {});
   return outcome({ ...result, state: result.state.tenant });
 }

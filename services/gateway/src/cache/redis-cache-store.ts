@@ -9,7 +9,7 @@ import {
   parsePurgeMessage,
   purgeChannel,
   type TagPurgeTarget,
-  tenantKeyspace,
+  tenantBoundKeys,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import {
   createRedisCachePurger,
@@ -219,20 +219,6 @@ const PUT_RESPONSE = 'vantageedgeCachePutResponseListed';
 const GET_AND_TOUCH = 'vantageedgeCacheGetAndTouch';
 type BoundedWrite = (...keysAndArgs: Array<string | number | Buffer>) => Promise<number[]>;
 type GetAndTouch = (...keysAndArgs: string[]) => Promise<Buffer | null>;
-
-/** The keys of a tenant's share of the store (TENANT_BOUND_LUA), all under its hash tag. */
-function tenantBoundKeys(
-  prefix: string,
-  tenantId: string,
-): [lru: string, sizes: string, bytes: string, lists: string] {
-  const keyspace = tenantKeyspace(prefix, tenantId);
-  return [
-    `${keyspace}bound:lru`,
-    `${keyspace}bound:sizes`,
-    `${keyspace}bound:bytes`,
-    `${keyspace}bound:lists`,
-  ];
-}
 
 /** numberOfKeys undefined: the caller passes the number of keys first (the write scripts' tag sets vary). */
 function defineScript(redis: RedisClient, name: string, numberOfKeys: number | undefined, lua: string): void {
