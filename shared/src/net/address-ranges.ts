@@ -46,12 +46,13 @@ export class AddressRanges {
   }
 }
 
-/** A setting holding a comma-separated list of CIDR ranges (or single addresses). */
-export const cidrListSetting = commaList.pipe(
-  z.array(
-    z.string().refine((text) => parseCidr(text) !== undefined, {
-      error: (issue) =>
-        `must be a comma-separated list of CIDR ranges such as 10.0.0.0/8,fd00::/8 (${String(issue.input)} is not one)`,
-    }),
-  ),
+/** CIDR ranges (or single addresses), each checked. */
+export const cidrList = z.array(
+  z.string().refine((text) => parseCidr(text) !== undefined, {
+    error: (issue) =>
+      `must be a comma-separated list of CIDR ranges such as 10.0.0.0/8,fd00::/8 (${String(issue.input)} is not one)`,
+  }),
 );
+
+/** A setting holding a comma-separated list of CIDR ranges (or single addresses). */
+export const cidrListSetting = commaList.pipe(cidrList);

@@ -1,5 +1,6 @@
 import { networkInterfaces } from 'node:os';
-import { AddressRanges, cidrListSetting } from './address-ranges.js';
+import { commaList } from '../settings/common-settings.js';
+import { AddressRanges, cidrList } from './address-ranges.js';
 import { canonicalAddress, urlTarget } from './ip-address.js';
 
 /**
@@ -40,10 +41,14 @@ export const DEFAULT_ORIGIN_BLOCKED_CIDRS: readonly string[] = [
   '64:ff9b::/104',
   '64:ff9b::a9fe:0/112',
   '64:ff9b::6464:64c8/128',
+  '64:ff9b::a83f:8110/128',
+  '64:ff9b::c000:c0/128',
   '64:ff9b:1::7f00:0/104',
   '64:ff9b:1::/104',
   '64:ff9b:1::a9fe:0/112',
   '64:ff9b:1::6464:64c8/128',
+  '64:ff9b:1::a83f:8110/128',
+  '64:ff9b:1::c000:c0/128',
 ];
 
 const LOOPBACK = new Set(['127.0.0.0/8', '::1/128', '::ffff:127.0.0.0/104']);
@@ -56,8 +61,18 @@ export const ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK: readonly string[] = DEFAULT
   (cidr) => !LOOPBACK.has(cidr),
 );
 
+/** In ORIGIN_BLOCKED_CIDRS, stands for DEFAULT_ORIGIN_BLOCKED_CIDRS: `default,10.0.0.0/8` blocks more. */
+const DEFAULT_RANGES_ENTRY = 'default';
+
 /** ORIGIN_BLOCKED_CIDRS, read by the control plane and every gateway. */
-export const originBlockedCidrsSetting = cidrListSetting.default([...DEFAULT_ORIGIN_BLOCKED_CIDRS]);
+export const originBlockedCidrsSetting = commaList
+  .transform((entries) =>
+    entries.flatMap((entry) =>
+      entry.toLowerCase() === DEFAULT_RANGES_ENTRY ? DEFAULT_ORIGIN_BLOCKED_CIDRS : [entry],
+    ),
+  )
+  .pipe(cidrList)
+  .default([...DEFAULT_ORIGIN_BLOCKED_CIDRS]);
 
 export interface Listener {
   /** The bound interface as configured (0.0.0.0 and :: mean every local address). */

@@ -40,6 +40,12 @@ describe('OriginAddressPolicy with the default ranges', () => {
     ['http://[64:ff9b:1::7f00:1]/', '64:ff9b:1::7f00:0/104'],
     ['http://168.63.129.16/machine?comp=goalstate', '168.63.129.16/32'],
     ['http://192.0.0.192/latest/', '192.0.0.192/32'],
+    // Regression: Azure's WireServer and Oracle Cloud's metadata were refused as IPv4 and IPv4-mapped
+    // addresses but reached through NAT64.
+    ['http://[64:ff9b::168.63.129.16]/machine?comp=goalstate', '64:ff9b::a83f:8110/128'],
+    ['http://[64:ff9b:1::a83f:8110]/machine?comp=goalstate', '64:ff9b:1::a83f:8110/128'],
+    ['http://[64:ff9b::192.0.0.192]/latest/', '64:ff9b::c000:c0/128'],
+    ['http://[64:ff9b:1::c000:c0]/latest/', '64:ff9b:1::c000:c0/128'],
   ])('refuses %s (range %s)', (url, range) => {
     expect(policy.urlRefusal(url)).toContain(`blocked range ${range}`);
   });
@@ -108,6 +114,19 @@ describe('ORIGIN_BLOCKED_CIDRS', () => {
   it('defaults to loopback, unspecified and link-local (and their IPv4-mapped forms)', () => {
     expect(parse()).toEqual([...DEFAULT_ORIGIN_BLOCKED_CIDRS]);
     expect(parse('')).toEqual([...DEFAULT_ORIGIN_BLOCKED_CIDRS]);
+  });
+
+  // Regression: an operator who listed the private ranges to block them too (`10.0.0.0/8,…`) replaced
+  // the default and so unblocked loopback and the cloud metadata addresses.
+  it('reads `default` as the default ranges, so more can be blocked without giving up those', () => {
+    expect(parse('default,10.0.0.0/8, 172.16.0.0/12')).toEqual([
+      ...DEFAULT_ORIGIN_BLOCKED_CIDRS,
+      '10.0.0.0/8',
+      '172.16.0.0/12',
+    ]);
+    const policy = new OriginAddressPolicy(parse('10.0.0.0/8,default'));
+    expect(policy.refusal('169.254.169.254', 80)).toContain('169.254.0.0/16');
+    expect(policy.refusal('10.1.2.3', 80)).toContain('10.0.0.0/8');
   });
 
   it('takes a comma list of ranges and single addresses', () => {
