@@ -1,6 +1,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  DEFAULT_ORIGIN_BLOCKED_CIDRS,
+  OriginAddressPolicy,
+  originBlockedCidrsSetting,
+} from '@vantageedge/shared/net/origin-address-policy';
+import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BUILD_ENTRY_POINTS } from '../../scripts/build-entry-points.js';
@@ -31,7 +37,11 @@ const dependencies = (service: Service | undefined) =>
 
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, Service>;
+  networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string }> } }>;
 };
+/** What `${NAME:-value}` gives when NAME is not set. */
+const composeDefault = (value: string | number | undefined) =>
+  String(value ?? '').replace(/^\$\{[A-Z0-9_]+:-(.*)\}$/, '$1');
 const services = Object.entries(compose.services);
 const nodeServices = services.filter(([, service]) => service.build !== undefined);
 
@@ -144,6 +154,25 @@ describe('docker-compose.yml', () => {
       expect(String(env(compose.services[name])['GATEWAY_ADMIN_TOKEN']), name).toMatch(
         /^\$\{GATEWAY_ADMIN_TOKEN:\?.*make compose-env/,
       );
+    }
+  });
+
+  // Regression: a tenant's origin named one of the stack's own services (http://prometheus:9090,
+  // http://grafana:3000, http://jaeger:16686, http://eventstoredb:2113), whose answers hold every
+  // tenant's metrics and traces: the compose network is a private range, which origins may use.
+  it('keeps tenant origins off the stack’s own network, and keeps the default ranges blocked', () => {
+    const subnets = (compose.networks?.['default']?.ipam?.config ?? []).map((entry) => entry.subnet);
+    expect(subnets).toHaveLength(1);
+    const subnet = String(subnets[0]);
+    const inside = subnet.replace(/\.0\/\d+$/, '.10');
+    for (const name of ['control-plane', 'gateway-a', 'gateway-b']) {
+      const value = composeDefault(env(compose.services[name])['ORIGIN_BLOCKED_CIDRS']);
+      const { ORIGIN_BLOCKED_CIDRS: blocked } = parseSettings(
+        { ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting },
+        { ORIGIN_BLOCKED_CIDRS: value },
+      );
+      expect(blocked, name).toEqual(expect.arrayContaining([...DEFAULT_ORIGIN_BLOCKED_CIDRS, subnet]));
+      expect(new OriginAddressPolicy(blocked).refusal(inside, 9090), name).toContain(subnet);
     }
   });
 
