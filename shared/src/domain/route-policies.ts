@@ -151,6 +151,8 @@ const cookieName = z
  */
 export const RESERVED_MAP_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 const RESERVED_MAP_KEY_MESSAGE = 'is a reserved name (__proto__, constructor and prototype are not allowed)';
+/** What /openapi.json says of a map that refuses the reserved names. */
+const RESERVED_NAMES_SCHEMA = { propertyNames: { not: { enum: [...RESERVED_MAP_KEYS] } } };
 
 /**
  * A `{ name: value }` map of at most `max` entries whose names follow `key` (checked one by one, so a
@@ -164,30 +166,62 @@ function boundedRecord<Value extends z.ZodType>(
   namePattern: RegExp,
   refuseReserved: boolean,
 ) {
-  const names = z.string().min(1).max(100).regex(namePattern);
-  const record = z.record(names, value).superRefine((record, ctx) => {
-    const names = Object.keys(record);
-    if (names.length > max) ctx.addIssue({ code: 'custom', message: `at most ${max} entries` });
-    const seen = new Set<string>();
-    for (const name of names) {
-      const checked = key.safeParse(name);
-      if (!checked.success) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [name],
-          message: checked.error.issues[0]?.message ?? 'is not allowed',
-        });
-      } else if (seen.has(name.toLowerCase())) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [name],
-          message: 'is listed twice (names are case-insensitive)',
-        });
-      }
-      seen.add(name.toLowerCase());
+  const entries = z.record(z.string().min(1).max(100).regex(namePattern), value);
+  if (!refuseReserved) {
+    return entries.superRefine((record, ctx) => refuseBadNames(Object.keys(record), key, max, ctx));
+  }
+  // zod's intersection reports a name that one side's key schema refuses only when the other side
+  // refuses it too (and then skips the record's refinements), so the names are checked as sent, beside.
+  const namesAsSent = z
+    .unknown()
+    .superRefine((input, ctx) => {
+      if (typeof input !== 'object' || input === null || Array.isArray(input)) return;
+      const names = Object.keys(input);
+      refuseReservedNames(names, ctx);
+      refuseBadNames(
+        names.filter((name) => !RESERVED_MAP_KEYS.has(name)),
+        key,
+        max,
+        ctx,
+      );
+    })
+    .meta(RESERVED_NAMES_SCHEMA);
+  return z.intersection(entries, namesAsSent);
+}
+
+/** An issue at each name `key` refuses or that repeats another in another case, and one beyond `max`. */
+function refuseBadNames(
+  names: readonly string[],
+  key: z.ZodType<string>,
+  max: number,
+  ctx: z.RefinementCtx,
+): void {
+  if (names.length > max) ctx.addIssue({ code: 'custom', message: `at most ${max} entries` });
+  const seen = new Set<string>();
+  for (const name of names) {
+    const checked = key.safeParse(name);
+    if (!checked.success) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: checked.error.issues[0]?.message ?? 'is not allowed',
+      });
+    } else if (seen.has(name.toLowerCase())) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: 'is listed twice (names are case-insensitive)',
+      });
     }
-  });
-  return refuseReserved ? z.intersection(record, reservedNamesRefused) : record;
+    seen.add(name.toLowerCase());
+  }
+}
+
+function refuseReservedNames(names: readonly string[], ctx: z.RefinementCtx): void {
+  for (const name of names) {
+    if (RESERVED_MAP_KEYS.has(name))
+      ctx.addIssue({ code: 'custom', path: [name], message: RESERVED_MAP_KEY_MESSAGE, input: name });
+  }
 }
 
 /**
@@ -201,12 +235,9 @@ export const reservedNamesRefused = z
   .unknown()
   .superRefine((input, ctx) => {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) return;
-    for (const name of Object.keys(input)) {
-      if (RESERVED_MAP_KEYS.has(name))
-        ctx.addIssue({ code: 'custom', path: [name], message: RESERVED_MAP_KEY_MESSAGE, input: name });
-    }
+    refuseReservedNames(Object.keys(input), ctx);
   })
-  .meta({ propertyNames: { not: { enum: [...RESERVED_MAP_KEYS] } } });
+  .meta(RESERVED_NAMES_SCHEMA);
 
 // ---- header transforms ----
 

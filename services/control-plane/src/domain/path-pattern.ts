@@ -56,6 +56,30 @@ export function pathPatternProblem(pattern: string): string | null {
   return gatewayReadingProblem(pattern);
 }
 
+/** What a path the gateway forwards by may hold as written: RFC 3986 path characters and `%` escapes. */
+export const FORWARDED_PATH_SYNTAX = "^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$";
+const FORWARDED_PATH = new RegExp(FORWARDED_PATH_SYNTAX);
+
+/**
+ * The problem with a path a route forwards by (strip_prefix, rewrite_path's prefixes and template), or
+ * null. The gateway compares such a prefix with request paths after its normalisation, so one it cannot
+ * read that way would never match (the request forwarded as it came); a target it cannot read would
+ * reach the origin as no request path ever does. Characters beyond a path's (Unicode, `\`, `"`, …) are
+ * written percent-encoded, as UTF-8, as requests carry them.
+ */
+export function forwardedPathProblem(path: string): string | null {
+  if (!path.startsWith('/')) return 'must be a path starting with /';
+  if (!FORWARDED_PATH.test(path)) {
+    return "must be a path of letters, digits, -._~!$&'()*+,;=:@ and / (percent-encode other characters as UTF-8, e.g. %C3%A9)";
+  }
+  return gatewayReadingProblem(path);
+}
+
+/** forwardedPathProblem for a path whose characters are checked already (null when they are not allowed). */
+export function forwardedPathEscapeProblem(path: string): string | null {
+  return FORWARDED_PATH.test(path) ? gatewayReadingProblem(path) : null;
+}
+
 /** Null when the gateway's normalisation can read the pattern. */
 function gatewayReadingProblem(pattern: string): string | null {
   const normalized = normalizePath(pattern, 'keep');
@@ -65,6 +89,8 @@ function gatewayReadingProblem(pattern: string): string | null {
       return 'every % must start an escape of two hex digits (%20, %C3%A9)';
     case 'forbidden_character':
       return 'must not contain an escaped NUL or backslash (%00, %5C), which the gateway refuses in a path';
+    case 'dot_segment_parameter':
+      return 'must not contain a dot segment with ; parameters (..;, .;x), which the gateway refuses in a path';
     default:
       return `is refused by the gateway's path normalisation (${normalized.reason})`;
   }

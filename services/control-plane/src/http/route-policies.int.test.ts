@@ -228,6 +228,43 @@ describe('route policies in the admin API', () => {
       'fixed_response.headers.set-cookie',
     ],
     ['an unknown location variable', { redirect: { location: 'https://x${user}' } }, 'redirect.location'],
+    // Regression: names that are no header or query parameter name were stored, and the snapshot
+    // projector then skipped the route's every event: the gateways never served the route.
+    [
+      'a request header name with a space',
+      { request_headers: { set: { 'x caller': '1' } } },
+      'request_headers.set.x caller',
+    ],
+    ['an empty response header name', { response_headers: { add: { '': '1' } } }, 'response_headers.add.'],
+    ['a query parameter name with a space', { query: { set: { 'a b': '1' } } }, 'query.set.a b'],
+    [
+      'a fixed response header name that is not one',
+      { fixed_response: { status: 503, headers: { 'retry(after)': '5' } } },
+      'fixed_response.headers.retry(after)',
+    ],
+    // Regression: the gateway cannot read these as a path, so it ignored the prefix and forwarded every
+    // request unstripped.
+    ['a strip_prefix with a bad escape', { strip_prefix: '/bad%zz' }, 'strip_prefix'],
+    ['a strip_prefix with a backslash', { strip_prefix: '/bad\\v1' }, 'strip_prefix'],
+    ['a strip_prefix in Unicode', { strip_prefix: '/日本' }, 'strip_prefix'],
+    ['a strip_prefix with a dot segment parameter', { strip_prefix: '/bad/..;/x' }, 'strip_prefix'],
+    // Regression: a from_prefix no normalised request path can start with never rewrote anything, and
+    // a target with a bad escape or a `..;` segment went to the origin as written.
+    [
+      'a rewrite prefix with a bad escape',
+      { rewrite_path: { from_prefix: '/bad%zz', to_prefix: '/x' } },
+      'rewrite_path.from_prefix',
+    ],
+    [
+      'a rewrite target with a bad escape',
+      { rewrite_path: { from_prefix: '/bad', to_prefix: '/x%2' } },
+      'rewrite_path.to_prefix',
+    ],
+    [
+      'a rewrite template with a dot segment parameter',
+      { rewrite_path: { template: '/x/..;/:id' } },
+      'rewrite_path.template',
+    ],
   ])('refuses %s with 400 naming the field, and changes nothing', async (_what, policy, field) => {
     const before = await eventCount();
     const response = await cp.request('POST', '/api/v1/routes', { body: { ...base(), ...policy } });

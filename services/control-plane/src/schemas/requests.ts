@@ -45,7 +45,13 @@ import {
   DISPLAY_TEXT_SYNTAX,
   NO_OUTER_WHITESPACE,
 } from '../domain/display-text.js';
-import { PATH_PATTERN_SYNTAX, pathPatternProblem } from '../domain/path-pattern.js';
+import {
+  FORWARDED_PATH_SYNTAX,
+  forwardedPathEscapeProblem,
+  forwardedPathProblem,
+  PATH_PATTERN_SYNTAX,
+  pathPatternProblem,
+} from '../domain/path-pattern.js';
 
 /**
  * The request bodies of the admin API's commands. These schemas validate requests (unknown fields are
@@ -120,8 +126,20 @@ const pathPattern = z
 const stripPrefix = z
   .string()
   .max(200)
-  .regex(/^\/[^\s?#]*$/, 'must be a path starting with /')
+  .superRefine((value, ctx) => {
+    const problem = forwardedPathProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({ pattern: FORWARDED_PATH_SYNTAX })
   .nullable();
+/** A path rewrite as a command gives it: every path in it one the gateway reads as a request path. */
+const rewritePathRequest = rewritePath.superRefine((rewrite, ctx) => {
+  for (const field of ['from_prefix', 'to_prefix', 'template'] as const) {
+    const path = rewrite[field];
+    const problem = path === undefined ? null : forwardedPathEscapeProblem(path);
+    if (problem) ctx.addIssue({ code: 'custom', path: [field], message: problem });
+  }
+});
 const priority = z.number().int('must be an integer').min(-10_000).max(10_000);
 
 // ---- tenants ----
@@ -450,7 +468,7 @@ const routePolicyFields = {
   ip_rules: ipRules,
   request_headers: requestHeaderTransformInput,
   response_headers: responseHeaderTransformInput,
-  rewrite_path: rewritePath,
+  rewrite_path: rewritePathRequest,
   query: queryTransformInput,
   timeouts: routeTimeouts,
   retries: retryPolicy,
