@@ -20,6 +20,7 @@ import {
   requireCacheBoundAllowed,
   requireSettingsWithinLimits,
   requireShortStrings,
+  underTenantLock,
 } from './tenant-limits.js';
 import { tenantView } from './views.js';
 
@@ -121,7 +122,9 @@ export async function updateTenant(
 /**
  * Deleting a tenant stops its traffic and keys (the snapshot projector drops it) and frees its
  * subdomain, its Clerk org and its custom domains (removed with it, so each name is free again), and
- * what the shared cache store would otherwise keep of it for ever.
+ * what the shared cache store would otherwise keep of it for ever. Under the tenant's lock, which every
+ * create of a resource in a stream of its own holds from its check that the tenant is live to its
+ * append (`withCountedCreate`).
  */
 export async function deleteTenant(
   deps: CommandDeps,
@@ -129,21 +132,23 @@ export async function deleteTenant(
   tenantId: string,
 ): Promise<CommandOutcome<TenantResource>> {
   requirePlatformAdmin(ctx.caller, 'delete tenants');
-  const result = await handleCommand({
-    store: deps.store,
-    snapshotGuard: deps.snapshotGuard,
-    commandBudget: deps.commandBudget,
-    stream: streamName.tenant(tenantId),
-    decider: tenantDomainsDecider,
-    ifMatch: ctx.ifMatch,
-    revisionOf: (state) => tenantRevision(state.tenant),
-    metadata: () => eventMetadata(deps, ctx, tenantId),
-    command: async (state) => {
-      // A platform admin's command on a tenant counts against that tenant's command limit too.
-      if (state.tenant.status !== 'absent') await deps.commandBudget?.charge(tenantId);
-      return { type: 'DeleteTenant' as const };
-    },
-  });
+  const result = await underTenantLock(deps, tenantId, () =>
+    handleCommand({
+      store: deps.store,
+      snapshotGuard: deps.snapshotGuard,
+      commandBudget: deps.commandBudget,
+      stream: streamName.tenant(tenantId),
+      decider: tenantDomainsDecider,
+      ifMatch: ctx.ifMatch,
+      revisionOf: (state) => tenantRevision(state.tenant),
+      metadata: () => eventMetadata(deps, ctx, tenantId),
+      command: async (state) => {
+        // A platform admin's command on a tenant counts against that tenant's command limit too.
+        if (state.tenant.status !== 'absent') await deps.commandBudget?.charge(tenantId);
+        return { type: 'DeleteTenant' as const };
+      },
+    }),
+  );
   // After the delete is recorded. Best effort, like a deleted route's generation: the tenant is deleted
   // either way, and a store outage leaves its keys behind.
   await deps.cachePurger?.forgetTenant?.(tenantId).catch(() => {});

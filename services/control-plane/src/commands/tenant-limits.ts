@@ -8,6 +8,7 @@ import type { Caller } from '../auth/caller.js';
 import type { HeldLock } from '../config-history/config-change-lock.js';
 import { DomainError, forbidden } from '../domain/errors.js';
 import type { CommandDeps } from './context.js';
+import { requireLiveTenant } from './lookups.js';
 
 /**
  * How much configuration one tenant may create. Every gateway replica compiles every tenant's whole
@@ -147,19 +148,39 @@ export interface TenantLock {
 }
 
 /**
+ * Runs `work` as the tenant's only config change, create a counted limit bounds, or deletion in every
+ * control-plane process (the lock config applies and rollbacks hold). Without a lock (tests of single
+ * commands) it simply runs.
+ */
+export function underTenantLock<T>(
+  deps: Pick<CommandDeps, 'tenantLock'>,
+  tenantId: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  if (deps.tenantLock === undefined) return work();
+  return deps.tenantLock.exclusively(tenantId, () => work());
+}
+
+/**
  * Runs a command that a counted limit bounds — its count and its append — as the tenant's only one in
  * every control-plane process, under the lock config applies and rollbacks hold: creates sent at once,
- * or beside an apply, are each counted with the ones before them. Only such commands take it (an
- * update or delete never does), and one waits at most as long as an apply waits (409 `conflict`).
+ * or beside an apply, are each counted with the ones before them. Besides these only the tenant's
+ * deletion takes it (an update, or a resource's delete, never does), and one waits at most as long as
+ * an apply waits (409 `conflict`). The tenant is found live under the lock, so a resource in a stream
+ * of its own is never created after its tenant's deletion.
  */
 export function withCountedCreate<T>(
-  deps: Pick<CommandDeps, 'tenantLock' | 'countedByPlan'>,
+  deps: Pick<CommandDeps, 'tenantLock' | 'countedByPlan' | 'store' | 'streamFolds'>,
   tenantId: string,
   create: () => Promise<T>,
 ): Promise<T> {
+  const createOnLiveTenant = async () => {
+    await requireLiveTenant(deps, tenantId);
+    return create();
+  };
   // A config apply's or rollback's steps run under the lock already.
-  if (deps.countedByPlan || deps.tenantLock === undefined) return create();
-  return deps.tenantLock.exclusively(tenantId, () => create());
+  if (deps.countedByPlan) return createOnLiveTenant();
+  return underTenantLock(deps, tenantId, createOnLiveTenant);
 }
 
 /**
