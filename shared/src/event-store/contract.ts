@@ -392,6 +392,35 @@ export function eventStoreContract(
         const written = await Promise.all(streams.map((stream) => store.readStream(stream)));
         expect(written.filter((events) => events.length > 0)).toHaveLength(1);
       });
+
+      it('of concurrent appends of one stream claiming one value, the one appended keeps it held', async () => {
+        // A request sent twice (a double-submitted claim): the loser's failed append must not free
+        // the value the winner's event claims.
+        for (let round = 0; round < 10; round++) {
+          const value = reservation('custom_domain');
+          const stream = streamName('tenant');
+          await append(store, stream, ['TenantCreated'], 'no_stream');
+          const results = await Promise.allSettled(
+            Array.from({ length: 4 }, () =>
+              store.appendToStream(stream, [newEvent('CustomDomainCreated')], {
+                expectedRevision: 0n,
+                reservations: { claim: [value] },
+              }),
+            ),
+          );
+          expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+          for (const result of results) {
+            if (result.status === 'rejected')
+              expect(result.reason).toBeInstanceOf(WrongExpectedRevisionError);
+          }
+          expect(await store.reservationHolder(value)).toBe(stream);
+          await expect(
+            store.appendToStream(streamName('tenant'), [newEvent('CustomDomainCreated')], {
+              reservations: { claim: [value] },
+            }),
+          ).rejects.toBeInstanceOf(UniquenessViolationError);
+        }
+      });
     });
 
     describe('upcasters', () => {

@@ -55,7 +55,10 @@ import {
  * stream (`ve-reservation-<value>`) whose last event says who holds it, changed only with an
  * expected revision; the server's optimistic check is what makes two concurrent claims have one
  * winner. An append claims its values first, then appends, then releases; if the append fails the
- * claims it made are released again. A crash between those steps can leave a value claimed by a
+ * values it took while free are released again, unless the reservation was written since: another
+ * append of the same stream claimed the value too, and may be the one that was appended (a request
+ * sent twice; should both fail, the value stays held by the stream — held too long, never held by
+ * two). A crash between those steps can leave a value claimed by a
  * stream that never got its event: that is the price of no transactions, and differs from the
  * PostgreSQL adapter (which does all of it in one transaction).
  *
@@ -120,10 +123,11 @@ export class EventStoreDbEventStore implements EventStore {
     // Releasing and claiming the same value in one append leaves it held, as in PostgreSQL.
     const release = [...new Set(options.reservations?.release ?? [])].filter((value) => !claimSet.has(value));
 
-    const claimed: string[] = [];
+    const taken: Array<{ value: string; revision: bigint }> = [];
     try {
       for (const value of claim) {
-        if (await this.claim(value, stream)) claimed.push(value);
+        const revision = await this.claim(value, stream);
+        if (revision !== null) taken.push({ value, revision });
       }
       const result = await this.client.appendToStream(
         stream,
@@ -144,8 +148,10 @@ export class EventStoreDbEventStore implements EventStore {
         position: position ?? (await this.headPosition()),
       };
     } catch (error) {
-      // Undo the claims this append made; the values were free before it.
-      for (const value of claimed) await this.release(value, stream).catch(this.onConnectionError);
+      // Undo the claims of values that were free before this append.
+      for (const { value, revision } of taken) {
+        await this.undoClaim(value, stream, revision).catch(this.onConnectionError);
+      }
       if (error instanceof WrongExpectedVersionError) {
         throw new WrongExpectedRevisionError(
           stream,
@@ -308,25 +314,44 @@ export class EventStoreDbEventStore implements EventStore {
     return (await this.reservation(value)).holder ?? null;
   }
 
-  /** Claims `value` for `stream`; false when the stream already held it (nothing to undo). */
-  private async claim(value: string, stream: string): Promise<boolean> {
-    const state = await this.reservation(value);
-    if (state.holder === stream) return false;
-    if (state.holder !== undefined) throw new UniquenessViolationError(value, state.holder);
-    try {
-      await this.client.appendToStream(
-        RESERVATION_PREFIX + value,
-        jsonEvent({ type: RESERVED, data: { value, stream } }),
-        { expectedRevision: state.revision === 'no_stream' ? 'no_stream' : state.revision },
-      );
-      return true;
-    } catch (error) {
-      if (!(error instanceof WrongExpectedVersionError)) throw error;
-      // Someone changed the reservation between our read and our write: it is theirs now.
-      const now = await this.reservation(value);
-      if (now.holder === stream) return false;
-      throw new UniquenessViolationError(value, now.holder);
+  /**
+   * Claims `value` for `stream`: the reservation's revision this claim wrote when the value was free
+   * (what `undoClaim` may free again), null when the stream held it already. A value the stream holds
+   * is claimed again all the same, so that the reservation shows this claim to an append of the same
+   * stream that took the value a moment before and then fails.
+   */
+  private async claim(value: string, stream: string): Promise<bigint | null> {
+    for (;;) {
+      const state = await this.reservation(value);
+      if (state.holder !== undefined && state.holder !== stream) {
+        throw new UniquenessViolationError(value, state.holder);
+      }
+      try {
+        const written = await this.client.appendToStream(
+          RESERVATION_PREFIX + value,
+          jsonEvent({ type: RESERVED, data: { value, stream } }),
+          { expectedRevision: state.revision },
+        );
+        return state.holder === undefined ? written.nextExpectedRevision : null;
+      } catch (error) {
+        // Someone changed the reservation between our read and our write: read it again.
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+      }
     }
+  }
+
+  /** Frees a value a failed append took, unless its reservation was written after that claim. */
+  private async undoClaim(value: string, stream: string, claimedAt: bigint): Promise<void> {
+    const state = await this.reservation(value);
+    if (state.holder !== stream || state.revision !== claimedAt) return;
+    await this.client
+      .appendToStream(RESERVATION_PREFIX + value, jsonEvent({ type: RELEASED, data: { value, stream } }), {
+        expectedRevision: claimedAt,
+      })
+      .catch((error: unknown) => {
+        // Claimed again since by an append of the same stream: it stays held.
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+      });
   }
 
   private async release(value: string, stream: string): Promise<void> {
