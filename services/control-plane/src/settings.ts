@@ -116,7 +116,23 @@ export const controlPlaneSettings = {
     .string()
     .regex(/^pk_(test|live)_/, 'must start with pk_test_ or pk_live_')
     .optional(),
-  CLERK_AUTHORIZED_PARTIES: commaList.default([]),
+  /**
+   * Origins of the web apps whose Clerk session tokens the admin API takes (the console's): a token's
+   * `azp` (the Origin of the page it was minted for) must be one of them, so a token the browser holds
+   * for another app of the same Clerk instance is refused, and so is a token without azp. Empty: any.
+   */
+  CLERK_AUTHORIZED_PARTIES: commaList
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine(
+            isOrigin,
+            'must be comma-separated origins as browsers send them: scheme://host[:port], lower case, no path or trailing slash (e.g. https://admin.example.com)',
+          ),
+      ),
+    )
+    .default([]),
   PLATFORM_ADMIN_USER_IDS: commaList.default([]),
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   /** The built web console the control plane serves at /console (relative to the working directory). */
@@ -171,6 +187,15 @@ export const controlPlaneSettings = {
    */
   ...adminRateLimitSettings,
 };
+
+/** An origin exactly as a browser writes it in Origin (which Clerk copies into azp and compares as a string). */
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
 
 /** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: the server forms node:dns accepts. */
 function isDnsServer(value: string): boolean {

@@ -112,3 +112,29 @@ describe('control-plane requests in flight', () => {
     ).toThrow(/CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT/);
   });
 });
+
+describe('CLERK_AUTHORIZED_PARTIES', () => {
+  it('takes origins as a browser sends them in Origin', () => {
+    const config = parseSettings(controlPlaneSettings, {
+      ...REQUIRED,
+      CLERK_AUTHORIZED_PARTIES: 'https://admin.vantageedge.dev, http://localhost:5173',
+    });
+    expect(config.CLERK_AUTHORIZED_PARTIES).toEqual([
+      'https://admin.vantageedge.dev',
+      'http://localhost:5173',
+    ]);
+    expect(parseSettings(controlPlaneSettings, REQUIRED).CLERK_AUTHORIZED_PARTIES).toEqual([]);
+  });
+
+  // Clerk compares a token's azp with each entry as a string: any of these would refuse every token.
+  it.each([
+    'https://admin.vantageedge.dev/',
+    'admin.vantageedge.dev',
+    'https://admin.vantageedge.dev/console',
+    'HTTPS://Admin.vantageedge.dev',
+  ])('refuses %s naming the setting and the origin to write', (value) => {
+    expect(() =>
+      parseSettings(controlPlaneSettings, { ...REQUIRED, CLERK_AUTHORIZED_PARTIES: value }),
+    ).toThrow(/CLERK_AUTHORIZED_PARTIES: .*origin/);
+  });
+});

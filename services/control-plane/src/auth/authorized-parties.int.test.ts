@@ -23,4 +23,13 @@ describe('authorized parties', () => {
     const listed = await cp.token({ userId: PLATFORM_ADMIN, azp: 'https://admin.vantageedge.dev' });
     expect((await cp.request('POST', '/api/v1/tenants', { token: listed, body })).status).toBe(201);
   });
+
+  it('refuses a token without azp (minted with no Origin) once parties are configured', async () => {
+    const withoutAzp = await cp.token({ userId: PLATFORM_ADMIN });
+    const response = await cp.request('POST', '/api/v1/tenants', {
+      token: withoutAzp,
+      body: { name: 'no azp', subdomain: 'azp-none' },
+    });
+    expect(response.status).toBe(401);
+  });
 });

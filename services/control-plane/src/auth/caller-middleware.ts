@@ -3,6 +3,7 @@ import { clerkMiddleware, getAuth } from '@clerk/express';
 import type { Request, RequestHandler, Response } from 'express';
 import { ApiError } from '../http/errors.js';
 import type { Caller } from './caller.js';
+import { sessionRefusal } from './session-refusal.js';
 import { clerkSigningKeyIds, createSigningKeyGate } from './signing-key-gate.js';
 
 const UNUSED_SECRET_KEY = 'sk_live_unused_networkless_verification';
@@ -26,9 +27,6 @@ export interface ClerkAuthOptions {
   allowDevTokens?: boolean;
 }
 
-const IMPERSONATION_REFUSED =
-  'an impersonation session (act claim): the admin API acts only for users signed in as themselves';
-
 /** The claim `make dev-token` puts in development tokens (services/dev/src/dev-keys.ts). */
 const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
@@ -46,16 +44,16 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
     ...(options.authorizedParties.length > 0 ? { authorizedParties: [...options.authorizedParties] } : {}),
   });
   const requireCaller: RequestHandler = (req, res, next) => {
-    const auth = getAuth(req);
+    // Pending sessions are refused below with the reason, rather than looking signed out.
+    const auth = getAuth(req, { treatPendingAsSignedOut: false });
     if (!auth.isAuthenticated || !auth.userId) {
       const reason = res.getHeader('x-clerk-auth-reason');
       next(sessionTokenMissing(res, typeof reason === 'string' ? reason : undefined));
       return;
     }
-    // An impersonation session (Clerk's `act` claim) would act with the impersonated user's rights, a
-    // platform admin's included, and every event would name that user as its actor.
-    if (auth.actor) {
-      next(sessionTokenMissing(res, IMPERSONATION_REFUSED));
+    const refusal = sessionRefusal(auth);
+    if (refusal !== null) {
+      next(sessionTokenMissing(res, refusal));
       return;
     }
     if (!options.allowDevTokens && auth.sessionClaims?.[DEV_TOKEN_CLAIM] !== undefined) {
