@@ -7,9 +7,8 @@ import {
   ServerResponse,
 } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { type Duplex, pipeline } from 'node:stream';
 import { MAX_ORIGIN_CONNECT_TIMEOUT_MS } from '@vantageedge/shared/domain/gateway-config';
-import { HOST_BOUND_HEADERS } from '@vantageedge/shared/domain/route-policies';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import {
@@ -49,6 +48,7 @@ import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
 import { readUntilPaired } from './early-client-bytes.js';
+import { type ResponseScoping, switchesToWebSocket, switchingProtocolsHead } from './switching-protocols.js';
 import { TenantWebSocketLimit } from './tenant-websocket-limit.js';
 import { upgradeRecorder } from './upgrade-record.js';
 import type { WebSocketMetrics } from './websocket-metrics.js';
@@ -118,35 +118,6 @@ const CLOSE_GRACE_MS = 1_000;
 const MAX_CONNECTORS = 32;
 /** Retry-After of an upgrade refused because its tenant holds GATEWAY_MAX_WEBSOCKETS_PER_TENANT. */
 const LIMIT_RETRY_AFTER_SECONDS = '5';
-
-/** How the origin's Set-Cookie and Clear-Site-Data reach the client (CookieDomainGuard). */
-interface ResponseScoping {
-  cookie(value: string): string;
-  /** undefined: the header is dropped. */
-  clearSiteData(value: string): string | undefined;
-}
-
-/**
- * `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket; Set-Cookie
- * and Clear-Site-Data scoped to the tenant and Alt-Svc and NEL dropped, as on every response.
- */
-function switchingProtocols(upstream: IncomingMessage, requestId: string, scoping: ResponseScoping): string {
-  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
-  const raw = upstream.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    if (name === 'x-request-id' || HOST_BOUND_HEADERS.includes(name)) continue;
-    const given = raw[i + 1] as string;
-    const value =
-      name === 'set-cookie'
-        ? scoping.cookie(given)
-        : name === 'clear-site-data'
-          ? scoping.clearSiteData(given)
-          : given;
-    if (value !== undefined) head += `${raw[i]}: ${value}\r\n`;
-  }
-  return `${head}x-request-id: ${requestId}\r\n\r\n`;
-}
 
 /**
  * WebSocket proxying by piping raw sockets: the upgrade request goes through the same steps as any
@@ -481,12 +452,26 @@ export class WebSocketProxy {
         return undefined;
       },
     });
+    const timedOut = () => {
+      clearTimeout(answerDeadline);
+      release({ kind: 'timeout' });
+      upstreamRequest.destroy();
+      refuse(504, 'upstream_timeout', 'the origin did not answer the upgrade in time');
+    };
     // Not the `timeout` option: node only listens for the socket's timeout and leaves setting it to the
-    // agent or createConnection, so an origin that never answered the upgrade held it for ever.
+    // agent or createConnection, so an origin that never answered the upgrade held it for ever. The
+    // socket's idle timeout bounds a relayed refusal's body; the answer's head has a deadline of its own,
+    // which bytes cannot push back (1xx answers, a 101 sent a byte at a time).
     upstreamRequest.setTimeout(timeoutMs);
+    const answerDeadline = setTimeout(timedOut, timeoutMs);
     exchange.upstreamTarget = target.id;
     const sentAt = performance.now();
+    const answered = () => {
+      clearTimeout(answerDeadline);
+      exchange.upstreamMs = performance.now() - sentAt;
+    };
     client.once('close', () => {
+      clearTimeout(answerDeadline);
       // The client left before the origin answered: nothing to say about the origin.
       if (!released) {
         release({ kind: 'cancelled' });
@@ -494,11 +479,7 @@ export class WebSocketProxy {
       }
     });
 
-    upstreamRequest.once('timeout', () => {
-      release({ kind: 'timeout' });
-      upstreamRequest.destroy();
-      refuse(504, 'upstream_timeout', 'the origin did not answer the upgrade in time');
-    });
+    upstreamRequest.once('timeout', timedOut);
     /** 502 origin_address_blocked / 504 upstream_timeout, as the HTTP path answers them. */
     const failAs = (error: Error) => {
       const failure = classifyProxyError(error);
@@ -518,7 +499,21 @@ export class WebSocketProxy {
       failAs(new OriginAddressBlockedError('the origin is one of the platform’s internal listeners'));
       return true;
     };
+    /** A 101 that is not a switch to WebSocket: the connection is in no state to relay. */
+    const refuseFalseSwitch = (response: IncomingMessage, upstream?: Socket) => {
+      response.on('error', () => {});
+      response.resume();
+      upstream?.destroy();
+      upstreamRequest.destroy();
+      release({ kind: 'reset' });
+      refuse(
+        502,
+        'upstream_error',
+        'the origin answered the upgrade with 101 without switching to WebSocket',
+      );
+    };
     upstreamRequest.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(answerDeadline);
       if (released) return;
       if (error.code === 'ORIGIN_ADDRESS_BLOCKED' || error.code === 'UND_ERR_CONNECT_TIMEOUT') {
         failAs(error);
@@ -530,8 +525,9 @@ export class WebSocketProxy {
       refuse(502, refused ? 'upstream_unreachable' : 'upstream_error', 'the origin connection failed');
     });
     upstreamRequest.once('response', (response: IncomingMessage) => {
-      exchange.upstreamMs = performance.now() - sentAt;
+      answered();
       if (refuseInternal(response)) return;
+      if (response.statusCode === 101) return refuseFalseSwitch(response);
       // The origin answered without switching protocols (e.g. 403): relay its answer.
       release({ kind: 'response', status: response.statusCode ?? 502 });
       this.#countUpgrade(tenant, response.statusCode ?? 502, undefined);
@@ -554,12 +550,14 @@ export class WebSocketProxy {
           stage.onResponse!(exchange, { statusCode: status, headers: outHeaders });
       }
       res.writeHead(status, outHeaders);
-      response.pipe(res);
+      // An answer the origin cuts short ends the client's connection too (pipeline destroys `res`).
+      pipeline(response, res, () => {});
       res.once('finish', () => client.destroy());
     });
     upstreamRequest.once('upgrade', (response: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
-      exchange.upstreamMs = performance.now() - sentAt;
+      answered();
       if (refuseInternal(response, upstream)) return;
+      if (!switchesToWebSocket(response)) return refuseFalseSwitch(response, upstream);
       if (client.destroyed) {
         upstream.destroy();
         release({ kind: 'cancelled' });
@@ -575,7 +573,7 @@ export class WebSocketProxy {
       upstream.setTimeout(0); // the origin's answer timeout; an open WebSocket has the idle timeout
       lease.responseStarted?.(101);
       this.#countUpgrade(tenant, 101, undefined);
-      client.write(switchingProtocols(response, exchange.requestId, scoping));
+      client.write(switchingProtocolsHead(response, exchange.requestId, scoping));
       record(101);
       if (upstreamHead.length > 0) client.write(upstreamHead);
       const early = earlyBytes();

@@ -1,0 +1,61 @@
+import type { IncomingMessage } from 'node:http';
+import { HOST_BOUND_HEADERS } from '@vantageedge/shared/domain/route-policies';
+import { connectionNamedHeaders, HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
+
+/** How the origin's Set-Cookie and Clear-Site-Data reach the client (CookieDomainGuard). */
+export interface ResponseScoping {
+  cookie(value: string): string;
+  /** undefined: the header is dropped. */
+  clearSiteData(value: string): string | undefined;
+}
+
+/**
+ * Whether the origin's answer switched the connection to the WebSocket protocol the client asked for:
+ * 101 with `Upgrade: websocket` and `Connection: upgrade`. Anything else (a 101 without Upgrade, or to
+ * another protocol) leaves the connection in a state neither side agreed to.
+ */
+export function switchesToWebSocket(response: IncomingMessage): boolean {
+  if (response.statusCode !== 101) return false;
+  const upgrade = response.headers.upgrade?.trim().toLowerCase();
+  return (
+    upgrade === 'websocket' && connectionNamedHeaders(response.headers.connection)?.has('upgrade') === true
+  );
+}
+
+/**
+ * `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket: the
+ * fields of the origin's connection (hop-by-hop, those its Connection names, a Content-Length a 1xx
+ * never has) dropped and the client's own Upgrade/Connection written; Set-Cookie and Clear-Site-Data
+ * scoped to the tenant and Alt-Svc and NEL dropped, as on every response.
+ */
+export function switchingProtocolsHead(
+  upstream: IncomingMessage,
+  requestId: string,
+  scoping: ResponseScoping,
+): string {
+  let head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n';
+  const connectionNamed = connectionNamedHeaders(upstream.headers.connection);
+  const raw = upstream.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (!relayedOnSwitch(name) || connectionNamed?.has(name)) continue;
+    const given = raw[i + 1] as string;
+    const value =
+      name === 'set-cookie'
+        ? scoping.cookie(given)
+        : name === 'clear-site-data'
+          ? scoping.clearSiteData(given)
+          : given;
+    if (value !== undefined) head += `${raw[i]}: ${value}\r\n`;
+  }
+  return `${head}x-request-id: ${requestId}\r\n\r\n`;
+}
+
+function relayedOnSwitch(name: string): boolean {
+  return (
+    !HOP_BY_HOP_HEADERS.has(name) &&
+    !HOST_BOUND_HEADERS.includes(name) &&
+    name !== 'content-length' &&
+    name !== 'x-request-id'
+  );
+}

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { connectRaw, within } from '../testing/raw-connections.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+import { sendUpgrade } from '../testing/upgrade-request.js';
+
+/**
+ * What a hostile or broken origin's answer to an upgrade may not do through the gateway. Regression
+ * tests:
+ * - an origin sending `103 Early Hints` every 200 ms, or its 101 one byte at a time, held the upgrade
+ *   (the client's connection and its tenant's WebSocket slot) past the origin's timeout for ever: the
+ *   timeout was only the origin connection's idle time;
+ * - a `101` without `Upgrade: websocket` was relayed to the client as a final answer `101`;
+ * - the hop-by-hop fields of the origin's 101 (Keep-Alive, Transfer-Encoding, Proxy-Authenticate, the
+ *   fields its Connection names) reached the client;
+ * - an origin that dropped its connection partway through the body of its refusal of an upgrade left
+ *   the client's connection open for ever, holding a WebSocket slot of its tenant.
+ */
+const HOST = 'wsanswers.localhost';
+const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
+const SWITCHED_HEAD =
+  'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  `Sec-WebSocket-Accept: ${ACCEPT}\r\n`;
+
+let gateway: TestGateway;
+let origin: net.Server;
+const originSockets = new Set<net.Socket>();
+
+/** Answers each upgrade by its path, raw. */
+function startRawOrigin(): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    originSockets.add(socket);
+    socket.once('close', () => originSockets.delete(socket));
+    socket.on('error', () => {});
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      const end = received.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const path = received.slice(0, end).split(' ')[1] ?? '';
+      received = '';
+      const every200ms = (write: () => boolean) => {
+        const timer = setInterval(() => {
+          if (socket.destroyed || !write()) clearInterval(timer);
+        }, 200);
+      };
+      if (path === '/early-hints') {
+        every200ms(() => socket.write('HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n'));
+      } else if (path === '/trickled-101') {
+        let at = 0;
+        every200ms(() => socket.write(`${SWITCHED_HEAD}X-Padding: ${'p'.repeat(100)}\r\n\r\n`.charAt(at++)));
+      } else if (path === '/101-without-upgrade') {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\n\r\nbytes of another protocol');
+      } else if (path === '/101-to-another-protocol') {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n');
+      } else if (path === '/refusal-cut-short') {
+        socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nnot all of it', () =>
+          socket.destroy(),
+        );
+      } else if (path === '/101-with-hop-by-hop') {
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, Keep-Alive, X-Hop\r\n' +
+            `Sec-WebSocket-Accept: ${ACCEPT}\r\nSec-WebSocket-Protocol: chat\r\nKeep-Alive: timeout=600\r\n` +
+            'Transfer-Encoding: chunked\r\nProxy-Authenticate: Basic realm="origin"\r\n' +
+            'X-Hop: for this connection only\r\nX-Kept: yes\r\n\r\n',
+        );
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+beforeAll(async () => {
+  origin = await startRawOrigin();
+  gateway = await startTestGateway();
+  const originId = randomUUID();
+  gateway.store.apply(
+    buildSnapshot({
+      subdomain: 'wsanswers',
+      origins: [
+        {
+          id: originId,
+          targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
+          timeout_seconds: 1,
+        },
+      ],
+      routes: [{ origin_id: originId, path_pattern: '/*' }],
+    }),
+  );
+});
+
+afterAll(async () => {
+  for (const socket of originSockets) socket.destroy();
+  await gateway?.close();
+  await new Promise((resolve) => origin?.close(resolve));
+});
+
+describe('an origin’s answer to a WebSocket upgrade', () => {
+  it.each([
+    ['sends 103 Early Hints every 200 ms', '/early-hints'],
+    ['sends its 101 one byte every 200 ms', '/trickled-101'],
+  ])('that %s: 504 upstream_timeout at the origin’s timeout', async (_case, path) => {
+    const answer = await within(sendUpgrade(gateway, HOST, path), 5_000, 'the answer');
+    expect(answer.status).toBe(504);
+    expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'upstream_timeout' } });
+  });
+
+  it.each([
+    ['without Upgrade', '/101-without-upgrade'],
+    ['to a protocol the client did not ask for', '/101-to-another-protocol'],
+  ])('a 101 %s: 502 upstream_error, nothing of it relayed', async (_case, path) => {
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    client.socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    await within(client.closed, 5_000, 'the gateway closes the connection');
+    const [statusLine, ...rest] = client.received().split('\r\n');
+    expect(statusLine).toBe('HTTP/1.1 502 Bad Gateway');
+    expect(JSON.parse(rest.join('\r\n').split('\r\n\r\n')[1] ?? '{}')).toMatchObject({
+      error: { code: 'upstream_error' },
+    });
+    expect(client.received()).not.toContain('another protocol');
+    expect(client.received().toLowerCase()).not.toContain('h2c');
+  });
+
+  it('a 101 reaches the client without the fields of the origin’s connection', async () => {
+    const answer = await sendUpgrade(gateway, HOST, '/101-with-hop-by-hop');
+    expect(answer.status).toBe(101);
+    expect(answer.headers).toMatchObject({
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-accept': ACCEPT,
+      'sec-websocket-protocol': 'chat',
+      'x-kept': 'yes',
+    });
+    for (const name of ['keep-alive', 'transfer-encoding', 'proxy-authenticate', 'x-hop'])
+      expect(answer.headers).not.toHaveProperty(name);
+  });
+
+  it('a refusal the origin cuts short: the client’s connection is closed', async () => {
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    client.socket.write(
+      `GET /refusal-cut-short HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    await within(client.closed, 5_000, 'the gateway closes the connection');
+    expect(client.received()).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+  });
+});
