@@ -84,6 +84,7 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
       cache.prepareTenant(tenant.id).catch(() => {});
     },
     tenantRetired(previous, replacement) {
+      if (replacement === undefined) cache.tenantRemoved(previous.id);
       // Routes that stay keep their totals (their new policies count on into them).
       const live = replacement && new Set(replacement.routes.map((route) => route.config.id));
       for (const route of previous.routes) {

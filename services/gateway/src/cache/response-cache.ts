@@ -224,6 +224,11 @@ export interface ResponseCache {
    * removed): its hit-ratio totals leave /metrics, and lookups still in flight on it count nowhere.
    */
   routeRetired(policy: CompiledCachePolicy): void;
+  /**
+   * The tenant left the config: its purge generations are forgotten (no longer read again at each
+   * refresh) and its L1 copies freed. Applied again, it is prepared like a new tenant.
+   */
+  tenantRemoved(tenantId: string): void;
   purgeTenant(tenantId: string): Promise<void>;
   /** Drops the tenant's entries whose origin tagged them with one of `tags` (all replicas). */
   purgeTags(
@@ -449,6 +454,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       watching.delete(arrived);
       if (watching.size === 0) purgedDuringLoads.delete(tenantId);
     }
+    // The tenant left the config while they were read: keeping them would hold them for good.
+    if (!generations.has(tenantId) && !loading.has(tenantId)) return;
     loaded.tenant = Math.max(loaded.tenant, arrived.tenant);
     for (const [route, generation] of arrived.routes)
       loaded.routes.set(route, Math.max(generation, loaded.routes.get(route) ?? 0));
@@ -517,12 +524,14 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   };
 
   const prepareTenant = (tenantId: string): Promise<void> => {
-    let pending = loading.get(tenantId);
-    if (!pending) {
-      pending = loadWithRetries(tenantId).finally(() => loading.delete(tenantId));
-      loading.set(tenantId, pending);
-    }
-    return pending;
+    const pending = loading.get(tenantId);
+    if (pending) return pending;
+    const load = loadWithRetries(tenantId).finally(() => {
+      // A removal meanwhile may have been followed by another prepare: that one's load stays.
+      if (loading.get(tenantId) === load) loading.delete(tenantId);
+    });
+    loading.set(tenantId, load);
+    return load;
   };
 
   const applyPurge = (message: CachePurgeMessage) => {
@@ -576,7 +585,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     try {
       do {
         refreshAgain = false;
-        for (const tenantId of [...generations.keys()]) await loadGenerations(tenantId).catch(() => {});
+        for (const tenantId of [...generations.keys()]) {
+          if (generations.has(tenantId)) await loadGenerations(tenantId).catch(() => {});
+        }
       } while (refreshAgain);
     } finally {
       refreshing = false;
@@ -960,7 +971,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
     const known = generations.get(policy.tenantId);
     if (!known) {
-      void prepareTenant(policy.tenantId).catch(() => {});
+      // A retired route's request may be one of a tenant removed meanwhile: loading would keep it for good.
+      if (!state.retired) void prepareTenant(policy.tenantId).catch(() => {});
       count(state, 'BYPASS');
       return { outcome: 'BYPASS', reason: 'warming' };
     }
@@ -1218,9 +1230,17 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     });
   };
 
+  const tenantRemoved = (tenantId: string): void => {
+    generations.delete(tenantId);
+    forgottenSince.delete(tenantId);
+    loading.delete(tenantId);
+    dropFromL1(tenantId);
+  };
+
   return {
     prepareTenant,
     routeRetired,
+    tenantRemoved,
     lookup,
     beginFill,
     store,
