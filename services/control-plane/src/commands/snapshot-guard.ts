@@ -67,12 +67,28 @@ export interface SnapshotBudget {
   maxDecodedBytes: number;
   /** TENANT_MAX_SNAPSHOT_PERCENT: the share of both limits a tenant's snapshot may use. */
   percent: number;
+  /**
+   * TENANT_MAX_SNAPSHOT_JSON_BYTES: the most JSON a tenant's snapshot may have (when below its share of
+   * maxDecodedBytes). Every gateway replica inflates, parses and compiles a tenant's whole snapshot on
+   * each of its versions, on the event loop every tenant's requests share; that costs about its JSON
+   * bytes, however well they gzip.
+   */
+  maxJsonBytes: number;
 }
+
+/**
+ * 2 MiB of JSON: some 60 ms of a replica's event loop per version of a tenant at that size (inflate,
+ * parse, compile its routes again after a settings change; ~30 ms/MB measured at load 12), three times
+ * a tenant at its counted limits with plain routes (1,000 routes under 400 tenant-wide IP ranges, 10 ×
+ * 100 targets: 0.66 MB).
+ */
+export const DEFAULT_TENANT_SNAPSHOT_JSON_BYTES = 2 * 1024 * 1024;
 
 export const DEFAULT_SNAPSHOT_BUDGET: SnapshotBudget = {
   maxMessageBytes: 8 * 1024 * 1024,
   maxDecodedBytes: MAX_DECODED_SNAPSHOT_BYTES,
   percent: 75,
+  maxJsonBytes: DEFAULT_TENANT_SNAPSHOT_JSON_BYTES,
 };
 
 /** The control plane's settings of the budget (the bus's own limit is the snapshot bus setting). */
@@ -84,16 +100,25 @@ export const snapshotBudgetSettings = {
     .min(1)
     .max(100)
     .default(DEFAULT_SNAPSHOT_BUDGET.percent),
+  /** Bytes of JSON a tenant's gateway snapshot may have (64 KiB to what gateways inflate). */
+  TENANT_MAX_SNAPSHOT_JSON_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(MAX_DECODED_SNAPSHOT_BYTES)
+    .default(DEFAULT_TENANT_SNAPSHOT_JSON_BYTES),
 };
 
 export function snapshotBudgetFromSettings(settings: {
   SNAPSHOT_MAX_MESSAGE_BYTES: number;
   TENANT_MAX_SNAPSHOT_PERCENT: number;
+  TENANT_MAX_SNAPSHOT_JSON_BYTES: number;
 }): SnapshotBudget {
   return {
     maxMessageBytes: settings.SNAPSHOT_MAX_MESSAGE_BYTES,
     maxDecodedBytes: MAX_DECODED_SNAPSHOT_BYTES,
     percent: settings.TENANT_MAX_SNAPSHOT_PERCENT,
+    maxJsonBytes: settings.TENANT_MAX_SNAPSHOT_JSON_BYTES,
   };
 }
 
@@ -176,7 +201,10 @@ function guardWith(
   percent: number,
   locks: TenantQueues,
 ): { guard: SnapshotGuard['guard'] } {
-  const limits = snapshotLimits(budget.maxMessageBytes, budget.maxDecodedBytes, percent / 100);
+  const shared = snapshotLimits(budget.maxMessageBytes, budget.maxDecodedBytes, percent / 100);
+  // Plan steps (percent 100) may pass through more than a command may leave, in the same proportion.
+  const jsonBound = Math.floor((budget.maxJsonBytes * percent) / budget.percent);
+  const limits = { ...shared, maxJsonBytes: Math.min(shared.maxJsonBytes, jsonBound) };
   const estimates = createSnapshotSizeEstimates();
 
   async function requireWithinBudget(
@@ -212,7 +240,8 @@ function guardWith(
       `the tenant's gateway snapshot would be ${would}, over the most a snapshot may be ` +
       `(${limits.maxValueBytes} bytes after gzip, ${limits.maxJsonBytes} bytes of JSON: ` +
       `${percent}% of SNAPSHOT_MAX_MESSAGE_BYTES and of what gateways inflate, ` +
-      'TENANT_MAX_SNAPSHOT_PERCENT); remove something first'
+      'TENANT_MAX_SNAPSHOT_PERCENT, and at most TENANT_MAX_SNAPSHOT_JSON_BYTES of JSON, which every ' +
+      'gateway replica decodes and compiles per version); remove something first'
     );
   }
 

@@ -112,8 +112,9 @@ export interface ControlPlaneAppDeps {
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
   /**
-   * The most a tenant's gateway snapshot may be (SNAPSHOT_MAX_MESSAGE_BYTES, TENANT_MAX_SNAPSHOT_PERCENT);
-   * default DEFAULT_SNAPSHOT_BUDGET (75 % of an 8 MiB topic's limit and of what gateways inflate).
+   * The most a tenant's gateway snapshot may be (SNAPSHOT_MAX_MESSAGE_BYTES, TENANT_MAX_SNAPSHOT_PERCENT,
+   * TENANT_MAX_SNAPSHOT_JSON_BYTES); default DEFAULT_SNAPSHOT_BUDGET (75 % of an 8 MiB topic's limit
+   * after gzip, 2 MiB of JSON).
    */
   snapshotBudget?: SnapshotBudget;
   /** The web console at /console (the built static app, its sign-in settings). */

@@ -170,7 +170,7 @@ const E = {
   tooLarge: errorResponse('payload_too_large: the body is larger than CONTROL_PLANE_BODY_LIMIT_BYTES'),
   mediaType: errorResponse('unsupported_media_type: send application/json'),
   unprocessable: errorResponse(
-    "idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded, or the tenant's gateway snapshot would be over its budget (TENANT_MAX_SNAPSHOT_PERCENT of what the snapshot bus takes); domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field",
+    "idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded, or the tenant's gateway snapshot would be over its budget (TENANT_MAX_SNAPSHOT_PERCENT of what the snapshot bus takes, at most TENANT_MAX_SNAPSHOT_JSON_BYTES of JSON); domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field",
   ),
   notCaughtUp: errorResponse(
     'not_caught_up: the read models have not reached X-Min-Position yet; read_timeout: the read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (narrow it); read_limit_exceeded (a config at a position: …/config, …/document, …/diff): folding it needs more events of the event log than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events): what was read is kept, so the same request sent after Retry-After goes on from there',
