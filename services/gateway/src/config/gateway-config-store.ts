@@ -254,7 +254,28 @@ export class GatewayConfigStore implements TenantConfigSink {
     await Promise.allSettled(closing);
   }
 
+  /**
+   * A snapshot that cannot be compiled throws, and the upstream sets made for it (pools, active health
+   * checks) are closed: the tenant keeps its previous version, and each refused version costs nothing.
+   */
   #compile(snapshot: TenantSnapshot, version: bigint, previous: CompiledTenant | undefined): CompiledTenant {
+    const opened: UpstreamSet[] = [];
+    try {
+      return this.#compileOpening(snapshot, version, previous, opened);
+    } catch (error) {
+      for (const upstreams of opened) {
+        upstreams.close().catch((closeError: unknown) => this.#options.onCloseError?.(closeError));
+      }
+      throw error;
+    }
+  }
+
+  #compileOpening(
+    snapshot: TenantSnapshot,
+    version: bigint,
+    previous: CompiledTenant | undefined,
+    opened: UpstreamSet[],
+  ): CompiledTenant {
     const tenantId = snapshot.tenant_id;
     const origins = new Map<string, CompiledOrigin>();
     for (const origin of snapshot.origins) {
@@ -265,11 +286,13 @@ export class GatewayConfigStore implements TenantConfigSink {
         origins.set(origin.id, reusable);
         continue;
       }
+      const upstreams = this.#options.createUpstreamSet(origin, tenantId);
+      opened.push(upstreams);
       origins.set(origin.id, {
         config: origin,
         fingerprint,
         timeoutMs: origin.timeout_seconds * 1000,
-        upstreams: this.#options.createUpstreamSet(origin, tenantId),
+        upstreams,
       });
     }
 

@@ -100,6 +100,36 @@ describe('GatewayConfigStore', () => {
     expect(created[1]?.closed).toBe(false);
   });
 
+  it('closes the origins a snapshot it cannot compile opened, and keeps serving the previous version', () => {
+    const { created, factory } = recordingUpstreams();
+    const store = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: factory });
+    // A route the gateway cannot compile (a stage compiler's bug, a snapshot of a schema it misreads).
+    store.setPipeline({
+      policies: [
+        {
+          name: 'unreadable',
+          compileRoute: ({ route }) => {
+            if (route.path_pattern === '/broken/*') throw new Error('cannot compile this route');
+            return null;
+          },
+        },
+      ],
+    });
+    store.apply(base(1));
+    const changedOrigin = (version: number) =>
+      base(version, 'acme', {
+        origins: [{ id: originId, targets: [`http://127.0.0.1:${version}`] }],
+        routes: [{ origin_id: originId, path_pattern: '/broken/*' }],
+      });
+    for (const version of [2, 3, 4]) {
+      expect(() => store.apply(changedOrigin(version))).toThrow('cannot compile this route');
+    }
+    // Each failed version made the origin's upstreams (pools, active health checks): none stays open.
+    expect(created.map((entry) => entry.closed)).toEqual([false, true, true, true]);
+    expect(store.appliedVersions().get('00000000-0000-4000-8000-000000000001')).toBe(1n);
+    expect(store.get('00000000-0000-4000-8000-000000000001')?.origins.get(originId)?.upstreams).toBeDefined();
+  });
+
   it('removes a tenant: host stops resolving, pools close, an older snapshot cannot resurrect it', () => {
     const { created, factory } = recordingUpstreams();
     const store = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: factory });
