@@ -211,6 +211,8 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       onCaughtUp,
       onHealth,
       onInvalidMessage: (problem) => {
+        // A record of the tenant, unreadable or not, says it was not deleted: it keeps the file's config.
+        if (problem.tenantId !== null) fromFileOnly.delete(problem.tenantId);
         metrics.invalidMessages.inc();
         logger.error('invalid snapshot message skipped', {
           tenant_id: problem.tenantId,

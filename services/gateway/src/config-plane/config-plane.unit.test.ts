@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '@vantageedge/shared/observability/logger';
+import { HEADER_ENCODING, HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import { eventually, sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
 import { Registry } from 'prom-client';
@@ -145,6 +146,37 @@ describe('config plane', () => {
       await eventually('caught up', () => second.plane.status().caughtUp);
       expect(sink.tenants.has(kept)).toBe(true);
       expect(sink.tenants.has(deletedMeanwhile)).toBe(false);
+    });
+
+    it('keeps a tenant from the file whose newest record on the topic it cannot read (it was not deleted)', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+      const file = path.join(dir, 'snapshots.json');
+      const bus = createInMemorySnapshotBus();
+      const tenantId = randomUUID();
+      await bus.publish([snapshotMessage(sampleSnapshot(tenantId, 1n, { name: 'served' }))]);
+      const first = start({ bus, sink: new RecordingSink(), snapshotFile: file, snapshotFileDelayMs: 10 });
+      await first.plane.ready;
+      await first.plane.close();
+
+      // While the replica is away its tenant's next snapshot is written in a schema this replica does
+      // not read (a newer projector during a deploy), and compaction leaves only that record.
+      const unreadable = { ...sampleSnapshot(tenantId, 2n, { name: 'newer' }), schema_version: 2 };
+      bus.log.append([
+        {
+          key: tenantId,
+          value: Buffer.from(JSON.stringify(unreadable)),
+          headers: { [HEADER_VERSION]: '2', [HEADER_ENCODING]: 'json' },
+        },
+      ]);
+      bus.log.compact();
+
+      const sink = new RecordingSink();
+      const { plane, registry } = start({ bus, sink, snapshotFile: file });
+      await plane.ready;
+      expect(plane.status()).toMatchObject({ caughtUp: true, warmStarted: true });
+      // The previous config keeps serving, as it does when the record arrives live, and it is reported.
+      expect(sink.tenants.get(tenantId)?.tenant.name).toBe('served');
+      expect(await registry.metrics()).toMatch(/vantageedge_config_invalid_messages_total\S* 1\b/);
     });
 
     it('is readable by its owner only (routes’ header transforms may hold origin credentials)', async () => {
