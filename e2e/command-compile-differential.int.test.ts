@@ -1,4 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_TENANT_LIMITS } from '@vantageedge/control-plane/commands/tenant-limits';
+import {
+  type ApiResponse,
+  type ControlPlaneHarness,
+  json,
+  startControlPlane,
+} from '@vantageedge/control-plane/testing/control-plane-harness';
 import { compileSnapshot } from '@vantageedge/gateway/testing/compile-snapshot';
 import { foldSnapshotEvent, type SnapshotState } from '@vantageedge/projections/snapshots/fold';
 import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
@@ -9,13 +16,6 @@ import { compileStripPrefix } from '@vantageedge/shared/routing/strip-prefix';
 import { decodeSnapshotRecord, encodeSnapshotMessage } from '@vantageedge/shared/snapshot-bus/codec';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_TENANT_LIMITS } from '../commands/tenant-limits.js';
-import {
-  type ApiResponse,
-  type ControlPlaneHarness,
-  json,
-  startControlPlane,
-} from '../testing/control-plane-harness.js';
 import { mutated, type RouteMutation, routeMutations } from './route-mutations.js';
 
 /**

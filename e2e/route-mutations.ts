@@ -3,7 +3,7 @@
 /**
  * Edge values for the fields of a route command: valid documents mutated one field at a time, at and
  * one past each limit, empty, duplicated, in odd Unicode and odd numbers. The command-to-gateway
- * differential test (command-compile-differential.int.test.ts) sends them through the admin API.
+ * differential test (e2e/command-compile-differential.int.test.ts) sends them through the admin API.
  */
 
 /** A field of the route body (dot path) and the value it is given. */
