@@ -61,6 +61,7 @@ describe('docker-compose.yml', () => {
         'prometheus',
         'read-model-projector',
         'redis',
+        'redis-cache',
         'snapshot-projector',
       ].sort(),
     );
@@ -134,6 +135,23 @@ describe('docker-compose.yml', () => {
     const deps = dependencies(compose.services['control-plane']);
     expect(deps).toEqual(expect.arrayContaining(['migrate', 'redis']));
     expect(deps).not.toContain('kafka');
+  });
+
+  // Regression: the cache and the counters shared one volatile-lru Redis, so a tenant filling its cache
+  // share evicted other tenants' exhausted rate-limit and quota counters (their limits started over).
+  it('keeps the counters in a Redis that never evicts and the cache in its own, evicting entries only', () => {
+    const flags = (name: string) => {
+      const command = compose.services[name]?.command ?? [];
+      return command[command.indexOf('--maxmemory-policy') + 1];
+    };
+    expect(flags('redis')).toBe('noeviction');
+    expect(flags('redis-cache')).toBe('volatile-lru');
+    for (const name of ['control-plane', 'gateway-a', 'gateway-b']) {
+      expect(env(compose.services[name])['GATEWAY_CACHE_REDIS_URL'], name).toBe('redis://redis-cache:6379');
+      expect(dependencies(compose.services[name]), name).toEqual(
+        expect.arrayContaining(['redis', 'redis-cache']),
+      );
+    }
   });
 
   // Regression: without a Clerk account the control plane crash-looped on a missing CLERK_JWT_KEY.

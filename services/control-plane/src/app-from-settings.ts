@@ -36,6 +36,7 @@ export function controlPlaneAppFromSettings(
     logger,
     metrics,
     redis,
+    cacheRedis,
     cachePurger,
     originAddressPolicy,
     devSignIn,
@@ -50,6 +51,8 @@ export function controlPlaneAppFromSettings(
      * the admin rate limits count in it (else per process).
      */
     redis?: RedisClient | undefined;
+    /** The gateways' cache Redis (GATEWAY_CACHE_REDIS_URL) when it is not `redis`: purges go there. */
+    cacheRedis?: RedisClient | undefined;
     /** Single-process mode hands over the gateway's own cache. */
     cachePurger?: CachePurger | undefined;
     /**
@@ -64,8 +67,10 @@ export function controlPlaneAppFromSettings(
   },
 ): express.Express {
   const certificateKeyRing = keyRingFromSettings(settings);
+  const purgeRedis = cacheRedis ?? redis;
   const purger =
-    cachePurger ?? (redis ? createRedisCachePurger(redis, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined);
+    cachePurger ??
+    (purgeRedis ? createRedisCachePurger(purgeRedis, settings.GATEWAY_REDIS_KEY_PREFIX) : undefined);
   const quotas =
     quotaStore ??
     (redis

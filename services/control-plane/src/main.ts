@@ -7,6 +7,7 @@ import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/obse
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
 import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
+import { cacheRedisClientOptions } from '@vantageedge/shared/redis/cache-redis';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
@@ -39,12 +40,18 @@ const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 // Commands never wait on Redis: without it, rollout status and cache purges answer 503/400 and the
 // rest of the admin API keeps working.
 const redis = createRedisClient({ ...redisClientOptionsFromSettings(config), name: 'control-plane', logger });
+// Purges bump generations in, and publish on, the Redis the gateways keep their cache in.
+const cacheRedisOptions = cacheRedisClientOptions(config);
+const cacheRedis = cacheRedisOptions
+  ? createRedisClient({ ...cacheRedisOptions, name: 'control-plane-cache', logger })
+  : undefined;
 const app = controlPlaneAppFromSettings(config, {
   store,
   pool,
   logger,
   metrics,
   redis,
+  cacheRedis,
 });
 
 const droppedConnections = new Counter({
@@ -87,6 +94,7 @@ installProcessPolicy({
     await store.close();
     await pool.end();
     redis.disconnect();
+    cacheRedis?.disconnect();
     await telemetry.shutdown();
   },
 });

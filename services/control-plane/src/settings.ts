@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
+import { cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import {
   booleanFlag,
@@ -33,8 +34,10 @@ export const controlPlaneSettings = {
   // Seals tenant certificates' private keys (shared with the gateways, which open them).
   ...certificateEncryptionSettings,
   ...eventStoreSettings,
-  // Redis: gateway rollout heartbeats (GET /tenants/:id/rollout, ?wait_for_rollout=) and cache purges.
+  // Redis: gateway rollout heartbeats (GET /tenants/:id/rollout, ?wait_for_rollout=), quota reads, admin
+  // rate limits, and cache purges unless the gateways' cache has its own Redis (the same setting as theirs).
   ...redisSettings,
+  ...cacheRedisSettings,
   ...rolloutSettings,
   /** The gateways' %2F policy (same value as theirs), so POST …/explain normalises paths as they do. */
   GATEWAY_ENCODED_SLASHES: z.enum(['reject', 'keep']).default('reject'),

@@ -18,6 +18,7 @@ import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
+import { cacheRedisClientOptions, cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import {
   createRedisClient,
   type RedisClient,
@@ -131,7 +132,13 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     const cpConfig = parseSettings(controlPlaneSettings, env);
     assertControlPlaneSettings(cpConfig);
     const gwConfig = parseSettings(
-      { ...snapshotBusSettings, ...redisSettings, ...configPlaneSettings, ...gatewaySettings },
+      {
+        ...snapshotBusSettings,
+        ...redisSettings,
+        ...cacheRedisSettings,
+        ...configPlaneSettings,
+        ...gatewaySettings,
+      },
       env,
     );
 
@@ -189,6 +196,17 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       });
       closers.push(['redis', () => redis?.disconnect()]);
     }
+    let cacheRedis: RedisClient | undefined;
+    const cacheRedisOptions = redis ? cacheRedisClientOptions(gwConfig) : undefined;
+    if (cacheRedisOptions) {
+      cacheRedis = createRedisClient({
+        ...cacheRedisOptions,
+        autoPipelining: gwConfig.GATEWAY_REDIS_AUTO_PIPELINING,
+        name: 'dev-gateway-cache',
+        logger,
+      });
+      closers.push(['cache redis', () => cacheRedis?.disconnect()]);
+    }
     const gatewayBus = snapshotBusFromSettings(gwConfig, { clientId: 've-dev-gateway', log });
     closers.push(['snapshot bus (gateway)', () => gatewayBus.close()]);
     // Usage and quotas: in Redis when there is one, else shared in memory by the gateway, the usage
@@ -211,6 +229,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       config: gwConfig,
       bus: gatewayBus,
       redis,
+      cacheRedis,
       registry: createMetricsRegistry('gateway'),
       logger,
       usageBatches,

@@ -2,6 +2,7 @@ import 'dotenv/config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
+import { cacheRedisClientOptions, cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import {
   createRedisClient,
   redisClientOptionsFromSettings,
@@ -14,6 +15,7 @@ import {
   snapshotBusSettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
+import { checkRedisMemoryPolicy } from './redis-memory-policy.js';
 import { assertGatewaySettings, gatewaySettings } from './settings.js';
 import { startGatewayReplica } from './start-gateway-replica.js';
 
@@ -25,6 +27,7 @@ import { startGatewayReplica } from './start-gateway-replica.js';
 const config = loadSettingsOrExit('gateway', {
   ...snapshotBusSettings,
   ...redisSettings,
+  ...cacheRedisSettings,
   ...configPlaneSettings,
   ...gatewaySettings,
 });
@@ -49,6 +52,16 @@ const redis = createRedisClient({
   name: 'gateway',
   logger,
 });
+const cacheRedisOptions = cacheRedisClientOptions(config);
+const cacheRedis = cacheRedisOptions
+  ? createRedisClient({
+      ...cacheRedisOptions,
+      autoPipelining: config.GATEWAY_REDIS_AUTO_PIPELINING,
+      name: 'gateway-cache',
+      logger,
+    })
+  : undefined;
+void checkRedisMemoryPolicy({ redis, cacheRedis, logger });
 
 const bus = snapshotBusFromSettings(config, { clientId: `ve-gateway-${config.GATEWAY_REPLICA_ID}` });
 let replica: Awaited<ReturnType<typeof startGatewayReplica>> | undefined;
@@ -65,6 +78,7 @@ installProcessPolicy({
     await replica?.drainAndClose({ drainMs: reason.kind === 'fatal' ? 0 : drainMs, timeoutMs });
     await bus.close();
     redis.disconnect();
+    cacheRedis?.disconnect();
     await telemetry.shutdown();
   },
 });
@@ -72,6 +86,7 @@ replica = await startGatewayReplica({
   config,
   bus,
   redis,
+  cacheRedis,
   registry,
   logger,
   tracingEnabled: telemetry.enabled,

@@ -34,8 +34,13 @@ export interface GatewayReplicaOptions {
   };
   /** Where tenant snapshots come from (Kafka, or the in-memory bus of the single-process dev mode). */
   bus: SnapshotBus;
-  /** Shared rate limits, cache and rollout heartbeats; without it all of them live in this process. */
+  /**
+   * Shared rate limits, quotas, usage batches, rollout heartbeats and (without `cacheRedis`) the cache;
+   * without it all of them live in this process.
+   */
   redis?: RedisClient | undefined;
+  /** The response cache's own Redis (GATEWAY_CACHE_REDIS_URL), so cache pressure never evicts a counter. */
+  cacheRedis?: RedisClient | undefined;
   registry: Registry;
   logger: Logger;
   tracingEnabled?: boolean;
@@ -85,8 +90,9 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     tenantMaxBytes: config.GATEWAY_CACHE_TENANT_MAX_BYTES,
     onEvicted: cacheEvictionRecorder(registry),
   };
-  const cacheStore = redis
-    ? new RedisCacheStore(redis, {
+  const cacheRedis = options.cacheRedis ?? redis;
+  const cacheStore = cacheRedis
+    ? new RedisCacheStore(cacheRedis, {
         keyPrefix,
         logger,
         maxEntryBytes: config.GATEWAY_CACHE_STORE_MAX_ENTRY_BYTES,

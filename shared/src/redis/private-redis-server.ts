@@ -42,7 +42,8 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startPrivateRedisServer(): Promise<PrivateRedisServer> {
+/** `args`: more redis-server options, e.g. `['--maxmemory', '8mb', '--maxmemory-policy', 'volatile-lru']`. */
+export async function startPrivateRedisServer(args: readonly string[] = []): Promise<PrivateRedisServer> {
   const port = await freePort();
   let child: ChildProcess | null = null;
   const start = async (): Promise<void> => {
@@ -59,6 +60,7 @@ export async function startPrivateRedisServer(): Promise<PrivateRedisServer> {
         'no',
         '--daemonize',
         'no',
+        ...args,
       ],
       { stdio: 'ignore' },
     );
