@@ -6,6 +6,7 @@ import { cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import {
   booleanFlag,
+  clerkAuthorizedParties,
   clerkJwtKey,
   commaList,
   LOCAL_DEFAULTS,
@@ -124,18 +125,7 @@ export const controlPlaneSettings = {
    * `azp` (the Origin of the page it was minted for) must be one of them, so a token the browser holds
    * for another app of the same Clerk instance is refused, and so is a token without azp. Empty: any.
    */
-  CLERK_AUTHORIZED_PARTIES: commaList
-    .pipe(
-      z.array(
-        z
-          .string()
-          .refine(
-            isOrigin,
-            'must be comma-separated origins as browsers send them: scheme://host[:port], lower case, no path or trailing slash (e.g. https://admin.example.com)',
-          ),
-      ),
-    )
-    .default([]),
+  CLERK_AUTHORIZED_PARTIES: clerkAuthorizedParties.default([]),
   PLATFORM_ADMIN_USER_IDS: commaList.default([]),
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   /** The built web console the control plane serves at /console (relative to the working directory). */
@@ -190,15 +180,6 @@ export const controlPlaneSettings = {
    */
   ...adminRateLimitSettings,
 };
-
-/** An origin exactly as a browser writes it in Origin (which Clerk copies into azp and compares as a string). */
-function isOrigin(value: string): boolean {
-  try {
-    return new URL(value).origin === value;
-  } catch {
-    return false;
-  }
-}
 
 /** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: the server forms node:dns accepts. */
 function isDnsServer(value: string): boolean {

@@ -9,8 +9,8 @@ import { isLoopbackHost } from '@vantageedge/shared/net/loopback-host';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import {
   booleanFlag,
+  clerkAuthorizedParties,
   clerkJwtKey,
-  commaList,
   observabilitySettings,
   platformBaseDomainSettings,
   port,
@@ -43,7 +43,11 @@ export const gatewaySettings = {
   CLERK_SECRET_KEY: z.string().min(1).optional(),
   /** Clerk's Backend API; with CLERK_SECRET_KEY its JWKS is read from `<url>/v1/jwks`. */
   CLERK_API_URL: z.string().url().default('https://api.clerk.com'),
-  CLERK_AUTHORIZED_PARTIES: commaList.optional(),
+  /**
+   * Origins of the tenants' web apps whose Clerk tokens are taken: a token's `azp` must be one of them
+   * (a token without azp is refused too). Unset: any azp.
+   */
+  CLERK_AUTHORIZED_PARTIES: clerkAuthorizedParties.optional(),
   /** Least time between two fetches of one JWKS (Clerk's, a tenant's OIDC), successful or not. */
   GATEWAY_JWKS_COOLDOWN_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   /** Failed authentications per tenant, client IP and minute before 429 too_many_auth_failures; 0 = no limit. */

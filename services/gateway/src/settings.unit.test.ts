@@ -144,3 +144,28 @@ describe('gateway GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT', () => {
     ).toThrow(/GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT/);
   });
 });
+
+describe('CLERK_AUTHORIZED_PARTIES', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+
+  it('takes origins as a browser sends them in Origin', () => {
+    const config = parseGatewaySettings({
+      ...REQUIRED,
+      CLERK_AUTHORIZED_PARTIES: 'https://app.acme.example, http://localhost:5173',
+    });
+    expect(config.CLERK_AUTHORIZED_PARTIES).toEqual(['https://app.acme.example', 'http://localhost:5173']);
+    expect(parseGatewaySettings(REQUIRED).CLERK_AUTHORIZED_PARTIES).toBeUndefined();
+  });
+
+  // Clerk compares a token's azp with each entry as a string: any of these would refuse every token.
+  it.each([
+    'https://app.acme.example/',
+    'app.acme.example',
+    'https://app.acme.example/dashboard',
+    'HTTPS://App.acme.example',
+  ])('refuses %s naming the setting and the origin to write', (value) => {
+    expect(() => parseGatewaySettings({ ...REQUIRED, CLERK_AUTHORIZED_PARTIES: value })).toThrow(
+      /CLERK_AUTHORIZED_PARTIES: .*origin/,
+    );
+  });
+});

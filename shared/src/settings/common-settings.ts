@@ -64,6 +64,30 @@ function isPublicKeyPem(value: string): boolean {
   }
 }
 
+/**
+ * Comma-separated origins of web apps whose Clerk tokens are taken (CLERK_AUTHORIZED_PARTIES): Clerk
+ * copies the Origin of the page it mints a token for into `azp` and compares it with each entry as a
+ * string, so an entry must be written exactly as browsers send Origin or it matches no token.
+ */
+export const clerkAuthorizedParties = commaList.pipe(
+  z.array(
+    z
+      .string()
+      .refine(
+        isOrigin,
+        'must be comma-separated origins as browsers send them: scheme://host[:port], lower case, no path or trailing slash (e.g. https://admin.example.com)',
+      ),
+  ),
+);
+
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
+
 export const logLevel = z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
 
 /** Settings every service reads: logging and telemetry. */

@@ -12,12 +12,21 @@ import {
   serviceClaimsRefusal,
   subjectRefusal,
 } from '@vantageedge/shared/gateway-policies/auth-rules';
-import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  type JWTPayload,
+  errors as joseErrors,
+  jwtVerify,
+  type ProtectedHeaderParameters,
+} from 'jose';
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { ApiKeyDigests } from './api-key-digests.js';
 import type { AuthFailureLimiter } from './auth-failure-limiter.js';
+import { clerkSessionRefusal } from './clerk-session-refusal.js';
 import {
   ANONYMOUS,
+  type AuthFailure,
   type AuthResult,
   clerkUserIdentity,
   type Identity,
@@ -25,7 +34,7 @@ import {
   serviceIdentity,
 } from './identity.js';
 import { RemoteJwksRegistry, type RemoteKeySet } from './jwks.js';
-import { type CachedToken, TokenCache } from './token-cache.js';
+import { type AcceptedToken, type CachedToken, TokenCache } from './token-cache.js';
 
 export interface AuthenticatorOptions {
   apiKeyPepper: string;
@@ -62,17 +71,29 @@ const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 const API_KEY_CHALLENGE = 'ApiKey realm="vantageedge", header="X-API-Key"';
 const BEARER_CHALLENGE = 'Bearer realm="vantageedge"';
 
-function failure(status: 401 | 403, code: string, message: string, challenge: string): AuthResult {
+function failure(status: 401 | 403, code: string, message: string, challenge: string): AuthFailure {
   return { ok: false, status, code, message, challenge };
 }
 
-function bearerFailure(code: string, message: string): AuthResult {
+function bearerFailure(code: string, message: string): AuthFailure {
   return failure(
     401,
     code,
     message,
     `${BEARER_CHALLENGE}, error="invalid_token", error_description="${message}"`,
   );
+}
+
+/** The answers to Clerk tokens that are no session, one per reason: cached refusals share them. */
+const sessionRefusals = new Map<string, AuthFailure>();
+
+function sessionRefusalFailure(reason: string): AuthFailure {
+  let refusal = sessionRefusals.get(reason);
+  if (refusal === undefined) {
+    refusal = bearerFailure('invalid_token', reason);
+    sessionRefusals.set(reason, refusal);
+  }
+  return refusal;
 }
 
 /** A Clerk session token's identity at the tenant (none without a subject: the token names no user). */
@@ -220,7 +241,7 @@ export class Authenticator {
       cached !== undefined &&
       (cached.verifiedBy === clerkTag(tenant) || cached.verifiedBy === tenantTag('oidc', tenant))
     ) {
-      return this.#authorizeUser(tenant, route, cached);
+      return 'refusal' in cached ? cached.refusal : this.#authorizeUser(tenant, route, cached);
     }
     return this.#verifyUserToken(tenant, token).then((verified) =>
       verified.ok ? this.#authorizeUser(tenant, route, verified.entry) : verified.failure,
@@ -230,7 +251,7 @@ export class Authenticator {
   async #verifyUserToken(
     tenant: CompiledTenant,
     token: string,
-  ): Promise<{ ok: true; entry: CachedToken } | { ok: false; failure: AuthResult }> {
+  ): Promise<{ ok: true; entry: AcceptedToken } | { ok: false; failure: AuthResult }> {
     let unverified: JWTPayload;
     try {
       unverified = decodeJwt(token);
@@ -247,7 +268,7 @@ export class Authenticator {
         });
         const refusal = subjectRefusal(payload.sub);
         if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
-        const entry: CachedToken = {
+        const entry: AcceptedToken = {
           identity: oidcUserIdentity(oidc.issuer, payload.sub!, scopesOf(payload)),
           verifiedBy: tenantTag('oidc', tenant),
         };
@@ -265,10 +286,11 @@ export class Authenticator {
       const authorizedParties = clerk.authorizedParties?.length
         ? { authorizedParties: [...clerk.authorizedParties] }
         : {};
+      const header = decodeProtectedHeader(token);
       const payload =
         this.#clerkKeys === null
           ? await verifyToken(token, { jwtKey: clerk.jwtKey!, ...authorizedParties })
-          : await this.#verifyWithClerkJwks(this.#clerkKeys, token, authorizedParties);
+          : await this.#verifyWithClerkJwks(this.#clerkKeys, header, token, authorizedParties);
       if (payload === null) {
         return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not valid') };
       }
@@ -278,13 +300,23 @@ export class Authenticator {
           failure: bearerFailure('invalid_token', 'development tokens are only accepted in dev mode'),
         };
       }
+      // Refused for what the token is, whichever route: kept, so it is not verified again.
+      const sessionRefusal = clerkSessionRefusal(header.cat, payload as JWTPayload);
+      if (sessionRefusal !== null) {
+        const refused: CachedToken = {
+          refusal: sessionRefusalFailure(sessionRefusal),
+          verifiedBy: clerkTag(tenant),
+        };
+        this.#tokens.set(tenant.id, token, refused, payload.exp);
+        return { ok: false, failure: refused.refusal };
+      }
       const identity = clerkIdentity(payload as JWTPayload, tenant);
       if (identity === null) {
         return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token names no user (sub)') };
       }
       const refusal = subjectRefusal(payload.sub);
       if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
-      const entry: CachedToken = { identity, verifiedBy: clerkTag(tenant) };
+      const entry: AcceptedToken = { identity, verifiedBy: clerkTag(tenant) };
       this.#tokens.set(tenant.id, token, entry, payload.exp);
       return { ok: true, entry };
     } catch (error) {
@@ -299,10 +331,10 @@ export class Authenticator {
   /** Clerk's own checks (signature, exp/nbf/iat, azp), with the key from Clerk's JWKS as the policy allows. */
   async #verifyWithClerkJwks(
     keys: RemoteKeySet,
+    header: ProtectedHeaderParameters,
     token: string,
     authorizedParties: { authorizedParties?: string[] },
   ): Promise<Awaited<ReturnType<typeof verifyJwt>> | null> {
-    const header = decodeProtectedHeader(token);
     if (header.cat === CLERK_M2M_CATEGORY) return null;
     const jwk = await keys.jwk(header.kid);
     if (jwk === undefined) return null;
@@ -316,7 +348,7 @@ export class Authenticator {
    * list. `allow_any_authenticated_user` opts a route out. OIDC tokens come from the tenant's own
    * issuer and audience, so they are the tenant's by construction.
    */
-  #authorizeUser(tenant: CompiledTenant, route: CompiledRoute, entry: CachedToken): AuthResult {
+  #authorizeUser(tenant: CompiledTenant, route: CompiledRoute, entry: AcceptedToken): AuthResult {
     if (entry.identity.issuer === 'clerk') {
       const refusal = clerkUserRefusal(
         { clerkOrgId: tenant.clerkOrgId, hasUser: (id) => tenant.userIds.has(id) },
@@ -341,7 +373,7 @@ export class Authenticator {
     }
     const tag = tenantTag('service', tenant);
     const cached = this.#tokens.get(tenant.id, token);
-    if (cached !== undefined && cached.verifiedBy === tag) {
+    if (cached !== undefined && cached.verifiedBy === tag && !('refusal' in cached)) {
       return this.#withScopes(route, { ok: true, identity: cached.identity });
     }
     if (tenant.auth.serviceAccounts.size === 0) {
@@ -368,7 +400,7 @@ export class Authenticator {
         if (refusal !== null) return bearerFailure(refusal.code, refusal.message);
         // A token carries at most what its service was granted; anything else it claims is dropped.
         const scopes = scopesOf(payload).filter((scope) => account.scopes.has(scope));
-        const entry: CachedToken = {
+        const entry: AcceptedToken = {
           identity: serviceIdentity(account.id, scopes),
           verifiedBy: tag,
         };

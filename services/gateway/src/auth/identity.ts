@@ -69,3 +69,6 @@ export type AuthResult =
       /** Retry-After value (429 too_many_auth_failures). */
       readonly retryAfterSeconds?: number;
     };
+
+/** A refused authentication. */
+export type AuthFailure = Extract<AuthResult, { readonly ok: false }>;

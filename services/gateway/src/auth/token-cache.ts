@@ -1,7 +1,9 @@
-import type { Identity } from './identity.js';
+import type { AuthFailure, Identity } from './identity.js';
 
-export interface CachedToken {
-  readonly identity: Identity;
+/** A token as verified for a tenant: accepted with its identity, or refused whatever the route. */
+export type CachedToken = AcceptedToken | RefusedToken;
+
+interface VerifiedBy {
   /**
    * What verified it: "clerk" or "clerk:<tenant's org id>" (Clerk's keys, its org's permissions counted
    * as that org's tenant had it; the org or user list is checked per route), or
@@ -9,6 +11,19 @@ export interface CachedToken {
    * takes effect at once). Either way the entry is found only under the tenant it was verified for.
    */
   readonly verifiedBy: string;
+}
+
+export interface AcceptedToken extends VerifiedBy {
+  readonly identity: Identity;
+}
+
+/**
+ * A token whose signature holds but which is no user's session (a Clerk JWT template's, a pending
+ * session's): presented again, it is refused without another signature check.
+ */
+export interface RefusedToken extends VerifiedBy {
+  readonly refusal: AuthFailure;
+  readonly identity?: never;
 }
 
 /**
@@ -49,7 +64,8 @@ class TenantTokens {
 
 /**
  * Verified tokens by tenant and full text, each kept until its own `exp`: RS256 verification costs far
- * more than a proxied request, and a client reuses its token for many requests. Failures are not cached.
+ * more than a proxied request, and a client reuses its token for many requests. Tokens that fail
+ * verification are not cached; a verified token refused for what it is (RefusedToken) is.
  *
  * - Scoped by tenant: a token is looked up only among the tokens verified for the requesting tenant,
  *   so what one tenant's rules accepted is never taken for another tenant's (whose own rules, e.g. an
@@ -220,8 +236,10 @@ export class TokenCache {
 }
 
 function entryBytes(entry: CachedToken, token: string): number {
-  const { identity } = entry;
   let bytes = ENTRY_OVERHEAD_BYTES + token.length + entry.verifiedBy.length;
+  // A refusal is one of a few shared answers: the entry holds only a reference to it.
+  if ('refusal' in entry) return bytes;
+  const { identity } = entry;
   for (const text of [
     identity.principal,
     identity.userId,

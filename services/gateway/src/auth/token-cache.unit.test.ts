@@ -24,7 +24,7 @@ describe('TokenCache', () => {
       cache.set('acme', token, { identity: identity(500), verifiedBy: 'clerk' }, inAnHour());
     expect(cache.bytes).toBeLessThanOrEqual(1_000_000);
     expect(cache.get('acme', tokens[0]!)).toBeUndefined();
-    expect(cache.get('acme', tokens[999]!)?.identity.scopes).toHaveLength(500);
+    expect(cache.get('acme', tokens[999]!)?.identity?.scopes).toHaveLength(500);
   });
 
   it('keeps ordinary tokens up to its entry bound', () => {
@@ -36,7 +36,7 @@ describe('TokenCache', () => {
         { identity: { kind: 'user', userId: token, scopes: [] }, verifiedBy: 'clerk' },
         inAnHour(),
       );
-    expect(['a', 'b', 'c', 'd'].map((token) => cache.get('acme', token)?.identity.userId)).toEqual([
+    expect(['a', 'b', 'c', 'd'].map((token) => cache.get('acme', token)?.identity?.userId)).toEqual([
       undefined,
       'b',
       'c',
@@ -67,7 +67,7 @@ describe('TokenCache', () => {
     const tokenOf = (tenant: string, i: number) => `${tenant}.${i}.${'t'.repeat(100)}`;
     const kept = (cache: TokenCache, tenant: string, from: number, to: number) =>
       Array.from({ length: to - from }, (_, i) => from + i).filter(
-        (i) => cache.get(tenant, tokenOf(tenant, i))?.identity.userId === `${tenant}-user-${i}`,
+        (i) => cache.get(tenant, tokenOf(tenant, i))?.identity?.userId === `${tenant}-user-${i}`,
       );
 
     it.each([
