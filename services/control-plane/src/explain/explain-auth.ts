@@ -28,6 +28,7 @@ import {
   oidcUserPrincipal,
   servicePrincipal,
 } from '@vantageedge/shared/gateway-policies/caller-principal';
+import { clerkSessionRefusal } from '@vantageedge/shared/gateway-policies/clerk-session-refusal';
 import {
   decodeJwt,
   decodeProtectedHeader,
@@ -313,6 +314,16 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
     } else if (!verified.ok) {
       return { credential, identity: ANONYMOUS, scopes: [], outcome: verified.outcome, notes };
     }
+  }
+  const sessionRefusal = clerkSessionRefusal(decodeProtectedHeader(token).cat, payload);
+  if (sessionRefusal !== null) {
+    return {
+      credential,
+      identity: ANONYMOUS,
+      scopes: [],
+      outcome: fail(401, 'invalid_token', sessionRefusal),
+      notes,
+    };
   }
   const { snapshot } = context;
   const refusal = clerkUserRefusal(

@@ -373,7 +373,7 @@ describe('explaining a request', () => {
     };
     const secret = new TextEncoder().encode('not-the-clerk-key-0123456789abcdef');
     const token = (org: string) =>
-      new SignJWT({ o: { id: org } })
+      new SignJWT({ sid: 'sess_1', o: { id: org } })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject('user_1')
         .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
@@ -424,7 +424,7 @@ describe('explaining a request', () => {
     };
     const secret = new TextEncoder().encode('not-the-clerk-key-0123456789abcdef');
     const token = (org: string) =>
-      new SignJWT({ org_id: org, org_permissions: ['org:invoices:manage'] })
+      new SignJWT({ sid: 'sess_1', org_id: org, org_permissions: ['org:invoices:manage'] })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject('user_1')
         .setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60)
@@ -518,8 +518,8 @@ describe('explaining the keys of a caller as the gateway keys them', () => {
   }
 
   const inAMinute = () => Math.floor(NOW.getTime() / 1000) + 60;
-  const clerkToken = (sub: string) =>
-    new SignJWT({ o: { id: 'org_acme' } })
+  const clerkToken = (sub: string, claims: Record<string, unknown> = { sid: 'sess_1' }) =>
+    new SignJWT({ o: { id: 'org_acme' }, ...claims })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(sub)
       .setExpirationTime(inAMinute())
@@ -581,6 +581,22 @@ describe('explaining the keys of a caller as the gateway keys them', () => {
       apiKeyId: ACTIVE_KEY_ID,
     },
   ];
+
+  it("refuses a Clerk JWT template's token (no sid) and a pending session, as the gateways do", async () => {
+    const snap = await callerSnapshot();
+    for (const claims of [{}, { sid: 'sess_1', sts: 'pending' }]) {
+      const token = await clerkToken('user_2same', claims);
+      const answer = await explain(
+        { path: '/mine/profile', headers: { authorization: `Bearer ${token}` } },
+        snap,
+      );
+      expect(answer.decision, JSON.stringify(claims)).toMatchObject({
+        stage: 'auth',
+        status: 401,
+        code: 'invalid_token',
+      });
+    }
+  });
 
   for (const { label, path, routeId, headers: headersOf, principal, apiKeyId } of callers) {
     it(`${label}: the scope:user bucket and the per-caller cache digest are the gateway's`, async () => {

@@ -12,6 +12,7 @@ import {
   serviceClaimsRefusal,
   subjectRefusal,
 } from '@vantageedge/shared/gateway-policies/auth-rules';
+import { clerkSessionRefusal } from '@vantageedge/shared/gateway-policies/clerk-session-refusal';
 import {
   decodeJwt,
   decodeProtectedHeader,
@@ -23,7 +24,6 @@ import {
 import type { CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { ApiKeyDigests } from './api-key-digests.js';
 import type { AuthFailureLimiter } from './auth-failure-limiter.js';
-import { clerkSessionRefusal } from './clerk-session-refusal.js';
 import {
   ANONYMOUS,
   type AuthFailure,

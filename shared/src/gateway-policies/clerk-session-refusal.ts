@@ -1,5 +1,3 @@
-import type { JWTPayload } from 'jose';
-
 /**
  * The `cat` header values of Clerk's session tokens: its session-token category and the category it
  * tells SDKs to ignore. Tokens minted before Clerk tagged its tokens carry none.
@@ -21,7 +19,10 @@ const PENDING_SESSION =
  *   a third party, and carries whatever claims the template copies (an org id and role among them).
  * - `sts: pending`: the user has not finished signing in (Clerk's SDKs treat it as signed out).
  */
-export function clerkSessionRefusal(category: unknown, payload: JWTPayload): string | null {
+export function clerkSessionRefusal(
+  category: unknown,
+  payload: Readonly<Record<string, unknown>>,
+): string | null {
   if (category !== undefined && !SESSION_TOKEN_CATEGORIES.has(category)) return NOT_A_SESSION_TOKEN;
   const sessionId = payload['sid'];
   if (typeof sessionId !== 'string' || sessionId === '') return NOT_A_SESSION_TOKEN;
