@@ -221,6 +221,13 @@ export const gatewaySettings = {
    * 503 tenant_upstream_limit before any origin. Unset: half of GATEWAY_MAX_CONNECTIONS; 0 = no limit.
    */
   GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  /**
+   * Passes through the platform a request may already have made (its CDN-Loop `vantageedge` entries):
+   * one arriving with this many is answered 508 loop_detected before anything else of its route runs.
+   * 2 lets one tenant's route front another tenant on the platform and stops a loop on its second
+   * return, so a looping request costs at most three passes instead of one per hop until a limit.
+   */
+  GATEWAY_MAX_LOOP_HOPS: z.coerce.number().int().min(1).max(20).default(2),
   /** Requests served on one keep-alive connection before it is closed (0 = no limit). */
   GATEWAY_MAX_REQUESTS_PER_CONNECTION: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /** After SIGTERM: /readyz answers 503 and the listener keeps accepting this long (load balancers notice). */

@@ -150,6 +150,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     ...(options.usage ? { usage: options.usage } : {}),
     tracing,
     retryBufferBytes: config.GATEWAY_RETRY_BUFFER_BYTES,
+    maxLoopHops: config.GATEWAY_MAX_LOOP_HOPS,
   });
 
   // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.
@@ -187,6 +188,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     trustedProxies: trustedProxies.ranges,
     idleTimeoutMs: config.GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS * 1000,
     maxHeaders: config.GATEWAY_MAX_HEADERS_COUNT,
+    maxLoopHops: config.GATEWAY_MAX_LOOP_HOPS,
     maxPerTenant: webSocketsPerTenant(config),
     baseDomains: platformBaseDomains(config),
     addressPolicy: options.addressPolicy,

@@ -385,13 +385,15 @@ function headerTransform(owned: readonly string[], neverWritten: readonly string
 
 export const requestHeaderTransform = headerTransform(REQUEST_HEADERS_NOT_TRANSFORMED, []);
 /**
- * Forwarding headers the gateway writes on every request after the route's transform, refused in new
- * commands. A stored route that transforms one still loads (the gateway's value wins).
+ * Headers the gateway writes on every request after the route's transform, refused in new commands. A
+ * stored route that transforms one still loads (the gateway's value wins). CDN-Loop is the client's
+ * list with the gateway's entry appended (RFC 8586: no proxy removes or changes another's entries).
  */
 export const REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS: readonly string[] = [
   'x-real-ip',
   'x-forwarded-port',
   'x-forwarded-prefix',
+  'cdn-loop',
 ];
 /** requestHeaderTransform as a command may give it. */
 export const requestHeaderTransformInput = headerTransform(

@@ -156,6 +156,15 @@ describe('route policies in the admin API', () => {
       { request_headers: { remove: ['x-forwarded-prefix'] } },
       'request_headers.remove.0',
     ],
+    // The gateway appends its CDN-Loop entry to the client's (RFC 8586): a route removing or setting
+    // it would hide a request's passes through the platform from the next replica.
+    [
+      'setting CDN-Loop',
+      { request_headers: { set: { 'CDN-Loop': 'other-cdn' } } },
+      'request_headers.set.CDN-Loop',
+    ],
+    ['adding to CDN-Loop', { request_headers: { add: { 'cdn-loop': 'x' } } }, 'request_headers.add.cdn-loop'],
+    ['removing CDN-Loop', { request_headers: { remove: ['cdn-loop'] } }, 'request_headers.remove.0'],
     [
       'an identity header',
       { request_headers: { set: { 'x-vantageedge-user-id': 'admin' } } },

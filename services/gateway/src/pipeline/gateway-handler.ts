@@ -16,6 +16,7 @@ import { createCorsOriginHeadersPolicy, createCorsPolicy } from '../cors/cors-st
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
+import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { answerLastOnConnection, followsLastAnswer } from '../http/last-on-connection.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
 import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-body.js';
@@ -42,7 +43,8 @@ import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from
  * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
  * order a request passes them:
  *
- *   handleRequest → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkDeclaredBodySize
+ *   handleRequest → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkLoop
+ *   → checkDeclaredBodySize
  *   → runRequestStages (the route's compiled stages: limits, IP rules, CORS, auth, rate limit, cache, …)
  *   → forwardToOrigin (origin, balance, proxy, retries) → onOriginResponse (the stages' response hooks)
  *   → finishExchange (stage end hooks, metrics, access log, span) when the response is done.
@@ -84,6 +86,8 @@ export interface GatewayHandlerOptions {
    * (GATEWAY_RETRY_BUFFER_BYTES; a quarter per tenant); default 64 MiB.
    */
   retryBufferBytes?: number;
+  /** GATEWAY_MAX_LOOP_HOPS: a request that passed the platform this often already is refused (508). */
+  maxLoopHops?: number;
 }
 
 export type { UsageSink } from './record-exchange.js';
@@ -104,6 +108,7 @@ interface PipelineContext {
   readonly tracing: RequestTracing | undefined;
   /** What retryable requests' buffered bodies hold, per tenant and in all. */
   readonly retryBodies: FillBudget;
+  readonly maxLoopHops: number;
 }
 
 const DEFAULT_RETRY_BUFFER_BYTES = 64 * 1024 * 1024;
@@ -130,6 +135,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     usage: options.usage,
     tracing: options.tracing?.enabled ? options.tracing : undefined,
     retryBodies: new FillBudget(options.retryBufferBytes ?? DEFAULT_RETRY_BUFFER_BYTES),
+    maxLoopHops: options.maxLoopHops ?? DEFAULT_MAX_LOOP_HOPS,
   };
   return (req, res) => {
     try {
@@ -207,7 +213,8 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
       resolveTenant(context, exchange) &&
       checkMethod(exchange) &&
       normalizeRequestPath(context, exchange) &&
-      matchRoute(exchange)
+      matchRoute(exchange) &&
+      checkLoop(context, exchange)
     ) {
       if (checkDeclaredBodySize(context, exchange)) runRequestStages(context, exchange, 0);
     }
@@ -317,6 +324,17 @@ function matchRoute(exchange: GatewayExchange): boolean {
     RequestTracing.routed(exchange.span, exchange.req.method, route.config.path_pattern);
   }
   return true;
+}
+
+/**
+ * A request that has come back through the platform GATEWAY_MAX_LOOP_HOPS times (CDN-Loop) is
+ * answered 508 before its route's stages: each pass would cost every stage and an origin call again.
+ * After the route match only so that the access log names the looping route.
+ */
+function checkLoop(context: PipelineContext, exchange: GatewayExchange): boolean {
+  if (platformPasses(exchange.req.headers) < context.maxLoopHops) return true;
+  failExchange(exchange, 508, 'loop_detected', LOOP_DETECTED_MESSAGE);
+  return false;
 }
 
 /** The CORS route a browser's preflight is for (OPTIONS + Origin + Access-Control-Request-Method). */

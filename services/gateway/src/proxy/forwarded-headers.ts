@@ -7,6 +7,7 @@ import {
 import { headerList } from '@vantageedge/shared/http/header-values';
 import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
 import type { Identity } from '../auth/identity.js';
+import { withPlatformEntry } from '../http/cdn-loop.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { HOP_BY_HOP_HEADERS } from './hop-by-hop.js';
 
@@ -226,6 +227,7 @@ export function upstreamRequestHeaders(
   if (prefix !== '') out['x-forwarded-prefix'] = prefix;
   out['x-real-ip'] = facts.clientIp;
   out['x-request-id'] = facts.requestId;
+  out['cdn-loop'] = withPlatformEntry(headers['cdn-loop']);
 
   const identity = facts.identity;
   out['x-vantageedge-tenant-id'] = facts.tenantId;

@@ -55,10 +55,26 @@ export function createRequestTransformPolicy(): RoutePolicy {
 function compileRequestHeaderTransform(
   transform: HeaderTransform | null | undefined,
 ): CompiledHeaderTransform | null {
-  const compiled = withoutWrites(compileHeaderTransform(transform), requestHeaderNeverWritten);
+  const compiled = withoutCdnLoopRemoval(
+    withoutWrites(compileHeaderTransform(transform), requestNeverWrittenByRoutes),
+  );
   const clientLines = compiled?.add.map(([name]) => name).filter(droppedFromClients) ?? [];
   if (compiled === null || clientLines.length === 0) return compiled;
   return { ...compiled, remove: [...compiled.remove, ...clientLines] };
+}
+
+/**
+ * CDN-Loop carries the client's entries and the gateway's after them (proxy/forwarded-headers.ts):
+ * commands refuse it in a transform, and a route stored before the rule neither writes nor removes it.
+ */
+const CDN_LOOP = 'cdn-loop';
+const requestNeverWrittenByRoutes = (name: string) => name === CDN_LOOP || requestHeaderNeverWritten(name);
+
+function withoutCdnLoopRemoval(transform: CompiledHeaderTransform | null): CompiledHeaderTransform | null {
+  if (transform === null || !transform.remove.includes(CDN_LOOP)) return transform;
+  const remove = transform.remove.filter((name) => name !== CDN_LOOP);
+  if (remove.length + transform.written.length === 0) return null;
+  return { ...transform, remove };
 }
 
 /**

@@ -26,6 +26,7 @@ import { LRUCache } from 'lru-cache';
 import type { buildConnector } from 'undici';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
+import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { headerLineCount } from '../http/header-count.js';
 import { followsLastAnswer } from '../http/last-on-connection.js';
 import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
@@ -64,6 +65,8 @@ export interface WebSocketProxyOptions {
   idleTimeoutMs: number;
   /** GATEWAY_MAX_HEADERS_COUNT: an upgrade with more header lines is refused 431, as any request. */
   maxHeaders: number;
+  /** GATEWAY_MAX_LOOP_HOPS: an upgrade that passed the platform this often already is refused 508. */
+  maxLoopHops?: number;
   /**
    * GATEWAY_MAX_WEBSOCKETS_PER_TENANT: open WebSockets (and upgrades waiting for their origin) one
    * tenant may hold on this replica; past it an upgrade is refused 503 websocket_limit. 0 = no limit.
@@ -284,6 +287,8 @@ export class WebSocketProxy {
       exchange.span.setAttribute('vantageedge.route.id', route.config.id);
       RequestTracing.routed(exchange.span, 'GET', route.config.path_pattern);
     }
+    if (platformPasses(req.headers) >= (this.#options.maxLoopHops ?? DEFAULT_MAX_LOOP_HOPS))
+      return refuse(508, 'loop_detected', LOOP_DETECTED_MESSAGE);
     if (await this.#runStages(exchange, socket, BEFORE_AUTH_STAGES)) return;
 
     const credentials = upgradeCredentials(route.config, req.headers, query);
