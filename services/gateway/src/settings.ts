@@ -246,6 +246,15 @@ export const gatewaySettings = {
    * them per tenant only, for deployments with many routes.
    */
   GATEWAY_METRICS_PER_ROUTE: booleanFlag.default(true),
+  /**
+   * Route ids that may be a `route` label on this replica at once, over all tenants (latency, retries,
+   * rate-limit decisions, cache lookups and hit ratio); routes compiled past it are counted under
+   * route="other" in their tenant. A label with traffic of three status classes is ~70 lines (~11 KiB)
+   * of every scrape, up to ~130 with all six: 1,000 keep a scrape near 11 MiB (docs/deployment.md).
+   */
+  GATEWAY_METRICS_MAX_ROUTE_SERIES: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+  /** The part of GATEWAY_METRICS_MAX_ROUTE_SERIES one tenant's routes may hold, in (0, 1]. */
+  GATEWAY_METRICS_ROUTE_SERIES_TENANT_SHARE: z.coerce.number().gt(0).max(1).default(0.1),
   /** TLS listener (HTTPS and HTTP/2 with ALPN h2); unset: no TLS listener. */
   GATEWAY_TLS_PORT: port.optional(),
   /** The default certificate (PEM chain, leaf first) for the base domains and unknown SNI names. */

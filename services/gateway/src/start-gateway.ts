@@ -99,7 +99,11 @@ export function remoteJwksFromConfig(
 /** Starts the traffic listener (node:http + the pipeline) and the admin listener (express). */
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const { config, store, registry, logger } = options;
-  const metrics = new GatewayMetrics(registry, { perRoute: config.GATEWAY_METRICS_PER_ROUTE });
+  const metrics = new GatewayMetrics(registry, {
+    perRoute: config.GATEWAY_METRICS_PER_ROUTE,
+    maxRouteSeries: config.GATEWAY_METRICS_MAX_ROUTE_SERIES,
+    routeSeriesTenantShare: config.GATEWAY_METRICS_ROUTE_SERIES_TENANT_SHARE,
+  });
   // Access lines are info-level lines of their own writer: LOG_LEVEL=warn turns them off, as before.
   const accessLog = logger.isInfoEnabled()
     ? new AccessLog({

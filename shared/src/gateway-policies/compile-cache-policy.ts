@@ -11,6 +11,8 @@ export interface CompiledCachePolicy {
   /** The tenant's own bound on its bytes in the shared cache store (undefined: the gateway default). */
   readonly tenantMaxBytes: number | undefined;
   readonly routeId: string;
+  /** The route's label in the cache metrics (the gateway's metrics may fold it into `other`). */
+  readonly metricsRoute: string;
   /** standard: RFC 9111 freshness from the origin's headers; override: ttlMs forced (capped by max-age). */
   readonly mode: CachePolicy['mode'];
   readonly heuristicFreshness: boolean;
@@ -67,6 +69,7 @@ export function compileCachePolicy(
     tenantId,
     tenantMaxBytes: tenantCache?.max_bytes,
     routeId: route.id,
+    metricsRoute: route.id,
     mode: policy.mode,
     heuristicFreshness: policy.heuristic_freshness,
     honorRequestCacheControl: policy.honor_request_cache_control,

@@ -34,6 +34,8 @@ export interface LimitDescriptor {
 export interface CompiledRateLimits {
   readonly tenantId: string;
   readonly routeId: string;
+  /** The route's label in the decision counters (the gateway's metrics may fold it into `other`). */
+  readonly metricsRoute: string;
   readonly descriptors: readonly LimitDescriptor[];
   /** RateLimit-Policy header value (draft-ietf-httpapi-ratelimit-headers-09), null without limits. */
   readonly policyHeader: string | null;
@@ -177,6 +179,7 @@ export function compileRateLimits(tenant: TenantSnapshot['tenant'], route: Route
   return {
     tenantId: tenant.id,
     routeId: route.id,
+    metricsRoute: route.id,
     descriptors,
     policyHeader:
       descriptors.length > 0 ? descriptors.map((d) => policyItem(d.name, d.spec)).join(', ') : null,

@@ -72,9 +72,11 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
   const encodedSlashes = options.encodedSlashes ?? 'reject';
   return {
     name: 'cache',
-    compileRoute({ tenant, route }) {
-      const policy = compileCachePolicy(tenant.id, route, tenant.settings.cache);
-      if (policy === null || keysOnGatewayValue(policy)) return null;
+    compileRoute({ tenant, route, routeMetrics }) {
+      const compiled = compileCachePolicy(tenant.id, route, tenant.settings.cache);
+      if (compiled === null || keysOnGatewayValue(compiled)) return null;
+      const policy =
+        routeMetrics === undefined ? compiled : { ...compiled, metricsRoute: routeMetrics.label };
       const stage = cacheStage(cache, policy, encodedSlashes);
       policyOfStage.set(stage, policy);
       return stage;

@@ -391,10 +391,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       byRoute = new Map();
       totals.set(policy.tenantId, byRoute);
     }
-    let total = byRoute.get(policy.routeId);
+    // Routes folded into `other` share its totals.
+    let total = byRoute.get(policy.metricsRoute);
     if (!total) {
-      total = { tenant: policy.tenantId, route: policy.routeId, hits: 0, all: 0 };
-      byRoute.set(policy.routeId, total);
+      total = { tenant: policy.tenantId, route: policy.metricsRoute, hits: 0, all: 0 };
+      byRoute.set(policy.metricsRoute, total);
     }
     state = {
       counters: {},
@@ -1212,7 +1213,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   const routeRetired = (policy: CompiledCachePolicy): void => {
     const byRoute = totals.get(policy.tenantId);
-    byRoute?.delete(policy.routeId);
+    // `other` stays while the tenant does: routes still folded into it count on.
+    if (policy.metricsRoute === policy.routeId) byRoute?.delete(policy.routeId);
     if (byRoute?.size === 0) totals.delete(policy.tenantId);
     const state = policyState.get(policy);
     if (state !== undefined) {
@@ -1222,7 +1224,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     // Never looked up yet: a lookup still on its way gets totals of its own, not exported.
     policyState.set(policy, {
       counters: {},
-      total: { tenant: policy.tenantId, route: policy.routeId, hits: 0, all: 0 },
+      total: { tenant: policy.tenantId, route: policy.metricsRoute, hits: 0, all: 0 },
       retired: true,
       keyPrefix: '',
       tenantGeneration: -1,
@@ -1231,6 +1233,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   };
 
   const tenantRemoved = (tenantId: string): void => {
+    totals.delete(tenantId);
     generations.delete(tenantId);
     forgottenSince.delete(tenantId);
     loading.delete(tenantId);

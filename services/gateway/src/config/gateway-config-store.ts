@@ -371,6 +371,7 @@ export class GatewayConfigStore implements TenantConfigSink {
   ): { routes: CompiledRoute[]; inputs: RouteInputs } {
     const tenantId = snapshot.tenant_id;
     const { policies, metrics } = this.#pipeline;
+    metrics?.routesCompiling(tenantId, new Set(snapshot.routes.map((route) => route.id)));
     const byConfig = new Map<RouteConfig, CompiledRoute>();
     const inputs: RouteInputs = {
       pipeline: this.#pipeline,

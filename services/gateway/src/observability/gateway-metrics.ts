@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter, BoundHistogram, type HistogramSeries, removeTenantSeries } from './bound-metrics.js';
+import { OTHER_ROUTES, RouteLabelBudget } from './route-label-budget.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -27,6 +28,13 @@ export interface GatewayMetricsOptions {
    * Off, the route label is empty: one series set per tenant instead of per tenant × route.
    */
   perRoute?: boolean;
+  /**
+   * Route ids that may be route labels on this replica at once (GATEWAY_METRICS_MAX_ROUTE_SERIES);
+   * further routes are labelled `other` in their tenant. Unset: no bound.
+   */
+  maxRouteSeries?: number;
+  /** The part of maxRouteSeries one tenant may hold (GATEWAY_METRICS_ROUTE_SERIES_TENANT_SHARE). */
+  routeSeriesTenantShare?: number;
 }
 
 /**
@@ -41,7 +49,10 @@ export class RouteMetrics {
   constructor(
     private readonly metrics: GatewayMetrics,
     readonly tenant: string,
+    /** The route's label in the latency and retry series: `label`, or empty with per-route metrics off. */
     readonly route: string,
+    /** The route's label in every other route-labelled series: its id, or `other` past the bound. */
+    readonly label: string = route,
   ) {}
 
   observe(
@@ -107,10 +118,19 @@ export class GatewayMetrics {
   readonly #perRoute: boolean;
   /** Requests that matched no route (unknown host, no route): by tenant and route label. */
   readonly #unrouted = new Map<string, RouteMetrics>();
+  readonly #routeLabels: RouteLabelBudget | undefined;
 
   constructor(registry: Registry, options: GatewayMetricsOptions = {}) {
     this.#registry = registry;
     this.#perRoute = options.perRoute ?? true;
+    const routeLabels =
+      options.maxRouteSeries === undefined
+        ? undefined
+        : new RouteLabelBudget({
+            maxRoutes: options.maxRouteSeries,
+            tenantShare: options.routeSeriesTenantShare ?? 1,
+          });
+    this.#routeLabels = routeLabels;
     this.#requestDuration = new BoundHistogram({
       name: 'vantageedge_gateway_request_duration_seconds',
       help: 'Time from request arrival to response end, by tenant, route and status class',
@@ -158,6 +178,17 @@ export class GatewayMetrics {
       help: 'Client connections closed on arrival because their address held GATEWAY_MAX_CONNECTIONS_PER_CLIENT',
       registers: [registry],
     });
+    new Gauge({
+      name: 'vantageedge_gateway_metrics_folded_routes',
+      help: 'Routes counted under route="other" in their tenant because the replica held GATEWAY_METRICS_MAX_ROUTE_SERIES route labels or the tenant its share of them',
+      labelNames: ['tenant'],
+      registers: [registry],
+      collect() {
+        // Rebuilt from the config's routes: a removed tenant's series goes with it.
+        this.reset();
+        for (const [tenant, folded] of routeLabels?.foldedRoutes() ?? []) this.set({ tenant }, folded);
+      },
+    });
     const inFlight = new LevelCounter();
     this.requestsInFlight = inFlight;
     new Gauge({
@@ -170,9 +201,18 @@ export class GatewayMetrics {
     });
   }
 
-  /** A route's series, bound when the route is compiled. */
-  forRoute(tenant: string, route: string): RouteMetrics {
-    return new RouteMetrics(this, tenant, this.#perRoute ? route : '');
+  /** A route's series, bound when the route is compiled (its label is settled then, not per request). */
+  forRoute(tenant: string, routeId: string): RouteMetrics {
+    const label = this.#routeLabels?.labelFor(tenant, routeId) ?? routeId;
+    return new RouteMetrics(this, tenant, this.#perRoute ? label : '', label);
+  }
+
+  /**
+   * The tenant's routes are being compiled from a snapshot with these ids: the route labels of routes
+   * it no longer has are free for the routes it adds (their series leave at the swap, tenantRetired).
+   */
+  routesCompiling(tenant: string, routeIds: ReadonlySet<string>): void {
+    this.#routeLabels?.release(tenant, routeIds);
   }
 
   /** A response of a request the route's own RouteMetrics does not cover (no tenant or no route matched). */
@@ -187,7 +227,7 @@ export class GatewayMetrics {
     const key = `${tenant}\u0000${route}`;
     let bound = this.#unrouted.get(key);
     if (bound === undefined) {
-      bound = this.forRoute(tenant, route);
+      bound = new RouteMetrics(this, tenant, this.#perRoute ? route : '');
       this.#unrouted.set(key, bound);
     }
     bound.observe(status, seconds, upstreamSeconds, errorCode);
@@ -229,8 +269,10 @@ export class GatewayMetrics {
     const routeIsLive =
       liveRoutes === undefined
         ? undefined
-        : (route: string) => route === '' || route === NO_ROUTE || liveRoutes.has(route);
+        : (route: string) =>
+            route === '' || route === NO_ROUTE || route === OTHER_ROUTES || liveRoutes.has(route);
     removeTenantSeries(this.#registry, tenant, routeIsLive);
+    this.#routeLabels?.release(tenant, liveRoutes);
     for (const route of previousRoutes) {
       if (route !== undefined && !routeIsLive?.(route.route)) route.retire();
     }

@@ -14,8 +14,10 @@ import { applyRateLimitHeaders, writeRateLimitRejection } from './rejection.js';
 export function createRateLimitStage(limiter: RateLimiter): RoutePolicy {
   return {
     name: 'rate_limit',
-    compileRoute({ tenant, route }) {
-      const limits = compileRateLimits(tenant, route);
+    compileRoute({ tenant, route, routeMetrics }) {
+      const compiled = compileRateLimits(tenant, route);
+      const limits =
+        routeMetrics === undefined ? compiled : { ...compiled, metricsRoute: routeMetrics.label };
       return limits.descriptors.length === 0 ? null : rateLimitStage(limiter, limits);
     },
   };

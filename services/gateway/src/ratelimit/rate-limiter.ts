@@ -207,7 +207,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     let series = limits.counters[slot];
     if (series === undefined) {
       const scope = limits.descriptors[index]!.name;
-      series = decisions.series([limits.tenantId, limits.routeId, scope, outcome]);
+      series = decisions.series([limits.tenantId, limits.metricsRoute, scope, outcome]);
       limits.counters[slot] = series;
     }
     series.inc();
