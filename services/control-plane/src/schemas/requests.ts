@@ -38,6 +38,7 @@ import {
   trafficSplit,
 } from '@vantageedge/shared/domain/route-policies';
 import { z } from 'zod';
+import { keySetUrlProblem, originTargetUrlProblem } from '../domain/configured-urls.js';
 import {
   BIDI_CONTROL,
   CONTROL_CHARACTER,
@@ -95,6 +96,12 @@ const clerkUserId = z
   .max(100, 'must be at most 100 characters')
   .regex(/^user_[A-Za-z0-9_]+$/, 'must be a Clerk user id (user_...)');
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' });
+/** An origin target as a command gives it: only the parts of its URL a gateway uses. */
+const originTargetUrl = httpUrl.superRefine((url, ctx) => {
+  const problem = originTargetUrlProblem(url);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+const originTargetRequest = originTarget.extend({ url: originTargetUrl });
 const healthCheckPath = z
   .string()
   .max(200, 'must be at most 200 characters')
@@ -289,9 +296,14 @@ const oidcProviderInput = oidcProvider.extend({
     .string()
     .min(1, 'must not be empty')
     .max(OIDC_TEXT_MAX, `must be at most ${OIDC_TEXT_MAX} characters`),
-  jwks_url: oidcProvider.shape.jwks_url.refine((url) => url.length <= OIDC_TEXT_MAX, {
-    error: `must be at most ${OIDC_TEXT_MAX} characters`,
-  }),
+  jwks_url: oidcProvider.shape.jwks_url
+    .refine((url) => url.length <= OIDC_TEXT_MAX, {
+      error: `must be at most ${OIDC_TEXT_MAX} characters`,
+    })
+    .superRefine((url, ctx) => {
+      const problem = keySetUrlProblem(url);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
 });
 
 const settingsBody = tenantSettings
@@ -404,8 +416,8 @@ const healthCheckRequest = healthCheck.superRefine((value, ctx) => {
 const originFields = {
   name,
   /** The single-upstream shape (`url`): becomes one target of weight 1. */
-  url: httpUrl,
-  targets: z.array(originTarget).min(1, 'needs at least one target').max(100),
+  url: originTargetUrl,
+  targets: z.array(originTargetRequest).min(1, 'needs at least one target').max(100),
   health_check_path: healthCheckPath,
   timeout_seconds: timeoutSeconds,
   load_balancing: loadBalancing,
