@@ -57,6 +57,12 @@ export interface GatewayConfigStoreOptions {
   onCloseError?: (error: unknown) => void;
 }
 
+/**
+ * Told after a snapshot was applied or a tenant removed, with the tenants whose configuration that
+ * changed: the one applied or removed, and any that lost a host to another tenant's claim.
+ */
+export type TenantsChangedListener = (tenantIds: ReadonlySet<string>) => void;
+
 /** What the request pipeline compiles onto every route (set by startGateway). */
 export interface RoutePipeline {
   readonly policies: readonly RoutePolicy[];
@@ -122,8 +128,16 @@ class HostIndex {
     return this.#claims.get(host) ?? [];
   }
 
-  /** Replaces `tenantId`'s claims; returns the hosts whose claimants changed. */
-  replace(tenantId: string, before: Iterable<string>, after: ReadonlyMap<string, HostClaim>): Set<string> {
+  /**
+   * Replaces `tenantId`'s claims; returns the hosts whose claimants changed. Tenants that held one of
+   * them and no longer do are added to `displaced`.
+   */
+  replace(
+    tenantId: string,
+    before: Iterable<string>,
+    after: ReadonlyMap<string, HostClaim>,
+    displaced: Set<string>,
+  ): Set<string> {
     const touched = new Set<string>();
     for (const host of before) {
       const remaining = (this.#claims.get(host) ?? []).filter((claim) => claim.tenant.id !== tenantId);
@@ -137,9 +151,11 @@ class HostIndex {
       touched.add(host);
     }
     for (const host of touched) {
+      const holder = this.#owners.get(host)?.id;
       const winner = earliest(this.#claims.get(host) ?? []);
       if (winner) this.#owners.set(host, winner.tenant);
       else this.#owners.delete(host);
+      if (holder !== undefined && holder !== winner?.tenant.id) displaced.add(holder);
     }
     return touched;
   }
@@ -170,6 +186,7 @@ export class GatewayConfigStore implements TenantConfigSink {
   readonly #versions = new Map<string, bigint>();
   readonly #appliedVersions = new Map<string, bigint>();
   readonly #routeInputs = new WeakMap<CompiledTenant, RouteInputs>();
+  readonly #listeners = new Set<TenantsChangedListener>();
   #pipeline: RoutePipeline = { policies: [] };
 
   constructor(options: GatewayConfigStoreOptions) {
@@ -184,9 +201,20 @@ export class GatewayConfigStore implements TenantConfigSink {
     if (known !== undefined && version <= known) return false;
 
     const previous = this.#tenants.get(tenantId);
-    this.#swapIn(this.#compile(snapshot, version, previous), previous);
+    const displaced = this.#swapIn(this.#compile(snapshot, version, previous), previous);
     this.#versions.set(tenantId, version);
+    this.#tell(displaced.add(tenantId));
     return true;
+  }
+
+  /** Calls `listener` after every change of a tenant's configuration; returns how to stop. */
+  watchTenants(listener: TenantsChangedListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #tell(tenantIds: ReadonlySet<string>): void {
+    for (const listener of this.#listeners) listener(tenantIds);
   }
 
   /**
@@ -201,12 +229,14 @@ export class GatewayConfigStore implements TenantConfigSink {
     }
   }
 
-  #swapIn(compiled: CompiledTenant, previous: CompiledTenant | undefined): void {
+  /** Returns the tenants that lost a host to it. */
+  #swapIn(compiled: CompiledTenant, previous: CompiledTenant | undefined): Set<string> {
     this.#tenants.set(compiled.id, compiled);
     this.#appliedVersions.set(compiled.id, compiled.version);
-    this.#indexHosts(compiled.id, previous, compiled);
+    const displaced = this.#indexHosts(compiled.id, previous, compiled);
     for (const policy of this.#pipeline.policies) policy.tenantApplied?.(compiled);
     if (previous) this.#retire(previous, compiled);
+    return displaced;
   }
 
   remove(tenantId: string): boolean {
@@ -214,8 +244,9 @@ export class GatewayConfigStore implements TenantConfigSink {
     if (!previous) return false;
     this.#tenants.delete(tenantId);
     this.#appliedVersions.delete(tenantId);
-    this.#indexHosts(tenantId, previous, undefined);
+    const displaced = this.#indexHosts(tenantId, previous, undefined);
     this.#retire(previous, undefined);
+    this.#tell(displaced.add(tenantId));
     return true;
   }
 
@@ -457,12 +488,16 @@ export class GatewayConfigStore implements TenantConfigSink {
     return servable;
   }
 
-  /** Moves the tenant's claims from `previous` to `next` and reports every claim that lost its host. */
+  /**
+   * Moves the tenant's claims from `previous` to `next` and reports every claim that lost its host;
+   * returns the tenants that held one of the hosts and no longer do.
+   */
   #indexHosts(
     tenantId: string,
     previous: CompiledTenant | undefined,
     next: CompiledTenant | undefined,
-  ): void {
+  ): Set<string> {
+    const displaced = new Set<string>();
     const subdomainClaims = new Map<string, HostClaim>();
     if (next) subdomainClaims.set(next.subdomain, { tenant: next, position: next.subdomainPosition });
     const domainClaims = new Map<string, HostClaim>();
@@ -473,15 +508,18 @@ export class GatewayConfigStore implements TenantConfigSink {
       tenantId,
       previous ? [previous.subdomain] : [],
       subdomainClaims,
+      displaced,
     );
     const touchedDomains = this.#customDomains.replace(
       tenantId,
       previous?.customDomains.keys() ?? [],
       domainClaims,
+      displaced,
     );
     const base = this.#options.baseDomains[0] ?? '';
     for (const label of touchedSubdomains) this.#reportLosers(this.#subdomains, label, `${label}.${base}`);
     for (const domain of touchedDomains) this.#reportLosers(this.#customDomains, domain, domain);
+    return displaced;
   }
 
   #reportLosers(index: HostIndex, key: string, host: string): void {

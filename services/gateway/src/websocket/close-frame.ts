@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 /** Close codes the gateway sends (RFC 6455 §7.4.1). */
 export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_POLICY_VIOLATION = 1008;
 
 /**
  * A WebSocket close frame (RFC 6455 §5.5.1). Frames to a server (the origin) must be masked; frames to

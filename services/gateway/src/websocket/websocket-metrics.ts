@@ -1,6 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import { BoundCounter, registerTenantSeries } from '../observability/bound-metrics.js';
 import { errorStatusLabel } from '../observability/gateway-metrics.js';
+import type { WithdrawalReason } from './websocket-admission.js';
 
 /**
  * WebSocket series: open proxied connections, upgrade requests by the status they got, and upgrades
@@ -11,6 +12,7 @@ import { errorStatusLabel } from '../observability/gateway-metrics.js';
 export class WebSocketMetrics {
   readonly #upgrades: BoundCounter;
   readonly #limitRefusals: BoundCounter;
+  readonly #admissionClosures: BoundCounter;
   /** Open connections by tenant; read by the gauge at scrape time. */
   readonly #open = new Map<string, number>();
 
@@ -38,6 +40,12 @@ export class WebSocketMetrics {
       labelNames: ['tenant'],
       registry,
     });
+    this.#admissionClosures = new BoundCounter({
+      name: 'vantageedge_gateway_websocket_admission_closures_total',
+      help: 'Open WebSockets the gateway closed because a snapshot withdrew what admitted them, by tenant and reason (key_revoked, key_expired, auth_changed, route_removed, origin_changed, host_moved)',
+      labelNames: ['tenant', 'reason'],
+      registry,
+    });
     registerTenantSeries(registry, {
       removeTenant: (tenant, routeIsLive) => {
         // A replaced tenant keeps its series; a removed one's gauge goes now only if nothing is open.
@@ -57,6 +65,11 @@ export class WebSocketMetrics {
   /** An upgrade was refused because the tenant held GATEWAY_MAX_WEBSOCKETS_PER_TENANT. */
   refusedAtLimit(tenant: string): void {
     this.#limitRefusals.series([tenant]).inc();
+  }
+
+  /** An open WebSocket was closed because a snapshot of its (still configured) tenant withdrew its admission. */
+  closedOnWithdrawal(tenant: string, reason: WithdrawalReason): void {
+    this.#admissionClosures.series([tenant, reason]).inc();
   }
 
   opened(tenant: string): void {

@@ -52,11 +52,24 @@ import { readUntilPaired } from './early-client-bytes.js';
 import { type ResponseScoping, switchesToWebSocket, switchingProtocolsHead } from './switching-protocols.js';
 import { TenantWebSocketLimit } from './tenant-websocket-limit.js';
 import { upgradeRecorder } from './upgrade-record.js';
+import {
+  TenantAdmissions,
+  type WebSocketAdmission,
+  WITHDRAWAL_CLOSE,
+  type WithdrawalReason,
+} from './websocket-admission.js';
 import type { WebSocketMetrics } from './websocket-metrics.js';
 
 export interface WebSocketProxyOptions {
-  /** `get`: whether an upgrade's tenant is still in the config (series of a removed tenant are not brought back). */
-  store: TenantResolver & { get(tenantId: string): CompiledTenant | undefined };
+  /**
+   * `get`: whether an upgrade's tenant is still in the config (series of a removed tenant are not
+   * brought back). `watchTenants`: after each snapshot, the open WebSockets of the tenants it changed
+   * are closed where it withdrew what admitted them.
+   */
+  store: TenantResolver & {
+    get(tenantId: string): CompiledTenant | undefined;
+    watchTenants?(listener: (tenantIds: ReadonlySet<string>) => void): () => void;
+  };
   authenticator: Authenticator;
   encodedSlashes: EncodedSlashPolicy;
   /** GATEWAY_TRUSTED_PROXIES: whose forwarding headers are kept (as for every request). */
@@ -99,7 +112,10 @@ type Refusal = (status: number, code: string, message: string, headers?: Record<
 interface ProxiedConnection {
   readonly client: Duplex;
   readonly upstream: Socket;
-  readonly tenantId: string;
+  readonly admission: WebSocketAdmission;
+  /** The tenant version the upgrade was admitted under. */
+  readonly admittedVersion: bigint;
+  readonly requestId: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -135,6 +151,9 @@ export class WebSocketProxy {
   /** Where each upgrade request is recorded, as any request. */
   readonly #records: ExchangeRecordSinks;
   readonly #open = new Set<ProxiedConnection>();
+  /** The open connections of each tenant not yet told to close: a snapshot checks only its tenant's. */
+  readonly #openByTenant = new Map<string, Set<ProxiedConnection>>();
+  readonly #unwatch: (() => void) | undefined;
   /** Client sockets of upgrades not yet switched: node's closeAllConnections no longer reaches them. */
   readonly #pending = new Set<Duplex>();
   /** The tenant slot (GATEWAY_MAX_WEBSOCKETS_PER_TENANT) each admitted upgrade's client socket holds. */
@@ -157,6 +176,9 @@ export class WebSocketProxy {
     this.#addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
     this.#tracing = options.tracing?.enabled ? options.tracing : undefined;
     this.#perTenant = new TenantWebSocketLimit(options.maxPerTenant);
+    this.#unwatch = options.store.watchTenants?.((tenantIds) => {
+      for (const tenantId of tenantIds) this.#recheckTenant(tenantId);
+    });
   }
 
   get openConnections(): number {
@@ -248,7 +270,8 @@ export class WebSocketProxy {
     }
     if (namesConflictingHosts(req))
       return refuse(400, 'invalid_host', 'the request names more than one host');
-    const tenant = store.resolveHost(requestAuthority(req.headers));
+    const host = requestAuthority(req.headers);
+    const tenant = store.resolveHost(host);
     if (tenant === undefined) {
       return namesMalformedHost(req.headers)
         ? refuse(400, 'invalid_host', 'the Host header is not a host name with an optional port')
@@ -308,6 +331,16 @@ export class WebSocketProxy {
 
     const origin = route.origin;
     if (origin === undefined) return refuse(503, 'origin_unavailable', 'the route has no origin configured');
+    // What a later snapshot of the tenant must still allow for the connection to stay open.
+    const oidc = auth.identity.issuer === 'oidc' ? tenant.auth.oidc : null;
+    const admission: WebSocketAdmission = {
+      tenantId: tenant.id,
+      host,
+      routeId: route.config.id,
+      originId: origin.config.id,
+      identity: auth.identity,
+      oidcProvider: oidc === null ? undefined : { issuer: oidc.issuer, audience: oidc.audience },
+    };
     // The client left while the upgrade was authenticated (recorded at its close): no origin for it.
     if (socket.destroyed) return;
     if (!this.#admit(tenant.id, socket)) {
@@ -338,6 +371,7 @@ export class WebSocketProxy {
 
     this.#forward(
       exchange,
+      admission,
       socket,
       earlyBytes,
       lease,
@@ -422,6 +456,7 @@ export class WebSocketProxy {
 
   #forward(
     exchange: GatewayExchange,
+    admission: WebSocketAdmission,
     client: Duplex,
     earlyBytes: () => Buffer,
     lease: UpstreamLease,
@@ -583,15 +618,24 @@ export class WebSocketProxy {
       if (upstreamHead.length > 0) client.write(upstreamHead);
       const early = earlyBytes();
       if (early.length > 0) upstream.write(early);
-      this.#pair(client, upstream, tenantId, () => release({ kind: 'response', status: 101 }));
+      const connection: ProxiedConnection = {
+        client,
+        upstream,
+        admission,
+        admittedVersion: tenant.version,
+        requestId: exchange.requestId,
+      };
+      this.#pair(connection, () => release({ kind: 'response', status: 101 }));
     });
     upstreamRequest.end();
   }
 
-  #pair(client: Duplex, upstream: Socket, tenantId: string, onClose: () => void): void {
+  #pair(connection: ProxiedConnection, onClose: () => void): void {
+    const { client, upstream } = connection;
+    const { tenantId } = connection.admission;
     this.#pending.delete(client);
-    const connection: ProxiedConnection = { client, upstream, tenantId };
     this.#open.add(connection);
+    this.#tenantConnections(tenantId).add(connection);
     this.#options.metrics?.opened(tenantId);
     upstream.setNoDelay(true);
     (client as Socket).setNoDelay?.(true);
@@ -601,6 +645,7 @@ export class WebSocketProxy {
       if (closed) return;
       closed = true;
       this.#open.delete(connection);
+      this.#forget(connection);
       this.#options.metrics?.closed(tenantId, this.#options.store.get(tenantId) === undefined);
       client.destroy();
       upstream.destroy();
@@ -614,15 +659,88 @@ export class WebSocketProxy {
     }
     client.pipe(upstream);
     upstream.pipe(client);
+    this.#recheckAdmittedDuringChange(connection);
   }
 
-  /** Close frame 1001 to both sides, then the sockets end; destroyed if a peer does not close in time. */
+  #tenantConnections(tenantId: string): Set<ProxiedConnection> {
+    let connections = this.#openByTenant.get(tenantId);
+    if (connections === undefined) {
+      connections = new Set();
+      this.#openByTenant.set(tenantId, connections);
+    }
+    return connections;
+  }
+
+  #forget(connection: ProxiedConnection): void {
+    const { tenantId } = connection.admission;
+    const connections = this.#openByTenant.get(tenantId);
+    if (connections === undefined) return;
+    connections.delete(connection);
+    if (connections.size === 0) this.#openByTenant.delete(tenantId);
+  }
+
+  /**
+   * A snapshot changed the tenant (or gave one of its hosts to another tenant): every open WebSocket of
+   * the tenant whose admission it withdrew is closed. The snapshot is indexed once; each connection is
+   * checked from what it recorded at its upgrade, its credentials never verified again.
+   */
+  #recheckTenant(tenantId: string): void {
+    const connections = this.#openByTenant.get(tenantId);
+    if (connections === undefined) return;
+    const tenant = this.#options.store.get(tenantId);
+    const admissions =
+      tenant && new TenantAdmissions(tenant, (host) => this.#options.store.resolveHost(host));
+    const now = Date.now();
+    for (const connection of [...connections]) {
+      const reason = admissions ? admissions.withdrawal(connection.admission, now) : 'tenant_removed';
+      if (reason !== undefined) this.#withdraw(connection, reason);
+    }
+  }
+
+  /** A connection whose origin switched after a snapshot changed its tenant: that snapshot's check missed it. */
+  #recheckAdmittedDuringChange(connection: ProxiedConnection): void {
+    const { tenantId, host } = connection.admission;
+    const store = this.#options.store;
+    const tenant = store.get(tenantId);
+    if (tenant === undefined) {
+      this.#withdraw(connection, 'tenant_removed');
+      return;
+    }
+    if (tenant.version === connection.admittedVersion && store.resolveHost(host)?.id === tenantId) return;
+    const reason = new TenantAdmissions(tenant, (name) => store.resolveHost(name)).withdrawal(
+      connection.admission,
+      Date.now(),
+    );
+    if (reason !== undefined) this.#withdraw(connection, reason);
+  }
+
+  #withdraw(connection: ProxiedConnection, reason: WithdrawalReason): void {
+    this.#forget(connection);
+    const close = WITHDRAWAL_CLOSE[reason];
+    const { tenantId, routeId } = connection.admission;
+    this.#options.logger?.info('websocket closed', {
+      tenant_id: tenantId,
+      route_id: routeId,
+      request_id: connection.requestId,
+      reason,
+      close_code: close.code,
+    });
+    // A removed tenant's series left /metrics with it.
+    if (reason !== 'tenant_removed') this.#options.metrics?.closedOnWithdrawal(tenantId, reason);
+    this.#close(connection, close.code, close.reason);
+  }
+
   #goAway(connection: ProxiedConnection, reason: string): void {
+    this.#close(connection, CLOSE_GOING_AWAY, reason);
+  }
+
+  /** A close frame to both sides, then the sockets end; destroyed if a peer does not close in time. */
+  #close(connection: ProxiedConnection, code: number, reason: string): void {
     const { client, upstream } = connection;
     client.unpipe(upstream);
     upstream.unpipe(client);
-    if (client.writable) client.end(closeFrame(CLOSE_GOING_AWAY, reason, false));
-    if (upstream.writable) upstream.end(closeFrame(CLOSE_GOING_AWAY, reason, true));
+    if (client.writable) client.end(closeFrame(code, reason, false));
+    if (upstream.writable) upstream.end(closeFrame(code, reason, true));
     setTimeout(() => {
       client.destroy();
       upstream.destroy();
@@ -632,6 +750,7 @@ export class WebSocketProxy {
   /** Shutdown: new upgrades are refused; every open connection is closed with 1001. */
   async closeAll(timeoutMs = CLOSE_GRACE_MS + 500): Promise<void> {
     this.#closing = true;
+    this.#unwatch?.();
     for (const connection of this.#open) this.#goAway(connection, 'gateway shutting down');
     const deadline = Date.now() + timeoutMs;
     while (this.#open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

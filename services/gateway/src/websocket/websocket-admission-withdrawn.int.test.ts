@@ -1,0 +1,283 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
+import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
+
+/**
+ * An open WebSocket lives only as long as what admitted it: a snapshot that revokes its API key,
+ * removes its route or tenant, points its route at another origin or gives its host to another tenant
+ * closes it (1008 when the caller's credentials no longer hold, 1001 when what it talked to is gone
+ * from here). A snapshot that keeps all of that, or another tenant's snapshot, leaves it open.
+ */
+interface Echo {
+  server: Server;
+  wss: WebSocketServer;
+  url: string;
+}
+
+interface Closed {
+  code: number;
+  reason: string;
+}
+
+const KEY = 've_live_withdrawn_key_00000000000000000000';
+const OTHER_KEY = 've_live_withdrawn_key_11111111111111111111';
+
+let gateway: TestGateway;
+let echo: Echo;
+let other: Echo;
+
+/** Upgrades the echo origin holds until the test lets them switch (none unless a test sets it). */
+let holdUpgrade: ((done: () => void) => void) | undefined;
+
+/** A `ws` origin that says its name on connect and echoes every message. */
+async function startEcho(name: string): Promise<Echo> {
+  const server = createServer((_req, res) => res.end(name));
+  const wss = new WebSocketServer({
+    server,
+    verifyClient: (_info, accept) => {
+      if (holdUpgrade === undefined) accept(true);
+      else holdUpgrade(() => accept(true));
+    },
+  });
+  wss.on('connection', (socket) => {
+    socket.send(name);
+    socket.on('message', (data) => socket.send(String(data)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function stopEcho(target: Echo | undefined): Promise<void> {
+  if (target === undefined) return;
+  for (const client of target.wss.clients) client.terminate();
+  target.wss.close();
+  target.server.closeAllConnections();
+  await new Promise<void>((resolve) => target.server.close(() => resolve()));
+}
+
+/** One tenant whose snapshots a test changes version by version. */
+class TestTenant {
+  readonly id = randomUUID();
+  readonly originId = randomUUID();
+  readonly otherOriginId = randomUUID();
+  readonly routeId = randomUUID();
+  readonly keyId = randomUUID();
+  #version = 1;
+
+  constructor(readonly subdomain: string) {}
+
+  /** Applies the tenant's next version: one keyed route to the echo origin unless told otherwise. */
+  apply(
+    changes: {
+      keys?: Array<{ id: string; key: string; expires_at?: string | null }>;
+      route?: Partial<TestRoute> | null;
+      customDomains?: string[];
+      subdomain?: string;
+    } = {},
+  ): void {
+    const route: TestRoute = {
+      id: this.routeId,
+      origin_id: this.originId,
+      path_pattern: '/live/*',
+      auth_mode: 'apikey_required',
+      ...changes.route,
+    };
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId: this.id,
+        version: this.#version++,
+        subdomain: changes.subdomain ?? this.subdomain,
+        customDomains: changes.customDomains ?? [],
+        origins: [
+          { id: this.originId, targets: [echo.url] },
+          { id: this.otherOriginId, targets: [other.url] },
+        ],
+        routes: changes.route === null ? [] : [route],
+        apiKeys: (changes.keys ?? [{ id: this.keyId, key: KEY }]).map((key) => ({
+          id: key.id,
+          key_hash: hashApiKey(TEST_PEPPER, key.key),
+          expires_at: key.expires_at ?? null,
+        })),
+      }),
+    );
+  }
+}
+
+interface Open {
+  socket: WebSocket;
+  closed: Promise<Closed>;
+}
+
+/** A WebSocket through the gateway, once the origin said hello. */
+function connect(host: string, key = KEY, path = '/live/room'): Promise<Open> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}${path}`, {
+      headers: { host, 'x-api-key': key },
+    });
+    const closed = new Promise<Closed>((done) =>
+      socket.once('close', (code, reason) => done({ code, reason: String(reason) })),
+    );
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
+    socket.once('error', reject);
+    socket.once('message', () => resolve({ socket, closed }));
+  });
+}
+
+/** A message there and back: the connection is still open end to end. */
+function roundTrip(socket: WebSocket, message: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    socket.once('message', (data) => resolve(String(data)));
+    socket.once('close', (code) => reject(new Error(`closed with ${code}`)));
+    socket.send(message);
+  });
+}
+
+/** The `reason` closure counter of the tenant, as /metrics shows it (0 when absent). */
+async function closures(tenantId: string, reason: string): Promise<number> {
+  const text = await gateway.registry.metrics();
+  const match = text.match(
+    new RegExp(
+      `vantageedge_gateway_websocket_admission_closures_total\\{tenant="${tenantId}",reason="${reason}"\\} (\\d+)`,
+    ),
+  );
+  return match ? Number(match[1]) : 0;
+}
+
+beforeAll(async () => {
+  [echo, other] = await Promise.all([startEcho('echo'), startEcho('other')]);
+  gateway = await startTestGateway({ GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '0' });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await Promise.all([stopEcho(echo), stopEcho(other)]);
+});
+
+describe('open WebSockets after a snapshot withdraws what admitted them', () => {
+  it('closes the WebSocket of a key the next snapshot revokes with 1008, counted and logged', async () => {
+    const tenant = new TestTenant(`ws-revoke-${randomUUID().slice(0, 8)}`);
+    tenant.apply();
+    const open = await connect(`${tenant.subdomain}.localhost`);
+    expect(await roundTrip(open.socket, 'before')).toBe('before');
+
+    tenant.apply({ keys: [] });
+
+    expect(await open.closed).toEqual({ code: 1008, reason: 'api key revoked' });
+    expect(await closures(tenant.id, 'key_revoked')).toBe(1);
+    await eventually('the closure is logged', () =>
+      gateway.logLines.some(
+        (line) =>
+          line['message'] === 'websocket closed' &&
+          line['tenant_id'] === tenant.id &&
+          line['reason'] === 'key_revoked' &&
+          line['route_id'] === tenant.routeId,
+      ),
+    );
+  });
+
+  it('closes a WebSocket its origin switched after a snapshot revoked its key during the upgrade', async () => {
+    const tenant = new TestTenant(`ws-pending-${randomUUID().slice(0, 8)}`);
+    tenant.apply();
+    let switchNow!: () => void;
+    const held = new Promise<void>((resolve) => {
+      holdUpgrade = (done) => {
+        switchNow = done;
+        resolve();
+      };
+    });
+    try {
+      const opening = connect(`${tenant.subdomain}.localhost`);
+      await held;
+      tenant.apply({ keys: [] });
+      switchNow();
+      const open = await opening;
+      expect(await open.closed).toEqual({ code: 1008, reason: 'api key revoked' });
+    } finally {
+      holdUpgrade = undefined;
+    }
+  });
+
+  it('closes the WebSocket of a key that has expired by the next snapshot with 1008', async () => {
+    const tenant = new TestTenant(`ws-expire-${randomUUID().slice(0, 8)}`);
+    tenant.apply({ keys: [{ id: tenant.keyId, key: KEY, expires_at: '2999-01-01T00:00:00.000Z' }] });
+    const open = await connect(`${tenant.subdomain}.localhost`);
+    tenant.apply({ keys: [{ id: tenant.keyId, key: KEY, expires_at: '2000-01-01T00:00:00.000Z' }] });
+    expect(await open.closed).toEqual({ code: 1008, reason: 'api key expired' });
+  });
+
+  it('leaves open a WebSocket whose key, route and origin the next snapshot keeps', async () => {
+    const tenant = new TestTenant(`ws-keep-${randomUUID().slice(0, 8)}`);
+    tenant.apply();
+    const open = await connect(`${tenant.subdomain}.localhost`);
+    // Another key revoked, the route's pattern and policies changed: the same route, the same origin.
+    tenant.apply({
+      keys: [
+        { id: tenant.keyId, key: KEY },
+        { id: randomUUID(), key: OTHER_KEY },
+      ],
+    });
+    tenant.apply({
+      route: { path_pattern: '/live/**', request_headers: { set: { 'x-version': '3' } } },
+    });
+    expect(await roundTrip(open.socket, 'still here')).toBe('still here');
+    expect(await closures(tenant.id, 'key_revoked')).toBe(0);
+    open.socket.close();
+  });
+
+  it('leaves open every WebSocket of a tenant when another tenant’s snapshot changes', async () => {
+    const kept = new TestTenant(`ws-kept-${randomUUID().slice(0, 8)}`);
+    const changed = new TestTenant(`ws-changed-${randomUUID().slice(0, 8)}`);
+    kept.apply();
+    changed.apply();
+    const keptOpen = await connect(`${kept.subdomain}.localhost`);
+    const changedOpen = await connect(`${changed.subdomain}.localhost`);
+
+    changed.apply({ keys: [] });
+
+    expect(await changedOpen.closed).toEqual({ code: 1008, reason: 'api key revoked' });
+    expect(await roundTrip(keptOpen.socket, 'unaffected')).toBe('unaffected');
+    keptOpen.socket.close();
+  });
+
+  it('closes with 1001 when the route is removed or now goes to another origin', async () => {
+    const tenant = new TestTenant(`ws-route-${randomUUID().slice(0, 8)}`);
+    tenant.apply();
+    const removed = await connect(`${tenant.subdomain}.localhost`);
+    tenant.apply({ route: null });
+    expect(await removed.closed).toEqual({ code: 1001, reason: 'route removed' });
+
+    tenant.apply();
+    const moved = await connect(`${tenant.subdomain}.localhost`);
+    tenant.apply({ route: { origin_id: tenant.otherOriginId } });
+    expect(await moved.closed).toEqual({ code: 1001, reason: 'route origin changed' });
+    expect(await closures(tenant.id, 'route_removed')).toBe(1);
+    expect(await closures(tenant.id, 'origin_changed')).toBe(1);
+  });
+
+  it('closes with 1001 when the tenant is removed or its host goes to another tenant', async () => {
+    const removedTenant = new TestTenant(`ws-gone-${randomUUID().slice(0, 8)}`);
+    removedTenant.apply();
+    const removed = await connect(`${removedTenant.subdomain}.localhost`);
+    gateway.store.remove(removedTenant.id);
+    expect(await removed.closed).toEqual({ code: 1001, reason: 'tenant removed' });
+
+    const domain = `ws-${randomUUID().slice(0, 8)}.example.com`;
+    const loser = new TestTenant(`ws-loser-${randomUUID().slice(0, 8)}`);
+    const winner = new TestTenant(`ws-winner-${randomUUID().slice(0, 8)}`);
+    loser.apply();
+    loser.apply({ customDomains: [domain] }); // verified at position 2
+    const onDomain = await connect(domain);
+    const onSubdomain = await connect(`${loser.subdomain}.localhost`);
+    // Verified at position 1: the earlier claim takes the host, though only the winner's snapshot changed.
+    winner.apply({ customDomains: [domain] });
+    expect(await onDomain.closed).toEqual({ code: 1001, reason: 'host moved' });
+    expect(await roundTrip(onSubdomain.socket, 'own host')).toBe('own host');
+    onSubdomain.socket.close();
+  });
+});

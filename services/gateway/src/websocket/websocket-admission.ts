@@ -1,0 +1,117 @@
+import type { AuthMode } from '@vantageedge/shared/domain/gateway-config';
+import { clerkUserRefusal, missingScope } from '@vantageedge/shared/gateway-policies/auth-rules';
+import type { Identity } from '../auth/identity.js';
+import type { CompiledApiKey, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
+import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from './close-frame.js';
+
+/**
+ * What admitted an open WebSocket, recorded at its upgrade: enough to tell, from a later snapshot of
+ * its tenant alone, whether the upgrade would still be admitted — without its credentials, which the
+ * gateway does not keep.
+ */
+export interface WebSocketAdmission {
+  readonly tenantId: string;
+  /** The upgrade's Host, as the tenant was resolved from it. */
+  readonly host: string | undefined;
+  readonly routeId: string;
+  readonly originId: string;
+  readonly identity: Identity;
+  /** The tenant's OIDC provider that vouched for an OIDC user (another provider's subjects are other people). */
+  readonly oidcProvider?: { readonly issuer: string; readonly audience: string } | undefined;
+}
+
+/** Why a snapshot withdrew an open WebSocket's admission: a fixed set (a metric label). */
+export type WithdrawalReason =
+  | 'tenant_removed'
+  | 'host_moved'
+  | 'route_removed'
+  | 'origin_changed'
+  | 'key_revoked'
+  | 'key_expired'
+  | 'auth_changed';
+
+/**
+ * RFC 6455 §7.4.1: 1001 (going away) when what the client talked to is no longer served here — it may
+ * reconnect and get whatever serves the address now; 1008 (policy violation) when its credentials no
+ * longer satisfy the route's policy — reconnecting with them is refused.
+ */
+export const WITHDRAWAL_CLOSE: Readonly<Record<WithdrawalReason, { code: number; reason: string }>> = {
+  tenant_removed: { code: CLOSE_GOING_AWAY, reason: 'tenant removed' },
+  host_moved: { code: CLOSE_GOING_AWAY, reason: 'host moved' },
+  route_removed: { code: CLOSE_GOING_AWAY, reason: 'route removed' },
+  origin_changed: { code: CLOSE_GOING_AWAY, reason: 'route origin changed' },
+  key_revoked: { code: CLOSE_POLICY_VIOLATION, reason: 'api key revoked' },
+  key_expired: { code: CLOSE_POLICY_VIOLATION, reason: 'api key expired' },
+  auth_changed: { code: CLOSE_POLICY_VIOLATION, reason: 'route auth changed' },
+};
+
+/** The identity kinds each auth mode admits. */
+const ADMITTED_KINDS: Readonly<Record<AuthMode, ReadonlySet<Identity['kind']>>> = {
+  public: new Set(['anonymous', 'user', 'api_key', 'service']),
+  apikey_required: new Set(['api_key']),
+  jwt_required: new Set(['user']),
+  jwt_or_apikey: new Set(['user', 'api_key']),
+  service: new Set(['service']),
+};
+
+/**
+ * One version of a tenant indexed for checking its open WebSockets: built once per snapshot (only when
+ * the tenant has any open), then each connection costs a few map lookups.
+ */
+export class TenantAdmissions {
+  readonly #tenant: CompiledTenant;
+  readonly #routes = new Map<string, CompiledRoute>();
+  readonly #keys = new Map<string, CompiledApiKey>();
+  readonly #serviceIds = new Set<string>();
+  readonly #resolveHost: (host: string | undefined) => CompiledTenant | undefined;
+
+  /** `resolveHost`: the replica's host → tenant lookup as it stands (another tenant's claim may have won). */
+  constructor(tenant: CompiledTenant, resolveHost: (host: string | undefined) => CompiledTenant | undefined) {
+    this.#tenant = tenant;
+    this.#resolveHost = resolveHost;
+    for (const route of tenant.routes) this.#routes.set(route.config.id, route);
+    for (const key of tenant.apiKeys.values()) this.#keys.set(key.id, key);
+    for (const account of tenant.auth.serviceAccounts.values()) this.#serviceIds.add(account.id);
+  }
+
+  /** Why this version no longer admits the connection at `nowMs`; undefined while it does. */
+  withdrawal(admission: WebSocketAdmission, nowMs: number): WithdrawalReason | undefined {
+    if (this.#resolveHost(admission.host)?.id !== this.#tenant.id) return 'host_moved';
+    const route = this.#routes.get(admission.routeId);
+    if (route === undefined) return 'route_removed';
+    if (route.origin?.config.id !== admission.originId) return 'origin_changed';
+    return this.#credentialWithdrawal(route, admission, nowMs);
+  }
+
+  #credentialWithdrawal(
+    route: CompiledRoute,
+    admission: WebSocketAdmission,
+    nowMs: number,
+  ): WithdrawalReason | undefined {
+    if (route.authMode === 'public') return undefined;
+    const { identity } = admission;
+    if (!ADMITTED_KINDS[route.authMode].has(identity.kind)) return 'auth_changed';
+    let scopes = identity.scopes;
+    if (identity.kind === 'api_key') {
+      const key = identity.apiKeyId === undefined ? undefined : this.#keys.get(identity.apiKeyId);
+      if (key === undefined) return 'key_revoked';
+      if (key.expiresAtMs !== null && key.expiresAtMs <= nowMs) return 'key_expired';
+      // The key's scopes as this snapshot grants them.
+      scopes = key.identity.scopes;
+    } else if (identity.kind === 'service') {
+      if (identity.serviceId === undefined || !this.#serviceIds.has(identity.serviceId))
+        return 'auth_changed';
+    } else if (identity.issuer === 'clerk') {
+      const tenant = this.#tenant;
+      const hasUser = (id: string) => tenant.userIds.has(id);
+      if (clerkUserRefusal({ clerkOrgId: tenant.clerkOrgId, hasUser }, route.config, identity) !== null)
+        return 'auth_changed';
+    } else if (identity.issuer === 'oidc') {
+      const oidc = this.#tenant.auth.oidc;
+      const provider = admission.oidcProvider;
+      if (oidc === null || oidc.issuer !== provider?.issuer || oidc.audience !== provider.audience)
+        return 'auth_changed';
+    }
+    return missingScope(route.requiredScopes, scopes) === undefined ? undefined : 'auth_changed';
+  }
+}

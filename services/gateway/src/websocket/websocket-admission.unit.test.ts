@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  apiKeyIdentity,
+  clerkUserIdentity,
+  type Identity,
+  oidcUserIdentity,
+  serviceIdentity,
+} from '../auth/identity.js';
+import type { CompiledTenant } from '../config/compiled-tenant.js';
+import { GatewayConfigStore } from '../config/gateway-config-store.js';
+import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
+import { TenantAdmissions, type WebSocketAdmission } from './websocket-admission.js';
+
+/**
+ * Whether a tenant's next version still admits an open WebSocket, judged from what the connection
+ * recorded at its upgrade: the Clerk, OIDC, service and scope rules a new upgrade would meet.
+ */
+const tenantId = randomUUID();
+const originId = randomUUID();
+const routeId = randomUUID();
+const keyId = randomUUID();
+const OIDC = { issuer: 'https://id.example.com', audience: 'api', jwks_url: 'https://id.example.com/jwks' };
+
+function tenantWith(
+  input: {
+    route?: Partial<TestRoute>;
+    keyScopes?: string[];
+    clerkUserIds?: string[];
+    settings?: Record<string, unknown>;
+  } = {},
+): { tenant: CompiledTenant; admissions: TenantAdmissions } {
+  const store = new GatewayConfigStore({
+    baseDomains: ['localhost'],
+    createUpstreamSet: () => ({ acquire: () => undefined, close: async () => {} }),
+  });
+  store.apply(
+    buildSnapshot({
+      tenantId,
+      subdomain: 'admissions',
+      origins: [{ id: originId, targets: ['http://127.0.0.1:9'] }],
+      routes: [{ id: routeId, origin_id: originId, path_pattern: '/ws/*', ...input.route }],
+      apiKeys: [{ id: keyId, key_hash: 'a'.repeat(64), scopes: input.keyScopes ?? [] }],
+      clerkUserIds: input.clerkUserIds ?? [],
+      settings: input.settings ?? {},
+    }),
+  );
+  const tenant = store.get(tenantId)!;
+  return { tenant, admissions: new TenantAdmissions(tenant, (host) => store.resolveHost(host)) };
+}
+
+function admitted(identity: Identity, extra: Partial<WebSocketAdmission> = {}): WebSocketAdmission {
+  return { tenantId, host: 'admissions.localhost', routeId, originId, identity, ...extra };
+}
+
+const now = Date.now();
+
+describe('TenantAdmissions', () => {
+  it('withdraws an anonymous connection once its public route requires a key', () => {
+    const anonymous: Identity = { kind: 'anonymous', scopes: [] };
+    expect(tenantWith().admissions.withdrawal(admitted(anonymous), now)).toBeUndefined();
+    const keyed = tenantWith({ route: { auth_mode: 'apikey_required' } });
+    expect(keyed.admissions.withdrawal(admitted(anonymous), now)).toBe('auth_changed');
+  });
+
+  it('judges a key’s scopes as the new version grants them', () => {
+    const key = admitted(apiKeyIdentity(keyId, []));
+    const route = { auth_mode: 'apikey_required' as const, required_scopes: ['chat:write'] };
+    expect(tenantWith({ route }).admissions.withdrawal(key, now)).toBe('auth_changed');
+    expect(tenantWith({ route, keyScopes: ['chat:write'] }).admissions.withdrawal(key, now)).toBeUndefined();
+  });
+
+  it('withdraws a Clerk user the tenant’s user list no longer has', () => {
+    const user = admitted(clerkUserIdentity('user_1', undefined, []));
+    const route = { auth_mode: 'jwt_required' as const };
+    expect(tenantWith({ route, clerkUserIds: ['user_1'] }).admissions.withdrawal(user, now)).toBeUndefined();
+    expect(tenantWith({ route, clerkUserIds: ['user_2'] }).admissions.withdrawal(user, now)).toBe(
+      'auth_changed',
+    );
+  });
+
+  it('withdraws an OIDC subject once the tenant trusts another provider', () => {
+    const provider = { issuer: OIDC.issuer, audience: OIDC.audience };
+    const user = admitted(oidcUserIdentity(OIDC.issuer, 'sub-1', []), { oidcProvider: provider });
+    const route = { auth_mode: 'jwt_required' as const };
+    expect(tenantWith({ route, settings: { oidc: OIDC } }).admissions.withdrawal(user, now)).toBeUndefined();
+    const replaced = { oidc: { ...OIDC, issuer: 'https://other.example.com' } };
+    expect(tenantWith({ route, settings: replaced }).admissions.withdrawal(user, now)).toBe('auth_changed');
+  });
+
+  it('withdraws a service whose account the tenant removed', () => {
+    const service = admitted(serviceIdentity('svc-gone', []));
+    expect(tenantWith({ route: { auth_mode: 'service' } }).admissions.withdrawal(service, now)).toBe(
+      'auth_changed',
+    );
+  });
+});
