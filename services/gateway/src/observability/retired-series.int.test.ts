@@ -175,15 +175,18 @@ describe('WebSocket series of removed tenants', () => {
   });
 
   let version = 1;
+  /** A tenant's origin and route keep their ids across its versions, so open WebSockets stay admitted. */
+  const ids = new Map<string, { originId: string; routeId: string }>();
   const applyTenant = (tenantId: string, subdomain: string) => {
-    const originId = randomUUID();
+    const { originId, routeId } = ids.get(tenantId) ?? { originId: randomUUID(), routeId: randomUUID() };
+    ids.set(tenantId, { originId, routeId });
     gateway.store.apply(
       buildSnapshot({
         tenantId,
         version: version++,
         subdomain,
         origins: [{ id: originId, targets: [origin.url] }],
-        routes: [{ origin_id: originId, path_pattern: '/ws/*' }],
+        routes: [{ id: routeId, origin_id: originId, path_pattern: '/ws/*' }],
       }),
     );
   };
@@ -233,7 +236,7 @@ describe('WebSocket series of removed tenants', () => {
     );
   });
 
-  it('removes a removed tenant’s upgrade series at once and its open-connections gauge once none is open', async () => {
+  it('removes a removed tenant’s upgrade series at once and closes its open WebSockets, whose gauge goes with them', async () => {
     const idle = randomUUID();
     const busy = randomUUID();
     applyTenant(idle, 'ws-idle');
@@ -241,23 +244,25 @@ describe('WebSocket series of removed tenants', () => {
     await close(await connect('ws-idle', '/ws/a'));
     const first = await connect('ws-busy', '/ws/a');
     const second = await connect('ws-busy', '/ws/b');
+    const secondClosed = new Promise<number>((resolve) => second.once('close', (code) => resolve(code)));
     await close(first);
     await vi.waitFor(async () => expect(await lines(busy, OPEN)).toEqual([`${OPEN}{tenant="${busy}"} 1`]));
     await vi.waitFor(async () => expect(await lines(idle, OPEN)).toEqual([`${OPEN}{tenant="${idle}"} 0`]));
     expect(await lines(busy, UPGRADES)).toEqual([`${UPGRADES}{tenant="${busy}",status="101"} 2`]);
 
-    // A snapshot replacing the tenant keeps its series.
+    // A snapshot replacing the tenant keeps its series, and its open WebSocket (still admitted).
     applyTenant(busy, 'ws-busy');
     expect(await lines(busy, UPGRADES)).toHaveLength(1);
+    expect(await lines(busy, OPEN)).toEqual([`${OPEN}{tenant="${busy}"} 1`]);
 
     gateway.store.remove(idle);
     gateway.store.remove(busy);
     expect(await lines(idle, UPGRADES)).toEqual([]);
     expect(await lines(idle, OPEN)).toEqual([]);
     expect(await lines(busy, UPGRADES)).toEqual([]);
-    // Still open: removing it now would bring it back at -1 on the close.
-    expect(await lines(busy, OPEN)).toEqual([`${OPEN}{tenant="${busy}"} 1`]);
-    await close(second);
+    // The removal closes the tenant's open WebSocket (going away); its gauge goes with the connection,
+    // not before (removed while open, it would come back at -1 on the close).
+    expect(await secondClosed).toBe(1001);
     await vi.waitFor(async () => expect(await lines(busy, OPEN)).toEqual([]));
   });
 });

@@ -739,6 +739,10 @@ export class WebSocketProxy {
     const { client, upstream } = connection;
     client.unpipe(upstream);
     upstream.unpipe(client);
+    // Read on and drop what still arrives (the peer's closing frame), so its end is seen and the
+    // connection closes when the peer closes, not at the grace period.
+    client.resume();
+    upstream.resume();
     if (client.writable) client.end(closeFrame(code, reason, false));
     if (upstream.writable) upstream.end(closeFrame(code, reason, true));
     setTimeout(() => {
