@@ -1,21 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_TENANT_LIMITS } from '@vantageedge/control-plane/commands/tenant-limits';
 import {
-  type ApiResponse,
   type ControlPlaneHarness,
   json,
   startControlPlane,
 } from '@vantageedge/control-plane/testing/control-plane-harness';
 import { compileSnapshot } from '@vantageedge/gateway/testing/compile-snapshot';
-import { foldSnapshotEvent, type SnapshotState } from '@vantageedge/projections/snapshots/fold';
-import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
-import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
 import { normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { compileStripPrefix } from '@vantageedge/shared/routing/strip-prefix';
-import { decodeSnapshotRecord, encodeSnapshotMessage } from '@vantageedge/shared/snapshot-bus/codec';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answerProblem, replicaSnapshot } from './compile-differential.js';
 import { mutated, type RouteMutation, routeMutations } from './route-mutations.js';
 
 /**
@@ -144,40 +141,6 @@ function fuzzCases(): FuzzCase[] {
   return [...singles, ...fc.sample(arbitrary, { seed: SEED, numRuns: CASES })];
 }
 
-/**
- * The tenant's snapshot as the snapshot projector folds it: an event that does not fit the snapshot is
- * skipped (and reported through `refused`), as the projector skips it.
- */
-function foldedSnapshot(
-  events: Awaited<ReturnType<ControlPlaneHarness['allEvents']>>,
-  refused: (routeId: string, message: string) => void,
-): TenantSnapshot {
-  let state: SnapshotState | undefined;
-  for (const event of events) {
-    if (!isControlPlaneEvent(event)) continue;
-    if ((event.data as { tenant_id?: string }).tenant_id !== tenantId) continue;
-    try {
-      state = foldSnapshotEvent(state, event);
-    } catch (error) {
-      refused((event.data as { route_id?: string }).route_id ?? event.type, (error as Error).message);
-    }
-  }
-  if (state?.status !== 'live') throw new Error('the tenant has no live snapshot');
-  return state.snapshot;
-}
-
-/** The snapshot as a replica receives it: encoded on the bus and decoded (validated) again. */
-function throughTheBus(snapshot: TenantSnapshot): TenantSnapshot {
-  const record = encodeSnapshotMessage(
-    { kind: 'snapshot', tenantId, version: BigInt(snapshot.version), snapshot },
-    64 * 1024 * 1024,
-  );
-  const decoded = decodeSnapshotRecord(record);
-  if (!decoded.ok) throw new Error(`the gateway refuses the snapshot: ${decoded.reason}`);
-  if (decoded.message.kind !== 'snapshot') throw new Error('the snapshot decoded as a tombstone');
-  return decoded.message.snapshot;
-}
-
 /** What the gateway would silently leave out of a route its admin configured. */
 function droppedPolicies(route: RouteConfig): string[] {
   const dropped: string[] = [];
@@ -199,20 +162,10 @@ function droppedPolicies(route: RouteConfig): string[] {
   return dropped;
 }
 
-/**
- * The problem with a command's answer, or null: a 5xx, or a 4xx naming no field of the body (a body
- * over the admin API's size limit is refused whole, before any field is read).
- */
-function answerProblem(response: ApiResponse, sentFields: readonly string[]): string | null {
-  if (response.status >= 500) return `${response.status}: ${JSON.stringify(response.body)}`;
-  if (response.status < 400) return null;
-  const error = (response.body as { error?: { code?: unknown; details?: Array<{ field?: string }> } }).error;
-  if (response.status === 413 && error?.code === 'payload_too_large') return null;
+/** A refusal names a field of a route body, or one of those the case sent. */
+function namesRouteField(sentFields: readonly string[]): (field: string) => boolean {
   const sent = new Set([...ROUTE_FIELDS, ...sentFields]);
-  const named = (error?.details ?? []).some((detail) => sent.has((detail.field ?? '').split('.')[0] ?? ''));
-  return typeof error?.code === 'string' && named
-    ? null
-    : `${response.status} names no field: ${JSON.stringify(error)}`;
+  return (field) => sent.has(field.split('.')[0] ?? '');
 }
 
 describe('route commands against the gateway compile', () => {
@@ -230,25 +183,24 @@ describe('route commands against the gateway compile', () => {
       const label = `base ${fuzz.base} ${JSON.stringify(fuzz.mutations).slice(0, 300)}`;
       const body = fuzz.mutations.reduce(mutated, baseRoutes()[fuzz.base]!);
       const created = await cp.request('POST', '/api/v1/routes', { body });
-      const createProblem = answerProblem(created, fields);
+      const createProblem = answerProblem(created, namesRouteField(fields));
       if (createProblem) problems.push(`POST ${label}: ${createProblem}`);
       if (created.status === 201) accepted.set(json(created)['id'] as string, label);
 
       const routeId = patched[fuzz.base]!;
       const patch = Object.fromEntries(fuzz.mutations.map((mutation) => [mutation.field, mutation.value]));
       const changed = await cp.request('PATCH', `/api/v1/routes/${routeId}`, { body: patch });
-      const patchProblem = answerProblem(changed, fields);
+      const patchProblem = answerProblem(changed, namesRouteField(fields));
       if (patchProblem) problems.push(`PATCH ${label}: ${patchProblem}`);
       if (changed.status === 200) accepted.set(routeId, `PATCH ${label}`);
     }
 
-    const snapshot = throughTheBus(
-      foldedSnapshot(await cp.allEvents(), (routeId, message) =>
-        problems.push(
-          `the snapshot projector skips ${accepted.get(routeId) ?? routeId}: ${message.slice(0, 300)}`,
-        ),
-      ),
-    );
+    const snapshot = replicaSnapshot(await cp.allEvents(), tenantId, (event, message) => {
+      const routeId = (event.data as { route_id?: string }).route_id ?? event.type;
+      problems.push(
+        `the snapshot projector skips ${accepted.get(routeId) ?? routeId}: ${message.slice(0, 300)}`,
+      );
+    });
     const { tenant, warnings } = compileSnapshot(snapshot);
     for (const warning of warnings) {
       const routeId = [...accepted.keys()].find((id) => warning.includes(id));

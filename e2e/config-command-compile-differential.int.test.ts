@@ -6,13 +6,11 @@ import {
   startControlPlane,
 } from '@vantageedge/control-plane/testing/control-plane-harness';
 import { compileSnapshot } from '@vantageedge/gateway/testing/compile-snapshot';
-import { foldSnapshotEvent, type SnapshotState } from '@vantageedge/projections/snapshots/fold';
-import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { OriginConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
-import { decodeSnapshotRecord, encodeSnapshotMessage } from '@vantageedge/shared/snapshot-bus/codec';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answerProblem, replicaSnapshot } from './compile-differential.js';
 import { apiKeyMutations, originMutations, tenantSettingsMutations } from './config-mutations.js';
 import type { RouteMutation } from './route-mutations.js';
 
@@ -47,21 +45,9 @@ afterAll(async () => {
   await cp?.close();
 });
 
-/**
- * The problem with a command's answer, or null: a 5xx, or a 4xx naming no field of the body (a body
- * over the admin API's size limit is refused whole, before any field is read).
- */
-function answerProblem(response: ApiResponse, fields: readonly string[]): string | null {
-  if (response.status >= 500) return `${response.status}: ${JSON.stringify(response.body)}`;
-  if (response.status < 400) return null;
-  const error = (response.body as { error?: { code?: unknown; details?: Array<{ field?: string }> } }).error;
-  if (response.status === 413 && error?.code === 'payload_too_large') return null;
-  const named = (error?.details ?? []).some((detail) =>
-    fields.some((field) => (detail.field ?? '').split('.').includes(field)),
-  );
-  return typeof error?.code === 'string' && named
-    ? null
-    : `${response.status} names no field of ${fields.join(', ')}: ${JSON.stringify(error)}`;
+/** A refusal names one of `fields`, or a field within one. */
+function namesOneOf(fields: readonly string[]): (field: string) => boolean {
+  return (field) => fields.some((name) => field.split('.').includes(name));
 }
 
 function withMutations(body: Record<string, unknown>, mutations: readonly RouteMutation[]) {
@@ -72,32 +58,6 @@ function withMutations(body: Record<string, unknown>, mutations: readonly RouteM
 function casesOf(catalogue: RouteMutation[], seed: number): RouteMutation[][] {
   const arbitrary = fc.array(fc.constantFrom(...catalogue), { minLength: 1, maxLength: 2 });
   return [...catalogue.map((mutation) => [mutation]), ...fc.sample(arbitrary, { seed, numRuns: CASES })];
-}
-
-/** The tenant's snapshot as the projector folds it; events it cannot fold are reported. */
-function foldedSnapshot(
-  events: Awaited<ReturnType<ControlPlaneHarness['allEvents']>>,
-  refused: (message: string) => void,
-): TenantSnapshot {
-  let state: SnapshotState | undefined;
-  for (const event of events) {
-    if (!isControlPlaneEvent(event)) continue;
-    if ((event.data as { tenant_id?: string }).tenant_id !== tenantId) continue;
-    try {
-      state = foldSnapshotEvent(state, event);
-    } catch (error) {
-      refused(`${event.type} ${JSON.stringify(event.data).slice(0, 300)}: ${(error as Error).message}`);
-    }
-  }
-  if (state?.status !== 'live') throw new Error('the tenant has no live snapshot');
-  const record = encodeSnapshotMessage(
-    { kind: 'snapshot', tenantId, version: BigInt(state.snapshot.version), snapshot: state.snapshot },
-    64 * 1024 * 1024,
-  );
-  const decoded = decodeSnapshotRecord(record);
-  if (!decoded.ok) throw new Error(`the gateway refuses the snapshot: ${decoded.reason}`);
-  if (decoded.message.kind !== 'snapshot') throw new Error('the snapshot decoded as a tombstone');
-  return decoded.message.snapshot;
 }
 
 /** What a replica's upstream set silently leaves out of an origin's targets as its admin wrote them. */
@@ -135,8 +95,10 @@ function droppedSettings(settings: TenantSnapshot['tenant']['settings']): string
 /** What a replica makes of the tenant's events so far: projector skips, compile warnings, dropped parts. */
 async function compileProblems(): Promise<string[]> {
   const problems: string[] = [];
-  const snapshot = foldedSnapshot(await cp.allEvents(), (message) =>
-    problems.push(`the snapshot projector skips ${message}`),
+  const snapshot = replicaSnapshot(await cp.allEvents(), tenantId, (event, message) =>
+    problems.push(
+      `the snapshot projector skips ${event.type} ${JSON.stringify(event.data).slice(0, 300)}: ${message}`,
+    ),
   );
   const { tenant, warnings } = compileSnapshot(snapshot);
   for (const warning of warnings) problems.push(`gateway warns "${warning}"`);
@@ -153,7 +115,7 @@ describe('tenant, origin, API key and config document commands against the gatew
     const problems: string[] = [];
     const lastAccepted = new Map<string, string>();
     const note = (what: string, response: ApiResponse, fields: string[], label: string) => {
-      const problem = answerProblem(response, fields);
+      const problem = answerProblem(response, namesOneOf(fields));
       if (problem) problems.push(`${what} ${label}: ${problem}`);
       if (response.status < 300) lastAccepted.set(what, label);
     };
