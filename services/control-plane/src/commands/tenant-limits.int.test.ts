@@ -463,6 +463,32 @@ describe('per-tenant limits (control plane)', () => {
     expect((await cp.allEvents()).length).toBe(events);
   });
 
+  it('lets a fixed response body past TENANT_MAX_STRING_LENGTH, within the route’s TENANT_MAX_ROUTE_BYTES', async () => {
+    // A maintenance page is longer than a path or a URL: its body has its own bound (64 KiB) and the
+    // route's as a whole.
+    const owner = idOf(await post('/api/v1/tenants', { name: 'maintenance', subdomain: 'maintenance' }));
+    const routeId = idOf(
+      await post('/api/v1/routes', {
+        tenant_id: owner,
+        origin_id: null,
+        path_pattern: '/*',
+        auth_mode: 'public',
+        fixed_response: { status: 200 },
+      }),
+    );
+    const maintenance = (body: string) =>
+      cp.request('PATCH', `/api/v1/routes/${routeId}`, {
+        body: { fixed_response: { status: 503, headers: { 'retry-after': '600' }, body } },
+      });
+    const page = `<html><body>${'Down for maintenance. '.repeat(40)}</body></html>`;
+    const accepted = await maintenance(page);
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
+    expect((json(accepted)['fixed_response'] as { body: string }).body).toBe(page);
+    const events = (await cp.allEvents()).length;
+    expectLimitExceeded(await maintenance('x'.repeat(5000)), 'route');
+    expect((await cp.allEvents()).length).toBe(events);
+  });
+
   it('refuses a health-check interval under 1 s with 400 naming the field', async () => {
     const response = await post('/api/v1/origins', {
       tenant_id: tenant,

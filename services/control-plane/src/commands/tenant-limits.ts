@@ -204,12 +204,18 @@ export async function requireRoomFor(
   }
 }
 
+/**
+ * Strings with a bound of their own, longer than a path or a URL: a fixed response's body (a maintenance
+ * page, 64 KiB by its schema, and the route's TENANT_MAX_ROUTE_BYTES as a whole).
+ */
+const STRINGS_BOUNDED_ELSEWHERE: ReadonlySet<string> = new Set(['fixed_response.body']);
+
 /** Every string in a request body within TENANT_MAX_STRING_LENGTH (field named by its JSON path). */
 export function requireShortStrings(deps: Pick<CommandDeps, 'tenantLimits'>, body: unknown): void {
   const max = limitsOf(deps).stringLength;
   const visit = (value: unknown, path: string): void => {
     if (typeof value === 'string') {
-      if (value.length > max) {
+      if (value.length > max && !STRINGS_BOUNDED_ELSEWHERE.has(path)) {
         throw limitExceeded(path || 'body', `is longer than ${max} characters (TENANT_MAX_STRING_LENGTH)`);
       }
     } else if (Array.isArray(value)) {
