@@ -205,8 +205,10 @@ export const gatewaySettings = {
   /** Open client connections this replica accepts; connections beyond are closed at once. */
   GATEWAY_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /**
-   * Open client connections one client address (an IPv6 client by its /64) may hold on this replica;
-   * more are closed at once (0 = no limit). Peers in GATEWAY_TRUSTED_PROXIES are not limited.
+   * Open client connections one client address (an IPv6 client by its /64) may hold on this replica,
+   * each HTTP/2 request beside the first of its session counted as one more (so HTTP/2 carries no more
+   * of an address's requests than HTTP/1.1); more connections are closed at once, more HTTP/2 requests
+   * answered 429 client_limit (0 = no limit). Peers in GATEWAY_TRUSTED_PROXIES are not limited.
    */
   GATEWAY_MAX_CONNECTIONS_PER_CLIENT: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
   /**

@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { closeConnectionsAfterResponses, closeGracefully } from '@vantageedge/shared/http/graceful-close';
 import { limitIdleKeepAlive } from '@vantageedge/shared/http/idle-keep-alive';
 import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connection-limit';
+import { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
@@ -18,6 +19,7 @@ import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-erro
 import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
+import { limitHttp2RequestsPerClient } from './listeners/http2-requests-per-client.js';
 import { refuseConnect } from './listeners/refuse-connect.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
@@ -157,8 +159,18 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     maxLoopHops: config.GATEWAY_MAX_LOOP_HOPS,
   });
 
+  // What one client address holds on both ports: its connections, and its HTTP/2 requests beside the
+  // first of each session.
+  const clientSlots = new ClientSlots({
+    limit: config.GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
+    trustedProxies: trustedProxies.ranges,
+  });
   // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.
-  const admitted = limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT);
+  const admitted = limitHttp2RequestsPerClient(
+    limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT),
+    clientSlots,
+    () => metrics.refusedClientRequests.inc(),
+  );
   const trafficServer = createServer(
     {
       ServerResponse: GatewayServerResponse,
@@ -220,11 +232,15 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     onDrop: () => metrics.droppedConnections.inc(),
   });
   edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
-  limitConnectionsPerClient(edge.tlsServer ? [trafficServer, edge.tlsServer] : [trafficServer], {
-    limit: config.GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
-    trustedProxies: trustedProxies.ranges,
-    onDrop: () => metrics.droppedClientConnections.inc(),
-  });
+  limitConnectionsPerClient(
+    edge.tlsServer ? [trafficServer, edge.tlsServer] : [trafficServer],
+    {
+      limit: config.GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
+      trustedProxies: trustedProxies.ranges,
+      onDrop: () => metrics.droppedClientConnections.inc(),
+    },
+    clientSlots,
+  );
   // Nor is CONNECT tunnelling (h2c's listener is refused in startEdgeProtocols).
   trafficServer.on('connect', refuseConnect);
   edge.tlsServer?.on('connect', refuseConnect); // HTTPS/1.1 and HTTP/2 over TLS

@@ -113,6 +113,7 @@ export class GatewayMetrics {
   readonly activeConnections: Gauge;
   readonly droppedConnections: Counter;
   readonly droppedClientConnections: Counter;
+  readonly refusedClientRequests: Counter;
   /** Counted per request as a plain number, read by the gauge at scrape time. */
   readonly requestsInFlight: LevelCounter;
   readonly #perRoute: boolean;
@@ -176,6 +177,11 @@ export class GatewayMetrics {
     this.droppedClientConnections = new Counter({
       name: 'vantageedge_gateway_dropped_client_connections_total',
       help: 'Client connections closed on arrival because their address held GATEWAY_MAX_CONNECTIONS_PER_CLIENT',
+      registers: [registry],
+    });
+    this.refusedClientRequests = new Counter({
+      name: 'vantageedge_gateway_refused_client_requests_total',
+      help: 'HTTP/2 requests answered 429 client_limit because their address held GATEWAY_MAX_CONNECTIONS_PER_CLIENT connections and requests',
       registers: [registry],
     });
     new Gauge({
