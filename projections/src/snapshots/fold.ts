@@ -85,6 +85,19 @@ function replaceById<T extends { id: string }>(list: readonly T[], item: T): T[]
 }
 
 /**
+ * The keys that still work at `eventTime` (`list` itself when all do). TENANT_MAX_API_KEYS counts only
+ * working keys, so the snapshot keeps only those: an expired key leaves it with the tenant's next
+ * change, one issued already expired or rotated away without grace at once. Judged by the event's own
+ * time, so every replay folds the same snapshot. Gateways refuse an expired key that is still in it.
+ */
+function unexpiredKeys(list: ApiKeyEntry[], eventTime: string): ApiKeyEntry[] {
+  const now = Date.parse(eventTime);
+  if (Number.isNaN(now)) return list;
+  const works = (key: ApiKeyEntry) => key.expires_at === null || Date.parse(key.expires_at) > now;
+  return list.every(works) ? list : list.filter(works);
+}
+
+/**
  * The state after `event`, or `current` itself (same reference) when the event changes nothing.
  * Throws on data that does not fit the snapshot schema (the projector logs and skips such an event).
  */
@@ -131,7 +144,7 @@ export function foldSnapshotEvent(
         users: base.users,
         origins: base.origins,
         routes: base.routes,
-        api_keys: base.api_keys,
+        api_keys: unexpiredKeys(base.api_keys, eventTime),
         certificates: base.certificates ?? [],
       },
     };
@@ -149,7 +162,13 @@ export function foldSnapshotEvent(
     >,
   ): SnapshotState => ({
     status: 'live',
-    snapshot: { ...snapshot, ...changes, version, event_time: eventTime },
+    snapshot: {
+      ...snapshot,
+      ...changes,
+      api_keys: unexpiredKeys(changes.api_keys ?? snapshot.api_keys, eventTime),
+      version,
+      event_time: eventTime,
+    },
   });
 
   switch (event.type) {

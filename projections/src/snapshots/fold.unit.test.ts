@@ -134,19 +134,55 @@ describe('snapshot fold', () => {
       recorded(apiKeyIssued(tenantId, kept)),
       recorded(apiKeyIssued(tenantId, revoked)),
       recorded(
-        newEvent('ApiKeyRotated', {
-          api_key_id: kept,
-          tenant_id: tenantId,
-          replaced_by: randomUUID(),
-          old_key_expires_at: '2026-11-28T00:00:00.000Z',
-        }),
+        newEvent(
+          'ApiKeyRotated',
+          {
+            api_key_id: kept,
+            tenant_id: tenantId,
+            replaced_by: randomUUID(),
+            old_key_expires_at: '2026-11-28T00:00:00.000Z',
+          },
+          '2026-11-27T00:00:00.000Z',
+        ),
       ),
-      recorded(newEvent('ApiKeyRevoked', { api_key_id: revoked, tenant_id: tenantId, reason: 'leaked' })),
+      recorded(
+        newEvent(
+          'ApiKeyRevoked',
+          { api_key_id: revoked, tenant_id: tenantId, reason: 'leaked' },
+          '2026-11-27T00:00:01.000Z',
+        ),
+      ),
     ]);
     const keys = live(state).api_keys;
     expect(keys.map((key) => key.id)).toEqual([kept]);
     expect(keys[0]?.expires_at).toBe('2026-11-28T00:00:00.000Z');
     expect(JSON.stringify(keys)).not.toContain('ve_live_');
+  });
+
+  it('drops a key once it has expired by the time of the tenant’s next event, judged by that event’s time', () => {
+    const at = (event: ControlPlaneNewEvent, occurredAt: string) =>
+      recorded({ ...event, metadata: { ...event.metadata, occurred_at: occurredAt } });
+    const lasting = randomUUID();
+    const expiring = randomUUID();
+    const issued = foldAll([
+      at(tenantCreated(tenantId), '2026-11-27T10:00:00.000Z'),
+      at(apiKeyIssued(tenantId, lasting), '2026-11-27T10:00:00.000Z'),
+      at(apiKeyIssued(tenantId, expiring, '2026-11-27T12:00:00.000Z'), '2026-11-27T10:00:00.000Z'),
+    ]);
+    const before = foldSnapshotEvent(
+      issued,
+      at(newEvent('OriginCreated', origin), '2026-11-27T11:59:59.999Z'),
+    );
+    expect(live(before).api_keys.map((key) => key.id)).toEqual([lasting, expiring]);
+    const deleted = { origin_id: origin.origin_id, tenant_id: tenantId };
+    const after = foldSnapshotEvent(
+      before,
+      at(newEvent('OriginDeleted', deleted), '2026-11-27T12:00:00.000Z'),
+    );
+    expect(live(after).api_keys.map((key) => key.id)).toEqual([lasting]);
+    const bornExpired = apiKeyIssued(tenantId, randomUUID(), '2020-01-01T00:00:00.000Z');
+    const born = foldSnapshotEvent(after, at(bornExpired, '2026-11-27T12:00:01.000Z'));
+    expect(live(born).api_keys.map((key) => key.id)).toEqual([lasting]);
   });
 
   it('turns a deleted tenant into a tombstone state that later events do not revive', () => {

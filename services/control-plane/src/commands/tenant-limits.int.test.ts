@@ -361,6 +361,35 @@ describe('per-tenant limits (control plane)', () => {
     expect(valid.length).toBe(LIMITS.apiKeys);
   });
 
+  // Regression: only keys that still worked were counted, yet every expired key stayed in the tenant's
+  // gateway snapshot until revoked: keys issued already expired, or rotated away without grace, piled
+  // up past TENANT_MAX_API_KEYS in what every replica decodes and holds.
+  it('keeps the keys the gateways hold within TENANT_MAX_API_KEYS: expired keys leave the snapshot', async () => {
+    const owner = idOf(await post('/api/v1/tenants', { name: 'expired', subdomain: 'expired-keys' }));
+    for (let index = 0; index < 4; index += 1) {
+      const bornExpired = await post('/api/v1/api-keys', {
+        tenant_id: owner,
+        name: `old${index}`,
+        expires_at: '2020-01-01T00:00:00Z',
+      });
+      expect(bornExpired.status).toBe(201);
+    }
+    let rotating = idOf(await post('/api/v1/api-keys', { tenant_id: owner, name: 'rotating' }));
+    for (let index = 0; index < 3; index += 1) {
+      const swapped = await post(`/api/v1/api-keys/${rotating}/rotate`, { grace_period_seconds: 0 });
+      expect(swapped.status, JSON.stringify(swapped.body)).toBe(201);
+      rotating = idOf(swapped);
+    }
+    const kept = await post('/api/v1/api-keys', { tenant_id: owner, name: 'kept' });
+    expect(kept.status).toBe(201);
+
+    const config = json(await cp.request('GET', `/api/v1/tenants/${owner}/config`)) as {
+      api_keys: Array<{ id: string }>;
+    };
+    expect(config.api_keys.map((key) => key.id).sort()).toEqual([rotating, idOf(kept)].sort());
+    expectLimitExceeded(await post('/api/v1/api-keys', { tenant_id: owner, name: 'extra' }), 'api_keys');
+  });
+
   // Regression: a tenant admin could add members without bound (each one in the tenant's stream and
   // its read models, and every member check folds them all).
   it('refuses a member over TENANT_MAX_MEMBERS, appends nothing, and frees the slot on delete', async () => {

@@ -211,6 +211,19 @@ describe('open WebSockets after a snapshot withdraws what admitted them', () => 
     expect(await open.closed).toEqual({ code: 1008, reason: 'api key expired' });
   });
 
+  // Snapshots no longer carry a key once it has expired: its absence after its expiry is no revocation.
+  it('closes the WebSocket of a key that expired and left the next snapshot as expired, not revoked', async () => {
+    const tenant = new TestTenant(`ws-expired-gone-${randomUUID().slice(0, 8)}`);
+    const expiresAt = Date.now() + 1500;
+    tenant.apply({ keys: [{ id: tenant.keyId, key: KEY, expires_at: new Date(expiresAt).toISOString() }] });
+    const open = await connect(`${tenant.subdomain}.localhost`);
+    await new Promise((resolve) => setTimeout(resolve, expiresAt - Date.now() + 50));
+    tenant.apply({ keys: [] });
+    expect(await open.closed).toEqual({ code: 1008, reason: 'api key expired' });
+    expect(await closures(tenant.id, 'key_expired')).toBe(1);
+    expect(await closures(tenant.id, 'key_revoked')).toBe(0);
+  });
+
   it('leaves open a WebSocket whose key, route and origin the next snapshot keeps', async () => {
     const tenant = new TestTenant(`ws-keep-${randomUUID().slice(0, 8)}`);
     tenant.apply();

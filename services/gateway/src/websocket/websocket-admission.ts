@@ -18,6 +18,20 @@ export interface WebSocketAdmission {
   readonly identity: Identity;
   /** The tenant's OIDC provider that vouched for an OIDC user (another provider's subjects are other people). */
   readonly oidcProvider?: { readonly issuer: string; readonly audience: string } | undefined;
+  /**
+   * When the API key that admitted it expires (epoch ms; null: never), as the upgrade's snapshot said.
+   * Snapshots leave out keys that have expired, so a key missing after this time expired, it was not revoked.
+   */
+  readonly apiKeyExpiresAtMs?: number | null | undefined;
+}
+
+/** The expiry of the tenant's API key that `identity` is (undefined for any other identity). */
+export function admittedKeyExpiry(tenant: CompiledTenant, identity: Identity): number | null | undefined {
+  if (identity.kind !== 'api_key' || identity.apiKeyId === undefined) return undefined;
+  for (const key of tenant.apiKeys.values()) {
+    if (key.id === identity.apiKeyId) return key.expiresAtMs;
+  }
+  return undefined;
 }
 
 /** Why a snapshot withdrew an open WebSocket's admission: a fixed set (a metric label). */
@@ -94,7 +108,10 @@ export class TenantAdmissions {
     let scopes = identity.scopes;
     if (identity.kind === 'api_key') {
       const key = identity.apiKeyId === undefined ? undefined : this.#keys.get(identity.apiKeyId);
-      if (key === undefined) return 'key_revoked';
+      if (key === undefined) {
+        const expiresAtMs = admission.apiKeyExpiresAtMs;
+        return expiresAtMs != null && expiresAtMs <= nowMs ? 'key_expired' : 'key_revoked';
+      }
       if (key.expiresAtMs !== null && key.expiresAtMs <= nowMs) return 'key_expired';
       // The key's scopes as this snapshot grants them.
       scopes = key.identity.scopes;

@@ -53,6 +53,7 @@ import { type ResponseScoping, switchesToWebSocket, switchingProtocolsHead } fro
 import { TenantWebSocketLimit } from './tenant-websocket-limit.js';
 import { upgradeRecorder } from './upgrade-record.js';
 import {
+  admittedKeyExpiry,
   TenantAdmissions,
   type WebSocketAdmission,
   WITHDRAWAL_CLOSE,
@@ -340,6 +341,7 @@ export class WebSocketProxy {
       originId: origin.config.id,
       identity: auth.identity,
       oidcProvider: oidc === null ? undefined : { issuer: oidc.issuer, audience: oidc.audience },
+      apiKeyExpiresAtMs: admittedKeyExpiry(tenant, auth.identity),
     };
     // The client left while the upgrade was authenticated (recorded at its close): no origin for it.
     if (socket.destroyed) return;
