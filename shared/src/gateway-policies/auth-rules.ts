@@ -12,6 +12,13 @@ type Claims = Readonly<Record<string, unknown>>;
 
 const BEARER = /^Bearer +(\S+)$/i;
 
+/**
+ * Seconds a token's issuer or service may be ahead of (or behind) a replica's clock, for exp, nbf and
+ * iat of OIDC and service tokens: Clerk's SDK allows its session tokens the same. A service mints a
+ * token and sends it at once: with none, a clock a fraction of a second ahead would see tokens refused.
+ */
+export const JWT_CLOCK_TOLERANCE_SECONDS = 5;
+
 /** The token of `Authorization: Bearer <token>`, if any. */
 export function bearerToken(headers: Headers): string | undefined {
   const authorization = singleHeader(headers['authorization']);

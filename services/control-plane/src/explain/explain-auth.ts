@@ -15,6 +15,7 @@ import {
   bearerToken,
   clerkClaims,
   clerkUserRefusal,
+  JWT_CLOCK_TOLERANCE_SECONDS,
   missingScope,
   presentedApiKey,
   readsBearerJwt,
@@ -249,6 +250,9 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
   const expired = payload.exp !== undefined && payload.exp * 1000 <= context.now.getTime();
   const oidc = context.snapshot.tenant.settings.oidc;
   if (oidc !== null && payload.iss === oidc.issuer) {
+    const oidcExpired =
+      payload.exp !== undefined &&
+      (payload.exp + JWT_CLOCK_TOLERANCE_SECONDS) * 1000 <= context.now.getTime();
     const notes = [
       `verified by the gateways with the keys at ${oidc.jwks_url} (fetched over the network): the signature is not checked here`,
     ];
@@ -256,7 +260,7 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
       payload.aud === undefined ||
       !(Array.isArray(payload.aud) ? payload.aud : [payload.aud]).includes(oidc.audience);
     const subject = payload.sub === undefined ? null : subjectRefusal(payload.sub);
-    const outcome = expired
+    const outcome = oidcExpired
       ? fail(401, 'token_expired', 'the bearer token has expired')
       : wrongAudience || payload.sub === undefined || payload.exp === undefined
         ? fail(401, 'invalid_token', 'the bearer token is not valid')
@@ -396,6 +400,7 @@ async function serviceToken(headers: Headers, context: AuthContext): Promise<Par
       audience: [...context.hostNames],
       requiredClaims: ['exp', 'iat', 'sub'],
       maxTokenAge: context.maxServiceTokenSeconds,
+      clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS,
       currentDate: context.now,
     }));
   } catch (error) {

@@ -633,6 +633,37 @@ describe('explaining the keys of a caller as the gateway keys them', () => {
     });
   }
 
+  it("judges OIDC and service token times with the gateways' 5 s of clock tolerance", async () => {
+    const snap = await callerSnapshot();
+    const nowSeconds = Math.floor(NOW.getTime() / 1000);
+    const decision = async (path: string, token: string) =>
+      (await explain({ path, headers: { authorization: `Bearer ${token}` } }, snap)).decision;
+    const oidcExpiring = (exp: number) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(ISSUER)
+        .setSubject('user_1')
+        .setAudience('acme-api')
+        .setExpirationTime(exp)
+        .sign(new TextEncoder().encode('not-the-idp-key-0123456789abcdef'));
+    const serviceIssued = (iat: number) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'billing-1' })
+        .setSubject('billing')
+        .setAudience('acme.vantageedge.dev')
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + 60)
+        .sign(privateKey);
+    expect(await decision('/mine/x', await oidcExpiring(nowSeconds - 3))).toMatchObject({ status: null });
+    expect(await decision('/mine/x', await oidcExpiring(nowSeconds - 30))).toMatchObject({
+      code: 'token_expired',
+    });
+    expect(await decision('/jobs/x', await serviceIssued(nowSeconds + 3))).toMatchObject({ status: null });
+    expect(await decision('/jobs/x', await serviceIssued(nowSeconds + 30))).toMatchObject({
+      code: 'invalid_token',
+    });
+  });
+
   it('a Clerk user and an OIDC subject with the same id are different callers, as on the gateway', async () => {
     const snap = await callerSnapshot();
     const keysOf = async (token: string) => {

@@ -358,10 +358,13 @@ describe('gateway authentication', () => {
 
   describe('OIDC access tokens (tenant.settings.oidc)', () => {
     const oidcToken = (
-      claims: { aud?: string; exp?: number; scope?: string } = {},
+      claims: { aud?: string; exp?: number; nbf?: number; scope?: string } = {},
       keyPair: KeyPair = oidcKeys,
     ) =>
-      new SignJWT({ scope: claims.scope ?? 'read profile' })
+      new SignJWT({
+        scope: claims.scope ?? 'read profile',
+        ...(claims.nbf === undefined ? {} : { nbf: claims.nbf }),
+      })
         .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
         .setIssuer(issuer)
         .setSubject('oidc-user-7')
@@ -382,6 +385,17 @@ describe('gateway authentication', () => {
         });
       }
       expect(jwksFetches).toBe(1);
+    });
+
+    it("regression: accepts a token from a provider whose clock is a few seconds ahead (5 s, as for Clerk's)", async () => {
+      const call = async (secondsAhead: number) => {
+        const nbf = Math.floor(Date.now() / 1000) + secondsAhead;
+        return send(gateway, 'acme.localhost', '/any-org/x', {
+          headers: { authorization: `Bearer ${await oidcToken({ nbf })}` },
+        });
+      };
+      expect((await call(3)).status).toBe(200);
+      expect((await call(30)).status).toBe(401);
     });
 
     it.each([
@@ -448,6 +462,17 @@ describe('gateway authentication', () => {
       });
       expect(response.status).toBe(status);
       expect(response.json()).toMatchObject({ error: { code } });
+    });
+
+    it("regression: accepts a token from a service whose clock is a few seconds ahead (5 s, as for Clerk's)", async () => {
+      const call = async (iatOffset: number) =>
+        send(gateway, 'acme.localhost', '/internal/charge', {
+          headers: { authorization: `Bearer ${await serviceToken({ iatOffset })}` },
+        });
+      expect((await call(3)).status).toBe(200);
+      const ahead = await call(30);
+      expect(ahead.status).toBe(401);
+      expect(ahead.json()).toMatchObject({ error: { code: 'invalid_token' } });
     });
 
     it('regression: a service key cannot mint a token for another service identity', async () => {

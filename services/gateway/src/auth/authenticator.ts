@@ -5,6 +5,7 @@ import {
   bearerToken,
   clerkClaims,
   clerkUserRefusal,
+  JWT_CLOCK_TOLERANCE_SECONDS,
   missingScope,
   presentedApiKey,
   readsBearerJwt,
@@ -265,6 +266,7 @@ export class Authenticator {
           issuer: oidc.issuer,
           audience: oidc.audience,
           requiredClaims: ['exp', 'sub'],
+          clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS,
         });
         const refusal = subjectRefusal(payload.sub);
         if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
@@ -394,6 +396,7 @@ export class Authenticator {
       audience: [...tenant.hostNames],
       requiredClaims: ['exp', 'iat', 'sub'],
       maxTokenAge: this.#maxServiceTokenSeconds,
+      clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS,
     }).then(
       ({ payload }) => {
         const refusal = serviceClaimsRefusal(payload, account.id, this.#maxServiceTokenSeconds);

@@ -16,6 +16,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import type { CompiledServiceAccount } from '../config/compiled-tenant.js';
 import { type Resolve, tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector } from '../upstream/guarded-connector.js';
+import { type JsonStructureBounds, jsonStructureExcess } from './json-structure.js';
 
 /** How a replica fetches remote key sets: the same rules for Clerk's JWKS and every tenant's OIDC JWKS. */
 export interface JwksFetchPolicy {
@@ -39,6 +40,11 @@ export interface JwksFetchPolicy {
   maxBytes: number;
   /** Most keys a set may list; a set with more is a failed fetch (jose scans every key per token). */
   maxKeys: number;
+  /**
+   * The shape a set's JSON may have, judged before it is parsed (a set beyond it is a failed fetch):
+   * within maxBytes, some shapes take JSON.parse half a second, on the thread every request waits for.
+   */
+  maxJson: JsonStructureBounds;
 }
 
 export const DEFAULT_JWKS_FETCH_POLICY: JwksFetchPolicy = {
@@ -54,6 +60,10 @@ export const DEFAULT_JWKS_FETCH_POLICY: JwksFetchPolicy = {
   // still fit in 1 MiB, which parses in milliseconds.
   maxBytes: 1024 * 1024,
   maxKeys: 100,
+  // A key set nests 4 deep (set, keys, key, x5c) and takes 40–60 tokens a key: 100 keys of Entra's
+  // shape (three certificates each) take about 5,600. The costliest set within these bounds parses in
+  // ~35 ms (1 MiB of long strings: ~5 ms); 1 MiB of 76,000 small objects would take 0.5 s.
+  maxJson: { maxDepth: 16, maxTokens: 20_000 },
 };
 
 export type JwksFetchOutcome = 'ok' | 'failed';
@@ -190,16 +200,20 @@ export class RemoteKeySet {
         void response.body?.cancel().catch(() => {});
         throw new Error(`JWKS answered ${response.status}`);
       }
-      const set = JSON.parse(await readBoundedText(response, this.#policy.maxBytes)) as JSONWebKeySet;
+      const text = await readBoundedText(response, this.#policy.maxBytes);
+      const excess = jsonStructureExcess(text, this.#policy.maxJson);
+      if (excess !== undefined) throw new Error(`JWKS ${excess}`);
+      const set = JSON.parse(text) as JSONWebKeySet;
       // createLocalJWKSet refuses what is not a key set; the count is bounded before it copies the keys.
       if (Array.isArray(set?.keys) && set.keys.length > this.#policy.maxKeys) {
         throw new Error(`JWKS lists ${set.keys.length} keys, more than ${this.#policy.maxKeys}`);
       }
       // A key too costly to verify with is left out, as if the set did not list it.
-      const usable = { ...set, keys: set.keys.filter((key) => verificationKeyRefusal(key) === undefined) };
-      const local = createLocalJWKSet(usable);
+      const usable = set.keys.filter((key) => verificationKeyRefusal(key) === undefined);
+      // Only the keys are copied: members beside them are the set's to add and nothing reads them.
+      const local = createLocalJWKSet({ keys: usable });
       const keys = new Map<string, JWK>();
-      for (const key of usable.keys) if (typeof key.kid === 'string') keys.set(key.kid, key);
+      for (const key of usable) if (typeof key.kid === 'string') keys.set(key.kid, key);
       this.#local = local;
       this.#keys = keys;
       // Remembered unknown kids stay remembered: lookups check the set first, so a kid that a later

@@ -53,6 +53,8 @@ describe('bearer tokens shaped to be taken for another', () => {
   let idp: Awaited<ReturnType<typeof generateKeyPair>>;
   let idpEc: Awaited<ReturnType<typeof generateKeyPair>>;
   let attacker: Awaited<ReturnType<typeof generateKeyPair>>;
+  /** The provider's key for encryption, listed in its set as `use: enc` and as `key_ops: [encrypt]`. */
+  let idpEnc: Awaited<ReturnType<typeof generateKeyPair>>;
   /** A calling service's registered key (no `alg` declared, as the control plane allows). */
   let service: Awaited<ReturnType<typeof generateKeyPair>>;
   let idpJwk: JWK;
@@ -95,14 +97,22 @@ describe('bearer tokens shaped to be taken for another', () => {
     idp = await generateKeyPair('RS256', { extractable: true });
     idpEc = await generateKeyPair('ES256', { extractable: true });
     attacker = await generateKeyPair('RS256', { extractable: true });
+    idpEnc = await generateKeyPair('RS256', { extractable: true });
     service = await generateKeyPair('RS256', { extractable: true });
     idpJwk = { ...(await exportJWK(idp.publicKey)), kid: 'idp-rsa', alg: 'RS256', use: 'sig' };
     const ecJwk = { ...(await exportJWK(idpEc.publicKey)), kid: 'idp-ec' };
-    jwksServer = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: [idpJwk, ecJwk] }));
-    });
+    const encJwk = await exportJWK(idpEnc.publicKey);
+    const encryptionKeys = [
+      { ...encJwk, kid: 'idp-enc', use: 'enc' },
+      { ...encJwk, kid: 'idp-wrap', key_ops: ['encrypt', 'wrapKey'] },
+    ];
     const attackerJwk = { ...(await exportJWK(attacker.publicKey)), kid: 'idp-rsa' };
+    jwksServer = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // Another tenant's set on the same server: the attacker's key under the provider's kid.
+      if (req.url === '/impostor/jwks') res.end(JSON.stringify({ keys: [attackerJwk] }));
+      else res.end(JSON.stringify({ keys: [idpJwk, ecJwk, ...encryptionKeys] }));
+    });
     attackerServer = createServer((req, res) => {
       attackerRequests.push(req.url ?? '');
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -116,8 +126,12 @@ describe('bearer tokens shaped to be taken for another', () => {
       CLERK_JWT_KEY: clerk.publicKeyPem,
       GATEWAY_AUTH_FAILURES_PER_MINUTE: '0',
     });
-    const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`;
-    const tenant = (subdomain: string, oidc: { issuer: string; audience: string } | null) => {
+    const jwksOrigin = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
+    const tenant = (
+      subdomain: string,
+      oidc: { issuer: string; audience: string } | null,
+      jwksUrl = `${jwksOrigin}/jwks`,
+    ) => {
       const originId = randomUUID();
       gateway.store.apply(
         buildSnapshot({
@@ -139,6 +153,8 @@ describe('bearer tokens shaped to be taken for another', () => {
     tenant('alpha', { issuer: SHARED_ISSUER, audience: 'app-alpha' });
     tenant('beta', { issuer: SHARED_ISSUER, audience: 'app-beta' });
     tenant('gamma', null);
+    // Names beta's issuer and audience, with a key set of its own (the attacker's).
+    tenant('delta', { issuer: SHARED_ISSUER, audience: 'app-beta' }, `${jwksOrigin}/impostor/jwks`);
   });
 
   afterAll(async () => {
@@ -247,6 +263,20 @@ describe('bearer tokens shaped to be taken for another', () => {
     expect(attackerRequests).toEqual([]);
   });
 
+  it('refuses a key the provider lists for encryption, and header extensions the gateway does not know (crit)', async () => {
+    const signedWithEncryptionKey = (kid: string) =>
+      compact({ alg: 'RS256', kid }, claims(), rs256(idpEnc.privateKey));
+    await expectRefused('alpha', {
+      'key listed as use enc': signedWithEncryptionKey('idp-enc'),
+      'key listed with key_ops encrypt': signedWithEncryptionKey('idp-wrap'),
+      'crit naming an unknown extension': idpToken({}, { crit: ['x-binding'], 'x-binding': 'a' }),
+      'crit naming a standard member': idpToken({}, { crit: ['kid'] }),
+      'crit empty': idpToken({}, { crit: [] }),
+      'unencoded payload (b64 false)': idpToken({}, { b64: false, crit: ['b64'] }),
+      'JWE algorithm in a JWS': idpToken({}, { alg: 'RSA-OAEP-256', enc: 'A256GCM' }),
+    });
+  });
+
   it('refuses a kid of path or SQL text like any unknown kid', async () => {
     await expectRefused('alpha', {
       path: idpToken({}, { kid: '../../../../etc/passwd' }),
@@ -263,7 +293,7 @@ describe('bearer tokens shaped to be taken for another', () => {
       'no aud': idpToken({ aud: undefined }),
       'empty aud list': idpToken({ aud: [] }),
       'nbf in a minute': idpToken({ nbf: now() + 60 }),
-      expired: idpToken({ exp: now() - 1 }),
+      'expired beyond the 5 s clock tolerance': idpToken({ exp: now() - 10 }),
     });
   });
 
@@ -274,6 +304,19 @@ describe('bearer tokens shaped to be taken for another', () => {
     await expectRefused('gamma', { "alpha's token": idpToken() });
     // A token the provider minted for both apps is both apps' (RFC 7519 §4.1.3).
     expect((await call('beta', idpToken({ aud: ['app-alpha', 'app-beta'] }))).status).toBe(200);
+    expect((await call('beta', idpToken({ aud: 'app-beta' }))).status).toBe(200);
+  });
+
+  it("verifies each tenant's tokens with its own jwks_url: a tenant naming another's issuer and audience mints nothing for it", async () => {
+    const forged = compact(
+      { alg: 'RS256', kid: 'idp-rsa' },
+      claims({ aud: 'app-beta' }),
+      rs256(attacker.privateKey),
+    );
+    // delta's own set is the attacker's, so at delta (and only there) the attacker's token is valid.
+    expect((await call('delta', forged)).status).toBe(200);
+    await expectRefused('beta', { "delta's token": forged });
+    await expectRefused('delta', { "the provider's token for beta": idpToken({ aud: 'app-beta' }) });
     expect((await call('beta', idpToken({ aud: 'app-beta' }))).status).toBe(200);
   });
 
