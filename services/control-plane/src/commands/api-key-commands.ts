@@ -11,6 +11,7 @@ import type {
   UpdateApiKeyBody,
 } from '../schemas/requests.js';
 import type { ApiKeyResource, QuotaWindowResource } from '../schemas/resources.js';
+import { aggregateFolds } from './aggregate-folds.js';
 import { changeResource } from './change-resource.js';
 import {
   type CommandContext,
@@ -19,7 +20,7 @@ import {
   eventMetadata,
   requireAccess,
 } from './context.js';
-import { fold, handleCommand, requireIfMatch } from './handle-command.js';
+import { handleCommand, requireIfMatch } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
 import { outcomeOf } from './outcome.js';
 import { requireRoomFor, requireShortStrings, withCountedCreate } from './tenant-limits.js';
@@ -104,11 +105,10 @@ export async function rotateApiKey(
   body: RotateApiKeyBody,
 ): Promise<IssuedApiKey> {
   const stream = streamName.apiKey(apiKeyId);
-  const history = await deps.store.readStream(stream);
-  const old = fold(apiKeyDecider, history);
+  const { state: old, revision } = await aggregateFolds.fold(deps.store, stream, apiKeyDecider);
   const current = await requireWritableResource(deps, ctx, old, 'api key');
   // A stale If-Match issues nothing (the rotation itself compares it again, against a concurrent change).
-  requireIfMatch(ctx.ifMatch, history.at(-1)?.revision ?? null);
+  requireIfMatch(ctx.ifMatch, revision);
   const graceSeconds = body.grace_period_seconds ?? deps.rotationGraceSeconds;
   const oldKeyExpiresAt = new Date(deps.clock().getTime() + graceSeconds * 1000).toISOString();
   // Fail fast (revoked, already rotated, deleted) before issuing anything.

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
 import { notFound, unavailable } from '../domain/errors.js';
 import { routeDecider } from '../domain/route.js';
+import { foldLatest } from './aggregate-folds.js';
 import {
   type CommandContext,
   type CommandDeps,
@@ -21,7 +22,6 @@ import {
   eventMetadata,
   requireAccess,
 } from './context.js';
-import { fold } from './handle-command.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
 import { limitExceeded } from './tenant-limits.js';
 
@@ -172,7 +172,7 @@ export async function purgeRouteCache(
   ctx: CommandContext,
   routeId: string,
 ): Promise<CommandOutcome<CachePurgeResource>> {
-  const route = fold(routeDecider, await deps.store.readStream(streamName.route(routeId)));
+  const route = await foldLatest(deps.store, streamName.route(routeId), routeDecider);
   // Access first: another tenant's caller learns nothing from a deleted route (403 as for a live one).
   const data = await requireWritableResource(deps, ctx, route, 'route');
   if (route.status === 'deleted') throw notFound('route');
@@ -190,7 +190,7 @@ export async function purgeRouteCache(
  */
 async function forgetIfDeletedMeanwhile(deps: CommandDeps, tenantId: string, routeId: string): Promise<void> {
   if (deps.cachePurger?.forgetRoute === undefined) return;
-  const route = fold(routeDecider, await deps.store.readStream(streamName.route(routeId)));
+  const route = await foldLatest(deps.store, streamName.route(routeId), routeDecider);
   if (route.status === 'deleted') await deps.cachePurger.forgetRoute(tenantId, routeId);
 }
 

@@ -12,6 +12,7 @@ import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError } from '../domain/decision.js';
 import type { UploadCertificateBody } from '../schemas/requests.js';
 import type { CertificateResource } from '../schemas/resources.js';
+import { foldLatest } from './aggregate-folds.js';
 import { changeResource } from './change-resource.js';
 import {
   type CommandContext,
@@ -20,7 +21,7 @@ import {
   eventMetadata,
   requireAccess,
 } from './context.js';
-import { fold, type HandledCommand, handleCommand } from './handle-command.js';
+import { type HandledCommand, handleCommand } from './handle-command.js';
 import { requireRoomFor, withCountedCreate } from './tenant-limits.js';
 import { certificateView } from './views.js';
 
@@ -49,7 +50,7 @@ function requireKeyRing(deps: CommandDeps): KeyRing {
  * not count: it serves nothing yet, and may still be another party's name.
  */
 async function verifiedCustomDomains(deps: CommandDeps, tenantId: string): Promise<ReadonlySet<string>> {
-  const state = fold(tenantDomainsDecider, await deps.store.readStream(streamName.tenant(tenantId)));
+  const state = await foldLatest(deps.store, streamName.tenant(tenantId), tenantDomainsDecider);
   if (state.tenant.status !== 'active') {
     throw new DomainError('not_found', 'tenant not found', 'tenant_id', { issue: 'no such tenant' });
   }
@@ -183,5 +184,5 @@ export async function resealCertificateKey(
 
 /** For tests and tools: the write-side state of one certificate. */
 export async function loadCertificate(deps: CommandDeps, certificateId: string): Promise<Certificate> {
-  return fold(certificateDecider, await deps.store.readStream(streamName.certificate(certificateId)));
+  return foldLatest(deps.store, streamName.certificate(certificateId), certificateDecider);
 }

@@ -17,6 +17,7 @@ import { invalid, notFound, preconditionFailed, unavailable } from '../domain/er
 import { originDecider } from '../domain/origin.js';
 import { routeDecider } from '../domain/route.js';
 import { type ConfigDocument, configDocument } from '../schemas/config-document.js';
+import { foldLatest } from './aggregate-folds.js';
 import {
   type CommandContext,
   type CommandDeps,
@@ -24,7 +25,6 @@ import {
   eventMetadata,
   requireAccess,
 } from './context.js';
-import { fold } from './handle-command.js';
 import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
 import { rehearsalStore } from './rehearsal-store.js';
 import { restoreOrigin, restoreRoute } from './restore-commands.js';
@@ -98,13 +98,13 @@ async function deletedResources(
   const deleted: DeletedResources = { origins: new Set(), routes: new Set(), routeHeaders, routeQueries };
   for (const { id } of document.origins) {
     if (id === undefined || live.has(id)) continue;
-    if (wasOfTenant(fold(originDecider, await deps.store.readStream(streamName.origin(id))))) {
+    if (wasOfTenant(await foldLatest(deps.store, streamName.origin(id), originDecider))) {
       (deleted.origins as Set<string>).add(id);
     }
   }
   for (const { id } of document.routes) {
     if (id === undefined || live.has(id)) continue;
-    const route = fold(routeDecider, await deps.store.readStream(streamName.route(id)));
+    const route = await foldLatest(deps.store, streamName.route(id), routeDecider);
     if (wasOfTenant(route) && route.status === 'deleted') {
       (deleted.routes as Set<string>).add(id);
       // What a credential header's or query parameter's <redacted> placeholder keeps when the

@@ -9,6 +9,7 @@ import {
 } from '@vantageedge/shared/event-store/port';
 import type { Decider } from '../domain/decision.js';
 import { conflict, DomainError, preconditionFailed } from '../domain/errors.js';
+import { aggregateFolds, type FoldedStream } from './aggregate-folds.js';
 import { type CommandBudget, chargeEventBytes } from './context.js';
 import type { SnapshotGuard } from './snapshot-guard.js';
 
@@ -34,8 +35,11 @@ export interface HandleOptions<State, Command> {
    * (the tenant and its users) compares the addressed entity's own last revision.
    */
   revisionOf?: (state: State, streamRevision: bigint | null) => bigint | null;
-  /** The state the stream is folded onto (default: the decider's initial state). */
-  initialState?: () => Promise<State> | State;
+  /**
+   * The state the stream is folded onto; absent, or answering undefined: the decider's initial state
+   * (then the fold kept of the stream is folded on, aggregate-folds.ts).
+   */
+  initialState?: () => Promise<State | undefined> | State | undefined;
   /**
    * What the events do to their tenant's gateway snapshot, checked before they are appended (the
    * snapshot budget, hosts still served to another tenant: snapshot-guard.ts). Every command passes
@@ -58,6 +62,24 @@ export function fold<State>(
   let state = initial;
   for (const event of events) if (isControlPlaneEvent(event)) state = decider.evolve(state, event);
   return state;
+}
+
+/** The stream's current state: on the fold kept of it, unless folded onto a state of the command's own. */
+async function foldCurrent<State, Command>(
+  store: EventStore,
+  stream: string,
+  decider: Decider<State, Command>,
+  options: Pick<HandleOptions<State, Command>, 'initialState'>,
+): Promise<FoldedStream<State>> {
+  const initial = await options.initialState?.();
+  if (initial === undefined) return aggregateFolds.fold(store, stream, decider);
+  const history = await store.readStream(stream);
+  const last = history.at(-1);
+  return {
+    state: fold(decider, history, initial),
+    revision: last?.revision ?? null,
+    position: last?.position ?? null,
+  };
 }
 
 const stale = (expected: bigint, actual: bigint | null | 'changed') =>
@@ -109,17 +131,14 @@ export async function handleCommand<State, Command>(
   const { store, stream, decider } = options;
   const revisionOf = options.revisionOf ?? ((_state, streamRevision) => streamRevision);
   for (let attempt = 0; ; attempt++) {
-    const history = await store.readStream(stream);
-    const state = fold(decider, history, await (options.initialState ?? decider.initialState)());
-    const last = history.at(-1);
-    const streamRevision = last?.revision ?? null;
+    const { state, revision: streamRevision, position } = await foldCurrent(store, stream, decider, options);
     // The command's checks come first: a caller who may not act on the resource gets their 403 or
     // 404, never a 412 naming its revision (RFC 9110 §13.2.1).
     const command = await options.command(state);
     requireIfMatch(options.ifMatch, revisionOf(state, streamRevision));
     const decision = decider.decide(command, state);
     if (decision.events.length === 0) {
-      return { state, revision: streamRevision, position: last?.position ?? null };
+      return { state, revision: streamRevision, position };
     }
     const metadata = options.metadata(state);
     const newEvents = decision.events.map((event) => ({ ...event, metadata }));

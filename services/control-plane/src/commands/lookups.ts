@@ -2,9 +2,9 @@ import { streamName } from '@vantageedge/shared/domain/events';
 import type { Lifecycle } from '../domain/decision.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { type Origin, originDecider } from '../domain/origin.js';
+import { foldLatest } from './aggregate-folds.js';
 import type { CommandContext, CommandDeps } from './context.js';
 import { requireAccess } from './context.js';
-import { fold } from './handle-command.js';
 import { loadTenant } from './tenant-directory.js';
 
 /**
@@ -31,7 +31,7 @@ export async function requireOriginOfTenant(
   originId: string,
   tenantId: string,
 ): Promise<void> {
-  const origin: Origin = fold(originDecider, await deps.store.readStream(streamName.origin(originId)));
+  const origin: Origin = await foldLatest(deps.store, streamName.origin(originId), originDecider);
   if (origin.status === 'absent') throw notFound('origin', 'origin_id');
   if (origin.data.tenant_id !== tenantId) {
     await requireAccess(deps, ctx.caller, origin.data.tenant_id, 'read');

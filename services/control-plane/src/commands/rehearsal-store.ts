@@ -74,12 +74,18 @@ export function rehearsalStore(real: EventStore): EventStore {
       const own = appended.get(stream);
       if (own === undefined) return real.readStream(stream, options);
       const from = options.fromRevision;
-      // A fold read on from its revision (stream-folds.ts) reads the real stream from there too.
-      if (typeof from === 'bigint' && options.direction !== 'backwards' && options.maxCount === undefined) {
-        return [
-          ...(await real.readStream(stream, { fromRevision: from })),
+      // A fold read on from its revision, or a page of one (aggregate-folds.ts), reads the real stream
+      // from there too.
+      if (typeof from === 'bigint' && options.direction !== 'backwards') {
+        const { maxCount } = options;
+        const events = [
+          ...(await real.readStream(stream, {
+            fromRevision: from,
+            ...(maxCount === undefined ? {} : { maxCount }),
+          })),
           ...own.filter((event) => event.revision >= from),
         ];
+        return maxCount === undefined ? events : events.slice(0, maxCount);
       }
       return select(await allOf(stream), options);
     },

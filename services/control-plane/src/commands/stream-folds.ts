@@ -1,8 +1,6 @@
 import type { EventStore } from '@vantageedge/shared/event-store/port';
-import type { Decider } from '../domain/decision.js';
+import { type Foldable, foldLatest } from './aggregate-folds.js';
 import { fold } from './handle-command.js';
-
-type Foldable<State> = Pick<Decider<State, never>, 'initialState' | 'evolve' | 'evolveAll'>;
 
 /**
  * One stream's folds kept for the steps of one config apply or rollback run: every step checks the
@@ -28,7 +26,7 @@ export function createStreamFolds(kept: string): StreamFolds {
   const folds = new Map<EventStore, Map<object, Kept>>();
   return {
     async fold<State>(store: EventStore, stream: string, decider: Foldable<State>): Promise<State> {
-      if (stream !== kept) return fold(decider, await store.readStream(stream));
+      if (stream !== kept) return foldLatest(store, stream, decider);
       let byDecider = folds.get(store);
       if (byDecider === undefined) {
         byDecider = new Map();
@@ -62,5 +60,5 @@ export async function foldStream<State>(
   decider: Foldable<State>,
   folds: StreamFolds | undefined,
 ): Promise<State> {
-  return folds ? folds.fold(store, stream, decider) : fold(decider, await store.readStream(stream));
+  return folds ? folds.fold(store, stream, decider) : foldLatest(store, stream, decider);
 }

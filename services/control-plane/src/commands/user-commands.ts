@@ -5,6 +5,7 @@ import {
   type Actor,
   liveMemberCount,
   memberOf,
+  NO_MEMBERS,
   type Tenant,
   type TenantCommand,
   tenantDecider,
@@ -66,7 +67,10 @@ function onTenant(
     stream: streamName.tenant(tenantId),
     decider: tenantDecider,
     ifMatch: ctx.ifMatch,
-    initialState: async () => tenantWithEarlierMembers(await deps.legacyUsers.membersOf(tenantId)),
+    initialState: async () => {
+      const earlier = await deps.legacyUsers.membersOf(tenantId);
+      return earlier === NO_MEMBERS ? undefined : tenantWithEarlierMembers(earlier);
+    },
     revisionOf: (state) => {
       const user = memberOf(state, userId);
       return user.status === 'absent' ? null : (user.revision ?? null);
