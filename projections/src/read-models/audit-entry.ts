@@ -1,4 +1,9 @@
-import { isCredentialTransformField, redactedTransform } from '@vantageedge/shared/domain/credential-headers';
+import {
+  CONFIGURED_URL_FIELDS,
+  isCredentialTransformField,
+  redactedTransform,
+  urlWithoutCredentials,
+} from '@vantageedge/shared/domain/credential-headers';
 import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import type { ResourceType } from './schema.js';
@@ -65,11 +70,12 @@ const RESPONSE_HEADER_MAPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
 ]);
 
 /**
- * A deep copy of event data without secrets: secret fields dropped, private JWK members dropped, and
- * the values of a route's credential request headers and query parameters (credential-headers.ts)
- * shown as `<redacted>`.
+ * A deep copy of event data without secrets: secret fields dropped, private JWK members dropped, the
+ * values of a route's credential request headers and query parameters (credential-headers.ts) shown as
+ * `<redacted>`, and configured URLs without the credentials earlier releases accepted in them.
  */
 export function redactSecrets(value: unknown, parentKey = ''): unknown {
+  if (typeof value === 'string' && CONFIGURED_URL_FIELDS.has(parentKey)) return urlWithoutCredentials(value);
   if (Array.isArray(value)) {
     return value.map((item) => (JWK_LISTS.has(parentKey) ? redactJwk(item) : redactSecrets(item, parentKey)));
   }

@@ -12,6 +12,9 @@
  * normalization) in CREDENTIAL_QUERY_PARAM_NAMES. Every value of such a header or parameter is
  * redacted, a template like `${request_id}` included: the rule is about names, never about guessing
  * what a value holds.
+ *
+ * Configured URLs (origin targets, the OIDC jwks_url) may hold credentials an earlier release accepted:
+ * every read shows them by urlWithoutCredentials.
  */
 
 /** What every read shows instead of a credential header's or query parameter's value. */
@@ -34,7 +37,12 @@ export const CREDENTIAL_HEADER_NAMES: ReadonlySet<string> = new Set([
   'ocp-apim-subscription-key',
 ]);
 
-/** Parts of a name that make it a credential header (`x-vault-token`, `x-client-secret`, `x-hub-signature`, …). */
+/**
+ * Parts of a name that make it a credential header (`x-vault-token`, `x-client-secret`, `x-hub-signature`,
+ * …). A bare `key` is no part (`x-cache-key` is not a credential), the kinds of keys APIs take are:
+ * Cloudflare's `X-Auth-Key`, Parse's `X-Parse-Master-Key`, Datadog's `DD-Application-Key`, `X-App-Key`,
+ * `X-Access-Key`, `X-Client-Key`, `X-Subscription-Key`.
+ */
 export const CREDENTIAL_NAME_PARTS: readonly string[] = [
   'token',
   'secret',
@@ -46,6 +54,15 @@ export const CREDENTIAL_NAME_PARTS: readonly string[] = [
   'signature',
   'session',
   'private-key',
+  'auth-key',
+  'master-key',
+  'access-key',
+  'accesskey',
+  'app-key',
+  'appkey',
+  'application-key',
+  'client-key',
+  'subscription-key',
 ];
 
 const normalizedName = (name: string) => name.toLowerCase().replaceAll('_', '-');
@@ -140,21 +157,69 @@ export function redactedQueryTransform<T>(transform: T): T {
 }
 
 /**
- * A deep copy of `value` in which every `request_headers` and every `query` member (a route, a route
- * event's data, a config, a diff's before/after, an explanation's policies) has its credential values
- * redacted. A `query` that is not a transform (a route's `match.query` list, explain's request query
- * string) is left as it is.
+ * Members holding a URL a tenant configured for the gateways to reach: an origin target's `url` (and
+ * an origin's first-target `url`) and `settings.oidc.jwks_url`. Commands refuse user information in
+ * them, and a query in an origin's, but earlier releases recorded both, and the event log keeps them.
  */
-export function redactedCredentials<T>(value: T): T {
-  return redactDeep(value) as T;
+export const CONFIGURED_URL_FIELDS: ReadonlySet<string> = new Set(['url', 'jwks_url']);
+
+/** `?a=1&api_key=…` with the values of credential query parameters replaced by REDACTED_VALUE. */
+function redactedSearch(search: string): string {
+  if (search.length <= 1) return search;
+  const parts = search
+    .slice(1)
+    .split('&')
+    .map((part) => {
+      const equals = part.indexOf('=');
+      const name = equals < 0 ? part : part.slice(0, equals);
+      return isCredentialQueryParam(decodedQueryName(name)) ? `${name}=${REDACTED_VALUE}` : part;
+    });
+  return `?${parts.join('&')}`;
 }
 
-function redactDeep(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactDeep);
+function decodedQueryName(name: string): string {
+  try {
+    return decodeURIComponent(name.replaceAll('+', ' '));
+  } catch {
+    return name;
+  }
+}
+
+/**
+ * A configured URL as every read shows it: without user information (`user:password@`, which no
+ * gateway ever sent) and with the values of credential query parameters redacted. A URL without either
+ * is returned exactly as written, and text that is not a URL as it is.
+ */
+export function urlWithoutCredentials(text: string): string {
+  const url = URL.parse(text);
+  if (url === null) return text;
+  const search = redactedSearch(url.search);
+  if (url.username === '' && url.password === '' && search === url.search) return text;
+  return `${url.protocol}//${url.host}${url.pathname}${search}${url.hash}`;
+}
+
+/**
+ * A deep copy of `value` in which every `request_headers` and every `query` member (a route, a route
+ * event's data, a config, a diff's before/after, an explanation's policies) has its credential values
+ * redacted, and every configured URL (CONFIGURED_URL_FIELDS) is shown by urlWithoutCredentials. A
+ * `query` that is not a transform (a route's `match.query` list, explain's request query string) is
+ * left as it is. `key` is the member `value` is held in, when it is one.
+ */
+export function redactedCredentials<T>(value: T, key?: string): T {
+  return redactDeep(value, key) as T;
+}
+
+function redactDeep(value: unknown, key?: string): unknown {
+  if (typeof value === 'string') {
+    return key !== undefined && CONFIGURED_URL_FIELDS.has(key) ? urlWithoutCredentials(value) : value;
+  }
+  if (Array.isArray(value)) return value.map((item) => redactDeep(item));
   if (!isRecord(value)) return value;
   const copy: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    copy[key] = isCredentialTransformField(key) ? redactedTransform(key, item) : redactDeep(item);
+  for (const [member, item] of Object.entries(value)) {
+    copy[member] = isCredentialTransformField(member)
+      ? redactedTransform(member, item)
+      : redactDeep(item, member);
   }
   return copy;
 }

@@ -6,6 +6,7 @@ import {
   redactedCredentials,
   redactedHeaderTransform,
   redactedQueryTransform,
+  urlWithoutCredentials,
 } from './credential-headers.js';
 
 describe('credential headers', () => {
@@ -31,6 +32,13 @@ describe('credential headers', () => {
     'x-hub-signature-256',
     'x-session-id',
     'ocp-apim-subscription-key',
+    'X-Auth-Key',
+    'x-parse-master-key',
+    'dd-application-key',
+    'x-app-key',
+    'x_access_key',
+    'x-client-key',
+    'x-subscription-key',
   ])('%s is a credential header', (name) => {
     expect(isCredentialHeader(name)).toBe(true);
   });
@@ -43,6 +51,8 @@ describe('credential headers', () => {
     'user-agent',
     'x-forwarded-user',
     'x-cache-key',
+    'x-idempotency-key',
+    'x-routing-key',
   ])('%s is not', (name) => {
     expect(isCredentialHeader(name)).toBe(false);
   });
@@ -174,6 +184,43 @@ describe('credential query parameters', () => {
         },
       ],
       request: { query: 'api_key=typed-by-the-caller' },
+    });
+  });
+});
+
+describe('configured URLs', () => {
+  it.each([
+    ['https://user:secret@api.example.com/v1', 'https://api.example.com/v1'],
+    ['https://sk_live_123@api.example.com:8443/', 'https://api.example.com:8443/'],
+    [
+      'https://api.example.com/v1?api_key=k1&region=eu',
+      `https://api.example.com/v1?api_key=${REDACTED_VALUE}&region=eu`,
+    ],
+    [
+      'https://api.example.com/?Access%5FToken=t&sig',
+      `https://api.example.com/?Access%5FToken=${REDACTED_VALUE}&sig=${REDACTED_VALUE}`,
+    ],
+    ['https://u:p@[2001:db8::1]/x?token=t#top', `https://[2001:db8::1]/x?token=${REDACTED_VALUE}#top`],
+  ])('shows %s as %s', (url, shown) => {
+    expect(urlWithoutCredentials(url)).toBe(shown);
+  });
+
+  it.each(['https://api.example.com', 'http://api.example.com/v1?region=eu', 'not a url'])(
+    'leaves %s exactly as written',
+    (url) => {
+      expect(urlWithoutCredentials(url)).toBe(url);
+    },
+  );
+
+  it('redacts every url and jwks_url member, and only those', () => {
+    expect(
+      redactedCredentials({
+        targets: [{ url: 'https://u:p@a.example.com', weight: 1 }],
+        settings: { oidc: { jwks_url: 'https://u:p@idp.example.com/jwks', issuer: 'https://u:p@idp' } },
+      }),
+    ).toEqual({
+      targets: [{ url: 'https://a.example.com/', weight: 1 }],
+      settings: { oidc: { jwks_url: 'https://idp.example.com/jwks', issuer: 'https://u:p@idp' } },
     });
   });
 });

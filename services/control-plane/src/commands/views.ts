@@ -1,6 +1,8 @@
 import {
+  redactedCredentials,
   redactedHeaderTransform,
   redactedQueryTransform,
+  urlWithoutCredentials,
 } from '@vantageedge/shared/domain/credential-headers';
 import type {
   CertificateState,
@@ -33,11 +35,12 @@ export function tenantView({ data, created_at, updated_at }: Known<TenantState>)
     subdomain: data.subdomain,
     clerk_org_id: data.clerk_org_id,
     // Events recorded before the retired settings fields were dropped may still carry them; settings
-    // recorded before ip_rules existed have none.
-    settings: {
+    // recorded before ip_rules existed have none; a jwks_url shows no credentials an earlier release
+    // recorded in it.
+    settings: redactedCredentials({
       ip_rules: null,
       ...(withoutLegacySettings(data.settings) as Partial<TenantSettings>),
-    } as TenantSettings,
+    } as TenantSettings),
     created_at,
     updated_at,
   };
@@ -61,8 +64,9 @@ export function originView({ data, created_at, updated_at }: Known<OriginState>)
     id: origin_id,
     tenant_id,
     name: config.name,
-    url: config.targets[0]?.url ?? '',
-    targets: config.targets,
+    // Without credentials an earlier release recorded in the URLs (no gateway ever sent them).
+    url: urlWithoutCredentials(config.targets[0]?.url ?? ''),
+    targets: redactedCredentials(config.targets),
     health_check_path: config.health_check_path,
     timeout_seconds: config.timeout_seconds,
     load_balancing: config.load_balancing,

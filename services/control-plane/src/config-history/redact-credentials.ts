@@ -13,15 +13,24 @@ export { REDACTED_VALUE };
 
 /**
  * What leaves the control plane of a config: the values of the routes' credential request headers and
- * credential query parameters are write-only (README "Route policies"), shown as REDACTED_VALUE.
- * Config commands (plan, apply, rollback) work on the real config; only what is answered goes through
- * here.
+ * credential query parameters are write-only (README "Route policies"), shown as REDACTED_VALUE, and
+ * the origins' target URLs and the OIDC jwks_url show no credentials earlier releases recorded in them
+ * (urlWithoutCredentials). Config commands (plan, apply, rollback) work on the real config; only what
+ * is answered goes through here.
  */
 
-/** The config with its routes' credential values redacted (for GET …/config and …/document). */
+/** The config with its credential values redacted (for GET …/config and …/document). */
 export function redactedConfig(config: TenantConfig): TenantConfig {
-  return { ...config, routes: config.routes.map((route) => redactedCredentials(route)) };
+  return {
+    ...config,
+    tenant: redactedCredentials(config.tenant),
+    origins: config.origins.map((origin) => redactedCredentials(origin)),
+    routes: config.routes.map((route) => redactedCredentials(route)),
+  };
 }
+
+/** The last member of a dotted field path (`settings.oidc.jwks_url` → `jwks_url`). */
+const lastMember = (field: string) => field.slice(field.lastIndexOf('.') + 1);
 
 /**
  * A field change of a diff or a plan: a credential header's or query parameter's value shows as
@@ -53,7 +62,12 @@ function redactedFieldChange(change: FieldChange): FieldChange {
       }
     }
   }
-  return change;
+  const member = lastMember(field);
+  return {
+    ...change,
+    from: redactedCredentials(change.from, member),
+    to: redactedCredentials(change.to, member),
+  };
 }
 
 /**

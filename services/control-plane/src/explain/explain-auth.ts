@@ -1,5 +1,6 @@
 import { verifyToken } from '@clerk/backend';
 import { hashApiKey, sameApiKeyHash } from '@vantageedge/shared/domain/api-key-hash';
+import { urlWithoutCredentials } from '@vantageedge/shared/domain/credential-headers';
 import {
   type RouteConfig,
   type ServicePublicJwk,
@@ -254,7 +255,7 @@ async function userToken(route: RouteConfig, headers: Headers, context: AuthCont
       payload.exp !== undefined &&
       (payload.exp + JWT_CLOCK_TOLERANCE_SECONDS) * 1000 <= context.now.getTime();
     const notes = [
-      `verified by the gateways with the keys at ${oidc.jwks_url} (fetched over the network): the signature is not checked here`,
+      `verified by the gateways with the keys at ${urlWithoutCredentials(oidc.jwks_url)} (fetched over the network): the signature is not checked here`,
     ];
     const wrongAudience =
       payload.aud === undefined ||

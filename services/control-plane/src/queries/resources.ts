@@ -1,7 +1,9 @@
 import type { ReadModelTable } from '@vantageedge/projections/read-models/schema';
 import {
+  redactedCredentials,
   redactedHeaderTransform,
   redactedQueryTransform,
+  urlWithoutCredentials,
 } from '@vantageedge/shared/domain/credential-headers';
 import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
@@ -43,8 +45,9 @@ export const tenantResource: ResourceDefinition = {
     name: row['name'],
     subdomain: row['subdomain'],
     clerk_org_id: row['clerk_org_id'],
-    // Settings recorded before ip_rules existed have none.
-    settings: { ip_rules: null, ...(withoutLegacySettings(row['settings']) as object) },
+    // Settings recorded before ip_rules existed have none; the jwks_url shows no credentials an earlier
+    // release recorded in it.
+    settings: redactedCredentials({ ip_rules: null, ...(withoutLegacySettings(row['settings']) as object) }),
     ...timestamps(row),
   }),
 };
@@ -71,8 +74,9 @@ export const originResource: ResourceDefinition = {
     id: row.id,
     tenant_id: row['tenant_id'],
     name: row['name'],
-    url: row['url'],
-    targets: row['targets'],
+    // Without credentials an earlier release recorded in the URLs (no gateway ever sent them).
+    url: typeof row['url'] === 'string' ? urlWithoutCredentials(row['url']) : row['url'],
+    targets: redactedCredentials(row['targets']),
     health_check_path: row['health_check_path'],
     timeout_seconds: row['timeout_seconds'],
     load_balancing: row['load_balancing'],

@@ -114,6 +114,8 @@ export async function startControlPlane(
     configReadMaxEvents?: number;
     /** CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS of the read side and explain; default: the app's. */
     readStatementTimeoutMs?: number;
+    /** Where the app's log lines go, from level info; default: stdout, errors only. */
+    logStream?: NodeJS.WritableStream;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const database = await createTestDatabase(options.serverUrl ? { serverUrl: options.serverUrl } : {});
@@ -182,7 +184,9 @@ export async function startControlPlane(
     ...(options.readStatementTimeoutMs !== undefined
       ? { readStatementTimeoutMs: options.readStatementTimeoutMs }
       : {}),
-    logger: createLogger({ service: 'control-plane-test', level: 'error' }),
+    logger: options.logStream
+      ? createLogger({ service: 'control-plane-test', level: 'info', stream: options.logStream })
+      : createLogger({ service: 'control-plane-test', level: 'error' }),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });
   const server: Server = await new Promise((resolve) => {
