@@ -13,7 +13,7 @@ import type { Registry } from 'prom-client';
 import { createAdminApp, type Readiness } from './admin/admin-app.js';
 import { AuthFailureLimiter } from './auth/auth-failure-limiter.js';
 import { Authenticator } from './auth/authenticator.js';
-import { RemoteJwksRegistry } from './auth/jwks.js';
+import { type JwksFetchPolicy, RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-errors.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
@@ -85,14 +85,18 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-/** The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. */
+/**
+ * The replica's remote key sets under GATEWAY_JWKS_COOLDOWN_SECONDS, with their fetch counter. The
+ * other fetch bounds are fixed; `policy` (tests only) replaces some of them.
+ */
 export function remoteJwksFromConfig(
   config: GatewaySettings,
   registry: Registry,
   addressPolicy?: OriginAddressPolicy,
+  policy: Partial<JwksFetchPolicy> = {},
 ): RemoteJwksRegistry {
   return new RemoteJwksRegistry({
-    policy: { cooldownMs: config.GATEWAY_JWKS_COOLDOWN_SECONDS * 1000 },
+    policy: { cooldownMs: config.GATEWAY_JWKS_COOLDOWN_SECONDS * 1000, ...policy },
     registry,
     ...(addressPolicy ? { addressPolicy } : {}),
   });

@@ -22,8 +22,17 @@ import { type JsonStructureBounds, jsonStructureExcess } from './json-structure.
 export interface JwksFetchPolicy {
   /** At most one fetch per URL per cooldown, successful or not, whatever the tokens ask for. */
   cooldownMs: number;
-  /** A key set older than this is refreshed on next use (and kept if the refresh fails). */
+  /**
+   * A key set older than this is refreshed on next use, in the background: tokens whose kid it lists
+   * are verified with it meanwhile (stale-while-revalidate), and it is kept if the refresh fails.
+   */
   maxAgeMs: number;
+  /**
+   * A key set older than this is not used until a refresh succeeds: tokens wait for the fetch as if
+   * the set had never been fetched, and find no key if it fails. A key the provider removed therefore
+   * stops verifying within this time even when its JWKS cannot be reached.
+   */
+  maxUsableAgeMs: number;
   timeoutMs: number;
   /** Unknown kids remembered per URL: a remembered kid never triggers a fetch again until it expires. */
   unknownKidCacheSize: number;
@@ -50,6 +59,9 @@ export interface JwksFetchPolicy {
 export const DEFAULT_JWKS_FETCH_POLICY: JwksFetchPolicy = {
   cooldownMs: 30_000,
   maxAgeMs: 10 * 60_000,
+  // Rides out a provider's JWKS being unreachable for a day (tokens keep verifying with the keys it
+  // last listed) while bounding how long a key it has since removed is trusted.
+  maxUsableAgeMs: 24 * 60 * 60_000,
   timeoutMs: 5_000,
   unknownKidCacheSize: 10_000,
   // Identity providers' kids are 20–50 characters: 10,000 of them fit.
@@ -119,6 +131,9 @@ function kidOf(kid: unknown): string | undefined {
  * request at a time (callers share it), at most once per cooldown (failed fetches included, and no
  * retries), and never again for a kid that a fresh fetch did not contain. A token naming an unknown kid
  * therefore costs a map lookup, not a request to the identity provider.
+ * Only tokens the set cannot answer wait for a fetch (a kid it does not list, or no usable set): a set
+ * past its refresh age answers the kids it lists at once while it is refreshed in the background, so
+ * a slow identity provider does not hold the tokens it already has keys for.
  */
 export class RemoteKeySet {
   readonly #url: string;
@@ -173,20 +188,34 @@ export class RemoteKeySet {
 
   async #ensure(kid: string | undefined): Promise<void> {
     const now = Date.now();
-    const stale = now - this.#fetchedAt >= this.#policy.maxAgeMs;
+    const age = now - this.#fetchedAt;
+    if (age >= this.#policy.maxUsableAgeMs && this.#local !== null) this.#forgetKeys();
     const unknown = kid !== undefined && !this.#keys.has(kid) && !this.#unknownKids.has(kid);
-    if (!stale && !unknown) return;
-    if (this.#pending === null) {
-      if (now - this.#attemptedAt < this.#policy.cooldownMs) return;
-      this.#attemptedAt = now;
-      this.#pending = this.#refresh().finally(() => {
-        this.#pending = null;
-      });
-    }
-    await this.#pending;
+    const mustWait = this.#local === null || unknown;
+    if (!mustWait && age < this.#policy.maxAgeMs) return;
+    const fetching = this.#fetchOnce(now);
+    if (!mustWait || fetching === null) return;
+    await fetching;
     if (kid !== undefined && !this.#keys.has(kid) && this.#fetchedAt >= this.#attemptedAt) {
       this.#unknownKids.set(kid, true);
     }
+  }
+
+  /** The fetch in progress, else a new one if the cooldown allows it, else null. */
+  #fetchOnce(now: number): Promise<void> | null {
+    if (this.#pending !== null) return this.#pending;
+    if (now - this.#attemptedAt < this.#policy.cooldownMs) return null;
+    this.#attemptedAt = now;
+    this.#pending = this.#refresh().finally(() => {
+      this.#pending = null;
+    });
+    return this.#pending;
+  }
+
+  /** The set is too old to trust: until a fetch succeeds, it lists no key. */
+  #forgetKeys(): void {
+    this.#keys = new Map();
+    this.#local = null;
   }
 
   async #refresh(): Promise<void> {

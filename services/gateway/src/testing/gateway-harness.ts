@@ -16,6 +16,7 @@ import {
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { Registry } from 'prom-client';
+import type { JwksFetchPolicy } from '../auth/jwks.js';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import type { UsageSink } from '../pipeline/gateway-handler.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
@@ -132,6 +133,8 @@ export async function startTestGateway(
     upstreams?: Pick<UpstreamSetDeps, 'connectionsPerTarget' | 'maxQueuedPerTarget'>;
     /** Where answered requests are counted (the usage recorder in a replica). */
     usage?: UsageSink;
+    /** Remote key set bounds other than the replica's fixed ones (a refresh age of 0, say). */
+    jwksPolicy?: Partial<JwksFetchPolicy>;
   } = {},
 ): Promise<TestGateway> {
   const config = parseGatewaySettings({
@@ -160,7 +163,7 @@ export async function startTestGateway(
     }),
   });
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
-  const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy);
+  const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy, extra.jwksPolicy);
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
