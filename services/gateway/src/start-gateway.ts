@@ -21,6 +21,7 @@ import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.j
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { limitHttp2RequestsPerClient } from './listeners/http2-requests-per-client.js';
 import { refuseConnect } from './listeners/refuse-connect.js';
+import { refuseExpectation } from './listeners/refuse-expectation.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
@@ -179,6 +180,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     {
       ServerResponse: GatewayServerResponse,
       maxHeaderSize: config.GATEWAY_MAX_HEADER_BYTES,
+      // The handler refuses an HTTP/1.1 request without Host itself, with an error code (omitsRequiredHost).
+      requireHostHeader: false,
       headersTimeout: config.GATEWAY_HEADERS_TIMEOUT_MS,
       requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,
       keepAliveTimeout: config.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
@@ -248,6 +251,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   // Nor is CONNECT tunnelling (h2c's listener is refused in startEdgeProtocols).
   trafficServer.on('connect', refuseConnect);
   edge.tlsServer?.on('connect', refuseConnect); // HTTPS/1.1 and HTTP/2 over TLS
+  trafficServer.on('checkExpectation', refuseExpectation);
+  edge.tlsServer?.on('checkExpectation', refuseExpectation);
 
   let draining = false;
   const adminServer = createServer(

@@ -131,3 +131,37 @@ describe('a request the parser refuses, pipelined behind a response under way', 
     },
   );
 });
+
+describe('a request the parser refuses, with nothing under way', () => {
+  it.each([
+    ['not HTTP at all', 'NOT HTTP AT ALL\r\n\r\n'],
+    [
+      'conflicting Content-Length lines',
+      `POST /x HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd`,
+    ],
+    ['a folded header line', `GET /x HTTP/1.1\r\nHost: ${HOST}\r\nX-Folded: first\r\n second\r\n\r\n`],
+    ['a byte outside ASCII in the target', `GET /\u00e9 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`],
+    ['an unknown HTTP version', `GET /x HTTP/1.9\r\nHost: ${HOST}\r\n\r\n`],
+  ])('%s: answered 400 with the error code malformed_request', async (_what, request) => {
+    const client = await connectRaw('plain', port('plain'), HOST);
+    client.socket.write(Buffer.from(request, 'latin1'));
+    await within(client.closed, 10_000, 'the connection closed');
+    const [head = '', body = ''] = client.received().split('\r\n\r\n');
+    expect(head.startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+    expect(JSON.parse(body)).toMatchObject({ error: { code: 'malformed_request' } });
+  });
+});
+
+describe('an HTTP/1.1 request without a Host line', () => {
+  it.each(['plain', 'tls'] as const)(
+    '%s listener: answered 400 with the error code invalid_host',
+    async (kind) => {
+      const client = await connectRaw(kind, port(kind), HOST);
+      client.socket.write('GET /no-host HTTP/1.1\r\nConnection: close\r\n\r\n');
+      await within(client.closed, 10_000, 'the connection closed');
+      const [head = '', body = ''] = client.received().split('\r\n\r\n');
+      expect(head.startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+      expect(JSON.parse(body)).toMatchObject({ error: { code: 'invalid_host' } });
+    },
+  );
+});

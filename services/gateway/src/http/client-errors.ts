@@ -12,14 +12,26 @@ export const REQUEST_TIMEOUT_BODY =
 const CLIENT_ERROR_408 =
   'HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(REQUEST_TIMEOUT_BODY)}\r\n\r\n${REQUEST_TIMEOUT_BODY}`;
-const CLIENT_ERROR_400 = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+
+/**
+ * The 400 for a request node's parser refused, in the gateway's error shape; the message names the
+ * parser's reason (`HPE_UNEXPECTED_CONTENT_LENGTH` → `unexpected_content_length`), a fixed set of words.
+ */
+function malformedRequestAnswer(error: NodeJS.ErrnoException): string {
+  const reason = /^HPE_[A-Z_]+$/.test(error.code ?? '') ? error.code!.slice(4).toLowerCase() : 'unreadable';
+  const body = `{"error":{"code":"malformed_request","message":"the request is not valid HTTP/1.1 (${reason})"}}`;
+  return (
+    'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
+}
 
 export { TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-alive';
 
 /**
  * The `clientError` answer of every HTTP/1.1 listener (plain and over TLS): a request head over
  * GATEWAY_MAX_HEADER_BYTES is 431, a request not received within the headers/request timeout is 408,
- * anything node's parser refuses is 400; each closes the connection.
+ * anything node's parser refuses is 400 malformed_request; each closes the connection.
  *
  * A client reads answers in the order of its requests, so while an earlier response is on the
  * connection the error cannot be answered:
@@ -50,7 +62,7 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
   }
   if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(CLIENT_ERROR_431);
   else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(CLIENT_ERROR_408);
-  else socket.end(CLIENT_ERROR_400);
+  else socket.end(malformedRequestAnswer(error));
 }
 
 /** Lets the responses already given whole go out, in order, then closes; cuts at the first one that is not. */

@@ -169,3 +169,27 @@ describe('a Host that is not a host name with an optional port', () => {
     expect(JSON.parse(h2.body).error.code).toBe('invalid_host');
   });
 });
+
+/** RFC 9112 §3.2: an HTTP/1.1 request without a Host line is a 400; node's own answer had no error code. */
+describe('an HTTP/1.1 request naming no host', () => {
+  const port = () => Number(new URL(gateway.url).port);
+
+  it('is refused 400 invalid_host, and an HTTP/1.0 one (which may omit it) 404 tenant_not_found', async () => {
+    const missing = await rawRequest(port(), 'GET /api/whoami HTTP/1.1\r\nConnection: close\r\n\r\n');
+    expect(missing.statusLine).toBe('HTTP/1.1 400 Bad Request');
+    expect(JSON.parse(missing.body).error.code).toBe('invalid_host');
+    const http10 = await rawRequest(port(), 'GET /api/whoami HTTP/1.0\r\n\r\n');
+    expect(http10.statusLine).toBe('HTTP/1.1 404 Not Found');
+    expect(JSON.parse(http10.body).error.code).toBe('tenant_not_found');
+  });
+
+  it('is refused 400 invalid_host on a WebSocket upgrade too', async () => {
+    const upgrade = await rawRequest(
+      port(),
+      'GET /api/socket HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    expect(upgrade.statusLine).toBe('HTTP/1.1 400 Bad Request');
+    expect(JSON.parse(upgrade.body).error.code).toBe('invalid_host');
+  });
+});

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { arrivedOverHttp2 } from './request-version.js';
 
 /** HTTP/1.1 connections whose framing the gateway stopped trusting (a request it refused for that). */
 const distrusted = new WeakSet<object>();
@@ -10,12 +11,12 @@ const distrusted = new WeakSet<object>();
  * proxy in front may have framed as a body of this request. No-op over HTTP/2, whose framing is its own.
  */
 export function answerLastOnConnection(req: IncomingMessage, res: ServerResponse): void {
-  if (req.httpVersionMajor !== 1) return;
+  if (arrivedOverHttp2(req)) return;
   res.shouldKeepAlive = false;
   distrusted.add(req.socket);
 }
 
 /** The request came on a connection after one whose answer was made its last: it is not handled. */
 export function followsLastAnswer(req: IncomingMessage): boolean {
-  return req.httpVersionMajor === 1 && distrusted.has(req.socket);
+  return !arrivedOverHttp2(req) && distrusted.has(req.socket);
 }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
+import { arrivedOverHttp2 } from './request-version.js';
 
 /**
  * The host a request is for: HTTP/1.1's Host header, or HTTP/2's `:authority` pseudo-header (which
@@ -17,6 +18,16 @@ export function requestAuthority(headers: IncomingHttpHeaders): string | undefin
 export function namesMalformedHost(headers: IncomingHttpHeaders): boolean {
   const authority = requestAuthority(headers);
   return authority !== undefined && authority !== '' && hostHeaderName(authority) === undefined;
+}
+
+export const MISSING_HOST_MESSAGE = 'an HTTP/1.1 request must name its host in a Host header';
+
+/**
+ * An HTTP/1.1 request without a Host line (RFC 9112 §3.2: answered 400). The listeners leave this check to
+ * the gateway (node's own refusal has no error code); HTTP/1.0 may omit Host, HTTP/2 has :authority.
+ */
+export function omitsRequiredHost(req: IncomingMessage): boolean {
+  return req.headers.host === undefined && req.httpVersion === '1.1' && !arrivedOverHttp2(req);
 }
 
 /**

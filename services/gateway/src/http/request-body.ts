@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { arrivedOverHttp2 } from './request-version.js';
 
 /**
  * How a request's body arrives: none, with a declared Content-Length, or of unknown length (HTTP/1.1
@@ -17,7 +18,7 @@ export function requestBodyFraming(req: IncomingMessage): RequestBodyFraming {
   if (req.headers['transfer-encoding'] !== undefined) return 'unknown';
   const contentLength = singleHeader(req.headers['content-length']);
   if (contentLength !== undefined) return contentLength === '0' ? 'none' : 'declared';
-  if (req.httpVersionMajor !== 2) return 'none';
+  if (!arrivedOverHttp2(req)) return 'none';
   const { stream } = req as unknown as Http2ServerRequest;
   return stream.endAfterHeaders || req.readableEnded ? 'none' : 'unknown';
 }

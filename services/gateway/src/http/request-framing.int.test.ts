@@ -20,6 +20,9 @@ import { buildSnapshot } from '../testing/snapshots.js';
  * - `Transfer-Encoding: gzip` (or any coding but chunked last) was refused 400 by the gateway, but node's
  *   parser then failed the body and the connection was cut before that answer went out: the client got
  *   no answer at all.
+ * - A request line naming `HTTP/2.0` or `HTTP/0.9` (node's parser takes both) skipped every check made
+ *   by version: `Transfer-Encoding: identity, chunked` was forwarded, a GET answered 500 (read as an
+ *   HTTP/2 stream), a CONNECT or WebSocket upgrade got no answer or a 500. Now 400 `invalid_http_version`.
  * - A request refused because its connection could no longer be trusted (two Host lines) answered
  *   `Connection: close`, yet a request pipelined behind it in the same bytes was still forwarded to the
  *   origin. Nothing sent after such a request is handled now.
@@ -136,5 +139,51 @@ describe('a request refused because its connection can no longer be trusted', ()
     expect(received).toContain('"code":"invalid_host"');
     expect(closed).toBe(true);
     expect(originSaw('/api/behind-two-hosts')).toBe(false);
+  });
+});
+
+describe('a request line over HTTP/1.1 claiming another HTTP version', () => {
+  it.each(['HTTP/2.0', 'HTTP/0.9'])(
+    '%s with a doubtful Transfer-Encoding: refused 400 invalid_http_version, the connection closed, nothing forwarded',
+    async (version) => {
+      const path = `/api/claims-${version.slice(5)}`;
+      const { received, closed } = await exchange(
+        `POST ${path} ${version}\r\nHost: ${HOST}\r\nTransfer-Encoding: identity, chunked\r\n\r\n` +
+          `3\r\nabc\r\n0\r\n\r\n${PIPELINED.replace('/api/pipelined', `${path}/behind`)}`,
+      );
+      expect(received.startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+      expect(received).toContain('"code":"invalid_http_version"');
+      expect(closed).toBe(true);
+      expect(originSaw(path)).toBe(false);
+      expect(originSaw(`${path}/behind`)).toBe(false);
+    },
+  );
+
+  it('HTTP/2.0 without a body: refused 400 invalid_http_version, not a gateway error', async () => {
+    const { received, closed } = await exchange(`GET /api/h2-get HTTP/2.0\r\nHost: ${HOST}\r\n\r\n`);
+    expect(received.startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+    expect(received).toContain('"code":"invalid_http_version"');
+    expect(closed).toBe(true);
+    expect(originSaw('/api/h2-get')).toBe(false);
+  });
+
+  it('CONNECT claiming HTTP/2.0 is answered 501 method_not_supported like any CONNECT', async () => {
+    const { received, closed } = await exchange(`CONNECT ${HOST}:443 HTTP/2.0\r\nHost: ${HOST}:443\r\n\r\n`);
+    expect(received.startsWith('HTTP/1.1 501 Not Implemented\r\n')).toBe(true);
+    expect(received).toContain('"code":"method_not_supported"');
+    expect(closed).toBe(true);
+  });
+});
+
+describe('a WebSocket upgrade whose request line claims HTTP/2.0', () => {
+  it('is refused 400 invalid_http_version', async () => {
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    client.socket.write(
+      `GET /api/socket HTTP/2.0\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    await within(client.closed, 10_000, 'the connection closed');
+    expect(client.received().startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+    expect(client.received()).toContain('"code":"invalid_http_version"');
   });
 });

@@ -16,6 +16,7 @@ import { acceptH2cOn } from './h2c.js';
 import { HTTP2_SESSION_PROTECTION, Http2Sessions } from './http2-sessions.js';
 import { ProtocolMetrics } from './protocol-metrics.js';
 import { refuseConnect } from './refuse-connect.js';
+import { refuseExpectation } from './refuse-expectation.js';
 import { createSecureListener, type SecureListener, type TrafficHandler } from './secure-listener.js';
 
 export interface EdgeProtocolsOptions {
@@ -76,6 +77,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     );
     h2c.on('session', (session: ServerHttp2Session) => h2cSessions.track(session));
     h2c.on('connect', refuseConnect);
+    h2c.on('checkExpectation', refuseExpectation);
     acceptH2cOn(plainServer, h2c, {
       // A cleartext client that sends nothing is dropped before any protocol is chosen, as an HTTP/1.1
       // client that sends no complete head is.

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants, type Http2ServerRequest, type Http2Session } from 'node:http2';
 import type { ClientSlots } from '@vantageedge/shared/net/client-slots';
+import { arrivedOverHttp2 } from '../http/request-version.js';
 import { writeError } from '../pipeline/errors.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -23,7 +24,7 @@ export function limitHttp2RequestsPerClient(
   const message = `a client address may have at most ${slots.limit} connections and HTTP/2 requests open at once`;
   const openRequests = new WeakMap<Http2Session, number>();
   return (req, res) => {
-    if (req.httpVersionMajor !== 2) {
+    if (!arrivedOverHttp2(req)) {
       handler(req, res);
       return;
     }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { arrivedOverHttp2 } from '../http/request-version.js';
 import { writeError } from '../pipeline/errors.js';
 
 const CONNECT_MESSAGE = 'the gateway does not tunnel CONNECT requests';
@@ -19,7 +20,8 @@ export function refuseConnect(
   req: IncomingMessage | Http2ServerRequest,
   connection: Duplex | Http2ServerResponse,
 ): void {
-  if (req.httpVersionMajor === 2) {
+  // By the connection, not the version: an HTTP/1.1 request line may claim `HTTP/2.0`.
+  if (arrivedOverHttp2(req)) {
     writeError(connection as unknown as ServerResponse, 501, 'method_not_supported', CONNECT_MESSAGE);
     return;
   }

@@ -90,6 +90,8 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     maxHeaderListPairs: HTTP2_MAX_HEADER_PAIRS,
     // HTTP/1.1 over TLS (node ≥ 22 applies these to the fallback connections).
     maxHeaderSize: options.maxHeaderBytes,
+    // The handler refuses an HTTP/1.1 request without Host itself, with an error code (omitsRequiredHost).
+    requireHostHeader: false,
     ...(options.http1?.headersTimeoutMs === undefined
       ? {}
       : { headersTimeout: options.http1.headersTimeoutMs }),

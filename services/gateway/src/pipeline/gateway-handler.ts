@@ -18,9 +18,16 @@ import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { answerLastOnConnection, followsLastAnswer } from '../http/last-on-connection.js';
-import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
+import {
+  MISSING_HOST_MESSAGE,
+  namesConflictingHosts,
+  namesMalformedHost,
+  omitsRequiredHost,
+  requestAuthority,
+} from '../http/request-authority.js';
 import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-body.js';
 import { hasLowerCaseLetters } from '../http/request-method.js';
+import { claimsUnspokenVersion } from '../http/request-version.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -43,7 +50,7 @@ import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from
  * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
  * order a request passes them:
  *
- *   handleRequest → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkLoop
+ *   handleRequest → checkVersion → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkLoop
  *   → checkDeclaredBodySize
  *   → runRequestStages (the route's compiled stages: limits, IP rules, CORS, auth, rate limit, cache, …)
  *   → forwardToOrigin (origin, balance, proxy, retries) → onOriginResponse (the stages' response hooks)
@@ -209,6 +216,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   beginRequestTrace(context.tracing, exchange);
   try {
     if (
+      checkVersion(exchange) &&
       checkFraming(exchange) &&
       resolveTenant(context, exchange) &&
       checkMethod(exchange) &&
@@ -221,6 +229,22 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   } catch (error) {
     internalError(exchange, error);
   }
+}
+
+/**
+ * An HTTP/1.x request line that claims another version (request-version.ts): 400, and the connection
+ * closes without handling anything sent after the request, whose framing was read by the other rules.
+ */
+function checkVersion(exchange: GatewayExchange): boolean {
+  if (!claimsUnspokenVersion(exchange.req)) return true;
+  answerLastOnConnection(exchange.req, exchange.res);
+  failExchange(
+    exchange,
+    400,
+    'invalid_http_version',
+    `the request line must name HTTP/1.1 or HTTP/1.0 (it names HTTP/${exchange.req.httpVersion})`,
+  );
+  return false;
 }
 
 /**
@@ -244,11 +268,15 @@ function checkFraming(exchange: GatewayExchange): boolean {
 
 /**
  * Host → tenant. 404 when no tenant is served on this host; 400 when the request names two hosts or a
- * malformed one.
+ * malformed one, or (HTTP/1.1) none.
  */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
   if (namesConflictingHosts(exchange.req)) {
     refuseConflictingHosts(exchange);
+    return false;
+  }
+  if (omitsRequiredHost(exchange.req)) {
+    failExchange(exchange, 400, 'invalid_host', MISSING_HOST_MESSAGE);
     return false;
   }
   const tenant = context.store.resolveHost(requestAuthority(exchange.req.headers));

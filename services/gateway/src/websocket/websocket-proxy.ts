@@ -29,8 +29,15 @@ import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { headerLineCount } from '../http/header-count.js';
 import { followsLastAnswer } from '../http/last-on-connection.js';
-import { namesConflictingHosts, namesMalformedHost, requestAuthority } from '../http/request-authority.js';
+import {
+  MISSING_HOST_MESSAGE,
+  namesConflictingHosts,
+  namesMalformedHost,
+  omitsRequiredHost,
+  requestAuthority,
+} from '../http/request-authority.js';
 import { requestBodyFraming } from '../http/request-body.js';
+import { claimsUnspokenVersion } from '../http/request-version.js';
 import { afterResponsesInFlight, responseInFlight } from '../http/responses-in-flight.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -256,6 +263,9 @@ export class WebSocketProxy {
     if (headerLineCount(req) > maxHeaders)
       return refuse(431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
     if (this.#closing) return refuse(503, 'shutting_down', 'the gateway is shutting down');
+    if (claimsUnspokenVersion(req)) {
+      return refuse(400, 'invalid_http_version', 'a WebSocket upgrade must be an HTTP/1.1 request');
+    }
     if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
       return refuse(
         400,
@@ -271,6 +281,7 @@ export class WebSocketProxy {
     }
     if (namesConflictingHosts(req))
       return refuse(400, 'invalid_host', 'the request names more than one host');
+    if (omitsRequiredHost(req)) return refuse(400, 'invalid_host', MISSING_HOST_MESSAGE);
     const host = requestAuthority(req.headers);
     const tenant = store.resolveHost(host);
     if (tenant === undefined) {

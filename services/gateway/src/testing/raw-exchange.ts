@@ -1,0 +1,113 @@
+import net from 'node:net';
+
+/** One HTTP/1.x response as read off a raw connection (latin1 text, body de-chunked). */
+export interface RawResponse {
+  status: number;
+  statusLine: string;
+  /** Field names lower-case, each line's value in order. */
+  headers: ReadonlyMap<string, readonly string[]>;
+  body: string;
+}
+
+export interface RawExchange {
+  /** Final responses in order; interim (1xx) ones are left out. */
+  responses: RawResponse[];
+  /** Bytes after the last response that could be read in full (a cut or unparseable answer). */
+  unread: string;
+  /** False when the connection was still open at the deadline (nothing more arrived, no close). */
+  closed: boolean;
+}
+
+/**
+ * Writes `bytes` on a fresh connection and reads until the peer closes it or `deadlineMs` passes; then
+ * reads the responses. `methods` are those of the requests written, in order (a HEAD answer has no body).
+ */
+export function rawExchange(
+  port: number,
+  bytes: Buffer,
+  methods: readonly string[],
+  deadlineMs: number,
+): Promise<RawExchange> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let closed = false;
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ ...readResponses(Buffer.concat(chunks).toString('latin1'), methods), closed });
+    };
+    const timer = setTimeout(finish, deadlineMs);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      closed = true;
+      finish();
+    });
+    socket.write(bytes);
+  });
+}
+
+/** The complete responses at the start of `text`, and what could not be read as one. */
+export function readResponses(
+  text: string,
+  methods: readonly string[],
+): { responses: RawResponse[]; unread: string } {
+  const responses: RawResponse[] = [];
+  let at = 0;
+  while (at < text.length) {
+    const headEnd = text.indexOf('\r\n\r\n', at);
+    if (headEnd < 0) break;
+    const [statusLine = '', ...lines] = text.slice(at, headEnd).split('\r\n');
+    const status = Number(/^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(statusLine)?.[1] ?? Number.NaN);
+    if (Number.isNaN(status)) break;
+    const headers = new Map<string, string[]>();
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).toLowerCase();
+      headers.set(name, [...(headers.get(name) ?? []), line.slice(colon + 1).trim()]);
+    }
+    const bodyStart = headEnd + 4;
+    if (status < 200) {
+      at = bodyStart;
+      continue;
+    }
+    const method = methods[responses.length] ?? 'GET';
+    const body = readBody(text, bodyStart, headers, method === 'HEAD' || status === 204 || status === 304);
+    if (body === undefined) break;
+    responses.push({ status, statusLine, headers, body: body.body });
+    at = body.end;
+  }
+  return { responses, unread: text.slice(at) };
+}
+
+function readBody(
+  text: string,
+  start: number,
+  headers: ReadonlyMap<string, readonly string[]>,
+  none: boolean,
+): { body: string; end: number } | undefined {
+  if (none) return { body: '', end: start };
+  if (headers.get('transfer-encoding')?.join(',').toLowerCase().includes('chunked')) {
+    let body = '';
+    let at = start;
+    for (;;) {
+      const lineEnd = text.indexOf('\r\n', at);
+      if (lineEnd < 0) return undefined;
+      const size = Number.parseInt(text.slice(at, lineEnd), 16);
+      if (Number.isNaN(size)) return undefined;
+      at = lineEnd + 2;
+      if (size === 0) {
+        const trailerEnd = text.indexOf('\r\n', at);
+        return trailerEnd < 0 ? undefined : { body, end: trailerEnd + 2 };
+      }
+      if (text.length < at + size + 2) return undefined;
+      body += text.slice(at, at + size);
+      at += size + 2;
+    }
+  }
+  const length = headers.get('content-length')?.[0];
+  if (length === undefined) return { body: text.slice(start), end: text.length };
+  const end = start + Number(length);
+  return end > text.length ? undefined : { body: text.slice(start, end), end };
+}
