@@ -75,6 +75,8 @@ function wsConnect(
     });
     socket.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
     socket.once('error', reject);
+    // A key revoked while this upgrade went through closes the WebSocket (1008) before the origin's hello.
+    socket.once('close', (code) => reject(new Error(`closed ${code} before the first message`)));
     socket.once('message', (data) => resolve({ socket, hello: JSON.parse(String(data)) }));
   });
 }
