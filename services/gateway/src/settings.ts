@@ -273,6 +273,14 @@ export const gatewaySettings = {
   /** A proxied WebSocket with no traffic either way for this long is closed with 1001; 0 = never. */
   GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0).max(86_400).default(300),
   /**
+   * How long past the moment its credentials stop being accepted (a token's `exp` with the clock skew
+   * its verification allows, an API key's `expires_at`) an open WebSocket is closed with 1008: 0 at
+   * that moment; `off`: never (only a snapshot withdrawing its admission, the idle timeout or a close).
+   */
+  GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS: z
+    .union([z.literal('off'), z.coerce.number().int().min(0).max(86_400)])
+    .default(0),
+  /**
    * CIDR ranges of the load balancers/proxies in front of the gateway. Only a peer in them has its
    * X-Forwarded-* / Forwarded / client-address headers kept; the client is the rightmost
    * X-Forwarded-For address not in these ranges. Empty: every peer is the client.
@@ -356,6 +364,14 @@ export function webSocketsPerTenant(
   settings: Pick<GatewaySettings, 'GATEWAY_MAX_CONNECTIONS' | 'GATEWAY_MAX_WEBSOCKETS_PER_TENANT'>,
 ): number {
   return settings.GATEWAY_MAX_WEBSOCKETS_PER_TENANT ?? halfOfMaxConnections(settings);
+}
+
+/** GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS in ms; null when `off` (expiry never closes a WebSocket). */
+export function webSocketCredentialGraceMs(
+  settings: Pick<GatewaySettings, 'GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS'>,
+): number | null {
+  const grace = settings.GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS;
+  return grace === 'off' ? null : grace * 1000;
 }
 
 /**

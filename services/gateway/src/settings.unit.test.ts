@@ -4,7 +4,12 @@ import {
   DEV_CERTIFICATE_ENCRYPTION_KEY,
 } from '@vantageedge/shared/settings/development-secrets';
 import { describe, expect, it } from 'vitest';
-import { parseGatewaySettings, upstreamRequestsPerTenant, webSocketsPerTenant } from './settings.js';
+import {
+  parseGatewaySettings,
+  upstreamRequestsPerTenant,
+  webSocketCredentialGraceMs,
+  webSocketsPerTenant,
+} from './settings.js';
 
 describe('gateway settings with make dev’s published secrets', () => {
   const OWN_PEPPER = { API_KEY_PEPPER: 'p'.repeat(32) };
@@ -142,6 +147,26 @@ describe('gateway GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT', () => {
     expect(() =>
       parseGatewaySettings({ ...REQUIRED, GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT: value }),
     ).toThrow(/GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT/);
+  });
+});
+
+describe('GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+  const graceOf = (value?: string) =>
+    webSocketCredentialGraceMs(
+      parseGatewaySettings(
+        value === undefined ? REQUIRED : { ...REQUIRED, GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS: value },
+      ),
+    );
+
+  it('closes a WebSocket as its credentials expire unless told to wait, or `off` never', () => {
+    expect(graceOf()).toBe(0);
+    expect(graceOf('30')).toBe(30_000);
+    expect(graceOf('off')).toBeNull();
+  });
+
+  it.each(['-1', '1.5', 'never', '86401'])('refuses %j', (value) => {
+    expect(() => graceOf(value)).toThrow(/GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS/);
   });
 });
 

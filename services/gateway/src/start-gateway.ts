@@ -29,7 +29,7 @@ import { RequestTracing } from './observability/request-tracing.js';
 import { createGatewayHandler, type UsageSink } from './pipeline/gateway-handler.js';
 import type { RoutePolicy } from './pipeline/stage.js';
 import { trustedProxiesFromSettings } from './proxy/client-address.js';
-import { type GatewaySettings, webSocketsPerTenant } from './settings.js';
+import { type GatewaySettings, webSocketCredentialGraceMs, webSocketsPerTenant } from './settings.js';
 import { TenantCertificates } from './tls/tenant-certificates.js';
 import { WebSocketMetrics } from './websocket/websocket-metrics.js';
 import { WebSocketProxy } from './websocket/websocket-proxy.js';
@@ -210,6 +210,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     trustedProxies: trustedProxies.ranges,
     idleTimeoutMs: config.GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS * 1000,
+    credentialGraceMs: webSocketCredentialGraceMs(config),
     maxHeaders: config.GATEWAY_MAX_HEADERS_COUNT,
     maxLoopHops: config.GATEWAY_MAX_LOOP_HOPS,
     maxPerTenant: webSocketsPerTenant(config),

@@ -66,6 +66,12 @@ export interface AuthenticatorOptions {
 /** Clerk's category of machine-to-machine tokens, which are not session tokens. */
 const CLERK_M2M_CATEGORY = 'cl_B7d4PD333AAA';
 
+/**
+ * How long past its `exp` Clerk's verifyToken still accepts a token (its clockSkewInMs default, which
+ * the gateway keeps): the token is accepted, and its WebSocket stays open, until then.
+ */
+const CLERK_CLOCK_SKEW_MS = 5_000;
+
 /** The claim `make dev-token` puts in development tokens (services/dev/src/dev-keys.ts). */
 const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
@@ -225,7 +231,7 @@ export class Authenticator {
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= Date.now()) {
       return failure(401, 'api_key_expired', 'the API key has expired', API_KEY_CHALLENGE);
     }
-    return { ok: true, identity: entry.identity };
+    return { ok: true, identity: entry.identity, expiresAtMs: entry.expiresAtMs ?? undefined };
   }
 
   #jwt(
@@ -273,6 +279,8 @@ export class Authenticator {
         const entry: AcceptedToken = {
           identity: oidcUserIdentity(oidc.issuer, payload.sub!, scopesOf(payload)),
           verifiedBy: tenantTag('oidc', tenant),
+          // Refused from `exp` plus the clock tolerance the verification allows.
+          expiresAtMs: (payload.exp! + JWT_CLOCK_TOLERANCE_SECONDS) * 1000,
         };
         this.#tokens.set(tenant.id, token, entry, payload.exp!);
         return { ok: true, entry };
@@ -318,7 +326,11 @@ export class Authenticator {
       }
       const refusal = subjectRefusal(payload.sub);
       if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
-      const entry: AcceptedToken = { identity, verifiedBy: clerkTag(tenant) };
+      const entry: AcceptedToken = {
+        identity,
+        verifiedBy: clerkTag(tenant),
+        expiresAtMs: payload.exp * 1000 + CLERK_CLOCK_SKEW_MS,
+      };
       this.#tokens.set(tenant.id, token, entry, payload.exp);
       return { ok: true, entry };
     } catch (error) {
@@ -361,7 +373,11 @@ export class Authenticator {
         return failure(403, refusal.code, refusal.message, `${BEARER_CHALLENGE}, error="insufficient_scope"`);
       }
     }
-    return this.#withScopes(route, { ok: true, identity: entry.identity });
+    return this.#withScopes(route, {
+      ok: true,
+      identity: entry.identity,
+      expiresAtMs: entry.expiresAtMs,
+    });
   }
 
   #service(
@@ -376,7 +392,11 @@ export class Authenticator {
     const tag = tenantTag('service', tenant);
     const cached = this.#tokens.get(tenant.id, token);
     if (cached !== undefined && cached.verifiedBy === tag && !('refusal' in cached)) {
-      return this.#withScopes(route, { ok: true, identity: cached.identity });
+      return this.#withScopes(route, {
+        ok: true,
+        identity: cached.identity,
+        expiresAtMs: cached.expiresAtMs,
+      });
     }
     if (tenant.auth.serviceAccounts.size === 0) {
       return bearerFailure('invalid_token', 'this tenant accepts no service tokens');
@@ -406,9 +426,14 @@ export class Authenticator {
         const entry: AcceptedToken = {
           identity: serviceIdentity(account.id, scopes),
           verifiedBy: tag,
+          expiresAtMs: (payload.exp! + JWT_CLOCK_TOLERANCE_SECONDS) * 1000,
         };
         this.#tokens.set(tenant.id, token, entry, payload.exp!);
-        return this.#withScopes(route, { ok: true, identity: entry.identity });
+        return this.#withScopes(route, {
+          ok: true,
+          identity: entry.identity,
+          expiresAtMs: entry.expiresAtMs,
+        });
       },
       (error: unknown) => joseFailure(error),
     );

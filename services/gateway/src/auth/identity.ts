@@ -58,7 +58,15 @@ export function apiKeyIdentity(apiKeyId: string, scopes: readonly string[]): Ide
 }
 
 export type AuthResult =
-  | { readonly ok: true; readonly identity: Identity }
+  | {
+      readonly ok: true;
+      readonly identity: Identity;
+      /**
+       * When the gateway stops accepting the credential (ms since the epoch): a token's `exp` plus the
+       * clock skew its verification allows, an API key's `expires_at`; none when it never expires.
+       */
+      readonly expiresAtMs?: number | undefined;
+    }
   | {
       readonly ok: false;
       readonly status: 401 | 403 | 429;

@@ -15,6 +15,8 @@ interface VerifiedBy {
 
 export interface AcceptedToken extends VerifiedBy {
   readonly identity: Identity;
+  /** When the token stops being accepted: its `exp` plus the clock skew its issuer's verification allows. */
+  readonly expiresAtMs: number;
 }
 
 /**

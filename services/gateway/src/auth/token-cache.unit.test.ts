@@ -21,7 +21,12 @@ describe('TokenCache', () => {
     const cache = new TokenCache(10_000, 1_000_000);
     const tokens = Array.from({ length: 1_000 }, (_, i) => `${i}.${'t'.repeat(7_000)}`);
     for (const token of tokens)
-      cache.set('acme', token, { identity: identity(500), verifiedBy: 'clerk' }, inAnHour());
+      cache.set(
+        'acme',
+        token,
+        { identity: identity(500), verifiedBy: 'clerk', expiresAtMs: inAnHour() * 1000 },
+        inAnHour(),
+      );
     expect(cache.bytes).toBeLessThanOrEqual(1_000_000);
     expect(cache.get('acme', tokens[0]!)).toBeUndefined();
     expect(cache.get('acme', tokens[999]!)?.identity?.scopes).toHaveLength(500);
@@ -33,7 +38,11 @@ describe('TokenCache', () => {
       cache.set(
         'acme',
         token,
-        { identity: { kind: 'user', userId: token, scopes: [] }, verifiedBy: 'clerk' },
+        {
+          identity: { kind: 'user', userId: token, scopes: [] },
+          verifiedBy: 'clerk',
+          expiresAtMs: inAnHour() * 1000,
+        },
         inAnHour(),
       );
     expect(['a', 'b', 'c', 'd'].map((token) => cache.get('acme', token)?.identity?.userId)).toEqual([
@@ -48,8 +57,13 @@ describe('TokenCache', () => {
     vi.useFakeTimers({ now: 1_800_000_000_000 });
     const cache = new TokenCache(10);
     const expiresAt = Math.floor(Date.now() / 1000) + 60;
-    cache.set('acme', 't', { identity: identity(0), verifiedBy: 'clerk' }, expiresAt);
-    cache.set('acme', 'gone', { identity: identity(0), verifiedBy: 'clerk' }, expiresAt - 120);
+    const accepted = (exp: number) => ({
+      identity: identity(0),
+      verifiedBy: 'clerk',
+      expiresAtMs: exp * 1000,
+    });
+    cache.set('acme', 't', accepted(expiresAt), expiresAt);
+    cache.set('acme', 'gone', accepted(expiresAt - 120), expiresAt - 120);
     expect(cache.get('acme', 'gone')).toBeUndefined();
     vi.advanceTimersByTime(59_000);
     expect(cache.get('acme', 't')).toBeDefined();
@@ -63,6 +77,7 @@ describe('TokenCache', () => {
     const entryOf = (tenant: string, i: number): CachedToken => ({
       identity: { kind: 'user', userId: `${tenant}-user-${i}`, scopes: [] },
       verifiedBy: `oidc:${tenant}:1`,
+      expiresAtMs: inAnHour() * 1000,
     });
     const tokenOf = (tenant: string, i: number) => `${tenant}.${i}.${'t'.repeat(100)}`;
     const kept = (cache: TokenCache, tenant: string, from: number, to: number) =>
@@ -125,7 +140,7 @@ describe('TokenCache', () => {
 
   it('scopes every token to the tenant it was verified for', () => {
     const cache = new TokenCache(100);
-    const entry: CachedToken = { identity: identity(0), verifiedBy: 'clerk' };
+    const entry: CachedToken = { identity: identity(0), verifiedBy: 'clerk', expiresAtMs: inAnHour() * 1000 };
     cache.set('acme', 'shared-token', entry, inAnHour());
     expect(cache.get('globex', 'shared-token')).toBeUndefined();
     expect(cache.get('acme', 'shared-token')).toBe(entry);

@@ -219,8 +219,9 @@ describe('open WebSockets after a snapshot withdraws what admitted them', () => 
     const open = await connect(`${tenant.subdomain}.localhost`);
     await new Promise((resolve) => setTimeout(resolve, expiresAt - Date.now() + 50));
     tenant.apply({ keys: [] });
-    expect(await open.closed).toEqual({ code: 1008, reason: 'api key expired' });
-    expect(await closures(tenant.id, 'key_expired')).toBe(1);
+    // Closed at its expiry (websocket-credential-expiry.int.test.ts), never as a revocation.
+    expect(await open.closed).toEqual({ code: 1008, reason: 'credentials expired' });
+    expect(await closures(tenant.id, 'credentials_expired')).toBe(1);
     expect(await closures(tenant.id, 'key_revoked')).toBe(0);
   });
 

@@ -19,22 +19,16 @@ export interface WebSocketAdmission {
   /** The tenant's OIDC provider that vouched for an OIDC user (another provider's subjects are other people). */
   readonly oidcProvider?: { readonly issuer: string; readonly audience: string } | undefined;
   /**
-   * When the API key that admitted it expires (epoch ms; null: never), as the upgrade's snapshot said.
-   * Snapshots leave out keys that have expired, so a key missing after this time expired, it was not revoked.
+   * When the credentials stop being accepted, as at the upgrade (AuthResult.expiresAtMs); a later
+   * snapshot may move an API key's (TenantAdmissions.credentialsExpireAtMs). None: they never expire.
    */
-  readonly apiKeyExpiresAtMs?: number | null | undefined;
+  readonly credentialsExpireAtMs?: number | undefined;
 }
 
-/** The expiry of the tenant's API key that `identity` is (undefined for any other identity). */
-export function admittedKeyExpiry(tenant: CompiledTenant, identity: Identity): number | null | undefined {
-  if (identity.kind !== 'api_key' || identity.apiKeyId === undefined) return undefined;
-  for (const key of tenant.apiKeys.values()) {
-    if (key.id === identity.apiKeyId) return key.expiresAtMs;
-  }
-  return undefined;
-}
-
-/** Why a snapshot withdrew an open WebSocket's admission: a fixed set (a metric label). */
+/**
+ * Why an open WebSocket's admission was withdrawn: by a snapshot, or by the clock (its credentials
+ * expired); a fixed set (a metric label).
+ */
 export type WithdrawalReason =
   | 'tenant_removed'
   | 'host_moved'
@@ -42,7 +36,8 @@ export type WithdrawalReason =
   | 'origin_changed'
   | 'key_revoked'
   | 'key_expired'
-  | 'auth_changed';
+  | 'auth_changed'
+  | 'credentials_expired';
 
 /**
  * RFC 6455 §7.4.1: 1001 (going away) when what the client talked to is no longer served here — it may
@@ -57,6 +52,7 @@ export const WITHDRAWAL_CLOSE: Readonly<Record<WithdrawalReason, { code: number;
   key_revoked: { code: CLOSE_POLICY_VIOLATION, reason: 'api key revoked' },
   key_expired: { code: CLOSE_POLICY_VIOLATION, reason: 'api key expired' },
   auth_changed: { code: CLOSE_POLICY_VIOLATION, reason: 'route auth changed' },
+  credentials_expired: { code: CLOSE_POLICY_VIOLATION, reason: 'credentials expired' },
 };
 
 /** The identity kinds each auth mode admits. */
@@ -97,6 +93,19 @@ export class TenantAdmissions {
     return this.#credentialWithdrawal(route, admission, nowMs);
   }
 
+  /**
+   * When the connection's credentials stop being accepted under this version: an API key's
+   * `expires_at` as the tenant set it now (it may have moved it either way), a token's as it said;
+   * none once the route is public (no credential admits the connection any more).
+   */
+  credentialsExpireAtMs(admission: WebSocketAdmission): number | undefined {
+    if (this.#routes.get(admission.routeId)?.authMode === 'public') return undefined;
+    const { identity } = admission;
+    if (identity.kind !== 'api_key' || identity.apiKeyId === undefined)
+      return admission.credentialsExpireAtMs;
+    return this.#keys.get(identity.apiKeyId)?.expiresAtMs ?? undefined;
+  }
+
   #credentialWithdrawal(
     route: CompiledRoute,
     admission: WebSocketAdmission,
@@ -109,8 +118,9 @@ export class TenantAdmissions {
     if (identity.kind === 'api_key') {
       const key = identity.apiKeyId === undefined ? undefined : this.#keys.get(identity.apiKeyId);
       if (key === undefined) {
-        const expiresAtMs = admission.apiKeyExpiresAtMs;
-        return expiresAtMs != null && expiresAtMs <= nowMs ? 'key_expired' : 'key_revoked';
+        // Snapshots leave out keys that have expired: a key missing after its expiry was not revoked.
+        const expiresAtMs = admission.credentialsExpireAtMs;
+        return expiresAtMs !== undefined && expiresAtMs <= nowMs ? 'key_expired' : 'key_revoked';
       }
       if (key.expiresAtMs !== null && key.expiresAtMs <= nowMs) return 'key_expired';
       // The key's scopes as this snapshot grants them.

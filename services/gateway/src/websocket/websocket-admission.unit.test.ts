@@ -26,6 +26,7 @@ function tenantWith(
   input: {
     route?: Partial<TestRoute>;
     keyScopes?: string[];
+    keyExpiresAt?: string | null;
     clerkUserIds?: string[];
     settings?: Record<string, unknown>;
   } = {},
@@ -40,7 +41,14 @@ function tenantWith(
       subdomain: 'admissions',
       origins: [{ id: originId, targets: ['http://127.0.0.1:9'] }],
       routes: [{ id: routeId, origin_id: originId, path_pattern: '/ws/*', ...input.route }],
-      apiKeys: [{ id: keyId, key_hash: 'a'.repeat(64), scopes: input.keyScopes ?? [] }],
+      apiKeys: [
+        {
+          id: keyId,
+          key_hash: 'a'.repeat(64),
+          scopes: input.keyScopes ?? [],
+          expires_at: input.keyExpiresAt ?? null,
+        },
+      ],
       clerkUserIds: input.clerkUserIds ?? [],
       settings: input.settings ?? {},
     }),
@@ -61,6 +69,19 @@ describe('TenantAdmissions', () => {
     expect(tenantWith().admissions.withdrawal(admitted(anonymous), now)).toBeUndefined();
     const keyed = tenantWith({ route: { auth_mode: 'apikey_required' } });
     expect(keyed.admissions.withdrawal(admitted(anonymous), now)).toBe('auth_changed');
+  });
+
+  it('tells a key the new version left out after its expiry (expired) from one revoked', () => {
+    const route = { auth_mode: 'apikey_required' as const };
+    const gone = apiKeyIdentity(randomUUID(), []);
+    const { admissions } = tenantWith({ route });
+    expect(admissions.withdrawal(admitted(gone, { credentialsExpireAtMs: now - 1 }), now)).toBe(
+      'key_expired',
+    );
+    expect(admissions.withdrawal(admitted(gone, { credentialsExpireAtMs: now + 60_000 }), now)).toBe(
+      'key_revoked',
+    );
+    expect(admissions.withdrawal(admitted(gone), now)).toBe('key_revoked');
   });
 
   it('judges a key’s scopes as the new version grants them', () => {
@@ -86,6 +107,21 @@ describe('TenantAdmissions', () => {
     expect(tenantWith({ route, settings: { oidc: OIDC } }).admissions.withdrawal(user, now)).toBeUndefined();
     const replaced = { oidc: { ...OIDC, issuer: 'https://other.example.com' } };
     expect(tenantWith({ route, settings: replaced }).admissions.withdrawal(user, now)).toBe('auth_changed');
+  });
+
+  it('takes a key’s expiry as the new version sets it, a token’s as it said, none on a public route', () => {
+    const keyed = { auth_mode: 'apikey_required' as const };
+    const key = admitted(apiKeyIdentity(keyId, []), { credentialsExpireAtMs: now + 60_000 });
+    const moved = tenantWith({ route: keyed, keyExpiresAt: new Date(now + 5_000).toISOString() });
+    expect(moved.admissions.credentialsExpireAtMs(key)).toBe(now + 5_000);
+    expect(tenantWith({ route: keyed }).admissions.credentialsExpireAtMs(key)).toBeUndefined();
+
+    const user = admitted(clerkUserIdentity('user_1', undefined, []), {
+      credentialsExpireAtMs: now + 60_000,
+    });
+    const jwt = tenantWith({ route: { auth_mode: 'jwt_required' }, clerkUserIds: ['user_1'] });
+    expect(jwt.admissions.credentialsExpireAtMs(user)).toBe(now + 60_000);
+    expect(tenantWith().admissions.credentialsExpireAtMs(user)).toBeUndefined();
   });
 
   it('withdraws a service whose account the tenant removed', () => {

@@ -42,7 +42,7 @@ export class WebSocketMetrics {
     });
     this.#admissionClosures = new BoundCounter({
       name: 'vantageedge_gateway_websocket_admission_closures_total',
-      help: 'Open WebSockets the gateway closed because a snapshot withdrew what admitted them, by tenant and reason (key_revoked, key_expired, auth_changed, route_removed, origin_changed, host_moved)',
+      help: 'Open WebSockets the gateway closed because a snapshot withdrew what admitted them or their credentials expired, by tenant and reason (key_revoked, key_expired, auth_changed, route_removed, origin_changed, host_moved, credentials_expired)',
       labelNames: ['tenant', 'reason'],
       registry,
     });
@@ -67,7 +67,7 @@ export class WebSocketMetrics {
     this.#limitRefusals.series([tenant]).inc();
   }
 
-  /** An open WebSocket was closed because a snapshot of its (still configured) tenant withdrew its admission. */
+  /** An open WebSocket of a (still configured) tenant was closed because its admission was withdrawn. */
   closedOnWithdrawal(tenant: string, reason: WithdrawalReason): void {
     this.#admissionClosures.series([tenant, reason]).inc();
   }

@@ -55,12 +55,12 @@ import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/g
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import { readUntilPaired } from './early-client-bytes.js';
 import { type ResponseScoping, switchesToWebSocket, switchingProtocolsHead } from './switching-protocols.js';
 import { TenantWebSocketLimit } from './tenant-websocket-limit.js';
 import { upgradeRecorder } from './upgrade-record.js';
 import {
-  admittedKeyExpiry,
   TenantAdmissions,
   type WebSocketAdmission,
   WITHDRAWAL_CLOSE,
@@ -84,6 +84,12 @@ export interface WebSocketProxyOptions {
   trustedProxies: readonly string[];
   /** A connection with no frame either way for this long is closed (1001); 0 = never. */
   idleTimeoutMs: number;
+  /**
+   * GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS: how long past the moment its credentials stop being
+   * accepted (a token's `exp`, an API key's `expires_at`) an open WebSocket is closed with 1008; null:
+   * never (only a snapshot withdrawing its admission closes it).
+   */
+  credentialGraceMs: number | null;
   /** GATEWAY_MAX_HEADERS_COUNT: an upgrade with more header lines is refused 431, as any request. */
   maxHeaders: number;
   /** GATEWAY_MAX_LOOP_HOPS: an upgrade that passed the platform this often already is refused 508. */
@@ -161,6 +167,10 @@ export class WebSocketProxy {
   readonly #open = new Set<ProxiedConnection>();
   /** The open connections of each tenant not yet told to close: a snapshot checks only its tenant's. */
   readonly #openByTenant = new Map<string, Set<ProxiedConnection>>();
+  /** The open connections not yet told to close whose credentials expire, by when they are closed for it. */
+  readonly #expiries = new DeadlineQueue<ProxiedConnection>((connection) =>
+    this.#withdraw(connection, 'credentials_expired'),
+  );
   readonly #unwatch: (() => void) | undefined;
   /** Client sockets of upgrades not yet switched: node's closeAllConnections no longer reaches them. */
   readonly #pending = new Set<Duplex>();
@@ -352,7 +362,7 @@ export class WebSocketProxy {
       originId: origin.config.id,
       identity: auth.identity,
       oidcProvider: oidc === null ? undefined : { issuer: oidc.issuer, audience: oidc.audience },
-      apiKeyExpiresAtMs: admittedKeyExpiry(tenant, auth.identity),
+      credentialsExpireAtMs: auth.expiresAtMs,
     };
     // The client left while the upgrade was authenticated (recorded at its close): no origin for it.
     if (socket.destroyed) return;
@@ -672,7 +682,15 @@ export class WebSocketProxy {
     }
     client.pipe(upstream);
     upstream.pipe(client);
+    this.#closeOnExpiry(connection, connection.admission.credentialsExpireAtMs);
     this.#recheckAdmittedDuringChange(connection);
+  }
+
+  /** Closes the connection (1008) once its credentials expire, plus the grace; never without an expiry. */
+  #closeOnExpiry(connection: ProxiedConnection, expiresAtMs: number | undefined): void {
+    const grace = this.#options.credentialGraceMs;
+    if (expiresAtMs === undefined || grace === null) this.#expiries.delete(connection);
+    else this.#expiries.set(connection, expiresAtMs + grace);
   }
 
   #tenantConnections(tenantId: string): Set<ProxiedConnection> {
@@ -685,6 +703,7 @@ export class WebSocketProxy {
   }
 
   #forget(connection: ProxiedConnection): void {
+    this.#expiries.delete(connection);
     const { tenantId } = connection.admission;
     const connections = this.#openByTenant.get(tenantId);
     if (connections === undefined) return;
@@ -705,8 +724,8 @@ export class WebSocketProxy {
       tenant && new TenantAdmissions(tenant, (host) => this.#options.store.resolveHost(host));
     const now = Date.now();
     for (const connection of [...connections]) {
-      const reason = admissions ? admissions.withdrawal(connection.admission, now) : 'tenant_removed';
-      if (reason !== undefined) this.#withdraw(connection, reason);
+      if (admissions === undefined) this.#withdraw(connection, 'tenant_removed');
+      else this.#recheck(connection, admissions, now);
     }
   }
 
@@ -720,11 +739,14 @@ export class WebSocketProxy {
       return;
     }
     if (tenant.version === connection.admittedVersion && store.resolveHost(host)?.id === tenantId) return;
-    const reason = new TenantAdmissions(tenant, (name) => store.resolveHost(name)).withdrawal(
-      connection.admission,
-      Date.now(),
-    );
+    this.#recheck(connection, new TenantAdmissions(tenant, (name) => store.resolveHost(name)), Date.now());
+  }
+
+  /** Closes the connection if `admissions` withdraws it; else it closes when its credentials expire there. */
+  #recheck(connection: ProxiedConnection, admissions: TenantAdmissions, nowMs: number): void {
+    const reason = admissions.withdrawal(connection.admission, nowMs);
     if (reason !== undefined) this.#withdraw(connection, reason);
+    else this.#closeOnExpiry(connection, admissions.credentialsExpireAtMs(connection.admission));
   }
 
   #withdraw(connection: ProxiedConnection, reason: WithdrawalReason): void {
@@ -744,6 +766,7 @@ export class WebSocketProxy {
   }
 
   #goAway(connection: ProxiedConnection, reason: string): void {
+    this.#forget(connection);
     this.#close(connection, CLOSE_GOING_AWAY, reason);
   }
 
@@ -768,6 +791,7 @@ export class WebSocketProxy {
   async closeAll(timeoutMs = CLOSE_GRACE_MS + 500): Promise<void> {
     this.#closing = true;
     this.#unwatch?.();
+    this.#expiries.clear();
     for (const connection of this.#open) this.#goAway(connection, 'gateway shutting down');
     const deadline = Date.now() + timeoutMs;
     while (this.#open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
