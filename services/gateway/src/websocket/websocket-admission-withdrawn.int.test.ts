@@ -4,8 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
+import {
+  admissionClosures,
+  type OpenWebSocket,
+  openWebSocket,
+  roundTrip,
+} from '../testing/open-websockets.js';
 import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
 
 /**
@@ -18,11 +24,6 @@ interface Echo {
   server: Server;
   wss: WebSocketServer;
   url: string;
-}
-
-interface Closed {
-  code: number;
-  reason: string;
 }
 
 const KEY = 've_live_withdrawn_key_00000000000000000000';
@@ -109,45 +110,12 @@ class TestTenant {
   }
 }
 
-interface Open {
-  socket: WebSocket;
-  closed: Promise<Closed>;
-}
-
 /** A WebSocket through the gateway, once the origin said hello. */
-function connect(host: string, key = KEY, path = '/live/room'): Promise<Open> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}${path}`, {
-      headers: { host, 'x-api-key': key },
-    });
-    const closed = new Promise<Closed>((done) =>
-      socket.once('close', (code, reason) => done({ code, reason: String(reason) })),
-    );
-    socket.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
-    socket.once('error', reject);
-    socket.once('message', () => resolve({ socket, closed }));
-  });
+function connect(host: string, key = KEY, path = '/live/room'): Promise<OpenWebSocket> {
+  return openWebSocket(gateway, path, { host, 'x-api-key': key });
 }
 
-/** A message there and back: the connection is still open end to end. */
-function roundTrip(socket: WebSocket, message: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    socket.once('message', (data) => resolve(String(data)));
-    socket.once('close', (code) => reject(new Error(`closed with ${code}`)));
-    socket.send(message);
-  });
-}
-
-/** The `reason` closure counter of the tenant, as /metrics shows it (0 when absent). */
-async function closures(tenantId: string, reason: string): Promise<number> {
-  const text = await gateway.registry.metrics();
-  const match = text.match(
-    new RegExp(
-      `vantageedge_gateway_websocket_admission_closures_total\\{tenant="${tenantId}",reason="${reason}"\\} (\\d+)`,
-    ),
-  );
-  return match ? Number(match[1]) : 0;
-}
+const closures = (tenantId: string, reason: string) => admissionClosures(gateway, tenantId, reason);
 
 beforeAll(async () => {
   [echo, other] = await Promise.all([startEcho('echo'), startEcho('other')]);

@@ -10,8 +10,14 @@ import {
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
+import {
+  admissionClosures,
+  type OpenWebSocket,
+  openWebSocket,
+  roundTrip,
+} from '../testing/open-websockets.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
@@ -27,16 +33,6 @@ const LASTING_KEY = 've_live_expiry_lasting_00000000000000000000';
 const EXPIRING_KEY = 've_live_expiry_expiring_0000000000000000000';
 /** GATEWAY_MAX_WEBSOCKETS_PER_TENANT of the gateway under test. */
 const TENANT_LIMIT = 2;
-
-interface Closed {
-  code: number;
-  reason: string;
-}
-
-interface Open {
-  socket: WebSocket;
-  closed: Promise<Closed>;
-}
 
 let gateway: TestGateway;
 let echo: { server: Server; wss: WebSocketServer; url: string };
@@ -118,39 +114,11 @@ function connect(
   path: string,
   headers: Record<string, string> = {},
   through: TestGateway = gateway,
-): Promise<Open> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${through.url.replace('http', 'ws')}${path}`, {
-      headers: { host, ...headers },
-    });
-    const closed = new Promise<Closed>((done) =>
-      socket.once('close', (code, reason) => done({ code, reason: String(reason) })),
-    );
-    socket.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
-    socket.once('error', reject);
-    socket.once('message', () => resolve({ socket, closed }));
-  });
+): Promise<OpenWebSocket> {
+  return openWebSocket(through, path, { host, ...headers });
 }
 
-/** A message there and back: the connection is still open end to end. */
-function roundTrip(socket: WebSocket, message: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    socket.once('message', (data) => resolve(String(data)));
-    socket.once('close', (code) => reject(new Error(`closed with ${code}`)));
-    socket.send(message);
-  });
-}
-
-/** The `reason` closure counter of the tenant, as /metrics shows it (0 when absent). */
-async function closures(tenantId: string, reason: string): Promise<number> {
-  const text = await gateway.registry.metrics();
-  const match = text.match(
-    new RegExp(
-      `vantageedge_gateway_websocket_admission_closures_total\\{tenant="${tenantId}",reason="${reason}"\\} (\\d+)`,
-    ),
-  );
-  return match ? Number(match[1]) : 0;
-}
+const closures = (tenantId: string, reason: string) => admissionClosures(gateway, tenantId, reason);
 
 beforeAll(async () => {
   clerk = await createClerkTestKeys();
