@@ -189,7 +189,7 @@ async function executePlan(
     countedByPlan: true,
     snapshotGuard: planDeps.snapshotGuard?.forPlanSteps(),
     // Every step checks the tenant's stream: each check folds on from where the last one left it.
-    streamFolds: createStreamFolds(streamName.tenant(tenantId)),
+    streamFolds: createStreamFolds(),
   };
   const added = new Map<number, string>();
   const originId = (ref: OriginRef): string | null => {

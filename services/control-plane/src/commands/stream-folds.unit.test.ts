@@ -58,7 +58,7 @@ describe('stream folds of one apply', () => {
     const real = new InMemoryEventStore();
     await real.appendToStream(STREAM, [created, ...Array.from({ length: 50 }, (_, n) => userCreated(n))]);
     const { store, read } = counting(real, STREAM);
-    const folds = createStreamFolds(STREAM);
+    const folds = createStreamFolds();
 
     expect(memberOf(await folds.fold(store, STREAM, tenantDecider), 'u3').status).toBe('active');
     for (let step = 0; step < 100; step++) await folds.fold(store, STREAM, tenantDecider);
@@ -74,7 +74,7 @@ describe('stream folds of one apply', () => {
     const real = new InMemoryEventStore();
     await real.appendToStream(STREAM, [created, userCreated(1)]);
     const rehearsal = rehearsalStore(real);
-    const folds = createStreamFolds(STREAM);
+    const folds = createStreamFolds();
     await folds.fold(real, STREAM, tenantDecider);
     await folds.fold(rehearsal, STREAM, tenantDecider);
     await rehearsal.appendToStream(STREAM, [userDeleted(1)], { expectedRevision: 1n });
@@ -86,7 +86,7 @@ describe('stream folds of one apply', () => {
     const real = new InMemoryEventStore();
     await real.appendToStream('tenant-t2', [created, userCreated(1)]);
     const { store, read } = counting(real, 'tenant-t2');
-    const folds = createStreamFolds(STREAM);
+    const folds = createStreamFolds();
     await folds.fold(store, 'tenant-t2', tenantDecider);
     await real.appendToStream('tenant-t2', [userDeleted(1)]);
     expect(memberOf(await folds.fold(store, 'tenant-t2', tenantDecider), 'u1').status).toBe('deleted');
