@@ -9,7 +9,7 @@ import {
 import type { Registry } from 'prom-client';
 import type { TenantConfigSink } from '../config/tenant-config-sink.js';
 import { createConfigPlaneMetrics } from './config-plane-metrics.js';
-import { readSnapshotFile, writeSnapshotFile } from './snapshot-file.js';
+import { readSnapshotFile, SnapshotFileContents, writeSnapshotJson } from './snapshot-file.js';
 
 export interface ConfigPlaneOptions {
   bus: SnapshotBus;
@@ -61,8 +61,8 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   const { bus, sink, logger, replicaId } = options;
   const metrics = createConfigPlaneMetrics(options.registry);
   const deletedAt = new Map<string, bigint>();
-  // Only kept when there is a file to write: the sink holds compiled tenants, not snapshots.
-  const latest = options.snapshotFile ? new Map<string, TenantSnapshot>() : undefined;
+  // Only kept when there is a file to write: the sink holds compiled tenants, not their JSON.
+  const latest = options.snapshotFile ? new SnapshotFileContents() : undefined;
   const fromFileOnly = new Set<string>();
   let caughtUp = false;
   let ready = false;
@@ -104,7 +104,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       fileTimer = undefined;
       const file = options.snapshotFile!;
       fileWrite = fileWrite
-        .then(() => writeSnapshotFile(file, latest.values()))
+        .then(() => writeSnapshotJson(file, latest.json()))
         .catch((error: Error) =>
           logger.warn('could not write the snapshot file', { file, error: error.message }),
         );
@@ -133,7 +133,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     // During the initial catch-up event times are old; only live updates measure propagation.
     if (live)
       metrics.propagationDelay.observe(Math.max(0, Date.now() - Date.parse(snapshot.event_time)) / 1000);
-    latest?.set(snapshot.tenant_id, snapshot);
+    latest?.set(snapshot);
     heartbeat?.applied(snapshot.tenant_id, BigInt(snapshot.version));
     scheduleFileWrite();
     return true;
@@ -242,7 +242,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
         fileTimer = undefined;
         if (options.snapshotFile && latest) {
           const file = options.snapshotFile;
-          fileWrite = fileWrite.then(() => writeSnapshotFile(file, latest.values())).catch(() => {});
+          fileWrite = fileWrite.then(() => writeSnapshotJson(file, latest.json())).catch(() => {});
         }
       }
       await fileWrite;

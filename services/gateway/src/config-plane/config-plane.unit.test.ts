@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { silentLogger } from '@vantageedge/shared/observability/logger';
 import { HEADER_ENCODING, HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
@@ -22,6 +24,35 @@ function start(options: Omit<Parameters<typeof startConfigPlane>[0], 'registry' 
   const plane = startConfigPlane({ ...options, registry, logger: silentLogger, replicaId: randomUUID() });
   planes.push(plane);
   return { plane, registry };
+}
+
+/** Counts how often each tenant's applied snapshot is serialized (JSON.stringify calls its toJSON). */
+class SerializationCountingSink extends RecordingSink {
+  readonly serialized = new Map<string, number>();
+
+  override apply(snapshot: TenantSnapshot): boolean {
+    const counts = this.serialized;
+    Object.defineProperty(snapshot, 'toJSON', {
+      enumerable: false,
+      value(this: TenantSnapshot) {
+        counts.set(this.tenant_id, (counts.get(this.tenant_id) ?? 0) + 1);
+        return { ...this };
+      },
+    });
+    return super.apply(snapshot);
+  }
+}
+
+/** The version of each tenant in the snapshot file (empty while it is not written yet). */
+function versionsInFile(file: string): Map<string, bigint> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return new Map();
+  }
+  const { snapshots } = JSON.parse(text) as { snapshots: Array<{ tenant_id: string; version: string }> };
+  return new Map(snapshots.map((snapshot) => [snapshot.tenant_id, BigInt(snapshot.version)]));
 }
 
 describe('config plane', () => {
@@ -177,6 +208,32 @@ describe('config plane', () => {
       // The previous config keeps serving, as it does when the record arrives live, and it is reported.
       expect(sink.tenants.get(tenantId)?.tenant.name).toBe('served');
       expect(await registry.metrics()).toMatch(/vantageedge_config_invalid_messages_total\S* 1\b/);
+    });
+
+    it('rewrites the file after one tenant’s changes without serializing the tenants that did not change', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+      const file = path.join(dir, 'snapshots.json');
+      const bus = createInMemorySnapshotBus();
+      const quiet = Array.from({ length: 20 }, () => randomUUID());
+      const churning = randomUUID();
+      await bus.publish([...quiet, churning].map((id) => snapshotMessage(sampleSnapshot(id, 1n))));
+      const sink = new SerializationCountingSink();
+      const { plane } = start({ bus, sink, snapshotFile: file, snapshotFileDelayMs: 10 });
+      await plane.ready;
+      await eventually('file written', () => versionsInFile(file).size === quiet.length + 1);
+
+      sink.serialized.clear();
+      for (let version = 2n; version <= 6n; version++) {
+        await bus.publish([snapshotMessage(sampleSnapshot(churning, version, { name: `v${version}` }))]);
+        await eventually(`v${version} in the file`, () => versionsInFile(file).get(churning) === version);
+      }
+
+      expect(Object.fromEntries(quiet.map((id) => [id, sink.serialized.get(id) ?? 0]))).toEqual(
+        Object.fromEntries(quiet.map((id) => [id, 0])),
+      );
+      const written = versionsInFile(file);
+      expect(written.size).toBe(quiet.length + 1);
+      for (const id of quiet) expect(written.get(id)).toBe(1n);
     });
 
     it('is readable by its owner only (routes’ header transforms may hold origin credentials)', async () => {
