@@ -8,7 +8,7 @@ import { uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILD_ENTRY_POINTS } from '../scripts/build-entry-points.js';
-import { freePort, REPO_ROOT, type ServiceProcess, startService, waitForHttp } from './harness.js';
+import { distinctFreePorts, REPO_ROOT, type ServiceProcess, startService, waitForHttp } from './harness.js';
 
 /**
  * The production build: `make build` bundles each service into dist/, and the compiled files run on
@@ -82,7 +82,7 @@ describe('compiled build (dist/)', () => {
       gatewayAdminPort,
       readModelsPort,
       snapshotsPort,
-    ] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+    ] = await distinctFreePorts(6);
     const common = {
       DATABASE_URL: database.url,
       EVENT_STORE: 'postgres',

@@ -7,6 +7,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../scripts/console-build.js';
 import {
+  distinctFreePorts,
   eventually,
   freePort,
   type GatewayReplica,
@@ -354,7 +355,10 @@ describe('the console under make dev', () => {
 
   it('signs in with the development sign-in and shows the demo tenant', async () => {
     await ensureConsoleBuilt();
-    const controlPlanePort = await freePort();
+    // Every port of its own: make dev's defaults (8443 for TLS among them) may be held by a developer's
+    // make dev or another run of this suite on the same machine.
+    const [controlPlanePort, gatewayPort, gatewayAdminPort, gatewayTlsPort, demoOriginPort, postgresPort] =
+      await distinctFreePorts(6);
     dev = spawn(process.execPath, ['--import', 'tsx', 'services/dev/src/main.ts'], {
       cwd: REPO_ROOT,
       env: {
@@ -375,10 +379,11 @@ describe('the console under make dev', () => {
         LOG_LEVEL: 'warn',
         VANTAGEEDGE_DATA_DIR: dataDir,
         CONTROL_PLANE_PORT: String(controlPlanePort),
-        GATEWAY_PORT: String(await freePort()),
-        GATEWAY_ADMIN_PORT: String(await freePort()),
-        DEMO_ORIGIN_PORT: String(await freePort()),
-        VANTAGEEDGE_DEV_PG_PORT: String(await freePort()),
+        GATEWAY_PORT: String(gatewayPort),
+        GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
+        GATEWAY_TLS_PORT: String(gatewayTlsPort),
+        DEMO_ORIGIN_PORT: String(demoOriginPort),
+        VANTAGEEDGE_DEV_PG_PORT: String(postgresPort),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
@@ -11,6 +10,7 @@ import {
   createClerkTestKeys,
   signClerkToken,
 } from '@vantageedge/shared/testing/clerk-tokens';
+import { distinctFreePorts } from '@vantageedge/shared/testing/free-ports';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
@@ -48,19 +48,7 @@ export interface ServiceProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-/**
- * A port for a service this harness starts, picked below the kernel's ephemeral range: a port there is
- * never handed to an outgoing connection or to another listen(0) in the window between this check and
- * the service's own listen (a port from listen(0) could be, and the service then exits EADDRINUSE).
- */
-export async function freePort(): Promise<number> {
-  const [lowest, below] = HARNESS_PORT_RANGE;
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = lowest + Math.floor(Math.random() * (below - lowest));
-    if (await canListen(port)) return port;
-  }
-  return listenOnce(0);
-}
+export { distinctFreePorts, freePort } from '@vantageedge/shared/testing/free-ports';
 
 /**
  * Runs `start` with `count` fresh ports, again with new ones when the service it started exited because
@@ -81,44 +69,6 @@ export async function onFreePorts<N extends 1 | 2, T>(
 }
 
 type Ports<N extends 1 | 2> = N extends 1 ? [number] : [number, number];
-
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
-}
-
-/** [lowest, below): under the ephemeral range, above the well-known ports and the infra's 16xxx. */
-const HARNESS_PORT_RANGE = ((): [number, number] => {
-  let ephemeralLow = 32_768;
-  try {
-    ephemeralLow = Number(
-      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
-    );
-  } catch {
-    // not Linux: the common default
-  }
-  return ephemeralLow > 22_000 ? [20_000, ephemeralLow] : [ephemeralLow, 65_000];
-})();
-
-function canListen(port: number): Promise<boolean> {
-  return listenOnce(port).then(
-    () => true,
-    () => false,
-  );
-}
-
-function listenOnce(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      const bound = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(bound));
-    });
-  });
-}
 
 const running = new Set<ServiceProcess>();
 

@@ -1,8 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { distinctFreePorts } from '@vantageedge/shared/testing/free-ports';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './dev-settings.js';
@@ -13,17 +14,6 @@ import { embeddedDatabaseUrl } from './embedded-database.js';
  * folder, the demo script run against it with the printed token, Ctrl-C (SIGINT), and a
  * second start that finds the data of the first.
  */
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface DevProcess {
   child: ChildProcess;
@@ -93,6 +83,8 @@ describe('make dev (single process on embedded defaults)', () => {
   });
 
   async function devEnv(): Promise<NodeJS.ProcessEnv> {
+    const [controlPlanePort, gatewayPort, gatewayAdminPort, gatewayTlsPort, demoOriginPort, postgresPort] =
+      await distinctFreePorts(6);
     return {
       ...process.env,
       // Empty = unset even when a .env file names them: everything embedded / in memory.
@@ -109,14 +101,14 @@ describe('make dev (single process on embedded defaults)', () => {
       DEMO_ORIGIN_URL: '',
       LOG_LEVEL: 'warn',
       VANTAGEEDGE_DATA_DIR: dataDir,
-      CONTROL_PLANE_PORT: String(await freePort()),
-      GATEWAY_PORT: String(await freePort()),
-      GATEWAY_ADMIN_PORT: String(await freePort()),
-      GATEWAY_TLS_PORT: String(await freePort()),
+      CONTROL_PLANE_PORT: String(controlPlanePort),
+      GATEWAY_PORT: String(gatewayPort),
+      GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
+      GATEWAY_TLS_PORT: String(gatewayTlsPort),
       GATEWAY_TLS_CERT_FILE: '',
       GATEWAY_TLS_KEY_FILE: '',
-      DEMO_ORIGIN_PORT: String(await freePort()),
-      VANTAGEEDGE_DEV_PG_PORT: String(await freePort()),
+      DEMO_ORIGIN_PORT: String(demoOriginPort),
+      VANTAGEEDGE_DEV_PG_PORT: String(postgresPort),
     };
   }
 

@@ -13,7 +13,7 @@ import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/sha
 import { startPrivateRedisServer } from '@vantageedge/shared/redis/private-redis-server';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { RedisLimitStore } from '../ratelimit/redis-limit-store.js';
@@ -160,6 +160,20 @@ for (const mode of ['redis', 'memory'] as const) {
     };
     const warm = async (tenantId: string) =>
       Promise.all(replicas.map((r) => r.cache.prepareTenant(tenantId)));
+    /** Purges of `kind` each replica has applied: its own, and those the others published. */
+    const purgesApplied = (kind: 'path' | 'route' | 'tenant') =>
+      Promise.all(
+        replicas.map(async ({ registry }) => {
+          const counter = await registry.getSingleMetric('vantageedge_gateway_cache_purges_total')?.get();
+          return counter?.values.find((sample) => sample.labels['kind'] === kind)?.value ?? 0;
+        }),
+      );
+    /** A purge reaches the other replicas through Redis pub/sub, some time after it was published. */
+    const untilEveryReplicaApplied = (kind: 'path' | 'route' | 'tenant', before: readonly number[]) =>
+      vi.waitFor(
+        async () => expect((await purgesApplied(kind)).every((count, i) => count > before[i]!)).toBe(true),
+        { timeout: 10_000 },
+      );
 
     beforeAll(async () => {
       origin = await startTestOrigin();
@@ -252,8 +266,9 @@ for (const mode of ['redis', 'memory'] as const) {
       await get(one, t, '/doc?v=1');
       await get(one, t, '/doc?v=2');
       for (const replica of replicas) expect((await get(replica, t, '/doc?v=1')).xCache).toBe('HIT');
+      const pathPurgesBefore = await purgesApplied('path');
       await get(replicas.at(-1)!, t, '/doc', {}, 'PUT');
-      await sleep(50);
+      await untilEveryReplicaApplied('path', pathPurgesBefore);
       for (const [i, replica] of replicas.entries())
         expect((await get(replica, t, `/doc?v=${(i % 2) + 1}`)).xCache).toBe(i < 2 ? 'MISS' : 'HIT');
     });
@@ -345,13 +360,15 @@ for (const mode of ['redis', 'memory'] as const) {
       await warm(t);
       await get(one, t, '/purge-me');
       for (const replica of replicas) expect((await get(replica, t, '/purge-me')).xCache).toBe('HIT');
+      const routePurgesBefore = await purgesApplied('route');
       await replicas.at(-1)!.cache.purgeRoute(t, routes.get(t)!.cache!.routeId);
-      await sleep(50);
+      await untilEveryReplicaApplied('route', routePurgesBefore);
       // Every replica sees the purge: none serves the old response (n = 1) from its L1 any more.
       for (const replica of replicas) expect((await get(replica, t, '/purge-me')).json().n).toBe(2);
       expect(origin.hits('/purge-me')).toBe(2);
+      const tenantPurgesBefore = await purgesApplied('tenant');
       await one.cache.purgeTenant(t);
-      await sleep(50);
+      await untilEveryReplicaApplied('tenant', tenantPurgesBefore);
       for (const replica of [...replicas].reverse())
         expect((await get(replica, t, '/purge-me')).json().n).toBe(3);
       expect(origin.hits('/purge-me')).toBe(3);

@@ -155,8 +155,9 @@ afterAll(async () => {
 
 describe('credentials a gateway handles', () => {
   it('were all sent: each request has its access-log line, and the gateway refused four', async () => {
-    await vi.waitFor(() =>
-      expect(gateway.logLines.filter((line) => line['kind'] === 'access')).toHaveLength(requests),
+    await vi.waitFor(
+      () => expect(gateway.logLines.filter((line) => line['kind'] === 'access')).toHaveLength(requests),
+      { timeout: 10_000 },
     );
     expect(gatewayAnswers.map((answer) => answer.split(' ').slice(0, 2).join(' '))).toEqual([
       '/dead/1 502',

@@ -92,7 +92,10 @@ describe('request tracing sampling', () => {
       expect(sent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
       expect(sent).not.toContain(clientTraceId);
     }
-    await vi.waitFor(() => expect(edge.logLines.filter((line) => line['kind'] === 'access').length).toBe(10));
+    await vi.waitFor(
+      () => expect(edge.logLines.filter((line) => line['kind'] === 'access').length).toBe(10),
+      { timeout: 10_000 },
+    );
     await flushSpans();
     const forced = finished.filter((span) => String(span.attributes['url.path']).startsWith('/api/forced'));
     expect(forced).toEqual([]);
@@ -107,7 +110,10 @@ describe('request tracing sampling', () => {
     expect(response.status).toBe(200);
     const sent = (response.json()['headers'] as Record<string, string>)['traceparent'];
     expect(sent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
-    await vi.waitFor(() => expect(behindProxy.logLines.some((line) => line['kind'] === 'access')).toBe(true));
+    await vi.waitFor(
+      () => expect(behindProxy.logLines.some((line) => line['kind'] === 'access')).toBe(true),
+      { timeout: 10_000 },
+    );
     await flushSpans();
     const server = finished.find(
       (span) => span.kind === SpanKind.SERVER && span.spanContext().traceId === traceId,

@@ -46,8 +46,10 @@ function originHeaders(response: GatewayResponse): Record<string, string | undef
 }
 
 async function accessLine(gateway: TestGateway, path: string): Promise<Record<string, unknown>> {
-  await vi.waitFor(() =>
-    expect(gateway.logLines.some((line) => line['kind'] === 'access' && line['path'] === path)).toBe(true),
+  await vi.waitFor(
+    () =>
+      expect(gateway.logLines.some((line) => line['kind'] === 'access' && line['path'] === path)).toBe(true),
+    { timeout: 10_000 },
   );
   return gateway.logLines.find((line) => line['kind'] === 'access' && line['path'] === path)!;
 }
@@ -269,13 +271,14 @@ describe('request tracing', () => {
         headers: { traceparent: `00-${clientTraceId}-ffffffffffffffff-01`, tracestate: 'client=forced' },
       });
       expect(stale.headers['x-cache']).toBe('STALE');
-      await vi.waitFor(() => expect(seenByCachingOrigin).toHaveLength(2));
+      await vi.waitFor(() => expect(seenByCachingOrigin).toHaveLength(2), { timeout: 10_000 });
     } finally {
       cacheSkewMs = 0;
     }
     const refresh = seenByCachingOrigin[1]!;
-    await vi.waitFor(() =>
-      expect(caching.logLines.filter((line) => line['path'] === '/catalog')).toHaveLength(2),
+    await vi.waitFor(
+      () => expect(caching.logLines.filter((line) => line['path'] === '/catalog')).toHaveLength(2),
+      { timeout: 10_000 },
     );
     const traceId = caching.logLines.filter((line) => line['path'] === '/catalog')[1]!['trace_id'];
     expect(refresh['traceparent']).not.toContain(clientTraceId);

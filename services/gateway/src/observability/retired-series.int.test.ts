@@ -246,8 +246,12 @@ describe('WebSocket series of removed tenants', () => {
     const second = await connect('ws-busy', '/ws/b');
     const secondClosed = new Promise<number>((resolve) => second.once('close', (code) => resolve(code)));
     await close(first);
-    await vi.waitFor(async () => expect(await lines(busy, OPEN)).toEqual([`${OPEN}{tenant="${busy}"} 1`]));
-    await vi.waitFor(async () => expect(await lines(idle, OPEN)).toEqual([`${OPEN}{tenant="${idle}"} 0`]));
+    await vi.waitFor(async () => expect(await lines(busy, OPEN)).toEqual([`${OPEN}{tenant="${busy}"} 1`]), {
+      timeout: 10_000,
+    });
+    await vi.waitFor(async () => expect(await lines(idle, OPEN)).toEqual([`${OPEN}{tenant="${idle}"} 0`]), {
+      timeout: 10_000,
+    });
     expect(await lines(busy, UPGRADES)).toEqual([`${UPGRADES}{tenant="${busy}",status="101"} 2`]);
 
     // A snapshot replacing the tenant keeps its series, and its open WebSocket (still admitted).
@@ -263,7 +267,7 @@ describe('WebSocket series of removed tenants', () => {
     // The removal closes the tenant's open WebSocket (going away); its gauge goes with the connection,
     // not before (removed while open, it would come back at -1 on the close).
     expect(await secondClosed).toBe(1001);
-    await vi.waitFor(async () => expect(await lines(busy, OPEN)).toEqual([]));
+    await vi.waitFor(async () => expect(await lines(busy, OPEN)).toEqual([]), { timeout: 10_000 });
   });
 });
 

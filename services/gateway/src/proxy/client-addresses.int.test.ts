@@ -62,13 +62,16 @@ function lastSeen(origin: TestOrigin) {
 
 /** The client address of the request's access-log line (written once the response is done). */
 async function accessLogClientIp(gateway: TestGateway, requestId: string): Promise<unknown> {
-  const line = await vi.waitFor(() => {
-    const found = gateway.logLines.find(
-      (entry) => entry['kind'] === 'access' && entry['request_id'] === requestId,
-    );
-    if (found === undefined) throw new Error(`no access-log line for ${requestId} yet`);
-    return found;
-  });
+  const line = await vi.waitFor(
+    () => {
+      const found = gateway.logLines.find(
+        (entry) => entry['kind'] === 'access' && entry['request_id'] === requestId,
+      );
+      if (found === undefined) throw new Error(`no access-log line for ${requestId} yet`);
+      return found;
+    },
+    { timeout: 10_000 },
+  );
   return line['client_ip'];
 }
 

@@ -145,13 +145,16 @@ describe('Set-Cookie from a background revalidation (304)', () => {
     expect(fill.headers['set-cookie']).toEqual(['sid=first; Path=/']);
     clock += 2_000; // stale, within stale-while-revalidate: served STALE and refreshed in the background
     expect((await send(gateway, 'cookiejar.localhost', '/page')).headers['x-cache']).toBe('STALE');
-    await vi.waitFor(() => expect(requests).toBe(2));
-    await vi.waitFor(async () => {
-      const hit = await send(gateway, 'cookiejar.localhost', '/page');
-      expect(hit.headers['x-cache']).toBe('HIT');
-      for (const cookie of [hit.headers['set-cookie'] ?? []].flat())
-        expect(cookie.toLowerCase()).not.toContain('domain=localhost');
-      expect(hit.headers['set-cookie']).toEqual(['sid=first; Path=/']);
-    });
+    await vi.waitFor(() => expect(requests).toBe(2), { timeout: 10_000 });
+    await vi.waitFor(
+      async () => {
+        const hit = await send(gateway, 'cookiejar.localhost', '/page');
+        expect(hit.headers['x-cache']).toBe('HIT');
+        for (const cookie of [hit.headers['set-cookie'] ?? []].flat())
+          expect(cookie.toLowerCase()).not.toContain('domain=localhost');
+        expect(hit.headers['set-cookie']).toEqual(['sid=first; Path=/']);
+      },
+      { timeout: 10_000 },
+    );
   });
 });

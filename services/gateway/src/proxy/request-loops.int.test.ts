@@ -191,11 +191,14 @@ describe('CDN-Loop on the way to an origin', () => {
       'vantageedge_gateway_error_responses_total',
     );
     expect(metrics).toMatch(/status="508".*code="loop_detected"|code="loop_detected".*status="508"/);
-    await vi.waitFor(() => {
-      const line = gateway.logLines.find(
-        (entry) => entry['kind'] === 'access' && entry['error_code'] === 'loop_detected',
-      );
-      expect(line?.['status']).toBe(508);
-    });
+    await vi.waitFor(
+      () => {
+        const line = gateway.logLines.find(
+          (entry) => entry['kind'] === 'access' && entry['error_code'] === 'loop_detected',
+        );
+        expect(line?.['status']).toBe(508);
+      },
+      { timeout: 10_000 },
+    );
   });
 });

@@ -108,9 +108,16 @@ describe('a target whose connections are all busy', () => {
   });
 
   it("frees a connection whose client stopped reading after the route's idle_ms, cutting that response", async () => {
+    const seenBefore = origin.seen.length;
     openClient('/download?bytes=67108864');
     openClient('/download?bytes=67108864');
-    await sleep(1_500);
+    await eventually('both downloads hold a connection', () => origin.seen.length >= seenBefore + 2, 5_000);
+    // Neither reader reads: each connection is freed once the origin has been paused for idle_ms.
+    await eventually(
+      'the stalled downloads free their connections',
+      () => upstreams().status()[0]?.in_flight === 0,
+      10_000,
+    );
     const answer = await answerWithin('/quick/hello', 5_000);
     expect(answer).not.toBe('no answer');
     expect((answer as GatewayResponse).status).toBe(200);

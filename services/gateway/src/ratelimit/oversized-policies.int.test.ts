@@ -54,6 +54,19 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** From now on the private server's slow log records every command with how long it ran. */
+async function recordEveryCommandDuration(): Promise<void> {
+  await probe.config('SET', 'slowlog-log-slower-than', '0');
+  await probe.config('SET', 'slowlog-max-len', '1000');
+  await probe.call('SLOWLOG', 'RESET');
+}
+
+/** The longest run of a command the slow log recorded, in milliseconds. */
+async function longestCommandMs(): Promise<number> {
+  const entries = (await probe.call('SLOWLOG', 'GET', '-1')) as Array<[number, number, number, string[]]>;
+  return Math.max(0, ...entries.map(([, , durationMicros]) => durationMicros / 1_000));
+}
+
 function limitsFor(policy: Partial<RateLimitPolicy>): { limits: CompiledRateLimits; who: RateLimitIdentity } {
   const tenant = tenantWith(null);
   const route = routeWith(policy);
@@ -72,21 +85,27 @@ describe('stored rate limits beyond the bounds', () => {
       limit: 100_000_000,
       accuracy: 'fast',
     });
+    await recordEveryCommandDuration();
     const decision = limiter.check(limits, who);
     await new Promise((resolve) => setTimeout(resolve, 5));
     const pingStarted = performance.now();
     await probe.ping(); // another tenant's Redis call, sent while the lease is taken
     const pingMs = performance.now() - pingStarted;
     const outcome = await decision;
+    const longestMs = await longestCommandMs();
     const [key] = await probe.keys('rl:*');
     // The window's counter: how many units the lease took.
     const leased = Number(await probe.hget(key!, 'c'));
-    console.log(`lease: ${leased} units; a concurrent PING waited ${pingMs.toFixed(1)} ms`);
+    console.log(
+      `lease: ${leased} units; Redis's longest command ran ${longestMs.toFixed(1)} ms; a concurrent PING waited ${pingMs.toFixed(1)} ms`,
+    );
     expect(outcome).toMatchObject({ outcome: 'allowed', degraded: false });
     expect(leased).toBeGreaterThan(0);
     expect(leased).toBeLessThanOrEqual(1_000);
     expect(await probe.hlen(key!)).toBeLessThanOrEqual(3);
-    expect(pingMs).toBeLessThan(250);
+    // How long Redis itself was blocked, as it measured: what this process waited for its PING also
+    // counts the time a loaded machine kept it from running.
+    expect(longestMs).toBeLessThan(250);
     await probe.del(key!);
   });
 

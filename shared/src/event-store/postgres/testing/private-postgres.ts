@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../../../testing/free-ports.js';
 
 const run = promisify(execFile);
 const BIN = process.env['PG_BIN_DIR'] ?? '/usr/lib/postgresql/15/bin';
@@ -81,16 +81,4 @@ async function postgresUser(): Promise<{ uid: number; gid: number }> {
 async function asPostgres(command: string, args: string[]): Promise<void> {
   if (process.getuid?.() === 0) await run('runuser', ['-u', 'postgres', '--', command, ...args]);
   else await run(command, args);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
