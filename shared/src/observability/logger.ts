@@ -1,5 +1,6 @@
 import { trace } from '@opentelemetry/api';
 import winston from 'winston';
+import { BoundedLogStream } from './bounded-log-stream.js';
 import { requestContext } from './request-context.js';
 
 export type Logger = winston.Logger;
@@ -31,14 +32,25 @@ export interface LoggerOptions {
   level?: string;
   /** Where lines go; defaults to stdout. Tests pass a stream to read lines back. */
   stream?: NodeJS.WritableStream;
+  /** Bytes the destination may hold unwritten before new lines are dropped (see BoundedLogStream). */
+  maxBufferedBytes?: number;
 }
 
+/** Lines waiting for a slow stdout, the same budget as the gateway's access log. */
+export const LOG_BUFFER_BYTES_DEFAULT = 4 * 1024 * 1024;
+
 /** One JSON object per line: timestamp, level, service, message, ids, fields. */
-export function createLogger({ service, level = 'info', stream }: LoggerOptions): Logger {
+export function createLogger({
+  service,
+  level = 'info',
+  stream = process.stdout,
+  maxBufferedBytes = LOG_BUFFER_BYTES_DEFAULT,
+}: LoggerOptions): Logger {
+  const destination = new BoundedLogStream(stream, { maxBufferedBytes, service });
   return winston.createLogger({
     level,
     defaultMeta: { service },
     format: winston.format.combine(withRequestIds(), winston.format.timestamp(), winston.format.json()),
-    transports: [stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console()],
+    transports: [new winston.transports.Stream({ stream: destination })],
   });
 }

@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from './logger.js';
 import { runWithRequestContext } from './request-context.js';
@@ -58,5 +58,37 @@ describe('createLogger', () => {
     logger.debug('way too chatty');
     logger.error('kept');
     expect(lines().map((line) => line['message'])).toEqual(['kept']);
+  });
+
+  it('drops lines instead of holding them in memory while the destination is not reading, then says how many', () => {
+    const pending: Array<() => void> = [];
+    const written: string[] = [];
+    // A log shipper that stopped reading: nothing written is ever acknowledged until it resumes.
+    const stalled = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _encoding, done) {
+        written.push(chunk.toString());
+        pending.push(done);
+      },
+    });
+    const logger = createLogger({ service: 'control-plane', stream: stalled, maxBufferedBytes: 64 * 1024 });
+    const path = `/${'a'.repeat(1000)}`;
+    for (let i = 0; i < 5000; i++) logger.info('request', { path });
+    expect(stalled.writableLength).toBeLessThanOrEqual(64 * 1024);
+
+    const drain = () => {
+      while (pending.length > 0) pending.shift()?.();
+    };
+    drain();
+    logger.info('after the backlog');
+    drain();
+    const lines = written
+      .join('')
+      .split('\n')
+      .filter((line) => line !== '');
+    const notice = JSON.parse(lines.at(-2) ?? '{}') as Record<string, unknown>;
+    expect(notice).toMatchObject({ level: 'warn', service: 'control-plane', message: 'log lines dropped' });
+    expect(lines.length - 2 + Number(notice['dropped'])).toBe(5000);
+    expect(JSON.parse(lines.at(-1) ?? '{}')).toMatchObject({ message: 'after the backlog' });
   });
 });

@@ -2,6 +2,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { boundedSpanLimits } from './span-limits.js';
 
 export interface TelemetryOptions {
   serviceName: string;
@@ -34,6 +35,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const processor = new BatchSpanProcessor(exporter);
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
+    spanLimits: boundedSpanLimits(),
     spanProcessors: [processor],
     instrumentations: options.instrumentHttp === false ? [] : [new HttpInstrumentation()],
   });

@@ -3,6 +3,7 @@ import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from './logger.js';
+import { SPAN_ATTRIBUTE_VALUE_MAX } from './span-limits.js';
 import { startTelemetry } from './telemetry.js';
 
 // One file, in order: the OpenTelemetry API keeps its tracer provider in a process-wide global.
@@ -39,6 +40,23 @@ describe('startTelemetry', () => {
 
       const line = JSON.parse(String(stream.read())) as Record<string, unknown>;
       expect(line['trace_id']).toBe(traceId);
+    } finally {
+      await telemetry.shutdown();
+    }
+  });
+
+  // The HTTP instrumentation records what the client sent (user agent, target, host) as it is.
+  it('cuts long attribute values before they are queued for the collector', async () => {
+    trace.disable(); // the previous test's provider stays registered after its shutdown
+    const exporter = new InMemorySpanExporter();
+    const telemetry = startTelemetry({ serviceName: 'svc-limits', enabled: true, exporter });
+    try {
+      const span = trace.getTracer('test').startSpan('GET');
+      span.setAttribute('user_agent.original', 'x'.repeat(50_000));
+      span.end();
+      await telemetry.forceFlush();
+      const [recorded] = exporter.getFinishedSpans();
+      expect(String(recorded?.attributes['user_agent.original']).length).toBe(SPAN_ATTRIBUTE_VALUE_MAX);
     } finally {
       await telemetry.shutdown();
     }

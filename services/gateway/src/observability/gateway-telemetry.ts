@@ -1,6 +1,7 @@
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { boundedSpanLimits } from '@vantageedge/shared/observability/span-limits';
 
 export interface GatewayTelemetry {
   readonly enabled: boolean;
@@ -27,6 +28,7 @@ export function startGatewayTelemetry(options: {
     );
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
+    spanLimits: boundedSpanLimits(),
     spanProcessors: [new BatchSpanProcessor(exporter)],
     instrumentations: [],
   });

@@ -5,6 +5,7 @@ import { type ProxyTracerProvider, SpanKind, trace } from '@opentelemetry/api';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
+import { SPAN_ATTRIBUTE_VALUE_MAX } from '@vantageedge/shared/observability/span-limits';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
@@ -308,6 +309,21 @@ describe('request tracing', () => {
         span.kind === SpanKind.SERVER && String(span.attributes['url.path']).includes('/orders/absolute'),
     );
     expect(server?.attributes['url.path']).toBe('http://traced.localhost/orders/absolute');
+  });
+
+  // Every tenant's spans share the exporter's queue (2048 spans) and its batches: a client sending
+  // request heads of the header limit's size made each span as large as the head.
+  it("cuts a client's long path and host to a bounded length in the span sent to the collector", async () => {
+    const longPath = `/orders/${'p'.repeat(12_000)}`;
+    const longHost = `${'h'.repeat(3_000)}.traced.localhost`;
+    expect((await send(edge, 'traced.localhost', longPath)).status).toBe(200);
+    expect((await send(edge, longHost, '/orders/long-host')).status).toBeGreaterThanOrEqual(400);
+    await flushSpans();
+    const servers = finished.filter((span) => span.kind === SpanKind.SERVER);
+    const byPath = servers.find((span) => String(span.attributes['url.path']).startsWith('/orders/ppp'));
+    const byHost = servers.find((span) => String(span.attributes['server.address']).startsWith('hhh'));
+    expect(byPath?.attributes['url.path']).toBe(longPath.slice(0, SPAN_ATTRIBUTE_VALUE_MAX));
+    expect(byHost?.attributes['server.address']).toBe(longHost.slice(0, SPAN_ATTRIBUTE_VALUE_MAX));
   });
 
   it('starts its own trace for an untrusted client without a traceparent, with no link', async () => {

@@ -11,6 +11,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
+import { SPAN_ATTRIBUTE_VALUE_MAX } from '@vantageedge/shared/observability/span-limits';
 import { requestAuthority } from '../http/request-authority.js';
 import { targetWithoutCredentials } from '../http/request-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -41,6 +42,17 @@ function hostWithoutPort(host: string | undefined): string {
 }
 
 /**
+ * `value`, taken from `source` (a string of the request), in at most SPAN_ATTRIBUTE_VALUE_MAX
+ * characters. When `source` is longer it is copied out: V8 keeps the whole string a substring was cut
+ * from alive, and a span can wait in the export queue (while the collector is slow or down) long after
+ * its request ended, so a long target or Host would otherwise stay in memory with every queued span.
+ */
+function spanValue(value: string, source: string): string {
+  if (source.length <= SPAN_ATTRIBUTE_VALUE_MAX) return value;
+  return Buffer.from(value.slice(0, SPAN_ATTRIBUTE_VALUE_MAX), 'utf16le').toString('utf16le');
+}
+
+/**
  * OpenTelemetry spans for the request path, following the HTTP semantic conventions: a SERVER span
  * named `GET` until a route matches and then `GET <route template>` (e.g. `GET /api/users/*`), child
  * spans per stage (auth, rate limit, cache), and a CLIENT span for the upstream call. When tracing is
@@ -64,11 +76,13 @@ export class RequestTracing {
   startServerSpan(req: IncomingMessage, peerTrusted: boolean): Span {
     const caller = propagation.extract(ROOT_CONTEXT, req.headers as IncomingHttpHeaders);
     const method = semconvMethod(req.method);
+    const target = req.url ?? '/';
+    const authority = requestAuthority(req.headers) ?? '';
     const attributes: Record<string, string> = {
       'http.request.method': method,
-      'url.path': targetWithoutCredentials(req.url ?? '/'),
+      'url.path': spanValue(targetWithoutCredentials(target), target),
       'url.scheme': 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
-      'server.address': hostWithoutPort(requestAuthority(req.headers)),
+      'server.address': spanValue(hostWithoutPort(authority), authority),
     };
     if (method === '_OTHER' && req.method !== undefined)
       attributes['http.request.method_original'] = req.method;

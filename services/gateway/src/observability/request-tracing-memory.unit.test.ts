@@ -1,0 +1,69 @@
+import type { IncomingMessage } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startGatewayTelemetry } from './gateway-telemetry.js';
+import { RequestTracing } from './request-tracing.js';
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+type ExportResult = Parameters<Parameters<SpanExporter['export']>[1]>[0];
+
+/** A collector that does not answer until the test ends: every ended span stays in the export queue. */
+function unansweredExporter(): SpanExporter & { answerAll(): void } {
+  let waiting: Array<(result: ExportResult) => void> | undefined = [];
+  return {
+    export(_spans, done) {
+      if (waiting === undefined) done({ code: 0 });
+      else waiting.push(done);
+    },
+    answerAll() {
+      for (const done of waiting ?? []) done({ code: 0 });
+      waiting = undefined;
+    },
+    shutdown: async () => {},
+  };
+}
+
+function request(url: string, host: string): IncomingMessage {
+  return { method: 'GET', url, headers: { host }, socket: {} } as unknown as IncomingMessage;
+}
+
+/** A request string as node's parser hands it over: flat, on the heap, `length` characters. */
+function clientText(prefix: string, length: number): string {
+  return prefix + Buffer.alloc(length - prefix.length, 'q').toString('latin1');
+}
+
+describe('request spans waiting for the collector', () => {
+  const exporter = unansweredExporter();
+  const telemetry = startGatewayTelemetry({ enabled: true, serviceName: 'gateway-memory-test', exporter });
+  afterAll(async () => {
+    exporter.answerAll();
+    await telemetry.shutdown();
+  });
+
+  // The queue holds up to 2048 spans; each must not keep its finished request's strings alive.
+  it("holds none of a finished request's long target or Host while its span is queued", () => {
+    const tracing = new RequestTracing(true);
+    const requests = 60;
+    const requestChars = 500_000;
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < requests; i++) {
+      const path = `/orders/${i}/a-path-long-enough-to-be-sliced`;
+      const long =
+        i % 3 === 0
+          ? request(clientText(`${path}?q=`, requestChars), 'traced.localhost')
+          : i % 3 === 1
+            ? request(clientText(`${path}/`, requestChars), 'traced.localhost')
+            : request(path, `${clientText(`h${i}`, requestChars)}:8080`);
+      tracing.startServerSpan(long, false).end();
+    }
+    collectGarbage();
+    const retainedBytes = process.memoryUsage().heapUsed - before;
+    // Unbounded, the queue would hold requests × requestChars (30 MB); cut, about requests × 4 KiB.
+    expect(retainedBytes).toBeLessThan((requests * requestChars) / 10);
+  });
+});
