@@ -4,6 +4,7 @@ import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observa
 import { Counter, type Registry } from 'prom-client';
 import type { ProjectionDefinition } from '../runner/projection.js';
 import { foldSnapshotEvent, type SnapshotState, snapshotTenantOf } from './fold.js';
+import { KeptSnapshots } from './kept-snapshots.js';
 import { SNAPSHOT_PROJECTION } from './snapshot-state.js';
 import { loadStates, saveStates } from './snapshot-state-store.js';
 
@@ -12,17 +13,21 @@ export interface SnapshotProjectionOptions {
   name?: string | undefined;
   logger?: StructuredLogger | undefined;
   registry?: Registry | undefined;
+  /** Most JSON bytes of the snapshots kept between batches (KeptSnapshots). Default DEFAULT_KEPT_SNAPSHOT_BYTES. */
+  keptSnapshotBytes?: number | undefined;
 }
 
 /**
  * Per-tenant gateway snapshots (`snapshot_state`) as one projection of the log: each batch loads the
- * touched tenants' states (locked), folds the events into them, and saves the changed ones with a new
- * version. Publishing them is the snapshot publisher's job, after commit.
+ * touched tenants' states (locked; the ones it saved last are kept in memory and not read back), folds
+ * the events into them, and saves the changed ones with a new version, each once per batch. Publishing
+ * them is the snapshot publisher's job, after commit.
  */
 export function snapshotProjection(
   options: SnapshotProjectionOptions = {},
 ): ProjectionDefinition<ControlPlaneEvent> {
   const logger = options.logger ?? silentLogger;
+  const kept = new KeptSnapshots(options.keptSnapshotBytes);
   const skipped = new Counter({
     name: 'vantageedge_snapshot_fold_errors_total',
     help: 'Events whose data did not fit the snapshot schema and were skipped',
@@ -62,10 +67,11 @@ export function snapshotProjection(
       isControlPlaneEvent(event) && snapshotTenantOf(event) !== null,
     async handle(events, { client }) {
       const tenantIds = [...new Set(events.map((event) => snapshotTenantOf(event)!))];
-      const states = await loadStates(client, tenantIds);
+      const states = await loadStates(client, tenantIds, kept.pick(tenantIds));
       const changed = new Map<string, SnapshotState>();
       for (const event of events) foldInto(states, changed, event, snapshotTenantOf(event)!);
-      await saveStates(client, [...changed.values()]);
+      const saved = await saveStates(client, [...changed.values()]);
+      for (const [tenantId, state] of changed) kept.remember(tenantId, state, saved.get(tenantId));
     },
   };
 }

@@ -3,6 +3,7 @@ import type { SnapshotMessage } from '@vantageedge/shared/snapshot-bus/port';
 import type pg from 'pg';
 import { inTransaction } from '../runner/in-transaction.js';
 import type { SnapshotState } from './fold.js';
+import type { KeptSnapshot, SaveMark } from './kept-snapshots.js';
 
 /** The snapshot projector's and publisher's reads and writes of `snapshot_state` (migration 0030). */
 
@@ -26,16 +27,35 @@ function toState(row: StateRow): SnapshotState {
   };
 }
 
+/** The mark of a row's last write (kept-snapshots.ts): its version and its transaction's time, in microseconds. */
+const SAVE_MARK = `s.version::text || '@' || (extract(epoch from s.updated_at) * 1000000)::bigint::text`;
+
+/**
+ * These tenants' states, their rows locked. A tenant in `kept` whose row still carries the kept state's
+ * mark gets the kept state: its snapshot is neither sent by PostgreSQL nor parsed again.
+ */
 export async function loadStates(
   client: pg.PoolClient,
   tenantIds: readonly string[],
+  kept: ReadonlyMap<string, KeptSnapshot> = new Map(),
 ): Promise<Map<string, SnapshotState>> {
-  const { rows } = await client.query<StateRow>(
-    `select tenant_id, version, status, snapshot, event_time from snapshot_state
-     where tenant_id = any($1::uuid[]) for update`,
-    [tenantIds],
+  const { rows } = await client.query<StateRow & { kept_as: string | null }>(
+    `select s.tenant_id, s.version, s.status, s.event_time,
+       case when k.mark = ${SAVE_MARK} then k.tenant_id end as kept_as,
+       case when k.mark = ${SAVE_MARK} then null else s.snapshot end as snapshot
+     from snapshot_state s
+     left join unnest($2::text[], $3::text[]) as k(tenant_id, mark) on k.tenant_id::uuid = s.tenant_id
+     where s.tenant_id = any($1::uuid[]) for update of s`,
+    [tenantIds, [...kept.keys()], [...kept.values()].map((entry) => entry.mark)],
   );
-  return new Map(rows.map((row) => [row.tenant_id, toState(row)]));
+  return new Map(
+    rows.map((row) => {
+      if (row.kept_as === null) return [row.tenant_id, toState(row)];
+      const keptState = kept.get(row.kept_as)?.state;
+      if (!keptState) throw new Error(`kept snapshot of tenant ${row.kept_as} missing`);
+      return [row.tenant_id, keptState];
+    }),
+  );
 }
 
 /**
@@ -49,8 +69,33 @@ const UPSERT_SET = `on conflict (tenant_id) do update set version = excluded.ver
        snapshot = excluded.snapshot, json_bytes = excluded.json_bytes, event_time = excluded.event_time,
        updated_at = now()`;
 
-export async function saveStates(client: pg.PoolClient, states: readonly SnapshotState[]): Promise<void> {
-  if (states.length === 0) return;
+/** A saved row: the mark of the write and the bytes of its snapshot's JSON (0 for a tombstone). */
+export interface SavedState {
+  mark: SaveMark;
+  jsonBytes: number;
+}
+
+interface SavedRow {
+  tenant_id: string;
+  mark: string;
+  json_bytes: string;
+}
+
+const RETURNING_SAVED = `returning s.tenant_id, ${SAVE_MARK} as mark, coalesce(s.json_bytes, 0) as json_bytes`;
+
+/**
+ * Upserts these states. Returns, per tenant, the mark of the write and the bytes of the snapshot's JSON
+ * (0 for a tombstone).
+ */
+export async function saveStates(
+  client: pg.PoolClient,
+  states: readonly SnapshotState[],
+): Promise<Map<string, SavedState>> {
+  const saved = new Map<string, SavedState>();
+  if (states.length === 0) return saved;
+  const record = (rows: readonly SavedRow[]) => {
+    for (const row of rows) saved.set(row.tenant_id, { mark: row.mark, jsonBytes: Number(row.json_bytes) });
+  };
   const ids: string[] = [];
   const versions: string[] = [];
   const statuses: string[] = [];
@@ -62,11 +107,13 @@ export async function saveStates(client: pg.PoolClient, states: readonly Snapsho
       const json = JSON.stringify(state.snapshot);
       const bytes = Buffer.byteLength(json, 'utf8');
       if (json.length > SAVE_ALONE_ABOVE_BYTES) {
-        await client.query(
-          `insert into snapshot_state (tenant_id, version, status, snapshot, json_bytes, event_time)
-           values ($1::uuid, $2::bigint, 'live', $3::jsonb, $4::bigint, $5::timestamptz) ${UPSERT_SET}`,
+        const { rows } = await client.query<SavedRow>(
+          `insert into snapshot_state as s (tenant_id, version, status, snapshot, json_bytes, event_time)
+           values ($1::uuid, $2::bigint, 'live', $3::jsonb, $4::bigint, $5::timestamptz) ${UPSERT_SET}
+           ${RETURNING_SAVED}`,
           [state.snapshot.tenant_id, state.snapshot.version, json, bytes, state.snapshot.event_time],
         );
+        record(rows);
         continue;
       }
       ids.push(state.snapshot.tenant_id);
@@ -84,13 +131,16 @@ export async function saveStates(client: pg.PoolClient, states: readonly Snapsho
       eventTimes.push(state.eventTime);
     }
   }
-  if (ids.length === 0) return;
-  await client.query(
-    `insert into snapshot_state (tenant_id, version, status, snapshot, json_bytes, event_time)
+  if (ids.length === 0) return saved;
+  const { rows } = await client.query<SavedRow>(
+    `insert into snapshot_state as s (tenant_id, version, status, snapshot, json_bytes, event_time)
      select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[], $5::bigint[], $6::timestamptz[])
-     ${UPSERT_SET}`,
+     ${UPSERT_SET}
+     ${RETURNING_SAVED}`,
     [ids, versions, statuses, snapshots, jsonBytes, eventTimes],
   );
+  record(rows);
+  return saved;
 }
 
 /** What the bus has neither acknowledged nor refused at the row's current version. */
