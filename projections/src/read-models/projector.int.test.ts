@@ -220,4 +220,31 @@ describe('read-model projector (PostgreSQL event store)', () => {
     expect(unordered).toEqual([]);
     await equalsFreshReplay();
   });
+
+  // Regression: a stop while the projector was still reading its checkpoint closed no subscription
+  // (none yet), and the subscription opened next waited for events for ever: `make dev` that failed
+  // to start (a port taken) hung instead of exiting.
+  it('stops when asked before it has subscribed', async () => {
+    const subscriptions: string[] = [];
+    const watched = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property !== 'subscribeToAll') return Reflect.get(target, property, receiver);
+        return (...args: Parameters<PostgresEventStore['subscribeToAll']>) => {
+          subscriptions.push('opened');
+          return target.subscribeToAll(...args);
+        };
+      },
+    });
+    const projector = startProjector({
+      projection: { name: `stop-early-${randomUUID()}`, handle: async () => {} },
+      store: watched,
+      pool: database.pool,
+    });
+    const stopped = await Promise.race([
+      projector.stop().then(() => 'stopped'),
+      new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000).unref()),
+    ]);
+    expect(stopped).toBe('stopped');
+    expect(subscriptions).toEqual([]);
+  });
 });

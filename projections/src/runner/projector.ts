@@ -128,6 +128,9 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
   async function followOnce(): Promise<void> {
     checkpoint = await readCheckpoint(pool, name);
     metrics?.parked(0, (await loadQuarantine(pool, name)).size);
+    // Stopped while reading them: there was no subscription to close, and one opened now would wait for
+    // events for ever.
+    if (stopping) return;
     logger.info('projector subscribing', { projection: name, from_position: checkpoint.toString() });
     subscription = store.subscribeToAll({ fromPosition: checkpoint });
     try {
