@@ -5,6 +5,7 @@ import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
+import { loggedPath } from '@vantageedge/shared/observability/logged-path';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { runWithRequestContext } from '@vantageedge/shared/observability/request-context';
@@ -207,7 +208,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       latency.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
       deps.logger?.info('request', {
         method: req.method,
-        path: req.path,
+        path: loggedPath(req.path),
         status: res.statusCode,
         duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
       });

@@ -1,3 +1,4 @@
+import { loggedPath } from '@vantageedge/shared/observability/logged-path';
 import { targetWithoutCredentials } from '../http/request-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 
@@ -41,18 +42,6 @@ function milliseconds(value: number | undefined): string {
  */
 function pathOf(url: string | undefined): string | undefined {
   return url === undefined ? undefined : targetWithoutCredentials(url);
-}
-
-/**
- * The most of a path a line carries. Every tenant's lines share one bounded buffer (the replica's
- * stdout), so a client sending request targets of the header limit's size would otherwise fill it for
- * everyone and other tenants' lines would be dropped.
- */
-const LOGGED_PATH_MAX = 2048;
-
-/** The path, cut after LOGGED_PATH_MAX characters and then ending in `…`. */
-function loggedPath(path: string | undefined): string | undefined {
-  return path === undefined || path.length <= LOGGED_PATH_MAX ? path : `${path.slice(0, LOGGED_PATH_MAX)}…`;
 }
 
 export function accessLogLine(

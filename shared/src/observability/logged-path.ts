@@ -1,0 +1,11 @@
+/**
+ * The most of a request path one log line carries. A process's log lines share one bounded buffer
+ * (stdout: the gateway's access log, every service's winston log), so a client sending request targets
+ * of the header limit's size would otherwise fill it, and other tenants' lines would be dropped.
+ */
+export const LOGGED_PATH_MAX = 2048;
+
+/** The path, cut after LOGGED_PATH_MAX characters and then ending in `…`. */
+export function loggedPath(path: string | undefined): string | undefined {
+  return path === undefined || path.length <= LOGGED_PATH_MAX ? path : `${path.slice(0, LOGGED_PATH_MAX)}…`;
+}
