@@ -200,6 +200,11 @@ export const gatewaySettings = {
   GATEWAY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
   /** How long an idle keep-alive client connection is kept open. */
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /**
+   * An HTTP/1.1 connection whose client takes none of the response bytes waiting for it for this long is
+   * closed (nginx's send_timeout; 0 = never). HTTP/2 streams have GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS.
+   */
+  GATEWAY_SEND_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   /** Most header lines in one request; more is answered 431. */
   GATEWAY_MAX_HEADERS_COUNT: z.coerce.number().int().min(10).max(2_000).default(100),
   /** Open client connections this replica accepts; connections beyond are closed at once. */

@@ -18,6 +18,8 @@ import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-errors.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
+import { oneRequestAtATime } from './http/one-request-at-a-time.js';
+import { limitSendTime } from './http/send-timeout.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { limitHttp2RequestsPerClient } from './listeners/http2-requests-per-client.js';
 import { refuseConnect } from './listeners/refuse-connect.js';
@@ -171,10 +173,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     trustedProxies: trustedProxies.ranges,
   });
   // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.
-  const admitted = limitHttp2RequestsPerClient(
-    limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT),
-    clientSlots,
-    () => metrics.refusedClientRequests.inc(),
+  const admitted = oneRequestAtATime(
+    limitHttp2RequestsPerClient(
+      limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT),
+      clientSlots,
+      () => metrics.refusedClientRequests.inc(),
+    ),
   );
   const trafficServer = createServer(
     {
@@ -240,6 +244,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     onDrop: () => metrics.droppedConnections.inc(),
   });
   edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
+  limitSendTime(
+    edge.tlsServer ? [trafficServer, edge.tlsServer] : [trafficServer],
+    config.GATEWAY_SEND_TIMEOUT_MS,
+  );
   limitConnectionsPerClient(
     edge.tlsServer ? [trafficServer, edge.tlsServer] : [trafficServer],
     {

@@ -1,0 +1,108 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { catchAllTenant, connectRaw, type RawClient } from '../testing/raw-connections.js';
+
+/**
+ * HTTP/1.1 pipelining: a client writes many requests on one connection without waiting for answers.
+ * Regression test: node hands the server every request it parses at once, and the gateway ran each at
+ * once, so one connection started an origin request for every request pipelined on it (hundreds from
+ * one write, past GATEWAY_MAX_CONNECTIONS_PER_CLIENT, which holds an HTTP/2 client to one request per
+ * slot), and the answers of all but the first waited in memory for a client that might never read.
+ * A connection's requests now run one after another, each once the answers before it are out.
+ */
+const HOST = 'pipelining.localhost';
+const PIPELINED = 20;
+
+/** An origin that counts the requests it is answering at once, and serves large bodies. */
+interface CountingOrigin {
+  url: string;
+  server: Server;
+  /** Paths of every request it saw, in order. */
+  seen: string[];
+  mostAtOnce: number;
+}
+
+async function startCountingOrigin(): Promise<CountingOrigin> {
+  const origin: CountingOrigin = { url: '', server: createServer(), seen: [], mostAtOnce: 0 };
+  let atOnce = 0;
+  origin.server.on('request', (req, res) => {
+    origin.seen.push(req.url ?? '');
+    atOnce += 1;
+    origin.mostAtOnce = Math.max(origin.mostAtOnce, atOnce);
+    res.once('close', () => {
+      atOnce -= 1;
+    });
+    if (req.url?.startsWith('/large/')) {
+      // 8 MiB, more than any socket buffer holds: a client that does not read stops it.
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      let left = 128;
+      res.writeHead(200, { 'content-length': String(left * chunk.length) });
+      const pump = () => {
+        while (left > 0) {
+          left -= 1;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    // Answers a moment later, so that requests started together overlap at the origin.
+    setTimeout(() => res.end(`answer to ${req.url}`), 20);
+  });
+  await new Promise<void>((resolve) => origin.server.listen(0, '127.0.0.1', resolve));
+  origin.url = `http://127.0.0.1:${(origin.server.address() as AddressInfo).port}`;
+  return origin;
+}
+
+let origin: CountingOrigin;
+let gateway: TestGateway;
+const clients: RawClient[] = [];
+
+beforeAll(async () => {
+  origin = await startCountingOrigin();
+  gateway = await startTestGateway();
+  gateway.store.apply(catchAllTenant('pipelining', origin.url));
+});
+
+afterAll(async () => {
+  for (const client of clients) client.socket.destroy();
+  await gateway?.close();
+  await new Promise<void>((resolve) => {
+    origin?.server.close(() => resolve());
+    origin?.server.closeAllConnections();
+  });
+});
+
+async function pipeline(paths: readonly string[]): Promise<RawClient> {
+  const client = await connectRaw('plain', gateway.gateway.trafficPort);
+  clients.push(client);
+  client.socket.write(paths.map((path) => `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`).join(''));
+  return client;
+}
+
+describe('requests pipelined on one HTTP/1.1 connection', () => {
+  it('reach the origin one at a time, and are all answered in order', async () => {
+    const paths = Array.from({ length: PIPELINED }, (_, i) => `/small/${i}`);
+    const client = await pipeline(paths);
+    await vi.waitFor(() => expect(client.received().match(/HTTP\/1\.1 200 OK/g)?.length).toBe(PIPELINED), {
+      timeout: 10_000,
+    });
+    expect(origin.mostAtOnce).toBe(1);
+    const answers = [...client.received().matchAll(/answer to (\/small\/\d+)/g)].map((match) => match[1]);
+    expect(answers).toEqual(paths);
+  });
+
+  it('a client that does not read its answers starts no origin request behind the first', async () => {
+    const paths = Array.from({ length: PIPELINED }, (_, i) => `/large/${i}`);
+    const client = await pipeline(paths);
+    client.socket.pause();
+    await vi.waitFor(() => expect(origin.seen).toContain('/large/0'), { timeout: 10_000 });
+    // A request on a connection of its own reaches the origin after every request the stuck one started.
+    const probe = await pipeline(['/small/probe']);
+    await vi.waitFor(() => expect(probe.received()).toContain('answer to /small/probe'), { timeout: 10_000 });
+    expect(origin.seen.filter((path) => path.startsWith('/large/'))).toEqual(['/large/0']);
+  });
+});
