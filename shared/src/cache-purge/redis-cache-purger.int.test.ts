@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestRedis } from '../testing/redis.js';
 import { recordCommandSizes } from '../testing/redis-command-sizes.js';
@@ -141,8 +142,14 @@ async function fieldsOneScriptTouched(key: string, run: () => Promise<unknown>):
     }
   });
   await run();
-  await redis.client.ping(); // MONITOR lines of the commands above arrive before this one's
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // MONITOR lines arrive in order: once the marker's has, so have those of every command above.
+  const marker = `end-of-run-${randomUUID()}`;
+  await new Promise<void>((resolve) => {
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[1] === marker) resolve();
+    });
+    void redis.client.echo(marker);
+  });
   monitor.disconnect();
   return Math.max(0, ...scripts.map((touched) => touched.size));
 }

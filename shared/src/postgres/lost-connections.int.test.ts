@@ -129,9 +129,10 @@ describe('readOnceMoreIfLost: the server ends the connection while the read hold
         attempts++;
         if (attempts === 1) {
           const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+          const ended = new Promise((resolve) => client.once('end', resolve));
           await admin.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
           // The connection's end arrives while no statement of it runs.
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          await ended;
         }
         return (await client.query<{ n: number }>('select 41 + 1 as n')).rows[0]!.n;
       });

@@ -58,6 +58,8 @@ describe('per-tenant command limit (memory buckets, a clock the test moves)', ()
     tokens.adminA = await cp.token({ userId: 'user_rate_admin_a', orgId: 'org_rate_a', orgRole: 'admin' });
     tokens.memberA = await cp.token({ userId: 'user_rate_member_a', orgId: 'org_rate_a', orgRole: 'member' });
     tokens.adminB = await cp.token({ userId: 'user_rate_admin_b', orgId: 'org_rate_b', orgRole: 'admin' });
+    // The reads below find the tenants (and their Clerk orgs) in the read models: wait until they hold them.
+    await cp.readModelsCaughtUp();
   }, 60_000);
   afterAll(async () => {
     await cp?.close();

@@ -465,7 +465,9 @@ describe('purge generations of deleted routes', () => {
     const generations = generationKey(keyPrefix, tenantId);
     const purgedAt = Number(await purgerRedis.hget(generations, routeId));
     const config = `/api/v1/tenants/${tenantId}/config`;
-    const read = await cp.request('GET', `${config}/document`);
+    const read = await cp.request('GET', `${config}/document`, {
+      headers: { 'x-min-position': purged.headers.get('x-event-position') ?? '' },
+    });
     expect(read.status, JSON.stringify(read.body)).toBe(200);
     const document = json(read)['document'] as { routes: object[] };
     document.routes = [];

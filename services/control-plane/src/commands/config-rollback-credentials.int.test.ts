@@ -21,8 +21,16 @@ function serviceKey(kid: string): Record<string, unknown> {
   return { ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256' };
 }
 
+/** The tenant's config, once the read models (which decide what the caller may read) have every write. */
+async function currentConfig(): Promise<Record<string, unknown>> {
+  const headers = { 'x-min-position': (await h.store.headPosition()).toString() };
+  const config = await h.request('GET', base(), { token: adminToken, headers });
+  expect(config.status, JSON.stringify(config.body)).toBe(200);
+  return json(config);
+}
+
 async function serviceAccounts(): Promise<unknown> {
-  const config = json(await h.request('GET', base(), { token: adminToken }));
+  const config = await currentConfig();
   return (config['tenant'] as { settings: { service_accounts: unknown } }).settings.service_accounts;
 }
 
@@ -104,9 +112,7 @@ describe('POST /api/v1/tenants/:id/config/rollback and service accounts', () => 
     });
     expect(rolledBack.status, JSON.stringify(rolledBack.body)).toBe(200);
     expect(await serviceAccounts()).toEqual(cutOff);
-    const route = json(await h.request('GET', `${base()}`, { token: adminToken }))['routes'] as Array<
-      Record<string, unknown>
-    >;
+    const route = (await currentConfig())['routes'] as Array<Record<string, unknown>>;
     expect(route.find((entry) => entry['id'] === routeId)?.['rate_limit']).toMatchObject({
       requests_per_second: 100,
     });

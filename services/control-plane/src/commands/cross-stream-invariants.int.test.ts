@@ -151,7 +151,7 @@ describe('invariants under concurrent commands', () => {
       Array.from({ length: 4 }, (_, n) => post(`/api/v1/tenants/${tenant}/config/apply`, documentOf(n))),
     );
     for (const answer of answers) expect([200, 409], JSON.stringify(answer.body)).toContain(answer.status);
-    const config = json(await cp.request('GET', `/api/v1/tenants/${tenant}/config`)) as {
+    const config = json(await readAt(`/api/v1/tenants/${tenant}/config`, await headPosition())) as {
       origins: Array<{ name: string }>;
       routes: Array<{ path_pattern: string }>;
     };

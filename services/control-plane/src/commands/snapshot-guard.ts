@@ -1,4 +1,3 @@
-import { qualified, READ_MODELS_SCHEMA } from '@vantageedge/projections/read-models/schema';
 import {
   foldSnapshotEvent,
   type SnapshotState,
@@ -21,6 +20,7 @@ import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { tenantFoldAt } from '../config-history/tenant-folds.js';
 import { conflict } from '../domain/errors.js';
+import { formerHostClaimants, type HostClaim } from './former-host-claimants.js';
 import { createSnapshotSizeEstimates } from './snapshot-size-estimates.js';
 import { limitExceeded } from './tenant-limits.js';
 
@@ -55,7 +55,8 @@ import { limitExceeded } from './tenant-limits.js';
  *    tenant still claims it and that tenant has changed since (409 `conflict`): it would keep being
  *    routed to that tenant, with the new owner's traffic and credentials, for as long as that tenant's
  *    release is not published — for good, if its snapshot is refused by the bus. The other tenants are
- *    found through the audit log (who ever verified the domain / had the subdomain); what they last
+ *    found through the audit log (who ever verified the domain / had the subdomain) and the events it
+ *    does not hold yet (former-host-claimants.ts); what they last
  *    published is their fold at `published_version` (snapshot_state). After `POST
  *    /admin/republish-snapshots` no version counts as published until the bus took it again.
  */
@@ -169,12 +170,6 @@ const GROWING_FIELD: Partial<Record<ControlPlaneEventType, string>> = {
   CustomDomainVerified: 'custom_domains',
 };
 
-interface HostClaim {
-  kind: 'custom_domain' | 'subdomain';
-  host: string;
-  field: string;
-}
-
 export function createSnapshotGuard({
   source,
   budget = DEFAULT_SNAPSHOT_BUDGET,
@@ -245,24 +240,9 @@ function guardWith(
     );
   }
 
-  /** Tenants other than `tenantId` that ever claimed the host, from the audit log. */
-  async function formerClaimants(tenantId: string, claim: HostClaim): Promise<string[]> {
-    const [types, key] =
-      claim.kind === 'custom_domain'
-        ? [['CustomDomainVerified'], 'domain']
-        : [['TenantCreated', 'TenantUpdated'], 'subdomain'];
-    const { rows } = await source.pool.query<{ tenant_id: string }>(
-      `select distinct tenant_id::text from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
-        where event_type = any($1::text[]) and lower(data->>$2) = $3
-          and tenant_id is not null and tenant_id <> $4::uuid`,
-      [types, key, claim.host, tenantId],
-    );
-    return rows.map((row) => row.tenant_id);
-  }
-
   /** 409 when another tenant's last published snapshot claims the host and it changed since. */
   async function requireHostReleased(tenantId: string, claim: HostClaim, head: bigint): Promise<void> {
-    const others = await formerClaimants(tenantId, claim);
+    const others = await formerHostClaimants(source, tenantId, claim, head);
     if (others.length === 0) return;
     const published = await readPublishedVersions(source.pool, others);
     for (const other of others) {

@@ -36,9 +36,13 @@ describe('counted tenant limits under concurrency', () => {
   const post = (path: string, body: unknown) => cp.request('POST', path, { body });
   const idOf = (response: ApiResponse) => json(response)['id'] as string;
   let tenants = 0;
+  /** Where each tenant was created: its reads wait until the read models (which find it) are there. */
+  const createdAt = new Map<string, string>();
   const newTenant = async () => {
     tenants += 1;
-    return idOf(await post('/api/v1/tenants', { name: `race ${tenants}`, subdomain: `race-${tenants}` }));
+    const created = await post('/api/v1/tenants', { name: `race ${tenants}`, subdomain: `race-${tenants}` });
+    createdAt.set(idOf(created), created.headers.get('x-event-position') ?? '');
+    return idOf(created);
   };
   const newOrigin = async (tenant: string, name = 'o') => {
     const created = await post('/api/v1/origins', {
@@ -59,7 +63,11 @@ describe('counted tenant limits under concurrency', () => {
 
   /** The tenant's config as the event store has it (not the read models). */
   const config = async (tenant: string) =>
-    json(await cp.request('GET', `/api/v1/tenants/${tenant}/config`)) as {
+    json(
+      await cp.request('GET', `/api/v1/tenants/${tenant}/config`, {
+        headers: { 'x-min-position': createdAt.get(tenant) ?? '' },
+      }),
+    ) as {
       origins: Array<{ targets: unknown[] }>;
       routes: unknown[];
       api_keys: unknown[];
@@ -108,9 +116,11 @@ describe('counted tenant limits under concurrency', () => {
     expectOnlyLimitExceeded(answers, 'origins', 1);
 
     // Targets: 3 origins of 1 target; 10 updates to 3 targets each at once: only 6 targets in all fit.
-    const { data } = (await cp.request('GET', `/api/v1/origins?tenant_id=${tenant}`)).body as {
+    const headers = { 'x-min-position': (await cp.store.headPosition()).toString() };
+    const { data } = (await cp.request('GET', `/api/v1/origins?tenant_id=${tenant}`, { headers })).body as {
       data: Array<{ id: string }>;
     };
+    expect(data).toHaveLength(LIMITS.origins);
     const targets = (name: string) =>
       Array.from({ length: 3 }, (_, i) => ({ url: `https://${name}${i}.example.com` }));
     await Promise.all(
@@ -212,6 +222,8 @@ describe('counted tenant limits under concurrency', () => {
   it('counts from the event log, not from read models that lag behind it', async () => {
     const tenant = await newTenant();
     const origin = await newOrigin(tenant);
+    // The config read finds the tenant in the read models; what they lag behind is the routes.
+    await cp.readModelsCaughtUp();
     await cp.projector!.stop();
     const answers: ApiResponse[] = [];
     for (let i = 0; i < 6; i++) answers.push(await route(tenant, origin, `/lag-${i}/*`));

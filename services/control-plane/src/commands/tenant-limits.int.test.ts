@@ -41,6 +41,12 @@ describe('per-tenant limits (control plane)', () => {
     expect(read.status).toBe(200);
   }
 
+  /** A GET answered once the read models (where reads find the tenant) hold every write so far. */
+  async function readAtHead(path: string): Promise<ApiResponse> {
+    const headers = { 'x-min-position': (await cp.store.headPosition()).toString() };
+    return cp.request('GET', path, { headers });
+  }
+
   function expectLimitExceeded(response: ApiResponse, field: string): void {
     expect(response.status).toBe(422);
     const error = json(response)['error'] as { code: string; details: Array<{ field: string }> };
@@ -127,7 +133,7 @@ describe('per-tenant limits (control plane)', () => {
     await caughtUp(x);
 
     // Swap x for y, 3 targets each: 3 of 5 at both ends, 6 between them.
-    const read = await cp.request('GET', `/api/v1/tenants/${owner}/config/document`);
+    const read = await readAtHead(`/api/v1/tenants/${owner}/config/document`);
     const document = json(read)['document'] as { origins: Array<{ name: string; targets?: unknown }> };
     document.origins = [{ name: 'y', targets: targets(3, 'y') }];
     const swapped = await post(`/api/v1/tenants/${owner}/config/apply`, document);
@@ -137,7 +143,7 @@ describe('per-tenant limits (control plane)', () => {
     expect(a.status).toBe(201);
     await caughtUp(a);
     // At TENANT_MAX_ORIGINS (2): swap a for b, 2 origins at both ends, 3 between them.
-    const atLimit = await cp.request('GET', `/api/v1/tenants/${owner}/config/document`);
+    const atLimit = await readAtHead(`/api/v1/tenants/${owner}/config/document`);
     const full = json(atLimit)['document'] as { origins: Array<{ name: string; targets?: unknown }> };
     full.origins = [
       ...full.origins.filter((entry) => entry.name !== 'a'),
@@ -203,7 +209,7 @@ describe('per-tenant limits (control plane)', () => {
       post(`${config}/rollback`, { to_position: first.headers.get('x-event-position') }),
     ]);
 
-    const now = json(await cp.request('GET', config)) as {
+    const now = json(await readAtHead(config)) as {
       origins: Array<{ targets: unknown[] }>;
       routes: unknown[];
     };
@@ -223,7 +229,7 @@ describe('per-tenant limits (control plane)', () => {
       origin: 'o',
       auth_mode: 'public',
     }));
-    const current = await cp.request('GET', `/api/v1/tenants/${tenant}/config/document`);
+    const current = await readAtHead(`/api/v1/tenants/${tenant}/config/document`);
     const document = json(current)['document'] as Record<string, unknown>;
     const planned = await post(`/api/v1/tenants/${tenant}/config/plan`, { ...document, routes });
     expectLimitExceeded(planned, 'routes');
@@ -311,7 +317,7 @@ describe('per-tenant limits (control plane)', () => {
       'targets',
     );
     // A config document goes through the same commands.
-    const read = await cp.request('GET', `/api/v1/tenants/${owner}/config/document`);
+    const read = await readAtHead(`/api/v1/tenants/${owner}/config/document`);
     expect(read.status).toBe(200);
     const document = json(read)['document'] as { origins: Array<{ name: string; targets: unknown }> };
     document.origins.find((entry) => entry.name === 'b')!.targets = targets(3, 'e');
@@ -352,7 +358,7 @@ describe('per-tenant limits (control plane)', () => {
     const swapped = await post(`/api/v1/api-keys/${keys[0]}/rotate`, { grace_period_seconds: 0 });
     expect(swapped.status, JSON.stringify(swapped.body)).toBe(201);
     expectLimitExceeded(await post(`/api/v1/api-keys/${idOf(swapped)}/rotate`, {}), 'api_keys');
-    const config = json(await cp.request('GET', `/api/v1/tenants/${owner}/config`)) as {
+    const config = json(await readAtHead(`/api/v1/tenants/${owner}/config`)) as {
       api_keys: Array<{ expires_at: string | null }>;
     };
     const valid = config.api_keys.filter(
@@ -383,7 +389,7 @@ describe('per-tenant limits (control plane)', () => {
     const kept = await post('/api/v1/api-keys', { tenant_id: owner, name: 'kept' });
     expect(kept.status).toBe(201);
 
-    const config = json(await cp.request('GET', `/api/v1/tenants/${owner}/config`)) as {
+    const config = json(await readAtHead(`/api/v1/tenants/${owner}/config`)) as {
       api_keys: Array<{ id: string }>;
     };
     expect(config.api_keys.map((key) => key.id).sort()).toEqual([rotating, idOf(kept)].sort());

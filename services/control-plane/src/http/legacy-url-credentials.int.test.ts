@@ -117,7 +117,7 @@ beforeAll(async () => {
     const origin = json(await h.request('GET', `/api/v1/origins/${originId}`, { token: viewer }));
     expect((tenant['settings'] as { oidc: unknown }).oidc).not.toBeNull();
     expect(origin['updated_at']).not.toBe(origin['created_at']);
-  });
+  }, 30_000);
 }, 60_000);
 
 afterAll(async () => {

@@ -34,7 +34,12 @@ async function tenant(name: string, org: string): Promise<string> {
 const errorCode = (response: ApiResponse) => (json(response)['error'] as { code: string }).code;
 
 beforeAll(async () => {
-  cp = await startControlPlane({ withReadSide: true, tenantRequestsInFlight: TENANT_IN_FLIGHT });
+  // The app's wait: these tests see it run out while the projector is stopped.
+  cp = await startControlPlane({
+    withReadSide: true,
+    tenantRequestsInFlight: TENANT_IN_FLIGHT,
+    minPositionWaitMs: 2_000,
+  });
   tenantA = await tenant('rywplaces-a', 'org_rywplaces_a');
   const tenantB = await tenant('rywplaces-b', 'org_rywplaces_b');
   membersOfA = await Promise.all(

@@ -42,7 +42,8 @@ function countQueries(): () => number {
 }
 
 beforeAll(async () => {
-  cp = await startControlPlane({ withReadSide: true });
+  // The app's wait: these tests see it run out while the projector is stopped.
+  cp = await startControlPlane({ withReadSide: true, minPositionWaitMs: 2_000 });
   const tenant = await cp.request('POST', '/api/v1/tenants', {
     body: { name: 'Victim', subdomain: `victim-${Date.now()}`, clerk_org_id: 'org_victim' },
   });

@@ -45,7 +45,9 @@ beforeAll(async () => {
     tenantDirectory: createTenantDirectory(db.pool),
     apiKeyPepper: 'test-pepper-0123456789abcdef0123456789abcdef',
     logger: createLogger({ service: 'control-plane-test', level: 'error' }),
-    queryRouter: (authorizer) => createQueryRouter({ pool: db.pool, authorizer, eventStore: store }),
+    // A loaded machine's projector can be seconds behind: a longer wait than the app's 2 s.
+    queryRouter: (authorizer) =>
+      createQueryRouter({ pool: db.pool, authorizer, eventStore: store, minPositionWaitMs: 10_000 }),
   });
   server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

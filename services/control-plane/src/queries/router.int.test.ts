@@ -172,7 +172,10 @@ beforeAll(async () => {
     if (name && callers[name]) res.locals['caller'] = callers[name];
     next();
   });
-  app.use(createQueryRouter({ pool: database.pool, authorizer, eventStore: store, minPositionWaitMs: 300 }));
+  // Long enough for a loaded machine's projector to reach a fresh write; the lag test waits it out.
+  app.use(
+    createQueryRouter({ pool: database.pool, authorizer, eventStore: store, minPositionWaitMs: 5_000 }),
+  );
   app.use(createErrorHandler());
   server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

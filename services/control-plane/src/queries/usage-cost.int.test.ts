@@ -24,6 +24,8 @@ beforeAll(async () => {
   cp = await startControlPlane({ withReadSide: true, usageQueryTimeoutMs: 300 });
   busyTenantId = await createdTenant('Busy');
   otherTenantId = await createdTenant('Quiet');
+  // Usage reads and tenant reads find the tenants in the read models: wait until these hold them.
+  await cp.readModelsCaughtUp();
   // 720 hours × 800 users, one request each: what a tenant's issuer minting a new subject per request
   // makes at ~0.2 requests/s for a month.
   await cp.db.pool.query(

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readReadModelsPosition } from '@vantageedge/projections/read-models/position';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
 import type { Projector } from '@vantageedge/projections/runner/projector';
 import { createEventStore } from '@vantageedge/shared/event-store/factory';
@@ -63,6 +64,11 @@ export interface ControlPlaneHarness {
   allEvents(): Promise<RecordedEvent[]>;
   /** The read-model projector (withReadSide only): tests stop it to let the read models fall behind. */
   projector: Projector | null;
+  /**
+   * Resolves once the read models include every event appended so far (withReadSide only): for reads
+   * that take no X-Min-Position (explain, a test's own SQL) after a command.
+   */
+  readModelsCaughtUp(): Promise<void>;
   /** The pool the app's requests use (its own with `poolSize` or `connectThrough`, else `db.pool`). */
   pool: pg.Pool;
   /** The app's metrics (main.ts serves them on their own listener, CONTROL_PLANE_METRICS_PORT). */
@@ -86,6 +92,12 @@ export async function startControlPlane(
     snapshotBudget?: SnapshotBudget;
     /** The live quota counters GET /api/v1/api-keys/:id reads. */
     apiKeyQuota?: ApiKeyQuotaReader;
+    /**
+     * How long a query with X-Min-Position waits for the read models (else 503 not_caught_up). Default
+     * 10 s, not the app's 2 s: on a loaded machine running test files in parallel the projector, which
+     * shares the test's event loop, can be seconds behind.
+     */
+    minPositionWaitMs?: number;
     /** USAGE_QUERY_TIMEOUT_MS of GET /api/v1/usage; default: the app's. */
     usageQueryTimeoutMs?: number;
     certificateKeyRing?: KeyRing;
@@ -160,6 +172,7 @@ export async function startControlPlane(
               eventStore: store,
               apiKeyQuota: options.apiKeyQuota,
               usageQueryTimeoutMs: options.usageQueryTimeoutMs,
+              minPositionWaitMs: options.minPositionWaitMs ?? 10_000,
               configReadMaxEvents: options.configReadMaxEvents,
               readStatementTimeoutMs: options.readStatementTimeoutMs,
             }),
@@ -223,6 +236,15 @@ export async function startControlPlane(
     return { status: response.status, headers: response.headers, body: parsed };
   }
 
+  async function readModelsCaughtUp(): Promise<void> {
+    if (!projector) throw new Error('readModelsCaughtUp needs withReadSide');
+    const head = await store.headPosition();
+    for (const deadline = Date.now() + 60_000; (await readReadModelsPosition(db.pool)) < head; ) {
+      if (Date.now() > deadline) throw new Error(`the read models did not reach position ${head}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   return {
     baseUrl,
     db,
@@ -233,6 +255,7 @@ export async function startControlPlane(
     request,
     allEvents: () => store.readAll(),
     projector,
+    readModelsCaughtUp,
     pool: appPool,
     metrics,
     async close() {
