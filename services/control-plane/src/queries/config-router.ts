@@ -58,7 +58,11 @@ export function presentConfig(config: TenantConfig, position: bigint) {
  * visible but the access is not enough): how every config endpoint authorizes.
  */
 export async function visibleTenantOf(
-  deps: Pick<ConfigQueryDeps, 'pool' | 'authorizer'>,
+  deps: {
+    authorizer: Authorizer;
+    /** Whether the tenant is live, as the source the endpoint reads says (read models or event log). */
+    tenantLive: (tenantId: string) => Promise<boolean>;
+  },
   req: Request,
   res: Response,
   required: RequiredAccess,
@@ -66,7 +70,7 @@ export async function visibleTenantOf(
   const id = tenantIdParam.safeParse(req.params['id']);
   const tenantId = id.success ? id.data : null;
   const access =
-    tenantId !== null && (await tenantExists(deps.pool, tenantId))
+    tenantId !== null && (await deps.tenantLive(tenantId))
       ? await deps.authorizer.access(callerOf(res), tenantId)
       : 'none';
   if (tenantId === null || access === 'none') {
@@ -93,6 +97,10 @@ export async function positionNoLaterThanHead(
 export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   const router = express.Router();
   const { minPosition } = deps;
+  const readModelTenants = {
+    authorizer: deps.authorizer,
+    tenantLive: (tenantId: string) => tenantExists(deps.pool, tenantId),
+  };
 
   /** The tenant of the path, visible to the caller, once the read models include X-Min-Position. */
   const tenantOf = async (req: Request, res: Response, required: RequiredAccess) => {
@@ -100,7 +108,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
       const id = tenantIdParam.safeParse(req.params['id']);
       return id.success ? { tenant: id.data, required } : null;
     });
-    return visibleTenantOf(deps, req, res, required);
+    return visibleTenantOf(readModelTenants, req, res, required);
   };
   const resolvePosition = (requested: bigint | undefined, field: string) =>
     positionNoLaterThanHead(deps.store, requested, field);
