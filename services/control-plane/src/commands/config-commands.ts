@@ -374,11 +374,15 @@ async function planRollback(
   tenantId: string,
   toPosition: bigint,
 ): Promise<PlannedRollback> {
+  // Two whole configs read and planned between: a whole-config read, refused while the tenant's
+  // config read budget is in debt before the history is folded.
+  const budget = configReadBudgetOf(deps.store);
+  budget.admit(tenantId);
   const { config: current, head } = await currentConfig(deps, tenantId);
   if (toPosition > head) {
     throw invalid(`to_position is beyond the newest event position (${head})`, 'to_position');
   }
-  const target = await deps.tenantConfigs.at(tenantId, toPosition);
+  const target = await deps.tenantConfigs.recordedAt(tenantId, toPosition);
   if (target.status !== 'live') {
     throw invalid(
       target.status === 'absent'
@@ -387,6 +391,7 @@ async function planRollback(
       'to_position',
     );
   }
+  budget.spend(tenantId, [current, target.config]);
   const parsed = configDocument.safeParse(rollbackDocumentOf(target.config, current));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -30,6 +30,11 @@ const read = (tenantId: string) => ({
     cp.request('POST', `/api/v1/tenants/${tenantId}/config/plan`, {
       body: { format: 1, tenant: { name: 'heavy', subdomain: 'heavy-reads' }, origins: [], routes: [] },
     }),
+  // A rollback's preview reads two whole configs (now and at the position) and plans between them.
+  rollbackPreview: () =>
+    cp.request('POST', `/api/v1/tenants/${tenantId}/config/rollback`, {
+      body: { to_position: position, dry_run: true },
+    }),
 });
 
 function expectReadLimited(response: ApiResponse): void {
@@ -63,7 +68,14 @@ describe('the config read budget', () => {
   it('refuses a tenant’s whole-config reads past its bytes per minute with 429 naming the limit, and only that tenant’s', async () => {
     const heavy = read(tenants[0]!);
     expect((await heavy.config()).status).toBe(200);
-    for (const again of [heavy.config, heavy.document, heavy.diff, heavy.explain, heavy.plan]) {
+    for (const again of [
+      heavy.config,
+      heavy.document,
+      heavy.diff,
+      heavy.explain,
+      heavy.plan,
+      heavy.rollbackPreview,
+    ]) {
       expectReadLimited(await again());
     }
     expect((await read(tenants[1]!).document()).status).toBe(200);

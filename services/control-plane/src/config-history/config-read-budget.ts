@@ -10,16 +10,36 @@ import { rateLimited } from '../domain/errors.js';
  * API of every tenant busy. A token bucket per tenant, as big as a minute's worth: a read starts while
  * the bucket is not in debt and takes its configs' bytes (it may go into debt: a config larger than the
  * bucket can still be read, once per refill); in debt, 429 `admin_rate_limited` naming
- * `tenant_config_read_bytes_per_minute` until it is repaid. Counted from the cached (frozen) folds, so
- * counting costs about nothing.
+ * `tenant_config_read_bytes_per_minute` until it is repaid, before the read folds any event. The events
+ * a read folds (a far position may need up to CONTROL_PLANE_CONFIG_READ_MAX_EVENTS of them, each parsed
+ * and folded on that same thread) are charged too, `FOLDED_EVENT_BYTES` each, and a fold stops between
+ * two pages of events once the bucket is in debt (tenant-folds.ts). Configs are counted from the cached
+ * (frozen) folds, so counting costs about nothing.
  */
 
 export const DEFAULT_CONFIG_READ_BYTES_PER_MINUTE = 512 * 1024 * 1024;
+
+/**
+ * What folding one event of the log costs, in bytes of config read: reading, parsing and folding an
+ * event (≈ 0.1 ms for a route change) costs about what going through 8 KiB of config does. A fixed
+ * figure, because measuring each event's JSON would cost half as much again as folding it. At the
+ * default budget a tenant's reads fold at most 65,536 events a minute on a replica.
+ */
+export const FOLDED_EVENT_BYTES = 8 * 1024;
 
 /** Tenants whose buckets are kept, least recently used out (a dropped bucket is full again). */
 const MAX_TENANTS = 100_000;
 
 export interface ConfigReadBudget {
+  /**
+   * Throws 429 when the tenant's bucket is in debt, taking nothing: called before a read folds
+   * anything, so that a refused read costs no fold of the tenant's history either.
+   */
+  admit(tenantId: string): void;
+  /** Takes the values' JSON bytes from the tenant's bucket, refusing nothing: for a read admitted already. */
+  spend(tenantId: string, values: readonly unknown[]): void;
+  /** Takes `FOLDED_EVENT_BYTES` per event a read folded, refusing nothing. */
+  spendFoldedEvents(tenantId: string, events: number): void;
   /** Takes the configs' bytes from the tenant's bucket; throws 429 when the bucket is in debt. */
   charge(tenantId: string, configs: readonly unknown[]): void;
 }
@@ -34,31 +54,59 @@ export function createConfigReadBudget({
 } = {}): ConfigReadBudget {
   const buckets = new Map<string, { bytes: number; at: number }>();
   const perMs = bytesPerMinute / 60_000;
+  /** The bytes in the tenant's bucket at `at` (negative: in debt). */
+  const refilled = (tenantId: string, at: number): number => {
+    const kept = buckets.get(tenantId);
+    return kept ? Math.min(bytesPerMinute, kept.bytes + (at - kept.at) * perMs) : bytesPerMinute;
+  };
+  /** The same, or 429 when the bucket is in debt. */
+  const available = (tenantId: string, at: number): number => {
+    const bytes = refilled(tenantId, at);
+    if (bytes <= 0) {
+      throw rateLimited(
+        'admin_rate_limited',
+        "too much of this tenant's config read in the last minute: retry later",
+        'tenant_config_read_bytes_per_minute',
+        `whole-config reads of one tenant may go through ${bytesPerMinute} bytes of config per minute (CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE)`,
+        Math.max(1, Math.ceil(-bytes / perMs / 1000)),
+      );
+    }
+    return bytes;
+  };
+  const take = (tenantId: string, bytes: number, at: number, cost: number) => {
+    buckets.delete(tenantId);
+    buckets.set(tenantId, { bytes: bytes - cost, at });
+    for (const oldest of buckets.keys()) {
+      if (buckets.size <= MAX_TENANTS) break;
+      buckets.delete(oldest);
+    }
+  };
   return {
+    admit(tenantId) {
+      if (bytesPerMinute !== 0) available(tenantId, now());
+    },
+    spend(tenantId, values) {
+      if (bytesPerMinute === 0) return;
+      const at = now();
+      take(tenantId, refilled(tenantId, at), at, jsonBytesOf(values));
+    },
+    spendFoldedEvents(tenantId, events) {
+      if (bytesPerMinute === 0 || events === 0) return;
+      const at = now();
+      take(tenantId, refilled(tenantId, at), at, events * FOLDED_EVENT_BYTES);
+    },
     charge(tenantId, configs) {
       if (bytesPerMinute === 0) return;
       const at = now();
-      const kept = buckets.get(tenantId);
-      const bytes = kept ? Math.min(bytesPerMinute, kept.bytes + (at - kept.at) * perMs) : bytesPerMinute;
-      if (bytes <= 0) {
-        throw rateLimited(
-          'admin_rate_limited',
-          "too much of this tenant's config read in the last minute: retry later",
-          'tenant_config_read_bytes_per_minute',
-          `whole-config reads of one tenant may go through ${bytesPerMinute} bytes of config per minute (CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE)`,
-          Math.max(1, Math.ceil(-bytes / perMs / 1000)),
-        );
-      }
-      let cost = 0;
-      for (const config of configs) cost += snapshotJsonBytes(config);
-      buckets.delete(tenantId);
-      buckets.set(tenantId, { bytes: bytes - cost, at });
-      for (const oldest of buckets.keys()) {
-        if (buckets.size <= MAX_TENANTS) break;
-        buckets.delete(oldest);
-      }
+      take(tenantId, available(tenantId, at), at, jsonBytesOf(configs));
     },
   };
+}
+
+function jsonBytesOf(values: readonly unknown[]): number {
+  let bytes = 0;
+  for (const value of values) bytes += snapshotJsonBytes(value);
+  return bytes;
 }
 
 /** Each store's budget: every router of one control plane over that store shares it. */

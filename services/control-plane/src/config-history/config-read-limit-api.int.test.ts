@@ -6,6 +6,7 @@ import {
   json,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
+import { createConfigReadBudget, useConfigReadBudget } from './config-read-budget.js';
 
 /**
  * Through the admin API with CONTROL_PLANE_CONFIG_READ_MAX_EVENTS at 10: a config read (…/config,
@@ -142,6 +143,54 @@ describe('a config read over CONTROL_PLANE_CONFIG_READ_MAX_EVENTS', () => {
     expect(explained.response.status).toBe(200);
     expect(json(explained.response)['version']).toBe(at.position);
   }, 120_000);
+
+  it('bounds a rollback’s preview and the rollback alike, which then restore the exact config', async () => {
+    const { id, changes } = await tenantWithHistory('limit-rollback');
+    const to = changes[12]!;
+    const rollback = (dryRun: boolean) =>
+      untilRead(() =>
+        h.request('POST', `/api/v1/tenants/${id}/config/rollback`, {
+          body: { to_position: to.position, dry_run: dryRun },
+        }),
+      );
+    const preview = await rollback(true);
+    expect(preview.refusals.length).toBeGreaterThan(0);
+    for (const refusal of preview.refusals) {
+      expect(refusal.headers.get('retry-after')).toBe('1');
+      expect(json(refusal)['error']).toMatchObject({
+        code: 'read_limit_exceeded',
+        details: [{ field: 'config_read_max_events', issue: `at most ${LIMIT} events read per config` }],
+      });
+    }
+    expect(preview.response.status).toBe(200);
+    const changed = json(preview.response)['changes'] as Array<Record<string, unknown>>;
+    expect(changed.map((change) => change['change'])).toEqual(['changed']);
+
+    const done = await rollback(false);
+    expect(done.response.status).toBe(200);
+    expect(json(done.response)['changes']).toEqual(changed);
+    const now = await untilRead(() => h.request('GET', `/api/v1/tenants/${id}/config`));
+    expect(routesOf(now.response)).toEqual([to.methods]);
+  }, 120_000);
+
+  it('refuses a read of a tenant whose config read budget is spent before folding anything', async () => {
+    const { id, changes } = await tenantWithHistory('limit-spent-budget');
+    useConfigReadBudget(h.store, createConfigReadBudget({ bytesPerMinute: 1, now: () => 0 }));
+    try {
+      // The tenant's one read of the minute (its newest config, folded by its commands already).
+      const newest = await untilRead(() => h.request('GET', `/api/v1/tenants/${id}/config`));
+      expect(newest.response.status).toBe(200);
+      // A far position of its history: refused for the budget, not after folding up to the read limit.
+      const far = await h.request('GET', `/api/v1/tenants/${id}/config?at_position=${changes[20]!.position}`);
+      expect(far.status, JSON.stringify(far.body)).toBe(429);
+      expect(json(far)['error']).toMatchObject({
+        code: 'admin_rate_limited',
+        details: [{ field: 'tenant_config_read_bytes_per_minute' }],
+      });
+    } finally {
+      useConfigReadBudget(h.store, createConfigReadBudget());
+    }
+  }, 60_000);
 
   it('cuts its reads of the event store off after the read statement timeout: 503 read_timeout', async () => {
     const { id, subdomain, changes } = await tenantWithHistory('limit-timeout');

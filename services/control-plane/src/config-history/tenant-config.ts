@@ -92,6 +92,11 @@ export interface TenantConfigs {
   head(): Promise<bigint>;
   at(tenantId: string, position: bigint): Promise<TenantConfigAt>;
   /**
+   * The config at a past position a rollback restores (or previews): an admin read of the history,
+   * bounded as `GET …/config?at_position=` is (the read source's event limit and statement timeout).
+   */
+  recordedAt(tenantId: string, position: bigint): Promise<TenantConfigAt>;
+  /**
    * Runs `work` as the tenant's only config apply or rollback in every control-plane process sharing
    * the database (config-change-lock.ts): the config it reads is what the one before it left. Single
    * creates that a counted limit bounds take the same lock (tenant-limits.ts, `withCountedCreate`).
@@ -99,11 +104,16 @@ export interface TenantConfigs {
   exclusively<T>(tenantId: string, work: (lock: HeldLock) => Promise<T>): Promise<T>;
 }
 
-export function tenantConfigs(source: TenantEventSource): TenantConfigs {
+/** `historyReads`: the source of `recordedAt` (default: `source`, unbounded). */
+export function tenantConfigs(
+  source: TenantEventSource,
+  historyReads: TenantEventSource = source,
+): TenantConfigs {
   const changes = createConfigChangeLock(source.pool);
   return {
     head: () => source.store.headPosition(),
     at: (tenantId, position) => tenantConfigAt(source, tenantId, position),
+    recordedAt: (tenantId, position) => tenantConfigAt(historyReads, tenantId, position),
     exclusively: (tenantId, work) => changes.holding(tenantId, work),
   };
 }

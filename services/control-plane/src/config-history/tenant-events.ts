@@ -34,6 +34,11 @@ export interface TenantEventSource {
   maxEventsRead?: number | undefined;
   /** Each read of the event store is cut off after this long (ReadTimeoutError). Default: no limit. */
   readTimeoutMs?: number | undefined;
+  /**
+   * An admin read: the events a fold reads are charged to the tenant's config read budget
+   * (config-read-budget.ts), and the fold stops with its 429 before a page once the budget is in debt.
+   */
+  chargedToReadBudget?: boolean | undefined;
 }
 
 /** The tenant's events of a part of the range, in log order, and the position the range is covered to. */

@@ -1,6 +1,7 @@
 import { foldSnapshotEvent, type SnapshotState } from '@vantageedge/projections/snapshots/fold';
 import type { ControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import { configReadBudgetOf } from './config-read-budget.js';
 import { type TenantEventSource, tenantEventPages } from './tenant-events.js';
 
 /**
@@ -19,8 +20,9 @@ import { type TenantEventSource, tenantEventPages } from './tenant-events.js';
  *   position starts from the nearest fold at or before it, so it reads at most that many events (or,
  *   when the checkpoint was evicted, every event up to the position, never one after it).
  * - Events are read and folded a page at a time (tenant-events.ts), so a fold holds one page besides
- *   the config. A source with `maxEventsRead` (admin reads) stops before reading more than that; a fold
- *   that stops part-way keeps what it folded as a checkpoint, so the same call made again goes on from there.
+ *   the config. A source with `maxEventsRead` (admin reads) stops before reading more than that, one
+ *   `chargedToReadBudget` before a page once the tenant's config read budget is in debt; a fold that
+ *   stops part-way keeps what it folded as a checkpoint, so the same call made again goes on from there.
  * - Concurrent calls for one tenant and position share one read and fold.
  * - Bounded in bytes (CONTROL_PLANE_CONFIG_CACHE_BYTES, their JSON size, roughly, each fold counted
  *   whole though folds share structure), least recently used out; a fold larger than the whole budget
@@ -224,8 +226,8 @@ export function tenantFoldAt(
     flights = new Map();
     foldsInFlight.set(cache, flights);
   }
-  // A fold under a read limit may stop where one without it goes on: they do not share.
-  const key = `${tenantId} ${position} ${source.maxEventsRead ?? 'unlimited'}`;
+  // A fold under a read limit or budget may stop where one without it goes on: they do not share.
+  const key = `${tenantId} ${position} ${source.maxEventsRead ?? 'unlimited'} ${source.chargedToReadBudget === true}`;
   const running = flights.get(key);
   if (running !== undefined) return running;
   const fold = foldOn(source, cache, tenantId, start, position).finally(() => flights.delete(key));
@@ -242,12 +244,16 @@ async function foldOn(
 ): Promise<TenantFold> {
   // Only a position whose every event is committed may be cached: later appends land above it.
   const cacheable = position <= (await source.store.headPosition());
+  const budget = source.chargedToReadBudget ? configReadBudgetOf(source.store) : undefined;
   let fold = start;
   try {
     for await (const page of tenantEventPages(source, tenantId, position, start.position)) {
       const checkpoints = { every: cache.checkpointEvents, folds: [] as TenantFold[] };
       fold = foldTenantEvents(fold, page.events, page.through, checkpoints);
       if (cacheable) for (const checkpoint of checkpoints.folds) cache.checkpoint(tenantId, checkpoint);
+      budget?.spendFoldedEvents(tenantId, page.events.length);
+      // Before the next page is read: the read was admitted, its next pages only while the budget lasts.
+      if (page.through < position) budget?.admit(tenantId);
     }
   } catch (error) {
     // Stopped part-way (over the read limit, a read cut off): what was folded is kept, so asking again

@@ -8,6 +8,7 @@ import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DomainError } from '../domain/errors.js';
+import { createConfigReadBudget, useConfigReadBudget } from './config-read-budget.js';
 import { tenantConfigAt } from './tenant-config.js';
 import { createTenantFoldCache } from './tenant-folds.js';
 
@@ -183,6 +184,29 @@ describe('a config read of a tenant with a long history', () => {
     // The limit, and one event more that says there is more.
     expect(counting.total()).toBeLessThanOrEqual(1_000 + 1);
     expect(counting.largest()).toBeLessThanOrEqual(PAGE_EVENTS);
+  });
+
+  it('charges the events it folds to the tenant’s config read budget: spent, it stops with 429 and later goes on', async () => {
+    const counting = countingStore(store);
+    const source = { ...sourceOf(counting), chargedToReadBudget: true };
+    // Less than a page of events a minute (FOLDED_EVENT_BYTES each), the clock standing still.
+    useConfigReadBudget(counting.store, createConfigReadBudget({ bytesPerMinute: 50_000, now: () => 0 }));
+    await expect(tenantConfigAt(source, tenant, indexedHead)).rejects.toMatchObject({
+      kind: 'rate_limited',
+      code: 'admin_rate_limited',
+      issues: [{ field: 'tenant_config_read_bytes_per_minute' }],
+    });
+    // Stopped once the budget was spent, long before the tenant's 2,603 events.
+    expect(counting.total()).toBeLessThanOrEqual(PAGE_EVENTS);
+
+    // A minute later, the budget refilled.
+    useConfigReadBudget(counting.store, createConfigReadBudget());
+    const answer = await tenantConfigAt(source, tenant, indexedHead);
+    expect(answer.status === 'live' && answer.config.routes.map((route) => route.path_pattern)).toEqual(
+      await routePatternAt(indexedHead),
+    );
+    // Went on from where it stopped: every event read once.
+    expect(counting.total()).toBeLessThanOrEqual(CHANGES + 3 + 1);
   });
 
   it('reads every event without a limit, and the config at a past position is exact', async () => {

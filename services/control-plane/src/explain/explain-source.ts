@@ -26,11 +26,17 @@ export async function explainSnapshotAt(
   tenantId: string,
   position: bigint,
 ): Promise<ExplainSnapshotAt> {
-  const { state, issuedKeyHashes } = await tenantFoldAt(source, tenantId, position);
+  const budget = configReadBudgetOf(source.store);
+  budget.admit(tenantId);
+  const { state, issuedKeyHashes } = await tenantFoldAt(
+    { ...source, chargedToReadBudget: true },
+    tenantId,
+    position,
+  );
   if (state === undefined) return { status: 'absent' };
   if (state.status === 'deleted') return { status: 'deleted', version: state.version.toString() };
   // Counted from the cached (frozen) fold, before the whole snapshot is decoded.
-  configReadBudgetOf(source.store).charge(tenantId, [state.snapshot]);
+  budget.spend(tenantId, [state.snapshot]);
   return { status: 'live', snapshot: decoded(state.snapshot), issuedKeyHashes };
 }
 

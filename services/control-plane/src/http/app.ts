@@ -335,7 +335,18 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     requireSafeText,
     tenantRequestsInFlight.middleware,
   );
-  const configs = tenantConfigs({ store: deps.store, pool: deps.pool });
+  const readTimeoutMs = deps.readStatementTimeoutMs ?? DEFAULT_READ_STATEMENT_TIMEOUT_MS;
+  const configs = tenantConfigs(
+    { store: deps.store, pool: deps.pool },
+    // A rollback's target config is read from the history as GET …/config?at_position= reads it.
+    {
+      store: deps.store,
+      pool: withReadTimeout(deps.pool, readTimeoutMs),
+      readTimeoutMs: readTimeoutMs === 0 ? undefined : readTimeoutMs,
+      maxEventsRead: maxEventsReadOf(deps.configReadMaxEvents),
+      chargedToReadBudget: true,
+    },
+  );
   app.use(
     '/api/v1',
     createCommandRouter({
@@ -376,13 +387,12 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     );
   }
   app.use('/api/v1/tenants/:id/explain', redactedExplanations());
-  const explainReadTimeoutMs = deps.readStatementTimeoutMs ?? DEFAULT_READ_STATEMENT_TIMEOUT_MS;
   app.use(
     createExplainRouter({
       store: deps.store,
       // A read: its statements run as the query side's, read-only and cut off after the timeout.
-      pool: withReadTimeout(deps.pool, explainReadTimeoutMs),
-      readTimeoutMs: explainReadTimeoutMs === 0 ? undefined : explainReadTimeoutMs,
+      pool: withReadTimeout(deps.pool, readTimeoutMs),
+      readTimeoutMs: readTimeoutMs === 0 ? undefined : readTimeoutMs,
       authorizer: commandAuthorizer,
       tenantLive: async (tenantId) => (await loadTenant(deps.store, tenantId)).status === 'active',
       apiKeyPepper: deps.apiKeyPepper,

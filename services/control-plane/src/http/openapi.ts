@@ -173,13 +173,13 @@ const E = {
     "idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded, or the tenant's gateway snapshot would be over its budget (TENANT_MAX_SNAPSHOT_PERCENT of what the snapshot bus takes, at most TENANT_MAX_SNAPSHOT_JSON_BYTES of JSON); domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field",
   ),
   notCaughtUp: errorResponse(
-    'not_caught_up: the read models have not reached X-Min-Position yet; read_timeout: the read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (narrow it); read_limit_exceeded (a config at a position: …/config, …/document, …/diff): folding it needs more events of the event log than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events): what was read is kept, so the same request sent after Retry-After goes on from there',
+    'not_caught_up: the read models have not reached X-Min-Position yet; read_timeout: the read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (narrow it); read_limit_exceeded (a config at a position: …/config, …/document, …/diff, the target of a rollback): folding it needs more events of the event log than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events): what was read is kept, so the same request sent after Retry-After goes on from there',
     {
       'Retry-After': RESPONSE_HEADERS['Retry-After'],
     },
   ),
   rateLimited: errorResponse(
-    'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute), or more of its requests at once than CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT allows (user_requests_in_flight), or the tenant the request was granted access to has as many requests running at once, whoever sent them, as CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT allows (tenant_requests_in_flight), or — GET /api/v1/usage — the tenant has as many usage reads running as it may at once (usage_queries_in_flight), or — a whole-config read (…/config, …/config/document, …/config/diff, explain, plan) — the reads of the tenant went through more config than CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE allows (tenant_config_read_bytes_per_minute). too_many_auth_failures: this client address presented more rejected tokens than CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE allows (details[0].field authorization): every /api/v1 request from it is refused, unverified, until its minute ends. Nothing was done; retry after Retry-After seconds',
+    'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute), or more of its requests at once than CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT allows (user_requests_in_flight), or the tenant the request was granted access to has as many requests running at once, whoever sent them, as CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT allows (tenant_requests_in_flight), or — GET /api/v1/usage — the tenant has as many usage reads running as it may at once (usage_queries_in_flight), or — a whole-config read (…/config, …/config/document, …/config/diff, explain, plan, a rollback or its dry run) — the reads of the tenant went through more config, and events of its history folded, than CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE allows (tenant_config_read_bytes_per_minute). too_many_auth_failures: this client address presented more rejected tokens than CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE allows (details[0].field authorization): every /api/v1 request from it is refused, unverified, until its minute ends. Nothing was done; retry after Retry-After seconds',
     { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
   ),
 };
@@ -264,6 +264,10 @@ const CONFIG_CHANGE_CONFLICT = errorResponse(
 );
 const ROUTE_RESTORE_UNPURGEABLE = errorResponse(
   'cache_purge_unavailable: a route the change restores under its old id is purged first (so it never serves what it cached before), and the cache store is unreachable; nothing was changed',
+);
+
+const ROLLBACK_UNAVAILABLE = errorResponse(
+  'cache_purge_unavailable: a route the rollback restores under its old id is purged first (so it never serves what it cached before), and the cache store is unreachable; nothing was changed. read_limit_exceeded: folding the config at to_position needs more events of the event log than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events): nothing was changed, what was read is kept, so the same request sent after Retry-After goes on from there; read_timeout: a read of the config at to_position ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (retry later)',
 );
 
 /** Statuses of every command: success, 202 on a rollout wait that ran out, and its failures. */
@@ -719,7 +723,7 @@ function configPaths(): Record<string, unknown> {
         responses: commandResponses('200', ref('TenantConfigChange'), {
           post: true,
           ifMatch: false,
-          extra: { '409': CONFIG_CHANGE_CONFLICT, '503': ROUTE_RESTORE_UNPURGEABLE },
+          extra: { '409': CONFIG_CHANGE_CONFLICT, '503': ROLLBACK_UNAVAILABLE },
         }),
       },
     },

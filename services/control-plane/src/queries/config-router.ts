@@ -10,6 +10,7 @@ import { readConfigHistory } from '../config-history/config-history.js';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { redactedChanges, redactedConfig } from '../config-history/redact-credentials.js';
 import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
+import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { ApiError, forbidden, validationFailed } from '../http/errors.js';
 import type { ReadYourWrites } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
@@ -110,11 +111,22 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
     });
     return visibleTenantOf(readModelTenants, req, res, required);
   };
+  /** The tenant's whole-config reads refused while its config read budget is in debt, before any fold. */
+  const admitConfigRead = (tenantId: string) => configReadBudgetOf(deps.store).admit(tenantId);
   const resolvePosition = (requested: bigint | undefined, field: string) =>
     positionNoLaterThanHead(deps.store, requested, field);
 
+  // Admin reads: what they fold is charged to the tenant's config read budget.
+  const history: TenantEventSource = {
+    store: deps.store,
+    pool: deps.pool,
+    maxEventsRead: deps.maxEventsRead,
+    readTimeoutMs: deps.readTimeoutMs,
+    chargedToReadBudget: true,
+  };
+
   async function configAt(tenantId: string, position: bigint, field: string): Promise<TenantConfig> {
-    const at = await tenantConfigAt(deps, tenantId, position);
+    const at = await tenantConfigAt(history, tenantId, position);
     if (at.status === 'live') return at.config;
     const issue =
       at.status === 'absent'
@@ -134,18 +146,20 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   router.get('/api/v1/tenants/:id/config', minPosition.header, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
+    admitConfigRead(tenantId);
     const position = await resolvePosition(query.at_position, 'at_position');
     const config = await configAt(tenantId, position, 'at_position');
-    configReadBudgetOf(deps.store).charge(tenantId, [config]);
+    configReadBudgetOf(deps.store).spend(tenantId, [config]);
     sendVersioned(res, config, presentConfig(config, position));
   });
 
   router.get('/api/v1/tenants/:id/config/document', minPosition.header, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
+    admitConfigRead(tenantId);
     const position = await resolvePosition(query.at_position, 'at_position');
     const config = await configAt(tenantId, position, 'at_position');
-    configReadBudgetOf(deps.store).charge(tenantId, [config]);
+    configReadBudgetOf(deps.store).spend(tenantId, [config]);
     sendVersioned(res, config, {
       tenant_id: tenantId,
       position: position.toString(),
@@ -159,13 +173,14 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   router.get('/api/v1/tenants/:id/config/diff', minPosition.header, async (req, res) => {
     const query = parseQuery(diffQuery, req.query);
     const tenantId = await tenantOf(req, res, 'read');
+    admitConfigRead(tenantId);
     const from = await resolvePosition(query.from, 'from');
     const to = await resolvePosition(query.to, 'to');
     const [before, after] = await Promise.all([
       configAt(tenantId, from, 'from'),
       configAt(tenantId, to, 'to'),
     ]);
-    configReadBudgetOf(deps.store).charge(tenantId, [before, after]);
+    configReadBudgetOf(deps.store).spend(tenantId, [before, after]);
     res.setHeader('Cache-Control', 'private, no-cache');
     res.json({
       tenant_id: tenantId,
