@@ -48,7 +48,7 @@ beforeAll(async () => {
   h = await startControlPlane({ withReadSide: true });
   tenants['a'] = await tenantWithRoute('folds-a');
   tenants['b'] = await tenantWithRoute('folds-b');
-  // The reads without X-Min-Position find the tenants in the read models: wait until they do.
+  // Explain and the reads without X-Min-Position find the tenants in the read models: wait until they do.
   await h.readModelsCaughtUp();
 }, 60_000);
 

@@ -21,13 +21,7 @@ import { explainSnapshotAt } from './explain-source.js';
 export interface ExplainDeps {
   store: EventStore;
   pool: pg.Pool;
-  /**
-   * Who may read the tenant, and whether it is live, judged from the event log the explanation is
-   * folded from: a tenant or grant a command just wrote is explained at once, whatever the read models'
-   * lag.
-   */
   authorizer: Authorizer;
-  tenantLive: (tenantId: string) => Promise<boolean>;
   apiKeyPepper: string;
   /** PLATFORM_BASE_DOMAINS, as the gateways resolve hosts. */
   baseDomains: readonly string[];

@@ -393,8 +393,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       // A read: its statements run as the query side's, read-only and cut off after the timeout.
       pool: withReadTimeout(deps.pool, readTimeoutMs),
       readTimeoutMs: readTimeoutMs === 0 ? undefined : readTimeoutMs,
-      authorizer: commandAuthorizer,
-      tenantLive: async (tenantId) => (await loadTenant(deps.store, tenantId)).status === 'active',
+      authorizer,
       apiKeyPepper: deps.apiKeyPepper,
       baseDomains: deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS,
       ...(deps.gatewayEncodedSlashes ? { encodedSlashes: deps.gatewayEncodedSlashes } : {}),

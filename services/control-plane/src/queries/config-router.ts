@@ -59,11 +59,7 @@ export function presentConfig(config: TenantConfig, position: bigint) {
  * visible but the access is not enough): how every config endpoint authorizes.
  */
 export async function visibleTenantOf(
-  deps: {
-    authorizer: Authorizer;
-    /** Whether the tenant is live, as the source the endpoint reads says (read models or event log). */
-    tenantLive: (tenantId: string) => Promise<boolean>;
-  },
+  deps: Pick<ConfigQueryDeps, 'pool' | 'authorizer'>,
   req: Request,
   res: Response,
   required: RequiredAccess,
@@ -71,7 +67,7 @@ export async function visibleTenantOf(
   const id = tenantIdParam.safeParse(req.params['id']);
   const tenantId = id.success ? id.data : null;
   const access =
-    tenantId !== null && (await deps.tenantLive(tenantId))
+    tenantId !== null && (await tenantExists(deps.pool, tenantId))
       ? await deps.authorizer.access(callerOf(res), tenantId)
       : 'none';
   if (tenantId === null || access === 'none') {
@@ -98,10 +94,6 @@ export async function positionNoLaterThanHead(
 export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
   const router = express.Router();
   const { minPosition } = deps;
-  const readModelTenants = {
-    authorizer: deps.authorizer,
-    tenantLive: (tenantId: string) => tenantExists(deps.pool, tenantId),
-  };
 
   /** The tenant of the path, visible to the caller, once the read models include X-Min-Position. */
   const tenantOf = async (req: Request, res: Response, required: RequiredAccess) => {
@@ -109,7 +101,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
       const id = tenantIdParam.safeParse(req.params['id']);
       return id.success ? { tenant: id.data, required } : null;
     });
-    return visibleTenantOf(readModelTenants, req, res, required);
+    return visibleTenantOf(deps, req, res, required);
   };
   /** The tenant's whole-config reads refused while its config read budget is in debt, before any fold. */
   const admitConfigRead = (tenantId: string) => configReadBudgetOf(deps.store).admit(tenantId);

@@ -66,7 +66,7 @@ export interface ControlPlaneHarness {
   projector: Projector | null;
   /**
    * Resolves once the read models include every event appended so far (withReadSide only): for reads
-   * sent without X-Min-Position and a test's own SQL, after a command.
+   * that take no X-Min-Position (explain, a test's own SQL) after a command.
    */
   readModelsCaughtUp(): Promise<void>;
   /** The pool the app's requests use (its own with `poolSize` or `connectThrough`, else `db.pool`). */
