@@ -159,7 +159,8 @@ export const controlPlaneSettings = {
   CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   /**
    * Bytes of config one tenant's whole-config reads (…/config, …/config/document, …/config/diff,
-   * explain, plan) may go through per minute in one process (0: no limit): config-read-budget.ts.
+   * explain, plan and apply, whose document counts 20 times its bytes) may go through per minute in one
+   * process (0: no limit): config-read-budget.ts.
    */
   CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE: z.coerce
     .number()

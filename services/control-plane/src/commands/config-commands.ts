@@ -120,11 +120,8 @@ async function planFor(
   deps: ConfigCommandDeps,
   tenantId: string,
   document: ConfigDocument,
-  /** Before the plan is made: a plan (a read) is charged to the tenant's config read budget here. */
-  beforePlanning?: (current: TenantConfig) => void,
 ): Promise<Planned> {
   const { config, head } = await currentConfig(deps, tenantId);
-  beforePlanning?.(config);
   // Before a stream is read for each id the document names: a plan needs only read access.
   requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(config));
   const deleted = await deletedResources(deps, tenantId, config, document);
@@ -132,17 +129,16 @@ async function planFor(
 }
 
 /**
- * A document's entry counts within the tenant's limits, read from the request body before it is
- * validated (after the caller's access to the tenant): validating every entry of a document the limits
- * refuse anyway — up to 20,000 routes, hundreds of milliseconds of the control plane's thread — is
- * skipped, and the answer is the one `planFor` gives. Apply counts again under its tenant's lock.
+ * Admits a document to plan or apply, from the request body before it is validated (after the caller's
+ * access to the tenant). Validating and planning it costs the control plane's one thread: the tenant's
+ * config read budget is charged for its config and for validating the document (a 429 when the budget
+ * is in debt). A document the tenant's limits refuse anyway is refused by its entry counts, its entries
+ * — up to 20,000 routes — never validated; the answer is the one `planFor` gives. Apply counts again
+ * under its tenant's lock.
  */
-export async function requireDocumentCountsWithinLimits(
-  deps: ConfigCommandDeps,
-  tenantId: string,
-  body: unknown,
-): Promise<void> {
+export async function admitDocument(deps: ConfigCommandDeps, tenantId: string, body: unknown): Promise<void> {
   const { config } = await currentConfig(deps, tenantId);
+  configReadBudgetOf(deps.store).chargeDocument(tenantId, body, config);
   requireDocumentWithinLimits(deps, documentEntryCounts(body), countsOf(config));
 }
 
@@ -165,9 +161,7 @@ export async function planTenantConfig(
   document: ConfigDocument,
 ): Promise<ConfigChangeResult> {
   await requireAccess(deps, ctx.caller, tenantId, 'read');
-  const { current, head, plan } = await planFor(deps, tenantId, document, (config) =>
-    configReadBudgetOf(deps.store).charge(tenantId, [config, document]),
-  );
+  const { current, head, plan } = await planFor(deps, tenantId, document);
   return result(tenantId, current.version, head, plan.changes);
 }
 

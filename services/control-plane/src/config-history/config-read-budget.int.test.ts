@@ -47,7 +47,7 @@ function expectReadLimited(response: ApiResponse): void {
 
 beforeAll(async () => {
   cp = await startControlPlane({ withReadSide: true });
-  for (const name of ['heavy', 'other']) {
+  for (const name of ['heavy', 'other', 'planner']) {
     const created = await cp.request('POST', '/api/v1/tenants', {
       body: { name, subdomain: `${name}-reads` },
     });
@@ -79,5 +79,38 @@ describe('the config read budget', () => {
       expectReadLimited(await again());
     }
     expect((await read(tenants[1]!).document()).status).toBe(200);
+  });
+
+  it('charges a plan or apply for validating its document, so a tenant cannot plan large documents back to back', async () => {
+    // Validating a document costs the control plane's thread far more per byte than reading config
+    // (every entry through its schema): a budget of eight of this document's bytes covers one plan.
+    const plannerId = tenants[2]!;
+    const document = {
+      format: 1,
+      tenant: { name: 'planner', subdomain: 'planner-reads' },
+      origins: [{ name: 'api', url: 'https://api.example.com' }],
+      routes: Array.from({ length: 200 }, (_, index) => ({
+        origin: 'api',
+        path_pattern: `/r${index}/*`,
+        auth_mode: 'public',
+        match: { headers: [{ name: 'x-version', prefix: `v${index}` }] },
+      })),
+    };
+    const documentBytes = Buffer.byteLength(JSON.stringify(document));
+    useConfigReadBudget(
+      cp.store,
+      createConfigReadBudget({ bytesPerMinute: 8 * documentBytes, now: () => 0 }),
+    );
+    const plan = (tenantId: string, name: string) =>
+      cp.request('POST', `/api/v1/tenants/${tenantId}/config/plan`, {
+        body: { ...document, tenant: { name, subdomain: `${name}-reads` } },
+      });
+
+    const first = await plan(plannerId, 'planner');
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expectReadLimited(await plan(plannerId, 'planner'));
+    const apply = await cp.request('POST', `/api/v1/tenants/${plannerId}/config/apply`, { body: document });
+    expectReadLimited(apply);
+    expect((await plan(tenants[1]!, 'other')).status).toBe(200);
   });
 });

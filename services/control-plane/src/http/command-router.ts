@@ -11,9 +11,9 @@ import {
   uploadCertificate,
 } from '../commands/certificate-commands.js';
 import {
+  admitDocument,
   applyTenantConfig,
   planTenantConfig,
-  requireDocumentCountsWithinLimits,
   rollbackTenantConfig,
 } from '../commands/config-commands.js';
 import {
@@ -522,9 +522,9 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
   const tenantConfigs = deps.tenantConfigs;
   if (tenantConfigs) {
     const withConfigs = (d: CommandRouterDeps) => ({ ...d, tenantConfigs });
-    // A document over the tenant's limits is refused by its entry counts before its entries are validated.
+    // Charged to the tenant's config read budget and counted against its limits before it is validated.
     const countedDocument = (d: CommandRouterDeps, id: string, raw: unknown) =>
-      requireDocumentCountsWithinLimits(withConfigs(d), id, raw);
+      admitDocument(withConfigs(d), id, raw);
     router.post(
       '/tenants/:id/config/plan',
       uuidParam,
