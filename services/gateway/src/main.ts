@@ -2,12 +2,8 @@ import 'dotenv/config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
-import { cacheRedisClientOptions, cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
-import {
-  createRedisClient,
-  redisClientOptionsFromSettings,
-  redisSettings,
-} from '@vantageedge/shared/redis/client';
+import { cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
+import { redisSettings } from '@vantageedge/shared/redis/client';
 import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/load-settings';
 import {
   configPlaneSettings,
@@ -15,6 +11,7 @@ import {
   snapshotBusSettings,
 } from '@vantageedge/shared/snapshot-bus/settings';
 import { startGatewayTelemetry } from './observability/gateway-telemetry.js';
+import { connectGatewayRedis } from './redis-connections.js';
 import { checkRedisMemoryPolicy } from './redis-memory-policy.js';
 import { assertGatewaySettings, gatewaySettings } from './settings.js';
 import { startGatewayReplica } from './start-gateway-replica.js';
@@ -46,22 +43,13 @@ const telemetry = startGatewayTelemetry({
 });
 const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
 const registry = createMetricsRegistry('gateway');
-const redis = createRedisClient({
-  ...redisClientOptionsFromSettings(config),
-  autoPipelining: config.GATEWAY_REDIS_AUTO_PIPELINING,
-  name: 'gateway',
-  logger,
-});
-const cacheRedisOptions = cacheRedisClientOptions(config);
-const cacheRedis = cacheRedisOptions
-  ? createRedisClient({
-      ...cacheRedisOptions,
-      autoPipelining: config.GATEWAY_REDIS_AUTO_PIPELINING,
-      name: 'gateway-cache',
-      logger,
-    })
-  : undefined;
-void checkRedisMemoryPolicy({ redis, cacheRedis, logger });
+const {
+  redis,
+  cacheRedis,
+  cacheServerOwn,
+  disconnect: disconnectRedis,
+} = connectGatewayRedis(config, logger);
+void checkRedisMemoryPolicy({ redis, cacheRedis: cacheServerOwn ? cacheRedis : undefined, logger });
 
 const bus = snapshotBusFromSettings(config, { clientId: `ve-gateway-${config.GATEWAY_REPLICA_ID}` });
 let replica: Awaited<ReturnType<typeof startGatewayReplica>> | undefined;
@@ -77,8 +65,7 @@ installProcessPolicy({
     // After an uncaught exception nothing here can be trusted for long: skip the load-balancer grace.
     await replica?.drainAndClose({ drainMs: reason.kind === 'fatal' ? 0 : drainMs, timeoutMs });
     await bus.close();
-    redis.disconnect();
-    cacheRedis?.disconnect();
+    disconnectRedis();
     await telemetry.shutdown();
   },
 });

@@ -39,7 +39,10 @@ export interface GatewayReplicaOptions {
    * without it all of them live in this process.
    */
   redis?: RedisClient | undefined;
-  /** The response cache's own Redis (GATEWAY_CACHE_REDIS_URL), so cache pressure never evicts a counter. */
+  /**
+   * The response cache's own connection: to its own Redis (GATEWAY_CACHE_REDIS_URL), so cache pressure
+   * never evicts a counter, or to the shared one, so counters never queue behind cache transfers.
+   */
   cacheRedis?: RedisClient | undefined;
   registry: Registry;
   logger: Logger;
