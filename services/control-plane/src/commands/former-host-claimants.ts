@@ -2,7 +2,7 @@ import { readReadModelsPosition } from '@vantageedge/projections/read-models/pos
 import { qualified, READ_MODELS_SCHEMA } from '@vantageedge/projections/read-models/schema';
 import { isControlPlaneEvent } from '@vantageedge/shared/domain/events';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
-import type { TenantEventSource } from '../config-history/tenant-events.js';
+import { logPages, type TenantEventSource } from '../config-history/tenant-events.js';
 
 /** A host a command gives a tenant: a verified custom domain or a subdomain (lower case). */
 export interface HostClaim {
@@ -10,9 +10,6 @@ export interface HostClaim {
   host: string;
   field: string;
 }
-
-/** Events of the log read per page past the audit log. */
-const PAGE_EVENTS = 1_000;
 
 const CLAIM_EVENTS = {
   custom_domain: { types: ['CustomDomainVerified'], key: 'domain' },
@@ -50,17 +47,11 @@ export async function formerHostClaimants(
     if (typeof host !== 'string' || host.toLowerCase() !== claim.host) return null;
     return typeof owner === 'string' && owner !== tenantId ? owner : null;
   };
-  const timeout = source.readTimeoutMs === undefined ? {} : { timeoutMs: source.readTimeoutMs };
-  for (let from = checkpoint; from < head; ) {
-    const page = await source.store.readAll({ fromPosition: from, maxCount: PAGE_EVENTS, ...timeout });
-    for (const event of page) {
-      if (event.position > head) break;
+  for await (const page of logPages(source, checkpoint, head)) {
+    for (const event of page.events) {
       const owner = claimantOf(event);
       if (owner !== null) claimants.add(owner);
     }
-    const last = page.at(-1)?.position;
-    if (page.length < PAGE_EVENTS || last === undefined) break;
-    from = last;
   }
   return [...claimants];
 }

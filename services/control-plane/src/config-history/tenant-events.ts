@@ -139,15 +139,38 @@ export async function* tenantEventPages(
     yield { events: events.sort((a, b) => (a.position < b.position ? -1 : 1)), through };
     from = through;
   }
-  // The part of the range the audit log does not cover yet, from the log itself. Positions are
-  // distinct integers, so (from, upTo] holds at most upTo - from events: a page never reaches past upTo.
-  for (let from = checkpoint > after ? checkpoint : after; from < upTo; ) {
+  // The part of the range the audit log does not cover yet, from the log itself.
+  let from = checkpoint > after ? checkpoint : after;
+  for await (const page of logPages(source, from, upTo, budget.pageSize)) {
+    budget.spend(page.events.length);
+    const pageFrom = from;
+    yield {
+      events: page.events.filter((event) => keep(event, pageFrom, page.through)),
+      through: page.through,
+    };
+    from = page.through;
+  }
+}
+
+/**
+ * Every tenant's events of the log itself with `from < position <= upTo` (the part the read models do
+ * not index yet), in log order, at most `pageSize()` events a page; `through` as a TenantEventPage's.
+ * Positions are distinct integers, so (from, upTo] holds at most upTo - from events: a page never
+ * reaches past upTo.
+ */
+export async function* logPages(
+  source: Pick<TenantEventSource, 'store' | 'readTimeoutMs'>,
+  from: bigint,
+  upTo: bigint,
+  pageSize: () => number = () => PAGE_EVENTS,
+): AsyncGenerator<{ events: RecordedEvent[]; through: bigint }> {
+  const timeout = source.readTimeoutMs === undefined ? {} : { timeoutMs: source.readTimeoutMs };
+  while (from < upTo) {
     const left = upTo - from;
-    const wanted = Math.min(budget.pageSize(), left < BigInt(PAGE_EVENTS) ? Number(left) : PAGE_EVENTS);
-    const page = await source.store.readAll({ fromPosition: from, maxCount: wanted, ...timeout });
-    budget.spend(page.length);
-    const through = page.length < wanted ? upTo : (page.at(-1)?.position ?? upTo);
-    yield { events: page.filter((event) => keep(event, from, through)), through };
+    const wanted = Math.min(pageSize(), left < BigInt(PAGE_EVENTS) ? Number(left) : PAGE_EVENTS);
+    const events = await source.store.readAll({ fromPosition: from, maxCount: wanted, ...timeout });
+    const through = events.length < wanted ? upTo : (events.at(-1)?.position ?? upTo);
+    yield { events, through };
     from = through;
   }
 }
