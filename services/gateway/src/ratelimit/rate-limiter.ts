@@ -224,7 +224,9 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     let overflowed = false;
     for (let i = 0; i < outcomes.length; i++) {
       const outcome = outcomes[i]!;
-      if (outcome.granted <= 0 && outcome.retryAfterMs > 0 && refusing < 0) refusing = i;
+      // Of the limits refusing, the one that admits last: the request is refused until every one admits.
+      const refusedLonger = refusing < 0 || outcome.retryAfterMs > outcomes[refusing]!.retryAfterMs;
+      if (outcome.granted <= 0 && outcome.retryAfterMs > 0 && refusedLonger) refusing = i;
       if (outcome.remaining < outcomes[tightest]!.remaining) tightest = i;
       if (outcome.overflowed === true) overflowed = true;
     }

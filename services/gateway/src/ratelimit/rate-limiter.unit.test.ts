@@ -111,6 +111,56 @@ describe('rate limiter in single-process mode (memory store)', () => {
       `vantageedge_gateway_ratelimit_decisions_total{tenant="${tenant.id}",route="${route.id}",scope="route_ip",outcome="limited",service="t"} 1`,
     );
   });
+
+  // Both the tenant-wide cap and the route's limit refuse: the client may only come back when both
+  // admit, so Retry-After and RateLimit name the limit that frees up last.
+  it('refused by the tenant-wide cap and the route limit, reports the one that frees up last', async () => {
+    const limiter = createRateLimiter({
+      store: new MemoryLimitStore({ now: () => 1_000 * 60_000 + 15_000 }),
+      registry: createMetricsRegistry('t', { defaultMetrics: false }),
+      logger,
+    });
+    const tenant = tenantWith({ requests_per_second: 1, burst: 1, scope: 'tenant' });
+    const route = routeWith({
+      requests_per_second: 1,
+      algorithm: 'sliding_window',
+      window_seconds: 60,
+      limit: 1,
+      scope: 'route',
+    });
+    const limits = compileRateLimits(tenant, route);
+    const who = identity(tenant.id, route.id);
+    expect((await limiter.check(limits, who)).outcome).toBe('allowed');
+
+    const refused = await limiter.check(limits, who);
+    expect(refused.outcome === 'limited' && refused.limitedBy).toBe('route');
+    // The route's window admits again once this minute's request has decayed out of the next one
+    // (45 + 60 s), long after the tenant's bucket refills (1 s).
+    expect(refused.outcome === 'limited' && refused.retryAfterSeconds).toBe(105);
+    expect(refused.headers).toContainEqual(['Retry-After', '105']);
+    expect(refused.headers).toContainEqual(['RateLimit', '"route";r=0;t=105']);
+  });
+
+  it('admitted under both, reports the limit with the fewest requests left', async () => {
+    const limiter = createRateLimiter({
+      store: new MemoryLimitStore({ now: () => 1_000 * 60_000 + 15_000 }),
+      registry: createMetricsRegistry('t', { defaultMetrics: false }),
+      logger,
+    });
+    const tenant = tenantWith({ requests_per_second: 0.01, burst: 10, scope: 'tenant' });
+    const route = routeWith({ requests_per_second: 0.01, burst: 3, scope: 'api_key' });
+    const limits = compileRateLimits(tenant, route);
+    const first = await limiter.check(limits, identity(tenant.id, route.id, { apiKeyId: 'key_1' }));
+    expect(first.headers).toContainEqual(['RateLimit', '"route_api_key";r=2;t=100']);
+    for (const key of ['key_2', 'key_3', 'key_4', 'key_5', 'key_6', 'key_7']) {
+      await limiter.check(limits, identity(tenant.id, route.id, { apiKeyId: key }));
+    }
+    // Now 3 left tenant-wide and 2 for key_1: key_1 sees its own; key_8 (3 left of its 3) the tenant's.
+    const again = await limiter.check(limits, identity(tenant.id, route.id, { apiKeyId: 'key_1' }));
+    expect(again.headers).toContainEqual(['RateLimit', '"route_api_key";r=1;t=200']);
+    const fresh = await limiter.check(limits, identity(tenant.id, route.id, { apiKeyId: 'key_8' }));
+    expect(fresh.headers).toContainEqual(['RateLimit', '"tenant";r=1;t=900']);
+  });
 });
 
 describe('rate limiter decisions without a store call', () => {
