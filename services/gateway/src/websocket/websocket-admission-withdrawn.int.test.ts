@@ -71,7 +71,11 @@ class TestTenant {
   readonly keyId = randomUUID();
   #version = 1;
 
-  constructor(readonly subdomain: string) {}
+  /** `on`: the gateway whose store the snapshots go to (the suite's unless a test starts its own). */
+  constructor(
+    readonly subdomain: string,
+    readonly on: () => TestGateway = () => gateway,
+  ) {}
 
   /** Applies the tenant's next version: one keyed route to the echo origin unless told otherwise. */
   apply(
@@ -89,7 +93,7 @@ class TestTenant {
       auth_mode: 'apikey_required',
       ...changes.route,
     };
-    gateway.store.apply(
+    this.on().store.apply(
       buildSnapshot({
         tenantId: this.id,
         version: this.#version++,
@@ -111,8 +115,8 @@ class TestTenant {
 }
 
 /** A WebSocket through the gateway, once the origin said hello. */
-function connect(host: string, key = KEY, path = '/live/room'): Promise<OpenWebSocket> {
-  return openWebSocket(gateway, path, { host, 'x-api-key': key });
+function connect(host: string, key = KEY, path = '/live/room', through = gateway): Promise<OpenWebSocket> {
+  return openWebSocket(through, path, { host, 'x-api-key': key });
 }
 
 const closures = (tenantId: string, reason: string) => admissionClosures(gateway, tenantId, reason);
@@ -261,5 +265,41 @@ describe('open WebSockets after a snapshot withdraws what admitted them', () => 
     expect(await onDomain.closed).toEqual({ code: 1001, reason: 'host moved' });
     expect(await roundTrip(onSubdomain.socket, 'own host')).toBe('own host');
     onSubdomain.socket.close();
+  });
+});
+
+// A rotation with a grace period gives the old key an expires_at at the grace's end; past it, snapshots
+// leave the key out. With expiry not closing WebSockets (`off`), the one that drops it closes them.
+describe('open WebSockets of a rotated key, expiry closing none (GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS=off)', () => {
+  let handshakeOnly: TestGateway;
+
+  beforeAll(async () => {
+    handshakeOnly = await startTestGateway({
+      GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '0',
+      GATEWAY_WEBSOCKET_CREDENTIAL_GRACE_SECONDS: 'off',
+    });
+  });
+
+  afterAll(async () => {
+    await handshakeOnly?.close();
+  });
+
+  it('closes the old key’s WebSocket as expired, not revoked, when a snapshot drops it after the grace', async () => {
+    const tenant = new TestTenant(`ws-rotated-${randomUUID().slice(0, 8)}`, () => handshakeOnly);
+    const replacement = { id: randomUUID(), key: OTHER_KEY };
+    tenant.apply();
+    const open = await connect(`${tenant.subdomain}.localhost`, KEY, '/live/room', handshakeOnly);
+
+    const graceEndsAt = Date.now() + 300;
+    tenant.apply({
+      keys: [{ id: tenant.keyId, key: KEY, expires_at: new Date(graceEndsAt).toISOString() }, replacement],
+    });
+    expect(await roundTrip(open.socket, 'in the grace')).toBe('in the grace');
+    await new Promise((resolve) => setTimeout(resolve, graceEndsAt - Date.now() + 50));
+    tenant.apply({ keys: [replacement] });
+
+    expect(await open.closed).toEqual({ code: 1008, reason: 'api key expired' });
+    expect(await admissionClosures(handshakeOnly, tenant.id, 'key_expired')).toBe(1);
+    expect(await admissionClosures(handshakeOnly, tenant.id, 'key_revoked')).toBe(0);
   });
 });

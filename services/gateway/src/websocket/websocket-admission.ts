@@ -19,8 +19,9 @@ export interface WebSocketAdmission {
   /** The tenant's OIDC provider that vouched for an OIDC user (another provider's subjects are other people). */
   readonly oidcProvider?: { readonly issuer: string; readonly audience: string } | undefined;
   /**
-   * When the credentials stop being accepted, as at the upgrade (AuthResult.expiresAtMs); a later
-   * snapshot may move an API key's (TenantAdmissions.credentialsExpireAtMs). None: they never expire.
+   * When the credentials stop being accepted, as at the upgrade (AuthResult.expiresAtMs) or, for an
+   * API key, as the last snapshot that carried the key set it (TenantAdmissions.withKeyExpiry): a
+   * rotation gives the old key one. None: they never expire.
    */
   readonly credentialsExpireAtMs?: number | undefined;
 }
@@ -104,6 +105,21 @@ export class TenantAdmissions {
     if (identity.kind !== 'api_key' || identity.apiKeyId === undefined)
       return admission.credentialsExpireAtMs;
     return this.#keys.get(identity.apiKeyId)?.expiresAtMs ?? undefined;
+  }
+
+  /**
+   * The admission with its API key's expiry as this snapshot carries it: once snapshots drop a key past
+   * that expiry (a rotation's grace ended), its absence reads as expired, not revoked. The same object
+   * when nothing changed.
+   */
+  withKeyExpiry(admission: WebSocketAdmission): WebSocketAdmission {
+    const { identity } = admission;
+    if (identity.kind !== 'api_key' || identity.apiKeyId === undefined) return admission;
+    const key = this.#keys.get(identity.apiKeyId);
+    if (key === undefined) return admission;
+    const expiresAtMs = key.expiresAtMs ?? undefined;
+    if (expiresAtMs === admission.credentialsExpireAtMs) return admission;
+    return { ...admission, credentialsExpireAtMs: expiresAtMs };
   }
 
   #credentialWithdrawal(

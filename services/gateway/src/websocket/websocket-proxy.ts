@@ -126,7 +126,8 @@ type Refusal = (status: number, code: string, message: string, headers?: Record<
 interface ProxiedConnection {
   readonly client: Duplex;
   readonly upstream: Socket;
-  readonly admission: WebSocketAdmission;
+  /** What admitted it; each snapshot that keeps it records its API key's expiry there. */
+  admission: WebSocketAdmission;
   /** The tenant version the upgrade was admitted under. */
   readonly admittedVersion: bigint;
   readonly requestId: string;
@@ -745,8 +746,12 @@ export class WebSocketProxy {
   /** Closes the connection if `admissions` withdraws it; else it closes when its credentials expire there. */
   #recheck(connection: ProxiedConnection, admissions: TenantAdmissions, nowMs: number): void {
     const reason = admissions.withdrawal(connection.admission, nowMs);
-    if (reason !== undefined) this.#withdraw(connection, reason);
-    else this.#closeOnExpiry(connection, admissions.credentialsExpireAtMs(connection.admission));
+    if (reason !== undefined) {
+      this.#withdraw(connection, reason);
+      return;
+    }
+    connection.admission = admissions.withKeyExpiry(connection.admission);
+    this.#closeOnExpiry(connection, admissions.credentialsExpireAtMs(connection.admission));
   }
 
   #withdraw(connection: ProxiedConnection, reason: WithdrawalReason): void {
