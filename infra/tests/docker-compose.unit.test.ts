@@ -175,6 +175,21 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  // The gateways' /metrics (every tenant's routes and traffic) needs their admin token too.
+  it('scrapes the gateways with their admin token, written where the scrape job reads it', () => {
+    const prometheusConfig = parse(
+      readFileSync(path.join(ROOT, 'infra/observability/prometheus/prometheus.yml'), 'utf8'),
+    ) as { scrape_configs: Array<{ job_name: string; authorization?: { credentials_file?: string } }> };
+    const gatewayJob = prometheusConfig.scrape_configs.find((job) => job.job_name === 'gateway');
+    const tokenFile = gatewayJob?.authorization?.credentials_file;
+    expect(tokenFile).toMatch(/^\/prometheus\//);
+    const prometheus = compose.services['prometheus'] as Service & { entrypoint?: string[] };
+    expect(String(env(prometheus)['GATEWAY_ADMIN_TOKEN'])).toMatch(
+      /^\$\{GATEWAY_ADMIN_TOKEN:\?.*make compose-env/,
+    );
+    expect((prometheus.entrypoint ?? []).join(' ')).toContain(`"$$GATEWAY_ADMIN_TOKEN" > ${tokenFile}`);
+  });
+
   // Regression: a tenant's origin named one of the stack's own services (http://prometheus:9090,
   // http://grafana:3000, http://jaeger:16686, http://eventstoredb:2113), whose answers hold every
   // tenant's metrics and traces: the compose network is a private range, which origins may use.

@@ -190,8 +190,9 @@ export const gatewaySettings = {
   /** Interface of the admin listener (/healthz, /readyz, /status, /metrics); loopback unless opened. */
   GATEWAY_ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   /**
-   * When set, /status on the admin listener requires `Authorization: Bearer <this>`; required when
-   * GATEWAY_ADMIN_HOST is not loopback (/status names every tenant, subdomain and custom domain).
+   * When set, /status and /metrics on the admin listener require `Authorization: Bearer <this>`;
+   * required when GATEWAY_ADMIN_HOST is not loopback (/status names every tenant, subdomain and custom
+   * domain, /metrics every tenant's routes and traffic).
    */
   GATEWAY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Time a client has to send the complete request headers (slow-loris bound). */
@@ -331,7 +332,7 @@ export function assertGatewaySettings(
       {
         setting: 'GATEWAY_ADMIN_TOKEN',
         issue:
-          'is required when GATEWAY_ADMIN_HOST is not a loopback address (/status lists every tenant and its hosts to whoever reaches the admin port)',
+          'is required when GATEWAY_ADMIN_HOST is not a loopback address (/status and /metrics list every tenant, its hosts and its traffic to whoever reaches the admin port)',
       },
     ]);
   }

@@ -271,7 +271,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       replicaId: config.GATEWAY_REPLICA_ID,
       readiness: () =>
         draining ? { ready: false, reason: 'shutting down' } : (options.readiness?.() ?? { ready: true }),
-      ...(config.GATEWAY_ADMIN_TOKEN ? { statusToken: config.GATEWAY_ADMIN_TOKEN } : {}),
+      ...(config.GATEWAY_ADMIN_TOKEN ? { adminToken: config.GATEWAY_ADMIN_TOKEN } : {}),
     }),
   );
 

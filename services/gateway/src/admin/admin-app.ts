@@ -16,8 +16,11 @@ export interface AdminAppOptions {
   replicaId: string;
   /** Supplied by the config plane (snapshots caught up); ready by default. */
   readiness?: () => Readiness;
-  /** When set, /status requires `Authorization: Bearer <statusToken>` (GATEWAY_ADMIN_TOKEN). */
-  statusToken?: string;
+  /**
+   * When set, /status and /metrics require `Authorization: Bearer <adminToken>` (GATEWAY_ADMIN_TOKEN):
+   * both name every tenant (ids, hosts, route names and their traffic). The probes stay open.
+   */
+  adminToken?: string;
 }
 
 const BEARER = /^Bearer +(\S+)$/i;
@@ -46,10 +49,11 @@ function requireBearer(token: string): RequestHandler {
 }
 
 /**
- * The admin listener (GATEWAY_ADMIN_PORT): liveness, readiness, status and Prometheus metrics. It is
- * a separate server, so none of this is reachable through a tenant's host on the traffic port. Every
- * answer (errors and 404s too) is marked internal (x-vantageedge-internal): no gateway relays it, so a
- * tenant whose origin names this listener — of this replica or of a peer — gets 502, never /status.
+ * The admin listener (GATEWAY_ADMIN_PORT, bound to GATEWAY_ADMIN_HOST): liveness, readiness, status
+ * and Prometheus metrics. It is a separate server, so none of this is reachable through a tenant's
+ * host on the traffic port. Every answer (errors and 404s too) is marked internal
+ * (x-vantageedge-internal): no gateway relays it, so a tenant whose origin names this listener — of
+ * this replica or of a peer — gets 502, never /status.
  */
 export function createAdminApp(options: AdminAppOptions): Express {
   const app = express();
@@ -73,8 +77,8 @@ export function createAdminApp(options: AdminAppOptions): Express {
     });
   });
 
-  const statusGuard: RequestHandler[] = options.statusToken ? [requireBearer(options.statusToken)] : [];
-  app.get('/status', ...statusGuard, (_req, res) => {
+  const adminGuard: RequestHandler[] = options.adminToken ? [requireBearer(options.adminToken)] : [];
+  app.get('/status', ...adminGuard, (_req, res) => {
     const tenants = [...options.store.appliedVersions()].map(([tenantId, version]) => {
       const tenant = options.store.get(tenantId);
       return {
@@ -88,7 +92,7 @@ export function createAdminApp(options: AdminAppOptions): Express {
     res.json({ replica_id: options.replicaId, started_at: startedAt, tenants });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', ...adminGuard, async (_req, res) => {
     res.type(options.registry.contentType).send(await options.registry.metrics());
   });
 

@@ -1,12 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 
 /**
  * Regression tests: the admin listener (/status lists every tenant's hosts and versions, /metrics
  * every tenant's traffic) bound the same interface as tenant traffic, 0.0.0.0 by default, with no way to
  * protect /status. Now it binds GATEWAY_ADMIN_HOST (127.0.0.1 by default), and GATEWAY_ADMIN_TOKEN makes
- * /status require a bearer token.
+ * /status and /metrics require a bearer token (/metrics stayed open with it at first).
  */
 let gateway: TestGateway | undefined;
 
@@ -24,7 +24,7 @@ describe('the admin listener', () => {
     expect((gateway.gateway.adminServer.address() as AddressInfo).address).toBe('127.0.0.1');
   });
 
-  it('with GATEWAY_ADMIN_TOKEN, /status needs the bearer token; probes and metrics stay open', async () => {
+  it('with GATEWAY_ADMIN_TOKEN, /status and /metrics need the bearer token; probes stay open', async () => {
     gateway = await startTestGateway({ GATEWAY_ADMIN_TOKEN: TOKEN });
     const status = (authorization?: string) =>
       fetch(`${gateway!.adminUrl}/status`, authorization ? { headers: { authorization } } : {});
@@ -46,8 +46,52 @@ describe('the admin listener', () => {
     expect(allowed.status).toBe(200);
     expect(await allowed.json()).toMatchObject({ tenants: [] });
 
-    for (const open of ['/healthz', '/readyz', '/metrics']) {
+    for (const open of ['/healthz', '/readyz']) {
       expect((await fetch(`${gateway.adminUrl}${open}`)).status, open).toBe(200);
+    }
+  });
+
+  // /metrics labels every tenant's id and route names with their traffic: whoever reaches an admin
+  // listener opened beyond loopback must not read it without the token, as for /status.
+  it('with GATEWAY_ADMIN_TOKEN, /metrics answers only the bearer token', async () => {
+    gateway = await startTestGateway({ GATEWAY_ADMIN_TOKEN: TOKEN });
+    const metrics = (authorization?: string) =>
+      fetch(`${gateway!.adminUrl}/metrics`, authorization ? { headers: { authorization } } : {});
+
+    const missing = await metrics();
+    expect(missing.status).toBe(401);
+    const body = await missing.text();
+    expect(body).not.toContain('vantageedge_');
+    expect(JSON.parse(body)).toMatchObject({
+      error: { code: 'unauthorized', details: [{ field: 'authorization', issue: 'missing' }] },
+    });
+    expect((await metrics(`Bearer ${TOKEN}x`)).status).toBe(401);
+
+    const allowed = await metrics(`Bearer ${TOKEN}`);
+    expect(allowed.status).toBe(200);
+    expect(await allowed.text()).toContain('vantageedge_gateway_');
+  });
+
+  it('without a token /metrics stays open (loopback only by default)', async () => {
+    gateway = await startTestGateway();
+    expect((await fetch(`${gateway.adminUrl}/metrics`)).status).toBe(200);
+  });
+
+  it('is not reachable through the traffic port, whatever the Host or request target names', async () => {
+    gateway = await startTestGateway();
+    const admin = `127.0.0.1:${gateway.gateway.adminPort}`;
+    const attempts = [
+      { host: admin, target: '/metrics' },
+      { host: admin, target: '/status' },
+      { host: admin, target: `http://${admin}/metrics` },
+      { host: 'localhost', target: `http://${admin}/status` },
+      { host: `localhost:${gateway.gateway.trafficPort}`, target: '/metrics' },
+    ];
+    for (const { host, target } of attempts) {
+      const answer = await send(gateway, host, target);
+      expect(answer.status, `${host} ${target}`).toBeGreaterThanOrEqual(400);
+      expect(answer.text, `${host} ${target}`).not.toContain('vantageedge_');
+      expect(answer.text, `${host} ${target}`).not.toContain('replica_id');
     }
   });
 
