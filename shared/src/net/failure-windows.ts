@@ -7,6 +7,21 @@ export interface FailureWindow {
   failures: number;
 }
 
+/** Milliseconds until `window` ends when it holds `max` failures or more; else 0. */
+export function windowRefusedForMs(window: FailureWindow | undefined, max: number, now: number): number {
+  if (window === undefined || window.failures < max) return 0;
+  return Math.max(0, window.startedAt + WINDOW_MS - now);
+}
+
+/** The window a failure at `now` counts in: `current`, counted, while it lasts; else a fresh one. */
+export function countFailure(current: FailureWindow | undefined, now: number): FailureWindow {
+  if (current !== undefined && now - current.startedAt < WINDOW_MS) {
+    current.failures++;
+    return current;
+  }
+  return { startedAt: now, failures: 1 };
+}
+
 /**
  * Failures per key (a client address, or a tenant and a client address) in one-minute windows, in this
  * process's memory, for the auth-failure limits of the gateway and the admin API. Bounded: past
@@ -22,22 +37,17 @@ export class FailureWindows {
 
   /** Milliseconds until the key's window ends when it holds `max` failures or more; else 0. */
   refusedForMs(key: string, max: number, now = this.now()): number {
-    const window = this.#use(key);
-    if (window === undefined || window.failures < max) return 0;
-    return Math.max(0, window.startedAt + WINDOW_MS - now);
+    return windowRefusedForMs(this.#use(key), max, now);
   }
 
   /** Counts a failure in the key's current window (a new one when there is none or it ended). */
   count(key: string, now = this.now()): FailureWindow {
     const window = this.#use(key);
-    if (window !== undefined && now - window.startedAt < WINDOW_MS) {
-      window.failures++;
-      return window;
-    }
-    const fresh = { startedAt: now, failures: 1 };
-    this.#windows.set(key, fresh);
+    const counted = countFailure(window, now);
+    if (counted === window) return counted;
+    this.#windows.set(key, counted);
     if (this.#windows.size > this.maxKeys) this.#windows.delete(this.#windows.keys().next().value!);
-    return fresh;
+    return counted;
   }
 
   #use(key: string): FailureWindow | undefined {

@@ -1,6 +1,12 @@
-import { type FailureWindow, FailureWindows } from '@vantageedge/shared/net/failure-windows';
+import {
+  countFailure,
+  type FailureWindow,
+  FailureWindows,
+  windowRefusedForMs,
+} from '@vantageedge/shared/net/failure-windows';
 import { clientCountingKey } from '@vantageedge/shared/net/ip-address';
 import { Counter, type Registry } from 'prom-client';
+import { FairLru } from '../ratelimit/fair-lru.js';
 
 /**
  * Failed authentications per client IP (an IPv6 client by its /64), per replica and in memory (not shared
@@ -12,13 +18,16 @@ import { Counter, type Registry } from 'prom-client';
  * bound, so one address still gets a bounded number of verifications from the replica. A client at either
  * bound in its current one-minute window is refused until that window ends, before any verification; a
  * verification still in flight counts as a failure until it succeeds. Bounded: the least recently seen
- * clients are forgotten first.
+ * clients are forgotten first, a tenant's from its own share, so that a tenant whose clients come from
+ * many addresses forgets its own, not the counts that hold another tenant's brute-forcer back.
  */
 export class AuthFailureLimiter {
   readonly #maxPerMinute: number;
   readonly #maxPerMinuteAllTenants: number;
-  /** Keyed by tenant and client, and by client alone (the count across tenants). */
-  readonly #windows: FailureWindows;
+  /** Per tenant, by client. */
+  readonly #tenantWindows: FairLru<FailureWindow>;
+  /** By client alone: the count across tenants. */
+  readonly #clientWindows: FailureWindows;
   readonly #failures: Counter<'code'> | undefined;
   readonly #refused: Counter | undefined;
 
@@ -31,7 +40,9 @@ export class AuthFailureLimiter {
   }) {
     this.#maxPerMinute = options.maxPerMinute;
     this.#maxPerMinuteAllTenants = options.maxPerMinuteAllTenants ?? options.maxPerMinute * 10;
-    this.#windows = new FailureWindows((options.maxClients ?? 100_000) * 2);
+    const maxClients = options.maxClients ?? 100_000;
+    this.#tenantWindows = new FairLru(maxClients);
+    this.#clientWindows = new FailureWindows(maxClients);
     if (options.registry) {
       this.#failures = new Counter({
         name: 'vantageedge_gateway_auth_failures_total',
@@ -51,9 +62,10 @@ export class AuthFailureLimiter {
   refusedForSeconds(tenantId: string, clientIp: string): number {
     if (this.#maxPerMinute <= 0) return 0;
     const client = clientCountingKey(clientIp);
+    const now = Date.now();
     const left = Math.max(
-      this.#windows.refusedForMs(tenantKey(tenantId, client), this.#maxPerMinute),
-      this.#windows.refusedForMs(client, this.#maxPerMinuteAllTenants),
+      windowRefusedForMs(this.#tenantWindows.get(tenantId, client), this.#maxPerMinute, now),
+      this.#clientWindows.refusedForMs(client, this.#maxPerMinuteAllTenants, now),
     );
     if (left <= 0) return 0;
     this.#refused?.inc();
@@ -83,9 +95,10 @@ export class AuthFailureLimiter {
   #count(tenantId: string, clientIp: string): readonly FailureWindow[] | undefined {
     if (this.#maxPerMinute <= 0) return undefined;
     const client = clientCountingKey(clientIp);
-    return [this.#windows.count(tenantKey(tenantId, client)), this.#windows.count(client)];
+    const now = Date.now();
+    const current = this.#tenantWindows.get(tenantId, client);
+    const counted = countFailure(current, now);
+    if (counted !== current) this.#tenantWindows.set(tenantId, client, counted);
+    return [counted, this.#clientWindows.count(client, now)];
   }
 }
-
-/** Tenant ids are UUIDs and client keys addresses: a space cannot occur in either. */
-const tenantKey = (tenantId: string, client: string): string => `${tenantId} ${client}`;

@@ -33,6 +33,14 @@ describe('AuthFailureLimiter', () => {
     expect(limiter.refusedForSeconds(T, '2001:db8:1:2::1')).toBe(0);
   });
 
+  it("forgets a tenant's own clients first: another tenant's many addresses do not wipe its counts", () => {
+    const limiter = new AuthFailureLimiter({ maxPerMinute: 1, maxClients: 4 });
+    limiter.recordFailure('quiet', '192.0.2.1', 'invalid_api_key');
+    for (let i = 0; i < 100; i++) limiter.recordFailure('spread', `198.51.100.${i}`, 'invalid_api_key');
+    expect(limiter.refusedForSeconds('quiet', '192.0.2.1')).toBeGreaterThan(0);
+    expect(limiter.refusedForSeconds('spread', '198.51.100.99')).toBeGreaterThan(0);
+  });
+
   it('counts a client per tenant, and across tenants against the larger bound', () => {
     const limiter = new AuthFailureLimiter({ maxPerMinute: 2, maxPerMinuteAllTenants: 5 });
     const client = '203.0.113.9';
