@@ -116,6 +116,22 @@ describe('a client that is not a trusted proxy', () => {
     expect(await accessLogClientIp(gateway, String(response.headers['x-request-id']))).toBe('127.0.0.1');
   });
 
+  // Regression: PHP's usual client-address lookup reads Client-IP, X-Forwarded and Forwarded-For (before
+  // REMOTE_ADDR), Rack takes the scheme from X-Forwarded-Scheme before X-Forwarded-Proto, Tornado from
+  // X-Scheme: a client on plain HTTP passed as another address, or as HTTPS.
+  it('cannot pass the other client-address and scheme headers origins read', async () => {
+    const other = {
+      'client-ip': '6.6.6.6',
+      'x-forwarded': 'for=6.6.6.6',
+      'forwarded-for': '6.6.6.6',
+      'x-forwarded-scheme': 'https',
+      'x-scheme': 'https',
+    };
+    expect((await send(gateway, 'acme.localhost', '/api/public/x', { headers: other })).status).toBe(200);
+    const headers = lastSeen(origin);
+    for (const name of Object.keys(other)) expect(headers[name], name).toBeUndefined();
+  });
+
   it('tells the origin which prefix it stripped', async () => {
     await send(gateway, 'acme.localhost', '/v1/things', { headers: SPOOFED });
     expect(origin.seen.at(-1)?.url).toBe('/things');

@@ -25,7 +25,14 @@ const CLIENT_ADDRESS_HEADERS = [
   'cf-connecting-ip',
   'fastly-client-ip',
   'x-cluster-client-ip',
+  // PHP's usual client-address lookup reads these before REMOTE_ADDR.
+  'client-ip',
+  'x-forwarded',
+  'forwarded-for',
   'x-forwarded-ssl',
+  // The scheme: Rack reads X-Forwarded-Scheme before X-Forwarded-Proto, Tornado X-Scheme.
+  'x-forwarded-scheme',
+  'x-scheme',
 ] as const;
 
 /** Request headers the gateway replaces or must not forward. */
