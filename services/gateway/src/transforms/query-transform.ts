@@ -1,5 +1,6 @@
 import type { QueryTransform } from '@vantageedge/shared/domain/route-policies';
 import type { GatewayExchange } from '../pipeline/exchange.js';
+import { namedEntry, parameterKey } from './query-parameter-spellings.js';
 import { compileValueTemplate } from './value-template.js';
 
 /** The new raw query (with its "?", or '') for a request; compiled once per route. */
@@ -10,42 +11,46 @@ export type CompiledQueryTransform = (exchange: GatewayExchange) => string;
  * written are URL-encoded. Parameters the transform does not name reach the origin byte for byte: the
  * query is edited as its `&`-separated pieces, never parsed and written again (URLSearchParams would
  * re-encode every other parameter: `%20` as `+`, `/` as `%2F`, a byte that is not UTF-8 as U+FFFD,
- * breaking signed URLs), and a name is decoded only when it may be one the transform names.
+ * breaking signed URLs), and a name is decoded only when it may be one the transform names. A name
+ * the transform names is matched in every spelling origins read as that name (query-parameter-spellings.ts).
  */
 export function compileQueryTransform(
   transform: QueryTransform | null | undefined,
 ): CompiledQueryTransform | null {
   if (transform === null || transform === undefined) return null;
-  const removed = new Set(transform.remove);
+  const removed = new Set(transform.remove.map(parameterKey));
   const set = Object.entries(transform.set)
-    .filter(([name]) => !removed.has(name))
+    .filter(([name]) => !removed.has(parameterKey(name)))
     .map(([name, value]) => [name, compileValueTemplate(value)] as const);
-  const setNames = new Map(set.map(([name], index) => [name, index]));
   const add = Object.entries(transform.add).map(
     ([name, value]) => [name, compileValueTemplate(value)] as const,
   );
   // A `set` of a removed name is written after the removal, as an append.
   const appendedSets = Object.entries(transform.set)
-    .filter(([name]) => removed.has(name))
+    .filter(([name]) => removed.has(parameterKey(name)))
     .map(([name, value]) => [name, compileValueTemplate(value)] as const);
   if (removed.size + set.length + add.length + appendedSets.length === 0) return null;
-  const named = new Set([...removed, ...setNames.keys()]);
+  /** Each name the transform names, by parameterKey: the index of its `set`, or REMOVED. */
+  const named = new Map<string, number>();
+  for (const key of removed) named.set(key, REMOVED);
+  for (const [index, [name]] of set.entries()) named.set(parameterKey(name), index);
+  const namedIn = (piece: string): number | undefined => namedEntry(named, pieceName(piece));
   return (exchange) => {
     const raw = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
     const pieces: string[] = [];
     const written = new Array<boolean>(set.length).fill(false);
+    const take = (index: number): void => {
+      if (index === REMOVED || written[index]) return; // removed, or a later value of a set name
+      written[index] = true;
+      pieces.push(encoded(set[index]![0], set[index]![1](exchange)));
+    };
     if (raw !== '') {
       for (const piece of raw.split('&')) {
         if (piece === '') continue;
-        const name = pieceName(piece);
-        if (!named.has(name)) {
-          pieces.push(piece);
-          continue;
-        }
-        const index = setNames.get(name);
-        if (index === undefined || written[index]) continue; // removed, or a later value of a set name
-        written[index] = true;
-        pieces.push(encoded(name, set[index]![1](exchange)));
+        const index = namedIn(piece);
+        if (index !== undefined) take(index);
+        else if (piece.includes(';')) takeSemicolonPairs(piece, namedIn, pieces, take);
+        else pieces.push(piece);
       }
     }
     for (let index = 0; index < set.length; index++) {
@@ -55,6 +60,41 @@ export function compileQueryTransform(
     for (const [name, value] of add) pieces.push(encoded(name, value(exchange)));
     return pieces.length === 0 ? '' : `?${pieces.join('&')}`;
   };
+}
+
+const REMOVED = -1;
+
+/**
+ * A piece with `;` in it: Go before 1.17, Python before 3.9.2 and Perl's CGI read each `;`-separated
+ * pair as a parameter of its own. Pairs the transform names are taken out (and handled as pieces);
+ * the piece is forwarded unchanged when it has none.
+ */
+function takeSemicolonPairs(
+  piece: string,
+  namedIn: (pair: string) => number | undefined,
+  pieces: string[],
+  take: (index: number) => void,
+): void {
+  const pairs = piece.split(';');
+  if (pairs.every((pair) => namedIn(pair) === undefined)) {
+    pieces.push(piece);
+    return;
+  }
+  let kept: string[] = [];
+  const keep = (): void => {
+    if (kept.length > 0) pieces.push(kept.join(';'));
+    kept = [];
+  };
+  for (const pair of pairs) {
+    const index = namedIn(pair);
+    if (index === undefined) {
+      if (pair !== '') kept.push(pair);
+      continue;
+    }
+    keep();
+    take(index);
+  }
+  keep();
 }
 
 /** A piece's name as URLSearchParams reads it (`+` a space, percent-decoded); as written when plain. */

@@ -1,0 +1,57 @@
+import { queryTransform } from '@vantageedge/shared/domain/route-policies';
+import { describe, expect, it } from 'vitest';
+import type { GatewayExchange } from '../pipeline/exchange.js';
+import { compileQueryTransform } from './query-transform.js';
+
+/** The query the origin gets for `query` under a route's query transform. */
+function originQuery(transform: unknown, query: string): string {
+  const compiled = compileQueryTransform(queryTransform.parse(transform))!;
+  return compiled({ query } as GatewayExchange);
+}
+
+/**
+ * A removed parameter is one the origin must never read, and origins read one name in many spellings:
+ * PHP, Rails (Rack) and Express (qs) read `role[]=…` and `role[0]=…` as `role`, PHP reads `user.id` and
+ * `user id` as `user_id`, ASP.NET matches names whatever their case, and Go before 1.17, Python before
+ * 3.9.2 and Perl's CGI split pairs at `;` as well as `&`.
+ */
+describe('query remove', () => {
+  it('removes every spelling an origin reads as the removed name', () => {
+    const spellings = [
+      'role=admin',
+      'role[]=admin',
+      'role[0]=admin',
+      'role[x]=admin',
+      'role%5B%5D=admin',
+      'ro%6Ce=admin',
+      'ROLE=admin',
+      'Role[]=admin',
+      'role=admin&role=root',
+    ];
+    for (const spelling of spellings) {
+      expect(originQuery({ remove: ['role'] }, `?page=2&${spelling}&q=x`), spelling).toBe('?page=2&q=x');
+    }
+  });
+
+  it('removes the PHP spellings of a name with an underscore', () => {
+    for (const spelling of ['user.id=7', 'user+id=7', 'user%20id=7', 'user.id[]=7']) {
+      expect(originQuery({ remove: ['user_id'] }, `?${spelling}&a=b`), spelling).toBe('?a=b');
+    }
+  });
+
+  it('removes a pair written after a `;` in a piece, keeping the rest of that piece', () => {
+    expect(originQuery({ remove: ['role'] }, '?a=1;role=admin&b=2')).toBe('?a=1&b=2');
+  });
+
+  it('keeps names that only begin like the removed one', () => {
+    expect(originQuery({ remove: ['role'] }, '?roles=a&role_id=b&rolex[]=c')).toBe(
+      '?roles=a&role_id=b&rolex[]=c',
+    );
+  });
+
+  it('set replaces every spelling of its name with the route’s one value', () => {
+    expect(originQuery({ set: { source: 'gw' } }, '?source[]=client&a=1&SOURCE=again')).toBe(
+      '?source=gw&a=1',
+    );
+  });
+});
