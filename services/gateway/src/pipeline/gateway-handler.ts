@@ -29,6 +29,7 @@ import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-bo
 import { hasLowerCaseLetters } from '../http/request-method.js';
 import { claimsUnspokenVersion } from '../http/request-version.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
+import { createMaxForwardsPolicy } from '../max-forwards/max-forwards-stage.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
@@ -157,7 +158,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
 
 /**
  * Every route policy, in pipeline order. Cheap refusals first (limits, IP rules), then CORS (a
- * preflight is answered before authentication), authentication, the answers that need no origin,
+ * preflight is answered before authentication), authentication, the answers that need no origin
+ * (a route's fixed response, then TRACE and OPTIONS whose Max-Forwards is spent),
  * request transforms (before the cache, which keys on what the origin receives), the given stages
  * (rate limit, cache), then response headers (its response hook runs before the cache's, so the cache
  * stores transformed headers) with the origin's CORS fields dropped before them on a CORS route, and how
@@ -170,6 +172,7 @@ function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
     createCorsPolicy(),
     createAuthPolicy(options.authenticator),
     createFixedResponsePolicy(),
+    createMaxForwardsPolicy(),
     createRequestTransformPolicy(),
     ...(options.stages ?? []),
     createResponseHeadersPolicy(),
