@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { HOST_BOUND_HEADERS } from '@vantageedge/shared/domain/route-policies';
 import { connectionNamedHeaders, HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
@@ -20,6 +21,27 @@ export function switchesToWebSocket(response: IncomingMessage): boolean {
   return (
     upgrade === 'websocket' && connectionNamedHeaders(response.headers.connection)?.has('upgrade') === true
   );
+}
+
+/** RFC 6455 §4.1: a client's key is a random 16-byte value, base64-encoded. */
+const WEBSOCKET_KEY = /^[A-Za-z0-9+/]{22}==$/;
+const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** Whether `key` (a client's Sec-WebSocket-Key) is one an origin's answer can be checked against. */
+export function isWebSocketKey(key: string | undefined): key is string {
+  return key !== undefined && WEBSOCKET_KEY.test(key);
+}
+
+/**
+ * Whether the origin's Sec-WebSocket-Accept is the one for the client's key (RFC 6455 §4.2.2): only a
+ * WebSocket server that read this very request can compute it, so a 101 from anything else (a server
+ * that does not speak WebSocket, a cache replaying another connection's answer) is not relayed.
+ */
+export function acceptsKey(response: IncomingMessage, key: string): boolean {
+  const expected = createHash('sha1')
+    .update(key + ACCEPT_GUID)
+    .digest('base64');
+  return response.headers['sec-websocket-accept']?.trim() === expected;
 }
 
 /**

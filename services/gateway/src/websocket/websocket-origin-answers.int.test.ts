@@ -16,7 +16,9 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * - the hop-by-hop fields of the origin's 101 (Keep-Alive, Transfer-Encoding, Proxy-Authenticate, the
  *   fields its Connection names) reached the client;
  * - an origin that dropped its connection partway through the body of its refusal of an upgrade left
- *   the client's connection open for ever, holding a WebSocket slot of its tenant.
+ *   the client's connection open for ever, holding a WebSocket slot of its tenant;
+ * - a 101 whose `Sec-WebSocket-Accept` was missing or not the one for the client's key (an origin that
+ *   is no WebSocket server, or a cache between) was relayed, and its stream with it.
  */
 const HOST = 'wsanswers.localhost';
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -27,6 +29,8 @@ const SWITCHED_HEAD =
 let gateway: TestGateway;
 let origin: net.Server;
 const originSockets = new Set<net.Socket>();
+/** Each upgrade's origin connection by its path, resolved once the origin's socket has closed. */
+const originClosed = new Map<string, Promise<void>>();
 
 /** Answers each upgrade by its path, raw. */
 function startRawOrigin(): Promise<net.Server> {
@@ -41,6 +45,7 @@ function startRawOrigin(): Promise<net.Server> {
       if (end < 0) return;
       const path = received.slice(0, end).split(' ')[1] ?? '';
       received = '';
+      originClosed.set(path, new Promise((resolve) => socket.once('close', () => resolve())));
       const every200ms = (write: () => boolean) => {
         const timer = setInterval(() => {
           if (socket.destroyed || !write()) clearInterval(timer);
@@ -55,6 +60,16 @@ function startRawOrigin(): Promise<net.Server> {
         socket.write('HTTP/1.1 101 Switching Protocols\r\n\r\nbytes of another protocol');
       } else if (path === '/101-to-another-protocol') {
         socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n');
+      } else if (path === '/101-with-wrong-accept') {
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\nbytes of another stream',
+        );
+      } else if (path === '/101-without-accept') {
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' +
+            'bytes of another stream',
+        );
       } else if (path === '/refusal-cut-short') {
         socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nnot all of it', () =>
           socket.destroy(),
@@ -84,6 +99,9 @@ beforeAll(async () => {
           id: originId,
           targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
           timeout_seconds: 1,
+          // Each case is its own origin answer: the failures of one do not keep the next from the origin.
+          circuit_breaker: { enabled: false },
+          health_check: { active: { enabled: false }, passive: { enabled: false } },
         },
       ],
       routes: [{ origin_id: originId, path_pattern: '/*' }],
@@ -125,6 +143,32 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
     expect(client.received()).not.toContain('another protocol');
     expect(client.received().toLowerCase()).not.toContain('h2c');
   });
+
+  it.each([
+    ['whose Sec-WebSocket-Accept is not the one for the client’s key', '/101-with-wrong-accept'],
+    ['without Sec-WebSocket-Accept', '/101-without-accept'],
+  ])(
+    'a 101 %s: 502 upstream_error, nothing of it relayed, the origin connection closed',
+    async (_case, path) => {
+      const client = await connectRaw('plain', gateway.gateway.trafficPort);
+      client.socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      );
+      await within(client.closed, 5_000, 'the gateway closes the connection');
+      const [statusLine, ...rest] = client.received().split('\r\n');
+      expect(statusLine).toBe('HTTP/1.1 502 Bad Gateway');
+      expect(JSON.parse(rest.join('\r\n').split('\r\n\r\n')[1] ?? '{}')).toMatchObject({
+        error: { code: 'upstream_error', message: expect.stringContaining('Sec-WebSocket-Accept') },
+      });
+      expect(client.received()).not.toContain('another stream');
+      await within(
+        originClosed.get(path) ?? Promise.reject(new Error('no upgrade reached the origin')),
+        5_000,
+        'the origin connection closes',
+      );
+    },
+  );
 
   it('a 101 reaches the client without the fields of the origin’s connection', async () => {
     const answer = await sendUpgrade(gateway, HOST, '/101-with-hop-by-hop');

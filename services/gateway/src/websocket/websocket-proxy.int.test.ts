@@ -196,10 +196,17 @@ describe('WebSocket proxying', () => {
   });
 
   it('relays an origin’s refusal of an upgrade with the route’s response transforms applied', async () => {
-    // No Sec-WebSocket-Key: the origin (ws) refuses the handshake with a 400.
+    // A WebSocket version it does not speak: the origin (ws) refuses the handshake with a 400.
     const answer = await new Promise<{ status: number; headers: IncomingHttpHeaders }>((resolve, reject) => {
       const req = httpRequest(`${gateway.url}/transformed/room`, {
-        headers: { host: 'chat.localhost', connection: 'Upgrade', upgrade: 'websocket', cookie: 'a=b' },
+        headers: {
+          host: 'chat.localhost',
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '7',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          cookie: 'a=b',
+        },
       });
       req.once('response', (res) => {
         res.resume();

@@ -57,7 +57,14 @@ import { upgradeCredentials } from './browser-token.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { readUntilPaired } from './early-client-bytes.js';
-import { type ResponseScoping, switchesToWebSocket, switchingProtocolsHead } from './switching-protocols.js';
+import { FrameBoundaries } from './frame-boundaries.js';
+import {
+  acceptsKey,
+  isWebSocketKey,
+  type ResponseScoping,
+  switchesToWebSocket,
+  switchingProtocolsHead,
+} from './switching-protocols.js';
 import { TenantWebSocketLimit } from './tenant-websocket-limit.js';
 import { upgradeRecorder } from './upgrade-record.js';
 import {
@@ -126,6 +133,9 @@ type Refusal = (status: number, code: string, message: string, headers?: Record<
 interface ProxiedConnection {
   readonly client: Duplex;
   readonly upstream: Socket;
+  /** The frames relayed each way: the gateway's close frame goes only between two of them. */
+  readonly toClient: FrameBoundaries;
+  readonly toUpstream: FrameBoundaries;
   /** What admitted it; each snapshot that keeps it records its API key's expiry there. */
   admission: WebSocketAdmission;
   /** The tenant version the upgrade was admitted under. */
@@ -158,8 +168,9 @@ const LIMIT_RETRY_AFTER_SECONDS = '5';
  * request — tenant by host, path normalisation, route match, authentication (every mode; a route may
  * let browsers put the token in the query or a subprotocol), the rate limit at connect, a lease from the
  * origin's load balancer (held while the connection is open, so least-connections counts it; health
- * and circuit state decide the target) — and then the origin's 101 is relayed and bytes flow both ways
- * untouched. At shutdown every connection gets a close frame 1001 (going away) both ways.
+ * and circuit state decide the target) — and then the origin's 101 is relayed (once its
+ * Sec-WebSocket-Accept answers the client's key) and bytes flow both ways untouched. At shutdown every
+ * connection gets a close frame 1001 (going away) both ways.
  */
 export class WebSocketProxy {
   readonly #options: WebSocketProxyOptions;
@@ -284,6 +295,14 @@ export class WebSocketProxy {
         'only WebSocket upgrades (GET with Upgrade: websocket) are proxied',
       );
     }
+    const webSocketKey = req.headers['sec-websocket-key'];
+    if (!isWebSocketKey(webSocketKey)) {
+      return refuse(
+        400,
+        'invalid_upgrade',
+        'a WebSocket upgrade needs one Sec-WebSocket-Key: 16 random bytes, base64-encoded',
+      );
+    }
     // node reads such a body before the upgrade, while its Content-Length would go to the origin, which
     // then takes the WebSocket's first bytes for the body (or waits for them until its timeout).
     if (requestBodyFraming(req) !== 'none') {
@@ -388,6 +407,8 @@ export class WebSocketProxy {
     const headers: OutgoingHttpHeaders = originRequestHeaders(exchange, lease, stripped);
     headers['connection'] = 'Upgrade';
     headers['upgrade'] = 'websocket';
+    // The origin's Sec-WebSocket-Accept is checked against the client's key (a transform cannot change it).
+    headers['sec-websocket-key'] = webSocketKey;
     // A token that came in the query or a subprotocol authenticated the upgrade; it is not the origin's.
     if (credentials.headers !== req.headers && !exchange.routeRequestHeaders?.includes('authorization'))
       delete headers['authorization'];
@@ -401,6 +422,7 @@ export class WebSocketProxy {
       lease,
       path + exchange.query,
       headers,
+      webSocketKey,
       origin.timeoutMs,
       refuse,
       record,
@@ -486,6 +508,7 @@ export class WebSocketProxy {
     lease: UpstreamLease,
     pathAndQuery: string,
     headers: OutgoingHttpHeaders,
+    webSocketKey: string,
     timeoutMs: number,
     refuse: Refusal,
     record: (switched: 101) => void,
@@ -564,17 +587,17 @@ export class WebSocketProxy {
       return true;
     };
     /** A 101 that is not a switch to WebSocket: the connection is in no state to relay. */
-    const refuseFalseSwitch = (response: IncomingMessage, upstream?: Socket) => {
+    const refuseFalseSwitch = (
+      response: IncomingMessage,
+      upstream?: Socket,
+      message = 'the origin answered the upgrade with 101 without switching to WebSocket',
+    ) => {
       response.on('error', () => {});
       response.resume();
       upstream?.destroy();
       upstreamRequest.destroy();
       release({ kind: 'reset' });
-      refuse(
-        502,
-        'upstream_error',
-        'the origin answered the upgrade with 101 without switching to WebSocket',
-      );
+      refuse(502, 'upstream_error', message);
     };
     upstreamRequest.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(answerDeadline);
@@ -622,6 +645,13 @@ export class WebSocketProxy {
       answered();
       if (refuseInternal(response, upstream)) return;
       if (!switchesToWebSocket(response)) return refuseFalseSwitch(response, upstream);
+      if (!acceptsKey(response, webSocketKey)) {
+        return refuseFalseSwitch(
+          response,
+          upstream,
+          'the origin’s 101 has no Sec-WebSocket-Accept for the client’s Sec-WebSocket-Key',
+        );
+      }
       if (client.destroyed) {
         upstream.destroy();
         release({ kind: 'cancelled' });
@@ -639,12 +669,22 @@ export class WebSocketProxy {
       this.#countUpgrade(tenant, 101, undefined);
       client.write(switchingProtocolsHead(response, exchange.requestId, scoping));
       record(101);
-      if (upstreamHead.length > 0) client.write(upstreamHead);
+      const toClient = new FrameBoundaries();
+      const toUpstream = new FrameBoundaries();
+      if (upstreamHead.length > 0) {
+        client.write(upstreamHead);
+        toClient.observe(upstreamHead);
+      }
       const early = earlyBytes();
-      if (early.length > 0) upstream.write(early);
+      if (early.length > 0) {
+        upstream.write(early);
+        toUpstream.observe(early);
+      }
       const connection: ProxiedConnection = {
         client,
         upstream,
+        toClient,
+        toUpstream,
         admission,
         admittedVersion: tenant.version,
         requestId: exchange.requestId,
@@ -683,6 +723,9 @@ export class WebSocketProxy {
     }
     client.pipe(upstream);
     upstream.pipe(client);
+    // What each pipe writes, as it writes it.
+    client.on('data', (chunk: Buffer) => connection.toUpstream.observe(chunk));
+    upstream.on('data', (chunk: Buffer) => connection.toClient.observe(chunk));
     this.#closeOnExpiry(connection, connection.admission.credentialsExpireAtMs);
     this.#recheckAdmittedDuringChange(connection);
   }
@@ -775,17 +818,23 @@ export class WebSocketProxy {
     this.#close(connection, CLOSE_GOING_AWAY, reason);
   }
 
-  /** A close frame to both sides, then the sockets end; destroyed if a peer does not close in time. */
+  /**
+   * A close frame to both sides, then the sockets end; destroyed if a peer does not close in time. A side
+   * that was sent part of a frame gets no close frame (it would be read as the rest of that frame's
+   * payload): its connection just ends.
+   */
   #close(connection: ProxiedConnection, code: number, reason: string): void {
     const { client, upstream } = connection;
     client.unpipe(upstream);
     upstream.unpipe(client);
+    const clientAtBoundary = connection.toClient.atBoundary;
+    const upstreamAtBoundary = connection.toUpstream.atBoundary;
     // Read on and drop what still arrives (the peer's closing frame), so its end is seen and the
     // connection closes when the peer closes, not at the grace period.
     client.resume();
     upstream.resume();
-    if (client.writable) client.end(closeFrame(code, reason, false));
-    if (upstream.writable) upstream.end(closeFrame(code, reason, true));
+    if (client.writable) endWith(client, clientAtBoundary ? closeFrame(code, reason, false) : undefined);
+    if (upstream.writable) endWith(upstream, upstreamAtBoundary ? closeFrame(code, reason, true) : undefined);
     setTimeout(() => {
       client.destroy();
       upstream.destroy();
@@ -806,4 +855,10 @@ export class WebSocketProxy {
   cutPendingUpgrades(): void {
     for (const socket of this.#pending) socket.destroy();
   }
+}
+
+/** Ends `socket` after `last`, when there is one. */
+function endWith(socket: Duplex, last: Buffer | undefined): void {
+  if (last === undefined) socket.end();
+  else socket.end(last);
 }

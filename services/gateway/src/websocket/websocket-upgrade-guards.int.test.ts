@@ -16,7 +16,8 @@ a query with characters that must be percent-encoded, instead of 400 invalid_que
  * matched without the routes' `match` conditions: on a host whose route needs a key, the host-less public
  * route switched it; and an upgrade that declared a body had that body read by the gateway while its
  * Content-Length went to the origin, which took the WebSocket's first bytes for it (or, waiting for
- * them, left the upgrade to time out 504).
+ * them, left the upgrade to time out 504); and an upgrade without a usable Sec-WebSocket-Key was
+ * forwarded, though no origin's answer to it can be checked.
  */
 const COOKIES = [
   'platform=1; Domain=localhost; Path=/',
@@ -167,6 +168,30 @@ describe('WebSocket upgrades go through the same guards as requests', () => {
       const error = JSON.parse(rest.join('\r\n').split('\r\n\r\n')[1] ?? '{}').error;
       expect(error.code).toBe('invalid_upgrade');
       expect(error.message).toContain(field);
+    }
+    expect(upgrades.length).toBe(before);
+  });
+
+  it('refuses an upgrade without one well-formed Sec-WebSocket-Key (400 invalid_upgrade naming it), never forwarded', async () => {
+    const before = upgrades.length;
+    const keys = {
+      missing: '',
+      'not 16 bytes': 'Sec-WebSocket-Key: c2hvcnQ=\r\n',
+      'given twice':
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n',
+    };
+    for (const [which, key] of Object.entries(keys)) {
+      const client = await connectRaw('plain', gateway.gateway.trafficPort);
+      client.socket.write(
+        'GET /ws/accept HTTP/1.1\r\nHost: acme.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+          `Sec-WebSocket-Version: 13\r\n${key}\r\n`,
+      );
+      await within(client.closed, 3_000, `the answer to an upgrade whose key is ${which}`);
+      const [statusLine = '', ...rest] = client.received().split('\r\n');
+      expect(statusLine, which).toBe('HTTP/1.1 400 Bad Request');
+      const error = JSON.parse(rest.join('\r\n').split('\r\n\r\n')[1] ?? '{}').error;
+      expect(error.code, which).toBe('invalid_upgrade');
+      expect(error.message, which).toContain('Sec-WebSocket-Key');
     }
     expect(upgrades.length).toBe(before);
   });

@@ -1,0 +1,56 @@
+/** The longest frame header (RFC 6455 §5.2): 2 bytes, a 64-bit length, a masking key. */
+const MAX_HEADER_BYTES = 14;
+
+/**
+ * Follows the frames of one direction of a relayed WebSocket header by header, never holding a
+ * payload: whether what has been relayed so far ends between two frames, the only place a frame of the
+ * gateway's own (its close frame) can go without being read as part of another frame's payload.
+ */
+export class FrameBoundaries {
+  readonly #header = Buffer.alloc(MAX_HEADER_BYTES);
+  #headerBytes = 0;
+  #payloadLeft = 0;
+  /** A length no peer sends (a 64-bit one with its top bit set, RFC 6455 §5.2): no boundary is known. */
+  #lost = false;
+
+  get atBoundary(): boolean {
+    return !this.#lost && this.#headerBytes === 0 && this.#payloadLeft === 0;
+  }
+
+  /** Bytes relayed in this direction, in order. */
+  observe(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length && !this.#lost) {
+      if (this.#payloadLeft > 0) {
+        const skipped = Math.min(this.#payloadLeft, chunk.length - at);
+        this.#payloadLeft -= skipped;
+        at += skipped;
+        continue;
+      }
+      this.#header[this.#headerBytes++] = chunk[at++] as number;
+      if (this.#headerBytes === headerLength(this.#header, this.#headerBytes)) this.#startPayload();
+    }
+  }
+
+  #startPayload(): void {
+    const length7 = (this.#header[1] as number) & 0x7f;
+    this.#headerBytes = 0;
+    if (length7 < 126) this.#payloadLeft = length7;
+    else if (length7 === 126) this.#payloadLeft = this.#header.readUInt16BE(2);
+    else {
+      const length = this.#header.readBigUInt64BE(2);
+      if (length > BigInt(Number.MAX_SAFE_INTEGER)) this.#lost = true;
+      else this.#payloadLeft = Number(length);
+    }
+  }
+}
+
+/** The header's length once its first two bytes are known; before that, undefined. */
+function headerLength(header: Buffer, known: number): number | undefined {
+  if (known < 2) return undefined;
+  const second = header[1] as number;
+  const length7 = second & 0x7f;
+  const extendedLength = length7 === 126 ? 2 : length7 === 127 ? 8 : 0;
+  const maskingKey = second & 0x80 ? 4 : 0;
+  return 2 + extendedLength + maskingKey;
+}

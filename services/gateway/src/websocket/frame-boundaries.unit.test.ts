@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { FrameBoundaries } from './frame-boundaries.js';
+
+/** A binary frame of `length` payload bytes, its length in the shortest form, masked when asked. */
+function frame(length: number, masked = false): Buffer {
+  const maskBit = masked ? 0x80 : 0;
+  let header: Buffer;
+  if (length < 126) header = Buffer.from([0x82, maskBit | length]);
+  else if (length < 65_536) header = Buffer.from([0x82, maskBit | 126, length >> 8, length & 0xff]);
+  else {
+    header = Buffer.alloc(10);
+    header[0] = 0x82;
+    header[1] = maskBit | 127;
+    header.writeBigUInt64BE(BigInt(length), 2);
+  }
+  const mask = masked ? Buffer.from([9, 8, 7, 6]) : Buffer.alloc(0);
+  return Buffer.concat([header, mask, Buffer.alloc(length, 'p')]);
+}
+
+/** Feeds `bytes` in pieces of `size` and says where a boundary was seen after each piece. */
+function boundariesAfterEachPiece(bytes: Buffer, size: number): boolean[] {
+  const boundaries = new FrameBoundaries();
+  const seen: boolean[] = [];
+  for (let at = 0; at < bytes.length; at += size) {
+    boundaries.observe(bytes.subarray(at, at + size));
+    seen.push(boundaries.atBoundary);
+  }
+  return seen;
+}
+
+describe('FrameBoundaries', () => {
+  it('is at a boundary before any frame', () => {
+    expect(new FrameBoundaries().atBoundary).toBe(true);
+  });
+
+  it.each([
+    ['a short frame', 10, false],
+    ['a frame with a 16-bit length', 1_000, false],
+    ['a frame with a 64-bit length', 70_000, false],
+    ['a masked frame with a 64-bit length', 70_000, true],
+  ])('follows %s byte by byte: a boundary only after its last byte', (_case, length, masked) => {
+    const bytes = frame(length, masked);
+    const seen = boundariesAfterEachPiece(bytes, 1);
+    expect(seen.slice(0, -1).every((atBoundary) => !atBoundary)).toBe(true);
+    expect(seen.at(-1)).toBe(true);
+  });
+
+  it('follows frames back to back, split anywhere', () => {
+    const bytes = Buffer.concat([frame(5), frame(0), frame(300, true), frame(2)]);
+    for (const size of [1, 3, 7, 64, bytes.length]) {
+      const boundaries = new FrameBoundaries();
+      for (let at = 0; at < bytes.length; at += size) boundaries.observe(bytes.subarray(at, at + size));
+      expect(boundaries.atBoundary, `pieces of ${size}`).toBe(true);
+    }
+    const boundaries = new FrameBoundaries();
+    boundaries.observe(bytes.subarray(0, bytes.length - 1));
+    expect(boundaries.atBoundary).toBe(false);
+  });
+
+  it('knows no boundary after a 64-bit length with its top bit set', () => {
+    const boundaries = new FrameBoundaries();
+    boundaries.observe(Buffer.from([0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0]));
+    boundaries.observe(frame(1));
+    expect(boundaries.atBoundary).toBe(false);
+  });
+});
