@@ -8,6 +8,7 @@ import {
   CustomDomainVerificationError,
   type TenantDomains,
   tenantDomainsDecider,
+  verificationExpiresAt,
 } from '../domain/custom-domain.js';
 import { DomainError, forbidden, notFound } from '../domain/errors.js';
 import type { CreateCustomDomainBody } from '../schemas/requests.js';
@@ -49,6 +50,7 @@ export function customDomainView(tenantId: string, domain: CustomDomain): Custom
       type: 'dns-txt',
       name: verificationRecordName(domain.domain),
       value: domain.verification_token,
+      expires_at: domain.status === 'pending' ? verificationExpiresAt(domain).toISOString() : null,
     },
     verified_at: domain.verified_at,
     verification_method: domain.verification_method,
@@ -157,7 +159,14 @@ export async function verifyCustomDomain(
   const result = await run(deps, ctx, tenantId, async (state) => {
     const current = state.domains.get(domain);
     if (!current) throw notFound('custom domain');
-    if (current.status === 'verified') return { type: 'VerifyCustomDomain' as const, domain, txtValues: [] };
+    const now = deps.clock().toISOString();
+    if (current.status === 'verified') {
+      return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
+    }
+    if (Date.parse(now) > verificationExpiresAt(current).getTime()) {
+      // Expired: the decider refuses it, no lookup needed.
+      return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
+    }
     const name = verificationRecordName(domain);
     let txtValues: string[];
     try {
@@ -169,7 +178,7 @@ export async function verifyCustomDomain(
         issue: `looking up TXT ${name} failed (${error.code})`,
       });
     }
-    return { type: 'VerifyCustomDomain' as const, domain, txtValues };
+    return { type: 'VerifyCustomDomain' as const, domain, txtValues, now };
   });
   return outcome(tenantId, result, domain);
 }

@@ -23,6 +23,18 @@ import { type Tenant, tenantDecider } from './tenant.js';
  */
 
 export const MAX_CUSTOM_DOMAINS_PER_TENANT = 50;
+/**
+ * How long a claim's verification value may prove it (Cloudflare's custom hostnames: 7 days). A value
+ * issued long ago may be sitting in a zone the tenant no longer controls; past this a pending claim
+ * is no longer verifiable: removed and claimed again, it gets a new value.
+ */
+export const PENDING_VERIFICATION_DAYS = 7;
+const PENDING_VERIFICATION_MS = PENDING_VERIFICATION_DAYS * 24 * 60 * 60 * 1000;
+
+/** When a pending claim's verification value stops proving it. */
+export function verificationExpiresAt(domain: Pick<CustomDomain, 'created_at'>): Date {
+  return new Date(Date.parse(domain.created_at) + PENDING_VERIFICATION_MS);
+}
 /** The longest domain whose `_vantageedge-challenge.<domain>` is still a DNS name (253 characters). */
 const MAX_VERIFIABLE_DOMAIN_LENGTH = MAX_HOSTNAME_LENGTH - verificationRecordName('').length;
 
@@ -51,8 +63,8 @@ export type CustomDomainCommand =
       assignedByPlatformAdmin: boolean;
       baseDomains: readonly string[];
     }
-  /** `txtValues`: what `_vantageedge-challenge.<domain>` holds now (looked up by the handler). */
-  | { type: 'VerifyCustomDomain'; domain: string; txtValues: readonly string[] }
+  /** `txtValues`: what `_vantageedge-challenge.<domain>` holds `now` (looked up by the handler; ISO 8601). */
+  | { type: 'VerifyCustomDomain'; domain: string; txtValues: readonly string[]; now: string }
   | { type: 'DeleteCustomDomain'; domain: string }
   /** Deleting the tenant removes its domains and frees their names with the tenant's other values. */
   | { type: 'DeleteTenant' };
@@ -132,6 +144,18 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
       const tenant = liveTenant(state);
       const domain = requireDomain(state, command.domain);
       if (domain.status === 'verified') return { events: [] };
+      const expiresAt = verificationExpiresAt(domain);
+      if (Date.parse(command.now) > expiresAt.getTime()) {
+        throw new DomainError(
+          'unprocessable',
+          `the claim of ${domain.domain} was not verified within ${PENDING_VERIFICATION_DAYS} days: remove it and claim it again for a new verification value`,
+          'domain',
+          {
+            code: 'domain_verification_expired',
+            issue: `the verification value expired at ${expiresAt.toISOString()}`,
+          },
+        );
+      }
       if (!command.txtValues.includes(domain.verification_token)) {
         throw new CustomDomainVerificationError(
           command.txtValues.length === 0

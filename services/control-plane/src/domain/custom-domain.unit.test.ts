@@ -11,6 +11,8 @@ import {
 import { DomainError, type FoldableEvent } from './decision.js';
 
 const BASES = ['vantageedge.dev', 'localhost'];
+/** A day after the claims below were made. */
+const NOW = '2026-01-02T00:00:00.000Z';
 const tenant = {
   tenant_id: 't1',
   name: 'acme',
@@ -146,13 +148,18 @@ describe('custom domain decider', () => {
     const pending = apply(liveTenant(), add('api.acme.example'));
     expect(() =>
       tenantDomainsDecider.decide(
-        { type: 'VerifyCustomDomain', domain: 'api.acme.example', txtValues: [] },
+        { type: 'VerifyCustomDomain', domain: 'api.acme.example', txtValues: [], now: NOW },
         pending,
       ),
     ).toThrow(CustomDomainVerificationError);
     expect(() =>
       tenantDomainsDecider.decide(
-        { type: 'VerifyCustomDomain', domain: 'api.acme.example', txtValues: ['token-other.example'] },
+        {
+          type: 'VerifyCustomDomain',
+          domain: 'api.acme.example',
+          txtValues: ['token-other.example'],
+          now: NOW,
+        },
         pending,
       ),
     ).toThrow(/does not hold/);
@@ -160,6 +167,7 @@ describe('custom domain decider', () => {
       type: 'VerifyCustomDomain',
       domain: 'api.acme.example',
       txtValues: ['unrelated', 'token-api.acme.example'],
+      now: NOW,
     });
     expect(verified.domains.get('api.acme.example')).toMatchObject({
       status: 'verified',
@@ -168,10 +176,37 @@ describe('custom domain decider', () => {
     // Verifying again changes nothing.
     expect(
       tenantDomainsDecider.decide(
-        { type: 'VerifyCustomDomain', domain: 'api.acme.example', txtValues: [] },
+        { type: 'VerifyCustomDomain', domain: 'api.acme.example', txtValues: [], now: NOW },
         verified,
       ).events,
     ).toEqual([]);
+  });
+
+  it('refuses a pending claim older than its verification window, even with the right record', () => {
+    const pending = apply(liveTenant(), add('api.acme.example'));
+    const verifyAt = (now: string) =>
+      tenantDomainsDecider.decide(
+        {
+          type: 'VerifyCustomDomain',
+          domain: 'api.acme.example',
+          txtValues: ['token-api.acme.example'],
+          now,
+        },
+        pending,
+      );
+    expect(verifyAt('2026-01-07T23:59:59.000Z').events.map((e) => e.type)).toEqual(['CustomDomainVerified']);
+    let refusal: unknown;
+    try {
+      verifyAt('2026-01-08T00:00:01.000Z');
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(DomainError);
+    expect(refusal).toMatchObject({
+      kind: 'unprocessable',
+      field: 'domain',
+      code: 'domain_verification_expired',
+    });
   });
 
   it('removes a domain and frees its name; deleting the tenant removes and frees them all', () => {

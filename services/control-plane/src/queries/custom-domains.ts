@@ -1,5 +1,6 @@
 import { verificationRecordName } from '@vantageedge/shared/domain/hostname';
 import type pg from 'pg';
+import { verificationExpiresAt } from '../domain/custom-domain.js';
 import type { CustomDomainResource } from '../schemas/resources.js';
 
 /** A tenant's custom domains from `read_models.custom_domains`, as the admin API shows them. */
@@ -27,6 +28,10 @@ function present(row: CustomDomainRow): CustomDomainResource {
       type: 'dns-txt',
       name: verificationRecordName(row.domain),
       value: row.verification_token,
+      expires_at:
+        row.status === 'pending'
+          ? verificationExpiresAt({ created_at: row.created_at.toISOString() }).toISOString()
+          : null,
     },
     verified_at: row.verified_at?.toISOString() ?? null,
     verification_method: row.verification_method,

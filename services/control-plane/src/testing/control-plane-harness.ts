@@ -128,6 +128,8 @@ export async function startControlPlane(
     readStatementTimeoutMs?: number;
     /** Where the app's log lines go, from level info; default: stdout, errors only. */
     logStream?: NodeJS.WritableStream;
+    /** The commands' clock (events' occurred_at, expiries); default: the system's. */
+    clock?: () => Date;
   } = {},
 ): Promise<ControlPlaneHarness> {
   const database = await createTestDatabase(options.serverUrl ? { serverUrl: options.serverUrl } : {});
@@ -182,6 +184,7 @@ export async function startControlPlane(
     originAddressPolicy,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
     ...(options.customDomains ? { customDomains: options.customDomains } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
     ...(options.snapshotBudget ? { snapshotBudget: options.snapshotBudget } : {}),
     ...(options.certificateKeyRing ? { certificateKeyRing: options.certificateKeyRing } : {}),

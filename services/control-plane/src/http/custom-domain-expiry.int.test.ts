@@ -1,0 +1,71 @@
+import { startTestDnsServer, type TestDnsServer } from '@vantageedge/shared/testing/dns-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTxtLookup } from '../commands/dns-txt.js';
+import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+
+/**
+ * A pending claim's verification value proves it for 7 days (as Cloudflare's custom hostnames): a
+ * record holding a value issued long ago — left in a zone the tenant has since lost — verifies nothing;
+ * the claim is removed and claimed again for a new value.
+ */
+const DAY_MS = 24 * 60 * 60 * 1000;
+let cp: ControlPlaneHarness;
+let dns: TestDnsServer;
+let tenantId = '';
+let now = Date.now();
+
+beforeAll(async () => {
+  dns = await startTestDnsServer();
+  cp = await startControlPlane({
+    withReadSide: true,
+    customDomains: { baseDomains: ['vantageedge.dev'], lookupTxt: createTxtLookup([dns.address]) },
+    clock: () => new Date(now),
+  });
+  const tenant = await cp.request('POST', '/api/v1/tenants', {
+    body: { name: 'Late', subdomain: 'late-verify' },
+  });
+  tenantId = json(tenant)['id'] as string;
+});
+afterAll(async () => {
+  await cp?.close();
+  await dns?.close();
+});
+
+describe('a pending custom domain claim', () => {
+  it('refuses verification 8 days after the claim with 422 domain_verification_expired, changing nothing', async () => {
+    const claimed = await cp.request('POST', `/api/v1/tenants/${tenantId}/domains`, {
+      body: { domain: 'api.late-verify.example' },
+    });
+    expect(claimed.status, JSON.stringify(claimed.body)).toBe(201);
+    const verification = json(claimed)['verification'] as { name: string; value: string; expires_at: string };
+    expect(Date.parse(verification.expires_at)).toBe(now + 7 * DAY_MS);
+    dns.setTxt(verification.name, [verification.value]);
+    now += 8 * DAY_MS;
+    const before = (await cp.allEvents()).length;
+    const verify = await cp.request(
+      'POST',
+      `/api/v1/tenants/${tenantId}/domains/api.late-verify.example/verify`,
+    );
+    expect(verify.status, JSON.stringify(verify.body)).toBe(422);
+    expect(json(verify)).toMatchObject({
+      error: { code: 'domain_verification_expired', details: [{ field: 'domain' }] },
+    });
+    expect((await cp.allEvents()).length).toBe(before);
+
+    // Claimed again, it gets a new value, which verifies.
+    const removed = await cp.request('DELETE', `/api/v1/tenants/${tenantId}/domains/api.late-verify.example`);
+    expect(removed.status).toBe(204);
+    const again = await cp.request('POST', `/api/v1/tenants/${tenantId}/domains`, {
+      body: { domain: 'api.late-verify.example' },
+    });
+    const fresh = json(again)['verification'] as { name: string; value: string };
+    expect(fresh.value).not.toBe(verification.value);
+    dns.setTxt(fresh.name, [fresh.value]);
+    const verified = await cp.request(
+      'POST',
+      `/api/v1/tenants/${tenantId}/domains/api.late-verify.example/verify`,
+    );
+    expect(verified.status, JSON.stringify(verified.body)).toBe(200);
+    expect(json(verified)).toMatchObject({ status: 'verified', verification: { expires_at: null } });
+  });
+});
