@@ -10,6 +10,7 @@ import {
 } from '../config-history/config-plan.js';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { redactedChanges } from '../config-history/redact-credentials.js';
+import { asSeenWith } from '../config-history/redact-match-values.js';
 import { rollbackDocumentOf } from '../config-history/rollback-document.js';
 import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
 import type { Lifecycle } from '../domain/decision.js';
@@ -160,9 +161,9 @@ export async function planTenantConfig(
   tenantId: string,
   document: ConfigDocument,
 ): Promise<ConfigChangeResult> {
-  await requireAccess(deps, ctx.caller, tenantId, 'read');
+  const access = await requireAccess(deps, ctx.caller, tenantId, 'read');
   const { current, head, plan } = await planFor(deps, tenantId, document);
-  return result(tenantId, current.version, head, plan.changes);
+  return asSeenWith(access, result(tenantId, current.version, head, plan.changes));
 }
 
 /**

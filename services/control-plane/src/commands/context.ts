@@ -139,16 +139,16 @@ export function tenantOf(state: { status: string; data?: { tenant_id: string } }
 const RANK: Record<TenantAccess, number> = { none: 0, read: 1, write: 2 };
 
 /**
- * Fails with `forbidden` unless the caller has `needed` access on the tenant. Write access granted
- * counts the command against the tenant's command limit (never a tenant the caller may not write, so
- * no one spends another tenant's budget).
+ * Fails with `forbidden` unless the caller has `needed` access on the tenant; else the access the
+ * caller has. Write access granted counts the command against the tenant's command limit (never a
+ * tenant the caller may not write, so no one spends another tenant's budget).
  */
 export async function requireAccess(
   deps: Pick<CommandDeps, 'authorizer' | 'commandBudget' | 'streamFolds'>,
   caller: Caller,
   tenantId: string,
   needed: Exclude<TenantAccess, 'none'>,
-): Promise<void> {
+): Promise<Exclude<TenantAccess, 'none'>> {
   const access = await deps.authorizer.access(caller, tenantId, deps.streamFolds);
   if (RANK[access] < RANK[needed]) {
     throw forbidden(
@@ -156,6 +156,7 @@ export async function requireAccess(
     );
   }
   if (needed === 'write') await deps.commandBudget?.charge(tenantId);
+  return access as Exclude<TenantAccess, 'none'>;
 }
 
 export function requirePlatformAdmin(caller: Caller, what: string): void {

@@ -4,6 +4,7 @@ import express from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { Authorizer } from '../auth/authorize.js';
+import { asSeenWith } from '../config-history/redact-match-values.js';
 import { ApiError, validationFailed } from '../http/errors.js';
 import { parseBody } from '../http/validation.js';
 import { positionNoLaterThanHead, visibleTenantOf } from '../queries/config-router.js';
@@ -47,7 +48,7 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
   router.post('/api/v1/tenants/:id/explain', async (req, res) => {
     // Everything explain reads is in the body: `?at_position=` there would be ignored, not obeyed.
     parseQuery(z.strictObject({}), req.query);
-    const tenantId = await visibleTenantOf(deps, req, res, 'read');
+    const { tenantId, access } = await visibleTenantOf(deps, req, res, 'read');
     const body = parseBody(explainBody, req.body);
     const queryAt = body.path.indexOf('?');
     if (queryAt >= 0 && body.query !== undefined) {
@@ -103,7 +104,7 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
       ...explanation,
     };
     res.setHeader('Cache-Control', 'private, no-store');
-    res.json(answer);
+    res.json(asSeenWith(access, answer));
   });
 
   return router;

@@ -9,6 +9,7 @@ import { documentOf } from '../config-history/config-document-of.js';
 import { readConfigHistory } from '../config-history/config-history.js';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import { redactedChanges, redactedConfig } from '../config-history/redact-credentials.js';
+import { asSeenWith } from '../config-history/redact-match-values.js';
 import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { ApiError, forbidden, validationFailed } from '../http/errors.js';
@@ -56,14 +57,15 @@ export function presentConfig(config: TenantConfig, position: bigint) {
 
 /**
  * The tenant of the path, visible to the caller with `required` access (else 404, or 403 when it is
- * visible but the access is not enough): how every config endpoint authorizes.
+ * visible but the access is not enough), and the caller's access to it: how every config endpoint
+ * authorizes.
  */
 export async function visibleTenantOf(
   deps: Pick<ConfigQueryDeps, 'pool' | 'authorizer'>,
   req: Request,
   res: Response,
   required: RequiredAccess,
-): Promise<string> {
+): Promise<{ tenantId: string; access: RequiredAccess }> {
   const id = tenantIdParam.safeParse(req.params['id']);
   const tenantId = id.success ? id.data : null;
   const access =
@@ -74,7 +76,7 @@ export async function visibleTenantOf(
     throw new ApiError(404, 'not_found', 'tenant not found', [{ field: 'id', issue: 'no such tenant' }]);
   }
   if (!allows(access, required)) throw forbidden(`this needs ${required} access to the tenant`);
-  return tenantId;
+  return { tenantId, access };
 }
 
 /** A position no later than the newest event (default: the newest); later → 400 naming `field`. */
@@ -137,17 +139,17 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
 
   router.get('/api/v1/tenants/:id/config', minPosition.header, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
-    const tenantId = await tenantOf(req, res, 'read');
+    const { tenantId, access } = await tenantOf(req, res, 'read');
     admitConfigRead(tenantId);
     const position = await resolvePosition(query.at_position, 'at_position');
     const config = await configAt(tenantId, position, 'at_position');
     configReadBudgetOf(deps.store).spend(tenantId, [config]);
-    sendVersioned(res, config, presentConfig(config, position));
+    sendVersioned(res, config, asSeenWith(access, presentConfig(config, position)));
   });
 
   router.get('/api/v1/tenants/:id/config/document', minPosition.header, async (req, res) => {
     const query = parseQuery(atQuery, req.query);
-    const tenantId = await tenantOf(req, res, 'read');
+    const { tenantId, access } = await tenantOf(req, res, 'read');
     admitConfigRead(tenantId);
     const position = await resolvePosition(query.at_position, 'at_position');
     const config = await configAt(tenantId, position, 'at_position');
@@ -158,13 +160,13 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
       version: config.version,
       // Credential header and query parameter values as <redacted>: applied back, the placeholder keeps
       // the stored value.
-      document: documentOf(redactedConfig(config)),
+      document: documentOf(asSeenWith(access, redactedConfig(config))),
     });
   });
 
   router.get('/api/v1/tenants/:id/config/diff', minPosition.header, async (req, res) => {
     const query = parseQuery(diffQuery, req.query);
-    const tenantId = await tenantOf(req, res, 'read');
+    const { tenantId, access } = await tenantOf(req, res, 'read');
     admitConfigRead(tenantId);
     const from = await resolvePosition(query.from, 'from');
     const to = await resolvePosition(query.to, 'to');
@@ -178,14 +180,14 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
       tenant_id: tenantId,
       from: { position: from.toString(), version: before.version },
       to: { position: to.toString(), version: after.version },
-      changes: redactedChanges(diffConfigs(before, after)),
+      changes: asSeenWith(access, redactedChanges(diffConfigs(before, after))),
     });
   });
 
   // Who changed what: as the audit log, for tenant writers (owners, admins) and platform admins.
   router.get('/api/v1/tenants/:id/config/history', minPosition.header, async (req, res) => {
     const query = parseQuery(historyQuery, req.query);
-    const tenantId = await tenantOf(req, res, 'write');
+    const { tenantId } = await tenantOf(req, res, 'write');
     const rows = await readConfigHistory(deps.pool, tenantId, { before: query.cursor, limit: query.limit });
     res.json(
       toPage(

@@ -4,9 +4,11 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import type pg from 'pg';
 import { z } from 'zod';
 import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
+import type { Caller, TenantAccess } from '../auth/caller.js';
 import { callerOf } from '../auth/caller-middleware.js';
 import { domainParam } from '../commands/custom-domain-commands.js';
 import { createEventLogTenantDirectory } from '../commands/tenant-directory.js';
+import { asSeenWith } from '../config-history/redact-match-values.js';
 import { maxEventsReadOf } from '../config-history/tenant-events.js';
 import { rateLimited } from '../domain/errors.js';
 import { ApiError, forbidden, notFound, validationFailed } from '../http/errors.js';
@@ -23,6 +25,7 @@ import { parseQuery } from './request-validation.js';
 import {
   apiKeyResource,
   type ResourceDefinition,
+  type RowBase,
   TENANT_CHILD_RESOURCES,
   tenantResource,
 } from './resources.js';
@@ -158,8 +161,27 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
         tenantIds !== null && tenantIds.length === 0
           ? []
           : await listResources(pool, resource, { tenantIds, after: cursor ?? 0n, limit: limit + 1 });
-      res.json(toPage(rows, limit, (row) => BigInt(row.created_position), resource.present));
+      const accessOf = await accessByTenant(caller, rows.slice(0, limit));
+      res.json(
+        toPage(
+          rows,
+          limit,
+          (row) => BigInt(row.created_position),
+          (row) => asSeenWith(accessOf(row), resource.present(row)),
+        ),
+      );
     };
+
+  /** The caller's access to the tenant of each row (a tenant row's own), asked once a tenant. */
+  async function accessByTenant(caller: Caller, rows: readonly (RowBase & Record<string, unknown>)[]) {
+    const tenantOf = (row: RowBase & Record<string, unknown>) =>
+      typeof row['tenant_id'] === 'string' ? row['tenant_id'] : row.id;
+    const access = new Map<string, TenantAccess>();
+    for (const tenantId of new Set(rows.map(tenantOf))) {
+      access.set(tenantId, caller.isPlatformAdmin ? 'write' : await authorizer.access(caller, tenantId));
+    }
+    return (row: RowBase & Record<string, unknown>): TenantAccess => access.get(tenantOf(row)) ?? 'none';
+  }
 
   const get =
     (resource: ResourceDefinition): RequestHandler =>
@@ -177,9 +199,8 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       });
       const row = await getResource(pool, resource, id.data);
       const tenantId = row?.tenant_id;
-      if (!row || !tenantId || (await authorizer.access(callerOf(res), tenantId)) === 'none') {
-        throw notFound(resource.name);
-      }
+      const access = row && tenantId ? await authorizer.access(callerOf(res), tenantId) : 'none';
+      if (!row || !tenantId || access === 'none') throw notFound(resource.name);
       const etag = `"${row.revision}"`;
       res.setHeader('ETag', etag);
       res.setHeader('Cache-Control', 'private, no-cache');
@@ -194,7 +215,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
         res.status(304).end();
         return;
       }
-      res.json(resource.present(row));
+      res.json(asSeenWith(access, resource.present(row)));
     };
 
   for (const resource of [tenantResource, ...TENANT_CHILD_RESOURCES]) {

@@ -1,4 +1,5 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { REDACTED_VALUE } from '@vantageedge/shared/domain/credential-headers';
 import { USER_ROLES } from '@vantageedge/shared/domain/events';
 import {
   authMode,
@@ -473,9 +474,32 @@ export const updateOriginBody = z
   });
 
 // ---- routes ----
+const PLACEHOLDER_REFUSED = `is the placeholder reads show to read-only callers (${REDACTED_VALUE}): give the value itself`;
+
+/**
+ * Match condition and split override values read as REDACTED_VALUE to read-only callers: written
+ * back (a reader's document applied), the placeholder would become the value that unlocks the route.
+ */
+const matchWithoutPlaceholders = routeMatchInput.superRefine((match, ctx) => {
+  for (const list of ['headers', 'query'] as const) {
+    match[list].forEach((condition, index) => {
+      for (const kind of ['exact', 'prefix'] as const) {
+        if (condition[kind] !== REDACTED_VALUE) continue;
+        ctx.addIssue({ code: 'custom', path: [list, index, kind], message: PLACEHOLDER_REFUSED });
+      }
+    });
+  }
+});
+const splitWithoutPlaceholders = trafficSplit.superRefine((split, ctx) => {
+  split.overrides.forEach((override, index) => {
+    if (override.value !== REDACTED_VALUE) return;
+    ctx.addIssue({ code: 'custom', path: ['overrides', index, 'value'], message: PLACEHOLDER_REFUSED });
+  });
+});
+
 /** The route policies (docs: README "Route policies"); null = off. Shapes in shared/route-policies. */
 const routePolicyFields = {
-  match: routeMatchInput,
+  match: matchWithoutPlaceholders,
   cors: corsPolicy,
   ip_rules: ipRules,
   request_headers: requestHeaderTransformInput,
@@ -486,7 +510,7 @@ const routePolicyFields = {
   retries: retryPolicy,
   max_body_bytes: z.number().int().min(0).max(MAX_ROUTE_BODY_BYTES),
   max_header_bytes: z.number().int().min(256).max(MAX_ROUTE_HEADER_BYTES),
-  traffic_split: trafficSplit,
+  traffic_split: splitWithoutPlaceholders,
   fixed_response: fixedResponseInput,
   redirect,
 };

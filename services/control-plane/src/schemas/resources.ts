@@ -77,7 +77,10 @@ export const routeResource = z.object({
   strip_prefix: z.string().nullable(),
   rate_limit: rateLimitPolicy.nullable(),
   cache_policy: cachePolicy.nullable(),
-  match: routeMatch.nullable(),
+  match: routeMatch.nullable().meta({
+    description:
+      'exact/prefix values of header and query conditions are shown to callers who may change the route (write access); read-only callers (members, viewers) see "<redacted>", which is refused as a value',
+  }),
   cors: corsPolicy.nullable(),
   ip_rules: ipRules.nullable(),
   request_headers: requestHeaderTransform.nullable().meta({
@@ -94,7 +97,10 @@ export const routeResource = z.object({
   retries: retryPolicy.nullable(),
   max_body_bytes: z.number().int().nullable(),
   max_header_bytes: z.number().int().nullable(),
-  traffic_split: trafficSplit.nullable(),
+  traffic_split: trafficSplit.nullable().meta({
+    description:
+      'override values are shown to callers who may change the route (write access); read-only callers (members, viewers) see "<redacted>", which is refused as a value',
+  }),
   fixed_response: fixedResponse.nullable(),
   redirect: redirect.nullable(),
   ...timestamps,
@@ -145,6 +151,12 @@ export const customDomainResource = z.object({
     type: z.literal('dns-txt'),
     name: z.string().describe('the TXT record to create: _vantageedge-challenge.<domain>'),
     value: z.string().describe('the value it must hold'),
+    expires_at: z.iso
+      .datetime()
+      .nullable()
+      .describe(
+        'pending: when the value stops proving the claim (7 days after it; then remove the domain and claim it again); verified: null',
+      ),
   }),
   verified_at: z.iso.datetime().nullable(),
   verification_method: z.enum(['dns_txt', 'platform_admin']).nullable(),
