@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { sentHeader } from '../http/header-values.js';
+import { fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
 /**
@@ -57,9 +57,11 @@ export interface CacheIdentity {
  * decoded to U+FFFD and shared one entry), or while the host was normalised (k5: `Host: a.example:1`
  * was keyed as `a.example`, and an origin reflecting the port had it served to every client), or before
  * a trusted proxy's X-Forwarded-Port and -Prefix were part of the key (k6: a prefix one client had the
- * proxy pass on was in the links every client got), must never be served.
+ * proxy pass on was in the links every client got), or while a header was keyed by its own spelling
+ * only (k7: a CGI-style origin read `Accept_Language: de` as Accept-Language, and the answer was stored
+ * for every client that sent none), must never be served.
  */
-const KEY_FORMAT = 'k7';
+const KEY_FORMAT = 'k8';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
@@ -105,7 +107,7 @@ export function sortedQuery(query: string): string {
 }
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string {
-  const value = sentHeader(headers, name);
+  const value = fieldAsOriginsReadIt(headers, name);
   return value === undefined ? '' : Array.isArray(value) ? value.join(', ') : value;
 }
 
@@ -156,13 +158,14 @@ function listWithoutSpaces(list: string): string {
 
 /**
  * The secondary key of a response that varies (RFC 9111 §4.1): the request's values of the header
- * fields the origin's Vary named. Several lines of a field are one list, whitespace around commas does
- * not matter, and a field that is absent never matches one that is present (even empty).
+ * fields the origin's Vary named, as the origin read them (fieldAsOriginsReadIt: `Accept_Language` too).
+ * Several lines of a field are one list, whitespace around commas does not matter, and a field that is
+ * absent never matches one that is present (even empty).
  */
 export function varySelector(varyOn: readonly string[], headers: IncomingHttpHeaders): string {
   let material = '';
   for (const name of varyOn) {
-    const value = sentHeader(headers, name);
+    const value = fieldAsOriginsReadIt(headers, name);
     if (value === undefined) {
       material += `${part(name)}-;`;
       continue;

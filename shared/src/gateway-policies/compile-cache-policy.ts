@@ -34,10 +34,11 @@ export interface CompiledCachePolicy {
   readonly perCaller: boolean;
   /**
    * Public route: the key is shared by every caller, so a response to a request that carried
-   * Authorization is stored only when the origin allows it (public, s-maxage, must-revalidate).
-   * Authenticated routes key per caller, or were declared shareable by the operator (`shared`).
+   * Authorization or a Cookie is stored only when the origin allows it (public, s-maxage,
+   * must-revalidate; for a Cookie also a Vary naming it). Authenticated routes key per caller, or were
+   * declared shareable by the operator (`shared`).
    */
-  readonly authorizedNeedsOriginConsent: boolean;
+  readonly credentialsNeedOriginConsent: boolean;
   readonly cacheSetCookie: boolean;
   readonly staleWhileRevalidateMs: number;
   readonly staleIfErrorMs: number;
@@ -94,7 +95,7 @@ export function compileCachePolicy(
     ttlMs: policy.ttl_seconds * 1000,
     maxBodyBytes: policy.max_body_bytes,
     perCaller: route.auth_mode !== 'public' && !policy.shared,
-    authorizedNeedsOriginConsent: route.auth_mode === 'public',
+    credentialsNeedOriginConsent: route.auth_mode === 'public',
     cacheSetCookie: policy.cache_set_cookie,
     staleWhileRevalidateMs: policy.stale_while_revalidate_seconds * 1000,
     staleIfErrorMs: policy.stale_if_error_seconds * 1000,

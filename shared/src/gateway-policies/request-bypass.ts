@@ -1,4 +1,5 @@
-import { cookieHeader, headerList, sentHeader } from '../http/header-values.js';
+import { fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
+import { cookieHeader, headerList } from '../http/header-values.js';
 import type { CacheRequest } from './cache-key.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
 
@@ -21,8 +22,9 @@ export function requestBypassReason(policy: CompiledCachePolicy, request: CacheR
     const pragma = headerList(headers.pragma);
     if (pragma && PRAGMA_NO_CACHE.test(pragma)) return 'request_no_cache';
   }
+  // Any spelling the origin reads as the header (X_Debug is X-Debug to PHP, Rack, WSGI).
   for (const name of policy.bypassHeaders)
-    if (sentHeader(headers, name) !== undefined) return 'bypass_header';
+    if (fieldAsOriginsReadIt(headers, name) !== undefined) return 'bypass_header';
   const cookie = policy.bypassCookies.length > 0 ? cookieHeader(headers.cookie) : undefined;
   if (cookie) {
     const names = new Set(cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));

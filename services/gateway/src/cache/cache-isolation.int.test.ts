@@ -53,6 +53,16 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
     res.end(`hello ${header(req, 'authorization') ?? 'anonymous'}`);
     return;
   }
+  if (path.startsWith('/plain/session')) {
+    // A page personalised by the session cookie, saying nothing about caching (as many frameworks do).
+    const session = /(?:^|;\s*)session=([^;]*)/.exec(header(req, 'cookie') ?? '')?.[1];
+    const headers: Record<string, string> = { 'content-type': 'text/plain' };
+    const cacheControl = url.searchParams.get('cc');
+    if (cacheControl) headers['cache-control'] = cacheControl;
+    res.writeHead(200, headers);
+    res.end(`hello ${session ?? 'anonymous'}`);
+    return;
+  }
   if (path.startsWith('/plain/encoded')) {
     const text = 'the same document, encoded or not';
     const gzip = (header(req, 'accept-encoding') ?? '').includes('gzip');
@@ -81,6 +91,13 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
     else respond();
     return;
   }
+  if (path.startsWith('/plain/cgi-lang')) {
+    // A CGI-style origin (PHP, Rack, WSGI): Accept_Language reaches it as HTTP_ACCEPT_LANGUAGE too.
+    const language = header(req, 'accept-language') ?? header(req, 'accept_language');
+    res.writeHead(200, { 'content-type': 'text/plain', vary: 'Accept-Language' });
+    res.end(`language ${language ?? 'default'}`);
+    return;
+  }
   if (path.startsWith('/plain/inherited')) {
     res.writeHead(200, { 'content-type': 'text/plain', vary: 'Constructor' });
     res.end(`inherited ${Object.hasOwn(req.headers, 'constructor') ? header(req, 'constructor') : 'none'}`);
@@ -93,7 +110,8 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
   }
   if (path.startsWith('/keyed/')) {
     res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end(`variant ${header(req, 'x-variant') ?? 'default'}`);
+    // Read as a CGI-style origin reads it: X_Variant is HTTP_X_VARIANT too.
+    res.end(`variant ${header(req, 'x-variant') ?? header(req, 'x_variant') ?? 'default'}`);
     return;
   }
   res.writeHead(404);
@@ -178,6 +196,28 @@ for (const storeKind of stores) {
         expect(anonymous.headers['x-cache'], cc).toBe('HIT');
         expect(anonymous.text).toBe('hello Bearer alice');
       }
+    });
+
+    it('regression: a page personalised by a session cookie on a public route is not served to other clients', async () => {
+      // `;x.css` is what a cache-deception link adds: the origin still answers the victim's own page.
+      const path = `/plain/session/${randomUUID()};x.css`;
+      const victim = await send(gateway, host, path, { headers: { cookie: 'theme=dark; session=alice' } });
+      expect(victim.text).toBe('hello alice');
+      const attacker = await send(gateway, host, path);
+      expect(attacker.text).toBe('hello anonymous');
+      expect(attacker.headers['x-cache']).toBe('MISS');
+      // The answer to the request without a cookie is everyone's: stored and served as usual.
+      const again = await send(gateway, host, path, { headers: { cookie: 'session=bob' } });
+      expect(again.headers['x-cache']).toBe('HIT');
+      expect(again.text).toBe('hello anonymous');
+    });
+
+    it('stores a response to a request with Cookie when the origin says public', async () => {
+      const path = `/plain/session/${randomUUID()}?cc=${encodeURIComponent('public, max-age=60')}`;
+      await send(gateway, host, path, { headers: { cookie: 'session=alice' } });
+      const anonymous = await send(gateway, host, path);
+      expect(anonymous.headers['x-cache']).toBe('HIT');
+      expect(anonymous.text).toBe('hello alice');
     });
 
     it('serves a gzip body only to clients that accept gzip (Vary: Accept-Encoding)', async () => {
@@ -292,6 +332,25 @@ for (const storeKind of stores) {
       const aAgain = await send(gateway, host, path, { headers: { constructor: 'a' } });
       expect(aAgain.headers['x-cache']).toBe('HIT');
       expect(aAgain.text).toBe('inherited a');
+    });
+
+    // Regression: the variant was selected by the header's own name only, while CGI-style origins read
+    // `Accept_Language` as Accept-Language: one client's answer filled the variant of everyone who sent none.
+    it('regression: a header spelled with underscores selects its own variant, not the one without the header', async () => {
+      const path = `/plain/cgi-lang/${randomUUID()}`;
+      const attack = await send(gateway, host, path, { headers: { accept_language: 'de' } });
+      expect(attack.text).toBe('language de');
+      const victim = await send(gateway, host, path);
+      expect(victim.text).toBe('language default');
+      const keyed = `/keyed/${randomUUID()}`;
+      expect((await send(gateway, host, keyed, { headers: { x_variant: 'evil' } })).text).toBe(
+        'variant evil',
+      );
+      expect((await send(gateway, host, keyed)).text).toBe('variant default');
+      // The request without the header is stored and served as before.
+      const again = await send(gateway, host, path);
+      expect(again.headers['x-cache']).toBe('HIT');
+      expect(again.text).toBe('language default');
     });
 
     it('never stores a response with Vary: *', async () => {

@@ -470,7 +470,7 @@ describe('shared-cache storage rules (RFC 9111)', () => {
 
   it('stores a response to a request with Authorization on a public route only with the origin’s consent', () => {
     const publicRoute = compiled({ ttl_seconds: 60 });
-    const authorized = { authorized: true };
+    const authorized = { authorized: true, withCookie: false };
     expect(freshnessFor(publicRoute, 'GET', ok(), authorized)).toEqual({ notStored: 'authorization' });
     expect(freshnessFor(publicRoute, 'GET', ok({ 'cache-control': 'max-age=30' }), authorized)).toEqual({
       notStored: 'authorization',
@@ -491,6 +491,38 @@ describe('shared-cache storage rules (RFC 9111)', () => {
     expect(freshnessFor(compiled({ shared: true }, 'jwt_required'), 'GET', ok(), authorized)).toHaveProperty(
       'freshMs',
     );
+  });
+
+  // Regression (cache poisoning/deception review): a public route's key is shared by every caller, and a
+  // browser's Cookie personalises the origin's answer as much as Authorization does. A response to a
+  // request with a session cookie that said nothing about caching was stored heuristically and served
+  // to every other client (`/account;x.css` made a victim's own page land in the cache for the attacker).
+  it('regression: stores a response to a request with Cookie on a public route only with the origin’s consent', () => {
+    const publicRoute = compiled({ ttl_seconds: 60 });
+    const withCookie = { authorized: false, withCookie: true };
+    expect(freshnessFor(publicRoute, 'GET', ok(), withCookie)).toEqual({ notStored: 'cookie' });
+    expect(freshnessFor(publicRoute, 'GET', ok({ 'cache-control': 'max-age=30' }), withCookie)).toEqual({
+      notStored: 'cookie',
+    });
+    const forced = compiled({ ttl_seconds: 60, mode: 'override' });
+    expect(freshnessFor(forced, 'GET', ok(), withCookie)).toEqual({ notStored: 'cookie' });
+    for (const consent of ['public', 's-maxage=30', 'must-revalidate', 'max-age=9, PUBLIC'])
+      expect(
+        freshnessFor(publicRoute, 'GET', ok({ 'cache-control': consent }), withCookie),
+        consent,
+      ).toHaveProperty('freshMs');
+    // An answer keyed on the cookie (the origin's Vary, or the policy's vary_headers) is no one else's.
+    expect(
+      freshnessFor(publicRoute, 'GET', ok({ vary: 'Accept-Encoding, Cookie' }), withCookie),
+    ).toHaveProperty('freshMs');
+    const keyedOnCookie = compiled({
+      ttl_seconds: 60,
+      cache_key_pattern: 'path+query+headers',
+      vary_headers: ['Cookie'],
+    });
+    expect(freshnessFor(keyedOnCookie, 'GET', ok(), withCookie)).toHaveProperty('freshMs');
+    // Authenticated routes key per caller (or were declared shareable): the rule does not apply.
+    expect(freshnessFor(compiled({}, 'jwt_required'), 'GET', ok(), withCookie)).toHaveProperty('freshMs');
   });
 
   it('reads Vary as sorted lower-case names, without hop-by-hop fields; * on any line means never stored', () => {
@@ -564,5 +596,44 @@ describe('shared-cache storage rules (RFC 9111)', () => {
     expect(varySelector(['a', 'b'], { a: 'x;1:b=1:y', b: undefined } as never)).not.toBe(
       varySelector(['a', 'b'], { a: 'x', b: 'y' }),
     );
+  });
+});
+
+/**
+ * Regression (cache poisoning review): PHP, Rack and WSGI servers read `Accept_Language` as
+ * Accept-Language (both are HTTP_ACCEPT_LANGUAGE to them), while the key read the header's own name only:
+ * a client's underscore spelling changed the origin's answer and filled the entry of everyone who sent
+ * no such header, and evaded a bypass header.
+ */
+describe('a header spelled with underscores, as CGI-style origins read it', () => {
+  it('selects another variant than a request without the header', () => {
+    const names = ['accept-language'];
+    expect(varySelector(names, { accept_language: 'de' })).not.toBe(varySelector(names, {}));
+    expect(varySelector(names, { 'accept-language': 'en', accept_language: 'de' })).not.toBe(
+      varySelector(names, { 'accept-language': 'en' }),
+    );
+    // A value cannot imitate the underscore spelling's part.
+    expect(varySelector(names, { accept_language: 'de' })).not.toBe(
+      varySelector(names, { 'accept-language': 'accept_language: de' }),
+    );
+    // An origin varying on an underscore spelling reads the dash spelling too.
+    expect(varySelector(['x_tier'], { 'x-tier': 'gold' })).not.toBe(varySelector(['x_tier'], {}));
+    // The spellings are read in one order whatever order they arrived in.
+    expect(varySelector(names, { 'accept-language': 'en', accept_language: 'de' })).toBe(
+      varySelector(names, { accept_language: 'de', 'accept-language': 'en' }),
+    );
+  });
+
+  it('is part of the key for a policy’s vary_headers', () => {
+    const policy = compiled({ cache_key_pattern: 'path+query+headers', vary_headers: ['X-Variant'] });
+    expect(variantDigest(policy, request('', { x_variant: 'evil' }), {})).not.toBe(
+      variantDigest(policy, request(), {}),
+    );
+  });
+
+  it('bypasses like the bypass header it spells', () => {
+    const bypassing = compiled({ bypass: { headers: ['X-Debug'], cookies: [], query_params: [] } });
+    expect(requestBypassReason(bypassing, request('', { x_debug: '1' }))).toBe('bypass_header');
+    expect(requestBypassReason(bypassing, request('', { 'x-debug_': '1' }))).toBeNull();
   });
 });

@@ -10,8 +10,11 @@ import { type StorageDecision, standardFreshness } from './standard-freshness.js
 const NOT_STORABLE = /(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/;
 const S_MAXAGE = /s-maxage\s*=\s*(\d+)/;
 const MAX_AGE = /(?:^|[\s,])max-age\s*=\s*(\d+)/;
-/** Directives that let a shared cache store a response to a request with Authorization (RFC 9111 §3.5). */
-const SHARED_WITH_AUTHORIZATION = /(^|[\s,])(public|s-maxage|must-revalidate)([\s,=]|$)/;
+/**
+ * Directives that let a shared cache store a response to a request with Authorization (RFC 9111 §3.5),
+ * and here with a Cookie too: a session personalises an answer as much.
+ */
+const SHARED_WITH_CREDENTIALS = /(^|[\s,])(public|s-maxage|must-revalidate)([\s,=]|$)/;
 
 /** A response as the proxy received it from the origin, with the body collected. */
 export interface UpstreamResponse {
@@ -54,9 +57,11 @@ export function isPerRequestHeader(name: string): boolean {
 export interface FillingRequest {
   /** The request carried Authorization (as the origin received it). */
   readonly authorized: boolean;
+  /** The request carried a Cookie (as the origin received it): a session may have personalised the answer. */
+  readonly withCookie: boolean;
 }
 
-const ANONYMOUS_REQUEST: FillingRequest = { authorized: false };
+const ANONYMOUS_REQUEST: FillingRequest = { authorized: false, withCookie: false };
 
 /**
  * The request header fields a response varies on (its Vary, lower-case, sorted, without hop-by-hop
@@ -87,10 +92,10 @@ function isEncoded(headers: IncomingHttpHeaders): boolean {
  * How long the response may be served fresh, or a reason it must not be stored (the storage rules of
  * a shared cache, RFC 9111 §3): `Vary: *` is never stored, nor a Vary naming a header the gateway
  * writes or drops toward the origin (originSeesGatewayValue); a response to a request with Authorization
- * is stored only where the policy keys the cache per caller or declares it shared, or when the origin
- * allows it (public, s-maxage, must-revalidate). Freshness: standardFreshness in `standard` mode; in
- * `override` mode the policy's TTL, capped by s-maxage (else max-age), and no-store, private and
- * no-cache prevent storing.
+ * or a Cookie is stored only where the policy keys the cache per caller or declares it shared, or when
+ * the origin allows it (public, s-maxage, must-revalidate; for a Cookie also a Vary naming it).
+ * Freshness: standardFreshness in `standard` mode; in `override` mode the policy's TTL, capped by
+ * s-maxage (else max-age), and no-store, private and no-cache prevent storing.
  */
 export function freshnessFor(
   policy: CompiledCachePolicy,
@@ -135,12 +140,10 @@ export function storageDecision(
   // the client's: keyed on the client's value (absent for nearly everyone) it would be served to all.
   if (vary.some(originSeesGatewayValue)) return { notStored: 'vary_gateway_header' };
   const cacheControl = headerList(headers['cache-control'])?.toLowerCase();
-  if (
-    request.authorized &&
-    policy.authorizedNeedsOriginConsent &&
-    !SHARED_WITH_AUTHORIZATION.test(cacheControl ?? '')
-  )
-    return { notStored: 'authorization' };
+  if (policy.credentialsNeedOriginConsent && !SHARED_WITH_CREDENTIALS.test(cacheControl ?? '')) {
+    if (request.authorized) return { notStored: 'authorization' };
+    if (request.withCookie && !keyedOnCookie(policy, vary)) return { notStored: 'cookie' };
+  }
   if (policy.mode === 'standard') return standardFreshness(policy, status, headers);
   let freshMs = policy.ttlMs;
   if (cacheControl) {
@@ -158,6 +161,11 @@ export function storageDecision(
     mustRevalidate: false,
     immutable: false,
   };
+}
+
+/** The entry is selected by the request's Cookie (the origin's Vary or the policy's vary_headers name it). */
+function keyedOnCookie(policy: CompiledCachePolicy, vary: readonly string[]): boolean {
+  return vary.includes('cookie') || policy.varyHeaders.includes('cookie');
 }
 
 /** The body length the origin declared (Content-Length), when it is one valid number. */

@@ -18,7 +18,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/cache-key';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
-import { headerList, sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
+import { cookieHeader, headerList, sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { hasNoContent } from '../http/no-content.js';
@@ -58,6 +58,8 @@ export interface CacheFill {
   readonly headers: IncomingHttpHeaders;
   /** The filling request carried Authorization (storage needs the origin's consent on public routes). */
   readonly authorized: boolean;
+  /** The filling request carried a Cookie (storage needs the origin's consent on public routes). */
+  readonly withCookie: boolean;
   /**
    * A stale stored entry with a validator: the origin is asked conditionally (revalidationHeaders) and a
    * 304 is answered from it (revalidated()).
@@ -330,7 +332,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   });
   const notStored = new Counter({
     name: 'vantageedge_gateway_cache_not_stored_total',
-    help: 'Origin responses to a fill that were not stored, by reason (status, origin_cache_control, authorization, vary_star, too_many_variants, …)',
+    help: 'Origin responses to a fill that were not stored, by reason (status, origin_cache_control, authorization, cookie, vary_star, too_many_variants, …)',
     labelNames: ['reason'],
     registers: [options.registry],
   });
@@ -751,6 +753,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       path: request.path,
       headers: request.headers,
       authorized: request.headers.authorization !== undefined,
+      withCookie: cookieHeader(request.headers.cookie) !== undefined,
       revalidating: null,
       lease: null,
     };
