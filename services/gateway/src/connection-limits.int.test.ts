@@ -304,12 +304,12 @@ describe('requests the gateway does not proxy', () => {
 
   // Regression test (found by the replica robustness property test): node drops a CONNECT request's
   // connection without a word unless the server listens for it.
-  it('CONNECT is answered 501 in the error shape, not dropped', async () => {
+  it('CONNECT is answered 405 in the error shape, not dropped', async () => {
     const client = await connect(gateway.gateway.trafficPort);
     client.socket.write(`CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`);
     await within(client.closed, 5_000, 'the CONNECT answer');
     const [head, body] = client.received().split('\r\n\r\n');
-    expect(head?.startsWith('HTTP/1.1 501 Not Implemented')).toBe(true);
+    expect(head?.startsWith('HTTP/1.1 405 Method Not Allowed')).toBe(true);
     expect(JSON.parse(body ?? '')).toEqual({
       error: { code: 'method_not_supported', message: 'the gateway does not tunnel CONNECT requests' },
     });

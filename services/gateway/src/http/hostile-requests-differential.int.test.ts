@@ -23,8 +23,8 @@ import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
  * as attackers do (percent-encodings, dot segments, `;` parameters, backslashes, absolute-form targets,
  * Host spellings, conflicting framing, obs-fold, long fields, odd methods and versions, Expect,
  * pipelining). Per case, against a reference model of hosts, routes and what each route sends its origin:
- *  (a) an answer (or a clean close) within a deadline, never 5xx (the origins never fail; CONNECT is
- *      501 by design), and no origin request the client did not send (smuggled behind a body);
+ *  (a) an answer (or a clean close) within a deadline, never 5xx (the origins never fail), and no
+ *      origin request the client did not send (smuggled behind a body);
  *  (b) forwarded only to the tenant whose host the Host names;
  *  (c) the route chosen for a path is the route chosen for its normalised form (sent as a second request),
  *      and the origin gets what that route makes of the normalised path, never a dot segment or a
@@ -558,8 +558,7 @@ function label(request: HostileRequest): string {
 /** What is wrong with the answer to `request` (the first request of the case). */
 function answerProblems(request: HostileRequest, response: RawResponse): string[] {
   const problems: string[] = [];
-  const connectRefusal = request.method === 'CONNECT' && response.status === 501;
-  if (response.status >= 500 && !connectRefusal) {
+  if (response.status >= 500) {
     problems.push(`answered ${response.statusLine} ${response.body.slice(0, 200)}`);
   }
   if (response.status >= 400 && request.method !== 'HEAD' && errorCodeOf(response) === undefined) {

@@ -167,9 +167,9 @@ describe('a request line over HTTP/1.1 claiming another HTTP version', () => {
     expect(originSaw('/api/h2-get')).toBe(false);
   });
 
-  it('CONNECT claiming HTTP/2.0 is answered 501 method_not_supported like any CONNECT', async () => {
+  it('CONNECT claiming HTTP/2.0 is answered 405 method_not_supported like any CONNECT', async () => {
     const { received, closed } = await exchange(`CONNECT ${HOST}:443 HTTP/2.0\r\nHost: ${HOST}:443\r\n\r\n`);
-    expect(received.startsWith('HTTP/1.1 501 Not Implemented\r\n')).toBe(true);
+    expect(received.startsWith('HTTP/1.1 405 Method Not Allowed\r\n')).toBe(true);
     expect(received).toContain('"code":"method_not_supported"');
     expect(closed).toBe(true);
   });

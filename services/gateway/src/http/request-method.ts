@@ -1,3 +1,5 @@
+import { METHODS } from 'node:http';
+
 /**
  * A method with lower-case letters (`delete`, `Get`): only HTTP/2 lets one through (node's HTTP/1.1
  * parser knows upper-case methods only). Methods are case-sensitive and route method lists upper-case,
@@ -10,4 +12,16 @@ export function hasLowerCaseLetters(method: string): boolean {
     if (code >= 97 && code <= 122) return true;
   }
   return false;
+}
+
+/** The methods node's HTTP/1.1 parser takes (it refuses any other request line as malformed). */
+const HTTP1_METHODS: ReadonlySet<string> = new Set(METHODS);
+
+/**
+ * A method the HTTP/1.1 listeners never let through (`FOO`, `GETT`): HTTP/2 carries any token in
+ * `:method`. Refused over HTTP/2 as well, so that what reaches an origin does not depend on the
+ * protocol the client chose.
+ */
+export function isUnknownMethod(method: string): boolean {
+  return !HTTP1_METHODS.has(method);
 }

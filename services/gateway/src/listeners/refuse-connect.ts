@@ -7,14 +7,18 @@ import { writeError } from '../pipeline/errors.js';
 const CONNECT_MESSAGE = 'the gateway does not tunnel CONNECT requests';
 const CONNECT_BODY = `{"error":{"code":"method_not_supported","message":"${CONNECT_MESSAGE}"}}`;
 const CONNECT_NOT_SUPPORTED =
-  'HTTP/1.1 501 Not Implemented\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+  'HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\n\r\n${CONNECT_BODY}`;
 
 /**
- * The `connect` listener of every listener: CONNECT is not tunnelled, 501. Node emits the event with
- * the HTTP/1.1 connection's socket (without a listener it drops the connection unanswered), and on an
- * HTTP/2 server (TLS or h2c) with the stream's response (without one it answers a bare 405): the
- * socket gets the raw refusal, the response the same error in the gateway's shape.
+ * The `connect` listener of every listener: CONNECT is not tunnelled, 405 (as nginx and Kong answer it).
+ * A client's choice of method, not a failure of the gateway: no 5xx, which would count against the
+ * tenant's error rate and alerting. No `Allow`: a CONNECT names no resource whose methods it could list.
+ * Node emits the event with the HTTP/1.1 connection's socket (without a listener it drops the connection
+ * unanswered), and on an HTTP/2 server (TLS or h2c) with the stream's response (without one it answers a
+ * bare 405): the socket gets the raw refusal, the response the same error in the gateway's shape. An
+ * HTTP/2 extended CONNECT (`:protocol`, RFC 8441) is reset by nghttp2 before it: the gateway does not
+ * announce SETTINGS_ENABLE_CONNECT_PROTOCOL.
  */
 export function refuseConnect(
   req: IncomingMessage | Http2ServerRequest,
@@ -22,7 +26,7 @@ export function refuseConnect(
 ): void {
   // By the connection, not the version: an HTTP/1.1 request line may claim `HTTP/2.0`.
   if (arrivedOverHttp2(req)) {
-    writeError(connection as unknown as ServerResponse, 501, 'method_not_supported', CONNECT_MESSAGE);
+    writeError(connection as unknown as ServerResponse, 405, 'method_not_supported', CONNECT_MESSAGE);
     return;
   }
   const socket = connection as Duplex;

@@ -7,6 +7,7 @@ import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from '../http/client-err
 import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import { HTTP2_MAX_HEADER_PAIRS, PARSER_MAX_HEADER_LINES } from '../http/header-count.js';
+import { servedTenantCertificate } from '../http/misdirected-request.js';
 import type { CertificateSelector } from '../tls/certificate-selector.js';
 import type { DefaultCertificate, ServedCertificate } from '../tls/default-certificate.js';
 import type { TlsMetrics } from '../tls/tls-metrics.js';
@@ -124,6 +125,13 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   let draining = false;
 
   server.on('session', (session: ServerHttp2Session) => sessions.track(session));
+  // Before node's own listener starts the connection's HTTP/2 session or HTTP/1.1 parser: its requests
+  // are checked against a tenant certificate (see isMisdirected).
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    if (options.selector.servesTenantCertificate(socket.servername || undefined)) {
+      servedTenantCertificate(socket);
+    }
+  });
   server.on('secureConnection', (socket: TrackedSocket) => {
     options.onConnection?.(socket);
     // A client-initiated TLS 1.2 renegotiation is a full handshake (a private-key operation) on a

@@ -296,7 +296,7 @@ describe('HTTP/2 and HTTPS/1.1 through the same pipeline', () => {
   // Regression: over TLS, node handed an HTTP/2 CONNECT to the listener's HTTPS/1.1 `connect` handler,
   // which wrote its raw HTTP/1.1 refusal as the body of a 200: to the client, a tunnel was open.
   it.each(['tls', 'h2c'] as const)(
-    'an HTTP/2 CONNECT (%s) is refused 501, as over HTTP/1.1',
+    'an HTTP/2 CONNECT (%s) is refused 405, as over HTTP/1.1',
     async (kind) => {
       const session =
         kind === 'tls'
@@ -318,7 +318,7 @@ describe('HTTP/2 and HTTPS/1.1 through the same pipeline', () => {
           stream.on('error', reject);
           stream.end();
         });
-        expect(answer.status).toBe(501);
+        expect(answer.status).toBe(405);
         expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'method_not_supported' } });
       } finally {
         session.close();

@@ -130,12 +130,12 @@ describe('slow clients on the TLS port', () => {
   });
 
   // Regression test: CONNECT on HTTPS/1.1 was dropped without an answer (only the plain port listened).
-  it('regression: CONNECT over TLS is answered 501 in the error shape, as on the plain port', async () => {
+  it('regression: CONNECT over TLS is answered 405 in the error shape, as on the plain port', async () => {
     const client = await connect('tls', gateway.gateway.tlsPort as number);
     client.socket.write(`CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`);
     await within(client.closed, 5_000, 'the CONNECT answer');
     const [head, body] = client.received().split('\r\n\r\n');
-    expect(head?.startsWith('HTTP/1.1 501 Not Implemented')).toBe(true);
+    expect(head?.startsWith('HTTP/1.1 405 Method Not Allowed')).toBe(true);
     expect(JSON.parse(body ?? '')).toEqual({
       error: { code: 'method_not_supported', message: 'the gateway does not tunnel CONNECT requests' },
     });

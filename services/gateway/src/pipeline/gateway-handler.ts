@@ -18,6 +18,7 @@ import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { answerLastOnConnection, followsLastAnswer } from '../http/last-on-connection.js';
+import { isMisdirected, MISDIRECTED_MESSAGE } from '../http/misdirected-request.js';
 import {
   MISSING_HOST_MESSAGE,
   namesConflictingHosts,
@@ -26,7 +27,8 @@ import {
   requestAuthority,
 } from '../http/request-authority.js';
 import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-body.js';
-import { hasLowerCaseLetters } from '../http/request-method.js';
+import { hasLowerCaseLetters, isUnknownMethod } from '../http/request-method.js';
+import { http2Scheme, schemesOfConnection } from '../http/request-scheme.js';
 import { claimsUnspokenVersion } from '../http/request-version.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
 import { createMaxForwardsPolicy } from '../max-forwards/max-forwards-stage.js';
@@ -51,7 +53,7 @@ import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from
  * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
  * order a request passes them:
  *
- *   handleRequest → checkVersion → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkLoop
+ *   handleRequest → checkVersion → checkScheme → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkLoop
  *   → checkDeclaredBodySize
  *   → runRequestStages (the route's compiled stages: limits, IP rules, CORS, auth, rate limit, cache, …)
  *   → forwardToOrigin (origin, balance, proxy, retries) → onOriginResponse (the stages' response hooks)
@@ -220,6 +222,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   try {
     if (
       checkVersion(exchange) &&
+      checkScheme(exchange) &&
       checkFraming(exchange) &&
       resolveTenant(context, exchange) &&
       checkMethod(exchange) &&
@@ -250,6 +253,21 @@ function checkVersion(exchange: GatewayExchange): boolean {
   return false;
 }
 
+/** An HTTP/2 `:scheme` its connection does not carry (request-scheme.ts): 400. */
+function checkScheme(exchange: GatewayExchange): boolean {
+  const accepted = schemesOfConnection(exchange.req);
+  if (accepted === undefined) return true;
+  const scheme = http2Scheme(exchange.req);
+  if (accepted.includes(scheme)) return true;
+  failExchange(
+    exchange,
+    400,
+    'invalid_scheme',
+    `the :scheme of a request on this connection must be ${accepted.join(' or ')} (it is ${scheme})`,
+  );
+  return false;
+}
+
 /**
  * A Transfer-Encoding that leaves the end of the body in doubt (request-body.ts): 400, and the connection
  * closes without handling anything sent after the request.
@@ -271,7 +289,7 @@ function checkFraming(exchange: GatewayExchange): boolean {
 
 /**
  * Host → tenant. 404 when no tenant is served on this host; 400 when the request names two hosts or a
- * malformed one, or (HTTP/1.1) none.
+ * malformed one, or (HTTP/1.1) none; 421 when the host is not one the TLS connection's certificate covers.
  */
 function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boolean {
   if (namesConflictingHosts(exchange.req)) {
@@ -289,17 +307,35 @@ function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boo
     else failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
     return false;
   }
+  if (isMisdirected(exchange.req)) {
+    failExchange(exchange, 421, 'misdirected_request', MISDIRECTED_MESSAGE);
+    return false;
+  }
   exchange.tenant = tenant;
   exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
   return true;
 }
 
-/** A method an origin may read as another one (see hasLowerCaseLetters): 400. */
+/**
+ * A method an origin may read as another one (see hasLowerCaseLetters), or one HTTP/1.1 clients cannot
+ * send (see isUnknownMethod): 400.
+ */
 function checkMethod(exchange: GatewayExchange): boolean {
   const method = exchange.req.method ?? 'GET';
-  if (!hasLowerCaseLetters(method)) return true;
-  failExchange(exchange, 400, 'invalid_method', `the request method must be upper-case (method ${method})`);
-  return false;
+  if (hasLowerCaseLetters(method)) {
+    failExchange(exchange, 400, 'invalid_method', `the request method must be upper-case (method ${method})`);
+    return false;
+  }
+  if (isUnknownMethod(method)) {
+    failExchange(
+      exchange,
+      400,
+      'invalid_method',
+      `the request method is not one the gateway accepts (method ${method})`,
+    );
+    return false;
+  }
+  return true;
 }
 
 /** One spelling per path (dot segments, duplicate slashes, encoded slashes per policy). 400 otherwise. */

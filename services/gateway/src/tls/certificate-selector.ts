@@ -18,15 +18,24 @@ export class CertificateSelector {
   ) {}
 
   select(servername: string): SecureContext {
-    const host = serverNameHost(servername);
-    const tenant = this.tenants.resolveHost(host);
-    const context = tenant === undefined ? undefined : this.tenantCertificates.contextFor(tenant, host);
+    const context = this.#tenantContext(servername);
     if (context !== undefined) {
       this.metrics?.selected('tenant');
       return context;
     }
     this.metrics?.selected('default');
     return this.defaultCertificate.current.context;
+  }
+
+  /** Whether a handshake naming `servername` is served a tenant's certificate (not the default one). */
+  servesTenantCertificate(servername: string | undefined): boolean {
+    return servername !== undefined && this.#tenantContext(servername) !== undefined;
+  }
+
+  #tenantContext(servername: string): SecureContext | undefined {
+    const host = serverNameHost(servername);
+    const tenant = this.tenants.resolveHost(host);
+    return tenant === undefined ? undefined : this.tenantCertificates.contextFor(tenant, host);
   }
 
   /** As tls.Server's SNICallback. */

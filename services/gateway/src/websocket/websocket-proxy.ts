@@ -29,6 +29,7 @@ import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
 import { headerLineCount } from '../http/header-count.js';
 import { followsLastAnswer } from '../http/last-on-connection.js';
+import { isMisdirected, MISDIRECTED_MESSAGE } from '../http/misdirected-request.js';
 import {
   MISSING_HOST_MESSAGE,
   namesConflictingHosts,
@@ -319,6 +320,7 @@ export class WebSocketProxy {
         ? refuse(400, 'invalid_host', 'the Host header is not a host name with an optional port')
         : refuse(404, 'tenant_not_found', 'no tenant is served on this host');
     }
+    if (isMisdirected(req)) return refuse(421, 'misdirected_request', MISDIRECTED_MESSAGE);
     exchange.tenant = tenant;
     exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
 

@@ -1,0 +1,61 @@
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import { checkServerIdentity, type PeerCertificate, TLSSocket } from 'node:tls';
+import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
+import { requestAuthority } from './request-authority.js';
+import { arrivedOverHttp2 } from './request-version.js';
+
+export const MISDIRECTED_MESSAGE =
+  'the certificate of this connection does not cover the requested host; open a connection for that host';
+
+const TENANT_CERTIFICATE = Symbol('vantageedge.tenantCertificate');
+
+/** A tenant's certificate served on a connection, and the last host looked up against it. */
+interface Coverage {
+  readonly certificate: PeerCertificate;
+  host?: string;
+  covered?: boolean;
+}
+
+type CertifiedSocket = TLSSocket & { [TENANT_CERTIFICATE]?: Coverage };
+
+/** The listener marks a connection that SNI gave a tenant's certificate (right after its handshake). */
+export function servedTenantCertificate(socket: TLSSocket): void {
+  (socket as CertifiedSocket)[TENANT_CERTIFICATE] = {
+    certificate: socket.getCertificate() as PeerCertificate,
+  };
+}
+
+/**
+ * A request for a host that the tenant certificate of its TLS connection does not cover (RFC 9110 §7.4:
+ * 421 Misdirected Request). SNI picked the certificate of the custom domain the client connected for; a
+ * request for another tenant's host on that connection would have one tenant's certificate vouch for
+ * another's content. Hosts the certificate covers may share the connection, as HTTP/2 clients coalesce
+ * them. The default certificate is the platform's own (every name without a tenant certificate, clients
+ * without SNI): requests on it are not checked. Hosts that are not `host[:port]` are refused elsewhere.
+ */
+export function isMisdirected(req: IncomingMessage): boolean {
+  const coverage = tenantCertificateOf(req);
+  if (coverage === undefined) return false;
+  const authority = requestAuthority(req.headers);
+  const host = authority === undefined ? undefined : hostHeaderName(authority);
+  if (host === undefined || host === '') return false;
+  // One host remembered, not every host a client names: a connection's requests are for one host or few.
+  if (coverage.host !== host) {
+    const name = host.charCodeAt(0) === 91 ? host.slice(1, -1) : host; // an IP literal's "[…]"
+    coverage.host = host;
+    coverage.covered = checkServerIdentity(name, coverage.certificate) === undefined;
+  }
+  return coverage.covered !== true;
+}
+
+function tenantCertificateOf(req: IncomingMessage): Coverage | undefined {
+  if (arrivedOverHttp2(req)) {
+    // The session's socket is node's proxy of the TLS socket, which reads the socket's own properties.
+    const socket = (req as unknown as Http2ServerRequest).stream.session?.socket as
+      | CertifiedSocket
+      | undefined;
+    return socket?.[TENANT_CERTIFICATE];
+  }
+  return req.socket instanceof TLSSocket ? (req.socket as CertifiedSocket)[TENANT_CERTIFICATE] : undefined;
+}

@@ -1,0 +1,146 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { ClientHttp2Session } from 'node:http2';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  createTestCa,
+  issueTestCertificate,
+  selfSignedTestCertificate,
+} from '@vantageedge/shared/testing/test-certificates';
+import { http2Connect, http2Request, https1Request } from '@vantageedge/shared/testing/tls-clients';
+import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { connectRaw, within } from '../testing/raw-connections.js';
+import { buildSnapshot, snapshotCertificateOf } from '../testing/snapshots.js';
+
+/**
+ * A request for a host the connection's certificate does not cover is answered 421 Misdirected Request
+ * (RFC 9110 §15.5.20), over HTTP/2 and HTTPS/1.1: a client that opened the connection for one tenant's
+ * custom domain (that tenant's certificate) and asked for another tenant's host was served the other
+ * tenant, one tenant's certificate vouching for another's content. The default certificate, the
+ * platform's own, is not held to it.
+ */
+const KEK = randomBytes(32).toString('base64');
+const ring = keyRing(KEK);
+const OWNER_DOMAIN = 'api.misdirect-owner.test';
+const OTHER_DOMAIN = 'api.misdirect-other.test';
+const OWNER_SUBDOMAIN = 'misdirectowner';
+const OTHER_SUBDOMAIN = 'misdirectother';
+
+let dir: string;
+let origin: TestOrigin;
+let gateway: TestGateway;
+let tlsPort: number;
+const sessions: ClientHttp2Session[] = [];
+
+beforeAll(async () => {
+  const ca = await createTestCa();
+  const [defaultCert, ownerCert] = await Promise.all([
+    selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] }),
+    issueTestCertificate(ca, { dnsNames: [OWNER_DOMAIN] }),
+  ]);
+  dir = await mkdtemp(path.join(tmpdir(), 'gateway-misdirected-'));
+  await writeFile(path.join(dir, 'cert.pem'), defaultCert.chainPem);
+  await writeFile(path.join(dir, 'key.pem'), defaultCert.privateKeyPem);
+  origin = await startTestOrigin('misdirected-origin');
+  gateway = await startTestGateway({
+    GATEWAY_TLS_PORT: '0',
+    GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
+    GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
+    CERTIFICATE_ENCRYPTION_KEY: KEK,
+  });
+  tlsPort = gateway.gateway.tlsPort as number;
+  const ownerId = randomUUID();
+  const otherId = randomUUID();
+  gateway.store.apply(
+    buildSnapshot({
+      tenantId: ownerId,
+      subdomain: OWNER_SUBDOMAIN,
+      customDomains: [OWNER_DOMAIN],
+      origins: [{ id: ownerId, targets: [origin.url] }],
+      routes: [{ origin_id: ownerId, path_pattern: '/*' }],
+      certificates: [snapshotCertificateOf(ring, ownerId, ownerCert, [OWNER_DOMAIN])],
+    }),
+  );
+  gateway.store.apply(
+    buildSnapshot({
+      tenantId: otherId,
+      subdomain: OTHER_SUBDOMAIN,
+      customDomains: [OTHER_DOMAIN],
+      origins: [{ id: otherId, targets: [origin.url] }],
+      routes: [{ origin_id: otherId, path_pattern: '/*' }],
+    }),
+  );
+});
+
+afterAll(async () => {
+  for (const session of sessions) session.destroy();
+  await gateway?.close();
+  await origin?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function connect(servername: string): ClientHttp2Session {
+  const session = http2Connect(`https://127.0.0.1:${tlsPort}`, { servername });
+  sessions.push(session);
+  return session;
+}
+
+const forwarded = (pathname: string) => origin.seen.filter((entry) => entry.url === pathname);
+
+describe('a request for a host the connection’s certificate does not cover', () => {
+  it('regression: over HTTP/2 is answered 421 misdirected_request, never forwarded; the session serves its own host on', async () => {
+    const session = connect(OWNER_DOMAIN);
+    for (const authority of [OTHER_DOMAIN, `${OTHER_SUBDOMAIN}.localhost`, `${OWNER_SUBDOMAIN}.localhost`]) {
+      const pathname = `/h2/${authority}`;
+      const answer = await http2Request(session, { path: pathname, authority });
+      expect(answer.status, authority).toBe(421);
+      expect(JSON.parse(answer.body).error.code, authority).toBe('misdirected_request');
+      expect(forwarded(pathname), authority).toEqual([]);
+    }
+    for (const authority of [OWNER_DOMAIN, `${OWNER_DOMAIN}:443`, `${OWNER_DOMAIN.toUpperCase()}.`]) {
+      const answer = await http2Request(session, { path: `/h2/own/${authority}`, authority });
+      expect(answer.status, authority).toBe(200);
+    }
+  });
+
+  it('regression: over HTTPS/1.1 is answered 421 misdirected_request, never forwarded', async () => {
+    const answer = await https1Request(tlsPort, OWNER_DOMAIN, '/h1/other', {
+      headers: { host: OTHER_DOMAIN },
+    });
+    expect(answer.status).toBe(421);
+    expect(JSON.parse(answer.body).error.code).toBe('misdirected_request');
+    expect(forwarded('/h1/other')).toEqual([]);
+    expect((await https1Request(tlsPort, OWNER_DOMAIN, '/h1/own')).status).toBe(200);
+  });
+
+  it('regression: on a WebSocket upgrade over TLS is answered 421 misdirected_request', async () => {
+    const client = await connectRaw('tls', tlsPort, OWNER_DOMAIN);
+    client.socket.write(
+      `GET /ws/other HTTP/1.1\r\nHost: ${OTHER_DOMAIN}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    await within(client.closed, 10_000, 'the refused upgrade closed');
+    const [head = '', body = ''] = client.received().split('\r\n\r\n');
+    expect(head.split('\r\n')[0]).toBe('HTTP/1.1 421 Misdirected Request');
+    expect(JSON.parse(body).error.code).toBe('misdirected_request');
+    expect(forwarded('/ws/other')).toEqual([]);
+  });
+});
+
+describe('a connection on the default certificate', () => {
+  it('serves every tenant’s platform subdomain (the platform’s own certificate; HTTP/2 clients coalesce them)', async () => {
+    const session = connect(`${OWNER_SUBDOMAIN}.localhost`);
+    for (const authority of [`${OWNER_SUBDOMAIN}.localhost`, `${OTHER_SUBDOMAIN}.localhost`]) {
+      const answer = await http2Request(session, { path: `/coalesced/${authority}`, authority });
+      expect(answer.status, authority).toBe(200);
+    }
+  });
+});
