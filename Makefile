@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 # kafkajs schedules timers with negative delays, which Node 23+ warns about (it runs them after 1 ms, as
-# older Node did); the warning is noise, so it is switched off. Same options in the container image.
+# older Node did). The services' kafkajs no longer does (shared/src/snapshot-bus/kafkajs-idle-checks.ts);
+# the tests' own Kafka clients (topics, admin) are plain kafkajs, so the warning stays off here.
 export NODE_OPTIONS ?= --enable-source-maps --disable-warning=TimeoutNegativeWarning
 # Node 24 (the active LTS) for every target: when the system's Node is older, scripts/provision-node.sh
 # unpacks the official binary from the npm registry into .tools/node24/ (once) and it goes first on PATH,

@@ -44,7 +44,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force && rm -rf 
 # ---- runtime ----
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--enable-source-maps --disable-warning=TimeoutNegativeWarning"
+    NODE_OPTIONS="--enable-source-maps"
 WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --chown=node:node package.json ./
