@@ -113,6 +113,27 @@ describe('CORS route policy', () => {
             cors: { allow_origins: ['https://app.example.com'] },
             cache_policy: { ttl_seconds: 60 },
           },
+          // Version 2 of an API, chosen by a header, beside the path-only version 1; one of them has CORS.
+          {
+            origin_id: originId,
+            path_pattern: '/v2-cors/*',
+            methods: ['GET', 'POST'],
+            match: { headers: [{ name: 'x-api-version', exact: '2' }] },
+            cors: { allow_origins: ['https://app.example.com'], allow_headers: ['x-api-version'] },
+          },
+          { origin_id: originId, path_pattern: '/v2-cors/*', methods: ['GET', 'POST'] },
+          {
+            origin_id: originId,
+            path_pattern: '/v1-cors/*',
+            methods: ['GET', 'POST'],
+            match: { headers: [{ name: 'x-api-version', exact: '2' }] },
+          },
+          {
+            origin_id: originId,
+            path_pattern: '/v1-cors/*',
+            methods: ['GET', 'POST'],
+            cors: { allow_origins: ['https://app.example.com'] },
+          },
         ],
       }),
     );
@@ -250,6 +271,30 @@ describe('CORS route policy', () => {
     });
     expect(answer.status).toBe(404); // the route allows only GET; OPTIONS matches nothing
     expect(answer.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it("answers the preflight of a header-matched route by its CORS policy, though a preflight carries none of the actual request's headers", async () => {
+    const answer = await preflight('/v2-cors/orders', {
+      origin: 'https://app.example.com',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'x-api-version',
+    });
+    expect(answer.status).toBe(204);
+    expect(answer.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(answer.headers['access-control-allow-headers']).toBe('x-api-version');
+  });
+
+  // Regression: the header-matched route without CORS took the preflight (matched without its header
+  // condition), had no CORS to answer it with, and the preflight went on as a plain OPTIONS request: 404
+  // here, and the browser never sent the request the CORS route would have served.
+  it('answers the preflight of a path-only CORS route beside a header-matched route without CORS', async () => {
+    const answer = await preflight('/v1-cors/orders', {
+      origin: 'https://app.example.com',
+      'access-control-request-method': 'POST',
+    });
+    expect(answer.status).toBe(204);
+    expect(answer.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(answer.headers['access-control-allow-methods']).toBe('GET, POST');
   });
 
   // Regression: the route's policy decided only the origins it allows; an origin trusting every site

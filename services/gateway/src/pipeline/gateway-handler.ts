@@ -404,21 +404,31 @@ function checkLoop(context: PipelineContext, exchange: GatewayExchange): boolean
   return false;
 }
 
-/** The CORS route a browser's preflight is for (OPTIONS + Origin + Access-Control-Request-Method). */
+/**
+ * The CORS route a browser's preflight is for (OPTIONS + Origin + Access-Control-Request-Method): the
+ * route the announced method reaches with header conditions skipped (the preflight carries none of the
+ * actual request's headers), or, when that one has no CORS, the route it reaches with the preflight's
+ * own headers (where the actual request goes without the headers that route's conditions ask for).
+ */
 function matchPreflight(exchange: GatewayExchange): CompiledRoute | AmbiguousPath<CompiledRoute> | undefined {
   const { headers } = exchange.req;
   const announced = singleHeader(headers['access-control-request-method']);
   if (announced === undefined || headers.origin === undefined) return undefined;
-  const route = exchange.tenant!.router.resolve(announced.toUpperCase(), exchange.path, {
-    facts: exchange,
-    preflight: true,
-  });
-  if (route === undefined || route instanceof AmbiguousPath || (route.config.cors ?? null) === null) {
-    return undefined;
+  for (const preflight of PREFLIGHT_READINGS) {
+    const route = exchange.tenant!.router.resolve(announced.toUpperCase(), exchange.path, {
+      facts: exchange,
+      preflight,
+    });
+    if (route !== undefined && !(route instanceof AmbiguousPath) && (route.config.cors ?? null) !== null) {
+      exchange.corsPreflight = true;
+      return route;
+    }
   }
-  exchange.corsPreflight = true;
-  return route;
+  return undefined;
 }
+
+/** Header conditions skipped, then tested on the preflight's own headers. */
+const PREFLIGHT_READINGS = [true, false] as const;
 
 /** A declared Content-Length over the limit is refused before anything else runs (413). */
 function checkDeclaredBodySize(context: PipelineContext, exchange: GatewayExchange): boolean {
