@@ -17,6 +17,7 @@ import type { Lifecycle } from '../domain/decision.js';
 import { invalid, notFound, preconditionFailed, unavailable } from '../domain/errors.js';
 import { originDecider } from '../domain/origin.js';
 import { routeDecider } from '../domain/route.js';
+import { requireDistinctDocumentMatches } from '../domain/route-match.js';
 import { type ConfigDocument, configDocument } from '../schemas/config-document.js';
 import { foldLatest } from './aggregate-folds.js';
 import {
@@ -125,6 +126,7 @@ async function planFor(
   const { config, head } = await currentConfig(deps, tenantId);
   // Before a stream is read for each id the document names: a plan needs only read access.
   requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(config));
+  requireDistinctDocumentMatches(document.routes);
   const deleted = await deletedResources(deps, tenantId, config, document);
   return { current: config, head, plan: planConfig(config, document, deleted) };
 }

@@ -49,7 +49,7 @@ export interface CommandDeps {
    * Set for the steps of one config apply or rollback: the document's origins, routes and targets were
    * counted against TENANT_MAX_ORIGINS, TENANT_MAX_ROUTES and TENANT_MAX_TARGETS as a whole before the
    * first step (a step may pass through more, adding before it removes; the read models would not yet
-   * count the plan's earlier steps).
+   * count the plan's earlier steps), and its routes' matches compared with each other.
    */
   countedByPlan?: boolean | undefined;
   /** Set for the steps of one config apply or rollback run: its tenant stream's folds (stream-folds.ts). */

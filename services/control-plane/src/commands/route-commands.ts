@@ -5,6 +5,7 @@ import { withStoredRouteCredentials } from '../domain/credential-headers.js';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError, invalid } from '../domain/errors.js';
 import { type RouteCommand, routeDecider } from '../domain/route.js';
+import { duplicateRoute, type RouteMatchFields, sameMatchAs } from '../domain/route-match.js';
 import type { CreateRouteBody, UpdateRouteBody } from '../schemas/requests.js';
 import type { RouteResource } from '../schemas/resources.js';
 import { changeResource } from './change-resource.js';
@@ -79,6 +80,15 @@ export async function updateRoute(
       }
       if (body.match?.hosts !== undefined)
         await requireHostsOfTenant(deps, body.match.hosts, route.tenant_id);
+      if (MATCH_FIELDS.some((field) => body[field] !== undefined)) {
+        const next: RouteMatchFields = {
+          path_pattern: body.path_pattern ?? route.path_pattern,
+          methods: body.methods ?? route.methods,
+          priority: body.priority ?? route.priority,
+          match: body.match === undefined ? route.match : body.match,
+        };
+        await requireMatchOfItsOwn(deps, route.tenant_id, next, route.route_id);
+      }
       return { type: 'Update', changes: body };
     },
   });
@@ -118,6 +128,27 @@ export async function requireNewRouteFits(
   await requireSplitOriginsOfTenant(deps, ctx, route.traffic_split, route.tenant_id);
   await requireHostsOfTenant(deps, route.match?.hosts ?? [], route.tenant_id);
   await requireRoomFor(deps, 'routes', route.tenant_id);
+  await requireMatchOfItsOwn(deps, route.tenant_id, route);
+}
+
+const MATCH_FIELDS = ['path_pattern', 'methods', 'priority', 'match'] as const;
+
+/**
+ * No other live route of the tenant (`routeId`: the route itself) is matched as `route` is: the
+ * gateway would always choose one of them and never the other (409 `duplicate_route`, naming it). A
+ * config apply's or rollback's routes are compared as a whole document, not step by step (a step may
+ * pass through a duplicate that a later step removes).
+ */
+async function requireMatchOfItsOwn(
+  deps: Pick<CommandDeps, 'resourceCounts' | 'countedByPlan'>,
+  tenantId: string,
+  route: RouteMatchFields,
+  routeId?: string,
+): Promise<void> {
+  if (deps.countedByPlan) return;
+  const others = (await deps.resourceCounts.routes(tenantId)).filter((other) => other.id !== routeId);
+  const same = sameMatchAs(others, route);
+  if (same !== undefined) throw duplicateRoute(`route ${same.id}`, 'path_pattern');
 }
 
 /** Every origin a traffic split names is a live origin of the route's tenant (field: its entry). */

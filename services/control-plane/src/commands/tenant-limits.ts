@@ -1,5 +1,6 @@
 import {
   DEFAULT_TENANT_CACHE_MAX_BYTES,
+  type RouteConfig,
   TENANT_CACHE_MAX_BYTES_LIMIT,
   TENANT_CACHE_MIN_BYTES,
 } from '@vantageedge/shared/domain/gateway-config';
@@ -133,6 +134,8 @@ export interface TenantResourceCounts {
   count(collection: LimitedCollection, tenantId: string): Promise<number>;
   /** Targets of the tenant's live origins, `exceptOriginId`'s not counted. */
   targets(tenantId: string, exceptOriginId?: string): Promise<number>;
+  /** The tenant's live routes (what a new route's match is compared with). */
+  routes(tenantId: string): Promise<readonly RouteConfig[]>;
 }
 
 const SETTING: Record<LimitedCollection, [keyof TenantLimits, string]> = {

@@ -36,6 +36,9 @@ export function createEventLogResourceCounts(
         }
       }
     },
+    async routes(tenantId) {
+      return (await snapshotOf(tenantId))?.routes ?? [];
+    },
     async targets(tenantId, exceptOriginId) {
       const snapshot = await snapshotOf(tenantId);
       let targets = 0;

@@ -15,6 +15,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  duplicate_route: 409,
   idempotency_answer_lost: 409,
   precondition_failed: 412,
   payload_too_large: 413,

@@ -163,7 +163,7 @@ const E = {
     'not_found: the resource, or one the request names, does not exist or is not visible',
   ),
   conflict: errorResponse(
-    "conflict: a unique value is taken, the state does not allow it (e.g. the last owner, a host another tenant's gateways still serve), a concurrent change, or a request with this Idempotency-Key is still running (Retry-After: until its lock ends); idempotency_answer_lost: the first request with this Idempotency-Key was applied but its answer was lost (X-Event-Position: its events)",
+    "conflict: a unique value is taken, the state does not allow it (e.g. the last owner, a host another tenant's gateways still serve), a concurrent change, or a request with this Idempotency-Key is still running (Retry-After: until its lock ends); duplicate_route: the route (or a config document's entry) has another route's whole match, named in the message; idempotency_answer_lost: the first request with this Idempotency-Key was applied but its answer was lost (X-Event-Position: its events)",
     { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
   ),
   stale: errorResponse('precondition_failed: If-Match is not the current revision'),

@@ -121,7 +121,7 @@ describe('route policies in the admin API', () => {
       body: {
         tenant_id: tenantId,
         origin_id: null,
-        path_pattern: '/old/*',
+        path_pattern: '/moved/*',
         auth_mode: 'public',
         redirect: { status: 301, location: 'https://new.example.com${path}${query}' },
       },
