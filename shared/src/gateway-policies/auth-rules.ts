@@ -26,6 +26,20 @@ export function bearerToken(headers: Headers): string | undefined {
   return BEARER.exec(authorization)?.[1];
 }
 
+/**
+ * The text after `Authorization: Bearer ` (and its spaces), not checked to be one token: cheap to
+ * take from a header of several KB. Equal to a token bearerToken read before, it is that token.
+ */
+export function bearerCandidate(headers: Headers): string | undefined {
+  const authorization = singleHeader(headers['authorization']);
+  if (authorization === undefined || authorization.length < 8) return undefined;
+  if (authorization.charCodeAt(6) !== 32 || authorization.slice(0, 6).toLowerCase() !== 'bearer')
+    return undefined;
+  let start = 7;
+  while (authorization.charCodeAt(start) === 32) start++;
+  return authorization.slice(start);
+}
+
 /** Three base64url parts: a JWT, not an opaque API key. */
 export function looksLikeJwt(value: string): boolean {
   const first = value.indexOf('.');

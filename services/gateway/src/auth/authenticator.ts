@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { verifyToken } from '@clerk/backend';
 import { verifyJwt } from '@clerk/backend/jwt';
 import {
+  bearerCandidate,
   bearerToken,
   clerkClaims,
   clerkUserRefusal,
@@ -239,20 +240,29 @@ export class Authenticator {
     route: CompiledRoute,
     headers: IncomingHttpHeaders,
   ): AuthResult | Promise<AuthResult> {
-    const token = bearerToken(headers);
-    if (token === undefined) {
-      return failure(401, 'missing_credentials', 'a bearer token is required', BEARER_CHALLENGE);
-    }
-    const cached = this.#tokens.get(tenant.id, token);
+    const cached = this.#cachedToken(tenant, headers);
     if (
       cached !== undefined &&
       (cached.verifiedBy === clerkTag(tenant) || cached.verifiedBy === tenantTag('oidc', tenant))
     ) {
       return 'refusal' in cached ? cached.refusal : this.#authorizeUser(tenant, route, cached);
     }
+    const token = bearerToken(headers);
+    if (token === undefined) {
+      return failure(401, 'missing_credentials', 'a bearer token is required', BEARER_CHALLENGE);
+    }
     return this.#verifyUserToken(tenant, token).then((verified) =>
       verified.ok ? this.#authorizeUser(tenant, route, verified.entry) : verified.failure,
     );
+  }
+
+  /**
+   * The tenant's cached entry for the request's bearer token. Only tokens bearerToken read are kept,
+   * so the header's text is looked up as it is: checking a token of several KB costs more than the lookup.
+   */
+  #cachedToken(tenant: CompiledTenant, headers: IncomingHttpHeaders): CachedToken | undefined {
+    const candidate = bearerCandidate(headers);
+    return candidate === undefined ? undefined : this.#tokens.get(tenant.id, candidate);
   }
 
   async #verifyUserToken(
@@ -385,18 +395,18 @@ export class Authenticator {
     route: CompiledRoute,
     headers: IncomingHttpHeaders,
   ): AuthResult | Promise<AuthResult> {
-    const token = bearerToken(headers);
-    if (token === undefined) {
-      return failure(401, 'missing_credentials', 'a service token is required', BEARER_CHALLENGE);
-    }
     const tag = tenantTag('service', tenant);
-    const cached = this.#tokens.get(tenant.id, token);
+    const cached = this.#cachedToken(tenant, headers);
     if (cached !== undefined && cached.verifiedBy === tag && !('refusal' in cached)) {
       return this.#withScopes(route, {
         ok: true,
         identity: cached.identity,
         expiresAtMs: cached.expiresAtMs,
       });
+    }
+    const token = bearerToken(headers);
+    if (token === undefined) {
+      return failure(401, 'missing_credentials', 'a service token is required', BEARER_CHALLENGE);
     }
     if (tenant.auth.serviceAccounts.size === 0) {
       return bearerFailure('invalid_token', 'this tenant accepts no service tokens');

@@ -38,6 +38,23 @@ export const TENANT_TOKEN_CACHE_SHARE = 0.25;
 /** What one entry costs beyond its strings (map slot, objects, the scopes array). */
 const ENTRY_OVERHEAD_BYTES = 256;
 
+/**
+ * Tokens longer than this are found by their length and last TOKEN_TAIL_CHARS characters. A map
+ * lookup hashes its key, and the token arrives as a new string with every request: hashing the
+ * whole of a 12 KB token cost more than the rest of the lookup, comparing it with the one kept ~1%.
+ */
+const WHOLE_TOKEN_KEY_CHARS = 128;
+/** A JWT ends with its signature: tokens whose tails are equal are one token or a forgery of one. */
+const TOKEN_TAIL_CHARS = 64;
+
+/**
+ * Where a token is kept in its tenant's map. Two tokens with the same key are told apart by their
+ * whole text; the one set last is kept.
+ */
+function tokenKey(token: string): string {
+  return token.length <= WHOLE_TOKEN_KEY_CHARS ? token : `${token.length}:${token.slice(-TOKEN_TAIL_CHARS)}`;
+}
+
 /** One cached token, in two recency lists: the replica's (all tenants) and its tenant's. */
 class Slot {
   newer: Slot | null = null;
@@ -47,6 +64,7 @@ class Slot {
 
   constructor(
     readonly tenant: TenantTokens,
+    readonly key: string,
     readonly token: string,
     public entry: CachedToken,
     public expiresAtMs: number,
@@ -54,7 +72,7 @@ class Slot {
   ) {}
 }
 
-/** One tenant's cached tokens by their text, and their recency list (newest first). */
+/** One tenant's cached tokens by their key (tokenKey), and their recency list (newest first). */
 class TenantTokens {
   readonly slots = new Map<string, Slot>();
   bytes = 0;
@@ -113,8 +131,8 @@ export class TokenCache {
 
   /** The tenant's verified token, unless it expired; it becomes the most recently used. */
   get(tenantId: string, token: string): CachedToken | undefined {
-    const slot = this.#tenants.get(tenantId)?.slots.get(token);
-    if (slot === undefined) return undefined;
+    const slot = this.#tenants.get(tenantId)?.slots.get(tokenKey(token));
+    if (slot === undefined || slot.token !== token) return undefined;
     if (slot.expiresAtMs <= this.#now()) {
       this.#remove(slot);
       return undefined;
@@ -132,8 +150,14 @@ export class TokenCache {
     const expiresAtMs = expiresAtSeconds * 1000;
     if (!this.#enabled || !(expiresAtMs > Date.now())) return;
     const bytes = entryBytes(entry, token);
+    const key = tokenKey(token);
     let tenant = this.#tenants.get(tenantId);
-    const existing = tenant?.slots.get(token);
+    let existing = tenant?.slots.get(key);
+    if (existing !== undefined && existing.token !== token) {
+      this.#remove(existing);
+      existing = undefined;
+      tenant = this.#tenants.get(tenantId);
+    }
     if (bytes > this.#tenantMaxBytes) {
       if (existing !== undefined) this.#remove(existing);
       return;
@@ -150,8 +174,8 @@ export class TokenCache {
         tenant = new TenantTokens(tenantId);
         this.#tenants.set(tenantId, tenant);
       }
-      const slot = new Slot(tenant, token, entry, expiresAtMs, bytes);
-      tenant.slots.set(token, slot);
+      const slot = new Slot(tenant, key, token, entry, expiresAtMs, bytes);
+      tenant.slots.set(key, slot);
       tenant.bytes += bytes;
       this.#bytes += bytes;
       this.#entries++;
@@ -229,7 +253,7 @@ export class TokenCache {
   #remove(slot: Slot): void {
     this.#unlink(slot);
     const tenant = slot.tenant;
-    tenant.slots.delete(slot.token);
+    tenant.slots.delete(slot.key);
     tenant.bytes -= slot.bytes;
     this.#bytes -= slot.bytes;
     this.#entries--;

@@ -19,7 +19,7 @@ describe('TokenCache', () => {
 
   it('keeps verified tokens within its byte bound, forgetting the least recently used first', () => {
     const cache = new TokenCache(10_000, 1_000_000);
-    const tokens = Array.from({ length: 1_000 }, (_, i) => `${i}.${'t'.repeat(7_000)}`);
+    const tokens = Array.from({ length: 1_000 }, (_, i) => `${'t'.repeat(7_000)}.${i}`);
     for (const token of tokens)
       cache.set(
         'acme',
@@ -136,6 +136,23 @@ describe('TokenCache', () => {
       expect(kept(cache, 'tenant-b', 0, 5)).toEqual([]);
       expect(kept(cache, 'tenant-a', 0, 10)).toHaveLength(10);
     });
+  });
+
+  it('serves a long token only to its exact text, whatever other tokens share its length and ending', () => {
+    const cache = new TokenCache(100);
+    const signature = 's'.repeat(342);
+    const kept = `header.${'a'.repeat(12_000)}.${signature}`;
+    const forged = `header.${'b'.repeat(12_000)}.${signature}`;
+    const entry: CachedToken = { identity: identity(0), verifiedBy: 'clerk', expiresAtMs: inAnHour() * 1000 };
+    cache.set('acme', kept, entry, inAnHour());
+    expect(cache.get('acme', forged)).toBeUndefined();
+    expect(cache.get('acme', Buffer.from(kept).toString('latin1'))).toBe(entry);
+    // Verified too (its issuer signed both), it takes the place of the first.
+    const other: CachedToken = { ...entry, verifiedBy: 'clerk:org_1' };
+    cache.set('acme', forged, other, inAnHour());
+    expect(cache.get('acme', forged)).toBe(other);
+    expect(cache.get('acme', kept)).toBeUndefined();
+    expect(cache.size).toBe(1);
   });
 
   it('scopes every token to the tenant it was verified for', () => {
