@@ -144,7 +144,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     { host: config.GATEWAY_HOST, port: config.GATEWAY_PORT },
     { host: config.GATEWAY_HOST, port: config.GATEWAY_ADMIN_PORT },
   ]);
-  const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy);
+  const remoteJwks = remoteJwksFromConfig(config, registry, logger, addressPolicy);
   const hostsRefused = new Counter({
     name: 'vantageedge_gateway_host_claims_refused_total',
     help: 'Hosts a snapshot names that this replica does not route to that tenant, by reason',

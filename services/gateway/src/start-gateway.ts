@@ -6,7 +6,7 @@ import { limitIdleKeepAlive } from '@vantageedge/shared/http/idle-keep-alive';
 import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connection-limit';
 import { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
-import type { Logger } from '@vantageedge/shared/observability/logger';
+import type { Logger, StructuredLogger } from '@vantageedge/shared/observability/logger';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type { Registry } from 'prom-client';
@@ -95,12 +95,14 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 export function remoteJwksFromConfig(
   config: GatewaySettings,
   registry: Registry,
+  logger: StructuredLogger,
   addressPolicy?: OriginAddressPolicy,
   policy: Partial<JwksFetchPolicy> = {},
 ): RemoteJwksRegistry {
   return new RemoteJwksRegistry({
     policy: { cooldownMs: config.GATEWAY_JWKS_COOLDOWN_SECONDS * 1000, ...policy },
     registry,
+    logger,
     ...(addressPolicy ? { addressPolicy } : {}),
   });
 }
@@ -137,7 +139,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     tokenCacheTenantShare: config.GATEWAY_TOKEN_CACHE_TENANT_SHARE,
     apiKeyCacheSize: config.GATEWAY_API_KEY_CACHE_SIZE,
     allowDevTokens: config.VANTAGEEDGE_DEV_MODE,
-    remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, options.addressPolicy),
+    remoteJwks: options.remoteJwks ?? remoteJwksFromConfig(config, registry, logger, options.addressPolicy),
     failureLimiter: new AuthFailureLimiter({
       maxPerMinute: config.GATEWAY_AUTH_FAILURES_PER_MINUTE,
       maxPerMinuteAllTenants: config.GATEWAY_AUTH_FAILURES_PER_MINUTE_ALL_TENANTS,

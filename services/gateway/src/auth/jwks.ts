@@ -1,8 +1,10 @@
+import { urlWithoutCredentials } from '@vantageedge/shared/domain/credential-headers';
 import { type ServiceAccount, verificationKeyRefusal } from '@vantageedge/shared/domain/gateway-config';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
+import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
 import {
   createLocalJWKSet,
   type JSONWebKeySet,
@@ -20,7 +22,10 @@ import { type JsonStructureBounds, jsonStructureExcess } from './json-structure.
 
 /** How a replica fetches remote key sets: the same rules for Clerk's JWKS and every tenant's OIDC JWKS. */
 export interface JwksFetchPolicy {
-  /** At most one fetch per URL per cooldown, successful or not, whatever the tokens ask for. */
+  /**
+   * At most one fetch per URL per cooldown, successful or not, whatever the tokens ask for; URLs that
+   * differ only in their query string count as one.
+   */
   cooldownMs: number;
   /**
    * A key set older than this is refreshed on next use, in the background: tokens whose kid it lists
@@ -79,6 +84,15 @@ export const DEFAULT_JWKS_FETCH_POLICY: JwksFetchPolicy = {
 };
 
 export type JwksFetchOutcome = 'ok' | 'failed';
+
+/**
+ * When key sets sharing it last started a fetch. The sets of one URL that differ only in their query
+ * string share one: a query string is the tenant's to vary, and each variant would otherwise bring
+ * its own fetch per cooldown to the same host.
+ */
+export interface FetchCooldown {
+  attemptedAt: number;
+}
 
 /** The one HTTP call a key set makes: the response's body is read as a stream, up to the policy's maxBytes. */
 export type JwksFetch = (
@@ -139,7 +153,8 @@ export class RemoteKeySet {
   readonly #url: string;
   readonly #headers: Record<string, string>;
   readonly #policy: JwksFetchPolicy;
-  readonly #onFetch: ((outcome: JwksFetchOutcome) => void) | undefined;
+  readonly #onFetch: ((outcome: JwksFetchOutcome, reason?: string) => void) | undefined;
+  readonly #cooldown: FetchCooldown;
   readonly #fetch: JwksFetch;
   readonly #unknownKids: LRUCache<string, true>;
   #keys = new Map<string, JWK>();
@@ -153,9 +168,12 @@ export class RemoteKeySet {
     options: {
       headers?: Record<string, string>;
       policy?: JwksFetchPolicy;
-      onFetch?: (outcome: JwksFetchOutcome) => void;
+      /** After each fetch; a failed one comes with its reason. */
+      onFetch?: (outcome: JwksFetchOutcome, reason?: string) => void;
       /** Default: the global fetch. A tenant's key set gets one that connects only where allowed. */
       fetch?: JwksFetch;
+      /** Default: one of its own. */
+      cooldown?: FetchCooldown;
     } = {},
   ) {
     this.#fetch = options.fetch ?? fetch;
@@ -163,6 +181,7 @@ export class RemoteKeySet {
     this.#headers = { accept: 'application/json, application/jwk-set+json', ...options.headers };
     this.#policy = options.policy ?? DEFAULT_JWKS_FETCH_POLICY;
     this.#onFetch = options.onFetch;
+    this.#cooldown = options.cooldown ?? { attemptedAt: Number.NEGATIVE_INFINITY };
     this.#unknownKids = new LRUCache({
       max: Math.max(1, this.#policy.unknownKidCacheSize),
       maxSize: Math.max(1, this.#policy.unknownKidCacheChars),
@@ -204,7 +223,8 @@ export class RemoteKeySet {
   /** The fetch in progress, else a new one if the cooldown allows it, else null. */
   #fetchOnce(now: number): Promise<void> | null {
     if (this.#pending !== null) return this.#pending;
-    if (now - this.#attemptedAt < this.#policy.cooldownMs) return null;
+    if (now - this.#cooldown.attemptedAt < this.#policy.cooldownMs) return null;
+    this.#cooldown.attemptedAt = now;
     this.#attemptedAt = now;
     this.#pending = this.#refresh().finally(() => {
       this.#pending = null;
@@ -249,11 +269,18 @@ export class RemoteKeySet {
       // fetch brings is served at once; only the fetches a remembered kid would trigger are avoided.
       this.#fetchedAt = Date.now();
       this.#onFetch?.('ok');
-    } catch {
+    } catch (error) {
       // Keep serving the last good set; the cooldown stops the next token from refetching at once.
-      this.#onFetch?.('failed');
+      this.#onFetch?.('failed', failureReason(error));
     }
   }
+}
+
+/** An error's message, with the cause fetch() wraps its connection errors in (ECONNREFUSED, a blocked address). */
+function failureReason(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause;
+  return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
 }
 
 /**
@@ -272,6 +299,9 @@ export class RemoteJwksRegistry {
   readonly #policy: JwksFetchPolicy;
   readonly #fetches: Counter<'source' | 'outcome'> | undefined;
   readonly #tenantFetch: JwksFetch;
+  readonly #logger: StructuredLogger | undefined;
+  /** The cooldown of each URL without its query string, with the sets kept that share it. */
+  readonly #cooldowns = new Map<string, { cooldown: FetchCooldown; sets: number }>();
 
   constructor(
     options: {
@@ -279,6 +309,8 @@ export class RemoteJwksRegistry {
       registry?: Registry;
       /** Default: the default ORIGIN_BLOCKED_CIDRS. */
       addressPolicy?: OriginAddressPolicy;
+      /** Where a failed fetch is reported, with its reason. */
+      logger?: StructuredLogger;
     } = {},
   ) {
     const addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
@@ -291,6 +323,7 @@ export class RemoteJwksRegistry {
     });
     this.#tenantFetch = (url, init) => undiciFetch(url, { ...init, dispatcher });
     this.#policy = { ...DEFAULT_JWKS_FETCH_POLICY, ...options.policy };
+    this.#logger = options.logger;
     this.#fetches = options.registry
       ? new Counter({
           name: 'vantageedge_gateway_jwks_fetches_total',
@@ -318,7 +351,7 @@ export class RemoteJwksRegistry {
       return;
     }
     this.#users.delete(id);
-    this.#sets.delete(id);
+    if (this.#sets.delete(id)) this.#forgetCooldown(cooldownId(url, 'oidc'));
   }
 
   /** The key sets kept. */
@@ -339,17 +372,50 @@ export class RemoteJwksRegistry {
       set = new RemoteKeySet(url, {
         policy: this.#policy,
         ...(headers ? { headers } : {}),
-        onFetch: (outcome) => this.#fetches?.labels(source, outcome).inc(),
+        onFetch: (outcome, reason) => {
+          this.#fetches?.labels(source, outcome).inc();
+          if (outcome === 'failed') {
+            const shown = urlWithoutCredentials(url);
+            // fetch() names the URL in some errors (one with user information, for instance).
+            this.#logger?.warn('JWKS fetch failed', {
+              source,
+              jwks_url: shown,
+              reason: reason?.replaceAll(url, shown).replaceAll(URL.parse(url)?.href ?? url, shown),
+            });
+          }
+        },
         ...(source === 'oidc' ? { fetch: this.#tenantFetch } : {}),
+        cooldown: this.#shareCooldown(cooldownId(url, source)),
       });
       this.#sets.set(id, set);
     }
     return set;
   }
+
+  #shareCooldown(id: string): FetchCooldown {
+    let shared = this.#cooldowns.get(id);
+    if (shared === undefined) {
+      shared = { cooldown: { attemptedAt: Number.NEGATIVE_INFINITY }, sets: 0 };
+      this.#cooldowns.set(id, shared);
+    }
+    shared.sets++;
+    return shared.cooldown;
+  }
+
+  #forgetCooldown(id: string): void {
+    const shared = this.#cooldowns.get(id);
+    if (shared !== undefined && --shared.sets === 0) this.#cooldowns.delete(id);
+  }
 }
 
 function setId(url: string, source: 'oidc' | 'clerk'): string {
   return `${source} ${url}`;
+}
+
+/** The URL without its query string (or fragment): the sets whose fetches one cooldown bounds. */
+function cooldownId(url: string, source: 'oidc' | 'clerk'): string {
+  const parsed = URL.parse(url);
+  return `${source} ${parsed === null ? url : `${parsed.origin}${parsed.pathname}`}`;
 }
 
 /**

@@ -163,7 +163,7 @@ export async function startTestGateway(
     }),
   });
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
-  const remoteJwks = remoteJwksFromConfig(config, registry, addressPolicy, extra.jwksPolicy);
+  const remoteJwks = remoteJwksFromConfig(config, registry, logger, addressPolicy, extra.jwksPolicy);
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
