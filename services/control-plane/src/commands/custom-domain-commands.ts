@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { streamName } from '@vantageedge/shared/domain/events';
+import { reservation, streamName } from '@vantageedge/shared/domain/events';
 import { canonicalCustomDomain, verificationRecordName } from '@vantageedge/shared/domain/hostname';
+import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
 import {
   type CustomDomain,
@@ -19,6 +20,7 @@ import {
   type CommandOutcome,
   eventMetadata,
   requireAccess,
+  tenantOf,
 } from './context.js';
 import { createTxtLookup, DnsLookupError, type LookupTxt } from './dns-txt.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
@@ -129,20 +131,71 @@ export async function createCustomDomain(
       'platform admins only',
     );
   }
-  const result = await run(deps, ctx, tenantId, async (state) => {
-    requireRoomForCustomDomain(deps, state.domains.size);
-    return {
-      type: 'CreateCustomDomain' as const,
-      claim: {
-        custom_domain_id: randomUUID(),
-        domain: body.domain,
-        verification_token: `vantageedge-verify=${randomBytes(24).toString('base64url')}`,
-      },
-      assignedByPlatformAdmin: body.verified,
-      baseDomains: customDomainDeps(deps).baseDomains,
-    };
-  });
+  const claim = () =>
+    run(deps, ctx, tenantId, async (state) => {
+      requireRoomForCustomDomain(deps, state.domains.size);
+      return {
+        type: 'CreateCustomDomain' as const,
+        claim: {
+          custom_domain_id: randomUUID(),
+          domain: body.domain,
+          verification_token: `vantageedge-verify=${randomBytes(24).toString('base64url')}`,
+        },
+        assignedByPlatformAdmin: body.verified,
+        baseDomains: customDomainDeps(deps).baseDomains,
+      };
+    });
+  let result: HandledCommand<TenantDomains>;
+  try {
+    result = await claim();
+  } catch (error) {
+    if (!(await releasedExpiredClaim(deps, ctx, tenantId, error))) throw error;
+    result = await claim();
+  }
   return outcome(tenantId, result, body.domain);
+}
+
+/** The actor recorded for what the platform does by itself, not on a caller's behalf. */
+const PLATFORM_ACTOR = 'platform';
+const CUSTOM_DOMAIN_RESERVATION = reservation.customDomain('');
+
+/**
+ * When `error` is a claim refused because another tenant holds the name, and that tenant's claim is
+ * still pending past its verification window: removes that claim (in its tenant's stream, by the
+ * platform — the claimant is neither named nor charged there) and says so. A claim nobody can verify
+ * any more no longer keeps the name from a tenant that can.
+ */
+async function releasedExpiredClaim(
+  deps: CommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  error: unknown,
+): Promise<boolean> {
+  const held = error instanceof DomainError ? error.cause : undefined;
+  if (
+    !(held instanceof UniquenessViolationError) ||
+    !held.value.startsWith(CUSTOM_DOMAIN_RESERVATION) ||
+    held.heldBy === undefined ||
+    held.heldBy === streamName.tenant(tenantId)
+  ) {
+    return false;
+  }
+  const domain = held.value.slice(CUSTOM_DOMAIN_RESERVATION.length);
+  const result = await handleCommand({
+    store: deps.store,
+    snapshotGuard: deps.snapshotGuard,
+    // The platform's doing: neither tenant's command budget pays for one small event.
+    commandBudget: undefined,
+    stream: held.heldBy,
+    decider: tenantDomainsDecider,
+    metadata: (state) => ({ ...eventMetadata(deps, ctx, tenantOf(state.tenant)), actor: PLATFORM_ACTOR }),
+    command: async () => ({
+      type: 'ReleaseExpiredClaim' as const,
+      domain,
+      now: deps.clock().toISOString(),
+    }),
+  });
+  return !result.state.domains.has(domain);
 }
 
 /**

@@ -66,6 +66,11 @@ export type CustomDomainCommand =
   /** `txtValues`: what `_vantageedge-challenge.<domain>` holds `now` (looked up by the handler; ISO 8601). */
   | { type: 'VerifyCustomDomain'; domain: string; txtValues: readonly string[]; now: string }
   | { type: 'DeleteCustomDomain'; domain: string }
+  /**
+   * Another tenant claims the name: a claim still pending past its verification window (as of `now`)
+   * is removed, its name freed; any other claim stays (no events).
+   */
+  | { type: 'ReleaseExpiredClaim'; domain: string; now: string }
   /** Deleting the tenant removes its domains and frees their names with the tenant's other values. */
   | { type: 'DeleteTenant' };
 
@@ -176,6 +181,13 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
           },
         ],
       };
+    }
+    case 'ReleaseExpiredClaim': {
+      const domain = state.domains.get(command.domain);
+      const expired =
+        domain?.status === 'pending' && Date.parse(command.now) > verificationExpiresAt(domain).getTime();
+      if (!expired || state.tenant.status !== 'active') return { events: [] };
+      return decide({ type: 'DeleteCustomDomain', domain: command.domain }, state);
     }
     case 'DeleteCustomDomain': {
       const tenant = liveTenant(state);

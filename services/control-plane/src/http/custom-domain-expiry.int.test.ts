@@ -69,3 +69,61 @@ describe('a pending custom domain claim', () => {
     expect(json(verified)).toMatchObject({ status: 'verified', verification: { expires_at: null } });
   });
 });
+
+describe("another tenant's claim of a name held by a pending claim", () => {
+  it('is refused 409 while the claim may still be verified, and takes the name once it may not', async () => {
+    const holder = json(
+      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Squatter', subdomain: 'squat-holder' } }),
+    )['id'] as string;
+    const claimant = json(
+      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Owner', subdomain: 'squat-owner' } }),
+    )['id'] as string;
+    const name = 'shop.squatted-name.example';
+    const held = await cp.request('POST', `/api/v1/tenants/${holder}/domains`, { body: { domain: name } });
+    expect(held.status, JSON.stringify(held.body)).toBe(201);
+
+    now += 6 * DAY_MS;
+    const early = await cp.request('POST', `/api/v1/tenants/${claimant}/domains`, { body: { domain: name } });
+    expect(early.status, JSON.stringify(early.body)).toBe(409);
+
+    now += 2 * DAY_MS;
+    const claimed = await cp.request('POST', `/api/v1/tenants/${claimant}/domains`, {
+      body: { domain: name },
+    });
+    expect(claimed.status, JSON.stringify(claimed.body)).toBe(201);
+    expect(json(claimed)).toMatchObject({ tenant_id: claimant, domain: name, status: 'pending' });
+
+    // The holder's claim is gone, released by the platform (its audit log says so), not by the claimant.
+    const events = await cp.allEvents();
+    const released = events.filter(
+      (event) =>
+        event.type === 'CustomDomainDeleted' &&
+        (event.data as { tenant_id: string; domain: string }).tenant_id === holder &&
+        (event.data as { domain: string }).domain === name,
+    );
+    expect(released).toHaveLength(1);
+    expect(released[0]!.metadata.actor).toBe('platform');
+    const holderDomains = await cp.request('GET', `/api/v1/tenants/${holder}/domains`, {
+      headers: { 'x-min-position': String(events.at(-1)!.position) },
+    });
+    expect(holderDomains.status).toBe(200);
+    expect(JSON.stringify(holderDomains.body)).not.toContain(name);
+  });
+
+  it('is refused 409 when the name is verified by another tenant, however old its claim', async () => {
+    const holder = json(
+      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Holder', subdomain: 'verified-holder' } }),
+    )['id'] as string;
+    const claimant = json(
+      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Late', subdomain: 'verified-late' } }),
+    )['id'] as string;
+    const name = 'api.verified-name.example';
+    const held = await cp.request('POST', `/api/v1/tenants/${holder}/domains`, {
+      body: { domain: name, verified: true },
+    });
+    expect(held.status, JSON.stringify(held.body)).toBe(201);
+    now += 30 * DAY_MS;
+    const late = await cp.request('POST', `/api/v1/tenants/${claimant}/domains`, { body: { domain: name } });
+    expect(late.status, JSON.stringify(late.body)).toBe(409);
+  });
+});
