@@ -58,8 +58,18 @@ export function usageUserId(identity: Identity): string {
  * landed and been applied, and its id would then be skipped with the merged counts in it.
  *
  * The hot path, a request whose cell exists: one key string, one Map lookup and one store; the
- * limits are checked only when a request needs a new cell.
+ * limits are checked only when a request needs a new cell. A route's requests mostly repeat its last
+ * request's cell, so that key string is reused: a string built anew is hashed anew by each lookup.
  */
+/** A route's last cell: its key and what it was made of besides the tenant and route. */
+interface LastCell {
+  readonly apiKeyId: string;
+  readonly userId: string;
+  readonly statusClass: StatusClass;
+  readonly hour: number;
+  readonly key: string;
+}
+
 export interface UsageRecorderOptions {
   batches: UsageBatchStore;
   replicaId: string;
@@ -119,6 +129,8 @@ export class UsageRecorder {
   #batch = new Batch();
   /** The cells named per hour: the current one and its neighbours (requests finishing across an hour). */
   readonly #hours = new Map<number, HourCells>();
+  /** The cell of the last request of each compiled route (of the tenant, for requests without one). */
+  readonly #lastCells = new WeakMap<object, LastCell>();
   /** A batch that failed to be written, retried (same id, same counts) before the next one. */
   #unwritten: { id: string; counts: UsageCounts } | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -189,13 +201,45 @@ export class UsageRecorder {
     const statusClass = statusClassOf(status);
     const hour = hourOf(this.#clock());
     const counts = this.#batch.counts;
-    const cell = usageCellKey(tenant.id, routeId, apiKeyId, userId, statusClass, hour);
+    const cell = this.#cellKey(
+      exchange.route ?? tenant,
+      tenant.id,
+      routeId,
+      apiKeyId,
+      userId,
+      statusClass,
+      hour,
+    );
     const requests = counts.get(cell);
     if (requests !== undefined) {
       counts.set(cell, requests + 1);
       return;
     }
     this.#recordInNewCell(tenant.id, routeId, apiKeyId, userId, statusClass, hour, cell);
+  }
+
+  #cellKey(
+    lastOf: object,
+    tenantId: string,
+    routeId: string,
+    apiKeyId: string,
+    userId: string,
+    statusClass: StatusClass,
+    hour: number,
+  ): string {
+    const last = this.#lastCells.get(lastOf);
+    if (
+      last !== undefined &&
+      last.hour === hour &&
+      last.statusClass === statusClass &&
+      last.apiKeyId === apiKeyId &&
+      last.userId === userId
+    ) {
+      return last.key;
+    }
+    const key = usageCellKey(tenantId, routeId, apiKeyId, userId, statusClass, hour);
+    this.#lastCells.set(lastOf, { apiKeyId, userId, statusClass, hour, key });
+    return key;
   }
 
   /** A request whose cell does not exist yet: the limits decide which cell counts it. */

@@ -97,6 +97,59 @@ describe('the usage recorder', () => {
     );
   });
 
+  it("counts each request in its own cell when one route's requests alternate keys, users, statuses and hours", async () => {
+    const store = new InMemoryUsageBatchStore();
+    let now = HOUR;
+    const recorder = new UsageRecorder({
+      batches: store,
+      replicaId: 'r1',
+      intervalMs: 60_000,
+      clock: () => now,
+    });
+    // One compiled tenant and route, as every request of one snapshot shares them.
+    const tenant = { id: TENANT };
+    const route = { config: { id: 'route-a' } };
+    const on = (identity: Partial<GatewayExchange['identity']>) =>
+      ({
+        tenant,
+        route,
+        identity: { kind: 'anonymous', scopes: [], ...identity },
+      }) as unknown as GatewayExchange;
+    const routeless = {
+      tenant,
+      route: undefined,
+      identity: { kind: 'anonymous', scopes: [] },
+    } as unknown as GatewayExchange;
+    for (let i = 0; i < 3; i++) {
+      recorder.record(on(apiKey('key-1')), 200);
+      recorder.record(on(apiKey('key-2')), 200);
+      recorder.record(on(apiKey('key-2')), 500);
+      recorder.record(on(clerkUser('user_1')), 200);
+      recorder.record(routeless, 404);
+    }
+    now = HOUR + 3_600_000;
+    recorder.record(on(apiKey('key-1')), 200);
+    await recorder.flush();
+    const byHour = new Map<string, number>();
+    for (const id of await store.list()) {
+      for (const [field, requests] of await store.read(id)) {
+        const [, routeId, apiKeyId, userId, statusClass, hour] = field.split('\u001f');
+        const key = `${routeId || '-'} ${apiKeyId || '-'} ${userId || '-'} ${statusClass} ${Number(hour) * 1000 - HOUR}`;
+        byHour.set(key, (byHour.get(key) ?? 0) + requests);
+      }
+    }
+    expect(byHour).toEqual(
+      new Map([
+        ['route-a key-1 - 2xx 0', 3],
+        ['route-a key-2 - 2xx 0', 3],
+        ['route-a key-2 - 5xx 0', 3],
+        ['route-a - user_1 2xx 0', 3],
+        ['- - - 4xx 0', 3],
+        ['route-a key-1 - 2xx 3600000', 1],
+      ]),
+    );
+  });
+
   it('regression: counts a Clerk user, an OIDC subject and a calling service with one id apart', async () => {
     const store = new InMemoryUsageBatchStore();
     const recorder = new UsageRecorder({
