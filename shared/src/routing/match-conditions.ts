@@ -16,8 +16,12 @@ export interface MatchFacts {
  */
 export interface CompiledConditions {
   readonly count: number;
-  /** `preflight`: a CORS preflight carries none of the actual request's headers, so those are skipped. */
-  test(facts: MatchFacts, preflight: boolean): boolean;
+  /**
+   * `preflight`: a CORS preflight carries none of the actual request's headers, so those are skipped.
+   * `serial`: the request's number among its matcher's requests (never 0); a condition met or failed
+   * under one serial is not tested again. Without it every condition is tested.
+   */
+  test(facts: MatchFacts, preflight: boolean, serial?: number): boolean;
 }
 
 type FieldTest = (value: string | undefined) => boolean;
@@ -146,31 +150,139 @@ function sortedValues(entry: QueryValues | undefined): readonly string[] | undef
   return entry.values;
 }
 
-/** null when the route has no conditions (the common case costs one null check per candidate). */
+/** One of a route's conditions (its host list, or one header or query condition) as a test of a request. */
+type Condition =
+  | { readonly kind: 'hosts'; readonly hosts: ReadonlySet<string> }
+  | { readonly kind: 'header' | 'query'; test(facts: MatchFacts): boolean };
+
+function conditionKey(kind: string, name: string, condition: MatchCondition): string {
+  const test =
+    condition.exact !== undefined
+      ? ['exact', condition.exact]
+      : condition.prefix !== undefined
+        ? ['prefix', condition.prefix]
+        : ['present', condition.present !== false];
+  return JSON.stringify([kind, name, ...test]);
+}
+
+/**
+ * The distinct conditions of one snapshot's routes. A condition several routes carry (one host list, or
+ * one header or query parameter with one test) is tested once per request: a tenant's routes often
+ * share a host, a version header or an API key prefix, and one request may meet every route of its
+ * path. A snapshot's matcher owns one set; `serial` tells its requests apart (see RouteMatcher).
+ */
+export class ConditionSet {
+  readonly #ids = new Map<string, number>();
+  readonly #conditions: Condition[] = [];
+  /** How many routes carry each condition. */
+  readonly #routes: number[] = [];
+  /** Every route's list of conditions (see orderRarestFirst). */
+  readonly #lists: number[][] = [];
+  readonly #testedFor: number[] = [];
+  readonly #outcomes: boolean[] = [];
+  #hostFor = 0;
+  #host = '';
+  /** Conditions tested so far, each distinct one at most once per request. */
+  tests = 0;
+
+  /** Distinct conditions compiled so far. */
+  get size(): number {
+    return this.#conditions.length;
+  }
+
+  /** null when the route has no conditions (the common case costs one null check per candidate). */
+  compile(match: RouteMatch | null | undefined): CompiledConditions | null {
+    if (match === null || match === undefined) return null;
+    const ids: number[] = [];
+    const headerIds: number[] = [];
+    if (match.hosts.length > 0) {
+      const hosts = new Set(match.hosts.map((host) => host.toLowerCase()));
+      ids.push(this.#id(JSON.stringify(['hosts', ...[...hosts].sort()]), { kind: 'hosts', hosts }));
+    }
+    for (const condition of match.headers) {
+      const name = condition.name.toLowerCase();
+      const test = fieldTest(condition);
+      const id = this.#id(conditionKey('header', name, condition), {
+        kind: 'header',
+        test: (facts) => test(headerValue(facts.req, name)),
+      });
+      ids.push(id);
+      headerIds.push(id);
+    }
+    for (const condition of match.query) {
+      const test = valuesTest(condition);
+      ids.push(
+        this.#id(conditionKey('query', condition.name, condition), {
+          kind: 'query',
+          test: (facts) => test(sortedValues(queryParams(facts.query).get(condition.name))),
+        }),
+      );
+    }
+    const count = ids.length;
+    if (count === 0) return null;
+    for (const id of new Set(ids)) this.#routes[id]!++;
+    const withoutHeaders = ids.filter((id) => !headerIds.includes(id));
+    this.#lists.push(ids, withoutHeaders);
+    return {
+      count,
+      test: (facts, preflight, serial) => {
+        for (const id of preflight ? withoutHeaders : ids)
+          if (!this.#outcome(id, facts, serial)) return false;
+        return true;
+      },
+    };
+  }
+
+  /**
+   * Orders each route's conditions by how few routes share them, once every route is compiled: a
+   * request that fails a route usually fails the condition that sets the route apart (its own version,
+   * its own host), and one shared by every route is then never tested for those routes.
+   */
+  orderRarestFirst(): void {
+    const routes = this.#routes;
+    for (const list of this.#lists) list.sort((a, b) => routes[a]! - routes[b]! || a - b);
+  }
+
+  #id(key: string, condition: Condition): number {
+    let id = this.#ids.get(key);
+    if (id === undefined) {
+      id = this.#conditions.length;
+      this.#ids.set(key, id);
+      this.#conditions.push(condition);
+      this.#routes.push(0);
+      this.#testedFor.push(0);
+      this.#outcomes.push(false);
+    }
+    return id;
+  }
+
+  #outcome(id: number, facts: MatchFacts, serial: number | undefined): boolean {
+    if (serial !== undefined && this.#testedFor[id] === serial) return this.#outcomes[id]!;
+    this.tests++;
+    const condition = this.#conditions[id]!;
+    const outcome =
+      condition.kind === 'hosts'
+        ? condition.hosts.has(this.#requestHost(facts, serial))
+        : condition.test(facts);
+    if (serial !== undefined) {
+      this.#testedFor[id] = serial;
+      this.#outcomes[id] = outcome;
+    }
+    return outcome;
+  }
+
+  /** The request's host, read once per request (routes' host lists differ more than their hosts). */
+  #requestHost(facts: MatchFacts, serial: number | undefined): string {
+    if (serial === undefined) return requestHost(facts.req);
+    if (this.#hostFor !== serial) {
+      this.#host = requestHost(facts.req);
+      this.#hostFor = serial;
+    }
+    return this.#host;
+  }
+}
+
+/** A route's conditions on their own (a matcher compiles its routes' into one ConditionSet). */
 export function compileConditions(match: RouteMatch | null | undefined): CompiledConditions | null {
-  if (match === null || match === undefined) return null;
-  const hosts = match.hosts.length === 0 ? null : new Set(match.hosts.map((host) => host.toLowerCase()));
-  const headers = match.headers.map((condition) => ({
-    name: condition.name.toLowerCase(),
-    test: fieldTest(condition),
-  }));
-  const query = match.query.map((condition) => ({ name: condition.name, test: valuesTest(condition) }));
-  const count = (hosts === null ? 0 : 1) + headers.length + query.length;
-  if (count === 0) return null;
-  return {
-    count,
-    test(facts, preflight) {
-      if (hosts !== null && !hosts.has(requestHost(facts.req))) return false;
-      if (!preflight) {
-        for (const header of headers) if (!header.test(headerValue(facts.req, header.name))) return false;
-      }
-      if (query.length > 0) {
-        const params = queryParams(facts.query);
-        for (const condition of query) {
-          if (!condition.test(sortedValues(params.get(condition.name)))) return false;
-        }
-      }
-      return true;
-    },
-  };
+  return new ConditionSet().compile(match);
 }

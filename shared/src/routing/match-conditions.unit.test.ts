@@ -210,3 +210,72 @@ describe('prefix conditions at their longest', () => {
     expect(charByChar).toBe(0);
   });
 });
+
+/**
+ * Regression test: each route tested its own copy of every condition. A tenant's 1,000 routes `/api/*`
+ * sharing a host, nine 400-character header prefixes and ten query conditions, each route with one
+ * header value of its own that the request lacks, cost ≈ 20,000 condition tests (≈ 13 ms of a
+ * replica's event loop) per request. Conditions several routes share are tested once per request.
+ */
+describe('conditions shared by many routes', () => {
+  const longValue = 'v'.repeat(400);
+  const shared = {
+    hosts: ['shop.example.com'],
+    headers: Array.from({ length: 9 }, (_, k) => ({ name: `x-shared-${k}`, prefix: longValue })),
+    query: Array.from({ length: 10 }, (_, k) => ({ name: `q${k}`, exact: 'yes' })),
+  };
+  const routes = Array.from({ length: 1_000 }, (_, i) => ({
+    config: routeConfig.parse({
+      id: randomUUID(),
+      origin_id: randomUUID(),
+      path_pattern: '/api/*',
+      auth_mode: 'public',
+      match: { ...shared, headers: [...shared.headers, { name: 'x-route', exact: `r${i}` }] },
+    }),
+  }));
+  const fallback = {
+    config: routeConfig.parse({
+      id: randomUUID(),
+      origin_id: randomUUID(),
+      path_pattern: '/api/*',
+      auth_mode: 'public',
+    }),
+  };
+
+  /** A request whose headers count how often a route's conditions read one of them. */
+  function countingRequest(headers: Record<string, string>) {
+    let reads = 0;
+    const counted = new Proxy(headers, {
+      get(target, name) {
+        reads++;
+        return Reflect.get(target, name);
+      },
+    });
+    return { req: { headers: counted } as unknown as IncomingMessage, reads: () => reads };
+  }
+
+  it('tests each distinct condition once per request, and still takes the route whose conditions hold', () => {
+    const matcher = new RouteMatcher([...routes, fallback]);
+    const headers: Record<string, string> = { host: 'shop.example.com', 'x-route': 'none' };
+    for (let k = 0; k < 9; k++) headers[`x-shared-${k}`] = `${longValue}!`;
+    const query = `?${Array.from({ length: 10 }, (_, k) => `q${k}=yes`).join('&')}`;
+
+    const missing = countingRequest(headers);
+    const tested = matcher.conditionTests;
+    const found = matcher.resolve('GET', '/api/orders', {
+      facts: { req: missing.req, query },
+      preflight: false,
+    });
+    expect(found).toBe(fallback);
+    // At most one read per distinct condition (a host, 9 shared headers, 1,000 values of x-route), not
+    // 1,000 × 11.
+    expect(missing.reads()).toBeLessThanOrEqual(1_010 + 10);
+    // Each route's own x-route value is tested first: the conditions every route shares are not needed.
+    expect(matcher.conditionTests - tested).toBe(1_000);
+
+    const chosen = countingRequest({ ...headers, 'x-route': 'r500' });
+    expect(
+      matcher.resolve('GET', '/api/orders', { facts: { req: chosen.req, query }, preflight: false }),
+    ).toBe(routes[500]);
+  });
+});

@@ -191,3 +191,37 @@ describe('RouteMatcher per-request work', () => {
     });
   }
 });
+
+/**
+ * Regression test: `resolve` walked the tenant's patterns once per reading of the path, per method
+ * reading (HEAD, and HEAD as GET) and per index (as written, letters folded), and once more for the
+ * routes tied with each folded match: 1,000 routes `/:a/xN/*` for POST only and a strict `/*` made one
+ * `HEAD /A;B/ZZZ/` compare ≈ 32,000 patterns (1–7 ms of a replica's event loop). One walk per reading
+ * finds what every method and both indexes find.
+ */
+describe('RouteMatcher per-request walks', () => {
+  const stepsOf = (matcher: RouteMatcher<ReturnType<typeof route>>, method: string, path: string) => {
+    const before = matcher.matchSteps;
+    const found = matcher.resolve(method, path);
+    return { steps: matcher.matchSteps - before, found };
+  };
+
+  for (const [shape, pattern] of [
+    ['a literal after a parameter', (i: number) => `/:a/x${i}/*`],
+    ['40 parameters', (i: number) => `${'/:a'.repeat(40)}/x${i}`],
+  ] as const) {
+    it(`compares each pattern at most once per reading of a HEAD request's path (${shape})`, () => {
+      const routes = Array.from({ length: 1_000 }, (_, i) => route(pattern(i), { methods: ['POST'] }));
+      const strict = route('/*', { auth_mode: 'apikey_required' });
+      const matcher = new RouteMatcher([...routes, strict]);
+      const depth = pattern(0).split('/').length - 2;
+      const path = `${'/A;B'.repeat(depth)}/ZZZ/`;
+      const readings = 4; // as written, without `;` parameters, and each with its trailing slash toggled
+      const { steps, found } = stepsOf(matcher, 'HEAD', path);
+      expect(found).toBe(strict);
+      // Each pattern once per reading: its segment count, then its one literal segment (and the catch-all,
+      // matched with letters folded, compared as written too).
+      expect(steps).toBeLessThanOrEqual(readings * 2 * (routes.length + 1) + readings * 2);
+    });
+  }
+});

@@ -1,5 +1,5 @@
 import type { RouteConfig } from '../domain/gateway-config.js';
-import { type CompiledConditions, compileConditions, type MatchFacts } from './match-conditions.js';
+import { type CompiledConditions, ConditionSet, type MatchFacts } from './match-conditions.js';
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
 import {
@@ -52,6 +52,8 @@ interface CompiledPattern<Route> {
   rank: number;
   /** How the pattern is compared with a path, set when an index files it. */
   test?: SegmentTest;
+  /** A pattern whose letters folding changed: the pattern as written. */
+  readonly unfolded?: CompiledPattern<Route>;
 }
 
 export class InvalidRoutePatternError extends Error {
@@ -240,7 +242,7 @@ class ConditionsOnce {
   test(request: MatchRequest, serial: number): boolean {
     if (request.facts === undefined) return false;
     if (this.#serial !== serial) {
-      this.#outcome = this.compiled.test(request.facts, request.preflight);
+      this.#outcome = this.compiled.test(request.facts, request.preflight, serial);
       this.#serial = serial;
     }
     return this.#outcome;
@@ -285,18 +287,32 @@ class PatternIndex<Route> {
   readonly #byFirstSegment = new Map<string, CompiledPattern<Route>[]>();
   /** Routes whose first segment is not a literal (and the root route), in match order. */
   readonly #generic: CompiledPattern<Route>[] = [];
+  /** Each pattern's patterns with the same key (see patternKey), in match order: given keys only. */
+  readonly #samePattern = new Map<CompiledPattern<Route>, CompiledPattern<Route>[]>();
   /** Path segments compared with patterns so far (see matchSteps). */
   steps = 0;
   readonly #step = () => {
     this.steps++;
   };
 
-  /** Files every pattern; returns nothing, counts one step per pattern through `step`. */
-  constructor(sorted: readonly CompiledPattern<Route>[], step: () => void) {
+  /** Files every pattern (and groups them by `keys`, if given), counting one step per pattern through `step`. */
+  constructor(
+    sorted: readonly CompiledPattern<Route>[],
+    step: () => void,
+    keys?: ReadonlyMap<CompiledPattern<Route>, string>,
+  ) {
     const rarity = literalRarity(sorted);
+    const groups = new Map<string, CompiledPattern<Route>[]>();
     for (const pattern of sorted) {
       step();
       pattern.test = new SegmentTest(pattern.segments, rarity);
+      const key = keys?.get(pattern);
+      if (key !== undefined) {
+        const group = groups.get(key) ?? [];
+        if (group.length === 0) groups.set(key, group);
+        group.push(pattern);
+        this.#samePattern.set(pattern, group);
+      }
       const first = pattern.segments[0];
       if (first?.kind !== 'literal') {
         this.#generic.push(pattern);
@@ -355,34 +371,95 @@ class PatternIndex<Route> {
   }
 
   /**
-   * The first matching pattern's route and every other route whose pattern is the same at the same
-   * priority (after case folding `/a/B/*` and `/a/b/*` are one pattern: an origin may serve either).
+   * One walk of a folded index for one reading of a path: for each of `methods`, the first pattern that
+   * matches the reading as written (through each pattern's unfolded twin: a pattern matches a path only
+   * if, letters folded, it matches the folded path) and, when `folded` is true, every route whose
+   * pattern is the first folded match's at the same priority (after case folding `/a/B/*` and
+   * `/a/b/*` are one pattern: an origin may serve either). One walk in match order finds them all.
    */
-  tied(
-    method: string,
-    path: SplitPath,
-    keys: ReadonlyMap<CompiledPattern<Route>, string>,
+  readingMatches(
+    methods: readonly string[],
+    written: SplitPath,
+    lower: SplitPath,
+    folded: boolean,
     request: MatchRequest,
     serial: number,
-  ): Route[] {
-    const first = this.first(method, path, request, serial);
-    if (first === undefined) return [];
-    const key = keys.get(first);
-    const tied: Route[] = [];
-    for (const list of [this.#byFirstSegment.get(path.segments[1] ?? '') ?? [], this.#generic]) {
-      for (const candidate of list) {
-        if (!admits(candidate, method, request, serial)) continue;
-        if (keys.get(candidate) === key) tied.push(candidate.route);
+  ): ReadingMatches<Route>[] {
+    const found = methods.map((): ReadingMatches<Route> => ({ exact: undefined, tied: [] }));
+    const foldedFirst: Array<CompiledPattern<Route> | undefined> = methods.map(() => undefined);
+    let open = methods.length * (folded ? 2 : 1);
+    this.#walk(lower, (candidate) => {
+      if (!candidate.test!.matches(lower, this.#step)) return false;
+      for (let m = 0; m < methods.length; m++) {
+        if (!admits(candidate, methods[m]!, request, serial)) continue;
+        if (folded && foldedFirst[m] === undefined) {
+          foldedFirst[m] = candidate;
+          open--;
+        }
+        // A pattern matches a path as written only if, letters folded, it matches the folded path.
+        const asWritten = candidate.unfolded ?? candidate;
+        const sameTest = asWritten === candidate && written === lower;
+        if (found[m]!.exact === undefined && (sameTest || asWritten.test!.matches(written, this.#step))) {
+          found[m]!.exact = asWritten;
+          open--;
+        }
+      }
+      return open === 0;
+    });
+    if (folded) {
+      for (let m = 0; m < methods.length; m++) {
+        const first = foldedFirst[m];
+        if (first === undefined) continue;
+        for (const candidate of this.#samePattern.get(first)!)
+          if (admits(candidate, methods[m]!, request, serial)) found[m]!.tied.push(candidate.route);
       }
     }
-    return tied;
+    return found;
   }
+
+  /** Calls `visit` with the patterns that may match `path`, in match order, until it returns true. */
+  #walk(path: SplitPath, visit: (candidate: CompiledPattern<Route>) => boolean): void {
+    const generic = this.#generic;
+    const literal = this.#byFirstSegment.get(path.segments[1] ?? '') ?? [];
+    let i = 0;
+    let j = 0;
+    while (i < literal.length || j < generic.length) {
+      const a = literal[i];
+      const b = generic[j];
+      let candidate: CompiledPattern<Route>;
+      if (b === undefined || (a !== undefined && a.rank < b.rank)) {
+        candidate = a!;
+        i++;
+      } else {
+        candidate = b;
+        j++;
+      }
+      if (visit(candidate)) return;
+    }
+  }
+}
+
+/** What one reading of a path finds for one method (see PatternIndex.readingMatches). */
+interface ReadingMatches<Route> {
+  /** The first pattern matching the reading as written. */
+  exact: CompiledPattern<Route> | undefined;
+  /** The routes of the first pattern matching it with letters folded, and of the same pattern. */
+  readonly tied: Route[];
 }
 
 function foldCase(segment: PatternSegment): PatternSegment {
   if (segment.kind === 'literal' || segment.kind === 'prefix')
     return { kind: segment.kind, value: segment.value.toLowerCase() };
   return segment;
+}
+
+/** Whether folding letters to lower case changes the pattern. */
+function foldingChanges(segments: readonly PatternSegment[]): boolean {
+  return segments.some(
+    (segment) =>
+      (segment.kind === 'literal' || segment.kind === 'prefix') &&
+      segment.value !== segment.value.toLowerCase(),
+  );
 }
 
 /** Priority and segments as one string: equal keys are the same pattern. */
@@ -415,7 +492,6 @@ export class RouteMatcher<Route extends MatchableRoute> {
   readonly #exact: PatternIndex<Route>;
   /** The same patterns with letters folded to lower case; absent when no reading can change protection. */
   readonly #folded: PatternIndex<Route> | undefined;
-  readonly #foldedKeys = new Map<CompiledPattern<Route>, string>();
   readonly #upperCasePatterns: boolean;
   /** Every pattern in match order. */
   readonly #ordered: readonly CompiledPattern<Route>[];
@@ -425,6 +501,8 @@ export class RouteMatcher<Route extends MatchableRoute> {
   readonly #protection = new Map<Route, ComparableProtection>();
   /** Requests matched so far: the last one's number (see ConditionsOnce). */
   #requests = 0;
+  /** The routes' distinct match conditions. */
+  readonly #conditions = new ConditionSet();
 
   constructor(routes: readonly Route[], tenantIpRules: TenantIpRules = null) {
     let steps = 0;
@@ -439,12 +517,13 @@ export class RouteMatcher<Route extends MatchableRoute> {
           route.config.methods.length === 0
             ? null
             : new Set(route.config.methods.map((m) => m.toUpperCase())),
-        conditions: conditionsOnce(compileConditions(route.config.match)),
+        conditions: conditionsOnce(this.#conditions.compile(route.config.match)),
         priority: route.config.priority,
         order,
         rank: 0,
       }),
     );
+    this.#conditions.orderRarestFirst();
     compiled.sort((a, b) => {
       steps++;
       return (
@@ -463,9 +542,15 @@ export class RouteMatcher<Route extends MatchableRoute> {
     if (uniformProtection([...this.#protection.values()])) {
       this.#folded = undefined;
     } else {
-      const folded = compiled.map((pattern) => ({ ...pattern, segments: pattern.segments.map(foldCase) }));
-      for (const pattern of folded) this.#foldedKeys.set(pattern, patternKey(pattern));
-      this.#folded = new PatternIndex(folded, step);
+      const folded = compiled.map(
+        (pattern): CompiledPattern<Route> => ({
+          ...pattern,
+          segments: pattern.segments.map(foldCase),
+          ...(foldingChanges(pattern.segments) ? { unfolded: pattern } : {}),
+        }),
+      );
+      const foldedKeys = new Map(folded.map((pattern) => [pattern, patternKey(pattern)]));
+      this.#folded = new PatternIndex(folded, step, foldedKeys);
     }
     this.compileSteps = steps;
   }
@@ -473,6 +558,11 @@ export class RouteMatcher<Route extends MatchableRoute> {
   /** Path segments compared with patterns so far: how matching work grows with the routes. */
   get matchSteps(): number {
     return this.#exact.steps + (this.#folded?.steps ?? 0);
+  }
+
+  /** Match conditions tested so far (each distinct one at most once per request). */
+  get conditionTests(): number {
+    return this.#conditions.tests;
   }
 
   /** The route for `path` as written (`path` must come from normalizePath). */
@@ -512,25 +602,36 @@ export class RouteMatcher<Route extends MatchableRoute> {
     request: MatchRequest = NO_REQUEST,
   ): Route | AmbiguousPath<Route> | undefined {
     const serial = ++this.#requests;
-    const chosen = this.#match(method, path, request, serial);
     const folded = this.#folded;
-    if (chosen === undefined || folded === undefined) return chosen;
-    // A Set: up to every route of the tenant, each found once per reading.
-    const candidates = new Set([chosen]);
-    const readings = originReadings(path);
+    if (folded === undefined) return this.#match(method, path, request, serial);
     const methods = originMethodReadings(method);
-    for (const readMethod of methods) {
-      for (let i = -1; i < readings.length; i++) {
-        const reading = i < 0 ? path : readings[i]!;
-        if (i >= 0 || readMethod !== method)
-          addCandidate(candidates, this.#match(readMethod, reading, request, serial));
-        const lower = reading.toLowerCase();
-        // With lower-case patterns only, folding a lower-case reading finds what the exact match found.
-        if (lower === reading && !this.#upperCasePatterns) continue;
-        for (const route of folded.tied(readMethod, splitPath(lower), this.#foldedKeys, request, serial))
-          candidates.add(route);
-      }
+    const readMatches = (reading: string) => {
+      const lower = reading.toLowerCase();
+      // With lower-case patterns only, folding a lower-case reading finds what the exact match found.
+      const foldedToo = lower !== reading || this.#upperCasePatterns;
+      const written = splitPath(reading);
+      const lowerPath = foldedToo ? splitPath(lower) : written;
+      return folded.readingMatches(methods, written, lowerPath, foldedToo, request, serial);
+    };
+    const asWritten = readMatches(path);
+    // methods[0] is the request's own method.
+    const chosen = asWritten[0]!.exact?.route;
+    if (chosen === undefined) return undefined;
+    // Each method's finds in the order they are compared (the first strictest of them wins a tie).
+    const byMethod: Route[][] = methods.map(() => []);
+    const writtenMatches = new Map([[path, asWritten]]);
+    const readings = originReadings(path);
+    for (let i = -1; i < readings.length; i++) {
+      const reading = i < 0 ? path : readings[i]!;
+      const found = i < 0 ? asWritten : readMatches(reading);
+      writtenMatches.set(reading, found);
+      found.forEach((matches, m) => {
+        if ((i >= 0 || m > 0) && matches.exact !== undefined) byMethod[m]!.push(matches.exact.route);
+        byMethod[m]!.push(...matches.tied);
+      });
     }
+    // A Set: up to every route of the tenant, each found once per reading.
+    const candidates = new Set([chosen, ...byMethod.flat()]);
     if (candidates.size === 1) return chosen;
     const strictest = strictestOf([...candidates], this.#protection);
     if (strictest === undefined) return new AmbiguousPath([...candidates]);
@@ -541,10 +642,8 @@ export class RouteMatcher<Route extends MatchableRoute> {
     if (
       strictest !== chosen &&
       rewritesPath(strictest.config) &&
-      !methods.some(
-        (readMethod) =>
-          this.#match(readMethod, path, request, serial) === strictest ||
-          (path !== '/' && this.#match(readMethod, toggledSlash(path), request, serial) === strictest),
+      ![path, toggledSlash(path)].some((reading) =>
+        writtenMatches.get(reading)?.some((matches) => matches.exact?.route === strictest),
       )
     )
       return new AmbiguousPath([...candidates]);
@@ -565,10 +664,6 @@ function originMethodReadings(method: string): readonly string[] {
 }
 
 const HEAD_READINGS = ['HEAD', 'GET'] as const;
-
-function addCandidate<Route>(candidates: Set<Route>, route: Route | undefined): void {
-  if (route !== undefined) candidates.add(route);
-}
 
 function toggledSlash(path: string): string {
   return path.endsWith('/') ? path.slice(0, -1) : `${path}/`;
