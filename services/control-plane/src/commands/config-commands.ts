@@ -33,7 +33,12 @@ import { restoreOrigin, restoreRoute } from './restore-commands.js';
 import { createRoute, deleteRoute, updateRoute } from './route-commands.js';
 import { createStreamFolds } from './stream-folds.js';
 import { updateTenant } from './tenant-commands.js';
-import { documentEntryCounts, type EntryCounts, requireDocumentWithinLimits } from './tenant-limits.js';
+import {
+  documentEntryCounts,
+  type EntryCounts,
+  requireDocumentMatchConditionsWithinLimit,
+  requireDocumentWithinLimits,
+} from './tenant-limits.js';
 
 /**
  * Declarative config commands. `plan` compares a document with the tenant's current config; `apply`
@@ -127,6 +132,7 @@ async function planFor(
   // Before a stream is read for each id the document names: a plan needs only read access.
   requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(config));
   requireDistinctDocumentMatches(document.routes);
+  requireDocumentMatchConditionsWithinLimit(deps, document.routes, config.routes);
   const deleted = await deletedResources(deps, tenantId, config, document);
   return { current: config, head, plan: planConfig(config, document, deleted) };
 }
@@ -430,6 +436,7 @@ export async function rollbackTenantConfig(
     const { current, document, plan } = planned;
     if (plan.steps.length === 0) return unchanged(planned);
     requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(current));
+    requireDocumentMatchConditionsWithinLimit(deps, document.routes, current.routes);
     // Refused steps are refused here, before the marker: a refused rollback records nothing.
     await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
     await purgeRestoredRoutes(deps, tenantId, plan);

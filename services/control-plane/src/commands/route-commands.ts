@@ -5,7 +5,12 @@ import { withStoredRouteCredentials } from '../domain/credential-headers.js';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError, invalid } from '../domain/errors.js';
 import { type RouteCommand, routeDecider } from '../domain/route.js';
-import { duplicateRoute, type RouteMatchFields, sameMatchAs } from '../domain/route-match.js';
+import {
+  distinctMatchConditions,
+  duplicateRoute,
+  type RouteMatchFields,
+  sameMatchAs,
+} from '../domain/route-match.js';
 import type { CreateRouteBody, UpdateRouteBody } from '../schemas/requests.js';
 import type { RouteResource } from '../schemas/resources.js';
 import { changeResource } from './change-resource.js';
@@ -22,6 +27,7 @@ import { requireLiveTenant, requireOriginOfTenant } from './lookups.js';
 import { outcomeOf } from './outcome.js';
 import { foldStream } from './stream-folds.js';
 import {
+  requireMatchConditionsWithinLimit,
   requireRoomFor,
   requireRouteWithinLimits,
   requireShortStrings,
@@ -135,20 +141,24 @@ const MATCH_FIELDS = ['path_pattern', 'methods', 'priority', 'match'] as const;
 
 /**
  * No other live route of the tenant (`routeId`: the route itself) is matched as `route` is: the
- * gateway would always choose one of them and never the other (409 `duplicate_route`, naming it). A
- * config apply's or rollback's routes are compared as a whole document, not step by step (a step may
- * pass through a duplicate that a later step removes).
+ * gateway would always choose one of them and never the other (409 `duplicate_route`, naming it); and
+ * the tenant's routes stay within TENANT_MAX_MATCH_CONDITIONS. A config apply's or rollback's routes
+ * are checked as a whole document, not step by step (a step may pass through a duplicate that a later
+ * step removes).
  */
 async function requireMatchOfItsOwn(
-  deps: Pick<CommandDeps, 'resourceCounts' | 'countedByPlan'>,
+  deps: Pick<CommandDeps, 'resourceCounts' | 'countedByPlan' | 'tenantLimits'>,
   tenantId: string,
   route: RouteMatchFields,
   routeId?: string,
 ): Promise<void> {
   if (deps.countedByPlan) return;
-  const others = (await deps.resourceCounts.routes(tenantId)).filter((other) => other.id !== routeId);
+  const live = await deps.resourceCounts.routes(tenantId);
+  const others = live.filter((other) => other.id !== routeId);
   const same = sameMatchAs(others, route);
   if (same !== undefined) throw duplicateRoute(`route ${same.id}`, 'path_pattern');
+  const next = distinctMatchConditions([...others, route]).size;
+  requireMatchConditionsWithinLimit(deps, 'match', next, distinctMatchConditions(live).size);
 }
 
 /** Every origin a traffic split names is a live origin of the route's tenant (field: its entry). */

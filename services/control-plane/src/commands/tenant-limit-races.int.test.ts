@@ -30,6 +30,7 @@ describe('counted tenant limits under concurrency', () => {
     stringLength: 200,
     settingsBytes: 2048,
     routeBytes: 4096,
+    matchConditions: 500,
     cacheBytes: 64 * 1024,
   };
 

@@ -67,6 +67,7 @@ describe('per-tenant limits (control plane)', () => {
     stringLength: 200,
     settingsBytes: 2048,
     routeBytes: 4096,
+    matchConditions: 500,
     cacheBytes: 64 * 1024,
   };
 
@@ -557,6 +558,7 @@ describe('per-tenant limits (control plane)', () => {
       TENANT_MAX_STRING_LENGTH: true,
       TENANT_MAX_SETTINGS_BYTES: true,
       TENANT_MAX_ROUTE_BYTES: true,
+      TENANT_MAX_MATCH_CONDITIONS: true,
       TENANT_MAX_CACHE_BYTES: true,
     });
     expect(tenantLimitsFromSettings(settings.parse({}))).toEqual(DEFAULT_TENANT_LIMITS);
@@ -570,6 +572,10 @@ describe('per-tenant limits (control plane)', () => {
     expect(settings.safeParse({ TENANT_MAX_CERTIFICATES: '101' }).success).toBe(false);
     expect(DEFAULT_TENANT_LIMITS.members).toBe(1000);
     expect(tenantLimitsFromSettings(settings.parse({ TENANT_MAX_MEMBERS: '7' })).members).toBe(7);
+    expect(DEFAULT_TENANT_LIMITS.matchConditions).toBe(500);
+    expect(
+      tenantLimitsFromSettings(settings.parse({ TENANT_MAX_MATCH_CONDITIONS: '50' })).matchConditions,
+    ).toBe(50);
     expect(DEFAULT_TENANT_LIMITS.cacheBytes).toBe(256 * 1024 * 1024);
     const cacheBytes = (value: string) =>
       tenantLimitsFromSettings(settings.parse({ TENANT_MAX_CACHE_BYTES: value }));

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Caller } from '../auth/caller.js';
 import type { HeldLock } from '../config-history/config-change-lock.js';
 import { DomainError, forbidden } from '../domain/errors.js';
+import { addMatchConditions, distinctMatchConditions } from '../domain/route-match.js';
 import type { CommandDeps } from './context.js';
 import { requireLiveTenant } from './lookups.js';
 
@@ -42,6 +43,11 @@ export interface TenantLimits {
   /** Largest route, as JSON bytes: its policies' lists (CIDRs, headers, CORS origins, a fixed body, …). */
   routeBytes: number;
   /**
+   * Distinct header and query `match` conditions across the tenant's routes (one shared by several
+   * routes counts once): a gateway replica may test each of them for one request, on its event loop.
+   */
+  matchConditions: number;
+  /**
    * The largest `settings.cache.max_bytes` a tenant's own admins may set: the bound is the tenant's
    * share of the shared Redis, so more than this is the platform admins' decision.
    */
@@ -60,6 +66,7 @@ export const DEFAULT_TENANT_LIMITS: TenantLimits = {
   stringLength: 2048,
   settingsBytes: 32 * 1024,
   routeBytes: 32 * 1024,
+  matchConditions: 500,
   cacheBytes: DEFAULT_TENANT_CACHE_MAX_BYTES,
 };
 
@@ -84,6 +91,7 @@ export const tenantLimitSettings = {
   TENANT_MAX_STRING_LENGTH: count(65_536, DEFAULT_TENANT_LIMITS.stringLength),
   TENANT_MAX_SETTINGS_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.settingsBytes),
   TENANT_MAX_ROUTE_BYTES: count(1_048_576, DEFAULT_TENANT_LIMITS.routeBytes),
+  TENANT_MAX_MATCH_CONDITIONS: count(100_000, DEFAULT_TENANT_LIMITS.matchConditions),
   /** Within the range of `settings.cache.max_bytes` itself (1 KiB–4 GiB). */
   TENANT_MAX_CACHE_BYTES: z.coerce
     .number()
@@ -108,6 +116,7 @@ export function tenantLimitsFromSettings(settings: TenantLimitSettings): TenantL
     stringLength: settings.TENANT_MAX_STRING_LENGTH,
     settingsBytes: settings.TENANT_MAX_SETTINGS_BYTES,
     routeBytes: settings.TENANT_MAX_ROUTE_BYTES,
+    matchConditions: settings.TENANT_MAX_MATCH_CONDITIONS,
     cacheBytes: settings.TENANT_MAX_CACHE_BYTES,
   };
 }
@@ -350,6 +359,43 @@ export function requireRouteWithinLimits(deps: Pick<CommandDeps, 'tenantLimits'>
       'route',
       `is ${bytes} bytes as JSON, the most allowed is ${max} (TENANT_MAX_ROUTE_BYTES)`,
     );
+  }
+}
+
+/**
+ * The tenant's distinct match conditions (`next`, once the change is made) within
+ * TENANT_MAX_MATCH_CONDITIONS; only growing past it is refused (`now`: the tenant's count before), so a
+ * tenant over it from before can still change its routes.
+ */
+export function requireMatchConditionsWithinLimit(
+  deps: Pick<CommandDeps, 'tenantLimits'>,
+  field: string,
+  next: number,
+  now: number,
+): void {
+  const max = limitsOf(deps).matchConditions;
+  if (next > max && next > now) {
+    throw limitExceeded(
+      field,
+      `the tenant's routes would have ${next} distinct header and query conditions, the most allowed is ${max} (TENANT_MAX_MATCH_CONDITIONS); share conditions between routes, or route by path`,
+    );
+  }
+}
+
+/**
+ * A config document's routes (every route the tenant will have) within TENANT_MAX_MATCH_CONDITIONS,
+ * given the routes it has now (`current`); the field is the entry that takes the count past the limit.
+ */
+export function requireDocumentMatchConditionsWithinLimit(
+  deps: Pick<CommandDeps, 'tenantLimits'>,
+  routes: ReadonlyArray<{ readonly match?: RouteConfig['match'] }>,
+  current: ReadonlyArray<{ readonly match?: RouteConfig['match'] }>,
+): void {
+  const now = distinctMatchConditions(current).size;
+  const conditions = new Set<string>();
+  for (const [index, route] of routes.entries()) {
+    addMatchConditions(conditions, route.match);
+    requireMatchConditionsWithinLimit(deps, `routes.${index}.match`, conditions.size, now);
   }
 }
 

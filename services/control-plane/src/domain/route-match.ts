@@ -42,6 +42,26 @@ function conditionKey(name: string, condition: MatchCondition): string {
   return JSON.stringify([name, 'present', condition.present !== false]);
 }
 
+/**
+ * The header and query conditions of `routes`, each distinct one once (header names without case): what
+ * a gateway replica tests per request at most, since routes share the test of a condition they share.
+ */
+export function distinctMatchConditions(
+  routes: Iterable<{ readonly match?: RouteMatch | null | undefined }>,
+): Set<string> {
+  const conditions = new Set<string>();
+  for (const route of routes) addMatchConditions(conditions, route.match);
+  return conditions;
+}
+
+/** Adds `match`'s header and query conditions to `conditions` (see distinctMatchConditions). */
+export function addMatchConditions(conditions: Set<string>, match: RouteMatch | null | undefined): void {
+  for (const condition of match?.headers ?? [])
+    conditions.add(`header ${conditionKey(condition.name.toLowerCase(), condition)}`);
+  for (const condition of match?.query ?? [])
+    conditions.add(`query ${conditionKey(condition.name, condition)}`);
+}
+
 function sortedSet(values: readonly string[]): string[] {
   return [...new Set(values)].sort();
 }
