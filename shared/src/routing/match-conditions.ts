@@ -42,8 +42,8 @@ function fieldTest(condition: MatchCondition): FieldTest {
 
 /**
  * `value.startsWith(prefix)` as one string comparison: V8 runs startsWith character by character
- * (≈ 14 µs for a 400-character prefix, 35 times a comparison of equal strings), and one request may
- * meet the prefix conditions of every route of its path.
+ * (measured on Node 24: 1.8–2.9 µs for a 400-character prefix, 20–30 times `slice(0, n) ===`), and one
+ * request may meet the prefix conditions of every route of its path.
  */
 function hasPrefix(value: string, prefix: string): boolean {
   return value.length >= prefix.length && value.slice(0, prefix.length) === prefix;
