@@ -155,6 +155,15 @@ type Condition =
   | { readonly kind: 'hosts'; readonly hosts: ReadonlySet<string> }
   | { readonly kind: 'header' | 'query'; test(facts: MatchFacts): boolean };
 
+/**
+ * One header or query condition as a string, equal for two conditions exactly when they test a request
+ * the same way (header names without case): what a snapshot's matcher tests once per request, and what
+ * the control plane's TENANT_MAX_MATCH_CONDITIONS counts.
+ */
+export function matchConditionKey(kind: 'header' | 'query', condition: MatchCondition): string {
+  return conditionKey(kind, kind === 'header' ? condition.name.toLowerCase() : condition.name, condition);
+}
+
 function conditionKey(kind: string, name: string, condition: MatchCondition): string {
   const test =
     condition.exact !== undefined

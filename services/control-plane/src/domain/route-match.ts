@@ -1,4 +1,5 @@
-import type { MatchCondition, RouteMatch } from '@vantageedge/shared/domain/route-policies';
+import type { RouteMatch } from '@vantageedge/shared/domain/route-policies';
+import { matchConditionKey } from '@vantageedge/shared/routing/match-conditions';
 import { normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import { DomainError } from './errors.js';
 
@@ -23,10 +24,8 @@ export function routeMatchKey(route: RouteMatchFields): string {
     sortedSet(route.methods.map((method) => method.toUpperCase())),
     route.priority,
     sortedSet((match?.hosts ?? []).map((host) => host.toLowerCase())),
-    sortedSet(
-      (match?.headers ?? []).map((condition) => conditionKey(condition.name.toLowerCase(), condition)),
-    ),
-    sortedSet((match?.query ?? []).map((condition) => conditionKey(condition.name, condition))),
+    sortedSet((match?.headers ?? []).map((condition) => matchConditionKey('header', condition))),
+    sortedSet((match?.query ?? []).map((condition) => matchConditionKey('query', condition))),
   ]);
 }
 
@@ -34,12 +33,6 @@ function gatewayPattern(pattern: string): string {
   const normalized = normalizePath(pattern, 'keep');
   const path = normalized.ok ? normalized.path : pattern;
   return path.replace(/\/:[^/]*/g, '/:');
-}
-
-function conditionKey(name: string, condition: MatchCondition): string {
-  if (condition.exact !== undefined) return JSON.stringify([name, 'exact', condition.exact]);
-  if (condition.prefix !== undefined) return JSON.stringify([name, 'prefix', condition.prefix]);
-  return JSON.stringify([name, 'present', condition.present !== false]);
 }
 
 /**
@@ -56,10 +49,8 @@ export function distinctMatchConditions(
 
 /** Adds `match`'s header and query conditions to `conditions` (see distinctMatchConditions). */
 export function addMatchConditions(conditions: Set<string>, match: RouteMatch | null | undefined): void {
-  for (const condition of match?.headers ?? [])
-    conditions.add(`header ${conditionKey(condition.name.toLowerCase(), condition)}`);
-  for (const condition of match?.query ?? [])
-    conditions.add(`query ${conditionKey(condition.name, condition)}`);
+  for (const condition of match?.headers ?? []) conditions.add(matchConditionKey('header', condition));
+  for (const condition of match?.query ?? []) conditions.add(matchConditionKey('query', condition));
 }
 
 function sortedSet(values: readonly string[]): string[] {
