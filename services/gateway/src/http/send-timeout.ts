@@ -19,13 +19,13 @@ interface RequestEvents {
  */
 export function limitSendTime(servers: readonly RequestEvents[], timeoutMs: number): void {
   if (timeoutMs <= 0) return;
-  /** Each connection's bytes left to send at the last check (undefined: none were waiting then). */
+  /** Each connection's sending state at the last check (undefined: nothing was waiting then). */
   const connections = new Map<Socket, string | undefined>();
   const check = setInterval(() => {
-    for (const [socket, leftAtLastCheck] of connections) {
-      const left = bytesLeft(socket);
-      if (left !== undefined && left === leftAtLastCheck) socket.destroy();
-      else connections.set(socket, left);
+    for (const [socket, stateAtLastCheck] of connections) {
+      const state = sendingState(socket);
+      if (state !== undefined && state === stateAtLastCheck) socket.destroy();
+      else connections.set(socket, state);
     }
   }, timeoutMs);
   check.unref();
@@ -42,12 +42,21 @@ export function limitSendTime(servers: readonly RequestEvents[], timeoutMs: numb
 }
 
 /**
- * What is left to send on the connection, as node's own socket timeout tells progress: the bytes
- * queued in the stream, and those of the write under way the kernel has not taken yet (one write of a
- * whole stored body stays under way until its last byte is taken). Undefined when nothing waits.
+ * Where the connection's sending stands, undefined when nothing waits. As node's own socket timeout
+ * tells progress: the bytes queued in the stream, and those of the write under way the kernel has not
+ * taken yet (one write of a whole stored body stays under way until its last byte is taken). Over TLS
+ * the TLS layer's own queue stays the same while the client reads; the TCP connection under it tells
+ * the progress. And the bytes written so far: a proxied body streams in chunks of one size, so a
+ * connection that keeps sending can show the same queues at two checks.
  */
-function bytesLeft(socket: Socket): string | undefined {
+function sendingState(socket: Socket): string | undefined {
   if (socket.writableLength === 0) return undefined;
-  const handle = (socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle;
-  return `${socket.writableLength}/${handle?.writeQueueSize ?? 0}`;
+  const { _handle: handle, _parent: transport } = socket as UnderlyingHandles;
+  return `${socket.bytesWritten}/${socket.writableLength}/${handle?.writeQueueSize ?? 0}/${transport?._handle?.writeQueueSize ?? 0}`;
+}
+
+/** node's handle of a socket, and for a TLS socket the TCP socket it runs over. */
+interface UnderlyingHandles {
+  _handle?: { writeQueueSize?: number } | null;
+  _parent?: UnderlyingHandles | null;
 }
