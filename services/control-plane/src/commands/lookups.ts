@@ -2,7 +2,7 @@ import { streamName } from '@vantageedge/shared/domain/events';
 import type { Lifecycle } from '../domain/decision.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { type Origin, originDecider } from '../domain/origin.js';
-import { foldLatest } from './aggregate-folds.js';
+import { type Foldable, foldLatest } from './aggregate-folds.js';
 import type { CommandContext, CommandDeps } from './context.js';
 import { requireAccess } from './context.js';
 import { loadTenant } from './tenant-directory.js';
@@ -58,4 +58,21 @@ export async function requireWritableResource<Data extends { tenant_id: string }
   if (state.status === 'absent') throw notFound(what);
   await requireAccess(deps, ctx.caller, state.data.tenant_id, 'write');
   return state.data;
+}
+
+/**
+ * The tenant of a live resource the caller may write, else null (the command itself then answers
+ * 403/404): the tenant whose lock an update takes, so a caller never takes the lock of a tenant it
+ * may not write.
+ */
+export async function writableTenantOf<Data extends { tenant_id: string }>(
+  deps: Pick<CommandDeps, 'store' | 'authorizer' | 'streamFolds'>,
+  ctx: CommandContext,
+  stream: string,
+  decider: Foldable<Lifecycle<Data>>,
+): Promise<string | null> {
+  const resource = await foldLatest(deps.store, stream, decider);
+  if (resource.status !== 'active') return null;
+  const access = await deps.authorizer.access(ctx.caller, resource.data.tenant_id, deps.streamFolds);
+  return access === 'write' ? resource.data.tenant_id : null;
 }

@@ -12,8 +12,8 @@ import {
   eventMetadata,
   requireAccess,
 } from './context.js';
-import { fold, handleCommand } from './handle-command.js';
-import { requireLiveTenant } from './lookups.js';
+import { handleCommand } from './handle-command.js';
+import { requireLiveTenant, writableTenantOf } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { outcomeOf } from './outcome.js';
 import {
@@ -100,7 +100,9 @@ export async function updateOrigin(
   // New targets are counted against TENANT_MAX_TARGETS: under the tenant's lock, as creates are, once
   // the caller may write the tenant (another tenant's caller takes no lock of it).
   const tenantId =
-    body.targets !== undefined || body.url !== undefined ? await writableTenantOf(deps, ctx, originId) : null;
+    body.targets !== undefined || body.url !== undefined
+      ? await writableTenantOf(deps, ctx, streamName.origin(originId), originDecider)
+      : null;
   const result = tenantId === null ? await update() : await withCountedCreate(deps, tenantId, update);
   return outcomeOf('origin', result, originView);
 }
@@ -117,16 +119,4 @@ export async function deleteOrigin(
     command: (): OriginCommand => ({ type: 'Delete' }),
   });
   return outcomeOf('origin', result, originView);
-}
-
-/** The tenant of a live origin the caller may write, else null (the command itself answers 403/404). */
-async function writableTenantOf(
-  deps: CommandDeps,
-  ctx: CommandContext,
-  originId: string,
-): Promise<string | null> {
-  const origin = fold(originDecider, await deps.store.readStream(streamName.origin(originId)));
-  if (origin.status !== 'active') return null;
-  const access = await deps.authorizer.access(ctx.caller, origin.data.tenant_id, deps.streamFolds);
-  return access === 'write' ? origin.data.tenant_id : null;
 }
