@@ -43,7 +43,8 @@ export function bearerCandidate(headers: Headers): string | undefined {
 /** Three base64url parts: a JWT, not an opaque API key. */
 export function looksLikeJwt(value: string): boolean {
   const first = value.indexOf('.');
-  return first > 0 && value.indexOf('.', first + 1) > first + 1 && value.split('.').length === 3;
+  const second = first > 0 ? value.indexOf('.', first + 1) : -1;
+  return second > first + 1 && value.indexOf('.', second + 1) === -1;
 }
 
 /** The API key a request presents: X-API-Key, else (where the route allows it) the bearer token. */

@@ -7,14 +7,15 @@ import {
   clerkClaims,
   clerkUserRefusal,
   JWT_CLOCK_TOLERANCE_SECONDS,
+  looksLikeJwt,
   missingScope,
   presentedApiKey,
-  readsBearerJwt,
   scopesOf,
   serviceClaimsRefusal,
   subjectRefusal,
 } from '@vantageedge/shared/gateway-policies/auth-rules';
 import { clerkSessionRefusal } from '@vantageedge/shared/gateway-policies/clerk-session-refusal';
+import { singleHeader } from '@vantageedge/shared/http/header-values';
 import {
   decodeJwt,
   decodeProtectedHeader,
@@ -78,6 +79,7 @@ const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
 const API_KEY_CHALLENGE = 'ApiKey realm="vantageedge", header="X-API-Key"';
 const BEARER_CHALLENGE = 'Bearer realm="vantageedge"';
+const BEARER_OR_API_KEY_CHALLENGE = `${BEARER_CHALLENGE}, ${API_KEY_CHALLENGE}`;
 
 function failure(status: 401 | 403, code: string, message: string, challenge: string): AuthFailure {
   return { ok: false, status, code, message, challenge };
@@ -187,17 +189,11 @@ export class Authenticator {
       case 'public':
         return { ok: true, identity: ANONYMOUS };
       case 'apikey_required':
-        return this.#withScopes(route, this.#apiKey(tenant, headers, true));
+        return this.#withScopes(route, this.#apiKey(tenant, presentedApiKey(headers, true)));
       case 'jwt_required':
         return this.#jwt(tenant, route, headers);
-      case 'jwt_or_apikey': {
-        if (readsBearerJwt(headers)) return this.#jwt(tenant, route, headers);
-        const result = this.#apiKey(tenant, headers, true);
-        if (!result.ok && result.code === 'missing_credentials') {
-          return failure(401, result.code, result.message, `${BEARER_CHALLENGE}, ${API_KEY_CHALLENGE}`);
-        }
-        return this.#withScopes(route, result);
-      }
+      case 'jwt_or_apikey':
+        return this.#jwtOrApiKey(tenant, route, headers);
       case 'service':
         return this.#service(tenant, route, headers);
     }
@@ -215,8 +211,8 @@ export class Authenticator {
     );
   }
 
-  #apiKey(tenant: CompiledTenant, headers: IncomingHttpHeaders, allowBearer: boolean): AuthResult {
-    const key = presentedApiKey(headers, allowBearer);
+  /** The API key the request presented (none: missing_credentials) looked up among the tenant's. */
+  #apiKey(tenant: CompiledTenant, key: string | undefined): AuthResult {
     if (key === undefined) {
       return failure(
         401,
@@ -240,17 +236,54 @@ export class Authenticator {
     route: CompiledRoute,
     headers: IncomingHttpHeaders,
   ): AuthResult | Promise<AuthResult> {
-    const cached = this.#cachedToken(tenant, headers);
-    if (
-      cached !== undefined &&
-      (cached.verifiedBy === clerkTag(tenant) || cached.verifiedBy === tenantTag('oidc', tenant))
-    ) {
-      return 'refusal' in cached ? cached.refusal : this.#authorizeUser(tenant, route, cached);
-    }
+    const cached = this.#cachedUserToken(tenant, headers);
+    if (cached !== undefined) return this.#cachedUserAnswer(tenant, route, cached);
     const token = bearerToken(headers);
     if (token === undefined) {
       return failure(401, 'missing_credentials', 'a bearer token is required', BEARER_CHALLENGE);
     }
+    return this.#verifyAndAuthorizeUser(tenant, route, token);
+  }
+
+  /**
+   * As readsBearerJwt reads the request: a bearer JWT without X-API-Key is a user token, anything else
+   * an API key. A cached token was read by bearerToken as a JWT when it was verified, so the header's
+   * text finding one is that reading, without running the pattern over a token of several KB again.
+   */
+  #jwtOrApiKey(
+    tenant: CompiledTenant,
+    route: CompiledRoute,
+    headers: IncomingHttpHeaders,
+  ): AuthResult | Promise<AuthResult> {
+    const apiKey = singleHeader(headers['x-api-key']);
+    if (apiKey !== undefined) return this.#withScopes(route, this.#apiKey(tenant, apiKey));
+    const cached = this.#cachedUserToken(tenant, headers);
+    if (cached !== undefined) return this.#cachedUserAnswer(tenant, route, cached);
+    const bearer = bearerToken(headers);
+    if (bearer !== undefined && looksLikeJwt(bearer))
+      return this.#verifyAndAuthorizeUser(tenant, route, bearer);
+    const result = this.#apiKey(tenant, bearer);
+    if (!result.ok && result.code === 'missing_credentials') {
+      return failure(401, result.code, result.message, BEARER_OR_API_KEY_CHALLENGE);
+    }
+    return this.#withScopes(route, result);
+  }
+
+  /** The request's bearer token as verified under the tenant's current Clerk or OIDC settings, if cached. */
+  #cachedUserToken(tenant: CompiledTenant, headers: IncomingHttpHeaders): CachedToken | undefined {
+    const cached = this.#cachedToken(tenant, headers);
+    if (cached === undefined) return undefined;
+    const { verifiedBy } = tenant.auth;
+    return cached.verifiedBy === verifiedBy.clerk || cached.verifiedBy === verifiedBy.oidc
+      ? cached
+      : undefined;
+  }
+
+  #cachedUserAnswer(tenant: CompiledTenant, route: CompiledRoute, cached: CachedToken): AuthResult {
+    return 'refusal' in cached ? cached.refusal : this.#authorizeUser(tenant, route, cached);
+  }
+
+  #verifyAndAuthorizeUser(tenant: CompiledTenant, route: CompiledRoute, token: string): Promise<AuthResult> {
     return this.#verifyUserToken(tenant, token).then((verified) =>
       verified.ok ? this.#authorizeUser(tenant, route, verified.entry) : verified.failure,
     );
@@ -288,7 +321,7 @@ export class Authenticator {
         if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
         const entry: AcceptedToken = {
           identity: oidcUserIdentity(oidc.issuer, payload.sub!, scopesOf(payload)),
-          verifiedBy: tenantTag('oidc', tenant),
+          verifiedBy: tenant.auth.verifiedBy.oidc!,
           // Refused from `exp` plus the clock tolerance the verification allows.
           expiresAtMs: (payload.exp! + JWT_CLOCK_TOLERANCE_SECONDS) * 1000,
         };
@@ -325,7 +358,7 @@ export class Authenticator {
       if (sessionRefusal !== null) {
         const refused: CachedToken = {
           refusal: sessionRefusalFailure(sessionRefusal),
-          verifiedBy: clerkTag(tenant),
+          verifiedBy: tenant.auth.verifiedBy.clerk,
         };
         this.#tokens.set(tenant.id, token, refused, payload.exp);
         return { ok: false, failure: refused.refusal };
@@ -338,7 +371,7 @@ export class Authenticator {
       if (refusal !== null) return { ok: false, failure: bearerFailure(refusal.code, refusal.message) };
       const entry: AcceptedToken = {
         identity,
-        verifiedBy: clerkTag(tenant),
+        verifiedBy: tenant.auth.verifiedBy.clerk,
         expiresAtMs: payload.exp * 1000 + CLERK_CLOCK_SKEW_MS,
       };
       this.#tokens.set(tenant.id, token, entry, payload.exp);
@@ -395,7 +428,7 @@ export class Authenticator {
     route: CompiledRoute,
     headers: IncomingHttpHeaders,
   ): AuthResult | Promise<AuthResult> {
-    const tag = tenantTag('service', tenant);
+    const tag = tenant.auth.verifiedBy.service;
     const cached = this.#cachedToken(tenant, headers);
     if (cached !== undefined && cached.verifiedBy === tag && !('refusal' in cached)) {
       return this.#withScopes(route, {
@@ -455,15 +488,6 @@ function countedFailure(result: AuthResult): string | undefined {
   return !result.ok && result.status === 401 && result.code !== 'missing_credentials'
     ? result.code
     : undefined;
-}
-
-function tenantTag(kind: 'oidc' | 'service', tenant: CompiledTenant): string {
-  return `${kind}:${tenant.id}:${tenant.version}`;
-}
-
-/** A Clerk token's identity holds the permissions of its org only at that org's tenant: judged per org. */
-function clerkTag(tenant: CompiledTenant): string {
-  return tenant.clerkOrgId === null ? 'clerk' : `clerk:${tenant.clerkOrgId}`;
 }
 
 function joseFailure(error: unknown): AuthResult {

@@ -7,8 +7,9 @@ interface VerifiedBy {
   /**
    * What verified it: "clerk" or "clerk:<tenant's org id>" (Clerk's keys, its org's permissions counted
    * as that org's tenant had it; the org or user list is checked per route), or
-   * "oidc|service:<tenant id>:<version>" (that tenant's snapshot, so a key rotation in a new snapshot
-   * takes effect at once). Either way the entry is found only under the tenant it was verified for.
+   * "oidc|service:<tenant id>:<digest>" (the tenant's settings that judged it, VerificationTags: a
+   * snapshot changing them has the token checked again). Either way the entry is found only under the
+   * tenant it was verified for.
    */
   readonly verifiedBy: string;
 }

@@ -140,10 +140,8 @@ export function storageDecision(
   // the client's: keyed on the client's value (absent for nearly everyone) it would be served to all.
   if (vary.some(originSeesGatewayValue)) return { notStored: 'vary_gateway_header' };
   const cacheControl = headerList(headers['cache-control'])?.toLowerCase();
-  if (policy.credentialsNeedOriginConsent && !SHARED_WITH_CREDENTIALS.test(cacheControl ?? '')) {
-    if (request.authorized) return { notStored: 'authorization' };
-    if (request.withCookie && !keyedOnCookie(policy, vary)) return { notStored: 'cookie' };
-  }
+  const unshared = credentialsRefusal(policy, cacheControl, vary, request);
+  if (unshared !== undefined) return { notStored: unshared };
   if (policy.mode === 'standard') return standardFreshness(policy, status, headers);
   let freshMs = policy.ttlMs;
   if (cacheControl) {
@@ -161,6 +159,44 @@ export function storageDecision(
     mustRevalidate: false,
     immutable: false,
   };
+}
+
+/**
+ * storageDecision for a stored response updated by the origin's 304 (RFC 9111 §4.3.4): `merged` is the
+ * stored response with the 304's fields. A 304 to a request with Authorization or a Cookie answers
+ * that caller, so on a public route the origin's consent to share it must be in the 304's own
+ * Cache-Control (a 304 repeats the one its 200 would carry, RFC 9110 §15.4.5), not in the stored
+ * response another request filled: else the caller's fields and lifetime would reach everyone.
+ */
+export function revalidatedStorageDecision(
+  policy: CompiledCachePolicy,
+  status: number,
+  merged: IncomingHttpHeaders,
+  notModified: IncomingHttpHeaders,
+  request: FillingRequest,
+): StorageDecision {
+  const vary = responseVary(merged);
+  const consent = headerList(notModified['cache-control'])?.toLowerCase();
+  const unshared = vary === '*' ? undefined : credentialsRefusal(policy, consent, vary, request);
+  if (unshared !== undefined) return { notStored: unshared };
+  return storageDecision(policy, 'GET', status, merged, request);
+}
+
+/**
+ * Why a response to this request may not be shared: it carried Authorization or a Cookie on a route
+ * keyed for every caller, and the origin's Cache-Control gave no consent (RFC 9111 §3.5).
+ */
+function credentialsRefusal(
+  policy: CompiledCachePolicy,
+  cacheControl: string | undefined,
+  vary: readonly string[],
+  request: FillingRequest,
+): 'authorization' | 'cookie' | undefined {
+  if (!policy.credentialsNeedOriginConsent || SHARED_WITH_CREDENTIALS.test(cacheControl ?? ''))
+    return undefined;
+  if (request.authorized) return 'authorization';
+  if (request.withCookie && !keyedOnCookie(policy, vary)) return 'cookie';
+  return undefined;
 }
 
 /** The entry is selected by the request's Cookie (the origin's Vary or the policy's vary_headers name it). */

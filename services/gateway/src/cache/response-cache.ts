@@ -30,6 +30,7 @@ import {
   declaredLength,
   freshnessFor,
   responseVary,
+  revalidatedStorageDecision,
   storageDecision,
   storedHeaders,
   type UpstreamResponse,
@@ -1257,10 +1258,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       const stale = fill.revalidating!;
       fill.revalidating = null;
       const merged = mergeNotModified(stale, headers);
-      const decision = storageDecision(fill.policy, 'GET', stale.status, merged, fill);
+      const decision = revalidatedStorageDecision(fill.policy, stale.status, merged, headers, fill);
       revalidations.labels({ result: 'not_modified' }).inc();
       if ('notStored' in decision) {
-        // The origin's new headers forbid keeping it: answer this request once, drop the old copy.
+        // The updated response may not be kept, or not shared from this caller's 304: it answers this
+        // request once, and the stored entry is left as it was.
         refuse(fill, decision.notStored);
         return { ...stale, headers: storedHeaders(merged, fill.policy.cacheSetCookie), storedAt: now() };
       }

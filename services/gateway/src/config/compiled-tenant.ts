@@ -7,6 +7,7 @@ import type {
 import type { RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import type { JWTVerifyGetKey } from 'jose';
 import type { Identity } from '../auth/identity.js';
+import type { VerificationTags } from '../auth/verification-tags.js';
 import type { RouteMetrics } from '../observability/gateway-metrics.js';
 import type { RouteStages } from '../pipeline/stage.js';
 import type { TenantUpstreamRequests } from '../upstream/tenant-upstream-requests.js';
@@ -86,6 +87,8 @@ export interface CompiledTenantAuth {
   } | null;
   /** Service accounts by the `kid` of each of their keys (a key belongs to exactly one service). */
   readonly serviceAccounts: ReadonlyMap<string, CompiledServiceAccount>;
+  /** What the tokens verified under these settings are tagged with in the verified-token cache. */
+  readonly verifiedBy: VerificationTags;
 }
 
 /** A calling service as its tokens are checked: signed by this key, for this `sub`, within these scopes. */

@@ -10,6 +10,7 @@ import { compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-
 import { compileStripPrefix } from '@vantageedge/shared/routing/strip-prefix';
 import { apiKeyIdentity } from '../auth/identity.js';
 import { compileServiceAccounts, RemoteJwksRegistry } from '../auth/jwks.js';
+import { verificationTags } from '../auth/verification-tags.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { compileRouteStages, NO_STAGES, type RoutePolicy } from '../pipeline/stage.js';
 import { TenantUpstreamRequests } from '../upstream/tenant-upstream-requests.js';
@@ -351,6 +352,7 @@ export class GatewayConfigStore implements TenantConfigSink {
     const serviceAccounts = compileServiceAccounts(settings.service_accounts, (message) =>
       this.#warn(tenantId, message),
     );
+    const verifiedBy = verificationTags(tenantId, snapshot.tenant.clerk_org_id, settings, [...hostNames]);
     // Last: a key set acquired here is released when this version retires, so nothing may fail after.
     const auth: CompiledTenantAuth = {
       oidc: settings.oidc
@@ -362,6 +364,7 @@ export class GatewayConfigStore implements TenantConfigSink {
           }
         : null,
       serviceAccounts,
+      verifiedBy,
     };
 
     const compiled: CompiledTenant = {
