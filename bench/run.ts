@@ -242,6 +242,9 @@ async function startGatewayProcess(
       GATEWAY_ACCESS_LOG_SAMPLE_RATE: String(scenario.accessLog),
       // Like the nginx it is compared with (keepalive_requests 1000000): no per-connection budget.
       GATEWAY_MAX_REQUESTS_PER_CONNECTION: '0',
+      // wrk (the fixed-rate runs' connections) and h2load are one client address with more requests in
+      // flight than its share of a target's pool; nginx has no limit_conn either.
+      GATEWAY_UPSTREAM_CLIENT_SHARE: '0',
       LOG_LEVEL: 'info',
       ...extraEnv,
       ...(profileScenario === scenario.id

@@ -250,6 +250,14 @@ export const gatewaySettings = {
    */
   GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS: z.coerce.number().int().min(1).max(1_000_000).default(1024),
   /**
+   * The part of an origin target's pooled connections (128) one client address (an IPv6 client by its
+   * /64; not a trusted proxy) may hold with requests in flight, waiting ones included: past it a request
+   * is answered 429 client_upstream_limit at once (nginx's `limit_conn` per address, counted per target).
+   * A client not reading its responses holds its connections until the body timeout, so without it one
+   * client kept the tenant's other clients from the target. 0 = no limit.
+   */
+  GATEWAY_UPSTREAM_CLIENT_SHARE: z.coerce.number().min(0).max(1).default(0.75),
+  /**
    * Label the request and upstream latency histograms by route (tenant × route series); false keeps
    * them per tenant only, for deployments with many routes.
    */

@@ -124,6 +124,25 @@ describe('gateway GATEWAY_MAX_WEBSOCKETS_PER_TENANT', () => {
   });
 });
 
+describe('gateway GATEWAY_UPSTREAM_CLIENT_SHARE', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+
+  it('defaults to three quarters of a target pool, and takes a part of it or 0 for no limit', () => {
+    expect(parseGatewaySettings(REQUIRED).GATEWAY_UPSTREAM_CLIENT_SHARE).toBe(0.75);
+    for (const value of ['0', '0.1', '1'])
+      expect(
+        parseGatewaySettings({ ...REQUIRED, GATEWAY_UPSTREAM_CLIENT_SHARE: value })
+          .GATEWAY_UPSTREAM_CLIENT_SHARE,
+      ).toBe(Number(value));
+  });
+
+  it.each(['-0.1', '1.5', 'half'])('refuses %j', (value) => {
+    expect(() => parseGatewaySettings({ ...REQUIRED, GATEWAY_UPSTREAM_CLIENT_SHARE: value })).toThrow(
+      /GATEWAY_UPSTREAM_CLIENT_SHARE/,
+    );
+  });
+});
+
 describe('gateway GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT', () => {
   const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
 

@@ -164,6 +164,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         probeBudget,
         addressPolicy,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
+        clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
         upstreamSockets,
       }),
     maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),

@@ -110,6 +110,7 @@ export class GatewayMetrics {
   readonly #errors: BoundCounter;
   readonly #retries: BoundCounter;
   readonly #upstreamLimitRefusals: BoundCounter;
+  readonly #clientUpstreamLimitRefusals: BoundCounter;
   readonly activeConnections: Gauge;
   readonly droppedConnections: Counter;
   readonly droppedClientConnections: Counter;
@@ -161,6 +162,12 @@ export class GatewayMetrics {
     this.#upstreamLimitRefusals = new BoundCounter({
       name: 'vantageedge_gateway_tenant_upstream_limit_refusals_total',
       help: 'Requests refused 503 tenant_upstream_limit because the tenant had GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT requests in flight to its origins on this replica',
+      labelNames: ['tenant'],
+      registry,
+    });
+    this.#clientUpstreamLimitRefusals = new BoundCounter({
+      name: 'vantageedge_gateway_client_upstream_limit_refusals_total',
+      help: "Requests refused 429 client_upstream_limit because their client address had its share (GATEWAY_UPSTREAM_CLIENT_SHARE) of an origin target's connections in flight",
       labelNames: ['tenant'],
       registry,
     });
@@ -259,6 +266,10 @@ export class GatewayMetrics {
   /** Only on a refusal: the label lookup is not on the hot path. */
   countUpstreamLimitRefusal(tenant: string): void {
     this.#upstreamLimitRefusals.series([tenant]).inc();
+  }
+
+  countClientUpstreamLimitRefusal(tenant: string): void {
+    this.#clientUpstreamLimitRefusals.series([tenant]).inc();
   }
 
   /**

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
+import { canonicalAddress, clientCountingKey } from '@vantageedge/shared/net/ip-address';
 import {
   type EncodedSlashPolicy,
   isAcceptableQuery,
@@ -37,7 +38,7 @@ import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
 import { ClientResponseWriter, type ResponseBodySink } from '../proxy/client-response-writer.js';
 import { CookieDomainGuard } from '../proxy/cookie-domains.js';
-import { type ProxyResult, proxyRequest } from '../proxy/proxy-request.js';
+import { type ProxyFailure, type ProxyResult, proxyRequest } from '../proxy/proxy-request.js';
 import { createRequestLimitsPolicy } from '../request-limits/request-limits-stage.js';
 import { createTrafficSplitPolicy } from '../traffic-split/traffic-split-stage.js';
 import { createRequestTransformPolicy, createResponseHeadersPolicy } from '../transforms/transform-stages.js';
@@ -577,10 +578,59 @@ function acquireTarget(
 }
 
 /**
- * One upstream attempt: the request as the origin sees it, through the target's pool. `origin` is the
- * one the lease's target belongs to; its timeout_seconds applies where the route sets none.
+ * One upstream attempt, within the client's share of the target's connections (429
+ * client_upstream_limit past it, before the origin): the attempt counts until its exchange ended.
  */
 async function sendToTarget(
+  context: PipelineContext,
+  exchange: GatewayExchange,
+  origin: CompiledOrigin,
+  lease: UpstreamLease,
+  options: AttemptOptions | undefined,
+): Promise<ProxyResult> {
+  const share = lease.target.clientSlots;
+  const client = share === undefined ? undefined : upstreamClientOf(context, exchange);
+  if (share === undefined || client === undefined) {
+    return proxyAttempt(context, exchange, origin, lease, options);
+  }
+  if (!share.take(client)) {
+    lease.release(NOT_SENT);
+    context.metrics?.countClientUpstreamLimitRefusal(exchange.tenant!.id);
+    return overClientShare(share.limit);
+  }
+  try {
+    return await proxyAttempt(context, exchange, origin, lease, options);
+  } finally {
+    share.release(client);
+  }
+}
+
+/** Who a target's share is counted for: the client address (an IPv6 one by its /64), unless a trusted proxy's. */
+function upstreamClientOf(context: PipelineContext, exchange: GatewayExchange): string | undefined {
+  const address = canonicalAddress(exchange.clientIp)?.address ?? exchange.clientIp;
+  // Requests resolved to a load balancer's own address are many clients' (it sent no X-Forwarded-For).
+  if (context.clientAddresses.isTrustedProxy(address)) return undefined;
+  return clientCountingKey(address);
+}
+
+/** Refused before the origin: says nothing about the target (a half-open probe slot is given back). */
+const NOT_SENT = { kind: 'cancelled' } as const;
+
+function overClientShare(limit: number): ProxyFailure {
+  return {
+    status: 429,
+    code: 'client_upstream_limit',
+    message: `this client has its share of ${limit} requests in flight to the origin; try again later`,
+    outcome: NOT_SENT,
+    headers: UPSTREAM_LIMIT_RETRY_AFTER,
+  };
+}
+
+/**
+ * The request as the origin sees it, through the target's pool. `origin` is the one the lease's target
+ * belongs to; its timeout_seconds applies where the route sets none.
+ */
+async function proxyAttempt(
   context: PipelineContext,
   exchange: GatewayExchange,
   origin: CompiledOrigin,

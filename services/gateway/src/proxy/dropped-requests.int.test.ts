@@ -125,7 +125,11 @@ describe('requests given up while they wait for a connection', () => {
       if (req.url?.startsWith('/hold')) o.held.push(res);
       else res.end('ok');
     });
-    gateway = await startTestGateway({}, { upstreams: { connectionsPerTarget: 1, maxQueuedPerTarget: 4 } });
+    // Every client here is 127.0.0.1: its share of the pool would refuse it before the pool is full.
+    gateway = await startTestGateway(
+      { GATEWAY_UPSTREAM_CLIENT_SHARE: '0' },
+      { upstreams: { connectionsPerTarget: 1, maxQueuedPerTarget: 4 } },
+    );
     const tenantId = randomUUID();
     const originId = randomUUID();
     gateway.store.apply(

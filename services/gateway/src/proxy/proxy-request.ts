@@ -14,7 +14,7 @@ import type { CookieDomainGuard } from './cookie-domains.js';
 import { downstreamResponseHeaders } from './forwarded-headers.js';
 
 export type ProxyFailure = {
-  status: 502 | 503 | 504 | 413;
+  status: 502 | 503 | 504 | 413 | 429;
   code: string;
   message: string;
   outcome: UpstreamOutcome;

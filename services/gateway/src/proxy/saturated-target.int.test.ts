@@ -31,7 +31,11 @@ const clients: net.Socket[] = [];
 
 beforeAll(async () => {
   origin = await startTestOrigin('saturated');
-  gateway = await startTestGateway({}, { upstreams: { connectionsPerTarget: 2, maxQueuedPerTarget: 2 } });
+  // Every client here is 127.0.0.1: its share of the pool would refuse it before the pool is full.
+  gateway = await startTestGateway(
+    { GATEWAY_UPSTREAM_CLIENT_SHARE: '0' },
+    { upstreams: { connectionsPerTarget: 2, maxQueuedPerTarget: 2 } },
+  );
   gateway.store.apply(
     buildSnapshot({
       tenantId,

@@ -174,6 +174,7 @@ export async function startTestGateway(
         registry,
         addressPolicy,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
+        clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
         upstreamSockets,
         ...extra.upstreams,
       }),

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import type { Dispatcher } from 'undici';
 
 /**
@@ -19,6 +20,11 @@ export interface UpstreamTarget {
    * the default pool when the target has as many such pools as it keeps.
    */
   dispatcherWithConnectTimeout?(connectMs: number): Dispatcher;
+  /**
+   * The requests each client has in flight to this target, waiting for a connection included, bounded
+   * to its share of the target's connections (GATEWAY_UPSTREAM_CLIENT_SHARE); none when unlimited.
+   */
+  readonly clientSlots?: ClientSlots | undefined;
 }
 
 /** What a balancer may hash on or look at; built once per request by the pipeline. */

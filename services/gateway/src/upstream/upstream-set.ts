@@ -1,5 +1,6 @@
 import { MAX_ORIGIN_CONNECT_TIMEOUT_MS, type OriginConfig } from '@vantageedge/shared/domain/gateway-config';
 import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
+import { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -48,6 +49,11 @@ export interface UpstreamSetDeps {
    */
   readonly maxQueuedPerTarget?: number;
   /**
+   * The part of a target's connections one client may hold with requests in flight
+   * (GATEWAY_UPSTREAM_CLIENT_SHARE, in [0, 1]; default and 0: no limit).
+   */
+  readonly clientShare?: number;
+  /**
    * Which addresses the pools and health checks may connect to (ORIGIN_BLOCKED_CIDRS and the
    * gateway's own listeners); default: the default blocked ranges.
    */
@@ -92,6 +98,8 @@ const MAX_CONNECT_TIMEOUT_POOLS = 4;
 interface PoolSettings {
   readonly connections: number;
   readonly maxQueued: number;
+  /** Requests one client may have in flight at the target (0: no limit). */
+  readonly perClient: number;
   readonly timeoutMs: number;
   /** Opens connections under the origin address policy, timing out after `connectMs`. */
   readonly connector: (connectMs: number) => buildConnector.connector;
@@ -122,13 +130,18 @@ class Target implements UpstreamTarget {
   readonly #connectTimeoutPools = new Map<number, Pool>();
   /** The set is closing: a pool made now (a lease from before) is closed at once, as the others are. */
   #closing = false;
+  readonly clientSlots: ClientSlots | undefined;
 
   constructor(
     readonly id: string,
     readonly url: URL,
     readonly basePath: string,
     private readonly settings: PoolSettings,
-  ) {}
+  ) {
+    // One count over the target's pools (routes' own connect timeouts): the share is of the target.
+    if (settings.perClient > 0)
+      this.clientSlots = new ClientSlots({ limit: settings.perClient, trustedProxies: [] });
+  }
 
   get dispatcher(): Pool {
     this.#pool ??= this.#newPool(Math.min(this.settings.timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS));
@@ -256,6 +269,9 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   const addressPolicy = deps.addressPolicy ?? DEFAULT_ADDRESS_POLICY;
   const resolveHost = tenantDnsLookups.forTenant(deps.tenantId);
 
+  const connections = deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET;
+  const perClient = requestsPerClient(connections, deps.clientShare ?? 0);
+
   const ids = new Set<string>();
   const members = origin.targets.map((config, index) => {
     const url = new URL(config.url);
@@ -295,8 +311,9 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       });
     });
     const target = new Target(id, url, basePath, {
-      connections: deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET,
+      connections,
       maxQueued: deps.maxQueuedPerTarget ?? DEFAULT_MAX_QUEUED_PER_TARGET,
+      perClient,
       timeoutMs,
       connector: (connectMs) => {
         const guarded = createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost);
@@ -405,6 +422,11 @@ function createBalancer(
       return createConsistentHashBalancer(members, (context) => context.clientIp);
     }
   }
+}
+
+/** A client's share of a target's connections, in requests (at least one); 0 when there is no limit. */
+function requestsPerClient(connections: number, share: number): number {
+  return share > 0 ? Math.max(1, Math.floor(connections * share)) : 0;
 }
 
 /** Target ids are the URL origin; two targets on one origin are told apart by base path, then position. */
