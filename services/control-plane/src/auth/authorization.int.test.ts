@@ -3,7 +3,8 @@ import { type ControlPlaneHarness, json, startControlPlane } from '../testing/co
 
 /**
  * Clerk tokens (v1 org_id/org_role claims and v2 `o` claims) verified networklessly, and tenant
- * isolation: an admin of org A gets 403 on every command against tenant B's resources.
+ * isolation: an admin of org A gets 404 on every command against tenant B's resources, as for ids
+ * that do not exist.
  */
 let cp: ControlPlaneHarness;
 const ids = { a: '', b: '', originB: '', routeB: '', userB: '', keyB: '' };
@@ -123,7 +124,7 @@ describe('org roles from v1 and v2 Clerk tokens', () => {
 });
 
 describe('tenant isolation', () => {
-  it('an org admin of A gets 403 on every command against tenant B, and nothing changes', async () => {
+  it('an org admin of A gets 404 on every command against tenant B, and nothing changes', async () => {
     const tokenA = await cp.token({ userId: 'user_attacker', orgId: 'org_a', orgRole: 'admin' });
     const before = (await cp.allEvents()).length;
     const attempts: Array<[string, string, unknown]> = [
@@ -161,8 +162,8 @@ describe('tenant isolation', () => {
         token: tokenA,
         ...(body !== undefined ? { body } : {}),
       });
-      expect(response.status, `${method} ${path}`).toBe(403);
-      expect(json(response)).toMatchObject({ error: { code: 'forbidden' } });
+      expect(response.status, `${method} ${path}`).toBe(404);
+      expect(json(response)).toMatchObject({ error: { code: 'not_found' } });
     }
     expect((await cp.allEvents()).length).toBe(before);
   });

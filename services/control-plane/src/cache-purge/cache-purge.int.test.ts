@@ -349,34 +349,37 @@ describe('cache purge through the admin API', () => {
       token: outsider,
       body: { prefixes: ['/products'] },
     });
-    expect(response.status).toBe(403);
+    expect(response.status).toBe(404);
+    expect(json(response)).toMatchObject({ error: { code: 'not_found' } });
     expect((await cp.allEvents()).length).toBe(before);
     expect(received.some((message) => message.kind !== 'path' && message.tenantId === tenantId)).toBe(false);
   });
 
-  it('refuses another tenant’s route and unknown routes, appending nothing', async () => {
+  it('refuses another tenant’s route as an unknown route, appending nothing', async () => {
     const { routeId } = await createTenantWithRoute(cp, `purgeo${uniqueSuffix()}`);
     const before = (await cp.allEvents()).length;
     const outsider = await cp.token({ userId: 'user_outsider', orgId: 'org_nobody', orgRole: 'admin' });
-    expect(
-      (await cp.request('POST', `/api/v1/routes/${routeId}/cache/purge`, { token: outsider })).status,
-    ).toBe(403);
+    const hidden = await cp.request('POST', `/api/v1/routes/${routeId}/cache/purge`, { token: outsider });
+    expect(hidden.status).toBe(404);
     const unknown = await cp.request(
       'POST',
       '/api/v1/routes/00000000-0000-4000-8000-000000000000/cache/purge',
+      { token: outsider },
     );
     expect(unknown.status).toBe(404);
+    expect(json(hidden)).toEqual(json(unknown));
     expect((await cp.allEvents()).length).toBe(before);
   });
 
   // Regression test: the purge looked at "deleted" before access, so another tenant's admin told a
-  // deleted route (404) from a live one (403).
-  it('refuses another tenant’s deleted route as its live ones: 403, not 404', async () => {
+  // deleted route from a live one.
+  it('refuses another tenant’s deleted route as its live ones', async () => {
     const { routeId } = await createTenantWithRoute(cp, `purged${uniqueSuffix()}`);
     expect((await cp.request('DELETE', `/api/v1/routes/${routeId}`)).status).toBe(204);
     const outsider = await cp.token({ userId: 'user_outsider', orgId: 'org_nobody', orgRole: 'admin' });
     const response = await cp.request('POST', `/api/v1/routes/${routeId}/cache/purge`, { token: outsider });
-    expect(response.status).toBe(403);
+    expect(response.status).toBe(404);
+    expect(json(response)).toMatchObject({ error: { code: 'not_found', message: 'route not found' } });
     // Its own tenant's admin learns it is gone.
     expect((await cp.request('POST', `/api/v1/routes/${routeId}/cache/purge`)).status).toBe(404);
   });

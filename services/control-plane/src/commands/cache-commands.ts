@@ -173,7 +173,7 @@ export async function purgeRouteCache(
   routeId: string,
 ): Promise<CommandOutcome<CachePurgeResource>> {
   const route = await foldLatest(deps.store, streamName.route(routeId), routeDecider);
-  // Access first: another tenant's caller learns nothing from a deleted route (403 as for a live one).
+  // Access first: another tenant's caller gets the same not_found for a deleted route as for a live one.
   const data = await requireWritableResource(deps, ctx, route, 'route');
   if (route.status === 'deleted') throw notFound('route');
   try {

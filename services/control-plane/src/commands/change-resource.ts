@@ -14,8 +14,8 @@ export interface ResourceChange<Data extends { tenant_id: string }, Command> {
 
 /**
  * A command on an existing resource of a tenant (update, delete, revoke, …): 404 when it does not
- * exist, 403 unless the caller may write to its tenant, 412 on a stale If-Match; the events are
- * recorded under the resource's tenant.
+ * exist or its tenant is one the caller cannot see, 403 when the caller sees the tenant but may not
+ * write to it, 412 on a stale If-Match; the events are recorded under the resource's tenant.
  */
 export function changeResource<Data extends { tenant_id: string }, Command>(
   deps: CommandDeps,

@@ -165,7 +165,9 @@ describe('POST /api/v1/tenants/:id/config/rollback', () => {
       body: { to_position: beforeChanges },
       token: stranger,
     });
-    expect(denied.status).toBe(403);
+    // A tenant the caller cannot see answers as one that does not exist.
+    expect(denied.status).toBe(404);
+    expect(json(denied)).toMatchObject({ error: { code: 'not_found' } });
   });
 });
 
@@ -314,7 +316,8 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
         token: stranger,
         body: invalidDocument,
       });
-      expect(response.status, JSON.stringify(response.body)).toBe(403);
+      expect(response.status, JSON.stringify(response.body)).toBe(404);
+      expect(json(response)).toMatchObject({ error: { code: 'not_found', message: 'tenant not found' } });
     }
   });
 
@@ -328,7 +331,7 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
       rawBody: '{"tenant": ',
       headers: { 'content-type': 'application/json' },
     });
-    expect(malformed.status, JSON.stringify(malformed.body)).toBe(403);
+    expect(malformed.status, JSON.stringify(malformed.body)).toBe(404);
 
     // A body announced at 4 MB of which only its first bytes are ever sent.
     const url = new URL(`${h.baseUrl}${base()}/apply`);
@@ -355,8 +358,8 @@ describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {
       });
       request.write('{"tenant": {"name": "');
     });
-    expect(unsent.status, unsent.body).toBe(403);
-    expect(JSON.parse(unsent.body)).toMatchObject({ error: { code: 'forbidden' } });
+    expect(unsent.status, unsent.body).toBe(404);
+    expect(JSON.parse(unsent.body)).toMatchObject({ error: { code: 'not_found' } });
   });
 
   it('refuses a document of another tenant and readers', async () => {

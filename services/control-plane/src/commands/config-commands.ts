@@ -14,7 +14,7 @@ import { asSeenWith } from '../config-history/redact-match-values.js';
 import { rollbackDocumentOf } from '../config-history/rollback-document.js';
 import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
 import type { Lifecycle } from '../domain/decision.js';
-import { invalid, notFound, preconditionFailed, unavailable } from '../domain/errors.js';
+import { invalid, preconditionFailed, unavailable } from '../domain/errors.js';
 import { originDecider } from '../domain/origin.js';
 import { routeDecider } from '../domain/route.js';
 import { requireDistinctDocumentMatches } from '../domain/route-match.js';
@@ -26,6 +26,7 @@ import {
   type CommandOutcome,
   eventMetadata,
   requireAccess,
+  unknownTenantOfPath,
 } from './context.js';
 import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
 import { rehearsalStore } from './rehearsal-store.js';
@@ -86,7 +87,7 @@ async function currentConfig(
 ): Promise<{ config: TenantConfig; head: bigint }> {
   const head = await deps.tenantConfigs.head();
   const at = await deps.tenantConfigs.at(tenantId, head);
-  if (at.status !== 'live') throw notFound('tenant', 'id');
+  if (at.status !== 'live') throw unknownTenantOfPath();
   return { config: at.config, head };
 }
 
@@ -169,7 +170,7 @@ export async function planTenantConfig(
   tenantId: string,
   document: ConfigDocument,
 ): Promise<ConfigChangeResult> {
-  const access = await requireAccess(deps, ctx.caller, tenantId, 'read');
+  const access = await requireAccess(deps, ctx.caller, tenantId, 'read', unknownTenantOfPath);
   const { current, head, plan } = await planFor(deps, tenantId, document);
   return asSeenWith(access, result(tenantId, current.version, head, plan.changes));
 }
@@ -341,7 +342,7 @@ export async function applyTenantConfig(
   tenantId: string,
   document: ConfigDocument,
 ): Promise<CommandOutcome<ConfigChangeResult>> {
-  await requireAccess(deps, ctx.caller, tenantId, 'write');
+  await requireAccess(deps, ctx.caller, tenantId, 'write', unknownTenantOfPath);
   return deps.tenantConfigs.exclusively(tenantId, async (lock) => {
     const { current, head, plan } = await planFor(deps, tenantId, document);
     requireVersion(ctx.ifMatch, current);
@@ -416,7 +417,7 @@ export async function rollbackTenantConfig(
   tenantId: string,
   request: RollbackRequest,
 ): Promise<CommandOutcome<RollbackResult>> {
-  await requireAccess(deps, ctx.caller, tenantId, 'write');
+  await requireAccess(deps, ctx.caller, tenantId, 'write', unknownTenantOfPath);
   const toPosition = request.to_position;
   const answer = (
     { plan }: PlannedRollback,

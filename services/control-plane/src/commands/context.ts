@@ -4,7 +4,7 @@ import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import type { Authorizer } from '../auth/authorize.js';
 import type { Caller, TenantAccess } from '../auth/caller.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
-import { forbidden } from '../domain/errors.js';
+import { type DomainError, forbidden, notFound } from '../domain/errors.js';
 import type { CustomDomainDeps } from './custom-domain-commands.js';
 import type { LegacyUserStreams } from './legacy-user-streams.js';
 import type { SnapshotGuard } from './snapshot-guard.js';
@@ -138,25 +138,33 @@ export function tenantOf(state: { status: string; data?: { tenant_id: string } }
 
 const RANK: Record<TenantAccess, number> = { none: 0, read: 1, write: 2 };
 
+/** How a tenant named by a request field (`tenant_id`) that the caller cannot see is answered. */
+const unknownTenant = (): DomainError => notFound('tenant', 'tenant_id');
+
+/** How a tenant named by the path (`/tenants/:id/config/…`) that the caller cannot see is answered. */
+export const unknownTenantOfPath = (): DomainError => notFound('tenant', 'id');
+
 /**
- * Fails with `forbidden` unless the caller has `needed` access on the tenant; else the access the
- * caller has. Write access granted counts the command against the tenant's command limit (never a
- * tenant the caller may not write, so no one spends another tenant's budget).
+ * Fails unless the caller has `needed` access on the tenant; else the access the caller has. A tenant
+ * the caller may not see at all is one that does not exist: `unseen` is the very answer the command
+ * gives for an id no one has (default: the tenant of a `tenant_id` field is not found), so no caller
+ * learns which tenants, or which resources of other tenants, exist. A tenant the caller sees without
+ * the rank needed (a viewer writing) is `forbidden`. Write access granted counts the command against the
+ * tenant's command limit (never a tenant the caller may not write, so no one spends another tenant's
+ * budget).
  */
 export async function requireAccess(
   deps: Pick<CommandDeps, 'authorizer' | 'commandBudget' | 'streamFolds'>,
   caller: Caller,
   tenantId: string,
   needed: Exclude<TenantAccess, 'none'>,
+  unseen: () => DomainError = unknownTenant,
 ): Promise<Exclude<TenantAccess, 'none'>> {
   const access = await deps.authorizer.access(caller, tenantId, deps.streamFolds);
-  if (RANK[access] < RANK[needed]) {
-    throw forbidden(
-      access === 'read' ? 'you have read-only access to this tenant' : 'you have no access to this tenant',
-    );
-  }
+  if (access === 'none') throw unseen();
+  if (RANK[access] < RANK[needed]) throw forbidden('you have read-only access to this tenant');
   if (needed === 'write') await deps.commandBudget?.charge(tenantId);
-  return access as Exclude<TenantAccess, 'none'>;
+  return access;
 }
 
 export function requirePlatformAdmin(caller: Caller, what: string): void {
@@ -171,6 +179,8 @@ export interface ReplayGuard {
   platformAdminOnly: boolean;
 }
 
+const lostAnswer = () => forbidden('you may no longer see the answer to this request');
+
 /**
  * Before an Idempotency-Key replay: the caller must still be allowed to run the command that produced
  * the stored answer (which may hold an API key's plaintext). An answer stored without a guard (before
@@ -182,9 +192,8 @@ export async function authorizeReplay(
   guard: ReplayGuard,
 ): Promise<void> {
   if (caller.isPlatformAdmin) return;
-  if (guard.platformAdminOnly || guard.tenantId === null) {
-    throw forbidden('you may no longer see the answer to this request');
-  }
-  // A replay appends nothing: it is not counted as a command.
-  await requireAccess({ authorizer: deps.authorizer }, caller, guard.tenantId, 'write');
+  if (guard.platformAdminOnly || guard.tenantId === null) throw lostAnswer();
+  // A replay appends nothing: it is not counted as a command. The caller's own earlier request named
+  // the tenant, so saying that access was lost tells it nothing new.
+  await requireAccess({ authorizer: deps.authorizer }, caller, guard.tenantId, 'write', lostAnswer);
 }

@@ -101,7 +101,7 @@ async function run(
       metadata: () => eventMetadata(deps, ctx, tenantId),
       command: async (state) => {
         // Access first: another tenant's caller learns nothing of this tenant, deleted or not.
-        await requireAccess(deps, ctx.caller, tenantId, 'write');
+        await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('tenant'));
         if (state.tenant.status !== 'active') throw notFound('tenant');
         return build(state);
       },
@@ -124,15 +124,16 @@ export async function createCustomDomain(
   tenantId: string,
   body: CreateCustomDomainBody,
 ): Promise<CommandOutcome<CustomDomainResource>> {
-  if (body.verified && !ctx.caller.isPlatformAdmin) {
-    throw forbidden(
-      'only platform admins may assign a domain without verification',
-      'verified',
-      'platform admins only',
-    );
-  }
   const claim = () =>
     run(deps, ctx, tenantId, async (state) => {
+      // After access: to a caller who cannot see the tenant, it does not exist.
+      if (body.verified && !ctx.caller.isPlatformAdmin) {
+        throw forbidden(
+          'only platform admins may assign a domain without verification',
+          'verified',
+          'platform admins only',
+        );
+      }
       requireRoomForCustomDomain(deps, state.domains.size);
       return {
         type: 'CreateCustomDomain' as const,

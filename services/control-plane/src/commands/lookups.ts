@@ -23,7 +23,8 @@ export async function requireLiveTenant(
 
 /**
  * The origin a route points at must be a live origin of the route's own tenant. An origin of a tenant
- * the caller cannot access is `forbidden`, as every other tenant's resource is.
+ * the caller cannot see is not found, as every other tenant's resource is; one of another tenant the
+ * caller sees is invalid here.
  */
 export async function requireOriginOfTenant(
   deps: CommandDeps,
@@ -34,7 +35,9 @@ export async function requireOriginOfTenant(
   const origin: Origin = await foldLatest(deps.store, streamName.origin(originId), originDecider);
   if (origin.status === 'absent') throw notFound('origin', 'origin_id');
   if (origin.data.tenant_id !== tenantId) {
-    await requireAccess(deps, ctx.caller, origin.data.tenant_id, 'read');
+    await requireAccess(deps, ctx.caller, origin.data.tenant_id, 'read', () =>
+      notFound('origin', 'origin_id'),
+    );
     throw invalid(
       'the origin belongs to another tenant',
       'origin_id',
@@ -45,9 +48,9 @@ export async function requireOriginOfTenant(
 }
 
 /**
- * For commands on a resource by id: `not_found` when it never existed, `forbidden` when the caller may
- * not change its tenant (so ids of another tenant never change anything). Deleted resources are
- * `not_found` (by the decider).
+ * For commands on a resource by id: `not_found` when it never existed or its tenant is one the caller
+ * cannot see (the same answer, so ids of other tenants are not confirmed), `forbidden` when the caller
+ * sees its tenant but may not change it. Deleted resources are `not_found` (by the decider).
  */
 export async function requireWritableResource<Data extends { tenant_id: string }>(
   deps: CommandDeps,
@@ -56,7 +59,7 @@ export async function requireWritableResource<Data extends { tenant_id: string }
   what: string,
 ): Promise<Data> {
   if (state.status === 'absent') throw notFound(what);
-  await requireAccess(deps, ctx.caller, state.data.tenant_id, 'write');
+  await requireAccess(deps, ctx.caller, state.data.tenant_id, 'write', () => notFound(what));
   return state.data;
 }
 

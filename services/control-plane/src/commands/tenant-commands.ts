@@ -92,7 +92,7 @@ export async function updateTenant(
     metadata: () => eventMetadata(deps, ctx, tenantId),
     command: async (state): Promise<TenantCommand> => {
       if (state.status === 'absent') throw notFound('tenant');
-      await requireAccess(deps, ctx.caller, tenantId, 'write');
+      await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('tenant'));
       requireShortStrings(deps, body);
       requireSettingsWithinLimits(deps, body.settings);
       if (!ctx.caller.isPlatformAdmin && state.status === 'active') {
@@ -131,6 +131,9 @@ export async function deleteTenant(
   ctx: CommandContext,
   tenantId: string,
 ): Promise<CommandOutcome<TenantResource>> {
+  // A tenant the caller cannot see is not found, as an unknown one; only one it sees is refused.
+  if (!ctx.caller.isPlatformAdmin)
+    await requireAccess(deps, ctx.caller, tenantId, 'read', () => notFound('tenant'));
   requirePlatformAdmin(ctx.caller, 'delete tenants');
   const result = await underTenantLock(deps, tenantId, () =>
     handleCommand({

@@ -108,7 +108,7 @@ export async function changeUserRole(
   const tenantId = await tenantOfUser(deps, userId);
   const result = await onTenant(deps, ctx, tenantId, userId, async (state) => {
     if (memberOf(state, userId).status === 'absent') throw notFound('user');
-    await requireAccess(deps, ctx.caller, tenantId, 'write');
+    await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('user'));
     return { type: 'ChangeUserRole', userId, role: body.role, actor: actorOf(ctx) };
   });
   return outcome(userId, result);
@@ -122,7 +122,7 @@ export async function deleteUser(
   const tenantId = await tenantOfUser(deps, userId);
   const result = await onTenant(deps, ctx, tenantId, userId, async (state) => {
     if (memberOf(state, userId).status === 'absent') throw notFound('user');
-    await requireAccess(deps, ctx.caller, tenantId, 'write');
+    await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('user'));
     return { type: 'DeleteUser', userId, actor: actorOf(ctx) };
   });
   return outcome(userId, result);

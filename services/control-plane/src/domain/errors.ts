@@ -3,8 +3,9 @@
  * `DomainError`; only `http/errors.ts` turns a kind into a status and the API's one error shape.
  *
  *   invalid             the input breaks a rule the request schema cannot express      → 400
- *   forbidden           the caller may not do this on this tenant                       → 403
- *   not_found           the resource (or one it refers to) does not exist               → 404
+ *   forbidden           the caller sees the tenant but may not do this on it            → 403
+ *   not_found           the resource (or one it refers to) does not exist, or is of a   → 404
+ *                       tenant the caller cannot see (the same answer)
  *   conflict            the current state does not allow it (taken, last owner, race)   → 409
  *   precondition_failed the client's expected revision (If-Match) is not the current one → 412
  *   unprocessable       well-formed, but the API will not do it now: a tenant limit (code

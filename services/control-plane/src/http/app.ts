@@ -36,7 +36,7 @@ import { type Authorizer, createAuthorizer } from '../auth/authorize.js';
 import type { TenantDirectory } from '../auth/caller.js';
 import { type ClerkAuthOptions, callerOf, createCallerMiddleware } from '../auth/caller-middleware.js';
 import type { CachePurger } from '../cache-purge/cache-purger.js';
-import { requireAccess } from '../commands/context.js';
+import { requireAccess, unknownTenantOfPath } from '../commands/context.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import { createLegacyUserStreams } from '../commands/legacy-user-streams.js';
 import { createSnapshotGuard, type SnapshotBudget } from '../commands/snapshot-guard.js';
@@ -319,7 +319,13 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       next();
       return;
     }
-    await requireAccess({ authorizer: commandAuthorizer }, callerOf(res), tenantId, 'read');
+    await requireAccess(
+      { authorizer: commandAuthorizer },
+      callerOf(res),
+      tenantId,
+      'read',
+      unknownTenantOfPath,
+    );
     documentJson(req, res, next);
   };
   app.use(

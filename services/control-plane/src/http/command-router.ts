@@ -24,6 +24,7 @@ import {
   type CommandOutcome,
   type ReplayGuard,
   requireAccess,
+  unknownTenantOfPath,
 } from '../commands/context.js';
 import {
   createCustomDomain,
@@ -155,7 +156,13 @@ function commandHandler<Schema extends z.ZodType>(
     const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
     if (spec.tenantAccessBeforeBody !== undefined) {
       // Only the access check: the command charges the tenant's budget once it runs.
-      await requireAccess({ authorizer: deps.authorizer }, caller, id, spec.tenantAccessBeforeBody);
+      await requireAccess(
+        { authorizer: deps.authorizer },
+        caller,
+        id,
+        spec.tenantAccessBeforeBody,
+        unknownTenantOfPath,
+      );
     }
     // Creates need a body; an absent body of PATCH, revoke or rotate means "no fields".
     const raw: unknown = req.body ?? (spec.bodyRequired ? undefined : {});

@@ -167,28 +167,31 @@ describe('claiming a custom domain', () => {
     expect(json(assigned)).toMatchObject({ status: 'verified', verification_method: 'platform_admin' });
   });
 
-  it("gives a tenant writer of another tenant 403, and a stranger's call on a missing tenant 404", async () => {
+  it('gives a tenant writer of another tenant the 404 of a missing tenant', async () => {
     const response = await cp.request('POST', `/api/v1/tenants/${acme}/domains`, {
       token: globexAdmin,
       body: { domain: 'evil.example' },
     });
-    expect(response.status).toBe(403);
+    expect(response.status).toBe(404);
     const missing = await cp.request('POST', '/api/v1/tenants/00000000-0000-4000-8000-000000000000/domains', {
+      token: globexAdmin,
       body: { domain: 'x.example' },
     });
     expect(missing.status).toBe(404);
+    expect(json(response)).toEqual(json(missing));
   });
 
   // Regression test: "deleted" was looked at before access, so another tenant's admin could tell a
-  // deleted tenant (404) from a live one (403).
-  it("gives another tenant's admin 403 for a deleted tenant too", async () => {
+  // deleted tenant from a live one.
+  it("gives another tenant's admin the same 404 for a deleted tenant", async () => {
     const gone = await tenant('Gone', 'gone-domains');
     expect((await cp.request('DELETE', `/api/v1/tenants/${gone}`)).status).toBe(204);
     const response = await cp.request('POST', `/api/v1/tenants/${gone}/domains`, {
       token: globexAdmin,
       body: { domain: 'gone.example' },
     });
-    expect(response.status).toBe(403);
+    expect(response.status).toBe(404);
+    expect(json(response)).toMatchObject({ error: { code: 'not_found', message: 'tenant not found' } });
   });
 });
 

@@ -158,9 +158,11 @@ const E = {
   unauthenticated: errorResponse('unauthenticated: no valid Clerk session token', {
     'WWW-Authenticate': header('Bearer', { type: 'string' }),
   }),
-  forbidden: errorResponse('forbidden: the caller may not do this on this tenant'),
+  forbidden: errorResponse(
+    'forbidden: the caller sees the tenant but its role does not allow this (a viewer writing, an admin changing an owner, what only platform admins do)',
+  ),
   notFound: errorResponse(
-    'not_found: the resource, or one the request names, does not exist or is not visible',
+    'not_found: the resource, or one the request names, does not exist or is of a tenant the caller cannot see: the same answer either way, so ids of other tenants are never confirmed',
   ),
   conflict: errorResponse(
     "conflict: a unique value is taken, the state does not allow it (e.g. the last owner, a host another tenant's gateways still serve), a concurrent change, or a request with this Idempotency-Key is still running (Retry-After: until its lock ends); duplicate_route: the route (or a config document's entry) has another route's whole match, named in the message; idempotency_answer_lost: the first request with this Idempotency-Key was applied but its answer was lost (X-Event-Position: its events)",
@@ -607,7 +609,7 @@ function configPaths(): Record<string, unknown> {
         },
         ...QUERY_ERRORS,
         '404': errorResponse(
-          'not_found: no such tenant (or not visible), or it had no config at that position',
+          'not_found: no such tenant (or one the caller cannot see: the same answer), or it had no config at that position',
         ),
       },
     },
@@ -677,7 +679,7 @@ function configPaths(): Record<string, unknown> {
           '401': E.unauthenticated,
           '413': E.tooLarge,
           '404': errorResponse(
-            'not_found: no such tenant (or not visible), or it had no config at that position',
+            'not_found: no such tenant (or one the caller cannot see: the same answer), or it had no config at that position',
           ),
           '503': errorResponse(
             'read_limit_exceeded: folding the config at that position needs more events of the event log than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events): what was read is kept, so the same request sent after Retry-After goes on from there; read_timeout: a read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (retry later)',
