@@ -19,17 +19,39 @@ export class FrameBoundaries {
 
   /** Bytes relayed in this direction, in order. */
   observe(chunk: Buffer): void {
+    this.#advance(chunk, false);
+  }
+
+  /**
+   * The first bytes of `chunk`, up to the end of the frame in flight, are relayed: how many (all of them
+   * when the frame goes on past `chunk`).
+   */
+  observeToBoundary(chunk: Buffer): number {
+    return this.#advance(chunk, true);
+  }
+
+  /**
+   * Whether the frame in flight has at most `limit` payload bytes still to come; true while its header is
+   * still incomplete (its length not yet known), false for a length no peer sends.
+   */
+  frameRestAtMost(limit: number): boolean {
+    return !this.#lost && this.#payloadLeft <= limit;
+  }
+
+  #advance(chunk: Buffer, stopAtBoundary: boolean): number {
     let at = 0;
     while (at < chunk.length && !this.#lost) {
       if (this.#payloadLeft > 0) {
         const skipped = Math.min(this.#payloadLeft, chunk.length - at);
         this.#payloadLeft -= skipped;
         at += skipped;
-        continue;
+      } else {
+        this.#header[this.#headerBytes++] = chunk[at++] as number;
+        if (this.#headerBytes === headerLength(this.#header, this.#headerBytes)) this.#startPayload();
       }
-      this.#header[this.#headerBytes++] = chunk[at++] as number;
-      if (this.#headerBytes === headerLength(this.#header, this.#headerBytes)) this.#startPayload();
+      if (stopAtBoundary && this.atBoundary) break;
     }
+    return this.#lost ? chunk.length : at;
   }
 
   #startPayload(): void {

@@ -63,4 +63,39 @@ describe('FrameBoundaries', () => {
     boundaries.observe(frame(1));
     expect(boundaries.atBoundary).toBe(false);
   });
+
+  it('observes up to the end of the frame in flight and no further', () => {
+    const boundaries = new FrameBoundaries();
+    const first = frame(300, true);
+    boundaries.observe(first.subarray(0, 100));
+    const rest = Buffer.concat([first.subarray(100), frame(5)]);
+    expect(boundaries.observeToBoundary(rest)).toBe(first.length - 100);
+    expect(boundaries.atBoundary).toBe(true);
+  });
+
+  it('observes a whole piece that does not reach the end of the frame in flight', () => {
+    const boundaries = new FrameBoundaries();
+    const bytes = frame(300);
+    boundaries.observe(bytes.subarray(0, 1));
+    expect(boundaries.observeToBoundary(bytes.subarray(1, 200))).toBe(199);
+    expect(boundaries.atBoundary).toBe(false);
+    expect(boundaries.observeToBoundary(bytes.subarray(200))).toBe(bytes.length - 200);
+    expect(boundaries.atBoundary).toBe(true);
+  });
+
+  it('tells how many bytes the frame in flight still has to come, unknown until its header is whole', () => {
+    const boundaries = new FrameBoundaries();
+    const bytes = frame(70_000);
+    boundaries.observe(bytes.subarray(0, 5));
+    expect(boundaries.frameRestAtMost(1_000_000)).toBe(true);
+    boundaries.observe(bytes.subarray(5, 10 + 1_000));
+    expect(boundaries.frameRestAtMost(69_000)).toBe(true);
+    expect(boundaries.frameRestAtMost(68_999)).toBe(false);
+  });
+
+  it('never expects the end of a frame whose 64-bit length has its top bit set', () => {
+    const boundaries = new FrameBoundaries();
+    boundaries.observe(Buffer.from([0x82, 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+    expect(boundaries.frameRestAtMost(Number.MAX_SAFE_INTEGER)).toBe(false);
+  });
 });

@@ -18,7 +18,9 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * - an origin that dropped its connection partway through the body of its refusal of an upgrade left
  *   the client's connection open for ever, holding a WebSocket slot of its tenant;
  * - a 101 whose `Sec-WebSocket-Accept` was missing or not the one for the client's key (an origin that
- *   is no WebSocket server, or a cache between) was relayed, and its stream with it.
+ *   is no WebSocket server, or a cache between) was relayed, and its stream with it;
+ * - a refusal whose body stalled was counted twice in the upgrade metrics: as the origin's status and,
+ *   at the origin's timeout, as a 504 the client never got.
  */
 const HOST = 'wsanswers.localhost';
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -74,6 +76,8 @@ function startRawOrigin(): Promise<net.Server> {
         socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nnot all of it', () =>
           socket.destroy(),
         );
+      } else if (path === '/refusal-that-stalls') {
+        socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nthe rest never comes');
       } else if (path === '/101-with-hop-by-hop') {
         socket.write(
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, Keep-Alive, X-Hop\r\n' +
@@ -192,5 +196,41 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
     );
     await within(client.closed, 5_000, 'the gateway closes the connection');
     expect(client.received()).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+  });
+
+  it('a refusal whose body stalls is counted once, as the origin’s status', async () => {
+    // A tenant of its own: its series count this upgrade only.
+    const tenantId = randomUUID();
+    const originId = randomUUID();
+    const subdomain = `wsstall-${tenantId.slice(0, 8)}`;
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId,
+        subdomain,
+        origins: [
+          {
+            id: originId,
+            targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
+            timeout_seconds: 1,
+          },
+        ],
+        routes: [{ origin_id: originId, path_pattern: '/*' }],
+      }),
+    );
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    client.socket.write(
+      `GET /refusal-that-stalls HTTP/1.1\r\nHost: ${subdomain}.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    // At the origin's timeout the gateway gives up on the body: the client's connection is cut.
+    await within(client.closed, 5_000, 'the gateway closes the connection');
+    expect(client.received()).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+    const upgrades = metrics
+      .split('\n')
+      .filter((line) => line.startsWith(`vantageedge_gateway_websocket_upgrades_total{tenant="${tenantId}"`));
+    expect(upgrades).toEqual([
+      `vantageedge_gateway_websocket_upgrades_total{tenant="${tenantId}",status="403"} 1`,
+    ]);
   });
 });

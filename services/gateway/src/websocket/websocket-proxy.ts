@@ -58,7 +58,7 @@ import { upgradeCredentials } from './browser-token.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { readUntilPaired } from './early-client-bytes.js';
-import { FrameBoundaries } from './frame-boundaries.js';
+import { FrameRelay } from './frame-relay.js';
 import {
   acceptsKey,
   isWebSocketKey,
@@ -134,9 +134,11 @@ type Refusal = (status: number, code: string, message: string, headers?: Record<
 interface ProxiedConnection {
   readonly client: Duplex;
   readonly upstream: Socket;
-  /** The frames relayed each way: the gateway's close frame goes only between two of them. */
-  readonly toClient: FrameBoundaries;
-  readonly toUpstream: FrameBoundaries;
+  /** Each way's relay: the gateway's close frame goes only between two of its frames. */
+  readonly toClient: FrameRelay;
+  readonly toUpstream: FrameRelay;
+  /** The gateway has begun closing it: sent its close frames (or is finishing a frame to send them). */
+  closing: boolean;
   /** What admitted it; each snapshot that keeps it records its API key's expiry there. */
   admission: WebSocketAdmission;
   /** The tenant version the upgrade was admitted under. */
@@ -157,7 +159,10 @@ const BEFORE_AUTH_STAGES = new Set(['request_limits', 'ip_rules']);
 const CONNECT_STAGES = new Set(['fixed_response', 'redirect', 'request_transform', 'rate_limit', 'quota']);
 /** The route's response hooks a refused upgrade's answer passes, as any origin answer of the route. */
 const REFUSAL_RESPONSE_STAGES = new Set(['response_headers']);
-/** How long a peer gets to answer our close frame before its socket is destroyed. */
+/**
+ * How long a closing connection may take: a frame in flight finished, then the peers' answers to our
+ * close frames; past it both sockets are destroyed.
+ */
 const CLOSE_GRACE_MS = 1_000;
 /** Guarded connectors kept per tenant and connect timeout (the most recently used). */
 const MAX_CONNECTORS = 32;
@@ -617,7 +622,10 @@ export class WebSocketProxy {
       answered();
       if (refuseInternal(response)) return;
       if (response.statusCode === 101) return refuseFalseSwitch(response);
-      // The origin answered without switching protocols (e.g. 403): relay its answer.
+      // The origin answered without switching protocols (e.g. 403): relay its answer. Its head is out, so
+      // a body that stalls past the origin's timeout only cuts the connection: the answer stays the origin's.
+      upstreamRequest.off('timeout', timedOut);
+      upstreamRequest.once('timeout', () => upstreamRequest.destroy());
       release({ kind: 'response', status: response.statusCode ?? 502 });
       this.#countUpgrade(tenant, response.statusCode ?? 502, undefined);
       const res = exchange.res;
@@ -671,22 +679,16 @@ export class WebSocketProxy {
       this.#countUpgrade(tenant, 101, undefined);
       client.write(switchingProtocolsHead(response, exchange.requestId, scoping));
       record(101);
-      const toClient = new FrameBoundaries();
-      const toUpstream = new FrameBoundaries();
-      if (upstreamHead.length > 0) {
-        client.write(upstreamHead);
-        toClient.observe(upstreamHead);
-      }
-      const early = earlyBytes();
-      if (early.length > 0) {
-        upstream.write(early);
-        toUpstream.observe(early);
-      }
+      const toClient = new FrameRelay(upstream, client);
+      const toUpstream = new FrameRelay(client, upstream);
+      toClient.sent(upstreamHead);
+      toUpstream.sent(earlyBytes());
       const connection: ProxiedConnection = {
         client,
         upstream,
         toClient,
         toUpstream,
+        closing: false,
         admission,
         admittedVersion: tenant.version,
         requestId: exchange.requestId,
@@ -713,8 +715,12 @@ export class WebSocketProxy {
       this.#open.delete(connection);
       this.#forget(connection);
       this.#options.metrics?.closed(tenantId, this.#options.store.get(tenantId) === undefined);
-      client.destroy();
-      upstream.destroy();
+      // While the gateway closes it, the other side may still be getting the rest of a frame or its close
+      // frame: each relay cuts its side if that can no longer come, the close grace bounds the rest.
+      if (!connection.closing) {
+        client.destroy();
+        upstream.destroy();
+      }
       onClose();
     };
     client.once('close', finish);
@@ -723,11 +729,8 @@ export class WebSocketProxy {
     if (idle > 0 && 'setTimeout' in client) {
       (client as Socket).setTimeout(idle, () => this.#goAway(connection, 'idle timeout'));
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
-    // What each pipe writes, as it writes it.
-    client.on('data', (chunk: Buffer) => connection.toUpstream.observe(chunk));
-    upstream.on('data', (chunk: Buffer) => connection.toClient.observe(chunk));
+    connection.toUpstream.start();
+    connection.toClient.start();
     this.#closeOnExpiry(connection, connection.admission.credentialsExpireAtMs);
     this.#recheckAdmittedDuringChange(connection);
   }
@@ -821,22 +824,17 @@ export class WebSocketProxy {
   }
 
   /**
-   * A close frame to both sides, then the sockets end; destroyed if a peer does not close in time. A side
-   * that was sent part of a frame gets no close frame (it would be read as the rest of that frame's
-   * payload): its connection just ends.
+   * A close frame to both sides on a frame boundary (a frame in flight finished first), then the sockets
+   * end; destroyed if that and the peers' closing take longer than the grace.
    */
   #close(connection: ProxiedConnection, code: number, reason: string): void {
+    if (connection.closing) return;
+    connection.closing = true;
     const { client, upstream } = connection;
-    client.unpipe(upstream);
-    upstream.unpipe(client);
-    const clientAtBoundary = connection.toClient.atBoundary;
-    const upstreamAtBoundary = connection.toUpstream.atBoundary;
-    // Read on and drop what still arrives (the peer's closing frame), so its end is seen and the
-    // connection closes when the peer closes, not at the grace period.
-    client.resume();
-    upstream.resume();
-    if (client.writable) endWith(client, clientAtBoundary ? closeFrame(code, reason, false) : undefined);
-    if (upstream.writable) endWith(upstream, upstreamAtBoundary ? closeFrame(code, reason, true) : undefined);
+    connection.toClient.stop();
+    connection.toUpstream.stop();
+    connection.toClient.closeWith(closeFrame(code, reason, false));
+    connection.toUpstream.closeWith(closeFrame(code, reason, true));
     setTimeout(() => {
       client.destroy();
       upstream.destroy();
@@ -857,10 +855,4 @@ export class WebSocketProxy {
   cutPendingUpgrades(): void {
     for (const socket of this.#pending) socket.destroy();
   }
-}
-
-/** Ends `socket` after `last`, when there is one. */
-function endWith(socket: Duplex, last: Buffer | undefined): void {
-  if (last === undefined) socket.end();
-  else socket.end(last);
 }
