@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createClerkTestKeys } from '@vantageedge/shared/testing/clerk-tokens';
+import { createClerkTestKeys, OFFLINE_CLERK_ISSUER } from '@vantageedge/shared/testing/clerk-tokens';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
@@ -92,6 +92,7 @@ describe('compiled build (dist/)', () => {
       SNAPSHOT_TOPIC_PARTITIONS: '1',
       API_KEY_PEPPER: `compiled-${uniqueSuffix()}-0123456789abcdefghijklmnopqrstuvwxyz`,
       CLERK_JWT_KEY: clerk.publicKeyPem,
+      CLERK_ISSUER: OFFLINE_CLERK_ISSUER,
       PROJECTOR_METRICS_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
     };

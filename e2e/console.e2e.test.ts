@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
+import { OFFLINE_CLERK_ISSUER } from '@vantageedge/shared/testing/clerk-tokens';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../scripts/console-build.js';
@@ -424,6 +425,7 @@ describe('the development sign-in outside make dev', () => {
         DATABASE_URL: system.database.url,
         API_KEY_PEPPER: system.pepper,
         CLERK_JWT_KEY: system.clerk.publicKeyPem,
+        CLERK_ISSUER: OFFLINE_CLERK_ISSUER,
         CONTROL_PLANE_PORT: String(port),
         CONTROL_PLANE_HOST: '127.0.0.1',
         CONTROL_PLANE_METRICS_PORT: '0',

@@ -8,6 +8,7 @@ import {
   type ClerkTestKeys,
   type ClerkTokenClaims,
   createClerkTestKeys,
+  OFFLINE_CLERK_ISSUER,
   signClerkToken,
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { distinctFreePorts } from '@vantageedge/shared/testing/free-ports';
@@ -391,6 +392,7 @@ export class TestSystem {
       GATEWAY_REDIS_KEY_PREFIX: this.redisKeyPrefix,
       API_KEY_PEPPER: this.pepper,
       CLERK_JWT_KEY: this.clerk.publicKeyPem,
+      CLERK_ISSUER: OFFLINE_CLERK_ISSUER,
       PLATFORM_ADMIN_USER_IDS: this.adminUserId,
       LOG_LEVEL: 'info',
       OTEL_ENABLED: 'false',

@@ -2,7 +2,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
+import {
+  createClerkTestKeys,
+  OFFLINE_CLERK_ISSUER,
+  signClerkToken,
+} from '@vantageedge/shared/testing/clerk-tokens';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { createTestDatabase } from '@vantageedge/shared/testing/postgres';
 import { ENTRY_POINTS, freePort, REPO_ROOT, startService, waitForHttp } from '../../e2e/harness.js';
@@ -90,6 +94,7 @@ async function main(): Promise<number> {
     GATEWAY_REDIS_KEY_PREFIX: `ve-test-fuzz-${uniqueSuffix()}:`,
     API_KEY_PEPPER: `fuzz-pepper-${uniqueSuffix()}-0123456789abcdefghijklmnopqrstuvwxyz`,
     CLERK_JWT_KEY: clerk.publicKeyPem,
+    CLERK_ISSUER: OFFLINE_CLERK_ISSUER,
     PLATFORM_ADMIN_USER_IDS: ADMIN_USER_ID,
     LOG_LEVEL: 'warn',
     OTEL_ENABLED: 'false',

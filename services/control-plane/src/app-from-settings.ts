@@ -4,6 +4,7 @@ import { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-poli
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
+import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import type express from 'express';
@@ -11,6 +12,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { adminRateLimitsFromSettings } from './admin-rate-limit/admin-rate-limits.js';
 import { NETWORKLESS_PUBLISHABLE_KEY } from './auth/caller-middleware.js';
+import { clerkIssuerOf } from './auth/clerk-issuer.js';
 import type { CachePurger } from './cache-purge/cache-purger.js';
 import { createTxtLookup } from './commands/dns-txt.js';
 import { snapshotBudgetFromSettings } from './commands/snapshot-guard.js';
@@ -67,6 +69,10 @@ export function controlPlaneAppFromSettings(
   },
 ): express.Express {
   const certificateKeyRing = keyRingFromSettings(settings);
+  const issuer = clerkIssuerOf(settings);
+  if (issuer === undefined) {
+    throw new SettingsError([{ setting: 'CLERK_ISSUER', issue: 'is required (or CLERK_PUBLISHABLE_KEY)' }]);
+  }
   const purgeRedis = cacheRedis ?? redis;
   const purger =
     cachePurger ??
@@ -106,6 +112,7 @@ export function controlPlaneAppFromSettings(
       secretKey: settings.CLERK_SECRET_KEY,
       // With networkless verification Clerk still wants a well-formed publishable key.
       publishableKey: settings.CLERK_PUBLISHABLE_KEY ?? NETWORKLESS_PUBLISHABLE_KEY,
+      issuer,
       authorizedParties: settings.CLERK_AUTHORIZED_PARTIES,
       platformAdminUserIds: new Set(settings.PLATFORM_ADMIN_USER_IDS),
       allowDevTokens: settings.VANTAGEEDGE_DEV_MODE,

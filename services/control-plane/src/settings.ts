@@ -7,6 +7,7 @@ import { redisSettings } from '@vantageedge/shared/redis/client';
 import {
   booleanFlag,
   clerkAuthorizedParties,
+  clerkIssuer,
   clerkJwtKey,
   commaList,
   LOCAL_DEFAULTS,
@@ -25,6 +26,7 @@ import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js'
 import { DEFAULT_USER_REQUESTS_IN_FLIGHT } from './admin-rate-limit/requests-in-flight.js';
 import { DEFAULT_TENANT_REQUESTS_IN_FLIGHT } from './admin-rate-limit/tenant-requests-in-flight.js';
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './auth/auth-failure-limiter.js';
+import { clerkIssuerOf } from './auth/clerk-issuer.js';
 import { snapshotBudgetSettings } from './commands/snapshot-guard.js';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
 import { DEFAULT_CONFIG_READ_BYTES_PER_MINUTE } from './config-history/config-read-budget.js';
@@ -126,6 +128,12 @@ export const controlPlaneSettings = {
    * for another app of the same Clerk instance is refused, and so is a token without azp. Empty: any.
    */
   CLERK_AUTHORIZED_PARTIES: clerkAuthorizedParties.default([]),
+  /**
+   * The `iss` of the Clerk instance's session tokens (its Frontend API URL): a token signed with the key
+   * but naming another issuer is refused. Default: the one CLERK_PUBLISHABLE_KEY names; with neither
+   * set the control plane does not start, rather than take any issuer.
+   */
+  CLERK_ISSUER: clerkIssuer.optional(),
   PLATFORM_ADMIN_USER_IDS: commaList.default([]),
   VANTAGEEDGE_DEV_MODE: booleanFlag.default(false),
   /** The built web console the control plane serves at /console (relative to the working directory). */
@@ -217,6 +225,15 @@ export function assertControlPlaneSettings(settings: ControlPlaneSettings): void
   if (!settings.CLERK_JWT_KEY && !settings.CLERK_PUBLISHABLE_KEY) {
     throw new SettingsError([
       { setting: 'CLERK_PUBLISHABLE_KEY', issue: 'is required with CLERK_SECRET_KEY' },
+    ]);
+  }
+  if (clerkIssuerOf(settings) === undefined) {
+    throw new SettingsError([
+      {
+        setting: 'CLERK_ISSUER',
+        issue:
+          'is required: the Frontend API URL of your Clerk instance (the iss of its tokens, e.g. https://clerk.example.com), or set CLERK_PUBLISHABLE_KEY, which names it',
+      },
     ]);
   }
 }

@@ -37,7 +37,7 @@ describe('control-plane settings for custom domains', () => {
 });
 
 describe('control-plane settings with make dev’s published secrets', () => {
-  const CLERK = { CLERK_JWT_KEY: CLERK_JWT_KEY_PEM };
+  const CLERK = { CLERK_JWT_KEY: CLERK_JWT_KEY_PEM, CLERK_ISSUER: 'https://clerk.example.com' };
   const check = (env: Record<string, string>) =>
     assertControlPlaneSettings(parseSettings(controlPlaneSettings, { ...REQUIRED, ...CLERK, ...env }));
   const devKeyAsHex = Buffer.from(DEV_CERTIFICATE_ENCRYPTION_KEY, 'base64').toString('hex');
@@ -137,4 +137,29 @@ describe('CLERK_AUTHORIZED_PARTIES', () => {
       parseSettings(controlPlaneSettings, { ...REQUIRED, CLERK_AUTHORIZED_PARTIES: value }),
     ).toThrow(/CLERK_AUTHORIZED_PARTIES: .*origin/);
   });
+});
+
+describe('CLERK_ISSUER', () => {
+  const start = (env: Record<string, string>) =>
+    assertControlPlaneSettings(
+      parseSettings(controlPlaneSettings, { ...REQUIRED, CLERK_JWT_KEY: CLERK_JWT_KEY_PEM, ...env }),
+    );
+  // Clerk's publishable key for the instance whose Frontend API is clerk.example.com.
+  const PUBLISHABLE_KEY = `pk_live_${Buffer.from('clerk.example.com$').toString('base64')}`;
+
+  it('refuses to start with a JWT key and no issuer, rather than take any issuer', () => {
+    expect(() => start({})).toThrow(/CLERK_ISSUER: is required/);
+  });
+
+  it('takes the issuer the publishable key names, or CLERK_ISSUER', () => {
+    expect(() => start({ CLERK_PUBLISHABLE_KEY: PUBLISHABLE_KEY })).not.toThrow();
+    expect(() => start({ CLERK_ISSUER: 'https://clerk.example.com' })).not.toThrow();
+  });
+
+  it.each(['clerk.example.com', 'https://clerk.example.com/', 'https://clerk.example.com/v1'])(
+    'refuses CLERK_ISSUER=%s naming the form to write',
+    (value) => {
+      expect(() => start({ CLERK_ISSUER: value })).toThrow(/CLERK_ISSUER: .*Frontend API URL/);
+    },
+  );
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadOrCreateDevKeys } from './dev-keys.js';
+import { DEV_CLERK_ISSUER, loadOrCreateDevKeys } from './dev-keys.js';
 import { DEV_ADMIN_USER_ID, devDataDir, REPO_ROOT } from './dev-settings.js';
 
 /**
@@ -23,6 +23,7 @@ export function composeDevEnvFile(options: {
     '# Dev tokens are accepted only because of VANTAGEEDGE_DEV_MODE=true below: never deploy with this file.',
     `API_KEY_PEPPER=${options.pepper}`,
     `CLERK_JWT_KEY=${options.publicKeyPem.trim().replaceAll('\n', '\\n')}`,
+    `CLERK_ISSUER=${DEV_CLERK_ISSUER}`,
     'VANTAGEEDGE_DEV_MODE=true',
     `PLATFORM_ADMIN_USER_IDS=${DEV_ADMIN_USER_ID}`,
     '# The gateways\' /status (curl -H "Authorization: Bearer $GATEWAY_ADMIN_TOKEN" 127.0.0.1:8001/status).',

@@ -1,9 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { controlPlaneSettings } from '@vantageedge/control-plane/settings';
+import { assertControlPlaneSettings, controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { gatewaySettings, parseGatewaySettings } from '@vantageedge/gateway/settings';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { composeDevEnvFile } from './compose-env.js';
+import { DEV_CLERK_ISSUER } from './dev-keys.js';
 
 const PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
   type: 'spki',
@@ -30,7 +31,9 @@ describe('make compose-env (development sign-in for docker-compose.yml)', () => 
 
   it('gives the control plane every setting it refuses to start without, in a form it accepts', () => {
     const parsed = z.object(controlPlaneSettings).parse(env);
+    expect(() => assertControlPlaneSettings(parsed)).not.toThrow();
     expect(parsed.CLERK_JWT_KEY).toBe(PEM.trim());
+    expect(parsed.CLERK_ISSUER).toBe(DEV_CLERK_ISSUER);
     expect(parsed.API_KEY_PEPPER).toBe('p'.repeat(48));
   });
 

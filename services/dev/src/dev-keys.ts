@@ -13,6 +13,9 @@ import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8 } from 'jose';
 
 export const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
+/** The `iss` of development tokens: make dev and `make compose-env` give it as CLERK_ISSUER. */
+export const DEV_CLERK_ISSUER = 'https://offline.clerk.accounts.dev';
+
 interface StoredKey {
   kid: string;
   private_key_pem: string;

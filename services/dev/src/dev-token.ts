@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ClerkTestKeys } from '@vantageedge/shared/testing/clerk-tokens';
 import { SignJWT } from 'jose';
-import { DEV_TOKEN_CLAIM, loadOrCreateDevKeys } from './dev-keys.js';
+import { DEV_CLERK_ISSUER, DEV_TOKEN_CLAIM, loadOrCreateDevKeys } from './dev-keys.js';
 import { DEV_ADMIN_USER_ID, devDataDir, devEnvironment } from './dev-settings.js';
 
 /**
@@ -30,7 +30,7 @@ export async function signDevToken(keys: ClerkTestKeys, claims: DevTokenClaims):
   const role = claims.orgRole ?? 'admin';
   const payload: Record<string, unknown> = {
     sid: `sess_dev_${randomUUID().replaceAll('-', '').slice(0, 20)}`,
-    iss: 'https://offline.clerk.accounts.dev',
+    iss: DEV_CLERK_ISSUER,
     v: 2,
     [DEV_TOKEN_CLAIM]: true,
     ...(claims.orgId

@@ -6,7 +6,7 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { SettingsError } from '@vantageedge/shared/settings/load-settings';
 import { loadOrCreateDevCertificate } from './dev-certificate.js';
-import { loadOrCreateDevKeys } from './dev-keys.js';
+import { DEV_CLERK_ISSUER, loadOrCreateDevKeys } from './dev-keys.js';
 import { demoUserIds, describeParts, devDataDir, devEnvironment } from './dev-settings.js';
 import { defaultDevUser, signDevToken } from './dev-token.js';
 import { stopEmbeddedDatabaseOnlyInOwnDrain } from './embedded-database.js';
@@ -37,6 +37,7 @@ let devSignIn: DevSignIn | undefined;
 if (!env['CLERK_JWT_KEY'] && !env['CLERK_SECRET_KEY']) {
   const keys = await loadOrCreateDevKeys(dataDir);
   env['CLERK_JWT_KEY'] = keys.publicKeyPem;
+  env['CLERK_ISSUER'] = DEV_CLERK_ISSUER;
   devKeysUsed = true;
   // The console's "Sign in as the development admin": the same token make dev-token prints.
   devSignIn = async () => {

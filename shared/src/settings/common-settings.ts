@@ -80,6 +80,17 @@ export const clerkAuthorizedParties = commaList.pipe(
   ),
 );
 
+/**
+ * The `iss` of the Clerk instance's session tokens (CLERK_ISSUER): its Frontend API URL, e.g.
+ * https://clerk.example.com, or https://<name>.clerk.accounts.dev for a development instance.
+ */
+export const clerkIssuer = z
+  .string()
+  .refine(
+    isOrigin,
+    'must be the Clerk instance’s Frontend API URL as its tokens carry it in iss: scheme://host, lower case, no path or trailing slash (e.g. https://clerk.example.com)',
+  );
+
 function isOrigin(value: string): boolean {
   try {
     return new URL(value).origin === value;

@@ -57,7 +57,8 @@ export const CLERK_JWT_TEMPLATE_CATEGORY = 'cl_B7d4PD222AAA';
 const withPrefix = (role: string) => (role.startsWith('org:') ? role : `org:${role}`);
 const withoutPrefix = (role: string) => (role.startsWith('org:') ? role.slice(4) : role);
 
-const DEFAULT_ISSUER = 'https://offline.clerk.accounts.dev';
+/** The `iss` of tokens signed here unless told otherwise: give it to the verifier as CLERK_ISSUER. */
+export const OFFLINE_CLERK_ISSUER = 'https://offline.clerk.accounts.dev';
 
 /**
  * Signs a Clerk session token (RS256) as Clerk mints them: the session-token `cat` header, `sid`,
@@ -68,7 +69,7 @@ export async function signClerkToken(keys: ClerkTestKeys, claims: ClerkTokenClai
   const payload: Record<string, unknown> = {
     ...claims.customClaims,
     sid: claims.sessionId ?? `sess_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
-    iss: claims.issuer ?? DEFAULT_ISSUER,
+    iss: claims.issuer ?? OFFLINE_CLERK_ISSUER,
     // Minutes since the first factor was verified; -1: no second factor.
     fva: [0, -1],
     ...(claims.azp ? { azp: claims.azp } : {}),
@@ -134,7 +135,7 @@ export async function signClerkTemplateToken(
   };
   return new SignJWT({
     ...claims.claims,
-    iss: DEFAULT_ISSUER,
+    iss: OFFLINE_CLERK_ISSUER,
     ...(claims.azp ? { azp: claims.azp } : {}),
   })
     .setProtectedHeader(header)

@@ -7,6 +7,7 @@ import { sessionRefusal } from './session-refusal.js';
 import { clerkSigningKeyIds, createSigningKeyGate } from './signing-key-gate.js';
 
 const UNUSED_SECRET_KEY = 'sk_live_unused_networkless_verification';
+const CLERK_AUTH_MESSAGE_HEADER = 'x-clerk-auth-message';
 
 /**
  * A well-formed publishable key for networkless verification (CLERK_JWT_KEY set, no Clerk frontend):
@@ -20,6 +21,8 @@ export interface ClerkAuthOptions {
   /** Clerk secret key: used to fetch the instance's JWKS when no jwtKey is set. */
   secretKey?: string | undefined;
   publishableKey: string;
+  /** The instance's `iss` (CLERK_ISSUER): a token naming another issuer is refused. */
+  issuer: string;
   /** Allowed `azp` values; when empty any azp is accepted (Clerk's behaviour). */
   authorizedParties: readonly string[];
   platformAdminUserIds: ReadonlySet<string>;
@@ -41,9 +44,13 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
     ...(options.jwtKey ? { jwtKey: options.jwtKey } : {}),
     // Clerk insists on a secret key even when it verifies networklessly with jwtKey and never uses it.
     secretKey: options.secretKey ?? UNUSED_SECRET_KEY,
+    issuer: options.issuer,
     ...(options.authorizedParties.length > 0 ? { authorizedParties: [...options.authorizedParties] } : {}),
   });
   const requireCaller: RequestHandler = (req, res, next) => {
+    // Clerk's debug header quotes the refused token's claims next to the values expected (the issuer,
+    // every authorized party); the reason code it also sets goes into the 401's details instead.
+    res.removeHeader(CLERK_AUTH_MESSAGE_HEADER);
     // Pending sessions are refused below with the reason, rather than looking signed out.
     const auth = getAuth(req, { treatPendingAsSignedOut: false });
     if (!auth.isAuthenticated || !auth.userId) {

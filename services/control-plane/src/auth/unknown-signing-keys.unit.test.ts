@@ -11,6 +11,7 @@ import { createCallerMiddleware, NETWORKLESS_PUBLISHABLE_KEY } from './caller-mi
  * of every rate limit, until Clerk throttled the instance's secret key and nobody could sign in.
  */
 const SECRET_KEY = 'sk_live_unknown_signing_keys_0123456789abcdef';
+const ISSUER = 'https://offline.clerk.accounts.dev';
 let baseUrl = '';
 let close: () => Promise<void> = async () => {};
 let jwksFetches = 0;
@@ -37,6 +38,7 @@ beforeAll(async () => {
     createCallerMiddleware({
       secretKey: SECRET_KEY,
       publishableKey: NETWORKLESS_PUBLISHABLE_KEY,
+      issuer: ISSUER,
       authorizedParties: [],
       platformAdminUserIds: new Set(),
     }),
@@ -66,6 +68,7 @@ async function forgedToken(
   return new SignJWT({ sid: 'sess_forged' })
     .setProtectedHeader({ alg: 'RS256', kid })
     .setSubject('user_forged')
+    .setIssuer(ISSUER)
     .setIssuedAt()
     .setExpirationTime('1h')
     .sign(privateKey);

@@ -10,7 +10,11 @@ import {
   startPrivateRedisServer,
 } from '@vantageedge/shared/redis/private-redis-server';
 import { parseSettings } from '@vantageedge/shared/settings/load-settings';
-import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
+import {
+  createClerkTestKeys,
+  OFFLINE_CLERK_ISSUER,
+  signClerkToken,
+} from '@vantageedge/shared/testing/clerk-tokens';
 import { uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +49,7 @@ describe('cache purges with the gateways’ cache in its own Redis (private redi
       DATABASE_URL: db.url,
       API_KEY_PEPPER: 'cache-redis-purge-pepper-0123456789abcdef',
       CLERK_JWT_KEY: keys.publicKeyPem,
+      CLERK_ISSUER: OFFLINE_CLERK_ISSUER,
       PLATFORM_ADMIN_USER_IDS: ADMIN,
       REDIS_URL: countersServer.url,
       GATEWAY_CACHE_REDIS_URL: cacheServer.url,

@@ -52,11 +52,13 @@ import type { RolloutDeps } from '../rollout/rollout-status.js';
 import { configDocumentJsonSchema } from '../schemas/config-document.js';
 import { createCommandRouter } from './command-router.js';
 import { type ConsoleRouterDeps, createConsoleRouter } from './console-router.js';
+import { readBodyAfterContinue } from './continue-upload.js';
 import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { redactedExplanations } from './redacted-explanations.js';
+import { requireWellFormedHost } from './request-host.js';
 import { methodDispatch } from './route-table.js';
 import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
@@ -247,6 +249,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     () => authFailuresRefused.inc(),
   );
 
+  app.use(requireWellFormedHost);
   // Before authentication: OPTIONS and 405 depend only on the path.
   app.use(methodDispatch(app));
 
@@ -305,11 +308,12 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     createAuthorizer(deps.tenantDirectory ?? eventLogDirectory),
   );
   // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
-  const documentJson = express.json({
-    limit: deps.documentLimitBytes ?? 4 * 1024 * 1024,
-    type: JSON_TYPES,
-    strict: true,
-  });
+  const documentLimitBytes = deps.documentLimitBytes ?? 4 * 1024 * 1024;
+  const documentJson = readBodyAfterContinue(
+    express.json({ limit: documentLimitBytes, type: JSON_TYPES, strict: true }),
+    documentLimitBytes,
+  );
+  const bodyLimitBytes = deps.bodyLimitBytes ?? 64 * 1024;
   // A tenant document holds a whole config: it may be larger than any other body. Only a caller with
   // access to the tenant gets it read (anyone else's request would otherwise be held open while up to
   // the limit arrives, and parsed); an id that is no tenant's is refused by its route, body unread.
@@ -337,7 +341,10 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     limitUserRequestsInFlight(deps.userRequestsInFlight ?? DEFAULT_USER_REQUESTS_IN_FLIGHT),
     requireJsonBody,
     documentBody,
-    express.json({ limit: deps.bodyLimitBytes ?? 64 * 1024, type: JSON_TYPES, strict: true }),
+    readBodyAfterContinue(
+      express.json({ limit: bodyLimitBytes, type: JSON_TYPES, strict: true }),
+      bodyLimitBytes,
+    ),
     requireSafeText,
     tenantRequestsInFlight.middleware,
   );

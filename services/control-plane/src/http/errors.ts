@@ -9,11 +9,13 @@ export type ErrorDetail = FieldIssue;
 /** The machine-readable error codes of the admin API, with the status each one maps to. */
 export const ERROR_STATUS = {
   validation_failed: 400,
+  malformed_request: 400,
   origin_address_blocked: 400,
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   conflict: 409,
   duplicate_route: 409,
   idempotency_answer_lost: 409,
@@ -25,6 +27,7 @@ export const ERROR_STATUS = {
   unprocessable: 422,
   admin_rate_limited: 429,
   too_many_auth_failures: 429,
+  headers_too_large: 431,
   not_caught_up: 503,
   unavailable: 503,
   store_unavailable: 503,

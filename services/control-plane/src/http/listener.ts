@@ -2,6 +2,8 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { limitIdleKeepAlive, TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-alive';
 import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connection-limit';
 import type { ControlPlaneSettings } from '../settings.js';
+import { answerClientError } from './client-error-answer.js';
+import { holdContinue } from './continue-upload.js';
 
 export interface ControlPlaneListenerOptions {
   host: string;
@@ -61,6 +63,8 @@ export async function listenControlPlane(
 ): Promise<Server> {
   const server = createServer(
     {
+      // The app refuses a request without Host itself, in its error shape (http/request-host.ts).
+      requireHostHeader: false,
       headersTimeout: options.headersTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
       keepAliveTimeout: options.keepAliveTimeoutMs,
@@ -68,6 +72,12 @@ export async function listenControlPlane(
     },
     handler,
   );
+  // No `100 Continue` before authentication: node would invite every client's body before any check.
+  server.on('checkContinue', (req, res) => {
+    holdContinue(req, res);
+    handler(req, res);
+  });
+  server.on('clientError', answerClientError);
   server.maxConnections = options.maxConnections;
   // Blank lines would otherwise keep an idle keep-alive connection open for ever.
   limitIdleKeepAlive(server, {

@@ -28,6 +28,7 @@ const app = createControlPlaneApp({
   auth: {
     jwtKey: undefined,
     publishableKey: 'pk_test_unused',
+    issuer: 'https://unused.clerk.accounts.dev',
     authorizedParties: [],
     platformAdminUserIds: new Set(),
   },

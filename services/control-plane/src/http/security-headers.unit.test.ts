@@ -24,6 +24,7 @@ beforeAll(async () => {
     auth: {
       jwtKey: undefined,
       publishableKey: 'pk_test_unused',
+      issuer: 'https://unused.clerk.accounts.dev',
       authorizedParties: [],
       platformAdminUserIds: new Set(),
     },

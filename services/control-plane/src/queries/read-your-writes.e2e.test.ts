@@ -8,6 +8,7 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import {
   type ClerkTestKeys,
   createClerkTestKeys,
+  OFFLINE_CLERK_ISSUER,
   OFFLINE_CLERK_PUBLISHABLE_KEY,
   signClerkToken,
 } from '@vantageedge/shared/testing/clerk-tokens';
@@ -39,6 +40,7 @@ beforeAll(async () => {
     auth: {
       jwtKey: keys.publicKeyPem,
       publishableKey: OFFLINE_CLERK_PUBLISHABLE_KEY,
+      issuer: OFFLINE_CLERK_ISSUER,
       authorizedParties: [],
       platformAdminUserIds: new Set([ADMIN]),
     },

@@ -17,6 +17,7 @@ import {
   type ClerkTestKeys,
   type ClerkTokenClaims,
   createClerkTestKeys,
+  OFFLINE_CLERK_ISSUER,
   OFFLINE_CLERK_PUBLISHABLE_KEY,
   signClerkToken,
 } from '@vantageedge/shared/testing/clerk-tokens';
@@ -160,6 +161,7 @@ export async function startControlPlane(
     auth: {
       jwtKey: keys.publicKeyPem,
       publishableKey: OFFLINE_CLERK_PUBLISHABLE_KEY,
+      issuer: OFFLINE_CLERK_ISSUER,
       authorizedParties: options.authorizedParties ?? [],
       platformAdminUserIds: new Set([PLATFORM_ADMIN]),
     },

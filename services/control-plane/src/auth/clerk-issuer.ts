@@ -1,0 +1,29 @@
+const PUBLISHABLE_KEY = /^pk_(test|live)_(?<encoded>[A-Za-z0-9+/=_-]+)$/;
+
+/**
+ * The issuer of the tokens of the Clerk instance a publishable key names. The key is
+ * `pk_<test|live>_` + base64(`<Frontend API host>$`), and Clerk signs its session tokens with
+ * `iss: https://<Frontend API host>`.
+ */
+export function issuerOfPublishableKey(publishableKey: string): string | undefined {
+  const encoded = PUBLISHABLE_KEY.exec(publishableKey)?.groups?.['encoded'];
+  if (encoded === undefined) return undefined;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  if (!decoded.endsWith('$')) return undefined;
+  const host = decoded.slice(0, -1);
+  try {
+    const issuer = new URL(`https://${host}`).origin;
+    return issuer === `https://${host}` ? issuer : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `iss` the admin API takes: CLERK_ISSUER, else the one CLERK_PUBLISHABLE_KEY names. */
+export function clerkIssuerOf(settings: {
+  CLERK_ISSUER?: string | undefined;
+  CLERK_PUBLISHABLE_KEY?: string | undefined;
+}): string | undefined {
+  if (settings.CLERK_ISSUER) return settings.CLERK_ISSUER;
+  return settings.CLERK_PUBLISHABLE_KEY ? issuerOfPublishableKey(settings.CLERK_PUBLISHABLE_KEY) : undefined;
+}
