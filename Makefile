@@ -167,6 +167,10 @@ bench-replay: install ## Read-model replay on local PostgreSQL: events/s over 10
 bench-propagation: install ## Snapshot propagation on local PostgreSQL+Kafka: 3 replicas, 1,000 tenants, p50/p99 of 200 updates; cold start 1,000x20 routes (~3 min)
 	@bash infra/infra.sh up postgres kafka
 	@node --expose-gc --import tsx services/gateway/src/config-plane/bench/propagation-bench.ts
+.PHONY: bench-churn-propagation
+bench-churn-propagation: install ## Another tenant's change -> 2 replicas while a 3.3 MB tenant changes 10 times a second, on local PostgreSQL+Kafka (~30 s)
+	@bash infra/infra.sh up postgres kafka
+	@node --import tsx services/gateway/src/config-plane/bench/churn-propagation-bench.ts
 .PHONY: bench-capacity
 bench-capacity: install ## One replica's cold start, CPU and memory at 1k/10k/50k tenants; snapshot size vs the topic limit (~5 min)
 	@bash infra/infra.sh up kafka

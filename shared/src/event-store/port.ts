@@ -90,6 +90,12 @@ export interface SubscribeOptions {
 /** Catch-up then live subscription. Iterate it; call close() to stop. */
 export interface Subscription extends AsyncIterable<RecordedEvent> {
   close(): Promise<void>;
+  /**
+   * While the subscription reads events the store already holds: settles (never rejects) when that read
+   * is done. Null while it waits for new events or for a retry. Lets a consumer that takes what is
+   * available count a read in flight as available (adapters that push events need not have it).
+   */
+  readInFlight?(): Promise<void> | null;
 }
 
 /** Turns an old version of an event's data into the current one, on read. */

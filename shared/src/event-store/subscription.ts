@@ -38,6 +38,7 @@ export function catchUpSubscription(
 ): Subscription {
   const stop = new AbortController();
   let closed = false;
+  let reading: Promise<void> | null = null;
   const finish = () => {
     stop.abort();
     if (closed) return;
@@ -53,9 +54,12 @@ export function catchUpSubscription(
         const changed = source.nextChange(stop.signal);
         let batch: RecordedEvent[];
         try {
-          batch = await source.readAfter(checkpoint, batchSize);
+          const read = source.readAfter(checkpoint, batchSize);
+          reading = read.then(noop, noop);
+          batch = await read;
           failures = 0;
         } catch (error) {
+          reading = null;
           if (stop.signal.aborted) return;
           if (!source.isTransient(error)) throw error;
           failures += 1;
@@ -63,6 +67,7 @@ export function catchUpSubscription(
           await sleep(Math.min(retry.initialMs * 2 ** (failures - 1), retry.maxMs), stop.signal);
           continue;
         }
+        reading = null;
         for (const event of batch) {
           if (stop.signal.aborted) return;
           checkpoint = event.position;
@@ -83,6 +88,7 @@ export function catchUpSubscription(
       iterated = true;
       return iterator;
     },
+    readInFlight: () => reading,
     async close() {
       stop.abort();
       await iterator.return(undefined);
@@ -90,6 +96,8 @@ export function catchUpSubscription(
     },
   };
 }
+
+function noop(): void {}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
