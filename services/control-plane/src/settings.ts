@@ -4,6 +4,7 @@ import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
 import { cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import { redisSettings } from '@vantageedge/shared/redis/client';
+import { clerkIssuerOf } from '@vantageedge/shared/settings/clerk-issuer';
 import {
   booleanFlag,
   clerkAuthorizedParties,
@@ -26,7 +27,6 @@ import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js'
 import { DEFAULT_USER_REQUESTS_IN_FLIGHT } from './admin-rate-limit/requests-in-flight.js';
 import { DEFAULT_TENANT_REQUESTS_IN_FLIGHT } from './admin-rate-limit/tenant-requests-in-flight.js';
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './auth/auth-failure-limiter.js';
-import { clerkIssuerOf } from './auth/clerk-issuer.js';
 import { snapshotBudgetSettings } from './commands/snapshot-guard.js';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
 import { DEFAULT_CONFIG_READ_BYTES_PER_MINUTE } from './config-history/config-read-budget.js';

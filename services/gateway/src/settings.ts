@@ -10,6 +10,7 @@ import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-addres
 import {
   booleanFlag,
   clerkAuthorizedParties,
+  clerkIssuer,
   clerkJwtKey,
   observabilitySettings,
   platformBaseDomainSettings,
@@ -48,6 +49,16 @@ export const gatewaySettings = {
    * (a token without azp is refused too). Unset: any azp.
    */
   CLERK_AUTHORIZED_PARTIES: clerkAuthorizedParties.optional(),
+  /**
+   * The `iss` of the Clerk instance's session tokens (its Frontend API URL), as the control plane takes
+   * it: a token signed with the instance's key but naming another issuer is refused. Default: the one
+   * CLERK_PUBLISHABLE_KEY names; with neither, the issuer is not checked.
+   */
+  CLERK_ISSUER: clerkIssuer.optional(),
+  CLERK_PUBLISHABLE_KEY: z
+    .string()
+    .regex(/^pk_(test|live)_/, 'must start with pk_test_ or pk_live_')
+    .optional(),
   /** Least time between two fetches of one JWKS (Clerk's, a tenant's OIDC), successful or not. */
   GATEWAY_JWKS_COOLDOWN_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   /** Failed authentications per tenant, client IP and minute before 429 too_many_auth_failures; 0 = no limit. */

@@ -7,6 +7,7 @@ import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connec
 import { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger, StructuredLogger } from '@vantageedge/shared/observability/logger';
+import { clerkIssuerOf } from '@vantageedge/shared/settings/clerk-issuer';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import type { Registry } from 'prom-client';
@@ -133,6 +134,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       secretKey: config.CLERK_SECRET_KEY,
       apiUrl: config.CLERK_API_URL,
       authorizedParties: config.CLERK_AUTHORIZED_PARTIES,
+      issuer: clerkIssuerOf(config),
     },
     tokenCacheSize: config.GATEWAY_TOKEN_CACHE_SIZE,
     tokenCacheBytes: config.GATEWAY_TOKEN_CACHE_BYTES,

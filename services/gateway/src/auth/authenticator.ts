@@ -47,6 +47,8 @@ export interface AuthenticatorOptions {
     /** Clerk's Backend API (JWKS at `<apiUrl>/v1/jwks`); default https://api.clerk.com. */
     apiUrl?: string | undefined;
     authorizedParties?: readonly string[] | undefined;
+    /** The instance's `iss`: a token naming another is refused. Unset: not checked. */
+    issuer?: string | undefined;
   };
   tokenCacheSize?: number;
   /** Bytes the verified tokens may take (token text and identity). */
@@ -336,14 +338,15 @@ export class Authenticator {
       return { ok: false, failure: bearerFailure('invalid_token', 'no issuer configured for this token') };
     }
     try {
-      const authorizedParties = clerk.authorizedParties?.length
-        ? { authorizedParties: [...clerk.authorizedParties] }
-        : {};
+      const claimChecks = {
+        ...(clerk.authorizedParties?.length ? { authorizedParties: [...clerk.authorizedParties] } : {}),
+        ...(clerk.issuer === undefined ? {} : { issuer: clerk.issuer }),
+      };
       const header = decodeProtectedHeader(token);
       const payload =
         this.#clerkKeys === null
-          ? await verifyToken(token, { jwtKey: clerk.jwtKey!, ...authorizedParties })
-          : await this.#verifyWithClerkJwks(this.#clerkKeys, header, token, authorizedParties);
+          ? await verifyToken(token, { jwtKey: clerk.jwtKey!, ...claimChecks })
+          : await this.#verifyWithClerkJwks(this.#clerkKeys, header, token, claimChecks);
       if (payload === null) {
         return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not valid') };
       }
@@ -390,12 +393,12 @@ export class Authenticator {
     keys: RemoteKeySet,
     header: ProtectedHeaderParameters,
     token: string,
-    authorizedParties: { authorizedParties?: string[] },
+    claimChecks: { authorizedParties?: string[]; issuer?: string },
   ): Promise<Awaited<ReturnType<typeof verifyJwt>> | null> {
     if (header.cat === CLERK_M2M_CATEGORY) return null;
     const jwk = await keys.jwk(header.kid);
     if (jwk === undefined) return null;
-    return verifyJwt(token, { key: jwk as Parameters<typeof verifyJwt>[1]['key'], ...authorizedParties });
+    return verifyJwt(token, { key: jwk as Parameters<typeof verifyJwt>[1]['key'], ...claimChecks });
   }
 
   /**

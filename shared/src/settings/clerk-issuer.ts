@@ -19,7 +19,7 @@ export function issuerOfPublishableKey(publishableKey: string): string | undefin
   }
 }
 
-/** The `iss` the admin API takes: CLERK_ISSUER, else the one CLERK_PUBLISHABLE_KEY names. */
+/** The `iss` of the instance's tokens: CLERK_ISSUER, else the one CLERK_PUBLISHABLE_KEY names. */
 export function clerkIssuerOf(settings: {
   CLERK_ISSUER?: string | undefined;
   CLERK_PUBLISHABLE_KEY?: string | undefined;
