@@ -43,6 +43,7 @@ let revokedKey = '';
 let revokedKeyId = '';
 let memberToken = '';
 let outsiderToken = '';
+let otherInstanceToken = '';
 
 async function explain(
   method: string,
@@ -185,6 +186,11 @@ beforeAll(async () => {
   await route('me', { path_pattern: '/me', auth_mode: 'jwt_required' });
   memberToken = await system.token({ userId: 'user_member', orgId: 'org_explain' });
   outsiderToken = await system.token({ userId: 'user_outsider', orgId: 'org_elsewhere' });
+  otherInstanceToken = await system.token({
+    userId: 'user_member',
+    orgId: 'org_explain',
+    issuer: 'https://another-instance.clerk.accounts.dev',
+  });
   const issue = async (name: string) => {
     const issued = await system.admin('POST', '/api/v1/api-keys', {
       body: { tenant_id: tenantId, name, scopes: [] },
@@ -236,6 +242,12 @@ describe('explain agrees with what two gateway replicas do', () => {
       method: 'GET',
       path: '/me',
       headers: () => ({ authorization: `Bearer ${outsiderToken}` }),
+    },
+    {
+      label: "Clerk token signed with the instance's key but naming another issuer",
+      method: 'GET',
+      path: '/me',
+      headers: () => ({ authorization: `Bearer ${otherInstanceToken}` }),
     },
     {
       label: 'Clerk token with a forged signature',

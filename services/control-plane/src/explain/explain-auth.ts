@@ -63,7 +63,9 @@ export interface AuthContext {
    * Clerk's PEM public key (CLERK_JWT_KEY, the same instance the gateways verify against): when set,
    * Clerk session tokens are verified here too, networklessly, with Clerk's own checks.
    */
-  clerk?: { jwtKey: string; authorizedParties: readonly string[]; allowDevTokens: boolean } | undefined;
+  clerk?:
+    | { jwtKey: string; authorizedParties: readonly string[]; issuer: string; allowDevTokens: boolean }
+    | undefined;
   /** GATEWAY_MAX_SERVICE_TOKEN_SECONDS as the gateways run it. */
   maxServiceTokenSeconds: number;
   now: Date;
@@ -212,7 +214,7 @@ function claimsOf(payload: JWTPayload, orgId?: string) {
 /** The claim `make dev-token` puts in development tokens: accepted only in dev mode. */
 const DEV_TOKEN_CLAIM = 'vantageedge_dev';
 
-/** Clerk's verification of a session token (signature, exp/nbf/iat, azp) with the PEM key: the gateway's. */
+/** Clerk's verification of a session token (signature, exp/nbf/iat, azp, iss) with the PEM key: the gateway's. */
 async function verifyClerkToken(
   token: string,
   clerk: NonNullable<AuthContext['clerk']>,
@@ -221,6 +223,7 @@ async function verifyClerkToken(
     const payload = await verifyToken(token, {
       jwtKey: clerk.jwtKey,
       ...(clerk.authorizedParties.length > 0 ? { authorizedParties: [...clerk.authorizedParties] } : {}),
+      issuer: clerk.issuer,
     });
     if (!clerk.allowDevTokens && payload[DEV_TOKEN_CLAIM] !== undefined) {
       return {

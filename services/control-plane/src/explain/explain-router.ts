@@ -34,7 +34,9 @@ export interface ExplainDeps {
   /** How long each event-store read of an explain's fold may run (TenantEventSource); default: no limit. */
   readTimeoutMs?: number | undefined;
   /** CLERK_JWT_KEY and its checks: Clerk session tokens are then verified here, networklessly. */
-  clerk?: { jwtKey: string; authorizedParties: readonly string[]; allowDevTokens: boolean } | undefined;
+  clerk?:
+    | { jwtKey: string; authorizedParties: readonly string[]; issuer: string; allowDevTokens: boolean }
+    | undefined;
 }
 
 /** The Authenticator's default longest service-token lifetime (seconds). */

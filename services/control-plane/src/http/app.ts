@@ -416,6 +416,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
             clerk: {
               jwtKey: deps.auth.jwtKey,
               authorizedParties: deps.auth.authorizedParties,
+              issuer: deps.auth.issuer,
               allowDevTokens: deps.auth.allowDevTokens ?? false,
             },
           }
