@@ -295,3 +295,67 @@ export class ConditionSet {
 export function compileConditions(match: RouteMatch | null | undefined): CompiledConditions | null {
   return new ConditionSet().compile(match);
 }
+
+/**
+ * A request field a route's `match` may require one of some values of: the host (its host list), a
+ * header or a query parameter (an `exact` condition). `key` is equal for two fields exactly when
+ * their conditions read the same field.
+ */
+export type ExactField =
+  | { readonly kind: 'host'; readonly key: string }
+  | { readonly kind: 'header' | 'query'; readonly key: string; readonly name: string };
+
+/** What a route requires of request fields, by field key: one of the values of each (see exactRequirements). */
+export type ExactRequirements = ReadonlyMap<
+  string,
+  { readonly field: ExactField; readonly values: ReadonlySet<string> }
+>;
+
+const NO_REQUIREMENTS: ExactRequirements = new Map();
+
+/**
+ * The fields `match` requires one of some values of, each with those values: a request whose value of
+ * the field is none of them fails the route (a host list takes any of its hosts; of two `exact`
+ * conditions on one field, a request meets at most one).
+ */
+export function exactRequirements(match: RouteMatch | null | undefined): ExactRequirements {
+  if (match === null || match === undefined) return NO_REQUIREMENTS;
+  const requirements = new Map<string, { field: ExactField; values: Set<string> }>();
+  const require = (field: ExactField, value: string) => {
+    const entry = requirements.get(field.key) ?? { field, values: new Set<string>() };
+    requirements.set(field.key, entry);
+    entry.values.add(value);
+  };
+  for (const host of match.hosts) require({ kind: 'host', key: 'host' }, host.toLowerCase());
+  for (const condition of match.headers) {
+    const name = condition.name.toLowerCase();
+    if (condition.exact !== undefined)
+      require({ kind: 'header', key: `header:${name}`, name }, condition.exact);
+  }
+  for (const condition of match.query) {
+    if (condition.exact !== undefined)
+      require({ kind: 'query', key: `query:${condition.name}`, name: condition.name }, condition.exact);
+  }
+  return requirements.size === 0 ? NO_REQUIREMENTS : requirements;
+}
+
+/** A query parameter sent more than once: the request has several values of the field. */
+export const SEVERAL_VALUES = Symbol('several values');
+
+/** The request's value of `field`, read as the route conditions read it (undefined: it has none). */
+export function requestValue(
+  field: ExactField,
+  facts: MatchFacts,
+): string | undefined | typeof SEVERAL_VALUES {
+  switch (field.kind) {
+    case 'host':
+      return requestHost(facts.req);
+    case 'header':
+      return headerValue(facts.req, field.name);
+    case 'query': {
+      const values = queryParams(facts.query).get(field.name)?.values;
+      if (values === undefined) return undefined;
+      return values.length === 1 ? values[0] : SEVERAL_VALUES;
+    }
+  }
+}

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { type RouteConfig, routeConfig } from '../domain/gateway-config.js';
 import { normalizePath } from './normalize-path.js';
@@ -222,6 +223,133 @@ describe('RouteMatcher per-request walks', () => {
       // Each pattern once per reading: its segment count, then its one literal segment (and the catch-all,
       // matched with letters folded, compared as written too).
       expect(steps).toBeLessThanOrEqual(readings * 2 * (routes.length + 1) + readings * 2);
+    });
+  }
+});
+
+const shardRequest = (headers: Record<string, string>, query = '', preflight = false) => ({
+  facts: { req: { headers: { host: 'shop.example.com', ...headers } } as unknown as IncomingMessage, query },
+  preflight,
+});
+
+/**
+ * Regression test: routes on one path told apart only by their own exact header value (1,000 routes
+ * `/api/*`, each for one `x-tenant-shard`) were each compared with the path and had their condition
+ * tested, for every reading of the path (≈ 150 µs of a replica's event loop, shared with other tenants,
+ * per request). The routes are filed by that value when the snapshot is compiled: a request visits the
+ * routes of its own value and those without such a condition.
+ */
+describe('RouteMatcher routes told apart by an exact condition value', () => {
+  // Every route also requires the tenant's host: a field all routes require one value of tells none apart.
+  const exactHeader = (value: string) => ({
+    match: { hosts: ['shop.example.com'], headers: [{ name: 'X-Tenant-Shard', exact: value }], query: [] },
+  });
+  const workOf = (matcher: RouteMatcher<ReturnType<typeof route>>, run: () => unknown) => {
+    const [steps, tests] = [matcher.matchSteps, matcher.conditionTests];
+    const found = run();
+    return { found, steps: matcher.matchSteps - steps, tests: matcher.conditionTests - tests };
+  };
+
+  it('visits only the routes of the header value a HEAD request carries, through every reading', () => {
+    const shards = Array.from({ length: 1_000 }, (_, i) => route('/api/*', exactHeader(String(i))));
+    const strict = route('/*', { auth_mode: 'apikey_required' });
+    const matcher = new RouteMatcher([...shards, strict]);
+    const request = shardRequest({ 'x-tenant-shard': '731' });
+    const { found, steps, tests } = workOf(matcher, () => matcher.resolve('HEAD', '/Api;x/', request));
+    // The strict catch-all is met through the readings that fold letters: it handles the request.
+    expect(found).toBe(strict);
+    expect(matcher.resolve('GET', '/api/x', request)).toBe(shards[731]);
+    expect(matcher.match('GET', '/api/x', request)).toBe(shards[731]);
+    expect(tests).toBeLessThanOrEqual(2);
+    expect(steps).toBeLessThanOrEqual(40);
+  });
+
+  it('visits only the routes of the request host and of its query parameter value', () => {
+    const byHost = Array.from({ length: 500 }, (_, i) =>
+      route('/v/:id', { match: { hosts: [`h${i}.example.com`], headers: [], query: [] } }),
+    );
+    const byQuery = Array.from({ length: 500 }, (_, i) =>
+      route('/q/*', { match: { hosts: [], headers: [], query: [{ name: 'shard', exact: String(i) }] } }),
+    );
+    const matcher = new RouteMatcher([...byHost, ...byQuery]);
+    const hostRequest = shardRequest({ host: 'H250.example.com' });
+    const host = workOf(matcher, () => matcher.resolve('GET', '/v/1', hostRequest));
+    expect(host.found).toBe(byHost[250]);
+    expect(host.tests).toBeLessThanOrEqual(2);
+    const query = workOf(matcher, () => matcher.resolve('GET', '/q/x', shardRequest({}, '?shard=250')));
+    expect(query.found).toBe(byQuery[250]);
+    expect(query.tests).toBeLessThanOrEqual(2);
+  });
+
+  for (const favoured of ['hosts', 'headers', 'query'] as const) {
+    it(`matches exactly like the matcher without the index (random routes mostly told apart by ${favoured})`, () => {
+      let seed = 11;
+      // The high bits: an LCG's low bits repeat with a short period.
+      const random = (n: number) => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+        return Math.floor((seed / 2 ** 31) * n);
+      };
+      const pick = <T>(values: readonly T[]) => values[random(values.length)]!;
+      const often = (field: typeof favoured) => (field === favoured ? random(4) !== 0 : random(6) === 0);
+      const words = ['a', 'B', 'api'];
+      const values = ['1', '2', '3'];
+      const conditions = (field: typeof favoured, names: readonly string[]) =>
+        Array.from({ length: often(field) ? 1 + random(2) : 0 }, () => {
+          const name = pick(names);
+          return pick([
+            { name, exact: pick(values) },
+            { name, exact: pick(values) },
+            { name, exact: pick(values) },
+            { name, prefix: '1' },
+            { name, present: random(2) === 0 },
+          ]);
+        });
+      const routes = Array.from({ length: 400 }, () => {
+        const parts = Array.from({ length: 1 + random(2) }, () => (random(5) === 0 ? ':p' : pick(words)));
+        if (random(3) === 0) parts.push('*');
+        const match = {
+          hosts: often('hosts')
+            ? Array.from({ length: 1 + random(2) }, () => `h${pick(values)}.example.com`)
+            : [],
+          headers: conditions('headers', ['x-shard', 'X-Shard', 'x-ver']),
+          query: conditions('query', ['shard', 'ver']),
+        };
+        return route(`/${parts.join('/')}`, {
+          priority: random(2),
+          methods: random(4) === 0 ? ['POST'] : [],
+          match: random(6) === 0 ? null : match,
+          ...(random(8) === 0 ? { auth_mode: 'apikey_required' as const } : {}),
+        });
+      });
+      const indexed = new RouteMatcher(routes);
+      const straightforward = new RouteMatcher(routes, null, { indexConditionValues: false });
+      for (let k = 0; k < 1_500; k++) {
+        const segments = Array.from({ length: 1 + random(3) }, () => pick([...words, 'A', 'Api']));
+        const path = normalizePath(`/${segments.join('/')}${pick(['', '/', ';x'])}`, 'keep');
+        if (!path.ok) continue;
+        const headers: Record<string, string> = { host: `h${pick(values)}.example.com` };
+        if (random(4) !== 0) headers['x-shard'] = pick(values);
+        if (random(2) === 0) headers['x-ver'] = pick(values);
+        const query = pick([
+          '',
+          `?shard=${pick(values)}`,
+          `?shard=${pick(values)}&shard=${pick(values)}&ver=1`,
+          '?ver=2',
+        ]);
+        const request = random(10) === 0 ? undefined : shardRequest(headers, query, random(6) === 0);
+        const method = pick(['GET', 'HEAD', 'POST']);
+        expect(indexed.match(method, path.path, request)).toBe(
+          straightforward.match(method, path.path, request),
+        );
+        const [found, expected] = [indexed, straightforward].map((m) =>
+          m.resolve(method, path.path, request),
+        );
+        if (expected instanceof AmbiguousPath)
+          expect((found as AmbiguousPath<unknown>).routes).toEqual(expected.routes);
+        else expect(found).toBe(expected);
+      }
+      // The index left routes out (the comparison above is not between two unindexed matchers).
+      expect(indexed.matchSteps).toBeLessThan(straightforward.matchSteps);
     });
   }
 });

@@ -1,7 +1,19 @@
 import type { RouteConfig } from '../domain/gateway-config.js';
-import { type CompiledConditions, ConditionSet, type MatchFacts } from './match-conditions.js';
+import {
+  type CandidateLists,
+  type ConditionValueIndex,
+  fileByConditionValue,
+} from './condition-value-index.js';
+import {
+  type CompiledConditions,
+  ConditionSet,
+  type ExactRequirements,
+  exactRequirements,
+  type MatchFacts,
+} from './match-conditions.js';
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
+import { RankOrderCursor } from './rank-order-cursor.js';
 import {
   type ComparableProtection,
   covers,
@@ -45,6 +57,8 @@ interface CompiledPattern<Route> {
   readonly methods: ReadonlySet<string> | null;
   /** Hosts, headers and query the request must have (null: none). */
   readonly conditions: ConditionsOnce | null;
+  /** The request field values the conditions require (how ConditionValueIndex files the pattern). */
+  readonly requirements: ExactRequirements;
   readonly priority: number;
   /** Position in the snapshot (the last tie-break). */
   readonly order: number;
@@ -280,7 +294,8 @@ export class AmbiguousPath<Route> {
  * Patterns (already sorted, ranks set) filed by their literal first segment, or in the generic list.
  * A request walks its segment's list and the generic list merged by match order, so no per-segment
  * copy of the generic list is ever built (that copy made the compile O(n²) for tenants with many
- * first segments, blocking every replica's event loop).
+ * first segments, blocking every replica's event loop). A list whose routes are told apart by the value
+ * they require of one request field is also filed by that value (see condition-value-index.ts).
  */
 class PatternIndex<Route> {
   /** Candidates whose first segment is that literal, in match order. */
@@ -289,16 +304,23 @@ class PatternIndex<Route> {
   readonly #generic: CompiledPattern<Route>[] = [];
   /** Each pattern's patterns with the same key (see patternKey), in match order: given keys only. */
   readonly #samePattern = new Map<CompiledPattern<Route>, CompiledPattern<Route>[]>();
+  /** The lists above that are filed by condition value (most tenants' routes: none). */
+  readonly #filed = new Map<readonly CompiledPattern<Route>[], ConditionValueIndex<CompiledPattern<Route>>>();
+  readonly #cursor = new RankOrderCursor<CompiledPattern<Route>>();
   /** Path segments compared with patterns so far (see matchSteps). */
   steps = 0;
   readonly #step = () => {
     this.steps++;
   };
 
-  /** Files every pattern (and groups them by `keys`, if given), counting one step per pattern through `step`. */
+  /**
+   * Files every pattern (and groups them by `keys`, if given), counting one step per pattern through
+   * `step`; each list is then filed by condition value unless `indexConditionValues` is false.
+   */
   constructor(
     sorted: readonly CompiledPattern<Route>[],
     step: () => void,
+    indexConditionValues: boolean,
     keys?: ReadonlyMap<CompiledPattern<Route>, string>,
   ) {
     const rarity = literalRarity(sorted);
@@ -322,6 +344,20 @@ class PatternIndex<Route> {
       if (bucket === undefined) this.#byFirstSegment.set(first.value, [pattern]);
       else bucket.push(pattern);
     }
+    if (!indexConditionValues) return;
+    for (const list of [this.#generic, ...this.#byFirstSegment.values(), ...groups.values()]) {
+      const filed = fileByConditionValue(list);
+      if (filed !== undefined) this.#filed.set(list, filed);
+    }
+  }
+
+  /** `list`'s candidates for `request`: filed by condition value, or the whole list. */
+  #narrowed(
+    list: readonly CompiledPattern<Route>[],
+    request: MatchRequest,
+    serial: number,
+  ): CandidateLists<CompiledPattern<Route>> | undefined {
+    return this.#filed.size === 0 ? undefined : this.#filed.get(list)?.candidatesFor(request, serial);
   }
 
   /** The first pattern matching `path`, in match order. */
@@ -333,6 +369,11 @@ class PatternIndex<Route> {
   ): CompiledPattern<Route> | undefined {
     const generic = this.#generic;
     const literal = this.#byFirstSegment.get(path.segments[1] ?? '');
+    if (
+      this.#filed.size > 0 &&
+      (this.#filed.has(generic) || (literal !== undefined && this.#filed.has(literal)))
+    )
+      return this.#firstNarrowed(literal, method, path, request, serial);
     if (literal === undefined) return this.#firstMatch(generic, method, path, request, serial);
     if (generic.length === 0) return this.#firstMatch(literal, method, path, request, serial);
     // Both lists are in match order: walk them merged by rank.
@@ -349,6 +390,22 @@ class PatternIndex<Route> {
         candidate = b;
         j++;
       }
+      if (candidate.test!.matches(path, this.#step) && admits(candidate, method, request, serial))
+        return candidate;
+    }
+    return undefined;
+  }
+
+  /** The first pattern matching `path` when its lists are filed by condition value. */
+  #firstNarrowed(
+    literal: readonly CompiledPattern<Route>[] | undefined,
+    method: string,
+    path: SplitPath,
+    request: MatchRequest,
+    serial: number,
+  ): CompiledPattern<Route> | undefined {
+    const cursor = this.#candidates(literal, request, serial);
+    for (let candidate = cursor.next(); candidate !== undefined; candidate = cursor.next()) {
       if (candidate.test!.matches(path, this.#step) && admits(candidate, method, request, serial))
         return candidate;
     }
@@ -388,8 +445,9 @@ class PatternIndex<Route> {
     const found = methods.map((): ReadingMatches<Route> => ({ exact: undefined, tied: [] }));
     const foldedFirst: Array<CompiledPattern<Route> | undefined> = methods.map(() => undefined);
     let open = methods.length * (folded ? 2 : 1);
-    this.#walk(lower, (candidate) => {
-      if (!candidate.test!.matches(lower, this.#step)) return false;
+    const cursor = this.#candidates(this.#byFirstSegment.get(lower.segments[1] ?? ''), request, serial);
+    for (let candidate = cursor.next(); candidate !== undefined && open > 0; candidate = cursor.next()) {
+      if (!candidate.test!.matches(lower, this.#step)) continue;
       for (let m = 0; m < methods.length; m++) {
         if (!admits(candidate, methods[m]!, request, serial)) continue;
         if (folded && foldedFirst[m] === undefined) {
@@ -404,40 +462,48 @@ class PatternIndex<Route> {
           open--;
         }
       }
-      return open === 0;
-    });
+    }
     if (folded) {
       for (let m = 0; m < methods.length; m++) {
         const first = foldedFirst[m];
         if (first === undefined) continue;
-        for (const candidate of this.#samePattern.get(first)!)
+        const group = this.#samePattern.get(first)!;
+        const narrowed = this.#narrowed(group, request, serial);
+        cursor.start(
+          narrowed?.unfiled ?? group,
+          narrowed?.filed ?? NO_CANDIDATES,
+          NO_CANDIDATES,
+          NO_CANDIDATES,
+        );
+        for (let candidate = cursor.next(); candidate !== undefined; candidate = cursor.next())
           if (admits(candidate, methods[m]!, request, serial)) found[m]!.tied.push(candidate.route);
       }
     }
     return found;
   }
 
-  /** Calls `visit` with the patterns that may match `path`, in match order, until it returns true. */
-  #walk(path: SplitPath, visit: (candidate: CompiledPattern<Route>) => boolean): void {
-    const generic = this.#generic;
-    const literal = this.#byFirstSegment.get(path.segments[1] ?? '') ?? [];
-    let i = 0;
-    let j = 0;
-    while (i < literal.length || j < generic.length) {
-      const a = literal[i];
-      const b = generic[j];
-      let candidate: CompiledPattern<Route>;
-      if (b === undefined || (a !== undefined && a.rank < b.rank)) {
-        candidate = a!;
-        i++;
-      } else {
-        candidate = b;
-        j++;
-      }
-      if (visit(candidate)) return;
-    }
+  /**
+   * The patterns that may match a path and `request`, in match order: those filed under the path's
+   * first segment (`literal`) and the generic ones, each list narrowed by condition value if filed.
+   */
+  #candidates(
+    literal: readonly CompiledPattern<Route>[] | undefined,
+    request: MatchRequest,
+    serial: number,
+  ): RankOrderCursor<CompiledPattern<Route>> {
+    const generic = this.#narrowed(this.#generic, request, serial);
+    const literalNarrowed = literal === undefined ? undefined : this.#narrowed(literal, request, serial);
+    this.#cursor.start(
+      literalNarrowed?.unfiled ?? literal ?? NO_CANDIDATES,
+      literalNarrowed?.filed ?? NO_CANDIDATES,
+      generic?.unfiled ?? this.#generic,
+      generic?.filed ?? NO_CANDIDATES,
+    );
+    return this.#cursor;
   }
 }
+
+const NO_CANDIDATES: readonly never[] = [];
 
 /** What one reading of a path finds for one method (see PatternIndex.readingMatches). */
 interface ReadingMatches<Route> {
@@ -504,7 +570,15 @@ export class RouteMatcher<Route extends MatchableRoute> {
   /** The routes' distinct match conditions. */
   readonly #conditions = new ConditionSet();
 
-  constructor(routes: readonly Route[], tenantIpRules: TenantIpRules = null) {
+  /**
+   * `indexConditionValues` false: every request visits every candidate of its path (the reference the
+   * condition value index is tested against).
+   */
+  constructor(
+    routes: readonly Route[],
+    tenantIpRules: TenantIpRules = null,
+    { indexConditionValues = true }: { readonly indexConditionValues?: boolean } = {},
+  ) {
     let steps = 0;
     const step = () => {
       steps++;
@@ -518,6 +592,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
             ? null
             : new Set(route.config.methods.map((m) => m.toUpperCase())),
         conditions: conditionsOnce(this.#conditions.compile(route.config.match)),
+        requirements: exactRequirements(route.config.match),
         priority: route.config.priority,
         order,
         rank: 0,
@@ -535,7 +610,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
     });
     for (let rank = 0; rank < compiled.length; rank++) compiled[rank]!.rank = rank;
     this.#ordered = compiled;
-    this.#exact = new PatternIndex(compiled, step);
+    this.#exact = new PatternIndex(compiled, step, indexConditionValues);
     this.#upperCasePatterns = routes.some((route) => /[A-Z]/.test(route.config.path_pattern));
     const keys = new ProtectionKeys(tenantIpRules);
     for (const route of routes) this.#protection.set(route, keys.of(route.config));
@@ -550,7 +625,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
         }),
       );
       const foldedKeys = new Map(folded.map((pattern) => [pattern, patternKey(pattern)]));
-      this.#folded = new PatternIndex(folded, step, foldedKeys);
+      this.#folded = new PatternIndex(folded, step, indexConditionValues, foldedKeys);
     }
     this.compileSteps = steps;
   }
