@@ -23,6 +23,7 @@ import { quotaStoreSettings } from '@vantageedge/shared/usage/quota-store';
 import { z } from 'zod';
 import { TENANT_TOKEN_CACHE_SHARE } from './auth/token-cache.js';
 import { DEFAULT_STORE_MAX_ENTRY_BYTES } from './cache/redis-cache-store.js';
+import { TENANT_MEMORY_SHARE } from './cache/tenant-memory-share.js';
 import { DEFAULT_TENANT_MAX_LIMIT_KEYS } from './ratelimit/redis-limit-store.js';
 import { USAGE_LIMIT_DEFAULTS } from './usage/usage-recorder.js';
 
@@ -108,6 +109,12 @@ export const gatewaySettings = {
     .int()
     .min(1)
     .default(64 * 1024 * 1024),
+  /**
+   * The part of the L1 (and, without Redis, of the in-memory store) one tenant's cached entries may
+   * hold, in (0, 1]; past it the tenant's own least recently used entries go, so a tenant whose clients
+   * ask for endless distinct URLs cannot push the others' entries out. 1: one shared LRU.
+   */
+  GATEWAY_CACHE_L1_TENANT_SHARE: z.coerce.number().gt(0).max(1).default(TENANT_MEMORY_SHARE),
   /**
    * Redis commands issued in the same turn of the event loop (concurrent requests' limit checks and
    * cache reads) leave as one pipeline (ioredis enableAutoPipelining) instead of one write each.

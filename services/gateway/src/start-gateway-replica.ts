@@ -101,13 +101,18 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         maxEntryBytes: config.GATEWAY_CACHE_STORE_MAX_ENTRY_BYTES,
         ...tenantBound,
       })
-    : new MemoryCacheStore({ maxBytes: config.GATEWAY_CACHE_L1_BYTES, ...tenantBound });
+    : new MemoryCacheStore({
+        maxBytes: config.GATEWAY_CACHE_L1_BYTES,
+        tenantShare: config.GATEWAY_CACHE_L1_TENANT_SHARE,
+        ...tenantBound,
+      });
   const rateLimitStage = createRateLimitStage(
     createRateLimiter({ store: limitStore, registry, logger, keyPrefix }),
   );
   const responseCache = createResponseCache({
     store: cacheStore,
     l1MaxBytes: config.GATEWAY_CACHE_L1_BYTES,
+    l1TenantShare: config.GATEWAY_CACHE_L1_TENANT_SHARE,
     fillBudgetBytes: config.GATEWAY_CACHE_FILL_BYTES,
     maxVariantsPerUrl: config.GATEWAY_CACHE_MAX_VARIANTS,
     registry,

@@ -1,11 +1,21 @@
 import { LRUCache } from 'lru-cache';
 import { type CacheRecord, compactBody, l1EntryBytes } from './cache-entry.js';
+import { tenantOfKey } from './cache-store.js';
+import { TENANT_MEMORY_SHARE, tenantShareOf } from './tenant-memory-share.js';
+
+/** One tenant's entries in the L1: their sizes, least recently used first (Map order), and their sum. */
+interface TenantEntries {
+  readonly sizes: Map<string, number>;
+  bytes: number;
+}
 
 interface Slot {
   readonly record: CacheRecord;
   readonly pathIndexKey: string;
   /** For a variant of a URL whose responses vary: the URL's key. */
   readonly urlKey: string | undefined;
+  /** Its tenant's entries (keys outside any tenant's keyspace count towards no share). */
+  readonly tenant: TenantEntries | undefined;
 }
 
 /**
@@ -13,17 +23,21 @@ interface Slot {
  * (l1EntryBytes: fixed costs per entry and per header included), in front of the CacheStore, read
  * synchronously. It keeps the same keys as the store, plus the indexes purges need without scanning:
  * keys per path index (unsafe methods, `path` purges) and variants per URL (the Vary cap).
+ *
+ * Each tenant's entries hold at most `tenantShare` of the bytes (tenant-memory-share.ts): past it the
+ * tenant's own least recently used entries go.
  */
 export class L1Cache {
   readonly #slots: LRUCache<string, Slot>;
   readonly #byPath = new Map<string, Set<string>>();
   readonly #variants = new Map<string, Set<string>>();
+  readonly #tenants = new Map<string, TenantEntries>();
+  readonly #tenantMaxBytes: number;
 
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, tenantShare = TENANT_MEMORY_SHARE) {
+    this.#tenantMaxBytes = tenantShareOf(maxBytes, tenantShare);
     this.#slots = new LRUCache<string, Slot>({
       maxSize: maxBytes,
-      // What the entry costs in the heap, not just its body and header characters (cache-entry.ts).
-      sizeCalculation: (slot, key) => l1EntryBytes(slot.record, key, slot.pathIndexKey, slot.urlKey),
       dispose: (slot, key, reason) => {
         if (reason !== 'set') this.#forget(key, slot);
       },
@@ -31,18 +45,44 @@ export class L1Cache {
   }
 
   get(key: string): CacheRecord | undefined {
-    return this.#slots.get(key)?.record;
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return undefined;
+    const size = slot.tenant?.sizes.get(key);
+    if (size !== undefined) {
+      slot.tenant!.sizes.delete(key);
+      slot.tenant!.sizes.set(key, size);
+    }
+    return slot.record;
   }
 
-  /** Keeps a record; false when it is larger than the whole L1 (then it is not kept). */
+  /** The bytes the tenant's entries are counted at. */
+  bytesOf(tenantId: string): number {
+    return this.#tenants.get(tenantId)?.bytes ?? 0;
+  }
+
+  /**
+   * Keeps a record; false when it is larger than its tenant's share of the L1 (then it is not kept, nor
+   * any previous record of the key). Past the share, the tenant's least recently used entries go.
+   */
   set(key: string, record: CacheRecord, pathIndexKey: string, urlKey?: string): boolean {
-    const slot = { record: compactBody(record), pathIndexKey, urlKey };
-    this.#slots.set(key, slot);
+    const tenantId = tenantOfKey(key);
+    const tenant = tenantId === undefined ? undefined : this.#tenantEntries(tenantId);
+    const slot: Slot = { record: compactBody(record), pathIndexKey, urlKey, tenant };
+    // What the entry costs in the heap, not just its body and header characters (cache-entry.ts).
+    const size = l1EntryBytes(slot.record, key, pathIndexKey, urlKey);
+    if (tenant !== undefined && size > this.#tenantMaxBytes) {
+      this.#slots.delete(key);
+      this.#dropIfEmpty(tenantId!, tenant);
+      return false;
+    }
+    this.#slots.set(key, slot, { size });
     if (!this.#slots.has(key)) {
       // Too large: lru-cache dropped any previous record of the key without a dispose we act on.
       this.#forget(key, slot);
+      if (tenant !== undefined) this.#dropIfEmpty(tenantId!, tenant);
       return false;
     }
+    if (tenant !== undefined) this.#account(tenant, key, size);
     let keys = this.#byPath.get(pathIndexKey);
     if (!keys) {
       keys = new Set();
@@ -90,7 +130,39 @@ export class L1Cache {
     }
   }
 
+  #tenantEntries(tenantId: string): TenantEntries {
+    let tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) {
+      tenant = { sizes: new Map(), bytes: 0 };
+      this.#tenants.set(tenantId, tenant);
+    }
+    return tenant;
+  }
+
+  /** `key` is now the tenant's most recently used; its older entries go while it is past its share. */
+  #account(tenant: TenantEntries, key: string, size: number): void {
+    tenant.bytes += size - (tenant.sizes.get(key) ?? 0);
+    tenant.sizes.delete(key);
+    tenant.sizes.set(key, size);
+    // The new entry fits the share on its own, so this never removes it.
+    for (const oldest of tenant.sizes.keys()) {
+      if (tenant.bytes <= this.#tenantMaxBytes || oldest === key) break;
+      this.#slots.delete(oldest);
+    }
+  }
+
+  #dropIfEmpty(tenantId: string, tenant: TenantEntries): void {
+    if (tenant.sizes.size === 0 && this.#tenants.get(tenantId) === tenant) this.#tenants.delete(tenantId);
+  }
+
   #forget(key: string, slot: Slot): void {
+    const { tenant } = slot;
+    const size = tenant?.sizes.get(key);
+    if (tenant !== undefined && size !== undefined) {
+      tenant.sizes.delete(key);
+      tenant.bytes -= size;
+      if (tenant.sizes.size === 0) this.#dropIfEmpty(tenantOfKey(key)!, tenant);
+    }
     const keys = this.#byPath.get(slot.pathIndexKey);
     keys?.delete(key);
     if (keys?.size === 0) this.#byPath.delete(slot.pathIndexKey);

@@ -25,6 +25,7 @@ import {
   type VariantWrite,
 } from './cache-store.js';
 import { TenantByteBound } from './tenant-byte-bound.js';
+import { TENANT_MEMORY_SHARE, tenantShareOf } from './tenant-memory-share.js';
 
 interface Slot {
   record: CacheRecord;
@@ -36,6 +37,12 @@ interface Slot {
 export interface MemoryCacheStoreOptions extends TenantBoundOptions {
   /** Size bound of the whole store in bytes (least recently used records go first). */
   maxBytes: number;
+  /**
+   * The part of `maxBytes` one tenant's entries may hold, whatever its own bound (default
+   * TENANT_MEMORY_SHARE, a quarter): the whole store would otherwise be one LRU every tenant's fills
+   * push the others' entries out of.
+   */
+  tenantShare?: number | undefined;
   now?: () => number;
 }
 
@@ -54,11 +61,13 @@ export class MemoryCacheStore implements CacheStore {
   readonly #now: () => number;
   readonly #tenantBound = new TenantByteBound();
   readonly #tenantMaxBytes: number;
+  readonly #tenantShareBytes: number;
   readonly #onEvicted: TenantBoundOptions['onEvicted'];
 
   constructor(options: MemoryCacheStoreOptions) {
     this.#now = options.now ?? Date.now;
     this.#tenantMaxBytes = options.tenantMaxBytes ?? DEFAULT_TENANT_MAX_BYTES;
+    this.#tenantShareBytes = tenantShareOf(options.maxBytes, options.tenantShare ?? TENANT_MEMORY_SHARE);
     this.#onEvicted = options.onEvicted;
     this.#slots = new LRUCache<string, Slot>({
       maxSize: options.maxBytes,
@@ -197,8 +206,10 @@ export class MemoryCacheStore implements CacheStore {
     return Promise.resolve();
   }
 
+  /** The tenant's bound: its own (or the default), within its share of this store. */
   #maxBytesOf(write: ResponseWrite): number {
-    return write.tenantMaxBytes ?? this.#tenantMaxBytes;
+    const bound = write.tenantMaxBytes ?? this.#tenantMaxBytes;
+    return tenantOfKey(write.key) === undefined ? bound : Math.min(bound, this.#tenantShareBytes);
   }
 
   /**

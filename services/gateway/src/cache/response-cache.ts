@@ -129,6 +129,8 @@ export interface ResponseCacheOptions {
   store: CacheStore;
   /** L1 (per process, in front of the store) size bound in bytes. */
   l1MaxBytes: number;
+  /** The part of the L1 one tenant's entries may hold; default TENANT_MEMORY_SHARE (a quarter). */
+  l1TenantShare?: number | undefined;
   registry: Registry;
   logger: Logger;
   /** Variants kept per URL when the origin's responses vary (Vary); more are served but not stored. */
@@ -310,7 +312,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const generations = new Map<string, PurgeGenerations>();
   const loading = new Map<string, Promise<void>>();
   const flights = new Map<string, Flight>();
-  const l1 = new L1Cache(options.l1MaxBytes);
+  const l1 = new L1Cache(options.l1MaxBytes, options.l1TenantShare);
 
   const circuit = createStoreCircuit({
     failures: options.circuitFailures,

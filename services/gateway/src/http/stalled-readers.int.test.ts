@@ -50,6 +50,8 @@ beforeAll(async () => {
   cache = createResponseCache({
     store: new RedisCacheStore(redis.client, { keyPrefix: redis.prefix }),
     l1MaxBytes: 2 * BODY_BYTES,
+    // One tenant here: the whole L1 is its, so a HIT right after the fill comes from memory.
+    l1TenantShare: 1,
     fillBudgetBytes: 5 * BODY_BYTES,
     registry: createMetricsRegistry('stalled-readers', { defaultMetrics: false }),
     logger: createLogger({ service: 'test', level: 'error' }),

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
+import {
+  type CompiledCachePolicy,
+  compileCachePolicy,
+} from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { describe, expect, it } from 'vitest';
+import { type CacheEntry, recordSize } from './cache-entry.js';
+import { storedHeaders } from './cacheability.js';
+import { L1Cache } from './l1-cache.js';
+import { MemoryCacheStore } from './memory-cache-store.js';
+import { createResponseCache, type ResponseCache } from './response-cache.js';
+
+/**
+ * Regression found with a hostile tenant: the L1 (and, without Redis, the in-memory store sized like
+ * it) was one LRU for every tenant. A tenant whose clients asked for many distinct cacheable URLs
+ * pushed every other tenant's entries out: their HITs became MISSes (without Redis) or Redis reads
+ * (with it), whatever their own per-tenant store bound said (256 MiB by default, above the 64 MiB L1).
+ */
+const MEMORY_BYTES = 1_000_000;
+const BODY = 20_000;
+
+async function singleProcessCache(): Promise<ResponseCache> {
+  // As start-gateway-replica composes it without Redis: the store as large as the L1.
+  return createResponseCache({
+    store: new MemoryCacheStore({ maxBytes: MEMORY_BYTES }),
+    l1MaxBytes: MEMORY_BYTES,
+    registry: createMetricsRegistry('tenant-share', { defaultMetrics: false }),
+    logger: createLogger({ service: 'test', level: 'error' }),
+    fillBudgetBytes: 4 * BODY,
+  });
+}
+
+async function tenantPolicy(cache: ResponseCache): Promise<CompiledCachePolicy> {
+  const policy = compileCachePolicy(
+    randomUUID(),
+    routeConfig.parse({
+      id: randomUUID(),
+      origin_id: randomUUID(),
+      path_pattern: '/*',
+      auth_mode: 'public',
+      cache_policy: cachePolicy.parse({ ttl_seconds: 600 }),
+    }),
+  )!;
+  await cache.prepareTenant(policy.tenantId);
+  return policy;
+}
+
+/** A client's GET: its X-Cache; on a MISS the origin answers a cacheable 200 of BODY bytes. */
+async function get(cache: ResponseCache, policy: CompiledCachePolicy, path: string): Promise<string> {
+  const lookup = await cache.lookup(policy, { method: 'GET', path, query: '', headers: {} }, {});
+  if (lookup.outcome === 'MISS' && lookup.fill) {
+    const start = cache.beginFill(lookup.fill, 'GET', 200, { 'cache-control': 'public, max-age=600' });
+    if (start.outcome !== 'collect') return 'BYPASS';
+    start.body.push(Buffer.alloc(BODY, 120));
+    await start.body.end();
+  }
+  return lookup.outcome;
+}
+
+function entryOf(bodyBytes: number): CacheEntry {
+  return {
+    kind: 'response',
+    status: 200,
+    headers: storedHeaders({ 'cache-control': 'public, max-age=600' }, false),
+    body: Buffer.alloc(bodyBytes),
+    storedAt: Date.now(),
+    freshMs: 600_000,
+    staleWhileRevalidateMs: 0,
+    staleIfErrorMs: 0,
+    mustRevalidate: false,
+    immutable: false,
+    tags: [],
+    varyOn: [],
+  };
+}
+
+describe("one tenant's entries cannot push another tenant's out of the replica's memory", () => {
+  it("keeps a quiet tenant's HIT while another tenant fills many distinct URLs", async () => {
+    const cache = await singleProcessCache();
+    const victim = await tenantPolicy(cache);
+    const hostile = await tenantPolicy(cache);
+    expect(await get(cache, victim, '/home')).toBe('MISS');
+    expect(await get(cache, victim, '/home')).toBe('HIT');
+
+    // Three times the whole memory in distinct URLs, each stored.
+    const flood = (3 * MEMORY_BYTES) / BODY;
+    for (let i = 0; i < flood; i++) expect(await get(cache, hostile, `/item/${i}`)).toBe('MISS');
+
+    expect(await get(cache, victim, '/home')).toBe('HIT');
+    // The flooding tenant still caches, within its share: its latest URLs are HITs.
+    expect(await get(cache, hostile, `/item/${flood - 1}`)).toBe('HIT');
+    await cache.close();
+  });
+
+  it('in-memory store: a tenant within its own bound but past its share of the store evicts its own entries', async () => {
+    const store = new MemoryCacheStore({ maxBytes: MEMORY_BYTES });
+    const keyOf = (tenant: string, n: number) => `c:{${tenant}}:0:route:0:path${n}:v`;
+    const put = (key: string) =>
+      store.putResponse({ key, entry: entryOf(BODY), ttlMs: 600_000, pathIndexKey: `${key}:idx` });
+    const quiet = randomUUID();
+    const noisy = randomUUID();
+    await put(keyOf(quiet, 0));
+    const flood = (3 * MEMORY_BYTES) / BODY;
+    for (let i = 0; i < flood; i++) await put(keyOf(noisy, i));
+    expect((await store.get(keyOf(quiet, 0)))?.kind).toBe('response');
+    expect((await store.get(keyOf(noisy, flood - 1)))?.kind).toBe('response');
+    await store.close();
+  });
+
+  it("L1: a tenant past its share loses its own least recently used entries, not another tenant's", () => {
+    const l1 = new L1Cache(MEMORY_BYTES);
+    const keyOf = (tenant: string, n: number) => `c:{${tenant}}:0:route:0:path${n}:v`;
+    const quiet = randomUUID();
+    const noisy = randomUUID();
+    l1.set(keyOf(quiet, 0), entryOf(BODY), `${keyOf(quiet, 0)}:idx`);
+    const flood = Math.ceil((3 * MEMORY_BYTES) / (BODY + recordSize(entryOf(0))));
+    for (let i = 0; i < flood; i++) l1.set(keyOf(noisy, i), entryOf(BODY), `${keyOf(noisy, i)}:idx`);
+    expect(l1.get(keyOf(quiet, 0))).toBeDefined();
+    expect(l1.get(keyOf(noisy, flood - 1))).toBeDefined();
+    expect(l1.get(keyOf(noisy, 0))).toBeUndefined();
+  });
+});
