@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { type ClientHttp2Session, connect } from 'node:http2';
 import net from 'node:net';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type GatewayResponse,
+  send,
   startTestGateway,
   startTestOrigin,
   type TestGateway,
@@ -117,33 +117,9 @@ function statusLineOf(socket: net.Socket): Promise<string> {
 }
 
 function sendFrom(localAddress: string, path: string, forwardedFor?: string): Promise<GatewayResponse> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port: gateway.gateway.trafficPort,
-        localAddress,
-        path,
-        headers: { host: HOST, ...(forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor }) },
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text,
-            json: () => JSON.parse(text) as Record<string, unknown>,
-          });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
+  return send(gateway, HOST, path, {
+    localAddress,
+    ...(forwardedFor === undefined ? {} : { headers: { 'x-forwarded-for': forwardedFor } }),
   });
 }
 

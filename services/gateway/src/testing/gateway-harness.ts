@@ -224,7 +224,13 @@ export function send(
   gateway: TestGateway,
   host: string,
   path: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  init: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    /** The loopback address to send from (127.0.0.2, …): another client address. */
+    localAddress?: string;
+  } = {},
 ): Promise<GatewayResponse> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -235,6 +241,7 @@ export function send(
         path,
         headers: { host, ...init.headers },
         agent: false,
+        ...(init.localAddress === undefined ? {} : { localAddress: init.localAddress }),
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -17,35 +17,18 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { silentLogger } from '@vantageedge/shared/observability/logger';
 import { encodeSnapshotMessage } from '@vantageedge/shared/snapshot-bus/codec';
-import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
-import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
-import { writeBenchResult } from '@vantageedge/shared/testing/bench-results';
-import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { deleteTestTopics } from '@vantageedge/shared/testing/kafka';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../../config/gateway-config-store.js';
 import { startConfigPlane } from '../config-plane.js';
+import { BENCH_MAX_MESSAGE_BYTES, BenchBuses, runBench } from './bench-support.js';
 
 const COUNTS = (process.env['BENCH_CAPACITY_TENANTS'] ?? '1000,10000,50000').split(',').map(Number);
 const ROUTES = Number(process.env['BENCH_CAPACITY_ROUTES'] ?? 5);
-const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 const topics: string[] = [];
-const buses: SnapshotBus[] = [];
-
-function bus(topic: string): SnapshotBus {
-  const created = createKafkaSnapshotBus({
-    brokers: TEST_INFRA.kafkaBrokers,
-    clientId: `ve-bench-${uniqueSuffix()}`,
-    topic,
-    partitions: 6,
-    replicationFactor: 1,
-    maxMessageBytes: MAX_MESSAGE_BYTES,
-    groupIdPrefix: 've-bench',
-  });
-  buses.push(created);
-  return created;
-}
+const buses = new BenchBuses();
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 const mb = (bytes: number) => round(bytes / 1024 / 1024);
@@ -60,7 +43,7 @@ function heapAfterGc(): number {
 async function coldStart(tenants: number) {
   const topic = `ve-bench-capacity-${uniqueSuffix()}`;
   topics.push(topic);
-  const publisher = bus(topic);
+  const publisher = buses.open(topic);
   let topicBytes = 0;
   const publishStarted = performance.now();
   for (let index = 0; index < tenants; index += 500) {
@@ -68,7 +51,7 @@ async function coldStart(tenants: number) {
       snapshotMessage(sampleSnapshot(randomUUID(), BigInt(index + i + 1), { routes: ROUTES })),
     );
     for (const message of batch)
-      topicBytes += encodeSnapshotMessage(message, MAX_MESSAGE_BYTES).value?.length ?? 0;
+      topicBytes += encodeSnapshotMessage(message, BENCH_MAX_MESSAGE_BYTES).value?.length ?? 0;
     await publisher.publish(batch);
   }
   const publishMs = performance.now() - publishStarted;
@@ -81,7 +64,7 @@ async function coldStart(tenants: number) {
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const plane = startConfigPlane({
-    bus: bus(topic),
+    bus: buses.open(topic),
     sink,
     registry: new Registry(),
     logger: silentLogger,
@@ -115,21 +98,20 @@ function snapshotSizes() {
     for (const randomPaths of [false, true]) {
       const message = snapshotMessage(sampleSnapshot(randomUUID(), 1n, { routes, randomPaths }));
       const json = message.kind === 'snapshot' ? JSON.stringify(message.snapshot).length : 0;
-      const record = encodeSnapshotMessage(message, MAX_MESSAGE_BYTES);
+      const record = encodeSnapshotMessage(message, BENCH_MAX_MESSAGE_BYTES);
       rows.push({
         routes,
         paths: randomPaths ? 'random' : 'readable',
         json_bytes: json,
         record_bytes: record.value?.length ?? 0,
-        share_of_limit_percent: round((100 * (record.value?.length ?? 0)) / MAX_MESSAGE_BYTES, 2),
+        share_of_limit_percent: round((100 * (record.value?.length ?? 0)) / BENCH_MAX_MESSAGE_BYTES, 2),
       });
     }
   }
   return rows;
 }
 
-async function main() {
-  const startedAt = new Date().toISOString();
+async function main(startedAt: string): Promise<unknown> {
   const sizes = snapshotSizes();
   console.error('snapshot sizes', JSON.stringify(sizes));
   const cold = [];
@@ -144,18 +126,12 @@ async function main() {
     },
     note: 'one replica = a config plane + GatewayConfigStore in this process; local single-broker Kafka',
     snapshot_sizes: sizes,
-    max_message_bytes: MAX_MESSAGE_BYTES,
+    max_message_bytes: BENCH_MAX_MESSAGE_BYTES,
     cold_start: cold,
   };
-  await Promise.all(buses.map((b) => b.close()));
+  await buses.closeAll();
   await deleteTestTopics(topics);
-  const file = await writeBenchResult('capacity', startedAt, result);
-  console.log(JSON.stringify(result, null, 2));
-  console.error(`written to ${file}`);
-  process.exit(0);
+  return result;
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+runBench('capacity', main);

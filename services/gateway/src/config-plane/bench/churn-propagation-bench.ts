@@ -20,35 +20,19 @@ import { streamName } from '@vantageedge/shared/domain/events';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { silentLogger } from '@vantageedge/shared/observability/logger';
-import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
-import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
-import { writeBenchResult } from '@vantageedge/shared/testing/bench-results';
-import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { deleteTestTopics } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase } from '@vantageedge/shared/testing/postgres';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../../config/gateway-config-store.js';
 import { startConfigPlane } from '../config-plane.js';
+import { BenchBuses, runBench } from './bench-support.js';
 
 const CHURN_ROUTES = Number(process.env['BENCH_CHURN_ROUTES'] ?? 1300);
 const CHURN_INTERVAL_MS = Number(process.env['BENCH_CHURN_INTERVAL_MS'] ?? 100);
 const REPLICAS = 2;
 const topic = `ve-bench-churn-${uniqueSuffix()}`;
-const buses: SnapshotBus[] = [];
-
-function bus(): SnapshotBus {
-  const created = createKafkaSnapshotBus({
-    brokers: TEST_INFRA.kafkaBrokers,
-    clientId: `ve-bench-${uniqueSuffix()}`,
-    topic,
-    partitions: 6,
-    replicationFactor: 1,
-    maxMessageBytes: 8 * 1024 * 1024,
-    groupIdPrefix: 've-bench',
-  });
-  buses.push(created);
-  return created;
-}
+const buses = new BenchBuses();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -85,11 +69,10 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-async function main() {
-  const startedAt = new Date().toISOString();
+async function main(startedAt: string): Promise<unknown> {
   const db = await createTestDatabase();
   const store = new PostgresEventStore({ pool: db.pool });
-  const projector = startSnapshotProjector({ store, pool: db.pool, bus: bus() });
+  const projector = startSnapshotProjector({ store, pool: db.pool, bus: buses.open(topic) });
   const churning = await tenantWithRoutes(store, CHURN_ROUTES, (index) => `/${'a'.repeat(1900)}/${index}`);
   const other = await tenantWithRoutes(store, 1, () => '/v1/*');
   const head = await store.headPosition();
@@ -110,7 +93,7 @@ async function main() {
   );
   const planes = sinks.map((sink, index) =>
     startConfigPlane({
-      bus: bus(),
+      bus: buses.open(topic),
       sink,
       registry: new Registry(),
       logger: silentLogger,
@@ -196,17 +179,11 @@ async function main() {
   };
   for (const plane of planes) await plane.close();
   await projector.stop();
-  await Promise.all(buses.map((created) => created.close()));
+  await buses.closeAll();
   await store.close();
   await db.drop();
   await deleteTestTopics([topic]);
-  const file = await writeBenchResult('churn-propagation', startedAt, result);
-  console.log(JSON.stringify(result, null, 2));
-  console.error(`written to ${file}`);
-  process.exit(0);
+  return result;
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+runBench('churn-propagation', main);

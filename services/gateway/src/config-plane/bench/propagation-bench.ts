@@ -23,38 +23,22 @@ import { streamName } from '@vantageedge/shared/domain/events';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { silentLogger } from '@vantageedge/shared/observability/logger';
-import { createKafkaSnapshotBus } from '@vantageedge/shared/snapshot-bus/kafka-snapshot-bus';
-import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
 import { sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
-import { writeBenchResult } from '@vantageedge/shared/testing/bench-results';
-import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { deleteTestTopics } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase } from '@vantageedge/shared/testing/postgres';
 import { Registry } from 'prom-client';
 import { GatewayConfigStore } from '../../config/gateway-config-store.js';
 import type { TenantConfigSink } from '../../config/tenant-config-sink.js';
 import { type ConfigPlane, startConfigPlane } from '../config-plane.js';
+import { BenchBuses, runBench } from './bench-support.js';
 
 const TENANTS = Number(process.env['BENCH_TENANTS'] ?? 1000);
 const UPDATES = Number(process.env['BENCH_UPDATES'] ?? 200);
 const REPLICAS = 3;
 const COLD_ROUTES = 20;
 const topics: string[] = [];
-const buses: SnapshotBus[] = [];
-
-function bus(topic: string): SnapshotBus {
-  const created = createKafkaSnapshotBus({
-    brokers: TEST_INFRA.kafkaBrokers,
-    clientId: `ve-bench-${uniqueSuffix()}`,
-    topic,
-    partitions: 6,
-    replicationFactor: 1,
-    maxMessageBytes: 8 * 1024 * 1024,
-    groupIdPrefix: 've-bench',
-  });
-  buses.push(created);
-  return created;
-}
+const buses = new BenchBuses();
 
 function gatewayStore(): GatewayConfigStore {
   return new GatewayConfigStore({
@@ -99,7 +83,11 @@ async function propagation() {
   const store = new PostgresEventStore({ pool: db.pool });
   const topic = `ve-bench-propagation-${uniqueSuffix()}`;
   topics.push(topic);
-  const projector: SnapshotProjector = startSnapshotProjector({ store, pool: db.pool, bus: bus(topic) });
+  const projector: SnapshotProjector = startSnapshotProjector({
+    store,
+    pool: db.pool,
+    bus: buses.open(topic),
+  });
   const tenants = Array.from({ length: TENANTS }, () => {
     const tenantId = randomUUID();
     const origin = originState(tenantId);
@@ -134,7 +122,7 @@ async function propagation() {
     sinks.push(sink);
     planes.push(
       startConfigPlane({
-        bus: bus(topic),
+        bus: buses.open(topic),
         sink: observed(sink, check),
         registry: new Registry(),
         logger: silentLogger,
@@ -192,7 +180,7 @@ function heapAfterGc(): number {
 async function coldStart() {
   const topic = `ve-bench-cold-${uniqueSuffix()}`;
   topics.push(topic);
-  const publisher = bus(topic);
+  const publisher = buses.open(topic);
   const snapshots = Array.from({ length: TENANTS }, (_, index) =>
     snapshotMessage(sampleSnapshot(randomUUID(), BigInt(index + 1), { routes: COLD_ROUTES })),
   );
@@ -209,7 +197,7 @@ async function coldStart() {
   const sink = gatewayStore();
   const started = performance.now();
   const plane = startConfigPlane({
-    bus: bus(topic),
+    bus: buses.open(topic),
     sink,
     registry: new Registry(),
     logger: silentLogger,
@@ -232,8 +220,7 @@ async function coldStart() {
   return result;
 }
 
-async function main() {
-  const startedAt = new Date().toISOString();
+async function main(startedAt: string): Promise<unknown> {
   const propagationResult = await propagation();
   console.error('propagation', JSON.stringify(propagationResult));
   const coldResult = await coldStart();
@@ -245,15 +232,9 @@ async function main() {
     propagation: propagationResult,
     cold_start: coldResult,
   };
-  await Promise.all(buses.map((b) => b.close()));
+  await buses.closeAll();
   await deleteTestTopics(topics);
-  const file = await writeBenchResult('propagation', startedAt, result);
-  console.log(JSON.stringify(result, null, 2));
-  console.error(`written to ${file}`);
-  process.exit(0);
+  return result;
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+runBench('propagation', main);
