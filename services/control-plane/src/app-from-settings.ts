@@ -138,6 +138,7 @@ export function controlPlaneAppFromSettings(
     },
     userRequestsInFlight: settings.CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT,
     tenantRequestsInFlight: settings.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT,
+    documentBytesInFlight: settings.CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT,
     bodyLimitBytes: settings.CONTROL_PLANE_BODY_LIMIT_BYTES,
     documentLimitBytes: settings.CONTROL_PLANE_DOCUMENT_LIMIT_BYTES,
     configReadMaxEvents: settings.CONTROL_PLANE_CONFIG_READ_MAX_EVENTS,

@@ -24,6 +24,7 @@ import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings'
 import { quotaStoreSettings } from '@vantageedge/shared/usage/quota-store';
 import { z } from 'zod';
 import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js';
+import { DEFAULT_DOCUMENT_BYTES_IN_FLIGHT } from './admin-rate-limit/document-bytes-in-flight.js';
 import { DEFAULT_USER_REQUESTS_IN_FLIGHT } from './admin-rate-limit/requests-in-flight.js';
 import { DEFAULT_TENANT_REQUESTS_IN_FLIGHT } from './admin-rate-limit/tenant-requests-in-flight.js';
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './auth/auth-failure-limiter.js';
@@ -91,6 +92,16 @@ export const controlPlaneSettings = {
     .min(0)
     .max(1_000_000)
     .default(DEFAULT_TENANT_REQUESTS_IN_FLIGHT),
+  /**
+   * Bytes of tenant documents (POST …/config/plan and …/config/apply, as announced) all tenants' requests
+   * may hold at once on a replica, one tenant half of it, before 429; 0: off.
+   */
+  CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_073_741_824)
+    .default(DEFAULT_DOCUMENT_BYTES_IN_FLIGHT),
   /**
    * Prometheus `/metrics` and `/healthz` on a listener of their own, apart from the admin API that
    * tenant admins reach (0: off).

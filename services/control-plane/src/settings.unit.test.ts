@@ -111,6 +111,20 @@ describe('control-plane requests in flight', () => {
       parseSettings(controlPlaneSettings, { ...REQUIRED, CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: value }),
     ).toThrow(/CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT/);
   });
+
+  it('hold 16 MiB of tenant documents by default; 0 (off) is taken, a negative budget refused naming it', () => {
+    expect(parseSettings(controlPlaneSettings, REQUIRED).CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT).toBe(
+      16_777_216,
+    );
+    const off = parseSettings(controlPlaneSettings, {
+      ...REQUIRED,
+      CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT: '0',
+    });
+    expect(off.CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT).toBe(0);
+    expect(() =>
+      parseSettings(controlPlaneSettings, { ...REQUIRED, CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT: '-1' }),
+    ).toThrow(/CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT/);
+  });
 });
 
 describe('CLERK_AUTHORIZED_PARTIES', () => {

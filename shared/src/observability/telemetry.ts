@@ -2,6 +2,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { DetachedAttributesProcessor } from './detached-attributes.js';
 import { boundedSpanLimits } from './span-limits.js';
 
 export interface TelemetryOptions {
@@ -36,7 +37,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
     spanLimits: boundedSpanLimits(),
-    spanProcessors: [processor],
+    spanProcessors: [new DetachedAttributesProcessor(), processor],
     instrumentations: options.instrumentHttp === false ? [] : [new HttpInstrumentation()],
   });
   sdk.start();

@@ -1,10 +1,21 @@
 import { PassThrough } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from './logger.js';
 import { SPAN_ATTRIBUTE_VALUE_MAX } from './span-limits.js';
 import { startTelemetry } from './telemetry.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function heapAfterGc(): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
 
 // One file, in order: the OpenTelemetry API keeps its tracer provider in a process-wide global.
 describe('startTelemetry', () => {
@@ -57,6 +68,44 @@ describe('startTelemetry', () => {
       await telemetry.forceFlush();
       const [recorded] = exporter.getFinishedSpans();
       expect(String(recorded?.attributes['user_agent.original']).length).toBe(SPAN_ATTRIBUTE_VALUE_MAX);
+    } finally {
+      await telemetry.shutdown();
+    }
+  });
+
+  // A cut value must not keep the whole value it was cut from: spans wait in the export queue (up to
+  // 2048 of them) long after their request was answered.
+  it('regression: queued spans hold no more of long header values than the cut they keep', async () => {
+    trace.disable();
+    const exporter = new InMemorySpanExporter();
+    const telemetry = startTelemetry({ serviceName: 'svc-queued', enabled: true, exporter });
+    const spans = 300;
+    const queue = (valueLength: number, seed: string) => {
+      for (let i = 0; i < spans; i++) {
+        const span = trace.getTracer('test').startSpan('GET');
+        // Distinct strings, as every request's header is its own.
+        span.setAttribute('user_agent.original', `${seed}-${i}-`.padEnd(valueLength, 'u'));
+        span.end();
+      }
+    };
+    try {
+      const before = heapAfterGc();
+      queue(SPAN_ATTRIBUTE_VALUE_MAX, 'cut-size');
+      const afterCutSize = heapAfterGc();
+      queue(64 * 1024, 'header-size');
+      const afterLong = heapAfterGc();
+      const ofCutSizeValues = afterCutSize - before;
+      const ofLongValues = afterLong - afterCutSize;
+      expect(
+        ofLongValues,
+        `${spans} spans of 64 KiB values hold ${ofLongValues} bytes, of 2 KiB values ${ofCutSizeValues}`,
+      ).toBeLessThan(2 * ofCutSizeValues + 1024 * 1024);
+      await telemetry.forceFlush();
+      const recorded = exporter.getFinishedSpans();
+      expect(recorded).toHaveLength(2 * spans);
+      for (const span of recorded)
+        expect(String(span.attributes['user_agent.original']).length).toBe(SPAN_ATTRIBUTE_VALUE_MAX);
+      expect(String(recorded.at(-1)?.attributes['user_agent.original'])).toMatch(/^header-size-299-u+$/);
     } finally {
       await telemetry.shutdown();
     }

@@ -13,12 +13,16 @@ import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/comm
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import express, { type RequestHandler } from 'express';
 import type pg from 'pg';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import {
   type AdminRateLimitOptions,
   createAdminRateLimiter,
   DEFAULT_ADMIN_RATE_LIMITS,
 } from '../admin-rate-limit/admin-rate-limits.js';
+import {
+  DEFAULT_DOCUMENT_BYTES_IN_FLIGHT,
+  limitDocumentBytesInFlight,
+} from '../admin-rate-limit/document-bytes-in-flight.js';
 import {
   DEFAULT_USER_REQUESTS_IN_FLIGHT,
   limitUserRequestsInFlight,
@@ -131,6 +135,11 @@ export interface ControlPlaneAppDeps {
   userRequestsInFlight?: number;
   /** CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: /api/v1 requests acting on one tenant at once (0 = no limit). */
   tenantRequestsInFlight?: number;
+  /**
+   * CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT: bytes of tenant documents (config plan and apply) all tenants'
+   * requests may hold at once, one tenant half of it (0 = no limit).
+   */
+  documentBytesInFlight?: number;
   /**
    * Rejected credentials per client address and minute before 429 too_many_auth_failures, and the
    * proxies whose X-Forwarded-For names the client; default DEFAULT_AUTH_FAILURES_PER_MINUTE, no proxy.
@@ -313,6 +322,16 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     express.json({ limit: documentLimitBytes, type: JSON_TYPES, strict: true }),
     documentLimitBytes,
   );
+  const documentBytesHeld = new Gauge({
+    name: 'vantageedge_control_plane_document_bytes_in_flight',
+    help: 'Bytes of tenant documents (config plan and apply) being read or worked on',
+    registers: [registry],
+  });
+  const documentsInFlight = limitDocumentBytesInFlight(
+    deps.documentBytesInFlight ?? DEFAULT_DOCUMENT_BYTES_IN_FLIGHT,
+    documentLimitBytes,
+    (bytes) => documentBytesHeld.set(bytes),
+  );
   const bodyLimitBytes = deps.bodyLimitBytes ?? 64 * 1024;
   // A tenant document holds a whole config: it may be larger than any other body. Only a caller with
   // access to the tenant gets it read (anyone else's request would otherwise be held open while up to
@@ -330,6 +349,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       'read',
       unknownTenantOfPath,
     );
+    documentsInFlight.hold(tenantId, req, res);
     documentJson(req, res, next);
   };
   app.use(

@@ -123,6 +123,8 @@ export async function startControlPlane(
     userRequestsInFlight?: number;
     /** CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT; default 0 (off). */
     tenantRequestsInFlight?: number;
+    /** CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT; default 0 (off). */
+    documentBytesInFlight?: number;
     /** CONTROL_PLANE_CONFIG_READ_MAX_EVENTS of config reads and explain; default: the app's. */
     configReadMaxEvents?: number;
     /** CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS of the read side and explain; default: the app's. */
@@ -196,6 +198,7 @@ export async function startControlPlane(
     // Off unless asked: race tests send many commands of one caller at once.
     userRequestsInFlight: options.userRequestsInFlight ?? 0,
     tenantRequestsInFlight: options.tenantRequestsInFlight ?? 0,
+    documentBytesInFlight: options.documentBytesInFlight ?? 0,
     ...(options.configReadMaxEvents !== undefined
       ? { configReadMaxEvents: options.configReadMaxEvents }
       : {}),

@@ -1,0 +1,72 @@
+import type { Request, Response } from 'express';
+import { rateLimited } from '../domain/errors.js';
+import { releaseWhenAnswered } from './in-flight-counter.js';
+
+/**
+ * A tenant document in flight (POST …/config/plan, …/config/apply) costs the process far more than its
+ * bytes: its body, its parse, its validation and its plan (measured: a 3.6 MB document of 17,000 routes,
+ * some 120 MB of heap and 3–4 s of the one thread). The per-tenant and per-caller limits count requests,
+ * not their size, so a few tenants' admins each sending a handful of large documents at once took the
+ * process to gigabytes. So the documents of all tenants hold at most `maxBytes` at once on a replica,
+ * one tenant's at most half of it: a document takes its announced size (Content-Length; without one,
+ * the document limit) once access to its tenant is granted, before its body is read, and holds it until
+ * it is answered. One document is always let in when nothing else is held, so a document within the
+ * document limit is never refused for good.
+ */
+export const DEFAULT_DOCUMENT_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+
+export interface DocumentBytesInFlight {
+  /** Holds the document's bytes for `tenantId` until `res` is answered; throws 429 past the budget or the tenant's share. */
+  hold(tenantId: string, req: Request, res: Response): void;
+}
+
+export function limitDocumentBytesInFlight(
+  maxBytes: number,
+  documentLimitBytes: number,
+  /** Told the bytes held each time they change. */
+  onHeld: (bytes: number) => void = () => {},
+): DocumentBytesInFlight {
+  const tenantShare = Math.floor(maxBytes / 2);
+  const byTenant = new Map<string, number>();
+  let held = 0;
+  const refuse = (field: string, issue: string) =>
+    rateLimited(
+      'admin_rate_limited',
+      'too many tenant documents are being processed at once: retry in 1 s',
+      field,
+      issue,
+      1,
+    );
+  return {
+    hold(tenantId, req, res) {
+      if (maxBytes === 0) return;
+      const announced = Number(req.get('content-length'));
+      // Past the document limit the body is refused unread (413): it holds nothing.
+      if (announced > documentLimitBytes) return;
+      const bytes = Number.isSafeInteger(announced) && announced >= 0 ? announced : documentLimitBytes;
+      const ofTenant = byTenant.get(tenantId) ?? 0;
+      if (ofTenant > 0 && ofTenant + bytes > tenantShare) {
+        throw refuse(
+          'tenant_document_bytes_in_flight',
+          `one tenant's documents may hold ${tenantShare} bytes at once (half of CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT)`,
+        );
+      }
+      if (held > 0 && held + bytes > maxBytes) {
+        throw refuse(
+          'document_bytes_in_flight',
+          `all tenants' documents may hold ${maxBytes} bytes at once (CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT)`,
+        );
+      }
+      held += bytes;
+      onHeld(held);
+      byTenant.set(tenantId, ofTenant + bytes);
+      releaseWhenAnswered(res, () => {
+        held -= bytes;
+        onHeld(held);
+        const left = (byTenant.get(tenantId) ?? bytes) - bytes;
+        if (left <= 0) byTenant.delete(tenantId);
+        else byTenant.set(tenantId, left);
+      });
+    },
+  };
+}

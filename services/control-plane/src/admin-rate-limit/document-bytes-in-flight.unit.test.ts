@@ -1,0 +1,53 @@
+import { EventEmitter } from 'node:events';
+import type { Request, Response } from 'express';
+import { describe, expect, it } from 'vitest';
+import { limitDocumentBytesInFlight } from './document-bytes-in-flight.js';
+
+const DOCUMENT_LIMIT = 1000;
+
+function upload(headers: Record<string, string>) {
+  const req = { get: (name: string) => headers[name.toLowerCase()] } as unknown as Request;
+  const res = Object.assign(new EventEmitter(), {
+    headersSent: false,
+    end: () => res,
+  }) as unknown as Response;
+  return { req, res, answer: () => res.end() };
+}
+
+const refusal = (hold: () => void): string | undefined => {
+  try {
+    hold();
+    return undefined;
+  } catch (error) {
+    return (error as { issues: Array<{ field: string }> }).issues[0]?.field;
+  }
+};
+
+describe('document bytes in flight', () => {
+  it('holds a body of unknown length as the document limit, and none of one announced past it (refused unread as 413)', () => {
+    const held: number[] = [];
+    const limit = limitDocumentBytesInFlight(4 * DOCUMENT_LIMIT, DOCUMENT_LIMIT, (bytes) => held.push(bytes));
+    const chunked = upload({ 'transfer-encoding': 'chunked' });
+    limit.hold('tenant-a', chunked.req, chunked.res);
+    expect(held.at(-1)).toBe(DOCUMENT_LIMIT);
+    const tooLarge = upload({ 'content-length': String(100 * DOCUMENT_LIMIT) });
+    expect(refusal(() => limit.hold('tenant-b', tooLarge.req, tooLarge.res))).toBeUndefined();
+    expect(held.at(-1)).toBe(DOCUMENT_LIMIT);
+    chunked.answer();
+    expect(held.at(-1)).toBe(0);
+  });
+
+  it('lets one document in when none is held, whatever its size; a tenant’s second only within its half', () => {
+    const limit = limitDocumentBytesInFlight(DOCUMENT_LIMIT / 2, DOCUMENT_LIMIT);
+    const large = upload({ 'content-length': String(DOCUMENT_LIMIT) });
+    expect(refusal(() => limit.hold('tenant-a', large.req, large.res))).toBeUndefined();
+    const second = upload({ 'content-length': '10' });
+    expect(refusal(() => limit.hold('tenant-a', second.req, second.res))).toBe(
+      'tenant_document_bytes_in_flight',
+    );
+    expect(refusal(() => limit.hold('tenant-b', second.req, second.res))).toBe('document_bytes_in_flight');
+    large.answer();
+    large.answer();
+    expect(refusal(() => limit.hold('tenant-b', second.req, second.res))).toBeUndefined();
+  });
+});
