@@ -31,6 +31,7 @@ export interface GatewayReplicaOptions {
     ROLLOUT_KEY_PREFIX: string;
     ROLLOUT_HEARTBEAT_TTL_SECONDS: number;
     CONFIG_SNAPSHOT_FILE?: string | undefined;
+    CONFIG_SNAPSHOT_FILE_INTERVAL_SECONDS?: number | undefined;
   };
   /** Where tenant snapshots come from (Kafka, or the in-memory bus of the single-process dev mode). */
   bus: SnapshotBus;
@@ -187,6 +188,9 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     ...(redis ? { redis } : {}),
     replicaId: config.GATEWAY_REPLICA_ID,
     ...(config.CONFIG_SNAPSHOT_FILE ? { snapshotFile: config.CONFIG_SNAPSHOT_FILE } : {}),
+    ...(config.CONFIG_SNAPSHOT_FILE_INTERVAL_SECONDS
+      ? { snapshotFileIntervalMs: config.CONFIG_SNAPSHOT_FILE_INTERVAL_SECONDS * 1000 }
+      : {}),
     rollout: { prefix: config.ROLLOUT_KEY_PREFIX, ttlSeconds: config.ROLLOUT_HEARTBEAT_TTL_SECONDS },
   });
 

@@ -11,7 +11,9 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
+import { CatchUpBacklog } from './catch-up-backlog.js';
 import {
+  type DecodeResult,
   type decodeSnapshotRecord,
   type EncodedSnapshotRecord,
   encodeSnapshotMessageAsync,
@@ -237,6 +239,9 @@ function startSubscription(
   const nextOffsets = new Map<number, bigint>();
   const lagByPartition = new Map<number, number>();
   const routes = new RouteValidationCache();
+  const backlog = new CatchUpBacklog();
+  // Across batches too: kafkajs hands the batches of one fetch (one per partition) over back to back.
+  let delivered = false;
 
   let reportedLag = 0;
   const totalLag = (): number => [...lagByPartition.values()].reduce((sum, lag) => sum + lag, 0);
@@ -250,12 +255,36 @@ function startSubscription(
     );
   };
 
-  const checkCaughtUp = (): void => {
+  const deliver = (decoded: DecodeResult, tenantId: string | null): void => {
+    if (decoded.ok) handlers.onMessage(decoded.message);
+    else handlers.onInvalidMessage?.({ tenantId, reason: decoded.reason });
+  };
+
+  /**
+   * Once the high-water marks at start are read: decodes and delivers what the catch-up kept (each
+   * tenant once), then says caught up. `keepAlive` heartbeats the group meanwhile, which may take
+   * seconds of CPU with many tenants.
+   */
+  const catchUpIfRead = async (keepAlive: () => Promise<void>): Promise<void> => {
     if (caughtUp || !startMarks) return;
     for (const [partition, mark] of startMarks) {
       if ((nextOffsets.get(partition) ?? 0n) < mark) return;
     }
     caughtUp = true;
+    const records = backlog.take();
+    const decodedAt = decodeNewestPerTenant(records, options.maxDecodedBytes, routes);
+    for (const [index, record] of records.entries()) {
+      // Requests get the event loop between two tenants' decodes.
+      if (delivered) await nextTurn();
+      if (closed) return;
+      const decoded = decodedAt(index);
+      delivered = decoded !== undefined;
+      if (decoded) {
+        deliver(decoded, record.key);
+        // The records are read already: a rebalance meanwhile is for kafkajs to handle afterwards.
+        await keepAlive().catch(() => {});
+      }
+    }
     handlers.onCaughtUp();
   };
 
@@ -315,36 +344,35 @@ function startSubscription(
         return;
       }
       consumer = candidate;
-      checkCaughtUp();
-      // Across batches too: kafkajs hands the batches of one fetch (one per partition) over back to back.
-      let delivered = false;
+      await catchUpIfRead(async () => {});
       await candidate.run({
         autoCommit: true,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          const decodedAt = decodeNewestPerTenant(
-            batch.messages.map(toRecord),
-            options.maxDecodedBytes,
-            routes,
-          );
-          for (const [index, message] of batch.messages.entries()) {
+          const read = (offset: string): void => {
+            nextOffsets.set(batch.partition, BigInt(offset) + 1n);
+            lastActivity = Date.now();
+            resolveOffset(offset);
+          };
+          let live = 0;
+          // Until caught up, records are only kept (see CatchUpBacklog).
+          for (; !caughtUp && live < batch.messages.length; live++) {
+            if (!isRunning() || isStale() || closed) return;
+            const message = batch.messages[live]!;
+            backlog.add(toRecord(message));
+            read(message.offset);
+            await catchUpIfRead(heartbeat);
+          }
+          const messages = batch.messages.slice(live);
+          const decodedAt = decodeNewestPerTenant(messages.map(toRecord), options.maxDecodedBytes, routes);
+          for (const [index, message] of messages.entries()) {
             // Requests get the event loop between two tenants' decodes (hundreds of ms each near the
             // snapshot budget), not only after the whole batch.
             if (delivered) await nextTurn();
             if (!isRunning() || isStale() || closed) return;
             const decoded = decodedAt(index);
             delivered = decoded !== undefined;
-            if (decoded?.ok) handlers.onMessage(decoded.message);
-            else if (decoded) {
-              handlers.onInvalidMessage?.({
-                tenantId: message.key?.toString('utf8') ?? null,
-                reason: decoded.reason,
-              });
-            }
-            const next = BigInt(message.offset) + 1n;
-            nextOffsets.set(batch.partition, next);
-            lastActivity = Date.now();
-            resolveOffset(message.offset);
-            checkCaughtUp();
+            if (decoded) deliver(decoded, message.key?.toString('utf8') ?? null);
+            read(message.offset);
           }
           lagByPartition.set(
             batch.partition,

@@ -40,6 +40,8 @@ export const configPlaneSettings = {
   ...rolloutSettings,
   /** Last-known-config file for warm starts while Kafka is unreachable; unset = no file. */
   CONFIG_SNAPSHOT_FILE: z.string().min(1).optional(),
+  /** The least time between two rewrites of the snapshot file (it holds every tenant). */
+  CONFIG_SNAPSHOT_FILE_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
 };
 
 export interface SnapshotBusSettings {

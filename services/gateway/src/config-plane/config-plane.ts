@@ -9,6 +9,7 @@ import {
 import type { Registry } from 'prom-client';
 import type { TenantConfigSink } from '../config/tenant-config-sink.js';
 import { createConfigPlaneMetrics } from './config-plane-metrics.js';
+import { type PacedFileWrites, paceFileWrites } from './paced-file-writes.js';
 import { readSnapshotFile, SnapshotFileContents, writeSnapshotJson } from './snapshot-file.js';
 
 export interface ConfigPlaneOptions {
@@ -22,9 +23,13 @@ export interface ConfigPlaneOptions {
   /** Last-known-config file: loaded at start (warm start) and rewritten after changes. */
   snapshotFile?: string;
   rollout?: { prefix?: string; ttlSeconds?: number; intervalMs?: number };
-  /** How long changes gather before the snapshot file is rewritten. */
+  /** How long changes gather before the snapshot file is rewritten after a quiet period. */
   snapshotFileDelayMs?: number;
+  /** The least time between two rewrites of the snapshot file (default 10 s). */
+  snapshotFileIntervalMs?: number;
 }
+
+export const DEFAULT_SNAPSHOT_FILE_INTERVAL_MS = 10_000;
 
 export interface ConfigPlaneStatus {
   /** Serving: caught up with the topic at start, or warm-started from the file while Kafka is down. */
@@ -70,8 +75,10 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   let health: BusHealth | undefined;
   let lastError: string | null = null;
   let heartbeat: RolloutHeartbeat | undefined;
-  let fileTimer: NodeJS.Timeout | undefined;
-  let fileWrite: Promise<void> = Promise.resolve();
+  const fileWrites: PacedFileWrites | undefined =
+    options.snapshotFile && latest
+      ? snapshotFileWrites(options.snapshotFile, latest, options, logger)
+      : undefined;
   let resolveReady!: () => void;
   const readyPromise = new Promise<void>((resolve) => {
     resolveReady = resolve;
@@ -98,20 +105,6 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     resolveReady();
   };
 
-  const scheduleFileWrite = (): void => {
-    if (!options.snapshotFile || !latest || fileTimer) return;
-    fileTimer = setTimeout(() => {
-      fileTimer = undefined;
-      const file = options.snapshotFile!;
-      fileWrite = fileWrite
-        .then(() => writeSnapshotJson(file, latest.json()))
-        .catch((error: Error) =>
-          logger.warn('could not write the snapshot file', { file, error: error.message }),
-        );
-    }, options.snapshotFileDelayMs ?? 1000);
-    fileTimer.unref();
-  };
-
   const applySnapshot = (snapshot: TenantSnapshot, live: boolean): boolean => {
     const started = performance.now();
     let applied: boolean;
@@ -135,7 +128,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       metrics.propagationDelay.observe(Math.max(0, Date.now() - Date.parse(snapshot.event_time)) / 1000);
     latest?.set(snapshot);
     heartbeat?.applied(snapshot.tenant_id, BigInt(snapshot.version));
-    scheduleFileWrite();
+    fileWrites?.changed();
     return true;
   };
 
@@ -153,7 +146,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
       }
       latest?.delete(message.tenantId);
       heartbeat?.removed(message.tenantId);
-      scheduleFileWrite();
+      fileWrites?.changed();
       return;
     }
     applySnapshot(message.snapshot, caughtUp);
@@ -237,15 +230,21 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     async close() {
       await (await started.catch(() => undefined))?.close();
       await heartbeat?.stop();
-      if (fileTimer) {
-        clearTimeout(fileTimer);
-        fileTimer = undefined;
-        if (options.snapshotFile && latest) {
-          const file = options.snapshotFile;
-          fileWrite = fileWrite.then(() => writeSnapshotJson(file, latest.json())).catch(() => {});
-        }
-      }
-      await fileWrite;
+      await fileWrites?.close();
     },
   };
+}
+
+function snapshotFileWrites(
+  file: string,
+  contents: SnapshotFileContents,
+  options: Pick<ConfigPlaneOptions, 'snapshotFileDelayMs' | 'snapshotFileIntervalMs'>,
+  logger: StructuredLogger,
+): PacedFileWrites {
+  return paceFileWrites({
+    write: () => writeSnapshotJson(file, contents.json()),
+    delayMs: options.snapshotFileDelayMs ?? 1000,
+    intervalMs: options.snapshotFileIntervalMs ?? DEFAULT_SNAPSHOT_FILE_INTERVAL_MS,
+    onError: (error) => logger.warn('could not write the snapshot file', { file, error: error.message }),
+  });
 }

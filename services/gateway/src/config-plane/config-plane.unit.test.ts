@@ -218,7 +218,13 @@ describe('config plane', () => {
       const churning = randomUUID();
       await bus.publish([...quiet, churning].map((id) => snapshotMessage(sampleSnapshot(id, 1n))));
       const sink = new SerializationCountingSink();
-      const { plane } = start({ bus, sink, snapshotFile: file, snapshotFileDelayMs: 10 });
+      const { plane } = start({
+        bus,
+        sink,
+        snapshotFile: file,
+        snapshotFileDelayMs: 10,
+        snapshotFileIntervalMs: 10,
+      });
       await plane.ready;
       await eventually('file written', () => versionsInFile(file).size === quiet.length + 1);
 

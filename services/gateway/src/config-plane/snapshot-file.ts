@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,11 +26,17 @@ function* jsonOf(snapshots: Iterable<TenantSnapshot>): Generator<Buffer> {
 export async function writeSnapshotJson(file: string, snapshotJson: Iterable<Buffer>): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const temporary = `${file}.${process.pid}.tmp`;
-  await pipeline(
-    Readable.from(filePieces(snapshotJson), { objectMode: false }),
-    createWriteStream(temporary, { mode: 0o600 }),
-  );
-  await rename(temporary, file);
+  try {
+    await pipeline(
+      Readable.from(filePieces(snapshotJson), { objectMode: false }),
+      // Flushed to disk before the rename: after a power loss the file is the old one or the new one.
+      createWriteStream(temporary, { mode: 0o600, flush: true }),
+    );
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
 }
 
 const COMMA = Buffer.from(',');
