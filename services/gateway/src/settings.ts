@@ -298,6 +298,12 @@ export const gatewaySettings = {
   GATEWAY_TLS_RELOAD_SECONDS: z.coerce.number().min(0.1).max(3600).default(10),
   /** Also accept cleartext HTTP/2 with prior knowledge (h2c) on GATEWAY_PORT, next to HTTP/1.1. */
   GATEWAY_H2C: booleanFlag.default(false),
+  /**
+   * HTTP/2 listeners (TLS and h2c) announce SETTINGS_ENABLE_CONNECT_PROTOCOL and proxy WebSockets opened
+   * with an extended CONNECT (RFC 8441), as browsers then do on a connection they already hold; off, such
+   * clients open their WebSockets over HTTP/1.1.
+   */
+  GATEWAY_HTTP2_WEBSOCKETS: booleanFlag.default(true),
   /** HTTP/2: streams one client connection may have open at once. */
   GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS: z.coerce.number().int().min(1).max(10_000).default(100),
   /** HTTP/2: a connection with no open stream for this long is closed (GOAWAY); 0 keeps it open. */

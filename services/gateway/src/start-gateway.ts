@@ -21,9 +21,9 @@ import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { oneRequestAtATime } from './http/one-request-at-a-time.js';
 import { limitSendTime } from './http/send-timeout.js';
+import { answerConnect } from './listeners/connect-requests.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { limitHttp2RequestsPerClient } from './listeners/http2-requests-per-client.js';
-import { refuseConnect } from './listeners/refuse-connect.js';
 import { refuseExpectation } from './listeners/refuse-expectation.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
@@ -232,6 +232,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     logger,
   });
   trafficServer.on('upgrade', websockets.handleUpgrade);
+  // CONNECT is not tunnelled; over HTTP/2 an extended CONNECT for `websocket` is a WebSocket.
+  const connect = answerConnect(websockets.handleExtendedConnect);
   // HTTP/2: the TLS listener (ALPN h2 and HTTPS/1.1) and cleartext h2c, with the same handler.
   const edge = await startEdgeProtocols({
     config,
@@ -246,6 +248,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       socket.once('close', () => metrics.activeConnections.dec());
     },
     onDrop: () => metrics.droppedConnections.inc(),
+    onConnect: connect,
   });
   edge.tlsServer?.on('upgrade', websockets.handleUpgrade);
   limitSendTime(
@@ -261,9 +264,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     },
     clientSlots,
   );
-  // Nor is CONNECT tunnelling (h2c's listener is refused in startEdgeProtocols).
-  trafficServer.on('connect', refuseConnect);
-  edge.tlsServer?.on('connect', refuseConnect); // HTTPS/1.1 and HTTP/2 over TLS
+  trafficServer.on('connect', connect);
+  edge.tlsServer?.on('connect', connect); // HTTPS/1.1 and HTTP/2 over TLS
   trafficServer.on('checkExpectation', refuseExpectation);
   edge.tlsServer?.on('checkExpectation', refuseExpectation);
 

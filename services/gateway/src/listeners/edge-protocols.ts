@@ -11,11 +11,11 @@ import { CertificateSelector } from '../tls/certificate-selector.js';
 import { DefaultCertificate } from '../tls/default-certificate.js';
 import type { TenantCertificates } from '../tls/tenant-certificates.js';
 import { TlsMetrics } from '../tls/tls-metrics.js';
+import type { ConnectListener } from './connect-requests.js';
 import { shareConnectionBudget } from './connection-budget.js';
 import { acceptH2cOn } from './h2c.js';
 import { HTTP2_SESSION_PROTECTION, Http2Sessions } from './http2-sessions.js';
 import { ProtocolMetrics } from './protocol-metrics.js';
-import { refuseConnect } from './refuse-connect.js';
 import { refuseExpectation } from './refuse-expectation.js';
 import { createSecureListener, type SecureListener, type TrafficHandler } from './secure-listener.js';
 
@@ -33,6 +33,8 @@ export interface EdgeProtocolsOptions {
   onConnection?: (socket: Socket) => void;
   /** A TLS connection closed on arrival: GATEWAY_MAX_CONNECTIONS were open (the gateway counts them). */
   onDrop?: () => void;
+  /** The `connect` listener of the h2c listener (the TLS listener's is the caller's to add). */
+  onConnect: ConnectListener;
 }
 
 export interface EdgeProtocols {
@@ -57,6 +59,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
   const http2Settings = {
     maxConcurrentStreams: config.GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS,
     maxHeaderListSize: config.GATEWAY_MAX_HEADER_BYTES,
+    enableConnectProtocol: config.GATEWAY_HTTP2_WEBSOCKETS,
   };
   const http2Limits = {
     idleTimeoutMs: config.GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS * 1000,
@@ -76,7 +79,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       handler as unknown as Parameters<typeof createH2cServer>[1],
     );
     h2c.on('session', (session: ServerHttp2Session) => h2cSessions.track(session));
-    h2c.on('connect', refuseConnect);
+    h2c.on('connect', options.onConnect);
     h2c.on('checkExpectation', refuseExpectation);
     acceptH2cOn(plainServer, h2c, {
       // A cleartext client that sends nothing is dropped before any protocol is chosen, as an HTTP/1.1
@@ -109,6 +112,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
       defaultCertificate,
       maxHeaderBytes: config.GATEWAY_MAX_HEADER_BYTES,
       maxConcurrentStreams: config.GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS,
+      enableConnectProtocol: config.GATEWAY_HTTP2_WEBSOCKETS,
       http2: http2Limits,
       // HTTPS/1.1 has the plain listener's timeouts and request budget (and its clientError answers).
       http1: {

@@ -1,4 +1,4 @@
-import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { REQUEST_TIMEOUT_BODY } from '../http/client-errors.js';
 import { confineStreamErrors } from './http2-stream-errors.js';
 
@@ -62,10 +62,14 @@ export class Http2Sessions {
     if (idleTimeoutMs <= 0 && requestTimeoutMs <= 0 && maxRequests <= 0) return;
     let streams = 0;
     const watchDelivery = idleTimeoutMs > 0 ? undeliveredResponseLimit(session, idleTimeoutMs) : undefined;
-    session.on('stream', (stream: ServerHttp2Stream) => {
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       // The request budget: this stream is served, the client opens the next ones on a new connection.
       if (maxRequests > 0 && ++streams >= maxRequests) session.close();
-      if (requestTimeoutMs > 0 && !stream.endAfterHeaders) limitRequestTime(stream, requestTimeoutMs);
+      // A WebSocket's stream (extended CONNECT) never ends its request: the origin's answer timeout and
+      // the WebSocket idle timeout bound it instead.
+      const tunnel = headers[':protocol'] !== undefined;
+      if (requestTimeoutMs > 0 && !stream.endAfterHeaders && !tunnel)
+        limitRequestTime(stream, requestTimeoutMs);
       watchDelivery?.(stream);
     });
   }

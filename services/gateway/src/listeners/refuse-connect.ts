@@ -17,8 +17,7 @@ const CONNECT_NOT_SUPPORTED =
  * Node emits the event with the HTTP/1.1 connection's socket (without a listener it drops the connection
  * unanswered), and on an HTTP/2 server (TLS or h2c) with the stream's response (without one it answers a
  * bare 405): the socket gets the raw refusal, the response the same error in the gateway's shape. An
- * HTTP/2 extended CONNECT (`:protocol`, RFC 8441) is reset by nghttp2 before it: the gateway does not
- * announce SETTINGS_ENABLE_CONNECT_PROTOCOL.
+ * HTTP/2 extended CONNECT (`:protocol`, RFC 8441) never comes here (see connect-requests.ts).
  */
 export function refuseConnect(
   req: IncomingMessage | Http2ServerRequest,

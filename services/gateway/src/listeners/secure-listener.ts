@@ -24,6 +24,8 @@ export interface SecureListenerOptions {
   defaultCertificate: DefaultCertificate;
   maxHeaderBytes: number;
   maxConcurrentStreams: number;
+  /** SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): HTTP/2 clients may open WebSockets on a stream. */
+  enableConnectProtocol?: boolean;
   /** HTTP/2 sessions: idle timeout, request timeout per stream, streams per session. */
   http2: Http2SessionLimits;
   /**
@@ -85,6 +87,7 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
     settings: {
       maxConcurrentStreams: options.maxConcurrentStreams,
       maxHeaderListSize: options.maxHeaderBytes,
+      enableConnectProtocol: options.enableConnectProtocol ?? false,
     },
     ...HTTP2_SESSION_PROTECTION,
     // Too many header lines are the handler's 431, for HTTP/2 as for HTTP/1.1 (see header-count.ts).

@@ -56,6 +56,38 @@ export function switchingProtocolsHead(
   scoping: ResponseScoping,
 ): string {
   let head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n';
+  for (const [name, value] of relayedHandshakeFields(upstream, scoping)) head += `${name}: ${value}\r\n`;
+  return `${head}x-request-id: ${requestId}\r\n\r\n`;
+}
+
+/**
+ * The header fields of the 200 that opens a WebSocket on an HTTP/2 stream (RFC 8441 §5): the origin's
+ * handshake headers as `switchingProtocolsHead` relays them, but no Sec-WebSocket-Accept (the key was
+ * the gateway's own, an HTTP/2 client sent none).
+ */
+export function switchedStreamHeaders(
+  upstream: IncomingMessage,
+  requestId: string,
+  scoping: ResponseScoping,
+): Record<string, string[]> {
+  const headers: Record<string, string[]> = {};
+  for (const [name, value] of relayedHandshakeFields(upstream, scoping)) {
+    const lower = name.toLowerCase();
+    if (lower === 'sec-websocket-accept') continue;
+    const values = headers[lower];
+    if (values === undefined) headers[lower] = [value];
+    else values.push(value);
+  }
+  headers['x-request-id'] = [requestId];
+  return headers;
+}
+
+/** The origin's handshake fields the client gets, in its order and spelling, scoped to the tenant. */
+function relayedHandshakeFields(
+  upstream: IncomingMessage,
+  scoping: ResponseScoping,
+): Array<[name: string, value: string]> {
+  const fields: Array<[string, string]> = [];
   const connectionNamed = connectionNamedHeaders(upstream.headers.connection);
   const raw = upstream.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -68,9 +100,9 @@ export function switchingProtocolsHead(
         : name === 'clear-site-data'
           ? scoping.clearSiteData(given)
           : given;
-    if (value !== undefined) head += `${raw[i]}: ${value}\r\n`;
+    if (value !== undefined) fields.push([raw[i] as string, value]);
   }
-  return `${head}x-request-id: ${requestId}\r\n\r\n`;
+  return fields;
 }
 
 function relayedOnSwitch(name: string): boolean {

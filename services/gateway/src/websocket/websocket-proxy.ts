@@ -6,6 +6,7 @@ import {
   type OutgoingHttpHeaders,
   ServerResponse,
 } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { type Duplex, pipeline } from 'node:stream';
 import { MAX_ORIGIN_CONNECT_TIMEOUT_MS } from '@vantageedge/shared/domain/gateway-config';
@@ -37,8 +38,6 @@ import {
   omitsRequiredHost,
   requestAuthority,
 } from '../http/request-authority.js';
-import { requestBodyFraming } from '../http/request-body.js';
-import { claimsUnspokenVersion } from '../http/request-version.js';
 import { afterResponsesInFlight, responseInFlight } from '../http/responses-in-flight.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
@@ -55,14 +54,15 @@ import { tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { upgradeCredentials } from './browser-token.js';
+import { type ClientHandshake, readClientHandshake } from './client-handshake.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { readUntilPaired } from './early-client-bytes.js';
 import { FrameRelay } from './frame-relay.js';
 import {
   acceptsKey,
-  isWebSocketKey,
   type ResponseScoping,
+  switchedStreamHeaders,
   switchesToWebSocket,
   switchingProtocolsHead,
 } from './switching-protocols.js';
@@ -239,16 +239,37 @@ export class WebSocketProxy {
     });
   };
 
+  /**
+   * As the HTTP/2 listeners' extended CONNECT for `websocket` (RFC 8441): the stream is the client's
+   * connection, answered 200 where an HTTP/1.1 upgrade is answered 101.
+   */
+  readonly handleExtendedConnect = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    const stream = req.stream;
+    stream.on('error', () => stream.destroy());
+    this.#pending.add(stream);
+    this.#begin(
+      req as unknown as IncomingMessage,
+      res as unknown as ServerResponse,
+      stream,
+      readUntilPaired(stream, Buffer.alloc(0)),
+    );
+  };
+
   /** An upgrade whose connection carries no other answer: from here on the connection is the upgrade's. */
   #accept(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.#pending.add(socket);
     const earlyBytes = readUntilPaired(socket, head);
-    const incomingId = req.headers['x-request-id'];
-    const requestId =
-      typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
     const res = new ServerResponse(req);
     res.assignSocket(socket as Socket);
     res.shouldKeepAlive = false;
+    this.#begin(req, res, socket, earlyBytes);
+  }
+
+  /** The upgrade request on `socket` (an HTTP/1.1 connection or an HTTP/2 stream), answered on `res`. */
+  #begin(req: IncomingMessage, res: ServerResponse, socket: Duplex, earlyBytes: () => Buffer): void {
+    const incomingId = req.headers['x-request-id'];
+    const requestId =
+      typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
     res.setHeader('x-request-id', requestId);
     const address = this.#clientAddresses.resolve(req);
     const exchange = new GatewayExchange(req, res, requestId, address.clientIp);
@@ -291,30 +312,9 @@ export class WebSocketProxy {
     if (headerLineCount(req) > maxHeaders)
       return refuse(431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
     if (this.#closing) return refuse(503, 'shutting_down', 'the gateway is shutting down');
-    if (claimsUnspokenVersion(req)) {
-      return refuse(400, 'invalid_http_version', 'a WebSocket upgrade must be an HTTP/1.1 request');
-    }
-    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
-      return refuse(
-        400,
-        'invalid_upgrade',
-        'only WebSocket upgrades (GET with Upgrade: websocket) are proxied',
-      );
-    }
-    const webSocketKey = req.headers['sec-websocket-key'];
-    if (!isWebSocketKey(webSocketKey)) {
-      return refuse(
-        400,
-        'invalid_upgrade',
-        'a WebSocket upgrade needs one Sec-WebSocket-Key: 16 random bytes, base64-encoded',
-      );
-    }
-    // node reads such a body before the upgrade, while its Content-Length would go to the origin, which
-    // then takes the WebSocket's first bytes for the body (or waits for them until its timeout).
-    if (requestBodyFraming(req) !== 'none') {
-      const field = req.headers['transfer-encoding'] === undefined ? 'Content-Length' : 'Transfer-Encoding';
-      return refuse(400, 'invalid_upgrade', `a WebSocket upgrade has no body (${field} given)`);
-    }
+    const handshake = readClientHandshake(req);
+    if (!handshake.ok) return refuse(400, handshake.code, handshake.message);
+    const { webSocketKey } = handshake;
     if (namesConflictingHosts(req))
       return refuse(400, 'invalid_host', 'the request names more than one host');
     if (omitsRequiredHost(req)) return refuse(400, 'invalid_host', MISSING_HOST_MESSAGE);
@@ -429,7 +429,7 @@ export class WebSocketProxy {
       lease,
       path + exchange.query,
       headers,
-      webSocketKey,
+      handshake,
       origin.timeoutMs,
       refuse,
       record,
@@ -515,7 +515,7 @@ export class WebSocketProxy {
     lease: UpstreamLease,
     pathAndQuery: string,
     headers: OutgoingHttpHeaders,
-    webSocketKey: string,
+    { webSocketKey, overHttp2 }: ClientHandshake & { ok: true },
     timeoutMs: number,
     refuse: Refusal,
     record: (switched: 101) => void,
@@ -523,7 +523,7 @@ export class WebSocketProxy {
     const target = lease.target;
     const tenant = exchange.tenant as CompiledTenant;
     const tenantId = tenant.id;
-    const hostHeader = exchange.req.headers.host;
+    const hostHeader = requestAuthority(exchange.req.headers);
     const scoping: ResponseScoping = {
       cookie: (value) => this.#cookieDomains.scope(value, hostHeader, tenant) as string,
       clearSiteData: (value) => this.#cookieDomains.scopeClearSiteData(value, hostHeader),
@@ -677,7 +677,9 @@ export class WebSocketProxy {
       upstream.setTimeout(0); // the origin's answer timeout; an open WebSocket has the idle timeout
       lease.responseStarted?.(101);
       this.#countUpgrade(tenant, 101, undefined);
-      client.write(switchingProtocolsHead(response, exchange.requestId, scoping));
+      if (overHttp2)
+        exchange.res.writeHead(200, switchedStreamHeaders(response, exchange.requestId, scoping));
+      else client.write(switchingProtocolsHead(response, exchange.requestId, scoping));
       record(101);
       const toClient = new FrameRelay(upstream, client);
       const toUpstream = new FrameRelay(client, upstream);

@@ -1,0 +1,414 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect as connectHttp2,
+  type IncomingHttpHeaders as Http2Headers,
+} from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
+import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
+import { pause, within } from '../testing/raw-connections.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+
+/**
+ * WebSockets over HTTP/2 (RFC 8441 extended CONNECT), as browsers open them on a connection they already
+ * hold once the gateway's SETTINGS announce SETTINGS_ENABLE_CONNECT_PROTOCOL: the stream is an upgrade
+ * like an HTTP/1.1 one (route, authentication, the tenant's WebSocket limit), the origin is asked with
+ * an HTTP/1.1 upgrade, and frames flow between the stream and the origin's connection.
+ */
+const KEY = 've_live_h2_websocket_key_0000000000000000';
+const LIMIT = 2;
+
+interface Echo {
+  server: Server;
+  wss: WebSocketServer;
+  url: string;
+  /** Upgrade requests the origin received, in order. */
+  upgrades: IncomingHttpHeaders[];
+}
+
+/** A `ws` echo origin: says hello (with the path it was asked for), then echoes every message. */
+async function startEcho(): Promise<Echo> {
+  const server = createServer((_req, res) => res.writeHead(200).end('plain'));
+  const wss = new WebSocketServer({ noServer: true });
+  const upgrades: IncomingHttpHeaders[] = [];
+  server.on('upgrade', (req, socket, head) => {
+    upgrades.push(req.headers);
+    if (req.url === '/ws/refuse') {
+      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.send(`hello ${req.url}`);
+      ws.on('message', (data, binary) => ws.send(data, { binary }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, upgrades };
+}
+
+/** A masked client text frame (RFC 6455 §5.2), short payloads only. */
+function clientTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = randomBytes(4);
+  const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+const CLIENT_CLOSE = (() => {
+  const mask = randomBytes(4);
+  const code = Buffer.from([0x03, 0xe8]); // 1000
+  return Buffer.concat([Buffer.from([0x88, 0x82]), mask, Buffer.from(code.map((b, i) => b ^ mask[i]!))]);
+})();
+
+interface ServerFrame {
+  opcode: number;
+  payload: Buffer;
+}
+
+/** A WebSocket over one HTTP/2 stream, reading the origin's (unmasked) frames as they arrive. */
+class Http2WebSocket {
+  readonly frames: ServerFrame[] = [];
+  #buffer = Buffer.alloc(0);
+  #waiters: Array<() => void> = [];
+  readonly ended: Promise<void>;
+
+  constructor(readonly stream: ClientHttp2Stream) {
+    stream.on('data', (chunk: Buffer) => {
+      this.#buffer = Buffer.concat([this.#buffer, chunk]);
+      this.#parse();
+    });
+    this.ended = new Promise((resolve) => stream.once('close', () => resolve()));
+    stream.once('close', () => {
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+  }
+
+  #parse(): void {
+    for (;;) {
+      if (this.#buffer.length < 2) return;
+      let length = this.#buffer[1]! & 0x7f;
+      let offset = 2;
+      if (length === 126) {
+        if (this.#buffer.length < 4) return;
+        length = this.#buffer.readUInt16BE(2);
+        offset = 4;
+      }
+      if (this.#buffer.length < offset + length) return;
+      this.frames.push({
+        opcode: this.#buffer[0]! & 0x0f,
+        payload: this.#buffer.subarray(offset, offset + length),
+      });
+      this.#buffer = this.#buffer.subarray(offset + length);
+      for (const wake of this.#waiters.splice(0)) wake();
+    }
+  }
+
+  /** The next frame not read yet. */
+  async nextFrame(): Promise<ServerFrame> {
+    while (this.frames.length === 0) {
+      if (this.stream.closed) throw new Error(`the stream closed (RST_STREAM ${this.stream.rstCode})`);
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    return this.frames.shift()!;
+  }
+
+  /** The text of the next frame not read yet. */
+  async nextText(): Promise<string> {
+    return (await this.nextFrame()).payload.toString();
+  }
+
+  send(text: string): void {
+    this.stream.write(clientTextFrame(text));
+  }
+}
+
+type Attempt =
+  | { status: 200; headers: Http2Headers; socket: Http2WebSocket }
+  | { status: number; headers: Http2Headers; body: string };
+
+/** An extended CONNECT on `session` (a plain one when `protocol` is null), with its answer. */
+function extendedConnect(
+  session: ClientHttp2Session,
+  path: string,
+  extra: Record<string, string> = {},
+  protocol: string | null = 'websocket',
+): Promise<Attempt> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ':method': 'CONNECT',
+      ...(protocol === null ? {} : { ':protocol': protocol, ':scheme': 'http', ':path': path }),
+      ':authority': 'chat.localhost',
+      'sec-websocket-version': '13',
+      ...extra,
+    });
+    stream.once('error', reject);
+    stream.once('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status === 200) {
+        resolve({ status, headers, socket: new Http2WebSocket(stream) });
+        return;
+      }
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      stream.once('end', () => resolve({ status, headers, body }));
+    });
+  });
+}
+
+function opened(attempt: Attempt): Http2WebSocket {
+  if (!('socket' in attempt)) throw new Error(`refused ${attempt.status}: ${attempt.body}`);
+  return attempt.socket;
+}
+
+/** An HTTP/2 session to `url` once its SETTINGS arrived, with whether they offer extended CONNECT. */
+async function openSession(url: string): Promise<{ session: ClientHttp2Session; offered: boolean }> {
+  const session = connectHttp2(url, { rejectUnauthorized: false });
+  session.on('error', () => {});
+  const settings = await within(
+    new Promise<{ enableConnectProtocol?: boolean }>((resolve) => session.once('remoteSettings', resolve)),
+    5_000,
+    'the gateway’s SETTINGS',
+  );
+  return { session, offered: settings.enableConnectProtocol === true };
+}
+
+describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
+  const tenantId = randomUUID();
+  const originId = randomUUID();
+  let echo: Echo;
+  let gateway: TestGateway;
+  let dir: string | undefined;
+  const sessions: ClientHttp2Session[] = [];
+
+  /** The tenant's open WebSockets, as the gateway's /metrics shows them. */
+  const openWebSockets = async () => {
+    const text = await gateway.registry.metrics();
+    const match = text.match(
+      new RegExp(`vantageedge_gateway_websocket_connections_open\\{tenant="${tenantId}"\\} (\\d+)`),
+    );
+    return match ? Number(match[1]) : 0;
+  };
+
+  const session = async () => {
+    const opened = await openSession(gateway.url);
+    sessions.push(opened.session);
+    return opened;
+  };
+
+  beforeAll(async () => {
+    echo = await startEcho();
+    const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
+    dir = await mkdtemp(path.join(tmpdir(), 'gateway-h2-websockets-'));
+    await writeFile(path.join(dir, 'cert.pem'), certificate.chainPem);
+    await writeFile(path.join(dir, 'key.pem'), certificate.privateKeyPem);
+    gateway = await startTestGateway({
+      GATEWAY_TLS_PORT: '0',
+      GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
+      GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
+      GATEWAY_H2C: 'true',
+      GATEWAY_MAX_WEBSOCKETS_PER_TENANT: String(LIMIT),
+    });
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId,
+        subdomain: 'chat',
+        origins: [{ id: originId, targets: [echo.url] }],
+        routes: [
+          { origin_id: originId, path_pattern: '/ws/*' },
+          { origin_id: originId, path_pattern: '/keyed/*', auth_mode: 'apikey_required' },
+        ],
+        apiKeys: [{ key_hash: hashApiKey(TEST_PEPPER, KEY) }],
+      }),
+    );
+  });
+
+  afterEach(async () => {
+    for (const opened of sessions.splice(0)) opened.destroy();
+    // Every slot of the tenant's limit is back before the next test.
+    await vi.waitFor(async () => expect(await openWebSockets()).toBe(0), { timeout: 5_000 });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    echo?.wss.close();
+    await new Promise((resolve) => echo?.server.close(resolve));
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('announces extended CONNECT, reaches the origin with an HTTP/1.1 upgrade and relays frames both ways', async () => {
+    const { session: client, offered } = await session();
+    expect(offered).toBe(true);
+    await expectEcho(client, '/ws/room?x=1');
+  });
+
+  it('proxies the WebSocket on the TLS listener’s HTTP/2 as on h2c, and reports it like an upgrade', async () => {
+    const { session: client, offered } = await openSession(`https://127.0.0.1:${gateway.gateway.tlsPort}`);
+    sessions.push(client);
+    expect(offered).toBe(true);
+    await expectEcho(client, '/ws/room?x=1');
+  });
+
+  /** An HTTP/2 WebSocket on `client` that the origin greets and echoes, as the access log records it. */
+  async function expectEcho(client: ClientHttp2Session, path: string): Promise<void> {
+    const attempt = await extendedConnect(client, path);
+    expect(attempt.status).toBe(200);
+    expect(attempt.headers['x-request-id']).toMatch(/.+/);
+    expect(attempt.headers['sec-websocket-accept']).toBeUndefined();
+    const socket = opened(attempt);
+    expect(await socket.nextText()).toBe(`hello ${path}`);
+    socket.send('ping over h2');
+    expect(await socket.nextText()).toBe('ping over h2');
+
+    const upgrade = echo.upgrades.at(-1)!;
+    expect(upgrade.upgrade).toBe('websocket');
+    expect(upgrade['sec-websocket-key']).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+
+    // The same session still serves plain requests next to the WebSocket.
+    const plain = client.request({ ':path': '/ws/plain', ':authority': 'chat.localhost' });
+    const status = await new Promise<number>((resolve) =>
+      plain.once('response', (headers) => resolve(Number(headers[':status']))),
+    );
+    plain.resume();
+    expect(status).toBe(200);
+
+    const line = gateway.logLines.find(
+      (entry) => entry.request_id === attempt.headers['x-request-id'] && 'status' in entry,
+    );
+    expect(line).toMatchObject({ route_id: expect.any(String), status: 101 });
+  }
+
+  it('refuses an unauthenticated WebSocket 401 before the origin is asked; a key connects', async () => {
+    const { session: client } = await session();
+    const before = echo.upgrades.length;
+    const refused = await extendedConnect(client, '/keyed/room');
+    expect(refused.status).toBe(401);
+    expect('body' in refused && JSON.parse(refused.body).error.code).toBe('missing_credentials');
+    expect(echo.upgrades.length).toBe(before);
+
+    const socket = opened(await extendedConnect(client, '/keyed/room', { 'x-api-key': KEY }));
+    expect(await socket.nextText()).toBe('hello /keyed/room');
+    expect(echo.upgrades.at(-1)!['x-api-key']).toBeUndefined();
+  });
+
+  it('relays an origin’s refusal as its status', async () => {
+    const { session: client } = await session();
+    const refused = await extendedConnect(client, '/ws/refuse');
+    expect(refused).toMatchObject({ status: 403, body: 'no' });
+  });
+
+  it('counts HTTP/2 WebSockets in the tenant’s limit, and gives the slot back when one closes', async () => {
+    const { session: client } = await session();
+    const first = opened(await extendedConnect(client, '/ws/1'));
+    const second = opened(await extendedConnect(client, '/ws/2'));
+    await first.nextText();
+    await second.nextText();
+    const third = await extendedConnect(client, '/ws/3');
+    expect(third.status).toBe(503);
+    expect('body' in third && JSON.parse(third.body).error.code).toBe('websocket_limit');
+
+    first.stream.close();
+    await first.ended;
+    await vi.waitFor(async () => expect(await openWebSockets()).toBe(1), { timeout: 5_000 });
+    const again = opened(await extendedConnect(client, '/ws/4'));
+    expect(await again.nextText()).toBe('hello /ws/4');
+  });
+
+  it('a client closing its stream closes the origin’s connection', async () => {
+    const { session: client } = await session();
+    const socket = opened(await extendedConnect(client, '/ws/client-closes'));
+    await socket.nextText();
+    const [originSocket] = [...echo.wss.clients].slice(-1);
+    const originClosed = new Promise<void>((resolve) => originSocket!.once('close', () => resolve()));
+    socket.stream.end(CLIENT_CLOSE);
+    await within(originClosed, 5_000, 'the origin’s WebSocket to close');
+    await within(socket.ended, 5_000, 'the client’s stream to end');
+  });
+
+  it('the origin’s close frame reaches the client, and the origin’s connection ending ends the client’s stream', async () => {
+    const { session: client } = await session();
+    const socket = opened(await extendedConnect(client, '/ws/origin-closes'));
+    await socket.nextText();
+    const [originSocket] = [...echo.wss.clients].slice(-1);
+    originSocket!.close(4000, 'bye');
+    const closeFrame = await socket.nextText();
+    expect(closeFrame.slice(2)).toBe('bye');
+    socket.stream.end(CLIENT_CLOSE);
+    await within(socket.ended, 5_000, 'the client’s stream to end after the closing handshake');
+
+    const dropped = opened(await extendedConnect(client, '/ws/origin-drops'));
+    await dropped.nextText();
+    [...echo.wss.clients].at(-1)!.terminate();
+    await within(dropped.ended, 5_000, 'the client’s stream to end when the origin drops');
+  });
+
+  it('still refuses a plain CONNECT 405 and another :protocol 400, naming the field', async () => {
+    const { session: client } = await session();
+    const plain = await extendedConnect(client, '/ws/x', {}, null);
+    expect(plain.status).toBe(405);
+    expect('body' in plain && JSON.parse(plain.body).error.code).toBe('method_not_supported');
+    const other = await extendedConnect(client, '/ws/x', {}, 'webtransport');
+    expect(other.status).toBe(400);
+    const error = 'body' in other ? JSON.parse(other.body).error : undefined;
+    expect(error.code).toBe('unsupported_protocol');
+    expect(error.message).toContain(':protocol');
+  });
+});
+
+describe('an HTTP/2 WebSocket’s lifetime', () => {
+  let echo: Echo;
+  let gateway: TestGateway;
+  let client: ClientHttp2Session | undefined;
+
+  beforeAll(async () => {
+    echo = await startEcho();
+    gateway = await startTestGateway({
+      GATEWAY_H2C: 'true',
+      // A stream whose request has not ended by then is answered 408 and reset, unless it is a WebSocket.
+      GATEWAY_REQUEST_TIMEOUT_MS: '200',
+      GATEWAY_HEADERS_TIMEOUT_MS: '200',
+      GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '1',
+    });
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'chat',
+        origins: [{ id: originId, targets: [echo.url] }],
+        routes: [{ origin_id: originId, path_pattern: '/ws/*' }],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await gateway?.close();
+    echo?.wss.close();
+    await new Promise((resolve) => echo?.server.close(resolve));
+  });
+
+  it('outlives the request timeout, and is closed 1001 once idle for the WebSocket idle timeout', async () => {
+    client = (await openSession(gateway.url)).session;
+    const socket = opened(await extendedConnect(client, '/ws/long'));
+    expect(await socket.nextText()).toBe('hello /ws/long');
+    for (const message of ['one', 'two', 'three']) {
+      await pause(100);
+      socket.send(message);
+      expect(await socket.nextText()).toBe(message);
+    }
+
+    const close = await within(socket.nextFrame(), 5_000, 'the gateway’s close frame');
+    expect(close.opcode).toBe(0x8);
+    expect(close.payload.readUInt16BE(0)).toBe(1001);
+  });
+});
