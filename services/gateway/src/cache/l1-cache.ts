@@ -82,7 +82,11 @@ export class L1Cache {
       if (tenant !== undefined) this.#dropIfEmpty(tenantId!, tenant);
       return false;
     }
-    if (tenant !== undefined) this.#account(tenant, key, size);
+    if (tenant !== undefined) {
+      // Storing it may have evicted the tenant's last other entry, and its record of entries with it.
+      this.#tenants.set(tenantId!, tenant);
+      this.#account(tenant, key, size);
+    }
     let keys = this.#byPath.get(pathIndexKey);
     if (!keys) {
       keys = new Set();

@@ -7,7 +7,7 @@ import {
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { describe, expect, it } from 'vitest';
-import { type CacheEntry, recordSize } from './cache-entry.js';
+import { type CacheEntry, l1EntryBytes, recordSize } from './cache-entry.js';
 import { storedHeaders } from './cacheability.js';
 import { L1Cache } from './l1-cache.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
@@ -121,5 +121,30 @@ describe("one tenant's entries cannot push another tenant's out of the replica's
     expect(l1.get(keyOf(quiet, 0))).toBeDefined();
     expect(l1.get(keyOf(noisy, flood - 1))).toBeDefined();
     expect(l1.get(keyOf(noisy, 0))).toBeUndefined();
+  });
+
+  it("L1: a tenant whose every entry the whole cache's bound took keeps to its share afterwards", () => {
+    const l1 = new L1Cache(MEMORY_BYTES);
+    const share = MEMORY_BYTES / 4;
+    const keyOf = (tenant: string, n: number) =>
+      `c:{${tenant}}:0:route:0:path${String(n).padStart(3, '0')}:v`;
+    const overhead = l1EntryBytes(entryOf(0), keyOf(randomUUID(), 0), `${keyOf(randomUUID(), 0)}:idx`);
+    const put = (tenant: string, n: number, bytes: number) =>
+      l1.set(keyOf(tenant, n), entryOf(bytes - overhead), `${keyOf(tenant, n)}:idx`);
+
+    const flooding = randomUUID();
+    put(flooding, 0, 100_000);
+    // Three quiet tenants hold 661,500 bytes: with the flooding tenant's share, the cache has room left.
+    const quiet = [randomUUID(), randomUUID(), randomUUID()];
+    for (const tenant of quiet) for (let n = 0; n < 9; n++) put(tenant, n, 24_500);
+    // A whole share: the cache's bound takes the flooding tenant's only (oldest) entry for it.
+    expect(put(flooding, 1, share)).toBe(true);
+    expect(l1.get(keyOf(flooding, 0))).toBeUndefined();
+    expect(l1.bytesOf(flooding)).toBe(share);
+
+    for (let n = 2; n < 40; n++) put(flooding, n, 20_000);
+    expect(l1.bytesOf(flooding)).toBeLessThanOrEqual(share);
+    for (const tenant of quiet)
+      for (let n = 0; n < 9; n++) expect(l1.get(keyOf(tenant, n)), `${tenant} ${n}`).toBeDefined();
   });
 });
