@@ -7,6 +7,7 @@ import {
 import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
 import { isLoopbackHost } from '@vantageedge/shared/net/loopback-host';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
+import { clerkIssuerOf } from '@vantageedge/shared/settings/clerk-issuer';
 import {
   booleanFlag,
   clerkAuthorizedParties,
@@ -355,10 +356,22 @@ export function assertGatewaySettings(
     | 'API_KEY_PEPPER'
     | 'CERTIFICATE_ENCRYPTION_KEY'
     | 'VANTAGEEDGE_DEV_MODE'
+    | 'CLERK_ISSUER'
+    | 'CLERK_PUBLISHABLE_KEY'
   >,
 ): void {
   const devSecrets = developmentSecretProblems(settings);
   if (devSecrets.length > 0) throw new SettingsError(devSecrets);
+  // A publishable key is only there to name the issuer: one that names none would leave it unchecked.
+  if (settings.CLERK_PUBLISHABLE_KEY && clerkIssuerOf(settings) === undefined) {
+    throw new SettingsError([
+      {
+        setting: 'CLERK_PUBLISHABLE_KEY',
+        issue:
+          'does not name a Clerk Frontend API (pk_test_/pk_live_ + base64 of "<host>$"); set CLERK_ISSUER instead',
+      },
+    ]);
+  }
   if (settings.GATEWAY_ADMIN_TOKEN === undefined && !isLoopbackHost(settings.GATEWAY_ADMIN_HOST)) {
     throw new SettingsError([
       {

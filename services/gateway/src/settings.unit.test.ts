@@ -213,3 +213,32 @@ describe('CLERK_AUTHORIZED_PARTIES', () => {
     );
   });
 });
+
+describe('gateway CLERK_ISSUER', () => {
+  const REQUIRED = { API_KEY_PEPPER: 'p'.repeat(32) };
+  const publishableKey = (frontendApi: string) =>
+    `pk_test_${Buffer.from(`${frontendApi}$`).toString('base64')}`;
+
+  it('takes an issuer, or a publishable key that names one', () => {
+    expect(
+      parseGatewaySettings({ ...REQUIRED, CLERK_ISSUER: 'https://clerk.example.com' }).CLERK_ISSUER,
+    ).toBe('https://clerk.example.com');
+    expect(
+      parseGatewaySettings({ ...REQUIRED, CLERK_PUBLISHABLE_KEY: publishableKey('clerk.example.com') })
+        .CLERK_PUBLISHABLE_KEY,
+    ).toMatch(/^pk_test_/);
+  });
+
+  it('refuses a publishable key that names no Frontend API unless CLERK_ISSUER is set (else no issuer would be checked)', () => {
+    expect(() => parseGatewaySettings({ ...REQUIRED, CLERK_PUBLISHABLE_KEY: 'pk_test_unused' })).toThrow(
+      /CLERK_PUBLISHABLE_KEY/,
+    );
+    expect(
+      parseGatewaySettings({
+        ...REQUIRED,
+        CLERK_PUBLISHABLE_KEY: 'pk_test_unused',
+        CLERK_ISSUER: 'https://clerk.example.com',
+      }).CLERK_ISSUER,
+    ).toBe('https://clerk.example.com');
+  });
+});

@@ -32,7 +32,8 @@ const MALFORMED = answer('400 Bad Request', 'malformed_request', 'the request is
  */
 export function answerClientError(error: NodeJS.ErrnoException, stream: Duplex): void {
   const socket = stream as Socket;
-  if (!socket.writable || socket.bytesWritten > 0) {
+  // A connection the client reset is gone: nothing to answer (node's documented handling).
+  if (error.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
     socket.destroy();
     return;
   }
