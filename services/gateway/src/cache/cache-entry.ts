@@ -143,6 +143,13 @@ const L1_HEADER_OVERHEAD = 72;
 /** A tag, a Vary name or one line of a multi-line header: its string and its slot in an array. */
 const L1_ITEM_OVERHEAD = 48;
 const CHAR_BYTES = 1;
+/**
+ * Its listings in its tenant's keys per route and per tag (keys-by-name.ts), measured on Node 24: a key in
+ * a Set shared with many others ≈26 bytes, a name's only key ≈37, each key of a name with two ≈122 (the
+ * Set's own cost split in two). A tag is counted at the worst of these: an origin picks its tags.
+ */
+const L1_ROUTE_LISTING = 32;
+const L1_TAG_LISTING = 128;
 
 function itemsBytes(items: readonly string[]): number {
   let size = 0;
@@ -152,8 +159,9 @@ function itemsBytes(items: readonly string[]): number {
 
 /**
  * Bytes an L1 entry holds in the heap: fixed costs per entry and per header, the characters of its keys,
- * headers, tags and Vary names, and its body (the L1 keeps bodies in their own exact-size buffers:
- * compactBody). L1Cache bounds GATEWAY_CACHE_L1_BYTES by it. recordSize, the stores' count, is unchanged.
+ * headers, tags and Vary names, its listings per route and per tag, and its body (the L1 keeps bodies in
+ * their own exact-size buffers: compactBody). L1Cache bounds GATEWAY_CACHE_L1_BYTES by it. recordSize,
+ * the stores' count, is unchanged.
  */
 export function l1EntryBytes(
   record: CacheRecord,
@@ -161,10 +169,13 @@ export function l1EntryBytes(
   pathIndexKey: string,
   urlKey?: string,
 ): number {
-  let size = L1_ENTRY_OVERHEAD + CHAR_BYTES * (key.length + pathIndexKey.length + (urlKey?.length ?? 0));
+  let size =
+    L1_ENTRY_OVERHEAD +
+    L1_ROUTE_LISTING +
+    CHAR_BYTES * (key.length + pathIndexKey.length + (urlKey?.length ?? 0));
   size += itemsBytes(record.varyOn);
   if (record.kind === 'vary') return size;
-  size += record.body.length + itemsBytes(record.tags);
+  size += record.body.length + itemsBytes(record.tags) + L1_TAG_LISTING * record.tags.length;
   for (const [name, value] of record.headers) {
     size += L1_HEADER_OVERHEAD + CHAR_BYTES * name.length;
     size += Array.isArray(value) ? itemsBytes(value) : CHAR_BYTES * (value as string).length;

@@ -147,3 +147,11 @@ const TENANT_OF_KEY = /^c:\{([^}]*)\}:/;
 export function tenantOfKey(key: string): string | undefined {
   return TENANT_OF_KEY.exec(key)?.[1];
 }
+
+/** `c:{<tenant>}:<tenant generation>:<route>:`: how the response cache's keys begin. */
+const ROUTE_OF_KEY = /^c:\{[^}]*\}:[^:]*:([^:]+):/;
+
+/** The route whose entries `key` is one of, for a response cache key; undefined for any other key. */
+export function routeOfKey(key: string): string | undefined {
+  return ROUTE_OF_KEY.exec(key)?.[1];
+}

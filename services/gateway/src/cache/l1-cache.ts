@@ -1,12 +1,18 @@
 import { LRUCache } from 'lru-cache';
 import { type CacheRecord, compactBody, l1EntryBytes } from './cache-entry.js';
-import { tenantOfKey } from './cache-store.js';
+import { routeOfKey, tenantOfKey } from './cache-store.js';
+import { KeysByName } from './keys-by-name.js';
 import { TENANT_MEMORY_SHARE, tenantShareOf } from './tenant-memory-share.js';
 
-/** One tenant's entries in the L1: their sizes, least recently used first (Map order), and their sum. */
+/**
+ * One tenant's entries in the L1: their sizes, least recently used first (Map order), and their sum;
+ * their keys per route and per tag, which route and tag purges drop.
+ */
 interface TenantEntries {
   readonly sizes: Map<string, number>;
   bytes: number;
+  readonly byRoute: KeysByName;
+  readonly byTag: KeysByName;
 }
 
 interface Slot {
@@ -14,6 +20,7 @@ interface Slot {
   readonly pathIndexKey: string;
   /** For a variant of a URL whose responses vary: the URL's key. */
   readonly urlKey: string | undefined;
+  readonly routeId: string | undefined;
   /** Its tenant's entries (keys outside any tenant's keyspace count towards no share). */
   readonly tenant: TenantEntries | undefined;
 }
@@ -22,7 +29,8 @@ interface Slot {
  * The response cache's per-process tier: an LRU bounded by the bytes its entries hold in the heap
  * (l1EntryBytes: fixed costs per entry and per header included), in front of the CacheStore, read
  * synchronously. It keeps the same keys as the store, plus the indexes purges need without scanning:
- * keys per path index (unsafe methods, `path` purges) and variants per URL (the Vary cap).
+ * keys per path index (unsafe methods, `path` purges), variants per URL (the Vary cap), and per tenant
+ * its keys, per route and per tag: a tenant's purges look at its own entries only, never at others'.
  *
  * Each tenant's entries hold at most `tenantShare` of the bytes (tenant-memory-share.ts): past it the
  * tenant's own least recently used entries go.
@@ -33,6 +41,7 @@ export class L1Cache {
   readonly #variants = new Map<string, Set<string>>();
   readonly #tenants = new Map<string, TenantEntries>();
   readonly #tenantMaxBytes: number;
+  #purgeVisits = 0;
 
   constructor(maxBytes: number, tenantShare = TENANT_MEMORY_SHARE) {
     this.#tenantMaxBytes = tenantShareOf(maxBytes, tenantShare);
@@ -67,7 +76,13 @@ export class L1Cache {
   set(key: string, record: CacheRecord, pathIndexKey: string, urlKey?: string): boolean {
     const tenantId = tenantOfKey(key);
     const tenant = tenantId === undefined ? undefined : this.#tenantEntries(tenantId);
-    const slot: Slot = { record: compactBody(record), pathIndexKey, urlKey, tenant };
+    const slot: Slot = {
+      record: compactBody(record),
+      pathIndexKey,
+      urlKey,
+      routeId: routeOfKey(key),
+      tenant,
+    };
     // What the entry costs in the heap, not just its body and header characters (cache-entry.ts).
     const size = l1EntryBytes(slot.record, key, pathIndexKey, urlKey);
     if (tenant !== undefined && size > this.#tenantMaxBytes) {
@@ -75,6 +90,9 @@ export class L1Cache {
       this.#dropIfEmpty(tenantId!, tenant);
       return false;
     }
+    // Replaced without a dispose we act on: the previous record's route and tags list it no more.
+    const previous = this.#slots.peek(key);
+    if (previous !== undefined) this.#unlist(key, previous);
     this.#slots.set(key, slot, { size });
     if (!this.#slots.has(key)) {
       // Too large: lru-cache dropped any previous record of the key without a dispose we act on.
@@ -86,6 +104,7 @@ export class L1Cache {
       // Storing it may have evicted the tenant's last other entry, and its record of entries with it.
       this.#tenants.set(tenantId!, tenant);
       this.#account(tenant, key, size);
+      this.#list(key, slot, tenant);
     }
     let keys = this.#byPath.get(pathIndexKey);
     if (!keys) {
@@ -119,25 +138,37 @@ export class L1Cache {
     for (const key of [...(this.#byPath.get(pathIndexKey) ?? [])]) this.#slots.delete(key);
   }
 
-  /** Drops every key that starts with `prefix` (and, when given, contains `segment`). O(size): purges only. */
-  deleteMatching(prefix: string, segment?: string): void {
-    for (const key of [...this.#slots.keys()])
-      if (key.startsWith(prefix) && (segment === undefined || key.includes(segment))) this.#slots.delete(key);
+  /** Entries purges (tenant, route, tag) have looked at: what they cost this replica's event loop. */
+  get purgeVisits(): number {
+    return this.#purgeVisits;
   }
 
-  /** Drops every response under `prefix` tagged with one of `tags`. O(size): purges only. */
-  deleteTagged(prefix: string, tags: readonly string[]): void {
-    const wanted = new Set(tags);
-    for (const [key, slot] of [...this.#slots.entries()]) {
-      if (!key.startsWith(prefix) || slot.record.kind !== 'response') continue;
-      if (slot.record.tags.some((tag) => wanted.has(tag))) this.#slots.delete(key);
-    }
+  deleteTenant(tenantId: string): void {
+    const tenant = this.#tenants.get(tenantId);
+    if (tenant !== undefined) this.#deleteAll([...tenant.sizes.keys()]);
+  }
+
+  deleteRoute(tenantId: string, routeId: string): void {
+    const tenant = this.#tenants.get(tenantId);
+    if (tenant !== undefined) this.#deleteAll(tenant.byRoute.keysOf(routeId));
+  }
+
+  /** Drops every response of the tenant tagged with one of `tags`. */
+  deleteTagged(tenantId: string, tags: readonly string[]): void {
+    const tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) return;
+    for (const tag of tags) this.#deleteAll(tenant.byTag.keysOf(tag));
+  }
+
+  #deleteAll(keys: readonly string[]): void {
+    this.#purgeVisits += keys.length;
+    for (const key of keys) this.#slots.delete(key);
   }
 
   #tenantEntries(tenantId: string): TenantEntries {
     let tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) {
-      tenant = { sizes: new Map(), bytes: 0 };
+      tenant = { sizes: new Map(), bytes: 0, byRoute: new KeysByName(), byTag: new KeysByName() };
       this.#tenants.set(tenantId, tenant);
     }
     return tenant;
@@ -155,11 +186,24 @@ export class L1Cache {
     }
   }
 
+  #list(key: string, slot: Slot, tenant: TenantEntries): void {
+    if (slot.routeId !== undefined) tenant.byRoute.add(slot.routeId, key);
+    if (slot.record.kind === 'response') for (const tag of slot.record.tags) tenant.byTag.add(tag, key);
+  }
+
+  #unlist(key: string, slot: Slot): void {
+    const { tenant } = slot;
+    if (tenant === undefined) return;
+    if (slot.routeId !== undefined) tenant.byRoute.remove(slot.routeId, key);
+    if (slot.record.kind === 'response') for (const tag of slot.record.tags) tenant.byTag.remove(tag, key);
+  }
+
   #dropIfEmpty(tenantId: string, tenant: TenantEntries): void {
     if (tenant.sizes.size === 0 && this.#tenants.get(tenantId) === tenant) this.#tenants.delete(tenantId);
   }
 
   #forget(key: string, slot: Slot): void {
+    this.#unlist(key, slot);
     const { tenant } = slot;
     const size = tenant?.sizes.get(key);
     if (tenant !== undefined && size !== undefined) {
