@@ -23,8 +23,20 @@ import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { hasNoContent } from '../http/no-content.js';
 import { BoundCounter, CounterSeries } from '../observability/bound-metrics.js';
-import { createStoreCircuit, storeFailureReason } from '../store-circuit/store-circuit.js';
-import { type CacheEntry, type CacheRecord, entryHeader, hasValidator, retentionMs } from './cache-entry.js';
+import {
+  createStoreCircuit,
+  isCommandTimeout,
+  storeFailureReason,
+  UncountedStoreFailure,
+} from '../store-circuit/store-circuit.js';
+import {
+  type CacheEntry,
+  type CacheRecord,
+  entryHeader,
+  hasValidator,
+  recordSize,
+  retentionMs,
+} from './cache-entry.js';
 import type { CacheStore } from './cache-store.js';
 import {
   declaredLength,
@@ -40,6 +52,7 @@ import { FILL_DEADLINE_MS, FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
 import { type RequestFreshness, requestFreshness, reusable } from './request-directives.js';
 import type { Freshness } from './standard-freshness.js';
+import { TenantStoreSlots, type TenantStoreSlotsOptions } from './tenant-store-slots.js';
 
 export type CacheOutcome = 'HIT' | 'STALE' | 'MISS' | 'BYPASS';
 /** What X-Cache says: a lookup's outcome, or REVALIDATED when the origin confirmed a stale entry (304). */
@@ -154,6 +167,8 @@ export interface ResponseCacheOptions {
   /** Consecutive store failures that open the circuit (store-circuit.ts), and how long it stays open. */
   circuitFailures?: number | undefined;
   halfOpenAfterMs?: number | undefined;
+  /** Each tenant's share of this replica's calls to the store (tenant-store-slots.ts). */
+  tenantStoreSlots?: TenantStoreSlotsOptions | undefined;
   /**
    * First pause before a failed purge-generation load is tried again (doubling, PREPARE_ATTEMPTS in
    * all): a replica compiling many tenants at once keeps Redis's short command timeout busy.
@@ -173,6 +188,12 @@ export interface ResponseCacheOptions {
 /** How long a replica holds a route's generation the store dropped (its config without the route arrives meanwhile). */
 const FORGOTTEN_ROUTE_GRACE_MS = 60_000;
 const DEFAULT_GENERATION_REFRESH_MS = 15_000;
+
+/**
+ * Store commands timing out one after another, none answered between them, that may be the load of
+ * large replies on the connection rather than a store gone: past them, timeouts open the circuit.
+ */
+const UNCOUNTED_TIMEOUTS_MAX = 32;
 
 /** Attempts to load a tenant's purge generations before prepareTenant gives up (and rejects). */
 const PREPARE_ATTEMPTS = 5;
@@ -313,6 +334,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const loading = new Map<string, Promise<void>>();
   const flights = new Map<string, Flight>();
   const l1 = new L1Cache(options.l1MaxBytes, options.l1TenantShare);
+  const storeSlots = new TenantStoreSlots(options.tenantStoreSlots);
+  let timeoutsSinceAnswer = 0;
 
   const circuit = createStoreCircuit({
     failures: options.circuitFailures,
@@ -669,7 +692,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const lease = fill.lease;
     if (lease === null) return;
     fill.lease = null;
-    void putShared(() => shared.releaseLease(lease.key, lease.token));
+    const withLargeCalls = storeSlots.largeCallsInFlight;
+    void putShared(() => callShared(withLargeCalls, () => shared.releaseLease(lease.key, lease.token)));
   };
 
   /** The fill ends without a stored response: followers go on, the lease is given back. */
@@ -694,18 +718,61 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       });
     });
 
-  const readShared = async (key: string): Promise<CacheRecord | null | 'unavailable'> => {
+  /**
+   * A store call through the circuit (`withLargeCalls`: a large call was in flight when it was sent, or
+   * it is one, see StoreSlot). A command that timed out while large replies held
+   * up the connection fails alone: it does not count towards opening the circuit every tenant's
+   * lookups go through (unless the circuit is already on trial). A store that stopped answering
+   * altogether still opens it: past UNCOUNTED_TIMEOUTS_MAX timeouts with no answer between them.
+   */
+  const callShared = <T>(withLargeCalls: boolean, call: () => Promise<T>): Promise<T> =>
+    circuit.run(async () => {
+      try {
+        const answer = await call();
+        timeoutsSinceAnswer = 0;
+        return answer;
+      } catch (error) {
+        if (!isCommandTimeout(error)) throw error;
+        timeoutsSinceAnswer++;
+        const loadNotOutage = timeoutsSinceAnswer <= UNCOUNTED_TIMEOUTS_MAX && !circuit.degraded;
+        if (withLargeCalls && loadNotOutage) throw new UncountedStoreFailure(error);
+        throw error;
+      }
+    });
+
+  /**
+   * The tenant's record under `key` from the store, within the tenant's share of the replica's store
+   * calls: `busy` when the tenant has too many waiting already (only its own lookups bypass).
+   */
+  const readShared = async (
+    tenantId: string,
+    key: string,
+  ): Promise<CacheRecord | null | 'unavailable' | 'busy'> => {
     if (circuit.skipping) {
       storeErrors.labels({ reason: 'circuit_open' }).inc();
       return 'unavailable';
     }
+    const slot = await storeSlots.acquire(tenantId);
+    if (slot === null) {
+      storeErrors.labels({ reason: 'tenant_busy' }).inc();
+      return 'busy';
+    }
+    // Unknown for a failed read: what the tenant's reads were expected to move stays as it was.
+    let moved: number | undefined;
     try {
-      return await circuit.run(() => shared.get(key));
+      const record = await callShared(slot.withLargeCalls, () => shared.get(key));
+      moved = record === null ? 0 : recordSize(record);
+      return record;
     } catch (error) {
       storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       return 'unavailable';
+    } finally {
+      slot.release(moved);
     }
   };
+
+  const isRecord = (stored: CacheRecord | null | 'unavailable' | 'busy'): stored is CacheRecord | null =>
+    stored !== 'unavailable' && stored !== 'busy';
 
   /**
    * Finds the entry for a request below its URL key. A fresh entry in the L1 is answered at once,
@@ -824,26 +891,24 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   ): Promise<CacheLookup> => {
     const { urlKey, pathIndexKey } = fill;
     let entryKey = fill.key;
-    let stored = await readShared(entryKey);
-    if (stored !== 'unavailable' && stored?.kind === 'response')
-      stored = softened(fill.policy.tenantId, stored);
+    const { tenantId } = fill.policy;
+    let stored = await readShared(tenantId, entryKey);
+    if (isRecord(stored) && stored?.kind === 'response') stored = softened(tenantId, stored);
     if (known !== null) {
       // This replica's copy is stale: another replica may have refreshed the shared one meanwhile.
-      const newer =
-        stored !== 'unavailable' && stored?.kind === 'response' && stored.storedAt > known.storedAt;
+      const newer = isRecord(stored) && stored?.kind === 'response' && stored.storedAt > known.storedAt;
       if (!newer) return lead(state, request, fill, known, entryKey, wanted);
     }
-    if (stored !== 'unavailable' && stored?.kind === 'vary') {
+    if (isRecord(stored) && stored?.kind === 'vary') {
       l1.set(urlKey, stored, pathIndexKey);
       entryKey = variantKey(urlKey, stored.varyOn, request.headers);
-      stored = await readShared(entryKey);
-      if (stored !== 'unavailable' && stored?.kind === 'response')
-        stored = softened(fill.policy.tenantId, stored);
+      stored = await readShared(tenantId, entryKey);
+      if (isRecord(stored) && stored?.kind === 'response') stored = softened(tenantId, stored);
     }
-    if (stored === 'unavailable') {
+    if (!isRecord(stored)) {
       dropFill(fill);
       count(state, 'BYPASS');
-      return { outcome: 'BYPASS', reason: 'store_unavailable' };
+      return { outcome: 'BYPASS', reason: stored === 'busy' ? 'store_busy' : 'store_unavailable' };
     }
     if (stored?.kind !== 'response') {
       if (wanted?.onlyIfCached) {
@@ -867,7 +932,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     if (circuit.skipping) return true;
     const key = `${fill.key}:lease`;
     try {
-      const token = await circuit.run(() => shared.acquireLease(key, fillLeaseMs));
+      const token = await callShared(storeSlots.largeCallsInFlight, () =>
+        shared.acquireLease(key, fillLeaseMs),
+      );
       if (token === null) return false;
       fill.lease = { key, token };
       return true;
@@ -880,13 +947,13 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   /** What another replica's fill of `fill.key` stored: a fresh response for this request, or null. */
   const readFilled = async (fill: CacheFill, request: CacheRequest): Promise<Filled | null> => {
     let key = fill.key;
-    let stored = await readShared(key);
-    if (stored !== 'unavailable' && stored?.kind === 'vary') {
+    let stored = await readShared(fill.policy.tenantId, key);
+    if (isRecord(stored) && stored?.kind === 'vary') {
       l1.set(fill.urlKey, stored, fill.pathIndexKey);
       key = variantKey(fill.urlKey, stored.varyOn, request.headers);
-      stored = await readShared(key);
+      stored = await readShared(fill.policy.tenantId, key);
     }
-    if (stored === 'unavailable' || stored?.kind !== 'response') return null;
+    if (!isRecord(stored) || stored?.kind !== 'response') return null;
     stored = softened(fill.policy.tenantId, stored);
     if (reusable(stored, now(), null) !== 'HIT') return null;
     l1.set(key, stored, fill.pathIndexKey, key === fill.urlKey ? undefined : fill.urlKey);
@@ -1011,6 +1078,27 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
   };
 
+  /**
+   * A write of the tenant's `entry` within the tenant's share of the replica's store calls (its size is
+   * known): `tenant_busy`, not written, when the tenant has too many calls waiting already.
+   */
+  const writeShared = async <T>(
+    tenantId: string,
+    entry: CacheEntry,
+    write: () => Promise<T>,
+  ): Promise<T | 'tenant_busy' | undefined> => {
+    const slot = await storeSlots.acquire(tenantId, recordSize(entry));
+    if (slot === null) return 'tenant_busy';
+    try {
+      return await callShared(slot.withLargeCalls, write);
+    } catch (error) {
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
+      return undefined;
+    } finally {
+      slot.release();
+    }
+  };
+
   /** Stores a response the rules allow (freshness decided) and wakes the followers. */
   const commit = async (
     fill: CacheFill,
@@ -1071,7 +1159,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     if (entry.varyOn.length === 0) {
       l1.set(urlKey, entry, pathIndexKey);
       finishFlight(fill.key, { entry, key: urlKey });
-      const put = await putShared(() =>
+      const put = await writeShared(policy.tenantId, entry, () =>
         shared.putResponse({
           key: urlKey,
           entry,
@@ -1087,7 +1175,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         notStored.labels({ reason: 'over_tenant_bound' }).inc();
         return false;
       }
-      if (put === 'too_large_to_share') notStored.labels({ reason: 'too_large_to_share' }).inc();
+      if (put === 'too_large_to_share' || put === 'tenant_busy') notStored.labels({ reason: put }).inc();
       return true;
     }
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
@@ -1099,7 +1187,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     }
     l1.set(urlKey, { kind: 'vary', varyOn: entry.varyOn }, pathIndexKey);
     l1.set(key, entry, pathIndexKey, urlKey);
-    const put = await putShared(() =>
+    const put = await writeShared(policy.tenantId, entry, () =>
       shared.putVariant({
         key,
         urlKey,
@@ -1122,8 +1210,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       notStored.labels({ reason: 'too_many_variants' }).inc();
       return false;
     }
-    // Kept in this replica's L1 only: larger than one command to the shared store may move.
-    if (put === 'too_large_to_share') notStored.labels({ reason: 'too_large_to_share' }).inc();
+    // Kept in this replica's L1 only: larger than one command to the shared store may move, or the
+    // tenant has too many store calls waiting on this replica.
+    if (put === 'too_large_to_share' || put === 'tenant_busy') notStored.labels({ reason: put }).inc();
     return true;
   };
 
@@ -1253,6 +1342,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     forgottenSince.delete(tenantId);
     loading.delete(tenantId);
     dropFromL1(tenantId);
+    storeSlots.forget(tenantId);
   };
 
   return {

@@ -35,7 +35,19 @@ export interface StoreCircuitOptions {
   onClose?: () => void;
 }
 
-export type StoreFailureReason = 'circuit_open' | 'refused' | 'error';
+export type StoreFailureReason = 'circuit_open' | 'refused' | 'error' | 'uncounted';
+
+/**
+ * A failed call that says nothing about the store, told so by its caller (a command that timed out
+ * queued behind large replies on the connection): passed to the caller as its failure, not counted
+ * towards opening the circuit. `cause` is the call's own error.
+ */
+export class UncountedStoreFailure extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'UncountedStoreFailure';
+  }
+}
 
 /**
  * A Redis reply refusing this one command (ioredis rejects with a ReplyError carrying the server's
@@ -46,16 +58,22 @@ export function isCommandRefusal(error: unknown): boolean {
   return error instanceof Error && error.name === 'ReplyError' && /^(?:ERR|WRONGTYPE)\b/.test(error.message);
 }
 
+/** ioredis's commandTimeout ran out before the reply came (the command may still run on the server). */
+export function isCommandTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Command timed out';
+}
+
 /** For metrics: was the call refused by the open circuit, was the command refused, or did the store fail? */
 export function storeFailureReason(error: unknown): StoreFailureReason {
   if (error instanceof BrokenCircuitError) return 'circuit_open';
+  if (error instanceof UncountedStoreFailure) return 'uncounted';
   return isCommandRefusal(error) ? 'refused' : 'error';
 }
 
 export function createStoreCircuit(options: StoreCircuitOptions = {}): StoreCircuit {
   const halfOpenAfterMs = options.halfOpenAfterMs ?? 1_000;
   const breaker = circuitBreaker(
-    handleWhen((error) => !isCommandRefusal(error)),
+    handleWhen((error) => !isCommandRefusal(error) && !(error instanceof UncountedStoreFailure)),
     {
       halfOpenAfter: halfOpenAfterMs,
       breaker: new ConsecutiveBreaker(options.failures ?? 3),

@@ -1,6 +1,6 @@
 import { ReplyError } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { createStoreCircuit, storeFailureReason } from './store-circuit.js';
+import { createStoreCircuit, storeFailureReason, UncountedStoreFailure } from './store-circuit.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const fail = () => Promise.reject(new Error('redis down'));
@@ -43,6 +43,19 @@ describe('store circuit', () => {
     expect(circuit.skipping).toBe(false);
     await expect(circuit.run(fail)).rejects.toThrow('redis down');
     expect(circuit.skipping).toBe(true);
+  });
+
+  it('a failure its caller says is no sign of the store being down fails alone, without opening the circuit', async () => {
+    const events: string[] = [];
+    const circuit = createStoreCircuit({ failures: 2, onOpen: () => events.push('open') });
+    for (let i = 0; i < 4; i++) {
+      const error = await circuit
+        .run(() => Promise.reject(new UncountedStoreFailure(new Error('Command timed out'))))
+        .catch((e: unknown) => e);
+      expect(storeFailureReason(error)).toBe('uncounted');
+    }
+    expect(events).toEqual([]);
+    expect(circuit.degraded).toBe(false);
   });
 
   it('a command the store refuses (a reply error about that command) does not count against the circuit', async () => {
