@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
-import {
-  type CompiledCachePolicy,
-  compileCachePolicy,
-} from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { publicRouteCachePolicy } from '../testing/cache-policies.js';
 import { type CacheRecord, recordSize } from './cache-entry.js';
 import type { CacheStore } from './cache-store.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
@@ -54,16 +51,7 @@ function oneConnection(
 }
 
 function policyWithLargeBodies(tenantId: string): CompiledCachePolicy {
-  return compileCachePolicy(
-    tenantId,
-    routeConfig.parse({
-      id: randomUUID(),
-      origin_id: randomUUID(),
-      path_pattern: '/*',
-      auth_mode: 'public',
-      cache_policy: cachePolicy.parse({ ttl_seconds: 600, max_body_bytes: 2_000_000 }),
-    }),
-  )!;
+  return publicRouteCachePolicy(tenantId, 600, 2_000_000);
 }
 
 const get = (path: string): CacheRequest => ({ method: 'GET', path, query: '', headers: {} });

@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { pathTags } from '@vantageedge/shared/cache-purge/path-prefix';
-import { cachePolicy, routeConfig } from '@vantageedge/shared/domain/gateway-config';
-import {
-  type CompiledCachePolicy,
-  compileCachePolicy,
-} from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { publicRouteCachePolicy } from '../testing/cache-policies.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
 
@@ -37,16 +34,7 @@ function replica(): { cache: ResponseCache; registry: Registry } {
 }
 
 async function routePolicy(cache: ResponseCache, tenantId: string): Promise<CompiledCachePolicy> {
-  const policy = compileCachePolicy(
-    tenantId,
-    routeConfig.parse({
-      id: randomUUID(),
-      origin_id: randomUUID(),
-      path_pattern: '/*',
-      auth_mode: 'public',
-      cache_policy: cachePolicy.parse({ ttl_seconds: 600 }),
-    }),
-  )!;
+  const policy = publicRouteCachePolicy(tenantId, 600);
   await cache.prepareTenant(tenantId);
   return policy;
 }

@@ -5,8 +5,15 @@ import {
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 
-/** The compiled cache policy of a public `/*` route of `tenantId` that caches for `ttlSeconds`. */
-export function publicRouteCachePolicy(tenantId: string, ttlSeconds = 300): CompiledCachePolicy {
+/**
+ * The compiled cache policy of a public `/*` route of `tenantId` that caches for `ttlSeconds` (and
+ * stores bodies up to `maxBodyBytes`, if given).
+ */
+export function publicRouteCachePolicy(
+  tenantId: string,
+  ttlSeconds = 300,
+  maxBodyBytes?: number,
+): CompiledCachePolicy {
   return compileCachePolicy(
     tenantId,
     routeConfig.parse({
@@ -14,7 +21,10 @@ export function publicRouteCachePolicy(tenantId: string, ttlSeconds = 300): Comp
       origin_id: randomUUID(),
       path_pattern: '/*',
       auth_mode: 'public',
-      cache_policy: cachePolicy.parse({ ttl_seconds: ttlSeconds }),
+      cache_policy: cachePolicy.parse({
+        ttl_seconds: ttlSeconds,
+        ...(maxBodyBytes === undefined ? {} : { max_body_bytes: maxBodyBytes }),
+      }),
     }),
   )!;
 }
