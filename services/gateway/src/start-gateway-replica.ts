@@ -15,6 +15,7 @@ import { createResponseCache, type ResponseCache } from './cache/response-cache.
 import { GatewayConfigStore } from './config/gateway-config-store.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane/config-plane.js';
 import type { LineSink } from './observability/batched-line-writer.js';
+import { trustedProxiesFromSettings } from './proxy/client-address.js';
 import { createQuotaStage } from './quota/quota-stage.js';
 import { MemoryLimitStore } from './ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from './ratelimit/rate-limit-stage.js';
@@ -171,6 +172,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         addressPolicy,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
+        trustedProxies: trustedProxiesFromSettings(config).ranges,
         upstreamSockets,
       }),
     maxUpstreamRequestsPerTenant: upstreamRequestsPerTenant(config),

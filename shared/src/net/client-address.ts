@@ -45,11 +45,6 @@ export class ClientAddressResolver {
     }
     return { clientIp, peerIp, peerTrusted: true };
   }
-
-  /** `address` (canonical) is one of the trusted proxies: a client address resolved to it carries many clients. */
-  isTrustedProxy(address: string): boolean {
-    return this.#trusted?.has(address) ?? false;
-  }
 }
 
 export function peerAddressOf(req: IncomingMessage): string {

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
-import { canonicalAddress, clientCountingKey } from '@vantageedge/shared/net/ip-address';
 import {
   type EncodedSlashPolicy,
   isAcceptableQuery,
@@ -589,7 +588,8 @@ async function sendToTarget(
   options: AttemptOptions | undefined,
 ): Promise<ProxyResult> {
   const share = lease.target.clientSlots;
-  const client = share === undefined ? undefined : upstreamClientOf(context, exchange);
+  // Counted by client address (an IPv6 one by its /64); a trusted proxy's own address holds no share.
+  const client = share?.clientOf(exchange.clientIp);
   if (share === undefined || client === undefined) {
     return proxyAttempt(context, exchange, origin, lease, options);
   }
@@ -603,14 +603,6 @@ async function sendToTarget(
   } finally {
     share.release(client);
   }
-}
-
-/** Who a target's share is counted for: the client address (an IPv6 one by its /64), unless a trusted proxy's. */
-function upstreamClientOf(context: PipelineContext, exchange: GatewayExchange): string | undefined {
-  const address = canonicalAddress(exchange.clientIp)?.address ?? exchange.clientIp;
-  // Requests resolved to a load balancer's own address are many clients' (it sent no X-Forwarded-For).
-  if (context.clientAddresses.isTrustedProxy(address)) return undefined;
-  return clientCountingKey(address);
 }
 
 /** Refused before the origin: says nothing about the target (a half-open probe slot is given back). */

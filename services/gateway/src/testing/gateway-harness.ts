@@ -20,6 +20,7 @@ import type { JwksFetchPolicy } from '../auth/jwks.js';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import type { UsageSink } from '../pipeline/gateway-handler.js';
 import type { RoutePolicy } from '../pipeline/stage.js';
+import { trustedProxiesFromSettings } from '../proxy/client-address.js';
 import { type GatewaySettings, parseGatewaySettings, upstreamRequestsPerTenant } from '../settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import { createUpstreamSet, TenantUpstreamSockets, type UpstreamSetDeps } from '../upstream/index.js';
@@ -175,6 +176,7 @@ export async function startTestGateway(
         addressPolicy,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
+        trustedProxies: trustedProxiesFromSettings(config).ranges,
         upstreamSockets,
         ...extra.upstreams,
       }),

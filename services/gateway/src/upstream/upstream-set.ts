@@ -54,6 +54,11 @@ export interface UpstreamSetDeps {
    */
   readonly clientShare?: number;
   /**
+   * Load balancers in front of the gateways (GATEWAY_TRUSTED_PROXIES): a request resolved to one's own
+   * address (it sent no X-Forwarded-For) is many clients', so it holds no client's share.
+   */
+  readonly trustedProxies?: readonly string[];
+  /**
    * Which addresses the pools and health checks may connect to (ORIGIN_BLOCKED_CIDRS and the
    * gateway's own listeners); default: the default blocked ranges.
    */
@@ -100,6 +105,7 @@ interface PoolSettings {
   readonly maxQueued: number;
   /** Requests one client may have in flight at the target (0: no limit). */
   readonly perClient: number;
+  readonly trustedProxies: readonly string[];
   readonly timeoutMs: number;
   /** Opens connections under the origin address policy, timing out after `connectMs`. */
   readonly connector: (connectMs: number) => buildConnector.connector;
@@ -140,7 +146,10 @@ class Target implements UpstreamTarget {
   ) {
     // One count over the target's pools (routes' own connect timeouts): the share is of the target.
     if (settings.perClient > 0)
-      this.clientSlots = new ClientSlots({ limit: settings.perClient, trustedProxies: [] });
+      this.clientSlots = new ClientSlots({
+        limit: settings.perClient,
+        trustedProxies: settings.trustedProxies,
+      });
   }
 
   get dispatcher(): Pool {
@@ -314,6 +323,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       connections,
       maxQueued: deps.maxQueuedPerTarget ?? DEFAULT_MAX_QUEUED_PER_TARGET,
       perClient,
+      trustedProxies: deps.trustedProxies ?? [],
       timeoutMs,
       connector: (connectMs) => {
         const guarded = createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost);
