@@ -49,7 +49,11 @@ function trackingWrites(store: CacheStore): CacheStore {
 
 async function xCache(host: string, path: string): Promise<string | undefined> {
   const response = await send(gateway, host, path);
+  // The fill commits after the body went out: let it reach the store, then let what follows the
+  // store's answer (counting a refusal) run before the caller looks.
+  await new Promise((resolve) => setImmediate(resolve));
   await Promise.allSettled(pendingWrites.splice(0));
+  await new Promise((resolve) => setImmediate(resolve));
   return response.headers['x-cache'] as string | undefined;
 }
 
