@@ -176,13 +176,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     limit: config.GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
     trustedProxies: trustedProxies.ranges,
   });
+  const limitPerClient = limitHttp2RequestsPerClient(clientSlots, () => metrics.refusedClientRequests.inc());
   // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.
   const admitted = oneRequestAtATime(
-    limitHttp2RequestsPerClient(
-      limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT),
-      clientSlots,
-      () => metrics.refusedClientRequests.inc(),
-    ),
+    limitPerClient(limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT)),
   );
   const trafficServer = createServer(
     {
@@ -232,8 +229,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     logger,
   });
   trafficServer.on('upgrade', websockets.handleUpgrade);
-  // CONNECT is not tunnelled; over HTTP/2 an extended CONNECT for `websocket` is a WebSocket.
-  const connect = answerConnect(websockets.handleExtendedConnect);
+  // CONNECT is not tunnelled; over HTTP/2 an extended CONNECT for `websocket` is a WebSocket, whose
+  // stream counts in its client's limit as the session's other requests do.
+  const connect = answerConnect(limitPerClient(websockets.handleExtendedConnect));
   // HTTP/2: the TLS listener (ALPN h2 and HTTPS/1.1) and cleartext h2c, with the same handler.
   const edge = await startEdgeProtocols({
     config,

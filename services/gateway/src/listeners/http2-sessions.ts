@@ -22,7 +22,10 @@ export const HTTP2_SESSION_PROTECTION = {
 
 /** What an HTTP/2 session of a traffic listener may hold, as HTTP/1.1 connections are held to it. */
 export interface Http2SessionLimits {
-  /** GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: a session with no traffic for this long gets GOAWAY (0: never). */
+  /**
+   * GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: a session with no traffic for this long gets GOAWAY (0: never),
+   * unless it carries an open WebSocket (their own idle timeout closes those).
+   */
   readonly idleTimeoutMs: number;
   /**
    * GATEWAY_REQUEST_TIMEOUT_MS: a stream whose request (headers and body) has not all arrived after this
@@ -57,8 +60,7 @@ export class Http2Sessions {
     // One stream's malformed request resets that stream, not the session (node would end the session).
     confineStreamErrors(session);
     const { idleTimeoutMs, requestTimeoutMs = 0, maxRequests = 0 } = this.#limits;
-    // An idle session (no stream for the timeout) is closed with GOAWAY like any other.
-    if (idleTimeoutMs > 0) session.setTimeout(idleTimeoutMs, () => session.close());
+    if (idleTimeoutMs > 0) closeWhenIdle(session, idleTimeoutMs);
     if (idleTimeoutMs <= 0 && requestTimeoutMs <= 0 && maxRequests <= 0) return;
     let streams = 0;
     const watchDelivery = idleTimeoutMs > 0 ? undeliveredResponseLimit(session, idleTimeoutMs) : undefined;
@@ -93,6 +95,28 @@ export class Http2Sessions {
     for (const session of this.#open) session.destroy();
     return cut;
   }
+}
+
+/**
+ * GOAWAY for a session with no frame either way for the idle timeout, unless it carries a WebSocket
+ * (an extended CONNECT stream): node's timer counts frames, not open streams, and a WebSocket may be
+ * quiet for longer than that. Its own idle timeout (GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS) closes it, as
+ * over HTTP/1.1; the session's idle time counts again from the end of its last WebSocket.
+ */
+function closeWhenIdle(session: Http2Session, idleTimeoutMs: number): void {
+  let openWebSockets = 0;
+  session.setTimeout(idleTimeoutMs);
+  session.on('timeout', () => {
+    if (openWebSockets === 0) session.close();
+  });
+  session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    if (headers[':protocol'] === undefined) return;
+    openWebSockets += 1;
+    stream.once('close', () => {
+      openWebSockets -= 1;
+      if (openWebSockets === 0 && !session.closed && !session.destroyed) session.setTimeout(idleTimeoutMs);
+    });
+  });
 }
 
 /**

@@ -1,12 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import {
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  connect as connectHttp2,
-  type IncomingHttpHeaders as Http2Headers,
-} from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +10,7 @@ import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-cert
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
+import { CLIENT_CLOSE, extendedConnect, opened, openSession } from '../testing/http2-websockets.js';
 import { pause, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
@@ -53,135 +49,6 @@ async function startEcho(): Promise<Echo> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, upgrades };
-}
-
-/** A masked client text frame (RFC 6455 §5.2), short payloads only. */
-function clientTextFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  const mask = randomBytes(4);
-  const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
-  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
-}
-
-const CLIENT_CLOSE = (() => {
-  const mask = randomBytes(4);
-  const code = Buffer.from([0x03, 0xe8]); // 1000
-  return Buffer.concat([Buffer.from([0x88, 0x82]), mask, Buffer.from(code.map((b, i) => b ^ mask[i]!))]);
-})();
-
-interface ServerFrame {
-  opcode: number;
-  payload: Buffer;
-}
-
-/** A WebSocket over one HTTP/2 stream, reading the origin's (unmasked) frames as they arrive. */
-class Http2WebSocket {
-  readonly frames: ServerFrame[] = [];
-  #buffer = Buffer.alloc(0);
-  #waiters: Array<() => void> = [];
-  readonly ended: Promise<void>;
-
-  constructor(readonly stream: ClientHttp2Stream) {
-    stream.on('data', (chunk: Buffer) => {
-      this.#buffer = Buffer.concat([this.#buffer, chunk]);
-      this.#parse();
-    });
-    this.ended = new Promise((resolve) => stream.once('close', () => resolve()));
-    stream.once('close', () => {
-      for (const wake of this.#waiters.splice(0)) wake();
-    });
-  }
-
-  #parse(): void {
-    for (;;) {
-      if (this.#buffer.length < 2) return;
-      let length = this.#buffer[1]! & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (this.#buffer.length < 4) return;
-        length = this.#buffer.readUInt16BE(2);
-        offset = 4;
-      }
-      if (this.#buffer.length < offset + length) return;
-      this.frames.push({
-        opcode: this.#buffer[0]! & 0x0f,
-        payload: this.#buffer.subarray(offset, offset + length),
-      });
-      this.#buffer = this.#buffer.subarray(offset + length);
-      for (const wake of this.#waiters.splice(0)) wake();
-    }
-  }
-
-  /** The next frame not read yet. */
-  async nextFrame(): Promise<ServerFrame> {
-    while (this.frames.length === 0) {
-      if (this.stream.closed) throw new Error(`the stream closed (RST_STREAM ${this.stream.rstCode})`);
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-    return this.frames.shift()!;
-  }
-
-  /** The text of the next frame not read yet. */
-  async nextText(): Promise<string> {
-    return (await this.nextFrame()).payload.toString();
-  }
-
-  send(text: string): void {
-    this.stream.write(clientTextFrame(text));
-  }
-}
-
-type Attempt =
-  | { status: 200; headers: Http2Headers; socket: Http2WebSocket }
-  | { status: number; headers: Http2Headers; body: string };
-
-/** An extended CONNECT on `session` (a plain one when `protocol` is null), with its answer. */
-function extendedConnect(
-  session: ClientHttp2Session,
-  path: string,
-  extra: Record<string, string> = {},
-  protocol: string | null = 'websocket',
-): Promise<Attempt> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({
-      ':method': 'CONNECT',
-      ...(protocol === null ? {} : { ':protocol': protocol, ':scheme': 'http', ':path': path }),
-      ':authority': 'chat.localhost',
-      'sec-websocket-version': '13',
-      ...extra,
-    });
-    stream.once('error', reject);
-    stream.once('response', (headers) => {
-      const status = Number(headers[':status']);
-      if (status === 200) {
-        resolve({ status, headers, socket: new Http2WebSocket(stream) });
-        return;
-      }
-      let body = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      stream.once('end', () => resolve({ status, headers, body }));
-    });
-  });
-}
-
-function opened(attempt: Attempt): Http2WebSocket {
-  if (!('socket' in attempt)) throw new Error(`refused ${attempt.status}: ${attempt.body}`);
-  return attempt.socket;
-}
-
-/** An HTTP/2 session to `url` once its SETTINGS arrived, with whether they offer extended CONNECT. */
-async function openSession(url: string): Promise<{ session: ClientHttp2Session; offered: boolean }> {
-  const session = connectHttp2(url, { rejectUnauthorized: false });
-  session.on('error', () => {});
-  const settings = await within(
-    new Promise<{ enableConnectProtocol?: boolean }>((resolve) => session.once('remoteSettings', resolve)),
-    5_000,
-    'the gateway’s SETTINGS',
-  );
-  return { session, offered: settings.enableConnectProtocol === true };
 }
 
 describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
@@ -308,15 +175,20 @@ describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
     expect(refused).toMatchObject({ status: 403, body: 'no' });
   });
 
-  it('counts HTTP/2 WebSockets in the tenant’s limit, and gives the slot back when one closes', async () => {
+  it('counts HTTP/2 WebSockets (h2c and TLS) in the tenant’s limit, and gives the slot back when one closes', async () => {
     const { session: client } = await session();
+    const { session: overTls } = await openSession(`https://127.0.0.1:${gateway.gateway.tlsPort}`);
+    sessions.push(overTls);
     const first = opened(await extendedConnect(client, '/ws/1'));
-    const second = opened(await extendedConnect(client, '/ws/2'));
+    const second = opened(await extendedConnect(overTls, '/ws/2'));
     await first.nextText();
     await second.nextText();
-    const third = await extendedConnect(client, '/ws/3');
-    expect(third.status).toBe(503);
-    expect('body' in third && JSON.parse(third.body).error.code).toBe('websocket_limit');
+    for (const at of [client, overTls]) {
+      const refused = await extendedConnect(at, '/ws/3');
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('5');
+      expect('body' in refused && JSON.parse(refused.body).error.code).toBe('websocket_limit');
+    }
 
     first.stream.close();
     await first.ended;
