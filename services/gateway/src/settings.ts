@@ -25,6 +25,12 @@ import { z } from 'zod';
 import { TENANT_TOKEN_CACHE_SHARE } from './auth/token-cache.js';
 import { DEFAULT_STORE_MAX_ENTRY_BYTES } from './cache/redis-cache-store.js';
 import { TENANT_MEMORY_SHARE } from './cache/tenant-memory-share.js';
+import {
+  STORE_BYTES_IN_FLIGHT,
+  TENANT_STORE_BYTES,
+  TENANT_STORE_CALLS,
+  TENANT_STORE_QUEUE,
+} from './cache/tenant-store-slots.js';
 import { DEFAULT_TENANT_MAX_LIMIT_KEYS } from './ratelimit/redis-limit-store.js';
 import { USAGE_LIMIT_DEFAULTS } from './usage/usage-recorder.js';
 
@@ -132,6 +138,30 @@ export const gatewaySettings = {
     .min(1024)
     .max(64 * 1024 * 1024)
     .default(DEFAULT_STORE_MAX_ENTRY_BYTES),
+  /**
+   * One tenant's share of the replica's cache commands to Redis (one connection for every tenant, where
+   * a large reply holds up every command behind it): calls in flight, bytes they are expected to move,
+   * and calls waiting; past the queue that tenant's lookups bypass the cache.
+   */
+  GATEWAY_CACHE_STORE_TENANT_CALLS: z.coerce.number().int().min(1).max(1_000).default(TENANT_STORE_CALLS),
+  GATEWAY_CACHE_STORE_TENANT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(TENANT_STORE_BYTES),
+  GATEWAY_CACHE_STORE_TENANT_QUEUE: z.coerce.number().int().min(0).max(10_000).default(TENANT_STORE_QUEUE),
+  /**
+   * Bytes the cache commands of every tenant in flight on a replica are expected to move together,
+   * shared fairly between the tenants using it: what Redis moves well within REDIS_COMMAND_TIMEOUT_MS,
+   * so a command sent behind all of them does not time out.
+   */
+  GATEWAY_CACHE_STORE_BYTES_IN_FLIGHT: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(STORE_BYTES_IN_FLIGHT),
   /**
    * Bytes all in-flight cache fills of a replica may buffer together; beyond it, responses stream
    * through uncached (X-Cache: BYPASS). Each fill buffers up to its policy's max_body_bytes.
@@ -358,6 +388,8 @@ export function assertGatewaySettings(
     | 'VANTAGEEDGE_DEV_MODE'
     | 'CLERK_ISSUER'
     | 'CLERK_PUBLISHABLE_KEY'
+    | 'GATEWAY_CACHE_STORE_TENANT_BYTES'
+    | 'GATEWAY_CACHE_STORE_BYTES_IN_FLIGHT'
   >,
 ): void {
   const devSecrets = developmentSecretProblems(settings);
@@ -378,6 +410,14 @@ export function assertGatewaySettings(
         setting: 'GATEWAY_ADMIN_TOKEN',
         issue:
           'is required when GATEWAY_ADMIN_HOST is not a loopback address (/status and /metrics list every tenant, its hosts and its traffic to whoever reaches the admin port)',
+      },
+    ]);
+  }
+  if (settings.GATEWAY_CACHE_STORE_BYTES_IN_FLIGHT < settings.GATEWAY_CACHE_STORE_TENANT_BYTES) {
+    throw new SettingsError([
+      {
+        setting: 'GATEWAY_CACHE_STORE_BYTES_IN_FLIGHT',
+        issue: `must be at least GATEWAY_CACHE_STORE_TENANT_BYTES (${settings.GATEWAY_CACHE_STORE_TENANT_BYTES}): it is the bound of every tenant's store calls together`,
       },
     ]);
   }

@@ -117,6 +117,13 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
     l1TenantShare: config.GATEWAY_CACHE_L1_TENANT_SHARE,
     fillBudgetBytes: config.GATEWAY_CACHE_FILL_BYTES,
     maxVariantsPerUrl: config.GATEWAY_CACHE_MAX_VARIANTS,
+    tenantStoreSlots: {
+      maxCalls: config.GATEWAY_CACHE_STORE_TENANT_CALLS,
+      maxBytes: config.GATEWAY_CACHE_STORE_TENANT_BYTES,
+      maxQueued: config.GATEWAY_CACHE_STORE_TENANT_QUEUE,
+      maxBytesInFlight: config.GATEWAY_CACHE_STORE_BYTES_IN_FLIGHT,
+      unknownReadBytes: config.GATEWAY_CACHE_STORE_MAX_ENTRY_BYTES,
+    },
     registry,
     logger,
   });

@@ -107,6 +107,35 @@ describe('the shared store of a replica, between tenants', () => {
     await Promise.all([filler.close(), served.close()]);
   });
 
+  it('many tenants reading large entries together do not turn another tenant’s HITs into BYPASS', async () => {
+    const shared = new MemoryCacheStore({ maxBytes: 1024 * 1024 * 1024 });
+    const filler = replica(shared, 1_000_000);
+    const served = replica(oneConnection(shared), 1_000_000);
+    const hostile = Array.from({ length: 12 }, () => policyWithLargeBodies(randomUUID()));
+    const victim = policyWithLargeBodies(randomUUID());
+    for (const policy of [...hostile, victim]) {
+      await Promise.all([filler.prepareTenant(policy.tenantId), served.prepareTenant(policy.tenantId)]);
+    }
+    const large = Buffer.alloc(LARGE_BODY_BYTES, 1);
+    for (const policy of hostile)
+      for (let i = 0; i < 2; i++) await fill(filler, policy, `/large/${i}`, large);
+    for (let i = 0; i < 5; i++) await fill(filler, victim, `/home/${i}`, Buffer.from(`{"page":${i}}`));
+
+    const flood = hostile.flatMap((policy) =>
+      [0, 1].map((i) => served.lookup(policy, get(`/large/${i}`), {})),
+    );
+    const victimLookups = Array.from({ length: 5 }, (_, i) => served.lookup(victim, get(`/home/${i}`), {}));
+    const victimOutcomes = (await Promise.all(victimLookups)).map((lookup) =>
+      lookup.outcome === 'BYPASS' ? `BYPASS ${lookup.reason}` : lookup.outcome,
+    );
+    for (const lookup of await Promise.all(flood)) {
+      if (lookup.outcome === 'MISS' && lookup.fill) served.abandon(lookup.fill);
+    }
+
+    expect(victimOutcomes).toEqual(Array(5).fill('HIT'));
+    await Promise.all([filler.close(), served.close()]);
+  });
+
   it('commands timing out behind one tenant’s large replies do not switch the cache off for everyone', async () => {
     const shared = new MemoryCacheStore({ maxBytes: 1024 * 1024 * 1024 });
     const filler = replica(shared, 1_000_000);

@@ -7,13 +7,27 @@ export interface TenantStoreSlotsOptions {
   unknownReadBytes?: number | undefined;
   /** Calls of one tenant waiting for a slot (TENANT_STORE_QUEUE). */
   maxQueued?: number | undefined;
+  /** Bytes the calls of every tenant in flight are expected to move together (STORE_BYTES_IN_FLIGHT). */
+  maxBytesInFlight?: number | undefined;
+  /** Store calls of every tenant in flight at once (STORE_CALLS_IN_FLIGHT). */
+  maxCallsInFlight?: number | undefined;
 }
 
 export const TENANT_STORE_CALLS = 16;
 /** Two of the largest entries (GATEWAY_CACHE_STORE_MAX_ENTRY_BYTES): a few ms of the connection. */
 export const TENANT_STORE_BYTES = 4 * 1024 * 1024;
 export const TENANT_STORE_QUEUE = 64;
+/**
+ * Two tenants' bytes: about 27 ms of one Redis connection (which moves ~1.9 MB in 6 ms), half the
+ * default command timeout (REDIS_COMMAND_TIMEOUT_MS, 50 ms), so a command sent behind every reply in
+ * flight still answers in time.
+ */
+export const STORE_BYTES_IN_FLIGHT = 2 * TENANT_STORE_BYTES;
+/** Sixteen tenants' calls: small commands cost the connection little, this only bounds the pipeline. */
+export const STORE_CALLS_IN_FLIGHT = 16 * TENANT_STORE_CALLS;
 const UNKNOWN_READ_BYTES = 2 * 1024 * 1024;
+/** The weight of one read in the replica's average read size: about the last eight reads count. */
+const AVERAGE_READ_WEIGHT = 1 / 8;
 
 /** A call expected to move at least this much holds up the connection noticeably (a few ms). */
 export const LARGE_CALL_BYTES = 256 * 1024;
@@ -28,11 +42,21 @@ export interface StoreSlot {
   release(movedBytes?: number): void;
 }
 
+interface Waiting {
+  readonly bytes: number | undefined;
+  readonly admit: (slot: StoreSlot) => void;
+}
+
 interface TenantCalls {
   calls: number;
   bytes: number;
-  recentReadBytes: number;
-  readonly waiting: Array<{ readonly bytes: number | undefined; readonly admit: (slot: StoreSlot) => void }>;
+  /** What the tenant's reads are charged; undefined until one of them answered. */
+  recentReadBytes: number | undefined;
+  readonly waiting: Waiting[];
+  /** The replica's queue the tenant's first waiting call is in, while it waits for the replica's room. */
+  queuedIn: Set<TenantCalls> | null;
+  /** Counted in the tenants sharing the replica's bound (calls in flight or waiting). */
+  sharing: boolean;
 }
 
 /**
@@ -43,16 +67,32 @@ interface TenantCalls {
  * calls in flight on a replica, and at most `maxBytes` of replies or writes by what they are expected to
  * move. A write's size is known; a read's is not until it answers, so reads are charged the tenant's
  * recent read size: it rises at once to a large read and halves with each smaller one. A tenant never
- * read from is charged the largest entry the store moves, so a burst of large reads starts slow.
+ * read from is charged the replica's average read size (at most the largest entry the store moves): its
+ * own rises at its first large read, so a new tenant's first reads are not all charged the largest entry.
  * A call past the tenant's share waits in the tenant's queue (at most `maxQueued`), one past that is
  * refused: that tenant's lookup bypasses the cache, nobody else's.
+ *
+ * Many tenants together are held to `maxBytesInFlight` and `maxCallsInFlight`, shared fairly: the fair
+ * part of a tenant is the bound divided among the tenants with calls in flight or waiting. A tenant with
+ * nothing in flight, or below its fair part, takes any room there is; its calls that find none wait in
+ * turn, before those of tenants at or over their fair part, which take room only when nobody waits for it.
  */
 export class TenantStoreSlots {
   readonly #maxCalls: number;
   readonly #maxBytes: number;
   readonly #unknownReadBytes: number;
   readonly #maxQueued: number;
+  readonly #maxBytesInFlight: number;
+  readonly #maxCallsInFlight: number;
   readonly #tenants = new Map<string, TenantCalls>();
+  /** Tenants waiting for the replica's room while below their fair part, in turn. */
+  readonly #waitingBelowFairPart = new Set<TenantCalls>();
+  /** Tenants waiting for the replica's room at or over their fair part, in turn. */
+  readonly #waitingAtFairPart = new Set<TenantCalls>();
+  #sharingTenants = 0;
+  #callsInFlight = 0;
+  #bytesInFlight = 0;
+  #averageReadBytes: number;
   /** Large calls of every tenant in flight. */
   #largeCalls = 0;
 
@@ -61,17 +101,31 @@ export class TenantStoreSlots {
     this.#maxBytes = options.maxBytes ?? TENANT_STORE_BYTES;
     this.#unknownReadBytes = options.unknownReadBytes ?? UNKNOWN_READ_BYTES;
     this.#maxQueued = options.maxQueued ?? TENANT_STORE_QUEUE;
+    this.#maxBytesInFlight = options.maxBytesInFlight ?? STORE_BYTES_IN_FLIGHT;
+    this.#maxCallsInFlight = Math.max(1, options.maxCallsInFlight ?? STORE_CALLS_IN_FLIGHT);
+    this.#averageReadBytes = this.#unknownReadBytes;
   }
 
   /**
    * A slot for one store call of the tenant: `bytes` for a write (its record), undefined for a read.
-   * Synchronous when the tenant has room; a promise while it waits; null when its queue is full.
+   * Synchronous when the tenant and the replica have room; a promise while it waits; null when the
+   * tenant's queue is full.
    */
   acquire(tenantId: string, bytes?: number): StoreSlot | Promise<StoreSlot> | null {
     const tenant = this.#tenant(tenantId);
-    if (tenant.waiting.length === 0 && this.#fits(tenant, bytes)) return this.#admit(tenant, bytes);
+    if (tenant.waiting.length === 0 && this.#fitsTenant(tenant, bytes)) {
+      const belowFairPart = this.#isBelowFairPart(tenant);
+      const othersWaiting = this.#waitingBelowFairPart.size > 0 || this.#waitingAtFairPart.size > 0;
+      if (this.#fitsReplica(this.#charge(tenant, bytes)) && (belowFairPart || !othersWaiting)) {
+        return this.#admit(tenant, bytes);
+      }
+    }
     if (tenant.waiting.length >= this.#maxQueued) return null;
-    return new Promise((admit) => tenant.waiting.push({ bytes, admit }));
+    return new Promise((admit) => {
+      tenant.waiting.push({ bytes, admit });
+      this.#updateSharing(tenant);
+      this.#queueForReplica(tenant);
+    });
   }
 
   /** A large call of any tenant is in flight: a command sent now waits behind its reply. */
@@ -88,19 +142,55 @@ export class TenantStoreSlots {
   #tenant(tenantId: string): TenantCalls {
     let tenant = this.#tenants.get(tenantId);
     if (!tenant) {
-      tenant = { calls: 0, bytes: 0, recentReadBytes: this.#unknownReadBytes, waiting: [] };
+      tenant = {
+        calls: 0,
+        bytes: 0,
+        recentReadBytes: undefined,
+        waiting: [],
+        queuedIn: null,
+        sharing: false,
+      };
       this.#tenants.set(tenantId, tenant);
     }
     return tenant;
   }
 
   #charge(tenant: TenantCalls, bytes: number | undefined): number {
-    return bytes ?? tenant.recentReadBytes;
+    return bytes ?? tenant.recentReadBytes ?? Math.min(this.#averageReadBytes, this.#unknownReadBytes);
   }
 
-  #fits(tenant: TenantCalls, bytes: number | undefined): boolean {
+  #fitsTenant(tenant: TenantCalls, bytes: number | undefined): boolean {
     if (tenant.calls === 0) return true;
     return tenant.calls < this.#maxCalls && tenant.bytes + this.#charge(tenant, bytes) <= this.#maxBytes;
+  }
+
+  /** A call alone always fits, or nothing would ever be admitted with a bound below the largest entry. */
+  #fitsReplica(charged: number): boolean {
+    if (this.#callsInFlight === 0) return true;
+    return (
+      this.#callsInFlight < this.#maxCallsInFlight && this.#bytesInFlight + charged <= this.#maxBytesInFlight
+    );
+  }
+
+  #isBelowFairPart(tenant: TenantCalls): boolean {
+    if (tenant.calls === 0) return true;
+    const sharing = this.#sharingTenants + (tenant.sharing ? 0 : 1);
+    return tenant.bytes < this.#maxBytesInFlight / sharing && tenant.calls < this.#maxCallsInFlight / sharing;
+  }
+
+  #updateSharing(tenant: TenantCalls): void {
+    const sharing = tenant.calls > 0 || tenant.waiting.length > 0;
+    if (sharing === tenant.sharing) return;
+    tenant.sharing = sharing;
+    this.#sharingTenants += sharing ? 1 : -1;
+  }
+
+  /** Puts the tenant in turn for the replica's room, unless its first waiting call waits for its own share. */
+  #queueForReplica(tenant: TenantCalls): void {
+    if (tenant.queuedIn !== null || tenant.waiting.length === 0) return;
+    if (!this.#fitsTenant(tenant, tenant.waiting[0]!.bytes)) return;
+    tenant.queuedIn = this.#isBelowFairPart(tenant) ? this.#waitingBelowFairPart : this.#waitingAtFairPart;
+    tenant.queuedIn.add(tenant);
   }
 
   #admit(tenant: TenantCalls, bytes: number | undefined): StoreSlot {
@@ -108,6 +198,9 @@ export class TenantStoreSlots {
     const large = charged >= LARGE_CALL_BYTES;
     tenant.calls++;
     tenant.bytes += charged;
+    this.#callsInFlight++;
+    this.#bytesInFlight += charged;
+    this.#updateSharing(tenant);
     if (large) this.#largeCalls++;
     let released = false;
     return {
@@ -117,18 +210,42 @@ export class TenantStoreSlots {
         released = true;
         tenant.calls--;
         tenant.bytes -= charged;
+        this.#callsInFlight--;
+        this.#bytesInFlight -= charged;
+        this.#updateSharing(tenant);
         if (large) this.#largeCalls--;
-        if (bytes === undefined && movedBytes !== undefined)
-          tenant.recentReadBytes = Math.max(movedBytes, tenant.recentReadBytes / 2);
-        this.#admitWaiting(tenant);
+        if (bytes === undefined && movedBytes !== undefined) this.#recordRead(tenant, movedBytes);
+        this.#queueForReplica(tenant);
+        this.#admitWaiting();
       },
     };
   }
 
-  #admitWaiting(tenant: TenantCalls): void {
-    while (tenant.waiting.length > 0 && this.#fits(tenant, tenant.waiting[0]!.bytes)) {
-      const next = tenant.waiting.shift()!;
-      next.admit(this.#admit(tenant, next.bytes));
+  #recordRead(tenant: TenantCalls, movedBytes: number): void {
+    tenant.recentReadBytes = Math.max(movedBytes, (tenant.recentReadBytes ?? 0) / 2);
+    this.#averageReadBytes += (movedBytes - this.#averageReadBytes) * AVERAGE_READ_WEIGHT;
+  }
+
+  /**
+   * Admits waiting calls in turn while the replica has room: tenants below their fair part first. A
+   * tenant gets one call per turn, then goes to the back of the queue its next call belongs in.
+   */
+  #admitWaiting(): void {
+    for (;;) {
+      const queue =
+        this.#waitingBelowFairPart.size > 0 ? this.#waitingBelowFairPart : this.#waitingAtFairPart;
+      const tenant: TenantCalls | undefined = queue.values().next().value;
+      if (tenant === undefined) return;
+      const next = tenant.waiting[0]!;
+      if (this.#fitsTenant(tenant, next.bytes)) {
+        if (!this.#fitsReplica(this.#charge(tenant, next.bytes))) return;
+        tenant.waiting.shift();
+        next.admit(this.#admit(tenant, next.bytes));
+      }
+      // Admitted, or waiting for its own share (its recent read size rose; its own release queues it again).
+      queue.delete(tenant);
+      tenant.queuedIn = null;
+      this.#queueForReplica(tenant);
     }
   }
 }

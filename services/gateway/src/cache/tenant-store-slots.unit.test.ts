@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type StoreSlot, TenantStoreSlots } from './tenant-store-slots.js';
+import { type StoreSlot, TenantStoreSlots, type TenantStoreSlotsOptions } from './tenant-store-slots.js';
 
 const MiB = 1024 * 1024;
 
@@ -47,5 +47,69 @@ describe('a tenant’s share of the replica’s store calls', () => {
     expect(order).toEqual(['second', 'third']);
     secondSlot?.release();
     thirdSlot?.release();
+  });
+
+  it('a new tenant whose entries are small gets its reads at once; one whose reads are large is still held to its bytes', () => {
+    const shared = slots();
+    for (let i = 0; i < 40; i++) admitted(shared.acquire(`seasoned-${i % 4}`)).release(2_000);
+    const newcomer = Array.from({ length: 8 }, () => admitted(shared.acquire('newcomer')));
+    for (const slot of newcomer) slot.release(2_000);
+
+    admitted(shared.acquire('large')).release(1_900_000);
+    admitted(shared.acquire('large'));
+    admitted(shared.acquire('large'));
+    expect(shared.acquire('large')).toBeInstanceOf(Promise);
+  });
+});
+
+describe('the replica’s store calls in flight, between tenants', () => {
+  const slots = (options: TenantStoreSlotsOptions = {}) =>
+    new TenantStoreSlots({
+      maxCalls: 8,
+      maxBytes: 4 * MiB,
+      unknownReadBytes: 2 * MiB,
+      maxQueued: 4,
+      maxBytesInFlight: 8 * MiB,
+      ...options,
+    });
+
+  const admittedAtOnce = (shared: TenantStoreSlots, tenants: number, calls: number, bytes?: number) => {
+    const inFlight: StoreSlot[] = [];
+    for (let tenant = 0; tenant < tenants; tenant++) {
+      for (let call = 0; call < calls; call++) {
+        const slot = shared.acquire(`busy-${tenant}`, bytes);
+        if (slot !== null && !(slot instanceof Promise)) inFlight.push(slot);
+      }
+    }
+    return inFlight;
+  };
+
+  it('tenants reading large entries together hold at most the replica’s bytes in flight', () => {
+    const inFlight = admittedAtOnce(slots(), 20, 3);
+    expect(inFlight.length * 2 * MiB).toBeLessThanOrEqual(8 * MiB);
+  });
+
+  it('tenants with many small calls together hold at most the replica’s calls in flight', () => {
+    const inFlight = admittedAtOnce(slots({ maxCallsInFlight: 32 }), 10, 8, 1_000);
+    expect(inFlight.length).toBe(32);
+  });
+
+  it('with the bound full, a tenant with nothing in flight goes before a tenant at its fair part that waited first', async () => {
+    const shared = slots({ maxBytes: 8 * MiB });
+    const [, , first, second] = admittedAtOnce(shared, 2, 2, 2 * MiB);
+    // busy-0 holds its fair part (half the bound) and waits for the replica's room, before quiet does.
+    const busyWaiting = shared.acquire('busy-0', 2 * MiB);
+    const quiet = shared.acquire('quiet', 2_000);
+    expect(busyWaiting).toBeInstanceOf(Promise);
+    expect(quiet).toBeInstanceOf(Promise);
+    const admittedFirst = Promise.race([
+      Promise.resolve(quiet).then(() => 'quiet'),
+      Promise.resolve(busyWaiting).then(() => 'busy'),
+    ]);
+
+    first!.release();
+    expect(await admittedFirst).toBe('quiet');
+    second!.release();
+    expect(await busyWaiting).not.toBeNull();
   });
 });
