@@ -19,6 +19,7 @@ describe('audit entries', () => {
       stream: 'apikey-7c1f4f0e-3a5b-4e0c-9a41-6c2a0e9d5b11',
       revision: 0n,
       position: 42n,
+      storedBytes: 512,
       data: {
         api_key_id: '7c1f4f0e-3a5b-4e0c-9a41-6c2a0e9d5b11',
         tenant_id: metadata.tenant_id,
@@ -67,6 +68,7 @@ describe('audit entries', () => {
       stream: 'tenant-t1',
       revision: 3n,
       position: 9n,
+      storedBytes: 512,
       data: { tenant_id: 't1' },
       metadata: { ...metadata, tenant_id: null },
     });
@@ -81,6 +83,7 @@ describe('audit entries', () => {
       stream,
       revision: 4n,
       position: 11n,
+      storedBytes: 512,
       data: {
         user_id: userId,
         tenant_id: metadata.tenant_id,
@@ -110,6 +113,7 @@ describe('audit entries', () => {
       stream: `route-${routeId}`,
       revision: 0n,
       position: 12n,
+      storedBytes: 512,
       data: { route_id: routeId, tenant_id: metadata.tenant_id, request_headers: headers, ...extra },
       metadata,
     });
@@ -144,6 +148,7 @@ describe('audit entries', () => {
       stream: `route-${routeId}`,
       revision: 0n,
       position: 13n,
+      storedBytes: 512,
       data: {
         route_id: routeId,
         tenant_id: metadata.tenant_id,

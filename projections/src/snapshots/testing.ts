@@ -8,6 +8,7 @@ import type {
   RouteState,
 } from '@vantageedge/shared/domain/events';
 import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
+import { storedJsonBytes } from '@vantageedge/shared/event-store/stored-bytes';
 
 /** Builders of control-plane events for snapshot tests. */
 
@@ -40,6 +41,7 @@ export function recorded(event: ControlPlaneNewEvent, position = nextPosition++)
     stream: 'test',
     revision: 0n,
     position,
+    storedBytes: storedJsonBytes(event.data, event.metadata),
   } as ControlPlaneEvent;
 }
 

@@ -129,6 +129,40 @@ export function eventStoreContract(
       });
     });
 
+    describe('stored size', () => {
+      it('reports each event’s stored bytes, about its data’s and metadata’s JSON, on every read path', async () => {
+        const stream = streamName('sized');
+        const start = await store.headPosition();
+        // 'é' is two bytes in UTF-8: the size is counted in bytes, not characters.
+        const small = newEvent('Small', { name: 'a' });
+        const large = newEvent('Large', { name: 'é'.repeat(10_000) });
+        await store.appendToStream(stream, [small, large]);
+        const jsonLength = (event: NewEvent) =>
+          Buffer.byteLength(JSON.stringify(event.data)) + Buffer.byteLength(JSON.stringify(event.metadata));
+        const expectSized = (events: RecordedEvent[]) => {
+          expect(events.map((e) => e.type)).toEqual(['Small', 'Large']);
+          const [smallRead, largeRead] = events as [RecordedEvent, RecordedEvent];
+          for (const [read, written] of [
+            [smallRead, small],
+            [largeRead, large],
+          ] as const) {
+            // A store may keep JSON text with a space after each colon and comma.
+            expect(read.storedBytes).toBeGreaterThanOrEqual(jsonLength(written));
+            expect(read.storedBytes).toBeLessThan(jsonLength(written) * 1.1 + 16);
+          }
+          expect(largeRead.storedBytes - smallRead.storedBytes).toBeGreaterThanOrEqual(19_999);
+        };
+        expectSized(await store.readStream(stream));
+        expectSized((await store.readAll({ fromPosition: start })).filter((e) => e.stream === stream));
+        const subscription = store.subscribeToAll({ fromPosition: start });
+        try {
+          expectSized(await collect(subscription, (e) => e.stream === stream, 2));
+        } finally {
+          await subscription.close();
+        }
+      });
+    });
+
     describe('expectedRevision', () => {
       it('no_stream fails on an existing stream and reports its revision', async () => {
         const stream = streamName('ns');

@@ -42,6 +42,11 @@ export interface RecordedEvent<Type extends string = string, Data = unknown> {
   position: bigint;
   data: Data;
   metadata: EventMetadata;
+  /**
+   * The event's size as the store holds it, in bytes: its data's and metadata's serialised JSON (UTF-8).
+   * Lets a reader bound the work a read costs by what it really read, not by how many events it was.
+   */
+  storedBytes: number;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   UniquenessViolationError,
   WrongExpectedRevisionError,
 } from '@vantageedge/shared/event-store/port';
+import { storedJsonBytes } from '@vantageedge/shared/event-store/stored-bytes';
 
 /**
  * An event store that keeps appends in memory, on top of the real one, which it never writes. A config
@@ -60,6 +61,7 @@ export function rehearsalStore(real: EventStore): EventStore {
           position: head + 1n + BigInt(index),
           data: event.data,
           metadata: event.metadata,
+          storedBytes: storedJsonBytes(event.data, event.metadata),
         }),
       );
       count += BigInt(recorded.length);

@@ -28,6 +28,7 @@ function tenantStream(): RecordedEvent[] {
     stream: 'tenant-t1',
     revision: BigInt(revision),
     position: BigInt(revision + 1),
+    storedBytes: 512,
     data,
     metadata,
   });

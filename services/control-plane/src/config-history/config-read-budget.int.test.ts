@@ -1,3 +1,5 @@
+import { newEvent, originState, routeState } from '@vantageedge/projections/snapshots/testing';
+import { streamName } from '@vantageedge/shared/domain/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ApiResponse,
@@ -43,6 +45,33 @@ function expectReadLimited(response: ApiResponse): void {
   expect(error.code).toBe('admin_rate_limited');
   expect(error.details.map((detail) => detail.field)).toEqual(['tenant_config_read_bytes_per_minute']);
   expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+}
+
+/** A new tenant whose one route was changed `changes` times, each change naming `scopes` scopes. */
+async function tenantWithRouteChanges(name: string, changes: number, scopes: number): Promise<string> {
+  const created = await cp.request('POST', '/api/v1/tenants', {
+    body: { name, subdomain: `${name}-reads` },
+  });
+  expect(created.status).toBe(201);
+  const tenantId = json(created)['id'] as string;
+  const origin = originState(tenantId);
+  const route = routeState(tenantId, origin.origin_id);
+  await cp.store.appendToStream(streamName.origin(origin.origin_id), [newEvent('OriginCreated', origin)]);
+  await cp.store.appendToStream(
+    streamName.route(route.route_id),
+    [newEvent('RouteCreated', route)].concat(
+      Array.from({ length: changes }, (_, change) =>
+        newEvent('RouteUpdated', {
+          ...route,
+          required_scopes: Array.from({ length: scopes }, (_, n) =>
+            `orders:read:${change}:${n}`.padEnd(30, '.'),
+          ),
+          changed_fields: ['required_scopes'],
+        }),
+      ),
+    ),
+  );
+  return tenantId;
 }
 
 beforeAll(async () => {
@@ -112,5 +141,31 @@ describe('the config read budget', () => {
     const apply = await cp.request('POST', `/api/v1/tenants/${plannerId}/config/apply`, { body: document });
     expectReadLimited(apply);
     expect((await plan(tenants[1]!, 'other')).status).toBe(200);
+  });
+
+  it('charges a history read the bytes of the events it folds: fewer, larger events are refused as many small ones', async () => {
+    // A small change is charged its fold's floor, 8 KiB; a change naming 1,000 scopes is some 34 KiB of
+    // JSON. 64 small changes and 16 large ones are about as many bytes, 16 small ones a quarter of that.
+    const manySmall = await tenantWithRouteChanges('many-small', 64, 1);
+    const fewLarge = await tenantWithRouteChanges('few-large', 16, 1_000);
+    const fewSmall = await tenantWithRouteChanges('few-small', 16, 1);
+    useConfigReadBudget(cp.store, createConfigReadBudget({ bytesPerMinute: 384 * 1024, now: () => 0 }));
+    // Once the read models index every change, each fold reads them in one page: the budget is looked at
+    // again only by the next read.
+    const head = (await cp.store.headPosition()).toString();
+
+    for (const [tenantId, refused] of [
+      [manySmall, true],
+      [fewLarge, true],
+      [fewSmall, false],
+    ] as const) {
+      const first = await cp.request('GET', `/api/v1/tenants/${tenantId}/config`, {
+        headers: { 'x-min-position': head },
+      });
+      expect(first.status, JSON.stringify(first.body)).toBe(200);
+      const again = await read(tenantId).document();
+      if (refused) expectReadLimited(again);
+      else expect(again.status, JSON.stringify(again.body)).toBe(200);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { EventStore } from '@vantageedge/shared/event-store/port';
+import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import { snapshotJsonBytes } from '@vantageedge/shared/snapshot-bus/codec';
 import { rateLimited } from '../domain/errors.js';
 
@@ -12,20 +12,22 @@ import { rateLimited } from '../domain/errors.js';
  * bucket can still be read, once per refill); in debt, 429 `admin_rate_limited` naming
  * `tenant_config_read_bytes_per_minute` until it is repaid, before the read folds any event. The events
  * a read folds (a far position may need up to CONTROL_PLANE_CONFIG_READ_MAX_EVENTS of them, each parsed
- * and folded on that same thread) are charged too, `FOLDED_EVENT_BYTES` each, and a fold stops between
- * two pages of events once the bucket is in debt (tenant-folds.ts). Configs are counted from the cached
- * (frozen) folds, so counting costs about nothing.
+ * and folded on that same thread) are charged too, each its stored size (at least `MIN_FOLDED_EVENT_BYTES`),
+ * and a fold stops between two pages of events once the bucket is in debt (tenant-folds.ts). Configs are
+ * counted from the cached (frozen) folds, so counting costs about nothing.
  */
 
 export const DEFAULT_CONFIG_READ_BYTES_PER_MINUTE = 512 * 1024 * 1024;
 
 /**
- * What folding one event of the log costs, in bytes of config read: reading, parsing and folding an
- * event (≈ 0.1 ms for a route change) costs about what going through 8 KiB of config does. A fixed
- * figure, because measuring each event's JSON would cost half as much again as folding it. At the
- * default budget a tenant's reads fold at most 65,536 events a minute on a replica.
+ * What folding one event of the log costs at least, in bytes of config read: reading, parsing and folding
+ * an event (≈ 0.1 ms for a route change) costs about what going through 8 KiB of config does. A larger
+ * event costs its stored size (the store reports it with the event: nothing is measured again here), so
+ * a tenant's large events (whole config documents applied again and again) are charged the memory and
+ * time they take. At the default budget a tenant's reads fold at most 65,536 events a minute on a
+ * replica, fewer the larger they are.
  */
-export const FOLDED_EVENT_BYTES = 8 * 1024;
+export const MIN_FOLDED_EVENT_BYTES = 8 * 1024;
 
 /**
  * What a byte of a document that plan or apply validates costs, in bytes of config read: every entry
@@ -46,8 +48,8 @@ export interface ConfigReadBudget {
   admit(tenantId: string): void;
   /** Takes the values' JSON bytes from the tenant's bucket, refusing nothing: for a read admitted already. */
   spend(tenantId: string, values: readonly unknown[]): void;
-  /** Takes `FOLDED_EVENT_BYTES` per event a read folded, refusing nothing. */
-  spendFoldedEvents(tenantId: string, events: number): void;
+  /** Takes each event's stored bytes (at least `MIN_FOLDED_EVENT_BYTES`) a read folded, refusing nothing. */
+  spendFoldedEvents(tenantId: string, events: readonly Pick<RecordedEvent, 'storedBytes'>[]): void;
   /** Takes the configs' bytes from the tenant's bucket; throws 429 when the bucket is in debt. */
   charge(tenantId: string, configs: readonly unknown[]): void;
   /**
@@ -104,9 +106,9 @@ export function createConfigReadBudget({
       take(tenantId, refilled(tenantId, at), at, jsonBytesOf(values));
     },
     spendFoldedEvents(tenantId, events) {
-      if (bytesPerMinute === 0 || events === 0) return;
+      if (bytesPerMinute === 0 || events.length === 0) return;
       const at = now();
-      take(tenantId, refilled(tenantId, at), at, events * FOLDED_EVENT_BYTES);
+      take(tenantId, refilled(tenantId, at), at, foldedBytesOf(events));
     },
     charge(tenantId, configs) {
       if (bytesPerMinute === 0) return;
@@ -120,6 +122,12 @@ export function createConfigReadBudget({
       take(tenantId, available(tenantId, at), at, cost);
     },
   };
+}
+
+function foldedBytesOf(events: readonly Pick<RecordedEvent, 'storedBytes'>[]): number {
+  let bytes = 0;
+  for (const { storedBytes } of events) bytes += Math.max(MIN_FOLDED_EVENT_BYTES, storedBytes);
+  return bytes;
 }
 
 function jsonBytesOf(values: readonly unknown[]): number {

@@ -251,7 +251,7 @@ async function foldOn(
       const checkpoints = { every: cache.checkpointEvents, folds: [] as TenantFold[] };
       fold = foldTenantEvents(fold, page.events, page.through, checkpoints);
       if (cacheable) for (const checkpoint of checkpoints.folds) cache.checkpoint(tenantId, checkpoint);
-      budget?.spendFoldedEvents(tenantId, page.events.length);
+      budget?.spendFoldedEvents(tenantId, page.events);
       // Before the next page is read: the read was admitted, its next pages only while the budget lasts.
       if (page.through < position) budget?.admit(tenantId);
     }

@@ -189,7 +189,7 @@ describe('a config read of a tenant with a long history', () => {
   it('charges the events it folds to the tenant’s config read budget: spent, it stops with 429 and later goes on', async () => {
     const counting = countingStore(store);
     const source = { ...sourceOf(counting), chargedToReadBudget: true };
-    // Less than a page of events a minute (FOLDED_EVENT_BYTES each), the clock standing still.
+    // Less than a page of events a minute (MIN_FOLDED_EVENT_BYTES each), the clock standing still.
     useConfigReadBudget(counting.store, createConfigReadBudget({ bytesPerMinute: 50_000, now: () => 0 }));
     await expect(tenantConfigAt(source, tenant, indexedHead)).rejects.toMatchObject({
       kind: 'rate_limited',

@@ -36,6 +36,7 @@ import {
   UniquenessViolationError,
   WrongExpectedRevisionError,
 } from '../port.js';
+import { jsonBytes } from '../stored-bytes.js';
 import type { UpcasterRegistry } from '../upcasting.js';
 import {
   assertAppendInput,
@@ -397,6 +398,10 @@ export class EventStoreDbEventStore implements EventStore {
       event.metadata instanceof Uint8Array
         ? (JSON.parse(Buffer.from(event.metadata).toString('utf8')) as EventMetadata)
         : (event.metadata as unknown as EventMetadata);
+    // The client hands JSON data and metadata over parsed, without their bytes: those are measured again.
+    const storedBytes =
+      (event.data instanceof Uint8Array ? event.data.byteLength : jsonBytes(event.data)) +
+      (event.metadata instanceof Uint8Array ? event.metadata.byteLength : jsonBytes(event.metadata));
     return this.upcasters.apply({
       id: event.id,
       type: event.type,
@@ -406,6 +411,7 @@ export class EventStoreDbEventStore implements EventStore {
       position: event.position?.prepare ?? resolved.commitPosition ?? -1n,
       data,
       metadata,
+      storedBytes,
     });
   }
 

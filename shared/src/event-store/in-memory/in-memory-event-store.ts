@@ -13,6 +13,7 @@ import {
   UniquenessViolationError,
   WrongExpectedRevisionError,
 } from '../port.js';
+import { storedJsonBytes } from '../stored-bytes.js';
 import { ChangeSignal, catchUpSubscription } from '../subscription.js';
 import type { UpcasterRegistry } from '../upcasting.js';
 import {
@@ -74,14 +75,17 @@ export class InMemoryEventStore implements EventStore {
     const recorded = existing ?? [];
     let revision = existing ? BigInt(existing.length) : 0n;
     for (const event of events) {
+      const data = jsonRoundTrip(event.data);
+      const metadata = jsonRoundTrip(event.metadata);
       const record: RecordedEvent = {
         id: event.id ?? randomUUID(),
         type: event.type,
         stream,
         revision,
         position: BigInt(this.log.length + 1),
-        data: jsonRoundTrip(event.data),
-        metadata: jsonRoundTrip(event.metadata),
+        data,
+        metadata,
+        storedBytes: storedJsonBytes(data, metadata),
       };
       recorded.push(record);
       this.log.push(record);

@@ -57,6 +57,7 @@ interface EventRow {
   type: string;
   data: unknown;
   metadata: EventMetadata;
+  stored_bytes: number;
 }
 
 interface AppendRow {
@@ -64,7 +65,9 @@ interface AppendRow {
   last_position: string;
 }
 
-const EVENT_COLUMNS = 'position, id, stream, revision, type, data, metadata';
+/** With each event, its size as the JSON text the server sends (RecordedEvent.storedBytes). */
+const EVENT_COLUMNS =
+  'position, id, stream, revision, type, data, metadata, octet_length(data::text) + octet_length(metadata::text) as stored_bytes';
 /**
  * How long a lost append's session may take to end once told to (pg_terminate_backend); still open
  * after that, the append's outcome is unknown.
@@ -373,6 +376,7 @@ export class PostgresEventStore implements EventStore {
       position: BigInt(row.position),
       data: row.data,
       metadata: row.metadata,
+      storedBytes: row.stored_bytes,
     });
   }
 
