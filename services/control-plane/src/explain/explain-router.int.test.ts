@@ -1,3 +1,5 @@
+import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
+import type { Projector } from '@vantageedge/projections/runner/projector';
 import { requestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
@@ -12,6 +14,7 @@ let tenantId: string;
 let routeId: string;
 let key = '';
 let keyId = '';
+let restarted: Projector | null = null;
 const positions: Record<string, string> = {};
 
 const position = (response: { headers: Headers }) => response.headers.get('x-event-position') ?? '';
@@ -45,11 +48,12 @@ beforeAll(async () => {
   const revoked = await h.request('POST', `/api/v1/api-keys/${keyId}/revoke`, { body: {} });
   expect(revoked.status).toBe(200);
   positions['revoked'] = position(revoked);
-  // Explain finds the tenant in the read models and takes no X-Min-Position: wait until they hold it.
+  // Explain finds the tenant and the caller's access in the read models: wait until they hold it.
   await h.readModelsCaughtUp();
 }, 60_000);
 
 afterAll(async () => {
+  await restarted?.stop();
   await h?.close();
 });
 
@@ -224,5 +228,34 @@ describe('POST /api/v1/tenants/:id/explain', () => {
       // Nothing the schema does not know is dropped on the way: the answer is the parsed answer.
       expect(parsed.data, JSON.stringify(request)).toEqual(json(answer));
     }
+  });
+
+  // Last: it stops the read models' projector (and starts another).
+  it('waits for the read models with X-Min-Position: the tenant an admin just created is explained', async () => {
+    await h.projector?.stop();
+    const created = await h.request('POST', '/api/v1/tenants', {
+      body: { name: 'Fresh', subdomain: 'fresh-explain', clerk_org_id: 'org_fresh_explain' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const freshId = json(created)['id'] as string;
+    const admin = await h.token({
+      userId: 'user_fresh_explain',
+      orgId: 'org_fresh_explain',
+      orgRole: 'org:admin',
+    });
+    const body = { method: 'GET', host: 'fresh-explain.vantageedge.dev', path: '/anything' };
+    const path = `/api/v1/tenants/${freshId}/explain`;
+    // Not in the read models yet: without the header, the answer of an unknown tenant.
+    expect((await h.request('POST', path, { token: admin, body })).status).toBe(404);
+    const stranger = await h.token({ userId: 'user_not_fresh' });
+    const waitedFor = { 'x-min-position': position(created) };
+    expect((await h.request('POST', path, { token: stranger, body, headers: waitedFor })).status).toBe(404);
+
+    const pending = h.request('POST', path, { token: admin, body, headers: waitedFor });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    restarted = startReadModelProjector({ store: h.store, pool: h.db.pool });
+    const answered = await pending;
+    expect(answered.status, JSON.stringify(answered.body)).toBe(200);
+    expect(json(answered)).toMatchObject({ tenant_id: freshId, position: position(created) });
   });
 });

@@ -7,7 +7,8 @@ import type { Authorizer } from '../auth/authorize.js';
 import { asSeenWith } from '../config-history/redact-match-values.js';
 import { ApiError, validationFailed } from '../http/errors.js';
 import { parseBody } from '../http/validation.js';
-import { positionNoLaterThanHead, visibleTenantOf } from '../queries/config-router.js';
+import { positionNoLaterThanHead, tenantIdParam, visibleTenantOf } from '../queries/config-router.js';
+import type { ReadYourWrites } from '../queries/min-position.js';
 import { parseQuery } from '../queries/request-validation.js';
 import { explainBody } from '../schemas/explain.js';
 import { explainRequest } from './explain-request.js';
@@ -23,6 +24,11 @@ export interface ExplainDeps {
   store: EventStore;
   pool: pg.Pool;
   authorizer: Authorizer;
+  /**
+   * X-Min-Position: explain finds the tenant and the caller's access in the read models, so a caller
+   * explaining right after its write (a new tenant, a new membership) waits for them as the queries do.
+   */
+  minPosition: ReadYourWrites;
   apiKeyPepper: string;
   /** PLATFORM_BASE_DOMAINS, as the gateways resolve hosts. */
   baseDomains: readonly string[];
@@ -47,9 +53,13 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
   const baseDomains = deps.baseDomains.map((domain) => domain.toLowerCase());
   const clock = deps.clock ?? (() => new Date());
 
-  router.post('/api/v1/tenants/:id/explain', async (req, res) => {
+  router.post('/api/v1/tenants/:id/explain', deps.minPosition.header, async (req, res) => {
     // Everything explain reads is in the body: `?at_position=` there would be ignored, not obeyed.
     parseQuery(z.strictObject({}), req.query);
+    await deps.minPosition.caughtUp(req, res, async () => {
+      const id = tenantIdParam.safeParse(req.params['id']);
+      return id.success ? { tenant: id.data, required: 'read' } : null;
+    });
     const { tenantId, access } = await visibleTenantOf(deps, req, res, 'read');
     const body = parseBody(explainBody, req.body);
     const queryAt = body.path.indexOf('?');

@@ -50,6 +50,7 @@ import { createEventLogResourceCounts } from '../commands/tenant-resource-counts
 import { tenantConfigs } from '../config-history/tenant-config.js';
 import { maxEventsReadOf } from '../config-history/tenant-events.js';
 import { createExplainRouter } from '../explain/explain-router.js';
+import { readYourWrites } from '../queries/min-position.js';
 import { DEFAULT_READ_STATEMENT_TIMEOUT_MS, withReadTimeout } from '../queries/read-timeout.js';
 import { createRolloutRouter } from '../rollout/rollout-router.js';
 import type { RolloutDeps } from '../rollout/rollout-status.js';
@@ -94,6 +95,8 @@ export interface ControlPlaneAppDeps {
    * event log's), which grants X-Min-Position's waits on a tenant the read models do not show yet.
    */
   queryRouter?: (authorizer: Authorizer, eventLogAuthorizer: Authorizer) => express.Router;
+  /** How long an explain sent with X-Min-Position waits for the read models; default 2 s, as the queries. */
+  minPositionWaitMs?: number;
   /** Gateway rollout status: GET /api/v1/tenants/:id/rollout and `?wait_for_rollout=` on commands. */
   rollout?: RolloutDeps;
   /** Cache purge endpoints (POST /api/v1/routes/:id/cache/purge, /tenants/:id/cache/purge). */
@@ -427,6 +430,15 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       pool: withReadTimeout(deps.pool, readTimeoutMs),
       readTimeoutMs: readTimeoutMs === 0 ? undefined : readTimeoutMs,
       authorizer,
+      minPosition: readYourWrites(
+        {
+          pool: deps.pool,
+          store: deps.store,
+          directory: deps.tenantDirectory ?? eventLogDirectory,
+          authorizers: [commandAuthorizer, authorizer],
+        },
+        { maxWaitMs: deps.minPositionWaitMs ?? 2_000, pollIntervalMs: 20 },
+      ),
       apiKeyPepper: deps.apiKeyPepper,
       baseDomains: deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS,
       ...(deps.gatewayEncodedSlashes ? { encodedSlashes: deps.gatewayEncodedSlashes } : {}),

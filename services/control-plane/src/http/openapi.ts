@@ -671,7 +671,7 @@ function configPaths(): Record<string, unknown> {
         tags,
         summary:
           "What the gateways would do with a request, at the tenant's config now or after an event position: host, route (and why each other route does not match), auth, rate limits, cache, origin (appends nothing; read access)",
-        parameters: [ID_PARAM],
+        parameters: [ID_PARAM, MIN_POSITION],
         requestBody: { required: true, content: json(ref('ExplainRequest')) },
         responses: {
           '200': { description: 'the explanation', content: json(ref('RequestExplanation')) },
@@ -682,7 +682,7 @@ function configPaths(): Record<string, unknown> {
             'not_found: no such tenant (or one the caller cannot see: the same answer), or it had no config at that position',
           ),
           '503': errorResponse(
-            'read_limit_exceeded: folding the config at that position needs more events of the event log than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events): what was read is kept, so the same request sent after Retry-After goes on from there; read_timeout: a read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (retry later)',
+            'not_caught_up: the read models have not reached X-Min-Position yet; read_limit_exceeded: folding the config at that position needs more events of the event log than CONTROL_PLANE_CONFIG_READ_MAX_EVENTS (details[0].field config_read_max_events): what was read is kept, so the same request sent after Retry-After goes on from there; read_timeout: a read ran past CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS (retry later)',
             { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
           ),
         },

@@ -45,7 +45,7 @@ export const positionParam = z
 const atQuery = z.strictObject({ at_position: positionParam.optional() });
 const diffQuery = z.strictObject({ from: positionParam, to: positionParam.optional() });
 const historyQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
-const tenantIdParam = z.uuid();
+export const tenantIdParam = z.uuid();
 
 /**
  * The config as the API shows it: the snapshot (minus key hashes, credential header and query

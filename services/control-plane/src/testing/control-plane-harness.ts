@@ -184,6 +184,7 @@ export async function startControlPlane(
             }),
         }
       : {}),
+    minPositionWaitMs: options.minPositionWaitMs ?? 10_000,
     apiKeyPepper: TEST_PEPPER,
     originAddressPolicy,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
