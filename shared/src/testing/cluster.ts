@@ -101,6 +101,11 @@ export async function restoreClusters(): Promise<void> {
   await startClusters();
 }
 
+/** Starts whatever Redis Cluster node is not running and waits until the Redis Cluster is fully healthy. */
+export async function restoreRedisCluster(): Promise<void> {
+  await infra('up', 'redis-cluster');
+}
+
 async function pidOf(file: string): Promise<number> {
   const pid = Number((await readFile(file, 'utf8')).trim());
   if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no pid in ${file}`);
