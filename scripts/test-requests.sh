@@ -13,11 +13,16 @@ TOKEN="${TOKEN:-$(node_modules/.bin/tsx services/dev/src/dev-token.ts 2>/dev/nul
 LOOP="${LOOP:-150}"
 failures=0
 
-show() { # show TITLE EXPECTED_STATUS curl-args...
+show() { # show TITLE EXPECTED_STATUS curl-args...   (env RETRY_ON=STATUS: that status once is sent again)
   local title="$1" expected="$2"; shift 2
   local headers status
   headers="$(curl -s -o /dev/null -D - -H "Host: $DEMO_HOST" "$@")"
   status="$(printf '%s' "$headers" | head -n1 | awk '{print $2}')"
+  if [[ -n "${RETRY_ON:-}" && "$status" == "$RETRY_ON" ]]; then
+    printf '%-44s %s (sent again)\n' "$title" "$status"
+    headers="$(curl -s -o /dev/null -D - -H "Host: $DEMO_HOST" "$@")"
+    status="$(printf '%s' "$headers" | head -n1 | awk '{print $2}')"
+  fi
   printf '%-44s %s' "$title" "${status:-no answer}"
   printf '%s\n' "$headers" | grep -iE '^(x-cache|age|ratelimit|ratelimit-policy|retry-after|x-request-id):' \
     | tr -d '\r' | sed 's/^/   /' | tr '\n' ' '
@@ -52,7 +57,8 @@ for code in "${!counts[@]}"; do echo "   $code × ${counts[$code]}"; done
 if [[ -z "${counts[429]:-}" ]]; then
   echo "   expected some 429s"; failures=$((failures + 1))
 else
-  show "   one more while limited"              429 "$GATEWAY_URL/api/users/1" -H "Authorization: Bearer $TOKEN"
+  # The limit gives a request back each second: one that comes just then is admitted, the next is not.
+  RETRY_ON=200 show "   one more while limited"   429 "$GATEWAY_URL/api/users/1" -H "Authorization: Bearer $TOKEN"
 fi
 
 if ((failures)); then echo "demo: $failures unexpected results"; exit 1; fi
