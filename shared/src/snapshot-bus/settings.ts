@@ -38,9 +38,12 @@ export const rolloutSettings = {
 
 export const configPlaneSettings = {
   ...rolloutSettings,
-  /** Last-known-config file for warm starts while Kafka is unreachable; unset = no file. */
+  /**
+   * Last-known-config store for warm starts while Kafka is unreachable: a directory, one file per
+   * tenant (an earlier single file at the path is read once, then replaced); unset = none.
+   */
   CONFIG_SNAPSHOT_FILE: z.string().min(1).optional(),
-  /** The least time between two rewrites of the snapshot file (it holds every tenant). */
+  /** The least time between two writes of the changed tenants' files. */
   CONFIG_SNAPSHOT_FILE_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
 };
 

@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import type { TenantConfigSink } from '../config/tenant-config-sink.js';
 import { createConfigPlaneMetrics } from './config-plane-metrics.js';
 import { type PacedFileWrites, paceFileWrites } from './paced-file-writes.js';
-import { readSnapshotFile, SnapshotFileContents, writeSnapshotJson } from './snapshot-file.js';
+import { SnapshotStore } from './snapshot-store.js';
 
 export interface ConfigPlaneOptions {
   bus: SnapshotBus;
@@ -20,12 +20,15 @@ export interface ConfigPlaneOptions {
   /** Rollout heartbeats go here when given. */
   redis?: RedisClient;
   replicaId: string;
-  /** Last-known-config file: loaded at start (warm start) and rewritten after changes. */
+  /**
+   * Last-known-config store (a directory, one file per tenant): loaded at start (warm start), and each
+   * changed tenant's file rewritten after its changes.
+   */
   snapshotFile?: string;
   rollout?: { prefix?: string; ttlSeconds?: number; intervalMs?: number };
-  /** How long changes gather before the snapshot file is rewritten after a quiet period. */
+  /** How long changes gather before changed tenants' files are written after a quiet period. */
   snapshotFileDelayMs?: number;
-  /** The least time between two rewrites of the snapshot file (default 10 s). */
+  /** The least time between two writes of changed tenants' files (default 10 s). */
   snapshotFileIntervalMs?: number;
 }
 
@@ -66,8 +69,8 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   const { bus, sink, logger, replicaId } = options;
   const metrics = createConfigPlaneMetrics(options.registry);
   const deletedAt = new Map<string, bigint>();
-  // Only kept when there is a file to write: the sink holds compiled tenants, not their JSON.
-  const latest = options.snapshotFile ? new SnapshotFileContents() : undefined;
+  // Only kept when there is a store to write: the sink holds compiled tenants, not their JSON.
+  const store = options.snapshotFile ? new SnapshotStore(options.snapshotFile) : undefined;
   const fromFileOnly = new Set<string>();
   let caughtUp = false;
   let ready = false;
@@ -76,8 +79,8 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
   let lastError: string | null = null;
   let heartbeat: RolloutHeartbeat | undefined;
   const fileWrites: PacedFileWrites | undefined =
-    options.snapshotFile && latest
-      ? snapshotFileWrites(options.snapshotFile, latest, options, logger)
+    options.snapshotFile && store
+      ? snapshotFileWrites(options.snapshotFile, store, options, logger)
       : undefined;
   let resolveReady!: () => void;
   const readyPromise = new Promise<void>((resolve) => {
@@ -105,7 +108,8 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     resolveReady();
   };
 
-  const applySnapshot = (snapshot: TenantSnapshot, live: boolean): boolean => {
+  /** `persist`: false for a snapshot read from the store's own tenant file (already on disk). */
+  const applySnapshot = (snapshot: TenantSnapshot, live: boolean, persist = true): boolean => {
     const started = performance.now();
     let applied: boolean;
     try {
@@ -126,9 +130,11 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     // During the initial catch-up event times are old; only live updates measure propagation.
     if (live)
       metrics.propagationDelay.observe(Math.max(0, Date.now() - Date.parse(snapshot.event_time)) / 1000);
-    latest?.set(snapshot);
     heartbeat?.applied(snapshot.tenant_id, BigInt(snapshot.version));
-    fileWrites?.changed();
+    if (persist) {
+      store?.set(snapshot);
+      fileWrites?.changed();
+    }
     return true;
   };
 
@@ -144,7 +150,7 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
         metrics.version.remove({ tenant: message.tenantId });
         logger.info('tenant removed', { tenant_id: message.tenantId, version: message.version.toString() });
       }
-      latest?.delete(message.tenantId);
+      store?.delete(message.tenantId);
       heartbeat?.removed(message.tenantId);
       fileWrites?.changed();
       return;
@@ -157,7 +163,8 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     // Tenants known only from the file were deleted while we were away (their tombstone compacted).
     for (const tenantId of fromFileOnly) {
       if (sink.remove(tenantId)) metrics.version.remove({ tenant: tenantId });
-      latest?.delete(tenantId);
+      store?.delete(tenantId);
+      fileWrites?.changed();
     }
     fromFileOnly.clear();
     markReady('caught up with the snapshot topic');
@@ -180,14 +187,22 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
 
   // Warm start, then subscribe; the caller gets the handle at once and awaits `ready`.
   const started = (async () => {
-    if (options.snapshotFile) {
+    if (options.snapshotFile && store) {
       try {
-        const loaded = await readSnapshotFile(options.snapshotFile);
+        const loaded = await store.load();
+        // Snapshots from the earlier single file are all written again, into the per-tenant store.
+        const persist = store.loadedLegacyFile;
         for (const snapshot of loaded.snapshots) {
-          if (applySnapshot(snapshot, false)) fromFileOnly.add(snapshot.tenant_id);
+          if (applySnapshot(snapshot, false, persist)) fromFileOnly.add(snapshot.tenant_id);
         }
         warmStarted = loaded.snapshots.length > 0;
-        if (loaded.invalid > 0) logger.warn('snapshot file had invalid entries', { invalid: loaded.invalid });
+        if (loaded.skipped.length > 0) {
+          logger.warn('snapshot files skipped (unreadable, invalid or another tenant’s)', {
+            skipped: loaded.skipped.length,
+            examples: loaded.skipped.slice(0, 5),
+          });
+        }
+        if (store.hasChanges) fileWrites?.changed();
         if (warmStarted)
           logger.info('warm start from the snapshot file', { tenants: loaded.snapshots.length });
       } catch (error) {
@@ -237,14 +252,14 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
 
 function snapshotFileWrites(
   file: string,
-  contents: SnapshotFileContents,
+  store: SnapshotStore,
   options: Pick<ConfigPlaneOptions, 'snapshotFileDelayMs' | 'snapshotFileIntervalMs'>,
   logger: StructuredLogger,
 ): PacedFileWrites {
   return paceFileWrites({
-    write: () => writeSnapshotJson(file, contents.json()),
+    write: () => store.flush(),
     delayMs: options.snapshotFileDelayMs ?? 1000,
     intervalMs: options.snapshotFileIntervalMs ?? DEFAULT_SNAPSHOT_FILE_INTERVAL_MS,
-    onError: (error) => logger.warn('could not write the snapshot file', { file, error: error.message }),
+    onError: (error) => logger.warn('could not write the snapshot files', { file, error: error.message }),
   });
 }

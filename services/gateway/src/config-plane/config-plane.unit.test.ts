@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
@@ -11,7 +11,7 @@ import { eventually, sampleSnapshot, snapshotMessage } from '@vantageedge/shared
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConfigPlane, startConfigPlane } from './config-plane.js';
-import { writeSnapshotFile } from './snapshot-file.js';
+import { SnapshotStore, tenantFileName } from './snapshot-store.js';
 import { RecordingSink } from './testing.js';
 
 const planes: ConfigPlane[] = [];
@@ -43,15 +43,21 @@ class SerializationCountingSink extends RecordingSink {
   }
 }
 
-/** The version of each tenant in the snapshot file (empty while it is not written yet). */
-function versionsInFile(file: string): Map<string, bigint> {
-  let text: string;
+/** The version of each tenant in the snapshot store (empty while it is not written yet). */
+function versionsInFile(store: string): Map<string, bigint> {
+  let names: string[];
   try {
-    text = readFileSync(file, 'utf8');
+    names = readdirSync(store);
   } catch {
     return new Map();
   }
-  const { snapshots } = JSON.parse(text) as { snapshots: Array<{ tenant_id: string; version: string }> };
+  // Skips a tenant's file being written (a temporary file renamed into place when complete).
+  const snapshots = names
+    .filter((name) => !name.endsWith('.tmp'))
+    .map(
+      (name) =>
+        JSON.parse(readFileSync(path.join(store, name), 'utf8')) as { tenant_id: string; version: string },
+    );
   return new Map(snapshots.map((snapshot) => [snapshot.tenant_id, BigInt(snapshot.version)]));
 }
 
@@ -152,8 +158,7 @@ describe('config plane', () => {
       const first = start({ bus, sink: new RecordingSink(), snapshotFile: file, snapshotFileDelayMs: 10 });
       await first.plane.ready;
       await first.plane.close();
-      const written = JSON.parse(await readFile(file, 'utf8')) as { snapshots: Array<{ tenant_id: string }> };
-      expect(written.snapshots.map((s) => s.tenant_id).sort()).toEqual([kept, deletedMeanwhile].sort());
+      expect([...versionsInFile(file).keys()].sort()).toEqual([kept, deletedMeanwhile].sort());
 
       // While the replica is away the tenant is deleted and, later, its tombstone compacted away.
       await bus.publish([{ kind: 'tombstone', tenantId: deletedMeanwhile, version: 3n }]);
@@ -177,6 +182,35 @@ describe('config plane', () => {
       await eventually('caught up', () => second.plane.status().caughtUp);
       expect(sink.tenants.has(kept)).toBe(true);
       expect(sink.tenants.has(deletedMeanwhile)).toBe(false);
+    });
+
+    it('forgets a tenant deleted while the replica was away, so a later warm start does not serve it', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+      const file = path.join(dir, 'snapshots.json');
+      const bus = createInMemorySnapshotBus();
+      const kept = randomUUID();
+      const deletedMeanwhile = randomUUID();
+      await bus.publish([
+        snapshotMessage(sampleSnapshot(kept, 1n)),
+        snapshotMessage(sampleSnapshot(deletedMeanwhile, 1n)),
+      ]);
+      const first = start({ bus, sink: new RecordingSink(), snapshotFile: file, snapshotFileDelayMs: 10 });
+      await first.plane.ready;
+      await first.plane.close();
+      await bus.publish([{ kind: 'tombstone', tenantId: deletedMeanwhile, version: 2n }]);
+      bus.log.compact({ dropTombstones: true });
+
+      // The next start catches up and learns the tenant is gone (nothing else changes).
+      const second = start({ bus, sink: new RecordingSink(), snapshotFile: file, snapshotFileDelayMs: 10 });
+      await second.plane.ready;
+      await second.plane.close();
+
+      bus.log.setAvailable(false);
+      const sink = new RecordingSink();
+      const third = start({ bus, sink, snapshotFile: file });
+      await third.plane.ready;
+      expect(third.plane.status()).toMatchObject({ warmStarted: true, degraded: true });
+      expect([...sink.tenants.keys()]).toEqual([kept]);
     });
 
     it('keeps a tenant from the file whose newest record on the topic it cannot read (it was not deleted)', async () => {
@@ -244,26 +278,62 @@ describe('config plane', () => {
 
     it('is readable by its owner only (routes’ header transforms may hold origin credentials)', async () => {
       dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
-      const file = path.join(dir, 'snapshots.json');
-      await writeSnapshotFile(file, [sampleSnapshot(randomUUID(), 1n)]);
+      const storeDir = path.join(dir, 'snapshots');
+      const tenantId = randomUUID();
+      const store = new SnapshotStore(storeDir);
+      store.set(sampleSnapshot(tenantId, 1n));
+      await store.flush();
+      const file = path.join(storeDir, tenantFileName(tenantId));
+      expect((await stat(storeDir)).mode & 0o777).toBe(0o700);
       expect((await stat(file)).mode & 0o777).toBe(0o600);
-      // A file an earlier version left readable by all is replaced by an owner-only one.
-      await writeFile(file, '{}', { mode: 0o644 });
-      await writeSnapshotFile(file, []);
+      // A file left readable by all is replaced by an owner-only one.
+      await chmod(file, 0o644);
+      store.set(sampleSnapshot(tenantId, 2n));
+      await store.flush();
       expect((await stat(file)).mode & 0o777).toBe(0o600);
     });
 
-    it('starts cold when the file is missing or corrupt', async () => {
+    it('starts cold when the file is missing or a torn earlier single file, then writes the store', async () => {
       dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
       const file = path.join(dir, 'snapshots.json');
-      await writeSnapshotFile(file, []);
-      await import('node:fs/promises').then((fs) => fs.writeFile(file, '{not json'));
+      await writeFile(file, '{"written_at":"2026-01-01T00:00:00Z","snapshots":[{not json');
       const bus = createInMemorySnapshotBus();
-      await bus.publish([snapshotMessage(sampleSnapshot(randomUUID(), 1n))]);
+      const tenantId = randomUUID();
+      await bus.publish([snapshotMessage(sampleSnapshot(tenantId, 1n))]);
       const sink = new RecordingSink();
-      const { plane } = start({ bus, sink, snapshotFile: file });
+      const { plane } = start({ bus, sink, snapshotFile: file, snapshotFileDelayMs: 10 });
       await plane.ready;
       expect(plane.status()).toMatchObject({ warmStarted: false, tenants: 1 });
+      await eventually('store written', () => versionsInFile(file).get(tenantId) === 1n);
+    });
+
+    it('leaves the files of tenants that did not change untouched while one tenant churns', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+      const file = path.join(dir, 'snapshots.json');
+      const bus = createInMemorySnapshotBus();
+      const quiet = Array.from({ length: 5 }, () => randomUUID());
+      const churning = randomUUID();
+      await bus.publish([...quiet, churning].map((id) => snapshotMessage(sampleSnapshot(id, 1n))));
+      const { plane } = start({
+        bus,
+        sink: new RecordingSink(),
+        snapshotFile: file,
+        snapshotFileDelayMs: 10,
+        snapshotFileIntervalMs: 10,
+      });
+      await plane.ready;
+      await eventually('store written', () => versionsInFile(file).size === quiet.length + 1);
+      // A rename over a tenant's file gives it a new inode.
+      const inodes = async () =>
+        Promise.all(quiet.map(async (id) => (await stat(path.join(file, tenantFileName(id)))).ino));
+      const before = await inodes();
+
+      for (let version = 2n; version <= 4n; version++) {
+        await bus.publish([snapshotMessage(sampleSnapshot(churning, version))]);
+        await eventually(`v${version} in the store`, () => versionsInFile(file).get(churning) === version);
+      }
+
+      expect(await inodes()).toEqual(before);
     });
   });
 });

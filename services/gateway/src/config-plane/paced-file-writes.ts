@@ -1,5 +1,5 @@
 export interface PacedFileWritesOptions {
-  /** Writes the whole file as it is now. */
+  /** Writes what changed since the previous write. */
   write: () => Promise<void>;
   /** How long changes gather before a write after a quiet period. */
   delayMs: number;
@@ -16,10 +16,11 @@ export interface PacedFileWrites {
 }
 
 /**
- * When the snapshot file is rewritten. The file holds every tenant (tens of MB with thousands), so a
- * replica whose tenants keep changing rewrites it at most once per interval, one write at a time:
- * a slow disk delays the next write instead of queueing one per change. A change after a quiet
- * period is written after `delayMs`; any change is on disk within `intervalMs` plus a write in progress.
+ * When the snapshot store is written. A tenant that keeps changing would otherwise rewrite its file on
+ * every change, so a replica whose tenants keep changing writes at most once per interval, one write
+ * at a time: a slow disk delays the next write instead of queueing one per change. A change after a
+ * quiet period is written after `delayMs`; any change is on disk within `intervalMs` plus a write in
+ * progress.
  */
 export function paceFileWrites(options: PacedFileWritesOptions): PacedFileWrites {
   let timer: NodeJS.Timeout | undefined;

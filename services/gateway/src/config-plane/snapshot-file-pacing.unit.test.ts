@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import * as fs from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '@vantageedge/shared/observability/logger';
@@ -9,32 +10,46 @@ import { sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bu
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ConfigPlane, startConfigPlane } from './config-plane.js';
-import * as snapshotFile from './snapshot-file.js';
+import { tenantFileName } from './snapshot-store.js';
 import { RecordingSink } from './testing.js';
 
-/** Every whole-file write the config plane starts; `hold` keeps the next ones from finishing. */
+/**
+ * Every flush of the store the config plane starts and every tenant file it renames into place;
+ * `hold` keeps the next flushes from finishing.
+ */
 const writes = vi.hoisted(() => ({
   started: 0,
+  filesWritten: [] as string[],
   pending: new Set<Promise<void>>(),
   hold: undefined as Promise<void> | undefined,
 }));
 
-vi.mock('./snapshot-file.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('./snapshot-file.js')>();
-  return {
-    ...original,
-    writeSnapshotJson: (file: string, json: Iterable<Buffer>) => {
+vi.mock('./snapshot-store.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('./snapshot-store.js')>();
+  const countingFs: import('./snapshot-store.js').SnapshotStoreFs = {
+    ...fs,
+    rename: async (from, to) => {
+      writes.filesWritten.push(path.basename(String(to)));
+      return fs.rename(from, to);
+    },
+  };
+  class CountingSnapshotStore extends original.SnapshotStore {
+    constructor(dir: string) {
+      super(dir, countingFs);
+    }
+    override flush(): Promise<void> {
       writes.started += 1;
       const run = (): Promise<void> => {
-        const write = original.writeSnapshotJson(file, json);
+        const write = super.flush();
         const tracked = write.catch(() => {}).finally(() => writes.pending.delete(tracked));
         writes.pending.add(tracked);
         return write;
       };
-      // A held write is not pending until the disk lets it through.
+      // A held flush is not pending until the disk lets it through.
       return writes.hold ? writes.hold.then(run) : run();
-    },
-  };
+    }
+  }
+  return { ...original, SnapshotStore: CountingSnapshotStore };
 });
 
 const INTERVAL_MS = 10_000;
@@ -44,6 +59,7 @@ let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 've-snapshot-pacing-'));
   writes.started = 0;
+  writes.filesWritten = [];
   writes.hold = undefined;
   // Only the config plane's timers are faked: file I/O and the bus (setImmediate) run for real.
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
@@ -63,12 +79,9 @@ async function settle(): Promise<void> {
   }
 }
 
-function versionInFile(file: string, tenantId: string): bigint | undefined {
-  const { snapshots } = JSON.parse(readFileSync(file, 'utf8')) as {
-    snapshots: Array<{ tenant_id: string; version: string }>;
-  };
-  const version = snapshots.find((snapshot) => snapshot.tenant_id === tenantId)?.version;
-  return version === undefined ? undefined : BigInt(version);
+function versionInFile(store: string, tenantId: string): bigint | undefined {
+  const text = readFileSync(path.join(store, tenantFileName(tenantId)), 'utf8');
+  return BigInt((JSON.parse(text) as { version: string }).version);
 }
 
 async function startedPlane(file: string) {
@@ -98,11 +111,12 @@ async function startedPlane(file: string) {
   return { tenantId, change };
 }
 
-describe('the snapshot file while a tenant keeps changing', () => {
-  it('is rewritten at most once per interval, and holds the newest change one interval after it', async () => {
+describe('the snapshot store while a tenant keeps changing', () => {
+  it('rewrites only that tenant’s file, at most once per interval, with the newest change one interval after it', async () => {
     const file = path.join(dir, 'snapshots.json');
     const { tenantId, change } = await startedPlane(file);
     writes.started = 0;
+    writes.filesWritten = [];
 
     // 40 changes, one every half second: 20 s.
     for (let version = 2n; version <= 41n; version++) {
@@ -115,6 +129,8 @@ describe('the snapshot file while a tenant keeps changing', () => {
     await vi.advanceTimersByTimeAsync(INTERVAL_MS);
     await settle();
     expect(versionInFile(file, tenantId)).toBe(41n);
+    expect(new Set(writes.filesWritten)).toEqual(new Set([tenantFileName(tenantId)]));
+    expect(writes.filesWritten.length).toBeLessThanOrEqual(30_000 / INTERVAL_MS + 1);
   });
 
   it('does not pile up rewrites behind a slow disk: one write at a time, the newest state next', async () => {
@@ -142,23 +158,5 @@ describe('the snapshot file while a tenant keeps changing', () => {
     // After the slow write: one more, with everything that changed meanwhile.
     expect(writes.started).toBe(2);
     expect(versionInFile(file, tenantId)).toBe(31n);
-  });
-});
-
-describe('the snapshot file after a crash', () => {
-  it('is the previous whole file when a rewrite is cut short, with no partial file left behind', async () => {
-    vi.useRealTimers();
-    const file = path.join(dir, 'snapshots.json');
-    const tenantId = randomUUID();
-    await snapshotFile.writeSnapshotFile(file, [sampleSnapshot(tenantId, 1n, { name: 'whole' })]);
-    function* cutShort(): Generator<Buffer> {
-      yield Buffer.from(JSON.stringify(sampleSnapshot(tenantId, 2n)));
-      throw new Error('process killed');
-    }
-    await expect(snapshotFile.writeSnapshotJson(file, cutShort())).rejects.toThrow('process killed');
-
-    const loaded = await snapshotFile.readSnapshotFile(file);
-    expect(loaded.snapshots.map((snapshot) => snapshot.tenant.name)).toEqual(['whole']);
-    expect(await readdir(dir)).toEqual(['snapshots.json']);
   });
 });

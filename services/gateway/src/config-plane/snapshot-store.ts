@@ -1,0 +1,227 @@
+import * as nodeFs from 'node:fs/promises';
+import path from 'node:path';
+import { type TenantSnapshot, tenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { parseLegacySnapshotFile } from './legacy-snapshot-file.js';
+
+/**
+ * The last known config on local disk, for a warm start while Kafka is unreachable: a directory with
+ * one file per tenant, so a change rewrites only that tenant's file. Each file is written to a
+ * temporary file, flushed to disk and renamed over the old one: a crash leaves the old or the new
+ * snapshot, never a torn one. Owner-only: tenants' configs may hold origin credentials.
+ *
+ * There is no manifest or stream position: a replica always reads the whole compacted topic from the
+ * beginning and the sink keeps the newest version, so a tenant file older than the topic is only a
+ * floor served while Kafka is unreachable and is superseded once it is reachable, never taken as current.
+ *
+ * A path holding the earlier single-file snapshot is read once and replaced by the directory at the
+ * first write (staged beside it, then swapped in by two renames; see `replaceLegacyFile`).
+ */
+
+/** The part of node:fs/promises the store uses (tests inject failures between steps). */
+export type SnapshotStoreFs = Pick<
+  typeof nodeFs,
+  'mkdir' | 'readdir' | 'readFile' | 'writeFile' | 'rename' | 'rm' | 'stat'
+>;
+
+export interface SkippedSnapshotFile {
+  file: string;
+  reason: string;
+}
+
+export interface LoadedSnapshots {
+  snapshots: TenantSnapshot[];
+  /** Files (or legacy entries) that were not served: unreadable, invalid, or another tenant's. */
+  skipped: SkippedSnapshotFile[];
+}
+
+const SUFFIX = '.json';
+const TEMPORARY_SUFFIX = '.tmp';
+
+/** The file name of a tenant: its id in base64url, so no tenant id can name a path outside the store. */
+export function tenantFileName(tenantId: string): string {
+  return `${Buffer.from(tenantId, 'utf8').toString('base64url')}${SUFFIX}`;
+}
+
+function tenantIdOfFileName(name: string): string | undefined {
+  if (!name.endsWith(SUFFIX)) return undefined;
+  const encoded = name.slice(0, -SUFFIX.length);
+  if (!/^[A-Za-z0-9_-]+$/.test(encoded)) return undefined;
+  const tenantId = Buffer.from(encoded, 'base64url').toString('utf8');
+  return tenantFileName(tenantId) === name ? tenantId : undefined;
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+export class SnapshotStore {
+  readonly #dir: string;
+  readonly #fs: SnapshotStoreFs;
+  /** Tenants whose file is behind: the snapshot to write, or null to delete the file. */
+  readonly #changed = new Map<string, TenantSnapshot | null>();
+  /** The path holds the legacy single file (or only its backup): the next flush replaces it. */
+  #legacy = false;
+
+  constructor(dir: string, fs: SnapshotStoreFs = nodeFs) {
+    this.#dir = dir;
+    this.#fs = fs;
+  }
+
+  get #staging(): string {
+    return `${this.#dir}.staging`;
+  }
+
+  get #legacyBackup(): string {
+    return `${this.#dir}.legacy`;
+  }
+
+  /** Whether the snapshots loaded came from the legacy single file (they must all be written again). */
+  get loadedLegacyFile(): boolean {
+    return this.#legacy;
+  }
+
+  /** Some tenant's file is behind (flush has something to write). */
+  get hasChanges(): boolean {
+    return this.#changed.size > 0;
+  }
+
+  set(snapshot: TenantSnapshot): void {
+    this.#changed.set(snapshot.tenant_id, snapshot);
+  }
+
+  delete(tenantId: string): void {
+    this.#changed.set(tenantId, null);
+  }
+
+  /** Reads every tenant's file; what cannot be read or validated is skipped and reported, never thrown. */
+  async load(): Promise<LoadedSnapshots> {
+    let isDirectory: boolean;
+    try {
+      isDirectory = (await this.#fs.stat(this.#dir)).isDirectory();
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      // A crash between the two renames of a migration leaves only the legacy file's backup.
+      return this.#loadLegacy(this.#legacyBackup);
+    }
+    if (!isDirectory) return this.#loadLegacy(this.#dir);
+    await this.#fs.rm(this.#legacyBackup, { force: true });
+    await this.#fs.rm(this.#staging, { recursive: true, force: true });
+    return this.#loadDirectory();
+  }
+
+  async #loadLegacy(file: string): Promise<LoadedSnapshots> {
+    let text: string;
+    try {
+      text = await this.#fs.readFile(file, 'utf8');
+    } catch (error) {
+      if (isMissing(error)) return { snapshots: [], skipped: [] };
+      throw error;
+    }
+    this.#legacy = true;
+    try {
+      const { snapshots, invalid } = parseLegacySnapshotFile(text);
+      const skipped = Array.from({ length: invalid }, () => ({ file, reason: 'invalid snapshot entry' }));
+      return { snapshots, skipped };
+    } catch (error) {
+      return { snapshots: [], skipped: [{ file, reason: (error as Error).message }] };
+    }
+  }
+
+  async #loadDirectory(): Promise<LoadedSnapshots> {
+    const snapshots: TenantSnapshot[] = [];
+    const skipped: SkippedSnapshotFile[] = [];
+    for (const name of await this.#fs.readdir(this.#dir)) {
+      const file = path.join(this.#dir, name);
+      if (name.endsWith(TEMPORARY_SUFFIX)) {
+        await this.#fs.rm(file, { force: true }); // a write cut short
+        continue;
+      }
+      const tenantId = tenantIdOfFileName(name);
+      if (tenantId === undefined) {
+        skipped.push({ file, reason: 'not a tenant snapshot file name' });
+        continue;
+      }
+      const snapshot = await this.#readTenantFile(file, tenantId);
+      if ('reason' in snapshot) {
+        skipped.push(snapshot);
+        // Deleted by the next flush unless the topic brings the tenant's snapshot first.
+        this.delete(tenantId);
+      } else snapshots.push(snapshot);
+    }
+    return { snapshots, skipped };
+  }
+
+  async #readTenantFile(file: string, tenantId: string): Promise<TenantSnapshot | SkippedSnapshotFile> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await this.#fs.readFile(file, 'utf8'));
+    } catch (error) {
+      return { file, reason: (error as Error).message };
+    }
+    const result = tenantSnapshot.safeParse(parsed);
+    if (!result.success) return { file, reason: 'invalid snapshot' };
+    if (result.data.tenant_id !== tenantId) return { file, reason: "another tenant's snapshot" };
+    return result.data;
+  }
+
+  /**
+   * Writes the file of each tenant that changed since the last flush and deletes removed tenants'
+   * files; other tenants' files are not touched. A tenant that fails, or changes meanwhile, is
+   * written by the next flush.
+   */
+  async flush(): Promise<void> {
+    const changes = [...this.#changed];
+    if (this.#legacy) await this.#replaceLegacyFile(changes);
+    else {
+      await this.#fs.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+      for (const [tenantId, snapshot] of changes) {
+        await this.#writeTenant(this.#dir, tenantId, snapshot);
+        this.#written(tenantId, snapshot);
+      }
+    }
+  }
+
+  /** A write that ended with the tenant unchanged since leaves nothing for the next flush. */
+  #written(tenantId: string, snapshot: TenantSnapshot | null): void {
+    if (this.#changed.get(tenantId) === snapshot) this.#changed.delete(tenantId);
+  }
+
+  /**
+   * Stages every tenant in a directory beside the legacy file, then moves the file to a backup and
+   * the directory into its place. At each step a load finds a whole set: the legacy file, its backup,
+   * or the directory.
+   */
+  async #replaceLegacyFile(changes: Array<[string, TenantSnapshot | null]>): Promise<void> {
+    await this.#fs.rm(this.#staging, { recursive: true, force: true });
+    await this.#fs.mkdir(this.#staging, { recursive: true, mode: 0o700 });
+    for (const [tenantId, snapshot] of changes) {
+      if (snapshot) await this.#writeTenant(this.#staging, tenantId, snapshot);
+    }
+    try {
+      await this.#fs.rename(this.#dir, this.#legacyBackup);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+    await this.#fs.rename(this.#staging, this.#dir);
+    await this.#fs.rm(this.#legacyBackup, { force: true });
+    this.#legacy = false;
+    for (const [tenantId, snapshot] of changes) this.#written(tenantId, snapshot);
+  }
+
+  async #writeTenant(dir: string, tenantId: string, snapshot: TenantSnapshot | null): Promise<void> {
+    const file = path.join(dir, tenantFileName(tenantId));
+    if (!snapshot) {
+      await this.#fs.rm(file, { force: true });
+      return;
+    }
+    const temporary = `${file}.${process.pid}${TEMPORARY_SUFFIX}`;
+    try {
+      // Flushed to disk before the rename: after a power loss the file is the old one or the new one.
+      await this.#fs.writeFile(temporary, JSON.stringify(snapshot), { mode: 0o600, flush: true });
+      await this.#fs.rename(temporary, file);
+    } catch (error) {
+      await this.#fs.rm(temporary, { force: true });
+      throw error;
+    }
+  }
+}

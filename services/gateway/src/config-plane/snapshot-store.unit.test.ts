@@ -1,0 +1,248 @@
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sampleSnapshot } from '@vantageedge/shared/snapshot-bus/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SnapshotStore, type SnapshotStoreFs, tenantFileName } from './snapshot-store.js';
+
+let dir: string;
+let storeDir: string;
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(tmpdir(), 've-snapshot-store-'));
+  storeDir = path.join(dir, 'snapshots');
+});
+
+afterEach(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+/**
+ * The real file system, except that the first call of `operation` matching `when` fails as a killed
+ * process would: the step does not happen and nothing after it runs (not even the clean-up).
+ */
+function crashingFs(operation: 'writeFile' | 'rename', when: (target: string) => boolean): SnapshotStoreFs {
+  let crashed = false;
+  const crash = (target: string): boolean => {
+    if (crashed) throw new Error('process already killed');
+    if (!when(target)) return false;
+    crashed = true;
+    return true;
+  };
+  return {
+    ...fs,
+    writeFile: (async (file: string, ...rest: unknown[]) => {
+      if (operation === 'writeFile' && crash(file)) throw new Error('process killed');
+      return (fs.writeFile as (...args: unknown[]) => Promise<void>)(file, ...rest);
+    }) as SnapshotStoreFs['writeFile'],
+    rename: async (from, to) => {
+      if (operation === 'rename' && crash(String(from))) throw new Error('process killed');
+      return fs.rename(from, to);
+    },
+    rm: async (target, options) => {
+      if (crashed) throw new Error('process already killed');
+      return fs.rm(target, options);
+    },
+  };
+}
+
+const names = (loaded: { snapshots: Array<{ tenant: { name: string } }> }) =>
+  loaded.snapshots.map((snapshot) => snapshot.tenant.name).sort();
+
+async function writtenStore(tenants: Array<[string, string]>): Promise<void> {
+  const store = new SnapshotStore(storeDir);
+  for (const [tenantId, name] of tenants) store.set(sampleSnapshot(tenantId, 1n, { name }));
+  await store.flush();
+}
+
+describe('snapshot store', () => {
+  it('writes one file per changed tenant, deletes removed tenants’ files, and loads what it wrote', async () => {
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    await writtenStore([
+      [a, 'a'],
+      [b, 'b'],
+      [c, 'c'],
+    ]);
+
+    const store = new SnapshotStore(storeDir);
+    expect(names(await store.load())).toEqual(['a', 'b', 'c']);
+    expect(store.hasChanges).toBe(false);
+    store.delete(b);
+    store.set(sampleSnapshot(c, 2n, { name: 'c2' }));
+    await store.flush();
+
+    expect((await fs.readdir(storeDir)).sort()).toEqual([tenantFileName(a), tenantFileName(c)].sort());
+    const reloaded = await new SnapshotStore(storeDir).load();
+    expect(names(reloaded)).toEqual(['a', 'c2']);
+    expect(reloaded.skipped).toEqual([]);
+  });
+
+  it('names files by an encoding of the tenant id that cannot leave the directory', () => {
+    for (const tenantId of ['../../etc/passwd', '/abs', '..', 'a/b\\c']) {
+      const name = tenantFileName(tenantId);
+      expect(name).toMatch(/^[A-Za-z0-9_-]+\.json$/);
+      expect(path.dirname(path.join(storeDir, name))).toBe(storeDir);
+    }
+  });
+
+  describe('after a crash', () => {
+    it('keeps a tenant’s previous file when the process dies before the rename, and ignores the partial one', async () => {
+      const tenantId = randomUUID();
+      await writtenStore([[tenantId, 'whole']]);
+      const store = new SnapshotStore(
+        storeDir,
+        crashingFs('rename', (from) => from.endsWith('.tmp')),
+      );
+      store.set(sampleSnapshot(tenantId, 2n, { name: 'newer' }));
+      await expect(store.flush()).rejects.toThrow(/killed/);
+      expect((await fs.readdir(storeDir)).some((name) => name.endsWith('.tmp'))).toBe(true);
+
+      const loaded = await new SnapshotStore(storeDir).load();
+      expect(names(loaded)).toEqual(['whole']);
+      expect(loaded.skipped).toEqual([]);
+      expect(await fs.readdir(storeDir)).toEqual([tenantFileName(tenantId)]);
+    });
+
+    it('writes a tenant whose write failed at the next flush', async () => {
+      const tenantId = randomUUID();
+      let failures = 1;
+      const store = new SnapshotStore(storeDir, {
+        ...fs,
+        rename: async (from, to) => {
+          if (failures-- > 0) throw new Error('disk full');
+          return fs.rename(from, to);
+        },
+      });
+      store.set(sampleSnapshot(tenantId, 1n, { name: 'retried' }));
+      await expect(store.flush()).rejects.toThrow('disk full');
+      expect(await fs.readdir(storeDir)).toEqual([]); // the temporary file was removed
+      expect(store.hasChanges).toBe(true);
+
+      await store.flush();
+      expect(names(await new SnapshotStore(storeDir).load())).toEqual(['retried']);
+    });
+  });
+
+  describe('corruption', () => {
+    it('skips and reports a torn tenant file and serves the other tenants; the file is deleted at the next flush', async () => {
+      const [good, torn] = [randomUUID(), randomUUID()];
+      await writtenStore([
+        [good, 'good'],
+        [torn, 'torn'],
+      ]);
+      const tornFile = path.join(storeDir, tenantFileName(torn));
+      await fs.writeFile(tornFile, (await fs.readFile(tornFile, 'utf8')).slice(0, 20));
+
+      const store = new SnapshotStore(storeDir);
+      const loaded = await store.load();
+      expect(names(loaded)).toEqual(['good']);
+      expect(loaded.skipped).toEqual([{ file: tornFile, reason: expect.any(String) }]);
+
+      await store.flush();
+      expect(await fs.readdir(storeDir)).toEqual([tenantFileName(good)]);
+    });
+
+    it('never serves a tenant’s file under another tenant (a file holding another tenant’s snapshot is skipped)', async () => {
+      const [victim, other] = [randomUUID(), randomUUID()];
+      await writtenStore([[other, 'other']]);
+      await fs.copyFile(
+        path.join(storeDir, tenantFileName(other)),
+        path.join(storeDir, tenantFileName(victim)),
+      );
+
+      const loaded = await new SnapshotStore(storeDir).load();
+      expect(loaded.snapshots.map((snapshot) => snapshot.tenant_id)).toEqual([other]);
+      expect(loaded.skipped).toEqual([
+        { file: path.join(storeDir, tenantFileName(victim)), reason: "another tenant's snapshot" },
+      ]);
+    });
+
+    it('skips valid JSON that is not a snapshot, and files not named for a tenant', async () => {
+      const [good, invalid] = [randomUUID(), randomUUID()];
+      await writtenStore([[good, 'good']]);
+      await fs.writeFile(path.join(storeDir, tenantFileName(invalid)), '{"tenant_id":"x"}');
+      await fs.writeFile(path.join(storeDir, 'notes.txt'), 'hello');
+
+      const loaded = await new SnapshotStore(storeDir).load();
+      expect(names(loaded)).toEqual(['good']);
+      expect(loaded.skipped.map((skipped) => skipped.reason).sort()).toEqual([
+        'invalid snapshot',
+        'not a tenant snapshot file name',
+      ]);
+    });
+  });
+
+  describe('the earlier single-file snapshot at the path', () => {
+    async function legacyFile(tenants: Array<[string, string]>, tail = ''): Promise<void> {
+      const snapshots = tenants.map(([tenantId, name]) => sampleSnapshot(tenantId, 1n, { name }));
+      await fs.writeFile(
+        storeDir,
+        `{"written_at":"2026-01-01T00:00:00.000Z","snapshots":${JSON.stringify(snapshots)}${tail}`,
+        { mode: 0o600 },
+      );
+    }
+
+    it('is read once, then replaced by the per-tenant store at the first flush', async () => {
+      const [a, b] = [randomUUID(), randomUUID()];
+      await legacyFile(
+        [
+          [a, 'a'],
+          [b, 'b'],
+        ],
+        '}',
+      );
+      const store = new SnapshotStore(storeDir);
+      const loaded = await store.load();
+      expect(names(loaded)).toEqual(['a', 'b']);
+      expect(store.loadedLegacyFile).toBe(true);
+      for (const snapshot of loaded.snapshots) store.set(snapshot);
+      await store.flush();
+
+      expect((await fs.stat(storeDir)).isDirectory()).toBe(true);
+      expect((await fs.readdir(dir)).sort()).toEqual(['snapshots']);
+      const reloaded = new SnapshotStore(storeDir);
+      expect(names(await reloaded.load())).toEqual(['a', 'b']);
+      expect(reloaded.loadedLegacyFile).toBe(false);
+    });
+
+    it('a torn one is skipped (cold start) and replaced at the first flush', async () => {
+      await legacyFile([[randomUUID(), 'a']], ',{"tenant');
+      const store = new SnapshotStore(storeDir);
+      const loaded = await store.load();
+      expect(loaded.snapshots).toEqual([]);
+      expect(loaded.skipped).toHaveLength(1);
+      const tenantId = randomUUID();
+      store.set(sampleSnapshot(tenantId, 1n, { name: 'fresh' }));
+      await store.flush();
+      expect(names(await new SnapshotStore(storeDir).load())).toEqual(['fresh']);
+    });
+
+    it.each([
+      ['writing the staged tenants', crashingFs('writeFile', () => true)],
+      ['moving the file aside', crashingFs('rename', (from) => from === storeDir)],
+      ['moving the staged directory in', crashingFs('rename', (from) => from.endsWith('.staging'))],
+    ])('keeps every tenant when the replacement is cut short while %s', async (_, crashing) => {
+      const [a, b] = [randomUUID(), randomUUID()];
+      await legacyFile(
+        [
+          [a, 'a'],
+          [b, 'b'],
+        ],
+        '}',
+      );
+      const store = new SnapshotStore(storeDir, crashing);
+      for (const snapshot of (await store.load()).snapshots) store.set(snapshot);
+      await expect(store.flush()).rejects.toThrow(/killed/);
+
+      // The restarted replica finds the legacy file (or its backup) and completes the replacement.
+      const restarted = new SnapshotStore(storeDir);
+      const loaded = await restarted.load();
+      expect(names(loaded)).toEqual(['a', 'b']);
+      for (const snapshot of loaded.snapshots) restarted.set(snapshot);
+      await restarted.flush();
+      expect(names(await new SnapshotStore(storeDir).load())).toEqual(['a', 'b']);
+      expect(await fs.readdir(dir)).toEqual(['snapshots']);
+    });
+  });
+});
