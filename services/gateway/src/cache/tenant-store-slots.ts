@@ -48,6 +48,7 @@ interface Waiting {
 }
 
 interface TenantCalls {
+  readonly id: string;
   calls: number;
   bytes: number;
   /** What the tenant's reads are charged; undefined until one of them answered. */
@@ -57,6 +58,8 @@ interface TenantCalls {
   queuedIn: Set<TenantCalls> | null;
   /** Counted in the tenants sharing the replica's bound (calls in flight or waiting). */
   sharing: boolean;
+  /** The tenant left the config with calls in flight or waiting: it goes when the last one ends. */
+  forgotten: boolean;
 }
 
 /**
@@ -136,19 +139,24 @@ export class TenantStoreSlots {
   /** The tenant left the config: what is known of its reads goes (its calls in flight still release). */
   forget(tenantId: string): void {
     const tenant = this.#tenants.get(tenantId);
-    if (tenant && tenant.calls === 0 && tenant.waiting.length === 0) this.#tenants.delete(tenantId);
+    if (!tenant) return;
+    if (tenant.calls === 0 && tenant.waiting.length === 0) this.#tenants.delete(tenantId);
+    else tenant.forgotten = true;
   }
 
   #tenant(tenantId: string): TenantCalls {
     let tenant = this.#tenants.get(tenantId);
-    if (!tenant) {
+    if (tenant) tenant.forgotten = false;
+    else {
       tenant = {
+        id: tenantId,
         calls: 0,
         bytes: 0,
         recentReadBytes: undefined,
         waiting: [],
         queuedIn: null,
         sharing: false,
+        forgotten: false,
       };
       this.#tenants.set(tenantId, tenant);
     }
@@ -156,7 +164,11 @@ export class TenantStoreSlots {
   }
 
   #charge(tenant: TenantCalls, bytes: number | undefined): number {
-    return bytes ?? tenant.recentReadBytes ?? Math.min(this.#averageReadBytes, this.#unknownReadBytes);
+    // Whole bytes (the averages and halved read sizes are fractions): fractions added to and taken from
+    // the bytes in flight leave a residue, and a call exactly filling the bound would then wait.
+    const charged =
+      bytes ?? tenant.recentReadBytes ?? Math.min(this.#averageReadBytes, this.#unknownReadBytes);
+    return Math.round(charged);
   }
 
   #fitsTenant(tenant: TenantCalls, bytes: number | undefined): boolean {
@@ -217,6 +229,7 @@ export class TenantStoreSlots {
         if (bytes === undefined && movedBytes !== undefined) this.#recordRead(tenant, movedBytes);
         this.#queueForReplica(tenant);
         this.#admitWaiting();
+        if (tenant.forgotten) this.forget(tenant.id);
       },
     };
   }

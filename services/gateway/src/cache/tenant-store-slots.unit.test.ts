@@ -60,6 +60,19 @@ describe('a tenant’s share of the replica’s store calls', () => {
     admitted(shared.acquire('large'));
     expect(shared.acquire('large')).toBeInstanceOf(Promise);
   });
+
+  it('a tenant removed while its call is in flight is charged as a new tenant when it comes back', () => {
+    const shared = slots();
+    for (let i = 0; i < 40; i++) admitted(shared.acquire(`seasoned-${i % 4}`)).release(2_000);
+    admitted(shared.acquire('removed')).release(1_900_000);
+    const inFlight = admitted(shared.acquire('removed'));
+    shared.forget('removed');
+    inFlight.release(1_900_000);
+
+    // Its large reads were forgotten with it: it is charged the replica's average read size again.
+    const back = Array.from({ length: 3 }, () => admitted(shared.acquire('removed')));
+    for (const slot of back) slot.release(2_000);
+  });
 });
 
 describe('the replica’s store calls in flight, between tenants', () => {

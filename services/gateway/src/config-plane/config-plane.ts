@@ -256,10 +256,16 @@ function snapshotFileWrites(
   options: Pick<ConfigPlaneOptions, 'snapshotFileDelayMs' | 'snapshotFileIntervalMs'>,
   logger: StructuredLogger,
 ): PacedFileWrites {
-  return paceFileWrites({
+  const writes = paceFileWrites({
     write: () => store.flush(),
     delayMs: options.snapshotFileDelayMs ?? 1000,
     intervalMs: options.snapshotFileIntervalMs ?? DEFAULT_SNAPSHOT_FILE_INTERVAL_MS,
-    onError: (error) => logger.warn('could not write the snapshot files', { file, error: error.message }),
+    onError: (error) => {
+      logger.warn('could not write the snapshot files', { file, error: error.message });
+      // What failed is still behind in the store: tried again after the interval, not only at the
+      // next change.
+      if (store.hasChanges) writes.changed();
+    },
   });
+  return writes;
 }

@@ -90,6 +90,8 @@ export class SnapshotStore {
   }
 
   delete(tenantId: string): void {
+    // Only a tenant id a snapshot may carry has a file (a tombstone's key is not checked upstream).
+    if (!tenantSnapshot.shape.tenant_id.safeParse(tenantId).success) return;
     this.#changed.set(tenantId, null);
   }
 
@@ -167,17 +169,24 @@ export class SnapshotStore {
   /**
    * Writes the file of each tenant that changed since the last flush and deletes removed tenants'
    * files; other tenants' files are not touched. A tenant that fails, or changes meanwhile, is
-   * written by the next flush.
+   * written by the next flush; one that fails does not keep the others from being written (the
+   * first failure is thrown once they were).
    */
   async flush(): Promise<void> {
     const changes = [...this.#changed];
     if (this.#legacy) await this.#replaceLegacyFile(changes);
     else {
       await this.#fs.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+      let failure: unknown;
       for (const [tenantId, snapshot] of changes) {
-        await this.#writeTenant(this.#dir, tenantId, snapshot);
-        this.#written(tenantId, snapshot);
+        try {
+          await this.#writeTenant(this.#dir, tenantId, snapshot);
+          this.#written(tenantId, snapshot);
+        } catch (error) {
+          failure ??= error;
+        }
       }
+      if (failure !== undefined) throw failure;
     }
   }
 

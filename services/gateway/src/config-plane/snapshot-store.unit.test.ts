@@ -122,6 +122,66 @@ describe('snapshot store', () => {
       await store.flush();
       expect(names(await new SnapshotStore(storeDir).load())).toEqual(['retried']);
     });
+
+    it('writes at the next flush a tenant changed while its file was being written', async () => {
+      const tenantId = randomUUID();
+      let renamed!: () => void;
+      const renaming = new Promise<void>((resolve) => {
+        renamed = resolve;
+      });
+      let changeArrived!: () => void;
+      const changed = new Promise<void>((resolve) => {
+        changeArrived = resolve;
+      });
+      const store = new SnapshotStore(storeDir, {
+        ...fs,
+        rename: async (from, to) => {
+          renamed();
+          await changed;
+          return fs.rename(from, to);
+        },
+      });
+      store.set(sampleSnapshot(tenantId, 1n, { name: 'first' }));
+      const flushing = store.flush();
+      await renaming;
+      store.set(sampleSnapshot(tenantId, 2n, { name: 'changed meanwhile' }));
+      changeArrived();
+      await flushing;
+      expect(store.hasChanges).toBe(true);
+
+      await store.flush();
+      expect(names(await new SnapshotStore(storeDir).load())).toEqual(['changed meanwhile']);
+    });
+
+    it('writes the other tenants when one tenant’s file keeps failing', async () => {
+      const [failing, other] = [randomUUID(), randomUUID()];
+      const failingFile = tenantFileName(failing);
+      const diskFull: SnapshotStoreFs = {
+        ...fs,
+        writeFile: (async (file: string, ...rest: unknown[]) => {
+          if (path.basename(file).startsWith(failingFile)) throw new Error('ENOSPC: no space left on device');
+          return (fs.writeFile as (...args: unknown[]) => Promise<void>)(file, ...rest);
+        }) as SnapshotStoreFs['writeFile'],
+      };
+      const store = new SnapshotStore(storeDir, diskFull);
+      store.set(sampleSnapshot(failing, 1n, { name: 'failing' }));
+      store.set(sampleSnapshot(other, 1n, { name: 'after it' }));
+      await expect(store.flush()).rejects.toThrow('ENOSPC');
+      await expect(store.flush()).rejects.toThrow('ENOSPC');
+      expect(store.hasChanges).toBe(true);
+
+      expect(names(await new SnapshotStore(storeDir).load())).toEqual(['after it']);
+    });
+
+    it('ignores a removal whose key no snapshot can carry (a tombstone key is not checked upstream)', async () => {
+      const store = new SnapshotStore(storeDir);
+      // Its file name would exceed NAME_MAX (255 bytes): the removal would fail at every flush.
+      store.delete('k'.repeat(200));
+      store.set(sampleSnapshot(randomUUID(), 1n, { name: 'kept' }));
+      await store.flush();
+      expect(store.hasChanges).toBe(false);
+      expect(names(await new SnapshotStore(storeDir).load())).toEqual(['kept']);
+    });
   });
 
   describe('corruption', () => {
