@@ -59,7 +59,7 @@ export function controlPlaneAppFromSettings(
     cachePurger?: CachePurger | undefined;
     /**
      * Single-process mode shares the gateway's policy (which knows its listeners); otherwise one from
-     * ORIGIN_BLOCKED_CIDRS and the control plane's own listener.
+     * ORIGIN_BLOCKED_CIDRS and the control plane's own listeners (the admin API's and the metrics one).
      */
     originAddressPolicy?: OriginAddressPolicy | undefined;
     /** `make dev` issues development tokens for the console's sign-in (used only in dev mode). */
@@ -104,6 +104,8 @@ export function controlPlaneAppFromSettings(
       originAddressPolicy ??
       new OriginAddressPolicy(settings.ORIGIN_BLOCKED_CIDRS, [
         { host: settings.CONTROL_PLANE_HOST, port: settings.CONTROL_PLANE_PORT },
+        // Port 0 (the listener off) is never registered.
+        { host: settings.CONTROL_PLANE_METRICS_HOST, port: settings.CONTROL_PLANE_METRICS_PORT },
       ]),
     store,
     pool,

@@ -44,6 +44,17 @@ function mappedIpv4(tail: string): string | undefined {
 }
 
 /**
+ * The IPv4 address a deprecated IPv4-compatible IPv6 address carries (`::127.0.0.1`, printed `::7f00:1`;
+ * RFC 4291 §2.5.5.1), from its canonical form; undefined for any other address, `::` and `::1` included.
+ */
+export function ipv4CompatibleAddress(ipv6: string): string | undefined {
+  if (!ipv6.startsWith('::') || ipv6 === '::' || ipv6 === '::1') return undefined;
+  const groups = ipv6.slice(2).split(':');
+  if (groups.length > 2 || groups.some((group) => !/^[0-9a-f]{1,4}$/.test(group))) return undefined;
+  return mappedIpv4(groups.length === 1 ? `0:${groups[0]}` : groups.join(':'));
+}
+
+/**
  * The address an http(s) URL names literally, in canonical form, and the port it connects to;
  * `address` is undefined when the host is a name (checked when it is resolved, at connect time).
  */

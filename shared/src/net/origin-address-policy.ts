@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import { commaList } from '../settings/common-settings.js';
 import { AddressRanges, cidrList } from './address-ranges.js';
-import { canonicalAddress, urlTarget } from './ip-address.js';
+import { canonicalAddress, ipv4CompatibleAddress, urlTarget } from './ip-address.js';
 
 /**
  * Which addresses the platform will connect to on a tenant's behalf (origin targets, health checks,
@@ -10,6 +10,7 @@ import { canonicalAddress, urlTarget } from './ip-address.js';
  *    link-local (169.254.0.0/16 — cloud metadata services — and fe80::/10), the metadata services
  *    and host services elsewhere (AWS's fd00:ec2::254, Alibaba Cloud's 100.100.100.200, Azure's
  *    168.63.129.16, Oracle's 192.0.0.192), and their IPv4-mapped and NAT64 IPv6 forms. Private ranges (10/8, 172.16/12, 192.168/16) are allowed: origins usually live there.
+ *    An IPv4-mapped or IPv4-compatible IPv6 address is judged by the IPv4 address it carries too.
  *  - the service's own listeners (bound host:port; a 0.0.0.0 or :: bind means every local address at
  *    that port) are refused whatever the setting says, so a tenant can never reach an admin port.
  * Literal addresses are checked when configured (the control plane's commands) and every address
@@ -105,10 +106,18 @@ export class OriginAddressPolicy {
   refusal(address: string, port: number): string | undefined {
     const canonical = canonicalAddress(address);
     if (canonical === undefined) return `${address} is not an IP address`;
-    const range = this.blocked.rangeOf(canonical.address);
+    // An IPv4-compatible address is judged by the IPv4 address it carries as well: Linux's sit0 tunnel
+    // device, once up, holds one for each IPv4 address of the host (::127.0.0.1 too).
+    const carried = canonical.family === 'ipv6' ? ipv4CompatibleAddress(canonical.address) : undefined;
+    const range =
+      this.blocked.rangeOf(canonical.address) ??
+      (carried === undefined ? undefined : this.blocked.rangeOf(carried));
     if (range !== undefined)
       return `${canonical.address} is in the blocked range ${range} (ORIGIN_BLOCKED_CIDRS)`;
-    if (this.#isOwnListener(canonical.address, port))
+    if (
+      this.#isOwnListener(canonical.address, port) ||
+      (carried !== undefined && this.#isOwnListener(carried, port))
+    )
       return `${canonical.address}:${port} is one of the platform's own listeners`;
     return undefined;
   }

@@ -71,6 +71,53 @@ describe('OriginAddressPolicy with the default ranges', () => {
   });
 });
 
+/**
+ * Regression tests: the deprecated IPv4-compatible spelling (`::127.0.0.1`, RFC 4291 §2.5.5.1) escaped
+ * every IPv4 range. Linux gives such addresses to the `sit0` tunnel device when it is up (one for each
+ * IPv4 address of the host, `::127.0.0.1` included), and a listener on `::` then answers them.
+ */
+describe('OriginAddressPolicy and IPv4-compatible IPv6 addresses', () => {
+  it.each([
+    ['http://[::127.0.0.1]:8001/status', '127.0.0.0/8'],
+    ['http://[::7f00:1]/', '127.0.0.0/8'],
+    ['http://[0:0:0:0:0:0:127.0.0.2]/', '127.0.0.0/8'],
+    ['http://[::169.254.169.254]/latest/meta-data/', '169.254.0.0/16'],
+    ['http://[::100.100.100.200]/', '100.100.100.200/32'],
+  ])('refuses %s as the IPv4 address it carries (range %s)', (url, range) => {
+    expect(new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS).urlRefusal(url)).toContain(
+      `blocked range ${range}`,
+    );
+  });
+
+  it('checks a resolved IPv4-compatible address the same way', () => {
+    const policy = new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
+    expect(policy.refusal('::127.0.0.1', 80)).toContain('127.0.0.0/8');
+    expect(policy.refusal('::a9fe:a9fe', 80)).toContain('169.254.0.0/16');
+  });
+
+  it('applies ranges the operator adds, and what loopback allows', () => {
+    const privateBlocked = new OriginAddressPolicy(
+      parseSettings(
+        { ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting },
+        { ORIGIN_BLOCKED_CIDRS: 'default,10.0.0.0/8' },
+      ).ORIGIN_BLOCKED_CIDRS,
+    );
+    expect(privateBlocked.urlRefusal('http://[::10.0.0.1]/')).toContain('10.0.0.0/8');
+    const loopbackAllowed = new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK);
+    expect(loopbackAllowed.urlRefusal('http://[::127.0.0.1]/')).toBeUndefined();
+    expect(loopbackAllowed.urlRefusal('http://[::1]/')).toBeUndefined();
+    expect(loopbackAllowed.urlRefusal('http://[::169.254.169.254]/')).toContain('169.254.0.0/16');
+  });
+
+  it('refuses an own listener by the IPv4 address it carries, even where loopback is allowed', () => {
+    const policy = new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, [
+      { host: '127.0.0.1', port: 8001 },
+    ]);
+    expect(policy.urlRefusal('http://[::127.0.0.1]:8001/')).toContain("platform's own listeners");
+    expect(policy.urlRefusal('http://[::127.0.0.1]:8002/')).toBeUndefined();
+  });
+});
+
 describe('OriginAddressPolicy own listeners', () => {
   it('refuses the listeners even when loopback is allowed, and only their ports', () => {
     const policy = new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, [

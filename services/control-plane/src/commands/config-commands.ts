@@ -14,7 +14,7 @@ import { asSeenWith } from '../config-history/redact-match-values.js';
 import { rollbackDocumentOf } from '../config-history/rollback-document.js';
 import type { TenantConfig, TenantConfigs } from '../config-history/tenant-config.js';
 import type { Lifecycle } from '../domain/decision.js';
-import { invalid, preconditionFailed, unavailable } from '../domain/errors.js';
+import { DomainError, invalid, preconditionFailed, unavailable } from '../domain/errors.js';
 import { originDecider } from '../domain/origin.js';
 import { routeDecider } from '../domain/route.js';
 import { requireDistinctDocumentMatches } from '../domain/route-match.js';
@@ -28,6 +28,7 @@ import {
   requireAccess,
   unknownTenantOfPath,
 } from './context.js';
+import { addressRefusals, newConfigDocumentUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
 import { rehearsalStore } from './rehearsal-store.js';
 import { restoreOrigin, restoreRoute } from './restore-commands.js';
@@ -134,6 +135,7 @@ async function planFor(
   requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(config));
   requireDistinctDocumentMatches(document.routes);
   requireDocumentMatchConditionsWithinLimit(deps, document.routes, config.routes);
+  requireAllowedAddresses(deps.originAddressPolicy, newConfigDocumentUrls(document, config));
   const deleted = await deletedResources(deps, tenantId, config, document);
   return { current: config, head, plan: planConfig(config, document, deleted) };
 }
@@ -402,6 +404,16 @@ async function planRollback(
     throw invalid(
       `the config at position ${toPosition} breaks today's rules at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? ''}`,
       'to_position',
+    );
+  }
+  // An earlier release recorded addresses now refused (or ORIGIN_BLOCKED_CIDRS has grown since).
+  const blocked = addressRefusals(deps.originAddressPolicy, newConfigDocumentUrls(parsed.data, current))[0];
+  if (blocked !== undefined) {
+    throw new DomainError(
+      'invalid',
+      `the config at position ${toPosition} names a blocked address at ${blocked.field}`,
+      'to_position',
+      { code: 'origin_address_blocked', issue: blocked.issue },
     );
   }
   const deleted = await deletedResources(deps, tenantId, current, parsed.data);

@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { originConfig } from '@vantageedge/shared/domain/gateway-config';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
+  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
+import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
 import {
   type GatewayResponse,
   send,
@@ -18,6 +23,7 @@ import {
 } from '../testing/gateway-harness.js';
 import { buildSnapshot, tenantWithTargets } from '../testing/snapshots.js';
 import { sendUpgrade, type UpgradeAnswer } from '../testing/upgrade-request.js';
+import { tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createUpstreamSet, type InspectableUpstreamSet } from '../upstream/index.js';
 
 /**
@@ -51,6 +57,8 @@ describe('origins on the platform’s own addresses (default ORIGIN_BLOCKED_CIDR
     `http://[::1]:${port}`,
     // A name is judged by the address it resolves to, when the gateway connects.
     `http://localhost:${port}`,
+    // IPv4-compatible: reaches a listener on :: wherever Linux's sit0 tunnel device is up.
+    `http://[::127.0.0.1]:${port}`,
   ];
 
   beforeAll(async () => {
@@ -65,7 +73,7 @@ describe('origins on the platform’s own addresses (default ORIGIN_BLOCKED_CIDR
     await local?.close();
   });
 
-  it.each([0, 1, 2, 3, 4, 5, 6])(
+  it.each([0, 1, 2, 3, 4, 5, 6, 7])(
     'never returns the admin listener’s /status through tenant traffic (spelling %i)',
     async (index) => {
       expectRefused(await send(gateway, 'evil.localhost', `/t${index}/status`));
@@ -74,11 +82,11 @@ describe('origins on the platform’s own addresses (default ORIGIN_BLOCKED_CIDR
 
   it('refuses a loopback origin without sending it anything', async () => {
     const before = local.seen.length;
-    expectRefused(await send(gateway, 'evil.localhost', '/t7/hello'));
+    expectRefused(await send(gateway, 'evil.localhost', '/t8/hello'));
     expect(local.seen.length).toBe(before);
   });
 
-  it.each([0, 1, 2, 3, 4, 5, 6])(
+  it.each([0, 1, 2, 3, 4, 5, 6, 7])(
     'never connects a WebSocket upgrade to the admin listener: /status and /metrics (spelling %i)',
     async (index) => {
       expectRefused(await sendUpgrade(gateway, 'evil.localhost', `/t${index}/status`));
@@ -91,7 +99,7 @@ describe('origins on the platform’s own addresses (default ORIGIN_BLOCKED_CIDR
     const count = () => connections++;
     local.server.on('connection', count);
     try {
-      expectRefused(await sendUpgrade(gateway, 'evil.localhost', '/t7/socket'));
+      expectRefused(await sendUpgrade(gateway, 'evil.localhost', '/t8/socket'));
     } finally {
       local.server.off('connection', count);
     }
@@ -102,11 +110,21 @@ describe('origins on the platform’s own addresses (default ORIGIN_BLOCKED_CIDR
 describe('the gateway’s own listeners with loopback origins allowed', () => {
   let gateway: TestGateway;
   let local: TestOrigin;
+  let certificateDir: string;
 
   beforeAll(async () => {
     local = await startTestOrigin('local');
-    gateway = await startTestGateway(); // the harness allows loopback origins
-    const { adminPort, trafficPort } = gateway.gateway;
+    const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
+    certificateDir = await mkdtemp(path.join(tmpdir(), 'gateway-platform-addresses-'));
+    await writeFile(path.join(certificateDir, 'cert.pem'), certificate.chainPem);
+    await writeFile(path.join(certificateDir, 'key.pem'), certificate.privateKeyPem);
+    // The harness allows loopback origins.
+    gateway = await startTestGateway({
+      GATEWAY_TLS_PORT: '0',
+      GATEWAY_TLS_CERT_FILE: path.join(certificateDir, 'cert.pem'),
+      GATEWAY_TLS_KEY_FILE: path.join(certificateDir, 'key.pem'),
+    });
+    const { adminPort, trafficPort, tlsPort } = gateway.gateway;
     gateway.store.apply(
       tenantWithTargets('evil', [
         `http://127.0.0.1:${adminPort}`,
@@ -114,6 +132,8 @@ describe('the gateway’s own listeners with loopback origins allowed', () => {
         `http://0.0.0.0:${adminPort}`,
         `http://127.0.0.1:${trafficPort}`,
         local.url,
+        `https://127.0.0.1:${tlsPort}`,
+        `https://localhost:${tlsPort}`,
       ]),
     );
   });
@@ -121,17 +141,18 @@ describe('the gateway’s own listeners with loopback origins allowed', () => {
   afterAll(async () => {
     await gateway?.close();
     await local?.close();
+    if (certificateDir) await rm(certificateDir, { recursive: true, force: true });
   });
 
-  it.each([0, 1, 2, 3])(
-    'refuses the admin and traffic listeners whatever the setting (target %i)',
+  it.each([0, 1, 2, 3, 5, 6])(
+    'refuses the admin, traffic and TLS listeners whatever the setting (target %i)',
     async (i) => {
       expectRefused(await send(gateway, 'evil.localhost', `/t${i}/status`));
     },
   );
 
-  it.each([0, 1, 2, 3])(
-    'refuses WebSocket upgrades to the admin and traffic listeners whatever the setting (target %i)',
+  it.each([0, 1, 2, 3, 5, 6])(
+    'refuses WebSocket upgrades to the admin, traffic and TLS listeners whatever the setting (target %i)',
     async (i) => {
       expectRefused(await sendUpgrade(gateway, 'evil.localhost', `/t${i}/status`));
     },
@@ -248,5 +269,191 @@ describe('the OIDC JWKS fetch', () => {
     expect(response.status).toBe(401);
     expect(jwksFetches).toBe(0);
     expect(origin.seen).toHaveLength(0);
+  });
+});
+
+describe('redirects from an origin (loopback origins allowed, as in the harness)', () => {
+  // A server the redirects point at: reachable under the harness's ranges, so following one would show.
+  let pointedAt: Server;
+  let pointedAtRequests = 0;
+  let redirector: Server;
+  let redirectorRequests = 0;
+  let onRedirectorRequest = (): void => {};
+  let gateway: TestGateway;
+  let set: InspectableUpstreamSet | undefined;
+  let location: string;
+
+  beforeAll(async () => {
+    pointedAt = createServer((_req, res) => {
+      pointedAtRequests++;
+      res.end('followed');
+    });
+    await new Promise<void>((resolve) => pointedAt.listen(0, '127.0.0.1', resolve));
+    location = `http://127.0.0.1:${(pointedAt.address() as AddressInfo).port}/latest/meta-data/`;
+    redirector = createServer((req, res) => {
+      redirectorRequests++;
+      onRedirectorRequest();
+      req.resume();
+      res.writeHead(302, { location }).end();
+    });
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+    gateway = await startTestGateway();
+    gateway.store.apply(
+      tenantWithTargets('redirects', [`http://127.0.0.1:${(redirector.address() as AddressInfo).port}`]),
+    );
+  });
+
+  afterAll(async () => {
+    await set?.close();
+    await gateway?.close();
+    for (const server of [redirector, pointedAt]) {
+      await new Promise<void>((resolve) => {
+        server?.close(() => resolve());
+        server?.closeAllConnections();
+      });
+    }
+  });
+
+  it('relays an origin’s redirect to the client without following it', async () => {
+    const response = await send(gateway, 'redirects.localhost', '/t0/anything');
+    expect(response.status).toBe(302);
+    expect(response.headers['location']).toBe(location);
+    expect(response.text).not.toContain('followed');
+    expect(pointedAtRequests).toBe(0);
+  });
+
+  it('never follows a health check’s redirect', async () => {
+    // A target is probed once at a time: its second probe starts after the first one ended.
+    const secondProbe = new Promise<void>((resolve) => {
+      const wanted = redirectorRequests + 2;
+      onRedirectorRequest = () => {
+        if (redirectorRequests >= wanted) resolve();
+      };
+    });
+    set = createUpstreamSet(
+      originConfig.parse({
+        id: randomUUID(),
+        name: 'redirecting',
+        targets: [{ url: `http://127.0.0.1:${(redirector.address() as AddressInfo).port}` }],
+        health_check: { active: { enabled: true, interval_seconds: 0.1, healthy_threshold: 1 } },
+      }),
+      {
+        tenantId: randomUUID(),
+        addressPolicy: new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK),
+      },
+    );
+    await secondProbe;
+    expect(pointedAtRequests).toBe(0);
+  });
+});
+
+describe('the OIDC JWKS fetch on the gateway’s own admin listener (loopback origins allowed)', () => {
+  let gateway: TestGateway;
+  let origin: TestOrigin;
+  let adminRequests = 0;
+  let token: string;
+
+  beforeAll(async () => {
+    origin = await startTestOrigin('origin');
+    gateway = await startTestGateway(); // the harness allows loopback origins
+    gateway.gateway.adminServer.on('request', () => adminRequests++);
+    const keys = await generateKeyPair('RS256');
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'own-jwks',
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [{ origin_id: originId, path_pattern: '/user/*', auth_mode: 'jwt_required' }],
+        settings: {
+          oidc: {
+            issuer: 'https://idp.example.test',
+            audience: 'api',
+            jwks_url: `http://127.0.0.1:${gateway.gateway.adminPort}/status`,
+          },
+        },
+      }),
+    );
+    token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
+      .setIssuer('https://idp.example.test')
+      .setAudience('api')
+      .setSubject('user-1')
+      .setExpirationTime('5m')
+      .sign(keys.privateKey);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it('never connects to it: the token is refused and the admin listener sees no request', async () => {
+    // The request waits for the key set's fetch: had it connected, the admin listener had counted it.
+    const response = await send(gateway, 'own-jwks.localhost', '/user/me', {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(401);
+    expect(adminRequests).toBe(0);
+    expect(origin.seen).toHaveLength(0);
+  });
+});
+
+describe('a name that resolves to a blocked address after it was served (DNS rebinding)', () => {
+  // One port on two loopback addresses: 127.0.0.1 is an allowed origin, 127.0.0.2 stands for a blocked
+  // address (the gateway's ranges name it), reachable if the gateway connected to it.
+  let allowed: Server;
+  let blocked: Server;
+  let blockedConnections = 0;
+  let gateway: TestGateway;
+  let lookups: MockInstance<typeof tenantDnsLookups.forTenant>;
+  let answer = '127.0.0.1';
+
+  beforeAll(async () => {
+    // Each answer closes its connection, so every request connects (and looks the name up) again.
+    const answering = (req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      res.writeHead(200, { connection: 'close' }).end(`served by ${req.socket.localAddress}`);
+    };
+    allowed = createServer(answering);
+    await new Promise<void>((resolve) => allowed.listen(0, '127.0.0.1', resolve));
+    const port = (allowed.address() as AddressInfo).port;
+    blocked = createServer(answering);
+    blocked.on('connection', () => blockedConnections++);
+    await new Promise<void>((resolve) => blocked.listen(port, '127.0.0.2', resolve));
+    // The gateway's DNS lookups (TenantDnsLookups) answer for rebind.example.test what the test says.
+    const forTenant = tenantDnsLookups.forTenant.bind(tenantDnsLookups);
+    lookups = vi.spyOn(tenantDnsLookups, 'forTenant').mockImplementation((tenant) => {
+      const resolve = forTenant(tenant);
+      return (hostname, options, callback) => {
+        if (hostname !== 'rebind.example.test') return resolve(hostname, options, callback);
+        queueMicrotask(() => callback(null, [{ address: answer, family: 4 }]));
+      };
+    });
+    gateway = await startTestGateway({
+      ORIGIN_BLOCKED_CIDRS: [...ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, '127.0.0.2/32'].join(','),
+    });
+    gateway.store.apply(tenantWithTargets('rebinding', [`http://rebind.example.test:${port}`]));
+  });
+
+  afterAll(async () => {
+    lookups?.mockRestore();
+    await gateway?.close();
+    for (const server of [allowed, blocked]) {
+      await new Promise<void>((resolve) => {
+        server?.close(() => resolve());
+        server?.closeAllConnections();
+      });
+    }
+  });
+
+  it('serves while the name resolves to an allowed address, and refuses once it resolves to a blocked one', async () => {
+    const served = await send(gateway, 'rebinding.localhost', '/t0/hello');
+    expect(served.status).toBe(200);
+    expect(served.text).toBe('served by 127.0.0.1');
+
+    answer = '127.0.0.2';
+    expectRefused(await send(gateway, 'rebinding.localhost', '/t0/hello'));
+    expectRefused(await sendUpgrade(gateway, 'rebinding.localhost', '/t0/socket'));
+    expect(blockedConnections).toBe(0);
   });
 });
