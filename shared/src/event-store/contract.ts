@@ -249,6 +249,28 @@ export function eventStoreContract(
         expect(page.map((e) => e.type)).toEqual(['A0', 'A1']);
       });
 
+      it('ends a read after the event that brings its stored bytes to maxBytes, returning at least one', async () => {
+        const start = await store.headPosition();
+        const stream = streamName('sized');
+        await append(store, stream, ['E0', 'E1', 'E2', 'E3'], 'no_stream');
+        const events = await store.readStream(stream);
+        const types = (read: RecordedEvent[]) => read.map((e) => e.type);
+        const [first, second] = events.map((e) => e.storedBytes) as [number, number];
+        expect(types(await store.readStream(stream, { maxBytes: first + second }))).toEqual(['E0', 'E1']);
+        expect(types(await store.readStream(stream, { maxBytes: first + 1 }))).toEqual(['E0', 'E1']);
+        expect(types(await store.readStream(stream, { maxBytes: 1 }))).toEqual(['E0']);
+        expect(types(await store.readStream(stream, { fromRevision: 2n, maxBytes: 1_000_000 }))).toEqual([
+          'E2',
+          'E3',
+        ]);
+        expect(types(await store.readStream(stream, { direction: 'backwards', maxBytes: 1 }))).toEqual([
+          'E3',
+        ]);
+        expect(types(await store.readStream(stream, { maxCount: 1, maxBytes: 1_000_000 }))).toEqual(['E0']);
+        const all = await store.readAll({ fromPosition: start, maxBytes: first + 1 });
+        expect(all.map((e) => e.id)).toEqual(events.slice(0, 2).map((e) => e.id));
+      });
+
       it('reads nothing after the head', async () => {
         await append(store, streamName('head'), ['A'], 'no_stream');
         expect(await store.readAll({ fromPosition: await store.headPosition() })).toEqual([]);
@@ -514,7 +536,7 @@ export function eventStoreContract(
     });
 
     describe('bad input', () => {
-      it('rejects an empty append, a malformed id, a negative revision and a bad maxCount, writing nothing', async () => {
+      it('rejects an empty append, a malformed id, a negative revision and a bad maxCount or maxBytes, writing nothing', async () => {
         const stream = streamName('bad');
         const head = await store.headPosition();
         await expect(store.appendToStream(stream, [])).rejects.toThrow(/events/);
@@ -531,6 +553,8 @@ export function eventStoreContract(
         await expect(store.readStream(stream, { maxCount: -1 })).rejects.toThrow(/maxCount/);
         await expect(store.readAll({ timeoutMs: 0 })).rejects.toThrow(/timeoutMs/);
         await expect(store.readStream(stream, { timeoutMs: 1.5 })).rejects.toThrow(/timeoutMs/);
+        await expect(store.readAll({ maxBytes: 0 })).rejects.toThrow(/maxBytes/);
+        await expect(store.readStream(stream, { maxBytes: 1.5 })).rejects.toThrow(/maxBytes/);
         expect(await store.readStream(stream)).toEqual([]);
         expect(await store.headPosition()).toBe(head);
       });

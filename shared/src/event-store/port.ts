@@ -75,6 +75,12 @@ export interface ReadStreamOptions {
   fromRevision?: bigint | 'start' | 'end';
   direction?: 'forwards' | 'backwards';
   maxCount?: number;
+  /**
+   * The read ends after the event that brings the events' `storedBytes` to this many: however large
+   * the events, a read holds about this much (and at least one event, so a reader always moves on).
+   * Default: no limit.
+   */
+  maxBytes?: number;
   /** The read is cut off after this many milliseconds (ReadTimeoutError). Default: no limit. */
   timeoutMs?: number;
 }
@@ -83,6 +89,12 @@ export interface ReadAllOptions {
   /** Exclusive: events with position > fromPosition. Omit to read from the start. */
   fromPosition?: bigint;
   maxCount?: number;
+  /**
+   * The read ends after the event that brings the events' `storedBytes` to this many: however large
+   * the events, a read holds about this much (and at least one event, so a reader always moves on).
+   * Default: no limit.
+   */
+  maxBytes?: number;
   /** The read is cut off after this many milliseconds (ReadTimeoutError). Default: no limit. */
   timeoutMs?: number;
 }

@@ -53,6 +53,7 @@ function assertExpectedRevision(expected: ExpectedRevision | undefined): void {
 
 export function assertReadStreamOptions(options: ReadStreamOptions): void {
   assertMaxCount(options.maxCount);
+  assertMaxBytes(options.maxBytes);
   assertTimeout(options.timeoutMs);
   const from = options.fromRevision;
   if (from !== undefined && from !== 'start' && from !== 'end' && (typeof from !== 'bigint' || from < 0n)) {
@@ -69,6 +70,7 @@ export function assertReadStreamOptions(options: ReadStreamOptions): void {
 
 export function assertReadAllOptions(options: ReadAllOptions): void {
   assertMaxCount(options.maxCount);
+  assertMaxBytes(options.maxBytes);
   assertTimeout(options.timeoutMs);
   if (
     options.fromPosition !== undefined &&
@@ -87,6 +89,12 @@ function assertTimeout(timeoutMs: number | undefined): void {
 function assertMaxCount(maxCount: number | undefined): void {
   if (maxCount !== undefined && (!Number.isInteger(maxCount) || maxCount < 1)) {
     throw new RangeError(`maxCount: must be an integer >= 1, got ${String(maxCount)}`);
+  }
+}
+
+function assertMaxBytes(maxBytes: number | undefined): void {
+  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
+    throw new RangeError(`maxBytes: must be an integer >= 1, got ${String(maxBytes)}`);
   }
 }
 

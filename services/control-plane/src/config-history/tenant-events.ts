@@ -77,6 +77,12 @@ const NOT_CONFIG_RESOURCE_TYPES = ['cache', 'config'];
 const STREAM_READS_IN_PARALLEL = 8;
 /** Events per page: what one fold holds in memory at once, besides the config. */
 const PAGE_EVENTS = 1_000;
+/**
+ * Bytes per page (events' `storedBytes`): a page ends after the event that reaches it, so a fold holds
+ * and parses about this much at once however large the tenant's events (a thousand 30 KiB documents
+ * would be 30 MB), and the config read budget is looked at again after about this much.
+ */
+const PAGE_BYTES = 1024 * 1024;
 
 /**
  * The tenant's events with `after < position <= upTo` (`after` 0: from the start). Reads nothing
@@ -96,8 +102,9 @@ export async function readTenantEvents(
 
 /**
  * The tenant's events with `after < position <= upTo`, in log order, a page (at most `PAGE_EVENTS`
- * events read) at a time: a fold holds one page, however long the tenant's history. Throws
- * `eventReadLimitExceeded` instead of reading past `source.maxEventsRead` events.
+ * events and about `PAGE_BYTES` read) at a time: a fold holds one page, however long the tenant's
+ * history and however large its events. Throws `eventReadLimitExceeded` instead of reading past
+ * `source.maxEventsRead` events.
  */
 export async function* tenantEventPages(
   source: TenantEventSource,
@@ -121,21 +128,11 @@ export async function* tenantEventPages(
     const wanted = budget.pageSize();
     const rows = await indexedPage(source.pool, tenantId, from, indexedUpTo, wanted);
     budget.spend(rows.length);
-    const through = rows.length < wanted ? indexedUpTo : (rows.at(-1)?.position ?? indexedUpTo);
-    const events: ControlPlaneEvent[] = [];
-    const streams = revisionRanges(rows);
-    for (let start = 0; start < streams.length; start += STREAM_READS_IN_PARALLEL) {
-      const read = await Promise.all(
-        streams.slice(start, start + STREAM_READS_IN_PARALLEL).map(({ stream, first, last }) =>
-          source.store.readStream(stream, {
-            fromRevision: first,
-            maxCount: Number(last - first + 1n),
-            ...timeout,
-          }),
-        ),
-      );
-      for (const batch of read) for (const event of batch) if (keep(event, from, through)) events.push(event);
-    }
+    const whole = rows.length < wanted ? indexedUpTo : (rows.at(-1)?.position ?? indexedUpTo);
+    const { read, through } = await readIndexedStreams(source.store, rows, whole, timeout);
+    // Rows after a byte cut are left to the next page, and counted there.
+    budget.refund(rows.filter((row) => row.position > through).length);
+    const events = read.filter((event) => keep(event, from, through));
     yield { events: events.sort((a, b) => (a.position < b.position ? -1 : 1)), through };
     from = through;
   }
@@ -154,7 +151,8 @@ export async function* tenantEventPages(
 
 /**
  * Every tenant's events of the log itself with `from < position <= upTo` (the part the read models do
- * not index yet), in log order, at most `pageSize()` events a page; `through` as a TenantEventPage's.
+ * not index yet), in log order, at most `pageSize()` events and about PAGE_BYTES a page; `through` as a
+ * TenantEventPage's.
  * Positions are distinct integers, so (from, upTo] holds at most upTo - from events: a page never
  * reaches past upTo.
  */
@@ -168,11 +166,21 @@ export async function* logPages(
   while (from < upTo) {
     const left = upTo - from;
     const wanted = Math.min(pageSize(), left < BigInt(PAGE_EVENTS) ? Number(left) : PAGE_EVENTS);
-    const events = await source.store.readAll({ fromPosition: from, maxCount: wanted, ...timeout });
-    const through = events.length < wanted ? upTo : (events.at(-1)?.position ?? upTo);
+    const events = await source.store.readAll({
+      fromPosition: from,
+      maxCount: wanted,
+      maxBytes: PAGE_BYTES,
+      ...timeout,
+    });
+    const full = events.length === wanted || storedBytesOf(events) >= PAGE_BYTES;
+    const through = full ? (events.at(-1)?.position ?? upTo) : upTo;
     yield { events, through };
     from = through;
   }
+}
+
+function storedBytesOf(events: readonly RecordedEvent[]): number {
+  return events.reduce((sum, event) => sum + event.storedBytes, 0);
 }
 
 /**
@@ -187,6 +195,10 @@ function readBudget(maxEvents: number | undefined) {
       if (count > left) throw eventReadLimitExceeded(maxEvents ?? 0);
       left -= count;
     },
+    /** Gives back what a page counted but left to the next one. */
+    refund(count: number) {
+      left += count;
+    },
   };
 }
 
@@ -195,6 +207,8 @@ interface IndexedStream {
   /** The first and last revision of the stream the page holds. */
   first: bigint;
   last: bigint;
+  /** The page's rows of the stream, in log order. */
+  rows: IndexedRow[];
 }
 
 interface IndexedRow {
@@ -206,13 +220,76 @@ interface IndexedRow {
 /** Each stream of the rows with the revisions they hold: a stream's rows are consecutive revisions. */
 function revisionRanges(rows: readonly IndexedRow[]): IndexedStream[] {
   const streams = new Map<string, IndexedStream>();
-  for (const { stream, revision } of rows) {
+  for (const row of rows) {
+    const { stream, revision } = row;
     const known = streams.get(stream);
-    if (known === undefined) streams.set(stream, { stream, first: revision, last: revision });
-    else if (revision > known.last) known.last = revision;
+    if (known === undefined) {
+      streams.set(stream, { stream, first: revision, last: revision, rows: [row] });
+      continue;
+    }
+    known.rows.push(row);
+    if (revision > known.last) known.last = revision;
     else if (revision < known.first) known.first = revision;
   }
   return [...streams.values()];
+}
+
+/**
+ * The events of the audit rows' streams, read from the event store, `STREAM_READS_IN_PARALLEL` streams
+ * at a time, at most about PAGE_BYTES of them. Side by side, each stream may fill its share of what is
+ * left of the page; a stream cut at its share is read on with the bytes the others left. A stream the
+ * page has no bytes left for ends the page before its first event not read: `through` is `whole` or
+ * earlier, never before the first row (the first read returns at least its first event), so the next
+ * page goes on from there.
+ */
+async function readIndexedStreams(
+  store: EventStore,
+  rows: readonly IndexedRow[],
+  whole: bigint,
+  timeout: { timeoutMs?: number },
+): Promise<{ read: RecordedEvent[]; through: bigint }> {
+  const streams = revisionRanges(rows);
+  const read: RecordedEvent[] = [];
+  let through = whole;
+  const endBefore = (stream: IndexedStream | undefined, revision: bigint) => {
+    const row = stream?.rows.find((candidate) => candidate.revision >= revision);
+    if (row !== undefined && row.position - 1n < through) through = row.position - 1n;
+  };
+  let bytesLeft = PAGE_BYTES;
+  for (let start = 0; start < streams.length; start += STREAM_READS_IN_PARALLEL) {
+    const next = streams[start];
+    if (bytesLeft <= 0) {
+      endBefore(next, next?.first ?? 0n);
+      break;
+    }
+    let unread = streams
+      .slice(start, start + STREAM_READS_IN_PARALLEL)
+      .map((stream) => ({ stream, from: stream.first }));
+    while (unread.length > 0 && bytesLeft > 0) {
+      const share = Math.max(1, Math.floor(bytesLeft / unread.length));
+      const batches = await Promise.all(
+        unread.map(({ stream, from }) =>
+          store.readStream(stream.stream, {
+            fromRevision: from,
+            maxCount: Number(stream.last - from + 1n),
+            maxBytes: share,
+            ...timeout,
+          }),
+        ),
+      );
+      unread = unread.flatMap((cursor, index) => {
+        const batch = batches[index] ?? [];
+        read.push(...batch);
+        bytesLeft -= storedBytesOf(batch);
+        const lastRead = batch.at(-1)?.revision;
+        return lastRead !== undefined && lastRead < cursor.stream.last
+          ? [{ stream: cursor.stream, from: lastRead + 1n }]
+          : [];
+      });
+    }
+    for (const { stream, from } of unread) endBefore(stream, from);
+  }
+  return { read, through };
 }
 
 /** The read models' checkpoint: the audit log holds every event at or below it. */

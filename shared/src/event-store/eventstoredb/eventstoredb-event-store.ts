@@ -179,9 +179,14 @@ export class EventStoreDbEventStore implements EventStore {
         ...(options.maxCount === undefined ? {} : { maxCount: options.maxCount }),
         ...deadline.left(),
       });
+      let bytes = 0;
       for await (const resolved of read as AsyncIterable<ResolvedEvent>) {
         const event = this.toRecorded(resolved);
-        if (event) events.push(event);
+        if (!event) continue;
+        events.push(event);
+        bytes += event.storedBytes;
+        // Leaving the loop cancels the rest of the read.
+        if (options.maxBytes !== undefined && bytes >= options.maxBytes) break;
       }
     } catch (error) {
       if (error instanceof StreamNotFoundError) return [];
@@ -194,6 +199,8 @@ export class EventStoreDbEventStore implements EventStore {
     this.assertOpen();
     assertReadAllOptions(options);
     const wanted = options.maxCount ?? Number.POSITIVE_INFINITY;
+    const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    let bytes = 0;
     const after = options.fromPosition ?? 0n;
     const events: RecordedEvent[] = [];
     let from: ReadPosition = toReadPosition(after);
@@ -221,7 +228,8 @@ export class EventStoreDbEventStore implements EventStore {
           const event = this.toRecorded(resolved);
           if (!event) continue;
           events.push(event);
-          if (events.length >= wanted) return events;
+          bytes += event.storedBytes;
+          if (events.length >= wanted || bytes >= maxBytes) return events;
         }
         if (seen < READ_PAGE || !last) return events;
         from = last;

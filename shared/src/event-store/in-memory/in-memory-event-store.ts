@@ -13,7 +13,7 @@ import {
   UniquenessViolationError,
   WrongExpectedRevisionError,
 } from '../port.js';
-import { storedJsonBytes } from '../stored-bytes.js';
+import { storedJsonBytes, upToStoredBytes } from '../stored-bytes.js';
 import { ChangeSignal, catchUpSubscription } from '../subscription.js';
 import type { UpcasterRegistry } from '../upcasting.js';
 import {
@@ -115,7 +115,7 @@ export class InMemoryEventStore implements EventStore {
       const end = Math.min(last, events.length - 1) + 1;
       selected = events.slice(Math.max(0, end - Math.min(limit, events.length)), end).reverse();
     }
-    return selected.map((event) => this.present(event));
+    return upToStoredBytes(selected, options.maxBytes).map((event) => this.present(event));
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
@@ -124,7 +124,9 @@ export class InMemoryEventStore implements EventStore {
     // position p sits at index p - 1
     const start = Number(options.fromPosition ?? 0n);
     const limit = options.maxCount ?? this.log.length;
-    return this.log.slice(start, start + limit).map((event) => this.present(event));
+    return upToStoredBytes(this.log.slice(start, start + limit), options.maxBytes).map((event) =>
+      this.present(event),
+    );
   }
 
   subscribeToAll(options: SubscribeOptions = {}): Subscription {

@@ -69,6 +69,21 @@ interface AppendRow {
 const EVENT_COLUMNS =
   'position, id, stream, revision, type, data, metadata, octet_length(data::text) + octet_length(metadata::text) as stored_bytes';
 /**
+ * `read` (a select of EVENT_COLUMNS in `order`) cut after the row that brings its stored_bytes to
+ * `maxBytes`, in the same statement: a running sum over the read's own rows, so the plan stays the
+ * read's index range scan under its limit, and only the rows kept are sent. Without `maxBytes`: `read`.
+ */
+function upToMaxBytes(read: string, order: string, maxBytes: number | undefined): string {
+  if (maxBytes === undefined) return read;
+  return `select * from (
+      select page.*, sum(stored_bytes) over (order by ${order} rows unbounded preceding) - stored_bytes as bytes_before
+        from (${read}) as page
+    ) as sized
+    where bytes_before < ${maxBytes}
+    order by ${order}`;
+}
+
+/**
  * How long a lost append's session may take to end once told to (pg_terminate_backend); still open
  * after that, the append's outcome is unknown.
  */
@@ -265,8 +280,12 @@ export class PostgresEventStore implements EventStore {
     const rows =
       direction === 'forwards'
         ? await this.select(
-            `select ${EVENT_COLUMNS} from event_store_events
-              where stream = $1 and revision >= $2 order by revision limit $3`,
+            upToMaxBytes(
+              `select ${EVENT_COLUMNS} from event_store_events
+                where stream = $1 and revision >= $2 order by revision limit $3`,
+              'revision',
+              options.maxBytes,
+            ),
             // 'end' forwards reads nothing, as in EventStoreDB
             [
               stream,
@@ -276,8 +295,12 @@ export class PostgresEventStore implements EventStore {
             options.timeoutMs,
           )
         : await this.select(
-            `select ${EVENT_COLUMNS} from event_store_events
-              where stream = $1 and revision <= $2 order by revision desc limit $3`,
+            upToMaxBytes(
+              `select ${EVENT_COLUMNS} from event_store_events
+                where stream = $1 and revision <= $2 order by revision desc limit $3`,
+              'revision desc',
+              options.maxBytes,
+            ),
             [
               stream,
               from === 'end' ? '9223372036854775807' : from === 'start' ? '0' : from.toString(),
@@ -295,7 +318,11 @@ export class PostgresEventStore implements EventStore {
     // order (see event_store_position in the migration): nothing below a visible position can
     // still be in flight.
     const rows = await this.select(
-      `select ${EVENT_COLUMNS} from event_store_events where position > $1 order by position limit $2`,
+      upToMaxBytes(
+        `select ${EVENT_COLUMNS} from event_store_events where position > $1 order by position limit $2`,
+        'position',
+        options.maxBytes,
+      ),
       [(options.fromPosition ?? 0n).toString(), options.maxCount ?? null],
       options.timeoutMs,
     );
