@@ -7,7 +7,7 @@ import type { Authorizer } from '../auth/authorize.js';
 import { asSeenWith } from '../config-history/redact-match-values.js';
 import { ApiError, validationFailed } from '../http/errors.js';
 import { parseBody } from '../http/validation.js';
-import { positionNoLaterThanHead, tenantIdParam, visibleTenantOf } from '../queries/config-router.js';
+import { pathTenantScope, positionNoLaterThanHead, visibleTenantOf } from '../queries/config-router.js';
 import type { ReadYourWrites } from '../queries/min-position.js';
 import { parseQuery } from '../queries/request-validation.js';
 import { explainBody } from '../schemas/explain.js';
@@ -56,10 +56,7 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
   router.post('/api/v1/tenants/:id/explain', deps.minPosition.header, async (req, res) => {
     // Everything explain reads is in the body: `?at_position=` there would be ignored, not obeyed.
     parseQuery(z.strictObject({}), req.query);
-    await deps.minPosition.caughtUp(req, res, async () => {
-      const id = tenantIdParam.safeParse(req.params['id']);
-      return id.success ? { tenant: id.data, required: 'read' } : null;
-    });
+    await deps.minPosition.caughtUp(req, res, async () => pathTenantScope(req, 'read'));
     const { tenantId, access } = await visibleTenantOf(deps, req, res, 'read');
     const body = parseBody(explainBody, req.body);
     const queryAt = body.path.indexOf('?');

@@ -13,7 +13,7 @@ import { asSeenWith } from '../config-history/redact-match-values.js';
 import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { ApiError, forbidden, validationFailed } from '../http/errors.js';
-import type { ReadYourWrites } from './min-position.js';
+import type { ReadYourWrites, WaitScope } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { tenantExists } from './read-model-store.js';
 import { parseQuery } from './request-validation.js';
@@ -45,7 +45,7 @@ export const positionParam = z
 const atQuery = z.strictObject({ at_position: positionParam.optional() });
 const diffQuery = z.strictObject({ from: positionParam, to: positionParam.optional() });
 const historyQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
-export const tenantIdParam = z.uuid();
+const tenantIdParam = z.uuid();
 
 /**
  * The config as the API shows it: the snapshot (minus key hashes, credential header and query
@@ -79,6 +79,12 @@ export async function visibleTenantOf(
   return { tenantId, access };
 }
 
+/** X-Min-Position's wait scope of an endpoint on the tenant its path names (none for a malformed id). */
+export function pathTenantScope(req: Request, required: RequiredAccess): WaitScope {
+  const id = tenantIdParam.safeParse(req.params['id']);
+  return id.success ? { tenant: id.data, required } : null;
+}
+
 /** A position no later than the newest event (default: the newest); later → 400 naming `field`. */
 export async function positionNoLaterThanHead(
   store: EventStore,
@@ -99,10 +105,7 @@ export function createConfigQueryRouter(deps: ConfigQueryDeps): express.Router {
 
   /** The tenant of the path, visible to the caller, once the read models include X-Min-Position. */
   const tenantOf = async (req: Request, res: Response, required: RequiredAccess) => {
-    await minPosition.caughtUp(req, res, async () => {
-      const id = tenantIdParam.safeParse(req.params['id']);
-      return id.success ? { tenant: id.data, required } : null;
-    });
+    await minPosition.caughtUp(req, res, async () => pathTenantScope(req, required));
     return visibleTenantOf(deps, req, res, required);
   };
   /** The tenant's whole-config reads refused while its config read budget is in debt, before any fold. */

@@ -20,6 +20,7 @@ import {
   WrongExpectedVersionError,
 } from '@eventstore/db-client';
 import { CONTROL_PLANE_UPCASTERS } from '../../domain/event-upcasters.js';
+import { jsonByteLength } from '../../json/json-bytes.js';
 import {
   type AppendOptions,
   type AppendResult,
@@ -36,7 +37,6 @@ import {
   UniquenessViolationError,
   WrongExpectedRevisionError,
 } from '../port.js';
-import { jsonBytes } from '../stored-bytes.js';
 import type { UpcasterRegistry } from '../upcasting.js';
 import {
   assertAppendInput,
@@ -408,8 +408,8 @@ export class EventStoreDbEventStore implements EventStore {
         : (event.metadata as unknown as EventMetadata);
     // The client hands JSON data and metadata over parsed, without their bytes: those are measured again.
     const storedBytes =
-      (event.data instanceof Uint8Array ? event.data.byteLength : jsonBytes(event.data)) +
-      (event.metadata instanceof Uint8Array ? event.metadata.byteLength : jsonBytes(event.metadata));
+      (event.data instanceof Uint8Array ? event.data.byteLength : jsonByteLength(event.data)) +
+      (event.metadata instanceof Uint8Array ? event.metadata.byteLength : jsonByteLength(event.metadata));
     return this.upcasters.apply({
       id: event.id,
       type: event.type,
