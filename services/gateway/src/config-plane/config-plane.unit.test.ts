@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import { silentLogger } from '@vantageedge/shared/observability/logger';
+import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
 import { HEADER_ENCODING, HEADER_VERSION } from '@vantageedge/shared/snapshot-bus/codec';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import { eventually, sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
@@ -19,9 +19,13 @@ afterEach(async () => {
   await Promise.all(planes.splice(0).map((plane) => plane.close()));
 });
 
-function start(options: Omit<Parameters<typeof startConfigPlane>[0], 'registry' | 'logger' | 'replicaId'>) {
+function start(
+  options: Omit<Parameters<typeof startConfigPlane>[0], 'registry' | 'logger' | 'replicaId'> & {
+    logger?: StructuredLogger;
+  },
+) {
   const registry = new Registry();
-  const plane = startConfigPlane({ ...options, registry, logger: silentLogger, replicaId: randomUUID() });
+  const plane = startConfigPlane({ logger: silentLogger, ...options, registry, replicaId: randomUUID() });
   planes.push(plane);
   return { plane, registry };
 }
@@ -182,6 +186,33 @@ describe('config plane', () => {
       await eventually('caught up', () => second.plane.status().caughtUp);
       expect(sink.tenants.has(kept)).toBe(true);
       expect(sink.tenants.has(deletedMeanwhile)).toBe(false);
+    });
+
+    it('tries a failed write again after the interval, without waiting for another change', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 've-config-plane-'));
+      // The store's parent is a file at first: writing the store fails (ENOTDIR).
+      const parent = path.join(dir, 'parent');
+      await writeFile(parent, '');
+      const file = path.join(parent, 'snapshots');
+      const bus = createInMemorySnapshotBus();
+      const tenant = randomUUID();
+      await bus.publish([snapshotMessage(sampleSnapshot(tenant, 1n))]);
+      const warnings: string[] = [];
+      const { plane } = start({
+        bus,
+        sink: new RecordingSink(),
+        snapshotFile: file,
+        snapshotFileDelayMs: 10,
+        snapshotFileIntervalMs: 50,
+        logger: { ...silentLogger, warn: (message: string) => void warnings.push(message) },
+      });
+      await plane.ready;
+      await eventually('a failed write', () => warnings.includes('could not write the snapshot files'));
+      expect(versionsInFile(file).size).toBe(0);
+
+      await rm(parent);
+      await mkdir(parent);
+      await eventually('written on a retry', () => versionsInFile(file).get(tenant) === 1n);
     });
 
     it('forgets a tenant deleted while the replica was away, so a later warm start does not serve it', async () => {
