@@ -3,10 +3,6 @@ import type { Admin } from 'kafkajs';
 // kafkajs is CommonJS and Node's ESM loader cannot see this enum as a named export; its value is 2.
 const TOPIC_RESOURCE = 2;
 
-const UNKNOWN_TOPIC = 'UNKNOWN_TOPIC_OR_PARTITION';
-const LEADER_WAIT_MS = 30_000;
-const LEADER_POLL_MS = 100;
-
 export interface SnapshotTopicSettings {
   topic: string;
   partitions: number;
@@ -73,13 +69,8 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
       });
       return;
     } catch (error) {
-      const type = (error as { type?: string }).type;
-      if (type === UNKNOWN_TOPIC) {
-        await waitForLeaders(admin, settings.topic);
-        return;
-      }
       // Another process created it between listTopics and createTopics: verify it below.
-      if (type !== 'TOPIC_ALREADY_EXISTS') throw error;
+      if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
     }
   }
   const described = await admin.describeConfigs({
@@ -106,26 +97,5 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
       `Kafka topic ${settings.topic} has max.message.bytes=${maxBytes}, below SNAPSHOT_MAX_MESSAGE_BYTES=` +
         `${settings.maxMessageBytes}`,
     );
-  }
-}
-
-/**
- * Waits until every partition of a topic just created has a leader. kafkajs's own wait (`waitForLeaders`)
- * retries only LEADER_NOT_AVAILABLE, and gives up on UNKNOWN_TOPIC_OR_PARTITION, which a broker answers
- * until the new topic's metadata has reached it: the topic was created all the same.
- */
-async function waitForLeaders(admin: Admin, topic: string): Promise<void> {
-  const deadline = Date.now() + LEADER_WAIT_MS;
-  for (;;) {
-    try {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-      const partitions = topics[0]?.partitions ?? [];
-      if (partitions.length > 0 && partitions.every((partition) => partition.leader >= 0)) return;
-      if (Date.now() >= deadline) throw new Error(`Kafka topic ${topic} has partitions without a leader`);
-    } catch (error) {
-      const type = (error as { type?: string }).type;
-      if ((type !== UNKNOWN_TOPIC && type !== 'LEADER_NOT_AVAILABLE') || Date.now() >= deadline) throw error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, LEADER_POLL_MS));
   }
 }
