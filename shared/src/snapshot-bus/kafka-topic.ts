@@ -3,6 +3,11 @@ import type { Admin } from 'kafkajs';
 // kafkajs is CommonJS and Node's ESM loader cannot see this enum as a named export; its value is 2.
 const TOPIC_RESOURCE = 2;
 
+const UNKNOWN_TOPIC = 'UNKNOWN_TOPIC_OR_PARTITION';
+/** How long a topic this process just created may take to get its partitions' leaders. */
+const CREATED_TOPIC_LEADER_WAIT_MS = 10_000;
+const LEADER_POLL_MS = 100;
+
 export interface SnapshotTopicSettings {
   topic: string;
   partitions: number;
@@ -69,8 +74,16 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
       });
       return;
     } catch (error) {
+      const type = (error as { type?: string }).type;
+      // kafkajs's wait for the new topic's leaders gives up when a broker does not know the topic yet,
+      // though it was created. The same answer also comes when the creation did not take (a deletion of
+      // the same name still under way): then the topic is not listed and the caller retries later.
+      if (type === UNKNOWN_TOPIC && (await admin.listTopics()).includes(settings.topic)) {
+        await waitForLeaders(admin, settings.topic);
+        return;
+      }
       // Another process created it between listTopics and createTopics: verify it below.
-      if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+      if (type !== 'TOPIC_ALREADY_EXISTS') throw error;
     }
   }
   const described = await admin.describeConfigs({
@@ -97,5 +110,22 @@ export async function ensureSnapshotTopic(admin: Admin, settings: SnapshotTopicS
       `Kafka topic ${settings.topic} has max.message.bytes=${maxBytes}, below SNAPSHOT_MAX_MESSAGE_BYTES=` +
         `${settings.maxMessageBytes}`,
     );
+  }
+}
+
+/** Waits until every partition of a topic just created has a leader, or fails after a while. */
+async function waitForLeaders(admin: Admin, topic: string): Promise<void> {
+  const deadline = Date.now() + CREATED_TOPIC_LEADER_WAIT_MS;
+  for (;;) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      if (partitions.length > 0 && partitions.every((partition) => partition.leader >= 0)) return;
+      if (Date.now() >= deadline) throw new Error(`Kafka topic ${topic} has partitions without a leader`);
+    } catch (error) {
+      const type = (error as { type?: string }).type;
+      if ((type !== UNKNOWN_TOPIC && type !== 'LEADER_NOT_AVAILABLE') || Date.now() >= deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, LEADER_POLL_MS));
   }
 }
