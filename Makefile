@@ -175,6 +175,9 @@ bench-churn-propagation: install ## Another tenant's change -> 2 replicas while 
 bench-capacity: install ## One replica's cold start, CPU and memory at 1k/10k/50k tenants; snapshot size vs the topic limit (~5 min)
 	@bash infra/infra.sh up kafka
 	@node --expose-gc --max-old-space-size=4096 --import tsx services/gateway/src/config-plane/bench/capacity-bench.ts
+.PHONY: bench-warm-start
+bench-warm-start: install ## A replica's warm start from the snapshot store at 1k/10k tenants' files (BENCH_WARM_START_TENANTS): time, CPU, peak RSS, one file at a time vs 16 at once (no servers; ~1 min)
+	@node --import tsx services/gateway/src/config-plane/bench/warm-start-bench.ts
 .PHONY: bench-tenant-limits
 bench-tenant-limits: install ## One tenant at the default limits on a replica: first apply and later versions, CPU, heap and RSS (no servers; ~1 min)
 	@node --expose-gc --import tsx services/gateway/src/config-plane/bench/tenant-at-limits-bench.ts

@@ -7,7 +7,9 @@ import { parseLegacySnapshotFile } from './legacy-snapshot-file.js';
  * The last known config on local disk, for a warm start while Kafka is unreachable: a directory with
  * one file per tenant, so a change rewrites only that tenant's file. Each file is written to a
  * temporary file, flushed to disk and renamed over the old one: a crash leaves the old or the new
- * snapshot, never a torn one. Owner-only: tenants' configs may hold origin credentials.
+ * snapshot, never a torn one. The directory is synced once per flush, after its renames and removals,
+ * so a power loss does not bring back a tenant's previous file or a removed tenant's file. Owner-only:
+ * tenants' configs may hold origin credentials.
  *
  * There is no manifest or stream position: a replica always reads the whole compacted topic from the
  * beginning and the sink keeps the newest version, so a tenant file older than the topic is only a
@@ -20,8 +22,13 @@ import { parseLegacySnapshotFile } from './legacy-snapshot-file.js';
 /** The part of node:fs/promises the store uses (tests inject failures between steps). */
 export type SnapshotStoreFs = Pick<
   typeof nodeFs,
-  'mkdir' | 'readdir' | 'readFile' | 'writeFile' | 'rename' | 'rm' | 'stat'
+  'mkdir' | 'readdir' | 'readFile' | 'writeFile' | 'rename' | 'rm' | 'stat' | 'open'
 >;
+
+export interface SnapshotStoreOptions {
+  /** How many tenant files a load reads at once (default SNAPSHOT_READ_CONCURRENCY). */
+  readConcurrency?: number;
+}
 
 export interface SkippedSnapshotFile {
   file: string;
@@ -36,6 +43,13 @@ export interface LoadedSnapshots {
 
 const SUFFIX = '.json';
 const TEMPORARY_SUFFIX = '.tmp';
+/**
+ * How many tenant files a load reads at once: reads wait on the disk while earlier files are decoded.
+ * Each file's text is held until decoded, so at most this many besides the decoded snapshots.
+ */
+export const SNAPSHOT_READ_CONCURRENCY = 16;
+/** Errors of platforms that cannot sync a directory (opened read-only, or not at all). */
+const DIRECTORY_SYNC_UNSUPPORTED = new Set(['EISDIR', 'EINVAL', 'EPERM']);
 
 /** The file name of a tenant: its id in base64url, so no tenant id can name a path outside the store. */
 export function tenantFileName(tenantId: string): string {
@@ -57,14 +71,16 @@ function isMissing(error: unknown): boolean {
 export class SnapshotStore {
   readonly #dir: string;
   readonly #fs: SnapshotStoreFs;
+  readonly #readConcurrency: number;
   /** Tenants whose file is behind: the snapshot to write, or null to delete the file. */
   readonly #changed = new Map<string, TenantSnapshot | null>();
   /** The path holds the legacy single file (or only its backup): the next flush replaces it. */
   #legacy = false;
 
-  constructor(dir: string, fs: SnapshotStoreFs = nodeFs) {
+  constructor(dir: string, fs: SnapshotStoreFs = nodeFs, options: SnapshotStoreOptions = {}) {
     this.#dir = dir;
     this.#fs = fs;
+    this.#readConcurrency = Math.max(1, options.readConcurrency ?? SNAPSHOT_READ_CONCURRENCY);
   }
 
   get #staging(): string {
@@ -130,27 +146,40 @@ export class SnapshotStore {
   }
 
   async #loadDirectory(): Promise<LoadedSnapshots> {
+    const names = await this.#fs.readdir(this.#dir);
+    // In directory order, whatever order the reads end in.
+    const results = new Array<TenantSnapshot | SkippedSnapshotFile | undefined>(names.length);
+    let next = 0;
+    const readNext = async (): Promise<void> => {
+      while (next < names.length) {
+        const index = next++;
+        results[index] = await this.#loadEntry(names[index]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#readConcurrency, names.length) }, readNext));
     const snapshots: TenantSnapshot[] = [];
     const skipped: SkippedSnapshotFile[] = [];
-    for (const name of await this.#fs.readdir(this.#dir)) {
-      const file = path.join(this.#dir, name);
-      if (name.endsWith(TEMPORARY_SUFFIX)) {
-        await this.#fs.rm(file, { force: true }); // a write cut short
-        continue;
-      }
-      const tenantId = tenantIdOfFileName(name);
-      if (tenantId === undefined) {
-        skipped.push({ file, reason: 'not a tenant snapshot file name' });
-        continue;
-      }
-      const snapshot = await this.#readTenantFile(file, tenantId);
-      if ('reason' in snapshot) {
-        skipped.push(snapshot);
-        // Deleted by the next flush unless the topic brings the tenant's snapshot first.
-        this.delete(tenantId);
-      } else snapshots.push(snapshot);
+    for (const result of results) {
+      if (result === undefined) continue;
+      if ('reason' in result) skipped.push(result);
+      else snapshots.push(result);
     }
     return { snapshots, skipped };
+  }
+
+  /** A tenant's snapshot, what was skipped, or nothing for a write cut short (deleted). */
+  async #loadEntry(name: string): Promise<TenantSnapshot | SkippedSnapshotFile | undefined> {
+    const file = path.join(this.#dir, name);
+    if (name.endsWith(TEMPORARY_SUFFIX)) {
+      await this.#fs.rm(file, { force: true }); // a write cut short
+      return undefined;
+    }
+    const tenantId = tenantIdOfFileName(name);
+    if (tenantId === undefined) return { file, reason: 'not a tenant snapshot file name' };
+    const snapshot = await this.#readTenantFile(file, tenantId);
+    // Deleted by the next flush unless the topic brings the tenant's snapshot first.
+    if ('reason' in snapshot) this.delete(tenantId);
+    return snapshot;
   }
 
   async #readTenantFile(file: string, tenantId: string): Promise<TenantSnapshot | SkippedSnapshotFile> {
@@ -176,17 +205,35 @@ export class SnapshotStore {
     const changes = [...this.#changed];
     if (this.#legacy) await this.#replaceLegacyFile(changes);
     else {
-      await this.#fs.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+      const created = await this.#fs.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+      if (created !== undefined) await this.#syncDirectory(path.dirname(this.#dir));
       let failure: unknown;
+      const written: Array<[string, TenantSnapshot | null]> = [];
       for (const [tenantId, snapshot] of changes) {
         try {
           await this.#writeTenant(this.#dir, tenantId, snapshot);
-          this.#written(tenantId, snapshot);
+          written.push([tenantId, snapshot]);
         } catch (error) {
           failure ??= error;
         }
       }
+      // One sync for the whole burst; until it succeeds the tenants stay behind (written again).
+      if (written.length > 0) await this.#syncDirectory(this.#dir);
+      for (const [tenantId, snapshot] of written) this.#written(tenantId, snapshot);
       if (failure !== undefined) throw failure;
+    }
+  }
+
+  /** Makes the directory's renames and removals durable, where the platform can sync a directory. */
+  async #syncDirectory(dir: string): Promise<void> {
+    let handle: nodeFs.FileHandle | undefined;
+    try {
+      handle = await this.#fs.open(dir, 'r');
+      await handle.sync();
+    } catch (error) {
+      if (!DIRECTORY_SYNC_UNSUPPORTED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    } finally {
+      await handle?.close();
     }
   }
 
@@ -206,14 +253,17 @@ export class SnapshotStore {
     for (const [tenantId, snapshot] of changes) {
       if (snapshot) await this.#writeTenant(this.#staging, tenantId, snapshot);
     }
+    // The staged files' names are on disk before the directory holding them is swapped in.
+    await this.#syncDirectory(this.#staging);
     try {
       await this.#fs.rename(this.#dir, this.#legacyBackup);
     } catch (error) {
       if (!isMissing(error)) throw error;
     }
     await this.#fs.rename(this.#staging, this.#dir);
-    await this.#fs.rm(this.#legacyBackup, { force: true });
     this.#legacy = false;
+    await this.#fs.rm(this.#legacyBackup, { force: true });
+    await this.#syncDirectory(path.dirname(this.#dir));
     for (const [tenantId, snapshot] of changes) this.#written(tenantId, snapshot);
   }
 

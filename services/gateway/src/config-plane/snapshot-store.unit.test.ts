@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sampleSnapshot } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SnapshotStore, type SnapshotStoreFs, tenantFileName } from './snapshot-store.js';
+import {
+  SNAPSHOT_READ_CONCURRENCY,
+  SnapshotStore,
+  type SnapshotStoreFs,
+  tenantFileName,
+} from './snapshot-store.js';
 
 let dir: string;
 let storeDir: string;
@@ -84,6 +89,135 @@ describe('snapshot store', () => {
       expect(name).toMatch(/^[A-Za-z0-9_-]+\.json$/);
       expect(path.dirname(path.join(storeDir, name))).toBe(storeDir);
     }
+  });
+
+  it('reads a store larger than its read concurrency, several files at once but never more than the bound', async () => {
+    const tenants = Array.from({ length: SNAPSHOT_READ_CONCURRENCY * 3 }, (_, index): [string, string] => [
+      randomUUID(),
+      `t${String(index).padStart(3, '0')}`,
+    ]);
+    await writtenStore(tenants);
+    await fs.writeFile(path.join(storeDir, `${tenantFileName(randomUUID())}.1234.tmp`), '{"torn');
+    let reading = 0;
+    let mostAtOnce = 0;
+    const countingFs: SnapshotStoreFs = {
+      ...fs,
+      readFile: (async (...args: unknown[]) => {
+        reading += 1;
+        mostAtOnce = Math.max(mostAtOnce, reading);
+        try {
+          return await (fs.readFile as (...a: unknown[]) => Promise<string>)(...args);
+        } finally {
+          reading -= 1;
+        }
+      }) as SnapshotStoreFs['readFile'],
+    };
+
+    const loaded = await new SnapshotStore(storeDir, countingFs).load();
+    expect(names(loaded)).toEqual(tenants.map(([, name]) => name));
+    expect(loaded.skipped).toEqual([]);
+    expect(mostAtOnce).toBeGreaterThan(1);
+    expect(mostAtOnce).toBeLessThanOrEqual(SNAPSHOT_READ_CONCURRENCY);
+    expect((await fs.readdir(storeDir)).some((name) => name.endsWith('.tmp'))).toBe(false);
+  });
+
+  describe('durability of the directory', () => {
+    /**
+     * The real file system, recording renames, removals and directory syncs in order; the first
+     * directory syncs fail with `syncErrors`, one each.
+     */
+    function recordingFs(...syncErrors: NodeJS.ErrnoException[]): { fs: SnapshotStoreFs; steps: string[] } {
+      const steps: string[] = [];
+      const recording: SnapshotStoreFs = {
+        ...fs,
+        rename: async (from, to) => {
+          steps.push(`rename ${path.basename(String(to))}`);
+          return fs.rename(from, to);
+        },
+        rm: async (target, options) => {
+          steps.push(`rm ${path.basename(String(target))}`);
+          return fs.rm(target, options);
+        },
+        open: (async (file: string, ...rest: unknown[]) => {
+          const handle = await (fs.open as (...a: unknown[]) => Promise<fs.FileHandle>)(file, ...rest);
+          const sync = handle.sync.bind(handle);
+          handle.sync = async () => {
+            steps.push(`sync ${file}`);
+            const syncError = syncErrors.shift();
+            if (syncError) throw syncError;
+            return sync();
+          };
+          return handle;
+        }) as SnapshotStoreFs['open'],
+      };
+      return { fs: recording, steps };
+    }
+
+    const errno = (code: string) => Object.assign(new Error(`${code}: directory sync`), { code });
+
+    it('syncs the directory once per flush, after every rename and removal of that flush', async () => {
+      const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+      await writtenStore([[c, 'c']]);
+      const { fs: recording, steps } = recordingFs();
+      const store = new SnapshotStore(storeDir, recording);
+      store.set(sampleSnapshot(a, 1n, { name: 'a' }));
+      store.set(sampleSnapshot(b, 1n, { name: 'b' }));
+      store.delete(c);
+      await store.flush();
+
+      const syncs = steps.filter((step) => step === `sync ${storeDir}`);
+      expect(syncs).toHaveLength(1);
+      expect(steps.at(-1)).toBe(`sync ${storeDir}`);
+      expect(steps.filter((step) => step.startsWith('rename')).length).toBe(2);
+      expect(names(await new SnapshotStore(storeDir).load())).toEqual(['a', 'b']);
+    });
+
+    it('replacing the earlier single file syncs the staged directory before it moves in, and its parent after', async () => {
+      const tenantId = randomUUID();
+      await fs.writeFile(
+        storeDir,
+        JSON.stringify({ written_at: '2026-01-01T00:00:00.000Z', snapshots: [sampleSnapshot(tenantId, 1n)] }),
+      );
+      const { fs: recording, steps } = recordingFs();
+      const store = new SnapshotStore(storeDir, recording);
+      for (const snapshot of (await store.load()).snapshots) store.set(snapshot);
+      await store.flush();
+
+      const moves = steps.filter((step) => !step.startsWith(`rename ${tenantFileName(tenantId)}`));
+      expect(moves.slice(-5)).toEqual([
+        `sync ${storeDir}.staging`,
+        `rename ${path.basename(storeDir)}.legacy`,
+        `rename ${path.basename(storeDir)}`,
+        `rm ${path.basename(storeDir)}.legacy`,
+        `sync ${dir}`,
+      ]);
+    });
+
+    it.each(['EISDIR', 'EINVAL', 'EPERM'])(
+      'writes the files all the same where the platform refuses to sync a directory (%s)',
+      async (code) => {
+        const tenantId = randomUUID();
+        await fs.mkdir(storeDir);
+        const store = new SnapshotStore(storeDir, recordingFs(errno(code)).fs);
+        store.set(sampleSnapshot(tenantId, 1n, { name: 'written' }));
+        await store.flush();
+        expect(store.hasChanges).toBe(false);
+        expect(names(await new SnapshotStore(storeDir).load())).toEqual(['written']);
+      },
+    );
+
+    it('writes the tenants again at the next flush when the directory sync fails', async () => {
+      const tenantId = randomUUID();
+      await fs.mkdir(storeDir);
+      const store = new SnapshotStore(storeDir, recordingFs(errno('EIO')).fs);
+      store.set(sampleSnapshot(tenantId, 1n, { name: 'unsure' }));
+      await expect(store.flush()).rejects.toThrow('EIO');
+      expect(store.hasChanges).toBe(true);
+
+      await store.flush();
+      expect(store.hasChanges).toBe(false);
+      expect(names(await new SnapshotStore(storeDir).load())).toEqual(['unsure']);
+    });
   });
 
   describe('after a crash', () => {
