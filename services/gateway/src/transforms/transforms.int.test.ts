@@ -66,6 +66,11 @@ describe('transform route policies', () => {
           },
           {
             origin_id: originId,
+            path_pattern: '/profile/*',
+            query: { remove: ['user_id'] },
+          },
+          {
+            origin_id: originId,
             path_pattern: '/users/:id/*',
             rewrite_path: { template: '/accounts/:id/items/*' },
           },
@@ -181,6 +186,29 @@ describe('transform route policies', () => {
     const seen = lastSeen().url;
     const query = seen.slice(seen.indexOf('?'));
     expect(query).toMatch(/^\?a=b%20c&x=%E9&source=gw-[^&]+&q=a\/b&t=x\+y&trace=req-tx-3$/);
+  });
+
+  // PHP reads a `[` that no `]` follows as `_`: `user[id=7` reaches the application as $_GET['user_id'].
+  it('removes a parameter an origin reads under the removed name through an unclosed bracket', async () => {
+    const originQuery = async (query: string) => {
+      expect((await send(gateway, 'tx.localhost', `/profile/me?${query}`)).status).toBe(200);
+      const seen = lastSeen().url;
+      return seen.slice(seen.indexOf('?'));
+    };
+    for (const spelling of ['user[id=7', 'user%5Bid=7', 'user%5bid=7']) {
+      expect(await originQuery(`a=1&${spelling}&b=2`), spelling).toBe('?a=1&b=2');
+    }
+    // `user_idx` to PHP: another name, kept.
+    expect(await originQuery('a=1&user[idx=7')).toBe('?a=1&user[idx=7');
+  });
+
+  // Rack 2 (Rails before 7.1) drops brackets before a name and after it: `[user_id]=7` is `user_id`.
+  it('removes a parameter an origin reads under the removed name through brackets around it', async () => {
+    for (const spelling of ['[user_id]=7', 'user_id]=7', '][user_id=7', '%5Buser_id%5D=7', 'user_id][x]=7']) {
+      expect((await send(gateway, 'tx.localhost', `/profile/me?a=1&${spelling}&b=2`)).status).toBe(200);
+      const seen = lastSeen().url;
+      expect(seen.slice(seen.indexOf('?')), spelling).toBe('?a=1&b=2');
+    }
   });
 
   it('rewrites a prefix written with escapes however the client spells the path its pattern matches', async () => {
