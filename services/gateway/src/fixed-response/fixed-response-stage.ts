@@ -6,9 +6,11 @@ import {
   parseTemplate,
   type Redirect,
   STATUSES_WITHOUT_BODY,
+  type TemplatePart,
 } from '@vantageedge/shared/domain/route-policies';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
 import { requestHost } from '@vantageedge/shared/routing/match-conditions';
+import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 
@@ -56,8 +58,6 @@ function fixedStage(fixed: FixedResponse): RouteStage {
   };
 }
 
-type LocationPart = string | ((exchange: GatewayExchange) => string);
-
 /** Request-derived text in a Location header: anything but visible ASCII percent-encoded. */
 const NOT_VISIBLE_ASCII = /[^\x21-\x7e]/g;
 const encoded = (text: string) => text.replace(NOT_VISIBLE_ASCII, percentEncodedBytes);
@@ -74,27 +74,56 @@ function percentEncodedBytes(character: string): string {
   return out;
 }
 
-function locationVariable(name: LocationVariable): (exchange: GatewayExchange) => string {
+function locationVariable(name: LocationVariable, exchange: GatewayExchange): string {
   switch (name) {
     case 'path':
-      return (exchange) => exchange.path;
+      return exchange.path;
     case 'query':
-      return (exchange) => exchange.query;
+      return exchange.query;
     case 'host':
-      return (exchange) => requestHost(exchange.req);
+      return requestHost(exchange.req);
   }
 }
 
+/**
+ * The longest Location a redirect sends: a template names the request's path, query and host as often
+ * as it likes (2,000 characters of `${path}` are 285 copies of a path the client chose), and the
+ * answer must not cost the replica hundreds of times what the client sent. A `${path}${query}` after
+ * the longest template stays far below it with the listener's default header limit.
+ */
+const MAX_LOCATION_LENGTH = 32 * 1024;
+
 function redirectStage(redirect: Redirect): RouteStage {
   const parsed = parseTemplate(redirect.location, LOCATION_VARIABLES);
-  const parts: LocationPart[] = parsed.ok
-    ? parsed.parts.map((part) => ('literal' in part ? part.literal : locationVariable(part.variable)))
-    : [redirect.location];
+  const parts: TemplatePart<LocationVariable>[] = parsed.ok ? parsed.parts : [{ literal: redirect.location }];
+  let literalLength = 0;
+  const uses = new Map<LocationVariable, number>();
+  for (const part of parts) {
+    if ('literal' in part) literalLength += part.literal.length;
+    else uses.set(part.variable, (uses.get(part.variable) ?? 0) + 1);
+  }
   return {
     name: 'redirect',
     onRequest(exchange) {
+      // Each variable read and encoded once; its length counted before anything is built.
+      const values = new Map<LocationVariable, string>();
+      let length = literalLength;
+      for (const [name, count] of uses) {
+        const value = encoded(locationVariable(name, exchange));
+        values.set(name, value);
+        length += count * value.length;
+      }
+      if (length > MAX_LOCATION_LENGTH) {
+        failExchange(
+          exchange,
+          414,
+          'uri_too_long',
+          `the redirect's location would be longer than ${MAX_LOCATION_LENGTH} characters with this request's path and query`,
+        );
+        return 'handled';
+      }
       let location = '';
-      for (const part of parts) location += typeof part === 'string' ? part : encoded(part(exchange));
+      for (const part of parts) location += 'literal' in part ? part.literal : values.get(part.variable)!;
       exchange.res.writeHead(redirect.status, { location, 'content-length': 0 });
       exchange.res.end();
       return 'handled';

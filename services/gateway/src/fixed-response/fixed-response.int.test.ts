@@ -42,6 +42,12 @@ describe('fixed_response and redirect route policies', () => {
           },
           { origin_id: null, path_pattern: '/home', redirect: { location: 'https://${host}/welcome' } },
           {
+            // 2,000 characters of template: each request's path 250 times over.
+            origin_id: null,
+            path_pattern: '/echo/*',
+            redirect: { location: `https://new.example.com${'${path}'.repeat(250)}` },
+          },
+          {
             origin_id: null,
             path_pattern: '/members/*',
             auth_mode: 'apikey_required',
@@ -80,6 +86,17 @@ describe('fixed_response and redirect route policies', () => {
     expect(home.status).toBe(302);
     expect(home.headers['location']).toBe('https://fixed.localhost/welcome');
     expect(origin.seen).toHaveLength(0);
+  });
+
+  it('answers 414 instead of a Location the request path would make longer than 32 KiB', async () => {
+    const path = `/echo/${'a'.repeat(4000)}`;
+    const answer = await send(gateway, 'fixed.localhost', path);
+    expect(answer.status).toBe(414);
+    expect(answer.headers['location']).toBeUndefined();
+    expect(JSON.parse(answer.text).error.code).toBe('uri_too_long');
+    const short = await send(gateway, 'fixed.localhost', '/echo/b');
+    expect(short.status).toBe(302);
+    expect(short.headers['location']).toBe(`https://new.example.com${'/echo/b'.repeat(250)}`);
   });
 
   // HTTP/2 lets a client that does not encode its URL (curl, scripts) send `é` in the query as its
