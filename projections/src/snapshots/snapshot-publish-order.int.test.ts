@@ -116,6 +116,17 @@ describe('the order of a tenant’s records on the topic', () => {
   });
 });
 
+/** A late-send guard clock that moves only when told to. */
+function heldClock(): { now: () => number; advance(ms: number): void } {
+  let nowMs = 0;
+  return {
+    now: () => nowMs,
+    advance(ms) {
+      nowMs += ms;
+    },
+  };
+}
+
 /** Every record of a one-partition topic, in the order written: key, version header, tombstone. */
 async function topicRecords(
   topic: string,
@@ -283,13 +294,15 @@ describe('a failed send whose request lands late (real Kafka)', () => {
     };
     const tenantId = randomUUID();
     await save({ status: 'live', snapshot: snapshotOf(tenantId, 4n) });
-    // Longer than this test takes from the failed send to the late landing.
+    // The guard's clock stands still until the late request has landed, however slow this machine is.
+    const clock = heldClock();
     const publisher = startSnapshotPublisher({
       pool: db.pool,
       bus,
       tenantPublishBytesPerSecond: 0,
       retryDelayMs: 50,
-      lateSendGuardMs: 6_000,
+      lateSendGuardMs: 200,
+      lateSendClock: clock.now,
     });
     try {
       await publisher.idle();
@@ -320,13 +333,12 @@ describe('a failed send whose request lands late (real Kafka)', () => {
         timeout: 20_000,
         interval: 50,
       });
-      // ...and once the guard has passed, version 6 is sent again, behind it.
-      await vi
-        .waitFor(async () => expect(await topicEnd(topic)).toBeGreaterThan(late + 1n), {
-          timeout: 20_000,
-          interval: 100,
-        })
-        .catch(() => undefined);
+      // ...and once the guard's window has passed, version 6 is sent again, behind it.
+      clock.advance(1_000);
+      await vi.waitFor(async () => expect(await topicEnd(topic)).toBeGreaterThan(late + 1n), {
+        timeout: 20_000,
+        interval: 100,
+      });
       const versions = (await topicRecords(topic)).map((record) => record.version);
       // What compaction keeps of the key, and all a replica starting after it sees: its last written record.
       expect({ late: versions[Number(late)], last: versions.at(-1) }, versions.join(', ')).toEqual({
@@ -365,13 +377,16 @@ describe('the resend after a failed send, while PostgreSQL is unreachable', () =
     const unavailable = 'snapshot bus unavailable; will republish';
     const tenantId = randomUUID();
     await save({ status: 'live', snapshot: snapshotOf(tenantId, 1n) });
+    // The guard's window passes when the clock is moved on, not while this machine is slow.
+    const clock = heldClock();
     const publisher = startSnapshotPublisher({
       pool,
       bus,
       logger,
       tenantPublishBytesPerSecond: 0,
       retryDelayMs: 50,
-      lateSendGuardMs: 3_000,
+      lateSendGuardMs: 200,
+      lateSendClock: clock.now,
     });
     try {
       await publisher.idle();
@@ -388,6 +403,7 @@ describe('the resend after a failed send, while PostgreSQL is unreachable', () =
       // PostgreSQL is out of reach when the failed send's window has passed: the requeue fails...
       proxy.refuseConnections(true);
       proxy.cutClientSide();
+      clock.advance(1_000);
       await eventually('the window has passed', () =>
         logs.includes('snapshots of a failed send sent again after its late-send window'),
       );

@@ -43,6 +43,8 @@ export interface SnapshotPublisherOptions {
    * in-memory bus), never.
    */
   lateSendGuardMs?: number | undefined;
+  /** The late-send guard's monotonic clock (ms). Default performance.now. */
+  lateSendClock?: (() => number) | undefined;
 }
 
 export interface SnapshotPublisher {
@@ -144,7 +146,7 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
           });
           for (const tenantId of tenantIds) unsettled.add(tenantId);
           request();
-        });
+        }, options.lateSendClock);
 
   interface Lane {
     request(): void;
