@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { reservation, streamName } from '@vantageedge/shared/domain/events';
 import { canonicalCustomDomain, verificationRecordName } from '@vantageedge/shared/domain/hostname';
-import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';
+import { type EventMetadata, UniquenessViolationError } from '@vantageedge/shared/event-store/port';
 import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
 import {
   type CustomDomain,
@@ -150,7 +150,7 @@ export async function createCustomDomain(
   try {
     result = await claim();
   } catch (error) {
-    if (!(await releasedExpiredClaim(deps, ctx, tenantId, error))) throw error;
+    if (!(await releasedExpiredClaim(deps, tenantId, error))) throw error;
     result = await claim();
   }
   return outcome(tenantId, result, body.domain);
@@ -161,6 +161,21 @@ const PLATFORM_ACTOR = 'platform';
 const CUSTOM_DOMAIN_RESERVATION = reservation.customDomain('');
 
 /**
+ * Metadata of an event the platform writes by itself into a tenant's stream: nothing of the request that
+ * prompted it (another tenant's request id, causation, idempotency attempt) reaches that tenant's log.
+ */
+function platformMetadata(deps: Pick<CommandDeps, 'clock'>, tenantId: string | null): EventMetadata {
+  return {
+    actor: PLATFORM_ACTOR,
+    tenant_id: tenantId,
+    correlation_id: randomUUID(),
+    causation_id: null,
+    occurred_at: deps.clock().toISOString(),
+    schema_version: 1,
+  };
+}
+
+/**
  * When `error` is a claim refused because another tenant holds the name, and that tenant's claim is
  * still pending past its verification window: removes that claim (in its tenant's stream, by the
  * platform — the claimant is neither named nor charged there) and says so. A claim nobody can verify
@@ -168,7 +183,6 @@ const CUSTOM_DOMAIN_RESERVATION = reservation.customDomain('');
  */
 async function releasedExpiredClaim(
   deps: CommandDeps,
-  ctx: CommandContext,
   tenantId: string,
   error: unknown,
 ): Promise<boolean> {
@@ -189,7 +203,7 @@ async function releasedExpiredClaim(
     commandBudget: undefined,
     stream: held.heldBy,
     decider: tenantDomainsDecider,
-    metadata: (state) => ({ ...eventMetadata(deps, ctx, tenantOf(state.tenant)), actor: PLATFORM_ACTOR }),
+    metadata: (state) => platformMetadata(deps, tenantOf(state.tenant)),
     command: async () => ({
       type: 'ReleaseExpiredClaim' as const,
       domain,

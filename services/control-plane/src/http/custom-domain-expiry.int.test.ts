@@ -110,6 +110,42 @@ describe("another tenant's claim of a name held by a pending claim", () => {
     expect(JSON.stringify(holderDomains.body)).not.toContain(name);
   });
 
+  it("leaves nothing of the claimant's request in the holder's audit log", async () => {
+    const holder = json(
+      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Quiet', subdomain: 'quiet-holder' } }),
+    )['id'] as string;
+    const claimant = json(
+      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Loud', subdomain: 'loud-claimant' } }),
+    )['id'] as string;
+    const name = 'www.released-quietly.example';
+    const held = await cp.request('POST', `/api/v1/tenants/${holder}/domains`, { body: { domain: name } });
+    expect(held.status, JSON.stringify(held.body)).toBe(201);
+    now += 8 * DAY_MS;
+    const requestId = 'claimant-request-7f3a9c';
+    const claimed = await cp.request('POST', `/api/v1/tenants/${claimant}/domains`, {
+      body: { domain: name },
+      headers: { 'X-Request-Id': requestId, 'Idempotency-Key': 'claimant-key-7f3a9c' },
+    });
+    expect(claimed.status, JSON.stringify(claimed.body)).toBe(201);
+    expect(claimed.headers.get('x-request-id')).toBe(requestId);
+
+    const events = await cp.allEvents();
+    const released = events.find(
+      (event) =>
+        event.type === 'CustomDomainDeleted' && (event.data as { tenant_id: string }).tenant_id === holder,
+    );
+    expect(released?.metadata).toMatchObject({ actor: 'platform', causation_id: null });
+    expect(released?.metadata.correlation_id).not.toBe(requestId);
+    expect(released?.metadata).not.toHaveProperty('idempotency_attempt');
+    const audit = await cp.request('GET', `/api/v1/audit-log?tenant_id=${holder}`, {
+      headers: { 'X-Min-Position': String(events.at(-1)!.position) },
+    });
+    expect(audit.status).toBe(200);
+    expect(JSON.stringify(audit.body)).toContain('platform');
+    expect(JSON.stringify(audit.body)).not.toContain(requestId);
+    expect(JSON.stringify(audit.body)).not.toContain(claimant);
+  });
+
   it('is refused 409 when the name is verified by another tenant, however old its claim', async () => {
     const holder = json(
       await cp.request('POST', '/api/v1/tenants', { body: { name: 'Holder', subdomain: 'verified-holder' } }),
