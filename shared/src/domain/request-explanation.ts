@@ -128,7 +128,15 @@ export const policiesExplanation = z.object({
       headers: z.record(z.string(), z.string()),
     })
     .nullable(),
-  redirect: z.object({ status: z.number().int(), location: z.string() }).nullable(),
+  redirect: z
+    .object({
+      status: z.number().int(),
+      location: z.string().meta({
+        description:
+          'the Location for this request; the template as stored when the request would make it longer than 32 KiB (the gateways answer 414 uri_too_long, and so does the decision)',
+      }),
+    })
+    .nullable(),
 });
 export type PoliciesExplanation = z.infer<typeof policiesExplanation>;
 

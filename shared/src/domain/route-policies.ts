@@ -61,10 +61,32 @@ export function parseTemplate<Variable extends string>(
   return { ok: true, parts };
 }
 
-function template<Variable extends string>(schema: z.ZodString, variables: readonly Variable[]) {
+/**
+ * The most `${…}` a value in a command names. Each is resolved per request, and some are the client's
+ * to choose (a redirect's ${path} and ${query}, a token's subject in ${consumer_id}): a value naming one
+ * hundreds of times would make each answer hundreds of times what the client sent. Stored routes keep
+ * what they were recorded with (the gateway bounds a redirect's Location to 32 KiB anyway).
+ */
+export const MAX_TEMPLATE_VARIABLES = 8;
+
+function template<Variable extends string>(
+  schema: z.ZodString,
+  variables: readonly Variable[],
+  command: boolean,
+) {
   return schema.superRefine((value, ctx) => {
     const parsed = parseTemplate(value, variables);
-    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.issue });
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.issue });
+      return;
+    }
+    const named = parsed.parts.filter((part) => 'variable' in part).length;
+    if (command && named > MAX_TEMPLATE_VARIABLES) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `names ${named} variables; a value may name at most ${MAX_TEMPLATE_VARIABLES}`,
+      });
+    }
   });
 }
 
@@ -106,8 +128,17 @@ const headerValueTextOf = (command: boolean) =>
 const headerValueText = headerValueTextOf(false);
 const headerValueTextInput = headerValueTextOf(true);
 
-const headerValueTemplateOf = (command: boolean) =>
-  template(command ? headerValueTextInput : headerValueText, TEMPLATE_VARIABLES);
+/** What /openapi.json says of a value in a command (`false`: a stored route, said nothing of). */
+function withDescription<Schema extends z.ZodType>(schema: Schema, description: string | false): Schema {
+  return description === false ? schema : schema.meta({ description });
+}
+
+const TEMPLATE_RULE = `may name at most ${MAX_TEMPLATE_VARIABLES} variables: ${TEMPLATE_VARIABLES.map((v) => `\${${v}}`).join(', ')}`;
+
+const headerValueTemplateOf = (command: boolean) => {
+  const value = template(command ? headerValueTextInput : headerValueText, TEMPLATE_VARIABLES, command);
+  return withDescription(value, command && TEMPLATE_RULE);
+};
 
 /** C0 and DEL; with `c1` (commands), U+0080–U+009F too (see headerValueTextOf). */
 function hasControlCharacter(value: string, c1: boolean): boolean {
@@ -123,8 +154,8 @@ const queryParamName = z
   .min(1, 'must not be empty')
   .max(100, 'must be at most 100 characters')
   .regex(QUERY_NAME, 'must be a query parameter name (letters, digits, . _ ~ : [ ] -)');
-const queryValueTemplateOf = (command: boolean) =>
-  template(
+const queryValueTemplateOf = (command: boolean) => {
+  const value = template(
     z
       .string()
       .max(1000, 'must be at most 1000 characters')
@@ -134,7 +165,10 @@ const queryValueTemplateOf = (command: boolean) =>
           : 'must not contain control characters',
       }),
     TEMPLATE_VARIABLES,
+    command,
   );
+  return withDescription(value, command && TEMPLATE_RULE);
+};
 
 const cookieName = z
   .string()
@@ -771,35 +805,56 @@ export const routeMatchInput = routeMatch.superRefine((match, ctx) => {
 // ---- answers without an origin ----
 
 const FIXED_RESPONSE_HEADERS_REFUSED = ['content-length', 'transfer-encoding', 'connection', 'content-type'];
+/**
+ * The response headers a transform may not touch (RESPONSE_HEADERS_NOT_TRANSFORMED: X-Request-Id)
+ * beyond those refused on their own (the framing ones, hop-by-hop): a fixed response follows the same
+ * rule in commands, and the gateway drops them from routes stored before it.
+ */
+function setByGatewayOnEveryAnswer(name: string): boolean {
+  return (
+    RESPONSE_HEADERS_NOT_TRANSFORMED.includes(name) &&
+    !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) &&
+    !HOP_BY_HOP_HEADERS.includes(name)
+  );
+}
 
 const fixedResponseOf = (command: boolean) =>
   z
     .strictObject({
       status: z.number().int().min(200).max(599),
-      headers: boundedRecord(
-        headerName
-          .refine(
-            (name) =>
-              !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) && !name.startsWith(GATEWAY_HEADER_PREFIX),
-            {
-              error: 'is set by the gateway (content_type sets content-type)',
-            },
-          )
-          .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED })
-          .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED })
-          .refine((name) => !command || name !== ALT_SVC, { error: ALT_SVC_REFUSED })
-          .refine((name) => !command || name !== NEL, { error: NEL_REFUSED })
-          .refine(
-            (name) =>
-              !command || FIXED_RESPONSE_HEADERS_REFUSED.includes(name) || !HOP_BY_HOP_HEADERS.includes(name),
-            {
-              error: CONNECTION_HEADER_REFUSED,
-            },
-          ),
-        command ? headerValueTextInput : headerValueText,
-        30,
-        TOKEN,
-        command,
+      headers: withDescription(
+        boundedRecord(
+          headerName
+            .refine(
+              (name) =>
+                !FIXED_RESPONSE_HEADERS_REFUSED.includes(name) && !name.startsWith(GATEWAY_HEADER_PREFIX),
+              {
+                error: 'is set by the gateway (content_type sets content-type)',
+              },
+            )
+            .refine((name) => name !== 'set-cookie', { error: SET_COOKIE_REFUSED })
+            .refine((name) => !command || !setByGatewayOnEveryAnswer(name), {
+              error: 'is set by the gateway on every answer and cannot be changed',
+            })
+            .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED })
+            .refine((name) => !command || name !== ALT_SVC, { error: ALT_SVC_REFUSED })
+            .refine((name) => !command || name !== NEL, { error: NEL_REFUSED })
+            .refine(
+              (name) =>
+                !command ||
+                FIXED_RESPONSE_HEADERS_REFUSED.includes(name) ||
+                !HOP_BY_HOP_HEADERS.includes(name),
+              {
+                error: CONNECTION_HEADER_REFUSED,
+              },
+            ),
+          command ? headerValueTextInput : headerValueText,
+          30,
+          TOKEN,
+          command,
+        ),
+        command &&
+          'at most 30; not the headers the gateway sets on every answer (x-request-id, content-length, content-type: give content_type), not x-vantageedge-*, hop-by-hop headers, set-cookie, clear-site-data, alt-svc or nel',
       ).default({}),
       /** Anything (it is the answer’s content): the CLI escapes what it prints of it. */
       body: z.string().max(65_536, 'must be at most 64 KiB').default(''),
@@ -826,18 +881,27 @@ export const fixedResponse = fixedResponseOf(false);
 export const fixedResponseInput = fixedResponseOf(true);
 export type FixedResponse = z.infer<typeof fixedResponse>;
 
-export const redirect = z.strictObject({
-  status: z.literal([301, 302, 303, 307, 308]).default(302),
-  /** `https://new.example.com${path}${query}`: ${path}, ${query} (with its ?) and ${host} of the request. */
-  location: template(
-    z
-      .string()
-      .min(1, 'must not be empty')
-      .max(2000, 'must be at most 2000 characters')
-      .regex(/^[\x21-\x7e]+$/, 'must be a URL or path without spaces or control characters'),
-    LOCATION_VARIABLES,
-  ),
-});
+const redirectOf = (command: boolean) =>
+  z.strictObject({
+    status: z.literal([301, 302, 303, 307, 308]).default(302),
+    /** `https://new.example.com${path}${query}`: ${path}, ${query} (with its ?) and ${host} of the request. */
+    location: withDescription(
+      template(
+        z
+          .string()
+          .min(1, 'must not be empty')
+          .max(2000, 'must be at most 2000 characters')
+          .regex(/^[\x21-\x7e]+$/, 'must be a URL or path without spaces or control characters'),
+        LOCATION_VARIABLES,
+        command,
+      ),
+      command &&
+        `\${path}, \${query} (with its ?) and \${host} of the request, at most ${MAX_TEMPLATE_VARIABLES} of them; a request that would make the Location longer than 32 KiB is answered 414 uri_too_long`,
+    ),
+  });
+export const redirect = redirectOf(false);
+/** redirect as a command may give it. */
+export const redirectInput = redirectOf(true);
 export type Redirect = z.infer<typeof redirect>;
 
 /** Request bodies and header sections beyond what the gateway's global limits allow are refused anyway. */

@@ -4,7 +4,7 @@ import {
   type TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
 import type { PoliciesExplanation } from '@vantageedge/shared/domain/request-explanation';
-import { LOCATION_VARIABLES, parseTemplate } from '@vantageedge/shared/domain/route-policies';
+import type { LocationVariable } from '@vantageedge/shared/domain/route-policies';
 import { AddressMatcher } from '@vantageedge/shared/gateway-policies/address-matcher';
 import {
   compileRouteCors,
@@ -12,6 +12,8 @@ import {
   preflightRefusal,
 } from '@vantageedge/shared/gateway-policies/cors-rules';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
+import { compileRedirectLocation } from '@vantageedge/shared/gateway-policies/redirect-location';
+import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 
 /**
  * The route policies a gateway would apply to one request, computed with the gateway's own rules
@@ -196,15 +198,19 @@ function cookieValues(headers: Record<string, string | string[]>): Map<string, s
   return values;
 }
 
-function redirectLocation(location: string, request: PolicyRequest): string {
-  const parsed = parseTemplate(location, LOCATION_VARIABLES);
-  if (!parsed.ok) return location;
-  const values = {
-    path: request.path,
-    query: request.query === '' ? '' : `?${request.query}`,
-    host: request.host,
-  };
-  return parsed.parts.map((part) => ('literal' in part ? part.literal : values[part.variable])).join('');
+/**
+ * A redirect's Location variable for the request, read as the gateways read it: the query with its
+ * `?`, the host name without port or trailing dot.
+ */
+function readLocationVariable(name: LocationVariable, request: PolicyRequest): string {
+  switch (name) {
+    case 'path':
+      return request.path;
+    case 'query':
+      return request.query === '' ? '' : `?${request.query}`;
+    case 'host':
+      return hostHeaderName(request.host) ?? '';
+  }
 }
 
 /** The path the origin receives after rewrite_path, or null when the route has no rewrite. */
@@ -219,10 +225,14 @@ export function explainPolicies(
   snapshot: TenantSnapshot,
   route: RouteConfig,
   request: PolicyRequest,
-): { policies: PoliciesExplanation; stop: PolicyStop | null } {
+): { policies: PoliciesExplanation; stop: PolicyStop | null; locationTooLong: boolean } {
   const origin = snapshot.origins.find((candidate) => candidate.id === route.origin_id);
   const fixed = route.fixed_response ?? null;
   const redirect = route.redirect ?? null;
+  // As the gateways: a Location past 32 KiB is never built (they answer 414 uri_too_long), and the
+  // explanation shows the template as stored.
+  const location =
+    redirect === null ? undefined : compileRedirectLocation(redirect, readLocationVariable)(request);
   const policies: PoliciesExplanation = {
     ip_rules: explainIpRules(snapshot, route, request.clientIp),
     cors: explainCors(route, request),
@@ -237,10 +247,7 @@ export function explainPolicies(
       fixed === null
         ? null
         : { status: fixed.status, content_type: fixed.content_type, headers: fixed.headers },
-    redirect:
-      redirect === null
-        ? null
-        : { status: redirect.status, location: redirectLocation(redirect.location, request) },
+    redirect: redirect === null ? null : { status: redirect.status, location: location ?? redirect.location },
   };
   let stop: PolicyStop | null = null;
   if (policies.ip_rules?.verdict === 'denied') {
@@ -258,5 +265,5 @@ export function explainPolicies(
       message: policies.cors.reason,
     };
   }
-  return { policies, stop };
+  return { policies, stop, locationTooLong: redirect !== null && location === undefined };
 }

@@ -9,6 +9,7 @@ import type {
 import { pathDigest, variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import { REDIRECT_LOCATION_TOO_LONG } from '@vantageedge/shared/gateway-policies/redirect-location';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import { canonicalAddress } from '@vantageedge/shared/net/ip-address';
@@ -405,7 +406,11 @@ export async function explainRequest(
       stop('fixed_response', fixed.status, 'fixed_response', 'the route answers itself (fixed_response)'),
     );
   } else if (redirect !== null) {
-    decide(stop('redirect', redirect.status, 'redirect', `the route redirects to ${redirect.location}`));
+    decide(
+      policies.locationTooLong
+        ? stop('redirect', 414, 'uri_too_long', REDIRECT_LOCATION_TOO_LONG)
+        : stop('redirect', redirect.status, 'redirect', `the route redirects to ${redirect.location}`),
+    );
   }
   explanation.upstream = explainUpstream(
     snapshot,

@@ -737,6 +737,13 @@ describe('explaining the route policies that apply', () => {
       auth_mode: 'public',
       redirect: { status: 308, location: 'https://new.example.com${path}${query}' },
     },
+    {
+      id: randomUUID(),
+      origin_id: null,
+      path_pattern: '/home',
+      auth_mode: 'public',
+      redirect: { location: 'https://${host}/welcome${query}' },
+    },
   ];
   const policySnapshot = () =>
     snapshot({
@@ -876,5 +883,17 @@ describe('explaining the route policies that apply', () => {
       location: 'https://new.example.com/old/docs?lang=en',
     });
     expect(old.decision).toMatchObject({ stage: 'redirect', status: 308 });
+  });
+
+  it('builds the Location as the gateways do: the host name without port or dot, raw query bytes percent-encoded', async () => {
+    const snap = await policySnapshot();
+    const home = await explain(
+      { path: '/home', host: 'ACME.vantageedge.dev.:8443', query: 'q=caf\u00c3\u00a9' },
+      snap,
+    );
+    expect(home.policies?.redirect, JSON.stringify(home.decision)).toEqual({
+      status: 302,
+      location: 'https://acme.vantageedge.dev/welcome?q=caf%C3%A9',
+    });
   });
 });

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
 import type { Projector } from '@vantageedge/projections/runner/projector';
 import { requestExplanation } from '@vantageedge/shared/domain/request-explanation';
@@ -199,6 +200,33 @@ describe('POST /api/v1/tenants/:id/explain', () => {
       policies: { ip_rules: { verdict: 'denied', client_ip: '203.0.113.9' } },
       decision: { stage: 'ip_rules', status: 403, code: 'ip_denied' },
     });
+  });
+
+  it('answers 414 uri_too_long as the gateways do when the path would make a redirect longer than 32 KiB', async () => {
+    const location = `https://new.example.com${'${path}'.repeat(8)}`;
+    const created = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: null,
+        path_pattern: '/far/*',
+        auth_mode: 'public',
+        redirect: { status: 308, location },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const request = { method: 'GET', host: 'acme-explain.vantageedge.dev' };
+    expect(json(await explain({ ...request, path: '/far/x' }))).toMatchObject({
+      policies: { redirect: { status: 308, location: `https://new.example.com${'/far/x'.repeat(8)}` } },
+      decision: { stage: 'redirect', status: 308 },
+    });
+    // 8 copies of an 8,000-character path: 64,000 characters the control plane never builds.
+    const long = await explain({ ...request, path: `/far/${'a'.repeat(7995)}` });
+    expect(long.status).toBe(200);
+    expect(json(long)).toMatchObject({
+      policies: { redirect: { status: 308, location } },
+      decision: { stage: 'redirect', status: 414, code: 'uri_too_long' },
+    });
+    expect(JSON.stringify(long.body)).not.toContain(`${'a'.repeat(7995)}/far/`); // no two copies of the path
   });
 
   it('answers exactly what the shared answer schema describes, which the CLI and the console parse it with', async () => {

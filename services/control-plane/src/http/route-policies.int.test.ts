@@ -130,6 +130,19 @@ describe('route policies in the admin API', () => {
     expect(json(created)).toMatchObject({ origin_id: null, redirect: { status: 301 } });
   });
 
+  it('accepts a value naming eight variables, the most a value may name', async () => {
+    const created = await cp.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: null,
+        path_pattern: '/eight/*',
+        auth_mode: 'public',
+        redirect: { location: `https://\${host}${'${path}'.repeat(6)}\${query}` },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+  });
+
   const base = () => ({
     tenant_id: tenantId,
     origin_id: originId,
@@ -237,6 +250,29 @@ describe('route policies in the admin API', () => {
       'fixed_response.headers.set-cookie',
     ],
     ['an unknown location variable', { redirect: { location: 'https://x${user}' } }, 'redirect.location'],
+    // Regression: a value could name a variable as often as its length allowed, and each answer then
+    // carried the request's path (or address, or token subject) hundreds of times over.
+    [
+      'a location naming ${path} nine times',
+      { redirect: { location: `https://x${'${path}'.repeat(9)}` } },
+      'redirect.location',
+    ],
+    [
+      'a header value naming nine variables',
+      { response_headers: { set: { 'x-who': '${client_ip}'.repeat(9) } } },
+      'response_headers.set.x-who',
+    ],
+    [
+      'a query value naming nine variables',
+      { query: { add: { who: '${consumer_id},'.repeat(9) } } },
+      'query.add.who',
+    ],
+    // Regression: a fixed response replaced the request id the gateway gives every answer.
+    [
+      'an X-Request-Id in a fixed response',
+      { fixed_response: { status: 503, headers: { 'X-Request-Id': 'maintenance' } } },
+      'fixed_response.headers.X-Request-Id',
+    ],
     // Regression: names that are no header or query parameter name were stored, and the snapshot
     // projector then skipped the route's every event: the gateways never served the route.
     [

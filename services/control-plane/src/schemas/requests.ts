@@ -28,7 +28,7 @@ import {
   MAX_ROUTE_BODY_BYTES,
   MAX_ROUTE_HEADER_BYTES,
   queryTransformInput,
-  redirect,
+  redirectInput,
   requestHeaderTransformInput,
   requestHeaderWrittenByGateway,
   responseHeaderTransformInput,
@@ -512,7 +512,7 @@ const routePolicyFields = {
   max_header_bytes: z.number().int().min(256).max(MAX_ROUTE_HEADER_BYTES),
   traffic_split: splitWithoutPlaceholders,
   fixed_response: fixedResponseInput,
-  redirect,
+  redirect: redirectInput,
 };
 export const createRouteBody = z.strictObject({
   tenant_id: uuid,

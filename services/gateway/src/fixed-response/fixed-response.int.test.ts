@@ -56,6 +56,12 @@ describe('fixed_response and redirect route policies', () => {
           // Stored before commands refused a body for a status without content.
           { origin_id: null, path_pattern: '/gone', fixed_response: { status: 204, body: 'hello' } },
           { origin_id: null, path_pattern: '/reset', fixed_response: { status: 205, body: 'hello' } },
+          // Stored before commands refused the gateway's own response headers in a fixed response.
+          {
+            origin_id: null,
+            path_pattern: '/stamped',
+            fixed_response: { status: 200, headers: { 'X-Request-Id': 'route-chosen' }, body: 'ok' },
+          },
         ],
       }),
     );
@@ -130,5 +136,15 @@ describe('fixed_response and redirect route policies', () => {
     const answer = await send(gateway, 'fixed.localhost', '/reset');
     expect(answer.status).toBe(205);
     expect(answer.text).toBe('');
+  });
+
+  it("keeps the gateway's X-Request-Id on a stored fixed response that sets its own", async () => {
+    const answer = await send(gateway, 'fixed.localhost', '/stamped', {
+      headers: { 'x-request-id': 'client-trace-7' },
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.headers['x-request-id']).toBe('client-trace-7');
+    const minted = await send(gateway, 'fixed.localhost', '/stamped');
+    expect(minted.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
