@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { RouteTimeouts } from '@vantageedge/shared/domain/route-policies';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
@@ -78,7 +78,11 @@ export function refreshInBackground(cache: ResponseCache, exchange: GatewayExcha
         throw new OriginAddressBlockedError('the origin is one of the platform’s internal listeners');
       }
       status = response.statusCode;
-      const received = incoming(response.headers as Record<string, string | string[] | undefined>);
+      const received = asClientFillStoresIt(
+        exchange,
+        status,
+        response.headers as Record<string, string | string[] | undefined>,
+      );
       // Set-Cookie is scoped per client host by the proxy; a background fill never stores one. A 304's
       // would replace the stored (scoped) one unscoped: the entry keeps its own.
       if (status === 304 && fill.revalidating !== null) {
@@ -143,9 +147,30 @@ class RefreshHeadTimeoutError extends Error {
   }
 }
 
-function incoming(headers: Record<string, string | string[] | undefined>): IncomingHttpHeaders {
+/**
+ * The origin's answer to a refresh as a client's fill hands it to the cache: through the route's
+ * response hooks that run before the cache's (response_headers; on a CORS route, the origin's CORS fields
+ * dropped). Stored as it came, every HIT after the refresh would answer with what those leave out.
+ */
+function asClientFillStoresIt(
+  exchange: GatewayExchange,
+  statusCode: number,
+  received: Record<string, string | string[] | undefined>,
+): IncomingHttpHeaders {
+  const headers = downstreamResponseHeaders(received);
+  for (const stage of exchange.route?.stages.response ?? []) {
+    if (stage.name === CACHE_STAGE) break;
+    stage.onResponse!(exchange, { statusCode, headers });
+  }
+  return incoming(headers);
+}
+
+/** The cache stage's name (cache-stage.ts): the response hooks listed before it run before it takes its copy. */
+const CACHE_STAGE = 'cache';
+
+function incoming(headers: OutgoingHttpHeaders): IncomingHttpHeaders {
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(downstreamResponseHeaders(headers))) {
+  for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     out[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
   }

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { requestHeaderWrittenByGateway } from '@vantageedge/shared/domain/route-policies';
 import {
   type CompiledCachePolicy,
@@ -18,6 +18,7 @@ import {
   originFacingHost,
 } from '../proxy/forwarded-headers.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
+import { applyHeaderTransformToResponse } from '../transforms/header-transform.js';
 import { refreshInBackground } from './background-refresh.js';
 import type { CacheEntry } from './cache-entry.js';
 import {
@@ -219,10 +220,10 @@ function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheL
   exchange.cacheOutcome = lookup.outcome;
   switch (lookup.outcome) {
     case 'HIT':
-      cache.writeEntry(res, lookup.entry, 'HIT', method, exchange.req.headers);
+      cache.writeEntry(res, lookup.entry, 'HIT', method, exchange.req.headers, perRequestHeaders(exchange));
       return 'handled';
     case 'STALE':
-      cache.writeEntry(res, lookup.entry, 'STALE', method, exchange.req.headers);
+      cache.writeEntry(res, lookup.entry, 'STALE', method, exchange.req.headers, perRequestHeaders(exchange));
       if (lookup.revalidation) refreshInBackground(cache, exchange, lookup.revalidation);
       return 'handled';
     case 'BYPASS':
@@ -239,6 +240,16 @@ function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheL
       if (lookup.fill?.revalidating) askConditionally(exchange, lookup.fill.revalidating);
       return 'continue';
   }
+}
+
+/**
+ * The route's response headers with this request's values (its client address, id, consumer): a stored
+ * entry never holds them (another client's would be replayed), so each answer from the cache gets its own.
+ */
+function perRequestHeaders(exchange: GatewayExchange): ((res: ServerResponse) => void) | undefined {
+  const transform = exchange.perRequestResponseHeaders;
+  if (transform === undefined) return undefined;
+  return (res) => applyHeaderTransformToResponse(transform, res, exchange);
 }
 
 /** Statuses that count as an origin error for stale-if-error (RFC 5861 §4). */
@@ -259,6 +270,7 @@ function serveStaleIfError(cache: ResponseCache, exchange: GatewayExchange): voi
     'STALE',
     exchange.req.method ?? 'GET',
     exchange.cacheClientConditional ?? exchange.req.headers,
+    perRequestHeaders(exchange),
   );
 }
 
@@ -294,7 +306,14 @@ function fillingTap(
     const entry = cache.revalidated(fill, incomingHeaders(head.headers));
     exchange.cacheOutcome = 'REVALIDATED';
     exchange.res.removeHeader('X-Cache');
-    cache.writeEntry(exchange.res, entry, 'REVALIDATED', method, exchange.cacheClientConditional);
+    cache.writeEntry(
+      exchange.res,
+      entry,
+      'REVALIDATED',
+      method,
+      exchange.cacheClientConditional,
+      perRequestHeaders(exchange),
+    );
     return undefined;
   }
   const started = cache.beginFill(fill, method, head.statusCode, incomingHeaders(head.headers));

@@ -234,6 +234,8 @@ export interface ResponseCache {
   /**
    * Writes a cached response: status, stored headers (never per-request ones: the current request's
    * X-Request-Id, RateLimit etc. already set on `res` stay), Age, X-Cache, body (none for HEAD).
+   * `beforeHead` writes what belongs to this request's answer alone (the route's per-request response
+   * headers) over the stored headers; Age, X-Cache and the framing are the gateway's.
    */
   writeEntry(
     res: ServerResponse,
@@ -241,6 +243,7 @@ export interface ResponseCache {
     outcome: ServedOutcome,
     method: string,
     requestHeaders?: IncomingHttpHeaders,
+    beforeHead?: (res: ServerResponse) => void,
   ): void;
   /** Unsafe method on a path: drop every cached variant of that path (all replicas). */
   invalidatePath(policy: CompiledCachePolicy, path: string): Promise<void>;
@@ -1371,7 +1374,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       void commitEntry(fill, entry).catch(() => {});
       return entry;
     },
-    writeEntry(res, entry, outcome, method, requestHeaders) {
+    writeEntry(res, entry, outcome, method, requestHeaders, beforeHead) {
       // Only replayable origin headers were stored (storedHeaders); the request's own X-Request-Id,
       // RateLimit etc. already set on `res` stay. Entries of older key formats are unreachable.
       const { headers } = entry;
@@ -1383,6 +1386,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         if (notModified && !NOT_MODIFIED_HEADERS.has(header[0])) continue;
         res.setHeader(header[0], header[1]);
       }
+      beforeHead?.(res);
       res.setHeader('Age', Math.max(0, Math.floor((now() - entry.storedAt) / 1000)));
       res.setHeader('X-Cache', outcome);
       // An entry stored with a body its status cannot carry (a 205's, before the proxy dropped it) is

@@ -5,6 +5,7 @@ import type { CacheEntry } from '../cache/cache-entry.js';
 import type { CacheFill, FillBody } from '../cache/response-cache.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { UpstreamPolicy } from '../forwarding/upstream-policy.js';
+import type { CompiledHeaderTransform } from '../transforms/header-transform.js';
 
 /**
  * The typed per-request context every lifecycle step and stage reads and adds to, in order:
@@ -48,6 +49,11 @@ export class GatewayExchange {
   forwardPath: string | undefined = undefined;
   /** The request headers the route's transform set or added: forwarded as the route wrote them. */
   routeRequestHeaders: readonly string[] | undefined = undefined;
+  /**
+   * The route's response header writes whose values are this request's (client address, request id,
+   * consumer): written on every answer of the origin's, also one the cache replays, and never stored.
+   */
+  perRequestResponseHeaders: CompiledHeaderTransform | undefined = undefined;
   /** The origin the traffic split chose (else the route's own). */
   origin: CompiledOrigin | undefined = undefined;
   /** Tried in order when the chosen origin has no available target (the split's other origins). */

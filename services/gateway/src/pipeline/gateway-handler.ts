@@ -40,7 +40,11 @@ import { CookieDomainGuard } from '../proxy/cookie-domains.js';
 import { type ProxyFailure, type ProxyResult, proxyRequest } from '../proxy/proxy-request.js';
 import { createRequestLimitsPolicy } from '../request-limits/request-limits-stage.js';
 import { createTrafficSplitPolicy } from '../traffic-split/traffic-split-stage.js';
-import { createRequestTransformPolicy, createResponseHeadersPolicy } from '../transforms/transform-stages.js';
+import {
+  createPerRequestResponseHeadersPolicy,
+  createRequestTransformPolicy,
+  createResponseHeadersPolicy,
+} from '../transforms/transform-stages.js';
 import type { UpstreamLease } from '../upstream/types.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
@@ -162,9 +166,10 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
  * Every route policy, in pipeline order. Cheap refusals first (limits, IP rules), then CORS (a
  * preflight is answered before authentication), authentication, the answers that need no origin
  * (a route's fixed response, then TRACE and OPTIONS whose Max-Forwards is spent),
- * request transforms (before the cache, which keys on what the origin receives), the given stages
- * (rate limit, cache), then response headers (its response hook runs before the cache's, so the cache
- * stores transformed headers) with the origin's CORS fields dropped before them on a CORS route, and how
+ * request transforms (before the cache, which keys on what the origin receives), the response headers
+ * with the request's own values (their hook runs after the cache's, which never stores them), the given
+ * stages (rate limit, cache), then response headers (its response hook runs before the cache's, so the
+ * cache stores transformed headers) with the origin's CORS fields dropped before them on a CORS route, and how
  * the origin is called (traffic split, timeouts and retries).
  */
 function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
@@ -176,6 +181,7 @@ function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
     createFixedResponsePolicy(),
     createMaxForwardsPolicy(),
     createRequestTransformPolicy(),
+    createPerRequestResponseHeadersPolicy(),
     ...(options.stages ?? []),
     createResponseHeadersPolicy(),
     createCorsOriginHeadersPolicy(),

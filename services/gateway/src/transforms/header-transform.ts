@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { compileValueTemplate, type ValueTemplate } from './value-template.js';
@@ -50,5 +50,25 @@ export function applyHeaderTransform(
     if (current === undefined) target[name] = added;
     else if (Array.isArray(current)) target[name] = [...current, added];
     else target[name] = [String(current), added];
+  }
+}
+
+/**
+ * applyHeaderTransform on a response whose head is not written yet (an answer the cache replays from
+ * a stored entry, whose headers are already set on it).
+ */
+export function applyHeaderTransformToResponse(
+  transform: CompiledHeaderTransform,
+  res: ServerResponse,
+  exchange: GatewayExchange,
+): void {
+  for (const name of transform.remove) res.removeHeader(name);
+  for (const [name, value] of transform.set) res.setHeader(name, value(exchange));
+  for (const [name, value] of transform.add) {
+    const current = res.getHeader(name);
+    const added = value(exchange);
+    if (current === undefined) res.setHeader(name, added);
+    else if (Array.isArray(current)) res.setHeader(name, [...current, added]);
+    else res.setHeader(name, [String(current), added]);
   }
 }

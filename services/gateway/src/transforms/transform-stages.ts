@@ -13,6 +13,7 @@ import {
   compileHeaderTransform,
 } from './header-transform.js';
 import { compileQueryTransform } from './query-transform.js';
+import { namesRequestValues } from './value-template.js';
 
 /**
  * What the origin receives: `request_headers` (set / add / remove on the headers forwarded),
@@ -78,7 +79,8 @@ function withoutCdnLoopRemoval(transform: CompiledHeaderTransform | null): Compi
 }
 
 /**
- * `response_headers` on the origin's response. Placed after the response cache in the pipeline, so its
+ * `response_headers` on the origin's response, but for writes with this request's values
+ * (createPerRequestResponseHeadersPolicy). Placed after the response cache in the pipeline, so its
  * response hook runs first (hooks run in reverse) and the cache stores the transformed headers: a HIT
  * answers with them too. Answers the gateway makes itself (errors, fixed responses) are not changed.
  */
@@ -86,10 +88,7 @@ export function createResponseHeadersPolicy(): RoutePolicy {
   return {
     name: 'response_headers',
     compileRoute({ route }) {
-      const headers = withoutWrites(
-        compileHeaderTransform(route.response_headers),
-        responseHeaderNeverWritten,
-      );
+      const headers = compileResponseHeaderTransform(responseTransformPart(route.response_headers, 'stored'));
       if (headers === null) return null;
       return {
         name: 'response_headers',
@@ -99,6 +98,62 @@ export function createResponseHeadersPolicy(): RoutePolicy {
         },
       };
     },
+  };
+}
+
+/**
+ * The `response_headers` writes whose values are the request's own (`${client_ip}`, `${request_id}`,
+ * `${consumer_id}`). Placed before the response cache: its response hook runs after the cache took its
+ * copy of the origin's headers, so an entry never holds one client's address or consumer for the next
+ * one; an answer the cache replays gets the request's own values (exchange.perRequestResponseHeaders).
+ */
+export function createPerRequestResponseHeadersPolicy(): RoutePolicy {
+  return {
+    name: 'response_headers_per_request',
+    compileRoute({ route }) {
+      const headers = compileResponseHeaderTransform(
+        responseTransformPart(route.response_headers, 'per_request'),
+      );
+      if (headers === null) return null;
+      return {
+        name: 'response_headers_per_request',
+        onRequest(exchange) {
+          exchange.perRequestResponseHeaders = headers;
+          return 'continue';
+        },
+        onResponse(exchange, head) {
+          applyHeaderTransform(headers, head.headers, exchange);
+          return undefined;
+        },
+      };
+    },
+  };
+}
+
+function compileResponseHeaderTransform(transform: HeaderTransform | null): CompiledHeaderTransform | null {
+  return withoutWrites(compileHeaderTransform(transform), responseHeaderNeverWritten);
+}
+
+/**
+ * One part of a route's response_headers. `per_request`: every write (set, add) of a header one of
+ * whose written values names the request's own values, so that a header's lines keep their order;
+ * `stored`: the removals and the other writes (the removals run first either way, as in one transform).
+ */
+function responseTransformPart(
+  transform: HeaderTransform | null | undefined,
+  part: 'stored' | 'per_request',
+): HeaderTransform | null {
+  if (transform === null || transform === undefined) return null;
+  const perRequest = new Set<string>();
+  for (const [name, value] of [...Object.entries(transform.set), ...Object.entries(transform.add)]) {
+    if (namesRequestValues(value)) perRequest.add(name.toLowerCase());
+  }
+  const inPart = ([name]: [string, string]) =>
+    perRequest.has(name.toLowerCase()) === (part === 'per_request');
+  return {
+    set: Object.fromEntries(Object.entries(transform.set).filter(inPart)),
+    add: Object.fromEntries(Object.entries(transform.add).filter(inPart)),
+    remove: part === 'stored' ? transform.remove : [],
   };
 }
 

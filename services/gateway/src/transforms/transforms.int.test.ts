@@ -112,6 +112,15 @@ describe('transform route policies', () => {
               add: { 'x-served-by': 'gateway' },
             },
           },
+          {
+            origin_id: originId,
+            path_pattern: '/cached-per-client/*',
+            cache_policy: { ttl_seconds: 60 },
+            response_headers: {
+              set: { 'x-seen-from': '${client_ip}', 'x-route': '${route_id}' },
+              add: { 'x-answered-request': 'request ${request_id}' },
+            },
+          },
         ],
       }),
     );
@@ -248,5 +257,23 @@ describe('transform route policies', () => {
       expect(answer.headers['x-origin']).toBeUndefined();
       expect(answer.headers['x-served-by']).toBe('gateway');
     }
+  });
+
+  it('writes per-request response header values for each answer: a cache HIT never carries those of the MISS that filled it', async () => {
+    const miss = await send(gateway, 'tx.localhost', '/cached-per-client/a', {
+      localAddress: '127.0.0.2',
+      headers: { 'x-request-id': 'first-client-request' },
+    });
+    expect(miss.headers['x-cache']).toBe('MISS');
+    expect(miss.headers['x-seen-from']).toBe('127.0.0.2');
+    expect(miss.headers['x-answered-request']).toBe('request first-client-request');
+    const hit = await send(gateway, 'tx.localhost', '/cached-per-client/a', {
+      localAddress: '127.0.0.3',
+      headers: { 'x-request-id': 'second-client-request' },
+    });
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(hit.headers['x-seen-from']).toBe('127.0.0.3');
+    expect(hit.headers['x-answered-request']).toBe('request second-client-request');
+    for (const answer of [miss, hit]) expect(answer.headers['x-route']).toBeDefined();
   });
 });

@@ -31,6 +31,21 @@ function variable(name: TemplateVariable): ValueTemplate {
   }
 }
 
+/** The variables whose values differ between two requests of one route. */
+const PER_REQUEST_VARIABLES: ReadonlySet<TemplateVariable> = new Set([
+  'client_ip',
+  'request_id',
+  'consumer_id',
+]);
+
+/** Whether the template names a value of the request itself (its client, its id, its caller). */
+export function namesRequestValues(text: string): boolean {
+  const parsed = parseTemplate(text, TEMPLATE_VARIABLES);
+  return (
+    parsed.ok && parsed.parts.some((part) => 'variable' in part && PER_REQUEST_VARIABLES.has(part.variable))
+  );
+}
+
 export function compileValueTemplate(text: string): ValueTemplate {
   const parsed = parseTemplate(text, TEMPLATE_VARIABLES);
   if (!parsed.ok || parsed.parts.every((part) => 'literal' in part)) return () => text;

@@ -158,7 +158,7 @@ const BEFORE_AUTH_STAGES = new Set(['request_limits', 'ip_rules']);
  */
 const CONNECT_STAGES = new Set(['fixed_response', 'redirect', 'request_transform', 'rate_limit', 'quota']);
 /** The route's response hooks a refused upgrade's answer passes, as any origin answer of the route. */
-const REFUSAL_RESPONSE_STAGES = new Set(['response_headers']);
+const REFUSAL_RESPONSE_STAGES = new Set(['response_headers', 'response_headers_per_request']);
 /**
  * How long a closing connection may take: a frame in flight finished, then the peers' answers to our
  * close frames; past it both sockets are destroyed.
