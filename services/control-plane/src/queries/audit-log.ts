@@ -2,10 +2,11 @@ import { qualified, READ_MODELS_SCHEMA, RESOURCE_TYPES } from '@vantageedge/proj
 import { redactedCredentials } from '@vantageedge/shared/domain/credential-headers';
 import type pg from 'pg';
 import { z } from 'zod';
+import { idParam } from './id-param.js';
 import { cursorParam, limitParam } from './pagination.js';
 
 export const auditLogQuery = z.strictObject({
-  tenant_id: z.uuid('must be a uuid').optional(),
+  tenant_id: idParam().optional(),
   resource_type: z.enum(RESOURCE_TYPES, `must be one of ${RESOURCE_TYPES.join(', ')}`).optional(),
   resource_id: z.string().min(1).max(200).optional(),
   actor: z.string().min(1).max(200).optional(),

@@ -67,6 +67,13 @@ export type WaitScope =
   /** A list of the caller's tenants' resources, or one not in the read models yet (it may be the
    * caller's fresh write): callers with `required` access to any tenant. */
   | { anyTenant: RequiredAccess }
+  /**
+   * One resource by id, of tenant `resourceOf` in the read models: callers with `required` access to
+   * that tenant. To anyone else it is what an id the read models do not hold is (it may be their own
+   * fresh write): callers with `required` access to any tenant wait, so that whether a request waits
+   * never tells them that another tenant has the id.
+   */
+  | { resourceOf: string; required: RequiredAccess }
   /** Nobody's (e.g. a malformed id: the answer does not depend on the read models). */
   | null;
 
@@ -99,6 +106,10 @@ export function readYourWrites(
 
   async function mayWait(caller: Caller, scope: WaitScope): Promise<boolean> {
     if (scope !== null && 'tenant' in scope) return hasAccess(caller, scope.tenant, scope.required);
+    if (scope !== null && 'resourceOf' in scope) {
+      if (await hasAccess(caller, scope.resourceOf, scope.required)) return true;
+      return mayWait(caller, { anyTenant: scope.required });
+    }
     if (caller.isPlatformAdmin) return true;
     if (scope === null) return false;
     // The tenants listing the caller as a user, and the tenant of the caller's Clerk org.

@@ -17,6 +17,7 @@ import type { ApiKeyQuotaReader } from './api-key-quota.js';
 import { auditKey, auditLogQuery, listAuditEntries, presentAuditEntry } from './audit-log.js';
 import { createConfigQueryRouter } from './config-router.js';
 import { getCustomDomain, listCustomDomains } from './custom-domains.js';
+import { idParam } from './id-param.js';
 import { readYourWrites } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { getResource, listResources, tenantExists } from './read-model-store.js';
@@ -77,12 +78,12 @@ export interface QueryRouterDeps {
 }
 
 const listQuery = z.strictObject({
-  tenant_id: z.uuid('must be a uuid').optional(),
+  tenant_id: idParam().optional(),
   limit: limitParam,
   cursor: cursorParam,
 });
 const tenantListQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
-const resourceId = z.uuid('must be a uuid');
+const resourceId = idParam();
 
 /**
  * The read side of the admin API: every GET is answered from the PostgreSQL read models.
@@ -195,7 +196,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       await minPosition.caughtUp(req, res, async () => {
         const found = await getResource(pool, resource, id.data);
         // Not in the read models (yet): it may be the caller's fresh write, in a tenant it can read.
-        return found?.tenant_id ? { tenant: found.tenant_id, required: 'read' } : { anyTenant: 'read' };
+        return found?.tenant_id ? { resourceOf: found.tenant_id, required: 'read' } : { anyTenant: 'read' };
       });
       const row = await getResource(pool, resource, id.data);
       const tenantId = row?.tenant_id;

@@ -56,8 +56,10 @@ export function createRolloutRouter(deps: RolloutRouterDeps): express.Router {
   };
 
   router.get('/api/v1/tenants/:id/rollout', async (req: Request, res: Response) => {
-    const tenantId = String(req.params['id']);
-    if (!UUID.test(tenantId)) throw validationFailed([{ field: 'id', issue: 'must be a tenant id (uuid)' }]);
+    const id = String(req.params['id']);
+    if (!UUID.test(id)) throw validationFailed([{ field: 'id', issue: 'must be a tenant id (uuid)' }]);
+    // Its one spelling: the heartbeats, the event log and the tenant's request places know it by it.
+    const tenantId = id.toLowerCase();
     parseQuery(rolloutQuery, req.query);
     let waitMs: number | undefined;
     if (req.query['wait_for_rollout'] !== undefined) {
