@@ -8,11 +8,9 @@ import {
 } from '../testing/control-plane-harness.js';
 
 /**
- * Regression: with X-Min-Position ahead of the read models, a resource id the read models hold for
- * another tenant was answered 404 at once, while an id no tenant has (it may be the caller's own fresh
- * write) waited for the projector and, when it did not get there, was 503 not_caught_up: an admin of
- * one tenant could tell which ids another tenant has. Another tenant's resource now waits as an
- * unknown id does.
+ * With X-Min-Position ahead of the read models, a resource the read models hold for a tenant the caller
+ * cannot see is answered as an id no tenant has (it may be the caller's own fresh write): both wait for
+ * the projector, so whether a request waits never tells an admin of one tenant which ids another has.
  */
 
 let cp: ControlPlaneHarness;
