@@ -46,6 +46,7 @@ import {
   createResponseHeadersPolicy,
 } from '../transforms/transform-stages.js';
 import type { UpstreamLease } from '../upstream/types.js';
+import { acquireTarget } from './acquire-target.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
 import { GatewayExchange } from './exchange.js';
@@ -558,28 +559,6 @@ function refuseOverUpstreamLimit(context: PipelineContext, exchange: GatewayExch
     `the tenant has its limit of ${tenant.upstreamRequests.limit} requests in flight to its origins on this gateway; try again later`,
     UPSTREAM_LIMIT_RETRY_AFTER,
   );
-}
-
-/**
- * A target of `origin`, else (first attempt of a split route) of the split's other origins in turn;
- * the origin fallen back to becomes exchange.origin, which the attempt and its retries then use.
- */
-function acquireTarget(
-  exchange: GatewayExchange,
-  origin: CompiledOrigin,
-  avoid: readonly string[] | undefined,
-): UpstreamLease | undefined {
-  const context = { clientIp: exchange.clientIp, path: exchange.path, headers: exchange.req.headers };
-  const lease = origin.upstreams.acquire(context, avoid === undefined ? undefined : { avoid });
-  if (lease !== undefined || avoid !== undefined || exchange.fallbackOrigins === undefined) return lease;
-  for (const fallback of exchange.fallbackOrigins) {
-    const other = fallback.upstreams.acquire(context);
-    if (other !== undefined) {
-      exchange.origin = fallback;
-      return other;
-    }
-  }
-  return undefined;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { TrafficSplit } from '@vantageedge/shared/domain/route-policies';
 import { cookieHeader, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
@@ -20,20 +21,46 @@ export function createTrafficSplitPolicy(): RoutePolicy {
   return {
     name: 'traffic_split',
     compileRoute({ route, origins, warn }) {
-      const split = route.traffic_split ?? null;
-      if (split === null || (route.fixed_response ?? null) !== null || (route.redirect ?? null) !== null) {
-        return null;
-      }
-      const entries: SplitEntry[] = [];
-      for (const { origin_id, weight } of split.origins) {
-        const origin = origins.get(origin_id);
-        if (origin === undefined) warn(`traffic_split names unknown origin ${origin_id}: left out`);
-        else if (weight > 0) entries.push({ origin, weight });
-      }
-      if (entries.length === 0) return null;
-      return splitStage(split, entries, origins);
+      const entries = splitEntries(route, origins, warn);
+      return entries === null ? null : splitStage(route.traffic_split!, entries, origins);
     },
   };
+}
+
+/**
+ * The ids of the origins the route's split sends requests to (its weighted origins and its overrides'),
+ * among `origins`; null when the route has no split in effect (it sends to its own origin).
+ */
+export function splitOriginIds(
+  route: RouteConfig,
+  origins: ReadonlyMap<string, CompiledOrigin>,
+): ReadonlySet<string> | null {
+  const entries = splitEntries(route, origins);
+  if (entries === null) return null;
+  const ids = new Set(entries.map((entry) => entry.origin.config.id));
+  for (const override of route.traffic_split!.overrides) {
+    if (origins.has(override.origin_id)) ids.add(override.origin_id);
+  }
+  return ids;
+}
+
+/** The split's weighted origins the snapshot has; null when the route has no split in effect. */
+function splitEntries(
+  route: RouteConfig,
+  origins: ReadonlyMap<string, CompiledOrigin>,
+  warn?: (message: string) => void,
+): SplitEntry[] | null {
+  const split = route.traffic_split ?? null;
+  if (split === null || (route.fixed_response ?? null) !== null || (route.redirect ?? null) !== null) {
+    return null;
+  }
+  const entries: SplitEntry[] = [];
+  for (const { origin_id, weight } of split.origins) {
+    const origin = origins.get(origin_id);
+    if (origin === undefined) warn?.(`traffic_split names unknown origin ${origin_id}: left out`);
+    else if (weight > 0) entries.push({ origin, weight });
+  }
+  return entries.length === 0 ? null : entries;
 }
 
 interface SplitEntry {

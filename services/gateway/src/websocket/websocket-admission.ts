@@ -2,6 +2,7 @@ import type { AuthMode } from '@vantageedge/shared/domain/gateway-config';
 import { clerkUserRefusal, missingScope } from '@vantageedge/shared/gateway-policies/auth-rules';
 import type { Identity } from '../auth/identity.js';
 import type { CompiledApiKey, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
+import { splitOriginIds } from '../traffic-split/traffic-split-stage.js';
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from './close-frame.js';
 
 /**
@@ -14,6 +15,7 @@ export interface WebSocketAdmission {
   /** The upgrade's Host, as the tenant was resolved from it. */
   readonly host: string | undefined;
   readonly routeId: string;
+  /** The origin the upgrade went to: the route's own, or the one its traffic split chose. */
   readonly originId: string;
   readonly identity: Identity;
   /** The tenant's OIDC provider that vouched for an OIDC user (another provider's subjects are other people). */
@@ -74,6 +76,8 @@ export class TenantAdmissions {
   readonly #routes = new Map<string, CompiledRoute>();
   readonly #keys = new Map<string, CompiledApiKey>();
   readonly #serviceIds = new Set<string>();
+  /** The origins each route sends upgrades to, worked out for the first connection that asks. */
+  readonly #routeOrigins = new Map<CompiledRoute, ReadonlySet<string>>();
   readonly #resolveHost: (host: string | undefined) => CompiledTenant | undefined;
 
   /** `resolveHost`: the replica's host → tenant lookup as it stands (another tenant's claim may have won). */
@@ -90,8 +94,20 @@ export class TenantAdmissions {
     if (this.#resolveHost(admission.host)?.id !== this.#tenant.id) return 'host_moved';
     const route = this.#routes.get(admission.routeId);
     if (route === undefined) return 'route_removed';
-    if (route.origin?.config.id !== admission.originId) return 'origin_changed';
+    if (!this.#sendsTo(route, admission.originId)) return 'origin_changed';
     return this.#credentialWithdrawal(route, admission, nowMs);
+  }
+
+  /** Whether an upgrade on the route could go to the origin now: its own, or one its split sends to. */
+  #sendsTo(route: CompiledRoute, originId: string): boolean {
+    let ids = this.#routeOrigins.get(route);
+    if (ids === undefined) {
+      ids =
+        splitOriginIds(route.config, this.#tenant.origins) ??
+        new Set(route.origin ? [route.origin.config.id] : []);
+      this.#routeOrigins.set(route, ids);
+    }
+    return ids.has(originId);
   }
 
   /**

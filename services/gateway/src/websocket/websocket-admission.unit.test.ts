@@ -29,6 +29,8 @@ function tenantWith(
     keyExpiresAt?: string | null;
     clerkUserIds?: string[];
     settings?: Record<string, unknown>;
+    /** Origins beside the route's own (a traffic split's). */
+    otherOrigins?: string[];
   } = {},
 ): { tenant: CompiledTenant; admissions: TenantAdmissions } {
   const store = new GatewayConfigStore({
@@ -39,7 +41,10 @@ function tenantWith(
     buildSnapshot({
       tenantId,
       subdomain: 'admissions',
-      origins: [{ id: originId, targets: ['http://127.0.0.1:9'] }],
+      origins: [originId, ...(input.otherOrigins ?? [])].map((id) => ({
+        id,
+        targets: ['http://127.0.0.1:9'],
+      })),
       routes: [{ id: routeId, origin_id: originId, path_pattern: '/ws/*', ...input.route }],
       apiKeys: [
         {
@@ -128,6 +133,31 @@ describe('TenantAdmissions', () => {
     const service = admitted(serviceIdentity('svc-gone', []));
     expect(tenantWith({ route: { auth_mode: 'service' } }).admissions.withdrawal(service, now)).toBe(
       'auth_changed',
+    );
+  });
+
+  it('keeps a connection on an origin the route’s traffic split sends to, withdraws it once none does', () => {
+    const canaryId = randomUUID();
+    const onCanary = admitted({ kind: 'anonymous', scopes: [] }, { originId: canaryId });
+    const splitWith = (weight: number, overrides: unknown[] = []) =>
+      tenantWith({
+        otherOrigins: [canaryId],
+        route: {
+          traffic_split: {
+            origins: [
+              { origin_id: originId, weight: 100 },
+              { origin_id: canaryId, weight },
+            ],
+            overrides,
+          },
+        },
+      }).admissions;
+    expect(splitWith(5).withdrawal(onCanary, now)).toBeUndefined();
+    const override = { header: 'x-canary', value: 'always', origin_id: canaryId };
+    expect(splitWith(0, [override]).withdrawal(onCanary, now)).toBeUndefined();
+    expect(splitWith(0).withdrawal(onCanary, now)).toBe('origin_changed');
+    expect(tenantWith({ otherOrigins: [canaryId] }).admissions.withdrawal(onCanary, now)).toBe(
+      'origin_changed',
     );
   });
 });

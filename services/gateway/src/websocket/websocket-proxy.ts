@@ -42,6 +42,7 @@ import { afterResponsesInFlight, responseInFlight } from '../http/responses-in-f
 import type { AccessLog } from '../observability/access-log.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
 import { beginRequestTrace, RequestTracing } from '../observability/request-tracing.js';
+import { acquireTarget } from '../pipeline/acquire-target.js';
 import { writeError } from '../pipeline/errors.js';
 import { GatewayExchange } from '../pipeline/exchange.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
@@ -153,10 +154,17 @@ const BEFORE_AUTH_STAGES = new Set(['request_limits', 'ip_rules']);
  * The route stages that run at connect after authentication: a route in maintenance mode or one that
  * redirects answers the upgrade itself; the request transforms shape what the origin receives (path,
  * headers, query), as for any request, so a client cannot switch them off by asking for an upgrade; the
- * rate limit and the quota count it (a connection is a request); not the cache (a cached 101 makes no
- * sense).
+ * rate limit and the quota count it (a connection is a request); the traffic split chooses its origin
+ * (weights, stickiness, overrides), as for any request; not the cache (a cached 101 makes no sense).
  */
-const CONNECT_STAGES = new Set(['fixed_response', 'redirect', 'request_transform', 'rate_limit', 'quota']);
+const CONNECT_STAGES = new Set([
+  'fixed_response',
+  'redirect',
+  'request_transform',
+  'rate_limit',
+  'quota',
+  'traffic_split',
+]);
 /** The route's response hooks a refused upgrade's answer passes, as any origin answer of the route. */
 const REFUSAL_RESPONSE_STAGES = new Set(['response_headers', 'response_headers_per_request']);
 /**
@@ -172,9 +180,10 @@ const LIMIT_RETRY_AFTER_SECONDS = '5';
 /**
  * WebSocket proxying by piping raw sockets: the upgrade request goes through the same steps as any
  * request — tenant by host, path normalisation, route match, authentication (every mode; a route may
- * let browsers put the token in the query or a subprotocol), the rate limit at connect, a lease from the
- * origin's load balancer (held while the connection is open, so least-connections counts it; health
- * and circuit state decide the target) — and then the origin's 101 is relayed (once its
+ * let browsers put the token in the query or a subprotocol), the rate limit at connect, the origin the
+ * route's traffic split chooses (else its own), a lease from that origin's load balancer (held while the
+ * connection is open, so least-connections counts it; health and circuit state decide the target, a
+ * split falls back to its other origins) — and then the origin's 101 is relayed (once its
  * Sec-WebSocket-Accept answers the client's key) and bytes flow both ways untouched. At shutdown every
  * connection gets a close frame 1001 (going away) both ways.
  */
@@ -378,19 +387,9 @@ export class WebSocketProxy {
     else req.headers['sec-websocket-protocol'] = credentials.protocols;
     if (await this.#runStages(exchange, socket, CONNECT_STAGES)) return;
 
-    const origin = route.origin;
-    if (origin === undefined) return refuse(503, 'origin_unavailable', 'the route has no origin configured');
-    // What a later snapshot of the tenant must still allow for the connection to stay open.
-    const oidc = auth.identity.issuer === 'oidc' ? tenant.auth.oidc : null;
-    const admission: WebSocketAdmission = {
-      tenantId: tenant.id,
-      host,
-      routeId: route.config.id,
-      originId: origin.config.id,
-      identity: auth.identity,
-      oidcProvider: oidc === null ? undefined : { issuer: oidc.issuer, audience: oidc.audience },
-      credentialsExpireAtMs: auth.expiresAtMs,
-    };
+    // The traffic split's choice, else the route's own origin.
+    const chosen = exchange.origin ?? route.origin;
+    if (chosen === undefined) return refuse(503, 'origin_unavailable', 'the route has no origin configured');
     // The client left while the upgrade was authenticated (recorded at its close): no origin for it.
     if (socket.destroyed) return;
     if (!this.#admit(tenant.id, socket)) {
@@ -402,12 +401,22 @@ export class WebSocketProxy {
         { 'retry-after': LIMIT_RETRY_AFTER_SECONDS },
       );
     }
-    const lease = origin.upstreams.acquire({
-      clientIp: exchange.clientIp,
-      path: exchange.path,
-      headers: req.headers,
-    });
+    // As for any request: a split route whose chosen origin has no available target falls back to the
+    // split's other origins (exchange.origin becomes the one that gave the target).
+    const lease = acquireTarget(exchange, chosen, undefined);
     if (lease === undefined) return refuse(503, 'no_healthy_upstream', 'no origin target is available');
+    const origin = exchange.origin ?? chosen;
+    // What a later snapshot of the tenant must still allow for the connection to stay open.
+    const oidc = auth.identity.issuer === 'oidc' ? tenant.auth.oidc : null;
+    const admission: WebSocketAdmission = {
+      tenantId: tenant.id,
+      host,
+      routeId: route.config.id,
+      originId: origin.config.id,
+      identity: auth.identity,
+      oidcProvider: oidc === null ? undefined : { issuer: oidc.issuer, audience: oidc.audience },
+      credentialsExpireAtMs: auth.expiresAtMs,
+    };
 
     // As for any request: rewrite_path, else strip_prefix; the client's headers after the route's transform.
     const { path, stripped } = originPath(exchange);
