@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
+import { uuidId } from './uuid-id.js';
 
 /**
  * The route policies beyond auth, rate limit and cache: CORS, IP rules, header / path / query
@@ -698,16 +699,14 @@ const splitOverride = z
   .strictObject({
     ...headerOrCookieFields,
     value: z.string().min(1).max(200),
-    origin_id: z.uuid('must be a uuid'),
+    origin_id: uuidId(),
   })
   .superRefine(oneOfHeaderOrCookie);
 
 export const trafficSplit = z
   .strictObject({
     origins: z
-      .array(
-        z.strictObject({ origin_id: z.uuid('must be a uuid'), weight: z.number().int().min(0).max(1000) }),
-      )
+      .array(z.strictObject({ origin_id: uuidId(), weight: z.number().int().min(0).max(1000) }))
       .min(2, 'needs at least two origins')
       .max(10, 'at most 10 origins'),
     /** Requests with the same header or cookie value go to the same origin. */

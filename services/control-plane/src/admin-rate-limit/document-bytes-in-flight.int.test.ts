@@ -112,6 +112,8 @@ describe('tenant documents in flight', () => {
       await documentBytesHeld(HELD_DOCUMENT_BYTES);
       // A's upload holds its tenant's share: A's next document waits for it.
       expect(refusedBy(await plan(a))).toBe('tenant_document_bytes_in_flight');
+      // Whatever the spelling of its id: the same tenant, the same share.
+      expect(refusedBy(await plan({ ...a, id: a.id.toUpperCase() }))).toBe('tenant_document_bytes_in_flight');
 
       uploadOfB = heldPlan(b);
       await documentBytesHeld(DOCUMENT_BYTES_IN_FLIGHT);

@@ -340,11 +340,13 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   // access to the tenant gets it read (anyone else's request would otherwise be held open while up to
   // the limit arrives, and parsed); an id that is no tenant's is refused by its route, body unread.
   const documentBody: RequestHandler = async (req, res, next) => {
-    const tenantId = DOCUMENT_PATHS.exec(req.path)?.[1];
-    if (tenantId === undefined || !UUID.test(tenantId)) {
+    const pathId = DOCUMENT_PATHS.exec(req.path)?.[1];
+    if (pathId === undefined || !UUID.test(pathId)) {
       next();
       return;
     }
+    // The tenant in its one spelling, as its command reads it: one access check, one share of the budget.
+    const tenantId = pathId.toLowerCase();
     await requireAccess(
       { authorizer: commandAuthorizer },
       callerOf(res),

@@ -153,7 +153,9 @@ function commandHandler<Schema extends z.ZodType>(
   return async (req: Request, res: Response) => {
     parseQuery(commandQuery, req.query);
     const caller = callerOf(res);
-    const id = typeof req.params['id'] === 'string' ? req.params['id'] : '';
+    const sentId = typeof req.params['id'] === 'string' ? req.params['id'] : '';
+    // A resource's stream, its tenant's access and budgets know its id in one spelling: lower case.
+    const id = sentId.toLowerCase();
     if (spec.tenantAccessBeforeBody !== undefined) {
       // Only the access check: the command charges the tenant's budget once it runs.
       await requireAccess(
@@ -199,7 +201,12 @@ function commandHandler<Schema extends z.ZodType>(
       return;
     }
     IdempotencyStore.validKey(key);
-    const hash = requestHash(req.method, req.originalUrl, req.body);
+    // The id in the path is hashed in its one spelling: a retry that spells it otherwise is the same request.
+    const hash = requestHash(
+      req.method,
+      sentId ? req.originalUrl.replace(sentId, id) : req.originalUrl,
+      req.body,
+    );
     const claim = await deps.idempotency.claim(caller.userId, key, hash);
     if (claim.kind === 'replay') {
       // The stored answer may hold an API key's plaintext: only a caller who may still run the

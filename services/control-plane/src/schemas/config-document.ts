@@ -1,3 +1,4 @@
+import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import { z } from 'zod';
 import { createOriginBody, createRouteBody, createTenantBody, newOriginRules } from './requests.js';
 
@@ -19,7 +20,7 @@ import { createOriginBody, createRouteBody, createTenantBody, newOriginRules } f
 
 export const CONFIG_DOCUMENT_FORMAT = 1;
 
-const uuid = z.uuid('must be a uuid');
+const uuid = uuidId();
 
 const { tenant_id: _originTenant, ...originShape } = createOriginBody.shape;
 export const originEntry = z

@@ -38,6 +38,7 @@ import {
   routeTimeouts,
   trafficSplit,
 } from '@vantageedge/shared/domain/route-policies';
+import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import { z } from 'zod';
 import { keySetUrlProblem, originTargetUrlProblem } from '../domain/configured-urls.js';
 import {
@@ -61,7 +62,7 @@ import {
  * Create schemas fill defaults; patch schemas have none, so an absent field means "unchanged".
  */
 
-const uuid = z.uuid('must be a uuid');
+const uuid = uuidId();
 const NO_CONTROL_CHARACTERS = 'must not contain control characters (U+0000–U+001F, U+007F–U+009F)';
 const NO_BIDI_CONTROLS =
   'must not contain bidirectional formatting controls (U+202A–U+202E, U+2066–U+2069): they reorder what is shown';
