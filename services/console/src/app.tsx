@@ -56,7 +56,11 @@ export function App({ settings }: { settings: ConsoleSettings }) {
       </header>
       <main>
         {location.page === 'tenants' && <TenantsPage />}
-        {location.page === 'tenant' && <TenantPage tenantId={location.tenantId} tab={location.tab} />}
+        {/* Keyed by tenant: another tenant's page starts afresh, never with the previous tenant's
+            forms, lists or route being edited (which a save would write into the new one). */}
+        {location.page === 'tenant' && (
+          <TenantPage key={location.tenantId} tenantId={location.tenantId} tab={location.tab} />
+        )}
         {location.page === 'not-found' && (
           <p>
             No console page at <code>{location.path}</code>. <a href={hrefOf({ page: 'tenants' })}>Tenants</a>

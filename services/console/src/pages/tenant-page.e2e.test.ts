@@ -1,0 +1,112 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createConsoleRouter } from '@vantageedge/control-plane/http/console-router';
+import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../../../../scripts/console-build.js';
+
+/**
+ * The built console in chromium against a stand-in admin API holding two tenants: what the console
+ * shows and sends when its address moves from one tenant's page straight to another's (a pasted link,
+ * the browser's back button), without the tenant list in between.
+ */
+
+const ALPHA = {
+  id: '11111111-1111-4111-8111-111111111111',
+  name: 'Alpha',
+  subdomain: 'alpha',
+  settings: {
+    rate_limit: null,
+    oidc: null,
+    service_accounts: [],
+    ip_rules: { allow: ['10.1.0.0/16'], deny: [] },
+  },
+};
+const BRAVO = {
+  id: '22222222-2222-4222-8222-222222222222',
+  name: 'Bravo',
+  subdomain: 'bravo',
+  settings: {
+    rate_limit: null,
+    oidc: null,
+    service_accounts: [],
+    ip_rules: { allow: ['192.0.2.0/24'], deny: [] },
+  },
+};
+
+/** A session token as the console reads it (it verifies nothing: the admin API does). */
+function consoleToken(): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  return `${part({ alg: 'RS256' })}.${part({ sub: 'user_platform_admin', exp })}.c2lnbmF0dXJl`;
+}
+
+describe('the console moving from one tenant to another', () => {
+  let server: Server;
+  let browser: TestBrowser;
+  let base = '';
+  const patches: Array<{ tenantId: string; body: { name?: string; settings?: unknown } }> = [];
+
+  beforeAll(async () => {
+    await ensureConsoleBuilt();
+    const app = express();
+    app.use(createConsoleRouter({ directory: DEFAULT_CONSOLE_OUT_DIR, clerkPublishableKey: undefined }));
+    const tenants = new Map([ALPHA, BRAVO].map((tenant) => [tenant.id, tenant]));
+    const resource = (tenant: typeof ALPHA) => ({
+      ...tenant,
+      clerk_org_id: null,
+      created_at: '2026-12-01T00:00:00.000Z',
+      updated_at: '2026-12-01T00:00:00.000Z',
+    });
+    app.get('/api/v1/tenants/:id', (req, res) => {
+      const tenant = tenants.get(req.params.id);
+      if (!tenant) {
+        res.status(404).json({ error: { code: 'not_found', message: 'no such tenant' } });
+        return;
+      }
+      res.setHeader('etag', `"${tenant.subdomain}-1"`);
+      res.json(resource(tenant));
+    });
+    app.patch('/api/v1/tenants/:id', express.json(), (req, res) => {
+      patches.push({ tenantId: req.params.id, body: req.body });
+      res.json(resource(tenants.get(req.params.id) ?? ALPHA));
+    });
+    server = await new Promise<Server>((resolve) => {
+      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    browser = await launchChromium({
+      screenshotDir: path.join(DEFAULT_CONSOLE_OUT_DIR, '..', '..', '.data', 'console-screenshots'),
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  // Regression: the tenant page was not remounted when only its tenant id changed, so its tabs kept the
+  // first tenant's state: the overview form showed Alpha's name and settings under Bravo's heading, and
+  // Save wrote them into Bravo (with Bravo's ETag, so nothing refused it).
+  it("shows and saves the second tenant's own name and settings, never the first one's", async () => {
+    const { page } = browser;
+    await page.goto(`${base}/console/#/tenants/${ALPHA.id}/overview`);
+    await page.fill('textarea[name=token]', consoleToken());
+    await page.click('button:has-text("Use this token")');
+    await page.locator('h1', { hasText: 'Alpha' }).waitFor({ timeout: 15_000 });
+    expect(await page.inputValue('input[name=name]')).toBe('Alpha');
+
+    await page.evaluate((hash) => {
+      window.location.hash = hash;
+    }, `#/tenants/${BRAVO.id}/overview`);
+    await page.locator('h1', { hasText: 'Bravo' }).waitFor({ timeout: 15_000 });
+    expect(await page.inputValue('input[name=name]')).toBe('Bravo');
+    expect(await page.inputValue('textarea[name=settings]')).toContain('192.0.2.0/24');
+
+    await page.click('button:has-text("Save")');
+    await page.locator('.notice.ok', { hasText: 'Saved' }).waitFor({ timeout: 15_000 });
+    expect(patches).toEqual([{ tenantId: BRAVO.id, body: { name: 'Bravo', settings: BRAVO.settings } }]);
+  }, 60_000);
+});
