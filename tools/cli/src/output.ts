@@ -15,14 +15,27 @@ export interface Column<Row> {
  * them, CR overwrites a line), DEL, C1 controls (U+009B is CSI on its own), the line and paragraph
  * separators, every bidi control (Unicode's Bidi_Control: the embedding/override/isolate controls
  * and the invisible ALM, LRM and RLM marks; they reorder what is shown), and the other invisible format
- * characters of the Basic Multilingual Plane (Unicode's Cf: soft hyphen, zero-width space and joiners,
- * word joiner, invisible operators, BOM, …), which make one name look like another.
+ * characters (Unicode's Cf: soft hyphen, zero-width space and joiners, word joiner, invisible operators,
+ * BOM, …; beyond the Basic Multilingual Plane the tag characters U+E0001 and U+E0020–E007F, which
+ * terminals draw as nothing, and the format controls of a few scripts), which make one name look like
+ * another.
  */
 const TERMINAL_CONTROLS =
   '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e' +
-  '\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb';
-const CONTROLS = new RegExp(`[${TERMINAL_CONTROLS}]`, 'g');
-const CONTROLS_BUT_NEWLINE = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'g');
+  '\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb' +
+  '\\u{110bd}\\u{110cd}\\u{13430}-\\u{1343f}\\u{1bca0}-\\u{1bca3}\\u{1d173}-\\u{1d17a}\\u{e0001}\\u{e0020}-\\u{e007f}';
+// `u`: a character beyond the BMP is one match (its surrogate pair), not two halves that match nothing.
+const CONTROLS = new RegExp(`[${TERMINAL_CONTROLS}]`, 'gu');
+const CONTROLS_BUT_NEWLINE = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'gu');
+
+/** `\u001b`; a character beyond the BMP as its surrogate pair (`\udb40\udc41`), as JSON and YAML write it. */
+function visibleEscape(char: string): string {
+  let escaped = '';
+  for (let index = 0; index < char.length; index++) {
+    escaped += `\\u${char.charCodeAt(index).toString(16).padStart(4, '0')}`;
+  }
+  return escaped;
+}
 
 /**
  * The one way human-readable output (tables, explain, plans, messages) shows text that came from the
@@ -33,10 +46,7 @@ const CONTROLS_BUT_NEWLINE = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'g');
  * same characters, as escapes of those formats.
  */
 export function terminalText(text: string, options: { keepNewlines?: boolean } = {}): string {
-  return text.replace(
-    options.keepNewlines ? CONTROLS_BUT_NEWLINE : CONTROLS,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return text.replace(options.keepNewlines ? CONTROLS_BUT_NEWLINE : CONTROLS, visibleEscape);
 }
 
 export function cell(value: unknown): string {
@@ -78,7 +88,7 @@ export function table<Row>(rows: readonly Row[], columns: ReadonlyArray<Column<R
 }
 
 /** A string the YAML library must write double-quoted: one with a terminal control but newline. */
-const NEEDS_ESCAPES = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`);
+const NEEDS_ESCAPES = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'u');
 
 /**
  * JSON or YAML of the API's values (`-o json|yaml`, `dump`), with every terminal control character

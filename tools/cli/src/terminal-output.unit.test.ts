@@ -196,6 +196,29 @@ describe('human-readable output escapes what tenants named', () => {
     }
   });
 
+  // Regression: the invisible format characters beyond the BMP were printed raw: terminals draw the tag
+  // characters as nothing, so a tenant's key `deploy` + tags spelling "evil" read as a plain `deploy`.
+  it('shows the invisible format characters beyond the BMP (tag characters) as escapes too', () => {
+    const tags = (text: string) =>
+      [...text].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('');
+    const name = `deploy${tags('evil')}\u{e0001}\u{1d173}\u{1bca0}\u{13430}\u{110bd}`;
+    const shown = terminalText(name);
+    expect(shown).not.toMatch(
+      /[\u{e0000}-\u{e007f}\u{1d173}-\u{1d17a}\u{1bca0}-\u{1bca3}\u{13430}-\u{1343f}\u{110bd}]/u,
+    );
+    expect(shown.startsWith('deploy\\udb40\\udc65\\udb40\\udc76')).toBe(true);
+    expect(terminalText(shown)).toBe(shown);
+    expect(table([{ name }], [{ header: 'NAME', value: (row) => row.name }])).toContain(
+      'deploy\\udb40\\udc65',
+    );
+    // JSON and YAML: the same escapes, read back as the same value.
+    for (const format of ['json', 'yaml'] as const) {
+      const written = structured({ name }, format);
+      expect(written).not.toMatch(/[\u{e0000}-\u{e007f}\u{1d173}-\u{1d17a}]/u);
+      expect(parse(written)).toEqual({ name });
+    }
+  });
+
   // Regression: the implicit bidi marks (LRM, RLM, ALM) are bidi controls as much as the overrides
   // (Unicode's Bidi_Control), invisible, and reorder the neutral characters around them; they were printed raw.
   it('shows the implicit bidi marks as escapes too', () => {
