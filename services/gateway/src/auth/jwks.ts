@@ -16,7 +16,7 @@ import { LRUCache } from 'lru-cache';
 import { Counter, type Registry } from 'prom-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { CompiledServiceAccount } from '../config/compiled-tenant.js';
-import { type Resolve, tenantDnsLookups } from '../upstream/dns-lookups.js';
+import { type Resolve, type TenantDnsLookups, tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector } from '../upstream/guarded-connector.js';
 import { type JsonStructureBounds, jsonStructureExcess } from './json-structure.js';
 
@@ -88,10 +88,39 @@ export type JwksFetchOutcome = 'ok' | 'failed';
 /**
  * When key sets sharing it last started a fetch. The sets of one URL that differ only in their query
  * string share one: a query string is the tenant's to vary, and each variant would otherwise bring
- * its own fetch per cooldown to the same host.
+ * its own fetch per cooldown to the same host. The sets take turns: one refused a fetch while the
+ * cooldown ran is fetched when it passes, before the set asking then (which waits for its own turn).
+ * Otherwise a tenant naming another tenant's jwks_url with a query string of its own, and sending
+ * tokens with new kids, would take every fetch of that URL, and the other tenant's set would never be
+ * fetched.
  */
-export interface FetchCooldown {
-  attemptedAt: number;
+export class FetchCooldown {
+  #attemptedAt = Number.NEGATIVE_INFINITY;
+  /** Sets refused a fetch while the cooldown ran, in the order they asked. */
+  readonly #waiting = new Set<RemoteKeySet>();
+
+  /**
+   * The set whose fetch may start now (`asking` itself, or the set that has waited longest), or
+   * undefined while the cooldown runs.
+   */
+  turn(asking: RemoteKeySet, now: number, cooldownMs: number): RemoteKeySet | undefined {
+    if (now - this.#attemptedAt < cooldownMs) {
+      this.#waiting.add(asking);
+      return undefined;
+    }
+    this.#attemptedAt = now;
+    for (const waited of this.#waiting) {
+      this.#waiting.delete(waited);
+      if (waited !== asking) this.#waiting.add(asking);
+      return waited;
+    }
+    return asking;
+  }
+
+  /** A set no longer kept: it waits for no turn. */
+  forget(set: RemoteKeySet): void {
+    this.#waiting.delete(set);
+  }
 }
 
 /** The one HTTP call a key set makes: the response's body is read as a stream, up to the policy's maxBytes. */
@@ -181,7 +210,7 @@ export class RemoteKeySet {
     this.#headers = { accept: 'application/json, application/jwk-set+json', ...options.headers };
     this.#policy = options.policy ?? DEFAULT_JWKS_FETCH_POLICY;
     this.#onFetch = options.onFetch;
-    this.#cooldown = options.cooldown ?? { attemptedAt: Number.NEGATIVE_INFINITY };
+    this.#cooldown = options.cooldown ?? new FetchCooldown();
     this.#unknownKids = new LRUCache({
       max: Math.max(1, this.#policy.unknownKidCacheSize),
       maxSize: Math.max(1, this.#policy.unknownKidCacheChars),
@@ -220,11 +249,23 @@ export class RemoteKeySet {
     }
   }
 
-  /** The fetch in progress, else a new one if the cooldown allows it, else null. */
+  /**
+   * The fetch in progress, else a new one if the cooldown allows it and it is this set's turn, else
+   * null (the set whose turn it was is fetched instead).
+   */
   #fetchOnce(now: number): Promise<void> | null {
     if (this.#pending !== null) return this.#pending;
-    if (now - this.#cooldown.attemptedAt < this.#policy.cooldownMs) return null;
-    this.#cooldown.attemptedAt = now;
+    const turn = this.#cooldown.turn(this, now, this.#policy.cooldownMs);
+    if (turn === undefined) return null;
+    if (turn !== this) {
+      void turn.#startFetch(now);
+      return null;
+    }
+    return this.#startFetch(now);
+  }
+
+  #startFetch(now: number): Promise<void> {
+    if (this.#pending !== null) return this.#pending;
     this.#attemptedAt = now;
     this.#pending = this.#refresh().finally(() => {
       this.#pending = null;
@@ -302,6 +343,9 @@ export class RemoteJwksRegistry {
   readonly #logger: StructuredLogger | undefined;
   /** The cooldown of each URL without its query string, with the sets kept that share it. */
   readonly #cooldowns = new Map<string, { cooldown: FetchCooldown; sets: number }>();
+  readonly #lookups: TenantDnsLookups;
+  /** Tenant key sets kept per host name: a name no kept set has is no longer looked up. */
+  readonly #setsByHostname = new Map<string, number>();
 
   constructor(
     options: {
@@ -311,13 +355,17 @@ export class RemoteJwksRegistry {
       addressPolicy?: OriginAddressPolicy;
       /** Where a failed fetch is reported, with its reason. */
       logger?: StructuredLogger;
+      /** Default: the process's, which origin lookups take turns in too. */
+      dnsLookups?: TenantDnsLookups;
     } = {},
   ) {
+    const lookups = options.dnsLookups ?? tenantDnsLookups;
+    this.#lookups = lookups;
     const addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
     // A key set's name is looked up in a turn of its own among the origins' (TenantDnsLookups): one whose
     // name server never answers holds one libuv thread, never the pool.
     const resolve: Resolve = (hostname, lookupOptions, callback) =>
-      tenantDnsLookups.forTenant(`jwks ${hostname}`)(hostname, lookupOptions, callback);
+      lookups.forTenant(lookupTurn(hostname))(hostname, lookupOptions, callback);
     const dispatcher = new Agent({
       connect: createGuardedConnector(addressPolicy, { timeout: 5_000 }, resolve),
     });
@@ -351,7 +399,11 @@ export class RemoteJwksRegistry {
       return;
     }
     this.#users.delete(id);
-    if (this.#sets.delete(id)) this.#forgetCooldown(cooldownId(url, 'oidc'));
+    const set = this.#sets.get(id);
+    if (set === undefined) return;
+    this.#sets.delete(id);
+    this.#forgetCooldown(cooldownId(url, 'oidc'), set);
+    this.#forgetHostname(url);
   }
 
   /** The key sets kept. */
@@ -388,6 +440,7 @@ export class RemoteJwksRegistry {
         cooldown: this.#shareCooldown(cooldownId(url, source)),
       });
       this.#sets.set(id, set);
+      if (source === 'oidc') this.#keepHostname(url);
     }
     return set;
   }
@@ -395,17 +448,47 @@ export class RemoteJwksRegistry {
   #shareCooldown(id: string): FetchCooldown {
     let shared = this.#cooldowns.get(id);
     if (shared === undefined) {
-      shared = { cooldown: { attemptedAt: Number.NEGATIVE_INFINITY }, sets: 0 };
+      shared = { cooldown: new FetchCooldown(), sets: 0 };
       this.#cooldowns.set(id, shared);
     }
     shared.sets++;
     return shared.cooldown;
   }
 
-  #forgetCooldown(id: string): void {
-    const shared = this.#cooldowns.get(id);
-    if (shared !== undefined && --shared.sets === 0) this.#cooldowns.delete(id);
+  #keepHostname(url: string): void {
+    const hostname = URL.parse(url)?.hostname;
+    if (hostname !== undefined)
+      this.#setsByHostname.set(hostname, (this.#setsByHostname.get(hostname) ?? 0) + 1);
   }
+
+  /**
+   * The last kept set on a host name is gone: its lookups still waiting for their turn leave the line.
+   * Otherwise a tenant pointing its jwks_url at one never-answering name after another would put a
+   * turn per name ahead of every other tenant's origin lookups.
+   */
+  #forgetHostname(url: string): void {
+    const hostname = URL.parse(url)?.hostname;
+    if (hostname === undefined) return;
+    const sets = (this.#setsByHostname.get(hostname) ?? 0) - 1;
+    if (sets > 0) {
+      this.#setsByHostname.set(hostname, sets);
+      return;
+    }
+    this.#setsByHostname.delete(hostname);
+    this.#lookups.forget(lookupTurn(hostname));
+  }
+
+  #forgetCooldown(id: string, set: RemoteKeySet): void {
+    const shared = this.#cooldowns.get(id);
+    if (shared === undefined) return;
+    shared.cooldown.forget(set);
+    if (--shared.sets === 0) this.#cooldowns.delete(id);
+  }
+}
+
+/** The turn a key set's host name is looked up in, among the origins' (TenantDnsLookups). */
+function lookupTurn(hostname: string): string {
+  return `jwks ${hostname}`;
 }
 
 function setId(url: string, source: 'oidc' | 'clerk'): string {

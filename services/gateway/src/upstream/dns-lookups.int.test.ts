@@ -102,6 +102,27 @@ describe("a tenant's DNS lookups", () => {
     expect(answered).toEqual(['a.stalled.test EAI_AGAIN', 'origin.other.test ok']);
   });
 
+  it('fail the lookups of a forgotten turn that have not started; the running one goes on', async () => {
+    const running: Array<{ name: string; answer: ResolveCallback }> = [];
+    const lookups = new TenantDnsLookups({
+      maxRunning: 1,
+      resolve: (name, _options, answer) => running.push({ name, answer }),
+    });
+    const answered: string[] = [];
+    const ask = (turn: string, name: string) =>
+      lookups.forTenant(turn)(name, {}, (error) => answered.push(`${name} ${error?.code ?? 'ok'}`));
+    ask('gone', 'a.stalled.test');
+    ask('gone', 'b.stalled.test');
+    ask('gone', 'b.stalled.test');
+    ask('other', 'origin.other.test');
+    lookups.forget('gone');
+    await Promise.resolve();
+    expect(answered).toEqual(['b.stalled.test EAI_AGAIN', 'b.stalled.test EAI_AGAIN']);
+    running[0]!.answer(null, [{ address: '192.0.2.1', family: 4 }]);
+    expect(running.map((r) => r.name)).toEqual(['a.stalled.test', 'origin.other.test']);
+    expect(answered.at(-1)).toBe('a.stalled.test ok');
+  });
+
   it('leave two of libuv’s threads to the rest of the process', () => {
     expect(originLookupThreads(4)).toBe(2);
     expect(originLookupThreads(64)).toBe(62);

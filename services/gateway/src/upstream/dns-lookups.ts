@@ -21,8 +21,8 @@ interface TenantLookups {
   running: boolean;
   /** In line for a thread (the ready queue). */
   queued: boolean;
-  /** Lookups to start, in order. */
-  readonly waiting: Array<() => void>;
+  /** Lookups to start, in order, by their key in `answers`. */
+  readonly waiting: Array<{ readonly key: string; readonly start: () => void }>;
   /** Who waits for each lookup running or waiting, by name and options: one lookup answers them all. */
   readonly answers: Map<string, ResolveCallback[]>;
 }
@@ -87,14 +87,16 @@ export class TenantDnsLookups {
     }
     const owner = tenant;
     owner.answers.set(key, [callback]);
-    owner.waiting.push(() =>
-      this.#lookup(hostname, options, (error, addresses) => {
-        const callbacks = owner.answers.get(key) ?? [];
-        owner.answers.delete(key);
-        this.#finished(tenantId, owner);
-        for (const waiting of callbacks) waiting(error, addresses);
-      }),
-    );
+    owner.waiting.push({
+      key,
+      start: () =>
+        this.#lookup(hostname, options, (error, addresses) => {
+          const callbacks = owner.answers.get(key) ?? [];
+          owner.answers.delete(key);
+          this.#finished(tenantId, owner);
+          for (const waiting of callbacks) waiting(error, addresses);
+        }),
+    });
     if (!owner.running && !owner.queued) this.#enqueue(owner);
     this.#startReady();
   }
@@ -109,11 +111,29 @@ export class TenantDnsLookups {
       const tenant = this.#ready.shift();
       if (tenant === undefined) return;
       tenant.queued = false;
-      const start = tenant.waiting.shift();
-      if (start === undefined) continue;
+      const next = tenant.waiting.shift();
+      if (next === undefined) continue;
       tenant.running = true;
       this.#running++;
-      start();
+      next.start();
+    }
+  }
+
+  /**
+   * Lookups of `tenantId` that have not started are no longer wanted (what they were for is gone): they
+   * leave the line, failed with EAI_AGAIN, and hold no thread later. One already running goes on.
+   */
+  forget(tenantId: string): void {
+    const tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) return;
+    const dropped = tenant.waiting.splice(0);
+    if (!tenant.running) this.#tenants.delete(tenantId);
+    for (const { key } of dropped) {
+      const callbacks = tenant.answers.get(key) ?? [];
+      tenant.answers.delete(key);
+      const error: NodeJS.ErrnoException = new Error('the lookup is no longer wanted');
+      error.code = 'EAI_AGAIN';
+      for (const waiting of callbacks) queueMicrotask(() => waiting(error, []));
     }
   }
 
@@ -122,7 +142,9 @@ export class TenantDnsLookups {
     this.#running--;
     if (tenant.waiting.length > 0) this.#enqueue(tenant);
     this.#startReady();
-    if (!tenant.running && !tenant.queued && tenant.answers.size === 0) this.#tenants.delete(tenantId);
+    const idle = !tenant.running && !tenant.queued && tenant.answers.size === 0;
+    // A forgotten tenant's entry may already have been replaced by one of its next lookups.
+    if (idle && this.#tenants.get(tenantId) === tenant) this.#tenants.delete(tenantId);
   }
 }
 
