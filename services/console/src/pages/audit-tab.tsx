@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
 import type { AuditEntry } from '../api/resources.js';
@@ -18,43 +18,72 @@ interface Filters {
 const EMPTY: Filters = { resource_type: '', event_type: '', actor: '', from: '', to: '' };
 const isoOf = (local: string) => (local ? new Date(local).toISOString() : undefined);
 
+const queryOf = (tenantId: string, filters: Filters, cursor?: string) => ({
+  tenant_id: tenantId,
+  limit: '50',
+  resource_type: filters.resource_type || undefined,
+  event_type: filters.event_type.trim() || undefined,
+  actor: filters.actor.trim() || undefined,
+  from: isoOf(filters.from),
+  to: isoOf(filters.to),
+  cursor,
+});
+
+interface FirstPage {
+  filters: Filters;
+  page: Page<AuditEntry>;
+}
+
+/** The pages "Older entries" added after one first page (and the cursor past the last of them). */
+interface OlderPages {
+  after: FirstPage;
+  pages: AuditEntry[][];
+  cursor: string | null;
+}
+
 /** The tenant's audit log, newest first, with the API's filters and cursor paging. */
 export function AuditTab({ tenantId }: { tenantId: string }) {
   const api = useApi();
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [filters, setFilters] = useState<Filters>(EMPTY);
-  const [pages, setPages] = useState<AuditEntry[][]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
+  const [older, setOlder] = useState<OlderPages | null>(null);
   const [moreError, setMoreError] = useState<unknown>(null);
 
-  const query = (after?: string) => ({
-    tenant_id: tenantId,
-    limit: '50',
-    resource_type: filters.resource_type || undefined,
-    event_type: filters.event_type.trim() || undefined,
-    actor: filters.actor.trim() || undefined,
-    from: isoOf(filters.from),
-    to: isoOf(filters.to),
-    cursor: after,
-  });
-  const first = useAsync(async () => {
-    const page = await api.get<Page<AuditEntry>>('/api/v1/audit-log', { query: query() });
-    setPages([page.data]);
-    setCursor(page.next_cursor);
-    return page;
-  }, [tenantId, filters]);
+  // useAsync keeps only the newest filter's first page; the pages after it belong to that page.
+  const first = useAsync(
+    async () => ({
+      filters,
+      page: await api.get<Page<AuditEntry>>('/api/v1/audit-log', { query: queryOf(tenantId, filters) }),
+    }),
+    [tenantId, filters],
+  );
+  const shown = useRef(first.data);
+  shown.current = first.data;
+  const olderShown = older && older.after === first.data ? older : null;
+  const cursor = olderShown ? olderShown.cursor : (first.data?.page.next_cursor ?? null);
 
   const more = async () => {
-    if (!cursor) return;
+    const head = first.data;
+    if (!head || !cursor) return;
+    setMoreError(null);
     try {
-      const page = await api.get<Page<AuditEntry>>('/api/v1/audit-log', { query: query(cursor) });
-      setPages((previous) => [...previous, page.data]);
-      setCursor(page.next_cursor);
+      const page = await api.get<Page<AuditEntry>>('/api/v1/audit-log', {
+        query: queryOf(tenantId, head.filters, cursor),
+      });
+      // An older page of a list the user has since replaced (another filter) is not this list's.
+      if (shown.current !== head) return;
+      setOlder((previous) => {
+        const pages = previous?.after === head ? previous.pages : [];
+        const last = previous?.after === head ? previous.cursor : head.page.next_cursor;
+        // A second click on the same cursor answers the page already added.
+        if (last !== cursor) return previous;
+        return { after: head, pages: [...pages, page.data], cursor: page.next_cursor };
+      });
     } catch (failure) {
-      setMoreError(failure);
+      if (shown.current === head) setMoreError(failure);
     }
   };
-  const entries = pages.flat();
+  const entries = first.data ? [first.data.page.data, ...(olderShown?.pages ?? [])].flat() : [];
   const field = (key: keyof Filters) => ({
     name: key,
     value: draft[key],

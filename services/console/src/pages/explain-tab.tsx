@@ -4,7 +4,7 @@ import {
   requestExplanation,
 } from '@vantageedge/shared/domain/request-explanation';
 import { Fragment } from 'preact';
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import { readAnswer } from '../api/read-answer.js';
 import { ErrorNotice } from '../ui/components.js';
@@ -96,9 +96,13 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
   const [answer, setAnswer] = useState<RequestExplanation | null>(null);
   const [error, setError] = useState<unknown>(null);
 
+  // Only the newest Explain's answer is shown: an earlier one answering late is for another request.
+  const newest = useRef(0);
+
   async function explain(event: Event) {
     event.preventDefault();
     setError(null);
+    const asked = ++newest.current;
     try {
       const response = await api.send<unknown>('POST', `/api/v1/tenants/${tenantId}/explain`, {
         body: {
@@ -110,8 +114,10 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
           ...(clientIp.trim() ? { client_ip: clientIp.trim() } : {}),
         },
       });
+      if (asked !== newest.current) return;
       setAnswer(readAnswer(requestExplanation, response.status, response.body));
     } catch (problem) {
+      if (asked !== newest.current) return;
       setAnswer(null);
       setError(problem);
     }

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
 import type { Origin, Route, Tenant } from '../api/resources.js';
@@ -16,17 +16,25 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
     ]);
     return { routes: routes.data, origins: origins.data };
   }, [tenant.id]);
-  const [editing, setEditing] = useState<{ route: Route; etag: string | null } | null>(null);
+  const [editing, setEditingState] = useState<{ route: Route; etag: string | null } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  // Counts the editor's openings and closings: a read of a route answering after the user has
+  // opened another one (or closed the editor) is dropped instead of replacing the editor.
+  const editorTurn = useRef(0);
+  const setEditing = (next: { route: Route; etag: string | null } | null) => {
+    editorTurn.current += 1;
+    setEditingState(next);
+  };
 
   const edit = async (route: Route) => {
     setError(null);
+    const turn = ++editorTurn.current;
     try {
       const current = await api.send<Route>('GET', `/api/v1/routes/${route.id}`);
-      setEditing({ route: current.body, etag: current.headers.get('etag') });
+      if (turn === editorTurn.current) setEditing({ route: current.body, etag: current.headers.get('etag') });
     } catch (failure) {
-      setError(failure);
+      if (turn === editorTurn.current) setError(failure);
     }
   };
   const remove = async (route: Route) => {
@@ -108,8 +116,10 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
         </table>
       )}
       {data.data && editing && (
+        // Keyed by the read as well as the route: reading the route again (after a 412) starts the
+        // form from that read, so its ETag never guards fields of an older one.
         <RouteEditor
-          key={editing.route.id}
+          key={`${editing.route.id} ${editing.etag}`}
           tenantId={tenant.id}
           origins={data.data.origins}
           route={editing.route}

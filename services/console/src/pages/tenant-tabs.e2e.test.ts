@@ -1,0 +1,335 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createConsoleRouter } from '@vantageedge/control-plane/http/console-router';
+import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../../../../scripts/console-build.js';
+
+/**
+ * The built console in chromium against a stand-in admin API: what a tenant's tabs show and send
+ * when the thing they are about changes under them (a route changed by someone else between two
+ * reads, an audit filter replaced while the previous one's answer is still on its way).
+ */
+
+const TENANT = {
+  id: '33333333-3333-4333-8333-333333333333',
+  name: 'Charlie',
+  subdomain: 'charlie',
+  settings: { rate_limit: null, oidc: null, service_accounts: [], ip_rules: { allow: [], deny: [] } },
+  clerk_org_id: null,
+  created_at: '2026-12-01T00:00:00.000Z',
+  updated_at: '2026-12-01T00:00:00.000Z',
+};
+const ORIGIN = {
+  id: '44444444-4444-4444-8444-444444444444',
+  tenant_id: TENANT.id,
+  name: 'orders',
+  targets: [{ url: 'http://orders.internal:8080', weight: 1 }],
+  load_balancing: { algorithm: 'round_robin' },
+  timeout_seconds: 30,
+};
+const ROUTE_ID = '55555555-5555-4555-8555-555555555555';
+const BILLING_ROUTE_ID = '66666666-6666-4666-8666-666666666666';
+
+/** A session token as the console reads it (it verifies nothing: the admin API does). */
+function consoleToken(): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  return `${part({ alg: 'RS256' })}.${part({ sub: 'user_platform_admin', exp })}.c2lnbmF0dXJl`;
+}
+
+/** The explain answer for a path no route matches, naming the path it was asked about. */
+function noRouteFor(requestPath: string) {
+  return {
+    tenant_id: TENANT.id,
+    position: '12',
+    version: '12',
+    request: { method: 'GET', host: 'charlie.localhost', path: requestPath, query: '' },
+    host: { resolves: true, kind: 'subdomain', host: 'charlie.localhost', reason: "the tenant's subdomain" },
+    path: { normalized: requestPath, reason: null },
+    route: null,
+    routes: [],
+    auth: null,
+    rate_limits: null,
+    cache: null,
+    upstream: null,
+    policies: null,
+    decision: {
+      stage: 'route',
+      status: 404,
+      code: 'route_not_found',
+      message: `no route for ${requestPath}`,
+    },
+  };
+}
+
+function auditEntry(position: string, eventType: string) {
+  return {
+    position,
+    event_id: `event-${position}`,
+    event_type: eventType,
+    resource_type: 'route',
+    resource_id: ROUTE_ID,
+    tenant_id: TENANT.id,
+    actor: 'user_platform_admin',
+    occurred_at: '2026-12-01T00:00:00.000Z',
+    correlation_id: `correlation-${position}`,
+    data: {},
+  };
+}
+
+describe("a tenant's tabs when their subject changes under them", () => {
+  let server: Server;
+  let browser: TestBrowser;
+  let base = '';
+  let route = {
+    id: ROUTE_ID,
+    tenant_id: TENANT.id,
+    origin_id: ORIGIN.id,
+    path_pattern: '/orders/*',
+    methods: [] as string[],
+    priority: 0,
+    auth_mode: 'public',
+    required_scopes: [] as string[],
+    strip_prefix: null,
+    rate_limit: null,
+    cache_policy: null,
+    allow_any_authenticated_user: false,
+    require_tenant_org: true,
+  };
+  let routeVersion = 1;
+  const billingRoute = { ...route, id: BILLING_ROUTE_ID, path_pattern: '/billing/*' };
+  /** While set, reads of the orders route wait here until the test lets them answer. */
+  let holdOrdersReads = false;
+  const heldRouteReads: Array<() => void> = [];
+  let routeReadHeld: () => void = () => {};
+  const routePatches: Array<{ ifMatch: string | undefined; body: Record<string, unknown> }> = [];
+  /** Audit-log pages for the actor filter `user_slow` wait here until the test lets them answer. */
+  const heldAuditPages: Array<() => void> = [];
+  let auditPageHeld: () => void = () => {};
+  /** Explanations of the path `/slow` wait here until the test lets them answer. */
+  const heldExplanations: Array<() => void> = [];
+  let explanationHeld: () => void = () => {};
+
+  beforeAll(async () => {
+    await ensureConsoleBuilt();
+    const app = express();
+    app.use(createConsoleRouter({ directory: DEFAULT_CONSOLE_OUT_DIR, clerkPublishableKey: undefined }));
+    app.get('/api/v1/tenants/:id', (_req, res) => {
+      res.setHeader('etag', '"tenant-1"');
+      res.json(TENANT);
+    });
+    app.get('/api/v1/origins', (_req, res) => {
+      res.json({ data: [ORIGIN], next_cursor: null });
+    });
+    app.get('/api/v1/routes', (_req, res) => {
+      res.json({ data: [route, billingRoute], next_cursor: null });
+    });
+    app.get('/api/v1/routes/:id', (req, res) => {
+      if (req.params.id === BILLING_ROUTE_ID) {
+        res.setHeader('etag', '"billing-1"');
+        res.json(billingRoute);
+        return;
+      }
+      const answer = () => {
+        res.setHeader('etag', `"v${routeVersion}"`);
+        res.json(route);
+      };
+      if (holdOrdersReads) {
+        heldRouteReads.push(answer);
+        routeReadHeld();
+        return;
+      }
+      answer();
+    });
+    app.patch('/api/v1/routes/:id', express.json(), (req, res) => {
+      const ifMatch = req.get('if-match');
+      if (ifMatch !== `"v${routeVersion}"`) {
+        res.status(412).json({
+          error: { code: 'precondition_failed', message: 'the route changed since it was read' },
+        });
+        return;
+      }
+      routePatches.push({ ifMatch, body: req.body });
+      route = { ...route, ...req.body };
+      routeVersion += 1;
+      res.setHeader('etag', `"v${routeVersion}"`);
+      res.json(route);
+    });
+    app.get('/api/v1/audit-log', (req, res) => {
+      const actor = req.query['actor'];
+      const cursor = req.query['cursor'];
+      if (actor === 'user_slow' && cursor === undefined) {
+        heldAuditPages.push(() => res.json({ data: [auditEntry('10', 'SlowFirst')], next_cursor: 'slow-2' }));
+        auditPageHeld();
+        return;
+      }
+      if (cursor === 'slow-2') {
+        res.json({ data: [auditEntry('9', 'SlowSecond')], next_cursor: null });
+        return;
+      }
+      if (cursor === 'fast-2') {
+        res.json({ data: [auditEntry('19', 'FastSecond')], next_cursor: null });
+        return;
+      }
+      if (actor === 'user_fast') {
+        res.json({ data: [auditEntry('20', 'FastFirst')], next_cursor: 'fast-2' });
+        return;
+      }
+      res.json({ data: [auditEntry('30', 'Unfiltered')], next_cursor: null });
+    });
+    app.post('/api/v1/tenants/:id/explain', express.json(), (req, res) => {
+      const requestPath = String(req.body.path);
+      if (requestPath === '/slow') {
+        heldExplanations.push(() => res.json(noRouteFor(requestPath)));
+        explanationHeld();
+        return;
+      }
+      res.json(noRouteFor(requestPath));
+    });
+    server = await new Promise<Server>((resolve) => {
+      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    browser = await launchChromium({
+      screenshotDir: path.join(DEFAULT_CONSOLE_OUT_DIR, '..', '..', '.data', 'console-screenshots'),
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const answer of [
+      ...heldAuditPages.splice(0),
+      ...heldExplanations.splice(0),
+      ...heldRouteReads.splice(0),
+    ])
+      answer();
+    await browser?.close();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  async function openTab(tab: string): Promise<void> {
+    const { page } = browser;
+    // From another document: a new hash alone would keep the previous test's console as it was.
+    await page.goto('about:blank');
+    await page.goto(`${base}/console/#/tenants/${TENANT.id}/${tab}`);
+    await page.locator('textarea[name=token], #signed-in-as').first().waitFor({ timeout: 15_000 });
+    if (await page.locator('textarea[name=token]').isVisible()) {
+      await page.fill('textarea[name=token]', consoleToken());
+      await page.click('button:has-text("Use this token")');
+    }
+    await page.locator('h1', { hasText: TENANT.name }).waitFor({ timeout: 15_000 });
+  }
+
+  // Regression: the route editor was keyed by the route's id only, so reading the route again (Edit
+  // after a 412) brought the new ETag but kept the form of the old read, and Save wrote the old
+  // fields over the other change with an If-Match that no longer protected anything.
+  it("edits a route read again after someone else's change from that change, never over it", async () => {
+    const { page } = browser;
+    await openTab('routes');
+    const row = page.locator('tr[data-route="/orders/*"]');
+    await row.locator('button:has-text("Edit")').click();
+    const editor = page.locator(`form#edit-route-${ROUTE_ID}`);
+    await editor.locator('h2', { hasText: 'Edit /orders/*' }).waitFor({ timeout: 15_000 });
+
+    route = { ...route, path_pattern: '/orders/v2/*' };
+    routeVersion = 2;
+    await editor.locator('input[name=priority]').fill('5');
+    await editor.locator('button:has-text("Save route")').click();
+    await editor.locator('.notice.error', { hasText: 'precondition_failed' }).waitFor({ timeout: 15_000 });
+
+    await row.locator('button:has-text("Edit")').click();
+    await editor.locator('h2', { hasText: 'Edit /orders/v2/*' }).waitFor({ timeout: 15_000 });
+    expect(await editor.locator('input[name=path_pattern]').inputValue()).toBe('/orders/v2/*');
+
+    await editor.locator('button:has-text("Save route")').click();
+    await editor.waitFor({ state: 'detached', timeout: 15_000 });
+    expect(routePatches).toHaveLength(1);
+    expect(routePatches[0]).toMatchObject({ ifMatch: '"v2"', body: { path_pattern: '/orders/v2/*' } });
+  }, 60_000);
+
+  // Regression: the editor opened with whichever route's read answered last, so a slow read of a route
+  // the user had moved on from replaced the one they had opened since.
+  it('keeps the route opened last in the editor when an earlier Edit answers late', async () => {
+    const { page } = browser;
+    await openTab('routes');
+    const held = new Promise<void>((resolve) => {
+      routeReadHeld = resolve;
+    });
+    holdOrdersReads = true;
+    await page.locator(`tr[data-route="${route.path_pattern}"] button:has-text("Edit")`).click();
+    await held;
+    await page.locator('tr[data-route="/billing/*"] button:has-text("Edit")').click();
+    await page.locator(`form#edit-route-${BILLING_ROUTE_ID}`).waitFor({ timeout: 15_000 });
+
+    const lateRead = page.waitForResponse((response) =>
+      response.url().endsWith(`/api/v1/routes/${ROUTE_ID}`),
+    );
+    holdOrdersReads = false;
+    for (const answer of heldRouteReads.splice(0)) answer();
+    await (await lateRead).finished();
+    // One more round trip from the page: the late answer's own handling has run by its end.
+    await page.evaluate(() => fetch('/api/v1/origins').then((response) => response.text()));
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(resolve)));
+
+    expect(await page.locator('form.route-editor[id^=edit-route-]').getAttribute('id')).toBe(
+      `edit-route-${BILLING_ROUTE_ID}`,
+    );
+  }, 60_000);
+
+  // Regression: the audit tab stored the first page of whatever filter answered last, so a slow
+  // answer of a replaced filter took the list (and its cursor) over from the current one.
+  it("keeps the current filter's audit entries when a replaced filter answers late", async () => {
+    const { page } = browser;
+    await openTab('audit');
+    await page.locator('tr[data-event=Unfiltered]').waitFor({ timeout: 15_000 });
+
+    const slowHeld = new Promise<void>((resolve) => {
+      auditPageHeld = resolve;
+    });
+    await page.fill('#audit-filters input[name=actor]', 'user_slow');
+    await page.click('#audit-filters button:has-text("Filter")');
+    await slowHeld;
+    await page.fill('#audit-filters input[name=actor]', 'user_fast');
+    await page.click('#audit-filters button:has-text("Filter")');
+    await page.locator('tr[data-event=FastFirst]').waitFor({ timeout: 15_000 });
+
+    const slowAnswer = page.waitForResponse((response) => response.url().includes('actor=user_slow'));
+    for (const answer of heldAuditPages.splice(0)) answer();
+    await (await slowAnswer).finished();
+
+    // The next page is asked for (and shown) after the late answer has arrived.
+    await page.click('button:has-text("Older entries")');
+    await page.locator('tr[data-event$=Second]').waitFor({ timeout: 15_000 });
+    const events = await page
+      .locator('#audit-log tr[data-event]')
+      .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-event')));
+    expect(events).toEqual(['FastFirst', 'FastSecond']);
+  }, 60_000);
+
+  // Regression: every Explain's answer replaced the one shown, so an earlier request answering after
+  // a later one showed its verdict under the later request's form.
+  it("shows the newest request's explanation when an earlier one answers late", async () => {
+    const { page } = browser;
+    await openTab('explain');
+    const slowHeld = new Promise<void>((resolve) => {
+      explanationHeld = resolve;
+    });
+    await page.fill('#explain-form input[name=path]', '/slow');
+    await page.click('#explain-form button[type=submit]');
+    await slowHeld;
+    await page.fill('#explain-form input[name=path]', '/fast');
+    await page.click('#explain-form button[type=submit]');
+    await page.locator('#explain-decision', { hasText: 'no route for /fast' }).waitFor({ timeout: 15_000 });
+
+    const slowAnswer = page.waitForResponse((response) => response.url().endsWith('/explain'));
+    for (const answer of heldExplanations.splice(0)) answer();
+    await (await slowAnswer).finished();
+    // One more round trip from the page: the late answer's own handling has run by its end.
+    await page.evaluate(() => fetch('/api/v1/origins').then((response) => response.text()));
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(resolve)));
+
+    expect(await page.locator('#explain-decision').textContent()).toContain('no route for /fast');
+  }, 60_000);
+});
