@@ -119,8 +119,17 @@ async function body(req: IncomingMessage): Promise<unknown> {
   return text === '' ? null : JSON.parse(text);
 }
 
-/** A stand-in admin API that records what the CLI sent. */
-async function adminApi(explanation: unknown = answer): Promise<{
+const SHOP = '8c1d3d63-af53-4b54-8b6d-4d3a5a8c9f22';
+const TENANTS = [
+  { id: TENANT, name: 'Acme', subdomain: 'acme' },
+  { id: SHOP, name: 'Shop', subdomain: 'shop' },
+];
+
+/** A stand-in admin API that records what the CLI sent: two tenants, acme with `domains` claimed. */
+async function adminApi(
+  explanation: unknown = answer,
+  domains: Array<{ domain: string; status: 'pending' | 'verified' }> = [],
+): Promise<{
   url: string;
   received: Array<{ method: string; url: string; body: unknown }>;
 }> {
@@ -129,7 +138,14 @@ async function adminApi(explanation: unknown = answer): Promise<{
     received.push({ method: req.method ?? '', url: req.url ?? '', body: await body(req) });
     res.setHeader('content-type', 'application/json');
     if (req.url?.startsWith('/api/v1/tenants?')) {
-      res.end(JSON.stringify({ data: [{ id: TENANT, name: 'Acme', subdomain: 'acme' }], next_cursor: null }));
+      res.end(JSON.stringify({ data: TENANTS, next_cursor: null }));
+      return;
+    }
+    const listing = /^\/api\/v1\/tenants\/([0-9a-f-]+)\/domains$/.exec(req.url ?? '');
+    if (listing) {
+      const claimed = listing[1] === TENANT ? domains : [];
+      const data = claimed.map((claim) => ({ ...claim, tenant_id: listing[1] }));
+      res.end(JSON.stringify({ data, next_cursor: null }));
       return;
     }
     res.end(JSON.stringify(explanation));
@@ -138,6 +154,9 @@ async function adminApi(explanation: unknown = answer): Promise<{
   servers.push(server);
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
 }
+
+const explained = (api: { received: Array<{ method: string; url: string }> }) =>
+  api.received.filter((request) => request.method === 'POST').map((request) => request.url);
 
 async function run(argv: string[], env: NodeJS.ProcessEnv) {
   const out: string[] = [];
@@ -318,7 +337,7 @@ describe('vantageedge explain', () => {
       ...answer,
       host: { resolves: false, kind: null, host: 'acme.acme-corp.com', reason: 'no tenant serves this host' },
     };
-    const api = await adminApi(notServed);
+    const api = await adminApi(notServed, [{ domain: 'acme.acme-corp.com', status: 'pending' }]);
     const env = { VANTAGEEDGE_URL: api.url, VANTAGEEDGE_TOKEN: 't' };
     const guessed = await run(['explain', 'GET', 'https://acme.acme-corp.com/api/users/1'], env);
     expect(guessed.code).toBe(EXIT.notFound);
@@ -328,6 +347,49 @@ describe('vantageedge explain', () => {
     const named = await run(['explain', 'GET', 'https://acme.acme-corp.com/api/users/1', '-t', 'acme'], env);
     expect(named.code).toBe(EXIT.ok);
     expect(named.out).toContain('Host      acme.acme-corp.com: no tenant serves this host');
+  });
+
+  // Regression: the tenant of a host was looked for in settings.custom_domains, which the admin API
+  // does not return, so a custom domain never matched and the tenant whose subdomain was the host's
+  // first label was explained instead (shop.example.com: tenant shop, not the domain's tenant acme).
+  it("finds a custom domain's tenant in the tenants' domain listings, whatever its first label", async () => {
+    const api = await adminApi(answer, [{ domain: 'shop.example.com', status: 'verified' }]);
+    const env = { VANTAGEEDGE_URL: api.url, VANTAGEEDGE_TOKEN: 't' };
+    const result = await run(['explain', 'GET', 'https://Shop.Example.com:8443/api/users/1'], env);
+    expect(result.err).toBe('');
+    expect(result.code).toBe(EXIT.ok);
+    expect(explained(api)).toEqual([`/api/v1/tenants/${TENANT}/explain`]);
+  });
+
+  it('takes a subdomain host only under a platform base domain, as the gateways do', async () => {
+    const api = await adminApi();
+    const env = { VANTAGEEDGE_URL: api.url, VANTAGEEDGE_TOKEN: 't' };
+    expect((await run(['explain', 'GET', 'http://shop.localhost:8080/'], env)).code).toBe(EXIT.ok);
+    const ownBase = { ...env, PLATFORM_BASE_DOMAINS: 'edge.example.net' };
+    expect((await run(['explain', 'GET', 'https://shop.edge.example.net/'], ownBase)).code).toBe(EXIT.ok);
+    expect(explained(api)).toEqual([`/api/v1/tenants/${SHOP}/explain`, `/api/v1/tenants/${SHOP}/explain`]);
+
+    for (const [host, why] of [
+      ['shop.example.com', 'no tenant has claimed the custom domain shop.example.com'],
+      ['shop.localhost', 'no tenant has claimed the custom domain shop.localhost'],
+      ['nobody.edge.example.net', 'no tenant has the subdomain nobody'],
+      ['a.shop.edge.example.net', 'no tenant is served on a.shop.edge.example.net'],
+    ] as const) {
+      const result = await run(['explain', 'GET', `https://${host}/`], ownBase);
+      expect(result.code, host).toBe(EXIT.notFound);
+      expect(result.err, host).toContain(why);
+      expect(result.err, host).toContain('-t');
+    }
+    expect(explained(api)).toHaveLength(2);
+  });
+
+  it('refuses base domains it cannot read, naming the variable', async () => {
+    const api = await adminApi();
+    const env = { VANTAGEEDGE_URL: api.url, VANTAGEEDGE_TOKEN: 't', PLATFORM_BASE_DOMAINS: 'bad domain' };
+    const result = await run(['explain', 'GET', 'https://shop.localhost/'], env);
+    expect(result.code).toBe(EXIT.usage);
+    expect(result.err).toContain('PLATFORM_BASE_DOMAINS');
+    expect(explained(api)).toEqual([]);
   });
 
   it('exits 2 for a URL it cannot read', async () => {

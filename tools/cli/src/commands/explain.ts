@@ -6,7 +6,7 @@ import {
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { render, terminalText } from '../output.js';
-import { resolveTenant, tenantOfHost } from '../tenant-ref.js';
+import { baseDomainsOf, resolveTenant, tenantOfHost } from '../tenant-ref.js';
 import { formatPolicies } from './explain-policies.js';
 
 /**
@@ -151,7 +151,7 @@ export async function explain(
   const client = await ctx.client();
   const tenant = options.tenant
     ? await resolveTenant(client, options.tenant)
-    : await tenantOfHost(client, host);
+    : await tenantOfHost(client, host, baseDomainsOf(ctx.env));
   const response = await client.request('POST', `/api/v1/tenants/${tenant.id}/explain`, {
     body: {
       method,
@@ -165,8 +165,8 @@ export async function explain(
     readOnly: true,
   });
   const answer = readExplanation(response.body);
-  // The tenant was guessed from the host's first label (custom domains are not in the tenant list):
-  // another tenant's config is no answer for this host.
+  // The tenant was found by the host as the CLI sees it (its base domains, the claims it may read);
+  // a config that does not serve the host (a pending claim, another version) is no answer for it.
   if (!options.tenant && !answer.host.resolves) {
     throw new CliError(
       EXIT.notFound,
