@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { extendedConnect, openSession, refusalError } from '../testing/http2-websockets.js';
 import { connectRaw, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
@@ -20,7 +21,12 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * - a 101 whose `Sec-WebSocket-Accept` was missing or not the one for the client's key (an origin that
  *   is no WebSocket server, or a cache between) was relayed, and its stream with it;
  * - a refusal whose body stalled was counted twice in the upgrade metrics: as the origin's status and,
- *   at the origin's timeout, as a 504 the client never got.
+ *   at the origin's timeout, as a 504 the client never got;
+ * - an answer with a status outside 100–599 (`600`) was relayed to HTTP/1.1 clients as it came, and for
+ *   an HTTP/2 client node's response threw out of the origin's `response` listener: an uncaught
+ *   exception, on which a replica drains and exits (every tenant's connections with it);
+ * - a refusal with a status that has no content (204, 205) was relayed with what the origin sent with it:
+ *   a 205's body, and a 204's Content-Length, on which HTTP/2 clients reset the stream.
  */
 const HOST = 'wsanswers.localhost';
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -76,6 +82,14 @@ function startRawOrigin(): Promise<net.Server> {
         socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nnot all of it', () =>
           socket.destroy(),
         );
+      } else if (path === '/status-600') {
+        socket.write('HTTP/1.1 600 Beyond\r\nContent-Length: 2\r\n\r\nno');
+      } else if (path === '/refusal-204') {
+        socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n');
+      } else if (path === '/refusal-205') {
+        socket.write('HTTP/1.1 205 Reset Content\r\nContent-Length: 5\r\n\r\nhello');
+      } else if (path === '/refused') {
+        socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno');
       } else if (path === '/refusal-that-stalls') {
         socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nthe rest never comes');
       } else if (path === '/101-with-hop-by-hop') {
@@ -93,7 +107,7 @@ function startRawOrigin(): Promise<net.Server> {
 
 beforeAll(async () => {
   origin = await startRawOrigin();
-  gateway = await startTestGateway();
+  gateway = await startTestGateway({ GATEWAY_H2C: 'true' });
   const originId = randomUUID();
   gateway.store.apply(
     buildSnapshot({
@@ -186,6 +200,54 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
     });
     for (const name of ['keep-alive', 'transfer-encoding', 'proxy-authenticate', 'x-hop'])
       expect(answer.headers).not.toHaveProperty(name);
+  });
+
+  it('an answer with a status outside 100–599: 502 upstream_error, as the proxy answers one', async () => {
+    const answer = await within(sendUpgrade(gateway, HOST, '/status-600'), 5_000, 'the answer');
+    expect(answer.status).toBe(502);
+    expect(JSON.parse(answer.text)).toMatchObject({ error: { code: 'upstream_error' } });
+  });
+
+  it('an answer with a status outside 100–599 to an HTTP/2 client: 502 upstream_error, the replica serving on', async () => {
+    const { session } = await openSession(gateway.url);
+    try {
+      const refused = await within(
+        extendedConnect(session, '/status-600', { ':authority': HOST }),
+        5_000,
+        'the answer',
+      );
+      expect(refused.status).toBe(502);
+      expect(refusalError(refused).code).toBe('upstream_error');
+      const next = await within(
+        extendedConnect(session, '/refused', { ':authority': HOST }),
+        5_000,
+        'the next answer',
+      );
+      expect(next).toMatchObject({ status: 403, body: 'no' });
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('a refusal with a 205 goes out without the content the origin sent with it', async () => {
+    const answer = await within(sendUpgrade(gateway, HOST, '/refusal-205'), 5_000, 'the answer');
+    expect(answer).toMatchObject({ status: 205, text: '' });
+    expect(answer.headers['content-length']).toBe('0');
+  });
+
+  it('a refusal with a 204 reaches an HTTP/2 client without the Content-Length the origin gave it', async () => {
+    const { session } = await openSession(gateway.url);
+    try {
+      const refused = await within(
+        extendedConnect(session, '/refusal-204', { ':authority': HOST }),
+        5_000,
+        'the answer',
+      );
+      expect(refused).toMatchObject({ status: 204, body: '' });
+      expect(refused.headers).not.toHaveProperty('content-length');
+    } finally {
+      session.destroy();
+    }
   });
 
   it('a refusal the origin cuts short: the client’s connection is closed', async () => {

@@ -31,6 +31,7 @@ import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '..
 import { headerLineCount } from '../http/header-count.js';
 import { followsLastAnswer } from '../http/last-on-connection.js';
 import { isMisdirected, MISDIRECTED_MESSAGE } from '../http/misdirected-request.js';
+import { frameNoContent, hasNoContent } from '../http/no-content.js';
 import {
   MISSING_HOST_MESSAGE,
   namesConflictingHosts,
@@ -602,8 +603,11 @@ export class WebSocketProxy {
       failAs(new OriginAddressBlockedError('the origin is one of the platform’s internal listeners'));
       return true;
     };
-    /** A 101 that is not a switch to WebSocket: the connection is in no state to relay. */
-    const refuseFalseSwitch = (
+    /**
+     * An answer the client cannot be given: a 101 that is not a switch to WebSocket (the connection is
+     * in no state to relay), or a status outside 100–599 (as the proxy answers one).
+     */
+    const refuseUnrelayable = (
       response: IncomingMessage,
       upstream?: Socket,
       message = 'the origin answered the upgrade with 101 without switching to WebSocket',
@@ -630,7 +634,14 @@ export class WebSocketProxy {
     upstreamRequest.once('response', (response: IncomingMessage) => {
       answered();
       if (refuseInternal(response)) return;
-      if (response.statusCode === 101) return refuseFalseSwitch(response);
+      if (response.statusCode === 101) return refuseUnrelayable(response);
+      // Not an HTTP status (RFC 9110 §15): node's HTTP/2 response throws on one, out of this listener.
+      if ((response.statusCode ?? 0) > 599)
+        return refuseUnrelayable(
+          response,
+          undefined,
+          `the origin answered the upgrade with status ${response.statusCode}, outside 100-599`,
+        );
       // The origin answered without switching protocols (e.g. 403): relay its answer. Its head is out, so
       // a body that stalls past the origin's timeout only cuts the connection: the answer stays the origin's.
       upstreamRequest.off('timeout', timedOut);
@@ -655,17 +666,28 @@ export class WebSocketProxy {
         if (REFUSAL_RESPONSE_STAGES.has(stage.name))
           stage.onResponse!(exchange, { statusCode: status, headers: outHeaders });
       }
+      res.once('finish', () => client.destroy());
+      if (hasNoContent(status)) {
+        // A 204, 205 or 304 goes out without content, whatever the origin sent with it (an HTTP/2
+        // client resets a 204 stream that announces some).
+        frameNoContent(status, outHeaders);
+        res.writeHead(status, outHeaders);
+        response.on('error', () => {});
+        response.resume();
+        upstreamRequest.destroy();
+        res.end();
+        return;
+      }
       res.writeHead(status, outHeaders);
       // An answer the origin cuts short ends the client's connection too (pipeline destroys `res`).
       pipeline(response, res, () => {});
-      res.once('finish', () => client.destroy());
     });
     upstreamRequest.once('upgrade', (response: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
       answered();
       if (refuseInternal(response, upstream)) return;
-      if (!switchesToWebSocket(response)) return refuseFalseSwitch(response, upstream);
+      if (!switchesToWebSocket(response)) return refuseUnrelayable(response, upstream);
       if (!acceptsKey(response, webSocketKey)) {
-        return refuseFalseSwitch(
+        return refuseUnrelayable(
           response,
           upstream,
           'the origin’s 101 has no Sec-WebSocket-Accept for the client’s Sec-WebSocket-Key',
