@@ -24,6 +24,7 @@ import {
 } from './context.js';
 import { createTxtLookup, DnsLookupError, type LookupTxt } from './dns-txt.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
+import { foldStream } from './stream-folds.js';
 import { requireRoomForCustomDomain } from './tenant-limits.js';
 
 /** What the custom-domain commands need besides the usual dependencies. */
@@ -115,8 +116,9 @@ async function run(
 }
 
 /**
- * Claims a host name for the tenant (pending until verified). The name is reserved platform-wide at
- * once: a second tenant's claim is a 409. A platform admin may pass `verified: true` to assign it.
+ * Claims a host name for the tenant (pending until verified). A pending claim reserves nothing: the name
+ * is reserved platform-wide when a claim of it is verified, and a claim of a name another tenant holds
+ * verified is a 409. A platform admin may pass `verified: true` to assign it.
  */
 export async function createCustomDomain(
   deps: CommandDeps,
@@ -144,16 +146,10 @@ export async function createCustomDomain(
         },
         assignedByPlatformAdmin: body.verified,
         baseDomains: customDomainDeps(deps).baseDomains,
+        verifiedElsewhere: await verifiedByAnotherTenant(deps, tenantId, body.domain),
       };
     });
-  let result: HandledCommand<TenantDomains>;
-  try {
-    result = await claim();
-  } catch (error) {
-    if (!(await releasedExpiredClaim(deps, tenantId, error))) throw error;
-    result = await claim();
-  }
-  return outcome(tenantId, result, body.domain);
+  return outcome(tenantId, await withPendingClaimReleased(deps, tenantId, claim), body.domain);
 }
 
 /** The actor recorded for what the platform does by itself, not on a caller's behalf. */
@@ -176,16 +172,44 @@ function platformMetadata(deps: Pick<CommandDeps, 'clock'>, tenantId: string | n
 }
 
 /**
- * When `error` is a claim refused because another tenant holds the name, and that tenant's claim is
- * still pending past its verification window: removes that claim (in its tenant's stream, by the
- * platform — the claimant is neither named nor charged there) and says so. A claim nobody can verify
- * any more no longer keeps the name from a tenant that can.
+ * Whether another tenant holds `domain` verified. A name is reserved by its verified claim; a claim
+ * recorded while pending claims still reserved their names may hold it pending, which counts for nothing.
  */
-async function releasedExpiredClaim(
+async function verifiedByAnotherTenant(
   deps: CommandDeps,
   tenantId: string,
-  error: unknown,
+  domain: string,
 ): Promise<boolean> {
+  const holder = await deps.store.reservationHolder(reservation.customDomain(domain));
+  if (holder === null || holder === streamName.tenant(tenantId)) return false;
+  const held = await foldStream(deps.store, holder, tenantDomainsDecider, deps.streamFolds);
+  return held.domains.get(domain)?.status !== 'pending';
+}
+
+/**
+ * Runs a command that reserves a name (a verification, a platform admin's assignment); when another
+ * tenant's pending claim holds the name, removes that claim and runs it once more.
+ */
+async function withPendingClaimReleased(
+  deps: CommandDeps,
+  tenantId: string,
+  command: () => Promise<HandledCommand<TenantDomains>>,
+): Promise<HandledCommand<TenantDomains>> {
+  try {
+    return await command();
+  } catch (error) {
+    if (!(await releasedPendingClaim(deps, tenantId, error))) throw error;
+    return await command();
+  }
+}
+
+/**
+ * When `error` is a reservation of a name refused because another tenant's claim holds it, and that
+ * claim is pending (recorded while pending claims reserved their names): removes that claim (in its
+ * tenant's stream, by the platform — the claimant is neither named nor charged there) and says so. A
+ * claim never proven keeps the name from no tenant that proves it.
+ */
+async function releasedPendingClaim(deps: CommandDeps, tenantId: string, error: unknown): Promise<boolean> {
   const held = error instanceof DomainError ? error.cause : undefined;
   if (
     !(held instanceof UniquenessViolationError) ||
@@ -204,11 +228,7 @@ async function releasedExpiredClaim(
     stream: held.heldBy,
     decider: tenantDomainsDecider,
     metadata: (state) => platformMetadata(deps, tenantOf(state.tenant)),
-    command: async () => ({
-      type: 'ReleaseExpiredClaim' as const,
-      domain,
-      now: deps.clock().toISOString(),
-    }),
+    command: async () => ({ type: 'ReleasePendingClaim' as const, domain }),
   });
   return !result.state.domains.has(domain);
 }
@@ -224,31 +244,32 @@ export async function verifyCustomDomain(
   tenantId: string,
   domain: string,
 ): Promise<CommandOutcome<CustomDomainResource>> {
-  const result = await run(deps, ctx, tenantId, async (state) => {
-    const current = state.domains.get(domain);
-    if (!current) throw notFound('custom domain');
-    const now = deps.clock().toISOString();
-    if (current.status === 'verified') {
-      return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
-    }
-    if (Date.parse(now) > verificationExpiresAt(current).getTime()) {
-      // Expired: the decider refuses it, no lookup needed.
-      return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
-    }
-    const name = verificationRecordName(domain);
-    let txtValues: string[];
-    try {
-      txtValues = await customDomainDeps(deps).lookupTxt(name);
-    } catch (error) {
-      if (!(error instanceof DnsLookupError)) throw error;
-      throw new DomainError('unprocessable', `${error.message}; try again later`, 'domain', {
-        code: 'domain_verification_failed',
-        issue: `looking up TXT ${name} failed (${error.code})`,
-      });
-    }
-    return { type: 'VerifyCustomDomain' as const, domain, txtValues, now };
-  });
-  return outcome(tenantId, result, domain);
+  const verify = () =>
+    run(deps, ctx, tenantId, async (state) => {
+      const current = state.domains.get(domain);
+      if (!current) throw notFound('custom domain');
+      const now = deps.clock().toISOString();
+      if (current.status === 'verified') {
+        return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
+      }
+      if (Date.parse(now) > verificationExpiresAt(current).getTime()) {
+        // Expired: the decider refuses it, no lookup needed.
+        return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
+      }
+      const name = verificationRecordName(domain);
+      let txtValues: string[];
+      try {
+        txtValues = await customDomainDeps(deps).lookupTxt(name);
+      } catch (error) {
+        if (!(error instanceof DnsLookupError)) throw error;
+        throw new DomainError('unprocessable', `${error.message}; try again later`, 'domain', {
+          code: 'domain_verification_failed',
+          issue: `looking up TXT ${name} failed (${error.code})`,
+        });
+      }
+      return { type: 'VerifyCustomDomain' as const, domain, txtValues, now };
+    });
+  return outcome(tenantId, await withPendingClaimReleased(deps, tenantId, verify), domain);
 }
 
 /** Removes the domain: it stops serving on every replica and its name is free for any tenant. */

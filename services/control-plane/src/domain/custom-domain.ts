@@ -17,9 +17,12 @@ import { type Tenant, tenantDecider } from './tenant.js';
  * `custom_domain:<domain>` is held by the tenant and released with it; the tenant's other commands
  * (tenantDecider) fold the same stream and simply skip these events.
  *
- * Lifecycle: claimed (pending: the host name is taken platform-wide but serves nothing) → verified
- * (a TXT record proved ownership, or a platform admin assigned it: only now it reaches the gateways)
- * → removed (the name is free again).
+ * Lifecycle: claimed (pending: it serves nothing and holds no name, so several tenants may claim one
+ * name) → verified (a TXT record proved ownership, or a platform admin assigned it: the name is now
+ * reserved for the tenant platform-wide, and only now it reaches the gateways) → removed (the name is
+ * free again). The first tenant to prove control of a name gets it: a claim anyone can make keeps it
+ * from nobody. Claims recorded before pending claims stopped holding names may still hold theirs:
+ * a proof, or a platform admin's assignment, removes such a claim (ReleasePendingClaim).
  */
 
 export const MAX_CUSTOM_DOMAINS_PER_TENANT = 50;
@@ -62,15 +65,17 @@ export type CustomDomainCommand =
       /** A platform admin assigns the domain without a DNS proof. */
       assignedByPlatformAdmin: boolean;
       baseDomains: readonly string[];
+      /** Another tenant holds the name verified: found by the handler before it decides. */
+      verifiedElsewhere: boolean;
     }
   /** `txtValues`: what `_vantageedge-challenge.<domain>` holds `now` (looked up by the handler; ISO 8601). */
   | { type: 'VerifyCustomDomain'; domain: string; txtValues: readonly string[]; now: string }
   | { type: 'DeleteCustomDomain'; domain: string }
   /**
-   * Another tenant claims the name: a claim still pending past its verification window (as of `now`)
-   * is removed, its name freed; any other claim stays (no events).
+   * Another tenant proved control of the name (or a platform admin assigns it) while this tenant's
+   * claim holds it: a pending claim is removed, its name freed; a verified one stays (no events).
    */
-  | { type: 'ReleaseExpiredClaim'; domain: string; now: string }
+  | { type: 'ReleasePendingClaim'; domain: string }
   /** Deleting the tenant removes its domains and frees their names with the tenant's other values. */
   | { type: 'DeleteTenant' };
 
@@ -83,6 +88,13 @@ function requireDomain(state: TenantDomains, domain: string): CustomDomain {
   const found = state.domains.get(domain);
   if (!found) throw new DomainError('not_found', 'custom domain not found', 'domain');
   return found;
+}
+
+/** The 409 of a name another tenant holds, as the reservation's own conflict reads (handle-command.ts). */
+function claimedByAnotherTenant(): DomainError {
+  return new DomainError('conflict', 'this domain is already claimed by another tenant', 'domain', {
+    issue: 'already claimed by another tenant',
+  });
 }
 
 function liveTenant(state: TenantDomains): TenantState {
@@ -117,6 +129,7 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
           'domain',
         );
       }
+      if (command.verifiedElsewhere) throw claimedByAnotherTenant();
       if (state.domains.size >= MAX_CUSTOM_DOMAINS_PER_TENANT) {
         throw new DomainError(
           'conflict',
@@ -142,7 +155,10 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
               ]
             : []),
         ],
-        reservations: { claim: [reservation.customDomain(claim.domain)] },
+        // Only a verified name is reserved: a pending claim keeps it from no tenant that can prove it.
+        ...(command.assignedByPlatformAdmin
+          ? { reservations: { claim: [reservation.customDomain(claim.domain)] } }
+          : {}),
       };
     }
     case 'VerifyCustomDomain': {
@@ -180,13 +196,12 @@ function decide(command: CustomDomainCommand, state: TenantDomains): Decision {
             },
           },
         ],
+        reservations: { claim: [reservation.customDomain(domain.domain)] },
       };
     }
-    case 'ReleaseExpiredClaim': {
+    case 'ReleasePendingClaim': {
       const domain = state.domains.get(command.domain);
-      const expired =
-        domain?.status === 'pending' && Date.parse(command.now) > verificationExpiresAt(domain).getTime();
-      if (!expired || state.tenant.status !== 'active') return { events: [] };
+      if (domain?.status !== 'pending' || state.tenant.status !== 'active') return { events: [] };
       return decide({ type: 'DeleteCustomDomain', domain: command.domain }, state);
     }
     case 'DeleteCustomDomain': {

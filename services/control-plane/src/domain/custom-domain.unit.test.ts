@@ -40,11 +40,16 @@ function liveTenant(): TenantDomains {
   });
 }
 
-const add = (domain: string, assignedByPlatformAdmin = false): CustomDomainCommand => ({
+const add = (
+  domain: string,
+  assignedByPlatformAdmin = false,
+  verifiedElsewhere = false,
+): CustomDomainCommand => ({
   type: 'CreateCustomDomain',
   claim: { custom_domain_id: `id-${domain}`, domain, verification_token: `token-${domain}` },
   assignedByPlatformAdmin,
   baseDomains: BASES,
+  verifiedElsewhere,
 });
 
 describe('custom domain syntax (canonicalCustomDomain)', () => {
@@ -91,7 +96,7 @@ describe('custom domain syntax (canonicalCustomDomain)', () => {
 });
 
 describe('custom domain decider', () => {
-  it('claims a domain as pending, reserving the name platform-wide', () => {
+  it('claims a domain as pending, reserving nothing: the name is reserved once verified', () => {
     const decision = tenantDomainsDecider.decide(add('api.acme.example'), liveTenant());
     expect(decision.events).toEqual([
       {
@@ -104,13 +109,22 @@ describe('custom domain decider', () => {
         },
       },
     ]);
-    expect(decision.reservations).toEqual({ claim: ['custom_domain:api.acme.example'] });
+    expect(decision.reservations).toBeUndefined();
   });
 
-  it('lets a platform admin assign a domain verified at once', () => {
+  it('lets a platform admin assign a domain verified at once, reserving its name', () => {
     const decision = tenantDomainsDecider.decide(add('api.acme.example', true), liveTenant());
     expect(decision.events.map((e) => e.type)).toEqual(['CustomDomainCreated', 'CustomDomainVerified']);
     expect(decision.events[1]?.data).toMatchObject({ method: 'platform_admin' });
+    expect(decision.reservations).toEqual({ claim: ['custom_domain:api.acme.example'] });
+  });
+
+  it('refuses a claim, or an assignment, of a name another tenant holds verified', () => {
+    for (const assigned of [false, true]) {
+      expect(() =>
+        tenantDomainsDecider.decide(add('api.acme.example', assigned, true), liveTenant()),
+      ).toThrow(expect.objectContaining({ kind: 'conflict', field: 'domain' }));
+    }
   });
 
   it('refuses platform hosts, a second claim of the same name and more than the limit', () => {
@@ -163,12 +177,16 @@ describe('custom domain decider', () => {
         pending,
       ),
     ).toThrow(/does not hold/);
-    const verified = apply(pending, {
+    const proof: CustomDomainCommand = {
       type: 'VerifyCustomDomain',
       domain: 'api.acme.example',
       txtValues: ['unrelated', 'token-api.acme.example'],
       now: NOW,
+    };
+    expect(tenantDomainsDecider.decide(proof, pending).reservations).toEqual({
+      claim: ['custom_domain:api.acme.example'],
     });
+    const verified = apply(pending, proof);
     expect(verified.domains.get('api.acme.example')).toMatchObject({
       status: 'verified',
       verification_method: 'dns_txt',
@@ -207,6 +225,21 @@ describe('custom domain decider', () => {
       field: 'domain',
       code: 'domain_verification_expired',
     });
+  });
+
+  it('removes a pending claim for a proof of another tenant, and keeps a verified one', () => {
+    const two = apply(apply(liveTenant(), add('a.acme.example')), add('b.acme.example', true));
+    const pending = tenantDomainsDecider.decide(
+      { type: 'ReleasePendingClaim', domain: 'a.acme.example' },
+      two,
+    );
+    expect(pending.events.map((e) => e.type)).toEqual(['CustomDomainDeleted']);
+    expect(pending.reservations).toEqual({ release: ['custom_domain:a.acme.example'] });
+    const verified = tenantDomainsDecider.decide(
+      { type: 'ReleasePendingClaim', domain: 'b.acme.example' },
+      two,
+    );
+    expect(verified.events).toEqual([]);
   });
 
   it('removes a domain and frees its name; deleting the tenant removes and frees them all', () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { startTestDnsServer, type TestDnsServer } from '@vantageedge/shared/testing/dns-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTxtLookup } from '../commands/dns-txt.js';
@@ -70,28 +71,60 @@ describe('a pending custom domain claim', () => {
   });
 });
 
-describe("another tenant's claim of a name held by a pending claim", () => {
-  it('is refused 409 while the claim may still be verified, and takes the name once it may not', async () => {
-    const holder = json(
-      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Squatter', subdomain: 'squat-holder' } }),
-    )['id'] as string;
-    const claimant = json(
-      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Owner', subdomain: 'squat-owner' } }),
-    )['id'] as string;
+/**
+ * A pending claim as the control plane recorded it while pending claims reserved their names: the
+ * claim's event with the name's reservation, in the tenant's stream.
+ */
+async function pendingClaimHoldingItsName(tenant: string, domain: string): Promise<void> {
+  await cp.store.appendToStream(
+    `tenant-${tenant}`,
+    [
+      {
+        type: 'CustomDomainCreated',
+        data: {
+          tenant_id: tenant,
+          custom_domain_id: randomUUID(),
+          domain,
+          verification_token: `vantageedge-verify=${randomUUID()}`,
+        },
+        metadata: {
+          actor: 'user_earlier_admin',
+          tenant_id: tenant,
+          correlation_id: randomUUID(),
+          causation_id: null,
+          occurred_at: new Date(now).toISOString(),
+          schema_version: 1,
+        },
+      },
+    ],
+    { reservations: { claim: [`custom_domain:${domain}`] } },
+  );
+}
+
+async function newTenant(subdomain: string): Promise<string> {
+  const created = await cp.request('POST', '/api/v1/tenants', { body: { name: subdomain, subdomain } });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return json(created)['id'] as string;
+}
+
+describe('a pending claim recorded holding its name', () => {
+  it("gives way to another tenant's proof, however young: removed by the platform, the name moves", async () => {
+    const holder = await newTenant('squat-holder');
+    const claimant = await newTenant('squat-owner');
     const name = 'shop.squatted-name.example';
-    const held = await cp.request('POST', `/api/v1/tenants/${holder}/domains`, { body: { domain: name } });
-    expect(held.status, JSON.stringify(held.body)).toBe(201);
+    await pendingClaimHoldingItsName(holder, name);
 
-    now += 6 * DAY_MS;
-    const early = await cp.request('POST', `/api/v1/tenants/${claimant}/domains`, { body: { domain: name } });
-    expect(early.status, JSON.stringify(early.body)).toBe(409);
-
-    now += 2 * DAY_MS;
+    now += DAY_MS;
     const claimed = await cp.request('POST', `/api/v1/tenants/${claimant}/domains`, {
       body: { domain: name },
     });
     expect(claimed.status, JSON.stringify(claimed.body)).toBe(201);
     expect(json(claimed)).toMatchObject({ tenant_id: claimant, domain: name, status: 'pending' });
+    const verification = json(claimed)['verification'] as { name: string; value: string };
+    dns.setTxt(verification.name, [verification.value]);
+    const verified = await cp.request('POST', `/api/v1/tenants/${claimant}/domains/${name}/verify`);
+    expect(verified.status, JSON.stringify(verified.body)).toBe(200);
+    expect(json(verified)).toMatchObject({ tenant_id: claimant, status: 'verified' });
 
     // The holder's claim is gone, released by the platform (its audit log says so), not by the claimant.
     const events = await cp.allEvents();
@@ -110,24 +143,35 @@ describe("another tenant's claim of a name held by a pending claim", () => {
     expect(JSON.stringify(holderDomains.body)).not.toContain(name);
   });
 
+  it("gives way to a platform admin's assignment", async () => {
+    const holder = await newTenant('assign-holder');
+    const assignee = await newTenant('assign-owner');
+    const name = 'api.assigned-name.example';
+    await pendingClaimHoldingItsName(holder, name);
+    const assigned = await cp.request('POST', `/api/v1/tenants/${assignee}/domains`, {
+      body: { domain: name, verified: true },
+    });
+    expect(assigned.status, JSON.stringify(assigned.body)).toBe(201);
+    expect(json(assigned)).toMatchObject({ tenant_id: assignee, status: 'verified' });
+  });
+
   it("leaves nothing of the claimant's request in the holder's audit log", async () => {
-    const holder = json(
-      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Quiet', subdomain: 'quiet-holder' } }),
-    )['id'] as string;
-    const claimant = json(
-      await cp.request('POST', '/api/v1/tenants', { body: { name: 'Loud', subdomain: 'loud-claimant' } }),
-    )['id'] as string;
+    const holder = await newTenant('quiet-holder');
+    const claimant = await newTenant('loud-claimant');
     const name = 'www.released-quietly.example';
-    const held = await cp.request('POST', `/api/v1/tenants/${holder}/domains`, { body: { domain: name } });
-    expect(held.status, JSON.stringify(held.body)).toBe(201);
-    now += 8 * DAY_MS;
-    const requestId = 'claimant-request-7f3a9c';
+    await pendingClaimHoldingItsName(holder, name);
     const claimed = await cp.request('POST', `/api/v1/tenants/${claimant}/domains`, {
       body: { domain: name },
-      headers: { 'X-Request-Id': requestId, 'Idempotency-Key': 'claimant-key-7f3a9c' },
     });
     expect(claimed.status, JSON.stringify(claimed.body)).toBe(201);
-    expect(claimed.headers.get('x-request-id')).toBe(requestId);
+    const verification = json(claimed)['verification'] as { name: string; value: string };
+    dns.setTxt(verification.name, [verification.value]);
+    const requestId = 'claimant-request-7f3a9c';
+    const verified = await cp.request('POST', `/api/v1/tenants/${claimant}/domains/${name}/verify`, {
+      headers: { 'X-Request-Id': requestId, 'Idempotency-Key': 'claimant-key-7f3a9c' },
+    });
+    expect(verified.status, JSON.stringify(verified.body)).toBe(200);
+    expect(verified.headers.get('x-request-id')).toBe(requestId);
 
     const events = await cp.allEvents();
     const released = events.find(
@@ -145,7 +189,9 @@ describe("another tenant's claim of a name held by a pending claim", () => {
     expect(JSON.stringify(audit.body)).not.toContain(requestId);
     expect(JSON.stringify(audit.body)).not.toContain(claimant);
   });
+});
 
+describe("another tenant's claim of a verified name", () => {
   it('is refused 409 when the name is verified by another tenant, however old its claim', async () => {
     const holder = json(
       await cp.request('POST', '/api/v1/tenants', { body: { name: 'Holder', subdomain: 'verified-holder' } }),

@@ -10,7 +10,7 @@ import {
 
 /**
  * Regression tests for host takeover: `settings.custom_domains` took any string, unchecked and
- * unowned. Now a host name belongs to at most one tenant platform-wide (claimed with a reservation),
+ * unowned. Now a host name belongs to at most one tenant platform-wide (reserved once verified),
  * has a strict syntax, may not be a platform host, and serves only once its ownership is proven by a
  * DNS TXT record (looked up through a test DNS server here) or a platform admin assigns it.
  */
@@ -19,6 +19,8 @@ let dns: TestDnsServer;
 let acme = '';
 let globex = '';
 let globexAdmin = '';
+/** The verification value of Acme's claim of api.acme.example. */
+let acmeValue = '';
 
 async function tenant(name: string, subdomain: string): Promise<string> {
   const response = await cp.request('POST', '/api/v1/tenants', { body: { name, subdomain } });
@@ -75,12 +77,16 @@ describe('claiming a custom domain', () => {
       verified_at: null,
       verification: { type: 'dns-txt', name: '_vantageedge-challenge.api.acme.example' },
     });
-    expect((body['verification'] as { value: string }).value).toMatch(/^vantageedge-verify=[\w-]{32}$/);
+    acmeValue = (body['verification'] as { value: string }).value;
+    expect(acmeValue).toMatch(/^vantageedge-verify=[\w-]{32}$/);
     expect(response.headers.get('location')).toBe(`/api/v1/tenants/${acme}/domains/api.acme.example`);
     expect(response.headers.get('x-event-position')).toMatch(/^\d+$/);
   });
 
-  it("refuses another tenant's claimed host with 409, even to that tenant's own admin, changing nothing", async () => {
+  it("refuses another tenant's verified host with 409, even to that tenant's own admin, changing nothing", async () => {
+    dns.setTxt('_vantageedge-challenge.api.acme.example', [acmeValue]);
+    const verified = await cp.request('POST', `/api/v1/tenants/${acme}/domains/api.acme.example/verify`);
+    expect(verified.status, JSON.stringify(verified.body)).toBe(200);
     const before = await eventCount();
     for (const domain of ['api.acme.example', 'API.ACME.EXAMPLE']) {
       const response = await cp.request('POST', `/api/v1/tenants/${globex}/domains`, {
@@ -292,7 +298,7 @@ describe('verifying ownership with a DNS TXT record', () => {
 describe('releasing a custom domain', () => {
   it('frees the name on removal: another tenant can claim it', async () => {
     const claimed = await cp.request('POST', `/api/v1/tenants/${acme}/domains`, {
-      body: { domain: 'moving.example' },
+      body: { domain: 'moving.example', verified: true },
     });
     expect(claimed.status).toBe(201);
     const taken = await cp.request('POST', `/api/v1/tenants/${globex}/domains`, {

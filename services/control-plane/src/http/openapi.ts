@@ -538,7 +538,7 @@ function customDomainPaths(): Record<string, unknown> {
         operationId: 'addCustomDomain',
         tags,
         summary:
-          'Claim a host name for the tenant: reserved platform-wide at once, pending (serving nothing) until verified. Platform admins may pass verified: true to assign it.',
+          'Claim a host name for the tenant: pending (serving nothing, reserving nothing) until verified; 409 when another tenant holds it verified. Platform admins may pass verified: true to assign it.',
         parameters: [ID_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
         requestBody: { required: true, content: json(ref('AddCustomDomain')) },
         responses: commandResponses('201', ref('CustomDomain'), {
@@ -573,7 +573,7 @@ function customDomainPaths(): Record<string, unknown> {
         operationId: 'verifyCustomDomain',
         tags,
         summary:
-          'Look up the TXT record _vantageedge-challenge.<domain> (DNS_RESOLVER) and verify the domain when it holds the value issued for this tenant and domain; only then it serves. 422 domain_verification_failed otherwise',
+          'Look up the TXT record _vantageedge-challenge.<domain> (DNS_RESOLVER) and verify the domain when it holds the value issued for this tenant and domain; only then it serves and its name is held for the tenant. 422 domain_verification_failed otherwise; 409 when another tenant verified the name first',
         parameters: [ID_PARAM, DOMAIN_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
         responses: commandResponses('200', ref('CustomDomain'), { post: true, ifMatch: false }),
       },
