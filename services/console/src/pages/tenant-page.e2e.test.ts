@@ -1,11 +1,7 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { createConsoleRouter } from '@vantageedge/control-plane/http/console-router';
-import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
+import type { TestBrowser } from '@vantageedge/shared/testing/browser';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../../../../scripts/console-build.js';
+import { consoleToken, type StandInConsole, startStandInConsole } from '../testing/stand-in-console.js';
 
 /**
  * The built console in chromium against a stand-in admin API holding two tenants: what the console
@@ -36,23 +32,14 @@ const BRAVO = {
   },
 };
 
-/** A session token as the console reads it (it verifies nothing: the admin API does). */
-function consoleToken(): string {
-  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const exp = Math.floor(Date.now() / 1000) + 3600;
-  return `${part({ alg: 'RS256' })}.${part({ sub: 'user_platform_admin', exp })}.c2lnbmF0dXJl`;
-}
-
 describe('the console moving from one tenant to another', () => {
-  let server: Server;
+  let standIn: StandInConsole | undefined;
   let browser: TestBrowser;
   let base = '';
   const patches: Array<{ tenantId: string; body: { name?: string; settings?: unknown } }> = [];
 
   beforeAll(async () => {
-    await ensureConsoleBuilt();
-    const app = express();
-    app.use(createConsoleRouter({ directory: DEFAULT_CONSOLE_OUT_DIR, clerkPublishableKey: undefined }));
+    const app = express.Router();
     const tenants = new Map([ALPHA, BRAVO].map((tenant) => [tenant.id, tenant]));
     const resource = (tenant: typeof ALPHA) => ({
       ...tenant,
@@ -73,18 +60,12 @@ describe('the console moving from one tenant to another', () => {
       patches.push({ tenantId: req.params.id, body: req.body });
       res.json(resource(tenants.get(req.params.id) ?? ALPHA));
     });
-    server = await new Promise<Server>((resolve) => {
-      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-    });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await launchChromium({
-      screenshotDir: path.join(DEFAULT_CONSOLE_OUT_DIR, '..', '..', '.data', 'console-screenshots'),
-    });
+    standIn = await startStandInConsole(app);
+    ({ base, browser } = standIn);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await new Promise((resolve) => server?.close(resolve));
+    await standIn?.close();
   });
 
   // Regression: the tenant page was not remounted when only its tenant id changed, so its tabs kept the

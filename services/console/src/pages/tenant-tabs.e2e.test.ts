@@ -1,11 +1,7 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { createConsoleRouter } from '@vantageedge/control-plane/http/console-router';
-import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
+import type { TestBrowser } from '@vantageedge/shared/testing/browser';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../../../../scripts/console-build.js';
+import { consoleToken, type StandInConsole, startStandInConsole } from '../testing/stand-in-console.js';
 
 /**
  * The built console in chromium against a stand-in admin API: what a tenant's tabs show and send
@@ -32,13 +28,6 @@ const ORIGIN = {
 };
 const ROUTE_ID = '55555555-5555-4555-8555-555555555555';
 const BILLING_ROUTE_ID = '66666666-6666-4666-8666-666666666666';
-
-/** A session token as the console reads it (it verifies nothing: the admin API does). */
-function consoleToken(): string {
-  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const exp = Math.floor(Date.now() / 1000) + 3600;
-  return `${part({ alg: 'RS256' })}.${part({ sub: 'user_platform_admin', exp })}.c2lnbmF0dXJl`;
-}
 
 /** The explain answer for a path no route matches, naming the path it was asked about. */
 function noRouteFor(requestPath: string) {
@@ -81,7 +70,7 @@ function auditEntry(position: string, eventType: string) {
 }
 
 describe("a tenant's tabs when their subject changes under them", () => {
-  let server: Server;
+  let standIn: StandInConsole | undefined;
   let browser: TestBrowser;
   let base = '';
   let route = {
@@ -114,9 +103,7 @@ describe("a tenant's tabs when their subject changes under them", () => {
   let explanationHeld: () => void = () => {};
 
   beforeAll(async () => {
-    await ensureConsoleBuilt();
-    const app = express();
-    app.use(createConsoleRouter({ directory: DEFAULT_CONSOLE_OUT_DIR, clerkPublishableKey: undefined }));
+    const app = express.Router();
     app.get('/api/v1/tenants/:id', (_req, res) => {
       res.setHeader('etag', '"tenant-1"');
       res.json(TENANT);
@@ -189,13 +176,8 @@ describe("a tenant's tabs when their subject changes under them", () => {
       }
       res.json(noRouteFor(requestPath));
     });
-    server = await new Promise<Server>((resolve) => {
-      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-    });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await launchChromium({
-      screenshotDir: path.join(DEFAULT_CONSOLE_OUT_DIR, '..', '..', '.data', 'console-screenshots'),
-    });
+    standIn = await startStandInConsole(app);
+    ({ base, browser } = standIn);
   }, 180_000);
 
   afterAll(async () => {
@@ -205,8 +187,7 @@ describe("a tenant's tabs when their subject changes under them", () => {
       ...heldRouteReads.splice(0),
     ])
       answer();
-    await browser?.close();
-    await new Promise((resolve) => server?.close(resolve));
+    await standIn?.close();
   });
 
   async function openTab(tab: string): Promise<void> {
