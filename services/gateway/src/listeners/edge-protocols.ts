@@ -65,6 +65,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     idleTimeoutMs: config.GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS * 1000,
     requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
     maxRequests: config.GATEWAY_MAX_REQUESTS_PER_CONNECTION,
+    headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
   };
 
   const h2cSessions = new Http2Sessions(http2Limits);

@@ -1,5 +1,7 @@
 import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import { REQUEST_TIMEOUT_BODY } from '../http/client-errors.js';
+import { EndedConnections } from './ended-connections.js';
 import { confineStreamErrors } from './http2-stream-errors.js';
 
 /**
@@ -35,6 +37,12 @@ export interface Http2SessionLimits {
   readonly requestTimeoutMs?: number;
   /** GATEWAY_MAX_REQUESTS_PER_CONNECTION: streams a session is given before GOAWAY (0: no limit). */
   readonly maxRequests?: number;
+  /**
+   * GATEWAY_HEADERS_TIMEOUT_MS: how long a client has to open its session (its preface and SETTINGS, as
+   * an HTTP/1.1 client has to send a request head), and to close its side of a connection whose session
+   * has ended (see EndedConnections). 0: as long as it likes.
+   */
+  readonly headersTimeoutMs?: number;
 }
 
 /**
@@ -44,10 +52,12 @@ export interface Http2SessionLimits {
 export class Http2Sessions {
   readonly #open = new Set<Http2Session>();
   readonly #limits: Http2SessionLimits;
+  readonly #connections: EndedConnections;
   #closing = false;
 
   constructor(limits: Http2SessionLimits) {
     this.#limits = limits;
+    this.#connections = new EndedConnections(limits.headersTimeoutMs ?? 0);
   }
 
   track(session: Http2Session): void {
@@ -57,9 +67,14 @@ export class Http2Sessions {
     }
     this.#open.add(session);
     session.once('close', () => this.#open.delete(session));
+    // node's own socket (session.socket only lets the session end it).
+    session.once('connect', (_session: Http2Session, socket: Socket) =>
+      this.#connections.watch(session, socket),
+    );
     // One stream's malformed request resets that stream, not the session (node would end the session).
     confineStreamErrors(session);
-    const { idleTimeoutMs, requestTimeoutMs = 0, maxRequests = 0 } = this.#limits;
+    const { idleTimeoutMs, requestTimeoutMs = 0, maxRequests = 0, headersTimeoutMs = 0 } = this.#limits;
+    if (headersTimeoutMs > 0) requireClientSettings(session, headersTimeoutMs);
     if (idleTimeoutMs > 0) closeWhenIdle(session, idleTimeoutMs);
     if (idleTimeoutMs <= 0 && requestTimeoutMs <= 0 && maxRequests <= 0) return;
     let streams = 0;
@@ -95,6 +110,18 @@ export class Http2Sessions {
     for (const session of this.#open) session.destroy();
     return cut;
   }
+}
+
+/**
+ * A session whose client has not sent its preface and SETTINGS in time is destroyed: until then the
+ * connection was only a TLS handshake (h2c: the preface's 24 bytes, see acceptH2cOn), and the idle
+ * timeout, minutes long, would let a silent or trickling client hold it as long as a served one.
+ */
+function requireClientSettings(session: Http2Session, timeoutMs: number): void {
+  const timer = setTimeout(() => session.destroy(), timeoutMs);
+  timer.unref();
+  session.once('remoteSettings', () => clearTimeout(timer));
+  session.once('close', () => clearTimeout(timer));
 }
 
 /**

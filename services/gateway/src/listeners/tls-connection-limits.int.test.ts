@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { ClientHttp2Session } from 'node:http2';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import tls, { type TLSSocket } from 'node:tls';
 import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { http2Connect, http2Request, https1Request } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +61,23 @@ async function droppedConnections(gateway: TestGateway): Promise<number> {
     .split('\n')
     .find((entry) => entry.startsWith('vantageedge_gateway_dropped_connections_total'));
   return Number(line?.split(' ').pop() ?? 0);
+}
+
+/** A TLS connection that chose HTTP/2 (ALPN h2) and reads what it is sent, once its handshake is done. */
+function connectH2(port: number): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      servername: HOST,
+      rejectUnauthorized: false,
+      ALPNProtocols: ['h2'],
+    });
+    socket.on('error', () => {});
+    socket.resume();
+    socket.once('secureConnect', () => resolve(socket));
+    socket.once('close', () => reject(new Error('closed before its handshake')));
+  });
 }
 
 describe('slow clients on the TLS port', () => {
@@ -126,6 +144,36 @@ describe('slow clients on the TLS port', () => {
     } finally {
       silent.socket.destroy();
       partial.socket.destroy();
+    }
+  });
+
+  // Regression test: past the handshake, an HTTP/2 connection was held to GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS
+  // (two minutes by default) whether its client had sent its preface or not.
+  it('regression: an HTTP/2 connection that never sends its preface and SETTINGS, or trickles them, is cut at the headers timeout', async () => {
+    const port = gateway.gateway.tlsPort as number;
+    const [silent, trickler] = await Promise.all([connectH2(port), connectH2(port)]);
+    const opening = Buffer.concat([
+      Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+      Buffer.alloc(9),
+    ]);
+    opening[opening.length - 6] = 4; // an empty SETTINGS frame, never sent whole
+    let sent = 0;
+    const drip = setInterval(() => {
+      if (sent < opening.length - 1 && !trickler.destroyed) trickler.write(opening.subarray(sent, ++sent));
+    }, 100);
+    try {
+      expect([silent.alpnProtocol, trickler.alpnProtocol]).toEqual(['h2', 'h2']);
+      await within(
+        Promise.all(
+          [silent, trickler].map((socket) => new Promise((resolve) => socket.once('close', resolve))),
+        ),
+        5_000,
+        'the HTTP/2 connections without a preface are cut',
+      );
+    } finally {
+      clearInterval(drip);
+      silent.destroy();
+      trickler.destroy();
     }
   });
 

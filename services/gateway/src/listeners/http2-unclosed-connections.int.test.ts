@@ -1,0 +1,154 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
+import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
+import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startTestGateway,
+  startTestOrigin,
+  type TestGateway,
+  type TestOrigin,
+} from '../testing/gateway-harness.js';
+import { catchAllTenant } from '../testing/raw-connections.js';
+import { frame, headerBlock } from '../testing/raw-http2.js';
+
+/**
+ * HTTP/2 clients that never close their side of a connection the gateway has ended (GOAWAY at the idle
+ * timeout, then the gateway's end of the connection): they read nothing, so they never see the end.
+ * Regression test: node waits for the client's close without limit, so each such connection held its
+ * socket, its GATEWAY_MAX_CONNECTIONS slot and its address's slot for ever; a few addresses could
+ * take every connection of the replica with connections that cost them one handshake each. The gateway
+ * now destroys them GATEWAY_HEADERS_TIMEOUT_MS after its end.
+ */
+const HOST = 'unclosed.localhost';
+const IDLE_TIMEOUT_MS = 1_000;
+/** Connections of one kind the test opens and leaves unread. */
+const CLIENTS = 5;
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+const EMPTY_SETTINGS = frame(4, 0, 0);
+const download = [
+  [':method', 'GET'],
+  [':scheme', 'http'],
+  [':authority', HOST],
+  [':path', '/download?bytes=100000000'],
+] as const;
+
+let dir: string;
+let origin: TestOrigin;
+let gateway: TestGateway;
+const sockets: net.Socket[] = [];
+
+beforeAll(async () => {
+  const certificate = await selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] });
+  dir = await mkdtemp(path.join(tmpdir(), 'gateway-unclosed-'));
+  await writeFile(path.join(dir, 'cert.pem'), certificate.chainPem);
+  await writeFile(path.join(dir, 'key.pem'), certificate.privateKeyPem);
+  origin = await startTestOrigin('unclosed-origin');
+  gateway = await startTestGateway({
+    GATEWAY_H2C: 'true',
+    GATEWAY_TLS_PORT: '0',
+    GATEWAY_TLS_CERT_FILE: path.join(dir, 'cert.pem'),
+    GATEWAY_TLS_KEY_FILE: path.join(dir, 'key.pem'),
+    GATEWAY_HTTP2_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_MS / 1000),
+    GATEWAY_HEADERS_TIMEOUT_MS: '1000',
+  });
+  gateway.store.apply(catchAllTenant('unclosed', origin.url));
+});
+
+afterAll(async () => {
+  for (const socket of sockets) socket.destroy();
+  await gateway?.close();
+  await origin?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** An HTTP/2 connection that sends its preface and `frames`, then neither reads nor closes. */
+async function unreadConnection(
+  kind: 'h2c' | 'tls',
+  frames: Buffer[] = [EMPTY_SETTINGS],
+): Promise<net.Socket> {
+  const socket =
+    kind === 'h2c'
+      ? net.connect(Number(new URL(gateway.url).port), '127.0.0.1')
+      : tls.connect({
+          host: '127.0.0.1',
+          port: gateway.gateway.tlsPort as number,
+          servername: HOST,
+          rejectUnauthorized: false,
+          ALPNProtocols: ['h2'],
+        });
+  sockets.push(socket);
+  socket.on('error', () => {});
+  await new Promise<void>((resolve) => socket.once(kind === 'h2c' ? 'connect' : 'secureConnect', resolve));
+  socket.pause();
+  socket.write(Buffer.concat([PREFACE, ...frames]));
+  return socket;
+}
+
+/** Connections the listener holds open (h2c: the plain port's). */
+function openConnections(kind: 'h2c' | 'tls'): Promise<number> {
+  const server = kind === 'h2c' ? gateway.gateway.trafficServer : gateway.gateway.tlsServer;
+  return new Promise((resolve, reject) =>
+    server?.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+  );
+}
+
+/** The listener's open connections once they are all gone, or after ten idle timeouts. */
+async function openConnectionsAfterWaiting(kind: 'h2c' | 'tls'): Promise<number> {
+  let open = await openConnections(kind);
+  await eventually(
+    'the unread connections let go',
+    () => {
+      void openConnections(kind).then((count) => {
+        open = count;
+      });
+      return open === 0;
+    },
+    10 * IDLE_TIMEOUT_MS,
+  ).catch(() => undefined);
+  return open;
+}
+
+describe('HTTP/2 clients that never close their side', () => {
+  it.each(['h2c', 'tls'] as const)(
+    'regression: %s connections ended at the idle timeout are let go',
+    async (kind) => {
+      for (let i = 0; i < CLIENTS; i++) await unreadConnection(kind);
+      expect(await openConnections(kind)).toBe(CLIENTS);
+      expect(await openConnectionsAfterWaiting(kind)).toBe(0);
+
+      const other = http2Connect(
+        kind === 'h2c' ? gateway.url : `https://127.0.0.1:${gateway.gateway.tlsPort}`,
+      );
+      try {
+        expect((await http2Request(other, { path: '/after', authority: HOST })).status).toBe(200);
+      } finally {
+        other.destroy();
+      }
+    },
+  );
+
+  it('regression: a connection ended by its client’s connection error, a response queued for it, is let go', async () => {
+    const queued = new Promise<net.Socket>((resolve) =>
+      gateway.gateway.trafficServer.once('connection', resolve),
+    );
+    const maxWindow = Buffer.from([0, 4, 0x7f, 0xff, 0xff, 0xff]); // SETTINGS_INITIAL_WINDOW_SIZE
+    const connectionWindow = Buffer.alloc(4);
+    connectionWindow.writeUInt32BE(0x7fff_ffff - 65_535);
+    const client = await unreadConnection('h2c', [
+      frame(4, 0, 0, maxWindow),
+      frame(8, 0, 0, connectionWindow),
+      frame(1, 0x5, 1, headerBlock(download)),
+    ]);
+    const served = await queued;
+    // The session writes through the socket's handle: its queue is what the kernel would not take.
+    const handle = (served as unknown as { _handle: { writeQueueSize: number } })._handle;
+    await eventually('response bytes queued for the client', () => handle.writeQueueSize > 0, 10_000);
+    client.write(frame(6, 0x1, 0, Buffer.alloc(8))); // an unsolicited PING ACK: a connection error
+    expect(await openConnectionsAfterWaiting('h2c')).toBe(0);
+  });
+});
