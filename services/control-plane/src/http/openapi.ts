@@ -1183,7 +1183,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       version: '1.0.0',
       description: [
         'Admin API of the VantageEdge multi-tenant API gateway. Commands append events; queries read projections.',
-        'Errors: {"error":{"code","message","details":[{"field","issue"}]}}.',
+        'Errors: {"error":{"code","message","details":[{"field","issue"}]}}; at most 100 details, the last of them then "and N more problems, not listed" (field body).',
         'Request strings must not contain U+0000 or unpaired surrogates (400).',
         'A method a path does not serve → 405 with Allow; OPTIONS → 204 with Allow.',
         'The database unreachable → 503 store_unavailable with Retry-After on any /api/v1 request (a command whose change may or may not have been stored says so: send it again with the same Idempotency-Key).',

@@ -23,51 +23,55 @@ const MAX_DETAILS = 10;
  */
 export const MAX_BODY_DEPTH = 64;
 
-/** What is left to check: a value at a path and depth, or an object key already found unsafe. */
-type Pending = { value: unknown; path: string; depth: number } | { badKeyIn: string };
-
 /**
  * Every string and object key of a parsed JSON value that is not safe text, by dotted path, in
  * document order; a value nested more than MAX_BODY_DEPTH levels is one problem of the whole `path`.
- * Iterative (an explicit stack), so no nesting can overflow the call stack.
+ * Recursive only MAX_BODY_DEPTH levels deep, so no nesting can overflow the call stack. A body at the
+ * document limit holds millions of values: the walk allocates nothing for a value that is safe (its
+ * path is spelled only for a problem), so it costs a fraction of the JSON parse before it.
  */
 export function unsafeTextIn(value: unknown, path: string, found: ErrorDetail[] = []): ErrorDetail[] {
-  const at = (parent: string, key: string | number) => (parent === '' ? String(key) : `${parent}.${key}`);
-  const stack: Pending[] = [{ value, path, depth: 0 }];
-  while (found.length < MAX_DETAILS) {
-    const pending = stack.pop();
-    if (pending === undefined) break;
-    if ('badKeyIn' in pending) {
-      found.push({
-        field: pending.badKeyIn || 'body',
-        issue: 'has a key with U+0000 or unpaired surrogates',
-      });
-      continue;
-    }
-    const { value: current, path: currentPath, depth } = pending;
+  const keys: Array<string | number> = [];
+  const pathHere = () =>
+    keys.reduce<string>((parent, key) => (parent === '' ? String(key) : `${parent}.${key}`), path);
+  /** false once the walk is over: enough problems, or nesting too deep. */
+  const visit = (current: unknown, depth: number): boolean => {
     if (typeof current === 'string') {
       if (!isSafeText(current))
-        found.push({ field: currentPath || 'body', issue: 'must not contain U+0000 or unpaired surrogates' });
-      continue;
+        found.push({ field: pathHere() || 'body', issue: 'must not contain U+0000 or unpaired surrogates' });
+      return found.length < MAX_DETAILS;
     }
-    if (typeof current !== 'object' || current === null) continue;
+    if (typeof current !== 'object' || current === null) return true;
     if (depth >= MAX_BODY_DEPTH) {
       found.push({
         field: path || 'body',
         issue: `must not nest arrays and objects more than ${MAX_BODY_DEPTH} levels deep`,
       });
-      break;
+      return false;
     }
-    const children: Pending[] = Array.isArray(current)
-      ? current.map((child, index) => ({ value: child, path: at(currentPath, index), depth: depth + 1 }))
-      : Object.entries(current).map(([key, child]) =>
-          isSafeText(key)
-            ? { value: child, path: at(currentPath, key), depth: depth + 1 }
-            : { badKeyIn: currentPath },
-        );
-    // Last child first onto the stack, so the children come off it in document order.
-    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Pending);
-  }
+    if (Array.isArray(current)) {
+      for (let index = 0; index < current.length; index++) {
+        keys.push(index);
+        const goOn = visit(current[index], depth + 1);
+        keys.pop();
+        if (!goOn) return false;
+      }
+      return true;
+    }
+    for (const key of Object.keys(current)) {
+      if (!isSafeText(key)) {
+        found.push({ field: pathHere() || 'body', issue: 'has a key with U+0000 or unpaired surrogates' });
+        if (found.length >= MAX_DETAILS) return false;
+        continue;
+      }
+      keys.push(key);
+      const goOn = visit((current as Record<string, unknown>)[key], depth + 1);
+      keys.pop();
+      if (!goOn) return false;
+    }
+    return true;
+  };
+  if (found.length < MAX_DETAILS) visit(value, 0);
   return found;
 }
 

@@ -55,6 +55,32 @@ describe('unsafeTextIn', () => {
     ]);
   });
 
+  it('holds no value but those on the path to the one it checks (a 4 MiB body has millions)', () => {
+    // Which array items and object keys the walk has read, in order: each item's contents are checked
+    // before the next item is read, so nothing is queued per value of the body.
+    const reads: string[] = [];
+    const item = (index: number) =>
+      new Proxy(
+        { name: index === 2 ? '\u0000' : 'ok' },
+        {
+          ownKeys: (target) => {
+            reads.push(`keys of ${index}`);
+            return Reflect.ownKeys(target);
+          },
+        },
+      );
+    const list = new Proxy([item(0), item(1), item(2)], {
+      get: (target, key, receiver) => {
+        if (typeof key === 'string' && /^\d+$/.test(key)) reads.push(`item ${key}`);
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    expect(unsafeTextIn({ routes: list }, '')).toEqual([
+      { field: 'routes.2.name', issue: 'must not contain U+0000 or unpaired surrogates' },
+    ]);
+    expect(reads).toEqual(['item 0', 'keys of 0', 'item 1', 'keys of 1', 'item 2', 'keys of 2']);
+  });
+
   it('leaves ample room for a whole tenant document', () => {
     const depth = (value: unknown): number =>
       typeof value === 'object' && value !== null ? 1 + Math.max(0, ...Object.values(value).map(depth)) : 0;
