@@ -77,4 +77,30 @@ describe('config history pages', () => {
     const next = await readConfigHistory(db.pool, tenant, { before: 30n, limit: 20 });
     expect(next.map((entry) => entry.key)).toEqual(positions(29));
   });
+
+  it('read of each event the fields its summary needs, not the whole route it carries', async () => {
+    const owner = randomUUID();
+    const route = {
+      route_id: randomUUID(),
+      tenant_id: owner,
+      methods: ['GET', 'POST'],
+      path_pattern: '/orders/:id',
+      required_scopes: Array.from({ length: 700 }, (_, i) => `orders:scope-${i}`),
+      changed_fields: ['required_scopes'],
+    };
+    await db.pool.query(
+      `insert into read_models.audit_log (position, event_id, event_type, stream, stream_revision,
+         resource_type, resource_id, tenant_id, actor, correlation_id, occurred_at, data)
+       values (5000000, gen_random_uuid(), 'RouteUpdated', 'route-x', 1, 'route', $1, $2, 'user_1', 'corr',
+               now(), $3::jsonb)`,
+      [route.route_id, owner, JSON.stringify(route)],
+    );
+    const query = configHistoryQuery(owner, { before: undefined, limit: 20 });
+    const { rows } = await db.pool.query<{ data: Record<string, unknown> }>(query.text, query.values);
+    expect(rows).toHaveLength(1);
+    // The 700 scopes (some 20 KiB) stay in the database.
+    expect(Object.keys(rows[0]?.data ?? {}).sort()).toEqual(['changed_fields', 'methods', 'path_pattern']);
+    const [entry] = await readConfigHistory(db.pool, owner, { before: undefined, limit: 20 });
+    expect(entry?.summary).toBe('route GET,POST /orders/:id changed (required_scopes)');
+  });
 });

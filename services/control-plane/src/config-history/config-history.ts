@@ -41,6 +41,23 @@ export interface ConfigHistoryEntry {
   summary: string;
 }
 
+/**
+ * The fields of an event's data its summary reads (summarize). A page reads only these: a route's event
+ * carries its whole route (some 32 KiB at the limits), and 201 of them read whole were megabytes for
+ * PostgreSQL to send and the replica's event loop to parse, for one line each.
+ */
+const SUMMARY_FIELDS = [
+  'name',
+  'methods',
+  'path_pattern',
+  'changed_fields',
+  'quota',
+  'domain',
+  'clerk_user_id',
+  'to_position',
+  'changes',
+] as const;
+
 interface HistoryRow {
   position: string;
   occurred_at: Date;
@@ -67,12 +84,14 @@ export function configHistoryQuery(
 ): { text: string; values: unknown[] } {
   return {
     text: `select position::text, occurred_at, actor, event_type, resource_type, resource_id, correlation_id,
-            causation_id, data
+            causation_id,
+            coalesce((select jsonb_object_agg(key, value) from jsonb_each(data) where key = any($5::text[])),
+              '{}'::jsonb) as data
        from ${qualified(READ_MODELS_SCHEMA, 'audit_log')}
       where tenant_id = $1 and event_type = any($2::text[])
         and ($3::bigint is null or -audit_log.position > -$3::bigint)
       order by -audit_log.position limit $4`,
-    values: [tenantId, CONFIG_EVENT_TYPES, before?.toString() ?? null, limit + 1],
+    values: [tenantId, CONFIG_EVENT_TYPES, before?.toString() ?? null, limit + 1, SUMMARY_FIELDS],
   };
 }
 
