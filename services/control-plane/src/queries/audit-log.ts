@@ -1,12 +1,12 @@
 import { qualified, READ_MODELS_SCHEMA, RESOURCE_TYPES } from '@vantageedge/projections/read-models/schema';
 import { redactedCredentials } from '@vantageedge/shared/domain/credential-headers';
+import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import type pg from 'pg';
 import { z } from 'zod';
-import { idParam } from './id-param.js';
 import { cursorParam, limitParam } from './pagination.js';
 
 export const auditLogQuery = z.strictObject({
-  tenant_id: idParam().optional(),
+  tenant_id: uuidId().optional(),
   resource_type: z.enum(RESOURCE_TYPES, `must be one of ${RESOURCE_TYPES.join(', ')}`).optional(),
   resource_id: z.string().min(1).max(200).optional(),
   actor: z.string().min(1).max(200).optional(),

@@ -1,3 +1,4 @@
+import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import express, { type Request, type Response } from 'express';
 import type pg from 'pg';
@@ -13,7 +14,6 @@ import { asSeenWith } from '../config-history/redact-match-values.js';
 import { type TenantConfig, tenantConfigAt } from '../config-history/tenant-config.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { ApiError, forbidden, validationFailed } from '../http/errors.js';
-import { idParam } from './id-param.js';
 import type { ReadYourWrites, WaitScope } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { tenantExists } from './read-model-store.js';
@@ -46,7 +46,7 @@ export const positionParam = z
 const atQuery = z.strictObject({ at_position: positionParam.optional() });
 const diffQuery = z.strictObject({ from: positionParam, to: positionParam.optional() });
 const historyQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
-const tenantIdParam = idParam();
+const tenantIdParam = uuidId();
 
 /**
  * The config as the API shows it: the snapshot (minus key hashes, credential header and query

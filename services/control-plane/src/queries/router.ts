@@ -1,4 +1,5 @@
 import { requestSnapshotRepublish } from '@vantageedge/projections/snapshots/republish';
+import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type pg from 'pg';
@@ -17,7 +18,6 @@ import type { ApiKeyQuotaReader } from './api-key-quota.js';
 import { auditKey, auditLogQuery, listAuditEntries, presentAuditEntry } from './audit-log.js';
 import { createConfigQueryRouter } from './config-router.js';
 import { getCustomDomain, listCustomDomains } from './custom-domains.js';
-import { idParam } from './id-param.js';
 import { readYourWrites } from './min-position.js';
 import { cursorParam, limitParam, toPage } from './pagination.js';
 import { getResource, listResources, tenantExists } from './read-model-store.js';
@@ -78,12 +78,12 @@ export interface QueryRouterDeps {
 }
 
 const listQuery = z.strictObject({
-  tenant_id: idParam().optional(),
+  tenant_id: uuidId().optional(),
   limit: limitParam,
   cursor: cursorParam,
 });
 const tenantListQuery = z.strictObject({ limit: limitParam, cursor: cursorParam });
-const resourceId = idParam();
+const resourceId = uuidId();
 
 /**
  * The read side of the admin API: every GET is answered from the PostgreSQL read models.

@@ -1,3 +1,4 @@
+import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import { readOnceMoreIfLost } from '@vantageedge/shared/postgres/lost-connections';
 import { readOnlyWithTimeout } from '@vantageedge/shared/postgres/read-only-with-timeout';
 import {
@@ -10,7 +11,6 @@ import {
 import type pg from 'pg';
 import { z } from 'zod';
 import { createInFlightCounter, type InFlightCounter } from '../admin-rate-limit/in-flight-counter.js';
-import { idParam } from './id-param.js';
 
 /**
  * GET /api/v1/usage: requests the gateways served, from `usage_counts` (hourly rows the usage flusher
@@ -41,7 +41,7 @@ const datetime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 da
   },
   { message: `must be from ${USAGE_DATE_RANGE.earliest} to ${USAGE_DATE_RANGE.latest}` },
 );
-const optionalId = idParam().optional();
+const optionalId = uuidId().optional();
 /**
  * `user_id` as /openapi.json states it. A user id as the gateways count it — a Clerk user id,
  * `oidc:<issuer digest>:<sub>` with whatever a tenant's issuer put in `sub` (`auth0|…`, an e-mail,
