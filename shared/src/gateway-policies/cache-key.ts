@@ -59,9 +59,11 @@ export interface CacheIdentity {
  * a trusted proxy's X-Forwarded-Port and -Prefix were part of the key (k6: a prefix one client had the
  * proxy pass on was in the links every client got), or while a header was keyed by its own spelling
  * only (k7: a CGI-style origin read `Accept_Language: de` as Accept-Language, and the answer was stored
- * for every client that sent none), must never be served.
+ * for every client that sent none), or before the route's audience was part of the key (k8: a shared
+ * route's members-only answer was served to anonymous clients once the route was made public), must
+ * never be served.
  */
-const KEY_FORMAT = 'k8';
+const KEY_FORMAT = 'k9';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
@@ -122,9 +124,9 @@ export function pathDigest(path: string): string {
 }
 
 /**
- * Digest of everything else that selects a URL's entry (scheme, host, a trusted proxy's port and
- * prefix, query unless the pattern is `path`, the policy's vary headers, the caller on per-caller
- * routes). Each part is length-prefixed so no crafted
+ * Digest of everything else that selects a URL's entry (who the route admits, scheme, host, a trusted
+ * proxy's port and prefix, query unless the pattern is `path`, the policy's vary headers, the caller on
+ * per-caller routes). Each part is length-prefixed so no crafted
  * value can make two different requests collide (e.g. a query that imitates a header part).
  * Returns null when the route is per caller and the caller is anonymous (such a request is not cached).
  */
@@ -134,7 +136,11 @@ export function variantDigest(
   identity: CacheIdentity,
 ): string | null {
   let material =
-    part(KEY_FORMAT) + part(request.scheme ?? '') + part(request.host ?? '') + part(request.forwarding ?? '');
+    part(KEY_FORMAT) +
+    part(policy.audience) +
+    part(request.scheme ?? '') +
+    part(request.host ?? '') +
+    part(request.forwarding ?? '');
   if (policy.keyPattern !== 'path') material += part(sortedQuery(request.query));
   for (const name of policy.varyHeaders) material += part(headerValue(request.headers, name));
   if (policy.perCaller) {

@@ -33,6 +33,11 @@ export interface CompiledCachePolicy {
   /** Authenticated route whose responses are not declared shareable: the key includes the caller. */
   readonly perCaller: boolean;
   /**
+   * Who the route admits (routeAudience), part of every key: an answer stored for fewer callers is never
+   * served once the route admits more.
+   */
+  readonly audience: string;
+  /**
    * Public route: the key is shared by every caller, so a response to a request that carried
    * Authorization or a Cookie is stored only when the origin allows it (public, s-maxage,
    * must-revalidate; for a Cookie also a Vary naming it). Authenticated routes key per caller, or were
@@ -56,6 +61,22 @@ function originChoosingNames(route: RouteConfig, kind: 'header' | 'cookie'): str
     if (name !== undefined) names.push(name);
   }
   return names;
+}
+
+/**
+ * The route's authentication as it decides who gets its answers: the mode, the scopes required and whose
+ * users a session token may be. A shared route's answers are filled by the callers it admitted then;
+ * made public (its origin checking callers itself from then on), or with a scope no longer required, its
+ * stored answers would reach callers the origin never answered, until they expired.
+ */
+function routeAudience(route: RouteConfig): string {
+  if (route.auth_mode === 'public') return 'public';
+  return JSON.stringify([
+    route.auth_mode,
+    [...new Set(route.required_scopes)].sort(),
+    route.require_tenant_org,
+    route.allow_any_authenticated_user,
+  ]);
 }
 
 /** null when the route has no cache policy or it is disabled. */
@@ -95,6 +116,7 @@ export function compileCachePolicy(
     ttlMs: policy.ttl_seconds * 1000,
     maxBodyBytes: policy.max_body_bytes,
     perCaller: route.auth_mode !== 'public' && !policy.shared,
+    audience: routeAudience(route),
     credentialsNeedOriginConsent: route.auth_mode === 'public',
     cacheSetCookie: policy.cache_set_cookie,
     staleWhileRevalidateMs: policy.stale_while_revalidate_seconds * 1000,

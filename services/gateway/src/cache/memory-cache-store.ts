@@ -76,6 +76,12 @@ export class MemoryCacheStore implements CacheStore {
       dispose: (slot, key, reason) => {
         if (reason !== 'set') this.#forget(key, slot);
       },
+      // After the operation, when the cache may be changed again: a URL's Vary marker leaves with its
+      // last variant, as in the Redis store. Only the variants are charged to the tenant's bound (the
+      // marker within each): markers left behind would fill the store past every tenant's share.
+      disposeAfter: (slot, _key, reason) => {
+        if (reason !== 'set' && slot.urlKey !== undefined) this.#dropOrphanedMarker(slot.urlKey);
+      },
     });
   }
 
@@ -269,6 +275,12 @@ export class MemoryCacheStore implements CacheStore {
     const variants = this.#variants.get(slot.urlKey);
     variants?.delete(key);
     if (variants?.size === 0) this.#variants.delete(slot.urlKey);
+  }
+
+  /** The URL's Vary marker, once no variant of it is kept. */
+  #dropOrphanedMarker(urlKey: string): void {
+    if ((this.#variants.get(urlKey)?.size ?? 0) > 0) return;
+    if (this.#slots.peek(urlKey)?.record.kind === 'vary') this.#slots.delete(urlKey);
   }
 
   /**

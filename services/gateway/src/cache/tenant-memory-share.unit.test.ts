@@ -110,6 +110,40 @@ describe("one tenant's entries cannot push another tenant's out of the replica's
     await store.close();
   });
 
+  it('in-memory store: a tenant flooding URLs whose responses vary leaves no Vary markers past its share', async () => {
+    const store = new MemoryCacheStore({ maxBytes: MEMORY_BYTES });
+    const quiet = randomUUID();
+    const quietKey = `c:{${quiet}}:0:route:0:home:v`;
+    await store.putResponse({
+      key: quietKey,
+      entry: entryOf(BODY),
+      ttlMs: 600_000,
+      pathIndexKey: `${quietKey}:idx`,
+    });
+    // Small variants of distinct URLs: the tenant's bound keeps a few dozen, each URL has its marker.
+    const noisy = randomUUID();
+    const variantEntry = { ...entryOf(10), varyOn: ['accept-language'] };
+    const markerBytes = recordSize({ kind: 'vary', varyOn: variantEntry.varyOn });
+    const flood = Math.ceil((2 * MEMORY_BYTES) / markerBytes);
+    for (let i = 0; i < flood; i++) {
+      const urlKey = `c:{${noisy}}:0:route:0:path${i}:u`;
+      const stored = await store.putVariant({
+        key: `${urlKey}:de`,
+        urlKey,
+        entry: variantEntry,
+        ttlMs: 600_000,
+        pathIndexKey: `c:{${noisy}}:0:route:0:path${i}:idx`,
+        maxVariants: 16,
+      });
+      expect(stored).toBe('stored');
+    }
+    expect((await store.get(quietKey))?.kind).toBe('response');
+    // The latest URL still answers through its marker; the oldest URL's marker left with its variant.
+    expect((await store.get(`c:{${noisy}}:0:route:0:path${flood - 1}:u`))?.kind).toBe('vary');
+    expect(await store.get(`c:{${noisy}}:0:route:0:path0:u`)).toBeNull();
+    await store.close();
+  });
+
   it("L1: a tenant past its share loses its own least recently used entries, not another tenant's", () => {
     const l1 = new L1Cache(MEMORY_BYTES);
     const keyOf = (tenant: string, n: number) => `c:{${tenant}}:0:route:0:path${n}:v`;
