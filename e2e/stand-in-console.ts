@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createConsoleRouter } from '@vantageedge/control-plane/http/console-router';
 import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
 import express from 'express';
-import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../../../../scripts/console-build.js';
+import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../scripts/console-build.js';
 
 /** The built console served beside a stand-in admin API, and a chromium to drive it. */
 export interface StandInConsole {

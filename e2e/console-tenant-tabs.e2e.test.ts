@@ -1,7 +1,7 @@
 import type { TestBrowser } from '@vantageedge/shared/testing/browser';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consoleToken, type StandInConsole, startStandInConsole } from '../testing/stand-in-console.js';
+import { consoleToken, type StandInConsole, startStandInConsole } from './stand-in-console.js';
 
 /**
  * The built console in chromium against a stand-in admin API: what a tenant's tabs show and send
@@ -252,7 +252,7 @@ describe("a tenant's tabs when their subject changes under them", () => {
     await (await lateRead).finished();
     // One more round trip from the page: the late answer's own handling has run by its end.
     await page.evaluate(() => fetch('/api/v1/origins').then((response) => response.text()));
-    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(resolve)));
+    await page.evaluate('new Promise((resolve) => requestAnimationFrame(resolve))');
 
     expect(await page.locator('form.route-editor[id^=edit-route-]').getAttribute('id')).toBe(
       `edit-route-${BILLING_ROUTE_ID}`,
@@ -309,7 +309,7 @@ describe("a tenant's tabs when their subject changes under them", () => {
     await (await slowAnswer).finished();
     // One more round trip from the page: the late answer's own handling has run by its end.
     await page.evaluate(() => fetch('/api/v1/origins').then((response) => response.text()));
-    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(resolve)));
+    await page.evaluate('new Promise((resolve) => requestAnimationFrame(resolve))');
 
     expect(await page.locator('#explain-decision').textContent()).toContain('no route for /fast');
   }, 60_000);
