@@ -140,13 +140,17 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   const lateSends =
     lateSendGuardMs === undefined
       ? undefined
-      : new LateSendGuard(lateSendGuardMs, (tenantIds) => {
-          logger.info('snapshots of a failed send sent again after its late-send window', {
-            tenants: tenantIds.length,
-          });
-          for (const tenantId of tenantIds) unsettled.add(tenantId);
-          request();
-        }, options.lateSendClock);
+      : new LateSendGuard(
+          lateSendGuardMs,
+          (tenantIds) => {
+            logger.info('snapshots of a failed send sent again after its late-send window', {
+              tenants: tenantIds.length,
+            });
+            for (const tenantId of tenantIds) unsettled.add(tenantId);
+            request();
+          },
+          options.lateSendClock,
+        );
 
   interface Lane {
     request(): void;
