@@ -416,6 +416,9 @@ async function planRollback(
       { code: 'origin_address_blocked', issue: blocked.issue },
     );
   }
+  // The route steps skip the match check of each route command, as an apply's do: the document's routes
+  // are compared as a whole (an earlier release may have recorded two the gateway cannot tell apart).
+  requireDistinctDocumentMatches(parsed.data.routes);
   const deleted = await deletedResources(deps, tenantId, current, parsed.data);
   // The document holds the recorded values, the real ones: nothing in it is a placeholder.
   const plan = planConfig(current, parsed.data, deleted, { placeholders: 'literal' });

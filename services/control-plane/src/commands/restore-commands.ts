@@ -2,7 +2,7 @@ import type { OriginState, RouteState } from '@vantageedge/shared/domain/events'
 import { streamName } from '@vantageedge/shared/domain/events';
 import { originDecider } from '../domain/origin.js';
 import { restoreDecider } from '../domain/restore.js';
-import { routeDecider } from '../domain/route.js';
+import { requireCoherentRoute, routeDecider } from '../domain/route.js';
 import type { OriginResource, RouteResource } from '../schemas/resources.js';
 import {
   type CommandContext,
@@ -27,7 +27,7 @@ import { originView, routeView } from './views.js';
 /**
  * Re-creating a deleted origin or route under its own id, with the checks its create command makes
  * (write access, a live tenant, the tenant's limits, today's origin address policy, a live origin of
- * the same tenant for a route).
+ * the same tenant for a route, the rules between a route's fields).
  */
 
 const restoreOriginDecider = restoreDecider<OriginState>(originDecider, {
@@ -37,6 +37,7 @@ const restoreOriginDecider = restoreDecider<OriginState>(originDecider, {
 const restoreRouteDecider = restoreDecider<RouteState>(routeDecider, {
   name: 'route',
   created: 'RouteCreated',
+  validate: requireCoherentRoute,
 });
 
 export async function restoreOrigin(

@@ -19,14 +19,17 @@ function requireCoherentAuth(route: RouteState): void {
   }
 }
 
+/** The rules between a route's fields, on the whole route a create, an update or a restore leaves. */
+export function requireCoherentRoute(route: RouteState): void {
+  requireCoherentAuth(route);
+  requireCoherentRoutePolicies(route);
+}
+
 export const routeDecider = resourceDecider<RouteState, 'route_id'>({
   name: 'route',
   idKey: 'route_id',
   created: 'RouteCreated',
   changed: 'RouteUpdated',
   deleted: 'RouteDeleted',
-  validate: (route) => {
-    requireCoherentAuth(route);
-    requireCoherentRoutePolicies(route);
-  },
+  validate: requireCoherentRoute,
 });
