@@ -16,9 +16,13 @@ let originId: string;
 
 const base = () => `/api/v1/tenants/${tenantId}/config`;
 const head = async () => (await h.store.headPosition()).toString();
+/** Reads answered once the read models hold every event appended so far. */
+const caughtUp = async () => ({ headers: { 'x-min-position': await head() } });
 
 async function currentDocument() {
-  return json(await h.request('GET', `${base()}/document`))['document'] as { routes: object[] };
+  return json(await h.request('GET', `${base()}/document`, await caughtUp()))['document'] as {
+    routes: object[];
+  };
 }
 
 async function deletedRoute(pathPattern: string): Promise<string> {
@@ -117,7 +121,7 @@ describe('a deleted route brought back by a config document', () => {
     expect(applied.status, JSON.stringify(applied.body)).toBe(400);
     expect(json(applied)['error']).toMatchObject({ code: 'validation_failed', details: [{ field }] });
     expect(await head()).toBe(start);
-    expect((await h.request('GET', `/api/v1/routes/${id}`)).status).toBe(404);
+    expect((await h.request('GET', `/api/v1/routes/${id}`, await caughtUp())).status).toBe(404);
   });
 });
 
@@ -137,7 +141,7 @@ describe('a rollback to a route recorded before a rule', () => {
     expect(rollback.status, JSON.stringify(rollback.body)).toBe(400);
     expect(json(rollback)['error']).toMatchObject({ details: [{ field: 'allow_any_authenticated_user' }] });
     expect(await head()).toBe(start);
-    expect((await h.request('GET', `/api/v1/routes/${id}`)).status).toBe(404);
+    expect((await h.request('GET', `/api/v1/routes/${id}`, await caughtUp())).status).toBe(404);
   });
 });
 
@@ -161,6 +165,6 @@ describe('a rollback to routes recorded the same', () => {
       expect(json(rollback)['error']).toMatchObject({ code: 'duplicate_route' });
     }
     expect(await head()).toBe(start);
-    expect((await h.request('GET', `/api/v1/routes/${twin}`)).status).toBe(404);
+    expect((await h.request('GET', `/api/v1/routes/${twin}`, await caughtUp())).status).toBe(404);
   });
 });
