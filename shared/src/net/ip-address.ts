@@ -40,7 +40,7 @@ function mappedIpv4(tail: string): string | undefined {
   const high = Number.parseInt(groups[0]!, 16);
   const low = Number.parseInt(groups[1]!, 16);
   if (Number.isNaN(high) || Number.isNaN(low)) return undefined;
-  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  return dottedIpv4(high, low);
 }
 
 /**
@@ -97,6 +97,8 @@ export function parseCidr(text: string): Cidr | undefined {
  * Who a per-client count (a `scope: ip` rate limit, failed authentications) is kept for: an IPv4 address
  * itself, an IPv6 address's /64. One subscriber is handed a whole /64 (a home connection, a cloud VM),
  * so counting each of its 2^64 addresses apart would give one client as many allowances as it likes.
+ * An IPv6 address that carries an IPv4 client's address (carriedIpv4) is that IPv4 client: by its /64,
+ * every IPv4 client behind a NAT64 would be one client, and a 6to4 host 65,536 of them.
  * `address` is canonical (canonicalAddress): dotted decimal, or compressed lower-case IPv6.
  */
 export function clientCountingKey(address: string): string {
@@ -113,8 +115,30 @@ export function clientCountingKey(address: string): string {
     groups = [...head, ...Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail];
   }
   if (groups.length !== 8) return address;
-  return `${groups
-    .slice(0, 4)
-    .map((group) => Number.parseInt(group, 16).toString(16))
-    .join(':')}::/64`;
+  const values = groups.map((group) => Number.parseInt(group, 16));
+  if (values.some((value) => !(value >= 0 && value <= 0xffff))) return address;
+  const subnet = values.slice(0, 4).map((value) => value.toString(16));
+  return carriedIpv4(values) ?? `${subnet.join(':')}::/64`;
+}
+
+/**
+ * The IPv4 client an IPv6 address stands for (its eight 16-bit groups), if any:
+ * - NAT64 / SIIT under the well-known prefix 64:ff9b::/96 (RFC 6052): an IPv6-only network's
+ *   translator gives every IPv4 client an address in that one /96;
+ * - 6to4, 2002:<IPv4>::/48 (RFC 3056): one IPv4 host's whole /48;
+ * - IPv4-mapped (::ffff:<IPv4>) and IPv4-compatible (::<IPv4>, RFC 4291 §2.5.5.1; not :: nor ::1).
+ * A network-specific NAT64 prefix (64:ff9b:1::/48 and others) places the IPv4 address where its operator
+ * chose, so it stays counted by its /64.
+ */
+function carriedIpv4(groups: readonly number[]): string | undefined {
+  if (groups[0] === 0x2002) return dottedIpv4(groups[1]!, groups[2]!);
+  const zeros = (from: number, to: number) => groups.slice(from, to).every((value) => value === 0);
+  const nat64 = groups[0] === 0x64 && groups[1] === 0xff9b && zeros(2, 6);
+  const mapped = zeros(0, 5) && groups[5] === 0xffff;
+  const compatible = zeros(0, 6) && (groups[6] !== 0 || groups[7]! > 1);
+  return nat64 || mapped || compatible ? dottedIpv4(groups[6]!, groups[7]!) : undefined;
+}
+
+function dottedIpv4(high: number, low: number): string {
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }

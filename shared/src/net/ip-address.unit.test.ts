@@ -22,4 +22,21 @@ describe('clientCountingKey (who a per-client count is kept for)', () => {
     expect(clientCountingKey('::1')).toBe('0:0:0:0::/64');
     expect(clientCountingKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
   });
+
+  // Regression: an IPv6 address carrying an IPv4 client's address was counted by its /64 as well, so
+  // every IPv4 client behind a NAT64 (64:ff9b::/96) was one client, and a 6to4 host 65,536 of them.
+  it('is the IPv4 address an IPv6 address carries: NAT64, 6to4, IPv4-compatible', () => {
+    const key = (address: string) => clientCountingKey(canonicalAddress(address)!.address);
+    expect(key('64:ff9b::198.51.100.7')).toBe('198.51.100.7');
+    expect(key('64:ff9b::c633:6408')).toBe('198.51.100.8');
+    expect(key('2002:c633:6409::1')).toBe('198.51.100.9');
+    expect(key('2002:c633:6409:ffff:1:2:3:4')).toBe('198.51.100.9');
+    expect(key('::198.51.100.10')).toBe('198.51.100.10');
+    expect(clientCountingKey('::ffff:c633:640b')).toBe('198.51.100.11');
+    // Loopback and the unspecified address carry none; a network-specific NAT64 prefix is the operator's.
+    expect(key('::1')).toBe('0:0:0:0::/64');
+    expect(key('::')).toBe('0:0:0:0::/64');
+    expect(key('64:ff9b:1::c633:640c')).toBe('64:ff9b:1:0::/64');
+    expect(key('64:ff9b:0:1::c633:640c')).toBe('64:ff9b:0:1::/64');
+  });
 });

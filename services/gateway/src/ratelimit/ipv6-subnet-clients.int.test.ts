@@ -79,3 +79,34 @@ describe('IPv6 clients', () => {
     expect((await guess('2001:db8:7:8::1')).status).toBe(401);
   });
 });
+
+/**
+ * Regression tests: an IPv6 address that carries an IPv4 client's address was counted by its /64 too.
+ * Behind NAT64/SIIT (RFC 6052's well-known prefix 64:ff9b::/96, an IPv6-only network's edge) every IPv4
+ * client is in one /64, so one client spent every IPv4 client's `scope: ip` allowance and locked them all
+ * out with its failed authentications; a 6to4 host (2002:<IPv4>::/48) had 65,536 /64s, each with an
+ * allowance of its own. Such an address is now counted by the IPv4 address it carries.
+ */
+describe('IPv4 clients in IPv6 addresses', () => {
+  it('are counted apart behind NAT64, and as the same client as the IPv4 address itself', async () => {
+    expect((await from('64:ff9b::198.51.100.1', '/limited/x')).status).toBe(200);
+    expect((await from('64:ff9b::198.51.100.2', '/limited/x')).status).toBe(200);
+    expect((await from('64:ff9b::c633:6401', '/limited/x')).status).toBe(429);
+    expect((await from('198.51.100.2', '/limited/x')).status).toBe(429);
+  });
+
+  it('do not lock each other out with failed authentications behind NAT64', async () => {
+    const guess = (client: string) => from(client, '/keyed/x', { 'x-api-key': `ve_live_wrong_${client}` });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await guess('64:ff9b::203.0.113.1')).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    expect((await guess('64:ff9b::203.0.113.2')).status).toBe(401);
+  });
+
+  it('share one bucket per 6to4 host, whichever of its /64s they come from', async () => {
+    // 2002:c000:221::/48 is the 6to4 prefix of 192.0.2.33.
+    expect((await from('2002:c000:221:1::1', '/limited/x')).status).toBe(200);
+    expect((await from('2002:c000:221:2::1', '/limited/x')).status).toBe(429);
+    expect((await from('192.0.2.33', '/limited/x')).status).toBe(429);
+  });
+});
