@@ -53,7 +53,9 @@ import {
  * its document against the tenant's limits there, so changes sent at once cannot together pass them.
  * Its steps first run on a rehearsal store (rehearsal-store.ts) that appends nothing: a step that
  * would be refused — a field only platform admins may change, an origin address or a host not allowed —
- * is refused before the first event (or the rollback's marker) is appended.
+ * is refused before the first event (or the rollback's marker) is appended. A plan (for a caller who
+ * may write the tenant) and a rollback's dry run run the same rehearsal, so they answer the refusal the
+ * command would, appending nothing.
  * Commands on several streams are not one transaction: a failure part-way that the rehearsal could not
  * foresee (a single-resource command racing the steps, the snapshot bus's limit, PostgreSQL going away)
  * leaves the steps before it applied; planning again from the new state finishes the job (a retry
@@ -165,7 +167,11 @@ function result(
   return { tenant_id: tenantId, version, position: position.toString(), changes: redactedChanges(changes) };
 }
 
-/** POST /api/v1/tenants/:id/config/plan: what apply would change (read access; appends nothing). */
+/**
+ * POST /api/v1/tenants/:id/config/plan: what apply would change (read access; appends nothing). For a
+ * caller who may write the tenant, its steps are rehearsed as apply rehearses them, so a plan answers
+ * the refusal apply would (a reader's apply is refused for its access alone).
+ */
 export async function planTenantConfig(
   deps: ConfigCommandDeps,
   ctx: CommandContext,
@@ -174,6 +180,7 @@ export async function planTenantConfig(
 ): Promise<ConfigChangeResult> {
   const access = await requireAccess(deps, ctx.caller, tenantId, 'read', unknownTenantOfPath);
   const { current, head, plan } = await planFor(deps, tenantId, document);
+  if (access === 'write') await previewSteps(deps, ctx, tenantId, plan);
   return asSeenWith(access, result(tenantId, current.version, head, plan.changes));
 }
 
@@ -280,26 +287,26 @@ function requireVersion(ifMatch: bigint | undefined, current: TenantConfig): voi
 
 /**
  * Runs the plan's steps on a store that keeps their events in memory (rehearsal-store.ts): throws what
- * the first refused step would, having appended nothing. The snapshot guard is left out: it measures
- * the real store's config, which holds none of the rehearsed steps. The bytes the steps appended are
- * then charged to the tenant's event bytes budget at once, so no step is refused by it part-way.
+ * the first refused step would, having appended nothing, and answers the bytes the steps would append.
+ * Nothing outside the rehearsal is touched: the snapshot guard is left out (it measures the real store's
+ * config, which holds none of the rehearsed steps), and so are the cache purger (a rehearsed delete or
+ * restore must not forget or bump a route's cache generation) and the tenant's admin command limits (a
+ * request is counted once, when write access to the tenant is granted).
  */
-async function rehearsePlan(
+async function rehearseSteps(
   deps: ConfigCommandDeps,
   ctx: CommandContext,
   tenantId: string,
   plan: ConfigPlan,
-): Promise<void> {
-  if (plan.steps.length === 0) return;
+): Promise<number> {
+  if (plan.steps.length === 0) return 0;
   let bytes = 0;
   const rehearsal: ConfigCommandDeps = {
     ...deps,
     store: rehearsalStore(deps.store),
     snapshotGuard: undefined,
-    // A rehearsed delete or restore must not forget or bump the route's cache generation for real.
     cachePurger: undefined,
-    // The request was counted once against the tenant's command limit, when access was granted.
-    commandBudget: deps.commandBudget && {
+    commandBudget: {
       charge: async () => {},
       chargeEventBytes: async (_tenantId, appended) => {
         bytes += appended;
@@ -308,7 +315,38 @@ async function rehearsePlan(
     },
   };
   await executePlan(rehearsal, ctx, tenantId, plan);
+  return bytes;
+}
+
+/**
+ * Rehearses the steps of an apply or rollback about to run, then charges the bytes they append to the
+ * tenant's event bytes budget at once, so no step is refused by it part-way.
+ */
+async function rehearsePlan(
+  deps: ConfigCommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  plan: ConfigPlan,
+): Promise<void> {
+  if (plan.steps.length === 0) return;
+  const bytes = await rehearseSteps(deps, ctx, tenantId, plan);
   await deps.commandBudget?.prepayEventBytes(tenantId, bytes);
+}
+
+/**
+ * A plan's or a rollback dry run's steps, rehearsed as the command would rehearse them: the same
+ * refusal, nothing appended, nothing charged to the tenant's event bytes. A preview is a whole-config
+ * read: its rehearsal is charged to the tenant's config read budget, by its steps (the read was admitted
+ * before its configs or its document were read).
+ */
+async function previewSteps(
+  deps: ConfigCommandDeps,
+  ctx: CommandContext,
+  tenantId: string,
+  plan: ConfigPlan,
+): Promise<void> {
+  configReadBudgetOf(deps.store).spendRehearsedSteps(tenantId, plan.steps.length);
+  await rehearseSteps(deps, stepContext(ctx), tenantId, plan);
 }
 
 /**
@@ -425,6 +463,12 @@ async function planRollback(
   return { current, document: parsed.data, plan };
 }
 
+/** A rollback's document against the tenant's limits, as an apply's is counted (before any step). */
+function requireRollbackWithinLimits(deps: ConfigCommandDeps, { current, document }: PlannedRollback): void {
+  requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(current));
+  requireDocumentMatchConditionsWithinLimit(deps, document.routes, current.routes);
+}
+
 /** POST /api/v1/tenants/:id/config/rollback: restore the config the tenant had after `to_position`. */
 export async function rollbackTenantConfig(
   deps: ConfigCommandDeps,
@@ -445,14 +489,20 @@ export async function rollbackTenantConfig(
   });
   const unchanged = (planned: PlannedRollback) =>
     answer(planned, planned.current.version, BigInt(planned.current.version));
-  if (request.dry_run) return unchanged(await planRollback(deps, tenantId, toPosition));
+  if (request.dry_run) {
+    const planned = await planRollback(deps, tenantId, toPosition);
+    if (planned.plan.steps.length > 0) {
+      requireRollbackWithinLimits(deps, planned);
+      await previewSteps(deps, ctx, tenantId, planned.plan);
+    }
+    return unchanged(planned);
+  }
 
   return deps.tenantConfigs.exclusively(tenantId, async (lock) => {
     const planned = await planRollback(deps, tenantId, toPosition);
-    const { current, document, plan } = planned;
+    const { current, plan } = planned;
     if (plan.steps.length === 0) return unchanged(planned);
-    requireDocumentWithinLimits(deps, documentEntryCounts(document), countsOf(current));
-    requireDocumentMatchConditionsWithinLimit(deps, document.routes, current.routes);
+    requireRollbackWithinLimits(deps, planned);
     // Refused steps are refused here, before the marker: a refused rollback records nothing.
     await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
     await purgeRestoredRoutes(deps, tenantId, plan);

@@ -7,7 +7,7 @@ import {
   json,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
-import { createConfigReadBudget, useConfigReadBudget } from './config-read-budget.js';
+import { createConfigReadBudget, REHEARSED_STEP_BYTES, useConfigReadBudget } from './config-read-budget.js';
 
 /**
  * Regression test: a whole-config read costs the control plane's one thread about the tenant's config
@@ -167,5 +167,49 @@ describe('the config read budget', () => {
       if (refused) expectReadLimited(again);
       else expect(again.status, JSON.stringify(again.body)).toBe(200);
     }
+  });
+
+  // A plan or a rollback's dry run runs its steps as the command would (≈ 1 ms of the thread each), so
+  // a document cheap to validate, or a rollback between two small configs, still costs its steps.
+  it('charges a plan and a rollback dry run for the steps they rehearse', async () => {
+    const created = await cp.request('POST', '/api/v1/tenants', {
+      body: { name: 'rehearsed', subdomain: 'rehearsed-reads' },
+    });
+    const tenantId = json(created)['id'] as string;
+    const createdAt = created.headers.get('x-event-position') ?? '';
+    const document = {
+      format: 1,
+      tenant: { name: 'rehearsed', subdomain: 'rehearsed-reads' },
+      origins: [{ name: 'api', url: 'https://api.example.com' }],
+      routes: Array.from({ length: 50 }, (_, index) => ({
+        origin: 'api',
+        path_pattern: `/r${index}/*`,
+        auth_mode: 'public',
+      })),
+    };
+    const steps = 1 + document.routes.length;
+    // Half of what rehearsing the steps costs: far more than the document's validation or the configs.
+    const budget = () =>
+      useConfigReadBudget(
+        cp.store,
+        createConfigReadBudget({ bytesPerMinute: (steps * REHEARSED_STEP_BYTES) / 2, now: () => 0 }),
+      );
+    const plan = () => cp.request('POST', `/api/v1/tenants/${tenantId}/config/plan`, { body: document });
+    budget();
+    expect((await plan()).status).toBe(200);
+    expectReadLimited(await plan());
+
+    useConfigReadBudget(cp.store, createConfigReadBudget({ bytesPerMinute: 0 }));
+    const applied = await cp.request('POST', `/api/v1/tenants/${tenantId}/config/apply`, { body: document });
+    expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+    const preview = () =>
+      cp.request('POST', `/api/v1/tenants/${tenantId}/config/rollback`, {
+        body: { to_position: createdAt, dry_run: true },
+      });
+    budget();
+    const first = await preview();
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(json(first)['changes']).toHaveLength(steps);
+    expectReadLimited(await preview());
   });
 });

@@ -181,7 +181,7 @@ const E = {
     },
   ),
   rateLimited: errorResponse(
-    'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute), or more of its requests at once than CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT allows (user_requests_in_flight), or the tenant the request was granted access to has as many requests running at once, whoever sent them, as CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT allows (tenant_requests_in_flight), or — GET /api/v1/usage — the tenant has as many usage reads running as it may at once (usage_queries_in_flight), or — a whole-config read (…/config, …/config/document, …/config/diff, explain, plan, apply, a rollback or its dry run; the document of a plan or apply counts 20 times its bytes, for its validation) — the reads of the tenant went through more config, and events of its history folded, than CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE allows (tenant_config_read_bytes_per_minute), or — plan and apply — the documents being read and worked on hold CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT already (document_bytes_in_flight), or half of it for this tenant (tenant_document_bytes_in_flight). too_many_auth_failures: this client address presented more rejected tokens than CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE allows (details[0].field authorization): every /api/v1 request from it is refused, unverified, until its minute ends. Nothing was done; retry after Retry-After seconds',
+    'admin_rate_limited: the caller sent more /api/v1 requests than CONTROL_PLANE_USER_REQUESTS_PER_MINUTE allows (details[0].field user_requests_per_minute), or — a command — its tenant more commands than CONTROL_PLANE_TENANT_COMMANDS_PER_MINUTE (tenant_commands_per_minute), or more of its requests at once than CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT allows (user_requests_in_flight), or the tenant the request was granted access to has as many requests running at once, whoever sent them, as CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT allows (tenant_requests_in_flight), or — GET /api/v1/usage — the tenant has as many usage reads running as it may at once (usage_queries_in_flight), or — a whole-config read (…/config, …/config/document, …/config/diff, explain, plan, apply, a rollback or its dry run; the document of a plan or apply counts 20 times its bytes, for its validation, and each step a plan or dry run rehearses 64 KiB) — the reads of the tenant went through more config, and events of its history folded, than CONTROL_PLANE_TENANT_CONFIG_READ_BYTES_PER_MINUTE allows (tenant_config_read_bytes_per_minute), or — plan and apply — the documents being read and worked on hold CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT already (document_bytes_in_flight), or half of it for this tenant (tenant_document_bytes_in_flight). too_many_auth_failures: this client address presented more rejected tokens than CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE allows (details[0].field authorization): every /api/v1 request from it is refused, unverified, until its minute ends. Nothing was done; retry after Retry-After seconds',
     { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
   ),
 };
@@ -693,7 +693,7 @@ function configPaths(): Record<string, unknown> {
         operationId: 'planTenantConfig',
         tags,
         summary:
-          "What applying a tenant document would change (appends nothing; a credential header's or query parameter's <redacted> value keeps the stored one and is no change)",
+          "What applying a tenant document would change (appends nothing; a credential header's or query parameter's <redacted> value keeps the stored one and is no change). For a caller who may write the tenant, its steps are rehearsed as apply's are: a document apply would refuse is refused with apply's 4xx and error",
         parameters: [ID_PARAM],
         requestBody: { required: true, content: json(ref('TenantConfigDocument')) },
         responses: commandResponses('200', ref('TenantConfigChange'), { post: false, ifMatch: false }),
@@ -719,7 +719,7 @@ function configPaths(): Record<string, unknown> {
         operationId: 'rollbackTenantConfig',
         tags,
         summary:
-          'Restore the config the tenant had after an event position: recorded as ConfigRolledBack, then the compensating commands (API keys, users and custom domains are left as they are)',
+          'Restore the config the tenant had after an event position: recorded as ConfigRolledBack, then the compensating commands (API keys, users and custom domains are left as they are). dry_run: true appends nothing and answers what the rollback would: its changes, or its 4xx and error (the same limits and the same rehearsal of its steps)',
         parameters: [ID_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
         requestBody: { required: true, content: json(ref('RollbackTenantConfig')) },
         responses: commandResponses('200', ref('TenantConfigChange'), {

@@ -144,7 +144,7 @@ export const rollbackBody = z.strictObject({
       z.number().int('must be an integer').min(0).max(Number.MAX_SAFE_INTEGER),
     ])
     .transform((value) => BigInt(value)),
-  /** Only say what would change. */
+  /** Only say what would change, or what would refuse the rollback (its steps rehearsed): append nothing. */
   dry_run: z.boolean().default(false),
 });
 export type RollbackBody = z.infer<typeof rollbackBody>;
