@@ -17,6 +17,7 @@ import { Authenticator } from './auth/authenticator.js';
 import { type JwksFetchPolicy, RemoteJwksRegistry } from './auth/jwks.js';
 import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-errors.js';
+import { answerContinueOnRead } from './http/expect-continue.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
 import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { oneRequestAtATime } from './http/one-request-at-a-time.js';
@@ -266,6 +267,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   edge.tlsServer?.on('connect', connect); // HTTPS/1.1 and HTTP/2 over TLS
   trafficServer.on('checkExpectation', refuseExpectation);
   edge.tlsServer?.on('checkExpectation', refuseExpectation);
+  answerContinueOnRead(trafficServer);
+  if (edge.tlsServer) answerContinueOnRead(edge.tlsServer);
 
   let draining = false;
   const adminServer = createServer(

@@ -1,4 +1,5 @@
 import type { FillBudget } from '../cache/fill-budget.js';
+import { continueBody } from '../http/expect-continue.js';
 import { requestBodyFraming } from '../http/request-body.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ProxyFailure, ProxyResult } from '../proxy/proxy-request.js';
@@ -191,6 +192,7 @@ function replayableBody(
   if (framing === 'unknown' || !(declared <= RETRY_BODY_BUFFER_BYTES) || !fits(declared)) {
     return Promise.resolve('streamed');
   }
+  continueBody(exchange.res);
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let settled = false;

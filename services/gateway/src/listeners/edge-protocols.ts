@@ -3,6 +3,7 @@ import { createServer as createH2cServer, type Http2SecureServer, type ServerHtt
 import type { Socket } from 'node:net';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { Registry } from 'prom-client';
+import { answerContinueOnRead } from '../http/expect-continue.js';
 import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { HTTP2_MAX_HEADER_PAIRS } from '../http/header-count.js';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
@@ -82,6 +83,7 @@ export async function startEdgeProtocols(options: EdgeProtocolsOptions): Promise
     h2c.on('session', (session: ServerHttp2Session) => h2cSessions.track(session));
     h2c.on('connect', options.onConnect);
     h2c.on('checkExpectation', refuseExpectation);
+    answerContinueOnRead(h2c);
     acceptH2cOn(plainServer, h2c, {
       // A cleartext client that sends nothing is dropped before any protocol is chosen, as an HTTP/1.1
       // client that sends no complete head is.

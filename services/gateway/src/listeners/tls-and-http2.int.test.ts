@@ -270,6 +270,55 @@ describe('HTTP/2 and HTTPS/1.1 through the same pipeline', () => {
     }
   });
 
+  // Regression: node sent every `Expect: 100-continue` its interim 100 before the gateway saw the
+  // request, so a client was asked for a body the gateway then refused without reading.
+  it('Expect: 100-continue over TLS, HTTPS/1.1 and HTTP/2: a refused request gets no interim 100', async () => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: tlsPort,
+      servername: 'acme.localhost',
+      rejectUnauthorized: false,
+    });
+    socket.on('error', () => {});
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(
+      'POST /keyed/expecting HTTP/1.1\r\nHost: acme.localhost\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n',
+    );
+    await closed; // the client never sent the body it announced: the connection is not reused
+    expect(received.startsWith('HTTP/1.1 401 ')).toBe(true);
+
+    const session = http2Connect(`https://127.0.0.1:${tlsPort}`, { servername: 'acme.localhost' });
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/keyed/expecting',
+        ':authority': 'acme.localhost',
+        expect: '100-continue',
+        'content-length': '5',
+      });
+      let continued = false;
+      stream.on('continue', () => {
+        continued = true;
+        stream.end('hello');
+      });
+      const status = await new Promise<number>((resolve, reject) => {
+        stream.on('response', (head) => resolve(Number(head[':status'])));
+        stream.on('error', reject);
+      });
+      stream.close();
+      expect(status).toBe(401);
+      expect(continued).toBe(false);
+    } finally {
+      session.close();
+    }
+    expect(origin.seen.some((seen) => seen.url === '/keyed/expecting')).toBe(false);
+  });
+
   it('HTTPS/1.1 on the same port (a client without ALPN)', async () => {
     const response = await https1Request(tlsPort, ACME_DOMAIN, '/public/one', { ca: ca.certificatePem });
     expect(response.status).toBe(200);

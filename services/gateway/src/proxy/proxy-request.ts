@@ -3,6 +3,7 @@ import { type Readable, Transform } from 'node:stream';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
+import { continueBody } from '../http/expect-continue.js';
 import { frameNoContent, hasNoContent } from '../http/no-content.js';
 import { requestAuthority } from '../http/request-authority.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -180,6 +181,7 @@ export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promis
   let streamedBody: Readable | undefined;
   if (call.bufferedBody !== undefined) body = call.bufferedBody;
   else if (call.hasBody) {
+    continueBody(exchange.res);
     streamedBody = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
     body = streamedBody;
   }
