@@ -73,6 +73,7 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
   const encodedSlashes = options.encodedSlashes ?? 'reject';
   return {
     name: 'cache',
+    compiledFrom: (tenant) => JSON.stringify(tenant.settings.cache ?? null),
     compileRoute({ tenant, route, routeMetrics }) {
       const compiled = compileCachePolicy(tenant.id, route, tenant.settings.cache);
       if (compiled === null || keysOnGatewayValue(compiled)) return null;

@@ -12,7 +12,7 @@ import { apiKeyIdentity } from '../auth/identity.js';
 import { compileServiceAccounts, RemoteJwksRegistry } from '../auth/jwks.js';
 import { verificationTags } from '../auth/verification-tags.js';
 import type { GatewayMetrics } from '../observability/gateway-metrics.js';
-import { compileRouteStages, NO_STAGES, type RoutePolicy } from '../pipeline/stage.js';
+import { compilePolicyStages, type RoutePolicy, type RouteStage, routeStagesOf } from '../pipeline/stage.js';
 import { TenantUpstreamRequests } from '../upstream/tenant-upstream-requests.js';
 import type { UpstreamSet } from '../upstream/types.js';
 import type {
@@ -73,15 +73,22 @@ export interface RoutePipeline {
 /**
  * What a tenant version's routes were compiled from besides each route itself and the origins it names:
  * a route of the next version whose config is the same object (the snapshot decoder hands unchanged
- * routes over as they were) keeps its compiled route while all of these are unchanged.
+ * routes over as they were) keeps its compiled route while all of these are unchanged, and each
+ * policy's stage while the pipeline and that policy's inputs are (a tenant-wide setting one policy
+ * reads compiles that policy's stages again, not every stage of every route).
  */
 interface RouteInputs {
   readonly pipeline: RoutePipeline;
-  /** JSON of the snapshot's `tenant` (its settings: tenant-wide limits, IP rules, quota, cache). */
-  readonly tenant: string;
-  readonly apiKeyQuotas: string;
+  /** What each of the pipeline's policies compiled from (RoutePolicy.compiledFrom), in their order. */
+  readonly policyInputs: readonly string[];
   /** By config; a route whose compilation warned is not kept (compiled again, it warns again). */
-  readonly routes: ReadonlyMap<RouteConfig, CompiledRoute>;
+  readonly routes: ReadonlyMap<RouteConfig, KeptRoute>;
+}
+
+interface KeptRoute {
+  readonly compiled: CompiledRoute;
+  /** Each policy's stage (null: none), in the pipeline's order. */
+  readonly stages: readonly (RouteStage | null)[];
 }
 
 /** The origins a route's compilation reads: its own and those of its traffic split. */
@@ -394,8 +401,9 @@ export class GatewayConfigStore implements TenantConfigSink {
 
   /**
    * The snapshot's routes, compiled. A route unchanged since `previous` (the same config object) keeps
-   * its compiled route when the pipeline, the tenant, the API key quotas and the origins it names are
-   * unchanged too: a version that changed one route of 1,000 compiles one route.
+   * its compiled route when the pipeline, the policies' inputs and the origins it names are unchanged
+   * too: a version that changed one route of 1,000 compiles one route. When only some policies' inputs
+   * changed (a tenant-wide rate limit, say), such a route compiles only those policies' stages.
    */
   #compileRoutes(
     snapshot: TenantSnapshot,
@@ -406,28 +414,31 @@ export class GatewayConfigStore implements TenantConfigSink {
     const tenantId = snapshot.tenant_id;
     const { policies, metrics } = this.#pipeline;
     metrics?.routesCompiling(tenantId, new Set(snapshot.routes.map((route) => route.id)));
-    const byConfig = new Map<RouteConfig, CompiledRoute>();
+    const byConfig = new Map<RouteConfig, KeptRoute>();
+    // What a policy without compiledFrom compiled from: all it could read of the tenant.
+    let wholeTenant: string | undefined;
+    const whole = (): string => {
+      wholeTenant ??= JSON.stringify([snapshot.tenant, [...apiKeyQuotas]]);
+      return wholeTenant;
+    };
     const inputs: RouteInputs = {
       pipeline: this.#pipeline,
-      tenant: JSON.stringify(snapshot.tenant),
-      apiKeyQuotas: JSON.stringify([...apiKeyQuotas]),
+      policyInputs: policies.map((policy) => policy.compiledFrom?.(snapshot.tenant, apiKeyQuotas) ?? whole()),
       routes: byConfig,
     };
     const earlier = previous && this.#routeInputs.get(previous);
-    const reusable =
-      earlier?.pipeline === inputs.pipeline &&
-      earlier.tenant === inputs.tenant &&
-      earlier.apiKeyQuotas === inputs.apiKeyQuotas
-        ? earlier.routes
-        : undefined;
+    const reusable = earlier?.pipeline === inputs.pipeline ? earlier.routes : undefined;
+    const stageKept = inputs.policyInputs.map((input, index) => earlier?.policyInputs[index] === input);
+    const routeKept = stageKept.every(Boolean);
     const routes: CompiledRoute[] = [];
     for (const route of snapshot.routes) {
-      const kept = byConfig.has(route) ? undefined : reusable?.get(route);
-      if (
-        kept !== undefined &&
-        originIdsOf(route).every((id) => origins.get(id) === previous?.origins.get(id))
-      ) {
-        routes.push(kept);
+      const found = byConfig.has(route) ? undefined : reusable?.get(route);
+      const kept =
+        found !== undefined && originIdsOf(route).every((id) => origins.get(id) === previous?.origins.get(id))
+          ? found
+          : undefined;
+      if (kept !== undefined && routeKept) {
+        routes.push(kept.compiled);
         byConfig.set(route, kept);
         continue;
       }
@@ -446,7 +457,20 @@ export class GatewayConfigStore implements TenantConfigSink {
       if (route.origin_id !== null && !origin) {
         warn(`route ${route.id} names unknown origin ${route.origin_id}`);
       }
-      const routeMetrics = metrics?.forRoute(tenantId, route.id);
+      // A kept stage counts on the metrics of the route it was compiled for (the same route id).
+      const routeMetrics = kept !== undefined ? kept.compiled.metrics : metrics?.forRoute(tenantId, route.id);
+      const stages = compilePolicyStages(
+        policies,
+        {
+          tenant: snapshot.tenant,
+          route,
+          origins,
+          apiKeyQuotas,
+          warn: (message) => warn(`route ${route.id}: ${message}`),
+          routeMetrics,
+        },
+        kept && ((index) => (stageKept[index] ? kept.stages[index] : undefined)),
+      );
       const compiled: CompiledRoute = {
         config: route,
         tenantId,
@@ -454,21 +478,11 @@ export class GatewayConfigStore implements TenantConfigSink {
         authMode: route.auth_mode,
         requiredScopes: route.required_scopes,
         stripPrefix: compileStripPrefix(route.strip_prefix),
-        stages:
-          policies.length === 0
-            ? NO_STAGES
-            : compileRouteStages(policies, {
-                tenant: snapshot.tenant,
-                route,
-                origins,
-                apiKeyQuotas,
-                warn: (message) => warn(`route ${route.id}: ${message}`),
-                routeMetrics,
-              }),
+        stages: routeStagesOf(stages),
         metrics: routeMetrics,
       };
       routes.push(compiled);
-      if (!warned && !byConfig.has(route)) byConfig.set(route, compiled);
+      if (!warned && !byConfig.has(route)) byConfig.set(route, { compiled, stages });
     }
     return { routes, inputs };
   }

@@ -1,9 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import type { OriginConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import {
+  type OriginConfig,
+  rateLimitPolicy,
+  type TenantSnapshot,
+} from '@vantageedge/shared/domain/gateway-config';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Authenticator } from '../auth/authenticator.js';
+import { createCacheStage } from '../cache/cache-stage.js';
+import type { ResponseCache } from '../cache/response-cache.js';
 import { GatewayMetrics, RouteMetrics } from '../observability/gateway-metrics.js';
+import { createGatewayHandler } from '../pipeline/gateway-handler.js';
 import type { RouteCompileContext, RoutePolicy } from '../pipeline/stage.js';
+import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
+import type { RateLimiter } from '../ratelimit/rate-limiter.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import type { UpstreamSet } from '../upstream/types.js';
 import type { CompiledTenant } from './compiled-tenant.js';
@@ -166,6 +176,134 @@ describe('GatewayConfigStore: applying a version in which few routes changed', (
     compiled.length = 0;
     store.apply(next(next(v2, { api_keys: key })));
     expect(compiled).toHaveLength(0);
+  });
+
+  it('compiles again only the stages of the policies whose inputs changed', () => {
+    const store = new GatewayConfigStore({
+      baseDomains: ['localhost'],
+      createUpstreamSet: () => ({ acquire: () => undefined, close: async () => {} }),
+    });
+    const compiled = { routeOnly: 0, tenantLimit: 0 };
+    const routeOnly: RoutePolicy = {
+      name: 'route_only',
+      compiledFrom: () => '',
+      compileRoute() {
+        compiled.routeOnly++;
+        return { name: 'route_only', onRequest: () => 'continue' };
+      },
+    };
+    const tenantLimit: RoutePolicy = {
+      name: 'tenant_limit',
+      compiledFrom: (tenant) => JSON.stringify(tenant.settings.rate_limit ?? null),
+      compileRoute({ tenant }) {
+        compiled.tenantLimit++;
+        const limit = tenant.settings.rate_limit?.requests_per_second;
+        return { name: `tenant_limit ${limit}`, onRequest: () => 'continue' };
+      },
+    };
+    store.setPipeline({ policies: [routeOnly, tenantLimit], metrics: new GatewayMetrics(new Registry()) });
+    const v1 = largeTenant();
+    store.apply(v1);
+    const first = store.get(tenantId)!;
+    expect(compiled).toEqual({ routeOnly: 200, tenantLimit: 200 });
+
+    // Renamed: no policy reads the name, so every route is kept as compiled.
+    const v2 = next(v1, { tenant: { ...v1.tenant, name: 'renamed' } });
+    store.apply(v2);
+    expect(compiled).toEqual({ routeOnly: 200, tenantLimit: 200 });
+    expect(store.get(tenantId)!.routes.every((route, index) => route === first.routes[index])).toBe(true);
+
+    // A tenant-wide rate limit: only the policy reading it compiles again; the other stages are kept.
+    const limited = rateLimitPolicy.parse({ requests_per_second: 5, scope: 'tenant' });
+    store.apply(
+      next(v2, { tenant: { ...v2.tenant, settings: { ...v2.tenant.settings, rate_limit: limited } } }),
+    );
+    expect(compiled).toEqual({ routeOnly: 200, tenantLimit: 400 });
+    const after = store.get(tenantId)!;
+    after.routes.forEach((route, index) => {
+      const before = first.routes[index]!;
+      expect(route.stages.all.map((stage) => stage.name)).toEqual(['route_only', 'tenant_limit 5']);
+      expect(route.stages.all[0]).toBe(before.stages.all[0]);
+      expect(route.metrics).toBe(before.metrics);
+    });
+    expect(after.router.match('GET', '/r8/x')?.stages.request.map((stage) => stage.name)).toEqual([
+      'route_only',
+      'tenant_limit 5',
+    ]);
+  });
+
+  it("keeps the gateway's own stages when a tenant setting none of them reads changes", () => {
+    const store = new GatewayConfigStore({
+      baseDomains: ['localhost'],
+      createUpstreamSet: () => ({ acquire: () => undefined, close: async () => {} }),
+    });
+    createGatewayHandler({
+      store,
+      authenticator: new Authenticator({ apiKeyPepper: 'route-reuse-pepper-0123456789abcdef' }),
+      maxBodyBytes: 10 * 1024 * 1024,
+      stages: [
+        createRateLimitStage({ storeDegraded: false } as unknown as RateLimiter),
+        createCacheStage({ prepareTenant: async () => {} } as unknown as ResponseCache),
+      ],
+    });
+    const v1 = buildSnapshot({
+      tenantId,
+      version: 1,
+      subdomain: 'large',
+      origins,
+      routes: Array.from({ length: 50 }, (_, index) => ({
+        origin_id: origins[0]!.id,
+        path_pattern: `/r${index}/*`,
+        auth_mode: 'apikey_required' as const,
+        request_headers: { set: { 'x-route': `r${index}` } },
+        response_headers: { set: { 'x-served-by': 'gateway' } },
+        cors: { allow_origins: [`https://app${index}.example.com`] },
+        ip_rules: { allow: [], deny: ['192.0.2.0/24'] },
+        rate_limit: { requests_per_second: 10, scope: 'ip' },
+        cache_policy: { ttl_seconds: 30 },
+        retries: { attempts: 2 },
+      })),
+    });
+    store.apply(v1);
+    const first = store.get(tenantId)!;
+    const stageNames = first.routes[0]!.stages.all.map((stage) => stage.name);
+    expect(stageNames).toEqual(
+      expect.arrayContaining(['ip_rules', 'cors', 'auth', 'request_transform', 'rate_limit', 'cache']),
+    );
+
+    // The tenant's OIDC provider, its users' org, its name: read by no route stage.
+    const v2 = next(v1, {
+      tenant: {
+        ...v1.tenant,
+        name: 'renamed',
+        settings: {
+          ...v1.tenant.settings,
+          oidc: {
+            issuer: 'https://id.example.com',
+            audience: 'api',
+            jwks_url: 'https://id.example.com/jwks',
+          },
+        },
+      },
+    });
+    store.apply(v2);
+    const renamed = store.get(tenantId)!;
+    expect(renamed.routes.filter((route, index) => route === first.routes[index])).toHaveLength(50);
+
+    // A tenant-wide rate limit: each route's rate_limit stage is new, its other stages are kept.
+    const limit = rateLimitPolicy.parse({ requests_per_second: 100, scope: 'tenant' });
+    store.apply(
+      next(v2, { tenant: { ...v2.tenant, settings: { ...v2.tenant.settings, rate_limit: limit } } }),
+    );
+    const limited = store.get(tenantId)!;
+    limited.routes.forEach((route, index) => {
+      const before = first.routes[index]!.stages.all;
+      expect(route.stages.all.map((stage) => stage.name)).toEqual(stageNames);
+      route.stages.all.forEach((stage, at) => {
+        if (stage.name === 'rate_limit') expect(stage).not.toBe(before[at]);
+        else expect(stage).toBe(before[at]);
+      });
+    });
   });
 
   it('drops a removed route (not matched, its series retired) and keeps the series of those that stay', () => {

@@ -12,7 +12,7 @@ import {
   TenantVerdictBudgets,
   type VerdictBudget,
 } from '../pipeline/remembered-verdicts.js';
-import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
+import { ROUTE_ONLY, type RoutePolicy, type RouteStage, type StageResult } from '../pipeline/stage.js';
 
 /**
  * CORS on a route, answered by the gateway before authentication (a browser's preflight carries no
@@ -30,6 +30,8 @@ export function createCorsPolicy(): RoutePolicy {
   const budgets = new TenantVerdictBudgets(TENANT_CORS_ORIGINS_REMEMBERED);
   return {
     name: 'cors',
+    // The tenant's id is all it reads of the tenant (the same in every version).
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ tenant, route }) {
       const cors = compileRouteCors(route);
       return cors === null ? null : corsStage(cors, budgets.of(tenant.id));
@@ -69,6 +71,7 @@ const ORIGIN_CORS_HEADERS_DROPPED: RouteStage = {
 export function createCorsOriginHeadersPolicy(): RoutePolicy {
   return {
     name: 'cors_origin_headers',
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       return (route.cors ?? null) === null ? null : ORIGIN_CORS_HEADERS_DROPPED;
     },

@@ -14,7 +14,7 @@ import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers'
 import { requestHost } from '@vantageedge/shared/routing/match-conditions';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
+import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
 
 /**
  * Routes that answer themselves and never call an origin: `fixed_response` (status, headers, body —
@@ -25,6 +25,7 @@ import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 export function createFixedResponsePolicy(): RoutePolicy {
   return {
     name: 'fixed_response',
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       if (route.fixed_response) return fixedStage(route.fixed_response);
       if (route.redirect) return redirectStage(route.redirect);

@@ -1,5 +1,5 @@
 import type { RetryPolicy, RouteTimeouts } from '@vantageedge/shared/domain/route-policies';
-import type { RoutePolicy } from '../pipeline/stage.js';
+import { ROUTE_ONLY, type RoutePolicy } from '../pipeline/stage.js';
 
 /** A route's retries, compiled once per snapshot. */
 export interface CompiledRetry {
@@ -34,6 +34,7 @@ export interface UpstreamPolicy {
 export function createUpstreamPolicy(): RoutePolicy {
   return {
     name: 'upstream_policy',
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ route, origins, routeMetrics }) {
       if ((route.fixed_response ?? null) !== null || (route.redirect ?? null) !== null) return null;
       const timeouts = route.timeouts ?? null;

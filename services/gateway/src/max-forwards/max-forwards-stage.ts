@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
+import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
 
 /**
  * Max-Forwards on TRACE and OPTIONS (RFC 9110 §7.6.2): the gateway forwards the request with the count
@@ -15,6 +15,7 @@ import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 export function createMaxForwardsPolicy(): RoutePolicy {
   return {
     name: 'max_forwards',
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const methods = route.methods.map((method) => method.toUpperCase());
       const takesAnyMethod = methods.length === 0;

@@ -2,7 +2,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { AuthResult } from '../auth/identity.js';
 import { failExchange } from './errors.js';
 import type { GatewayExchange } from './exchange.js';
-import type { RoutePolicy, RouteStage, StageResult } from './stage.js';
+import { ROUTE_ONLY, type RoutePolicy, type RouteStage, type StageResult } from './stage.js';
 
 /**
  * Authentication as the first stage of every route that is not public (a public route gets no stage:
@@ -26,6 +26,7 @@ export function createAuthPolicy(authenticator: Authenticator): RoutePolicy {
   };
   return {
     name: 'auth',
+    compiledFrom: ROUTE_ONLY,
     compileRoute: ({ route }) => (route.auth_mode === 'public' ? null : stage),
   };
 }

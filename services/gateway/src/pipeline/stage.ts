@@ -73,6 +73,13 @@ export interface RoutePolicy {
   readonly name: string;
   /** This feature for one route, or null when the route does not use it (no stage, no cost). */
   compileRoute(context: RouteCompileContext): RouteStage | null;
+  /**
+   * What compileRoute reads besides the route, the origins the route names and its metrics, as a
+   * string: a route unchanged in the tenant's next version keeps this policy's stage while the string
+   * is the same, whatever else of the tenant changed. Absent: the tenant's whole part of the snapshot
+   * and the API key quotas (any change there compiles the stage again).
+   */
+  compiledFrom?(tenant: TenantSnapshot['tenant'], apiKeyQuotas: ReadonlyMap<string, QuotaPolicy>): string;
   /** After a tenant's snapshot was compiled and swapped in (e.g. warm per-tenant state). */
   tenantApplied?(tenant: CompiledTenant): void;
   /**
@@ -93,15 +100,28 @@ export interface RouteStages {
 
 export const NO_STAGES: RouteStages = Object.freeze({ all: [], request: [], response: [], end: [] });
 
-export function compileRouteStages(
+/** compiledFrom of a policy whose compileRoute reads nothing but the route, its origins and its metrics. */
+export const ROUTE_ONLY = (): string => '';
+
+/**
+ * Each policy's stage for one route (null: the route does not use it), in the policies' order.
+ * `kept(index)`: the stage an earlier compilation of the route made for that policy, when it still
+ * holds (undefined: compile it).
+ */
+export function compilePolicyStages(
   policies: readonly RoutePolicy[],
   context: RouteCompileContext,
-): RouteStages {
-  const all: RouteStage[] = [];
-  for (const policy of policies) {
-    const stage = policy.compileRoute(context);
-    if (stage !== null) all.push(stage);
-  }
+  kept?: (index: number) => RouteStage | null | undefined,
+): (RouteStage | null)[] {
+  return policies.map((policy, index) => {
+    const stage = kept?.(index);
+    return stage !== undefined ? stage : policy.compileRoute(context);
+  });
+}
+
+/** A route's stages from its policies' (compilePolicyStages), split per hook. */
+export function routeStagesOf(byPolicy: readonly (RouteStage | null)[]): RouteStages {
+  const all = byPolicy.filter((stage): stage is RouteStage => stage !== null);
   if (all.length === 0) return NO_STAGES;
   return {
     all,

@@ -63,6 +63,8 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
 
   return {
     name: 'quota',
+    compiledFrom: (tenant, apiKeyQuotas) =>
+      JSON.stringify([tenant.settings.quota ?? null, [...apiKeyQuotas]]),
     compileRoute({ tenant, route, apiKeyQuotas }) {
       const tenantQuota = tenant.settings.quota ?? null;
       const keysMayHaveQuota = route.auth_mode !== 'public' && apiKeyQuotas.size > 0;

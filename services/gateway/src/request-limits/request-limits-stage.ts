@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { failExchange } from '../pipeline/errors.js';
-import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
+import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
 
 /**
  * A route's own `max_header_bytes` and `max_body_bytes`, below the gateway's global limits (the lower
@@ -11,6 +11,7 @@ import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
 export function createRequestLimitsPolicy(globalMaxBodyBytes: number): RoutePolicy {
   return {
     name: 'request_limits',
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const maxHeaderBytes = route.max_header_bytes ?? null;
       const maxBodyBytes =

@@ -7,7 +7,7 @@ import {
   openPrivateKey,
 } from '@vantageedge/shared/tls/private-key-envelope';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
-import type { RoutePolicy } from '../pipeline/stage.js';
+import { ROUTE_ONLY, type RoutePolicy } from '../pipeline/stage.js';
 import { secureContextFor } from './tls-policy.js';
 
 /** One tenant certificate ready to serve. */
@@ -51,6 +51,8 @@ export class TenantCertificates implements RoutePolicy {
   constructor(options: TenantCertificatesOptions) {
     this.#options = options;
   }
+
+  readonly compiledFrom = ROUTE_ONLY;
 
   /** Certificates are per tenant, never per route: no route gets a stage. */
   compileRoute(): null {

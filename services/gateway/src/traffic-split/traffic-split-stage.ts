@@ -4,7 +4,7 @@ import type { TrafficSplit } from '@vantageedge/shared/domain/route-policies';
 import { cookieHeader, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
+import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
 import { cookieValue } from '../upstream/balancers/hash-key.js';
 import { hash32 } from '../upstream/hash.js';
 
@@ -20,6 +20,7 @@ import { hash32 } from '../upstream/hash.js';
 export function createTrafficSplitPolicy(): RoutePolicy {
   return {
     name: 'traffic_split',
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ route, origins, warn }) {
       const entries = splitEntries(route, origins, warn);
       return entries === null ? null : splitStage(route.traffic_split!, entries, origins);

@@ -5,7 +5,7 @@ import {
 } from '@vantageedge/shared/domain/route-policies';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import { HOP_BY_HOP_HEADERS } from '@vantageedge/shared/http/hop-by-hop-headers';
-import type { RoutePolicy, RouteStage } from '../pipeline/stage.js';
+import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
 import { droppedFromClients } from '../proxy/forwarded-headers.js';
 import {
   applyHeaderTransform,
@@ -27,6 +27,7 @@ import { namesRequestValues } from './value-template.js';
 export function createRequestTransformPolicy(): RoutePolicy {
   return {
     name: 'request_transform',
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const headers = compileRequestHeaderTransform(route.request_headers);
       const rewrite = route.rewrite_path ? compilePathRewrite(route.rewrite_path, route.path_pattern) : null;
@@ -87,6 +88,7 @@ function withoutCdnLoopRemoval(transform: CompiledHeaderTransform | null): Compi
 export function createResponseHeadersPolicy(): RoutePolicy {
   return {
     name: 'response_headers',
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const headers = compileResponseHeaderTransform(responseTransformPart(route.response_headers, 'stored'));
       if (headers === null) return null;
@@ -110,6 +112,7 @@ export function createResponseHeadersPolicy(): RoutePolicy {
 export function createPerRequestResponseHeadersPolicy(): RoutePolicy {
   return {
     name: 'response_headers_per_request',
+    compiledFrom: ROUTE_ONLY,
     compileRoute({ route }) {
       const headers = compileResponseHeaderTransform(
         responseTransformPart(route.response_headers, 'per_request'),
