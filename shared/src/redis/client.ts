@@ -14,6 +14,14 @@ import { TopologyTimedCluster } from './cluster-client.js';
  * - `commandTimeout`: a command that gets no reply (half-open socket, overloaded server) fails after it.
  * - `maxRetriesPerRequest: 1`: no long retry loops per command; reconnecting happens in the background
  *   (`retryStrategy`, capped backoff, never gives up) so recovery is automatic.
+ * - `socketTimeout`: a connection that receives nothing for `unansweredConnectionMs` while commands
+ *   wait is replaced by a new one. Its socket may be dead without a word (a NAT or load balancer that
+ *   forgot the flow, a partition): no error ever comes, every command on it times out, and the store
+ *   circuits' trials went on failing on it long after a new connection would have been answered.
+ * - `autoResendUnfulfilledCommands: false`: a command without its reply when its connection is replaced
+ *   is not sent again on the new one. Its caller was told it failed (`commandTimeout`) and decided
+ *   without it (a fallback limit, an uncounted quota, a request refused): sent again, it would charge
+ *   a limit or a quota for a request that Redis did not decide.
  *
  * Cluster: keys that must live together (all limits of one request, a tenant's cache generation and its
  * entries) share a `{tenant_id}` hash tag, so scripts touching several keys stay on one slot. Its topology
@@ -62,12 +70,22 @@ export function parseClusterNode(node: string): { host: string; port: number } {
   return { host, port };
 }
 
+/**
+ * How long a connection may stay silent while commands wait for their replies before it is replaced:
+ * as long as making a new one may take, and never before its commands have timed out.
+ */
+export function unansweredConnectionMs(commandTimeoutMs: number, connectTimeoutMs: number): number {
+  return Math.max(connectTimeoutMs, 2 * commandTimeoutMs);
+}
+
 export function createRedisClient(options: RedisClientOptions): RedisClient {
   const commandTimeout = options.commandTimeoutMs ?? 50;
   const connectTimeout = options.connectTimeoutMs ?? 1_000;
   const common = {
     commandTimeout,
     connectTimeout,
+    socketTimeout: unansweredConnectionMs(commandTimeout, connectTimeout),
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     connectionName: options.name ?? 'vantageedge',
   };
@@ -103,14 +121,44 @@ export function createRedisClient(options: RedisClientOptions): RedisClient {
   return client;
 }
 
-/** A second connection with the same settings, for SUBSCRIBE (a subscribed connection can't run commands). */
-export function duplicateForSubscribe(client: RedisClient): RedisClient {
+/** How often a subscribed connection, which sends nothing of its own, is asked for a PING (ms). */
+export const SUBSCRIBER_PING_INTERVAL_MS = 5_000;
+
+/**
+ * A second connection with the same settings, for SUBSCRIBE (a subscribed connection can't run commands).
+ * Once subscribed it only listens, so a connection dead without a word (see `socketTimeout`) would go
+ * unnoticed for ever and no message would arrive again: it sends a PING every `pingIntervalMs`, whose
+ * missing answer replaces the connection and resubscribes. (A Cluster's subscriber connection is its
+ * own, out of reach: not pinged.)
+ */
+export function duplicateForSubscribe(
+  client: RedisClient,
+  { pingIntervalMs = SUBSCRIBER_PING_INTERVAL_MS }: { pingIntervalMs?: number | undefined } = {},
+): RedisClient {
   // Subscriptions must survive outages: queue the SUBSCRIBE until connected and resubscribe on reconnect.
   // A Cluster copy inherits `enableOfflineQueue: false` too, and its SUBSCRIBE, sent before the copy has
-  // discovered the cluster, would fail: no purge message would ever arrive.
-  return client instanceof Cluster
-    ? client.duplicate([], { enableOfflineQueue: true })
-    : client.duplicate({ enableOfflineQueue: true });
+  // discovered the cluster, would fail: no purge message would ever arrive. A SUBSCRIBE not answered yet
+  // when its connection is replaced is sent again: only an answered one is resubscribed.
+  const resendSubscribe = { autoResendUnfulfilledCommands: true };
+  if (client instanceof Cluster) {
+    // createRedisClient sets no replyMapping; ioredis types it as never undefined.
+    const { replyMapping: _none, ...inherited } = client.options.redisOptions ?? {};
+    return client.duplicate([], {
+      enableOfflineQueue: true,
+      redisOptions: { ...inherited, ...resendSubscribe },
+    });
+  }
+  const subscriber = client.duplicate({ enableOfflineQueue: true, ...resendSubscribe });
+  pingWhileOpen(subscriber, pingIntervalMs);
+  return subscriber;
+}
+
+function pingWhileOpen(connection: Redis, intervalMs: number): void {
+  const timer = setInterval(() => {
+    if (connection.status === 'ready') connection.ping().catch(() => undefined);
+  }, intervalMs);
+  timer.unref();
+  connection.once('end', () => clearInterval(timer));
 }
 
 export function redisClientOptionsFromSettings(settings: {

@@ -25,6 +25,11 @@ export interface TcpProxy {
    * client's side closes, until releaseHeld().
    */
   holdOpenConnections(): void;
+  /**
+   * Every connection open now passes nothing either way from now on, and neither side hears of it (a
+   * partition, a NAT or load balancer that forgot the flow): the bytes are lost. New connections pass.
+   */
+  blackholeOpenConnections(): void;
   /** Bytes held so far (holdOpenConnections), not yet released. */
   heldBytes(): number;
   /** Passes what was held on to the server, and every byte after it; nothing is held any more. */
@@ -44,6 +49,8 @@ interface Pair {
   silent: boolean;
   /** The client's bytes kept back (holdOpenConnections), or null while they are passed on. */
   held: Buffer[] | null;
+  /** Nothing passes either way (blackholeOpenConnections). */
+  blackholed: boolean;
 }
 
 /**
@@ -61,11 +68,12 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       return;
     }
     const server = net.connect(Number(port || 5432), hostname);
-    const pair: Pair = { client, server, dropped: false, silent: false, held: null };
+    const pair: Pair = { client, server, dropped: false, silent: false, held: null, blackholed: false };
     pairs.add(pair);
     client.on('error', () => undefined);
     server.on('error', () => undefined);
     client.on('data', (chunk) => {
+      if (pair.blackholed) return;
       if (pair.silent) {
         pair.dropped = true;
         client.resetAndDestroy();
@@ -102,6 +110,13 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     },
     dropSilently() {
       for (const pair of pairs) pair.silent = true;
+    },
+    blackholeOpenConnections() {
+      for (const pair of pairs) {
+        pair.blackholed = true;
+        // The server's side stays open whatever the client's does, and sends nothing on.
+        pair.dropped = true;
+      }
     },
     holdOpenConnections() {
       for (const pair of pairs) pair.held ??= [];

@@ -237,6 +237,8 @@ export interface RedisCacheStoreOptions extends TenantBoundOptions {
   logger?: Logger | undefined;
   /** Records larger are not written (the replica keeps them in its L1 only): DEFAULT_STORE_MAX_ENTRY_BYTES. */
   maxEntryBytes?: number | undefined;
+  /** How often the purge subscription's connection is checked (ms): SUBSCRIBER_PING_INTERVAL_MS. */
+  subscriberPingIntervalMs?: number | undefined;
 }
 
 /**
@@ -257,6 +259,7 @@ export class RedisCacheStore implements CacheStore {
   readonly #maxEntryBytes: number;
   readonly #onEvicted: TenantBoundOptions['onEvicted'];
   readonly #logger: Logger | undefined;
+  readonly #subscriberPingIntervalMs: number | undefined;
   #subscriber: RedisClient | null = null;
   readonly #listeners: PurgeListener[] = [];
 
@@ -268,6 +271,7 @@ export class RedisCacheStore implements CacheStore {
     this.#tenantMaxBytes = options.tenantMaxBytes ?? DEFAULT_TENANT_MAX_BYTES;
     this.#maxEntryBytes = options.maxEntryBytes ?? DEFAULT_STORE_MAX_ENTRY_BYTES;
     this.#onEvicted = options.onEvicted;
+    this.#subscriberPingIntervalMs = options.subscriberPingIntervalMs;
     defineScript(redis, PUT_VARIANT, undefined, PUT_VARIANT_LUA);
     defineScript(redis, PUT_RESPONSE, undefined, PUT_RESPONSE_LUA);
     defineScript(redis, GET_AND_TOUCH, 2, GET_AND_TOUCH_LUA);
@@ -401,7 +405,7 @@ export class RedisCacheStore implements CacheStore {
   subscribe(listener: PurgeListener): void {
     this.#listeners.push(listener);
     if (this.#subscriber) return;
-    const subscriber = duplicateForSubscribe(this.#redis);
+    const subscriber = duplicateForSubscribe(this.#redis, { pingIntervalMs: this.#subscriberPingIntervalMs });
     this.#subscriber = subscriber;
     subscriber.on('error', () => {});
     subscriber.on('message', (_channel: string, text: string) => {
