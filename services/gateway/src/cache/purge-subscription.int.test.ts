@@ -85,7 +85,7 @@ describe('purge subscription whose connection goes silent while Redis is up', ()
     let resyncs = 0;
     store.subscribe({ onPurge: (message) => received.push(message), onResync: () => resyncs++ });
     const publishUntilReceived = async (pathIndexKey: string): Promise<boolean> => {
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 300; i++) {
         await admin.publish(
           `${prefix}vantageedge:cache:purge`,
           JSON.stringify({ kind: 'path', pathIndexKey }),
