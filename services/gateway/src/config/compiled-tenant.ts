@@ -55,7 +55,7 @@ export interface CompiledTenant {
   readonly version: bigint;
   readonly snapshot: TenantSnapshot;
   readonly subdomain: string;
-  /** Global position from which the tenant holds its subdomain (the earlier claim wins a clash). */
+  /** Global position from which the tenant holds its subdomain (how a clash is settled: holderOf). */
   readonly subdomainPosition: bigint;
   readonly clerkOrgId: string | null;
   /** Clerk user ids of the tenant's users (its user list). */

@@ -34,7 +34,8 @@ export interface HostRefusal {
   tenantId: string;
   host: string;
   /**
-   * claimed_by_other_tenant: another tenant holds the host with an earlier claim;
+   * claimed_by_other_tenant: another tenant holds the host (an earlier claim, or one made after this
+   * tenant's snapshot: see holderOf);
    * under_base_domain: a custom domain equal to or under a platform base domain (subdomain hosts);
    * invalid: not a canonical host name.
    */
@@ -104,10 +105,31 @@ interface HostClaim {
   readonly position: bigint;
 }
 
-/** The earliest claim wins (ties: the smaller tenant id), whatever order snapshots were applied in. */
-function earliest(claims: readonly HostClaim[]): HostClaim | undefined {
+/**
+ * The claim that holds a host: the earliest (ties: the smaller tenant id) of those not superseded,
+ * whatever order snapshots were applied in. A claim is superseded when its tenant's snapshot is older
+ * than another tenant's claim: the control plane gives a host to one tenant at a time (its
+ * reservation), so that tenant let go of the host before the other got it, and only its release (a
+ * later snapshot, or its tombstone: another key of the topic) has not reached this replica yet. The
+ * latest claim is never superseded, so a host with claims always has a holder. Two snapshots that
+ * each are newer than the other's claim (both claim the host at once) keep the earlier claim.
+ */
+function holderOf(claims: readonly HostClaim[]): HostClaim | undefined {
+  // The two latest claims, so each claim is compared with the latest claim of another tenant.
+  let latest: HostClaim | undefined;
+  let runnerUp: HostClaim | undefined;
+  for (const claim of claims) {
+    if (latest === undefined || claim.position > latest.position) {
+      runnerUp = latest;
+      latest = claim;
+    } else if (runnerUp === undefined || claim.position > runnerUp.position) {
+      runnerUp = claim;
+    }
+  }
   let winner: HostClaim | undefined;
   for (const claim of claims) {
+    const latestOther = claim === latest ? runnerUp : latest;
+    if (latestOther !== undefined && latestOther.position > claim.tenant.version) continue;
     if (
       winner === undefined ||
       claim.position < winner.position ||
@@ -160,7 +182,7 @@ class HostIndex {
     }
     for (const host of touched) {
       const holder = this.#owners.get(host)?.id;
-      const winner = earliest(this.#claims.get(host) ?? []);
+      const winner = holderOf(this.#claims.get(host) ?? []);
       if (winner) this.#owners.set(host, winner.tenant);
       else this.#owners.delete(host);
       if (holder !== undefined && holder !== winner?.tenant.id) displaced.add(holder);
@@ -182,7 +204,8 @@ class HostIndex {
  *
  * Hosts: `<label>.<base domain>` is only ever a subdomain host (never a custom domain); any other host
  * is a custom domain. A custom domain equal to or under a base domain is ignored; two tenants claiming
- * one host are decided by the earlier claim (event position), never by the order snapshots arrive.
+ * one host are decided by their claims' event positions and their snapshots' versions (holderOf), never
+ * by the order snapshots arrive.
  */
 export class GatewayConfigStore implements TenantConfigSink {
   readonly #options: GatewayConfigStoreOptions;
@@ -556,7 +579,7 @@ export class GatewayConfigStore implements TenantConfigSink {
   #refuse(refusal: HostRefusal): void {
     const why =
       refusal.reason === 'claimed_by_other_tenant'
-        ? `held by tenant ${refusal.ownerTenantId} with an earlier claim`
+        ? `held by tenant ${refusal.ownerTenantId} (an earlier claim, or one newer than this snapshot)`
         : refusal.reason === 'under_base_domain'
           ? 'a custom domain may not be (under) a platform base domain'
           : 'not a canonical host name';

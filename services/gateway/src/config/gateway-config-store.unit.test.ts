@@ -211,17 +211,18 @@ describe('GatewayConfigStore', () => {
       ]);
     });
 
-    it('gives a custom domain claimed by two tenants to the earlier verification, in either apply order', () => {
+    it('gives a custom domain both tenants’ snapshots claim at once to the earlier verification, in either apply order', () => {
       for (const order of [
         [1, 2],
         [2, 1],
       ]) {
         const { store, refusals } = hostStore();
+        // Each snapshot is newer than the other's claim: both held it at position 15 (a double claim).
         const claims = {
-          1: snapshot(1, 10, 'acme', {
+          1: snapshot(1, 20, 'acme', {
             customDomains: [{ domain: 'shop.example.com', verified_position: 5 }],
           }),
-          2: snapshot(2, 20, 'globex', {
+          2: snapshot(2, 30, 'globex', {
             customDomains: [{ domain: 'shop.example.com', verified_position: 15 }],
           }),
         };
@@ -234,27 +235,100 @@ describe('GatewayConfigStore', () => {
           ownerTenantId: tenant(1),
         });
         // The holder lets go (its next snapshot no longer lists it): the other claim takes over.
-        store.apply(snapshot(1, 30, 'acme'));
+        store.apply(snapshot(1, 40, 'acme'));
         expect(store.resolveHost('shop.example.com')?.id).toBe(tenant(2));
       }
     });
 
-    it('gives a subdomain claimed by two tenants to the earlier claim; removal hands it over', () => {
+    it('gives a subdomain both tenants’ snapshots claim at once to the earlier claim; removal hands it over', () => {
       for (const order of [
         [1, 2],
         [2, 1],
       ]) {
         const { store, warnings } = hostStore();
-        const moved = {
-          1: buildSnapshot({ tenantId: tenant(1), version: 10, subdomain: 'acme', origins: [], routes: [] }),
-          2: buildSnapshot({ tenantId: tenant(2), version: 40, subdomain: 'acme', origins: [], routes: [] }),
+        const claims = {
+          1: snapshot(1, 50, 'acme', { subdomainPosition: 10 }),
+          2: snapshot(2, 40, 'acme', { subdomainPosition: 40 }),
         };
-        for (const id of order) store.apply(moved[id as 1 | 2]);
+        for (const id of order) store.apply(claims[id as 1 | 2]);
         expect(store.resolveHost('acme.localhost')?.id, `order ${order}`).toBe(tenant(1));
         expect(warnings.join('\n')).toContain('acme.vantageedge.dev not routed to this tenant');
         store.remove(tenant(1));
         expect(store.resolveHost('acme.localhost')?.id).toBe(tenant(2));
       }
+    });
+
+    describe('regression: a host moved to another tenant was served to its former holder until that holder’s release arrived', () => {
+      // The holder's snapshot and the new owner's are separate keys of the topic: a replica may apply
+      // the new owner's claim before the release, and kept routing the host (its traffic, credentials,
+      // certificate) to the former holder meanwhile.
+      it('gives a custom domain to the tenant that verified it after the other’s snapshot, in either apply order', () => {
+        for (const order of [
+          [1, 2],
+          [2, 1],
+        ]) {
+          const { store, refusals } = hostStore();
+          const snapshots = {
+            // Verified at 5; released at 50, a snapshot this replica has not applied yet.
+            1: snapshot(1, 10, 'acme', {
+              customDomains: [{ domain: 'shop.example.com', verified_position: 5 }],
+            }),
+            2: snapshot(2, 60, 'globex', {
+              customDomains: [{ domain: 'shop.example.com', verified_position: 60 }],
+            }),
+          };
+          for (const id of order) store.apply(snapshots[id as 1 | 2]);
+          expect(store.resolveHost('shop.example.com')?.id, `order ${order}`).toBe(tenant(2));
+          expect(store.get(tenant(1))?.hostNames).toContain('shop.example.com');
+          expect(refusals.at(-1)).toMatchObject({
+            tenantId: tenant(1),
+            host: 'shop.example.com',
+            reason: 'claimed_by_other_tenant',
+            ownerTenantId: tenant(2),
+          });
+          store.apply(snapshot(1, 50, 'acme'));
+          expect(store.resolveHost('shop.example.com')?.id).toBe(tenant(2));
+        }
+      });
+
+      it('gives a subdomain to its new owner (a rename, a deleted tenant’s reuse) and back (A → B → A)', () => {
+        for (const order of [
+          [1, 2],
+          [2, 1],
+        ]) {
+          const { store } = hostStore();
+          const snapshots = {
+            1: snapshot(1, 10, 'acme'),
+            // Renamed away at 20 (not applied here); B took the name at 30.
+            2: snapshot(2, 30, 'acme', { subdomainPosition: 30 }),
+          };
+          for (const id of order) store.apply(snapshots[id as 1 | 2]);
+          expect(store.resolveHost('acme.localhost')?.id, `order ${order}`).toBe(tenant(2));
+          // B renamed away at 40 (not applied here), A took its name back at 50.
+          store.apply(snapshot(1, 50, 'acme', { subdomainPosition: 50 }));
+          expect(store.resolveHost('acme.vantageedge.dev')?.id).toBe(tenant(1));
+          store.apply(snapshot(2, 40, 'globex', { subdomainPosition: 40 }));
+          expect(store.resolveHost('acme.vantageedge.dev')?.id).toBe(tenant(1));
+          expect(store.resolveHost('globex.vantageedge.dev')?.id).toBe(tenant(2));
+        }
+      });
+
+      it('gives a deleted tenant’s hosts to the tenant that took them before its tombstone arrives', () => {
+        const { store } = hostStore();
+        store.apply(snapshot(1, 10, 'acme', { customDomains: ['api.acme.example'] }));
+        // Tenant 1 deleted at 60 (its tombstone not applied here); tenant 2 created at 70 with its
+        // subdomain, and verified its domain at 80.
+        store.apply(
+          snapshot(2, 80, 'acme', {
+            subdomainPosition: 70,
+            customDomains: [{ domain: 'api.acme.example', verified_position: 80 }],
+          }),
+        );
+        expect(store.resolveHost('acme.localhost')?.id).toBe(tenant(2));
+        expect(store.resolveHost('api.acme.example')?.id).toBe(tenant(2));
+        store.remove(tenant(1));
+        expect(store.resolveHost('acme.localhost')?.id).toBe(tenant(2));
+      });
     });
   });
 

@@ -144,7 +144,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
     maxBodyBytes: options.maxBodyBytes,
     encodedSlashes: options.encodedSlashes ?? 'reject',
     clientAddresses: new ClientAddressResolver(options.trustedProxies ?? []),
-    cookieDomains: new CookieDomainGuard(options.baseDomains ?? []),
+    cookieDomains: new CookieDomainGuard(options.baseDomains ?? [], options.store),
     metrics: options.metrics,
     accessLog: options.accessLog,
     usage: options.usage,

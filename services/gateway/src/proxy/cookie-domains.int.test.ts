@@ -85,6 +85,62 @@ describe('Set-Cookie Domain attributes from origins', () => {
 });
 
 /**
+ * Regression: a parent domain kept as a cookie's Domain when the tenant's snapshot named it, though
+ * another tenant held it on the replica: it had verified the domain after the tenant let go of it (the
+ * tenant's release not applied yet on this replica), or won a claim both held. The cookie reached every
+ * host of the other tenant under that domain.
+ */
+describe('Set-Cookie Domain of a parent domain that moved to another tenant', () => {
+  let origin: Server;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    origin = createServer((_req, res) => {
+      res.setHeader('set-cookie', ['moved-parent=1; Domain=moved-parent.example; Path=/', 'own=1; Path=/']);
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    gateway = await startTestGateway();
+    const target = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    const [formerId, newId] = [randomUUID(), randomUUID()];
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId: formerId,
+        version: 10,
+        subdomain: `former-${formerId.slice(0, 8)}`,
+        origins: [{ id: formerId, targets: [target] }],
+        routes: [{ origin_id: formerId, path_pattern: '/*' }],
+        customDomains: [
+          { domain: 'moved-parent.example', verified_position: 5 },
+          { domain: 'api.moved-parent.example', verified_position: 5 },
+        ],
+      }),
+    );
+    gateway.store.apply(
+      buildSnapshot({
+        tenantId: newId,
+        version: 60,
+        subdomain: `new-${newId.slice(0, 8)}`,
+        origins: [{ id: newId, targets: [target] }],
+        routes: [{ origin_id: newId, path_pattern: '/*' }],
+        customDomains: [{ domain: 'moved-parent.example', verified_position: 60 }],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await new Promise((resolve) => origin?.close(resolve));
+  });
+
+  it('makes the cookie host-only on the former holder’s remaining host', async () => {
+    const response = await send(gateway, 'api.moved-parent.example', '/login');
+    expect(response.status).toBe(200);
+    expect(response.headers['set-cookie']).toEqual(['moved-parent=1; Path=/', 'own=1; Path=/']);
+  });
+});
+
+/**
  * Regression: a stale-while-revalidate refresh took the origin's 304 headers as they came, Set-Cookie
  * included, without the Domain scoping the proxy applies. On a route with `cache_set_cookie`, the 304's
  * `Set-Cookie: …; Domain=localhost` was merged into the stored entry and replayed on every HIT: one

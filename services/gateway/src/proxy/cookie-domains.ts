@@ -1,4 +1,5 @@
 import type { CompiledTenant } from '../config/compiled-tenant.js';
+import type { TenantResolver } from '../pipeline/gateway-handler.js';
 
 /**
  * Keeps an origin's cookies on its tenant's hosts. A `Domain` attribute widens a cookie to every host
@@ -6,13 +7,17 @@ import type { CompiledTenant } from '../config/compiled-tenant.js';
  * (and `Domain=globex.localhost` another one). A Domain is kept only when it is the request's host or
  * one of the tenant's own hosts above it (e.g. a custom domain `acme.example` on a request for
  * `api.acme.example`), and never when it is a platform base domain or a parent of one; otherwise the
- * attribute is removed and the browser stores the cookie for the request's host only.
+ * attribute is removed and the browser stores the cookie for the request's host only. A host is the
+ * tenant's own when this replica routes it to the tenant: its snapshot may still name a domain another
+ * tenant holds (one it let go of, its release not applied yet, or a claim the other tenant won).
  */
 export class CookieDomainGuard {
   readonly #baseDomains: readonly string[];
+  readonly #tenants: TenantResolver;
 
-  constructor(baseDomains: readonly string[]) {
+  constructor(baseDomains: readonly string[], tenants: TenantResolver) {
     this.#baseDomains = baseDomains.map((domain) => domain.toLowerCase());
+    this.#tenants = tenants;
   }
 
   /** The origin's Set-Cookie values with every Domain attribute the tenant may not use removed. */
@@ -65,7 +70,7 @@ export class CookieDomainGuard {
     if (domain === '') return true; // an empty Domain is ignored by browsers: the cookie is host-only
     for (const base of this.#baseDomains) if (base === domain || base.endsWith(`.${domain}`)) return false;
     if (domain === requestHost) return true;
-    return requestHost.endsWith(`.${domain}`) && tenant.hostNames.includes(domain);
+    return requestHost.endsWith(`.${domain}`) && this.#tenants.resolveHost(domain)?.id === tenant.id;
   }
 }
 

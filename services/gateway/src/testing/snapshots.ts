@@ -46,6 +46,8 @@ export interface TestSnapshotInput {
   tenantId?: string;
   version?: number | bigint;
   subdomain: string;
+  /** The position from which the tenant holds its subdomain (default: none, read as the snapshot version). */
+  subdomainPosition?: number | bigint;
   clerkOrgId?: string | null;
   /** Clerk user ids of the tenant's users. */
   clerkUserIds?: string[];
@@ -76,6 +78,9 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
       id: tenantId,
       name: input.subdomain,
       subdomain: input.subdomain,
+      ...(input.subdomainPosition === undefined
+        ? {}
+        : { subdomain_position: String(input.subdomainPosition) }),
       clerk_org_id: input.clerkOrgId ?? null,
       settings: input.settings ?? {},
     },

@@ -82,7 +82,7 @@ class TestTenant {
     changes: {
       keys?: Array<{ id: string; key: string; expires_at?: string | null }>;
       route?: Partial<TestRoute> | null;
-      customDomains?: string[];
+      customDomains?: Parameters<typeof buildSnapshot>[0]['customDomains'];
       subdomain?: string;
     } = {},
   ): void {
@@ -260,8 +260,11 @@ describe('open WebSockets after a snapshot withdraws what admitted them', () => 
     loser.apply({ customDomains: [domain] }); // verified at position 2
     const onDomain = await connect(domain);
     const onSubdomain = await connect(`${loser.subdomain}.localhost`);
-    // Verified at position 1: the earlier claim takes the host, though only the winner's snapshot changed.
-    winner.apply({ customDomains: [domain] });
+    winner.apply();
+    winner.apply();
+    // Verified at position 1, by a snapshot newer than the loser's claim: the earlier claim takes the
+    // host, though only the winner's snapshot changed.
+    winner.apply({ customDomains: [{ domain, verified_position: 1 }] });
     expect(await onDomain.closed).toEqual({ code: 1001, reason: 'host moved' });
     expect(await roundTrip(onSubdomain.socket, 'own host')).toBe('own host');
     onSubdomain.socket.close();

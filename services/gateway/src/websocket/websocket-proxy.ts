@@ -218,7 +218,7 @@ export class WebSocketProxy {
     this.#options = options;
     this.#records = { metrics: options.requestMetrics, accessLog: options.accessLog, usage: options.usage };
     this.#clientAddresses = new ClientAddressResolver(options.trustedProxies);
-    this.#cookieDomains = new CookieDomainGuard(options.baseDomains);
+    this.#cookieDomains = new CookieDomainGuard(options.baseDomains, options.store);
     this.#addressPolicy = options.addressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS);
     this.#tracing = options.tracing?.enabled ? options.tracing : undefined;
     this.#perTenant = new TenantWebSocketLimit(options.maxPerTenant);
