@@ -7,6 +7,7 @@ import { limitConnectionsPerClient } from '@vantageedge/shared/net/client-connec
 import { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger, StructuredLogger } from '@vantageedge/shared/observability/logger';
+import { createScrapeListener } from '@vantageedge/shared/observability/metrics-server';
 import { clerkIssuerOf } from '@vantageedge/shared/settings/clerk-issuer';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
@@ -271,7 +272,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   if (edge.tlsServer) answerContinueOnRead(edge.tlsServer);
 
   let draining = false;
-  const adminServer = createServer(
+  // Scrapes and probes only: a client trickling a head is cut in seconds, as on every metrics listener.
+  const adminServer = createScrapeListener(
     createAdminApp({
       store,
       registry,

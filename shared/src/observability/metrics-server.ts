@@ -9,6 +9,24 @@ import { type InternalService, internalListenerHeader } from '../http/internal-l
  */
 const TIMEOUTS = { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000 };
 
+/**
+ * A node:http server for scrapes and probes (a service's metrics listener, the gateway's admin listener)
+ * with the timeouts above, and idle keep-alive connections cut after the keep-alive timeout.
+ */
+export function createScrapeListener(handler: http.RequestListener): http.Server {
+  const server = http.createServer(
+    {
+      headersTimeout: TIMEOUTS.headersTimeoutMs,
+      requestTimeout: TIMEOUTS.requestTimeoutMs,
+      keepAliveTimeout: TIMEOUTS.keepAliveTimeoutMs,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    handler,
+  );
+  limitIdleKeepAlive(server, TIMEOUTS);
+  return server;
+}
+
 export interface MetricsServer {
   /** The bound port (useful when started on port 0). */
   readonly port: number;
@@ -30,35 +48,26 @@ export async function startMetricsServer(options: {
 }): Promise<MetricsServer> {
   const { registry } = options;
   const [markName, markValue] = internalListenerHeader(options.service);
-  const server = http.createServer(
-    {
-      headersTimeout: TIMEOUTS.headersTimeoutMs,
-      requestTimeout: TIMEOUTS.requestTimeoutMs,
-      keepAliveTimeout: TIMEOUTS.keepAliveTimeoutMs,
-      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
-    },
-    (req, res) => {
-      res.setHeader(markName, markValue);
-      const path = (req.url ?? '/').split('?')[0];
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET, HEAD' }).end();
-        return;
-      }
-      if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-        return;
-      }
-      if (path !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-        () => res.writeHead(500).end(),
-      );
-    },
-  );
-  limitIdleKeepAlive(server, TIMEOUTS);
+  const server = createScrapeListener((req, res) => {
+    res.setHeader(markName, markValue);
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (path !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

@@ -100,6 +100,19 @@ describe('the admin listener', () => {
     expect((await fetch(`${gateway.adminUrl}/status`)).status).toBe(200);
   });
 
+  // Regression: the admin listener kept node's defaults, so a client trickling a request head held its
+  // connection for 60 to 90 s (node looks for expired heads every 30 s, past a 60 s headers timeout), and
+  // an idle keep-alive connection sending blank lines stayed open for ever. The probes answer here.
+  it("has a metrics listener's timeouts, not node's defaults", async () => {
+    gateway = await startTestGateway();
+    const { adminServer } = gateway.gateway;
+    expect({
+      headersTimeout: adminServer.headersTimeout,
+      requestTimeout: adminServer.requestTimeout,
+      keepAliveTimeout: adminServer.keepAliveTimeout,
+    }).toEqual({ headersTimeout: 5_000, requestTimeout: 10_000, keepAliveTimeout: 5_000 });
+  });
+
   it('a token shorter than 16 characters is refused at start-up, naming the setting', async () => {
     await expect(startTestGateway({ GATEWAY_ADMIN_TOKEN: 'short' })).rejects.toThrow(/GATEWAY_ADMIN_TOKEN/);
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { http2Connect } from '@vantageedge/shared/testing/tls-clients';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   startTestGateway,
   startTestOrigin,
@@ -147,6 +147,28 @@ describe.each(LISTENERS)(
         });
         expect(forwarded(pathname).map((entry) => entry.method)).toEqual([method]);
       }
+    });
+
+    // Regression: the access-log line carried such a method whole, up to the header limit (16 KiB).
+    it('regression: a long method is refused and logged cut to its first 32 characters', async () => {
+      const session = connect(kind);
+      const pathname = `/method/${kind}/long`;
+      const method = 'X'.repeat(12_000);
+      expect(await send(session, { ':method': method, ':path': pathname })).toMatchObject({
+        status: 400,
+        errorCode: 'invalid_method',
+      });
+      const logged = await vi.waitFor(
+        () => {
+          const line = gateway.logLines.find(
+            (entry) => entry['kind'] === 'access' && entry['path'] === pathname,
+          );
+          expect(line).toBeDefined();
+          return line;
+        },
+        { timeout: 10_000 },
+      );
+      expect(logged?.['method']).toBe(`${'X'.repeat(32)}…`);
     });
 
     it('regression: a :scheme the connection does not carry is answered 400 invalid_scheme, not forwarded', async () => {

@@ -1,4 +1,5 @@
 import { loggedPath } from '@vantageedge/shared/observability/logged-path';
+import { recordedMethod } from '../http/request-method.js';
 import { targetWithoutCredentials } from '../http/request-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 
@@ -44,6 +45,11 @@ function pathOf(url: string | undefined): string | undefined {
   return url === undefined ? undefined : targetWithoutCredentials(url);
 }
 
+/** The method, bounded (recordedMethod): an HTTP/2 client's `:method` may be as long as the header limit. */
+function methodOf(method: string | undefined): string | undefined {
+  return method === undefined ? undefined : recordedMethod(method);
+}
+
 export function accessLogLine(
   exchange: GatewayExchange,
   service: string,
@@ -55,7 +61,7 @@ export function accessLogLine(
     `{"timestamp":"${timestampOf(now)}","level":"info","service":${quoted(service)},` +
     `"message":"request","kind":"access","request_id":${plain(exchange.requestId)},` +
     `"trace_id":${quoted(exchange.traceId)},"tenant_id":${plain(exchange.tenant?.id)},` +
-    `"route_id":${plain(exchange.route?.config.id)},"method":${quoted(exchange.req.method)},` +
+    `"route_id":${plain(exchange.route?.config.id)},"method":${quoted(methodOf(exchange.req.method))},` +
     `"path":${quoted(loggedPath(exchange.path || pathOf(exchange.req.url)))},"status":${status},` +
     `"latency_ms":${milliseconds(latencyMs)},"upstream_target":${quoted(exchange.upstreamTarget)},` +
     `"upstream_ms":${milliseconds(exchange.upstreamMs)},"auth":"${exchange.identity.kind}",` +

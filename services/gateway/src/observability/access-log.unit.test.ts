@@ -156,6 +156,18 @@ describe('access-log line', () => {
     exact.path = `/${'b'.repeat(2047)}`;
     expect(JSON.parse(accessLogLine(exact, 'gateway', 200, 1))).toMatchObject({ path: exact.path });
   });
+  // Regression: an HTTP/2 client's `:method` may be any token up to the header limit; a 16 KB one was
+  // refused 400 invalid_method and logged whole, filling the replica's shared log buffer as a long path did.
+  it('logs at most the first 32 characters of a long method, marked as cut', () => {
+    const method = 'X'.repeat(16_000);
+    const line = accessLogLine(exchangeFor('/api', method), 'gateway', 400, 1);
+    expect(JSON.parse(line)).toMatchObject({ method: `${'X'.repeat(32)}…`, path: '/api' });
+    expect(line.length).toBeLessThan(1000);
+    for (const kept of ['MKCALENDAR', 'X'.repeat(32)])
+      expect(JSON.parse(accessLogLine(exchangeFor('/api', kept), 'gateway', 400, 1))).toMatchObject({
+        method: kept,
+      });
+  });
 });
 
 describe('access log', () => {

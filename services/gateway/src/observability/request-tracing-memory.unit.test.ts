@@ -27,8 +27,13 @@ function unansweredExporter(): SpanExporter & { answerAll(): void } {
   };
 }
 
-function request(url: string, host: string): IncomingMessage {
-  return { method: 'GET', url, headers: { host }, socket: {} } as unknown as IncomingMessage;
+function request(
+  url: string,
+  host: string,
+  method = 'GET',
+  traceContext: Record<string, string> = {},
+): IncomingMessage {
+  return { method, url, headers: { host, ...traceContext }, socket: {} } as unknown as IncomingMessage;
 }
 
 /** A request string as node's parser hands it over: flat, on the heap, `length` characters. */
@@ -65,5 +70,51 @@ describe('request spans waiting for the collector', () => {
     const retainedBytes = process.memoryUsage().heapUsed - before;
     // Unbounded, the queue would hold requests × requestChars (30 MB); cut, about requests × 4 KiB.
     expect(retainedBytes).toBeLessThan((requests * requestChars) / 10);
+  });
+
+  // Regression: an HTTP/2 client's `:method` may be any token up to the header limit; the span's
+  // http.request.method_original was the SDK's cut of it, which kept the whole method alive.
+  it("holds none of a finished request's long method while its span is queued", () => {
+    const tracing = new RequestTracing(true);
+    const requests = 60;
+    const methodChars = 500_000;
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < requests; i++)
+      tracing
+        .startServerSpan(request('/orders', 'traced.localhost', clientText(`M${i}`, methodChars)), false)
+        .end();
+    collectGarbage();
+    const retainedBytes = process.memoryUsage().heapUsed - before;
+    expect(retainedBytes).toBeLessThan((requests * methodChars) / 10);
+  });
+
+  // Regression: the span kept the caller's context as it was parsed (as its link, or from a trusted proxy
+  // as its parent): its ids cut from the traceparent, whose later versions may go on after the flags, and
+  // its tracestate unparsed, whole, though at most 512 characters of it are ever sent.
+  it("holds none of a finished request's long traceparent or tracestate while its span is queued", () => {
+    const tracing = new RequestTracing(true);
+    const requests = 60;
+    const headerChars = 500_000;
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < requests; i++) {
+      const traceId = `${i}`.padStart(32, 'a');
+      const traceContext =
+        i % 2 === 0
+          ? { traceparent: clientText(`cc-${traceId}-bbbbbbbbbbbbbbbb-01-`, headerChars) }
+          : {
+              traceparent: `00-${traceId}-bbbbbbbbbbbbbbbb-01`,
+              tracestate: clientText(`vendor${i}=`, headerChars),
+            };
+      const span = tracing.startServerSpan(
+        request('/orders', 'traced.localhost', 'GET', traceContext),
+        i % 4 < 2,
+      );
+      span.end();
+    }
+    collectGarbage();
+    const retainedBytes = process.memoryUsage().heapUsed - before;
+    expect(retainedBytes).toBeLessThan((requests * headerChars) / 10);
   });
 });

@@ -1,11 +1,13 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import {
   context,
+  createTraceState,
   isSpanContextValid,
   type Link,
   propagation,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   type Tracer,
@@ -13,6 +15,7 @@ import {
 } from '@opentelemetry/api';
 import { SPAN_ATTRIBUTE_VALUE_MAX } from '@vantageedge/shared/observability/span-limits';
 import { requestAuthority } from '../http/request-authority.js';
+import { recordedMethod } from '../http/request-method.js';
 import { targetWithoutCredentials } from '../http/request-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 
@@ -49,7 +52,41 @@ function hostWithoutPort(host: string | undefined): string {
  */
 function spanValue(value: string, source: string): string {
   if (source.length <= SPAN_ATTRIBUTE_VALUE_MAX) return value;
-  return Buffer.from(value.slice(0, SPAN_ATTRIBUTE_VALUE_MAX), 'utf16le').toString('utf16le');
+  return ownCopy(value.slice(0, SPAN_ATTRIBUTE_VALUE_MAX));
+}
+
+/** A string that shares no memory with the one it was cut from. */
+function ownCopy(text: string): string {
+  return Buffer.from(text, 'utf16le').toString('utf16le');
+}
+
+/**
+ * The caller's trace context (the header's, as the propagator parsed it), holding nothing of the
+ * request's headers: a span keeps it (as its parent or its link) while it waits in the export queue.
+ * The parsed ids are cuts of the traceparent, which a later version may continue after the flags up to
+ * the header limit; the tracestate is kept unparsed and whole, though at most 32 members in 512
+ * characters of it (W3C's limits) are ever sent. Here the ids are copied and the tracestate is what
+ * would be sent.
+ */
+function detachedSpanContext(caller: SpanContext): SpanContext {
+  const traceState = caller.traceState?.serialize();
+  return {
+    traceId: ownCopy(caller.traceId),
+    spanId: ownCopy(caller.spanId),
+    traceFlags: caller.traceFlags,
+    isRemote: true,
+    ...(traceState ? { traceState: createTraceState(ownCopy(traceState)) } : {}),
+  };
+}
+
+/** The caller's valid trace context from the request's headers (see detachedSpanContext), if any. */
+function callerSpanContext(req: IncomingMessage): SpanContext | undefined {
+  const extracted = trace.getSpanContext(
+    propagation.extract(ROOT_CONTEXT, req.headers as IncomingHttpHeaders),
+  );
+  return extracted !== undefined && isSpanContextValid(extracted)
+    ? detachedSpanContext(extracted)
+    : undefined;
 }
 
 /**
@@ -74,7 +111,7 @@ export class RequestTracing {
   }
 
   startServerSpan(req: IncomingMessage, peerTrusted: boolean): Span {
-    const caller = propagation.extract(ROOT_CONTEXT, req.headers as IncomingHttpHeaders);
+    const caller = callerSpanContext(req);
     const method = semconvMethod(req.method);
     const target = req.url ?? '/';
     const authority = requestAuthority(req.headers) ?? '';
@@ -85,11 +122,12 @@ export class RequestTracing {
       'server.address': spanValue(hostWithoutPort(authority), authority),
     };
     if (method === '_OTHER' && req.method !== undefined)
-      attributes['http.request.method_original'] = req.method;
-    if (peerTrusted) return this.#tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, caller);
-    const callerSpan = trace.getSpanContext(caller);
-    const links: Link[] =
-      callerSpan !== undefined && isSpanContextValid(callerSpan) ? [{ context: callerSpan }] : [];
+      attributes['http.request.method_original'] = recordedMethod(req.method);
+    if (peerTrusted) {
+      const parent = caller === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, caller);
+      return this.#tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
+    }
+    const links: Link[] = caller === undefined ? [] : [{ context: caller }];
     return this.#tracer.startSpan(
       method,
       { kind: SpanKind.SERVER, attributes, links, root: true },
