@@ -41,21 +41,3 @@ export async function readTenantVersion(
 export function readSnapshotsPosition(db: Queryable, projection = SNAPSHOT_PROJECTION): Promise<bigint> {
   return readCheckpoint(db, projection);
 }
-
-/**
- * The version the snapshot bus last acknowledged of each of these tenants (absent: none yet): what
- * every gateway replica holds of it, whatever came later. A version the bus refused (too large) is
- * not one: the replicas keep the acknowledged one, with its hosts.
- */
-export async function readPublishedVersions(
-  db: Queryable,
-  tenantIds: readonly string[],
-): Promise<Map<string, bigint>> {
-  if (tenantIds.length === 0) return new Map();
-  const { rows } = await db.query<{ tenant_id: string; published_version: string }>(
-    `select tenant_id, published_version from snapshot_state
-     where tenant_id = any($1::uuid[]) and published_version is not null`,
-    [tenantIds],
-  );
-  return new Map(rows.map((row) => [row.tenant_id, BigInt(row.published_version)]));
-}

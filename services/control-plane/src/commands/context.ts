@@ -41,8 +41,8 @@ export interface CommandDeps {
    */
   tenantLock?: TenantLock | undefined;
   /**
-   * The tenant's gateway snapshot after a command: within the snapshot budget, no host another tenant's
-   * gateways still serve (snapshot-guard.ts); handleCommand checks it for every command. Absent: not checked.
+   * The tenant's gateway snapshot after a command stays within the snapshot budget (snapshot-guard.ts);
+   * handleCommand checks it for every command. Absent: not checked.
    */
   snapshotGuard?: SnapshotGuard | undefined;
   /**

@@ -42,7 +42,7 @@ export interface HandleOptions<State, Command> {
   initialState?: () => Promise<State | undefined> | State | undefined;
   /**
    * What the events do to their tenant's gateway snapshot, checked before they are appended (the
-   * snapshot budget, hosts still served to another tenant: snapshot-guard.ts). Every command passes
+   * snapshot budget: snapshot-guard.ts). Every command passes
    * `deps.snapshotGuard`; absent (the demo seed, tests of deciders): not checked.
    */
   snapshotGuard: SnapshotGuard | undefined;

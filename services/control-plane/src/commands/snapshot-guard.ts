@@ -3,7 +3,6 @@ import {
   type SnapshotState,
   snapshotTenantOf,
 } from '@vantageedge/projections/snapshots/fold';
-import { readPublishedVersions } from '@vantageedge/projections/snapshots/snapshot-state';
 import type { ControlPlaneEvent, ControlPlaneEventType } from '@vantageedge/shared/domain/events';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { EventMetadata } from '@vantageedge/shared/event-store/port';
@@ -19,46 +18,37 @@ import { z } from 'zod';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantEventSource } from '../config-history/tenant-events.js';
 import { tenantFoldAt } from '../config-history/tenant-folds.js';
-import { conflict } from '../domain/errors.js';
-import { formerHostClaimants, type HostClaim } from './former-host-claimants.js';
 import { createSnapshotSizeEstimates } from './snapshot-size-estimates.js';
 import { limitExceeded } from './tenant-limits.js';
 
 /**
  * What a command does to its tenant's gateway snapshot, checked before its events are appended (by
- * handleCommand, which every command passes through):
+ * handleCommand, which every command passes through): **the snapshot budget.** A snapshot the snapshot
+ * bus cannot take (over SNAPSHOT_MAX_MESSAGE_BYTES after gzip, or over what gateways inflate,
+ * MAX_DECODED_SNAPSHOT_BYTES, as JSON) is never published: every replica keeps the tenant's last
+ * published config until a later version fits. The counted limits (TENANT_MAX_*) do not prevent that
+ * (100 origins × 100 targets of 2,048-character URLs are 20 MB of JSON), so a command whose events would
+ * take the tenant's snapshot over TENANT_MAX_SNAPSHOT_PERCENT (75 %) of both limits is refused (422
+ * `limit_exceeded`, the field naming what grew), appending nothing. The snapshot after the command is the
+ * snapshot projector's own fold (`snapshots/fold`) of the command's events onto the tenant's folded
+ * config (the control plane's fold cache, config-history/tenant-folds.ts: one event read after a
+ * change), measured with the bus encoder's own rules (`measureSnapshot`: gzip only runs when the JSON
+ * plus gzip's worst-case growth is over the limit), or passed on an estimate of its gzip from the
+ * tenant's last gzipped snapshot when that fits (snapshot-size-estimates.ts: a refusal is always
+ * measured exactly). Each exact gzip is charged to the tenant's whole-config read budget
+ * (config-read-budget.ts: the snapshot's JSON bytes, before gzipping), so a tenant whose estimate never
+ * fits gets 429 `admin_rate_limited` past it instead of a whole gzip per command. A command that does
+ * not make the snapshot's JSON larger is never refused, and deletions (which only take something out)
+ * are not even measured, so a tenant over the budget — from events older than the budget — can always
+ * get back under it. The margin below the bus's limits absorbs what commands racing each other add
+ * together (each is measured against the config before the others) and gzip's few bytes of
+ * non-monotony.
  *
- * 1. **The snapshot budget.** A snapshot the snapshot bus cannot take (over SNAPSHOT_MAX_MESSAGE_BYTES
- *    after gzip, or over what gateways inflate, MAX_DECODED_SNAPSHOT_BYTES, as JSON) is never
- *    published: every replica keeps the tenant's last published config — its hosts included — until a
- *    later version fits. The counted limits (TENANT_MAX_*) do not prevent that (100 origins × 100
- *    targets of 2,048-character URLs are 20 MB of JSON), so a command whose events would take the
- *    tenant's snapshot over TENANT_MAX_SNAPSHOT_PERCENT (75 %) of both limits is refused (422
- *    `limit_exceeded`, the field naming what grew), appending nothing. The snapshot after the command
- *    is the snapshot projector's own fold (`snapshots/fold`) of the command's events onto the tenant's
- *    folded config (the control plane's fold cache, config-history/tenant-folds.ts: one event read after
- *    a change), measured with the bus encoder's own rules (`measureSnapshot`: gzip only runs when the
- *    JSON plus gzip's worst-case growth is over the limit), or passed on an estimate of its gzip from the
- *    tenant's last gzipped snapshot when that fits (snapshot-size-estimates.ts: a refusal is always
- *    measured exactly). Each exact gzip is charged to the tenant's whole-config read budget
- *    (config-read-budget.ts: the snapshot's JSON bytes, before gzipping), so a tenant whose estimate
- *    never fits gets 429 `admin_rate_limited` past it instead of a whole gzip per command. A command that
- *    does not make the snapshot's
- *    JSON larger is never refused, and deletions (which only take something out) are not even measured,
- *    so a tenant over the budget — from events older than the budget — can always get back under it.
- *    The margin below the bus's limits absorbs what commands racing each other add together (each is
- *    measured against the config before the others) and gzip's few bytes of non-monotony.
- * 2. **Hosts still served to another tenant.** Gateways settle a host two tenants claim by the earliest
- *    claim, and a tenant's release of a host (custom domain deleted, subdomain changed, tenant deleted)
- *    reaches them only with that tenant's next *published* snapshot. A host is not given to a tenant
- *    (CustomDomainVerified, a new subdomain) while the last snapshot the bus acknowledged of another
- *    tenant still claims it and that tenant has changed since (409 `conflict`): it would keep being
- *    routed to that tenant, with the new owner's traffic and credentials, for as long as that tenant's
- *    release is not published — for good, if its snapshot is refused by the bus. The other tenants are
- *    found through the audit log (who ever verified the domain / had the subdomain) and the events it
- *    does not hold yet (former-host-claimants.ts); what they last
- *    published is their fold at `published_version` (snapshot_state). After `POST
- *    /admin/republish-snapshots` no version counts as published until the bus took it again.
+ * A host a tenant released is given to another tenant at once, even while the bus refuses the former
+ * holder's snapshots: the new claim's position is later than every snapshot of the former holder that
+ * still claims the host (the event store reserves a host for one tenant at a time and allocates positions
+ * in commit order), so gateways route it to the new owner from the moment they apply its snapshot
+ * (holderOf in services/gateway/src/config/gateway-config-store.ts).
  */
 
 export interface SnapshotBudget {
@@ -240,28 +230,6 @@ function guardWith(
     );
   }
 
-  /** 409 when another tenant's last published snapshot claims the host and it changed since. */
-  async function requireHostReleased(tenantId: string, claim: HostClaim, head: bigint): Promise<void> {
-    const others = await formerHostClaimants(source, tenantId, claim, head);
-    if (others.length === 0) return;
-    const published = await readPublishedVersions(source.pool, others);
-    for (const other of others) {
-      const publishedVersion = published.get(other);
-      if (publishedVersion === undefined) continue; // never published: no replica routes it
-      const current = (await tenantFoldAt(source, other, head)).state;
-      if (current === undefined || versionOf(current) <= publishedVersion) continue; // replicas are current
-      const served = (await tenantFoldAt(source, other, publishedVersion)).state;
-      if (served?.status !== 'live' || !claims(served.snapshot, claim)) continue;
-      throw conflict(
-        `${claim.host} is still served to another tenant by the gateways: the last config of that ` +
-          'tenant they received claims it, and its release has not reached them yet (its newer config is ' +
-          'not published, or was refused by the snapshot bus as too large); try again once it is',
-        claim.field,
-        'still served to another tenant',
-      );
-    }
-  }
-
   async function check(byTenant: ReadonlyMap<string, ControlPlaneEvent[]>): Promise<void> {
     const head = await source.store.headPosition();
     for (const [tenantId, tenantEvents] of byTenant) {
@@ -271,7 +239,6 @@ function guardWith(
           : (await tenantFoldAt(source, tenantId, head)).state;
       let after: SnapshotState | undefined = before;
       let field: string | undefined;
-      const domains: string[] = [];
       for (const [index, event] of tenantEvents.entries()) {
         try {
           // Positions after the newest event: about the versions the projector will give them.
@@ -280,21 +247,9 @@ function guardWith(
           // The projector skips an event that does not fit the snapshot: so does this.
         }
         field ??= GROWING_FIELD[event.type];
-        if (event.type === 'CustomDomainVerified') domains.push(event.data.domain);
       }
       if (after?.status !== 'live' || field === undefined) continue;
       await requireWithinBudget(tenantId, field, before, after.snapshot);
-
-      const hostClaims: HostClaim[] = domains.map((domain) => ({
-        kind: 'custom_domain',
-        host: domain.toLowerCase(),
-        field: 'domain',
-      }));
-      const subdomain = after.snapshot.tenant.subdomain.toLowerCase();
-      if (before?.status !== 'live' || before.snapshot.tenant.subdomain.toLowerCase() !== subdomain) {
-        hostClaims.push({ kind: 'subdomain', host: subdomain, field: 'subdomain' });
-      }
-      for (const claim of hostClaims) await requireHostReleased(tenantId, claim, head);
     }
   }
 
@@ -365,12 +320,4 @@ class TenantQueues {
       if (this.#tails.get(tenantId) === tail) this.#tails.delete(tenantId);
     };
   }
-}
-function versionOf(state: SnapshotState): bigint {
-  return state.status === 'live' ? BigInt(state.snapshot.version) : state.version;
-}
-
-function claims(snapshot: TenantSnapshot, claim: HostClaim): boolean {
-  if (claim.kind === 'subdomain') return snapshot.tenant.subdomain.toLowerCase() === claim.host;
-  return (snapshot.custom_domains ?? []).some((domain) => domain.domain.toLowerCase() === claim.host);
 }
