@@ -36,11 +36,14 @@ export class ProbeBudget {
   #refilledAt: number;
   readonly #tenants = new Map<string, TenantShare>();
   readonly #skipped: Counter | undefined;
+  readonly #now: () => number;
 
-  constructor(options: { perSecond: number; registry?: Registry }) {
+  /** `now`: the clock the buckets refill by, in ms (default performance.now). */
+  constructor(options: { perSecond: number; registry?: Registry; now?: () => number }) {
     this.#perSecond = options.perSecond;
     this.#tokens = options.perSecond;
-    this.#refilledAt = performance.now();
+    this.#now = options.now ?? (() => performance.now());
+    this.#refilledAt = this.#now();
     this.#skipped = options.registry ? skippedCounter(options.registry) : undefined;
   }
 
@@ -49,7 +52,7 @@ export class ProbeBudget {
     let share = this.#tenants.get(tenantId);
     if (share === undefined) {
       const shareRate = this.#perSecond / (this.#tenants.size + 1);
-      share = { holders: 0, tokens: Math.max(1, shareRate), refilledAt: performance.now() };
+      share = { holders: 0, tokens: Math.max(1, shareRate), refilledAt: this.#now() };
       this.#tenants.set(tenantId, share);
     }
     share.holders++;
@@ -65,7 +68,7 @@ export class ProbeBudget {
   }
 
   #tryTake(share: TenantShare): boolean {
-    const now = performance.now();
+    const now = this.#now();
     this.#tokens = Math.min(
       this.#perSecond,
       this.#tokens + ((now - this.#refilledAt) / 1000) * this.#perSecond,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProbeBudget, type TenantProbeBudget } from './probe-budget.js';
 
-/** Probes `tenant` takes at this instant before the budget refuses one. */
+/** Probes `tenant` takes at this instant (the budget's clock stands still) before the budget refuses one. */
 function takeAll(tenant: TenantProbeBudget): number {
   let taken = 0;
   while (tenant.tryTake()) taken++;
@@ -10,12 +10,12 @@ function takeAll(tenant: TenantProbeBudget): number {
 
 describe('the replica probe budget between tenants', () => {
   it('gives a tenant probing alone the whole budget', () => {
-    const budget = new ProbeBudget({ perSecond: 20 });
+    const budget = new ProbeBudget({ perSecond: 20, now: () => 0 });
     expect(takeAll(budget.forTenant('a'))).toBe(20);
   });
 
   it('leaves a tenant its share when another asks for everything', () => {
-    const budget = new ProbeBudget({ perSecond: 20 });
+    const budget = new ProbeBudget({ perSecond: 20, now: () => 0 });
     const greedy = budget.forTenant('greedy');
     const small = budget.forTenant('small');
     expect(takeAll(greedy)).toBe(10);
@@ -23,7 +23,7 @@ describe('the replica probe budget between tenants', () => {
   });
 
   it('shares out no more to a tenant whose checks stopped', () => {
-    const budget = new ProbeBudget({ perSecond: 20 });
+    const budget = new ProbeBudget({ perSecond: 20, now: () => 0 });
     budget.forTenant('gone').release();
     expect(takeAll(budget.forTenant('alone'))).toBe(20);
   });
