@@ -179,7 +179,7 @@ bench-capacity: install ## One replica's cold start, CPU and memory at 1k/10k/50
 bench-warm-start: install ## A replica's warm start from the snapshot store at 1k/10k tenants' files (BENCH_WARM_START_TENANTS): time, CPU, peak RSS, one file at a time vs 16 at once (no servers; ~1 min)
 	@node --import tsx services/gateway/src/config-plane/bench/warm-start-bench.ts
 .PHONY: bench-tenant-limits
-bench-tenant-limits: install ## One tenant at the default limits on a replica: first apply and later versions, CPU, heap and RSS (no servers; ~1 min)
+bench-tenant-limits: install ## One tenant at the default limits on a replica: first apply and later versions, CPU, heap and RSS; two at the 2 MiB snapshot bound (header-heavy, IP-rule-heavy) (no servers; ~1 min)
 	@node --expose-gc --import tsx services/gateway/src/config-plane/bench/tenant-at-limits-bench.ts
 .PHONY: bench-upstream
 bench-upstream: install ## Gateway upstream hot path: acquire+release ns/op per LB algorithm and target count (~30 s)

@@ -1,6 +1,6 @@
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
+import { readCidr } from '../net/ip-literal.js';
 import { uuidId } from './uuid-id.js';
 
 /**
@@ -604,17 +604,13 @@ export interface ParsedCidr {
 
 /** `203.0.113.0/24`, `2001:db8::/32`, or a single address (/32, /128); undefined when malformed. */
 export function parseCidr(text: string): ParsedCidr | undefined {
-  const slash = text.indexOf('/');
-  const network = slash < 0 ? text : text.slice(0, slash);
-  const version = isIP(network);
-  if (version === 0) return undefined;
-  const max = version === 4 ? 32 : 128;
-  const family = version === 4 ? 'ipv4' : 'ipv6';
-  if (slash < 0) return { network, prefix: max, family };
-  const prefixText = text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) return undefined;
-  return { network, prefix: Number(prefixText), family };
+  const read = readCidr(text, CIDR_WORDS);
+  if (read === undefined) return undefined;
+  const network = read.networkEnd === text.length ? text : text.slice(0, read.networkEnd);
+  return { network, prefix: read.prefix, family: read.family };
 }
+
+const CIDR_WORDS = new Uint32Array(4);
 
 const cidr = z
   .string()

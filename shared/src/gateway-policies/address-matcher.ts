@@ -1,10 +1,9 @@
-import { parseCidr } from '../domain/route-policies.js';
+import { ipv4Number, ipv4NumberIn, ipv6WordsIn, readCidr } from '../net/ip-literal.js';
 
 const MAPPED_IPV4 = '::ffff:';
 
 /** Scratch for the address being looked up (one lookup at a time: JavaScript is single-threaded). */
 const ADDRESS = new Uint32Array(4);
-const GROUPS = new Uint16Array(8);
 
 /**
  * A list of CIDR ranges compiled once per rule set into sorted, merged, disjoint ranges in typed arrays,
@@ -39,17 +38,15 @@ export class AddressMatcher {
     const v6: Array<[Words, Words]> = [];
     let entries = 0;
     for (const text of cidrs) {
-      const cidr = parseCidr(text);
+      // One pass over the text: what parseCidr accepts, the address read into ADDRESS.
+      const cidr = readCidr(text, ADDRESS);
       if (cidr === undefined) continue;
       if (cidr.family === 'ipv4') {
-        const network = ipv4Number(cidr.network);
-        if (network < 0) continue;
         const mask = prefixMask(cidr.prefix);
-        const first = (network & mask) >>> 0;
+        const first = (ADDRESS[0]! & mask) >>> 0;
         v4.push([first, (first | ~mask) >>> 0]);
         entries++;
       } else {
-        if (!parseIpv6(cidr.network, ADDRESS)) continue;
         const first: Words = [0, 0, 0, 0];
         const last: Words = [0, 0, 0, 0];
         for (let word = 0; word < 4; word++) {
@@ -166,106 +163,8 @@ function adjoins(last: Words, first: Words): boolean {
   return false; // last was the very last address: nothing follows it
 }
 
-/** Dotted-quad IPv4 → unsigned 32-bit number, or -1 when `text` is not exactly one. */
-export function ipv4Number(text: string): number {
-  return ipv4NumberIn(text, 0, text.length);
-}
-
-/** ipv4Number of `text[start..end)`, without slicing it. */
-function ipv4NumberIn(text: string, start: number, end: number): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = start; i < end; i++) {
-    const code = text.charCodeAt(i);
-    if (code === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (code >= 48 && code <= 57) {
-      if (digits > 0 && part === 0) return -1; // leading zero: not a canonical address
-      part = part * 10 + (code - 48);
-      if (++digits > 3 || part > 255) return -1;
-    } else {
-      return -1;
-    }
-  }
-  if (dots !== 3 || digits === 0) return -1;
-  return value * 256 + part;
-}
-
-function hexDigit(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  if (code >= 97 && code <= 102) return code - 87;
-  if (code >= 65 && code <= 70) return code - 55;
-  return -1;
-}
-
-/**
- * IPv6 text → four 32-bit words in `out`; false when it is not an address. Reads what node:net reads
- * (libuv's inet_pton6): 1–4 hex digits per group, one `::`, an IPv4 tail in the last 32 bits, and
- * ignores a `%zone`. Allocates nothing.
- */
+/** IPv6 text (a `%zone` ignored) → four 32-bit words in `out`; false when it is not an address. */
 function parseIpv6(text: string, out: Uint32Array): boolean {
-  let end = text.indexOf('%');
-  if (end < 0) end = text.length;
-  let i = 0;
-  // A leading colon only as part of `::`.
-  if (end > 0 && text.charCodeAt(0) === 58) {
-    if (end < 2 || text.charCodeAt(1) !== 58) return false;
-    i = 1;
-  }
-  let count = 0;
-  let gap = -1;
-  let value = 0;
-  let digits = 0;
-  let token = i;
-  while (i < end) {
-    const code = text.charCodeAt(i++);
-    const digit = hexDigit(code);
-    if (digit >= 0) {
-      value = value * 16 + digit;
-      if (++digits > 4) return false;
-      continue;
-    }
-    if (code === 58) {
-      token = i;
-      if (digits === 0) {
-        if (gap >= 0) return false;
-        gap = count;
-        continue;
-      }
-      if (i === end || count === 8) return false;
-      GROUPS[count++] = value;
-      value = 0;
-      digits = 0;
-      continue;
-    }
-    if (code === 46 && count <= 6) {
-      const v4 = ipv4NumberIn(text, token, end);
-      if (v4 < 0) return false;
-      GROUPS[count++] = v4 >>> 16;
-      GROUPS[count++] = v4 & 0xffff;
-      digits = 0;
-      break;
-    }
-    return false;
-  }
-  if (digits > 0) {
-    if (count === 8) return false;
-    GROUPS[count++] = value;
-  }
-  if (gap >= 0) {
-    if (count === 8) return false;
-    const moved = count - gap;
-    for (let k = 1; k <= moved; k++) GROUPS[8 - k] = GROUPS[count - k]!;
-    for (let k = gap; k < 8 - moved; k++) GROUPS[k] = 0;
-    count = 8;
-  }
-  if (count !== 8) return false;
-  for (let word = 0; word < 4; word++) out[word] = ((GROUPS[2 * word]! << 16) | GROUPS[2 * word + 1]!) >>> 0;
-  return true;
+  const zoneAt = text.indexOf('%');
+  return ipv6WordsIn(text, 0, zoneAt < 0 ? text.length : zoneAt, out);
 }

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { readCidr } from './ip-literal.js';
 
 /**
  * IP address spellings, normalised the way a connecting socket sees them. IPv4 literals in URLs come
@@ -79,19 +80,13 @@ export interface Cidr {
 
 /** `10.0.0.0/8`, `fe80::/10`, or a single address (`192.0.2.7` = /32); undefined when malformed. */
 export function parseCidr(text: string): Cidr | undefined {
-  const slash = text.indexOf('/');
-  const network = slash < 0 ? text : text.slice(0, slash);
-  const version = isIP(network);
-  if (version === 0) return undefined;
-  const family: IpFamily = version === 4 ? 'ipv4' : 'ipv6';
-  const max = version === 4 ? 32 : 128;
-  if (slash < 0) return { text, network, prefix: max, family };
-  const prefixText = text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
-  if (prefix > max) return undefined;
-  return { text, network, prefix, family };
+  const read = readCidr(text, CIDR_WORDS);
+  if (read === undefined) return undefined;
+  const network = read.networkEnd === text.length ? text : text.slice(0, read.networkEnd);
+  return { text, network, prefix: read.prefix, family: read.family };
 }
+
+const CIDR_WORDS = new Uint32Array(4);
 
 /**
  * Who a per-client count (a `scope: ip` rate limit, failed authentications) is kept for: an IPv4 address

@@ -1,13 +1,18 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { HeaderTransform } from '@vantageedge/shared/domain/route-policies';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import { compileValueTemplate, type ValueTemplate } from './value-template.js';
+import { compileValueTemplate, templateValue, type ValueTemplate } from './value-template.js';
 
-/** set / add / remove on a header map, compiled once per route; names lower-cased. */
+/**
+ * set / add / remove on a header map, compiled once per route; names lower-cased. Each write is a name
+ * and its value at the same index of two arrays (no array per header).
+ */
 export interface CompiledHeaderTransform {
   readonly remove: readonly string[];
-  readonly set: ReadonlyArray<readonly [string, ValueTemplate]>;
-  readonly add: ReadonlyArray<readonly [string, ValueTemplate]>;
+  readonly setNames: readonly string[];
+  readonly setValues: readonly ValueTemplate[];
+  readonly addNames: readonly string[];
+  readonly addValues: readonly ValueTemplate[];
   /** The names set or added, once each. */
   readonly written: readonly string[];
 }
@@ -16,19 +21,28 @@ export function compileHeaderTransform(
   transform: HeaderTransform | null | undefined,
 ): CompiledHeaderTransform | null {
   if (transform === null || transform === undefined) return null;
-  const set = Object.entries(transform.set).map(
-    ([name, value]) => [name.toLowerCase(), compileValueTemplate(value)] as const,
-  );
-  const add = Object.entries(transform.add).map(
-    ([name, value]) => [name.toLowerCase(), compileValueTemplate(value)] as const,
-  );
-  const compiled: CompiledHeaderTransform = {
-    remove: transform.remove.map((name) => name.toLowerCase()),
-    set,
-    add,
-    written: [...new Set([...set, ...add].map(([name]) => name))],
-  };
-  return compiled.remove.length + compiled.written.length === 0 ? null : compiled;
+  const setNames: string[] = [];
+  const setValues: ValueTemplate[] = [];
+  for (const [name, value] of Object.entries(transform.set)) {
+    setNames.push(name.toLowerCase());
+    setValues.push(compileValueTemplate(value));
+  }
+  const addNames: string[] = [];
+  const addValues: ValueTemplate[] = [];
+  for (const [name, value] of Object.entries(transform.add)) {
+    addNames.push(name.toLowerCase());
+    addValues.push(compileValueTemplate(value));
+  }
+  const remove = transform.remove.map((name) => name.toLowerCase());
+  const written = writtenOnce(setNames, addNames);
+  if (remove.length + written.length === 0) return null;
+  return { remove, setNames, setValues, addNames, addValues, written };
+}
+
+/** The names of `set` then `add`, each once; `set`'s own array when `add` writes none of them again. */
+export function writtenOnce(setNames: readonly string[], addNames: readonly string[]): readonly string[] {
+  if (addNames.length === 0 && new Set(setNames).size === setNames.length) return setNames;
+  return [...new Set([...setNames, ...addNames])];
 }
 
 /**
@@ -43,10 +57,12 @@ export function applyHeaderTransform(
 ): void {
   const target = headers as Record<string, string | string[] | number | undefined>;
   for (const name of transform.remove) delete target[name];
-  for (const [name, value] of transform.set) target[name] = value(exchange);
-  for (const [name, value] of transform.add) {
+  const { setNames, setValues, addNames, addValues } = transform;
+  for (let i = 0; i < setNames.length; i++) target[setNames[i]!] = templateValue(setValues[i]!, exchange);
+  for (let i = 0; i < addNames.length; i++) {
+    const name = addNames[i]!;
     const current = Object.hasOwn(target, name) ? target[name] : undefined;
-    const added = value(exchange);
+    const added = templateValue(addValues[i]!, exchange);
     if (current === undefined) target[name] = added;
     else if (Array.isArray(current)) target[name] = [...current, added];
     else target[name] = [String(current), added];
@@ -63,10 +79,13 @@ export function applyHeaderTransformToResponse(
   exchange: GatewayExchange,
 ): void {
   for (const name of transform.remove) res.removeHeader(name);
-  for (const [name, value] of transform.set) res.setHeader(name, value(exchange));
-  for (const [name, value] of transform.add) {
+  const { setNames, setValues, addNames, addValues } = transform;
+  for (let i = 0; i < setNames.length; i++)
+    res.setHeader(setNames[i]!, templateValue(setValues[i]!, exchange));
+  for (let i = 0; i < addNames.length; i++) {
+    const name = addNames[i]!;
     const current = res.getHeader(name);
-    const added = value(exchange);
+    const added = templateValue(addValues[i]!, exchange);
     if (current === undefined) res.setHeader(name, added);
     else if (Array.isArray(current)) res.setHeader(name, [...current, added]);
     else res.setHeader(name, [String(current), added]);

@@ -1,7 +1,7 @@
 import type { QueryTransform } from '@vantageedge/shared/domain/route-policies';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { namedEntry, parameterKey } from './query-parameter-spellings.js';
-import { compileValueTemplate } from './value-template.js';
+import { compileValueTemplate, templateValue, type ValueTemplate } from './value-template.js';
 
 /** The new raw query (with its "?", or '') for a request; compiled once per route. */
 export type CompiledQueryTransform = (exchange: GatewayExchange) => string;
@@ -19,30 +19,34 @@ export function compileQueryTransform(
 ): CompiledQueryTransform | null {
   if (transform === null || transform === undefined) return null;
   const removed = new Set(transform.remove.map(parameterKey));
-  const set = Object.entries(transform.set)
-    .filter(([name]) => !removed.has(parameterKey(name)))
-    .map(([name, value]) => [name, compileValueTemplate(value)] as const);
-  const add = Object.entries(transform.add).map(
-    ([name, value]) => [name, compileValueTemplate(value)] as const,
-  );
-  // A `set` of a removed name is written after the removal, as an append.
-  const appendedSets = Object.entries(transform.set)
-    .filter(([name]) => removed.has(parameterKey(name)))
-    .map(([name, value]) => [name, compileValueTemplate(value)] as const);
-  if (removed.size + set.length + add.length + appendedSets.length === 0) return null;
+  const setNames: string[] = [];
+  const setValues: ValueTemplate[] = [];
+  // A `set` of a removed name is written after the removal, as an append (before the `add`s).
+  const appendedNames: string[] = [];
+  const appendedValues: ValueTemplate[] = [];
+  for (const [name, value] of Object.entries(transform.set)) {
+    const appended = removed.has(parameterKey(name));
+    (appended ? appendedNames : setNames).push(name);
+    (appended ? appendedValues : setValues).push(compileValueTemplate(value));
+  }
+  for (const [name, value] of Object.entries(transform.add)) {
+    appendedNames.push(name);
+    appendedValues.push(compileValueTemplate(value));
+  }
+  if (removed.size + setNames.length + appendedNames.length === 0) return null;
   /** Each name the transform names, by parameterKey: the index of its `set`, or REMOVED. */
   const named = new Map<string, number>();
   for (const key of removed) named.set(key, REMOVED);
-  for (const [index, [name]] of set.entries()) named.set(parameterKey(name), index);
+  for (const [index, name] of setNames.entries()) named.set(parameterKey(name), index);
   const namedIn = (piece: string): number | undefined => namedEntry(named, pieceName(piece));
   return (exchange) => {
     const raw = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
     const pieces: string[] = [];
-    const written = new Array<boolean>(set.length).fill(false);
+    const written = new Array<boolean>(setNames.length).fill(false);
     const take = (index: number): void => {
       if (index === REMOVED || written[index]) return; // removed, or a later value of a set name
       written[index] = true;
-      pieces.push(encoded(set[index]![0], set[index]![1](exchange)));
+      pieces.push(encoded(setNames[index]!, templateValue(setValues[index]!, exchange)));
     };
     if (raw !== '') {
       for (const piece of raw.split('&')) {
@@ -53,11 +57,12 @@ export function compileQueryTransform(
         else pieces.push(piece);
       }
     }
-    for (let index = 0; index < set.length; index++) {
-      if (!written[index]) pieces.push(encoded(set[index]![0], set[index]![1](exchange)));
+    for (let index = 0; index < setNames.length; index++) {
+      if (!written[index]) pieces.push(encoded(setNames[index]!, templateValue(setValues[index]!, exchange)));
     }
-    for (const [name, value] of appendedSets) pieces.push(encoded(name, value(exchange)));
-    for (const [name, value] of add) pieces.push(encoded(name, value(exchange)));
+    for (let index = 0; index < appendedNames.length; index++) {
+      pieces.push(encoded(appendedNames[index]!, templateValue(appendedValues[index]!, exchange)));
+    }
     return pieces.length === 0 ? '' : `?${pieces.join('&')}`;
   };
 }

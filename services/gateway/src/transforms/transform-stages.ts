@@ -60,7 +60,7 @@ function compileRequestHeaderTransform(
   const compiled = withoutCdnLoopRemoval(
     withoutWrites(compileHeaderTransform(transform), requestNeverWrittenByRoutes),
   );
-  const clientLines = compiled?.add.map(([name]) => name).filter(droppedFromClients) ?? [];
+  const clientLines = compiled?.addNames.filter(droppedFromClients) ?? [];
   if (compiled === null || clientLines.length === 0) return compiled;
   return { ...compiled, remove: [...compiled.remove, ...clientLines] };
 }
@@ -137,6 +137,9 @@ function compileResponseHeaderTransform(transform: HeaderTransform | null): Comp
   return withoutWrites(compileHeaderTransform(transform), responseHeaderNeverWritten);
 }
 
+type ResponseTransformPart = 'stored' | 'per_request';
+type ResponseTransformParts = Readonly<Record<ResponseTransformPart, HeaderTransform>>;
+
 /**
  * One part of a route's response_headers. `per_request`: every write (set, add) of a header one of
  * whose written values names the request's own values, so that a header's lines keep their order;
@@ -144,20 +147,36 @@ function compileResponseHeaderTransform(transform: HeaderTransform | null): Comp
  */
 function responseTransformPart(
   transform: HeaderTransform | null | undefined,
-  part: 'stored' | 'per_request',
+  part: ResponseTransformPart,
 ): HeaderTransform | null {
   if (transform === null || transform === undefined) return null;
+  // The two policies compile a route one after the other: the second takes the first one's split.
+  if (lastSplit?.transform !== transform) lastSplit = { transform, parts: splitResponseTransform(transform) };
+  return lastSplit.parts[part];
+}
+
+let lastSplit: { transform: HeaderTransform; parts: ResponseTransformParts } | undefined;
+
+const NO_WRITES: HeaderTransform = { set: {}, add: {}, remove: [] };
+
+function splitResponseTransform(transform: HeaderTransform): ResponseTransformParts {
   const perRequest = new Set<string>();
-  for (const [name, value] of [...Object.entries(transform.set), ...Object.entries(transform.add)]) {
-    if (namesRequestValues(value)) perRequest.add(name.toLowerCase());
+  for (const values of [transform.set, transform.add]) {
+    for (const [name, value] of Object.entries(values)) {
+      if (namesRequestValues(value)) perRequest.add(name.toLowerCase());
+    }
   }
-  const inPart = ([name]: [string, string]) =>
-    perRequest.has(name.toLowerCase()) === (part === 'per_request');
-  return {
-    set: Object.fromEntries(Object.entries(transform.set).filter(inPart)),
-    add: Object.fromEntries(Object.entries(transform.add).filter(inPart)),
+  if (perRequest.size === 0) return { stored: transform, per_request: NO_WRITES };
+  const inPart =
+    (part: ResponseTransformPart) =>
+    ([name]: [string, string]) =>
+      perRequest.has(name.toLowerCase()) === (part === 'per_request');
+  const only = (part: ResponseTransformPart): HeaderTransform => ({
+    set: Object.fromEntries(Object.entries(transform.set).filter(inPart(part))),
+    add: Object.fromEntries(Object.entries(transform.add).filter(inPart(part))),
     remove: part === 'stored' ? transform.remove : [],
-  };
+  });
+  return { stored: only('stored'), per_request: only('per_request') };
 }
 
 /**
@@ -177,8 +196,15 @@ function withoutWrites(
   refused: (name: string) => boolean,
 ): CompiledHeaderTransform | null {
   if (transform === null || !transform.written.some(refused)) return transform;
-  const kept = ([name]: readonly [string, unknown]) => !refused(name);
+  const kept = (names: readonly string[]) => (_: unknown, index: number) => !refused(names[index]!);
   const written = transform.written.filter((name) => !refused(name));
   if (written.length + transform.remove.length === 0) return null;
-  return { ...transform, set: transform.set.filter(kept), add: transform.add.filter(kept), written };
+  return {
+    ...transform,
+    setNames: transform.setNames.filter(kept(transform.setNames)),
+    setValues: transform.setValues.filter(kept(transform.setNames)),
+    addNames: transform.addNames.filter(kept(transform.addNames)),
+    addValues: transform.addValues.filter(kept(transform.addNames)),
+    written,
+  };
 }

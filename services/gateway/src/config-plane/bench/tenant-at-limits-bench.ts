@@ -4,14 +4,28 @@
  * 100 targets (TENANT_MAX_TARGETS) with consistent hashing. Through the full request pipeline (every
  * route policy, in-memory stores), in this process, no Kafka. Measured: CPU (user + system) and heap
  * after GC of the first apply; CPU of 10 versions where only the version changed and of 10 whose IP
- * rules changed; heap and RSS growth after those 20 versions. Prints JSON. Figures for docs/capacity.md.
+ * rules changed; heap and RSS growth after those 20 versions.
+ *
+ * Then two tenants at the control plane's snapshot bound (TENANT_MAX_SNAPSHOT_JSON_BYTES, 2 MiB of JSON;
+ * each route under TENANT_MAX_ROUTE_BYTES) whose routes carry the most of one costly policy:
+ * - header_heavy: 30 set + 30 add lines in each of request_headers, response_headers and query
+ *   (180 value templates a route: literals, one variable, literals and variables);
+ * - ip_rule_heavy: 200 allow + 200 deny ranges of its own on each route (IPv4 and IPv6).
+ * Each goes through decodeSnapshotRecord (with a subscription's route cache) and apply: CPU of each for
+ * the first version and for a version that changes every route, and heap after GC once compiled.
+ * Prints JSON. Figures for docs/capacity.md.
  *
  * Run: make bench-tenant-limits
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
+import { decodeSnapshotRecord, encodeSnapshotMessage } from '@vantageedge/shared/snapshot-bus/codec';
+import { RouteValidationCache } from '@vantageedge/shared/snapshot-bus/route-validation-cache';
+import type { GatewayConfigStore } from '../../config/gateway-config-store.js';
 import { startTestGateway } from '../../testing/gateway-harness.js';
-import { buildSnapshot } from '../../testing/snapshots.js';
+import { buildSnapshot, type TestRoute } from '../../testing/snapshots.js';
+import { BENCH_MAX_MESSAGE_BYTES } from './bench-support.js';
 
 const VERSIONS = 10;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -64,6 +78,125 @@ const settled = () => {
   return process.memoryUsage();
 };
 
+/** The control plane's default TENANT_MAX_SNAPSHOT_JSON_BYTES. */
+const SNAPSHOT_JSON_BOUND = 2 * 1024 * 1024;
+const ROUTE_BYTES_BOUND = 32 * 1024;
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * 30 `name: value` entries; every third value a literal, one variable, or literals around two (each
+ * written once in the tenant: none is compiled once for several headers or routes).
+ */
+function templates(prefix: string, version: number, route: number): Record<string, string> {
+  const kinds = [
+    (i: number) => `v${version}.${i}`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the route policies' own value-template syntax
+    () => '${request_id}',
+    (i: number) => `\${tenant_id}/\${route_id}/${prefix}${route}.${i}`,
+  ];
+  return Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`${prefix}-${pad(i)}`, kinds[i % 3]!(i)]));
+}
+
+function headerHeavyRoute(version: number, route: number): Omit<TestRoute, 'origin_id' | 'path_pattern'> {
+  const headers = (side: string) => ({
+    set: templates(`${side}s`, version, route),
+    add: templates(`${side}a`, version, route),
+    remove: [],
+  });
+  return {
+    request_headers: headers('q'),
+    response_headers: headers('r'),
+    query: { set: templates('qs', version, route), add: templates('qa', version, route), remove: [] },
+  };
+}
+
+/** 200 allow (IPv4 /24s) and 200 deny (IPv6 /64s), different on every route and version. */
+function ipRuleHeavyRoute(version: number, route: number): Omit<TestRoute, 'origin_id' | 'path_pattern'> {
+  return {
+    ip_rules: {
+      allow: Array.from({ length: 200 }, (_, i) => `10.${route & 255}.${(i + version) & 255}.0/24`),
+      deny: Array.from({ length: 200 }, (_, i) => `2001:db8:${hex(route)}:${hex(i * 31 + version)}::/64`),
+    },
+  };
+}
+
+type RoutePolicies = (version: number, route: number) => Omit<TestRoute, 'origin_id' | 'path_pattern'>;
+
+/** As many routes as fit the snapshot bound (at most 1,000), with their ids fixed across versions. */
+function heavyTenant(subdomain: string, policies: RoutePolicies) {
+  const id = randomUUID();
+  const origin = { id: randomUUID(), targets: ['http://10.0.0.1:8080'] };
+  const routeIds: string[] = [];
+  const snapshotAt = (version: number) =>
+    buildSnapshot({
+      tenantId: id,
+      version,
+      subdomain,
+      origins: [origin],
+      routes: routeIds.map((routeId, index) => ({
+        id: routeId,
+        origin_id: origin.id,
+        path_pattern: `/r${index}/*`,
+        ...policies(version, index),
+      })),
+    });
+  const jsonBytes = (snapshot: TenantSnapshot) => Buffer.byteLength(JSON.stringify(snapshot));
+  const withRoutes = (count: number) => {
+    routeIds.length = 0;
+    for (let i = 0; i < count; i++) routeIds.push(randomUUID());
+    return jsonBytes(snapshotAt(2));
+  };
+  const routeBytes = withRoutes(1) - withRoutes(0);
+  if (routeBytes > ROUTE_BYTES_BOUND) throw new Error(`${subdomain}: a route is ${routeBytes} bytes`);
+  let count = Math.min(1000, Math.floor(SNAPSHOT_JSON_BOUND / routeBytes));
+  for (let bytes = withRoutes(count); bytes > SNAPSHOT_JSON_BOUND; bytes = withRoutes(count)) {
+    count = Math.min(count - 1, Math.floor((count * SNAPSHOT_JSON_BOUND) / bytes));
+  }
+  return { routes: count, snapshotAt };
+}
+
+/** The snapshot as a replica receives it: encoded, then decoded with its subscription's route cache. */
+function decoded(
+  snapshot: TenantSnapshot,
+  routes: RouteValidationCache,
+): { snapshot: TenantSnapshot; cpu: number } {
+  const record = encodeSnapshotMessage(
+    { kind: 'snapshot', tenantId: snapshot.tenant_id, version: BigInt(snapshot.version), snapshot },
+    BENCH_MAX_MESSAGE_BYTES,
+  );
+  const headers = record.headers as Record<string, string | undefined>;
+  let result: ReturnType<typeof decodeSnapshotRecord> | undefined;
+  const cpu = cpuMs(() => {
+    result = decodeSnapshotRecord({ key: record.key, value: record.value, headers }, undefined, routes);
+  });
+  if (!result?.ok || result.message.kind !== 'snapshot') throw new Error('snapshot not decoded');
+  return { snapshot: result.message.snapshot, cpu };
+}
+
+function measureHeavyTenant(store: GatewayConfigStore, subdomain: string, policies: RoutePolicies) {
+  const tenant = heavyTenant(subdomain, policies);
+  const routes = new RouteValidationCache();
+  const firstSnapshot = tenant.snapshotAt(1);
+  const json_bytes = Buffer.byteLength(JSON.stringify(firstSnapshot));
+  const first = decoded(firstSnapshot, routes);
+  const start = settled();
+  const firstApply = cpuMs(() => store.apply(first.snapshot));
+  const applied = settled();
+  const changed = decoded(tenant.snapshotAt(2), routes);
+  const changedApply = cpuMs(() => store.apply(changed.snapshot));
+  const end = settled();
+  return {
+    routes: tenant.routes,
+    json_bytes,
+    first_decode_cpu_ms: Math.round(first.cpu),
+    first_apply_cpu_ms: Math.round(firstApply),
+    compiled_heap_mb: mb(applied.heapUsed - start.heapUsed),
+    every_route_changed_decode_cpu_ms: Math.round(changed.cpu),
+    every_route_changed_apply_cpu_ms: Math.round(changedApply),
+    heap_after_every_route_changed_mb: mb(end.heapUsed - start.heapUsed),
+  };
+}
+
 const gateway = await startTestGateway();
 try {
   const { store } = gateway;
@@ -90,6 +223,8 @@ try {
     rulesChanged.push(cpuMs(() => store.apply(snapshot)));
   }
   const end = settled();
+  const header_heavy = measureHeavyTenant(store, 'header-heavy', headerHeavyRoute);
+  const ip_rule_heavy = measureHeavyTenant(store, 'ip-rule-heavy', ipRuleHeavyRoute);
   console.log(
     JSON.stringify({
       load_average: os.loadavg().map((load) => Number(load.toFixed(2))),
@@ -99,6 +234,7 @@ try {
       rules_changed_cpu_ms_median: Math.round(median(rulesChanged)),
       [`after_${2 * VERSIONS}_versions_heap_mb`]: mb(end.heapUsed - start.heapUsed),
       [`after_${2 * VERSIONS}_versions_rss_mb`]: mb(end.rss - start.rss),
+      at_snapshot_bound: { header_heavy, ip_rule_heavy },
     }),
   );
 } finally {
