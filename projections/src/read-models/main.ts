@@ -33,7 +33,6 @@ const telemetry = startTelemetry({
   serviceName: config.OTEL_SERVICE_NAME ?? 'read-model-projector',
   enabled: config.OTEL_ENABLED,
   otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
-  instrumentHttp: false,
 });
 const logger = createLogger({ service: 'read-model-projector', level: config.LOG_LEVEL });
 const registry = createMetricsRegistry('read-model-projector');

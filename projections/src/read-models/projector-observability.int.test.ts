@@ -29,7 +29,6 @@ describe('read-model projector observability', () => {
       serviceName: 'projector-test',
       enabled: true,
       exporter,
-      instrumentHttp: false,
     });
     const store = new InMemoryEventStore();
     const registry = new Registry();

@@ -38,7 +38,6 @@ const telemetry = startTelemetry({
   serviceName: settings.OTEL_SERVICE_NAME ?? 'snapshot-projector',
   enabled: settings.OTEL_ENABLED,
   otlpEndpoint: settings.OTEL_EXPORTER_OTLP_ENDPOINT,
-  instrumentHttp: false,
 });
 const logger = createLogger({ service: 'snapshot-projector', level: settings.LOG_LEVEL });
 const registry = createMetricsRegistry('snapshot-projector');

@@ -138,6 +138,7 @@ export function controlPlaneAppFromSettings(
       perMinute: settings.CONTROL_PLANE_AUTH_FAILURES_PER_MINUTE,
       trustedProxies: settings.CONTROL_PLANE_TRUSTED_PROXIES,
     },
+    ...(settings.OTEL_ENABLED ? { tracing: { trustedProxies: settings.CONTROL_PLANE_TRUSTED_PROXIES } } : {}),
     userRequestsInFlight: settings.CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT,
     tenantRequestsInFlight: settings.CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT,
     documentBytesInFlight: settings.CONTROL_PLANE_DOCUMENT_BYTES_IN_FLIGHT,

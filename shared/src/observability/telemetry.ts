@@ -1,5 +1,4 @@
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { DetachedAttributesProcessor } from './detached-attributes.js';
@@ -12,8 +11,6 @@ export interface TelemetryOptions {
   otlpEndpoint?: string | undefined;
   /** Tests pass an in-memory exporter. */
   exporter?: SpanExporter;
-  /** SERVER/CLIENT spans for node:http (default true); projectors trace their batches instead. */
-  instrumentHttp?: boolean;
 }
 
 export interface Telemetry {
@@ -23,8 +20,11 @@ export interface Telemetry {
 }
 
 /**
- * Starts the OpenTelemetry SDK. Each service calls this first, before importing code it should
- * instrument. Off by default: then nothing is registered and the API's no-op tracer costs almost nothing.
+ * Starts the OpenTelemetry SDK. Off by default: then nothing is registered and the API's no-op tracer
+ * costs almost nothing. It registers no auto-instrumentation: OpenTelemetry's HTTP instrumentation
+ * patches `node:http` only when it is required after the SDK started, which never happens in our ES
+ * modules (bundled for production), so each service starts its own spans (the control plane's admin
+ * API its SERVER spans, the projectors their batches).
  */
 export function startTelemetry(options: TelemetryOptions): Telemetry {
   if (!options.enabled) return { forceFlush: async () => {}, shutdown: async () => {} };
@@ -38,7 +38,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     serviceName: options.serviceName,
     spanLimits: boundedSpanLimits(),
     spanProcessors: [new DetachedAttributesProcessor(), processor],
-    instrumentations: options.instrumentHttp === false ? [] : [new HttpInstrumentation()],
+    instrumentations: [],
   });
   sdk.start();
   return { forceFlush: () => processor.forceFlush(), shutdown: () => sdk.shutdown() };

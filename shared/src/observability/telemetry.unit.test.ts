@@ -56,7 +56,7 @@ describe('startTelemetry', () => {
     }
   });
 
-  // The HTTP instrumentation records what the client sent (user agent, target, host) as it is.
+  // A SERVER span records what the client sent (target, host), which may be as long as its head.
   it('cuts long attribute values before they are queued for the collector', async () => {
     trace.disable(); // the previous test's provider stays registered after its shutdown
     const exporter = new InMemorySpanExporter();

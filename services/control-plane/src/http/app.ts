@@ -64,7 +64,8 @@ import { IdempotencyStore } from './idempotency.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { redactedExplanations } from './redacted-explanations.js';
 import { requireWellFormedHost } from './request-host.js';
-import { methodDispatch } from './route-table.js';
+import { type RequestTracingOptions, traceRequests } from './request-tracing.js';
+import { methodDispatch, routeTemplates } from './route-table.js';
 import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
 import { DOCS_CONTENT_SECURITY_POLICY, securityHeaders } from './security-headers.js';
@@ -148,6 +149,8 @@ export interface ControlPlaneAppDeps {
    * proxies whose X-Forwarded-For names the client; default DEFAULT_AUTH_FAILURES_PER_MINUTE, no proxy.
    */
   authFailures?: AuthFailureLimitOptions;
+  /** OTEL_ENABLED: a SERVER span per request (http/request-tracing.ts); without it none is started. */
+  tracing?: RequestTracingOptions;
 }
 
 /** Under /api/v1: the commands that take a tenant document (the tenant's id). */
@@ -205,8 +208,9 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     registers: [registry],
   });
 
-  // First: every answer (errors, 404s, 405s included) is marked internal, so no gateway relays it to a
-  // tenant whose origin names this listener (/readyz needs no credentials).
+  if (deps.tracing) app.use(traceRequests(app, deps.tracing));
+  // First to answer: every answer (errors, 404s, 405s included) is marked internal, so no gateway
+  // relays it to a tenant whose origin names this listener (/readyz needs no credentials).
   const [markName, markValue] = internalListenerHeader('control-plane');
   app.use((_req, res, next) => {
     res.setHeader(markName, markValue);
@@ -214,10 +218,11 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   });
   app.use(securityHeaders);
   app.use(requestId);
+  const routeTemplateOf = routeTemplates(app);
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
-      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      const route = routeTemplateOf(req.route) ?? 'unmatched';
       requests.inc({ method: req.method, route, status: String(res.statusCode) });
       latency.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
       deps.logger?.info('request', {

@@ -14,31 +14,61 @@ export interface RegisteredRoute {
   path: string;
 }
 
+interface Route {
+  path: unknown;
+  methods: Record<string, boolean>;
+}
+
 interface Layer {
-  route?: { path: unknown; methods: Record<string, boolean> };
+  route?: Route;
   handle?: { stack?: Layer[] };
   rawPath?: unknown;
   slash?: boolean;
 }
 
-function walk(stack: readonly Layer[], prefix: string, out: RegisteredRoute[]): void {
+/** Calls `visit` with each route of the stack (express's route object) and its full path. */
+function walk(stack: readonly Layer[], prefix: string, visit: (route: Route, path: string) => void): void {
   for (const layer of stack) {
     if (layer.route && typeof layer.route.path === 'string') {
-      for (const [method, on] of Object.entries(layer.route.methods)) {
-        if (on && method !== '_all')
-          out.push({ method: method.toUpperCase(), path: prefix + layer.route.path });
-      }
+      visit(layer.route, prefix + layer.route.path);
     } else if (layer.handle?.stack) {
       const mount = typeof layer.rawPath === 'string' && !layer.slash ? layer.rawPath : '';
-      walk(layer.handle.stack, prefix + mount, out);
+      walk(layer.handle.stack, prefix + mount, visit);
     }
   }
 }
 
+function appStack(app: express.Express): Layer[] {
+  return (app.router as unknown as { stack: Layer[] }).stack;
+}
+
 export function registeredRoutes(app: express.Express): RegisteredRoute[] {
   const routes: RegisteredRoute[] = [];
-  walk((app.router as unknown as { stack: Layer[] }).stack, '', routes);
+  walk(appStack(app), '', (route, path) => {
+    for (const [method, on] of Object.entries(route.methods)) {
+      if (on && method !== '_all') routes.push({ method: method.toUpperCase(), path });
+    }
+  });
   return routes;
+}
+
+/**
+ * The route template (`/api/v1/tenants/:id`) of the route a request matched (express's `req.route`),
+ * never its path with ids. `req.baseUrl` cannot stand in for the mount: express restores it when an
+ * error leaves a router, before the error handler answers. Read from the router stack at the first
+ * lookup, once every route is registered.
+ */
+export function routeTemplates(app: express.Express): (route: unknown) => string | undefined {
+  let templates: WeakMap<object, string> | undefined;
+  return (route) => {
+    if (typeof route !== 'object' || route === null) return undefined;
+    if (templates === undefined) {
+      const found = new WeakMap<object, string>();
+      walk(appStack(app), '', (registered, path) => found.set(registered, path));
+      templates = found;
+    }
+    return templates.get(route);
+  };
 }
 
 interface PathMethods {

@@ -1,6 +1,6 @@
+import { targetWithoutCredentials } from '@vantageedge/shared/http/request-target';
 import { loggedPath } from '@vantageedge/shared/observability/logged-path';
 import { recordedMethod } from '../http/request-method.js';
-import { targetWithoutCredentials } from '../http/request-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 
 /**

@@ -1,93 +1,25 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import {
   context,
-  createTraceState,
-  isSpanContextValid,
-  type Link,
   propagation,
   ROOT_CONTEXT,
   type Span,
-  type SpanContext,
   SpanKind,
-  SpanStatusCode,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { SPAN_ATTRIBUTE_VALUE_MAX } from '@vantageedge/shared/observability/span-limits';
+import { targetWithoutCredentials } from '@vantageedge/shared/http/request-target';
+import {
+  endHttpSpan,
+  hostWithoutPort,
+  nameSpanByRoute,
+  semconvMethod,
+  spanValue,
+  startServerSpan,
+} from '@vantageedge/shared/observability/http-server-span';
 import { requestAuthority } from '../http/request-authority.js';
 import { recordedMethod } from '../http/request-method.js';
-import { targetWithoutCredentials } from '../http/request-target.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-
-/** Methods OpenTelemetry's HTTP conventions name as they are; any other is reported as `_OTHER`. */
-const KNOWN_METHODS = new Set([
-  'CONNECT',
-  'DELETE',
-  'GET',
-  'HEAD',
-  'OPTIONS',
-  'PATCH',
-  'POST',
-  'PUT',
-  'TRACE',
-]);
-
-function semconvMethod(method: string | undefined): string {
-  return method !== undefined && KNOWN_METHODS.has(method) ? method : '_OTHER';
-}
-
-/** The host a client asked for, without the port (server.address). */
-function hostWithoutPort(host: string | undefined): string {
-  if (host === undefined) return '';
-  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
-  const colon = host.indexOf(':');
-  return colon < 0 ? host : host.slice(0, colon);
-}
-
-/**
- * `value`, taken from `source` (a string of the request), in at most SPAN_ATTRIBUTE_VALUE_MAX
- * characters. When `source` is longer it is copied out: V8 keeps the whole string a substring was cut
- * from alive, and a span can wait in the export queue (while the collector is slow or down) long after
- * its request ended, so a long target or Host would otherwise stay in memory with every queued span.
- */
-function spanValue(value: string, source: string): string {
-  if (source.length <= SPAN_ATTRIBUTE_VALUE_MAX) return value;
-  return ownCopy(value.slice(0, SPAN_ATTRIBUTE_VALUE_MAX));
-}
-
-/** A string that shares no memory with the one it was cut from. */
-function ownCopy(text: string): string {
-  return Buffer.from(text, 'utf16le').toString('utf16le');
-}
-
-/**
- * The caller's trace context (the header's, as the propagator parsed it), holding nothing of the
- * request's headers: a span keeps it (as its parent or its link) while it waits in the export queue.
- * The parsed ids are cuts of the traceparent, which a later version may continue after the flags up to
- * the header limit; the tracestate is kept unparsed and whole, though at most 32 members in 512
- * characters of it (W3C's limits) are ever sent. Here the ids are copied and the tracestate is what
- * would be sent.
- */
-function detachedSpanContext(caller: SpanContext): SpanContext {
-  const traceState = caller.traceState?.serialize();
-  return {
-    traceId: ownCopy(caller.traceId),
-    spanId: ownCopy(caller.spanId),
-    traceFlags: caller.traceFlags,
-    isRemote: true,
-    ...(traceState ? { traceState: createTraceState(ownCopy(traceState)) } : {}),
-  };
-}
-
-/** The caller's valid trace context from the request's headers (see detachedSpanContext), if any. */
-function callerSpanContext(req: IncomingMessage): SpanContext | undefined {
-  const extracted = trace.getSpanContext(
-    propagation.extract(ROOT_CONTEXT, req.headers as IncomingHttpHeaders),
-  );
-  return extracted !== undefined && isSpanContextValid(extracted)
-    ? detachedSpanContext(extracted)
-    : undefined;
-}
 
 /**
  * OpenTelemetry spans for the request path, following the HTTP semantic conventions: a SERVER span
@@ -111,11 +43,10 @@ export class RequestTracing {
   }
 
   startServerSpan(req: IncomingMessage, peerTrusted: boolean): Span {
-    const caller = callerSpanContext(req);
     const method = semconvMethod(req.method);
     const target = req.url ?? '/';
     const authority = requestAuthority(req.headers) ?? '';
-    const attributes: Record<string, string> = {
+    const attributes: Record<string, string> & { 'http.request.method': string } = {
       'http.request.method': method,
       'url.path': spanValue(targetWithoutCredentials(target), target),
       'url.scheme': 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
@@ -123,23 +54,12 @@ export class RequestTracing {
     };
     if (method === '_OTHER' && req.method !== undefined)
       attributes['http.request.method_original'] = recordedMethod(req.method);
-    if (peerTrusted) {
-      const parent = caller === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, caller);
-      return this.#tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
-    }
-    const links: Link[] = caller === undefined ? [] : [{ context: caller }];
-    return this.#tracer.startSpan(
-      method,
-      { kind: SpanKind.SERVER, attributes, links, root: true },
-      ROOT_CONTEXT,
-    );
+    return startServerSpan(this.#tracer, req.headers as IncomingHttpHeaders, attributes, peerTrusted);
   }
 
   /** Once a route matched: the span takes the route template as its name and `http.route`. */
   static routed(span: Span | undefined, method: string | undefined, routeTemplate: string): void {
-    if (span === undefined) return;
-    span.updateName(`${semconvMethod(method)} ${routeTemplate}`);
-    span.setAttribute('http.route', routeTemplate);
+    if (span !== undefined) nameSpanByRoute(span, method, routeTemplate);
   }
 
   startChild(parent: Span, name: string, kind: SpanKind = SpanKind.INTERNAL): Span {
@@ -172,13 +92,7 @@ export class RequestTracing {
 
   /** Ends a SERVER or CLIENT span with its response status (5xx, or no response at all, is an error). */
   static end(span: Span | undefined, status: number, errorType?: string): void {
-    if (span === undefined) return;
-    if (status > 0) span.setAttribute('http.response.status_code', status);
-    if (status >= 500 || status === 0) {
-      span.setAttribute('error.type', errorType ?? (status === 0 ? 'no_response' : String(status)));
-      span.setStatus({ code: SpanStatusCode.ERROR });
-    }
-    span.end();
+    if (span !== undefined) endHttpSpan(span, status, errorType);
   }
 }
 

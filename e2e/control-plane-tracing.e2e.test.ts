@@ -1,0 +1,202 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ENTRY_POINTS,
+  eventually,
+  freePort,
+  type ServiceProcess,
+  startService,
+  stopAllServices,
+  TestSystem,
+  waitForHttp,
+} from './harness.js';
+
+/**
+ * The control plane as its own process (`node --import tsx main.ts`, an ES module) with
+ * OTEL_ENABLED=true, exporting to a stand-in OTLP/HTTP collector: every admin API request is one
+ * SERVER span named by its route template. Regression test: the control plane relied on
+ * OpenTelemetry's HTTP instrumentation, which never patched the node:http its ES module imports had
+ * loaded, so no span was ever exported.
+ */
+
+interface OtlpValue {
+  stringValue?: string;
+  intValue?: number | string;
+}
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes?: Array<{ key: string; value: OtlpValue }>;
+  links?: Array<{ traceId: string; spanId: string }>;
+  status?: { code?: number };
+}
+interface OtlpExport {
+  resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: OtlpSpan[] }> }>;
+}
+
+const SPAN_KIND_SERVER = 2;
+const STATUS_CODE_ERROR = 2;
+/** A peer address of its own: the control plane trusts it as a proxy, and 127.0.0.1 not. */
+const TRUSTED_PROXY = '127.0.0.2';
+
+const exports: string[] = [];
+const collector = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    if (req.method === 'POST' && req.url === '/v1/traces') exports.push(Buffer.concat(chunks).toString());
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+});
+
+function serverSpans(): OtlpSpan[] {
+  return exports.flatMap((body) =>
+    ((JSON.parse(body) as OtlpExport).resourceSpans ?? []).flatMap((resource) =>
+      (resource.scopeSpans ?? []).flatMap((scope) =>
+        (scope.spans ?? []).filter((span) => span.kind === SPAN_KIND_SERVER),
+      ),
+    ),
+  );
+}
+
+function attribute(span: OtlpSpan, key: string): string | undefined {
+  const value = span.attributes?.find((entry) => entry.key === key)?.value;
+  if (value === undefined) return undefined;
+  return String(value.stringValue ?? value.intValue);
+}
+
+/** The one SERVER span whose url.path is `path` (each request below has a path of its own). */
+async function spanOf(path: string): Promise<OtlpSpan> {
+  let found: OtlpSpan[] = [];
+  await eventually(
+    `the SERVER span of ${path} is exported`,
+    async () => {
+      found = serverSpans().filter((span) => attribute(span, 'url.path') === path);
+      return found.length > 0;
+    },
+    { timeoutMs: 20_000 },
+  );
+  expect(found).toHaveLength(1);
+  return found[0]!;
+}
+
+function hex(bytes: number): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/** A request from a chosen local address (the peer the control plane sees). */
+function requestFrom(
+  localAddress: string,
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, localAddress }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+let system: TestSystem;
+let cp: ServiceProcess;
+let url: string;
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+  system = await TestSystem.create();
+  const port = await freePort();
+  cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
+    ...system.commonEnv(),
+    CONTROL_PLANE_PORT: String(port),
+    CONTROL_PLANE_HOST: '127.0.0.1',
+    CONTROL_PLANE_METRICS_PORT: '0',
+    CONTROL_PLANE_TRUSTED_PROXIES: `${TRUSTED_PROXY}/32`,
+    OTEL_ENABLED: 'true',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+  });
+  system.services.push(cp);
+  url = `http://127.0.0.1:${port}`;
+  system.controlPlaneUrl = url;
+  await waitForHttp(cp, `${url}/readyz`);
+}, 120_000);
+
+afterAll(async () => {
+  await system?.close();
+  await stopAllServices();
+  await new Promise((resolve) => collector.close(resolve));
+}, 60_000);
+
+describe('control plane tracing (OTEL_ENABLED=true, its own process)', () => {
+  it('records a SERVER span per request, named by the route template, with its status', async () => {
+    const subdomain = `traced-${hex(4)}`;
+    const created = await system.admin('POST', '/api/v1/tenants', { body: { name: 'Traced', subdomain } });
+    expect(created.status, cp.tail()).toBe(201);
+    const create = await spanOf('/api/v1/tenants');
+    expect(create.name).toBe('POST /api/v1/tenants');
+    expect(attribute(create, 'http.route')).toBe('/api/v1/tenants');
+    expect(attribute(create, 'http.request.method')).toBe('POST');
+    expect(attribute(create, 'http.response.status_code')).toBe('201');
+    expect(create.status?.code).not.toBe(STATUS_CODE_ERROR);
+
+    // Refused by a router mounted at /api/v1: the name is still the template, never the id.
+    const absent = randomUUID();
+    expect((await system.admin('DELETE', `/api/v1/tenants/${absent}`)).status).toBe(404);
+    const remove = await spanOf(`/api/v1/tenants/${absent}`);
+    expect(remove.name).toBe('DELETE /api/v1/tenants/:id');
+    expect(attribute(remove, 'http.response.status_code')).toBe('404');
+
+    // No route matched: the method alone.
+    const unknownPath = `/no-such-endpoint-${hex(4)}`;
+    expect((await fetch(`${url}${unknownPath}`)).status).toBe(404);
+    const unmatched = await spanOf(unknownPath);
+    expect(unmatched.name).toBe('GET');
+    expect(attribute(unmatched, 'http.route')).toBeUndefined();
+  });
+
+  it("starts a new trace for an untrusted caller's traceparent and links the caller's context", async () => {
+    const callerTrace = hex(16);
+    const callerSpan = hex(8);
+    const path = `/api/v1/tenants/${randomUUID()}`;
+    await system.admin('GET', path, { headers: { traceparent: `00-${callerTrace}-${callerSpan}-01` } });
+    const span = await spanOf(path);
+    expect(span.traceId).not.toBe(callerTrace);
+    expect(span.parentSpanId ?? '').toBe('');
+    expect(span.links).toEqual([expect.objectContaining({ traceId: callerTrace, spanId: callerSpan })]);
+  });
+
+  it("continues a trusted proxy's trace context", async () => {
+    const callerTrace = hex(16);
+    const callerSpan = hex(8);
+    const path = `/api/v1/tenants/${randomUUID()}`;
+    const status = await requestFrom(TRUSTED_PROXY, `${url}${path}`, 'GET', {
+      authorization: `Bearer ${await system.token()}`,
+      traceparent: `00-${callerTrace}-${callerSpan}-01`,
+    });
+    expect(status).toBe(404);
+    const span = await spanOf(path);
+    expect(span.traceId).toBe(callerTrace);
+    expect(span.parentSpanId).toBe(callerSpan);
+    expect(span.links ?? []).toEqual([]);
+  });
+
+  it('keeps credentials out of span attributes (query, Authorization)', async () => {
+    const token = await system.token();
+    const secret = `secret-${hex(8)}`;
+    const path = `/api/v1/tenants/${randomUUID()}`;
+    await system.admin('GET', `${path}?access_token=${secret}&api_key=${secret}`, { token });
+    const span = await spanOf(path);
+    const recorded = JSON.stringify(span);
+    expect(recorded).not.toContain(secret);
+    expect(recorded).not.toContain(token);
+  });
+});
