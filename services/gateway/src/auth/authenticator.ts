@@ -271,14 +271,17 @@ export class Authenticator {
     return this.#withScopes(route, result);
   }
 
-  /** The request's bearer token as verified under the tenant's current Clerk or OIDC settings, if cached. */
+  /**
+   * The request's bearer token as verified under the tenant's current Clerk or OIDC settings, if cached
+   * and its key set has withdrawn no key since (a provider rotating a leaked key out).
+   */
   #cachedUserToken(tenant: CompiledTenant, headers: IncomingHttpHeaders): CachedToken | undefined {
     const cached = this.#cachedToken(tenant, headers);
     if (cached === undefined) return undefined;
     const { verifiedBy } = tenant.auth;
-    return cached.verifiedBy === verifiedBy.clerk || cached.verifiedBy === verifiedBy.oidc
-      ? cached
-      : undefined;
+    if (cached.verifiedBy !== verifiedBy.clerk && cached.verifiedBy !== verifiedBy.oidc) return undefined;
+    const keySet = 'refusal' in cached ? undefined : cached.keySet;
+    return keySet === undefined || keySet.set.stillTrusts(keySet.withdrawals) ? cached : undefined;
   }
 
   #cachedUserAnswer(tenant: CompiledTenant, route: CompiledRoute, cached: CachedToken): AuthResult {
@@ -312,8 +315,9 @@ export class Authenticator {
     }
     const oidc = tenant.auth.oidc;
     if (oidc !== null && unverified.iss === oidc.issuer) {
+      const keySet = { set: oidc.keys, withdrawals: oidc.keys.withdrawals };
       try {
-        const { payload } = await jwtVerify(token, oidc.keys, {
+        const { payload } = await jwtVerify(token, oidc.keys.getKey, {
           issuer: oidc.issuer,
           audience: oidc.audience,
           requiredClaims: ['exp', 'sub'],
@@ -326,6 +330,7 @@ export class Authenticator {
           verifiedBy: tenant.auth.verifiedBy.oidc!,
           // Refused from `exp` plus the clock tolerance the verification allows.
           expiresAtMs: (payload.exp! + JWT_CLOCK_TOLERANCE_SECONDS) * 1000,
+          keySet,
         };
         this.#tokens.set(tenant.id, token, entry, payload.exp!);
         return { ok: true, entry };
@@ -343,10 +348,12 @@ export class Authenticator {
         ...(clerk.issuer === undefined ? {} : { issuer: clerk.issuer }),
       };
       const header = decodeProtectedHeader(token);
+      const clerkKeys = this.#clerkKeys;
+      const keySet = clerkKeys === null ? undefined : { set: clerkKeys, withdrawals: clerkKeys.withdrawals };
       const payload =
-        this.#clerkKeys === null
+        clerkKeys === null
           ? await verifyToken(token, { jwtKey: clerk.jwtKey!, ...claimChecks })
-          : await this.#verifyWithClerkJwks(this.#clerkKeys, header, token, claimChecks);
+          : await this.#verifyWithClerkJwks(clerkKeys, header, token, claimChecks);
       if (payload === null) {
         return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not valid') };
       }
@@ -376,6 +383,7 @@ export class Authenticator {
         identity,
         verifiedBy: tenant.auth.verifiedBy.clerk,
         expiresAtMs: payload.exp * 1000 + CLERK_CLOCK_SKEW_MS,
+        keySet,
       };
       this.#tokens.set(tenant.id, token, entry, payload.exp);
       return { ok: true, entry };

@@ -40,7 +40,7 @@ describe('a tenant key set’s name is looked up in a turn of its own', () => {
       addressPolicy: new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK),
     });
     const url = `http://localhost:${(server.address() as AddressInfo).port}/jwks`;
-    const getKey = jwks.acquire(url);
+    const getKey = jwks.acquire(url).getKey;
     await expect(getKey({ alg: 'RS256', kid: 'k1' }, { payload: '', signature: '' })).rejects.toThrow();
     expect(lookedUp).toContain('jwks localhost | localhost');
   });

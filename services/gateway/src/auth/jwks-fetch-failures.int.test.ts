@@ -62,7 +62,7 @@ describe('remote key-set fetches: failures are logged, query variants share one 
   });
 
   it('logs why a fetch failed, naming the key set without its credentials', async () => {
-    const getKey = jwks.acquire(`${base}/missing/jwks?client_secret=s3cr3t`);
+    const getKey = jwks.acquire(`${base}/missing/jwks?client_secret=s3cr3t`).getKey;
     await expect(getKey({ alg: 'RS256', kid: 'k1' }, ANY_TOKEN)).rejects.toThrow();
     expect(observed.warnings).toEqual([
       {
@@ -78,7 +78,7 @@ describe('remote key-set fetches: failures are logged, query variants share one 
   });
 
   it('keeps the credentials of a jwks_url an earlier release stored out of the reason too', async () => {
-    const getKey = jwks.acquire(`${base}/jwks?variant=credentials`.replace('//', '//user:pa55w0rd@'));
+    const getKey = jwks.acquire(`${base}/jwks?variant=credentials`.replace('//', '//user:pa55w0rd@')).getKey;
     await expect(getKey({ alg: 'RS256', kid: 'k1' }, ANY_TOKEN)).rejects.toThrow();
     expect(observed.warnings).toHaveLength(1);
     expect(observed.warnings[0]!.fields?.['reason']).toMatch(/credentials/);
@@ -90,14 +90,14 @@ describe('remote key-set fetches: failures are logged, query variants share one 
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const getKey = jwks.acquire(`http://127.0.0.1:${port}/jwks`);
+    const getKey = jwks.acquire(`http://127.0.0.1:${port}/jwks`).getKey;
     await expect(getKey({ alg: 'RS256', kid: 'k1' }, ANY_TOKEN)).rejects.toThrow();
     expect(observed.warnings).toHaveLength(1);
     expect(observed.warnings[0]!.fields?.['reason']).toMatch(/ECONNREFUSED/);
   });
 
   it('fetches a URL named with many query strings once per cooldown', async () => {
-    const keySets = Array.from({ length: 5 }, (_, i) => jwks.acquire(`${base}/jwks?variant=${i}`));
+    const keySets = Array.from({ length: 5 }, (_, i) => jwks.acquire(`${base}/jwks?variant=${i}`).getKey);
     for (const getKey of keySets) {
       await expect(getKey({ alg: 'RS256', kid: 'k1' }, ANY_TOKEN)).rejects.toThrow();
     }
@@ -106,7 +106,7 @@ describe('remote key-set fetches: failures are logged, query variants share one 
 
   it('keeps a cooldown of its own for each path of a host', async () => {
     for (const path of ['a', 'b']) {
-      const getKey = jwks.acquire(`${base}/${path}/jwks?variant=1`);
+      const getKey = jwks.acquire(`${base}/${path}/jwks?variant=1`).getKey;
       await expect(getKey({ alg: 'RS256', kid: 'k1' }, ANY_TOKEN)).rejects.toThrow();
     }
     expect(observed.requests).toEqual(['/a/jwks?variant=1', '/b/jwks?variant=1']);

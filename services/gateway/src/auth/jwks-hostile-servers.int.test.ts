@@ -88,7 +88,7 @@ describe('tenant key sets served by hostile servers', () => {
   /** Whether the set at `path` yields key k1, and how the fetch went. */
   async function lookUp(path: string) {
     const [ok, failed] = [await fetches('ok'), await fetches('failed')];
-    const getKey = jwks.acquire(`${base}${path}`);
+    const getKey = jwks.acquire(`${base}${path}`).getKey;
     const found = await Promise.resolve(getKey({ alg: 'RS256', kid: 'k1' }, { payload: '', signature: '' }))
       .then(() => true)
       .catch(() => false);

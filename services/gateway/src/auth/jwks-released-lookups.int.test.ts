@@ -31,7 +31,7 @@ function heldLookups() {
   });
   /** A token for the key set of `url`, once its fetch asked for the set's name. */
   const fetchStarted = async (url: string) => {
-    const getKey = jwks.acquire(url);
+    const getKey = jwks.acquire(url).getKey;
     Promise.resolve(getKey({ alg: 'RS256', kid: 'k1' }, ANY_TOKEN)).catch(() => {});
     const name = new URL(url).hostname;
     await vi.waitFor(() => expect(asked).toContain(name), { timeout: 10_000 });

@@ -55,8 +55,8 @@ describe('key sets sharing a fetch cooldown take turns', () => {
   });
 
   it("fetches the set of a tenant whose URL another tenant's query variant keeps asking for", async () => {
-    const victim = jwks.acquire(`${base}/jwks`);
-    const attacker = jwks.acquire(`${base}/jwks?attacker`);
+    const victim = jwks.acquire(`${base}/jwks`).getKey;
+    const attacker = jwks.acquire(`${base}/jwks?attacker`).getKey;
     let kid = 0;
     const attackerAsks = () =>
       expect(attacker({ alg: 'RS256', kid: `unknown-${kid++}` }, ANY_TOKEN)).rejects.toThrow();
@@ -78,8 +78,8 @@ describe('key sets sharing a fetch cooldown take turns', () => {
   });
 
   it('gives no turn to a set released while it waited', async () => {
-    const released = jwks.acquire(`${base}/jwks`);
-    const kept = jwks.acquire(`${base}/jwks?kept`);
+    const released = jwks.acquire(`${base}/jwks`).getKey;
+    const kept = jwks.acquire(`${base}/jwks?kept`).getKey;
     await expect(kept({ alg: 'RS256', kid: 'a' }, ANY_TOKEN)).rejects.toThrow();
     await expect(released({ alg: 'RS256', kid: 'victim-1' }, ANY_TOKEN)).rejects.toThrow();
     jwks.release(`${base}/jwks`);
@@ -89,7 +89,7 @@ describe('key sets sharing a fetch cooldown take turns', () => {
   });
 
   it('fetches a set for itself when no other set sharing its cooldown is waiting', async () => {
-    const victim = jwks.acquire(`${base}/jwks`);
+    const victim = jwks.acquire(`${base}/jwks`).getKey;
     await expect(victim({ alg: 'RS256', kid: 'victim-1' }, ANY_TOKEN)).resolves.toBeDefined();
     expect(requests).toEqual(['/jwks']);
   });

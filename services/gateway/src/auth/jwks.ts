@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { urlWithoutCredentials } from '@vantageedge/shared/domain/credential-headers';
 import { type ServiceAccount, verificationKeyRefusal } from '@vantageedge/shared/domain/gateway-config';
 import {
@@ -170,6 +171,26 @@ function kidOf(kid: unknown): string | undefined {
 }
 
 /**
+ * A key set as the tokens verified with it are remembered: a token verified when the set had withdrawn
+ * `withdrawals` keys is trusted while it has withdrawn no other.
+ */
+export interface TrustedKeySet {
+  /** For jose's jwtVerify. */
+  readonly getKey: JWTVerifyGetKey;
+  /**
+   * The refreshes that dropped or changed a key the set listed, and the times it grew too old to use.
+   * Read before a verification starts, so a key withdrawn while it runs counts against the token.
+   */
+  readonly withdrawals: number;
+  /**
+   * Whether a token verified with the set when it had `withdrawals` may be taken as verified still. A use
+   * refreshes a set past its refresh age as a verification would (in the background), so tokens served
+   * from a cache alone still see the keys their provider removes; a set past its usable age trusts none.
+   */
+  stillTrusts(withdrawals: number): boolean;
+}
+
+/**
  * One remote JSON Web Key Set. A token's `kid` can ask for a refresh, but the set is fetched by one
  * request at a time (callers share it), at most once per cooldown (failed fetches included, and no
  * retries), and never again for a kid that a fresh fetch did not contain. A token naming an unknown kid
@@ -178,7 +199,7 @@ function kidOf(kid: unknown): string | undefined {
  * past its refresh age answers the kids it lists at once while it is refreshed in the background, so
  * a slow identity provider does not hold the tokens it already has keys for.
  */
-export class RemoteKeySet {
+export class RemoteKeySet implements TrustedKeySet {
   readonly #url: string;
   readonly #headers: Record<string, string>;
   readonly #policy: JwksFetchPolicy;
@@ -187,6 +208,9 @@ export class RemoteKeySet {
   readonly #fetch: JwksFetch;
   readonly #unknownKids: LRUCache<string, true>;
   #keys = new Map<string, JWK>();
+  /** Each usable key of the last good set (keyDigest): a key missing from a new set was withdrawn. */
+  #listed = new Set<string>();
+  #withdrawals = 0;
   #local: JWTVerifyGetKey | null = null;
   #fetchedAt = Number.NEGATIVE_INFINITY;
   #attemptedAt = Number.NEGATIVE_INFINITY;
@@ -225,6 +249,20 @@ export class RemoteKeySet {
     if (this.#local === null) throw new joseErrors.JWKSNoMatchingKey();
     return this.#local(header, token);
   };
+
+  get withdrawals(): number {
+    return this.#withdrawals;
+  }
+
+  stillTrusts(withdrawals: number): boolean {
+    if (this.#local !== null) {
+      const now = Date.now();
+      const age = now - this.#fetchedAt;
+      if (age >= this.#policy.maxUsableAgeMs) this.#forgetKeys();
+      else if (age >= this.#policy.maxAgeMs) void this.#fetchOnce(now);
+    }
+    return withdrawals === this.#withdrawals;
+  }
 
   /** The JWK with this kid, or undefined when the set (as the policy lets us know it) has none. */
   async jwk(kid: string | undefined): Promise<JWK | undefined> {
@@ -276,7 +314,9 @@ export class RemoteKeySet {
   /** The set is too old to trust: until a fetch succeeds, it lists no key. */
   #forgetKeys(): void {
     this.#keys = new Map();
+    this.#listed = new Set();
     this.#local = null;
+    this.#withdrawals++;
   }
 
   async #refresh(): Promise<void> {
@@ -304,8 +344,15 @@ export class RemoteKeySet {
       const local = createLocalJWKSet({ keys: usable });
       const keys = new Map<string, JWK>();
       for (const key of usable) if (typeof key.kid === 'string') keys.set(key.kid, key);
+      const listed = new Set(usable.map(keyDigest));
       this.#local = local;
       this.#keys = keys;
+      for (const key of this.#listed) {
+        if (listed.has(key)) continue;
+        this.#withdrawals++;
+        break;
+      }
+      this.#listed = listed;
       // Remembered unknown kids stay remembered: lookups check the set first, so a kid that a later
       // fetch brings is served at once; only the fetches a remembered kid would trigger are avoided.
       this.#fetchedAt = Date.now();
@@ -315,6 +362,11 @@ export class RemoteKeySet {
       this.#onFetch?.('failed', failureReason(error));
     }
   }
+}
+
+/** A key as a set lists it, in a few bytes: a set may list 100 keys with certificate chains. */
+function keyDigest(key: JWK): string {
+  return createHash('sha256').update(JSON.stringify(key)).digest('base64url');
 }
 
 /** An error's message, with the cause fetch() wraps its connection errors in (ECONNREFUSED, a blocked address). */
@@ -382,12 +434,12 @@ export class RemoteJwksRegistry {
       : undefined;
   }
 
-  /** A tenant's OIDC key set, for jwtVerify, kept until as many `release(url)` calls. */
-  acquire(url: string): JWTVerifyGetKey {
+  /** A tenant's OIDC key set, kept until as many `release(url)` calls. */
+  acquire(url: string): TrustedKeySet {
     const set = this.#set(url, 'oidc');
     const id = setId(url, 'oidc');
     this.#users.set(id, (this.#users.get(id) ?? 0) + 1);
-    return set.getKey;
+    return set;
   }
 
   /** A snapshot naming the URL is no longer in force; the set goes with the last one. */

@@ -1,4 +1,5 @@
 import type { AuthFailure, Identity } from './identity.js';
+import type { TrustedKeySet } from './jwks.js';
 
 /** A token as verified for a tenant: accepted with its identity, or refused whatever the route. */
 export type CachedToken = AcceptedToken | RefusedToken;
@@ -18,6 +19,12 @@ export interface AcceptedToken extends VerifiedBy {
   readonly identity: Identity;
   /** When the token stops being accepted: its `exp` plus the clock skew its issuer's verification allows. */
   readonly expiresAtMs: number;
+  /**
+   * The remote key set that verified it (Clerk's JWKS, the tenant's OIDC jwks_url) and its withdrawals
+   * then: once the set withdraws a key, the token is verified again. None for keys a snapshot or the
+   * replica's settings hold (service accounts, CLERK_JWT_KEY), which change only with them.
+   */
+  readonly keySet?: { readonly set: TrustedKeySet; readonly withdrawals: number } | undefined;
 }
 
 /**

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTVerifyGetKey, SignJWT } from 'jose';
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CompiledTenant } from '../config/compiled-tenant.js';
 import { GatewayConfigStore } from '../config/gateway-config-store.js';
 import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
 import { Authenticator } from './authenticator.js';
-import { RemoteJwksRegistry } from './jwks.js';
+import { RemoteJwksRegistry, type TrustedKeySet } from './jwks.js';
 
 const ISSUER = 'https://idp.settings.test';
 const JWKS_URL = 'https://idp.settings.test/jwks';
@@ -20,10 +20,14 @@ class CountingKeySets extends RemoteJwksRegistry {
     this.#key = key;
   }
 
-  override acquire(_url: string): JWTVerifyGetKey {
-    return async () => {
-      this.lookups++;
-      return this.#key;
+  override acquire(_url: string): TrustedKeySet {
+    return {
+      getKey: async () => {
+        this.lookups++;
+        return this.#key;
+      },
+      withdrawals: 0,
+      stillTrusts: () => true,
     };
   }
 

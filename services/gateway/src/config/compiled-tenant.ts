@@ -7,6 +7,7 @@ import type {
 import type { RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import type { JWTVerifyGetKey } from 'jose';
 import type { Identity } from '../auth/identity.js';
+import type { TrustedKeySet } from '../auth/jwks.js';
 import type { VerificationTags } from '../auth/verification-tags.js';
 import type { RouteMetrics } from '../observability/gateway-metrics.js';
 import type { RouteStages } from '../pipeline/stage.js';
@@ -83,7 +84,7 @@ export interface CompiledTenantAuth {
     readonly issuer: string;
     readonly audience: string;
     readonly jwksUrl: string;
-    readonly keys: JWTVerifyGetKey;
+    readonly keys: TrustedKeySet;
   } | null;
   /** Service accounts by the `kid` of each of their keys (a key belongs to exactly one service). */
   readonly serviceAccounts: ReadonlyMap<string, CompiledServiceAccount>;

@@ -75,7 +75,8 @@ export class TenantAdmissions {
   readonly #tenant: CompiledTenant;
   readonly #routes = new Map<string, CompiledRoute>();
   readonly #keys = new Map<string, CompiledApiKey>();
-  readonly #serviceIds = new Set<string>();
+  /** The scopes each service account is granted (a token counts no other). */
+  readonly #serviceGrants = new Map<string, ReadonlySet<string>>();
   /** The origins each route sends upgrades to, worked out for the first connection that asks. */
   readonly #routeOrigins = new Map<CompiledRoute, ReadonlySet<string>>();
   readonly #resolveHost: (host: string | undefined) => CompiledTenant | undefined;
@@ -86,7 +87,8 @@ export class TenantAdmissions {
     this.#resolveHost = resolveHost;
     for (const route of tenant.routes) this.#routes.set(route.config.id, route);
     for (const key of tenant.apiKeys.values()) this.#keys.set(key.id, key);
-    for (const account of tenant.auth.serviceAccounts.values()) this.#serviceIds.add(account.id);
+    for (const account of tenant.auth.serviceAccounts.values())
+      this.#serviceGrants.set(account.id, account.scopes);
   }
 
   /** Why this version no longer admits the connection at `nowMs`; undefined while it does. */
@@ -158,8 +160,11 @@ export class TenantAdmissions {
       // The key's scopes as this snapshot grants them.
       scopes = key.identity.scopes;
     } else if (identity.kind === 'service') {
-      if (identity.serviceId === undefined || !this.#serviceIds.has(identity.serviceId))
-        return 'auth_changed';
+      const granted =
+        identity.serviceId === undefined ? undefined : this.#serviceGrants.get(identity.serviceId);
+      if (granted === undefined) return 'auth_changed';
+      // The token's scopes as this snapshot grants its service them.
+      scopes = scopes.filter((scope) => granted.has(scope));
     } else if (identity.issuer === 'clerk') {
       const tenant = this.#tenant;
       const hasUser = (id: string) => tenant.userIds.has(id);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   apiKeyIdentity,
@@ -134,6 +134,17 @@ describe('TenantAdmissions', () => {
     expect(tenantWith({ route: { auth_mode: 'service' } }).admissions.withdrawal(service, now)).toBe(
       'auth_changed',
     );
+  });
+
+  it('judges a service’s scopes as the new version grants its account them', () => {
+    const jwk = { ...generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }), kid: 'svc-1-key' };
+    const granting = (scopes: string[]) => ({ service_accounts: [{ id: 'svc-1', keys: [jwk], scopes }] });
+    const service = admitted(serviceIdentity('svc-1', ['chat:write']));
+    const route = { auth_mode: 'service' as const, required_scopes: ['chat:write'] };
+    const granted = tenantWith({ route, settings: granting(['chat:write', 'chat:read']) });
+    expect(granted.admissions.withdrawal(service, now)).toBeUndefined();
+    const reduced = tenantWith({ route, settings: granting(['chat:read']) });
+    expect(reduced.admissions.withdrawal(service, now)).toBe('auth_changed');
   });
 
   it('keeps a connection on an origin the route’s traffic split sends to, withdraws it once none does', () => {
