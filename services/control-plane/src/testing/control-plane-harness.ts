@@ -33,6 +33,7 @@ import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { SnapshotBudget } from '../commands/snapshot-guard.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createControlPlaneApp } from '../http/app.js';
+import { type RegisteredRoute, registeredRoutes } from '../http/route-table.js';
 import type { ApiKeyQuotaReader } from '../queries/api-key-quota.js';
 import { createQueryRouter } from '../queries/router.js';
 import { createTenantDirectory } from '../queries/tenant-directory.js';
@@ -74,6 +75,8 @@ export interface ControlPlaneHarness {
   pool: pg.Pool;
   /** The app's metrics (main.ts serves them on their own listener, CONTROL_PLANE_METRICS_PORT). */
   metrics: Registry;
+  /** Every route the app registers, as its router stack holds them (http/route-table.ts). */
+  routes: RegisteredRoute[];
   close(): Promise<void>;
 }
 
@@ -267,6 +270,7 @@ export async function startControlPlane(
     readModelsCaughtUp,
     pool: appPool,
     metrics,
+    routes: registeredRoutes(app),
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await projector?.stop();

@@ -1,0 +1,777 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createRedisClient, type RedisClient } from '@vantageedge/shared/redis/client';
+import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
+import { createTestCa, issueTestCertificate } from '@vantageedge/shared/testing/test-certificates';
+import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_ADMIN_RATE_LIMITS } from '../admin-rate-limit/admin-rate-limits.js';
+import type { CachePurger } from '../cache-purge/cache-purger.js';
+import { buildOpenApiDocument } from '../http/openapi.js';
+import {
+  type ApiResponse,
+  type ControlPlaneHarness,
+  json,
+  startControlPlane,
+} from '../testing/control-plane-harness.js';
+
+/**
+ * Every route the app registers, against the authorization policy: an admin of tenant A naming any of
+ * tenant B's resources gets the very answer an unknown id gets and changes nothing, a viewer of B writes
+ * nothing, no credential is 401, and the platform's own endpoints are refused to tenant admins. A route
+ * the table below does not classify fails the test, so no endpoint skips these checks.
+ */
+
+interface Ids {
+  tenant: string;
+  origin: string;
+  route: string;
+  key: string;
+  user: string;
+  certificate: string;
+  domain: string;
+}
+type FromIds = (ids: Ids) => unknown;
+
+type RouteCheck =
+  /** Outside the admin API: served to anyone. */
+  | { kind: 'public' }
+  /** The platform's own endpoints: no tenant's admin or viewer may use them. */
+  | { kind: 'platform-admin'; body?: FromIds }
+  /** Names one of B's resources (path, body or query): as if it did not exist to A; a viewer of B only reads. */
+  | {
+      kind: 'tenant-scoped';
+      body?: FromIds;
+      query?: (ids: Ids) => string;
+      /** A POST that only reads (a viewer may send it; it appends nothing). */
+      readLike?: true;
+      /** A GET of what only the tenant's admins see (a viewer gets 403). */
+      adminsOnly?: true;
+    }
+  /** A list: A's admin sees nothing of B in it. */
+  | { kind: 'list' };
+
+const scoped = (options: Omit<Extract<RouteCheck, { kind: 'tenant-scoped' }>, 'kind'> = {}): RouteCheck => ({
+  kind: 'tenant-scoped',
+  ...options,
+});
+const byTenant = scoped({ query: (t) => `tenant_id=${t.tenant}` });
+const list: RouteCheck = { kind: 'list' };
+const publicRoute: RouteCheck = { kind: 'public' };
+
+/** The position of B's creation: B had a config from there on. */
+let positionOfB = '';
+/** B's config document (read in setup): a valid body for plan and apply. */
+let documentOfB: unknown;
+let certificatePem = '';
+let privateKeyPem = '';
+
+const explainBody = { method: 'GET', host: 'authz-b.example.com', path: '/b/x' };
+
+const TABLE: Record<string, RouteCheck | RouteCheck[]> = {
+  'GET /healthz': publicRoute,
+  'GET /readyz': publicRoute,
+  'GET /openapi.json': publicRoute,
+  'GET /schemas/tenant-config.json': publicRoute,
+  'GET /docs': publicRoute,
+  'GET /console': publicRoute,
+  'GET /console/config.json': publicRoute,
+  'POST /console/dev-session': publicRoute,
+
+  'POST /api/v1/tenants': {
+    kind: 'platform-admin',
+    body: () => ({ name: 'probe', subdomain: 'authz-probe' }),
+  },
+  'GET /api/v1/tenants': list,
+  'GET /api/v1/tenants/:id': scoped(),
+  'PATCH /api/v1/tenants/:id': scoped({ body: () => ({ name: 'renamed' }) }),
+  'DELETE /api/v1/tenants/:id': scoped(),
+
+  'POST /api/v1/users': scoped({
+    body: (t) => ({
+      tenant_id: t.tenant,
+      clerk_user_id: 'user_authz_probe',
+      email: 'p@example.com',
+      role: 'viewer',
+    }),
+  }),
+  'GET /api/v1/users': [list, byTenant],
+  'GET /api/v1/users/:id': scoped(),
+  'PATCH /api/v1/users/:id': scoped({ body: () => ({ role: 'member' }) }),
+  'DELETE /api/v1/users/:id': scoped(),
+
+  'POST /api/v1/origins': scoped({
+    body: (t) => ({ tenant_id: t.tenant, name: 'probe', url: 'https://probe.example.com' }),
+  }),
+  'GET /api/v1/origins': [list, byTenant],
+  'GET /api/v1/origins/:id': scoped(),
+  'PATCH /api/v1/origins/:id': scoped({ body: () => ({ url: 'https://evil.example.com' }) }),
+  'DELETE /api/v1/origins/:id': scoped(),
+
+  'POST /api/v1/routes': scoped({
+    body: (t) => ({ tenant_id: t.tenant, origin_id: t.origin, path_pattern: '/probe', auth_mode: 'public' }),
+  }),
+  'GET /api/v1/routes': [list, byTenant],
+  'GET /api/v1/routes/:id': scoped(),
+  'PATCH /api/v1/routes/:id': scoped({ body: () => ({ auth_mode: 'public' }) }),
+  'DELETE /api/v1/routes/:id': scoped(),
+  'POST /api/v1/routes/:id/cache/purge': scoped(),
+
+  'POST /api/v1/api-keys': scoped({ body: (t) => ({ tenant_id: t.tenant, name: 'probe' }) }),
+  'GET /api/v1/api-keys': [list, byTenant],
+  'GET /api/v1/api-keys/:id': scoped(),
+  'PATCH /api/v1/api-keys/:id': scoped({ body: () => ({ quota: null }) }),
+  'POST /api/v1/api-keys/:id/rotate': scoped({ body: () => ({}) }),
+  'POST /api/v1/api-keys/:id/revoke': scoped({ body: () => ({ reason: 'probe' }) }),
+  'DELETE /api/v1/api-keys/:id': scoped(),
+
+  'POST /api/v1/certificates': scoped({
+    body: (t) => ({
+      tenant_id: t.tenant,
+      domains: [t.domain],
+      certificate_pem: certificatePem,
+      private_key_pem: privateKeyPem,
+    }),
+  }),
+  'GET /api/v1/certificates': [list, byTenant],
+  'GET /api/v1/certificates/:id': scoped(),
+  'POST /api/v1/certificates/:id/reseal': scoped(),
+  'DELETE /api/v1/certificates/:id': scoped(),
+
+  'POST /api/v1/tenants/:id/cache/purge': scoped({ body: () => ({}) }),
+  'POST /api/v1/tenants/:id/domains': scoped({ body: () => ({ domain: 'api.authz-probe.example' }) }),
+  'GET /api/v1/tenants/:id/domains': scoped(),
+  'GET /api/v1/tenants/:id/domains/:domain': scoped(),
+  'POST /api/v1/tenants/:id/domains/:domain/verify': scoped(),
+  'DELETE /api/v1/tenants/:id/domains/:domain': scoped(),
+
+  'POST /api/v1/tenants/:id/config/plan': scoped({ body: () => documentOfB, readLike: true }),
+  'POST /api/v1/tenants/:id/config/apply': scoped({ body: () => documentOfB }),
+  'POST /api/v1/tenants/:id/config/rollback': scoped({ body: () => ({ to_position: '1' }) }),
+  'GET /api/v1/tenants/:id/config': scoped(),
+  'GET /api/v1/tenants/:id/config/document': scoped(),
+  'GET /api/v1/tenants/:id/config/diff': scoped({ query: () => `from=${positionOfB}` }),
+  'GET /api/v1/tenants/:id/config/history': scoped({ adminsOnly: true }),
+  'GET /api/v1/tenants/:id/rollout': scoped(),
+  'POST /api/v1/tenants/:id/explain': scoped({ body: () => explainBody, readLike: true }),
+
+  'GET /api/v1/usage': [byTenant, scoped({ query: (t) => `api_key_id=${t.key}` })],
+  'GET /api/v1/audit-log': [list, scoped({ query: (t) => `tenant_id=${t.tenant}`, adminsOnly: true })],
+
+  'POST /api/v1/admin/republish-snapshots': { kind: 'platform-admin' },
+  'POST /api/v1/admin/replay': { kind: 'platform-admin' },
+  'GET /api/v1/admin/replay': { kind: 'platform-admin' },
+};
+
+/** A's own requests naming one of B's resources (or names) in a reference. */
+const CROSS_REFERENCES: Array<[method: string, path: (ids: Ids) => string, body?: FromIds]> = [
+  ['PATCH', () => `/api/v1/routes/${routeOfA}`, (t) => ({ origin_id: t.origin })],
+  [
+    'POST',
+    () => '/api/v1/routes',
+    (t) => ({ tenant_id: tenantA, origin_id: t.origin, path_pattern: '/x', auth_mode: 'public' }),
+  ],
+  ...(['plan', 'apply'] as const).flatMap(
+    (step): Array<[string, () => string, FromIds]> => [
+      [
+        'POST',
+        () => `/api/v1/tenants/${tenantA}/config/${step}`,
+        (t) => ({
+          ...documentOfA,
+          origins: [...documentOfA.origins, { id: t.origin, name: 'o', url: 'https://o.example.com' }],
+        }),
+      ],
+      [
+        'POST',
+        () => `/api/v1/tenants/${tenantA}/config/${step}`,
+        (t) => ({
+          ...documentOfA,
+          routes: [
+            ...documentOfA.routes,
+            { id: t.route, origin_id: originOfA, path_pattern: '/r', auth_mode: 'public' },
+          ],
+        }),
+      ],
+      [
+        'POST',
+        () => `/api/v1/tenants/${tenantA}/config/${step}`,
+        (t) => ({
+          ...documentOfA,
+          routes: [...documentOfA.routes, { origin_id: t.origin, path_pattern: '/o', auth_mode: 'public' }],
+        }),
+      ],
+    ],
+  ),
+  ['POST', () => `/api/v1/tenants/${tenantA}/explain`, (t) => ({ method: 'GET', host: t.domain, path: '/' })],
+  [
+    'POST',
+    () => '/api/v1/certificates',
+    (t) => ({
+      tenant_id: tenantA,
+      domains: [t.domain],
+      certificate_pem: certificatePem,
+      private_key_pem: privateKeyPem,
+    }),
+  ],
+  ['GET', (t) => `/api/v1/usage?tenant_id=${tenantA}&route_id=${t.route}`],
+  ['GET', (t) => `/api/v1/audit-log?tenant_id=${tenantA}&resource_id=${t.origin}`],
+];
+
+let cp: ControlPlaneHarness;
+let redis: RedisClient;
+const purges: string[] = [];
+const b: Ids = {
+  tenant: '',
+  origin: '',
+  route: '',
+  key: '',
+  user: '',
+  certificate: '',
+  domain: 'api.authz-b.example',
+};
+const noIds = (domain: string): Ids => ({
+  tenant: '',
+  origin: '',
+  route: '',
+  key: '',
+  user: '',
+  certificate: '',
+  domain,
+});
+/** B's resources that ended (deleted, revoked) and a domain B claims, unverified. */
+const endedOfB: readonly [string, Ids] = ["B's ended", noIds('pending.authz-b.example')];
+/** A deleted tenant C and its resources, as they were. */
+const deletedTenant: readonly [string, Ids] = ['deleted C', noIds('api.authz-c.example')];
+/** What only B's own answers hold: never in an answer to A's admin. */
+const secretsOfB = /authz-[bc]|org_authz_[bc]|@[bc]\.example/;
+let tenantA = '';
+let originOfA = '';
+let routeOfA = '';
+let documentOfA: { origins: unknown[]; routes: unknown[] } & Record<string, unknown>;
+/** Callers who may not see B: A's admins (by A's Clerk org, by A's user list), and an admin B removed. */
+const outsiders: Array<[string, string]> = [];
+let ownerOfB = '';
+/** Read access to B: by its user list, by its Clerk org, and an admin B made a viewer. */
+const viewersOfB: Array<[string, string]> = [];
+
+const recordingPurger: CachePurger = {
+  purgeRoute: async (tenantId) => void purges.push(tenantId),
+  purgeTenant: async (tenantId) => void purges.push(tenantId),
+  purgeTags: async (tenantId) => void purges.push(tenantId),
+};
+
+beforeAll(async () => {
+  redis = createRedisClient({ url: TEST_INFRA.redisUrl, commandTimeoutMs: 1_000, name: 'route-authz-test' });
+  cp = await startControlPlane({
+    withReadSide: true,
+    // How long a read waits for read models behind its X-Min-Position (the last test stops them).
+    minPositionWaitMs: 200,
+    certificateKeyRing: keyRing(randomBytes(32).toString('base64')),
+    cachePurger: recordingPurger,
+    rolloutRedis: redis,
+    // Hundreds of requests of one caller: no limit may answer one of them in place of the route.
+    authFailures: { perMinute: 100_000, trustedProxies: [] },
+    adminRateLimits: {
+      limits: { ...DEFAULT_ADMIN_RATE_LIMITS, userRequests: { perMinute: 100_000, burst: 100_000 } },
+    },
+  });
+  const post = async (path: string, body: unknown) => {
+    const response = await cp.request('POST', path, { body });
+    expect(response.status, `${path}: ${JSON.stringify(response.body)}`).toBe(201);
+    return json(response)['id'] as string;
+  };
+  tenantA = await post('/api/v1/tenants', {
+    name: 'A',
+    subdomain: 'authz-a',
+    clerk_org_id: 'org_authz_a',
+  });
+  originOfA = await post('/api/v1/origins', { tenant_id: tenantA, name: 'a', url: 'https://a.example.com' });
+  routeOfA = await post('/api/v1/routes', {
+    tenant_id: tenantA,
+    origin_id: originOfA,
+    path_pattern: '/a/*',
+    auth_mode: 'public',
+  });
+  await post('/api/v1/users', {
+    tenant_id: tenantA,
+    clerk_user_id: 'user_authz_a_owner',
+    email: 'owner@a.example.com',
+    role: 'owner',
+  });
+  b.tenant = await post('/api/v1/tenants', { name: 'B', subdomain: 'authz-b', clerk_org_id: 'org_authz_b' });
+  positionOfB = (await cp.store.headPosition()).toString();
+  b.origin = await post('/api/v1/origins', { tenant_id: b.tenant, name: 'b', url: 'https://b.example.com' });
+  b.route = await post('/api/v1/routes', {
+    tenant_id: b.tenant,
+    origin_id: b.origin,
+    path_pattern: '/b/*',
+    auth_mode: 'public',
+  });
+  b.key = await post('/api/v1/api-keys', { tenant_id: b.tenant, name: 'b-key' });
+  b.user = await post('/api/v1/users', {
+    tenant_id: b.tenant,
+    clerk_user_id: 'user_authz_b_owner',
+    email: 'owner@b.example.com',
+    role: 'owner',
+  });
+  const demoted = await post('/api/v1/users', {
+    tenant_id: b.tenant,
+    clerk_user_id: 'user_authz_b_demoted',
+    email: 'demoted@b.example.com',
+    role: 'admin',
+  });
+  const demotion = await cp.request('PATCH', `/api/v1/users/${demoted}`, { body: { role: 'viewer' } });
+  expect(demotion.status, JSON.stringify(demotion.body)).toBe(200);
+  await post('/api/v1/users', {
+    tenant_id: b.tenant,
+    clerk_user_id: 'user_authz_b_viewer',
+    email: 'viewer@b.example.com',
+    role: 'viewer',
+  });
+  await post(`/api/v1/tenants/${b.tenant}/domains`, { domain: b.domain, verified: true });
+  const ca = await createTestCa();
+  const certificate = await issueTestCertificate(ca, { dnsNames: [b.domain] });
+  certificatePem = certificate.chainPem;
+  privateKeyPem = certificate.privateKeyPem;
+  b.certificate = await post('/api/v1/certificates', {
+    tenant_id: b.tenant,
+    domains: [b.domain],
+    certificate_pem: certificatePem,
+    private_key_pem: privateKeyPem,
+  });
+  endedOfB[1].tenant = b.tenant;
+  endedOfB[1].origin = await post('/api/v1/origins', {
+    tenant_id: b.tenant,
+    name: 'gone',
+    url: 'https://g.example.com',
+  });
+  endedOfB[1].route = await post('/api/v1/routes', {
+    tenant_id: b.tenant,
+    origin_id: endedOfB[1].origin,
+    path_pattern: '/gone',
+    auth_mode: 'public',
+  });
+  endedOfB[1].key = await post('/api/v1/api-keys', { tenant_id: b.tenant, name: 'gone' });
+  endedOfB[1].user = await post('/api/v1/users', {
+    tenant_id: b.tenant,
+    clerk_user_id: 'user_authz_b_gone',
+    email: 'gone@b.example.com',
+    role: 'admin',
+  });
+  endedOfB[1].certificate = await post('/api/v1/certificates', {
+    tenant_id: b.tenant,
+    domains: [b.domain],
+    certificate_pem: certificatePem,
+    private_key_pem: privateKeyPem,
+  });
+  const pending = await cp.request('POST', `/api/v1/tenants/${b.tenant}/domains`, {
+    body: { domain: endedOfB[1].domain },
+  });
+  expect(pending.status, JSON.stringify(pending.body)).toBe(201);
+  for (const path of [
+    `/api/v1/routes/${endedOfB[1].route}`,
+    `/api/v1/origins/${endedOfB[1].origin}`,
+    `/api/v1/api-keys/${endedOfB[1].key}`,
+    `/api/v1/users/${endedOfB[1].user}`,
+    `/api/v1/certificates/${endedOfB[1].certificate}`,
+  ]) {
+    const deleted = await cp.request('DELETE', path);
+    expect(deleted.status, `${path}: ${JSON.stringify(deleted.body)}`).toBe(204);
+  }
+  // A deleted tenant C and what it had.
+  const c = deletedTenant[1];
+  c.tenant = await post('/api/v1/tenants', { name: 'C', subdomain: 'authz-c', clerk_org_id: 'org_authz_c' });
+  c.origin = await post('/api/v1/origins', { tenant_id: c.tenant, name: 'c', url: 'https://c.example.com' });
+  c.route = await post('/api/v1/routes', {
+    tenant_id: c.tenant,
+    origin_id: c.origin,
+    path_pattern: '/c',
+    auth_mode: 'public',
+  });
+  c.key = await post('/api/v1/api-keys', { tenant_id: c.tenant, name: 'c' });
+  c.user = await post('/api/v1/users', {
+    tenant_id: c.tenant,
+    clerk_user_id: 'user_authz_c_owner',
+    email: 'owner@c.example.com',
+    role: 'owner',
+  });
+  await post(`/api/v1/tenants/${c.tenant}/domains`, { domain: c.domain, verified: true });
+  const certificateOfC = await issueTestCertificate(ca, { dnsNames: [c.domain] });
+  c.certificate = await post('/api/v1/certificates', {
+    tenant_id: c.tenant,
+    domains: [c.domain],
+    certificate_pem: certificateOfC.chainPem,
+    private_key_pem: certificateOfC.privateKeyPem,
+  });
+  const deleted = await cp.request('DELETE', `/api/v1/tenants/${c.tenant}`);
+  expect(deleted.status, JSON.stringify(deleted.body)).toBe(204);
+  // B's gateways report a snapshot: its rollout status is there to read (for those who may).
+  await cp.db.pool.query(
+    `insert into snapshot_state (tenant_id, version, status, snapshot, event_time) values ($1, 1, 'live', '{}', now())`,
+    [b.tenant],
+  );
+  await cp.readModelsCaughtUp();
+  const document = await cp.request('GET', `/api/v1/tenants/${b.tenant}/config/document`);
+  expect(document.status, JSON.stringify(document.body)).toBe(200);
+  documentOfB = json(document)['document'];
+  const ofA = await cp.request('GET', `/api/v1/tenants/${tenantA}/config/document`);
+  documentOfA = json(ofA)['document'] as typeof documentOfA;
+  outsiders.push(
+    [
+      "A's org admin",
+      await cp.token({ userId: 'user_authz_a_admin', orgId: 'org_authz_a', orgRole: 'admin' }),
+    ],
+    ["A's owner", await cp.token({ userId: 'user_authz_a_owner' })],
+    ["B's removed admin", await cp.token({ userId: 'user_authz_b_gone' })],
+  );
+  ownerOfB = await cp.token({ userId: 'user_authz_b_owner' });
+  viewersOfB.push(
+    ["B's viewer", await cp.token({ userId: 'user_authz_b_viewer' })],
+    ["B's demoted admin", await cp.token({ userId: 'user_authz_b_demoted' })],
+    [
+      "B's org member",
+      await cp.token({ userId: 'user_authz_b_member', orgId: 'org_authz_b', orgRole: 'member' }),
+    ],
+  );
+});
+afterAll(async () => {
+  await cp?.close();
+  redis?.disconnect();
+});
+
+interface Case {
+  route: string;
+  method: string;
+  path: string;
+  check: RouteCheck;
+}
+
+/** The app's routes and the documented ones (console included), each with its checks. */
+function cases(): { cases: Case[]; problems: string[] } {
+  const problems: string[] = [];
+  const served = new Set(cp.routes.map(({ method, path }) => `${method} ${path}`));
+  const documented = Object.entries(buildOpenApiDocument().paths as Record<string, object>).flatMap(
+    ([path, item]) =>
+      Object.keys(item).map(
+        (method) => `${method.toUpperCase()} ${path.replace(/\{([A-Za-z_]+)\}/g, ':$1')}`,
+      ),
+  );
+  for (const route of documented) {
+    if (route.includes(' /api/v1/') && !served.has(route)) {
+      problems.push(
+        `${route}: documented, but the test's control plane does not serve it (give the harness its part)`,
+      );
+    }
+  }
+  const all = new Set([...served, ...documented]);
+  const found: Case[] = [];
+  for (const route of all) {
+    const [method = '', path = ''] = route.split(' ');
+    const checks = TABLE[route];
+    if (checks === undefined) {
+      problems.push(`${route}: not classified in route-authorization.int.test.ts (add it to TABLE)`);
+      continue;
+    }
+    for (const check of [checks].flat()) {
+      if ((check.kind === 'public') !== !path.startsWith('/api/v1/')) {
+        problems.push(`${route}: only routes outside /api/v1 are public`);
+        continue;
+      }
+      found.push({ route, method, path, check });
+    }
+  }
+  for (const route of Object.keys(TABLE))
+    if (!all.has(route)) problems.push(`${route}: in TABLE, not served`);
+  return { cases: found, problems };
+}
+
+const PARAM_KIND: Record<string, keyof Ids> = {
+  tenants: 'tenant',
+  users: 'user',
+  origins: 'origin',
+  routes: 'route',
+  'api-keys': 'key',
+  certificates: 'certificate',
+};
+
+/** The route's path with its parameters filled from `ids`; `:id` is the resource of its collection. */
+function pathWith(c: Case, ids: Ids): string {
+  const collection = c.path.split('/')[3] ?? '';
+  const filled = c.path
+    .split('/')
+    .map((segment) => {
+      if (segment === ':domain') return ids.domain;
+      if (segment !== ':id') {
+        if (segment.startsWith(':')) throw new Error(`${c.route}: no id of tenant B for ${segment}`);
+        return segment;
+      }
+      const kind = PARAM_KIND[collection];
+      if (kind === undefined) throw new Error(`${c.route}: no id of tenant B for :id of ${collection}`);
+      return ids[kind];
+    })
+    .join('/');
+  const query = c.check.kind === 'tenant-scoped' ? c.check.query?.(ids) : undefined;
+  return query ? `${filled}?${query}` : filled;
+}
+
+/** How a request is sent besides its route's own form: each must answer B's ids as unknown ones. */
+interface Variant {
+  name: string;
+  headers?: () => Record<string, string>;
+  /** The body instead of the route's own (a body the route refuses). */
+  body?: unknown;
+  /** The ids in upper case (a uuid's other spelling). */
+  upperCase?: true;
+  /** Appended to the route's query. */
+  query?: string;
+  /** The path as sent, from the route's. */
+  spelling?: (path: string) => string;
+  /** A GET sent as HEAD (express answers it with the GET's handler). */
+  head?: true;
+}
+
+const VARIANTS: Variant[] = [
+  { name: 'as documented' },
+  { name: 'ids in upper case', upperCase: true },
+  { name: 'If-Match', headers: () => ({ 'if-match': '"1"' }) },
+  { name: 'If-None-Match', headers: () => ({ 'if-none-match': '"1"' }) },
+  { name: 'Idempotency-Key', headers: () => ({ 'idempotency-key': randomUUID() }) },
+  { name: 'X-Min-Position', headers: () => ({ 'x-min-position': '1' }) },
+  { name: 'a body the route refuses', body: { probe: true } },
+  { name: 'wait_for_rollout', query: 'wait_for_rollout=1ms' },
+  { name: 'trailing slash', spelling: (path) => path.replace(/(\?|$)/, '/$1') },
+  { name: 'upper-case prefix', spelling: (path) => path.replace('/api/v1/', '/API/V1/') },
+  { name: 'HEAD', head: true },
+];
+
+function upperCased(ids: Ids): Ids {
+  return Object.fromEntries(Object.entries(ids).map(([name, id]) => [name, id.toUpperCase()])) as Ids;
+}
+
+function ask(
+  c: Case,
+  token: string | null,
+  ids: Ids,
+  variant: Variant = VARIANTS[0] as Variant,
+): Promise<ApiResponse> {
+  const sent = variant.upperCase ? upperCased(ids) : ids;
+  const own = 'body' in c.check ? c.check.body?.(sent) : undefined;
+  const body = c.method === 'GET' ? undefined : (variant.body ?? own);
+  const path = (variant.spelling ?? ((given: string) => given))(pathWith(c, sent));
+  const query = variant.query ? `${path.includes('?') ? '&' : '?'}${variant.query}` : '';
+  const method = variant.head && c.method === 'GET' ? 'HEAD' : c.method;
+  return cp.request(method, `${path}${query}`, {
+    token,
+    ...(body !== undefined ? { body } : {}),
+    ...(variant.headers ? { headers: variant.headers() } : {}),
+  });
+}
+
+const unknownIds = (): Ids => ({
+  tenant: randomUUID(),
+  origin: randomUUID(),
+  route: randomUUID(),
+  key: randomUUID(),
+  user: randomUUID(),
+  certificate: randomUUID(),
+  domain: `api.unknown-${randomUUID().slice(0, 8)}.example`,
+});
+
+/** Headers that differ between any two answers: what they hold is no one's resource. */
+const PER_ANSWER_HEADERS = new Set(['date', 'x-request-id', 'content-length', 'keep-alive', 'connection']);
+
+/** An answer (status, headers, body) with the ids the request named (echoed back) as placeholders. */
+function withoutEcho(response: ApiResponse, ids: Ids): unknown {
+  const headers = [...response.headers].filter(([name]) => !PER_ANSWER_HEADERS.has(name));
+  let text = JSON.stringify({ status: response.status, headers, body: response.body });
+  for (const [name, id] of Object.entries(ids)) if (id !== '') text = text.replaceAll(id, `<${name}>`);
+  return JSON.parse(text);
+}
+
+/** An answer, short enough for a list of failures. */
+const brief = (answer: unknown) => JSON.stringify(answer).slice(0, 400);
+
+const codeOf = (response: ApiResponse) =>
+  (json(response)?.['error'] as { code?: unknown } | undefined)?.code ?? null;
+
+/** Runs `request`; a non-GET must leave the event store's head where it was. */
+async function unchanged(c: Case, request: () => Promise<ApiResponse>, problems: string[], who: string) {
+  const head = await cp.store.headPosition();
+  const response = await request();
+  const after = await cp.store.headPosition();
+  if (after !== head) problems.push(`${c.route} by ${who}: appended events (head ${head} → ${after})`);
+  return response;
+}
+
+/**
+ * Asks for B's ids and for unknown ones: the answers must be the same (ids aside), nothing appended, and
+ * a request as documented answered 404 not_found.
+ */
+async function compareWithUnknown(
+  c: Case,
+  who: string,
+  token: string,
+  variant: Variant,
+  problems: string[],
+  [whose, given]: readonly [string, Ids] = ['B', b],
+) {
+  const named = `${c.route} by ${who} (${variant.name}, ${whose})`;
+  const hidden = await unchanged(c, () => ask(c, token, given, variant), problems, who);
+  const ids = unknownIds();
+  const unknown = await ask(c, token, ids, variant);
+  const spelled = (them: Ids) => (variant.upperCase ? upperCased(them) : them);
+  const seen = withoutEcho(hidden, spelled(given));
+  const unseen = withoutEcho(unknown, spelled(ids));
+  if (JSON.stringify(seen) !== JSON.stringify(unseen)) {
+    problems.push(`${named}: hidden id ${brief(seen)}, unknown id ${brief(unseen)}`);
+  } else if (variant === VARIANTS[0] && (hidden.status !== 404 || codeOf(hidden) !== 'not_found')) {
+    problems.push(`${named}: ${hidden.status} ${JSON.stringify(hidden.body)}, not 404 not_found`);
+  }
+  if (secretsOfB.test(JSON.stringify(hidden.body))) {
+    problems.push(`${named}: leaks ${JSON.stringify(hidden.body)}`);
+  }
+}
+
+describe('every route of the admin API, against the authorization policy', () => {
+  it('every registered and documented route is classified', () => {
+    expect(cases().problems).toEqual([]);
+  });
+
+  it("a caller who may not see B, naming B's resources, gets the answer of an unknown id (404) and changes nothing", async () => {
+    const problems: string[] = [];
+    for (const c of cases().cases) {
+      if (c.check.kind !== 'tenant-scoped') continue;
+      for (const [who, token] of outsiders) {
+        for (const variant of VARIANTS) await compareWithUnknown(c, who, token, variant, problems);
+        for (const others of [endedOfB, deletedTenant] as const) {
+          await compareWithUnknown(c, who, token, VARIANTS[0] as Variant, problems, others);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(purges).toEqual([]);
+  });
+
+  it("B's owner reads what every tenant-scoped GET serves, B's viewers what is not for admins only", async () => {
+    const problems: string[] = [];
+    for (const c of cases().cases) {
+      if (c.check.kind !== 'tenant-scoped' || c.method !== 'GET') continue;
+      const response = await ask(c, ownerOfB, b);
+      if (response.status !== 200)
+        problems.push(`${c.route} by B's owner: ${response.status} ${brief(response.body)}`);
+      for (const [who, token] of viewersOfB) {
+        const read = await ask(c, token, b);
+        const expected = c.check.adminsOnly ? 403 : 200;
+        if (read.status !== expected)
+          problems.push(`${c.route} by ${who}: ${read.status} ${brief(read.body)}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('a viewer of B gets 403 on every write, and a read-like POST appends nothing', async () => {
+    const problems: string[] = [];
+    for (const c of cases().cases) {
+      if (c.check.kind !== 'tenant-scoped' || c.method === 'GET') continue;
+      const readLike = c.check.readLike === true;
+      for (const [who, token] of viewersOfB) {
+        // A body the route refuses is a 400 to whoever may see the tenant: the viewer may.
+        for (const variant of VARIANTS.filter((each) => each.body === undefined)) {
+          const named = `${c.route} by ${who} (${variant.name})`;
+          const response = await unchanged(c, () => ask(c, token, b, variant), problems, who);
+          const refused = response.status === 400 && codeOf(response) === 'validation_failed';
+          if (readLike && !refused && (response.status < 200 || response.status > 299)) {
+            problems.push(`${named}, read-like: ${response.status} ${JSON.stringify(response.body)}`);
+          }
+          if (!readLike && (response.status !== 403 || codeOf(response) !== 'forbidden')) {
+            problems.push(`${named}: ${response.status} ${JSON.stringify(response.body)}, not 403`);
+          }
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(purges).toEqual([]);
+  });
+
+  it("the platform's endpoints are refused to a tenant's admin and viewer, and change nothing", async () => {
+    const problems: string[] = [];
+    for (const c of cases().cases) {
+      if (c.check.kind !== 'platform-admin') continue;
+      for (const [who, token] of [...outsiders, ...viewersOfB]) {
+        const response = await unchanged(c, () => ask(c, token, b), problems, who);
+        if (response.status !== 403 && response.status !== 404) {
+          problems.push(`${c.route} by ${who}: ${response.status} ${JSON.stringify(response.body)}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('a list holds nothing of B for a caller who may not see B', async () => {
+    const problems: string[] = [];
+    const ofB = new RegExp(`${Object.values(b).join('|').replaceAll('.', '\\.')}|${secretsOfB.source}`);
+    for (const c of cases().cases) {
+      if (c.check.kind !== 'list') continue;
+      // The same list to B's owner shows B: the list serves what it should.
+      const toOwner = await ask(c, ownerOfB, b);
+      if (!JSON.stringify(toOwner.body).includes(b.tenant)) {
+        problems.push(
+          `${c.route} to B's owner: shows nothing of B: ${toOwner.status} ${JSON.stringify(toOwner.body)}`,
+        );
+      }
+      for (const [who, token] of outsiders) {
+        const response = await ask(c, token, b);
+        if (response.status !== 200)
+          problems.push(`${c.route}: ${response.status} ${JSON.stringify(response.body)}`);
+        else if (ofB.test(JSON.stringify(response.body))) {
+          problems.push(`${c.route} to ${who}: shows B: ${JSON.stringify(response.body)}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('every admin API route answers 401 without a credential, and changes nothing', async () => {
+    const problems: string[] = [];
+    for (const c of cases().cases) {
+      if (c.check.kind === 'public') continue;
+      for (const variant of VARIANTS) {
+        const response = await unchanged(c, () => ask(c, null, b, variant), problems, 'no caller');
+        if (response.status !== 401) {
+          problems.push(`${c.route} (${variant.name}): ${response.status} without a credential`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("A's own requests naming B's resources answer as if they named unknown ones", async () => {
+    const problems: string[] = [];
+    const [who, token] = outsiders[0] as [string, string];
+    for (const [method, path, body] of CROSS_REFERENCES) {
+      const named = `${method} ${path(b)} ${body ? JSON.stringify(body(b)).slice(0, 200) : ''}`;
+      const answers = [];
+      for (const ids of [b, unknownIds()]) {
+        const response = await cp.request(method, path(ids), { token, ...(body ? { body: body(ids) } : {}) });
+        answers.push(JSON.stringify(withoutEcho(response, ids)));
+      }
+      if (answers[0] !== answers[1])
+        problems.push(`${who} ${named}: B's ${answers[0]}, unknown ${answers[1]}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  // Last: it stops the read-model projector.
+  it("with the read models behind X-Min-Position, B's ids still answer as unknown ones", async () => {
+    await cp.projector?.stop();
+    const renamed = await cp.request('PATCH', `/api/v1/tenants/${tenantA}`, { body: { name: 'A renamed' } });
+    expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);
+    const ahead = renamed.headers.get('x-event-position') ?? '';
+    const variant: Variant = { name: 'X-Min-Position ahead', headers: () => ({ 'x-min-position': ahead }) };
+    const problems: string[] = [];
+    const [who, token] = outsiders[0] as [string, string];
+    for (const c of cases().cases) {
+      if (c.check.kind === 'tenant-scoped') await compareWithUnknown(c, who, token, variant, problems);
+    }
+    expect(problems).toEqual([]);
+  });
+});
