@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { streamName } from '@vantageedge/shared/domain/events';
-import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ApiResponse,
@@ -8,6 +6,7 @@ import {
   json,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
+import { recordRouteAsAnEarlierReleaseDid as recordRoute } from '../testing/recorded-routes.js';
 
 /**
  * A config plan and a rollback's dry run answer what apply and the rollback would: their steps are
@@ -41,24 +40,8 @@ async function currentDocument() {
 }
 
 /** A route created as a release before a rule recorded it; answers the event's position. */
-async function recordRouteAsAnEarlierReleaseDid(route: Record<string, unknown>): Promise<string> {
-  const { id, ...recorded } = routeConfig.parse(route);
-  const { position } = await h.store.appendToStream(streamName.route(id), [
-    {
-      type: 'RouteCreated',
-      data: { ...recorded, route_id: id, tenant_id: tenantId },
-      metadata: {
-        actor: 'user_platform',
-        tenant_id: tenantId,
-        correlation_id: randomUUID(),
-        causation_id: null,
-        occurred_at: new Date().toISOString(),
-        schema_version: 1,
-      },
-    },
-  ]);
-  return position.toString();
-}
+const recordRouteAsAnEarlierReleaseDid = (route: Record<string, unknown>) =>
+  recordRoute(h.store, tenantId, route);
 
 /** The preview's answer and the real command's, both sent after `start`: nothing may be appended. */
 async function previewAndCommand(

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { streamName } from '@vantageedge/shared/domain/events';
-import { routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
+import { recordRouteAsAnEarlierReleaseDid as recordRoute } from '../testing/recorded-routes.js';
 
 /**
  * A route a config apply or rollback brings back under its old id meets the rules between a route's
@@ -36,24 +35,8 @@ async function deletedRoute(pathPattern: string): Promise<string> {
 }
 
 /** A route created as a release before a rule recorded it; answers the event's position. */
-async function recordRouteAsAnEarlierReleaseDid(route: Record<string, unknown>): Promise<string> {
-  const { id, ...recorded } = routeConfig.parse(route);
-  const { position } = await h.store.appendToStream(streamName.route(id), [
-    {
-      type: 'RouteCreated',
-      data: { ...recorded, route_id: id, tenant_id: tenantId },
-      metadata: {
-        actor: 'user_platform',
-        tenant_id: tenantId,
-        correlation_id: randomUUID(),
-        causation_id: null,
-        occurred_at: new Date().toISOString(),
-        schema_version: 1,
-      },
-    },
-  ]);
-  return position.toString();
-}
+const recordRouteAsAnEarlierReleaseDid = (route: Record<string, unknown>) =>
+  recordRoute(h.store, tenantId, route);
 
 beforeAll(async () => {
   h = await startControlPlane({ withReadSide: true });
