@@ -153,8 +153,8 @@ export interface ControlPlaneAppDeps {
   tracing?: RequestTracingOptions;
 }
 
-/** Under /api/v1: the commands that take a tenant document (the tenant's id). */
-const DOCUMENT_PATHS = /^\/tenants\/([^/]+)\/config\/(?:plan|apply)\/?$/;
+/** Under /api/v1: the commands that take a tenant document (the tenant's id); any letter case, as routed. */
+const DOCUMENT_PATHS = /^\/tenants\/([^/]+)\/config\/(?:plan|apply)\/?$/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPES = ['application/json', 'application/*+json'];

@@ -222,3 +222,30 @@ describe("a tenant's command budget", () => {
     expect(json(over)['error']).toMatchObject({ code: 'admin_rate_limited' });
   });
 });
+
+describe('a config document command whose path is spelled in other letter cases', () => {
+  let cp: ControlPlaneHarness;
+  let tenantId = '';
+
+  beforeAll(async () => {
+    cp = await startControlPlane({ withReadSide: true });
+    tenantId = await newTenant(cp, 'cmd-doc-case', 'org_cmd_doc_case');
+    await cp.readModelsCaughtUp();
+  }, 60_000);
+  afterAll(async () => {
+    await cp?.close();
+  });
+
+  // Regression: routing ignores letter case, but the documents' own body reading (its larger limit,
+  // after the access check) looked for the path in lower case only: `/CONFIG/PLAN` was read as any
+  // admin body, and a document over that 64 KiB limit refused 413.
+  it.each(['config/plan', 'CONFIG/PLAN', 'Config/Plan'])('plans a 100 KiB document at …/%s', async (tail) => {
+    const document = { tenant: { name: 'cmd-doc-case', subdomain: 'cmd-doc-case' }, origins: [], routes: [] };
+    const padded = `${JSON.stringify(document).slice(0, -1)}${' '.repeat(100 * 1024)}}`;
+    const answer = await cp.request('POST', `/api/v1/tenants/${tenantId}/${tail}`, {
+      rawBody: padded,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+  });
+});
