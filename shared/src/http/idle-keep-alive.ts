@@ -24,6 +24,9 @@ interface Http1Events {
   on(event: 'request', listener: (req: IncomingMessage, res: ServerResponse) => void): unknown;
   on(event: 'upgrade' | 'connect', listener: (req: IncomingMessage) => void): unknown;
   on(event: 'close', listener: () => void): unknown;
+  on(event: 'newListener', listener: (event: string | symbol) => void): unknown;
+  off(event: 'newListener', listener: (event: string | symbol) => void): unknown;
+  listenerCount(event: 'upgrade' | 'connect'): number;
 }
 
 /**
@@ -87,9 +90,22 @@ export function limitIdleKeepAlive(
     res.on('close', answered); // once per response
   });
   // The connection leaves HTTP (a WebSocket, or CONNECT's refusal): no longer a keep-alive connection.
+  // Followed only on a server that takes such requests itself: any listener of `upgrade` or `connect`
+  // makes node hand it those requests, where without one node answers an upgrade as a request (a
+  // metrics or admin listener marks it internal) and closes a CONNECT.
   const leftHttp = (req: IncomingMessage) => {
     tracked.delete(req.socket as TrackedSocket);
   };
-  server.on('upgrade', leftHttp);
-  server.on('connect', leftHttp);
+  for (const event of ['upgrade', 'connect'] as const) {
+    if (server.listenerCount(event) > 0) {
+      server.on(event, leftHttp);
+      continue;
+    }
+    const followOnceTaken = (added: string | symbol) => {
+      if (added !== event) return;
+      server.off('newListener', followOnceTaken);
+      server.on(event, leftHttp);
+    };
+    server.on('newListener', followOnceTaken);
+  }
 }
