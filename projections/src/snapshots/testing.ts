@@ -9,6 +9,7 @@ import type {
 } from '@vantageedge/shared/domain/events';
 import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 import { storedJsonBytes } from '@vantageedge/shared/event-store/stored-bytes';
+import type pg from 'pg';
 
 /** Builders of control-plane events for snapshot tests. */
 
@@ -120,4 +121,33 @@ export function apiKeyIssued(tenantId: string, apiKeyId = randomUUID(), expiresA
     scopes: ['read'],
     expires_at: expiresAt,
   });
+}
+
+/** A tenant's row of the snapshot projection's state: its newest version, and what the bus took or refused. */
+export async function snapshotStateOf(pool: pg.Pool, tenantId: string) {
+  const { rows } = await pool.query<{
+    version: string;
+    published_version: string | null;
+    failed_version: string | null;
+  }>('select version, published_version, failed_version from snapshot_state where tenant_id = $1', [
+    tenantId,
+  ]);
+  return rows[0];
+}
+
+/** Waits (up to 20 s) until the projector has published, or the bus refused, the tenant's snapshot at `position`. */
+export async function snapshotSettled(pool: pg.Pool, tenantId: string, position: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const row = await snapshotStateOf(pool, tenantId);
+    if (
+      row &&
+      BigInt(row.version) >= BigInt(position) &&
+      (row.published_version === row.version || row.failed_version === row.version)
+    ) {
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`snapshot of ${tenantId} not settled at ${position}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

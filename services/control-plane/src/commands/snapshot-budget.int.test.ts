@@ -3,7 +3,12 @@ import {
   type SnapshotProjector,
   startSnapshotProjector,
 } from '@vantageedge/projections/snapshots/snapshot-projector';
-import { newEvent, originState } from '@vantageedge/projections/snapshots/testing';
+import {
+  newEvent,
+  originState,
+  snapshotSettled,
+  snapshotStateOf,
+} from '@vantageedge/projections/snapshots/testing';
 import { streamName } from '@vantageedge/shared/domain/events';
 import { MAX_DECODED_SNAPSHOT_BYTES } from '@vantageedge/shared/snapshot-bus/codec';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
@@ -88,32 +93,8 @@ async function fillUp(
   throw new Error('20 origins of ten long targets were all accepted: no snapshot budget');
 }
 
-async function state(tenantId: string) {
-  const { rows } = await cp.db.pool.query<{
-    version: string;
-    published_version: string | null;
-    failed_version: string | null;
-  }>('select version, published_version, failed_version from snapshot_state where tenant_id = $1', [
-    tenantId,
-  ]);
-  return rows[0];
-}
-
-async function settled(tenantId: string, position: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const row = await state(tenantId);
-    if (
-      row &&
-      BigInt(row.version) >= BigInt(position) &&
-      (row.published_version === row.version || row.failed_version === row.version)
-    ) {
-      return;
-    }
-    if (Date.now() > deadline) throw new Error(`snapshot of ${tenantId} not settled at ${position}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const state = (tenantId: string) => snapshotStateOf(cp.db.pool, tenantId);
+const settled = (tenantId: string, position: string) => snapshotSettled(cp.db.pool, tenantId, position);
 
 beforeAll(async () => {
   cp = await startControlPlane({ withReadSide: true, snapshotBudget: BUDGET });
