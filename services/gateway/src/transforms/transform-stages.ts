@@ -150,12 +150,16 @@ function responseTransformPart(
   part: ResponseTransformPart,
 ): HeaderTransform | null {
   if (transform === null || transform === undefined) return null;
-  // The two policies compile a route one after the other: the second takes the first one's split.
-  if (lastSplit?.transform !== transform) lastSplit = { transform, parts: splitResponseTransform(transform) };
-  return lastSplit.parts[part];
+  let parts = splitsByTransform.get(transform);
+  if (parts === undefined) {
+    parts = splitResponseTransform(transform);
+    splitsByTransform.set(transform, parts);
+  }
+  return parts[part];
 }
 
-let lastSplit: { transform: HeaderTransform; parts: ResponseTransformParts } | undefined;
+/** Both policies compile each route: the second takes the split the first one made of the same transform. */
+const splitsByTransform = new WeakMap<HeaderTransform, ResponseTransformParts>();
 
 const NO_WRITES: HeaderTransform = { set: {}, add: {}, remove: [] };
 
