@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClusterClient, createTestRedisCluster, masterOf, TEST_CLUSTER } from '../testing/cluster.js';
+import { startTcpProxy, type TcpProxy } from '../testing/tcp-proxy.js';
 import {
   createRedisClient,
   duplicateForSubscribe,
@@ -12,10 +13,12 @@ import {
 const redis = await createTestRedisCluster('client');
 const extra: RedisClient[] = [];
 const servers: net.Server[] = [];
+const proxies: TcpProxy[] = [];
 
 afterAll(async () => {
   for (const client of extra) client.disconnect();
   for (const server of servers) server.close();
+  await Promise.all(proxies.map((proxy) => proxy.close()));
   await redis.cleanup();
 });
 
@@ -56,6 +59,46 @@ describe('the Redis client on a Redis Cluster', () => {
     for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(received).toEqual(['purge']);
   });
+
+  // Regression test: the subscribe copy's connection (ioredis makes it itself, to one node) was never
+  // pinged; dead without a word (a NAT or load balancer that forgot the flow), it went unnoticed and no
+  // cache purge reached the gateway again.
+  it('a subscribe connection dead without a word is replaced and receives messages again', async () => {
+    const natMap: Record<string, { host: string; port: number }> = {};
+    for (const node of TEST_CLUSTER.redisNodes) {
+      const proxy = await startTcpProxy(`redis://${node}`);
+      proxies.push(proxy);
+      const { hostname, port } = new URL(proxy.urlFor(`redis://${node}`));
+      natMap[node] = { host: hostname, port: Number(port) };
+    }
+    const client = createRedisClient({
+      clusterNodes: Object.values(natMap).map(({ host, port }) => `${host}:${port}`),
+      natMap,
+      name: 'client-test-silent-subscriber',
+    });
+    extra.push(client);
+    client.on('error', () => {});
+    await whenReady(client, 20_000);
+    const subscriber = duplicateForSubscribe(client, { pingIntervalMs: 200 });
+    extra.push(subscriber);
+    subscriber.on('error', () => {});
+    const received: string[] = [];
+    subscriber.on('message', (_channel: string, text: string) => received.push(text));
+    const channel = redis.key('silent');
+    await subscriber.subscribe(channel);
+    const publishUntilReceived = async (text: string): Promise<boolean> => {
+      for (let i = 0; i < 200; i++) {
+        await redis.client.publish(channel, text);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (received.includes(text)) return true;
+      }
+      return false;
+    };
+    expect(await publishUntilReceived('before')).toBe(true);
+
+    for (const proxy of proxies) proxy.blackholeOpenConnections();
+    expect(await publishUntilReceived('after')).toBe(true);
+  }, 60_000);
 
   // Regression test: ioredis timed the topology query (CLUSTER SLOTS) and the ready check with the
   // 50 ms command timeout, on connections it had just opened; on a busy host (8 replicas starting on

@@ -128,8 +128,7 @@ export const SUBSCRIBER_PING_INTERVAL_MS = 5_000;
  * A second connection with the same settings, for SUBSCRIBE (a subscribed connection can't run commands).
  * Once subscribed it only listens, so a connection dead without a word (see `socketTimeout`) would go
  * unnoticed for ever and no message would arrive again: it sends a PING every `pingIntervalMs`, whose
- * missing answer replaces the connection and resubscribes. (A Cluster's subscriber connection is its
- * own, out of reach: not pinged.)
+ * missing answer replaces the connection and resubscribes (a Cluster's too).
  */
 export function duplicateForSubscribe(
   client: RedisClient,
@@ -143,14 +142,46 @@ export function duplicateForSubscribe(
   if (client instanceof Cluster) {
     // createRedisClient sets no replyMapping; ioredis types it as never undefined.
     const { replyMapping: _none, ...inherited } = client.options.redisOptions ?? {};
-    return client.duplicate([], {
+    const subscriber = client.duplicate([], {
       enableOfflineQueue: true,
       redisOptions: { ...inherited, ...resendSubscribe },
     });
+    pingClusterSubscriberWhileOpen(subscriber, pingIntervalMs, inherited.socketTimeout ?? pingIntervalMs);
+    return subscriber;
   }
   const subscriber = client.duplicate({ enableOfflineQueue: true, ...resendSubscribe });
   pingWhileOpen(subscriber, pingIntervalMs);
   return subscriber;
+}
+
+/**
+ * A Cluster client subscribes through one connection of its own to one node, made without the client's
+ * options (no socket timeout): a PING it has not answered within `unansweredMs` closes it, and the
+ * client then subscribes the same channels through a new connection (to a node of its choosing).
+ */
+function pingClusterSubscriberWhileOpen(cluster: Cluster, intervalMs: number, unansweredMs: number): void {
+  const timer = setInterval(() => {
+    const connection = subscribeConnectionOf(cluster);
+    if (connection?.status !== 'ready') return;
+    const unanswered = setTimeout(() => connection.disconnect(), unansweredMs);
+    unanswered.unref();
+    connection.ping().then(
+      () => clearTimeout(unanswered),
+      () => undefined,
+    );
+  }, intervalMs);
+  timer.unref();
+  cluster.once('end', () => clearInterval(timer));
+}
+
+/** ioredis keeps it in a private field: read defensively, so an upgrade that moves it only stops the PINGs. */
+function subscribeConnectionOf(cluster: Cluster): Redis | null {
+  const subscriber: unknown = Reflect.get(cluster, 'subscriber');
+  if (typeof subscriber !== 'object' || subscriber === null) return null;
+  const getInstance: unknown = Reflect.get(subscriber, 'getInstance');
+  if (typeof getInstance !== 'function') return null;
+  const connection: unknown = getInstance.call(subscriber);
+  return connection instanceof Redis ? connection : null;
 }
 
 function pingWhileOpen(connection: Redis, intervalMs: number): void {
