@@ -128,6 +128,7 @@ export function controlPlaneAppFromSettings(
     gatewayEncodedSlashes: settings.GATEWAY_ENCODED_SLASHES,
     rotationGraceSeconds: settings.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromSettings(settings),
+    reservedSubdomains: settings.RESERVED_SUBDOMAINS,
     snapshotBudget: snapshotBudgetFromSettings(settings),
     adminRateLimits: {
       limits: adminRateLimitsFromSettings(settings),

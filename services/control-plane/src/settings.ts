@@ -31,6 +31,22 @@ import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './auth/auth-failure-limiter.js
 import { snapshotBudgetSettings } from './commands/snapshot-guard.js';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
 import { DEFAULT_CONFIG_READ_BYTES_PER_MINUTE } from './config-history/config-read-budget.js';
+import { DEFAULT_RESERVED_SUBDOMAINS } from './domain/reserved-subdomains.js';
+import { subdomain } from './schemas/requests.js';
+
+/** In RESERVED_SUBDOMAINS, stands for DEFAULT_RESERVED_SUBDOMAINS: `default,shop` reserves one more. */
+const DEFAULT_RESERVED_ENTRY = 'default';
+
+/** RESERVED_SUBDOMAINS: comma-separated DNS labels, lower-cased; without `default` they replace the defaults. */
+const reservedSubdomainsSetting = commaList
+  .transform((entries) =>
+    entries.flatMap((entry) => {
+      const label = entry.toLowerCase();
+      return label === DEFAULT_RESERVED_ENTRY ? DEFAULT_RESERVED_SUBDOMAINS : [label];
+    }),
+  )
+  .pipe(z.array(subdomain))
+  .default([...DEFAULT_RESERVED_SUBDOMAINS]);
 
 /** The control plane's settings, keyed by environment variable (documented in .env.example). */
 export const controlPlaneSettings = {
@@ -153,6 +169,11 @@ export const controlPlaneSettings = {
   ORIGIN_BLOCKED_CIDRS: originBlockedCidrsSetting,
   /** PLATFORM_BASE_DOMAINS (or GATEWAY_BASE_DOMAINS): read with platformBaseDomains(). */
   ...platformBaseDomainSettings,
+  /**
+   * Labels no tenant may take as its subdomain on create or rename (409); tenants that hold one keep it.
+   * `default` in the list stands for the built-in list (domain/reserved-subdomains.ts).
+   */
+  RESERVED_SUBDOMAINS: reservedSubdomainsSetting,
   /** DNS servers for custom-domain ownership proofs; unset: the system's resolvers. */
   DNS_RESOLVER: commaList
     .pipe(

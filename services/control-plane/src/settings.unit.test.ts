@@ -36,6 +36,32 @@ describe('control-plane settings for custom domains', () => {
   );
 });
 
+describe('RESERVED_SUBDOMAINS', () => {
+  it('reserves the platform’s names by default; a list replaces them, `default` in it keeps them', () => {
+    const defaults = parseSettings(controlPlaneSettings, REQUIRED).RESERVED_SUBDOMAINS;
+    expect(defaults).toEqual(expect.arrayContaining(['www', 'api', 'admin', 'login', 'status', 'console']));
+    const replaced = parseSettings(controlPlaneSettings, {
+      ...REQUIRED,
+      RESERVED_SUBDOMAINS: 'Shop, billing',
+    });
+    expect(replaced.RESERVED_SUBDOMAINS).toEqual(['shop', 'billing']);
+    const extended = parseSettings(controlPlaneSettings, {
+      ...REQUIRED,
+      RESERVED_SUBDOMAINS: 'default,shop',
+    });
+    expect(extended.RESERVED_SUBDOMAINS).toEqual([...defaults, 'shop']);
+  });
+
+  it.each(['shop.example', 'under_score', '-dash', 'x'.repeat(64)])(
+    'refuses RESERVED_SUBDOMAINS=%s naming it',
+    (value) => {
+      expect(() => parseSettings(controlPlaneSettings, { ...REQUIRED, RESERVED_SUBDOMAINS: value })).toThrow(
+        /RESERVED_SUBDOMAINS/,
+      );
+    },
+  );
+});
+
 describe('control-plane settings with make dev’s published secrets', () => {
   const CLERK = { CLERK_JWT_KEY: CLERK_JWT_KEY_PEM, CLERK_ISSUER: 'https://clerk.example.com' };
   const check = (env: Record<string, string>) =>

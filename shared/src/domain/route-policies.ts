@@ -387,8 +387,19 @@ export const NEL = 'nel';
 const NEL_REFUSED =
   'nel cannot come from a route policy: browsers would keep reporting the host’s requests to the endpoint it names, after the host went to another tenant';
 
+/**
+ * Report-To (Reporting API, as browsers still read it) has browsers keep endpoint groups for the host —
+ * with include_subdomains, for the hosts under it too — up to its max_age, and send the host's later
+ * reports to them: NEL's, and documents' (CSP violations, deprecations, crashes; with the page's URL)
+ * that name a group or go to `default`. As NEL, it would outlive the tenant's hold on the host. Its
+ * successor Reporting-Endpoints configures only the document it comes with, and is relayed.
+ */
+export const REPORT_TO = 'report-to';
+const REPORT_TO_REFUSED =
+  'report-to cannot come from a route policy: browsers would keep sending the host’s reports to the endpoints it names, after the host went to another tenant (Reporting-Endpoints configures only its document)';
+
 /** Response fields a browser keeps for the host after the answer: no tenant's answer carries them. */
-export const HOST_BOUND_HEADERS: readonly string[] = [ALT_SVC, NEL];
+export const HOST_BOUND_HEADERS: readonly string[] = [ALT_SVC, NEL, REPORT_TO];
 
 function headerTransform(owned: readonly string[], neverWritten: readonly string[], command = false) {
   const refuseOwned = (name: string) =>
@@ -407,6 +418,8 @@ function headerTransform(owned: readonly string[], neverWritten: readonly string
       ctx.addIssue({ code: 'custom', message: ALT_SVC_REFUSED });
     if (command && neverWritten.length > 0 && value === NEL)
       ctx.addIssue({ code: 'custom', message: NEL_REFUSED });
+    if (command && neverWritten.length > 0 && value === REPORT_TO)
+      ctx.addIssue({ code: 'custom', message: REPORT_TO_REFUSED });
   });
   const value = headerValueTemplateOf(command);
   return z.strictObject({
@@ -834,6 +847,7 @@ const fixedResponseOf = (command: boolean) =>
             .refine((name) => !command || name !== 'clear-site-data', { error: CLEAR_SITE_DATA_REFUSED })
             .refine((name) => !command || name !== ALT_SVC, { error: ALT_SVC_REFUSED })
             .refine((name) => !command || name !== NEL, { error: NEL_REFUSED })
+            .refine((name) => !command || name !== REPORT_TO, { error: REPORT_TO_REFUSED })
             .refine(
               (name) =>
                 !command ||

@@ -142,6 +142,38 @@ describe('NEL in route policies', () => {
 });
 
 /**
+ * Regression: a route's response transform or fixed response could send `Report-To`, whose endpoint
+ * groups browsers keep for the host (up to its max_age, with include_subdomains for the hosts under it)
+ * and send the host's later reports to (NEL's, and documents' that name a group or `default`): once the
+ * host went to another tenant, its visitors' reports still went to the first tenant's endpoints.
+ */
+describe('Report-To in route policies', () => {
+  const GROUP =
+    '{\\"group\\": \\"default\\", \\"max_age\\": 31536000, \\"endpoints\\": [{\\"url\\": \\"https://r.example/\\"}]}';
+
+  it('is refused in a command, naming the header', () => {
+    expect(problems(responseHeaderTransformInput, `{"add": {"Report-To": "${GROUP}"}}`).join('\n')).toContain(
+      'add.Report-To',
+    );
+    expect(problems(fixedResponseInput, `{"status": 200, "headers": {"report-to": "${GROUP}"}}`)).toEqual([
+      expect.stringMatching(/^headers\.report-to: report-to cannot come from a route policy/),
+    ]);
+  });
+
+  it('still loads in a stored route (the gateway drops it)', () => {
+    expect(responseHeaderTransform.safeParse({ set: { 'report-to': '{"max_age": 0}' } }).success).toBe(true);
+    expect(fixedResponse.safeParse({ status: 200, headers: { 'report-to': '{"max_age": 0}' } }).success).toBe(
+      true,
+    );
+  });
+
+  it('leaves Reporting-Endpoints to route policies: it configures only the document it comes with', () => {
+    const headers = { 'reporting-endpoints': 'csp="https://r.example/"' };
+    expect(fixedResponseInput.safeParse({ status: 200, headers }).success).toBe(true);
+  });
+});
+
+/**
  * Regression: C1 controls (U+0080–U+009F; U+009B is CSI, U+009D is OSC on their own) in header and
  * query values. A header value in a JS string goes out as Latin-1, so U+009B is the byte 0x9B; and
  * operators read these values back (the CLI's dump, the console). Commands refuse them, naming the

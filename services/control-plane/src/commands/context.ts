@@ -33,6 +33,8 @@ export interface CommandDeps {
   customDomains?: CustomDomainDeps | undefined;
   /** How much configuration one tenant may create; default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits | undefined;
+  /** RESERVED_SUBDOMAINS: labels no tenant may take as its subdomain; default DEFAULT_RESERVED_SUBDOMAINS. */
+  reservedSubdomains?: readonly string[] | undefined;
   /** A tenant's live routes, origins, API keys and certificates, for the limits. */
   resourceCounts: TenantResourceCounts;
   /**

@@ -3,6 +3,7 @@ import { streamName } from '@vantageedge/shared/domain/events';
 import { tenantSettings } from '@vantageedge/shared/domain/gateway-config';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { forbidden, notFound } from '../domain/errors.js';
+import { DEFAULT_RESERVED_SUBDOMAINS, requireClaimableSubdomain } from '../domain/reserved-subdomains.js';
 import { type Tenant, type TenantCommand, tenantDecider } from '../domain/tenant.js';
 import type { CreateTenantBody, UpdateTenantBody } from '../schemas/requests.js';
 import type { TenantResource } from '../schemas/resources.js';
@@ -30,6 +31,8 @@ function settingsUrls(settings: CreateTenantBody['settings']): ConfiguredUrl[] {
   return jwksUrl === undefined ? [] : [{ field: 'settings.oidc.jwks_url', url: jwksUrl }];
 }
 
+const reservedSubdomains = (deps: CommandDeps) => deps.reservedSubdomains ?? DEFAULT_RESERVED_SUBDOMAINS;
+
 /** The tenant's own revision: its users share the stream, so the stream's revision is not its ETag. */
 const tenantRevision = (state: Tenant): bigint | null =>
   state.status === 'absent' ? null : (state.revision ?? null);
@@ -48,6 +51,7 @@ export async function createTenant(
   requirePlatformAdmin(ctx.caller, 'create tenants');
   requireShortStrings(deps, body);
   requireSettingsWithinLimits(deps, body.settings);
+  requireClaimableSubdomain(body.subdomain, reservedSubdomains(deps));
   requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
   const tenantId = randomUUID();
   const result = await handleCommand({
@@ -107,6 +111,14 @@ export async function updateTenant(
           state.data.settings.cache?.max_bytes,
           body.settings?.cache?.max_bytes,
         );
+      }
+      // Only a new subdomain: a tenant keeps one reserved after it took it.
+      if (
+        body.subdomain !== undefined &&
+        state.status === 'active' &&
+        body.subdomain !== state.data.subdomain
+      ) {
+        requireClaimableSubdomain(body.subdomain, reservedSubdomains(deps));
       }
       requireAllowedAddresses(deps.originAddressPolicy, settingsUrls(body.settings));
       const { clerk_org_id, ...rest } = body;

@@ -122,6 +122,8 @@ export interface ControlPlaneAppDeps {
   readStatementTimeoutMs?: number;
   /** Per-tenant limits (TENANT_MAX_*); default DEFAULT_TENANT_LIMITS. */
   tenantLimits?: TenantLimits;
+  /** RESERVED_SUBDOMAINS: labels no tenant may take as its subdomain; default DEFAULT_RESERVED_SUBDOMAINS. */
+  reservedSubdomains?: readonly string[];
   /**
    * The most a tenant's gateway snapshot may be (SNAPSHOT_MAX_MESSAGE_BYTES, TENANT_MAX_SNAPSHOT_PERCENT,
    * TENANT_MAX_SNAPSHOT_JSON_BYTES); default DEFAULT_SNAPSHOT_BUDGET (75 % of an 8 MiB topic's limit
@@ -407,6 +409,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       originAddressPolicy: deps.originAddressPolicy ?? new OriginAddressPolicy(DEFAULT_ORIGIN_BLOCKED_CIDRS),
       customDomains: deps.customDomains,
       tenantLimits: deps.tenantLimits,
+      reservedSubdomains: deps.reservedSubdomains,
       snapshotGuard: createSnapshotGuard({
         source: { store: deps.store, pool: deps.pool },
         ...(deps.snapshotBudget ? { budget: deps.snapshotBudget } : {}),

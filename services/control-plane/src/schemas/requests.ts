@@ -88,7 +88,11 @@ export const subdomain = z
   .string()
   .min(1, 'must not be empty')
   .max(63, 'must be at most 63 characters')
-  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be a lowercase DNS label (a-z, 0-9, inner hyphens)');
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be a lowercase DNS label (a-z, 0-9, inner hyphens)')
+  .meta({
+    description:
+      'The tenant’s host label: <subdomain>.<base domain>. Names the platform reserves (www, api, admin, login, status, …: RESERVED_SUBDOMAINS) are refused with 409, labels with -- as 3rd and 4th characters (xn-- IDNs) with 400, unless the tenant holds it already',
+  });
 const clerkOrgId = z
   .string()
   .max(100, 'must be at most 100 characters')

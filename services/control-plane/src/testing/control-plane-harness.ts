@@ -92,6 +92,8 @@ export async function startControlPlane(
     /** Base domains and TXT lookups of the custom-domain commands (e.g. a test DNS server's). */
     customDomains?: CustomDomainDeps;
     tenantLimits?: TenantLimits;
+    /** RESERVED_SUBDOMAINS; default: the app's (DEFAULT_RESERVED_SUBDOMAINS). */
+    reservedSubdomains?: readonly string[];
     /** The snapshot budget (SNAPSHOT_MAX_MESSAGE_BYTES, TENANT_MAX_SNAPSHOT_PERCENT); default: the app's. */
     snapshotBudget?: SnapshotBudget;
     /** The live quota counters GET /api/v1/api-keys/:id reads. */
@@ -194,6 +196,7 @@ export async function startControlPlane(
     ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),
+    ...(options.reservedSubdomains ? { reservedSubdomains: options.reservedSubdomains } : {}),
     ...(options.snapshotBudget ? { snapshotBudget: options.snapshotBudget } : {}),
     ...(options.certificateKeyRing ? { certificateKeyRing: options.certificateKeyRing } : {}),
     ...(options.rolloutRedis ? { rollout: { pool: db.pool, redis: options.rolloutRedis } } : {}),

@@ -107,7 +107,7 @@ export function decodeRecord(buffer: Buffer): CacheRecord | null {
 }
 
 /**
- * An origin's Alt-Svc and NEL are never relayed (browsers keep them for the host: forwarded-headers.ts);
+ * An origin's Alt-Svc, NEL and Report-To are never relayed (browsers keep them for the host: forwarded-headers.ts);
  * entries stored before that rule may still hold them.
  */
 function withoutHostBoundHeaders(headers: EntryMeta['h']): EntryMeta['h'] {

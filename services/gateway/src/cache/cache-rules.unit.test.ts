@@ -381,6 +381,28 @@ describe('what is cached', () => {
     };
     expect(decodeRecord(encodeRecord(stored))).toMatchObject({ headers: [['content-type', 'text/plain']] });
   });
+
+  // Regression: likewise for Report-To, whose endpoint groups browsers keep for the host and report to.
+  it('reads an entry stored with a Report-To header without it', () => {
+    const stored = {
+      kind: 'response' as const,
+      status: 200,
+      headers: [
+        ['content-type', 'text/plain'],
+        ['report-to', '{"group":"default","max_age":31536000,"endpoints":[{"url":"https://r.test/"}]}'],
+      ] as const,
+      body: Buffer.from('x'),
+      storedAt: 1,
+      freshMs: 2,
+      staleWhileRevalidateMs: 0,
+      staleIfErrorMs: 0,
+      mustRevalidate: false,
+      immutable: false,
+      tags: [],
+      varyOn: [],
+    };
+    expect(decodeRecord(encodeRecord(stored))).toMatchObject({ headers: [['content-type', 'text/plain']] });
+  });
 });
 
 describe('stored headers', () => {

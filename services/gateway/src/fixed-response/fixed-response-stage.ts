@@ -42,7 +42,7 @@ function fixedStage(fixed: FixedResponse): RouteStage {
   const headers: Record<string, string | number> = {};
   for (const [name, value] of Object.entries(fixed.headers)) headers[name.toLowerCase()] = value;
   // Refused by commands since they were found to clear every tenant's cookies (Clear-Site-Data), to
-  // outlive the tenant's hold on the host (Alt-Svc, NEL), to make node throw for HTTP/2 clients
+  // outlive the tenant's hold on the host (Alt-Svc, NEL, Report-To), to make node throw for HTTP/2 clients
   // (connection headers) or to replace the request id the gateway gave the answer (X-Request-Id); a
   // route stored before keeps the others.
   delete headers['clear-site-data'];

@@ -253,7 +253,7 @@ export function upstreamRequestHeaders(
 const NONE: readonly string[] = [];
 
 /**
- * An origin's response headers no client gets: hop-by-hop ones; Alt-Svc and NEL (browsers keep them
+ * An origin's response headers no client gets: hop-by-hop ones; Alt-Svc, NEL, Report-To (browsers keep them
  * for the host, after it went to another tenant: route-policies.ts); `__proto__` (undici keeps it as an own property, and assigned to the
  * copy it would make its values the copy's prototype; node's server drops the same name from requests).
  */

@@ -17,10 +17,16 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  *   tenant's endpoint (holding a certificate for the host it got while it served it);
  * - `NEL` (Network Error Logging) likewise: browsers keep the policy for the host up to its max_age, and
  *   once the host went to another tenant, its visitors' requests (URL, status, referrer) were reported to
- *   the collector the first tenant named (success_fraction 1: every request, not only failures).
+ *   the collector the first tenant named (success_fraction 1: every request, not only failures);
+ * - `Report-To` likewise: browsers keep its endpoint groups for the host (and, with include_subdomains,
+ *   the hosts under it) up to its max_age, and send the host's later reports there (NEL's, and documents'
+ *   that name a group or fall back to `default`), whichever tenant serves the host by then.
  */
 const ALT_SVC = 'h2="alt.attacker.test:443"; ma=31536000; persist=1';
 const NEL = '{"report_to":"collector","max_age":31536000,"include_subdomains":true,"success_fraction":1}';
+const REPORT_TO =
+  '{"group":"default","max_age":31536000,"include_subdomains":true,"endpoints":[{"url":"https://collector.attacker.test/r"}]}';
+const REPORTING_ENDPOINTS = 'csp="https://collector.answers.test/csp"';
 const CUSTOM_DOMAIN = 'shop.answers.test';
 
 let gateway: TestGateway;
@@ -39,7 +45,7 @@ function startRawOrigin(): Promise<net.Server> {
       received = received.slice(end + 4);
       if (path === '/ws-refuse') {
         socket.end(
-          `HTTP/1.1 403 Forbidden\r\nClear-Site-Data: "cookies"\r\nAlt-Svc: ${ALT_SVC}\r\nNEL: ${NEL}\r\nContent-Length: 2\r\n\r\nno`,
+          `HTTP/1.1 403 Forbidden\r\nClear-Site-Data: "cookies"\r\nAlt-Svc: ${ALT_SVC}\r\nNEL: ${NEL}\r\nReport-To: ${REPORT_TO}\r\nContent-Length: 2\r\n\r\nno`,
         );
         return;
       }
@@ -47,7 +53,7 @@ function startRawOrigin(): Promise<net.Server> {
         socket.end(
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
             'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nClear-Site-Data: "cookies"\r\n' +
-            `Alt-Svc: ${ALT_SVC}\r\nNEL: ${NEL}\r\n\r\n`,
+            `Alt-Svc: ${ALT_SVC}\r\nNEL: ${NEL}\r\nReport-To: ${REPORT_TO}\r\n\r\n`,
         );
         return;
       }
@@ -66,6 +72,12 @@ function startRawOrigin(): Promise<net.Server> {
       }
       if (path === '/nel') {
         socket.write(`HTTP/1.1 200 OK\r\nNEL: ${NEL}\r\nContent-Length: 2\r\n\r\nok`);
+        return;
+      }
+      if (path === '/report-to') {
+        socket.write(
+          `HTTP/1.1 200 OK\r\nReport-To: ${REPORT_TO}\r\nReporting-Endpoints: ${REPORTING_ENDPOINTS}\r\nContent-Length: 2\r\n\r\nok`,
+        );
         return;
       }
       if (path === '/alt-svc') {
@@ -99,13 +111,13 @@ beforeAll(async () => {
         },
       ],
       routes: [
-        // Stored before commands refused Clear-Site-Data, Alt-Svc and NEL in route policies.
+        // Stored before commands refused Clear-Site-Data, Alt-Svc, NEL and Report-To in route policies.
         {
           origin_id: originId,
           path_pattern: '/transform/*',
           response_headers: {
             set: { 'clear-site-data': '"cookies"', 'x-kept': 'yes' },
-            add: { 'alt-svc': ALT_SVC, nel: NEL },
+            add: { 'alt-svc': ALT_SVC, nel: NEL, 'report-to': REPORT_TO },
             remove: [],
           },
         },
@@ -115,7 +127,13 @@ beforeAll(async () => {
           fixed_response: {
             status: 200,
             body: 'x',
-            headers: { 'clear-site-data': '"*"', 'alt-svc': ALT_SVC, nel: NEL, 'x-kept': 'yes' },
+            headers: {
+              'clear-site-data': '"*"',
+              'alt-svc': ALT_SVC,
+              nel: NEL,
+              'report-to': REPORT_TO,
+              'x-kept': 'yes',
+            },
           },
         },
         { origin_id: originId, path_pattern: '/*' },
@@ -198,6 +216,26 @@ describe("an origin's answer", () => {
     for (const path of ['/transform/x', '/fixed']) {
       const answer = await send(gateway, 'answers.localhost', path);
       expect(answer.headers['nel'], path).toBeUndefined();
+      expect(answer.headers['x-kept'], path).toBe('yes');
+    }
+  });
+
+  it("never relays Report-To: no tenant has its host's later reports sent to its endpoints", async () => {
+    for (const host of ['answers.localhost', CUSTOM_DOMAIN]) {
+      const answer = await send(gateway, host, '/report-to');
+      expect(answer.status, host).toBe(200);
+      expect(answer.headers['report-to'], host).toBeUndefined();
+      // Reporting-Endpoints configures only the document it comes with: nothing outlives the answer.
+      expect(answer.headers['reporting-endpoints'], host).toBe(REPORTING_ENDPOINTS);
+    }
+    const refused = await sendUpgrade(gateway, 'answers.localhost', '/ws-refuse');
+    expect(refused.headers['report-to']).toBeUndefined();
+    const switched = await sendUpgrade(gateway, 'answers.localhost', '/ws-accept');
+    expect(switched.status).toBe(101);
+    expect(switched.headers['report-to']).toBeUndefined();
+    for (const path of ['/transform/x', '/fixed']) {
+      const answer = await send(gateway, 'answers.localhost', path);
+      expect(answer.headers['report-to'], path).toBeUndefined();
       expect(answer.headers['x-kept'], path).toBe('yes');
     }
   });

@@ -184,9 +184,9 @@ function splitResponseTransform(transform: HeaderTransform): ResponseTransformPa
 }
 
 /**
- * Commands refuse Clear-Site-Data (on a platform host it clears every tenant's cookies), Alt-Svc and
- * NEL (they outlive the tenant's hold on the host) and hop-by-hop fields (node throws on them for an HTTP/2
- * client) in a response transform.
+ * Commands refuse Clear-Site-Data (on a platform host it clears every tenant's cookies), Alt-Svc, NEL
+ * and Report-To (they outlive the tenant's hold on the host) and hop-by-hop fields (node throws on them
+ * for an HTTP/2 client) in a response transform.
  */
 const responseHeaderNeverWritten = (name: string) =>
   name === 'clear-site-data' || HOST_BOUND_HEADERS.includes(name) || HOP_BY_HOP_HEADERS.includes(name);

@@ -48,7 +48,7 @@ export function acceptsKey(response: IncomingMessage, key: string): boolean {
  * `HTTP/1.1 101 …` with the origin's handshake headers, as raw bytes for the client socket: the
  * fields of the origin's connection (hop-by-hop, those its Connection names, a Content-Length a 1xx
  * never has) dropped and the client's own Upgrade/Connection written; Set-Cookie and Clear-Site-Data
- * scoped to the tenant and Alt-Svc and NEL dropped, as on every response.
+ * scoped to the tenant and Alt-Svc, NEL and Report-To dropped, as on every response.
  */
 export function switchingProtocolsHead(
   upstream: IncomingMessage,
