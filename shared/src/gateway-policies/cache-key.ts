@@ -60,10 +60,12 @@ export interface CacheIdentity {
  * proxy pass on was in the links every client got), or while a header was keyed by its own spelling
  * only (k7: a CGI-style origin read `Accept_Language: de` as Accept-Language, and the answer was stored
  * for every client that sent none), or before the route's audience was part of the key (k8: a shared
- * route's members-only answer was served to anonymous clients once the route was made public), must
+ * route's members-only answer was served to anonymous clients once the route was made public), or
+ * before the IP rules and the tenant's user sources were part of the audience (k9: an answer stored
+ * for the addresses an allow list let in was served to every address once the list was dropped), must
  * never be served.
  */
-const KEY_FORMAT = 'k9';
+const KEY_FORMAT = 'k10';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.

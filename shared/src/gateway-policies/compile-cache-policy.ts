@@ -1,9 +1,20 @@
+import { hash } from 'node:crypto';
 import {
   type CachePolicy,
   isCompleteResponseStatus,
   type RouteConfig,
   type TenantSettings,
 } from '../domain/gateway-config.js';
+import type { IpRules } from '../domain/route-policies.js';
+
+/**
+ * What of the tenant (its part of the snapshot) its routes' cache policies read: its share of the
+ * cache, and the tenant-wide settings that decide who its routes admit.
+ */
+export interface CacheTenant {
+  readonly clerk_org_id: string | null;
+  readonly settings: Pick<TenantSettings, 'cache' | 'ip_rules' | 'oidc'>;
+}
 
 /** A route's cache policy, compiled when the snapshot is applied. */
 export interface CompiledCachePolicy {
@@ -34,7 +45,7 @@ export interface CompiledCachePolicy {
   readonly perCaller: boolean;
   /**
    * Who the route admits (routeAudience), part of every key: an answer stored for fewer callers is never
-   * served once the route admits more.
+   * served once the route admits more (or others).
    */
   readonly audience: string;
   /**
@@ -64,32 +75,66 @@ function originChoosingNames(route: RouteConfig, kind: 'header' | 'cookie'): str
 }
 
 /**
- * The route's authentication as it decides who gets its answers: the mode, the scopes required and whose
- * users a session token may be. A shared route's answers are filled by the callers it admitted then;
- * made public (its origin checking callers itself from then on), or with a scope no longer required, its
- * stored answers would reach callers the origin never answered, until they expired.
+ * Who the route admits: its authentication (the mode, the scopes required, whose users a session token
+ * may be, and for user tokens the tenant's Clerk organization and OIDC provider) and the allow list of
+ * the IP rules it applies (its own, else the tenant-wide ones). A route's answers are filled by the
+ * callers it admitted then; made public or open to more addresses (its origin checking callers itself
+ * from then on), with a scope no longer required, or admitting another organization's or identity
+ * provider's users, its stored answers would reach callers the origin never answered, until they expired.
  */
-function routeAudience(route: RouteConfig): string {
-  if (route.auth_mode === 'public') return 'public';
+function routeAudience(route: RouteConfig, tenant: CacheTenant | undefined): string {
+  const addresses = ipRulesDigest(route.ip_rules ?? tenant?.settings.ip_rules ?? null);
+  if (route.auth_mode === 'public')
+    return addresses === null ? 'public' : JSON.stringify(['public', addresses]);
+  const oidc = tenant?.settings.oidc ?? null;
   return JSON.stringify([
     route.auth_mode,
     [...new Set(route.required_scopes)].sort(),
     route.require_tenant_org,
     route.allow_any_authenticated_user,
+    addresses,
+    ...(acceptsUserTokens(route)
+      ? [tenant?.clerk_org_id ?? null, oidc === null ? null : [oidc.issuer, oidc.audience]]
+      : []),
   ]);
+}
+
+function acceptsUserTokens(route: RouteConfig): boolean {
+  return route.auth_mode === 'jwt_required' || route.auth_mode === 'jwt_or_apikey';
+}
+
+/** By rule set: a tenant's routes share one object, and up to 400 ranges are serialised once. */
+const ipRulesDigests = new WeakMap<IpRules, string | null>();
+
+/**
+ * A digest of the IP rules that choose whom a route answers (an allow list, with the ranges denied
+ * within it), or null when they let in every address but some: a deny list alone blocks abusers from a
+ * route whose answers are for everyone, and may change often without cooling the cache.
+ */
+function ipRulesDigest(rules: IpRules | null): string | null {
+  if (rules === null) return null;
+  let digest = ipRulesDigests.get(rules);
+  if (digest === undefined) {
+    digest =
+      rules.allow.length === 0
+        ? null
+        : hash('sha256', JSON.stringify([rules.allow, rules.deny]), 'base64url').slice(0, 22);
+    ipRulesDigests.set(rules, digest);
+  }
+  return digest;
 }
 
 /** null when the route has no cache policy or it is disabled. */
 export function compileCachePolicy(
   tenantId: string,
   route: RouteConfig,
-  tenantCache?: TenantSettings['cache'],
+  tenant?: CacheTenant,
 ): CompiledCachePolicy | null {
   const policy = route.cache_policy;
   if (!policy?.enabled) return null;
   return {
     tenantId,
-    tenantMaxBytes: tenantCache?.max_bytes,
+    tenantMaxBytes: tenant?.settings.cache?.max_bytes,
     routeId: route.id,
     metricsRoute: route.id,
     mode: policy.mode,
@@ -116,7 +161,7 @@ export function compileCachePolicy(
     ttlMs: policy.ttl_seconds * 1000,
     maxBodyBytes: policy.max_body_bytes,
     perCaller: route.auth_mode !== 'public' && !policy.shared,
-    audience: routeAudience(route),
+    audience: routeAudience(route, tenant),
     credentialsNeedOriginConsent: route.auth_mode === 'public',
     cacheSetCookie: policy.cache_set_cookie,
     staleWhileRevalidateMs: policy.stale_while_revalidate_seconds * 1000,

@@ -243,7 +243,7 @@ function explainCache(
   path: string,
   principal: string | undefined,
 ): NonNullable<Explanation['cache']> {
-  const policy = compileCachePolicy(snapshot.tenant_id, route);
+  const policy = compileCachePolicy(snapshot.tenant_id, route, snapshot.tenant);
   if (policy === null) {
     return {
       enabled: false,

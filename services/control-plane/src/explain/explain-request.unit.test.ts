@@ -276,7 +276,7 @@ describe('explaining a request', () => {
     const route = snap.routes.find((candidate) => candidate.id === USERS_ROUTE)!;
     expect(https).toBe(
       variantDigest(
-        compileCachePolicy(TENANT, route)!,
+        compileCachePolicy(TENANT, route, snap.tenant)!,
         {
           method: 'GET',
           scheme: 'https',
@@ -618,7 +618,7 @@ describe('explaining the keys of a caller as the gateway keys them', () => {
       expect(answer.cache).toMatchObject({ decision: 'lookup', key: { per_caller: true } });
       expect(answer.cache?.key?.variant_digest).toBe(
         variantDigest(
-          compileCachePolicy(TENANT, route)!,
+          compileCachePolicy(TENANT, route, snap.tenant)!,
           {
             method: 'GET',
             scheme: 'https',

@@ -73,9 +73,11 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
   const encodedSlashes = options.encodedSlashes ?? 'reject';
   return {
     name: 'cache',
-    compiledFrom: (tenant) => JSON.stringify(tenant.settings.cache ?? null),
+    // Its share of the cache, and who its routes admit (compileCachePolicy's audience).
+    compiledFrom: ({ clerk_org_id, settings: { cache, ip_rules, oidc } }) =>
+      JSON.stringify([cache ?? null, ip_rules, oidc && [oidc.issuer, oidc.audience], clerk_org_id]),
     compileRoute({ tenant, route, routeMetrics }) {
-      const compiled = compileCachePolicy(tenant.id, route, tenant.settings.cache);
+      const compiled = compileCachePolicy(tenant.id, route, tenant);
       if (compiled === null || keysOnGatewayValue(compiled)) return null;
       const policy =
         routeMetrics === undefined ? compiled : { ...compiled, metricsRoute: routeMetrics.label };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { cachePolicy, type RouteConfig, routeConfig } from '@vantageedge/shared/domain/gateway-config';
 import {
+  type CacheTenant,
   type CompiledCachePolicy,
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
@@ -36,7 +37,7 @@ async function responseCache(): Promise<ResponseCache> {
 }
 
 /** The route as one snapshot or a later one compiles it: same tenant, same id, its access as given. */
-function policyOf(access: Partial<RouteConfig>): CompiledCachePolicy {
+function policyOf(access: Partial<RouteConfig>, tenant?: CacheTenant): CompiledCachePolicy {
   const route = routeConfig.parse({
     id: routeId,
     origin_id: randomUUID(),
@@ -45,7 +46,7 @@ function policyOf(access: Partial<RouteConfig>): CompiledCachePolicy {
     cache_policy: cachePolicy.parse({ shared: true, ttl_seconds: 600 }),
     ...access,
   });
-  return compileCachePolicy(tenantId, route)!;
+  return compileCachePolicy(tenantId, route, tenant)!;
 }
 
 /** A GET of /report by `userId` (anonymous when undefined): its outcome; a MISS is filled with `body`. */
@@ -97,6 +98,23 @@ describe('an entry stored while the route admitted fewer callers', () => {
     expect(await get(cache, policyOf({}), 'clerk:member', 'internal')).toBe('MISS');
     const anyone = policyOf({ allow_any_authenticated_user: true });
     expect(await get(cache, anyone, 'clerk:stranger', 'outside view')).toBe('MISS');
+  });
+
+  it("is not served to an OIDC provider's users once the tenant accepts that provider", async () => {
+    const cache = await responseCache();
+    const clerkOnly: CacheTenant = { clerk_org_id: 'org_acme', settings: { ip_rules: null, oidc: null } };
+    expect(await get(cache, policyOf({}, clerkOnly), 'clerk:member', 'internal')).toBe('MISS');
+    const oidc = {
+      issuer: 'https://partner-idp.example',
+      audience: 'acme',
+      jwks_url: 'https://idp.example/jwks',
+    };
+    const withPartners = { ...clerkOnly, settings: { ...clerkOnly.settings, oidc } };
+    expect(await get(cache, policyOf({}, withPartners), 'oidc:partner:user', 'partner view')).toBe('MISS');
+    // API keys are no user tokens: an API-key route's entries stay the tenant's callers'.
+    const keyed = { auth_mode: 'apikey_required' } as const;
+    expect(await get(cache, policyOf(keyed, clerkOnly), undefined, 'catalogue')).toBe('MISS');
+    expect(await get(cache, policyOf(keyed, withPartners), undefined, '')).toBe('HIT');
   });
 
   it('is still served after a change that admits nobody new (the same access, another TTL)', async () => {

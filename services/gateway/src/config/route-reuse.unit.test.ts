@@ -271,39 +271,41 @@ describe('GatewayConfigStore: applying a version in which few routes changed', (
       expect.arrayContaining(['ip_rules', 'cors', 'auth', 'request_transform', 'rate_limit', 'cache']),
     );
 
-    // The tenant's OIDC provider, its users' org, its name: read by no route stage.
-    const v2 = next(v1, {
-      tenant: {
-        ...v1.tenant,
-        name: 'renamed',
-        settings: {
-          ...v1.tenant.settings,
-          oidc: {
-            issuer: 'https://id.example.com',
-            audience: 'api',
-            jwks_url: 'https://id.example.com/jwks',
-          },
-        },
-      },
-    });
+    // The tenant's name: read by no route stage.
+    const v2 = next(v1, { tenant: { ...v1.tenant, name: 'renamed' } });
     store.apply(v2);
     const renamed = store.get(tenantId)!;
     expect(renamed.routes.filter((route, index) => route === first.routes[index])).toHaveLength(50);
 
+    /** Each route's stages are the same as before but those of `changed`, which are new. */
+    const expectNewStages = (before: CompiledTenant, after: CompiledTenant, changed: string) => {
+      after.routes.forEach((route, index) => {
+        const earlier = before.routes[index]!.stages.all;
+        expect(route.stages.all.map((stage) => stage.name)).toEqual(stageNames);
+        route.stages.all.forEach((stage, at) => {
+          if (stage.name === changed) expect(stage).not.toBe(earlier[at]);
+          else expect(stage).toBe(earlier[at]);
+        });
+      });
+    };
+
+    // The tenant's OIDC provider decides who its jwt routes admit, which the cache keys on.
+    const oidc = {
+      issuer: 'https://id.example.com',
+      audience: 'api',
+      jwks_url: 'https://id.example.com/jwks',
+    };
+    const v3 = next(v2, { tenant: { ...v2.tenant, settings: { ...v2.tenant.settings, oidc } } });
+    store.apply(v3);
+    const withOidc = store.get(tenantId)!;
+    expectNewStages(renamed, withOidc, 'cache');
+
     // A tenant-wide rate limit: each route's rate_limit stage is new, its other stages are kept.
     const limit = rateLimitPolicy.parse({ requests_per_second: 100, scope: 'tenant' });
     store.apply(
-      next(v2, { tenant: { ...v2.tenant, settings: { ...v2.tenant.settings, rate_limit: limit } } }),
+      next(v3, { tenant: { ...v3.tenant, settings: { ...v3.tenant.settings, rate_limit: limit } } }),
     );
-    const limited = store.get(tenantId)!;
-    limited.routes.forEach((route, index) => {
-      const before = first.routes[index]!.stages.all;
-      expect(route.stages.all.map((stage) => stage.name)).toEqual(stageNames);
-      route.stages.all.forEach((stage, at) => {
-        if (stage.name === 'rate_limit') expect(stage).not.toBe(before[at]);
-        else expect(stage).toBe(before[at]);
-      });
-    });
+    expectNewStages(withOidc, store.get(tenantId)!, 'rate_limit');
   });
 
   it('drops a removed route (not matched, its series retired) and keeps the series of those that stay', () => {
