@@ -23,7 +23,8 @@ const route = (fields: Record<string, unknown>) => ({
 
 export const ROUTE_POLICY_EXAMPLES: Record<string, RoutePolicyExample> = {
   cors: {
-    summary: 'CORS on a JWT route: preflights answered by the gateway before auth',
+    summary:
+      'CORS on a JWT route: preflights answered by the gateway before auth, WebSockets opened by other sites refused',
     value: route({
       path_pattern: '/api/*',
       auth_mode: 'jwt_required',

@@ -317,7 +317,7 @@ export class Authenticator {
     if (oidc !== null && unverified.iss === oidc.issuer) {
       const keySet = { set: oidc.keys, withdrawals: oidc.keys.withdrawals };
       try {
-        const { payload } = await jwtVerify(token, oidc.keys.getKey, {
+        const { payload, protectedHeader } = await jwtVerify(token, oidc.keys.getKey, {
           issuer: oidc.issuer,
           audience: oidc.audience,
           requiredClaims: ['exp', 'sub'],
@@ -330,7 +330,7 @@ export class Authenticator {
           verifiedBy: tenant.auth.verifiedBy.oidc!,
           // Refused from `exp` plus the clock tolerance the verification allows.
           expiresAtMs: (payload.exp! + JWT_CLOCK_TOLERANCE_SECONDS) * 1000,
-          keySet,
+          keySet: { ...keySet, key: oidc.keys.listedKey(protectedHeader.kid) },
         };
         this.#tokens.set(tenant.id, token, entry, payload.exp!);
         return { ok: true, entry };
@@ -383,7 +383,7 @@ export class Authenticator {
         identity,
         verifiedBy: tenant.auth.verifiedBy.clerk,
         expiresAtMs: payload.exp * 1000 + CLERK_CLOCK_SKEW_MS,
-        keySet,
+        keySet: keySet === undefined ? undefined : { ...keySet, key: keySet.set.listedKey(header.kid) },
       };
       this.#tokens.set(tenant.id, token, entry, payload.exp);
       return { ok: true, entry };
@@ -431,6 +431,7 @@ export class Authenticator {
       ok: true,
       identity: entry.identity,
       expiresAtMs: entry.expiresAtMs,
+      verifiedWith: entry.keySet,
     });
   }
 

@@ -5,6 +5,7 @@ import {
   servicePrincipal,
   type UserIssuer,
 } from '@vantageedge/shared/gateway-policies/caller-principal';
+import type { VerifyingKeySet } from './jwks.js';
 
 export type { UserIssuer };
 
@@ -66,6 +67,8 @@ export type AuthResult =
        * clock skew its verification allows, an API key's `expires_at`; none when it never expires.
        */
       readonly expiresAtMs?: number | undefined;
+      /** The remote key set that verified a user token (Clerk's JWKS, the tenant's OIDC jwks_url). */
+      readonly verifiedWith?: VerifyingKeySet | undefined;
     }
   | {
       readonly ok: false;

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createClerkTestKeys, signClerkToken } from '@vantageedge/shared/testing/clerk-tokens';
-import { type CryptoKey, exportJWK, generateKeyPair, importSPKI, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -11,46 +9,15 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { clerkSigningKey, oidcSigningKey, type SigningKey } from '../testing/signing-keys.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 const ISSUER = 'https://idp.rotation.test';
 const AUDIENCE = 'rotation-api';
 const ORG = 'org_rotation';
 
-/** A key pair the provider may publish, and how to sign a token with it. */
-interface SigningKey {
-  kid: string;
-  jwk: JWK;
-  sign(subject: string): Promise<string>;
-}
-
-async function oidcKey(): Promise<SigningKey> {
-  const kid = `k-${randomUUID()}`;
-  const pair = await generateKeyPair('RS256', { extractable: true });
-  const privateKey: CryptoKey = pair.privateKey;
-  return {
-    kid,
-    jwk: { ...(await exportJWK(pair.publicKey)), kid, alg: 'RS256', use: 'sig' },
-    sign: (subject) =>
-      new SignJWT({})
-        .setProtectedHeader({ alg: 'RS256', kid })
-        .setIssuer(ISSUER)
-        .setAudience(AUDIENCE)
-        .setSubject(subject)
-        .setExpirationTime('1h')
-        .sign(privateKey),
-  };
-}
-
-async function clerkKey(): Promise<SigningKey> {
-  const keys = await createClerkTestKeys();
-  const publicKey = await importSPKI(keys.publicKeyPem, 'RS256', { extractable: true });
-  return {
-    kid: keys.kid,
-    jwk: { ...(await exportJWK(publicKey)), kid: keys.kid, alg: 'RS256', use: 'sig' },
-    sign: (subject) => signClerkToken(keys, { userId: subject, orgId: ORG, expiresInSeconds: 3600 }),
-  };
-}
+const oidcKey = () => oidcSigningKey(ISSUER, AUDIENCE);
+const clerkKey = () => clerkSigningKey(ORG);
 
 /**
  * Regression tests: a verified token was served from the verified-token cache until its `exp`, whatever

@@ -188,6 +188,33 @@ export interface TrustedKeySet {
    * from a cache alone still see the keys their provider removes; a set past its usable age trusts none.
    */
   stillTrusts(withdrawals: number): boolean;
+  /**
+   * The key the set lists under `kid` now, as `stillLists` knows it; undefined when it lists none
+   * under that kid (or the token named none).
+   */
+  listedKey(kid: unknown): string | undefined;
+  /** Whether the set lists the key `listedKey` named still, unchanged. */
+  stillLists(listedKey: string): boolean;
+  /** Calls `listener` after each withdrawal (what `withdrawals` counts); returns how to stop. */
+  onWithdrawal(listener: () => void): () => void;
+}
+
+/**
+ * The key set that verified a token, its withdrawals then (read before the verification) and the key
+ * it listed under the token's kid (after): what decides whether the token is still trusted.
+ */
+export interface VerifyingKeySet {
+  readonly set: TrustedKeySet;
+  readonly withdrawals: number;
+  /** Undefined when the token named no kid: any withdrawal may then have taken its key. */
+  readonly key?: string | undefined;
+}
+
+/** The set that verified a token, as it is now: it withdrew the token's key since the verification. */
+export function signingKeyWithdrawn(verifying: VerifyingKeySet): boolean {
+  const { set, withdrawals, key } = verifying;
+  if (set.withdrawals === withdrawals) return false;
+  return key === undefined || !set.stillLists(key);
 }
 
 /**
@@ -210,7 +237,10 @@ export class RemoteKeySet implements TrustedKeySet {
   #keys = new Map<string, JWK>();
   /** Each usable key of the last good set (keyDigest): a key missing from a new set was withdrawn. */
   #listed = new Set<string>();
+  /** The keyDigest of each usable key with a kid. */
+  #listedByKid = new Map<string, string>();
   #withdrawals = 0;
+  readonly #withdrawalListeners = new Set<() => void>();
   #local: JWTVerifyGetKey | null = null;
   #fetchedAt = Number.NEGATIVE_INFINITY;
   #attemptedAt = Number.NEGATIVE_INFINITY;
@@ -264,6 +294,20 @@ export class RemoteKeySet implements TrustedKeySet {
     return withdrawals === this.#withdrawals;
   }
 
+  listedKey(kid: unknown): string | undefined {
+    const named = kidOf(kid);
+    return named === undefined ? undefined : this.#listedByKid.get(named);
+  }
+
+  stillLists(listedKey: string): boolean {
+    return this.#listed.has(listedKey);
+  }
+
+  onWithdrawal(listener: () => void): () => void {
+    this.#withdrawalListeners.add(listener);
+    return () => this.#withdrawalListeners.delete(listener);
+  }
+
   /** The JWK with this kid, or undefined when the set (as the policy lets us know it) has none. */
   async jwk(kid: string | undefined): Promise<JWK | undefined> {
     const named = kidOf(kid);
@@ -315,11 +359,18 @@ export class RemoteKeySet implements TrustedKeySet {
   #forgetKeys(): void {
     this.#keys = new Map();
     this.#listed = new Set();
+    this.#listedByKid = new Map();
     this.#local = null;
+    this.#withdrew();
+  }
+
+  #withdrew(): void {
     this.#withdrawals++;
+    for (const listener of [...this.#withdrawalListeners]) listener();
   }
 
   async #refresh(): Promise<void> {
+    let withdrew = false;
     try {
       const response = await this.#fetch(this.#url, {
         headers: this.#headers,
@@ -343,16 +394,24 @@ export class RemoteKeySet implements TrustedKeySet {
       // Only the keys are copied: members beside them are the set's to add and nothing reads them.
       const local = createLocalJWKSet({ keys: usable });
       const keys = new Map<string, JWK>();
-      for (const key of usable) if (typeof key.kid === 'string') keys.set(key.kid, key);
-      const listed = new Set(usable.map(keyDigest));
+      const listed = new Set<string>();
+      const listedByKid = new Map<string, string>();
+      for (const key of usable) {
+        const digest = keyDigest(key);
+        listed.add(digest);
+        if (typeof key.kid !== 'string') continue;
+        keys.set(key.kid, key);
+        listedByKid.set(key.kid, digest);
+      }
       this.#local = local;
       this.#keys = keys;
       for (const key of this.#listed) {
         if (listed.has(key)) continue;
-        this.#withdrawals++;
+        withdrew = true;
         break;
       }
       this.#listed = listed;
+      this.#listedByKid = listedByKid;
       // Remembered unknown kids stay remembered: lookups check the set first, so a kid that a later
       // fetch brings is served at once; only the fetches a remembered kid would trigger are avoided.
       this.#fetchedAt = Date.now();
@@ -361,6 +420,7 @@ export class RemoteKeySet implements TrustedKeySet {
       // Keep serving the last good set; the cooldown stops the next token from refetching at once.
       this.#onFetch?.('failed', failureReason(error));
     }
+    if (withdrew) this.#withdrew();
   }
 }
 

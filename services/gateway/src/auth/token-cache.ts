@@ -1,5 +1,5 @@
 import type { AuthFailure, Identity } from './identity.js';
-import type { TrustedKeySet } from './jwks.js';
+import type { VerifyingKeySet } from './jwks.js';
 
 /** A token as verified for a tenant: accepted with its identity, or refused whatever the route. */
 export type CachedToken = AcceptedToken | RefusedToken;
@@ -20,11 +20,11 @@ export interface AcceptedToken extends VerifiedBy {
   /** When the token stops being accepted: its `exp` plus the clock skew its issuer's verification allows. */
   readonly expiresAtMs: number;
   /**
-   * The remote key set that verified it (Clerk's JWKS, the tenant's OIDC jwks_url) and its withdrawals
-   * then: once the set withdraws a key, the token is verified again. None for keys a snapshot or the
-   * replica's settings hold (service accounts, CLERK_JWT_KEY), which change only with them.
+   * The remote key set that verified it (Clerk's JWKS, the tenant's OIDC jwks_url), its withdrawals
+   * then and the token's key: once the set withdraws a key, the token is verified again. None for keys a
+   * snapshot or the replica's settings hold (service accounts, CLERK_JWT_KEY), which change only with them.
    */
-  readonly keySet?: { readonly set: TrustedKeySet; readonly withdrawals: number } | undefined;
+  readonly keySet?: VerifyingKeySet | undefined;
 }
 
 /**

@@ -28,6 +28,9 @@ class CountingKeySets extends RemoteJwksRegistry {
       },
       withdrawals: 0,
       stillTrusts: () => true,
+      listedKey: () => undefined,
+      stillLists: () => true,
+      onWithdrawal: () => () => {},
     };
   }
 

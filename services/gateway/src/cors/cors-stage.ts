@@ -25,6 +25,8 @@ import { ROUTE_ONLY, type RoutePolicy, type RouteStage, type StageResult } from 
  *   headers never reach the client, whatever the Origin (createCorsOriginHeadersPolicy). Every answer
  *   of the route says `Vary: Origin` (merged with the origin's Vary), and the response cache keys the
  *   route's entries on Origin.
+ * - WebSocket upgrade with an Origin the route does not allow: 403 `cors_not_allowed`, before
+ *   authentication and before the origin is asked; one without Origin (no browser) is not affected.
  */
 export function createCorsPolicy(): RoutePolicy {
   const budgets = new TenantVerdictBudgets(TENANT_CORS_ORIGINS_REMEMBERED);
@@ -107,7 +109,7 @@ function corsStage(cors: CompiledCors, budget: VerdictBudget): RouteStage {
     budget,
     CORS_ORIGINS_REMEMBERED,
   );
-  return {
+  const stage: RouteStage = {
     name: 'cors',
     onRequest(exchange) {
       const { req, res } = exchange;
@@ -117,7 +119,22 @@ function corsStage(cors: CompiledCors, budget: VerdictBudget): RouteStage {
       return 'continue';
     },
   };
+  if (cors.anyOrigin) return stage;
+  return {
+    ...stage,
+    // Browsers apply no CORS to a WebSocket: any page may open one, with the user's cookies (cross-site
+    // WebSocket hijacking). A browser always says which page opens it; other clients send no Origin.
+    // The verdict is the one remembered for the route's requests: Vary alone for an origin not allowed.
+    onUpgrade(exchange) {
+      const origin = exchange.req.headers.origin;
+      if (origin === undefined || headersFor(origin) !== VARY_ONLY) return 'continue';
+      failExchange(exchange, 403, 'cors_not_allowed', WEBSOCKET_ORIGIN_REFUSED);
+      return 'handled';
+    },
+  };
 }
+
+const WEBSOCKET_ORIGIN_REFUSED = 'the route’s CORS policy does not allow WebSockets from this Origin';
 
 /** null for an origin no response can carry (node's parser lets few such bytes through). */
 function allowOriginHeader(value: string): CheckedHeader | null {

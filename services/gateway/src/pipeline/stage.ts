@@ -39,6 +39,12 @@ export interface RouteStage {
    */
   onRequest?(exchange: GatewayExchange): StageResult | Promise<StageResult>;
   /**
+   * A WebSocket upgrade (HTTP/1.1 or an HTTP/2 extended CONNECT), before it is authenticated: what the
+   * stage decides of an upgrade that its onRequest does not (the WebSocket proxy runs onRequest only
+   * for the stages it names). 'handled': the stage refused the upgrade.
+   */
+  onUpgrade?(exchange: GatewayExchange): StageResult;
+  /**
    * When the origin's response headers arrive, in reverse stage order (the Envoy encoder order). May
    * change the headers and may return a tap to see the body (the cache storing a MISS).
    */
@@ -93,12 +99,19 @@ export interface RoutePolicy {
 export interface RouteStages {
   readonly all: readonly RouteStage[];
   readonly request: readonly RouteStage[];
+  readonly upgrade: readonly RouteStage[];
   /** Reverse order. */
   readonly response: readonly RouteStage[];
   readonly end: readonly RouteStage[];
 }
 
-export const NO_STAGES: RouteStages = Object.freeze({ all: [], request: [], response: [], end: [] });
+export const NO_STAGES: RouteStages = Object.freeze({
+  all: [],
+  request: [],
+  upgrade: [],
+  response: [],
+  end: [],
+});
 
 /** compiledFrom of a policy whose compileRoute reads nothing but the route, its origins and its metrics. */
 export const ROUTE_ONLY = (): string => '';
@@ -126,6 +139,7 @@ export function routeStagesOf(byPolicy: readonly (RouteStage | null)[]): RouteSt
   return {
     all,
     request: all.filter((stage) => stage.onRequest !== undefined),
+    upgrade: all.filter((stage) => stage.onUpgrade !== undefined),
     response: all.filter((stage) => stage.onResponse !== undefined).reverse(),
     end: all.filter((stage) => stage.onEnd !== undefined),
   };

@@ -1,6 +1,7 @@
 import type { AuthMode } from '@vantageedge/shared/domain/gateway-config';
 import { clerkUserRefusal, missingScope } from '@vantageedge/shared/gateway-policies/auth-rules';
 import type { Identity } from '../auth/identity.js';
+import type { VerifyingKeySet } from '../auth/jwks.js';
 import type { CompiledApiKey, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { splitOriginIds } from '../traffic-split/traffic-split-stage.js';
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from './close-frame.js';
@@ -26,11 +27,13 @@ export interface WebSocketAdmission {
    * rotation gives the old key one. None: they never expire.
    */
   readonly credentialsExpireAtMs?: number | undefined;
+  /** The remote key set that verified its user token: the connection closes when it withdraws the token's key. */
+  readonly verifiedWith?: VerifyingKeySet | undefined;
 }
 
 /**
- * Why an open WebSocket's admission was withdrawn: by a snapshot, or by the clock (its credentials
- * expired); a fixed set (a metric label).
+ * Why an open WebSocket's admission was withdrawn: by a snapshot, by the clock (its credentials
+ * expired) or by its token's provider (it withdrew the signing key); a fixed set (a metric label).
  */
 export type WithdrawalReason =
   | 'tenant_removed'
@@ -40,7 +43,8 @@ export type WithdrawalReason =
   | 'key_revoked'
   | 'key_expired'
   | 'auth_changed'
-  | 'credentials_expired';
+  | 'credentials_expired'
+  | 'signing_key_withdrawn';
 
 /**
  * RFC 6455 §7.4.1: 1001 (going away) when what the client talked to is no longer served here — it may
@@ -56,6 +60,7 @@ export const WITHDRAWAL_CLOSE: Readonly<Record<WithdrawalReason, { code: number;
   key_expired: { code: CLOSE_POLICY_VIOLATION, reason: 'api key expired' },
   auth_changed: { code: CLOSE_POLICY_VIOLATION, reason: 'route auth changed' },
   credentials_expired: { code: CLOSE_POLICY_VIOLATION, reason: 'credentials expired' },
+  signing_key_withdrawn: { code: CLOSE_POLICY_VIOLATION, reason: 'signing key withdrawn' },
 };
 
 /** The identity kinds each auth mode admits. */

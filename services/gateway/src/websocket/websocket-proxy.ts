@@ -61,6 +61,7 @@ import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { readUntilPaired } from './early-client-bytes.js';
 import { FrameRelay } from './frame-relay.js';
+import { SigningKeyWatch } from './signing-key-watch.js';
 import {
   acceptsKey,
   type ResponseScoping,
@@ -180,7 +181,8 @@ const LIMIT_RETRY_AFTER_SECONDS = '5';
 
 /**
  * WebSocket proxying by piping raw sockets: the upgrade request goes through the same steps as any
- * request — tenant by host, path normalisation, route match, authentication (every mode; a route may
+ * request — tenant by host, path normalisation, route match, the route's IP rules and the Origin its
+ * CORS policy allows (RouteStage.onUpgrade), authentication (every mode; a route may
  * let browsers put the token in the query or a subprotocol), the rate limit at connect, the origin the
  * route's traffic split chooses (else its own), a lease from that origin's load balancer (held while the
  * connection is open, so least-connections counts it; health and circuit state decide the target, a
@@ -198,6 +200,10 @@ export class WebSocketProxy {
   /** The open connections not yet told to close whose credentials expire, by when they are closed for it. */
   readonly #expiries = new DeadlineQueue<ProxiedConnection>((connection) =>
     this.#withdraw(connection, 'credentials_expired'),
+  );
+  /** The open connections admitted by user tokens, by the remote key set that verified them. */
+  readonly #signingKeys = new SigningKeyWatch<ProxiedConnection>((connection) =>
+    this.#withdraw(connection, 'signing_key_withdrawn'),
   );
   readonly #unwatch: (() => void) | undefined;
   /** Client sockets of upgrades not yet switched: node's closeAllConnections no longer reaches them. */
@@ -372,6 +378,7 @@ export class WebSocketProxy {
     if (platformPasses(req.headers) >= (this.#options.maxLoopHops ?? DEFAULT_MAX_LOOP_HOPS))
       return refuse(508, 'loop_detected', LOOP_DETECTED_MESSAGE);
     if (await this.#runStages(exchange, socket, BEFORE_AUTH_STAGES)) return;
+    if (this.#refusedByUpgradeStage(exchange, socket)) return;
 
     const credentials = upgradeCredentials(route.config, req.headers, query);
     exchange.query = credentials.query;
@@ -417,6 +424,7 @@ export class WebSocketProxy {
       identity: auth.identity,
       oidcProvider: oidc === null ? undefined : { issuer: oidc.issuer, audience: oidc.audience },
       credentialsExpireAtMs: auth.expiresAtMs,
+      verifiedWith: auth.verifiedWith,
     };
 
     // As for any request: rewrite_path, else strip_prefix; the client's headers after the route's transform.
@@ -475,14 +483,29 @@ export class WebSocketProxy {
     for (const stage of exchange.route?.stages.request ?? []) {
       if (!names.has(stage.name)) continue;
       if ((await stage.onRequest!(exchange)) === 'handled') {
-        this.#countUpgrade(exchange.tenant, exchange.res.statusCode, exchange.errorCode);
-        // The answer may already be out (a stage that answers synchronously, before any await).
-        if (exchange.res.writableFinished) socket.destroy();
-        else exchange.res.once('finish', () => socket.destroy());
+        this.#answeredByStage(exchange, socket);
         return true;
       }
     }
     return false;
+  }
+
+  /** The route's upgrade checks (a CORS route's Origin); true when one refused the upgrade. */
+  #refusedByUpgradeStage(exchange: GatewayExchange, socket: Duplex): boolean {
+    for (const stage of exchange.route?.stages.upgrade ?? []) {
+      if (stage.onUpgrade!(exchange) === 'handled') {
+        this.#answeredByStage(exchange, socket);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #answeredByStage(exchange: GatewayExchange, socket: Duplex): void {
+    this.#countUpgrade(exchange.tenant, exchange.res.statusCode, exchange.errorCode);
+    // The answer may already be out (a stage that answers synchronously, before any await).
+    if (exchange.res.writableFinished) socket.destroy();
+    else exchange.res.once('finish', () => socket.destroy());
   }
 
   /**
@@ -765,6 +788,12 @@ export class WebSocketProxy {
     connection.toUpstream.start();
     connection.toClient.start();
     this.#closeOnExpiry(connection, connection.admission.credentialsExpireAtMs);
+    const { verifiedWith } = connection.admission;
+    // Withdrawn while the origin was answering: the set's refresh came before the connection was watched.
+    if (verifiedWith !== undefined && !this.#signingKeys.watch(connection, verifiedWith)) {
+      this.#withdraw(connection, 'signing_key_withdrawn');
+      return;
+    }
     this.#recheckAdmittedDuringChange(connection);
   }
 
@@ -786,6 +815,7 @@ export class WebSocketProxy {
 
   #forget(connection: ProxiedConnection): void {
     this.#expiries.delete(connection);
+    this.#signingKeys.forget(connection);
     const { tenantId } = connection.admission;
     const connections = this.#openByTenant.get(tenantId);
     if (connections === undefined) return;
