@@ -24,6 +24,27 @@ export function requestBodyFraming(req: IncomingMessage): RequestBodyFraming {
 }
 
 /**
+ * Reads what is left of a request's body and drops it, as node does with a body no one read. An origin
+ * may answer before the body was sent whole (an early 413): undici then stops reading it, and what is
+ * left would stay on the client's connection, so that the next request on it is never read. Past
+ * `maxBytes` more (a body of unknown length has no end the gateway knows of), nothing more is read:
+ * the request's HTTP/2 stream is reset, or its HTTP/1.1 connection closed.
+ */
+export function discardUnreadBody(req: IncomingMessage, maxBytes = Number.POSITIVE_INFINITY): void {
+  if (req.readableEnded || req.destroyed) return;
+  const connection = arrivedOverHttp2(req) ? undefined : req.socket;
+  let left = maxBytes;
+  req.unpipe();
+  req.on('data', (chunk: Buffer) => {
+    left -= chunk.length;
+    if (left >= 0) return;
+    if (connection === undefined) req.destroy();
+    else connection.destroy();
+  });
+  req.resume();
+}
+
+/**
  * Why an HTTP/1.x request's Transfer-Encoding leaves the end of its body in doubt, if it does (RFC 9112
  * §6.1), for a proxy in front of the gateway may have found another end:
  * - `http/1.0`: HTTP/1.0 has no transfer codings, so its framing is faulty whatever the field says

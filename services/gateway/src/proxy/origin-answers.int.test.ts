@@ -21,6 +21,8 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * - `Report-To` likewise: browsers keep its endpoint groups for the host (and, with include_subdomains,
  *   the hosts under it) up to its max_age, and send the host's later reports there (NEL's, and documents'
  *   that name a group or fall back to `default`), whichever tenant serves the host by then.
+ * - a `100 Continue` the origin sent unasked (as some servers do to every POST) was answered 502: undici
+ *   closes the connection on any 100 (unit cases: upstream/unasked-continue.unit.test.ts).
  */
 const ALT_SVC = 'h2="alt.attacker.test:443"; ma=31536000; persist=1';
 const NEL = '{"report_to":"collector","max_age":31536000,"include_subdomains":true,"success_fraction":1}';
@@ -28,6 +30,16 @@ const REPORT_TO =
   '{"group":"default","max_age":31536000,"include_subdomains":true,"endpoints":[{"url":"https://collector.attacker.test/r"}]}';
 const REPORTING_ENDPOINTS = 'csp="https://collector.answers.test/csp"';
 const CUSTOM_DOMAIN = 'shop.answers.test';
+
+/** Interim answers an origin sends before its final `200 ok`, by path (`…/trickled`: a byte at a time). */
+const INTERIM_THEN_OK: Record<string, string> = {
+  '/continue': 'HTTP/1.1 100 Continue\r\n\r\n',
+  '/continue/trickled': 'HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n',
+  '/continues': 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 100\r\n\r\n',
+  '/hints-and-continue': `HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n`,
+  '/hints-and-continue/trickled':
+    'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n',
+};
 
 let gateway: TestGateway;
 let origin: net.Server;
@@ -68,6 +80,20 @@ function startRawOrigin(): Promise<net.Server> {
           }
           socket.write('HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n');
         }, 300);
+        return;
+      }
+      const interim = INTERIM_THEN_OK[path];
+      if (interim !== undefined) {
+        const answer = `${interim}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`;
+        if (!path.endsWith('/trickled')) {
+          socket.write(answer);
+          return;
+        }
+        let at = 0;
+        const trickle = setInterval(() => {
+          if (socket.destroyed || at >= answer.length) return clearInterval(trickle);
+          socket.write(answer[at++]!);
+        }, 1);
         return;
       }
       if (path === '/nel') {
@@ -245,4 +271,24 @@ describe("an origin's answer", () => {
     expect(answer.status).toBe(504);
     expect(answer.json()['error']).toMatchObject({ code: 'upstream_timeout' });
   });
+});
+
+describe('an origin that sends 100 (Continue) unasked (the gateway never forwards Expect)', () => {
+  // RFC 9110 §15.2: a client must parse 1xx answers it did not expect; an unasked 100 is ignored (as
+  // nginx and Envoy do), where undici dropped the connection and the request was answered 502.
+  it.each(Object.keys(INTERIM_THEN_OK))(
+    '%s: its final answer is relayed, the interim ones are not',
+    async (path) => {
+      for (const method of ['GET', 'POST']) {
+        const answer = await send(gateway, 'answers.localhost', path, {
+          method,
+          body: method === 'POST' ? 'hello' : '',
+        });
+        expect(answer.status, method).toBe(200);
+        expect(answer.text, method).toBe('ok');
+        expect(answer.headers['link'], method).toBeUndefined();
+        expect(answer.headers['x-interim'], method).toBeUndefined();
+      }
+    },
+  );
 });

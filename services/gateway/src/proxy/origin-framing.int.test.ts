@@ -9,6 +9,7 @@ import { createCacheStage } from '../cache/cache-stage.js';
 import { MemoryCacheStore } from '../cache/memory-cache-store.js';
 import { createResponseCache } from '../cache/response-cache.js';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { connectRaw, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
@@ -20,7 +21,10 @@ import { buildSnapshot } from '../testing/snapshots.js';
  *   these statuses never have;
  * - a response the origin cut short reached HTTP/2 clients as a complete one (the stream was reset with
  *   NO_ERROR, which clients read as its end);
- * - a status above 599 (invalid: RFC 9110 §15) reached HTTP/1.1 clients, while HTTP/2 clients got 502.
+ * - a status above 599 (invalid: RFC 9110 §15) reached HTTP/1.1 clients, while HTTP/2 clients got 502;
+ * - an origin that answered before the request's body was sent whole (an early 413, say) left the rest of
+ *   that body unread on the client's connection, announced as kept alive: the client's next request on
+ *   it was never read, and hung.
  */
 const HOST = 'framing.localhost';
 
@@ -33,6 +37,7 @@ const ANSWERS: Record<string, string> = {
   'cut-short': 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf!',
   'cut-short-chunked': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhalf!\r\n',
   'status-600': 'HTTP/1.1 600 Unknown\r\nContent-Length: 2\r\n\r\nhi',
+  'early-413': 'HTTP/1.1 413 Payload Too Large\r\nContent-Length: 5\r\n\r\nearly',
 };
 const CUT_SHORT = new Set(['cut-short', 'cut-short-chunked']);
 
@@ -210,4 +215,41 @@ describe('an origin status outside 100–599', () => {
     expect(rest).toContain('"upstream_error"');
     expect((await h2('/p/status-600/x')).status).toBe(502);
   });
+});
+
+/** A request body in two parts, each framed as `framing` says (the last part ends the body). */
+function bodyParts(framing: 'content-length' | 'chunked', first: number, rest: number) {
+  if (framing === 'content-length')
+    return { field: `Content-Length: ${first + rest}`, first: 'x'.repeat(first), rest: 'x'.repeat(rest) };
+  const chunk = (bytes: number) => `${bytes.toString(16)}\r\n${'x'.repeat(bytes)}\r\n`;
+  return { field: 'Transfer-Encoding: chunked', first: chunk(first), rest: `${chunk(rest)}0\r\n\r\n` };
+}
+
+describe('an origin that answers before the request body was sent whole', () => {
+  it.each(['content-length', 'chunked'] as const)(
+    '%s: the rest of the body is read off the client connection, and its next request is answered',
+    async (framing) => {
+      const client = await connectRaw('plain', gateway.gateway.trafficPort);
+      const body = bodyParts(framing, 1024, 256 * 1024);
+      client.socket.write(
+        `POST /p/early-413/x HTTP/1.1\r\nHost: ${HOST}\r\n${body.field}\r\n\r\n${body.first}`,
+      );
+      // The origin's answer is whole at the client before the client sends the rest of its body.
+      await within(
+        new Promise<void>((resolve) => {
+          const check = () =>
+            client.received().endsWith('early') ? resolve() : client.socket.once('data', check);
+          check();
+        }),
+        5_000,
+        'the early answer',
+      );
+      client.socket.write(`${body.rest}GET /p/next/x HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+      await within(client.closed, 10_000, 'the connection closing after the next answer');
+      const { head, rest } = firstAnswer(client.received());
+      expect(head.startsWith('http/1.1 413 ')).toBe(true);
+      expect(rest).toContain(NEXT);
+      expect(rest.endsWith('next')).toBe(true);
+    },
+  );
 });

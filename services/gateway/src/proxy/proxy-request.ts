@@ -1,11 +1,12 @@
 import type { OutgoingHttpHeaders } from 'node:http';
-import { type Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import { continueBody } from '../http/expect-continue.js';
 import { frameNoContent, hasNoContent } from '../http/no-content.js';
 import { requestAuthority } from '../http/request-authority.js';
+import { discardUnreadBody } from '../http/request-body.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
 import { OriginAddressBlockedError } from '../upstream/guarded-connector.js';
@@ -182,7 +183,11 @@ export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promis
   if (call.bufferedBody !== undefined) body = call.bufferedBody;
   else if (call.hasBody) {
     continueBody(exchange.res);
-    streamedBody = call.unknownLengthLimit === undefined ? req : req.pipe(limitBody(call.unknownLengthLimit));
+    // Never `req` itself: undici destroys the stream it reads when it stops early (the origin answered
+    // first), and a destroyed request leaves the rest of its body, and what follows, unread.
+    streamedBody = req.pipe(
+      call.unknownLengthLimit === undefined ? new PassThrough() : limitBody(call.unknownLengthLimit),
+    );
     body = streamedBody;
   }
   return new Promise((resolve) => {
@@ -504,6 +509,9 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     if (this.#onBodySent !== undefined) this.#streamedBody?.off('end', this.#onBodySent);
     this.#streamedBody?.off('end', this.#onClientBodySent);
     this.#exchange.res.off('close', this.#onClientClose);
+    // The exchange is over: whatever undici did not read of the client's body is not for the origin.
+    if (this.#streamedBody !== undefined)
+      discardUnreadBody(this.#exchange.req, this.#call.unknownLengthLimit);
     this.#call.lease.release(outcome);
     this.#resolve(result);
   }

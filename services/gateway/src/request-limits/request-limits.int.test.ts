@@ -8,6 +8,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { connectRaw, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /** A route's own body and header limits, below the gateway's global ones. */
@@ -75,6 +76,24 @@ describe('max_body_bytes and max_header_bytes route policies', () => {
       req.end('y'.repeat(80));
     });
     expect(status).toBe(413);
+  });
+
+  // What follows a body cut at the limit is read (so that a next request could be), but never without
+  // end: a client that goes on sending has its connection closed.
+  it('closes the connection of a client that goes on sending a chunked body cut at the limit', async () => {
+    const client = await connectRaw('plain', gateway.gateway.trafficPort);
+    const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`;
+    client.socket.write(
+      `POST /upload HTTP/1.1\r\nHost: limits.localhost\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('y'.repeat(160))}`,
+    );
+    const more = chunk('y'.repeat(16 * 1024));
+    const sending = setInterval(() => client.socket.write(more), 5);
+    try {
+      await within(client.closed, 10_000, 'the connection closing');
+    } finally {
+      clearInterval(sending);
+    }
+    expect(client.received().startsWith('HTTP/1.1 413 ')).toBe(true);
   });
 
   it("answers 431 to a header section over the route's limit", async () => {

@@ -32,6 +32,7 @@ import type {
   UpstreamSet,
   UpstreamTarget,
 } from './types.js';
+import { withoutUnaskedContinue } from './unasked-continue.js';
 
 export interface UpstreamSetDeps {
   readonly tenantId: string;
@@ -327,7 +328,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       timeoutMs,
       connector: (connectMs) => {
         const guarded = createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost);
-        return deps.upstreamSockets?.connector(deps.tenantId, guarded) ?? guarded;
+        return withoutUnaskedContinue(deps.upstreamSockets?.connector(deps.tenantId, guarded) ?? guarded);
       },
     });
     return new Member(target, config.weight, load, health, circuit, metrics);

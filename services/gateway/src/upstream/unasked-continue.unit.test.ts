@@ -1,0 +1,63 @@
+import { Duplex } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { dropUnaskedContinue } from './unasked-continue.js';
+
+const FINAL = 'HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n';
+const HINTS = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n';
+const CONTINUE = 'HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n';
+
+/** A connection as undici sees it: what it reads of `answer` arriving in `parts`, after a request head. */
+function readAfterRequest(
+  parts: readonly string[],
+  requestHead = 'GET /x HTTP/1.1\r\nhost: a\r\n\r\n',
+): string {
+  const socket = new Duplex({
+    read() {},
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+  dropUnaskedContinue(socket);
+  socket.write(requestHead, 'latin1');
+  let read = '';
+  for (const part of parts) {
+    socket.push(Buffer.from(part, 'latin1'));
+    for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
+      read += chunk.toString('latin1');
+  }
+  return read;
+}
+
+/** `text` cut in two at every position. */
+function everySplit(text: string): string[][] {
+  return Array.from({ length: text.length + 1 }, (_, at) => [text.slice(0, at), text.slice(at)]);
+}
+
+describe('an origin answer as undici reads it', () => {
+  it('leaves out a 100 before the final answer, wherever the reads split it', () => {
+    for (const parts of everySplit(`${CONTINUE}${FINAL}`)) expect(readAfterRequest(parts)).toBe(FINAL);
+  });
+
+  it('leaves out each 100 among other 1xx answers, and keeps those', () => {
+    const answer = `${HINTS}${CONTINUE}HTTP/1.0 100\r\n\r\n${HINTS}${FINAL}`;
+    for (const parts of everySplit(answer)) expect(readAfterRequest(parts)).toBe(`${HINTS}${HINTS}${FINAL}`);
+  });
+
+  it('keeps a final answer whole, its body included, read byte by byte', () => {
+    expect(readAfterRequest([...FINAL])).toBe(FINAL);
+  });
+
+  it('keeps what is not a 1xx status line: a status of four digits, another protocol', () => {
+    for (const answer of ['HTTP/1.1 1000 X\r\n\r\n', 'HTTP/2 100\r\n\r\n', 'ICY 100 OK\r\n\r\n'])
+      for (const parts of everySplit(answer)) expect(readAfterRequest(parts)).toBe(answer);
+  });
+
+  it('keeps bytes that come with no request written (undici refuses them itself)', () => {
+    expect(readAfterRequest([CONTINUE], '\r\n5\r\n')).toBe(CONTINUE);
+  });
+
+  it('keeps a 101 and what follows it: the connection is no longer HTTP', () => {
+    const answer = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n${CONTINUE}`;
+    expect(readAfterRequest([answer])).toBe(answer);
+  });
+});
