@@ -13,30 +13,40 @@ const TENANT_CERTIFICATE = Symbol('vantageedge.tenantCertificate');
 /** A tenant's certificate served on a connection, and the last host looked up against it. */
 interface Coverage {
   readonly certificate: PeerCertificate;
+  /** The tenant the certificate was served for. */
+  readonly tenantId: string;
   host?: string;
   covered?: boolean;
 }
 
 type CertifiedSocket = TLSSocket & { [TENANT_CERTIFICATE]?: Coverage };
 
-/** The listener marks a connection that SNI gave a tenant's certificate (right after its handshake). */
-export function servedTenantCertificate(socket: TLSSocket): void {
+/**
+ * The listener marks a connection that SNI gave the certificate of tenant `tenantId` (right after its
+ * handshake).
+ */
+export function servedTenantCertificate(socket: TLSSocket, tenantId: string): void {
   (socket as CertifiedSocket)[TENANT_CERTIFICATE] = {
     certificate: socket.getCertificate() as PeerCertificate,
+    tenantId,
   };
 }
 
 /**
- * A request for a host that the tenant certificate of its TLS connection does not cover (RFC 9110 §7.4:
- * 421 Misdirected Request). SNI picked the certificate of the custom domain the client connected for; a
- * request for another tenant's host on that connection would have one tenant's certificate vouch for
- * another's content. Hosts the certificate covers may share the connection, as HTTP/2 clients coalesce
- * them. The default certificate is the platform's own (every name without a tenant certificate, clients
- * without SNI): requests on it are not checked. Hosts that are not `host[:port]` are refused elsewhere.
+ * A request, for a host served by tenant `hostTenantId`, that the tenant certificate of its TLS
+ * connection may not answer (RFC 9110 §7.4: 421 Misdirected Request). SNI picked the certificate of the
+ * custom domain the client connected for; a request for another tenant's host on that connection would
+ * have one tenant's certificate vouch for another's content, even when its names cover that host (a
+ * tenant's certificate may also name another tenant's domain or the platform's base domain, and HTTP/2
+ * clients coalesce every host it covers onto the connection). The tenant's own hosts the certificate
+ * covers may share the connection. The default certificate is the platform's own (every name without a
+ * tenant certificate, clients without SNI): requests on it are not checked. Hosts that are not
+ * `host[:port]` are refused elsewhere.
  */
-export function isMisdirected(req: IncomingMessage): boolean {
+export function isMisdirected(req: IncomingMessage, hostTenantId: string): boolean {
   const coverage = tenantCertificateOf(req);
   if (coverage === undefined) return false;
+  if (coverage.tenantId !== hostTenantId) return true;
   const authority = requestAuthority(req.headers);
   const host = authority === undefined ? undefined : hostHeaderName(authority);
   if (host === undefined || host === '') return false;

@@ -33,6 +33,9 @@ const OWNER_DOMAIN = 'api.misdirect-owner.test';
 const OTHER_DOMAIN = 'api.misdirect-other.test';
 const OWNER_SUBDOMAIN = 'misdirectowner';
 const OTHER_SUBDOMAIN = 'misdirectother';
+/** A tenant whose certificate also names another tenant's custom domain and platform subdomain. */
+const BROAD_DOMAIN = 'api.misdirect-broad.test';
+const BROAD_SUBDOMAIN = 'misdirectbroad';
 
 let dir: string;
 let origin: TestOrigin;
@@ -42,9 +45,12 @@ const sessions: ClientHttp2Session[] = [];
 
 beforeAll(async () => {
   const ca = await createTestCa();
-  const [defaultCert, ownerCert] = await Promise.all([
+  const [defaultCert, ownerCert, broadCert] = await Promise.all([
     selfSignedTestCertificate({ dnsNames: ['*.localhost', 'localhost'] }),
     issueTestCertificate(ca, { dnsNames: [OWNER_DOMAIN] }),
+    issueTestCertificate(ca, {
+      dnsNames: [BROAD_DOMAIN, `${BROAD_SUBDOMAIN}.localhost`, OTHER_DOMAIN, `${OTHER_SUBDOMAIN}.localhost`],
+    }),
   ]);
   dir = await mkdtemp(path.join(tmpdir(), 'gateway-misdirected-'));
   await writeFile(path.join(dir, 'cert.pem'), defaultCert.chainPem);
@@ -59,6 +65,7 @@ beforeAll(async () => {
   tlsPort = gateway.gateway.tlsPort as number;
   const ownerId = randomUUID();
   const otherId = randomUUID();
+  const broadId = randomUUID();
   gateway.store.apply(
     buildSnapshot({
       tenantId: ownerId,
@@ -76,6 +83,16 @@ beforeAll(async () => {
       customDomains: [OTHER_DOMAIN],
       origins: [{ id: otherId, targets: [origin.url] }],
       routes: [{ origin_id: otherId, path_pattern: '/*' }],
+    }),
+  );
+  gateway.store.apply(
+    buildSnapshot({
+      tenantId: broadId,
+      subdomain: BROAD_SUBDOMAIN,
+      customDomains: [BROAD_DOMAIN],
+      origins: [{ id: broadId, targets: [origin.url] }],
+      routes: [{ origin_id: broadId, path_pattern: '/*' }],
+      certificates: [snapshotCertificateOf(ring, broadId, broadCert, [BROAD_DOMAIN])],
     }),
   );
 });
@@ -132,6 +149,28 @@ describe('a request for a host the connection’s certificate does not cover', (
     expect(head.split('\r\n')[0]).toBe('HTTP/1.1 421 Misdirected Request');
     expect(JSON.parse(body).error.code).toBe('misdirected_request');
     expect(forwarded('/ws/other')).toEqual([]);
+  });
+});
+
+describe('a tenant certificate whose names also cover other tenants’ hosts', () => {
+  it('regression: another tenant’s host is answered 421 on its connection (HTTP/2 coalescing, HTTPS/1.1); its own hosts are served', async () => {
+    const session = connect(BROAD_DOMAIN);
+    for (const authority of [OTHER_DOMAIN, `${OTHER_SUBDOMAIN}.localhost`]) {
+      const pathname = `/broad/h2/${authority}`;
+      const answer = await http2Request(session, { path: pathname, authority });
+      expect(answer.status, authority).toBe(421);
+      expect(JSON.parse(answer.body).error.code, authority).toBe('misdirected_request');
+      expect(forwarded(pathname), authority).toEqual([]);
+    }
+    const overHttp1 = await https1Request(tlsPort, BROAD_DOMAIN, '/broad/h1/other', {
+      headers: { host: OTHER_DOMAIN },
+    });
+    expect(overHttp1.status).toBe(421);
+    expect(forwarded('/broad/h1/other')).toEqual([]);
+    for (const authority of [BROAD_DOMAIN, `${BROAD_SUBDOMAIN}.localhost`]) {
+      const answer = await http2Request(session, { path: `/broad/own/${authority}`, authority });
+      expect(answer.status, authority).toBe(200);
+    }
   });
 });
 

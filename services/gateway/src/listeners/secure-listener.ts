@@ -131,9 +131,8 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   // Before node's own listener starts the connection's HTTP/2 session or HTTP/1.1 parser: its requests
   // are checked against a tenant certificate (see isMisdirected).
   server.prependListener('secureConnection', (socket: TLSSocket) => {
-    if (options.selector.servesTenantCertificate(socket.servername || undefined)) {
-      servedTenantCertificate(socket);
-    }
+    const holder = options.selector.tenantCertificateHolder(socket.servername || undefined);
+    if (holder !== undefined) servedTenantCertificate(socket, holder);
   });
   server.on('secureConnection', (socket: TrackedSocket) => {
     options.onConnection?.(socket);

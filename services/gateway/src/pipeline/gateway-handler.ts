@@ -314,7 +314,7 @@ function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boo
     else failExchange(exchange, 404, 'tenant_not_found', 'no tenant is served on this host');
     return false;
   }
-  if (isMisdirected(exchange.req)) {
+  if (isMisdirected(exchange.req, tenant.id)) {
     failExchange(exchange, 421, 'misdirected_request', MISDIRECTED_MESSAGE);
     return false;
   }

@@ -18,24 +18,28 @@ export class CertificateSelector {
   ) {}
 
   select(servername: string): SecureContext {
-    const context = this.#tenantContext(servername);
-    if (context !== undefined) {
+    const served = this.#tenantCertificate(servername);
+    if (served !== undefined) {
       this.metrics?.selected('tenant');
-      return context;
+      return served.context;
     }
     this.metrics?.selected('default');
     return this.defaultCertificate.current.context;
   }
 
-  /** Whether a handshake naming `servername` is served a tenant's certificate (not the default one). */
-  servesTenantCertificate(servername: string | undefined): boolean {
-    return servername !== undefined && this.#tenantContext(servername) !== undefined;
+  /**
+   * The id of the tenant whose certificate a handshake naming `servername` is served, or undefined for
+   * the default certificate.
+   */
+  tenantCertificateHolder(servername: string | undefined): string | undefined {
+    return servername === undefined ? undefined : this.#tenantCertificate(servername)?.tenantId;
   }
 
-  #tenantContext(servername: string): SecureContext | undefined {
+  #tenantCertificate(servername: string): { tenantId: string; context: SecureContext } | undefined {
     const host = serverNameHost(servername);
     const tenant = this.tenants.resolveHost(host);
-    return tenant === undefined ? undefined : this.tenantCertificates.contextFor(tenant, host);
+    const context = tenant === undefined ? undefined : this.tenantCertificates.contextFor(tenant, host);
+    return tenant === undefined || context === undefined ? undefined : { tenantId: tenant.id, context };
   }
 
   /** As tls.Server's SNICallback. */

@@ -9,7 +9,12 @@ import {
   type TestCa,
   type TestCertificate,
 } from '@vantageedge/shared/testing/test-certificates';
-import { https1Request, tlsHandshake } from '@vantageedge/shared/testing/tls-clients';
+import {
+  http2Connect,
+  http2Request,
+  https1Request,
+  tlsHandshake,
+} from '@vantageedge/shared/testing/tls-clients';
 import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -122,6 +127,41 @@ describe('regression: a host moved to another tenant, its claim applied before t
       expect(reachedBy(bravoOrigin, pathname)).toHaveLength(1);
     });
   }
+
+  it('regression: an HTTP/2 session opened on the former holder’s certificate is answered 421 for the moved host, never served by the new owner', async () => {
+    const domain = `shop-${randomUUID().slice(0, 8)}.moved.test`;
+    const alpha = await holder(alphaOrigin, domain);
+    const bravo = await holder(bravoOrigin, domain);
+    gateway.store.apply(
+      snapshotOf(alpha, 10, {
+        subdomain: `alpha-${alpha.id.slice(0, 8)}`,
+        domain: { name: domain, verifiedAt: 5 },
+      }),
+    );
+    const session = http2Connect(`https://127.0.0.1:${tlsPort}`, { servername: domain });
+    try {
+      const before = await http2Request(session, { path: `/moved/${randomUUID()}`, authority: domain });
+      expect(before.status).toBe(200);
+      // Alpha released the domain at 50 (not applied here); Bravo verified it at 60.
+      gateway.store.apply(
+        snapshotOf(bravo, 60, {
+          subdomain: `bravo-${bravo.id.slice(0, 8)}`,
+          domain: { name: domain, verifiedAt: 60 },
+        }),
+      );
+      const pathname = `/moved/${randomUUID()}`;
+      const after = await http2Request(session, { path: pathname, authority: domain });
+      expect(after.status).toBe(421);
+      expect(JSON.parse(after.body).error.code).toBe('misdirected_request');
+      expect(reachedBy(bravoOrigin, pathname)).toEqual([]);
+      expect(reachedBy(alphaOrigin, pathname)).toEqual([]);
+    } finally {
+      session.destroy();
+    }
+    const fresh = await https1Request(tlsPort, domain, `/moved/${randomUUID()}`);
+    expect(fresh.status).toBe(200);
+    expect(fresh.fingerprint256).toBe(bravo.certificate.fingerprint256);
+  });
 
   it('serves a renamed-away subdomain from the tenant that took it, and back to its first holder (A → B → A)', async () => {
     const name = `moved-${randomUUID().slice(0, 8)}`;

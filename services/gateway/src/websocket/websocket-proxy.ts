@@ -341,7 +341,7 @@ export class WebSocketProxy {
         ? refuse(400, 'invalid_host', 'the Host header is not a host name with an optional port')
         : refuse(404, 'tenant_not_found', 'no tenant is served on this host');
     }
-    if (isMisdirected(req)) return refuse(421, 'misdirected_request', MISDIRECTED_MESSAGE);
+    if (isMisdirected(req, tenant.id)) return refuse(421, 'misdirected_request', MISDIRECTED_MESSAGE);
     exchange.tenant = tenant;
     exchange.span?.setAttribute('vantageedge.tenant.id', tenant.id);
 
