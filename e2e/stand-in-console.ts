@@ -16,12 +16,22 @@ export interface StandInConsole {
 
 /**
  * Builds the console when its sources are newer than the build, serves it as the control plane does,
- * with `api` (the admin API routes a test needs) behind it, and launches chromium.
+ * with `api` (the admin API routes a test needs) behind it, and launches chromium. With
+ * `clerkPublishableKey` the console offers Clerk's sign-in and loads ClerkJS from the Frontend API
+ * the key names (a test serves a stand-in there with the browser context's `route`).
  */
-export async function startStandInConsole(api: express.Router): Promise<StandInConsole> {
+export async function startStandInConsole(
+  api: express.Router,
+  options: { clerkPublishableKey?: string } = {},
+): Promise<StandInConsole> {
   await ensureConsoleBuilt();
   const app = express();
-  app.use(createConsoleRouter({ directory: DEFAULT_CONSOLE_OUT_DIR, clerkPublishableKey: undefined }));
+  app.use(
+    createConsoleRouter({
+      directory: DEFAULT_CONSOLE_OUT_DIR,
+      clerkPublishableKey: options.clerkPublishableKey,
+    }),
+  );
   app.use(api);
   const server = await new Promise<Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

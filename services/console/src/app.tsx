@@ -1,6 +1,7 @@
 import { useCallback, useMemo, useState } from 'preact/hooks';
 import { ApiClient } from './api/client.js';
 import { ApiContext } from './api/context.js';
+import { signOutOfClerk } from './auth/clerk.js';
 import { forgetSession, restoreSession, type Session, saveSession, tokenSourceOf } from './auth/session.js';
 import type { ConsoleSettings } from './console-settings.js';
 import { SignIn } from './pages/sign-in.js';
@@ -21,7 +22,7 @@ export function App({ settings }: { settings: ConsoleSettings }) {
   const signOut = useCallback(
     (why: string | null) => {
       forgetSession();
-      if (session?.kind === 'clerk') void session.clerk.signOut();
+      if (session?.kind === 'clerk') signOutOfClerk(session.clerk);
       setNotice(why);
       setSession(null);
     },

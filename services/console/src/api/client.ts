@@ -38,6 +38,9 @@ export interface RequestOptions {
   query?: Record<string, string | undefined>;
 }
 
+/** The admin API's largest page (MAX_PAGE_SIZE of its list endpoints). */
+const LIST_PAGE_SIZE = 200;
+
 export class ApiClient {
   private readonly token: TokenSource;
   private readonly onUnauthenticated: () => void;
@@ -54,6 +57,24 @@ export class ApiClient {
 
   get<T>(path: string, options: RequestOptions = {}): Promise<T> {
     return this.send<T>('GET', path, options).then((response) => response.body);
+  }
+
+  /**
+   * Every item of a list endpoint, page after page: a table, a picker or a name lookup built from
+   * the first page alone would leave out everything past it (the newest items) without a word.
+   */
+  async getAll<T>(path: string, options: RequestOptions = {}): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.get<Page<T>>(path, {
+        ...options,
+        query: { ...options.query, limit: String(LIST_PAGE_SIZE), cursor },
+      });
+      items.push(...page.data);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor !== undefined);
+    return items;
   }
 
   send<T>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {

@@ -14,7 +14,7 @@ export interface ClerkLike {
   user: { id: string } | null | undefined;
   session: ClerkSession | null | undefined;
   redirectToSignIn(options?: { signInFallbackRedirectUrl?: string }): Promise<unknown>;
-  signOut(): Promise<void>;
+  signOut(options?: { redirectUrl?: string }): Promise<void>;
 }
 
 declare global {
@@ -49,6 +49,34 @@ export function loadClerk(settings: ClerkSettings): Promise<ClerkLike> {
     document.head.appendChild(script);
   });
   return loading;
+}
+
+/** The sign-out from Clerk this page asked for last, until Clerk has ended the session. */
+let signingOut: Promise<void> | undefined;
+
+/**
+ * Ends the Clerk session, then has Clerk bring the browser back to this page (by default it goes to
+ * the site's root, which the control plane does not serve). Ending it takes a round trip to Clerk,
+ * and until then Clerk still reports the session as signed in: see `clerkSignedOut`.
+ */
+export function signOutOfClerk(clerk: ClerkLike): void {
+  const ending = clerk.signOut({ redirectUrl: window.location.href }).catch((error: unknown) => {
+    throw new Error(`Clerk did not end the session (${String(error)}): sign out again`);
+  });
+  signingOut = ending.finally(() => {
+    if (signingOut === ending) signingOut = undefined;
+  });
+  // Its failure is shown by the sign-in page that waits for it (clerkSignedOut).
+  signingOut.catch(() => {});
+}
+
+/**
+ * Settles once a sign-out asked for on this page has ended the Clerk session (rejects if Clerk could
+ * not end it): only then may the sign-in page take up a Clerk session it finds, or it would sign the
+ * person who just signed out straight back in.
+ */
+export function clerkSignedOut(): Promise<void> {
+  return signingOut ?? Promise.resolve();
 }
 
 /** A token source backed by Clerk: every call asks Clerk, which refreshes the token when it expires. */

@@ -1,6 +1,5 @@
 import { createApiKeyBody } from '@vantageedge/control-plane/schemas/requests';
 import { useState } from 'preact/hooks';
-import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
 import type { ApiKey, ApiKeyWithQuota, IssuedApiKey } from '../api/resources.js';
 import { Empty, ErrorNotice, Field, issuesFromProblem, Loading, Time } from '../ui/components.js';
@@ -14,7 +13,7 @@ import { type FieldIssues, validate } from '../validation.js';
 export function ApiKeysTab({ tenantId }: { tenantId: string }) {
   const api = useApi();
   const keys = useAsync(
-    () => api.get<Page<ApiKey>>('/api/v1/api-keys', { query: { tenant_id: tenantId, limit: '100' } }),
+    () => api.getAll<ApiKey>('/api/v1/api-keys', { query: { tenant_id: tenantId } }),
     [tenantId],
   );
   const [issued, setIssued] = useState<IssuedApiKey | null>(null);
@@ -49,8 +48,8 @@ export function ApiKeysTab({ tenantId }: { tenantId: string }) {
       {issued && <IssuedKey issued={issued} onDismiss={() => setIssued(null)} />}
       <ErrorNotice error={keys.error ?? error} />
       {keys.loading && !keys.data && <Loading what="API keys" />}
-      {keys.data && keys.data.data.length === 0 && <Empty>No API key yet.</Empty>}
-      {keys.data && keys.data.data.length > 0 && (
+      {keys.data && keys.data.length === 0 && <Empty>No API key yet.</Empty>}
+      {keys.data && keys.data.length > 0 && (
         <table id="api-keys">
           <thead>
             <tr>
@@ -64,7 +63,7 @@ export function ApiKeysTab({ tenantId }: { tenantId: string }) {
             </tr>
           </thead>
           <tbody>
-            {keys.data.data.map((key) => (
+            {keys.data.map((key) => (
               <tr key={key.id} data-key={key.name}>
                 <td>{key.name}</td>
                 <td>

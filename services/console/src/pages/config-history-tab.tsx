@@ -15,9 +15,14 @@ export function ConfigHistoryTab({ tenantId }: { tenantId: string }) {
   const api = useApi();
   const base = `/api/v1/tenants/${tenantId}/config`;
   const history = useAsync(
-    () => api.get<Page<ConfigHistoryEntry>>(`${base}/history`, { query: { limit: '50' } }),
+    () => api.get<Page<ConfigHistoryEntry>>(`${base}/history`, { query: { limit: PAGE_SIZE } }),
     [tenantId],
   );
+  const [older, setOlder] = useState<OlderChanges | null>(null);
+  // Older pages belong to the first page they were read after: a reload starts from the newest again.
+  const olderShown = older && older.after === history.data ? older : null;
+  const cursor = olderShown ? olderShown.cursor : (history.data?.next_cursor ?? null);
+  const entries = history.data ? [...history.data.data, ...(olderShown?.entries ?? [])] : [];
   const [diff, setDiff] = useState<ConfigDiff | null>(null);
   const [plan, setPlan] = useState<{ toPosition: string; result: ConfigChangeResult } | null>(null);
   const [done, setDone] = useState<{
@@ -39,6 +44,21 @@ export function ConfigHistoryTab({ tenantId }: { tenantId: string }) {
       setBusy(false);
     }
   };
+  const more = () =>
+    run(async () => {
+      const head = history.data;
+      if (!head || !cursor) return;
+      const page = await api.get<Page<ConfigHistoryEntry>>(`${base}/history`, {
+        query: { limit: PAGE_SIZE, cursor },
+      });
+      setOlder((previous) => {
+        const shown =
+          previous?.after === head ? previous : { after: head, entries: [], cursor: head.next_cursor };
+        // A second click on the same cursor answers the page already added.
+        if (shown.cursor !== cursor) return previous;
+        return { after: head, entries: [...shown.entries, ...page.data], cursor: page.next_cursor };
+      });
+    });
   const compare = (entry: ConfigHistoryEntry) =>
     run(async () => {
       setPlan(null);
@@ -120,8 +140,8 @@ export function ConfigHistoryTab({ tenantId }: { tenantId: string }) {
         </section>
       )}
       {history.loading && !history.data && <Loading what="the config history" />}
-      {history.data && history.data.data.length === 0 && <Empty>No config change yet.</Empty>}
-      {history.data && history.data.data.length > 0 && (
+      {history.data && entries.length === 0 && <Empty>No config change yet.</Empty>}
+      {entries.length > 0 && (
         <table id="config-history">
           <thead>
             <tr>
@@ -133,7 +153,7 @@ export function ConfigHistoryTab({ tenantId }: { tenantId: string }) {
             </tr>
           </thead>
           <tbody>
-            {history.data.data.map((entry) => (
+            {entries.map((entry) => (
               <tr key={entry.position} data-position={entry.position} data-event={entry.event_type}>
                 <td>{entry.position}</td>
                 <td>
@@ -159,8 +179,22 @@ export function ConfigHistoryTab({ tenantId }: { tenantId: string }) {
           </tbody>
         </table>
       )}
+      {cursor && (
+        <button type="button" disabled={busy} onClick={more}>
+          Older changes
+        </button>
+      )}
     </div>
   );
+}
+
+const PAGE_SIZE = '50';
+
+/** The pages "Older changes" added after one first page, and the cursor past the last of them. */
+interface OlderChanges {
+  after: Page<ConfigHistoryEntry>;
+  entries: ConfigHistoryEntry[];
+  cursor: string | null;
 }
 
 const show = (value: unknown) => (value === undefined || value === null ? '—' : JSON.stringify(value));

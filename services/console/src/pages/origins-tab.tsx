@@ -1,6 +1,5 @@
 import { createOriginBody } from '@vantageedge/control-plane/schemas/requests';
 import { useState } from 'preact/hooks';
-import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
 import type { Origin } from '../api/resources.js';
 import { Empty, ErrorNotice, Field, issuesFromProblem, Loading } from '../ui/components.js';
@@ -10,7 +9,7 @@ import { type FieldIssues, validate } from '../validation.js';
 export function OriginsTab({ tenantId }: { tenantId: string }) {
   const api = useApi();
   const origins = useAsync(
-    () => api.get<Page<Origin>>('/api/v1/origins', { query: { tenant_id: tenantId, limit: '100' } }),
+    () => api.getAll<Origin>('/api/v1/origins', { query: { tenant_id: tenantId } }),
     [tenantId],
   );
   const [error, setError] = useState<unknown>(null);
@@ -30,8 +29,8 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
     <div>
       <ErrorNotice error={origins.error ?? error} />
       {origins.loading && !origins.data && <Loading what="origins" />}
-      {origins.data && origins.data.data.length === 0 && <Empty>No origin yet: routes need one.</Empty>}
-      {origins.data && origins.data.data.length > 0 && (
+      {origins.data && origins.data.length === 0 && <Empty>No origin yet: routes need one.</Empty>}
+      {origins.data && origins.data.length > 0 && (
         <table id="origins">
           <thead>
             <tr>
@@ -43,7 +42,7 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
             </tr>
           </thead>
           <tbody>
-            {origins.data.data.map((origin) => (
+            {origins.data.map((origin) => (
               <tr key={origin.id}>
                 <td>{origin.name}</td>
                 <td>

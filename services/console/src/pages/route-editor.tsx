@@ -8,6 +8,7 @@ import { type FieldIssues, validate } from '../validation.js';
 
 /** The editor's fields as typed; turned into the API's body by `bodyOf`. */
 interface RouteForm {
+  /** '' for none: a route that answers itself (fixed_response or redirect) needs no origin. */
   origin_id: string;
   path_pattern: string;
   methods: string[];
@@ -23,7 +24,7 @@ interface RouteForm {
 
 function formOf(route: Route | null, origins: readonly Origin[]): RouteForm {
   return {
-    origin_id: route?.origin_id ?? origins[0]?.id ?? '',
+    origin_id: route ? (route.origin_id ?? '') : (origins[0]?.id ?? ''),
     path_pattern: route?.path_pattern ?? '',
     methods: route?.methods ?? [],
     priority: String(route?.priority ?? 0),
@@ -56,7 +57,7 @@ function bodyOf(
   const numeric = form.priority.trim() === '' ? 0 : Number(form.priority);
   const body: Record<string, unknown> = {
     ...(tenantId ? { tenant_id: tenantId } : {}),
-    origin_id: form.origin_id,
+    origin_id: form.origin_id === '' ? null : form.origin_id,
     path_pattern: form.path_pattern,
     methods: form.methods,
     priority: Number.isNaN(numeric) ? form.priority : numeric,
@@ -112,6 +113,8 @@ export function RouteEditor({
   }, [form, route, tenantId]);
   const issues = touched ? { ...serverIssues, ...checked.issues } : serverIssues;
   const valid = Object.keys(checked.issues).length === 0;
+  const answersItself =
+    route !== null && ((route.fixed_response ?? null) !== null || (route.redirect ?? null) !== null);
 
   const set = <K extends keyof RouteForm>(key: K, value: RouteForm[K]) => {
     setForm((previous) => ({ ...previous, [key]: value }));
@@ -169,6 +172,7 @@ export function RouteEditor({
             value={form.origin_id}
             onChange={(e) => set('origin_id', e.currentTarget.value)}
           >
+            {answersItself && <option value="">none (answers itself)</option>}
             {origins.map((origin) => (
               <option key={origin.id} value={origin.id}>
                 {origin.name}

@@ -1,5 +1,4 @@
 import { useRef, useState } from 'preact/hooks';
-import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
 import type { Origin, Route, Tenant } from '../api/resources.js';
 import { Empty, ErrorNotice, Loading } from '../ui/components.js';
@@ -9,12 +8,12 @@ import { RouteEditor } from './route-editor.js';
 export function RoutesTab({ tenant }: { tenant: Tenant }) {
   const api = useApi();
   const data = useAsync(async () => {
-    const query = { tenant_id: tenant.id, limit: '100' };
+    const query = { tenant_id: tenant.id };
     const [routes, origins] = await Promise.all([
-      api.get<Page<Route>>('/api/v1/routes', { query }),
-      api.get<Page<Origin>>('/api/v1/origins', { query }),
+      api.getAll<Route>('/api/v1/routes', { query }),
+      api.getAll<Origin>('/api/v1/origins', { query }),
     ]);
-    return { routes: routes.data, origins: origins.data };
+    return { routes, origins };
   }, [tenant.id]);
   const [editing, setEditingState] = useState<{ route: Route; etag: string | null } | null>(null);
   const [error, setError] = useState<unknown>(null);

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { loadClerk } from '../auth/clerk.js';
+import { clerkSignedOut, loadClerk } from '../auth/clerk.js';
 import { type Session, tokenSession } from '../auth/session.js';
 import { readTokenClaims } from '../auth/token-claims.js';
 import { type ConsoleSettings, requestDevSession } from '../console-settings.js';
@@ -23,11 +23,11 @@ export function SignIn({
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
-  // Back from Clerk's Account Portal: a Clerk session may already be there.
+  // Back from Clerk's Account Portal: a Clerk session may already be there (not the one being ended).
   useEffect(() => {
     if (!settings.clerk) return;
-    loadClerk(settings.clerk).then(
-      async (clerk) => {
+    Promise.all([loadClerk(settings.clerk), clerkSignedOut()]).then(
+      async ([clerk]) => {
         if (!clerk.user || !clerk.session) return;
         const current = await clerk.session.getToken();
         const read = current ? readTokenClaims(current) : null;

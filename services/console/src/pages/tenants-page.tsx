@@ -1,6 +1,5 @@
 import { createTenantBody } from '@vantageedge/control-plane/schemas/requests';
 import { useState } from 'preact/hooks';
-import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
 import type { Tenant } from '../api/resources.js';
 import { hrefOf, navigate } from '../router.js';
@@ -10,14 +9,14 @@ import { type FieldIssues, validate } from '../validation.js';
 
 export function TenantsPage() {
   const api = useApi();
-  const tenants = useAsync(() => api.get<Page<Tenant>>('/api/v1/tenants', { query: { limit: '100' } }), []);
+  const tenants = useAsync(() => api.getAll<Tenant>('/api/v1/tenants'), []);
   return (
     <section>
       <h1>Tenants</h1>
       <ErrorNotice error={tenants.error} />
       {tenants.loading && !tenants.data && <Loading what="tenants" />}
-      {tenants.data && tenants.data.data.length === 0 && <Empty>No tenant yet: create one below.</Empty>}
-      {tenants.data && tenants.data.data.length > 0 && (
+      {tenants.data && tenants.data.length === 0 && <Empty>No tenant yet: create one below.</Empty>}
+      {tenants.data && tenants.data.length > 0 && (
         <table id="tenants">
           <thead>
             <tr>
@@ -28,7 +27,7 @@ export function TenantsPage() {
             </tr>
           </thead>
           <tbody>
-            {tenants.data.data.map((tenant) => (
+            {tenants.data.map((tenant) => (
               <tr key={tenant.id}>
                 <td>
                   <a href={hrefOf({ page: 'tenant', tenantId: tenant.id, tab: 'overview' })}>{tenant.name}</a>

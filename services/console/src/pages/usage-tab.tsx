@@ -1,5 +1,4 @@
 import { useState } from 'preact/hooks';
-import type { Page } from '../api/client.js';
 import { useApi } from '../api/context.js';
 import type { ApiKey, Route, UsageReport } from '../api/resources.js';
 import { ErrorNotice, Loading } from '../ui/components.js';
@@ -19,12 +18,12 @@ export function UsageTab({ tenantId }: { tenantId: string }) {
   const [apiKeyId, setApiKeyId] = useState('');
   const names = useAsync(async () => {
     const [routes, keys] = await Promise.all([
-      api.get<Page<Route>>('/api/v1/routes', { query: { tenant_id: tenantId, limit: '100' } }),
-      api.get<Page<ApiKey>>('/api/v1/api-keys', { query: { tenant_id: tenantId, limit: '100' } }),
+      api.getAll<Route>('/api/v1/routes', { query: { tenant_id: tenantId } }),
+      api.getAll<ApiKey>('/api/v1/api-keys', { query: { tenant_id: tenantId } }),
     ]);
     return {
-      routes: new Map(routes.data.map((route) => [route.id, route.path_pattern])),
-      keys: new Map(keys.data.map((key) => [key.id, key.name])),
+      routes: new Map(routes.map((route) => [route.id, route.path_pattern])),
+      keys: new Map(keys.map((key) => [key.id, key.name])),
     };
   }, [tenantId]);
   const usage = useAsync(() => {
