@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import { gunzipSync, gzip, gzipSync } from 'node:zlib';
 import { type TenantSnapshot, tenantSnapshot } from '../domain/gateway-config.js';
 import { jsonByteLength } from '../json/json-bytes.js';
+import { runToEnd, type SlicedWork } from '../process/event-loop-slices.js';
 import { type SnapshotMessage, SnapshotTooLargeError } from './port.js';
 import type { RoutesValidation, RouteValidationCache } from './route-validation-cache.js';
 
@@ -207,19 +208,34 @@ export type DecodeResult = { ok: true; message: SnapshotMessage } | { ok: false;
 
 const DECIMAL = /^\d+$/;
 
+/** A record as read from the topic. */
+export interface SnapshotRecord {
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string | undefined>;
+}
+
 /**
  * Decodes and validates one record. Never throws: a bad record is reported, not applied. With `routes`
  * (a subscription's), routes unchanged since the tenant's last decoded snapshot are not validated again.
  */
 export function decodeSnapshotRecord(
-  record: {
-    key: string | null;
-    value: Buffer | null;
-    headers: Record<string, string | undefined>;
-  },
+  record: SnapshotRecord,
   maxDecodedBytes: number = MAX_DECODED_SNAPSHOT_BYTES,
   routes?: RouteValidationCache,
 ): DecodeResult {
+  return runToEnd(decodingSnapshotRecord(record, maxDecodedBytes, routes));
+}
+
+/**
+ * `decodeSnapshotRecord`, a step after the value is parsed and after each route validated (see
+ * runInSlices): a subscriber may let other work run while a large tenant's routes are validated.
+ */
+export function* decodingSnapshotRecord(
+  record: SnapshotRecord,
+  maxDecodedBytes: number = MAX_DECODED_SNAPSHOT_BYTES,
+  routes?: RouteValidationCache,
+): SlicedWork<DecodeResult> {
   const tenantId = record.key;
   if (!tenantId) return { ok: false, reason: 'record has no key (tenant id)' };
   const versionText = record.headers[HEADER_VERSION];
@@ -253,8 +269,11 @@ export function decodeSnapshotRecord(
     return { ok: false, reason: `value is not readable: ${(error as Error).message}` };
   }
   const rawRoutes = routesOf(json);
+  yield;
   const parsed =
-    routes && rawRoutes ? validateWithRoutes(json, routes.validate(tenantId, rawRoutes)) : validate(json);
+    routes && rawRoutes
+      ? validateWithRoutes(json, yield* routes.validating(tenantId, rawRoutes))
+      : validate(json);
   if (!parsed.ok) return parsed;
   const snapshot = parsed.snapshot;
   if (snapshot.tenant_id !== tenantId || snapshot.version !== versionText) {

@@ -123,6 +123,36 @@ export function snapshotBusContract(name: string, createBus: () => Promise<Contr
       expect(new Set(turnsAtDelivery).size).toBe(3);
     });
 
+    it('hands over the next message only once a handler’s promise has settled, and says caught up after', async () => {
+      const { bus, connectAnother } = await fresh();
+      const sample = (tenantId: string, index: number) =>
+        snapshotMessage(sampleSnapshot(tenantId, BigInt(index + 1)));
+      const before = [randomUUID(), randomUUID(), randomUUID()];
+      await bus.publish(before.map(sample));
+      const log: string[] = [];
+      await connectAnother().subscribe({
+        // A snapshot applied in slices of the event loop.
+        onMessage: async (message) => {
+          log.push(`start ${message.tenantId}`);
+          for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+          log.push(`end ${message.tenantId}`);
+        },
+        onCaughtUp: () => log.push('caught up'),
+        onHealth: () => {},
+      });
+      await eventually('caught up', () => log.includes('caught up'));
+      const live = [randomUUID(), randomUUID()];
+      await bus.publish(live.map(sample));
+      await eventually('live messages applied', () => log.length === 2 * (before.length + live.length) + 1);
+
+      const started = log.filter((entry) => entry.startsWith('start ')).map((entry) => entry.slice(6));
+      expect(started.slice(0, 3).sort()).toEqual([...before].sort());
+      expect(started.slice(3).sort()).toEqual([...live].sort());
+      const inTurn = (tenants: string[]) =>
+        tenants.flatMap((tenantId) => [`start ${tenantId}`, `end ${tenantId}`]);
+      expect(log).toEqual([...inTurn(started.slice(0, 3)), 'caught up', ...inTurn(started.slice(3))]);
+    });
+
     it('gives every subscriber every message (replicas do not share the log)', async () => {
       const { bus, connectAnother } = await fresh();
       const first = await recordSubscription(connectAnother());

@@ -9,6 +9,7 @@ import type {
   SnapshotSubscription,
 } from './port.js';
 import { RouteValidationCache } from './route-validation-cache.js';
+import { decodeAndDeliver } from './sliced-delivery.js';
 
 export const DEFAULT_IN_MEMORY_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
@@ -172,17 +173,16 @@ export function createInMemorySnapshotBus(options: InMemorySnapshotBusOptions = 
         // The log as it is now; what is appended while this pump yields is the next one's.
         const end = log.nextOffset;
         const backlog = log.records.slice(log.indexFrom(reader.next));
-        const decodedAt = decodeNewestPerTenant(backlog, maxDecodedBytes, routes);
+        const decodingAt = decodeNewestPerTenant(backlog, maxDecodedBytes, routes);
         let delivered = false;
         for (const [index, record] of backlog.entries()) {
-          // Other work gets the event loop between two tenants' decodes, as with the Kafka bus.
+          // Other work gets the event loop between two tenants' decodes and within one, as with Kafka.
           if (delivered) await nextTurn();
           if (closed) return;
           reader.next = record.offset + 1;
-          const decoded = decodedAt(index);
-          delivered = decoded !== undefined;
-          if (decoded?.ok) handlers.onMessage(decoded.message);
-          else if (decoded) handlers.onInvalidMessage?.({ tenantId: record.key, reason: decoded.reason });
+          const delivery = await decodeAndDeliver(decodingAt(index), record.key, handlers, () => !closed);
+          if (delivery === 'stopped') return;
+          delivered = delivery === 'delivered';
           if (!caughtUp && reader.next >= highWaterMark) {
             caughtUp = true;
             handlers.onCaughtUp();

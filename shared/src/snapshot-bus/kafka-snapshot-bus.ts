@@ -13,7 +13,6 @@ import {
 } from 'kafkajs';
 import { CatchUpBacklog } from './catch-up-backlog.js';
 import {
-  type DecodeResult,
   type decodeSnapshotRecord,
   type EncodedSnapshotRecord,
   encodeSnapshotMessageAsync,
@@ -29,6 +28,7 @@ import type {
   SnapshotSubscription,
 } from './port.js';
 import { RouteValidationCache } from './route-validation-cache.js';
+import { decodeAndDeliver } from './sliced-delivery.js';
 
 export interface KafkaSnapshotBusOptions extends SnapshotTopicSettings {
   brokers: readonly string[];
@@ -255,11 +255,6 @@ function startSubscription(
     );
   };
 
-  const deliver = (decoded: DecodeResult, tenantId: string | null): void => {
-    if (decoded.ok) handlers.onMessage(decoded.message);
-    else handlers.onInvalidMessage?.({ tenantId, reason: decoded.reason });
-  };
-
   /**
    * Once the high-water marks at start are read: decodes and delivers what the catch-up kept (each
    * tenant once), then says caught up. `keepAlive` heartbeats the group meanwhile, which may take
@@ -272,18 +267,16 @@ function startSubscription(
     }
     caughtUp = true;
     const records = backlog.take();
-    const decodedAt = decodeNewestPerTenant(records, options.maxDecodedBytes, routes);
+    const decodingAt = decodeNewestPerTenant(records, options.maxDecodedBytes, routes);
     for (const [index, record] of records.entries()) {
       // Requests get the event loop between two tenants' decodes.
       if (delivered) await nextTurn();
       if (closed) return;
-      const decoded = decodedAt(index);
-      delivered = decoded !== undefined;
-      if (decoded) {
-        deliver(decoded, record.key);
-        // The records are read already: a rebalance meanwhile is for kafkajs to handle afterwards.
-        await keepAlive().catch(() => {});
-      }
+      const delivery = await decodeAndDeliver(decodingAt(index), record.key, handlers, () => !closed);
+      if (delivery === 'stopped') return;
+      delivered = delivery === 'delivered';
+      // The records are read already: a rebalance meanwhile is for kafkajs to handle afterwards.
+      if (delivered) await keepAlive().catch(() => {});
     }
     handlers.onCaughtUp();
   };
@@ -363,15 +356,17 @@ function startSubscription(
             await catchUpIfRead(heartbeat);
           }
           const messages = batch.messages.slice(live);
-          const decodedAt = decodeNewestPerTenant(messages.map(toRecord), options.maxDecodedBytes, routes);
+          const decodingAt = decodeNewestPerTenant(messages.map(toRecord), options.maxDecodedBytes, routes);
+          const running = () => isRunning() && !isStale() && !closed;
           for (const [index, message] of messages.entries()) {
-            // Requests get the event loop between two tenants' decodes (hundreds of ms each near the
-            // snapshot budget), not only after the whole batch.
+            // Requests get the event loop between two tenants' decodes, and within one (hundreds of
+            // ms near the snapshot budget): not only after the whole batch.
             if (delivered) await nextTurn();
-            if (!isRunning() || isStale() || closed) return;
-            const decoded = decodedAt(index);
-            delivered = decoded !== undefined;
-            if (decoded) deliver(decoded, message.key?.toString('utf8') ?? null);
+            if (!running()) return;
+            const tenantId = message.key?.toString('utf8') ?? null;
+            const delivery = await decodeAndDeliver(decodingAt(index), tenantId, handlers, running);
+            if (delivery === 'stopped') return;
+            delivered = delivery === 'delivered';
             read(message.offset);
           }
           lagByPartition.set(

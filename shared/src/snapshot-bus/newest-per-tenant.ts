@@ -1,7 +1,6 @@
-import { type DecodeResult, decodeSnapshotRecord, HEADER_VERSION } from './codec.js';
+import type { SlicedWork } from '../process/event-loop-slices.js';
+import { type DecodeResult, decodingSnapshotRecord, HEADER_VERSION, type SnapshotRecord } from './codec.js';
 import type { RouteValidationCache } from './route-validation-cache.js';
-
-type SnapshotRecord = Parameters<typeof decodeSnapshotRecord>[0];
 
 const DECIMAL = /^\d+$/;
 
@@ -15,15 +14,16 @@ const DECIMAL = /^\d+$/;
  * Newest is the highest version header, a tombstone before a snapshot of the same version, then the
  * earlier record (what a subscriber applying them all ends with: it drops a version it has). When
  * that record does not decode, the next newest is tried, so an unreadable record still leaves the
- * tenant at its newest readable version. `decodedAt(index)` is the record's result, or undefined for a record skipped; a tenant's
- * records are decoded when the first of them is asked for, so a caller may yield between tenants.
- * `routes` is the subscription's (see decodeSnapshotRecord).
+ * tenant at its newest readable version. `decodingAt(index)` decodes to the record's result, or
+ * undefined for a record skipped; a tenant's records are decoded when the first of them is asked for,
+ * so a caller may yield between tenants, and within one (see runInSlices). `routes` is the
+ * subscription's (see decodeSnapshotRecord).
  */
 export function decodeNewestPerTenant(
   records: readonly SnapshotRecord[],
   maxDecodedBytes?: number,
   routes?: RouteValidationCache,
-): (index: number) => DecodeResult | undefined {
+): (index: number) => SlicedWork<DecodeResult | undefined> {
   const byTenant = new Map<string, number[]>();
   /** Each record's tenant's records; none for a record not attributable to a tenant's version. */
   const tenantOf: Array<number[] | undefined> = records.map((record, index) => {
@@ -36,15 +36,15 @@ export function decodeNewestPerTenant(
   });
   const results = new Map<number, DecodeResult>();
   const decided = new Set<number[]>();
-  return (index) => {
+  return function* decodingAt(index) {
     const indexes = tenantOf[index];
     // Decoded alone, to report why it is invalid.
-    if (!indexes) return decodeSnapshotRecord(records[index]!, maxDecodedBytes);
+    if (!indexes) return yield* decodingSnapshotRecord(records[index]!, maxDecodedBytes);
     if (!decided.has(indexes)) {
       decided.add(indexes);
       const newestFirst = [...indexes].sort((a, b) => compareNewestFirst(records[a]!, records[b]!) || a - b);
       for (const candidate of newestFirst) {
-        const result = decodeSnapshotRecord(records[candidate]!, maxDecodedBytes, routes);
+        const result = yield* decodingSnapshotRecord(records[candidate]!, maxDecodedBytes, routes);
         results.set(candidate, result);
         if (result.ok) break;
       }

@@ -33,8 +33,11 @@ export interface PublishResult {
 
 /** What a subscriber is told. Handlers run one at a time, in delivery order. */
 export interface SnapshotHandlers {
-  /** A message, already decoded and validated. */
-  onMessage(message: SnapshotMessage): void;
+  /**
+   * A message, already decoded and validated. A handler that returns a promise (work done in slices
+   * of the event loop) gets the next message only once it has settled.
+   */
+  onMessage(message: SnapshotMessage): void | Promise<void>;
   /**
    * Called once, after every message that was in the log when the subscription started has been
    * delivered (the high-water marks at start). Before this the subscriber's view is incomplete.

@@ -1,4 +1,5 @@
 import { type RouteConfig, routeConfig } from '../domain/gateway-config.js';
+import type { SlicedWork } from '../process/event-loop-slices.js';
 
 /** One route of a decoded snapshot: as JSON.parse made it, and as the schema validated it. */
 interface ValidatedRoute {
@@ -25,8 +26,11 @@ export type RoutesValidation =
 export class RouteValidationCache {
   readonly #tenants = new Map<string, ReadonlyMap<string, ValidatedRoute>>();
 
-  /** Validates `raw` (a snapshot's `routes` as parsed), reusing the tenant's last remembered routes. */
-  validate(tenantId: string, raw: readonly unknown[]): RoutesValidation {
+  /**
+   * Validates `raw` (a snapshot's `routes` as parsed), reusing the tenant's last remembered routes; a
+   * step per route validated (see runInSlices).
+   */
+  *validating(tenantId: string, raw: readonly unknown[]): SlicedWork<RoutesValidation> {
     const previous = this.#tenants.get(tenantId);
     const reused = new Set<ValidatedRoute>();
     const routes: RouteConfig[] = [];
@@ -45,6 +49,7 @@ export class RouteValidationCache {
         return { ok: false, path: [index, ...(issue?.path ?? [])], message: issue?.message ?? '' };
       }
       routes.push(parsed.data);
+      yield;
     }
     return { ok: true, routes };
   }

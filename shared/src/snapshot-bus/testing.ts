@@ -66,7 +66,9 @@ export async function recordSubscription(bus: SnapshotBus) {
   const invalid: string[] = [];
   let caughtUpAfter: number | undefined;
   const handlers: SnapshotHandlers = {
-    onMessage: (message) => messages.push(message),
+    onMessage: (message) => {
+      messages.push(message);
+    },
     onCaughtUp: () => {
       caughtUpAfter = messages.length;
     },

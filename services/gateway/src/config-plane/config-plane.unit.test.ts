@@ -10,6 +10,9 @@ import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-m
 import { eventually, sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { GatewayConfigStore } from '../config/gateway-config-store.js';
+import type { TenantConfigSink } from '../config/tenant-config-sink.js';
+import { buildSnapshot } from '../testing/snapshots.js';
 import { type ConfigPlane, startConfigPlane } from './config-plane.js';
 import { SnapshotStore, tenantFileName } from './snapshot-store.js';
 import { RecordingSink } from './testing.js';
@@ -366,5 +369,72 @@ describe('config plane', () => {
 
       expect(await inodes()).toEqual(before);
     });
+  });
+  it('applies a large tenant in slices: other work runs meanwhile, and the tenant serves its previous version until the new one is complete', async () => {
+    const bus = createInMemorySnapshotBus();
+    const store = new GatewayConfigStore({
+      baseDomains: ['localhost'],
+      createUpstreamSet: () => ({ acquire: () => undefined, close: async () => {} }),
+    });
+    const origin = { id: randomUUID(), targets: ['http://10.0.0.1:80'] };
+    const largeTenantId = randomUUID();
+    const large = (version: number) =>
+      buildSnapshot({
+        version,
+        tenantId: largeTenantId,
+        subdomain: 'large',
+        origins: [origin],
+        routes: Array.from({ length: 50 }, (_, index) => ({
+          origin_id: origin.id,
+          path_pattern: `/v${version}/r${index}/*`,
+        })),
+      });
+    const small = buildSnapshot({ version: 2, subdomain: 'small', origins: [origin], routes: [] });
+    await bus.publish([snapshotMessage(large(1)), snapshotMessage(small)]);
+    // The store as the config plane sees it, telling when an apply is underway.
+    let applying = false;
+    const sink: TenantConfigSink = {
+      apply(snapshot) {
+        applying = true;
+        try {
+          return store.apply(snapshot);
+        } finally {
+          applying = false;
+        }
+      },
+      async applyInSlices(snapshot, slices) {
+        applying = true;
+        try {
+          return await store.applyInSlices(snapshot, slices);
+        } finally {
+          applying = false;
+        }
+      },
+      remove: (tenantId) => store.remove(tenantId),
+      appliedVersions: () => store.appliedVersions(),
+    };
+    const { plane } = start({ bus, sink, sliceBudgetMs: 0 });
+    await plane.ready;
+
+    // Another tenant's requests, one a turn of the event loop, until the large tenant's next version serves.
+    const servedDuringApply: Array<{ large: bigint | undefined; small: string | undefined }> = [];
+    const requests = new Promise<void>((resolve) => {
+      const request = () => {
+        const served = store.resolveHost('large.localhost')?.version;
+        if (served === 2n) return resolve();
+        if (applying) {
+          servedDuringApply.push({ large: served, small: store.resolveHost('small.localhost')?.id });
+        }
+        setImmediate(request);
+      };
+      setImmediate(request);
+    });
+    await bus.publish([snapshotMessage(large(2))]);
+    await requests;
+
+    expect(servedDuringApply.length).toBeGreaterThan(0);
+    expect(servedDuringApply).toEqual(servedDuringApply.map(() => ({ large: 1n, small: small.tenant_id })));
+    expect(store.resolveHost('large.localhost')?.router.match('GET', '/v2/r49/x')).toBeDefined();
+    await store.close();
   });
 });

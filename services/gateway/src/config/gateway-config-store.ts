@@ -5,6 +5,13 @@ import type {
   TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
+import {
+  type EventLoopSlices,
+  runInSlices,
+  runToEnd,
+  type SlicedResult,
+  type SlicedWork,
+} from '@vantageedge/shared/process/event-loop-slices';
 import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
 import { compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix } from '@vantageedge/shared/routing/strip-prefix';
@@ -217,6 +224,8 @@ export class GatewayConfigStore implements TenantConfigSink {
   readonly #versions = new Map<string, bigint>();
   readonly #appliedVersions = new Map<string, bigint>();
   readonly #routeInputs = new WeakMap<CompiledTenant, RouteInputs>();
+  /** Each tenant's version being applied in slices (applyInSlices); replaced or deleted to stop it. */
+  readonly #applying = new Map<string, { readonly version: bigint }>();
   readonly #listeners = new Set<TenantsChangedListener>();
   #pipeline: RoutePipeline = { policies: [] };
 
@@ -226,16 +235,67 @@ export class GatewayConfigStore implements TenantConfigSink {
   }
 
   apply(snapshot: TenantSnapshot): boolean {
+    const version = BigInt(snapshot.version);
+    if (this.#isStale(snapshot.tenant_id, version)) return false;
+    const previous = this.#tenants.get(snapshot.tenant_id);
+    this.#commit(this.#compile(snapshot, version, previous), previous);
+    return true;
+  }
+
+  /**
+   * `apply`, compiled in slices of the event loop: other tenants' requests are served between two
+   * routes of a large tenant. The tenant serves its previous version until the new one is complete,
+   * then swaps it in at once, as `apply` does. The apply is given up (false, nothing changed) when a
+   * newer version of the tenant is applied meanwhile, the tenant is removed, or the store closed; and
+   * compiled again when the tenant's version it compiles against or the pipeline changed meanwhile.
+   */
+  async applyInSlices(snapshot: TenantSnapshot, slices: EventLoopSlices): Promise<boolean> {
     const tenantId = snapshot.tenant_id;
     const version = BigInt(snapshot.version);
-    const known = this.#versions.get(tenantId);
-    if (known !== undefined && version <= known) return false;
+    if (this.#isStale(tenantId, version)) return false;
+    const underway = this.#applying.get(tenantId);
+    if (underway !== undefined && underway.version >= version) return false;
+    const attempt = { version };
+    this.#applying.set(tenantId, attempt);
+    const wanted = () => this.#applying.get(tenantId) === attempt && !this.#isStale(tenantId, version);
+    try {
+      while (wanted()) {
+        const previous = this.#tenants.get(tenantId);
+        const pipeline = this.#pipeline;
+        const compiledFor = () => this.#tenants.get(tenantId) === previous && this.#pipeline === pipeline;
+        const opened: UpstreamSet[] = [];
+        let compiled: SlicedResult<CompiledTenant>;
+        try {
+          compiled = await runInSlices(
+            this.#compiling(snapshot, version, previous, opened),
+            slices,
+            () => wanted() && compiledFor(),
+          );
+        } catch (error) {
+          this.#closeUpstreams(opened);
+          throw error;
+        }
+        if (compiled.done) {
+          this.#commit(compiled.value, previous);
+          return true;
+        }
+        this.#closeUpstreams(opened);
+      }
+      return false;
+    } finally {
+      if (this.#applying.get(tenantId) === attempt) this.#applying.delete(tenantId);
+    }
+  }
 
-    const previous = this.#tenants.get(tenantId);
-    const displaced = this.#swapIn(this.#compile(snapshot, version, previous), previous);
-    this.#versions.set(tenantId, version);
-    this.#tell(displaced.add(tenantId));
-    return true;
+  #isStale(tenantId: string, version: bigint): boolean {
+    const known = this.#versions.get(tenantId);
+    return known !== undefined && version <= known;
+  }
+
+  #commit(compiled: CompiledTenant, previous: CompiledTenant | undefined): void {
+    const displaced = this.#swapIn(compiled, previous);
+    this.#versions.set(compiled.id, compiled.version);
+    this.#tell(displaced.add(compiled.id));
   }
 
   /** Calls `listener` after every change of a tenant's configuration; returns how to stop. */
@@ -271,6 +331,7 @@ export class GatewayConfigStore implements TenantConfigSink {
   }
 
   remove(tenantId: string): boolean {
+    this.#applying.delete(tenantId);
     const previous = this.#tenants.get(tenantId);
     if (!previous) return false;
     this.#tenants.delete(tenantId);
@@ -309,6 +370,7 @@ export class GatewayConfigStore implements TenantConfigSink {
     for (const tenant of this.#tenants.values()) {
       for (const origin of tenant.origins.values()) closing.push(origin.upstreams.close());
     }
+    this.#applying.clear();
     this.#tenants.clear();
     this.#subdomains.clear();
     this.#customDomains.clear();
@@ -323,27 +385,32 @@ export class GatewayConfigStore implements TenantConfigSink {
   #compile(snapshot: TenantSnapshot, version: bigint, previous: CompiledTenant | undefined): CompiledTenant {
     const opened: UpstreamSet[] = [];
     try {
-      return this.#compileOpening(snapshot, version, previous, opened);
+      return runToEnd(this.#compiling(snapshot, version, previous, opened));
     } catch (error) {
-      for (const upstreams of opened) {
-        upstreams.close().catch((closeError: unknown) => this.#options.onCloseError?.(closeError));
-      }
+      this.#closeUpstreams(opened);
       throw error;
     }
   }
 
-  #compileOpening(
+  #closeUpstreams(opened: readonly UpstreamSet[]): void {
+    for (const upstreams of opened) {
+      upstreams.close().catch((closeError: unknown) => this.#options.onCloseError?.(closeError));
+    }
+  }
+
+  /** Compiles a tenant version, a step after each origin and route; `opened`: the upstream sets it made. */
+  *#compiling(
     snapshot: TenantSnapshot,
     version: bigint,
     previous: CompiledTenant | undefined,
     opened: UpstreamSet[],
-  ): CompiledTenant {
+  ): SlicedWork<CompiledTenant> {
     const tenantId = snapshot.tenant_id;
     const origins = new Map<string, CompiledOrigin>();
     for (const origin of snapshot.origins) {
       const fingerprint = JSON.stringify(origin);
       const reusable = previous?.origins.get(origin.id);
-      // Kept whole, so that the routes using it can be kept too (see #compileRoutes).
+      // Kept whole, so that the routes using it can be kept too (see #compilingRoutes).
       if (reusable?.fingerprint === fingerprint) {
         origins.set(origin.id, reusable);
         continue;
@@ -356,11 +423,12 @@ export class GatewayConfigStore implements TenantConfigSink {
         timeoutMs: origin.timeout_seconds * 1000,
         upstreams,
       });
+      yield;
     }
 
     const apiKeyQuotas = new Map<string, QuotaPolicy>();
     for (const key of snapshot.api_keys) if (key.quota) apiKeyQuotas.set(key.id, key.quota);
-    const { routes, inputs } = this.#compileRoutes(snapshot, origins, apiKeyQuotas, previous);
+    const { routes, inputs } = yield* this.#compilingRoutes(snapshot, origins, apiKeyQuotas, previous);
 
     const apiKeys = new Map<string, CompiledApiKey>();
     for (const key of snapshot.api_keys) {
@@ -378,6 +446,7 @@ export class GatewayConfigStore implements TenantConfigSink {
     const hostNames = new Set(this.#options.baseDomains.map((base) => `${subdomain}.${base}`));
     for (const domain of customDomains.keys()) hostNames.add(domain);
     const router = new RouteMatcher(routes, settings.ip_rules);
+    yield;
 
     const serviceAccounts = compileServiceAccounts(settings.service_accounts, (message) =>
       this.#warn(tenantId, message),
@@ -428,12 +497,12 @@ export class GatewayConfigStore implements TenantConfigSink {
    * too: a version that changed one route of 1,000 compiles one route. When only some policies' inputs
    * changed (a tenant-wide rate limit, say), such a route compiles only those policies' stages.
    */
-  #compileRoutes(
+  *#compilingRoutes(
     snapshot: TenantSnapshot,
     origins: ReadonlyMap<string, CompiledOrigin>,
     apiKeyQuotas: ReadonlyMap<string, QuotaPolicy>,
     previous: CompiledTenant | undefined,
-  ): { routes: CompiledRoute[]; inputs: RouteInputs } {
+  ): SlicedWork<{ routes: CompiledRoute[]; inputs: RouteInputs }> {
     const tenantId = snapshot.tenant_id;
     const { policies, metrics } = this.#pipeline;
     metrics?.routesCompiling(tenantId, new Set(snapshot.routes.map((route) => route.id)));
@@ -506,6 +575,7 @@ export class GatewayConfigStore implements TenantConfigSink {
       };
       routes.push(compiled);
       if (!warned && !byConfig.has(route)) byConfig.set(route, { compiled, stages });
+      yield;
     }
     return { routes, inputs };
   }

@@ -23,6 +23,7 @@ import { streamName } from '@vantageedge/shared/domain/events';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { silentLogger } from '@vantageedge/shared/observability/logger';
+import type { EventLoopSlices } from '@vantageedge/shared/process/event-loop-slices';
 import { sampleSnapshot, snapshotMessage } from '@vantageedge/shared/snapshot-bus/testing';
 import { uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
 import { deleteTestTopics } from '@vantageedge/shared/testing/kafka';
@@ -48,10 +49,16 @@ function gatewayStore(): GatewayConfigStore {
 }
 
 /** Wraps a sink to call `onApplied` after every change. */
-function observed(sink: TenantConfigSink, onApplied: () => void): TenantConfigSink {
+function observed(sink: GatewayConfigStore, onApplied: () => void): TenantConfigSink {
   return {
     apply(snapshot: TenantSnapshot) {
       const changed = sink.apply(snapshot);
+      if (changed) onApplied();
+      return changed;
+    },
+    // As a replica applies it: in slices of the event loop.
+    async applyInSlices(snapshot: TenantSnapshot, slices: EventLoopSlices) {
+      const changed = await sink.applyInSlices(snapshot, slices);
       if (changed) onApplied();
       return changed;
     },

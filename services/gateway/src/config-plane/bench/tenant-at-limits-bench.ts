@@ -13,15 +13,27 @@
  * - ip_rule_heavy: 200 allow + 200 deny ranges of its own on each route (IPv4 and IPv6).
  * Each goes through decodeSnapshotRecord (with a subscription's route cache) and apply: CPU of each for
  * the first version and for a version that changes every route, and heap after GC once compiled.
- * Prints JSON. Figures for docs/capacity.md.
+ * Then another tenant of the same shape goes the way a replica takes it (decodeAndDeliver, then
+ * applyInSlices: in slices of the event loop), interleaved with versions decoded and applied in one go
+ * as before: the longest the event loop was blocked (see blockedWhile; the worst of 3 versions that
+ * change every route) and the CPU and wall time of decode and apply (medians).
+ * Prints JSON. Figures for docs/capacity.md and docs/benchmarks.md.
  *
  * Run: make bench-tenant-limits
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
-import { decodeSnapshotRecord, encodeSnapshotMessage } from '@vantageedge/shared/snapshot-bus/codec';
+import { EventLoopSlices } from '@vantageedge/shared/process/event-loop-slices';
+import {
+  decodeSnapshotRecord,
+  decodingSnapshotRecord,
+  type EncodedSnapshotRecord,
+  encodeSnapshotMessage,
+} from '@vantageedge/shared/snapshot-bus/codec';
 import { RouteValidationCache } from '@vantageedge/shared/snapshot-bus/route-validation-cache';
+import { decodeAndDeliver } from '@vantageedge/shared/snapshot-bus/sliced-delivery';
 import type { GatewayConfigStore } from '../../config/gateway-config-store.js';
 import { startTestGateway } from '../../testing/gateway-harness.js';
 import { buildSnapshot, type TestRoute } from '../../testing/snapshots.js';
@@ -155,15 +167,18 @@ function heavyTenant(subdomain: string, policies: RoutePolicies) {
   return { routes: count, snapshotAt };
 }
 
+const encoded = (snapshot: TenantSnapshot): EncodedSnapshotRecord =>
+  encodeSnapshotMessage(
+    { kind: 'snapshot', tenantId: snapshot.tenant_id, version: BigInt(snapshot.version), snapshot },
+    BENCH_MAX_MESSAGE_BYTES,
+  );
+
 /** The snapshot as a replica receives it: encoded, then decoded with its subscription's route cache. */
 function decoded(
   snapshot: TenantSnapshot,
   routes: RouteValidationCache,
 ): { snapshot: TenantSnapshot; cpu: number } {
-  const record = encodeSnapshotMessage(
-    { kind: 'snapshot', tenantId: snapshot.tenant_id, version: BigInt(snapshot.version), snapshot },
-    BENCH_MAX_MESSAGE_BYTES,
-  );
+  const record = encoded(snapshot);
   const headers = record.headers as Record<string, string | undefined>;
   let result: ReturnType<typeof decodeSnapshotRecord> | undefined;
   const cpu = cpuMs(() => {
@@ -197,6 +212,111 @@ function measureHeavyTenant(store: GatewayConfigStore, subdomain: string, polici
   };
 }
 
+/**
+ * What `run` cost the event loop: the most main-thread CPU between two of its turns
+ * (`longest_block_cpu_ms`: a setImmediate probe reads process.threadCpuUsage at each turn; other
+ * processes on the machine do not count, the main thread's GC does), the longest delay of a 1 ms timer
+ * (`longest_block_ms`, perf_hooks' monitorEventLoopDelay: wall time, so on a loaded machine it also
+ * counts the time the process waited for a CPU), and CPU and wall time in all.
+ */
+async function blockedWhile(run: () => Promise<unknown> | unknown) {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  let longestTurnCpu = 0;
+  let probing = true;
+  let lastTurn = process.threadCpuUsage();
+  const probe = () => {
+    const now = process.threadCpuUsage();
+    longestTurnCpu = Math.max(longestTurnCpu, now.user - lastTurn.user + now.system - lastTurn.system);
+    lastTurn = now;
+    if (probing) setImmediate(probe);
+  };
+  delay.enable();
+  // A turn first, so that the monitor's timer is running before the work starts.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  lastTurn = process.threadCpuUsage();
+  setImmediate(probe);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  await run();
+  const wall = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  // A turn after, so that a block at the very end is seen.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  probing = false;
+  delay.disable();
+  return {
+    longestBlockCpuMs: Math.round(longestTurnCpu / 100) / 10,
+    longestBlockMs: Math.round(delay.max / 1e5) / 10,
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    wallMs: Math.round(wall),
+  };
+}
+
+type Blocked = Awaited<ReturnType<typeof blockedWhile>>;
+const reported = (blocked: Blocked) => ({
+  longest_block_cpu_ms: blocked.longestBlockCpuMs,
+  longest_block_ms: blocked.longestBlockMs,
+  cpu_ms: blocked.cpuMs,
+  wall_ms: blocked.wallMs,
+});
+
+/**
+ * Another tenant of the same shape, the way a replica takes a record (decodeAndDeliver, applyInSlices),
+ * and the same decode and apply in one go (as before slicing): what each cost the event loop.
+ */
+async function measureSlicedApply(store: GatewayConfigStore, subdomain: string, policies: RoutePolicies) {
+  const tenant = heavyTenant(`${subdomain}-sliced`, policies);
+  const routes = new RouteValidationCache();
+  let turns = 0;
+  const inSlices = async (version: number) => {
+    const record = encoded(tenant.snapshotAt(version));
+    settled();
+    return blockedWhile(() =>
+      decodeAndDeliver(
+        decodingSnapshotRecord({ ...record, headers: record.headers }, undefined, routes),
+        record.key,
+        {
+          onMessage: async (message) => {
+            if (message.kind !== 'snapshot') return;
+            const slices = new EventLoopSlices();
+            if (!(await store.applyInSlices(message.snapshot, slices))) throw new Error('not applied');
+            turns += slices.turns;
+          },
+        },
+        () => true,
+      ),
+    );
+  };
+  const inOneGo = async (version: number) => {
+    const record = encoded(tenant.snapshotAt(version));
+    settled();
+    return blockedWhile(() => {
+      const result = decodeSnapshotRecord({ ...record, headers: record.headers }, undefined, routes);
+      if (!result.ok || result.message.kind !== 'snapshot') throw new Error('snapshot not decoded');
+      if (!store.apply(result.message.snapshot)) throw new Error('not applied');
+    });
+  };
+  // Interleaved, each a version that changes every route.
+  const sliced: Blocked[] = [await inSlices(1)];
+  const blocking: Blocked[] = [];
+  for (let version = 2; version < 8; version += 2) {
+    blocking.push(await inOneGo(version));
+    sliced.push(await inSlices(version + 1));
+  }
+  const worst = (runs: Blocked[]): Blocked => ({
+    longestBlockCpuMs: Math.max(...runs.map((run) => run.longestBlockCpuMs)),
+    longestBlockMs: Math.max(...runs.map((run) => run.longestBlockMs)),
+    cpuMs: median(runs.map((run) => run.cpuMs)),
+    wallMs: median(runs.map((run) => run.wallMs)),
+  });
+  return {
+    first_version: reported(sliced[0]!),
+    every_route_changed: { ...reported(worst(sliced.slice(1))), runs: sliced.length - 1 },
+    apply_turns_given_back: turns,
+    in_one_go_every_route_changed: { ...reported(worst(blocking)), runs: blocking.length },
+  };
+}
+
 const gateway = await startTestGateway();
 try {
   const { store } = gateway;
@@ -225,6 +345,8 @@ try {
   const end = settled();
   const header_heavy = measureHeavyTenant(store, 'header-heavy', headerHeavyRoute);
   const ip_rule_heavy = measureHeavyTenant(store, 'ip-rule-heavy', ipRuleHeavyRoute);
+  const header_heavy_in_slices = await measureSlicedApply(store, 'header-heavy', headerHeavyRoute);
+  const ip_rule_heavy_in_slices = await measureSlicedApply(store, 'ip-rule-heavy', ipRuleHeavyRoute);
   console.log(
     JSON.stringify({
       load_average: os.loadavg().map((load) => Number(load.toFixed(2))),
@@ -235,6 +357,10 @@ try {
       [`after_${2 * VERSIONS}_versions_heap_mb`]: mb(end.heapUsed - start.heapUsed),
       [`after_${2 * VERSIONS}_versions_rss_mb`]: mb(end.rss - start.rss),
       at_snapshot_bound: { header_heavy, ip_rule_heavy },
+      at_snapshot_bound_in_slices: {
+        header_heavy: header_heavy_in_slices,
+        ip_rule_heavy: ip_rule_heavy_in_slices,
+      },
     }),
   );
 } finally {
