@@ -623,7 +623,7 @@ async function proxyAttempt(
       ? tracing.startUpstreamSpan(exchange.span, req.method, lease.target.url)
       : undefined;
   if (span !== undefined) {
-    span.setAttribute('vantageedge.upstream.target', lease.target.id);
+    span.setAttribute('vantageedge.upstream.target', lease.target.label);
     tracing!.inject(span, headers);
   }
   const bodyFraming = requestBodyFraming(req);

@@ -177,7 +177,7 @@ export interface ProxyCall {
 export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promise<ProxyResult> {
   const { req } = exchange;
   const target = call.lease.target;
-  exchange.upstreamTarget = target.id;
+  exchange.upstreamTarget = target.label;
   let body: Dispatcher.DispatchOptions['body'] = null;
   let streamedBody: Readable | undefined;
   if (call.bufferedBody !== undefined) body = call.bufferedBody;

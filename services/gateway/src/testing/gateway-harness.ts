@@ -173,6 +173,8 @@ export async function startTestGateway(
       createUpstreamSet(origin, {
         tenantId,
         registry,
+        // As in a replica: targets' health and circuit changes are service-log lines.
+        logger,
         addressPolicy,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,

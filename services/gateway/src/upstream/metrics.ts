@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CircuitState, CircuitTripReason } from './circuit-breaker.js';
 import type { HealthSource } from './target-health.js';
@@ -5,6 +6,22 @@ import type { HealthSource } from './target-health.js';
 const TARGET_LABELS = ['tenant', 'origin', 'target'] as const;
 type TargetLabels = Record<(typeof TARGET_LABELS)[number], string>;
 type OriginLabels = Pick<TargetLabels, 'tenant' | 'origin'>;
+
+/** The most characters of a `target` label (see targetLabel). */
+export const TARGET_LABEL_MAX = 128;
+const TARGET_DIGEST_CHARS = 12;
+
+/**
+ * A target's label: its id (URL origin, plus base path when the origin repeats), or when longer than
+ * TARGET_LABEL_MAX its start, `…` and a digest of the whole id, which keeps an origin's targets apart. A
+ * tenant writes the URLs, up to TENANT_MAX_STRING_LENGTH each, and every target is several lines of
+ * every scrape of every replica, with or without traffic.
+ */
+export function targetLabel(id: string): string {
+  if (id.length <= TARGET_LABEL_MAX) return id;
+  const digest = createHash('sha256').update(id).digest('hex').slice(0, TARGET_DIGEST_CHARS);
+  return `${id.slice(0, TARGET_LABEL_MAX - TARGET_DIGEST_CHARS - 1)}…${digest}`;
+}
 
 export const CIRCUIT_STATE_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 

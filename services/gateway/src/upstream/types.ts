@@ -8,8 +8,13 @@ import type { Dispatcher } from 'undici';
  */
 
 export interface UpstreamTarget {
-  /** Stable id for metrics and logs: the target URL's origin, e.g. "http://10.0.0.5:8080". */
+  /**
+   * Stable id: the target URL's origin, e.g. "http://10.0.0.5:8080" (plus its base path when the origin
+   * repeats in the set); consistent hashing places the target by it.
+   */
   readonly id: string;
+  /** How metrics, logs and spans name the target: its id, bounded (targetLabel). */
+  readonly label: string;
   readonly url: URL;
   /** Path prefix of the target URL ('' when the target URL has none); prepended to the forwarded path. */
   readonly basePath: string;

@@ -17,10 +17,11 @@ import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { tenantDnsLookups } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
-import { OriginMetrics, type TargetLoad, TargetMetrics } from './metrics.js';
+import { OriginMetrics, type TargetLoad, TargetMetrics, targetLabel } from './metrics.js';
 import { isTargetSuccess } from './outcome-verdict.js';
 import type { ProbeBudget } from './probe-budget.js';
 import { RetryBudget } from './retry-budget.js';
+import { createStateChangeLog } from './state-change-log.js';
 import { TargetHealth } from './target-health.js';
 import { TargetPool } from './target-pool.js';
 import type { TenantUpstreamSockets } from './tenant-upstream-sockets.js';
@@ -141,6 +142,7 @@ class Target implements UpstreamTarget {
 
   constructor(
     readonly id: string,
+    readonly label: string,
     readonly url: URL,
     readonly basePath: string,
     private readonly settings: PoolSettings,
@@ -282,15 +284,17 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   const connections = deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET;
   const perClient = requestsPerClient(connections, deps.clientShare ?? 0);
 
+  const stateChangeLog = createStateChangeLog(logger, now);
   const ids = new Set<string>();
   const members = origin.targets.map((config, index) => {
     const url = new URL(config.url);
     const basePath = url.pathname === '/' ? '' : withoutTrailingSlashes(url.pathname);
     const id = uniqueId(ids, url.origin, basePath, index);
+    const label = targetLabel(id);
     const load: TargetLoad = { picks: 0, inFlight: 0 };
     const metrics = new TargetMetrics(
       registry,
-      { tenant: deps.tenantId, origin: origin.id, target: id },
+      { tenant: deps.tenantId, origin: origin.id, target: label },
       load,
     );
     const health = new TargetHealth(
@@ -299,12 +303,12 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       now,
       (healthy, source) => {
         metrics.healthChanged(healthy, source);
-        logger?.log(
+        stateChangeLog(
           healthy ? 'info' : 'warn',
           healthy ? 'upstream target healthy' : 'upstream target ejected',
           {
             ...logFields,
-            target: id,
+            target: label,
             source,
           },
         );
@@ -312,15 +316,15 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     );
     const circuit = new CircuitBreaker(origin.circuit_breaker, now, (from, to, reason) => {
       metrics.circuitChanged(to, reason);
-      logger?.log(to === 'open' ? 'warn' : 'info', `upstream circuit ${to.replace('_', '-')}`, {
+      stateChangeLog(to === 'open' ? 'warn' : 'info', `upstream circuit ${to.replace('_', '-')}`, {
         ...logFields,
-        target: id,
+        target: label,
         from,
         to,
         reason,
       });
     });
-    const target = new Target(id, url, basePath, {
+    const target = new Target(id, label, url, basePath, {
       connections,
       maxQueued: deps.maxQueuedPerTarget ?? DEFAULT_MAX_QUEUED_PER_TARGET,
       perClient,

@@ -591,7 +591,7 @@ export class WebSocketProxy {
     // which bytes cannot push back (1xx answers, a 101 sent a byte at a time).
     upstreamRequest.setTimeout(timeoutMs);
     const answerDeadline = setTimeout(timedOut, timeoutMs);
-    exchange.upstreamTarget = target.id;
+    exchange.upstreamTarget = target.label;
     const sentAt = performance.now();
     const answered = () => {
       clearTimeout(answerDeadline);
