@@ -14,7 +14,9 @@ import { rateLimited } from '../domain/errors.js';
  * a read folds (a far position may need up to CONTROL_PLANE_CONFIG_READ_MAX_EVENTS of them, each parsed
  * and folded on that same thread) are charged too, each its stored size (at least `MIN_FOLDED_EVENT_BYTES`),
  * and a fold stops between two pages of events once the bucket is in debt (tenant-folds.ts). Configs are
- * counted from the cached (frozen) folds, so counting costs about nothing.
+ * counted from the cached (frozen) folds, so counting costs about nothing. An Idempotency-Key answer sent
+ * again (a rollback's lists the resources it changed, before and after) costs what reading its JSON
+ * does, and is charged its size before it is read (command-router.ts).
  */
 
 export const DEFAULT_CONFIG_READ_BYTES_PER_MINUTE = 512 * 1024 * 1024;
@@ -62,6 +64,8 @@ export interface ConfigReadBudget {
   spendRehearsedSteps(tenantId: string, steps: number): void;
   /** Takes the configs' bytes from the tenant's bucket; throws 429 when the bucket is in debt. */
   charge(tenantId: string, configs: readonly unknown[]): void;
+  /** Takes `bytes` of JSON from the tenant's bucket (a value not at hand yet); throws 429 when the bucket is in debt. */
+  chargeBytes(tenantId: string, bytes: number): void;
   /**
    * Takes a plan's or apply's bytes before its document is validated: the tenant's live config, and the
    * document's bytes × DOCUMENT_VALIDATION_WEIGHT; throws 429 when the bucket is in debt.
@@ -129,6 +133,11 @@ export function createConfigReadBudget({
       if (bytesPerMinute === 0) return;
       const at = now();
       take(tenantId, available(tenantId, at), at, jsonBytesOf(configs));
+    },
+    chargeBytes(tenantId, bytes) {
+      if (bytesPerMinute === 0) return;
+      const at = now();
+      take(tenantId, available(tenantId, at), at, bytes);
     },
     chargeDocument(tenantId, document, config) {
       if (bytesPerMinute === 0) return;

@@ -36,6 +36,7 @@ import { createOrigin, deleteOrigin, updateOrigin } from '../commands/origin-com
 import { createRoute, deleteRoute, updateRoute } from '../commands/route-commands.js';
 import { createTenant, deleteTenant, updateTenant } from '../commands/tenant-commands.js';
 import { changeUserRole, createUser, deleteUser } from '../commands/user-commands.js';
+import { configReadBudgetOf } from '../config-history/config-read-budget.js';
 import type { TenantConfigs } from '../config-history/tenant-config.js';
 import { parseQuery } from '../queries/request-validation.js';
 import { parseWaitForRollout } from '../rollout/parse-wait.js';
@@ -111,6 +112,13 @@ interface CommandSpec<Schema extends z.ZodType> {
    * they refuse is refused without the cost of its validation.
    */
   beforeValidation?: (deps: CommandRouterDeps, id: string, raw: unknown) => Promise<void>;
+  /**
+   * The request appends nothing (a plan, a rollback's dry run): an Idempotency-Key on it keeps no
+   * answer and it simply runs again. Its answer may list a tenant's whole config, and it is charged to
+   * no command or event-bytes budget: kept for 24 hours per key, such answers would grow the shared
+   * database by as much as the tenant's config read budget lets it plan.
+   */
+  appendsNothing?: (body: z.infer<Schema>) => boolean;
 }
 
 /**
@@ -196,22 +204,27 @@ function commandHandler<Schema extends z.ZodType>(
     };
 
     const key = req.method === 'POST' ? req.get('idempotency-key') : undefined;
-    if (key === undefined) {
+    if (key !== undefined) IdempotencyStore.validKey(key);
+    if (key === undefined || spec.appendsNothing?.(body)) {
       send(res, (await execute(ctx)).response);
       return;
     }
-    IdempotencyStore.validKey(key);
     // The id in the path is hashed in its one spelling: a retry that spells it otherwise is the same request.
     const hash = requestHash(
       req.method,
       sentId ? req.originalUrl.replace(sentId, id) : req.originalUrl,
       req.body,
     );
-    const claim = await deps.idempotency.claim(caller.userId, key, hash);
-    if (claim.kind === 'replay') {
+    const claim = await deps.idempotency.claim(caller.userId, key, hash, async (guard, answerBytes) => {
       // The stored answer may hold an API key's plaintext: only a caller who may still run the
       // command sees it again (records are per caller, so no one else ever does).
-      await authorizeReplay(deps, caller, claim.guard);
+      await authorizeReplay(deps, caller, guard);
+      // Reading, opening and sending it costs the control plane's thread what reading that much config
+      // does (a rollback's answer lists every resource it changed, before and after): replays of it
+      // in a loop are paid from the tenant's config read budget, as such reads are.
+      if (guard.tenantId !== null) configReadBudgetOf(deps.store).chargeBytes(guard.tenantId, answerBytes);
+    });
+    if (claim.kind === 'replay') {
       res.setHeader('Idempotent-Replayed', 'true');
       send(res, claim.response);
       return;
@@ -548,6 +561,7 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
         schema: configDocument,
         tenantAccessBeforeBody: 'read',
         beforeValidation: countedDocument,
+        appendsNothing: () => true,
         status: 200,
         run: async (d, c, b, id) => {
           const plan = await planTenantConfig(withConfigs(d), c, id, b);
@@ -575,6 +589,7 @@ export function createCommandRouter(deps: CommandRouterDeps): express.Router {
         name: 'RollbackTenantConfig',
         bodyRequired: true,
         schema: rollbackBody,
+        appendsNothing: (b) => b.dry_run,
         status: 200,
         run: (d, c, b, id) => rollbackTenantConfig(withConfigs(d), c, id, b),
       }),

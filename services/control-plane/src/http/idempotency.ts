@@ -5,7 +5,7 @@ import type pg from 'pg';
 import type { ReplayGuard } from '../commands/context.js';
 import { ApiError, errorBody } from './errors.js';
 import { HEADER_FORMATS } from './header-formats.js';
-import type { SealedJson } from './sealed-json.js';
+import { SealedJson } from './sealed-json.js';
 
 /** A command response worth replaying. */
 export interface StoredResponse {
@@ -21,6 +21,13 @@ export type IdempotencyClaim =
    * name it.
    */
   { kind: 'claimed'; attempt: string } | { kind: 'replay'; response: StoredResponse; guard: ReplayGuard };
+
+/**
+ * Runs before a stored answer is read and opened for a replay, given its guard and the bytes of its JSON:
+ * it may refuse the replay (throw) — the caller's access, the tenant's read budget — so that a refused
+ * replay costs no read of a large answer.
+ */
+export type BeforeReplay = (guard: ReplayGuard, answerBytes: number) => Promise<void>;
 
 const LOCK_SECONDS = 30;
 const RETENTION_HOURS = 24;
@@ -49,7 +56,8 @@ interface KeyRow {
   locked_seconds: number;
   response_status: number | null;
   response_headers: Record<string, string> | null;
-  response_body: unknown;
+  /** The length of the stored (sealed) answer; the answer itself is read only once a replay is let through. */
+  sealed_body_length: number | null;
   replay_tenant_id: string | null;
   replay_platform_admin_only: boolean;
   attempt_id: string | null;
@@ -104,10 +112,15 @@ export class IdempotencyStore {
     return key;
   }
 
-  async claim(caller: string, key: string, hash: string): Promise<IdempotencyClaim> {
+  async claim(
+    caller: string,
+    key: string,
+    hash: string,
+    beforeReplay: BeforeReplay = async () => {},
+  ): Promise<IdempotencyClaim> {
     await this.sweepExpired();
     const attempt = { id: randomUUID(), afterPosition: await this.log.headPosition() };
-    return this.claimAs(caller, key, hash, attempt);
+    return this.claimAs(caller, key, hash, attempt, beforeReplay);
   }
 
   /**
@@ -134,6 +147,7 @@ export class IdempotencyStore {
     key: string,
     hash: string,
     attempt: Attempt,
+    beforeReplay: BeforeReplay,
   ): Promise<IdempotencyClaim> {
     // A new key, one past its retention, or this attempt's own claim sent again (which keeps the
     // attempts before it, when it took the key over).
@@ -165,16 +179,16 @@ export class IdempotencyStore {
       }),
     );
     const claimed = inserted.rows[0];
-    if (claimed) return this.settle(caller, key, hash, attempt, claimed);
+    if (claimed) return this.settle(caller, key, hash, attempt, claimed, beforeReplay);
     const existing = await this.pool.query<KeyRow>(
-      `select request_hash, state, response_status, response_headers, response_body, replay_tenant_id,
-              replay_platform_admin_only, attempt_id,
+      `select request_hash, state, response_status, response_headers, replay_tenant_id,
+              replay_platform_admin_only, attempt_id, length(response_body #>> '{}') as sealed_body_length,
               greatest(0, ceil(extract(epoch from locked_until - now())))::int as locked_seconds
          from control_plane_idempotency_keys where caller = $1 and key = $2`,
       [caller, key],
     );
     const row = existing.rows[0];
-    if (!row) return this.claimAs(caller, key, hash, attempt); // released meanwhile: try again
+    if (!row) return this.claimAs(caller, key, hash, attempt, beforeReplay); // released meanwhile: try again
     if (row.request_hash !== hash) {
       throw new ApiError(
         422,
@@ -184,14 +198,25 @@ export class IdempotencyStore {
       );
     }
     if (row.state === 'completed' && row.response_status !== null) {
+      const guard = { tenantId: row.replay_tenant_id, platformAdminOnly: row.replay_platform_admin_only };
+      await beforeReplay(guard, SealedJson.openedBytes(row.sealed_body_length ?? 0));
+      const stored = await this.pool.query<{ response_body: unknown }>(
+        `select response_body from control_plane_idempotency_keys
+          where caller = $1 and key = $2 and state = 'completed' and request_hash = $3`,
+        [caller, key, hash],
+      );
+      const found = stored.rows[0];
+      // Swept or taken over since (its retention ended): look again.
+      if (!found) return this.claimAs(caller, key, hash, attempt, beforeReplay);
+      const body = found.response_body;
       return {
         kind: 'replay',
         response: {
           status: row.response_status,
           headers: row.response_headers ?? {},
-          body: typeof row.response_body === 'string' ? this.openStoredBody(row.response_body) : null,
+          body: typeof body === 'string' ? this.openStoredBody(body) : null,
         },
-        guard: { tenantId: row.replay_tenant_id, platformAdminOnly: row.replay_platform_admin_only },
+        guard,
       };
     }
     if (row.locked_seconds > 0) {
@@ -220,7 +245,9 @@ export class IdempotencyStore {
     );
     const took = taken.rows[0];
     // Taken over by another request meanwhile (or this one, sent again): look again.
-    return took ? this.settle(caller, key, hash, attempt, took) : this.claimAs(caller, key, hash, attempt);
+    return took
+      ? this.settle(caller, key, hash, attempt, took, beforeReplay)
+      : this.claimAs(caller, key, hash, attempt, beforeReplay);
   }
 
   /** The key is this attempt's: it runs, unless an earlier attempt of the key stored its events. */
@@ -230,6 +257,7 @@ export class IdempotencyStore {
     hash: string,
     attempt: Attempt,
     claimed: ClaimedRow,
+    beforeReplay: BeforeReplay,
   ): Promise<IdempotencyClaim> {
     const earlier = new Set(claimed.earlier ?? []);
     const stored =
@@ -237,7 +265,7 @@ export class IdempotencyStore {
         ? null
         : await lastEventOf(this.log, caller, earlier, BigInt(claimed.after_position));
     return stored
-      ? this.answerLost(caller, key, hash, attempt, stored)
+      ? this.answerLost(caller, key, hash, attempt, stored, beforeReplay)
       : { kind: 'claimed', attempt: attempt.id };
   }
 
@@ -248,6 +276,7 @@ export class IdempotencyStore {
     hash: string,
     attempt: Attempt,
     stored: RecordedEvent,
+    beforeReplay: BeforeReplay,
   ): Promise<IdempotencyClaim> {
     const response: StoredResponse = {
       status: 409,
@@ -276,9 +305,9 @@ export class IdempotencyStore {
         ],
       }),
     );
-    return updated.rowCount === 1
-      ? { kind: 'replay', response, guard }
-      : this.claimAs(caller, key, hash, attempt);
+    if (updated.rowCount !== 1) return this.claimAs(caller, key, hash, attempt, beforeReplay);
+    await beforeReplay(guard, Buffer.byteLength(JSON.stringify(response.body)));
+    return { kind: 'replay', response, guard };
   }
 
   /** A stored answer sealed under an earlier API_KEY_PEPPER no longer opens: it is lost, not a 500. */
