@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
@@ -254,6 +254,38 @@ export function httpRequest(
     request.on('timeout', () => request.destroy(new Error(`timeout after ${timeoutMs} ms: ${url}`)));
     request.on('error', reject);
     request.end(body);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The `vantageedge` CLI as its own process.
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `vantageedge …` as its own process (the package's bin), with the config file `configFile`. */
+export function runVantageedge(
+  args: readonly string[],
+  { configFile, input, env = {} }: { configFile: string; input?: string; env?: Record<string, string> },
+): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [path.join(REPO_ROOT, 'tools/cli/bin/vantageedge.js'), ...args],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, VANTAGEEDGE_CONFIG: configFile, NODE_OPTIONS: '', ...env },
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
+      },
+    );
+    child.stdin?.end(input);
   });
 }
 

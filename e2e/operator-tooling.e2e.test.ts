@@ -9,10 +9,12 @@ import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import {
+  type CliRun,
   eventually,
   type GatewayReplica,
   httpRequest,
   REPO_ROOT,
+  runVantageedge,
   startOrigin,
   stopAllServices,
   type TestOrigin,
@@ -76,30 +78,11 @@ async function served(pathname: string): Promise<Array<{ status: number; policy:
   );
 }
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** `vantageedge …` as its own process (the package's bin), with its own config file. */
+/** `vantageedge …` as its own process, with this suite's config file. */
 function cli(args: string[], { input }: { input?: string } = {}): Promise<CliRun> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [path.join(REPO_ROOT, 'tools/cli/bin/vantageedge.js'), ...args],
-      {
-        cwd: REPO_ROOT,
-        env: { ...process.env, VANTAGEEDGE_CONFIG: path.join(cliFolder, 'config.json'), NODE_OPTIONS: '' },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
-      },
-    );
-    if (input !== undefined) child.stdin?.end(input);
-    else child.stdin?.end();
+  return runVantageedge(args, {
+    configFile: path.join(cliFolder, 'config.json'),
+    ...(input === undefined ? {} : { input }),
   });
 }
 

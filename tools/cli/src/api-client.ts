@@ -43,6 +43,8 @@ export interface ApiClientOptions {
 export const DEFAULT_TIMEOUT_SECONDS = 120;
 /** The most pages one list reads (2 million items at 200 a page): a list is bounded even in requests. */
 export const MAX_PAGES = 10_000;
+/** The most items the admin API answers in one page of a list. */
+export const MAX_PAGE_SIZE = 200;
 
 interface ErrorShape {
   error?: { code?: string; message?: string; details?: Array<{ field?: string; issue?: string }> };
@@ -285,13 +287,25 @@ export class ApiClient {
     path: string,
     query: RequestOptions['query'] = {},
   ): Promise<Item[]> {
+    return (await this.listPart<Item>(path, query)).items;
+  }
+
+  /**
+   * At most `max` items of a paginated list, from `cursor` on (the list's start without one), read
+   * page after page as `list` reads them; `nextCursor` continues after the last item when more exist.
+   */
+  async listPart<Item = Record<string, unknown>>(
+    path: string,
+    query: RequestOptions['query'] = {},
+    { max = Number.POSITIVE_INFINITY, cursor: from }: { max?: number; cursor?: string } = {},
+  ): Promise<{ items: Item[]; nextCursor: string | undefined }> {
     const items: Item[] = [];
     const seen = new Set<string>();
     let bytes = 0;
-    let cursor: string | undefined;
+    let cursor = from;
     do {
       const page = await this.get<{ data: Item[]; next_cursor: string | null }>(path, {
-        limit: 200,
+        limit: Math.min(MAX_PAGE_SIZE, max - items.length),
         ...query,
         cursor,
       });
@@ -309,6 +323,7 @@ export class ApiClient {
       if (next !== null && next !== undefined && typeof next !== 'string')
         throw this.unreadable(path, 'next_cursor is not a string');
       cursor = next ?? undefined;
+      if (items.length >= max) break;
       if (cursor !== undefined && (seen.has(cursor) || seen.size + 1 >= MAX_PAGES)) {
         throw new CliError(
           EXIT.unavailable,
@@ -317,7 +332,7 @@ export class ApiClient {
       }
       if (cursor !== undefined) seen.add(cursor);
     } while (cursor !== undefined);
-    return items;
+    return { items, nextCursor: cursor };
   }
 
   private unreadable(path: string, why: string): CliError {

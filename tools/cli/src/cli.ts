@@ -6,6 +6,7 @@ import { GET_RESOURCES, get } from './commands/get.js';
 import { login, logout } from './commands/session.js';
 import { type CliContext, createContext } from './context.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
+import type { LogEntriesOptions } from './log-entries.js';
 import { OUTPUT_FORMATS, type OutputFormat, terminalText } from './output.js';
 
 /**
@@ -108,9 +109,11 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
     .argument('<resource>', GET_RESOURCES.join('|'))
     .argument('[id]', 'one resource by id')
     .option('-t, --tenant <tenant>', 'only this tenant (subdomain or id)')
-    .option('--limit <n>', 'audit entries (newest first)', '50')
+    .option('--limit <n>', 'audit: the newest n entries', '50')
+    .option('--all', 'audit: every entry')
+    .option('--cursor <cursor>', 'audit: the entries older than those shown before (as printed then)')
     .action(
-      run((ctx, resource: string, id: string | undefined, options: { tenant?: string; limit: string }) =>
+      run((ctx, resource: string, id: string | undefined, options: { tenant?: string } & LogEntriesOptions) =>
         get(ctx, resource, id, options),
       ),
     );
@@ -144,8 +147,10 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
     .command('history')
     .description('the tenant’s config changes, newest first (positions to dump, diff or roll back to)')
     .requiredOption('-t, --tenant <tenant>', 'subdomain or id')
-    .option('--limit <n>', 'entries', '50')
-    .action(run((ctx, options: { tenant: string; limit: string }) => history(ctx, options)));
+    .option('--limit <n>', 'the newest n entries', '50')
+    .option('--all', 'every entry')
+    .option('--cursor <cursor>', 'the entries older than those shown before (as printed then)')
+    .action(run((ctx, options: { tenant: string } & LogEntriesOptions) => history(ctx, options)));
   root
     .command('rollback')
     .description('restore the config the tenant had after an event position (recorded as new events)')

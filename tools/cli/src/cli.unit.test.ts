@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -46,6 +46,25 @@ describe('profiles', () => {
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({
       profiles: { default: { url: 'http://a.test', token: 'token-a' } },
     });
+  });
+
+  it('reports a profile file it cannot read or write in one line with exit 2, no stack trace', async () => {
+    const folder = await tempFolder();
+    const nullFile = path.join(folder, 'null.json');
+    await writeFile(nullFile, 'null\n');
+    for (const file of [folder, nullFile]) {
+      const read = await run(['get', 'tenants'], { VANTAGEEDGE_CONFIG: file });
+      expect(read.err).not.toMatch(/\n\s+at /);
+      expect([EXIT.usage, EXIT.auth]).toContain(read.code);
+      expect(read.err.split('\n')).toHaveLength(1);
+    }
+    const isDirectory = await run(['get', 'tenants'], { VANTAGEEDGE_CONFIG: folder });
+    expect(isDirectory.code).toBe(EXIT.usage);
+    expect(isDirectory.err).toContain(`cannot read ${folder}`);
+    const underAFile = path.join(nullFile, 'vantageedge', 'config.json');
+    await expect(
+      saveProfile(underAFile, 'default', { url: 'http://a.test', token: 'token-a' }),
+    ).rejects.toThrow(`cannot save the login in ${underAFile}`);
   });
 
   it('lives in $VANTAGEEDGE_CONFIG, else under $XDG_CONFIG_HOME, else ~/.config', () => {

@@ -29,8 +29,12 @@ export async function readProfiles(file: string): Promise<ProfileFile> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { profiles: {} };
-    throw error;
+    // No such file (ENOTDIR: a part of its path is a file): no login saved yet.
+    if (['ENOENT', 'ENOTDIR'].includes(reasonOf(error))) return { profiles: {} };
+    throw new CliError(
+      EXIT.usage,
+      `cannot read ${file} (${reasonOf(error)}); fix it or set $VANTAGEEDGE_CONFIG to another file`,
+    );
   }
   let parsed: unknown;
   try {
@@ -38,7 +42,8 @@ export async function readProfiles(file: string): Promise<ProfileFile> {
   } catch {
     throw new CliError(EXIT.usage, `${file} is not valid JSON; fix or delete it and log in again`);
   }
-  const profiles = (parsed as { profiles?: unknown }).profiles;
+  const profiles =
+    typeof parsed === 'object' && parsed !== null ? (parsed as { profiles?: unknown }).profiles : undefined;
   if (typeof profiles !== 'object' || profiles === null) return { profiles: {} };
   const valid: Record<string, Profile> = {};
   for (const [name, value] of Object.entries(profiles)) {
@@ -63,8 +68,20 @@ export async function removeProfile(file: string, name: string): Promise<boolean
 }
 
 async function writeProfiles(file: string, content: ProfileFile): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
-  await rename(temporary, file);
+  try {
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const temporary = `${file}.${process.pid}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
+    await rename(temporary, file);
+  } catch (error) {
+    throw new CliError(
+      EXIT.usage,
+      `cannot save the login in ${file} (${reasonOf(error)}); set $VANTAGEEDGE_CONFIG to a file you may write`,
+    );
+  }
+}
+
+/** The system's short reason (EACCES, EISDIR, …): the message and stack of a file error are not for the terminal. */
+function reasonOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
 }

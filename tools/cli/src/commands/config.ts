@@ -3,6 +3,7 @@ import { AnswerLostError, type ApiResponse } from '../api-client.js';
 import type { CliContext } from '../context.js';
 import { readDocument, tenantRefOf } from '../document-file.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
+import { type LogEntriesOptions, readLogEntries } from '../log-entries.js';
 import { render, renderRows, structured, terminalText } from '../output.js';
 import { type Change, formatChanges, summary } from '../plan-format.js';
 import { resolveTenant, type TenantSummary } from '../tenant-ref.js';
@@ -208,17 +209,20 @@ interface HistoryEntry {
 
 export async function history(
   ctx: CliContext,
-  options: { tenant: string; limit: string },
+  options: { tenant: string } & LogEntriesOptions,
 ): Promise<ExitCode> {
   const client = await ctx.client();
   const tenant = await resolveTenant(client, options.tenant);
-  const page = await client.get<{ data: HistoryEntry[]; next_cursor: string | null }>(
+  const entries = await readLogEntries<HistoryEntry>(
+    ctx,
+    client,
     configPath(tenant.id, '/history'),
-    { limit: options.limit },
+    {},
+    options,
   );
   ctx.stdout(
     renderRows(
-      page.body.data,
+      entries.data,
       [
         { header: 'POSITION', value: (entry) => entry.position },
         { header: 'TIME', value: (entry) => entry.occurred_at },
@@ -228,7 +232,7 @@ export async function history(
         { header: 'WHAT', value: (entry) => entry.summary },
       ],
       ctx.output,
-      page.body,
+      entries,
     ),
   );
   return EXIT.ok;

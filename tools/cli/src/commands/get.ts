@@ -1,5 +1,6 @@
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
+import { type LogEntriesOptions, readLogEntries } from '../log-entries.js';
 import { type Column, renderRows } from '../output.js';
 import { resolveTenant } from '../tenant-ref.js';
 
@@ -96,7 +97,7 @@ export async function get(
   ctx: CliContext,
   resource: string,
   id: string | undefined,
-  options: { tenant?: string; limit: string },
+  options: { tenant?: string } & LogEntriesOptions,
 ): Promise<ExitCode> {
   const kind = ALIASES[resource] ?? resource;
   const client = await ctx.client();
@@ -131,13 +132,16 @@ export async function get(
     return EXIT.ok;
   }
   if (kind === 'audit') {
-    const page = await client.get<{ data: Row[] }>('/api/v1/audit-log', {
-      tenant_id: tenant?.id,
-      limit: options.limit,
-    });
+    const entries = await readLogEntries<Row>(
+      ctx,
+      client,
+      '/api/v1/audit-log',
+      { tenant_id: tenant?.id },
+      options,
+    );
     ctx.stdout(
       renderRows(
-        page.body.data,
+        entries.data,
         [
           { header: 'POSITION', value: field('position') },
           { header: 'TIME', value: field('occurred_at') },
@@ -146,7 +150,7 @@ export async function get(
           { header: 'RESOURCE', value: (row) => `${row['resource_type']} ${row['resource_id']}` },
         ],
         ctx.output,
-        page.body,
+        entries,
       ),
     );
     return EXIT.ok;

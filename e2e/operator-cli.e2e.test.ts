@@ -1,0 +1,225 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { type CliRun, runVantageedge, stopAllServices, TestSystem } from './harness.js';
+
+/**
+ * The `vantageedge` CLI as its own process against a real control plane and its projectors (no
+ * gateways): lists longer than one page of the admin API (200 items), and config documents the CLI
+ * dumps applied back unchanged.
+ */
+
+const ROUTES = 205;
+
+let system: TestSystem;
+let folder = '';
+let listsTenant = '';
+
+function cli(args: string[], input?: string): Promise<CliRun> {
+  return runVantageedge(args, {
+    configFile: path.join(folder, 'config.json'),
+    env: { VANTAGEEDGE_URL: system.controlPlaneUrl },
+    ...(input === undefined ? {} : { input }),
+  });
+}
+
+async function createTenant(subdomain: string): Promise<string> {
+  const tenant = await system.admin('POST', '/api/v1/tenants', { body: { name: subdomain, subdomain } });
+  expect(tenant.status, tenant.text).toBe(201);
+  return tenant.body['id'] as string;
+}
+
+interface Entry {
+  position: string;
+  event_type: string;
+}
+
+beforeAll(async () => {
+  system = await TestSystem.create();
+  await system.startControlSide();
+  folder = await mkdtemp(path.join(os.tmpdir(), 'vantageedge-e2e-operator-cli-'));
+  const login = await cli(['login', '--url', system.controlPlaneUrl, '--token-stdin'], await system.token());
+  expect(login.code, login.stderr).toBe(0);
+
+  // More config changes than one page of the history and the audit log holds: one apply of many routes.
+  listsTenant = await createTenant('clilists');
+  const document = {
+    format: 1,
+    tenant: { id: listsTenant, name: 'clilists', subdomain: 'clilists' },
+    origins: [{ name: 'backend', url: 'http://127.0.0.1:9' }],
+    routes: Array.from({ length: ROUTES }, (_, index) => ({
+      origin: 'backend',
+      path_pattern: `/r${index}/*`,
+      auth_mode: 'public',
+    })),
+  };
+  const file = path.join(folder, 'clilists.yaml');
+  await writeFile(file, stringify(document));
+  const applied = await cli(['apply', '-f', file]);
+  expect(applied.code, applied.stderr).toBe(0);
+}, 240_000);
+
+afterAll(async () => {
+  await system?.close();
+  await stopAllServices();
+  if (folder) await rm(folder, { recursive: true, force: true });
+});
+
+describe('lists longer than a page of the admin API', () => {
+  it('get routes -o json lists every route of the tenant', async () => {
+    const routes = await cli(['get', 'routes', '-t', 'clilists', '-o', 'json']);
+    expect(routes.code, routes.stderr).toBe(0);
+    expect((JSON.parse(routes.stdout) as unknown[]).length).toBe(ROUTES);
+  });
+
+  it('history --all reaches the oldest change, newest first', async () => {
+    const history = await cli(['history', '-t', 'clilists', '--all', '-o', 'json']);
+    expect(history.code, history.stderr).toBe(0);
+    const page = JSON.parse(history.stdout) as { data: Entry[]; next_cursor: string | null };
+    // The tenant, its origin and every route.
+    expect(page.data.length).toBe(ROUTES + 2);
+    expect(page.data.at(-1)?.event_type).toBe('TenantCreated');
+    const positions = page.data.map((entry) => BigInt(entry.position));
+    expect(positions).toEqual([...positions].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0)));
+    expect(new Set(positions).size).toBe(positions.length);
+    expect(page.next_cursor).toBeNull();
+  });
+
+  it('history --limit beyond a page answers that many entries', async () => {
+    const history = await cli(['history', '-t', 'clilists', '--limit', '201', '-o', 'json']);
+    expect(history.code, history.stderr).toBe(0);
+    expect((JSON.parse(history.stdout) as { data: Entry[] }).data.length).toBe(201);
+  });
+
+  it('history --limit says that older entries exist and --cursor shows them', async () => {
+    const first = await cli(['history', '-t', 'clilists', '--limit', '2', '-o', 'json']);
+    expect(first.code, first.stderr).toBe(0);
+    const page = JSON.parse(first.stdout) as { data: Entry[]; next_cursor: string | null };
+    expect(page.data.length).toBe(2);
+    expect(page.next_cursor).not.toBeNull();
+    expect(first.stderr).toContain(`--cursor ${page.next_cursor}`);
+
+    const next = await cli(['history', '-t', 'clilists', '--limit', '2', '--cursor', page.next_cursor ?? '']);
+    expect(next.code, next.stderr).toBe(0);
+    const last = page.data.at(-1)?.position ?? '0';
+    const shown = [...next.stdout.matchAll(/^(\d+)\s/gm)].map((match) => BigInt(match[1] ?? '0'));
+    expect(shown.length).toBe(2);
+    for (const position of shown) expect(position < BigInt(last)).toBe(true);
+  });
+
+  it('get audit --all lists every entry of the tenant; --limit says more exist', async () => {
+    const audit = await cli(['get', 'audit', '-t', 'clilists', '--all', '-o', 'json']);
+    expect(audit.code, audit.stderr).toBe(0);
+    const page = JSON.parse(audit.stdout) as { data: Entry[]; next_cursor: string | null };
+    expect(page.data.length).toBeGreaterThanOrEqual(ROUTES + 2);
+    expect(page.data.at(-1)?.event_type).toBe('TenantCreated');
+
+    const some = await cli(['get', 'audit', '-t', 'clilists', '--limit', '3']);
+    expect(some.code, some.stderr).toBe(0);
+    expect(some.stderr).toMatch(/--cursor \d+/);
+  });
+
+  it('a --limit that is not a positive whole number is refused with exit 2, naming the flag', async () => {
+    const refused = await cli(['history', '-t', 'clilists', '--limit', 'ten']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--limit');
+  });
+});
+
+describe('a document the CLI dumps applies back unchanged', () => {
+  it('for every route policy, origin-less routes included, without showing a credential', async () => {
+    const tenantId = await createTenant('roundtrip');
+    const origin = async (name: string) => {
+      const created = await system.admin('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantId, name, url: `http://127.0.0.1:9/${name}` },
+      });
+      expect(created.status, created.text).toBe(201);
+      return created.body['id'] as string;
+    };
+    const stable = await origin('stable');
+    const canary = await origin('canary');
+    const routes = [
+      {
+        path_pattern: '/api/*',
+        auth_mode: 'jwt_required',
+        cors: { allow_origins: ['https://app.example.com'], allow_headers: ['authorization'] },
+      },
+      { path_pattern: '/office/*', ip_rules: { deny: ['203.0.113.0/24'] } },
+      {
+        path_pattern: '/tx/*',
+        rewrite_path: { from_prefix: '/tx', to_prefix: '/internal' },
+        request_headers: {
+          set: { 'x-tenant': '${tenant_id}', authorization: 'Bearer origin-secret-4711' },
+          remove: ['x-debug'],
+        },
+        query: { add: { source: 'gateway' }, remove: ['debug'] },
+        response_headers: { set: { 'x-served-by': 'vantageedge' }, remove: ['x-origin'] },
+      },
+      {
+        path_pattern: '/flaky/*',
+        retries: { attempts: 3 },
+        timeouts: { connect_ms: 200, response_headers_ms: 300 },
+      },
+      {
+        path_pattern: '/canary/*',
+        traffic_split: {
+          origins: [
+            { origin_id: stable, weight: 95 },
+            { origin_id: canary, weight: 5 },
+          ],
+        },
+      },
+      {
+        path_pattern: '/items/*',
+        origin_id: canary,
+        match: { headers: [{ name: 'x-api-version', exact: '2' }] },
+      },
+      { path_pattern: '/shop/*', origin_id: null, fixed_response: { status: 503, body: 'maintenance' } },
+      {
+        path_pattern: '/old/*',
+        origin_id: null,
+        redirect: { status: 308, location: 'https://new.example.com${path}' },
+      },
+    ];
+    for (const body of routes) {
+      const created = await system.admin('POST', '/api/v1/routes', {
+        body: { tenant_id: tenantId, origin_id: stable, auth_mode: 'public', ...body },
+      });
+      expect(created.status, created.text).toBe(201);
+    }
+
+    const dump = await cli(['dump', '-t', 'roundtrip']);
+    expect(dump.code, dump.stderr).toBe(0);
+    expect(dump.stdout).not.toContain('origin-secret-4711');
+    const file = path.join(folder, 'roundtrip.yaml');
+    await writeFile(file, dump.stdout);
+    const diff = await cli(['diff', '-f', file]);
+    expect(diff.code, diff.stdout + diff.stderr).toBe(0);
+    const apply = await cli(['apply', '-f', file]);
+    expect(apply.code, apply.stderr).toBe(0);
+    expect(apply.stdout).toContain('no changes');
+    const json = await cli(['dump', '-t', 'roundtrip', '-o', 'json']);
+    const jsonFile = path.join(folder, 'roundtrip.json');
+    await writeFile(jsonFile, json.stdout);
+    expect((await cli(['diff', '-f', jsonFile])).code).toBe(0);
+
+    // Editing a route that answers itself changes what it answers and gives it no origin.
+    const edited = parse(dump.stdout) as { routes: Array<Record<string, unknown>> };
+    const shop = edited.routes.find((route) => route['path_pattern'] === '/shop/*');
+    expect(shop).toBeDefined();
+    (shop?.['fixed_response'] as Record<string, unknown>)['body'] = 'back soon';
+    await writeFile(file, stringify(edited));
+    const changed = await cli(['apply', '-f', file]);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toContain('Applied 1 change');
+    const after = parse((await cli(['dump', '-t', 'roundtrip'])).stdout) as typeof edited;
+    const shopAfter = after.routes.find((route) => route['path_pattern'] === '/shop/*');
+    expect(shopAfter?.['origin'] ?? null).toBeNull();
+    expect(shopAfter?.['origin_id'] ?? null).toBeNull();
+    expect(shopAfter?.['fixed_response']).toMatchObject({ body: 'back soon' });
+    expect((await cli(['diff', '-f', file])).code).toBe(0);
+  }, 60_000);
+});

@@ -1,0 +1,50 @@
+import type { ApiClient } from './api-client.js';
+import type { CliContext } from './context.js';
+import { CliError, EXIT } from './exit-codes.js';
+
+/**
+ * `history` and `get audit`: entries of a log the admin API pages newest first. `--limit N` shows the
+ * N newest (read over as many pages as that takes), `--all` every one, `--cursor C` goes on after the
+ * last entry of an earlier run; when older entries exist than shown, stderr says how to see them.
+ */
+
+export interface LogEntriesOptions {
+  limit: string;
+  all?: boolean;
+  cursor?: string;
+}
+
+export interface LogEntries<Entry> {
+  data: Entry[];
+  next_cursor: string | null;
+}
+
+function mostEntries(options: LogEntriesOptions): number {
+  if (options.all) return Number.POSITIVE_INFINITY;
+  const limit = Number(options.limit);
+  if (!/^\d+$/.test(options.limit) || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new CliError(
+      EXIT.usage,
+      `--limit must be a whole number of entries, at least 1, got ${options.limit}`,
+      [{ field: '--limit', issue: 'must be a whole number, at least 1 (--all: every entry)' }],
+    );
+  }
+  return limit;
+}
+
+export async function readLogEntries<Entry>(
+  ctx: CliContext,
+  client: ApiClient,
+  path: string,
+  query: Record<string, string | undefined>,
+  options: LogEntriesOptions,
+): Promise<LogEntries<Entry>> {
+  const { items, nextCursor } = await client.listPart<Entry>(path, query, {
+    max: mostEntries(options),
+    ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
+  });
+  if (nextCursor !== undefined) {
+    ctx.stderr(`vantageedge: older entries exist; show them with --cursor ${nextCursor} (or all with --all)`);
+  }
+  return { data: items, next_cursor: nextCursor ?? null };
+}
