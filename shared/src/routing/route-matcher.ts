@@ -4,6 +4,7 @@ import {
   type ConditionValueIndex,
   fileByConditionValue,
 } from './condition-value-index.js';
+import { foldLetters } from './fold-letters.js';
 import {
   type CompiledConditions,
   ConditionSet,
@@ -515,16 +516,16 @@ interface ReadingMatches<Route> {
 
 function foldCase(segment: PatternSegment): PatternSegment {
   if (segment.kind === 'literal' || segment.kind === 'prefix')
-    return { kind: segment.kind, value: segment.value.toLowerCase() };
+    return { kind: segment.kind, value: foldLetters(segment.value) };
   return segment;
 }
 
-/** Whether folding letters to lower case changes the pattern. */
+/** Whether folding its letters (foldLetters) changes the pattern. */
 function foldingChanges(segments: readonly PatternSegment[]): boolean {
   return segments.some(
     (segment) =>
       (segment.kind === 'literal' || segment.kind === 'prefix') &&
-      segment.value !== segment.value.toLowerCase(),
+      segment.value !== foldLetters(segment.value),
   );
 }
 
@@ -558,7 +559,8 @@ export class RouteMatcher<Route extends MatchableRoute> {
   readonly #exact: PatternIndex<Route>;
   /** The same patterns with letters folded to lower case; absent when no reading can change protection. */
   readonly #folded: PatternIndex<Route> | undefined;
-  readonly #upperCasePatterns: boolean;
+  /** Some pattern changes when its letters are folded (see foldLetters). */
+  readonly #foldablePatterns: boolean;
   /** Every pattern in match order. */
   readonly #ordered: readonly CompiledPattern<Route>[];
   /** Elementary compile steps (comparisons and placements): how compile work grows with the routes. */
@@ -611,7 +613,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
     for (let rank = 0; rank < compiled.length; rank++) compiled[rank]!.rank = rank;
     this.#ordered = compiled;
     this.#exact = new PatternIndex(compiled, step, indexConditionValues);
-    this.#upperCasePatterns = routes.some((route) => /[A-Z]/.test(route.config.path_pattern));
+    this.#foldablePatterns = compiled.some((pattern) => foldingChanges(pattern.segments));
     const keys = new ProtectionKeys(tenantIpRules);
     for (const route of routes) this.#protection.set(route, keys.of(route.config));
     if (uniformProtection([...this.#protection.values()])) {
@@ -681,9 +683,9 @@ export class RouteMatcher<Route extends MatchableRoute> {
     if (folded === undefined) return this.#match(method, path, request, serial);
     const methods = originMethodReadings(method);
     const readMatches = (reading: string) => {
-      const lower = reading.toLowerCase();
-      // With lower-case patterns only, folding a lower-case reading finds what the exact match found.
-      const foldedToo = lower !== reading || this.#upperCasePatterns;
+      const lower = foldLetters(reading);
+      // When folding changes neither the reading nor any pattern, it finds what the exact match found.
+      const foldedToo = lower !== reading || this.#foldablePatterns;
       const written = splitPath(reading);
       const lowerPath = foldedToo ? splitPath(lower) : written;
       return folded.readingMatches(methods, written, lowerPath, foldedToo, request, serial);

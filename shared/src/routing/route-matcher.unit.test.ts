@@ -110,6 +110,29 @@ describe('RouteMatcher.resolve', () => {
     expect(resolve(path)).toBe(pattern);
   });
 
+  // Regression: only ASCII letters were read in either case, so /%C3%89T%C3%89/x (/ÉTÉ/x) went to the
+  // public /* route although ASP.NET and IIS, which decode the path and compare letters in any case,
+  // serve it with the handler of the key-protected /été/*.
+  it('reads percent-encoded letters beyond ASCII in either case too', () => {
+    const accented = new RouteMatcher([
+      protectedRoute('/*', 'public'),
+      protectedRoute('/%C3%A9t%C3%A9/*', 'apikey_required'),
+      protectedRoute('/Stra%C3%9Fe/*', 'apikey_required'),
+    ]);
+    const pattern = (path: string) => {
+      const result = accented.resolve('GET', path);
+      return result instanceof AmbiguousPath ? 'ambiguous' : result?.config.path_pattern;
+    };
+    expect(pattern('/%C3%A9t%C3%A9/x')).toBe('/%C3%A9t%C3%A9/*');
+    expect(pattern('/%C3%89T%C3%89/x')).toBe('/%C3%A9t%C3%A9/*');
+    expect(pattern('/%C3%89t%C3%A9')).toBe('/%C3%A9t%C3%A9/*');
+    expect(pattern('/STRA%C3%9FE/x')).toBe('/Stra%C3%9Fe/*');
+    // Not letters of the same word in another case: an invalid sequence, another letter, ß as SS.
+    expect(pattern('/%C3%89t%C3/x')).toBe('/*');
+    expect(pattern('/%C3%A8t%C3%A9/x')).toBe('/*');
+    expect(pattern('/STRASSE/x')).toBe('/*');
+  });
+
   // Regression: HEAD skipped a GET-only keyed route, and an origin answered it with the GET handler.
   it('gives HEAD the protection of the GET route an origin answers it with', () => {
     const byMethod = new RouteMatcher([

@@ -20,7 +20,9 @@ import { buildSnapshot } from '../testing/snapshots.js';
  *  - an Express origin (case-insensitive, non-strict routing) served its admin handler for
  *    `/api/ADMIN/users` and its internal handler for `/api/internal/`;
  *  - `/api/admin#/users` reached the admin handler (an origin reads `#` as the start of a fragment);
- *  - `/api/admin;x=1/users` got through (Tomcat/Spring drop `;` path parameters).
+ *  - `/api/admin;x=1/users` got through (Tomcat/Spring drop `;` path parameters);
+ *  - `/tomcat/%C3%89T%C3%89/x` got through (ASP.NET and IIS decode the path, then compare letters in
+ *    any case: it is their `/tomcat/été/x`).
  */
 const KEY = 've_live_path_matching_key_000000000000';
 
@@ -66,6 +68,7 @@ describe('route protection holds for every common origin reading of the path', (
           { origin_id: expressId, path_pattern: '/api/internal', auth_mode: 'apikey_required' },
           { origin_id: plainId, path_pattern: '/tomcat/*' },
           { origin_id: plainId, path_pattern: '/tomcat/admin/*', auth_mode: 'apikey_required' },
+          { origin_id: plainId, path_pattern: '/tomcat/%C3%A9t%C3%A9/*', auth_mode: 'apikey_required' },
           {
             origin_id: plainId,
             path_pattern: '/tomcat/legacy/*',
@@ -115,6 +118,19 @@ describe('route protection holds for every common origin reading of the path', (
 
   it.each(['/tomcat/admin;x=1/users', '/tomcat/admin;jsessionid=1/users', '/tomcat/ADMIN/users'])(
     '%s needs the key of the route Tomcat would read after dropping ;params',
+    async (path) => {
+      const before = plain.seen.length;
+      expect((await get(path)).status).toBe(401);
+      expect(plain.seen.length).toBe(before);
+      expect((await get(path, KEY)).status).toBe(200);
+    },
+  );
+
+  // Regression: only ASCII letters were read in either case: /tomcat/%C3%89T%C3%89/x (ÉTÉ) went to the
+  // public /tomcat/* route, and ASP.NET or IIS, which decode the path and compare letters in any case,
+  // served it with their /tomcat/été handler.
+  it.each(['/tomcat/%C3%89T%C3%89/x', '/tomcat/%C3%89t%C3%A9', '/tomcat/%c3%a9T%c3%a9/x'])(
+    '%s needs the key of the route an origin comparing letters in any case would read',
     async (path) => {
       const before = plain.seen.length;
       expect((await get(path)).status).toBe(401);
