@@ -42,7 +42,7 @@ export const RATE_LIMIT_SCOPES = ['tenant', 'route', 'user', 'api_key', 'ip'] as
  * - the requests a sliding window admits (`limit`, or requests_per_second × window_seconds without
  *   it): at most 10,000,000 per window, like a token bucket's burst the most one limit lets through at
  *   once (a 1-day window of 10,000,000 averages ~116 requests/s). Not a memory bound: a sliding window
- *   is a counter, one hash of 3 numbers in Redis per key, whatever its limit and traffic.
+ *   is a counter, one hash of 4 numbers in Redis per key, whatever its limit and traffic.
  * The stored shape below keeps its older, looser bounds: events recorded before these existed must
  * still fold into snapshots. The gateway's compiler (compile-rate-limits.ts) makes those safe to run.
  */

@@ -125,7 +125,7 @@ function policyItem(name: string, spec: LimitSpec): string {
 
 /**
  * The algorithm's part of a limit's key, with its storage format's version: `sw2` is the sliding-window
- * counter (a hash of 3 numbers). `sw` keys were the sliding-window log (a ZSET, one member per admitted
+ * counter (a hash of 4 numbers). `sw` keys were the sliding-window log (a ZSET, one member per admitted
  * request): nothing reads them any more, and they expire within their window (at most a day).
  */
 const ALGORITHM_KEY_PART: Record<LimitSpec['algorithm'], string> = {

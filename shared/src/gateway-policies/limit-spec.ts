@@ -18,3 +18,14 @@ export interface LimitSpec {
    */
   readonly ttlMs: number;
 }
+
+/** Whether two specs count alike (the same limit, compiled again from an unchanged policy). */
+export function sameLimitSpec(a: LimitSpec, b: LimitSpec): boolean {
+  return (
+    a === b ||
+    (a.algorithm === b.algorithm &&
+      a.capacity === b.capacity &&
+      a.ratePerMs === b.ratePerMs &&
+      a.windowMs === b.windowMs)
+  );
+}

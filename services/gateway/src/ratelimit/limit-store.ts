@@ -26,7 +26,9 @@
  *   - `retryAfterMs` is when the estimate, if nothing else is admitted, has fallen to capacity − minCost
  *     (the previous count's weight decays to 0 by the end of the current window, then the current
  *     count's over the next one); `resetMs` is when it reaches 0 (at most 2 × windowMs away);
- *   - refused requests are never counted. A key is a hash of 3 numbers, kept for 2 windows (`ttlMs`);
+ *   - refused requests are never counted. A key is a hash of 4 numbers (the window's length
+ *     among them: counts of windows of another length, before the limit changed, count as none), kept
+ *     for 2 windows (`ttlMs`);
  *   - a key whose window is newer than the clock's (written by a Redis master whose clock was ahead,
  *     before a Cluster failover or an NTP step back) keeps its counts: the clock is taken to be at the
  *     start of that window (elapsed 0) and the key is charged in it, never reset to an older window.

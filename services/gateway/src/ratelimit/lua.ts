@@ -15,8 +15,10 @@
  * grant. Every key is one small hash, whatever the limit and the traffic:
  * - token bucket: t (tokens), ts (ms of the last charge);
  * - sliding window (the sliding-window counter, see limit-store.ts): w (index of the aligned window of
- *   `window ms` the counts belong to, time / window), c (admitted in window w), p (admitted in w - 1).
- *   A hash whose w is older than the current window's predecessor counts as empty; one whose w is NEWER
+ *   `window ms` the counts belong to, time / window), c (admitted in window w), p (admitted in w - 1)
+ *   and l (the window's length in ms). A hash of another length (the limit's window changed, so its w
+ *   indexes windows of that length) counts as empty, as does one whose w is older than the current
+ *   window's predecessor (a hash without l is read as of the current length); one whose w is NEWER
  *   than the current window (a clock that stepped back) keeps its counts, and the call is taken to fall
  *   at the start of window w (elapsed 0), so w is never replaced by an older index.
  * - a caller's key also holds e, the ledger epoch it is counted in.
@@ -90,7 +92,7 @@ local function read_ledger()
 end
 local function read_key(key, algo)
   if algo == 'tb' then return redis.call('HMGET', key, 't', 'ts', 'e') end
-  return redis.call('HMGET', key, 'w', 'c', 'p', 'e')
+  return redis.call('HMGET', key, 'w', 'c', 'p', 'e', 'l')
 end
 for i = 1, n do
   local b = (i - 1) * 7
@@ -135,6 +137,9 @@ for i = 1, n do
     local stored = tonumber(h[1])
     local cur = tonumber(h[2]) or 0
     local prev = tonumber(h[3]) or 0
+    local length = tonumber(h[5])
+    -- Counts of windows of another length (the limit's window changed): w is no index of this length.
+    if length ~= nil and length ~= p then stored = nil end
     if stored ~= nil and stored > w then
       -- Written by a master whose clock was ahead (before a failover, an NTP step back): its counts
       -- stand, now is taken as the start of its window, and it is never written over by an older one.
@@ -220,10 +225,11 @@ for i = 1, n do
     local estimate = levels[i] + g
     if g > 0 then
       local w, c, pv = string.format('%d', windows[i]), string.format('%d', cur), string.format('%d', prev)
+      local l = string.format('%d', p)
       if tracked[i] then
-        redis.call('HSET', key, 'w', w, 'c', c, 'p', pv, 'e', count_key(i, ttl))
+        redis.call('HSET', key, 'w', w, 'c', c, 'p', pv, 'l', l, 'e', count_key(i, ttl))
       else
-        redis.call('HSET', key, 'w', w, 'c', c, 'p', pv)
+        redis.call('HSET', key, 'w', w, 'c', c, 'p', pv, 'l', l)
       end
       redis.call('PEXPIRE', key, ttl)
     end

@@ -21,6 +21,8 @@ interface SlidingWindowState {
   kind: 'sw';
   /** Index of the aligned window `current` counts (time / windowMs, rounded down). */
   window: number;
+  /** The windows' length: counts of windows of another length (the limit changed) count as none. */
+  windowMs: number;
   current: number;
   previous: number;
 }
@@ -147,8 +149,10 @@ export class MemoryLimitStore implements LimitStore {
       existing.updatedAt = now;
       return existing;
     }
-    const window = Math.floor(now / spec.windowMs);
-    if (existing?.kind !== 'sw') return { kind: 'sw', window, current: 0, previous: 0 };
+    const { windowMs } = spec;
+    const window = Math.floor(now / windowMs);
+    if (existing?.kind !== 'sw' || existing.windowMs !== windowMs)
+      return { kind: 'sw', window, windowMs, current: 0, previous: 0 };
     // Counts of a window newer than the clock's (it stepped back): kept as they are, the window taken
     // to start now (elapsedIn), and never replaced by the older window.
     if (existing.window > window) return existing;

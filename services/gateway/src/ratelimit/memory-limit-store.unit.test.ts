@@ -202,4 +202,17 @@ describe('MemoryLimitStore', () => {
     now += 2 * W;
     expect(take(4)).toMatchObject({ granted: 4, remaining: 0 });
   });
+
+  it('a sliding window made longer counts afresh: a caller that waits its Retry-After is admitted (simulated clock)', () => {
+    let now = 1_000_000_500;
+    const store = new MemoryLimitStore({ now: () => now });
+    const take = (windowMs: number) =>
+      store.consumeNow([{ key: 'k', spec: sliding(4, windowMs), cost: 1, minCost: 1 }])[0]!;
+    expect(take(1_000).granted).toBe(1);
+    // The limit's window is now 4 s: the key's window index counted 1-second windows.
+    let refused = take(4_000);
+    while (refused.granted > 0) refused = take(4_000);
+    now += refused.retryAfterMs;
+    expect(take(4_000).granted).toBe(1);
+  });
 });

@@ -8,6 +8,7 @@ import {
   OVERFLOW_CALLER,
   tenantLedgerKey,
 } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
+import { type LimitSpec, sameLimitSpec } from '@vantageedge/shared/gateway-policies/limit-spec';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter } from '../observability/bound-metrics.js';
@@ -100,6 +101,11 @@ interface Lease {
   expiresAt: number;
   /** After Redis refused a lease, refuse locally until then (no Redis call per refused request). */
   refusedUntil: number;
+  /**
+   * The limit Redis refused under: a refusal holds only for that limit, not for the one a later snapshot
+   * compiled (a raised limit admits from the next request on, as in exact mode).
+   */
+  refusedUnder: LimitSpec | null;
   retryAfterMs: number;
   remaining: number;
   resetMs: number;
@@ -115,11 +121,17 @@ function emptyLease(): Lease {
     units: 0,
     expiresAt: 0,
     refusedUntil: 0,
+    refusedUnder: null,
     retryAfterMs: 0,
     remaining: 0,
     resetMs: 0,
     pending: null,
   };
+}
+
+/** The lease's remembered refusal is one of this limit (see Lease.refusedUnder). */
+function refusalHoldsFor(lease: Lease, spec: LimitSpec): boolean {
+  return lease.refusedUnder !== null && sameLimitSpec(lease.refusedUnder, spec);
 }
 
 function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimitIdentity): string {
@@ -137,7 +149,8 @@ function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimit
  *   really taken from the shared limit, so replicas never jointly exceed it by more than what is leased
  *   but not yet spent: at most R × leaseSize units early (R replicas), and leases unspent after
  *   FAST_MODE_LEASE_MS are dropped, under-admitting by at most R × leaseSize per lease period.
- *   After a refused lease the replica refuses locally until the retry-after Redis gave.
+ *   After a refused lease the replica refuses locally until the retry-after Redis gave, as long as the
+ *   limit is the one Redis refused under (a snapshot that changes it ends the refusal).
  *   At most one refill per key is in flight per replica (concurrent requests wait for it), and a lease's
  *   FAST_MODE_LEASE_MS count from Redis's answer, so a replica takes at most one lease per lease period.
  *
@@ -360,7 +373,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       let request: LimitRequest;
       if (descriptor.accuracy === 'fast') {
         const lease = leases.get(limits.tenantId, key);
-        if (lease && lease.refusedUntil > now) {
+        if (lease && lease.refusedUntil > now && refusalHoldsFor(lease, descriptor.spec)) {
           outcomes[i] = {
             granted: 0,
             remaining: 0,
@@ -472,9 +485,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         if (outcome.granted > 0) {
           lease.units = (lease.expiresAt > answeredAt ? lease.units : 0) + outcome.granted - 1;
           lease.expiresAt = answeredAt + FAST_MODE_LEASE_MS;
+          lease.refusedUntil = 0;
           outcome.granted = 1;
         } else if (outcome.retryAfterMs > 0) {
           lease.refusedUntil = answeredAt + outcome.retryAfterMs;
+          lease.refusedUnder = descriptor.spec;
         }
         lease.remaining = outcome.remaining;
         lease.resetMs = outcome.resetMs;
