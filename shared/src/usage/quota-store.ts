@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RedisClient } from '../redis/client.js';
+import { type TenantNodeOf, tenantNodeLocator } from '../redis/tenant-node.js';
 import {
   CONSUME_QUOTA_SCRIPT,
   counterExpiry,
@@ -13,6 +14,8 @@ export interface QuotaStore {
   consume(windows: readonly QuotaWindow[]): Promise<QuotaDecision>;
   /** The current counts of the windows' counters (0 for a counter not there). */
   read(windows: readonly QuotaWindow[]): Promise<number[]>;
+  /** The node holding a tenant's counters (a Redis Cluster's master), for a circuit per node. */
+  readonly nodeOf?: TenantNodeOf | undefined;
 }
 
 /** API keys with counters of their own per tenant and period (see quota-windows.ts). */
@@ -40,9 +43,11 @@ export interface RedisQuotaStoreOptions {
 export class RedisQuotaStore implements QuotaStore {
   private readonly redis: RedisClient;
   private readonly tenantMaxKeys: number;
+  readonly nodeOf: TenantNodeOf;
 
   constructor(redis: RedisClient, options: RedisQuotaStoreOptions = {}) {
     this.redis = redis;
+    this.nodeOf = tenantNodeLocator(redis);
     this.tenantMaxKeys = options.tenantMaxKeys ?? DEFAULT_QUOTA_TENANT_MAX_KEYS;
     if (!('consumeQuota' in redis)) {
       redis.defineCommand('consumeQuota', { lua: CONSUME_QUOTA_SCRIPT });

@@ -5,6 +5,7 @@ import type {
   TagPurgeTarget,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { DEFAULT_TENANT_CACHE_MAX_BYTES } from '@vantageedge/shared/domain/gateway-config';
+import type { TenantNodeOf } from '@vantageedge/shared/redis/tenant-node';
 import { type CacheEntry, type CacheRecord, recordSize } from './cache-entry.js';
 
 /**
@@ -17,6 +18,9 @@ import { type CacheEntry, type CacheRecord, recordSize } from './cache-entry.js'
  * circuit (store-circuit.ts) and answers BYPASS instead.
  */
 export interface CacheStore {
+  /** The node holding a tenant's entries (a Redis Cluster's master), for a circuit per node. */
+  readonly nodeOf?: TenantNodeOf | undefined;
+
   /** The record under `key` (a response, or the Vary marker of a URL whose responses vary), or null. */
   get(key: string): Promise<CacheRecord | null>;
 

@@ -19,6 +19,7 @@ import {
 } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { duplicateForSubscribe, type RedisClient } from '@vantageedge/shared/redis/client';
+import { type TenantNodeOf, tenantNodeLocator } from '@vantageedge/shared/redis/tenant-node';
 import { type CacheRecord, decodeRecord, encodeRecord } from './cache-entry.js';
 import {
   type CacheStore,
@@ -262,9 +263,11 @@ export class RedisCacheStore implements CacheStore {
   readonly #subscriberPingIntervalMs: number | undefined;
   #subscriber: RedisClient | null = null;
   readonly #listeners: PurgeListener[] = [];
+  readonly nodeOf: TenantNodeOf;
 
   constructor(redis: RedisClient, options: RedisCacheStoreOptions = {}) {
     this.#redis = redis;
+    this.nodeOf = tenantNodeLocator(redis);
     this.#prefix = options.keyPrefix ?? '';
     this.#logger = options.logger;
     this.#purger = createRedisCachePurger(redis, this.#prefix);

@@ -24,11 +24,12 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { hasNoContent } from '../http/no-content.js';
 import { BoundCounter, CounterSeries } from '../observability/bound-metrics.js';
 import {
-  createStoreCircuit,
   isCommandTimeout,
+  type StoreCircuit,
   storeFailureReason,
   UncountedStoreFailure,
 } from '../store-circuit/store-circuit.js';
+import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.js';
 import {
   type CacheEntry,
   type CacheRecord,
@@ -338,13 +339,16 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const flights = new Map<string, Flight>();
   const l1 = new L1Cache(options.l1MaxBytes, options.l1TenantShare);
   const storeSlots = new TenantStoreSlots(options.tenantStoreSlots);
-  let timeoutsSinceAnswer = 0;
+  // Per circuit, so per node: each node's connection carries its own large replies.
+  const timeoutsSinceAnswer = new WeakMap<StoreCircuit, number>();
 
-  const circuit = createStoreCircuit({
+  const circuits = createStoreCircuits({
+    nodeOf: shared.nodeOf,
     failures: options.circuitFailures,
     halfOpenAfterMs: options.halfOpenAfterMs,
-    onOpen: () => logger.warn('cache store circuit opened; cache bypassed while the store is down'),
-    onClose: () => logger.info('cache store circuit closed'),
+    onOpen: (node) =>
+      logger.warn('cache store circuit opened; cache bypassed while the store is down', nodeField(node)),
+    onClose: (node) => logger.info('cache store circuit closed', nodeField(node)),
   });
 
   const lookups = new BoundCounter({
@@ -696,7 +700,10 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     if (lease === null) return;
     fill.lease = null;
     const withLargeCalls = storeSlots.largeCallsInFlight;
-    void putShared(() => callShared(withLargeCalls, () => shared.releaseLease(lease.key, lease.token)));
+    const tenantId = fill.policy.tenantId;
+    void putShared(tenantId, () =>
+      callShared(tenantId, withLargeCalls, () => shared.releaseLease(lease.key, lease.token)),
+    );
   };
 
   /** The fill ends without a stored response: followers go on, the lease is given back. */
@@ -724,24 +731,27 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   /**
    * A store call through the circuit (`withLargeCalls`: a large call was in flight when it was sent, or
    * it is one, see StoreSlot). A command that timed out while large replies held
-   * up the connection fails alone: it does not count towards opening the circuit every tenant's
-   * lookups go through (unless the circuit is already on trial). A store that stopped answering
-   * altogether still opens it: past UNCOUNTED_TIMEOUTS_MAX timeouts with no answer between them.
+   * up the connection fails alone: it does not count towards opening the circuit the lookups of every
+   * tenant on that node go through (unless the circuit is already on trial). A node that stopped
+   * answering altogether still opens it: past UNCOUNTED_TIMEOUTS_MAX timeouts with no answer between them.
    */
-  const callShared = <T>(withLargeCalls: boolean, call: () => Promise<T>): Promise<T> =>
-    circuit.run(async () => {
+  const callShared = <T>(tenantId: string, withLargeCalls: boolean, call: () => Promise<T>): Promise<T> => {
+    const circuit = circuits.of(tenantId);
+    return circuit.run(async () => {
       try {
         const answer = await call();
-        timeoutsSinceAnswer = 0;
+        timeoutsSinceAnswer.set(circuit, 0);
         return answer;
       } catch (error) {
         if (!isCommandTimeout(error)) throw error;
-        timeoutsSinceAnswer++;
-        const loadNotOutage = timeoutsSinceAnswer <= UNCOUNTED_TIMEOUTS_MAX && !circuit.degraded;
+        const timeouts = (timeoutsSinceAnswer.get(circuit) ?? 0) + 1;
+        timeoutsSinceAnswer.set(circuit, timeouts);
+        const loadNotOutage = timeouts <= UNCOUNTED_TIMEOUTS_MAX && !circuit.degraded;
         if (withLargeCalls && loadNotOutage) throw new UncountedStoreFailure(error);
         throw error;
       }
     });
+  };
 
   /**
    * The tenant's record under `key` from the store, within the tenant's share of the replica's store
@@ -751,7 +761,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     tenantId: string,
     key: string,
   ): Promise<CacheRecord | null | 'unavailable' | 'busy'> => {
-    if (circuit.skipping) {
+    if (circuits.of(tenantId).skipping) {
       storeErrors.labels({ reason: 'circuit_open' }).inc();
       return 'unavailable';
     }
@@ -763,7 +773,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     // Unknown for a failed read: what the tenant's reads were expected to move stays as it was.
     let moved: number | undefined;
     try {
-      const record = await callShared(slot.withLargeCalls, () => shared.get(key));
+      const record = await callShared(tenantId, slot.withLargeCalls, () => shared.get(key));
       moved = record === null ? 0 : recordSize(record);
       return record;
     } catch (error) {
@@ -932,10 +942,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
    * asked (then every replica goes on alone, as without Redis).
    */
   const takeLease = async (fill: CacheFill): Promise<boolean> => {
-    if (circuit.skipping) return true;
+    const tenantId = fill.policy.tenantId;
+    if (circuits.of(tenantId).skipping) return true;
     const key = `${fill.key}:lease`;
     try {
-      const token = await callShared(storeSlots.largeCallsInFlight, () =>
+      const token = await callShared(tenantId, storeSlots.largeCallsInFlight, () =>
         shared.acquireLease(key, fillLeaseMs),
       );
       if (token === null) return false;
@@ -1072,9 +1083,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     return find(policy, state, request, `${base}:${variant}`, `${base}:idx`, wanted, true);
   };
 
-  const putShared = async (write: () => Promise<unknown>): Promise<unknown> => {
+  const putShared = async (tenantId: string, write: () => Promise<unknown>): Promise<unknown> => {
     try {
-      return await circuit.run(write);
+      return await circuits.of(tenantId).run(write);
     } catch (error) {
       storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       return undefined;
@@ -1093,7 +1104,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const slot = await storeSlots.acquire(tenantId, recordSize(entry));
     if (slot === null) return 'tenant_busy';
     try {
-      return await callShared(slot.withLargeCalls, write);
+      return await callShared(tenantId, slot.withLargeCalls, write);
     } catch (error) {
       storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       return undefined;
@@ -1406,7 +1417,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       const pathIndexKey = `${pathBase(policy, stateOf(policy), path, known)}:idx`;
       // This replica's L1 at once; the store drops the shared copies and tells the other replicas.
       applyPurge({ kind: 'path', pathIndexKey });
-      await putShared(() => shared.invalidatePath(pathIndexKey));
+      await putShared(policy.tenantId, () => shared.invalidatePath(pathIndexKey));
     },
     purgeRoute: (tenantId, routeId) => purge({ kind: 'route', tenantId, routeId }),
     purgeTenant: (tenantId) => purge({ kind: 'tenant', tenantId }),

@@ -6,7 +6,7 @@ import { Counter, type Registry } from 'prom-client';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { RoutePolicy, RouteStage, StageResult } from '../pipeline/stage.js';
-import { createStoreCircuit } from '../store-circuit/store-circuit.js';
+import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.js';
 
 /**
  * Request quotas (requests per UTC day/month) of the tenant and of the calling API key, enforced
@@ -17,6 +17,8 @@ import { createStoreCircuit } from '../store-circuit/store-circuit.js';
  * outage must not take every tenant with a quota offline) and the counter below goes up. The store is
  * called through a circuit (store-circuit.ts), like the rate limiter's and the cache's: while Redis
  * fails or stalls, a metered request costs at most one command timeout per circuit period, not one each.
+ * On a Redis Cluster there is one circuit per master (store-circuits.ts): one master's trouble leaves the
+ * tenants on the others counted.
  *
  * Every answer carries what remains of the tightest window: X-Quota-Limit, X-Quota-Remaining and
  * X-Quota-Reset (seconds until that period ends); a refusal also has Retry-After.
@@ -54,11 +56,14 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
     });
   };
 
-  const circuit = createStoreCircuit({
+  const circuits = createStoreCircuits({
+    nodeOf: options.store.nodeOf,
     failures: options.circuitFailures,
     halfOpenAfterMs: options.halfOpenAfterMs,
-    onOpen: () => options.logger?.warn('quota store circuit opened; requests are served uncounted'),
-    onClose: () => options.logger?.info('quota store circuit closed; requests are counted again'),
+    onOpen: (node) =>
+      options.logger?.warn('quota store circuit opened; requests are served uncounted', nodeField(node)),
+    onClose: (node) =>
+      options.logger?.info('quota store circuit closed; requests are counted again', nodeField(node)),
   });
 
   return {
@@ -82,6 +87,7 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
             );
           }
           if (windows.length === 0) return 'continue'; // a caller without a quota on a tenant without one
+          const circuit = circuits.of(tenant.id);
           if (circuit.skipping) {
             warnUnavailable('quota store circuit open');
             return 'continue';

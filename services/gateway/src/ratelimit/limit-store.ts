@@ -36,6 +36,7 @@
 export type { LimitAlgorithm, LimitSpec } from '@vantageedge/shared/gateway-policies/limit-spec';
 
 import type { LimitSpec } from '@vantageedge/shared/gateway-policies/limit-spec';
+import type { TenantNodeOf } from '@vantageedge/shared/redis/tenant-node';
 
 export interface LimitRequest {
   readonly key: string;
@@ -71,4 +72,6 @@ export interface LimitOutcome {
 
 export interface LimitStore {
   consume(requests: readonly LimitRequest[]): Promise<LimitOutcome[]>;
+  /** The node holding a tenant's limits (a Redis Cluster's master), for a circuit per node. */
+  readonly nodeOf?: TenantNodeOf | undefined;
 }

@@ -12,11 +12,8 @@ import { type LimitSpec, sameLimitSpec } from '@vantageedge/shared/gateway-polic
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BoundCounter } from '../observability/bound-metrics.js';
-import {
-  createStoreCircuit,
-  type StoreFailureReason,
-  storeFailureReason,
-} from '../store-circuit/store-circuit.js';
+import { type StoreFailureReason, storeFailureReason } from '../store-circuit/store-circuit.js';
+import { createStoreCircuits, nodeField } from '../store-circuit/store-circuits.js';
 import { FairLru } from './fair-lru.js';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { MemoryLimitStore } from './memory-limit-store.js';
@@ -85,7 +82,7 @@ export interface RateLimiter {
     limits: CompiledRateLimits,
     identity: RateLimitIdentity,
   ): RateLimitDecision | Promise<RateLimitDecision>;
-  /** True while the store is considered down (circuit open). */
+  /** True while the store, or on a Redis Cluster one of its masters, is considered down (circuit open). */
   readonly storeDegraded: boolean;
 }
 
@@ -156,8 +153,10 @@ function keyFor(prefix: string, descriptor: LimitDescriptor, identity: RateLimit
  *
  * Store failure: a short command timeout (Redis client setting) plus a circuit (store-circuit.ts:
  * consecutive failures open it, half-open after `halfOpenAfterMs`), so an outage costs at most one
- * timeout per circuit period. A command Redis refuses (a reply error about that call) decides that
- * request the same way, but does not count towards opening the circuit the replica's other limits share.
+ * timeout per circuit period. On a Redis Cluster there is one circuit per master (store-circuits.ts):
+ * a master that fails or stalls degrades only the tenants whose limits it holds. A command Redis refuses
+ * (a reply error about that call) decides that request the same way, but does not count towards opening
+ * the circuit the replica's other limits share.
  * Then,
  * per policy.on_store_failure: `closed` → 503 decision; `open` → the same limits in a local memory store
  * (limit / fallbackShare per replica). Recovery is automatic when a half-open trial succeeds.
@@ -198,19 +197,20 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   });
   const circuitOpen = new Gauge({
     name: 'vantageedge_gateway_ratelimit_store_circuit_open',
-    help: '1 while the circuit around the rate-limit Redis is open',
+    help: '1 while a circuit around the rate-limit Redis is open (on a Redis Cluster: one per master)',
     registers: [options.registry],
   });
-  const circuit = createStoreCircuit({
+  const circuits = createStoreCircuits({
+    nodeOf: store.nodeOf,
     failures: options.circuitFailures,
     halfOpenAfterMs: options.halfOpenAfterMs,
-    onOpen() {
+    onOpen(node) {
       circuitOpen.set(1);
-      logger.warn('rate-limit store circuit opened; deciding locally per on_store_failure');
+      logger.warn('rate-limit store circuit opened; deciding locally per on_store_failure', nodeField(node));
     },
-    onClose() {
-      circuitOpen.set(0);
-      logger.info('rate-limit store circuit closed; limits shared again');
+    onClose(node, openCircuits) {
+      if (openCircuits === 0) circuitOpen.set(0);
+      logger.info('rate-limit store circuit closed; limits shared again', nodeField(node));
     },
   });
 
@@ -464,7 +464,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       storeErrors.labels({ reason }).inc();
       return fallback(limits, identity);
     };
-    // Open circuit: decide locally without even a rejected promise.
+    // Open circuit (of the node holding this tenant's limits): decide locally without even a rejected promise.
+    const circuit = circuits.of(limits.tenantId);
     if (circuit.skipping) return unavailable('circuit_open');
     let reply: LimitOutcome[];
     try {
@@ -525,7 +526,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
 
   return {
     get storeDegraded() {
-      return circuit.degraded;
+      return circuits.degraded;
     },
     check(limits, identity) {
       const decision = checkNow(limits, identity);

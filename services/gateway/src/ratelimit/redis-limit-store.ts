@@ -1,3 +1,4 @@
+import { type TenantNodeOf, tenantNodeLocator } from '@vantageedge/shared/redis/tenant-node';
 import type { Cluster, Redis } from 'ioredis';
 import type { LimitOutcome, LimitRequest, LimitStore } from './limit-store.js';
 import { CONSUME_LIMITS_LUA } from './lua.js';
@@ -21,9 +22,11 @@ export interface RedisLimitStoreOptions {
 export class RedisLimitStore implements LimitStore {
   readonly #consume: ConsumeLimits;
   readonly #tenantMaxKeys: number;
+  readonly nodeOf: TenantNodeOf;
 
   constructor(redis: Redis | Cluster, options: RedisLimitStoreOptions = {}) {
     this.#tenantMaxKeys = options.tenantMaxKeys ?? DEFAULT_TENANT_MAX_LIMIT_KEYS;
+    this.nodeOf = tenantNodeLocator(redis);
     if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: CONSUME_LIMITS_LUA });
     const command = (redis as unknown as Record<string, ConsumeLimits>)[COMMAND]!;
     this.#consume = command.bind(redis);
