@@ -2,6 +2,7 @@ import type { TestBrowser } from '@vantageedge/shared/testing/browser';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consoleToken, type StandInConsole, startStandInConsole } from './stand-in-console.js';
+import { ordersOrigin, routeResource, tenantResource } from './stand-in-resources.js';
 
 /**
  * The built console in chromium against a stand-in admin API that pages its lists as the real one
@@ -15,52 +16,32 @@ const CREATED = '2026-12-01T00:00:00.000Z';
 const uuidOf = (kind: number, n: number) =>
   `${String(kind).repeat(8)}-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
-const TENANTS = Array.from({ length: 150 }, (_, index) => ({
-  id: uuidOf(1, index + 1),
-  name: `Tenant ${index + 1}`,
-  subdomain: `tenant-${index + 1}`,
-  settings: { rate_limit: null, oidc: null, service_accounts: [], ip_rules: { allow: [], deny: [] } },
-  clerk_org_id: null,
-  created_at: CREATED,
-  updated_at: CREATED,
-}));
+const TENANTS = Array.from({ length: 150 }, (_, index) =>
+  tenantResource(uuidOf(1, index + 1), `Tenant ${index + 1}`, `tenant-${index + 1}`),
+);
 const TENANT = TENANTS[0] as (typeof TENANTS)[number];
-const ORIGIN = {
-  id: uuidOf(2, 1),
-  tenant_id: TENANT.id,
-  name: 'orders',
-  targets: [{ url: 'http://orders.internal:8080', weight: 1 }],
-  load_balancing: { algorithm: 'round_robin' },
-  timeout_seconds: 30,
-};
+const ORIGIN = ordersOrigin(uuidOf(2, 1), TENANT.id);
 
-function routeResource(n: number) {
+function numberedRoute(n: number) {
   return {
-    id: uuidOf(3, n),
-    tenant_id: TENANT.id,
-    origin_id: ORIGIN.id as string | null,
-    path_pattern: `/r${n}`,
-    methods: [] as string[],
-    priority: 0,
-    auth_mode: 'public',
-    required_scopes: [] as string[],
-    strip_prefix: null,
-    rate_limit: null,
-    cache_policy: null,
-    allow_any_authenticated_user: false,
-    require_tenant_org: true,
+    ...routeResource<string | null>({
+      id: uuidOf(3, n),
+      tenant_id: TENANT.id,
+      origin_id: ORIGIN.id,
+      path_pattern: `/r${n}`,
+    }),
     fixed_response: null as { status: number; body: string; headers: Record<string, string> } | null,
     redirect: null,
   };
 }
 /** First in the list: a route that answers itself (no origin). */
 const MAINTENANCE = {
-  ...routeResource(1),
+  ...numberedRoute(1),
   path_pattern: '/maintenance',
   origin_id: null,
   fixed_response: { status: 503, body: 'down for maintenance', headers: {} },
 };
-const ROUTES = [MAINTENANCE, ...Array.from({ length: 129 }, (_, index) => routeResource(index + 2))];
+const ROUTES = [MAINTENANCE, ...Array.from({ length: 129 }, (_, index) => numberedRoute(index + 2))];
 const API_KEYS = Array.from({ length: 120 }, (_, index) => ({
   id: uuidOf(4, index + 1),
   tenant_id: TENANT.id,

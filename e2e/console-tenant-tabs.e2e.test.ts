@@ -2,6 +2,7 @@ import type { TestBrowser } from '@vantageedge/shared/testing/browser';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consoleToken, type StandInConsole, startStandInConsole } from './stand-in-console.js';
+import { ordersOrigin, routeResource, tenantResource } from './stand-in-resources.js';
 
 /**
  * The built console in chromium against a stand-in admin API: what a tenant's tabs show and send
@@ -9,23 +10,8 @@ import { consoleToken, type StandInConsole, startStandInConsole } from './stand-
  * reads, an audit filter replaced while the previous one's answer is still on its way).
  */
 
-const TENANT = {
-  id: '33333333-3333-4333-8333-333333333333',
-  name: 'Charlie',
-  subdomain: 'charlie',
-  settings: { rate_limit: null, oidc: null, service_accounts: [], ip_rules: { allow: [], deny: [] } },
-  clerk_org_id: null,
-  created_at: '2026-12-01T00:00:00.000Z',
-  updated_at: '2026-12-01T00:00:00.000Z',
-};
-const ORIGIN = {
-  id: '44444444-4444-4444-8444-444444444444',
-  tenant_id: TENANT.id,
-  name: 'orders',
-  targets: [{ url: 'http://orders.internal:8080', weight: 1 }],
-  load_balancing: { algorithm: 'round_robin' },
-  timeout_seconds: 30,
-};
+const TENANT = tenantResource('33333333-3333-4333-8333-333333333333', 'Charlie', 'charlie');
+const ORIGIN = ordersOrigin('44444444-4444-4444-8444-444444444444', TENANT.id);
 const ROUTE_ID = '55555555-5555-4555-8555-555555555555';
 const BILLING_ROUTE_ID = '66666666-6666-4666-8666-666666666666';
 
@@ -73,21 +59,12 @@ describe("a tenant's tabs when their subject changes under them", () => {
   let standIn: StandInConsole | undefined;
   let browser: TestBrowser;
   let base = '';
-  let route = {
+  let route = routeResource({
     id: ROUTE_ID,
     tenant_id: TENANT.id,
     origin_id: ORIGIN.id,
     path_pattern: '/orders/*',
-    methods: [] as string[],
-    priority: 0,
-    auth_mode: 'public',
-    required_scopes: [] as string[],
-    strip_prefix: null,
-    rate_limit: null,
-    cache_policy: null,
-    allow_any_authenticated_user: false,
-    require_tenant_org: true,
-  };
+  });
   let routeVersion = 1;
   const billingRoute = { ...route, id: BILLING_ROUTE_ID, path_pattern: '/billing/*' };
   /** While set, reads of the orders route wait here until the test lets them answer. */

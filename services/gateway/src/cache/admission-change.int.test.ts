@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
@@ -12,6 +11,7 @@ import {
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
 import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
 import { RedisCacheStore } from './redis-cache-store.js';
@@ -48,17 +48,14 @@ function originHandler(req: IncomingMessage, res: ServerResponse): void {
 }
 
 describe('an entry stored while the route admitted fewer callers (tenant-wide settings, IP rules)', () => {
-  let origin: Server;
-  let originUrl: string;
+  let origin: HttpOrigin;
   let gateway: TestGateway;
   let cache: ResponseCache;
   let redis: TestRedis;
   let clerk: ClerkTestKeys;
 
   beforeAll(async () => {
-    origin = createServer(originHandler);
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    origin = await startHttpOrigin(originHandler);
     redis = createTestRedis('admission-change');
     cache = createResponseCache({
       store: new RedisCacheStore(redis.client, { keyPrefix: redis.prefix }),
@@ -75,10 +72,7 @@ describe('an entry stored while the route admitted fewer callers (tenant-wide se
   afterAll(async () => {
     await gateway.close();
     await cache.close();
-    await new Promise<void>((resolve) => {
-      origin.close(() => resolve());
-      origin.closeAllConnections();
-    });
+    await origin.close();
     await redis.cleanup();
   });
 
@@ -99,7 +93,7 @@ describe('an entry stored while the route admitted fewer callers (tenant-wide se
           version,
           subdomain,
           ...(changes.clerkOrgId === undefined ? {} : { clerkOrgId: changes.clerkOrgId }),
-          origins: [{ id: originId, targets: [originUrl] }],
+          origins: [{ id: originId, targets: [origin.url] }],
           routes: [
             {
               id: routeId,

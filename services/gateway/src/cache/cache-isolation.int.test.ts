@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
@@ -8,6 +7,7 @@ import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
@@ -122,7 +122,7 @@ const stores = ['redis', 'memory'] as const;
 
 for (const storeKind of stores) {
   describe(`cache isolation through the gateway (${storeKind} store)`, () => {
-    let origin: Server;
+    let origin: HttpOrigin;
     let gateway: TestGateway;
     let cache: ResponseCache;
     let redis: TestRedis | undefined;
@@ -130,9 +130,7 @@ for (const storeKind of stores) {
     const host = `${subdomain}.localhost`;
 
     beforeAll(async () => {
-      origin = createServer(originHandler);
-      await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-      const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+      origin = await startHttpOrigin(originHandler);
       const logger = createLogger({ service: 'test', level: 'error' });
       const registry = createMetricsRegistry(`isolation-${storeKind}`, { defaultMetrics: false });
       redis = storeKind === 'redis' ? createTestRedis('cache-isolation') : undefined;
@@ -149,7 +147,7 @@ for (const storeKind of stores) {
       const originId = randomUUID();
       const snapshot = buildSnapshot({
         subdomain,
-        origins: [{ id: originId, targets: [originUrl] }],
+        origins: [{ id: originId, targets: [origin.url] }],
         routes: [
           { origin_id: originId, path_pattern: '/plain/*' },
           { origin_id: originId, path_pattern: '/keyed/*' },
@@ -168,10 +166,7 @@ for (const storeKind of stores) {
     afterAll(async () => {
       await gateway.close();
       await cache.close();
-      await new Promise<void>((resolve) => {
-        origin.close(() => resolve());
-        origin.closeAllConnections();
-      });
+      await origin.close();
       await redis?.cleanup();
     });
 

@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { cachePolicy, rateLimitPolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
@@ -10,6 +8,7 @@ import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type HttpOrigin, startHttpOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
 import { RedisCacheStore } from './redis-cache-store.js';
@@ -22,8 +21,7 @@ import { createResponseCache, type ResponseCache } from './response-cache.js';
  * carry only the origin's replayable headers plus fresh per-request headers of its own request.
  */
 describe('a cache HIT carries its own per-request headers, not those of the MISS that filled it', () => {
-  let origin: Server;
-  let originUrl = '';
+  let origin: HttpOrigin;
   let originHits = 0;
   let gateway: TestGateway;
   let cache: ResponseCache;
@@ -31,7 +29,7 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
   const host = 'hitheaders.localhost';
 
   beforeAll(async () => {
-    origin = createServer((req, res) => {
+    origin = await startHttpOrigin((req, res) => {
       originHits++;
       req.resume();
       // A header named __proto__, twice: undici hands it over as an own property holding an array.
@@ -56,8 +54,6 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
       });
       res.end(JSON.stringify({ ok: true }));
     });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
 
     redis = createTestRedis('cache-hit-headers');
     const logger = createLogger({ service: 'test', level: 'error' });
@@ -76,7 +72,7 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
     const originId = randomUUID();
     const snapshot = buildSnapshot({
       subdomain: 'hitheaders',
-      origins: [{ id: originId, targets: [originUrl] }],
+      origins: [{ id: originId, targets: [origin.url] }],
       routes: [{ origin_id: originId, path_pattern: '/cached/*' }],
     });
     const route = snapshot.routes[0]!;
@@ -88,10 +84,7 @@ describe('a cache HIT carries its own per-request headers, not those of the MISS
   afterAll(async () => {
     await gateway.close();
     await cache.close();
-    await new Promise<void>((resolve) => {
-      origin.close(() => resolve());
-      origin.closeAllConnections();
-    });
+    await origin.close();
     await redis.cleanup();
   });
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { createCacheStage } from '../cache/cache-stage.js';
 import { MemoryCacheStore } from '../cache/memory-cache-store.js';
 import { createResponseCache } from '../cache/response-cache.js';
@@ -13,6 +13,7 @@ import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 /** `/status/<code>` answers with that status; anything else 200. */
 async function startStatusOrigin(): Promise<{ server: Server; url: string }> {
@@ -139,19 +140,14 @@ describe('series of retired routes and tenants', () => {
 });
 
 /** `/ws/status/<code>` answers the upgrade with that status; any other path is a `ws` echo. */
-async function startWebSocketOrigin(): Promise<{ server: Server; wss: WebSocketServer; url: string }> {
-  const server = createServer((_req, res) => res.writeHead(200).end('plain'));
-  const wss = new WebSocketServer({ noServer: true });
-  server.on('upgrade', (req, socket, head) => {
-    const status = /\/status\/(\d{3})$/.exec(req.url ?? '')?.[1];
-    if (status === undefined) {
-      wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => ws.send(data)));
-      return;
-    }
-    socket.end(`HTTP/1.1 ${status} Whatever\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+function startStatusWebSocketOrigin(): Promise<WebSocketOrigin> {
+  return startWebSocketOrigin({
+    hello: false,
+    refuse: (path) => {
+      const status = /\/status\/(\d{3})$/.exec(path)?.[1];
+      return status === undefined ? undefined : Number(status);
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
 /**
@@ -159,19 +155,16 @@ async function startWebSocketOrigin(): Promise<{ server: Server; wss: WebSocketS
  * invented status) and stayed in /metrics after their tenant left the replica's config.
  */
 describe('WebSocket series of removed tenants', () => {
-  let origin: { server: Server; wss: WebSocketServer; url: string };
+  let origin: WebSocketOrigin;
   let gateway: TestGateway;
 
   beforeAll(async () => {
-    origin = await startWebSocketOrigin();
+    origin = await startStatusWebSocketOrigin();
     gateway = await startTestGateway();
   });
   afterAll(async () => {
     await gateway?.close();
-    for (const client of origin?.wss.clients ?? []) client.terminate();
-    origin?.wss.close();
-    origin?.server.closeAllConnections();
-    await new Promise((resolve) => origin?.server.close(resolve));
+    await origin?.close();
   });
 
   let version = 1;

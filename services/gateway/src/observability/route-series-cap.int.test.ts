@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +9,7 @@ import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type HttpOrigin, startFixedOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 const MAX_ROUTE_SERIES = 8;
@@ -23,7 +22,7 @@ const ROUTES_PER_TENANT = 5;
  * tenants with many routes of traffic grew every scrape of every replica without limit.
  */
 describe('replica-wide bound on route-labelled series', () => {
-  let origin: Server;
+  let origin: HttpOrigin;
   let originUrl: string;
   let gateway: TestGateway;
   const run = randomUUID().slice(0, 8);
@@ -50,12 +49,8 @@ describe('replica-wide bound on route-labelled series', () => {
     });
 
   beforeAll(async () => {
-    origin = createServer((req, res) => {
-      req.resume();
-      res.end('ok');
-    });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    origin = await startFixedOrigin();
+    originUrl = origin.url;
     const registry = new Registry();
     const logger = createLogger({ service: 'test', level: 'error' });
     const limiter = createRateLimiter({ store: new MemoryLimitStore(), registry, logger });
@@ -76,7 +71,7 @@ describe('replica-wide bound on route-labelled series', () => {
   });
   afterAll(async () => {
     await gateway?.close();
-    await new Promise((resolve) => origin?.close(resolve));
+    await origin?.close();
   });
 
   const ourLines = async (family: string): Promise<string[]> => {

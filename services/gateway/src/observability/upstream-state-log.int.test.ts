@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type HttpOrigin, startFixedOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { STATE_CHANGE_LINES_PER_WINDOW, STATE_CHANGE_WINDOW_MS } from '../upstream/state-change-log.js';
 
@@ -17,19 +16,15 @@ const STATE_CHANGES = /^upstream (target (ejected|healthy)|circuit (open|half-op
  * log buffer every tenant's lines share.
  */
 describe('upstream state-change log lines', () => {
-  let origin: Server;
+  let origin: HttpOrigin;
   let gateway: TestGateway;
   const tenantId = randomUUID();
   const originId = randomUUID();
   const subdomain = `state-log-${tenantId.slice(0, 8)}`;
 
   beforeAll(async () => {
-    origin = createServer((req, res) => {
-      req.resume();
-      res.writeHead(500).end('broken');
-    });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    origin = await startFixedOrigin(500, 'broken');
+    const originUrl = origin.url;
     gateway = await startTestGateway();
     gateway.store.apply(
       buildSnapshot({
@@ -49,7 +44,7 @@ describe('upstream state-change log lines', () => {
   });
   afterAll(async () => {
     await gateway?.close();
-    await new Promise((resolve) => origin?.close(resolve));
+    await origin?.close();
   });
 
   it('writes a bounded number of lines for a flapping origin while its metrics count every change', async () => {

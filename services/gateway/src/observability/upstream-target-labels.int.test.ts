@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { type HttpOrigin, startFixedOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { TARGET_LABEL_MAX } from '../upstream/metrics.js';
 
@@ -16,7 +15,7 @@ const LONGEST_URL = 2048;
  * traffic at all: ten times what the route label bound lets one tenant's routes take.
  */
 describe('upstream target labels', () => {
-  let origin: Server;
+  let origin: HttpOrigin;
   let originUrl: string;
   let gateway: TestGateway;
   const tenantId = randomUUID();
@@ -27,12 +26,8 @@ describe('upstream target labels', () => {
   let longTargets: string[];
 
   beforeAll(async () => {
-    origin = createServer((req, res) => {
-      req.resume();
-      res.end('ok');
-    });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    origin = await startFixedOrigin();
+    originUrl = origin.url;
     // One origin, three targets on the same URL origin: the second and third ids carry their base paths.
     longTargets = [
       originUrl,
@@ -56,7 +51,7 @@ describe('upstream target labels', () => {
   });
   afterAll(async () => {
     await gateway?.close();
-    await new Promise((resolve) => origin?.close(resolve));
+    await origin?.close();
   });
 
   const tenantLines = async (): Promise<string[]> => {

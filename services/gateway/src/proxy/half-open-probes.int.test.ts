@@ -1,18 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import {
   type ClientRequest,
-  createServer,
   request as httpRequest,
   type IncomingMessage,
-  type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 import type { InspectableUpstreamSet } from '../upstream/upstream-set.js';
 
 /**
@@ -23,34 +21,33 @@ import type { InspectableUpstreamSet } from '../upstream/upstream-set.js';
  * response (a stream, a download read slowly) or a WebSocket: the probe was judged only when it ended.
  */
 let gateway: TestGateway;
-let origin: Server;
+let origin: WebSocketOrigin;
 const streams = new Set<ServerResponse>();
 
 beforeAll(async () => {
-  origin = createServer((req, res) => {
-    if (req.url === '/stream') {
-      // A long response (a download, server-sent events): the head and a first part now, the rest later.
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('data: first\n\n');
-      streams.add(res);
-      return;
-    }
-    req.resume();
-    req.on('end', () => {
-      res.statusCode = req.url === '/fail' ? 500 : 200;
-      res.end(req.url === '/fail' ? 'failed' : 'healthy');
-    });
+  origin = await startWebSocketOrigin({
+    plain: (req, res) => {
+      if (req.url === '/stream') {
+        // A long response (a download, server-sent events): the head and a first part now, the rest later.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: first\n\n');
+        streams.add(res);
+        return;
+      }
+      req.resume();
+      req.on('end', () => {
+        res.statusCode = req.url === '/fail' ? 500 : 200;
+        res.end(req.url === '/fail' ? 'failed' : 'healthy');
+      });
+    },
   });
-  new WebSocketServer({ server: origin }).on('connection', (socket) => socket.send('hello'));
-  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
   gateway = await startTestGateway();
 });
 
 afterAll(async () => {
   for (const stream of streams) stream.end();
   await gateway?.close();
-  origin.closeAllConnections();
-  await new Promise<void>((resolve) => origin.close(() => resolve()));
+  await origin?.close();
 });
 
 /** A tenant of its own whose one target's circuit opens on one failure and half-opens soon after. */
@@ -64,7 +61,7 @@ function tenantWithTrippingCircuit(subdomain: string): () => InspectableUpstream
       origins: [
         {
           id: originId,
-          targets: [`http://127.0.0.1:${(origin.address() as AddressInfo).port}`],
+          targets: [origin.url],
           circuit_breaker: { consecutive_failures: 1, open_seconds: 0.1, half_open_requests: 1 },
           health_check: { active: { enabled: false }, passive: { enabled: false } },
         },

@@ -1,12 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import type { TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import {
@@ -24,6 +17,7 @@ import { trustedProxiesFromSettings } from '../proxy/client-address.js';
 import { type GatewaySettings, parseGatewaySettings, upstreamRequestsPerTenant } from '../settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import { createUpstreamSet, TenantUpstreamSockets, type UpstreamSetDeps } from '../upstream/index.js';
+import { type HttpOrigin, startHttpOrigin } from './http-origins.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
 
@@ -33,12 +27,9 @@ export interface OriginRequestRecord {
   headers: IncomingMessage['headers'];
 }
 
-export interface TestOrigin {
-  url: string;
-  server: Server;
+export interface TestOrigin extends HttpOrigin {
   /** Every request the origin saw, newest last. */
   seen: OriginRequestRecord[];
-  close(): Promise<void>;
 }
 
 /**
@@ -50,7 +41,7 @@ export interface TestOrigin {
  */
 export async function startTestOrigin(name: string): Promise<TestOrigin> {
   const seen: OriginRequestRecord[] = [];
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     const url = new URL(req.url ?? '/', 'http://origin');
     if (url.pathname.startsWith('/slow')) return; // hang
@@ -93,19 +84,8 @@ export async function startTestOrigin(name: string): Promise<TestOrigin> {
       'x-origin': name,
     });
     res.end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    server,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
   };
+  return { ...(await startHttpOrigin(handler)), seen };
 }
 
 export interface TestGateway {

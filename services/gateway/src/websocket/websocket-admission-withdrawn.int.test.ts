@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { eventually } from '@vantageedge/shared/snapshot-bus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
 import {
   admissionClosures,
@@ -13,6 +10,7 @@ import {
   roundTrip,
 } from '../testing/open-websockets.js';
 import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 /**
  * An open WebSocket lives only as long as what admitted it: a snapshot that revokes its API key,
@@ -20,46 +18,25 @@ import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
  * closes it (1008 when the caller's credentials no longer hold, 1001 when what it talked to is gone
  * from here). A snapshot that keeps all of that, or another tenant's snapshot, leaves it open.
  */
-interface Echo {
-  server: Server;
-  wss: WebSocketServer;
-  url: string;
-}
-
 const KEY = 've_live_withdrawn_key_00000000000000000000';
 const OTHER_KEY = 've_live_withdrawn_key_11111111111111111111';
 
 let gateway: TestGateway;
-let echo: Echo;
-let other: Echo;
+let echo: WebSocketOrigin;
+let other: WebSocketOrigin;
 
 /** Upgrades the echo origin holds until the test lets them switch (none unless a test sets it). */
 let holdUpgrade: ((done: () => void) => void) | undefined;
 
 /** A `ws` origin that says its name on connect and echoes every message. */
-async function startEcho(name: string): Promise<Echo> {
-  const server = createServer((_req, res) => res.end(name));
-  const wss = new WebSocketServer({
-    server,
+function startEcho(name: string): Promise<WebSocketOrigin> {
+  return startWebSocketOrigin({
+    name,
     verifyClient: (_info, accept) => {
       if (holdUpgrade === undefined) accept(true);
       else holdUpgrade(() => accept(true));
     },
   });
-  wss.on('connection', (socket) => {
-    socket.send(name);
-    socket.on('message', (data) => socket.send(String(data)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-async function stopEcho(target: Echo | undefined): Promise<void> {
-  if (target === undefined) return;
-  for (const client of target.wss.clients) client.terminate();
-  target.wss.close();
-  target.server.closeAllConnections();
-  await new Promise<void>((resolve) => target.server.close(() => resolve()));
 }
 
 /** One tenant whose snapshots a test changes version by version. */
@@ -128,7 +105,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gateway?.close();
-  await Promise.all([stopEcho(echo), stopEcho(other)]);
+  await Promise.all([echo?.close(), other?.close()]);
 });
 
 describe('open WebSockets after a snapshot withdraws what admitted them', () => {

@@ -10,7 +10,6 @@ import {
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
 import {
   admissionClosures,
@@ -19,6 +18,7 @@ import {
   roundTrip,
 } from '../testing/open-websockets.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 /**
  * An open WebSocket lives no longer than the credentials that admitted it: when its token's `exp`
@@ -35,7 +35,7 @@ const EXPIRING_KEY = 've_live_expiry_expiring_0000000000000000000';
 const TENANT_LIMIT = 2;
 
 let gateway: TestGateway;
-let echo: { server: Server; wss: WebSocketServer; url: string };
+let echo: WebSocketOrigin;
 let jwks: Server;
 let oidcKeys: Awaited<ReturnType<typeof generateKeyPair>>;
 let clerk: ClerkTestKeys;
@@ -129,14 +129,7 @@ beforeAll(async () => {
     res.end(JSON.stringify({ keys: [jwk] }));
   });
   await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
-  const server = createServer((_req, res) => res.end('plain'));
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (socket) => {
-    socket.send('hello');
-    socket.on('message', (data) => socket.send(String(data)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  echo = { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  echo = await startWebSocketOrigin();
   gateway = await startTestGateway({
     CLERK_JWT_KEY: clerk.publicKeyPem,
     GATEWAY_WEBSOCKET_IDLE_TIMEOUT_SECONDS: '0',
@@ -146,10 +139,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gateway?.close();
-  for (const client of echo?.wss.clients ?? []) client.terminate();
-  echo?.wss.close();
-  echo?.server.closeAllConnections();
-  await new Promise<void>((resolve) => (echo ? echo.server.close(() => resolve()) : resolve()));
+  await echo?.close();
   await new Promise<void>((resolve) => (jwks ? jwks.close(() => resolve()) : resolve()));
 });
 

@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import type { ClientHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { TEST_PEPPER } from '../testing/gateway-harness.js';
 import {
   extendedConnect,
@@ -16,6 +13,7 @@ import {
 } from '../testing/http2-websockets.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 /**
  * Cross-site WebSocket hijacking: browsers apply no CORS to a WebSocket, so any web page may open one
@@ -28,22 +26,9 @@ const KEY = 've_live_cross_site_key_0000000000000000000';
 const HOST = 'chat.localhost';
 const ALLOWED = ['https://app.example.com', 'https://*.example.com'];
 
-let origin: { server: Server; wss: WebSocketServer; url: string; upgrades: number };
+let origin: WebSocketOrigin;
 let gateway: TlsTestGateway;
 const sessions: ClientHttp2Session[] = [];
-
-async function startEcho(): Promise<typeof origin> {
-  const server = createServer((_req, res) => res.end('plain'));
-  const wss = new WebSocketServer({ server });
-  const started = { server, wss, url: '', upgrades: 0 };
-  wss.on('connection', (socket) => {
-    started.upgrades += 1;
-    socket.send('hello');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  started.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return started;
-}
 
 async function session(): Promise<ClientHttp2Session> {
   const { session: opened } = await openSession(gateway.tlsUrl);
@@ -52,7 +37,7 @@ async function session(): Promise<ClientHttp2Session> {
 }
 
 beforeAll(async () => {
-  origin = await startEcho();
+  origin = await startWebSocketOrigin();
   gateway = await startTlsTestGateway();
   const originId = randomUUID();
   gateway.store.apply(
@@ -80,14 +65,12 @@ afterEach(() => {
 
 afterAll(async () => {
   await gateway?.close();
-  for (const client of origin?.wss.clients ?? []) client.terminate();
-  origin?.wss.close();
-  await new Promise((resolve) => origin?.server.close(resolve));
+  await origin?.close();
 });
 
 describe('WebSocket upgrades on a route with a CORS policy (HTTP/1.1)', () => {
   it('refuses a page of another site 403 cors_not_allowed, with a key or without, never asking the origin', async () => {
-    const upgrades = origin.upgrades;
+    const upgrades = origin.upgrades.length;
     for (const site of [
       'https://evil.example',
       'https://example.com',
@@ -102,7 +85,7 @@ describe('WebSocket upgrades on a route with a CORS policy (HTTP/1.1)', () => {
       expect(keyless.status).toBe(403);
       expect(JSON.parse(keyless.text).error.code).toBe('cors_not_allowed');
     }
-    expect(origin.upgrades).toBe(upgrades);
+    expect(origin.upgrades).toHaveLength(upgrades);
   });
 
   it('switches an allowed origin (exact or by wildcard) and a client that sends no Origin', async () => {
@@ -129,14 +112,14 @@ describe('WebSocket upgrades on a route with a CORS policy (HTTP/1.1)', () => {
 describe('WebSocket streams on a route with a CORS policy (HTTP/2 extended CONNECT)', () => {
   it('refuses another site’s page 403 cors_not_allowed before the origin is asked', async () => {
     const client = await session();
-    const upgrades = origin.upgrades;
+    const upgrades = origin.upgrades.length;
     const refused = await extendedConnect(client, '/ws/room', {
       origin: 'https://evil.example',
       'x-api-key': KEY,
     });
     expect(refused.status).toBe(403);
     expect(refusalError(refused).code).toBe('cors_not_allowed');
-    expect(origin.upgrades).toBe(upgrades);
+    expect(origin.upgrades).toHaveLength(upgrades);
   });
 
   it('opens an allowed origin’s WebSocket and one without Origin', async () => {

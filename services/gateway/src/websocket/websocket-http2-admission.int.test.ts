@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import type { ClientHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { MemoryLimitStore } from '../ratelimit/memory-limit-store.js';
 import { createRateLimitStage } from '../ratelimit/rate-limit-stage.js';
 import { createRateLimiter } from '../ratelimit/rate-limiter.js';
@@ -19,6 +16,7 @@ import {
   type TlsTestGateway,
 } from '../testing/http2-websockets.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 /**
  * What refuses an HTTP/1.1 upgrade refuses the same WebSocket opened over HTTP/2 (RFC 8441, on the TLS
@@ -30,23 +28,9 @@ import { buildSnapshot } from '../testing/snapshots.js';
 const PER_CLIENT = 3;
 const tenantId = randomUUID();
 
-let origin: { server: Server; wss: WebSocketServer; url: string; upgrades: number };
+let origin: WebSocketOrigin;
 let gateway: TlsTestGateway;
 const sessions: ClientHttp2Session[] = [];
-
-async function startEcho(): Promise<typeof origin> {
-  const server = createServer((_req, res) => res.end('plain'));
-  const wss = new WebSocketServer({ server });
-  const started = { server, wss, url: '', upgrades: 0 };
-  wss.on('connection', (socket) => {
-    started.upgrades += 1;
-    socket.send('hello');
-    socket.on('message', (data) => socket.send(String(data)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  started.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return started;
-}
 
 /** The tenant's open WebSockets, as the gateway's /metrics shows them. */
 async function openWebSockets(): Promise<number> {
@@ -64,7 +48,7 @@ async function session(): Promise<ClientHttp2Session> {
 }
 
 beforeAll(async () => {
-  origin = await startEcho();
+  origin = await startWebSocketOrigin();
   const rateLimitStage = createRateLimitStage(
     createRateLimiter({
       store: new MemoryLimitStore({ maxKeys: 1000 }),
@@ -107,8 +91,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await gateway?.close();
-  origin?.wss.close();
-  await new Promise((resolve) => origin?.server.close(resolve));
+  await origin?.close();
 });
 
 describe('HTTP/2 WebSockets refused at connect', () => {
@@ -116,7 +99,7 @@ describe('HTTP/2 WebSockets refused at connect', () => {
     const client = await session();
     const first = opened(await extendedConnect(client, '/limited/a'));
     expect(await first.nextText()).toBe('hello');
-    const upgrades = origin.upgrades;
+    const upgrades = origin.upgrades.length;
 
     const refused = await extendedConnect(client, '/limited/b');
     expect(refused.status).toBe(429);
@@ -124,15 +107,15 @@ describe('HTTP/2 WebSockets refused at connect', () => {
     expect(refused.headers['retry-after']).toMatch(/^[1-9][0-9]*$/);
     expect(refused.headers['ratelimit']).toMatch(/;r=0;t=[1-9]/);
     expect(refused.headers['ratelimit-policy']).toMatch(/.+/);
-    expect(origin.upgrades).toBe(upgrades);
+    expect(origin.upgrades).toHaveLength(upgrades);
   });
 
   it('the route’s IP rules refuse a WebSocket from a denied address 403, never forwarded', async () => {
     const client = await session();
-    const upgrades = origin.upgrades;
+    const upgrades = origin.upgrades.length;
     const refused = await extendedConnect(client, '/office/a');
     expect(refused.status).toBe(403);
-    expect(origin.upgrades).toBe(upgrades);
+    expect(origin.upgrades).toHaveLength(upgrades);
   });
 
   // Regression: an extended CONNECT went straight to the WebSocket proxy, past the limit every other
@@ -145,13 +128,13 @@ describe('HTTP/2 WebSockets refused at connect', () => {
       expect(await socket.nextText()).toBe('hello');
       open.push(socket);
     }
-    const upgrades = origin.upgrades;
+    const upgrades = origin.upgrades.length;
 
     const refused = await extendedConnect(client, '/ws/past-the-limit');
     expect(refused.status).toBe(429);
     expect(refusalError(refused).code).toBe('client_limit');
     expect(refused.headers['retry-after']).toBe('1');
-    expect(origin.upgrades).toBe(upgrades);
+    expect(origin.upgrades).toHaveLength(upgrades);
     // A plain request beside them counts in the same limit.
     const plain = client.request({ ':path': '/ws/plain', ':authority': 'chat.localhost' });
     const status = await new Promise<number>((resolve) =>

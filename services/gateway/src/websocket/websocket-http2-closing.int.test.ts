@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import type { ClientHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { TEST_PEPPER } from '../testing/gateway-harness.js';
 import {
   CLIENT_CLOSE,
@@ -18,6 +15,7 @@ import {
 import { admissionClosures } from '../testing/open-websockets.js';
 import { within } from '../testing/raw-connections.js';
 import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 /**
  * An open WebSocket over HTTP/2 (RFC 8441, on the TLS listener with ALPN h2) is closed with a close
@@ -29,33 +27,8 @@ import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
 const KEY = 've_live_h2_closing_key_000000000000000000';
 const NEXT_KEY = 've_live_h2_closing_key_111111111111111111';
 
-interface Echo {
-  server: Server;
-  wss: WebSocketServer;
-  url: string;
-}
-
-async function startEcho(name: string): Promise<Echo> {
-  const server = createServer((_req, res) => res.end(name));
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (socket) => {
-    socket.send(name);
-    socket.on('message', (data) => socket.send(String(data)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-async function stopEcho(target: Echo | undefined): Promise<void> {
-  if (target === undefined) return;
-  for (const client of target.wss.clients) client.terminate();
-  target.wss.close();
-  target.server.closeAllConnections();
-  await new Promise<void>((resolve) => target.server.close(() => resolve()));
-}
-
-let echo: Echo;
-let other: Echo;
+let echo: WebSocketOrigin;
+let other: WebSocketOrigin;
 const sessions: ClientHttp2Session[] = [];
 
 /** One tenant with a keyed route to the echo origin, version by version. */
@@ -123,7 +96,10 @@ async function roundTrip(socket: Http2WebSocket, text: string): Promise<string> 
 }
 
 beforeAll(async () => {
-  [echo, other] = await Promise.all([startEcho('echo'), startEcho('other')]);
+  [echo, other] = await Promise.all([
+    startWebSocketOrigin({ name: 'echo' }),
+    startWebSocketOrigin({ name: 'other' }),
+  ]);
 });
 
 afterEach(() => {
@@ -131,7 +107,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await Promise.all([stopEcho(echo), stopEcho(other)]);
+  await Promise.all([echo?.close(), other?.close()]);
 });
 
 describe('open HTTP/2 WebSockets whose admission ends', () => {

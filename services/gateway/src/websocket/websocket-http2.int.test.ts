@@ -1,18 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { ClientHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
 import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { startTestGateway, TEST_PEPPER, type TestGateway } from '../testing/gateway-harness.js';
 import { CLIENT_CLOSE, extendedConnect, opened, openSession } from '../testing/http2-websockets.js';
 import { pause, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 /**
  * WebSockets over HTTP/2 (RFC 8441 extended CONNECT), as browsers open them on a connection they already
@@ -23,38 +21,18 @@ import { buildSnapshot } from '../testing/snapshots.js';
 const KEY = 've_live_h2_websocket_key_0000000000000000';
 const LIMIT = 2;
 
-interface Echo {
-  server: Server;
-  wss: WebSocketServer;
-  url: string;
-  /** Upgrade requests the origin received, in order. */
-  upgrades: IncomingHttpHeaders[];
-}
-
-/** A `ws` echo origin: says hello (with the path it was asked for), then echoes every message. */
-async function startEcho(): Promise<Echo> {
-  const server = createServer((_req, res) => res.writeHead(200).end('plain'));
-  const wss = new WebSocketServer({ noServer: true });
-  const upgrades: IncomingHttpHeaders[] = [];
-  server.on('upgrade', (req, socket, head) => {
-    upgrades.push(req.headers);
-    if (req.url === '/ws/refuse') {
-      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.send(`hello ${req.url}`);
-      ws.on('message', (data, binary) => ws.send(data, { binary }));
-    });
+/** A `ws` echo origin: says hello (with the path it was asked for), refuses `/ws/refuse` 403. */
+function startEcho(): Promise<WebSocketOrigin> {
+  return startWebSocketOrigin({
+    hello: (path) => `hello ${path}`,
+    refuse: (path) => (path === '/ws/refuse' ? 403 : undefined),
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, wss, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, upgrades };
 }
 
 describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
   const tenantId = randomUUID();
   const originId = randomUUID();
-  let echo: Echo;
+  let echo: WebSocketOrigin;
   let gateway: TestGateway;
   let dir: string | undefined;
   const sessions: ClientHttp2Session[] = [];
@@ -109,8 +87,7 @@ describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
 
   afterAll(async () => {
     await gateway?.close();
-    echo?.wss.close();
-    await new Promise((resolve) => echo?.server.close(resolve));
+    await echo?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -239,7 +216,7 @@ describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
 });
 
 describe('an HTTP/2 WebSocket’s lifetime', () => {
-  let echo: Echo;
+  let echo: WebSocketOrigin;
   let gateway: TestGateway;
   let client: ClientHttp2Session | undefined;
 
@@ -265,8 +242,7 @@ describe('an HTTP/2 WebSocket’s lifetime', () => {
   afterAll(async () => {
     client?.destroy();
     await gateway?.close();
-    echo?.wss.close();
-    await new Promise((resolve) => echo?.server.close(resolve));
+    await echo?.close();
   });
 
   it('outlives the request timeout, and is closed 1001 once idle for the WebSocket idle timeout', async () => {

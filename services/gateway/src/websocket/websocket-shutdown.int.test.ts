@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer, request as httpRequest } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { startWebSocketOrigin } from '../testing/websocket-origins.js';
 
 /**
  * A stop is bounded by the shutdown timeout whatever an origin does with a WebSocket upgrade: one that
@@ -137,10 +138,7 @@ describe('gateway stop with WebSocket upgrades in flight', () => {
 describe('gateway drain with open WebSockets over TLS', () => {
   it('keeps a wss:// connection open through the drain period and closes it with 1001 at the stop', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'gateway-ws-drain-'));
-    const echoServer = createHttpServer();
-    const wss = new WebSocketServer({ server: echoServer });
-    wss.on('connection', (socket) => socket.on('message', (data) => socket.send(String(data))));
-    await new Promise<void>((resolve) => echoServer.listen(0, '127.0.0.1', resolve));
+    const echo = await startWebSocketOrigin({ hello: false });
     try {
       const cert = await selfSignedTestCertificate({ dnsNames: ['*.localhost'] });
       await writeFile(path.join(dir, 'cert.pem'), cert.chainPem);
@@ -154,9 +152,7 @@ describe('gateway drain with open WebSockets over TLS', () => {
       gateway.store.apply(
         buildSnapshot({
           subdomain: 'ws',
-          origins: [
-            { id: originId, targets: [`http://127.0.0.1:${(echoServer.address() as AddressInfo).port}`] },
-          ],
+          origins: [{ id: originId, targets: [echo.url] }],
           routes: [{ origin_id: originId, path_pattern: '/*' }],
         }),
       );
@@ -178,10 +174,7 @@ describe('gateway drain with open WebSockets over TLS', () => {
       await gateway.gateway.close({ timeoutMs: STOP_TIMEOUT_MS });
       expect(await closed).toBe(1001);
     } finally {
-      for (const client of wss.clients) client.terminate();
-      wss.close();
-      echoServer.closeAllConnections();
-      await new Promise<void>((resolve) => echoServer.close(() => resolve()));
+      await echo.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

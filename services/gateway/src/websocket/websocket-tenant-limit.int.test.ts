@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { catchAllTenant, pause, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 /**
  * GATEWAY_MAX_WEBSOCKETS_PER_TENANT as tenants see it. Regression test: nothing bounded one tenant's
@@ -18,46 +19,14 @@ import { buildSnapshot } from '../testing/snapshots.js';
 const HOG = 'hog.localhost';
 const OTHER = 'other.localhost';
 
-interface Echo {
-  wss: WebSocketServer;
-  url: string;
-  close(): Promise<void>;
-}
-
-/**
- * A `ws` echo origin: switches every upgrade but `/refuse` (403) and `…/hang` (never answered); says
- * hello on each connection; answers plain requests 200.
- */
-async function startEcho(): Promise<Echo> {
-  const server = createServer((_req, res) => res.writeHead(200).end('plain'));
-  const wss = new WebSocketServer({ noServer: true });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.on('upgrade', (req, socket: Socket, head) => {
-    if (req.url?.endsWith('/hang')) return;
-    if (req.url === '/refuse') {
-      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.send('hello');
-      ws.on('message', (data, binary) => ws.send(data, { binary }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    wss,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      wss.close();
-      // Upgraded and hanging upgrade connections are no longer the HTTP server's.
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
+/** A `ws` echo origin that refuses `/refuse` (403) and never answers `…/hang`. */
+function startEcho(): Promise<WebSocketOrigin> {
+  return startWebSocketOrigin({
+    refuse: (path) => {
+      if (path.endsWith('/hang')) return 'hang';
+      return path === '/refuse' ? 403 : undefined;
     },
-  };
+  });
 }
 
 type Attempt = { socket: WebSocket } | { status: number; headers: Record<string, unknown>; body: string };
@@ -124,7 +93,7 @@ const closeAll = async (sockets: WebSocket[]) => {
 };
 
 describe('one tenant and the replica’s connections', () => {
-  let echo: Echo;
+  let echo: WebSocketOrigin;
   let gateway: TestGateway;
   const held: WebSocket[] = [];
 
@@ -180,7 +149,7 @@ describe('one tenant and the replica’s connections', () => {
 
 describe('a tenant’s WebSocket count after closes', () => {
   const LIMIT = 2;
-  let echo: Echo;
+  let echo: WebSocketOrigin;
   let gateway: TestGateway;
 
   beforeAll(async () => {

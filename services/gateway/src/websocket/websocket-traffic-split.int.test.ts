@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { ClientHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { extendedConnect, opened, openSession } from '../testing/http2-websockets.js';
 import { roundTrip } from '../testing/open-websockets.js';
 import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 /**
  * A WebSocket upgrade on a route with a traffic split goes where a plain request would: the override
@@ -16,23 +17,6 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  * one has no available target, never a platform listener; over HTTP/1.1 and HTTP/2 extended CONNECT.
  * An open WebSocket stays while the route's split still sends to its origin.
  */
-interface Echo {
-  server: Server;
-  url: string;
-}
-
-/** A `ws` origin whose first message is its name; then it echoes. */
-async function startEcho(name: string): Promise<Echo> {
-  const server = createServer((_req, res) => res.end(name));
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (socket) => {
-    socket.send(name);
-    socket.on('message', (data) => socket.send(String(data)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
 const tenantId = randomUUID();
 const stableId = randomUUID();
 const canaryId = randomUUID();
@@ -41,8 +25,8 @@ const selfId = randomUUID();
 const allCanaryRouteId = randomUUID();
 const HOST = 'wsplit.localhost';
 
-let stable: Echo;
-let canary: Echo;
+let stable: WebSocketOrigin;
+let canary: WebSocketOrigin;
 let gateway: TestGateway;
 let closedUrl: string;
 let version = 1;
@@ -143,8 +127,8 @@ async function originOfUpgrade(path: string, headers: Record<string, string> = {
 }
 
 beforeAll(async () => {
-  stable = await startEcho('stable');
-  canary = await startEcho('canary');
+  stable = await startWebSocketOrigin({ name: 'stable' });
+  canary = await startWebSocketOrigin({ name: 'canary' });
   const closed = createServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   closedUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
@@ -156,10 +140,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const session of sessions) session.destroy();
   await gateway?.close();
-  for (const echo of [stable, canary]) {
-    echo?.server.closeAllConnections();
-    await new Promise((resolve) => echo?.server.close(resolve));
-  }
+  await Promise.all([stable?.close(), canary?.close()]);
 });
 
 describe('WebSocket upgrades on a traffic split route', () => {

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { admissionClosures, openWebSocket, roundTrip } from '../testing/open-websockets.js';
 import { clerkSigningKey, oidcSigningKey, type SigningKey } from '../testing/signing-keys.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket-origins.js';
 
 const ISSUER = 'https://idp.websocket-rotation.test';
 const AUDIENCE = 'websocket-rotation-api';
@@ -27,7 +27,7 @@ describe.each([
   let listed: SigningKey[] = [];
   let fetches = 0;
   let jwks: Server;
-  let echo: { server: Server; wss: WebSocketServer };
+  let echo: WebSocketOrigin;
   let gateway: TestGateway;
   const tenantId = randomUUID();
   const host = 'ws-rotation.localhost';
@@ -55,14 +55,7 @@ describe.each([
     });
     await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}`;
-    const server = createServer((_req, res) => res.end('plain'));
-    const wss = new WebSocketServer({ server });
-    wss.on('connection', (socket) => {
-      socket.send('hello');
-      socket.on('message', (data) => socket.send(String(data)));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    echo = { server, wss };
+    echo = await startWebSocketOrigin();
     gateway = await startTestGateway(
       {
         GATEWAY_AUTH_FAILURES_PER_MINUTE: '0',
@@ -78,7 +71,7 @@ describe.each([
         tenantId,
         subdomain: 'ws-rotation',
         clerkOrgId: ORG,
-        origins: [{ id: originId, targets: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`] }],
+        origins: [{ id: originId, targets: [echo.url] }],
         routes: [{ origin_id: originId, path_pattern: '/user/*', auth_mode: 'jwt_required' }],
         settings:
           source === 'oidc' ? { oidc: { issuer: ISSUER, audience: AUDIENCE, jwks_url: `${base}/jwks` } } : {},
@@ -88,10 +81,7 @@ describe.each([
 
   afterAll(async () => {
     await gateway?.close();
-    for (const client of echo?.wss.clients ?? []) client.terminate();
-    echo?.wss.close();
-    echo?.server.closeAllConnections();
-    await new Promise<void>((resolve) => echo?.server.close(() => resolve()) ?? resolve());
+    await echo?.close();
     await new Promise<void>((resolve) => {
       jwks?.close(() => resolve());
       jwks?.closeAllConnections();
