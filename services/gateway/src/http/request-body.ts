@@ -1,5 +1,6 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
+import type { Socket } from 'node:net';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
 import { arrivedOverHttp2 } from './request-version.js';
 
@@ -27,21 +28,49 @@ export function requestBodyFraming(req: IncomingMessage): RequestBodyFraming {
  * Reads what is left of a request's body and drops it, as node does with a body no one read. An origin
  * may answer before the body was sent whole (an early 413): undici then stops reading it, and what is
  * left would stay on the client's connection, so that the next request on it is never read. Past
- * `maxBytes` more (a body of unknown length has no end the gateway knows of), nothing more is read:
- * the request's HTTP/2 stream is reset, or its HTTP/1.1 connection closed.
+ * `maxBytes` more (a body of unknown length has no end the gateway knows of), nothing more is counted:
+ * the request's HTTP/2 stream is reset, or its HTTP/1.1 connection closed once `res` is answered
+ * (closeOnceAnswered).
  */
-export function discardUnreadBody(req: IncomingMessage, maxBytes = Number.POSITIVE_INFINITY): void {
+export function discardUnreadBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  maxBytes = Number.POSITIVE_INFINITY,
+): void {
   if (req.readableEnded || req.destroyed) return;
   const connection = arrivedOverHttp2(req) ? undefined : req.socket;
   let left = maxBytes;
   req.unpipe();
-  req.on('data', (chunk: Buffer) => {
+  const drop = (chunk: Buffer) => {
     left -= chunk.length;
     if (left >= 0) return;
+    req.off('data', drop);
     if (connection === undefined) req.destroy();
-    else connection.destroy();
-  });
+    else closeOnceAnswered(connection, res);
+  };
+  req.on('data', drop);
   req.resume();
+}
+
+/** How long a connection closed by the gateway still reads and drops what its client sends. */
+export const LINGERING_CLOSE_MS = 2_000;
+
+/**
+ * Closes an HTTP/1.1 connection whose client is still sending, the way servers do (nginx's lingering
+ * close): once the answer is written, a FIN; what the client sends meanwhile is read and dropped for
+ * LINGERING_CLOSE_MS, then the connection is destroyed. Destroyed at once with the client's bytes
+ * unread, the connection is reset, and a reset can discard the answer before the client read it — the
+ * answer may not even be written yet (the exchange ends before its error answer goes out).
+ */
+function closeOnceAnswered(connection: Socket, res: ServerResponse): void {
+  const close = () => {
+    res.off('finish', close);
+    res.off('close', close);
+    connection.end();
+    setTimeout(() => connection.destroy(), LINGERING_CLOSE_MS).unref();
+  };
+  if (res.writableFinished || res.destroyed) close();
+  else res.once('finish', close).once('close', close);
 }
 
 /**

@@ -511,7 +511,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     this.#exchange.res.off('close', this.#onClientClose);
     // The exchange is over: whatever undici did not read of the client's body is not for the origin.
     if (this.#streamedBody !== undefined)
-      discardUnreadBody(this.#exchange.req, this.#call.unknownLengthLimit);
+      discardUnreadBody(this.#exchange.req, this.#exchange.res, this.#call.unknownLengthLimit);
     this.#call.lease.release(outcome);
     this.#resolve(result);
   }

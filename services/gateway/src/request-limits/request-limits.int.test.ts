@@ -79,14 +79,16 @@ describe('max_body_bytes and max_header_bytes route policies', () => {
   });
 
   // What follows a body cut at the limit is read (so that a next request could be), but never without
-  // end: a client that goes on sending has its connection closed.
+  // end: a client that goes on sending has its connection closed — after its 413, which it reads.
+  // Regression: with the rest of the body already arrived when the limit tripped, the connection was
+  // destroyed before the 413 was written, and the client read nothing.
   it('closes the connection of a client that goes on sending a chunked body cut at the limit', async () => {
     const client = await connectRaw('plain', gateway.gateway.trafficPort);
     const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`;
-    client.socket.write(
-      `POST /upload HTTP/1.1\r\nHost: limits.localhost\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('y'.repeat(160))}`,
-    );
     const more = chunk('y'.repeat(16 * 1024));
+    client.socket.write(
+      `POST /upload HTTP/1.1\r\nHost: limits.localhost\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('y'.repeat(160))}${more}${more}`,
+    );
     const sending = setInterval(() => client.socket.write(more), 5);
     try {
       await within(client.closed, 10_000, 'the connection closing');
