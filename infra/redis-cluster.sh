@@ -73,6 +73,13 @@ healthy() {
   local nodes; nodes="$(cli "${PORTS[0]}" cluster nodes 2>/dev/null)"
   [[ "$(grep -c 'master' <<<"$nodes" | tr -d ' ')" -ge 3 ]] || return 1
   [[ "$(grep -v 'fail' <<<"$nodes" | grep -c 'slave')" -ge 3 ]] || return 1
+  # Every replica synced with its master: one restarted a moment ago that has not synced yet counts its
+  # data as infinitely old, and refuses to take over when its master fails.
+  for port in "${PORTS[@]}"; do
+    local replication; replication="$(cli "$port" info replication 2>/dev/null | tr -d '\r')"
+    grep -qx 'role:slave' <<<"$replication" || continue
+    grep -qx 'master_link_status:up' <<<"$replication" || return 1
+  done
 }
 
 up() {
