@@ -11,12 +11,12 @@ export function responseInFlight(socket: Duplex): ServerResponse | null | undefi
 
 /**
  * Calls `then` once the responses to every request received before on this connection are out whole
- * (at once when none is in flight, or when the one node is writing is `own`, the caller's). Never when
- * the connection closes or ends first (a response that was the connection's last).
+ * (at once when none is in flight). Never when the connection closes or ends first (a response that was
+ * the connection's last).
  */
-export function afterResponsesInFlight(socket: Duplex, then: () => void, own?: ServerResponse): void {
+export function afterResponsesInFlight(socket: Duplex, then: () => void): void {
   const response = responseInFlight(socket);
-  if (!response || response === own) {
+  if (!response) {
     then();
     return;
   }
@@ -24,7 +24,7 @@ export function afterResponsesInFlight(socket: Duplex, then: () => void, own?: S
   // After node's own `finish` listener, which hands the connection to the next queued response.
   const onFinish = () => {
     socket.off('close', onClose);
-    if (socket.writable) afterResponsesInFlight(socket, then, own);
+    if (socket.writable) afterResponsesInFlight(socket, then);
   };
   response.once('finish', onFinish);
   socket.once('close', onClose);
