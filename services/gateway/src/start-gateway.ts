@@ -27,6 +27,7 @@ import { answerConnect } from './listeners/connect-requests.js';
 import { startEdgeProtocols } from './listeners/edge-protocols.js';
 import { limitHttp2RequestsPerClient } from './listeners/http2-requests-per-client.js';
 import { refuseExpectation } from './listeners/refuse-expectation.js';
+import { watchedByTheGateway } from './listeners/watched-connections.js';
 import { AccessLog } from './observability/access-log.js';
 import { fileDescriptorSink, type LineSink } from './observability/batched-line-writer.js';
 import { GatewayMetrics } from './observability/gateway-metrics.js';
@@ -202,6 +203,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   trafficServer.maxConnections = config.GATEWAY_MAX_CONNECTIONS;
   trafficServer.maxRequestsPerSocket = config.GATEWAY_MAX_REQUESTS_PER_CONNECTION;
   trafficServer.on('connection', (socket: Socket) => {
+    watchedByTheGateway(socket);
     metrics.activeConnections.inc();
     socket.once('close', () => metrics.activeConnections.dec());
   });
@@ -244,6 +246,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     logger,
     tenantCertificates,
     onConnection: (socket) => {
+      watchedByTheGateway(socket);
       metrics.activeConnections.inc();
       socket.once('close', () => metrics.activeConnections.dec());
     },
