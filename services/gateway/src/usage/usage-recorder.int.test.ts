@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { createRedisClient, whenReady } from '@vantageedge/shared/redis/client';
+import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { createTestRedis, type TestRedis } from '@vantageedge/shared/testing/redis';
+import { startTcpProxy } from '@vantageedge/shared/testing/tcp-proxy';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import { decodeUsageCell, OVERFLOW_ID } from '@vantageedge/shared/usage/usage-cells';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { oidcUserIdentity } from '../auth/identity.js';
+import { apiKeyIdentity, oidcUserIdentity } from '../auth/identity.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { UsageRecorder } from './usage-recorder.js';
 
@@ -63,5 +66,51 @@ describe('the usage recorder over the shared Redis', () => {
     const byUser = await requestsByUser(store, tenantId);
     expect([...byUser.values()].reduce((a, b) => a + b, 0)).toBe(1 + 2 + 3 + 4 + 5);
     expect(byUser.get(OVERFLOW_ID)).toBe(1 + 2 + 3 + 4);
+  });
+
+  it('regression: a graceful stop while Redis is unreachable writes every count once Redis is back', async () => {
+    const tenantId = randomUUID();
+    const routeId = randomUUID();
+    const keyId = randomUUID();
+    // The replica's Redis client as production makes it (commands fail at once while disconnected),
+    // through a proxy that can make Redis unreachable.
+    const proxy = await startTcpProxy(TEST_INFRA.redisUrl);
+    const client = createRedisClient({ url: proxy.urlFor(TEST_INFRA.redisUrl), name: 'usage-stop' });
+    try {
+      await whenReady(client);
+      const refused: string[] = [];
+      const recorder = new UsageRecorder({
+        batches: new RedisUsageBatchStore(client, redis.prefix),
+        replicaId: `r-${randomUUID()}`,
+        intervalMs: 60_000,
+        closeTimeoutMs: 60_000,
+        closeRetryIntervalMs: 20,
+        logger: {
+          info() {},
+          warn: (message) => refused.push(message),
+          error: (message) => refused.push(message),
+        },
+      });
+      const request = exchange(tenantId, routeId, apiKeyIdentity(keyId, []));
+      for (let i = 0; i < 3; i++) recorder.record(request, 200);
+      // A Redis failover: the connection drops and no new one is taken for a while.
+      proxy.refuseConnections(true);
+      proxy.cutClientSide();
+      await recorder.flush(); // refused: kept
+      expect(refused).toHaveLength(1);
+      for (let i = 0; i < 4; i++) recorder.record(request, 503);
+      // SIGTERM during the failover; Redis answers again after the stop's first writes were refused.
+      const stopped = recorder.close();
+      while (refused.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+      proxy.refuseConnections(false);
+      await stopped;
+
+      const byUser = await requestsByUser(new RedisUsageBatchStore(redis.client, redis.prefix), tenantId);
+      expect(byUser).toEqual(new Map([['', 3 + 4]]));
+      expect(refused.filter((message) => message.includes('at shutdown'))).toEqual([]);
+    } finally {
+      client.disconnect();
+      await proxy.close();
+    }
   });
 });

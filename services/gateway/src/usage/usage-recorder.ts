@@ -1,4 +1,5 @@
-import type { Logger } from '@vantageedge/shared/observability/logger';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { StructuredLogger } from '@vantageedge/shared/observability/logger';
 import {
   hourOf,
   isStorableUserId,
@@ -34,8 +35,11 @@ export function usageUserId(identity: Identity): string {
  * PostgreSQL or Redis.
  *
  * Accuracy: every answered request is counted once. A batch that cannot be written is kept and
- * retried under the same id (never counted twice); a graceful stop writes the last batch, so only a
- * replica that dies without stopping loses its counts since the last flush (at most `intervalMs`).
+ * retried under the same id (never counted twice); a graceful stop writes the last batch, retrying for
+ * up to `closeTimeoutMs` while the store refuses it (a Redis failover during a rollout), so only a
+ * replica that dies without stopping loses its counts since the last flush (at most `intervalMs`), and
+ * one whose store refuses its stop's writes that long loses what it held, with an error log of how many
+ * requests that was.
  *
  * Cardinality limits (a tenant controls its own issuer, so the user ids it sends are unbounded; its
  * routes × keys are many too) hold per UTC hour, over all of the replica's batches of it, since every
@@ -74,7 +78,7 @@ export interface UsageRecorderOptions {
   batches: UsageBatchStore;
   replicaId: string;
   intervalMs: number;
-  logger?: Logger;
+  logger?: StructuredLogger | undefined;
   registry?: Registry;
   clock?: () => number;
   /** Distinct users one tenant's cells name in an hour (GATEWAY_USAGE_MAX_USERS_PER_TENANT). */
@@ -83,7 +87,18 @@ export interface UsageRecorderOptions {
   maxCells?: number;
   /** Cells one tenant names in an hour, at most maxCells (GATEWAY_USAGE_MAX_CELLS_PER_TENANT). */
   maxCellsPerTenant?: number;
+  /** How long close() goes on retrying batches the store refuses (default USAGE_CLOSE_TIMEOUT_MS). */
+  closeTimeoutMs?: number;
+  /** The pause between those retries (default USAGE_CLOSE_RETRY_INTERVAL_MS). */
+  closeRetryIntervalMs?: number;
 }
+
+/**
+ * A graceful stop retries the batches the store refuses this long: through a Redis failover (a few
+ * seconds), within the replica's shutdown deadline (drain + GATEWAY_SHUTDOWN_TIMEOUT_SECONDS + 15 s).
+ */
+export const USAGE_CLOSE_TIMEOUT_MS = 5_000;
+export const USAGE_CLOSE_RETRY_INTERVAL_MS = 250;
 
 export const USAGE_LIMIT_DEFAULTS = {
   maxUsersPerTenant: 1_000,
@@ -346,13 +361,31 @@ export class UsageRecorder {
     return this.#flushing;
   }
 
-  /** Stops the timer and writes the last batch (a graceful stop loses nothing). */
+  /**
+   * Stops the timer and writes what it holds — a batch kept from a failed write first, then what was
+   * counted since — retrying while the store refuses, for up to `closeTimeoutMs`; past that what is
+   * left is lost, and logged as an error with its number of requests.
+   */
   async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#flushing;
-    await this.flush(); // a batch kept from a failed write first,
-    await this.flush(); // then what was counted since
+    const timeoutMs = this.#options.closeTimeoutMs ?? USAGE_CLOSE_TIMEOUT_MS;
+    const retryMs = this.#options.closeRetryIntervalMs ?? USAGE_CLOSE_RETRY_INTERVAL_MS;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      await this.flush();
+      if (this.#unwritten === undefined && this.#batch.counts.size === 0) return;
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      // Only a refused write pauses: a written batch goes straight on to the next.
+      if (this.#unwritten !== undefined) await sleep(Math.min(retryMs, left));
+    }
+    this.#options.logger?.error('usage counts not written at shutdown: the batch store refused them', {
+      requests: requestsIn(this.#unwritten?.counts) + requestsIn(this.#batch.counts),
+      batch_id: this.#unwritten?.id,
+      timeout_ms: timeoutMs,
+    });
   }
 
   async #write(): Promise<void> {
@@ -377,4 +410,10 @@ export class UsageRecorder {
       });
     }
   }
+}
+
+function requestsIn(counts: UsageCounts | undefined): number {
+  let requests = 0;
+  for (const count of counts?.values() ?? []) requests += count;
+  return requests;
 }

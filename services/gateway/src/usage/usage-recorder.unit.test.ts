@@ -213,6 +213,61 @@ describe('the usage recorder', () => {
       ]),
     );
   });
+
+  it('regression: a graceful stop through a Redis blip writes every batch once Redis answers again', async () => {
+    // Redis refuses the periodic flush and the stop's first writes (a failover during a rollout).
+    const store = new FlakyStore(4);
+    const recorder = new UsageRecorder({
+      batches: store,
+      replicaId: 'r1',
+      intervalMs: 60_000,
+      clock: () => HOUR,
+      closeRetryIntervalMs: 1,
+    });
+    recorder.record(exchange('route-a'), 200);
+    await recorder.flush(); // refused: kept
+    recorder.record(exchange('route-a'), 500);
+    await recorder.close();
+    expect(await totals(store)).toEqual(
+      new Map([
+        ['route-a - - 2xx', 1],
+        ['route-a - - 5xx', 1],
+      ]),
+    );
+    // The kept batch always under its own id: never a second id for the same counts.
+    expect(new Set(store.writes).size).toBe(2);
+  });
+
+  it('gives up a stop Redis keeps refusing after its time, and says how many requests it could not write', async () => {
+    const store = new FlakyStore(Number.POSITIVE_INFINITY);
+    const logged: Array<{ message: string; fields: Record<string, unknown> | undefined }> = [];
+    const logger = {
+      info: () => {},
+      warn: () => {},
+      error: (message: string, fields?: Record<string, unknown>) => logged.push({ message, fields }),
+    };
+    const recorder = new UsageRecorder({
+      batches: store,
+      replicaId: 'r1',
+      intervalMs: 60_000,
+      clock: () => HOUR,
+      logger,
+      closeTimeoutMs: 20,
+      closeRetryIntervalMs: 1,
+    });
+    recorder.record(exchange('route-a'), 200);
+    await recorder.flush(); // refused: kept
+    recorder.record(exchange('route-a'), 200);
+    recorder.record(exchange('route-b'), 404);
+    await recorder.close();
+    expect(await store.list()).toEqual([]);
+    expect(logged).toEqual([
+      {
+        message: 'usage counts not written at shutdown: the batch store refused them',
+        fields: expect.objectContaining({ requests: 3 }),
+      },
+    ]);
+  });
 });
 
 describe('the usage recorder’s cardinality limits', () => {
