@@ -85,6 +85,8 @@ describe("what the console shows of a tenant's resources", () => {
   let base = '';
   const routePatches: Array<{ id: string; body: Record<string, unknown> }> = [];
   const rollbackPlans: unknown[] = [];
+  /** The If-Match each rollback request was sent with. */
+  const rollbackVersions: Array<string | undefined> = [];
 
   beforeAll(async () => {
     const app = express.Router();
@@ -114,7 +116,11 @@ describe("what the console shows of a tenant's resources", () => {
     });
     app.post('/api/v1/tenants/:id/config/rollback', express.json(), (req, res) => {
       rollbackPlans.push(req.body);
-      res.json({ version: '61', position: '61', changes: [] });
+      rollbackVersions.push(req.get('if-match'));
+      const changes = [
+        { resource: 'route', id: MAINTENANCE.id, name: 'ANY /maintenance', change: 'changed', fields: [] },
+      ];
+      res.json({ version: req.body.dry_run ? '61' : '62', position: '62', changes });
     });
     standIn = await startStandInConsole(app);
     ({ base, browser } = standIn);
@@ -170,6 +176,13 @@ describe("what the console shows of a tenant's resources", () => {
     await oldest.locator('button:has-text("Roll back to here")').click();
     await page.locator('#rollback-plan h2', { hasText: 'position 1?' }).waitFor({ timeout: 15_000 });
     expect(rollbackPlans).toEqual([{ to_position: '1', dry_run: true }]);
+
+    // Confirmed, the rollback runs on the version its plan was made on: a change made since is refused
+    // (412), never undone unseen.
+    await page.click('#confirm-rollback');
+    await page.locator('#rollback-done').waitFor({ timeout: 15_000 });
+    expect(rollbackPlans).toEqual([{ to_position: '1', dry_run: true }, { to_position: '1' }]);
+    expect(rollbackVersions).toEqual([undefined, '"61"']);
   }, 60_000);
 
   // Regression: the editor started a route without an origin at the first origin of the list, so

@@ -9,7 +9,8 @@ import { useAsync } from '../ui/use-async.js';
  * The tenant's config history (every change with its event position, newest first). A change's
  * "Compare with now" shows the structured diff between the config right after it and today's; "Roll
  * back to here" first asks the control plane what a rollback would change (dry run), and only the
- * confirmation appends the compensating events (waiting until the gateways serve them).
+ * confirmation appends the compensating events (waiting until the gateways serve them), refused when
+ * the config changed since the plan was shown.
  */
 export function ConfigHistoryTab({ tenantId }: { tenantId: string }) {
   const api = useApi();
@@ -77,9 +78,11 @@ export function ConfigHistoryTab({ tenantId }: { tenantId: string }) {
   const rollBack = () =>
     run(async () => {
       if (!plan) return;
+      // On the version the plan was made on: a change made since is refused (412), never undone unseen.
       const response = await api.send<ConfigChangeResult>('POST', `${base}/rollback`, {
         body: { to_position: plan.toPosition },
         query: { wait_for_rollout: '10s' },
+        headers: { 'if-match': `"${plan.result.version}"` },
       });
       setPlan(null);
       setDone({

@@ -169,6 +169,64 @@ describe('POST /api/v1/tenants/:id/config/rollback', () => {
     expect(denied.status).toBe(404);
     expect(json(denied)).toMatchObject({ error: { code: 'not_found' } });
   });
+
+  // Regression: a rollback ignored If-Match, so an admin who reviewed a dry run and rolled back under
+  // its version silently undid what another admin had changed in between.
+  it('runs only on the config version If-Match names: 412 once another admin changed it, appending nothing', async () => {
+    const tenant = json(
+      await h.request('POST', '/api/v1/tenants', {
+        body: { name: 'Guarded', subdomain: 'guarded-rollback' },
+      }),
+    )['id'] as string;
+    const rollback = `/api/v1/tenants/${tenant}/config/rollback`;
+    const route = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenant,
+        origin_id: null,
+        path_pattern: '/ping',
+        auth_mode: 'public',
+        fixed_response: { status: 200 },
+      },
+    });
+    expect(route.status, JSON.stringify(route.body)).toBe(201);
+    const routeId = json(route)['id'] as string;
+    const created = position(route);
+    expect((await h.request('PATCH', `/api/v1/routes/${routeId}`, { body: { priority: 1 } })).status).toBe(
+      200,
+    );
+
+    const preview = await h.request('POST', rollback, { body: { to_position: created, dry_run: true } });
+    expect(preview.status).toBe(200);
+    const reviewed = preview.headers.get('etag') ?? '';
+    expect(reviewed).toBe(`"${json(preview)['version']}"`);
+
+    // Another admin's change after the review.
+    expect((await h.request('PATCH', `/api/v1/routes/${routeId}`, { body: { priority: 7 } })).status).toBe(
+      200,
+    );
+    const start = await head();
+    for (const dryRun of [true, false]) {
+      const stale = await h.request('POST', rollback, {
+        body: { to_position: created, dry_run: dryRun },
+        headers: { 'if-match': reviewed },
+      });
+      expect(stale.status, JSON.stringify(stale.body)).toBe(412);
+      expect(json(stale)['error']).toMatchObject({
+        code: 'precondition_failed',
+        details: [{ field: 'if-match' }],
+      });
+    }
+    expect(await head()).toBe(start);
+    expect((await h.request('GET', `/api/v1/routes/${routeId}`)).status).toBe(200);
+    const now = json(await h.request('GET', `/api/v1/tenants/${tenant}/config`))['version'] as string;
+
+    const current = await h.request('POST', rollback, {
+      body: { to_position: created },
+      headers: { 'if-match': `"${now}"` },
+    });
+    expect(current.status, JSON.stringify(current.body)).toBe(200);
+    expect(json(current)['changes']).toHaveLength(1);
+  });
 });
 
 describe('POST /api/v1/tenants/:id/config/plan and /apply', () => {

@@ -411,18 +411,22 @@ interface PlannedRollback {
 
 /**
  * The plan that brings back the config the tenant had after `toPosition`, its service accounts as they
- * are now (rollback-document.ts); 400 naming to_position when there is none.
+ * are now (rollback-document.ts); 400 naming to_position when there is none, 412 when `ifMatch` is not
+ * the current config version (before the history is folded).
  */
 async function planRollback(
   deps: ConfigCommandDeps,
   tenantId: string,
   toPosition: bigint,
+  ifMatch: bigint | undefined,
 ): Promise<PlannedRollback> {
   // Two whole configs read and planned between: a whole-config read, refused while the tenant's
   // config read budget is in debt before the history is folded.
   const budget = configReadBudgetOf(deps.store);
   budget.admit(tenantId);
   const { config: current, head } = await currentConfig(deps, tenantId);
+  // A rollback reviewed (as a dry run) on one version must not undo what was changed since.
+  requireVersion(ifMatch, current);
   if (toPosition > head) {
     throw invalid(`to_position is beyond the newest event position (${head})`, 'to_position');
   }
@@ -490,7 +494,7 @@ export async function rollbackTenantConfig(
   const unchanged = (planned: PlannedRollback) =>
     answer(planned, planned.current.version, BigInt(planned.current.version));
   if (request.dry_run) {
-    const planned = await planRollback(deps, tenantId, toPosition);
+    const planned = await planRollback(deps, tenantId, toPosition, ctx.ifMatch);
     if (planned.plan.steps.length > 0) {
       requireRollbackWithinLimits(deps, planned);
       await previewSteps(deps, ctx, tenantId, planned.plan);
@@ -499,7 +503,7 @@ export async function rollbackTenantConfig(
   }
 
   return deps.tenantConfigs.exclusively(tenantId, async (lock) => {
-    const planned = await planRollback(deps, tenantId, toPosition);
+    const planned = await planRollback(deps, tenantId, toPosition, ctx.ifMatch);
     const { current, plan } = planned;
     if (plan.steps.length === 0) return unchanged(planned);
     requireRollbackWithinLimits(deps, planned);

@@ -719,12 +719,12 @@ function configPaths(): Record<string, unknown> {
         operationId: 'rollbackTenantConfig',
         tags,
         summary:
-          'Restore the config the tenant had after an event position: recorded as ConfigRolledBack, then the compensating commands (API keys, users and custom domains are left as they are). dry_run: true appends nothing and answers what the rollback would: its changes, or its 4xx and error (the same limits and the same rehearsal of its steps); it keeps no answer for an Idempotency-Key (sent again, it runs again)',
-        parameters: [ID_PARAM, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
+          'Restore the config the tenant had after an event position: recorded as ConfigRolledBack, then the compensating commands (API keys, users and custom domains are left as they are). dry_run: true appends nothing and answers what the rollback would: its changes, or its 4xx and error (the same limits and the same rehearsal of its steps); it keeps no answer for an Idempotency-Key (sent again, it runs again). If-Match: the config version it was reviewed on (the ETag of its dry run); 412 once the config moved since',
+        parameters: [ID_PARAM, IF_MATCH, IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
         requestBody: { required: true, content: json(ref('RollbackTenantConfig')) },
         responses: commandResponses('200', ref('TenantConfigChange'), {
           post: true,
-          ifMatch: false,
+          ifMatch: true,
           extra: { '409': CONFIG_CHANGE_CONFLICT, '503': ROLLBACK_UNAVAILABLE },
         }),
       },
