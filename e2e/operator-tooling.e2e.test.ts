@@ -346,6 +346,35 @@ describe('the vantageedge CLI against the running product', () => {
     ]);
     expect(preview.code, preview.stderr).toBe(0);
     expect(preview.stdout).toContain('- route ANY /orders/*');
+    // Run on the version reviewed only: on any other, exit 5 and nothing appended.
+    const reviewed = /\(config version (\d+)\)/.exec(preview.stdout)?.[1];
+    expect(reviewed).toBeDefined();
+    const before = await head();
+    const stale = await cli([
+      'rollback',
+      '-t',
+      SUBDOMAIN,
+      '--to-position',
+      beforeApply?.position ?? '',
+      '--if-version',
+      String(BigInt(reviewed ?? '0') - 1n),
+    ]);
+    expect(stale.code, stale.stderr).toBe(5);
+    expect(stale.stderr).toContain('412');
+    expect(stale.stderr).toContain('--dry-run');
+    expect(await head()).toBe(before);
+    const onReviewed = await cli([
+      'rollback',
+      '-t',
+      SUBDOMAIN,
+      '--to-position',
+      beforeApply?.position ?? '',
+      '--if-version',
+      reviewed ?? '',
+      '--dry-run',
+    ]);
+    expect(onReviewed.code, onReviewed.stderr).toBe(0);
+    expect(onReviewed.stdout).toContain('- route ANY /orders/*');
 
     const unknown = await cli(['dump', '-t', 'no-such-tenant']);
     expect(unknown.code).toBe(4);

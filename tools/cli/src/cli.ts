@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_TIMEOUT_SECONDS } from './api-client.js';
-import { apply, diff, dump, history, rollback, schema } from './commands/config.js';
+import { apply, diff, dump, history, type RollbackOptions, rollback, schema } from './commands/config.js';
 import { type ExplainOptions, explain } from './commands/explain.js';
 import { GET_RESOURCES, get } from './commands/get.js';
 import { login, logout } from './commands/session.js';
@@ -157,12 +157,12 @@ function program(io: CliIo, setExit: (code: ExitCode) => void): Command {
     .requiredOption('-t, --tenant <tenant>', 'subdomain or id')
     .requiredOption('--to-position <n>', 'the event position whose config to restore')
     .option('--dry-run', 'show what would change')
+    .option(
+      '--if-version <version>',
+      'only while the config is at this version (as the dry run printed it); exit 5 once it changed',
+    )
     .addOption(WAIT_OPTION())
-    .action(
-      run((ctx, options: { tenant: string; toPosition: string; dryRun?: boolean; waitForRollout?: string }) =>
-        rollback(ctx, options),
-      ),
-    );
+    .action(run((ctx, options: RollbackOptions) => rollback(ctx, options)));
   root
     .command('explain')
     .description(

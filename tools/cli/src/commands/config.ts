@@ -166,11 +166,12 @@ function reportAnswerLost(
   return waitForRollout === undefined ? EXIT.ok : EXIT.rolloutPending;
 }
 
-function explainStale(error: unknown): unknown {
+/** 412: the config moved on since the version the command was to run on; `then` says what to do. */
+function explainStale(error: unknown, then = 'Run the command again.'): unknown {
   if (error instanceof CliError && error.message.startsWith('412')) {
     return new CliError(
       EXIT.conflict,
-      `the tenant's config changed after the plan was made; nothing was applied. Run the command again. (${error.message})`,
+      `the tenant's config changed after the plan was made; nothing was applied. ${then} (${error.message})`,
     );
   }
   return error;
@@ -238,14 +239,24 @@ export async function history(
   return EXIT.ok;
 }
 
-export async function rollback(
-  ctx: CliContext,
-  options: { tenant: string; toPosition: string; dryRun?: boolean; waitForRollout?: string },
-): Promise<ExitCode> {
+export interface RollbackOptions {
+  tenant: string;
+  toPosition: string;
+  /** The config version the rollback may run on (If-Match), as its dry run printed it. */
+  ifVersion?: string;
+  dryRun?: boolean;
+  waitForRollout?: string;
+}
+
+export async function rollback(ctx: CliContext, options: RollbackOptions): Promise<ExitCode> {
   const client = await ctx.client();
   const tenant = await resolveTenant(client, options.tenant);
   if (!/^\d+$/.test(options.toPosition))
     throw new CliError(EXIT.usage, '--to-position must be an event position');
+  if (options.ifVersion !== undefined && !/^\d+$/.test(options.ifVersion))
+    throw new CliError(EXIT.usage, '--if-version must be a config version (as the dry run printed it)');
+  // A rollback reviewed as a dry run runs only on the version reviewed: a change made since is 412.
+  const ifMatch = options.ifVersion === undefined ? {} : { 'if-match': `"${options.ifVersion}"` };
   let answer: ApiResponse<Waited<ChangeAnswer & { to_position: string }>>;
   try {
     answer = await client.request<Waited<ChangeAnswer & { to_position: string }>>(
@@ -259,13 +270,13 @@ export async function rollback(
         // One key per run of the command, sent again with every retry of it: a rollback whose answer
         // was lost is answered from the event log instead of being run a second time.
         ...(options.dryRun
-          ? { readOnly: true }
-          : { headers: { 'idempotency-key': `vantageedge-rollback-${randomUUID()}` } }),
+          ? { readOnly: true, headers: ifMatch }
+          : { headers: { ...ifMatch, 'idempotency-key': `vantageedge-rollback-${randomUUID()}` } }),
       },
     );
   } catch (error) {
     if (error instanceof AnswerLostError) return reportAnswerLost(ctx, tenant, error, options.waitForRollout);
-    throw error;
+    throw explainStale(error, 'Review the rollback again (--dry-run).');
   }
   if (options.dryRun) {
     showPlan(
