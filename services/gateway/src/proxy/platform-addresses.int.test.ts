@@ -11,7 +11,7 @@ import {
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import { selfSignedTestCertificate } from '@vantageedge/shared/testing/test-certificates';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
 import {
   type GatewayResponse,
@@ -43,6 +43,12 @@ function expectRefused(response: GatewayResponse | UpgradeAnswer): void {
   expect(JSON.parse(response.text)).toEqual({
     error: { code: 'origin_address_blocked', message: "the origin's address is not allowed" },
   });
+}
+
+/** Waits for a state the replica reaches in its own time (a probe's outcome). */
+async function until(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  if (!check()) throw new Error(`not reached: ${what}`);
 }
 
 describe('origins on the platform’s own addresses (default ORIGIN_BLOCKED_CIDRS)', () => {
@@ -192,11 +198,6 @@ describe('active health checks', () => {
         active: { enabled: true, interval_seconds: 0.1, unhealthy_threshold: 1, healthy_threshold: 1 },
       },
     });
-  }
-
-  async function until(what: string, check: () => boolean): Promise<void> {
-    for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
-    if (!check()) throw new Error(`not reached: ${what}`);
   }
 
   it('never probes a blocked address, even one reached by name', async () => {
@@ -404,15 +405,41 @@ describe('a name that resolves to a blocked address after it was served (DNS reb
   let allowed: Server;
   let blocked: Server;
   let blockedConnections = 0;
+  let allowedProbes = 0;
   let gateway: TestGateway;
   let lookups: MockInstance<typeof tenantDnsLookups.forTenant>;
   let answer = '127.0.0.1';
+  const ranges = [...ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, '127.0.0.2/32'];
+  // The key sets both addresses publish at /jwks: the blocked one lists a key of its own as well.
+  const signers = new Map<string, CryptoKey>();
+  const publicKeys = new Map<string, JWK>();
+  const sign = (kid: string) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid })
+      .setIssuer('https://idp.example.test')
+      .setAudience('api')
+      .setSubject('user-1')
+      .setExpirationTime('5m')
+      .sign(signers.get(kid)!);
 
   beforeAll(async () => {
+    for (const kid of ['listed', 'internal']) {
+      const keys = await generateKeyPair('RS256');
+      signers.set(kid, keys.privateKey);
+      publicKeys.set(kid, { ...(await exportJWK(keys.publicKey)), kid, alg: 'RS256', use: 'sig' });
+    }
     // Each answer closes its connection, so every request connects (and looks the name up) again.
     const answering = (req: IncomingMessage, res: ServerResponse) => {
       req.resume();
-      res.writeHead(200, { connection: 'close' }).end(`served by ${req.socket.localAddress}`);
+      const at = req.socket.localAddress;
+      if (at === '127.0.0.1' && req.headers['user-agent'] === 'vantageedge-health-check') allowedProbes++;
+      if (req.url === '/jwks') {
+        const kids = at === '127.0.0.2' ? ['listed', 'internal'] : ['listed'];
+        res.writeHead(200, { connection: 'close', 'content-type': 'application/json' });
+        res.end(JSON.stringify({ keys: kids.map((kid) => publicKeys.get(kid)) }));
+        return;
+      }
+      res.writeHead(200, { connection: 'close' }).end(`served by ${at}`);
     };
     allowed = createServer(answering);
     await new Promise<void>((resolve) => allowed.listen(0, '127.0.0.1', resolve));
@@ -429,10 +456,27 @@ describe('a name that resolves to a blocked address after it was served (DNS reb
         queueMicrotask(() => callback(null, [{ address: answer, family: 4 }]));
       };
     });
-    gateway = await startTestGateway({
-      ORIGIN_BLOCKED_CIDRS: [...ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, '127.0.0.2/32'].join(','),
-    });
+    // No cooldown: a token naming a kid the set does not list has the set fetched again at once.
+    gateway = await startTestGateway(
+      { ORIGIN_BLOCKED_CIDRS: ranges.join(',') },
+      { jwksPolicy: { cooldownMs: 0 } },
+    );
     gateway.store.apply(tenantWithTargets('rebinding', [`http://rebind.example.test:${port}`]));
+    const originId = randomUUID();
+    gateway.store.apply(
+      buildSnapshot({
+        subdomain: 'rebinding-jwks',
+        origins: [{ id: originId, targets: [`http://127.0.0.1:${port}`] }],
+        routes: [{ origin_id: originId, path_pattern: '/user/*', auth_mode: 'jwt_required' }],
+        settings: {
+          oidc: {
+            issuer: 'https://idp.example.test',
+            audience: 'api',
+            jwks_url: `http://rebind.example.test:${port}/jwks`,
+          },
+        },
+      }),
+    );
   });
 
   afterAll(async () => {
@@ -447,6 +491,7 @@ describe('a name that resolves to a blocked address after it was served (DNS reb
   });
 
   it('serves while the name resolves to an allowed address, and refuses once it resolves to a blocked one', async () => {
+    answer = '127.0.0.1';
     const served = await send(gateway, 'rebinding.localhost', '/t0/hello');
     expect(served.status).toBe(200);
     expect(served.text).toBe('served by 127.0.0.1');
@@ -455,5 +500,47 @@ describe('a name that resolves to a blocked address after it was served (DNS reb
     expectRefused(await send(gateway, 'rebinding.localhost', '/t0/hello'));
     expectRefused(await sendUpgrade(gateway, 'rebinding.localhost', '/t0/socket'));
     expect(blockedConnections).toBe(0);
+  });
+
+  it('fetches a jwks_url from the allowed address only: a key listed at the blocked one never verifies a token', async () => {
+    answer = '127.0.0.1';
+    const verified = await send(gateway, 'rebinding-jwks.localhost', '/user/me', {
+      headers: { authorization: `Bearer ${await sign('listed')}` },
+    });
+    expect(verified.status).toBe(200);
+
+    answer = '127.0.0.2';
+    // A kid the set does not list has it fetched again, now from where the name resolves.
+    const refused = await send(gateway, 'rebinding-jwks.localhost', '/user/me', {
+      headers: { authorization: `Bearer ${await sign('internal')}` },
+    });
+    expect(refused.status).toBe(401);
+    expect(blockedConnections).toBe(0);
+  });
+
+  it('ejects a target whose name comes to resolve to a blocked address, without probing it (active health checks)', async () => {
+    answer = '127.0.0.1';
+    const port = (allowed.address() as AddressInfo).port;
+    const set = createUpstreamSet(
+      originConfig.parse({
+        id: randomUUID(),
+        name: 'rebinding-probes',
+        targets: [{ url: `http://rebind.example.test:${port}` }],
+        health_check: {
+          active: { enabled: true, interval_seconds: 0.1, unhealthy_threshold: 1, healthy_threshold: 1 },
+        },
+      }),
+      { tenantId: randomUUID(), addressPolicy: new OriginAddressPolicy(ranges) },
+    );
+    try {
+      await until('a probe reached the allowed address', () => allowedProbes > 0);
+      expect(set.status()[0]?.healthy).toBe(true);
+
+      answer = '127.0.0.2';
+      await until('the target is marked unhealthy', () => set.status()[0]?.healthy === false);
+      expect(blockedConnections).toBe(0);
+    } finally {
+      await set.close();
+    }
   });
 });
