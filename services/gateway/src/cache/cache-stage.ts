@@ -6,6 +6,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
+import type { CompiledRoute } from '../config/compiled-tenant.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { requestBodyFraming } from '../http/request-body.js';
 import { failExchange } from '../pipeline/errors.js';
@@ -36,6 +37,11 @@ import {
 
 /** Each route's compiled cache policy by its cache stage: a Location may name another route's entries. */
 const policyOfStage = new WeakMap<RouteStage, CompiledCachePolicy>();
+
+/** Whether the compiled route has a cache stage. */
+function caches(route: CompiledRoute): boolean {
+  return route.stages.all.some((stage) => policyOfStage.has(stage));
+}
 
 /** The same-host URIs an unsafe method's response named in Location / Content-Location, until it ends. */
 const namedTargets = new WeakMap<GatewayExchange, InvalidationTarget[]>();
@@ -91,10 +97,13 @@ export function createCacheStage(cache: ResponseCache, options: CacheStageOption
     },
     tenantRetired(previous, replacement) {
       if (replacement === undefined) cache.tenantRemoved(previous.id);
-      // Routes that stay keep their totals (their new policies count on into them).
-      const live = replacement && new Set(replacement.routes.map((route) => route.config.id));
+      // Routes that still cache keep their totals (their new policies count on into them). A route
+      // gone, or left without a cache policy (it may be deleted later, with no policy to retire then),
+      // takes its totals with it.
+      const caching =
+        replacement && new Set(replacement.routes.filter(caches).map((route) => route.config.id));
       for (const route of previous.routes) {
-        if (live?.has(route.config.id)) continue;
+        if (caching?.has(route.config.id)) continue;
         for (const stage of route.stages.all) {
           const policy = policyOfStage.get(stage);
           if (policy !== undefined) cache.routeRetired(policy);

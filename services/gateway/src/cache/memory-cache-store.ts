@@ -13,7 +13,7 @@ import {
   tenantKeyspace,
 } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { LRUCache } from 'lru-cache';
-import { type CacheRecord, recordSize } from './cache-entry.js';
+import { type CacheRecord, l1EntryBytes, recordSize } from './cache-entry.js';
 import {
   type CacheStore,
   chargedBytes,
@@ -71,7 +71,9 @@ export class MemoryCacheStore implements CacheStore {
     this.#onEvicted = options.onEvicted;
     this.#slots = new LRUCache<string, Slot>({
       maxSize: options.maxBytes,
-      sizeCalculation: (slot) => Math.max(1, recordSize(slot.record)),
+      // What the entry holds in the heap (its key, indexes and fixed costs too), as the L1 counts it: a
+      // record's own bytes alone let many small entries take several times the bound.
+      sizeCalculation: (slot, key) => l1EntryBytes(slot.record, key, slot.pathIndexKey, slot.urlKey),
       ...(options.now ? { perf: { now: options.now } } : {}),
       dispose: (slot, key, reason) => {
         if (reason !== 'set') this.#forget(key, slot);

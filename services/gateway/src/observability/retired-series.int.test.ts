@@ -118,6 +118,53 @@ describe('series of retired routes and tenants', () => {
     ]);
   });
 
+  it('removes the hit ratio of a route whose cache policy was dropped before the route went', async () => {
+    // Each round: a new route caches and is looked up, then loses its cache policy, then is deleted
+    // (replaced by the next round's route). A replica kept each such route's hit ratio for ever.
+    const churner = randomUUID();
+    const ROUNDS = 30;
+    const routeOf = (routeId: string, cached: boolean) => ({
+      id: routeId,
+      origin_id: originId,
+      path_pattern: '/churn/*',
+      ...(cached ? { cache_policy: { ttl_seconds: 60 } } : {}),
+    });
+    const apply = (version: number, route: ReturnType<typeof routeOf>) =>
+      gateway.store.apply(
+        buildSnapshot({
+          tenantId: churner,
+          version,
+          subdomain: 'cache-dropped',
+          origins: [{ id: originId, targets: [origin.url] }],
+          routes: [route],
+        }),
+      );
+    const hitRatios = async (): Promise<string[]> => {
+      const text = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('vantageedge_gateway_cache_hit_ratio{') && l.includes(churner));
+    };
+    let version = 0;
+    let routeId = '';
+    for (let round = 0; round < ROUNDS; round++) {
+      routeId = randomUUID();
+      apply(++version, routeOf(routeId, true));
+      expect((await send(gateway, 'cache-dropped.localhost', `/churn/${round}`)).status).toBe(200);
+      apply(++version, routeOf(routeId, false));
+    }
+    apply(++version, routeOf(randomUUID(), false));
+    expect(await hitRatios()).toEqual([]);
+    // A route that caches again gets its series back from its next lookup.
+    routeId = randomUUID();
+    apply(++version, routeOf(routeId, true));
+    expect((await send(gateway, 'cache-dropped.localhost', '/churn/again')).status).toBe(200);
+    expect(await hitRatios()).toEqual([
+      `vantageedge_gateway_cache_hit_ratio{tenant="${churner}",route="${routeId}"} 0`,
+    ]);
+    gateway.store.remove(churner);
+  });
+
   it('bounds the status label of errors an origin answers', async () => {
     for (const status of [404, 460, 461, 599]) {
       expect((await send(gateway, 'retired-series.localhost', `/keep/status/${status}`)).status).toBe(status);
