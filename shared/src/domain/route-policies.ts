@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { asOriginsReadIt } from '../http/cgi-spellings.js';
 import { HOP_BY_HOP_HEADERS } from '../http/hop-by-hop-headers.js';
 import { readCidr } from '../net/ip-literal.js';
 import { uuidId } from './uuid-id.js';
@@ -322,7 +323,35 @@ export const ROUTING_OVERRIDE_HEADERS: readonly string[] = [
 /** A request header a route's transform never writes (refused in commands, dropped from stored routes). */
 export function requestHeaderNeverWritten(name: string): boolean {
   const lower = name.toLowerCase();
-  return HOP_BY_HOP_HEADERS.includes(lower) || ROUTING_OVERRIDE_HEADERS.includes(lower);
+  return (
+    HOP_BY_HOP_HEADERS.includes(lower) ||
+    ROUTING_OVERRIDE_HEADERS.includes(lower) ||
+    gatewayHeaderAsOriginsReadIt(lower) !== undefined
+  );
+}
+
+/**
+ * The request header that a name (lower case) spelled with `_` is to CGI-style origins (asOriginsReadIt),
+ * when a route may not write that one; else undefined. A route's X_Real_IP reached PHP, Rack and WSGI
+ * origins beside the gateway's X-Real-IP, and its X_VantageEdge_User_Id as the identity header they trust.
+ */
+function gatewayHeaderAsOriginsReadIt(lower: string): string | undefined {
+  const read = asOriginsReadIt(lower);
+  return read !== lower && requestHeaderRefusal(read) !== undefined ? read : undefined;
+}
+
+/** Why a route's transform may not touch a request header (lower case); undefined when it may. */
+function requestHeaderRefusal(lower: string): string | undefined {
+  if (
+    REQUEST_HEADERS_NOT_TRANSFORMED.includes(lower) ||
+    REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS.includes(lower) ||
+    lower.startsWith(GATEWAY_HEADER_PREFIX)
+  )
+    return 'is set by the gateway and cannot be changed';
+  if (HOP_BY_HOP_HEADERS.includes(lower)) return CONNECTION_HEADER_REFUSED;
+  if (ROUTING_OVERRIDE_HEADERS.includes(lower))
+    return 'is dropped from every request (origins route by it): use rewrite_path';
+  return undefined;
 }
 /** Identity headers (x-vantageedge-*) are the gateway's alone: an origin trusts them. */
 export const GATEWAY_HEADER_PREFIX = 'x-vantageedge-';
@@ -451,13 +480,14 @@ export const requestHeaderTransformInput = headerTransform(
 ).superRefine((transform, ctx) => {
   const problem = (name: string) => {
     const lower = name.toLowerCase();
-    if (REQUEST_HEADERS_NOT_TRANSFORMED.includes(lower)) return undefined; // refused by the transform itself
-    if (REQUEST_HEADERS_WRITTEN_AFTER_TRANSFORMS.includes(lower))
-      return `${name} is set by the gateway and cannot be changed`;
-    if (HOP_BY_HOP_HEADERS.includes(lower)) return `${name} ${CONNECTION_HEADER_REFUSED}`;
-    if (ROUTING_OVERRIDE_HEADERS.includes(lower))
-      return `${name} is dropped from every request (origins route by it): use rewrite_path`;
-    return undefined;
+    const read = gatewayHeaderAsOriginsReadIt(lower);
+    if (read !== undefined)
+      return `${name} is ${read} to origins that read _ as - (PHP, Rack, WSGI): ${read} ${requestHeaderRefusal(read)}`;
+    // Refused by the transform itself.
+    if (REQUEST_HEADERS_NOT_TRANSFORMED.includes(lower) || lower.startsWith(GATEWAY_HEADER_PREFIX))
+      return undefined;
+    const refusal = requestHeaderRefusal(lower);
+    return refusal === undefined ? undefined : `${name} ${refusal}`;
   };
   refuseNames(transform, problem, ctx);
 });

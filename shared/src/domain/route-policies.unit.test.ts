@@ -316,6 +316,40 @@ describe('connection headers in route policies', () => {
 });
 
 /**
+ * PHP, Rack and WSGI servers read `_` and `-` in a header name alike (HTTP_X_REAL_IP either way): a
+ * request transform writing X_Real_IP or x_vantageedge_user_id wrote the gateway's own headers to them.
+ */
+describe('request header names spelled with underscores', () => {
+  it.each([
+    ['X_VantageEdge_User_Id', 'x-vantageedge-user-id is set by the gateway'],
+    ['x_real_ip', 'x-real-ip is set by the gateway'],
+    ['x-forwarded_host', 'x-forwarded-host is set by the gateway'],
+    ['x_original_url', 'x-original-url is dropped from every request'],
+    ['proxy_authorization', 'proxy-authorization is hop-by-hop'],
+  ])('request_headers refuses %s in set, add and remove, saying which header origins read', (name, says) => {
+    const read = says.split(' ')[0];
+    for (const raw of [`{"set": {"${name}": "x"}}`, `{"add": {"${name}": "x"}}`, `{"remove": ["${name}"]}`]) {
+      const found = problems(requestHeaderTransformInput, raw);
+      expect(found).toHaveLength(1);
+      // remove lists names in lower case
+      expect(found[0]!.toLowerCase()).toContain(
+        `${name.toLowerCase()} is ${read} to origins that read _ as -`,
+      );
+      expect(found[0]).toContain(says);
+    }
+  });
+
+  it('accepts other names with underscores, and the ones a route may write in any spelling', () => {
+    const set = { x_custom_header: '1', x_api_key: 'k', x_client_ip: '${client_ip}' };
+    expect(requestHeaderTransformInput.safeParse({ set }).success).toBe(true);
+  });
+
+  it('still loads a stored route with one (the gateway drops it)', () => {
+    expect(requestHeaderTransform.safeParse({ set: { x_vantageedge_user_id: 'x' } }).success).toBe(true);
+  });
+});
+
+/**
  * Regression: a 204 (and later a 205, RFC 9110 §15.3.6) with a body went out with Content-Length over
  * HTTP/1.1 and reset HTTP/2 streams.
  */

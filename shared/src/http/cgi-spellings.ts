@@ -2,7 +2,11 @@ import { sentHeader } from './header-values.js';
 
 type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
-function dashed(name: string): string {
+/**
+ * A request header's name as CGI-style origins read it: PHP, Rack and WSGI servers put both X-Real-IP
+ * and X_Real_IP in HTTP_X_REAL_IP, so to them a `_` in a name is a `-`.
+ */
+export function asOriginsReadIt(name: string): string {
   return name.includes('_') ? name.replaceAll('_', '-') : name;
 }
 
@@ -20,7 +24,7 @@ function underscoreSpellingsOf(headers: RequestHeaders): Map<string, string[]> |
   for (const sent in headers) {
     if (!sent.includes('_') || !Object.hasOwn(headers, sent) || headers[sent] === undefined) continue;
     byDashed ??= new Map();
-    const canonical = dashed(sent);
+    const canonical = asOriginsReadIt(sent);
     const spellings = byDashed.get(canonical);
     if (spellings === undefined) byDashed.set(canonical, [sent]);
     else spellings.push(sent);
@@ -39,7 +43,7 @@ function underscoreSpellingsOf(headers: RequestHeaders): Map<string, string[]> |
  */
 export function fieldAsOriginsReadIt(headers: RequestHeaders, name: string): string | string[] | undefined {
   const own = sentHeader(headers, name);
-  const canonical = dashed(name);
+  const canonical = asOriginsReadIt(name);
   const underscored = underscoreSpellingsOf(headers)?.get(canonical);
   const dashedSent = canonical !== name && sentHeader(headers, canonical) !== undefined;
   if (underscored === undefined && !dashedSent) return own;

@@ -183,6 +183,23 @@ describe('route policies in the admin API', () => {
       { request_headers: { set: { 'x-vantageedge-user-id': 'admin' } } },
       'request_headers.set.x-vantageedge-user-id',
     ],
+    // Regression: PHP, Rack and WSGI servers read `_` and `-` in a header name alike, so these reached
+    // origins as the gateway's identity, address and routing headers.
+    [
+      'an identity header spelled with underscores',
+      { request_headers: { set: { X_VantageEdge_User_Id: 'user_2victim' } } },
+      'request_headers.set.X_VantageEdge_User_Id',
+    ],
+    [
+      'X-Real-IP spelled with an underscore',
+      { request_headers: { add: { 'x-real_ip': '198.51.100.1' } } },
+      'request_headers.add.x-real_ip',
+    ],
+    [
+      'X-Original-URL spelled with underscores',
+      { request_headers: { set: { x_original_url: '/admin' } } },
+      'request_headers.set.x_original_url',
+    ],
     ['an unknown variable', { request_headers: { add: { 'x-a': '${secret}' } } }, 'request_headers.add.x-a'],
     [
       'a header value with a line break',

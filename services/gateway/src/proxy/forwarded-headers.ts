@@ -4,6 +4,7 @@ import {
   REQUEST_HEADERS_GATEWAY_WRITES,
   ROUTING_OVERRIDE_HEADERS,
 } from '@vantageedge/shared/domain/route-policies';
+import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { headerList } from '@vantageedge/shared/http/header-values';
 import { withoutTrailingSlashes } from '@vantageedge/shared/http/trailing-slashes';
 import type { Identity } from '../auth/identity.js';
@@ -187,15 +188,6 @@ function originMayReadAuthorization(identity: Identity): boolean {
   return identity.kind !== 'api_key' && identity.issuer !== 'clerk';
 }
 
-/**
- * A request header's name as CGI-style origins read it: PHP, Rack and WSGI servers put both X-Real-IP
- * and X_Real_IP in HTTP_X_REAL_IP, so a client's `_` spelling of a header the gateway writes or drops
- * reaches them as the gateway's own.
- */
-function asOriginsReadIt(name: string): string {
-  return name.includes('_') ? name.replaceAll('_', '-') : name;
-}
-
 export function upstreamRequestHeaders(
   headers: IncomingHttpHeaders,
   facts: ForwardingFacts,
@@ -206,6 +198,7 @@ export function upstreamRequestHeaders(
   for (const name in headers) {
     // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not headers of the origin request.
     if (name.charCodeAt(0) === 58) continue;
+    // A client's `_` spelling of a header the gateway writes or drops reaches CGI-style origins as it.
     const read = asOriginsReadIt(name);
     if (REQUEST_DROPPED.has(read) || named?.has(name) || read.startsWith(IDENTITY_HEADER_PREFIX)) continue;
     if (name === 'authorization' && !keepAuthorization) continue;

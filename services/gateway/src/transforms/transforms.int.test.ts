@@ -95,6 +95,15 @@ describe('transform route policies', () => {
             },
           },
           {
+            // Stored before commands refused a header CGI-style origins read as one the gateway owns.
+            origin_id: originId,
+            path_pattern: '/stored-underscored/*',
+            request_headers: {
+              set: { X_VantageEdge_User_Id: 'user_2victim', 'x-forwarded_host': 'admin.internal' },
+              add: { x_real_ip: '198.51.100.1', x_original_url: '/admin', x_custom: 'kept' },
+            },
+          },
+          {
             origin_id: originId,
             path_pattern: '/forwarding/*',
             request_headers: {
@@ -245,6 +254,17 @@ describe('transform route policies', () => {
     expect(seen['x-original-url']).toBeUndefined();
     expect(seen['x-http-method-override']).toBeUndefined();
     expect(seen['x-kept']).toBe('1');
+  });
+
+  // PHP, Rack and WSGI servers read `_` and `-` in a header name alike (HTTP_X_REAL_IP either way): the
+  // route's X_Real_IP reached them beside the gateway's X-Real-IP, and its X_VantageEdge_User_Id as the
+  // identity header origins trust.
+  it("regression: never forwards a stored route's header that origins read as one the gateway owns", async () => {
+    expect((await send(gateway, 'tx.localhost', '/stored-underscored/a')).status).toBe(200);
+    const seen = lastSeen().headers;
+    expect(Object.keys(seen).filter((name) => name.includes('_'))).toEqual(['x_custom']);
+    expect(seen['x-real-ip']).toBe('127.0.0.1');
+    expect(seen['x-vantageedge-user-id']).toBeUndefined();
   });
 
   it('transforms response headers, and a cache HIT answers with the transformed headers', async () => {
