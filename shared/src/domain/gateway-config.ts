@@ -332,7 +332,11 @@ export function verificationKeyRefusal(jwk: {
     }
     return undefined;
   }
-  const signing = typeof jwk.kty === 'string' ? SIGNING_CURVES[jwk.kty] : undefined;
+  // A remote key set names kty: `constructor` would find Object.prototype's.
+  const signing =
+    typeof jwk.kty === 'string' && Object.hasOwn(SIGNING_CURVES, jwk.kty)
+      ? SIGNING_CURVES[jwk.kty]
+      : undefined;
   if (signing !== undefined && typeof jwk.crv === 'string' && !signing.curves.includes(jwk.crv)) {
     return { member: 'crv', issue: `must be ${signing.listed}: tokens are never verified with ${jwk.crv}` };
   }

@@ -189,11 +189,22 @@ export const RESERVED_MAP_KEYS: ReadonlySet<string> = new Set(['__proto__', 'con
 const RESERVED_MAP_KEY_MESSAGE = 'is a reserved name (__proto__, constructor and prototype are not allowed)';
 /** What /openapi.json says of a map that refuses the reserved names. */
 const RESERVED_NAMES_SCHEMA = { propertyNames: { not: { enum: [...RESERVED_MAP_KEYS] } } };
+/** The same for a map that refuses them in any case (`__Proto__`): `[cC][oO]…` (JSON Schema has no `i` flag). */
+const RESERVED_NAMES_ANY_CASE_SCHEMA = {
+  propertyNames: {
+    not: {
+      pattern: `^(?:${[...RESERVED_MAP_KEYS]
+        .map((name) => name.replace(/[a-z]/g, (letter) => `[${letter}${letter.toUpperCase()}]`))
+        .join('|')})$`,
+    },
+  },
+};
 
 /**
  * A `{ name: value }` map of at most `max` entries whose names follow `key` (checked one by one, so a
  * bad name is reported at its own path with its own message). Names are compared case-insensitively.
- * With `refuseReserved` (command input), reserved names (RESERVED_MAP_KEYS) are refused as sent.
+ * With `refuseReserved` (command input), reserved names (RESERVED_MAP_KEYS) are refused as sent, in any
+ * case: gateways lower-case header names, so `__Proto__` would be lost there as `__proto__` is here.
  */
 function boundedRecord<Value extends z.ZodType>(
   key: z.ZodType<string>,
@@ -213,15 +224,16 @@ function boundedRecord<Value extends z.ZodType>(
     .superRefine((input, ctx) => {
       if (typeof input !== 'object' || input === null || Array.isArray(input)) return;
       const names = Object.keys(input);
-      refuseReservedNames(names, ctx);
+      const reserved = (name: string) => RESERVED_MAP_KEYS.has(name.toLowerCase());
+      refuseReservedNames(names, ctx, reserved);
       refuseBadNames(
-        names.filter((name) => !RESERVED_MAP_KEYS.has(name)),
+        names.filter((name) => !reserved(name)),
         key,
         max,
         ctx,
       );
     })
-    .meta(RESERVED_NAMES_SCHEMA);
+    .meta(RESERVED_NAMES_ANY_CASE_SCHEMA);
   return z.intersection(entries, namesAsSent);
 }
 
@@ -253,9 +265,13 @@ function refuseBadNames(
   }
 }
 
-function refuseReservedNames(names: readonly string[], ctx: z.RefinementCtx): void {
+function refuseReservedNames(
+  names: readonly string[],
+  ctx: z.RefinementCtx,
+  reserved: (name: string) => boolean = (name) => RESERVED_MAP_KEYS.has(name),
+): void {
   for (const name of names) {
-    if (RESERVED_MAP_KEYS.has(name))
+    if (reserved(name))
       ctx.addIssue({ code: 'custom', path: [name], message: RESERVED_MAP_KEY_MESSAGE, input: name });
   }
 }

@@ -51,6 +51,16 @@ describe('reserved names in route policy maps', () => {
       ]);
     });
 
+    // Header names are case-insensitive, and gateways lower-case them: `__Proto__` would be lost there.
+    it.each(['__Proto__', '__PROTO__', 'Constructor', 'PROTOTYPE'])(
+      `${label}: refuses %s, naming it (reserved names in any case)`,
+      (key) => {
+        expect(problems(schema, wrap(`{"x-ok":"1","${key}":"v"}`))).toEqual([
+          `${field}.${key}: is a reserved name (__proto__, constructor and prototype are not allowed)`,
+        ]);
+      },
+    );
+
     it(`${label}: still takes ordinary names`, () => {
       const parsed = schema.parse(JSON.parse(wrap('{"x-a":"1","x-proto":"2"}'))) as Record<string, unknown>;
       expect(parsed[field]).toEqual({ 'x-a': '1', 'x-proto': '2' });

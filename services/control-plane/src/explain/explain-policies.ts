@@ -13,6 +13,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/cors-rules';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import { compileRedirectLocation } from '@vantageedge/shared/gateway-policies/redirect-location';
+import { sentHeader } from '@vantageedge/shared/http/header-values';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 
 /**
@@ -164,7 +165,9 @@ function explainTrafficSplit(
   const total = split.origins.reduce((sum, entry) => sum + entry.weight, 0);
   const cookies = cookieValues(headers);
   const keyValue = (key: { header?: string | undefined; cookie?: string | undefined }) =>
-    key.header !== undefined ? single(headers[key.header.toLowerCase()]) : cookies.get(key.cookie ?? '');
+    key.header !== undefined
+      ? single(sentHeader(headers, key.header.toLowerCase()))
+      : cookies.get(key.cookie ?? '');
   const override = split.overrides.find((entry) => keyValue(entry) === entry.value);
   const stickyValue = split.sticky === null ? undefined : keyValue(split.sticky);
   return {

@@ -202,6 +202,42 @@ describe('POST /api/v1/tenants/:id/explain', () => {
     });
   });
 
+  it('reads a traffic split’s sticky header as the gateways do: a name every object has (constructor) is not sent', async () => {
+    const origins = [];
+    for (const name of ['blue-api', 'green-api']) {
+      const origin = await h.request('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantId, name, url: 'http://127.0.0.1:9/' },
+      });
+      origins.push(json(origin)['id'] as string);
+    }
+    const created = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: origins[0],
+        path_pattern: '/split/*',
+        auth_mode: 'public',
+        traffic_split: {
+          origins: origins.map((origin_id) => ({ origin_id, weight: 50 })),
+          sticky: { header: 'Constructor' },
+        },
+      },
+    });
+    expect(created.status).toBe(201);
+    const request = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/split/x' };
+    expect(json(await explain(request))).toMatchObject({
+      policies: {
+        traffic_split: { chosen_by: 'weights: no constructor in the request, so it is drawn at random' },
+      },
+    });
+    expect(json(await explain({ ...request, headers: { constructor: 'u1' } }))).toMatchObject({
+      policies: {
+        traffic_split: {
+          chosen_by: 'weights, sticky on constructor: every request with this value goes to the same origin',
+        },
+      },
+    });
+  });
+
   it('answers 414 uri_too_long as the gateways do when the path would make a redirect longer than 32 KiB', async () => {
     const location = `https://new.example.com${'${path}'.repeat(8)}`;
     const created = await h.request('POST', '/api/v1/routes', {

@@ -88,6 +88,9 @@ describe('reserved names in route policy maps', () => {
     ['request_headers.add.constructor', '"request_headers":{"add":{"constructor":"x"}}'],
     ['response_headers.set.prototype', '"response_headers":{"set":{"prototype":"x"}}'],
     ['query.set.__proto__', '"query":{"set":{"__proto__":"x"}}'],
+    // Gateways lower-case header names: this one was accepted (201) and never sent.
+    ['request_headers.set.__Proto__', '"request_headers":{"set":{"__Proto__":"x"}}'],
+    ['response_headers.add.__PROTO__', '"response_headers":{"add":{"__PROTO__":"x"}}'],
   ])('POST /api/v1/routes: 400 naming %s', async (field, fragment) => {
     await expectRefused(
       field,
@@ -101,6 +104,14 @@ describe('reserved names in route policy maps', () => {
       ',"fixed_response":{"status":200,"headers":{"__proto__":"v"}}}',
     );
     await expectRefused('fixed_response.headers.__proto__', raw('POST', '/api/v1/routes', text));
+  });
+
+  it('fixed_response.headers.__Proto__: 400 naming it', async () => {
+    const text = JSON.stringify(route({ origin_id: null })).replace(
+      /}$/,
+      ',"fixed_response":{"status":200,"headers":{"__Proto__":"v"}}}',
+    );
+    await expectRefused('fixed_response.headers.__Proto__', raw('POST', '/api/v1/routes', text));
   });
 
   it('PATCH /api/v1/routes/:id: 400 naming it', async () => {

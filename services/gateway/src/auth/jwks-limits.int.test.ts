@@ -276,6 +276,24 @@ describe('remote key sets leave out keys that are costly to verify with', () => 
     await expect(jwtVerify(await sign(costly.privateKey, 'big-e'), set.getKey)).rejects.toThrow();
     await expect(jwtVerify(await sign(ordinary.privateKey, 'ok'), set.getKey)).resolves.toBeDefined();
   });
+
+  it('regression: a key whose kty names a member every object has (constructor, __proto__) is left out, the set still loads', async () => {
+    // The curve check looked kty up in a plain object: the refresh threw, and no key of the set was usable.
+    const ordinary = await generateKeyPair('RS256');
+    const keys = [
+      { kty: 'constructor', crv: 'P-256', kid: 'odd-1' },
+      JSON.parse('{"kty":"__proto__","crv":"P-256","kid":"odd-2"}'),
+      { ...(await exportJWK(ordinary.publicKey)), kid: 'ok', alg: 'RS256' },
+    ];
+    const set = new RemoteKeySet('https://idp.test/jwks', {
+      fetch: async () => new Response(JSON.stringify({ keys })),
+    });
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'ok' })
+      .setExpirationTime('5m')
+      .sign(ordinary.privateKey);
+    await expect(jwtVerify(token, set.getKey)).resolves.toBeDefined();
+  });
 });
 
 /**

@@ -70,16 +70,17 @@ export function switchedStreamHeaders(
   requestId: string,
   scoping: ResponseScoping,
 ): Record<string, string[]> {
-  const headers: Record<string, string[]> = {};
+  // A Map: the origin names the fields, and a plain object already has some (`constructor`).
+  const headers = new Map<string, string[]>();
   for (const [name, value] of relayedHandshakeFields(upstream, scoping)) {
     const lower = name.toLowerCase();
     if (lower === 'sec-websocket-accept') continue;
-    const values = headers[lower];
-    if (values === undefined) headers[lower] = [value];
+    const values = headers.get(lower);
+    if (values === undefined) headers.set(lower, [value]);
     else values.push(value);
   }
-  headers['x-request-id'] = [requestId];
-  return headers;
+  headers.set('x-request-id', [requestId]);
+  return Object.fromEntries(headers);
 }
 
 /** The origin's handshake fields the client gets, in its order and spelling, scoped to the tenant. */
@@ -105,11 +106,13 @@ function relayedHandshakeFields(
   return fields;
 }
 
+/** `__proto__` as the proxy drops it from every response (forwarded-headers.ts: NEVER_RELAYED). */
 function relayedOnSwitch(name: string): boolean {
   return (
     !HOP_BY_HOP_HEADERS.has(name) &&
     !HOST_BOUND_HEADERS.includes(name) &&
     name !== 'content-length' &&
-    name !== 'x-request-id'
+    name !== 'x-request-id' &&
+    name !== '__proto__'
   );
 }

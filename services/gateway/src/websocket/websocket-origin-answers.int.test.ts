@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
@@ -26,7 +26,10 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  *   an HTTP/2 client node's response threw out of the origin's `response` listener: an uncaught
  *   exception, on which a replica drains and exits (every tenant's connections with it);
  * - a refusal with a status that has no content (204, 205) was relayed with what the origin sent with it:
- *   a 205's body, and a 204's Content-Length, on which HTTP/2 clients reset the stream.
+ *   a 205's body, and a 204's Content-Length, on which HTTP/2 clients reset the stream;
+ * - a 101 naming a field `Constructor` or `__proto__`, switching an HTTP/2 client's stream, threw out of
+ *   the origin's `upgrade` listener (the field was looked up in a plain object, which has those names):
+ *   an uncaught exception, on which the replica drains and exits.
  */
 const HOST = 'wsanswers.localhost';
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -51,7 +54,8 @@ function startRawOrigin(): Promise<net.Server> {
       received += chunk.toString('latin1');
       const end = received.indexOf('\r\n\r\n');
       if (end < 0) return;
-      const path = received.slice(0, end).split(' ')[1] ?? '';
+      const head = received.slice(0, end);
+      const path = head.split(' ')[1] ?? '';
       received = '';
       originClosed.set(path, new Promise((resolve) => socket.once('close', () => resolve())));
       const every200ms = (write: () => boolean) => {
@@ -92,6 +96,16 @@ function startRawOrigin(): Promise<net.Server> {
         socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno');
       } else if (path === '/refusal-that-stalls') {
         socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nthe rest never comes');
+      } else if (path === '/101-naming-prototype-members') {
+        // A WebSocket server's 101 for the key the gateway sent (its own, for an HTTP/2 client).
+        const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1] ?? '';
+        const accept = createHash('sha1')
+          .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+          .digest('base64');
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            `Sec-WebSocket-Accept: ${accept}\r\nConstructor: c\r\n__proto__: p\r\nX-Kept: yes\r\n\r\n`,
+        );
       } else if (path === '/101-with-hop-by-hop') {
         socket.write(
           'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, Keep-Alive, X-Hop\r\n' +
@@ -218,6 +232,28 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
       );
       expect(refused.status).toBe(502);
       expect(refusalError(refused).code).toBe('upstream_error');
+      const next = await within(
+        extendedConnect(session, '/refused', { ':authority': HOST }),
+        5_000,
+        'the next answer',
+      );
+      expect(next).toMatchObject({ status: 403, body: 'no' });
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('a 101 naming fields Constructor and __proto__ switches an HTTP/2 client’s stream, the replica serving on', async () => {
+    const { session } = await openSession(gateway.url);
+    try {
+      const switched = await within(
+        extendedConnect(session, '/101-naming-prototype-members', { ':authority': HOST }),
+        5_000,
+        'the answer',
+      );
+      expect(switched.status).toBe(200);
+      expect(switched.headers).toMatchObject({ constructor: 'c', 'x-kept': 'yes' });
+      expect(Object.hasOwn(switched.headers, '__proto__')).toBe(false);
       const next = await within(
         extendedConnect(session, '/refused', { ':authority': HOST }),
         5_000,
