@@ -95,8 +95,18 @@ export function createCallerMiddleware(options: ClerkAuthOptions): RequestHandle
  */
 const bearerOnly: RequestHandler = (req, _res, next) => {
   delete req.headers.cookie;
+  // Clerk reads the scheme `Bearer` exactly; RFC 9110 §11.1 has it in any case.
+  const token = bearerCredentials(req.headers.authorization);
+  if (token !== undefined) req.headers.authorization = `Bearer ${token}`;
   next();
 };
+
+/** `<scheme> <token>`, the scheme `Bearer` in any case, nothing after the token (RFC 6750 §2.1). */
+const BEARER_CREDENTIALS = /^bearer +(\S+) *$/i;
+
+function bearerCredentials(authorization: string | undefined): string | undefined {
+  return authorization === undefined ? undefined : BEARER_CREDENTIALS.exec(authorization)?.[1];
+}
 
 /**
  * Clerk is asked only about a session token in Authorization. @clerk/express also accepts Clerk's
@@ -109,7 +119,9 @@ const sessionTokenRequired: RequestHandler = (req, res, next) => {
   const presented = presentedToken(req);
   const issue =
     presented === ''
-      ? 'no bearer token'
+      ? req.headers.authorization
+        ? 'not one bearer token (Authorization: Bearer <token>)'
+        : 'no bearer token'
       : isMachineTokenByPrefix(presented)
         ? 'a Clerk machine token: the admin API accepts session tokens only'
         : null;
@@ -120,10 +132,13 @@ const sessionTokenRequired: RequestHandler = (req, res, next) => {
   next(sessionTokenMissing(res, issue));
 };
 
-/** The token in Authorization as Clerk reads it (`Bearer <token>`, or the bare value); '' when none. */
+/**
+ * The token in Authorization: `Bearer <token>` or, as Clerk reads it, the bare value; '' when none, and
+ * for anything else (another scheme, words after the token: never read as the token before them).
+ */
 function presentedToken(req: Request): string {
-  const [scheme = '', token] = (req.headers.authorization ?? '').split(' ', 2);
-  return token === undefined ? scheme : scheme === 'Bearer' ? token : '';
+  const authorization = req.headers.authorization ?? '';
+  return authorization.includes(' ') ? (bearerCredentials(authorization) ?? '') : authorization;
 }
 
 /** 401 for a request without a valid session token, with why when known. */

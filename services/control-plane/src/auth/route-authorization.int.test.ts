@@ -1,5 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createRedisClient, type RedisClient } from '@vantageedge/shared/redis/client';
+import {
+  createClerkTestKeys,
+  signClerkTemplateToken,
+  signClerkToken,
+} from '@vantageedge/shared/testing/clerk-tokens';
 import { TEST_INFRA } from '@vantageedge/shared/testing/infrastructure';
 import { createTestCa, issueTestCertificate } from '@vantageedge/shared/testing/test-certificates';
 import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
@@ -11,6 +16,7 @@ import {
   type ApiResponse,
   type ControlPlaneHarness,
   json,
+  PLATFORM_ADMIN,
   startControlPlane,
 } from '../testing/control-plane-harness.js';
 
@@ -201,6 +207,18 @@ const CROSS_REFERENCES: Array<[method: string, path: (ids: Ids) => string, body?
       ],
     ],
   ),
+  [
+    'PATCH',
+    () => `/api/v1/routes/${routeOfA}`,
+    (t) => ({
+      traffic_split: {
+        origins: [
+          { origin_id: originOfA, weight: 1 },
+          { origin_id: t.origin, weight: 1 },
+        ],
+      },
+    }),
+  ],
   ['POST', () => `/api/v1/tenants/${tenantA}/explain`, (t) => ({ method: 'GET', host: t.domain, path: '/' })],
   [
     'POST',
@@ -247,11 +265,18 @@ let tenantA = '';
 let originOfA = '';
 let routeOfA = '';
 let documentOfA: { origins: unknown[]; routes: unknown[] } & Record<string, unknown>;
-/** Callers who may not see B: A's admins (by A's Clerk org, by A's user list), and an admin B removed. */
-const outsiders: Array<[string, string]> = [];
+/** Callers who may not see B: A's admins (by A's Clerk org, by A's user list), an admin B removed, A's org member. */
+const OUTSIDERS = ["A's org admin", "A's owner", "B's removed admin", "A's org member"] as const;
+const outsiders: Array<[(typeof OUTSIDERS)[number], string]> = [];
 let ownerOfB = '';
 /** Read access to B: by its user list, by its Clerk org, and an admin B made a viewer. */
 const viewersOfB: Array<[string, string]> = [];
+/**
+ * Tokens no route may take, each naming a platform admin (taken, it would be allowed everything):
+ * signed by another Clerk instance's key, issued by another instance, expired, not valid yet, no
+ * session's (pending, impersonated, a JWT template's).
+ */
+const refusedTokens: Array<[string, string]> = [];
 
 const recordingPurger: CachePurger = {
   purgeRoute: async (tenantId) => void purges.push(tenantId),
@@ -422,7 +447,27 @@ beforeAll(async () => {
     ],
     ["A's owner", await cp.token({ userId: 'user_authz_a_owner' })],
     ["B's removed admin", await cp.token({ userId: 'user_authz_b_gone' })],
+    [
+      "A's org member",
+      await cp.token({ userId: 'user_authz_a_member', orgId: 'org_authz_a', orgRole: 'member' }),
+    ],
   );
+  refusedTokens.push(
+    [
+      "another Clerk instance's key",
+      await signClerkToken(await createClerkTestKeys(), { userId: PLATFORM_ADMIN }),
+    ],
+    [
+      'another issuer',
+      await cp.token({ userId: PLATFORM_ADMIN, issuer: 'https://other.clerk.accounts.dev' }),
+    ],
+    ['expired', await cp.token({ userId: PLATFORM_ADMIN, expiresInSeconds: -60 })],
+    ['not valid yet', await cp.token({ userId: PLATFORM_ADMIN, notBeforeInSeconds: 600 })],
+    ['a pending session', await cp.token({ userId: PLATFORM_ADMIN, sessionStatus: 'pending' })],
+    ['an impersonation', await cp.token({ userId: PLATFORM_ADMIN, actorUserId: 'user_authz_support' })],
+    ["a JWT template's token", await signClerkTemplateToken(cp.keys, { userId: PLATFORM_ADMIN })],
+  );
+
   ownerOfB = await cp.token({ userId: 'user_authz_b_owner' });
   viewersOfB.push(
     ["B's viewer", await cp.token({ userId: 'user_authz_b_viewer' })],
@@ -519,8 +564,10 @@ interface Variant {
   headers?: () => Record<string, string>;
   /** The body instead of the route's own (a body the route refuses). */
   body?: unknown;
-  /** The ids in upper case (a uuid's other spelling). */
-  upperCase?: true;
+  /** Each id (and domain) as sent: another spelling of it (upper case, percent-encoded). */
+  spell?: (id: string) => string;
+  /** `spell` is a URL's spelling: the body's ids are sent as they are. */
+  spellsUrlOnly?: true;
   /** Appended to the route's query. */
   query?: string;
   /** The path as sent, from the route's. */
@@ -531,7 +578,12 @@ interface Variant {
 
 const VARIANTS: Variant[] = [
   { name: 'as documented' },
-  { name: 'ids in upper case', upperCase: true },
+  { name: 'ids in upper case', spell: (id) => id.toUpperCase() },
+  {
+    name: 'ids percent-encoded',
+    spell: (id) => (id === '' ? id : `%${id.charCodeAt(0).toString(16)}${id.slice(1)}`),
+    spellsUrlOnly: true,
+  },
   { name: 'If-Match', headers: () => ({ 'if-match': '"1"' }) },
   { name: 'If-None-Match', headers: () => ({ 'if-none-match': '"1"' }) },
   { name: 'Idempotency-Key', headers: () => ({ 'idempotency-key': randomUUID() }) },
@@ -543,8 +595,12 @@ const VARIANTS: Variant[] = [
   { name: 'HEAD', head: true },
 ];
 
-function upperCased(ids: Ids): Ids {
-  return Object.fromEntries(Object.entries(ids).map(([name, id]) => [name, id.toUpperCase()])) as Ids;
+function spelledAs(variant: Variant, ids: Ids): Ids {
+  const { spell } = variant;
+  if (spell === undefined) return ids;
+  const spelled = { ...ids };
+  for (const name of Object.keys(ids) as (keyof Ids)[]) spelled[name] = spell(ids[name]);
+  return spelled;
 }
 
 function ask(
@@ -553,8 +609,8 @@ function ask(
   ids: Ids,
   variant: Variant = VARIANTS[0] as Variant,
 ): Promise<ApiResponse> {
-  const sent = variant.upperCase ? upperCased(ids) : ids;
-  const own = 'body' in c.check ? c.check.body?.(sent) : undefined;
+  const sent = spelledAs(variant, ids);
+  const own = 'body' in c.check ? c.check.body?.(variant.spellsUrlOnly ? ids : sent) : undefined;
   const body = c.method === 'GET' ? undefined : (variant.body ?? own);
   const path = (variant.spelling ?? ((given: string) => given))(pathWith(c, sent));
   const query = variant.query ? `${path.includes('?') ? '&' : '?'}${variant.query}` : '';
@@ -580,10 +636,11 @@ const unknownIds = (): Ids => ({
 const PER_ANSWER_HEADERS = new Set(['date', 'x-request-id', 'content-length', 'keep-alive', 'connection']);
 
 /** An answer (status, headers, body) with the ids the request named (echoed back) as placeholders. */
-function withoutEcho(response: ApiResponse, ids: Ids): unknown {
+function withoutEcho(response: ApiResponse, ...spellings: Ids[]): unknown {
   const headers = [...response.headers].filter(([name]) => !PER_ANSWER_HEADERS.has(name));
   let text = JSON.stringify({ status: response.status, headers, body: response.body });
-  for (const [name, id] of Object.entries(ids)) if (id !== '') text = text.replaceAll(id, `<${name}>`);
+  for (const ids of spellings)
+    for (const [name, id] of Object.entries(ids)) if (id !== '') text = text.replaceAll(id, `<${name}>`);
   return JSON.parse(text);
 }
 
@@ -618,9 +675,9 @@ async function compareWithUnknown(
   const hidden = await unchanged(c, () => ask(c, token, given, variant), problems, who);
   const ids = unknownIds();
   const unknown = await ask(c, token, ids, variant);
-  const spelled = (them: Ids) => (variant.upperCase ? upperCased(them) : them);
-  const seen = withoutEcho(hidden, spelled(given));
-  const unseen = withoutEcho(unknown, spelled(ids));
+  const spelled = (them: Ids) => spelledAs(variant, them);
+  const seen = withoutEcho(hidden, spelled(given), given);
+  const unseen = withoutEcho(unknown, spelled(ids), ids);
   if (JSON.stringify(seen) !== JSON.stringify(unseen)) {
     problems.push(`${named}: hidden id ${brief(seen)}, unknown id ${brief(unseen)}`);
   } else if (variant === VARIANTS[0] && (hidden.status !== 404 || codeOf(hidden) !== 'not_found')) {
@@ -636,28 +693,35 @@ describe('every route of the admin API, against the authorization policy', () =>
     expect(cases().problems).toEqual([]);
   });
 
-  it("a caller who may not see B, naming B's resources, gets the answer of an unknown id (404) and changes nothing", async () => {
-    const problems: string[] = [];
-    for (const c of cases().cases) {
-      if (c.check.kind !== 'tenant-scoped') continue;
-      for (const [who, token] of outsiders) {
-        for (const variant of VARIANTS) await compareWithUnknown(c, who, token, variant, problems);
+  // One test a caller: each walks every route in every variant.
+  for (const outsider of OUTSIDERS) {
+    it(`${outsider}, who may not see B, naming B's resources gets the answer of an unknown id (404) and changes nothing`, async () => {
+      const problems: string[] = [];
+      const token = new Map(outsiders).get(outsider) as string;
+      for (const c of cases().cases) {
+        if (c.check.kind !== 'tenant-scoped') continue;
+        for (const variant of VARIANTS) await compareWithUnknown(c, outsider, token, variant, problems);
         for (const others of [endedOfB, deletedTenant] as const) {
-          await compareWithUnknown(c, who, token, VARIANTS[0] as Variant, problems, others);
+          await compareWithUnknown(c, outsider, token, VARIANTS[0] as Variant, problems, others);
         }
       }
-    }
-    expect(problems).toEqual([]);
-    expect(purges).toEqual([]);
-  });
+      expect(problems).toEqual([]);
+      expect(purges).toEqual([]);
+    });
+  }
 
-  it("B's owner reads what every tenant-scoped GET serves, B's viewers what is not for admins only", async () => {
+  it("B's owner and a platform admin read what every tenant-scoped GET serves, B's viewers what is not for admins only", async () => {
     const problems: string[] = [];
     for (const c of cases().cases) {
       if (c.check.kind !== 'tenant-scoped' || c.method !== 'GET') continue;
-      const response = await ask(c, ownerOfB, b);
-      if (response.status !== 200)
-        problems.push(`${c.route} by B's owner: ${response.status} ${brief(response.body)}`);
+      for (const [who, token] of [
+        ["B's owner", ownerOfB],
+        ['a platform admin', cp.adminToken],
+      ]) {
+        const response = await ask(c, token as string, b);
+        if (response.status !== 200)
+          problems.push(`${c.route} by ${who}: ${response.status} ${brief(response.body)}`);
+      }
       for (const [who, token] of viewersOfB) {
         const read = await ask(c, token, b);
         const expected = c.check.adminsOnly ? 403 : 200;
@@ -706,7 +770,7 @@ describe('every route of the admin API, against the authorization policy', () =>
     expect(problems).toEqual([]);
   });
 
-  it('a list holds nothing of B for a caller who may not see B', async () => {
+  it("a list holds nothing of B for a caller who may not see B, with or without B's paging cursor", async () => {
     const problems: string[] = [];
     const ofB = new RegExp(`${Object.values(b).join('|').replaceAll('.', '\\.')}|${secretsOfB.source}`);
     for (const c of cases().cases) {
@@ -718,12 +782,23 @@ describe('every route of the admin API, against the authorization policy', () =>
           `${c.route} to B's owner: shows nothing of B: ${toOwner.status} ${JSON.stringify(toOwner.body)}`,
         );
       }
+      // A cursor of B's own pages (where B's list goes on) replayed by the others.
+      const firstPageOfB = await ask(c, ownerOfB, b, { name: 'one a page', query: 'limit=1' });
+      const cursorOfB = json(firstPageOfB)?.['next_cursor'];
+      const variants: Variant[] = [VARIANTS[0] as Variant];
+      if (typeof cursorOfB === 'string') variants.push({ name: "B's cursor", query: `cursor=${cursorOfB}` });
       for (const [who, token] of outsiders) {
-        const response = await ask(c, token, b);
-        if (response.status !== 200)
-          problems.push(`${c.route}: ${response.status} ${JSON.stringify(response.body)}`);
-        else if (ofB.test(JSON.stringify(response.body))) {
-          problems.push(`${c.route} to ${who}: shows B: ${JSON.stringify(response.body)}`);
+        for (const variant of variants) {
+          const response = await ask(c, token, b, variant);
+          if (response.status !== 200)
+            problems.push(
+              `${c.route} (${variant.name}): ${response.status} ${JSON.stringify(response.body)}`,
+            );
+          else if (ofB.test(JSON.stringify(response.body))) {
+            problems.push(
+              `${c.route} to ${who} (${variant.name}): shows B: ${JSON.stringify(response.body)}`,
+            );
+          }
         }
       }
     }
@@ -744,18 +819,65 @@ describe('every route of the admin API, against the authorization policy', () =>
     expect(problems).toEqual([]);
   });
 
-  it("A's own requests naming B's resources answer as if they named unknown ones", async () => {
+  it("every admin API route answers 401 unauthenticated to a platform admin's token it must not take", async () => {
+    const problems: string[] = [];
+    for (const c of cases().cases) {
+      if (c.check.kind === 'public') continue;
+      for (const [why, token] of refusedTokens) {
+        const response = await unchanged(c, () => ask(c, token, b), problems, why);
+        if (response.status !== 401 || codeOf(response) !== 'unauthenticated') {
+          problems.push(`${c.route} (${why}): ${response.status} ${brief(response.body)}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(purges).toEqual([]);
+  });
+
+  it("A's own requests naming B's resources answer as if they named unknown ones, and change nothing", async () => {
     const problems: string[] = [];
     const [who, token] = outsiders[0] as [string, string];
     for (const [method, path, body] of CROSS_REFERENCES) {
-      const named = `${method} ${path(b)} ${body ? JSON.stringify(body(b)).slice(0, 200) : ''}`;
-      const answers = [];
-      for (const ids of [b, unknownIds()]) {
-        const response = await cp.request(method, path(ids), { token, ...(body ? { body: body(ids) } : {}) });
-        answers.push(JSON.stringify(withoutEcho(response, ids)));
+      for (const [whose, given] of [['B', b], endedOfB, deletedTenant] as const) {
+        const named = `${method} ${path(given)} (${whose}) ${body ? JSON.stringify(body(given)).slice(0, 200) : ''}`;
+        const answers = [];
+        for (const ids of [given, unknownIds()]) {
+          const head = await cp.store.headPosition();
+          const response = await cp.request(method, path(ids), {
+            token,
+            ...(body ? { body: body(ids) } : {}),
+          });
+          if ((await cp.store.headPosition()) !== head) problems.push(`${who} ${named}: appended events`);
+          answers.push(JSON.stringify(withoutEcho(response, ids)));
+        }
+        if (answers[0] !== answers[1])
+          problems.push(`${who} ${named}: ${whose}'s ${answers[0]}, unknown ${answers[1]}`);
       }
-      if (answers[0] !== answers[1])
-        problems.push(`${who} ${named}: B's ${answers[0]}, unknown ${answers[1]}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("an Idempotency-Key B's owner used, sent by those who may not see B with B's request, never replays B's answer", async () => {
+    const problems: string[] = [];
+    const key = `authz-${randomUUID()}`;
+    const issue = (token: string, tenantId: string) =>
+      cp.request('POST', '/api/v1/api-keys', {
+        token,
+        body: { tenant_id: tenantId, name: 'idempotent' },
+        headers: { 'idempotency-key': key },
+      });
+    const ofB = await issue(ownerOfB, b.tenant);
+    expect(ofB.status, JSON.stringify(ofB.body)).toBe(201);
+    const plaintext = String(json(ofB)['key']);
+    for (const [who, token] of outsiders) {
+      const head = await cp.store.headPosition();
+      const sent = await issue(token, b.tenant);
+      const unknown = await issue(token, unknownIds().tenant);
+      if ((await cp.store.headPosition()) !== head) problems.push(`${who}: appended events`);
+      if (sent.status !== 404 || codeOf(sent) !== 'not_found' || sent.headers.has('idempotent-replayed'))
+        problems.push(`${who}: ${sent.status} ${brief(sent.body)}`);
+      if (JSON.stringify(sent.body).includes(plaintext)) problems.push(`${who}: got B's key`);
+      if (unknown.status !== sent.status) problems.push(`${who}: unknown tenant ${unknown.status}`);
     }
     expect(problems).toEqual([]);
   });
