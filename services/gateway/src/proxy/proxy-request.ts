@@ -33,12 +33,7 @@ export type ProxyResult = ProxyFailure | RetryableAnswer | undefined;
 /** Ended for a reason that says nothing about the origin (the client's doing, the pool's queue). */
 const CANCELLED: UpstreamOutcome = { kind: 'cancelled' };
 
-const TIMEOUT_CODES = new Set([
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'GATEWAY_HEADERS_TIMEOUT',
-]);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'GATEWAY_HEADERS_TIMEOUT']);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 export class BodyTooLargeError extends Error {
@@ -98,6 +93,16 @@ export function classifyProxyError(error: unknown): ProxyFailure {
       status: 502,
       code: 'origin_address_blocked',
       message: "the origin's address is not allowed",
+      outcome: { kind: 'connect_error' },
+    };
+  }
+  // Answered 504 as any timeout, but the request never reached the origin: a failed connect, which a
+  // route retrying on connect_error tries again elsewhere (as Envoy's connect-failure does).
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return {
+      status: 504,
+      code: 'upstream_timeout',
+      message: 'the origin did not accept the connection in time',
       outcome: { kind: 'connect_error' },
     };
   }

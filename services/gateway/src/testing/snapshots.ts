@@ -36,6 +36,8 @@ export interface TestOrigin {
   id?: string;
   targets: string[];
   timeout_seconds?: number;
+  /** Default: the schema's (/health). */
+  health_check_path?: string;
   circuit_breaker?: Record<string, unknown>;
   load_balancing?: Record<string, unknown>;
   /** Default: active checks off (passive ones on). */
@@ -99,6 +101,7 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
         name: `origin-${origin.id.slice(0, 8)}`,
         targets: origin.targets.map((url) => ({ url })),
         ...(origin.timeout_seconds === undefined ? {} : { timeout_seconds: origin.timeout_seconds }),
+        ...(origin.health_check_path === undefined ? {} : { health_check_path: origin.health_check_path }),
         ...(origin.circuit_breaker === undefined ? {} : { circuit_breaker: origin.circuit_breaker }),
         ...(origin.load_balancing === undefined ? {} : { load_balancing: origin.load_balancing }),
         health_check: origin.health_check ?? { active: { enabled: false } },
