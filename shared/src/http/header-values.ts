@@ -55,6 +55,26 @@ export function cookieHeader(value: HeaderValue): string | undefined {
   return joined === '' ? undefined : joined;
 }
 
+/**
+ * The value of cookie `name` in a Cookie header ("a=1; b=2"), without splitting the whole header. The
+ * first pair of that name decides (an empty value is no value): gateways and explain read it alike.
+ */
+export function cookieValue(header: string, name: string): string | undefined {
+  let from = 0;
+  while (from < header.length) {
+    let end = header.indexOf(';', from);
+    if (end < 0) end = header.length;
+    let start = from;
+    while (start < end && header.charCodeAt(start) === 32) start++;
+    if (header.startsWith(name, start) && header.charCodeAt(start + name.length) === 61 /* = */) {
+      const value = header.slice(start + name.length + 1, end).trim();
+      return value === '' ? undefined : value;
+    }
+    from = end + 1;
+  }
+  return undefined;
+}
+
 /** The comma-separated tokens of a list-valued field, trimmed and lower-cased, empty ones dropped. */
 export function headerTokens(value: HeaderValue): string[] {
   const list = headerList(value);

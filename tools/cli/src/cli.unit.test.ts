@@ -48,6 +48,27 @@ describe('profiles', () => {
     });
   });
 
+  it('takes a profile named like a member every object has (toString, constructor, __proto__) as any other', async () => {
+    const file = path.join(await tempFolder(), 'config.json');
+    await saveProfile(file, 'default', { url: 'http://a.test', token: 'token-a' });
+    for (const name of ['toString', 'constructor', '__proto__']) {
+      const logout = await run(['--profile', name, 'logout'], { VANTAGEEDGE_CONFIG: file });
+      expect(logout.out).toBe(`Profile ${name} was not logged in.`);
+      const read = await run(['--profile', name, 'get', 'tenants'], { VANTAGEEDGE_CONFIG: file });
+      expect(read.code).toBe(EXIT.auth);
+      expect(read.err).toMatch(/^vantageedge: not logged in \(profile /);
+    }
+    await saveProfile(file, '__proto__', { url: 'http://b.test', token: 'token-b' });
+    const saved = [
+      ['default', { url: 'http://a.test', token: 'token-a' }],
+      ['__proto__', { url: 'http://b.test', token: 'token-b' }],
+    ];
+    expect(Object.entries(JSON.parse(await readFile(file, 'utf8'))['profiles'])).toEqual(saved);
+    expect(Object.entries((await readProfiles(file)).profiles)).toEqual(saved);
+    expect(await removeProfile(file, '__proto__')).toBe(true);
+    expect(Object.keys((await readProfiles(file)).profiles)).toEqual(['default']);
+  });
+
   it('reports a profile file it cannot read or write in one line with exit 2, no stack trace', async () => {
     const folder = await tempFolder();
     const nullFile = path.join(folder, 'null.json');

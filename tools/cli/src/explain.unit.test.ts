@@ -192,6 +192,17 @@ describe('vantageedge explain', () => {
     expect(() => parseHeaders(['no colon'])).toThrow(/Name: value/);
   });
 
+  it('reads a header named like a member every object has (Constructor, __proto__) as any other', () => {
+    // A traffic split may be sticky on such a header: explain must send it as typed.
+    expect(JSON.stringify(parseHeaders(['Constructor: u1']))).toBe('{"constructor":"u1"}');
+    expect(JSON.stringify(parseHeaders(['Constructor: a', 'constructor: b']))).toBe(
+      '{"constructor":["a","b"]}',
+    );
+    expect(JSON.stringify(parseHeaders(['__proto__: a', '__proto__: b', 'X-A: 1']))).toBe(
+      '{"__proto__":["a","b"],"x-a":"1"}',
+    );
+  });
+
   it('prints the decision first, then every step in the gateway order', () => {
     const text = formatExplanation('GET', 'https://acme.vantageedge.dev/api/users/1', answer as never);
     const lines = text.split('\n');

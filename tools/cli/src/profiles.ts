@@ -30,7 +30,7 @@ export async function readProfiles(file: string): Promise<ProfileFile> {
     text = await readFile(file, 'utf8');
   } catch (error) {
     // No such file (ENOTDIR: a part of its path is a file): no login saved yet.
-    if (['ENOENT', 'ENOTDIR'].includes(reasonOf(error))) return { profiles: {} };
+    if (['ENOENT', 'ENOTDIR'].includes(reasonOf(error))) return { profiles: noProfiles() };
     throw new CliError(
       EXIT.usage,
       `cannot read ${file} (${reasonOf(error)}); fix it or set $VANTAGEEDGE_CONFIG to another file`,
@@ -44,13 +44,21 @@ export async function readProfiles(file: string): Promise<ProfileFile> {
   }
   const profiles =
     typeof parsed === 'object' && parsed !== null ? (parsed as { profiles?: unknown }).profiles : undefined;
-  if (typeof profiles !== 'object' || profiles === null) return { profiles: {} };
-  const valid: Record<string, Profile> = {};
+  if (typeof profiles !== 'object' || profiles === null) return { profiles: noProfiles() };
+  const valid = noProfiles();
   for (const [name, value] of Object.entries(profiles)) {
     const { url, token } = (value ?? {}) as Partial<Profile>;
     if (typeof url === 'string' && typeof token === 'string') valid[name] = { url, token };
   }
   return { profiles: valid };
+}
+
+/**
+ * Profiles by name, without Object.prototype's members: a profile may be named `toString` or
+ * `__proto__`, and must then be found (or not) as any other.
+ */
+function noProfiles(): Record<string, Profile> {
+  return Object.create(null) as Record<string, Profile>;
 }
 
 export async function saveProfile(file: string, name: string, profile: Profile): Promise<void> {

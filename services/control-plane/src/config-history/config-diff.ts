@@ -138,11 +138,17 @@ function diffById<Item extends { id: string }>(
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** `record`'s own member `key`: a map's names are the tenant's (`toString` finds Object.prototype's). */
+const member = (record: Record<string, unknown>, key: string): unknown =>
+  Object.hasOwn(record, key) ? record[key] : undefined;
+
 /** Objects are compared key by key (recursively); arrays and scalars as whole values. */
 export function fieldChanges(from: unknown, to: unknown, prefix = ''): FieldChange[] {
   if (isRecord(from) && isRecord(to)) {
     const keys = [...new Set([...Object.keys(from), ...Object.keys(to)])];
-    return keys.flatMap((key) => fieldChanges(from[key], to[key], prefix === '' ? key : `${prefix}.${key}`));
+    return keys.flatMap((key) =>
+      fieldChanges(member(from, key), member(to, key), prefix === '' ? key : `${prefix}.${key}`),
+    );
   }
   if (sameJson(from, to)) return [];
   return [{ field: prefix, from: from ?? null, to: to ?? null }];
@@ -157,7 +163,7 @@ export function sameJson(a: unknown, b: unknown): boolean {
   }
   if (isRecord(a) && isRecord(b)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    for (const key of keys) if (!sameJson(a[key], b[key])) return false;
+    for (const key of keys) if (!sameJson(member(a, key), member(b, key))) return false;
     return true;
   }
   return false;

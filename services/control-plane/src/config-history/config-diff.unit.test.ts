@@ -100,6 +100,28 @@ describe('config diff', () => {
     ]);
   });
 
+  it('shows a map entry named like a member every object has (valueOf, toString) as absent on the side without it', () => {
+    const plain = route();
+    const withParams = route({
+      id: plain.id,
+      query: { set: { valueOf: '1' }, add: {}, remove: ['toString'] },
+    });
+    const withOtherParams = route({ id: plain.id, query: { set: { toString: '2' }, add: {}, remove: [] } });
+    const diff = (from: typeof plain, to: typeof plain) =>
+      diffConfigs(
+        { tenant, origins: [origin], routes: [from] },
+        { tenant, origins: [origin], routes: [to] },
+      )[0]?.fields;
+    expect(diff(plain, withParams)).toEqual([
+      { field: 'query', from: null, to: { set: { valueOf: '1' }, add: {}, remove: ['toString'] } },
+    ]);
+    expect(diff(withParams, withOtherParams)).toEqual([
+      { field: 'query.set.valueOf', from: '1', to: null },
+      { field: 'query.set.toString', from: null, to: '2' },
+      { field: 'query.remove', from: ['toString'], to: [] },
+    ]);
+  });
+
   it('compares custom domains by name and users by id when both sides list them', () => {
     const base = { tenant, origins: [], routes: [] };
     const user = { id: randomUUID(), clerk_user_id: 'user_ann' };

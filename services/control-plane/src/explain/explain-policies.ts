@@ -13,7 +13,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/cors-rules';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import { compileRedirectLocation } from '@vantageedge/shared/gateway-policies/redirect-location';
-import { sentHeader } from '@vantageedge/shared/http/header-values';
+import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 
 /**
@@ -163,11 +163,13 @@ function explainTrafficSplit(
   const split = route.traffic_split ?? null;
   if (split === null) return null;
   const total = split.origins.reduce((sum, entry) => sum + entry.weight, 0);
-  const cookies = cookieValues(headers);
+  const cookies = cookieHeader(sentHeader(headers, 'cookie'));
   const keyValue = (key: { header?: string | undefined; cookie?: string | undefined }) =>
     key.header !== undefined
       ? single(sentHeader(headers, key.header.toLowerCase()))
-      : cookies.get(key.cookie ?? '');
+      : cookies === undefined || key.cookie === undefined
+        ? undefined
+        : cookieValue(cookies, key.cookie);
   const override = split.overrides.find((entry) => keyValue(entry) === entry.value);
   const stickyValue = split.sticky === null ? undefined : keyValue(split.sticky);
   return {
@@ -188,17 +190,6 @@ function explainTrafficSplit(
             ? `weights: no ${split.sticky.header ?? split.sticky.cookie} in the request, so it is drawn at random`
             : `weights, sticky on ${split.sticky.header ?? split.sticky.cookie}: every request with this value goes to the same origin`,
   };
-}
-
-function cookieValues(headers: Record<string, string | string[]>): Map<string, string> {
-  const values = new Map<string, string>();
-  const raw = headers['cookie'];
-  const text = Array.isArray(raw) ? raw.join('; ') : (raw ?? '');
-  for (const pair of text.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq > 0) values.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-  }
-  return values;
 }
 
 /**

@@ -238,6 +238,48 @@ describe('POST /api/v1/tenants/:id/explain', () => {
     });
   });
 
+  it('reads a traffic split’s cookies as the gateways do: the first of two same-named cookies, an empty one as absent', async () => {
+    const origins = [];
+    for (const name of ['stable-api', 'canary-api']) {
+      const origin = await h.request('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantId, name, url: 'http://127.0.0.1:9/' },
+      });
+      origins.push(json(origin)['id'] as string);
+    }
+    const created = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: origins[0],
+        path_pattern: '/canary/*',
+        auth_mode: 'public',
+        traffic_split: {
+          origins: [
+            { origin_id: origins[0], weight: 100 },
+            { origin_id: origins[1], weight: 0 },
+          ],
+          sticky: { cookie: 'session' },
+          overrides: [{ cookie: 'canary', value: 'yes', origin_id: origins[1] }],
+        },
+      },
+    });
+    expect(created.status, JSON.stringify(json(created))).toBe(201);
+    const request = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/canary/x' };
+    const chosenBy = async (cookie: string | string[]) => {
+      const answer = json(await explain({ ...request, headers: { cookie } }));
+      return (answer['policies'] as { traffic_split: { chosen_by: string } }).traffic_split.chosen_by;
+    };
+    const override = `an override: canary = yes → origin ${origins[1]}`;
+    expect(await chosenBy('canary=yes; canary=no')).toBe(override);
+    expect(await chosenBy(['canary=yes', 'canary=no'])).toBe(override);
+    expect(await chosenBy('canary=no; canary=yes')).not.toBe(override);
+    expect(await chosenBy('session=; session=s-1')).toBe(
+      'weights: no session in the request, so it is drawn at random',
+    );
+    expect(await chosenBy('session =s-1')).toBe(
+      'weights: no session in the request, so it is drawn at random',
+    );
+  });
+
   it('answers 414 uri_too_long as the gateways do when the path would make a redirect longer than 32 KiB', async () => {
     const location = `https://new.example.com${'${path}'.repeat(8)}`;
     const created = await h.request('POST', '/api/v1/routes', {

@@ -1,11 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { TrafficSplit } from '@vantageedge/shared/domain/route-policies';
-import { cookieHeader, sentHeader } from '@vantageedge/shared/http/header-values';
+import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
-import { cookieValue } from '../upstream/balancers/hash-key.js';
 import { hash32 } from '../upstream/hash.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
-import { cookieHeader, sentHeader } from '@vantageedge/shared/http/header-values';
+import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { PickContext } from '../types.js';
 
 export type HashKeyOf = (context: PickContext) => string;
@@ -36,21 +36,4 @@ export function compileHashKey(loadBalancing: OriginConfig['load_balancing']): H
       };
     }
   }
-}
-
-/** The value of cookie `name` in a Cookie header ("a=1; b=2"), without splitting the whole header. */
-export function cookieValue(header: string, name: string): string | undefined {
-  let from = 0;
-  while (from < header.length) {
-    let end = header.indexOf(';', from);
-    if (end < 0) end = header.length;
-    let start = from;
-    while (start < end && header.charCodeAt(start) === 32) start++;
-    if (header.startsWith(name, start) && header.charCodeAt(start + name.length) === 61 /* = */) {
-      const value = header.slice(start + name.length + 1, end).trim();
-      return value === '' ? undefined : value;
-    }
-    from = end + 1;
-  }
-  return undefined;
 }

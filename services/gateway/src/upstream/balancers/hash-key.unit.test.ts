@@ -1,7 +1,8 @@
 import { loadBalancing } from '@vantageedge/shared/domain/gateway-config';
+import { cookieValue } from '@vantageedge/shared/http/header-values';
 import { describe, expect, it } from 'vitest';
 import type { PickContext } from '../types.js';
-import { compileHashKey, cookieValue } from './hash-key.js';
+import { compileHashKey } from './hash-key.js';
 
 const request = (headers: PickContext['headers'] = {}): PickContext => ({
   clientIp: '203.0.113.9',
