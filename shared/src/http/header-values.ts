@@ -20,6 +20,56 @@ export function sentHeader(
   return Object.hasOwn(headers, name) ? headers[name] : undefined;
 }
 
+/** Fields of which node:http keeps a request's first line and drops the others (Node 24). */
+const FIRST_LINE_ONLY: ReadonlySet<string> = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/**
+ * A request's header lines (names in any case, in the order sent) as node:http gives them to the
+ * gateway: names in lower case, a name's lines joined with ", " (Cookie's with "; "), only the first
+ * line of the fields node keeps once, Set-Cookie as a list. How a request described as lines (explain)
+ * is read as the gateways would read it.
+ */
+export function headersAsNodeGivesThem(
+  lines: Iterable<readonly [name: string, value: string]>,
+): Record<string, string | string[]> {
+  const byName = new Map<string, string[]>();
+  for (const [name, value] of lines) {
+    const lower = name.toLowerCase();
+    const values = byName.get(lower);
+    if (values === undefined) byName.set(lower, [value]);
+    else values.push(value);
+  }
+  return Object.fromEntries(
+    [...byName].map(([name, values]) => [
+      name,
+      name === 'set-cookie'
+        ? values
+        : FIRST_LINE_ONLY.has(name)
+          ? values[0]!
+          : values.join(name === 'cookie' ? '; ' : ', '),
+    ]),
+  );
+}
+
 /**
  * A list-valued field (Cache-Control, Vary, Connection, Pragma, X-Forwarded-For, …) as one
  * comma-separated string: several lines of a field are one list (RFC 9110 §5.3). Undefined when

@@ -280,6 +280,50 @@ describe('POST /api/v1/tenants/:id/explain', () => {
     );
   });
 
+  it('reads a header sent on several lines as the gateways do: joined, or only the first line of a field node keeps once', async () => {
+    const origins = [];
+    for (const name of ['stable-lines', 'canary-lines']) {
+      const origin = await h.request('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantId, name, url: 'http://127.0.0.1:9/' },
+      });
+      origins.push(json(origin)['id'] as string);
+    }
+    const created = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: origins[0],
+        path_pattern: '/lines/*',
+        auth_mode: 'public',
+        traffic_split: {
+          origins: [
+            { origin_id: origins[0], weight: 100 },
+            { origin_id: origins[1], weight: 0 },
+          ],
+          overrides: [
+            { header: 'x-canary', value: 'yes', origin_id: origins[1] },
+            { header: 'user-agent', value: 'canary-bot', origin_id: origins[1] },
+          ],
+        },
+      },
+    });
+    expect(created.status, JSON.stringify(json(created))).toBe(201);
+    const request = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/lines/x' };
+    const chosenBy = async (headers: Record<string, string | string[]>) => {
+      const answer = json(await explain({ ...request, headers }));
+      return (answer['policies'] as { traffic_split: { chosen_by: string } }).traffic_split.chosen_by;
+    };
+    const override = (header: string, value: string) =>
+      `an override: ${header} = ${value} → origin ${origins[1]}`;
+    // A gateway reads two X-Canary lines as "yes, yes", which is not "yes".
+    expect(await chosenBy({ 'x-canary': 'yes' })).toBe(override('x-canary', 'yes'));
+    expect(await chosenBy({ 'x-canary': ['yes', 'yes'] })).not.toBe(override('x-canary', 'yes'));
+    expect(await chosenBy({ 'X-Canary': 'yes', 'x-canary': 'no' })).not.toBe(override('x-canary', 'yes'));
+    // node keeps the first User-Agent line only.
+    expect(await chosenBy({ 'user-agent': ['canary-bot', 'other'] })).toBe(
+      override('user-agent', 'canary-bot'),
+    );
+  });
+
   it('answers 414 uri_too_long as the gateways do when the path would make a redirect longer than 32 KiB', async () => {
     const location = `https://new.example.com${'${path}'.repeat(8)}`;
     const created = await h.request('POST', '/api/v1/routes', {

@@ -1,5 +1,6 @@
 import type { RequestExplanation } from '@vantageedge/shared/domain/request-explanation';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import { headersAsNodeGivesThem, sentHeader } from '@vantageedge/shared/http/header-values';
 import express from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -67,9 +68,13 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
     }
     const path = queryAt < 0 ? body.path : body.path.slice(0, queryAt);
     const query = queryAt < 0 ? (body.query ?? '').replace(/^\?/, '') : body.path.slice(queryAt + 1);
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(body.headers ?? {})) headers[name.toLowerCase()] = value;
-    if (headers['host'] !== undefined) {
+    // Read as a gateway's node:http gives them: repeated lines joined, or only the first kept.
+    const headers = headersAsNodeGivesThem(
+      Object.entries(body.headers ?? {}).flatMap(([name, value]) =>
+        (typeof value === 'string' ? [value] : value).map((line) => [name, line] as const),
+      ),
+    );
+    if (sentHeader(headers, 'host') !== undefined) {
       throw validationFailed([{ field: 'headers.host', issue: 'give the host in host, not as a header' }]);
     }
 

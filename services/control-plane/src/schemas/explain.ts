@@ -35,7 +35,10 @@ export const explainBody = z.strictObject({
     )
     .refine((headers) => Object.keys(headers).length <= 100, 'at most 100 headers')
     .optional()
-    .meta({ description: 'request headers (credentials are read, never returned)' }),
+    .meta({
+      description:
+        'request headers (credentials are read, never returned); a list is the field sent on several lines, read as a gateway reads it (joined with ", ", or only the first line of a field such as Authorization or User-Agent)',
+    }),
   query: z
     .string()
     .max(8192, 'must be at most 8192 characters')
