@@ -281,7 +281,7 @@ describe('POST /api/v1/tenants/:id/explain', () => {
   });
 
   it('reads a header sent on several lines as the gateways do: joined, or only the first line of a field node keeps once', async () => {
-    const origins = [];
+    const origins: string[] = [];
     for (const name of ['stable-lines', 'canary-lines']) {
       const origin = await h.request('POST', '/api/v1/origins', {
         body: { tenant_id: tenantId, name, url: 'http://127.0.0.1:9/' },
