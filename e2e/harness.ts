@@ -13,10 +13,10 @@ import {
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { distinctFreePorts } from '@vantageedge/shared/testing/free-ports';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
-import { uniqueTopic } from '@vantageedge/shared/testing/kafka';
+import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel } from 'kafkajs';
+import { logLevel } from 'kafkajs';
 
 /**
  * System end-to-end harness: every service is its own OS process, started the way a user starts it
@@ -584,11 +584,10 @@ export class TestSystem {
     const admin =
       this.options.kafkaBrokers && !this.options.deleteTopicOnClose
         ? undefined
-        : new Kafka({
+        : createTestKafka({
             clientId: `ve-test-close-${uniqueSuffix()}`,
-            brokers: [...(this.options.kafkaBrokers ?? TEST_INFRA.kafkaBrokers)],
-            logLevel: logLevel.NOTHING,
-            retry: { retries: 5 },
+            brokers: this.options.kafkaBrokers ?? TEST_INFRA.kafkaBrokers,
+            level: logLevel.NOTHING,
           }).admin();
     // A private Redis (redisUrl given) is thrown away by its owner, keys and all; the rollout keys of a
     // Redis Cluster all live on one slot ({rollout} hash tag), so one node's SCAN finds them.

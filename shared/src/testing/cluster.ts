@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import type { Cluster, Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { createRedisClient, whenReady } from '../redis/client.js';
+import { stopIdleRequestQueueChecks } from '../snapshot-bus/kafkajs-idle-checks.js';
 import { uniqueSuffix } from './infrastructure.js';
 
 /**
@@ -79,6 +80,7 @@ export async function createTestRedisCluster(purpose = 'test'): Promise<TestRedi
 }
 
 export function createClusterKafka(clientId = `ve-test-${uniqueSuffix()}`): Kafka {
+  stopIdleRequestQueueChecks();
   return new Kafka({
     clientId,
     brokers: [...TEST_CLUSTER.kafkaBrokers],

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
+import { stopIdleRequestQueueChecks } from '../snapshot-bus/kafkajs-idle-checks.js';
 import { TEST_INFRA } from './infrastructure.js';
 
 function reachable(host: string, port: number): Promise<boolean> {
@@ -18,6 +19,7 @@ function reachable(host: string, port: number): Promise<boolean> {
 }
 
 async function kafkaAnswers(brokers: readonly string[]): Promise<boolean> {
+  stopIdleRequestQueueChecks();
   const admin = new Kafka({
     clientId: 've-test-global-setup',
     brokers: [...brokers],

@@ -1,20 +1,25 @@
 import { Kafka, logLevel, Partitioners, type ProducerConfig } from 'kafkajs';
+import { stopIdleRequestQueueChecks } from '../snapshot-bus/kafkajs-idle-checks.js';
 import { TEST_INFRA, uniqueSuffix } from './infrastructure.js';
 
 /**
- * A kafkajs client for the local broker started by `make infra-up` (TEST_INFRA.kafkaBrokers).
- * Quiet by default: kafkajs logs every reconnect at INFO, which drowns test output.
+ * A kafkajs client for the local broker started by `make infra-up` (TEST_INFRA.kafkaBrokers), or for
+ * `brokers`. Quiet by default: kafkajs logs every reconnect at INFO, which drowns test output.
  */
 export function createTestKafka({
   clientId = `ve-test-${uniqueSuffix()}`,
   level = logLevel.ERROR,
+  brokers = TEST_INFRA.kafkaBrokers,
 }: {
   clientId?: string;
   level?: logLevel;
+  brokers?: readonly string[];
 } = {}): Kafka {
+  // As the services' own clients: no idle connection checking its empty queue every millisecond.
+  stopIdleRequestQueueChecks();
   return new Kafka({
     clientId,
-    brokers: [...TEST_INFRA.kafkaBrokers],
+    brokers: [...brokers],
     logLevel: level,
     retry: { retries: 5 },
   });
