@@ -77,4 +77,49 @@ describe('deleting a tenant', () => {
 
     expect(await keysWithoutExpiry(tenantId)).toEqual([]);
   });
+
+  // Regression: a purge checked the tenant was live, then bumped its generation: a delete landing in
+  // between (its keys forgotten first) left the deleted tenant's generation hash in Redis for good.
+  it.each([
+    ['the whole tenant', {}],
+    ['soft, by tag', { tags: ['product-1'], soft: true }],
+  ])('leaves none of them behind when the tenant is deleted while a purge of %s runs', async (_, body) => {
+    const real = createRedisCachePurger(redis, keyPrefix);
+    let deleted: () => void = () => {};
+    const deleteDone = new Promise<void>((resolve) => {
+      deleted = resolve;
+    });
+    let purgeStarted: () => void = () => {};
+    const purging = new Promise<void>((resolve) => {
+      purgeStarted = resolve;
+    });
+    const afterTheDelete = async <T>(purge: () => Promise<T>): Promise<T> => {
+      purgeStarted();
+      await deleteDone;
+      return purge();
+    };
+    const racing = await startControlPlane({
+      cachePurger: {
+        ...real,
+        purgeTenant: (tenantId) => afterTheDelete(() => real.purgeTenant(tenantId)),
+        purgeTags: (tenantId, tags, options) => afterTheDelete(() => real.purgeTags(tenantId, tags, options)),
+      },
+    });
+    try {
+      const subdomain = `purgerace${uniqueSuffix()}`;
+      const tenant = json(
+        await racing.request('POST', '/api/v1/tenants', { body: { name: subdomain, subdomain } }),
+      );
+      const tenantId = String(tenant['id']);
+      const purge = racing.request('POST', `/api/v1/tenants/${tenantId}/cache/purge`, { body });
+      await purging;
+      expect((await racing.request('DELETE', `/api/v1/tenants/${tenantId}`)).status).toBe(204);
+      deleted();
+      expect((await purge).status).toBeLessThan(500);
+
+      expect(await keysWithoutExpiry(tenantId)).toEqual([]);
+    } finally {
+      await racing.close();
+    }
+  });
 });

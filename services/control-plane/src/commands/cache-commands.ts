@@ -23,6 +23,7 @@ import {
   requireAccess,
 } from './context.js';
 import { requireLiveTenant, requireWritableResource } from './lookups.js';
+import { loadTenant } from './tenant-directory.js';
 import { limitExceeded } from './tenant-limits.js';
 
 export interface CachePurgeResource {
@@ -180,6 +181,7 @@ export async function purgeRouteCache(
     return await purgeAndRecord(deps, ctx, data.tenant_id, routeId);
   } finally {
     await forgetIfDeletedMeanwhile(deps, data.tenant_id, routeId).catch(() => {});
+    await forgetIfTenantDeletedMeanwhile(deps, data.tenant_id).catch(() => {});
   }
 }
 
@@ -194,6 +196,17 @@ async function forgetIfDeletedMeanwhile(deps: CommandDeps, tenantId: string, rou
   if (route.status === 'deleted') await deps.cachePurger.forgetRoute(tenantId, routeId);
 }
 
+/**
+ * The same for the tenant: a tenant delete landing between a purge's check and its bump forgot the
+ * tenant's keys without an expiry (tenantKeysWithoutExpiry) before the bump wrote its generation hash
+ * again, for good. A route purge counts too: a route outlives its deleted tenant's check.
+ */
+async function forgetIfTenantDeletedMeanwhile(deps: CommandDeps, tenantId: string): Promise<void> {
+  if (deps.cachePurger?.forgetTenant === undefined) return;
+  const tenant = await loadTenant(deps.store, tenantId, deps.streamFolds);
+  if (tenant.status === 'deleted') await deps.cachePurger.forgetTenant(tenantId);
+}
+
 /** POST /api/v1/tenants/:id/cache/purge */
 export async function purgeTenantCache(
   deps: CommandDeps,
@@ -203,9 +216,13 @@ export async function purgeTenantCache(
 ): Promise<CommandOutcome<CachePurgeResource>> {
   await requireAccess(deps, ctx.caller, tenantId, 'write');
   await requireLiveTenant(deps, tenantId);
-  return purgeAndRecord(deps, ctx, tenantId, null, {
-    tags: body.tags,
-    prefixes: body.prefixes,
-    soft: body.soft ?? false,
-  });
+  try {
+    return await purgeAndRecord(deps, ctx, tenantId, null, {
+      tags: body.tags,
+      prefixes: body.prefixes,
+      soft: body.soft ?? false,
+    });
+  } finally {
+    await forgetIfTenantDeletedMeanwhile(deps, tenantId).catch(() => {});
+  }
 }

@@ -165,7 +165,8 @@ export async function deleteTenant(
     }),
   );
   // After the delete is recorded. Best effort, like a deleted route's generation: the tenant is deleted
-  // either way, and a store outage leaves its keys behind.
+  // either way, and a store outage leaves its keys behind (each gateway replica forgets the accounting
+  // again once the tombstone reached it, after its own last write of the tenant).
   await deps.cachePurger?.forgetTenant?.(tenantId).catch(() => {});
   return outcome({ ...result, state: result.state.tenant });
 }

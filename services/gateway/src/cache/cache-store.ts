@@ -58,6 +58,14 @@ export interface CacheStore {
   /** Bumps the target's generation and tells every replica; resolves with the message sent. */
   purge(target: PurgeTarget): Promise<CachePurgeMessage>;
 
+  /**
+   * Drops the tenant's byte-bound accounting, the keys its writes make without an expiry, once this
+   * replica no longer serves the tenant; its entries expire by their TTLs. (Its purge generations are
+   * the control plane's to forget: only purges write them.) Absent where the store does not outlive the
+   * process.
+   */
+  forgetTenantBound?(tenantId: string): Promise<void>;
+
   /** Drops every entry tagged with one of the tags and tells every replica; resolves with the message. */
   purgeTagged(target: TagPurgeTarget): Promise<CachePurgeMessage>;
 

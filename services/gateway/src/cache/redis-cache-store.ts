@@ -405,6 +405,11 @@ export class RedisCacheStore implements CacheStore {
     return this.#purger.purgeTagged(target);
   }
 
+  async forgetTenantBound(tenantId: string): Promise<void> {
+    // UNLINK frees them off Redis's main thread: the accounting may list 100,000s of entries.
+    await this.#redis.unlink(...tenantBoundKeys(this.#prefix, tenantId));
+  }
+
   subscribe(listener: PurgeListener): void {
     this.#listeners.push(listener);
     if (this.#subscriber) return;

@@ -335,6 +335,11 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   const budget = new FillBudget(options.fillBudgetBytes ?? 64 * 1024 * 1024, options.fillTenantShare);
   const fillDeadlineMs = options.fillDeadlineMs ?? FILL_DEADLINE_MS;
   const generations = new Map<string, PurgeGenerations>();
+  /**
+   * Whether the tenant is served here: a fill begins only once its generations are loaded, and they
+   * leave when the tenant does (tenantRemoved).
+   */
+  const serves = (tenantId: string): boolean => generations.has(tenantId);
   const loading = new Map<string, Promise<void>>();
   const flights = new Map<string, Flight>();
   const l1 = new L1Cache(options.l1MaxBytes, options.l1TenantShare);
@@ -1094,17 +1099,22 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   /**
    * A write of the tenant's `entry` within the tenant's share of the replica's store calls (its size is
-   * known): `tenant_busy`, not written, when the tenant has too many calls waiting already.
+   * known): `tenant_busy`, not written, when the tenant has too many calls waiting already;
+   * `tenant_removed`, not written, when the tenant left this replica's config while the write waited.
    */
   const writeShared = async <T>(
     tenantId: string,
     entry: CacheEntry,
     write: () => Promise<T>,
-  ): Promise<T | 'tenant_busy' | undefined> => {
+  ): Promise<T | 'tenant_busy' | 'tenant_removed' | undefined> => {
     const slot = await storeSlots.acquire(tenantId, recordSize(entry));
     if (slot === null) return 'tenant_busy';
     try {
-      return await callShared(tenantId, slot.withLargeCalls, write);
+      // Checked as the write is sent: one behind the replica's forget of a removed tenant would write
+      // its accounting back (tenantRemoved).
+      return await callShared<T | 'tenant_removed'>(tenantId, slot.withLargeCalls, () =>
+        serves(tenantId) ? write() : Promise.resolve('tenant_removed'),
+      );
     } catch (error) {
       storeErrors.labels({ reason: storeFailureReason(error) }).inc();
       return undefined;
@@ -1164,6 +1174,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
 
   const commitShared = async (fill: CacheFill, entry: CacheEntry): Promise<boolean> => {
     const { policy, urlKey, pathIndexKey } = fill;
+    if (!serves(policy.tenantId)) {
+      // Its tombstone arrived while the fill ran: nothing of a tenant this replica dropped is kept.
+      notStored.labels({ reason: 'tenant_removed' }).inc();
+      dropFill(fill);
+      return false;
+    }
     const ttlMs = retentionMs(entry, policy.keepStaleMs) - (now() - entry.storedAt);
     if (ttlMs <= 0) {
       notStored.labels({ reason: 'already_expired' }).inc();
@@ -1189,7 +1205,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         notStored.labels({ reason: 'over_tenant_bound' }).inc();
         return false;
       }
-      if (put === 'too_large_to_share' || put === 'tenant_busy') notStored.labels({ reason: put }).inc();
+      if (put === 'too_large_to_share' || put === 'tenant_busy' || put === 'tenant_removed')
+        notStored.labels({ reason: put }).inc();
       return true;
     }
     const key = variantKey(urlKey, entry.varyOn, fill.headers);
@@ -1225,8 +1242,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       return false;
     }
     // Kept in this replica's L1 only: larger than one command to the shared store may move, or the
-    // tenant has too many store calls waiting on this replica.
-    if (put === 'too_large_to_share' || put === 'tenant_busy') notStored.labels({ reason: put }).inc();
+    // tenant has too many store calls waiting on this replica (a removed tenant's L1 entries went with it).
+    if (put === 'too_large_to_share' || put === 'tenant_busy' || put === 'tenant_removed')
+      notStored.labels({ reason: put }).inc();
     return true;
   };
 
@@ -1350,6 +1368,13 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     });
   };
 
+  /**
+   * The control plane forgets a deleted tenant's keys without an expiry once the delete is recorded, but
+   * each replica serves the tenant until its tombstone arrives, and a fill it stores meanwhile writes
+   * the accounting back, which nothing would then ever remove. So each replica forgets the accounting
+   * again once it no longer serves the tenant, after its own last write of it (one connection keeps
+   * their order; writes not sent yet are not sent: see `serves`). Best effort, as the control plane's.
+   */
   const tenantRemoved = (tenantId: string): void => {
     totals.delete(tenantId);
     generations.delete(tenantId);
@@ -1357,6 +1382,13 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     loading.delete(tenantId);
     dropFromL1(tenantId);
     storeSlots.forget(tenantId);
+    shared.forgetTenantBound?.(tenantId).catch((error: unknown) => {
+      storeErrors.labels({ reason: storeFailureReason(error) }).inc();
+      logger.warn('cache keys of a removed tenant not forgotten', {
+        tenant_id: tenantId,
+        error: (error as Error).message,
+      });
+    });
   };
 
   return {

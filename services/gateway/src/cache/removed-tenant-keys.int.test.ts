@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tenantKeyspace } from '@vantageedge/shared/cache-purge/purge-protocol';
+import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
+import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
+import { createLogger } from '@vantageedge/shared/observability/logger';
+import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { createTestRedis } from '@vantageedge/shared/testing/redis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { buildSnapshot } from '../testing/snapshots.js';
+import { createCacheStage } from './cache-stage.js';
+import type { CacheStore } from './cache-store.js';
+import { RedisCacheStore } from './redis-cache-store.js';
+import { createResponseCache, type ResponseCache } from './response-cache.js';
+
+/**
+ * Regression test: the control plane forgets a deleted tenant's cache keys that never expire (its
+ * accounting, its purge generations) once the delete is recorded, but every replica serves the tenant
+ * until the tombstone reaches it, and a fill under way then still commits. A fill stored meanwhile wrote
+ * the accounting back, without a TTL, for good: `volatile-lru` never evicts it and no write of the
+ * tenant ever comes to reclaim it. A replica forgets the accounting itself once it has dropped the
+ * tenant, and stores nothing of a tenant it no longer serves.
+ */
+const redis = createTestRedis('removed-tenant-keys');
+/** What the control plane runs once a tenant's delete is recorded. */
+const controlPlane = createRedisCachePurger(redis.client, redis.prefix);
+let origin: Server;
+let originUrl: string;
+let gateway: TestGateway;
+let cache: ResponseCache;
+const pendingWrites: Promise<unknown>[] = [];
+/** Requests to /slow/* wait for this before their body ends. */
+let releaseSlowBody: () => void = () => {};
+let slowRequestArrived: () => void = () => {};
+
+/** The store, with its writes tracked so a test can wait until a fill reached Redis. */
+function trackingWrites(store: CacheStore): CacheStore {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property) as unknown;
+      if (typeof value !== 'function') return value;
+      if (property !== 'putResponse') return value.bind(target);
+      return (...args: unknown[]) => {
+        const write = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        pendingWrites.push(write);
+        return write;
+      };
+    },
+  });
+}
+
+/** The fill commits after the body went out: waits until what it wrote reached the store. */
+async function settledWrites(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await Promise.allSettled(pendingWrites.splice(0));
+}
+
+/** The tenant's keys in Redis, split into those that expire and those that never do. */
+async function tenantKeys(tenantId: string): Promise<{ expiring: string[]; forever: string[] }> {
+  const found = { expiring: [] as string[], forever: [] as string[] };
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.client.scan(
+      cursor,
+      'MATCH',
+      `${tenantKeyspace(redis.prefix, tenantId)}*`,
+      'COUNT',
+      1000,
+    );
+    for (const key of keys) {
+      if ((await redis.client.pttl(key)) === -1) found.forever.push(key);
+      else found.expiring.push(key);
+    }
+    cursor = next;
+  } while (cursor !== '0');
+  return found;
+}
+
+/** A tenant caching every response under /c/* and /slow/* for a minute. */
+async function cachingTenant(subdomain: string): Promise<string> {
+  const originId = randomUUID();
+  const snapshot = buildSnapshot({
+    subdomain,
+    origins: [{ id: originId, targets: [originUrl] }],
+    routes: [{ origin_id: originId, path_pattern: '/*' }],
+  });
+  snapshot.routes[0]!.cache_policy = cachePolicy.parse({ ttl_seconds: 60 });
+  gateway.store.apply(snapshot);
+  await cache.prepareTenant(snapshot.tenant_id);
+  return snapshot.tenant_id;
+}
+
+beforeAll(async () => {
+  origin = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    if (!req.url?.startsWith('/slow/')) {
+      res.end('cached body');
+      return;
+    }
+    res.write('first half, ');
+    const released = new Promise<void>((resolve) => {
+      releaseSlowBody = resolve;
+    });
+    slowRequestArrived();
+    void released.then(() => res.end('second half'));
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+  const registry = createMetricsRegistry('removed-tenant-keys', { defaultMetrics: false });
+  const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix });
+  cache = createResponseCache({
+    store: trackingWrites(store),
+    l1MaxBytes: 1,
+    registry,
+    logger: createLogger({ service: 'test', level: 'error' }),
+  });
+  gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await cache?.close();
+  await new Promise<void>((resolve) => {
+    origin.close(() => resolve());
+    origin.closeAllConnections();
+  });
+  await redis.cleanup();
+});
+
+describe('a deleted tenant’s cache keys', () => {
+  it('regression: none stays without an expiry when a replica stored a response after the control plane forgot them', async () => {
+    const tenantId = await cachingTenant(`gone${randomUUID().slice(0, 8)}`);
+    const host = `${gateway.store.get(tenantId)!.subdomain}.localhost`;
+    expect((await send(gateway, host, '/c/before')).headers['x-cache']).toBe('MISS');
+    await settledWrites();
+    expect((await tenantKeys(tenantId)).forever.length).toBeGreaterThan(0);
+
+    // The delete is recorded: the control plane forgets the keys; the tombstone is not here yet.
+    await controlPlane.forgetTenant(tenantId);
+    expect((await tenantKeys(tenantId)).forever).toEqual([]);
+    expect((await send(gateway, host, '/c/meanwhile')).headers['x-cache']).toBe('MISS');
+    await settledWrites();
+
+    // The tombstone arrives.
+    expect(gateway.store.remove(tenantId)).toBe(true);
+    await vi.waitFor(async () => expect((await tenantKeys(tenantId)).forever).toEqual([]));
+  });
+
+  it('regression: a fill under way when the tombstone arrives stores nothing of the tenant', async () => {
+    const tenantId = await cachingTenant(`gone${randomUUID().slice(0, 8)}`);
+    const host = `${gateway.store.get(tenantId)!.subdomain}.localhost`;
+    const arrived = new Promise<void>((resolve) => {
+      slowRequestArrived = resolve;
+    });
+    const response = send(gateway, host, '/slow/page');
+    await arrived;
+
+    await controlPlane.forgetTenant(tenantId);
+    expect(gateway.store.remove(tenantId)).toBe(true);
+    releaseSlowBody();
+    // The client still gets the response it asked for before the delete reached this replica.
+    const answered = await response;
+    expect(answered.status).toBe(200);
+    expect(answered.text).toBe('first half, second half');
+    await settledWrites();
+
+    await vi.waitFor(async () => expect(await tenantKeys(tenantId)).toEqual({ expiring: [], forever: [] }));
+  });
+});
