@@ -126,14 +126,33 @@ export function http2Request(
   });
 }
 
-/** One HTTPS/1.1 request (no ALPN offered) with SNI and Host set to `host`. */
+/**
+ * One HTTPS/1.1 request (no ALPN offered) with SNI and Host set to `host`. `session`: a TLS session of
+ * an earlier request (its `session`) offered for resumption, as browsers and curl offer theirs.
+ */
 export function https1Request(
   port: number,
   host: string,
   path: string,
-  options: { headers?: Record<string, string>; ca?: string; method?: string; body?: string } = {},
-): Promise<Http2Response & { alpnProtocol: string | false; fingerprint256: string }> {
+  options: {
+    headers?: Record<string, string>;
+    ca?: string;
+    method?: string;
+    body?: string;
+    session?: Buffer | undefined;
+    maxVersion?: SecureVersion;
+  } = {},
+): Promise<
+  Http2Response & {
+    alpnProtocol: string | false;
+    fingerprint256: string;
+    session: Buffer | undefined;
+    /** The server resumed the session offered. */
+    sessionReused: boolean;
+  }
+> {
   return new Promise((resolve, reject) => {
+    let session: Buffer | undefined;
     const req = httpsRequest(
       {
         host: '127.0.0.1',
@@ -144,12 +163,15 @@ export function https1Request(
         headers: { host, ...options.headers },
         rejectUnauthorized: options.ca !== undefined,
         ...(options.ca ? { ca: options.ca } : {}),
+        ...(options.session ? { session: options.session } : {}),
+        ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
         agent: false,
       },
       (res) => {
         const socket = res.socket as TLSSocket;
         const alpnProtocol = socket.alpnProtocol ?? false;
         const fingerprint256 = socket.getPeerCertificate().fingerprint256;
+        const sessionReused = socket.isSessionReused();
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
@@ -159,10 +181,17 @@ export function https1Request(
             body: Buffer.concat(chunks).toString('utf8'),
             alpnProtocol,
             fingerprint256,
+            session,
+            sessionReused,
           });
         });
         res.on('error', reject);
       },
+    );
+    req.on('socket', (socket) =>
+      socket.on('session', (ticket: Buffer) => {
+        session = ticket;
+      }),
     );
     req.on('error', reject);
     req.end(options.body);

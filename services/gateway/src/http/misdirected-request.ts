@@ -1,6 +1,8 @@
+import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
-import { checkServerIdentity, type PeerCertificate, TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 import { requestAuthority } from './request-authority.js';
 import { arrivedOverHttp2 } from './request-version.js';
@@ -10,11 +12,16 @@ export const MISDIRECTED_MESSAGE =
 
 const TENANT_CERTIFICATE = Symbol('vantageedge.tenantCertificate');
 
+/** A tenant's certificate, as the listener knows it. */
+interface TenantCertificate {
+  /** The tenant the certificate is served for. */
+  readonly tenantId: string;
+  readonly x509: X509Certificate;
+}
+
 /** A tenant's certificate served on a connection, and the last host looked up against it. */
 interface Coverage {
-  readonly certificate: PeerCertificate;
-  /** The tenant the certificate was served for. */
-  readonly tenantId: string;
+  readonly certificate: TenantCertificate;
   host?: string;
   covered?: boolean;
 }
@@ -22,14 +29,12 @@ interface Coverage {
 type CertifiedSocket = TLSSocket & { [TENANT_CERTIFICATE]?: Coverage };
 
 /**
- * The listener marks a connection that SNI gave the certificate of tenant `tenantId` (right after its
- * handshake).
+ * The listener marks a connection whose handshake named a host served with a tenant's certificate
+ * (right after the handshake). The certificate is the one that host is served with, not the one node
+ * reports: a resumed session presents none, SNICallback is not asked, and node reports the default.
  */
-export function servedTenantCertificate(socket: TLSSocket, tenantId: string): void {
-  (socket as CertifiedSocket)[TENANT_CERTIFICATE] = {
-    certificate: socket.getCertificate() as PeerCertificate,
-    tenantId,
-  };
+export function servedTenantCertificate(socket: TLSSocket, certificate: TenantCertificate): void {
+  (socket as CertifiedSocket)[TENANT_CERTIFICATE] = { certificate };
 }
 
 /**
@@ -46,7 +51,7 @@ export function servedTenantCertificate(socket: TLSSocket, tenantId: string): vo
 export function isMisdirected(req: IncomingMessage, hostTenantId: string): boolean {
   const coverage = tenantCertificateOf(req);
   if (coverage === undefined) return false;
-  if (coverage.tenantId !== hostTenantId) return true;
+  if (coverage.certificate.tenantId !== hostTenantId) return true;
   const authority = requestAuthority(req.headers);
   const host = authority === undefined ? undefined : hostHeaderName(authority);
   if (host === undefined || host === '') return false;
@@ -54,7 +59,8 @@ export function isMisdirected(req: IncomingMessage, hostTenantId: string): boole
   if (coverage.host !== host) {
     const name = host.charCodeAt(0) === 91 ? host.slice(1, -1) : host; // an IP literal's "[…]"
     coverage.host = host;
-    coverage.covered = checkServerIdentity(name, coverage.certificate) === undefined;
+    const { x509 } = coverage.certificate;
+    coverage.covered = (isIP(name) === 0 ? x509.checkHost(name) : x509.checkIP(name)) !== undefined;
   }
   return coverage.covered !== true;
 }

@@ -131,8 +131,8 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   // Before node's own listener starts the connection's HTTP/2 session or HTTP/1.1 parser: its requests
   // are checked against a tenant certificate (see isMisdirected).
   server.prependListener('secureConnection', (socket: TLSSocket) => {
-    const holder = options.selector.tenantCertificateHolder(socket.servername || undefined);
-    if (holder !== undefined) servedTenantCertificate(socket, holder);
+    const served = options.selector.tenantCertificateFor(socket.servername || undefined);
+    if (served !== undefined) servedTenantCertificate(socket, served);
   });
   server.on('secureConnection', (socket: TrackedSocket) => {
     options.onConnection?.(socket);

@@ -1,7 +1,7 @@
 import type { SecureContext } from 'node:tls';
 import type { TenantResolver } from '../pipeline/gateway-handler.js';
 import type { DefaultCertificate } from './default-certificate.js';
-import type { TenantCertificates } from './tenant-certificates.js';
+import type { ServedTenantCertificate, TenantCertificates } from './tenant-certificates.js';
 import type { TlsMetrics } from './tls-metrics.js';
 
 /**
@@ -28,18 +28,17 @@ export class CertificateSelector {
   }
 
   /**
-   * The id of the tenant whose certificate a handshake naming `servername` is served, or undefined for
-   * the default certificate.
+   * The tenant certificate a handshake naming `servername` is served, or undefined for the default
+   * certificate.
    */
-  tenantCertificateHolder(servername: string | undefined): string | undefined {
-    return servername === undefined ? undefined : this.#tenantCertificate(servername)?.tenantId;
+  tenantCertificateFor(servername: string | undefined): ServedTenantCertificate | undefined {
+    return servername === undefined ? undefined : this.#tenantCertificate(servername);
   }
 
-  #tenantCertificate(servername: string): { tenantId: string; context: SecureContext } | undefined {
+  #tenantCertificate(servername: string): ServedTenantCertificate | undefined {
     const host = serverNameHost(servername);
     const tenant = this.tenants.resolveHost(host);
-    const context = tenant === undefined ? undefined : this.tenantCertificates.contextFor(tenant, host);
-    return tenant === undefined || context === undefined ? undefined : { tenantId: tenant.id, context };
+    return tenant === undefined ? undefined : this.tenantCertificates.certificateFor(tenant, host);
   }
 
   /** As tls.Server's SNICallback. */

@@ -163,6 +163,57 @@ describe('regression: a host moved to another tenant, its claim applied before t
     expect(fresh.fingerprint256).toBe(bravo.certificate.fingerprint256);
   });
 
+  // Regression: a resumed session presents no certificate, and node picks none for it (SNICallback is
+  // not asked) and reports the default one: the gateway took the connection for one on the default
+  // certificate's, which covers no custom domain, and answered every request on it 421. Every client
+  // that offers its last session (browsers, curl) was refused by every custom domain with a tenant
+  // certificate. A resumed connection is judged by the certificate its host is served with now.
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    it(`regression: a client resuming the TLS session of its last connection is served, by the host’s holder of the moment (${maxVersion})`, async () => {
+      const domain = `shop-${randomUUID().slice(0, 8)}.moved.test`;
+      const alpha = await holder(alphaOrigin, domain);
+      const bravo = await holder(bravoOrigin, domain);
+      gateway.store.apply(
+        snapshotOf(alpha, 10, {
+          subdomain: `alpha-${alpha.id.slice(0, 8)}`,
+          domain: { name: domain, verifiedAt: 5 },
+        }),
+      );
+      const first = await https1Request(tlsPort, domain, `/moved/${randomUUID()}`, {
+        ca: ca.certificatePem,
+        maxVersion,
+      });
+      expect(first.status).toBe(200);
+      expect(first.fingerprint256).toBe(alpha.certificate.fingerprint256);
+      expect(first.session).toBeDefined();
+      const again = await https1Request(tlsPort, domain, `/moved/${randomUUID()}`, {
+        ca: ca.certificatePem,
+        maxVersion,
+        session: first.session,
+      });
+      expect(again.sessionReused).toBe(true);
+      expect(again.status).toBe(200);
+
+      // Alpha released the domain at 50 (not applied here); Bravo verified it at 60.
+      gateway.store.apply(
+        snapshotOf(bravo, 60, {
+          subdomain: `bravo-${bravo.id.slice(0, 8)}`,
+          domain: { name: domain, verifiedAt: 60 },
+        }),
+      );
+      const pathname = `/moved/${randomUUID()}`;
+      const moved = await https1Request(tlsPort, domain, pathname, {
+        ca: ca.certificatePem,
+        maxVersion,
+        session: again.session ?? first.session,
+      });
+      expect(moved.sessionReused).toBe(true);
+      expect(moved.status).toBe(200);
+      expect(reachedBy(bravoOrigin, pathname)).toHaveLength(1);
+      expect(reachedBy(alphaOrigin, pathname)).toEqual([]);
+    });
+  }
+
   it('serves a renamed-away subdomain from the tenant that took it, and back to its first holder (A → B → A)', async () => {
     const name = `moved-${randomUUID().slice(0, 8)}`;
     const alpha = await holder(alphaOrigin, `${name}.unused.test`);

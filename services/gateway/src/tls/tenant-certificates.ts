@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import type { SnapshotCertificate } from '@vantageedge/shared/domain/gateway-config';
 import { privateKeyIssue } from '@vantageedge/shared/tls/certificate-bundle';
@@ -16,6 +17,8 @@ export interface ServedTenantCertificate {
   readonly tenantId: string;
   readonly fingerprint: string;
   readonly context: SecureContext;
+  /** The leaf certificate, for the names it covers. */
+  readonly x509: X509Certificate;
   readonly notAfterMs: number;
   /** The hosts it is served for: its domains that are verified hosts of the tenant. */
   readonly hosts: readonly string[];
@@ -96,8 +99,8 @@ export class TenantCertificates implements RoutePolicy {
   }
 
   /** The certificate of `tenant` for `host` (lower-case), if it has one. */
-  contextFor(tenant: CompiledTenant, host: string): SecureContext | undefined {
-    return this.#byCompiled.get(tenant)?.get(host)?.context;
+  certificateFor(tenant: CompiledTenant, host: string): ServedTenantCertificate | undefined {
+    return this.#byCompiled.get(tenant)?.get(host);
   }
 
   /** Every certificate being served, for the expiry metric. */
@@ -132,6 +135,7 @@ export class TenantCertificates implements RoutePolicy {
         tenantId,
         fingerprint: certificate.fingerprint_sha256,
         context: secureContextFor(certificate.certificate_pem, privateKeyPem),
+        x509: new X509Certificate(certificate.certificate_pem),
         notAfterMs: Date.parse(certificate.not_after),
         hosts,
       };
