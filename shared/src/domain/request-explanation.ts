@@ -10,13 +10,14 @@ import {
 
 /**
  * The answer of POST /api/v1/tenants/:id/explain: what the gateways would do with one request, step
- * by step (host → path → route → IP rules, CORS → auth → rate limit → cache → origin), and the first
- * step that answers it. The control plane builds it, /openapi.json documents it, and the CLI and the
+ * by step (host → method → path → route → IP rules, CORS → auth → rate limit → cache → origin), and
+ * the first step that answers it. The control plane builds it, /openapi.json documents it, and the CLI and the
  * console read it with this schema.
  */
 
 export const explainStage = z.enum([
   'host',
+  'method',
   'path',
   'route',
   'ip_rules',

@@ -3,9 +3,12 @@ import type { MatchCondition, RouteMatch } from '../domain/route-policies.js';
 import { sentHeader, singleHeader } from '../http/header-values.js';
 import { hostHeaderName } from './host-lookup.js';
 
-/** What a route's conditions look at: the request's headers (Host included) and its raw query. */
+/**
+ * What a route's conditions look at: the request's headers (Host included) and its raw query. Only
+ * the headers of the request are read: explain gives those of the request it describes.
+ */
 export interface MatchFacts {
-  readonly req: IncomingMessage;
+  readonly req: Pick<IncomingMessage, 'headers'>;
   /** The raw query string with its leading "?", or ''. */
   readonly query: string;
 }
@@ -85,7 +88,7 @@ function lowerBound(sorted: readonly string[], value: string): number {
  * The host a request is for (HTTP/1.1's Host, HTTP/2's :authority) as a host name: lower-case, no
  * port, no trailing dot; '' when there is none or it is malformed (hostHeaderName).
  */
-export function requestHost(req: IncomingMessage): string {
+export function requestHost(req: Pick<IncomingMessage, 'headers'>): string {
   // HTTP/2 clients send :authority instead of Host (node's compatibility API does not copy it).
   return hostName(singleHeader(req.headers.host) ?? singleHeader(req.headers[':authority']));
 }
@@ -100,7 +103,7 @@ function hostName(hostHeader: string | undefined): string {
  */
 const joinedLines = new WeakMap<readonly string[], string>();
 
-function headerValue(req: IncomingMessage, name: string): string | undefined {
+function headerValue(req: Pick<IncomingMessage, 'headers'>, name: string): string | undefined {
   const value = sentHeader(req.headers, name);
   if (!Array.isArray(value)) return value;
   let joined = joinedLines.get(value);

@@ -313,7 +313,7 @@ describe('vantageedge explain', () => {
       method: 'POST',
       url: `/api/v1/tenants/${TENANT}/explain`,
       body: {
-        method: 'get',
+        method: 'GET',
         host: 'acme.vantageedge.dev',
         path: '/api/users/1?b=2',
         headers: { 'x-api-key': 've_live_k' },

@@ -13,7 +13,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/cors-rules';
 import { compilePathRewrite } from '@vantageedge/shared/gateway-policies/path-rewrite';
 import { compileRedirectLocation } from '@vantageedge/shared/gateway-policies/redirect-location';
-import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/header-values';
+import { cookieHeader, cookieValue, sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 
 /**
@@ -37,18 +37,23 @@ export interface PolicyRequest {
   query: string;
   headers: Record<string, string | string[]>;
   clientIp: string | undefined;
+  /** A preflight matched to a route with CORS by the method it announces: the gateway answers it. */
+  corsPreflight: boolean;
 }
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** A browser's preflight: OPTIONS with Origin and Access-Control-Request-Method. */
+/**
+ * A browser's preflight: OPTIONS with Origin and Access-Control-Request-Method, read as the gateway's
+ * route match reads them (an empty method is none, and so is a method sent on several lines).
+ */
 export function announcedPreflightMethod(
   request: Pick<PolicyRequest, 'method' | 'headers'>,
 ): string | undefined {
-  if (request.method !== 'OPTIONS' || single(request.headers['origin']) === undefined) return undefined;
-  return single(request.headers['access-control-request-method'])?.toUpperCase();
+  if (request.method !== 'OPTIONS' || sentHeader(request.headers, 'origin') === undefined) return undefined;
+  return singleHeader(sentHeader(request.headers, 'access-control-request-method'))?.toUpperCase();
 }
 
 function explainIpRules(
@@ -97,8 +102,8 @@ function explainIpRules(
 function explainCors(route: RouteConfig, request: PolicyRequest): PoliciesExplanation['cors'] {
   const cors = compileRouteCors(route);
   if (cors === null || route.cors === null || route.cors === undefined) return null;
-  const origin = single(request.headers['origin']) ?? null;
-  const announced = announcedPreflightMethod(request);
+  const origin = single(sentHeader(request.headers, 'origin')) ?? null;
+  const announced = request.corsPreflight ? announcedPreflightMethod(request) : undefined;
   const base = {
     origin,
     allow_methods: [...cors.methods],
@@ -110,7 +115,7 @@ function explainCors(route: RouteConfig, request: PolicyRequest): PoliciesExplan
       cors,
       origin ?? undefined,
       announced,
-      request.headers['access-control-request-headers'],
+      sentHeader(request.headers, 'access-control-request-headers'),
     );
     return {
       ...base,

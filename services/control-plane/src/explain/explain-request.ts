@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
 import type {
@@ -12,10 +13,17 @@ import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policie
 import { REDIRECT_LOCATION_TOO_LONG } from '@vantageedge/shared/gateway-policies/redirect-location';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
+import { methodRefusal } from '@vantageedge/shared/http/request-method';
 import { canonicalAddress } from '@vantageedge/shared/net/ip-address';
 import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
+import { compileConditions, type MatchFacts } from '@vantageedge/shared/routing/match-conditions';
 import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
-import { AmbiguousPath, compilePattern, RouteMatcher } from '@vantageedge/shared/routing/route-matcher';
+import {
+  AmbiguousPath,
+  compilePattern,
+  type MatchRequest,
+  RouteMatcher,
+} from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
 import { type AuthContext, type ExplainedAuth, explainAuth } from './explain-auth.js';
 import { announcedPreflightMethod, explainPolicies } from './explain-policies.js';
@@ -24,8 +32,8 @@ import { announcedPreflightMethod, explainPolicies } from './explain-policies.js
  * What a gateway would do with one request, computed with the gateway's own code on the tenant's
  * snapshot: its host lookup, path normalisation, compiled route matcher, rate-limit and cache-policy
  * compilers, cache key and bypass rules, strip-prefix rule. The steps are the gateway's, in its order
- * (host → path → route → auth → rate limit → cache → origin); the answer reports every step, and the
- * first one that would answer the request itself.
+ * (host → method → path → route → auth → rate limit → cache → origin); the answer reports every step,
+ * and the first one that would answer the request itself.
  */
 
 export interface ExplainInput {
@@ -117,11 +125,29 @@ interface Matchable {
   readonly config: RouteConfig;
 }
 
+interface ExplainedRoutes {
+  verdicts: RouteVerdict[];
+  chosen: RouteConfig | null;
+  decision: ExplainDecision | null;
+}
+
+/**
+ * The request as a route's `match` conditions read it on a gateway: its headers with the Host it is
+ * sent to, its raw query with the leading '?'.
+ */
+function matchFacts(input: ExplainInput): MatchFacts {
+  return {
+    req: { headers: { ...input.headers, host: input.host } as IncomingHttpHeaders },
+    query: input.query === '' ? '' : `?${input.query}`,
+  };
+}
+
 function explainRoutes(
   snapshot: TenantSnapshot,
   method: string,
   path: string,
-): { verdicts: RouteVerdict[]; chosen: RouteConfig | null; decision: ExplainDecision | null } {
+  request: MatchRequest,
+): ExplainedRoutes {
   const valid: Matchable[] = [];
   const skipped: RouteVerdict[] = [];
   for (const route of snapshot.routes) {
@@ -140,8 +166,8 @@ function explainRoutes(
     }
   }
   const matcher = new RouteMatcher(valid, snapshot.tenant.settings.ip_rules);
-  const resolved = matcher.resolve(method, path);
-  const firstMatch = matcher.match(method, path);
+  const resolved = matcher.resolve(method, path, request);
+  const firstMatch = matcher.match(method, path, request);
   const ambiguous = resolved instanceof AmbiguousPath ? new Set(resolved.routes) : new Set<Matchable>();
   const chosen = resolved instanceof AmbiguousPath ? undefined : resolved;
   const verdicts = matcher.evaluate(method, path).map(({ route, rank, methodMatches, pathMatches }) => {
@@ -154,7 +180,14 @@ function explainRoutes(
       selected,
       reason: routeReason(
         route,
-        { selected, methodMatches, pathMatches, method, path },
+        {
+          selected,
+          methodMatches,
+          pathMatches,
+          conditionsHold: conditionsHold(route.config, request),
+          method,
+          path,
+        },
         firstMatch,
         chosen,
         ambiguous,
@@ -175,13 +208,49 @@ function explainRoutes(
   return { verdicts: [...verdicts, ...skipped], chosen: chosen?.config ?? null, decision };
 }
 
+/**
+ * A browser's preflight is matched by the method it announces to a route with CORS, which answers it,
+ * as the gateways do: first with the routes' header conditions skipped (a preflight carries none of the
+ * actual request's headers), then with the preflight's own headers. Undefined when it is no preflight,
+ * or no route with CORS takes it (then it is matched as any request).
+ */
+function explainPreflightRoutes(
+  snapshot: TenantSnapshot,
+  input: ExplainInput,
+  path: string,
+  facts: MatchFacts,
+): ExplainedRoutes | undefined {
+  const announced = announcedPreflightMethod(input);
+  if (announced === undefined) return undefined;
+  for (const preflight of [true, false]) {
+    const routes = explainRoutes(snapshot, announced, path, { facts, preflight });
+    if ((routes.chosen?.cors ?? null) !== null) return routes;
+  }
+  return undefined;
+}
+
 function verdictBase(route: RouteConfig) {
   return { id: route.id, path_pattern: route.path_pattern, methods: route.methods, priority: route.priority };
 }
 
+/** Whether the route's `match` conditions (hosts, headers, query) hold for the request. */
+function conditionsHold(route: RouteConfig, request: MatchRequest): boolean {
+  const conditions = compileConditions(route.match);
+  return (
+    conditions === null || (request.facts !== undefined && conditions.test(request.facts, request.preflight))
+  );
+}
+
 function routeReason(
   route: Matchable,
-  verdict: { selected: boolean; methodMatches: boolean; pathMatches: boolean; method: string; path: string },
+  verdict: {
+    selected: boolean;
+    methodMatches: boolean;
+    pathMatches: boolean;
+    conditionsHold: boolean;
+    method: string;
+    path: string;
+  },
   firstMatch: Matchable | undefined,
   chosen: Matchable | undefined,
   ambiguous: ReadonlySet<Matchable>,
@@ -199,6 +268,7 @@ function routeReason(
   if (!verdict.methodMatches)
     reasons.push(`method ${verdict.method} is not accepted (${methodsText(config.methods)})`);
   if (!verdict.pathMatches) reasons.push(`path ${verdict.path} does not match ${config.path_pattern}`);
+  if (!verdict.conditionsHold) reasons.push('its match conditions (hosts, headers, query) do not hold');
   if (reasons.length > 0) return reasons.join('; ');
   if (route === firstMatch && chosen !== undefined) {
     return `matches, but another reading of the path reaches ${chosen.config.path_pattern}, which protects more`;
@@ -345,6 +415,9 @@ export async function explainRequest(
     decided = true;
   };
 
+  const refusedMethod = methodRefusal(input.method);
+  if (refusedMethod !== undefined) decide(stop('method', 400, 'invalid_method', refusedMethod));
+
   const normalized = normalizePath(input.path, context.encodedSlashes);
   if (!normalized.ok) {
     explanation.path.reason = normalized.reason;
@@ -366,13 +439,9 @@ export async function explainRequest(
     return explanation;
   }
 
-  // A browser's preflight is matched by the method it announces, to a route with CORS (as the gateways do).
-  const announced = announcedPreflightMethod(input);
-  const preflightRoutes = announced === undefined ? null : explainRoutes(snapshot, announced, path);
-  const routes =
-    preflightRoutes !== null && (preflightRoutes.chosen?.cors ?? null) !== null
-      ? preflightRoutes
-      : explainRoutes(snapshot, input.method, path);
+  const facts = matchFacts(input);
+  const preflightRoutes = explainPreflightRoutes(snapshot, input, path, facts);
+  const routes = preflightRoutes ?? explainRoutes(snapshot, input.method, path, { facts, preflight: false });
   explanation.routes = routes.verdicts;
   explanation.route = routes.verdicts.find((verdict) => verdict.selected) ?? null;
   if (routes.decision) decide(routes.decision);
@@ -386,6 +455,7 @@ export async function explainRequest(
     query: input.query,
     headers: input.headers,
     clientIp: gatewayClientIp(input.clientIp),
+    corsPreflight: preflightRoutes !== undefined,
   });
   explanation.policies = policies.policies;
   if (policies.stop !== null) decide(policies.stop);

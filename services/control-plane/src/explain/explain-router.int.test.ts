@@ -61,7 +61,7 @@ afterAll(async () => {
 describe('POST /api/v1/tenants/:id/explain', () => {
   it('explains with the config now, or at a past position: the key valid then, revoked now', async () => {
     const request = {
-      method: 'get',
+      method: 'GET',
       host: 'acme-explain.vantageedge.dev',
       path: '/users/7',
       headers: { 'X-API-Key': key },

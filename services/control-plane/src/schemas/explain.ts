@@ -9,10 +9,10 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$/;
 const METHOD = /^[A-Za-z]{1,20}$/;
 
 export const explainBody = z.strictObject({
-  method: z
-    .string()
-    .regex(METHOD, 'must be an HTTP method such as GET or POST')
-    .transform((method) => method.toUpperCase()),
+  method: z.string().regex(METHOD, 'must be an HTTP method such as GET or POST').meta({
+    description:
+      'the method as the client sends it: the gateways refuse one with lower-case letters, or one they do not know (400 invalid_method)',
+  }),
   host: z
     .string()
     .min(1, 'must not be empty')

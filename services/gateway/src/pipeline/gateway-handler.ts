@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { methodRefusal } from '@vantageedge/shared/http/request-method';
 import { ClientAddressResolver } from '@vantageedge/shared/net/client-address';
 import {
   type EncodedSlashPolicy,
@@ -27,7 +28,6 @@ import {
   requestAuthority,
 } from '../http/request-authority.js';
 import { doubtfulTransferEncoding, requestBodyFraming } from '../http/request-body.js';
-import { hasLowerCaseLetters, isUnknownMethod } from '../http/request-method.js';
 import { http2Scheme, schemesOfConnection } from '../http/request-scheme.js';
 import { claimsUnspokenVersion } from '../http/request-version.js';
 import { createIpRulesPolicy } from '../ip-rules/ip-rules-stage.js';
@@ -328,21 +328,10 @@ function resolveTenant(context: PipelineContext, exchange: GatewayExchange): boo
  * send (see isUnknownMethod): 400.
  */
 function checkMethod(exchange: GatewayExchange): boolean {
-  const method = exchange.req.method ?? 'GET';
-  if (hasLowerCaseLetters(method)) {
-    failExchange(exchange, 400, 'invalid_method', `the request method must be upper-case (method ${method})`);
-    return false;
-  }
-  if (isUnknownMethod(method)) {
-    failExchange(
-      exchange,
-      400,
-      'invalid_method',
-      `the request method is not one the gateway accepts (method ${method})`,
-    );
-    return false;
-  }
-  return true;
+  const refusal = methodRefusal(exchange.req.method ?? 'GET');
+  if (refusal === undefined) return true;
+  failExchange(exchange, 400, 'invalid_method', refusal);
+  return false;
 }
 
 /** One spelling per path (dot segments, duplicate slashes, encoded slashes per policy). 400 otherwise. */

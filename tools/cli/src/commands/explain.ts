@@ -157,7 +157,8 @@ export async function explain(
     : await tenantOfHost(client, host, baseDomainsOf(ctx.env));
   const response = await client.request('POST', `/api/v1/tenants/${tenant.id}/explain`, {
     body: {
-      method,
+      // The admin API explains the method as sent (the gateways refuse `get`); typed here, it means GET.
+      method: method.toUpperCase(),
       host,
       path,
       headers,
