@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { constants } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { http2Connect } from '@vantageedge/shared/testing/tls-clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -72,6 +74,7 @@ describe('timeouts and retries route policies', () => {
   let resetting: ScriptedTarget;
   let healthy: ScriptedTarget;
   let unavailable: ScriptedTarget;
+  let alsoUnavailable: ScriptedTarget;
   let trickling: ScriptedTarget;
   let alsoResetting: ScriptedTarget;
   let answersThenCuts: ScriptedTarget;
@@ -88,10 +91,12 @@ describe('timeouts and retries route policies', () => {
       setTimeout(() => req.socket.destroy(), 50);
     });
     healthy = await scriptedTarget(answers('healthy'));
-    unavailable = await scriptedTarget((_req, res) => {
+    const downForAMoment = (_req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(503, { 'content-type': 'text/plain' });
       res.end('down for a moment');
-    });
+    };
+    unavailable = await scriptedTarget(downForAMoment);
+    alsoUnavailable = await scriptedTarget(downForAMoment);
     // A 503 whose body never ends: a byte every 100 ms.
     trickling = await scriptedTarget((_req, res) => {
       res.writeHead(503, { 'content-type': 'text/plain' });
@@ -105,7 +110,9 @@ describe('timeouts and retries route policies', () => {
       res.write('first part, then silence');
     });
     await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
-    gateway = await startTestGateway();
+    // h2c beside HTTP/1.1 on the plain listener: a client that leaves, over either protocol.
+    gateway = await startTestGateway({ GATEWAY_H2C: 'true' });
+    const bothUnavailable = randomUUID();
     const resetPair = randomUUID();
     const unavailablePair = randomUUID();
     const tricklingPair = randomUUID();
@@ -140,6 +147,12 @@ describe('timeouts and retries route policies', () => {
           {
             id: bothReset,
             targets: [resetting.url, alsoResetting.url],
+            health_check: NO_HEALTH_CHECKS,
+            circuit_breaker: { enabled: false },
+          },
+          {
+            id: bothUnavailable,
+            targets: [unavailable.url, alsoUnavailable.url],
             health_check: NO_HEALTH_CHECKS,
             circuit_breaker: { enabled: false },
           },
@@ -199,6 +212,12 @@ describe('timeouts and retries route policies', () => {
             path_pattern: '/ejected/*',
             retries: { on: ['503'], budget: generousBudget },
           },
+          {
+            origin_id: bothUnavailable,
+            path_pattern: '/left/*',
+            // A backoff long enough that the client leaves while it runs.
+            retries: { on: ['503'], backoff: { base_ms: 10_000, max_ms: 10_000 }, budget: generousBudget },
+          },
           { origin_id: slowOrigin, path_pattern: '/slow/*', timeouts: { response_headers_ms: 200 } },
           { origin_id: stallingOrigin, path_pattern: '/stall/*', timeouts: { idle_ms: 200 } },
         ],
@@ -209,8 +228,8 @@ describe('timeouts and retries route policies', () => {
   afterAll(async () => {
     await gateway?.close();
     await Promise.all(
-      [resetting, alsoResetting, answersThenCuts, healthy, unavailable, trickling, slow].map((t) =>
-        t?.close(),
+      [resetting, alsoResetting, answersThenCuts, healthy, unavailable, alsoUnavailable, trickling, slow].map(
+        (t) => t?.close(),
       ),
     );
     await new Promise<void>((resolve) => {
@@ -337,6 +356,47 @@ describe('timeouts and retries route policies', () => {
       /vantageedge_gateway_upstream_retries_total\{[^}]*outcome="budget_exhausted"[^}]*\} [1-9]/,
     );
   });
+
+  // Regression test: an HTTP/2 client's reset ended the backoff but was not seen as the client leaving
+  // (node's HTTP/2 response has no `destroyed`): the retry went out anyway, to an origin already failing,
+  // for an answer nobody waited for.
+  it.each(['HTTP/1.1', 'HTTP/2'] as const)(
+    'sends no retry once the client left during the backoff (%s)',
+    async (protocol) => {
+      const path = `/left/${protocol === 'HTTP/2' ? 'h2' : 'h1'}`;
+      const tried = () => [...unavailable.seen, ...alsoUnavailable.seen].filter((r) => r.url === path).length;
+      const leave = protocol === 'HTTP/2' ? requestOverHttp2(path) : requestOverHttp1(path);
+      while (tried() === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      leave();
+      await logLineOf(gateway, path);
+      // A whole exchange through the gateway after it: a retry sent on the client's leaving is out by then.
+      expect((await send(gateway, 'retry.localhost', `/unavailable/after-${path}`)).status).toBe(200);
+      expect(tried()).toBe(1);
+    },
+  );
+
+  function requestOverHttp1(path: string): () => void {
+    const req = request({
+      host: '127.0.0.1',
+      port: gateway.gateway.trafficPort,
+      path,
+      headers: { host: 'retry.localhost' },
+    });
+    req.on('error', () => {});
+    req.end();
+    return () => req.destroy();
+  }
+
+  function requestOverHttp2(path: string): () => void {
+    const session = http2Connect(gateway.url);
+    const stream = session.request({ ':path': path, ':authority': 'retry.localhost' });
+    stream.on('error', () => {});
+    stream.end();
+    return () => {
+      stream.close(constants.NGHTTP2_CANCEL);
+      session.close();
+    };
+  }
 
   it("answers 504 upstream_timeout after the route's response_headers_ms, not the origin's 30 s", async () => {
     const answer = await send(gateway, 'retry.localhost', '/slow/x');

@@ -93,6 +93,21 @@ export class GatewayHttp2ServerResponse extends Http2ServerResponse {
   }
 
   /**
+   * `destroyed`: whether the stream is gone (reset by the client, destroyed, or closed), as it tells of an
+   * HTTP/1.1 response. node's HTTP/2 response has no such property (its types say it has one), so where
+   * the gateway asks whether the client is still there (before a retry, say) an HTTP/2 client that left
+   * read as one still waiting.
+   */
+  static {
+    Object.defineProperty(GatewayHttp2ServerResponse.prototype, 'destroyed', {
+      configurable: true,
+      get(this: Http2ServerResponse): boolean {
+        return this.stream.destroyed;
+      },
+    });
+  }
+
+  /**
    * A large body (a cache HIT, a fixed response) is handed to node in pieces, each its own write: node
    * counts a write as delivered only once all of it went out, so a slow client taking a one-piece body
    * steadily would look stalled to the undelivered-response check of the listener (http2-sessions.ts)

@@ -169,6 +169,24 @@ describe('an exchange the client abandoned', () => {
     });
   });
 
+  it('HTTP/2 stream reset in the middle of the body: the status sent, and the response marked incomplete', async () => {
+    const session = await h2Session();
+    const requestId = randomUUID();
+    const stream = session.request({
+      ':method': 'GET',
+      ':path': '/download?bytes=50000000',
+      ':authority': HOST,
+      'x-request-id': requestId,
+    });
+    stream.on('error', () => {});
+    stream.once('data', () => stream.close(constants.NGHTTP2_CANCEL));
+    const line = await accessLine(requestId);
+    expect({ status: line['status'], complete: line['response_complete'] }).toEqual({
+      status: 200,
+      complete: false,
+    });
+  });
+
   it('a complete response is marked complete', async () => {
     const requestId = randomUUID();
     abandonHttp1('/download?bytes=10', requestId, 'mid-body'); // ten bytes: one chunk, read whole

@@ -23,6 +23,14 @@ export function switchesToWebSocket(response: IncomingMessage): boolean {
   );
 }
 
+/**
+ * Whether an answer with this status to an HTTP/2 client's extended CONNECT tells it the WebSocket is
+ * open: any 2xx does (RFC 8441 §5), where an HTTP/1.1 client takes nothing but a 101 for a switch.
+ */
+export function opensHttp2WebSocket(status: number | undefined): boolean {
+  return status !== undefined && status >= 200 && status < 300;
+}
+
 /** RFC 6455 §4.1: a client's key is a random 16-byte value, base64-encoded. */
 const WEBSOCKET_KEY = /^[A-Za-z0-9+/]{22}==$/;
 const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';

@@ -29,7 +29,11 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  *   a 205's body, and a 204's Content-Length, on which HTTP/2 clients reset the stream;
  * - a 101 naming a field `Constructor` or `__proto__`, switching an HTTP/2 client's stream, threw out of
  *   the origin's `upgrade` listener (the field was looked up in a plain object, which has those names):
- *   an uncaught exception, on which the replica drains and exits.
+ *   an uncaught exception, on which the replica drains and exits;
+ * - an answer that did not switch protocols but had a 2xx status (a server that ignores Upgrade and
+ *   serves its page) was relayed to an HTTP/2 client as it came: a 2xx to an extended CONNECT opens the
+ *   WebSocket (RFC 8441 §5), so the client took the page for the origin's frames. (An HTTP/1.1 client
+ *   tells any answer but 101 from a switch: it still gets the origin's.)
  */
 const HOST = 'wsanswers.localhost';
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -92,6 +96,8 @@ function startRawOrigin(): Promise<net.Server> {
         socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n');
       } else if (path === '/refusal-205') {
         socket.write('HTTP/1.1 205 Reset Content\r\nContent-Length: 5\r\n\r\nhello');
+      } else if (path === '/not-switched') {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n\r\n<html></html>');
       } else if (path === '/refused') {
         socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno');
       } else if (path === '/refusal-that-stalls') {
@@ -243,6 +249,38 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
     }
   });
 
+  it.each(['/not-switched', '/refusal-204'])(
+    '%s: an answer with a 2xx status but no switch: 502 upstream_error to an HTTP/2 client, never a WebSocket it opened',
+    async (path) => {
+      const { session } = await openSession(gateway.url);
+      try {
+        const refused = await within(
+          extendedConnect(session, path, { ':authority': HOST }),
+          5_000,
+          'the answer',
+        );
+        expect(refused.status).toBe(502);
+        expect(refusalError(refused)).toMatchObject({
+          code: 'upstream_error',
+          message: expect.stringContaining('without switching to WebSocket'),
+        });
+        const next = await within(
+          extendedConnect(session, '/refused', { ':authority': HOST }),
+          5_000,
+          'the next answer',
+        );
+        expect(next).toMatchObject({ status: 403, body: 'no' });
+      } finally {
+        session.destroy();
+      }
+      // An HTTP/1.1 client tells the answer from a 101: it gets the origin's own (a 204 without the
+      // Content-Length the origin gave it).
+      const answer = await within(sendUpgrade(gateway, HOST, path), 5_000, 'the HTTP/1.1 answer');
+      expect(answer.status).toBe(path === '/not-switched' ? 200 : 204);
+      if (path === '/refusal-204') expect(answer.headers).not.toHaveProperty('content-length');
+    },
+  );
+
   it('a 101 naming fields Constructor and __proto__ switches an HTTP/2 client’s stream, the replica serving on', async () => {
     const { session } = await openSession(gateway.url);
     try {
@@ -269,21 +307,6 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
     const answer = await within(sendUpgrade(gateway, HOST, '/refusal-205'), 5_000, 'the answer');
     expect(answer).toMatchObject({ status: 205, text: '' });
     expect(answer.headers['content-length']).toBe('0');
-  });
-
-  it('a refusal with a 204 reaches an HTTP/2 client without the Content-Length the origin gave it', async () => {
-    const { session } = await openSession(gateway.url);
-    try {
-      const refused = await within(
-        extendedConnect(session, '/refusal-204', { ':authority': HOST }),
-        5_000,
-        'the answer',
-      );
-      expect(refused).toMatchObject({ status: 204, body: '' });
-      expect(refused.headers).not.toHaveProperty('content-length');
-    } finally {
-      session.destroy();
-    }
   });
 
   it('a refusal the origin cuts short: the client’s connection is closed', async () => {

@@ -64,6 +64,7 @@ import { FrameRelay } from './frame-relay.js';
 import { SigningKeyWatch } from './signing-key-watch.js';
 import {
   acceptsKey,
+  opensHttp2WebSocket,
   type ResponseScoping,
   switchedStreamHeaders,
   switchesToWebSocket,
@@ -628,7 +629,8 @@ export class WebSocketProxy {
     };
     /**
      * An answer the client cannot be given: a 101 that is not a switch to WebSocket (the connection is
-     * in no state to relay), or a status outside 100–599 (as the proxy answers one).
+     * in no state to relay), a 2xx to an HTTP/2 client (it would open the WebSocket), or a status outside
+     * 100–599 (as the proxy answers one).
      */
     const refuseUnrelayable = (
       response: IncomingMessage,
@@ -658,6 +660,14 @@ export class WebSocketProxy {
       answered();
       if (refuseInternal(response)) return;
       if (response.statusCode === 101) return refuseUnrelayable(response);
+      // A 2xx to an extended CONNECT opens the WebSocket (RFC 8441 §5): relayed, an origin that ignored
+      // the upgrade and served a page would have the client read that page as its frames.
+      if (overHttp2 && opensHttp2WebSocket(response.statusCode))
+        return refuseUnrelayable(
+          response,
+          undefined,
+          `the origin answered the upgrade with ${response.statusCode} without switching to WebSocket`,
+        );
       // Not an HTTP status (RFC 9110 §15): node's HTTP/2 response throws on one, out of this listener.
       if ((response.statusCode ?? 0) > 599)
         return refuseUnrelayable(
