@@ -34,16 +34,36 @@ function phpName(name: string): string {
 }
 
 /**
- * The entry of `byKey` (keyed by parameterKey) a parameter named `decodedName` is read as: its own
- * key, or the key it extends with `[…]` (`role[]`, `filter[a][b]` is also `filter[a]`'s).
+ * Entries keyed by parameterKey (the names a route's transform names), found by the name a request's
+ * parameter is read as: its own key, or the key it extends with `[…]` (`role[]`, `filter[a][b]` is also
+ * `filter[a]`'s). The name is the client's: only its prefixes up to the longest key are looked up, so a
+ * name of thousands of `[` costs what a short one does (each lookup hashes the prefix again). `byKey`
+ * must not change once given.
  */
-export function namedEntry<T>(byKey: ReadonlyMap<string, T>, decodedName: string): T | undefined {
-  const key = parameterKey(decodedName);
-  const exact = byKey.get(key);
-  if (exact !== undefined) return exact;
-  for (let bracket = key.lastIndexOf('['); bracket > 0; bracket = key.lastIndexOf('[', bracket - 1)) {
-    const entry = byKey.get(key.slice(0, bracket));
-    if (entry !== undefined) return entry;
+export class NamedParameters<T> {
+  readonly #byKey: ReadonlyMap<string, T>;
+  readonly #longestKey: number;
+
+  constructor(byKey: ReadonlyMap<string, T>) {
+    this.#byKey = byKey;
+    let longest = 0;
+    for (const key of byKey.keys()) longest = Math.max(longest, key.length);
+    this.#longestKey = longest;
   }
-  return undefined;
+
+  entryOf(decodedName: string): T | undefined {
+    const key = parameterKey(decodedName);
+    const exact = this.#byKey.get(key);
+    if (exact !== undefined) return exact;
+    // A prefix ending at a `[` past the longest key is no key.
+    for (
+      let bracket = key.lastIndexOf('[', this.#longestKey);
+      bracket > 0;
+      bracket = key.lastIndexOf('[', bracket - 1)
+    ) {
+      const entry = this.#byKey.get(key.slice(0, bracket));
+      if (entry !== undefined) return entry;
+    }
+    return undefined;
+  }
 }

@@ -1,6 +1,6 @@
 import type { QueryTransform } from '@vantageedge/shared/domain/route-policies';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import { namedEntry, parameterKey } from './query-parameter-spellings.js';
+import { NamedParameters, parameterKey } from './query-parameter-spellings.js';
 import { compileValueTemplate, templateValue, type ValueTemplate } from './value-template.js';
 
 /** The new raw query (with its "?", or '') for a request; compiled once per route. */
@@ -35,10 +35,11 @@ export function compileQueryTransform(
   }
   if (removed.size + setNames.length + appendedNames.length === 0) return null;
   /** Each name the transform names, by parameterKey: the index of its `set`, or REMOVED. */
-  const named = new Map<string, number>();
-  for (const key of removed) named.set(key, REMOVED);
-  for (const [index, name] of setNames.entries()) named.set(parameterKey(name), index);
-  const namedIn = (piece: string): number | undefined => namedEntry(named, pieceName(piece));
+  const byKey = new Map<string, number>();
+  for (const key of removed) byKey.set(key, REMOVED);
+  for (const [index, name] of setNames.entries()) byKey.set(parameterKey(name), index);
+  const named = new NamedParameters(byKey);
+  const namedIn = (piece: string): number | undefined => named.entryOf(pieceName(piece));
   return (exchange) => {
     const raw = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
     const pieces: string[] = [];
