@@ -320,6 +320,15 @@ export const gatewaySettings = {
   GATEWAY_METRICS_MAX_ROUTE_SERIES: z.coerce.number().int().min(0).max(1_000_000).default(1000),
   /** The part of GATEWAY_METRICS_MAX_ROUTE_SERIES one tenant's routes may hold, in (0, 1]. */
   GATEWAY_METRICS_ROUTE_SERIES_TENANT_SHARE: z.coerce.number().gt(0).max(1).default(0.1),
+  /**
+   * Upstream targets that may be a `target` label on this replica at once, over all tenants (health,
+   * circuit state, picks, in-flight, transitions and probes); targets built past it are counted under
+   * target="other" of their origin. A target is 4 lines of every scrape with no traffic, up to 15 with
+   * every transition: a tenant at its limits (1,000 targets) alone would be up to 15,000 lines.
+   */
+  GATEWAY_METRICS_MAX_TARGET_SERIES: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+  /** The part of GATEWAY_METRICS_MAX_TARGET_SERIES one tenant's targets may hold, in (0, 1]. */
+  GATEWAY_METRICS_TARGET_SERIES_TENANT_SHARE: z.coerce.number().gt(0).max(1).default(0.1),
   /** TLS listener (HTTPS and HTTP/2 with ALPN h2); unset: no TLS listener. */
   GATEWAY_TLS_PORT: port.optional(),
   /** The default certificate (PEM chain, leaf first) for the base domains and unknown SNI names. */

@@ -23,7 +23,7 @@ import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
 import { type GatewaySettings, upstreamRequestsPerTenant } from './settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
-import { createUpstreamSet, TenantUpstreamSockets } from './upstream/index.js';
+import { createUpstreamSet, TenantUpstreamSockets, targetLabelBudget } from './upstream/index.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 
@@ -167,6 +167,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   });
   const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
+  const targetLabels = targetLabelBudget(config);
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
@@ -177,6 +178,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         logger,
         probeBudget,
         addressPolicy,
+        targetLabels,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
         trustedProxies: trustedProxiesFromSettings(config).ranges,

@@ -16,7 +16,12 @@ import type { RoutePolicy } from '../pipeline/stage.js';
 import { trustedProxiesFromSettings } from '../proxy/client-address.js';
 import { type GatewaySettings, parseGatewaySettings, upstreamRequestsPerTenant } from '../settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
-import { createUpstreamSet, TenantUpstreamSockets, type UpstreamSetDeps } from '../upstream/index.js';
+import {
+  createUpstreamSet,
+  TenantUpstreamSockets,
+  targetLabelBudget,
+  type UpstreamSetDeps,
+} from '../upstream/index.js';
 import { type HttpOrigin, startHttpOrigin } from './http-origins.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789abcdef';
@@ -146,6 +151,7 @@ export async function startTestGateway(
   const addressPolicy = new OriginAddressPolicy(config.ORIGIN_BLOCKED_CIDRS);
   const remoteJwks = remoteJwksFromConfig(config, registry, logger, addressPolicy, extra.jwksPolicy);
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
+  const targetLabels = targetLabelBudget(config);
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
@@ -156,6 +162,7 @@ export async function startTestGateway(
         // As in a replica: targets' health and circuit changes are service-log lines.
         logger,
         addressPolicy,
+        targetLabels,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,
         clientShare: config.GATEWAY_UPSTREAM_CLIENT_SHARE,
         trustedProxies: trustedProxiesFromSettings(config).ranges,

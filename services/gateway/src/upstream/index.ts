@@ -1,4 +1,5 @@
 export type { CircuitState } from './circuit-breaker.js';
+export { type TargetSeriesSettings, targetLabelBudget } from './metrics.js';
 export { TenantUpstreamSockets } from './tenant-upstream-sockets.js';
 export type * from './types.js';
 export {

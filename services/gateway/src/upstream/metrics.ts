@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { FOLDED_LABEL, LabelBudget } from '../observability/label-budget.js';
 import type { CircuitState, CircuitTripReason } from './circuit-breaker.js';
 import type { HealthSource } from './target-health.js';
 
@@ -21,6 +22,25 @@ export function targetLabel(id: string): string {
   if (id.length <= TARGET_LABEL_MAX) return id;
   const digest = createHash('sha256').update(id).digest('hex').slice(0, TARGET_DIGEST_CHARS);
   return `${id.slice(0, TARGET_LABEL_MAX - TARGET_DIGEST_CHARS - 1)}…${digest}`;
+}
+
+/** The replica's limits on target label sets in /metrics (settings of the same names). */
+export interface TargetSeriesSettings {
+  /** Target label sets (tenant, origin, target) one replica exports at once, over all tenants. */
+  GATEWAY_METRICS_MAX_TARGET_SERIES: number;
+  /** The part of GATEWAY_METRICS_MAX_TARGET_SERIES one tenant's targets may hold, in (0, 1]. */
+  GATEWAY_METRICS_TARGET_SERIES_TENANT_SHARE: number;
+}
+
+/**
+ * Which targets are a `target` label of their own, shared by every upstream set of a replica. A target
+ * built past the replica's bound or its tenant's share is counted as target="other" of its origin.
+ */
+export function targetLabelBudget(settings: TargetSeriesSettings): LabelBudget {
+  return new LabelBudget({
+    maxLabels: settings.GATEWAY_METRICS_MAX_TARGET_SERIES,
+    tenantShare: settings.GATEWAY_METRICS_TARGET_SERIES_TENANT_SHARE,
+  });
 }
 
 export const CIRCUIT_STATE_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
@@ -46,8 +66,6 @@ const CIRCUIT_TRANSITIONS: ReadonlyArray<readonly [CircuitState, CircuitTripReas
 
 /** The upstream metrics of one registry, shared by every upstream set that reports to it. */
 class UpstreamMetricFamilies {
-  readonly healthy: Gauge<'tenant' | 'origin' | 'target'>;
-  readonly circuitState: Gauge<'tenant' | 'origin' | 'target'>;
   readonly healthTransitions: Counter<'tenant' | 'origin' | 'target' | 'to' | 'source'>;
   readonly circuitTransitions: Counter<'tenant' | 'origin' | 'target' | 'to' | 'reason'>;
   readonly probes: Counter<'tenant' | 'origin' | 'target' | 'result'>;
@@ -59,8 +77,11 @@ class UpstreamMetricFamilies {
   /**
    * Open upstream sets per target label set. When a snapshot replaces an origin, the new set is
    * built before the old one closes; the series are removed only when the last set using them closes.
+   * The targets folded into target="other" of an origin share one label set.
    */
   readonly #users = new Map<string, number>();
+  /** Open upstream sets per target (tenant, origin, id): its label budget is freed with the last. */
+  readonly #targetUsers = new Map<string, number>();
   /** The same for origin label sets. */
   readonly #originUsers = new Map<string, number>();
 
@@ -96,17 +117,47 @@ class UpstreamMetricFamilies {
         for (const target of targets) this.inc(target.labels, target.load.inFlight);
       },
     });
-    this.healthy = new Gauge({
+    const current = () => this.#currentTargets();
+    new Gauge({
       name: 'vantageedge_upstream_target_healthy',
-      help: '1 when the target is healthy (active and passive checks), 0 when ejected',
+      help: '1 when the target is healthy (active and passive checks), 0 when ejected; target="other": how many of the targets folded into it are healthy',
       labelNames: TARGET_LABELS,
       registers,
+      collect() {
+        this.reset();
+        for (const target of current()) this.inc(target.labels, target.healthy ? 1 : 0);
+      },
     });
-    this.circuitState = new Gauge({
+    new Gauge({
       name: 'vantageedge_upstream_circuit_state',
-      help: 'Circuit breaker state per target: 0 closed, 1 half-open, 2 open',
+      help: 'Circuit breaker state per target: 0 closed, 1 half-open, 2 open; target="other": the most open of the targets folded into it',
       labelNames: TARGET_LABELS,
       registers,
+      collect() {
+        this.reset();
+        const mostOpen = new Map<string, TargetMetrics>();
+        for (const target of current()) {
+          const before = mostOpen.get(target.seriesKey);
+          if (
+            before === undefined ||
+            CIRCUIT_STATE_VALUE[target.circuit] > CIRCUIT_STATE_VALUE[before.circuit]
+          )
+            mostOpen.set(target.seriesKey, target);
+        }
+        for (const target of mostOpen.values()) this.set(target.labels, CIRCUIT_STATE_VALUE[target.circuit]);
+      },
+    });
+    new Gauge({
+      name: 'vantageedge_upstream_metrics_folded_targets',
+      help: 'Targets counted under target="other" of their origin because the replica held GATEWAY_METRICS_MAX_TARGET_SERIES target labels or the tenant its share of them',
+      labelNames: ['tenant', 'origin'],
+      registers,
+      collect() {
+        this.reset();
+        for (const target of current()) {
+          if (target.folded) this.inc({ tenant: target.labels.tenant, origin: target.labels.origin });
+        }
+      },
     });
     this.healthTransitions = new Counter({
       name: 'vantageedge_upstream_health_transitions_total',
@@ -130,25 +181,18 @@ class UpstreamMetricFamilies {
 
   addTarget(target: TargetMetrics): void {
     this.#targets.add(target);
-    const key = seriesKey(target.labels);
-    this.#users.set(key, (this.#users.get(key) ?? 0) + 1);
+    addUser(this.#users, target.seriesKey);
+    addUser(this.#targetUsers, target.targetKey);
     this.#picks.inc(target.labels, 0);
   }
 
   removeTarget(target: TargetMetrics): void {
     target.flushPicks(this.#picks);
     this.#targets.delete(target);
+    if (!removeUser(this.#targetUsers, target.targetKey)) target.releaseLabel();
     const { labels } = target;
-    const key = seriesKey(labels);
-    const users = (this.#users.get(key) ?? 1) - 1;
-    if (users > 0) {
-      this.#users.set(key, users);
-      return;
-    }
-    this.#users.delete(key);
+    if (removeUser(this.#users, target.seriesKey)) return;
     this.#picks.remove(labels);
-    this.healthy.remove(labels);
-    this.circuitState.remove(labels);
     for (const to of ['healthy', 'unhealthy']) {
       for (const source of ['active', 'passive']) this.healthTransitions.remove({ ...labels, to, source });
     }
@@ -158,23 +202,38 @@ class UpstreamMetricFamilies {
 
   addOrigin(origin: OriginMetrics): void {
     this.#origins.add(origin);
-    const key = originKey(origin.labels);
-    this.#originUsers.set(key, (this.#originUsers.get(key) ?? 0) + 1);
+    addUser(this.#originUsers, originKey(origin.labels));
     this.#unavailable.inc(origin.labels, 0);
   }
 
   removeOrigin(origin: OriginMetrics): void {
     origin.flush(this.#unavailable);
     this.#origins.delete(origin);
-    const key = originKey(origin.labels);
-    const users = (this.#originUsers.get(key) ?? 1) - 1;
-    if (users > 0) {
-      this.#originUsers.set(key, users);
-      return;
-    }
-    this.#originUsers.delete(key);
+    if (removeUser(this.#originUsers, originKey(origin.labels))) return;
     this.#unavailable.remove(origin.labels);
   }
+
+  /**
+   * Each target of the open sets once: while a replacement set of an origin is built and the set it
+   * replaces drains, a target both have is the replacement's (the newer, added later).
+   */
+  #currentTargets(): Iterable<TargetMetrics> {
+    const byTarget = new Map<string, TargetMetrics>();
+    for (const target of this.#targets) byTarget.set(target.targetKey, target);
+    return byTarget.values();
+  }
+}
+
+function addUser(users: Map<string, number>, key: string): void {
+  users.set(key, (users.get(key) ?? 0) + 1);
+}
+
+/** Whether the key has users left. */
+function removeUser(users: Map<string, number>, key: string): boolean {
+  const left = (users.get(key) ?? 1) - 1;
+  if (left > 0) users.set(key, left);
+  else users.delete(key);
+  return left > 0;
 }
 
 function originKey(labels: OriginLabels): string {
@@ -196,21 +255,63 @@ function familiesFor(registry: Registry): UpstreamMetricFamilies {
   return families;
 }
 
-/** One target's series. State changes are written at once; per-request load is read at scrape time. */
+/** Which target of which tenant's origin a TargetMetrics reports. */
+export interface TargetIdentity {
+  readonly tenant: string;
+  readonly origin: string;
+  /** Unique in its origin (see uniqueId). */
+  readonly id: string;
+  /** Its `target` label when the budget gives it one (targetLabel of the id). */
+  readonly label: string;
+}
+
+/**
+ * One target's series. Transitions are counted at once; its state and per-request load are read at
+ * scrape time. Its label set is settled when it is built: its own, or target="other" of its origin when
+ * `labelBudget` has no room for it (the folded targets of an origin add up in that one label set).
+ */
 export class TargetMetrics {
   readonly #families: UpstreamMetricFamilies;
+  readonly labels: TargetLabels;
+  readonly folded: boolean;
+  readonly seriesKey: string;
+  readonly targetKey: string;
+  readonly #budgetKey: string;
+  #healthy = true;
+  #circuit: CircuitState = 'closed';
   #reportedPicks = 0;
   #closed = false;
 
   constructor(
     registry: Registry,
-    readonly labels: TargetLabels,
+    target: TargetIdentity,
     readonly load: TargetLoad,
+    private readonly labelBudget?: LabelBudget,
   ) {
+    this.#budgetKey = `${target.origin}\u0000${target.id}`;
+    this.folded = !(labelBudget?.admit(target.tenant, this.#budgetKey) ?? true);
+    this.labels = {
+      tenant: target.tenant,
+      origin: target.origin,
+      target: this.folded ? FOLDED_LABEL : target.label,
+    };
+    this.seriesKey = seriesKey(this.labels);
+    this.targetKey = `${target.tenant}\u0000${this.#budgetKey}`;
     this.#families = familiesFor(registry);
     this.#families.addTarget(this);
-    this.#families.healthy.set(labels, 1);
-    this.#families.circuitState.set(labels, CIRCUIT_STATE_VALUE.closed);
+  }
+
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  get circuit(): CircuitState {
+    return this.#circuit;
+  }
+
+  /** No open set has the target any more. */
+  releaseLabel(): void {
+    this.labelBudget?.releaseKey(this.labels.tenant, this.#budgetKey);
   }
 
   flushPicks(counter: Counter<'tenant' | 'origin' | 'target'>): void {
@@ -223,13 +324,13 @@ export class TargetMetrics {
   // overwrite the former or bring back the latter.
   healthChanged(healthy: boolean, source: HealthSource): void {
     if (this.#closed) return;
-    this.#families.healthy.set(this.labels, healthy ? 1 : 0);
+    this.#healthy = healthy;
     this.#families.healthTransitions.inc({ ...this.labels, to: healthy ? 'healthy' : 'unhealthy', source });
   }
 
   circuitChanged(to: CircuitState, reason: CircuitTripReason): void {
     if (this.#closed) return;
-    this.#families.circuitState.set(this.labels, CIRCUIT_STATE_VALUE[to]);
+    this.#circuit = to;
     this.#families.circuitTransitions.inc({ ...this.labels, to, reason });
   }
 

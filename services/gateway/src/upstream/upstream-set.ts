@@ -8,6 +8,7 @@ import {
 import { Registry } from 'prom-client';
 import type { buildConnector, Dispatcher, Pool } from 'undici';
 import type { Logger } from 'winston';
+import type { LabelBudget } from '../observability/label-budget.js';
 import { type ActiveHealthChecks, startActiveHealthChecks } from './active-health-checks.js';
 import type { Balancer, BalancerMember } from './balancers/balancer.js';
 import { createConsistentHashBalancer } from './balancers/consistent-hash.js';
@@ -39,6 +40,11 @@ export interface UpstreamSetDeps {
   readonly tenantId: string;
   /** Where the upstream metrics go; without one they are kept in a private registry. */
   readonly registry?: Registry;
+  /**
+   * Which targets are a `target` label of their own in `registry` (targetLabelBudget), shared by the
+   * replica's upstream sets; without one, every target is.
+   */
+  readonly targetLabels?: LabelBudget;
   /** Health and circuit state changes are logged here (nothing is logged per request). */
   readonly logger?: Logger;
   /** Milliseconds on a monotonic clock; injected by state-machine tests. */
@@ -294,8 +300,9 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     const load: TargetLoad = { picks: 0, inFlight: 0 };
     const metrics = new TargetMetrics(
       registry,
-      { tenant: deps.tenantId, origin: origin.id, target: label },
+      { tenant: deps.tenantId, origin: origin.id, id, label },
       load,
+      deps.targetLabels,
     );
     const health = new TargetHealth(
       origin.health_check,
