@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AdminResponse,
+  adminRequest,
   ENTRY_POINTS,
-  onFreePorts,
-  type ServiceProcess,
   startService,
   stopAllServices,
   TestSystem,
-  waitForHttp,
 } from './harness.js';
 
 /**
@@ -24,60 +22,25 @@ let system: TestSystem;
 const instances: string[] = [];
 let token = '';
 
-async function startControlPlaneProcess(): Promise<string> {
-  return onFreePorts(1, async ([port]) => {
-    const cp: ServiceProcess = startService(
-      `control-plane ${instances.length + 1}`,
-      ENTRY_POINTS.controlPlane,
-      {
-        ...system.commonEnv(),
-        CONTROL_PLANE_PORT: String(port),
-        CONTROL_PLANE_HOST: '127.0.0.1',
-        CONTROL_PLANE_METRICS_PORT: '0',
-        TENANT_MAX_ROUTES: String(LIMITS.routes),
-        TENANT_MAX_API_KEYS: String(LIMITS.apiKeys),
-        TENANT_MAX_MEMBERS: String(LIMITS.members),
-        // One admin sends every command here: its per-caller limits are not what is tested.
-        CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT: '0',
-        CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: '0',
-      },
-    );
-    system.services.push(cp);
-    const url = `http://127.0.0.1:${port}`;
-    try {
-      await waitForHttp(cp, `${url}/readyz`);
-    } catch (error) {
-      await cp.stop();
-      throw error;
-    }
-    return url;
+function startControlPlaneProcess(): Promise<string> {
+  return system.startControlPlane(`control-plane ${instances.length + 1}`, {
+    TENANT_MAX_ROUTES: String(LIMITS.routes),
+    TENANT_MAX_API_KEYS: String(LIMITS.apiKeys),
+    TENANT_MAX_MEMBERS: String(LIMITS.members),
+    // One admin sends every command here: its per-caller limits are not what is tested.
+    CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT: '0',
+    CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT: '0',
   });
 }
 
-async function call(
+function call(
   instance: number,
   method: string,
   pathname: string,
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<AdminResponse> {
-  const response = await fetch(`${instances[instance]}${pathname}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    parsed = {};
-  }
-  return { status: response.status, headers: response.headers, body: parsed, text };
+  return adminRequest(instances[instance] ?? '', method, pathname, { body, token, headers });
 }
 
 const idOf = (response: AdminResponse) => response.body['id'] as string;

@@ -12,7 +12,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '@vantageedge/gateway/testing/gateway-harness';
-import { type RawResponse, rawExchange } from '@vantageedge/gateway/testing/raw-exchange';
+import { errorCodeOf, type RawResponse, rawExchange } from '@vantageedge/gateway/testing/raw-exchange';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaSnapshot } from './compile-differential.js';
@@ -370,15 +370,6 @@ interface Explanation {
 interface GatewayOutcome {
   response: RawResponse | undefined;
   forwarded: { origin: string; url: string; routeId: string } | undefined;
-}
-
-function errorCodeOf(response: RawResponse): string | undefined {
-  try {
-    const code = (JSON.parse(response.body) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' ? code : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 let nextCase = 0;

@@ -356,6 +356,32 @@ export interface AdminResponse {
   text: string;
 }
 
+/** An admin API call to the control plane at `baseUrl` with the bearer `token` (a string body is sent as is). */
+export async function adminRequest(
+  baseUrl: string,
+  method: string,
+  pathname: string,
+  { body, token, headers = {} }: { body?: unknown; token: string; headers?: Record<string, string> },
+): Promise<AdminResponse> {
+  const response = await fetch(`${baseUrl}${pathname}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    parsed = {};
+  }
+  return { status: response.status, headers: response.headers, body: parsed, text };
+}
+
 export interface SystemOptions {
   /** Extra environment for every gateway replica. */
   gatewayEnv?: Record<string, string>;
@@ -446,10 +472,27 @@ export class TestSystem {
       SNAPSHOT_PROJECTOR_BATCH_SIZE: '100',
     });
     this.services.push(readModels, snapshots);
-    const controlPlaneUp = onFreePorts(1, async ([port]) => {
-      const cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
+    const controlPlaneUp = this.startControlPlane('control-plane', this.options.controlPlaneEnv).then(
+      (url) => {
+        this.controlPlaneUrl = url;
+      },
+    );
+    await Promise.all([
+      controlPlaneUp,
+      readModels.waitForLine('read-model projector started', 60_000),
+      snapshots.waitForLine('snapshot projector started', 60_000),
+    ]);
+  }
+
+  /**
+   * A control-plane process named `name` on a free port, with this system's settings and `env`: its base
+   * URL once it answers /readyz (stopped, and the failure thrown, if it never does).
+   */
+  async startControlPlane(name: string, env: Record<string, string> = {}): Promise<string> {
+    return onFreePorts(1, async ([port]) => {
+      const cp = startService(name, ENTRY_POINTS.controlPlane, {
+        ...this.commonEnv(),
         ...env,
-        ...this.options.controlPlaneEnv,
         CONTROL_PLANE_PORT: String(port),
         CONTROL_PLANE_HOST: '127.0.0.1',
         CONTROL_PLANE_METRICS_PORT: '0',
@@ -462,13 +505,8 @@ export class TestSystem {
         await cp.stop();
         throw error;
       }
-      this.controlPlaneUrl = url;
+      return url;
     });
-    await Promise.all([
-      controlPlaneUp,
-      readModels.waitForLine('read-model projector started', 60_000),
-      snapshots.waitForLine('snapshot projector started', 60_000),
-    ]);
   }
 
   /** `count` gateway replicas in parallel; resolves when each answers 200 on /readyz. */
@@ -535,24 +573,11 @@ export class TestSystem {
     pathname: string,
     { body, token, headers = {} }: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
   ): Promise<AdminResponse> {
-    const bearer = token ?? (await this.token());
-    const response = await fetch(`${this.controlPlaneUrl}${pathname}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${bearer}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...headers,
-      },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    return adminRequest(this.controlPlaneUrl, method, pathname, {
+      body,
+      token: token ?? (await this.token()),
+      headers,
     });
-    const text = await response.text();
-    let parsed: Record<string, unknown> = {};
-    try {
-      parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    } catch {
-      parsed = {};
-    }
-    return { status: response.status, headers: response.headers, body: parsed, text };
   }
 
   /** A connection to the Redis Cluster master that holds this system's rollout keys. */

@@ -335,44 +335,22 @@ describe('the vantageedge CLI against the running product', () => {
     ).toEqual(['RouteCreated', 'RouteUpdated']);
     // The two newest entries are the apply's; the one before is the config it started from.
     const beforeApply = entries[2];
+    const rollback = (...options: string[]) =>
+      cli(['rollback', '-t', SUBDOMAIN, '--to-position', beforeApply?.position ?? '', ...options]);
 
-    const preview = await cli([
-      'rollback',
-      '-t',
-      SUBDOMAIN,
-      '--to-position',
-      beforeApply?.position ?? '',
-      '--dry-run',
-    ]);
+    const preview = await rollback('--dry-run');
     expect(preview.code, preview.stderr).toBe(0);
     expect(preview.stdout).toContain('- route ANY /orders/*');
     // Run on the version reviewed only: on any other, exit 5 and nothing appended.
     const reviewed = /\(config version (\d+)\)/.exec(preview.stdout)?.[1];
     expect(reviewed).toBeDefined();
     const before = await head();
-    const stale = await cli([
-      'rollback',
-      '-t',
-      SUBDOMAIN,
-      '--to-position',
-      beforeApply?.position ?? '',
-      '--if-version',
-      String(BigInt(reviewed ?? '0') - 1n),
-    ]);
+    const stale = await rollback('--if-version', String(BigInt(reviewed ?? '0') - 1n));
     expect(stale.code, stale.stderr).toBe(5);
     expect(stale.stderr).toContain('412');
     expect(stale.stderr).toContain('--dry-run');
     expect(await head()).toBe(before);
-    const onReviewed = await cli([
-      'rollback',
-      '-t',
-      SUBDOMAIN,
-      '--to-position',
-      beforeApply?.position ?? '',
-      '--if-version',
-      reviewed ?? '',
-      '--dry-run',
-    ]);
+    const onReviewed = await rollback('--if-version', reviewed ?? '', '--dry-run');
     expect(onReviewed.code, onReviewed.stderr).toBe(0);
     expect(onReviewed.stdout).toContain('- route ANY /orders/*');
 

@@ -18,7 +18,7 @@ import {
   TEST_CLUSTER,
 } from '@vantageedge/shared/testing/cluster';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
-import { createTestRedis } from '@vantageedge/shared/testing/redis';
+import { createTestRedis, scanKeys } from '@vantageedge/shared/testing/redis';
 import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,25 +65,7 @@ function get(replica: GatewayReplica, host: string, path: string): Promise<Answe
 
 async function clusterKeys(client: Cluster, pattern: string): Promise<string[]> {
   const found: string[] = [];
-  for (const node of client.nodes('master')) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      found.push(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  }
-  return found;
-}
-
-async function singleKeys(client: Redis, pattern: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    found.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  for (const node of client.nodes('master')) found.push(...(await scanKeys(node, pattern)));
   return found;
 }
 
@@ -220,7 +202,7 @@ describe('a gateway replica with its counters on one Redis and its cache on a Re
     const [a, b] = [replicas[0]!.replica, replicas[1]!.replica];
     const entryKeys = `${prefix}c:{${cachedTenantId}}:*`;
     const onCluster = () => clusterKeys(cluster, entryKeys);
-    const onSingle = () => singleKeys(counters.client, entryKeys);
+    const onSingle = () => scanKeys(counters.client, entryKeys);
     const tenantKeys = async () => (await onCluster()).length + (await onSingle()).length;
     const before = await tenantKeys();
     expect(await get(a, cachedHost, '/shared')).toEqual({ status: 200, cache: 'MISS' });
@@ -274,7 +256,7 @@ describe('a gateway replica with its counters on one Redis and its cache on a Re
     expect((await get(a, limitedHost, '/x')).status).toBe(429);
     expect((await get(b, limitedHost, '/x')).status).toBe(429);
 
-    expect(await singleKeys(counters.client, `${prefix}rl:{${limitedTenantId}}:*`)).not.toEqual([]);
+    expect(await scanKeys(counters.client, `${prefix}rl:{${limitedTenantId}}:*`)).not.toEqual([]);
     expect(await clusterKeys(cluster, `${prefix}rl:*`)).toEqual([]);
   });
 

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { TEST_INFRA, uniqueSuffix } from './infrastructure.js';
 
 export interface TestRedis {
@@ -29,4 +30,16 @@ export function createTestRedis(purpose = 'test'): TestRedis {
       await client.quit();
     },
   };
+}
+
+/** Every key matching `pattern` (SCAN, so the server is never blocked as by KEYS). */
+export async function scanKeys(client: RedisClient, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    found.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return found;
 }

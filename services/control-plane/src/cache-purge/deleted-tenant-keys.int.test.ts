@@ -2,6 +2,7 @@ import { tenantKeyspace } from '@vantageedge/shared/cache-purge/purge-protocol';
 import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-cache-purger';
 import { createRedisClient, type RedisClient, whenReady } from '@vantageedge/shared/redis/client';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
+import { scanKeys } from '@vantageedge/shared/testing/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
@@ -33,18 +34,8 @@ afterAll(async () => {
 /** The tenant's keys in Redis that never expire. */
 async function keysWithoutExpiry(tenantId: string): Promise<string[]> {
   const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(
-      cursor,
-      'MATCH',
-      `${tenantKeyspace(keyPrefix, tenantId)}*`,
-      'COUNT',
-      1000,
-    );
-    for (const key of keys) if ((await redis.pttl(key)) === -1) found.push(key);
-    cursor = next;
-  } while (cursor !== '0');
+  for (const key of await scanKeys(redis, `${tenantKeyspace(keyPrefix, tenantId)}*`))
+    if ((await redis.pttl(key)) === -1) found.push(key);
   return found.sort();
 }
 

@@ -22,6 +22,41 @@ const position = (response: { headers: Headers }) => response.headers.get('x-eve
 const explain = (body: unknown, token?: string) =>
   h.request('POST', `/api/v1/tenants/${tenantId}/explain`, { body, ...(token ? { token } : {}) });
 
+/**
+ * Two origins named `names`, and a public route on `pathPattern` to the first whose traffic split
+ * `split` gives (from the two origins' ids): the origins' ids.
+ */
+async function splitRoute(
+  names: readonly [string, string],
+  pathPattern: string,
+  split: (origins: string[]) => Record<string, unknown>,
+): Promise<string[]> {
+  const origins: string[] = [];
+  for (const name of names) {
+    const origin = await h.request('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantId, name, url: 'http://127.0.0.1:9/' },
+    });
+    origins.push(json(origin)['id'] as string);
+  }
+  const created = await h.request('POST', '/api/v1/routes', {
+    body: {
+      tenant_id: tenantId,
+      origin_id: origins[0],
+      path_pattern: pathPattern,
+      auth_mode: 'public',
+      traffic_split: split(origins),
+    },
+  });
+  expect(created.status, JSON.stringify(json(created))).toBe(201);
+  return origins;
+}
+
+/** How explain says the traffic split of the request's route chose its origin. */
+async function splitChosenBy(request: Record<string, unknown>): Promise<string> {
+  const answer = json(await explain(request));
+  return (answer['policies'] as { traffic_split: { chosen_by: string } }).traffic_split.chosen_by;
+}
+
 beforeAll(async () => {
   h = await startControlPlane({ withReadSide: true });
   const tenant = await h.request('POST', '/api/v1/tenants', {
@@ -203,71 +238,30 @@ describe('POST /api/v1/tenants/:id/explain', () => {
   });
 
   it('reads a traffic split’s sticky header as the gateways do: a name every object has (constructor) is not sent', async () => {
-    const origins = [];
-    for (const name of ['blue-api', 'green-api']) {
-      const origin = await h.request('POST', '/api/v1/origins', {
-        body: { tenant_id: tenantId, name, url: 'http://127.0.0.1:9/' },
-      });
-      origins.push(json(origin)['id'] as string);
-    }
-    const created = await h.request('POST', '/api/v1/routes', {
-      body: {
-        tenant_id: tenantId,
-        origin_id: origins[0],
-        path_pattern: '/split/*',
-        auth_mode: 'public',
-        traffic_split: {
-          origins: origins.map((origin_id) => ({ origin_id, weight: 50 })),
-          sticky: { header: 'Constructor' },
-        },
-      },
-    });
-    expect(created.status).toBe(201);
+    await splitRoute(['blue-api', 'green-api'], '/split/*', (origins) => ({
+      origins: origins.map((origin_id) => ({ origin_id, weight: 50 })),
+      sticky: { header: 'Constructor' },
+    }));
     const request = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/split/x' };
-    expect(json(await explain(request))).toMatchObject({
-      policies: {
-        traffic_split: { chosen_by: 'weights: no constructor in the request, so it is drawn at random' },
-      },
-    });
-    expect(json(await explain({ ...request, headers: { constructor: 'u1' } }))).toMatchObject({
-      policies: {
-        traffic_split: {
-          chosen_by: 'weights, sticky on constructor: every request with this value goes to the same origin',
-        },
-      },
-    });
+    expect(await splitChosenBy(request)).toBe(
+      'weights: no constructor in the request, so it is drawn at random',
+    );
+    expect(await splitChosenBy({ ...request, headers: { constructor: 'u1' } })).toBe(
+      'weights, sticky on constructor: every request with this value goes to the same origin',
+    );
   });
 
   it('reads a traffic split’s cookies as the gateways do: the first of two same-named cookies, an empty one as absent', async () => {
-    const origins = [];
-    for (const name of ['stable-api', 'canary-api']) {
-      const origin = await h.request('POST', '/api/v1/origins', {
-        body: { tenant_id: tenantId, name, url: 'http://127.0.0.1:9/' },
-      });
-      origins.push(json(origin)['id'] as string);
-    }
-    const created = await h.request('POST', '/api/v1/routes', {
-      body: {
-        tenant_id: tenantId,
-        origin_id: origins[0],
-        path_pattern: '/canary/*',
-        auth_mode: 'public',
-        traffic_split: {
-          origins: [
-            { origin_id: origins[0], weight: 100 },
-            { origin_id: origins[1], weight: 0 },
-          ],
-          sticky: { cookie: 'session' },
-          overrides: [{ cookie: 'canary', value: 'yes', origin_id: origins[1] }],
-        },
-      },
-    });
-    expect(created.status, JSON.stringify(json(created))).toBe(201);
+    const origins = await splitRoute(['stable-api', 'canary-api'], '/canary/*', ([stable, canary]) => ({
+      origins: [
+        { origin_id: stable, weight: 100 },
+        { origin_id: canary, weight: 0 },
+      ],
+      sticky: { cookie: 'session' },
+      overrides: [{ cookie: 'canary', value: 'yes', origin_id: canary }],
+    }));
     const request = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/canary/x' };
-    const chosenBy = async (cookie: string | string[]) => {
-      const answer = json(await explain({ ...request, headers: { cookie } }));
-      return (answer['policies'] as { traffic_split: { chosen_by: string } }).traffic_split.chosen_by;
-    };
+    const chosenBy = (cookie: string | string[]) => splitChosenBy({ ...request, headers: { cookie } });
     const override = `an override: canary = yes → origin ${origins[1]}`;
     expect(await chosenBy('canary=yes; canary=no')).toBe(override);
     expect(await chosenBy(['canary=yes', 'canary=no'])).toBe(override);
@@ -281,37 +275,18 @@ describe('POST /api/v1/tenants/:id/explain', () => {
   });
 
   it('reads a header sent on several lines as the gateways do: joined, or only the first line of a field node keeps once', async () => {
-    const origins: string[] = [];
-    for (const name of ['stable-lines', 'canary-lines']) {
-      const origin = await h.request('POST', '/api/v1/origins', {
-        body: { tenant_id: tenantId, name, url: 'http://127.0.0.1:9/' },
-      });
-      origins.push(json(origin)['id'] as string);
-    }
-    const created = await h.request('POST', '/api/v1/routes', {
-      body: {
-        tenant_id: tenantId,
-        origin_id: origins[0],
-        path_pattern: '/lines/*',
-        auth_mode: 'public',
-        traffic_split: {
-          origins: [
-            { origin_id: origins[0], weight: 100 },
-            { origin_id: origins[1], weight: 0 },
-          ],
-          overrides: [
-            { header: 'x-canary', value: 'yes', origin_id: origins[1] },
-            { header: 'user-agent', value: 'canary-bot', origin_id: origins[1] },
-          ],
-        },
-      },
-    });
-    expect(created.status, JSON.stringify(json(created))).toBe(201);
+    const origins = await splitRoute(['stable-lines', 'canary-lines'], '/lines/*', ([stable, canary]) => ({
+      origins: [
+        { origin_id: stable, weight: 100 },
+        { origin_id: canary, weight: 0 },
+      ],
+      overrides: [
+        { header: 'x-canary', value: 'yes', origin_id: canary },
+        { header: 'user-agent', value: 'canary-bot', origin_id: canary },
+      ],
+    }));
     const request = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/lines/x' };
-    const chosenBy = async (headers: Record<string, string | string[]>) => {
-      const answer = json(await explain({ ...request, headers }));
-      return (answer['policies'] as { traffic_split: { chosen_by: string } }).traffic_split.chosen_by;
-    };
+    const chosenBy = (headers: Record<string, string | string[]>) => splitChosenBy({ ...request, headers });
     const override = (header: string, value: string) =>
       `an override: ${header} = ${value} → origin ${origins[1]}`;
     // A gateway reads two X-Canary lines as "yes, yes", which is not "yes".

@@ -5,6 +5,7 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
@@ -49,15 +50,8 @@ function startRawOrigin(): Promise<RawOrigin> {
     }
     return entry;
   };
-  const server = net.createServer((socket) => {
-    socket.on('error', () => {});
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const path = received.slice(0, end).split(' ')[1] ?? '';
-      received = received.slice(end + 4);
+  const server = net.createServer((socket) =>
+    onRequestHeads(socket, (_head, path) => {
       if (!seen.has(path)) {
         seen.add(path);
         socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nold');
@@ -72,8 +66,8 @@ function startRawOrigin(): Promise<RawOrigin> {
       } else if (path.startsWith('/stalled/')) {
         socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nn');
       }
-    });
-  });
+    }),
+  );
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve({ server, refreshClosed: (path) => closedOf(path).promise })),
   );

@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
 import { freshnessFor, responseVary, storageDecision, storedHeaders } from './cacheability.js';
 import { responseTags } from './response-cache.js';
+import { testCacheEntry } from './testing/test-cache-entry.js';
 
 function compiled(
   policy: Partial<CachePolicy>,
@@ -346,23 +347,14 @@ describe('what is cached', () => {
     ['nel', '{"report_to":"collector","max_age":31536000}'],
     ['report-to', '{"group":"default","max_age":31536000,"endpoints":[{"url":"https://r.test/"}]}'],
   ] as const)('reads an entry stored with a %s header without it', (name, value) => {
-    const stored = {
-      kind: 'response' as const,
-      status: 200,
+    const stored = testCacheEntry({
       headers: [
         ['content-type', 'text/plain'],
         [name, value],
-      ] as const,
-      body: Buffer.from('x'),
+      ],
       storedAt: 1,
       freshMs: 2,
-      staleWhileRevalidateMs: 0,
-      staleIfErrorMs: 0,
-      mustRevalidate: false,
-      immutable: false,
-      tags: [],
-      varyOn: [],
-    };
+    });
     expect(decodeRecord(encodeRecord(stored))).toMatchObject({ headers: [['content-type', 'text/plain']] });
   });
 });

@@ -10,6 +10,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from './cache-entry.js';
 import type { CacheStore, EvictionReason } from './cache-store.js';
+import { testCacheEntry } from './testing/test-cache-entry.js';
 
 /** One behavioural suite for every CacheStore (memory and Redis). */
 export interface CacheStoreUnderTest {
@@ -21,24 +22,15 @@ export interface CacheStoreUnderTest {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function entry(body: string | Buffer, extra: Partial<CacheEntry> = {}): CacheEntry {
-  return {
-    kind: 'response',
-    status: 200,
+  return testCacheEntry({
     headers: [
       ['content-type', 'text/plain'],
       ['link', ['<a>; rel=a', '<b>; rel=b']],
     ],
     body: typeof body === 'string' ? Buffer.from(body) : body,
     storedAt: 1_700_000_000_000,
-    freshMs: 60_000,
-    staleWhileRevalidateMs: 0,
-    staleIfErrorMs: 0,
-    mustRevalidate: false,
-    immutable: false,
-    tags: [],
-    varyOn: [],
     ...extra,
-  };
+  });
 }
 
 async function until(check: () => boolean): Promise<void> {

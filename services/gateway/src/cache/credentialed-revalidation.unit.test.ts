@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CacheRequest } from '@vantageedge/shared/gateway-policies/cache-key';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { publicRouteCachePolicy } from '../testing/cache-policies.js';
 import type { CacheEntry } from './cache-entry.js';
-import { MemoryCacheStore } from './memory-cache-store.js';
-import { type CacheFill, createResponseCache, type ResponseCache } from './response-cache.js';
+import type { CacheFill, ResponseCache } from './response-cache.js';
+import { memoryResponseCache } from './testing/memory-response-cache.js';
 
 const header = (entry: CacheEntry, name: string) => entry.headers.find(([stored]) => stored === name)?.[1];
 
@@ -59,11 +57,7 @@ describe('a revalidation answered 304 for a request with credentials', () => {
   };
 
   beforeEach(async () => {
-    cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-      l1MaxBytes: 1_000_000,
-      registry: new Registry(),
-      logger: createLogger({ service: 'test', level: 'error' }),
+    cache = memoryResponseCache({
       now: () => clock,
     });
     await cache.prepareTenant(tenantId);

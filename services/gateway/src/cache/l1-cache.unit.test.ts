@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type CacheEntry, recordSize } from './cache-entry.js';
 import { storedHeaders } from './cacheability.js';
 import { L1Cache } from './l1-cache.js';
+import { testCacheEntry } from './testing/test-cache-entry.js';
 
 /**
  * Regression: the L1 counted an entry as its body plus 64 bytes plus its header characters, while each
@@ -20,20 +21,12 @@ function entry(path: string, headers: number, body: Buffer): CacheEntry {
   // As the proxy hands them over: a fresh object with fresh strings per response.
   const incoming: Record<string, string> = { 'cache-control': 'public, max-age=600' };
   for (let i = 0; i < headers; i++) incoming[`h${i}`] = 'v';
-  return {
-    kind: 'response',
-    status: 200,
+  return testCacheEntry({
     headers: storedHeaders(incoming, false),
     body,
-    storedAt: Date.now(),
     freshMs: 600_000,
-    staleWhileRevalidateMs: 0,
-    staleIfErrorMs: 0,
-    mustRevalidate: false,
-    immutable: false,
     tags: pathTags(path),
-    varyOn: [],
-  };
+  });
 }
 
 /** Keys as long as the response cache's (tenant, generations, route, digests). */

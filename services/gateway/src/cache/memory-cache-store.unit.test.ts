@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CacheEntry } from './cache-entry.js';
 import { describeCacheStoreContract } from './cache-store.contract.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
+import { testCacheEntry } from './testing/test-cache-entry.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -31,20 +31,7 @@ describeCacheStoreContract('memory', async (options = {}) => {
 describe('MemoryCacheStore', () => {
   it('keeps within its byte bound, dropping the least recently used entries', async () => {
     const store = new MemoryCacheStore({ maxBytes: 3_000 });
-    const entry = (n: number): CacheEntry => ({
-      kind: 'response',
-      status: 200,
-      headers: [],
-      body: Buffer.alloc(1_000, n),
-      storedAt: 0,
-      freshMs: 60_000,
-      staleWhileRevalidateMs: 0,
-      staleIfErrorMs: 0,
-      mustRevalidate: false,
-      immutable: false,
-      tags: [],
-      varyOn: [],
-    });
+    const entry = (n: number) => testCacheEntry({ headers: [], body: Buffer.alloc(1_000, n), storedAt: 0 });
     for (let n = 0; n < 4; n++)
       await store.putResponse({ key: `k${n}`, entry: entry(n), ttlMs: 60_000, pathIndexKey: 'idx' });
     expect(await store.get('k0')).toBeNull();
@@ -61,20 +48,7 @@ describe('MemoryCacheStore', () => {
     const maxBytes = 4 * 1024 * 1024;
     const store = new MemoryCacheStore({ maxBytes });
     stores.push(store);
-    const entry: CacheEntry = {
-      kind: 'response',
-      status: 200,
-      headers: [['content-type', 'text/plain']],
-      body: Buffer.from('x'),
-      storedAt: Date.now(),
-      freshMs: 60_000,
-      staleWhileRevalidateMs: 0,
-      staleIfErrorMs: 0,
-      mustRevalidate: false,
-      immutable: false,
-      tags: [],
-      varyOn: [],
-    };
+    const entry = testCacheEntry();
     const before = retainedBytes();
     // Each tenant within its share of the store; together they fill it with tiny entries.
     for (let tenant = 0; tenant < 64; tenant++) {

@@ -1,15 +1,13 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
-import { createLogger } from '@vantageedge/shared/observability/logger';
 import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GatewayHttp2ServerResponse } from '../http/gateway-http2-response.js';
 import { GatewayServerResponse } from '../http/gateway-server-response.js';
 import type { CacheEntry } from './cache-entry.js';
-import { MemoryCacheStore } from './memory-cache-store.js';
-import { createResponseCache } from './response-cache.js';
+import { memoryResponseCache } from './testing/memory-response-cache.js';
+import { testCacheEntry } from './testing/test-cache-entry.js';
 
 /**
  * Regression: an entry stored with a body its status cannot carry (a 205's, stored before the proxy
@@ -17,29 +15,9 @@ import { createResponseCache } from './response-cache.js';
  * reset (node ends a 205 stream at its head) and HTTP/1.1 clients got the content. A stored 204 went
  * out with Content-Length: 0, which a 204 must not have.
  */
-const cache = createResponseCache({
-  store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-  l1MaxBytes: 1_000_000,
-  registry: new Registry(),
-  logger: createLogger({ service: 'no-content-entries-test', level: 'error' }),
-});
+const cache = memoryResponseCache();
 
-function entry(status: number, body: string): CacheEntry {
-  return {
-    kind: 'response',
-    status,
-    headers: [['content-type', 'text/plain']],
-    body: Buffer.from(body),
-    storedAt: Date.now(),
-    freshMs: 60_000,
-    staleWhileRevalidateMs: 0,
-    staleIfErrorMs: 0,
-    mustRevalidate: false,
-    immutable: false,
-    tags: [],
-    varyOn: [],
-  };
-}
+const entry = (status: number, body: string) => testCacheEntry({ status, body: Buffer.from(body) });
 
 const ENTRIES: Record<string, CacheEntry> = { '/205': entry(205, 'hello'), '/204': entry(204, '') };
 

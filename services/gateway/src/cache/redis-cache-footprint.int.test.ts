@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { tagIndexKey, tenantKeyspace } from '@vantageedge/shared/cache-purge/purge-protocol';
-import { createTestRedis } from '@vantageedge/shared/testing/redis';
+import { createTestRedis, scanKeys } from '@vantageedge/shared/testing/redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CacheEntry } from './cache-entry.js';
 import { REDIS_FOOTPRINT_FACTOR, RedisCacheStore } from './redis-cache-store.js';
+import { testCacheEntry } from './testing/test-cache-entry.js';
 
 /**
  * Regression (cache/auth review): one tenant grew Redis without bound past its byte bound. Its path
@@ -22,43 +23,18 @@ afterAll(async () => {
 });
 
 function entry(extra: Partial<CacheEntry> = {}): CacheEntry {
-  return {
-    kind: 'response',
-    status: 200,
-    headers: [['content-type', 'text/plain']],
-    body: Buffer.alloc(200, 'x'),
-    storedAt: Date.now(),
-    freshMs: 600_000,
-    staleWhileRevalidateMs: 0,
-    staleIfErrorMs: 0,
-    mustRevalidate: false,
-    immutable: false,
-    tags: [],
-    varyOn: [],
-    ...extra,
-  };
+  return testCacheEntry({ body: Buffer.alloc(200, 'x'), freshMs: 600_000, ...extra });
 }
 
 /** MEMORY USAGE of every key in the tenant's keyspace, and the largest set's cardinality. */
 async function footprint(tenantId: string): Promise<{ bytes: number; largestSet: number }> {
-  let cursor = '0';
   let bytes = 0;
   let largestSet = 0;
-  do {
-    const [next, keys] = await redis.client.scan(
-      cursor,
-      'MATCH',
-      `${tenantKeyspace(redis.prefix, tenantId)}*`,
-      'COUNT',
-      1000,
-    );
-    for (const key of keys) {
-      bytes += Number(await redis.client.memory('USAGE', key, 'SAMPLES', '0')) || 0;
-      if ((await redis.client.type(key)) === 'set')
-        largestSet = Math.max(largestSet, await redis.client.scard(key));
-    }
-    cursor = next;
-  } while (cursor !== '0');
+  for (const key of await scanKeys(redis.client, `${tenantKeyspace(redis.prefix, tenantId)}*`)) {
+    bytes += Number(await redis.client.memory('USAGE', key, 'SAMPLES', '0')) || 0;
+    if ((await redis.client.type(key)) === 'set')
+      largestSet = Math.max(largestSet, await redis.client.scard(key));
+  }
   return { bytes, largestSet };
 }
 

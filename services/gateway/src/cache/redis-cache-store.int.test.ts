@@ -3,9 +3,9 @@ import { CACHE_SOFT_PURGED_TAGS_MAX, generationKey } from '@vantageedge/shared/c
 import { createTestRedis } from '@vantageedge/shared/testing/redis';
 import { recordCommandSizes } from '@vantageedge/shared/testing/redis-command-sizes';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CacheEntry } from './cache-entry.js';
 import { describeCacheStoreContract } from './cache-store.contract.js';
 import { RedisCacheStore } from './redis-cache-store.js';
+import { testCacheEntry } from './testing/test-cache-entry.js';
 
 const redis = createTestRedis('cache-store');
 const stores: RedisCacheStore[] = [];
@@ -29,20 +29,7 @@ describe('the work one invalidation gives the shared Redis', () => {
     // Unique query strings from any client: one path index lists every one of them.
     const pathIndexKey = `c:{${tenantId}}:0:r:0:path:idx`;
     const keys = Array.from({ length: 3_000 }, (_, i) => `c:{${tenantId}}:0:r:0:path:q${i}`);
-    const entry: CacheEntry = {
-      kind: 'response',
-      status: 200,
-      headers: [],
-      body: Buffer.from('x'),
-      storedAt: Date.now(),
-      freshMs: 60_000,
-      staleWhileRevalidateMs: 0,
-      staleIfErrorMs: 0,
-      mustRevalidate: false,
-      immutable: false,
-      tags: [],
-      varyOn: [],
-    };
+    const entry = testCacheEntry({ headers: [] });
     await Promise.all(keys.map((key) => store.putResponse({ key, entry, ttlMs: 60_000, pathIndexKey })));
 
     const sizes = recordCommandSizes(redis.client);
@@ -78,20 +65,11 @@ describe('the work one generations load gives the shared Redis', () => {
 });
 
 describe('the bytes one cache entry moves through the shared Redis', () => {
-  const entryOf = (bodyBytes: number): CacheEntry => ({
-    kind: 'response',
-    status: 200,
-    headers: [['content-type', 'application/octet-stream']],
-    body: Buffer.alloc(bodyBytes, 'x'),
-    storedAt: Date.now(),
-    freshMs: 60_000,
-    staleWhileRevalidateMs: 0,
-    staleIfErrorMs: 0,
-    mustRevalidate: false,
-    immutable: false,
-    tags: [],
-    varyOn: [],
-  });
+  const entryOf = (bodyBytes: number) =>
+    testCacheEntry({
+      headers: [['content-type', 'application/octet-stream']],
+      body: Buffer.alloc(bodyBytes, 'x'),
+    });
 
   it('never writes or reads an entry above GATEWAY_CACHE_STORE_MAX_ENTRY_BYTES (2 MiB) in one command; the 1 MiB bodies of the default policy are shared', async () => {
     const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix });

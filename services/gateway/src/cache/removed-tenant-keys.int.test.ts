@@ -6,14 +6,14 @@ import { createRedisCachePurger } from '@vantageedge/shared/cache-purge/redis-ca
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
-import { createTestRedis } from '@vantageedge/shared/testing/redis';
+import { createTestRedis, scanKeys } from '@vantageedge/shared/testing/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
-import type { CacheStore } from './cache-store.js';
 import { RedisCacheStore } from './redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
+import { type TrackedWrites, trackingWrites } from './testing/tracked-writes.js';
 
 /**
  * Regression test: the control plane forgets a deleted tenant's cache keys that never expire (its
@@ -30,51 +30,19 @@ let origin: Server;
 let originUrl: string;
 let gateway: TestGateway;
 let cache: ResponseCache;
-const pendingWrites: Promise<unknown>[] = [];
+/** The store's writes, so a test can wait until a fill reached Redis. */
+let writes: TrackedWrites;
 /** Requests to /slow/* wait for this before their body ends. */
 let releaseSlowBody: () => void = () => {};
 let slowRequestArrived: () => void = () => {};
 
-/** The store, with its writes tracked so a test can wait until a fill reached Redis. */
-function trackingWrites(store: CacheStore): CacheStore {
-  return new Proxy(store, {
-    get(target, property) {
-      const value = Reflect.get(target, property) as unknown;
-      if (typeof value !== 'function') return value;
-      if (property !== 'putResponse') return value.bind(target);
-      return (...args: unknown[]) => {
-        const write = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        pendingWrites.push(write);
-        return write;
-      };
-    },
-  });
-}
-
-/** The fill commits after the body went out: waits until what it wrote reached the store. */
-async function settledWrites(): Promise<void> {
-  await new Promise((resolve) => setImmediate(resolve));
-  await Promise.allSettled(pendingWrites.splice(0));
-}
-
 /** The tenant's keys in Redis, split into those that expire and those that never do. */
 async function tenantKeys(tenantId: string): Promise<{ expiring: string[]; forever: string[] }> {
   const found = { expiring: [] as string[], forever: [] as string[] };
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.client.scan(
-      cursor,
-      'MATCH',
-      `${tenantKeyspace(redis.prefix, tenantId)}*`,
-      'COUNT',
-      1000,
-    );
-    for (const key of keys) {
-      if ((await redis.client.pttl(key)) === -1) found.forever.push(key);
-      else found.expiring.push(key);
-    }
-    cursor = next;
-  } while (cursor !== '0');
+  for (const key of await scanKeys(redis.client, `${tenantKeyspace(redis.prefix, tenantId)}*`)) {
+    if ((await redis.client.pttl(key)) === -1) found.forever.push(key);
+    else found.expiring.push(key);
+  }
   return found;
 }
 
@@ -110,9 +78,9 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
   originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
   const registry = createMetricsRegistry('removed-tenant-keys', { defaultMetrics: false });
-  const store = new RedisCacheStore(redis.client, { keyPrefix: redis.prefix });
+  writes = trackingWrites(new RedisCacheStore(redis.client, { keyPrefix: redis.prefix }));
   cache = createResponseCache({
-    store: trackingWrites(store),
+    store: writes.store,
     l1MaxBytes: 1,
     registry,
     logger: createLogger({ service: 'test', level: 'error' }),
@@ -135,14 +103,14 @@ describe('a deleted tenant’s cache keys', () => {
     const tenantId = await cachingTenant(`gone${randomUUID().slice(0, 8)}`);
     const host = `${gateway.store.get(tenantId)!.subdomain}.localhost`;
     expect((await send(gateway, host, '/c/before')).headers['x-cache']).toBe('MISS');
-    await settledWrites();
+    await writes.settled();
     expect((await tenantKeys(tenantId)).forever.length).toBeGreaterThan(0);
 
     // The delete is recorded: the control plane forgets the keys; the tombstone is not here yet.
     await controlPlane.forgetTenant(tenantId);
     expect((await tenantKeys(tenantId)).forever).toEqual([]);
     expect((await send(gateway, host, '/c/meanwhile')).headers['x-cache']).toBe('MISS');
-    await settledWrites();
+    await writes.settled();
 
     // The tombstone arrives.
     expect(gateway.store.remove(tenantId)).toBe(true);
@@ -165,7 +133,7 @@ describe('a deleted tenant’s cache keys', () => {
     const answered = await response;
     expect(answered.status).toBe(200);
     expect(answered.text).toBe('first half, second half');
-    await settledWrites();
+    await writes.settled();
 
     await vi.waitFor(async () => expect(await tenantKeys(tenantId)).toEqual({ expiring: [], forever: [] }));
   });

@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
-import type { CacheStore } from './cache-store.js';
 import { cacheEvictionRecorder } from './eviction-metrics.js';
 import { RedisCacheStore } from './redis-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
+import { type TrackedWrites, trackingWrites } from './testing/tracked-writes.js';
 
 /**
  * Each tenant's share of the shared (Redis) cache, through the gateway pipeline with the L1 off (every
@@ -29,30 +29,14 @@ let origin: Server;
 let gateway: TestGateway;
 let cache: ResponseCache;
 let registry: Registry;
-const pendingWrites: Promise<unknown>[] = [];
-
-/** The store, with its writes tracked so a test can wait until a fill reached Redis. */
-function trackingWrites(store: CacheStore): CacheStore {
-  return new Proxy(store, {
-    get(target, property) {
-      const value = Reflect.get(target, property) as unknown;
-      if (typeof value !== 'function') return value;
-      if (property !== 'putResponse') return value.bind(target);
-      return (...args: unknown[]) => {
-        const write = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        pendingWrites.push(write);
-        return write;
-      };
-    },
-  });
-}
+/** The store's writes, so a test can wait until a fill reached Redis. */
+let writes: TrackedWrites;
 
 async function xCache(host: string, path: string): Promise<string | undefined> {
   const response = await send(gateway, host, path);
-  // The fill commits after the body went out: let it reach the store, then let what follows the
-  // store's answer (counting a refusal) run before the caller looks.
-  await new Promise((resolve) => setImmediate(resolve));
-  await Promise.allSettled(pendingWrites.splice(0));
+  // Let the fill reach the store, then let what follows the store's answer (counting a refusal) run
+  // before the caller looks.
+  await writes.settled();
   await new Promise((resolve) => setImmediate(resolve));
   return response.headers['x-cache'] as string | undefined;
 }
@@ -72,13 +56,15 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
   const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
   registry = createMetricsRegistry('tenant-cache-bound', { defaultMetrics: false });
-  const store = new RedisCacheStore(redis.client, {
-    keyPrefix: redis.prefix,
-    tenantMaxBytes: 1_000_000,
-    onEvicted: cacheEvictionRecorder(registry),
-  });
+  writes = trackingWrites(
+    new RedisCacheStore(redis.client, {
+      keyPrefix: redis.prefix,
+      tenantMaxBytes: 1_000_000,
+      onEvicted: cacheEvictionRecorder(registry),
+    }),
+  );
   cache = createResponseCache({
-    store: trackingWrites(store),
+    store: writes.store,
     l1MaxBytes: 1,
     registry,
     logger: createLogger({ service: 'test', level: 'error' }),

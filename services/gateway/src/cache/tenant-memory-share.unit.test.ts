@@ -12,6 +12,7 @@ import { storedHeaders } from './cacheability.js';
 import { L1Cache } from './l1-cache.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
+import { testCacheEntry } from './testing/test-cache-entry.js';
 
 /**
  * Regression found with a hostile tenant: the L1 (and, without Redis, the in-memory store sized like
@@ -61,20 +62,11 @@ async function get(cache: ResponseCache, policy: CompiledCachePolicy, path: stri
 }
 
 function entryOf(bodyBytes: number): CacheEntry {
-  return {
-    kind: 'response',
-    status: 200,
+  return testCacheEntry({
     headers: storedHeaders({ 'cache-control': 'public, max-age=600' }, false),
     body: Buffer.alloc(bodyBytes),
-    storedAt: Date.now(),
     freshMs: 600_000,
-    staleWhileRevalidateMs: 0,
-    staleIfErrorMs: 0,
-    mustRevalidate: false,
-    immutable: false,
-    tags: [],
-    varyOn: [],
-  };
+  });
 }
 
 describe("one tenant's entries cannot push another tenant's out of the replica's memory", () => {

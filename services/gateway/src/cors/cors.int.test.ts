@@ -1,17 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger } from '@vantageedge/shared/observability/logger';
 import {
   type ClerkTestKeys,
   createClerkTestKeys,
   signClerkToken,
 } from '@vantageedge/shared/testing/clerk-tokens';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
-import { MemoryCacheStore } from '../cache/memory-cache-store.js';
-import { createResponseCache } from '../cache/response-cache.js';
+import { memoryResponseCache } from '../cache/testing/memory-response-cache.js';
 import {
   send,
   startTestGateway,
@@ -70,13 +67,9 @@ describe('CORS route policy', () => {
       res.end('account data');
     });
     await new Promise<void>((resolve) => reflectingOrigin.listen(0, '127.0.0.1', resolve));
-    const cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-      l1MaxBytes: 1_000_000,
+    const cache = memoryResponseCache({
       fillBudgetBytes: 1_000_000,
       maxVariantsPerUrl: 16,
-      registry: new Registry(),
-      logger: createLogger({ service: 'test', level: 'error' }),
     });
     gateway = await startTestGateway(
       { CLERK_JWT_KEY: keys.publicKeyPem },

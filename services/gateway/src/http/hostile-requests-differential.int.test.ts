@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewaySettings } from '../settings.js';
 import { type GatewayReplica, startGatewayReplica } from '../start-gateway-replica.js';
 import { startTestOrigin, type TestOrigin } from '../testing/gateway-harness.js';
-import { type RawResponse, rawExchange } from '../testing/raw-exchange.js';
+import { errorCodeOf, type RawResponse, rawExchange } from '../testing/raw-exchange.js';
 import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
 
 /**
@@ -453,15 +453,6 @@ function echoOf(response: RawResponse): ForwardedRequest | undefined {
     headers: ForwardedRequest['headers'];
   };
   return { tenant: echo.origin === 'alpha-origin' ? 'alpha' : 'beta', url: echo.url, headers: echo.headers };
-}
-
-function errorCodeOf(response: RawResponse): string | undefined {
-  try {
-    const code = (JSON.parse(response.body) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' ? code : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const routeIdOf = (forwarded: ForwardedRequest) => String(forwarded.headers['x-vantageedge-route-id']);

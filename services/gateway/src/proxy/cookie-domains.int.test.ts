@@ -2,12 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
-import { MemoryCacheStore } from '../cache/memory-cache-store.js';
-import { createResponseCache, type ResponseCache } from '../cache/response-cache.js';
+import type { ResponseCache } from '../cache/response-cache.js';
+import { memoryResponseCache } from '../cache/testing/memory-response-cache.js';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
@@ -171,11 +169,7 @@ describe('Set-Cookie from a background revalidation (304)', () => {
       res.end('page');
     });
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-      l1MaxBytes: 1_000_000,
-      registry: new Registry(),
-      logger: createLogger({ service: 'test', level: 'error' }),
+    cache = memoryResponseCache({
       now: () => clock,
     });
     gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });

@@ -1,15 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { type ClientHttp2Session, constants } from 'node:http2';
 import net from 'node:net';
-import { createLogger } from '@vantageedge/shared/observability/logger';
 import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
-import { MemoryCacheStore } from '../cache/memory-cache-store.js';
-import { createResponseCache } from '../cache/response-cache.js';
+import { memoryResponseCache } from '../cache/testing/memory-response-cache.js';
 import { send } from '../testing/gateway-harness.js';
 import { extendedConnect, startTlsTestGateway, type TlsTestGateway } from '../testing/http2-websockets.js';
+import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
@@ -121,15 +119,8 @@ beforeAll(async () => {
   origin = net.createServer((socket) => {
     originSockets.add(socket);
     socket.once('close', () => originSockets.delete(socket));
-    socket.on('error', () => {});
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = received.slice(0, end);
-      received = received.slice(end + 4);
-      const name = head.split(' ')[1]?.split('/')[2] ?? '';
+    onRequestHeads(socket, (head, path) => {
+      const name = path.split('/')[2] ?? '';
       if (name.startsWith('slow')) return answerSlowly(socket);
       const key = /\r\nsec-websocket-key: *([^\r]*)/i.exec(head)?.[1];
       const upgradeAnswer = UPGRADE_ANSWERS[name];
@@ -142,12 +133,7 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  const cache = createResponseCache({
-    store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-    l1MaxBytes: 1_000_000,
-    registry: new Registry(),
-    logger: createLogger({ service: 'http2-hostile-origins-test', level: 'error' }),
-  });
+  const cache = memoryResponseCache();
   gateway = await startTlsTestGateway({ GATEWAY_H2C: 'true' }, { stages: [createCacheStage(cache)] });
   const target = `http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`;
   const plainId = randomUUID();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
+import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
 
@@ -46,15 +47,8 @@ let origin: net.Server;
 
 /** Answers by path, raw: `/clear/<directives>` and `/early` (1xx every 300 ms, final answer after 3 s). */
 function startRawOrigin(): Promise<net.Server> {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => {});
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const path = received.slice(0, end).split(' ')[1] ?? '';
-      received = received.slice(end + 4);
+  const server = net.createServer((socket) =>
+    onRequestHeads(socket, (_head, path) => {
       if (path === '/ws-refuse') {
         socket.end(
           `HTTP/1.1 403 Forbidden\r\nClear-Site-Data: "cookies"\r\nAlt-Svc: ${ALT_SVC}\r\nNEL: ${NEL}\r\nReport-To: ${REPORT_TO}\r\nContent-Length: 2\r\n\r\nno`,
@@ -116,8 +110,8 @@ function startRawOrigin(): Promise<net.Server> {
       }
       const directives = decodeURIComponent(path.slice('/clear/'.length));
       socket.write(`HTTP/1.1 200 OK\r\nClear-Site-Data: ${directives}\r\nContent-Length: 2\r\n\r\nok`);
-    });
-  });
+    }),
+  );
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 

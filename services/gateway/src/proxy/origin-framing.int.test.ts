@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { type ClientHttp2Session, constants } from 'node:http2';
 import net from 'node:net';
-import { createLogger } from '@vantageedge/shared/observability/logger';
 import { http2Connect, http2Request } from '@vantageedge/shared/testing/tls-clients';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
-import { MemoryCacheStore } from '../cache/memory-cache-store.js';
-import { createResponseCache } from '../cache/response-cache.js';
+import { memoryResponseCache } from '../cache/testing/memory-response-cache.js';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { connectRaw, within } from '../testing/raw-connections.js';
+import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 
 /**
@@ -46,26 +44,15 @@ let origin: net.Server;
 let session: ClientHttp2Session;
 
 beforeAll(async () => {
-  origin = net.createServer((socket) => {
-    socket.on('error', () => {});
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const name = received.slice(0, end).split(' ')[1]?.split('/')[2] ?? '';
-      received = received.slice(end + 4);
+  origin = net.createServer((socket) =>
+    onRequestHeads(socket, (_head, path) => {
+      const name = path.split('/')[2] ?? '';
       socket.write(ANSWERS[name] ?? 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext');
       if (CUT_SHORT.has(name)) setTimeout(() => socket.destroy(), 20);
-    });
-  });
+    }),
+  );
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  const cache = createResponseCache({
-    store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-    l1MaxBytes: 1_000_000,
-    registry: new Registry(),
-    logger: createLogger({ service: 'origin-framing-test', level: 'error' }),
-  });
+  const cache = memoryResponseCache();
   gateway = await startTestGateway({ GATEWAY_H2C: 'true' }, { stages: [createCacheStage(cache)] });
   const target = `http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`;
   const plainId = randomUUID();

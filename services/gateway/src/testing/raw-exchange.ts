@@ -9,6 +9,16 @@ export interface RawResponse {
   body: string;
 }
 
+/** The `error.code` of a gateway's JSON error answer; undefined for any other body. */
+export function errorCodeOf(response: RawResponse): string | undefined {
+  try {
+    const code = (JSON.parse(response.body) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface RawExchange {
   /** Final responses in order; interim (1xx) ones are left out. */
   responses: RawResponse[];

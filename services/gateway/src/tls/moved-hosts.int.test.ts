@@ -94,24 +94,32 @@ function snapshotOf(
   });
 }
 
+/**
+ * A custom domain moved from Alpha to Bravo: Alpha's snapshot (at 10) holds it, verified at 5; Alpha
+ * released it at 50 (a snapshot still on its way); Bravo's snapshot claims it, verified at 60.
+ */
+async function movedDomain() {
+  const domain = `shop-${randomUUID().slice(0, 8)}.moved.test`;
+  const alpha = await holder(alphaOrigin, domain);
+  const bravo = await holder(bravoOrigin, domain);
+  const alphaHolds = snapshotOf(alpha, 10, {
+    subdomain: `alpha-${alpha.id.slice(0, 8)}`,
+    domain: { name: domain, verifiedAt: 5 },
+  });
+  const bravoClaims = snapshotOf(bravo, 60, {
+    subdomain: `bravo-${bravo.id.slice(0, 8)}`,
+    domain: { name: domain, verifiedAt: 60 },
+  });
+  return { domain, alpha, bravo, alphaHolds, bravoClaims };
+}
+
 const reachedBy = (origin: TestOrigin, pathname: string) =>
   origin.seen.filter((request) => request.url === pathname);
 
 describe('regression: a host moved to another tenant, its claim applied before the former holder’s release', () => {
   for (const order of ['new owner first', 'former holder first'] as const) {
     it(`serves the custom domain with the new owner’s certificate and origin (${order})`, async () => {
-      const domain = `shop-${randomUUID().slice(0, 8)}.moved.test`;
-      const alpha = await holder(alphaOrigin, domain);
-      const bravo = await holder(bravoOrigin, domain);
-      const alphaHolds = snapshotOf(alpha, 10, {
-        subdomain: `alpha-${alpha.id.slice(0, 8)}`,
-        domain: { name: domain, verifiedAt: 5 },
-      });
-      // Alpha deleted the domain at 50 (a snapshot still on its way); Bravo verified it at 60.
-      const bravoClaims = snapshotOf(bravo, 60, {
-        subdomain: `bravo-${bravo.id.slice(0, 8)}`,
-        domain: { name: domain, verifiedAt: 60 },
-      });
+      const { domain, bravo, alphaHolds, bravoClaims } = await movedDomain();
       const applied = order === 'new owner first' ? [bravoClaims, alphaHolds] : [alphaHolds, bravoClaims];
       for (const snapshot of applied) gateway.store.apply(snapshot);
 
@@ -129,26 +137,14 @@ describe('regression: a host moved to another tenant, its claim applied before t
   }
 
   it('regression: an HTTP/2 session opened on the former holder’s certificate is answered 421 for the moved host, never served by the new owner', async () => {
-    const domain = `shop-${randomUUID().slice(0, 8)}.moved.test`;
-    const alpha = await holder(alphaOrigin, domain);
-    const bravo = await holder(bravoOrigin, domain);
-    gateway.store.apply(
-      snapshotOf(alpha, 10, {
-        subdomain: `alpha-${alpha.id.slice(0, 8)}`,
-        domain: { name: domain, verifiedAt: 5 },
-      }),
-    );
+    const { domain, bravo, alphaHolds, bravoClaims } = await movedDomain();
+    gateway.store.apply(alphaHolds);
     const session = http2Connect(`https://127.0.0.1:${tlsPort}`, { servername: domain });
     try {
       const before = await http2Request(session, { path: `/moved/${randomUUID()}`, authority: domain });
       expect(before.status).toBe(200);
       // Alpha released the domain at 50 (not applied here); Bravo verified it at 60.
-      gateway.store.apply(
-        snapshotOf(bravo, 60, {
-          subdomain: `bravo-${bravo.id.slice(0, 8)}`,
-          domain: { name: domain, verifiedAt: 60 },
-        }),
-      );
+      gateway.store.apply(bravoClaims);
       const pathname = `/moved/${randomUUID()}`;
       const after = await http2Request(session, { path: pathname, authority: domain });
       expect(after.status).toBe(421);
@@ -170,15 +166,8 @@ describe('regression: a host moved to another tenant, its claim applied before t
   // certificate. A resumed connection is judged by the certificate its host is served with now.
   for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
     it(`regression: a client resuming the TLS session of its last connection is served, by the host’s holder of the moment (${maxVersion})`, async () => {
-      const domain = `shop-${randomUUID().slice(0, 8)}.moved.test`;
-      const alpha = await holder(alphaOrigin, domain);
-      const bravo = await holder(bravoOrigin, domain);
-      gateway.store.apply(
-        snapshotOf(alpha, 10, {
-          subdomain: `alpha-${alpha.id.slice(0, 8)}`,
-          domain: { name: domain, verifiedAt: 5 },
-        }),
-      );
+      const { domain, alpha, alphaHolds, bravoClaims } = await movedDomain();
+      gateway.store.apply(alphaHolds);
       const first = await https1Request(tlsPort, domain, `/moved/${randomUUID()}`, {
         ca: ca.certificatePem,
         maxVersion,
@@ -195,12 +184,7 @@ describe('regression: a host moved to another tenant, its claim applied before t
       expect(again.status).toBe(200);
 
       // Alpha released the domain at 50 (not applied here); Bravo verified it at 60.
-      gateway.store.apply(
-        snapshotOf(bravo, 60, {
-          subdomain: `bravo-${bravo.id.slice(0, 8)}`,
-          domain: { name: domain, verifiedAt: 60 },
-        }),
-      );
+      gateway.store.apply(bravoClaims);
       const pathname = `/moved/${randomUUID()}`;
       const moved = await https1Request(tlsPort, domain, pathname, {
         ca: ca.certificatePem,

@@ -1,12 +1,9 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
 import { randomUUID } from 'node:crypto';
 import { hashApiKey } from '@vantageedge/shared/domain/api-key-hash';
-import { createLogger } from '@vantageedge/shared/observability/logger';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheStage } from '../cache/cache-stage.js';
-import { MemoryCacheStore } from '../cache/memory-cache-store.js';
-import { createResponseCache } from '../cache/response-cache.js';
+import { memoryResponseCache } from '../cache/testing/memory-response-cache.js';
 import {
   send,
   startTestGateway,
@@ -32,12 +29,7 @@ describe('transform route policies', () => {
 
   beforeAll(async () => {
     origin = await startTestOrigin('transform-origin');
-    const cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 1_000_000 }),
-      l1MaxBytes: 1_000_000,
-      registry: new Registry(),
-      logger: createLogger({ service: 'test', level: 'error' }),
-    });
+    const cache = memoryResponseCache();
     gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
     const originId = randomUUID();
     gateway.store.apply(

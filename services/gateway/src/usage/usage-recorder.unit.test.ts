@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { apiKeyIdentity, clerkUserIdentity, oidcUserIdentity, serviceIdentity } from '../auth/identity.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import { UsageRecorder } from './usage-recorder.js';
+import { UsageRecorder, type UsageRecorderOptions } from './usage-recorder.js';
 
 const TENANT = '6f1c1f3e-7c0e-4a51-9d4e-0b8f2f6f0a11';
 const OTHER_TENANT = '0d9e8a47-3b1f-4c2e-8f6a-5e4d3c2b1a00';
@@ -59,6 +59,28 @@ async function totals(store: InMemoryUsageBatchStore, tenantId = TENANT): Promis
   return sums;
 }
 
+/** A recorder of replica r1 that `store` keeps the batches of, at HOUR; each test flushes it itself. */
+function recorderOn(
+  store: InMemoryUsageBatchStore,
+  options: Partial<UsageRecorderOptions> = {},
+): UsageRecorder {
+  return new UsageRecorder({
+    batches: store,
+    replicaId: 'r1',
+    intervalMs: 60_000,
+    clock: () => HOUR,
+    ...options,
+  });
+}
+
+/** Counts a 2xx, flushes (a batch the store refuses is kept), counts a 5xx, then closes the recorder. */
+async function closeAfterARefusedFlush(recorder: UsageRecorder): Promise<void> {
+  recorder.record(exchange('route-a'), 200);
+  await recorder.flush();
+  recorder.record(exchange('route-a'), 500);
+  await recorder.close();
+}
+
 const sum = (counts: Map<string, number>): number => [...counts.values()].reduce((a, b) => a + b, 0);
 
 /** The value of a counter or gauge series in the registry (0 when the series does not exist). */
@@ -73,12 +95,7 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
 describe('the usage recorder', () => {
   it('counts answered requests per route, key, user and status class; not unanswered ones', async () => {
     const store = new InMemoryUsageBatchStore();
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
-      clock: () => HOUR,
-    });
+    const recorder = recorderOn(store);
     recorder.record(exchange('route-a'), 200);
     recorder.record(exchange('route-a'), 204);
     recorder.record(exchange('route-a', apiKey('key-1')), 429);
@@ -100,10 +117,7 @@ describe('the usage recorder', () => {
   it("counts each request in its own cell when one route's requests alternate keys, users, statuses and hours", async () => {
     const store = new InMemoryUsageBatchStore();
     let now = HOUR;
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
+    const recorder = recorderOn(store, {
       clock: () => now,
     });
     // One compiled tenant and route, as every request of one snapshot shares them.
@@ -152,12 +166,7 @@ describe('the usage recorder', () => {
 
   it('regression: counts a Clerk user, an OIDC subject and a calling service with one id apart', async () => {
     const store = new InMemoryUsageBatchStore();
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
-      clock: () => HOUR,
-    });
+    const recorder = recorderOn(store);
     recorder.record(exchange('route-a', clerkUser('user_2victim')), 200);
     recorder.record(exchange('route-a', oidcUserIdentity('https://idp.test', 'user_2victim', [])), 200);
     recorder.record(exchange('route-a', oidcUserIdentity('https://idp.test', 'user_2victim', [])), 200);
@@ -178,12 +187,7 @@ describe('the usage recorder', () => {
 
   it('keeps a batch the store refused and writes it again under the same id, never twice', async () => {
     const store = new FlakyStore(1);
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
-      clock: () => HOUR,
-    });
+    const recorder = recorderOn(store);
     recorder.record(exchange('route-a'), 200);
     await recorder.flush(); // refused
     recorder.record(exchange('route-a'), 200);
@@ -196,16 +200,7 @@ describe('the usage recorder', () => {
 
   it('writes what it counted when it is closed (a graceful stop loses nothing)', async () => {
     const store = new FlakyStore(1);
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
-      clock: () => HOUR,
-    });
-    recorder.record(exchange('route-a'), 200);
-    await recorder.flush(); // refused: kept
-    recorder.record(exchange('route-a'), 500);
-    await recorder.close();
+    await closeAfterARefusedFlush(recorderOn(store));
     expect(await totals(store)).toEqual(
       new Map([
         ['route-a - - 2xx', 1],
@@ -217,17 +212,7 @@ describe('the usage recorder', () => {
   it('regression: a graceful stop through a Redis blip writes every batch once Redis answers again', async () => {
     // Redis refuses the periodic flush and the stop's first writes (a failover during a rollout).
     const store = new FlakyStore(4);
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
-      clock: () => HOUR,
-      closeRetryIntervalMs: 1,
-    });
-    recorder.record(exchange('route-a'), 200);
-    await recorder.flush(); // refused: kept
-    recorder.record(exchange('route-a'), 500);
-    await recorder.close();
+    await closeAfterARefusedFlush(recorderOn(store, { closeRetryIntervalMs: 1 }));
     expect(await totals(store)).toEqual(
       new Map([
         ['route-a - - 2xx', 1],
@@ -246,11 +231,7 @@ describe('the usage recorder', () => {
       warn: () => {},
       error: (message: string, fields?: Record<string, unknown>) => logged.push({ message, fields }),
     };
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
-      clock: () => HOUR,
+    const recorder = recorderOn(store, {
       logger,
       closeTimeoutMs: 20,
       closeRetryIntervalMs: 1,
@@ -274,11 +255,7 @@ describe('the usage recorder’s cardinality limits', () => {
   it('counts the users of a tenant past its limit in the overflow user of their own cells; totals stay exact', async () => {
     const store = new InMemoryUsageBatchStore();
     const registry = new Registry();
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
-      clock: () => HOUR,
+    const recorder = recorderOn(store, {
       registry,
       maxUsersPerTenant: 3,
     });
@@ -334,10 +311,7 @@ describe('the usage recorder’s cardinality limits', () => {
   it('regression: bounds a tenant’s users and cells per hour, not per flush: new ids every batch go to *', async () => {
     const store = new InMemoryUsageBatchStore();
     let now = HOUR;
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
+    const recorder = recorderOn(store, {
       clock: () => now,
       maxUsersPerTenant: 3,
       maxCellsPerTenant: 5,
@@ -365,12 +339,7 @@ describe('the usage recorder’s cardinality limits', () => {
 
   it('counts user ids that cannot be stored as they are (NUL, too long) as the overflow user', async () => {
     const store = new InMemoryUsageBatchStore();
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
-      clock: () => HOUR,
-    });
+    const recorder = recorderOn(store);
     recorder.record(exchange('route-a', clerkUser('evil\u0000')), 200);
     recorder.record(exchange('route-a', clerkUser('x'.repeat(10_000))), 200);
     recorder.record(exchange('route-a', clerkUser('a\u001fb')), 200);
@@ -381,11 +350,7 @@ describe('the usage recorder’s cardinality limits', () => {
   it('bounds a tenant’s cells to its share and the batch to its limit: past them one overflow cell per status class and hour', async () => {
     const store = new InMemoryUsageBatchStore();
     const registry = new Registry();
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
-      clock: () => HOUR,
+    const recorder = recorderOn(store, {
       registry,
       maxCells: 6,
       maxCellsPerTenant: 4,
@@ -425,10 +390,7 @@ describe('the usage recorder’s cardinality limits', () => {
     const store = new FlakyStore(40);
     const registry = new Registry();
     let now = HOUR;
-    const recorder = new UsageRecorder({
-      batches: store,
-      replicaId: 'r1',
-      intervalMs: 60_000,
+    const recorder = recorderOn(store, {
       clock: () => now,
       registry,
       maxUsersPerTenant: 10,

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
-import { extendedConnect, openSession, refusalError } from '../testing/http2-websockets.js';
+import { type Attempt, extendedConnect, openSession, refusalError } from '../testing/http2-websockets.js';
 import { connectRaw, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
@@ -153,6 +153,26 @@ afterAll(async () => {
   await new Promise((resolve) => origin?.close(resolve));
 });
 
+/**
+ * An HTTP/2 client's extended CONNECT to `path`, with what it got; then another on the same session,
+ * which the origin still answers (the replica serves on).
+ */
+async function http2AnswerThenNext(path: string): Promise<Attempt> {
+  const { session } = await openSession(gateway.url);
+  try {
+    const answer = await within(extendedConnect(session, path, { ':authority': HOST }), 5_000, 'the answer');
+    const next = await within(
+      extendedConnect(session, '/refused', { ':authority': HOST }),
+      5_000,
+      'the next answer',
+    );
+    expect(next).toMatchObject({ status: 403, body: 'no' });
+    return answer;
+  } finally {
+    session.destroy();
+  }
+}
+
 describe('an origin’s answer to a WebSocket upgrade', () => {
   it.each([
     ['sends 103 Early Hints every 200 ms', '/early-hints'],
@@ -229,50 +249,20 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
   });
 
   it('an answer with a status outside 100–599 to an HTTP/2 client: 502 upstream_error, the replica serving on', async () => {
-    const { session } = await openSession(gateway.url);
-    try {
-      const refused = await within(
-        extendedConnect(session, '/status-600', { ':authority': HOST }),
-        5_000,
-        'the answer',
-      );
-      expect(refused.status).toBe(502);
-      expect(refusalError(refused).code).toBe('upstream_error');
-      const next = await within(
-        extendedConnect(session, '/refused', { ':authority': HOST }),
-        5_000,
-        'the next answer',
-      );
-      expect(next).toMatchObject({ status: 403, body: 'no' });
-    } finally {
-      session.destroy();
-    }
+    const refused = await http2AnswerThenNext('/status-600');
+    expect(refused.status).toBe(502);
+    expect(refusalError(refused).code).toBe('upstream_error');
   });
 
   it.each(['/not-switched', '/refusal-204'])(
     '%s: an answer with a 2xx status but no switch: 502 upstream_error to an HTTP/2 client, never a WebSocket it opened',
     async (path) => {
-      const { session } = await openSession(gateway.url);
-      try {
-        const refused = await within(
-          extendedConnect(session, path, { ':authority': HOST }),
-          5_000,
-          'the answer',
-        );
-        expect(refused.status).toBe(502);
-        expect(refusalError(refused)).toMatchObject({
-          code: 'upstream_error',
-          message: expect.stringContaining('without switching to WebSocket'),
-        });
-        const next = await within(
-          extendedConnect(session, '/refused', { ':authority': HOST }),
-          5_000,
-          'the next answer',
-        );
-        expect(next).toMatchObject({ status: 403, body: 'no' });
-      } finally {
-        session.destroy();
-      }
+      const refused = await http2AnswerThenNext(path);
+      expect(refused.status).toBe(502);
+      expect(refusalError(refused)).toMatchObject({
+        code: 'upstream_error',
+        message: expect.stringContaining('without switching to WebSocket'),
+      });
       // An HTTP/1.1 client tells the answer from a 101: it gets the origin's own (a 204 without the
       // Content-Length the origin gave it).
       const answer = await within(sendUpgrade(gateway, HOST, path), 5_000, 'the HTTP/1.1 answer');
@@ -282,25 +272,10 @@ describe('an origin’s answer to a WebSocket upgrade', () => {
   );
 
   it('a 101 naming fields Constructor and __proto__ switches an HTTP/2 client’s stream, the replica serving on', async () => {
-    const { session } = await openSession(gateway.url);
-    try {
-      const switched = await within(
-        extendedConnect(session, '/101-naming-prototype-members', { ':authority': HOST }),
-        5_000,
-        'the answer',
-      );
-      expect(switched.status).toBe(200);
-      expect(switched.headers).toMatchObject({ constructor: 'c', 'x-kept': 'yes' });
-      expect(Object.hasOwn(switched.headers, '__proto__')).toBe(false);
-      const next = await within(
-        extendedConnect(session, '/refused', { ':authority': HOST }),
-        5_000,
-        'the next answer',
-      );
-      expect(next).toMatchObject({ status: 403, body: 'no' });
-    } finally {
-      session.destroy();
-    }
+    const switched = await http2AnswerThenNext('/101-naming-prototype-members');
+    expect(switched.status).toBe(200);
+    expect(switched.headers).toMatchObject({ constructor: 'c', 'x-kept': 'yes' });
+    expect(Object.hasOwn(switched.headers, '__proto__')).toBe(false);
   });
 
   it('a refusal with a 205 goes out without the content the origin sent with it', async () => {
