@@ -1,4 +1,6 @@
 import type { Duplex } from 'node:stream';
+import { handleNoMoreRequestsOn } from './last-on-connection.js';
+import { LINGERING_CLOSE_MS } from './request-body.js';
 import { responseInFlight } from './responses-in-flight.js';
 
 const HEADERS_TOO_LARGE_BODY =
@@ -42,7 +44,9 @@ export { TIMEOUT_CHECK_INTERVAL_MS } from '@vantageedge/shared/http/idle-keep-al
  *   bytes of that response's body, or, before its head, as the answer to the earlier request (which the
  *   origin may still be acting on);
  * - unless the error is that very request's own (its body malformed or late) and its head is not out:
- *   then the error is its answer.
+ *   then the error is its answer;
+ * - or unless the request timeout ran out for a request waiting its turn behind requests received
+ *   whole (see answerAfterReceivedRequests).
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable) {
@@ -55,6 +59,10 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
     // connection once that request's response is out.
     if (error.code === 'HPE_CLOSED_CONNECTION') return;
     const ownError = !inFlight.headersSent && !inFlight.req.complete;
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && inFlight.req.complete) {
+      answerAfterReceivedRequests(socket, CLIENT_ERROR_408);
+      return;
+    }
     if (!ownError) {
       closeAfterWholeResponses(socket);
       return;
@@ -78,5 +86,30 @@ function closeAfterWholeResponses(socket: Duplex): void {
   next();
 }
 
-/** Connections closing after their whole responses. */
+/**
+ * The request timeout ran out for a request pipelined behind requests received whole. Its body is left
+ * unread until its turn (one-request-at-a-time.ts), yet node's clock runs from its head: the requests
+ * ahead, maybe other tenants' whose origins take their time, did nothing late. Their answers go out
+ * first, however long they take; then the late request, never handled, is answered `answer` and the
+ * connection closes. The rest of its body is never read, so the client's end of the connection would go
+ * unseen: the connection is destroyed after LINGERING_CLOSE_MS, time for the client to read the answer.
+ */
+function answerAfterReceivedRequests(socket: Duplex, answer: string): void {
+  if (closing.has(socket)) return;
+  closing.add(socket);
+  handleNoMoreRequestsOn(socket);
+  // Each `finish` listener runs after node's own, which hands the connection to the next response.
+  const next = (): void => {
+    const response = responseInFlight(socket);
+    if (!socket.writable) socket.destroy();
+    else if (response?.req.complete) response.once('finish', next);
+    else {
+      socket.end(answer);
+      setTimeout(() => socket.destroy(), LINGERING_CLOSE_MS).unref();
+    }
+  };
+  next();
+}
+
+/** Connections closing after their whole responses, or after the requests received whole. */
 const closing = new WeakSet<Duplex>();

@@ -13,7 +13,12 @@ const distrusted = new WeakSet<object>();
 export function answerLastOnConnection(req: IncomingMessage, res: ServerResponse): void {
   if (arrivedOverHttp2(req)) return;
   res.shouldKeepAlive = false;
-  distrusted.add(req.socket);
+  handleNoMoreRequestsOn(req.socket);
+}
+
+/** No request of this HTTP/1.1 connection that has not run yet is handled (see followsLastAnswer). */
+export function handleNoMoreRequestsOn(socket: object): void {
+  distrusted.add(socket);
 }
 
 /** The request came on a connection after one whose answer was made its last: it is not handled. */

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { followsLastAnswer } from './last-on-connection.js';
 import { arrivedOverHttp2 } from './request-version.js';
 import { responseInFlight } from './responses-in-flight.js';
 
@@ -41,7 +42,8 @@ export function oneRequestAtATime(handler: Handler): Handler {
     }
     const queue: Waiting[] = [{ res, run: () => handler(req, res) }];
     queues.set(socket, queue);
-    // Never run once the connection closed or ended first (a response that was the connection's last).
+    // Never run once the connection closed or ended first (a response that was the connection's last),
+    // nor once the gateway handles nothing more on it (see handleNoMoreRequestsOn).
     const abandon = () => {
       queues.delete(socket);
       socket.off('close', abandon);
@@ -51,7 +53,7 @@ export function oneRequestAtATime(handler: Handler): Handler {
       if (!socket.writable) return abandon();
       for (;;) {
         const first = queue[0];
-        if (first === undefined) return abandon();
+        if (first === undefined || followsLastAnswer(first.res.req)) return abandon();
         const inFlight = responseInFlight(socket);
         if (inFlight && inFlight !== first.res) {
           inFlight.once('finish', runNext);

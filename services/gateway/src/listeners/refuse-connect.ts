@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { arrivedOverHttp2 } from '../http/request-version.js';
+import { afterResponsesInFlight } from '../http/responses-in-flight.js';
 import { writeError } from '../pipeline/errors.js';
 
 const CONNECT_MESSAGE = 'the gateway does not tunnel CONNECT requests';
@@ -18,6 +19,11 @@ const CONNECT_NOT_SUPPORTED =
  * unanswered), and on an HTTP/2 server (TLS or h2c) with the stream's response (without one it answers a
  * bare 405): the socket gets the raw refusal, the response the same error in the gateway's shape. An
  * HTTP/2 extended CONNECT (`:protocol`, RFC 8441) never comes here (see connect-requests.ts).
+ *
+ * A CONNECT pipelined behind requests still being answered (node hands the socket over at once, maybe
+ * before their origins answered) is refused once their responses are out whole, as HTTP/1.1 orders
+ * answers: written at once, the 405 would be read as the answer to the first of them (another
+ * tenant's, on a connection reused across hosts), whose own answer the closed connection never carries.
  */
 export function refuseConnect(
   req: IncomingMessage | Http2ServerRequest,
@@ -30,5 +36,5 @@ export function refuseConnect(
   }
   const socket = connection as Duplex;
   socket.on('error', () => {});
-  socket.end(CONNECT_NOT_SUPPORTED);
+  afterResponsesInFlight(socket, () => socket.end(CONNECT_NOT_SUPPORTED));
 }
