@@ -14,6 +14,7 @@ import { requestBypassReason } from '@vantageedge/shared/gateway-policies/reques
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
 import { freshnessFor, responseVary, storageDecision, storedHeaders } from './cacheability.js';
+import { requestFreshness, reusable } from './request-directives.js';
 import { responseTags } from './response-cache.js';
 import { testCacheEntry } from './testing/test-cache-entry.js';
 
@@ -572,6 +573,43 @@ describe('shared-cache storage rules (RFC 9111)', () => {
     expect(varySelector(['a', 'b'], { a: 'x;1:b=1:y', b: undefined } as never)).not.toBe(
       varySelector(['a', 'b'], { a: 'x', b: 'y' }),
     );
+  });
+});
+
+/**
+ * Regression: a delta-seconds value longer than 10 digits was taken as absent, so an absurd Age made a
+ * response new, and an absurd stale window or client max-stale was ignored. RFC 9111 §1.2.2: a value
+ * too large to represent counts as 2^31 seconds.
+ */
+describe('delta-seconds values too large to represent', () => {
+  const ok = (headers: Record<string, string>) => ({ status: 200, headers, body: Buffer.from('x') });
+  const twoToThe31Ms = 2 ** 31 * 1000;
+
+  it("the origin's stale windows count as 2^31 seconds, not as absent", () => {
+    const decision = freshnessFor(
+      compiled({}),
+      'GET',
+      ok({
+        'cache-control': 'max-age=60, stale-while-revalidate=99999999999, stale-if-error=1' + '0'.repeat(30),
+      }),
+    );
+    expect(decision).toMatchObject({ staleWhileRevalidateMs: twoToThe31Ms, staleIfErrorMs: twoToThe31Ms });
+  });
+
+  it("freshness from a far Expires is bounded like the origin's max-age", () => {
+    const decision = freshnessFor(compiled({}), 'GET', ok({ expires: '+275760-09-13T00:00:00.000Z' }));
+    expect(decision).toMatchObject({ freshMs: twoToThe31Ms });
+  });
+
+  it("a client's max-stale too large to represent accepts a stale entry", () => {
+    const wanted = requestFreshness(compiled({}), { 'cache-control': 'max-stale=99999999999' });
+    const stale = testCacheEntry({ storedAt: Date.now() - 120_000, freshMs: 60_000 });
+    expect(reusable(stale, Date.now(), wanted)).toBe('STALE');
+  });
+
+  it('values that are not delta-seconds stay absent', () => {
+    for (const value of ['max-stale=1e20', 'min-fresh=-5', 'max-age=1.5'])
+      expect(requestFreshness(compiled({}), { 'cache-control': value }), value).toBeNull();
   });
 });
 

@@ -57,10 +57,17 @@ function lowerCaseDirectiveNames(list: string | undefined): string | undefined {
     .join(',');
 }
 
-/** A delta-seconds value (RFC 9111 §1.2.2): digits only; anything else is absent. */
+/**
+ * The largest delta-seconds value the cache counts (RFC 9111 §1.2.2: one too large to represent is
+ * taken as 2^31). Freshness, Age and stale windows are bounded by it, so an origin's absurd value can
+ * neither overflow a store's expiry nor pass for a small one.
+ */
+const MAX_DELTA_SECONDS = 2 ** 31;
+
+/** A delta-seconds value (RFC 9111 §1.2.2): digits only, at most MAX_DELTA_SECONDS; anything else is absent. */
 export function deltaSeconds(value: string | undefined): number | undefined {
-  if (value === undefined || !/^\d{1,10}$/.test(value)) return undefined;
-  return Number(value);
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  return Math.min(Number(value), MAX_DELTA_SECONDS);
 }
 
 /**
@@ -115,7 +122,7 @@ export function standardFreshness(
   const explicit = directives.has('s-maxage') || directives.has('max-age') || headers.expires !== undefined;
   let freshMs: number;
   if (noCache) freshMs = 0;
-  else if (explicit) freshMs = Math.max(0, library.maxAge()) * 1000;
+  else if (explicit) freshMs = Math.min(Math.max(0, library.maxAge()), MAX_DELTA_SECONDS) * 1000;
   else if (!policy.heuristicFreshness) freshMs = 0;
   else if (headers['last-modified'] !== undefined && library.maxAge() > 0)
     freshMs = Math.min(policy.ttlMs, library.maxAge() * 1000);
