@@ -347,6 +347,9 @@ describe('revalidation (RFC 9111 §4.3)', () => {
     expect(since.status).toBe(304);
     const before = await get(lastModified, { 'if-modified-since': 'Mon, 31 Aug 2026 10:00:00 GMT' });
     expect(before.status).toBe(200);
+    // Not an HTTP-date (RFC 9110 §13.1.3: ignored), though Date.parse reads it as the year 3000.
+    const notADate = await get(lastModified, { 'if-modified-since': '3000' });
+    expect(notADate.status).toBe(200);
   });
 
   it('a client’s own validators do not leak into the cache’s revalidation; its 304 is answered after ours', async () => {

@@ -19,6 +19,7 @@ import {
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
 import { cookieHeader, headerList, sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
+import { parseHttpDate } from '@vantageedge/shared/http/http-date';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { hasNoContent } from '../http/no-content.js';
@@ -1500,10 +1501,11 @@ function clientHasCurrentCopy(entry: CacheEntry, request: IncomingHttpHeaders): 
   }
   const ifModifiedSince = singleHeader(request['if-modified-since']);
   if (ifModifiedSince === undefined) return false;
-  const since = Date.parse(ifModifiedSince);
+  // A value that is no HTTP-date is ignored (§13.1.3), as is a stored Last-Modified that is none.
+  const since = parseHttpDate(ifModifiedSince);
   const lastModified = entryHeader(entry, 'last-modified');
-  const modified = lastModified === undefined ? Number.NaN : Date.parse(lastModified);
-  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
+  const modified = lastModified === undefined ? undefined : parseHttpDate(lastModified);
+  return since !== undefined && modified !== undefined && modified <= since;
 }
 
 /**
