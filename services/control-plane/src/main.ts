@@ -5,13 +5,12 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
-import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { cacheRedisClientOptions } from '@vantageedge/shared/redis/cache-redis';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import { loadSettingsOrExit, SettingsError } from '@vantageedge/shared/settings/load-settings';
-import pg from 'pg';
 import { Counter } from 'prom-client';
+import { createAdminPool } from './admin-pool.js';
 import { controlPlaneAppFromSettings } from './app-from-settings.js';
 import { listenControlPlane, listenerOptionsFromSettings } from './http/listener.js';
 import { assertControlPlaneSettings, controlPlaneSettings } from './settings.js';
@@ -34,7 +33,10 @@ const telemetry = startTelemetry({
 const logger = createLogger({ service: 'control-plane', level: config.LOG_LEVEL });
 const metrics = createMetricsRegistry('control-plane');
 // A statement that meets a connection PostgreSQL already ended is sent again on a new one.
-const pool = withConnectionRetry(new pg.Pool({ connectionString: config.DATABASE_URL, max: 20 }));
+const pool = createAdminPool({
+  connectionString: config.DATABASE_URL,
+  waitMs: config.CONTROL_PLANE_POOL_WAIT_MS,
+});
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
 // Commands never wait on Redis: without it, rollout status and cache purges answer 503/400 and the

@@ -23,6 +23,7 @@ import { rolloutSettings, snapshotBusSettings } from '@vantageedge/shared/snapsh
 import { certificateEncryptionSettings } from '@vantageedge/shared/tls/settings';
 import { quotaStoreSettings } from '@vantageedge/shared/usage/quota-store';
 import { z } from 'zod';
+import { DEFAULT_POOL_WAIT_MS } from './admin-pool.js';
 import { adminRateLimitSettings } from './admin-rate-limit/admin-rate-limits.js';
 import { DEFAULT_DOCUMENT_BYTES_IN_FLIGHT } from './admin-rate-limit/document-bytes-in-flight.js';
 import { DEFAULT_USER_REQUESTS_IN_FLIGHT } from './admin-rate-limit/requests-in-flight.js';
@@ -197,6 +198,11 @@ export const controlPlaneSettings = {
    * a config at a position and of explain) may run; 0: no limit.
    */
   CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /**
+   * How long a request waits for a connection of the PostgreSQL pool (every one busy: PostgreSQL slow
+   * or stalled) or for a new one to connect; past it 503 store_unavailable.
+   */
+  CONTROL_PLANE_POOL_WAIT_MS: z.coerce.number().int().min(1).max(600_000).default(DEFAULT_POOL_WAIT_MS),
   /**
    * Bytes of config one tenant's whole-config reads (…/config, …/config/document, …/config/diff,
    * explain, plan and apply, whose document counts 20 times its bytes) may go through per minute in one

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { createAdminPool } from '@vantageedge/control-plane/admin-pool';
 import { controlPlaneAppFromSettings } from '@vantageedge/control-plane/app-from-settings';
 import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
 import { listenControlPlane, listenerOptionsFromSettings } from '@vantageedge/control-plane/http/listener';
@@ -17,7 +18,6 @@ import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/sha
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
-import { withConnectionRetry } from '@vantageedge/shared/postgres/lost-connections';
 import { cacheRedisClientOptions, cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import {
   createRedisClient,
@@ -36,7 +36,7 @@ import {
 import { InMemoryQuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import { InMemoryUsageBatchStore } from '@vantageedge/shared/usage/usage-cells';
-import pg from 'pg';
+import type pg from 'pg';
 import { startDemoOrigin } from './demo-origin.js';
 import { type EmbeddedDatabase, startEmbeddedDatabase } from './embedded-database.js';
 
@@ -143,7 +143,10 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     );
 
     // A statement that meets a connection the server already ended is sent again on a new one.
-    const pool = withConnectionRetry(new pg.Pool({ connectionString: databaseUrl, max: 20 }));
+    const pool = createAdminPool({
+      connectionString: databaseUrl,
+      waitMs: cpConfig.CONTROL_PLANE_POOL_WAIT_MS,
+    });
     // The embedded server also stops on Ctrl-C (the signal reaches its process group, and its own exit
     // hook) and ends its connections while the parts are still stopping; a server restart does the same.
     // A lost connection is then an error of the query that uses it, never an uncaught one: the pool

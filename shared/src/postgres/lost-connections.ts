@@ -29,10 +29,33 @@ export class StoreUnavailableError extends Error {
 }
 
 /**
+ * No connection of the pool came free within its `connectionTimeoutMillis` (PostgreSQL slow or stalled,
+ * every connection busy with statements it does not answer): nothing was sent. Not a lost connection —
+ * a connection of its own would take PostgreSQL past the pool's size, once for every request waiting —
+ * so it is never sent again; the admin API answers 503 `store_unavailable`.
+ */
+export class PoolBusyError extends StoreUnavailableError {
+  constructor(cause: unknown) {
+    super(`no PostgreSQL connection came free in time: ${messageOf(cause)}`, { cause });
+    this.name = 'PoolBusyError';
+  }
+}
+
+/** pg-pool's error when a checkout waited `connectionTimeoutMillis` for a connection to come free. */
+const POOL_WAIT_TIMED_OUT = 'timeout exceeded when trying to connect';
+
+/** The pool's own wait for a free connection ran out (see PoolBusyError), as a PoolBusyError. */
+export function poolBusyOr(error: unknown): unknown {
+  return error instanceof Error && error.message === POOL_WAIT_TIMED_OUT ? new PoolBusyError(error) : error;
+}
+
+/**
  * Errors a new connection can cure: the connection broke (node errno codes, no SQLSTATE) or the server
- * is shutting down / starting up (class 08 connection exception, class 57P operator intervention).
+ * is shutting down / starting up (class 08 connection exception, class 57P operator intervention). A
+ * pool that had no connection free (PoolBusyError) is not one.
  */
 export function isConnectionError(error: unknown): boolean {
+  if (error instanceof PoolBusyError || poolBusyOr(error) !== error) return false;
   if (error instanceof StoreUnavailableError) return true;
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
@@ -52,7 +75,10 @@ export function repeatable<Query extends pg.QueryConfig>(query: Query): Query {
   return Object.assign(query, { [REPEATABLE]: true });
 }
 
-/** The pool, whose promise-style `query` survives one lost connection as described above. */
+/**
+ * The pool, whose promise-style `query` survives one lost connection as described above, and whose
+ * promise-style `query` and `connect` fail with a PoolBusyError when no connection came free in time.
+ */
 export function withConnectionRetry(pool: pg.Pool): pg.Pool {
   if (RETRYING.has(pool)) return pool;
   const query = (...args: unknown[]): unknown => {
@@ -61,7 +87,7 @@ export function withConnectionRetry(pool: pg.Pool): pg.Pool {
     // Callback style and submittables (cursors, streams) are left as they are.
     if (submittable || args.some((arg) => typeof arg === 'function')) return plain(...args);
     return plain(...args).catch(async (error: unknown) => {
-      if (!isConnectionError(error)) throw error;
+      if (!isConnectionError(error)) throw poolBusyOr(error);
       const write = (args[0] as { [REPEATABLE]?: boolean } | null)?.[REPEATABLE] === true;
       try {
         return await onNewConnection(pool, { readOnly: !write }, (client) =>
@@ -81,16 +107,30 @@ export function withConnectionRetry(pool: pg.Pool): pg.Pool {
       }
     });
   };
-  const retrying = withQuery(pool, query);
+  const connect = (...args: unknown[]): unknown => {
+    const plain = pool.connect.bind(pool) as (...args: unknown[]) => Promise<pg.PoolClient>;
+    if (args.length > 0) return plain(...args);
+    return plain().catch((error: unknown) => {
+      throw poolBusyOr(error);
+    });
+  };
+  const retrying = withMethods(pool, { query, connect });
   RETRYING.add(retrying);
   return retrying;
 }
 
 /** The pool with its `query` replaced; everything else (connect, events, options) is the pool's own. */
 export function withQuery(pool: pg.Pool, query: (...args: never[]) => unknown): pg.Pool {
+  return withMethods(pool, { query });
+}
+
+function withMethods(pool: pg.Pool, methods: Partial<Record<'query' | 'connect', unknown>>): pg.Pool {
   return new Proxy(pool, {
     get(target, property) {
-      if (property === 'query') return query;
+      if (property === 'query' || property === 'connect') {
+        const replaced = methods[property];
+        if (replaced !== undefined) return replaced;
+      }
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },

@@ -36,6 +36,14 @@ export interface TcpProxy {
   releaseHeld(): void;
   /** While on, every new connection is closed as soon as it is accepted (the server is unreachable). */
   refuseConnections(refuse: boolean): void;
+  /**
+   * While on, every connection, open now or opened later, passes nothing either way and neither side hears
+   * of it (a server frozen by its disk, a stalled link): the bytes wait in the proxy. Turned off, what
+   * waited is passed on in order and the connections go on as if the server had only been slow.
+   */
+  stall(stalled: boolean): void;
+  /** Connections opened through it so far (each one a connection its client made to the server). */
+  connectionsOpened(): number;
   /** Closes every connection (both sides) and the listener. */
   close(): Promise<void>;
 }
@@ -51,6 +59,8 @@ interface Pair {
   held: Buffer[] | null;
   /** Nothing passes either way (blackholeOpenConnections). */
   blackholed: boolean;
+  /** Bytes waiting while the proxy stalls (stall), each with the side it goes to, in order. */
+  stalled: Array<{ to: net.Socket; chunk: Buffer }>;
 }
 
 /**
@@ -61,6 +71,13 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const { hostname, port } = new URL(target);
   const pairs = new Set<Pair>();
   let refusing = false;
+  let stalling = false;
+  let opened = 0;
+  /** Passes `chunk` on to `to`, or keeps it while the proxy stalls. */
+  const pass = (pair: Pair, to: net.Socket, chunk: Buffer) => {
+    if (stalling) pair.stalled.push({ to, chunk });
+    else if (!to.destroyed) to.write(chunk);
+  };
   const listener = net.createServer((client) => {
     if (refusing) {
       client.on('error', () => undefined);
@@ -68,8 +85,17 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       return;
     }
     const server = net.connect(Number(port || 5432), hostname);
-    const pair: Pair = { client, server, dropped: false, silent: false, held: null, blackholed: false };
+    const pair: Pair = {
+      client,
+      server,
+      dropped: false,
+      silent: false,
+      held: null,
+      blackholed: false,
+      stalled: [],
+    };
     pairs.add(pair);
+    opened += 1;
     client.on('error', () => undefined);
     server.on('error', () => undefined);
     client.on('data', (chunk) => {
@@ -80,10 +106,10 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
         return;
       }
       if (pair.held) pair.held.push(chunk);
-      else server.write(chunk);
+      else pass(pair, server, chunk);
     });
     server.on('data', (chunk) => {
-      if (!pair.dropped && !client.destroyed) client.write(chunk);
+      if (!pair.dropped) pass(pair, client, chunk);
     });
     client.on('close', () => {
       if (!pair.dropped && !pair.held) server.destroy();
@@ -135,6 +161,16 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     },
     refuseConnections(refuse) {
       refusing = refuse;
+    },
+    stall(stalled) {
+      stalling = stalled;
+      if (stalled) return;
+      for (const pair of pairs) {
+        for (const { to, chunk } of pair.stalled.splice(0)) if (!to.destroyed) to.write(chunk);
+      }
+    },
+    connectionsOpened() {
+      return opened;
     },
     async close() {
       for (const pair of pairs) {

@@ -69,7 +69,7 @@ import { methodDispatch, routeTemplates } from './route-table.js';
 import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
 import { DOCS_CONTENT_SECURITY_POLICY, securityHeaders } from './security-headers.js';
-import { sharedReadiness } from './shared-readiness.js';
+import { answeredWithin, READINESS_CHECK_TIMEOUT_MS, sharedReadiness } from './shared-readiness.js';
 
 export interface ControlPlaneAppDeps {
   store: EventStore;
@@ -281,7 +281,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     // Anyone may ask: a failed check says only that it failed, its error goes to the log (a driver's
     // message names hosts, ports and users).
     const check = (name: string, probe: Promise<unknown>) =>
-      probe.then(
+      answeredWithin(probe, READINESS_CHECK_TIMEOUT_MS).then(
         () => {
           checks[name] = 'ok';
         },

@@ -23,8 +23,9 @@ import {
 } from '@vantageedge/shared/testing/clerk-tokens';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import type { KeyRing } from '@vantageedge/shared/tls/private-key-envelope';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Registry } from 'prom-client';
+import { createAdminPool } from '../admin-pool.js';
 import type { AdminRateLimitOptions } from '../admin-rate-limit/admin-rate-limits.js';
 import type { AuthFailureLimitOptions } from '../auth/auth-failure-limiter.js';
 import type { Authorizer } from '../auth/authorize.js';
@@ -124,6 +125,8 @@ export async function startControlPlane(
     connectThrough?: (databaseUrl: string) => string;
     /** The app's own pool of this many connections (`pool`), as main.ts's; default: `db.pool`. */
     poolSize?: number;
+    /** CONTROL_PLANE_POOL_WAIT_MS of the app's own pool (`poolSize`, `connectThrough`); default: the app's. */
+    poolWaitMs?: number;
     /** CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT; default 0 (off). */
     userRequestsInFlight?: number;
     /** CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT; default 0 (off). */
@@ -152,13 +155,14 @@ export async function startControlPlane(
   // The app's own pool and store when it connects through something else (as main.ts composes them).
   const through =
     options.connectThrough || options.poolSize
-      ? new pg.Pool({
+      ? createAdminPool({
           connectionString: options.connectThrough?.(db.url) ?? db.url,
           max: options.poolSize ?? 10,
+          waitMs: options.poolWaitMs,
         })
       : null;
   through?.on('error', () => {});
-  const appPool = through ? withConnectionRetry(through) : db.pool;
+  const appPool = through ?? db.pool;
   const appStore = through ? createEventStore({ kind: 'postgres', pool: appPool }) : store;
   const metrics = createMetricsRegistry('control-plane', { defaultMetrics: false });
   const app = createControlPlaneApp({

@@ -4,6 +4,7 @@ import { CONTROL_PLANE_UPCASTERS } from '../../domain/event-upcasters.js';
 import {
   isConnectionError,
   onNewConnection,
+  PoolBusyError,
   readOnceMoreIfLost,
   StoreUnavailableError,
   withConnectionRetry,
@@ -354,7 +355,8 @@ export class PostgresEventStore implements EventStore {
       {
         readAfter: (position, maxCount) => this.readAll({ fromPosition: position, maxCount }),
         nextChange: (signal) => this.listener.changes.next(signal),
-        isTransient: isConnectionError,
+        // A pool with no connection free is as passing as a lost connection: the subscription reads again.
+        isTransient: (error) => isConnectionError(error) || error instanceof PoolBusyError,
       },
       options.fromPosition ?? 0n,
       {
