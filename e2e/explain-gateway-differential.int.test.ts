@@ -16,6 +16,7 @@ import { errorCodeOf, type RawResponse, rawExchange } from '@vantageedge/gateway
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaSnapshot } from './compile-differential.js';
+import { type ExplainedRequest, explainBody, requestBytes } from './explained-requests.js';
 
 /**
  * Differential of explain against a gateway. One tenant whose routes exercise many policies (header,
@@ -146,15 +147,6 @@ afterAll(async () => {
 });
 
 // ---- the requests ----
-
-/** One request: its header lines as sent (name as spelled, value), Host and Connection apart. */
-interface ExplainedRequest {
-  method: string;
-  host: string;
-  path: string;
-  query: string;
-  lines: Array<readonly [string, string]>;
-}
 
 /** Header lines a case may send, by a name for reports; `KEY` stands for the tenant's API key. */
 const HEADER_GROUPS: Record<string, ReadonlyArray<readonly [string, string]>> = {
@@ -324,36 +316,6 @@ const explainedRequest: fc.Arbitrary<ExplainedRequest> = fc.record({
 
 const withKey = (value: string) => value.replace('KEY', apiKey);
 
-/** The request's bytes, each header line as given (X-Request-Id tells the origins' records apart). */
-function requestBytes(request: ExplainedRequest, requestId: string): Buffer {
-  const lines = [
-    `${request.method} ${request.path}${request.query} HTTP/1.1`,
-    `Host: ${request.host}`,
-    ...request.lines.map(([name, value]) => `${name}: ${withKey(value)}`),
-    `X-Request-Id: ${requestId}`,
-    'Connection: close',
-  ];
-  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-}
-
-/** The same request as explain's JSON: a field's lines (names in any case) as one list, in order sent. */
-function explainBody(request: ExplainedRequest): Record<string, unknown> {
-  const lines = new Map<string, string[]>();
-  for (const [name, value] of request.lines) {
-    const lower = name.toLowerCase();
-    lines.set(lower, [...(lines.get(lower) ?? []), withKey(value)]);
-  }
-  return {
-    method: request.method,
-    host: request.host,
-    path: request.path + request.query,
-    headers: Object.fromEntries(
-      [...lines].map(([name, values]) => [name, values.length === 1 ? values[0]! : values]),
-    ),
-    client_ip: '127.0.0.1',
-  };
-}
-
 // ---- the comparison ----
 
 interface Explanation {
@@ -379,7 +341,7 @@ async function throughGateway(request: ExplainedRequest): Promise<GatewayOutcome
   const before = [stable.seen.length, canary.seen.length];
   const exchange = await rawExchange(
     gateway.gateway.trafficPort,
-    requestBytes(request, id),
+    requestBytes(request, id, withKey),
     [request.method],
     DEADLINE_MS,
   );
@@ -402,7 +364,7 @@ async function throughGateway(request: ExplainedRequest): Promise<GatewayOutcome
 
 async function throughExplain(request: ExplainedRequest): Promise<Explanation | string> {
   const answer = await cp.request('POST', `/api/v1/tenants/${tenantId}/explain`, {
-    body: explainBody(request),
+    body: explainBody(request, withKey),
   });
   if (answer.status !== 200) return `explain answered ${answer.status}: ${JSON.stringify(answer.body)}`;
   return answer.body as Explanation;

@@ -234,7 +234,10 @@ export const cacheExplanation = z.object({
   decision: z.enum(['lookup', 'bypass', 'not_cached']).meta({
     description: 'lookup: served from the cache when an entry is fresh (HIT), else fetched and maybe stored',
   }),
-  reason: z.string().nullable(),
+  reason: z.string().nullable().meta({
+    description:
+      "bypass: why the cache is not used (method, request_no_cache, bypass_header, …); lookup in standard mode: what the client's Cache-Control asks of a stored entry (request_no_cache: it is never served as it is, the origin is asked again; request_cache_control: only when fresh enough for the client's max-age, min-fresh or max-stale), else null",
+  }),
   ttl_seconds: z.number().optional(),
   key: z
     .object({

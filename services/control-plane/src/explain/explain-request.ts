@@ -8,10 +8,14 @@ import type {
   RouteVerdict,
 } from '@vantageedge/shared/domain/request-explanation';
 import { pathDigest, variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
-import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import {
+  type CompiledCachePolicy,
+  compileCachePolicy,
+} from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { REDIRECT_LOCATION_TOO_LONG } from '@vantageedge/shared/gateway-policies/redirect-location';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
+import { requestFreshness } from '@vantageedge/shared/gateway-policies/request-freshness';
 import { sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import { methodRefusal } from '@vantageedge/shared/http/request-method';
 import { canonicalAddress } from '@vantageedge/shared/net/ip-address';
@@ -350,7 +354,22 @@ function explainCache(
   if (variant === null) {
     return { enabled: true, decision: 'bypass', reason: 'anonymous_on_per_caller_route', ttl_seconds, key };
   }
-  return { enabled: true, decision: 'lookup', reason: null, ttl_seconds, key };
+  return { enabled: true, decision: 'lookup', reason: lookupCondition(policy, request), ttl_seconds, key };
+}
+
+/**
+ * Standard mode: what the client's Cache-Control (or Pragma: no-cache) asks of a stored entry, as the
+ * gateway's cache reads it. `request_no_cache`: never served as it is, the origin is asked again (unless
+ * the entry is immutable); `request_cache_control`: served only when fresh enough for the client's
+ * max-age, min-fresh or max-stale (only-if-cached: 504 without one). Null when the client asks nothing.
+ */
+function lookupCondition(
+  policy: CompiledCachePolicy,
+  request: { headers: IncomingHttpHeaders },
+): string | null {
+  const wanted = requestFreshness(policy, request.headers);
+  if (wanted === null) return null;
+  return wanted.noCache ? 'request_no_cache' : 'request_cache_control';
 }
 
 /** Whether the headers announce a request body, as the gateway's request framing reads them. */

@@ -11,10 +11,11 @@ import {
   compileCachePolicy,
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
+import { requestFreshness } from '@vantageedge/shared/gateway-policies/request-freshness';
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './cache-entry.js';
 import { freshnessFor, responseVary, storageDecision, storedHeaders } from './cacheability.js';
-import { requestFreshness, reusable } from './request-directives.js';
+import { reusable } from './request-directives.js';
 import { responseTags } from './response-cache.js';
 import { testCacheEntry } from './testing/test-cache-entry.js';
 

@@ -18,6 +18,10 @@ import {
 } from '@vantageedge/shared/gateway-policies/cache-key';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { requestBypassReason } from '@vantageedge/shared/gateway-policies/request-bypass';
+import {
+  type RequestFreshness,
+  requestFreshness,
+} from '@vantageedge/shared/gateway-policies/request-freshness';
 import { cookieHeader, headerList, sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import { parseHttpDate } from '@vantageedge/shared/http/http-date';
 import type { Logger } from '@vantageedge/shared/observability/logger';
@@ -52,7 +56,7 @@ import {
 import { CollectedBody } from './collected-body.js';
 import { FILL_DEADLINE_MS, FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
-import { type RequestFreshness, requestFreshness, reusable } from './request-directives.js';
+import { reusable } from './request-directives.js';
 import type { Freshness } from './standard-freshness.js';
 import { TenantStoreSlots, type TenantStoreSlotsOptions } from './tenant-store-slots.js';
 

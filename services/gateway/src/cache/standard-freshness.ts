@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { cacheDirectives, deltaSeconds, MAX_DELTA_SECONDS } from '@vantageedge/shared/http/cache-directives';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import CachePolicy from 'http-cache-semantics';
 
@@ -19,28 +20,6 @@ export interface Freshness {
 
 export type StorageDecision = Freshness | { readonly notStored: string };
 
-/** The response's Cache-Control directives, lower-case names; a directive without value maps to ''. */
-export function cacheDirectives(value: string | readonly string[] | undefined): Map<string, string> {
-  const directives = new Map<string, string>();
-  const list = headerList(value);
-  if (list === undefined) return directives;
-  for (const part of list.split(',')) {
-    const at = part.indexOf('=');
-    const name = (at < 0 ? part : part.slice(0, at)).trim().toLowerCase();
-    if (name === '' || directives.has(name)) continue;
-    directives.set(
-      name,
-      at < 0
-        ? ''
-        : part
-            .slice(at + 1)
-            .trim()
-            .replace(/^"(.*)"$/, '$1'),
-    );
-  }
-  return directives;
-}
-
 /**
  * The Cache-Control list with its directive names in lower case, values as they are: names are
  * case-insensitive (RFC 9111 §5.2), and http-cache-semantics compares them as written (`Private` would
@@ -55,19 +34,6 @@ function lowerCaseDirectiveNames(list: string | undefined): string | undefined {
       return at < 0 ? part.toLowerCase() : part.slice(0, at).toLowerCase() + part.slice(at);
     })
     .join(',');
-}
-
-/**
- * The largest delta-seconds value the cache counts (RFC 9111 §1.2.2: one too large to represent is
- * taken as 2^31). Freshness, Age and stale windows are bounded by it, so an origin's absurd value can
- * neither overflow a store's expiry nor pass for a small one.
- */
-const MAX_DELTA_SECONDS = 2 ** 31;
-
-/** A delta-seconds value (RFC 9111 §1.2.2): digits only, at most MAX_DELTA_SECONDS; anything else is absent. */
-export function deltaSeconds(value: string | undefined): number | undefined {
-  if (value === undefined || !/^\d+$/.test(value)) return undefined;
-  return Math.min(Number(value), MAX_DELTA_SECONDS);
 }
 
 /**

@@ -31,15 +31,21 @@ export interface RawExchange {
 /**
  * Writes `bytes` on a fresh connection and reads until the peer closes it or `deadlineMs` passes; then
  * reads the responses. `methods` are those of the requests written, in order (a HEAD answer has no body).
+ * `localAddress` (127.0.0.2, …) connects from another loopback address: another client to the gateway.
  */
 export function rawExchange(
   port: number,
   bytes: Buffer,
   methods: readonly string[],
   deadlineMs: number,
+  localAddress?: string,
 ): Promise<RawExchange> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect({
+      port,
+      host: '127.0.0.1',
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
     const chunks: Buffer[] = [];
     let closed = false;
     const finish = () => {
