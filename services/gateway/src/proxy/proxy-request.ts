@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable, Transform } from 'node:stream';
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { Dispatcher } from 'undici';
@@ -9,6 +9,7 @@ import { requestAuthority } from '../http/request-authority.js';
 import { discardUnreadBody } from '../http/request-body.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
+import { closeConnectionIfTrailersSayClose } from '../upstream/closing-trailers.js';
 import { OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import type { UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import type { ResponseBodySink } from './client-response-writer.js';
@@ -421,7 +422,8 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(controller: DispatchController): void {
+  onResponseEnd(controller: DispatchController, trailers?: IncomingHttpHeaders): void {
+    closeConnectionIfTrailersSayClose(trailers);
     if (!this.#dropped) {
       try {
         this.#sink?.end();

@@ -16,6 +16,7 @@ import { compileHashKey } from './balancers/hash-key.js';
 import { createLeastConnectionsBalancer } from './balancers/least-connections.js';
 import { createRoundRobinBalancer } from './balancers/round-robin.js';
 import { type Admission, CircuitBreaker, type CircuitState } from './circuit-breaker.js';
+import { closableOnClosingTrailers } from './closing-trailers.js';
 import { tenantDnsLookups } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics, targetLabel } from './metrics.js';
@@ -339,7 +340,9 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       timeoutMs,
       connector: (connectMs) => {
         const guarded = createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost);
-        return withoutUnaskedContinue(deps.upstreamSockets?.connector(deps.tenantId, guarded) ?? guarded);
+        return closableOnClosingTrailers(
+          withoutUnaskedContinue(deps.upstreamSockets?.connector(deps.tenantId, guarded) ?? guarded),
+        );
       },
     });
     return new Member(target, config.weight, load, health, circuit, metrics);
