@@ -142,6 +142,33 @@ describe('a request refused because its connection can no longer be trusted', ()
   });
 });
 
+/**
+ * After a framing error nothing that follows can be told apart from the refused request's body (RFC 9112
+ * §6.3: the server answers 400 and closes the connection; §11.2), so a request pipelined behind it, a
+ * CONNECT too, is never read and gets no answer of its own, as with node's and nginx's own parsers.
+ */
+describe('a request pipelined behind one refused for its framing', () => {
+  const CONNECT = `CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`;
+  it.each([
+    [
+      'Content-Length and Transfer-Encoding',
+      'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
+    ['an invalid chunk size', 'Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n'],
+  ])(
+    '%s: the 400 is the only answer, the connection closes, a CONNECT behind it is not read',
+    async (_what, framing) => {
+      const { received, closed } = await exchange(
+        `POST /api/bad-framing HTTP/1.1\r\nHost: ${HOST}\r\n${framing}${CONNECT}`,
+      );
+      expect(received.startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+      expect(received).toContain('"code":"malformed_request"');
+      expect(received.match(/HTTP\/1\.1 \d{3} /g)).toHaveLength(1);
+      expect(closed).toBe(true);
+    },
+  );
+});
+
 describe('a request line over HTTP/1.1 claiming another HTTP version', () => {
   it.each(['HTTP/2.0', 'HTTP/0.9'])(
     '%s with a doubtful Transfer-Encoding: refused 400 invalid_http_version, the connection closed, nothing forwarded',
