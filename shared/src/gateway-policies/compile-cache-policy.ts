@@ -6,6 +6,7 @@ import {
   type TenantSettings,
 } from '../domain/gateway-config.js';
 import type { IpRules } from '../domain/route-policies.js';
+import { cookieNameAsPhpReadsIt } from '../http/cgi-spellings.js';
 
 /**
  * What of the tenant (its part of the snapshot) its routes' cache policies read: its share of the
@@ -154,7 +155,15 @@ export function compileCachePolicy(
     // origin it wants), let the client pick the origin after the cache stage, outside the key: such a
     // request is neither served another origin's entry nor fills the one everyone gets.
     bypassHeaders: lower([...policy.bypass.headers, ...originChoosingNames(route, 'header')]),
-    bypassCookies: [...policy.bypass.cookies, ...originChoosingNames(route, 'cookie')],
+    // Each name also as PHP origins read it: a rule for `session.id` holds for a client sending `session_id`.
+    bypassCookies: [
+      ...new Set(
+        [...policy.bypass.cookies, ...originChoosingNames(route, 'cookie')].flatMap((name) => [
+          name,
+          cookieNameAsPhpReadsIt(name),
+        ]),
+      ),
+    ],
     bypassQueryParams: policy.bypass.query_params,
     // A snapshot written before the control plane refused partial/conditional statuses may list them.
     cacheableStatuses: new Set(policy.cacheable_statuses.filter(isCompleteResponseStatus)),

@@ -1,4 +1,4 @@
-import { fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
+import { cookieNameAsPhpReadsIt, fieldAsOriginsReadIt } from '../http/cgi-spellings.js';
 import { cookieHeader, headerList } from '../http/header-values.js';
 import type { CacheRequest } from './cache-key.js';
 import type { CompiledCachePolicy } from './compile-cache-policy.js';
@@ -27,7 +27,12 @@ export function requestBypassReason(policy: CompiledCachePolicy, request: CacheR
     if (fieldAsOriginsReadIt(headers, name) !== undefined) return 'bypass_header';
   const cookie = policy.bypassCookies.length > 0 ? cookieHeader(headers.cookie) : undefined;
   if (cookie) {
-    const names = new Set(cookie.split(';').map((pair) => pair.split('=', 1)[0]!.trim()));
+    // Each name as sent and as PHP origins read it (`wordpress.logged_in` is `wordpress_logged_in` to them).
+    const names = new Set<string>();
+    for (const pair of cookie.split(';')) {
+      const name = pair.split('=', 1)[0]!.trim();
+      names.add(name).add(cookieNameAsPhpReadsIt(name));
+    }
     for (const name of policy.bypassCookies) if (names.has(name)) return 'bypass_cookie';
   }
   if (policy.bypassQueryParams.length > 0 && request.query !== '') {

@@ -59,3 +59,33 @@ export function fieldAsOriginsReadIt(headers: RequestHeaders, name: string): str
   }
   return read;
 }
+
+/** What PHP rewrites in a cookie's name: URL-encoding, ` ` and `.`, and an index (`[…]`). */
+const PHP_REWRITTEN = /[%+ .[]/;
+
+/**
+ * A request cookie's name as PHP reads it (the key of `$_COOKIE`): URL-decoded (`+` is a space), leading
+ * spaces dropped, each ` ` or `.` before the first `[` read as `_`, and then either the name before an
+ * index (`a[x]` is an array under `a`) or, when no `]` closes it, that `[` read as `_` too and the rest as
+ * it is. So `wordpress.logged_in`, `wordpress logged_in` and `wordpress[logged_in` are all
+ * `wordpress_logged_in` to a PHP origin.
+ */
+export function cookieNameAsPhpReadsIt(sent: string): string {
+  if (!PHP_REWRITTEN.test(sent)) return sent;
+  const decoded = phpUrlDecode(sent).replace(/^ +/, '');
+  let read = '';
+  for (let at = 0; at < decoded.length; at++) {
+    const char = decoded[at]!;
+    if (char === ' ' || char === '.') read += '_';
+    else if (char === '[') return decoded.includes(']', at + 1) ? read : `${read}_${decoded.slice(at + 1)}`;
+    else read += char;
+  }
+  return read;
+}
+
+/** PHP's urldecode: `+` is a space, `%` and two hex digits a byte; any other `%` stays as it is. */
+function phpUrlDecode(value: string): string {
+  return value
+    .replaceAll('+', ' ')
+    .replace(/%([0-9a-fA-F]{2})/g, (_match, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+}

@@ -61,7 +61,11 @@ async function snapshot(overrides: Partial<Record<string, unknown>> = {}): Promi
         required_scopes: ['users:read'],
         strip_prefix: '/api',
         rate_limit: { requests_per_second: 5, burst: 10, scope: 'api_key' },
-        cache_policy: { ttl_seconds: 30, cache_key_pattern: 'path+query', bypass: { headers: ['x-debug'] } },
+        cache_policy: {
+          ttl_seconds: 30,
+          cache_key_pattern: 'path+query',
+          bypass: { headers: ['x-debug'], cookies: ['wordpress_logged_in'] },
+        },
       },
       { id: ADMIN_ROUTE, origin_id: randomUUID(), path_pattern: '/admin/*', auth_mode: 'public' },
       { id: CATCH_ALL, origin_id: ORIGIN, path_pattern: '/api/*', methods: ['POST'], auth_mode: 'public' },
@@ -238,6 +242,12 @@ describe('explaining a request', () => {
     expect(reordered.cache?.key?.variant_digest).toBe(cached.cache?.key?.variant_digest);
     const bypassed = await explain({ path: '/api/users/1', headers: { ...headers, 'x-debug': '1' } });
     expect(bypassed.cache).toMatchObject({ decision: 'bypass', reason: 'bypass_header' });
+    // A bypass cookie spelled as PHP origins read it (`.` for `_`) bypasses as the gateway does.
+    const phpSpelled = await explain({
+      path: '/api/users/1',
+      headers: { ...headers, cookie: 'wordpress.logged_in=alice' },
+    });
+    expect(phpSpelled.cache).toMatchObject({ decision: 'bypass', reason: 'bypass_cookie' });
     const noCache = await explain({ path: '/admin/x' });
     expect(noCache.cache).toMatchObject({ enabled: false, decision: 'not_cached' });
   });

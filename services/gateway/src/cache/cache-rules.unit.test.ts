@@ -176,6 +176,43 @@ describe('what is cached', () => {
     expect(freshnessFor(policy, 'GET', ok({ expires: '0' }))).toEqual({ notStored: 'origin_max_age_0' });
   });
 
+  it('invalid freshness information makes the response stale, in both modes (RFC 9111 §4.2.1, §5.3)', () => {
+    const override = compiled({ mode: 'override', ttl_seconds: 60, max_body_bytes: 10 });
+    const invalid = [
+      { 'cache-control': 'max-age=1.5' },
+      { 'cache-control': 'max-age=abc' },
+      { 'cache-control': 'max-age=-1' },
+      { 'cache-control': 'max-age' },
+      { 'cache-control': 'max-age=0, max-age=60' },
+      { 'cache-control': 'max-age=60, s-maxage=1.5' },
+      { 'cache-control': 's-maxage=60, s-maxage=61' },
+    ];
+    for (const headers of invalid) {
+      expect(freshnessFor(policy, 'GET', ok(headers)), headers['cache-control']).toEqual({
+        notStored: 'origin_max_age_0',
+      });
+      expect(freshnessFor(override, 'GET', ok(headers)), headers['cache-control']).toEqual({
+        notStored: 'origin_max_age_0',
+      });
+      // With a validator it is kept, to be revalidated before any use.
+      expect(freshnessFor(policy, 'GET', ok({ ...headers, etag: '"v1"' }))).toMatchObject({ freshMs: 0 });
+    }
+    for (const expires of ['3000', '2999-01-01T00:00:00Z', '1 Jan 2999 00:00:00 GMT'])
+      expect(freshnessFor(policy, 'GET', ok({ expires })), expires).toEqual({
+        notStored: 'origin_max_age_0',
+      });
+    // The directive that counts decides: a valid s-maxage over an invalid max-age or Expires, a repeat of one value.
+    expect(
+      freshnessFor(policy, 'GET', ok({ 'cache-control': 's-maxage=7, max-age=abc', expires: '3000' })),
+    ).toMatchObject({ freshMs: 7_000 });
+    expect(freshnessFor(policy, 'GET', ok({ 'cache-control': 'max-age=5, max-age=5' }))).toMatchObject({
+      freshMs: 5_000,
+    });
+    expect(freshnessFor(override, 'GET', ok({ 'cache-control': 'max-age=5, max-age=5' }))).toMatchObject({
+      freshMs: 5_000,
+    });
+  });
+
   it('standard mode: heuristic freshness only for heuristically cacheable statuses, at most ttl_seconds', () => {
     const lenient = compiled({ ttl_seconds: 60, cacheable_statuses: [200, 302, 404] });
     expect(freshnessFor(lenient, 'GET', ok())).toMatchObject({ freshMs: 60_000 });
@@ -598,7 +635,7 @@ describe('delta-seconds values too large to represent', () => {
   });
 
   it("freshness from a far Expires is bounded like the origin's max-age", () => {
-    const decision = freshnessFor(compiled({}), 'GET', ok({ expires: '+275760-09-13T00:00:00.000Z' }));
+    const decision = freshnessFor(compiled({}), 'GET', ok({ expires: 'Fri, 31 Dec 9999 23:59:59 GMT' }));
     expect(decision).toMatchObject({ freshMs: twoToThe31Ms });
   });
 
@@ -650,5 +687,40 @@ describe('a header spelled with underscores, as CGI-style origins read it', () =
     const bypassing = compiled({ bypass: { headers: ['X-Debug'], cookies: [], query_params: [] } });
     expect(requestBypassReason(bypassing, request('', { x_debug: '1' }))).toBe('bypass_header');
     expect(requestBypassReason(bypassing, request('', { 'x-debug_': '1' }))).toBeNull();
+  });
+});
+
+/**
+ * Regression (cache poisoning review): PHP reads a cookie named `wordpress.logged_in` (or `wordpress
+ * logged_in`, `wordpress[logged_in`, `wordpress%2Elogged_in`) as `wordpress_logged_in`, so such a client
+ * was signed in at the origin but not bypassed: its personalised answer was stored and served to all.
+ */
+describe('a bypass cookie spelled as PHP reads it', () => {
+  const bypassing = compiled({ bypass: { headers: [], cookies: ['wordpress_logged_in'], query_params: [] } });
+  const withCookie = (cookie: string) => requestBypassReason(bypassing, request('', { cookie }));
+
+  it.each([
+    'wordpress.logged_in=alice',
+    'wordpress logged_in=alice',
+    'a=1; wordpress[logged_in=alice',
+    'wordpress%2Elogged_in=alice',
+    'wordpress+logged.in=alice',
+    'wordpress_logged_in[0]=alice',
+  ])('%s bypasses like the cookie it names', (cookie) => {
+    expect(withCookie(cookie)).toBe('bypass_cookie');
+  });
+
+  it('a bypass name spelled with `.` bypasses the name PHP reads it as', () => {
+    const dotted = compiled({ bypass: { headers: [], cookies: ['session.id'], query_params: [] } });
+    expect(requestBypassReason(dotted, request('', { cookie: 'session_id=1' }))).toBe('bypass_cookie');
+  });
+
+  it('other names do not', () => {
+    for (const cookie of [
+      'wordpress-logged_in=alice',
+      'wordpress_logged_in_x=alice',
+      'wordpress.logged[in]=a',
+    ])
+      expect(withCookie(cookie), cookie).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { isCompleteResponseStatus } from '@vantageedge/shared/domain/gateway-config';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
+import { statedMaxAge } from '@vantageedge/shared/http/cache-directives';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import { originSeesGatewayValue } from '../proxy/forwarded-headers.js';
 import { HOP_BY_HOP_HEADERS } from '../proxy/hop-by-hop.js';
@@ -8,8 +9,6 @@ import { type StorageDecision, standardFreshness } from './standard-freshness.js
 
 // Compiled once at module load (hot path: no per-request regex compilation).
 const NOT_STORABLE = /(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/;
-const S_MAXAGE = /s-maxage\s*=\s*(\d+)/;
-const MAX_AGE = /(?:^|[\s,])max-age\s*=\s*(\d+)/;
 /**
  * Directives that let a shared cache store a response to a request with Authorization (RFC 9111 §3.5),
  * and here with a Cookie too: a session personalises an answer as much.
@@ -95,7 +94,7 @@ function isEncoded(headers: IncomingHttpHeaders): boolean {
  * or a Cookie is stored only where the policy keys the cache per caller or declares it shared, or when
  * the origin allows it (public, s-maxage, must-revalidate; for a Cookie also a Vary naming it).
  * Freshness: standardFreshness in `standard` mode; in `override` mode the policy's TTL, capped by
- * s-maxage (else max-age), and no-store, private and no-cache prevent storing.
+ * s-maxage (else max-age; an invalid one: stale), and no-store, private and no-cache prevent storing.
  */
 export function freshnessFor(
   policy: CompiledCachePolicy,
@@ -146,9 +145,9 @@ export function storageDecision(
   let freshMs = policy.ttlMs;
   if (cacheControl) {
     if (NOT_STORABLE.test(cacheControl)) return { notStored: 'origin_cache_control' };
-    const shared = S_MAXAGE.exec(cacheControl);
-    const maxAge = shared ?? MAX_AGE.exec(cacheControl);
-    if (maxAge) freshMs = Math.min(freshMs, Number(maxAge[1]) * 1000);
+    // Invalid freshness information makes the response stale (RFC 9111 §4.2.1), in this mode too.
+    const maxAge = statedMaxAge(cacheControl);
+    if (maxAge !== undefined) freshMs = maxAge === 'invalid' ? 0 : Math.min(freshMs, maxAge * 1000);
   }
   if (freshMs <= 0) return { notStored: 'origin_max_age_0' };
   return {

@@ -13,8 +13,10 @@ import { createResponseCache, type ResponseCache } from './response-cache.js';
 
 /**
  * Time values an origin picks to be absurd (RFC 9111 §1.2.2: a delta-seconds value too large to
- * represent counts as 2^31 seconds). Two replicas share the real Redis: what one stores, the other
- * answers from the shared store.
+ * represent counts as 2^31 seconds), or invalid (§4.2.1: a response with invalid freshness information
+ * is stale). Two replicas share the real Redis: what one stores, the other answers from the shared store.
+ * Regression test: `max-age=1.5` was read as 1 s, two different max-age values as the last one, and an
+ * Expires that is no HTTP-date (`3000`) as a date: each response was served from the cache as fresh.
  */
 describe('an origin sending absurd time values', () => {
   let origin: HttpOrigin;
@@ -27,6 +29,14 @@ describe('an origin sending absurd time values', () => {
     '/cached/huge-s-maxage': { 'cache-control': 'public, s-maxage=99999999999999999999' },
     '/cached/huge-max-age': { 'cache-control': 'max-age=340282366920938463463374607431768211456' },
     '/cached/huge-age': { 'cache-control': 'max-age=60', age: '999999999999' },
+    '/cached/fractional-max-age': { 'cache-control': 'max-age=1.5' },
+    '/cached/fractional-s-maxage': { 'cache-control': 'max-age=60, s-maxage=1.5' },
+    '/cached/words-max-age': { 'cache-control': 'max-age=abc' },
+    '/cached/negative-max-age': { 'cache-control': 'max-age=-1' },
+    '/cached/two-max-ages': { 'cache-control': 'max-age=0, max-age=60' },
+    '/cached/two-s-maxages': { 'cache-control': 's-maxage=60, s-maxage=0' },
+    '/cached/year-as-expires': { expires: '3000' },
+    '/cached/iso-expires': { expires: '2999-01-01T00:00:00Z' },
   };
 
   beforeAll(async () => {
@@ -94,4 +104,27 @@ describe('an origin sending absurd time values', () => {
     expect(again.text).toBe('answer 2');
     expect(originHits.get(path)).toBe(2);
   });
+
+  it.each([
+    '/cached/fractional-max-age',
+    '/cached/fractional-s-maxage',
+    '/cached/words-max-age',
+    '/cached/negative-max-age',
+    '/cached/two-max-ages',
+    '/cached/two-s-maxages',
+    '/cached/year-as-expires',
+    '/cached/iso-expires',
+  ])(
+    '%s: invalid freshness information makes the response stale, never served from the cache',
+    async (path) => {
+      const [one, other] = replicas;
+      await send(one!.gateway, host, path);
+      for (const { gateway } of [one!, other!]) {
+        const again = await send(gateway, host, path);
+        expect(again.status).toBe(200);
+        expect(again.headers['x-cache']).not.toBe('HIT');
+      }
+      expect(originHits.get(path)).toBe(3);
+    },
+  );
 });

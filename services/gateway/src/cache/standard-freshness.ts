@@ -1,7 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
-import { cacheDirectives, deltaSeconds, MAX_DELTA_SECONDS } from '@vantageedge/shared/http/cache-directives';
+import {
+  cacheDirectives,
+  deltaSeconds,
+  MAX_DELTA_SECONDS,
+  statedMaxAge,
+} from '@vantageedge/shared/http/cache-directives';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
+import { parseHttpDate } from '@vantageedge/shared/http/http-date';
 import CachePolicy from 'http-cache-semantics';
 
 /** What the storage rules decided for a response the cache may store. */
@@ -44,6 +50,10 @@ function lowerCaseDirectiveNames(list: string | undefined): string | undefined {
  *   there is a Last-Modified, the library's rule, else ttl_seconds);
  * - `proxy-revalidate` means must-revalidate for a shared cache (§5.2.2.8); the library would make the
  *   response stale at once, so it is handed the header without it;
+ * - invalid freshness information (an s-maxage or max-age that is no delta-seconds or comes twice with
+ *   different values, an Expires that is no HTTP-date or comes twice) makes the response stale
+ *   (§4.2.1, §5.3); the library would read `max-age=1.5` as 1 s, the last of two values, and any
+ *   string Date.parse reads (`3000`) as a date;
  * - a `no-cache` response is stored only when it has a validator (it is revalidated on every use);
  * - stale windows: the origin's stale-while-revalidate / stale-if-error (RFC 5861), else the policy's;
  *   none when the response must be revalidated.
@@ -85,9 +95,12 @@ export function standardFreshness(
     };
   }
   if (noCache && !hasValidator) return { notStored: 'origin_cache_control' };
-  const explicit = directives.has('s-maxage') || directives.has('max-age') || headers.expires !== undefined;
+  const stated = statedMaxAge(headers['cache-control']);
+  const explicit = stated !== undefined || headers.expires !== undefined;
+  // s-maxage and max-age override Expires (§5.3), an invalid one too.
+  const invalid = stated === 'invalid' || (stated === undefined && !isAbsentOrOneHttpDate(headers.expires));
   let freshMs: number;
-  if (noCache) freshMs = 0;
+  if (noCache || invalid) freshMs = 0;
   else if (explicit) freshMs = Math.min(Math.max(0, library.maxAge()), MAX_DELTA_SECONDS) * 1000;
   else if (!policy.heuristicFreshness) freshMs = 0;
   else if (headers['last-modified'] !== undefined && library.maxAge() > 0)
@@ -118,4 +131,11 @@ export function standardFreshness(
     mustRevalidate,
     immutable: directives.has('immutable'),
   };
+}
+
+/** No Expires, or one HTTP-date: any other Expires means "already expired" (§5.3). */
+function isAbsentOrOneHttpDate(expires: string | readonly string[] | undefined): boolean {
+  if (expires === undefined) return true;
+  const value = singleHeader(expires);
+  return value !== undefined && parseHttpDate(value) !== undefined;
 }
