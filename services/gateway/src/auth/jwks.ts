@@ -197,6 +197,11 @@ export interface TrustedKeySet {
   stillLists(listedKey: string): boolean;
   /** Calls `listener` after each withdrawal (what `withdrawals` counts); returns how to stop. */
   onWithdrawal(listener: () => void): () => void;
+  /**
+   * Resolves once the set knows its keys: at once when it has a usable set, else after a fetch (as the
+   * fetch policy allows; a set that cannot be fetched lists no key). Never rejects.
+   */
+  load(): Promise<void>;
 }
 
 /**
@@ -306,6 +311,10 @@ export class RemoteKeySet implements TrustedKeySet {
   onWithdrawal(listener: () => void): () => void {
     this.#withdrawalListeners.add(listener);
     return () => this.#withdrawalListeners.delete(listener);
+  }
+
+  async load(): Promise<void> {
+    await this.#ensure(undefined);
   }
 
   /** The JWK with this kid, or undefined when the set (as the policy lets us know it) has none. */

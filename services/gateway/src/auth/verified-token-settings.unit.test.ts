@@ -31,6 +31,7 @@ class CountingKeySets extends RemoteJwksRegistry {
       listedKey: () => undefined,
       stillLists: () => true,
       onWithdrawal: () => () => {},
+      load: async () => {},
     };
   }
 

@@ -1,7 +1,7 @@
 import type { AuthMode } from '@vantageedge/shared/domain/gateway-config';
 import { clerkUserRefusal, missingScope } from '@vantageedge/shared/gateway-policies/auth-rules';
 import type { Identity } from '../auth/identity.js';
-import type { VerifyingKeySet } from '../auth/jwks.js';
+import type { TrustedKeySet, VerifyingKeySet } from '../auth/jwks.js';
 import type { CompiledApiKey, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import { splitOriginIds } from '../traffic-split/traffic-split-stage.js';
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from './close-frame.js';
@@ -145,6 +145,18 @@ export class TenantAdmissions {
     return { ...admission, credentialsExpireAtMs: expiresAtMs };
   }
 
+  /**
+   * The admission held to the tenant's OIDC key set as this version names it (a new jwks_url that
+   * lists the token's signing key too): that set's withdrawals close it from now on. The same object
+   * when the set did not change.
+   */
+  withCurrentKeySet(admission: WebSocketAdmission): WebSocketAdmission {
+    const keys = this.#tenant.auth.oidc?.keys;
+    if (keys === undefined || !verifiedByAnotherKeySet(admission, keys)) return admission;
+    const key = admission.verifiedWith?.key;
+    return { ...admission, verifiedWith: { set: keys, withdrawals: keys.withdrawals, key } };
+  }
+
   #credentialWithdrawal(
     route: CompiledRoute,
     admission: WebSocketAdmission,
@@ -180,7 +192,24 @@ export class TenantAdmissions {
       const provider = admission.oidcProvider;
       if (oidc === null || oidc.issuer !== provider?.issuer || oidc.audience !== provider.audience)
         return 'auth_changed';
+      if (verifiedByAnotherKeySet(admission, oidc.keys) && !listsSigningKey(oidc.keys, admission))
+        return 'signing_key_withdrawn';
     }
     return missingScope(route.requiredScopes, scopes) === undefined ? undefined : 'auth_changed';
   }
+}
+
+/**
+ * An OIDC user's token verified by a key set other than `keys` (its tenant named another jwks_url
+ * since): `keys` must list its signing key for the connection to stay open.
+ */
+export function verifiedByAnotherKeySet(admission: WebSocketAdmission, keys: TrustedKeySet): boolean {
+  const { verifiedWith } = admission;
+  return admission.oidcProvider !== undefined && verifiedWith !== undefined && verifiedWith.set !== keys;
+}
+
+/** Whether `keys` lists the key that signed the connection's token, unchanged (a token without a kid: never known). */
+function listsSigningKey(keys: TrustedKeySet, admission: WebSocketAdmission): boolean {
+  const key = admission.verifiedWith?.key;
+  return key !== undefined && keys.stillLists(key);
 }

@@ -17,6 +17,7 @@ import {
   OriginAddressPolicy,
 } from '@vantageedge/shared/net/origin-address-policy';
 import type { Logger } from '@vantageedge/shared/observability/logger';
+import type { SlicedWork } from '@vantageedge/shared/process/event-loop-slices';
 import {
   type EncodedSlashPolicy,
   isAcceptableQuery,
@@ -70,10 +71,12 @@ import {
   switchesToWebSocket,
   switchingProtocolsHead,
 } from './switching-protocols.js';
+import { TenantSweeps } from './tenant-sweeps.js';
 import { TenantWebSocketLimit } from './tenant-websocket-limit.js';
 import { upgradeRecorder } from './upgrade-record.js';
 import {
   TenantAdmissions,
+  verifiedByAnotherKeySet,
   type WebSocketAdmission,
   WITHDRAWAL_CLOSE,
   type WithdrawalReason,
@@ -206,6 +209,8 @@ export class WebSocketProxy {
   readonly #signingKeys = new SigningKeyWatch<ProxiedConnection>((connection) =>
     this.#withdraw(connection, 'signing_key_withdrawn'),
   );
+  /** The checks of each changed tenant's open connections, in slices of the event loop. */
+  readonly #sweeps = new TenantSweeps();
   readonly #unwatch: (() => void) | undefined;
   /** Client sockets of upgrades not yet switched: node's closeAllConnections no longer reaches them. */
   readonly #pending = new Set<Duplex>();
@@ -836,24 +841,48 @@ export class WebSocketProxy {
   /**
    * A snapshot changed the tenant (or gave one of its hosts to another tenant): every open WebSocket of
    * the tenant whose admission it withdrew is closed. The snapshot is indexed once; each connection is
-   * checked from what it recorded at its upgrade, its credentials never verified again.
+   * checked from what it recorded at its upgrade, its credentials never verified again — but tokens
+   * verified by a key set the tenant no longer names are judged by the one it names now, fetched first
+   * if the replica has not yet. The connections are checked in slices of the event loop.
    */
   #recheckTenant(tenantId: string): void {
     const connections = this.#openByTenant.get(tenantId);
     if (connections === undefined) return;
-    const tenant = this.#options.store.get(tenantId);
-    const admissions =
-      tenant && new TenantAdmissions(tenant, (host) => this.#options.store.resolveHost(host));
+    const keys = this.#options.store.get(tenantId)?.auth.oidc?.keys;
+    const loadKeys =
+      keys !== undefined && [...connections].some(({ admission }) => verifiedByAnotherKeySet(admission, keys))
+        ? () => keys.load()
+        : undefined;
+    this.#sweeps
+      .run(tenantId, loadKeys, () => this.#rechecking(tenantId))
+      .catch((error: unknown) =>
+        this.#options.logger?.error('websocket recheck failed', {
+          tenant_id: tenantId,
+          error: String(error),
+        }),
+      );
+  }
+
+  /** The tenant's open connections checked against its version now, one step each. */
+  *#rechecking(tenantId: string): SlicedWork<void> {
+    const store = this.#options.store;
+    const tenant = store.get(tenantId);
+    const admissions = tenant && new TenantAdmissions(tenant, (host) => store.resolveHost(host));
     const now = Date.now();
-    for (const connection of [...connections]) {
+    for (const connection of [...(this.#openByTenant.get(tenantId) ?? [])]) {
+      // Closed, or told to close, since the sweep listed it.
+      if (connection.closing || !this.#open.has(connection)) continue;
       if (admissions === undefined) this.#withdraw(connection, 'tenant_removed');
       else this.#recheck(connection, admissions, now);
+      yield;
     }
   }
 
   /** A connection whose origin switched after a snapshot changed its tenant: that snapshot's check missed it. */
   #recheckAdmittedDuringChange(connection: ProxiedConnection): void {
     const { tenantId, host } = connection.admission;
+    // A sweep waiting for the tenant's key set checks it with the others.
+    if (this.#sweeps.preparing(tenantId)) return;
     const store = this.#options.store;
     const tenant = store.get(tenantId);
     if (tenant === undefined) {
@@ -873,6 +902,13 @@ export class WebSocketProxy {
     }
     connection.admission = admissions.withKeyExpiry(connection.admission);
     this.#closeOnExpiry(connection, admissions.credentialsExpireAtMs(connection.admission));
+    const held = admissions.withCurrentKeySet(connection.admission);
+    if (held === connection.admission || held.verifiedWith === undefined) return;
+    // The tenant's new key set lists its signing key: that set's withdrawals close it from now on.
+    connection.admission = held;
+    this.#signingKeys.forget(connection);
+    if (!this.#signingKeys.watch(connection, held.verifiedWith))
+      this.#withdraw(connection, 'signing_key_withdrawn');
   }
 
   #withdraw(connection: ProxiedConnection, reason: WithdrawalReason): void {
@@ -918,6 +954,7 @@ export class WebSocketProxy {
   async closeAll(timeoutMs = CLOSE_GRACE_MS + 500): Promise<void> {
     this.#closing = true;
     this.#unwatch?.();
+    this.#sweeps.stopAll();
     this.#expiries.clear();
     for (const connection of this.#open) this.#goAway(connection, 'gateway shutting down');
     const deadline = Date.now() + timeoutMs;
