@@ -23,7 +23,12 @@ import { createRateLimiter } from './ratelimit/rate-limiter.js';
 import { RedisLimitStore } from './ratelimit/redis-limit-store.js';
 import { type GatewaySettings, upstreamRequestsPerTenant } from './settings.js';
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from './start-gateway.js';
-import { createUpstreamSet, TenantUpstreamSockets, targetLabelBudget } from './upstream/index.js';
+import {
+  createUpstreamSet,
+  stateChangeLineBudget,
+  TenantUpstreamSockets,
+  targetLabelBudget,
+} from './upstream/index.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 
@@ -168,6 +173,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   const probeBudget = new ProbeBudget({ perSecond: config.GATEWAY_HEALTH_PROBES_PER_SECOND, registry });
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
   const targetLabels = targetLabelBudget(config);
+  const stateChangeLines = stateChangeLineBudget(logger);
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
@@ -176,6 +182,7 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
         tenantId,
         registry,
         logger,
+        stateChangeLines,
         probeBudget,
         addressPolicy,
         targetLabels,

@@ -4,7 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startTestGateway, type TestGateway } from '../testing/gateway-harness.js';
 import { type HttpOrigin, startFixedOrigin } from '../testing/http-origins.js';
 import { buildSnapshot } from '../testing/snapshots.js';
-import { STATE_CHANGE_LINES_PER_WINDOW, STATE_CHANGE_WINDOW_MS } from '../upstream/state-change-log.js';
+import {
+  STATE_CHANGE_LINES_PER_TENANT_WINDOW,
+  STATE_CHANGE_LINES_PER_WINDOW,
+  STATE_CHANGE_WINDOW_MS,
+} from '../upstream/state-change-log.js';
 
 const STATE_CHANGES = /^upstream (target (ejected|healthy)|circuit (open|half-open|closed))$/;
 
@@ -73,5 +77,70 @@ describe('upstream state-change log lines', () => {
     expect(changes).toBeGreaterThan(4 * STATE_CHANGE_LINES_PER_WINDOW);
     expect(logged.length).toBeGreaterThan(0);
     expect(logged.length).toBeLessThanOrEqual(windows * STATE_CHANGE_LINES_PER_WINDOW);
+  });
+});
+
+/**
+ * Regression: the bound was per origin only, so a tenant with many origins (each within its own
+ * bound) flapping at once wrote that bound a hundred times over into the log every tenant's lines
+ * share. A tenant's lines are bounded too: past its share the rest of the window's changes are one
+ * summary line, and another tenant's change in the same window is still logged.
+ */
+describe('upstream state-change log lines of a tenant with many origins', () => {
+  const ORIGINS = 100;
+  let origin: HttpOrigin;
+  let gateway: TestGateway;
+  const flapping = { id: randomUUID(), subdomain: `state-log-many-${randomUUID().slice(0, 8)}` };
+  const other = { id: randomUUID(), subdomain: `state-log-other-${randomUUID().slice(0, 8)}` };
+
+  /** A tenant whose origins (one target each) open their circuit and eject their target at the first 500. */
+  function tenantOfBrokenOrigins(tenant: { id: string; subdomain: string }, count: number) {
+    const originIds = Array.from({ length: count }, () => randomUUID());
+    return buildSnapshot({
+      tenantId: tenant.id,
+      subdomain: tenant.subdomain,
+      origins: originIds.map((id) => ({
+        id,
+        targets: [origin.url],
+        circuit_breaker: { consecutive_failures: 1, open_seconds: 60 },
+        health_check: { active: { enabled: false }, passive: { unhealthy_threshold: 1 } },
+      })),
+      routes: originIds.map((id, i) => ({ origin_id: id, path_pattern: `/o${i}/*` })),
+    });
+  }
+
+  const linesOf = (tenantId: string) =>
+    gateway.logLines.filter(
+      (line) => line['tenant_id'] === tenantId && STATE_CHANGES.test(String(line['message'])),
+    );
+
+  beforeAll(async () => {
+    origin = await startFixedOrigin(500, 'broken');
+    gateway = await startTestGateway();
+    gateway.store.apply(tenantOfBrokenOrigins(flapping, ORIGINS));
+    gateway.store.apply(tenantOfBrokenOrigins(other, 1));
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await origin?.close();
+  });
+
+  it('writes at most the tenant’s share of lines for 100 flapping origins; another tenant’s change is still logged', async () => {
+    const started = Date.now();
+    for (let i = 0; i < ORIGINS; i++) {
+      expect((await send(gateway, `${flapping.subdomain}.localhost`, `/o${i}/x`)).status).toBe(500);
+    }
+    expect((await send(gateway, `${other.subdomain}.localhost`, '/o0/x')).status).toBe(500);
+
+    // Windows the requests touched (one, unless the machine is very slow).
+    const windows = Math.ceil((Date.now() - started) / STATE_CHANGE_WINDOW_MS) + 1;
+
+    // Each origin's target was ejected and its circuit opened: 200 changes, each within its origin's bound.
+    const logged = linesOf(flapping.id).length;
+    expect(logged).toBeGreaterThan(0);
+    expect(logged).toBeLessThanOrEqual(windows * STATE_CHANGE_LINES_PER_TENANT_WINDOW);
+    expect(linesOf(other.id).map((line) => line['message'])).toEqual(
+      expect.arrayContaining(['upstream target ejected', 'upstream circuit open']),
+    );
   });
 });

@@ -18,6 +18,7 @@ import { type GatewaySettings, parseGatewaySettings, upstreamRequestsPerTenant }
 import { type RunningGateway, remoteJwksFromConfig, startGateway } from '../start-gateway.js';
 import {
   createUpstreamSet,
+  stateChangeLineBudget,
   TenantUpstreamSockets,
   targetLabelBudget,
   type UpstreamSetDeps,
@@ -152,6 +153,7 @@ export async function startTestGateway(
   const remoteJwks = remoteJwksFromConfig(config, registry, logger, addressPolicy, extra.jwksPolicy);
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
   const targetLabels = targetLabelBudget(config);
+  const stateChangeLines = stateChangeLineBudget(logger);
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
@@ -161,6 +163,7 @@ export async function startTestGateway(
         registry,
         // As in a replica: targets' health and circuit changes are service-log lines.
         logger,
+        stateChangeLines,
         addressPolicy,
         targetLabels,
         maxQueuedPerTarget: config.GATEWAY_UPSTREAM_MAX_QUEUED_REQUESTS,

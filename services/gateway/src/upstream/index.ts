@@ -1,5 +1,6 @@
 export type { CircuitState } from './circuit-breaker.js';
 export { type TargetSeriesSettings, targetLabelBudget } from './metrics.js';
+export { stateChangeLineBudget } from './state-change-log.js';
 export { TenantUpstreamSockets } from './tenant-upstream-sockets.js';
 export type * from './types.js';
 export {

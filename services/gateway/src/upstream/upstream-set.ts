@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import type { buildConnector, Dispatcher, Pool } from 'undici';
 import type { Logger } from 'winston';
 import type { LabelBudget } from '../observability/label-budget.js';
+import type { TenantLineBudget } from '../observability/tenant-line-budget.js';
 import { type ActiveHealthChecks, startActiveHealthChecks } from './active-health-checks.js';
 import type { Balancer, BalancerMember } from './balancers/balancer.js';
 import { createConsistentHashBalancer } from './balancers/consistent-hash.js';
@@ -48,6 +49,11 @@ export interface UpstreamSetDeps {
   readonly targetLabels?: LabelBudget;
   /** Health and circuit state changes are logged here (nothing is logged per request). */
   readonly logger?: Logger;
+  /**
+   * Each tenant's share of the state-change lines (stateChangeLineBudget), shared by the replica's
+   * upstream sets; without one, only each origin's own bound applies.
+   */
+  readonly stateChangeLines?: TenantLineBudget;
   /** Milliseconds on a monotonic clock; injected by state-machine tests. */
   readonly now?: () => number;
   /** Keep-alive connections per target pool (default 128). */
@@ -291,7 +297,11 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   const connections = deps.connectionsPerTarget ?? DEFAULT_CONNECTIONS_PER_TARGET;
   const perClient = requestsPerClient(connections, deps.clientShare ?? 0);
 
-  const stateChangeLog = createStateChangeLog(logger, now);
+  const stateChangeLog = createStateChangeLog(
+    logger,
+    now,
+    deps.stateChangeLines && { tenantId: deps.tenantId, budget: deps.stateChangeLines },
+  );
   const ids = new Set<string>();
   const members = origin.targets.map((config, index) => {
     const url = new URL(config.url);
