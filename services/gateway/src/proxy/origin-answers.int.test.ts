@@ -5,6 +5,7 @@ import { send, startTestGateway, type TestGateway } from '../testing/gateway-har
 import { onRequestHeads } from '../testing/request-heads.js';
 import { buildSnapshot } from '../testing/snapshots.js';
 import { sendUpgrade } from '../testing/upgrade-request.js';
+import { MAX_INTERIM_ANSWERS } from '../upstream/unasked-continue.js';
 
 /**
  * What a hostile origin's answer may not do through the gateway. Regression tests:
@@ -24,6 +25,9 @@ import { sendUpgrade } from '../testing/upgrade-request.js';
  *   that name a group or fall back to `default`), whichever tenant serves the host by then.
  * - a `100 Continue` the origin sent unasked (as some servers do to every POST) was answered 502: undici
  *   closes the connection on any 100 (unit cases: upstream/unasked-continue.unit.test.ts).
+ * - interim answers without end (and a 100 whose head never ends, which undici never sees to bound) were
+ *   read for as long as the origin had to answer, as fast as it wrote them, paced by no client: one
+ *   origin flooding 1xx answers kept a replica's CPU busy for its whole timeout, other tenants waiting.
  */
 const ALT_SVC = 'h2="alt.attacker.test:443"; ma=31536000; persist=1';
 const NEL = '{"report_to":"collector","max_age":31536000,"include_subdomains":true,"success_fraction":1}';
@@ -41,6 +45,18 @@ const INTERIM_THEN_OK: Record<string, string> = {
   '/hints-and-continue/trickled':
     'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n',
 };
+
+/**
+ * Interim answers an origin floods its answer with, by path: `/flood/<kind>/<count>`, then its final
+ * answer (`/ws/flood/…`: a 101).
+ */
+const INTERIM_FLOODS: Record<string, string> = {
+  '/flood/hints': 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n',
+  '/flood/continue': 'HTTP/1.1 100 Continue\r\n\r\n',
+  '/flood/processing': 'HTTP/1.1 102 Processing\r\n\r\n',
+};
+/** Far more than an origin sends before its answer (a few hints, a 100, an occasional 102). */
+const FLOODED_INTERIM_ANSWERS = 1_000;
 
 let gateway: TestGateway;
 let origin: net.Server;
@@ -61,6 +77,26 @@ function startRawOrigin(): Promise<net.Server> {
             'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nClear-Site-Data: "cookies"\r\n' +
             `Alt-Svc: ${ALT_SVC}\r\nNEL: ${NEL}\r\nReport-To: ${REPORT_TO}\r\n\r\n`,
         );
+        return;
+      }
+      if (path === '/flood/endless-head') {
+        // A 100 whose header lines never end, written as fast as the gateway reads them.
+        socket.write('HTTP/1.1 100 Continue\r\n');
+        const lines = Buffer.from('X-Interim: 1\r\n'.repeat(1_000), 'latin1');
+        const more = (): void => {
+          while (!socket.destroyed) if (!socket.write(lines)) return void socket.once('drain', more);
+        };
+        more();
+        return;
+      }
+      const flood = /^(\/ws)?(\/flood\/[a-z]+)\/(\d+)$/.exec(path);
+      if (flood !== null) {
+        const [, upgrade, kind, count] = flood;
+        const final = upgrade
+          ? 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n'
+          : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+        socket.write(`${INTERIM_FLOODS[kind!]!.repeat(Number(count))}${final}`);
         return;
       }
       if (path === '/early') {
@@ -119,6 +155,8 @@ beforeAll(async () => {
   origin = await startRawOrigin();
   gateway = await startTestGateway();
   const originId = randomUUID();
+  // The flooding answers fail their target: on a target of its own, which they may not eject or open.
+  const floodingOriginId = randomUUID();
   gateway.store.apply(
     buildSnapshot({
       subdomain: 'answers',
@@ -128,6 +166,13 @@ beforeAll(async () => {
           id: originId,
           targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
           timeout_seconds: 1,
+        },
+        {
+          id: floodingOriginId,
+          targets: [`http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`],
+          timeout_seconds: 2,
+          circuit_breaker: { enabled: false },
+          health_check: { passive: { enabled: false } },
         },
       ],
       routes: [
@@ -156,6 +201,8 @@ beforeAll(async () => {
             },
           },
         },
+        { origin_id: floodingOriginId, path_pattern: '/flood/*' },
+        { origin_id: floodingOriginId, path_pattern: '/ws/flood/*' },
         { origin_id: originId, path_pattern: '/*' },
       ],
     }),
@@ -265,6 +312,38 @@ describe("an origin's answer", () => {
     expect(answer.status).toBe(504);
     expect(answer.json()['error']).toMatchObject({ code: 'upstream_timeout' });
   });
+});
+
+describe('an origin that floods its answer with interim (1xx) answers', () => {
+  it.each(Object.keys(INTERIM_FLOODS))(
+    '%s: is answered 502 upstream_error past MAX_INTERIM_ANSWERS, its final answer not relayed',
+    async (kind) => {
+      const path = `${kind}/${FLOODED_INTERIM_ANSWERS}`;
+      const answer = await send(gateway, 'answers.localhost', path);
+      expect(answer.status).toBe(502);
+      expect(answer.json()['error']).toMatchObject({ code: 'upstream_error' });
+      const upgrade = await sendUpgrade(gateway, 'answers.localhost', `/ws${path}`);
+      expect(upgrade.status).toBe(502);
+      expect(JSON.parse(upgrade.text)['error']).toMatchObject({ code: 'upstream_error' });
+    },
+  );
+
+  it('a 100 whose head never ends is cut as any answer head too large: 502, not read until the timeout', async () => {
+    const answer = await send(gateway, 'answers.localhost', '/flood/endless-head');
+    expect(answer.status).toBe(502);
+    expect(answer.json()['error']).toMatchObject({ code: 'upstream_error' });
+  });
+
+  it.each(Object.keys(INTERIM_FLOODS))(
+    '%s: MAX_INTERIM_ANSWERS of them are still read past',
+    async (kind) => {
+      const path = `${kind}/${MAX_INTERIM_ANSWERS}`;
+      const answer = await send(gateway, 'answers.localhost', path);
+      expect(answer.status).toBe(200);
+      expect(answer.text).toBe('ok');
+      expect((await sendUpgrade(gateway, 'answers.localhost', `/ws${path}`)).status).toBe(101);
+    },
+  );
 });
 
 describe('an origin that sends 100 (Continue) unasked (the gateway never forwards Expect)', () => {

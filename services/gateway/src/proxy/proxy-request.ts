@@ -123,6 +123,14 @@ export function classifyProxyError(error: unknown): ProxyFailure {
       outcome: { kind: 'connect_error' },
     };
   }
+  if (code === 'GATEWAY_TOO_MANY_INTERIM_ANSWERS') {
+    return {
+      status: 502,
+      code: 'upstream_error',
+      message: 'the origin sent too many interim (1xx) answers',
+      outcome: { kind: 'reset' },
+    };
+  }
   return {
     status: 502,
     code: 'upstream_error',

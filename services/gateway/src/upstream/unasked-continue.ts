@@ -1,12 +1,32 @@
+import { maxHeaderSize } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { buildConnector } from 'undici';
+import { type buildConnector, errors } from 'undici';
+
+/**
+ * Interim (1xx) answers an origin may send before its final answer to one request. RFC 9110 §15.2 sets
+ * no bound, but an origin sending them without end is read as fast as it writes, its answer paced by
+ * nobody, for as long as the origin has to answer; a few are all an origin has a use for (a 100, early
+ * hints, an occasional 102). HTTP clients bound them likewise (neon at 128, Go once at 5).
+ */
+export const MAX_INTERIM_ANSWERS = 100;
+
+/** The origin sent more than MAX_INTERIM_ANSWERS interim answers to one request: its connection is cut. */
+export class TooManyInterimAnswersError extends Error {
+  readonly code = 'GATEWAY_TOO_MANY_INTERIM_ANSWERS';
+  constructor() {
+    super(`the origin sent more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers to one request`);
+  }
+}
 
 /**
  * A connector whose connections never hand undici an origin's 100 (Continue). The gateway never
  * forwards `Expect` (undici refuses to send it), so every 100 an origin sends is one nobody asked for,
  * which RFC 9110 §15.2 has a client read and may ignore (nginx and Envoy drop it); undici instead
  * closes the connection on any 100, and the request was answered 502. Other 1xx answers reach undici
- * as they came (the proxy keeps them from the client and bounds how long they may go on).
+ * as they came (the proxy keeps them from the client and bounds how long they may go on). Past
+ * MAX_INTERIM_ANSWERS of either to one request, the connection is destroyed with
+ * TooManyInterimAnswersError; a 100 whose head is longer than undici lets any head be (node's
+ * maxHeaderSize) with undici's HeadersOverflowError (either way the request fails: 502).
  */
 export function withoutUnaskedContinue(connector: buildConnector.connector): buildConnector.connector {
   return (options, callback) =>
@@ -41,12 +61,18 @@ export function dropUnaskedContinue(socket: Duplex): void {
     for (;;) {
       const chunk = read.call(this, size) as Buffer | null;
       if (chunk === null || filter.passing) return chunk;
-      const kept = filter.take(chunk);
+      let kept: Buffer;
+      try {
+        kept = filter.take(chunk);
+      } catch (error) {
+        this.destroy(error as Error);
+        return null;
+      }
       if (kept.length > 0) return kept;
     }
   };
   socket.write = function writeRequests(this: Duplex, chunk: unknown, ...rest: unknown[]) {
-    if (typeof chunk === 'string' && REQUEST_LINE.test(chunk)) filter.answerExpected();
+    if (typeof chunk === 'string' && REQUEST_LINE.test(chunk)) filter.requestWritten();
     return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   } as Duplex['write'];
 }
@@ -57,21 +83,35 @@ type Position =
   | { readonly at: 'passing' }
   /** At an answer's start: its first bytes, held until they show its status. */
   | { readonly at: 'status'; held: Buffer }
-  /** In a 1xx answer's head, up to its end (its last 3 bytes kept to find an end split across reads). */
-  | { readonly at: 'interim'; readonly dropped: boolean; tail: Buffer };
+  /**
+   * In a 1xx answer's head, up to its end (its last 3 bytes kept to find an end split across reads);
+   * `headBytes`: how much of a dropped head was read, which undici never sees to bound.
+   */
+  | { readonly at: 'interim'; readonly dropped: boolean; tail: Buffer; headBytes: number };
 
 class InterimFilter {
   #position: Position = { at: 'passing' };
+  /** Interim answers to the request last written, dropped or kept. */
+  #interimAnswers = 0;
 
   get passing(): boolean {
     return this.#position.at === 'passing';
   }
 
-  answerExpected(): void {
+  requestWritten(): void {
+    this.#interimAnswers = 0;
+    this.#answerExpected();
+  }
+
+  #answerExpected(): void {
     this.#position = { at: 'status', held: Buffer.alloc(0) };
   }
 
-  /** The part of `chunk` (with bytes held back before) that undici is to read. */
+  /**
+   * The part of `chunk` (with bytes held back before) that undici is to read. Throws
+   * TooManyInterimAnswersError at the interim answer past MAX_INTERIM_ANSWERS, HeadersOverflowError
+   * once a dropped head goes past maxHeaderSize.
+   */
   take(chunk: Buffer): Buffer {
     const kept: Buffer[] = [];
     let rest = chunk;
@@ -95,24 +135,49 @@ class InterimFilter {
           kept.push(held);
           continue;
         }
-        this.#position = { at: 'interim', dropped: status === 100, tail: held.subarray(-3) };
+        if (++this.#interimAnswers > MAX_INTERIM_ANSWERS) throw new TooManyInterimAnswersError();
+        this.#position = {
+          at: 'interim',
+          dropped: status === 100,
+          tail: held.subarray(-3),
+          headBytes: held.length,
+        };
         if (status !== 100) kept.push(held);
         continue;
       }
-      // The head's end, in `rest` (it cannot end within the tail: the end is longer than the tail).
-      const found = Buffer.concat([position.tail, rest]).indexOf(HEAD_END);
-      const end = found < 0 ? -1 : found + HEAD_END.length - position.tail.length;
+      const end = headEndIn(position.tail, rest);
       const head = end < 0 ? rest : rest.subarray(0, end);
-      if (!position.dropped) kept.push(head);
+      if (position.dropped) {
+        position.headBytes += head.length;
+        if (position.headBytes > maxHeaderSize) throw new errors.HeadersOverflowError();
+      } else kept.push(head);
       if (end < 0) {
-        position.tail = Buffer.concat([position.tail, rest]).subarray(-3);
+        position.tail = lastBytes(position.tail, rest, HEAD_END.length - 1);
         break;
       }
       rest = rest.subarray(end);
-      this.answerExpected(); // a 1xx has no content: the next answer starts after its head
+      this.#answerExpected(); // a 1xx has no content: the next answer starts after its head
     }
     return kept.length === 1 ? kept[0]! : Buffer.concat(kept);
   }
+}
+
+/**
+ * Where in `rest` the head that `tail` (its last bytes read before, no end among them) goes on in ends:
+ * the offset just past its CRLFCRLF, -1 when it goes on past `rest`. Only the few bytes where tail and
+ * rest meet are copied to look across them: a read holding many short heads is searched once over.
+ */
+function headEndIn(tail: Buffer, rest: Buffer): number {
+  const across = Buffer.concat([tail, rest.subarray(0, HEAD_END.length - 1)]).indexOf(HEAD_END);
+  if (across >= 0) return across + HEAD_END.length - tail.length;
+  const within = rest.indexOf(HEAD_END);
+  return within < 0 ? -1 : within + HEAD_END.length;
+}
+
+/** The last `count` bytes of `before` followed by `after`, as a copy (not a view holding a whole read). */
+function lastBytes(before: Buffer, after: Buffer, count: number): Buffer {
+  if (after.length >= count) return Buffer.from(after.subarray(after.length - count));
+  return Buffer.concat([before, after]).subarray(-count);
 }
 
 const INTERIM_START = Buffer.from('HTTP/1.1 1', 'latin1');

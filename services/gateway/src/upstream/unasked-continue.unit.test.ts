@@ -1,30 +1,42 @@
+import { maxHeaderSize } from 'node:http';
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { dropUnaskedContinue } from './unasked-continue.js';
+import { dropUnaskedContinue, MAX_INTERIM_ANSWERS } from './unasked-continue.js';
 
 const FINAL = 'HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n';
 const HINTS = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n';
 const CONTINUE = 'HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n';
 
-/** A connection as undici sees it: what it reads of `answer` arriving in `parts`, after a request head. */
-function readAfterRequest(
-  parts: readonly string[],
-  requestHead = 'GET /x HTTP/1.1\r\nhost: a\r\n\r\n',
-): string {
+const REQUEST_HEAD = 'GET /x HTTP/1.1\r\nhost: a\r\n\r\n';
+
+/** A connection to an origin, its reads filtered as undici's are. */
+function originConnection(): Duplex {
   const socket = new Duplex({
     read() {},
     write(_chunk, _encoding, callback) {
       callback();
     },
   });
+  socket.on('error', () => {});
   dropUnaskedContinue(socket);
+  return socket;
+}
+
+/** What undici reads of `part` arriving on `socket`. */
+function readArrived(socket: Duplex, part: string): string {
+  socket.push(Buffer.from(part, 'latin1'));
+  let read = '';
+  for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
+    read += chunk.toString('latin1');
+  return read;
+}
+
+/** A connection as undici sees it: what it reads of `answer` arriving in `parts`, after a request head. */
+function readAfterRequest(parts: readonly string[], requestHead = REQUEST_HEAD): string {
+  const socket = originConnection();
   socket.write(requestHead, 'latin1');
   let read = '';
-  for (const part of parts) {
-    socket.push(Buffer.from(part, 'latin1'));
-    for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
-      read += chunk.toString('latin1');
-  }
+  for (const part of parts) read += readArrived(socket, part);
   return read;
 }
 
@@ -59,5 +71,38 @@ describe('an origin answer as undici reads it', () => {
   it('keeps a 101 and what follows it: the connection is no longer HTTP', () => {
     const answer = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n${CONTINUE}`;
     expect(readAfterRequest([answer])).toBe(answer);
+  });
+
+  it(`cuts the connection at the interim answer past ${MAX_INTERIM_ANSWERS} to one request, 100s counted`, () => {
+    for (const interim of [HINTS, CONTINUE]) {
+      const socket = originConnection();
+      socket.write(REQUEST_HEAD, 'latin1');
+      readArrived(socket, interim.repeat(MAX_INTERIM_ANSWERS));
+      expect(socket.destroyed).toBe(false);
+      expect(readArrived(socket, `${interim}${FINAL}`)).toBe('');
+      expect(socket.destroyed).toBe(true);
+      expect((socket.errored as { code?: string } | null)?.code).toBe('GATEWAY_TOO_MANY_INTERIM_ANSWERS');
+    }
+  });
+
+  it("cuts the connection once a 100's head is longer than undici lets any head be", () => {
+    const line = 'X-Interim: 1\r\n';
+    const withLines = (count: number) => `HTTP/1.1 100 Continue\r\n${line.repeat(count)}\r\n`;
+    const fits = Math.floor((maxHeaderSize - 100) / line.length);
+    expect(readAfterRequest([withLines(fits), FINAL])).toBe(FINAL);
+    const socket = originConnection();
+    socket.write(REQUEST_HEAD, 'latin1');
+    readArrived(socket, 'HTTP/1.1 100 Continue\r\n');
+    for (let read = 0; read < 10 && !socket.destroyed; read++) readArrived(socket, line.repeat(fits));
+    expect((socket.errored as { code?: string } | null)?.code).toBe('UND_ERR_HEADERS_OVERFLOW');
+  });
+
+  it('counts the interim answers of each request on a connection apart', () => {
+    const socket = originConnection();
+    for (let request = 0; request < 3; request++) {
+      socket.write(REQUEST_HEAD, 'latin1');
+      expect(readArrived(socket, `${CONTINUE.repeat(MAX_INTERIM_ANSWERS)}${FINAL}`)).toBe(FINAL);
+    }
+    expect(socket.destroyed).toBe(false);
   });
 });

@@ -56,6 +56,7 @@ import { classifyProxyError } from '../proxy/proxy-request.js';
 import { tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/guarded-connector.js';
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
+import { MAX_INTERIM_ANSWERS, TooManyInterimAnswersError } from '../upstream/unasked-continue.js';
 import { upgradeCredentials } from './browser-token.js';
 import { type ClientHandshake, readClientHandshake } from './client-handshake.js';
 import { CLOSE_GOING_AWAY, closeFrame } from './close-frame.js';
@@ -613,7 +614,7 @@ export class WebSocketProxy {
     });
 
     upstreamRequest.once('timeout', timedOut);
-    /** 502 origin_address_blocked / 504 upstream_timeout, as the HTTP path answers them. */
+    /** 502 origin_address_blocked / 504 upstream_timeout / 502 upstream_error, as the HTTP path answers them. */
     const failAs = (error: Error) => {
       const failure = classifyProxyError(error);
       release(failure.outcome);
@@ -661,7 +662,21 @@ export class WebSocketProxy {
       release(refused ? { kind: 'connect_error' } : { kind: 'reset' });
       refuse(502, refused ? 'upstream_unreachable' : 'upstream_error', 'the origin connection failed');
     });
+    // As on the HTTP path (MAX_INTERIM_ANSWERS): an origin flooding the upgrade with 1xx answers is cut.
+    // Its final answer may come in the same read, after the refusal: it is dropped (see `cut`).
+    let interimAnswers = 0;
+    let cut = false;
+    const countInterim = () => {
+      if (++interimAnswers <= MAX_INTERIM_ANSWERS || released) return;
+      cut = true;
+      clearTimeout(answerDeadline);
+      upstreamRequest.off('information', countInterim);
+      upstreamRequest.destroy();
+      failAs(new TooManyInterimAnswersError());
+    };
+    upstreamRequest.on('information', countInterim);
     upstreamRequest.once('response', (response: IncomingMessage) => {
+      if (cut) return void response.on('error', () => {}).resume();
       answered();
       if (refuseInternal(response)) return;
       if (response.statusCode === 101) return refuseUnrelayable(response);
@@ -721,6 +736,7 @@ export class WebSocketProxy {
       pipeline(response, res, () => {});
     });
     upstreamRequest.once('upgrade', (response: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
+      if (cut) return upstream.destroy();
       answered();
       if (refuseInternal(response, upstream)) return;
       if (!switchesToWebSocket(response)) return refuseUnrelayable(response, upstream);
