@@ -222,6 +222,23 @@ export function originMutations(): RouteMutation[] {
       { algorithm: 'round_robin', hash_on: 'header', hash_key: 'x' },
       { algorithm: 'random' },
     ]),
+    ...of('tls', [
+      {},
+      { verify: false },
+      { verify: 'false' },
+      { server_name: 'backend.internal' },
+      { server_name: '10.0.0.1' },
+      { server_name: 'Backend.Internal' },
+      { server_name: 'a b' },
+      { server_name: '' },
+      { server_name: `${'a.'.repeat(126)}a` },
+      { ca_certificates: null },
+      { ca_certificates: '' },
+      { ca_certificates: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' },
+      { ca_certificates: 'x'.repeat(65_537) },
+      { tls_verify_depth: 2 },
+      null,
+    ]),
     ...of('name', ['', ' a', 'a'.repeat(100), 'a'.repeat(101), '\u202e', 'e\u0301', '日本']),
   ];
 }

@@ -1,7 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import path from 'node:path';
+import type tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK } from '@vantageedge/shared/net/origin-address-policy';
 import {
@@ -17,6 +19,7 @@ import { createTestKafka, uniqueTopic } from '@vantageedge/shared/testing/kafka'
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
 import { Redis } from 'ioredis';
 import { logLevel } from 'kafkajs';
+import { WebSocketServer } from 'ws';
 
 /**
  * System end-to-end harness: every service is its own OS process, started the way a user starts it
@@ -298,15 +301,31 @@ export interface TestOrigin {
   /** Requests received, by path (query included). */
   hits: Map<string, number>;
   total(): number;
+  /** TLS origins: the server names (SNI) clients asked for, '' for none, in order. */
+  serverNames: string[];
+  /** TLS origins: handshakes the server failed or that the client abandoned (it refused the certificate). */
+  failedHandshakes(): number;
   close(): Promise<void>;
+}
+
+export interface TestOriginOptions {
+  /** Serve HTTPS with this certificate chain (leaf first) and key; default: plain HTTP. */
+  tls?: { certificatePem: string; privateKeyPem: string };
+  /** The host the URL names (default 127.0.0.1; the server listens on 127.0.0.1 either way). */
+  urlHost?: string;
+  /** Accept WebSocket upgrades and echo every message back. */
+  webSocketEcho?: boolean;
 }
 
 export async function startOrigin(
   name: string,
   respond?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
+  options: TestOriginOptions = {},
 ): Promise<TestOrigin> {
   const hits = new Map<string, number>();
-  const server = http.createServer((req, res) => {
+  const serverNames: string[] = [];
+  let failedHandshakes = 0;
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = req.url ?? '/';
     hits.set(url, (hits.get(url) ?? 0) + 1);
     req.resume();
@@ -314,17 +333,37 @@ export async function startOrigin(
     const body = JSON.stringify({ origin: name, path: url, method: req.method, n: hits.get(url) });
     res.writeHead(200, { 'content-type': 'application/json', 'x-origin': name });
     res.end(body);
+  };
+  const server =
+    options.tls === undefined
+      ? http.createServer(listener)
+      : https.createServer({ cert: options.tls.certificatePem, key: options.tls.privateKeyPem }, listener);
+  if (options.tls !== undefined) {
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      serverNames.push(typeof socket.servername === 'string' ? socket.servername : '');
+    });
+    server.on('tlsClientError', () => {
+      failedHandshakes++;
+    });
+  }
+  const webSockets = options.webSocketEcho ? new WebSocketServer({ server }) : undefined;
+  webSockets?.on('connection', (socket) => {
+    socket.on('message', (data, binary) => socket.send(data, { binary }));
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const address = server.address() as net.AddressInfo;
+  const scheme = options.tls === undefined ? 'http' : 'https';
   return {
     name,
-    url: `http://127.0.0.1:${address.port}`,
+    url: `${scheme}://${options.urlHost ?? '127.0.0.1'}:${address.port}`,
     hits,
     total: () => [...hits.values()].reduce((a, b) => a + b, 0),
+    serverNames,
+    failedHandshakes: () => failedHandshakes,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const socket of webSockets?.clients ?? []) socket.terminate();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -88,6 +88,7 @@ const COLUMNS: Record<FoldedTable, ReadonlyArray<readonly [string, string]>> = {
     ['load_balancing', 'jsonb'],
     ['health_check', 'jsonb'],
     ['circuit_breaker', 'jsonb'],
+    ['tls', 'jsonb'],
     ['created_at', 'timestamptz'],
     ['updated_at', 'timestamptz'],
     ['revision', 'bigint'],
@@ -244,6 +245,8 @@ class BatchChanges {
           load_balancing: d.load_balancing,
           health_check: d.health_check,
           circuit_breaker: d.circuit_breaker,
+          // Absent in origins recorded before TLS settings (read as the defaults).
+          tls: d.tls ?? null,
           ...creation,
           ...version,
         });

@@ -1,6 +1,6 @@
 import type { NewEvent, RecordedEvent } from '../event-store/port.js';
 import type { SealedPrivateKey } from '../tls/private-key-envelope.js';
-import type { OriginConfig, QuotaPolicy, RouteConfig, TenantSettings } from './gateway-config.js';
+import type { OriginConfig, OriginTls, QuotaPolicy, RouteConfig, TenantSettings } from './gateway-config.js';
 
 /**
  * The control plane's events: the only source of truth. Read models, the audit log and the gateway
@@ -41,8 +41,12 @@ export interface UserState {
   role: UserRole;
 }
 
-/** OriginConfig with `id` named origin_id and its tenant. */
-export type OriginState = Omit<OriginConfig, 'id'> & { origin_id: string; tenant_id: string };
+/** OriginConfig with `id` named origin_id and its tenant; `tls` is absent in origins recorded before it existed. */
+export type OriginState = Omit<OriginConfig, 'id' | 'tls'> & {
+  origin_id: string;
+  tenant_id: string;
+  tls?: OriginTls;
+};
 export type RouteState = Omit<RouteConfig, 'id'> & { route_id: string; tenant_id: string };
 
 export interface ApiKeyState {

@@ -193,6 +193,41 @@ export const circuitBreaker = z.strictObject({
  */
 export const MAX_ORIGIN_CONNECT_TIMEOUT_MS = 10_000;
 
+/** The most CA certificates an origin's tls.ca_certificates may hold, and the most characters of PEM. */
+export const MAX_ORIGIN_CA_CERTIFICATES = 10;
+export const MAX_ORIGIN_CA_PEM_CHARS = 64 * 1024;
+
+/**
+ * How gateways connect to an origin's https targets (Kong's tls_verify / ca_certificates, APISIX's
+ * upstream.tls.verify, Tyk's ssl_insecure_skip_verify): the certificate is verified by default, for the
+ * target URL's host (an IP literal against its IP addresses) or `server_name`; with `ca_certificates`
+ * only those CAs are trusted for this origin (not the replica's store). Ignored for http targets.
+ */
+export const originTls = z
+  .strictObject({
+    verify: z
+      .boolean()
+      .default(true)
+      .describe('false: any certificate is accepted (encrypted, not authenticated: a MITM can read it)'),
+    ca_certificates: z
+      .string()
+      .max(MAX_ORIGIN_CA_PEM_CHARS)
+      .nullable()
+      .default(null)
+      .describe(
+        `PEM CA certificates (at most ${MAX_ORIGIN_CA_CERTIFICATES}) that alone are trusted for this origin, instead of the gateways' trust store`,
+      ),
+    server_name: z
+      .string()
+      .min(1)
+      .max(253)
+      .nullable()
+      .default(null)
+      .describe("the SNI and the name verified in the certificate; default: the target URL's host"),
+  })
+  .describe('how gateways verify the https targets of this origin (ignored for http targets)');
+export type OriginTls = z.infer<typeof originTls>;
+
 export const originConfig = z.strictObject({
   id: z.uuid(),
   name: z.string(),
@@ -202,6 +237,8 @@ export const originConfig = z.strictObject({
   load_balancing: loadBalancing.prefault({}),
   health_check: healthCheck.prefault({}),
   circuit_breaker: circuitBreaker.prefault({}),
+  /** Absent in snapshots and events recorded before origins had TLS settings: the defaults. */
+  tls: originTls.prefault({}),
 });
 export type OriginConfig = z.infer<typeof originConfig>;
 

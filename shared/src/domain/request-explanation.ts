@@ -263,6 +263,19 @@ export const upstreamExplanation = z.object({
     .meta({ description: 'null when the config has no such origin (the gateways answer 503)' }),
   load_balancing: loadBalancing.nullable(),
   timeout_seconds: z.number().nullable(),
+  tls: z
+    .object({
+      verify: z.boolean(),
+      server_name: z.string().nullable(),
+      own_ca_certificates: z.boolean().meta({
+        description: "true: only the origin's ca_certificates are trusted, not the gateways' store",
+      }),
+    })
+    .nullable()
+    .optional()
+    .meta({
+      description: "how an https target's certificate is verified; null when the config has no such origin",
+    }),
   strip_prefix: z.string().nullable(),
   forwarded_path: z.string().meta({
     description: 'the path and query the origin receives (after rewrite_path or strip_prefix)',

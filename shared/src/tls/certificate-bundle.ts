@@ -249,6 +249,35 @@ export function checkCertificateBundle(input: {
   };
 }
 
+/**
+ * Why a PEM text is not a set of CA certificates an origin's connections may trust (an origin's
+ * tls.ca_certificates), or undefined: only certificate blocks (at most MAX_CHAIN_CERTIFICATES), each
+ * parsing, a CA (basic constraints), valid at `now`, with a key that is not costly to check signatures with.
+ */
+export function caCertificatesIssue(pem: string, now: Date): string | undefined {
+  if (pem.includes('PRIVATE KEY-----')) return 'must hold CA certificates only: it contains a private key';
+  const blocks = pemCertificateBlocks(pem);
+  if (!Array.isArray(blocks)) return blocks.issue.replace(' of the chain', '');
+  const outside = blocks.reduce((text, block) => text.replace(block, ''), pem);
+  if (outside.trim() !== '') return 'must hold PEM certificate blocks only, nothing between them';
+  for (const [index, block] of blocks.entries()) {
+    const which = `certificate ${index + 1}`;
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(block);
+    } catch {
+      return `${which} does not parse`;
+    }
+    if (!certificate.ca)
+      return `${which} (${certificate.subject.replace(/\n/g, ', ')}) is not a CA certificate`;
+    if (Date.parse(certificate.validTo) <= now.getTime())
+      return `${which} expired on ${isoDate(certificate.validTo)}`;
+    const keyIssue = chainKeyIssue(certificate);
+    if (keyIssue !== undefined) return `${which} ${keyIssue}`;
+  }
+  return undefined;
+}
+
 function isoDate(x509Date: string): string {
   return new Date(Date.parse(x509Date)).toISOString();
 }

@@ -5,7 +5,12 @@ import {
   rsaKeysWithHugeExponent,
   type TestCa,
 } from '../testing/test-certificates.js';
-import { certificateCovers, checkCertificateBundle, privateKeyIssue } from './certificate-bundle.js';
+import {
+  caCertificatesIssue,
+  certificateCovers,
+  checkCertificateBundle,
+  privateKeyIssue,
+} from './certificate-bundle.js';
 
 const DAY = 24 * 3600 * 1000;
 let ca: TestCa;
@@ -165,5 +170,29 @@ describe('checking an uploaded certificate chain and key', () => {
       { field: 'private_key', issue: 'RSA keys may have at most 4096 bits' },
     ]);
     expect(privateKeyIssue(privateKeyPem)).toBe('RSA keys may have at most 4096 bits');
+  });
+});
+
+describe('CA certificates an origin trusts (tls.ca_certificates)', () => {
+  it('accepts one or more CA certificates, roots and intermediates', async () => {
+    const intermediate = await createTestCa('Intermediate', { issuer: ca });
+    expect(caCertificatesIssue(ca.certificatePem, new Date())).toBeUndefined();
+    const bundle = `${otherCa.certificatePem}\n${intermediate.certificatePem}\n${ca.certificatePem}`;
+    expect(caCertificatesIssue(bundle, new Date())).toBeUndefined();
+  });
+
+  it('refuses a leaf, a private key, text around the blocks, no block, too many, and an expired CA', async () => {
+    const leaf = await issueTestCertificate(ca, { dnsNames: ['api.example.com'] });
+    const now = new Date();
+    expect(caCertificatesIssue(`${ca.certificatePem}${leaf.certificatePem}`, now)).toMatch(
+      /^certificate 2 \(CN=api\.example\.com\) is not a CA certificate$/,
+    );
+    expect(caCertificatesIssue(`${ca.certificatePem}${ca.privateKeyPem}`, now)).toMatch(/private key/);
+    expect(caCertificatesIssue(`trust me\n${ca.certificatePem}`, now)).toMatch(/nothing between them/);
+    expect(caCertificatesIssue('not a certificate', now)).toBe('contains no PEM certificate block');
+    expect(caCertificatesIssue(ca.certificatePem.repeat(11), now)).toBe('has more than 10 certificates');
+    expect(caCertificatesIssue(ca.certificatePem, new Date(Date.now() + 3651 * DAY))).toMatch(
+      /^certificate 1 expired on /,
+    );
   });
 });

@@ -220,6 +220,20 @@ describe('vantageedge explain', () => {
     expect(text.indexOf('Route')).toBeLessThan(text.indexOf('Auth'));
   });
 
+  it('says how an origin’s https certificates are verified when it is not the default', () => {
+    const upstream = (tls: unknown) =>
+      formatExplanation('GET', 'https://acme.vantageedge.dev/api/users/1', {
+        ...answer,
+        upstream: { ...answer.upstream, tls },
+      } as never);
+    const verified = { verify: true, server_name: null, own_ca_certificates: false };
+    expect(upstream(verified)).not.toContain('certificates');
+    expect(upstream({ ...verified, verify: false })).toContain('https certificates NOT verified');
+    expect(upstream({ ...verified, server_name: 'backend.internal', own_ca_certificates: true })).toContain(
+      "https certificates verified for backend.internal against the origin's own CAs",
+    );
+  });
+
   it('prints the route policies in the gateway order: IP rules and CORS before auth, the rest after it', () => {
     const withPolicies = {
       ...answer,

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { streamName } from '@vantageedge/shared/domain/events';
-import { circuitBreaker, healthCheck, loadBalancing } from '@vantageedge/shared/domain/gateway-config';
+import {
+  circuitBreaker,
+  healthCheck,
+  loadBalancing,
+  originTls,
+} from '@vantageedge/shared/domain/gateway-config';
 import { type OriginCommand, originDecider } from '../domain/origin.js';
 import type { CreateOriginBody, UpdateOriginBody } from '../schemas/requests.js';
 import type { OriginResource } from '../schemas/resources.js';
@@ -59,6 +64,7 @@ export async function createOrigin(
           load_balancing: body.load_balancing ?? loadBalancing.parse({}),
           health_check: body.health_check ?? healthCheck.parse({}),
           circuit_breaker: body.circuit_breaker ?? circuitBreaker.parse({}),
+          tls: body.tls ?? originTls.parse({}),
         },
       }),
     });

@@ -219,9 +219,13 @@ export async function requireRoomFor(
 
 /**
  * Strings with a bound of their own, longer than a path or a URL: a fixed response's body (a maintenance
- * page, 64 KiB by its schema, and the route's TENANT_MAX_ROUTE_BYTES as a whole).
+ * page, 64 KiB by its schema, and the route's TENANT_MAX_ROUTE_BYTES as a whole) and an origin's CA
+ * certificates (64 KiB and 10 certificates by its schema).
  */
-const STRINGS_BOUNDED_ELSEWHERE: ReadonlySet<string> = new Set(['fixed_response.body']);
+const STRINGS_BOUNDED_ELSEWHERE: ReadonlySet<string> = new Set([
+  'fixed_response.body',
+  'tls.ca_certificates',
+]);
 
 /** Every string in a request body within TENANT_MAX_STRING_LENGTH (field named by its JSON path). */
 export function requireShortStrings(deps: Pick<CommandDeps, 'tenantLimits'>, body: unknown): void {

@@ -11,7 +11,11 @@ import type {
   TenantState,
   UserState,
 } from '@vantageedge/shared/domain/events';
-import { type TenantSettings, withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
+import {
+  originTls,
+  type TenantSettings,
+  withoutLegacySettings,
+} from '@vantageedge/shared/domain/gateway-config';
 import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 import type { ApiKeyData } from '../domain/api-key.js';
 import type { Lifecycle } from '../domain/decision.js';
@@ -72,6 +76,8 @@ export function originView({ data, created_at, updated_at }: Known<OriginState>)
     load_balancing: config.load_balancing,
     health_check: config.health_check,
     circuit_breaker: config.circuit_breaker,
+    // Origins recorded before TLS settings: verified, the replica's trust store, the URL's host.
+    tls: config.tls ?? originTls.parse({}),
     created_at,
     updated_at,
   };

@@ -35,6 +35,7 @@ const origin = {
     open_seconds: 30,
     half_open_requests: 1,
   },
+  tls: { verify: true, ca_certificates: null, server_name: null },
 };
 const route = (overrides: Record<string, unknown> = {}) =>
   routeConfig.parse({

@@ -3,6 +3,7 @@ import {
   healthCheck,
   loadBalancing,
   type OriginConfig,
+  originTls,
 } from '@vantageedge/shared/domain/gateway-config';
 import type { HeaderTransform, QueryTransform } from '@vantageedge/shared/domain/route-policies';
 import { withStoredRouteCredentials } from '../domain/credential-headers.js';
@@ -80,6 +81,7 @@ export function originFieldsOf(entry: OriginEntry): OriginFields {
     load_balancing: entry.load_balancing ?? loadBalancing.parse({}),
     health_check: entry.health_check ?? healthCheck.parse({}),
     circuit_breaker: entry.circuit_breaker ?? circuitBreaker.parse({}),
+    tls: entry.tls ?? originTls.parse({}),
   };
 }
 

@@ -394,6 +394,13 @@ function explainUpstream(
     targets: origin ? origin.targets.map(({ url, weight }) => ({ url, weight })) : null,
     load_balancing: origin?.load_balancing ?? null,
     timeout_seconds: origin?.timeout_seconds ?? null,
+    tls: origin
+      ? {
+          verify: origin.tls.verify,
+          server_name: origin.tls.server_name,
+          own_ca_certificates: origin.tls.ca_certificates !== null,
+        }
+      : null,
     strip_prefix: strip,
     forwarded_path: (rewritten ?? strippedPath(path, strip)) + (query === '' ? '' : `?${query}`),
   };

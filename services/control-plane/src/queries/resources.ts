@@ -5,7 +5,7 @@ import {
   redactedQueryTransform,
   urlWithoutCredentials,
 } from '@vantageedge/shared/domain/credential-headers';
-import { withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
+import { originTls, withoutLegacySettings } from '@vantageedge/shared/domain/gateway-config';
 import { NO_ROUTE_POLICIES } from '@vantageedge/shared/domain/route-policies';
 
 /**
@@ -82,6 +82,8 @@ export const originResource: ResourceDefinition = {
     load_balancing: row['load_balancing'],
     health_check: row['health_check'],
     circuit_breaker: row['circuit_breaker'],
+    // Null in rows of origins recorded before TLS settings: the defaults.
+    tls: row['tls'] ?? originTls.parse({}),
     ...timestamps(row),
   }),
 };

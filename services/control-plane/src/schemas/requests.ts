@@ -1,4 +1,5 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { REDACTED_VALUE } from '@vantageedge/shared/domain/credential-headers';
 import { USER_ROLES } from '@vantageedge/shared/domain/events';
 import {
@@ -11,6 +12,7 @@ import {
   MIN_HEALTH_CHECK_INTERVAL_SECONDS,
   oidcProvider,
   originTarget,
+  originTls,
   quotaPolicy,
   RATE_LIMIT_BOUNDS,
   rateLimitPolicy,
@@ -39,6 +41,7 @@ import {
   trafficSplit,
 } from '@vantageedge/shared/domain/route-policies';
 import { uuidId } from '@vantageedge/shared/domain/uuid-id';
+import { caCertificatesIssue } from '@vantageedge/shared/tls/certificate-bundle';
 import { z } from 'zod';
 import { keySetUrlProblem, originTargetUrlProblem } from '../domain/configured-urls.js';
 import {
@@ -419,6 +422,22 @@ const healthCheckRequest = healthCheck.superRefine((value, ctx) => {
     });
   }
 });
+/** A lower-case DNS name (one label or more) or an IP address: what a certificate can be verified for. */
+const SERVER_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** An origin's TLS settings as a command gives them: its CA certificates parsed, its server name a host name. */
+const originTlsRequest = originTls.superRefine((tls, ctx) => {
+  if (tls.ca_certificates !== null) {
+    const issue = caCertificatesIssue(tls.ca_certificates, new Date());
+    if (issue !== undefined) ctx.addIssue({ code: 'custom', path: ['ca_certificates'], message: issue });
+  }
+  if (tls.server_name !== null && isIP(tls.server_name) === 0 && !SERVER_NAME.test(tls.server_name)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['server_name'],
+      message: 'must be a lower-case host name (letters, digits, inner hyphens, dots) or an IP address',
+    });
+  }
+});
 const originFields = {
   name,
   /** The single-upstream shape (`url`): becomes one target of weight 1. */
@@ -429,6 +448,7 @@ const originFields = {
   load_balancing: loadBalancing,
   health_check: healthCheckRequest,
   circuit_breaker: circuitBreaker,
+  tls: originTlsRequest,
 };
 export const createOriginBody = z
   .strictObject({
@@ -441,6 +461,7 @@ export const createOriginBody = z
     load_balancing: originFields.load_balancing.optional(),
     health_check: originFields.health_check.optional(),
     circuit_breaker: originFields.circuit_breaker.optional(),
+    tls: originFields.tls.optional(),
   })
   .superRefine(newOriginRules);
 /** A new origin names its upstream once (url or targets) and a hash key when it hashes on one. */
@@ -470,6 +491,7 @@ export const updateOriginBody = z
     load_balancing: originFields.load_balancing.optional(),
     health_check: originFields.health_check.optional(),
     circuit_breaker: originFields.circuit_breaker.optional(),
+    tls: originFields.tls.optional(),
   })
   .superRefine((body, ctx) => {
     if (body.url !== undefined && body.targets !== undefined) {

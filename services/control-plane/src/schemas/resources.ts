@@ -6,6 +6,7 @@ import {
   healthCheck,
   loadBalancing,
   originTarget,
+  originTls,
   quotaPolicy,
   rateLimitPolicy,
   tenantSettings,
@@ -59,6 +60,7 @@ export const originResource = z.object({
   load_balancing: loadBalancing,
   health_check: healthCheck,
   circuit_breaker: circuitBreaker,
+  tls: originTls,
   ...timestamps,
 });
 

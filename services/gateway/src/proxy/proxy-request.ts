@@ -11,6 +11,7 @@ import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ResponseHead } from '../pipeline/stage.js';
 import { closeConnectionIfTrailersSayClose } from '../upstream/closing-trailers.js';
 import { OriginAddressBlockedError } from '../upstream/guarded-connector.js';
+import { originTlsErrorCode } from '../upstream/origin-tls.js';
 import type { UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import type { ResponseBodySink } from './client-response-writer.js';
 import type { CookieDomainGuard } from './cookie-domains.js';
@@ -104,6 +105,15 @@ export function classifyProxyError(error: unknown): ProxyFailure {
       status: 504,
       code: 'upstream_timeout',
       message: 'the origin did not accept the connection in time',
+      outcome: { kind: 'connect_error' },
+    };
+  }
+  // The origin's certificate was refused (or no TLS session came about): the request never left.
+  if (originTlsErrorCode(error) !== undefined) {
+    return {
+      status: 502,
+      code: 'origin_tls_error',
+      message: 'no verified TLS connection to the origin could be made',
       outcome: { kind: 'connect_error' },
     };
   }

@@ -3,6 +3,7 @@ import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address
 import { Agent, request } from 'undici';
 import type { Resolve } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
+import { DEFAULT_ORIGIN_TLS, type OriginTlsSettings, originTlsErrorCode } from './origin-tls.js';
 import { MIN_PROBE_INTERVAL_SECONDS, type TenantProbeBudget } from './probe-budget.js';
 import type { HealthSettings } from './target-health.js';
 
@@ -10,6 +11,8 @@ export interface ProbeTarget {
   /** Absolute URL probed: the target's URL + origin.health_check_path. */
   readonly probeUrl: string;
   onProbe(success: boolean): void;
+  /** A probe's connection failed its TLS handshake (the probe fails too). */
+  onTlsFailure?(reason: string, error: Error): void;
 }
 
 export interface ActiveHealthChecks {
@@ -26,6 +29,7 @@ export interface ActiveHealthChecks {
  * waits for a later round. A probe connects only where the address policy allows (a refused address
  * is a failed probe), and an answer of one of the platform's internal listeners
  * (x-vantageedge-internal) is a failed probe too: the proxy refuses every answer of that target.
+ * An https target is verified with the origin's TLS settings, as its requests are.
  */
 export function startActiveHealthChecks(
   targets: readonly ProbeTarget[],
@@ -33,6 +37,7 @@ export function startActiveHealthChecks(
   addressPolicy: OriginAddressPolicy,
   budget?: TenantProbeBudget,
   resolveHost?: Resolve,
+  tls: OriginTlsSettings = DEFAULT_ORIGIN_TLS,
 ): ActiveHealthChecks {
   const intervalMs = Math.max(settings.interval_seconds, MIN_PROBE_INTERVAL_SECONDS) * 1000;
   const timeoutMs = settings.timeout_seconds * 1000;
@@ -41,7 +46,7 @@ export function startActiveHealthChecks(
     connections: 1,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    connect: createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost),
+    connect: createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost, tls),
     keepAliveTimeout: keepAliveMs,
     // An origin's `Keep-Alive: timeout=` cannot keep a probe's socket longer (undici allows 10 minutes).
     keepAliveMaxTimeout: keepAliveMs,
@@ -64,8 +69,10 @@ export function startActiveHealthChecks(
         response.statusCode >= 200 &&
         response.statusCode < 400 &&
         !isInternalListenerResponse(response.headers);
-    } catch {
+    } catch (error) {
       success = false;
+      const reason = originTlsErrorCode(error);
+      if (reason !== undefined && !stopping.signal.aborted) target.onTlsFailure?.(reason, error as Error);
     }
     if (!stopping.signal.aborted) target.onProbe(success);
   };

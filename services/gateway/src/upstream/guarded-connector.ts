@@ -3,6 +3,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import { buildConnector, errors } from 'undici';
 import { type Resolve, resolveAtOnce } from './dns-lookups.js';
+import { DEFAULT_ORIGIN_TLS, type OriginTlsSettings, serverNameFor } from './origin-tls.js';
 
 /** A connection the OriginAddressPolicy refused; the pipeline answers 502 origin_address_blocked. */
 export class OriginAddressBlockedError extends Error {
@@ -20,20 +21,26 @@ export class OriginAddressBlockedError extends Error {
  * is the address connected to — a name that resolves to a public address when configured and to
  * 127.0.0.1 later gains nothing). Resolved addresses the policy refuses are dropped; when none is left
  * the connection fails with OriginAddressBlockedError.
+ *
+ * An https connection is verified as the origin's TLS settings say, for the connection's own host (or
+ * the configured server name), which is also its SNI: never a name undici took from the request's Host.
  */
 export function createGuardedConnector(
   policy: OriginAddressPolicy,
   { timeout, ...options }: buildConnector.BuildOptions = {},
   /** How names are resolved (a tenant's lookups, one at a time: TenantDnsLookups); default: at once. */
   resolve: Resolve = resolveAtOnce,
+  tls: OriginTlsSettings = DEFAULT_ORIGIN_TLS,
 ): buildConnector.connector {
   // undici times connects on a half-second timer wheel (a 100 ms timeout fires after about 1 s), so
   // the connect timeout is kept here, on a timer of its own.
   const timed = (connector: buildConnector.connector) => withConnectTimeout(connector, timeout ?? 0);
-  const literal = timed(buildConnector(options));
+  const tlsOptions = { ...options, ...tls.connectOptions };
+  const literal = timed(buildConnector(tlsOptions));
   // The policy needs the port (own listeners), which a lookup function is not told: one connector per port.
   const byPort = new Map<number, buildConnector.connector>();
-  return (connectOptions, callback) => {
+  return (asked, callback) => {
+    const connectOptions = asked.protocol === 'https:' ? withOwnServerName(asked, tls) : asked;
     const port = Number(connectOptions.port) || (connectOptions.protocol === 'https:' ? 443 : 80);
     const host = connectOptions.hostname;
     if (isIP(host) !== 0) {
@@ -47,11 +54,20 @@ export function createGuardedConnector(
     }
     let connector = byPort.get(port);
     if (connector === undefined) {
-      connector = timed(buildConnector({ ...options, lookup: guardedLookup(policy, port, resolve) }));
+      connector = timed(buildConnector({ ...tlsOptions, lookup: guardedLookup(policy, port, resolve) }));
       byPort.set(port, connector);
     }
     connector(connectOptions, callback);
   };
+}
+
+/** The connection's SNI and verified name from its own host (or server_name), whatever undici asked. */
+function withOwnServerName(
+  { servername: _fromRequest, ...asked }: buildConnector.Options,
+  tls: OriginTlsSettings,
+): buildConnector.Options {
+  const servername = serverNameFor(tls, asked.hostname);
+  return servername === undefined ? asked : { ...asked, servername };
 }
 
 /**

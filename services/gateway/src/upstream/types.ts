@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientSlots } from '@vantageedge/shared/net/client-slots';
 import type { Dispatcher } from 'undici';
+import type { OriginTlsSettings } from './origin-tls.js';
 
 /**
  * The contract between the gateway's request pipeline and load balancing. One UpstreamSet per
@@ -18,6 +19,8 @@ export interface UpstreamTarget {
   readonly url: URL;
   /** Path prefix of the target URL ('' when the target URL has none); prepended to the forwarded path. */
   readonly basePath: string;
+  /** How connections to an https target are verified (the origin's TLS settings); default: verified. */
+  readonly tls?: OriginTlsSettings;
   /** Keep-alive connection pool to this target. */
   readonly dispatcher: Dispatcher;
   /**

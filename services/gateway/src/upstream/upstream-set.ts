@@ -21,6 +21,7 @@ import { closableOnClosingTrailers } from './closing-trailers.js';
 import { tenantDnsLookups } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics, targetLabel } from './metrics.js';
+import { compileOriginTls, type OriginTlsSettings, reportingTlsFailures } from './origin-tls.js';
 import { isTargetSuccess } from './outcome-verdict.js';
 import type { ProbeBudget } from './probe-budget.js';
 import { RetryBudget } from './retry-budget.js';
@@ -158,6 +159,7 @@ class Target implements UpstreamTarget {
     readonly label: string,
     readonly url: URL,
     readonly basePath: string,
+    readonly tls: OriginTlsSettings,
     private readonly settings: PoolSettings,
   ) {
     // One count over the target's pools (routes' own connect timeouts): the share is of the target.
@@ -302,6 +304,18 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     now,
     deps.stateChangeLines && { tenantId: deps.tenantId, budget: deps.stateChangeLines },
   );
+  const tls = compileOriginTls(origin.tls);
+  /** A connection to a target failed its TLS handshake: logged with the reason (rate-bound as state changes). */
+  const reportTlsFailure =
+    (target: string, during: 'request' | 'health_check') => (reason: string, error: Error) =>
+      stateChangeLog('warn', 'origin TLS handshake failed', {
+        ...logFields,
+        target,
+        reason,
+        // The reason is the code; the message (the certificate's names, bounded) says what did not match.
+        error: error.message.slice(0, 300),
+        during,
+      });
   const ids = new Set<string>();
   const members = origin.targets.map((config, index) => {
     const url = new URL(config.url);
@@ -342,14 +356,17 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
         reason,
       });
     });
-    const target = new Target(id, label, url, basePath, {
+    const target = new Target(id, label, url, basePath, tls, {
       connections,
       maxQueued: deps.maxQueuedPerTarget ?? DEFAULT_MAX_QUEUED_PER_TARGET,
       perClient,
       trustedProxies: deps.trustedProxies ?? [],
       timeoutMs,
       connector: (connectMs) => {
-        const guarded = createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost);
+        const guarded = reportingTlsFailures(
+          createGuardedConnector(addressPolicy, { timeout: connectMs }, resolveHost, tls),
+          reportTlsFailure(label, 'request'),
+        );
         return closableOnClosingTrailers(
           withoutUnaskedContinue(deps.upstreamSockets?.connector(deps.tenantId, guarded) ?? guarded),
         );
@@ -366,6 +383,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     checks = startActiveHealthChecks(
       members.map((member) => ({
         probeUrl: `${member.target.url.origin}${member.target.basePath}${origin.health_check_path}`,
+        onTlsFailure: reportTlsFailure(member.target.label, 'health_check'),
         onProbe(success: boolean) {
           member.metrics.probed(success);
           member.health.recordProbe(success);
@@ -375,6 +393,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       addressPolicy,
       deps.probeBudget?.forTenant(deps.tenantId),
       resolveHost,
+      tls,
     );
   }
 

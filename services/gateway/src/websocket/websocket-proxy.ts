@@ -55,6 +55,8 @@ import { downstreamResponseHeaders } from '../proxy/forwarded-headers.js';
 import { classifyProxyError } from '../proxy/proxy-request.js';
 import { tenantDnsLookups } from '../upstream/dns-lookups.js';
 import { createGuardedConnector, OriginAddressBlockedError } from '../upstream/guarded-connector.js';
+import { DEFAULT_ORIGIN_TLS, originTlsErrorCode, reportingTlsFailures } from '../upstream/origin-tls.js';
+import { createStateChangeLog } from '../upstream/state-change-log.js';
 import type { UpstreamLease, UpstreamTarget } from '../upstream/types.js';
 import { MAX_INTERIM_ANSWERS, TooManyInterimAnswersError } from '../upstream/unasked-continue.js';
 import { upgradeCredentials } from './browser-token.js';
@@ -179,7 +181,7 @@ const REFUSAL_RESPONSE_STAGES = new Set(['response_headers', 'response_headers_p
  * close frames; past it both sockets are destroyed.
  */
 const CLOSE_GRACE_MS = 1_000;
-/** Guarded connectors kept per tenant and connect timeout (the most recently used). */
+/** Guarded connectors kept per tenant, connect timeout and origin TLS settings (the most recently used). */
 const MAX_CONNECTORS = 32;
 /** Retry-After of an upgrade refused because its tenant holds GATEWAY_MAX_WEBSOCKETS_PER_TENANT. */
 const LIMIT_RETRY_AFTER_SECONDS = '5';
@@ -526,12 +528,25 @@ export class WebSocketProxy {
     callback: (error: Error | null, socket: Socket) => void,
   ): void {
     const connectMs = Math.min(timeoutMs, MAX_ORIGIN_CONNECT_TIMEOUT_MS);
-    const key = `${tenantId} ${connectMs}`;
+    const tls = target.tls ?? DEFAULT_ORIGIN_TLS;
+    const key = `${tenantId} ${connectMs} ${tls.key}`;
     let connector = this.#connectors.get(key);
     if (connector === undefined) {
       // Names are looked up in the tenant's turn, as its pools' are (TenantDnsLookups).
       const resolve = tenantDnsLookups.forTenant(tenantId);
-      connector = createGuardedConnector(this.#addressPolicy, { timeout: connectMs }, resolve);
+      const log = createStateChangeLog(this.#options.logger, () => performance.now());
+      connector = reportingTlsFailures(
+        createGuardedConnector(this.#addressPolicy, { timeout: connectMs }, resolve, tls),
+        (reason, error, hostname) =>
+          log('warn', 'origin TLS handshake failed', {
+            tenant_id: tenantId,
+            target: hostname,
+            reason,
+            // The reason is the code; the message (the certificate's names, bounded) says what did not match.
+            error: error.message.slice(0, 300),
+            during: 'websocket_upgrade',
+          }),
+      );
       this.#connectors.set(key, connector);
     }
     const { hostname, host, protocol, port } = target.url;
@@ -614,7 +629,7 @@ export class WebSocketProxy {
     });
 
     upstreamRequest.once('timeout', timedOut);
-    /** 502 origin_address_blocked / 504 upstream_timeout / 502 upstream_error, as the HTTP path answers them. */
+    /** 502 origin_address_blocked / origin_tls_error / upstream_error, 504 upstream_timeout, as the HTTP path answers them. */
     const failAs = (error: Error) => {
       const failure = classifyProxyError(error);
       release(failure.outcome);
@@ -653,7 +668,11 @@ export class WebSocketProxy {
     upstreamRequest.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(answerDeadline);
       if (released) return;
-      if (error.code === 'ORIGIN_ADDRESS_BLOCKED' || error.code === 'UND_ERR_CONNECT_TIMEOUT') {
+      if (
+        error.code === 'ORIGIN_ADDRESS_BLOCKED' ||
+        error.code === 'UND_ERR_CONNECT_TIMEOUT' ||
+        originTlsErrorCode(error) !== undefined
+      ) {
         failAs(error);
         return;
       }

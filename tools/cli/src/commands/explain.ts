@@ -139,6 +139,14 @@ export function formatExplanation(method: string, url: string, answer: RequestEx
     lines.push(
       `Upstream  ${upstream.origin_name ?? upstream.origin_id}: ${targets}${balancing}; the origin sees ${upstream.forwarded_path}`,
     );
+    const tls = upstream.tls;
+    // Only what differs from the default (https certificates verified against the gateways' store).
+    if (tls && (!tls.verify || tls.server_name !== null || tls.own_ca_certificates)) {
+      const how = !tls.verify
+        ? 'https certificates NOT verified'
+        : `https certificates verified${tls.server_name === null ? '' : ` for ${tls.server_name}`}${tls.own_ca_certificates ? " against the origin's own CAs" : ''}`;
+      lines.push(`          ${how}`);
+    }
   }
   return lines.map((line) => terminalText(line)).join('\n');
 }

@@ -1,0 +1,1 @@
+alter table read_models.origins drop column if exists tls;

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
+import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
+import type { buildConnector } from 'undici';
+
+/**
+ * An origin's TLS settings compiled once, when its snapshot arrives: every connection to its https
+ * targets (the request pools, active health checks, WebSocket upgrades) uses these.
+ */
+export interface OriginTlsSettings {
+  /** Passed to tls.connect: verification on or off, and the origin's own trust store when it has one. */
+  readonly connectOptions: {
+    readonly rejectUnauthorized: boolean;
+    readonly secureContext?: SecureContext;
+    readonly checkServerIdentity?: (host: string, certificate: PeerCertificate) => Error | undefined;
+  };
+  /** The configured server_name (SNI and verified name); none: the target URL's host. */
+  readonly serverName: string | undefined;
+  /**
+   * Equal for equal settings: connections with other settings never share a connector, and so never
+   * resume a TLS session another trust store verified.
+   */
+  readonly key: string;
+}
+
+export const DEFAULT_ORIGIN_TLS: OriginTlsSettings = {
+  connectOptions: { rejectUnauthorized: true },
+  serverName: undefined,
+  key: 'verify',
+};
+
+export function compileOriginTls(tls: OriginTls | undefined): OriginTlsSettings {
+  if (tls === undefined || (tls.verify && tls.ca_certificates === null && tls.server_name === null)) {
+    return DEFAULT_ORIGIN_TLS;
+  }
+  const serverName = tls.server_name ?? undefined;
+  const connectOptions: OriginTlsSettings['connectOptions'] = {
+    rejectUnauthorized: tls.verify,
+    ...(tls.ca_certificates === null
+      ? {}
+      : { secureContext: createSecureContext({ ca: tls.ca_certificates }) }),
+    // Node verifies the name it sends as SNI; an IP address is never sent (RFC 6066), so it is checked here.
+    ...(serverName === undefined
+      ? {}
+      : {
+          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+            checkServerIdentity(serverName, cert),
+        }),
+  };
+  const key = createHash('sha256')
+    .update(JSON.stringify([tls.verify, tls.ca_certificates, tls.server_name]))
+    .digest('base64url');
+  return { connectOptions, serverName, key };
+}
+
+/**
+ * The SNI of a connection to `hostname` (the target URL's host, never a request's Host header): the
+ * configured server name, else the host; none for an IP address (RFC 6066).
+ */
+export function serverNameFor(settings: OriginTlsSettings, hostname: string): string | undefined {
+  const name = settings.serverName ?? hostname;
+  return isIP(name) === 0 ? name : undefined;
+}
+
+/**
+ * Certificate verification and TLS handshake failures (node's codes for OpenSSL's X509_V_ERR_* and
+ * its ERR_TLS_* / ERR_SSL_* errors): the origin was never sent the request.
+ */
+const CERTIFICATE_ERRORS = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+]);
+
+/** The TLS failure's code when `error` (or its cause) is one; undefined otherwise. */
+export function originTlsErrorCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current !== undefined && depth < 3; depth++) {
+    const code = (current as { code?: unknown } | null)?.code;
+    if (typeof code === 'string') {
+      if (CERTIFICATE_ERRORS.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_')) {
+        return code;
+      }
+    }
+    current = (current as { cause?: unknown } | null)?.cause;
+  }
+  return undefined;
+}
+
+/** Calls `report` with each TLS failure of `connector`'s connections (the error itself goes on as it was). */
+export function reportingTlsFailures(
+  connector: buildConnector.connector,
+  report: (reason: string, error: Error, hostname: string) => void,
+): buildConnector.connector {
+  return (options, callback) => {
+    // Typed void, but undici's own connectors return the socket (the connect timeout destroys it).
+    const connect = connector as (...args: Parameters<buildConnector.connector>) => unknown;
+    return connect(options, (error, socket) => {
+      if (error === null) {
+        callback(null, socket);
+        return;
+      }
+      const reason = originTlsErrorCode(error);
+      if (reason !== undefined) report(reason, error, options.hostname);
+      callback(error, null);
+    }) as undefined;
+  };
+}
