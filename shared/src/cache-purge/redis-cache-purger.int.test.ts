@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestRedis } from '../testing/redis.js';
 import { recordCommandSizes } from '../testing/redis-command-sizes.js';
+import { monitorRedis } from '../testing/redis-monitor.js';
 import {
   CACHE_SOFT_PURGED_TAGS_MAX,
   generationKey,
@@ -127,14 +128,14 @@ describe('the work one purge command gives the shared Redis', () => {
  * after the call that ran it): a command reading the whole hash touches all of them.
  */
 async function fieldsOneScriptTouched(key: string, run: () => Promise<unknown>): Promise<number> {
-  const monitor = await redis.client.monitor();
+  const monitor = await monitorRedis();
   const wholeHash = new Set(['hkeys', 'hgetall', 'hvals']);
   const fields = await redis.client.hlen(key);
   const scripts: Array<Set<string>> = [];
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+  monitor.onCommand(({ args, fromScript }) => {
     const [name, target, ...rest] = args.map((arg) => arg.toLowerCase());
     const touched = scripts.at(-1);
-    if (!source.includes('lua')) {
+    if (!fromScript) {
       if (name!.startsWith('eval') || name!.startsWith('fcall')) scripts.push(new Set());
     } else if (target === key.toLowerCase() && touched) {
       if (wholeHash.has(name!)) for (let i = 0; i < fields; i++) touched.add(`#${i}`);
@@ -145,12 +146,12 @@ async function fieldsOneScriptTouched(key: string, run: () => Promise<unknown>):
   // MONITOR lines arrive in order: once the marker's has, so have those of every command above.
   const marker = `end-of-run-${randomUUID()}`;
   await new Promise<void>((resolve) => {
-    monitor.on('monitor', (_time: string, args: string[]) => {
+    monitor.onCommand(({ args }) => {
       if (args[1] === marker) resolve();
     });
     void redis.client.echo(marker);
   });
-  monitor.disconnect();
+  monitor.stop();
   return Math.max(0, ...scripts.map((touched) => touched.size));
 }
 
