@@ -20,4 +20,19 @@ function serverOnly(name: string): never {
 export const createCipheriv = (..._args: unknown[]): never => serverOnly('createCipheriv');
 export const createDecipheriv = (..._args: unknown[]): never => serverOnly('createDecipheriv');
 export const createHash = (..._args: unknown[]): never => serverOnly('createHash');
+export const createPrivateKey = (..._args: unknown[]): never => serverOnly('createPrivateKey');
 export const randomBytes = (..._args: unknown[]): never => serverOnly('randomBytes');
+
+/**
+ * An origin's `tls.ca_certificates` are parsed with X509Certificate by the request schemas. The
+ * browser cannot parse X.509, so, as with createPublicKey, every PEM block the schema lets through
+ * reads as an unexpired RSA CA certificate and the control plane parses it on write (a bad one is a
+ * 400 naming `ca_certificates`).
+ */
+export class X509Certificate {
+  readonly ca = true;
+  readonly subject = '';
+  readonly subjectAltName = undefined;
+  readonly validTo = 'Dec 31 23:59:59 9999 GMT';
+  readonly publicKey = { asymmetricKeyType: 'rsa', asymmetricKeyDetails: {} };
+}
