@@ -24,6 +24,7 @@ import type { DevSignIn } from './http/console-router.js';
 import { createApiKeyQuotaReader } from './queries/api-key-quota.js';
 import { createQueryRouter } from './queries/router.js';
 import { createTenantDirectory } from './queries/tenant-directory.js';
+import type { ReplicaVersionReader } from './rollout/rollout-status.js';
 import type { ControlPlaneSettings } from './settings.js';
 
 /**
@@ -43,6 +44,7 @@ export function controlPlaneAppFromSettings(
     originAddressPolicy,
     devSignIn,
     quotaStore,
+    replicaVersions,
   }: {
     store: EventStore;
     pool: pg.Pool;
@@ -66,6 +68,8 @@ export function controlPlaneAppFromSettings(
     devSignIn?: DevSignIn | undefined;
     /** The gateways' quota counters; default: Redis (when given) under GATEWAY_REDIS_KEY_PREFIX. */
     quotaStore?: QuotaStore | undefined;
+    /** Single-process mode without Redis: rollout status from the gateway in this process. */
+    replicaVersions?: ReplicaVersionReader | undefined;
   },
 ): express.Express {
   const certificateKeyRing = keyRingFromSettings(settings);
@@ -97,7 +101,9 @@ export function controlPlaneAppFromSettings(
             ttlSeconds: settings.ROLLOUT_HEARTBEAT_TTL_SECONDS,
           },
         }
-      : {}),
+      : replicaVersions
+        ? { rollout: { pool, replicaVersions } }
+        : {}),
     ...(purger ? { cachePurger: purger } : {}),
     ...(certificateKeyRing ? { certificateKeyRing } : {}),
     originAddressPolicy:

@@ -167,6 +167,34 @@ describe('make dev (single process on embedded defaults)', () => {
     }
     expect(tenants.map((t) => t.subdomain)).toEqual(['demo']);
 
+    // Regression: with no Redis to carry the gateways' heartbeats, `?wait_for_rollout=` (the README's
+    // rollback and `apply --wait-for-rollout`, the console's Roll back) was a 400 and GET …/rollout a
+    // 404 (the console's Rollout tab). make dev's control plane reads its own gateway's versions.
+    const created = await fetch(`${controlPlane}/api/v1/origins?wait_for_rollout=10s`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        tenant_id: tenants[0]?.id,
+        name: 'rollout-probe',
+        url: `http://127.0.0.1:${env['DEMO_ORIGIN_PORT']}`,
+      }),
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    expect(created.headers.get('x-rollout')).toBe('complete');
+    const rollout = await fetch(`${controlPlane}/api/v1/tenants/${tenants[0]?.id}/rollout`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(rollout.status, await rollout.clone().text()).toBe(200);
+    const status = (await rollout.json()) as {
+      target_version: string;
+      live_everywhere: boolean;
+      replicas: Array<{ applied_version: string | null; up_to_date: boolean }>;
+    };
+    expect(status.live_everywhere).toBe(true);
+    expect(status.replicas).toEqual([
+      expect.objectContaining({ applied_version: status.target_version, up_to_date: true }),
+    ]);
+
     // Loopback origins are allowed in make dev (the demo above went through one), the process's own
     // listeners never.
     const ownAdmin = await fetch(`${controlPlane}/api/v1/origins`, {

@@ -254,6 +254,18 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
       originAddressPolicy: gateway.addressPolicy,
       devSignIn: options.devSignIn,
       quotaStore,
+      // Without Redis no heartbeats: the one gateway replica is this process's, asked directly.
+      ...(redis
+        ? {}
+        : {
+            replicaVersions: async (tenantId: string) => [
+              {
+                replicaId: gwConfig.GATEWAY_REPLICA_ID,
+                lastSeen: new Date(),
+                appliedVersion: gateway.store.appliedVersions().get(tenantId) ?? null,
+              },
+            ],
+          }),
     });
     // The same listener as `make run-control-plane`: connection caps and timeouts for slow clients.
     const controlPlaneServer = await listenControlPlane(app, listenerOptionsFromSettings(cpConfig));

@@ -7,7 +7,7 @@ import { parseQuery } from '../queries/request-validation.js';
 import { parseWaitForRollout } from './parse-wait.js';
 import { type RolloutDeps, readRolloutStatus, waitForRollout } from './rollout-status.js';
 
-export interface RolloutRouterDeps extends RolloutDeps {
+export type RolloutRouterDeps = RolloutDeps & {
   authorizer: Authorizer;
   /**
    * Whether a tenant was ever created (from the event log): a wait for an unknown tenant is a 404 at
@@ -18,7 +18,7 @@ export interface RolloutRouterDeps extends RolloutDeps {
   headPosition?: () => Promise<bigint>;
   /** Why a status could not be read (a driver's message names hosts, ports and users): for the log only. */
   onUnreadable?: (reason: unknown) => void;
-}
+};
 
 /** The heartbeats (Redis) or the snapshot state (PostgreSQL) could not be read: try again shortly. */
 function rolloutUnavailable(): ApiError {

@@ -1,18 +1,29 @@
 import { readSnapshotsPosition, readTenantVersion } from '@vantageedge/projections/snapshots/snapshot-state';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
-import { readReplicaVersions } from '@vantageedge/shared/snapshot-bus/rollout-registry';
+import { type ReplicaVersion, readReplicaVersions } from '@vantageedge/shared/snapshot-bus/rollout-registry';
 import type pg from 'pg';
 import { RolloutWatch } from './rollout-watch.js';
 
-export interface RolloutDeps {
+/** The live gateway replicas, each with the version of one tenant it has applied. */
+export type ReplicaVersionReader = (tenantId: string) => Promise<ReplicaVersion[]>;
+
+export type RolloutDeps = {
   pool: pg.Pool;
-  redis: RedisClient;
-  /** Rollout key prefix and heartbeat TTL; must match the gateways' settings. */
-  prefix?: string;
-  ttlSeconds?: number;
   /** Checkpoint name of the snapshot projector (tests). */
   projection?: string;
-}
+} & (
+  | {
+      /** The gateways' heartbeats (shared/src/snapshot-bus/rollout-registry.ts). */
+      redis: RedisClient;
+      /** Rollout key prefix and heartbeat TTL; must match the gateways' settings. */
+      prefix?: string;
+      ttlSeconds?: number;
+    }
+  | {
+      /** make dev: one gateway in the control plane's own process, asked directly (no Redis). */
+      replicaVersions: ReplicaVersionReader;
+    }
+);
 
 export interface ReplicaRollout {
   replica_id: string;
@@ -50,10 +61,13 @@ export async function readRolloutStatus(deps: RolloutDeps, tenantId: string): Pr
   const checkpoint = await readSnapshotsPosition(deps.pool, deps.projection);
   const target = await readTenantVersion(deps.pool, tenantId);
   if (!target) return null;
-  const replicas = await readReplicaVersions(deps.redis, tenantId, {
-    ...(deps.prefix !== undefined ? { prefix: deps.prefix } : {}),
-    ...(deps.ttlSeconds !== undefined ? { ttlSeconds: deps.ttlSeconds } : {}),
-  });
+  const replicas =
+    'replicaVersions' in deps
+      ? await deps.replicaVersions(tenantId)
+      : await readReplicaVersions(deps.redis, tenantId, {
+          ...(deps.prefix !== undefined ? { prefix: deps.prefix } : {}),
+          ...(deps.ttlSeconds !== undefined ? { ttlSeconds: deps.ttlSeconds } : {}),
+        });
   const rows = replicas.map((replica): ReplicaRollout => {
     const applied = replica.appliedVersion;
     const upToDate = target.deleted ? applied === null : applied !== null && applied >= target.version;
