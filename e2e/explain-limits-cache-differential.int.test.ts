@@ -15,6 +15,7 @@ import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { createTestRedis, scanKeys, type TestRedis } from '@vantageedge/shared/testing/redis';
+import { RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicaSnapshot } from './compile-differential.js';
@@ -34,6 +35,12 @@ import { type ExplainedRequest, explainBody, requestBytes } from './explained-re
  *   answers it from the cache (if it ever does); the second is then a HIT exactly when explain gives
  *   both the same key and says both look the cache up. A request explain says bypasses the cache gets
  *   X-Cache: BYPASS, one on a route without a cache policy no X-Cache at all, and neither is ever a HIT.
+ * - Quotas: a second tenant with a daily quota, API keys with daily and monthly quotas (and one without),
+ *   on a key-protected, a public and a fixed-response route; a generated sequence of requests from empty
+ *   counters. Explain, which reads the counters the replica counts in (never spending them), must name
+ *   the counters the request spends with the counts the requests before it left there, and say 429
+ *   quota_exceeded exactly when the gateway refuses it so; a request the gateway serves under a quota
+ *   carries the X-Quota-Remaining those counts leave.
  * Seeded: the same cases every run (DIFFERENTIAL_CASES explores more).
  */
 
@@ -45,12 +52,23 @@ const HOST = 'exl.localhost';
 const BURST = 2;
 /** Stages that answer before the rate limit (the gateway's order: … → auth → rate limit → cache). */
 const BEFORE_LIMITS = new Set(['host', 'method', 'path', 'route', 'ip_rules', 'cors', 'auth']);
+/** Stages that answer before the quota (… → auth → fixed response, redirect → rate limit → quota). */
+const BEFORE_QUOTA = new Set([...BEFORE_LIMITS, 'fixed_response', 'redirect', 'rate_limit']);
+const QUOTA_HOST = 'exq.localhost';
+/** The metered tenant's daily quota, and its keys' (METERED: per day; METERED2: per month; FREE: none). */
+const TENANT_QUOTA = 5;
+const KEY_QUOTAS: Record<string, Record<string, number> | null> = {
+  METERED: { requests_per_day: 2 },
+  METERED2: { requests_per_month: 3 },
+  FREE: null,
+};
 
 let cp: ControlPlaneHarness;
 let replica: GatewayReplica;
 let redis: TestRedis;
 let origin: TestOrigin;
 let tenantId = '';
+let meteredTenantId = '';
 const apiKeys = new Map<string, string>();
 
 function routeBodies(originId: string): Record<string, Record<string, unknown>> {
@@ -87,10 +105,43 @@ function routeBodies(originId: string): Record<string, Record<string, unknown>> 
   };
 }
 
+/** The metered tenant: its quota, its keys' quotas, and routes that do and do not read keys. */
+async function createMeteredTenant(): Promise<void> {
+  const tenant = await cp.request('POST', '/api/v1/tenants', {
+    body: { name: 'Metered', subdomain: 'exq', settings: { quota: { requests_per_day: TENANT_QUOTA } } },
+  });
+  meteredTenantId = json(tenant)['id'] as string;
+  const created = await cp.request('POST', '/api/v1/origins', {
+    body: { tenant_id: meteredTenantId, name: 'origin', url: origin.url },
+  });
+  const originId = json(created)['id'] as string;
+  const routes = [
+    { path_pattern: '/qk/*', auth_mode: 'apikey_required' },
+    { path_pattern: '/qo/*', auth_mode: 'public' },
+    { path_pattern: '/qf/*', auth_mode: 'public', fixed_response: { status: 200, body: 'ok' } },
+  ];
+  for (const body of routes) {
+    const route = await cp.request('POST', '/api/v1/routes', {
+      body: { tenant_id: meteredTenantId, origin_id: originId, ...body },
+    });
+    expect(route.status, JSON.stringify(route.body)).toBe(201);
+  }
+  for (const [name, quota] of Object.entries(KEY_QUOTAS)) {
+    const issued = await cp.request('POST', '/api/v1/api-keys', {
+      body: { tenant_id: meteredTenantId, name, quota },
+    });
+    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+    apiKeys.set(name, json(issued)['key'] as string);
+  }
+}
+
 beforeAll(async () => {
+  redis = createTestRedis('explain-limits-cache');
   cp = await startControlPlane({
     withReadSide: true,
     adminRateLimits: { limits: { tenantCommands: null, userRequests: null } },
+    // The gateways' quota counters, as the control plane reads them (the replica's prefix).
+    quotaCounters: { store: new RedisQuotaStore(redis.client), keyPrefix: redis.prefix },
   });
   origin = await startTestOrigin('origin');
   const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'Limited', subdomain: 'exl' } });
@@ -107,12 +158,15 @@ beforeAll(async () => {
     const issued = await cp.request('POST', '/api/v1/api-keys', { body: { tenant_id: tenantId, name } });
     apiKeys.set(name, json(issued)['key'] as string);
   }
+  await createMeteredTenant();
   await cp.readModelsCaughtUp();
-  const snapshot = replicaSnapshot(await cp.allEvents(), tenantId, (_event, message) => {
-    throw new Error(`the snapshot projector skips an event: ${message}`);
-  });
+  const events = await cp.allEvents();
+  const snapshotOf = (id: string) =>
+    replicaSnapshot(events, id, (_event, message) => {
+      throw new Error(`the snapshot projector skips an event: ${message}`);
+    });
+  const [snapshot, meteredSnapshot] = [snapshotOf(tenantId), snapshotOf(meteredTenantId)];
 
-  redis = createTestRedis('explain-limits-cache');
   const config = parseSettings(
     { ...configPlaneSettings, ...gatewaySettings },
     {
@@ -127,7 +181,15 @@ beforeAll(async () => {
     },
   );
   const bus = createInMemorySnapshotBus();
-  await bus.publish([{ kind: 'snapshot', tenantId, version: BigInt(snapshot.version), snapshot }]);
+  await bus.publish([
+    { kind: 'snapshot', tenantId, version: BigInt(snapshot.version), snapshot },
+    {
+      kind: 'snapshot',
+      tenantId: meteredTenantId,
+      version: BigInt(meteredSnapshot.version),
+      snapshot: meteredSnapshot,
+    },
+  ]);
   replica = await startGatewayReplica({
     config,
     bus,
@@ -152,6 +214,12 @@ afterAll(async () => {
 /** Placeholders for the tenant's keys (KEY2 first: KEY is a prefix of it). */
 const withKeys = (value: string) =>
   value.replace('KEY2', apiKeys.get('KEY2') ?? '').replace('KEY', apiKeys.get('KEY') ?? '');
+/** Placeholders for the metered tenant's keys (METERED2 first: METERED is a prefix of it). */
+const withMeteredKeys = (value: string) =>
+  value
+    .replace('METERED2', apiKeys.get('METERED2') ?? '')
+    .replace('METERED', apiKeys.get('METERED') ?? '')
+    .replace('FREE', apiKeys.get('FREE') ?? '');
 
 const HEADER_GROUPS: Record<string, ReadonlyArray<readonly [string, string]>> = {
   key: [['x-api-key', 'KEY']],
@@ -245,9 +313,16 @@ function placed(shape: RequestShape, caseId: string): ExplainedRequest {
 
 // ---- explain and the gateway ----
 
+interface QuotaWindow {
+  key: string;
+  limit: number;
+  used: number | null;
+}
+
 interface Explanation {
   decision: { stage: string; status: number | null; code: string | null };
   rate_limits: { limits: Array<{ key: string; capacity: number }> } | null;
+  quota?: { windows: QuotaWindow[]; counts: string } | null;
   cache: {
     decision: 'lookup' | 'bypass' | 'not_cached';
     reason: string | null;
@@ -255,9 +330,13 @@ interface Explanation {
   } | null;
 }
 
-async function explain(request: ExplainedRequest, clientIp: string): Promise<Explanation> {
-  const answer = await cp.request('POST', `/api/v1/tenants/${tenantId}/explain`, {
-    body: explainBody(request, withKeys, clientIp),
+async function explain(
+  request: ExplainedRequest,
+  clientIp: string,
+  tenant = { id: tenantId, fill: withKeys },
+): Promise<Explanation> {
+  const answer = await cp.request('POST', `/api/v1/tenants/${tenant.id}/explain`, {
+    body: explainBody(request, tenant.fill, clientIp),
   });
   if (answer.status !== 200)
     throw new Error(`explain answered ${answer.status}: ${JSON.stringify(answer.body)}`);
@@ -266,8 +345,12 @@ async function explain(request: ExplainedRequest, clientIp: string): Promise<Exp
 
 let nextRequest = 0;
 
-async function serve(request: ExplainedRequest, clientIp: string): Promise<RawResponse | undefined> {
-  const bytes = requestBytes(request, `explain-limits-${nextRequest++}`, withKeys);
+async function serve(
+  request: ExplainedRequest,
+  clientIp: string,
+  fill = withKeys,
+): Promise<RawResponse | undefined> {
+  const bytes = requestBytes(request, `explain-limits-${nextRequest++}`, fill);
   const exchange = await rawExchange(
     replica.gateway.trafficPort,
     bytes,
@@ -280,9 +363,10 @@ async function serve(request: ExplainedRequest, clientIp: string): Promise<RawRe
 
 const xCache = (response: RawResponse) => response.headers.get('x-cache')?.[0] ?? 'none';
 const label = (request: ExplainedRequest, clientIp = '127.0.0.1') =>
-  `${clientIp} ${JSON.stringify(request)}`
-    .replaceAll(apiKeys.get('KEY2') ?? 'KEY2', 'KEY2')
-    .replaceAll(apiKeys.get('KEY') ?? 'KEY', 'KEY');
+  [...apiKeys].reduce(
+    (text, [name, key]) => text.replaceAll(key, name),
+    `${clientIp} ${JSON.stringify(request)}`,
+  );
 
 /** The counters a request is charged to, by explain: none when a stage before the limits answers. */
 function chargedKeys(explanation: Explanation): Array<{ key: string; capacity: number }> {
@@ -436,6 +520,94 @@ const cachePair = fc.tuple(
   changeOf(['/co', '/cp'], ['GET', 'HEAD', 'POST']),
 );
 
+// ---- quotas ----
+
+const QUOTA_KEYS: Record<string, ReadonlyArray<readonly [string, string]>> = {
+  metered: [['x-api-key', 'METERED']],
+  'metered-bearer': [['Authorization', 'Bearer METERED']],
+  metered2: [['X-Api-Key', 'METERED2']],
+  free: [['x-api-key', 'FREE']],
+  wrong: [['x-api-key', 've_live_not_a_key_of_anyone_0000000000']],
+  none: [],
+};
+const QUOTA_BASES = ['/qk', '/qo', '/qf', '/unrouted'];
+const QUOTA_HOSTS = [QUOTA_HOST, 'EXQ.localhost', `${QUOTA_HOST}.`, HOST];
+
+/** Requests to the metered tenant: mostly the same key and route again, each step may change them. */
+const quotaSequence = fc.array(
+  fc.record({
+    base: fc.constantFrom(...QUOTA_BASES),
+    tail: fc.constantFrom('', '/x', '/./x', '//x'),
+    method: fc.constantFrom('GET', 'GET', 'POST', 'HEAD'),
+    host: fc.oneof({ weight: 6, arbitrary: fc.constant(QUOTA_HOST) }, fc.constantFrom(...QUOTA_HOSTS)),
+    query: fc.constant(''),
+    lines: fc.constantFrom(...Object.keys(QUOTA_KEYS)).map((name) => [...QUOTA_KEYS[name]!]),
+  }),
+  { minLength: 3, maxLength: TENANT_QUOTA + 4 },
+);
+
+async function resetQuotaCounters(): Promise<void> {
+  const keys = await scanKeys(redis.client, `${redis.prefix}q:*`);
+  if (keys.length > 0) await redis.client.unlink(...keys);
+}
+
+/** The windows a request is counted in, by explain: none when a stage before the quota answers. */
+function spentWindows(explanation: Explanation): QuotaWindow[] {
+  if (explanation.decision.status !== null && BEFORE_QUOTA.has(explanation.decision.stage)) return [];
+  return explanation.quota?.windows ?? [];
+}
+
+/**
+ * How a sequence's answers disagree with the quota counters explain names and reads (none: an empty
+ * list): explain must read in each counter what the requests it was spent by left there, refuse the
+ * request exactly when one is used up, and the gateway must refuse it (429 quota_exceeded) then too.
+ */
+async function quotaDisagreements(steps: readonly ExplainedRequest[]): Promise<string[]> {
+  await resetQuotaCounters();
+  const used = new Map<string, number>();
+  const metered = { id: meteredTenantId, fill: withMeteredKeys };
+  for (const [index, request] of steps.entries()) {
+    const history = () =>
+      steps
+        .slice(0, index + 1)
+        .map((step) => label(step))
+        .join('\n    ');
+    const explanation = await explain(request, '127.0.0.1', metered);
+    const windows = spentWindows(explanation);
+    const read = windows.map(({ key, used: count }) => `${key}=${count}`);
+    const counted = windows.map(({ key }) => `${key}=${used.get(key) ?? 0}`);
+    if (windows.length > 0 && read.join() !== counted.join()) {
+      return [
+        `step ${index}: explain read ${read.join(', ')}; the requests before it spent ${counted.join(', ')}\n    ${history()}`,
+      ];
+    }
+    const full = windows.find(({ key, limit }) => (used.get(key) ?? 0) >= limit);
+    const refusedByExplain = explanation.decision.code === 'quota_exceeded';
+    const response = await serve(request, '127.0.0.1', withMeteredKeys);
+    if (response === undefined) return [`step ${index}: the gateway gave no answer`];
+    // A HEAD answer has no body to carry the code.
+    const refused =
+      response.status === 429 && (request.method === 'HEAD' || errorCodeOf(response) === 'quota_exceeded');
+    if (refused !== (full !== undefined) || refusedByExplain !== refused) {
+      return [
+        `step ${index}: explain: ${refusedByExplain ? 'quota_exceeded' : explanation.decision.stage} ` +
+          `(counters ${counted.join(', ') || 'none'}); gateway: ${response.status} ` +
+          `${errorCodeOf(response) ?? ''}\n    ${history()}`,
+      ];
+    }
+    if (refused || windows.length === 0) continue;
+    for (const { key } of windows) used.set(key, (used.get(key) ?? 0) + 1);
+    const left = String(Math.min(...windows.map(({ key, limit }) => limit - (used.get(key) ?? 0))));
+    const header = response.headers.get('x-quota-remaining')?.[0];
+    if (header !== left) {
+      return [
+        `step ${index}: the counters leave ${left}; gateway: X-Quota-Remaining ${header}\n    ${history()}`,
+      ];
+    }
+  }
+  return [];
+}
+
 // ---- the tests ----
 
 let nextCase = 0;
@@ -470,6 +642,25 @@ describe('explain against a gateway: rate limits and the cache', () => {
         const kind = problem.replace(/[0-9a-f-]{36}/g, '<id>').slice(0, 120);
         if (!found.has(kind))
           found.set(kind, `${problem}\n    first  ${label(first)}\n    second ${label(second)}`);
+      }
+    }
+    expect([...found.values()]).toEqual([]);
+  }, 120_000);
+});
+
+describe('explain against a gateway: quotas', () => {
+  it('names the counters a request spends, as counted, and refuses it exactly when the gateway does', async () => {
+    const sequences = fc.sample(quotaSequence, { seed: SEED, numRuns: CASES });
+    const found = new Map<string, string>();
+    for (const sequence of sequences) {
+      const id = caseId();
+      const steps = sequence.map(({ base, tail, ...rest }) => ({ ...rest, path: `${base}/${id}${tail}` }));
+      for (const problem of await quotaDisagreements(steps)) {
+        const kind = problem
+          .split('\n')[0]!
+          .replace(/[0-9a-f-]{36}/g, '<id>')
+          .replace(/step \d+/, 'step');
+        if (!found.has(kind)) found.set(kind, problem);
       }
     }
     expect([...found.values()]).toEqual([]);

@@ -72,8 +72,13 @@ export const PUBLISHED_ENTRY_POINTS: ReadonlyArray<{
   // The console runs in a browser: it sees the admin API's schemas and the config shapes, nothing
   // that reaches a server (its bundle would not even build).
   { from: CONSOLE, to: CONTROL_PLANE, entryPoints: ['schemas/requests', 'schemas/resources'] },
-  // …and the one schema of the explain answer it reads (zod only, like the config shapes).
-  { from: CONSOLE, to: SHARED, entryPoints: ['domain/gateway-config', 'domain/request-explanation'] },
+  // …and the one schema of the explain answer it reads (zod only, like the config shapes), with the
+  // text its quota windows read as (the CLI's too).
+  {
+    from: CONSOLE,
+    to: SHARED,
+    entryPoints: ['domain/gateway-config', 'domain/request-explanation', 'domain/quota-window-text'],
+  },
 ];
 
 /**

@@ -131,6 +131,7 @@ export function controlPlaneAppFromSettings(
       lookupTxt: createTxtLookup(settings.DNS_RESOLVER ?? []),
     },
     apiKeyPepper: settings.API_KEY_PEPPER,
+    ...(quotas ? { quotaCounters: { store: quotas, keyPrefix: settings.GATEWAY_REDIS_KEY_PREFIX } } : {}),
     gatewayEncodedSlashes: settings.GATEWAY_ENCODED_SLASHES,
     rotationGraceSeconds: settings.API_KEY_ROTATION_GRACE_SECONDS,
     tenantLimits: tenantLimitsFromSettings(settings),

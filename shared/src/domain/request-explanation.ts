@@ -10,7 +10,7 @@ import {
 
 /**
  * The answer of POST /api/v1/tenants/:id/explain: what the gateways would do with one request, step
- * by step (host → method → path → route → IP rules, CORS → auth → rate limit → cache → origin), and
+ * by step (host → method → path → route → IP rules, CORS → auth → rate limit → quota → cache → origin), and
  * the first step that answers it. The control plane builds it, /openapi.json documents it, and the CLI and the
  * console read it with this schema.
  */
@@ -26,6 +26,7 @@ export const explainStage = z.enum([
   'fixed_response',
   'redirect',
   'rate_limit',
+  'quota',
   'cache',
   'origin',
 ]);
@@ -229,6 +230,41 @@ export const rateLimitsExplanation = z.object({
 });
 export type RateLimitsExplanation = z.infer<typeof rateLimitsExplanation>;
 
+export const quotaExplanation = z.object({
+  windows: z
+    .array(
+      z.object({
+        subject: z
+          .enum(['tenant', 'api_key'])
+          .meta({ description: "whose quota: the tenant's or the API key's" }),
+        api_key_id: z.uuid().nullable(),
+        period: z.enum(['day', 'month']).meta({ description: 'a UTC calendar day or month' }),
+        limit: z.number().int(),
+        key: z.string().meta({
+          description:
+            "the counter the request spends (before the store's prefix); a key that calls once the tenant's ledger of keys for the period is full (GATEWAY_QUOTA_TENANT_MAX_KEYS) counts on the period's shared overflow counter (…:key:*:…) instead, which used then reads",
+        }),
+        resets_at: z.string().meta({ description: 'when the period ends and the next starts at zero' }),
+        used: z
+          .number()
+          .int()
+          .nullable()
+          .meta({ description: 'requests counted in the period so far; null unless counts is read' }),
+        remaining: z.number().int().nullable(),
+      }),
+    )
+    .meta({
+      description:
+        "the windows the request is checked against and counted in, in the gateways' order (the tenant's, then its API key's); empty: no quota applies",
+    }),
+  counts: z.enum(['read', 'unknown', 'not_read']).meta({
+    description:
+      "read: used and remaining are the gateways' counters now (read, never spent); unknown: the counters could not be read (the gateways then serve uncounted too, quotas fail open); not_read: no quota applies, the period is over, or the control plane has no access to the counters",
+  }),
+  reason: z.string(),
+});
+export type QuotaExplanation = z.infer<typeof quotaExplanation>;
+
 export const cacheExplanation = z.object({
   enabled: z.boolean(),
   decision: z.enum(['lookup', 'bypass', 'not_cached']).meta({
@@ -301,6 +337,10 @@ export const requestExplanation = z.object({
     .meta({ description: 'every route, in match order, and why it (does not) match' }),
   auth: authExplanation.nullable(),
   rate_limits: rateLimitsExplanation.nullable(),
+  quota: quotaExplanation
+    .nullable()
+    .optional()
+    .meta({ description: 'the request quotas that apply (absent from the answers of older control planes)' }),
   cache: cacheExplanation.nullable(),
   upstream: upstreamExplanation.nullable(),
   policies: policiesExplanation

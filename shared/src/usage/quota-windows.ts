@@ -115,6 +115,34 @@ export function quotaWindows(
 }
 
 /**
+ * The windows one request spends, in the order the gateways check them: the tenant's, then those of
+ * the API key authentication identified the caller by (none on a public route, which reads no
+ * credentials). The gateways' quota stage and the control plane's explain both compute them here.
+ */
+export function requestQuotaWindows(
+  keyPrefix: string,
+  tenantId: string,
+  tenantQuota: QuotaPolicy | null | undefined,
+  apiKey: { id: string; quota: QuotaPolicy | null | undefined } | undefined,
+  nowMs: number,
+): QuotaWindow[] {
+  const windows = quotaWindows(keyPrefix, tenantId, { kind: 'tenant' }, tenantQuota, nowMs);
+  if (apiKey !== undefined) {
+    windows.push(
+      ...quotaWindows(keyPrefix, tenantId, { kind: 'api_key', id: apiKey.id }, apiKey.quota, nowMs),
+    );
+  }
+  return windows;
+}
+
+/** The message of the gateways' 429 `quota_exceeded` for a full window with `used` requests counted. */
+export function quotaExceededMessage(window: QuotaWindow, used: number): string {
+  const whose = window.subject === 'tenant' ? "the tenant's" : "the API key's";
+  const period = window.period === 'day' ? 'daily' : 'monthly';
+  return `${whose} ${period} quota of ${window.limit} requests is used up (${used} made); it resets at ${new Date(window.resetsAt).toISOString()}`;
+}
+
+/**
  * KEYS: per window its counter, then per window its ledger and its overflow counter (the counter
  * itself for a tenant's window). ARGV: per window its limit, then its expiry (ms epoch), then its
  * ledger member ('' for a tenant's window); last, the most keys a ledger admits.

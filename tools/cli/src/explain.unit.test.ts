@@ -220,6 +220,45 @@ describe('vantageedge explain', () => {
     expect(text.indexOf('Route')).toBeLessThan(text.indexOf('Auth'));
   });
 
+  it('prints the quotas a request spends between the limits and the cache, with what is left of each', () => {
+    const quota = (counts: string, used: number | null) => ({
+      windows: [
+        {
+          subject: 'tenant',
+          api_key_id: null,
+          period: 'month',
+          limit: 1000,
+          key: `q:{${TENANT}}:tenant:month:202611`,
+          resets_at: '2026-12-01T00:00:00.000Z',
+          used,
+          remaining: used === null ? null : 1000 - used,
+        },
+      ],
+      counts,
+      reason: "the tenant's quota applies",
+    });
+    const text = formatExplanation('GET', 'https://acme.vantageedge.dev/api/users/1', {
+      ...answer,
+      quota: quota('read', 998),
+    } as never);
+    expect(text).toContain("Quota     the tenant's quota applies");
+    expect(text).toContain(
+      `    tenant: 998 of 1000 a month used, 2 left until 2026-12-01T00:00:00.000Z, counter q:{${TENANT}}:tenant:month:202611`,
+    );
+    expect(text.indexOf('Limits')).toBeLessThan(text.indexOf('Quota'));
+    expect(text.indexOf('Quota')).toBeLessThan(text.indexOf('Cache'));
+    const unknown = formatExplanation('GET', 'https://acme.vantageedge.dev/api/users/1', {
+      ...answer,
+      quota: quota('unknown', null),
+    } as never);
+    expect(unknown).toContain('    tenant: 1000 a month, used unknown, until 2026-12-01T00:00:00.000Z');
+    const none = formatExplanation('GET', 'https://acme.vantageedge.dev/api/users/1', {
+      ...answer,
+      quota: { windows: [], counts: 'not_read', reason: 'no quota applies: the tenant has none' },
+    } as never);
+    expect(none).toContain('Quota     none (no quota applies: the tenant has none)');
+  });
+
   it('says how an origin’s https certificates are verified when it is not the default', () => {
     const upstream = (tls: unknown) =>
       formatExplanation('GET', 'https://acme.vantageedge.dev/api/users/1', {

@@ -1,5 +1,7 @@
+import { quotaWindowText } from '@vantageedge/shared/domain/quota-window-text';
 import {
   type PoliciesExplanation,
+  type QuotaExplanation,
   type RequestExplanation,
   requestExplanation,
 } from '@vantageedge/shared/domain/request-explanation';
@@ -25,6 +27,11 @@ function transformText(transform: Transform): string {
 const ms = (value: number | null) => (value === null ? '—' : `${value} ms`);
 
 /** One row per policy of the route, in the order the gateways apply them. */
+/** Which quotas the request spends, and what is left of each. */
+function quotaSummary(quota: QuotaExplanation): string {
+  return [quota.reason, ...quota.windows.map((window) => quotaWindowText(window, quota.counts))].join('; ');
+}
+
 function policyRows(policies: PoliciesExplanation): Array<[name: string, text: string]> {
   const rows: Array<[string, string]> = [];
   if (policies.ip_rules) {
@@ -181,6 +188,8 @@ export function ExplainTab({ tenantId, subdomain }: { tenantId: string; subdomai
             <dd>{answer.auth ? `${answer.auth.mode}: ${JSON.stringify(answer.auth.outcome)}` : '—'}</dd>
             <dt>Rate limits</dt>
             <dd>{answer.rate_limits?.policy_header ?? '—'}</dd>
+            <dt>Quota</dt>
+            <dd id="explain-quota">{answer.quota ? quotaSummary(answer.quota) : '—'}</dd>
             <dt>Cache</dt>
             <dd>
               {answer.cache

@@ -29,15 +29,17 @@ import {
   RouteMatcher,
 } from '@vantageedge/shared/routing/route-matcher';
 import { compileStripPrefix, strippedPath } from '@vantageedge/shared/routing/strip-prefix';
+import { quotaExceededMessage } from '@vantageedge/shared/usage/quota-windows';
 import { type AuthContext, type ExplainedAuth, explainAuth } from './explain-auth.js';
 import { announcedPreflightMethod, explainPolicies } from './explain-policies.js';
+import { explainQuota, type QuotaCounters } from './explain-quota.js';
 
 /**
  * What a gateway would do with one request, computed with the gateway's own code on the tenant's
  * snapshot: its host lookup, path normalisation, compiled route matcher, rate-limit and cache-policy
- * compilers, cache key and bypass rules, strip-prefix rule. The steps are the gateway's, in its order
- * (host → method → path → route → auth → rate limit → cache → origin); the answer reports every step,
- * and the first one that would answer the request itself.
+ * compilers, quota windows, cache key and bypass rules, strip-prefix rule. The steps are the gateway's,
+ * in its order (host → method → path → route → auth → rate limit → quota → cache → origin); the answer
+ * reports every step, and the first one that would answer the request itself.
  */
 
 export interface ExplainInput {
@@ -60,6 +62,8 @@ export interface ExplainContext extends Omit<AuthContext, 'hostNames'> {
   baseDomains: readonly string[];
   /** GATEWAY_ENCODED_SLASHES. */
   encodedSlashes: 'reject' | 'keep';
+  /** The gateways' quota counters, read (never spent) for what is left; without them not read. */
+  quotaCounters?: QuotaCounters | undefined;
 }
 
 /** The answer without the tenant and position it was explained for (the router adds those). */
@@ -428,6 +432,7 @@ export async function explainRequest(
     routes: [],
     auth: null,
     rate_limits: null,
+    quota: null,
     cache: null,
     upstream: null,
     policies: null,
@@ -495,6 +500,8 @@ export async function explainRequest(
   if (!auth.outcome.ok) decide(stop('auth', auth.outcome.status, auth.outcome.code, auth.outcome.message));
   const clientIp = gatewayClientIp(input.clientIp) ?? '<client ip>';
   explanation.rate_limits = explainLimits(snapshot, route, explained, clientIp);
+  const quota = await explainQuota(snapshot, route, auth, context.now, context.quotaCounters);
+  explanation.quota = quota.quota;
   explanation.cache = explainCache(snapshot, route, input, path, explained.principal);
   const { fixed_response: fixed, redirect } = policies.policies;
   if (fixed !== null) {
@@ -507,6 +514,11 @@ export async function explainRequest(
         ? stop('redirect', 414, 'uri_too_long', REDIRECT_LOCATION_TOO_LONG)
         : stop('redirect', redirect.status, 'redirect', `the route redirects to ${redirect.location}`),
     );
+  }
+  // After the rate limit (unknown here: its counters are not read), before the cache and the origin.
+  if (quota.exceeded !== null) {
+    const { window, used } = quota.exceeded;
+    decide(stop('quota', 429, 'quota_exceeded', quotaExceededMessage(window, used)));
   }
   explanation.upstream = explainUpstream(
     snapshot,
@@ -527,6 +539,7 @@ export async function explainRequest(
     message: [
       'forwarded to the origin',
       limited ? 'unless a rate limit is used up (429 rate_limited)' : null,
+      quota.quota.windows.length > 0 ? 'unless a quota is used up (429 quota_exceeded)' : null,
       cached ? 'unless a fresh cached response answers (X-Cache: HIT)' : null,
     ]
       .filter((part) => part !== null)

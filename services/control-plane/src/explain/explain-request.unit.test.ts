@@ -6,8 +6,11 @@ import { variantDigest } from '@vantageedge/shared/gateway-policies/cache-key';
 import { compileCachePolicy } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import { compileRateLimits, limitKey } from '@vantageedge/shared/gateway-policies/compile-rate-limits';
 import { rsa8192TestKeys } from '@vantageedge/shared/testing/test-certificates';
+import { InMemoryQuotaStore, type QuotaStore } from '@vantageedge/shared/usage/quota-store';
+import { requestQuotaWindows } from '@vantageedge/shared/usage/quota-windows';
 import { exportJWK, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import type { QuotaCounters } from './explain-quota.js';
 import { type ExplainContext, type ExplainInput, explainRequest } from './explain-request.js';
 
 const PEPPER = 'unit-pepper-0123456789abcdef0123456789abcdef';
@@ -84,9 +87,10 @@ async function snapshot(overrides: Partial<Record<string, unknown>> = {}): Promi
   });
 }
 
-async function explain(input: Partial<ExplainInput>, snap?: TenantSnapshot) {
+async function explain(input: Partial<ExplainInput>, snap?: TenantSnapshot, quotaCounters?: QuotaCounters) {
   const s = snap ?? (await snapshot());
   const context: ExplainContext = {
+    quotaCounters,
     snapshot: s,
     issuedKeyHashes: new Map([
       [hashApiKey(PEPPER, ACTIVE_KEY), { api_key_id: ACTIVE_KEY_ID, name: 'mobile app' }],
@@ -905,5 +909,125 @@ describe('explaining the route policies that apply', () => {
       status: 302,
       location: 'https://acme.vantageedge.dev/welcome?q=caf%C3%A9',
     });
+  });
+});
+
+describe('explaining the request quotas', () => {
+  const PREFIX = 'gw:';
+  const keyed = { path: '/api/users/1', headers: { 'x-api-key': ACTIVE_KEY } };
+
+  /** The tenant with a monthly quota of `month` and the active key a daily one of `day`. */
+  async function metered(month: number, day: number): Promise<TenantSnapshot> {
+    const base = await snapshot();
+    return tenantSnapshot.parse({
+      ...base,
+      tenant: { ...base.tenant, settings: { ...base.tenant.settings, quota: { requests_per_month: month } } },
+      api_keys: base.api_keys.map((key) => ({ ...key, quota: { requests_per_day: day } })),
+    });
+  }
+
+  /** Counters in which the gateway has counted `requests` of the active key already, today. */
+  async function countedCounters(snap: TenantSnapshot, requests: number): Promise<QuotaCounters> {
+    const store = new InMemoryQuotaStore({ now: () => NOW.getTime() });
+    const apiKey = { id: ACTIVE_KEY_ID, quota: snap.api_keys[0]!.quota };
+    const windows = requestQuotaWindows(PREFIX, TENANT, snap.tenant.settings.quota, apiKey, NOW.getTime());
+    for (let i = 0; i < requests; i++) expect((await store.consume(windows)).allowed).toBe(true);
+    return { store, keyPrefix: PREFIX, clock: () => NOW.getTime() };
+  }
+
+  it("names the tenant's and the key's quota windows, the counters they spend and what is left, spending none", async () => {
+    const snap = await metered(1000, 5);
+    const counters = await countedCounters(snap, 3);
+    const answer = await explain(keyed, snap, counters);
+    expect(answer.quota).toEqual({
+      windows: [
+        {
+          subject: 'tenant',
+          api_key_id: null,
+          period: 'month',
+          limit: 1000,
+          key: `q:{${TENANT}}:tenant:month:202611`,
+          resets_at: '2026-12-01T00:00:00.000Z',
+          used: 3,
+          remaining: 997,
+        },
+        {
+          subject: 'api_key',
+          api_key_id: ACTIVE_KEY_ID,
+          period: 'day',
+          limit: 5,
+          key: `q:{${TENANT}}:key:${ACTIVE_KEY_ID}:day:20261130`,
+          resets_at: '2026-12-01T00:00:00.000Z',
+          used: 3,
+          remaining: 2,
+        },
+      ],
+      counts: 'read',
+      reason: "the tenant's quota and the API key's apply; counts read from the gateways' counters",
+    });
+    expect(answer.decision).toMatchObject({ stage: 'origin', status: null });
+    expect(answer.decision.message).toContain('unless a quota is used up (429 quota_exceeded)');
+    // Explaining spent nothing: the same counts again.
+    expect((await explain(keyed, snap, counters)).quota?.windows.map((window) => window.used)).toEqual([
+      3, 3,
+    ]);
+  });
+
+  it('answers 429 quota_exceeded, as the gateway does, once a window is used up', async () => {
+    const snap = await metered(1000, 5);
+    const answer = await explain(keyed, snap, await countedCounters(snap, 5));
+    expect(answer.quota?.windows.map((window) => window.remaining)).toEqual([995, 0]);
+    expect(answer.decision).toEqual({
+      stage: 'quota',
+      status: 429,
+      code: 'quota_exceeded',
+      message:
+        "the API key's daily quota of 5 requests is used up (5 made); it resets at 2026-12-01T00:00:00.000Z",
+    });
+  });
+
+  it('says the counts are unknown when the counters cannot be read, and still explains the request', async () => {
+    const down: QuotaStore = {
+      consume: () => Promise.reject(new Error('spent by explain')),
+      read: () => Promise.reject(new Error('Redis is down')),
+    };
+    const answer = await explain(keyed, await metered(1000, 5), {
+      store: down,
+      keyPrefix: PREFIX,
+      clock: () => NOW.getTime(),
+    });
+    expect(answer.quota).toMatchObject({ counts: 'unknown' });
+    expect(answer.quota?.windows.map((window) => [window.key, window.used])).toEqual([
+      [`q:{${TENANT}}:tenant:month:202611`, null],
+      [`q:{${TENANT}}:key:${ACTIVE_KEY_ID}:day:20261130`, null],
+    ]);
+    expect(answer.decision).toMatchObject({ stage: 'origin', status: null });
+  });
+
+  it("counts a public route's request on the tenant's quota only, as the gateway reads no key there", async () => {
+    const snap = await metered(1000, 5);
+    const answer = await explain(
+      { method: 'POST', path: '/api/orders', headers: { 'x-api-key': ACTIVE_KEY } },
+      snap,
+      await countedCounters(snap, 1),
+    );
+    expect(answer.route?.id).toBe(CATCH_ALL);
+    expect(answer.quota?.windows.map((window) => [window.subject, window.used])).toEqual([['tenant', 1]]);
+  });
+
+  it('says no quota applies without one, and reads no counts without the counters or in another period', async () => {
+    const none = await explain(keyed, await snapshot(), await countedCounters(await snapshot(), 0));
+    expect(none.quota).toEqual({
+      windows: [],
+      counts: 'not_read',
+      reason: 'no quota applies: neither the tenant nor the API key has one',
+    });
+    expect(none.decision.message).not.toContain('quota');
+    const snap = await metered(1000, 5);
+    expect((await explain(keyed, snap)).quota).toMatchObject({ counts: 'not_read' });
+    const yesterday = { ...(await countedCounters(snap, 5)), clock: () => NOW.getTime() + 86_400_000 };
+    const past = await explain(keyed, snap, yesterday);
+    expect(past.quota?.counts).toBe('not_read');
+    expect(past.decision).toMatchObject({ stage: 'origin', status: null });
   });
 });

@@ -12,6 +12,7 @@ import { pathTenantScope, positionNoLaterThanHead, visibleTenantOf } from '../qu
 import type { ReadYourWrites } from '../queries/min-position.js';
 import { parseQuery } from '../queries/request-validation.js';
 import { explainBody } from '../schemas/explain.js';
+import type { QuotaCounters } from './explain-quota.js';
 import { explainRequest } from './explain-request.js';
 import { explainSnapshotAt } from './explain-source.js';
 
@@ -36,6 +37,8 @@ export interface ExplainDeps {
   /** GATEWAY_ENCODED_SLASHES of the gateways (default reject, the gateway's default). */
   encodedSlashes?: 'reject' | 'keep';
   clock?: () => Date;
+  /** The gateways' quota counters (their Redis): what is left of a quota is read there, never spent. */
+  quotaCounters?: QuotaCounters | undefined;
   /** Events of the log one explain's fold may read (TenantEventSource); default: no limit. */
   maxEventsRead?: number | undefined;
   /** How long each event-store read of an explain's fold may run (TenantEventSource); default: no limit. */
@@ -106,6 +109,7 @@ export function createExplainRouter(deps: ExplainDeps): express.Router {
         apiKeyPepper: deps.apiKeyPepper,
         baseDomains,
         encodedSlashes: deps.encodedSlashes ?? 'reject',
+        quotaCounters: deps.quotaCounters && { clock: () => clock().getTime(), ...deps.quotaCounters },
         maxServiceTokenSeconds: MAX_SERVICE_TOKEN_SECONDS,
         clerk: deps.clerk,
         now: body.at_time !== undefined ? new Date(body.at_time) : clock(),

@@ -49,6 +49,7 @@ import type { TenantLimits } from '../commands/tenant-limits.js';
 import { createEventLogResourceCounts } from '../commands/tenant-resource-counts.js';
 import { tenantConfigs } from '../config-history/tenant-config.js';
 import { maxEventsReadOf } from '../config-history/tenant-events.js';
+import type { QuotaCounters } from '../explain/explain-quota.js';
 import { createExplainRouter } from '../explain/explain-router.js';
 import { readYourWrites } from '../queries/min-position.js';
 import { DEFAULT_READ_STATEMENT_TIMEOUT_MS, withReadTimeout } from '../queries/read-timeout.js';
@@ -108,6 +109,11 @@ export interface ControlPlaneAppDeps {
   originAddressPolicy?: OriginAddressPolicy;
   /** Platform base domains and TXT lookups for custom domains (default: default domains, system DNS). */
   customDomains?: CustomDomainDeps;
+  /**
+   * The gateways' quota counters (their Redis under GATEWAY_REDIS_KEY_PREFIX): POST …/explain reads what
+   * is left of a request's quotas there; without them it names the quotas but not their counts.
+   */
+  quotaCounters?: QuotaCounters;
   /** The gateways' GATEWAY_ENCODED_SLASHES, for POST …/explain (default reject, as theirs). */
   gatewayEncodedSlashes?: 'reject' | 'keep';
   /**
@@ -452,6 +458,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
       apiKeyPepper: deps.apiKeyPepper,
       baseDomains: deps.customDomains?.baseDomains ?? DEFAULT_PLATFORM_BASE_DOMAINS,
       ...(deps.gatewayEncodedSlashes ? { encodedSlashes: deps.gatewayEncodedSlashes } : {}),
+      quotaCounters: deps.quotaCounters,
       maxEventsRead: maxEventsReadOf(deps.configReadMaxEvents),
       ...(deps.auth.jwtKey
         ? {

@@ -670,7 +670,7 @@ function configPaths(): Record<string, unknown> {
         operationId: 'explainTenantRequest',
         tags,
         summary:
-          "What the gateways would do with a request, at the tenant's config now or after an event position: host, route (and why each other route does not match), auth, rate limits, cache, origin (appends nothing; read access)",
+          "What the gateways would do with a request, at the tenant's config now or after an event position: host, route (and why each other route does not match), auth, rate limits, quotas (with what is left of each, read from the gateways' counters and never spent), cache, origin (appends nothing; read access)",
         parameters: [ID_PARAM, MIN_POSITION],
         requestBody: { required: true, content: json(ref('ExplainRequest')) },
         responses: {

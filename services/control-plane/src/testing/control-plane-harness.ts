@@ -33,6 +33,7 @@ import type { CachePurger } from '../cache-purge/cache-purger.js';
 import type { CustomDomainDeps } from '../commands/custom-domain-commands.js';
 import type { SnapshotBudget } from '../commands/snapshot-guard.js';
 import type { TenantLimits } from '../commands/tenant-limits.js';
+import type { QuotaCounters } from '../explain/explain-quota.js';
 import { createControlPlaneApp } from '../http/app.js';
 import { type RegisteredRoute, registeredRoutes } from '../http/route-table.js';
 import type { ApiKeyQuotaReader } from '../queries/api-key-quota.js';
@@ -99,6 +100,8 @@ export async function startControlPlane(
     snapshotBudget?: SnapshotBudget;
     /** The live quota counters GET /api/v1/api-keys/:id reads. */
     apiKeyQuota?: ApiKeyQuotaReader;
+    /** The gateways' quota counters POST …/explain reads; default: none (counts not read). */
+    quotaCounters?: QuotaCounters;
     /**
      * How long a query with X-Min-Position waits for the read models (else 503 not_caught_up). Default
      * 10 s, not the app's 2 s: on a loaded machine running test files in parallel the projector, which
@@ -197,6 +200,7 @@ export async function startControlPlane(
     apiKeyPepper: TEST_PEPPER,
     originAddressPolicy,
     ...(options.cachePurger ? { cachePurger: options.cachePurger } : {}),
+    ...(options.quotaCounters ? { quotaCounters: options.quotaCounters } : {}),
     ...(options.customDomains ? { customDomains: options.customDomains } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.tenantLimits ? { tenantLimits: options.tenantLimits } : {}),

@@ -1,7 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { QuotaStore } from '@vantageedge/shared/usage/quota-store';
-import { type QuotaWindow, quotaWindows } from '@vantageedge/shared/usage/quota-windows';
+import {
+  type QuotaWindow,
+  quotaExceededMessage,
+  requestQuotaWindows,
+} from '@vantageedge/shared/usage/quota-windows';
 import { Counter, type Registry } from 'prom-client';
 import { failExchange } from '../pipeline/errors.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
@@ -78,14 +82,9 @@ export function createQuotaStage(options: QuotaStageOptions): RoutePolicy {
         name: 'quota',
         onRequest(exchange) {
           const now = clock();
-          const windows = quotaWindows(options.keyPrefix, tenant.id, { kind: 'tenant' }, tenantQuota, now);
           const keyId = exchange.identity.apiKeyId;
-          const keyQuota = keyId === undefined ? undefined : apiKeyQuotas.get(keyId);
-          if (keyId !== undefined && keyQuota !== undefined) {
-            windows.push(
-              ...quotaWindows(options.keyPrefix, tenant.id, { kind: 'api_key', id: keyId }, keyQuota, now),
-            );
-          }
+          const apiKey = keyId === undefined ? undefined : { id: keyId, quota: apiKeyQuotas.get(keyId) };
+          const windows = requestQuotaWindows(options.keyPrefix, tenant.id, tenantQuota, apiKey, now);
           if (windows.length === 0) return 'continue'; // a caller without a quota on a tenant without one
           const circuit = circuits.of(tenant.id);
           if (circuit.skipping) {
@@ -153,19 +152,11 @@ function refuse(
   now: number,
 ): void {
   const window = windows[index] ?? windows[0]!;
-  const whose = window.subject === 'tenant' ? "the tenant's" : "the API key's";
-  const period = window.period === 'day' ? 'daily' : 'monthly';
   const retryAfter = String(secondsUntil(window, now));
-  failExchange(
-    exchange,
-    429,
-    'quota_exceeded',
-    `${whose} ${period} quota of ${window.limit} requests is used up (${used} made); it resets at ${new Date(window.resetsAt).toISOString()}`,
-    {
-      'retry-after': retryAfter,
-      'x-quota-limit': String(window.limit),
-      'x-quota-remaining': '0',
-      'x-quota-reset': retryAfter,
-    },
-  );
+  failExchange(exchange, 429, 'quota_exceeded', quotaExceededMessage(window, used), {
+    'retry-after': retryAfter,
+    'x-quota-limit': String(window.limit),
+    'x-quota-remaining': '0',
+    'x-quota-reset': retryAfter,
+  });
 }

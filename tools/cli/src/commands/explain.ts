@@ -1,5 +1,7 @@
+import { quotaWindowText } from '@vantageedge/shared/domain/quota-window-text';
 import {
   type AuthExplanation,
+  type QuotaExplanation,
   type RequestExplanation,
   requestExplanation,
 } from '@vantageedge/shared/domain/request-explanation';
@@ -122,6 +124,7 @@ export function formatExplanation(method: string, url: string, answer: RequestEx
       lines.push(`    ${limit.name}: ${limit.algorithm} ${rate} (${limit.accuracy}), counter ${limit.key}`);
     }
   }
+  if (answer.quota) lines.push(...formatQuota(answer.quota));
   if (answer.cache) {
     const { cache } = answer;
     const key = cache.key
@@ -149,6 +152,15 @@ export function formatExplanation(method: string, url: string, answer: RequestEx
     }
   }
   return lines.map((line) => terminalText(line)).join('\n');
+}
+
+/** The quota windows the request spends, each with what is left of it when the counts were read. */
+function formatQuota(quota: QuotaExplanation): string[] {
+  if (quota.windows.length === 0) return [`Quota     none (${quota.reason})`];
+  return [
+    `Quota     ${quota.reason}`,
+    ...quota.windows.map((window) => `    ${quotaWindowText(window, quota.counts)}`),
+  ];
 }
 
 export async function explain(
