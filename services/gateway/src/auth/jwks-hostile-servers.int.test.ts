@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { INTERNAL_LISTENER_HEADER } from '@vantageedge/shared/http/internal-listener';
 import {
   ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
   OriginAddressPolicy,
@@ -24,7 +25,8 @@ interface Answered {
  * A tenant's jwks_url answered by a server the tenant controls: a redirect elsewhere, a body fed a
  * byte at a time, a small gzip body that inflates far past the 1 MiB bound. Each is a failed fetch
  * that ends at its bound (the redirect not followed, the read at the fetch timeout, the inflated body
- * at 1 MiB), so the replica keeps no more than that and the next fetch waits for the cooldown.
+ * at 1 MiB), so the replica keeps no more than that and the next fetch waits for the cooldown. A key set
+ * a platform listener serves (marked as internal) is refused as origins' answers are.
  */
 describe('tenant key sets served by hostile servers', () => {
   let server: Server;
@@ -53,7 +55,14 @@ describe('tenant key sets served by hostile servers', () => {
       answered.push(entry);
       if (path === '/redirect') res.writeHead(302, { location: '/keys' }).end();
       else if (path === '/keys') res.writeHead(200, { 'content-type': 'application/json' }).end(keySet);
-      else if (path === '/gzip') {
+      else if (path === '/internal-keys') {
+        // A platform listener (the control plane, a replica's admin port) serving a valid key set.
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          [INTERNAL_LISTENER_HEADER]: 'control-plane',
+        });
+        res.end(keySet);
+      } else if (path === '/gzip') {
         res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
         res.end(gzipSync(keySet));
       } else if (path === '/bomb') {
@@ -111,6 +120,10 @@ describe('tenant key sets served by hostile servers', () => {
     const drip = answer('/drip');
     await drip?.closed;
     expect(drip?.finished).toBe(false);
+  });
+
+  it("takes no key set from one of the platform's internal listeners, as origins never relay them", async () => {
+    expect(await lookUp('/internal-keys')).toEqual({ found: false, ok: 0, failed: 1 });
   });
 
   it('stops inflating a gzip body at 1 MiB', async () => {

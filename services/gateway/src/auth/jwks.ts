@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { urlWithoutCredentials } from '@vantageedge/shared/domain/credential-headers';
 import { type ServiceAccount, verificationKeyRefusal } from '@vantageedge/shared/domain/gateway-config';
+import { INTERNAL_LISTENER_HEADER } from '@vantageedge/shared/http/internal-listener';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -386,6 +387,11 @@ export class RemoteKeySet implements TrustedKeySet {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.#policy.timeoutMs),
       });
+      if (response.headers.get(INTERNAL_LISTENER_HEADER) !== null) {
+        // A platform listener (the control plane, a replica's admin port): never a tenant's key set.
+        void response.body?.cancel().catch(() => {});
+        throw new Error("the key set URL is one of the platform's internal listeners");
+      }
       if (response.status !== 200) {
         void response.body?.cancel().catch(() => {});
         throw new Error(`JWKS answered ${response.status}`);
