@@ -155,10 +155,19 @@ function chainKeyIssue(certificate: X509Certificate): string | undefined {
   return `has a ${key.asymmetricKeyType ?? 'unknown'} key (RSA or EC expected)`;
 }
 
-/** The DNS names of a certificate's subjectAltName, e.g. ["api.example.com", "*.example.com"]. */
+/**
+ * The DNS names of a certificate's subjectAltName, e.g. ["api.example.com", "*.example.com"]; none for
+ * an extension node cannot format (an empty one throws "Failed to format subject alternative name").
+ */
 export function dnsNamesOf(certificate: X509Certificate): string[] {
+  let subjectAltName: string | undefined;
+  try {
+    subjectAltName = certificate.subjectAltName;
+  } catch {
+    return [];
+  }
   const names: string[] = [];
-  for (const entry of (certificate.subjectAltName ?? '').split(/,\s*/)) {
+  for (const entry of (subjectAltName ?? '').split(/,\s*/)) {
     const match = /^DNS:"?([^"]+)"?$/.exec(entry.trim());
     if (match?.[1]) names.push(match[1].toLowerCase());
   }
@@ -177,12 +186,15 @@ export function certificateCovers(certificate: X509Certificate, hostname: string
  * Parses and checks the chain and key: every block parses, each certificate's key is RSA (≤ 8192 bits,
  * exponent ≤ 2^32) or EC P-256/384/521, each certificate is issued and signed by the next one, none is
  * expired or not yet valid at `now`, the leaf is not a CA, the key is RSA ≥ 2048 bits or EC
- * P-256/384/521 and is the leaf's. Reports every problem found, by field.
+ * P-256/384/521 and is the leaf's, the leaf has a DNS name (unless `requireDnsNames` is false).
+ * Reports every problem found, by field.
  */
 export function checkCertificateBundle(input: {
   certificatePem: string;
   privateKeyPem: string;
   now: Date;
+  /** false: a certificate served for no host name (a client certificate) may have no DNS name. */
+  requireDnsNames?: boolean;
 }): BundleCheck {
   const issues: BundleIssue[] = [];
   const chain = parseChain(input.certificatePem);
@@ -222,7 +234,7 @@ export function checkCertificateBundle(input: {
     issues.push({ field: 'private_key', issue: "does not match the certificate's public key" });
   }
   const dnsNames = dnsNamesOf(leaf);
-  if (dnsNames.length === 0) {
+  if (dnsNames.length === 0 && input.requireDnsNames !== false) {
     issues.push({ field: 'certificate', issue: 'has no DNS subject alternative name' });
   }
   if (issues.length > 0) return { ok: false, issues };
@@ -276,6 +288,20 @@ export function caCertificatesIssue(pem: string, now: Date): string | undefined 
     if (keyIssue !== undefined) return `${which} ${keyIssue}`;
   }
   return undefined;
+}
+
+/** Extended key usages that allow a certificate to authenticate a TLS client (RFC 5280 4.2.1.12). */
+const CLIENT_AUTH_USAGES = new Set(['1.3.6.1.5.5.7.3.2', '2.5.29.37.0']);
+
+/**
+ * Why a certificate (PEM, leaf first) cannot authenticate the gateways to an origin (an origin's
+ * tls.client_certificate_id), or undefined: a certificate without an extended key usage may serve any
+ * purpose; one with it must list client authentication (or any usage), or a verifying origin refuses it.
+ */
+export function clientAuthenticationIssue(certificatePem: string): string | undefined {
+  const usages = new X509Certificate(certificatePem).keyUsage;
+  if (usages === undefined || usages.some((usage) => CLIENT_AUTH_USAGES.has(usage))) return undefined;
+  return 'its extended key usage does not allow client authentication (TLS Web Client Authentication)';
 }
 
 function isoDate(x509Date: string): string {

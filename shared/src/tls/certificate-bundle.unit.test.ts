@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  CLIENT_AUTH_USAGE,
   createTestCa,
   issueTestCertificate,
   rsaKeysWithHugeExponent,
@@ -9,6 +10,7 @@ import {
   caCertificatesIssue,
   certificateCovers,
   checkCertificateBundle,
+  clientAuthenticationIssue,
   privateKeyIssue,
 } from './certificate-bundle.js';
 
@@ -40,6 +42,33 @@ describe('checking an uploaded certificate chain and key', () => {
     expect(certificateCovers(check.leaf, 'eu.shop.example.com')).toBe(true);
     expect(certificateCovers(check.leaf, 'a.b.shop.example.com')).toBe(false);
     expect(certificateCovers(check.leaf, 'www.example.com')).toBe(false);
+  });
+
+  it('reports a subject alternative name extension node cannot read as no DNS name, never throws', async () => {
+    // An empty SAN extension (as a client certificate may carry): node's subjectAltName throws on it.
+    const cert = await issueTestCertificate(ca, { dnsNames: [], commonName: 'client' });
+    const check = () =>
+      checkCertificateBundle({
+        certificatePem: cert.chainPem,
+        privateKeyPem: cert.privateKeyPem,
+        now: new Date(),
+      });
+    expect(check).not.toThrow();
+    expect(check()).toEqual({
+      ok: false,
+      issues: [{ field: 'certificate', issue: 'has no DNS subject alternative name' }],
+    });
+  });
+
+  it('accepts a certificate without DNS names when none are required (a client certificate)', async () => {
+    const cert = await issueTestCertificate(ca, { dnsNames: [], commonName: 'client' });
+    const check = checkCertificateBundle({
+      certificatePem: cert.chainPem,
+      privateKeyPem: cert.privateKeyPem,
+      now: new Date(),
+      requireDnsNames: false,
+    });
+    expect(check).toMatchObject({ ok: true, facts: { dns_names: [], subject: 'CN=client' } });
   });
 
   it('refuses a key that is not the certificate’s', async () => {
@@ -193,6 +222,19 @@ describe('CA certificates an origin trusts (tls.ca_certificates)', () => {
     expect(caCertificatesIssue(ca.certificatePem.repeat(11), now)).toBe('has more than 10 certificates');
     expect(caCertificatesIssue(ca.certificatePem, new Date(Date.now() + 3651 * DAY))).toMatch(
       /^certificate 1 expired on /,
+    );
+  });
+});
+
+describe('a certificate the gateways present to origins (tls.client_certificate_id)', () => {
+  it('accepts client authentication, any usage, or no extended key usage; refuses server-only', async () => {
+    const issued = async (extendedKeyUsages: string[]) =>
+      (await issueTestCertificate(ca, { dnsNames: [], commonName: 'client', extendedKeyUsages })).chainPem;
+    expect(clientAuthenticationIssue(await issued([CLIENT_AUTH_USAGE]))).toBeUndefined();
+    expect(clientAuthenticationIssue(await issued(['2.5.29.37.0']))).toBeUndefined();
+    expect(clientAuthenticationIssue(await issued([]))).toBeUndefined();
+    expect(clientAuthenticationIssue(await issued(['1.3.6.1.5.5.7.3.1']))).toMatch(
+      /does not allow client authentication/,
     );
   });
 });
