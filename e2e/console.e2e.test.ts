@@ -1,9 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchChromium, type TestBrowser } from '@vantageedge/shared/testing/browser';
 import { OFFLINE_CLERK_ISSUER } from '@vantageedge/shared/testing/clerk-tokens';
+import {
+  CLIENT_AUTH_USAGE,
+  createTestCa,
+  issueTestCertificate,
+} from '@vantageedge/shared/testing/test-certificates';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../scripts/console-build.js';
@@ -49,7 +55,12 @@ describe('the web console against the running product', () => {
     origin = await startOrigin('console-origin');
     system = await TestSystem.create({
       // The key's live quota is read from Redis: time enough for it on a machine shared by many runs.
-      controlPlaneEnv: { CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR, REDIS_COMMAND_TIMEOUT_MS: '5000' },
+      controlPlaneEnv: {
+        CONSOLE_DIR: DEFAULT_CONSOLE_OUT_DIR,
+        REDIS_COMMAND_TIMEOUT_MS: '5000',
+        // Certificates (an origin's client certificate) can be uploaded.
+        CERTIFICATE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      },
       // Usage reaches the console within a second or two; quota checks get time on a busy machine.
       gatewayEnv: { GATEWAY_USAGE_FLUSH_INTERVAL_MS: '500', REDIS_COMMAND_TIMEOUT_MS: '5000' },
     });
@@ -320,6 +331,50 @@ describe('the web console against the running product', () => {
     await browser.screenshot('15-rolled-back');
     expect(browser.problems().filter((problem) => !problem.includes('status of 4'))).toEqual([]);
   }, 240_000);
+
+  it("edits an origin's TLS settings: refuses a bad CA bundle at its field, presents a chosen certificate", async () => {
+    const { page } = browser;
+    expect(tenantId).not.toBe('');
+    const clientCa = await createTestCa('Console Client CA');
+    const client = await issueTestCertificate(clientCa, {
+      dnsNames: [],
+      commonName: 'console-gateway-client',
+      extendedKeyUsages: [CLIENT_AUTH_USAGE],
+    });
+    const uploaded = await system.admin('POST', '/api/v1/certificates', {
+      body: { tenant_id: tenantId, certificate_pem: client.chainPem, private_key_pem: client.privateKeyPem },
+    });
+    expect(uploaded.status, uploaded.text).toBe(201);
+    const certificateId = uploaded.body['id'] as string;
+
+    await page.click('a[data-tab=routes]');
+    await page.click('a[data-tab=origins]');
+    expect(await text(page, 'tr[data-origin=backend] .origin-tls-summary')).toBe('verified');
+    await page.click('tr[data-origin=backend] button:has-text("TLS…")');
+    const form = '#edit-origin-tls[data-origin=backend]';
+    await page.fill(`${form} textarea[name="tls.ca_certificates"]`, 'not a certificate');
+    await page.click(`${form} button[type=submit]`);
+    expect(await text(page, `${form} .field-issue[data-field="tls.ca_certificates"]`)).toContain(
+      'no PEM certificate block',
+    );
+    await page.fill(`${form} textarea[name="tls.ca_certificates"]`, '');
+    await page.fill(`${form} input[name="tls.server_name"]`, 'backend.internal');
+    await page.selectOption(`${form} select[name="tls.client_certificate_id"]`, certificateId);
+    await page.click(`${form} button[type=submit]`);
+    await page.locator(form).waitFor({ state: 'detached' });
+    expect(await text(page, 'tr[data-origin=backend] .origin-tls-summary')).toBe(
+      'verified, for backend.internal, client certificate CN=console-gateway-client',
+    );
+    await browser.screenshot('16-origin-tls');
+
+    const origins = await system.admin('GET', `/api/v1/origins?tenant_id=${tenantId}`);
+    expect((origins.body['data'] as Array<{ tls: unknown }>)[0]?.tls).toEqual({
+      verify: true,
+      ca_certificates: null,
+      server_name: 'backend.internal',
+      client_certificate_id: certificateId,
+    });
+  });
 
   it('sends the person back to sign in when the control plane refuses the token', async () => {
     const { page } = browser;

@@ -305,12 +305,19 @@ export interface TestOrigin {
   serverNames: string[];
   /** TLS origins: handshakes the server failed or that the client abandoned (it refused the certificate). */
   failedHandshakes(): number;
+  /** TLS origins asking for a client certificate: the subject of each one presented and verified, in order. */
+  clientSubjects: string[];
   close(): Promise<void>;
 }
 
 export interface TestOriginOptions {
   /** Serve HTTPS with this certificate chain (leaf first) and key; default: plain HTTP. */
-  tls?: { certificatePem: string; privateKeyPem: string };
+  tls?: {
+    certificatePem: string;
+    privateKeyPem: string;
+    /** Ask every client for a certificate issued by one of these CAs and refuse the handshake without one. */
+    clientCaPem?: string;
+  };
   /** The host the URL names (default 127.0.0.1; the server listens on 127.0.0.1 either way). */
   urlHost?: string;
   /** Accept WebSocket upgrades and echo every message back. */
@@ -324,6 +331,7 @@ export async function startOrigin(
 ): Promise<TestOrigin> {
   const hits = new Map<string, number>();
   const serverNames: string[] = [];
+  const clientSubjects: string[] = [];
   let failedHandshakes = 0;
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = req.url ?? '/';
@@ -337,10 +345,21 @@ export async function startOrigin(
   const server =
     options.tls === undefined
       ? http.createServer(listener)
-      : https.createServer({ cert: options.tls.certificatePem, key: options.tls.privateKeyPem }, listener);
+      : https.createServer(
+          {
+            cert: options.tls.certificatePem,
+            key: options.tls.privateKeyPem,
+            ...(options.tls.clientCaPem === undefined
+              ? {}
+              : { ca: options.tls.clientCaPem, requestCert: true, rejectUnauthorized: true }),
+          },
+          listener,
+        );
   if (options.tls !== undefined) {
     server.on('secureConnection', (socket: tls.TLSSocket) => {
       serverNames.push(typeof socket.servername === 'string' ? socket.servername : '');
+      const subject = socket.getPeerCertificate().subject?.CN;
+      if (subject !== undefined) clientSubjects.push(String(subject));
     });
     server.on('tlsClientError', () => {
       failedHandshakes++;
@@ -361,6 +380,7 @@ export async function startOrigin(
     total: () => [...hits.values()].reduce((a, b) => a + b, 0),
     serverNames,
     failedHandshakes: () => failedHandshakes,
+    clientSubjects,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of webSockets?.clients ?? []) socket.terminate();

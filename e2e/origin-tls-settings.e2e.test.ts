@@ -1,4 +1,6 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
+  CLIENT_AUTH_USAGE,
   createTestCa,
   issueTestCertificate,
   selfSignedTestCertificate,
@@ -24,9 +26,16 @@ import {
  * certificate is for (server_name) or turns verification off; tenant B's origin at the very same
  * address, without A's CA, is refused: one tenant's trust never reaches another's connections.
  * The control plane refuses what is not a CA certificate or a host name with a 400 naming the field.
+ *
+ * Client certificates (mTLS to the origin): an origin that asks for a certificate of its own client CA
+ * is refused without one (502 origin_tls_error); with tls.client_certificate_id naming one of tenant A's
+ * uploaded certificates, requests, probes and wss upgrades present it. Tenant B naming A's certificate
+ * is answered as for a certificate that does not exist; A cannot delete a certificate an origin uses.
  */
 const TENANT_A = 'tlsowner';
 const TENANT_B = 'tlsneighbour';
+const KEK = randomBytes(32).toString('base64');
+const CLIENT_SUBJECT = 'gateway-of-tlsowner';
 
 let system: TestSystem;
 let gateway: GatewayReplica;
@@ -35,6 +44,9 @@ let leafOfPrivateCa: TestCertificate;
 let pinned: TestOrigin;
 let named: TestOrigin;
 let selfSigned: TestOrigin;
+let mutual: TestOrigin;
+let clientCertificateId = '';
+let serverOnlyCertificateId = '';
 let tenantA = '';
 let tenantB = '';
 let pinnedOriginId = '';
@@ -45,18 +57,33 @@ async function admin(method: string, path: string, body?: unknown): Promise<Reco
   return response.body;
 }
 
-function tlsOrigin(name: string, certificate: TestCertificate): Promise<TestOrigin> {
+function tlsOrigin(name: string, certificate: TestCertificate, clientCaPem?: string): Promise<TestOrigin> {
   return startOrigin(name, undefined, {
-    tls: { certificatePem: certificate.chainPem, privateKeyPem: certificate.privateKeyPem },
+    tls: {
+      certificatePem: certificate.chainPem,
+      privateKeyPem: certificate.privateKeyPem,
+      ...(clientCaPem === undefined ? {} : { clientCaPem }),
+    },
     webSocketEcho: true,
   });
 }
 
+/** Uploads a certificate for no domain (never served: a client certificate for origins); its id. */
+async function uploadClientCertificate(tenantId: string, certificate: TestCertificate): Promise<string> {
+  const uploaded = await admin('POST', '/api/v1/certificates', {
+    tenant_id: tenantId,
+    certificate_pem: certificate.chainPem,
+    private_key_pem: certificate.privateKeyPem,
+  });
+  return uploaded['id'] as string;
+}
+
 async function tenantWithRoutes(
   subdomain: string,
-  origins: Record<string, Record<string, unknown>>,
+  originsOf: (tenantId: string) => Promise<Record<string, Record<string, unknown>>>,
 ): Promise<{ id: string; originIds: Record<string, string>; position: bigint }> {
   const id = (await admin('POST', '/api/v1/tenants', { name: subdomain, subdomain }))['id'] as string;
+  const origins = await originsOf(id);
   const originIds: Record<string, string> = {};
   let position = 0n;
   for (const [name, body] of Object.entries(origins)) {
@@ -96,40 +123,73 @@ const noChecks = { active: { enabled: false } };
 beforeAll(async () => {
   privateCa = await createTestCa('Tenant A Private CA');
   const otherCa = await createTestCa('Some Other CA');
+  const clientCa = await createTestCa('Origin Client CA');
   leafOfPrivateCa = await issueTestCertificate(privateCa, { dnsNames: [], ipAddresses: ['127.0.0.1'] });
-  [pinned, named, selfSigned] = await Promise.all([
+  const clientCertificate = await issueTestCertificate(clientCa, {
+    dnsNames: [],
+    commonName: CLIENT_SUBJECT,
+    extendedKeyUsages: [CLIENT_AUTH_USAGE],
+  });
+  // Server authentication only: refused as a client certificate.
+  const serverOnlyCertificate = await issueTestCertificate(clientCa, { dnsNames: ['server.only'] });
+  [pinned, named, selfSigned, mutual] = await Promise.all([
     tlsOrigin('pinned', leafOfPrivateCa),
     issueTestCertificate(privateCa, { dnsNames: ['backend.internal'] }).then((c) => tlsOrigin('named', c)),
     selfSignedTestCertificate({ dnsNames: ['self.example'] }).then((c) => tlsOrigin('self-signed', c)),
+    tlsOrigin('mutual', leafOfPrivateCa, clientCa.certificatePem),
   ]);
-  system = await TestSystem.create();
+  system = await TestSystem.create({
+    controlPlaneEnv: { CERTIFICATE_ENCRYPTION_KEY: KEK },
+    gatewayEnv: { CERTIFICATE_ENCRYPTION_KEY: KEK },
+  });
   await system.startControlSide();
   [gateway] = (await system.startGateways(1)) as [GatewayReplica];
 
-  const a = await tenantWithRoutes(TENANT_A, {
-    pinned: {
-      url: pinned.url,
-      tls: { ca_certificates: `${otherCa.certificatePem}\n${privateCa.certificatePem}` },
-      // Probes verify with the origin's CA too: a probe refused would eject the target (503).
-      health_check: {
-        active: { interval_seconds: 1, timeout_seconds: 1, healthy_threshold: 1, unhealthy_threshold: 1 },
+  const a = await tenantWithRoutes(TENANT_A, async (id) => {
+    clientCertificateId = await uploadClientCertificate(id, clientCertificate);
+    serverOnlyCertificateId = await uploadClientCertificate(id, serverOnlyCertificate);
+    return {
+      pinned: {
+        url: pinned.url,
+        tls: { ca_certificates: `${otherCa.certificatePem}\n${privateCa.certificatePem}` },
+        // Probes verify with the origin's CA too: a probe refused would eject the target (503).
+        health_check: {
+          active: { interval_seconds: 1, timeout_seconds: 1, healthy_threshold: 1, unhealthy_threshold: 1 },
+        },
       },
-    },
-    named: {
-      url: named.url,
-      tls: { ca_certificates: privateCa.certificatePem, server_name: 'backend.internal' },
-      health_check: noChecks,
-    },
-    insecure: { url: selfSigned.url, tls: { verify: false }, health_check: noChecks },
-    'other-ca': { url: pinned.url, tls: { ca_certificates: otherCa.certificatePem }, health_check: noChecks },
+      named: {
+        url: named.url,
+        tls: { ca_certificates: privateCa.certificatePem, server_name: 'backend.internal' },
+        health_check: noChecks,
+      },
+      insecure: { url: selfSigned.url, tls: { verify: false }, health_check: noChecks },
+      'other-ca': {
+        url: pinned.url,
+        tls: { ca_certificates: otherCa.certificatePem },
+        health_check: noChecks,
+      },
+      mutual: {
+        url: mutual.url,
+        tls: { ca_certificates: privateCa.certificatePem, client_certificate_id: clientCertificateId },
+        // Probes present the client certificate too: a probe refused would eject the target (503).
+        health_check: {
+          active: { interval_seconds: 1, timeout_seconds: 1, healthy_threshold: 1, unhealthy_threshold: 1 },
+        },
+      },
+      anonymous: {
+        url: mutual.url,
+        tls: { ca_certificates: privateCa.certificatePem },
+        health_check: noChecks,
+      },
+    };
   });
   tenantA = a.id;
   pinnedOriginId = a.originIds['pinned']!;
-  const b = await tenantWithRoutes(TENANT_B, {
+  const b = await tenantWithRoutes(TENANT_B, async () => ({
     // The very target tenant A trusts through its CA: B trusts the replica's store only.
     pinned: { url: pinned.url, health_check: noChecks },
     'self-signed': { url: selfSigned.url, health_check: noChecks },
-  });
+  }));
   tenantB = b.id;
   await applied(tenantA, a.position);
   await applied(tenantB, b.position);
@@ -137,7 +197,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await system?.close();
-  await Promise.all([pinned?.close(), named?.close(), selfSigned?.close()]);
+  await Promise.all([pinned?.close(), named?.close(), selfSigned?.close(), mutual?.close()]);
   await stopAllServices();
 });
 
@@ -227,6 +287,68 @@ describe('origin TLS settings, end to end', () => {
     const refused = await upgrade(TENANT_B, '/pinned/ws');
     expect(refused.status).toBe(502);
     expect(errorCode(refused.body ?? '')).toBe('origin_tls_error');
+  });
+});
+
+describe('client certificates presented to origins (mTLS), end to end', () => {
+  it('an origin asking for a client certificate refuses the gateway without one: 502 origin_tls_error', async () => {
+    const response = await gateway.get(TENANT_A, '/anonymous/items');
+    expect(response.status, response.body).toBe(502);
+    expect(errorCode(response.body)).toBe('origin_tls_error');
+    expect(mutual.hits.has('/items')).toBe(false);
+    const refused = await upgrade(TENANT_A, '/anonymous/ws');
+    expect(refused.status).toBe(502);
+    expect(errorCode(refused.body ?? '')).toBe('origin_tls_error');
+  });
+
+  it('with tls.client_certificate_id the request, the probe and a wss upgrade present it', async () => {
+    const response = await gateway.get(TENANT_A, '/mutual/items');
+    expect(response.status, system.tails()).toBe(200);
+    expect(JSON.parse(response.body)).toMatchObject({ origin: 'mutual', path: '/items' });
+    await eventually('the mutual origin is probed with the client certificate', async () =>
+      mutual.hits.has('/health'),
+    );
+    expect(await upgrade(TENANT_A, '/mutual/ws')).toEqual({ echo: 'ping over wss' });
+    expect(mutual.clientSubjects.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(mutual.clientSubjects)).toEqual(new Set([CLIENT_SUBJECT]));
+  });
+
+  it('tenant B naming A’s certificate is answered as for one that does not exist', async () => {
+    const named = (id: string) =>
+      system.admin('POST', '/api/v1/origins', {
+        body: { tenant_id: tenantB, name: 'borrowed', url: mutual.url, tls: { client_certificate_id: id } },
+      });
+    const borrowed = await named(clientCertificateId);
+    const missing = await named(randomUUID());
+    expect(borrowed.status, borrowed.text).toBe(404);
+    expect(borrowed.body).toMatchObject({ error: { details: [{ field: 'tls.client_certificate_id' }] } });
+    expect(missing.status).toBe(borrowed.status);
+    expect(JSON.stringify(missing.body)).toBe(JSON.stringify(borrowed.body));
+    const listed = await admin('GET', `/api/v1/origins?tenant_id=${tenantB}`);
+    expect(JSON.stringify(listed)).not.toContain('borrowed');
+  });
+
+  it('a certificate whose extended key usage excludes client authentication is refused (400)', async () => {
+    const response = await system.admin('POST', '/api/v1/origins', {
+      body: {
+        tenant_id: tenantA,
+        name: 'server-only',
+        url: mutual.url,
+        tls: { client_certificate_id: serverOnlyCertificateId },
+      },
+    });
+    expect(response.status, response.text).toBe(400);
+    expect(response.body).toMatchObject({ error: { details: [{ field: 'tls.client_certificate_id' }] } });
+  });
+
+  it('a certificate an origin presents cannot be deleted: 409 naming the origin', async () => {
+    const response = await system.admin('DELETE', `/api/v1/certificates/${clientCertificateId}`);
+    expect(response.status, response.text).toBe(409);
+    expect(response.text).toContain('mutual');
+    expect((await gateway.get(TENANT_A, '/mutual/still')).status).toBe(200);
+    // Unused, it can.
+    const unused = await system.admin('DELETE', `/api/v1/certificates/${serverOnlyCertificateId}`);
+    expect(unused.status, unused.text).toBe(204);
   });
 });
 

@@ -3,6 +3,7 @@ import type { Logger } from '@vantageedge/shared/observability/logger';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { platformBaseDomains } from '@vantageedge/shared/settings/common-settings';
 import type { SnapshotBus } from '@vantageedge/shared/snapshot-bus/port';
+import { keyRingFromSettings } from '@vantageedge/shared/tls/settings';
 import { InMemoryQuotaStore, type QuotaStore, RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
 import type { UsageBatchStore } from '@vantageedge/shared/usage/usage-cells';
@@ -29,6 +30,7 @@ import {
   TenantUpstreamSockets,
   targetLabelBudget,
 } from './upstream/index.js';
+import { originClientCertificates } from './upstream/origin-client-certificate.js';
 import { ProbeBudget } from './upstream/probe-budget.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 
@@ -174,12 +176,14 @@ export async function startGatewayReplica(options: GatewayReplicaOptions): Promi
   const upstreamSockets = new TenantUpstreamSockets(upstreamRequestsPerTenant(config));
   const targetLabels = targetLabelBudget(config);
   const stateChangeLines = stateChangeLineBudget(logger);
+  const originClientCertificate = originClientCertificates(keyRingFromSettings(config), logger);
   const store = new GatewayConfigStore({
     baseDomains: platformBaseDomains(config),
     remoteJwks,
-    createUpstreamSet: (origin, tenantId) =>
+    createUpstreamSet: (origin, tenantId, clientCertificate) =>
       createUpstreamSet(origin, {
         tenantId,
+        ...originClientCertificate(origin, tenantId, clientCertificate),
         registry,
         logger,
         stateChangeLines,

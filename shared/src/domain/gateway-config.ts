@@ -224,8 +224,17 @@ export const originTls = z
       .nullable()
       .default(null)
       .describe("the SNI and the name verified in the certificate; default: the target URL's host"),
+    client_certificate_id: z
+      .uuid()
+      .nullable()
+      .default(null)
+      .describe(
+        "one of the tenant's own certificates (POST /api/v1/certificates) the gateways present to the origin when it asks for a client certificate (mTLS)",
+      ),
   })
-  .describe('how gateways verify the https targets of this origin (ignored for http targets)');
+  .describe(
+    'how gateways verify the https targets of this origin and which client certificate they present to them (ignored for http targets)',
+  );
 export type OriginTls = z.infer<typeof originTls>;
 
 export const originConfig = z.strictObject({
@@ -557,11 +566,14 @@ export type SnapshotCustomDomain = z.infer<typeof snapshotCustomDomain>;
 export const snapshotUser = z.strictObject({ id: z.uuid(), clerk_user_id: z.string() });
 export type SnapshotUser = z.infer<typeof snapshotUser>;
 
-/** A tenant's TLS certificate for some of its verified custom domains, as gateways serve it. */
+/**
+ * A tenant's TLS certificate, as gateways serve it for some of its verified custom domains and present
+ * it to the origins that name it (tls.client_certificate_id).
+ */
 export const snapshotCertificate = z.strictObject({
   id: z.uuid(),
-  /** Lower-case host names it is served for (each a verified custom domain of the tenant). */
-  domains: z.array(z.string()).min(1),
+  /** Lower-case host names it is served for (each a verified custom domain of the tenant); none: a client certificate only. */
+  domains: z.array(z.string()),
   /** PEM chain, leaf first. */
   certificate_pem: z.string(),
   /** The private key, sealed under CERTIFICATE_ENCRYPTION_KEY: gateways open it in memory only. */

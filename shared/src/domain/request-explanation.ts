@@ -306,6 +306,9 @@ export const upstreamExplanation = z.object({
       own_ca_certificates: z.boolean().meta({
         description: "true: only the origin's ca_certificates are trusted, not the gateways' store",
       }),
+      client_certificate_id: z.string().nullable().optional().meta({
+        description: 'the certificate the gateways present when the origin asks for one (mTLS); null: none',
+      }),
     })
     .nullable()
     .optional()

@@ -159,7 +159,11 @@ export interface LeafOptions {
   rsaBits?: number;
   /** Reuse a key pair (e.g. a renewed certificate for the same key). */
   keyPair?: TestKeyPair;
+  /** Extended key usage OIDs (default: server authentication only); empty: no such extension. */
+  extendedKeyUsages?: readonly string[];
 }
+
+export const CLIENT_AUTH_USAGE = '1.3.6.1.5.5.7.3.2';
 
 export async function issueTestCertificate(ca: TestCa, options: LeafOptions): Promise<TestCertificate> {
   const pair = options.keyPair ?? (await generateKeys(options.keyType, options.rsaBits));
@@ -183,7 +187,7 @@ export async function issueTestCertificate(ca: TestCa, options: LeafOptions): Pr
         x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
         true,
       ),
-      new x509.ExtendedKeyUsageExtension([SERVER_AUTH]),
+      ...extendedKeyUsageOf(options),
       new x509.SubjectAlternativeNameExtension(names),
       await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
     ],
@@ -195,6 +199,11 @@ export async function issueTestCertificate(ca: TestCa, options: LeafOptions): Pr
     chainPem: `${certificatePem}\n${ca.certificatePem}\n`,
     fingerprint256: new X509Certificate(certificatePem).fingerprint256,
   };
+}
+
+function extendedKeyUsageOf(options: LeafOptions): x509.Extension[] {
+  const usages = options.extendedKeyUsages ?? [SERVER_AUTH];
+  return usages.length === 0 ? [] : [new x509.ExtendedKeyUsageExtension([...usages])];
 }
 
 /** A self-signed leaf (no CA), as a developer's local certificate would be. */

@@ -1,6 +1,7 @@
 /** The admin API's resources as the console reads them (types only: the schemas stay on the server). */
 export type {
   ApiKeyResource as ApiKey,
+  CertificateResource as Certificate,
   CustomDomainResource as CustomDomain,
   OriginResource as Origin,
   RouteResource as Route,

@@ -24,15 +24,17 @@ export const createPrivateKey = (..._args: unknown[]): never => serverOnly('crea
 export const randomBytes = (..._args: unknown[]): never => serverOnly('randomBytes');
 
 /**
- * An origin's `tls.ca_certificates` are parsed with X509Certificate by the request schemas. The
- * browser cannot parse X.509, so, as with createPublicKey, every PEM block the schema lets through
- * reads as an unexpired RSA CA certificate and the control plane parses it on write (a bad one is a
- * 400 naming `ca_certificates`).
+ * An origin's tls.ca_certificates in the console: the request schema checks the PEM's shape (certificate
+ * blocks only, no private key, at most 10) and this stand-in takes each block for a valid CA certificate
+ * with an accepted key. What the certificates really say (a CA, within validity, its key) is left to the
+ * control plane, which parses them with Node on every write: a bad one is a 400 at tls.ca_certificates,
+ * shown next to the field.
  */
 export class X509Certificate {
   readonly ca = true;
   readonly subject = '';
-  readonly subjectAltName = undefined;
-  readonly validTo = 'Dec 31 23:59:59 9999 GMT';
-  readonly publicKey = { asymmetricKeyType: 'rsa', asymmetricKeyDetails: {} };
+  readonly validFrom = new Date(0).toUTCString();
+  readonly validTo = new Date(8.64e15).toUTCString();
+  readonly publicKey = { asymmetricKeyType: 'ec', asymmetricKeyDetails: { namedCurve: 'prime256v1' } };
+  readonly keyUsage = undefined;
 }

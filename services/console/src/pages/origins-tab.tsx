@@ -1,10 +1,12 @@
-import { createOriginBody } from '@vantageedge/control-plane/schemas/requests';
+import { createOriginBody, updateOriginBody } from '@vantageedge/control-plane/schemas/requests';
+import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
 import { useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
-import type { Origin } from '../api/resources.js';
+import type { Certificate, Origin } from '../api/resources.js';
 import { Empty, ErrorNotice, Field, issuesFromProblem, Loading } from '../ui/components.js';
 import { useAsync } from '../ui/use-async.js';
 import { type FieldIssues, validate } from '../validation.js';
+import { DEFAULT_ORIGIN_TLS, OriginTlsFields, originTlsSummary } from './origin-tls-fields.js';
 
 export function OriginsTab({ tenantId }: { tenantId: string }) {
   const api = useApi();
@@ -12,6 +14,12 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
     () => api.getAll<Origin>('/api/v1/origins', { query: { tenant_id: tenantId } }),
     [tenantId],
   );
+  // The tenant's certificates: the client certificates an origin may present.
+  const certificates = useAsync(
+    () => api.getAll<Certificate>('/api/v1/certificates', { query: { tenant_id: tenantId } }),
+    [tenantId],
+  );
+  const [editing, setEditing] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
 
   const remove = async (origin: Origin) => {
@@ -24,6 +32,7 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
       setError(failure);
     }
   };
+  const certificateList = certificates.data ?? [];
 
   return (
     <div>
@@ -38,49 +47,132 @@ export function OriginsTab({ tenantId }: { tenantId: string }) {
               <th>Targets</th>
               <th>Load balancing</th>
               <th>Timeout</th>
+              <th>TLS</th>
               <th />
             </tr>
           </thead>
           <tbody>
             {origins.data.map((origin) => (
-              <tr key={origin.id}>
-                <td>{origin.name}</td>
-                <td>
-                  {origin.targets.map((target) => (
-                    <div key={target.url}>
-                      <code>{target.url}</code> <span class="muted">weight {target.weight}</span>
-                    </div>
-                  ))}
-                </td>
-                <td>{origin.load_balancing.algorithm}</td>
-                <td>{origin.timeout_seconds} s</td>
-                <td>
-                  <button type="button" class="danger small" onClick={() => remove(origin)}>
-                    Delete
-                  </button>
-                </td>
-              </tr>
+              <>
+                <tr key={origin.id} data-origin={origin.name}>
+                  <td>{origin.name}</td>
+                  <td>
+                    {origin.targets.map((target) => (
+                      <div key={target.url}>
+                        <code>{target.url}</code> <span class="muted">weight {target.weight}</span>
+                      </div>
+                    ))}
+                  </td>
+                  <td>{origin.load_balancing.algorithm}</td>
+                  <td>{origin.timeout_seconds} s</td>
+                  <td class="origin-tls-summary">
+                    {originTlsSummary(origin.tls ?? DEFAULT_ORIGIN_TLS, certificateList)}
+                  </td>
+                  <td>
+                    <button
+                      type="button"
+                      class="small"
+                      onClick={() => setEditing(editing === origin.id ? null : origin.id)}
+                    >
+                      TLS…
+                    </button>{' '}
+                    <button type="button" class="danger small" onClick={() => remove(origin)}>
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+                {editing === origin.id && (
+                  <tr key={`${origin.id}-tls`}>
+                    <td colSpan={6}>
+                      <EditOriginTls
+                        origin={origin}
+                        certificates={certificateList}
+                        onSaved={() => {
+                          setEditing(null);
+                          origins.reload();
+                        }}
+                      />
+                    </td>
+                  </tr>
+                )}
+              </>
             ))}
           </tbody>
         </table>
       )}
-      <CreateOrigin tenantId={tenantId} onCreated={origins.reload} />
+      <ErrorNotice error={certificates.error} />
+      <CreateOrigin tenantId={tenantId} certificates={certificateList} onCreated={origins.reload} />
     </div>
   );
 }
 
-function CreateOrigin({ tenantId, onCreated }: { tenantId: string; onCreated: () => void }) {
+/** An origin's `tls` replaced as a whole (PATCH), checked with the API's own schema first. */
+function EditOriginTls({
+  origin,
+  certificates,
+  onSaved,
+}: {
+  origin: Origin;
+  certificates: readonly Certificate[];
+  onSaved: () => void;
+}) {
   const api = useApi();
-  const [name, setName] = useState('');
-  const [url, setUrl] = useState('');
-  const [timeout, setTimeoutSeconds] = useState('30');
+  const [tls, setTls] = useState<OriginTls>(origin.tls ?? DEFAULT_ORIGIN_TLS);
   const [issues, setIssues] = useState<FieldIssues>({});
   const [error, setError] = useState<unknown>(null);
 
   const submit = async (event: Event) => {
     event.preventDefault();
     setError(null);
-    const body = { tenant_id: tenantId, name, url, timeout_seconds: Number(timeout) };
+    const body = { tls };
+    const checked = validate(updateOriginBody, body);
+    if (!checked.ok) {
+      setIssues(checked.issues);
+      return;
+    }
+    setIssues({});
+    try {
+      await api.send('PATCH', `/api/v1/origins/${origin.id}`, { body });
+      onSaved();
+    } catch (failure) {
+      setError(failure);
+      setIssues(issuesFromProblem(failure));
+    }
+  };
+
+  return (
+    <form class="card" id="edit-origin-tls" data-origin={origin.name} onSubmit={submit}>
+      <h2>TLS of {origin.name}</h2>
+      <ErrorNotice error={error} />
+      <OriginTlsFields value={tls} onChange={setTls} certificates={certificates} issues={issues} />
+      <button type="submit" class="primary">
+        Save TLS settings
+      </button>
+    </form>
+  );
+}
+
+function CreateOrigin({
+  tenantId,
+  certificates,
+  onCreated,
+}: {
+  tenantId: string;
+  certificates: readonly Certificate[];
+  onCreated: () => void;
+}) {
+  const api = useApi();
+  const [name, setName] = useState('');
+  const [url, setUrl] = useState('');
+  const [timeout, setTimeoutSeconds] = useState('30');
+  const [tls, setTls] = useState<OriginTls>(DEFAULT_ORIGIN_TLS);
+  const [issues, setIssues] = useState<FieldIssues>({});
+  const [error, setError] = useState<unknown>(null);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setError(null);
+    const body = { tenant_id: tenantId, name, url, timeout_seconds: Number(timeout), tls };
     const checked = validate(createOriginBody, body);
     if (!checked.ok) {
       setIssues(checked.issues);
@@ -91,6 +183,7 @@ function CreateOrigin({ tenantId, onCreated }: { tenantId: string; onCreated: ()
       await api.send('POST', '/api/v1/origins', { body });
       setName('');
       setUrl('');
+      setTls(DEFAULT_ORIGIN_TLS);
       onCreated();
     } catch (failure) {
       setError(failure);
@@ -121,6 +214,7 @@ function CreateOrigin({ tenantId, onCreated }: { tenantId: string; onCreated: ()
           onInput={(e) => setTimeoutSeconds(e.currentTarget.value)}
         />
       </Field>
+      <OriginTlsFields value={tls} onChange={setTls} certificates={certificates} issues={issues} />
       <button type="submit" class="primary">
         Create origin
       </button>

@@ -10,6 +10,7 @@ import {
 import { type Certificate, type CertificateCommand, certificateDecider } from '../domain/certificate.js';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError } from '../domain/decision.js';
+import { conflict } from '../domain/errors.js';
 import type { UploadCertificateBody } from '../schemas/requests.js';
 import type { CertificateResource } from '../schemas/resources.js';
 import { foldLatest } from './aggregate-folds.js';
@@ -22,7 +23,8 @@ import {
   requireAccess,
 } from './context.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
-import { requireRoomFor, withCountedCreate } from './tenant-limits.js';
+import { writableTenantOf } from './lookups.js';
+import { requireRoomFor, underTenantLock, withCountedCreate } from './tenant-limits.js';
 import { certificateView } from './views.js';
 
 function outcome(result: HandledCommand<Certificate>): CommandOutcome<CertificateResource> {
@@ -82,6 +84,8 @@ export async function uploadCertificate(
     certificatePem: body.certificate_pem,
     privateKeyPem: body.private_key_pem,
     now: deps.clock(),
+    // A certificate for no domain is never served: only presented to origins as a client certificate.
+    requireDnsNames: body.domains.length > 0,
   });
   if (!check.ok) {
     const [first] = check.issues;
@@ -140,17 +144,38 @@ export async function uploadCertificate(
   return outcome(result);
 }
 
+/**
+ * Deletes a certificate no origin presents (tls.client_certificate_id): else 409 naming the origins.
+ * Checked under the tenant's lock, which an origin naming a certificate takes too.
+ */
 export async function deleteCertificate(
   deps: CommandDeps,
   ctx: CommandContext,
   certificateId: string,
 ): Promise<CommandOutcome<CertificateResource>> {
-  const result = await changeResource(deps, ctx, {
-    stream: streamName.certificate(certificateId),
-    decider: certificateDecider,
-    what: 'certificate',
-    command: (): CertificateCommand => ({ type: 'DeleteCertificate' }),
-  });
+  const remove = () =>
+    changeResource(deps, ctx, {
+      stream: streamName.certificate(certificateId),
+      decider: certificateDecider,
+      what: 'certificate',
+      command: async (data): Promise<CertificateCommand> => {
+        const users = (await deps.resourceCounts.origins(data.tenant_id)).filter(
+          (origin) => origin.tls.client_certificate_id === certificateId,
+        );
+        if (users.length > 0) {
+          const names = users.map((origin) => `${origin.name} (${origin.id})`).join(', ');
+          throw conflict(
+            `the certificate is the client certificate of origin ${names}: change its tls.client_certificate_id first`,
+            'certificate_id',
+            `in use by origin ${names}`,
+          );
+        }
+        return { type: 'DeleteCertificate' };
+      },
+    });
+  const stream = streamName.certificate(certificateId);
+  const tenantId = await writableTenantOf(deps, ctx, stream, certificateDecider);
+  const result = tenantId === null ? await remove() : await underTenantLock(deps, tenantId, remove);
   return outcome(result);
 }
 

@@ -1,4 +1,6 @@
 import { streamName } from '@vantageedge/shared/domain/events';
+import { clientAuthenticationIssue } from '@vantageedge/shared/tls/certificate-bundle';
+import { certificateDecider } from '../domain/certificate.js';
 import type { Lifecycle } from '../domain/decision.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { type Origin, originDecider } from '../domain/origin.js';
@@ -45,6 +47,26 @@ export async function requireOriginOfTenant(
     );
   }
   if (origin.status === 'deleted') throw notFound('origin', 'origin_id');
+}
+
+/**
+ * The client certificate an origin names (tls.client_certificate_id) must be a live certificate of the
+ * origin's own tenant whose extended key usage allows client authentication. Another tenant's
+ * certificate is not found, whoever asks, exactly as a missing one: its id is never confirmed.
+ */
+export async function requireClientCertificateOfTenant(
+  deps: Pick<CommandDeps, 'store'>,
+  certificateId: string,
+  tenantId: string,
+): Promise<void> {
+  const field = 'tls.client_certificate_id';
+  const certificate = await foldLatest(deps.store, streamName.certificate(certificateId), certificateDecider);
+  if (certificate.status !== 'active' || certificate.data.tenant_id !== tenantId) {
+    throw notFound('certificate', field);
+  }
+  const issue = clientAuthenticationIssue(certificate.data.certificate_pem);
+  if (issue !== undefined)
+    throw invalid(`the certificate cannot be a client certificate: ${issue}`, field, issue);
 }
 
 /**

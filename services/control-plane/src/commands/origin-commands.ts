@@ -18,7 +18,7 @@ import {
   requireAccess,
 } from './context.js';
 import { handleCommand } from './handle-command.js';
-import { requireLiveTenant, writableTenantOf } from './lookups.js';
+import { requireClientCertificateOfTenant, requireLiveTenant, writableTenantOf } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { outcomeOf } from './outcome.js';
 import {
@@ -44,6 +44,10 @@ export async function createOrigin(
     await requireRoomFor(deps, 'origins', body.tenant_id);
     await requireRoomForTargets(deps, body.tenant_id, body.targets?.length ?? 1);
     requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
+    // Under the tenant's lock, as the certificate's deletion: it cannot be deleted before this append.
+    const clientCertificateId = body.tls?.client_certificate_id;
+    if (clientCertificateId)
+      await requireClientCertificateOfTenant(deps, clientCertificateId, body.tenant_id);
     return handleCommand({
       store: deps.store,
       snapshotGuard: deps.snapshotGuard,
@@ -96,6 +100,10 @@ export async function updateOrigin(
           );
         }
         requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(body));
+        const clientCertificateId = body.tls?.client_certificate_id;
+        if (clientCertificateId) {
+          await requireClientCertificateOfTenant(deps, clientCertificateId, current.tenant_id);
+        }
         const { url, ...changes } = body;
         return {
           type: 'Update',
@@ -103,10 +111,11 @@ export async function updateOrigin(
         };
       },
     });
-  // New targets are counted against TENANT_MAX_TARGETS: under the tenant's lock, as creates are, once
-  // the caller may write the tenant (another tenant's caller takes no lock of it).
+  // New targets are counted against TENANT_MAX_TARGETS, and a client certificate must outlive the
+  // update (its deletion checks the origins under the lock): under the tenant's lock, as creates are,
+  // once the caller may write the tenant (another tenant's caller takes no lock of it).
   const tenantId =
-    body.targets !== undefined || body.url !== undefined
+    body.targets !== undefined || body.url !== undefined || body.tls?.client_certificate_id
       ? await writableTenantOf(deps, ctx, streamName.origin(originId), originDecider)
       : null;
   const result = tenantId === null ? await update() : await withCountedCreate(deps, tenantId, update);

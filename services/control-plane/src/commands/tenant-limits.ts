@@ -1,5 +1,6 @@
 import {
   DEFAULT_TENANT_CACHE_MAX_BYTES,
+  type OriginConfig,
   type RouteConfig,
   TENANT_CACHE_MAX_BYTES_LIMIT,
   TENANT_CACHE_MIN_BYTES,
@@ -145,6 +146,8 @@ export interface TenantResourceCounts {
   targets(tenantId: string, exceptOriginId?: string): Promise<number>;
   /** The tenant's live routes (what a new route's match is compared with). */
   routes(tenantId: string): Promise<readonly RouteConfig[]>;
+  /** The tenant's live origins (what a certificate's deletion is checked against). */
+  origins(tenantId: string): Promise<readonly OriginConfig[]>;
 }
 
 const SETTING: Record<LimitedCollection, [keyof TenantLimits, string]> = {

@@ -39,6 +39,9 @@ export function createEventLogResourceCounts(
     async routes(tenantId) {
       return (await snapshotOf(tenantId))?.routes ?? [];
     },
+    async origins(tenantId) {
+      return (await snapshotOf(tenantId))?.origins ?? [];
+    },
     async targets(tenantId, exceptOriginId) {
       const snapshot = await snapshotOf(tenantId);
       let targets = 0;

@@ -76,8 +76,8 @@ export function originView({ data, created_at, updated_at }: Known<OriginState>)
     load_balancing: config.load_balancing,
     health_check: config.health_check,
     circuit_breaker: config.circuit_breaker,
-    // Origins recorded before TLS settings: verified, the replica's trust store, the URL's host.
-    tls: config.tls ?? originTls.parse({}),
+    // Origins recorded before TLS settings (or before some of them): the defaults for what they lack.
+    tls: originTls.parse(config.tls ?? {}),
     created_at,
     updated_at,
   };

@@ -35,7 +35,7 @@ const origin = {
     open_seconds: 30,
     half_open_requests: 1,
   },
-  tls: { verify: true, ca_certificates: null, server_name: null },
+  tls: { verify: true, ca_certificates: null, server_name: null, client_certificate_id: null },
 };
 const route = (overrides: Record<string, unknown> = {}) =>
   routeConfig.parse({
@@ -60,6 +60,16 @@ describe('config diff', () => {
     const b = route({ path_pattern: '/posts/*' });
     const before: ConfigContent = { tenant, origins: [origin], routes: [a, b] };
     expect(diffConfigs(before, { tenant, origins: [origin], routes: [b, a] })).toEqual([]);
+  });
+
+  it('shows an origin’s new client certificate as the change of tls.client_certificate_id', () => {
+    const certificateId = randomUUID();
+    const presenting = { ...origin, tls: { ...origin.tls, client_certificate_id: certificateId } };
+    const [change] = diffConfigs(
+      { tenant, origins: [origin], routes: [] },
+      { tenant, origins: [presenting], routes: [] },
+    );
+    expect(change?.fields).toEqual([{ field: 'tls.client_certificate_id', from: null, to: certificateId }]);
   });
 
   it('names added, removed and changed resources with the changed fields as dotted paths', () => {

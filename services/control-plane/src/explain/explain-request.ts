@@ -403,6 +403,7 @@ function explainUpstream(
           verify: origin.tls.verify,
           server_name: origin.tls.server_name,
           own_ca_certificates: origin.tls.ca_certificates !== null,
+          client_certificate_id: origin.tls.client_certificate_id,
         }
       : null,
     strip_prefix: strip,

@@ -183,7 +183,6 @@ describe('POST /api/v1/certificates', () => {
       /certificate 1 of the chain has no END CERTIFICATE line/,
     ],
     ['an unknown field', async () => ({ passphrase: 'x' }), 'passphrase', /./],
-    ['no domains', async () => ({ domains: [] }), 'domains', /at least one/],
   ])('refuses %s with a 400 naming the field, and records nothing', async (_what, change, field, issue) => {
     const before = await eventCount();
     const response = await cp.request('POST', '/api/v1/certificates', {
@@ -206,6 +205,15 @@ describe('POST /api/v1/certificates', () => {
     expect(`${error.message} ${JSON.stringify(error.details)}`).toMatch(issue);
     expect(JSON.stringify(response.body)).not.toContain('BEGIN');
     expect(await eventCount()).toBe(before);
+  });
+
+  it('stores a certificate for no domain (never served: a client certificate for origins)', async () => {
+    const client = await issueTestCertificate(ca, { dnsNames: [], commonName: 'acme-gateway-client' });
+    const response = await cp.request('POST', '/api/v1/certificates', {
+      body: { tenant_id: acmeId, certificate_pem: client.chainPem, private_key_pem: client.privateKeyPem },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+    expect(json(response)).toMatchObject({ domains: [], dns_names: [], subject: 'CN=acme-gateway-client' });
   });
 
   it('answers a caller without access to the tenant as for an unknown tenant (404)', async () => {

@@ -414,7 +414,8 @@ const RESOURCES: ResourceSpec[] = [
       delete: 'deleteCertificate',
     },
     createBody: 'UploadCertificate',
-    deleteSummary: 'Delete a certificate: gateways stop serving it (the default certificate answers)',
+    deleteSummary:
+      'Delete a certificate: gateways stop serving it (the default certificate answers); 409 while an origin presents it (tls.client_certificate_id)',
   },
 ];
 
@@ -441,7 +442,7 @@ function resourcePaths(r: ResourceSpec): Record<string, unknown> {
         r.collection === 'tenants'
           ? 'Create a tenant (platform admins)'
           : r.schema === 'Certificate'
-            ? 'Upload a TLS certificate for verified custom domains of a tenant (the private key is stored sealed and never returned)'
+            ? 'Upload a TLS certificate of a tenant, served for its verified custom domains or (with no domains) presented to origins as a client certificate; the private key is stored sealed and never returned'
             : `Create ${r.schema === 'ApiKey' ? 'an API key (the plaintext is in this answer only)' : `a ${r.schema.toLowerCase()}`}`,
       parameters: [IDEMPOTENCY_KEY, WAIT_FOR_ROLLOUT],
       requestBody: {

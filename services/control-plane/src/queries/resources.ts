@@ -82,8 +82,8 @@ export const originResource: ResourceDefinition = {
     load_balancing: row['load_balancing'],
     health_check: row['health_check'],
     circuit_breaker: row['circuit_breaker'],
-    // Null in rows of origins recorded before TLS settings: the defaults.
-    tls: row['tls'] ?? originTls.parse({}),
+    // Null in rows of origins recorded before TLS settings (partial before some of them): the defaults.
+    tls: originTls.parse(row['tls'] ?? {}),
     ...timestamps(row),
   }),
 };

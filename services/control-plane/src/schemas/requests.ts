@@ -652,11 +652,14 @@ export type CreateRouteBody = z.infer<typeof createRouteBody>;
 export type UpdateRouteBody = z.infer<typeof updateRouteBody>;
 export const uploadCertificateBody = z.strictObject({
   tenant_id: uuid,
-  /** The tenant's custom domains the certificate is served for; its SANs must cover each. */
+  /**
+   * The tenant's custom domains the certificate is served for; its SANs must cover each. None: it is
+   * never served, only presented to origins that ask for a client certificate (tls.client_certificate_id).
+   */
   domains: z
     .array(customDomainName)
-    .min(1, 'name at least one custom domain')
     .max(50, 'at most 50 domains')
+    .default([])
     .transform((list) => [...new Set(list)]),
   /** PEM chain: the certificate first, then its intermediates. */
   certificate_pem: z.string().min(1).max(32_768, 'must be at most 32 KiB'),

@@ -2,6 +2,7 @@ import type {
   OriginConfig,
   QuotaPolicy,
   RouteConfig,
+  SnapshotCertificate,
   TenantSnapshot,
 } from '@vantageedge/shared/domain/gateway-config';
 import { canonicalCustomDomain, isUnderBaseDomain } from '@vantageedge/shared/domain/hostname';
@@ -54,7 +55,15 @@ export interface HostRefusal {
 export interface GatewayConfigStoreOptions {
   /** Lower-case base domains: tenant `acme` answers on `acme.<base>` for each. */
   baseDomains: readonly string[];
-  createUpstreamSet: (origin: OriginConfig, tenantId: string) => UpstreamSet;
+  /**
+   * `clientCertificate`: the certificate of the tenant's own snapshot the origin names as its
+   * tls.client_certificate_id (undefined when it names none, or one the snapshot does not hold).
+   */
+  createUpstreamSet: (
+    origin: OriginConfig,
+    tenantId: string,
+    clientCertificate: SnapshotCertificate | undefined,
+  ) => UpstreamSet;
   /** Requests one tenant may have in flight to its origins (GATEWAY_MAX_UPSTREAM_REQUESTS_PER_TENANT); default 0 = no limit. */
   maxUpstreamRequestsPerTenant?: number;
   remoteJwks?: RemoteJwksRegistry;
@@ -408,14 +417,18 @@ export class GatewayConfigStore implements TenantConfigSink {
     const tenantId = snapshot.tenant_id;
     const origins = new Map<string, CompiledOrigin>();
     for (const origin of snapshot.origins) {
-      const fingerprint = JSON.stringify(origin);
+      // Only this tenant's own certificates: another tenant's is never in its snapshot.
+      const clientCertificate = snapshot.certificates.find(
+        (certificate) => certificate.id === origin.tls.client_certificate_id,
+      );
+      const fingerprint = `${JSON.stringify(origin)} ${clientCertificate?.fingerprint_sha256 ?? ''}`;
       const reusable = previous?.origins.get(origin.id);
       // Kept whole, so that the routes using it can be kept too (see #compilingRoutes).
       if (reusable?.fingerprint === fingerprint) {
         origins.set(origin.id, reusable);
         continue;
       }
-      const upstreams = this.#options.createUpstreamSet(origin, tenantId);
+      const upstreams = this.#options.createUpstreamSet(origin, tenantId, clientCertificate);
       opened.push(upstreams);
       origins.set(origin.id, {
         config: origin,

@@ -3,7 +3,12 @@ import { isIP, type LookupFunction } from 'node:net';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import { buildConnector, errors } from 'undici';
 import { type Resolve, resolveAtOnce } from './dns-lookups.js';
-import { DEFAULT_ORIGIN_TLS, type OriginTlsSettings, serverNameFor } from './origin-tls.js';
+import {
+  DEFAULT_ORIGIN_TLS,
+  failingWithTlsAlerts,
+  type OriginTlsSettings,
+  serverNameFor,
+} from './origin-tls.js';
 
 /** A connection the OriginAddressPolicy refused; the pipeline answers 502 origin_address_blocked. */
 export class OriginAddressBlockedError extends Error {
@@ -34,7 +39,8 @@ export function createGuardedConnector(
 ): buildConnector.connector {
   // undici times connects on a half-second timer wheel (a 100 ms timeout fires after about 1 s), so
   // the connect timeout is kept here, on a timer of its own.
-  const timed = (connector: buildConnector.connector) => withConnectTimeout(connector, timeout ?? 0);
+  const timed = (connector: buildConnector.connector) =>
+    withConnectTimeout(failingWithTlsAlerts(connector), timeout ?? 0);
   const tlsOptions = { ...options, ...tls.connectOptions };
   const literal = timed(buildConnector(tlsOptions));
   // The policy needs the port (own listeners), which a lookup function is not told: one connector per port.

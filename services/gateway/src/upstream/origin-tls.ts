@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
 import type { buildConnector } from 'undici';
+import type { OriginClientCertificate } from './origin-client-certificate.js';
 
 /**
  * An origin's TLS settings compiled once, when its snapshot arrives: every connection to its https
@@ -30,16 +31,38 @@ export const DEFAULT_ORIGIN_TLS: OriginTlsSettings = {
   key: 'verify',
 };
 
-export function compileOriginTls(tls: OriginTls | undefined): OriginTlsSettings {
-  if (tls === undefined || (tls.verify && tls.ca_certificates === null && tls.server_name === null)) {
+/**
+ * `clientCertificate`: the origin's tls.client_certificate_id, opened from the tenant's own snapshot
+ * (none: no certificate is presented, and an origin that asks for one refuses the handshake).
+ */
+export function compileOriginTls(
+  tls: OriginTls | undefined,
+  clientCertificate?: OriginClientCertificate,
+): OriginTlsSettings {
+  if (
+    tls === undefined ||
+    (tls.verify &&
+      tls.ca_certificates === null &&
+      tls.server_name === null &&
+      clientCertificate === undefined)
+  ) {
     return DEFAULT_ORIGIN_TLS;
   }
   const serverName = tls.server_name ?? undefined;
+  // One context holds the trust (the origin's CAs, else the replica's store) and the client certificate.
+  const needsContext = tls.ca_certificates !== null || clientCertificate !== undefined;
   const connectOptions: OriginTlsSettings['connectOptions'] = {
     rejectUnauthorized: tls.verify,
-    ...(tls.ca_certificates === null
-      ? {}
-      : { secureContext: createSecureContext({ ca: tls.ca_certificates }) }),
+    ...(needsContext
+      ? {
+          secureContext: createSecureContext({
+            ...(tls.ca_certificates === null ? {} : { ca: tls.ca_certificates }),
+            ...(clientCertificate === undefined
+              ? {}
+              : { cert: clientCertificate.certificatePem, key: clientCertificate.privateKeyPem }),
+          }),
+        }
+      : {}),
     // Node verifies the name it sends as SNI; an IP address is never sent (RFC 6066), so it is checked here.
     ...(serverName === undefined
       ? {}
@@ -49,7 +72,14 @@ export function compileOriginTls(tls: OriginTls | undefined): OriginTlsSettings 
         }),
   };
   const key = createHash('sha256')
-    .update(JSON.stringify([tls.verify, tls.ca_certificates, tls.server_name]))
+    .update(
+      JSON.stringify([
+        tls.verify,
+        tls.ca_certificates,
+        tls.server_name,
+        clientCertificate === undefined ? null : [clientCertificate.id, clientCertificate.fingerprint],
+      ]),
+    )
     .digest('base64url');
   return { connectOptions, serverName, key };
 }
@@ -104,6 +134,27 @@ export function originTlsErrorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * An origin may refuse a connection after the handshake completed on the gateway's side: in TLS 1.3 a
+ * client certificate it requires and did not get (or refused) is answered with an alert after the
+ * client's Finished, when the request may already be written. The socket is destroyed as that alert
+ * arrives, so the request (or probe) fails with it (502 origin_tls_error, a connect failure), not with
+ * the "other side closed" of the end of stream that follows it.
+ */
+export function failingWithTlsAlerts(connector: buildConnector.connector): buildConnector.connector {
+  return (options, callback) => {
+    const connect = connector as (...args: Parameters<buildConnector.connector>) => unknown;
+    return connect(options, (error, socket) => {
+      if (error === null && socket && options.protocol === 'https:') {
+        socket.prependListener('error', (failure: Error) => {
+          if (originTlsErrorCode(failure) !== undefined && !socket.destroyed) socket.destroy();
+        });
+      }
+      (callback as (...args: unknown[]) => void)(error, socket);
+    }) as undefined;
+  };
+}
+
 /** Calls `report` with each TLS failure of `connector`'s connections (the error itself goes on as it was). */
 export function reportingTlsFailures(
   connector: buildConnector.connector,
@@ -114,6 +165,11 @@ export function reportingTlsFailures(
     const connect = connector as (...args: Parameters<buildConnector.connector>) => unknown;
     return connect(options, (error, socket) => {
       if (error === null) {
+        // A refusal after the handshake (failingWithTlsAlerts) is reported as one during it.
+        socket.once('error', (failure: Error) => {
+          const reason = originTlsErrorCode(failure);
+          if (reason !== undefined) report(reason, failure, options.hostname);
+        });
         callback(null, socket);
         return;
       }

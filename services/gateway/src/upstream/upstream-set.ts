@@ -21,6 +21,7 @@ import { closableOnClosingTrailers } from './closing-trailers.js';
 import { tenantDnsLookups } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { OriginMetrics, type TargetLoad, TargetMetrics, targetLabel } from './metrics.js';
+import type { OriginClientCertificate } from './origin-client-certificate.js';
 import { compileOriginTls, type OriginTlsSettings, reportingTlsFailures } from './origin-tls.js';
 import { isTargetSuccess } from './outcome-verdict.js';
 import type { ProbeBudget } from './probe-budget.js';
@@ -79,6 +80,11 @@ export interface UpstreamSetDeps {
    * gateway's own listeners); default: the default blocked ranges.
    */
   readonly addressPolicy?: OriginAddressPolicy;
+  /**
+   * The certificate presented to the origin's https targets that ask for one (its tls.client_certificate_id,
+   * opened from its own tenant's snapshot); none: no client certificate.
+   */
+  readonly clientCertificate?: OriginClientCertificate;
   /** The replica's health-probe budget, shared by every upstream set (GATEWAY_HEALTH_PROBES_PER_SECOND). */
   readonly probeBudget?: ProbeBudget;
   /**
@@ -304,7 +310,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     now,
     deps.stateChangeLines && { tenantId: deps.tenantId, budget: deps.stateChangeLines },
   );
-  const tls = compileOriginTls(origin.tls);
+  const tls = compileOriginTls(origin.tls, deps.clientCertificate);
   /** A connection to a target failed its TLS handshake: logged with the reason (rate-bound as state changes). */
   const reportTlsFailure =
     (target: string, during: 'request' | 'health_check') => (reason: string, error: Error) =>

@@ -150,6 +150,9 @@ export function formatExplanation(method: string, url: string, answer: RequestEx
         : `https certificates verified${tls.server_name === null ? '' : ` for ${tls.server_name}`}${tls.own_ca_certificates ? " against the origin's own CAs" : ''}`;
       lines.push(`          ${how}`);
     }
+    if (tls?.client_certificate_id) {
+      lines.push(`          presents client certificate ${tls.client_certificate_id} to the origin`);
+    }
   }
   return lines.map((line) => terminalText(line)).join('\n');
 }
