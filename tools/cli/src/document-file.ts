@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parse, YAMLParseError } from 'yaml';
+import { isScalar, LineCounter, type ParsedNode, parseDocument, visit, YAMLParseError } from 'yaml';
 import { CliError, EXIT } from './exit-codes.js';
 
 /**
@@ -17,13 +17,7 @@ export async function readDocument(
   } catch (error) {
     throw new CliError(EXIT.usage, `cannot read ${file}: ${(error as Error).message}`);
   }
-  let value: unknown;
-  try {
-    value = parse(text, { prettyErrors: true, uniqueKeys: true });
-  } catch (error) {
-    const where = error instanceof YAMLParseError ? error.message.split('\n')[0] : (error as Error).message;
-    throw new CliError(EXIT.usage, `${file} is not valid YAML: ${where}`);
-  }
+  const value = parsedDocument(file, text);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new CliError(
       EXIT.usage,
@@ -31,6 +25,40 @@ export async function readDocument(
     );
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * The JSON member name a mapping key becomes when the document is sent: YAML tells `1`, `true` and `~`
+ * from `"1"`, `"true"` and `""`, the JSON object does not.
+ */
+const memberName = (key: ParsedNode): unknown =>
+  isScalar(key) ? (key.value === null ? '' : String(key.value)) : key;
+
+/** Two keys of one mapping that would be one member of the JSON sent, the last one's value kept. */
+const sameMemberName = (a: ParsedNode, b: ParsedNode): boolean => memberName(a) === memberName(b);
+
+function parsedDocument(file: string, text: string): unknown {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: sameMemberName, lineCounter });
+  const [error] = document.errors;
+  if (error !== undefined) {
+    const where = error instanceof YAMLParseError ? error.message.split('\n')[0] : (error as Error).message;
+    throw new CliError(EXIT.usage, `${file} is not valid YAML: ${where}`);
+  }
+  // An alias or a collection as a key has no JSON member name of its own: it would be spelled out
+  // (`[ a ]`), and two of them compared only once spelled.
+  visit(document, {
+    Pair(_, pair) {
+      if (pair.key === null || isScalar(pair.key)) return;
+      const offset = (pair.key as { range?: [number, number, number] }).range?.[0] ?? 0;
+      const { line } = lineCounter.linePos(offset);
+      throw new CliError(
+        EXIT.usage,
+        `${file} is not a tenant document: the key at line ${line} is an alias or a collection, not a name`,
+      );
+    },
+  });
+  return document.toJS();
 }
 
 /** The tenant a document names: its `tenant.id`, else its `tenant.subdomain`. */

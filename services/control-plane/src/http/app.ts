@@ -62,6 +62,7 @@ import { readBodyAfterContinue } from './continue-upload.js';
 import { docsPage } from './docs-page.js';
 import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
+import { JSON_TYPES, jsonBody } from './json-body.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { redactedExplanations } from './redacted-explanations.js';
 import { requireWellFormedHost } from './request-host.js';
@@ -165,7 +166,6 @@ export interface ControlPlaneAppDeps {
 const DOCUMENT_PATHS = /^\/tenants\/([^/]+)\/config\/(?:plan|apply)\/?$/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const JSON_TYPES = ['application/json', 'application/*+json'];
 
 /** X-Request-Id (kept when sane, else a uuid) → response header, log context and events' correlation_id. */
 const requestId: RequestHandler = (req, res, next) => {
@@ -334,10 +334,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
   );
   // Everything under /api/v1 needs a verified caller; bodies must be JSON and within the limit.
   const documentLimitBytes = deps.documentLimitBytes ?? 4 * 1024 * 1024;
-  const documentJson = readBodyAfterContinue(
-    express.json({ limit: documentLimitBytes, type: JSON_TYPES, strict: true }),
-    documentLimitBytes,
-  );
+  const documentJson = readBodyAfterContinue(jsonBody(documentLimitBytes), documentLimitBytes);
   const documentBytesHeld = new Gauge({
     name: 'vantageedge_control_plane_document_bytes_in_flight',
     help: 'Bytes of tenant documents (config plan and apply) being read or worked on',
@@ -379,10 +376,7 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     limitUserRequestsInFlight(deps.userRequestsInFlight ?? DEFAULT_USER_REQUESTS_IN_FLIGHT),
     requireJsonBody,
     documentBody,
-    readBodyAfterContinue(
-      express.json({ limit: bodyLimitBytes, type: JSON_TYPES, strict: true }),
-      bodyLimitBytes,
-    ),
+    readBodyAfterContinue(jsonBody(bodyLimitBytes), bodyLimitBytes),
     requireSafeText,
     tenantRequestsInFlight.middleware,
   );

@@ -170,7 +170,7 @@ const E = {
   ),
   stale: errorResponse('precondition_failed: If-Match is not the current revision'),
   tooLarge: errorResponse('payload_too_large: the body is larger than CONTROL_PLANE_BODY_LIMIT_BYTES'),
-  mediaType: errorResponse('unsupported_media_type: send application/json'),
+  mediaType: errorResponse('unsupported_media_type: send application/json, in UTF-8'),
   unprocessable: errorResponse(
     "idempotency_key_reused: this Idempotency-Key was used with another request; limit_exceeded: a tenant limit (TENANT_MAX_*) would be exceeded, or the tenant's gateway snapshot would be over its budget (TENANT_MAX_SNAPSHOT_PERCENT of what the snapshot bus takes, at most TENANT_MAX_SNAPSHOT_JSON_BYTES of JSON); domain_verification_failed: the TXT record does not (yet) prove the domain. Details name the field",
   ),
@@ -1186,6 +1186,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'Admin API of the VantageEdge multi-tenant API gateway. Commands append events; queries read projections.',
         'Errors: {"error":{"code","message","details":[{"field","issue"}]}}; at most 100 details, the last of them then "and N more problems, not listed" (field body).',
         'Request strings must not contain U+0000 or unpaired surrogates (400).',
+        'JSON bodies are UTF-8 (another charset → 415) and name each member of an object once (I-JSON, RFC 7493): a repeated name, also when spelled with escapes → 400 validation_failed, the detail naming its path (e.g. cors.allow_origins).',
         'A method a path does not serve → 405 with Allow; OPTIONS → 204 with Allow.',
         'The database unreachable, or too slow to free a pooled connection within CONTROL_PLANE_POOL_WAIT_MS → 503 store_unavailable with Retry-After on any /api/v1 request (a command whose change may or may not have been stored says so: send it again with the same Idempotency-Key).',
         'Every /api/v1 request counts against its caller’s rate limit and every command against its tenant’s: over one → 429 admin_rate_limited with Retry-After.',

@@ -1,3 +1,5 @@
+import { closingQuote } from '@vantageedge/shared/json/string-end';
+
 export interface JsonStructureBounds {
   /** Deepest nesting of objects and arrays. */
   maxDepth: number;
@@ -10,18 +12,6 @@ export interface JsonStructureBounds {
 
 /** The characters that make JSON's structure, and the quote that opens a string. */
 const STRUCTURE = /["{}[\],:]/g;
-
-/** The index of the quote closing the string whose contents start at `from`; -1 when it is not closed. */
-function closingQuote(text: string, from: number): number {
-  let quote = text.indexOf('"', from);
-  while (quote !== -1) {
-    let backslashes = 0;
-    while (text.charCodeAt(quote - 1 - backslashes) === 0x5c) backslashes++;
-    if (backslashes % 2 === 0) return quote;
-    quote = text.indexOf('"', quote + 1);
-  }
-  return -1;
-}
 
 /**
  * Why a JSON text is beyond the bounds, judged before anything parses it; undefined when it is within
