@@ -1,4 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} is the route policies' own value-template syntax
+
+import { createSign, KeyObject } from 'node:crypto';
 import { startReadModelProjector } from '@vantageedge/projections/read-models/projector';
 import type { Projector } from '@vantageedge/projections/runner/projector';
 import { requestExplanation } from '@vantageedge/shared/domain/request-explanation';
@@ -122,6 +124,43 @@ describe('POST /api/v1/tenants/:id/explain', () => {
       expect(body).not.toContain(key);
       expect(body).not.toContain('key_hash');
     }
+  });
+
+  it('refuses, as the gateways do, a bearer token naming a header parameter or a claim twice', async () => {
+    const created = await h.request('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: tenantId,
+        origin_id: json(await h.request('GET', `/api/v1/routes/${routeId}`))['origin_id'],
+        path_pattern: '/me/*',
+        auth_mode: 'jwt_required',
+        allow_any_authenticated_user: true,
+      },
+    });
+    expect(created.status, JSON.stringify(json(created))).toBe(201);
+    const token = await h.token({ userId: 'user_repeat' });
+    const [header, payload] = token.split('.') as [string, string];
+    const headerText = Buffer.from(header, 'base64url').toString('utf8');
+    const resigned = (headerJson: string) => {
+      const input = `${Buffer.from(headerJson).toString('base64url')}.${payload}`;
+      const signature = createSign('sha256').update(input).sign(KeyObject.from(h.keys.privateKey));
+      return `${input}.${signature.toString('base64url')}`;
+    };
+    const decisionFor = async (bearer: string) => {
+      const answer = await explain({
+        method: 'GET',
+        host: 'acme-explain.vantageedge.dev',
+        path: '/me/x',
+        headers: { authorization: `Bearer ${bearer}` },
+        at_position: position(created),
+      });
+      expect(answer.status, JSON.stringify(json(answer))).toBe(200);
+      return json(answer)['decision'] as { stage: string; code: string | null };
+    };
+    expect(await decisionFor(resigned(headerText))).toMatchObject({ stage: 'origin' });
+    expect(await decisionFor(resigned(headerText.replace('{', '{"alg":"none",')))).toMatchObject({
+      stage: 'auth',
+      code: 'invalid_token',
+    });
   });
 
   it('refuses bad input with 400 validation_failed naming the field, and appends nothing', async () => {

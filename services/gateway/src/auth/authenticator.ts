@@ -16,6 +16,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/auth-rules';
 import { clerkSessionRefusal } from '@vantageedge/shared/gateway-policies/clerk-session-refusal';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { repeatedJwtMember } from '@vantageedge/shared/json/jwt-repeated-members';
 import {
   decodeJwt,
   decodeProtectedHeader,
@@ -313,6 +314,8 @@ export class Authenticator {
     } catch {
       return { ok: false, failure: bearerFailure('invalid_token', 'the bearer token is not a JWT') };
     }
+    const repeated = repeatedMemberRefusal(token);
+    if (repeated !== undefined) return { ok: false, failure: repeated };
     const oidc = tenant.auth.oidc;
     if (oidc !== null && unverified.iss === oidc.issuer) {
       const keySet = { set: oidc.keys, withdrawals: oidc.keys.withdrawals };
@@ -456,6 +459,8 @@ export class Authenticator {
     if (tenant.auth.serviceAccounts.size === 0) {
       return bearerFailure('invalid_token', 'this tenant accepts no service tokens');
     }
+    const repeated = repeatedMemberRefusal(token);
+    if (repeated !== undefined) return repeated;
     let kid: string | undefined;
     try {
       kid = decodeProtectedHeader(token).kid;
@@ -493,6 +498,14 @@ export class Authenticator {
       (error: unknown) => joseFailure(error),
     );
   }
+}
+
+/** 401 for a token naming a header parameter or a claim twice (jwt-repeated-members.ts). */
+function repeatedMemberRefusal(token: string): AuthResult | undefined {
+  const repeated = repeatedJwtMember(token);
+  return repeated === undefined
+    ? undefined
+    : bearerFailure('invalid_token', `the bearer token names ${repeated} more than once`);
 }
 
 /** The code of a rejected credential, which counts against the client; undefined for anything else. */

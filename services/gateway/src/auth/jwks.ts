@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { urlWithoutCredentials } from '@vantageedge/shared/domain/credential-headers';
 import { type ServiceAccount, verificationKeyRefusal } from '@vantageedge/shared/domain/gateway-config';
 import { INTERNAL_LISTENER_HEADER } from '@vantageedge/shared/http/internal-listener';
+import { repeatedMemberNames } from '@vantageedge/shared/json/repeated-member-names';
 import {
   DEFAULT_ORIGIN_BLOCKED_CIDRS,
   OriginAddressPolicy,
@@ -400,12 +401,15 @@ export class RemoteKeySet implements TrustedKeySet {
       const excess = jsonStructureExcess(text, this.#policy.maxJson);
       if (excess !== undefined) throw new Error(`JWKS ${excess}`);
       const set = JSON.parse(text) as JSONWebKeySet;
+      const ambiguousKeys = keysNamingAMemberTwice(text);
       // createLocalJWKSet refuses what is not a key set; the count is bounded before it copies the keys.
       if (Array.isArray(set?.keys) && set.keys.length > this.#policy.maxKeys) {
         throw new Error(`JWKS lists ${set.keys.length} keys, more than ${this.#policy.maxKeys}`);
       }
-      // A key too costly to verify with is left out, as if the set did not list it.
-      const usable = set.keys.filter((key) => verificationKeyRefusal(key) === undefined);
+      // A key too costly to verify with, or naming a member twice, is left out, as if the set did not list it.
+      const usable = set.keys.filter(
+        (key, index) => !ambiguousKeys.has(index) && verificationKeyRefusal(key) === undefined,
+      );
       // Only the keys are copied: members beside them are the set's to add and nothing reads them.
       const local = createLocalJWKSet({ keys: usable });
       const keys = new Map<string, JWK>();
@@ -437,6 +441,23 @@ export class RemoteKeySet implements TrustedKeySet {
     }
     if (withdrew) this.#withdrew();
   }
+}
+
+/**
+ * The indexes of the keys naming one of their members twice (two `n`, two `kid`): JSON.parse reads the
+ * last, another verifier or a reviewer may read the first, so the key is not used (RFC 7517 §5 ignores
+ * keys that cannot be used). A set naming one of its own members twice (two `keys`) is refused whole.
+ */
+function keysNamingAMemberTwice(text: string): Set<number> {
+  const keys = new Set<number>();
+  for (const path of repeatedMemberNames(text)) {
+    const [member, index] = path;
+    if (member !== 'keys' || typeof index !== 'number' || path.length < 3) {
+      throw new Error(`JWKS names ${path.join('.')} more than once`);
+    }
+    keys.add(index);
+  }
+  return keys;
 }
 
 /** A key as a set lists it, in a few bytes: a set may list 100 keys with certificate chains. */

@@ -334,4 +334,79 @@ describe('bearer tokens shaped to be taken for another', () => {
       'duplicate alg, none last': `${Buffer.from('{"alg":"RS256","kid":"idp-rsa","alg":"none"}').toString('base64url')}.${payload}.${signature}`,
     });
   });
+
+  // RFC 7515 §4 and RFC 7519 §4: names in a JOSE header and in the claims must be unique. jose reads the
+  // last of a repeated name, an origin reading the forwarded token may read the first.
+  it('regression: refuses a well-signed token naming a header parameter or a claim twice, whichever comes last', async () => {
+    const resigned = (
+      token: string,
+      header: string,
+      payload: string | undefined,
+      sign: (input: string) => Buffer,
+    ) => {
+      const [, ownPayload] = token.split('.') as [string, string];
+      const input = `${part(header)}.${payload === undefined ? ownPayload : part(payload)}`;
+      return `${input}.${sign(input).toString('base64url')}`;
+    };
+    const claimsText = JSON.stringify(claims());
+    const clerkMember = await signClerkToken(clerk, { userId: 'user_x', orgId: 'org_gamma' });
+    const clerkHeader = Buffer.from(clerkMember.split('.')[0] as string, 'base64url').toString('utf8');
+    const serviceClaims = JSON.stringify({
+      iss: 'billing',
+      sub: 'billing',
+      aud: 'alpha.localhost',
+      iat: now(),
+      exp: now() + 60,
+    });
+    await expectRefused('alpha', {
+      'alg twice, RS256 last': resigned(
+        idpToken(),
+        '{"alg":"none","kid":"idp-rsa","alg":"RS256"}',
+        undefined,
+        rs256(idp.privateKey),
+      ),
+      'kid twice': resigned(
+        idpToken(),
+        '{"alg":"RS256","kid":"idp-ec","kid":"idp-rsa"}',
+        undefined,
+        rs256(idp.privateKey),
+      ),
+      'sub twice': resigned(
+        idpToken(),
+        '{"alg":"RS256","kid":"idp-rsa"}',
+        claimsText.replace('"sub":"user-1"', '"sub":"admin","sub":"user-1"'),
+        rs256(idp.privateKey),
+      ),
+      'aud twice, escaped': resigned(
+        idpToken(),
+        '{"alg":"RS256","kid":"idp-rsa"}',
+        claimsText.replace('"aud":"app-alpha"', '"aud":"app-beta","\\u0061ud":"app-alpha"'),
+        rs256(idp.privateKey),
+      ),
+    });
+    await expectRefused('gamma', {
+      'Clerk, alg twice': resigned(
+        clerkMember,
+        clerkHeader.replace('{', '{"alg":"HS256",'),
+        undefined,
+        rs256(clerk.privateKey),
+      ),
+    });
+    const before = origin.seen.length;
+    const serviceToken = resigned(
+      idpToken(),
+      '{"alg":"RS256","kid":"svc-0","kid":"svc-1"}',
+      serviceClaims,
+      rs256(service.privateKey),
+    );
+    const response = await send(gateway, 'alpha.localhost', '/internal/x', {
+      headers: { authorization: `Bearer ${serviceToken}` },
+    });
+    expect(response.status, response.text).toBe(401);
+    expect(response.json()).toMatchObject({ error: { code: 'invalid_token' } });
+    expect(origin.seen.length).toBe(before);
+    // The same tokens with each name once are accepted.
+    const once = resigned(idpToken(), '{"alg":"RS256","kid":"idp-rsa"}', claimsText, rs256(idp.privateKey));
+    expect((await call('alpha', once)).status).toBe(200);
+  });
 });
