@@ -6,12 +6,12 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
+import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
 import { observabilitySettings, port } from '@vantageedge/shared/settings/common-settings';
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { RedisUsageBatchStore } from '@vantageedge/shared/usage/redis-usage-batch-store';
-import pg from 'pg';
 import { createProjectorMetrics } from '../runner/projector-metrics.js';
 import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
 import { usageFlusherSettings } from '../usage/settings.js';
@@ -36,7 +36,8 @@ const telemetry = startTelemetry({
 });
 const logger = createLogger({ service: 'read-model-projector', level: config.LOG_LEVEL });
 const registry = createMetricsRegistry('read-model-projector');
-const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
+// A connection that died silently is found in seconds; a batch in flight on one resumes from its checkpoint.
+const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 4 }, livenessFromSettings(config));
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 
 const projector = startReadModelProjector({

@@ -2,14 +2,14 @@
 // with a progress bar and events/s. Safe while the projector and the control plane run.
 import 'dotenv/config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
-import pg from 'pg';
 import { createProgressBar } from './progress-bar.js';
 import { ReplayInProgressError, replayReadModels } from './replay.js';
 import { readModelSettings } from './settings.js';
 
 const config = loadSettingsOrExit('replay', readModelSettings);
-const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
+const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 4 }, livenessFromSettings(config));
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 const bar = createProgressBar();
 

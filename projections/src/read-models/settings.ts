@@ -1,4 +1,5 @@
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import { postgresLivenessSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import {
   LOCAL_DEFAULTS,
   observabilitySettings,
@@ -9,6 +10,7 @@ import { z } from 'zod';
 /** Settings of the read-model projector and the replay command (documented in .env.example). */
 export const readModelSettings = {
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
+  ...postgresLivenessSettings,
   ...eventStoreSettings,
   /** Most events applied in one transaction (one checkpoint write per batch). */
   READ_MODEL_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),

@@ -1,9 +1,15 @@
 import type pg from 'pg';
 
-/** Runs `work` in one transaction on a pooled client: commit when it resolves, rollback when it throws. */
+/**
+ * Runs `work` in one transaction on a pooled client: commit when it resolves, rollback when it throws.
+ * With `idleTimeoutMs`, PostgreSQL ends the session when the transaction waits that long for its next
+ * statement: a client gone without a word (its connection died silently) leaves no session behind
+ * holding the transaction's locks — the checkpoint row every later batch needs.
+ */
 export async function inTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
+  { idleTimeoutMs }: { idleTimeoutMs?: number | undefined } = {},
 ): Promise<T> {
   const client = await pool.connect();
   // A connection lost mid-transaction (server restarted, backend terminated) fails the query in flight;
@@ -12,7 +18,11 @@ export async function inTransaction<T>(
   client.on('error', onConnectionLost);
   let broken = false;
   try {
-    await client.query('begin');
+    await client.query(
+      idleTimeoutMs
+        ? `begin; set local idle_in_transaction_session_timeout = ${Math.trunc(idleTimeoutMs)}`
+        : 'begin',
+    );
     const result = await work(client);
     await client.query('commit');
     return result;

@@ -1,5 +1,6 @@
 import type { EventStore, RecordedEvent } from '@vantageedge/shared/event-store/port';
 import { type StructuredLogger, silentLogger } from '@vantageedge/shared/observability/logger';
+import { statementDeadlineOf } from '@vantageedge/shared/postgres/connection-liveness';
 import type pg from 'pg';
 import { traceBatch } from './batch-tracing.js';
 import { batches } from './batches.js';
@@ -54,6 +55,11 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
   const { projection, store, pool, batchSize = 500, logger = silentLogger, onCommitted, metrics } = options;
   const { name } = projection;
   const baseDelay = options.retryDelayMs ?? 250;
+  // A batch's session whose client died silently ends once idle this long (connection-liveness.ts): it
+  // holds the checkpoint row, which every later batch waits for.
+  const idleTimeoutMs = statementDeadlineOf(pool);
+  const inBatchTransaction = <T>(work: (client: pg.PoolClient) => Promise<T>) =>
+    inTransaction(pool, work, { idleTimeoutMs });
   const maxEventAttempts = options.maxEventAttempts ?? 3;
   let checkpoint = 0n;
   /** The event that failed last (not transiently), and how many times in a row. */
@@ -69,7 +75,7 @@ export function startProjector<Event extends RecordedEvent>(options: ProjectorOp
     if (fresh.length === 0) return;
     const started = performance.now();
     const outcome = await traceBatch(name, fresh, () =>
-      inTransaction(pool, async (client) => {
+      inBatchTransaction(async (client) => {
         const stored = await lockCheckpoint(client, name);
         if (stored !== checkpoint) throw new CheckpointMovedError(name, checkpoint, stored);
         // Read under the checkpoint lock, like the checkpoint: a rebuild's swap replaces it.

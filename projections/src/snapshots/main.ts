@@ -5,11 +5,15 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
+import {
+  createLivePool,
+  livenessFromSettings,
+  postgresLivenessSettings,
+} from '@vantageedge/shared/postgres/connection-liveness';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { observabilitySettings, port, postgresUrl } from '@vantageedge/shared/settings/common-settings';
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { snapshotBusFromSettings, snapshotBusSettings } from '@vantageedge/shared/snapshot-bus/settings';
-import pg from 'pg';
 import { z } from 'zod';
 import { projectorMetricsSettings, projectorShutdownSettings } from '../runner/settings.js';
 import { DEFAULT_TENANT_PUBLISH_BYTES_PER_SECOND } from './publish-pacing.js';
@@ -23,6 +27,7 @@ const settings = loadSettingsOrExit('snapshot-projector', {
   ...projectorMetricsSettings,
   ...projectorShutdownSettings,
   DATABASE_URL: postgresUrl.default('postgres://vantageedge:vantageedge@127.0.0.1:55432/vantageedge'),
+  ...postgresLivenessSettings,
   /** Prometheus /metrics and /healthz of the projector; 0 = off. */
   SNAPSHOT_PROJECTOR_METRICS_PORT: port.default(9464),
   SNAPSHOT_PROJECTOR_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
@@ -41,7 +46,11 @@ const telemetry = startTelemetry({
 });
 const logger = createLogger({ service: 'snapshot-projector', level: settings.LOG_LEVEL });
 const registry = createMetricsRegistry('snapshot-projector');
-const pool = new pg.Pool({ connectionString: settings.DATABASE_URL, max: 5 });
+// A connection that died silently is found in seconds; a batch in flight on one resumes from its checkpoint.
+const pool = createLivePool(
+  { connectionString: settings.DATABASE_URL, max: 5 },
+  livenessFromSettings(settings),
+);
 const store = createEventStore(eventStoreConfigFromSettings(settings, { pool }));
 const bus = snapshotBusFromSettings(settings, { clientId: 've-snapshot-projector' });
 const projector = startSnapshotProjector({

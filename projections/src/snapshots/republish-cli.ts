@@ -6,20 +6,25 @@
 import 'dotenv/config';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
+import {
+  createLivePool,
+  livenessFromSettings,
+  postgresLivenessSettings,
+} from '@vantageedge/shared/postgres/connection-liveness';
 import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/settings/common-settings';
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
-import pg from 'pg';
 import { z } from 'zod';
 import { refoldSnapshots } from './refold.js';
 import { requestSnapshotRepublish, waitForSnapshotsPublished } from './republish.js';
 
 const config = loadSettingsOrExit('republish-snapshots', {
   DATABASE_URL: postgresUrl.default(LOCAL_DEFAULTS.DATABASE_URL),
+  ...postgresLivenessSettings,
   ...eventStoreSettings,
   REPUBLISH_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
 });
 const refold = process.argv.includes('--refold');
-const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+const pool = createLivePool({ connectionString: config.DATABASE_URL, max: 2 }, livenessFromSettings(config));
 
 try {
   if (refold) {

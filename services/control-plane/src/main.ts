@@ -5,6 +5,7 @@ import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { type MetricsServer, startMetricsServer } from '@vantageedge/shared/observability/metrics-server';
 import { startTelemetry } from '@vantageedge/shared/observability/telemetry';
+import { livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
 import { cacheRedisClientOptions } from '@vantageedge/shared/redis/cache-redis';
 import { createRedisClient, redisClientOptionsFromSettings } from '@vantageedge/shared/redis/client';
@@ -33,9 +34,11 @@ const telemetry = startTelemetry({
 const logger = createLogger({ service: 'control-plane', level: config.LOG_LEVEL });
 const metrics = createMetricsRegistry('control-plane');
 // A statement that meets a connection PostgreSQL already ended is sent again on a new one.
+// One that died silently is found in seconds (connection-liveness.ts).
 const pool = createAdminPool({
   connectionString: config.DATABASE_URL,
   waitMs: config.CONTROL_PLANE_POOL_WAIT_MS,
+  liveness: livenessFromSettings(config),
 });
 const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
 

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import { cidrListSetting } from '@vantageedge/shared/net/address-ranges';
 import { originBlockedCidrsSetting } from '@vantageedge/shared/net/origin-address-policy';
+import { postgresLivenessSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import { redisSettings } from '@vantageedge/shared/redis/client';
 import { clerkIssuerOf } from '@vantageedge/shared/settings/clerk-issuer';
@@ -31,6 +32,7 @@ import { DEFAULT_TENANT_REQUESTS_IN_FLIGHT } from './admin-rate-limit/tenant-req
 import { DEFAULT_AUTH_FAILURES_PER_MINUTE } from './auth/auth-failure-limiter.js';
 import { snapshotBudgetSettings } from './commands/snapshot-guard.js';
 import { tenantLimitSettings } from './commands/tenant-limits.js';
+import { CONFIG_CHANGE_WAIT_MS } from './config-history/config-change-lock.js';
 import { DEFAULT_CONFIG_READ_BYTES_PER_MINUTE } from './config-history/config-read-budget.js';
 import { DEFAULT_RESERVED_SUBDOMAINS } from './domain/reserved-subdomains.js';
 import { subdomain } from './schemas/requests.js';
@@ -203,6 +205,7 @@ export const controlPlaneSettings = {
    * or stalled) or for a new one to connect; past it 503 store_unavailable.
    */
   CONTROL_PLANE_POOL_WAIT_MS: z.coerce.number().int().min(1).max(600_000).default(DEFAULT_POOL_WAIT_MS),
+  ...postgresLivenessSettings,
   /**
    * Bytes of config one tenant's whole-config reads (…/config, …/config/document, …/config/diff,
    * explain, plan and apply, whose document counts 20 times its bytes) may go through per minute in one
@@ -243,6 +246,28 @@ function validPort(port: string | undefined): boolean {
 
 export type ControlPlaneSettings = z.infer<z.ZodObject<typeof controlPlaneSettings>>;
 
+/**
+ * A statement that waits on purpose (a read up to its statement timeout, a config change for the one
+ * before it) must not meet the deadline of a dead connection first: it would be answered 503
+ * store_unavailable instead of its own answer.
+ */
+function assertStatementDeadline(settings: ControlPlaneSettings): void {
+  const deadline = settings.POSTGRES_STATEMENT_DEADLINE_MS;
+  if (deadline === 0) return;
+  const waits = {
+    CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS: settings.CONTROL_PLANE_READ_STATEMENT_TIMEOUT_MS,
+    USAGE_QUERY_TIMEOUT_MS: settings.USAGE_QUERY_TIMEOUT_MS,
+    'the config change lock wait': CONFIG_CHANGE_WAIT_MS,
+  };
+  for (const [name, waitMs] of Object.entries(waits)) {
+    if (waitMs >= deadline) {
+      throw new SettingsError([
+        { setting: 'POSTGRES_STATEMENT_DEADLINE_MS', issue: `must be 0 or more than ${name} (${waitMs} ms)` },
+      ]);
+    }
+  }
+}
+
 /** Rules across settings that a flat shape cannot express. */
 export function assertControlPlaneSettings(settings: ControlPlaneSettings): void {
   const devSecrets = developmentSecretProblems(settings);
@@ -255,6 +280,7 @@ export function assertControlPlaneSettings(settings: ControlPlaneSettings): void
       },
     ]);
   }
+  assertStatementDeadline(settings);
   if (!settings.CLERK_JWT_KEY && !settings.CLERK_SECRET_KEY) {
     throw new SettingsError([
       { setting: 'CLERK_JWT_KEY', issue: 'is required (or CLERK_SECRET_KEY to verify through Clerk’s JWKS)' },

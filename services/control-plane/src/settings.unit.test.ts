@@ -203,3 +203,30 @@ describe('CLERK_ISSUER', () => {
     },
   );
 });
+
+describe('POSTGRES_STATEMENT_DEADLINE_MS', () => {
+  const CLERK = { CLERK_JWT_KEY: CLERK_JWT_KEY_PEM, CLERK_ISSUER: 'https://clerk.example.com' };
+  const start = (env: Record<string, string>) =>
+    assertControlPlaneSettings(parseSettings(controlPlaneSettings, { ...REQUIRED, ...CLERK, ...env }));
+
+  it('defaults to 45 s with 10 s of keepalive idle; 0 (off) is taken', () => {
+    const parsed = parseSettings(controlPlaneSettings, REQUIRED);
+    expect(parsed.POSTGRES_STATEMENT_DEADLINE_MS).toBe(45_000);
+    expect(parsed.POSTGRES_KEEPALIVE_IDLE_MS).toBe(10_000);
+    expect(() =>
+      start({ POSTGRES_STATEMENT_DEADLINE_MS: '0', USAGE_QUERY_TIMEOUT_MS: '600000' }),
+    ).not.toThrow();
+  });
+
+  it('refuses at start-up a deadline a read or a config change would meet while waiting on purpose', () => {
+    expect(() => start({ POSTGRES_STATEMENT_DEADLINE_MS: '10000', USAGE_QUERY_TIMEOUT_MS: '20000' })).toThrow(
+      /POSTGRES_STATEMENT_DEADLINE_MS: must be 0 or more than USAGE_QUERY_TIMEOUT_MS/,
+    );
+    expect(() => start({ POSTGRES_STATEMENT_DEADLINE_MS: '20000' })).toThrow(
+      /POSTGRES_STATEMENT_DEADLINE_MS: must be 0 or more than the config change lock wait/,
+    );
+    expect(() =>
+      parseSettings(controlPlaneSettings, { ...REQUIRED, POSTGRES_KEEPALIVE_IDLE_MS: '500' }),
+    ).toThrow(/POSTGRES_KEEPALIVE_IDLE_MS/);
+  });
+});

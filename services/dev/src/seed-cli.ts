@@ -2,6 +2,7 @@ import 'dotenv/config';
 import { controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { migrateUp } from '@vantageedge/migrations/runner';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
+import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import pg from 'pg';
 import { demoUserIds, devDataDir, devEnvironment } from './dev-settings.js';
@@ -35,7 +36,10 @@ if (!env['DATABASE_URL']) {
 try {
   const config = parseSettings(controlPlaneSettings, env);
   await migrateUp(config.DATABASE_URL);
-  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+  const pool = createLivePool(
+    { connectionString: config.DATABASE_URL, max: 2 },
+    livenessFromSettings(config),
+  );
   const store = createEventStore(eventStoreConfigFromSettings(config, { pool }));
   try {
     const result = await seedDemo({

@@ -18,6 +18,7 @@ import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/sha
 import type { EventStore } from '@vantageedge/shared/event-store/port';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
+import { livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { cacheRedisClientOptions, cacheRedisSettings } from '@vantageedge/shared/redis/cache-redis';
 import {
   createRedisClient,
@@ -146,6 +147,7 @@ export async function startVantageEdge(options: StartVantageEdgeOptions): Promis
     const pool = createAdminPool({
       connectionString: databaseUrl,
       waitMs: cpConfig.CONTROL_PLANE_POOL_WAIT_MS,
+      liveness: livenessFromSettings(cpConfig),
     });
     // The embedded server also stops on Ctrl-C (the signal reaches its process group, and its own exit
     // hook) and ends its connections while the parts are still stopping; a server restart does the same.

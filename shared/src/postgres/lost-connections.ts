@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { clientClassOf } from './connection-liveness.js';
 import { onPooledConnection } from './pooled-connection.js';
 
 /**
@@ -137,13 +138,14 @@ function withMethods(pool: pg.Pool, methods: Partial<Record<'query' | 'connect',
   });
 }
 
-/** Runs `work` on a connection of its own (not the pool's), closed afterwards. */
+/** Runs `work` on a connection of its own (not the pool's, but made like them), closed afterwards. */
 export async function onNewConnection<T>(
   pool: pg.Pool,
   { readOnly }: { readOnly: boolean },
   work: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
-  const client = new pg.Client({
+  const Client = clientClassOf(pool);
+  const client = new Client({
     ...pool.options,
     connectionTimeoutMillis: pool.options.connectionTimeoutMillis || CONNECT_TIMEOUT_MS,
   });

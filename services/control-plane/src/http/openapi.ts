@@ -187,7 +187,7 @@ const E = {
 };
 
 const STORE_UNAVAILABLE =
-  'store_unavailable: PostgreSQL cannot be reached, even on a new connection, or no pooled connection came free within CONTROL_PLANE_POOL_WAIT_MS (Retry-After); for a command whose change may or may not have been stored the message says so: send it again with the same Idempotency-Key';
+  'store_unavailable: PostgreSQL cannot be reached, even on a new connection, or no pooled connection came free within CONTROL_PLANE_POOL_WAIT_MS, or a connection stopped answering (a statement unanswered for POSTGRES_STATEMENT_DEADLINE_MS) (Retry-After); for a command whose change may or may not have been stored the message says so: send it again with the same Idempotency-Key';
 
 /**
  * What every /api/v1 request can answer: 429 (its caller's rate limit, commands their tenant's too)
@@ -1188,7 +1188,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'Request strings must not contain U+0000 or unpaired surrogates (400).',
         'JSON bodies are UTF-8 (another charset → 415) and name each member of an object once (I-JSON, RFC 7493): a repeated name, also when spelled with escapes → 400 validation_failed, the detail naming its path (e.g. cors.allow_origins).',
         'A method a path does not serve → 405 with Allow; OPTIONS → 204 with Allow.',
-        'The database unreachable, or too slow to free a pooled connection within CONTROL_PLANE_POOL_WAIT_MS → 503 store_unavailable with Retry-After on any /api/v1 request (a command whose change may or may not have been stored says so: send it again with the same Idempotency-Key).',
+        'The database unreachable, too slow to free a pooled connection within CONTROL_PLANE_POOL_WAIT_MS, or a statement unanswered for POSTGRES_STATEMENT_DEADLINE_MS → 503 store_unavailable with Retry-After on any /api/v1 request (a command whose change may or may not have been stored says so: send it again with the same Idempotency-Key).',
         'Every /api/v1 request counts against its caller’s rate limit and every command against its tenant’s: over one → 429 admin_rate_limited with Retry-After.',
       ].join(' '),
     },

@@ -130,6 +130,8 @@ export async function startControlPlane(
     poolSize?: number;
     /** CONTROL_PLANE_POOL_WAIT_MS of the app's own pool (`poolSize`, `connectThrough`); default: the app's. */
     poolWaitMs?: number;
+    /** POSTGRES_STATEMENT_DEADLINE_MS of the app's own pool (`poolSize`, `connectThrough`); default: the app's. */
+    statementDeadlineMs?: number;
     /** CONTROL_PLANE_USER_REQUESTS_IN_FLIGHT; default 0 (off). */
     userRequestsInFlight?: number;
     /** CONTROL_PLANE_TENANT_REQUESTS_IN_FLIGHT; default 0 (off). */
@@ -162,6 +164,10 @@ export async function startControlPlane(
           connectionString: options.connectThrough?.(db.url) ?? db.url,
           max: options.poolSize ?? 10,
           waitMs: options.poolWaitMs,
+          liveness:
+            options.statementDeadlineMs === undefined
+              ? {}
+              : { statementDeadlineMs: options.statementDeadlineMs },
         })
       : null;
   through?.on('error', () => {});

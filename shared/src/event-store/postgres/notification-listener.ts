@@ -4,6 +4,8 @@ import { ChangeSignal } from '../subscription.js';
 export interface NotificationListenerOptions {
   /** Connection settings for the dedicated LISTEN connection (the pool's own options). */
   connection: pg.ClientConfig;
+  /** The connection's class (the pool's own: clientClassOf); default pg.Client. */
+  client?: typeof pg.Client;
   channel: string;
   retry?: { initialMs: number; maxMs: number };
   onError?: (error: unknown) => void;
@@ -60,7 +62,8 @@ export class NotificationListener {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client(this.options.connection);
+    const Client = this.options.client ?? pg.Client;
+    const client = new Client(this.options.connection);
     client.on('notification', () => this.changes.notify());
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('LISTEN connection ended')));

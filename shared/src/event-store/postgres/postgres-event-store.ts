@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { CONTROL_PLANE_UPCASTERS } from '../../domain/event-upcasters.js';
+import { clientClassOf, DEFAULT_KEEPALIVE_IDLE_MS } from '../../postgres/connection-liveness.js';
 import {
   isConnectionError,
   onNewConnection,
@@ -140,8 +141,14 @@ export class PostgresEventStore implements EventStore {
     this.batchSize = subscriptionBatchSize;
     this.onConnectionError = onConnectionError ?? (() => undefined);
     this.listener = new NotificationListener({
-      // keepAlive so a silently dead LISTEN connection is noticed and replaced
-      connection: { ...pool.options, keepAlive: true },
+      // Kept alive so a LISTEN connection that died silently is noticed and replaced (connection-liveness.ts):
+      // it only ever waits, so without it the subscriptions would wait for ever.
+      connection: {
+        ...pool.options,
+        keepAlive: true,
+        keepAliveInitialDelayMillis: pool.options.keepAliveInitialDelayMillis || DEFAULT_KEEPALIVE_IDLE_MS,
+      },
+      client: clientClassOf(pool),
       channel: APPEND_CHANNEL,
       onError: this.onConnectionError,
     });
