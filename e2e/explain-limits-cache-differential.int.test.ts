@@ -135,7 +135,17 @@ async function createMeteredTenant(): Promise<void> {
   }
 }
 
+/**
+ * Quota counters are per UTC day (and month): a run crossing midnight would compare counts the gateway
+ * started afresh half-way with the ones explain read before. So the run waits out the day's last 90 s.
+ */
+async function outsideTheDaysLastMinutes(): Promise<void> {
+  const untilMidnightMs = 86_400_000 - (Date.now() % 86_400_000);
+  if (untilMidnightMs < 90_000) await new Promise((resolve) => setTimeout(resolve, untilMidnightMs + 100));
+}
+
 beforeAll(async () => {
+  await outsideTheDaysLastMinutes();
   redis = createTestRedis('explain-limits-cache');
   cp = await startControlPlane({
     withReadSide: true,
@@ -200,7 +210,7 @@ beforeAll(async () => {
   });
   await replica.configPlane.ready;
   await replica.responseCache.prepareTenant(tenantId);
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await replica?.close();
