@@ -1,4 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  CLIENT_AUTH_USAGE,
+  createTestCa,
+  issueTestCertificate,
+} from '@vantageedge/shared/testing/test-certificates';
+import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 import { recordRouteAsAnEarlierReleaseDid as recordRoute } from '../testing/recorded-routes.js';
@@ -6,7 +12,8 @@ import { recordRouteAsAnEarlierReleaseDid as recordRoute } from '../testing/reco
 /**
  * A route a config apply or rollback brings back under its old id meets the rules between a route's
  * fields as a created one does (route-policy-rules.ts, allow_any_authenticated_user on jwt modes only):
- * a document may write any field, and a recorded route may predate a rule.
+ * a document may write any field, and a recorded route may predate a rule. An origin brought back names
+ * a client certificate only if a created one could (a live certificate of its own tenant).
  */
 
 let h: ControlPlaneHarness;
@@ -39,7 +46,10 @@ const recordRouteAsAnEarlierReleaseDid = (route: Record<string, unknown>) =>
   recordRoute(h.store, tenantId, route);
 
 beforeAll(async () => {
-  h = await startControlPlane({ withReadSide: true });
+  h = await startControlPlane({
+    withReadSide: true,
+    certificateKeyRing: keyRing(randomBytes(32).toString('base64')),
+  });
   tenantId = json(
     await h.request('POST', '/api/v1/tenants', { body: { name: 'Acme', subdomain: 'acme-restore-rules' } }),
   )['id'] as string;
@@ -149,5 +159,93 @@ describe('a rollback to routes recorded the same', () => {
     }
     expect(await head()).toBe(start);
     expect((await h.request('GET', `/api/v1/routes/${twin}`, await caughtUp())).status).toBe(404);
+  });
+});
+
+describe('a deleted origin brought back naming a client certificate', () => {
+  async function uploadClientCertificate(owner: string): Promise<string> {
+    const ca = await createTestCa('Restore Rules Client CA');
+    const certificate = await issueTestCertificate(ca, {
+      dnsNames: [],
+      commonName: 'gateway-client',
+      extendedKeyUsages: [CLIENT_AUTH_USAGE],
+    });
+    const uploaded = await h.request('POST', '/api/v1/certificates', {
+      body: {
+        tenant_id: owner,
+        certificate_pem: certificate.chainPem,
+        private_key_pem: certificate.privateKeyPem,
+      },
+    });
+    expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(201);
+    return json(uploaded)['id'] as string;
+  }
+
+  async function mutualOrigin(name: string, certificateId: string): Promise<{ id: string; at: string }> {
+    const created = await h.request('POST', '/api/v1/origins', {
+      body: {
+        tenant_id: tenantId,
+        name,
+        url: 'https://127.0.0.1:9/',
+        tls: { client_certificate_id: certificateId },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    return { id: json(created)['id'] as string, at: await head() };
+  }
+
+  const missingCertificate = {
+    code: 'not_found',
+    details: [{ field: 'tls.client_certificate_id', issue: 'no such certificate' }],
+  };
+
+  // Regression: a restored origin was appended as recorded, naming a certificate deleted since (its
+  // requests to an origin requiring it then failed at every replica) or, in a document, any id at all.
+  it('by a rollback, after the certificate was deleted: 404 as for a created one, its dry run too, nothing appended', async () => {
+    const certificateId = await uploadClientCertificate(tenantId);
+    const origin = await mutualOrigin(`mtls-${randomUUID().slice(0, 8)}`, certificateId);
+    expect((await h.request('DELETE', `/api/v1/origins/${origin.id}`)).status).toBe(204);
+    expect((await h.request('DELETE', `/api/v1/certificates/${certificateId}`)).status).toBe(204);
+    const start = await head();
+    for (const dry_run of [true, false]) {
+      const rollback = await h.request('POST', `${base()}/rollback`, {
+        body: { to_position: origin.at, dry_run },
+      });
+      expect(rollback.status, JSON.stringify(rollback.body)).toBe(404);
+      expect(json(rollback)['error']).toMatchObject(missingCertificate);
+    }
+    expect(await head()).toBe(start);
+    expect((await h.request('GET', `/api/v1/origins/${origin.id}`, await caughtUp())).status).toBe(404);
+  });
+
+  it("by a document naming another tenant's certificate: 404 as a missing one, its plan too, nothing appended", async () => {
+    const otherTenant = json(
+      await h.request('POST', '/api/v1/tenants', {
+        body: { name: 'Globex', subdomain: `globex-${randomUUID().slice(0, 8)}` },
+      }),
+    )['id'] as string;
+    const othersCertificate = await uploadClientCertificate(otherTenant);
+    const ownCertificate = await uploadClientCertificate(tenantId);
+    const name = `mtls-${randomUUID().slice(0, 8)}`;
+    const origin = await mutualOrigin(name, ownCertificate);
+    expect((await h.request('DELETE', `/api/v1/origins/${origin.id}`)).status).toBe(204);
+    const document = (await currentDocument()) as { origins?: object[]; routes: object[] };
+    document.origins = [
+      ...(document.origins ?? []),
+      {
+        id: origin.id,
+        name,
+        url: 'https://127.0.0.1:9/',
+        tls: { client_certificate_id: othersCertificate },
+      },
+    ];
+    const start = await head();
+    for (const action of ['plan', 'apply']) {
+      const answered = await h.request('POST', `${base()}/${action}`, { body: document });
+      expect(answered.status, `${action}: ${JSON.stringify(answered.body)}`).toBe(404);
+      expect(json(answered)['error']).toMatchObject(missingCertificate);
+    }
+    expect(await head()).toBe(start);
+    expect((await h.request('GET', `/api/v1/origins/${origin.id}`, await caughtUp())).status).toBe(404);
   });
 });

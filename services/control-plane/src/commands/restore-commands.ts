@@ -12,7 +12,7 @@ import {
   requireAccess,
 } from './context.js';
 import { handleCommand } from './handle-command.js';
-import { requireLiveTenant } from './lookups.js';
+import { requireClientCertificateOfTenant, requireLiveTenant } from './lookups.js';
 import { originTargetUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { outcomeOf } from './outcome.js';
 import { requireNewRouteFits } from './route-commands.js';
@@ -26,8 +26,9 @@ import { originView, routeView } from './views.js';
 
 /**
  * Re-creating a deleted origin or route under its own id, with the checks its create command makes
- * (write access, a live tenant, the tenant's limits, today's origin address policy, a live origin of
- * the same tenant for a route, the rules between a route's fields).
+ * (write access, a live tenant, the tenant's limits, today's origin address policy, a live client
+ * certificate of the origin's own tenant, a live origin of the same tenant for a route, the rules
+ * between a route's fields).
  */
 
 const restoreOriginDecider = restoreDecider<OriginState>(originDecider, {
@@ -53,6 +54,11 @@ export async function restoreOrigin(
   await requireRoomForTargets(deps, origin.tenant_id, origin.targets.length, origin.origin_id);
   // Targets allowed when the origin was deleted may not be any more.
   requireAllowedAddresses(deps.originAddressPolicy, originTargetUrls(origin));
+  // The certificate it named may have been deleted since; a document may name any id. Restores run in a
+  // config apply or rollback, under the tenant's lock that a certificate's deletion takes too.
+  const clientCertificateId = origin.tls?.client_certificate_id;
+  if (clientCertificateId)
+    await requireClientCertificateOfTenant(deps, clientCertificateId, origin.tenant_id);
   const result = await handleCommand({
     store: deps.store,
     snapshotGuard: deps.snapshotGuard,

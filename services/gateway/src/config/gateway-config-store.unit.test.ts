@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import type { OriginConfig } from '@vantageedge/shared/domain/gateway-config';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { OriginConfig, SnapshotCertificate } from '@vantageedge/shared/domain/gateway-config';
+import { certificateKeyContext, keyRing, sealPrivateKey } from '@vantageedge/shared/tls/private-key-envelope';
 import { describe, expect, it } from 'vitest';
 import { RemoteJwksRegistry } from '../auth/jwks.js';
 import { buildSnapshot } from '../testing/snapshots.js';
@@ -98,6 +99,45 @@ describe('GatewayConfigStore', () => {
     expect(created).toHaveLength(2);
     expect(created[0]?.closed).toBe(true);
     expect(created[1]?.closed).toBe(false);
+  });
+
+  it('keeps an origin presenting a client certificate when only its key is resealed or a route changes', () => {
+    // Its upstream set holds the opened key and the TLS context: made again, every replica would open
+    // the keys and build the contexts of all the tenant's origins for each change of its config.
+    const { created, factory } = recordingUpstreams();
+    const store = new GatewayConfigStore({ baseDomains: ['localhost'], createUpstreamSet: factory });
+    const tenantId = '00000000-0000-4000-8000-000000000001';
+    const certificateId = randomUUID();
+    const certificate = (kek: string, fingerprint: string): SnapshotCertificate => ({
+      id: certificateId,
+      domains: [],
+      certificate_pem: `certificate ${fingerprint}`,
+      private_key: sealPrivateKey(
+        keyRing(kek),
+        `key ${fingerprint}`,
+        certificateKeyContext(tenantId, certificateId),
+      ),
+      fingerprint_sha256: fingerprint,
+      not_after: new Date(Date.now() + 86_400_000).toISOString(),
+    });
+    const presenting = (version: number, pathPattern: string, presented: SnapshotCertificate) => {
+      const snapshot = base(version, 'acme', {
+        certificates: [presented],
+        routes: [{ origin_id: originId, path_pattern: pathPattern }],
+      });
+      for (const origin of snapshot.origins) {
+        origin.tls = { ...origin.tls, client_certificate_id: certificateId };
+      }
+      return snapshot;
+    };
+    const [firstKek, secondKek] = [randomBytes(32), randomBytes(32)].map((key) => key.toString('base64'));
+    store.apply(presenting(1, '/api/*', certificate(firstKek!, 'AA:01')));
+    store.apply(presenting(2, '/api/*', certificate(secondKek!, 'AA:01')));
+    store.apply(presenting(3, '/v2/*', certificate(secondKek!, 'AA:01')));
+    expect(created).toHaveLength(1);
+    store.apply(presenting(4, '/v2/*', certificate(secondKek!, 'BB:02')));
+    expect(created).toHaveLength(2);
+    expect(created[0]?.closed).toBe(true);
   });
 
   it('closes the origins a snapshot it cannot compile opened, and keeps serving the previous version', () => {
