@@ -10,6 +10,7 @@ import {
   createTestCa,
   issueTestCertificate,
 } from '@vantageedge/shared/testing/test-certificates';
+import { outsideTheUtcDaysLast } from '@vantageedge/shared/testing/utc-day';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONSOLE_OUT_DIR, ensureConsoleBuilt } from '../scripts/console-build.js';
@@ -35,6 +36,8 @@ import {
  */
 
 const SCREENSHOTS = path.join(REPO_ROOT, '.data', 'console-screenshots');
+/** The longest the quota journey takes, from the key's first request to the page showing it used up. */
+const QUOTA_SPAN_MS = 150_000;
 
 async function text(page: Page, selector: string): Promise<string> {
   const locator = page.locator(selector).first();
@@ -215,6 +218,8 @@ describe('the web console against the running product', () => {
     const { page } = browser;
     const fail = (what: string) => `${what}\nbrowser: ${browser.problems().join('\n')}`;
     expect(tenantId).not.toBe('');
+    // The key's quota counts per UTC day: a midnight before the page shows it used up starts it afresh.
+    await outsideTheUtcDaysLast(QUOTA_SPAN_MS);
 
     // ---- a key with a daily quota: both gateways count it in one counter ----
     await page.click('a[data-tab=keys]');
@@ -330,7 +335,7 @@ describe('the web console against the running product', () => {
     );
     await browser.screenshot('15-rolled-back');
     expect(browser.problems().filter((problem) => !problem.includes('status of 4'))).toEqual([]);
-  }, 240_000);
+  }, 390_000); // 240 s, and QUOTA_SPAN_MS to wait out a midnight
 
   it("edits an origin's TLS settings: refuses a bad CA bundle at its field, presents a chosen certificate", async () => {
     const { page } = browser;

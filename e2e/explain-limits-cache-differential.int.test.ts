@@ -15,6 +15,7 @@ import { parseSettings } from '@vantageedge/shared/settings/load-settings';
 import { createInMemorySnapshotBus } from '@vantageedge/shared/snapshot-bus/in-memory-snapshot-bus';
 import { configPlaneSettings } from '@vantageedge/shared/snapshot-bus/settings';
 import { createTestRedis, scanKeys, type TestRedis } from '@vantageedge/shared/testing/redis';
+import { outsideTheUtcDaysLast } from '@vantageedge/shared/testing/utc-day';
 import { RedisQuotaStore } from '@vantageedge/shared/usage/quota-store';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,17 +136,7 @@ async function createMeteredTenant(): Promise<void> {
   }
 }
 
-/**
- * Quota counters are per UTC day (and month): a run crossing midnight would compare counts the gateway
- * started afresh half-way with the ones explain read before. So the run waits out the day's last 90 s.
- */
-async function outsideTheDaysLastMinutes(): Promise<void> {
-  const untilMidnightMs = 86_400_000 - (Date.now() % 86_400_000);
-  if (untilMidnightMs < 90_000) await new Promise((resolve) => setTimeout(resolve, untilMidnightMs + 100));
-}
-
 beforeAll(async () => {
-  await outsideTheDaysLastMinutes();
   redis = createTestRedis('explain-limits-cache');
   cp = await startControlPlane({
     withReadSide: true,
@@ -210,7 +201,7 @@ beforeAll(async () => {
   });
   await replica.configPlane.ready;
   await replica.responseCache.prepareTenant(tenantId);
-}, 240_000);
+}, 120_000);
 
 afterAll(async () => {
   await replica?.close();
@@ -659,6 +650,10 @@ describe('explain against a gateway: rate limits and the cache', () => {
 });
 
 describe('explain against a gateway: quotas', () => {
+  // Quota counters are per UTC day (and month): a midnight during the test (120 s at most) would start
+  // the gateway's counts afresh half-way, and explain's read before it would no longer agree.
+  beforeAll(() => outsideTheUtcDaysLast(120_000), 130_000);
+
   it('names the counters a request spends, as counted, and refuses it exactly when the gateway does', async () => {
     const sequences = fc.sample(quotaSequence, { seed: SEED, numRuns: CASES });
     const found = new Map<string, string>();

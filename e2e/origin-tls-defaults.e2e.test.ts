@@ -76,11 +76,13 @@ beforeAll(async () => {
     issueTestCertificate(trustedCa, localhost).then((c) => startTlsOrigin('probed-valid', c, 'localhost')),
   ]);
 
+  // A probe that times out ejects the target too: its timeout leaves time for a TLS handshake on a busy
+  // machine (a refused certificate fails at once, whatever it is).
   const activeChecks = {
     active: {
       enabled: true,
       interval_seconds: 1,
-      timeout_seconds: 1,
+      timeout_seconds: 10,
       healthy_threshold: 1,
       unhealthy_threshold: 1,
     },

@@ -119,6 +119,16 @@ async function applied(tenantId: string, position: bigint): Promise<void> {
 }
 
 const noChecks = { active: { enabled: false } };
+/**
+ * Probes every second, one failure ejecting the target (503); a probe that times out fails too, so the
+ * timeout leaves time for a TLS handshake on a busy machine.
+ */
+const PROBED_EVERY_SECOND = {
+  interval_seconds: 1,
+  timeout_seconds: 10,
+  healthy_threshold: 1,
+  unhealthy_threshold: 1,
+};
 
 beforeAll(async () => {
   privateCa = await createTestCa('Tenant A Private CA');
@@ -154,7 +164,7 @@ beforeAll(async () => {
         tls: { ca_certificates: `${otherCa.certificatePem}\n${privateCa.certificatePem}` },
         // Probes verify with the origin's CA too: a probe refused would eject the target (503).
         health_check: {
-          active: { interval_seconds: 1, timeout_seconds: 1, healthy_threshold: 1, unhealthy_threshold: 1 },
+          active: PROBED_EVERY_SECOND,
         },
       },
       named: {
@@ -173,7 +183,7 @@ beforeAll(async () => {
         tls: { ca_certificates: privateCa.certificatePem, client_certificate_id: clientCertificateId },
         // Probes present the client certificate too: a probe refused would eject the target (503).
         health_check: {
-          active: { interval_seconds: 1, timeout_seconds: 1, healthy_threshold: 1, unhealthy_threshold: 1 },
+          active: PROBED_EVERY_SECOND,
         },
       },
       anonymous: {

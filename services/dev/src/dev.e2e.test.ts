@@ -66,6 +66,12 @@ function run(
   });
 }
 
+/** The requests the dev process's gateway is handling now, from its metrics. */
+async function requestsInFlight(env: NodeJS.ProcessEnv): Promise<number> {
+  const metrics = await (await fetch(`http://127.0.0.1:${env['GATEWAY_ADMIN_PORT']}/metrics`)).text();
+  return Number(/^vantageedge_gateway_requests_in_flight(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1] ?? 0);
+}
+
 function postgresRunningIn(dataDir: string): Promise<boolean> {
   return run('pgrep', ['-f', `postgres -D ${dataDir}`], process.env).then((r) => r.code === 0);
 }
@@ -293,7 +299,7 @@ describe('make dev (single process on embedded defaults)', () => {
     socket.write(
       'POST /api/public/status HTTP/1.1\r\nHost: demo.localhost\r\nContent-Length: 100\r\n\r\npartial',
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expect.poll(() => requestsInFlight(env), { timeout: 20_000 }).toBe(1);
 
     expect(await stop(dev)).toBe(0);
     expect(dev.output()).toContain('stopped.');

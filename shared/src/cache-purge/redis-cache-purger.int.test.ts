@@ -36,12 +36,14 @@ describe('createRedisCachePurger', () => {
       'route-1': '2',
       _tenant: '1',
     });
-    for (let i = 0; i < 50 && received.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(received).toEqual([
-      { kind: 'route', tenantId: 'tenant-a', routeId: 'route-1', generation: 1 },
-      { kind: 'route', tenantId: 'tenant-a', routeId: 'route-1', generation: 2 },
-      { kind: 'tenant', tenantId: 'tenant-a', generation: 1 },
-    ]);
+    // Published messages arrive when the shared Redis gets to them: wait for them, not for a time.
+    await expect
+      .poll(() => received, { timeout: 20_000 })
+      .toEqual([
+        { kind: 'route', tenantId: 'tenant-a', routeId: 'route-1', generation: 1 },
+        { kind: 'route', tenantId: 'tenant-a', routeId: 'route-1', generation: 2 },
+        { kind: 'tenant', tenantId: 'tenant-a', generation: 1 },
+      ]);
   });
 });
 

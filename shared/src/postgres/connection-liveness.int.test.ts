@@ -8,8 +8,10 @@ import { isConnectionError } from './lost-connections.js';
 /**
  * A connection whose route forgot it (no FIN, no RST): every statement sent on it waited for the
  * kernel's retransmission timeout, and the pool handed it out again afterwards.
+ * The deadline is also a new connection's time to connect and every live statement's to be answered:
+ * time enough for both on a machine busy with other tests.
  */
-const DEADLINE_MS = 500;
+const DEADLINE_MS = 1_500;
 let database: TestDatabase;
 let proxy: TcpProxy;
 let pool: pg.Pool;
