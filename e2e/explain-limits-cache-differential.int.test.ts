@@ -613,6 +613,12 @@ async function quotaDisagreements(steps: readonly ExplainedRequest[]): Promise<s
 
 let nextCase = 0;
 const caseId = () => `c${nextCase++}`;
+/** What a problem of a request sequence is, whatever its ids and step: its first line without them. */
+const sequenceProblemKind = (problem: string) =>
+  problem
+    .split('\n')[0]!
+    .replace(/[0-9a-f-]{36}/g, '<id>')
+    .replace(/step \d+/, 'step');
 
 describe('explain against a gateway: rate limits and the cache', () => {
   it('names the counters that make the gateway answer 429', async () => {
@@ -622,10 +628,7 @@ describe('explain against a gateway: rate limits and the cache', () => {
       const id = caseId();
       const steps = sequence.map(({ shape, clientIp }) => ({ request: placed(shape, id), clientIp }));
       for (const problem of await limitDisagreements(steps)) {
-        const kind = problem
-          .split('\n')[0]!
-          .replace(/[0-9a-f-]{36}/g, '<id>')
-          .replace(/step \d+/, 'step');
+        const kind = sequenceProblemKind(problem);
         if (!found.has(kind)) found.set(kind, problem);
       }
     }
@@ -661,10 +664,7 @@ describe('explain against a gateway: quotas', () => {
       const id = caseId();
       const steps = sequence.map(({ base, tail, ...rest }) => ({ ...rest, path: `${base}/${id}${tail}` }));
       for (const problem of await quotaDisagreements(steps)) {
-        const kind = problem
-          .split('\n')[0]!
-          .replace(/[0-9a-f-]{36}/g, '<id>')
-          .replace(/step \d+/, 'step');
+        const kind = sequenceProblemKind(problem);
         if (!found.has(kind)) found.set(kind, problem);
       }
     }

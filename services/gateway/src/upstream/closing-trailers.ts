@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { buildConnector } from 'undici';
+import { preparingConnections } from './prepared-connections.js';
 
 /**
  * Origin connections closed once an answer's trailer section says `Connection: close`. The origin
@@ -13,19 +14,13 @@ import type { buildConnector } from 'undici';
  * diagnostics channels would cost two messages and a map entry per request.
  */
 export function closableOnClosingTrailers(connector: buildConnector.connector): buildConnector.connector {
-  return (options, callback) =>
-    connector(options, (error, socket) => {
-      if (error !== null) {
-        callback(error, null);
-        return;
-      }
-      const read = socket.read;
-      socket.read = function noteRead(this: Duplex, size?: number) {
-        socketBeingRead = this;
-        return read.call(this, size);
-      };
-      callback(null, socket);
-    });
+  return preparingConnections(connector, (socket) => {
+    const read = socket.read;
+    socket.read = function noteRead(this: Duplex, size?: number) {
+      socketBeingRead = this;
+      return read.call(this, size);
+    };
+  });
 }
 
 let socketBeingRead: Duplex | undefined;

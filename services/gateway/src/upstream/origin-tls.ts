@@ -4,6 +4,7 @@ import { checkServerIdentity, createSecureContext, type PeerCertificate, type Se
 import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
 import type { buildConnector } from 'undici';
 import type { OriginClientCertificate } from './origin-client-certificate.js';
+import { preparingConnections } from './prepared-connections.js';
 
 /**
  * An origin's TLS settings compiled once, when its snapshot arrives: every connection to its https
@@ -142,17 +143,12 @@ export function originTlsErrorCode(error: unknown): string | undefined {
  * the "other side closed" of the end of stream that follows it.
  */
 export function failingWithTlsAlerts(connector: buildConnector.connector): buildConnector.connector {
-  return (options, callback) => {
-    const connect = connector as (...args: Parameters<buildConnector.connector>) => unknown;
-    return connect(options, (error, socket) => {
-      if (error === null && socket && options.protocol === 'https:') {
-        socket.prependListener('error', (failure: Error) => {
-          if (originTlsErrorCode(failure) !== undefined && !socket.destroyed) socket.destroy();
-        });
-      }
-      (callback as (...args: unknown[]) => void)(error, socket);
-    }) as undefined;
-  };
+  return preparingConnections(connector, (socket, options) => {
+    if (options.protocol !== 'https:') return;
+    socket.prependListener('error', (failure: Error) => {
+      if (originTlsErrorCode(failure) !== undefined && !socket.destroyed) socket.destroy();
+    });
+  });
 }
 
 /** Calls `report` with each TLS failure of `connector`'s connections (the error itself goes on as it was). */

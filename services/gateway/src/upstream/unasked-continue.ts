@@ -1,6 +1,7 @@
 import { maxHeaderSize } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type buildConnector, errors } from 'undici';
+import { preparingConnections } from './prepared-connections.js';
 
 /**
  * Interim (1xx) answers an origin may send before its final answer to one request. RFC 9110 §15.2 sets
@@ -29,15 +30,7 @@ export class TooManyInterimAnswersError extends Error {
  * maxHeaderSize) with undici's HeadersOverflowError (either way the request fails: 502).
  */
 export function withoutUnaskedContinue(connector: buildConnector.connector): buildConnector.connector {
-  return (options, callback) =>
-    connector(options, (error, socket) => {
-      if (error !== null) {
-        callback(error, null);
-        return;
-      }
-      dropUnaskedContinue(socket);
-      callback(null, socket);
-    });
+  return preparingConnections(connector, dropUnaskedContinue);
 }
 
 /** `HTTP/1.x 1dd` and the byte after it: what tells an interim answer from a final one. */
