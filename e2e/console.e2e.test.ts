@@ -367,9 +367,10 @@ describe('the web console against the running product', () => {
     await page.selectOption(`${form} select[name="tls.client_certificate_id"]`, certificateId);
     await page.click(`${form} button[type=submit]`);
     await page.locator(form).waitFor({ state: 'detached' });
-    expect(await text(page, 'tr[data-origin=backend] .origin-tls-summary')).toBe(
-      'verified, for backend.internal, client certificate CN=console-gateway-client',
-    );
+    // The form closes as the update is answered; the list shows it once it has read the origin again.
+    await expect
+      .poll(() => text(page, 'tr[data-origin=backend] .origin-tls-summary'))
+      .toBe('verified, for backend.internal, client certificate CN=console-gateway-client');
     await browser.screenshot('16-origin-tls');
 
     const origins = await system.admin('GET', `/api/v1/origins?tenant_id=${tenantId}`);
