@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { asOriginsReadIt } from '@vantageedge/shared/http/cgi-spellings';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -26,6 +27,11 @@ import { buildSnapshot } from '../testing/snapshots.js';
  * - A request refused because its connection could no longer be trusted (two Host lines) answered
  *   `Connection: close`, yet a request pipelined behind it in the same bytes was still forwarded to the
  *   origin. Nothing sent after such a request is handled now.
+ * - `Content_Length` was forwarded to the origin as it came. Unicorn (and Puma before 6.4.3), which read
+ *   `_` in a field name as `-`, frame the request by it: a GET with `Content_Length: 40` had such an
+ *   origin take the next request the gateway sent on that pooled connection (another client's) as its
+ *   body, and a POST whose `Content_Length: 0` followed the gateway's `Content-Length` had its body read
+ *   as a request of its own, one no route, key or rate limit of the gateway had seen.
  */
 const HOST = 'framing.localhost';
 const PIPELINED = `GET /api/pipelined HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
@@ -126,6 +132,33 @@ describe('a Transfer-Encoding that leaves the end of the body in doubt', () => {
     expect(closed).toBe(false);
     expect(originSaw('/api/chunked')).toBe(true);
     expect(originSaw('/api/pipelined')).toBe(true);
+  });
+});
+
+/** The fields of a request an origin reading `_` as `-` (Unicorn, older Puma) takes for Content-Length. */
+function lengthFieldsAsOriginsReadThem(path: string): Array<[string, unknown]> {
+  const seen = origin.seen.find((request) => request.url === path);
+  expect(seen).toBeDefined();
+  return Object.entries(seen!.headers).filter(([name]) => asOriginsReadIt(name) === 'content-length');
+}
+
+describe('Content-Length spelled with `_`, which origins reading `_` as `-` frame the request by', () => {
+  it("is not forwarded: the origin reads the body by the gateway's Content-Length alone", async () => {
+    const { received } = await exchange(
+      `POST /api/underscore-length HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 3\r\nContent_Length: 0\r\n\r\n` +
+        `abc${PIPELINED}`,
+    );
+    expect(received.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(lengthFieldsAsOriginsReadThem('/api/underscore-length')).toEqual([['content-length', '3']]);
+    expect(originSaw('/api/pipelined')).toBe(true);
+  });
+
+  it('is not forwarded with a request that has no body', async () => {
+    const { received } = await exchange(
+      `GET /api/underscore-length-no-body HTTP/1.1\r\nHost: ${HOST}\r\nContent_Length: 40\r\n\r\n${PIPELINED}`,
+    );
+    expect(received.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(lengthFieldsAsOriginsReadThem('/api/underscore-length-no-body')).toEqual([]);
   });
 });
 

@@ -201,6 +201,9 @@ export function upstreamRequestHeaders(
     // A client's `_` spelling of a header the gateway writes or drops reaches CGI-style origins as it.
     const read = asOriginsReadIt(name);
     if (REQUEST_DROPPED.has(read) || named?.has(name) || read.startsWith(IDENTITY_HEADER_PREFIX)) continue;
+    // `Content_Length` is no field to the gateway, which frames the body itself, but Unicorn (and Puma
+    // before 6.4.3) frame the request by it: the body, or the next request, would be read otherwise.
+    if (read === 'content-length' && read !== name) continue;
     if (name === 'authorization' && !keepAuthorization) continue;
     out[name] = headers[name];
   }

@@ -49,4 +49,14 @@ describe('headers a client spells with underscores', () => {
     expect(Object.keys(out).filter((name) => name.includes('_'))).toEqual(['x_custom_header']);
     expect(out['x-real-ip']).toBe('203.0.113.7');
   });
+
+  // Unicorn and Puma before 6.4.3 frame a request by `Content_Length` as by Content-Length.
+  it('regression: drops Content_Length, a framing field the gateway writes itself', () => {
+    const out = upstreamRequestHeaders(
+      { 'content-length': '3', content_length: '0', 'content_length-': '1' },
+      facts(),
+    );
+    expect(out['content-length']).toBe('3');
+    expect(Object.keys(out).filter((name) => name.startsWith('content_'))).toEqual(['content_length-']);
+  });
 });
