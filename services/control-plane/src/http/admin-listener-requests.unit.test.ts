@@ -176,6 +176,64 @@ describe('Expect: 100-continue on the admin API', () => {
 });
 
 /**
+ * A body sent without `Expect: 100-continue` arrives uninvited. When the answer goes out before all of
+ * it arrived (a refusal before the body is read), node would read and drop the rest, for as long as the
+ * client sends it: an anonymous client could stream gigabytes through the listener's parser.
+ */
+describe('bodies the admin API answers before reading', () => {
+  const chunkedUpload = (headers: string[]) =>
+    [
+      'POST /api/v1/tenants HTTP/1.1',
+      'Host: cp',
+      'Content-Type: application/json',
+      'Transfer-Encoding: chunked',
+      ...headers,
+      '',
+      '',
+    ].join('\r\n');
+
+  it('answers an upload without a credential 401 and closes the connection, rather than read the rest', async () => {
+    const exchange = sendHead(chunkedUpload([]));
+    exchange.socket.write(`4000\r\n${'['.repeat(0x4000)}\r\n`);
+    const answer = await exchange.finalHead;
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+    await exchange.closed;
+  });
+
+  it('answers an upload with a token the instance did not sign 401 and closes the connection', async () => {
+    const forged = await signClerkToken(await createClerkTestKeys(), { userId: ADMIN });
+    const exchange = sendHead(chunkedUpload([`Authorization: Bearer ${forged}`]));
+    const answer = await exchange.finalHead;
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+    await exchange.closed;
+  });
+
+  it('keeps the connection of a refused request whose body arrived whole for the next request', async () => {
+    const forged = await signClerkToken(await createClerkTestKeys(), { userId: ADMIN });
+    const body = '{"name":"x"}';
+    const exchange = sendHead(
+      [
+        'POST /api/v1/tenants HTTP/1.1',
+        'Host: cp',
+        'Content-Type: application/json',
+        `Content-Length: ${body.length}`,
+        `Authorization: Bearer ${forged}`,
+        '',
+        body,
+      ].join('\r\n'),
+    );
+    const answer = await exchange.finalHead;
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer).toMatch(/\r\nConnection: keep-alive\r\n/i);
+    exchange.socket.write('GET /healthz HTTP/1.1\r\nHost: cp\r\nConnection: close\r\n\r\n');
+    await exchange.closed;
+    expect(exchange.received()).toMatch(/HTTP\/1\.1 401 [\s\S]*HTTP\/1\.1 200 /);
+  });
+});
+
+/**
  * A request names the host it is for once, as `host[:port]` (RFC 9112 §3.2): anything else is refused
  * by the admin API itself, in its error shape and marked as its own answer, never by node's bare 400.
  */

@@ -64,6 +64,7 @@ import { ApiError, createErrorHandler } from './errors.js';
 import { IdempotencyStore } from './idempotency.js';
 import { JSON_TYPES, jsonBody } from './json-body.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { preparedDocument } from './prepared-document.js';
 import { redactedExplanations } from './redacted-explanations.js';
 import { requireWellFormedHost } from './request-host.js';
 import { type RequestTracingOptions, traceRequests } from './request-tracing.js';
@@ -72,6 +73,7 @@ import { requireSafeText } from './safe-text.js';
 import { SealedJson } from './sealed-json.js';
 import { DOCS_CONTENT_SECURITY_POLICY, securityHeaders } from './security-headers.js';
 import { answeredWithin, READINESS_CHECK_TIMEOUT_MS, sharedReadiness } from './shared-readiness.js';
+import { closeAfterUnreadBody } from './unread-body.js';
 
 export interface ControlPlaneAppDeps {
   store: EventStore;
@@ -216,6 +218,8 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     registers: [registry],
   });
 
+  // Before anything may answer: a refusal sent while the body is still arriving closes the connection.
+  app.use(closeAfterUnreadBody);
   if (deps.tracing) app.use(traceRequests(app, deps.tracing));
   // First to answer: every answer (errors, 404s, 405s included) is marked internal, so no gateway
   // relays it to a tenant whose origin names this listener (/readyz needs no credentials).
@@ -306,14 +310,12 @@ export function createControlPlaneApp(deps: ControlPlaneAppDeps): express.Expres
     const { ready, checks } = await readiness();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });
-  app.get('/openapi.json', (_req, res) => {
-    res.json(openApi);
-  });
+  app.get('/openapi.json', preparedDocument(openApi, 'application/json'));
   // The tenant document's JSON Schema (vantageedge dump writes files that point editors here).
-  const documentSchema = configDocumentJsonSchema();
-  app.get('/schemas/tenant-config.json', (_req, res) => {
-    res.type('application/schema+json').send(JSON.stringify(documentSchema));
-  });
+  app.get(
+    '/schemas/tenant-config.json',
+    preparedDocument(configDocumentJsonSchema(), 'application/schema+json'),
+  );
   app.get('/docs', (_req, res) => {
     res.setHeader('Cache-Control', 'public, max-age=3600');
     res.setHeader('Content-Security-Policy', DOCS_CONTENT_SECURITY_POLICY);

@@ -17,6 +17,15 @@ export function consolePaths(): Record<string, unknown> {
             description: 'the console page',
             content: { 'text/html': { schema: { type: 'string' } } },
           },
+          '412': {
+            description: 'precondition_failed: an If-Match or If-Unmodified-Since the page does not meet',
+            content: errorContent,
+          },
+          '416': {
+            description:
+              'range_not_satisfiable: a Range past the end of the page (Content-Range: bytes */<size>)',
+            content: errorContent,
+          },
           '503': { description: 'console_not_built: CONSOLE_DIR has no build', content: errorContent },
         },
       },

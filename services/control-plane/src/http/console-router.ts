@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { AddressRanges } from '@vantageedge/shared/net/address-ranges';
 import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
-import express from 'express';
+import express, { type ErrorRequestHandler } from 'express';
 import { type ConsoleSettings, consoleContentSecurityPolicy, consoleSettings } from './console-settings.js';
 import { ApiError } from './errors.js';
 
@@ -48,6 +48,38 @@ function fromThisMachine(
     return false;
   }
 }
+
+/**
+ * What `send` refuses of a console file's request once it found the file, in the API's error shape: a
+ * stale If-Match or If-Unmodified-Since (412) and a Range past the file's end (416). Its errors carry
+ * only a status, which the API's error handler would otherwise answer as a 500 (and log as unexpected).
+ */
+const fileRefusals: ErrorRequestHandler = (err, req, _res, next) => {
+  const status = (err as { status?: unknown } | null)?.status;
+  if (status === 412) {
+    const field = req.headers['if-match'] !== undefined ? 'if-match' : 'if-unmodified-since';
+    next(
+      new ApiError(412, 'precondition_failed', 'the file does not meet the request’s precondition', [
+        { field, issue: 'the file is not the one it names (it changed)' },
+      ]),
+    );
+    return;
+  }
+  if (status === 416) {
+    const headers = (err as { headers?: Record<string, string> }).headers ?? {};
+    next(
+      new ApiError(
+        416,
+        'range_not_satisfiable',
+        'the range is not within the file',
+        [{ field: 'range', issue: 'starts past the end of the file' }],
+        headers['Content-Range'] === undefined ? {} : { 'Content-Range': headers['Content-Range'] },
+      ),
+    );
+    return;
+  }
+  next(err);
+};
 
 /**
  * The web console at /console: the static app from `directory` (no CDN), /console/config.json (the
@@ -113,5 +145,6 @@ export function createConsoleRouter(deps: ConsoleRouterDeps): express.Router {
       },
     }),
   );
+  router.use('/console', fileRefusals);
   return router;
 }

@@ -69,6 +69,28 @@ describe('the console at /console', () => {
     }
   });
 
+  it.each([
+    ['a stale If-Match', { 'if-match': '"not-this-file"' }, 412, 'precondition_failed', 'if-match'],
+    [
+      'an If-Unmodified-Since before the file',
+      { 'if-unmodified-since': 'Mon, 01 Jan 1990 00:00:00 GMT' },
+      412,
+      'precondition_failed',
+      'if-unmodified-since',
+    ],
+    ['a Range past the end of the file', { range: 'bytes=100000-' }, 416, 'range_not_satisfiable', 'range'],
+  ])('answers %s in the error shape, never a 500', async (_case, headers, status, code, field) => {
+    const base = await serve();
+    for (const file of ['/console', '/console/', '/console/assets/index-abc123.js']) {
+      const response = await fetch(`${base}${file}`, { headers });
+      expect(response.status, file).toBe(status);
+      const body = (await response.json()) as { error: { code: string; details: { field: string }[] } };
+      expect(body.error.code, file).toBe(code);
+      expect(body.error.details[0]?.field, file).toBe(field);
+      if (status === 416) expect(response.headers.get('content-range'), file).toMatch(/^bytes \*\/\d+$/);
+    }
+  });
+
   it('answers 503 console_not_built, naming the fix, when the folder has no build', async () => {
     const base = await serve({ directory: path.join(built, 'missing') });
     const response = await fetch(`${base}/console/`);

@@ -847,6 +847,7 @@ function cachePurgePaths(): Record<string, unknown> {
 }
 
 function operationsPaths(): Record<string, unknown> {
+  const NOT_MODIFIED = { description: 'not modified: If-None-Match names the ETag of the document as it is' };
   const open = (operationId: string, summary: string, responses: Record<string, unknown>) => ({
     get: { operationId, tags: ['Operations'], summary, security: [], responses },
   });
@@ -862,16 +863,18 @@ function operationsPaths(): Record<string, unknown> {
       '503': { description: 'not ready', content: json(ref('Readiness')) },
     }),
     '/openapi.json': open('getOpenApiDocument', 'This document', {
-      '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) },
+      '200': { description: 'OpenAPI 3.1 (with an ETag)', content: json({ type: 'object' }) },
+      '304': NOT_MODIFIED,
     }),
     '/schemas/tenant-config.json': open(
       'getTenantConfigSchema',
       'The JSON Schema of a tenant document (editors validate vantageedge dump files with it)',
       {
         '200': {
-          description: 'JSON Schema 2020-12',
+          description: 'JSON Schema 2020-12 (with an ETag)',
           content: { 'application/schema+json': { schema: { type: 'object' } } },
         },
+        '304': NOT_MODIFIED,
       },
     ),
     '/docs': open('getApiReference', 'The API reference (rendered from this document)', {

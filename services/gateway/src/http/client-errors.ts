@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
+import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
 import { handleNoMoreRequestsOn } from './last-on-connection.js';
-import { LINGERING_CLOSE_MS } from './request-body.js';
 import { responseInFlight } from './responses-in-flight.js';
 
 const HEADERS_TOO_LARGE_BODY =
@@ -105,7 +105,7 @@ function answerAfterReceivedRequests(socket: Duplex, answer: string): void {
     else if (response?.req.complete) response.once('finish', next);
     else {
       socket.end(answer);
-      setTimeout(() => socket.destroy(), LINGERING_CLOSE_MS).unref();
+      destroyAfterLingering(socket);
     }
   };
   next();

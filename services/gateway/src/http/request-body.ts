@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import { singleHeader } from '@vantageedge/shared/http/header-values';
+import { destroyAfterLingering } from '@vantageedge/shared/http/lingering-close';
 import { arrivedOverHttp2 } from './request-version.js';
 
 /**
@@ -52,22 +53,17 @@ export function discardUnreadBody(
   req.resume();
 }
 
-/** How long a connection closed by the gateway still reads and drops what its client sends. */
-export const LINGERING_CLOSE_MS = 2_000;
-
 /**
- * Closes an HTTP/1.1 connection whose client is still sending, the way servers do (nginx's lingering
- * close): once the answer is written, a FIN; what the client sends meanwhile is read and dropped for
- * LINGERING_CLOSE_MS, then the connection is destroyed. Destroyed at once with the client's bytes
- * unread, the connection is reset, and a reset can discard the answer before the client read it — the
- * answer may not even be written yet (the exchange ends before its error answer goes out).
+ * Closes an HTTP/1.1 connection whose client is still sending, once the answer is written: a FIN, then
+ * a lingering close (destroyAfterLingering) — the answer may not even be written yet when the exchange
+ * ends (before its error answer goes out).
  */
 function closeOnceAnswered(connection: Socket, res: ServerResponse): void {
   const close = () => {
     res.off('finish', close);
     res.off('close', close);
     connection.end();
-    setTimeout(() => connection.destroy(), LINGERING_CLOSE_MS).unref();
+    destroyAfterLingering(connection);
   };
   if (res.writableFinished || res.destroyed) close();
   else res.once('finish', close).once('close', close);

@@ -1,0 +1,88 @@
+import { get, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createControlPlaneApp } from './app.js';
+
+/**
+ * /openapi.json (over half a megabyte) and the tenant document's JSON Schema are answered to anyone,
+ * without a credential or a rate limit. Nothing here connects anywhere.
+ */
+
+const pool = new pg.Pool({ connectionString: 'postgres://unused@127.0.0.1:1/unused' });
+const store = new InMemoryEventStore();
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+  const app = createControlPlaneApp({
+    store,
+    pool,
+    auth: {
+      jwtKey: undefined,
+      publishableKey: 'pk_test_unused',
+      issuer: 'https://unused.clerk.accounts.dev',
+      authorizedParties: [],
+      platformAdminUserIds: new Set(),
+    },
+    apiKeyPepper: 'unit-pepper-0123456789abcdef0123456789abcdef',
+  });
+  server = await new Promise<Server>((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  await store.close();
+  await pool.end();
+});
+
+function plainGet(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+const DOCUMENTS = [
+  ['/openapi.json', 'application/json; charset=utf-8'],
+  ['/schemas/tenant-config.json', 'application/schema+json; charset=utf-8'],
+] as const;
+
+describe('the public documents', () => {
+  it.each(DOCUMENTS)('%s is not serialized again for every anonymous request', async (path, type) => {
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}${path}`)));
+      for (const answer of answers) {
+        expect(answer.status).toBe(200);
+        expect(answer.headers.get('content-type')).toBe(type);
+        expect(await answer.json()).toBeTypeOf('object');
+      }
+      const documentsSerialized = stringify.mock.results.filter(
+        (result) => typeof result.value === 'string' && result.value.length > 10_000,
+      );
+      expect(documentsSerialized).toHaveLength(0);
+    } finally {
+      stringify.mockRestore();
+    }
+  });
+
+  it.each(DOCUMENTS)('%s answers a client that has it 304, without the document', async (path) => {
+    const first = await fetch(`${base}${path}`);
+    const etag = first.headers.get('etag');
+    expect(etag).toMatch(/^"[^"]+"$/);
+    // fetch() would add Cache-Control: no-cache to a conditional request; a browser's revalidation does not.
+    const again = await plainGet(`${base}${path}`, { 'if-none-match': etag ?? '' });
+    expect(again.status).toBe(304);
+    expect(again.body).toBe('');
+  });
+});
