@@ -290,6 +290,8 @@ interface Filled {
 interface Flight {
   promise: Promise<Filled | null>;
   resolve: (filled: Filled | null) => void;
+  /** Ends the flight of a leader that never calls store/abandon; cleared when the flight ends. */
+  giveUp: NodeJS.Timeout;
 }
 
 interface RouteTotals {
@@ -697,12 +699,12 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const promise = new Promise<Filled | null>((r) => {
       resolve = r;
     });
-    const flight = { promise, resolve };
-    flights.set(key, flight);
     // A leader that never calls store/abandon must not block the key forever.
-    setTimeout(() => {
+    const giveUp = setTimeout(() => {
       if (flights.get(key) === flight) finishFlight(key, null);
     }, coalesceTimeoutMs).unref();
+    const flight: Flight = { promise, resolve, giveUp };
+    flights.set(key, flight);
   };
 
   const releaseLease = (fill: CacheFill): void => {
@@ -726,6 +728,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     const flight = flights.get(key);
     if (!flight) return;
     flights.delete(key);
+    // Its timer would otherwise hold the flight, and through its promise the response, till it fires.
+    clearTimeout(flight.giveUp);
     flight.resolve(filled);
   };
 
