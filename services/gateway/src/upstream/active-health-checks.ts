@@ -1,6 +1,7 @@
 import { isInternalListenerResponse } from '@vantageedge/shared/http/internal-listener';
 import type { OriginAddressPolicy } from '@vantageedge/shared/net/origin-address-policy';
 import { Agent, request } from 'undici';
+import { closableOnClosingTrailers, closingOnClosingTrailers } from './closing-trailers.js';
 import type { Resolve } from './dns-lookups.js';
 import { createGuardedConnector } from './guarded-connector.js';
 import { DEFAULT_ORIGIN_TLS, type OriginTlsSettings, originTlsErrorCode } from './origin-tls.js';
@@ -29,7 +30,8 @@ export interface ActiveHealthChecks {
  * waits for a later round. A probe connects only where the address policy allows (a refused address
  * is a failed probe), and an answer of one of the platform's internal listeners
  * (x-vantageedge-internal) is a failed probe too: the proxy refuses every answer of that target.
- * An https target is verified with the origin's TLS settings, as its requests are.
+ * An https target is verified with the origin's TLS settings, as its requests are; a probe's connection
+ * whose answer's trailers say `Connection: close` is closed, as a proxied request's is.
  */
 export function startActiveHealthChecks(
   targets: readonly ProbeTarget[],
@@ -46,11 +48,15 @@ export function startActiveHealthChecks(
     connections: 1,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
-    connect: createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost, tls),
+    connect: closableOnClosingTrailers(
+      createGuardedConnector(addressPolicy, { timeout: timeoutMs }, resolveHost, tls),
+    ),
     keepAliveTimeout: keepAliveMs,
     // An origin's `Keep-Alive: timeout=` cannot keep a probe's socket longer (undici allows 10 minutes).
     keepAliveMaxTimeout: keepAliveMs,
   });
+  // A connection whose answer's trailers say `Connection: close` is closed, as the proxy's are.
+  const probes = agent.compose(closingOnClosingTrailers);
   const stopping = new AbortController();
   const running = new Set<Promise<void>>();
   const probing = new Set<ProbeTarget>();
@@ -60,7 +66,7 @@ export function startActiveHealthChecks(
     try {
       const response = await request(target.probeUrl, {
         method: 'GET',
-        dispatcher: agent,
+        dispatcher: probes,
         signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(timeoutMs)]),
         headers: { 'user-agent': 'vantageedge-health-check' },
       });

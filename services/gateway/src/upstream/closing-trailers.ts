@@ -1,5 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { buildConnector } from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
 import { preparingConnections } from './prepared-connections.js';
 
 /**
@@ -39,4 +40,59 @@ export function closeConnectionIfTrailersSayClose(
     .toLowerCase()
     .split(',');
   if (options.some((option) => option.trim() === 'close')) socketBeingRead.destroy();
+}
+
+type DispatchController = Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseEnd']>>[0];
+
+/**
+ * An interceptor for a dispatcher whose connections are `closableOnClosingTrailers` and whose callers
+ * never see the trailers as the answer ends (undici's `request` hands them over only once its body is
+ * read): it closes the connection of each answer whose trailers say `Connection: close`, as the proxy's
+ * handler does.
+ */
+export const closingOnClosingTrailers: Dispatcher.DispatcherComposeInterceptor =
+  (dispatch) => (options, handler) =>
+    dispatch(options, new ClosingOnTrailers(handler));
+
+class ClosingOnTrailers implements Dispatcher.DispatchHandler {
+  readonly #handler: Dispatcher.DispatchHandler;
+
+  constructor(handler: Dispatcher.DispatchHandler) {
+    this.#handler = handler;
+  }
+
+  onRequestStart(controller: DispatchController, context: unknown): void {
+    this.#handler.onRequestStart?.(controller, context);
+  }
+
+  onRequestUpgrade(
+    controller: DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    socket: Duplex,
+  ): void {
+    this.#handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
+  }
+
+  onResponseStart(
+    controller: DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    this.#handler.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: DispatchController, chunk: Buffer): void {
+    this.#handler.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(controller: DispatchController, trailers: IncomingHttpHeaders): void {
+    closeConnectionIfTrailersSayClose(trailers);
+    this.#handler.onResponseEnd?.(controller, trailers);
+  }
+
+  onResponseError(controller: DispatchController, error: Error): void {
+    this.#handler.onResponseError?.(controller, error);
+  }
 }
