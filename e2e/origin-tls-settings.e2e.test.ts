@@ -3,6 +3,7 @@ import {
   CLIENT_AUTH_USAGE,
   createTestCa,
   issueTestCertificate,
+  KeyUsageFlags,
   selfSignedTestCertificate,
   type TestCa,
   type TestCertificate,
@@ -47,6 +48,7 @@ let selfSigned: TestOrigin;
 let mutual: TestOrigin;
 let clientCertificateId = '';
 let serverOnlyCertificateId = '';
+let signingLessCertificateId = '';
 let tenantA = '';
 let tenantB = '';
 let pinnedOriginId = '';
@@ -142,6 +144,13 @@ beforeAll(async () => {
   });
   // Server authentication only: refused as a client certificate.
   const serverOnlyCertificate = await issueTestCertificate(clientCa, { dnsNames: ['server.only'] });
+  // Client authentication by its extended key usage, but a key usage that allows no handshake signature.
+  const signingLessCertificate = await issueTestCertificate(clientCa, {
+    dnsNames: [],
+    commonName: 'signs-certificates-only',
+    extendedKeyUsages: [CLIENT_AUTH_USAGE],
+    keyUsages: KeyUsageFlags.keyCertSign,
+  });
   [pinned, named, selfSigned, mutual] = await Promise.all([
     tlsOrigin('pinned', leafOfPrivateCa),
     issueTestCertificate(privateCa, { dnsNames: ['backend.internal'] }).then((c) => tlsOrigin('named', c)),
@@ -158,6 +167,7 @@ beforeAll(async () => {
   const a = await tenantWithRoutes(TENANT_A, async (id) => {
     clientCertificateId = await uploadClientCertificate(id, clientCertificate);
     serverOnlyCertificateId = await uploadClientCertificate(id, serverOnlyCertificate);
+    signingLessCertificateId = await uploadClientCertificate(id, signingLessCertificate);
     return {
       pinned: {
         url: pinned.url,
@@ -351,6 +361,26 @@ describe('client certificates presented to origins (mTLS), end to end', () => {
     expect(response.body).toMatchObject({ error: { details: [{ field: 'tls.client_certificate_id' }] } });
   });
 
+  it('a certificate whose key usage allows no signing (keyCertSign only) is refused (400), nothing recorded', async () => {
+    const named = { client_certificate_id: signingLessCertificateId };
+    const created = await system.admin('POST', '/api/v1/origins', {
+      body: { tenant_id: tenantA, name: 'signing-less', url: mutual.url, tls: named },
+    });
+    expect(created.status, created.text).toBe(400);
+    expect(created.body).toMatchObject({
+      error: { code: 'validation_failed', details: [{ field: 'tls.client_certificate_id' }] },
+    });
+    expect(created.text).toContain('key usage does not allow signing (digitalSignature)');
+    const updated = await system.admin('PATCH', `/api/v1/origins/${pinnedOriginId}`, {
+      body: { tls: named },
+    });
+    expect(updated.status, updated.text).toBe(400);
+    expect(updated.body).toMatchObject({ error: { details: [{ field: 'tls.client_certificate_id' }] } });
+    const listed = await admin('GET', `/api/v1/origins?tenant_id=${tenantA}`);
+    expect(JSON.stringify(listed)).not.toContain('signing-less');
+    expect(JSON.stringify(listed)).not.toContain(signingLessCertificateId);
+  });
+
   it('a certificate an origin presents cannot be deleted: 409 naming the origin', async () => {
     const response = await system.admin('DELETE', `/api/v1/certificates/${clientCertificateId}`);
     expect(response.status, response.text).toBe(409);
@@ -369,6 +399,8 @@ describe('origin TLS settings the control plane refuses', () => {
     ['a private key among the certificates', 'tls.ca_certificates', 'key'],
     ['a server name with a space', 'tls.server_name', { server_name: 'bad name' }],
     ['a verify that is no boolean', 'tls.verify', { verify: 'no' }],
+    ['a verify_depth past 100', 'tls.verify_depth', { verify_depth: 101 }],
+    ['a verify_depth that is no integer', 'tls.verify_depth', { verify_depth: 1.5 }],
     ['an unknown field', 'tls.tls_verify_depth', { tls_verify_depth: 2 }],
   ])('%s: 400 naming %s, nothing recorded', async (_what, field, given) => {
     const tls =

@@ -196,12 +196,15 @@ export const MAX_ORIGIN_CONNECT_TIMEOUT_MS = 10_000;
 /** The most CA certificates an origin's tls.ca_certificates may hold, and the most characters of PEM. */
 export const MAX_ORIGIN_CA_CERTIFICATES = 10;
 export const MAX_ORIGIN_CA_PEM_CHARS = 64 * 1024;
+/** The most tls.verify_depth an origin may set: OpenSSL's own limit, which applies when it sets none. */
+export const MAX_ORIGIN_VERIFY_DEPTH = 100;
 
 /**
  * How gateways connect to an origin's https targets (Kong's tls_verify / ca_certificates, APISIX's
  * upstream.tls.verify, Tyk's ssl_insecure_skip_verify): the certificate is verified by default, for the
  * target URL's host (an IP literal against its IP addresses) or `server_name`; with `ca_certificates`
- * only those CAs are trusted for this origin (not the replica's store). Ignored for http targets.
+ * only those CAs are trusted for this origin (not the replica's store); with `verify_depth` a chain with
+ * more intermediate CAs than that is refused. Ignored for http targets.
  */
 export const originTls = z
   .strictObject({
@@ -224,6 +227,16 @@ export const originTls = z
       .nullable()
       .default(null)
       .describe("the SNI and the name verified in the certificate; default: the target URL's host"),
+    verify_depth: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_ORIGIN_VERIFY_DEPTH)
+      .nullable()
+      .default(null)
+      .describe(
+        `the most intermediate CA certificates allowed between the origin's certificate and the CA trusted for it (nginx's proxy_ssl_verify_depth, Kong's tls_verify_depth); default: no limit but OpenSSL's ${MAX_ORIGIN_VERIFY_DEPTH}`,
+      ),
     client_certificate_id: z
       .uuid()
       .nullable()

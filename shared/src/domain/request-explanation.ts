@@ -303,6 +303,9 @@ export const upstreamExplanation = z.object({
     .object({
       verify: z.boolean(),
       server_name: z.string().nullable(),
+      verify_depth: z.number().nullable().optional().meta({
+        description: 'the most intermediate CA certificates allowed in its chain; null: no limit of its own',
+      }),
       own_ca_certificates: z.boolean().meta({
         description: "true: only the origin's ca_certificates are trusted, not the gateways' store",
       }),

@@ -11,6 +11,8 @@ import {
 import { readFileSync } from 'node:fs';
 import * as x509 from '@peculiar/x509';
 
+export { KeyUsageFlags } from '@peculiar/x509';
+
 /**
  * X.509 certificates made in the test process (node:crypto cannot sign certificates itself): a
  * private CA and leaf certificates it issues, with the SANs, validity and key a test asks for.
@@ -161,6 +163,8 @@ export interface LeafOptions {
   keyPair?: TestKeyPair;
   /** Extended key usage OIDs (default: server authentication only); empty: no such extension. */
   extendedKeyUsages?: readonly string[];
+  /** Key usage bits (x509.KeyUsageFlags; default: digitalSignature and keyEncipherment); 0: no such extension. */
+  keyUsages?: number;
 }
 
 export const CLIENT_AUTH_USAGE = '1.3.6.1.5.5.7.3.2';
@@ -183,10 +187,7 @@ export async function issueTestCertificate(ca: TestCa, options: LeafOptions): Pr
     signingAlgorithm: algorithmOf(ca.keys),
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
-        true,
-      ),
+      ...keyUsageOf(options),
       ...extendedKeyUsageOf(options),
       new x509.SubjectAlternativeNameExtension(names),
       await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
@@ -199,6 +200,12 @@ export async function issueTestCertificate(ca: TestCa, options: LeafOptions): Pr
     chainPem: `${certificatePem}\n${ca.certificatePem}\n`,
     fingerprint256: new X509Certificate(certificatePem).fingerprint256,
   };
+}
+
+function keyUsageOf(options: LeafOptions): x509.Extension[] {
+  const usages =
+    options.keyUsages ?? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment;
+  return usages === 0 ? [] : [new x509.KeyUsagesExtension(usages, true)];
 }
 
 function extendedKeyUsageOf(options: LeafOptions): x509.Extension[] {

@@ -1,4 +1,5 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { type KeyUsage, keyUsagesOf } from './key-usage.js';
 
 /**
  * Checks an uploaded TLS certificate: a PEM chain (leaf first, then its intermediates) and the leaf's
@@ -294,14 +295,27 @@ export function caCertificatesIssue(pem: string, now: Date): string | undefined 
 const CLIENT_AUTH_USAGES = new Set(['1.3.6.1.5.5.7.3.2', '2.5.29.37.0']);
 
 /**
+ * Key usages that let a client certificate's key take part in a handshake: it signs the handshake
+ * (digitalSignature), or, by OpenSSL's and BoringSSL's purpose check, which origins run, keyAgreement.
+ */
+const CLIENT_HANDSHAKE_KEY_USAGES: readonly KeyUsage[] = ['digitalSignature', 'keyAgreement'];
+
+/**
  * Why a certificate (PEM, leaf first) cannot authenticate the gateways to an origin (an origin's
- * tls.client_certificate_id), or undefined: a certificate without an extended key usage may serve any
- * purpose; one with it must list client authentication (or any usage), or a verifying origin refuses it.
+ * tls.client_certificate_id), or undefined. A certificate without an extended key usage may serve any
+ * purpose; one with it must list client authentication (or any usage). A certificate without a key usage
+ * extension may be used for anything; one with it must allow signing (or key agreement). Otherwise a
+ * verifying origin refuses it at every handshake.
  */
 export function clientAuthenticationIssue(certificatePem: string): string | undefined {
-  const usages = new X509Certificate(certificatePem).keyUsage;
-  if (usages === undefined || usages.some((usage) => CLIENT_AUTH_USAGES.has(usage))) return undefined;
-  return 'its extended key usage does not allow client authentication (TLS Web Client Authentication)';
+  const certificate = new X509Certificate(certificatePem);
+  const extendedUsages = certificate.keyUsage;
+  if (extendedUsages !== undefined && !extendedUsages.some((usage) => CLIENT_AUTH_USAGES.has(usage)))
+    return 'its extended key usage does not allow client authentication (TLS Web Client Authentication)';
+  const usages = keyUsagesOf(certificate);
+  if (usages !== undefined && !CLIENT_HANDSHAKE_KEY_USAGES.some((usage) => usages.has(usage)))
+    return 'its key usage does not allow signing (digitalSignature), which a TLS client does with its key';
+  return undefined;
 }
 
 function isoDate(x509Date: string): string {

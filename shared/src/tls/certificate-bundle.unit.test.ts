@@ -3,6 +3,7 @@ import {
   CLIENT_AUTH_USAGE,
   createTestCa,
   issueTestCertificate,
+  KeyUsageFlags,
   rsaKeysWithHugeExponent,
   type TestCa,
 } from '../testing/test-certificates.js';
@@ -236,5 +237,34 @@ describe('a certificate the gateways present to origins (tls.client_certificate_
     expect(clientAuthenticationIssue(await issued(['1.3.6.1.5.5.7.3.1']))).toMatch(
       /does not allow client authentication/,
     );
+  });
+
+  // What the origin's TLS library (OpenSSL, BoringSSL) checks of a client certificate: a key usage
+  // extension without digitalSignature or keyAgreement fails every handshake.
+  it('refuses a key usage the handshake cannot sign with; accepts digitalSignature, keyAgreement, or none', async () => {
+    const issued = async (keyUsages: number, keyType: 'ec' | 'rsa' = 'ec') =>
+      (
+        await issueTestCertificate(ca, {
+          dnsNames: [],
+          commonName: 'client',
+          extendedKeyUsages: [CLIENT_AUTH_USAGE],
+          keyUsages,
+          keyType,
+        })
+      ).chainPem;
+    const refused = /key usage does not allow signing \(digitalSignature\)/;
+    expect(clientAuthenticationIssue(await issued(KeyUsageFlags.keyCertSign))).toMatch(refused);
+    expect(clientAuthenticationIssue(await issued(KeyUsageFlags.keyEncipherment, 'rsa'))).toMatch(refused);
+    expect(
+      clientAuthenticationIssue(await issued(KeyUsageFlags.nonRepudiation | KeyUsageFlags.cRLSign)),
+    ).toMatch(refused);
+    expect(clientAuthenticationIssue(await issued(KeyUsageFlags.digitalSignature))).toBeUndefined();
+    expect(clientAuthenticationIssue(await issued(KeyUsageFlags.keyAgreement))).toBeUndefined();
+    expect(
+      clientAuthenticationIssue(
+        await issued(KeyUsageFlags.keyCertSign | KeyUsageFlags.decipherOnly | KeyUsageFlags.digitalSignature),
+      ),
+    ).toBeUndefined();
+    expect(clientAuthenticationIssue(await issued(0))).toBeUndefined();
   });
 });

@@ -271,6 +271,9 @@ describe('vantageedge explain', () => {
     expect(upstream({ ...verified, server_name: 'backend.internal', own_ca_certificates: true })).toContain(
       "https certificates verified for backend.internal against the origin's own CAs",
     );
+    expect(upstream({ ...verified, verify_depth: 1 })).toContain(
+      'https certificates verified, at most 1 intermediate CAs',
+    );
     const certificateId = '5b0c1a64-8d5e-4d2b-9f3e-2a7f1c9e0b11';
     expect(upstream({ ...verified, client_certificate_id: certificateId })).toContain(
       `presents client certificate ${certificateId} to the origin`,

@@ -8,6 +8,7 @@ export const DEFAULT_ORIGIN_TLS: OriginTls = {
   verify: true,
   ca_certificates: null,
   server_name: null,
+  verify_depth: null,
   client_certificate_id: null,
 };
 
@@ -17,6 +18,7 @@ export function originTlsSummary(tls: OriginTls, certificates: readonly Certific
     tls.verify ? 'verified' : 'NOT verified',
     ...(tls.verify && tls.ca_certificates !== null ? ["against the origin's own CAs"] : []),
     ...(tls.server_name !== null ? [`for ${tls.server_name}`] : []),
+    ...(tls.verify && tls.verify_depth !== null ? [`at most ${tls.verify_depth} intermediate CAs`] : []),
   ];
   if (tls.client_certificate_id !== null) {
     const certificate = certificates.find((candidate) => candidate.id === tls.client_certificate_id);
@@ -27,7 +29,7 @@ export function originTlsSummary(tls: OriginTls, certificates: readonly Certific
 
 /**
  * The `tls` fields of an origin's form: verification, the CA bundle trusted instead of the gateways'
- * store, the server name, and the client certificate presented (one of the tenant's certificates).
+ * store, the server name, the verification depth, and the client certificate presented (one of the tenant's certificates).
  * Issues are named as the API names them (`tls.ca_certificates`, …).
  */
 export function OriginTlsFields({
@@ -43,6 +45,8 @@ export function OriginTlsFields({
 }) {
   const set = (changes: Partial<OriginTls>) => onChange({ ...value, ...changes });
   const orNull = (text: string) => (text.trim() === '' ? null : text);
+  // Not an integer from 0 to 100: the request schema names the field, as the API would.
+  const numberOrNull = (text: string) => (text.trim() === '' ? null : Number(text));
   return (
     <fieldset class="origin-tls">
       <legend>HTTPS targets</legend>
@@ -83,6 +87,21 @@ export function OriginTlsFields({
           name="tls.server_name"
           value={value.server_name ?? ''}
           onInput={(e) => set({ server_name: orNull(e.currentTarget.value) })}
+        />
+      </Field>
+      <Field
+        label="Verification depth"
+        field="tls.verify_depth"
+        issues={issues}
+        hint="the most intermediate CAs between the origin's certificate and the trusted CA; empty: no limit"
+      >
+        <input
+          name="tls.verify_depth"
+          type="number"
+          min={0}
+          max={100}
+          value={value.verify_depth ?? ''}
+          onInput={(e) => set({ verify_depth: numberOrNull(e.currentTarget.value) })}
         />
       </Field>
       <Field

@@ -35,7 +35,13 @@ const origin = {
     open_seconds: 30,
     half_open_requests: 1,
   },
-  tls: { verify: true, ca_certificates: null, server_name: null, client_certificate_id: null },
+  tls: {
+    verify: true,
+    ca_certificates: null,
+    server_name: null,
+    verify_depth: null,
+    client_certificate_id: null,
+  },
 };
 const route = (overrides: Record<string, unknown> = {}) =>
   routeConfig.parse({

@@ -402,6 +402,7 @@ function explainUpstream(
       ? {
           verify: origin.tls.verify,
           server_name: origin.tls.server_name,
+          verify_depth: origin.tls.verify_depth,
           own_ca_certificates: origin.tls.ca_certificates !== null,
           client_certificate_id: origin.tls.client_certificate_id,
         }

@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
+import {
+  checkServerIdentity,
+  createSecureContext,
+  type DetailedPeerCertificate,
+  type PeerCertificate,
+  type SecureContext,
+} from 'node:tls';
 import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
 import type { buildConnector } from 'undici';
 import type { OriginClientCertificate } from './origin-client-certificate.js';
@@ -45,11 +51,13 @@ export function compileOriginTls(
     (tls.verify &&
       tls.ca_certificates === null &&
       tls.server_name === null &&
+      tls.verify_depth === null &&
       clientCertificate === undefined)
   ) {
     return DEFAULT_ORIGIN_TLS;
   }
   const serverName = tls.server_name ?? undefined;
+  const verifyDepth = tls.verify ? tls.verify_depth : null;
   // One context holds the trust (the origin's CAs, else the replica's store) and the client certificate.
   const needsContext = tls.ca_certificates !== null || clientCertificate !== undefined;
   const connectOptions: OriginTlsSettings['connectOptions'] = {
@@ -65,11 +73,13 @@ export function compileOriginTls(
         }
       : {}),
     // Node verifies the name it sends as SNI; an IP address is never sent (RFC 6066), so it is checked here.
-    ...(serverName === undefined
+    // Node's TLS has no verification depth: the chain it verified is counted here, after the handshake.
+    ...(serverName === undefined && verifyDepth === null
       ? {}
       : {
-          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-            checkServerIdentity(serverName, cert),
+          checkServerIdentity: (host: string, cert: PeerCertificate) =>
+            checkServerIdentity(serverName ?? host, cert) ??
+            (verifyDepth === null ? undefined : chainTooLong(cert as DetailedPeerCertificate, verifyDepth)),
         }),
   };
   const key = createHash('sha256')
@@ -78,11 +88,35 @@ export function compileOriginTls(
         tls.verify,
         tls.ca_certificates,
         tls.server_name,
+        tls.verify_depth,
         clientCertificate === undefined ? null : [clientCertificate.id, clientCertificate.fingerprint],
       ]),
     )
     .digest('base64url');
   return { connectOptions, serverName, key };
+}
+
+/**
+ * A refusal when the verified chain of `leaf` (as node gives it: issuer by issuer, from the certificates
+ * the origin sent and the trust store, up to the trust anchor) has more than `verifyDepth` intermediate
+ * CA certificates; OpenSSL's depth counts neither the leaf nor the trust anchor.
+ */
+function chainTooLong(leaf: DetailedPeerCertificate, verifyDepth: number): Error | undefined {
+  const seen = new Set([leaf.fingerprint256]);
+  let above = 0;
+  for (let at = leaf.issuerCertificate; at !== undefined && !seen.has(at.fingerprint256); ) {
+    seen.add(at.fingerprint256);
+    above++;
+    at = at.issuerCertificate;
+  }
+  const intermediates = Math.max(0, above - 1);
+  if (intermediates <= verifyDepth) return undefined;
+  return Object.assign(
+    new Error(
+      `certificate chain too long: ${intermediates} intermediate CA certificates, tls.verify_depth allows ${verifyDepth}`,
+    ),
+    { code: 'CERT_CHAIN_TOO_LONG' },
+  );
 }
 
 /**

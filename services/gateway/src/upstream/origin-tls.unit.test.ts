@@ -17,6 +17,8 @@ describe('an origin’s TLS settings, compiled', () => {
       settings({ verify: false }).key,
       settings({ server_name: 'backend.internal' }).key,
       settings({ verify: false, server_name: 'backend.internal' }).key,
+      settings({ verify_depth: 1 }).key,
+      settings({ verify_depth: 2 }).key,
     ];
     expect(new Set(keys).size).toBe(keys.length);
     expect(settings({ verify: false }).key).toBe(settings({ verify: false }).key);

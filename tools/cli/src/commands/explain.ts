@@ -144,10 +144,11 @@ export function formatExplanation(method: string, url: string, answer: RequestEx
     );
     const tls = upstream.tls;
     // Only what differs from the default (https certificates verified against the gateways' store).
-    if (tls && (!tls.verify || tls.server_name !== null || tls.own_ca_certificates)) {
+    const depth = tls?.verify_depth ?? null;
+    if (tls && (!tls.verify || tls.server_name !== null || tls.own_ca_certificates || depth !== null)) {
       const how = !tls.verify
         ? 'https certificates NOT verified'
-        : `https certificates verified${tls.server_name === null ? '' : ` for ${tls.server_name}`}${tls.own_ca_certificates ? " against the origin's own CAs" : ''}`;
+        : `https certificates verified${tls.server_name === null ? '' : ` for ${tls.server_name}`}${tls.own_ca_certificates ? " against the origin's own CAs" : ''}${depth === null ? '' : `, at most ${depth} intermediate CAs`}`;
       lines.push(`          ${how}`);
     }
     if (tls?.client_certificate_id) {

@@ -1,0 +1,109 @@
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { originTls } from '@vantageedge/shared/domain/gateway-config';
+import {
+  ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK,
+  OriginAddressPolicy,
+} from '@vantageedge/shared/net/origin-address-policy';
+import {
+  createTestCa,
+  issueTestCertificate,
+  type TestCa,
+} from '@vantageedge/shared/testing/test-certificates';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifyProxyError } from '../proxy/proxy-request.js';
+import { createGuardedConnector } from './guarded-connector.js';
+import { compileOriginTls, originTlsErrorCode } from './origin-tls.js';
+
+/**
+ * An origin's tls.verify_depth (nginx's proxy_ssl_verify_depth, Kong's tls_verify_depth): the most
+ * intermediate CA certificates between the origin's certificate and the CA trusted for it. Real https
+ * origins on 127.0.0.1: one whose certificate an intermediate CA issued (it sends its chain, leaf first),
+ * one whose certificate the root issued itself.
+ */
+let root: TestCa;
+const servers: https.Server[] = [];
+let throughIntermediate = '';
+let directlyIssued = '';
+
+async function origin(chainPem: string, privateKeyPem: string): Promise<string> {
+  const server = https.createServer({ cert: chainPem, key: privateKeyPem }, (_req, res) => res.end('served'));
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
+
+beforeAll(async () => {
+  root = await createTestCa('Origin Root CA');
+  const intermediate = await createTestCa('Origin Intermediate CA', { issuer: root });
+  const viaIntermediate = await issueTestCertificate(intermediate, {
+    dnsNames: [],
+    ipAddresses: ['127.0.0.1'],
+  });
+  const direct = await issueTestCertificate(root, {
+    dnsNames: ['origin.internal'],
+    ipAddresses: ['127.0.0.1'],
+  });
+  throughIntermediate = await origin(viaIntermediate.chainPem, viaIntermediate.privateKeyPem);
+  directlyIssued = await origin(direct.certificatePem, direct.privateKeyPem);
+});
+
+afterAll(async () => {
+  for (const server of servers) {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+async function get(url: string, tls: Record<string, unknown>): Promise<{ status: number; body: string }> {
+  const settings = compileOriginTls(originTls.parse({ ca_certificates: root.certificatePem, ...tls }));
+  const policy = new OriginAddressPolicy(ORIGIN_BLOCKED_CIDRS_ALLOWING_LOOPBACK, []);
+  const agent = new Agent({
+    connect: createGuardedConnector(policy, { timeout: 5_000 }, undefined, settings),
+  });
+  try {
+    const response = await request(url, { dispatcher: agent });
+    return { status: response.statusCode, body: await response.body.text() };
+  } finally {
+    await agent.close();
+  }
+}
+
+const failureOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+
+describe('tls.verify_depth of an origin', () => {
+  it('serves a chain with as many intermediate CAs as it allows, or with no limit set', async () => {
+    const served = { status: 200, body: 'served' };
+    expect(await get(throughIntermediate, {})).toEqual(served);
+    expect(await get(throughIntermediate, { verify_depth: 1 })).toEqual(served);
+    expect(await get(directlyIssued, { verify_depth: 0 })).toEqual(served);
+    expect(await get(directlyIssued, { verify_depth: 0, server_name: 'origin.internal' })).toEqual(served);
+  });
+
+  it('refuses a chain with more intermediate CAs: 502 origin_tls_error, a connect error (CERT_CHAIN_TOO_LONG)', async () => {
+    const failure = await failureOf(get(throughIntermediate, { verify_depth: 0 }));
+    expect(originTlsErrorCode(failure)).toBe('CERT_CHAIN_TOO_LONG');
+    expect(classifyProxyError(failure)).toMatchObject({
+      status: 502,
+      code: 'origin_tls_error',
+      outcome: { kind: 'connect_error' },
+    });
+  });
+
+  it('still verifies the name alongside the depth', async () => {
+    const failure = await failureOf(get(directlyIssued, { verify_depth: 0, server_name: 'other.internal' }));
+    expect(originTlsErrorCode(failure)).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+  });
+
+  it('is not checked when verification is off', async () => {
+    expect(await get(throughIntermediate, { verify: false, verify_depth: 0 })).toEqual({
+      status: 200,
+      body: 'served',
+    });
+  });
+});
