@@ -671,7 +671,8 @@ export class GatewayConfigStore implements TenantConfigSink {
   }
 
   /**
-   * Closes the UpstreamSets the replacement no longer uses, lets the policies drop their state and
+   * Closes the UpstreamSets the replacement no longer uses (handing each over to the replacement's set
+   * for the same origin, if it has one), lets the policies drop their state and
    * removes the metric series of routes the replacement no longer has (all of them: tenant removed).
    */
   #retire(previous: CompiledTenant, replacement: CompiledTenant | undefined): void {
@@ -683,8 +684,11 @@ export class GatewayConfigStore implements TenantConfigSink {
       replacement && new Set(replacement.routes.map((route) => route.config.id)),
     );
     for (const [id, origin] of previous.origins) {
-      if (replacement?.origins.get(id)?.upstreams === origin.upstreams) continue;
-      origin.upstreams.close().catch((error: unknown) => this.#options.onCloseError?.(error));
+      const successor = replacement?.origins.get(id)?.upstreams;
+      if (successor === origin.upstreams) continue;
+      // Requests that began under `previous` and have not picked a target yet pick one of the
+      // successor's: the origin as it is now, rather than a 503 for the pools being closed.
+      origin.upstreams.close(successor).catch((error: unknown) => this.#options.onCloseError?.(error));
     }
   }
 

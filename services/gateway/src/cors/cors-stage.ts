@@ -120,17 +120,20 @@ function corsStage(cors: CompiledCors, budget: VerdictBudget): RouteStage {
     },
   };
   if (cors.anyOrigin) return stage;
+  // Browsers apply no CORS to a WebSocket: any page may open one, with the user's cookies (cross-site
+  // WebSocket hijacking). A browser always says which page opens it; other clients send no Origin.
+  // The verdict is the one remembered for the route's requests: Vary alone for an origin not allowed.
+  const refusesPage = (page: string | undefined): boolean =>
+    page !== undefined && headersFor(page) === VARY_ONLY;
   return {
     ...stage,
-    // Browsers apply no CORS to a WebSocket: any page may open one, with the user's cookies (cross-site
-    // WebSocket hijacking). A browser always says which page opens it; other clients send no Origin.
-    // The verdict is the one remembered for the route's requests: Vary alone for an origin not allowed.
     onUpgrade(exchange) {
-      const origin = exchange.req.headers.origin;
-      if (origin === undefined || headersFor(origin) !== VARY_ONLY) return 'continue';
+      if (!refusesPage(exchange.req.headers.origin)) return 'continue';
       failExchange(exchange, 403, 'cors_not_allowed', WEBSOCKET_ORIGIN_REFUSED);
       return 'handled';
     },
+    // A WebSocket a page opened while the policy allowed it ends once the policy no longer does.
+    refusesOpenConnection: ({ page }) => (refusesPage(page) ? 'cors_not_allowed' : undefined),
   };
 }
 

@@ -117,5 +117,6 @@ function ipRulesStage(rules: IpRules, addresses: VerdictBudget): RouteStage | nu
       }
       return 'continue';
     },
+    refusesOpenConnection: ({ clientIp }) => (refused(clientIp) ? 'ip_denied' : undefined),
   };
 }

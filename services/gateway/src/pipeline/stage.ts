@@ -29,6 +29,17 @@ export interface BodyTap {
   end(): void;
 }
 
+/** What an open connection showed at its upgrade that a route's stages judge it by. */
+export interface OpenConnectionFacts {
+  /** The client's address as the gateway resolved it (the peer, or what trusted proxies forwarded). */
+  readonly clientIp: string;
+  /** The upgrade's Origin header: the page that opened the connection (none from a non-browser client). */
+  readonly page: string | undefined;
+}
+
+/** Why a stage would refuse an open connection's upgrade now (the error code it would answer). */
+export type OpenConnectionRefusal = 'ip_denied' | 'cors_not_allowed';
+
 export interface RouteStage {
   /** Span name and label: "auth", "rate_limit", "cache", … */
   readonly name: string;
@@ -44,6 +55,13 @@ export interface RouteStage {
    * for the stages it names). 'handled': the stage refused the upgrade.
    */
   onUpgrade?(exchange: GatewayExchange): StageResult;
+  /**
+   * Whether this stage would now refuse a connection the route admitted earlier (an open WebSocket),
+   * judged by what the connection showed at its upgrade and cannot change while open: the code its
+   * upgrade would be refused with now, else undefined. Asked when a later version of the tenant is
+   * applied, so that a tightened rule ends what it no longer admits.
+   */
+  refusesOpenConnection?(connection: OpenConnectionFacts): OpenConnectionRefusal | undefined;
   /**
    * When the origin's response headers arrive, in reverse stage order (the Envoy encoder order). May
    * change the headers and may return a tap to see the body (the cache storing a MISS).

@@ -1,21 +1,35 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface HttpOrigin {
   server: Server;
-  /** `http://127.0.0.1:<port>`, a target for a snapshot's origin. */
+  /** `http://127.0.0.1:<port>` (`https://` with a certificate), a target for a snapshot's origin. */
   url: string;
   /** Stops listening and ends its open connections. */
   close(): Promise<void>;
 }
 
-/** An HTTP origin on 127.0.0.1 (a free port) that answers with `handler`. */
-export async function startHttpOrigin(handler: RequestListener): Promise<HttpOrigin> {
-  const server = createServer(handler);
+/** The certificate (chain) and key an https origin presents. */
+export interface OriginCertificate {
+  readonly chainPem: string;
+  readonly privateKeyPem: string;
+}
+
+/** An HTTP origin on 127.0.0.1 (a free port) that answers with `handler`; https with `certificate`. */
+export async function startHttpOrigin(
+  handler: RequestListener,
+  certificate?: OriginCertificate,
+): Promise<HttpOrigin> {
+  const server: Server =
+    certificate === undefined
+      ? createServer(handler)
+      : createHttpsServer({ cert: certificate.chainPem, key: certificate.privateKeyPem }, handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const scheme = certificate === undefined ? 'http' : 'https';
   return {
     server,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

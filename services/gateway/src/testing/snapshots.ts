@@ -42,6 +42,8 @@ export interface TestOrigin {
   load_balancing?: Record<string, unknown>;
   /** Default: active checks off (passive ones on). */
   health_check?: Record<string, unknown>;
+  /** How its https targets are verified (default: the schema's, verified against the replica's store). */
+  tls?: Record<string, unknown>;
 }
 
 export interface TestSnapshotInput {
@@ -105,6 +107,7 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
         ...(origin.circuit_breaker === undefined ? {} : { circuit_breaker: origin.circuit_breaker }),
         ...(origin.load_balancing === undefined ? {} : { load_balancing: origin.load_balancing }),
         health_check: origin.health_check ?? { active: { enabled: false } },
+        ...(origin.tls === undefined ? {} : { tls: origin.tls }),
       }),
     ),
     routes: input.routes.map((route) => ({

@@ -1,7 +1,7 @@
 import { type IncomingHttpHeaders, type RequestListener, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { type ServerOptions, WebSocketServer } from 'ws';
-import { type HttpOrigin, startHttpOrigin } from './http-origins.js';
+import { type HttpOrigin, type OriginCertificate, startHttpOrigin } from './http-origins.js';
 
 export interface WebSocketOrigin extends HttpOrigin {
   wss: WebSocketServer;
@@ -22,16 +22,21 @@ export interface WebSocketOriginOptions {
   verifyClient?: ServerOptions['verifyClient'];
   /** Answers plain (non-upgrade) requests instead of the name. */
   plain?: RequestListener;
+  /** Serves https (wss) with this certificate. */
+  certificate?: OriginCertificate;
 }
 
 /**
- * A `ws` origin on 127.0.0.1: says hello on each WebSocket, then echoes every message as it came
+ * A `ws` origin on 127.0.0.1 (`wss` with a certificate): says hello on each WebSocket, then echoes every message as it came
  * (text as text, binary as binary).
  */
 export async function startWebSocketOrigin(options: WebSocketOriginOptions = {}): Promise<WebSocketOrigin> {
   const plainAnswer = options.name ?? 'plain';
   const hello = options.hello ?? (() => options.name ?? 'hello');
-  const origin = await startHttpOrigin(options.plain ?? ((_req, res) => res.writeHead(200).end(plainAnswer)));
+  const origin = await startHttpOrigin(
+    options.plain ?? ((_req, res) => res.writeHead(200).end(plainAnswer)),
+    options.certificate,
+  );
   const { server } = origin;
   const wss = new WebSocketServer({ noServer: true, verifyClient: options.verifyClient });
   const upgrades: IncomingHttpHeaders[] = [];

@@ -82,6 +82,8 @@ export interface UpstreamLease {
 }
 
 export interface UpstreamSet {
+  /** How connections to the origin's https targets are made and verified; default: verified. */
+  readonly tls?: OriginTlsSettings;
   /**
    * Chooses a healthy target whose circuit admits a request and counts it as in flight.
    * Undefined when no target is available: the pipeline answers 503 at once.
@@ -89,6 +91,10 @@ export interface UpstreamSet {
   acquire(context: PickContext, options?: AcquireOptions): UpstreamLease | undefined;
   /** From now on, count requests per target for retry budgets (a route retries on this origin). */
   trackRetryBudget?(): void;
-  /** Stops health checks and closes pools (after in-flight requests finish). */
-  close(): Promise<void>;
+  /**
+   * Stops health checks and closes pools (after in-flight requests finish). `successor`: the set that
+   * replaces this one for the same origin (the tenant's newer version): picks asked of this one from
+   * now on — requests that began under the older version, their retries — are its picks.
+   */
+  close(successor?: UpstreamSet): Promise<void>;
 }

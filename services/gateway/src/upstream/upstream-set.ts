@@ -404,6 +404,8 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   }
 
   let closing: Promise<void> | undefined;
+  /** The set that replaced this one (see UpstreamSet.close). */
+  let successor: UpstreamSet | undefined;
   let countForRetries = false;
 
   /** A pick passing over the targets in `avoid`, or -1 when no other target is available. */
@@ -418,9 +420,10 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
 
   return {
     originId: origin.id,
+    tls,
 
     acquire(context: PickContext, options?: AcquireOptions): UpstreamLease | undefined {
-      if (closing !== undefined) return undefined;
+      if (closing !== undefined) return successor?.acquire(context, options);
       const avoid = options?.avoid;
       let index = avoid === undefined || avoid.length === 0 ? -1 : pickAvoiding(context, avoid);
       if (index < 0) index = balancer.pick(context);
@@ -450,7 +453,8 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       }));
     },
 
-    close() {
+    close(replacement?: UpstreamSet) {
+      if (closing === undefined) successor = replacement;
       closing ??= (async () => {
         await checks?.stop();
         await Promise.all(

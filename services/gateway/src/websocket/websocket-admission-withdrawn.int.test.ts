@@ -61,6 +61,7 @@ class TestTenant {
       route?: Partial<TestRoute> | null;
       customDomains?: Parameters<typeof buildSnapshot>[0]['customDomains'];
       subdomain?: string;
+      settings?: Record<string, unknown>;
     } = {},
   ): void {
     const route: TestRoute = {
@@ -75,6 +76,7 @@ class TestTenant {
         tenantId: this.id,
         version: this.#version++,
         subdomain: changes.subdomain ?? this.subdomain,
+        ...(changes.settings === undefined ? {} : { settings: changes.settings }),
         customDomains: changes.customDomains ?? [],
         origins: [
           { id: this.originId, targets: [echo.url] },
@@ -91,10 +93,23 @@ class TestTenant {
   }
 }
 
-/** A WebSocket through the gateway, once the origin said hello. */
-function connect(host: string, key = KEY, path = '/live/room', through = gateway): Promise<OpenWebSocket> {
-  return openWebSocket(through, path, { host, 'x-api-key': key });
+/** A WebSocket through the gateway, once the origin said hello (`page`: the Origin a browser sends). */
+function connect(
+  host: string,
+  key = KEY,
+  path = '/live/room',
+  through = gateway,
+  page?: string,
+): Promise<OpenWebSocket> {
+  return openWebSocket(through, path, {
+    host,
+    'x-api-key': key,
+    ...(page === undefined ? {} : { origin: page }),
+  });
 }
+
+/** The test client's own addresses (the gateway sees it on loopback). */
+const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 
 const closures = (tenantId: string, reason: string) => admissionClosures(gateway, tenantId, reason);
 
@@ -281,5 +296,62 @@ describe('open WebSockets of a rotated key, expiry closing none (GATEWAY_WEBSOCK
     expect(await open.closed).toEqual({ code: 1008, reason: 'api key expired' });
     expect(await admissionClosures(handshakeOnly, tenant.id, 'key_expired')).toBe(1);
     expect(await admissionClosures(handshakeOnly, tenant.id, 'key_revoked')).toBe(0);
+  });
+});
+
+describe('open WebSockets after a snapshot tightens who may connect from where', () => {
+  it("closes with 1008 when the route's IP rules now deny the client's address, counted", async () => {
+    const tenant = new TestTenant(`ws-ip-route-${randomUUID().slice(0, 8)}`);
+    tenant.apply();
+    const open = await connect(`${tenant.subdomain}.localhost`);
+
+    tenant.apply({ route: { ip_rules: { allow: [], deny: LOOPBACK } } });
+
+    expect(await open.closed).toEqual({ code: 1008, reason: 'address denied' });
+    expect(await closures(tenant.id, 'ip_denied')).toBe(1);
+  });
+
+  it('closes with 1008 when the tenant-wide IP rules now admit only other addresses', async () => {
+    const tenant = new TestTenant(`ws-ip-tenant-${randomUUID().slice(0, 8)}`);
+    tenant.apply();
+    const open = await connect(`${tenant.subdomain}.localhost`);
+
+    tenant.apply({ settings: { ip_rules: { allow: ['203.0.113.0/24'], deny: [] } } });
+
+    expect(await open.closed).toEqual({ code: 1008, reason: 'address denied' });
+  });
+
+  it("closes with 1008 when the route's CORS policy no longer allows the page that opened it", async () => {
+    const tenant = new TestTenant(`ws-cors-${randomUUID().slice(0, 8)}`);
+    const cors = (allow_origins: string[]) => ({
+      route: { cors: { allow_origins, allow_credentials: true } },
+    });
+    tenant.apply(cors(['https://app.example.com', 'https://partner.example.net']));
+    const host = `${tenant.subdomain}.localhost`;
+    const fromPartner = await connect(host, KEY, '/live/room', gateway, 'https://partner.example.net');
+    const fromApp = await connect(host, KEY, '/live/room', gateway, 'https://app.example.com');
+    const notBrowser = await connect(host);
+
+    tenant.apply(cors(['https://app.example.com']));
+
+    expect(await fromPartner.closed).toEqual({ code: 1008, reason: 'origin not allowed' });
+    expect(await closures(tenant.id, 'cors_not_allowed')).toBe(1);
+    expect(await roundTrip(fromApp.socket, 'still allowed')).toBe('still allowed');
+    expect(await roundTrip(notBrowser.socket, 'no page')).toBe('no page');
+    fromApp.socket.close();
+    notBrowser.socket.close();
+  });
+
+  it('leaves open a WebSocket whose address and page the new rules still admit', async () => {
+    const tenant = new TestTenant(`ws-ip-keep-${randomUUID().slice(0, 8)}`);
+    tenant.apply();
+    const open = await connect(`${tenant.subdomain}.localhost`);
+
+    tenant.apply({ route: { ip_rules: { allow: [], deny: ['203.0.113.0/24'] } } });
+    tenant.apply({ settings: { ip_rules: { allow: [...LOOPBACK, '198.51.100.0/24'], deny: [] } } });
+
+    expect(await roundTrip(open.socket, 'still here')).toBe('still here');
+    expect(await closures(tenant.id, 'ip_denied')).toBe(0);
+    open.socket.close();
   });
 });

@@ -3,7 +3,9 @@ import { clerkUserRefusal, missingScope } from '@vantageedge/shared/gateway-poli
 import type { Identity } from '../auth/identity.js';
 import type { TrustedKeySet, VerifyingKeySet } from '../auth/jwks.js';
 import type { CompiledApiKey, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
+import type { OpenConnectionFacts, OpenConnectionRefusal } from '../pipeline/stage.js';
 import { splitOriginIds } from '../traffic-split/traffic-split-stage.js';
+import { DEFAULT_ORIGIN_TLS } from '../upstream/origin-tls.js';
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from './close-frame.js';
 
 /**
@@ -11,13 +13,18 @@ import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from './close-frame.js';
  * its tenant alone, whether the upgrade would still be admitted — without its credentials, which the
  * gateway does not keep.
  */
-export interface WebSocketAdmission {
+export interface WebSocketAdmission extends OpenConnectionFacts {
   readonly tenantId: string;
   /** The upgrade's Host, as the tenant was resolved from it. */
   readonly host: string | undefined;
   readonly routeId: string;
   /** The origin the upgrade went to: the route's own, or the one its traffic split chose. */
   readonly originId: string;
+  /**
+   * The origin's TLS settings (OriginTlsSettings.key) its connection to an https target was made and
+   * verified under; none for a plain target.
+   */
+  readonly originTls?: string | undefined;
   readonly identity: Identity;
   /** The tenant's OIDC provider that vouched for an OIDC user (another provider's subjects are other people). */
   readonly oidcProvider?: { readonly issuer: string; readonly audience: string } | undefined;
@@ -40,11 +47,13 @@ export type WithdrawalReason =
   | 'host_moved'
   | 'route_removed'
   | 'origin_changed'
+  | 'origin_tls_changed'
   | 'key_revoked'
   | 'key_expired'
   | 'auth_changed'
   | 'credentials_expired'
-  | 'signing_key_withdrawn';
+  | 'signing_key_withdrawn'
+  | OpenConnectionRefusal;
 
 /**
  * RFC 6455 §7.4.1: 1001 (going away) when what the client talked to is no longer served here — it may
@@ -56,11 +65,14 @@ export const WITHDRAWAL_CLOSE: Readonly<Record<WithdrawalReason, { code: number;
   host_moved: { code: CLOSE_GOING_AWAY, reason: 'host moved' },
   route_removed: { code: CLOSE_GOING_AWAY, reason: 'route removed' },
   origin_changed: { code: CLOSE_GOING_AWAY, reason: 'route origin changed' },
+  origin_tls_changed: { code: CLOSE_GOING_AWAY, reason: 'origin tls changed' },
   key_revoked: { code: CLOSE_POLICY_VIOLATION, reason: 'api key revoked' },
   key_expired: { code: CLOSE_POLICY_VIOLATION, reason: 'api key expired' },
   auth_changed: { code: CLOSE_POLICY_VIOLATION, reason: 'route auth changed' },
   credentials_expired: { code: CLOSE_POLICY_VIOLATION, reason: 'credentials expired' },
   signing_key_withdrawn: { code: CLOSE_POLICY_VIOLATION, reason: 'signing key withdrawn' },
+  ip_denied: { code: CLOSE_POLICY_VIOLATION, reason: 'address denied' },
+  cors_not_allowed: { code: CLOSE_POLICY_VIOLATION, reason: 'origin not allowed' },
 };
 
 /** The identity kinds each auth mode admits. */
@@ -102,7 +114,14 @@ export class TenantAdmissions {
     const route = this.#routes.get(admission.routeId);
     if (route === undefined) return 'route_removed';
     if (!this.#sendsTo(route, admission.originId)) return 'origin_changed';
-    return this.#credentialWithdrawal(route, admission, nowMs);
+    if (admission.originTls !== undefined && admission.originTls !== this.#tlsOf(admission.originId))
+      return 'origin_tls_changed';
+    return refusedByStage(route, admission) ?? this.#credentialWithdrawal(route, admission, nowMs);
+  }
+
+  /** The key of the origin's TLS settings in this version (the origin is there: the route sends to it). */
+  #tlsOf(originId: string): string {
+    return (this.#tenant.origins.get(originId)?.upstreams.tls ?? DEFAULT_ORIGIN_TLS).key;
   }
 
   /** Whether an upgrade on the route could go to the origin now: its own, or one its split sends to. */
@@ -197,6 +216,19 @@ export class TenantAdmissions {
     }
     return missingScope(route.requiredScopes, scopes) === undefined ? undefined : 'auth_changed';
   }
+}
+
+/**
+ * The route's checks of where a connection comes from (IP rules, the page its CORS policy allows) as
+ * this version compiled them, applied to what the connection showed at its upgrade: a rule tightened
+ * since ends a connection it would refuse now, as it refuses a new upgrade (before authentication).
+ */
+function refusedByStage(route: CompiledRoute, facts: OpenConnectionFacts): OpenConnectionRefusal | undefined {
+  for (const stage of route.stages.all) {
+    const refusal = stage.refusesOpenConnection?.(facts);
+    if (refusal !== undefined) return refusal;
+  }
+  return undefined;
 }
 
 /**

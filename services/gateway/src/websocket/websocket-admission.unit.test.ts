@@ -63,7 +63,16 @@ function tenantWith(
 }
 
 function admitted(identity: Identity, extra: Partial<WebSocketAdmission> = {}): WebSocketAdmission {
-  return { tenantId, host: 'admissions.localhost', routeId, originId, identity, ...extra };
+  return {
+    tenantId,
+    host: 'admissions.localhost',
+    clientIp: '192.0.2.1',
+    page: undefined,
+    routeId,
+    originId,
+    identity,
+    ...extra,
+  };
 }
 
 const now = Date.now();

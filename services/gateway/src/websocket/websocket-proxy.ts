@@ -428,8 +428,12 @@ export class WebSocketProxy {
     const admission: WebSocketAdmission = {
       tenantId: tenant.id,
       host,
+      clientIp: exchange.clientIp,
+      page: req.headers.origin,
       routeId: route.config.id,
       originId: origin.config.id,
+      originTls:
+        lease.target.url.protocol === 'https:' ? (lease.target.tls ?? DEFAULT_ORIGIN_TLS).key : undefined,
       identity: auth.identity,
       oidcProvider: oidc === null ? undefined : { issuer: oidc.issuer, audience: oidc.audience },
       credentialsExpireAtMs: auth.expiresAtMs,
