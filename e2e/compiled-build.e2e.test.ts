@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createClerkTestKeys, OFFLINE_CLERK_ISSUER } from '@vantageedge/shared/testing/clerk-tokens';
 import { TEST_INFRA, uniqueSuffix } from '@vantageedge/shared/testing/infrastructure';
@@ -56,6 +56,33 @@ describe('compiled build (dist/)', () => {
     expect(migrate.status, migrate.stderr).toBe(0);
     expect(migrate.stdout).toMatch(/applied 1_event_store/);
     expect(migrate.stdout).toMatch(/applied 30_snapshot_state/);
+  });
+
+  it('reads settings from a .env file in its working directory, the environment winning over it', async () => {
+    const fresh = await createTestDatabase({ migrate: false });
+    try {
+      const workDir = path.join(outDir, 'dot-env');
+      await mkdir(workDir, { recursive: true });
+      const { DATABASE_URL: _unset, ...withoutDatabaseUrl } = process.env;
+      const migrateIn = (env: NodeJS.ProcessEnv) =>
+        spawnSync(process.execPath, [compiled('migrations/cli'), 'up'], {
+          cwd: workDir,
+          env,
+          encoding: 'utf8',
+        });
+
+      await writeFile(path.join(workDir, '.env'), `# the migrator's database\nDATABASE_URL="${fresh.url}"\n`);
+      const fromFile = migrateIn(withoutDatabaseUrl);
+      expect(fromFile.status, fromFile.stderr).toBe(0);
+      expect(fromFile.stdout).toMatch(/applied 1_event_store/);
+
+      await writeFile(path.join(workDir, '.env'), 'DATABASE_URL=postgres://nobody:wrong@127.0.0.1:1/none\n');
+      const fromEnvironment = migrateIn({ ...withoutDatabaseUrl, DATABASE_URL: fresh.url });
+      expect(fromEnvironment.status, fromEnvironment.stderr).toBe(0);
+      expect(fromEnvironment.stdout).toContain('migrations: up to date');
+    } finally {
+      await fresh.drop();
+    }
   });
 
   it('runs the compiled vantageedge CLI on plain node', () => {

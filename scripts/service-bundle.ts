@@ -11,7 +11,7 @@ export async function bundleServices(root: string, entries: BundleEntries, outDi
   await build(serviceBundleOptions(root, entries, outDir));
 }
 
-function serviceBundleOptions(root: string, entries: BundleEntries, outDir: string): BuildOptions {
+export function serviceBundleOptions(root: string, entries: BundleEntries, outDir: string): BuildOptions {
   return {
     absWorkingDir: root,
     entryPoints: Object.entries(entries).map(([out, source]) => ({ out, in: source })),

@@ -1,5 +1,5 @@
 // The migrator: `tsx migrations/src/cli.ts up|down [steps]`.
-import 'dotenv/config';
+import '@vantageedge/shared/settings/env-file';
 import { LOCAL_DEFAULTS, postgresUrl } from '@vantageedge/shared/settings/common-settings';
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';
 import { z } from 'zod';

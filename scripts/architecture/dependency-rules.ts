@@ -82,10 +82,14 @@ export const PUBLISHED_ENTRY_POINTS: ReadonlyArray<{
 ];
 
 /**
- * Development tools that are never deployed (`make dev`): their code may use their devDependencies
- * (embedded PostgreSQL, autocannon), which a production install (`npm ci --omit=dev`) leaves out.
+ * Packages whose code is never deployed: development tools (`make dev`) and the web console, which
+ * ships as the static files Vite builds from it. Their code may use their devDependencies (embedded
+ * PostgreSQL, autocannon; Preact, uPlot), which a production install (`npm ci --omit=dev`) leaves out.
  */
-export const DEVELOPMENT_ONLY_PACKAGES: ReadonlySet<string> = new Set([DEV]);
+export const DEVELOPMENT_ONLY_PACKAGES: ReadonlySet<string> = new Set([DEV, CONSOLE]);
+
+/** Build tools: only build configuration and tests import them, also in a development-only package. */
+const BUILD_TOOLS: ReadonlySet<string> = new Set(['vite', 'esbuild']);
 
 /** Packages no file of another package may import, tests included. */
 export const FORBIDDEN_EDGES: ReadonlyArray<{ from: string; to: string; why: string }> = [
@@ -162,7 +166,8 @@ function importViolation(
     if (context.memberNames.has(target)) return null;
     return pkg.dependencies.has(target) || pkg.devDependencies.has(target) ? null : 'undeclared dependency';
   }
-  const mayUseDevDependencies = file.role === 'test' || DEVELOPMENT_ONLY_PACKAGES.has(pkg.name);
+  const mayUseDevDependencies =
+    file.role === 'test' || (DEVELOPMENT_ONLY_PACKAGES.has(pkg.name) && !BUILD_TOOLS.has(target));
   const declared = pkg.dependencies.has(target) || (mayUseDevDependencies && pkg.devDependencies.has(target));
   if (!declared) return 'undeclared dependency';
   if (!context.memberNames.has(target)) return null;

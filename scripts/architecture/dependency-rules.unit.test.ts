@@ -68,11 +68,12 @@ const PACKAGES: WorkspacePackage[] = [
     '@vantageedge/projections',
   ]),
   pkg('@vantageedge/dev', 'services/dev', []),
+  // Deployed only as the static files Vite builds: everything it is made of is a devDependency.
   pkg(
     '@vantageedge/console',
     'services/console',
-    ['@vantageedge/control-plane', '@vantageedge/shared', 'preact'],
-    ['vite'],
+    [],
+    ['@vantageedge/control-plane', '@vantageedge/shared', 'preact', 'vite'],
   ),
 ];
 

@@ -1,6 +1,6 @@
 // The read-model projector process (`make run-projector`): follows the event log from its checkpoint
 // and keeps read_models.* up to date until SIGINT/SIGTERM.
-import 'dotenv/config';
+import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';

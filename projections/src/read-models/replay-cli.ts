@@ -1,6 +1,6 @@
 // `make replay`: rebuilds every read model from position 0 into a fresh schema and swaps it in,
 // with a progress bar and events/s. Safe while the projector and the control plane run.
-import 'dotenv/config';
+import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { createLivePool, livenessFromSettings } from '@vantageedge/shared/postgres/connection-liveness';
 import { loadSettingsOrExit } from '@vantageedge/shared/settings/load-settings';

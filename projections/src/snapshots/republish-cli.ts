@@ -3,7 +3,7 @@
 // are published. Exit 1 if they are not published within REPUBLISH_TIMEOUT_SECONDS.
 // With `--refold` it first rebuilds snapshot_state itself from the whole event log (after a fix of
 // the snapshot fold: ends the quarantine of tenants whose events were parked; see refold.ts).
-import 'dotenv/config';
+import '@vantageedge/shared/settings/env-file';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';
 import { eventStoreSettings } from '@vantageedge/shared/event-store/settings';
 import {

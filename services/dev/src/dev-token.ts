@@ -1,4 +1,4 @@
-import 'dotenv/config';
+import '@vantageedge/shared/settings/env-file';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

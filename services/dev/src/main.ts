@@ -1,4 +1,4 @@
-import 'dotenv/config';
+import '@vantageedge/shared/settings/env-file';
 import http from 'node:http';
 import type { DevSignIn } from '@vantageedge/control-plane/http/console-router';
 import { UniquenessViolationError } from '@vantageedge/shared/event-store/port';

@@ -1,4 +1,4 @@
-import 'dotenv/config';
+import '@vantageedge/shared/settings/env-file';
 import { controlPlaneSettings } from '@vantageedge/control-plane/settings';
 import { migrateUp } from '@vantageedge/migrations/runner';
 import { createEventStore, eventStoreConfigFromSettings } from '@vantageedge/shared/event-store/factory';

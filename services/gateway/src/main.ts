@@ -1,4 +1,4 @@
-import 'dotenv/config';
+import '@vantageedge/shared/settings/env-file';
 import { createLogger } from '@vantageedge/shared/observability/logger';
 import { createMetricsRegistry } from '@vantageedge/shared/observability/metrics';
 import { installProcessPolicy } from '@vantageedge/shared/process/process-policy';
