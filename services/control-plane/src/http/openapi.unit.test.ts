@@ -1,9 +1,8 @@
-import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Authorizer } from '../auth/authorize.js';
 import { createQueryRouter } from '../queries/router.js';
+import { offlineAppDeps } from '../testing/offline-app.js';
 import { createControlPlaneApp } from './app.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registeredRoutes } from './route-table.js';
@@ -14,29 +13,17 @@ import { registeredRoutes } from './route-table.js';
  * anywhere: routes are registered when the app is built.
  */
 
-const pool = new pg.Pool({ connectionString: 'postgres://unused@127.0.0.1:1/unused' });
-const store = new InMemoryEventStore();
-afterAll(async () => {
-  await store.close();
-  await pool.end();
-});
+const deps = offlineAppDeps();
+afterAll(() => deps.close());
 
 // Every optional part switched on, as `make run-control-plane` wires it.
 const app = createControlPlaneApp({
-  store,
-  pool,
-  auth: {
-    jwtKey: undefined,
-    publishableKey: 'pk_test_unused',
-    issuer: 'https://unused.clerk.accounts.dev',
-    authorizedParties: [],
-    platformAdminUserIds: new Set(),
-  },
-  apiKeyPepper: 'unit-pepper-0123456789abcdef0123456789abcdef',
-  rollout: { pool, redis: {} as RedisClient },
+  ...deps,
+  rollout: { pool: deps.pool, redis: {} as RedisClient },
   cachePurger: { purgeRoute: async () => {}, purgeTenant: async () => {}, purgeTags: async () => {} },
   console: { directory: '/nonexistent', clerkPublishableKey: undefined },
-  queryRouter: (authorizer: Authorizer) => createQueryRouter({ pool, authorizer, eventStore: store }),
+  queryRouter: (authorizer: Authorizer) =>
+    createQueryRouter({ pool: deps.pool, authorizer, eventStore: deps.store }),
 });
 
 const document = buildOpenApiDocument() as {

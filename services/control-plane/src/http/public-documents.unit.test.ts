@@ -1,43 +1,20 @@
-import { get, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
-import pg from 'pg';
+import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createControlPlaneApp } from './app.js';
+import { listenOffline } from '../testing/offline-app.js';
 
 /**
  * /openapi.json (over half a megabyte) and the tenant document's JSON Schema are answered to anyone,
  * without a credential or a rate limit. Nothing here connects anywhere.
  */
 
-const pool = new pg.Pool({ connectionString: 'postgres://unused@127.0.0.1:1/unused' });
-const store = new InMemoryEventStore();
-let server: Server;
+let app: Awaited<ReturnType<typeof listenOffline>>;
 let base: string;
 
 beforeAll(async () => {
-  const app = createControlPlaneApp({
-    store,
-    pool,
-    auth: {
-      jwtKey: undefined,
-      publishableKey: 'pk_test_unused',
-      issuer: 'https://unused.clerk.accounts.dev',
-      authorizedParties: [],
-      platformAdminUserIds: new Set(),
-    },
-    apiKeyPepper: 'unit-pepper-0123456789abcdef0123456789abcdef',
-  });
-  server = await new Promise<Server>((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  app = await listenOffline();
+  base = app.base;
 });
-afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
-  await store.close();
-  await pool.end();
-});
+afterAll(() => app.close());
 
 function plainGet(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -1,9 +1,5 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { InMemoryEventStore } from '@vantageedge/shared/event-store/in-memory/in-memory-event-store';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createControlPlaneApp } from './app.js';
+import { listenOffline } from '../testing/offline-app.js';
 
 /**
  * The admin API's answers carry what tenant admins wrote (names, paths, error details) and /docs is an
@@ -12,35 +8,14 @@ import { createControlPlaneApp } from './app.js';
  * refused (401) before it would.
  */
 
-const pool = new pg.Pool({ connectionString: 'postgres://unused@127.0.0.1:1/unused' });
-const store = new InMemoryEventStore();
-let server: Server;
+let app: Awaited<ReturnType<typeof listenOffline>>;
 let base: string;
 
 beforeAll(async () => {
-  const app = createControlPlaneApp({
-    store,
-    pool,
-    auth: {
-      jwtKey: undefined,
-      publishableKey: 'pk_test_unused',
-      issuer: 'https://unused.clerk.accounts.dev',
-      authorizedParties: [],
-      platformAdminUserIds: new Set(),
-    },
-    apiKeyPepper: 'unit-pepper-0123456789abcdef0123456789abcdef',
-    console: { directory: '/nonexistent', clerkPublishableKey: undefined },
-  });
-  server = await new Promise<Server>((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  app = await listenOffline({ console: { directory: '/nonexistent', clerkPublishableKey: undefined } });
+  base = app.base;
 });
-afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
-  await store.close();
-  await pool.end();
-});
+afterAll(() => app.close());
 
 describe('every control-plane answer', () => {
   it('may not be framed by any page and is read only as the type it says', async () => {
