@@ -16,8 +16,12 @@ export type ClientHandshake =
  * the gateway asks its origin with a key of its own, so an origin's 101 is checked all the same.
  */
 export function readClientHandshake(req: IncomingMessage): ClientHandshake {
-  if (arrivedOverHttp2(req))
+  if (arrivedOverHttp2(req)) {
+    // The stream's DATA frames are the WebSocket's bytes: a content-length would reach the origin's
+    // HTTP/1.1 upgrade request, which then reads that many of the first frames' bytes as a body.
+    if (declaresBody(req.headers['content-length'])) return bodyDeclaredBy('Content-Length');
     return { ok: true, webSocketKey: randomBytes(16).toString('base64'), overHttp2: true };
+  }
   if (claimsUnspokenVersion(req)) {
     return {
       ok: false,
@@ -42,13 +46,18 @@ export function readClientHandshake(req: IncomingMessage): ClientHandshake {
   }
   // node reads such a body before the upgrade, while its Content-Length would go to the origin, which
   // then takes the WebSocket's first bytes for the body (or waits for them until its timeout).
-  if (requestBodyFraming(req) !== 'none') {
-    const field = req.headers['transfer-encoding'] === undefined ? 'Content-Length' : 'Transfer-Encoding';
-    return {
-      ok: false,
-      code: 'invalid_upgrade',
-      message: `a WebSocket upgrade has no body (${field} given)`,
-    };
-  }
+  if (requestBodyFraming(req) !== 'none')
+    return bodyDeclaredBy(
+      req.headers['transfer-encoding'] === undefined ? 'Content-Length' : 'Transfer-Encoding',
+    );
   return { ok: true, webSocketKey, overHttp2: false };
+}
+
+function bodyDeclaredBy(field: 'Content-Length' | 'Transfer-Encoding'): ClientHandshake {
+  return { ok: false, code: 'invalid_upgrade', message: `a WebSocket upgrade has no body (${field} given)` };
+}
+
+/** An HTTP/2 request's content-length other than 0, as a declared body over HTTP/1.1 (requestBodyFraming). */
+function declaresBody(contentLength: string | string[] | undefined): boolean {
+  return contentLength !== undefined && contentLength !== '0';
 }

@@ -17,6 +17,9 @@ import { startWebSocketOrigin, type WebSocketOrigin } from '../testing/websocket
  * hold once the gateway's SETTINGS announce SETTINGS_ENABLE_CONNECT_PROTOCOL: the stream is an upgrade
  * like an HTTP/1.1 one (route, authentication, the tenant's WebSocket limit), the origin is asked with
  * an HTTP/1.1 upgrade, and frames flow between the stream and the origin's connection.
+ * Regression: an extended CONNECT declaring a content-length was opened, its content-length passed on
+ * in the origin's upgrade request (refused 400 over HTTP/1.1): an origin reads that many bytes of the
+ * first frames as the upgrade's body, and the stream was reset at the client's first message.
  */
 const KEY = 've_live_h2_websocket_key_0000000000000000';
 const LIMIT = 2;
@@ -200,6 +203,20 @@ describe('WebSockets over HTTP/2 (extended CONNECT)', () => {
     await dropped.nextText();
     [...echo.wss.clients].at(-1)!.terminate();
     await within(dropped.ended, 5_000, 'the client’s stream to end when the origin drops');
+  });
+
+  it('regression: refuses a WebSocket that declares a content-length (400 invalid_upgrade naming it), never forwarded, as over HTTP/1.1', async () => {
+    const { session: client } = await session();
+    const before = echo.upgrades.length;
+    const declared = await extendedConnect(client, '/ws/declares-body', { 'content-length': '6' });
+    expect(declared.status).toBe(400);
+    const error = 'body' in declared ? JSON.parse(declared.body).error : undefined;
+    expect(error.code).toBe('invalid_upgrade');
+    expect(error.message).toContain('Content-Length');
+    expect(echo.upgrades.length).toBe(before);
+    // A content-length of 0 declares no body: such a WebSocket opens, as over HTTP/1.1.
+    const empty = opened(await extendedConnect(client, '/ws/declares-none', { 'content-length': '0' }));
+    expect(await empty.nextText()).toBe('hello /ws/declares-none');
   });
 
   it('still refuses a plain CONNECT 405 and another :protocol 400, naming the field', async () => {
