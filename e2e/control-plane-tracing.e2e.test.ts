@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ENTRY_POINTS,
@@ -18,7 +19,9 @@ import {
  * OTEL_ENABLED=true, exporting to a stand-in OTLP/HTTP collector: every admin API request is one
  * SERVER span named by its route template. Regression test: the control plane relied on
  * OpenTelemetry's HTTP instrumentation, which never patched the node:http its ES module imports had
- * loaded, so no span was ever exported.
+ * loaded, so no span was ever exported. It also pins what a collector receives from the SDK set-up
+ * (shared/src/observability/trace-sdk.ts): the resource, the sampler settings, the spans still queued
+ * at shutdown.
  */
 
 interface OtlpValue {
@@ -35,8 +38,20 @@ interface OtlpSpan {
   links?: Array<{ traceId: string; spanId: string }>;
   status?: { code?: number };
 }
+interface OtlpAttribute {
+  key: string;
+  value: OtlpValue;
+}
 interface OtlpExport {
-  resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: OtlpSpan[] }> }>;
+  resourceSpans?: Array<{
+    resource?: { attributes?: OtlpAttribute[] };
+    scopeSpans?: Array<{ spans?: OtlpSpan[] }>;
+  }>;
+}
+/** A span as exported, with the attributes of the resource (the process) it was exported under. */
+interface ExportedSpan {
+  span: OtlpSpan;
+  resource: Record<string, string>;
 }
 
 const SPAN_KIND_SERVER = 2;
@@ -54,35 +69,47 @@ const collector = http.createServer((req, res) => {
   });
 });
 
-function serverSpans(): OtlpSpan[] {
+function otlpText(value: OtlpValue): string {
+  return String(value.stringValue ?? value.intValue);
+}
+
+function exportedServerSpans(): ExportedSpan[] {
   return exports.flatMap((body) =>
-    ((JSON.parse(body) as OtlpExport).resourceSpans ?? []).flatMap((resource) =>
-      (resource.scopeSpans ?? []).flatMap((scope) =>
-        (scope.spans ?? []).filter((span) => span.kind === SPAN_KIND_SERVER),
-      ),
-    ),
+    ((JSON.parse(body) as OtlpExport).resourceSpans ?? []).flatMap((resourceSpans) => {
+      const resource = Object.fromEntries(
+        (resourceSpans.resource?.attributes ?? []).map((entry) => [entry.key, otlpText(entry.value)]),
+      );
+      return (resourceSpans.scopeSpans ?? []).flatMap((scope) =>
+        (scope.spans ?? [])
+          .filter((span) => span.kind === SPAN_KIND_SERVER)
+          .map((span) => ({ span, resource })),
+      );
+    }),
   );
 }
 
 function attribute(span: OtlpSpan, key: string): string | undefined {
   const value = span.attributes?.find((entry) => entry.key === key)?.value;
-  if (value === undefined) return undefined;
-  return String(value.stringValue ?? value.intValue);
+  return value === undefined ? undefined : otlpText(value);
 }
 
 /** The one SERVER span whose url.path is `path` (each request below has a path of its own). */
-async function spanOf(path: string): Promise<OtlpSpan> {
-  let found: OtlpSpan[] = [];
+async function exportedSpanOf(path: string): Promise<ExportedSpan> {
+  let found: ExportedSpan[] = [];
   await eventually(
     `the SERVER span of ${path} is exported`,
     async () => {
-      found = serverSpans().filter((span) => attribute(span, 'url.path') === path);
+      found = exportedServerSpans().filter(({ span }) => attribute(span, 'url.path') === path);
       return found.length > 0;
     },
     { timeoutMs: 20_000 },
   );
   expect(found).toHaveLength(1);
   return found[0]!;
+}
+
+async function spanOf(path: string): Promise<OtlpSpan> {
+  return (await exportedSpanOf(path)).span;
 }
 
 function hex(bytes: number): string {
@@ -123,6 +150,7 @@ beforeAll(async () => {
     OTEL_ENABLED: 'true',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
     OTEL_BSP_SCHEDULE_DELAY: '100',
+    OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e',
   });
   system.services.push(cp);
   url = `http://127.0.0.1:${port}`;
@@ -163,6 +191,22 @@ describe('control plane tracing (OTEL_ENABLED=true, its own process)', () => {
     expect(attribute(unmatched, 'http.route')).toBeUndefined();
   });
 
+  it('exports each span with the resource that names the service, its process and host', async () => {
+    const path = `/api/v1/tenants/${randomUUID()}`;
+    await system.admin('GET', path);
+    const { resource } = await exportedSpanOf(path);
+    expect(resource).toMatchObject({
+      'service.name': 'control-plane',
+      'deployment.environment.name': 'e2e',
+      'telemetry.sdk.name': 'opentelemetry',
+      'telemetry.sdk.language': 'nodejs',
+      'process.pid': String(cp.child.pid),
+      'process.runtime.name': 'nodejs',
+      'process.runtime.version': process.versions.node,
+      'host.name': os.hostname(),
+    });
+  });
+
   it("starts a new trace for an untrusted caller's traceparent and links the caller's context", async () => {
     const callerTrace = hex(16);
     const callerSpan = hex(8);
@@ -198,5 +242,54 @@ describe('control plane tracing (OTEL_ENABLED=true, its own process)', () => {
     const recorded = JSON.stringify(span);
     expect(recorded).not.toContain(secret);
     expect(recorded).not.toContain(token);
+  });
+});
+
+describe('control plane tracing settings (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER/_ARG, shutdown)', () => {
+  it('samples by OTEL_TRACES_SAMPLER/_ARG and exports the spans still queued when it stops', async () => {
+    const port = await freePort();
+    const sampled = startService('control-plane-sampled', ENTRY_POINTS.controlPlane, {
+      ...system.commonEnv(),
+      CONTROL_PLANE_PORT: String(port),
+      CONTROL_PLANE_HOST: '127.0.0.1',
+      CONTROL_PLANE_METRICS_PORT: '0',
+      CONTROL_PLANE_TRUSTED_PROXIES: `${TRUSTED_PROXY}/32`,
+      OTEL_ENABLED: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+      OTEL_SERVICE_NAME: 'control-plane-sampled',
+      // No new trace is sampled; a trusted proxy's sampled one is continued.
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0',
+      // Far longer than the test: spans leave the queue only when the process stops.
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+    });
+    system.services.push(sampled);
+    const sampledUrl = `http://127.0.0.1:${port}`;
+    await waitForHttp(sampled, `${sampledUrl}/readyz`);
+
+    const token = await system.token();
+    const continued = `/api/v1/tenants/${randomUUID()}`;
+    const notSampledByCaller = `/api/v1/tenants/${randomUUID()}`;
+    const newTrace = `/api/v1/tenants/${randomUUID()}`;
+    const callerTrace = hex(16);
+    await requestFrom(TRUSTED_PROXY, `${sampledUrl}${continued}`, 'GET', {
+      authorization: `Bearer ${token}`,
+      traceparent: `00-${callerTrace}-${hex(8)}-01`,
+    });
+    await requestFrom(TRUSTED_PROXY, `${sampledUrl}${notSampledByCaller}`, 'GET', {
+      authorization: `Bearer ${token}`,
+      traceparent: `00-${hex(16)}-${hex(8)}-00`,
+    });
+    await requestFrom('127.0.0.1', `${sampledUrl}${newTrace}`, 'GET', { authorization: `Bearer ${token}` });
+    await sampled.stop(20_000);
+
+    const fromSampled = exportedServerSpans().filter(
+      ({ resource }) => resource['service.name'] === 'control-plane-sampled',
+    );
+    expect(
+      fromSampled.map(({ span }) => attribute(span, 'url.path')),
+      sampled.tail(),
+    ).toEqual([continued]);
+    expect(fromSampled[0]?.span.traceId).toBe(callerTrace);
   });
 });

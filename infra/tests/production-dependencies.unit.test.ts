@@ -21,6 +21,9 @@ const DEVELOPMENT_TOOLS = [
   '@biomejs/biome',
   'http-proxy-middleware',
   '@opentelemetry/auto-instrumentations-node',
+  // The services export traces only: sdk-node would install its metrics, logs, gRPC, Zipkin and
+  // Prometheus exporters and instrumentation hooks too (7 MB, 21 packages).
+  '@opentelemetry/sdk-node',
   // The console is static files built by Vite; its UI libraries are not loaded by any service.
   'preact',
   'uplot',

@@ -1,13 +1,11 @@
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-node';
 import { DetachedAttributesProcessor } from './detached-attributes.js';
-import { boundedSpanLimits } from './span-limits.js';
+import { otlpHttpTraceExporter, startTraceSdk } from './trace-sdk.js';
 
 export interface TelemetryOptions {
   serviceName: string;
   enabled: boolean;
-  /** OTLP/HTTP endpoint base, e.g. http://127.0.0.1:4318; the SDK appends /v1/traces. */
+  /** OTLP/HTTP endpoint base, e.g. http://127.0.0.1:4318; /v1/traces is appended. */
   otlpEndpoint?: string | undefined;
   /** Tests pass an in-memory exporter. */
   exporter?: SpanExporter;
@@ -27,19 +25,12 @@ export interface Telemetry {
  * API its SERVER spans, the projectors their batches).
  */
 export function startTelemetry(options: TelemetryOptions): Telemetry {
-  if (!options.enabled) return { forceFlush: async () => {}, shutdown: async () => {} };
-  const exporter =
-    options.exporter ??
-    new OTLPTraceExporter(
-      options.otlpEndpoint ? { url: `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces` } : {},
-    );
-  const processor = new BatchSpanProcessor(exporter);
-  const sdk = new NodeSDK({
+  const off = { forceFlush: async () => {}, shutdown: async () => {} };
+  if (!options.enabled) return off;
+  const processor = new BatchSpanProcessor(options.exporter ?? otlpHttpTraceExporter(options.otlpEndpoint));
+  const sdk = startTraceSdk({
     serviceName: options.serviceName,
-    spanLimits: boundedSpanLimits(),
     spanProcessors: [new DetachedAttributesProcessor(), processor],
-    instrumentations: [],
   });
-  sdk.start();
-  return { forceFlush: () => processor.forceFlush(), shutdown: () => sdk.shutdown() };
+  return sdk ? { forceFlush: () => processor.forceFlush(), shutdown: () => sdk.shutdown() } : off;
 }

@@ -1,7 +1,5 @@
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { boundedSpanLimits } from '@vantageedge/shared/observability/span-limits';
+import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-node';
+import { otlpHttpTraceExporter, startTraceSdk } from '@vantageedge/shared/observability/trace-sdk';
 
 export interface GatewayTelemetry {
   readonly enabled: boolean;
@@ -20,18 +18,11 @@ export function startGatewayTelemetry(options: {
   otlpEndpoint?: string | undefined;
   exporter?: SpanExporter;
 }): GatewayTelemetry {
-  if (!options.enabled) return { enabled: false, shutdown: async () => {} };
-  const exporter =
-    options.exporter ??
-    new OTLPTraceExporter(
-      options.otlpEndpoint ? { url: `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces` } : {},
-    );
-  const sdk = new NodeSDK({
+  const off = { enabled: false, shutdown: async () => {} };
+  if (!options.enabled) return off;
+  const sdk = startTraceSdk({
     serviceName: options.serviceName,
-    spanLimits: boundedSpanLimits(),
-    spanProcessors: [new BatchSpanProcessor(exporter)],
-    instrumentations: [],
+    spanProcessors: [new BatchSpanProcessor(options.exporter ?? otlpHttpTraceExporter(options.otlpEndpoint))],
   });
-  sdk.start();
-  return { enabled: true, shutdown: () => sdk.shutdown() };
+  return sdk ? { enabled: true, shutdown: () => sdk.shutdown() } : off;
 }

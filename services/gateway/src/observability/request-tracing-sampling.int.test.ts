@@ -21,7 +21,7 @@ async function flushSpans(): Promise<void> {
 
 /**
  * The operator samples no trace the gateway starts (OTEL_TRACES_SAMPLER=parentbased_traceidratio,
- * arg 0, read by the NodeSDK). A client's sampled flag must not override that; a trusted proxy's does.
+ * arg 0, read by the trace SDK). A client's sampled flag must not override that; a trusted proxy's does.
  */
 describe('request tracing sampling', () => {
   const finished: ReadableSpan[] = [];
