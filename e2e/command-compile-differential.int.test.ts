@@ -46,6 +46,7 @@ const ROUTE_FIELDS = new Set([
   'request_headers',
   'response_headers',
   'rewrite_path',
+  'preserve_host',
   'query',
   'timeouts',
   'retries',

@@ -20,7 +20,7 @@ import { type ExplainedRequest, explainBody, requestBytes } from './explained-re
 
 /**
  * Differential of explain against a gateway. One tenant whose routes exercise many policies (header,
- * query and host match conditions with priorities, methods, strip_prefix and rewrite_path, redirect and
+ * query and host match conditions with priorities, methods, strip_prefix, rewrite_path and preserve_host, redirect and
  * fixed_response, a traffic split with overrides and a sticky cookie, an API key, CORS, IP rules, a
  * cache policy) is configured through the admin API; explain folds it from the event log, and an
  * in-process gateway serves the snapshot the projector folds from the same events. Generated requests
@@ -28,7 +28,8 @@ import { type ExplainedRequest, explainBody, requestBytes } from './explained-re
  * empty query names, headers and cookies repeated, empty or in mixed case, Host spellings) go to the
  * gateway as raw bytes (a repeated line is really repeated) and to explain as its JSON (a list for a
  * repeated line). Explain must describe what the gateway did: the status of the stage that answers, the
- * route, the origin a split override chose, the redirect Location and the path the origin received.
+ * route, the origin a split override chose, the redirect Location, the path and the Host the origin
+ * received (a route with preserve_host sends the client's).
  * Seeded: the same cases every run (DIFFERENTIAL_CASES explores more).
  */
 
@@ -97,6 +98,7 @@ function routeBodies(stableId: string, canaryId: string): Record<string, Record<
       origin_id: canaryId,
     }),
     'host-only': route({ path_pattern: '/host/*', match: { hosts: [HOST] } }),
+    vhost: route({ path_pattern: '/vhost/*', preserve_host: true }),
     proto: route({ path_pattern: '/proto/*', match: { headers: [{ name: 'constructor', present: true }] } }),
     'catch-all': route({ path_pattern: '/*', priority: -1, methods: ['GET'] }),
   };
@@ -258,6 +260,7 @@ const BASES = [
   '/cached',
   '/cookie',
   '/host',
+  '/vhost',
   '/proto',
   '/elsewhere',
   '',
@@ -321,7 +324,7 @@ const withKey = (value: string) => value.replace('KEY', apiKey);
 interface Explanation {
   decision: { stage: string; status: number | null; code: string | null };
   route: { id: string } | null;
-  upstream: { origin_id: string | null; forwarded_path: string } | null;
+  upstream: { origin_id: string | null; forwarded_path: string; host_header?: string | null } | null;
   policies: {
     redirect: { location: string } | null;
     traffic_split: { chosen_by: string } | null;
@@ -331,7 +334,7 @@ interface Explanation {
 /** What the gateway did with a request: its answer, and what an origin received. */
 interface GatewayOutcome {
   response: RawResponse | undefined;
-  forwarded: { origin: string; url: string; routeId: string } | undefined;
+  forwarded: { origin: string; url: string; host: string; routeId: string } | undefined;
 }
 
 let nextCase = 0;
@@ -357,6 +360,7 @@ async function throughGateway(request: ExplainedRequest): Promise<GatewayOutcome
         : {
             origin: received.origin,
             url: received.url,
+            host: String(received.headers.host),
             routeId: String(received.headers['x-vantageedge-route-id']),
           },
   };
@@ -408,6 +412,10 @@ async function disagreements(request: ExplainedRequest): Promise<string[]> {
     const path = explanation.upstream?.forwarded_path;
     if (forwarded.url !== path)
       problems.push(`explain: the origin gets ${path}; gateway: it got ${forwarded.url}`);
+    const target = new URL((forwarded.origin === 'stable' ? stable : canary).url).host;
+    const host = explanation.upstream?.host_header ?? target;
+    if (forwarded.host !== host)
+      problems.push(`explain: the origin gets Host ${host}; gateway: ${forwarded.host}`);
     return problems;
   }
   if (forwarded !== undefined || response.status !== decision.status) return [`${explained}; ${served}`];
@@ -459,6 +467,13 @@ const COUNTEREXAMPLES: Record<string, ExplainedRequest> = {
     method: 'GET',
     host: 'EXD.localhost.:80',
     path: '/host/a',
+    query: '',
+    lines: [],
+  },
+  'preserve_host sends the host the tenant was resolved from': {
+    method: 'GET',
+    host: 'Exd.Localhost.:80',
+    path: '/vhost/a',
     query: '',
     lines: [],
   },

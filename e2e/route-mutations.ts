@@ -402,6 +402,7 @@ export function routeMutations(origins: MutationOrigins): RouteMutation[] {
     ]),
     ...of('websocket_token', ['query', 'cookie']),
     ...of('allow_any_authenticated_user', [true]),
+    ...of('preserve_host', [true, 'yes', null]),
     ...of('unknown_field', [1]),
     ...ODD_TEXT.map((value) => ({ field: 'request_headers', value: { add: { 'x-odd': value } } })),
     ...ODD_TEXT.map((value) => ({ field: 'path_pattern', value: `/odd/${value}` })),

@@ -292,7 +292,7 @@ export const routeConfig = z.strictObject({
   strip_prefix: z.string().nullable().default(null),
   rate_limit: rateLimitPolicy.nullable().default(null),
   cache_policy: cachePolicy.nullable().default(null),
-  // Route policies (shared/src/domain/route-policies.ts); null = not used on this route.
+  // Route policies (shared/src/domain/route-policies.ts); null (preserve_host: false) = not used on this route.
   /** Conditions beyond path and method: hosts, headers, query. */
   match: routeMatch.nullable().default(null),
   cors: corsPolicy.nullable().default(null),
@@ -301,6 +301,11 @@ export const routeConfig = z.strictObject({
   request_headers: requestHeaderTransform.nullable().default(null),
   response_headers: responseHeaderTransform.nullable().default(null),
   rewrite_path: rewritePath.nullable().default(null),
+  /**
+   * The origin gets the host the client asked for (the one the tenant was resolved from) as its Host,
+   * not its target's: Kong's preserve_host, APISIX's pass_host `pass`. Absent before it existed: false.
+   */
+  preserve_host: z.boolean().default(false),
   query: queryTransform.nullable().default(null),
   timeouts: routeTimeouts.nullable().default(null),
   retries: retryPolicy.nullable().default(null),

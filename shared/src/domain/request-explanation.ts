@@ -319,6 +319,10 @@ export const upstreamExplanation = z.object({
       description: "how an https target's certificate is verified; null when the config has no such origin",
     }),
   strip_prefix: z.string().nullable(),
+  host_header: z.string().nullable().optional().meta({
+    description:
+      "the Host the origin receives with the route's preserve_host (the client's host, lower case, without a trailing dot); null: each target's own host[:port] (absent from the answers of older control planes)",
+  }),
   forwarded_path: z.string().meta({
     description: 'the path and query the origin receives (after rewrite_path or strip_prefix)',
   }),

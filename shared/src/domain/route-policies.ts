@@ -959,6 +959,10 @@ export const redirect = redirectOf(false);
 export const redirectInput = redirectOf(true);
 export type Redirect = z.infer<typeof redirect>;
 
+/** What a route's preserve_host does, as the admin API's documents tell it. */
+export const PRESERVE_HOST_DESCRIPTION =
+  "true: the origin gets the host the client asked for as its Host (lower case, without a trailing dot, with the client's port), not its target's host[:port]; TLS to an https target still uses the target's name or tls.server_name; health checks keep the target's host";
+
 /** Request bodies and header sections beyond what the gateway's global limits allow are refused anyway. */
 export const MAX_ROUTE_BODY_BYTES = 1024 * 1024 * 1024;
 export const MAX_ROUTE_HEADER_BYTES = 1024 * 1024;
@@ -971,6 +975,7 @@ export const NO_ROUTE_POLICIES = {
   request_headers: null,
   response_headers: null,
   rewrite_path: null,
+  preserve_host: false,
   query: null,
   timeouts: null,
   retries: null,

@@ -38,6 +38,21 @@ export function hostHeaderName(hostHeader: string): string | undefined {
   return (end === hostHeader.length ? hostHeader : hostHeader.slice(0, end)).toLowerCase();
 }
 
+/**
+ * The Host an origin gets from a route with preserve_host: the name the tenant was resolved from
+ * (hostHeaderName: lower case, no trailing dot) and the client's port when it is one a listener could
+ * have (1–65535, written without leading zeros); undefined when the header is not `host[:port]`.
+ */
+export function preservedHost(hostHeader: string): string | undefined {
+  const name = hostHeaderName(hostHeader);
+  if (name === undefined) return undefined;
+  const colon = hostHeader.lastIndexOf(':');
+  // An IP literal's own colons are inside its brackets.
+  if (colon < 0 || colon < hostHeader.lastIndexOf(']')) return name;
+  const port = Number(hostHeader.slice(colon + 1));
+  return port >= 1 && port <= 65_535 ? `${name}:${port}` : name;
+}
+
 /** `baseDomains` lower-case. */
 export function lookupHost(hostHeader: string | undefined, baseDomains: readonly string[]): HostLookup {
   if (hostHeader === undefined || hostHeader === '') return { kind: 'none', host: '', reason: 'missing' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hostHeaderName, lookupHost } from './host-lookup.js';
+import { hostHeaderName, lookupHost, preservedHost } from './host-lookup.js';
 
 const BASES = ['vantageedge.dev', 'localhost'];
 
@@ -69,5 +69,25 @@ describe('hostHeaderName (the one reading of a Host header)', () => {
       '',
     ])
       expect(hostHeaderName(header), header).toBeUndefined();
+  });
+});
+
+describe('preservedHost (the Host an origin gets from a route with preserve_host)', () => {
+  it('is the name the tenant was resolved from, with the client’s port', () => {
+    expect(preservedHost('acme.localhost')).toBe('acme.localhost');
+    expect(preservedHost('API.Acme.example.:8443')).toBe('api.acme.example:8443');
+    expect(preservedHost('api.acme.example:08443')).toBe('api.acme.example:8443');
+    expect(preservedHost('[2001:DB8::1]:443')).toBe('[2001:db8::1]:443');
+    expect(preservedHost('[2001:db8::1]')).toBe('[2001:db8::1]');
+  });
+
+  it('passes on no port a listener could not have', () => {
+    for (const header of ['acme.localhost:', 'acme.localhost:0', 'acme.localhost:00', 'acme.localhost:65536'])
+      expect(preservedHost(header), header).toBe('acme.localhost');
+  });
+
+  it('names no host for a Host that is not host[:port]', () => {
+    for (const header of ['a@acme.localhost', 'acme.localhost:1:2', 'acme.localhost:x@evil', ''])
+      expect(preservedHost(header), header).toBeUndefined();
   });
 });

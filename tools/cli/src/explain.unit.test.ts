@@ -280,6 +280,19 @@ describe('vantageedge explain', () => {
     );
   });
 
+  it('names the Host the origin gets when the route preserves the client’s', () => {
+    const upstream = (hostHeader: unknown) =>
+      formatExplanation('GET', 'https://ACME.vantageedge.dev/api/users/1', {
+        ...answer,
+        upstream: { ...answer.upstream, host_header: hostHeader },
+      } as never);
+    expect(upstream('acme.vantageedge.dev')).toContain(
+      'the origin sees /users/1 with Host acme.vantageedge.dev (preserve_host)',
+    );
+    expect(upstream(null)).not.toContain('preserve_host');
+    expect(upstream(undefined)).not.toContain('preserve_host');
+  });
+
   it('prints the route policies in the gateway order: IP rules and CORS before auth, the rest after it', () => {
     const withPolicies = {
       ...answer,

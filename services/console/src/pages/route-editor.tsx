@@ -20,6 +20,7 @@ interface RouteForm {
   cache_policy: string;
   allow_any_authenticated_user: boolean;
   require_tenant_org: boolean;
+  preserve_host: boolean;
 }
 
 function formOf(route: Route | null, origins: readonly Origin[]): RouteForm {
@@ -35,6 +36,7 @@ function formOf(route: Route | null, origins: readonly Origin[]): RouteForm {
     cache_policy: route?.cache_policy ? JSON.stringify(route.cache_policy, null, 2) : '',
     allow_any_authenticated_user: route?.allow_any_authenticated_user ?? false,
     require_tenant_org: route?.require_tenant_org ?? true,
+    preserve_host: route?.preserve_host ?? false,
   };
 }
 
@@ -71,6 +73,7 @@ function bodyOf(
     cache_policy: jsonField(form.cache_policy, 'cache_policy', issues),
     allow_any_authenticated_user: form.allow_any_authenticated_user,
     require_tenant_org: form.require_tenant_org,
+    preserve_host: form.preserve_host,
   };
   return { body, issues };
 }
@@ -263,6 +266,15 @@ export function RouteEditor({
             onChange={(e) => set('allow_any_authenticated_user', e.currentTarget.checked)}
           />
           Any signed-in Clerk user
+        </label>
+        <label class="inline">
+          <input
+            type="checkbox"
+            name="preserve_host"
+            checked={form.preserve_host}
+            onChange={(e) => set('preserve_host', e.currentTarget.checked)}
+          />
+          Send the client's Host to the origin (preserve_host)
         </label>
       </div>
       <div class="grid">

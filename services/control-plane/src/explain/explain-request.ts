@@ -19,7 +19,7 @@ import { requestFreshness } from '@vantageedge/shared/gateway-policies/request-f
 import { sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
 import { methodRefusal } from '@vantageedge/shared/http/request-method';
 import { canonicalAddress } from '@vantageedge/shared/net/ip-address';
-import { lookupHost } from '@vantageedge/shared/routing/host-lookup';
+import { lookupHost, preservedHost } from '@vantageedge/shared/routing/host-lookup';
 import { compileConditions, type MatchFacts } from '@vantageedge/shared/routing/match-conditions';
 import { isAcceptableQuery, normalizePath } from '@vantageedge/shared/routing/normalize-path';
 import {
@@ -386,8 +386,7 @@ function declaresBody(headers: ExplainInput['headers']): boolean {
 function explainUpstream(
   snapshot: TenantSnapshot,
   route: RouteConfig,
-  path: string,
-  query: string,
+  { host, path, query }: { host: string; path: string; query: string },
   rewritten: string | undefined,
 ) {
   const origin = snapshot.origins.find((candidate) => candidate.id === route.origin_id);
@@ -408,6 +407,8 @@ function explainUpstream(
         }
       : null,
     strip_prefix: strip,
+    // Routes recorded before preserve_host existed send the target's host.
+    host_header: route.preserve_host ? (preservedHost(host) ?? null) : null,
     forwarded_path: (rewritten ?? strippedPath(path, strip)) + (query === '' ? '' : `?${query}`),
   };
 }
@@ -525,8 +526,7 @@ export async function explainRequest(
   explanation.upstream = explainUpstream(
     snapshot,
     route,
-    path,
-    input.query,
+    { host: input.host, path, query: input.query },
     policies.policies.rewrite_path?.path,
   );
   if (explanation.upstream.targets === null && (route.traffic_split ?? null) === null) {

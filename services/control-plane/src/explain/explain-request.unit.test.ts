@@ -126,9 +126,28 @@ describe('explaining a request', () => {
       ],
       load_balancing: { algorithm: 'least_connections' },
       strip_prefix: '/api',
+      host_header: null,
       forwarded_path: '/users/1',
     });
     expect(answer.decision).toMatchObject({ stage: 'origin', status: null });
+  });
+
+  it('names the Host a route with preserve_host sends: the host the tenant was resolved from', async () => {
+    const preserving = await snapshot({
+      routes: [
+        { id: CATCH_ALL, origin_id: ORIGIN, path_pattern: '/*', auth_mode: 'public', preserve_host: true },
+      ],
+    });
+    const cases: Array<[host: string, sent: string]> = [
+      ['ACME.vantageedge.dev.:8443', 'acme.vantageedge.dev:8443'],
+      ['api.acme.test', 'api.acme.test'],
+      ['Api.Acme.Test.:0', 'api.acme.test'],
+    ];
+    for (const [host, sent] of cases) {
+      const answer = await explain({ host, path: '/a' }, preserving);
+      expect(answer.decision, host).toMatchObject({ stage: 'origin', status: null });
+      expect(answer.upstream?.host_header, host).toBe(sent);
+    }
   });
 
   it('says a route that matches too comes later in match order', async () => {

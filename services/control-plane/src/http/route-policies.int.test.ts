@@ -51,6 +51,7 @@ function everyPolicy() {
     request_headers: { set: { 'X-Caller': '${consumer_id}' }, add: { 'x-via': 'gw' }, remove: ['x-debug'] },
     response_headers: { set: { 'strict-transport-security': 'max-age=600' } },
     rewrite_path: { template: '/accounts/:id/*' },
+    preserve_host: true,
     query: { add: { source: 'gateway' }, remove: ['debug'] },
     timeouts: { connect_ms: 500, response_headers_ms: 2000, idle_ms: 5000 },
     retries: { attempts: 3, on: ['connect_error', 'reset', '503'] },
@@ -81,6 +82,7 @@ describe('route policies in the admin API', () => {
         backoff: { base_ms: 25, max_ms: 250 },
         budget: { percent: 20, min_retries: 3 },
       },
+      preserve_host: true,
       fixed_response: null,
       redirect: null,
     });
@@ -114,6 +116,29 @@ describe('route policies in the admin API', () => {
     });
     expect(json(off)['fixed_response']).toBeNull();
     expect(json(off)['origin_id']).toBe(originId);
+  });
+
+  it('sends the target’s Host unless preserve_host says otherwise; refuses a value that is not a boolean', async () => {
+    const created = await cp.request('POST', '/api/v1/routes', {
+      body: { tenant_id: tenantId, origin_id: originId, path_pattern: '/vhost/*', auth_mode: 'public' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(json(created)['preserve_host']).toBe(false);
+    const id = json(created)['id'] as string;
+    const on = await cp.request('PATCH', `/api/v1/routes/${id}`, { body: { preserve_host: true } });
+    expect(on.status, JSON.stringify(on.body)).toBe(200);
+    expect(json(on)['preserve_host']).toBe(true);
+    const before = await eventCount();
+    for (const value of ['true', null, 1]) {
+      const refused = await cp.request('PATCH', `/api/v1/routes/${id}`, { body: { preserve_host: value } });
+      expect(refused.status, JSON.stringify(value)).toBe(400);
+      expect(JSON.stringify(refused.body), JSON.stringify(value)).toContain('preserve_host');
+    }
+    expect(await eventCount()).toBe(before);
+    const read = await cp.request('GET', `/api/v1/routes/${id}`, {
+      headers: { 'x-min-position': on.headers.get('x-event-position') ?? '0' },
+    });
+    expect(json(read)['preserve_host']).toBe(true);
   });
 
   it('accepts a redirect route without an origin', async () => {
@@ -432,6 +457,7 @@ describe('route policies in the admin API', () => {
         'request_headers',
         'response_headers',
         'rewrite_path',
+        'preserve_host',
         'query',
         'timeouts',
         'retries',

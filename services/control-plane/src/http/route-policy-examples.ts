@@ -59,6 +59,10 @@ export const ROUTE_POLICY_EXAMPLES: Record<string, RoutePolicyExample> = {
       query: { add: { source: 'gateway' }, remove: ['debug'] },
     }),
   },
+  preserve_host: {
+    summary: "The client's Host to the origin (name-based virtual hosting, absolute URLs), not the target's",
+    value: route({ path_pattern: '/site/*', preserve_host: true }),
+  },
   path_template: {
     summary: 'Path rewrite by :param segments (no regex)',
     value: route({

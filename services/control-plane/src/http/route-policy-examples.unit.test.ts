@@ -48,6 +48,7 @@ describe('README route policy examples', () => {
       'request_headers',
       'response_headers',
       'rewrite_path',
+      'preserve_host',
       'query',
       'timeouts',
       'retries',

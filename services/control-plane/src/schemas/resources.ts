@@ -15,6 +15,7 @@ import {
   corsPolicy,
   fixedResponse,
   ipRules,
+  PRESERVE_HOST_DESCRIPTION,
   queryTransform,
   redirect,
   requestHeaderTransform,
@@ -91,6 +92,7 @@ export const routeResource = z.object({
   }),
   response_headers: responseHeaderTransform.nullable(),
   rewrite_path: rewritePath.nullable(),
+  preserve_host: z.boolean().meta({ description: PRESERVE_HOST_DESCRIPTION }),
   query: queryTransform.nullable().meta({
     description:
       'set/add values of credential query parameters (those of credential headers, e.g. api_key, access_token, client_secret, X-Amz-Signature, and key, sig, auth, hmac, jwt, code, access_key, subscription-key) are write-only: every read shows "<redacted>"; written back, "<redacted>" keeps the stored value',

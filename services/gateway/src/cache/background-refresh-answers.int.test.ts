@@ -26,11 +26,14 @@ let cache: ResponseCache;
 let clock = Date.now();
 /** Answers so far per path: the body says which one. */
 const answers = new Map<string, number>();
+/** The Host of each request per path, in order. */
+const hosts = new Map<string, string[]>();
 
 beforeAll(async () => {
   origin = createServer((req, res) => {
     const count = (answers.get(req.url!) ?? 0) + 1;
     answers.set(req.url!, count);
+    hosts.set(req.url!, [...(hosts.get(req.url!) ?? []), String(req.headers.host)]);
     res.writeHead(200, {
       'content-type': 'text/plain',
       'access-control-allow-origin': '*',
@@ -60,6 +63,12 @@ beforeAll(async () => {
         response_headers: { remove: ['x-internal'], set: { 'x-served-by': 'gateway' } },
         cache_policy: { ttl_seconds: 1, stale_while_revalidate_seconds: 600 },
       },
+      {
+        origin_id: originId,
+        path_pattern: '/hosted/*',
+        preserve_host: true,
+        cache_policy: { ttl_seconds: 1, stale_while_revalidate_seconds: 600 },
+      },
     ],
   });
   gateway.store.apply(snapshot);
@@ -75,9 +84,9 @@ afterAll(async () => {
 const get = (path: string) => send(gateway, HOST, path, { headers: { origin: APP } });
 
 /** The path's answer once the background refresh stored the origin's second answer. */
-async function refreshed(path: string) {
+async function refreshed(path: string, fetch = get) {
   for (;;) {
-    const answer = await get(path);
+    const answer = await fetch(path);
     if (answer.text === 'v2') return answer;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -99,5 +108,15 @@ describe('an entry refreshed in the background', () => {
       expect(answer.headers['x-internal']).toBeUndefined();
       expect(answer.headers['x-served-by']).toBe('gateway');
     }
+  });
+
+  it('on a route with preserve_host, reaches the origin with the client’s host, as the client’s fill did', async () => {
+    const path = `/hosted/${randomUUID()}`;
+    const fetch = (p: string) => send(gateway, 'Refreshed.localhost.', p);
+    expect((await fetch(path)).headers['x-cache']).toBe('MISS');
+    clock += 2_000;
+    expect((await fetch(path)).headers['x-cache']).toBe('STALE');
+    await refreshed(path, fetch);
+    expect(hosts.get(path)).toEqual([HOST, HOST]);
   });
 });

@@ -62,6 +62,12 @@ beforeAll(async () => {
       res.end(`hello ${req.headers['x-real-ip']}`);
       return;
     }
+    if (url.startsWith('/client-host')) {
+      // A route with preserve_host: the origin answers for the Host it received, without saying so.
+      res.writeHead(200, { 'cache-control': 'public, max-age=60' });
+      res.end(`site ${req.headers.host}`);
+      return;
+    }
     if (url.startsWith('/per-host')) {
       // A naive origin: answers per host without saying so.
       res.writeHead(200, { 'cache-control': 'public, max-age=60' });
@@ -99,6 +105,7 @@ beforeAll(async () => {
     routes: [
       { origin_id: originId, path_pattern: '/keyed-ip/*' },
       { origin_id: originId, path_pattern: '/*' },
+      { origin_id: originId, path_pattern: '/client-host/*', preserve_host: true },
     ],
   });
   snapshot.routes[0]!.cache_policy = cachePolicy.parse({
@@ -107,6 +114,7 @@ beforeAll(async () => {
     vary_headers: ['X-Real-IP'],
   });
   snapshot.routes[1]!.cache_policy = cachePolicy.parse({ ttl_seconds: 3600 });
+  snapshot.routes[2]!.cache_policy = cachePolicy.parse({ ttl_seconds: 3600 });
   gateway.store.apply(snapshot);
   await cache.prepareTenant(snapshot.tenant_id);
 });
@@ -261,5 +269,18 @@ describe('the response cache keys on what the origin answered for', () => {
       xcache: 'MISS',
       body: 'site SHOP.example.',
     });
+  });
+
+  it('a route with preserve_host: each host the origin is sent as Host has its own entry', async () => {
+    expect(await get('/client-host/a')).toMatchObject({ xcache: 'MISS', body: 'site okey.localhost' });
+    expect(await get('/client-host/a', { host: 'shop.example' })).toMatchObject({
+      xcache: 'MISS',
+      body: 'site shop.example',
+    });
+    expect(await get('/client-host/a', { host: 'okey.localhost:8080' })).toMatchObject({
+      xcache: 'MISS',
+      body: 'site okey.localhost:8080',
+    });
+    expect(await get('/client-host/a')).toMatchObject({ xcache: 'HIT', body: 'site okey.localhost' });
   });
 });

@@ -36,6 +36,8 @@ export interface CompiledRoute {
   readonly requiredScopes: readonly string[];
   /** Normalised strip_prefix without a trailing slash, or null. */
   readonly stripPrefix: string | null;
+  /** preserve_host: the origin's Host is the client's host (preservedHost), not its target's. */
+  readonly preserveHost: boolean;
   /** The pipeline's features compiled for this route (auth, rate limit, cache, …), in order. */
   readonly stages: RouteStages;
   /** This route's metric series (undefined when the gateway keeps no metrics). */

@@ -583,6 +583,7 @@ export class GatewayConfigStore implements TenantConfigSink {
         authMode: route.auth_mode,
         requiredScopes: route.required_scopes,
         stripPrefix: compileStripPrefix(route.strip_prefix),
+        preserveHost: route.preserve_host,
         stages: routeStagesOf(stages),
         metrics: routeMetrics,
       };

@@ -57,8 +57,9 @@ export const IDENTITY_HEADER_PREFIX = 'x-vantageedge-';
  * A request header whose value at the origin is the gateway's, not the client's: one it writes
  * (X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, the identity headers) or drops or keeps only from
  * a trusted proxy (REQUEST_DROPPED). A response varying on one must not be cached under the client's
- * value (the response cache refuses it: vary_gateway_header). Host is not one: the cache key carries
- * the client's normalised Host, and the Host an origin gets is its target's, the same for every client.
+ * value (the response cache refuses it: vary_gateway_header). Host is not one: the Host an origin gets
+ * is its target's, the same for every client, or with the route's preserve_host a reading of the
+ * client's Host, which the cache key carries as spelled (originFacingHost).
  * Hop-by-hop headers never reach an origin and never count in a Vary (responseVary).
  */
 export function originSeesGatewayValue(name: string): boolean {
@@ -127,6 +128,7 @@ function trustedForwardedPrefix(headers: IncomingHttpHeaders, peerTrusted: boole
 }
 
 export interface ForwardingFacts {
+  /** The origin's Host: its target's, or the client's with preserve_host (origin-request.ts). */
   readonly upstreamHost: string;
   /** The client as the gateway determined it (see ClientAddressResolver): X-Real-IP. */
   readonly clientIp: string;

@@ -139,8 +139,9 @@ export function formatExplanation(method: string, url: string, answer: RequestEx
       ? upstream.targets.map((target) => `${target.url} (weight ${target.weight})`).join(', ')
       : 'origin missing from the config';
     const balancing = upstream.load_balancing ? `, ${upstream.load_balancing.algorithm}` : '';
+    const host = upstream.host_header ? ` with Host ${upstream.host_header} (preserve_host)` : '';
     lines.push(
-      `Upstream  ${upstream.origin_name ?? upstream.origin_id}: ${targets}${balancing}; the origin sees ${upstream.forwarded_path}`,
+      `Upstream  ${upstream.origin_name ?? upstream.origin_id}: ${targets}${balancing}; the origin sees ${upstream.forwarded_path}${host}`,
     );
     const tls = upstream.tls;
     // Only what differs from the default (https certificates verified against the gateways' store).
