@@ -83,6 +83,12 @@ function pemCertificateBlocks(pem: string): string[] | BundleIssue {
   return blocks;
 }
 
+/** The certificates of a PEM text checked before (an origin's stored tls.ca_certificates), in order. */
+export function certificatesOfPem(pem: string): X509Certificate[] {
+  const blocks = pemCertificateBlocks(pem);
+  return Array.isArray(blocks) ? blocks.map((block) => new X509Certificate(block)) : [];
+}
+
 function parseChain(pem: string): X509Certificate[] | BundleIssue {
   const blocks = pemCertificateBlocks(pem);
   if (!Array.isArray(blocks)) return blocks;

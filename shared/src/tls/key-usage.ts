@@ -27,21 +27,32 @@ const BIT_STRING = 0x03;
 /** 2.5.29.15, DER-encoded. */
 const KEY_USAGE_OID = Buffer.from([0x55, 0x1d, 0x0f]);
 
-/** The usages a certificate's key usage extension sets, or undefined when it has none (any usage). */
+/**
+ * The usages a certificate's key usage extension sets, or undefined when it has none (any usage). An
+ * extension that is not a well-formed BIT STRING sets none: OpenSSL refuses such a certificate.
+ */
 export function keyUsagesOf(certificate: X509Certificate): ReadonlySet<KeyUsage> | undefined {
   const value = keyUsageExtensionValue(certificate.raw);
   if (value === undefined) return undefined;
-  const bits = element(value, 0);
-  if (bits?.tag !== BIT_STRING || bits.content.length < 1) return undefined;
   const usages = new Set<KeyUsage>();
+  const bits = element(value, 0);
+  const unusedBits = bits?.content[0];
+  if (bits?.tag !== BIT_STRING || unusedBits === undefined || unusedBits > 7) return usages;
+  const lastByte = bits.content.length - 1;
   KEY_USAGES.forEach((usage, bit) => {
-    const byte = bits.content[1 + (bit >> 3)];
-    if (byte !== undefined && (byte & (0x80 >> (bit & 7))) !== 0) usages.add(usage);
+    const at = 1 + (bit >> 3);
+    const byte = bits.content[at];
+    // The last byte's unused (padding) bits grant nothing: OpenSSL clears them when it decodes.
+    const meaningful = at === lastByte ? (0xff << unusedBits) & 0xff : 0xff;
+    if (byte !== undefined && (byte & meaningful & (0x80 >> (bit & 7))) !== 0) usages.add(usage);
   });
   return usages;
 }
 
-/** The DER value (the OCTET STRING's content) of the key usage extension, if the certificate has one. */
+/**
+ * The DER value (the OCTET STRING's content) of the key usage extension, if the certificate has one
+ * (empty when the extension holds no OCTET STRING).
+ */
 function keyUsageExtensionValue(der: Buffer): Buffer | undefined {
   const certificate = element(der, 0);
   if (certificate?.tag !== SEQUENCE) return undefined;
@@ -54,7 +65,7 @@ function keyUsageExtensionValue(der: Buffer): Buffer | undefined {
     const [id, ...rest] = children(extension.content);
     if (id?.tag !== OBJECT_IDENTIFIER || !id.content.equals(KEY_USAGE_OID)) continue;
     const value = rest.find((field) => field.tag !== BOOLEAN);
-    return value?.tag === OCTET_STRING ? value.content : undefined;
+    return value?.tag === OCTET_STRING ? value.content : Buffer.alloc(0);
   }
   return undefined;
 }
