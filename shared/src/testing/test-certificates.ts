@@ -69,6 +69,9 @@ export interface CaOptions {
   keyPair?: TestKeyPair;
   /** The CA that signs this one (an intermediate); default: self-signed (a root). */
   issuer?: TestCa;
+  /** Validity (default: from a day ago for ten years). */
+  notBefore?: Date;
+  notAfter?: Date;
 }
 
 export async function createTestCa(name = 'VantageEdge Test CA', options: CaOptions = {}): Promise<TestCa> {
@@ -81,8 +84,8 @@ export async function createTestCa(name = 'VantageEdge Test CA', options: CaOpti
     issuer: issuer?.subject ?? subject,
     publicKey: pair.keys.publicKey,
     signingKey: signer.privateKey,
-    notBefore: new Date(Date.now() - DAY_MS),
-    notAfter: new Date(Date.now() + 3650 * DAY_MS),
+    notBefore: options.notBefore ?? new Date(Date.now() - DAY_MS),
+    notAfter: options.notAfter ?? new Date(Date.now() + 3650 * DAY_MS),
     signingAlgorithm: algorithmOf(signer),
     extensions: [
       new x509.BasicConstraintsExtension(true, issuer ? 0 : 1, true),

@@ -1,13 +1,15 @@
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import {
   checkServerIdentity,
   createSecureContext,
   type DetailedPeerCertificate,
+  getCACertificates,
   type PeerCertificate,
   type SecureContext,
 } from 'node:tls';
 import type { OriginTls } from '@vantageedge/shared/domain/gateway-config';
+import { certificatesOfPem } from '@vantageedge/shared/tls/certificate-bundle';
 import type { buildConnector } from 'undici';
 import type { OriginClientCertificate } from './origin-client-certificate.js';
 import { preparingConnections } from './prepared-connections.js';
@@ -58,6 +60,12 @@ export function compileOriginTls(
   }
   const serverName = tls.server_name ?? undefined;
   const verifyDepth = tls.verify ? tls.verify_depth : null;
+  const trustAnchors =
+    verifyDepth === null
+      ? new Set<string>()
+      : tls.ca_certificates === null
+        ? defaultTrustAnchors()
+        : fingerprintsOf(certificatesOfPem(tls.ca_certificates));
   // One context holds the trust (the origin's CAs, else the replica's store) and the client certificate.
   const needsContext = tls.ca_certificates !== null || clientCertificate !== undefined;
   const connectOptions: OriginTlsSettings['connectOptions'] = {
@@ -79,7 +87,9 @@ export function compileOriginTls(
       : {
           checkServerIdentity: (host: string, cert: PeerCertificate) =>
             checkServerIdentity(serverName ?? host, cert) ??
-            (verifyDepth === null ? undefined : chainTooLong(cert as DetailedPeerCertificate, verifyDepth)),
+            (verifyDepth === null
+              ? undefined
+              : chainTooLong(cert as DetailedPeerCertificate, verifyDepth, trustAnchors)),
         }),
   };
   const key = createHash('sha256')
@@ -97,26 +107,69 @@ export function compileOriginTls(
 }
 
 /**
- * A refusal when the verified chain of `leaf` (as node gives it: issuer by issuer, from the certificates
- * the origin sent and the trust store, up to the trust anchor) has more than `verifyDepth` intermediate
- * CA certificates; OpenSSL's depth counts neither the leaf nor the trust anchor.
+ * A refusal when the verified chain of `leaf` has more than `verifyDepth` intermediate CA certificates;
+ * OpenSSL's depth counts neither the leaf nor the trust anchor. The chain is the one node describes
+ * (issuerCertificate), which node builds by itself after the handshake: for each certificate the first
+ * the origin sent (then one of the trust store) whose names fit, checked no further, where OpenSSL's
+ * verification passes over an expired candidate for a valid one. Counted only when it is a chain OpenSSL
+ * could have verified — each certificate above the leaf valid now and the issuer of the one below by its
+ * signature, up to a self-signed CA of `anchors` — and refused otherwise: an origin listing an expired or
+ * forged certificate of its intermediate's name ahead of the real one makes node's chain stop short.
  */
-function chainTooLong(leaf: DetailedPeerCertificate, verifyDepth: number): Error | undefined {
-  const seen = new Set([leaf.fingerprint256]);
+function chainTooLong(
+  leaf: DetailedPeerCertificate,
+  verifyDepth: number,
+  anchors: ReadonlySet<string>,
+): Error | undefined {
+  const now = Date.now();
+  let below = new X509Certificate(leaf.raw);
   let above = 0;
-  for (let at = leaf.issuerCertificate; at !== undefined && !seen.has(at.fingerprint256); ) {
-    seen.add(at.fingerprint256);
+  for (let at: DetailedPeerCertificate | undefined = leaf.issuerCertificate; ; at = at.issuerCertificate) {
+    // Self-signed: node's chain ends with the certificate as its own issuer.
+    if (at?.fingerprint256 === below.fingerprint256 && anchors.has(below.fingerprint256)) break;
+    if (at === undefined || at.fingerprint256 === below.fingerprint256) return chainNotCountable();
+    const issuer = new X509Certificate(at.raw);
+    if (!validAt(issuer, now) || !below.verify(issuer.publicKey)) return chainNotCountable();
     above++;
-    at = at.issuerCertificate;
+    // More than allowed whatever lies above: nothing more to check (a chain may loop).
+    if (above - 1 > verifyDepth) break;
+    below = issuer;
   }
   const intermediates = Math.max(0, above - 1);
   if (intermediates <= verifyDepth) return undefined;
   return Object.assign(
     new Error(
-      `certificate chain too long: ${intermediates} intermediate CA certificates, tls.verify_depth allows ${verifyDepth}`,
+      `certificate chain too long: ${intermediates > verifyDepth + 1 ? 'over ' : ''}${intermediates} intermediate CA certificates, tls.verify_depth allows ${verifyDepth}`,
     ),
     { code: 'CERT_CHAIN_TOO_LONG' },
   );
+}
+
+function chainNotCountable(): Error {
+  return Object.assign(
+    new Error(
+      'certificate chain too long: the chain node reports is not one OpenSSL verifies (an expired, unsigned or untrusted certificate in it), so tls.verify_depth cannot be checked',
+    ),
+    { code: 'CERT_CHAIN_TOO_LONG' },
+  );
+}
+
+function validAt(certificate: X509Certificate, nowMs: number): boolean {
+  return certificate.validFromDate.getTime() <= nowMs && nowMs <= certificate.validToDate.getTime();
+}
+
+/** SHA-256 fingerprints (as X509Certificate gives them) of CA certificates. */
+function fingerprintsOf(certificates: readonly X509Certificate[]): ReadonlySet<string> {
+  return new Set(certificates.map((certificate) => certificate.fingerprint256));
+}
+
+let defaultAnchors: ReadonlySet<string> | undefined;
+/** The replica's default trust store (node's CAs, NODE_EXTRA_CA_CERTS, the system's when enabled). */
+function defaultTrustAnchors(): ReadonlySet<string> {
+  if (defaultAnchors === undefined) {
+    defaultAnchors = fingerprintsOf(getCACertificates('default').map((pem) => new X509Certificate(pem)));
+  }
+  return defaultAnchors;
 }
 
 /**

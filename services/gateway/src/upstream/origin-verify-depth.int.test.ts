@@ -26,6 +26,7 @@ let root: TestCa;
 const servers: https.Server[] = [];
 let throughIntermediate = '';
 let directlyIssued = '';
+let withExpiredCrossCertificate = '';
 
 async function origin(chainPem: string, privateKeyPem: string): Promise<string> {
   const server = https.createServer({ cert: chainPem, key: privateKeyPem }, (_req, res) => res.end('served'));
@@ -47,6 +48,19 @@ beforeAll(async () => {
   });
   throughIntermediate = await origin(viaIntermediate.chainPem, viaIntermediate.privateKeyPem);
   directlyIssued = await origin(direct.certificatePem, direct.privateKeyPem);
+  // The intermediate's key certified once more, by a CA no one trusts, and expired. OpenSSL passes over
+  // an expired candidate issuer for a valid one, so the chain it verifies is leaf, intermediate, root.
+  const untrusted = await createTestCa('Untrusted CA');
+  const expiredCross = await createTestCa('Origin Intermediate CA', {
+    issuer: untrusted,
+    keyPair: intermediate,
+    notBefore: new Date(Date.now() - 20 * 24 * 3600_000),
+    notAfter: new Date(Date.now() - 10 * 24 * 3600_000),
+  });
+  withExpiredCrossCertificate = await origin(
+    `${viaIntermediate.certificatePem}\n${expiredCross.certificatePem}\n${intermediate.certificatePem}\n`,
+    viaIntermediate.privateKeyPem,
+  );
 });
 
 afterAll(async () => {
@@ -93,6 +107,15 @@ describe('tls.verify_depth of an origin', () => {
       code: 'origin_tls_error',
       outcome: { kind: 'connect_error' },
     });
+  });
+
+  // An origin (or whoever answers in its place) lists an expired certificate of its intermediate's key
+  // ahead of the real one: node describes the chain through the first certificate that names the issuer,
+  // valid or not, so the chain it reports stops there, shorter than the one OpenSSL verified.
+  it('refuses a chain with more intermediate CAs however the origin orders and pads it', async () => {
+    expect(await get(withExpiredCrossCertificate, {})).toEqual({ status: 200, body: 'served' });
+    const failure = await failureOf(get(withExpiredCrossCertificate, { verify_depth: 0 }));
+    expect(originTlsErrorCode(failure)).toBe('CERT_CHAIN_TOO_LONG');
   });
 
   it('still verifies the name alongside the depth', async () => {
