@@ -72,9 +72,12 @@ interface Exchange {
   closed: Promise<void>;
 }
 
-/** Sends a request head only: the body stays with the client until it is invited. */
-function sendHead(head: string): Exchange {
-  const socket = connect(port, '127.0.0.1');
+/**
+ * Sends a request head only: the body stays with the client until it is invited. A half-open client
+ * keeps sending after the server ended its side.
+ */
+function sendHead(head: string, { halfOpen = false } = {}): Exchange {
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: halfOpen });
   sockets.push(socket);
   socket.on('error', () => {});
   let data = '';
@@ -208,6 +211,38 @@ describe('bodies the admin API answers before reading', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 401 /);
     expect(answer).toMatch(/\r\nConnection: close\r\n/i);
     await exchange.closed;
+  });
+
+  // RFC 9112 §9.6: after an answer saying `Connection: close` the server processes no further request
+  // of that connection. While the closed connection lingers, what the client sent behind the refused
+  // upload is still read: a command in it would run, its answer never sent, and a client retrying it
+  // (it was never answered) would run it twice.
+  it('runs no request sent behind an upload it refused and closed the connection of', async () => {
+    const serverSide = new Promise<Socket>((resolve) => server.once('connection', resolve));
+    const exchange = sendHead(chunkedUpload([]), { halfOpen: true });
+    const answer = await exchange.finalHead;
+    expect(answer).toMatch(/^HTTP\/1\.1 401 .*\r\n(?:[^\r]+\r\n)*Connection: close\r\n/is);
+    const token = await signClerkToken(keys, { userId: ADMIN });
+    const body = JSON.stringify({ name: 'Behind a refusal', subdomain: 'behind-refusal' });
+    const eventsBefore = (await store.readAll()).length;
+    exchange.socket.write(
+      [
+        '0',
+        '',
+        'POST /api/v1/tenants HTTP/1.1',
+        'Host: cp',
+        'Content-Type: application/json',
+        `Authorization: Bearer ${token}`,
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        '',
+        body,
+      ].join('\r\n'),
+    );
+    // The connection is destroyed once its lingering close ends, long after the command would have run.
+    const connection = await serverSide;
+    if (!connection.destroyed) await new Promise((resolve) => connection.once('close', resolve));
+    expect(await store.readAll()).toHaveLength(eventsBefore);
+    expect(exchange.received()).not.toMatch(/HTTP\/1\.1 201 /);
   });
 
   it('keeps the connection of a refused request whose body arrived whole for the next request', async () => {

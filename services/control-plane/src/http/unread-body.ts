@@ -7,6 +7,9 @@ function announcesBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
 }
 
+/** Connections whose last answer went out: what the client sends on them after it is never handled. */
+const answeredLast = new WeakSet<object>();
+
 /**
  * The answer is the connection's last (`Connection: close`). node ends the connection after it and
  * destroys it as soon as the end is written; with the client's bytes unread that is a reset, which can
@@ -15,6 +18,7 @@ function announcesBody(req: IncomingMessage): boolean {
 function answerLastOnConnection(req: IncomingMessage, res: ServerResponse): void {
   res.shouldKeepAlive = false;
   const connection = req.socket;
+  answeredLast.add(connection);
   // Runs after node's own `finish` listener, which ended the connection (socket.destroySoon).
   res.once('finish', () => {
     connection.removeListener('finish', connection.destroy);
@@ -28,8 +32,14 @@ function answerLastOnConnection(req: IncomingMessage, res: ServerResponse): void
  * drops the rest of the body to reach the next request, for as long as the client sends it: anyone,
  * without a credential, could stream a chunked body through the listener's parser until the request
  * timeout. A body that arrived whole, read or not, leaves the connection open for the next request.
+ * A request that follows such an answer on its connection (read while the connection lingers) is never
+ * handled, nor answered (RFC 9112 §9.6): its client saw the connection close before any answer to it.
  */
 export const closeAfterUnreadBody: RequestHandler = (req, res, next) => {
+  if (answeredLast.has(req.socket)) {
+    req.resume();
+    return;
+  }
   if (!announcesBody(req)) {
     next();
     return;
