@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
@@ -15,13 +17,13 @@ interface Run {
   stderr: string;
 }
 
-function migrator(args: string[], env: Record<string, string>): Promise<Run> {
+/** `cwd`: where it runs, and so the `.env` it reads; default outside the repo (a developer's .env cannot leak in). */
+function migrator(args: string[], env: Record<string, string | undefined>, cwd = '/'): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       TSX,
       [path.join(ROOT, 'migrations', 'src', 'cli.ts'), ...args],
-      // cwd outside the repo, so a developer's .env cannot leak into the test.
-      { env: { ...process.env, ...env }, cwd: '/', timeout: 60_000 },
+      { env: { ...process.env, ...env }, cwd, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -83,6 +85,34 @@ describe('migrations/src/cli.ts', { timeout: 180_000 }, () => {
 
     const reapply = await migrator(['up'], { DATABASE_URL: db.url });
     expect(lines(reapply.stdout)).toEqual([`applied ${newest}`]);
+  });
+
+  describe('with a .env in its working directory', () => {
+    let directory: string;
+    beforeAll(() => {
+      directory = mkdtempSync(path.join(tmpdir(), 'migrator-env-'));
+    });
+    afterAll(() => rmSync(directory, { recursive: true, force: true }));
+    const withoutDatabaseUrl = { DATABASE_URL: undefined, TEST_DATABASE_URL: undefined };
+
+    it('reads the first setting of a .env saved with a byte order mark (as dotenv did)', async () => {
+      writeFileSync(path.join(directory, '.env'), '\ufeffDATABASE_URL=nonsense\n');
+      const run = await migrator(['sideways'], withoutDatabaseUrl, directory);
+      expect(lines(run.stderr)).toEqual([
+        expect.stringMatching(/^migrator: invalid configuration: DATABASE_URL /),
+      ]);
+      expect(run.code).toBe(1);
+    });
+
+    it('names a .env it cannot read in one line, and exits non-zero', async () => {
+      rmSync(path.join(directory, '.env'), { force: true });
+      mkdirSync(path.join(directory, '.env'));
+      const run = await migrator(['up'], withoutDatabaseUrl, directory);
+      expect(lines(run.stderr)).toEqual([
+        expect.stringMatching(/^invalid configuration: \.env cannot be read: /),
+      ]);
+      expect(run.code).toBe(1);
+    });
   });
 
   it('rejects an unknown command with usage and exit code 2', async () => {
