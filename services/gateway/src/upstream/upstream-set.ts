@@ -290,6 +290,31 @@ class Lease implements UpstreamLease {
 }
 
 /**
+ * Where the picks asked of a set go (see UpstreamSet.close): the set itself while open; once closed,
+ * where those of the set that replaced it go. Closed sets hold these small records, never each other,
+ * so a request holding a set many versions of its tenant old holds none of the sets in between.
+ */
+interface Forwarding {
+  open: UpstreamSet | undefined;
+  next: Forwarding | undefined;
+}
+const forwardings = new WeakMap<UpstreamSet, Forwarding>();
+
+const forwardingOf = (set: UpstreamSet): Forwarding => forwardings.get(set) ?? { open: set, next: undefined };
+
+/** The open set `from` forwards to, if any; `from` then forwards straight to it. */
+function openSetAfter(from: Forwarding): UpstreamSet | undefined {
+  const passed = new Set<Forwarding>();
+  let at = from;
+  while (at.open === undefined && at.next !== undefined && !passed.has(at)) {
+    passed.add(at);
+    at = at.next;
+  }
+  if (at.open !== undefined && at !== from) from.next = at;
+  return at.open;
+}
+
+/**
  * The targets of one origin with their pools, balancer, health and circuits. Built when a snapshot
  * arrives; `acquire` is the only per-request call.
  */
@@ -404,8 +429,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   }
 
   let closing: Promise<void> | undefined;
-  /** The set that replaced this one (see UpstreamSet.close). */
-  let successor: UpstreamSet | undefined;
+  const forwarding: Forwarding = { open: undefined, next: undefined };
   let countForRetries = false;
 
   /** A pick passing over the targets in `avoid`, or -1 when no other target is available. */
@@ -418,12 +442,12 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     }
   };
 
-  return {
+  const set: InspectableUpstreamSet = {
     originId: origin.id,
     tls,
 
     acquire(context: PickContext, options?: AcquireOptions): UpstreamLease | undefined {
-      if (closing !== undefined) return successor?.acquire(context, options);
+      if (closing !== undefined) return openSetAfter(forwarding)?.acquire(context, options);
       const avoid = options?.avoid;
       let index = avoid === undefined || avoid.length === 0 ? -1 : pickAvoiding(context, avoid);
       if (index < 0) index = balancer.pick(context);
@@ -454,7 +478,10 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
     },
 
     close(replacement?: UpstreamSet) {
-      if (closing === undefined) successor = replacement;
+      if (closing === undefined) {
+        forwarding.open = undefined;
+        forwarding.next = replacement === undefined ? undefined : forwardingOf(replacement);
+      }
       closing ??= (async () => {
         await checks?.stop();
         await Promise.all(
@@ -466,6 +493,9 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
       return closing;
     },
   };
+  forwarding.open = set;
+  forwardings.set(set, forwarding);
+  return set;
 }
 
 function createBalancer(

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { originConfig } from '@vantageedge/shared/domain/gateway-config';
 import type { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,9 +12,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-function setup(config: Record<string, unknown>, urls = ['http://10.0.0.1:8080', 'http://10.0.0.2:8080']) {
-  let clock = 0;
-  const set = createUpstreamSet(
+/** A set the test closes itself. */
+function unmanagedSet(config: Record<string, unknown>, urls: readonly string[], now = () => 0) {
+  return createUpstreamSet(
     originConfig.parse({
       id: randomUUID(),
       name: 'unit',
@@ -21,8 +23,13 @@ function setup(config: Record<string, unknown>, urls = ['http://10.0.0.1:8080', 
       circuit_breaker: { enabled: false },
       ...config,
     }),
-    { tenantId: 'tenant-unit', now: () => clock },
+    { tenantId: 'tenant-unit', now },
   );
+}
+
+function setup(config: Record<string, unknown>, urls = ['http://10.0.0.1:8080', 'http://10.0.0.2:8080']) {
+  let clock = 0;
+  const set = unmanagedSet(config, urls, () => clock);
   cleanups.push(() => set.close());
   return {
     set,
@@ -164,5 +171,33 @@ describe('upstream set', () => {
     const { set: other } = setup({});
     await other.close();
     expect(other.acquire(context)).toBeUndefined();
+  });
+
+  // Each edit of an origin replaces its set; a request of an older version of the tenant (a long stream)
+  // still holds the set it began with, whose picks go to the origin as it is now. It must not hold every
+  // set that replaced it since: a tenant admin editing the origin again and again while one request of
+  // theirs streams would keep each version's targets, pools and hash ring in the replica's memory.
+  it('hands the picks of a replaced set to the current one, without holding the sets in between', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const urls = ['http://10.0.0.7:8080'];
+    const { set: first } = setup({}, urls);
+    let replaced: WeakRef<object> | undefined;
+    let current = first;
+    for (let version = 2; version <= 4; version++) {
+      const next = unmanagedSet({}, urls);
+      await current.close(next);
+      if (version === 3) replaced = new WeakRef(current);
+      current = next;
+    }
+    const latest = current;
+    cleanups.push(() => latest.close());
+    const [oldRequest, newRequest] = [first.acquire(context), latest.acquire(context)];
+    expect(oldRequest?.target.dispatcher).toBe(newRequest?.target.dispatcher);
+    oldRequest?.release({ kind: 'cancelled' });
+    newRequest?.release({ kind: 'cancelled' });
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(replaced?.deref()).toBeUndefined();
   });
 });
