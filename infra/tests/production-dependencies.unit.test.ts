@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BUILD_ENTRY_POINTS } from '../../scripts/build-entry-points.js';
 import { packagesImportedAtRunTime } from '../../scripts/runtime-packages.js';
 
@@ -65,8 +65,14 @@ function productionCopies(): Promise<InstalledCopy[]> {
 }
 
 describe('production dependencies (npm ci --omit=dev)', () => {
+  // npm ls reads the whole tree for seconds (many more on a busy machine): once for the file.
+  let copies: InstalledCopy[];
+  beforeAll(async () => {
+    copies = await productionCopies();
+  });
+
   it('contain what the services run and no development tool', async () => {
-    const installed = new Set((await productionCopies()).map((copy) => copy.name));
+    const installed = new Set(copies.map((copy) => copy.name));
     for (const needed of [
       'express',
       'undici',
@@ -83,7 +89,7 @@ describe('production dependencies (npm ci --omit=dev)', () => {
   it('contain every package the compiled services and CLIs import', async () => {
     // The image runs dist/ on a production install only: a package those bundles import that is a
     // devDependency everywhere would be missing there, and the service would not start.
-    const installed = new Set((await productionCopies()).map((copy) => copy.name));
+    const installed = new Set(copies.map((copy) => copy.name));
     const imported = await packagesImportedAtRunTime(ROOT, BUILD_ENTRY_POINTS);
     expect(imported.size).toBeGreaterThan(0);
     expect([...imported].filter((name) => !installed.has(name))).toEqual([]);
@@ -93,7 +99,6 @@ describe('production dependencies (npm ci --omit=dev)', () => {
     // A development dependency that takes a package's top-level place (another version) makes npm nest
     // a copy of the production version under every package that needs it, all of them in the image.
     // Copies are only unavoidable where the top-level place holds another version that production needs.
-    const copies = await productionCopies();
     const topLevel = new Set(
       copies
         .filter((copy) => copy.location === path.join(ROOT, 'node_modules', copy.name))

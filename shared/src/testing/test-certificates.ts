@@ -254,3 +254,26 @@ export function rsa8192TestKeys(): { privateKey: KeyObject; publicKey: KeyObject
   const privateKey = createPrivateKey(pem);
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }
+
+/** The RSA-8192 fixture (rsa8192TestKeys) as a key pair a test certificate can be issued for. */
+export async function rsa8192TestKeyPair(): Promise<TestKeyPair> {
+  const { privateKey, publicKey } = rsa8192TestKeys();
+  const algorithm = { name: RSA_2048.name, hash: RSA_2048.hash };
+  const keys = {
+    privateKey: await webcrypto.subtle.importKey(
+      'pkcs8',
+      privateKey.export({ type: 'pkcs8', format: 'der' }),
+      algorithm,
+      true,
+      ['sign'],
+    ),
+    publicKey: await webcrypto.subtle.importKey(
+      'spki',
+      publicKey.export({ type: 'spki', format: 'der' }),
+      algorithm,
+      true,
+      ['verify'],
+    ),
+  } as CryptoKeyPair;
+  return { keys, privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}

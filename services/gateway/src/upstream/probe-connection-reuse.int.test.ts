@@ -45,7 +45,8 @@ describe('a health probe answered with trailers saying Connection: close', () =>
         id: '00000000-0000-4000-8000-000000000001',
         name: 'probed',
         targets: [{ url }],
-        health_check: { active: { interval_seconds: 1, timeout_seconds: 2 } },
+        // A reset fails a probe at once: the timeout only leaves a busy machine time to answer.
+        health_check: { active: { interval_seconds: 1, timeout_seconds: 10 } },
       }).health_check.active;
       const checks = startActiveHealthChecks(
         [{ probeUrl: `${url}/health`, onProbe: (success) => results.push(success) }],
