@@ -24,8 +24,11 @@ const OBJECT_IDENTIFIER = 0x06;
 const BOOLEAN = 0x01;
 const OCTET_STRING = 0x04;
 const BIT_STRING = 0x03;
-/** 2.5.29.15, DER-encoded. */
-const KEY_USAGE_OID = Buffer.from([0x55, 0x1d, 0x0f]);
+/**
+ * 2.5.29.15, DER-encoded. Not a Buffer: the console's browser bundle loads this module (with the
+ * request schemas) and has no Buffer.
+ */
+const KEY_USAGE_OID = Uint8Array.of(0x55, 0x1d, 0x0f);
 
 /**
  * The usages a certificate's key usage extension sets, or undefined when it has none (any usage). An
