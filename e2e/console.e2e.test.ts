@@ -378,6 +378,7 @@ describe('the web console against the running product', () => {
       verify: true,
       ca_certificates: null,
       server_name: 'backend.internal',
+      verify_depth: null,
       client_certificate_id: certificateId,
     });
   });
