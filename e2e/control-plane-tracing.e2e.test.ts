@@ -137,11 +137,9 @@ let system: TestSystem;
 let cp: ServiceProcess;
 let url: string;
 
-beforeAll(async () => {
-  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
-  system = await TestSystem.create();
-  const port = await freePort();
-  cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
+/** A control plane on `port` behind TRUSTED_PROXY, exporting its spans to the collector. */
+function tracedControlPlaneEnv(port: number): Record<string, string> {
+  return {
     ...system.commonEnv(),
     CONTROL_PLANE_PORT: String(port),
     CONTROL_PLANE_HOST: '127.0.0.1',
@@ -149,6 +147,15 @@ beforeAll(async () => {
     CONTROL_PLANE_TRUSTED_PROXIES: `${TRUSTED_PROXY}/32`,
     OTEL_ENABLED: 'true',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+  };
+}
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+  system = await TestSystem.create();
+  const port = await freePort();
+  cp = startService('control-plane', ENTRY_POINTS.controlPlane, {
+    ...tracedControlPlaneEnv(port),
     OTEL_BSP_SCHEDULE_DELAY: '100',
     OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=e2e',
   });
@@ -249,13 +256,7 @@ describe('control plane tracing settings (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER
   it('samples by OTEL_TRACES_SAMPLER/_ARG and exports the spans still queued when it stops', async () => {
     const port = await freePort();
     const sampled = startService('control-plane-sampled', ENTRY_POINTS.controlPlane, {
-      ...system.commonEnv(),
-      CONTROL_PLANE_PORT: String(port),
-      CONTROL_PLANE_HOST: '127.0.0.1',
-      CONTROL_PLANE_METRICS_PORT: '0',
-      CONTROL_PLANE_TRUSTED_PROXIES: `${TRUSTED_PROXY}/32`,
-      OTEL_ENABLED: 'true',
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+      ...tracedControlPlaneEnv(port),
       OTEL_SERVICE_NAME: 'control-plane-sampled',
       // No new trace is sampled; a trusted proxy's sampled one is continued.
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
