@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type GatewayResponse,
@@ -11,6 +10,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
+import { oidcSigningKey, type SigningKey } from '../testing/signing-keys.js';
 import { buildSnapshot, type TestOrigin as TestOriginConfig } from '../testing/snapshots.js';
 
 const ISSUER = 'https://idp.in-flight.test';
@@ -25,8 +25,7 @@ const AUDIENCE = 'in-flight-api';
  * admin editing an origin must not fail the requests that happen to be in flight.
  */
 describe('a request in flight while a snapshot replaces its origin', () => {
-  let signer: CryptoKey;
-  let publicJwk: JWK;
+  let key: SigningKey;
   let jwks: Server;
   let jwksBase: string;
   /** Key-set fetches the server holds until the test answers them. */
@@ -37,9 +36,7 @@ describe('a request in flight while a snapshot replaces its origin', () => {
   let gateway: TestGateway;
 
   beforeAll(async () => {
-    const pair = await generateKeyPair('RS256');
-    signer = pair.privateKey;
-    publicJwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    key = await oidcSigningKey(ISSUER, AUDIENCE);
     jwks = createServer((_req, res) => {
       heldFetches.push(res);
       fetchArrived();
@@ -82,28 +79,18 @@ describe('a request in flight while a snapshot replaces its origin', () => {
     };
   }
 
-  async function token(): Promise<string> {
-    return new SignJWT({})
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setSubject('user-1')
-      .setExpirationTime('5m')
-      .sign(signer);
-  }
-
   /** Sends a request, and once it waits for the key set runs `meanwhile`, then lets the key set answer. */
   async function whileAuthenticating(host: string, meanwhile: () => void): Promise<GatewayResponse> {
     const arrived = new Promise<void>((resolve) => {
       fetchArrived = resolve;
     });
     const response = send(gateway, host, '/api/orders', {
-      headers: { authorization: `Bearer ${await token()}` },
+      headers: { authorization: `Bearer ${await key.sign('user-1')}` },
     });
     await arrived;
     meanwhile();
     for (const held of heldFetches.splice(0)) {
-      held.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [publicJwk] }));
+      held.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [key.jwk] }));
     }
     return response;
   }
