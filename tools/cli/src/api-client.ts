@@ -46,8 +46,31 @@ export const MAX_PAGES = 10_000;
 /** The most items the admin API answers in one page of a list. */
 export const MAX_PAGE_SIZE = 200;
 
-interface ErrorShape {
-  error?: { code?: string; message?: string; details?: Array<{ field?: string; issue?: string }> };
+/**
+ * The parts of an error answer (`{ error: { code, message, details: [{ field, issue }] } }`) that are
+ * text, read without trusting its shape: an answer from something that is not the admin API (a proxy,
+ * another service) may hold anything there, and the CLI still reports it with its own exit code.
+ */
+function errorParts(body: unknown): {
+  code: string | undefined;
+  message: string | undefined;
+  details: Array<{ field: string; issue: string }>;
+} {
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const error = isObject(body) && isObject(body['error']) ? body['error'] : {};
+  const details = Array.isArray(error['details']) ? error['details'] : [];
+  return {
+    code: text(error['code']),
+    message: text(error['message']),
+    details: details.filter(isObject).map((detail) => ({
+      field: text(detail['field']) ?? '',
+      issue: text(detail['issue']) ?? '',
+    })),
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
@@ -247,14 +270,10 @@ export class ApiClient {
     if (response.ok || options.accept?.includes(response.status)) {
       return { status: response.status, headers: response.headers, body: body as Body, bytes };
     }
-    const shape = (typeof body === 'object' && body !== null ? body : {}) as ErrorShape;
-    const code = shape.error?.code ?? `http_${response.status}`;
-    const message =
-      shape.error?.message ?? (typeof body === 'string' ? body.slice(0, 200) : response.statusText);
-    const details = (shape.error?.details ?? []).map((detail) => ({
-      field: detail.field ?? '',
-      issue: detail.issue ?? '',
-    }));
+    const parts = errorParts(body);
+    const code = parts.code ?? `http_${response.status}`;
+    const message = parts.message ?? (typeof body === 'string' ? body.slice(0, 200) : response.statusText);
+    const { details } = parts;
     const summary = `${response.status} ${code}: ${message}`;
     if (response.status === 409 && code === 'idempotency_answer_lost') {
       return {

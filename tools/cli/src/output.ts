@@ -17,13 +17,16 @@ export interface Column<Row> {
  * and the invisible ALM, LRM and RLM marks; they reorder what is shown), and the other invisible format
  * characters (Unicode's Cf: soft hyphen, zero-width space and joiners, word joiner, invisible operators,
  * BOM, …; beyond the Basic Multilingual Plane the tag characters U+E0001 and U+E0020–E007F, which
- * terminals draw as nothing, and the format controls of a few scripts), which make one name look like
- * another.
+ * terminals draw as nothing, and the format controls of a few scripts) and the rest of what Unicode
+ * calls Default_Ignorable (the Hangul fillers, variation selectors, the combining grapheme joiner,
+ * Mongolian variation selectors, Khmer inherent vowels and the code points reserved as ignorable),
+ * which make one name look like another: `Acme\u3164` reads as `Acme`.
  */
 const TERMINAL_CONTROLS =
-  '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2\\u180e' +
-  '\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb' +
-  '\\u{110bd}\\u{110cd}\\u{13430}-\\u{1343f}\\u{1bca0}-\\u{1bca3}\\u{1d173}-\\u{1d17a}\\u{e0001}\\u{e0020}-\\u{e007f}';
+  '\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u034f\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891\\u08e2' +
+  '\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\u3164' +
+  '\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufffb' +
+  '\\u{110bd}\\u{110cd}\\u{13430}-\\u{1343f}\\u{1bca0}-\\u{1bca3}\\u{1d173}-\\u{1d17a}\\u{e0000}-\\u{e0fff}';
 // `u`: a character beyond the BMP is one match (its surrogate pair), not two halves that match nothing.
 const CONTROLS = new RegExp(`[${TERMINAL_CONTROLS}]`, 'gu');
 const CONTROLS_BUT_NEWLINE = new RegExp(`(?!\\n)[${TERMINAL_CONTROLS}]`, 'gu');

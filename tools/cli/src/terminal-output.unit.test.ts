@@ -241,6 +241,43 @@ describe('human-readable output escapes what tenants named', () => {
       expect(parse(written)).toEqual({ name: 'o\u200f', url: 'https://a.example/\u200e1' });
     }
   });
+
+  // Regression: the invisible characters outside Unicode's Cf (the rest of Default_Ignorable_Code_Point:
+  // Hangul fillers, variation selectors, the combining grapheme joiner, …) were printed raw, so a tenant
+  // named `Acme\u3164` or a key `deploy\ufe0f` read as `Acme` and `deploy`.
+  it('shows the other invisible characters (Hangul fillers, variation selectors) as escapes too', () => {
+    const invisible = [
+      '\u034f',
+      '\u115f',
+      '\u1160',
+      '\u17b4',
+      '\u17b5',
+      '\u180b',
+      '\u180f',
+      '\u2065',
+      '\u3164',
+      '\ufe00',
+      '\ufe0f',
+      '\uffa0',
+      '\ufff0',
+    ];
+    for (const char of invisible) {
+      expect(terminalText(`Acme${char}`)).toBe(`Acme\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    }
+    const supplement = '\u{e0100}\u{e01ef}\u{e0000}\u{e0002}\u{e0fff}';
+    expect(terminalText(`deploy${supplement}`)).toBe(
+      'deploy\\udb40\\udd00\\udb40\\uddef\\udb40\\udc00\\udb40\\udc02\\udb43\\udfff',
+    );
+    const value = { name: `Acme${invisible.join('')}${supplement}` };
+    const anyInvisible = /\p{Default_Ignorable_Code_Point}/u;
+    const listed = table([value], [{ header: 'NAME', value: (row) => row.name }]);
+    expect(listed).not.toMatch(anyInvisible);
+    for (const format of ['json', 'yaml'] as const) {
+      const written = structured(value, format);
+      expect(written).not.toMatch(anyInvisible);
+      expect(parse(written)).toEqual(value);
+    }
+  });
 });
 
 describe('the CLI against an admin API holding hostile names', () => {
@@ -316,6 +353,35 @@ describe('the CLI against an admin API holding hostile names', () => {
     const yaml = await run(['get', 'keys', '-o', 'yaml'], url);
     expect(yaml.code).toBe(EXIT.ok);
     expect(yaml.out).toContain('\\e]52;c;'); // YAML's own double-quoted escape for ESC
+  });
+
+  // Regression: an error answer whose details were not text (a proxy's, another service's) made the CLI
+  // itself throw while printing them: no message of its own, and exit 1, which `diff` means "different".
+  it('an error answer of another shape is reported with its exit code, never a crash', async () => {
+    for (const error of [
+      { code: 7, message: { text: 'x' }, details: [{ field: 5, issue: ['\u001b[2J'] }] },
+      { code: 7, details: ['loose', null] },
+      { code: 'validation_failed', message: `bad${CLEAR}`, details: 'none' },
+      'flat',
+    ]) {
+      const server = createServer((_req, res) => {
+        res.statusCode = 400;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ error }));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.push(server);
+      const result = await run(
+        ['get', 'tenants'],
+        `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      );
+      expect(result.code, result.err).toBe(EXIT.usage);
+      expect(result.err).toMatch(
+        /^vantageedge: 400 (http_400: Bad Request|validation_failed: bad\\u001b\[2J)/,
+      );
+      expect(result.err).not.toContain('    at ');
+      expect(result.err).not.toMatch(RAW_CONTROL);
+    }
   });
 
   it('error messages from the API are escaped too', async () => {
