@@ -21,16 +21,30 @@ export interface ParkedEvent {
 const MAX_ERROR_LENGTH = 1000;
 
 /**
+ * The longest tenant id an event is parked under. Tenant ids are uuids, but a malformed event may name
+ * anything, and a failed event's tenant id is indexed (projection_parked_events_quarantines, whose
+ * entries PostgreSQL limits to 2,704 bytes): one too long to index failed the transaction parking it,
+ * and the projection retried that batch for ever, every tenant's events waiting behind it. No tenant
+ * has a longer id (200 UTF-16 units are at most 600 bytes of UTF-8), so such an event is parked alone.
+ */
+export const MAX_PARKED_TENANT_ID_LENGTH = 200;
+
+/**
  * The tenant an event belongs to: its metadata's (set by every command), else its data's `tenant_id`
- * (as the folds read it); null for an event of no tenant. Read defensively: the event may be malformed.
+ * (as the folds read it); null for an event of no tenant, or naming one longer than
+ * MAX_PARKED_TENANT_ID_LENGTH. Read defensively: the event may be malformed.
  */
 export function tenantOf(event: RecordedEvent): string | null {
   const fromMetadata = (event.metadata as { tenant_id?: unknown } | null | undefined)?.tenant_id;
-  if (typeof fromMetadata === 'string' && fromMetadata !== '') return fromMetadata;
+  if (isTenantId(fromMetadata)) return fromMetadata;
   const data = event.data;
   const fromData =
     typeof data === 'object' && data !== null ? (data as { tenant_id?: unknown }).tenant_id : null;
-  return typeof fromData === 'string' && fromData !== '' ? fromData : null;
+  return isTenantId(fromData) ? fromData : null;
+}
+
+function isTenantId(value: unknown): value is string {
+  return typeof value === 'string' && value !== '' && value.length <= MAX_PARKED_TENANT_ID_LENGTH;
 }
 
 /** The error as one bounded line: `[SQLSTATE] message` for PostgreSQL errors, `Name: message` otherwise. */

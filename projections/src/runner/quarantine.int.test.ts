@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { RecordedEvent } from '@vantageedge/shared/event-store/port';
 import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { createTestDatabase, type TestDatabase } from '@vantageedge/shared/testing/postgres';
@@ -263,6 +263,51 @@ describe('poison events in the projector runner', () => {
       expect((await parkedRows(name, start)).map((row) => row.position)).toEqual([bad]);
       // Three attempts at the poison event, each finding it by halving its batch: a few dozen calls.
       expect(run.calls.length).toBeLessThanOrEqual(40);
+    } finally {
+      await run.projector.stop();
+    }
+  });
+
+  it('parks alone a failing event whose tenant id is thousands of characters long; every tenant goes on', async () => {
+    // A malformed event may name anything as its tenant. Parked under a tenant id PostgreSQL cannot
+    // index (projection_parked_events_quarantines), it failed the very batch that parked it, and the
+    // projection retried that batch for ever: no tenant's events moved on.
+    const name = `long_tenant_${randomUUID().slice(0, 8)}`;
+    const good = randomUUID();
+    const start = await store.headPosition();
+    const malformedTenant = randomBytes(3_000).toString('base64');
+    const written = await store.appendToStream(`test-malformed-${randomUUID()}`, [
+      {
+        type: 'TestHappened',
+        data: { tenant_id: malformedTenant, poison: true },
+        metadata: {
+          actor: 'user_test',
+          tenant_id: malformedTenant,
+          correlation_id: randomUUID(),
+          causation_id: null,
+          occurred_at: new Date().toISOString(),
+          schema_version: 1,
+        },
+      },
+    ]);
+    const bad = written.position;
+    const after = await append(good);
+    await database.pool.query('insert into projection_checkpoints (name, position) values ($1, $2)', [
+      name,
+      start.toString(),
+    ]);
+
+    const run = testProjector(name);
+    try {
+      await reaches(name, after)();
+      expect(await appliedPositions(name, start)).toEqual([after]);
+      expect(
+        (await parkedRows(name, start)).map(({ position, tenant_id, reason }) => ({
+          position,
+          tenant_id,
+          reason,
+        })),
+      ).toEqual([{ position: bad, tenant_id: null, reason: 'failed' }]);
     } finally {
       await run.projector.stop();
     }
