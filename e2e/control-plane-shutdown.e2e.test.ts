@@ -15,7 +15,10 @@ import {
  * SIGTERM on the control plane, through real processes: a command in flight finishes (its events are
  * appended and its answer sent) before the process exits 0. Regression test: a client that never
  * finished sending its request body kept the old control plane alive for node's request timeout
- * (5 minutes); now CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS bounds the wait.
+ * (5 minutes); now CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS bounds the wait. Regression test: a command
+ * whose events were stored but which waited for its rollout (`?wait_for_rollout=`, up to 60 s) past that
+ * timeout had its connection cut, so its client saw a failure for a change that was made (and a retry
+ * of a non-idempotent command, a new API key, made it twice); now a stop ends rollout waits at once.
  */
 let system: TestSystem;
 
@@ -75,6 +78,31 @@ describe('SIGTERM on the control plane', () => {
     expect(response.status, cp.tail()).toBe(202);
     expect((response.body['resource'] as { subdomain?: string }).subdomain).toBe('shutdown-corp');
     expect(await exitCode(cp, 20_000), cp.tail()).toBe(0);
+  });
+
+  it('a command waiting for its rollout longer than the shutdown timeout is answered at once, then the process exits 0', async () => {
+    const { cp, url } = await startControlPlane({ CONTROL_PLANE_SHUTDOWN_TIMEOUT_SECONDS: '2' });
+    system.controlPlaneUrl = url;
+    const before = await eventCount();
+    // No gateway reports, so the wait would last its whole 30 s: past the 2 s the stop gives a request.
+    const answer = system
+      .admin('POST', '/api/v1/tenants?wait_for_rollout=30s', {
+        body: { name: 'Rollout Wait Corp', subdomain: 'rollout-wait-corp' },
+      })
+      .catch((error: Error) => ({ status: 0, body: { error: error.message } }) as const);
+    await eventually('the command appended its event', async () => (await eventCount()) > before, {
+      timeoutMs: 20_000,
+    });
+
+    cp.child.kill('SIGTERM');
+    const response = await answer;
+    // Its events are stored: the client is told so (202, the rollout still pending), never cut off.
+    expect([response.status, response.body], cp.tail()).toMatchObject([
+      202,
+      { resource: { subdomain: 'rollout-wait-corp' } },
+    ]);
+    expect(await exitCode(cp, 20_000), cp.tail()).toBe(0);
+    expect(cp.tail()).not.toContain('shutdown timeout: closed connections');
   });
 
   it('a client that never finishes its request is cut at the shutdown timeout, and the process exits 0', async () => {

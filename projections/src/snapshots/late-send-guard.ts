@@ -12,6 +12,8 @@ export class LateSendGuard {
   /** Tenant → when it is due; in insertion order, which is due order (one delay, a clock that only grows). */
   readonly #dueAt = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
+  /** Called once no tenant waits any more. */
+  #emptied: Array<() => void> = [];
 
   constructor(
     delayMs: number,
@@ -38,11 +40,25 @@ export class LateSendGuard {
     return this.#dueAt.size;
   }
 
+  /** Resolves once every waiting tenant has come due and been handed to `onDue` (or stop() was called). */
+  whenEmpty(): Promise<void> {
+    if (this.#dueAt.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#emptied.push(resolve));
+  }
+
   /** Forgets every waiting tenant and clears the timer. */
   stop(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     this.#dueAt.clear();
+    this.#settleEmpty();
+  }
+
+  #settleEmpty(): void {
+    if (this.#dueAt.size > 0) return;
+    const waiters = this.#emptied;
+    this.#emptied = [];
+    for (const resolve of waiters) resolve();
   }
 
   #arm(): void {
@@ -64,5 +80,6 @@ export class LateSendGuard {
     }
     this.#arm();
     if (due.length > 0) this.#onDue(due);
+    this.#settleEmpty();
   }
 }

@@ -54,4 +54,20 @@ describe('LateSendGuard', () => {
     expect(due).toEqual([]);
     expect(lateSends.size).toBe(0);
   });
+
+  it('tells a stop waiting for it when every waiting tenant has been handed over, not before', async () => {
+    const { lateSends, due } = guard(10_000);
+    lateSends.failed(['a']);
+    vi.advanceTimersByTime(4_000);
+    lateSends.failed(['b']);
+    let empty = false;
+    const emptied = lateSends.whenEmpty().then(() => {
+      empty = true;
+    });
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect([due, empty]).toEqual([[['a']], false]);
+    await vi.advanceTimersByTimeAsync(4_000);
+    await emptied;
+    expect(due).toEqual([['a'], ['b']]);
+  });
 });

@@ -421,3 +421,61 @@ describe('the resend after a failed send, while PostgreSQL is unreachable', () =
     }
   });
 });
+
+describe('a publisher stopped within a failed send’s late-send window (a deploy)', () => {
+  it('leaves the tenant’s newest version to be sent again, after the window, by the next publisher', async () => {
+    const memory = createInMemorySnapshotBus();
+    // Every version the bus acknowledged, in order, whichever publisher sent it.
+    const acknowledged: string[] = [];
+    const bus: SnapshotBus = {
+      ...memory,
+      async publish(messages) {
+        const result = await memory.publish(messages);
+        acknowledged.push(...result.published.map((message) => message.version.toString()));
+        return result;
+      },
+    };
+    const logs: string[] = [];
+    const logger = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error() {} };
+    const tenantId = randomUUID();
+    await save({ status: 'live', snapshot: snapshotOf(tenantId, 1n) });
+    const clock = heldClock();
+    const old = startSnapshotPublisher({
+      pool: db.pool,
+      bus,
+      logger,
+      tenantPublishBytesPerSecond: 0,
+      retryDelayMs: 50,
+      lateSendGuardMs: 200,
+      lateSendClock: clock.now,
+    });
+    await old.idle();
+
+    // The send of version 2 fails (it may still land later); version 2 goes out once the bus is back.
+    memory.log.setAvailable(false);
+    await save({ status: 'live', snapshot: snapshotOf(tenantId, 2n) });
+    old.request();
+    await eventually('the send of version 2 fails', () =>
+      logs.includes('snapshot bus unavailable; will republish'),
+    );
+    memory.log.setAvailable(true);
+    await old.idle();
+    expect(acknowledged).toEqual(['1', '2']);
+
+    // The projector is stopped (a rolling deploy) before the failed send's window has passed.
+    const stopped = old.stop();
+    clock.advance(1_000);
+    await stopped;
+
+    // The next publisher (the deploy's new projector) sends version 2 once more: the last record of the
+    // key is the newest version, whatever the failed send's request did meanwhile.
+    const next = startSnapshotPublisher({ pool: db.pool, bus, tenantPublishBytesPerSecond: 0 });
+    try {
+      await next.idle();
+      expect(acknowledged).toEqual(['1', '2', '2']);
+      expect(await publishedVersion(tenantId)).toBe('2');
+    } finally {
+      await next.stop();
+    }
+  });
+});

@@ -93,8 +93,9 @@ interface SendProgress {
  * (requeueForPublication), at once and, while PostgreSQL cannot be reached, before the next one.
  * A send that failed (its outcome unknown) may still land later, after the versions sent since: its
  * tenants are requeued again once the bus's late-send window has passed (LateSendGuard), so their
- * current versions are sent after it (lost if this process stops within the window; the tenant's next
- * change repairs it).
+ * current versions are sent after it. A stop within the window waits it out and leaves those tenants
+ * requeued in PostgreSQL for the next publisher (lost only if the process dies meanwhile, or PostgreSQL
+ * cannot be reached at the stop; the tenant's next change repairs it).
  *
  * Each tenant is paced in proportion to its snapshot's size (PublishPacing), since every version costs
  * every gateway replica its decode: a version that comes inside its tenant's window is left pending (the
@@ -361,8 +362,23 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
       smallLane.wake();
       largeLane.wake();
       await Promise.all([smallLane.running, largeLane.running]);
-      // After the lanes: a send they were making may still fail and arm it.
+      // After the lanes: a send they were making may still fail and arm it. The tenants of a failed
+      // send would be forgotten with this process: their window is waited out (at most the bus's
+      // late-send window; the process's shutdown deadline bounds it) and they are requeued in
+      // PostgreSQL, so whichever publisher runs next sends their current versions after any late request.
+      if (lateSends && lateSends.size > 0) {
+        logger.info('stopping: waiting for the late-send window of a failed send', {
+          tenants: lateSends.size,
+        });
+        await lateSends.whenEmpty();
+      }
       lateSends?.stop();
+      await requeueUnsettled().catch((error: unknown) =>
+        logger.error('snapshots of a failed send not requeued at stop; the tenants’ next change sends them', {
+          tenants: unsettled.size,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
       for (const resolve of idleWaiters) resolve();
       idleWaiters = [];
     },

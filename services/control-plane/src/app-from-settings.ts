@@ -45,6 +45,7 @@ export function controlPlaneAppFromSettings(
     devSignIn,
     quotaStore,
     replicaVersions,
+    stopping,
   }: {
     store: EventStore;
     pool: pg.Pool;
@@ -70,6 +71,8 @@ export function controlPlaneAppFromSettings(
     quotaStore?: QuotaStore | undefined;
     /** Single-process mode without Redis: rollout status from the gateway in this process. */
     replicaVersions?: ReplicaVersionReader | undefined;
+    /** Aborted when the process begins to stop: requests waiting for a rollout are answered at once. */
+    stopping?: AbortSignal | undefined;
   },
 ): express.Express {
   const certificateKeyRing = keyRingFromSettings(settings);
@@ -99,10 +102,11 @@ export function controlPlaneAppFromSettings(
             redis,
             prefix: settings.ROLLOUT_KEY_PREFIX,
             ttlSeconds: settings.ROLLOUT_HEARTBEAT_TTL_SECONDS,
+            ...(stopping ? { stopping } : {}),
           },
         }
       : replicaVersions
-        ? { rollout: { pool, replicaVersions } }
+        ? { rollout: { pool, replicaVersions, ...(stopping ? { stopping } : {}) } }
         : {}),
     ...(purger ? { cachePurger: purger } : {}),
     ...(certificateKeyRing ? { certificateKeyRing } : {}),

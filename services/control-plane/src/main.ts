@@ -50,6 +50,7 @@ const cacheRedisOptions = cacheRedisClientOptions(config);
 const cacheRedis = cacheRedisOptions
   ? createRedisClient({ ...cacheRedisOptions, name: 'control-plane-cache', logger })
   : undefined;
+const stopping = new AbortController();
 const app = controlPlaneAppFromSettings(config, {
   store,
   pool,
@@ -57,6 +58,7 @@ const app = controlPlaneAppFromSettings(config, {
   metrics,
   redis,
   cacheRedis,
+  stopping: stopping.signal,
 });
 
 const droppedConnections = new Counter({
@@ -90,8 +92,10 @@ installProcessPolicy({
   registry: metrics,
   deadlineMs: shutdownTimeoutMs + 10_000,
   drain: async () => {
-    // Stop accepting; commands in flight finish (each appends its events or nothing); after the
-    // timeout the connections still open are closed.
+    // Stop accepting; commands in flight finish (each appends its events or nothing), those waiting
+    // for their rollout are answered at once (202); after the timeout the connections still open are
+    // closed.
+    stopping.abort();
     const cut = await closeGracefully(server, shutdownTimeoutMs);
     if (cut > 0)
       logger.warn('shutdown timeout: closed connections with requests still in flight', { connections: cut });

@@ -11,6 +11,11 @@ export type RolloutDeps = {
   pool: pg.Pool;
   /** Checkpoint name of the snapshot projector (tests). */
   projection?: string;
+  /**
+   * Aborted when the process stops: every wait ends at its next look (answered 202 with what it finds),
+   * since a wait may last longer than the stop lets a request run, and its change is already stored.
+   */
+  stopping?: AbortSignal;
 } & (
   | {
       /** The gateways' heartbeats (shared/src/snapshot-bus/rollout-registry.ts). */
@@ -123,7 +128,11 @@ export function waitForRollout(
 ): Promise<RolloutWaitResult> {
   let watch = watches.get(deps);
   if (!watch) {
-    watch = new RolloutWatch((tenantId) => readRolloutStatus(deps, tenantId), options.pollIntervalMs ?? 25);
+    watch = new RolloutWatch(
+      (tenantId) => readRolloutStatus(deps, tenantId),
+      options.pollIntervalMs ?? 25,
+      deps.stopping,
+    );
     watches.set(deps, watch);
   }
   return watch.wait(options.tenantId, options.minPosition, Date.now() + options.timeoutMs);

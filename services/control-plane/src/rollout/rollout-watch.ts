@@ -26,9 +26,14 @@ export class RolloutWatch {
   constructor(
     private readonly read: (tenantId: string) => Promise<RolloutStatus | null>,
     private readonly intervalMs: number,
-  ) {}
+    /** Once aborted (the process stops), every wait ends at its next look, a new one at its first. */
+    private readonly stopping?: AbortSignal,
+  ) {
+    stopping?.addEventListener('abort', () => this.endWaits(), { once: true });
+  }
 
   wait(tenantId: string, minPosition: bigint | undefined, deadline: number): Promise<RolloutWaitResult> {
+    if (this.stopping?.aborted) deadline = Math.min(deadline, Date.now());
     return new Promise((resolve) => {
       let waiting = this.waiters.get(tenantId);
       const idle = !waiting;
@@ -39,6 +44,12 @@ export class RolloutWatch {
       waiting.add({ minPosition, deadline, firstLook: this.looks + 1, status: null, resolve });
       if (idle) void this.poll(tenantId, waiting);
     });
+  }
+
+  private endWaits(): void {
+    const now = Date.now();
+    for (const waiting of this.waiters.values())
+      for (const waiter of waiting) waiter.deadline = Math.min(waiter.deadline, now);
   }
 
   private async poll(tenantId: string, waiting: Set<Waiter>): Promise<void> {

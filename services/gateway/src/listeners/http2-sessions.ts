@@ -61,10 +61,10 @@ export class Http2Sessions {
   }
 
   track(session: Http2Session): void {
-    if (this.#closing) {
-      session.close();
-      return;
-    }
+    // A session opened while the listener drains (a load balancer has not noticed yet) is served its
+    // first request, then told GOAWAY, as an HTTP/1.1 connection is answered with `Connection: close`:
+    // GOAWAY before any stream would refuse every request of it.
+    if (this.#closing) session.once('stream', () => session.close());
     this.#open.add(session);
     session.once('close', () => this.#open.delete(session));
     // node's own socket (session.socket only lets the session end it).
@@ -95,7 +95,7 @@ export class Http2Sessions {
     return this.#open.size;
   }
 
-  /** Sends GOAWAY on every session (and on any that opens from now on). */
+  /** Sends GOAWAY on every session (and on any that opens from now on, after its first request). */
   closeGracefully(): void {
     this.#closing = true;
     for (const session of this.#open) session.close();

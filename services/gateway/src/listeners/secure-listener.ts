@@ -192,8 +192,9 @@ export function createSecureListener(options: SecureListenerOptions): SecureList
   const startDraining = () => {
     if (draining) return;
     draining = true;
+    // Idle HTTP/1.1 connections stay open: the next request on one is answered with `Connection: close`
+    // (as on the plain port), where closing it now would meet a request already on its way.
     sessions.closeGracefully();
-    for (const socket of http1Sockets) if ((socket[IN_FLIGHT] ?? 0) === 0) socket.destroy();
   };
 
   return {
