@@ -151,10 +151,12 @@ function hasControlCharacter(value: string, c1: boolean): boolean {
   return false;
 }
 
+/** The longest query parameter name a route names (in a transform or a condition). */
+export const QUERY_PARAM_NAME_MAX_LENGTH = 100;
 const queryParamName = z
   .string()
   .min(1, 'must not be empty')
-  .max(100, 'must be at most 100 characters')
+  .max(QUERY_PARAM_NAME_MAX_LENGTH, `must be at most ${QUERY_PARAM_NAME_MAX_LENGTH} characters`)
   .regex(QUERY_NAME, 'must be a query parameter name (letters, digits, . _ ~ : [ ] -)');
 const queryValueTemplateOf = (command: boolean) => {
   const value = template(
@@ -841,17 +843,22 @@ export const routeMatch = z.strictObject({
 export type RouteMatch = z.infer<typeof routeMatch>;
 
 /**
- * Match conditions as a command takes them: none on the gateway's identity headers. Routes are matched
- * before authentication, on the client's request, and the gateway drops a client's x-vantageedge-*
- * lines only when it forwards: a condition on one would be met by whatever the client sends.
+ * Match conditions as a command takes them: none on the gateway's identity headers, nor on a header the
+ * gateway writes for the origin (X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id), in any spelling a
+ * condition reads as it (`x_real_ip`). Routes are matched before authentication, on the client's
+ * request, and the gateway replaces those lines only when it forwards: a condition on one would be met
+ * by whatever the client sends, and the origin would see another value.
  */
 export const routeMatchInput = routeMatch.superRefine((match, ctx) => {
   match.headers.forEach((condition, index) => {
-    if (!condition.name.startsWith(GATEWAY_HEADER_PREFIX)) return;
+    const read = asOriginsReadIt(condition.name);
+    if (!requestHeaderWrittenByGateway(read)) return;
     ctx.addIssue({
       code: 'custom',
       path: ['headers', index, 'name'],
-      message: `${GATEWAY_HEADER_PREFIX}* headers are the gateway's: a route is matched on the client's request, which may carry any of them`,
+      message: read.startsWith(GATEWAY_HEADER_PREFIX)
+        ? `${GATEWAY_HEADER_PREFIX}* headers are the gateway's: a route is matched on the client's request, which may carry any of them`
+        : `${read} is written by the gateway for the origin: a route is matched on the client's request, which may carry any value (ip_rules read the client's address)`,
     });
   });
 });

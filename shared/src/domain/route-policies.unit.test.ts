@@ -389,4 +389,22 @@ describe('match conditions', () => {
       true,
     );
   });
+
+  // Regression test: a condition on X-Real-IP, X-Forwarded-* or Forwarded was accepted and met by what
+  // the client wrote there, while the origin received the gateway's values: a route for `X-Real-IP: 10.…`
+  // (an "internal" route) was any client's. The same name spelled with `_` is read as it.
+  it('refuses a header condition on a header the gateway writes for the origin, naming it', () => {
+    for (const name of ['X-Real-IP', 'x-forwarded-for', 'X-Forwarded-Host', 'forwarded', 'x_real_ip']) {
+      const raw = JSON.stringify({ headers: [{ name, prefix: '10.' }] });
+      expect(problems(routeMatchInput, raw)).toEqual([
+        expect.stringMatching(/^headers\.0\.name: .*written by the gateway/),
+      ]);
+      expect(routeMatch.safeParse(JSON.parse(raw)).success).toBe(true);
+    }
+    const identity = { headers: [{ name: 'x_vantageedge_user_id', exact: 'u1' }] };
+    expect(routeMatchInput.safeParse(identity).success).toBe(false);
+    for (const name of ['x-api-key', 'authorization', 'host', 'x-canary', 'user-agent']) {
+      expect(routeMatchInput.safeParse({ headers: [{ name, present: true }] }).success).toBe(true);
+    }
+  });
 });

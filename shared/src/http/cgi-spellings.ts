@@ -33,6 +33,24 @@ function underscoreSpellingsOf(headers: RequestHeaders): Map<string, string[]> |
   return byDashed;
 }
 
+const NO_SPELLINGS: readonly string[] = [];
+
+/**
+ * The names the request sent (lower case) that CGI-style origins read as the field `name` (lower case),
+ * `name` itself left out: its spellings with `_` for `-`, and with `-` for `_`. Empty for nearly every
+ * request.
+ */
+export function otherSpellingsSent(headers: RequestHeaders, name: string): readonly string[] {
+  const canonical = asOriginsReadIt(name);
+  const underscored = underscoreSpellingsOf(headers)?.get(canonical);
+  const dashedSent = canonical !== name && sentHeader(headers, canonical) !== undefined;
+  if (underscored === undefined && !dashedSent) return NO_SPELLINGS;
+  const spellings = new Set(underscored);
+  if (dashedSent) spellings.add(canonical);
+  spellings.delete(name);
+  return spellings.size === 0 ? NO_SPELLINGS : [...spellings];
+}
+
 /**
  * A request field (`name` in lower case) as CGI-style origins read it. PHP, Rack and WSGI servers put
  * `Accept-Language` and `Accept_Language` in one variable (HTTP_ACCEPT_LANGUAGE), and the gateway passes
@@ -43,14 +61,9 @@ function underscoreSpellingsOf(headers: RequestHeaders): Map<string, string[]> |
  */
 export function fieldAsOriginsReadIt(headers: RequestHeaders, name: string): string | string[] | undefined {
   const own = sentHeader(headers, name);
-  const canonical = asOriginsReadIt(name);
-  const underscored = underscoreSpellingsOf(headers)?.get(canonical);
-  const dashedSent = canonical !== name && sentHeader(headers, canonical) !== undefined;
-  if (underscored === undefined && !dashedSent) return own;
-  const spellings = new Set(underscored);
-  if (dashedSent) spellings.add(canonical);
-  spellings.delete(name);
-  if (spellings.size === 0) return own;
+  const others = otherSpellingsSent(headers, name);
+  if (others.length === 0) return own;
+  const spellings = new Set(others);
   if (own !== undefined) spellings.add(name);
   let read = '';
   for (const spelling of [...spellings].sort()) {

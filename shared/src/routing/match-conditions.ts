@@ -1,11 +1,20 @@
 import type { IncomingMessage } from 'node:http';
-import type { MatchCondition, RouteMatch } from '../domain/route-policies.js';
+import {
+  type MatchCondition,
+  QUERY_PARAM_NAME_MAX_LENGTH,
+  type RouteMatch,
+} from '../domain/route-policies.js';
+import { asOriginsReadIt, otherSpellingsSent } from '../http/cgi-spellings.js';
 import { sentHeader, singleHeader } from '../http/header-values.js';
+import { parameterKey } from '../http/query-parameter-spellings.js';
 import { hostHeaderName } from './host-lookup.js';
 
 /**
  * What a route's conditions look at: the request's headers (Host included) and its raw query. Only
- * the headers of the request are read: explain gives those of the request it describes.
+ * the headers of the request are read: explain gives those of the request it describes. A header or
+ * query parameter is read in every spelling an origin reads as its name (CGI-style origins read
+ * `x_canary` as X-Canary; see query-parameter-spellings.ts for the query's): a route that refuses
+ * `?admin=true` also refuses `?Admin=true` and `?admin[]=true`, which the origin would read as it.
  */
 export interface MatchFacts {
   readonly req: Pick<IncomingMessage, 'headers'>;
@@ -98,6 +107,23 @@ function hostName(hostHeader: string | undefined): string {
 }
 
 /**
+ * Whether a header condition holds for the field in all its spellings sent: a test of presence or of
+ * a value holds when any spelling meets it, `present: false` only when none was sent.
+ */
+function headerTest(condition: MatchCondition, name: string): (facts: MatchFacts) => boolean {
+  const test = fieldTest(condition);
+  const absence = condition.present === false;
+  return ({ req }) => {
+    const own = test(headerValue(req, name));
+    const others = otherSpellingsSent(req.headers, name);
+    if (others.length === 0) return own;
+    // Every other spelling was sent: the field is there.
+    if (absence) return false;
+    return own || others.some((spelling) => test(headerValue(req, spelling)));
+  };
+}
+
+/**
  * A field's lines joined, per lines array: a request is matched against many routes and readings (a
  * route's transform replaces a field's array, never changes it).
  */
@@ -115,10 +141,14 @@ function headerValue(req: Pick<IncomingMessage, 'headers'>, name: string): strin
 }
 
 /**
- * The query's parameters by name (as URLSearchParams reads them), each one's values sorted on first
- * use (valuesTest). One request is matched against many routes and path readings, one after another:
- * the last query read is kept, so a long query is read once per request, not once per route with query
- * conditions (1,000 such routes and a 16 KB query held the event loop for seconds).
+ * The query's parameters by parameterKey, each one's values sorted on first use (valuesTest). A name is
+ * decoded as URLSearchParams reads it, and counts under each name an origin reads it as: its
+ * parameterKey and, with `[…]` after it, the name before (`admin[]` and `admin[0]` are `admin` to PHP,
+ * Rails and Express's qs). A `;` within a parameter also separates pairs of their own (Go before 1.17,
+ * Python before 3.9.2, Perl's CGI): `x=1;admin=true` has `admin` too. One request is matched against
+ * many routes and path readings, one after another: the last query read is kept, so a long query is
+ * read once per request, not once per route with query conditions (1,000 such routes and a 16 KB query
+ * held the event loop for seconds).
  */
 let lastQuery: string | undefined;
 let lastParams: ReadonlyMap<string, QueryValues> = new Map();
@@ -131,17 +161,45 @@ interface QueryValues {
 function queryParams(query: string): ReadonlyMap<string, QueryValues> {
   if (query === lastQuery) return lastParams;
   const params = new Map<string, QueryValues>();
-  for (const [name, value] of new URLSearchParams(query)) {
-    const entry = params.get(name);
-    if (entry === undefined) params.set(name, { values: [value], sorted: true });
-    else {
-      entry.values.push(value);
-      entry.sorted = false;
+  const add = (name: string, value: string): void => {
+    for (const key of namesReadAs(name)) {
+      const entry = params.get(key);
+      if (entry === undefined) params.set(key, { values: [value], sorted: true });
+      else {
+        entry.values.push(value);
+        entry.sorted = false;
+      }
+    }
+  };
+  const raw = query[0] === '?' ? query.slice(1) : query;
+  for (const [name, value] of new URLSearchParams(raw)) add(name, value);
+  if (raw.includes(';')) {
+    for (const piece of raw.split('&')) {
+      if (!piece.includes(';')) continue;
+      for (const [name, value] of new URLSearchParams(piece.replaceAll(';', '&'))) add(name, value);
     }
   }
   lastQuery = query;
   lastParams = params;
   return params;
+}
+
+/**
+ * The keys a decoded parameter name counts under: its parameterKey, and each part of it before a `[`
+ * that a condition can name (no longer than a condition's name: a client's name of thousands of `[`
+ * costs what a short one does).
+ */
+function namesReadAs(decodedName: string): string[] {
+  const key = parameterKey(decodedName);
+  const keys = [key];
+  for (
+    let bracket = key.indexOf('[');
+    bracket > 0 && bracket <= QUERY_PARAM_NAME_MAX_LENGTH;
+    bracket = key.indexOf('[', bracket + 1)
+  ) {
+    keys.push(key.slice(0, bracket));
+  }
+  return keys;
 }
 
 function sortedValues(entry: QueryValues | undefined): readonly string[] | undefined {
@@ -164,7 +222,15 @@ type Condition =
  * the control plane's TENANT_MAX_MATCH_CONDITIONS counts.
  */
 export function matchConditionKey(kind: 'header' | 'query', condition: MatchCondition): string {
-  return conditionKey(kind, kind === 'header' ? condition.name.toLowerCase() : condition.name, condition);
+  return conditionKey(kind, conditionFieldName(kind, condition.name), condition);
+}
+
+/**
+ * The name a condition reads its field by, one for all the spellings it reads: a header's in lower
+ * case with `-` for `_`, a query parameter's parameterKey.
+ */
+function conditionFieldName(kind: 'header' | 'query', name: string): string {
+  return kind === 'header' ? asOriginsReadIt(name.toLowerCase()) : parameterKey(name);
 }
 
 function conditionKey(kind: string, name: string, condition: MatchCondition): string {
@@ -212,21 +278,21 @@ export class ConditionSet {
       ids.push(this.#id(JSON.stringify(['hosts', ...[...hosts].sort()]), { kind: 'hosts', hosts }));
     }
     for (const condition of match.headers) {
-      const name = condition.name.toLowerCase();
-      const test = fieldTest(condition);
+      const name = conditionFieldName('header', condition.name);
       const id = this.#id(conditionKey('header', name, condition), {
         kind: 'header',
-        test: (facts) => test(headerValue(facts.req, name)),
+        test: headerTest(condition, name),
       });
       ids.push(id);
       headerIds.push(id);
     }
     for (const condition of match.query) {
+      const name = conditionFieldName('query', condition.name);
       const test = valuesTest(condition);
       ids.push(
-        this.#id(conditionKey('query', condition.name, condition), {
+        this.#id(conditionKey('query', name, condition), {
           kind: 'query',
-          test: (facts) => test(sortedValues(queryParams(facts.query).get(condition.name))),
+          test: (facts) => test(sortedValues(queryParams(facts.query).get(name))),
         }),
       );
     }
@@ -331,18 +397,22 @@ export function exactRequirements(match: RouteMatch | null | undefined): ExactRe
   };
   for (const host of match.hosts) require({ kind: 'host', key: 'host' }, host.toLowerCase());
   for (const condition of match.headers) {
-    const name = condition.name.toLowerCase();
+    const name = conditionFieldName('header', condition.name);
     if (condition.exact !== undefined)
       require({ kind: 'header', key: `header:${name}`, name }, condition.exact);
   }
   for (const condition of match.query) {
+    const name = conditionFieldName('query', condition.name);
     if (condition.exact !== undefined)
-      require({ kind: 'query', key: `query:${condition.name}`, name: condition.name }, condition.exact);
+      require({ kind: 'query', key: `query:${name}`, name }, condition.exact);
   }
   return requirements.size === 0 ? NO_REQUIREMENTS : requirements;
 }
 
-/** A query parameter sent more than once: the request has several values of the field. */
+/**
+ * A query parameter sent more than once, or a field sent in several spellings: the request has several
+ * values of the field.
+ */
 export const SEVERAL_VALUES = Symbol('several values');
 
 /** The request's value of `field`, read as the route conditions read it (undefined: it has none). */
@@ -354,7 +424,9 @@ export function requestValue(
     case 'host':
       return requestHost(facts.req);
     case 'header':
-      return headerValue(facts.req, field.name);
+      return otherSpellingsSent(facts.req.headers, field.name).length > 0
+        ? SEVERAL_VALUES
+        : headerValue(facts.req, field.name);
     case 'query': {
       const values = queryParams(facts.query).get(field.name)?.values;
       if (values === undefined) return undefined;

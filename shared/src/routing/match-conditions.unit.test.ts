@@ -28,6 +28,54 @@ describe('route match conditions', () => {
     expect(test('?q=a+b')).toBe(false);
   });
 
+  it('reads a parameter or header in every spelling an origin reads as its name', () => {
+    const conditions = compileConditions({
+      hosts: [],
+      headers: [{ name: 'x-debug', present: false }],
+      query: [
+        { name: 'role', exact: 'admin' },
+        { name: 'debug', present: false },
+      ],
+    })!;
+    const test = (query: string, headers: Record<string, string> = {}) =>
+      conditions.test({ req: { headers: { ...request.headers, ...headers } }, query }, false);
+    for (const spelling of ['Role', 'ROLE', 'role[]', 'role[0]', '%20role', '[role]', 'role]', 'r%6Fle']) {
+      expect({ spelling, met: test(`?${spelling}=admin`) }).toEqual({ spelling, met: true });
+    }
+    expect(test('?x=1;role=admin')).toBe(true);
+    expect(test('?role=user&Role=admin')).toBe(true);
+    // Neither another name nor an absent field in another spelling.
+    expect(test('?roles=admin')).toBe(false);
+    expect(test('?role_id=admin')).toBe(false);
+    expect(test('?role=admin&Debug=1')).toBe(false);
+    expect(test('?role=admin&debug[]=1')).toBe(false);
+    expect(test('?role=admin&x=1;debug=1')).toBe(false);
+    expect(test('?role=admin', { x_debug: '1' })).toBe(false);
+    expect(test('?role=admin', { 'x-other': '1' })).toBe(true);
+  });
+
+  it('visits the routes of every value a request sends in several spellings of a filed field', () => {
+    const routes = Array.from({ length: 20 }, (_, i) => ({
+      config: routeConfig.parse({
+        id: randomUUID(),
+        origin_id: randomUUID(),
+        path_pattern: '/api/*',
+        auth_mode: 'public',
+        match: {
+          headers: [{ name: 'x-variant', exact: `v${i}` }],
+          query: [{ name: 'tier', exact: `t${i}` }],
+        },
+      }),
+    }));
+    const matcher = new RouteMatcher(routes);
+    const resolve = (query: string, headers: Record<string, string>) =>
+      matcher.resolve('GET', '/api/x', { facts: { req: { headers }, query }, preflight: false });
+    expect(resolve('?Tier=t7', { 'x-variant': 'v7' })).toBe(routes[7]);
+    expect(resolve('?tier[]=t7', { x_variant: 'v7' })).toBe(routes[7]);
+    expect(resolve('?tier=t3&TIER=t7', { 'x-variant': 'v3', x_variant: 'v7' })).toBeDefined();
+    expect(resolve('?tier=t3', { 'x-variant': 'v2', x_variant: 'v3' })).toBe(routes[3]);
+  });
+
   /**
    * Regression test: every route with query conditions parsed the request's whole query again, once
    * per candidate route and path reading. A tenant's 1,000 routes `/*` with query conditions and a

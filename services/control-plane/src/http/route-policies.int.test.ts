@@ -267,6 +267,20 @@ describe('route policies in the admin API', () => {
       'match.headers.0.exact',
     ],
     ['a host of no tenant of ours', { match: { hosts: ['other.localhost'] } }, 'match.hosts.0'],
+    // Regression: the condition read the client's X-Real-IP while the origin got the gateway's: a route
+    // meant for internal addresses was any client's that wrote one.
+    [
+      'a condition on a header the gateway writes for the origin',
+      {
+        match: {
+          headers: [
+            { name: 'x-api-version', exact: '2' },
+            { name: 'X-Real-IP', prefix: '10.' },
+          ],
+        },
+      },
+      'match.headers.1.name',
+    ],
     [
       'both fixed_response and redirect',
       { fixed_response: { status: 503 }, redirect: { location: '/x' } },

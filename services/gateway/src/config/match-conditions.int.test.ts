@@ -67,6 +67,22 @@ describe('route match conditions', () => {
             match: { headers: [{ name: '__proto__', present: true }] },
           },
           { origin_id: v1Id, path_pattern: '/inherited/*' },
+          // A deny gate: the origin behind the path-only route reads the parameter and the header itself.
+          {
+            origin_id: null,
+            path_pattern: '/gated/*',
+            priority: 10,
+            match: { query: [{ name: 'admin', exact: 'true' }] },
+            fixed_response: { status: 403, body: 'admin is refused' },
+          },
+          {
+            origin_id: null,
+            path_pattern: '/gated/*',
+            priority: 10,
+            match: { headers: [{ name: 'x-canary', exact: 'always' }] },
+            fixed_response: { status: 403, body: 'canary is refused' },
+          },
+          { origin_id: v1Id, path_pattern: '/gated/*' },
           {
             origin_id: null,
             path_pattern: '/moved/*',
@@ -97,6 +113,10 @@ describe('route match conditions', () => {
     expect(await originOf('match.localhost', '/items/1?beta=yes&x=1')).toBe('v2');
     expect(await originOf('api.match.example', '/items/1')).toBe('v2');
     expect(await originOf('API.Match.Example:443', '/items/1')).toBe('v2');
+    // The host is the Host the client connected for, never the one it claims was forwarded.
+    expect(await originOf('match.localhost', '/items/1', { 'x-forwarded-host': 'api.match.example' })).toBe(
+      'v1',
+    );
   });
 
   it('puts priority before conditions, and matches header prefixes', async () => {
@@ -113,6 +133,28 @@ describe('route match conditions', () => {
     expect(plain.status).toBe(200);
     expect(plain.json()['origin']).toBe('v1');
     expect(await originOf('match.localhost', '/inherited/1', { constructor: 'xyz' })).toBe('v2');
+  });
+
+  // Regression: a query condition read only the parameter spelled exactly as named, and a header
+  // condition only the header spelled with `-`, while origins read other spellings as the same field:
+  // ASP.NET reads `Admin` as `admin`, PHP, Rails and Express `admin[]`, PHP ` admin`, Rack 2 `[admin]`,
+  // Go before 1.17 and Python before 3.9.2 a pair after `;`, and PHP, Rack and WSGI `x_canary` as
+  // X-Canary. Each passed a deny route and reached the origin.
+  it('holds a query or header condition for every spelling an origin reads as its name', async () => {
+    const refused = ['Admin=true', 'ADMIN=true', 'admin[]=true', 'admin[0]=true', '%20admin=true'];
+    refused.push('[admin]=true', 'admin]=true', 'x=1;admin=true', 'admin=true;x=1', 'a%64min=true');
+    for (const query of refused) {
+      const answer = await send(gateway, 'match.localhost', `/gated/1?${query}`);
+      expect({ query, status: answer.status }).toEqual({ query, status: 403 });
+    }
+    const canary = await send(gateway, 'match.localhost', '/gated/1', { headers: { x_canary: 'always' } });
+    expect(canary.status).toBe(403);
+    expect(v1.seen.filter((request) => request.url.startsWith('/gated/'))).toEqual([]);
+    // Other names and other values are not the gated ones.
+    for (const query of ['admins=true', 'admin_id=true', 'admin=false', 'admin=TRUE']) {
+      expect(await originOf('match.localhost', `/gated/1?${query}`)).toBe('v1');
+    }
+    expect(await originOf('match.localhost', '/gated/1', { x_canary: 'never' })).toBe('v1');
   });
 
   // Regression: host conditions and the redirect's ${host} read the Host header, which HTTP/2 clients

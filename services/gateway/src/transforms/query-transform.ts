@@ -1,6 +1,6 @@
 import type { QueryTransform } from '@vantageedge/shared/domain/route-policies';
+import { NamedParameters, parameterKey } from '@vantageedge/shared/http/query-parameter-spellings';
 import type { GatewayExchange } from '../pipeline/exchange.js';
-import { NamedParameters, parameterKey } from './query-parameter-spellings.js';
 import { compileValueTemplate, templateValue, type ValueTemplate } from './value-template.js';
 
 /** The new raw query (with its "?", or '') for a request; compiled once per route. */
@@ -12,7 +12,7 @@ export type CompiledQueryTransform = (exchange: GatewayExchange) => string;
  * query is edited as its `&`-separated pieces, never parsed and written again (URLSearchParams would
  * re-encode every other parameter: `%20` as `+`, `/` as `%2F`, a byte that is not UTF-8 as U+FFFD,
  * breaking signed URLs), and a name is decoded only when it may be one the transform names. A name
- * the transform names is matched in every spelling origins read as that name (query-parameter-spellings.ts).
+ * the transform names is matched in every spelling origins read as that name (shared/src/http/query-parameter-spellings.ts).
  */
 export function compileQueryTransform(
   transform: QueryTransform | null | undefined,

@@ -1,11 +1,11 @@
 /**
  * How origins read a query parameter's name, so that a route's transform reaches every spelling of a
- * name it removes or sets. Origins read one name in many spellings: PHP, Rails (Rack) and Express (qs)
+ * name it removes or sets, and a route's query condition reads every spelling of its name. Origins read one name in many spellings: PHP, Rails (Rack) and Express (qs)
  * read `role[]`, `role[0]` and `role[x]` as `role`, Rack before 3 (Rails before 7.1) also `[role]`,
  * `role]` and `]role`; PHP reads `user.id`, `user id` and `user[id` (a `[` no `]` follows) as `user_id`
  * (and drops leading spaces); ASP.NET matches names whatever their case. Over-matching costs a
  * parameter the route names anyway; under-matching lets a client send a removed parameter past the
- * gateway.
+ * gateway, or past a route that refuses it.
  */
 
 /** The name in the form these readings share: lower case, PHP's spellings of `_` as `_`. */
