@@ -1,8 +1,15 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { newEvent, originState, routeState } from '@vantageedge/projections/snapshots/testing';
+import { streamName } from '@vantageedge/shared/domain/events';
+import { PostgresEventStore } from '@vantageedge/shared/event-store/postgres/postgres-event-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   eventually,
   type GatewayReplica,
   type HttpResponse,
+  runVantageedge,
   startOrigin,
   stopAllServices,
   type TestOrigin,
@@ -23,6 +30,7 @@ interface RolloutBody {
   deleted: boolean;
   replicas: Array<{ replica_id: string; applied_version: string | null; up_to_date: boolean }>;
   live_everywhere: boolean;
+  quarantined_since: string | null;
 }
 
 let system: TestSystem;
@@ -131,4 +139,92 @@ describe('rollout status across gateway processes', () => {
       expect(BigInt(row?.applied_version ?? '-1')).toBeGreaterThanOrEqual(position);
     }
   }, 30_000);
+
+  // The snapshot projector parks an event it cannot fold and quarantines its tenant: every later change
+  // of the tenant (a revoked key, too) stays out of its snapshots, so the replicas keep serving the old
+  // config. The rollout must not call that change live: an operator waiting on a revocation would trust it.
+  it('a change of a tenant quarantined in the snapshots is never reported live; its replicas still serve the old config', async () => {
+    const subdomain = 'rollout-parked';
+    const tenant = await system.admin('POST', '/api/v1/tenants', {
+      body: { name: 'Parked Co', subdomain },
+    });
+    expect(tenant.status, tenant.text).toBe(201);
+    const parkedTenant = tenant.body['id'] as string;
+    const origin = await system.admin('POST', '/api/v1/origins', {
+      body: { tenant_id: parkedTenant, name: originA.name, url: originA.url },
+    });
+    expect(origin.status, origin.text).toBe(201);
+    const route = await system.admin('POST', '/api/v1/routes', {
+      body: {
+        tenant_id: parkedTenant,
+        path_pattern: '/keyed/*',
+        origin_id: origin.body['id'],
+        auth_mode: 'apikey_required',
+      },
+    });
+    expect(route.status, route.text).toBe(201);
+    const key = await system.admin('POST', '/api/v1/api-keys?wait_for_rollout=20s', {
+      body: { tenant_id: parkedTenant, name: 'leaks-soon', scopes: ['read'] },
+    });
+    expect(key.status, key.text).toBe(201);
+    expect(key.headers.get('x-rollout')).toBe('complete');
+    const keyId = key.body['id'] as string;
+    const apiKey = key.body['key'] as string;
+    for (const replica of replicas) {
+      expect((await replica.get(subdomain, '/keyed/x', { 'x-api-key': apiKey })).status).toBe(200);
+    }
+
+    // An event of the tenant that the snapshot fold cannot apply (PostgreSQL refuses its tenant id).
+    const store = new PostgresEventStore({ pool: system.database.pool });
+    const brokenRoute = {
+      ...routeState(parkedTenant, originState(parkedTenant).origin_id),
+      tenant_id: 'not-a-uuid',
+    };
+    const brokenEvent = newEvent('RouteCreated', brokenRoute as never);
+    const broken = await store
+      .appendToStream(streamName.route(brokenRoute.route_id), [
+        { ...brokenEvent, metadata: { ...brokenEvent.metadata, tenant_id: parkedTenant } },
+      ])
+      .finally(() => store.close());
+
+    const revoked = await system.admin('POST', `/api/v1/api-keys/${keyId}/revoke?wait_for_rollout=5s`, {
+      body: { reason: 'e2e: leaked' },
+    });
+    expect(revoked.status, revoked.text).toBe(202);
+    expect(revoked.headers.get('x-rollout')).toBe('pending');
+    const rollout = revoked.body['rollout'] as unknown as RolloutBody;
+    expect(rollout.live_everywhere).toBe(false);
+    expect(rollout.quarantined_since).toBe(broken.position.toString());
+    // What the operator was told is what the replicas do: the revoked key still works on them.
+    for (const replica of replicas) {
+      expect((await replica.get(subdomain, '/keyed/x', { 'x-api-key': apiKey })).status, replica.id).toBe(
+        200,
+      );
+    }
+    const status = await system.admin('GET', `/api/v1/tenants/${parkedTenant}/rollout`);
+    expect(status.status, status.text).toBe(200);
+    expect(status.body).toMatchObject({
+      live_everywhere: false,
+      quarantined_since: broken.position.toString(),
+    });
+
+    // The operator's CLI says so too.
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'vantageedge-e2e-rollout-'));
+    try {
+      const cli = {
+        configFile: path.join(folder, 'config.json'),
+        env: { VANTAGEEDGE_URL: system.controlPlaneUrl },
+      };
+      const login = await runVantageedge(['login', '--url', system.controlPlaneUrl, '--token-stdin'], {
+        ...cli,
+        input: await system.token(),
+      });
+      expect(login.code, login.stderr).toBe(0);
+      const listed = await runVantageedge(['get', 'rollout', '-t', subdomain], cli);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stderr).toContain(`event at position ${broken.position} could not be folded`);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

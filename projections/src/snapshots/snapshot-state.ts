@@ -35,6 +35,26 @@ export async function readTenantVersion(
 }
 
 /**
+ * Since which position the snapshot projection has quarantined a tenant (it parked an event of the
+ * tenant it could not fold: runner/quarantine.ts), or null. Every later event of the tenant is parked
+ * too: its snapshot, and so every replica, stays as it was before that event until the snapshots are
+ * refolded. `projection` names another checkpoint row (tests run several projectors).
+ */
+export async function readTenantQuarantine(
+  db: Queryable,
+  tenantId: string,
+  projection = SNAPSHOT_PROJECTION,
+): Promise<bigint | null> {
+  const { rows } = await db.query<{ since: string | null }>(
+    `select min(position) as since from projection_parked_events
+      where projection = $1 and reason = 'failed' and tenant_id = $2`,
+    [projection, tenantId],
+  );
+  const since = rows[0]?.since;
+  return since === null || since === undefined ? null : BigInt(since);
+}
+
+/**
  * The global event position the snapshots include: every event up to it is folded into
  * `snapshot_state`. `projection` names another checkpoint row (tests run several projectors).
  */

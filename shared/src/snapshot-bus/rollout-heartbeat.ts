@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 import { DEFAULT_HEARTBEAT_TTL_SECONDS, DEFAULT_ROLLOUT_PREFIX, rolloutKeys } from './rollout-registry.js';
 
@@ -20,11 +21,21 @@ export interface RolloutHeartbeat {
   stop(): Promise<void>;
 }
 
+/** Runs a pipeline; a command's error (a pipeline reports them in its results) is thrown. */
+async function run(pipeline: ChainableCommander): Promise<Array<[Error | null, unknown]>> {
+  const results = (await pipeline.exec()) ?? [];
+  const failed = results.find(([error]) => error)?.[0];
+  if (failed) throw failed;
+  return results;
+}
+
 /**
  * Reports this replica's applied versions to Redis (the write side of rollout-registry.ts).
  * Every beat refreshes the ZSET score and the hash TTL; if the hash has expired (Redis was unreachable
- * longer than the TTL) the whole map is written again. Redis errors are reported, never thrown: the
- * gateway keeps serving without Redis, it only becomes invisible to rollout status.
+ * longer than the TTL), or a tenant's own write failed (its old version would otherwise stay in the
+ * hash the beats keep alive), the whole map is written again. Redis errors are reported, never thrown:
+ * the gateway keeps serving without Redis, it only becomes invisible to rollout status. One error is
+ * reported per outage (until a beat succeeds again), not one per beat.
  */
 export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): RolloutHeartbeat {
   const { redis, replicaId } = options;
@@ -32,10 +43,22 @@ export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): Rollout
   const hashKey = keys.replica(replicaId);
   const ttl = options.ttlSeconds ?? DEFAULT_HEARTBEAT_TTL_SECONDS;
   const intervalMs = options.intervalMs ?? Math.max(200, Math.floor((ttl * 1000) / 3));
-  const report = (error: unknown) => options.onError?.(error as Error);
+  let failing = false;
+  const report = (error: unknown): void => {
+    if (failing) return;
+    failing = true;
+    options.onError?.(error as Error);
+  };
   let stopped = false;
+  /** A tenant's write failed: the hash may hold what the replica no longer serves. */
+  let behind = false;
+  const tenantWriteFailed = (error: unknown): void => {
+    behind = true;
+    report(error);
+  };
 
   async function writeAll(): Promise<void> {
+    behind = false;
     const versions = options.appliedVersions();
     const pipeline = redis.pipeline().del(hashKey);
     const fields: string[] = [];
@@ -46,18 +69,23 @@ export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): Rollout
       .hset(hashKey, ...fields)
       .expire(hashKey, ttl)
       .zadd(keys.replicas, Date.now(), replicaId);
-    await pipeline.exec();
+    await run(pipeline).catch((error: unknown) => {
+      behind = true;
+      throw error;
+    });
   }
 
   async function beat(): Promise<void> {
-    const results = await redis
-      .pipeline()
-      .expire(hashKey, ttl)
-      .zadd(keys.replicas, Date.now(), replicaId)
-      .zremrangebyscore(keys.replicas, '-inf', Date.now() - ttl * 10_000)
-      .exec();
-    const renewed = results?.[0]?.[1];
-    if (renewed !== 1) await writeAll();
+    const results = await run(
+      redis
+        .pipeline()
+        .expire(hashKey, ttl)
+        .zadd(keys.replicas, Date.now(), replicaId)
+        .zremrangebyscore(keys.replicas, '-inf', Date.now() - ttl * 10_000),
+    );
+    const renewed = results[0]?.[1];
+    if (renewed !== 1 || behind) await writeAll();
+    failing = false;
   }
 
   const timer = setInterval(() => {
@@ -76,16 +104,18 @@ export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): Rollout
   return {
     applied(tenantId, version) {
       if (stopped) return;
-      redis.pipeline().hset(hashKey, tenantId, version.toString()).expire(hashKey, ttl).exec().catch(report);
+      run(redis.pipeline().hset(hashKey, tenantId, version.toString()).expire(hashKey, ttl)).catch(
+        tenantWriteFailed,
+      );
     },
     removed(tenantId) {
       if (stopped) return;
-      redis.hdel(hashKey, tenantId).catch(report);
+      redis.hdel(hashKey, tenantId).catch(tenantWriteFailed);
     },
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await redis.pipeline().zrem(keys.replicas, replicaId).del(hashKey).exec().catch(report);
+      await run(redis.pipeline().zrem(keys.replicas, replicaId).del(hashKey)).catch(report);
     },
   };
 }

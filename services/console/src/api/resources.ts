@@ -53,6 +53,8 @@ export interface RolloutStatus {
   projected_position: string;
   replicas: ReplicaRollout[];
   live_everywhere: boolean;
+  /** The position of the tenant event the snapshots could not fold: no later change reaches a replica. */
+  quarantined_since: string | null;
   /** Why target_version was not published (too large): replicas keep serving the previous one. */
   publish_error: string | null;
 }

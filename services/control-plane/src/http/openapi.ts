@@ -289,7 +289,7 @@ function commandResponses(
     [status]: { description: 'done', headers, ...(body === null ? {} : { content: json(body) }) },
     '202': {
       description:
-        'wait_for_rollout ran out, the new config could not be published (rollout.publish_error, answered at once), or the rollout status could not be read (X-Rollout: unknown): the change is recorded, not known to be live on every replica',
+        'wait_for_rollout ran out, the new config could not be published (rollout.publish_error, answered at once) or its tenant is quarantined in the snapshots (rollout.quarantined_since, answered at once), or the rollout status could not be read (X-Rollout: unknown): the change is recorded, not known to be live on every replica',
       headers,
       content: json({
         type: 'object',
@@ -908,7 +908,7 @@ function otherPaths(): Record<string, unknown> {
           '200': { description: 'the rollout status', content: json(ref('RolloutStatus')) },
           '202': {
             description:
-              'the wait ran out, or the newest version was not published (publish_error, answered at once); the status now',
+              'the wait ran out, or the newest version was not published (publish_error) or the tenant is quarantined in the snapshots (quarantined_since), both answered at once; the status now',
             content: json(ref('RolloutStatus')),
           },
           '400': E.badRequest,
@@ -1051,6 +1051,7 @@ const RESPONSE_SCHEMAS = {
       'projected_position',
       'replicas',
       'live_everywhere',
+      'quarantined_since',
       'publish_error',
     ],
     properties: {
@@ -1058,7 +1059,17 @@ const RESPONSE_SCHEMAS = {
       target_version: { type: 'string', pattern: '^[0-9]+$' },
       deleted: { type: 'boolean' },
       projected_position: { type: 'string', pattern: '^[0-9]+$' },
-      live_everywhere: { type: 'boolean' },
+      live_everywhere: {
+        type: 'boolean',
+        description:
+          'every live replica serves target_version and target_version holds every change of the tenant (false while quarantined_since is set)',
+      },
+      quarantined_since: {
+        type: ['string', 'null'],
+        pattern: '^[0-9]+$',
+        description:
+          'the position of the tenant event the snapshot projector could not fold (it parked it): no later change of the tenant reaches its snapshot or any replica until the snapshots are refolded; null otherwise',
+      },
       publish_error: {
         ...nullableString,
         description:

@@ -1,4 +1,8 @@
-import { readSnapshotsPosition, readTenantVersion } from '@vantageedge/projections/snapshots/snapshot-state';
+import {
+  readSnapshotsPosition,
+  readTenantQuarantine,
+  readTenantVersion,
+} from '@vantageedge/projections/snapshots/snapshot-state';
 import type { RedisClient } from '@vantageedge/shared/redis/client';
 import { type ReplicaVersion, readReplicaVersions } from '@vantageedge/shared/snapshot-bus/rollout-registry';
 import type pg from 'pg';
@@ -47,8 +51,17 @@ export interface RolloutStatus {
   /** The snapshot projector's checkpoint (every event up to it is folded into target_version). */
   projected_position: string;
   replicas: ReplicaRollout[];
-  /** Every live replica serves target_version (vacuously true when no replica is live). */
+  /**
+   * Every live replica serves target_version (vacuously true when no replica is live), and
+   * target_version holds every change of the tenant: false while the tenant is quarantined.
+   */
   live_everywhere: boolean;
+  /**
+   * The position of the tenant's event the snapshot projector could not fold (it parked it): from it on
+   * no change of the tenant reaches its snapshot, so no replica gets it (a revoked key keeps working)
+   * until the snapshots are refolded. Null when the tenant is not quarantined.
+   */
+  quarantined_since: string | null;
   /**
    * Why target_version was not published (the snapshot is too large for the bus, or for gateways to
    * decode): no replica will get it, they keep serving the tenant's previous config until a change
@@ -66,6 +79,8 @@ export async function readRolloutStatus(deps: RolloutDeps, tenantId: string): Pr
   const checkpoint = await readSnapshotsPosition(deps.pool, deps.projection);
   const target = await readTenantVersion(deps.pool, tenantId);
   if (!target) return null;
+  // After the checkpoint too: a parked event is written with the checkpoint that passes it.
+  const quarantinedSince = await readTenantQuarantine(deps.pool, tenantId, deps.projection);
   const replicas =
     'replicaVersions' in deps
       ? await deps.replicaVersions(tenantId)
@@ -89,7 +104,8 @@ export async function readRolloutStatus(deps: RolloutDeps, tenantId: string): Pr
     deleted: target.deleted,
     projected_position: checkpoint.toString(),
     replicas: rows,
-    live_everywhere: rows.every((row) => row.up_to_date),
+    live_everywhere: quarantinedSince === null && rows.every((row) => row.up_to_date),
+    quarantined_since: quarantinedSince === null ? null : quarantinedSince.toString(),
     publish_error: target.publishError ?? null,
   };
 }

@@ -86,8 +86,11 @@ function settle(waiter: Waiter, look: Look, now: number): RolloutWaitResult | un
   const folded =
     waiter.minPosition === undefined || (status && BigInt(status.projected_position) >= waiter.minPosition);
   if (status && folded && status.live_everywhere) return { done: true, status };
-  // A version the bus refused never reaches a replica: waiting longer cannot change the answer.
-  if (status && folded && status.publish_error !== null) return { done: false, status };
+  // A version the bus refused never reaches a replica, nor does any change of a tenant quarantined in
+  // the snapshots: waiting longer cannot change the answer.
+  if (status && folded && (status.publish_error !== null || status.quarantined_since !== null)) {
+    return { done: false, status };
+  }
   if (now >= waiter.deadline) {
     return {
       done: false,

@@ -174,6 +174,8 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
     // Tenants known only from the file were deleted while we were away (their tombstone compacted).
     for (const tenantId of fromFileOnly) {
       if (sink.remove(tenantId)) metrics.version.remove({ tenant: tenantId });
+      // Reported while served from the file, when the bus was unreachable at start (ready before now).
+      heartbeat?.removed(tenantId);
       store?.delete(tenantId);
       fileWrites?.changed();
     }

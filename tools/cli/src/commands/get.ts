@@ -106,10 +106,18 @@ export async function get(
   if (kind === 'rollout') {
     if (!tenant) throw new CliError(EXIT.usage, 'get rollout needs -t TENANT');
     const rollout = (
-      await client.get<{ target_version: string; replicas: Row[]; publish_error?: string | null }>(
-        `/api/v1/tenants/${tenant.id}/rollout`,
-      )
+      await client.get<{
+        target_version: string;
+        replicas: Row[];
+        publish_error?: string | null;
+        quarantined_since?: string | null;
+      }>(`/api/v1/tenants/${tenant.id}/rollout`)
     ).body;
+    if (rollout.quarantined_since) {
+      ctx.stderr(
+        `the tenant's event at position ${rollout.quarantined_since} could not be folded into its gateway config: no change from it on reaches a replica (they keep version ${rollout.target_version}) until the snapshots are refolded`,
+      );
+    }
     if (rollout.publish_error) {
       ctx.stderr(
         `version ${rollout.target_version} was not published (replicas keep the previous one): ${rollout.publish_error}`,
