@@ -710,7 +710,10 @@ export const retryPolicy = z
       .array(z.enum(RETRY_CONDITIONS))
       .min(1, 'needs at least one condition')
       .default(['connect_error', 'reset', '502', '503', '504']),
-    /** Methods that may be retried: the idempotent ones unless others are listed. */
+    /**
+     * Methods that may be retried: the idempotent ones unless others are listed. Listing POST or PATCH
+     * accepts that an origin that acted on a request before its connection was reset acts on it again.
+     */
     methods: z
       .array(z.enum(HTTP_METHODS))
       .min(1, 'needs at least one method')

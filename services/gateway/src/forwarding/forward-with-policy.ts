@@ -1,13 +1,10 @@
+import type { Readable } from 'node:stream';
 import type { FillBudget } from '../cache/fill-budget.js';
-import { continueBody } from '../http/expect-continue.js';
-import { requestBodyFraming } from '../http/request-body.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import type { ProxyFailure, ProxyResult } from '../proxy/proxy-request.js';
 import type { UpstreamLease } from '../upstream/types.js';
+import { readRetryableBody, replayOf } from './retryable-body.js';
 import type { CompiledRetry, UpstreamPolicy } from './upstream-policy.js';
-
-/** The largest declared body a retryable request is read for (so it can be sent again). */
-export const RETRY_BODY_BUFFER_BYTES = 64 * 1024;
 
 /** What one attempt is sent with, besides the exchange. */
 export interface AttemptOptions {
@@ -18,8 +15,13 @@ export interface AttemptOptions {
   readonly headersTimeoutMs: number | undefined;
   readonly bodyTimeoutMs: number | undefined;
   readonly connectMs: number | undefined;
-  readonly bufferedBody: Buffer | undefined;
+  /** The body read already, whole: this attempt's copy of it. */
+  readonly replayedBody: Readable | undefined;
+  /** The start of a body that streams once, read already: sent before the rest of it. */
+  readonly bodyReadAlready: Buffer | undefined;
   readonly retryOnStatus: ((status: number) => boolean) | undefined;
+  /** The origin's answer arrived and is the client's: the request is not sent again. */
+  readonly onAnswered: () => void;
 }
 
 /** How the forwarding step gets a target and sends one attempt to it. */
@@ -38,9 +40,10 @@ export const NO_TARGET = 'no_target';
  * origin, chosen by its balancer, after a backoff with full jitter — while attempts remain, the failed
  * target's retry budget allows it and the client is still there. A request with a body is retried only
  * when its declared length fits RETRY_BODY_BUFFER_BYTES and `retryBodies`, the replica's budget for
- * such buffers (the tenant's share of it): it is read first so it can be sent again, and holds its
- * bytes of the budget until the exchange is forwarded; other bodies stream once. A request the origin
- * answered (its final head arrived, whether or not the client started to receive it) is never retried.
+ * such buffers (the tenant's share of it), takes its bytes as they arrive: it is read first so it can be
+ * sent again, and holds its bytes of the budget until the origin's answer arrives (then it is never
+ * sent again) or the exchange ends; other bodies stream once. A request the origin answered (its final
+ * head arrived, whether or not the client started to receive it) is never retried.
  */
 export async function forwardWithPolicy(
   exchange: GatewayExchange,
@@ -50,40 +53,60 @@ export async function forwardWithPolicy(
 ): Promise<ProxyFailure | typeof NO_TARGET | undefined> {
   const tenantId = exchange.tenant?.id ?? '';
   let reserved = 0;
-  const reserve = (bytes: number) => {
-    if (!retryBodies.tryReserve(tenantId, bytes)) return false;
-    reserved = bytes;
-    return true;
+  const buffers = {
+    reserve(bytes: number): boolean {
+      if (!retryBodies.tryReserve(tenantId, bytes)) return false;
+      reserved += bytes;
+      return true;
+    },
+    release(): void {
+      retryBodies.release(tenantId, reserved);
+      reserved = 0;
+    },
   };
   try {
-    return await forwardAttempts(exchange, policy, attempts, reserve);
+    return await forwardAttempts(exchange, policy, attempts, buffers);
   } finally {
-    retryBodies.release(tenantId, reserved);
+    buffers.release();
   }
+}
+
+/** The bytes of the budget a request's body holds while it is read, and until it is given back. */
+interface BodyBuffers {
+  reserve(bytes: number): boolean;
+  release(): void;
 }
 
 async function forwardAttempts(
   exchange: GatewayExchange,
   policy: UpstreamPolicy,
   attempts: Attempts,
-  reserveBody: (bytes: number) => boolean,
+  buffers: BodyBuffers,
 ): Promise<ProxyFailure | typeof NO_TARGET | undefined> {
   const retry = policy.retry;
   let maxAttempts = 1;
-  let bufferedBody: Buffer | undefined;
+  /** The whole body, while a later attempt may send it again. */
+  let replayable: Buffer | undefined;
+  let bodyReadAlready: Buffer | undefined;
   if (retry?.methods.has(exchange.req.method ?? 'GET')) {
-    const body = await replayableBody(exchange, reserveBody);
+    const body = await readRetryableBody(exchange, buffers.reserve);
     if (body === 'gone') return undefined;
-    if (body !== 'streamed') {
-      bufferedBody = body;
+    if (body === undefined || Buffer.isBuffer(body)) {
+      replayable = body;
       maxAttempts = retry.attempts;
+    } else {
+      bodyReadAlready = body.readAlready;
     }
   }
   const base = {
     headersTimeoutMs: policy.responseHeadersMs,
     bodyTimeoutMs: policy.idleMs,
     connectMs: policy.connectMs,
-    bufferedBody,
+    bodyReadAlready,
+    onAnswered: () => {
+      replayable = undefined;
+      buffers.release();
+    },
   };
   const tried: string[] = [];
   let lastFailure: ProxyFailure | undefined;
@@ -100,6 +123,7 @@ async function forwardAttempts(
     const mayRetry = retry !== undefined && attempt < maxAttempts;
     const result = await attempts.send(lease, {
       ...base,
+      replayedBody: replayable === undefined ? undefined : replayOf(replayable),
       retryOnStatus: mayRetry ? (status) => retryStatus(retry, lease, exchange, status) : undefined,
     });
     if (result === undefined) return undefined;
@@ -172,38 +196,5 @@ function backoff(exchange: GatewayExchange, retry: CompiledRetry, attempt: numbe
     };
     const timer = setTimeout(done, wait);
     exchange.res.once('close', done);
-  });
-}
-
-/**
- * The request's body as something that can be sent more than once: none (undefined), or read into
- * a Buffer when its declared length fits the retry buffer and `fits` takes it. 'streamed': too large,
- * of unknown length or over the budget, sent once. 'gone': the client went away while it was read.
- */
-function replayableBody(
-  exchange: GatewayExchange,
-  fits: (bytes: number) => boolean,
-): Promise<Buffer | undefined | 'streamed' | 'gone'> {
-  const { req } = exchange;
-  const framing = requestBodyFraming(req);
-  if (framing === 'none') return Promise.resolve(undefined);
-  const declared = Number(req.headers['content-length']);
-  // Unknown length: HTTP/1.1 chunked, or HTTP/2 DATA frames without a content-length.
-  if (framing === 'unknown' || !(declared <= RETRY_BODY_BUFFER_BYTES) || !fits(declared)) {
-    return Promise.resolve('streamed');
-  }
-  continueBody(exchange.res);
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let settled = false;
-    const settle = (value: Buffer | 'gone') => {
-      if (settled) return;
-      settled = true;
-      resolve(value);
-    };
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => settle(Buffer.concat(chunks)));
-    req.once('error', () => settle('gone'));
-    req.once('close', () => settle(req.readableEnded ? Buffer.concat(chunks) : 'gone'));
   });
 }

@@ -625,7 +625,9 @@ async function proxyAttempt(
     hasBody: bodyFraming !== 'none',
     unknownLengthLimit:
       bodyFraming === 'unknown' ? (exchange.maxBodyBytes ?? context.maxBodyBytes) : undefined,
-    bufferedBody: options?.bufferedBody,
+    replayedBody: options?.replayedBody,
+    bodyReadAlready: options?.bodyReadAlready,
+    onAnswered: options?.onAnswered,
     dispatcher: connectMs === undefined ? undefined : lease.target.dispatcherWithConnectTimeout?.(connectMs),
     headersTimeoutMs: options?.headersTimeoutMs ?? origin.timeoutMs,
     bodyTimeoutMs: options?.bodyTimeoutMs ?? origin.timeoutMs,

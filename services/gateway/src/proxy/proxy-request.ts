@@ -159,8 +159,10 @@ export interface ProxyCall {
   readonly hasBody: boolean;
   /** Set when the client did not declare a Content-Length: the body is counted as it streams. */
   readonly unknownLengthLimit: number | undefined;
-  /** The client's body, read already (a request that may be retried sends it again). */
-  readonly bufferedBody?: Buffer | undefined;
+  /** The client's body, read already whole: this attempt's copy of it (a retryable request's). */
+  readonly replayedBody?: Readable | undefined;
+  /** The start of the client's body, read already: sent first, then the rest as it streams. */
+  readonly bodyReadAlready?: Buffer | undefined;
   /** The target's pool to use instead of its default one (a route's own connect timeout). */
   readonly dispatcher?: Dispatcher | undefined;
   readonly headersTimeoutMs: number;
@@ -171,6 +173,8 @@ export interface ProxyCall {
    * resolves with RetryableAnswer.
    */
   readonly retryOnStatus?: ((status: number) => boolean) | undefined;
+  /** The origin's final answer arrived and is not dropped for a retry (before onResponse). */
+  readonly onAnswered?: (() => void) | undefined;
   /** The origin's response head arrived: write it to the client and say where the body goes. */
   readonly onResponse: (exchange: GatewayExchange, head: ResponseHead) => ResponseBodySink;
   /** Removes Set-Cookie Domain attributes that would reach other tenants' hosts. */
@@ -204,14 +208,15 @@ export function proxyRequest(exchange: GatewayExchange, call: ProxyCall): Promis
   exchange.upstreamTarget = target.label;
   let body: Dispatcher.DispatchOptions['body'] = null;
   let streamedBody: Readable | undefined;
-  if (call.bufferedBody !== undefined) body = call.bufferedBody;
+  if (call.replayedBody !== undefined) body = call.replayedBody;
   else if (call.hasBody) {
     continueBody(exchange.res);
     // Never `req` itself: undici destroys the stream it reads when it stops early (the origin answered
     // first), and a destroyed request leaves the rest of its body, and what follows, unread.
-    streamedBody = req.pipe(
-      call.unknownLengthLimit === undefined ? new PassThrough() : limitBody(call.unknownLengthLimit),
-    );
+    const through =
+      call.unknownLengthLimit === undefined ? new PassThrough() : limitBody(call.unknownLengthLimit);
+    if (call.bodyReadAlready !== undefined) through.write(call.bodyReadAlready);
+    streamedBody = req.pipe(through);
     body = streamedBody;
   }
   return new Promise((resolve) => {
@@ -392,6 +397,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
       }
       return;
     }
+    this.#call.onAnswered?.();
     try {
       // Headers the gateway already set for this request (RateLimit*, X-Cache, …) win over the
       // origin's: writeHead() would otherwise let the origin's values replace them. Vary is the
@@ -505,7 +511,7 @@ class OriginExchange implements Dispatcher.DispatchHandler {
     const body = this.#streamedBody;
     const timeoutMs = this.#call.headersTimeoutMs;
     if (body === undefined) {
-      // No body, or a buffered one written with the request head.
+      // No body, or one in memory (a replayed one) written right after the request head.
       this.#armFinalHeadDeadline(timeoutMs - (performance.now() - (this.#startedAt || this.#sentAt)));
     } else if (body.readableEnded) {
       this.#armFinalHeadDeadline(timeoutMs); // sent before this 1xx came
