@@ -112,15 +112,44 @@ function hostName(hostHeader: string | undefined): string {
  */
 function headerTest(condition: MatchCondition, name: string): (facts: MatchFacts) => boolean {
   const test = fieldTest(condition);
-  const absence = condition.present === false;
+  const testSpellings = valuesTest(condition);
   return ({ req }) => {
-    const own = test(headerValue(req, name));
-    const others = otherSpellingsSent(req.headers, name);
-    if (others.length === 0) return own;
-    // Every other spelling was sent: the field is there.
-    if (absence) return false;
-    return own || others.some((spelling) => test(headerValue(req, spelling)));
+    const spelled = valuesInEverySpelling(req, name);
+    return spelled === undefined ? test(headerValue(req, name)) : testSpellings(spelled);
   };
+}
+
+/**
+ * Per request headers, the values of each field the request sent in several spellings (see
+ * valuesInEverySpelling), by the field's name.
+ */
+const spelledValues = new WeakMap<object, Map<string, readonly string[]>>();
+
+/**
+ * The values (sorted) of every spelling of the field `name` (lower case, `-` for `_`) the request sent,
+ * when it sent another than `name` (undefined otherwise: nearly every request, answered without
+ * allocating). Gathered once per request and field: a field's name with n dashes has 2^n spellings, a
+ * client may send them all, and every route condition on the field reads them.
+ */
+function valuesInEverySpelling(
+  req: Pick<IncomingMessage, 'headers'>,
+  name: string,
+): readonly string[] | undefined {
+  const gathered = spelledValues.get(req.headers)?.get(name);
+  if (gathered !== undefined) return gathered;
+  const others = otherSpellingsSent(req.headers, name);
+  if (others.length === 0) return undefined;
+  const values = others.map((spelling) => headerValue(req, spelling)!);
+  const own = headerValue(req, name);
+  if (own !== undefined) values.push(own);
+  values.sort();
+  let byName = spelledValues.get(req.headers);
+  if (byName === undefined) {
+    byName = new Map();
+    spelledValues.set(req.headers, byName);
+  }
+  byName.set(name, values);
+  return values;
 }
 
 /**
@@ -423,10 +452,11 @@ export function requestValue(
   switch (field.kind) {
     case 'host':
       return requestHost(facts.req);
-    case 'header':
-      return otherSpellingsSent(facts.req.headers, field.name).length > 0
-        ? SEVERAL_VALUES
-        : headerValue(facts.req, field.name);
+    case 'header': {
+      const spelled = valuesInEverySpelling(facts.req, field.name);
+      if (spelled === undefined) return headerValue(facts.req, field.name);
+      return spelled.length === 1 ? spelled[0] : SEVERAL_VALUES;
+    }
     case 'query': {
       const values = queryParams(facts.query).get(field.name)?.values;
       if (values === undefined) return undefined;
