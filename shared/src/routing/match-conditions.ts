@@ -1,9 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import {
-  type MatchCondition,
-  QUERY_PARAM_NAME_MAX_LENGTH,
-  type RouteMatch,
-} from '../domain/route-policies.js';
+import type { MatchCondition, RouteMatch } from '../domain/route-policies.js';
 import { asOriginsReadIt, otherSpellingsSent } from '../http/cgi-spellings.js';
 import { sentHeader, singleHeader } from '../http/header-values.js';
 import { parameterKey } from '../http/query-parameter-spellings.js';
@@ -180,24 +176,23 @@ function headerValue(req: Pick<IncomingMessage, 'headers'>, name: string): strin
  * held the event loop for seconds).
  */
 let lastQuery: string | undefined;
-let lastParams: ReadonlyMap<string, QueryValues> = new Map();
+let lastParams: QueryParameters | undefined;
 
 interface QueryValues {
   readonly values: string[];
   sorted: boolean;
 }
 
-function queryParams(query: string): ReadonlyMap<string, QueryValues> {
-  if (query === lastQuery) return lastParams;
+function queryParams(query: string): QueryParameters {
+  if (query === lastQuery && lastParams !== undefined) return lastParams;
   const params = new Map<string, QueryValues>();
   const add = (name: string, value: string): void => {
-    for (const key of namesReadAs(name)) {
-      const entry = params.get(key);
-      if (entry === undefined) params.set(key, { values: [value], sorted: true });
-      else {
-        entry.values.push(value);
-        entry.sorted = false;
-      }
+    const key = parameterKey(name);
+    const entry = params.get(key);
+    if (entry === undefined) params.set(key, { values: [value], sorted: true });
+    else {
+      entry.values.push(value);
+      entry.sorted = false;
     }
   };
   const raw = query[0] === '?' ? query.slice(1) : query;
@@ -209,26 +204,61 @@ function queryParams(query: string): ReadonlyMap<string, QueryValues> {
     }
   }
   lastQuery = query;
-  lastParams = params;
-  return params;
+  lastParams = new QueryParameters(params);
+  return lastParams;
 }
 
 /**
- * The keys a decoded parameter name counts under: its parameterKey, and each part of it before a `[`
- * that a condition can name (no longer than a condition's name: a client's name of thousands of `[`
- * costs what a short one does).
+ * A query's parameters by parameterKey, read by the name a condition names: a parameter counts under
+ * its own key and under each part of it before a `[` (`admin[]` and `admin[0]` are `admin` to PHP, Rails
+ * and Express's qs; `filter[a][b]` is also `filter[a]`). Those parts are looked up per name a condition
+ * asks for, in the keys sorted once, never spelled out per parameter: a client's name of many `[` costs
+ * what a short one does.
  */
-function namesReadAs(decodedName: string): string[] {
-  const key = parameterKey(decodedName);
-  const keys = [key];
-  for (
-    let bracket = key.indexOf('[');
-    bracket > 0 && bracket <= QUERY_PARAM_NAME_MAX_LENGTH;
-    bracket = key.indexOf('[', bracket + 1)
-  ) {
-    keys.push(key.slice(0, bracket));
+class QueryParameters {
+  readonly #byKey: ReadonlyMap<string, QueryValues>;
+  #sortedKeys: string[] | undefined;
+  readonly #extended = new Map<string, QueryValues | undefined>();
+
+  constructor(byKey: ReadonlyMap<string, QueryValues>) {
+    this.#byKey = byKey;
   }
-  return keys;
+
+  get(name: string): QueryValues | undefined {
+    if (this.#extended.has(name)) return this.#extended.get(name);
+    const own = this.#byKey.get(name);
+    const extensions = this.#keysExtending(name);
+    let entry = own;
+    if (extensions.length > 0) {
+      const values = own === undefined ? [] : [...own.values];
+      for (const key of extensions) values.push(...this.#byKey.get(key)!.values);
+      entry = { values, sorted: false };
+    }
+    this.#extended.set(name, entry);
+    return entry;
+  }
+
+  /** The keys that are `name[…]`: the sorted keys from `name[` up to the first that does not start so. */
+  #keysExtending(name: string): string[] {
+    if (this.#sortedKeys === undefined) {
+      this.#sortedKeys = [];
+      for (const key of this.#byKey.keys()) if (key.includes('[')) this.#sortedKeys.push(key);
+      this.#sortedKeys.sort();
+    }
+    const keys = this.#sortedKeys;
+    const prefix = `${name}[`;
+    let low = 0;
+    let high = keys.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (keys[middle]! < prefix) low = middle + 1;
+      else high = middle;
+    }
+    const found: string[] = [];
+    for (let index = low; index < keys.length && keys[index]!.startsWith(prefix); index++)
+      found.push(keys[index]!);
+    return found;
+  }
 }
 
 function sortedValues(entry: QueryValues | undefined): readonly string[] | undefined {
