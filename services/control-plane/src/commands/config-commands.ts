@@ -6,6 +6,7 @@ import {
   type DeletedResources,
   type OriginRef,
   type PlannedChange,
+  type PlanStep,
   planConfig,
 } from '../config-history/config-plan.js';
 import { configReadBudgetOf } from '../config-history/config-read-budget.js';
@@ -30,6 +31,12 @@ import {
 } from './context.js';
 import { addressRefusals, newConfigDocumentUrls, requireAllowedAddresses } from './origin-addresses.js';
 import { createOrigin, deleteOrigin, updateOrigin } from './origin-commands.js';
+import {
+  originReferenceFailure,
+  removedMeanwhile,
+  revisionAsPlanned,
+  stepFailure,
+} from './plan-step-races.js';
 import { rehearsalStore } from './rehearsal-store.js';
 import { restoreOrigin, restoreRoute } from './restore-commands.js';
 import { createRoute, deleteRoute, updateRoute } from './route-commands.js';
@@ -59,7 +66,8 @@ import {
  * Commands on several streams are not one transaction: a failure part-way that the rehearsal could not
  * foresee (a single-resource command racing the steps, the snapshot bus's limit, PostgreSQL going away)
  * leaves the steps before it applied; planning again from the new state finishes the job (a retry
- * converges).
+ * converges). A step updates its resource only at the revision the plan saw (plan-step-races.ts), so a
+ * racing command never has the plan's fields written onto what it changed.
  */
 
 export interface ConfigCommandDeps extends CommandDeps {
@@ -193,6 +201,8 @@ async function executePlan(
   ctx: CommandContext,
   tenantId: string,
   plan: ConfigPlan,
+  /** The position the plan was made from (apply and rollback): each step changes what the plan saw. */
+  plannedAt?: bigint,
   lock?: HeldLock,
 ): Promise<bigint | null> {
   // The steps add before they remove, so one may pass through more than both ends: the document's
@@ -216,31 +226,31 @@ async function executePlan(
   const record = (outcome: CommandOutcome<unknown>) => {
     if (last === null || outcome.position > last) last = outcome.position;
   };
-  for (const step of plan.steps) {
-    // A change whose lock was lost (its connection ended) may have another change beside it now.
-    await lock?.assertHeld();
+  const runStep = async (step: PlanStep, stepCtx: CommandContext): Promise<void> => {
     switch (step.action) {
       case 'update_tenant':
-        record(await updateTenant(deps, ctx, tenantId, step.changes));
+        record(await updateTenant(deps, stepCtx, tenantId, step.changes));
         break;
       case 'add_origin': {
-        const outcome = await createOrigin(deps, ctx, { tenant_id: tenantId, ...step.origin });
+        const outcome = await createOrigin(deps, stepCtx, { tenant_id: tenantId, ...step.origin });
         added.set(step.index, outcome.resource.id);
         record(outcome);
         break;
       }
       case 'restore_origin':
-        record(await restoreOrigin(deps, ctx, { origin_id: step.id, tenant_id: tenantId, ...step.origin }));
+        record(
+          await restoreOrigin(deps, stepCtx, { origin_id: step.id, tenant_id: tenantId, ...step.origin }),
+        );
         break;
       case 'update_origin':
-        record(await updateOrigin(deps, ctx, step.id, step.changes));
+        record(await updateOrigin(deps, stepCtx, step.id, step.changes));
         break;
       case 'remove_origin':
-        record(await deleteOrigin(deps, ctx, step.id));
+        record(await deleteOrigin(deps, stepCtx, step.id));
         break;
       case 'create_route':
         record(
-          await createRoute(deps, ctx, {
+          await createRoute(deps, stepCtx, {
             tenant_id: tenantId,
             origin_id: originId(step.origin),
             ...step.route,
@@ -249,7 +259,7 @@ async function executePlan(
         break;
       case 'restore_route':
         record(
-          await restoreRoute(deps, ctx, {
+          await restoreRoute(deps, stepCtx, {
             route_id: step.id,
             tenant_id: tenantId,
             origin_id: originId(step.origin),
@@ -258,11 +268,55 @@ async function executePlan(
         );
         break;
       case 'update_route':
-        record(await updateRoute(deps, ctx, step.id, { ...step.changes, origin_id: originId(step.origin) }));
+        record(
+          await updateRoute(deps, stepCtx, step.id, { ...step.changes, origin_id: originId(step.origin) }),
+        );
         break;
       case 'delete_route':
-        record(await deleteRoute(deps, ctx, step.id));
+        record(await deleteRoute(deps, stepCtx, step.id));
         break;
+    }
+  };
+  for (const step of plan.steps) {
+    // A change whose lock was lost (its connection ended) may have another change beside it now.
+    await lock?.assertHeld();
+    switch (step.action) {
+      case 'update_tenant':
+      case 'update_origin':
+      case 'update_route': {
+        // Single-resource commands run beside the steps: a step changes its resource only as planned.
+        const ifMatch =
+          plannedAt === undefined
+            ? undefined
+            : await revisionAsPlanned(deps.store, step, tenantId, plannedAt);
+        try {
+          await runStep(step, ifMatch === undefined ? ctx : { ...ctx, ifMatch });
+        } catch (error) {
+          const failure = await stepFailure(deps.store, step, tenantId, error);
+          if (step.action !== 'update_route' || !('id' in step.origin)) throw failure;
+          throw await originReferenceFailure(deps.store, step.origin.id, failure);
+        }
+        break;
+      }
+      case 'remove_origin':
+      case 'delete_route':
+        try {
+          await runStep(step, ctx);
+        } catch (error) {
+          if (!(await removedMeanwhile(deps.store, step, tenantId, error))) throw error;
+        }
+        break;
+      case 'create_route':
+      case 'restore_route':
+        try {
+          await runStep(step, ctx);
+        } catch (error) {
+          if (!('id' in step.origin)) throw error;
+          throw await originReferenceFailure(deps.store, step.origin.id, error);
+        }
+        break;
+      default:
+        await runStep(step, ctx);
     }
   }
   return last;
@@ -298,6 +352,7 @@ async function rehearseSteps(
   ctx: CommandContext,
   tenantId: string,
   plan: ConfigPlan,
+  plannedAt?: bigint,
 ): Promise<number> {
   if (plan.steps.length === 0) return 0;
   let bytes = 0;
@@ -314,7 +369,7 @@ async function rehearseSteps(
       prepayEventBytes: async () => {},
     },
   };
-  await executePlan(rehearsal, ctx, tenantId, plan);
+  await executePlan(rehearsal, ctx, tenantId, plan, plannedAt);
   return bytes;
 }
 
@@ -327,9 +382,10 @@ async function rehearsePlan(
   ctx: CommandContext,
   tenantId: string,
   plan: ConfigPlan,
+  plannedAt: bigint,
 ): Promise<void> {
   if (plan.steps.length === 0) return;
-  const bytes = await rehearseSteps(deps, ctx, tenantId, plan);
+  const bytes = await rehearseSteps(deps, ctx, tenantId, plan, plannedAt);
   await deps.commandBudget?.prepayEventBytes(tenantId, bytes);
 }
 
@@ -386,9 +442,9 @@ export async function applyTenantConfig(
   return deps.tenantConfigs.exclusively(tenantId, async (lock) => {
     const { current, head, plan } = await planFor(deps, tenantId, document);
     requireVersion(ctx.ifMatch, current);
-    await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
+    await rehearsePlan(deps, stepContext(ctx), tenantId, plan, head);
     await purgeRestoredRoutes(deps, tenantId, plan);
-    const last = await executePlan(deps, stepContext(ctx), tenantId, plan, lock);
+    const last = await executePlan(deps, stepContext(ctx), tenantId, plan, head, lock);
     const version = last === null ? current.version : last.toString();
     return {
       resource: result(tenantId, version, last ?? head, plan.changes),
@@ -405,6 +461,8 @@ export interface RollbackRequest {
 
 interface PlannedRollback {
   current: TenantConfig;
+  /** The position `current` is the config at. */
+  head: bigint;
   document: ConfigDocument;
   plan: ConfigPlan;
 }
@@ -464,7 +522,7 @@ async function planRollback(
   const deleted = await deletedResources(deps, tenantId, current, parsed.data);
   // The document holds the recorded values, the real ones: nothing in it is a placeholder.
   const plan = planConfig(current, parsed.data, deleted, { placeholders: 'literal' });
-  return { current, document: parsed.data, plan };
+  return { current, head, document: parsed.data, plan };
 }
 
 /** A rollback's document against the tenant's limits, as an apply's is counted (before any step). */
@@ -504,11 +562,11 @@ export async function rollbackTenantConfig(
 
   return deps.tenantConfigs.exclusively(tenantId, async (lock) => {
     const planned = await planRollback(deps, tenantId, toPosition, ctx.ifMatch);
-    const { current, plan } = planned;
+    const { current, head, plan } = planned;
     if (plan.steps.length === 0) return unchanged(planned);
     requireRollbackWithinLimits(deps, planned);
     // Refused steps are refused here, before the marker: a refused rollback records nothing.
-    await rehearsePlan(deps, stepContext(ctx), tenantId, plan);
+    await rehearsePlan(deps, stepContext(ctx), tenantId, plan, head);
     await purgeRestoredRoutes(deps, tenantId, plan);
 
     const markerId = randomUUID();
@@ -526,7 +584,7 @@ export async function rollbackTenantConfig(
         metadata: eventMetadata(deps, ctx, tenantId),
       },
     ]);
-    const last = await executePlan(deps, stepContext(ctx, markerId), tenantId, plan, lock);
+    const last = await executePlan(deps, stepContext(ctx, markerId), tenantId, plan, head, lock);
     const version = last === null ? current.version : last.toString();
     return answer(planned, version, last ?? BigInt(current.version));
   });

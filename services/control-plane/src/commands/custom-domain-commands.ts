@@ -25,7 +25,7 @@ import {
 import { createTxtLookup, DnsLookupError, type LookupTxt } from './dns-txt.js';
 import { type HandledCommand, handleCommand } from './handle-command.js';
 import { foldStream } from './stream-folds.js';
-import { requireRoomForCustomDomain } from './tenant-limits.js';
+import { requireRoomForCustomDomain, underTenantLock } from './tenant-limits.js';
 
 /** What the custom-domain commands need besides the usual dependencies. */
 export interface CustomDomainDeps {
@@ -149,7 +149,14 @@ export async function createCustomDomain(
         verifiedElsewhere: await verifiedByAnotherTenant(deps, tenantId, body.domain),
       };
     });
-  return outcome(tenantId, await withPendingClaimReleased(deps, tenantId, claim), body.domain);
+  // Access first: a caller who may not write the tenant takes no lock of it. Then under the tenant's
+  // lock, as every counted create: claims sent at once are counted one after another (each a 201 or a
+  // 422), not raced on the revision of the stream they share.
+  await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('tenant'));
+  const claimed = await underTenantLock(deps, tenantId, () =>
+    withPendingClaimReleased(deps, tenantId, claim),
+  );
+  return outcome(tenantId, claimed, body.domain);
 }
 
 /** The actor recorded for what the platform does by itself, not on a caller's behalf. */

@@ -181,6 +181,19 @@ describe('counted tenant limits under concurrency', () => {
     expectOnlyLimitExceeded(answers, 'members', 1);
   });
 
+  it('claims custom domains sent at once one after another, up to TENANT_MAX_CUSTOM_DOMAINS', async () => {
+    for (let round = 0; round < 3; round++) {
+      const tenant = await newTenant();
+      // Claims share the tenant's stream: raced on its revision, most of them lost with 409 conflict.
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          post(`/api/v1/tenants/${tenant}/domains`, { domain: `d${i}.race-${tenants}.test` }),
+        ),
+      );
+      expectOnlyLimitExceeded(answers, 'custom_domains', LIMITS.customDomains);
+    }
+  });
+
   it('uploads one certificate of 6 sent at once at TENANT_MAX_CERTIFICATES − 1', async () => {
     const tenant = await newTenant();
     const domain = `tls-${tenant.slice(0, 8)}.certs.test`;

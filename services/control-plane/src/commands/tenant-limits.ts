@@ -164,8 +164,9 @@ export interface TenantLock {
 
 /**
  * Runs `work` as the tenant's only config change, create a counted limit bounds, or deletion in every
- * control-plane process (the lock config applies and rollbacks hold). Without a lock (tests of single
- * commands) it simply runs.
+ * control-plane process (the lock config applies and rollbacks hold); a custom domain claim, counted in
+ * the tenant's own stream, takes it too, so claims sent at once are not raced on that stream's
+ * revision. Without a lock (tests of single commands) it simply runs.
  */
 export function underTenantLock<T>(
   deps: Pick<CommandDeps, 'tenantLock'>,

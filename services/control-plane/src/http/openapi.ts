@@ -261,7 +261,7 @@ const page = (items: unknown) => ({
 
 /** Applies and rollbacks of one tenant run one at a time; one waiting too long answers 409. */
 const CONFIG_CHANGE_CONFLICT = errorResponse(
-  `${E.conflict.description}; or another config apply or rollback of this tenant was still running after ${CONFIG_CHANGE_WAIT_MS / 1000} s (Retry-After; each runs alone for its tenant, planned from what the one before it left)`,
+  `${E.conflict.description}; or another config apply or rollback of this tenant was still running after ${CONFIG_CHANGE_WAIT_MS / 1000} s (Retry-After; each runs alone for its tenant, planned from what the one before it left); or a tenant, origin or route the change updates was changed or deleted by another command since it was planned (Retry-After; the steps before it stay applied, the rest are not: apply again to finish)`,
   { 'Retry-After': RESPONSE_HEADERS['Retry-After'] },
 );
 const ROUTE_RESTORE_UNPURGEABLE = errorResponse(
