@@ -360,19 +360,7 @@ describe('the resend after a failed send, while PostgreSQL is unreachable', () =
     const proxy = await startTcpProxy(db.url);
     const pool = new pg.Pool({ connectionString: proxy.urlFor(db.url), max: 4 });
     pool.on('error', () => undefined);
-    const memory = createInMemorySnapshotBus();
-    // Every version the bus acknowledged, in order (the in-memory log compacts as it goes).
-    const acknowledged: string[] = [];
-    const bus: SnapshotBus = {
-      ...memory,
-      async publish(messages) {
-        const result = await memory.publish(messages);
-        acknowledged.push(...result.published.map((message) => message.version.toString()));
-        return result;
-      },
-    };
-    const logs: string[] = [];
-    const logger = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error() {} };
+    const { memory, bus, acknowledged, logs, logger } = acknowledgingBus();
     const count = (message: string) => logs.filter((logged) => logged === message).length;
     const unavailable = 'snapshot bus unavailable; will republish';
     const tenantId = randomUUID();
@@ -424,19 +412,7 @@ describe('the resend after a failed send, while PostgreSQL is unreachable', () =
 
 describe('a publisher stopped within a failed send’s late-send window (a deploy)', () => {
   it('leaves the tenant’s newest version to be sent again, after the window, by the next publisher', async () => {
-    const memory = createInMemorySnapshotBus();
-    // Every version the bus acknowledged, in order, whichever publisher sent it.
-    const acknowledged: string[] = [];
-    const bus: SnapshotBus = {
-      ...memory,
-      async publish(messages) {
-        const result = await memory.publish(messages);
-        acknowledged.push(...result.published.map((message) => message.version.toString()));
-        return result;
-      },
-    };
-    const logs: string[] = [];
-    const logger = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error() {} };
+    const { memory, bus, acknowledged, logs, logger } = acknowledgingBus();
     const tenantId = randomUUID();
     await save({ status: 'live', snapshot: snapshotOf(tenantId, 1n) });
     const clock = heldClock();
@@ -479,3 +455,23 @@ describe('a publisher stopped within a failed send’s late-send window (a deplo
     }
   });
 });
+
+/**
+ * An in-memory bus that records every version it acknowledged, in order, whichever publisher sent it
+ * (its log compacts as it goes), and a logger that records every info and warn message.
+ */
+function acknowledgingBus() {
+  const memory = createInMemorySnapshotBus();
+  const acknowledged: string[] = [];
+  const bus: SnapshotBus = {
+    ...memory,
+    async publish(messages) {
+      const result = await memory.publish(messages);
+      acknowledged.push(...result.published.map((message) => message.version.toString()));
+      return result;
+    },
+  };
+  const logs: string[] = [];
+  const logger = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error() {} };
+  return { memory, bus, acknowledged, logs, logger };
+}
