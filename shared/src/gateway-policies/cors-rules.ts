@@ -23,7 +23,8 @@ export interface CompiledCors {
 export function compileCors(cors: CorsPolicy, methods: readonly string[]): CompiledCors {
   const exactOrigins = new Set<string>();
   const wildcardOrigins: Array<[string, string]> = [];
-  for (const origin of cors.allow_origins) {
+  for (const listed of cors.allow_origins) {
+    const origin = withoutDefaultPort(listed);
     const star = origin.indexOf('://*.');
     if (star >= 0) wildcardOrigins.push([origin.slice(0, star + 3), origin.slice(star + 4)]);
     else if (origin !== '*') exactOrigins.add(origin);
@@ -44,6 +45,17 @@ export function compileCors(cors: CorsPolicy, methods: readonly string[]): Compi
   };
 }
 
+/**
+ * The origin as a browser serializes it: without its scheme's default port (`https://a.example:443` is
+ * sent as `https://a.example`), so that an origin listed or sent with it is the same origin (as Kong's
+ * cors plugin reads both).
+ */
+function withoutDefaultPort(origin: string): string {
+  if (origin.endsWith(':443') && origin.startsWith('https://')) return origin.slice(0, -4);
+  if (origin.endsWith(':80') && origin.startsWith('http://')) return origin.slice(0, -3);
+  return origin;
+}
+
 /** Dot-separated DNS labels (letters, digits, inner hyphens), lower-case: what a wildcard stands for. */
 const DNS_LABELS = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -57,7 +69,7 @@ const MAX_ORIGIN_LENGTH = 'https://'.length + 253 + ':65535'.length;
 
 export function originAllowed(cors: CompiledCors, origin: string): boolean {
   if (cors.anyOrigin) return true;
-  const lower = origin.toLowerCase();
+  const lower = withoutDefaultPort(origin.toLowerCase());
   if (cors.exactOrigins.has(lower)) return true;
   if (lower.length > MAX_ORIGIN_LENGTH) return false;
   for (const [scheme, suffix] of cors.wildcardOrigins) {

@@ -42,3 +42,25 @@ describe('CORS origins: bounded work for a long Origin', () => {
     expect(originAllowed(cors, `https://${host}`)).toBe(true);
   });
 });
+
+describe("CORS origins: a scheme's default port", () => {
+  const cors = compileCors(
+    corsPolicy.parse({
+      allow_origins: ['https://app.example.com:443', 'http://*.example.org:80', 'https://b.example'],
+    }),
+    ['GET'],
+  );
+
+  it('is the same origin without it, listed or sent with it', () => {
+    expect(originAllowed(cors, 'https://app.example.com')).toBe(true);
+    expect(originAllowed(cors, 'http://a.example.org')).toBe(true);
+    expect(originAllowed(cors, 'https://b.example:443')).toBe(true);
+  });
+
+  it('is only the default port of its own scheme', () => {
+    expect(originAllowed(cors, 'http://app.example.com')).toBe(false);
+    expect(originAllowed(cors, 'https://app.example.com:80')).toBe(false);
+    expect(originAllowed(cors, 'http://b.example:80')).toBe(false);
+    expect(originAllowed(cors, 'https://b.example:4430')).toBe(false);
+  });
+});

@@ -80,6 +80,54 @@ export function createCorsOriginHeadersPolicy(): RoutePolicy {
   };
 }
 
+/**
+ * `Vary: Origin` on every answer of a CORS route whose `response_headers` set, add to or remove Vary: the
+ * answer's Access-Control-Allow-Origin follows the request's Origin, and a browser's or a shared cache
+ * that is not told so serves one site's answer to another. Placed between the response cache and
+ * response_headers: its hook runs after the route's transform and before the cache takes its copy, so
+ * a cache HIT varies on Origin too.
+ */
+export function createCorsVaryPolicy(): RoutePolicy {
+  return {
+    name: 'cors_vary',
+    compiledFrom: ROUTE_ONLY,
+    compileRoute({ route }) {
+      const transform = route.response_headers ?? null;
+      if ((route.cors ?? null) === null || transform === null) return null;
+      // The request's stage puts Origin into every answer's Vary; only the route's own transform of
+      // Vary can take it out again.
+      const touchesVary =
+        Object.keys(transform.set).some(isVary) ||
+        Object.keys(transform.add).some(isVary) ||
+        transform.remove.some(isVary);
+      return touchesVary ? CORS_VARY_KEPT : null;
+    },
+  };
+}
+
+const isVary = (name: string): boolean => name.toLowerCase() === 'vary';
+
+const CORS_VARY_KEPT: RouteStage = {
+  name: 'cors_vary',
+  onResponse(exchange, head) {
+    const vary = head.headers['vary'];
+    if (vary === undefined) {
+      // The answer's Vary (the origin's, merged with Origin) was removed: Origin alone, as the
+      // answers of an origin without Vary have it (from the request's stage).
+      if (!exchange.res.hasHeader('vary')) setCheckedHeaders(exchange.res, VARY_ONLY);
+      return undefined;
+    }
+    const text = Array.isArray(vary) ? vary.join(', ') : String(vary);
+    let covered = false;
+    for (const field of text.split(',')) {
+      const name = field.trim().toLowerCase();
+      if (name === 'origin' || name === '*') covered = true;
+    }
+    if (!covered) head.headers['vary'] = text.trim() === '' ? 'Origin' : `${text}, Origin`;
+    return undefined;
+  },
+};
+
 /** An Origin longer than any a policy can allow (route-policies.ts) is decided, never kept. */
 const CORS_ORIGINS_REMEMBERED = { entries: 64, valueLength: 300 };
 /** By all of a tenant's CORS routes together (≈0.7 MB at most, Origins of 300 characters). */

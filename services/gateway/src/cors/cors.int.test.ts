@@ -100,6 +100,32 @@ describe('CORS route policy', () => {
             cache_policy: { ttl_seconds: 60 },
           },
           { origin_id: originId, path_pattern: '/plain/*', methods: ['GET'] },
+          // response_headers writing Vary, on an origin that sends one (cached) and on one that does not.
+          {
+            origin_id: varyingId,
+            path_pattern: '/vary-set/*',
+            cors: { allow_origins: ['https://app.example.com'] },
+            cache_policy: { ttl_seconds: 60 },
+            response_headers: { set: { vary: 'Accept' } },
+          },
+          {
+            origin_id: varyingId,
+            path_pattern: '/vary-removed/*',
+            cors: { allow_origins: ['https://app.example.com'] },
+            response_headers: { remove: ['vary'] },
+          },
+          {
+            origin_id: originId,
+            path_pattern: '/vary-added/*',
+            cors: { allow_origins: ['https://app.example.com'] },
+            response_headers: { add: { vary: 'Accept' } },
+          },
+          // Origins written with their scheme's default port, which a browser's Origin never carries.
+          {
+            origin_id: originId,
+            path_pattern: '/default-port/*',
+            cors: { allow_origins: ['https://app.example.com:443', 'http://*.partner.example:80'] },
+          },
           {
             origin_id: reflectingId,
             path_pattern: '/reflecting/*',
@@ -201,6 +227,31 @@ describe('CORS route policy', () => {
     }
   });
 
+  it("allows an origin listed with its scheme's default port, which browsers leave out of Origin", async () => {
+    const exact = await preflight('/default-port/x', {
+      origin: 'https://app.example.com',
+      'access-control-request-method': 'GET',
+    });
+    expect(exact.status).toBe(204);
+    expect(exact.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    const wildcard = await send(gateway, 'cors.localhost', '/default-port/x', {
+      headers: { origin: 'http://eu.partner.example' },
+    });
+    expect(wildcard.headers['access-control-allow-origin']).toBe('http://eu.partner.example');
+    // Another port is another origin.
+    for (const other of [
+      'https://app.example.com:8443',
+      'http://app.example.com',
+      'https://eu.partner.example',
+    ]) {
+      const refused = await preflight('/default-port/x', {
+        origin: other,
+        'access-control-request-method': 'GET',
+      });
+      expect(refused.status, other).toBe(403);
+    }
+  });
+
   it('refuses a preflight for a method or a header the route does not allow', async () => {
     const method = await preflight('/api/orders', {
       origin: 'https://app.example.com',
@@ -255,6 +306,30 @@ describe('CORS route policy', () => {
     expect(other.headers['x-cache']).toBe('MISS');
     expect(other.text).toBe('seen origin https://other.example.com');
     expect(other.headers['access-control-allow-origin']).toBe('https://other.example.com');
+  });
+
+  it("keeps Vary: Origin on answers whose Vary the route's response_headers set, add to or remove, cache HITs too", async () => {
+    const varyFields = (answer: { headers: Record<string, string | string[] | undefined> }) =>
+      String(answer.headers['vary'] ?? '')
+        .split(',')
+        .map((field) => field.trim().toLowerCase());
+    const ask = (path: string) =>
+      send(gateway, 'cors.localhost', path, { headers: { origin: 'https://app.example.com' } });
+
+    const miss = await ask('/vary-set/item');
+    expect(miss.headers['x-cache']).toBe('MISS');
+    const hit = await ask('/vary-set/item');
+    expect(hit.headers['x-cache']).toBe('HIT');
+    for (const answer of [miss, hit]) {
+      expect(answer.headers['access-control-allow-origin']).toBe('https://app.example.com');
+      expect(varyFields(answer)).toEqual(['accept', 'origin']);
+    }
+    const removed = await ask('/vary-removed/item');
+    expect(removed.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(varyFields(removed)).toEqual(['origin']);
+    const added = await ask('/vary-added/item');
+    expect(added.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(varyFields(added)).toEqual(['accept', 'origin']);
   });
 
   it('leaves OPTIONS to a route without CORS alone (no preflight answer from the gateway)', async () => {

@@ -13,7 +13,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { FillBudget } from '../cache/fill-budget.js';
 import type { CompiledOrigin, CompiledRoute, CompiledTenant } from '../config/compiled-tenant.js';
 import type { RoutePipeline } from '../config/gateway-config-store.js';
-import { createCorsOriginHeadersPolicy, createCorsPolicy } from '../cors/cors-stage.js';
+import { createCorsOriginHeadersPolicy, createCorsPolicy, createCorsVaryPolicy } from '../cors/cors-stage.js';
 import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stage.js';
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
@@ -170,7 +170,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
  * request transforms (before the cache, which keys on what the origin receives), the response headers
  * with the request's own values (their hook runs after the cache's, which never stores them), the given
  * stages (rate limit, cache), then response headers (its response hook runs before the cache's, so the
- * cache stores transformed headers) with the origin's CORS fields dropped before them on a CORS route, and how
+ * cache stores transformed headers) with the origin's CORS fields dropped before them and Vary: Origin
+ * kept after them on a CORS route, and how
  * the origin is called (traffic split, timeouts and retries).
  */
 function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
@@ -184,6 +185,7 @@ function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
     createRequestTransformPolicy(),
     createPerRequestResponseHeadersPolicy(),
     ...(options.stages ?? []),
+    createCorsVaryPolicy(),
     createResponseHeadersPolicy(),
     createCorsOriginHeadersPolicy(),
     createTrafficSplitPolicy(),
