@@ -23,6 +23,12 @@ import { applyHeaderTransformToResponse } from '../transforms/header-transform.j
 import { refreshInBackground } from './background-refresh.js';
 import type { CacheEntry } from './cache-entry.js';
 import {
+  clientConditional,
+  clientHasCurrentCopy,
+  isConditional,
+  NOT_MODIFIED_HEADERS,
+} from './client-conditional.js';
+import {
   type InvalidationTarget,
   invalidatesOnStatus,
   invalidationTargets,
@@ -250,6 +256,11 @@ function respond(cache: ResponseCache, exchange: GatewayExchange, lookup: CacheL
       exchange.cacheFill = lookup.fill ?? undefined;
       exchange.cacheStaleIfError = lookup.staleIfError ?? undefined;
       if (lookup.fill?.revalidating) askConditionally(exchange, lookup.fill.revalidating);
+      // The leader's response fills the entry every client gets: the origin is asked for all of it
+      // (a 304 to the client's own validators could not be stored), the client's condition is then
+      // answered from it.
+      else if (lookup.fill && method === 'GET' && isConditional(exchange.req.headers))
+        setClientConditionalAside(exchange);
       return 'continue';
   }
 }
@@ -291,14 +302,39 @@ function serveStaleIfError(cache: ResponseCache, exchange: GatewayExchange): voi
  * headers are set aside (the origin's 304 is answered against them) and the entry's sent instead.
  */
 function askConditionally(exchange: GatewayExchange, stale: CacheEntry): void {
+  setClientConditionalAside(exchange);
+  Object.assign(exchange.req.headers, revalidationHeaders(stale));
+}
+
+/** The client's conditional headers are kept for its answer and not sent to the origin. */
+function setClientConditionalAside(exchange: GatewayExchange): void {
   const headers = exchange.req.headers;
-  exchange.cacheClientConditional = {
-    'if-none-match': headers['if-none-match'],
-    'if-modified-since': headers['if-modified-since'],
-  };
+  exchange.cacheClientConditional = clientConditional(headers);
   delete headers['if-none-match'];
   delete headers['if-modified-since'];
-  Object.assign(headers, revalidationHeaders(stale));
+}
+
+/** The client's own condition (set aside) holds for the origin's 200: it already has this response. */
+function clientHasOriginResponse(exchange: GatewayExchange, head: ResponseHead): boolean {
+  const conditional = exchange.cacheClientConditional;
+  if (conditional === undefined || head.statusCode !== 200) return false;
+  return clientHasCurrentCopy((name) => {
+    const value = head.headers[name];
+    return Array.isArray(value) ? value[0] : value === undefined ? undefined : String(value);
+  }, conditional);
+}
+
+/**
+ * A 304 for the client's conditional request, from the origin's 200 (RFC 9110 §15.4.5): its validators
+ * and caching fields, and this request's own per-request headers; no content.
+ */
+function answerNotModified(exchange: GatewayExchange, head: ResponseHead): void {
+  const { res } = exchange;
+  for (const [name, value] of Object.entries(head.headers))
+    if (value !== undefined && NOT_MODIFIED_HEADERS.has(name)) res.setHeader(name, value);
+  perRequestHeaders(exchange)?.(res);
+  res.writeHead(304);
+  res.end();
 }
 
 /**
@@ -331,17 +367,21 @@ function fillingTap(
   const started = cache.beginFill(fill, method, head.statusCode, incomingHeaders(head.headers));
   // From here beginFill owns the fill: it released it already, or the body below carries it.
   exchange.cacheFill = undefined;
+  // The client's own validators match: it gets a 304 once the body is read (and stored).
+  const notModified = clientHasOriginResponse(exchange, head);
   if (started.outcome !== 'collect') {
     if (started.outcome === 'over_budget') {
       // Streamed through uncached: the replica's fill budget is used up.
       exchange.res.setHeader('X-Cache', 'BYPASS');
       exchange.cacheOutcome = 'BYPASS';
     }
-    return undefined;
+    if (!notModified) return undefined;
+    return { answersClient: true, chunk() {}, end: () => answerNotModified(exchange, head) };
   }
   const body = started.body;
   exchange.cacheFillBody = body;
   return {
+    answersClient: notModified,
     chunk(data) {
       body.push(data);
     },
@@ -349,6 +389,7 @@ function fillingTap(
       exchange.cacheFillBody = undefined;
       // Runs as the client gets its response: a failure here must not reject into nothing.
       body.end().catch(() => {});
+      if (notModified) answerNotModified(exchange, head);
     },
   };
 }

@@ -22,8 +22,7 @@ import {
   type RequestFreshness,
   requestFreshness,
 } from '@vantageedge/shared/gateway-policies/request-freshness';
-import { cookieHeader, headerList, sentHeader, singleHeader } from '@vantageedge/shared/http/header-values';
-import { parseHttpDate } from '@vantageedge/shared/http/http-date';
+import { cookieHeader, headerList, sentHeader } from '@vantageedge/shared/http/header-values';
 import type { Logger } from '@vantageedge/shared/observability/logger';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { hasNoContent } from '../http/no-content.js';
@@ -53,6 +52,7 @@ import {
   storedHeaders,
   type UpstreamResponse,
 } from './cacheability.js';
+import { clientHasCurrentCopy, NOT_MODIFIED_HEADERS } from './client-conditional.js';
 import { CollectedBody } from './collected-body.js';
 import { FILL_DEADLINE_MS, FillBudget } from './fill-budget.js';
 import { L1Cache } from './l1-cache.js';
@@ -1431,7 +1431,9 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       // RateLimit etc. already set on `res` stay. Entries of older key formats are unreachable.
       const { headers } = entry;
       const notModified =
-        requestHeaders !== undefined && entry.status === 200 && clientHasCurrentCopy(entry, requestHeaders);
+        requestHeaders !== undefined &&
+        entry.status === 200 &&
+        clientHasCurrentCopy((name) => entryHeader(entry, name), requestHeaders);
       res.statusCode = notModified ? 304 : entry.status;
       for (let i = 0; i < headers.length; i++) {
         const header = headers[i]!;
@@ -1476,44 +1478,6 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
       await shared.close();
     },
   };
-}
-
-/** Headers a 304 carries (RFC 9110 §15.4.5), plus Last-Modified. */
-const NOT_MODIFIED_HEADERS = new Set([
-  'cache-control',
-  'content-location',
-  'date',
-  'etag',
-  'expires',
-  'vary',
-  'last-modified',
-]);
-
-/** An entity-tag list matches `etag` under the weak comparison (RFC 9110 §8.8.3.2, §13.1.2). */
-function etagListMatches(list: string, etag: string): boolean {
-  if (list.trim() === '*') return true;
-  const opaque = etag.replace(/^W\//, '');
-  for (const candidate of list.split(',')) if (candidate.trim().replace(/^W\//, '') === opaque) return true;
-  return false;
-}
-
-/**
- * The client's conditional GET/HEAD is satisfied by the stored 200 (RFC 9110 §13.1.2, §13.1.3):
- * If-None-Match names its ETag; without If-None-Match, If-Modified-Since is not before its Last-Modified.
- */
-function clientHasCurrentCopy(entry: CacheEntry, request: IncomingHttpHeaders): boolean {
-  const ifNoneMatch = headerList(request['if-none-match']);
-  if (ifNoneMatch !== undefined) {
-    const etag = entryHeader(entry, 'etag');
-    return etag !== undefined && etagListMatches(ifNoneMatch, etag);
-  }
-  const ifModifiedSince = singleHeader(request['if-modified-since']);
-  if (ifModifiedSince === undefined) return false;
-  // A value that is no HTTP-date is ignored (§13.1.3), as is a stored Last-Modified that is none.
-  const since = parseHttpDate(ifModifiedSince);
-  const lastModified = entryHeader(entry, 'last-modified');
-  const modified = lastModified === undefined ? undefined : parseHttpDate(lastModified);
-  return since !== undefined && modified !== undefined && modified <= since;
 }
 
 /**

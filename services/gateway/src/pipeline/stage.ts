@@ -27,6 +27,11 @@ export interface BodyTap {
   chunk(data: Buffer): void;
   /** The whole body was read from the origin and handed to the client. */
   end(): void;
+  /**
+   * The tap answers the client itself in end() (the cache answering a client's conditional request
+   * with 304 while it stores the origin's 200): the origin's head and body are not written to it.
+   */
+  readonly answersClient?: boolean;
 }
 
 /** What an open connection showed at its upgrade that a route's stages judge it by. */

@@ -18,7 +18,8 @@ export interface ResponseBodySink {
  *   an origin that fails after its headers but before any body byte still leaves the client response
  *   untouched: the proxy answers 502 instead of a response cut before its status line.
  * - Route stages that asked to see the body (the cache storing a MISS) get every chunk as it goes to
- *   the client, and `end` once the whole body went; a body cut short never reaches `end`.
+ *   the client, and `end` once the whole body went; a body cut short never reaches `end`. A tap that
+ *   answers the client itself (BodyTap.answersClient) gets them while nothing reaches the client.
  * - `write` and `end` throw when node refuses the status or a header: the exchange failed before the
  *   client got anything.
  */
@@ -27,6 +28,8 @@ export class ClientResponseWriter implements ResponseBodySink {
   readonly #status: number;
   readonly #headers: OutgoingHttpHeaders;
   readonly #taps: readonly BodyTap[] | undefined;
+  /** A tap answers the client at the end of the body (BodyTap.answersClient): nothing is written here. */
+  readonly #tapAnswers: boolean;
   #wroteNothing = true;
 
   constructor(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, taps?: readonly BodyTap[]) {
@@ -34,6 +37,7 @@ export class ClientResponseWriter implements ResponseBodySink {
     this.#res = res;
     this.#status = status;
     this.#headers = headers;
+    this.#tapAnswers = taps?.some((tap) => tap.answersClient === true) ?? false;
   }
 
   /**
@@ -50,6 +54,10 @@ export class ClientResponseWriter implements ResponseBodySink {
   }
 
   write(chunk: Buffer): boolean {
+    if (this.#tapAnswers) {
+      for (const tap of this.#taps!) tap.chunk(chunk);
+      return true;
+    }
     if (this.#answeredByStage()) return true;
     this.#writeHead();
     if (this.#taps !== undefined) for (const tap of this.#taps) tap.chunk(chunk);
@@ -61,6 +69,10 @@ export class ClientResponseWriter implements ResponseBodySink {
   }
 
   end(): void {
+    if (this.#tapAnswers) {
+      for (const tap of this.#taps!) tap.end();
+      return;
+    }
     if (this.#answeredByStage()) return;
     this.#writeHead();
     if (this.#taps !== undefined) for (const tap of this.#taps) tap.end();

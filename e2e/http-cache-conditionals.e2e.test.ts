@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import { buildSnapshot } from '@vantageedge/gateway/testing/snapshots';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, sleep, startOrigin, stopAllServices, type TestOrigin } from './harness.js';
+import { type LoneGateway, startLoneGateway } from './lone-gateway.js';
+
+/**
+ * A client's own conditional requests (If-None-Match, If-Modified-Since) against the response cache,
+ * through a real gateway process in front of an origin that honours them as origins do: a matching
+ * validator is answered 304. The origin's answer is chosen by the path: `/std/<case>/<n>`.
+ */
+const SUBDOMAIN = 'cacheconditionals';
+const LAST_MODIFIED = 'Tue, 01 Sep 2026 10:00:00 GMT';
+const ORIGIN_DATE = 'Tue, 01 Sep 2026 12:00:00 GMT';
+
+let origin: TestOrigin;
+let gateway: LoneGateway;
+/** Request headers the origin received, per URL, in order. */
+const seen = new Map<string, http.IncomingHttpHeaders[]>();
+
+function answer(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  const url = req.url ?? '/';
+  const list = seen.get(url) ?? [];
+  list.push(req.headers);
+  seen.set(url, list);
+  const kind = url.split('/')[2] ?? '';
+  const body = `${url} #${list.length}`;
+  const send = (headers: Record<string, string>, etag?: string) => {
+    const notModified =
+      (etag !== undefined && req.headers['if-none-match'] === etag) ||
+      (req.headers['if-none-match'] === undefined && req.headers['if-modified-since'] === LAST_MODIFIED);
+    res.writeHead(notModified ? 304 : 200, { 'content-type': 'text/plain', ...headers });
+    res.end(notModified ? undefined : body);
+  };
+  switch (kind) {
+    case 'validated':
+      send(
+        {
+          'cache-control': 'max-age=600',
+          etag: '"v1"',
+          'last-modified': LAST_MODIFIED,
+          vary: 'Accept-Language',
+        },
+        '"v1"',
+      );
+      return true;
+    case 'comma-etag':
+      send({ 'cache-control': 'max-age=600', etag: '"a,b"' }, '"a,b"');
+      return true;
+    case 'dated':
+      send({ 'cache-control': 'max-age=600', date: ORIGIN_DATE });
+      return true;
+    default:
+      return false;
+  }
+}
+
+beforeAll(async () => {
+  origin = await startOrigin('conditionals-origin', answer);
+  const originId = randomUUID();
+  gateway = await startLoneGateway({
+    snapshots: [
+      buildSnapshot({
+        subdomain: SUBDOMAIN,
+        origins: [{ id: originId, targets: [origin.url] }],
+        routes: [{ origin_id: originId, path_pattern: '/std/*', cache_policy: { ttl_seconds: 60 } }],
+      }),
+    ],
+  });
+  await eventually(
+    'the response cache is warm',
+    async () => (await gateway.request(SUBDOMAIN, '/std/validated/warm-up')).headers['x-cache'] !== 'BYPASS',
+    { timeoutMs: 30_000 },
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await gateway?.close();
+  await origin?.close();
+  await stopAllServices();
+}, 60_000);
+
+const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
+  gateway.request(SUBDOMAIN, path, { headers, method });
+const originRequests = (path: string) => seen.get(path)?.length ?? 0;
+
+/**
+ * The first request for `path`, a MISS; retried while a loaded machine makes a lookup BYPASS (a Redis
+ * command past its 50 ms timeout skips the cache, as documented), its origin requests counted afresh.
+ */
+async function miss(path: string, headers: Record<string, string> = {}) {
+  for (let attempt = 1; ; attempt++) {
+    const first = await get(path, headers);
+    expect(first.status, gateway.service.tail()).toBeLessThan(500);
+    if (first.headers['x-cache'] === 'BYPASS' && attempt < 10) {
+      await sleep(200);
+      seen.delete(path);
+      continue;
+    }
+    expect(first.headers['x-cache']).toBe('MISS');
+    await sleep(100); // the fill stores after the body ended
+    return first;
+  }
+}
+
+describe('a client’s conditional request that misses the cache', () => {
+  it('fills the cache from an unconditional origin request and answers the client 304', async () => {
+    const path = '/std/validated/miss-if-none-match';
+    const answered = await miss(path, { 'if-none-match': '"v1"' });
+    expect(answered.status).toBe(304);
+    expect(answered.body).toBe('');
+    expect(answered.headers.etag).toBe('"v1"');
+    expect(answered.headers['content-length']).toBeUndefined();
+    expect(seen.get(path)?.[0]?.['if-none-match']).toBeUndefined();
+    const next = await get(path);
+    expect(next.headers['x-cache']).toBe('HIT');
+    expect(next.body).toBe(`${path} #1`);
+    expect(originRequests(path)).toBe(1);
+  });
+
+  it('does the same for If-Modified-Since, and answers 200 when the client’s copy is not current', async () => {
+    const since = '/std/validated/miss-if-modified-since';
+    expect((await miss(since, { 'if-modified-since': LAST_MODIFIED })).status).toBe(304);
+    expect(seen.get(since)?.[0]?.['if-modified-since']).toBeUndefined();
+    expect((await get(since)).headers['x-cache']).toBe('HIT');
+
+    const outdated = '/std/validated/miss-outdated';
+    const full = await miss(outdated, { 'if-none-match': '"v0"' });
+    expect(full.status).toBe(200);
+    expect(full.body).toBe(`${outdated} #1`);
+    expect((await get(outdated, { 'if-none-match': '"v1"' })).status).toBe(304);
+    expect(originRequests(outdated)).toBe(1);
+  });
+});
+
+describe('a client’s conditional request answered from a stored entry', () => {
+  it('answers 304 with the validators, Cache-Control, Vary and Age but no body or Content-Length; HEAD gets the GET’s length', async () => {
+    const path = '/std/validated/hit';
+    await miss(path);
+    const notModified = await get(path, { 'if-none-match': 'W/"v1"' });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers['x-cache']).toBe('HIT');
+    expect(notModified.headers).toMatchObject({
+      etag: '"v1"',
+      'cache-control': 'max-age=600',
+      vary: 'Accept-Language',
+      'last-modified': LAST_MODIFIED,
+    });
+    expect(notModified.headers.age).toBeDefined();
+    expect(notModified.headers['content-length']).toBeUndefined();
+    expect(notModified.headers['content-type']).toBeUndefined();
+    // If-None-Match decides when present, whatever If-Modified-Since says (RFC 9110 §13.2.2).
+    const both = await get(path, { 'if-none-match': '"other"', 'if-modified-since': LAST_MODIFIED });
+    expect(both.status).toBe(200);
+    expect((await get(path, { 'if-none-match': '*' })).status).toBe(304);
+    const head = await get(path, {}, 'HEAD');
+    expect(head.headers['x-cache']).toBe('HIT');
+    expect(head.headers['content-length']).toBe(String(Buffer.byteLength(`${path} #1`)));
+    expect(originRequests(path)).toBe(1);
+  });
+
+  it('matches an entity tag holding a comma', async () => {
+    const path = '/std/comma-etag/hit';
+    await miss(path);
+    const answered = await get(path, { 'if-none-match': '"x", "a,b"' });
+    expect(answered.status).toBe(304);
+    expect(answered.headers['x-cache']).toBe('HIT');
+  });
+
+  it('evaluates If-Modified-Since against the Date of an entry without Last-Modified', async () => {
+    const path = '/std/dated/hit';
+    await miss(path);
+    expect((await get(path, { 'if-modified-since': ORIGIN_DATE })).status).toBe(304);
+    expect((await get(path, { 'if-modified-since': LAST_MODIFIED })).status).toBe(200);
+    expect(originRequests(path)).toBe(1);
+  });
+});

@@ -1,0 +1,66 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
+import { parseHttpDate } from '@vantageedge/shared/http/http-date';
+
+/** Headers a 304 carries (RFC 9110 §15.4.5), plus Last-Modified. */
+export const NOT_MODIFIED_HEADERS: ReadonlySet<string> = new Set([
+  'cache-control',
+  'content-location',
+  'date',
+  'etag',
+  'expires',
+  'vary',
+  'last-modified',
+]);
+
+/** One entity-tag of a list (RFC 9110 §8.8.3): an opaque tag may hold a comma, so the list is not split on them. */
+const ENTITY_TAG = /\s*(?:W\/)?("[^"]*")\s*(?:,|$)/y;
+
+/** An entity-tag list matches `etag` under the weak comparison (RFC 9110 §8.8.3.2, §13.1.2). */
+function etagListMatches(list: string, etag: string): boolean {
+  if (list.trim() === '*') return true;
+  const opaque = etag.replace(/^W\//, '');
+  ENTITY_TAG.lastIndex = 0;
+  while (ENTITY_TAG.lastIndex < list.length) {
+    const tag = ENTITY_TAG.exec(list);
+    if (tag === null) return false;
+    if (tag[1] === opaque) return true;
+  }
+  return false;
+}
+
+/** The client's conditional headers: set aside while the cache asks the origin for itself. */
+export function clientConditional(request: IncomingHttpHeaders): IncomingHttpHeaders {
+  return {
+    'if-none-match': request['if-none-match'],
+    'if-modified-since': request['if-modified-since'],
+  };
+}
+
+/** The request carries a condition the cache evaluates (If-None-Match or If-Modified-Since). */
+export function isConditional(request: IncomingHttpHeaders): boolean {
+  return request['if-none-match'] !== undefined || request['if-modified-since'] !== undefined;
+}
+
+/**
+ * The client's conditional GET/HEAD is satisfied by a 200 with these fields (RFC 9110 §13.1.2, §13.1.3):
+ * If-None-Match names its ETag; without If-None-Match, If-Modified-Since is not before its Last-Modified,
+ * or its Date when it has no Last-Modified (RFC 9111 §4.3.2).
+ */
+export function clientHasCurrentCopy(
+  fieldOf: (name: string) => string | undefined,
+  request: IncomingHttpHeaders,
+): boolean {
+  const ifNoneMatch = headerList(request['if-none-match']);
+  if (ifNoneMatch !== undefined) {
+    const etag = fieldOf('etag');
+    return etag !== undefined && etagListMatches(ifNoneMatch, etag);
+  }
+  const ifModifiedSince = singleHeader(request['if-modified-since']);
+  if (ifModifiedSince === undefined) return false;
+  // A value that is no HTTP-date is ignored (§13.1.3), as is a stored Last-Modified or Date that is none.
+  const since = parseHttpDate(ifModifiedSince);
+  const lastModified = fieldOf('last-modified') ?? fieldOf('date');
+  const modified = lastModified === undefined ? undefined : parseHttpDate(lastModified);
+  return since !== undefined && modified !== undefined && modified <= since;
+}
