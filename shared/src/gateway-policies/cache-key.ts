@@ -30,6 +30,12 @@ export interface CacheRequest {
    * X-Forwarded-Prefix, originFacingForwarding): origins build links from them. '' when absent.
    */
   readonly forwarding?: string | undefined;
+  /**
+   * The origin a route's traffic split chose for the request (its id): each origin of a split answers
+   * for itself, and one origin's stored answer is never served to requests the weights gave another.
+   * '' when the route has no split.
+   */
+  readonly origin?: string | undefined;
   readonly path: string;
   /** Without the leading '?'; '' when none. */
   readonly query: string;
@@ -62,10 +68,11 @@ export interface CacheIdentity {
  * for every client that sent none), or before the route's audience was part of the key (k8: a shared
  * route's members-only answer was served to anonymous clients once the route was made public), or
  * before the IP rules and the tenant's user sources were part of the audience (k9: an answer stored
- * for the addresses an allow list let in was served to every address once the list was dropped), must
- * never be served.
+ * for the addresses an allow list let in was served to every address once the list was dropped), or
+ * before a traffic split's chosen origin was part of the key (k10: whichever origin filled an entry
+ * first, the canary on its share of misses, answered every client of the route), must never be served.
  */
-const KEY_FORMAT = 'k10';
+const KEY_FORMAT = 'k11';
 
 // Digests are one-shot SHA-256 (crypto.hash: no Hash object per call, which cost several µs per
 // lookup), truncated: 132 bits for a path, 192 bits for the rest of a key.
@@ -127,7 +134,7 @@ export function pathDigest(path: string): string {
 
 /**
  * Digest of everything else that selects a URL's entry (who the route admits, scheme, host, a trusted
- * proxy's port and prefix, query unless the pattern is `path`, the policy's vary headers, the caller on
+ * proxy's port and prefix, the traffic split's chosen origin, query unless the pattern is `path`, the policy's vary headers, the caller on
  * per-caller routes). Each part is length-prefixed so no crafted
  * value can make two different requests collide (e.g. a query that imitates a header part).
  * Returns null when the route is per caller and the caller is anonymous (such a request is not cached).
@@ -142,7 +149,8 @@ export function variantDigest(
     part(policy.audience) +
     part(request.scheme ?? '') +
     part(request.host ?? '') +
-    part(request.forwarding ?? '');
+    part(request.forwarding ?? '') +
+    part(request.origin ?? '');
   if (policy.keyPattern !== 'path') material += part(sortedQuery(request.query));
   for (const name of policy.varyHeaders) material += part(headerValue(request.headers, name));
   if (policy.perCaller) {

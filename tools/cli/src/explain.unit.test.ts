@@ -325,7 +325,7 @@ describe('vantageedge explain', () => {
             { origin_id: 'c', origin_name: 'canary', weight: 5, percent: 5 },
           ],
           sticky: { cookie: 'session' },
-          chosen_by: 'weights: each request is drawn at random',
+          chosen_by: 'weights: round robin by weight on each gateway replica',
         },
         fixed_response: null,
         redirect: null,
@@ -341,7 +341,7 @@ describe('vantageedge explain', () => {
     expect(text).toContain('Timeouts  connect 200 ms, response headers 30000 ms, idle 30000 ms (route)');
     expect(text).toContain('Retries   3 attempts in all, on connect_error, 503, for GET');
     expect(text).toContain(
-      'Split     stable 95% (weight 95), canary 5% (weight 5); sticky on cookie session; weights: each request is drawn at random',
+      'Split     stable 95% (weight 95), canary 5% (weight 5); sticky on cookie session; weights: round robin by weight on each gateway replica',
     );
     expect(text.indexOf('IP rules')).toBeLessThan(text.indexOf('Auth'));
     expect(text.indexOf('CORS')).toBeLessThan(text.indexOf('Auth'));

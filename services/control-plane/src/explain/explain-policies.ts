@@ -176,7 +176,8 @@ function explainTrafficSplit(
         ? undefined
         : cookieValue(cookies, key.cookie);
   const override = split.overrides.find((entry) => keyValue(entry) === entry.value);
-  const stickyValue = split.sticky === null ? undefined : keyValue(split.sticky);
+  // As the gateways: an empty sticky value is none.
+  const stickyValue = split.sticky === null ? undefined : keyValue(split.sticky) || undefined;
   return {
     origins: split.origins.map((entry) => ({
       origin_id: entry.origin_id,
@@ -190,9 +191,9 @@ function explainTrafficSplit(
       override !== undefined
         ? `an override: ${override.header ?? override.cookie} = ${override.value} → origin ${override.origin_id}`
         : split.sticky === null
-          ? 'weights: each request is drawn at random'
+          ? 'weights: round robin by weight on each gateway replica'
           : stickyValue === undefined
-            ? `weights: no ${split.sticky.header ?? split.sticky.cookie} in the request, so it is drawn at random`
+            ? `weights: no ${split.sticky.header ?? split.sticky.cookie} in the request, so the weights’ round robin chooses`
             : `weights, sticky on ${split.sticky.header ?? split.sticky.cookie}: every request with this value goes to the same origin`,
   };
 }

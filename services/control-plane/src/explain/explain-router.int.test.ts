@@ -283,7 +283,11 @@ describe('POST /api/v1/tenants/:id/explain', () => {
     }));
     const request = { method: 'GET', host: 'acme-explain.vantageedge.dev', path: '/split/x' };
     expect(await splitChosenBy(request)).toBe(
-      'weights: no constructor in the request, so it is drawn at random',
+      'weights: no constructor in the request, so the weights’ round robin chooses',
+    );
+    // An empty value is none, as the gateways read it.
+    expect(await splitChosenBy({ ...request, headers: { constructor: '' } })).toBe(
+      'weights: no constructor in the request, so the weights’ round robin chooses',
     );
     expect(await splitChosenBy({ ...request, headers: { constructor: 'u1' } })).toBe(
       'weights, sticky on constructor: every request with this value goes to the same origin',
@@ -306,10 +310,10 @@ describe('POST /api/v1/tenants/:id/explain', () => {
     expect(await chosenBy(['canary=yes', 'canary=no'])).toBe(override);
     expect(await chosenBy('canary=no; canary=yes')).not.toBe(override);
     expect(await chosenBy('session=; session=s-1')).toBe(
-      'weights: no session in the request, so it is drawn at random',
+      'weights: no session in the request, so the weights’ round robin chooses',
     );
     expect(await chosenBy('session =s-1')).toBe(
-      'weights: no session in the request, so it is drawn at random',
+      'weights: no session in the request, so the weights’ round robin chooses',
     );
   });
 

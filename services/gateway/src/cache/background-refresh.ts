@@ -22,7 +22,8 @@ import { revalidationHeaders } from './response-cache.js';
  * (connect, response head, idle), as a client's request to the route would be.
  */
 export function refreshInBackground(cache: ResponseCache, exchange: GatewayExchange, fill: CacheFill): void {
-  const origin = exchange.route?.origin;
+  // The entry is the answer of the origin the route's traffic split chose (it is part of the key).
+  const origin = exchange.origin ?? exchange.route?.origin;
   // A refresh is one of the tenant's requests in flight to its origins; at its limit the entry stays stale.
   const upstreamRequests = exchange.tenant!.upstreamRequests;
   if (origin === undefined || !upstreamRequests.tryStart()) {

@@ -6,7 +6,7 @@ import {
 } from '@vantageedge/shared/gateway-policies/compile-cache-policy';
 import type { EncodedSlashPolicy } from '@vantageedge/shared/routing/normalize-path';
 import { AmbiguousPath } from '@vantageedge/shared/routing/route-matcher';
-import type { CompiledRoute } from '../config/compiled-tenant.js';
+import type { CompiledOrigin, CompiledRoute } from '../config/compiled-tenant.js';
 import { requestAuthority } from '../http/request-authority.js';
 import { requestBodyFraming } from '../http/request-body.js';
 import { failExchange } from '../pipeline/errors.js';
@@ -51,6 +51,13 @@ function caches(route: CompiledRoute): boolean {
 
 /** The same-host URIs an unsafe method's response named in Location / Content-Location, until it ends. */
 const namedTargets = new WeakMap<GatewayExchange, InvalidationTarget[]>();
+
+/**
+ * The origin a split route's MISS leader was keyed on (the split's choice), until it answers: when that
+ * origin had no available target and another of the split's answered, the answer is not stored under
+ * the chosen origin's key.
+ */
+const keyedOrigins = new WeakMap<GatewayExchange, CompiledOrigin>();
 
 export interface CacheStageOptions {
   /** How request paths are normalised (GATEWAY_ENCODED_SLASHES): Location paths are read the same way. */
@@ -153,6 +160,7 @@ function cacheStage(
           scheme: clientProto(req.headers, connectionProto(req), exchange.peerTrusted),
           host: originFacingHost(req.headers, exchange.peerTrusted),
           forwarding: originFacingForwarding(req.headers, exchange.peerTrusted),
+          origin: exchange.origin?.config.id,
           path: exchange.path,
           query,
           headers: endToEndRequestHeaders(req.headers),
@@ -160,6 +168,7 @@ function cacheStage(
         },
         { userId: identity.principal },
       );
+      if (exchange.origin !== undefined) keyedOrigins.set(exchange, exchange.origin);
       if (lookup instanceof Promise) return lookup.then((answer) => respond(cache, exchange, answer));
       return respond(cache, exchange, lookup);
     },
@@ -177,7 +186,16 @@ function cacheStage(
         return undefined;
       }
       const fill = exchange.cacheFill;
-      return fill === undefined ? undefined : fillingTap(cache, exchange, fill, head);
+      if (fill === undefined) return undefined;
+      const keyedOrigin = keyedOrigins.get(exchange);
+      const revalidated = head.statusCode === 304 && fill.revalidating !== null;
+      if (keyedOrigin !== undefined && keyedOrigin !== exchange.origin && !revalidated) {
+        // The split fell back to another origin: its answer is not the chosen origin's to store.
+        exchange.cacheFill = undefined;
+        cache.abandon(fill);
+        return undefined;
+      }
+      return fillingTap(cache, exchange, fill, head);
     },
     onOriginFailure(exchange) {
       if (exchange.cacheStaleIfError === undefined) return false;

@@ -176,3 +176,140 @@ describe('the response cache on a route with a sticky traffic split', () => {
     }
   });
 });
+
+/**
+ * Requests without an override or sticky key are split by weight, and each origin's answers are cached
+ * apart: the split chooses before the cache looks up. Regression: the split chose after the lookup, so
+ * the first answer stored (the canary's, on a miss the weights gave it) was served to every client for
+ * the TTL, whichever origin the weights meant them for.
+ */
+describe('the response cache on a route with a weighted traffic split', () => {
+  let gateway: TestGateway;
+  let stable: TestOrigin;
+  let canary: TestOrigin;
+  const host = 'splitweights.localhost';
+
+  beforeAll(async () => {
+    stable = await startTestOrigin('stable');
+    canary = await startTestOrigin('canary');
+    const cache = createResponseCache({
+      store: new MemoryCacheStore({ maxBytes: 10_000_000 }),
+      l1MaxBytes: 1_000_000,
+      registry: createMetricsRegistry('traffic-split-weights-key', { defaultMetrics: false }),
+      logger: createLogger({ service: 'test', level: 'error' }),
+    });
+    gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+    const stableId = randomUUID();
+    const canaryId = randomUUID();
+    const snapshot = buildSnapshot({
+      subdomain: 'splitweights',
+      origins: [
+        { id: stableId, targets: [stable.url] },
+        { id: canaryId, targets: [canary.url] },
+      ],
+      routes: [
+        {
+          origin_id: stableId,
+          path_pattern: '/*',
+          traffic_split: {
+            origins: [
+              { origin_id: stableId, weight: 3 },
+              { origin_id: canaryId, weight: 1 },
+            ],
+          },
+        },
+      ],
+    });
+    snapshot.routes[0]!.cache_policy = cachePolicy.parse({ mode: 'override', ttl_seconds: 3600 });
+    gateway.store.apply(snapshot);
+    await cache.prepareTenant(snapshot.tenant_id);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await stable?.close();
+    await canary?.close();
+  });
+
+  it('regression: keeps the weights’ shares on a cached route, each origin’s answer in its own entry', async () => {
+    const answers: string[] = [];
+    for (let i = 0; i < 16; i++) {
+      const answer = await send(gateway, host, '/page');
+      answers.push(`${answer.json()['origin']} ${answer.headers['x-cache']}`);
+    }
+    expect(answers.filter((answer) => answer.startsWith('canary'))).toHaveLength(4);
+    // Each origin was asked once; every later request is served its own origin's stored answer.
+    expect(answers.filter((answer) => answer.endsWith('MISS'))).toEqual(['stable MISS', 'canary MISS']);
+    expect(stable.seen).toHaveLength(1);
+    expect(canary.seen).toHaveLength(1);
+  });
+});
+
+/**
+ * An origin of the split without an available target: its share is served by the other origin (the
+ * fallback), whose answer is not stored as the unavailable origin's. Otherwise that answer would be
+ * served to the origin's share for the TTL after it came back.
+ */
+describe('the response cache on a split route falling back to another origin', () => {
+  let gateway: TestGateway;
+  let stable: TestOrigin;
+  const host = 'splitfallback.localhost';
+
+  beforeAll(async () => {
+    stable = await startTestOrigin('stable');
+    const cache = createResponseCache({
+      store: new MemoryCacheStore({ maxBytes: 10_000_000 }),
+      l1MaxBytes: 1_000_000,
+      registry: createMetricsRegistry('traffic-split-fallback-key', { defaultMetrics: false }),
+      logger: createLogger({ service: 'test', level: 'error' }),
+    });
+    gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+    const deadId = randomUUID();
+    const stableId = randomUUID();
+    const snapshot = buildSnapshot({
+      subdomain: 'splitfallback',
+      origins: [
+        {
+          id: deadId,
+          targets: ['http://127.0.0.1:9'],
+          health_check: { active: { enabled: false }, passive: { enabled: false } },
+          circuit_breaker: { consecutive_failures: 1, open_seconds: 600 },
+        },
+        { id: stableId, targets: [stable.url] },
+      ],
+      routes: [
+        { origin_id: deadId, path_pattern: '/open/*' },
+        {
+          origin_id: deadId,
+          path_pattern: '/*',
+          traffic_split: {
+            origins: [
+              { origin_id: deadId, weight: 1 },
+              { origin_id: stableId, weight: 1 },
+            ],
+          },
+        },
+      ],
+    });
+    snapshot.routes[1]!.cache_policy = cachePolicy.parse({ mode: 'override', ttl_seconds: 3600 });
+    gateway.store.apply(snapshot);
+    await cache.prepareTenant(snapshot.tenant_id);
+    // One connect error opens the dead origin's only circuit: its share falls back from now on.
+    expect((await send(gateway, host, '/open/x')).status).toBe(502);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await stable?.close();
+  });
+
+  it('never stores the fallback origin’s answer under the unavailable origin’s key', async () => {
+    const answers: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const answer = await send(gateway, host, '/page');
+      answers.push(`${answer.status} ${answer.headers['x-cache']}`);
+    }
+    // The split alternates: the dead origin's turns fall back (never a HIT), the stable's are cached.
+    expect(answers).toEqual(['200 MISS', '200 MISS', '200 MISS', '200 HIT', '200 MISS', '200 HIT']);
+  });
+});

@@ -168,11 +168,11 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
  * preflight is answered before authentication), authentication, the answers that need no origin
  * (a route's fixed response, then TRACE and OPTIONS whose Max-Forwards is spent),
  * request transforms (before the cache, which keys on what the origin receives), the response headers
- * with the request's own values (their hook runs after the cache's, which never stores them), the given
- * stages (rate limit, cache), then response headers (its response hook runs before the cache's, so the
- * cache stores transformed headers) with the origin's CORS fields dropped before them and Vary: Origin
- * kept after them on a CORS route, and how
- * the origin is called (traffic split, timeouts and retries).
+ * with the request's own values (their hook runs after the cache's, which never stores them), the
+ * traffic split (before the cache, which keys on the origin it chose, and reading the transformed
+ * headers), the given stages (rate limit, cache), then response headers (its response hook runs before
+ * the cache's, so the cache stores transformed headers) with the origin's CORS fields dropped before them
+ * and Vary: Origin kept after them on a CORS route, and how the origin is called (timeouts and retries).
  */
 function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
   return [
@@ -184,11 +184,11 @@ function routePolicies(options: GatewayHandlerOptions): RoutePolicy[] {
     createMaxForwardsPolicy(),
     createRequestTransformPolicy(),
     createPerRequestResponseHeadersPolicy(),
+    createTrafficSplitPolicy(),
     ...(options.stages ?? []),
     createCorsVaryPolicy(),
     createResponseHeadersPolicy(),
     createCorsOriginHeadersPolicy(),
-    createTrafficSplitPolicy(),
     createUpstreamPolicy(),
   ];
 }

@@ -5,14 +5,15 @@ import { cookieHeader, cookieValue, sentHeader } from '@vantageedge/shared/http/
 import type { CompiledOrigin } from '../config/compiled-tenant.js';
 import type { GatewayExchange } from '../pipeline/exchange.js';
 import { ROUTE_ONLY, type RoutePolicy, type RouteStage } from '../pipeline/stage.js';
-import { hash32 } from '../upstream/hash.js';
+import { fnv1aPrefix, hash32WithText } from '../upstream/hash.js';
 
 /**
  * A route's traffic split (canary 95/5, blue/green): each request goes to one of several origins, each
  * with its own targets, balancer, health and circuit breakers.
  * - Overrides first: a request whose header / cookie has the given value goes to that origin (no
  *   fallback: it asked for that one).
- * - Sticky (header or cookie): the value's hash picks the origin by weight, the same on every replica.
+ * - Sticky (header or cookie): the value picks the origin by weight, the same on every replica
+ *   (weighted rendezvous hashing: an edit of the split moves only the clients it must).
  * - Otherwise smooth weighted round robin per route and replica (nginx's): exactly the weights' shares.
  * When the chosen origin has no available target, the others are tried in order of weight.
  */
@@ -118,13 +119,24 @@ function splitStage(
   const stickyCookie = split.sticky?.cookie;
   const sticky = split.sticky !== null;
 
-  const byPoint = (point: number): number => {
-    let at = point;
+  // Weighted rendezvous hashing (highest random weight): each origin draws a number in (0, 1) from the
+  // value and its own id, and the highest weight / -ln(draw) wins, which picks an origin with its
+  // weight's share. The choice ignores the list's order, and an edit moves only the clients it must:
+  // onto an origin added or weighted up, off one removed or weighted down (a hash modulo the weights'
+  // total moved clients between origins the edit never touched whenever the total changed).
+  const idStates = entries.map((entry) => fnv1aPrefix(`${entry.origin.config.id}\n`));
+  const byValue = (value: string): number => {
+    let best = 0;
+    let bestScore = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < entries.length; i++) {
-      at -= entries[i]!.weight;
-      if (at < 0) return i;
+      const draw = (hash32WithText(idStates[i]!, value) + 0.5) / 2 ** 32;
+      const score = entries[i]!.weight / -Math.log(draw);
+      if (score > bestScore) {
+        best = i;
+        bestScore = score;
+      }
     }
-    return entries.length - 1;
+    return best;
   };
   const roundRobin = (): number => {
     let best = 0;
@@ -148,7 +160,7 @@ function splitStage(
       }
       let index: number;
       const key = sticky ? keyOf(headers, stickyHeader, stickyCookie) : undefined;
-      if (key !== undefined && key !== '') index = byPoint(hash32(key) % total);
+      if (key !== undefined && key !== '') index = byValue(key);
       else index = roundRobin();
       exchange.origin = entries[index]!.origin;
       exchange.fallbackOrigins = fallbacks[index];

@@ -278,6 +278,15 @@ describe('traffic split fallback: the origin fallen back to serves every attempt
           { origin_id: dead, path_pattern: '/retry/*', retries, traffic_split: split(pair) },
           { origin_id: dead, path_pattern: '/slow/*', traffic_split: split(patient) },
           { origin_id: dead, path_pattern: '/slow-retries/*', retries, traffic_split: split(patient) },
+          {
+            origin_id: dead,
+            path_pattern: '/forced/*',
+            retries,
+            traffic_split: {
+              ...split(pair),
+              overrides: [{ header: 'x-origin', value: 'dead', origin_id: dead }],
+            },
+          },
         ],
       }),
     );
@@ -300,6 +309,15 @@ describe('traffic split fallback: the origin fallen back to serves every attempt
       statuses.push((await send(gateway, 'fallback.localhost', `/retry/${i}`)).status);
     expect(statuses).toEqual([200, 200, 200, 200]);
     expect(healthyHits).toBe(4);
+  });
+
+  it('answers 503 to an override naming the origin without targets, instead of sending it elsewhere', async () => {
+    const forced = await send(gateway, 'fallback.localhost', '/forced/a', {
+      headers: { 'x-origin': 'dead' },
+    });
+    expect(forced.status).toBe(503);
+    expect(forced.json()['error']).toMatchObject({ code: 'no_healthy_upstream' });
+    expect((await send(gateway, 'fallback.localhost', '/forced/a')).status).toBe(200);
   });
 
   it('gives the fallback target its own origin’s timeout, without and with a retry policy', async () => {

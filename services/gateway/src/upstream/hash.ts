@@ -24,7 +24,12 @@ export function hash32WithNumber(state: number, n: number): number {
   return finish(h);
 }
 
-/** The FNV-1a state after `prefix` (for hash32WithNumber). */
+/** hash32(`${prefix}${text}`), without building the string: `state` is fnv1aPrefix(prefix). */
+export function hash32WithText(state: number, text: string): number {
+  return finish(fnv1a(state, text));
+}
+
+/** The FNV-1a state after `prefix` (for hash32WithNumber and hash32WithText). */
 export function fnv1aPrefix(prefix: string): number {
   return fnv1a(FNV_OFFSET, prefix);
 }
