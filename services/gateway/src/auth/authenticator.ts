@@ -88,12 +88,21 @@ function failure(status: 401 | 403, code: string, message: string, challenge: st
   return { ok: false, status, code, message, challenge };
 }
 
+/** What RFC 6750 §3 allows in an error_description: visible ASCII and space, but `"` and `\`. */
+const NOT_IN_ERROR_DESCRIPTION = /[^\x20\x21\x23-\x5b\x5d-\x7e]/g;
+
+/**
+ * A 401 for a bearer token. A message may quote the token (a member name it repeats): its description
+ * in the challenge keeps only what RFC 6750 allows, so a token cannot end the quoted string and add
+ * parameters, nor leave the answer without a challenge.
+ */
 function bearerFailure(code: string, message: string): AuthFailure {
+  const description = message.replace(NOT_IN_ERROR_DESCRIPTION, '?');
   return failure(
     401,
     code,
     message,
-    `${BEARER_CHALLENGE}, error="invalid_token", error_description="${message}"`,
+    `${BEARER_CHALLENGE}, error="invalid_token", error_description="${description}"`,
   );
 }
 

@@ -335,6 +335,31 @@ describe('bearer tokens shaped to be taken for another', () => {
     });
   });
 
+  /**
+   * Regression: the 401 named the repeated member in its WWW-Authenticate as the token spells it, before
+   * any signature check: a `"` ended the error_description and added parameters of the client's choosing
+   * to the challenge, a line break left the 401 without any challenge, non-ASCII text was garbled.
+   */
+  it('regression: a repeated member name of any text is refused with a well-formed challenge', async () => {
+    const [, payload, signature] = idpToken().split('.') as [string, string, string];
+    const repeated = (name: string) =>
+      `${Buffer.from(`{"alg":"RS256","kid":"idp-rsa",${name}:1,${name}:2}`).toString('base64url')}.${payload}.${signature}`;
+    const names = [
+      '"x\\\\"',
+      '"x\\", scope=\\"admin"',
+      '"x\\nSet-Cookie: a=b"',
+      '"é"',
+      '"\\u2028\\ud83d\\ude00"',
+    ];
+    await expectRefused('alpha', Object.fromEntries(names.map((name) => [name, repeated(name)])));
+    for (const name of names) {
+      const response = await call('alpha', repeated(name));
+      expect(response.headers['www-authenticate'], name).toMatch(
+        /^Bearer realm="vantageedge", error="invalid_token", error_description="[^"\\\\]*"$/,
+      );
+    }
+  });
+
   // RFC 7515 §4 and RFC 7519 §4: names in a JOSE header and in the claims must be unique. jose reads the
   // last of a repeated name, an origin reading the forwarded token may read the first.
   it('regression: refuses a well-signed token naming a header parameter or a claim twice, whichever comes last', async () => {

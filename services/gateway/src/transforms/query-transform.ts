@@ -39,9 +39,8 @@ export function compileQueryTransform(
   for (const key of removed) byKey.set(key, REMOVED);
   for (const [index, name] of setNames.entries()) byKey.set(parameterKey(name), index);
   const named = new NamedParameters(byKey);
-  const namedIn = (piece: string): number | undefined => named.entryOf(pieceName(piece));
+  const namedIn = namedPieces(named);
   return (exchange) => {
-    const raw = exchange.query.startsWith('?') ? exchange.query.slice(1) : exchange.query;
     const pieces: string[] = [];
     const written = new Array<boolean>(setNames.length).fill(false);
     const take = (index: number): void => {
@@ -49,15 +48,7 @@ export function compileQueryTransform(
       written[index] = true;
       pieces.push(encoded(setNames[index]!, templateValue(setValues[index]!, exchange)));
     };
-    if (raw !== '') {
-      for (const piece of raw.split('&')) {
-        if (piece === '') continue;
-        const index = namedIn(piece);
-        if (index !== undefined) take(index);
-        else if (piece.includes(';')) takeSemicolonPairs(piece, namedIn, pieces, take);
-        else pieces.push(piece);
-      }
-    }
+    editPieces(exchange.query, namedIn, pieces, take);
     for (let index = 0; index < setNames.length; index++) {
       if (!written[index]) pieces.push(encoded(setNames[index]!, templateValue(setValues[index]!, exchange)));
     }
@@ -69,6 +60,48 @@ export function compileQueryTransform(
 }
 
 const REMOVED = -1;
+
+/**
+ * A raw query (with its "?", or '') without the parameters `names` names, in every spelling origins
+ * read as one of them (as a transform's `remove`); every other parameter byte for byte.
+ */
+export function compileQueryParameterRemoval(names: readonly string[]): (query: string) => string {
+  const namedIn = namedPieces(
+    new NamedParameters(new Map(names.map((name) => [parameterKey(name), REMOVED]))),
+  );
+  const drop = (): void => {};
+  return (query) => {
+    const pieces: string[] = [];
+    editPieces(query, namedIn, pieces, drop);
+    return pieces.length === 0 ? '' : `?${pieces.join('&')}`;
+  };
+}
+
+/** The entry a query piece (`name=value`) is named by, if any. */
+function namedPieces(named: NamedParameters<number>): (piece: string) => number | undefined {
+  return (piece) => named.entryOf(pieceName(piece));
+}
+
+/**
+ * The `&`-separated pieces of a raw query pushed to `pieces` as they are, but those `namedIn` names
+ * (also within a `;`-separated piece), which are handed to `take` instead.
+ */
+function editPieces(
+  query: string,
+  namedIn: (piece: string) => number | undefined,
+  pieces: string[],
+  take: (index: number) => void,
+): void {
+  const raw = query.startsWith('?') ? query.slice(1) : query;
+  if (raw === '') return;
+  for (const piece of raw.split('&')) {
+    if (piece === '') continue;
+    const index = namedIn(piece);
+    if (index !== undefined) take(index);
+    else if (piece.includes(';')) takeSemicolonPairs(piece, namedIn, pieces, take);
+    else pieces.push(piece);
+  }
+}
 
 /**
  * A piece with `;` in it: Go before 1.17, Python before 3.9.2 and Perl's CGI read each `;`-separated

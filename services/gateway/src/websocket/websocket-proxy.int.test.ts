@@ -235,9 +235,32 @@ describe('WebSocket proxying', () => {
     await expect(connect(`/keyed/a?access_token=${KEY}`)).rejects.toThrow('status 401');
   });
 
+  /**
+   * Regression: the token was cut out by parsing the query and writing it again, so the origin got
+   * every other parameter re-encoded (`%20` as `+`, `/` as `%2F`, `flag` as `flag=`: a signed URL no
+   * longer verified), and `ACCESS_TOKEN`, `access.token` or `access_token[]` (the same parameter to
+   * ASP.NET, PHP, Rails) or a `;`-separated `access_token` (Go before 1.17, Python before 3.9.2) with it.
+   */
+  it('regression: strips the browser token in every spelling an origin reads, and forwards the rest of the query byte for byte', async () => {
+    const rest = 'room=a%20b&path=/x/y&flag&sig=a%2Bb';
+    const { socket, hello } = await connect(
+      `/query/a?${rest}&access_token=${KEY}&ACCESS_TOKEN=${KEY}&access.token=${KEY}&access_token[]=${KEY}&x=1;access_token=${KEY}`,
+    );
+    expect(hello.url).toBe(`/query/a?${rest}&x=1`);
+    socket.close();
+  });
+
   it('takes a browser token from a Sec-WebSocket-Protocol entry where the route opts in, and strips it', async () => {
     const { socket, hello } = await connect('/proto/a', { protocols: ['chat', `vantageedge.token.${KEY}`] });
     expect(socket.protocol).toBe('chat');
+    expect(hello.headers['sec-websocket-protocol']).toBe('chat');
+    socket.close();
+  });
+
+  it('regression: strips every token entry of Sec-WebSocket-Protocol, not only the one it reads', async () => {
+    const { socket, hello } = await connect('/proto/a', {
+      protocols: [`vantageedge.token.${KEY}`, 'chat', 'vantageedge.token.another-key'],
+    });
     expect(hello.headers['sec-websocket-protocol']).toBe('chat');
     socket.close();
   });
