@@ -80,6 +80,23 @@ export function describeQuotaStoreContract(
       expect((await store.read(keyWindows(tenantId, a, tomorrow)))[0]).toBe(0);
     });
 
+    // Regression test: the refusal named the first full window (the day's), so a client told to retry
+    // at midnight was refused again then by the month's, full too.
+    it('refuses naming the full window that admits last: the month when the day is full too', async () => {
+      const tenantId = randomUUID();
+      const apiKeyId = randomUUID();
+      const tight = { requests_per_day: 2, requests_per_month: 2 };
+      const today = new Date();
+      // Next month's 10th: not a month's last day, where the day and the month end together.
+      const midMonth = Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + 1, 10, 12);
+      const windows = keyWindows(tenantId, apiKeyId, midMonth, tight);
+      await store.consume(windows);
+      await store.consume(windows);
+      const refused = await store.consume(windows);
+      expect(refused).toEqual({ allowed: false, index: 1, used: 2 });
+      expect(windows[1]?.period).toBe('month');
+    });
+
     it('keeps no counter or ledger past its expiry (a day after its period)', async () => {
       const tenantId = randomUUID();
       const longAgo = Date.now() - 70 * DAY_MS;

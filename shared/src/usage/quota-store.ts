@@ -7,6 +7,7 @@ import {
   parseQuotaReply,
   type QuotaDecision,
   type QuotaWindow,
+  refusingWindowIndex,
 } from './quota-windows.js';
 
 /** Checks and counts a request against its quota windows, atomically over every gateway replica. */
@@ -118,7 +119,8 @@ export class InMemoryQuotaStore implements QuotaStore {
     this.dropExpired(now);
     const counters: string[] = [];
     const joins: boolean[] = [];
-    for (const [index, window] of windows.entries()) {
+    const counts: number[] = [];
+    for (const window of windows) {
       const { ledger } = window;
       let counter = window.key;
       let join = false;
@@ -126,11 +128,12 @@ export class InMemoryQuotaStore implements QuotaStore {
         if ((this.ledgers.get(ledger.key)?.size ?? 0) < this.tenantMaxKeys) join = true;
         else counter = ledger.overflowKey;
       }
-      const used = this.counters.get(counter) ?? 0;
-      if (used >= window.limit) return { allowed: false, index, used };
+      counts.push(this.counters.get(counter) ?? 0);
       counters.push(counter);
       joins.push(join);
     }
+    const full = refusingWindowIndex(windows, counts);
+    if (full >= 0) return { allowed: false, index: full, used: counts[full]! };
     const used = windows.map((window, index) => {
       const expiresAt = counterExpiry(window);
       const counter = counters[index]!;

@@ -148,14 +148,18 @@ export function quotaExceededMessage(window: QuotaWindow, used: number): string 
  * ledger member ('' for a tenant's window); last, the most keys a ledger admits.
  * A key's counter that is not there and not in the ledger is created only while the ledger has room;
  * else the key counts on the overflow counter. If any counter has reached its limit, nothing is
- * counted (and nothing created): returns {0, index (1-based) of the first full window, its count}.
- * Otherwise every counter goes up by one: returns {1, count1, count2, …}.
+ * counted (and nothing created): returns {0, index (1-based) of the full window that expires last,
+ * its count} — the request is refused until every full window has ended, so that one's end is when to
+ * retry (the first full one among those ending together). Otherwise every counter goes up by one:
+ * returns {1, count1, count2, …}.
  */
 export const CONSUME_QUOTA_SCRIPT = `
 local n = #KEYS / 3
 local max_keys = tonumber(ARGV[3 * n + 1])
 local counters = {}
 local joins = {}
+local full = nil
+local full_used = 0
 for i = 1, n do
   counters[i] = KEYS[i]
   local value = redis.call('GET', KEYS[i])
@@ -169,8 +173,12 @@ for i = 1, n do
     end
   end
   local used = tonumber(value or '0')
-  if used >= tonumber(ARGV[i]) then return {0, i, used} end
+  if used >= tonumber(ARGV[i]) and (full == nil or tonumber(ARGV[n + i]) > tonumber(ARGV[n + full])) then
+    full = i
+    full_used = used
+  end
 end
+if full ~= nil then return {0, full, full_used} end
 local out = {1}
 for i = 1, n do
   local used = redis.call('INCR', counters[i])
@@ -183,6 +191,19 @@ end
 return out
 `;
 
+/**
+ * Of the windows whose count has reached its limit, the one a refused request waits for: the one that
+ * ends last (the first of those ending together); -1 when none is full. CONSUME_QUOTA_SCRIPT picks the same.
+ */
+export function refusingWindowIndex(windows: readonly QuotaWindow[], used: readonly number[]): number {
+  let refusing = -1;
+  windows.forEach((window, index) => {
+    if ((used[index] ?? 0) < window.limit) return;
+    if (refusing < 0 || window.resetsAt > windows[refusing]!.resetsAt) refusing = index;
+  });
+  return refusing;
+}
+
 /** A counter expires a day after its period, so a late reader still finds the final count. */
 export function counterExpiry(window: QuotaWindow): number {
   return window.resetsAt + DAY_MS;
@@ -190,7 +211,7 @@ export function counterExpiry(window: QuotaWindow): number {
 
 export type QuotaDecision =
   | { allowed: true; used: number[] }
-  /** `index` is the window that is full (0-based); `used` its count. */
+  /** `index` is the full window that ends last (0-based): until then the request is refused; `used` its count. */
   | { allowed: false; index: number; used: number };
 
 /** Reads the script's answer. */

@@ -1,7 +1,11 @@
 import type { RouteConfig, TenantSnapshot } from '@vantageedge/shared/domain/gateway-config';
 import type { AuthExplanation, QuotaExplanation } from '@vantageedge/shared/domain/request-explanation';
 import type { QuotaStore } from '@vantageedge/shared/usage/quota-store';
-import { type QuotaWindow, requestQuotaWindows } from '@vantageedge/shared/usage/quota-windows';
+import {
+  type QuotaWindow,
+  refusingWindowIndex,
+  requestQuotaWindows,
+} from '@vantageedge/shared/usage/quota-windows';
 
 /**
  * The request quotas a request is checked against and counted in, as the gateways' quota stage
@@ -84,7 +88,7 @@ export async function explainQuota(
   if (used === null) {
     return { quota: report('unknown', `${whose}; the counters could not be read`), exceeded: null };
   }
-  const full = windows.findIndex((window, index) => (used[index] ?? 0) >= window.limit);
+  const full = refusingWindowIndex(windows, used);
   return {
     quota: report('read', `${whose}; counts read from the gateways' counters`, used),
     exceeded: full < 0 ? null : { window: windows[full]!, used: used[full] ?? 0 },

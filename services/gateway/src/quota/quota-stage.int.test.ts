@@ -26,6 +26,7 @@ describe('the quota stage', () => {
   const keyId = randomUUID();
   const key = `ve_test_${randomUUID()}`;
   const freeKey = `ve_test_${randomUUID()}`;
+  const spentKey = `ve_test_${randomUUID()}`;
   const failingRegistry = new Registry();
 
   const snapshot = (subdomain: string, tenantQuota: Record<string, number> | undefined) =>
@@ -39,6 +40,10 @@ describe('the quota stage', () => {
       apiKeys: [
         { id: keyId, key_hash: hashApiKey(TEST_PEPPER, key), quota: { requests_per_day: 3 } },
         { key_hash: hashApiKey(TEST_PEPPER, freeKey) },
+        {
+          key_hash: hashApiKey(TEST_PEPPER, spentKey),
+          quota: { requests_per_day: 2, requests_per_month: 2 },
+        },
       ],
       ...(tenantQuota ? { settings: { quota: tenantQuota } } : {}),
     });
@@ -89,6 +94,22 @@ describe('the quota stage', () => {
     expect(open.status).toBe(200);
     expect(open.headers['x-quota-limit']).toBe('100');
     expect(open.headers['x-quota-remaining']).toBe('96');
+  });
+
+  // Regression test: Retry-After named the first full window, the day's, so a client that waited for
+  // midnight was refused again by the month's quota, used up as well.
+  it('tells a client whose daily and monthly quotas are both used up to retry when the month ends', async () => {
+    const host = 'metered.localhost';
+    const headers = { 'x-api-key': spentKey };
+    for (let i = 0; i < 2; i++) expect((await send(gateway, host, '/keyed/1', { headers })).status).toBe(200);
+    const refused = await send(gateway, host, '/keyed/1', { headers });
+    const now = new Date();
+    const monthEnds = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+    const secondsToMonthEnd = Math.ceil((monthEnds - now.getTime()) / 1000);
+    expect(refused.status).toBe(429);
+    // Within the seconds between the refusal and the reading of the clock above.
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(secondsToMonthEnd - 5);
+    expect(refused.headers['x-quota-reset']).toBe(refused.headers['retry-after']);
   });
 
   // Regression test: WebSocket upgrades ran only the rate-limit stage at connect, so a used-up key

@@ -37,10 +37,12 @@ describe('writeRateLimitRejection', () => {
     expect(await response.json()).toEqual({ error: { code: 'rate_limited', message: expect.any(String) } });
   });
 
-  it('answers 503 when the store is down and the limit fails closed', async () => {
+  // Regression test: the 503 had no Retry-After, so a client could only guess when to come back.
+  it('answers 503 with Retry-After: 1 (Redis is tried again within a second) when the store is down and the limit fails closed', async () => {
     decision = { outcome: 'store_unavailable', headers: [] };
     const response = await fetch(`http://127.0.0.1:${await listening}/`);
     expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('1');
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
       'rate_limit_unavailable',
     );

@@ -19,7 +19,7 @@ export function applyRateLimitHeaders(res: ServerResponse, decision: RateLimitDe
   for (const [name, value] of decision.headers) res.setHeader(name, value);
 }
 
-/** Answers a refused request: 429 (limited, with Retry-After) or 503 (Redis down and fail-closed). */
+/** Answers a refused request: 429 (limited) or 503 (Redis down and fail-closed), both with Retry-After. */
 export function writeRateLimitRejection(res: ServerResponse, decision: RateLimitDecision): void {
   if (decision.outcome === 'allowed')
     throw new Error('writeRateLimitRejection called for an allowed request');
@@ -29,5 +29,7 @@ export function writeRateLimitRejection(res: ServerResponse, decision: RateLimit
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.setHeader('Cache-Control', 'no-store');
+  // The store's circuit lets a trial call through a second after it opened (store-circuit.ts).
+  if (decision.outcome === 'store_unavailable') res.setHeader('Retry-After', '1');
   res.end(body);
 }
