@@ -8,6 +8,9 @@ import { DEFAULT_ORIGIN_TLS, type OriginTlsSettings, originTlsErrorCode } from '
 import { MIN_PROBE_INTERVAL_SECONDS, type TenantProbeBudget } from './probe-budget.js';
 import type { HealthSettings } from './target-health.js';
 
+/** The most ticks an origin's round of probes is split into (each probes every n-th target). */
+const MAX_SLICES_PER_ROUND = 10;
+
 export interface ProbeTarget {
   /** Absolute URL probed: the target's URL + origin.health_check_path. */
   readonly probeUrl: string;
@@ -22,7 +25,9 @@ export interface ActiveHealthChecks {
 
 /**
  * Probes every target with GET every `interval_seconds`; a 2xx/3xx answer within `timeout_seconds`
- * is a success. Probes use their own small agent rather than the target's request pool, so a pool
+ * is a success. The first round probes every target at once; after it each target is probed once an
+ * interval, an origin's targets in up to MAX_SLICES_PER_ROUND ticks spread over the interval from a random
+ * phase (Envoy's interval jitter), so origins built together do not probe together. Probes use their own small agent rather than the target's request pool, so a pool
  * saturated by slow requests does not queue (and fail) the probes. A target whose previous probe is
  * still running is skipped, so a hanging target costs one connection, not one per interval.
  * The interval is at least MIN_PROBE_INTERVAL_SECONDS, and every probe is taken from the tenant's
@@ -83,18 +88,24 @@ export function startActiveHealthChecks(
     if (!stopping.signal.aborted) target.onProbe(success);
   };
 
-  // The next round starts at the first target this one left out for budget, so none starves.
-  let first = 0;
-  const round = (): void => {
-    const count = targets.length;
-    const start = first;
+  // Each slice of the targets (every `slices`-th one) is probed in its own tick, the ticks spread over
+  // the interval from a random phase: an origin's probes, and those of origins built together, do not
+  // all come at once, where the budget's burst (one second's worth) skipped some every round.
+  const slices = Math.max(1, Math.min(targets.length, MAX_SLICES_PER_ROUND));
+  const sliceMs = intervalMs / slices;
+  // Slice n is targets n, n + slices, …; each slice's turn starts at the target its previous turn left
+  // out for budget (its position in the slice), so none starves.
+  const startOfSlice = new Array<number>(slices).fill(0);
+  const probeSlice = (slice: number): void => {
+    const size = Math.ceil((targets.length - slice) / slices);
+    const start = startOfSlice[slice]!;
     let leftOut = -1;
-    for (let i = 0; i < count; i++) {
-      const index = (start + i) % count;
-      const target = targets[index]!;
+    for (let i = 0; i < size; i++) {
+      const position = (start + i) % size;
+      const target = targets[slice + position * slices]!;
       if (probing.has(target)) continue;
       if (budget !== undefined && !budget.tryTake()) {
-        if (leftOut < 0) leftOut = index;
+        if (leftOut < 0) leftOut = position;
         continue;
       }
       probing.add(target);
@@ -104,15 +115,32 @@ export function startActiveHealthChecks(
       });
       running.add(done);
     }
-    if (leftOut >= 0) first = leftOut;
+    if (leftOut >= 0) startOfSlice[slice] = leftOut;
   };
 
-  round();
-  const timer = setInterval(round, intervalMs);
-  timer.unref();
+  let nextSlice = 0;
+  const tick = (): void => {
+    probeSlice(nextSlice);
+    nextSlice = (nextSlice + 1) % slices;
+  };
+
+  // The first round probes every target at once (a new origin learns its targets' health at once); the
+  // ticks begin an interval later, so no target is probed twice within one interval.
+  for (let slice = 0; slice < slices; slice++) probeSlice(slice);
+  let timer: NodeJS.Timeout | undefined;
+  const ticking = setTimeout(
+    () => {
+      tick();
+      timer = setInterval(tick, sliceMs);
+      timer.unref();
+    },
+    intervalMs + Math.random() * sliceMs,
+  );
+  ticking.unref();
 
   return {
     async stop() {
+      clearTimeout(ticking);
       clearInterval(timer);
       budget?.release();
       stopping.abort();

@@ -80,6 +80,21 @@ export class CircuitBreaker {
     return this.#round;
   }
 
+  /**
+   * The set this circuit's set replaces (its origin was edited) has the same target's circuit open or
+   * half-open: this one opens as of that opening (its own `open_seconds` from then), rather than closed
+   * with no outcome seen, which let a failing target take traffic again on every edit of its origin.
+   * Unless this one has seen an outcome already. True when it opened.
+   */
+  inheritOpen(previous: CircuitBreaker): boolean {
+    if (!this.settings.enabled || this.#state !== 'closed' || this.#windowCount > 0) return false;
+    if (previous.#state === 'closed') return false;
+    this.#state = 'open';
+    this.#openedAt = previous.#openedAt;
+    this.#round++;
+    return true;
+  }
+
   record(success: boolean, admission: Admission): void {
     if (!this.settings.enabled) return;
     if (this.#state === 'closed') this.#recordClosed(success);

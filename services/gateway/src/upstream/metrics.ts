@@ -328,6 +328,18 @@ export class TargetMetrics {
     this.#families.healthTransitions.inc({ ...this.labels, to: healthy ? 'healthy' : 'unhealthy', source });
   }
 
+  /** The target is down as the set this one replaces had it (no transition: the series is the same target's). */
+  ejectionInherited(): void {
+    if (this.#closed) return;
+    this.#healthy = false;
+  }
+
+  /** The circuit is open as the set this one replaces had it (no transition, as for an ejection). */
+  openCircuitInherited(): void {
+    if (this.#closed) return;
+    this.#circuit = 'open';
+  }
+
   circuitChanged(to: CircuitState, reason: CircuitTripReason): void {
     if (this.#closed) return;
     this.#circuit = to;

@@ -106,9 +106,35 @@ describe('the replica probe budget is shared fairly between tenants', () => {
     // The greedy tenant's sets are built first (a snapshot's origins start their rounds in order).
     for (let i = 0; i < 3; i++) probedOrigin(greedy.url, 100, 1, { registry, probeBudget });
     probedOrigin(small.url, 1, 1, { registry, probeBudget, tenantId: randomUUID() });
-    await sleep(3500);
-    // Rounds at 0, 1, 2 and 3 s.
+    await sleep(4500);
+    // Its first round at 0 s, then one probe an interval from a random phase: 1–2 s, 2–3 s and 3–4 s.
     expect(small.probes()).toBeGreaterThanOrEqual(3);
     expect(greedy.probes()).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * Regression test: every origin probed all its targets in one burst every interval, and origins built
+ * together (a replica starting, a snapshot) burst together, so probes the budget could afford on average
+ * were skipped every round (20 targets at 2 s need 10/s; a budget of 15/s lost 5 of them each round) and
+ * a skipped target went unprobed for another interval.
+ */
+describe('active health checks spread their probes over the interval', () => {
+  it('skips no probe after the first round when the budget covers the average rate', async () => {
+    const counter = await probeCounter();
+    const registry = new Registry();
+    const probeBudget = new ProbeBudget({ perSecond: 15, registry });
+    probedOrigin(counter.url, 20, 2, { registry, probeBudget });
+    const skipped = async () =>
+      (await registry.getSingleMetric('vantageedge_upstream_probes_skipped_total')?.get())?.values[0]
+        ?.value ?? 0;
+    // The first round probes every target at once: more than the budget's burst.
+    await sleep(1000);
+    const skippedInFirstRound = await skipped();
+    expect(skippedInFirstRound).toBeGreaterThan(0);
+    await sleep(5000);
+    expect(await skipped()).toBe(skippedInFirstRound);
+    // The first round's and the whole of the next one's (from 2 s to at most 4.2 s).
+    expect(counter.probes()).toBeGreaterThanOrEqual(15 + 20);
   });
 });

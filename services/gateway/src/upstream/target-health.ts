@@ -20,6 +20,8 @@ export class TargetHealth {
   #probeFailures = 0;
   #trafficFailures = 0;
   #ejectedUntil = 0;
+  /** Probes or traffic of this set have moved the target up or down. */
+  #judged = false;
 
   constructor(
     private readonly settings: HealthSettings,
@@ -33,6 +35,20 @@ export class TargetHealth {
       this.#set(true, 'passive');
     }
     return this.#healthy;
+  }
+
+  /**
+   * The set this target's set replaces (its origin was edited) had the same target down: it stays down
+   * until it recovers as it would have there (the probes, or the end of the passive ejection), rather than
+   * taking traffic again and failing requests until it is ejected anew. Unless this set has already moved
+   * it itself. True when the target was taken down.
+   */
+  inheritEjection(previous: TargetHealth): boolean {
+    if (this.#judged || !this.#healthy || previous.healthy) return false;
+    this.#healthy = false;
+    this.#ejectedUntil = previous.#ejectedUntil;
+    this.#trafficFailures = 0;
+    return true;
   }
 
   recordProbe(success: boolean): void {
@@ -64,6 +80,7 @@ export class TargetHealth {
   }
 
   #set(healthy: boolean, source: HealthSource): void {
+    this.#judged = true;
     this.#healthy = healthy;
     this.#trafficFailures = 0;
     this.onChange(healthy, source);

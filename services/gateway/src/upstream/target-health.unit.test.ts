@@ -87,4 +87,31 @@ describe('target health', () => {
     for (let i = 0; i < 50; i++) health.recordTraffic(false);
     expect(health.healthy).toBe(true);
   });
+
+  describe('taking over the ejection of the set it replaces', () => {
+    const passiveOnly = { active: { enabled: false }, passive: { unhealthy_threshold: 1 } };
+
+    it('stays out until the ejection that began there is over', () => {
+      const before = setup(passiveOnly);
+      before.health.recordTraffic(false);
+      before.advance(20_000);
+      // Both sets read one clock in the replica; this one's starts where the old one's is.
+      const after = setup(passiveOnly);
+      after.advance(20_000);
+      expect(after.health.inheritEjection(before.health)).toBe(true);
+      expect(after.health.healthy).toBe(false);
+      after.advance(10_000);
+      expect(after.health.healthy).toBe(true);
+    });
+
+    it('keeps its own verdict once its probes have moved the target', () => {
+      const before = setup(thresholds);
+      for (let i = 0; i < 3; i++) before.health.recordProbe(false);
+      const after = setup(thresholds);
+      for (let i = 0; i < 3; i++) after.health.recordProbe(false);
+      for (let i = 0; i < 2; i++) after.health.recordProbe(true);
+      expect(after.health.inheritEjection(before.health)).toBe(false);
+      expect(after.health.healthy).toBe(true);
+    });
+  });
 });

@@ -310,9 +310,72 @@ describe('passive health checks', () => {
     expect(failing!.requests).toBe(3);
     expect(statusOf(set, failing!).healthy).toBe(false);
   });
+
+  it('keeps a target ejected when the origin is edited: the set replacing the old one does not send it traffic again', async () => {
+    const [a, failing, added] = await origins('a', 'failing', 'added');
+    failing!.traffic = 'fail';
+    const registry = new Registry();
+    const id = randomUUID();
+    const checks = {
+      health_check: { active: { interval_seconds: 3600 }, passive: { unhealthy_threshold: 3 } },
+    };
+    const old = upstreamSet([{ origin: a! }, { origin: failing! }], checks, { registry }, id);
+    await spread(old, 20, 1);
+    expect(statusOf(old, failing!).healthy).toBe(false);
+
+    // The tenant adds a target to the origin: a new set for it replaces the old one.
+    const replacement = upstreamSet(
+      [{ origin: a! }, { origin: failing! }, { origin: added! }],
+      checks,
+      { registry },
+      id,
+    );
+    await old.close(replacement);
+
+    const served = await spread(replacement, 40, 1);
+    expect(failing!.requests).toBe(3);
+    expect(served.get('failing')).toBeUndefined();
+    expect(statusOf(replacement, failing!).healthy).toBe(false);
+    expect(
+      await metricValue(registry, 'vantageedge_upstream_target_healthy', {
+        origin: id,
+        target: statusOf(replacement, failing!).id,
+      }),
+    ).toBe(0);
+  });
 });
 
 describe('circuit breaker', () => {
+  it('keeps an open circuit open when the origin is edited, until its cool-down is over', async () => {
+    const [a, failing] = await origins('a', 'failing');
+    failing!.traffic = 'fail';
+    const registry = new Registry();
+    const id = randomUUID();
+    const breaker = { circuit_breaker: { consecutive_failures: 3, open_seconds: 3600 } };
+    const old = upstreamSet([{ origin: a! }, { origin: failing! }], breaker, { registry }, id);
+    await spread(old, 6, 1);
+    expect(statusOf(old, failing!).circuit).toBe('open');
+
+    // The tenant edits the origin (a longer timeout): a new set for it replaces the old one.
+    const replacement = upstreamSet(
+      [{ origin: a! }, { origin: failing! }],
+      { ...breaker, timeout_seconds: 60 },
+      { registry },
+      id,
+    );
+    await old.close(replacement);
+
+    await spread(replacement, 20, 1);
+    expect(failing!.requests).toBe(3);
+    expect(statusOf(replacement, failing!).circuit).toBe('open');
+    expect(
+      await metricValue(registry, 'vantageedge_upstream_circuit_state', {
+        origin: id,
+        target: statusOf(replacement, failing!).id,
+      }),
+    ).toBe(2);
+  });
+
   it('opens after consecutive failures, half-opens after the cool-down, and closes on a good probe', async () => {
     const [a, flaky] = await origins('a', 'flaky');
     const { logger, lines } = captureLogs();

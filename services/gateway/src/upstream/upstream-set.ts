@@ -302,6 +302,23 @@ const forwardings = new WeakMap<UpstreamSet, Forwarding>();
 
 const forwardingOf = (set: UpstreamSet): Forwarding => forwardings.get(set) ?? { open: set, next: undefined };
 
+/** Each open set's targets, by id, for the set that replaces it to take their state over. */
+const membersBySet = new WeakMap<UpstreamSet, ReadonlyMap<string, Member>>();
+
+/**
+ * The targets `previous` has down, or behind an open circuit, stay so in `successor` (the same origin,
+ * edited) until they recover: a new set starting every target healthy and closed sent a dead one
+ * traffic again on every edit of its origin.
+ */
+function handOverTargetState(previous: ReadonlyMap<string, Member>, successor: UpstreamSet): void {
+  for (const [id, member] of membersBySet.get(successor) ?? []) {
+    const before = previous.get(id);
+    if (before === undefined) continue;
+    if (member.health.inheritEjection(before.health)) member.metrics.ejectionInherited();
+    if (member.circuit.inheritOpen(before.circuit)) member.metrics.openCircuitInherited();
+  }
+}
+
 /** The open set `from` forwards to, if any; `from` then forwards straight to it. */
 function openSetAfter(from: Forwarding): UpstreamSet | undefined {
   const passed = new Set<Forwarding>();
@@ -479,6 +496,7 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
 
     close(replacement?: UpstreamSet) {
       if (closing === undefined) {
+        if (replacement !== undefined) handOverTargetState(membersById, replacement);
         forwarding.open = undefined;
         forwarding.next = replacement === undefined ? undefined : forwardingOf(replacement);
       }
@@ -495,6 +513,8 @@ export function createUpstreamSet(origin: OriginConfig, deps: UpstreamSetDeps): 
   };
   forwarding.open = set;
   forwardings.set(set, forwarding);
+  const membersById = new Map(members.map((member) => [member.id, member]));
+  membersBySet.set(set, membersById);
   return set;
 }
 
