@@ -20,7 +20,7 @@ import type { GatewayConfigStore } from './config/gateway-config-store.js';
 import { answerClientError, TIMEOUT_CHECK_INTERVAL_MS } from './http/client-errors.js';
 import { answerContinueOnRead } from './http/expect-continue.js';
 import { GatewayServerResponse } from './http/gateway-server-response.js';
-import { limitHeaderCount, PARSER_MAX_HEADER_LINES } from './http/header-count.js';
+import { PARSER_MAX_HEADER_LINES } from './http/header-count.js';
 import { oneRequestAtATime } from './http/one-request-at-a-time.js';
 import { limitSendTime } from './http/send-timeout.js';
 import { answerConnect } from './listeners/connect-requests.js';
@@ -161,6 +161,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     store,
     authenticator,
     maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
+    // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.
+    maxHeaders: config.GATEWAY_MAX_HEADERS_COUNT,
     encodedSlashes: config.GATEWAY_ENCODED_SLASHES,
     trustedProxies: trustedProxies.ranges,
     baseDomains: platformBaseDomains(config),
@@ -180,10 +182,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     trustedProxies: trustedProxies.ranges,
   });
   const limitPerClient = limitHttp2RequestsPerClient(clientSlots, () => metrics.refusedClientRequests.inc());
-  // Every listener (HTTP/1.1, HTTPS/1.1, HTTP/2 and h2c) answers too many header lines the same way.
-  const admitted = oneRequestAtATime(
-    limitPerClient(limitHeaderCount(handler, config.GATEWAY_MAX_HEADERS_COUNT)),
-  );
+  const admitted = oneRequestAtATime(limitPerClient(handler));
   const trafficServer = createServer(
     {
       ServerResponse: GatewayServerResponse,

@@ -34,6 +34,9 @@ export function createFixedResponsePolicy(): RoutePolicy {
   };
 }
 
+/** The error code recorded for a `fixed_response` of 400 or more. */
+const FIXED_RESPONSE_CODE = 'fixed_response';
+
 function fixedStage(fixed: FixedResponse): RouteStage {
   // A 204, 205 or 304 has no content (HTTP/2 clients reset a stream that announces some): commands
   // refuse a body for them, and a route stored before answers without it.
@@ -55,6 +58,9 @@ function fixedStage(fixed: FixedResponse): RouteStage {
     name: 'fixed_response',
     onRequest(exchange) {
       const { res } = exchange;
+      // An error status the route answers itself is the tenant's choice (maintenance), not its origin's
+      // failure: the access log and error_responses_total name it so.
+      if (fixed.status >= 400) exchange.errorCode = FIXED_RESPONSE_CODE;
       res.writeHead(fixed.status, headers);
       if (exchange.req.method === 'HEAD' || bodiless) res.end();
       else res.end(body);

@@ -1,5 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { writeError } from '../pipeline/errors.js';
+import type { IncomingMessage } from 'node:http';
 
 /**
  * Node truncates HTTP/1.1 headers beyond server.maxHeadersCount silently (and Node 24 turns an overflow
@@ -18,20 +17,4 @@ export function headerLineCount(req: IncomingMessage): number {
   let lines = 0;
   for (let i = 0; i < raw.length; i += 2) if (raw[i]?.charCodeAt(0) !== 58 /* ':' */) lines++;
   return lines;
-}
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** `handler` behind the GATEWAY_MAX_HEADERS_COUNT check: 431 `too_many_headers`, never forwarded half-read. */
-export function limitHeaderCount(handler: Handler, maxHeaders: number): Handler {
-  const message = `a request may have at most ${maxHeaders} header lines`;
-  return (req, res) => {
-    if (headerLineCount(req) > maxHeaders) {
-      // HTTP/1.1: the connection is not reused after a refused head (HTTP/2 only ends the stream).
-      if (req.httpVersionMajor === 1) res.shouldKeepAlive = false;
-      writeError(res, 431, 'too_many_headers', message);
-      return;
-    }
-    handler(req, res);
-  };
 }

@@ -149,7 +149,7 @@ export class GatewayMetrics {
     });
     this.#errors = new BoundCounter({
       name: 'vantageedge_gateway_error_responses_total',
-      help: 'Responses with status >= 400, by status and error code (code "origin" when the origin sent it; an origin status without a registered name is counted as its class, e.g. 4xx)',
+      help: 'Responses with status >= 400, by status and error code (code "origin" when the origin sent it, "fixed_response" when the route answers itself; an origin status without a registered name is counted as its class, e.g. 4xx)',
       labelNames: ['tenant', 'status', 'code'],
       registry,
     });

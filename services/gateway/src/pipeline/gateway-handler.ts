@@ -18,6 +18,7 @@ import { createFixedResponsePolicy } from '../fixed-response/fixed-response-stag
 import { type AttemptOptions, forwardWithPolicy, NO_TARGET } from '../forwarding/forward-with-policy.js';
 import { createUpstreamPolicy } from '../forwarding/upstream-policy.js';
 import { DEFAULT_MAX_LOOP_HOPS, LOOP_DETECTED_MESSAGE, platformPasses } from '../http/cdn-loop.js';
+import { headerLineCount } from '../http/header-count.js';
 import { answerLastOnConnection, followsLastAnswer } from '../http/last-on-connection.js';
 import { isMisdirected, MISDIRECTED_MESSAGE } from '../http/misdirected-request.js';
 import {
@@ -58,7 +59,7 @@ import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from
  * The request lifecycle as a plain node:http `(req, res)` handler, one named function per step, in the
  * order a request passes them:
  *
- *   handleRequest → checkVersion → checkScheme → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkLoop
+ *   handleRequest → checkHeaderCount → checkVersion → checkScheme → checkFraming → resolveTenant → checkMethod → normalizeRequestPath → matchRoute → checkLoop
  *   → checkDeclaredBodySize
  *   → runRequestStages (the route's compiled stages: limits, IP rules, CORS, auth, rate limit, cache, …)
  *   → forwardToOrigin (origin, balance, proxy, retries) → onOriginResponse (the stages' response hooks)
@@ -81,6 +82,8 @@ export interface GatewayHandlerOptions {
   store: PipelineTarget;
   authenticator: Authenticator;
   maxBodyBytes: number;
+  /** GATEWAY_MAX_HEADERS_COUNT: a request with more header lines is refused (431); default no bound. */
+  maxHeaders?: number;
   encodedSlashes?: EncodedSlashPolicy;
   /** PLATFORM_BASE_DOMAINS: an origin's cookie may never be scoped to one of them (or a parent). */
   baseDomains?: readonly string[];
@@ -113,6 +116,7 @@ export type GatewayHandler = (req: IncomingMessage, res: ServerResponse) => void
 interface PipelineContext {
   readonly store: TenantResolver;
   readonly maxBodyBytes: number;
+  readonly maxHeaders: number;
   readonly encodedSlashes: EncodedSlashPolicy;
   readonly clientAddresses: ClientAddressResolver;
   readonly cookieDomains: CookieDomainGuard;
@@ -142,6 +146,7 @@ export function createGatewayHandler(options: GatewayHandlerOptions): GatewayHan
   const context: PipelineContext = {
     store: options.store,
     maxBodyBytes: options.maxBodyBytes,
+    maxHeaders: options.maxHeaders ?? Number.POSITIVE_INFINITY,
     encodedSlashes: options.encodedSlashes ?? 'reject',
     clientAddresses: new ClientAddressResolver(options.trustedProxies ?? []),
     cookieDomains: new CookieDomainGuard(options.baseDomains ?? [], options.store),
@@ -230,6 +235,7 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   beginRequestTrace(context.tracing, exchange);
   try {
     if (
+      checkHeaderCount(context, exchange) &&
       checkVersion(exchange) &&
       checkScheme(exchange) &&
       checkFraming(exchange) &&
@@ -244,6 +250,24 @@ function handleRequest(context: PipelineContext, req: IncomingMessage, res: Serv
   } catch (error) {
     internalError(exchange, error);
   }
+}
+
+/**
+ * More header lines than GATEWAY_MAX_HEADERS_COUNT (header-count.ts): 431, never forwarded half-read.
+ * Checked before the host is read, so it is recorded without a tenant, as every refusal before that.
+ */
+function checkHeaderCount(context: PipelineContext, exchange: GatewayExchange): boolean {
+  const { req, res } = exchange;
+  if (headerLineCount(req) <= context.maxHeaders) return true;
+  // HTTP/1.1: the connection is not reused after a refused head (HTTP/2 only ends the stream).
+  if (req.httpVersionMajor === 1) res.shouldKeepAlive = false;
+  failExchange(
+    exchange,
+    431,
+    'too_many_headers',
+    `a request may have at most ${context.maxHeaders} header lines`,
+  );
+  return false;
 }
 
 /**

@@ -332,7 +332,7 @@ export class WebSocketProxy {
     const { store, authenticator } = this.#options;
     const req = exchange.req;
 
-    // GATEWAY_MAX_HEADERS_COUNT, as for every request (the plain handler is behind limitHeaderCount).
+    // GATEWAY_MAX_HEADERS_COUNT, as for every request (the request handler checks it first).
     const { maxHeaders } = this.#options;
     if (headerLineCount(req) > maxHeaders)
       return refuse(431, 'too_many_headers', `a request may have at most ${maxHeaders} header lines`);
