@@ -498,6 +498,16 @@ function resumeRequestStages(
   next: number,
 ): void {
   if (result === 'handled') return;
+  if (exchange.res.destroyed) {
+    // The client left while the stage waited (a rate limit's Redis round trip, a key set being
+    // fetched): the exchange is over, nothing more runs and nothing is sent. Its request may be cut
+    // short (node ends the body of an HTTP/2 stream reset before its END_STREAM as if it were whole),
+    // and an upstream exchange would never learn its client is gone: its response closed already.
+    // What the resumed stage took for the request (the cache's fill) is given back: the end hooks
+    // ran when the client left, before it took it.
+    runEndHooks(exchange);
+    return;
+  }
   try {
     runRequestStages(context, exchange, next);
   } catch (error) {
@@ -709,19 +719,22 @@ function onResponseClose(this: TrackedResponse): void {
 
 /** The stages' end hooks, then the metrics, the access-log line and the server span. */
 function finishExchange(context: PipelineContext, exchange: GatewayExchange): void {
-  const { res, route } = exchange;
-  if (route !== undefined) {
-    for (const stage of route.stages.end) {
-      try {
-        stage.onEnd!(exchange);
-      } catch {
-        // A stage's cleanup must not keep the others, the metrics or the log line from running.
-      }
-    }
-  }
+  const { res } = exchange;
+  runEndHooks(exchange);
   if (!res.writableFinished) exchange.responseComplete = false; // cut short: the client left, or the origin
   context.metrics?.requestsInFlight.dec();
   recordExchange(exchange, res.headersSent ? res.statusCode : 0, context);
+}
+
+/** The route's stages release their per-request state (each end hook may run more than once). */
+function runEndHooks(exchange: GatewayExchange): void {
+  for (const stage of exchange.route?.stages.end ?? []) {
+    try {
+      stage.onEnd!(exchange);
+    } catch {
+      // A stage's cleanup must not keep the others, the metrics or the log line from running.
+    }
+  }
 }
 
 // ---- helpers ----

@@ -77,7 +77,10 @@ export interface RouteStage {
    * gateway would answer). Returns true when the stage answered the request itself (stale-if-error).
    */
   onOriginFailure?(exchange: GatewayExchange, status: number): boolean;
-  /** Once the exchange is over (response finished or connection gone): release per-request state. */
+  /**
+   * Once the exchange is over (response finished or connection gone): release per-request state. Runs
+   * again if a stage that was waiting when the client left resumes after it (what it took is released).
+   */
   onEnd?(exchange: GatewayExchange): void;
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
+import { connect, constants } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   send,
@@ -10,6 +11,7 @@ import {
 } from '../testing/gateway-harness.js';
 import { connectRaw, within } from '../testing/raw-connections.js';
 import { buildSnapshot } from '../testing/snapshots.js';
+import { sendUpgrade } from '../testing/upgrade-request.js';
 
 /** A route's own body and header limits, below the gateway's global ones. */
 describe('max_body_bytes and max_header_bytes route policies', () => {
@@ -18,7 +20,7 @@ describe('max_body_bytes and max_header_bytes route policies', () => {
 
   beforeAll(async () => {
     origin = await startTestOrigin('limits');
-    gateway = await startTestGateway({ GATEWAY_MAX_BODY_BYTES: '100000' });
+    gateway = await startTestGateway({ GATEWAY_MAX_BODY_BYTES: '100000', GATEWAY_H2C: 'true' });
     const originId = randomUUID();
     gateway.store.apply(
       buildSnapshot({
@@ -118,5 +120,52 @@ describe('max_body_bytes and max_header_bytes route policies', () => {
     expect(long.json()['error']).toMatchObject({ code: 'request_header_fields_too_large' });
     const query = await send(gateway, 'limits.localhost', `/small-headers/x?q=${'u'.repeat(600)}`);
     expect(query.status).toBe(431);
+  });
+
+  // Over HTTP/2 the route's limit counts the header list as it arrived, decoded (HPACK's compression,
+  // which makes repeated fields nearly free on the wire, does not count), each cookie crumb a field of
+  // its own, as the listener's limit (SETTINGS_MAX_HEADER_LIST_SIZE) counts it.
+  it("counts an HTTP/2 header list decoded against the route's limit: 431, a smaller one passes", async () => {
+    const session = connect(gateway.url);
+    const status = (headers: Record<string, string | string[]>) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({
+          [constants.HTTP2_HEADER_PATH]: '/small-headers/x',
+          [constants.HTTP2_HEADER_AUTHORITY]: 'limits.localhost',
+          ...headers,
+        });
+        let body = '';
+        let code = 0;
+        stream.setEncoding('utf8');
+        stream.on('response', (head) => {
+          code = Number(head[constants.HTTP2_HEADER_STATUS]);
+        });
+        stream.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        stream.on('end', () => resolve({ status: code, body }));
+        stream.on('error', reject);
+      });
+    try {
+      expect((await status({ 'x-small': 'z'.repeat(300) })).status).toBe(200);
+      const repeated = await status({ 'x-same': Array.from({ length: 40 }, () => 'z'.repeat(20)) });
+      expect(repeated.status).toBe(431);
+      expect(JSON.parse(repeated.body)['error']).toMatchObject({ code: 'request_header_fields_too_large' });
+      const crumbs = Array.from({ length: 20 }, (_, i) => `c${i}=0123456789`);
+      expect((await status({ cookie: crumbs })).status).toBe(431);
+      expect((await status({ cookie: crumbs.slice(0, 5) })).status).toBe(200);
+    } finally {
+      session.close();
+    }
+  });
+
+  it("refuses a WebSocket upgrade over the route's header limit with 431, never forwarded", async () => {
+    const before = origin.seen.length;
+    const refused = await sendUpgrade(gateway, 'limits.localhost', '/small-headers/ws', {
+      'x-big': 'z'.repeat(600),
+    });
+    expect(refused.status).toBe(431);
+    expect(JSON.parse(refused.text)['error']).toMatchObject({ code: 'request_header_fields_too_large' });
+    expect(origin.seen.length).toBe(before);
   });
 });

@@ -45,3 +45,36 @@ export function startFixedOrigin(status = 200, body = 'ok'): Promise<HttpOrigin>
     res.writeHead(status).end(body);
   });
 }
+
+/** An HTTP origin that records how it read each request's body, by path (the first one per path). */
+export interface BodyEndingOrigin extends HttpOrigin {
+  /** Paths of the requests whose head reached it. */
+  received: Set<string>;
+  /** `complete`: read to its end (and answered 200); `aborted`: cut off first (reset, closed). */
+  endings: Map<string, { ending: 'complete' | 'aborted'; bytes: number }>;
+}
+
+/**
+ * For the tests of what an origin gets of a request body cut short (at a limit, by its client): whether
+ * it could take it for a whole one, which it would act on.
+ */
+export async function startBodyEndingOrigin(): Promise<BodyEndingOrigin> {
+  const received = new Set<string>();
+  const endings: BodyEndingOrigin['endings'] = new Map();
+  const origin = await startHttpOrigin((req, res) => {
+    const path = req.url ?? '/';
+    received.add(path);
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    req.on('end', () => {
+      if (!endings.has(path)) endings.set(path, { ending: 'complete', bytes });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`read ${bytes}`);
+    });
+    req.on('close', () => {
+      if (!endings.has(path)) endings.set(path, { ending: 'aborted', bytes });
+    });
+  });
+  return { ...origin, received, endings };
+}

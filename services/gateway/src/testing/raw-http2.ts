@@ -66,6 +66,13 @@ export function dataFrame(streamId: number, data: string, endStream: boolean): B
   return frame(TYPE.DATA, endStream ? FLAG.END_STREAM : 0, streamId, Buffer.from(data));
 }
 
+/** RST_STREAM with `code` (an HTTP/2 error code: NO_ERROR 0, CANCEL 8, …). */
+export function resetFrame(streamId: number, code: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(code);
+  return frame(TYPE.RST_STREAM, 0, streamId, payload);
+}
+
 export function pingAckFrame(): Buffer {
   return frame(TYPE.PING, FLAG.ACK, 0, Buffer.alloc(8));
 }
