@@ -1,5 +1,8 @@
 /** The longest frame header (RFC 6455 §5.2): 2 bytes, a 64-bit length, a masking key. */
 const MAX_HEADER_BYTES = 14;
+const CLOSE_OPCODE = 0x8;
+/** RFC 6455 §7.4.1: what a close frame without a status code is reported as. */
+const CLOSE_NO_STATUS = 1005;
 
 /**
  * Follows the frames of one direction of a relayed WebSocket header by header, never holding a
@@ -12,6 +15,16 @@ export class FrameBoundaries {
   #payloadLeft = 0;
   /** A length no peer sends (a 64-bit one with its top bit set, RFC 6455 §5.2): no boundary is known. */
   #lost = false;
+  /** The status code of the first close frame (its first two payload bytes, unmasked), once read. */
+  #closeCode: number | undefined;
+  /** The first close frame's masking key and the status code bytes read so far, while it is read. */
+  #closeMask: Buffer | undefined;
+  #closeCodeBytes: number[] = [];
+
+  /** The status code of the first close frame relayed this way (1005 for one without), if any yet. */
+  get closeCode(): number | undefined {
+    return this.#closeCode;
+  }
 
   get atBoundary(): boolean {
     return !this.#lost && this.#headerBytes === 0 && this.#payloadLeft === 0;
@@ -41,7 +54,10 @@ export class FrameBoundaries {
   #advance(chunk: Buffer, stopAtBoundary: boolean): number {
     let at = 0;
     while (at < chunk.length && !this.#lost) {
-      if (this.#payloadLeft > 0) {
+      if (this.#payloadLeft > 0 && this.#closeMask !== undefined) {
+        this.#readCloseCode(chunk[at++] as number);
+        this.#payloadLeft--;
+      } else if (this.#payloadLeft > 0) {
         const skipped = Math.min(this.#payloadLeft, chunk.length - at);
         this.#payloadLeft -= skipped;
         at += skipped;
@@ -55,6 +71,7 @@ export class FrameBoundaries {
   }
 
   #startPayload(): void {
+    const headerBytes = this.#headerBytes;
     const length7 = (this.#header[1] as number) & 0x7f;
     this.#headerBytes = 0;
     if (length7 < 126) this.#payloadLeft = length7;
@@ -64,6 +81,24 @@ export class FrameBoundaries {
       if (length > BigInt(Number.MAX_SAFE_INTEGER)) this.#lost = true;
       else this.#payloadLeft = Number(length);
     }
+    if (this.#closeCode !== undefined || ((this.#header[0] as number) & 0x0f) !== CLOSE_OPCODE) return;
+    if (this.#payloadLeft < 2) {
+      this.#closeCode = CLOSE_NO_STATUS;
+      return;
+    }
+    const masked = ((this.#header[1] as number) & 0x80) !== 0;
+    this.#closeMask = masked
+      ? Buffer.from(this.#header.subarray(headerBytes - 4, headerBytes))
+      : Buffer.alloc(4);
+  }
+
+  /** One payload byte of the first close frame, while its status code is incomplete. */
+  #readCloseCode(byte: number): void {
+    const mask = this.#closeMask as Buffer;
+    this.#closeCodeBytes.push(byte ^ (mask[this.#closeCodeBytes.length] as number));
+    if (this.#closeCodeBytes.length < 2) return;
+    this.#closeCode = ((this.#closeCodeBytes[0] as number) << 8) | (this.#closeCodeBytes[1] as number);
+    this.#closeMask = undefined;
   }
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { closeFrame } from './close-frame.js';
 import { FrameBoundaries } from './frame-boundaries.js';
 
 /** A binary frame of `length` payload bytes, its length in the shortest form, masked when asked. */
@@ -97,5 +98,29 @@ describe('FrameBoundaries', () => {
     const boundaries = new FrameBoundaries();
     boundaries.observe(Buffer.from([0x82, 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
     expect(boundaries.frameRestAtMost(Number.MAX_SAFE_INTEGER)).toBe(false);
+  });
+
+  it.each([
+    ['unmasked, in one piece', false, Number.MAX_SAFE_INTEGER],
+    ['masked, in one piece', true, Number.MAX_SAFE_INTEGER],
+    ['masked, a byte at a time', true, 1],
+  ])('reads the status code of the first close frame (%s), after other frames', (_name, masked, piece) => {
+    const bytes = Buffer.concat([
+      frame(300, masked),
+      closeFrame(4001, 'bye', masked),
+      closeFrame(1000, '', masked),
+    ]);
+    const boundaries = new FrameBoundaries();
+    for (let at = 0; at < bytes.length; at += piece) boundaries.observe(bytes.subarray(at, at + piece));
+    expect(boundaries.closeCode).toBe(4001);
+    expect(boundaries.atBoundary).toBe(true);
+  });
+
+  it('reads a close frame without a status code as 1005, and none before a close frame', () => {
+    const boundaries = new FrameBoundaries();
+    boundaries.observe(frame(10));
+    expect(boundaries.closeCode).toBeUndefined();
+    boundaries.observe(Buffer.from([0x88, 0x00]));
+    expect(boundaries.closeCode).toBe(1005);
   });
 });

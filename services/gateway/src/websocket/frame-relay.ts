@@ -21,18 +21,35 @@ export class FrameRelay {
   readonly #from: Duplex;
   readonly #to: Duplex;
   readonly #frames = new FrameBoundaries();
-  readonly #observe = (chunk: Buffer) => this.#frames.observe(chunk);
+  readonly #observe = (chunk: Buffer) => this.#relayed(chunk);
+  readonly #onCloseFrame: ((code: number) => void) | undefined;
+  #bytes = 0;
 
-  constructor(from: Duplex, to: Duplex) {
+  /** `onCloseFrame`: told the status code of the first close frame relayed this way, once it is. */
+  constructor(from: Duplex, to: Duplex, onCloseFrame?: (code: number) => void) {
     this.#from = from;
     this.#to = to;
+    this.#onCloseFrame = onCloseFrame;
+  }
+
+  /** The bytes relayed this way so far (the gateway's own close frame not counted). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #relayed(chunk: Buffer): void {
+    const closedBefore = this.#frames.closeCode !== undefined;
+    this.#frames.observe(chunk);
+    this.#bytes += chunk.length;
+    const code = this.#frames.closeCode;
+    if (!closedBefore && code !== undefined) this.#onCloseFrame?.(code);
   }
 
   /** Bytes written to `to` before the relay starts (the origin's bytes after its 101, early client bytes). */
   sent(bytes: Buffer): void {
     if (bytes.length === 0) return;
     this.#to.write(bytes);
-    this.#frames.observe(bytes);
+    this.#relayed(bytes);
   }
 
   start(): void {
@@ -71,6 +88,7 @@ export class FrameRelay {
     const finish = (chunk: Buffer) => {
       const length = this.#frames.observeToBoundary(chunk);
       const more = !to.writable || to.write(length === chunk.length ? chunk : chunk.subarray(0, length));
+      this.#bytes += length;
       if (this.#frames.atBoundary) {
         done();
         if (to.writable) to.end(closeFrame);

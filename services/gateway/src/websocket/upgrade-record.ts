@@ -6,7 +6,8 @@ import { type ExchangeRecordSinks, recordExchange } from '../pipeline/record-exc
  * request: its access-log line, its request metrics (duration by status class, upstream time, an
  * answer of 400 or more as an error response) and its SERVER span. Call the returned function when the answer is out (a
  * refusal, a relayed origin answer) or the client left first; for a switched upgrade, with 101 at the
- * switch — the line is the upgrade request's, the connection's life is in the WebSocket gauges.
+ * switch — the line is the upgrade request's; the connection's life is in its `websocket ended` line
+ * (WebSocketProxy) and the WebSocket gauges.
  */
 export function upgradeRecorder(
   exchange: GatewayExchange,

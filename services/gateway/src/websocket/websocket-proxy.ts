@@ -154,7 +154,19 @@ interface ProxiedConnection {
   /** The tenant version the upgrade was admitted under. */
   readonly admittedVersion: bigint;
   readonly requestId: string;
+  /** performance.now() at the switch. */
+  readonly switchedAt: number;
+  /** Who ended it and with which close code: the first close frame either way, else 1006 (none). */
+  ending: WebSocketEnding | undefined;
 }
+
+interface WebSocketEnding {
+  readonly by: 'client' | 'origin' | 'gateway';
+  readonly code: number;
+}
+
+/** RFC 6455 §7.4.1: a connection that ended without a close frame. */
+const CLOSE_ABNORMAL = 1006;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Route stages that may refuse an upgrade before authentication, as they do any request. */
@@ -789,20 +801,20 @@ export class WebSocketProxy {
         exchange.res.writeHead(200, switchedStreamHeaders(response, exchange.requestId, scoping));
       else client.write(switchingProtocolsHead(response, exchange.requestId, scoping));
       record(101);
-      const toClient = new FrameRelay(upstream, client);
-      const toUpstream = new FrameRelay(client, upstream);
-      toClient.sent(upstreamHead);
-      toUpstream.sent(earlyBytes());
       const connection: ProxiedConnection = {
         client,
         upstream,
-        toClient,
-        toUpstream,
+        toClient: new FrameRelay(upstream, client, (code) => endedBy(connection, 'origin', code)),
+        toUpstream: new FrameRelay(client, upstream, (code) => endedBy(connection, 'client', code)),
         closing: false,
         admission,
         admittedVersion: tenant.version,
         requestId: exchange.requestId,
+        switchedAt: performance.now(),
+        ending: undefined,
       };
+      connection.toClient.sent(upstreamHead);
+      connection.toUpstream.sent(earlyBytes());
       this.#pair(connection, () => release({ kind: 'response', status: 101 }));
     });
     upstreamRequest.end();
@@ -819,9 +831,11 @@ export class WebSocketProxy {
     (client as Socket).setNoDelay?.(true);
     upstream.on('error', () => upstream.destroy());
     let closed = false;
-    const finish = () => {
+    const finish = (side: 'client' | 'origin') => {
       if (closed) return;
       closed = true;
+      endedBy(connection, side, CLOSE_ABNORMAL);
+      this.#logEnding(connection);
       this.#open.delete(connection);
       this.#forget(connection);
       this.#options.metrics?.closed(tenantId, this.#options.store.get(tenantId) === undefined);
@@ -833,8 +847,8 @@ export class WebSocketProxy {
       }
       onClose();
     };
-    client.once('close', finish);
-    upstream.once('close', finish);
+    client.once('close', () => finish('client'));
+    upstream.once('close', () => finish('origin'));
     const idle = this.#options.idleTimeoutMs;
     if (idle > 0 && 'setTimeout' in client) {
       (client as Socket).setTimeout(idle, () => this.#goAway(connection, 'idle timeout'));
@@ -849,6 +863,24 @@ export class WebSocketProxy {
       return;
     }
     this.#recheckAdmittedDuringChange(connection);
+  }
+
+  /**
+   * The connection's one line at its end, beside its upgrade's access-log line (written at the 101):
+   * how long it was open, the bytes each way, and who closed it with which code.
+   */
+  #logEnding(connection: ProxiedConnection): void {
+    const { admission, ending } = connection;
+    this.#options.logger?.info('websocket ended', {
+      tenant_id: admission.tenantId,
+      route_id: admission.routeId,
+      request_id: connection.requestId,
+      duration_ms: Math.round(performance.now() - connection.switchedAt),
+      bytes_from_client: connection.toUpstream.bytes,
+      bytes_to_client: connection.toClient.bytes,
+      close_code: ending?.code ?? CLOSE_ABNORMAL,
+      closed_by: ending?.by,
+    });
   }
 
   /** Closes the connection (1008) once its credentials expire, plus the grace; never without an expiry. */
@@ -978,6 +1010,7 @@ export class WebSocketProxy {
   #close(connection: ProxiedConnection, code: number, reason: string): void {
     if (connection.closing) return;
     connection.closing = true;
+    endedBy(connection, 'gateway', code);
     const { client, upstream } = connection;
     connection.toClient.stop();
     connection.toUpstream.stop();
@@ -1004,4 +1037,9 @@ export class WebSocketProxy {
   cutPendingUpgrades(): void {
     for (const socket of this.#pending) socket.destroy();
   }
+}
+
+/** Records the first ending of the connection: a close frame either way, the gateway's own, or a side's connection closing. */
+function endedBy(connection: ProxiedConnection, by: WebSocketEnding['by'], code: number): void {
+  connection.ending ??= { by, code };
 }
