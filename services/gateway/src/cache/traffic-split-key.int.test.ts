@@ -13,7 +13,7 @@ import {
 import { buildSnapshot } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
-import { createResponseCache } from './response-cache.js';
+import { createResponseCache, type ResponseCache } from './response-cache.js';
 
 /**
  * Regression from a review with hostile clients: a traffic split's override (a header or cookie value
@@ -29,13 +29,8 @@ describe('the response cache on a route with traffic split overrides', () => {
   beforeAll(async () => {
     stable = await startTestOrigin('stable');
     canary = await startTestOrigin('canary');
-    const cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 10_000_000 }),
-      l1MaxBytes: 1_000_000,
-      registry: createMetricsRegistry('traffic-split-key', { defaultMetrics: false }),
-      logger: createLogger({ service: 'test', level: 'error' }),
-    });
-    gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+    let cache: ResponseCache;
+    ({ gateway, cache } = await startCachingGateway('traffic-split-key'));
     const stableId = randomUUID();
     const canaryId = randomUUID();
     const snapshot = buildSnapshot({
@@ -103,13 +98,8 @@ describe('the response cache on a route with a sticky traffic split', () => {
   beforeAll(async () => {
     stable = await startTestOrigin('stable');
     canary = await startTestOrigin('canary');
-    const cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 10_000_000 }),
-      l1MaxBytes: 1_000_000,
-      registry: createMetricsRegistry('traffic-split-sticky-key', { defaultMetrics: false }),
-      logger: createLogger({ service: 'test', level: 'error' }),
-    });
-    gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+    let cache: ResponseCache;
+    ({ gateway, cache } = await startCachingGateway('traffic-split-sticky-key'));
     const stableId = randomUUID();
     const canaryId = randomUUID();
     const split = (sticky: Record<string, string>) => ({
@@ -192,13 +182,8 @@ describe('the response cache on a route with a weighted traffic split', () => {
   beforeAll(async () => {
     stable = await startTestOrigin('stable');
     canary = await startTestOrigin('canary');
-    const cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 10_000_000 }),
-      l1MaxBytes: 1_000_000,
-      registry: createMetricsRegistry('traffic-split-weights-key', { defaultMetrics: false }),
-      logger: createLogger({ service: 'test', level: 'error' }),
-    });
-    gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+    let cache: ResponseCache;
+    ({ gateway, cache } = await startCachingGateway('traffic-split-weights-key'));
     const stableId = randomUUID();
     const canaryId = randomUUID();
     const snapshot = buildSnapshot({
@@ -257,13 +242,8 @@ describe('the response cache on a split route falling back to another origin', (
 
   beforeAll(async () => {
     stable = await startTestOrigin('stable');
-    const cache = createResponseCache({
-      store: new MemoryCacheStore({ maxBytes: 10_000_000 }),
-      l1MaxBytes: 1_000_000,
-      registry: createMetricsRegistry('traffic-split-fallback-key', { defaultMetrics: false }),
-      logger: createLogger({ service: 'test', level: 'error' }),
-    });
-    gateway = await startTestGateway({}, { stages: [createCacheStage(cache)] });
+    let cache: ResponseCache;
+    ({ gateway, cache } = await startCachingGateway('traffic-split-fallback-key'));
     const deadId = randomUUID();
     const stableId = randomUUID();
     const snapshot = buildSnapshot({
@@ -313,3 +293,14 @@ describe('the response cache on a split route falling back to another origin', (
     expect(answers).toEqual(['200 MISS', '200 MISS', '200 MISS', '200 HIT', '200 MISS', '200 HIT']);
   });
 });
+
+/** A test gateway with an in-memory response cache (its metrics registry named `name`). */
+async function startCachingGateway(name: string): Promise<{ gateway: TestGateway; cache: ResponseCache }> {
+  const cache = createResponseCache({
+    store: new MemoryCacheStore({ maxBytes: 10_000_000 }),
+    l1MaxBytes: 1_000_000,
+    registry: createMetricsRegistry(name, { defaultMetrics: false }),
+    logger: createLogger({ service: 'test', level: 'error' }),
+  });
+  return { gateway: await startTestGateway({}, { stages: [createCacheStage(cache)] }), cache };
+}
