@@ -410,6 +410,51 @@ describe('the resend after a failed send, while PostgreSQL is unreachable', () =
   });
 });
 
+describe('the requeue once a failed send’s late-send window has passed', () => {
+  it('marks the tenant’s version unpublished once, though both lanes begin then', async () => {
+    // Both lanes begin by requeueing what is unsettled. Each requeued the same tenants: the second,
+    // waiting on the tenant's lock while the first lane sent its current version, marked that version
+    // unpublished again after it was sent, and it stayed pending when the lane that could send it had
+    // finished (a small tenant left to the large lane).
+    const tenantId = randomUUID();
+    const { memory, bus, acknowledged, logs, logger } = acknowledgingBus(tenantId);
+    const requeues = { count: 0 };
+    const pool = countingRequeues(db.pool, requeues);
+    await save({ status: 'live', snapshot: snapshotOf(tenantId, 1n) });
+    const clock = heldClock();
+    const publisher = startSnapshotPublisher({
+      pool,
+      bus,
+      logger,
+      tenantPublishBytesPerSecond: 0,
+      retryDelayMs: 50,
+      lateSendGuardMs: 200,
+      lateSendClock: clock.now,
+    });
+    try {
+      await publisher.idle();
+      memory.log.setAvailable(false);
+      await save({ status: 'live', snapshot: snapshotOf(tenantId, 2n) });
+      publisher.request();
+      await eventually('the send of version 2 fails', () =>
+        logs.includes('snapshot bus unavailable; will republish'),
+      );
+      memory.log.setAvailable(true);
+      await publisher.idle();
+      expect(acknowledged).toEqual(['1', '2']);
+
+      requeues.count = 0;
+      clock.advance(1_000);
+      await eventually('version 2 is sent again', () => acknowledged.length === 3);
+      await publisher.idle();
+      expect(requeues.count).toBe(1);
+      expect(await publishedVersion(tenantId)).toBe('2');
+    } finally {
+      await publisher.stop();
+    }
+  });
+});
+
 describe('a publisher stopped within a failed send’s late-send window (a deploy)', () => {
   it('leaves the tenant’s newest version to be sent again, after the window, by the next publisher', async () => {
     const tenantId = randomUUID();
@@ -477,4 +522,30 @@ function acknowledgingBus(tenantId: string) {
   const logs: string[] = [];
   const logger = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error() {} };
   return { memory, bus, acknowledged, logs, logger };
+}
+
+/**
+ * `pool`, counting in `requeues` the statements that mark published versions unpublished again
+ * (requeueForPublication's), whether or not they change a row.
+ */
+function countingRequeues(pool: pg.Pool, requeues: { count: number }): pg.Pool {
+  const counted = (client: pg.PoolClient): pg.PoolClient =>
+    new Proxy(client, {
+      get(target, property) {
+        const value = Reflect.get(target, property);
+        if (property !== 'query') return typeof value === 'function' ? value.bind(target) : value;
+        return (...args: unknown[]) => {
+          if (typeof args[0] === 'string' && args[0].includes('set published_version = version - 1'))
+            requeues.count += 1;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  return new Proxy(pool, {
+    get(target, property) {
+      const value = Reflect.get(target, property);
+      if (property === 'connect') return async () => counted(await target.connect());
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }

@@ -136,6 +136,8 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
   const inFlight = new Set<string>();
   /** Tenants sent in a publication that did not commit, until they are requeued (requeueUnsettled). */
   const unsettled = new Set<string>();
+  /** The requeue of unsettled tenants under way, if any. */
+  let requeueRunning: Promise<void> | null = null;
   const lateSendGuardMs = options.lateSendGuardMs ?? bus.lateSendWindowMs;
   /** Tenants of failed sends, requeued once a late request of those sends can no longer land. */
   const lateSends =
@@ -287,12 +289,26 @@ export function startSnapshotPublisher(options: SnapshotPublisherOptions): Snaps
     }
   }
 
-  /** Requeues the unsettled tenants; throws (keeping them) while PostgreSQL cannot be reached. */
+  /**
+   * Requeues the unsettled tenants; throws (keeping them) while PostgreSQL cannot be reached. One
+   * requeue at a time, each of what is unsettled when it starts: both lanes requeue as they begin, and
+   * a second requeue of the same tenants, waiting on a tenant's lock while the other lane published its
+   * current version, marked that version unpublished again after it was sent — left pending, with no
+   * lane asked to send it, when it was not the waiting lane's to send.
+   */
   async function requeueUnsettled(): Promise<void> {
+    while (requeueRunning !== null) await requeueRunning.catch(() => {});
     if (unsettled.size === 0) return;
     const tenantIds = [...unsettled];
-    await requeueForPublication(pool, tenantIds);
-    for (const tenantId of tenantIds) unsettled.delete(tenantId);
+    const run = requeueForPublication(pool, tenantIds).then(() => {
+      for (const tenantId of tenantIds) unsettled.delete(tenantId);
+    });
+    requeueRunning = run;
+    try {
+      await run;
+    } finally {
+      if (requeueRunning === run) requeueRunning = null;
+    }
   }
 
   async function publishLocked(
