@@ -365,27 +365,11 @@ describe('the resend after a failed send, while PostgreSQL is unreachable', () =
     const count = (message: string) => logs.filter((logged) => logged === message).length;
     const unavailable = 'snapshot bus unavailable; will republish';
     await save({ status: 'live', snapshot: snapshotOf(tenantId, 1n) });
-    // The guard's window passes when the clock is moved on, not while this machine is slow.
-    const clock = heldClock();
-    const publisher = startSnapshotPublisher({
-      pool,
-      bus,
-      logger,
-      tenantPublishBytesPerSecond: 0,
-      retryDelayMs: 50,
-      lateSendGuardMs: 200,
-      lateSendClock: clock.now,
-    });
+    const { clock, publisher } = startGuardedPublisher(pool, bus, logger);
     try {
       await publisher.idle();
 
-      // The send of version 2 fails; version 2 goes out once the bus is back.
-      memory.log.setAvailable(false);
-      await save({ status: 'live', snapshot: snapshotOf(tenantId, 2n) });
-      publisher.request();
-      await eventually('the send of version 2 fails', () => count(unavailable) > 0);
-      memory.log.setAvailable(true);
-      await publisher.idle();
+      await failTheFirstSendOfVersion2({ tenantId, memory, publisher, logs });
       expect(acknowledged).toEqual(['1', '2']);
 
       // PostgreSQL is out of reach when the failed send's window has passed: the requeue fails...
@@ -421,26 +405,10 @@ describe('the requeue once a failed send’s late-send window has passed', () =>
     const requeues = { count: 0 };
     const pool = countingRequeues(db.pool, requeues);
     await save({ status: 'live', snapshot: snapshotOf(tenantId, 1n) });
-    const clock = heldClock();
-    const publisher = startSnapshotPublisher({
-      pool,
-      bus,
-      logger,
-      tenantPublishBytesPerSecond: 0,
-      retryDelayMs: 50,
-      lateSendGuardMs: 200,
-      lateSendClock: clock.now,
-    });
+    const { clock, publisher } = startGuardedPublisher(pool, bus, logger);
     try {
       await publisher.idle();
-      memory.log.setAvailable(false);
-      await save({ status: 'live', snapshot: snapshotOf(tenantId, 2n) });
-      publisher.request();
-      await eventually('the send of version 2 fails', () =>
-        logs.includes('snapshot bus unavailable; will republish'),
-      );
-      memory.log.setAvailable(true);
-      await publisher.idle();
+      await failTheFirstSendOfVersion2({ tenantId, memory, publisher, logs });
       expect(acknowledged).toEqual(['1', '2']);
 
       requeues.count = 0;
@@ -460,27 +428,10 @@ describe('a publisher stopped within a failed send’s late-send window (a deplo
     const tenantId = randomUUID();
     const { memory, bus, acknowledged, logs, logger } = acknowledgingBus(tenantId);
     await save({ status: 'live', snapshot: snapshotOf(tenantId, 1n) });
-    const clock = heldClock();
-    const old = startSnapshotPublisher({
-      pool: db.pool,
-      bus,
-      logger,
-      tenantPublishBytesPerSecond: 0,
-      retryDelayMs: 50,
-      lateSendGuardMs: 200,
-      lateSendClock: clock.now,
-    });
+    const { clock, publisher: old } = startGuardedPublisher(db.pool, bus, logger);
     await old.idle();
 
-    // The send of version 2 fails (it may still land later); version 2 goes out once the bus is back.
-    memory.log.setAvailable(false);
-    await save({ status: 'live', snapshot: snapshotOf(tenantId, 2n) });
-    old.request();
-    await eventually('the send of version 2 fails', () =>
-      logs.includes('snapshot bus unavailable; will republish'),
-    );
-    memory.log.setAvailable(true);
-    await old.idle();
+    await failTheFirstSendOfVersion2({ tenantId, memory, publisher: old, logs });
     expect(acknowledged).toEqual(['1', '2']);
 
     // The projector is stopped (a rolling deploy) before the failed send's window has passed.
@@ -500,6 +451,48 @@ describe('a publisher stopped within a failed send’s late-send window (a deplo
     }
   });
 });
+
+/**
+ * A publisher that waits out a failed send's late-send window (200 ms) on `heldClock`'s time, so
+ * the window passes when a test moves the clock on, not while this machine is slow.
+ */
+function startGuardedPublisher(
+  pool: pg.Pool,
+  bus: SnapshotBus,
+  logger: ReturnType<typeof acknowledgingBus>['logger'],
+) {
+  const clock = heldClock();
+  const publisher = startSnapshotPublisher({
+    pool,
+    bus,
+    logger,
+    tenantPublishBytesPerSecond: 0,
+    retryDelayMs: 50,
+    lateSendGuardMs: 200,
+    lateSendClock: clock.now,
+  });
+  return { clock, publisher };
+}
+
+/**
+ * Saves version 2 of the tenant while the bus is down, waits for its send to fail (it may still land
+ * later), then brings the bus back and waits for the publisher to send version 2.
+ */
+async function failTheFirstSendOfVersion2(test: {
+  tenantId: string;
+  memory: ReturnType<typeof acknowledgingBus>['memory'];
+  publisher: ReturnType<typeof startSnapshotPublisher>;
+  logs: string[];
+}): Promise<void> {
+  test.memory.log.setAvailable(false);
+  await save({ status: 'live', snapshot: snapshotOf(test.tenantId, 2n) });
+  test.publisher.request();
+  await eventually('the send of version 2 fails', () =>
+    test.logs.includes('snapshot bus unavailable; will republish'),
+  );
+  test.memory.log.setAvailable(true);
+  await test.publisher.idle();
+}
 
 /**
  * An in-memory bus that records every version of the tenant it acknowledged, in order, whichever
