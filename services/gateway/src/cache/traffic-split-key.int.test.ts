@@ -10,7 +10,7 @@ import {
   type TestGateway,
   type TestOrigin,
 } from '../testing/gateway-harness.js';
-import { buildSnapshot } from '../testing/snapshots.js';
+import { buildSnapshot, type TestRoute } from '../testing/snapshots.js';
 import { createCacheStage } from './cache-stage.js';
 import { MemoryCacheStore } from './memory-cache-store.js';
 import { createResponseCache, type ResponseCache } from './response-cache.js';
@@ -27,45 +27,25 @@ describe('the response cache on a route with traffic split overrides', () => {
   let canary: TestOrigin;
 
   beforeAll(async () => {
-    stable = await startTestOrigin('stable');
-    canary = await startTestOrigin('canary');
-    let cache: ResponseCache;
-    ({ gateway, cache } = await startCachingGateway('traffic-split-key'));
-    const stableId = randomUUID();
-    const canaryId = randomUUID();
-    const snapshot = buildSnapshot({
-      subdomain: 'splitkey',
-      origins: [
-        { id: stableId, targets: [stable.url] },
-        { id: canaryId, targets: [canary.url] },
-      ],
-      routes: [
-        {
-          origin_id: stableId,
-          path_pattern: '/*',
-          traffic_split: {
-            origins: [
-              { origin_id: stableId, weight: 100 },
-              { origin_id: canaryId, weight: 0 },
-            ],
-            overrides: [
-              { header: 'x-canary', value: 'always', origin_id: canaryId },
-              { cookie: 'canary', value: 'yes', origin_id: canaryId },
-            ],
-          },
+    ({ gateway, stable, canary } = await startStableAndCanary('traffic-split-key', 'splitkey', (ids) => [
+      {
+        origin_id: ids.stable,
+        path_pattern: '/*',
+        traffic_split: {
+          origins: [
+            { origin_id: ids.stable, weight: 100 },
+            { origin_id: ids.canary, weight: 0 },
+          ],
+          overrides: [
+            { header: 'x-canary', value: 'always', origin_id: ids.canary },
+            { cookie: 'canary', value: 'yes', origin_id: ids.canary },
+          ],
         },
-      ],
-    });
-    snapshot.routes[0]!.cache_policy = cachePolicy.parse({ mode: 'override', ttl_seconds: 3600 });
-    gateway.store.apply(snapshot);
-    await cache.prepareTenant(snapshot.tenant_id);
+      },
+    ]));
   });
 
-  afterAll(async () => {
-    await gateway?.close();
-    await stable?.close();
-    await canary?.close();
-  });
+  afterAll(() => closeAll(gateway, stable, canary));
 
   const originOf = (answer: { json: () => Record<string, unknown> }) => answer.json()['origin'];
 
@@ -96,43 +76,34 @@ describe('the response cache on a route with a sticky traffic split', () => {
   const host = 'splitsticky.localhost';
 
   beforeAll(async () => {
-    stable = await startTestOrigin('stable');
-    canary = await startTestOrigin('canary');
-    let cache: ResponseCache;
-    ({ gateway, cache } = await startCachingGateway('traffic-split-sticky-key'));
-    const stableId = randomUUID();
-    const canaryId = randomUUID();
-    const split = (sticky: Record<string, string>) => ({
+    const split = (ids: { stable: string; canary: string }, sticky: Record<string, string>) => ({
       origins: [
-        { origin_id: stableId, weight: 90 },
-        { origin_id: canaryId, weight: 10 },
+        { origin_id: ids.stable, weight: 90 },
+        { origin_id: ids.canary, weight: 10 },
       ],
       sticky,
     });
-    const snapshot = buildSnapshot({
-      subdomain: 'splitsticky',
-      origins: [
-        { id: stableId, targets: [stable.url] },
-        { id: canaryId, targets: [canary.url] },
+    ({ gateway, stable, canary } = await startStableAndCanary(
+      'traffic-split-sticky-key',
+      'splitsticky',
+      (ids) => [
+        { origin_id: ids.stable, path_pattern: '/probe/*', traffic_split: split(ids, { cookie: 'session' }) },
+        {
+          origin_id: ids.stable,
+          path_pattern: '/by-cookie/*',
+          traffic_split: split(ids, { cookie: 'session' }),
+        },
+        {
+          origin_id: ids.stable,
+          path_pattern: '/by-header/*',
+          traffic_split: split(ids, { header: 'x-user' }),
+        },
       ],
-      routes: [
-        { origin_id: stableId, path_pattern: '/probe/*', traffic_split: split({ cookie: 'session' }) },
-        { origin_id: stableId, path_pattern: '/by-cookie/*', traffic_split: split({ cookie: 'session' }) },
-        { origin_id: stableId, path_pattern: '/by-header/*', traffic_split: split({ header: 'x-user' }) },
-      ],
-    });
-    for (const route of snapshot.routes.slice(1)) {
-      route.cache_policy = cachePolicy.parse({ mode: 'override', ttl_seconds: 3600 });
-    }
-    gateway.store.apply(snapshot);
-    await cache.prepareTenant(snapshot.tenant_id);
+      (path) => path !== '/probe/*',
+    ));
   });
 
-  afterAll(async () => {
-    await gateway?.close();
-    await stable?.close();
-    await canary?.close();
-  });
+  afterAll(() => closeAll(gateway, stable, canary));
 
   const originOf = (answer: { json: () => Record<string, unknown> }) => answer.json()['origin'];
 
@@ -180,41 +151,25 @@ describe('the response cache on a route with a weighted traffic split', () => {
   const host = 'splitweights.localhost';
 
   beforeAll(async () => {
-    stable = await startTestOrigin('stable');
-    canary = await startTestOrigin('canary');
-    let cache: ResponseCache;
-    ({ gateway, cache } = await startCachingGateway('traffic-split-weights-key'));
-    const stableId = randomUUID();
-    const canaryId = randomUUID();
-    const snapshot = buildSnapshot({
-      subdomain: 'splitweights',
-      origins: [
-        { id: stableId, targets: [stable.url] },
-        { id: canaryId, targets: [canary.url] },
-      ],
-      routes: [
+    ({ gateway, stable, canary } = await startStableAndCanary(
+      'traffic-split-weights-key',
+      'splitweights',
+      (ids) => [
         {
-          origin_id: stableId,
+          origin_id: ids.stable,
           path_pattern: '/*',
           traffic_split: {
             origins: [
-              { origin_id: stableId, weight: 3 },
-              { origin_id: canaryId, weight: 1 },
+              { origin_id: ids.stable, weight: 3 },
+              { origin_id: ids.canary, weight: 1 },
             ],
           },
         },
       ],
-    });
-    snapshot.routes[0]!.cache_policy = cachePolicy.parse({ mode: 'override', ttl_seconds: 3600 });
-    gateway.store.apply(snapshot);
-    await cache.prepareTenant(snapshot.tenant_id);
+    ));
   });
 
-  afterAll(async () => {
-    await gateway?.close();
-    await stable?.close();
-    await canary?.close();
-  });
+  afterAll(() => closeAll(gateway, stable, canary));
 
   it('regression: keeps the weights’ shares on a cached route, each origin’s answer in its own entry', async () => {
     const answers: string[] = [];
@@ -293,6 +248,41 @@ describe('the response cache on a split route falling back to another origin', (
     expect(answers).toEqual(['200 MISS', '200 MISS', '200 MISS', '200 HIT', '200 MISS', '200 HIT']);
   });
 });
+
+/**
+ * A caching test gateway serving `subdomain` from two origins, "stable" and "canary", on the routes
+ * `routes` gives for their ids; the routes whose path `cached` accepts are cached for an hour.
+ */
+async function startStableAndCanary(
+  name: string,
+  subdomain: string,
+  routes: (ids: { stable: string; canary: string }) => TestRoute[],
+  cached: (path: string) => boolean = () => true,
+): Promise<{ gateway: TestGateway; stable: TestOrigin; canary: TestOrigin }> {
+  const stable = await startTestOrigin('stable');
+  const canary = await startTestOrigin('canary');
+  const { gateway, cache } = await startCachingGateway(name);
+  const ids = { stable: randomUUID(), canary: randomUUID() };
+  const snapshot = buildSnapshot({
+    subdomain,
+    origins: [
+      { id: ids.stable, targets: [stable.url] },
+      { id: ids.canary, targets: [canary.url] },
+    ],
+    routes: routes(ids),
+  });
+  for (const route of snapshot.routes) {
+    if (cached(route.path_pattern))
+      route.cache_policy = cachePolicy.parse({ mode: 'override', ttl_seconds: 3600 });
+  }
+  gateway.store.apply(snapshot);
+  await cache.prepareTenant(snapshot.tenant_id);
+  return { gateway, stable, canary };
+}
+
+async function closeAll(...servers: ({ close(): Promise<unknown> } | undefined)[]): Promise<void> {
+  for (const server of servers) await server?.close();
+}
 
 /** A test gateway with an in-memory response cache (its metrics registry named `name`). */
 async function startCachingGateway(name: string): Promise<{ gateway: TestGateway; cache: ResponseCache }> {
