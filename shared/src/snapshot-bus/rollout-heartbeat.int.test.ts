@@ -5,7 +5,7 @@ import { TEST_INFRA } from '../testing/infrastructure.js';
 import { createTestRedis } from '../testing/redis.js';
 import { startTcpProxy } from '../testing/tcp-proxy.js';
 import { startRolloutHeartbeat } from './rollout-heartbeat.js';
-import { type ReplicaVersion, readReplicaVersions } from './rollout-registry.js';
+import { type ReplicaVersion, readReplicaVersions, rolloutKeys } from './rollout-registry.js';
 
 /**
  * A replica's heartbeat through a connection to Redis that is lost for a moment, while the replica
@@ -75,4 +75,68 @@ describe('rollout heartbeat across a lost Redis connection', () => {
       await proxy.close();
     }
   }, 30_000);
+});
+
+describe('two replicas started with the same replica id', () => {
+  // Both write one hash, so rollout status shows whichever wrote last: a change could look live on
+  // "every replica" while one of the two still serves the old version. Each must say so.
+  it('each reports the other', async () => {
+    const replicaId = `gw-${randomUUID()}`;
+    const tenantId = randomUUID();
+    const reports = { first: 0, second: 0 };
+    const start = (versions: Map<string, bigint>, side: keyof typeof reports) =>
+      startRolloutHeartbeat({
+        redis: redis.client,
+        replicaId,
+        prefix: redis.prefix,
+        intervalMs: 50,
+        appliedVersions: () => versions,
+        onDuplicateReplicaId: () => {
+          reports[side] += 1;
+        },
+      });
+    const first = start(new Map([[tenantId, 1n]]), 'first');
+    const second = start(new Map([[tenantId, 2n]]), 'second');
+    try {
+      expect(
+        await until(
+          async () => ({ ...reports }),
+          (seen) => seen.first > 0 && seen.second > 0,
+        ),
+      ).toEqual({
+        first: 1,
+        second: 1,
+      });
+    } finally {
+      await first.stop();
+      await second.stop();
+    }
+  });
+
+  it('a replica alone under its id reports nothing, though an earlier process left its hash', async () => {
+    const replicaId = `gw-${randomUUID()}`;
+    let reported = 0;
+    const start = () =>
+      startRolloutHeartbeat({
+        redis: redis.client,
+        replicaId,
+        prefix: redis.prefix,
+        intervalMs: 50,
+        appliedVersions: () => new Map(),
+        onDuplicateReplicaId: () => {
+          reported += 1;
+        },
+      });
+    // What a process killed without its clean stop leaves until the TTL runs out.
+    const hash = rolloutKeys(redis.prefix).replica(replicaId);
+    await redis.client.hset(hash, '_replica', 'a-killed-process');
+    await redis.client.expire(hash, 15);
+    const restarted = start();
+    try {
+      await sleep(400);
+      expect(reported).toBe(0);
+    } finally {
+      await restarted.stop();
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 import { DEFAULT_HEARTBEAT_TTL_SECONDS, DEFAULT_ROLLOUT_PREFIX, rolloutKeys } from './rollout-registry.js';
@@ -11,6 +12,11 @@ export interface RolloutHeartbeatOptions {
   ttlSeconds?: number;
   intervalMs?: number;
   onError?: (error: Error) => void;
+  /**
+   * Another process heartbeats under the same replica id (both overwrite one hash, so rollout status
+   * shows whichever wrote last). Called when first seen, and again only after beats without it.
+   */
+  onDuplicateReplicaId?: () => void;
 }
 
 export interface RolloutHeartbeat {
@@ -20,6 +26,8 @@ export interface RolloutHeartbeat {
   /** Removes this replica from the registry (clean shutdown). */
   stop(): Promise<void>;
 }
+
+const INSTANCE_FIELD = '_replica';
 
 /** Runs a pipeline; a command's error (a pipeline reports them in its results) is thrown. */
 async function run(pipeline: ChainableCommander): Promise<Array<[Error | null, unknown]>> {
@@ -39,6 +47,8 @@ async function run(pipeline: ChainableCommander): Promise<Array<[Error | null, u
  */
 export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): RolloutHeartbeat {
   const { redis, replicaId } = options;
+  /** Written into the replica's hash, so a beat finding another value knows another process shares the id. */
+  const instance = randomUUID();
   const keys = rolloutKeys(options.prefix ?? DEFAULT_ROLLOUT_PREFIX);
   const hashKey = keys.replica(replicaId);
   const ttl = options.ttlSeconds ?? DEFAULT_HEARTBEAT_TTL_SECONDS;
@@ -64,7 +74,7 @@ export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): Rollout
     const fields: string[] = [];
     for (const [tenantId, version] of versions) fields.push(tenantId, version.toString());
     // An empty hash does not exist in Redis; a marker field keeps "alive with no tenants" visible.
-    fields.push('_replica', replicaId);
+    fields.push(INSTANCE_FIELD, instance);
     pipeline
       .hset(hashKey, ...fields)
       .expire(hashKey, ttl)
@@ -75,16 +85,22 @@ export function startRolloutHeartbeat(options: RolloutHeartbeatOptions): Rollout
     });
   }
 
+  let duplicateSeen = false;
   async function beat(): Promise<void> {
     const results = await run(
       redis
         .pipeline()
+        .hget(hashKey, INSTANCE_FIELD)
         .expire(hashKey, ttl)
         .zadd(keys.replicas, Date.now(), replicaId)
         .zremrangebyscore(keys.replicas, '-inf', Date.now() - ttl * 10_000),
     );
-    const renewed = results[0]?.[1];
-    if (renewed !== 1 || behind) await writeAll();
+    const writer = results[0]?.[1];
+    const duplicate = typeof writer === 'string' && writer !== instance;
+    if (duplicate && !duplicateSeen) options.onDuplicateReplicaId?.();
+    duplicateSeen = duplicate;
+    const renewed = results[1]?.[1];
+    if (renewed !== 1 || behind || duplicate) await writeAll();
     failing = false;
   }
 

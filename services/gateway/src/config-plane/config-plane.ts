@@ -109,6 +109,13 @@ export function startConfigPlane(options: ConfigPlaneOptions): ConfigPlane {
         appliedVersions: () => sink.appliedVersions(),
         ...options.rollout,
         onError: (error) => logger.warn('rollout heartbeat failed', { error: error.message }),
+        onDuplicateReplicaId: () =>
+          logger.error(
+            'another gateway replica heartbeats under this replica id; set GATEWAY_REPLICA_ID unique per replica',
+            {
+              replica_id: replicaId,
+            },
+          ),
       });
     }
     resolveReady();
