@@ -94,8 +94,9 @@ function lowerBound(sorted: readonly string[], value: string): number {
  * port, no trailing dot; '' when there is none or it is malformed (hostHeaderName).
  */
 export function requestHost(req: Pick<IncomingMessage, 'headers'>): string {
-  // HTTP/2 clients send :authority instead of Host (node's compatibility API does not copy it).
-  return hostName(singleHeader(req.headers.host) ?? singleHeader(req.headers[':authority']));
+  // HTTP/2 clients send :authority instead of Host (node's compatibility API does not copy it); a Host
+  // beside it is not read (RFC 9113 §8.3.1), as the gateway reads the host it finds the tenant by.
+  return hostName(singleHeader(req.headers[':authority']) ?? singleHeader(req.headers.host));
 }
 
 function hostName(hostHeader: string | undefined): string {

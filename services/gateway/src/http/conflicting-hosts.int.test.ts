@@ -127,6 +127,30 @@ describe('a request naming more than one host', () => {
     });
     expect(agreeing.status).toBe(200);
   });
+
+  // Regression: Host and :authority were compared as strings, so a Host naming the same entity in
+  // another spelling RFC 3986 §6.2.3 normalises away (the scheme's default port, an empty port) was
+  // refused 400; and Host, not :authority, was read, which RFC 9113 §8.3.1 forbids when both are sent.
+  it('serves an HTTP/2 request whose Host names its :authority with the default port, read from :authority', async () => {
+    for (const [authority, host] of [
+      [`${VICTIM}:80`, VICTIM],
+      [VICTIM, `${VICTIM.toUpperCase()}:`],
+      [VICTIM, `${VICTIM.toUpperCase()}:80`],
+    ] as const) {
+      const answer = await http2Request(session, { path: '/api/whoami', authority, headers: { host } });
+      expect(answer.status, `:authority ${authority}, Host ${host}`).toBe(200);
+      expect(JSON.parse(answer.body).headers['x-forwarded-host']).toBe(authority);
+    }
+    for (const [authority, host] of [
+      [`${VICTIM}:8080`, VICTIM],
+      [VICTIM, `${VICTIM}:443`],
+      [`${VICTIM}:80`, `${ATTACKER}:80`],
+    ] as const) {
+      const answer = await http2Request(session, { path: '/api/whoami', authority, headers: { host } });
+      expect(answer.status, `:authority ${authority}, Host ${host}`).toBe(400);
+      expect(JSON.parse(answer.body).error.code).toBe('invalid_host');
+    }
+  });
 });
 
 /**

@@ -4,11 +4,13 @@ import { hostHeaderName } from '@vantageedge/shared/routing/host-lookup';
 import { arrivedOverHttp2 } from './request-version.js';
 
 /**
- * The host a request is for: HTTP/1.1's Host header, or HTTP/2's `:authority` pseudo-header (which
- * HTTP/2 clients send instead of Host; node's compatibility API does not copy it into `host`).
+ * The host a request is for: HTTP/2's `:authority` pseudo-header (which HTTP/2 clients send instead of
+ * Host; node's compatibility API does not copy it into `host`), else the Host header. Over HTTP/2 a Host
+ * beside `:authority` is never read (RFC 9113 §8.3.1); one naming another entity is refused
+ * (namesConflictingHosts).
  */
 export function requestAuthority(headers: IncomingHttpHeaders): string | undefined {
-  return singleHeader(headers.host) ?? singleHeader(headers[':authority']);
+  return singleHeader(headers[':authority']) ?? singleHeader(headers.host);
 }
 
 /**
@@ -32,8 +34,9 @@ export function omitsRequiredHost(req: IncomingMessage): boolean {
 
 /**
  * The request names its host more than once: two Host lines (RFC 9112 §3.2), or over HTTP/2 a Host that
- * differs from :authority (RFC 9113 §8.3.1). Such a request must be refused, not served by one reading:
- * a proxy in front that reads the other one would have applied another tenant's rules to it.
+ * names another entity than :authority (RFC 9113 §8.3.1: compared normalised, so `acme.example:443`
+ * and `ACME.example` over https agree). Such a request must be refused, not served by one reading: a
+ * proxy in front that reads the other one would have applied another tenant's rules to it.
  */
 export function namesConflictingHosts(req: IncomingMessage): boolean {
   const raw = req.rawHeaders;
@@ -45,5 +48,25 @@ export function namesConflictingHosts(req: IncomingMessage): boolean {
   if (hostLines > 1) return true;
   if (hostLines === 0 || req.httpVersionMajor !== 2) return false;
   const authority = singleHeader(req.headers[':authority']);
-  return authority !== undefined && authority.toLowerCase() !== singleHeader(req.headers.host)?.toLowerCase();
+  if (authority === undefined) return false;
+  const host = singleHeader(req.headers.host);
+  const scheme = singleHeader(req.headers[':scheme']);
+  return host === undefined || normalizedAuthority(authority, scheme) !== normalizedAuthority(host, scheme);
+}
+
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' };
+
+/**
+ * An authority as RFC 3986 §6.2.2–6.2.3 normalises it for comparison (RFC 9113 §8.3.1 compares Host and
+ * :authority so): lower case, without a port that is empty or the scheme's default. A trailing dot is
+ * kept: it names another URI, even though it resolves to the same tenant.
+ */
+function normalizedAuthority(authority: string, scheme: string | undefined): string {
+  const lower = authority.toLowerCase();
+  const colon = lower.lastIndexOf(':');
+  // An IP literal's own colons are inside its brackets.
+  if (colon < 0 || colon < lower.lastIndexOf(']')) return lower;
+  const port = lower.slice(colon + 1);
+  const isDefault = port === '' || (scheme !== undefined && port === DEFAULT_PORTS[scheme.toLowerCase()]);
+  return isDefault ? lower.slice(0, colon) : lower;
 }
