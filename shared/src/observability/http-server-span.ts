@@ -125,10 +125,19 @@ export function nameSpanByRoute(span: Span, method: string | undefined, routeTem
   span.setAttribute('http.route', routeTemplate);
 }
 
-/** Ends a SERVER or CLIENT span with its response status (5xx, or no response at all, is an error). */
-export function endHttpSpan(span: Span, status: number, errorType?: string): void {
+/**
+ * Ends a SERVER or CLIENT span with its response status. No response at all is an error, and so is a
+ * 5xx; a 4xx only on a CLIENT span (the HTTP conventions: the request failed, where on the server side
+ * it is the client's doing).
+ */
+export function endHttpSpan(
+  span: Span,
+  status: number,
+  errorType?: string,
+  kind: SpanKind.SERVER | SpanKind.CLIENT = SpanKind.SERVER,
+): void {
   if (status > 0) span.setAttribute('http.response.status_code', status);
-  if (status >= 500 || status === 0) {
+  if (status >= (kind === SpanKind.CLIENT ? 400 : 500) || status === 0) {
     span.setAttribute('error.type', errorType ?? (status === 0 ? 'no_response' : String(status)));
     span.setStatus({ code: SpanStatusCode.ERROR });
   }

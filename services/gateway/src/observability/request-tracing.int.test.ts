@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
-import { type ProxyTracerProvider, SpanKind, trace } from '@opentelemetry/api';
+import { type ProxyTracerProvider, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { cachePolicy } from '@vantageedge/shared/domain/gateway-config';
 import { createLogger } from '@vantageedge/shared/observability/logger';
@@ -93,6 +93,13 @@ describe('request tracing', () => {
   let cache: ResponseCache;
   let cacheSkewMs = 0;
   let caching: TestGateway;
+  const retryTargets: Server[] = [];
+  const seenByRetryTargets: IncomingHttpHeaders[] = [];
+  let retrying: TestGateway;
+  /** Answers `/orders/<status>` with that status, and never answers `/orders/silent`. */
+  let scriptedOrigin: Server;
+  const seenByScriptedOrigin: string[] = [];
+  let scripted: TestGateway;
 
   beforeAll(async () => {
     telemetry = startGatewayTelemetry({
@@ -149,6 +156,52 @@ describe('request tracing', () => {
     });
     await cache.prepareTenant(cachingTenantId);
     caching.store.apply(cached);
+    // Two targets of one origin: whichever gets the first request answers 503, every later one 200.
+    for (let i = 0; i < 2; i++) {
+      const target = createServer((req, res) => {
+        seenByRetryTargets.push(req.headers);
+        req.resume();
+        res.writeHead(seenByRetryTargets.length === 1 ? 503 : 200, { 'content-type': 'text/plain' });
+        res.end('answer');
+      });
+      await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+      retryTargets.push(target);
+    }
+    scriptedOrigin = createServer((req, res) => {
+      seenByScriptedOrigin.push(req.url ?? '');
+      req.resume();
+      const status = Number(req.url?.slice('/orders/'.length));
+      if (Number.isInteger(status)) res.writeHead(status).end();
+    });
+    await new Promise<void>((resolve) => scriptedOrigin.listen(0, '127.0.0.1', resolve));
+    scripted = await startTracedGateway(
+      { url: `http://127.0.0.1:${(scriptedOrigin.address() as AddressInfo).port}` } as TestOrigin,
+      randomUUID(),
+    );
+    retrying = await startTestGateway({}, { tracingEnabled: true });
+    const retryingOriginId = randomUUID();
+    retrying.store.apply(
+      buildSnapshot({
+        subdomain: 'traced-retry',
+        origins: [
+          {
+            id: retryingOriginId,
+            targets: retryTargets.map(
+              (target) => `http://127.0.0.1:${(target.address() as AddressInfo).port}`,
+            ),
+            health_check: { active: { enabled: false }, passive: { enabled: false } },
+            circuit_breaker: { enabled: false },
+          },
+        ],
+        routes: [
+          {
+            origin_id: retryingOriginId,
+            path_pattern: '/*',
+            retries: { on: ['503'], backoff: { base_ms: 0, max_ms: 0 } },
+          },
+        ],
+      }),
+    );
   });
 
   afterAll(async () => {
@@ -162,6 +215,14 @@ describe('request tracing', () => {
     await cache?.close();
     cachingOrigin?.closeAllConnections();
     await new Promise((resolve) => cachingOrigin?.close(resolve));
+    await retrying?.close();
+    await scripted?.close();
+    scriptedOrigin?.closeAllConnections();
+    await new Promise((resolve) => scriptedOrigin?.close(resolve));
+    for (const target of retryTargets) {
+      target.closeAllConnections();
+      await new Promise((resolve) => target.close(resolve));
+    }
     await telemetry?.shutdown();
   });
 
@@ -285,6 +346,113 @@ describe('request tracing', () => {
     expect(refresh['traceparent']).not.toContain(clientTraceId);
     expect(refresh['traceparent']).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
     expect(refresh['tracestate']).toBeUndefined();
+  });
+
+  // Regression: the attempt whose 503 the gateway dropped to retry ended as if the origin had never
+  // answered (error.type no_response, no status code), and the retry did not say it was one.
+  it('gives each attempt of a retried request its own CLIENT span, with the status its origin answered', async () => {
+    const response = await send(retrying, 'traced-retry.localhost', '/retried');
+    expect(response.status).toBe(200);
+    const traceId = (await accessLine(retrying, '/retried'))['trace_id'];
+    await flushSpans();
+    const spans = finished.filter((span) => span.spanContext().traceId === traceId);
+    const server = spans.find((span) => span.kind === SpanKind.SERVER);
+    const attempts = spans
+      .filter((span) => span.kind === SpanKind.CLIENT)
+      .sort((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1]);
+    expect(attempts).toHaveLength(2);
+    for (const attempt of attempts) {
+      expect(attempt.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    }
+    const [dropped, answered] = attempts;
+    expect(dropped?.attributes['http.response.status_code']).toBe(503);
+    expect(dropped?.attributes['error.type']).toBe('503');
+    expect(dropped?.attributes['http.request.resend_count']).toBeUndefined();
+    expect(answered?.attributes['http.response.status_code']).toBe(200);
+    expect(answered?.attributes['error.type']).toBeUndefined();
+    expect(answered?.attributes['http.request.resend_count']).toBe(1);
+    // Each attempt carries its own span as the origin's parent.
+    expect(seenByRetryTargets.map((headers) => headers['traceparent'])).toEqual(
+      attempts.map((attempt) => `00-${traceId}-${attempt.spanContext().spanId}-01`),
+    );
+    expect(server?.attributes['http.response.status_code']).toBe(200);
+  });
+
+  // Regression: an origin's 4xx left the CLIENT span's status unset. The HTTP conventions mark a 4xx
+  // an error on the client side (the request failed) and not on the server side (the client's doing).
+  it("marks the CLIENT span of an origin's 404 an error, and not the SERVER span", async () => {
+    expect((await send(scripted, 'traced.localhost', '/orders/404')).status).toBe(404);
+    const traceId = (await accessLine(scripted, '/orders/404'))['trace_id'];
+    await flushSpans();
+    const spans = finished.filter((span) => span.spanContext().traceId === traceId);
+    const server = spans.find((span) => span.kind === SpanKind.SERVER);
+    const upstream = spans.find((span) => span.kind === SpanKind.CLIENT);
+    expect(upstream?.attributes).toMatchObject({ 'http.response.status_code': 404, 'error.type': '404' });
+    expect(upstream?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(server?.attributes['http.response.status_code']).toBe(404);
+    expect(server?.attributes['error.type']).toBeUndefined();
+    expect(server?.status.code).toBe(SpanStatusCode.UNSET);
+  });
+
+  // Regression: a client that left while the origin had not answered yet left a CLIENT span with
+  // http.response.status_code 200 (the unsent response's default) and no error.
+  it('ends the CLIENT span without a status when the client leaves before the answer', async () => {
+    const socket = connect(scripted.gateway.trafficPort, '127.0.0.1');
+    socket.write('GET /orders/silent HTTP/1.1\r\nHost: traced.localhost\r\n\r\n');
+    await vi.waitFor(() => expect(seenByScriptedOrigin).toContain('/orders/silent'), { timeout: 10_000 });
+    socket.destroy();
+    const line = await accessLine(scripted, '/orders/silent');
+    expect(line['status']).toBe(499);
+    let upstream: ReadableSpan | undefined;
+    await vi.waitFor(
+      async () => {
+        await flushSpans();
+        upstream = finished.find(
+          (span) => span.spanContext().traceId === line['trace_id'] && span.kind === SpanKind.CLIENT,
+        );
+        expect(upstream).toBeDefined();
+      },
+      { timeout: 10_000 },
+    );
+    expect(upstream?.attributes['http.response.status_code']).toBeUndefined();
+    expect(upstream?.attributes['error.type']).toBe('client_closed_request');
+  });
+
+  // W3C Trace Context: a traceparent that does not parse starts a new trace, and its tracestate is not
+  // read; even a trusted proxy's (it may pass on what its own client sent).
+  const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const VALID = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
+  it.each([
+    ['upper-case hex', VALID.toUpperCase()],
+    ['version ff', `ff-${TRACE_ID}-00f067aa0ba902b7-01`],
+    ['an all-zero trace id', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`],
+    ['an all-zero parent id', `00-${TRACE_ID}-${'0'.repeat(16)}-01`],
+    ['version 00 with another field', `${VALID}-${'x'.repeat(4_000)}`],
+    ['two traceparent headers', [VALID, VALID]],
+  ])("starts a new trace for a trusted proxy's traceparent with %s", async (_case, traceparent) => {
+    const response = await send(behindProxy, 'traced.localhost', '/orders/malformed', {
+      // node sends an array as one header line per value.
+      headers: { traceparent, tracestate: 'lb=7' } as unknown as Record<string, string>,
+    });
+    expect(response.status).toBe(200);
+    const sent = originHeaders(response);
+    expect(sent['traceparent']).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(sent['traceparent']).not.toContain(TRACE_ID);
+    expect(sent['tracestate']).toBeUndefined();
+  });
+
+  it("continues a trusted proxy's later-version traceparent as version 00, with at most 32 tracestate members", async () => {
+    const members = Array.from({ length: 100 }, (_, i) => `k${i}=v${i}`);
+    const response = await send(behindProxy, 'traced.localhost', '/orders/future', {
+      headers: {
+        traceparent: `cc-${TRACE_ID}-00f067aa0ba902b7-09-fields-of-a-later-version`,
+        tracestate: members.join(','),
+      },
+    });
+    expect(response.status).toBe(200);
+    const sent = originHeaders(response);
+    expect(sent['traceparent']).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`));
+    expect(sent['tracestate']).toBe(members.slice(0, 32).join(','));
   });
 
   // Regression: the span's url.path was the raw target, so an absolute-form request's password

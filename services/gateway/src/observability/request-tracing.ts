@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import {
+  type Attributes,
   context,
   propagation,
   ROOT_CONTEXT,
@@ -66,21 +67,23 @@ export class RequestTracing {
     return this.#tracer.startSpan(name, { kind }, trace.setSpan(context.active(), parent));
   }
 
-  /** The CLIENT span of the call to an origin target. */
-  startUpstreamSpan(parent: Span, method: string | undefined, target: URL): Span {
+  /**
+   * The CLIENT span of one attempt to call an origin target: a retried request has one per attempt,
+   * each a child of the SERVER span, a retry's with `http.request.resend_count` (`resendCount` > 0).
+   */
+  startUpstreamSpan(parent: Span, method: string | undefined, target: URL, resendCount = 0): Span {
     const name = semconvMethod(method);
     const defaultPort = target.protocol === 'https:' ? 443 : 80;
+    const attributes: Attributes = {
+      'http.request.method': name,
+      'server.address': target.hostname,
+      'server.port': target.port === '' ? defaultPort : Number(target.port),
+      'url.scheme': target.protocol.slice(0, -1),
+    };
+    if (resendCount > 0) attributes['http.request.resend_count'] = resendCount;
     return this.#tracer.startSpan(
       name,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          'http.request.method': name,
-          'server.address': target.hostname,
-          'server.port': target.port === '' ? defaultPort : Number(target.port),
-          'url.scheme': target.protocol.slice(0, -1),
-        },
-      },
+      { kind: SpanKind.CLIENT, attributes },
       trace.setSpan(context.active(), parent),
     );
   }
@@ -90,9 +93,14 @@ export class RequestTracing {
     propagateTraceContext(span, headers);
   }
 
-  /** Ends a SERVER or CLIENT span with its response status (5xx, or no response at all, is an error). */
+  /** Ends a SERVER span with its response status (5xx, or no response at all, is an error). */
   static end(span: Span | undefined, status: number, errorType?: string): void {
     if (span !== undefined) endHttpSpan(span, status, errorType);
+  }
+
+  /** Ends an attempt's CLIENT span with the origin's status (4xx, 5xx or none at all is an error). */
+  static endUpstream(span: Span, status: number, errorType?: string): void {
+    endHttpSpan(span, status, errorType, SpanKind.CLIENT);
   }
 }
 

@@ -77,12 +77,15 @@ export class GatewayExchange {
   ) {}
 }
 
+/** Why an exchange (or its attempt at an origin) got no answer out: nginx's 499. */
+export const CLIENT_CLOSED_REQUEST = 'client_closed_request';
+
 /**
  * The exchange closed before any answer went out (the client closed its connection or reset its
  * stream): logged and counted as nginx's 499, never as res.statusCode's default 200.
  */
 export function closedBeforeAnswer(exchange: GatewayExchange): number {
-  exchange.errorCode ??= 'client_closed_request';
+  exchange.errorCode ??= CLIENT_CLOSED_REQUEST;
   exchange.responseComplete = false;
   return 499;
 }

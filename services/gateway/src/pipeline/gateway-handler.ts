@@ -50,7 +50,7 @@ import type { UpstreamLease } from '../upstream/types.js';
 import { acquireTarget } from './acquire-target.js';
 import { createAuthPolicy } from './auth-stage.js';
 import { failExchange } from './errors.js';
-import { GatewayExchange } from './exchange.js';
+import { CLIENT_CLOSED_REQUEST, GatewayExchange } from './exchange.js';
 import { originPath, originRequestHeaders } from './origin-request.js';
 import { recordExchange, type UsageSink } from './record-exchange.js';
 import type { BodyTap, ResponseHead, RoutePolicy, RouteStage, StageResult } from './stage.js';
@@ -645,7 +645,7 @@ async function proxyAttempt(
   const tracing = context.tracing;
   const span =
     tracing && exchange.span
-      ? tracing.startUpstreamSpan(exchange.span, req.method, lease.target.url)
+      ? tracing.startUpstreamSpan(exchange.span, req.method, lease.target.url, exchange.retries)
       : undefined;
   if (span !== undefined) {
     span.setAttribute('vantageedge.upstream.target', lease.target.label);
@@ -671,9 +671,25 @@ async function proxyAttempt(
     cookieDomains: context.cookieDomains,
     onResponse: onOriginResponse,
   });
-  const failed = result !== undefined && !('retryStatus' in result) ? result : undefined;
-  RequestTracing.end(span, result === undefined ? exchange.res.statusCode : 0, failed?.code);
+  if (span !== undefined) RequestTracing.endUpstream(span, ...attemptOutcome(exchange, result));
   return result;
+}
+
+/**
+ * What an attempt's CLIENT span ends with: the status the origin answered (the one the client got, or
+ * one dropped for a retry), else no status and why none came. A client that left before the head went
+ * out got nothing: res.statusCode is then only its default, 200.
+ */
+function attemptOutcome(
+  exchange: GatewayExchange,
+  result: ProxyResult,
+): [status: number, errorType?: string] {
+  if (result === undefined) {
+    const { res } = exchange;
+    return res.headersSent ? [res.statusCode] : [0, CLIENT_CLOSED_REQUEST];
+  }
+  if ('retryStatus' in result) return [result.retryStatus];
+  return [0, result.code];
 }
 
 /**
