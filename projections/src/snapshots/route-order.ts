@@ -1,11 +1,15 @@
 import type { RouteConfig } from '@vantageedge/shared/domain/gateway-config';
+import { methodListBreadth, routeMatchKey } from '@vantageedge/shared/routing/route-match-key';
 
 /**
  * The order the gateway matches a tenant's routes in: priority (higher first), then specificity
  * compared segment by segment — a literal beats a `:param`, which beats a `prefix*`, which beats a
  * `*` — and, when one pattern is a continuation of the other, the longer one first unless it
- * continues with a wildcard; then more `match` conditions first. Ties fall back to the pattern text and the id so the order (and so the
- * snapshot bytes) are deterministic. The gateway's route matcher applies the same rules.
+ * continues with a wildcard; then more `match` conditions first; then fewer methods first (a route for
+ * every method last). Ties fall back to the pattern text and the rest of what the route matches
+ * (routeMatchKey), so the route a request reaches never depends on the routes' ids, which recreating
+ * the same routes changes; the id only orders routes that match alike. The gateway's route matcher
+ * applies the same rules up to the methods, and keeps the snapshot's order after them.
  */
 
 const RANK_LITERAL = 3;
@@ -53,9 +57,15 @@ export function compareRoutes(a: RouteConfig, b: RouteConfig): number {
     b.priority - a.priority ||
     compareSpecificity(a.path_pattern, b.path_pattern) ||
     conditionCount(b) - conditionCount(a) ||
-    (a.path_pattern < b.path_pattern ? -1 : a.path_pattern > b.path_pattern ? 1 : 0) ||
-    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    methodListBreadth(a.methods) - methodListBreadth(b.methods) ||
+    compareText(a.path_pattern, b.path_pattern) ||
+    compareText(routeMatchKey(a), routeMatchKey(b)) ||
+    compareText(a.id, b.id)
   );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function orderRoutes(routes: readonly RouteConfig[]): RouteConfig[] {

@@ -35,3 +35,34 @@ describe('withRoute', () => {
     expect(routes).toHaveLength(ids.length);
   });
 });
+
+describe('routes that match the same requests', () => {
+  const LOW_ID = '00000000-0000-4000-8000-000000000001';
+  const HIGH_ID = 'ffffffff-ffff-4fff-bfff-ffffffffffff';
+  const route = (id: string, fields: Record<string, unknown>) =>
+    routeConfig.parse({ id, origin_id: LOW_ID, auth_mode: 'public', path_pattern: '/orders', ...fields });
+  /** The first route of the pair, as created with either id: the same when order follows content only. */
+  const firstOf = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+    [
+      orderRoutes([route(LOW_ID, a), route(HIGH_ID, b)])[0],
+      orderRoutes([route(HIGH_ID, a), route(LOW_ID, b)])[0],
+    ].map((first) => ({ methods: first?.methods, match: first?.match }));
+
+  it('puts a route naming its methods before one for every method, the shorter list first', () => {
+    const [withLowId, withHighId] = firstOf({ methods: [] }, { methods: ['GET'] });
+    expect(withLowId).toEqual({ methods: ['GET'], match: null });
+    expect(withHighId).toEqual(withLowId);
+    expect(firstOf({ methods: ['GET', 'POST'] }, { methods: ['GET'] })[0]?.methods).toEqual(['GET']);
+  });
+
+  it.each([
+    [{ methods: ['GET', 'POST'] }, { methods: ['GET', 'PUT'] }],
+    [
+      { match: { headers: [{ name: 'x-a', exact: '1' }] } },
+      { match: { headers: [{ name: 'x-b', exact: '1' }] } },
+    ],
+  ])('orders %j and %j by what they match, not by their ids', (a, b) => {
+    const [withLowId, withHighId] = firstOf(a, b);
+    expect(withHighId).toEqual(withLowId);
+  });
+});

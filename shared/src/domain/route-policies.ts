@@ -835,7 +835,8 @@ export type MatchCondition = z.infer<typeof headerCondition>;
 
 /**
  * Conditions beyond path and method. All must hold. Order of matching: priority, then path
- * specificity, then the number of conditions (more first), then the snapshot order.
+ * specificity, then the number of conditions (more first), then the number of methods (fewer first),
+ * then the snapshot order.
  */
 export const routeMatch = z.strictObject({
   /** A subset of the tenant's hosts; empty = every host of the tenant. */

@@ -15,6 +15,7 @@ import {
 import { normalizePath } from './normalize-path.js';
 import { originReadings } from './path-readings.js';
 import { RankOrderCursor } from './rank-order-cursor.js';
+import { methodListBreadth } from './route-match-key.js';
 import {
   type ComparableProtection,
   covers,
@@ -32,9 +33,10 @@ import {
  *   /api*             string prefix (also matches `/apix`)
  * Order: priority (higher first), then specificity — compared segment by segment, a literal beats a
  * `:param`, which beats a wildcard; an exact pattern beats a wildcard that ends where it ends — then
- * the number of `match` conditions (hosts, headers, query: more first), then the snapshot's order.
- * Method lists are upper-case; an empty list accepts any method. A route with conditions matches only
- * a request that meets them all.
+ * the number of `match` conditions (hosts, headers, query: more first), then the number of methods
+ * (fewer first; an empty list, which accepts any method, last), then the snapshot's order (which the
+ * projection gives by what routes match, never by their ids). Method lists are upper-case. A route
+ * with conditions matches only a request that meets them all.
  *
  * `resolve` is what the request path uses: the route chosen for the path must protect at least as
  * much as every route another common origin reading of the path would match (see path-readings.ts,
@@ -61,6 +63,8 @@ interface CompiledPattern<Route> {
   /** The request field values the conditions require (how ConditionValueIndex files the pattern). */
   readonly requirements: ExactRequirements;
   readonly priority: number;
+  /** How many methods the route takes (see methodListBreadth). */
+  readonly methodBreadth: number;
   /** Position in the snapshot (the last tie-break). */
   readonly order: number;
   /** Position in match order, set once sorted. */
@@ -596,6 +600,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
         conditions: conditionsOnce(this.#conditions.compile(route.config.match)),
         requirements: exactRequirements(route.config.match),
         priority: route.config.priority,
+        methodBreadth: methodListBreadth(route.config.methods),
         order,
         rank: 0,
       }),
@@ -607,6 +612,7 @@ export class RouteMatcher<Route extends MatchableRoute> {
         b.priority - a.priority ||
         compareSpecificity(a.segments, b.segments) ||
         conditionCount(b) - conditionCount(a) ||
+        a.methodBreadth - b.methodBreadth ||
         a.order - b.order
       );
     });

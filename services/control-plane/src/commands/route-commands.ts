@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { type RouteState, streamName } from '@vantageedge/shared/domain/events';
+import type { RouteMatchFields } from '@vantageedge/shared/routing/route-match-key';
 import { DEFAULT_PLATFORM_BASE_DOMAINS } from '@vantageedge/shared/settings/common-settings';
 import { withStoredRouteCredentials } from '../domain/credential-headers.js';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError, invalid } from '../domain/errors.js';
 import { type RouteCommand, routeDecider } from '../domain/route.js';
-import {
-  distinctMatchConditions,
-  duplicateRoute,
-  type RouteMatchFields,
-  sameMatchAs,
-} from '../domain/route-match.js';
+import { distinctMatchConditions, duplicateRoute, sameMatchAs } from '../domain/route-match.js';
 import type { CreateRouteBody, UpdateRouteBody } from '../schemas/requests.js';
 import type { RouteResource } from '../schemas/resources.js';
 import { changeResource } from './change-resource.js';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { routeMatchKey } from '@vantageedge/shared/routing/route-match-key';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distinctMatchConditions, routeMatchKey } from '../domain/route-match.js';
+import { distinctMatchConditions } from '../domain/route-match.js';
 import {
   type ApiResponse,
   type ControlPlaneHarness,

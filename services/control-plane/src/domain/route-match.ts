@@ -1,39 +1,7 @@
 import type { RouteMatch } from '@vantageedge/shared/domain/route-policies';
 import { matchConditionKey } from '@vantageedge/shared/routing/match-conditions';
-import { normalizePath } from '@vantageedge/shared/routing/normalize-path';
+import { type RouteMatchFields, routeMatchKey } from '@vantageedge/shared/routing/route-match-key';
 import { DomainError } from './errors.js';
-
-/** What the gateway matches a route by (shared/src/routing/route-matcher.ts). */
-export interface RouteMatchFields {
-  readonly path_pattern: string;
-  readonly methods: readonly string[];
-  readonly priority: number;
-  readonly match?: RouteMatch | null | undefined;
-}
-
-/**
- * The route's match as one string, equal for two routes exactly when the gateway cannot tell them
- * apart: the pattern as the gateway reads it (escapes normalised, `:param` names dropped), methods,
- * hosts and conditions as sets (header names and hosts without case), and the priority. Of two routes
- * with one key, the gateway always takes the same one and the other never serves a request.
- */
-export function routeMatchKey(route: RouteMatchFields): string {
-  const match = route.match ?? null;
-  return JSON.stringify([
-    gatewayPattern(route.path_pattern),
-    sortedSet(route.methods.map((method) => method.toUpperCase())),
-    route.priority,
-    sortedSet((match?.hosts ?? []).map((host) => host.toLowerCase())),
-    sortedSet((match?.headers ?? []).map((condition) => matchConditionKey('header', condition))),
-    sortedSet((match?.query ?? []).map((condition) => matchConditionKey('query', condition))),
-  ]);
-}
-
-function gatewayPattern(pattern: string): string {
-  const normalized = normalizePath(pattern, 'keep');
-  const path = normalized.ok ? normalized.path : pattern;
-  return path.replace(/\/:[^/]*/g, '/:');
-}
 
 /**
  * The header and query conditions of `routes`, each distinct one once (header names without case): what
@@ -51,10 +19,6 @@ export function distinctMatchConditions(
 export function addMatchConditions(conditions: Set<string>, match: RouteMatch | null | undefined): void {
   for (const condition of match?.headers ?? []) conditions.add(matchConditionKey('header', condition));
   for (const condition of match?.query ?? []) conditions.add(matchConditionKey('query', condition));
-}
-
-function sortedSet(values: readonly string[]): string[] {
-  return [...new Set(values)].sort();
 }
 
 /** 409 `duplicate_route`: `field` of the route would make it match exactly as `other` does. */

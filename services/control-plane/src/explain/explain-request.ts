@@ -281,7 +281,7 @@ function routeReason(
   if (route === firstMatch && chosen !== undefined) {
     return `matches, but another reading of the path reaches ${chosen.config.path_pattern}, which protects more`;
   }
-  return `matches too, but ${firstMatch?.config.path_pattern ?? 'another route'} comes first in match order (priority, then specificity, then order)`;
+  return `matches too, but ${firstMatch?.config.path_pattern ?? 'another route'} comes first in match order (priority, then specificity, conditions, methods, then order)`;
 }
 
 function explainLimits(
