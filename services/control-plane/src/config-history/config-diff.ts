@@ -7,7 +7,15 @@ import type { TenantConfig } from './tenant-config.js';
  * the routes is not a change of its own (gateways derive it from the routes' contents).
  */
 
-export const CONFIG_RESOURCES = ['tenant', 'custom_domain', 'user', 'origin', 'route', 'api_key'] as const;
+export const CONFIG_RESOURCES = [
+  'tenant',
+  'custom_domain',
+  'user',
+  'origin',
+  'route',
+  'api_key',
+  'certificate',
+] as const;
 export type ConfigResource = (typeof CONFIG_RESOURCES)[number];
 export const CHANGE_KINDS = ['added', 'removed', 'changed'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
@@ -22,7 +30,10 @@ export interface FieldChange {
 export interface ConfigChange {
   resource: ConfigResource;
   id: string;
-  /** What a person calls it: the tenant's or origin's name, a route's methods and pattern, a key's name. */
+  /**
+   * What a person calls it: the tenant's or origin's name, a route's methods and pattern, a key's name,
+   * a certificate's domains.
+   */
   name: string;
   change: ChangeKind;
   /** The fields that differ (changes only). */
@@ -33,11 +44,12 @@ export interface ConfigChange {
 }
 
 /**
- * The parts of a config that are compared. Keys, custom domains and users are compared only when both
- * sides list them (a document holds none of them: apply and rollback leave them alone).
+ * The parts of a config that are compared. Keys, certificates, custom domains and users are compared
+ * only when both sides list them (a document holds none of them: apply and rollback leave them alone).
  */
 export type ConfigContent = Pick<TenantConfig, 'tenant' | 'origins' | 'routes'> & {
   api_keys?: TenantConfig['api_keys'] | undefined;
+  certificates?: TenantConfig['certificates'] | undefined;
   custom_domains?: TenantConfig['custom_domains'] | undefined;
   users?: TenantConfig['users'] | undefined;
 };
@@ -79,6 +91,13 @@ export function diffConfigs(from: ConfigContent, to: ConfigContent): ConfigChang
   changes.push(...diffById('route', from.routes, to.routes, routeName));
   if (from.api_keys !== undefined && to.api_keys !== undefined) {
     changes.push(...diffById('api_key', from.api_keys, to.api_keys, (key) => key.name));
+  }
+  if (from.certificates !== undefined && to.certificates !== undefined) {
+    changes.push(
+      ...diffById('certificate', from.certificates, to.certificates, (certificate) =>
+        certificate.domains.join(','),
+      ),
+    );
   }
   return changes;
 }

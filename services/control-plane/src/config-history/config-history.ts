@@ -24,6 +24,9 @@ export const CONFIG_EVENT_TYPES = [
   'ApiKeyRotated',
   'ApiKeyRevoked',
   'ApiKeyQuotaChanged',
+  'CertificateUploaded',
+  'CertificateKeyResealed',
+  'CertificateDeleted',
   'ConfigRolledBack',
 ] as const;
 
@@ -54,6 +57,7 @@ const SUMMARY_FIELDS = [
   'quota',
   'domain',
   'clerk_user_id',
+  'domains',
   'to_position',
   'changes',
 ] as const;
@@ -73,7 +77,7 @@ interface HistoryRow {
 /**
  * Newest first, positions below `before`; limit + 1 rows (the extra one says there is more). A page reads
  * its own rows only, however many other rows (cache purges, …) the tenant has, through the partial index
- * audit_log_config_history (migration 0210): its event types must hold CONFIG_EVENT_TYPES, and its key
+ * audit_log_config_history (migrations 0210, 0260): its event types must hold CONFIG_EVENT_TYPES, and its key
  * is `-position` so that no other index gives this order (the planner, taking tenant and event type for
  * independent, would walk the primary key backwards past every other row instead). The order is the
  * column's, not the selected text's (`order by position` sorted "9" before "40").
@@ -127,6 +131,10 @@ function changed(data: Record<string, unknown>): string {
   return fields.length === 0 ? '' : ` (${fields.join(', ')})`;
 }
 
+function domainsLabel(domains: unknown): string {
+  return Array.isArray(domains) ? domains.map(text).join(', ') : '';
+}
+
 function quotaLabel(quota: unknown): string {
   if (quota === null || typeof quota !== 'object') return 'removed';
   const { requests_per_day: day, requests_per_month: month } = quota as Record<string, unknown>;
@@ -160,6 +168,12 @@ export function summarize(eventType: string, data: Record<string, unknown>): str
       return 'API key revoked';
     case 'ApiKeyQuotaChanged':
       return `API key quota ${quotaLabel(data['quota'])}`;
+    case 'CertificateUploaded':
+      return `certificate for ${domainsLabel(data['domains'])} uploaded`;
+    case 'CertificateKeyResealed':
+      return 'certificate private key resealed';
+    case 'CertificateDeleted':
+      return 'certificate removed';
     case 'CustomDomainVerified':
       return `custom domain ${text(data['domain'])} verified`;
     case 'CustomDomainDeleted':

@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { createTestCa, issueTestCertificate } from '@vantageedge/shared/testing/test-certificates';
+import { keyRing } from '@vantageedge/shared/tls/private-key-envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlaneHarness, json, startControlPlane } from '../testing/control-plane-harness.js';
 
@@ -16,7 +19,10 @@ const positions: Record<string, string> = {};
 const position = (response: { headers: Headers }) => response.headers.get('x-event-position') ?? '';
 
 beforeAll(async () => {
-  h = await startControlPlane({ withReadSide: true });
+  h = await startControlPlane({
+    withReadSide: true,
+    certificateKeyRing: keyRing(randomBytes(32).toString('base64')),
+  });
   const tenant = await h.request('POST', '/api/v1/tenants', {
     body: { name: 'Acme', subdomain: 'acme-config' },
   });
@@ -219,5 +225,66 @@ describe('GET /schemas/tenant-config.json', () => {
     const schema = (await response.json()) as { properties: Record<string, unknown>; required: string[] };
     expect(Object.keys(schema.properties)).toEqual(['format', 'tenant', 'origins', 'routes']);
     expect(schema.required).toEqual(['tenant']);
+  });
+});
+
+describe('certificates in the config diff and history', () => {
+  it('names a certificate uploaded or deleted between two positions, as the config at each lists it', async () => {
+    const claimed = await h.request('POST', `/api/v1/tenants/${tenantId}/domains`, {
+      body: { domain: 'api.acme-config.test', verified: true },
+    });
+    expect(claimed.status).toBe(201);
+    const before = position(claimed);
+    const ca = await createTestCa();
+    const certificate = await issueTestCertificate(ca, { dnsNames: ['api.acme-config.test'] });
+    const uploaded = await h.request('POST', '/api/v1/certificates', {
+      body: {
+        tenant_id: tenantId,
+        domains: ['api.acme-config.test'],
+        certificate_pem: certificate.chainPem,
+        private_key_pem: certificate.privateKeyPem,
+      },
+    });
+    expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(201);
+    const certificateId = json(uploaded)['id'] as string;
+    const afterUpload = position(uploaded);
+    const deleted = await h.request('DELETE', `/api/v1/certificates/${certificateId}`);
+    expect(deleted.status).toBe(204);
+    const afterDelete = position(deleted);
+
+    const served = json(
+      await h.request('GET', `/api/v1/tenants/${tenantId}/config?at_position=${afterUpload}`),
+    );
+    expect((served['certificates'] as Array<{ id: string }>).map((entry) => entry.id)).toEqual([
+      certificateId,
+    ]);
+    const diff = async (from: string, to: string) => {
+      const response = await h.request(
+        'GET',
+        `/api/v1/tenants/${tenantId}/config/diff?from=${from}&to=${to}`,
+      );
+      expect(response.status).toBe(200);
+      return json(response)['changes'] as Array<Record<string, unknown>>;
+    };
+    const added = await diff(before, afterUpload);
+    expect(
+      added.map((change) => [change['resource'], change['change'], change['id'], change['name']]),
+    ).toEqual([['certificate', 'added', certificateId, 'api.acme-config.test']]);
+    expect(added[0]?.['after']).toMatchObject({ fingerprint_sha256: certificate.fingerprint256 });
+    expect(JSON.stringify(added)).not.toMatch(/PRIVATE KEY|private_key/);
+    const removed = await diff(afterUpload, afterDelete);
+    expect(removed.map((change) => [change['resource'], change['change'], change['id']])).toEqual([
+      ['certificate', 'removed', certificateId],
+    ]);
+
+    // The versions the gateways served are each a change in the history.
+    const history = await h.request('GET', `/api/v1/tenants/${tenantId}/config/history?limit=2`, {
+      headers: { 'x-min-position': afterDelete },
+    });
+    const entries = (json(history) as { data: Array<Record<string, unknown>> }).data;
+    expect(entries.map((entry) => [entry['position'], entry['event_type'], entry['summary']])).toEqual([
+      [afterDelete, 'CertificateDeleted', 'certificate removed'],
+      [afterUpload, 'CertificateUploaded', 'certificate for api.acme-config.test uploaded'],
+    ]);
   });
 });
