@@ -81,9 +81,10 @@ describe('GET /api/v1/tenants/:id/config', () => {
       version: positions['before'],
     });
     expect(response.headers.get('etag')).toBe(`"${positions['before']}"`);
+    // In match order: of equal priority, specificity and conditions, the route naming fewer methods first.
     expect((body['routes'] as Array<{ path_pattern: string }>).map((route) => route.path_pattern)).toEqual([
-      '/posts/*',
       '/users/*',
+      '/posts/*',
     ]);
     expect(body['api_keys']).toEqual([]);
     expect(body['tenant']).toMatchObject({ id: tenantId, name: 'Acme', subdomain: 'acme-config' });
@@ -170,8 +171,8 @@ describe('GET /api/v1/tenants/:id/config/diff and /document', () => {
     expect(document['tenant']).toMatchObject({ id: tenantId, name: 'Acme', subdomain: 'acme-config' });
     expect(document['origins']).toEqual([expect.objectContaining({ id: originId, name: 'users-api' })]);
     expect(document['routes']).toEqual([
-      expect.objectContaining({ id: postsRoute, origin: 'users-api', path_pattern: '/posts/*' }),
       expect.objectContaining({ id: usersRoute, origin: 'users-api', path_pattern: '/users/*' }),
+      expect.objectContaining({ id: postsRoute, origin: 'users-api', path_pattern: '/posts/*' }),
     ]);
     expect(document).not.toHaveProperty('api_keys');
   });
