@@ -141,7 +141,15 @@ export type CachePolicy = z.infer<typeof cachePolicy>;
 
 export const originTarget = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
-  weight: z.number().int().min(1).max(1000).default(1),
+  weight: z
+    .number()
+    .int()
+    .min(0)
+    .max(1000)
+    .default(1)
+    .describe(
+      "the target's share of the origin's requests; 0 drains it (Kong's and APISIX's weight 0): no new request or retry goes to it, requests in flight finish, it is still health-checked and keeps its health and circuit state, and consistent hashing moves only its keys. An origin needs at least one target above 0",
+    ),
 });
 
 export const loadBalancing = z.strictObject({

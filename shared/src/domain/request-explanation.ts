@@ -294,7 +294,12 @@ export const upstreamExplanation = z.object({
     .meta({ description: 'null for a route that answers itself (fixed_response, redirect)' }),
   origin_name: z.string().nullable(),
   targets: z
-    .array(z.object({ url: z.string(), weight: z.number() }))
+    .array(
+      z.object({
+        url: z.string(),
+        weight: z.number().meta({ description: '0: drained, the gateways send the target no new request' }),
+      }),
+    )
     .nullable()
     .meta({ description: 'null when the config has no such origin (the gateways answer 503)' }),
   load_balancing: loadBalancing.nullable(),

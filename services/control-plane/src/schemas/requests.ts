@@ -443,7 +443,16 @@ const originFields = {
   name,
   /** The single-upstream shape (`url`): becomes one target of weight 1. */
   url: originTargetUrl,
-  targets: z.array(originTargetRequest).min(1, 'needs at least one target').max(100),
+  targets: z
+    .array(originTargetRequest)
+    .min(1, 'needs at least one target')
+    .max(100)
+    .superRefine((targets, ctx) => {
+      // Weight 0 drains a target: an origin with every target drained could serve nothing.
+      if (targets.length > 0 && targets.every((target) => target.weight === 0)) {
+        ctx.addIssue({ code: 'custom', message: 'needs at least one weight above 0' });
+      }
+    }),
   health_check_path: healthCheckPath,
   timeout_seconds: timeoutSeconds,
   load_balancing: loadBalancing,

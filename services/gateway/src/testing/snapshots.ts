@@ -34,7 +34,8 @@ export interface TestRoute extends TestRoutePolicies {
 
 export interface TestOrigin {
   id?: string;
-  targets: string[];
+  /** Target URLs (weight 1), or URLs with their weights. */
+  targets: Array<string | { url: string; weight: number }>;
   timeout_seconds?: number;
   /** Default: the schema's (/health). */
   health_check_path?: string;
@@ -101,7 +102,7 @@ export function buildSnapshot(input: TestSnapshotInput): TenantSnapshot {
       (origin): Record<string, unknown> => ({
         id: origin.id,
         name: `origin-${origin.id.slice(0, 8)}`,
-        targets: origin.targets.map((url) => ({ url })),
+        targets: origin.targets.map((target) => (typeof target === 'string' ? { url: target } : target)),
         ...(origin.timeout_seconds === undefined ? {} : { timeout_seconds: origin.timeout_seconds }),
         ...(origin.health_check_path === undefined ? {} : { health_check_path: origin.health_check_path }),
         ...(origin.circuit_breaker === undefined ? {} : { circuit_breaker: origin.circuit_breaker }),

@@ -551,3 +551,93 @@ describe('idle connections', () => {
     expect(closed).toBe(1);
   }, 10_000);
 });
+
+describe('drained targets (weight 0)', () => {
+  const algorithms = [
+    { load_balancing: { algorithm: 'round_robin' } },
+    { load_balancing: { algorithm: 'least_connections' } },
+    { load_balancing: { algorithm: 'consistent_hash', hash_on: 'header', hash_key: 'x-user-id' } },
+  ];
+
+  it.each(algorithms)(
+    'sends a weight-0 target no request and no retry ($load_balancing.algorithm)',
+    async (config) => {
+      const [drained, a, b] = await origins('drained', 'a', 'b');
+      const set = upstreamSet([{ origin: drained!, weight: 0 }, { origin: a! }, { origin: b! }], config);
+      for (let i = 0; i < 60; i++) {
+        const context = pickContext({ headers: { 'x-user-id': `user-${i}` } });
+        expect((await exchange(set, context))?.servedBy).not.toBe('drained');
+        // A retry passes over the target it tried: the next is the other served one, never the drained.
+        const retry = set.acquire(context, { avoid: [statusOf(set, a!).id] });
+        expect(retry?.target.url.origin).toBe(b!.url);
+        retry?.release({ kind: 'cancelled' });
+      }
+      expect(drained!.requests).toBe(0);
+      expect(statusOf(set, drained!).weight).toBe(0);
+    },
+  );
+
+  it('answers at once with no target when the only target above 0 is down, and still probes the drained one', async () => {
+    const [drained, a] = await origins('drained', 'a');
+    const set = upstreamSet([{ origin: drained!, weight: 0 }, { origin: a! }], {
+      health_check: {
+        active: { interval_seconds: 0.1, timeout_seconds: 0.3, healthy_threshold: 1, unhealthy_threshold: 1 },
+        passive: { enabled: false },
+      },
+    });
+    a!.health = 'fail';
+    await vi.waitFor(() => expect(statusOf(set, a!).healthy).toBe(false), { timeout: 10_000, interval: 20 });
+    expect(set.acquire(pickContext())).toBeUndefined();
+    expect(drained!.requests).toBe(0);
+
+    // Still health-checked: a drained target that goes down is known to be down when it is brought back.
+    drained!.health = 'fail';
+    await vi.waitFor(() => expect(statusOf(set, drained!).healthy).toBe(false), {
+      timeout: 10_000,
+      interval: 20,
+    });
+    expect(drained!.healthRequests).toBeGreaterThan(0);
+  });
+
+  it('keeps an ejected target ejected and an open circuit open through weight N → 0 → N', async () => {
+    const [a, failing] = await origins('a', 'failing');
+    failing!.traffic = 'fail';
+    const id = randomUUID();
+    const config = {
+      health_check: { active: { interval_seconds: 3600 }, passive: { unhealthy_threshold: 3 } },
+      circuit_breaker: { consecutive_failures: 3, open_seconds: 3600 },
+    };
+    const serving = upstreamSet([{ origin: a! }, { origin: failing!, weight: 2 }], config, {}, id);
+    await spread(serving, 12, 1);
+    expect(statusOf(serving, failing!)).toMatchObject({ healthy: false, circuit: 'open' });
+
+    // The tenant drains the target, then brings it back: each edit builds a set replacing the last.
+    const drained = upstreamSet([{ origin: a! }, { origin: failing!, weight: 0 }], config, {}, id);
+    await serving.close(drained);
+    expect(statusOf(drained, failing!)).toMatchObject({ weight: 0, healthy: false, circuit: 'open' });
+    const back = upstreamSet([{ origin: a! }, { origin: failing!, weight: 2 }], config, {}, id);
+    await drained.close(back);
+    expect(statusOf(back, failing!)).toMatchObject({ weight: 2, healthy: false, circuit: 'open' });
+
+    const before = failing!.requests;
+    expect(await spread(back, 20, 1)).toEqual(new Map([['a', 20]]));
+    expect(failing!.requests).toBe(before);
+  });
+
+  it('lets a request in flight on a target finish when an edit drains it', async () => {
+    const [a, b] = await origins('a', 'b');
+    const id = randomUUID();
+    const serving = upstreamSet([{ origin: a! }, { origin: b! }], { timeout_seconds: 30 }, {}, id);
+    const lease = serving.acquire(pickContext())!;
+    const onB = lease.target.url.origin === b!.url ? lease : serving.acquire(pickContext())!;
+    if (onB !== lease) lease.release({ kind: 'cancelled' });
+    expect(onB.target.url.origin).toBe(b!.url);
+
+    const drained = upstreamSet([{ origin: a! }, { origin: b!, weight: 0 }], { timeout_seconds: 30 }, {}, id);
+    const closed = serving.close(drained);
+    // The request was picked before the edit: it still goes to b, and is answered.
+    expect(await exchangeOn(onB, pickContext())).toMatchObject({ servedBy: 'b' });
+    await closed;
+    expect(await spread(drained, 10, 1)).toEqual(new Map([['a', 10]]));
+  });
+});

@@ -31,6 +31,8 @@ function tenantWith(
     settings?: Record<string, unknown>;
     /** Origins beside the route's own (a traffic split's). */
     otherOrigins?: string[];
+    /** The route's origin's targets (default: one of weight 1). */
+    targets?: Array<{ url: string; weight: number }>;
   } = {},
 ): { tenant: CompiledTenant; admissions: TenantAdmissions } {
   const store = new GatewayConfigStore({
@@ -43,7 +45,7 @@ function tenantWith(
       subdomain: 'admissions',
       origins: [originId, ...(input.otherOrigins ?? [])].map((id) => ({
         id,
-        targets: ['http://127.0.0.1:9'],
+        targets: (id === originId ? input.targets : undefined) ?? ['http://127.0.0.1:9'],
       })),
       routes: [{ id: routeId, origin_id: originId, path_pattern: '/ws/*', ...input.route }],
       apiKeys: [
@@ -179,5 +181,16 @@ describe('TenantAdmissions', () => {
     expect(tenantWith({ otherOrigins: [canaryId] }).admissions.withdrawal(onCanary, now)).toBe(
       'origin_changed',
     );
+  });
+
+  it('keeps a connection open when the tenant drains a target of its origin (weight 0)', () => {
+    const open = admitted({ kind: 'anonymous', scopes: [] });
+    const drained = tenantWith({
+      targets: [
+        { url: 'http://127.0.0.1:9', weight: 0 },
+        { url: 'http://127.0.0.2:9', weight: 1 },
+      ],
+    });
+    expect(drained.admissions.withdrawal(open, now)).toBeUndefined();
   });
 });

@@ -34,8 +34,11 @@ const LISTINGS: Record<string, Listing> = {
       { header: 'NAME', value: field('name') },
       {
         header: 'TARGETS',
+        // Weight 0 drains a target: kept in the origin, sent no request.
         value: (row) =>
-          ((row['targets'] as Array<{ url: string }> | undefined) ?? []).map((target) => target.url),
+          ((row['targets'] as Array<{ url: string; weight?: number }> | undefined) ?? []).map((target) =>
+            target.weight === 0 ? `${target.url} (drained)` : target.url,
+          ),
       },
       {
         header: 'BALANCING',

@@ -3,6 +3,7 @@ import type { PickContext } from '../types.js';
 /** What a balancer sees of a target; the upstream set owns the live state behind it. */
 export interface BalancerMember {
   readonly id: string;
+  /** 0: drained (Kong's and APISIX's weight 0): kept, health-checked, but sent no new request. */
   readonly weight: number;
   /** Leases handed out and not yet released. */
   readonly inFlight: number;
@@ -17,4 +18,9 @@ export interface BalancerMember {
 export interface Balancer {
   /** Index into the members array, or -1 when no member is available. */
   pick(context: PickContext): number;
+}
+
+/** May the member be sent a new request: it is not drained (weight 0) and it is available. */
+export function takesNewRequests(member: BalancerMember): boolean {
+  return member.weight > 0 && member.isAvailable();
 }

@@ -67,8 +67,9 @@ describe('least connections', () => {
   });
 });
 
+const keys = Array.from({ length: 10_000 }, (_, i) => `192.168.${i >> 8}.${i & 255}`);
+
 describe('consistent hashing', () => {
-  const keys = Array.from({ length: 10_000 }, (_, i) => `192.168.${i >> 8}.${i & 255}`);
   const targets = (count: number) =>
     Array.from({ length: count }, (_, i) => new FakeMember(`http://10.0.0.${i}:80`));
   const assign = (members: FakeMember[]) => {
@@ -179,5 +180,65 @@ describe('consistent hashing', () => {
     const share = assign(members).filter((id) => id === 'http://a:80').length / keys.length;
     expect(share).toBeGreaterThan(0.68);
     expect(share).toBeLessThan(0.82);
+  });
+});
+
+/**
+ * A target of weight 0 is drained (Kong's and APISIX's weight 0): it stays in the origin, its pool and
+ * health state live on, but no algorithm sends it a new request, a retry included.
+ */
+describe('drained targets (weight 0)', () => {
+  const balancers = {
+    round_robin: createRoundRobinBalancer,
+    least_connections: createLeastConnectionsBalancer,
+    consistent_hash: (members: readonly FakeMember[]) =>
+      createConsistentHashBalancer(members, (c: PickContext) => c.clientIp),
+  };
+  const clients = Array.from({ length: 500 }, (_, i) => `172.16.${i >> 8}.${i & 255}`);
+
+  for (const [algorithm, create] of Object.entries(balancers)) {
+    it(`${algorithm}: never picks a weight-0 target, even when it is idle and listed first`, () => {
+      const members = [
+        new FakeMember('http://drained:80', 0),
+        new FakeMember('http://a:80'),
+        new FakeMember('http://b:80'),
+      ];
+      members[1]!.inFlight = 5;
+      members[2]!.inFlight = 7;
+      const balancer = create(members);
+      const picked = new Set(clients.map((ip) => members[balancer.pick(context(ip))]?.id ?? 'none'));
+      expect(picked).not.toContain('http://drained:80');
+      expect(picked).not.toContain('none');
+    });
+
+    it(`${algorithm}: refuses a pick when only weight-0 targets are available`, () => {
+      const members = [new FakeMember('http://drained:80', 0), new FakeMember('http://a:80')];
+      members[1]!.available = false;
+      const balancer = create(members);
+      for (const ip of clients.slice(0, 20)) expect(balancer.pick(context(ip))).toBe(-1);
+    });
+  }
+
+  it('consistent hash: draining a target moves only its keys, and to the others as removing it would', () => {
+    const ids = Array.from({ length: 5 }, (_, i) => `http://10.2.0.${i}:80`);
+    const assign = (members: FakeMember[]) => {
+      const balancer = createConsistentHashBalancer(members, (c) => c.clientIp);
+      return keys.map((key) => members[balancer.pick(context(key))]!.id);
+    };
+    const before = assign(ids.map((id) => new FakeMember(id)));
+    const drained = assign(ids.map((id, i) => new FakeMember(id, i === 2 ? 0 : 1)));
+    expect(drained).not.toContain(ids[2]);
+    expect(drained.filter((id, i) => before[i] !== ids[2] && id !== before[i])).toEqual([]);
+    expect(drained).toEqual(assign(ids.filter((_, i) => i !== 2).map((id) => new FakeMember(id))));
+  });
+
+  it('consistent hash: refuses a pick when every target above weight 0 is down', () => {
+    const members = Array.from(
+      { length: 20 },
+      (_, i) => new FakeMember(`http://10.3.0.${i}:80`, i < 10 ? 0 : 1),
+    );
+    for (const member of members) member.available = false;
+    const balancer = createConsistentHashBalancer(members, (c) => c.clientIp);
+    for (const key of keys.slice(0, 20)) expect(balancer.pick(context(key))).toBe(-1);
   });
 });

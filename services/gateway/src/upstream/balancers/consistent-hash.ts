@@ -11,7 +11,7 @@ import { HashRing } from './hash-ring.js';
  * known to be down) and stops as soon as every member has been found down: an origin whose targets
  * are all unavailable costs about one isAvailable() per target, not one per ring point (up to
  * 16,000, ≈1.6 ms of the shared event loop per refused request). The member picked is the same as a
- * plain walk's.
+ * plain walk's. A drained member (weight 0) has no point on the ring (HashRing), so it is never picked.
  */
 export function createConsistentHashBalancer(
   members: readonly BalancerMember[],
@@ -19,7 +19,8 @@ export function createConsistentHashBalancer(
 ): Balancer {
   const ring = new HashRing(members);
   const { owners } = ring;
-  const memberCount = members.length;
+  // Drained members (weight 0) own no point: the walk never meets them.
+  const memberCount = ring.ownerCount;
   // downInPick[member] === pickNumber: found unavailable during the current pick (preallocated, no reset).
   const downInPick = new Uint32Array(memberCount);
   let pickNumber = 0;

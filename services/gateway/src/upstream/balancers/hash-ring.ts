@@ -26,20 +26,27 @@ export interface RingMember {
  * keeps at least one). Unweighted members get POINTS_PER_TARGET each, as always; a member with a
  * larger weight gets proportionally more of the same budget, so an origin's weights cannot multiply
  * its ring (they did up to 40,000 points per origin: 4 million for a tenant of 100 such origins).
+ *
+ * A drained member (weight 0) has no point and does not count towards the budget: the ring is the one
+ * the origin would have without it, so draining a target moves its keys only (equal weights keep every
+ * other point where it was).
  */
 export class HashRing {
   readonly points: Uint32Array;
   readonly owners: Uint16Array;
+  /** Members that own points (those not drained). */
+  readonly ownerCount: number;
 
   constructor(members: readonly RingMember[]) {
-    const count = members.length;
+    const count = members.filter((member) => member.weight > 0).length;
     const totalWeight = members.reduce((sum, member) => sum + member.weight, 0);
     const budget = Math.min(MAX_RING_POINTS, POINTS_PER_TARGET * count);
     // One point each, then the rest of the budget by weight (integer arithmetic: exact, no overshoot).
     const shared = Math.max(0, budget - count);
-    const pointsOf = members.map(
-      (member) => 1 + Math.floor((member.weight * shared) / Math.max(totalWeight, 1)),
+    const pointsOf = members.map((member) =>
+      member.weight > 0 ? 1 + Math.floor((member.weight * shared) / Math.max(totalWeight, 1)) : 0,
     );
+    this.ownerCount = count;
     // Ties (rare 32-bit collisions) are broken by member id so the ring never depends on target order:
     // each point is sorted as position × 2^16 + the rank of its member's id (exact in a double).
     const byId = members.map((_, index) => index);

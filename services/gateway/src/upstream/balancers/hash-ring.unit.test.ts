@@ -69,3 +69,17 @@ describe('hash ring size', () => {
     );
   });
 });
+
+describe('hash ring of an origin with drained targets', () => {
+  it('gives a weight-0 target no point and the others the points they would have without it', () => {
+    const withDrained = members(5, (i) => (i === 3 ? 0 : 1));
+    const ring = new HashRing(withDrained);
+    expect([...ring.owners]).not.toContain(3);
+    const without = withDrained.filter((_, i) => i !== 3);
+    expect([...ring.points]).toEqual([...new HashRing(without).points]);
+  });
+
+  it('has no point at all when every target is drained', () => {
+    expect(new HashRing(members(3, () => 0)).points.length).toBe(0);
+  });
+});

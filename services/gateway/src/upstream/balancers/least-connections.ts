@@ -1,9 +1,9 @@
-import type { Balancer, BalancerMember } from './balancer.js';
+import { type Balancer, type BalancerMember, takesNewRequests } from './balancer.js';
 
 /**
  * Fewest in-flight leases per unit of weight (inFlight / weight, compared by cross-multiplying).
  * The scan starts one past the previous winner, so ties go round robin instead of always to the
- * first target.
+ * first target. Drained members (weight 0) are left out.
  */
 export function createLeastConnectionsBalancer(members: readonly BalancerMember[]): Balancer {
   const count = members.length;
@@ -16,7 +16,7 @@ export function createLeastConnectionsBalancer(members: readonly BalancerMember[
       for (let step = 0; step < count; step++) {
         const i = (start + step) % count;
         const member = members[i]!;
-        if (!member.isAvailable()) continue;
+        if (!takesNewRequests(member)) continue;
         if (best < 0 || member.inFlight * bestWeight < bestLoad * member.weight) {
           best = i;
           bestLoad = member.inFlight;
