@@ -232,6 +232,20 @@ describe('drained targets (weight 0)', () => {
     expect(drained).toEqual(assign(ids.filter((_, i) => i !== 2).map((id) => new FakeMember(id))));
   });
 
+  it('consistent hash: finds the available target past a down one when a drained target comes first', () => {
+    const members = [
+      new FakeMember('http://drained:80', 0),
+      new FakeMember('http://up:80'),
+      new FakeMember('http://down:80'),
+    ];
+    members[2]!.available = false;
+    const balancer = createConsistentHashBalancer(members, (c) => c.clientIp);
+    const picked = new Set(
+      keys.slice(0, 500).map((key) => members[balancer.pick(context(key))]?.id ?? 'none'),
+    );
+    expect([...picked]).toEqual(['http://up:80']);
+  });
+
   it('consistent hash: refuses a pick when every target above weight 0 is down', () => {
     const members = Array.from(
       { length: 20 },

@@ -19,10 +19,11 @@ export function createConsistentHashBalancer(
 ): Balancer {
   const ring = new HashRing(members);
   const { owners } = ring;
-  // Drained members (weight 0) own no point: the walk never meets them.
-  const memberCount = ring.ownerCount;
+  // Drained members (weight 0) own no point: the walk never meets them, so it stops once every owner
+  // has been found down.
+  const ownerCount = ring.ownerCount;
   // downInPick[member] === pickNumber: found unavailable during the current pick (preallocated, no reset).
-  const downInPick = new Uint32Array(memberCount);
+  const downInPick = new Uint32Array(members.length);
   let pickNumber = 0;
   return {
     pick(context) {
@@ -38,7 +39,7 @@ export function createConsistentHashBalancer(
         if (downInPick[owner] === pickNumber) continue;
         if (members[owner]!.isAvailable()) return owner;
         downInPick[owner] = pickNumber;
-        if (++down === memberCount) return -1;
+        if (++down === ownerCount) return -1;
       }
       return -1;
     },
