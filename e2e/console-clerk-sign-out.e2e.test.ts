@@ -14,12 +14,14 @@ const PUBLISHABLE_KEY = `pk_test_${Buffer.from(`${FRONTEND_API}$`).toString('bas
 
 /**
  * A signed-in ClerkJS whose signOut ends the session only when the test calls `finish` on it, as the
- * real one does once Clerk's Frontend API has answered.
+ * real one does once Clerk's Frontend API has answered; `clerkEndSession()` ends it as Clerk does when
+ * it expires or is revoked (or signed out in another tab) while the page is open.
  */
 function standInClerkJs(token: string): string {
   return `(() => {
     let signedIn = true;
     window.clerkSignOuts = [];
+    window.clerkEndSession = () => { signedIn = false; };
     window.Clerk = {
       get user() { return signedIn ? { id: 'user_platform_admin' } : null; },
       get session() { return signedIn ? { getToken: async () => ${JSON.stringify(token)} } : null; },
@@ -82,5 +84,26 @@ describe('signing out of the console signed in with Clerk', () => {
     await page.evaluate('new Promise((resolve) => requestAnimationFrame(resolve))');
     expect(await page.locator('#signed-in-as').count()).toBe(0);
     expect(await page.locator('button:has-text("Sign in")').count()).toBe(1);
+  }, 60_000);
+
+  // Regression: with the Clerk session gone there was no token to send, and every page and button
+  // answered "the Clerk session has ended: sign in again" while the console still showed the person
+  // signed in, with no way to sign in but to find Sign out first.
+  it('comes back to the sign-in page when the Clerk session ends while the page is open', async () => {
+    const { page } = browser;
+    // From another document: a new hash alone would keep the previous test's (signed-out) ClerkJS.
+    await page.goto('about:blank');
+    await page.goto(`${base}/console/#/tenants`);
+    await page.locator('#signed-in-as', { hasText: 'user_platform_admin' }).waitFor({ timeout: 15_000 });
+
+    await page.evaluate('window.clerkEndSession()');
+    await page.evaluate(
+      `window.location.hash = '#/tenants/${'1'.repeat(8)}-1111-4111-8111-${'1'.repeat(12)}/overview'`,
+    );
+    await page.locator('button:has-text("Sign in")').waitFor({ timeout: 15_000 });
+    expect(await page.locator('#signed-in-as').count()).toBe(0);
+    expect(await page.locator('main.sign-in .notice').first().textContent()).toContain(
+      'Clerk session has ended',
+    );
   }, 60_000);
 });

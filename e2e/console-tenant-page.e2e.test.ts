@@ -68,6 +68,23 @@ describe('the console moving from one tenant to another', () => {
     await standIn?.close();
   });
 
+  // Regression: index.html named no icon, so the browser asked for /favicon.ico, and every console
+  // page logged a 404 among its errors (where an operator looks when something goes wrong).
+  it('opens the sign-in page and a tenant page without a browser error', async () => {
+    const { page } = browser;
+    const before = browser.problems().length;
+    await page.goto(`${base}/console/#/tenants/${ALPHA.id}/overview`);
+    await page.fill('textarea[name=token]', consoleToken());
+    await page.click('button:has-text("Use this token")');
+    await page.locator('h1', { hasText: 'Alpha' }).waitFor({ timeout: 15_000 });
+    // One more round trip from the page: what the browser fetched on its own has been answered by then.
+    await page.evaluate(`fetch('/api/v1/tenants/${ALPHA.id}').then((response) => response.text())`);
+    const problems = browser.problems().slice(before);
+    await page.click('button:has-text("Sign out")');
+    await page.locator('textarea[name=token]').waitFor({ timeout: 15_000 });
+    expect(problems).toEqual([]);
+  }, 60_000);
+
   // Regression: the tenant page was not remounted when only its tenant id changed, so its tabs kept the
   // first tenant's state: the overview form showed Alpha's name and settings under Bravo's heading, and
   // Save wrote them into Bravo (with Bravo's ETag, so nothing refused it).

@@ -31,9 +31,11 @@ export function App({ settings }: { settings: ConsoleSettings }) {
   const api = useMemo(
     () =>
       session
-        ? new ApiClient(tokenSourceOf(session), () =>
+        ? new ApiClient(tokenSourceOf(session), (problem) =>
             signOut(
-              'The control plane did not accept the session token (expired or not valid here): sign in again.',
+              problem.code === 'session_ended'
+                ? 'Your Clerk session has ended (expired, or signed out elsewhere): sign in again.'
+                : 'The control plane did not accept the session token (expired or not valid here): sign in again.',
             ),
           )
         : null,

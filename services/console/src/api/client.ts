@@ -29,8 +29,11 @@ export interface ApiResponse<T> {
   body: T;
 }
 
-/** Returns a current session token (Clerk refreshes short-lived tokens; a pasted one is as given). */
-export type TokenSource = () => Promise<string>;
+/**
+ * Returns a current session token (Clerk refreshes short-lived tokens; a pasted one is as given), or
+ * null once there is no session to take one from (the Clerk session ended while the page was open).
+ */
+export type TokenSource = () => Promise<string | null>;
 
 export interface RequestOptions {
   body?: unknown;
@@ -43,14 +46,14 @@ const LIST_PAGE_SIZE = 200;
 
 export class ApiClient {
   private readonly token: TokenSource;
-  private readonly onUnauthenticated: () => void;
+  private readonly onUnauthenticated: (problem: ApiProblem) => void;
   /**
    * The event position of the newest command this console sent: reads carry it as X-Min-Position,
    * so a list shown after a change includes the change (the control plane waits for its projector).
    */
   private lastPosition: string | undefined;
 
-  constructor(token: TokenSource, onUnauthenticated: () => void) {
+  constructor(token: TokenSource, onUnauthenticated: (problem: ApiProblem) => void) {
     this.token = token;
     this.onUnauthenticated = onUnauthenticated;
   }
@@ -92,8 +95,15 @@ export class ApiClient {
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined && value !== '') url.searchParams.set(name, value);
     }
+    const token = await this.token();
+    if (token === null) {
+      // As a 401 would: the person signs in again instead of every page failing the same way.
+      const ended = new ApiProblem(401, 'session_ended', 'the Clerk session has ended: sign in again');
+      this.onUnauthenticated(ended);
+      throw ended;
+    }
     const headers: Record<string, string> = {
-      authorization: `Bearer ${await this.token()}`,
+      authorization: `Bearer ${token}`,
       accept: 'application/json',
       ...(method === 'GET' && this.lastPosition !== undefined ? { 'x-min-position': this.lastPosition } : {}),
       ...options.headers,
@@ -115,7 +125,7 @@ export class ApiClient {
     const body: unknown = text ? parseJson(text) : null;
     if (!response.ok) {
       const problem = toProblem(response.status, body);
-      if (problem.status === 401) this.onUnauthenticated();
+      if (problem.status === 401) this.onUnauthenticated(problem);
       throw problem;
     }
     const position = response.headers.get('x-event-position');

@@ -79,11 +79,11 @@ export function clerkSignedOut(): Promise<void> {
   return signingOut ?? Promise.resolve();
 }
 
-/** A token source backed by Clerk: every call asks Clerk, which refreshes the token when it expires. */
-export function clerkTokenSource(clerk: ClerkLike): () => Promise<string> {
-  return async () => {
-    const token = await clerk.session?.getToken();
-    if (!token) throw new Error('the Clerk session has ended: sign in again');
-    return token;
-  };
+/**
+ * A token source backed by Clerk: every call asks Clerk, which refreshes the token when it expires;
+ * null once the session has ended (expired, revoked, signed out elsewhere). Clerk failing to answer
+ * (offline) is thrown, not null: the session may still be there.
+ */
+export function clerkTokenSource(clerk: ClerkLike): () => Promise<string | null> {
+  return async () => (await clerk.session?.getToken()) || null;
 }

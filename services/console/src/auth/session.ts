@@ -53,7 +53,7 @@ export function forgetSession(): void {
   window.sessionStorage.removeItem(STORAGE_KEY);
 }
 
-export function tokenSourceOf(session: Session): () => Promise<string> {
+export function tokenSourceOf(session: Session): () => Promise<string | null> {
   if (session.kind === 'clerk') return clerkTokenSource(session.clerk);
   return () => Promise.resolve(session.token);
 }

@@ -145,6 +145,7 @@ function CreateApiKey({ tenantId, onCreated }: { tenantId: string; onCreated: (k
   const [perDay, setPerDay] = useState('');
   const [issues, setIssues] = useState<FieldIssues>({});
   const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -166,6 +167,7 @@ function CreateApiKey({ tenantId, onCreated }: { tenantId: string; onCreated: (k
       return;
     }
     setIssues({});
+    setBusy(true);
     try {
       const response = await api.send<IssuedApiKey>('POST', '/api/v1/api-keys', { body });
       setName('');
@@ -176,6 +178,8 @@ function CreateApiKey({ tenantId, onCreated }: { tenantId: string; onCreated: (k
     } catch (failure) {
       setError(failure);
       setIssues(issuesFromProblem(failure));
+    } finally {
+      setBusy(false);
     }
   };
 
@@ -210,7 +214,7 @@ function CreateApiKey({ tenantId, onCreated }: { tenantId: string; onCreated: (k
           onInput={(e) => setPerDay(e.currentTarget.value)}
         />
       </Field>
-      <button type="submit" class="primary">
+      <button type="submit" class="primary" disabled={busy}>
         Create key
       </button>
     </form>

@@ -172,6 +172,7 @@ function CreateOrigin({
   const [tls, setTls] = useState<OriginTls>(DEFAULT_ORIGIN_TLS);
   const [issues, setIssues] = useState<FieldIssues>({});
   const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -183,6 +184,7 @@ function CreateOrigin({
       return;
     }
     setIssues({});
+    setBusy(true);
     try {
       await api.send('POST', '/api/v1/origins', { body });
       setName('');
@@ -192,6 +194,8 @@ function CreateOrigin({
     } catch (failure) {
       setError(failure);
       setIssues(issuesFromProblem(failure));
+    } finally {
+      setBusy(false);
     }
   };
 
@@ -219,7 +223,7 @@ function CreateOrigin({
         />
       </Field>
       <OriginTlsFields value={tls} onChange={setTls} certificates={certificates} issues={issues} />
-      <button type="submit" class="primary">
+      <button type="submit" class="primary" disabled={busy}>
         Create origin
       </button>
     </form>

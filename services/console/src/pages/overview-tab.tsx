@@ -1,5 +1,5 @@
 import { updateTenantBody } from '@vantageedge/control-plane/schemas/requests';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { useApi } from '../api/context.js';
 import type { Tenant } from '../api/resources.js';
 import { navigate } from '../router.js';
@@ -22,6 +22,19 @@ export function OverviewTab({
   const [issues, setIssues] = useState<FieldIssues>({});
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
+  // Every read of the tenant (after a save, or after loading the current version on a 412) is what
+  // the form edits from then on, under that read's ETag.
+  useEffect(() => {
+    setName(tenant.name);
+    setSettings(JSON.stringify(tenant.settings, null, 2));
+  }, [tenant]);
+
+  const loadCurrentVersion = () => {
+    setError(null);
+    setIssues({});
+    setSaved(false);
+    onChanged();
+  };
 
   const save = async (event: Event) => {
     event.preventDefault();
@@ -84,7 +97,7 @@ export function OverviewTab({
       </dl>
       <form class="card" onSubmit={save}>
         <h2>Edit</h2>
-        <ErrorNotice error={error} />
+        <ErrorNotice error={error} onReload={loadCurrentVersion} />
         {saved && <div class="notice ok">Saved.</div>}
         <Field label="Name" field="name" issues={issues}>
           <input name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} />

@@ -94,6 +94,7 @@ export function RouteEditor({
   etag,
   onSaved,
   onCancel,
+  onReload,
 }: {
   tenantId: string;
   origins: readonly Origin[];
@@ -101,6 +102,8 @@ export function RouteEditor({
   etag: string | null;
   onSaved: (saved: Route) => void;
   onCancel?: () => void;
+  /** Reads the route again (a 412: someone else changed it since this read). */
+  onReload?: () => void;
 }) {
   const api = useApi();
   const [form, setForm] = useState<RouteForm>(() => formOf(route, origins));
@@ -154,7 +157,7 @@ export function RouteEditor({
   return (
     <form class="card route-editor" id={route ? `edit-route-${route.id}` : 'create-route'} onSubmit={submit}>
       <h2>{route ? `Edit ${route.path_pattern}` : 'New route'}</h2>
-      <ErrorNotice error={error} />
+      <ErrorNotice error={error} onReload={onReload} />
       <div class="grid">
         <Field
           label="Path pattern"

@@ -128,6 +128,7 @@ export function RoutesTab({ tenant }: { tenant: Tenant }) {
             data.reload();
           }}
           onCancel={() => setEditing(null)}
+          onReload={() => edit(editing.route)}
         />
       )}
       {data.data && data.data.origins.length === 0 && (

@@ -2,7 +2,11 @@ import type { ComponentChildren } from 'preact';
 import { ApiProblem } from '../api/client.js';
 import { type FieldIssues, issuesUnder } from '../validation.js';
 
-export function ErrorNotice({ error }: { error: unknown }) {
+/**
+ * A failure as the API stated it. With `onReload`, a 412 (someone else changed the resource since it
+ * was read) offers to load the current version: saving again with the old revision is refused forever.
+ */
+export function ErrorNotice({ error, onReload }: { error: unknown; onReload?: (() => void) | undefined }) {
   if (error === null || error === undefined) return null;
   if (error instanceof ApiProblem) {
     return (
@@ -16,6 +20,15 @@ export function ErrorNotice({ error }: { error: unknown }) {
               </li>
             ))}
           </ul>
+        )}
+        {onReload && error.status === 412 && (
+          <p>
+            Someone else changed it since it was read.{' '}
+            <button type="button" class="small" onClick={onReload}>
+              Load the current version
+            </button>{' '}
+            (your edits here are dropped)
+          </p>
         )}
       </div>
     );
