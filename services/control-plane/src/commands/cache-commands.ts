@@ -176,7 +176,7 @@ export async function purgeRouteCache(
   const route = await foldLatest(deps.store, streamName.route(routeId), routeDecider);
   // Access first: another tenant's caller gets the same not_found for a deleted route as for a live one.
   const data = await requireWritableResource(deps, ctx, route, 'route');
-  if (route.status === 'deleted') throw notFound('route');
+  if (route.status === 'deleted') throw notFound('route', 'id');
   try {
     return await purgeAndRecord(deps, ctx, data.tenant_id, routeId);
   } finally {

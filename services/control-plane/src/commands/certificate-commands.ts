@@ -10,7 +10,7 @@ import {
 import { type Certificate, type CertificateCommand, certificateDecider } from '../domain/certificate.js';
 import { tenantDomainsDecider } from '../domain/custom-domain.js';
 import { DomainError } from '../domain/decision.js';
-import { conflict } from '../domain/errors.js';
+import { conflict, notFound } from '../domain/errors.js';
 import type { UploadCertificateBody } from '../schemas/requests.js';
 import type { CertificateResource } from '../schemas/resources.js';
 import { foldLatest } from './aggregate-folds.js';
@@ -29,7 +29,7 @@ import { certificateView } from './views.js';
 
 function outcome(result: HandledCommand<Certificate>): CommandOutcome<CertificateResource> {
   if (result.state.status === 'absent' || result.revision === null || result.position === null) {
-    throw new DomainError('not_found', 'certificate not found');
+    throw notFound('certificate', 'id');
   }
   return { resource: certificateView(result.state), revision: result.revision, position: result.position };
 }

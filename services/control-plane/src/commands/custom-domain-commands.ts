@@ -68,7 +68,8 @@ function outcome(
   domain: string,
 ): CommandOutcome<CustomDomainResource> {
   const found = result.state.domains.get(domain);
-  if (!found || result.revision === null || result.position === null) throw notFound('custom domain');
+  if (!found || result.revision === null || result.position === null)
+    throw notFound('custom domain', 'domain');
   return {
     resource: customDomainView(tenantId, found),
     revision: result.revision,
@@ -102,8 +103,8 @@ async function run(
       metadata: () => eventMetadata(deps, ctx, tenantId),
       command: async (state) => {
         // Access first: another tenant's caller learns nothing of this tenant, deleted or not.
-        await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('tenant'));
-        if (state.tenant.status !== 'active') throw notFound('tenant');
+        await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('tenant', 'id'));
+        if (state.tenant.status !== 'active') throw notFound('tenant', 'id');
         return build(state);
       },
     });
@@ -152,7 +153,7 @@ export async function createCustomDomain(
   // Access first: a caller who may not write the tenant takes no lock of it. Then under the tenant's
   // lock, as every counted create: claims sent at once are counted one after another (each a 201 or a
   // 422), not raced on the revision of the stream they share.
-  await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('tenant'));
+  await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('tenant', 'id'));
   const claimed = await underTenantLock(deps, tenantId, () =>
     withPendingClaimReleased(deps, tenantId, claim),
   );
@@ -254,7 +255,7 @@ export async function verifyCustomDomain(
   const verify = () =>
     run(deps, ctx, tenantId, async (state) => {
       const current = state.domains.get(domain);
-      if (!current) throw notFound('custom domain');
+      if (!current) throw notFound('custom domain', 'domain');
       const now = deps.clock().toISOString();
       if (current.status === 'verified') {
         return { type: 'VerifyCustomDomain' as const, domain, txtValues: [], now };
@@ -289,11 +290,11 @@ export async function deleteCustomDomain(
   let removedId = '';
   const result = await run(deps, ctx, tenantId, async (state) => {
     const current = state.domains.get(domain);
-    if (!current) throw notFound('custom domain');
+    if (!current) throw notFound('custom domain', 'domain');
     removedId = current.custom_domain_id;
     return { type: 'DeleteCustomDomain' as const, domain };
   });
-  if (result.revision === null || result.position === null) throw notFound('custom domain');
+  if (result.revision === null || result.position === null) throw notFound('custom domain', 'domain');
   return {
     resource: { id: removedId, tenant_id: tenantId },
     revision: result.revision,

@@ -80,8 +80,8 @@ export async function requireWritableResource<Data extends { tenant_id: string }
   state: Lifecycle<Data>,
   what: string,
 ): Promise<Data> {
-  if (state.status === 'absent') throw notFound(what);
-  await requireAccess(deps, ctx.caller, state.data.tenant_id, 'write', () => notFound(what));
+  if (state.status === 'absent') throw notFound(what, 'id');
+  await requireAccess(deps, ctx.caller, state.data.tenant_id, 'write', () => notFound(what, 'id'));
   return state.data;
 }
 

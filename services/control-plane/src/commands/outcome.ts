@@ -15,6 +15,6 @@ export function outcomeOf<Data, Resource>(
   view: (state: Known<Data>) => Resource,
 ): CommandOutcome<Resource> {
   const { state, revision, position } = result;
-  if (state.status === 'absent' || revision === null || position === null) throw notFound(what);
+  if (state.status === 'absent' || revision === null || position === null) throw notFound(what, 'id');
   return { resource: view(state), revision, position };
 }

@@ -39,7 +39,7 @@ const tenantRevision = (state: Tenant): bigint | null =>
 
 function outcome({ state, position }: HandledCommand<Tenant>): CommandOutcome<TenantResource> {
   const revision = tenantRevision(state);
-  if (state.status === 'absent' || revision === null || position === null) throw notFound('tenant');
+  if (state.status === 'absent' || revision === null || position === null) throw notFound('tenant', 'id');
   return { resource: tenantView(state), revision, position };
 }
 
@@ -95,8 +95,8 @@ export async function updateTenant(
     revisionOf: tenantRevision,
     metadata: () => eventMetadata(deps, ctx, tenantId),
     command: async (state): Promise<TenantCommand> => {
-      if (state.status === 'absent') throw notFound('tenant');
-      await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('tenant'));
+      if (state.status === 'absent') throw notFound('tenant', 'id');
+      await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('tenant', 'id'));
       requireShortStrings(deps, body);
       requireSettingsWithinLimits(deps, body.settings);
       if (!ctx.caller.isPlatformAdmin && state.status === 'active') {
@@ -145,7 +145,7 @@ export async function deleteTenant(
 ): Promise<CommandOutcome<TenantResource>> {
   // A tenant the caller cannot see is not found, as an unknown one; only one it sees is refused.
   if (!ctx.caller.isPlatformAdmin)
-    await requireAccess(deps, ctx.caller, tenantId, 'read', () => notFound('tenant'));
+    await requireAccess(deps, ctx.caller, tenantId, 'read', () => notFound('tenant', 'id'));
   requirePlatformAdmin(ctx.caller, 'delete tenants');
   const result = await underTenantLock(deps, tenantId, () =>
     handleCommand({

@@ -38,7 +38,7 @@ async function tenantOfUser(deps: CommandDeps, userId: string): Promise<string> 
   const tenantId = holder === null ? undefined : TENANT_STREAM.exec(holder)?.[1];
   if (tenantId !== undefined) return tenantId;
   const legacy = fold(userDecider, await deps.store.readStream(streamName.user(userId)));
-  if (legacy.status === 'absent') throw notFound('user');
+  if (legacy.status === 'absent') throw notFound('user', 'id');
   return legacy.data.tenant_id;
 }
 
@@ -48,7 +48,8 @@ function actorOf(ctx: CommandContext): Actor {
 
 function outcome(userId: string, { state, position }: HandledCommand<Tenant>): CommandOutcome<UserResource> {
   const user = memberOf(state, userId);
-  if (user.status === 'absent' || user.revision === undefined || position === null) throw notFound('user');
+  if (user.status === 'absent' || user.revision === undefined || position === null)
+    throw notFound('user', 'id');
   return { resource: userView(user), revision: user.revision, position };
 }
 
@@ -107,8 +108,8 @@ export async function changeUserRole(
 ): Promise<CommandOutcome<UserResource>> {
   const tenantId = await tenantOfUser(deps, userId);
   const result = await onTenant(deps, ctx, tenantId, userId, async (state) => {
-    if (memberOf(state, userId).status === 'absent') throw notFound('user');
-    await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('user'));
+    if (memberOf(state, userId).status === 'absent') throw notFound('user', 'id');
+    await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('user', 'id'));
     return { type: 'ChangeUserRole', userId, role: body.role, actor: actorOf(ctx) };
   });
   return outcome(userId, result);
@@ -121,8 +122,8 @@ export async function deleteUser(
 ): Promise<CommandOutcome<UserResource>> {
   const tenantId = await tenantOfUser(deps, userId);
   const result = await onTenant(deps, ctx, tenantId, userId, async (state) => {
-    if (memberOf(state, userId).status === 'absent') throw notFound('user');
-    await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('user'));
+    if (memberOf(state, userId).status === 'absent') throw notFound('user', 'id');
+    await requireAccess(deps, ctx.caller, tenantId, 'write', () => notFound('user', 'id'));
     return { type: 'DeleteUser', userId, actor: actorOf(ctx) };
   });
   return outcome(userId, result);

@@ -1,6 +1,6 @@
 import type { ControlPlaneEventMap, ControlPlaneEventType } from '@vantageedge/shared/domain/events';
 import type { Reservations } from '@vantageedge/shared/event-store/port';
-import { DomainError } from './errors.js';
+import { notFound } from './errors.js';
 
 export { DomainError } from './errors.js';
 
@@ -46,7 +46,8 @@ export interface Decider<State, Command> {
 }
 
 export function live<Data>(state: Lifecycle<Data>, what: string): Extract<Lifecycle<Data>, { data: Data }> {
-  if (state.status !== 'active') throw new DomainError('not_found', `${what} not found`);
+  // Every decider decides on its own stream: the resource is the one the request's path names.
+  if (state.status !== 'active') throw notFound(what, 'id');
   return state;
 }
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
-import { ApiError } from './errors.js';
+import { payloadTooLarge } from './errors.js';
 
 /** Requests whose `Expect: 100-continue` the listener left unanswered (http/listener.ts). */
 const heldContinues = new WeakSet<IncomingMessage>();
@@ -23,7 +23,7 @@ export function readBodyAfterContinue(parser: RequestHandler, limitBytes: number
   return (req, res, next) => {
     if (heldContinues.delete(req)) {
       if (Number(req.headers['content-length']) > limitBytes) {
-        next(new ApiError(413, 'payload_too_large', 'the request body is too large'));
+        next(payloadTooLarge());
         return;
       }
       res.removeHeader('Connection');

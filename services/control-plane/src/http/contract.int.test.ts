@@ -54,6 +54,87 @@ describe('methods', () => {
   });
 });
 
+describe('an id that names nothing', () => {
+  // Regression test: the 404 of an unknown id in the path named no field (`details: []`) on most
+  // endpoints, and `id` on others.
+  it('is 404 not_found naming the path parameter, on every read and command of a resource', async () => {
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const requests: Array<[string, string, unknown?]> = [];
+    for (const collection of ['tenants', 'users', 'origins', 'routes', 'api-keys', 'certificates']) {
+      requests.push(
+        ['GET', `/api/v1/${collection}/${unknown}`],
+        ['DELETE', `/api/v1/${collection}/${unknown}`],
+      );
+      if (collection !== 'certificates' && collection !== 'users') {
+        requests.push(['PATCH', `/api/v1/${collection}/${unknown}`, {}]);
+      }
+    }
+    requests.push(
+      ['PATCH', `/api/v1/users/${unknown}`, { role: 'viewer' }],
+      ['POST', `/api/v1/api-keys/${unknown}/rotate`, {}],
+      ['POST', `/api/v1/api-keys/${unknown}/revoke`, {}],
+      ['POST', `/api/v1/routes/${unknown}/cache/purge`, {}],
+    );
+    const answers = [];
+    for (const [method, path, body] of requests) {
+      const response = await cp.request(method, path, body === undefined ? {} : { body });
+      answers.push({ request: `${method} ${path}`, status: response.status, body: response.body });
+    }
+    expect(answers).toEqual(
+      requests.map(([method, path]) => ({
+        request: `${method} ${path}`,
+        status: 404,
+        body: {
+          error: expect.objectContaining({
+            code: 'not_found',
+            details: [expect.objectContaining({ field: 'id' })],
+          }),
+        },
+      })),
+    );
+  });
+});
+
+describe('a body the API cannot take', () => {
+  // Regression test: 413 and an unsupported Content-Encoding's 415 named no field, and a JSON body
+  // that is no object (`null`, `5`) was called "not valid JSON".
+  it('is refused naming the part of the request at fault, and nothing is appended', async () => {
+    const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'bdy', subdomain: 'bdy' } });
+    const path = `/api/v1/tenants/${json(tenant)['id'] as string}`;
+    const before = (await cp.allEvents()).length;
+    const refusals: Array<[RequestInit['headers'], string, number, string, RegExp]> = [
+      [{ 'content-type': 'application/json' }, 'null', 400, 'body', /must be a JSON object/],
+      [{ 'content-type': 'application/json' }, '5', 400, 'body', /must be a JSON object/],
+      [{ 'content-type': 'application/json' }, '{"name":', 400, 'body', /is not valid JSON/],
+      [
+        { 'content-type': 'application/json', 'content-encoding': 'compress' },
+        '{}',
+        415,
+        'content-encoding',
+        /./,
+      ],
+      [
+        { 'content-type': 'application/json' },
+        JSON.stringify({ name: 'x'.repeat(70_000) }),
+        413,
+        'body',
+        /./,
+      ],
+    ];
+    for (const [headers, rawBody, status, field, issue] of refusals) {
+      const response = await cp.request('PATCH', path, {
+        rawBody,
+        headers: headers as Record<string, string>,
+      });
+      expect(response.status, rawBody.slice(0, 20)).toBe(status);
+      expect(json(response)).toMatchObject({
+        error: { details: [{ field, issue: expect.stringMatching(issue) }] },
+      });
+    }
+    expect((await cp.allEvents()).length).toBe(before);
+  });
+});
+
 describe('text PostgreSQL cannot store', () => {
   // Regression test: U+0000 or an unpaired surrogate in a tenant's settings reached PostgreSQL (500).
   it('is refused with 400 naming the field, and nothing is appended', async () => {
@@ -112,6 +193,33 @@ describe('headers and parameters', () => {
     );
   });
 
+  // Regression test: only the exact string `"n"` got a 304; the weak form a compressing proxy hands
+  // clients (nginx's gzip makes `"n"` `W/"n"`), a list of tags and `*` were answered 200 with the body.
+  it('answers If-None-Match naming the current ETag with 304, in any form RFC 9110 allows', async () => {
+    const tenant = await cp.request('POST', '/api/v1/tenants', { body: { name: 'inm', subdomain: 'inm' } });
+    const id = json(tenant)['id'] as string;
+    const position = tenant.headers.get('x-event-position') as string;
+    const current = await cp.request('GET', `/api/v1/tenants/${id}`, {
+      headers: { 'X-Min-Position': position },
+    });
+    expect(current.headers.get('etag')).toBe('"0"');
+    for (const ifNoneMatch of ['"0"', 'W/"0"', '"7", "0"', '"7",W/"0"', '*']) {
+      const response = await cp.request('GET', `/api/v1/tenants/${id}`, {
+        headers: { 'If-None-Match': ifNoneMatch },
+      });
+      expect(response.status, ifNoneMatch).toBe(304);
+      expect(response.headers.get('etag')).toBe('"0"');
+      expect(response.body).toBeNull();
+    }
+    for (const ifNoneMatch of ['"7"', 'W/"7", "70"', '0', '"0']) {
+      const response = await cp.request('GET', `/api/v1/tenants/${id}`, {
+        headers: { 'If-None-Match': ifNoneMatch },
+      });
+      expect(response.status, ifNoneMatch).toBe(200);
+      expect(json(response)['id']).toBe(id);
+    }
+  });
+
   it('pages with the cursor it hands out', async () => {
     for (const subdomain of ['page-a', 'page-b']) {
       await cp.request('POST', '/api/v1/tenants', { body: { name: subdomain, subdomain } });
@@ -126,6 +234,23 @@ describe('headers and parameters', () => {
     expect(next.status).toBe(200);
     expect(json(next)['data']).not.toEqual(json(first)['data']);
     expect((await cp.request('GET', '/api/v1/tenants?cursor=bm9wZQ')).status).toBe(400);
+  });
+
+  // Regression test: `limit` was read as JavaScript reads a number, so 0x10, 1e1 and +5 were pages of
+  // 16, 10 and 5 where the document says a decimal integer.
+  it('reads limit only as a decimal integer from 1 to 200, on every list', async () => {
+    for (const path of ['/api/v1/tenants', '/api/v1/routes', '/api/v1/audit-log']) {
+      for (const limit of ['0x10', '1e1', '%2B5', '%205', '5.0', '0', '201', '1&limit=2']) {
+        const response = await cp.request('GET', `${path}?limit=${limit}`);
+        expect(response.status, `${path} ${limit}`).toBe(400);
+        expect(json(response)).toMatchObject({
+          error: { code: 'validation_failed', details: [{ field: 'limit' }] },
+        });
+      }
+      for (const limit of ['1', '007', '200']) {
+        expect((await cp.request('GET', `${path}?limit=${limit}`)).status, `${path} ${limit}`).toBe(200);
+      }
+    }
   });
 
   // Regression test: a time with an offset PostgreSQL does not know (+18:32) gave a 500.

@@ -62,7 +62,23 @@ export class ApiError extends Error {
   }
 }
 
-export const notFound = (what: string): ApiError => new ApiError(404, 'not_found', `${what} not found`);
+export const payloadTooLarge = (): ApiError =>
+  new ApiError(413, 'payload_too_large', 'the request body is too large', [
+    {
+      field: 'body',
+      issue:
+        'is larger than the endpoint takes (CONTROL_PLANE_BODY_LIMIT_BYTES; a tenant document: CONTROL_PLANE_DOCUMENT_LIMIT_BYTES)',
+    },
+  ]);
+
+/** `what` not found; with `field`, the request field (a path parameter's name) that named it. */
+export const notFound = (what: string, field?: string): ApiError =>
+  new ApiError(
+    404,
+    'not_found',
+    `${what} not found`,
+    field === undefined ? [] : [{ field, issue: `no such ${what}` }],
+  );
 
 export const forbidden = (message = 'you may not do this on this tenant'): ApiError =>
   new ApiError(403, 'forbidden', message);
@@ -128,6 +144,19 @@ interface BodyParserError {
   type?: string;
   /** zlib's error number, on a decompression error. */
   errno?: number;
+  /** The body as text, on a parse error. */
+  body?: unknown;
+}
+
+/** JSON, but a scalar (`null`, `5`, `"x"`): what the strict parser refuses without it being malformed. */
+function isJsonScalar(text: unknown): boolean {
+  if (typeof text !== 'string') return false;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value !== 'object' || value === null;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -151,12 +180,19 @@ function fromBodyParser(err: unknown): ApiError | null {
   if (typeof e.type !== 'string') return null;
   switch (e.type) {
     case 'entity.too.large':
-      return new ApiError(413, 'payload_too_large', 'the request body is too large');
+      return payloadTooLarge();
     case 'entity.parse.failed':
-      return validationFailed([{ field: 'body', issue: 'is not valid JSON' }]);
+      return validationFailed([
+        { field: 'body', issue: isJsonScalar(e.body) ? 'must be a JSON object' : 'is not valid JSON' },
+      ]);
     case 'encoding.unsupported':
+      return new ApiError(415, 'unsupported_media_type', 'unsupported body encoding', [
+        { field: 'content-encoding', issue: 'is a content coding the API does not read' },
+      ]);
     case 'charset.unsupported':
-      return new ApiError(415, 'unsupported_media_type', 'unsupported body encoding or charset');
+      return new ApiError(415, 'unsupported_media_type', 'unsupported body charset', [
+        { field: 'content-type', issue: 'names a charset other than utf-8: JSON bodies are UTF-8' },
+      ]);
     default:
       return status >= 400 && status < 500
         ? new ApiError(status, 'validation_failed', 'the request body could not be read')

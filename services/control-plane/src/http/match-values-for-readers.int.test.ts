@@ -138,6 +138,45 @@ describe('match condition and split override values are for those who may change
     expect(splitAsAdmin['traffic_split']).toMatchObject({ overrides: [{ value: OVERRIDE_SECRET }] });
   });
 
+  // Regression test: the redacted route a reader got carried the revision's ETag, so a writer (the
+  // reader once promoted, in the same browser) revalidating that copy got 304 and kept <redacted>.
+  it("a reader's copy of the route is never current for a writer, nor a writer's for a reader", async () => {
+    const asViewer = await h.request('GET', `/api/v1/routes/${routeId}`, { token: viewer });
+    const asAdmin = await h.request('GET', `/api/v1/routes/${routeId}`, { token: tenantAdmin });
+    const viewerTag = asViewer.headers.get('etag') as string;
+    const adminTag = asAdmin.headers.get('etag') as string;
+    const revalidated = await h.request('GET', `/api/v1/routes/${routeId}`, {
+      token: tenantAdmin,
+      headers: { 'If-None-Match': viewerTag },
+    });
+    expect(revalidated.status).toBe(200);
+    expect(JSON.stringify(revalidated.body)).toContain(HEADER_SECRET);
+    const byViewer = await h.request('GET', `/api/v1/routes/${routeId}`, {
+      token: viewer,
+      headers: { 'If-None-Match': adminTag },
+    });
+    expect(byViewer.status).toBe(200);
+    seesNoMatchValue(byViewer.body);
+    // Each still revalidates its own copy.
+    for (const [token, tag] of [
+      [viewer, viewerTag],
+      [tenantAdmin, adminTag],
+    ] as const) {
+      const again = await h.request('GET', `/api/v1/routes/${routeId}`, {
+        token,
+        headers: { 'If-None-Match': tag },
+      });
+      expect(again.status).toBe(304);
+    }
+    // The reader's tag is one of ours: sent back as If-Match, the answer is the reader's 403.
+    const write = await h.request('PATCH', `/api/v1/routes/${routeId}`, {
+      token: viewer,
+      body: { priority: 1 },
+      headers: { 'If-Match': viewerTag },
+    });
+    expect(write.status).toBe(403);
+  });
+
   it('route lists: redacted for a viewer, with or without ?tenant_id', async () => {
     for (const path of ['/api/v1/routes', `/api/v1/routes?tenant_id=${tenantId}`]) {
       const list = await h.request('GET', path, { token: viewer });

@@ -139,6 +139,11 @@ const RESPONSE_HEADERS = {
     pattern: '^[0-9]+$',
   }),
   ETag: header('the revision of the resource, for If-Match', { type: 'string', pattern: '^"[0-9]+"$' }),
+  /** A GET's: a route read without write access shows no match values, and is tagged as another representation. */
+  ReadETag: header(
+    'the revision of the resource, for If-Match and If-None-Match; a route read without write access (match and split override values <redacted>) is "n-redacted"',
+    { type: 'string', pattern: '^"[0-9]+(?:-redacted)?"$' },
+  ),
   Location: header('the created resource', { type: 'string' }),
   'X-Rollout': header(
     'with wait_for_rollout: complete; pending (202, the wait ran out); unknown (202, the rollout status could not be read — the change is stored)',
@@ -215,6 +220,14 @@ const IF_MATCH = {
   description:
     'the ETag last read ("3", W/"3" or 3); a well-formed but stale revision → 412 precondition_failed, a malformed one → 400',
   schema: { type: 'string', pattern: HEADER_PATTERNS.ifMatch },
+};
+const IF_NONE_MATCH = {
+  name: 'If-None-Match',
+  in: 'header',
+  required: false,
+  description:
+    'ETags the client holds ("3", W/"3", a list of them, or *): one of them the current revision → 304 without a body (weak comparison, RFC 9110)',
+  schema: { type: 'string' },
 };
 const IDEMPOTENCY_KEY = {
   name: 'Idempotency-Key',
@@ -467,13 +480,22 @@ function resourcePaths(r: ResourceSpec): Record<string, unknown> {
         'a  ',
         'a ',
       ),
-      parameters: [ID_PARAM, MIN_POSITION],
+      // An API key's quota counters move with traffic, not with its revision: its GET never answers 304.
+      parameters: r.schema === 'ApiKey' ? [ID_PARAM, MIN_POSITION] : [ID_PARAM, MIN_POSITION, IF_NONE_MATCH],
       responses: {
         '200': {
           description: r.schema === 'ApiKey' ? 'the key, with what is left of its quota' : 'the resource',
-          headers: { ETag: RESPONSE_HEADERS.ETag },
+          headers: { ETag: RESPONSE_HEADERS.ReadETag },
           content: json(ref(r.schema === 'ApiKey' ? 'ApiKeyWithQuota' : r.schema)),
         },
+        ...(r.schema === 'ApiKey'
+          ? {}
+          : {
+              '304': {
+                description: 'not modified: If-None-Match names the current revision',
+                headers: { ETag: RESPONSE_HEADERS.ReadETag },
+              },
+            }),
         ...QUERY_ERRORS,
         '404': E.notFound,
       },

@@ -10,11 +10,17 @@ import { HEADER_FORMATS } from '../http/header-formats.js';
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
 
-export const limitParam = z.coerce
-  .number({ message: 'must be an integer' })
-  .int('must be an integer')
-  .min(1, 'must be at least 1')
-  .max(MAX_PAGE_SIZE, `must be at most ${MAX_PAGE_SIZE}`)
+/** Decimal digits only (read as JavaScript reads a number, `0x10`, `1e1` or ` +5` would be pages too). */
+export const limitParam = z
+  .string({ message: 'must be an integer' })
+  .regex(/^-?[0-9]+$/, 'must be an integer')
+  .pipe(
+    z.coerce
+      .number<string>()
+      .int('must be an integer')
+      .min(1, 'must be at least 1')
+      .max(MAX_PAGE_SIZE, `must be at most ${MAX_PAGE_SIZE}`),
+  )
   .default(DEFAULT_PAGE_SIZE);
 
 export const cursorParam = z

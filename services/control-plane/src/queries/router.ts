@@ -1,6 +1,7 @@
 import { requestSnapshotRepublish } from '@vantageedge/projections/snapshots/republish';
 import { uuidId } from '@vantageedge/shared/domain/uuid-id';
 import type { EventStore } from '@vantageedge/shared/event-store/port';
+import { entityTagListMatches } from '@vantageedge/shared/http/entity-tags';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -27,6 +28,7 @@ import {
   apiKeyResource,
   type ResourceDefinition,
   type RowBase,
+  routeResource,
   TENANT_CHILD_RESOURCES,
   tenantResource,
 } from './resources.js';
@@ -201,8 +203,11 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
       const row = await getResource(pool, resource, id.data);
       const tenantId = row?.tenant_id;
       const access = row && tenantId ? await authorizer.access(callerOf(res), tenantId) : 'none';
-      if (!row || !tenantId || access === 'none') throw notFound(resource.name);
-      const etag = `"${row.revision}"`;
+      if (!row || !tenantId || access === 'none') throw notFound(resource.name, 'id');
+      // A reader sees a route without its match values: another representation, so another tag, and
+      // neither copy is ever revalidated as the other (a reader promoted to writer in the same browser).
+      const etag =
+        resource === routeResource && access !== 'write' ? `"${row.revision}-redacted"` : `"${row.revision}"`;
       res.setHeader('ETag', etag);
       res.setHeader('Cache-Control', 'private, no-cache');
       if (resource === apiKeyResource) {
@@ -212,7 +217,8 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
         res.json({ ...resource.present(row), quota_usage: usage });
         return;
       }
-      if (req.get('if-none-match') === etag) {
+      const ifNoneMatch = req.get('if-none-match');
+      if (ifNoneMatch !== undefined && entityTagListMatches(ifNoneMatch, etag)) {
         res.status(304).end();
         return;
       }
@@ -245,7 +251,7 @@ export function createQueryRouter(deps: QueryRouterDeps): express.Router {
     await minPosition.caughtUp(req, res, async () => ({ tenant: tenantId, required: 'read' }));
     await requireTenantAccess(req, res, tenantId, 'read');
     const found = await getCustomDomain(pool, tenantId, domainParam(String(req.params['domain'])));
-    if (!found) throw notFound('custom domain');
+    if (!found) throw notFound('custom domain', 'domain');
     res.setHeader('ETag', `"${found.revision}"`);
     res.setHeader('Cache-Control', 'private, no-cache');
     res.json(found.resource);

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { entityTagListMatches } from '@vantageedge/shared/http/entity-tags';
 import { headerList, singleHeader } from '@vantageedge/shared/http/header-values';
 import { parseHttpDate } from '@vantageedge/shared/http/http-date';
 
@@ -12,22 +13,6 @@ export const NOT_MODIFIED_HEADERS: ReadonlySet<string> = new Set([
   'vary',
   'last-modified',
 ]);
-
-/** One entity-tag of a list (RFC 9110 §8.8.3): an opaque tag may hold a comma, so the list is not split on them. */
-const ENTITY_TAG = /\s*(?:W\/)?("[^"]*")\s*(?:,|$)/y;
-
-/** An entity-tag list matches `etag` under the weak comparison (RFC 9110 §8.8.3.2, §13.1.2). */
-function etagListMatches(list: string, etag: string): boolean {
-  if (list.trim() === '*') return true;
-  const opaque = etag.replace(/^W\//, '');
-  ENTITY_TAG.lastIndex = 0;
-  while (ENTITY_TAG.lastIndex < list.length) {
-    const tag = ENTITY_TAG.exec(list);
-    if (tag === null) return false;
-    if (tag[1] === opaque) return true;
-  }
-  return false;
-}
 
 /** The client's conditional headers: set aside while the cache asks the origin for itself. */
 export function clientConditional(request: IncomingHttpHeaders): IncomingHttpHeaders {
@@ -54,7 +39,7 @@ export function clientHasCurrentCopy(
   const ifNoneMatch = headerList(request['if-none-match']);
   if (ifNoneMatch !== undefined) {
     const etag = fieldOf('etag');
-    return etag !== undefined && etagListMatches(ifNoneMatch, etag);
+    return etag !== undefined && entityTagListMatches(ifNoneMatch, etag);
   }
   const ifModifiedSince = singleHeader(request['if-modified-since']);
   if (ifModifiedSince === undefined) return false;
